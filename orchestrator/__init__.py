@@ -1,0 +1,38 @@
+"""orchestrator: run a markdown plan of atomic tasks as real sub-agents, in parallel, in dependency order.
+
+The public API is small: load a plan, look at its tasks, and the errors it can raise.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .errors import (
+    BackendUnavailableError,
+    LockedError,
+    OrchestratorError,
+    PlanError,
+    Problem,
+    UsageError,
+    WorkspaceError,
+)
+from .plan import Plan, Task, load_plan, parse_plan
+from .settings import Settings
+from .workspace import Workspace
+
+__all__ = [
+    "BackendUnavailableError",
+    "LockedError",
+    "OrchestratorError",
+    "Plan",
+    "PlanError",
+    "Problem",
+    "Settings",
+    "Task",
+    "UsageError",
+    "Workspace",
+    "WorkspaceError",
+    "__version__",
+    "load_plan",
+    "parse_plan",
+]

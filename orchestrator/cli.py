@@ -1,0 +1,263 @@
+"""The command line: a thin shell over the library. ``main(argv) -> exit code``.
+
+Exit codes: 0 ok; 1 some task failed or was skipped; 2 bad plan or usage; 3 another runner holds
+the workspace; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import OrchestratorError, PlanError, UsageError
+from .workspace import DEFAULT_DIR, Workspace
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def warn(message: str) -> None:
+    sys.stderr.write(message + "\n")
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from . import store
+    from .render import skeleton
+
+    root = Path(args.directory)
+    plan_file = root / "master_plan.md"
+    if plan_file.exists() and not args.force:
+        raise UsageError(f"{plan_file} already exists — edit it, or pass --force to replace it")
+    for sub in ("agent_tasks", "results", "logs"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    store.write_text(plan_file, skeleton(args.request or "", args.backend))
+    if args.json:
+        emit_json({"ok": True, "workspace": str(root), "plan": str(plan_file)})
+    else:
+        print(f"Created {plan_file}")
+        print("Next: edit it (or let an agent write it), then `orchestrator validate` and `orchestrator run`.")
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .graph import critical_path, layers
+    from .plan import load_plan
+
+    workspace = Workspace.find(args.directory)
+    plan = load_plan(workspace.plan_file)
+    order = {task_id: i for i, task_id in enumerate(plan.tasks)}
+    depth = len(layers(plan.graph, order))
+    path, _ = critical_path(plan.graph, dict.fromkeys(plan.tasks, 1.0))
+    _check_profiles(plan, workspace)
+    data = {
+        "ok": True,
+        "plan": str(workspace.plan_file),
+        "tasks": len(plan.tasks),
+        "dependencies": plan.graph.number_of_edges(),
+        "layers": depth,
+        "longest_chain": path,
+        "backend": plan.settings.backend,
+        "max_parallel": plan.settings.max_parallel,
+    }
+    if args.json:
+        emit_json(data)
+    else:
+        print(
+            f"OK: {len(plan.tasks)} tasks, {data['dependencies']} dependencies, {depth} layers; "
+            f"longest chain: {' -> '.join(path)}"
+        )
+    return EXIT_OK
+
+
+def _check_profiles(plan: Any, workspace: Workspace) -> None:
+    """Specialist profiles named in the plan must exist (checked by validate, render and run)."""
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from .plan import load_plan
+    from .render import render_briefs, update_plan_file
+
+    workspace = Workspace.find(args.directory)
+    plan = load_plan(workspace.plan_file)
+    _check_profiles(plan, workspace)
+    report = render_briefs(plan, workspace, force=args.force)
+    update_plan_file(plan, workspace)
+    for name in report.kept_edited:
+        warn(f"{name}: edited by hand since it was rendered; kept it (re-render with --force)")
+    if args.json:
+        emit_json({"ok": True, **report.as_json()})
+    else:
+        print(
+            f"Rendered {len(plan.tasks)} briefs into {workspace.relative(workspace.tasks_dir)}/: "
+            f"{len(report.written)} written, {len(report.unchanged)} unchanged, "
+            f"{len(report.kept_edited)} kept (edited by hand)"
+        )
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .plan import load_plan
+    from .status import collect, counts
+    from .views import status_table
+
+    workspace = Workspace.find(args.directory)
+    plan = load_plan(workspace.plan_file)
+    views = collect(plan, workspace)
+    found = counts(views)
+    extra = _status_extra(workspace)
+    if args.json:
+        cost = [v.cost_usd for v in views if v.cost_usd is not None]
+        emit_json(
+            {
+                "workspace": str(workspace.root),
+                "counts": found,
+                "total": len(views),
+                "cost_usd": round(sum(cost), 6) if cost else None,
+                "tasks": [v.as_json() for v in views],
+                **extra,
+            }
+        )
+    else:
+        print(status_table(views, found))
+        for line in extra.get("notes", []):
+            print(line)
+    return EXIT_OK
+
+
+def _status_extra(workspace: Workspace) -> dict[str, Any]:
+    """Workspace-wide notes for ``status`` (e.g. a usage-limit pause)."""
+    return {}
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from .graph import layers
+    from .plan import load_plan
+    from .status import collect
+    from .views import dot, layers_text, mermaid
+
+    workspace = Workspace.find(args.directory)
+    plan = load_plan(workspace.plan_file)
+    if args.json:
+        order = {task_id: i for i, task_id in enumerate(plan.tasks)}
+        emit_json(
+            {
+                "nodes": [{"id": t.id, "agent": t.agent, "name": t.title} for t in plan.tasks.values()],
+                "edges": [list(edge) for edge in plan.graph.edges],
+                "layers": layers(plan.graph, order),
+            }
+        )
+    elif args.format == "mermaid":
+        print(mermaid(plan, collect(plan, workspace)))
+    elif args.format == "dot":
+        print(dot(plan))
+    else:
+        print(layers_text(plan, collect(plan, workspace)))
+    return EXIT_OK
+
+
+# --- parser -------------------------------------------------------------------------------------
+
+COMMANDS: dict[str, tuple[Handler, str]] = {
+    "init": (cmd_init, "create a workspace with a master_plan.md skeleton"),
+    "validate": (cmd_validate, "parse master_plan.md and check the task graph"),
+    "render": (cmd_render, "write agent_tasks/agent-XX.md briefs and the status sections"),
+    "status": (cmd_status, "show every task's state"),
+    "graph": (cmd_graph, "show the task graph (layers, mermaid or dot)"),
+}
+
+
+def _add_directory(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "directory",
+        nargs="?",
+        default=DEFAULT_DIR,
+        help="the workspace (default: .orchestrator in the current directory)",
+    )
+
+
+def build_parser(
+    extra: Sequence[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = (),
+) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="orchestrator",
+        description="Run a markdown plan of atomic tasks as real sub-agents, in parallel, in dependency order.",
+        epilog="Exit codes: 0 ok, 1 a task failed or was skipped, 2 bad plan or usage, "
+        "3 workspace locked by another runner, 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"orchestrator {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def command(name: str) -> argparse.ArgumentParser:
+        handler, help_text = COMMANDS[name]
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(handler=handler)
+        p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+        return p
+
+    p = command("init")
+    _add_directory(p)
+    p.add_argument("--request", help="the original request to put in the skeleton")
+    p.add_argument("--backend", default="claude", help="backend written into the skeleton (default: claude)")
+    p.add_argument("--force", action="store_true", help="replace an existing master_plan.md")
+    _add_directory(command("validate"))
+    p = command("render")
+    _add_directory(p)
+    p.add_argument("--force", action="store_true", help="re-render briefs even where edited by hand")
+    _add_directory(command("status"))
+    p = command("graph")
+    _add_directory(p)
+    p.add_argument("--format", choices=["text", "mermaid", "dot"], default="text")
+    for add in extra:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser(_extensions())
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except OrchestratorError as exc:
+        _report_error(exc, getattr(args, "json", False))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        warn("interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+def _report_error(exc: OrchestratorError, as_json: bool) -> None:
+    problems = exc.problems if isinstance(exc, PlanError) else []
+    if as_json:
+        emit_json(
+            {
+                "ok": False,
+                "error": type(exc).__name__,
+                "message": str(exc),
+                "problems": [{"file": p.file, "line": p.line, "message": p.message, "hint": p.hint} for p in problems],
+            }
+        )
+    warn(str(exc))
+    if problems:
+        warn(f"{len(problems)} problem{'s' if len(problems) != 1 else ''}; nothing was written.")
+
+
+def _extensions() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
+    """Sub-commands defined next to the code they drive (run, reset, aggregate, plan, ...)."""
+    return []

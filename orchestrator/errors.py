@@ -1,0 +1,74 @@
+"""The one exception hierarchy: "your input is wrong" stands apart from "the workspace is busy".
+
+A task that fails is *not* an exception: it is an outcome (see ``orchestrator.outcome``). Only bad
+input, bad usage and conditions that stop a command from starting are raised.
+
+    OrchestratorError                 base of everything raised on purpose; exit code on ``.exit_code``
+    ├── PlanError                     the plan (master_plan.md, profiles, templates) is wrong: exit 2
+    ├── UsageError                    bad command-line usage or arguments: exit 2
+    ├── WorkspaceError                no workspace where one is needed, or it cannot be written: exit 2
+    ├── LockedError                   another runner holds the workspace: exit 3
+    └── BackendUnavailableError       a backend cannot be used at all (CLI missing, misconfigured): exit 2
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with an input file, with where it is and what to do about it."""
+
+    file: str
+    line: int
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line > 0 else self.file
+        return f"{where}: {self.message}" + (f" — {self.hint}" if self.hint else "")
+
+
+class OrchestratorError(Exception):
+    """Base class of every error the orchestrator raises on purpose."""
+
+    exit_code = 2
+
+
+class PlanError(OrchestratorError):
+    """Raised by ``load_plan`` and friends when the plan or a file it names is wrong.
+
+    Holds every problem found, so a user fixes them all in one pass.
+    """
+
+    exit_code = 2
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems: list[Problem] = sorted(problems, key=lambda p: (p.file, p.line))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class UsageError(OrchestratorError):
+    """Raised by the CLI and API entry points for arguments that make no sense."""
+
+    exit_code = 2
+
+
+class WorkspaceError(OrchestratorError):
+    """Raised when the ``.orchestrator/`` workspace is missing or cannot be used."""
+
+    exit_code = 2
+
+
+class LockedError(OrchestratorError):
+    """Raised by the runner when another live runner holds the workspace lock."""
+
+    exit_code = 3
+
+
+class BackendUnavailableError(OrchestratorError):
+    """Raised when a backend cannot be used at all (its CLI is missing or misconfigured)."""
+
+    exit_code = 2

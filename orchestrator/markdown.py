@@ -1,0 +1,249 @@
+"""Markdown structure with source line numbers: frontmatter, ``##`` sections, tables, section rewrites.
+
+Everything here works on line ranges of the original text, so a rewrite can replace exactly the
+lines of one section and leave every other byte of the file as it was.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import yaml
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@lru_cache(maxsize=1)
+def _parser() -> MarkdownIt:
+    # Inline parsing is switched off: we only need block structure and the raw text of each block,
+    # and skipping it makes a 10,000-row table several times cheaper to read.
+    return MarkdownIt("commonmark", {"html": True}).enable("table").disable(["inline", "text_join"])
+
+
+def normalize_heading(text: str) -> str:
+    """``"## 📋 Task Decomposition:"`` -> ``"task decomposition"``."""
+    words = re.sub(r"[^0-9a-z]+", " ", text.lower()).split()
+    return " ".join(words)
+
+
+class FrontmatterError(ValueError):
+    """Raised by ``split_frontmatter`` with the 1-based line of the problem."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+@dataclass(slots=True)
+class Frontmatter:
+    data: dict[str, object]
+    key_lines: dict[str, int]  # key -> 1-based line in the file
+    body_offset: int  # 0-based index of the first body line
+
+
+def split_frontmatter(lines: list[str]) -> Frontmatter:
+    """Parse an optional leading ``---`` YAML block; line numbers refer to ``lines`` (1-based)."""
+    if not lines or lines[0].strip() != "---":
+        return Frontmatter({}, {}, 0)
+    for end in range(1, len(lines)):
+        if lines[end].strip() in {"---", "..."}:
+            break
+    else:
+        raise FrontmatterError(1, "frontmatter opened with '---' is never closed")
+    yaml_text = "".join(lines[1:end])
+    try:
+        data = yaml.load(yaml_text, Loader=_YAML_LOADER)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = (mark.line + 2) if mark is not None else 1
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise FrontmatterError(line, f"frontmatter is not valid YAML: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise FrontmatterError(2, "frontmatter must be a mapping of 'setting: value' lines")
+    key_lines: dict[str, int] = {}
+    for index in range(1, end):
+        match = re.match(r"^([A-Za-z0-9_-]+)\s*:", lines[index])
+        if match:
+            key_lines.setdefault(match.group(1), index + 1)
+    return Frontmatter({str(k): v for k, v in data.items()}, key_lines, end + 1)
+
+
+@dataclass(slots=True)
+class Table:
+    header: list[str]
+    header_line: int  # 1-based
+    rows: list[tuple[int, list[str]]]  # (1-based line, cells)
+
+
+@dataclass(slots=True)
+class Section:
+    """A ``#``/``##`` heading and the lines up to the next heading of the same or higher level."""
+
+    title: str
+    key: str  # normalized title
+    level: int
+    start: int  # 0-based line of the heading
+    end: int  # 0-based line after the section
+    tokens: list[Token] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Document:
+    lines: list[str]
+    offset: int  # 0-based line where the markdown body starts (after frontmatter)
+    sections: list[Section]
+
+    def section(self, *keys: str) -> Section | None:
+        for section in self.sections:
+            if section.level == 2 and section.key in keys:
+                return section
+        return None
+
+    def source(self, start: int, end: int) -> str:
+        return "".join(self.lines[start:end])
+
+
+def parse_document(lines: list[str], offset: int = 0) -> Document:
+    """Block-parse ``lines[offset:]`` into level-1/2 sections, keeping absolute 0-based line numbers."""
+    tokens = _parser().parse("".join(lines[offset:]))
+    sections: list[Section] = []
+    current: Section | None = None
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if token.type == "heading_open" and token.tag in {"h1", "h2"} and token.map:
+            title = tokens[index + 1].content
+            start = token.map[0] + offset
+            if current is not None:
+                current.end = start
+            current = Section(title, normalize_heading(title), int(token.tag[1]), start, len(lines))
+            sections.append(current)
+            index += 3
+            continue
+        if current is not None:
+            current.tokens.append(token)
+        index += 1
+    for token in tokens:
+        if token.map:
+            token.map = [token.map[0] + offset, token.map[1] + offset]
+    return Document(lines, offset, sections)
+
+
+def _split_row(line: str) -> list[str]:
+    """GFM cell split on unescaped pipes (GFM splits inside code spans too)."""
+    text = line.strip()
+    cells: list[str] = []
+    current: list[str] = []
+    escaped = False
+    for char in text:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            current.append(char)
+            escaped = True
+        elif char == "|":
+            cells.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    cells.append("".join(current))
+    if text.startswith("|"):
+        cells = cells[1:]
+    if text.endswith("|") and not text.endswith("\\|") and cells:
+        cells = cells[:-1]
+    return cells
+
+
+def source_cell_count(line: str) -> int:
+    return len(_split_row(line))
+
+
+def tables_in(tokens: list[Token]) -> list[Table]:
+    """Every GFM table among ``tokens`` with its cells (raw text, ``\\|`` unescaped) and lines."""
+    tables: list[Table] = []
+    table: Table | None = None
+    row: list[str] | None = None
+    row_line = 0
+    in_head = False
+    for token in tokens:
+        kind = token.type
+        if kind == "table_open":
+            table = Table([], (token.map[0] + 1) if token.map else 0, [])
+        elif kind == "thead_open":
+            in_head = True
+        elif kind == "thead_close":
+            in_head = False
+        elif kind == "tr_open":
+            row = []
+            row_line = (token.map[0] + 1) if token.map else 0
+        elif kind == "inline" and row is not None:
+            row.append(token.content.strip())
+        elif kind == "tr_close" and table is not None and row is not None:
+            if in_head:
+                table.header = row
+            else:
+                table.rows.append((row_line, row))
+            row = None
+        elif kind == "table_close" and table is not None:
+            tables.append(table)
+            table = None
+    return tables
+
+
+def pipe_paragraphs(tokens: list[Token]) -> list[int]:
+    """1-based first lines of paragraphs that look like a table but did not parse as one."""
+    found: list[int] = []
+    for index, token in enumerate(tokens):
+        if token.type == "paragraph_open" and token.map and index + 1 < len(tokens):
+            content = tokens[index + 1].content
+            if content.lstrip().startswith("|") and content.count("|") >= 2:
+                found.append(token.map[0] + 1)
+    return found
+
+
+def replace_sections(text: str, replacements: dict[str, str], titles: dict[str, str]) -> str:
+    """Replace the body of each level-2 section named in ``replacements`` (normalized key -> new
+    body, without the heading), appending missing ones at the end under ``titles[key]``.
+
+    Lines outside the replaced sections are kept byte for byte.
+    """
+    lines = text.splitlines(keepends=True)
+    front = split_frontmatter(lines) if lines and lines[0].strip() == "---" else Frontmatter({}, {}, 0)
+    document = parse_document(lines, front.body_offset)
+    newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
+    edits: list[tuple[int, int, str]] = []
+    missing: list[str] = []
+    for key, body in replacements.items():
+        section = document.section(key)
+        if section is None:
+            missing.append(key)
+            continue
+        block = lines[section.start] + _with_newline(body, newline)
+        if section.end < len(lines):
+            block += newline  # keep one blank line before the next section
+        edits.append((section.start, section.end, block))
+    out = list(lines)
+    for start, end, block in sorted(edits, reverse=True):
+        out[start:end] = [block]
+    result = "".join(out)
+    for key in missing:
+        if result and not result.endswith("\n"):
+            result += newline
+        if result and not result.endswith(newline * 2):
+            result += newline
+        result += f"## {titles[key]}{newline}" + _with_newline(replacements[key], newline)
+    return result
+
+
+def _with_newline(body: str, newline: str) -> str:
+    body = body.strip("\n")
+    if newline != "\n":
+        body = body.replace("\n", newline)
+    return newline + body + newline

@@ -1,0 +1,588 @@
+"""master_plan.md in: parse the markdown into a validated ``Plan`` of ``Task`` rows and a DAG.
+
+The parser is forgiving about *form* (column names, dependency separators, priority words, emoji in
+headings) and strict about *meaning* (ids, dependencies, cycles). Every problem is collected with
+its line number and raised together as one ``PlanError``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from .errors import PlanError, Problem, WorkspaceError
+from .markdown import (
+    Document,
+    FrontmatterError,
+    Section,
+    normalize_heading,
+    parse_document,
+    pipe_paragraphs,
+    source_cell_count,
+    split_frontmatter,
+    tables_in,
+)
+from .settings import Settings, parse_duration, settings_from_mapping, suggest
+
+PLAN_FILE = "master_plan.md"
+
+# Normalized header text -> canonical column.
+COLUMN_ALIASES: dict[str, str] = {
+    "task id": "id",
+    "id": "id",
+    "taskid": "id",
+    "task no": "id",
+    "task number": "id",
+    "task name": "name",
+    "name": "name",
+    "title": "name",
+    "task title": "name",
+    "description": "description",
+    "desc": "description",
+    "details": "description",
+    "instructions": "description",
+    "task description": "description",
+    "dependencies": "deps",
+    "depends on": "deps",
+    "deps": "deps",
+    "dependency": "deps",
+    "depends": "deps",
+    "prerequisites": "deps",
+    "blocked by": "deps",
+    "after": "deps",
+    "priority": "priority",
+    "prio": "priority",
+    "agent": "agent",
+    "agent id": "agent",
+    "assignee": "profile",
+    "profile": "profile",
+    "specialist": "profile",
+    "timeout": "timeout",
+    "time limit": "timeout",
+    "retries": "retries",
+    "retry": "retries",
+    "max retries": "retries",
+    "tags": "tags",
+    "tag": "tags",
+    "labels": "tags",
+    "backend": "backend",
+}
+
+# Priority words and their level. Lower runs first; a bare integer N means PN.
+PRIORITY_WORDS: dict[str, int] = {
+    "p0": 0,
+    "critical": 0,
+    "urgent": 0,
+    "highest": 0,
+    "blocker": 0,
+    "p1": 1,
+    "high": 1,
+    "p2": 2,
+    "normal": 2,
+    "medium": 2,
+    "default": 2,
+    "p3": 3,
+    "low": 3,
+    "lowest": 3,
+}
+DEFAULT_PRIORITY = 2
+PRIORITY_NAMES = {0: "P0", 1: "P1", 2: "P2", 3: "P3"}
+
+ID_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+MAX_ID_LENGTH = 64
+_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+_NO_DEPS = {"", "none", "-", "—", "–", "n/a", "na", "nil", "null", "no", "no dependencies"}
+
+_REQUEST_KEYS = ("original request", "request", "user request")
+_GOAL_KEYS = ("goal definition", "goal", "goals")
+_TASKS_KEYS = ("task decomposition", "tasks", "task list", "task breakdown", "task table")
+_DETAILS_KEYS = ("task details", "details")
+TOOL_SECTIONS = {"agent assignment": "Agent Assignment", "dependency graph": "Dependency Graph"}
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One row of the task table, with its Task Details body when it has one."""
+
+    id: str
+    name: str
+    description: str
+    dependencies: tuple[str, ...] = ()
+    priority: int = DEFAULT_PRIORITY
+    agent: str = ""
+    profile: str | None = None
+    timeout: float | None = None
+    timeout_set: bool = False  # a Timeout cell was given (its value may be None = no limit)
+    retries: int | None = None
+    backend: str | None = None
+    tags: tuple[str, ...] = ()
+    details: str | None = None
+    line: int = 0
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def instructions(self) -> str:
+        """What the task is asked to do: its Task Details body, else its description, else its name."""
+        return (self.details or self.description or self.name).strip()
+
+    @property
+    def title(self) -> str:
+        return self.name or _first_words(self.description) or self.id
+
+    @property
+    def slug(self) -> str:
+        """The file-name stem of this task's brief, result and logs (``agent-01``)."""
+        return self.agent.lower()
+
+    @property
+    def priority_name(self) -> str:
+        return PRIORITY_NAMES.get(self.priority, f"P{self.priority}")
+
+
+@dataclass(slots=True)
+class Plan:
+    """A validated plan: settings, context and the task DAG (edges point from dependency to dependent)."""
+
+    path: Path
+    settings: Settings
+    request: str
+    goal: str
+    tasks: dict[str, Task]
+    graph: Any  # networkx.DiGraph
+    text: str = ""
+    frontmatter: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def workspace(self) -> Path:
+        return self.path.parent
+
+    @property
+    def project_dir(self) -> Path:
+        return self.workspace.parent
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def settings_for(self, task: Task) -> Settings:
+        """The plan's settings with this task's own Timeout / Retries / Backend cells applied."""
+        changes: dict[str, Any] = {}
+        if task.timeout_set:
+            changes["timeout"] = task.timeout
+        if task.retries is not None:
+            changes["retries"] = task.retries
+        if task.backend:
+            changes["backend"] = task.backend
+        return self.settings.replace(**changes) if changes else self.settings
+
+    def upstream(self, task_id: str) -> list[str]:
+        return list(self.tasks[task_id].dependencies)
+
+    def downstream(self, task_id: str) -> set[str]:
+        return set(nx.descendants(self.graph, task_id))
+
+
+def _first_words(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _clean(cell: str) -> str:
+    """Strip markdown emphasis and code marks a writer may put around an id."""
+    return cell.strip().strip("`*_").strip()
+
+
+def split_ids(cell: str) -> list[str]:
+    text = cell.strip()
+    if normalize_heading(text) in _NO_DEPS or text in _NO_DEPS:
+        return []
+    parts = re.split(r"[,;\s]+|\band\b", text)
+    return [_clean(p) for p in parts if _clean(p)]
+
+
+def parse_priority(cell: str) -> int:
+    text = cell.strip().lower()
+    if not text:
+        return DEFAULT_PRIORITY
+    text = re.sub(r"\s*\(.*\)$", "", _clean(text))  # "P1 (high)"
+    if text in PRIORITY_WORDS:
+        return PRIORITY_WORDS[text]
+    if re.fullmatch(r"\d{1,3}", text):
+        return int(text)
+    raise ValueError(cell)
+
+
+def id_problem(value: str, what: str = "task id") -> str | None:
+    """Why ``value`` cannot be an id (it becomes part of file names), or ``None`` when it can."""
+    if not value:
+        return f"empty {what}"
+    if len(value) > MAX_ID_LENGTH:
+        return f"{what} '{value[:20]}…' is {len(value)} characters long (at most {MAX_ID_LENGTH})"
+    if not ID_RE.match(value):
+        bad = "".join(sorted({c for c in value if not re.match(r"[A-Za-z0-9._-]", c)}))
+        return f"{what} '{value}' has characters outside A-Z a-z 0-9 . _ - ({bad!r})"
+    if value.strip(".") == "" or value.startswith("."):
+        return f"{what} '{value}' cannot start with '.'"
+    if value.split(".")[0].lower() in _RESERVED:
+        return f"{what} '{value}' is a reserved device name on Windows"
+    return None
+
+
+class _Collector:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def add(self, line: int, message: str, hint: str = "") -> None:
+        self.problems.append(Problem(self.file, line, message, hint))
+
+
+def read_plan_text(path: Path) -> str:
+    """The plan's text; a missing file or non-UTF-8 bytes become a ``PlanError``/``WorkspaceError``."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise WorkspaceError(
+            f"{path}: no such file — run `orchestrator init` to create a workspace, or pass its directory"
+        ) from None
+    except IsADirectoryError:
+        raise WorkspaceError(f"{path}: is a directory, not a master_plan.md") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise PlanError(
+            [
+                Problem(
+                    path.name,
+                    line,
+                    f"not valid UTF-8 (byte 0x{data[exc.start]:02x})",
+                    "save the file as UTF-8",
+                )
+            ]
+        ) from None
+
+
+def load_plan(workspace: str | Path = ".orchestrator") -> Plan:
+    """Read and validate ``<workspace>/master_plan.md`` (or a path to the file itself)."""
+    path = Path(workspace)
+    if path.is_dir() or path.suffix != ".md":
+        path = path / PLAN_FILE
+    return parse_plan(read_plan_text(path), path)
+
+
+def parse_plan(text: str, path: str | Path = PLAN_FILE) -> Plan:
+    """Parse and validate plan text; raises ``PlanError`` listing every problem found."""
+    path = Path(path)
+    out = _Collector(path.name)
+    lines = text.splitlines(keepends=True)
+    try:
+        front = split_frontmatter(lines)
+    except FrontmatterError as exc:
+        out.add(exc.line, str(exc), "fix the YAML between the two '---' lines, or remove them")
+        raise PlanError(out.problems) from None
+    settings, setting_problems = settings_from_mapping(front.data)
+    for key, message in setting_problems:
+        out.add(front.key_lines.get(key, 1), message, "see `orchestrator --help-settings` for the settings")
+    document = parse_document(lines, front.body_offset)
+
+    request = _section_text(document, document.section(*_REQUEST_KEYS))
+    goal = _section_text(document, document.section(*_GOAL_KEYS))
+    tasks = _parse_tasks(document, out)
+    details = _parse_details(document, document.section(*_DETAILS_KEYS), tasks, out)
+    tasks = {tid: _with_details(task, details.get(tid)) for tid, task in tasks.items()}
+    _assign_agents(tasks, out)
+    graph = _build_graph(tasks, out)
+    if out.problems:
+        raise PlanError(out.problems)
+    return Plan(path, settings, request, goal, tasks, graph, text, front.data)
+
+
+def _with_details(task: Task, details: str | None) -> Task:
+    if details is None:
+        return task
+    return Task(**{**_as_dict(task), "details": details})
+
+
+def _as_dict(task: Task) -> dict[str, Any]:
+    return {name: getattr(task, name) for name in task.__dataclass_fields__}
+
+
+def _section_text(document: Document, section: Section | None) -> str:
+    if section is None:
+        return ""
+    body = document.source(section.start + 1, section.end).strip("\n")
+    if all(line.lstrip().startswith(">") or not line.strip() for line in body.splitlines()):
+        body = "\n".join(re.sub(r"^\s*> ?", "", line) for line in body.splitlines())
+    return body.strip()
+
+
+def _parse_tasks(document: Document, out: _Collector) -> dict[str, Task]:
+    section = document.section(*_TASKS_KEYS)
+    if section is None:
+        out.add(
+            1,
+            "no '## Task Decomposition' section",
+            "add one with a table such as '| Task ID | Description | Dependencies |' (see `orchestrator init`)",
+        )
+        return {}
+    tables = tables_in(section.tokens)
+    if not tables:
+        broken = pipe_paragraphs(section.tokens)
+        if broken:
+            out.add(
+                broken[0],
+                "this looks like a table but is not one: the header and the '|---|' line must have the same "
+                "number of columns",
+                "check for a missing '|' in the first two lines of the table",
+            )
+        else:
+            out.add(
+                section.start + 1,
+                "'## Task Decomposition' has no task table",
+                "add a table such as '| Task ID | Description | Dependencies |'",
+            )
+        return {}
+    table = tables[0]
+    columns: list[str | None] = []
+    seen_columns: dict[str, str] = {}
+    for header in table.header:
+        key = COLUMN_ALIASES.get(normalize_heading(_clean(header)))
+        if key is not None and key in seen_columns:
+            out.add(
+                table.header_line,
+                f"columns '{seen_columns[key]}' and '{header}' mean the same thing",
+                "keep one of them",
+            )
+            key = None
+        if key is not None:
+            seen_columns[key] = header
+        columns.append(key)
+    if "id" not in seen_columns:
+        # "| # | Task | ..." or "| Task | Description |": the first such column is the id.
+        for index, header in enumerate(table.header):
+            if normalize_heading(_clean(header)) in {"task", ""} and columns[index] is None:
+                columns[index] = "id"
+                seen_columns["id"] = header
+                break
+    if "id" not in seen_columns:
+        out.add(
+            table.header_line,
+            "the task table has no 'Task ID' column",
+            "add a first column '| Task ID |' with ids such as T-01",
+        )
+        return {}
+    if "description" not in seen_columns and "name" not in seen_columns:
+        out.add(
+            table.header_line,
+            "the task table has no 'Description' or 'Task Name' column",
+            "add a '| Description |' column saying what each task does",
+        )
+
+    header_cells = len(table.header)
+    tasks: dict[str, Task] = {}
+    lowered: dict[str, str] = {}
+    for line, cells in table.rows:
+        raw = document.lines[line - 1]
+        count = source_cell_count(raw)
+        if count != header_cells:
+            out.add(
+                line,
+                f"this row has {count} cells but the header has {header_cells}",
+                "check for a missing or extra '|' in the row",
+            )
+            continue
+        row: dict[str, str] = {}
+        extra: dict[str, str] = {}
+        for header, key, cell in zip(table.header, columns, cells, strict=False):
+            if key is None:
+                extra[header] = cell
+            else:
+                row[key] = cell
+        task = _task_from_row(row, extra, line, out)
+        if task is None:
+            continue
+        if task.id.lower() in lowered:
+            first = tasks[lowered[task.id.lower()]]
+            out.add(
+                line, f"duplicate task id '{task.id}' (first used on line {first.line})", "give every task its own id"
+            )
+            continue
+        lowered[task.id.lower()] = task.id
+        tasks[task.id] = task
+    if not tasks and not out.problems:
+        out.add(table.header_line, "the task table has no rows", "add one row per task under the header")
+    return tasks
+
+
+def _task_from_row(row: dict[str, str], extra: dict[str, str], line: int, out: _Collector) -> Task | None:
+    task_id = _clean(row.get("id", ""))
+    problem = id_problem(task_id)
+    if problem:
+        out.add(line, problem, "use ids such as T-01 made of letters, digits, '.', '_' and '-'")
+        return None
+    fields: dict[str, Any] = {
+        "id": task_id,
+        "name": row.get("name", "").strip(),
+        "description": row.get("description", "").strip(),
+        "line": line,
+        "extra": extra,
+        "dependencies": tuple(split_ids(row.get("deps", ""))),
+        "agent": _clean(row.get("agent", "")),
+        "profile": _clean(row.get("profile", "")) or None,
+        "tags": tuple(t for t in re.split(r"[,\s]+", row.get("tags", "")) if t),
+        "backend": _clean(row.get("backend", "")).lower() or None,
+    }
+    if fields["profile"] in {"-", "—", "none"}:
+        fields["profile"] = None
+    if fields["backend"] in {"-", "—", "none", "default"}:
+        fields["backend"] = None
+    try:
+        fields["priority"] = parse_priority(row.get("priority", ""))
+    except ValueError:
+        out.add(
+            line,
+            f"{task_id}: unknown priority '{row['priority']}'",
+            "use P0-P3, critical/high/normal/low, or a number (0 = most urgent)",
+        )
+    if row.get("timeout", "").strip():
+        try:
+            fields["timeout"] = parse_duration(row["timeout"])
+            fields["timeout_set"] = True
+        except ValueError:
+            out.add(
+                line,
+                f"{task_id}: bad timeout '{row['timeout']}'",
+                "use seconds (300), a duration (5m, 1h30m) or 'none'",
+            )
+    retries = row.get("retries", "").strip()
+    if retries and retries not in {"-", "—"}:
+        if re.fullmatch(r"\d{1,3}", retries):
+            fields["retries"] = int(retries)
+        else:
+            out.add(line, f"{task_id}: bad retries '{retries}'", "use a whole number from 0 up")
+    if fields["agent"] in {"-", "—"}:
+        fields["agent"] = ""
+    if fields["agent"]:
+        problem = id_problem(fields["agent"], "agent id")
+        if problem:
+            out.add(line, f"{task_id}: {problem}", "use agent ids such as Agent-01, or leave the cell empty")
+            fields["agent"] = ""
+    return Task(**fields)
+
+
+def _parse_details(
+    document: Document, section: Section | None, tasks: dict[str, Task], out: _Collector
+) -> dict[str, str]:
+    if section is None:
+        return {}
+    headings = [
+        (tok.map[0], document.lines[tok.map[0]])
+        for tok in section.tokens
+        if tok.type == "heading_open" and tok.tag == "h3" and tok.map
+    ]
+    details: dict[str, str] = {}
+    lowered = {tid.lower(): tid for tid in tasks}
+    for index, (start, heading) in enumerate(headings):
+        end = headings[index + 1][0] if index + 1 < len(headings) else section.end
+        words = re.sub(r"^#+\s*", "", heading).strip().split()
+        first = _clean(words[0].rstrip(":.—-")) if words else ""
+        task_id = lowered.get(first.lower())
+        if task_id is None:
+            hint = suggest(first, list(tasks)) or " (each '### ' heading must start with a task id)"
+            out.add(
+                start + 1,
+                f"Task Details for unknown task '{first}'{hint}",
+                "start the heading with an id from the task table, e.g. '### T-01 Scan'",
+            )
+            continue
+        if task_id in details:
+            out.add(start + 1, f"second Task Details section for {task_id}", "merge the two sections")
+            continue
+        details[task_id] = document.source(start + 1, end).strip("\n")
+    return details
+
+
+def _assign_agents(tasks: dict[str, Task], out: _Collector) -> None:
+    """Give rows without an Agent cell the next free ``Agent-NN``, in table order."""
+    width = max(2, len(str(len(tasks))))
+    taken: dict[str, str] = {}
+    for task in tasks.values():
+        if task.agent:
+            other = taken.get(task.agent.lower())
+            if other is not None:
+                out.add(
+                    task.line,
+                    f"{task.id}: agent '{task.agent}' is already assigned to {other}",
+                    "give each task its own agent id, or leave the Agent cell empty to number them",
+                )
+            taken[task.agent.lower()] = task.id
+    number = 0
+    for task_id, task in list(tasks.items()):
+        if task.agent:
+            continue
+        while True:
+            number += 1
+            candidate = f"Agent-{number:0{width}d}"
+            if candidate.lower() not in taken:
+                break
+        taken[candidate.lower()] = task_id
+        tasks[task_id] = Task(**{**_as_dict(task), "agent": candidate})
+
+
+def _build_graph(tasks: dict[str, Task], out: _Collector) -> Any:
+    graph = nx.DiGraph()
+    graph.add_nodes_from(tasks)
+    ids = list(tasks)
+    lowered = {tid.lower(): tid for tid in tasks}
+    for task in tasks.values():
+        seen: set[str] = set()
+        for dep in task.dependencies:
+            target = (tasks.get(dep) and dep) or lowered.get(dep.lower())
+            if dep == task.id or target == task.id:
+                out.add(task.line, f"{task.id} depends on itself", "remove it from its own Dependencies")
+                continue
+            if target is None:
+                out.add(
+                    task.line,
+                    f"{task.id} depends on unknown task '{dep}'{suggest(dep, ids)}",
+                    "use an id from the Task ID column, or 'None'",
+                )
+                continue
+            if target in seen:
+                continue
+            seen.add(target)
+            graph.add_edge(target, task.id)
+    if len(ids) and not out.problems:
+        for cycle in _cycles(graph):
+            path = " -> ".join([*cycle, cycle[0]])
+            out.add(
+                tasks[cycle[0]].line,
+                f"dependency cycle: {path}",
+                "remove one of these dependencies so the tasks can run in some order",
+            )
+    # Canonical spelling of dependency ids (the table may differ in case).
+    for task_id, task in tasks.items():
+        canonical = tuple(dict.fromkeys(lowered.get(d.lower(), d) for d in task.dependencies))
+        if canonical != task.dependencies:
+            tasks[task_id] = Task(**{**_as_dict(task), "dependencies": canonical})
+    return graph
+
+
+def _cycles(graph: Any) -> list[list[str]]:
+    """One cycle per strongly connected component that has one, starting at its first-listed task."""
+    order = {node: index for index, node in enumerate(graph.nodes)}
+    cycles: list[list[str]] = []
+    for component in nx.strongly_connected_components(graph):
+        if len(component) == 1:
+            continue
+        start = min(component, key=order.__getitem__)
+        cycle = [start]
+        sub = graph.subgraph(component)
+        path = nx.shortest_path(sub, next(iter(sorted(sub.successors(start), key=order.__getitem__))), start)
+        cycle.extend(path[:-1])
+        cycles.append(cycle)
+    return sorted(cycles, key=lambda c: order[c[0]])

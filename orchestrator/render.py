@@ -1,0 +1,241 @@
+"""Jinja templates in: agent briefs, the tool-written sections of master_plan.md, and the skeleton.
+
+Templates run in jinja2's sandbox and every piece of user text is passed as data, so a task
+description containing ``{{ 7*7 }}`` is written literally. A file of the same name in
+``.orchestrator/templates/`` overrides the packaged one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from . import __version__, store
+from .errors import PlanError, Problem
+from .markdown import replace_sections
+from .plan import TOOL_SECTIONS, Plan, Task
+from .settings import format_duration
+from .status import TaskView, collect, counts, label
+from .views import mermaid, summary_line
+from .workspace import Workspace
+
+_PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
+
+
+def environment(workspace: Workspace | None) -> ImmutableSandboxedEnvironment:
+    """The sandboxed environment: the workspace's ``templates/`` first, then the packaged ones."""
+    loaders: list[jinja2.BaseLoader] = []
+    if workspace is not None and workspace.templates_dir.is_dir():
+        loaders.append(jinja2.FileSystemLoader(workspace.templates_dir))
+    loaders.append(jinja2.FileSystemLoader(_PACKAGE_TEMPLATES))
+    return ImmutableSandboxedEnvironment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=False,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+class Templates:
+    """Compiled templates of one workspace; a broken override is a ``PlanError`` naming the file."""
+
+    def __init__(self, workspace: Workspace | None) -> None:
+        self.workspace = workspace
+        self.env = environment(workspace)
+        self._cache: dict[str, jinja2.Template] = {}
+
+    def get(self, name: str) -> jinja2.Template:
+        template = self._cache.get(name)
+        if template is None:
+            try:
+                template = self.env.get_template(name)
+            except jinja2.TemplateSyntaxError as exc:
+                raise PlanError(
+                    [
+                        Problem(
+                            f"templates/{name}",
+                            exc.lineno,
+                            f"template error: {exc.message}",
+                            "fix the template or delete it to use the packaged one",
+                        )
+                    ]
+                ) from None
+            self._cache[name] = template
+        return template
+
+    def render(self, name: str, **context: Any) -> str:
+        try:
+            return self.get(name).render(**context)
+        except jinja2.TemplateError as exc:
+            raise PlanError(
+                [
+                    Problem(
+                        f"templates/{name}",
+                        getattr(exc, "lineno", 0) or 0,
+                        f"template error: {exc}",
+                        "fix the template or delete it to use the packaged one",
+                    )
+                ]
+            ) from None
+
+
+def brief_inputs(plan: Plan, workspace: Workspace, task: Task) -> list[dict[str, str]]:
+    return [{"task": dep, "path": workspace.relative(workspace.result(plan.tasks[dep]))} for dep in task.dependencies]
+
+
+def brief_metadata(plan: Plan, workspace: Workspace, task: Task) -> dict[str, Any]:
+    settings = plan.settings_for(task)
+    return {
+        "task": task.id,
+        "agent": task.agent,
+        "name": task.title,
+        "dependencies": list(task.dependencies),
+        "priority": task.priority_name,
+        "profile": task.profile,
+        "inputs": [i["path"] for i in brief_inputs(plan, workspace, task)],
+        "settings": {"backend": settings.backend, "timeout": settings.timeout, "retries": settings.retries},
+    }
+
+
+def render_brief(plan: Plan, workspace: Workspace, task: Task, templates: Templates) -> str:
+    body = templates.render(
+        "agent_task.md.j2",
+        task=task,
+        inputs=brief_inputs(plan, workspace, task),
+        result_path=workspace.relative(workspace.result(task)),
+        request=plan.request,
+        goal=plan.goal,
+        settings=plan.settings_for(task),
+    ).strip("\n")
+    meta = brief_metadata(plan, workspace, task)
+    meta["rendered_by"] = f"orchestrator {__version__}"
+    meta["content_hash"] = store.sha256(body)
+    return store.compose(meta, body + "\n")
+
+
+@dataclass(slots=True)
+class RenderReport:
+    written: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    kept_edited: list[str] = field(default_factory=list)  # hand-edited briefs left alone
+
+    def as_json(self) -> dict[str, list[str]]:
+        return {"written": self.written, "unchanged": self.unchanged, "kept_edited": self.kept_edited}
+
+
+def brief_was_edited(text: str) -> bool:
+    """True when a brief's body no longer matches the hash recorded when it was rendered."""
+    try:
+        meta, body = store.parse(text)
+    except ValueError:
+        return True
+    recorded = meta.get("content_hash")
+    return not isinstance(recorded, str) or recorded != store.sha256(body.strip("\n"))
+
+
+def render_briefs(plan: Plan, workspace: Workspace, *, force: bool = False) -> RenderReport:
+    """Write ``agent_tasks/<agent>.md`` for every task; idempotent, and never silently over a hand edit."""
+    templates = Templates(workspace)
+    report = RenderReport()
+    pending: list[tuple[Path, str]] = []
+    for task in plan.tasks.values():
+        path = workspace.brief(task)
+        text = render_brief(plan, workspace, task, templates)
+        try:
+            existing: str | None = path.read_text(encoding="utf-8")
+        except (FileNotFoundError, UnicodeDecodeError):
+            existing = None
+        name = workspace.relative(path)
+        if existing == text:
+            report.unchanged.append(name)
+        elif existing is not None and not force and brief_was_edited(existing):
+            report.kept_edited.append(name)
+        else:
+            pending.append((path, text))
+            report.written.append(name)
+    workspace.tasks_dir.mkdir(parents=True, exist_ok=True)
+    store.write_many(pending)
+    return report
+
+
+def status_sections(plan: Plan, views: list[TaskView], templates: Templates) -> dict[str, str]:
+    """Bodies of the two tool-written sections of master_plan.md."""
+    rows = [
+        {
+            "id": v.id,
+            "agent": v.agent,
+            "label": label(v.status) + (f" ({v.attempts} attempts)" if v.attempts > 1 else ""),
+            "start": _clock(v.started),
+            "end": _clock(v.finished),
+            "duration": format_duration(v.duration) if v.duration is not None else "-",
+            "cost": f"${v.cost_usd:.4f}" if v.cost_usd is not None else "-",
+        }
+        for v in views
+    ]
+    return {
+        "agent assignment": templates.render("assignment.md.j2", rows=rows, summary=summary_line(views, counts(views))),
+        "dependency graph": templates.render("dependency_graph.md.j2", mermaid=mermaid(plan, views)),
+    }
+
+
+def _clock(stamp: str | None) -> str:
+    if not stamp:
+        return "-"
+    return stamp.replace("T", " ")[:19]
+
+
+def update_plan_file(plan: Plan, workspace: Workspace, views: list[TaskView] | None = None) -> bool:
+    """Rewrite the Agent Assignment and Dependency Graph sections; every other byte stays as it was.
+
+    Reads the file fresh so a hand edit made since the plan was loaded is kept; returns whether the
+    file changed.
+    """
+    if views is None:
+        views = collect(plan, workspace)
+    templates = Templates(workspace)
+    try:
+        current = workspace.plan_file.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        return False
+    updated = replace_sections(current, status_sections(plan, views, templates), TOOL_SECTIONS)
+    if updated == current:
+        return False
+    store.write_text(workspace.plan_file, updated)
+    return True
+
+
+def skeleton(request: str, backend: str) -> str:
+    """The master_plan.md that ``orchestrator init`` writes: valid, runnable, and meant to be edited."""
+    tasks = [
+        {
+            "id": "T-01",
+            "name": "Survey",
+            "description": "List the project's main parts and what each does",
+            "deps": "None",
+            "priority": "P1",
+            "details": "Read the project's top-level files and folders. Write a short list of its main parts\n"
+            "and what each does.",
+        },
+        {
+            "id": "T-02",
+            "name": "Assess",
+            "description": "Point out the three most important problems",
+            "deps": "T-01",
+            "priority": "P2",
+            "details": "Using the survey from T-01, point out the three most important problems you see,\n"
+            "each with the file it is in.",
+        },
+        {
+            "id": "T-03",
+            "name": "Report",
+            "description": "Summarise survey and problems in one page",
+            "deps": "T-01, T-02",
+            "priority": "P2",
+            "details": "Combine the results of T-01 and T-02 into a one-page report.",
+        },
+    ]
+    return Templates(None).render("master_plan.md.j2", request=request, backend=backend, tasks=tasks)

@@ -1,0 +1,223 @@
+"""Run settings: defaults, master_plan.md frontmatter, per-task columns and CLI flags, validated."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import re
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+_DURATION_RE = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s?)?\s*$")
+_NONE_WORDS = {"none", "null", "off", "never", "no", "-", "—", "0", ""}
+
+
+def parse_duration(value: object) -> float | None:
+    """Seconds from ``300``, ``"300s"``, ``"5m"``, ``"1h30m"``; ``None``/``0``/``"none"`` mean no limit."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration")
+    if isinstance(value, int | float):
+        if value < 0 or math.isnan(value) or math.isinf(value):
+            raise ValueError(f"{value!r} is not a duration")
+        return float(value) or None
+    text = str(value).strip().lower()
+    if text in _NONE_WORDS:
+        return None
+    match = _DURATION_RE.match(text)
+    if not match or not any(match.groups()):
+        raise ValueError(f"{value!r} is not a duration")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    return total or None
+
+
+def format_duration(seconds: float | None) -> str:
+    """``75.3`` -> ``"1m15s"``; short values keep one decimal."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s"
+
+
+def _int(minimum: int) -> Callable[[object], int]:
+    def parse(value: object) -> int:
+        if isinstance(value, bool):
+            raise ValueError(f"{value!r} is not a whole number")
+        try:
+            number = int(str(value).strip()) if not isinstance(value, int) else value
+        except ValueError:
+            raise ValueError(f"{value!r} is not a whole number") from None
+        if number < minimum:
+            raise ValueError(f"{number} is below the minimum of {minimum}")
+        return number
+
+    return parse
+
+
+def _float(minimum: float) -> Callable[[object], float]:
+    def parse(value: object) -> float:
+        if isinstance(value, bool):
+            raise ValueError(f"{value!r} is not a number")
+        try:
+            number = float(str(value).strip())
+        except ValueError:
+            raise ValueError(f"{value!r} is not a number") from None
+        if number < minimum or math.isnan(number) or math.isinf(number):
+            raise ValueError(f"{value!r} must be a number of at least {minimum}")
+        return number
+
+    return parse
+
+
+def _optional_float(value: object) -> float | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in _NONE_WORDS):
+        return None
+    return _float(0.0)(value) or None
+
+
+def _optional_int(value: object) -> int | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in _NONE_WORDS):
+        return None
+    return _int(1)(value)
+
+
+def _bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"true", "yes", "on", "1"}:
+        return True
+    if text in {"false", "no", "off", "0"}:
+        return False
+    raise ValueError(f"{value!r} is not true or false")
+
+
+def _str(value: object) -> str:
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return str(value).strip()
+    raise ValueError(f"{value!r} is not text")
+
+
+def _optional_str(value: object) -> str | None:
+    return None if value is None else (_str(value) or None)
+
+
+def _argv(value: object) -> tuple[str, ...]:
+    """A command as a YAML list (``["my-agent", "--flag"]``) or one shell-quoted string."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        try:
+            return tuple(shlex.split(value))
+        except ValueError as exc:
+            raise ValueError(f"cannot split {value!r}: {exc}") from None
+    if isinstance(value, list | tuple) and all(isinstance(v, str | int | float) for v in value):
+        return tuple(str(v) for v in value)
+    raise ValueError(f'{value!r} is not a command (use a list such as ["my-agent", "--flag"])')
+
+
+def _words(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(w for w in re.split(r"[,\s]+", value) if w)
+    if isinstance(value, list | tuple):
+        return tuple(str(v) for v in value)
+    raise ValueError(f"{value!r} is not a list")
+
+
+def _env(value: object) -> dict[str, str]:
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items()}
+    raise ValueError(f"{value!r} is not a mapping of NAME: value")
+
+
+def _choice(*choices: str) -> Callable[[object], str]:
+    def parse(value: object) -> str:
+        text = _str(value).lower()
+        if text not in choices:
+            raise ValueError(f"{value!r} is not one of {', '.join(choices)}")
+        return text
+
+    return parse
+
+
+def _parser(parse: Callable[[object], Any]) -> dict[str, Any]:
+    return {"parse": parse}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything that shapes a run. Frontmatter keys have the same names as these fields."""
+
+    max_parallel: int = field(default=4, metadata=_parser(_int(1)))
+    backend: str = field(default="claude", metadata=_parser(lambda v: _str(v).lower()))
+    timeout: float | None = field(default=1800.0, metadata=_parser(parse_duration))
+    inactivity_timeout: float | None = field(default=600.0, metadata=_parser(parse_duration))
+    retries: int = field(default=2, metadata=_parser(_int(0)))
+    backoff_base: float = field(default=1.0, metadata=_parser(_float(0.0)))
+    backoff_factor: float = field(default=2.0, metadata=_parser(_float(1.0)))
+    backoff_cap: float = field(default=60.0, metadata=_parser(_float(0.0)))
+    kill_grace: float = field(default=5.0, metadata=_parser(_float(0.0)))
+    input_cap: int = field(default=20_000, metadata=_parser(_int(0)))
+    fail_fast: bool = field(default=False, metadata=_parser(_bool))
+    cwd: str | None = field(default=None, metadata=_parser(_optional_str))
+    env: dict[str, str] = field(default_factory=dict, metadata=_parser(_env))
+    command: tuple[str, ...] = field(default=(), metadata=_parser(_argv))
+    # Agent CLI settings (claude, codex, gemini); a profile may override some per task.
+    model: str | None = field(default=None, metadata=_parser(_optional_str))
+    max_turns: int | None = field(default=None, metadata=_parser(_optional_int))
+    permission_mode: str | None = field(default=None, metadata=_parser(_optional_str))
+    allowed_tools: tuple[str, ...] = field(default=(), metadata=_parser(_words))
+    append_system_prompt: str | None = field(default=None, metadata=_parser(_optional_str))
+    max_budget_usd: float | None = field(default=None, metadata=_parser(_optional_float))
+    max_cost: float | None = field(default=None, metadata=_parser(_optional_float))
+    resume_sessions: bool = field(default=True, metadata=_parser(_bool))
+    aggregate: str = field(default="concat", metadata=_parser(_choice("concat", "agent")))
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+SETTING_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Settings))
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def parse_setting(name: str, value: object) -> Any:
+    """Parse one setting's raw value; raises ``KeyError`` for an unknown name, ``ValueError`` for a bad value."""
+    spec = _FIELDS[name]
+    return spec.metadata["parse"](value)
+
+
+def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    """``" (did you mean 'x'?)"`` or ``""``."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def settings_from_mapping(data: Mapping[str, Any]) -> tuple[Settings, list[tuple[str, str]]]:
+    """Settings from raw frontmatter; also every (key, message) that was wrong, all at once."""
+    values: dict[str, Any] = {}
+    problems: list[tuple[str, str]] = []
+    for key, raw in data.items():
+        name = str(key).strip().replace("-", "_")
+        if name not in _FIELDS:
+            problems.append((str(key), f"unknown setting '{key}'{suggest(name, SETTING_NAMES)}"))
+            continue
+        try:
+            values[name] = parse_setting(name, raw)
+        except ValueError as exc:
+            problems.append((str(key), f"bad value for '{key}': {exc}"))
+    return Settings(**values), problems

@@ -1,0 +1,144 @@
+"""Every write of workspace state goes through here: temp file in the same directory, fsync, rename.
+
+A crash or ``kill -9`` at any moment leaves either the old file or the new one, never a mix.
+Frontmatter documents are read and written with python-frontmatter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import frontmatter
+import yaml
+
+_TEMP_PREFIX = ".tmp-"
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):  # not every filesystem lets a directory be opened
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _write_temp(path: Path, data: bytes, *, sync: bool) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=_TEMP_PREFIX + path.name + ".", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            if sync:
+                handle.flush()
+                os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    return temp
+
+
+def write_text(path: Path, text: str) -> None:
+    """Atomically replace ``path`` with ``text`` (UTF-8)."""
+    temp = _write_temp(path, text.encode("utf-8"), sync=True)
+    try:
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def write_many(items: Iterable[tuple[Path, str]]) -> int:
+    """Atomically replace many files: write every temp file, one ``sync``, then the renames.
+
+    One sync for the batch instead of one fsync per file keeps rendering 10,000 briefs fast while
+    each file is still either wholly old or wholly new.
+    """
+    temps: list[tuple[str, Path]] = []
+    try:
+        for path, text in items:
+            temps.append((_write_temp(path, text.encode("utf-8"), sync=False), path))
+        if temps:
+            os.sync()
+        for temp, path in temps:
+            os.replace(temp, path)
+    except BaseException:
+        for temp, _ in temps:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+        raise
+    for directory in {path.parent for _, path in temps}:
+        _fsync_dir(directory)
+    return len(temps)
+
+
+def remove(path: Path) -> bool:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    _fsync_dir(path.parent)
+    return True
+
+
+def clean_temp_files(directory: Path) -> None:
+    """Remove temp files a killed writer left behind (they never replaced anything)."""
+    if directory.is_dir():
+        for leftover in directory.glob(_TEMP_PREFIX + "*"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+
+
+def dump_yaml(data: Mapping[str, Any]) -> str:
+    text: str = yaml.dump(dict(data), Dumper=_YAML_DUMPER, sort_keys=False, allow_unicode=True, width=100)
+    return text
+
+
+def compose(metadata: Mapping[str, Any], body: str) -> str:
+    """A frontmatter document: ``---``, YAML, ``---``, body."""
+    post = frontmatter.Post(body, **dict(metadata))
+    text: str = frontmatter.dumps(post, Dumper=_YAML_DUMPER, sort_keys=False, allow_unicode=True, width=100)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def parse(text: str) -> tuple[dict[str, Any], str]:
+    """Split a frontmatter document into (metadata, body); raises ``ValueError`` when it is malformed."""
+    try:
+        post = frontmatter.loads(text, Loader=_YAML_LOADER)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"frontmatter is not valid YAML: {exc}") from None
+    if not isinstance(post.metadata, dict):
+        raise ValueError("frontmatter is not a mapping")
+    return dict(post.metadata), str(post.content)
+
+
+def read_document(path: Path) -> tuple[dict[str, Any], str] | None:
+    """(metadata, body) of a frontmatter file, or ``None`` if it is missing or unreadable."""
+    try:
+        return parse(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def write_document(path: Path, metadata: Mapping[str, Any], body: str) -> None:
+    write_text(path, compose(metadata, body))
+
+
+def iter_files(directory: Path, pattern: str) -> Iterator[Path]:
+    if directory.is_dir():
+        yield from sorted(p for p in directory.glob(pattern) if not p.name.startswith(_TEMP_PREFIX))

@@ -1,0 +1,118 @@
+"""Text views of a plan for people: the status table, the DAG as layers, mermaid and dot."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from .graph import layers
+from .plan import Plan
+from .settings import format_duration
+from .status import ICONS, STATES, TaskView, label
+
+_MERMAID_CLASS = {
+    "completed": "fill:#d4edda,stroke:#28a745",
+    "failed": "fill:#f8d7da,stroke:#dc3545",
+    "running": "fill:#cce5ff,stroke:#007bff",
+    "retrying": "fill:#cce5ff,stroke:#007bff",
+    "skipped": "fill:#e2e3e5,stroke:#6c757d",
+    "interrupted": "fill:#fff3cd,stroke:#fd7e14",
+}
+
+
+def _order(plan: Plan) -> dict[str, int]:
+    return {task_id: index for index, task_id in enumerate(plan.tasks)}
+
+
+def _quote(text: str) -> str:
+    return text.replace('"', "'").replace("\n", " ")
+
+
+def mermaid(plan: Plan, views: Sequence[TaskView] | None = None) -> str:
+    """``graph TD`` with one node per task (``n0``... keep any id safe) and status colours."""
+    node = {task_id: f"n{index}" for index, task_id in enumerate(plan.tasks)}
+    lines = ["graph TD"]
+    states = {v.id: v.status for v in views} if views else {}
+    for task_id, task in plan.tasks.items():
+        icon = ICONS.get(states.get(task_id, ""), "")
+        text = f"{icon} {task_id}: {task.title}".strip()
+        lines.append(f'    {node[task_id]}["{_quote(text)}"]')
+    for source, target in plan.graph.edges:
+        lines.append(f"    {node[source]} --> {node[target]}")
+    used = sorted({states[t] for t in states if states[t] in _MERMAID_CLASS})
+    for state in used:
+        lines.append(f"    classDef {state} {_MERMAID_CLASS[state]}")
+        members = ",".join(node[t] for t, s in states.items() if s == state)
+        lines.append(f"    class {members} {state}")
+    return "\n".join(lines)
+
+
+def dot(plan: Plan) -> str:
+    lines = ["digraph plan {", "    rankdir=LR;", "    node [shape=box];"]
+    for task_id, task in plan.tasks.items():
+        lines.append(f"    {json.dumps(task_id)} [label={json.dumps(f'{task_id}: {task.title}')}];")
+    for source, target in plan.graph.edges:
+        lines.append(f"    {json.dumps(source)} -> {json.dumps(target)};")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def layers_text(plan: Plan, views: Sequence[TaskView] | None = None) -> str:
+    """The DAG for a terminal: one block per layer, each task with what it waits for."""
+    states = {v.id: v.status for v in views} if views else {}
+    out: list[str] = []
+    for depth, layer in enumerate(layers(plan.graph, _order(plan)), start=1):
+        can = "in parallel" if len(layer) > 1 else ""
+        out.append(f"Layer {depth} ({len(layer)} task{'s' if len(layer) != 1 else ''}{', ' + can if can else ''})")
+        for task_id in layer:
+            task = plan.tasks[task_id]
+            icon = ICONS.get(states.get(task_id, ""), "")
+            after = f"  ← {', '.join(task.dependencies)}" if task.dependencies else ""
+            out.append(f"  {icon + ' ' if icon else ''}{task_id} [{task.agent}] {task.title}{after}")
+    return "\n".join(out)
+
+
+def summary_line(views: Sequence[TaskView], found: dict[str, int]) -> str:
+    parts = [f"{found[s]} {s}" for s in STATES if found.get(s)]
+    text = f"{len(views)} tasks: " + (", ".join(parts) if parts else "none")
+    cost = [v.cost_usd for v in views if v.cost_usd is not None]
+    if cost:
+        text += f"; cost ${sum(cost):.4f}"
+    tokens = [v.tokens for v in views if v.tokens is not None]
+    if tokens:
+        text += f"; {sum(tokens):,} tokens"
+    return text
+
+
+def status_table(views: Sequence[TaskView], found: dict[str, int]) -> str:
+    """A plain-text table for terminals and logs (no colour codes, so it pipes cleanly)."""
+    headers = ["Task", "Agent", "Status", "Duration", "Attempts", "Cost", "Name / reason"]
+    rows = [
+        [
+            v.id,
+            v.agent,
+            label(v.status),
+            format_duration(v.duration) if v.duration is not None else "-",
+            str(v.attempts) if v.attempts else "-",
+            f"${v.cost_usd:.4f}" if v.cost_usd is not None else "-",
+            v.name + (f" — {v.reason}" if v.reason and v.status not in {"completed"} else ""),
+        ]
+        for v in views
+    ]
+    widths = [max([len(h)] + [_width(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    lines = ["  ".join(_pad(h, widths[i]) for i, h in enumerate(headers)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in rows:
+        lines.append("  ".join(_pad(cell, widths[i]) for i, cell in enumerate(row)).rstrip())
+    lines.append("")
+    lines.append(summary_line(views, found))
+    return "\n".join(lines)
+
+
+def _width(text: str) -> int:
+    # Status icons are double width on a terminal; the variation selector is zero width.
+    return len(text.replace("\ufe0f", "")) + sum(1 for ch in text if ord(ch) > 0x2000 and ch != "\ufe0f")
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - _width(text))

@@ -1,0 +1,90 @@
+"""Where things live inside ``.orchestrator/``; one place so no module spells a path twice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import WorkspaceError
+from .plan import PLAN_FILE, Task
+
+DEFAULT_DIR = ".orchestrator"
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    root: Path
+
+    @classmethod
+    def find(cls, directory: str | Path | None = None, *, must_exist: bool = True) -> Workspace:
+        """The workspace at ``directory`` (default ``.orchestrator``); a project directory that holds
+        ``.orchestrator/`` or a path to ``master_plan.md`` work too."""
+        path = Path(directory) if directory is not None else Path(DEFAULT_DIR)
+        if path.name == PLAN_FILE and path.is_file():
+            path = path.parent
+        if not (path / PLAN_FILE).exists() and (path / DEFAULT_DIR / PLAN_FILE).exists():
+            path = path / DEFAULT_DIR
+        if must_exist and not (path / PLAN_FILE).exists():
+            if path.is_dir():
+                raise WorkspaceError(f"{path}: no {PLAN_FILE} here — run `orchestrator init {path}` or write one")
+            raise WorkspaceError(f"{path}: no such workspace — run `orchestrator init` to create .orchestrator/ here")
+        return cls(path.resolve() if path.exists() else path.absolute())
+
+    @property
+    def plan_file(self) -> Path:
+        return self.root / PLAN_FILE
+
+    @property
+    def project_dir(self) -> Path:
+        return self.root.parent
+
+    @property
+    def tasks_dir(self) -> Path:
+        return self.root / "agent_tasks"
+
+    @property
+    def results_dir(self) -> Path:
+        return self.root / "results"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.root / "templates"
+
+    @property
+    def agents_dir(self) -> Path:
+        return self.root / "agents"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def final_output(self) -> Path:
+        return self.root / "final_output.md"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.state_dir / "runner.lock"
+
+    def brief(self, task: Task) -> Path:
+        return self.tasks_dir / f"{task.slug}.md"
+
+    def result(self, task: Task) -> Path:
+        return self.results_dir / f"{task.slug}-result.md"
+
+    def running(self, task: Task) -> Path:
+        return self.state_dir / f"{task.slug}.running.json"
+
+    def log(self, task: Task, attempt: int, stream: str) -> Path:
+        return self.logs_dir / f"{task.slug}.attempt-{attempt}.{stream}"
+
+    def relative(self, path: Path) -> str:
+        """``path`` as the user would type it from the project directory."""
+        try:
+            return str(path.relative_to(self.project_dir))
+        except ValueError:
+            return str(path)
