@@ -21,6 +21,7 @@ from .settings import Settings
 from .workspace import Workspace
 
 __all__ = [
+    "AgentCallError",
     "BackendUnavailableError",
     "LockedError",
     "OrchestratorError",

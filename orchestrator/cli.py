@@ -84,7 +84,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _check_profiles(plan: Any, workspace: Workspace) -> None:
-    """Specialist profiles named in the plan must exist (checked by validate, render and run)."""
+    """Backends and specialist profiles named in the plan must exist (validate, render and run)."""
+    from .checks import check_plan
+
+    check_plan(plan, workspace)
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -140,7 +143,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def _status_extra(workspace: Workspace) -> dict[str, Any]:
     """Workspace-wide notes for ``status`` (e.g. a usage-limit pause)."""
-    return {}
+    from .limits import status_notes
+
+    return status_notes(workspace)
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
@@ -259,5 +264,7 @@ def _report_error(exc: OrchestratorError, as_json: bool) -> None:
 
 
 def _extensions() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
-    """Sub-commands defined next to the code they drive (run, reset, aggregate, plan, ...)."""
-    return []
+    """Sub-commands defined next to the code they drive (run, reset, aggregate, ...)."""
+    from .commands import register
+
+    return [register]

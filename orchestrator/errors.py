@@ -8,7 +8,8 @@ input, bad usage and conditions that stop a command from starting are raised.
     ├── UsageError                    bad command-line usage or arguments: exit 2
     ├── WorkspaceError                no workspace where one is needed, or it cannot be written: exit 2
     ├── LockedError                   another runner holds the workspace: exit 3
-    └── BackendUnavailableError       a backend cannot be used at all (CLI missing, misconfigured): exit 2
+    ├── BackendUnavailableError       a backend cannot be used at all (CLI missing, misconfigured): exit 2
+    └── AgentCallError                a single agent call a command depends on failed: exit 1
 """
 
 from __future__ import annotations
@@ -72,3 +73,9 @@ class BackendUnavailableError(OrchestratorError):
     """Raised when a backend cannot be used at all (its CLI is missing or misconfigured)."""
 
     exit_code = 2
+
+
+class AgentCallError(OrchestratorError):
+    """Raised by ``plan`` and ``aggregate --agent`` when the one agent call they make fails."""
+
+    exit_code = 1

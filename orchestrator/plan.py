@@ -26,7 +26,7 @@ from .markdown import (
     split_frontmatter,
     tables_in,
 )
-from .settings import Settings, parse_duration, settings_from_mapping, suggest
+from .settings import SETTING_NAMES, Settings, parse_duration, settings_from_mapping, suggest
 
 PLAN_FILE = "master_plan.md"
 
@@ -226,6 +226,8 @@ def id_problem(value: str, what: str = "task id") -> str | None:
         return f"{what} '{value}' has characters outside A-Z a-z 0-9 . _ - ({bad!r})"
     if value.strip(".") == "" or value.startswith("."):
         return f"{what} '{value}' cannot start with '.'"
+    if not re.search(r"[A-Za-z0-9]", value):
+        return f"missing {what}: '{value}' has no letter or digit"
     if value.split(".")[0].lower() in _RESERVED:
         return f"{what} '{value}' is a reserved device name on Windows"
     return None
@@ -253,13 +255,14 @@ def read_plan_text(path: Path) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
+        # exc.start counts from exc.object: the bytes after any byte order mark utf-8-sig skipped.
+        line = exc.object[: exc.start].count(b"\n") + 1
         raise PlanError(
             [
                 Problem(
                     path.name,
                     line,
-                    f"not valid UTF-8 (byte 0x{data[exc.start]:02x})",
+                    f"not valid UTF-8 (byte 0x{exc.object[exc.start]:02x})",
                     "save the file as UTF-8",
                 )
             ]
@@ -286,7 +289,11 @@ def parse_plan(text: str, path: str | Path = PLAN_FILE) -> Plan:
         raise PlanError(out.problems) from None
     settings, setting_problems = settings_from_mapping(front.data)
     for key, message in setting_problems:
-        out.add(front.key_lines.get(key, 1), message, "see `orchestrator --help-settings` for the settings")
+        if key.strip().replace("-", "_") in SETTING_NAMES:
+            hint = "fix the value, or delete the line to use the default"
+        else:
+            hint = "delete the line, or use one of the settings: " + ", ".join(SETTING_NAMES)
+        out.add(front.key_lines.get(key, 1), message, hint)
     document = parse_document(lines, front.body_offset)
 
     request = _section_text(document, document.section(*_REQUEST_KEYS))

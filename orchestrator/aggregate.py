@@ -1,0 +1,104 @@
+"""final_output.md from whatever results exist: a summary, results in dependency order, problems."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from . import store
+from .graph import critical_path, topological_order
+from .plan import Plan
+from .render import Templates
+from .settings import format_duration
+from .status import COMPLETED, TaskView, collect, counts, label
+from .views import summary_line
+from .workspace import Workspace
+
+
+def _stamp(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _cell(text: str | None) -> str:
+    return (text or "-").replace("|", "\\|").replace("\n", " ")
+
+
+def summarize(plan: Plan, views: list[TaskView]) -> dict[str, Any]:
+    ran = [v for v in views if v.duration is not None and v.status != "skipped"]
+    starts = [s for s in (_stamp(v.started) for v in ran) if s]
+    ends = [e for e in (_stamp(v.finished) for v in ran) if e]
+    wall = (max(ends) - min(starts)).total_seconds() if starts and ends else None
+    work = sum(v.duration or 0.0 for v in ran)
+    weights = {v.id: v.duration or 0.0 for v in views}
+    path, length = critical_path(plan.graph, weights)
+    found = counts(views)
+    cost = [v.cost_usd for v in views if v.cost_usd is not None]
+    tokens = [v.tokens for v in views if v.tokens is not None]
+    return {
+        "total": len(views),
+        "counts": found,
+        "counts_text": summary_line(views, found).split(": ", 1)[1].split(";")[0],
+        "wall_seconds": wall,
+        "work_seconds": work,
+        "wall": format_duration(wall),
+        "work": format_duration(work) if ran else "-",
+        "speedup": f"{work / wall:.2f}×" if wall and work else "-",
+        "critical_path": (" -> ".join(path) + f" ({format_duration(length)})") if ran and path else "-",
+        "cost": f"${sum(cost):.4f}" if cost else "",
+        "tokens": f"{sum(tokens):,}" if tokens else "",
+    }
+
+
+def build(plan: Plan, workspace: Workspace, views: list[TaskView] | None = None, synthesis: str = "") -> str:
+    """The text of final_output.md."""
+    if views is None:
+        views = collect(plan, workspace)
+    by_id = {v.id: v for v in views}
+    order = {task_id: i for i, task_id in enumerate(plan.tasks)}
+    completed: list[dict[str, Any]] = []
+    problems: list[dict[str, Any]] = []
+    for task_id in topological_order(plan.graph, order):
+        view = by_id[task_id]
+        task = plan.tasks[task_id]
+        if view.status == COMPLETED:
+            document = store.read_document(workspace.result(task))
+            body = document[1].strip() if document else "(result file unreadable)"
+            completed.append(
+                {
+                    "id": task_id,
+                    "name": task.title,
+                    "agent": task.agent,
+                    "duration": format_duration(view.duration),
+                    "body": body or "(no output)",
+                }
+            )
+        elif view.status in {"failed", "skipped", "interrupted"}:
+            problems.append(
+                {
+                    "id": task_id,
+                    "label": label(view.status),
+                    "reason": _cell(view.reason),
+                    "file": f"`{view.result_file}`" if view.result_file else "-",
+                }
+            )
+        elif view.status in {"pending", "waiting"}:
+            problems.append({"id": task_id, "label": label(view.status), "reason": "not run yet", "file": "-"})
+    return Templates(workspace).render(
+        "final_output.md.j2",
+        request=plan.request,
+        summary=summarize(plan, views),
+        completed=completed,
+        problems=problems,
+        synthesis=synthesis,
+    )
+
+
+def write_final_output(
+    plan: Plan, workspace: Workspace, views: list[TaskView] | None = None, synthesis: str = ""
+) -> None:
+    store.write_text(workspace.final_output, build(plan, workspace, views, synthesis).rstrip("\n") + "\n")

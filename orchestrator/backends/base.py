@@ -1,0 +1,188 @@
+"""The one narrow interface every backend implements, and the records that cross it.
+
+A backend turns a ``Job`` (a task, its brief, the prompt with upstream results, settings) into an
+``Invocation`` (argv, stdin, environment), and afterwards turns what the process did into an
+``AgentResult``. CLI formats stop here: nothing above the backends knows them.
+
+    job ──invocation()──▶ Invocation ──executor──▶ ProcessRun ──interpret()──▶ AgentResult
+                                         │
+                                  observer.feed(line)   (streamed stdout, e.g. claude's NDJSON)
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..plan import Task
+from ..process import Limits, ProcessRun
+from ..settings import Settings
+
+# Error classes, and what the runner does with each (see runner.py).
+START = "start"  # could not start (command not found, permission denied): fail, no retry
+EXIT = "exit"  # non-zero exit: retry
+TIMEOUT = "timeout"  # wall-clock limit: retry
+HANG = "hang"  # no output for the inactivity limit: retry
+AUTH = "auth"  # not logged in / 401: fail, no retry, stop launching on that backend
+RATE_LIMIT = "rate_limit"  # 429 / overloaded: retry with backoff, ramp concurrency back up
+USAGE_LIMIT = "usage_limit"  # plan quota with a reset time: pause the queue, keep the retries
+MAX_TURNS = "max_turns"  # agent hit --max-turns: fail
+MAX_BUDGET = "max_budget"  # agent hit its budget: fail
+TRANSIENT = "transient"  # network, 5xx: retry
+AGENT_ERROR = "agent_error"  # the agent reported failure for another reason: retry
+INTERRUPTED = "interrupted"  # stopped by Ctrl-C / SIGTERM of the runner
+
+RETRYABLE = frozenset({EXIT, TIMEOUT, HANG, RATE_LIMIT, TRANSIENT, AGENT_ERROR})
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A specialist profile (Claude Code subagent format plus our keys); see profiles.py."""
+
+    name: str
+    path: Path
+    description: str = ""
+    prompt: str = ""
+    tools: tuple[str, ...] = ()
+    model: str | None = None
+    backend: str | None = None
+    max_parallel: int | None = None
+    timeout: float | None = None
+    timeout_set: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """Everything one attempt of one task needs."""
+
+    task: Task
+    settings: Settings
+    brief: str  # the brief's body (as on disk, hand edits included)
+    prompt: str  # brief + upstream results inline, what an agent receives on stdin
+    project_dir: Path
+    workspace: Path
+    attempt: int
+    inputs: tuple[Path, ...] = ()  # upstream result files
+    resume_session: str | None = None
+    profile: Profile | None = None
+
+    @property
+    def cwd(self) -> Path:
+        return (self.project_dir / self.settings.cwd).resolve() if self.settings.cwd else self.project_dir
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    argv: tuple[str, ...]
+    stdin: str | None  # text for stdin; None = /dev/null
+    env: dict[str, str] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
+
+
+@dataclass(slots=True)
+class AgentResult:
+    """One result record, whatever the backend: the runner's only view of an attempt."""
+
+    completed: bool
+    text: str = ""
+    error_class: str | None = None
+    message: str | None = None
+    exit_code: int | None = None
+    session_id: str | None = None
+    cost_usd: float | None = None
+    tokens: dict[str, int] | None = None
+    turns: int | None = None
+    reset_at: float | None = None  # usage limit: epoch seconds when work may go on
+    retry_after: float | None = None  # rate limit: seconds the API asked us to wait
+    permission_denials: list[Any] = field(default_factory=list)
+    structured: Any = None
+
+    @property
+    def retryable(self) -> bool:
+        return not self.completed and self.error_class in RETRYABLE
+
+
+class Observer:
+    """Watches one attempt's stdout lines as they arrive. The default ignores them."""
+
+    def feed(self, line: bytes) -> None:
+        """Called for each complete stdout line."""
+
+    @property
+    def session_id(self) -> str | None:
+        return None
+
+
+def tail(path: Path, limit: int) -> str:
+    """The last ``limit`` characters of a text file (decoded leniently)."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - limit * 4))
+            data = handle.read()
+    except OSError:
+        return ""
+    return data.decode("utf-8", errors="replace")[-limit:]
+
+
+def head(path: Path, limit: int) -> tuple[str, bool]:
+    """The first ``limit`` characters of a text file and whether there was more."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(limit * 4 + 1)
+            more = bool(handle.read(1))
+    except OSError:
+        return "", False
+    text = data.decode("utf-8", errors="replace")
+    return text[:limit], more or len(text) > limit
+
+
+class Backend(ABC):
+    """Turns a job into a process and a process into a result. One instance serves a whole run."""
+
+    name: ClassVar[str]
+    #: Whether ``--resume <session>`` can continue an interrupted attempt.
+    resumable: ClassVar[bool] = False
+
+    @abstractmethod
+    def invocation(self, job: Job) -> Invocation:
+        """The command to run for this attempt."""
+
+    def observer(self, job: Job) -> Observer:
+        return Observer()
+
+    @abstractmethod
+    def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
+        """What the attempt achieved, from how the process ended and what it wrote."""
+
+    def check(self, settings: Settings) -> str | None:
+        """Why this backend cannot run at all with these settings (e.g. its CLI is missing), or None."""
+        return None
+
+
+def limits_for(settings: Settings) -> Limits:
+    return Limits(timeout=settings.timeout, inactivity=settings.inactivity_timeout, grace=settings.kill_grace)
+
+
+OUTPUT_CAP = 1_000_000  # characters of output kept in a result file; the log holds the rest
+
+
+def process_result(run: ProcessRun, stdout: Path, stderr: Path, limits: Limits) -> AgentResult:
+    """The plain-process verdict shared by ``shell`` and ``command``: exit status is the truth."""
+    text, more = head(stdout, OUTPUT_CAP)
+    if more:
+        text += f"\n\n… output truncated at {OUTPUT_CAP:,} characters; the full output is in {stdout.name}\n"
+    if run.ok:
+        return AgentResult(True, text=text, exit_code=0)
+    if run.start_error:
+        error = START
+    elif run.timed_out == "timeout":
+        error = TIMEOUT
+    elif run.timed_out == "inactivity":
+        error = HANG
+    else:
+        error = EXIT
+    return AgentResult(False, text=text, error_class=error, message=run.describe(limits), exit_code=run.exit_code)

@@ -1,0 +1,24 @@
+"""``command``: any argv from settings (``command: ["my-agent", "--flag"]``); brief on stdin, result on stdout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..process import ProcessRun
+from ..settings import Settings
+from .base import AgentResult, Backend, Invocation, Job, Observer, limits_for, process_result
+
+
+class CommandBackend(Backend):
+    name = "command"
+
+    def invocation(self, job: Job) -> Invocation:
+        return Invocation(job.settings.command, job.prompt, limits=limits_for(job.settings))
+
+    def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
+        return process_result(run, stdout, stderr, limits_for(job.settings))
+
+    def check(self, settings: Settings) -> str | None:
+        if not settings.command:
+            return 'the command backend needs a \'command\' setting, e.g. command: ["my-agent", "--flag"]'
+        return None

@@ -1,0 +1,34 @@
+"""``shell``: the task's instructions are a bash script (the "queue of commands" use case).
+
+The script is the task's Task Details body, or its Description when it has none. It runs under
+``bash -e`` in the project directory with stdin closed; its stdout is the result. Upstream result
+files are named in ``$ORCHESTRATOR_INPUTS`` (one path per line).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..process import ProcessRun
+from .base import AgentResult, Backend, Invocation, Job, Observer, limits_for, process_result
+
+
+def _script(instructions: str) -> str:
+    """A Task Details body may hold the script in a fenced block; take its contents then."""
+    lines = instructions.strip().splitlines()
+    fence = next((i for i, line in enumerate(lines) if line.lstrip().startswith(("```", "~~~"))), None)
+    if fence is None:
+        return instructions.strip()
+    marker = lines[fence].lstrip()[:3]
+    end = next((i for i in range(fence + 1, len(lines)) if lines[i].lstrip().startswith(marker)), len(lines))
+    return "\n".join(lines[fence + 1 : end])
+
+
+class ShellBackend(Backend):
+    name = "shell"
+
+    def invocation(self, job: Job) -> Invocation:
+        return Invocation(("bash", "-e", "-c", _script(job.task.instructions)), None, limits=limits_for(job.settings))
+
+    def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
+        return process_result(run, stdout, stderr, limits_for(job.settings))

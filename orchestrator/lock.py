@@ -1,0 +1,60 @@
+"""One runner per workspace: an ``flock`` on ``state/runner.lock`` that dies with its holder.
+
+The kernel drops the lock when the holding process exits for any reason, ``kill -9`` included, so
+a lock left by a dead runner is simply taken over by the next one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from pathlib import Path
+from types import TracebackType
+
+from .errors import LockedError
+
+
+class WorkspaceLock:
+    def __init__(self, path: Path, workspace_name: str) -> None:
+        self.path = path
+        self.workspace_name = workspace_name
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = self.holder(fd)
+            os.close(fd)
+            who = f"pid {holder}" if holder else "another process"
+            raise LockedError(
+                f"another runner ({who}) is using {self.workspace_name}/ — wait for it to finish, "
+                f"or stop it (kill {holder or '<pid>'})"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    @staticmethod
+    def holder(fd: int) -> int | None:
+        with contextlib.suppress(OSError, ValueError):
+            os.lseek(fd, 0, os.SEEK_SET)
+            return int(os.read(fd, 32).decode().strip() or 0) or None
+        return None
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+    def __enter__(self) -> WorkspaceLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self.release()

@@ -1,0 +1,304 @@
+"""One attempt as one OS process group: spawn, stream output to files, enforce deadlines, reap.
+
+Every child starts in a new session (its own process group), so the whole tree it creates can be
+signalled at once. Whatever happens — normal exit, wall-clock timeout, inactivity, cancellation by
+Ctrl-C — the group is terminated (SIGTERM, a grace period, SIGKILL) and the child is reaped before
+``run_process`` returns or re-raises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import signal
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import anyio
+import anyio.abc
+
+_DRAIN_SECONDS = 2.0
+LineCallback = Callable[[bytes], None]
+StartCallback = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    timeout: float | None = None  # wall clock, seconds
+    inactivity: float | None = None  # no output for this long = hung
+    grace: float = 5.0  # between SIGTERM and SIGKILL
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessRun:
+    """How a process ended. ``start_error`` set means it never ran."""
+
+    exit_code: int | None
+    signal: int | None
+    duration: float
+    timed_out: str | None = None  # "timeout" or "inactivity"
+    start_error: str | None = None
+    pid: int | None = None
+    stdout_bytes: int = 0
+    stderr_bytes: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and self.timed_out is None and self.start_error is None
+
+    def describe(self, limits: Limits | None = None) -> str:
+        """A one-line reason for a person: 'exit code 3', 'killed by SIGKILL', 'timed out after 5s'."""
+        if self.start_error:
+            return f"could not start: {self.start_error}"
+        if self.timed_out == "timeout":
+            limit = f" after {limits.timeout:g}s" if limits and limits.timeout else ""
+            return f"timed out{limit} (wall-clock limit)"
+        if self.timed_out == "inactivity":
+            limit = f" for {limits.inactivity:g}s" if limits and limits.inactivity else ""
+            return f"hung: no output{limit} (inactivity limit)"
+        if self.signal is not None:
+            try:
+                name = signal.Signals(self.signal).name
+            except ValueError:
+                name = f"signal {self.signal}"
+            return f"killed by {name}"
+        return f"exit code {self.exit_code}"
+
+
+def _signal_group(pgid: int, sig: int) -> bool:
+    """Signal a process group; ``False`` when the group is empty."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - a group we do not own
+        return False
+    return True
+
+
+async def stop_group(pgid: int, grace: float) -> None:
+    """SIGTERM the group, wait up to ``grace`` seconds for it to empty, then SIGKILL what is left."""
+    if not _signal_group(pgid, signal.SIGTERM):
+        return
+    _signal_group(pgid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+    deadline = anyio.current_time() + grace
+    while anyio.current_time() < deadline:
+        await anyio.sleep(0.02)
+        if not _signal_group(pgid, 0):
+            return
+    _signal_group(pgid, signal.SIGKILL)
+
+
+def _could_not_start(exc: OSError, argv: Sequence[str]) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return f"command not found: {argv[0]}" if exc.filename in (None, argv[0]) else str(exc)
+    if isinstance(exc, PermissionError):
+        return f"permission denied: {argv[0]}"
+    return f"{argv[0]}: {exc.strerror or exc}"
+
+
+async def run_process(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    stdin: Path | None,
+    stdout: Path,
+    stderr: Path,
+    limits: Limits,
+    on_line: LineCallback | None = None,
+    on_start: StartCallback | None = None,
+) -> ProcessRun:
+    """Run ``argv`` to the end under ``limits``; output goes to the two files as it arrives.
+
+    ``on_line`` receives complete stdout lines (for agents that stream JSON events); any output on
+    either stream resets the inactivity clock. ``on_start`` receives the pid (= process group id)
+    as soon as the child exists, so the caller can record it before anything else can go wrong.
+    """
+    started = anyio.current_time()
+    stdout.parent.mkdir(parents=True, exist_ok=True)
+    stdin_file: IO[bytes] | int = subprocess.DEVNULL
+    if stdin is not None:
+        stdin_file = stdin.open("rb")
+    try:
+        with stdout.open("wb") as out_file, stderr.open("wb") as err_file:
+            try:
+                process = await anyio.open_process(
+                    list(argv),
+                    stdin=stdin_file,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    cwd=cwd,
+                    env=dict(env),
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                return ProcessRun(None, None, anyio.current_time() - started, start_error=_could_not_start(exc, argv))
+            return await _supervise(process, started, out_file, err_file, limits, on_line, on_start)
+    finally:
+        if not isinstance(stdin_file, int):
+            stdin_file.close()
+
+
+class _Activity:
+    __slots__ = ("bytes", "last")
+
+    def __init__(self, now: float) -> None:
+        self.last = now
+        self.bytes = [0, 0]
+
+
+async def _pump(
+    stream: anyio.abc.ByteReceiveStream,
+    sink: IO[bytes],
+    activity: _Activity,
+    index: int,
+    on_line: LineCallback | None,
+    done: anyio.Event,
+) -> None:
+    try:
+        await _copy(stream, sink, activity, index, on_line)
+    finally:
+        done.set()
+
+
+async def _copy(
+    stream: anyio.abc.ByteReceiveStream,
+    sink: IO[bytes],
+    activity: _Activity,
+    index: int,
+    on_line: LineCallback | None,
+) -> None:
+    pending = b""
+    async for chunk in stream:
+        sink.write(chunk)
+        sink.flush()
+        activity.last = anyio.current_time()
+        activity.bytes[index] += len(chunk)
+        if on_line is not None:
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                on_line(line)
+            if len(pending) > 64 * 1024 * 1024:  # a runaway line: stop buffering it
+                pending = b""
+    if on_line is not None and pending:
+        on_line(pending)
+
+
+async def _supervise(
+    process: anyio.abc.Process,
+    started: float,
+    out_file: IO[bytes],
+    err_file: IO[bytes],
+    limits: Limits,
+    on_line: LineCallback | None,
+    on_start: StartCallback | None,
+) -> ProcessRun:
+    pgid = process.pid
+    activity = _Activity(started)
+    timed_out: str | None = None
+    if on_start is not None:
+        on_start(pgid)
+    deadline = started + limits.timeout if limits.timeout else math.inf
+    try:
+        async with anyio.create_task_group() as group:
+            assert process.stdout is not None and process.stderr is not None
+            drained = (anyio.Event(), anyio.Event())
+            group.start_soon(_pump, process.stdout, out_file, activity, 0, on_line, drained[0])
+            group.start_soon(_pump, process.stderr, err_file, activity, 1, None, drained[1])
+            while True:
+                now = anyio.current_time()
+                idle_deadline = activity.last + limits.inactivity if limits.inactivity else math.inf
+                wake = min(deadline, idle_deadline)
+                if now >= deadline:
+                    timed_out = "timeout"
+                elif now >= idle_deadline:
+                    timed_out = "inactivity"
+                if timed_out:
+                    await stop_group(pgid, limits.grace)
+                    break
+                with anyio.move_on_after(wake - now if wake != math.inf else None):
+                    await process.wait()
+                    break
+            # The leader is gone; background children it left in its group would hold the pipes
+            # open forever, so they go too.
+            if _signal_group(pgid, 0):
+                await stop_group(pgid, min(limits.grace, 1.0))
+            await process.wait()
+            # A grandchild that left the group (setsid) may still hold a pipe: read what is there,
+            # then stop reading rather than wait for it forever.
+            with anyio.move_on_after(_DRAIN_SECONDS):
+                await drained[0].wait()
+                await drained[1].wait()
+            group.cancel_scope.cancel()
+    finally:
+        with anyio.CancelScope(shield=True):
+            if process.returncode is None or _signal_group(pgid, 0):
+                await stop_group(pgid, limits.grace)
+            await process.wait()
+            await process.aclose()
+    code = process.returncode
+    sig = -code if code is not None and code < 0 else None
+    return ProcessRun(
+        None if sig is not None else code,
+        sig,
+        anyio.current_time() - started,
+        timed_out=timed_out,
+        pid=pgid,
+        stdout_bytes=activity.bytes[0],
+        stderr_bytes=activity.bytes[1],
+    )
+
+
+def describe_signal(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def group_alive(pgid: int) -> bool:
+    return _signal_group(pgid, 0)
+
+
+def process_start_time(pid: int) -> int | None:
+    """Start time of ``pid`` in clock ticks since boot (Linux), to tell a reused pid from the original."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    try:
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def group_members(pgid: int) -> list[int]:
+    """Pids whose process group is ``pgid`` (Linux /proc; empty elsewhere)."""
+    members: list[int] = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = Path(entry.path, "stat").read_text()
+                fields = stat.rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if len(fields) > 2 and fields[2] == str(pgid):
+                members.append(int(entry.name))
+    return members
+
+
+def any_member_since(pgid: int, earliest: int | None) -> bool:
+    """Whether the group has a member that started no earlier than ``earliest`` (ticks since boot)."""
+    for pid in group_members(pgid):
+        start = process_start_time(pid)
+        if earliest is None or (start is not None and start >= earliest):
+            return True
+    return False

@@ -1,0 +1,166 @@
+"""Specialist profiles: the ``Assignee`` column names one; a markdown file in Claude Code's subagent format.
+
+Frontmatter: ``name``, ``description``, ``tools``, ``model`` (Claude Code's keys) plus ours:
+``backend``, ``max_parallel``, ``timeout``. The body is the system prompt, appended to the agent's
+own with ``--append-system-prompt``. Looked up in ``.orchestrator/agents/``, then the project's
+``.claude/agents/``, then ``~/.claude/agents/``; the first match wins.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from . import store
+from .backends.base import Profile
+from .errors import PlanError, Problem
+from .plan import Plan, Task
+from .settings import Settings, parse_duration
+
+
+def search_dirs(workspace_root: Path) -> list[Path]:
+    home = Path(os.environ.get("HOME", "~")).expanduser()
+    return [workspace_root / "agents", workspace_root.parent / ".claude" / "agents", home / ".claude" / "agents"]
+
+
+def _profile(path: Path) -> Profile | Problem:
+    try:
+        meta, body = store.parse(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return Problem(str(path), 1, f"cannot read profile: {exc}", "fix its YAML frontmatter")
+    name = str(meta.get("name") or path.stem)
+    tools = meta.get("tools") or ()
+    if isinstance(tools, str):
+        tools = tuple(t for t in re.split(r"[,\s]+", tools) if t)
+    model = meta.get("model")
+    fields: dict[str, Any] = {
+        "name": name,
+        "path": path,
+        "description": str(meta.get("description") or ""),
+        "prompt": body.strip(),
+        "tools": tuple(str(t) for t in tools),
+        "model": None if model in (None, "inherit") else str(model),
+        "backend": str(meta["backend"]).lower() if meta.get("backend") else None,
+    }
+    try:
+        if meta.get("max_parallel") is not None:
+            fields["max_parallel"] = int(meta["max_parallel"])
+            if fields["max_parallel"] < 1:
+                raise ValueError("max_parallel must be at least 1")
+        if "timeout" in meta:
+            fields["timeout"] = parse_duration(meta["timeout"])
+            fields["timeout_set"] = True
+    except (TypeError, ValueError) as exc:
+        return Problem(
+            str(path), 1, f"bad profile setting: {exc}", "max_parallel is a whole number ≥ 1, timeout a duration"
+        )
+    return Profile(**fields)
+
+
+class Profiles:
+    """The profiles visible from one workspace, loaded lazily by name."""
+
+    def __init__(self, workspace: Any) -> None:
+        self.dirs = search_dirs(workspace.root)
+        self._cache: dict[str, Profile | Problem | None] = {}
+
+    def lookup(self, name: str) -> Profile | Problem | None:
+        if name in self._cache:
+            return self._cache[name]
+        found: Profile | Problem | None = None
+        for directory in self.dirs:
+            candidate = directory / f"{name}.md"
+            if candidate.is_file():
+                found = _profile(candidate)
+                break
+            if directory.is_dir():
+                for path in sorted(directory.glob("*.md")):
+                    loaded = _profile(path)
+                    if isinstance(loaded, Profile) and loaded.name == name:
+                        found = loaded
+                        break
+                if found is not None:
+                    break
+        self._cache[name] = found
+        return found
+
+    def get(self, name: str | None) -> Profile | None:
+        if not name:
+            return None
+        found = self.lookup(name)
+        return found if isinstance(found, Profile) else None
+
+    def max_parallel(self, name: str | None) -> int | None:
+        profile = self.get(name)
+        return profile.max_parallel if profile else None
+
+    def signature(self, task: Task) -> str:
+        profile = self.get(task.profile)
+        if profile is None:
+            return ""
+        return store.sha256(f"{profile.prompt}\n{profile.tools}\n{profile.model}")[:16]
+
+    def settings_for(self, plan: Plan, task: Task, *, backend_override: str | None = None) -> Settings:
+        """Plan (with CLI overrides) < profile < the task's own columns."""
+        settings = plan.settings
+        profile = self.get(task.profile)
+        if profile is not None:
+            changes: dict[str, Any] = {}
+            if profile.backend:
+                changes["backend"] = profile.backend
+            if profile.model:
+                changes["model"] = profile.model
+            if profile.tools:
+                changes["allowed_tools"] = profile.tools
+            if profile.timeout_set:
+                changes["timeout"] = profile.timeout
+            if changes:
+                settings = settings.replace(**changes)
+        changes = {}
+        if task.timeout_set:
+            changes["timeout"] = task.timeout
+        if task.retries is not None:
+            changes["retries"] = task.retries
+        if task.backend:
+            changes["backend"] = task.backend
+        return settings.replace(**changes) if changes else settings
+
+    def problems(self, plan: Plan) -> list[Problem]:
+        problems: list[Problem] = []
+        places = ", ".join(_short(d) for d in self.dirs)
+        for task in plan.tasks.values():
+            if not task.profile:
+                continue
+            found = self.lookup(task.profile)
+            if found is None:
+                problems.append(
+                    Problem(
+                        plan.path.name,
+                        task.line,
+                        f"{task.id}: unknown profile '{task.profile}'",
+                        f"create {task.profile}.md in one of: {places}",
+                    )
+                )
+            elif isinstance(found, Problem):
+                problems.append(found)
+        return problems
+
+
+def _short(directory: Path) -> str:
+    home = Path(os.environ.get("HOME", "~")).expanduser()
+    try:
+        return "~/" + str(directory.relative_to(home)) + "/"
+    except ValueError:
+        pass
+    try:
+        return str(directory.relative_to(Path.cwd())) + "/"
+    except ValueError:
+        return str(directory) + "/"
+
+
+def check(plan: Plan, profiles: Profiles) -> None:
+    problems = profiles.problems(plan)
+    if problems:
+        raise PlanError(problems)

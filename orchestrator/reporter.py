@@ -1,0 +1,154 @@
+"""What a person or a script sees while a run goes on.
+
+Every state change is one event (a dict with ``event`` and ``task`` keys, and more). Three
+reporters render them: ``JsonReporter`` (one JSON object per line, for scripts), ``PlainReporter``
+(one line per event, when stdout is not a terminal) and ``LiveReporter`` (a live view on a terminal).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any, TextIO
+
+from .settings import format_duration
+
+Event = dict[str, Any]
+
+
+class Reporter:
+    def event(self, event: Event) -> None:
+        """One state change: task_started, task_retrying, task_completed, task_failed, task_skipped,
+        task_interrupted, run_paused, run_started, run_finished, notice."""
+
+    def close(self) -> None:
+        """The run is over."""
+
+
+class JsonReporter(Reporter):
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def event(self, event: Event) -> None:
+        self.stream.write(json.dumps(event, ensure_ascii=False, default=str) + "\n")
+        self.stream.flush()
+
+
+def describe(event: Event) -> str | None:
+    """The plain-text line for an event."""
+    kind = event["event"]
+    task = event.get("task", "")
+    agent = f" [{event['agent']}]" if event.get("agent") else ""
+    if kind == "run_started":
+        return (
+            f"▶ run: {event['to_run']} to run, {event['already_done']} already done, "
+            f"max {event['max_parallel']} in parallel"
+        )
+    if kind == "task_started":
+        attempt = f" (attempt {event['attempt']})" if event.get("attempt", 1) > 1 else ""
+        return f"🔵 {task}{agent} started{attempt}: {event.get('name', '')}"
+    if kind == "task_completed":
+        cost = f", ${event['cost_usd']:.4f}" if event.get("cost_usd") is not None else ""
+        return f"✅ {task}{agent} completed in {format_duration(event.get('duration'))}{cost}"
+    if kind == "task_retrying":
+        return f"🔄 {task}{agent} {event['reason']}; retry {event['attempt']} in {event['delay']:.1f}s"
+    if kind == "task_failed":
+        return f"❌ {task}{agent} failed: {event['reason']}"
+    if kind == "task_skipped":
+        return f"⏭️ {task}{agent} skipped: {event['reason']}"
+    if kind == "task_interrupted":
+        return f"⏹️ {task}{agent} interrupted"
+    if kind == "run_paused":
+        return f"⏸️ paused until {event['until']}: {event['reason']}"
+    if kind == "notice":
+        return f"ℹ️ {event['message']}"
+    if kind == "run_finished":
+        found = event["counts"]
+        parts = ", ".join(f"{n} {state}" for state, n in found.items() if n)
+        cost = f"; cost ${event['cost_usd']:.4f}" if event.get("cost_usd") else ""
+        return (
+            f"■ run finished in {format_duration(event['wall_seconds'])}: {parts}{cost} → {event['final_output']}"
+            + (f" ({event['stopped']})" if event.get("stopped") else "")
+        )
+    return None
+
+
+class PlainReporter(Reporter):
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def event(self, event: Event) -> None:
+        line = describe(event)
+        if line is not None:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+
+class LiveReporter(Reporter):
+    """A rich live panel: counts, a progress bar and the running tasks with elapsed time."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.console = Console()
+        self.running: dict[str, tuple[str, float]] = {}
+        self.done = {"completed": 0, "failed": 0, "skipped": 0}
+        self.total = 0
+        self.paused: str | None = None
+        self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=True)
+        self.live.__enter__()
+
+    def _render(self) -> Any:
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+
+        table = Table.grid(padding=(0, 2))
+        finished = sum(self.done.values())
+        table.add_row(
+            ProgressBar(total=max(self.total, 1), completed=finished, width=30),
+            f"{finished}/{self.total}  🔵 {len(self.running)} running  ✅ {self.done['completed']}  "
+            f"❌ {self.done['failed']}  ⏭️ {self.done['skipped']}",
+        )
+        if self.paused:
+            table.add_row("⏸️ paused", self.paused)
+        now = time.monotonic()
+        for task, (name, since) in list(self.running.items())[:20]:
+            table.add_row(f"  {task}", f"{format_duration(now - since)}  {name}")
+        if len(self.running) > 20:
+            table.add_row("", f"… and {len(self.running) - 20} more")
+        return table
+
+    def event(self, event: Event) -> None:
+        kind = event["event"]
+        task = event.get("task", "")
+        if kind == "run_started":
+            self.total = event["to_run"]
+        elif kind == "task_started":
+            self.running[task] = (event.get("name", ""), time.monotonic())
+        elif kind in {"task_completed", "task_failed", "task_skipped", "task_interrupted", "task_retrying"}:
+            self.running.pop(task, None)
+            key = {"task_completed": "completed", "task_failed": "failed", "task_skipped": "skipped"}.get(kind)
+            if key:
+                self.done[key] += 1
+        elif kind == "run_paused":
+            self.paused = f"until {event['until']}: {event['reason']}"
+        if kind in {"task_completed", "task_started", "run_started"}:
+            self.paused = None
+        line = describe(event)
+        if line is not None and kind not in {"task_started", "task_completed"}:
+            self.live.console.print(line)
+        self.live.update(self._render())
+
+    def close(self) -> None:
+        self.live.__exit__(None, None, None)
+
+
+def make_reporter(*, as_json: bool, stream: TextIO | None = None) -> Reporter:
+    if as_json:
+        return JsonReporter(stream)
+    out = stream or sys.stdout
+    if out.isatty():
+        return LiveReporter()
+    return PlainReporter(out)

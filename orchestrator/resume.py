@@ -1,0 +1,202 @@
+"""Resume: which tasks are already done (same inputs, completed result) and what must run again.
+
+A task's fingerprint covers its brief as it is on disk (hand edits included), the settings that
+change what it does, and for each dependency that dependency's fingerprint and output hash. A
+completed result whose fingerprint still matches is kept; anything else runs, and so does
+everything downstream of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+import networkx as nx
+
+from . import store
+from .errors import UsageError
+from .plan import Plan
+from .process import any_member_since, group_alive, process_start_time, stop_group
+from .settings import Settings
+from .status import COMPLETED, pid_alive, read_metadata, read_running
+from .workspace import Workspace
+
+# Settings that change what a task does (a new timeout or retry count does not).
+_FINGERPRINT_SETTINGS = (
+    "backend",
+    "command",
+    "cwd",
+    "env",
+    "model",
+    "max_turns",
+    "permission_mode",
+    "allowed_tools",
+    "append_system_prompt",
+)
+
+
+def settings_signature(settings: Settings, extra: str = "") -> str:
+    data = {name: getattr(settings, name) for name in _FINGERPRINT_SETTINGS}
+    return json.dumps(data, sort_keys=True, default=list) + extra
+
+
+def fingerprint(brief: str, signature: str, upstream: list[tuple[str, Any, Any]]) -> str:
+    payload = json.dumps([brief, signature, sorted(upstream, key=lambda u: u[0])], default=str)
+    return store.sha256(payload)[:16]
+
+
+@dataclass(slots=True)
+class Selection:
+    run: list[str]  # in table order
+    done: set[str]  # completed and up to date
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)  # metadata of existing results
+
+
+def read_results(plan: Plan, workspace: Workspace) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    if not workspace.results_dir.is_dir():
+        return found
+    present = {p.name for p in workspace.results_dir.iterdir()}
+    for task in plan.tasks.values():
+        path = workspace.result(task)
+        if path.name in present:
+            meta = read_metadata(path)
+            if meta is not None:
+                found[task.id] = meta
+    return found
+
+
+def select(
+    plan: Plan,
+    order: list[str],
+    expected: dict[str, str],
+    results: dict[str, dict[str, Any]],
+    *,
+    only: list[str] | None = None,
+    rerun: list[str] | None = None,
+) -> Selection:
+    """What this run must do. ``order`` is a topological order; ``expected`` the fingerprints now."""
+    done: set[str] = set()
+    for task_id in order:
+        meta = results.get(task_id)
+        if (
+            meta is not None
+            and meta.get("status") == COMPLETED
+            and meta.get("fingerprint") == expected[task_id]
+            and all(dep in done for dep in plan.tasks[task_id].dependencies)
+        ):
+            done.add(task_id)
+    if only:
+        unknown = [t for t in only if t not in plan.tasks]
+        if unknown:
+            raise UsageError(f"--only: no task {', '.join(unknown)} in the plan")
+        for task_id in only:
+            missing = [d for d in plan.tasks[task_id].dependencies if results.get(d, {}).get("status") != COMPLETED]
+            if missing:
+                raise UsageError(
+                    f"--only {task_id}: its dependencies {', '.join(missing)} are not completed — "
+                    f"run them first (orchestrator run), or drop --only"
+                )
+        # The named tasks run; what they depend on counts as done as long as it completed.
+        completed = {t for t, m in results.items() if m.get("status") == COMPLETED}
+        return Selection([t for t in plan.tasks if t in only], (completed | done) - set(only), results)
+    if rerun:
+        unknown = [t for t in rerun if t not in plan.tasks]
+        if unknown:
+            raise UsageError(f"--rerun: no task {', '.join(unknown)} in the plan")
+        for task_id in rerun:
+            done -= {task_id} | nx.descendants(plan.graph, task_id)
+    return Selection([t for t in plan.tasks if t not in done], done, results)
+
+
+def expected_fingerprints(
+    plan: Plan, order: list[str], briefs: dict[str, str], signatures: dict[str, str], results: dict[str, dict[str, Any]]
+) -> dict[str, str]:
+    """Fingerprints every task would have if run now against the results on disk."""
+    expected: dict[str, str] = {}
+    for task_id in order:
+        upstream = [
+            (dep, results.get(dep, {}).get("fingerprint"), results.get(dep, {}).get("output_hash"))
+            for dep in plan.tasks[task_id].dependencies
+        ]
+        expected[task_id] = fingerprint(briefs[task_id], signatures[task_id], upstream)
+    return expected
+
+
+# --- attempts a dead runner left behind -------------------------------------------------------
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).astimezone().isoformat(timespec="milliseconds")
+
+
+def write_marker(path: Path, data: dict[str, Any]) -> None:
+    """Record a running attempt. No fsync: a marker only has to survive the runner, not the machine."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".tmp-{path.name}.{os.getpid()}")
+    temp.write_text(json.dumps(data), encoding="utf-8")
+    os.replace(temp, path)
+
+
+def marker_data(task_id: str, agent: str, pgid: int, attempt: int) -> dict[str, Any]:
+    return {
+        "task": task_id,
+        "agent": agent,
+        "runner_pid": os.getpid(),
+        "pgid": pgid,
+        "pgid_start": process_start_time(pgid),
+        "attempt": attempt,
+        "started": now_iso(),
+    }
+
+
+@dataclass(slots=True)
+class Orphan:
+    task: str
+    pgid: int
+    alive: bool
+    session_id: str | None
+
+
+def find_orphans(workspace: Workspace) -> list[Orphan]:
+    """Running markers whose runner is dead; ``alive`` when their process group still runs."""
+    orphans: list[Orphan] = []
+    if not workspace.state_dir.is_dir():
+        return orphans
+    for path in sorted(workspace.state_dir.glob("*.running.json")):
+        data = read_running(path)
+        if data is None:
+            with contextlib.suppress(OSError):
+                path.unlink()
+            continue
+        if pid_alive(int(data.get("runner_pid", 0))) and int(data.get("runner_pid", 0)) != os.getpid():
+            continue
+        pgid = int(data.get("pgid", 0))
+        start = data.get("pgid_start")
+        alive = pgid > 0 and group_alive(pgid) and any_member_since(pgid, start if isinstance(start, int) else None)
+        orphans.append(Orphan(str(data.get("task", path.name)), pgid, alive, data.get("session_id")))
+    return orphans
+
+
+async def settle_orphans(workspace: Workspace, *, wait: bool, grace: float) -> list[Orphan]:
+    """Stop (or wait for) attempts a dead runner left running, then forget their markers."""
+    orphans = find_orphans(workspace)
+    for orphan in orphans:
+        if orphan.alive:
+            if wait:
+                while group_alive(orphan.pgid):
+                    await anyio.sleep(0.2)
+            else:
+                await stop_group(orphan.pgid, grace)
+    for path in workspace.state_dir.glob("*.running.json") if workspace.state_dir.is_dir() else []:
+        data = read_running(path)
+        if data is None or not pid_alive(int(data.get("runner_pid", 0))) or data.get("runner_pid") == os.getpid():
+            with contextlib.suppress(OSError):
+                path.unlink()
+    return orphans

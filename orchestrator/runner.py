@@ -1,0 +1,597 @@
+"""The runner: real processes, in dependency order, within limits, with nothing lost.
+
+Lifecycle of one ``Runner.run()``:
+
+1. Take the workspace lock (a second runner gets ``LockedError``, exit 3).
+2. Load and check the plan, render briefs (hand edits kept), stop attempts a dead runner left.
+3. Decide what runs: completed tasks whose fingerprint is unchanged are kept; ``--only`` and
+   ``--rerun`` narrow or widen that.
+4. Loop: start the most urgent ready tasks while slots are free (``graph.ReadyQueue`` decides what
+   is ready, this module only runs it); each attempt reports back one ``AgentResult``; the loop
+   completes, retries (with backoff and full jitter), pauses (usage limit), or fails the task and
+   skips everything downstream of it.
+5. On Ctrl-C / SIGTERM: stop launching, kill every running process group, record those tasks as
+   ``interrupted``; exit 130.
+6. Always: write final_output.md and the status sections of master_plan.md, release the lock.
+
+All state changes happen on the loop's own task; attempts only send messages back, so no state is
+shared between concurrent coroutines.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from . import backends, store
+from .aggregate import write_final_output
+from .backends.base import AUTH, INTERRUPTED, RATE_LIMIT, START, USAGE_LIMIT, AgentResult, Backend, Job, Observer
+from .checks import check_plan
+from .errors import OrchestratorError, WorkspaceError
+from .executor import Executor, Launch, LocalExecutor
+from .graph import ReadyQueue, topological_order
+from .limits import Pause
+from .lock import WorkspaceLock
+from .plan import Task, load_plan
+from .process import ProcessRun
+from .profiles import Profiles
+from .render import Templates, render_briefs, update_plan_file
+from .reporter import Reporter
+from .resume import (
+    expected_fingerprints,
+    fingerprint,
+    marker_data,
+    now_iso,
+    read_results,
+    select,
+    settings_signature,
+    settle_orphans,
+    write_marker,
+)
+from .settings import Settings
+from .status import COMPLETED, FAILED, PENDING, RETRYING, RUNNING, SKIPPED, WAITING, collect, counts
+from .upstream import build_prompt
+from .workspace import Workspace
+
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+_RAMP_INTERVAL = 5.0  # after a rate limit, one more slot every this many seconds
+
+
+@dataclass(slots=True)
+class RunOptions:
+    max_parallel: int | None = None
+    only: list[str] | None = None
+    rerun: list[str] | None = None
+    fail_fast: bool | None = None
+    backend: str | None = None
+    max_cost: float | None = None
+    wait_for_orphans: bool = False
+    aggregate: str | None = None
+
+
+@dataclass(slots=True)
+class RunSummary:
+    exit_code: int
+    counts: dict[str, int]
+    wall_seconds: float
+    cost_usd: float | None
+    stopped: str | None = None
+    ran: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Attempt:
+    task: str
+    number: int
+    observer: Observer
+    started: float  # wall clock
+    started_iso: str
+
+
+@dataclass(slots=True)
+class _Done:
+    task: str
+    attempt: int
+    run: ProcessRun
+    result: AgentResult
+
+
+class Runner:
+    def __init__(
+        self,
+        workspace: Workspace,
+        options: RunOptions | None = None,
+        reporter: Reporter | None = None,
+        executor: Executor | None = None,
+    ) -> None:
+        self.ws = workspace
+        self.options = options or RunOptions()
+        self.reporter = reporter or Reporter()
+        self.executor = executor or LocalExecutor()
+
+    # --- setup ----------------------------------------------------------------------------------
+
+    def run(self) -> RunSummary:
+        lock = WorkspaceLock(self.ws.lock_file, self.ws.root.name)
+        lock.acquire()
+        try:
+            return anyio.run(self._main)
+        finally:
+            lock.release()
+
+    def _prepare(self) -> None:
+        for directory in (self.ws.root, self.ws.tasks_dir, self.ws.results_dir, self.ws.state_dir):
+            store.clean_temp_files(directory)
+        plan = load_plan(self.ws.plan_file)
+        overrides: dict[str, Any] = {}
+        if self.options.max_parallel is not None:
+            overrides["max_parallel"] = self.options.max_parallel
+        if self.options.backend is not None:
+            overrides["backend"] = self.options.backend
+        if self.options.fail_fast is not None:
+            overrides["fail_fast"] = self.options.fail_fast
+        if self.options.max_cost is not None:
+            overrides["max_cost"] = self.options.max_cost
+        if self.options.aggregate is not None:
+            overrides["aggregate"] = self.options.aggregate
+        if overrides:
+            plan.settings = plan.settings.replace(**overrides)
+        self.profiles = Profiles(self.ws)
+        check_plan(plan, self.ws, self.profiles, backend_override=self.options.backend)
+        self.plan = plan
+        for directory in (self.ws.results_dir, self.ws.logs_dir, self.ws.state_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        render_briefs(plan, self.ws)
+        self.settings: dict[str, Settings] = {}
+        self.briefs: dict[str, str] = {}
+        signatures: dict[str, str] = {}
+        for task in plan.tasks.values():
+            settings = self.profiles.settings_for(plan, task, backend_override=self.options.backend)
+            self.settings[task.id] = settings
+            document = store.read_document(self.ws.brief(task))
+            if document is None:
+                raise WorkspaceError(f"{self.ws.relative(self.ws.brief(task))}: unreadable brief — fix or delete it")
+            self.briefs[task.id] = document[1]
+            signatures[task.id] = settings_signature(settings, self.profiles.signature(task))
+        self.signatures = signatures
+        self.order = {task_id: i for i, task_id in enumerate(plan.tasks)}
+        self.topo = topological_order(plan.graph, self.order)
+        self.results = read_results(plan, self.ws)
+        self.views = {v.id: v for v in collect(plan, self.ws)}
+
+    # --- main loop ------------------------------------------------------------------------------
+
+    async def _main(self) -> RunSummary:
+        started = time.time()
+        self._prepare()
+        plan = self.plan
+        orphans = await settle_orphans(self.ws, wait=self.options.wait_for_orphans, grace=plan.settings.kill_grace)
+        self._resume_sessions = {o.task: o.session_id for o in orphans if o.session_id}
+        for orphan in orphans:
+            if orphan.alive:
+                self._emit("notice", message=f"stopped {orphan.task}'s attempt left running by a dead runner")
+        expected = expected_fingerprints(plan, self.topo, self.briefs, self.signatures, self.results)
+        selection = select(plan, self.topo, expected, self.results, only=self.options.only, rerun=self.options.rerun)
+        self.selected = selection.run
+        for task_id in self.selected:
+            meta = self.results.get(task_id) or {}
+            if meta.get("status") == "interrupted" and meta.get("session_id"):
+                self._resume_sessions.setdefault(task_id, str(meta["session_id"]))
+        self.queue = ReadyQueue(
+            plan.graph,
+            priority={t.id: t.priority for t in plan.tasks.values()},
+            order=self.order,
+            selected=self.selected,
+            done=selection.done,
+        )
+        for task_id in self.selected:
+            view = self.views[task_id]
+            view.status = PENDING if all(d in selection.done for d in plan.tasks[task_id].dependencies) else WAITING
+        self.running: dict[str, _Attempt] = {}
+        self.attempts: dict[str, int] = {}
+        self.retries_used: dict[str, int] = {}
+        self.delayed: dict[str, float] = {}  # task -> monotonic time it may start again
+        self.blocked: dict[str, str] = {}  # backend -> why no more tasks start on it
+        self.cap = plan.settings.max_parallel
+        self.ramp_at: float | None = None
+        self.stopped: str | None = None
+        self.interrupted = False
+        self.cost = 0.0
+        self.cost_seen = False
+        self.pause = Pause(self.ws)
+        self.last_flush = 0.0
+        self.flush_every = 1.0
+        self._backends: dict[str, Backend] = {}
+        self._emit(
+            "run_started",
+            to_run=len(self.selected),
+            already_done=len(selection.done),
+            max_parallel=self.cap,
+            workspace=str(self.ws.root),
+        )
+        update_plan_file(plan, self.ws, list(self.views.values()))
+
+        send, receive = anyio.create_memory_object_stream[_Done](math.inf)
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._watch_signals, group.cancel_scope)
+                await self._loop(group, send, receive)
+                group.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                self._finish_interrupted(receive)
+        synthesis = ""
+        if plan.settings.aggregate == "agent" and not self.interrupted:
+            synthesis = await self._synthesize()
+        return self._finish(started, synthesis)
+
+    async def _synthesize(self) -> str:
+        from .errors import AgentCallError
+        from .synthesis import synthesize_async
+
+        self._emit("notice", message="aggregating with an agent")
+        try:
+            return await synthesize_async(self.plan, self.ws)
+        except (AgentCallError, OrchestratorError) as exc:
+            self.stopped = self.stopped or str(exc)
+            self._emit("notice", message=str(exc))
+            return ""
+
+    async def _watch_signals(self, scope: anyio.CancelScope) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                self.interrupted = True
+                scope.cancel()
+                return
+
+    async def _loop(
+        self,
+        group: anyio.abc.TaskGroup,
+        send: MemoryObjectSendStream[_Done],
+        receive: MemoryObjectReceiveStream[_Done],
+    ) -> None:
+        while True:
+            now = anyio.current_time()
+            for task_id, when in list(self.delayed.items()):
+                if when <= now:
+                    del self.delayed[task_id]
+                    self.queue.push_back(task_id)
+            if self.ramp_at is not None and now >= self.ramp_at:
+                self.cap = min(self.plan.settings.max_parallel, self.cap + 1)
+                self.ramp_at = None if self.cap >= self.plan.settings.max_parallel else now + _RAMP_INTERVAL
+            self._fill(group, send)
+            if not self.running and not self.delayed and (len(self.queue) == 0 or self.stopped):
+                break
+            wake = [when for when in self.delayed.values()]
+            if self.ramp_at is not None:
+                wake.append(self.ramp_at)
+            paused_for = self.pause.remaining()
+            if paused_for > 0:
+                wake.append(now + paused_for)
+            if self.running:
+                wake.append(self.last_flush + self.flush_every)
+            timeout = max(0.0, min(wake) - anyio.current_time()) if wake else None
+            with anyio.move_on_after(timeout):
+                done = await receive.receive()
+                self._handle(done)
+                while True:  # take everything already finished before deciding again
+                    try:
+                        self._handle(receive.receive_nowait())
+                    except anyio.WouldBlock:
+                        break
+            self._flush()
+
+    def _allowed(self, task_id: str) -> bool:
+        profile = self.plan.tasks[task_id].profile
+        limit = self.profiles.max_parallel(profile)
+        if limit is None:
+            return True
+        busy = sum(1 for t in self.running if self.plan.tasks[t].profile == profile)
+        return busy < limit
+
+    def _fill(self, group: anyio.abc.TaskGroup, send: MemoryObjectSendStream[_Done]) -> None:
+        if self.pause.remaining() > 0:
+            return
+        while not self.stopped and len(self.running) < self.cap:
+            task_id = self.queue.pop(self._allowed)
+            if task_id is None:
+                return
+            backend_name = self.settings[task_id].backend
+            if backend_name in self.blocked:
+                self._fail(task_id, f"not started: {self.blocked[backend_name]}", status=SKIPPED)
+                continue
+            self._start(task_id, group, send)
+
+    def _backend(self, name: str) -> Backend:
+        backend = self._backends.get(name)
+        if backend is None:
+            backend = self._backends[name] = backends.get(name)
+        return backend
+
+    def _start(self, task_id: str, group: anyio.abc.TaskGroup, send: MemoryObjectSendStream[_Done]) -> None:
+        number = self.attempts.get(task_id, 0) + 1
+        self.attempts[task_id] = number
+        task = self.plan.tasks[task_id]
+        settings = self.settings[task_id]
+        backend = self._backend(settings.backend)
+        inputs = tuple(self.ws.result(self.plan.tasks[d]) for d in task.dependencies)
+        job = Job(
+            task=task,
+            settings=settings,
+            brief=self.briefs[task_id],
+            prompt=build_prompt(self.plan, self.ws, task, self.briefs[task_id], settings.input_cap),
+            project_dir=self.ws.project_dir,
+            workspace=self.ws.root,
+            attempt=number,
+            inputs=inputs,
+            resume_session=self._resume_sessions.get(task_id) if settings.resume_sessions else None,
+            profile=self.profiles.get(task.profile),
+        )
+        observer = backend.observer(job)
+        attempt = _Attempt(task_id, number, observer, time.time(), now_iso())
+        self.running[task_id] = attempt
+        view = self.views[task_id]
+        view.status = RUNNING
+        view.started = attempt.started_iso if number == 1 or not view.started else view.started
+        view.attempts = number
+        self._emit("task_started", task=task_id, agent=task.agent, name=task.title, attempt=number)
+        group.start_soon(self._attempt, job, backend, observer, send)
+
+    async def _attempt(
+        self, job: Job, backend: Backend, observer: Observer, send: MemoryObjectSendStream[_Done]
+    ) -> None:
+        task = job.task
+        invocation = backend.invocation(job)
+        stdin: Path | None = None
+        if invocation.stdin is not None:
+            stdin = self.ws.log(task, job.attempt, "in")
+            stdin.parent.mkdir(parents=True, exist_ok=True)
+            stdin.write_text(invocation.stdin, encoding="utf-8")
+        env = {**os.environ, **self._task_env(job), **job.settings.env, **invocation.env}
+        stdout, stderr = self.ws.log(task, job.attempt, "out"), self.ws.log(task, job.attempt, "err")
+        launch = Launch(invocation.argv, job.cwd, env, stdin, stdout, stderr, invocation.limits)
+        marker = self.ws.running(task)
+
+        def started(pgid: int) -> None:
+            write_marker(marker, marker_data(task.id, task.agent, pgid, job.attempt))
+
+        feed = None if type(observer) is Observer else observer.feed
+        run = await self.executor.run(launch, on_line=feed, on_start=started)
+        result = backend.interpret(job, run, stdout, stderr, observer)
+        await send.send(_Done(task.id, job.attempt, run, result))
+
+    def _task_env(self, job: Job) -> dict[str, str]:
+        return {
+            "ORCHESTRATOR_TASK_ID": job.task.id,
+            "ORCHESTRATOR_AGENT": job.task.agent,
+            "ORCHESTRATOR_ATTEMPT": str(job.attempt),
+            "ORCHESTRATOR_WORKSPACE": str(self.ws.root),
+            "ORCHESTRATOR_RESULTS_DIR": str(self.ws.results_dir),
+            "ORCHESTRATOR_INPUTS": "\n".join(str(p) for p in job.inputs),
+        }
+
+    # --- outcomes -------------------------------------------------------------------------------
+
+    def _handle(self, done: _Done) -> None:
+        attempt = self.running.pop(done.task)
+        store.remove(self.ws.running(self.plan.tasks[done.task]))
+        result = done.result
+        if result.cost_usd is not None:
+            self.cost += result.cost_usd
+            self.cost_seen = True
+        settings = self.settings[done.task]
+        if result.completed:
+            self._complete(done, attempt)
+        elif result.error_class == USAGE_LIMIT:
+            until = self.pause.start(result.reset_at, settings.backend, result.message or "usage limit reached")
+            self.delayed[done.task] = anyio.current_time() + self.pause.remaining()
+            self.views[done.task].status = WAITING
+            self._emit("run_paused", task=done.task, until=until, reason=result.message or "usage limit reached")
+        elif result.error_class == AUTH:
+            reason = result.message or f"{settings.backend}: not authenticated"
+            self.blocked[settings.backend] = f"{settings.backend} is not logged in ({reason})"
+            self._write_result(done, attempt, FAILED, reason)
+            self._fail(done.task, reason, written=True)
+        elif result.retryable and self.retries_used.get(done.task, 0) < settings.retries:
+            used = self.retries_used[done.task] = self.retries_used.get(done.task, 0) + 1
+            ceiling = min(settings.backoff_cap, settings.backoff_base * settings.backoff_factor ** (used - 1))
+            delay = random.uniform(0, ceiling)  # full jitter
+            if result.error_class == RATE_LIMIT:
+                delay = max(delay, result.retry_after or 0.0)
+                self.cap = 1
+                self.ramp_at = anyio.current_time() + max(delay, _RAMP_INTERVAL)
+            self.delayed[done.task] = anyio.current_time() + delay
+            self.views[done.task].status = RETRYING
+            reason = result.message or "failed"
+            self._emit(
+                "task_retrying", task=done.task, agent=self.plan.tasks[done.task].agent,
+                attempt=done.attempt + 1, delay=delay, reason=reason, error_class=result.error_class,
+            )  # fmt: skip
+        else:
+            reason = result.message or "failed"
+            if result.error_class not in {START, None} and done.attempt > 1:
+                reason += f" (after {done.attempt} attempts)"
+            self._write_result(done, attempt, FAILED, reason)
+            self._fail(done.task, reason, written=True)
+            if self.plan.settings.fail_fast and not self.stopped:
+                self.stopped = f"--fail-fast: {done.task} failed"
+        limit = self.plan.settings.max_cost
+        if limit is not None and self.cost >= limit and not self.stopped:
+            self.stopped = f"cost limit reached: ${self.cost:.4f} of ${limit:.2f}"
+
+    def _complete(self, done: _Done, attempt: _Attempt) -> None:
+        task = self.plan.tasks[done.task]
+        meta = self._write_result(done, attempt, COMPLETED, None)
+        self.results[done.task] = meta
+        self.queue.complete(done.task)
+        for child in self.plan.graph.successors(done.task):
+            view = self.views[child]
+            if view.status == WAITING and all(
+                self.views[d].status == COMPLETED for d in self.plan.tasks[child].dependencies
+            ):
+                view.status = PENDING
+        self._emit(
+            "task_completed", task=task.id, agent=task.agent, duration=meta["duration"],
+            attempts=done.attempt, cost_usd=done.result.cost_usd, result=meta["result_file"],
+        )  # fmt: skip
+
+    def _fail(self, task_id: str, reason: str, *, status: str = FAILED, written: bool = False) -> None:
+        """``task_id`` will not complete in this run: record it and skip everything downstream."""
+        task = self.plan.tasks[task_id]
+        if not written:
+            self._write_simple(task, status, reason)
+        self._emit("task_failed" if status == FAILED else "task_skipped", task=task_id, agent=task.agent, reason=reason)
+        for child in self.queue.fail(task_id):
+            self.delayed.pop(child, None)
+            child_reason = f"upstream {task_id} {'failed' if status == FAILED else 'did not run'}"
+            self._write_simple(self.plan.tasks[child], SKIPPED, child_reason)
+            self._emit("task_skipped", task=child, agent=self.plan.tasks[child].agent, reason=child_reason)
+
+    def _write_result(self, done: _Done, attempt: _Attempt, status: str, reason: str | None) -> dict[str, Any]:
+        task = self.plan.tasks[done.task]
+        result = done.result
+        settings = self.settings[done.task]
+        finished = time.time()
+        upstream = [
+            (d, self.results.get(d, {}).get("fingerprint"), self.results.get(d, {}).get("output_hash"))
+            for d in task.dependencies
+        ]
+        logs = [self.ws.relative(self.ws.log(task, done.attempt, s)) for s in ("out", "err")]
+        meta: dict[str, Any] = {
+            "task": task.id,
+            "agent": task.agent,
+            "name": task.title,
+            "status": status,
+            "attempts": done.attempt,
+            "exit_code": result.exit_code if result.exit_code is not None else done.run.exit_code,
+            "reason": reason,
+            "error_class": None if status == COMPLETED else result.error_class,
+            "started": attempt.started_iso,
+            "finished": now_iso(),
+            "duration": round(finished - attempt.started, 3),
+            "backend": settings.backend,
+            "fingerprint": fingerprint(self.briefs[task.id], self.signatures[task.id], upstream),
+            "output_hash": store.sha256(result.text)[:16],
+            "session_id": result.session_id or attempt.observer.session_id,
+            "cost_usd": result.cost_usd,
+            "tokens": result.tokens,
+            "turns": result.turns,
+            "permission_denials": len(result.permission_denials) or None,
+            "logs": logs,
+        }
+        meta = {k: v for k, v in meta.items() if v is not None or k in {"reason", "exit_code"}}
+        from .backends.base import tail
+
+        body = Templates(self.ws).render(
+            "result.md.j2",
+            task=task,
+            status=status,
+            icon="✅" if status == COMPLETED else "❌",
+            reason=reason or "",
+            output=result.text.rstrip(),
+            stderr_tail=tail(self.ws.log(task, done.attempt, "err"), 3000).rstrip(),
+            logs=logs,
+        )
+        store.write_document(self.ws.result(task), meta, body)
+        meta["result_file"] = self.ws.relative(self.ws.result(task))
+        self._update_view(task, meta)
+        return meta
+
+    def _write_simple(self, task: Task, status: str, reason: str, session_id: str | None = None) -> None:
+        meta: dict[str, Any] = {
+            "task": task.id,
+            "agent": task.agent,
+            "name": task.title,
+            "status": status,
+            "attempts": self.attempts.get(task.id, 0),
+            "reason": reason,
+            "finished": now_iso(),
+            "backend": self.settings[task.id].backend,
+        }
+        if session_id:
+            meta["session_id"] = session_id
+        icon = {SKIPPED: "⏭️", FAILED: "❌"}.get(status, "⏹️")
+        store.write_document(self.ws.result(task), meta, f"# {icon} {task.id} {status}: {reason}\n")
+        meta["result_file"] = self.ws.relative(self.ws.result(task))
+        self._update_view(task, meta)
+
+    def _update_view(self, task: Task, meta: dict[str, Any]) -> None:
+        view = self.views[task.id]
+        view.status = meta["status"]
+        view.reason = meta.get("reason")
+        view.started = meta.get("started")
+        view.finished = meta.get("finished")
+        view.duration = meta.get("duration")
+        view.attempts = int(meta.get("attempts") or 0)
+        view.cost_usd = meta.get("cost_usd")
+        tokens = meta.get("tokens")
+        view.tokens = sum(tokens.values()) if isinstance(tokens, dict) else None
+        view.session_id = meta.get("session_id")
+        view.result_file = meta.get("result_file")
+
+    def _finish_interrupted(self, receive: MemoryObjectReceiveStream[_Done]) -> None:
+        while True:  # attempts that finished just before the interrupt still count
+            try:
+                done = receive.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                break
+            if done.task in self.running:
+                self._handle(done)
+        for task_id, attempt in list(self.running.items()):
+            task = self.plan.tasks[task_id]
+            store.remove(self.ws.running(task))
+            self._write_simple(task, INTERRUPTED, "interrupted by the user", attempt.observer.session_id)
+            self._emit("task_interrupted", task=task_id, agent=task.agent)
+        self.running.clear()
+
+    def _finish(self, started: float, synthesis: str = "") -> RunSummary:
+        views = list(self.views.values())
+        if not self.interrupted:
+            # Tasks never started (fail-fast, cost limit): say why instead of leaving them pending.
+            for task_id in self.queue.drain() + list(self.delayed):
+                if self.views[task_id].status in {PENDING, WAITING, RETRYING}:
+                    self._fail(task_id, f"not started: {self.stopped or 'run stopped'}", status=SKIPPED)
+        self.pause.clear_if_over()
+        write_final_output(self.plan, self.ws, views, synthesis)
+        update_plan_file(self.plan, self.ws, views)
+        found = counts(views)
+        selected = set(self.selected)
+        bad = any(self.views[t].status != COMPLETED for t in selected)
+        code = EXIT_INTERRUPTED if self.interrupted else (EXIT_FAILED if bad or self.stopped else EXIT_OK)
+        wall = time.time() - started
+        summary = RunSummary(code, found, wall, self.cost if self.cost_seen else None, self.stopped, self.selected)
+        self._emit(
+            "run_finished", counts=found, wall_seconds=round(wall, 3), exit_code=code,
+            cost_usd=summary.cost_usd, stopped=self.stopped or ("interrupted" if self.interrupted else None),
+            final_output=self.ws.relative(self.ws.final_output),
+        )  # fmt: skip
+        return summary
+
+    def _flush(self, force: bool = False) -> None:
+        now = anyio.current_time()
+        if not force and now - self.last_flush < self.flush_every:
+            return
+        began = time.perf_counter()
+        update_plan_file(self.plan, self.ws, list(self.views.values()))
+        cost = time.perf_counter() - began
+        # A big plan file costs more to rewrite; never spend more than a tenth of the time on it.
+        self.flush_every = max(1.0, cost * 10)
+        self.last_flush = anyio.current_time()
+
+    def _emit(self, kind: str, **data: Any) -> None:
+        self.reporter.event({"event": kind, "time": now_iso(), **data})
+
+
+def run(workspace: Workspace, options: RunOptions | None = None, reporter: Reporter | None = None) -> RunSummary:
+    """Run the plan in ``workspace`` to completion; see ``Runner``."""
+    return Runner(workspace, options, reporter).run()

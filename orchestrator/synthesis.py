@@ -1,0 +1,88 @@
+"""Aggregation by an agent: one more agent call reads the request and every result and writes a synthesis.
+
+The synthesis goes above the per-task results in final_output.md; the deterministic concatenation
+stays the default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import anyio
+
+from . import backends, store
+from .backends.base import Job
+from .errors import AgentCallError, UsageError
+from .executor import Launch, LocalExecutor
+from .graph import topological_order
+from .plan import Plan, Task
+from .status import COMPLETED, collect
+from .workspace import Workspace
+
+_INSTRUCTIONS = """You are the aggregator of a plan whose tasks were run by other agents in parallel.
+Below are the original request and every task's result. Write the synthesis: one coherent answer to
+the original request built from these results. Say plainly where results are missing, failed or
+contradict each other; never invent results. Answer in markdown, without a top-level heading."""
+
+
+def synthesis_prompt(plan: Plan, workspace: Workspace, cap: int) -> str:
+    views = {v.id: v for v in collect(plan, workspace)}
+    order = {task_id: i for i, task_id in enumerate(plan.tasks)}
+    ids = topological_order(plan.graph, order)
+    share = max(1000, cap // max(1, len(ids)))
+    parts = [_INSTRUCTIONS, "", "## Original request", "", plan.request or "(none given)", "", "## Results", ""]
+    for task_id in ids:
+        task = plan.tasks[task_id]
+        view = views[task_id]
+        path = workspace.result(task)
+        parts.append(f"### {task_id}: {task.title} — {view.status}")
+        if view.status == COMPLETED:
+            document = store.read_document(path)
+            body = document[1].strip() if document else ""
+            if len(body) > share:
+                body = body[:share] + f"\n… more in `{workspace.relative(path)}`"
+            parts.append(body or "(no output)")
+        elif view.reason:
+            parts.append(f"(not completed: {view.reason})")
+        parts.append("")
+    return "\n".join(parts)
+
+
+def synthesize(plan: Plan, workspace: Workspace) -> str:
+    """Run the aggregating agent once and return its text; raises ``AgentCallError`` if it fails."""
+    return anyio.run(synthesize_async, plan, workspace)
+
+
+async def synthesize_async(plan: Plan, workspace: Workspace) -> str:
+    settings = plan.settings
+    if settings.backend == "shell":
+        raise UsageError("aggregation by an agent needs an agent backend (claude, codex, gemini or command)")
+    backend = backends.get(settings.backend)
+    prompt = synthesis_prompt(plan, workspace, max(settings.input_cap * 5, 50_000))
+    task = Task(id="aggregate", name="Synthesis", description=prompt, agent="aggregator")
+    job = Job(task, settings, prompt, prompt, workspace.project_dir, workspace.root, 1)
+    invocation = backend.invocation(job)
+    logs = workspace.logs_dir
+    logs.mkdir(parents=True, exist_ok=True)
+    stdin: Path | None = None
+    if invocation.stdin is not None:
+        stdin = logs / "aggregator.in"
+        stdin.write_text(invocation.stdin, encoding="utf-8")
+    launch = Launch(
+        invocation.argv,
+        job.cwd,
+        {**os.environ, **settings.env, **invocation.env},
+        stdin,
+        logs / "aggregator.out",
+        logs / "aggregator.err",
+        invocation.limits,
+    )
+    observer = backend.observer(job)
+    run = await LocalExecutor().run(launch, on_line=observer.feed)
+    result = backend.interpret(job, run, launch.stdout, launch.stderr, observer)
+    if not result.completed:
+        raise AgentCallError(
+            f"the aggregating agent failed: {result.message} (see {workspace.relative(launch.stderr)})"
+        )
+    return result.text.strip()

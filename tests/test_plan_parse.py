@@ -1,0 +1,402 @@
+"""What the parser accepts: column and heading variants, dependency and priority spellings,
+frontmatter settings, Task Details, agent numbering."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator import Plan, PlanError, Task, load_plan, parse_plan
+from orchestrator.cli import main
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def plan_of(header: list[str], rows: list[list[str]], *, heading: str = "## Task Decomposition", extra: str = "") -> Plan:
+    text = f"# Plan\n\n## Original Request\n> Do it.\n\n{heading}\n" + table(header, rows) + extra
+    return parse_plan(text)
+
+
+def edges(plan: Plan) -> set[tuple[str, str]]:
+    return set(plan.graph.edges)
+
+
+SEED = """# 🎯 Task Plan
+
+## Original Request
+> Analyse the sales data and write a report.
+
+## Goal Definition
+**Primary Goal**: A report.
+
+## Task Decomposition
+| Task ID | Description | Dependencies | Agent |
+|---------|-------------|--------------|-------|
+| T-01 | Collect data | None | Agent-01 |
+| T-02 | Clean data | T-01 | Agent-02 |
+| T-03 | Compute statistics | T-02 | Agent-03 |
+| T-04 | Draw charts | T-02 | Agent-04 |
+| T-05 | Generate report | T-02,T-03,T-04 | Agent-05 |
+
+## Agent Assignment
+(filled in by the tool)
+
+## Dependency Graph
+(filled in by the tool)
+"""
+
+
+def test_seed_table_unchanged() -> None:
+    plan = parse_plan(SEED)
+    assert list(plan.tasks) == ["T-01", "T-02", "T-03", "T-04", "T-05"]
+    t5 = plan.tasks["T-05"]
+    assert t5.dependencies == ("T-02", "T-03", "T-04")
+    assert t5.agent == "Agent-05"
+    assert t5.slug == "agent-05"
+    assert t5.description == "Generate report"
+    assert t5.instructions == "Generate report"
+    assert t5.title == "Generate report"
+    assert t5.priority == 2 and t5.priority_name == "P2"
+    assert t5.line == 16
+    assert edges(plan) == {
+        ("T-01", "T-02"),
+        ("T-02", "T-03"),
+        ("T-02", "T-04"),
+        ("T-02", "T-05"),
+        ("T-03", "T-05"),
+        ("T-04", "T-05"),
+    }
+    assert plan.request == "Analyse the sales data and write a report."
+    assert plan.goal == "**Primary Goal**: A report."
+    assert plan.upstream("T-05") == ["T-02", "T-03", "T-04"]
+    assert plan.downstream("T-02") == {"T-03", "T-04", "T-05"}
+    assert len(plan) == 5
+
+
+def test_seed_table_through_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    workspace = tmp_path / ".orchestrator"
+    workspace.mkdir()
+    (workspace / "master_plan.md").write_text(SEED, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("OK: 5 tasks, 6 dependencies, 4 layers")
+    assert err == ""
+    assert load_plan(workspace).tasks["T-05"].dependencies == ("T-02", "T-03", "T-04")
+    assert load_plan(workspace / "master_plan.md").tasks.keys() == load_plan(workspace).tasks.keys()
+
+
+@pytest.mark.parametrize("id_header", ["Task ID", "ID", "task id", "TASK ID", "**Task ID**", "Task"])
+@pytest.mark.parametrize("deps_header", ["Dependencies", "Depends On", "Deps", "depends on"])
+def test_id_and_dependency_headers(id_header: str, deps_header: str) -> None:
+    plan = plan_of([id_header, "Description", deps_header], [["A1", "first", "None"], ["B2", "second", "A1"]])
+    assert list(plan.tasks) == ["A1", "B2"]
+    assert plan.tasks["B2"].dependencies == ("A1",)
+    assert edges(plan) == {("A1", "B2")}
+
+
+@pytest.mark.parametrize("name_header", ["Task Name", "Name", "Title", "title"])
+def test_name_headers(name_header: str) -> None:
+    plan = plan_of(["ID", name_header, "Dependencies"], [["T-01", "Scan the code", "-"]])
+    task = plan.tasks["T-01"]
+    assert task.name == "Scan the code"
+    assert task.description == ""
+    assert task.title == "Scan the code"
+    assert task.instructions == "Scan the code"
+
+
+@pytest.mark.parametrize("header", ["Assignee", "Profile", "assignee"])
+def test_profile_headers(header: str) -> None:
+    plan = plan_of(["ID", "Description", header], [["T-01", "Review", "reviewer"], ["T-02", "Write", "-"]])
+    assert plan.tasks["T-01"].profile == "reviewer"
+    assert plan.tasks["T-02"].profile is None
+
+
+def test_every_column_at_once() -> None:
+    header = [
+        "Task ID",
+        "Task Name",
+        "Description",
+        "Depends On",
+        "Priority",
+        "Agent",
+        "Assignee",
+        "Timeout",
+        "Retries",
+        "Tags",
+        "Notes",
+    ]
+    rows = [
+        ["T-01", "Scan", "List files", "—", "P0", "Scanner", "explorer", "5m", "0", "io, fast", "n1"],
+        ["T-02", "Report", "Write it", "T-01", "low", "", "writer", "none", "-", "", "n2"],
+    ]
+    plan = plan_of(header, rows)
+    t1, t2 = plan.tasks["T-01"], plan.tasks["T-02"]
+    assert (t1.name, t1.description, t1.priority, t1.agent, t1.profile) == ("Scan", "List files", 0, "Scanner", "explorer")
+    assert (t1.timeout, t1.timeout_set, t1.retries, t1.tags) == (300.0, True, 0, ("io", "fast"))
+    assert t1.extra == {"Notes": "n1"}
+    assert (t2.priority, t2.agent, t2.profile, t2.retries, t2.tags) == (3, "Agent-01", "writer", None, ())
+    assert (t2.timeout, t2.timeout_set) == (None, True)
+    settings = plan.settings_for(t1)
+    assert (settings.timeout, settings.retries) == (300.0, 0)
+    assert plan.settings_for(t2).timeout is None  # 'none' in the cell: no limit for this task
+    assert plan.settings_for(t2).retries == plan.settings.retries
+
+
+def test_table_without_outer_pipes_and_escaped_pipe() -> None:
+    text = (
+        "## Task Decomposition\n"
+        "Task ID | Description | Dependencies\n"
+        "--- | --- | ---\n"
+        "T-01 | grep a \\| b | None\n"
+        "T-02 | summarise | T-01\n"
+    )
+    plan = parse_plan(text)
+    assert plan.tasks["T-01"].description == "grep a | b"
+    assert edges(plan) == {("T-01", "T-02")}
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("None", ()),
+        ("none", ()),
+        ("-", ()),
+        ("—", ()),
+        ("", ()),
+        ("N/A", ()),
+        ("A", ("A",)),
+        ("A,B", ("A", "B")),
+        ("A, B", ("A", "B")),
+        ("A B", ("A", "B")),
+        ("A ,B ,  C", ("A", "B", "C")),
+        ("A,  B C", ("A", "B", "C")),
+        ("`A`, **B**", ("A", "B")),
+        ("A and B", ("A", "B")),
+        ("a, b", ("A", "B")),  # ids in dependencies are case-insensitive; stored as spelled in Task ID
+        ("A, A, a", ("A",)),
+    ],
+)
+def test_dependency_separators(cell: str, expected: tuple[str, ...]) -> None:
+    rows = [["A", "first", "None"], ["B", "second", "None"], ["C", "third", "None"], ["D", "last", cell]]
+    plan = plan_of(["Task ID", "Description", "Dependencies"], rows)
+    assert plan.tasks["D"].dependencies == expected
+    assert edges(plan) == {(dep, "D") for dep in expected}
+
+
+@pytest.mark.parametrize(
+    ("cell", "level"),
+    [
+        ("P0", 0),
+        ("P1", 1),
+        ("P2", 2),
+        ("P3", 3),
+        ("p1", 1),
+        ("critical", 0),
+        ("Critical", 0),
+        ("urgent", 0),
+        ("high", 1),
+        ("HIGH", 1),
+        ("normal", 2),
+        ("medium", 2),
+        ("low", 3),
+        ("0", 0),
+        ("1", 1),
+        ("7", 7),
+        ("", 2),
+        ("P1 (high)", 1),
+        ("**high**", 1),
+    ],
+)
+def test_priorities(cell: str, level: int) -> None:
+    plan = plan_of(["Task ID", "Description", "Priority"], [["T-01", "x", cell]])
+    task = plan.tasks["T-01"]
+    assert task.priority == level
+    assert task.priority_name == f"P{level}"
+
+
+@pytest.mark.parametrize(
+    "heading",
+    [
+        "## Task Decomposition",
+        "## task decomposition",
+        "## TASK DECOMPOSITION",
+        "## 📋 Task Decomposition",
+        "## 📋 task decomposition:",
+        "##   Task   Decomposition  ",
+        "## Task Decomposition ##",
+    ],
+)
+def test_heading_variants(heading: str) -> None:
+    plan = plan_of(["Task ID", "Description"], [["T-01", "x"]], heading=heading)
+    assert list(plan.tasks) == ["T-01"]
+
+
+def test_heading_inside_code_fence_is_not_the_section() -> None:
+    text = (
+        "# Plan\n\n```markdown\n## Task Decomposition\n| Task ID | Description |\n|---|---|\n| X-1 | fake |\n```\n\n"
+        "## Task Decomposition\n| Task ID | Description |\n|---|---|\n| T-01 | real |\n"
+    )
+    assert list(parse_plan(text).tasks) == ["T-01"]
+
+
+def test_task_details() -> None:
+    details = (
+        "\n## 📝 Task Details\n"
+        "<!-- a comment -->\n\n"
+        "### T-01 Scan\n"
+        "Read every file.\n\n"
+        "#### Notes\n"
+        "- keep {{ braces }}\n\n"
+        "### **t-02**: Report\n"
+        "Write it up.\n\n"
+        "## Agent Assignment\n"
+        "not part of the details\n"
+    )
+    plan = plan_of(
+        ["Task ID", "Task Name", "Description", "Dependencies"],
+        [["T-01", "Scan", "scan files", "None"], ["T-02", "Report", "write", "T-01"], ["T-03", "Name only", "", "T-02"]],
+        extra=details,
+    )
+    t1, t2, t3 = plan.tasks.values()
+    assert t1.details == "Read every file.\n\n#### Notes\n- keep {{ braces }}"
+    assert t1.instructions == t1.details.strip()
+    assert t2.details == "Write it up."
+    assert t3.details is None
+
+
+@pytest.mark.parametrize(
+    ("name", "description", "details", "expected"),
+    [
+        ("Name", "Description", "Details body", "Details body"),
+        ("Name", "Description", None, "Description"),
+        ("Name", "", None, "Name"),
+        ("Name", "", "Details body", "Details body"),
+        ("", "Description", "Details body", "Details body"),
+    ],
+)
+def test_instructions_precedence(name: str, description: str, details: str | None, expected: str) -> None:
+    extra = f"\n## Task Details\n### T-01\n{details}\n" if details is not None else ""
+    plan = plan_of(["Task ID", "Task Name", "Description"], [["T-01", name or " ", description or " "]], extra=extra)
+    assert plan.tasks["T-01"].instructions == expected
+
+
+def test_task_dataclass_instructions_precedence() -> None:
+    assert Task("T", "n", "d", details="x").instructions == "x"
+    assert Task("T", "n", "d").instructions == "d"
+    assert Task("T", "n", "").instructions == "n"
+    assert Task("T", "", "").title == "T"
+
+
+def test_agents_numbered_in_table_order() -> None:
+    plan = plan_of(["Task ID", "Description", "Dependencies"], [["Z", "z", "None"], ["A", "a", "Z"], ["M", "m", "A"]])
+    assert [t.agent for t in plan.tasks.values()] == ["Agent-01", "Agent-02", "Agent-03"]
+
+
+def test_agents_next_free_number() -> None:
+    rows = [
+        ["T-01", "a", ""],
+        ["T-02", "b", "Agent-01"],
+        ["T-03", "c", "-"],
+        ["T-04", "d", "agent-03"],
+        ["T-05", "e", "Writer"],
+        ["T-06", "f", ""],
+    ]
+    plan = plan_of(["Task ID", "Description", "Agent"], rows)
+    assert [t.agent for t in plan.tasks.values()] == ["Agent-02", "Agent-01", "Agent-04", "agent-03", "Writer", "Agent-05"]
+    assert len({t.slug for t in plan.tasks.values()}) == 6
+
+
+def test_agent_numbers_widen_past_99() -> None:
+    rows = [[f"T{i}", f"task {i}"] for i in range(120)]
+    plan = plan_of(["Task ID", "Description"], rows)
+    agents = [t.agent for t in plan.tasks.values()]
+    assert agents[0] == "Agent-001" and agents[-1] == "Agent-120"
+
+
+def test_frontmatter_settings() -> None:
+    text = (
+        "---\n"
+        "max_parallel: 8\n"
+        "max-retries-ignored-by-alias: 1\n"
+        "---\n"
+    )
+    with pytest.raises(PlanError):  # hyphens are fine, unknown names are not
+        parse_plan(text + "## Task Decomposition\n| Task ID | Description |\n|---|---|\n| T-01 | x |\n")
+    text = (
+        "---\n"
+        "max-parallel: 8\n"
+        "backend: Codex\n"
+        "timeout: 1h30m\n"
+        "inactivity_timeout: none\n"
+        "retries: 0\n"
+        "fail_fast: yes\n"
+        "env:\n"
+        "  A: 1\n"
+        "command: [my-agent, --flag]\n"
+        "allowed_tools: Read, Grep\n"
+        "---\n"
+        "# Plan\n\n"
+        "## Task Decomposition\n| Task ID | Description | Timeout | Retries |\n|---|---|---|---|\n"
+        "| T-01 | x | | |\n| T-02 | y | 90 | 5 |\n"
+    )
+    plan = parse_plan(text)
+    s = plan.settings
+    assert (s.max_parallel, s.backend, s.timeout, s.inactivity_timeout, s.retries, s.fail_fast) == (
+        8,
+        "codex",
+        5400.0,
+        None,
+        0,
+        True,
+    )
+    assert s.env == {"A": "1"}
+    assert s.command == ("my-agent", "--flag")
+    assert s.allowed_tools == ("Read", "Grep")
+    assert plan.frontmatter["max-parallel"] == 8
+    assert plan.settings_for(plan.tasks["T-01"]) == s
+    t2 = plan.settings_for(plan.tasks["T-02"])
+    assert (t2.timeout, t2.retries, t2.max_parallel) == (90.0, 5, 8)
+    assert plan.tasks["T-02"].line == 18
+
+
+def test_empty_frontmatter_and_defaults() -> None:
+    plan = parse_plan("---\n---\n## Task Decomposition\n| ID | Name |\n|--|--|\n| T-01 | x |\n")
+    assert plan.settings.max_parallel == 4
+    assert plan.tasks["T-01"].line == 6
+
+
+def test_crlf_and_bom(tmp_path: Path) -> None:
+    text = "---\r\nretries: 1\r\n---\r\n# Plan\r\n\r\n## Task Decomposition\r\n| ID | Name | Deps |\r\n|--|--|--|\r\n"
+    text += "| T-01 | a | None |\r\n| T-02 | b | T-01 |\r\n"
+    path = tmp_path / "master_plan.md"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    plan = load_plan(path)
+    assert plan.settings.retries == 1
+    assert plan.tasks["T-02"].name == "b"
+    assert plan.tasks["T-02"].line == 10
+    assert edges(plan) == {("T-01", "T-02")}
+
+
+def test_allowed_id_characters() -> None:
+    ids = ["T-01", "a.b", "x_y", "A1", "0", "v1.2.3", "X" * 64]
+    plan = plan_of(["Task ID", "Description"], [[i, "x"] for i in ids])
+    assert list(plan.tasks) == ids
+
+
+def test_all_problems_at_once_in_line_order() -> None:
+    rows = [["T-01", "a", "T-9", "P9"], ["T-01", "b", "None", "P1"], ["T-03", "c", "T-03", "P1"]]
+    with pytest.raises(PlanError) as info:
+        plan_of(["Task ID", "Description", "Dependencies", "Priority"], rows)
+    lines = [p.line for p in info.value.problems]
+    assert lines == sorted(lines)
+    messages = " | ".join(p.message for p in info.value.problems)
+    assert "unknown priority 'P9'" in messages
+    assert "duplicate task id 'T-01'" in messages
+    assert "T-03 depends on itself" in messages
+    assert "unknown task 'T-9'" in messages
