@@ -323,10 +323,10 @@ def test_frontmatter_settings() -> None:
     text = (
         "---\n"
         "max_parallel: 8\n"
-        "max-retries-ignored-by-alias: 1\n"
+        "colour: blue\n"
         "---\n"
     )
-    with pytest.raises(PlanError):  # hyphens are fine, unknown names are not
+    with pytest.raises(PlanError):  # unknown setting names are refused
         parse_plan(text + "## Task Decomposition\n| Task ID | Description |\n|---|---|\n| T-01 | x |\n")
     text = (
         "---\n"
