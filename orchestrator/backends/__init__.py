@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from .base import AgentResult, Backend, Invocation, Job, Observer
+from .claude import ClaudeBackend
+from .codex import CodexBackend
 from .command import CommandBackend
+from .gemini import GeminiBackend
 from .shell import ShellBackend
 
 _REGISTRY: dict[str, type[Backend]] = {
-    ShellBackend.name: ShellBackend,
-    CommandBackend.name: CommandBackend,
+    cls.name: cls for cls in (ClaudeBackend, CodexBackend, GeminiBackend, ShellBackend, CommandBackend)
 }
 
 

@@ -1,0 +1,84 @@
+"""Error classes from what agent CLIs say: HTTP statuses and the words of their messages."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime, timedelta
+
+from .base import AGENT_ERROR, AUTH, MAX_BUDGET, MAX_TURNS, RATE_LIMIT, TRANSIENT, USAGE_LIMIT
+
+_USAGE = re.compile(
+    r"usage limit|limit reached|hit your (?:usage )?limit|quota (?:exceeded|exhausted)|resource_exhausted"
+    r"|out of (?:credits|extra usage)|weekly limit|session limit",
+    re.I,
+)
+_RATE = re.compile(r"rate.?limit|too many requests|temporarily limiting|overloaded|\b429\b|\b529\b", re.I)
+_AUTH = re.compile(
+    r"invalid api key|invalid x-api-key|authentication|unauthori[sz]ed|not logged in|please run /login|log ?in"
+    r"|\b401\b|oauth token|credentials",
+    re.I,
+)
+_TRANSIENT = re.compile(
+    r"connection|network|timed? ?out|econn|socket|fetch failed|\b5\d\d\b|internal server error|service unavailable"
+    r"|bad gateway|unable to connect",
+    re.I,
+)
+
+
+def classify(message: str, status: int | None = None) -> str:
+    """The error class for an agent's error message and (when known) the API's HTTP status."""
+    if status in (401, 403):
+        return AUTH
+    if _USAGE.search(message) and reset_time(message) is not None:
+        return USAGE_LIMIT
+    if status in (429, 529) or _RATE.search(message):
+        return USAGE_LIMIT if _USAGE.search(message) else RATE_LIMIT
+    if _USAGE.search(message):
+        return USAGE_LIMIT
+    if _AUTH.search(message):
+        return AUTH
+    if re.search(r"max(?:imum)?[ _-]?turns", message, re.I):
+        return MAX_TURNS
+    if re.search(r"budget", message, re.I):
+        return MAX_BUDGET
+    if (status is not None and status >= 500) or _TRANSIENT.search(message):
+        return TRANSIENT
+    return TRANSIENT if status is None and not message else AGENT_ERROR
+
+
+def reset_time(message: str, now: float | None = None) -> float | None:
+    """When a usage limit lifts, from the forms agent CLIs use:
+
+    ``Claude AI usage limit reached|1767225600`` (epoch seconds), ``resets 3pm``, ``resets at 15:30``,
+    ``resets in 2h 30m`` / ``try again in 45 minutes``.
+    """
+    now = time.time() if now is None else now
+    match = re.search(r"\|(\d{10})\b", message)
+    if match:
+        return float(match.group(1))
+    match = re.search(
+        r"(?:resets?|try again|retry)\s+in\s+((?:\d+\s*(?:h|hours?|m|min|minutes?|s|sec|seconds?)\s*)+)", message, re.I
+    )
+    if match:
+        total = 0.0
+        for number, unit in re.findall(r"(\d+)\s*([hms])", match.group(1), re.I):
+            total += int(number) * {"h": 3600, "m": 60, "s": 1}[unit.lower()]
+        return now + total if total else None
+    match = re.search(r"resets?\s+(?:at\s+)?(\d{1,2})(?::(\d{2}))?\s*(am|pm)?", message, re.I)
+    if match:
+        hour = int(match.group(1))
+        minute = int(match.group(2) or 0)
+        meridiem = (match.group(3) or "").lower()
+        if meridiem == "pm" and hour < 12:
+            hour += 12
+        if meridiem == "am" and hour == 12:
+            hour = 0
+        if hour > 23 or minute > 59:
+            return None
+        current = datetime.fromtimestamp(now)
+        target = current.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        if target <= current:
+            target += timedelta(days=1)
+        return target.timestamp()
+    return None

@@ -1,0 +1,235 @@
+"""``claude``: the Claude Code CLI in print mode, streaming JSON events.
+
+    claude -p --output-format stream-json --verbose [--model M] [--max-turns N]
+           [--permission-mode P] [--allowedTools T,...] [--append-system-prompt S]
+           [--max-budget-usd X] [--json-schema J] [--resume SESSION]
+
+The brief goes on stdin, which is closed after it (an open empty pipe makes claude wait). stdout is
+NDJSON: ``system/init`` (``session_id``), ``assistant``/``user`` messages, and a final ``result``
+with ``is_error``, ``subtype``, ``result``, ``total_cost_usd``, ``usage``, ``num_turns``,
+``permission_denials`` and ``api_error_status``. ``is_error`` is the truth: API errors arrive as
+``subtype: "success"`` with ``is_error: true``. Every event is output, so every event resets the
+runner's inactivity watchdog.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ..process import ProcessRun
+from ..settings import Settings
+from .base import (
+    AGENT_ERROR,
+    AUTH,
+    EXIT,
+    HANG,
+    MAX_BUDGET,
+    MAX_TURNS,
+    START,
+    TIMEOUT,
+    AgentResult,
+    Backend,
+    Invocation,
+    Job,
+    Observer,
+    Profile,
+    head,
+    limits_for,
+)
+from .classify import classify, reset_time
+
+# claude's own retries would keep a dead API busy for minutes; one quick retry, then ours take over.
+CLAUDE_ENV = {
+    "CLAUDE_CODE_MAX_RETRIES": "1",
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    "DISABLE_AUTOUPDATER": "1",
+}
+LOGIN_HINT = "log in with `claude` (then /login) or set ANTHROPIC_API_KEY"
+
+
+def claude_bin() -> str:
+    return os.environ.get("ORCHESTRATOR_CLAUDE_BIN") or "claude"
+
+
+class ClaudeObserver(Observer):
+    """Reads claude's event stream as it arrives; keeps only what the result record needs."""
+
+    def __init__(self) -> None:
+        self._session: str | None = None
+        self.result: dict[str, Any] | None = None
+        self.events = 0
+        self.last_text = ""
+        self.tools: list[str] = []
+
+    @property
+    def session_id(self) -> str | None:
+        return self._session
+
+    def feed(self, line: bytes) -> None:
+        line = line.strip()
+        if not line.startswith(b"{"):
+            return
+        try:
+            event: Any = json.loads(line)
+        except ValueError:
+            return
+        if not isinstance(event, dict):
+            return
+        self.events += 1
+        session = event.get("session_id")
+        if isinstance(session, str) and session:
+            self._session = session
+        kind = event.get("type")
+        if kind == "result":
+            self.result = event
+        elif kind == "assistant":
+            for block in (event.get("message") or {}).get("content") or []:
+                if isinstance(block, dict) and block.get("type") == "text" and block.get("text"):
+                    self.last_text = str(block["text"])
+                elif isinstance(block, dict) and block.get("type") == "tool_use":
+                    self.tools.append(str(block.get("name")))
+
+
+class ClaudeBackend(Backend):
+    name = "claude"
+    resumable = True
+
+    def __init__(self, *, json_schema: str | None = None) -> None:
+        self.json_schema = json_schema
+
+    def invocation(self, job: Job) -> Invocation:
+        return Invocation(
+            tuple(claude_argv(job.settings, job.profile, job.resume_session, self.json_schema)),
+            job.prompt,
+            env=dict(CLAUDE_ENV),
+            limits=limits_for(job.settings),
+        )
+
+    def observer(self, job: Job) -> Observer:
+        return ClaudeObserver()
+
+    def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
+        assert isinstance(observer, ClaudeObserver)
+        return interpret_claude(run, observer, head(stderr, 20_000)[0], limits_for(job.settings))
+
+    def check(self, settings: Settings) -> str | None:
+        as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+        sandbox = (settings.env.get("IS_SANDBOX") or os.environ.get("IS_SANDBOX")) == "1"
+        if settings.permission_mode == "bypassPermissions" and as_root and not sandbox:
+            return (
+                "claude refuses --permission-mode bypassPermissions when run as root unless IS_SANDBOX=1; "
+                'if this machine is a sandbox, add `env: {IS_SANDBOX: "1"}` to the frontmatter, '
+                "else use acceptEdits with allowed_tools"
+            )
+        return None
+
+    @staticmethod
+    def available() -> bool:
+        return shutil.which(claude_bin()) is not None
+
+
+def claude_argv(
+    settings: Settings, profile: Profile | None, resume: str | None = None, json_schema: str | None = None
+) -> list[str]:
+    argv = [claude_bin(), "-p", "--output-format", "stream-json", "--verbose"]
+    if settings.model:
+        argv += ["--model", settings.model]
+    if settings.max_turns:
+        argv += ["--max-turns", str(settings.max_turns)]
+    if settings.permission_mode:
+        argv += ["--permission-mode", settings.permission_mode]
+    if settings.allowed_tools:
+        argv += ["--allowedTools", ",".join(settings.allowed_tools)]
+    system = "\n\n".join(p for p in ((profile.prompt if profile else ""), settings.append_system_prompt or "") if p)
+    if system:
+        argv += ["--append-system-prompt", system]
+    if settings.max_budget_usd:
+        argv += ["--max-budget-usd", f"{settings.max_budget_usd:g}"]
+    if json_schema:
+        argv += ["--json-schema", json_schema]
+    if resume:
+        argv += ["--resume", resume]
+    return argv
+
+
+def _tokens(usage: Any) -> dict[str, int] | None:
+    if not isinstance(usage, dict):
+        return None
+    keys = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    found = {k.replace("_tokens", ""): int(usage[k]) for k in keys if isinstance(usage.get(k), int | float)}
+    return found or None
+
+
+def interpret_claude(run: ProcessRun, obs: ClaudeObserver, stderr: str, limits: Any = None) -> AgentResult:
+    """The verdict on one claude attempt: the final ``result`` event decides, then exit status."""
+    event = obs.result or {}
+    common: dict[str, Any] = {
+        "session_id": event.get("session_id") or obs.session_id,
+        "cost_usd": event.get("total_cost_usd") if isinstance(event.get("total_cost_usd"), int | float) else None,
+        "tokens": _tokens(event.get("usage")),
+        "turns": event.get("num_turns") if isinstance(event.get("num_turns"), int) else None,
+        "exit_code": run.exit_code,
+        "permission_denials": list(event.get("permission_denials") or []),
+        "structured": event.get("structured_output"),
+    }
+    if run.start_error:
+        hint = "install it with `npm install -g @anthropic-ai/claude-code` or set ORCHESTRATOR_CLAUDE_BIN"
+        return AgentResult(False, error_class=START, message=f"{run.describe(limits)} — {hint}", **common)
+    if run.timed_out:
+        kind = TIMEOUT if run.timed_out == "timeout" else HANG
+        return AgentResult(False, text=obs.last_text, error_class=kind, message=run.describe(limits), **common)
+    if not event:
+        last = (stderr.strip().splitlines() or [""])[-1]
+        if last:
+            error = classify(last)
+            message = f"claude: {last}" + (f" — {LOGIN_HINT}" if error == AUTH else "")
+            return AgentResult(False, error_class=error, message=message, reset_at=reset_time(last), **common)
+        return AgentResult(
+            False, error_class=EXIT, message=f"claude ended without a result ({run.describe(limits)})", **common
+        )
+    subtype = str(event.get("subtype") or "")
+    text = event.get("result") if isinstance(event.get("result"), str) else ""
+    if subtype == "success" and not event.get("is_error"):
+        result = AgentResult(True, text=text or obs.last_text, **common)
+        if result.permission_denials:
+            names = sorted({str(d.get("tool_name")) for d in result.permission_denials if isinstance(d, dict)})
+            result.message = f"{len(result.permission_denials)} tool calls denied ({', '.join(names)})"
+        if run.exit_code not in (0, None):
+            return AgentResult(
+                False,
+                text=result.text,
+                error_class=EXIT,
+                message=f"claude reported success but {run.describe(limits)}",
+                **common,
+            )
+        return result
+    if subtype == "error_max_turns":
+        return AgentResult(
+            False,
+            text=obs.last_text,
+            error_class=MAX_TURNS,
+            message=f"claude stopped at the turn limit ({common['turns']} turns)",
+            **common,
+        )
+    if subtype.startswith("error_max_budget"):
+        return AgentResult(
+            False,
+            text=obs.last_text,
+            error_class=MAX_BUDGET,
+            message="claude stopped at its budget (max_budget_usd)",
+            **common,
+        )
+    errors = event.get("errors")
+    detail = text or ("; ".join(str(e) for e in errors) if isinstance(errors, list) and errors else subtype)
+    status = event.get("api_error_status") if isinstance(event.get("api_error_status"), int) else None
+    error = classify(detail or "", status)
+    if error == AGENT_ERROR and subtype == "error_during_execution":
+        error = AGENT_ERROR
+    message = f"claude: {detail}" + (f" — {LOGIN_HINT}" if error == AUTH else "")
+    return AgentResult(
+        False, text=obs.last_text, error_class=error, message=message, reset_at=reset_time(detail), **common
+    )

@@ -1,0 +1,106 @@
+"""``codex``: ``codex exec --json --skip-git-repo-check [-m M] [-s workspace-write] -``, prompt on stdin.
+
+stdout is JSONL: ``thread.started{thread_id}``, ``item.completed{item:{type:"agent_message", text}}``,
+``turn.completed{usage}``, ``turn.failed{error:{message}}`` and ``error{message}``. Codex reports
+no cost. Offline it can retry forever, so the runner's timeouts are what stop it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ..process import ProcessRun
+from .base import EXIT, START, AgentResult, Backend, Invocation, Job, Observer, limits_for
+from .classify import classify, reset_time
+
+
+class CodexObserver(Observer):
+    def __init__(self) -> None:
+        self.thread_id: str | None = None
+        self.messages: list[str] = []
+        self.usage: dict[str, int] = {}
+        self.turns = 0
+        self.errors: list[str] = []
+        self.completed = False
+
+    @property
+    def session_id(self) -> str | None:
+        return self.thread_id
+
+    def feed(self, line: bytes) -> None:
+        try:
+            event: Any = json.loads(line)
+        except ValueError:
+            return
+        if not isinstance(event, dict):
+            return
+        kind = event.get("type")
+        if kind == "thread.started":
+            self.thread_id = event.get("thread_id") or self.thread_id
+        elif kind == "item.completed":
+            item = event.get("item") or {}
+            if item.get("type") in ("agent_message", "assistant_message") and item.get("text"):
+                self.messages.append(str(item["text"]))
+        elif kind == "turn.completed":
+            self.turns += 1
+            self.completed = True
+            for key, value in (event.get("usage") or {}).items():
+                if isinstance(value, int):
+                    self.usage[key] = self.usage.get(key, 0) + value
+        elif kind == "turn.failed":
+            self.completed = False
+            self.errors.append(str((event.get("error") or {}).get("message") or "turn failed"))
+        elif kind == "error":
+            self.errors.append(str(event.get("message") or "error"))
+
+
+class CodexBackend(Backend):
+    name = "codex"
+
+    def invocation(self, job: Job) -> Invocation:
+        settings = job.settings
+        argv = [os.environ.get("ORCHESTRATOR_CODEX_BIN", "codex"), "exec", "--json", "--skip-git-repo-check"]
+        if settings.model:
+            argv += ["-m", settings.model]
+        argv += ["-s", settings.permission_mode or "workspace-write"]
+        argv.append("-")
+        return Invocation(tuple(argv), job.prompt, limits=limits_for(settings))
+
+    def observer(self, job: Job) -> Observer:
+        return CodexObserver()
+
+    def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
+        assert isinstance(observer, CodexObserver)
+        return interpret_codex(run, observer, limits_for(job.settings))
+
+
+def interpret_codex(run: ProcessRun, obs: CodexObserver, limits: Any = None) -> AgentResult:
+    common: dict[str, Any] = {
+        "text": obs.messages[-1] if obs.messages else "",
+        "session_id": obs.thread_id,
+        "tokens": obs.usage or None,
+        "turns": obs.turns or None,
+        "exit_code": run.exit_code,
+    }
+    if run.start_error:
+        return AgentResult(False, error_class=START, message=run.describe(limits), **common)
+    if run.timed_out:
+        return AgentResult(
+            False,
+            error_class="timeout" if run.timed_out == "timeout" else "hang",
+            message=run.describe(limits),
+            **common,
+        )
+    if obs.errors:
+        message = obs.errors[-1]
+        return AgentResult(
+            False, error_class=classify(message), message=f"codex: {message}", reset_at=reset_time(message), **common
+        )
+    if run.exit_code == 0 and obs.completed:
+        return AgentResult(True, **common)
+    return AgentResult(
+        False, error_class=EXIT, message=f"codex: {run.describe(limits)} without a completed turn", **common
+    )

@@ -1,0 +1,106 @@
+"""``gemini``: ``gemini -p <ask> -o json --skip-trust``, the brief on stdin (``-p`` is appended to it).
+
+stdout is one JSON object ``{session_id, response, stats, error?}``. Exit codes: 41 auth, 42 input,
+52 config, 53 turn limit, 55 untrusted workspace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ..process import ProcessRun
+from .base import (
+    AUTH,
+    EXIT,
+    MAX_TURNS,
+    START,
+    AgentResult,
+    Backend,
+    Invocation,
+    Job,
+    Observer,
+    head,
+    limits_for,
+)
+from .classify import classify, reset_time
+
+ASK = "Carry out the task described above and answer with your result."
+_EXIT_CLASSES = {41: AUTH, 42: START, 52: START, 53: MAX_TURNS, 55: START}
+_EXIT_WORDS = {
+    41: "not authenticated (run `gemini` once to log in, or set GEMINI_API_KEY)",
+    42: "invalid input",
+    52: "configuration error",
+    53: "turn limit reached",
+    55: "untrusted workspace",
+}
+
+
+class GeminiBackend(Backend):
+    name = "gemini"
+
+    def invocation(self, job: Job) -> Invocation:
+        settings = job.settings
+        argv = [os.environ.get("ORCHESTRATOR_GEMINI_BIN", "gemini"), "-p", ASK, "-o", "json", "--skip-trust"]
+        if settings.model:
+            argv += ["-m", settings.model]
+        if settings.permission_mode == "yolo":
+            argv.append("--yolo")
+        return Invocation(tuple(argv), job.prompt, limits=limits_for(settings))
+
+    def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
+        text, _ = head(stdout, 10_000_000)
+        return interpret_gemini(run, text, head(stderr, 20_000)[0], limits_for(job.settings))
+
+
+def _tokens(stats: Any) -> dict[str, int] | None:
+    totals: dict[str, int] = {}
+    models = stats.get("models") if isinstance(stats, dict) else None
+    for model in (models or {}).values():
+        for key, value in ((model or {}).get("tokens") or {}).items():
+            if isinstance(value, int):
+                totals[key] = totals.get(key, 0) + value
+    return totals or None
+
+
+def interpret_gemini(run: ProcessRun, stdout: str, stderr: str, limits: Any = None) -> AgentResult:
+    if run.start_error:
+        return AgentResult(False, error_class=START, message=run.describe(limits))
+    if run.timed_out:
+        return AgentResult(
+            False, error_class="timeout" if run.timed_out == "timeout" else "hang", message=run.describe(limits)
+        )
+    data: Any = None
+    start = stdout.find("{")
+    if start >= 0:
+        try:
+            data = json.loads(stdout[start:])
+        except ValueError:
+            data = None
+    if not isinstance(data, dict):
+        data = {}
+    common: dict[str, Any] = {
+        "text": str(data.get("response") or ""),
+        "session_id": data.get("session_id"),
+        "tokens": _tokens(data.get("stats")),
+        "exit_code": run.exit_code,
+    }
+    error = data.get("error")
+    if run.exit_code in _EXIT_CLASSES:
+        detail = (error or {}).get("message") if isinstance(error, dict) else None
+        message = f"gemini: {_EXIT_WORDS[run.exit_code]}" + (f": {detail}" if detail else "")
+        return AgentResult(False, error_class=_EXIT_CLASSES[run.exit_code], message=message, **common)
+    if isinstance(error, dict) or run.exit_code != 0:
+        detail = str(error.get("message")) if isinstance(error, dict) else (stderr.strip().splitlines() or [""])[-1]
+        status = error.get("code") if isinstance(error, dict) and isinstance(error.get("code"), int) else None
+        message = detail or run.describe(limits)
+        return AgentResult(
+            False,
+            error_class=classify(message, status) if detail else EXIT,
+            message=f"gemini: {message}",
+            reset_at=reset_time(message),
+            **common,
+        )
+    return AgentResult(True, **common)
