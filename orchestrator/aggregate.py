@@ -28,11 +28,32 @@ def _cell(text: str | None) -> str:
     return (text or "-").replace("|", "\\|").replace("\n", " ")
 
 
+def busy_time(views: list[TaskView]) -> float | None:
+    """Seconds during which at least one task ran: the union of their intervals.
+
+    Results may come from several runs (resume); the gaps between runs are not the plan's time.
+    """
+    spans = sorted(
+        (start, end)
+        for start, end in ((_stamp(v.started), _stamp(v.finished)) for v in views)
+        if start is not None and end is not None and end >= start
+    )
+    if not spans:
+        return None
+    total = 0.0
+    current_start, current_end = spans[0]
+    for start, end in spans[1:]:
+        if start > current_end:
+            total += (current_end - current_start).total_seconds()
+            current_start, current_end = start, end
+        else:
+            current_end = max(current_end, end)
+    return total + (current_end - current_start).total_seconds()
+
+
 def summarize(plan: Plan, views: list[TaskView]) -> dict[str, Any]:
     ran = [v for v in views if v.duration is not None and v.status != "skipped"]
-    starts = [s for s in (_stamp(v.started) for v in ran) if s]
-    ends = [e for e in (_stamp(v.finished) for v in ran) if e]
-    wall = (max(ends) - min(starts)).total_seconds() if starts and ends else None
+    wall = busy_time(ran)
     work = sum(v.duration or 0.0 for v in ran)
     weights = {v.id: v.duration or 0.0 for v in views}
     path, length = critical_path(plan.graph, weights)
