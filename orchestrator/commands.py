@@ -121,6 +121,49 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from . import store
+    from .cli import emit_json
+    from .planner import make_plan
+    from .settings import Settings
+
+    root = Path(args.dir)
+    target = root / "master_plan.md"
+    if target.exists() and not args.force and not args.dry_run:
+        raise UsageError(f"{target} already exists — pass --force to replace it, or --dry-run to only print a plan")
+    settings = Settings(backend=args.backend)
+    if args.model:
+        settings = settings.replace(model=args.model)
+    if args.timeout is not None:
+        settings = settings.replace(timeout=args.timeout)
+    planned = make_plan(args.request, root.absolute(), settings)
+    if not args.dry_run:
+        for sub in ("agent_tasks", "results", "logs"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        store.write_text(target, planned.text)
+    if args.json:
+        emit_json(
+            {
+                "ok": True,
+                "written": None if args.dry_run else str(target),
+                "tasks": [
+                    {"id": t.id, "name": t.title, "dependencies": list(t.dependencies)}
+                    for t in planned.plan.tasks.values()
+                ],
+                "attempts": planned.attempts,
+                "cost_usd": planned.cost_usd,
+                "plan": planned.text if args.dry_run else None,
+            }
+        )
+    elif args.dry_run:
+        print(planned.text, end="")
+    else:
+        print(f"Wrote {target}: {len(planned.plan.tasks)} tasks. Next: `orchestrator run {root}`")
+    return 0
+
+
 def register(sub: Any) -> None:
     """Add run / reset / aggregate to the CLI's sub-parsers."""
 
@@ -154,6 +197,15 @@ def register(sub: Any) -> None:
     p.add_argument("tasks", nargs="*", metavar="[DIR] TASK", help="task ids to reset (after an optional workspace)")
     p.add_argument("--failed", action="store_true", help="reset every task that did not complete")
     p.add_argument("--all", action="store_true", help="reset every task")
+
+    p = add("plan", cmd_plan, "ask an agent to decompose a request and write master_plan.md", directory=False)
+    p.add_argument("request", help="what you want done, in words")
+    p.add_argument("--dir", default=".orchestrator", help="the workspace to write (default: .orchestrator)")
+    p.add_argument("--backend", default="claude", help="the planning agent: claude (default), codex, gemini, command")
+    p.add_argument("--model", help="model for the planning agent")
+    p.add_argument("--timeout", type=float, metavar="SECONDS", help="time limit for the planning agent")
+    p.add_argument("--dry-run", action="store_true", help="print the plan; write nothing")
+    p.add_argument("--force", action="store_true", help="replace an existing master_plan.md")
 
     p = add("aggregate", cmd_aggregate, "rebuild final_output.md from results/")
     p.add_argument("--agent", action="store_true", help="add a synthesis written by an agent above the results")

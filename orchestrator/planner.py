@@ -1,0 +1,185 @@
+"""``orchestrator plan "<request>"``: an agent decomposes the request; we validate and write master_plan.md.
+
+With claude the answer is constrained by ``--json-schema`` and arrives as ``structured_output``;
+other backends are asked for the same JSON in their text. Whatever comes back is rendered to
+markdown and validated exactly like a hand-written plan. An invalid answer is sent back once with
+the problems; a second invalid answer writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from . import backends
+from .backends.base import AgentResult, Job
+from .backends.claude import ClaudeBackend
+from .errors import AgentCallError, PlanError, Problem
+from .executor import Launch, LocalExecutor
+from .plan import PLAN_FILE, Plan, Task, parse_plan
+from .render import plan_markdown
+from .settings import Settings
+
+PLAN_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "goal": {"type": "string", "description": "The primary goal: what the final result is"},
+        "success_criteria": {"type": "string", "description": "How to tell the work is done"},
+        "tasks": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$", "description": "T-01, T-02, ..."},
+                    "name": {"type": "string", "description": "Two to four words"},
+                    "description": {"type": "string", "description": "One line: what the task produces"},
+                    "dependencies": {"type": "array", "items": {"type": "string"}},
+                    "priority": {"type": "string", "enum": ["P0", "P1", "P2", "P3"]},
+                    "details": {"type": "string", "description": "The full instructions for the sub-agent"},
+                },
+                "required": ["id", "name", "description", "dependencies", "details"],
+            },
+        },
+    },
+    "required": ["goal", "success_criteria", "tasks"],
+}
+
+PLANNER_PROMPT = """You are planning work for a team of sub-agents that run in parallel. Decompose the
+request below into atomic tasks and answer with the plan as JSON matching the schema.
+
+Rules:
+- Each task is one coherent piece of work a sub-agent can finish in 1 to 5 minutes.
+- Minimise dependencies: a task depends on another only if it needs that task's result. Tasks that
+  can run at the same time must not depend on each other.
+- Ids are T-01, T-02, ... in a sensible order; dependencies name earlier ids. No cycles.
+- "details" are the complete instructions for the sub-agent: what to read, what to do, what to
+  produce. A task receives the results of the tasks it depends on.
+- When the request needs one combined answer, end with a task that depends on the others and
+  combines their results.
+- Priority P0 (most urgent) to P3; most tasks are P2.
+{json_hint}
+The request:
+{request}
+"""
+
+
+@dataclass(slots=True)
+class Planned:
+    text: str  # the master_plan.md
+    plan: Plan
+    cost_usd: float | None
+    attempts: int
+
+
+def _rows(data: Any) -> tuple[list[dict[str, str]], str, str]:
+    if not isinstance(data, dict) or not isinstance(data.get("tasks"), list):
+        raise ValueError("the answer has no 'tasks' list")
+    rows: list[dict[str, str]] = []
+    for item in data["tasks"]:
+        if not isinstance(item, dict):
+            raise ValueError("a task is not an object")
+        deps = item.get("dependencies") or []
+        if isinstance(deps, str):
+            deps = [deps]
+        rows.append(
+            {
+                "id": str(item.get("id", "")),
+                "name": str(item.get("name", "")),
+                "description": str(item.get("description", "")),
+                "deps": ", ".join(str(d) for d in deps) or "None",
+                "priority": str(item.get("priority") or "P2"),
+                "details": str(item.get("details") or item.get("description") or "").strip(),
+            }
+        )
+    return rows, str(data.get("goal") or ""), str(data.get("success_criteria") or "")
+
+
+def answer_json(result: AgentResult) -> Any:
+    """The plan JSON from an agent's answer: structured output, else the first JSON object in its text."""
+    if result.structured is not None:
+        return result.structured
+    text = result.text.strip()
+    fenced = re.search(r"```(?:json)?\s*(\{.*\})\s*```", text, re.S)
+    if fenced:
+        text = fenced.group(1)
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end < start:
+        raise ValueError("the answer holds no JSON object")
+    return json.loads(text[start : end + 1])
+
+
+def to_markdown(request: str, data: Any, backend: str, path: Path) -> tuple[str, Plan]:
+    """Render the agent's JSON as master_plan.md and validate it (``PlanError`` when invalid)."""
+    try:
+        rows, goal, criteria = _rows(data)
+    except ValueError as exc:
+        raise PlanError([Problem(PLAN_FILE, 0, f"the planner's answer is not a plan: {exc}", "")]) from None
+    text = plan_markdown(request, rows, backend=backend, goal=goal, criteria=criteria)
+    return text, parse_plan(text, path)
+
+
+async def _call(backend_name: str, settings: Settings, prompt: str, project: Path, logs: Path, attempt: int
+                ) -> AgentResult:  # fmt: skip
+    backend = (
+        ClaudeBackend(json_schema=json.dumps(PLAN_SCHEMA)) if backend_name == "claude" else backends.get(backend_name)
+    )
+    task = Task(id="plan", name="Plan", description=prompt, agent="planner")
+    job = Job(task, settings, prompt, prompt, project, logs.parent, attempt)
+    invocation = backend.invocation(job)
+    logs.mkdir(parents=True, exist_ok=True)
+    stdin = logs / f"planner.attempt-{attempt}.in"
+    stdin.write_text(invocation.stdin or "", encoding="utf-8")
+    out, err = logs / f"planner.attempt-{attempt}.out", logs / f"planner.attempt-{attempt}.err"
+    launch = Launch(
+        invocation.argv, job.cwd, {**os.environ, **settings.env, **invocation.env}, stdin, out, err, invocation.limits
+    )
+    observer = backend.observer(job)
+    run = await LocalExecutor().run(launch, on_line=observer.feed)
+    return backend.interpret(job, run, out, err, observer)
+
+
+def make_plan(request: str, workspace: Path, settings: Settings) -> Planned:
+    """Ask the backend for a plan, validate it, and send it back once with the problems if needed."""
+    if settings.backend == "shell":
+        raise AgentCallError("`plan` needs an agent backend (claude, codex, gemini or command), not shell")
+    hint = (
+        ""
+        if settings.backend == "claude"
+        else ("\nAnswer with only the JSON object, matching this JSON schema:\n" + json.dumps(PLAN_SCHEMA) + "\n")
+    )
+    prompt = PLANNER_PROMPT.format(request=request.strip(), json_hint=hint)
+    logs = workspace / "logs"
+    cost = 0.0
+    for attempt in (1, 2):
+        result = anyio.run(_call, settings.backend, settings, prompt, workspace.parent, logs, attempt)
+        cost += result.cost_usd or 0.0
+        if not result.completed:
+            raise AgentCallError(f"the planner failed: {result.message} (logs in {logs})")
+        data: Any = result.text
+        try:
+            data = answer_json(result)
+            text, plan = to_markdown(request, data, settings.backend, workspace / PLAN_FILE)
+            return Planned(text, plan, cost or None, attempt)
+        except (ValueError, PlanError) as exc:
+            problems = str(exc)
+            if attempt == 2:
+                raise PlanError(
+                    exc.problems
+                    if isinstance(exc, PlanError)
+                    else [Problem(PLAN_FILE, 0, f"the planner's answer is not a plan: {exc}", "")]
+                ) from None
+            previous = json.dumps(data, indent=1)[:20_000]
+            prompt = (
+                PLANNER_PROMPT.format(request=request.strip(), json_hint=hint)
+                + f"\nYour previous answer was:\n{previous}\n\nIt was rejected for these problems; fix them all:\n"
+                + problems
+                + "\n"
+            )
+    raise AssertionError("unreachable")  # pragma: no cover
