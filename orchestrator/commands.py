@@ -164,6 +164,22 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_install_skill(args: argparse.Namespace) -> int:
+    from .cli import emit_json
+    from .skill import install
+
+    if args.user and args.project:
+        raise UsageError("choose one of --user and --project")
+    installed = install(user=not args.project, force=args.force)
+    if args.json:
+        emit_json({"ok": True, "path": str(installed.path), "name": installed.name, "unchanged": installed.unchanged})
+    elif installed.unchanged:
+        print(f"Skill '{installed.name}' is already installed and up to date in {installed.path}")
+    else:
+        print(f"Installed skill '{installed.name}' into {installed.path}")
+    return 0
+
+
 def register(sub: Any) -> None:
     """Add run / reset / aggregate to the CLI's sub-parsers."""
 
@@ -206,6 +222,13 @@ def register(sub: Any) -> None:
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="time limit for the planning agent")
     p.add_argument("--dry-run", action="store_true", help="print the plan; write nothing")
     p.add_argument("--force", action="store_true", help="replace an existing master_plan.md")
+
+    p = add(
+        "install-skill", cmd_install_skill, "install the Claude Code skill (SKILL.md and its docs)", directory=False
+    )
+    p.add_argument("--user", action="store_true", help="into ~/.claude/skills/ (the default)")
+    p.add_argument("--project", action="store_true", help="into ./.claude/skills/ of the current directory")
+    p.add_argument("--force", action="store_true", help="replace a copy that was modified after it was installed")
 
     p = add("aggregate", cmd_aggregate, "rebuild final_output.md from results/")
     p.add_argument("--agent", action="store_true", help="add a synthesis written by an agent above the results")

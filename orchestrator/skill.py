@@ -1,0 +1,88 @@
+"""``orchestrator install-skill``: put SKILL.md and the docs it points to where Claude Code finds skills.
+
+The installed SKILL.md calls the CLI as ``<this python> -m orchestrator``, so it works whether or
+not the console script is on PATH. A manifest of hashes tells a copy someone modified from one we
+wrote; a modified copy is only replaced with ``--force``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import store
+from .errors import UsageError
+
+SKILL_FILES = ("SKILL.md", "workflow.md", "templates.md", "cli-integration.md", "examples.md")
+MANIFEST = ".orchestrator-skill.json"
+
+
+def source_dir() -> Path:
+    """Where the skill's files are: packaged with the module, or the repository's top level."""
+    packaged = Path(__file__).parent / "skill"
+    if (packaged / "SKILL.md").is_file():
+        return packaged
+    return Path(__file__).parent.parent
+
+
+def skill_name(text: str) -> str:
+    match = re.search(r"^name:\s*([A-Za-z0-9-]+)\s*$", text, re.M)
+    if not match:
+        raise UsageError("SKILL.md has no 'name:' in its frontmatter")
+    return match.group(1)
+
+
+def localize(text: str, python: str) -> str:
+    """Point every ``python -m orchestrator`` at the interpreter that has the package installed."""
+    command = f"{python} -m orchestrator"
+    return re.sub(r"(?<![\w/.-])python3? -m orchestrator", lambda _: command, text)
+
+
+@dataclass(slots=True)
+class Installed:
+    path: Path
+    name: str
+    files: list[str]
+    unchanged: bool
+
+
+def install(*, user: bool, force: bool, project_dir: Path | None = None, home: Path | None = None) -> Installed:
+    source = source_dir()
+    texts: dict[str, str] = {}
+    for name in SKILL_FILES:
+        path = source / name
+        if not path.is_file():
+            raise UsageError(f"{path} is missing: this installation of orchestrator is incomplete")
+        texts[name] = localize(path.read_text(encoding="utf-8"), sys.executable)
+    name = skill_name(texts["SKILL.md"])
+    if user:
+        base = (home or Path(os.environ.get("HOME", "~")).expanduser()) / ".claude" / "skills"
+    else:
+        base = (project_dir or Path.cwd()) / ".claude" / "skills"
+    target = base / name
+    manifest_path = target / MANIFEST
+    wanted = {file: store.sha256(text) for file, text in texts.items()}
+    if target.exists():
+        try:
+            recorded = json.loads(manifest_path.read_text(encoding="utf-8")).get("files", {})
+        except (OSError, ValueError):
+            recorded = None
+        current = {
+            file: store.sha256((target / file).read_text(encoding="utf-8"))
+            for file in SKILL_FILES
+            if (target / file).is_file()
+        }
+        if current == wanted:
+            return Installed(target, name, list(SKILL_FILES), unchanged=True)
+        modified = recorded is None or current != recorded
+        if modified and not force:
+            changed = sorted(f for f in current if recorded is None or current[f] != recorded.get(f))
+            what = ", ".join(changed) or "files"
+            raise UsageError(f"{target} was modified since it was installed ({what}) — pass --force to replace it")
+    store.write_many([(target / file, text) for file, text in texts.items()])
+    store.write_text(manifest_path, json.dumps({"files": wanted, "python": sys.executable}, indent=2) + "\n")
+    return Installed(target, name, list(SKILL_FILES), unchanged=False)
