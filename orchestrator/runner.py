@@ -362,11 +362,21 @@ class Runner:
         launch = Launch(invocation.argv, job.cwd, env, stdin, stdout, stderr, invocation.limits)
         marker = self.ws.running(task)
 
-        def started(pgid: int) -> None:
-            write_marker(marker, marker_data(task.id, task.agent, pgid, job.attempt))
+        recorded: dict[str, Any] = {}
 
-        feed = None if type(observer) is Observer else observer.feed
-        run = await self.executor.run(launch, on_line=feed, on_start=started)
+        def started(pgid: int) -> None:
+            recorded.update(marker_data(task.id, task.agent, pgid, job.attempt))
+            write_marker(marker, recorded)
+
+        def feed(line: bytes) -> None:
+            observer.feed(line)
+            # Keep the agent's session id with the attempt, so a run that follows a kill -9 can resume it.
+            if observer.session_id and recorded and recorded.get("session_id") != observer.session_id:
+                recorded["session_id"] = observer.session_id
+                write_marker(marker, recorded)
+
+        on_line = None if type(observer) is Observer else feed
+        run = await self.executor.run(launch, on_line=on_line, on_start=started)
         result = backend.interpret(job, run, stdout, stderr, observer)
         await send.send(_Done(task.id, job.attempt, run, result))
 
