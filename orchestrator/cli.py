@@ -91,14 +91,18 @@ def _check_profiles(plan: Any, workspace: Workspace) -> None:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    from . import store
     from .plan import load_plan
-    from .render import render_briefs, update_plan_file
+    from .render import render_briefs, updated_plan_file
 
     workspace = Workspace.find(args.directory)
     plan = load_plan(workspace.plan_file)
     _check_profiles(plan, workspace)
+    # Render the plan file's sections before writing any brief: a broken template then writes nothing.
+    plan_bytes = updated_plan_file(plan, workspace)
     report = render_briefs(plan, workspace, force=args.force)
-    update_plan_file(plan, workspace)
+    if plan_bytes is not None:
+        store.write_bytes(workspace.plan_file, plan_bytes)
     for name in report.kept_edited:
         warn(f"{name}: edited by hand since it was rendered; kept it (re-render with --force)")
     if args.json:

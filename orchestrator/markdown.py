@@ -24,6 +24,18 @@ def _parser() -> MarkdownIt:
     return MarkdownIt("commonmark", {"html": True}).enable("table").disable(["inline", "text_join"])
 
 
+_LINE_RE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+
+
+def split_lines(text: str) -> list[str]:
+    """``text`` split after each line ending, keeping the endings.
+
+    Only LF, CRLF and CR end a line, as in markdown-it; ``str.splitlines`` also splits at form
+    feeds, U+0085 and U+2028, which would put our line numbers out of step with the parser's.
+    """
+    return _LINE_RE.findall(text)
+
+
 def normalize_heading(text: str) -> str:
     """``"## 📋 Task Decomposition:"`` -> ``"task decomposition"``."""
     words = re.sub(r"[^0-9a-z]+", " ", text.lower()).split()
@@ -90,7 +102,12 @@ class Section:
     level: int
     start: int  # 0-based line of the heading
     end: int  # 0-based line after the section
+    body_start: int = -1  # 0-based line after the heading (a setext heading has two lines)
     tokens: list[Token] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.body_start < 0:
+            self.body_start = self.start + 1
 
 
 @dataclass(slots=True)
@@ -122,7 +139,8 @@ def parse_document(lines: list[str], offset: int = 0) -> Document:
             start = token.map[0] + offset
             if current is not None:
                 current.end = start
-            current = Section(title, normalize_heading(title), int(token.tag[1]), start, len(lines))
+            level, body_start = int(token.tag[1]), token.map[1] + offset
+            current = Section(title, normalize_heading(title), level, start, len(lines), body_start)
             sections.append(current)
             index += 3
             continue
@@ -214,7 +232,7 @@ def replace_sections(text: str, replacements: dict[str, str], titles: dict[str, 
 
     Lines outside the replaced sections are kept byte for byte.
     """
-    lines = text.splitlines(keepends=True)
+    lines = split_lines(text)
     front = split_frontmatter(lines) if lines and lines[0].strip() == "---" else Frontmatter({}, {}, 0)
     document = parse_document(lines, front.body_offset)
     newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
@@ -225,7 +243,7 @@ def replace_sections(text: str, replacements: dict[str, str], titles: dict[str, 
         if section is None:
             missing.append(key)
             continue
-        block = lines[section.start] + _with_newline(body, newline)
+        block = "".join(lines[section.start : section.body_start]) + _with_newline(body, newline)
         if section.end < len(lines):
             block += newline  # keep one blank line before the next section
         edits.append((section.start, section.end, block))

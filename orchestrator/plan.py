@@ -24,6 +24,7 @@ from .markdown import (
     pipe_paragraphs,
     source_cell_count,
     split_frontmatter,
+    split_lines,
     tables_in,
 )
 from .settings import SETTING_NAMES, Settings, parse_duration, settings_from_mapping, suggest
@@ -96,6 +97,7 @@ ID_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 MAX_ID_LENGTH = 64
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 _NO_DEPS = {"", "none", "-", "—", "–", "n/a", "na", "nil", "null", "no", "no dependencies"}
+_NOT_IDS = {*_NO_DEPS, "and"}  # words a Dependencies cell reads as something other than an id
 
 _REQUEST_KEYS = ("original request", "request", "user request")
 _GOAL_KEYS = ("goal definition", "goal", "goals")
@@ -190,17 +192,27 @@ def _first_words(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+_EMPHASIS_RE = re.compile(r"(`+|\*{1,3}|_{1,3})(.+)\1")
+
+
 def _clean(cell: str) -> str:
-    """Strip markdown emphasis and code marks a writer may put around an id."""
-    return cell.strip().strip("`*_").strip()
+    """Strip markdown emphasis and code marks a writer may put around an id (``**T-01**``, `` `T-01` ``).
+
+    Only matched pairs go, so ids such as ``T_`` or ``_draft`` keep their underscores.
+    """
+    text = cell.strip()
+    while (match := _EMPHASIS_RE.fullmatch(text)) is not None:
+        text = match.group(2).strip()
+    return text
 
 
 def split_ids(cell: str) -> list[str]:
+    """The ids of a Dependencies cell: separated by commas, semicolons, spaces or the word 'and'."""
     text = cell.strip()
-    if normalize_heading(text) in _NO_DEPS or text in _NO_DEPS:
+    if normalize_heading(text) in _NO_DEPS or text.lower() in _NO_DEPS:
         return []
-    parts = re.split(r"[,;\s]+|\band\b", text)
-    return [_clean(p) for p in parts if _clean(p)]
+    ids = (_clean(part) for part in re.split(r"[,;\s]+", text))
+    return [i for i in ids if i and i.lower() != "and"]
 
 
 def parse_priority(cell: str) -> int:
@@ -281,7 +293,7 @@ def parse_plan(text: str, path: str | Path = PLAN_FILE) -> Plan:
     """Parse and validate plan text; raises ``PlanError`` listing every problem found."""
     path = Path(path)
     out = _Collector(path.name)
-    lines = text.splitlines(keepends=True)
+    lines = split_lines(text)
     try:
         front = split_frontmatter(lines)
     except FrontmatterError as exc:
@@ -318,12 +330,18 @@ def _as_dict(task: Task) -> dict[str, Any]:
     return {name: getattr(task, name) for name in task.__dataclass_fields__}
 
 
+def _lf(text: str) -> str:
+    """``text`` with LF line endings: a CRLF plan gives the same request, goal and details."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def _section_text(document: Document, section: Section | None) -> str:
     if section is None:
         return ""
-    body = document.source(section.start + 1, section.end).strip("\n")
-    if all(line.lstrip().startswith(">") or not line.strip() for line in body.splitlines()):
-        body = "\n".join(re.sub(r"^\s*> ?", "", line) for line in body.splitlines())
+    body = _lf(document.source(section.body_start, section.end)).strip("\n")
+    lines = body.split("\n")
+    if all(line.lstrip().startswith(">") or not line.strip() for line in lines):
+        body = "\n".join(re.sub(r"^\s*> ?", "", line) for line in lines)
     return body.strip()
 
 
@@ -428,6 +446,8 @@ def _parse_tasks(document: Document, out: _Collector) -> dict[str, Task]:
 def _task_from_row(row: dict[str, str], extra: dict[str, str], line: int, out: _Collector) -> Task | None:
     task_id = _clean(row.get("id", ""))
     problem = id_problem(task_id)
+    if problem is None and task_id.lower() in _NOT_IDS:
+        problem = f"task id '{task_id}' cannot be depended on: in a Dependencies cell it means no dependency or 'and'"
     if problem:
         out.add(line, problem, "use ids such as T-01 made of letters, digits, '.', '_' and '-'")
         return None
@@ -496,8 +516,13 @@ def _parse_details(
     for index, (start, heading) in enumerate(headings):
         end = headings[index + 1][0] if index + 1 < len(headings) else section.end
         words = re.sub(r"^#+\s*", "", heading).strip().split()
-        first = _clean(words[0].rstrip(":.—-")) if words else ""
-        task_id = lowered.get(first.lower())
+        word = words[0] if words else ""
+        task_id = None
+        # "### T-01 Scan", then "### T-01: Scan", then "### T-01. Scan" / "### T-01 — Scan"
+        for first in dict.fromkeys(_clean(w) for w in (word, word.rstrip(":"), word.rstrip(":.—-"))):
+            task_id = lowered.get(first.lower())
+            if task_id is not None:
+                break
         if task_id is None:
             hint = suggest(first, list(tasks)) or " (each '### ' heading must start with a task id)"
             out.add(
@@ -509,7 +534,7 @@ def _parse_details(
         if task_id in details:
             out.add(start + 1, f"second Task Details section for {task_id}", "merge the two sections")
             continue
-        details[task_id] = document.source(start + 1, end).strip("\n")
+        details[task_id] = _lf(document.source(start + 1, end)).strip("\n")
     return details
 
 

@@ -7,6 +7,7 @@ description containing ``{{ 7*7 }}`` is written literally. A file of the same na
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,33 +63,52 @@ class Templates:
             try:
                 template = self.env.get_template(name)
             except jinja2.TemplateSyntaxError as exc:
-                raise PlanError(
-                    [
-                        Problem(
-                            f"templates/{name}",
-                            exc.lineno,
-                            f"template error: {exc.message}",
-                            "fix the template or delete it to use the packaged one",
-                        )
-                    ]
-                ) from None
+                raise _template_error(exc.name or name, exc.lineno, exc.message or str(exc)) from None
+            except UnicodeDecodeError as exc:
+                line = exc.object[: exc.start].count(b"\n") + 1
+                raise _template_error(name, line, f"not valid UTF-8 (byte 0x{exc.object[exc.start]:02x})") from None
             self._cache[name] = template
         return template
 
     def render(self, name: str, **context: Any) -> str:
+        template = self.get(name)
         try:
-            return self.get(name).render(**context)
+            return template.render(**context)
+        except jinja2.TemplateSyntaxError as exc:  # in an included template
+            raise _template_error(exc.name or name, exc.lineno, exc.message or str(exc)) from None
+        except jinja2.TemplateNotFound as exc:  # {% include %} of a file that is not there
+            line = _template_line(exc, template.filename)
+            raise _template_error(name, line, f"no template named '{exc.name}'") from None
         except jinja2.TemplateError as exc:
-            raise PlanError(
-                [
-                    Problem(
-                        f"templates/{name}",
-                        getattr(exc, "lineno", 0) or 0,
-                        f"template error: {exc}",
-                        "fix the template or delete it to use the packaged one",
-                    )
-                ]
-            ) from None
+            line = getattr(exc, "lineno", 0) or _template_line(exc, template.filename)
+            raise _template_error(name, line, str(exc)) from None
+        except Exception as exc:  # a template is code: {{ 1/0 }}, a range the sandbox refuses, a bad int()...
+            line = _template_line(exc, template.filename)
+            raise _template_error(name, line, f"{type(exc).__name__}: {exc}") from None
+
+
+def _template_error(name: str, line: int, message: str) -> PlanError:
+    return PlanError(
+        [
+            Problem(
+                f"templates/{name}",
+                line,
+                f"template error: {message}",
+                "fix the template or delete it to use the packaged one",
+            )
+        ]
+    )
+
+
+def _template_line(exc: BaseException, filename: str | None) -> int:
+    """The template line an error was raised on (jinja puts template frames in the traceback), or 0."""
+    line = 0
+    frame = exc.__traceback__
+    while frame is not None:
+        if filename and frame.tb_frame.f_code.co_filename == filename:
+            line = frame.tb_lineno
+        frame = frame.tb_next
+    return line
 
 
 def brief_inputs(plan: Plan, workspace: Workspace, task: Task) -> list[dict[str, str]]:
@@ -118,7 +138,7 @@ def render_brief(plan: Plan, workspace: Workspace, task: Task, templates: Templa
         request=plan.request,
         goal=plan.goal,
         settings=plan.settings_for(task),
-    ).strip("\n")
+    ).strip()  # as python-frontmatter strips it on reading, so the recorded hash matches
     meta = brief_metadata(plan, workspace, task)
     meta["rendered_by"] = f"orchestrator {__version__}"
     meta["content_hash"] = store.sha256(body)
@@ -142,7 +162,7 @@ def brief_was_edited(text: str) -> bool:
     except ValueError:
         return True
     recorded = meta.get("content_hash")
-    return not isinstance(recorded, str) or recorded != store.sha256(body.strip("\n"))
+    return not isinstance(recorded, str) or recorded != store.sha256(body.strip())
 
 
 def render_briefs(plan: Plan, workspace: Workspace, *, force: bool = False) -> RenderReport:
@@ -154,7 +174,7 @@ def render_briefs(plan: Plan, workspace: Workspace, *, force: bool = False) -> R
         path = workspace.brief(task)
         text = render_brief(plan, workspace, task, templates)
         try:
-            existing: str | None = path.read_text(encoding="utf-8")
+            existing: str | None = path.read_bytes().decode("utf-8")  # exact: no newline translation
         except (FileNotFoundError, UnicodeDecodeError):
             existing = None
         name = workspace.relative(path)
@@ -196,23 +216,31 @@ def _clock(stamp: str | None) -> str:
     return stamp.replace("T", " ")[:19]
 
 
-def update_plan_file(plan: Plan, workspace: Workspace, views: list[TaskView] | None = None) -> bool:
-    """Rewrite the Agent Assignment and Dependency Graph sections; every other byte stays as it was.
+def updated_plan_file(plan: Plan, workspace: Workspace, views: list[TaskView] | None = None) -> bytes | None:
+    """master_plan.md with the Agent Assignment and Dependency Graph sections rewritten, or ``None``
+    when that changes nothing (or the file is gone). Every other byte stays as it was, a BOM included.
 
-    Reads the file fresh so a hand edit made since the plan was loaded is kept; returns whether the
-    file changed.
+    Reads the file fresh so a hand edit made since the plan was loaded is kept.
     """
     if views is None:
         views = collect(plan, workspace)
     templates = Templates(workspace)
     try:
-        current = workspace.plan_file.read_text(encoding="utf-8-sig")
+        data = workspace.plan_file.read_bytes()
     except FileNotFoundError:
-        return False
+        return None
+    bom = codecs.BOM_UTF8 if data.startswith(codecs.BOM_UTF8) else b""
+    current = data[len(bom) :].decode("utf-8")
     updated = replace_sections(current, status_sections(plan, views, templates), TOOL_SECTIONS)
-    if updated == current:
+    return None if updated == current else bom + updated.encode("utf-8")
+
+
+def update_plan_file(plan: Plan, workspace: Workspace, views: list[TaskView] | None = None) -> bool:
+    """Rewrite the two tool-written sections of master_plan.md; returns whether the file changed."""
+    data = updated_plan_file(plan, workspace, views)
+    if data is None:
         return False
-    store.write_text(workspace.plan_file, updated)
+    store.write_bytes(workspace.plan_file, data)
     return True
 
 
@@ -230,7 +258,12 @@ def plan_markdown(
         for row in tasks
     ]
     return Templates(None).render(
-        "master_plan.md.j2", request=request or "Describe what you want done.", backend=backend, tasks=rows, goal=cell(goal), criteria=cell(criteria)
+        "master_plan.md.j2",
+        request=request or "Describe what you want done.",
+        backend=backend,
+        tasks=rows,
+        goal=cell(goal),
+        criteria=cell(criteria),
     )
 
 

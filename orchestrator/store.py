@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -35,11 +36,26 @@ def _fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# Read once, at import: os.umask can only be read by setting it.
+_NEW_FILE_MODE = 0o666 & ~_umask()
+
+
 def _write_temp(path: Path, data: bytes, *, sync: bool) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:  # the replacement keeps the file's permissions; a new file gets the usual ones, not mkstemp's 0600
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        mode = _NEW_FILE_MODE
     fd, temp = tempfile.mkstemp(prefix=_TEMP_PREFIX + path.name + ".", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), mode)
             handle.write(data)
             if sync:
                 handle.flush()
@@ -53,7 +69,12 @@ def _write_temp(path: Path, data: bytes, *, sync: bool) -> str:
 
 def write_text(path: Path, text: str) -> None:
     """Atomically replace ``path`` with ``text`` (UTF-8)."""
-    temp = _write_temp(path, text.encode("utf-8"), sync=True)
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Atomically replace ``path`` with ``data``."""
+    temp = _write_temp(path, data, sync=True)
     try:
         os.replace(temp, path)
     except BaseException:

@@ -17,7 +17,9 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plan_of(header: list[str], rows: list[list[str]], *, heading: str = "## Task Decomposition", extra: str = "") -> Plan:
+def plan_of(
+    header: list[str], rows: list[list[str]], *, heading: str = "## Task Decomposition", extra: str = ""
+) -> Plan:
     text = f"# Plan\n\n## Original Request\n> Do it.\n\n{heading}\n" + table(header, rows) + extra
     return parse_plan(text)
 
@@ -78,12 +80,18 @@ def test_seed_table_unchanged() -> None:
     assert len(plan) == 5
 
 
-def test_seed_table_through_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_seed_table_through_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     workspace = tmp_path / ".orchestrator"
     workspace.mkdir()
-    (workspace / "master_plan.md").write_text(SEED, encoding="utf-8")
+    # The shell backend needs no agent CLI installed; the table is the seed's, unchanged.
+    (workspace / "master_plan.md").write_text("---\nbackend: shell\n---\n" + SEED, encoding="utf-8")
     monkeypatch.chdir(tmp_path)
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.rglob("*") if p.is_file()}
     assert main(["validate"]) == 0
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.rglob("*")) == [".orchestrator", "master_plan.md"]
     out, err = capsys.readouterr()
     assert out.startswith("OK: 5 tasks, 6 dependencies, 4 layers")
     assert err == ""
@@ -137,7 +145,8 @@ def test_every_column_at_once() -> None:
     ]
     plan = plan_of(header, rows)
     t1, t2 = plan.tasks["T-01"], plan.tasks["T-02"]
-    assert (t1.name, t1.description, t1.priority, t1.agent, t1.profile) == ("Scan", "List files", 0, "Scanner", "explorer")
+    assert (t1.name, t1.description, t1.priority) == ("Scan", "List files", 0)
+    assert (t1.agent, t1.profile) == ("Scanner", "explorer")
     assert (t1.timeout, t1.timeout_set, t1.retries, t1.tags) == (300.0, True, 0, ("io", "fast"))
     assert t1.extra == {"Notes": "n1"}
     assert (t2.priority, t2.agent, t2.profile, t2.retries, t2.tags) == (3, "Agent-01", "writer", None, ())
@@ -260,7 +269,11 @@ def test_task_details() -> None:
     )
     plan = plan_of(
         ["Task ID", "Task Name", "Description", "Dependencies"],
-        [["T-01", "Scan", "scan files", "None"], ["T-02", "Report", "write", "T-01"], ["T-03", "Name only", "", "T-02"]],
+        [
+            ["T-01", "Scan", "scan files", "None"],
+            ["T-02", "Report", "write", "T-01"],
+            ["T-03", "Name only", "", "T-02"],
+        ],
         extra=details,
     )
     t1, t2, t3 = plan.tasks.values()
@@ -308,7 +321,8 @@ def test_agents_next_free_number() -> None:
         ["T-06", "f", ""],
     ]
     plan = plan_of(["Task ID", "Description", "Agent"], rows)
-    assert [t.agent for t in plan.tasks.values()] == ["Agent-02", "Agent-01", "Agent-04", "agent-03", "Writer", "Agent-05"]
+    agents = [t.agent for t in plan.tasks.values()]
+    assert agents == ["Agent-02", "Agent-01", "Agent-04", "agent-03", "Writer", "Agent-05"]
     assert len({t.slug for t in plan.tasks.values()}) == 6
 
 
@@ -320,12 +334,7 @@ def test_agent_numbers_widen_past_99() -> None:
 
 
 def test_frontmatter_settings() -> None:
-    text = (
-        "---\n"
-        "max_parallel: 8\n"
-        "colour: blue\n"
-        "---\n"
-    )
+    text = "---\nmax_parallel: 8\ncolour: blue\n---\n"
     with pytest.raises(PlanError):  # unknown setting names are refused
         parse_plan(text + "## Task Decomposition\n| Task ID | Description |\n|---|---|\n| T-01 | x |\n")
     text = (
@@ -362,7 +371,7 @@ def test_frontmatter_settings() -> None:
     assert plan.settings_for(plan.tasks["T-01"]) == s
     t2 = plan.settings_for(plan.tasks["T-02"])
     assert (t2.timeout, t2.retries, t2.max_parallel) == (90.0, 5, 8)
-    assert plan.tasks["T-02"].line == 18
+    assert plan.tasks["T-02"].line == 19
 
 
 def test_empty_frontmatter_and_defaults() -> None:
@@ -400,3 +409,35 @@ def test_all_problems_at_once_in_line_order() -> None:
     assert "duplicate task id 'T-01'" in messages
     assert "T-03 depends on itself" in messages
     assert "unknown task 'T-9'" in messages
+
+
+def test_ids_with_underscores_and_words_inside() -> None:
+    rows = [
+        ["build-and-test", "a", "None"],
+        ["T_", "b", "build-and-test"],
+        ["_draft", "c", "T_ and _draft_x"],
+        ["_draft_x", "d", "`T_`, **build-and-test**"],
+        ["x-", "e", "_draft_x"],
+        ["v1.", "f", "x- v1"],
+        ["v1", "g", "None"],
+    ]
+    plan = plan_of(["Task ID", "Description", "Dependencies"], rows)
+    assert list(plan.tasks) == ["build-and-test", "T_", "_draft", "_draft_x", "x-", "v1.", "v1"]
+    assert plan.tasks["T_"].dependencies == ("build-and-test",)
+    assert plan.tasks["_draft"].dependencies == ("T_", "_draft_x")
+    assert plan.tasks["_draft_x"].dependencies == ("T_", "build-and-test")
+    assert plan.tasks["v1."].dependencies == ("x-", "v1")
+
+
+def test_details_headings_for_ids_ending_in_punctuation() -> None:
+    extra = "\n## Task Details\n### x- Dash\nbody x\n### v1.: Dot\nbody v1.\n### v2. Plain\nbody v2\n"
+    extra += "### **T-1**: Bold\nbody t1\n### T-2 — Dash\nbody t2\n"
+    rows = [["x-", "a"], ["v1.", "b"], ["v2", "c"], ["T-1", "d"], ["T-2", "e"]]
+    plan = plan_of(["Task ID", "Description"], rows, extra=extra)
+    assert {t.id: t.details for t in plan.tasks.values()} == {
+        "x-": "body x",
+        "v1.": "body v1.",
+        "v2": "body v2",
+        "T-1": "body t1",
+        "T-2": "body t2",
+    }
