@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
-
 from .errors import PlanError, Problem, WorkspaceError
 from .markdown import (
     Document,
@@ -154,9 +152,26 @@ class Plan:
     request: str
     goal: str
     tasks: dict[str, Task]
-    graph: Any  # networkx.DiGraph
     text: str = ""
     frontmatter: dict[str, object] = field(default_factory=dict)
+    _graph: Any = None
+
+    @property
+    def graph(self) -> Any:
+        """The networkx DiGraph, built on first use (importing networkx costs a quarter second, and
+        ``status`` never needs it)."""
+        if self._graph is None:
+            import networkx as nx
+
+            graph = nx.DiGraph()
+            graph.add_nodes_from(self.tasks)
+            graph.add_edges_from(self.edges())
+            self._graph = graph
+        return self._graph
+
+    def edges(self) -> list[tuple[str, str]]:
+        """(dependency, dependent) pairs in table order."""
+        return [(dep, task.id) for task in self.tasks.values() for dep in task.dependencies]
 
     @property
     def workspace(self) -> Path:
@@ -184,6 +199,8 @@ class Plan:
         return list(self.tasks[task_id].dependencies)
 
     def downstream(self, task_id: str) -> set[str]:
+        import networkx as nx
+
         return set(nx.descendants(self.graph, task_id))
 
 
@@ -201,17 +218,22 @@ def _clean(cell: str) -> str:
     Only matched pairs go, so ids such as ``T_`` or ``_draft`` keep their underscores.
     """
     text = cell.strip()
+    if not text or (text[0] not in "*_`" and text[-1] not in "*_`"):
+        return text
     while (match := _EMPHASIS_RE.fullmatch(text)) is not None:
         text = match.group(2).strip()
     return text
 
 
+_DEP_SPLIT_RE = re.compile(r"[,;\s]+")
+
+
 def split_ids(cell: str) -> list[str]:
     """The ids of a Dependencies cell: separated by commas, semicolons, spaces or the word 'and'."""
     text = cell.strip()
-    if normalize_heading(text) in _NO_DEPS or text.lower() in _NO_DEPS:
+    if text.lower() in _NO_DEPS or normalize_heading(text) in _NO_DEPS:
         return []
-    ids = (_clean(part) for part in re.split(r"[,;\s]+", text))
+    ids = (_clean(part) for part in _DEP_SPLIT_RE.split(text))
     return [i for i in ids if i and i.lower() != "and"]
 
 
@@ -219,6 +241,8 @@ def parse_priority(cell: str) -> int:
     text = cell.strip().lower()
     if not text:
         return DEFAULT_PRIORITY
+    if text in PRIORITY_WORDS:
+        return PRIORITY_WORDS[text]
     text = re.sub(r"\s*\(.*\)$", "", _clean(text))  # "P1 (high)"
     if text in PRIORITY_WORDS:
         return PRIORITY_WORDS[text]
@@ -314,10 +338,10 @@ def parse_plan(text: str, path: str | Path = PLAN_FILE) -> Plan:
     details = _parse_details(document, document.section(*_DETAILS_KEYS), tasks, out)
     tasks = {tid: _with_details(task, details.get(tid)) for tid, task in tasks.items()}
     _assign_agents(tasks, out)
-    graph = _build_graph(tasks, out)
+    _check_dependencies(tasks, out)
     if out.problems:
         raise PlanError(out.problems)
-    return Plan(path, settings, request, goal, tasks, graph, text, front.data)
+    return Plan(path, settings, request, goal, tasks, text, front.data)
 
 
 def _with_details(task: Task, details: str | None) -> Task:
@@ -354,7 +378,7 @@ def _parse_tasks(document: Document, out: _Collector) -> dict[str, Task]:
             "add one with a table such as '| Task ID | Description | Dependencies |' (see `orchestrator init`)",
         )
         return {}
-    tables = tables_in(section.tokens)
+    tables = tables_in(section.tokens, document.lines)
     if not tables:
         broken = pipe_paragraphs(section.tokens)
         if broken:
@@ -460,7 +484,7 @@ def _task_from_row(row: dict[str, str], extra: dict[str, str], line: int, out: _
         "dependencies": tuple(split_ids(row.get("deps", ""))),
         "agent": _clean(row.get("agent", "")),
         "profile": _clean(row.get("profile", "")) or None,
-        "tags": tuple(t for t in re.split(r"[,\s]+", row.get("tags", "")) if t),
+        "tags": tuple(t for t in re.split(r"[,\s]+", row["tags"]) if t) if "tags" in row else (),
         "backend": _clean(row.get("backend", "")).lower() or None,
     }
     if fields["profile"] in {"-", "—", "none"}:
@@ -565,9 +589,9 @@ def _assign_agents(tasks: dict[str, Task], out: _Collector) -> None:
         tasks[task_id] = Task(**{**_as_dict(task), "agent": candidate})
 
 
-def _build_graph(tasks: dict[str, Task], out: _Collector) -> Any:
-    graph = nx.DiGraph()
-    graph.add_nodes_from(tasks)
+def _check_dependencies(tasks: dict[str, Task], out: _Collector) -> None:
+    """Unknown ids, self-dependencies and cycles; dependency ids end up spelled as in the ID column."""
+    edges: list[tuple[str, str]] = []
     ids = list(tasks)
     lowered = {tid.lower(): tid for tid in tasks}
     for task in tasks.values():
@@ -587,9 +611,9 @@ def _build_graph(tasks: dict[str, Task], out: _Collector) -> Any:
             if target in seen:
                 continue
             seen.add(target)
-            graph.add_edge(target, task.id)
-    if len(ids) and not out.problems:
-        for cycle in _cycles(graph):
+            edges.append((target, task.id))
+    if len(ids) and not out.problems and _has_cycle(ids, edges):
+        for cycle in _cycles(ids, edges):
             path = " -> ".join([*cycle, cycle[0]])
             out.add(
                 tasks[cycle[0]].line,
@@ -601,11 +625,34 @@ def _build_graph(tasks: dict[str, Task], out: _Collector) -> Any:
         canonical = tuple(dict.fromkeys(lowered.get(d.lower(), d) for d in task.dependencies))
         if canonical != task.dependencies:
             tasks[task_id] = Task(**{**_as_dict(task), "dependencies": canonical})
-    return graph
 
 
-def _cycles(graph: Any) -> list[list[str]]:
+def _has_cycle(ids: list[str], edges: list[tuple[str, str]]) -> bool:
+    """Kahn's algorithm: a cycle is what is left when every task without dependencies is removed."""
+    indegree = dict.fromkeys(ids, 0)
+    children: dict[str, list[str]] = {node: [] for node in ids}
+    for source, target in edges:
+        indegree[target] += 1
+        children[source].append(target)
+    ready = [node for node, count in indegree.items() if count == 0]
+    seen = 0
+    while ready:
+        node = ready.pop()
+        seen += 1
+        for child in children[node]:
+            indegree[child] -= 1
+            if indegree[child] == 0:
+                ready.append(child)
+    return seen < len(ids)
+
+
+def _cycles(ids: list[str], edges: list[tuple[str, str]]) -> list[list[str]]:
     """One cycle per strongly connected component that has one, starting at its first-listed task."""
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    graph.add_nodes_from(ids)
+    graph.add_edges_from(edges)
     order = {node: index for index, node in enumerate(graph.nodes)}
     cycles: list[list[str]] = []
     for component in nx.strongly_connected_components(graph):

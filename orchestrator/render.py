@@ -21,7 +21,7 @@ from .markdown import replace_sections
 from .plan import TOOL_SECTIONS, Plan, Task
 from .settings import format_duration
 from .status import TaskView, collect, counts, label
-from .views import mermaid, summary_line
+from .views import MERMAID_MAX_TASKS, mermaid, summary_line
 from .workspace import Workspace
 
 _PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
@@ -206,7 +206,9 @@ def status_sections(plan: Plan, views: list[TaskView], templates: Templates) -> 
     ]
     return {
         "agent assignment": templates.render("assignment.md.j2", rows=rows, summary=summary_line(views, counts(views))),
-        "dependency graph": templates.render("dependency_graph.md.j2", mermaid=mermaid(plan, views)),
+        "dependency graph": templates.render(
+            "dependency_graph.md.j2", mermaid=mermaid(plan, views, limit=MERMAID_MAX_TASKS)
+        ),
     }
 
 

@@ -124,12 +124,16 @@ def collect(plan: Plan, workspace: Workspace) -> list[TaskView]:
     waiting when they are not.
     """
     views: dict[str, TaskView] = {}
-    results = {p.name for p in workspace.results_dir.iterdir()} if workspace.results_dir.is_dir() else set()
-    running = {p.name for p in workspace.state_dir.iterdir()} if workspace.state_dir.is_dir() else set()
+    # Names are compared as strings: building two Path objects per task costs more than the rest.
+    results = set(_names(workspace.results_dir))
+    running = set(_names(workspace.state_dir))
     for task in plan.tasks.values():
         view = TaskView(task.id, task.agent, task.title, PENDING, list(task.dependencies), task.priority_name)
-        result_path = workspace.result(task)
-        meta = read_metadata(result_path) if result_path.name in results else None
+        slug = task.slug
+        meta = None
+        if f"{slug}-result.md" in results:
+            result_path = workspace.result(task)
+            meta = read_metadata(result_path)
         if meta is not None:
             view.status = str(meta.get("status", FAILED))
             view.started = _iso(meta.get("started"))
@@ -149,8 +153,7 @@ def collect(plan: Plan, workspace: Workspace) -> list[TaskView]:
             view.session_id = meta.get("session_id")
             view.fingerprint = meta.get("fingerprint")
             view.result_file = workspace.relative(result_path)
-        marker_path = workspace.running(task)
-        marker = read_running(marker_path) if marker_path.name in running else None
+        marker = read_running(workspace.running(task)) if f"{slug}.running.json" in running else None
         if marker is not None:
             if pid_alive(int(marker.get("runner_pid", 0))):
                 view.status = RETRYING if marker.get("retrying") else RUNNING
@@ -164,6 +167,13 @@ def collect(plan: Plan, workspace: Workspace) -> list[TaskView]:
         if view.status == PENDING and any(views[d].status != COMPLETED for d in view.dependencies):
             view.status = WAITING
     return list(views.values())
+
+
+def _names(directory: Path) -> list[str]:
+    try:
+        return os.listdir(directory)
+    except OSError:
+        return []
 
 
 def counts(views: list[TaskView]) -> dict[str, int]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from .graph import layers
 from .plan import Plan
 from .settings import format_duration
 from .status import ICONS, STATES, TaskView, label
@@ -28,8 +27,20 @@ def _quote(text: str) -> str:
     return text.replace('"', "'").replace("\n", " ")
 
 
-def mermaid(plan: Plan, views: Sequence[TaskView] | None = None) -> str:
-    """``graph TD`` with one node per task (``n0``... keep any id safe) and status colours."""
+MERMAID_MAX_TASKS = 300  # mermaid renders nothing useful (or nothing at all) beyond a few hundred nodes
+
+
+def mermaid(plan: Plan, views: Sequence[TaskView] | None = None, *, limit: int | None = None) -> str:
+    """``graph TD`` with one node per task (``n0``... keep any id safe) and status colours.
+
+    Past ``limit`` tasks the graph is one note node pointing at ``orchestrator graph``.
+    """
+    if limit is not None and len(plan.tasks) > limit:
+        return (
+            "graph TD\n"
+            f'    note["{len(plan.tasks):,} tasks: too many for a mermaid graph. '
+            "Run: orchestrator graph --format dot\"]"
+        )
     node = {task_id: f"n{index}" for index, task_id in enumerate(plan.tasks)}
     lines = ["graph TD"]
     states = {v.id: v.status for v in views} if views else {}
@@ -37,7 +48,7 @@ def mermaid(plan: Plan, views: Sequence[TaskView] | None = None) -> str:
         icon = ICONS.get(states.get(task_id, ""), "")
         text = f"{icon} {task_id}: {task.title}".strip()
         lines.append(f'    {node[task_id]}["{_quote(text)}"]')
-    for source, target in plan.graph.edges:
+    for source, target in plan.edges():
         lines.append(f"    {node[source]} --> {node[target]}")
     used = sorted({states[t] for t in states if states[t] in _MERMAID_CLASS})
     for state in used:
@@ -51,7 +62,7 @@ def dot(plan: Plan) -> str:
     lines = ["digraph plan {", "    rankdir=LR;", "    node [shape=box];"]
     for task_id, task in plan.tasks.items():
         lines.append(f"    {json.dumps(task_id)} [label={json.dumps(f'{task_id}: {task.title}')}];")
-    for source, target in plan.graph.edges:
+    for source, target in plan.edges():
         lines.append(f"    {json.dumps(source)} -> {json.dumps(target)};")
     lines.append("}")
     return "\n".join(lines)
@@ -59,6 +70,8 @@ def dot(plan: Plan) -> str:
 
 def layers_text(plan: Plan, views: Sequence[TaskView] | None = None) -> str:
     """The DAG for a terminal: one block per layer, each task with what it waits for."""
+    from .graph import layers
+
     states = {v.id: v.status for v in views} if views else {}
     out: list[str] = []
     for depth, layer in enumerate(layers(plan.graph, _order(plan)), start=1):
@@ -111,6 +124,8 @@ def status_table(views: Sequence[TaskView], found: dict[str, int]) -> str:
 
 def _width(text: str) -> int:
     # Status icons are double width on a terminal; the variation selector is zero width.
+    if text.isascii():
+        return len(text)
     return len(text.replace("\ufe0f", "")) + sum(1 for ch in text if ord(ch) > 0x2000 and ch != "\ufe0f")
 
 
