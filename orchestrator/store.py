@@ -18,9 +18,11 @@ from typing import Any
 import frontmatter
 import yaml
 
+from .yamlout import FastYAMLHandler
+
 _TEMP_PREFIX = ".tmp-"
+_HANDLER = FastYAMLHandler()
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def sha256(text: str) -> str:
@@ -125,22 +127,17 @@ def clean_temp_files(directory: Path) -> None:
                 leftover.unlink()
 
 
-def dump_yaml(data: Mapping[str, Any]) -> str:
-    text: str = yaml.dump(dict(data), Dumper=_YAML_DUMPER, sort_keys=False, allow_unicode=True, width=100)
-    return text
-
-
 def compose(metadata: Mapping[str, Any], body: str) -> str:
     """A frontmatter document: ``---``, YAML, ``---``, body."""
     post = frontmatter.Post(body, **dict(metadata))
-    text: str = frontmatter.dumps(post, Dumper=_YAML_DUMPER, sort_keys=False, allow_unicode=True, width=100)
+    text: str = frontmatter.dumps(post, handler=_HANDLER)
     return text if text.endswith("\n") else text + "\n"
 
 
 def parse(text: str) -> tuple[dict[str, Any], str]:
     """Split a frontmatter document into (metadata, body); raises ``ValueError`` when it is malformed."""
     try:
-        post = frontmatter.loads(text, Loader=_YAML_LOADER)
+        post = frontmatter.loads(text, handler=_HANDLER)
     except yaml.YAMLError as exc:
         raise ValueError(f"frontmatter is not valid YAML: {exc}") from None
     if not isinstance(post.metadata, dict):

@@ -1,0 +1,55 @@
+"""The fast YAML writer must read back, through PyYAML, exactly as it was written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from orchestrator import store
+from orchestrator.yamlout import dump
+
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**12), max_value=10**12)
+    | st.floats(allow_nan=False, allow_infinity=True)
+    | st.text(max_size=40)
+    | st.sampled_from(["yes", "No", "null", "~", "1:30", "0x1f", "1e3", ".inf", "- x", "a: b", "#x", "T-01", "", " a"])
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(min_size=1, max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _normal(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_normal(v) for v in value]
+    if isinstance(value, list):
+        return [_normal(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _normal(v) for k, v in value.items()}
+    return value
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(min_size=1, max_size=12), _values, max_size=8))
+def test_dump_round_trips_through_pyyaml(data: dict[str, Any]) -> None:
+    assert yaml.safe_load(dump(data) or "{}") == _normal(data)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.text(min_size=1, max_size=12), _values, max_size=8), st.text(max_size=200))
+def test_frontmatter_document_round_trips(meta: dict[str, Any], body: str) -> None:
+    parsed_meta, parsed_body = store.parse(store.compose(meta, body))
+    assert parsed_meta == _normal(meta)
+    assert parsed_body == body.strip()
+
+
+def test_readable_output() -> None:
+    text = dump({"task": "T-01", "agent": "Agent-01", "dependencies": ["T-02"], "started": "2026-11-21T06:11:41"})
+    assert text == 'task: T-01\nagent: Agent-01\ndependencies:\n- T-02\nstarted: "2026-11-21T06:11:41"'
