@@ -112,7 +112,7 @@ def _template_line(exc: BaseException, filename: str | None) -> int:
 
 
 def brief_inputs(plan: Plan, workspace: Workspace, task: Task) -> list[dict[str, str]]:
-    return [{"task": dep, "path": workspace.relative(workspace.result(plan.tasks[dep]))} for dep in task.dependencies]
+    return [{"task": dep, "path": workspace.result_name(plan.tasks[dep])} for dep in task.dependencies]
 
 
 def brief_metadata(plan: Plan, workspace: Workspace, task: Task) -> dict[str, Any]:
@@ -134,7 +134,7 @@ def render_brief(plan: Plan, workspace: Workspace, task: Task, templates: Templa
         "agent_task.md.j2",
         task=task,
         inputs=brief_inputs(plan, workspace, task),
-        result_path=workspace.relative(workspace.result(task)),
+        result_path=workspace.result_name(task),
         request=plan.request,
         goal=plan.goal,
         settings=plan.settings_for(task),
@@ -177,7 +177,7 @@ def render_briefs(plan: Plan, workspace: Workspace, *, force: bool = False) -> R
             existing: str | None = path.read_bytes().decode("utf-8")  # exact: no newline translation
         except (FileNotFoundError, UnicodeDecodeError):
             existing = None
-        name = workspace.relative(path)
+        name = workspace.brief_name(task)
         if existing == text:
             report.unchanged.append(name)
         elif existing is not None and not force and brief_was_edited(existing):

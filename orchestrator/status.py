@@ -152,7 +152,7 @@ def collect(plan: Plan, workspace: Workspace) -> list[TaskView]:
                 view.tokens = tokens
             view.session_id = meta.get("session_id")
             view.fingerprint = meta.get("fingerprint")
-            view.result_file = workspace.relative(result_path)
+            view.result_file = workspace.result_name(task)
         marker = read_running(workspace.running(task)) if f"{slug}.running.json" in running else None
         if marker is not None:
             if pid_alive(int(marker.get("runner_pid", 0))):

@@ -129,7 +129,8 @@ def clean_temp_files(directory: Path) -> None:
 
 def compose(metadata: Mapping[str, Any], body: str) -> str:
     """A frontmatter document: ``---``, YAML, ``---``, body."""
-    post = frontmatter.Post(body, **dict(metadata))
+    post = frontmatter.Post(body)
+    post.metadata.update(metadata)  # not Post(body, **metadata): a key named 'content' would clash
     text: str = frontmatter.dumps(post, handler=_HANDLER)
     return text if text.endswith("\n") else text + "\n"
 
@@ -137,12 +138,14 @@ def compose(metadata: Mapping[str, Any], body: str) -> str:
 def parse(text: str) -> tuple[dict[str, Any], str]:
     """Split a frontmatter document into (metadata, body); raises ``ValueError`` when it is malformed."""
     try:
-        post = frontmatter.loads(text, handler=_HANDLER)
+        # frontmatter.parse, not loads: loads builds a Post(content, handler, **metadata), which
+        # breaks on a metadata key named 'content' or 'handler'.
+        metadata, content = frontmatter.parse(text, handler=_HANDLER)
     except yaml.YAMLError as exc:
         raise ValueError(f"frontmatter is not valid YAML: {exc}") from None
-    if not isinstance(post.metadata, dict):
+    if not isinstance(metadata, dict):
         raise ValueError("frontmatter is not a mapping")
-    return dict(post.metadata), str(post.content)
+    return dict(metadata), str(content)
 
 
 def read_document(path: Path) -> tuple[dict[str, Any], str] | None:

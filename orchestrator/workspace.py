@@ -82,6 +82,14 @@ class Workspace:
     def log(self, task: Task, attempt: int, stream: str) -> Path:
         return self.logs_dir / f"{task.slug}.attempt-{attempt}.{stream}"
 
+    def result_name(self, task: Task) -> str:
+        """The result file as the user would type it from the project directory (no Path work:
+        this is called for every input of every brief)."""
+        return f"{self.root.name}/results/{task.slug}-result.md"
+
+    def brief_name(self, task: Task) -> str:
+        return f"{self.root.name}/agent_tasks/{task.slug}.md"
+
     def relative(self, path: Path) -> str:
         """``path`` as the user would type it from the project directory."""
         try:

@@ -51,6 +51,8 @@ def _string(value: str) -> str:
 
 
 def scalar(value: Any) -> str:
+    if type(value) is str:
+        return _string(value)
     if value is None:
         return "null"
     if value is True:
@@ -85,7 +87,10 @@ def _lines(data: Mapping[str, Any], indent: str) -> list[str]:
     out: list[str] = []
     for key, value in data.items():
         name = _string(str(key))
-        if isinstance(value, Mapping):
+        kind = type(value)
+        if kind is str or kind is int or value is None:
+            out.append(f"{indent}{name}: {scalar(value)}")
+        elif isinstance(value, Mapping):
             if value:
                 out.append(f"{indent}{name}:")
                 out.extend(_lines(value, indent + "  "))
