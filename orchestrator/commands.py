@@ -226,7 +226,9 @@ def register(sub: Any) -> None:
     p = add(
         "install-skill", cmd_install_skill, "install the Claude Code skill (SKILL.md and its docs)", directory=False
     )
-    p.add_argument("--user", action="store_true", help="into ~/.claude/skills/ (the default)")
+    p.add_argument(
+        "--user", action="store_true", help="into ~/.claude/skills/, or $CLAUDE_CONFIG_DIR/skills/ (the default)"
+    )
     p.add_argument("--project", action="store_true", help="into ./.claude/skills/ of the current directory")
     p.add_argument("--force", action="store_true", help="replace a copy that was modified after it was installed")
 

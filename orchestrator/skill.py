@@ -60,7 +60,10 @@ def install(*, user: bool, force: bool, project_dir: Path | None = None, home: P
         texts[name] = localize(path.read_text(encoding="utf-8"), sys.executable)
     name = skill_name(texts["SKILL.md"])
     if user:
-        base = (home or Path(os.environ.get("HOME", "~")).expanduser()) / ".claude" / "skills"
+        # Claude Code reads user skills from $CLAUDE_CONFIG_DIR/skills when that is set, else ~/.claude/skills.
+        config = os.environ.get("CLAUDE_CONFIG_DIR") if home is None else None
+        claude_dir = Path(config).expanduser() if config else (home or Path.home()) / ".claude"
+        base = claude_dir / "skills"
     else:
         base = (project_dir or Path.cwd()) / ".claude" / "skills"
     target = base / name

@@ -1,0 +1,324 @@
+"""The docs are proven, not claimed: every ``# runnable`` block of the README and the skill's docs runs.
+
+A fenced ``bash`` block whose first line is ``# runnable`` (or ``# runnable: exit N``) is run with
+``bash -e -o pipefail`` from the root of a fresh copy of the repository (a git repository, since
+the bundled repo-analysis example uses ``git ls-files``), with this interpreter's environment first
+on PATH and HOME inside the temporary directory. The convention is documented at the end of
+cli-integration.md. The other tests here keep the docs and the examples in step with the code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from orchestrator.cli import build_parser, main
+from orchestrator.commands import register
+from orchestrator.plan import load_plan
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ("README.md", "SKILL.md", "workflow.md", "templates.md", "cli-integration.md", "examples.md")
+MARKER = re.compile(r"#\s*runnable(?::\s*exit\s+(\d+))?\s*")
+FENCE = re.compile(r"^(`{3,}|~{3,})\s*([\w+-]*)")
+EXAMPLES = sorted(p.parent.parent.name for p in ROOT.glob("examples/*/.orchestrator/master_plan.md"))
+CLAUDE_PLANS = sorted(p.parent.parent.name for p in ROOT.glob("examples/*/claude/master_plan.md"))
+BLOCK_TIMEOUT = 120
+
+
+@dataclass(frozen=True, slots=True)
+class Fenced:
+    doc: str
+    line: int  # 1-based line of the opening fence
+    info: str
+    body: str
+    before: str  # the line just before the opening fence
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    doc: str
+    line: int
+    code: str
+    exit_code: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.doc}:{self.line}"
+
+
+def fenced_blocks(doc: str) -> Iterator[Fenced]:
+    """Every fenced code block of ``doc`` (CommonMark rules: a closing fence is at least as long)."""
+    lines = (ROOT / doc).read_text(encoding="utf-8").split("\n")
+    index = 0
+    while index < len(lines):
+        match = FENCE.match(lines[index])
+        if match is None:
+            index += 1
+            continue
+        fence = match.group(1)
+        closing = re.compile(f"{re.escape(fence[0])}{{{len(fence)},}}\\s*")
+        end = index + 1
+        while end < len(lines) and not closing.fullmatch(lines[end]):
+            end += 1
+        before = lines[index - 1] if index else ""
+        yield Fenced(doc, index + 1, match.group(2), "\n".join(lines[index + 1 : end]) + "\n", before)
+        index = end + 1
+
+
+def runnable_blocks() -> list[Block]:
+    found: list[Block] = []
+    for doc in DOCS:
+        for block in fenced_blocks(doc):
+            first = block.body.split("\n", 1)[0]
+            match = MARKER.fullmatch(first)
+            if match is not None:
+                assert block.info in {"bash", "sh", "shell"}, f"{doc}:{block.line}: a runnable block must be bash"
+                found.append(Block(doc, block.line, block.body, int(match.group(1) or 0)))
+    return found
+
+
+BLOCKS = runnable_blocks()
+# The blocks run concurrently (each in its own copy), the slowest first: the README's install.
+WORKERS = max(2, min(4, os.cpu_count() or 2))
+
+
+@pytest.fixture(scope="session")
+def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The repository as a checkout would have it: tracked and untracked files, ignored ones left out."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    target = tmp_path_factory.mktemp("snapshot") / "repo"
+    for name in filter(None, listed.split("\0")):
+        source, copy = ROOT / name, target / name
+        if not source.is_symlink() and not source.exists():
+            continue  # deleted in the work tree
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            os.symlink(os.readlink(source), copy)
+        else:
+            shutil.copy2(source, copy)
+    return target
+
+
+def fresh_copy(snapshot: Path, where: Path) -> Path:
+    repo = where / "repo"
+    shutil.copytree(snapshot, repo, symlinks=True)
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    return repo
+
+
+def block_env(home: Path) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ORCHESTRATOR_", "CLAUDE_", "ANTHROPIC_")) and k not in {"VIRTUAL_ENV", "PYTHONPATH"}
+    }
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env["HOME"] = str(home)
+    home.mkdir(parents=True, exist_ok=True)
+    return env
+
+
+def leftovers(where: Path) -> list[tuple[int, str]]:
+    """Processes whose working directory or command line is inside ``where`` (Linux only)."""
+    found: list[tuple[int, str]] = []
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return found
+    mark = str(where).rstrip(os.sep) + os.sep  # "block1/" must not match "block10/"
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if cmdline and (mark in cmdline or (cwd + os.sep).startswith(mark)):
+            found.append((int(entry.name), cmdline))
+    return found
+
+
+def run_bash(code: str, repo: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", code],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=BLOCK_TIMEOUT,
+        start_new_session=True,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    exit_code: int
+    output: str
+    left: list[tuple[int, str]]  # processes the block left running (killed since)
+
+
+def run_block(block: Block, snapshot: Path, where: Path) -> Outcome:
+    try:
+        result = run_bash(block.code, fresh_copy(snapshot, where), block_env(where / "home"))
+        code, output = result.returncode, result.stdout
+    except subprocess.TimeoutExpired as exc:
+        code, output = -1, f"timed out after {BLOCK_TIMEOUT}s\n{exc.output or ''}"
+    left = leftovers(where)
+    for pid, _ in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return Outcome(code, output, left)
+
+
+@pytest.fixture(scope="module")
+def outcomes(
+    request: pytest.FixtureRequest, snapshot: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Future[Outcome]]]:
+    """Every selected block, started at once on a few workers; each test waits for its own."""
+    selected = {item.name for item in request.session.items}
+    chosen = [b for b in BLOCKS if f"test_runnable_block[{b.name}]" in selected]
+    chosen.sort(key=lambda b: "pip install" not in b.code)
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        yield {b.name: pool.submit(run_block, b, snapshot, tmp_path_factory.mktemp("block")) for b in chosen}
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[b.name for b in BLOCKS])
+def test_runnable_block(block: Block, outcomes: dict[str, Future[Outcome]]) -> None:
+    outcome = outcomes[block.name].result()
+    assert outcome.exit_code == block.exit_code, (
+        f"{block.name} exited {outcome.exit_code}, expected {block.exit_code}:\n{outcome.output[-6000:]}"
+    )
+    assert not outcome.left, f"{block.name} left processes running: {outcome.left}"
+
+
+def _commands_in(code: str) -> set[str]:
+    return set(re.findall(r"(?:^|[;&|(]\s*|\n\s*)(?:[A-Z_]+=\S+\s+)*orchestrator ([a-z][a-z-]*)", code, re.M))
+
+
+def test_the_docs_prove_the_commands_and_examples() -> None:
+    """What must be shown running: README's first command, every example, every everyday command."""
+    readme = [b for b in BLOCKS if b.doc == "README.md"]
+    assert readme and "orchestrator run examples/repo-analysis" in readme[0].code
+    assert "pip install -e ." in readme[0].code
+    code = "\n".join(b.code for b in BLOCKS)
+    for name in EXAMPLES:
+        assert f"orchestrator run examples/{name}\n" in code, f"no runnable block runs examples/{name}"
+    used = _commands_in(code)
+    wanted = {"init", "validate", "render", "run", "status", "graph", "reset", "aggregate", "install-skill"}
+    assert wanted <= used, f"no runnable block uses: {sorted(wanted - used)}"
+    assert {"README.md", "workflow.md", "templates.md", "cli-integration.md", "examples.md"} <= {b.doc for b in BLOCKS}
+
+
+def test_embedded_files_match_the_files() -> None:
+    """A fenced block after ``<!-- file: PATH -->`` quotes PATH verbatim (templates, example plans)."""
+    seen = 0
+    for doc in DOCS:
+        for block in fenced_blocks(doc):
+            match = re.fullmatch(r"<!-- file: (\S+) -->", block.before)
+            if match:
+                seen += 1
+                text = (ROOT / match.group(1)).read_text(encoding="utf-8")
+                assert block.body == text, f"{doc}:{block.line} no longer matches {match.group(1)}"
+    assert seen >= 10
+
+
+def test_every_command_named_in_the_docs_exists() -> None:
+    parser = build_parser([register])
+    choices = next(a for a in parser._actions if a.dest == "command").choices
+    assert choices is not None
+    for doc in DOCS:
+        text = (ROOT / doc).read_text(encoding="utf-8")
+        for name in re.findall(r"python3? -m orchestrator ([a-z][a-z-]*)", text):
+            assert name in choices, f"{doc}: `python -m orchestrator {name}` is not a command"
+        for block in fenced_blocks(doc):
+            if block.info in {"bash", "sh", "shell"}:
+                for name in _commands_in(block.body):
+                    assert name in choices, f"{doc}:{block.line}: `orchestrator {name}` is not a command"
+
+
+@pytest.mark.parametrize("name", CLAUDE_PLANS)
+def test_claude_plan_is_valid_and_matches_its_twin(name: str) -> None:
+    """The plan for agents validates, and its offline twin has the same tasks and dependencies."""
+    from orchestrator.checks import check_plan
+    from orchestrator.workspace import Workspace
+
+    workspace = Workspace.find(ROOT / "examples" / name / "claude")
+    real = load_plan(workspace.plan_file)
+    check_plan(real, workspace)
+    assert real.settings.backend == "claude"
+    twin = load_plan(ROOT / "examples" / name / ".orchestrator")
+    assert twin.settings.backend == "shell"
+    assert [(t.id, t.name, t.dependencies, t.priority) for t in real.tasks.values()] == [
+        (t.id, t.name, t.dependencies, t.priority) for t in twin.tasks.values()
+    ]
+    assert (real.request, real.goal) == (twin.request, twin.goal)
+
+
+def test_example_gitignores_keep_only_the_plans(snapshot: Path, tmp_path: Path) -> None:
+    repo = fresh_copy(snapshot, tmp_path)
+
+    def ignored(path: str) -> bool:
+        return subprocess.run(["git", "check-ignore", "-q", path], cwd=repo).returncode == 0
+
+    for name in EXAMPLES:
+        folder = f"examples/{name}"
+        assert (repo / folder / ".gitignore").is_file()
+        assert not ignored(f"{folder}/.orchestrator/master_plan.md")
+        assert ignored(f"{folder}/.orchestrator/results/agent-01-result.md")
+        assert ignored(f"{folder}/.orchestrator/final_output.md")
+        if (repo / folder / "claude").is_dir():
+            assert not ignored(f"{folder}/claude/master_plan.md")
+            assert ignored(f"{folder}/claude/results/agent-01-result.md")
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_example_plan_survives_its_status_sections(name: str, tmp_path: Path) -> None:
+    """Writing the status sections twice leaves one of each and the tasks as they were.
+
+    (A fenced block left open at the end of Task Details once swallowed the sections, so every run
+    appended them again and the last task's script grew by a status table.)
+    """
+    folder = tmp_path / name
+    shutil.copytree(ROOT / "examples" / name, folder, symlinks=True)
+    before = load_plan(folder / ".orchestrator")
+    for _ in range(2):
+        assert main(["render", str(folder / ".orchestrator")]) == 0
+    text = (folder / ".orchestrator" / "master_plan.md").read_text(encoding="utf-8")
+    assert text.count("\n## Agent Assignment\n") == 1
+    assert text.count("\n## Dependency Graph\n") == 1
+    after = load_plan(folder / ".orchestrator")
+    assert [t.instructions for t in after.tasks.values()] == [t.instructions for t in before.tasks.values()]
+
+
+def test_plans_shown_in_the_docs_are_valid() -> None:
+    """Every markdown block that shows a whole plan (SKILL.md's format example, the example plans) parses."""
+    from orchestrator.plan import parse_plan
+
+    shown = 0
+    for doc in DOCS:
+        for block in fenced_blocks(doc):
+            if block.info == "markdown" and "## Task Decomposition" in block.body and "| Task ID" in block.body:
+                plan = parse_plan(block.body, f"{doc}:{block.line}")
+                assert plan.tasks, f"{doc}:{block.line}"
+                shown += 1
+    assert shown >= 5

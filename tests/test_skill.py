@@ -1,0 +1,265 @@
+"""The Claude Code skill: SKILL.md's format, its links, ``install-skill``, and the real claude loading it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fakeapi import FakeAnthropic, Reply, claude_env, find_claude
+
+from orchestrator.skill import SKILL_FILES
+
+ROOT = Path(__file__).resolve().parent.parent
+SKILL = ROOT / "SKILL.md"
+NAME = "task-orchestrator"
+DOCS = ("README.md", *SKILL_FILES)
+LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def frontmatter(path: Path) -> tuple[dict[str, Any], str]:
+    text = path.read_text(encoding="utf-8")
+    match = re.match(r"---\n(.*?)\n---\n(.*)", text, re.S)
+    assert match, f"{path.name} has no YAML frontmatter"
+    data = yaml.safe_load(match.group(1))
+    assert isinstance(data, dict)
+    return data, match.group(2)
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    text = re.sub(r"^(`{3,}|~{3,}).*?^\1", "", path.read_text(encoding="utf-8"), flags=re.S | re.M)
+    return {slug(h) for h in re.findall(r"^#{1,6}\s+(.*)$", text, re.M)}
+
+
+# --- SKILL.md itself ---------------------------------------------------------------------------
+
+
+def test_frontmatter_is_claude_codes_format() -> None:
+    data, _ = frontmatter(SKILL)
+    assert {"name", "description", "allowed-tools"} <= set(data)
+    name = data["name"]
+    assert isinstance(name, str) and re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", name) and len(name) <= 64
+    assert name == NAME
+    description = data["description"]
+    assert isinstance(description, str) and 0 < len(description) <= 1024
+    for word in ("parallel", "concurrently", "sub-agents", "orchestrate", "break down", "decompose", "3 or more"):
+        assert word in description, f"the description does not say when to use it: {word!r}"
+    assert "Do not use" in description and "single-step" in description and "quick questions" in description
+
+
+def test_allowed_tools_are_what_the_workflow_needs() -> None:
+    data, _ = frontmatter(SKILL)
+    tools = [t.strip() for t in str(data["allowed-tools"]).split(",")]
+    assert tools == ["Bash(python -m orchestrator:*)", "Read", "Write", "Edit", "Glob", "Grep"]
+
+
+def test_body_is_short_and_uses_python_dash_m() -> None:
+    _, body = frontmatter(SKILL)
+    assert len(body.splitlines()) < 300
+    for command in ("validate", "run", "status", "plan"):
+        assert f"python -m orchestrator {command}" in body
+    # Every CLI call in SKILL.md goes through `python -m orchestrator`, which install-skill localizes.
+    for line in body.splitlines():
+        assert not re.match(r"\s*orchestrator\s", line), line
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_relative_links_resolve(doc: str) -> None:
+    path = ROOT / doc
+    text = re.sub(r"^(`{3,}|~{3,}).*?^\1", "", path.read_text(encoding="utf-8"), flags=re.S | re.M)
+    for target in LINK.findall(text):
+        if re.match(r"[a-z]+:", target):
+            continue
+        file, _, anchor = target.partition("#")
+        linked = (path.parent / file) if file else path
+        assert linked.exists(), f"{doc}: link to {target} does not resolve"
+        if anchor and linked.suffix == ".md":
+            assert anchor in anchors(linked), f"{doc}: no heading for #{anchor} in {linked.name}"
+
+
+def test_packaged_copies_are_the_top_level_files() -> None:
+    for name in SKILL_FILES:
+        packaged = ROOT / "orchestrator" / "skill" / name
+        assert packaged.is_symlink() and packaged.resolve() == (ROOT / name).resolve()
+
+
+# --- install-skill -----------------------------------------------------------------------------
+
+
+def install(cwd: Path, home: Path, *args: str, config_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "CLAUDE_CONFIG_DIR"}
+    env["HOME"] = str(home)
+    if config_dir is not None:
+        env["CLAUDE_CONFIG_DIR"] = str(config_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator", "install-skill", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def localized(name: str) -> str:
+    text = (ROOT / name).read_text(encoding="utf-8")
+    return re.sub(r"(?<![\w/.-])python3? -m orchestrator", f"{sys.executable} -m orchestrator", text)
+
+
+def test_install_project_localizes_and_protects_edits(tmp_path: Path) -> None:
+    first = install(tmp_path, tmp_path, "--project", "--json")
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    target = tmp_path / ".claude" / "skills" / NAME
+    assert report == {"ok": True, "path": str(target), "name": NAME, "unchanged": False}
+    for name in SKILL_FILES:
+        assert (target / name).read_text(encoding="utf-8") == localized(name)
+    installed = (target / "SKILL.md").read_text(encoding="utf-8")
+    assert f"{sys.executable} -m orchestrator validate" in installed
+    assert f"allowed-tools: Bash({sys.executable} -m orchestrator:*)" in installed
+    assert not re.search(r"(?<![\w/.-])python3? -m orchestrator", installed)
+
+    again = install(tmp_path, tmp_path, "--project")
+    assert again.returncode == 0 and "up to date" in again.stdout
+
+    (target / "workflow.md").write_text("my notes\n", encoding="utf-8")
+    refused = install(tmp_path, tmp_path, "--project")
+    assert refused.returncode == 2
+    assert "workflow.md" in refused.stderr and "--force" in refused.stderr
+    assert (target / "workflow.md").read_text(encoding="utf-8") == "my notes\n"
+
+    forced = install(tmp_path, tmp_path, "--project", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert (target / "workflow.md").read_text(encoding="utf-8") == localized("workflow.md")
+
+
+def test_install_user_goes_to_home_or_claude_config_dir(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    result = install(project, tmp_path, "--user")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / ".claude" / "skills" / NAME).glob("*.md")) == sorted(SKILL_FILES)
+    assert not (project / ".claude").exists()
+
+    config = tmp_path / "config"
+    result = install(project, tmp_path / "elsewhere", config_dir=config)  # --user is the default
+    assert result.returncode == 0, result.stderr
+    assert (config / "skills" / NAME / "SKILL.md").is_file()
+    assert not (tmp_path / "elsewhere" / ".claude").exists()
+
+
+def test_user_and_project_together_is_a_usage_error(tmp_path: Path) -> None:
+    result = install(tmp_path, tmp_path, "--user", "--project")
+    assert result.returncode == 2 and "choose one" in result.stderr
+
+
+# --- the real claude ---------------------------------------------------------------------------
+
+CLAUDE = find_claude()
+needs_claude = pytest.mark.skipif(
+    CLAUDE is None, reason="the claude CLI is not installed (tools/install-claude.sh installs it)"
+)
+
+
+def run_claude(project: Path, config: Path, api: FakeAnthropic, *args: str) -> list[dict[str, Any]]:
+    assert CLAUDE is not None
+    result = subprocess.run(
+        [CLAUDE, "-p", "--output-format", "stream-json", "--verbose", *args],
+        input="Analyse this project with sub-agents in parallel.",
+        cwd=project,
+        env=claude_env(api.base_url, config, HOME=str(project.parent)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+
+def tool_results(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for event in events:
+        if event.get("type") == "user":
+            for block in event["message"]["content"]:
+                if isinstance(block, dict) and block.get("type") == "tool_result":
+                    found.append(block)
+    return found
+
+
+@pytest.mark.claude
+@needs_claude
+def test_claude_lists_loads_and_obeys_the_installed_skill(tmp_path: Path) -> None:
+    """claude sees the installed skill, loads SKILL.md, and its allowed-tools let the CLI run unasked."""
+    config, project = tmp_path / "config", tmp_path / "project"
+    project.mkdir()
+    assert install(project, tmp_path, config_dir=config).returncode == 0
+    shutil.copytree(ROOT / "examples" / "translate-docs" / ".orchestrator", project / ".orchestrator")
+    validate = f"{sys.executable} -m orchestrator validate"
+    script = [
+        Reply.tool("Skill", {"skill": NAME}),
+        Reply.tool("Bash", {"command": validate, "description": "Validate the plan"}),
+        Reply.say("The plan is valid."),
+    ]
+    with FakeAnthropic(script) as api:
+        # Headless claude asks before any skill runs; --allowedTools Skill answers yes, and nothing else.
+        events = run_claude(project, config, api, "--allowedTools", "Skill")
+    init = next(e for e in events if e.get("type") == "system" and e.get("subtype") == "init")
+    assert NAME in init["skills"]
+    description = frontmatter(SKILL)[0]["description"]
+    assert f"{NAME}: {description}" in json.dumps(api.main_requests[0], ensure_ascii=False)
+
+    skill_result, bash_result = tool_results(events)
+    assert not skill_result.get("is_error"), skill_result
+    loaded = json.dumps(api.main_requests[1], ensure_ascii=False)
+    assert "# Task orchestrator" in loaded and validate in loaded  # the localized SKILL.md body
+    assert not bash_result.get("is_error"), bash_result  # allowed by the skill, not by a prompt
+    assert "OK: 4 tasks" in json.dumps(bash_result)
+    assert api.errors == []
+
+
+@pytest.mark.claude
+@needs_claude
+def test_plan_command_writes_a_valid_plan_with_claude(tmp_path: Path) -> None:
+    """SKILL.md's `python -m orchestrator plan`: claude answers through --json-schema, the plan validates."""
+    plan = {
+        "goal": "A one-page summary of the project",
+        "success_criteria": "Every part of the project is described",
+        "tasks": [
+            {"id": "T-01", "name": "Survey", "description": "List the main parts", "dependencies": [],
+             "priority": "P1", "details": "List the top-level folders and what each holds."},
+            {"id": "T-02", "name": "Summary", "description": "Write the summary", "dependencies": ["T-01"],
+             "priority": "P2", "details": "Write a one-page summary from the survey."},
+        ],
+    }  # fmt: skip
+    assert CLAUDE is not None
+    with FakeAnthropic([Reply.tool("StructuredOutput", plan), Reply.say("Done.")]) as api:
+        env = claude_env(api.base_url, tmp_path / "config", ORCHESTRATOR_CLAUDE_BIN=CLAUDE)
+        result = subprocess.run(
+            [sys.executable, "-m", "orchestrator", "plan", "Summarise this project", "--json"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert report["written"] == ".orchestrator/master_plan.md" and report["attempts"] == 1
+    assert [t["id"] for t in report["tasks"]] == ["T-01", "T-02"]
+    check = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "validate"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert check.returncode == 0 and check.stdout.startswith("OK: 2 tasks, 1 dependencies"), check.stdout
