@@ -77,7 +77,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         emit_json(data)
     else:
         print(
-            f"OK: {len(plan.tasks)} tasks, {data['dependencies']} dependencies, {depth} layers; "
+            f"OK: {len(plan.tasks)} tasks, {data['dependencies']} dependencies, "
+            f"{depth} layer{'s' if depth != 1 else ''}; "
             f"longest chain: {' -> '.join(path)}"
         )
     return EXIT_OK

@@ -217,7 +217,9 @@ def register(sub: Any) -> None:
     p = add("plan", cmd_plan, "ask an agent to decompose a request and write master_plan.md", directory=False)
     p.add_argument("request", help="what you want done, in words")
     p.add_argument("--dir", default=".orchestrator", help="the workspace to write (default: .orchestrator)")
-    p.add_argument("--backend", default="claude", help="the planning agent: claude (default), codex, gemini, command")
+    p.add_argument(
+        "--backend", default="claude", choices=["claude", "codex", "gemini"], help="the planning agent (default claude)"
+    )
     p.add_argument("--model", help="model for the planning agent")
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="time limit for the planning agent")
     p.add_argument("--dry-run", action="store_true", help="print the plan; write nothing")

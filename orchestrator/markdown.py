@@ -116,6 +116,7 @@ class Document:
     lines: list[str]
     offset: int  # 0-based line where the markdown body starts (after frontmatter)
     sections: list[Section]
+    unclosed_fence: int | None = None  # 1-based line of a code fence that runs to the end of the file
 
     def section(self, *keys: str) -> Section | None:
         for section in self.sections:
@@ -176,7 +177,19 @@ def parse_document(lines: list[str], offset: int = 0) -> Document:
         if current is not None:
             current.tokens.append(token)
         index += 1
-    return Document(lines, offset, sections)
+    return Document(lines, offset, sections, _unclosed_fence(tokens, lines))
+
+
+def _unclosed_fence(tokens: list[Token], lines: list[str]) -> int | None:
+    """A fence that is never closed swallows the rest of the file, sections written later included."""
+    for token in tokens:
+        if token.type == "fence" and token.map and token.map[1] >= len(lines):
+            start, end = token.map
+            last = lines[end - 1].strip() if end - 1 > start else ""
+            marker = token.markup
+            if not (last.startswith(marker) and set(last) == {marker[0]}):
+                return start + 1
+    return None
 
 
 def _split_row(line: str) -> list[str]:

@@ -332,6 +332,12 @@ def parse_plan(text: str, path: str | Path = PLAN_FILE) -> Plan:
         out.add(front.key_lines.get(key, 1), message, hint)
     document = parse_document(lines, front.body_offset)
 
+    if document.unclosed_fence is not None:
+        out.add(
+            document.unclosed_fence,
+            "this code fence is never closed, so the rest of the file is inside it",
+            "close it with a line of ``` (or ~~~) after its last line",
+        )
     request = _section_text(document, document.section(*_REQUEST_KEYS))
     goal = _section_text(document, document.section(*_GOAL_KEYS))
     tasks = _parse_tasks(document, out)

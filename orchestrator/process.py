@@ -22,6 +22,8 @@ import anyio
 import anyio.abc
 
 _DRAIN_SECONDS = 2.0
+_HAVE_PROC = os.path.isdir("/proc/self")
+_EXITED: frozenset[str | None] = frozenset({None, "Z", "X"})  # no such process, zombie, dead
 LineCallback = Callable[[bytes], None]
 StartCallback = Callable[[int], None]
 
@@ -80,6 +82,20 @@ def _signal_group(pgid: int, sig: int) -> bool:
     return True
 
 
+def _group_running(pgid: int) -> bool:
+    """Whether a member of the group still runs.
+
+    A member that has exited but is not yet reaped (a zombie) still answers ``killpg(pgid, 0)``;
+    once its parent is gone only init can reap it, which may take seconds (or never happen in a
+    container whose PID 1 does not reap), so zombies do not count.
+    """
+    if not _signal_group(pgid, 0):
+        return False
+    if not _HAVE_PROC:
+        return True
+    return any(process_state(pid) not in _EXITED for pid in group_members(pgid))
+
+
 async def stop_group(pgid: int, grace: float) -> None:
     """SIGTERM the group, wait up to ``grace`` seconds for it to empty, then SIGKILL what is left."""
     if not _signal_group(pgid, signal.SIGTERM):
@@ -88,7 +104,7 @@ async def stop_group(pgid: int, grace: float) -> None:
     deadline = anyio.current_time() + grace
     while anyio.current_time() < deadline:
         await anyio.sleep(0.02)
-        if not _signal_group(pgid, 0):
+        if not _group_running(pgid):
             return
     _signal_group(pgid, signal.SIGKILL)
 
@@ -173,7 +189,7 @@ async def _copy(
     index: int,
     on_line: LineCallback | None,
 ) -> None:
-    pending = b""
+    pending = bytearray()  # a long line arrives in many chunks: append, and split only at a newline
     async for chunk in stream:
         sink.write(chunk)
         sink.flush()
@@ -181,13 +197,15 @@ async def _copy(
         activity.bytes[index] += len(chunk)
         if on_line is not None:
             pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                on_line(line)
-            if len(pending) > 64 * 1024 * 1024:  # a runaway line: stop buffering it
-                pending = b""
+            if b"\n" in chunk:
+                *lines, rest = pending.split(b"\n")
+                for line in lines:
+                    on_line(bytes(line))
+                pending = bytearray(rest)
+            elif len(pending) > 64 * 1024 * 1024:  # a runaway line: stop buffering it
+                pending = bytearray()
     if on_line is not None and pending:
-        on_line(pending)
+        on_line(bytes(pending))
 
 
 async def _supervise(
@@ -227,7 +245,7 @@ async def _supervise(
                     break
             # The leader is gone; background children it left in its group would hold the pipes
             # open forever, so they go too.
-            if _signal_group(pgid, 0):
+            if _group_running(pgid):
                 await stop_group(pgid, min(limits.grace, 1.0))
             await process.wait()
             # A grandchild that left the group (setsid) may still hold a pipe: read what is there,
@@ -238,7 +256,7 @@ async def _supervise(
             group.cancel_scope.cancel()
     finally:
         with anyio.CancelScope(shield=True):
-            if process.returncode is None or _signal_group(pgid, 0):
+            if process.returncode is None or _group_running(pgid):
                 await stop_group(pgid, limits.grace)
             await process.wait()
             await process.aclose()
@@ -263,17 +281,29 @@ def describe_signal(number: int) -> str:
 
 
 def group_alive(pgid: int) -> bool:
-    return _signal_group(pgid, 0)
+    return _group_running(pgid)
 
 
-def process_start_time(pid: int) -> int | None:
-    """Start time of ``pid`` in clock ticks since boot (Linux), to tell a reused pid from the original."""
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state first), or ``None``."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
+    return stat.rsplit(")", 1)[1].split()
+
+
+def process_state(pid: int) -> str | None:
+    """The state letter of ``pid`` (R, S, Z, ...) from /proc, or ``None`` when it is gone (or no /proc)."""
+    fields = _stat_fields(pid)
+    return fields[0] if fields else None
+
+
+def process_start_time(pid: int) -> int | None:
+    """Start time of ``pid`` in clock ticks since boot (Linux), to tell a reused pid from the original."""
+    fields = _stat_fields(pid)
     try:
-        return int(stat.rsplit(")", 1)[1].split()[19])
+        return int(fields[19]) if fields else None
     except (IndexError, ValueError):
         return None
 
@@ -296,8 +326,10 @@ def group_members(pgid: int) -> list[int]:
 
 
 def any_member_since(pgid: int, earliest: int | None) -> bool:
-    """Whether the group has a member that started no earlier than ``earliest`` (ticks since boot)."""
+    """Whether the group has a running member that started no earlier than ``earliest`` (ticks since boot)."""
     for pid in group_members(pgid):
+        if process_state(pid) in _EXITED:
+            continue
         start = process_start_time(pid)
         if earliest is None or (start is not None and start >= earliest):
             return True

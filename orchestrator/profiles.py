@@ -21,8 +21,11 @@ from .settings import Settings, parse_duration
 
 
 def search_dirs(workspace_root: Path) -> list[Path]:
-    home = Path(os.environ.get("HOME", "~")).expanduser()
-    return [workspace_root / "agents", workspace_root.parent / ".claude" / "agents", home / ".claude" / "agents"]
+    """The workspace's agents/, the project's .claude/agents/, then the user's (Claude Code reads
+    them from $CLAUDE_CONFIG_DIR/agents when that is set)."""
+    config = os.environ.get("CLAUDE_CONFIG_DIR")
+    user = Path(config).expanduser() if config else Path(os.environ.get("HOME", "~")).expanduser() / ".claude"
+    return [workspace_root / "agents", workspace_root.parent / ".claude" / "agents", user / "agents"]
 
 
 def _profile(path: Path) -> Profile | Problem:

@@ -7,7 +7,9 @@ reporters render them: ``JsonReporter`` (one JSON object per line, for scripts),
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 import time
 from typing import Any, TextIO
@@ -26,13 +28,29 @@ class Reporter:
         """The run is over."""
 
 
+def _write(reporter: JsonReporter | PlainReporter, line: str) -> None:
+    """Write one line; a reader that went away (``run | head -1``) must not stop the run."""
+    if reporter.closed:
+        return
+    try:
+        reporter.stream.write(line + "\n")
+        reporter.stream.flush()
+    except BrokenPipeError:
+        reporter.closed = True
+        # Point stdout at /dev/null so the interpreter's final flush does not fail too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(devnull, reporter.stream.fileno())
+        os.close(devnull)
+
+
 class JsonReporter(Reporter):
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
+        self.closed = False
 
     def event(self, event: Event) -> None:
-        self.stream.write(json.dumps(event, ensure_ascii=False, default=str) + "\n")
-        self.stream.flush()
+        _write(self, json.dumps(event, ensure_ascii=False, default=str))
 
 
 def describe(event: Event) -> str | None:
@@ -77,12 +95,12 @@ def describe(event: Event) -> str | None:
 class PlainReporter(Reporter):
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
+        self.closed = False
 
     def event(self, event: Event) -> None:
         line = describe(event)
         if line is not None:
-            self.stream.write(line + "\n")
-            self.stream.flush()
+            _write(self, line)
 
 
 class LiveReporter(Reporter):

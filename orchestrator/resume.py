@@ -24,7 +24,7 @@ from .errors import UsageError
 from .plan import Plan
 from .process import any_member_since, group_alive, process_start_time, stop_group
 from .settings import Settings
-from .status import COMPLETED, pid_alive, read_metadata, read_running
+from .status import COMPLETED, read_metadata, read_running
 from .workspace import Workspace
 
 # Settings that change what a task does (a new timeout or retry count does not).
@@ -162,10 +162,20 @@ class Orphan:
     pgid: int
     alive: bool
     session_id: str | None
+    pgid_start: int | None = None  # start time of the group leader (ticks since boot), to spot a reused id
+
+    def running(self) -> bool:
+        """Whether the attempt's process group still runs (not a reused id, not only zombies)."""
+        return self.pgid > 0 and group_alive(self.pgid) and any_member_since(self.pgid, self.pgid_start)
 
 
 def find_orphans(workspace: Workspace) -> list[Orphan]:
-    """Running markers whose runner is dead; ``alive`` when their process group still runs."""
+    """Every running marker, for a runner that holds the workspace lock; ``alive`` when its process group
+    still runs.
+
+    Holding the lock means no other runner is alive, so each marker was left by a dead one — whatever
+    process has its ``runner_pid`` now (pids are reused, soon in a container).
+    """
     orphans: list[Orphan] = []
     if not workspace.state_dir.is_dir():
         return orphans
@@ -175,28 +185,33 @@ def find_orphans(workspace: Workspace) -> list[Orphan]:
             with contextlib.suppress(OSError):
                 path.unlink()
             continue
-        if pid_alive(int(data.get("runner_pid", 0))) and int(data.get("runner_pid", 0)) != os.getpid():
-            continue
-        pgid = int(data.get("pgid", 0))
         start = data.get("pgid_start")
-        alive = pgid > 0 and group_alive(pgid) and any_member_since(pgid, start if isinstance(start, int) else None)
-        orphans.append(Orphan(str(data.get("task", path.name)), pgid, alive, data.get("session_id")))
+        orphan = Orphan(
+            str(data.get("task", path.name)),
+            int(data.get("pgid", 0)),
+            False,
+            data.get("session_id"),
+            start if isinstance(start, int) else None,
+        )
+        orphan.alive = orphan.running()
+        orphans.append(orphan)
     return orphans
 
 
 async def settle_orphans(workspace: Workspace, *, wait: bool, grace: float) -> list[Orphan]:
-    """Stop (or wait for) attempts a dead runner left running, then forget their markers."""
+    """Stop (or wait for) attempts a dead runner left running, then forget their markers.
+
+    Call it holding the workspace lock (see ``find_orphans``).
+    """
     orphans = find_orphans(workspace)
     for orphan in orphans:
         if orphan.alive:
             if wait:
-                while group_alive(orphan.pgid):
+                while orphan.running():
                     await anyio.sleep(0.2)
             else:
                 await stop_group(orphan.pgid, grace)
     for path in workspace.state_dir.glob("*.running.json") if workspace.state_dir.is_dir() else []:
-        data = read_running(path)
-        if data is None or not pid_alive(int(data.get("runner_pid", 0))) or data.get("runner_pid") == os.getpid():
-            with contextlib.suppress(OSError):
-                path.unlink()
+        with contextlib.suppress(OSError):
+            path.unlink()
     return orphans

@@ -270,8 +270,8 @@ class Runner:
                 self.cap = min(self.plan.settings.max_parallel, self.cap + 1)
                 self.ramp_at = None if self.cap >= self.plan.settings.max_parallel else now + _RAMP_INTERVAL
             self._fill(group, send)
-            if not self.running and not self.delayed and (len(self.queue) == 0 or self.stopped):
-                break
+            if not self.running and (self.stopped or (not self.delayed and len(self.queue) == 0)):
+                break  # once stopped, a pending retry is not waited for: it will not start
             wake = [when for when in self.delayed.values()]
             if self.ramp_at is not None:
                 wake.append(self.ramp_at)
@@ -513,7 +513,7 @@ class Runner:
             logs=logs,
         )
         store.write_document(self.ws.result(task), meta, body)
-        meta["result_file"] = self.ws.relative(self.ws.result(task))
+        meta["result_file"] = self.ws.result_name(task)
         self._update_view(task, meta)
         return meta
 
@@ -532,7 +532,7 @@ class Runner:
             meta["session_id"] = session_id
         icon = {SKIPPED: "⏭️", FAILED: "❌"}.get(status, "⏹️")
         store.write_document(self.ws.result(task), meta, f"# {icon} {task.id} {status}: {reason}\n")
-        meta["result_file"] = self.ws.relative(self.ws.result(task))
+        meta["result_file"] = self.ws.result_name(task)
         self._update_view(task, meta)
 
     def _update_view(self, task: Task, meta: dict[str, Any]) -> None:
@@ -563,6 +563,12 @@ class Runner:
             self._write_simple(task, INTERRUPTED, "interrupted by the user", attempt.observer.session_id)
             self._emit("task_interrupted", task=task_id, agent=task.agent)
         self.running.clear()
+        if self.interrupted:  # waiting to retry (or for a pause to end): that next attempt will not come
+            for task_id in list(self.delayed):
+                task = self.plan.tasks[task_id]
+                self._write_simple(task, INTERRUPTED, "interrupted by the user before its next attempt")
+                self._emit("task_interrupted", task=task_id, agent=task.agent)
+            self.delayed.clear()
 
     def _finish(self, started: float, synthesis: str = "") -> RunSummary:
         views = list(self.views.values())

@@ -127,10 +127,26 @@ def _argv(value: object) -> tuple[str, ...]:
 
 
 def _words(value: object) -> tuple[str, ...]:
+    """A list, or one string of items separated by commas or spaces outside parentheses, so that
+    ``"Read, Bash(git log:*)"`` is two tools."""
     if value is None:
         return ()
     if isinstance(value, str):
-        return tuple(w for w in re.split(r"[,\s]+", value) if w)
+        items: list[str] = []
+        current: list[str] = []
+        depth = 0
+        for char in value:
+            if char == "(":
+                depth += 1
+            elif char == ")":
+                depth = max(0, depth - 1)
+            if depth == 0 and (char == "," or char.isspace()):
+                items.append("".join(current))
+                current = []
+            else:
+                current.append(char)
+        items.append("".join(current))
+        return tuple(item for item in items if item)
     if isinstance(value, list | tuple):
         return tuple(str(v) for v in value)
     raise ValueError(f"{value!r} is not a list")

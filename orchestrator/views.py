@@ -39,7 +39,7 @@ def mermaid(plan: Plan, views: Sequence[TaskView] | None = None, *, limit: int |
         return (
             "graph TD\n"
             f'    note["{len(plan.tasks):,} tasks: too many for a mermaid graph. '
-            "Run: orchestrator graph --format dot\"]"
+            'Run: orchestrator graph --format dot"]'
         )
     node = {task_id: f"n{index}" for index, task_id in enumerate(plan.tasks)}
     lines = ["graph TD"]

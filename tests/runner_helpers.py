@@ -1,0 +1,371 @@
+"""Shared helpers for the runner tests: write a plan, run the real CLI as a subprocess, read what it left.
+
+Everything here works on real processes and real files: the CLI runs as
+``python -m orchestrator`` in the project directory, tasks are bash scripts (``backend: shell``),
+and the tests read the workspace files and the ``--json`` event stream afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import frontmatter
+import yaml
+
+CLI = (sys.executable, "-m", "orchestrator")
+HANG_GUARD = 60.0  # seconds any one CLI call may take before the test fails as hung
+
+# Settings every test plan starts from; each test overrides what it is about.
+BASE_SETTINGS: dict[str, Any] = {
+    "backend": "shell",
+    "max_parallel": 4,
+    "retries": 0,
+    "backoff_base": 0.05,
+    "kill_grace": 1,
+    "timeout": 120,
+    "inactivity_timeout": "none",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """One task of a test plan: its script (a bash ``-e`` script run in the project directory)."""
+
+    id: str
+    script: str
+    deps: Sequence[str] = ()
+    priority: str = "P2"
+    name: str = ""
+    retries: int | None = None  # the task's own Retries cell (the plan's setting when None)
+    inline: bool = False  # the script is the Description cell (one line, no '|'), with no Task Details
+
+
+def stamped(body: str) -> str:
+    """``body`` between two lines appended to ``times.log``: ``<task> start|end <epoch seconds>``."""
+    return (
+        'echo "$ORCHESTRATOR_TASK_ID start $EPOCHREALTIME" >> times.log\n'
+        f"{body.strip()}\n"
+        'echo "$ORCHESTRATOR_TASK_ID end $EPOCHREALTIME" >> times.log\n'
+    )
+
+
+def plan_text(
+    specs: Sequence[Spec],
+    settings: Mapping[str, Any] | None = None,
+    *,
+    between: str = "",
+    after: str = "",
+) -> str:
+    """The text of a master_plan.md: frontmatter, a task table, and each script in Task Details.
+
+    ``between`` goes between the task table and Task Details, ``after`` at the very end.
+    """
+    merged = {**BASE_SETTINGS, **(settings or {})}
+    front = yaml.safe_dump(merged, sort_keys=False, default_flow_style=None)
+    lines = [
+        "---",
+        front.rstrip("\n"),
+        "---",
+        "# Test plan",
+        "",
+        "## Original Request",
+        "> Exercise the runner.",
+        "",
+        "## Task Decomposition",
+    ]
+    retries = any(spec.retries is not None for spec in specs)
+    lines.append("| Task ID | Task Name | Description | Dependencies | Priority |" + (" Retries |" if retries else ""))
+    lines.append("|---------|-----------|-------------|--------------|----------|" + ("---|" if retries else ""))
+    for spec in specs:
+        name = spec.name or f"Task {spec.id}"
+        deps = ", ".join(spec.deps) if spec.deps else "None"
+        description = spec.script if spec.inline else f"Run the {spec.id} script"
+        row = f"| {spec.id} | {name} | {description} | {deps} | {spec.priority} |"
+        if retries:
+            row += f" {'-' if spec.retries is None else spec.retries} |"
+        lines.append(row)
+    lines.append("")
+    if between:
+        lines.append(between.rstrip("\n"))
+        lines.append("")
+    lines.append("## Task Details")
+    for spec in specs:
+        if not spec.inline:
+            lines += ["", f"### {spec.id} {spec.name or 'Task ' + spec.id}", "```bash", spec.script.strip("\n"), "```"]
+    text = "\n".join(lines) + "\n"
+    if after:
+        text += "\n" + after.rstrip("\n") + "\n"
+    return text
+
+
+def write_plan(
+    project: Path,
+    specs: Sequence[Spec],
+    settings: Mapping[str, Any] | None = None,
+    **extra: str,
+) -> Path:
+    """Write ``project/.orchestrator/master_plan.md``; returns its path."""
+    path = project / ".orchestrator" / "master_plan.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(plan_text(specs, settings, **extra), encoding="utf-8")
+    return path
+
+
+# --- running the CLI ----------------------------------------------------------------------------
+
+
+def parse_events(text: str) -> list[dict[str, Any]]:
+    """One JSON object per non-empty line; fails the test on a line that is not one."""
+    events: list[dict[str, Any]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError as exc:
+            raise AssertionError(f"line {number} of the event stream is not JSON: {line!r}") from exc
+        assert isinstance(event, dict), line
+        events.append(event)
+    return events
+
+
+@dataclass(slots=True)
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def kinds(self, task: str | None = None) -> list[str]:
+        return [e["event"] for e in self.events if task is None or e.get("task") == task]
+
+    def tasks(self, kind: str) -> list[str]:
+        """Task ids of the events of one kind, in stream order."""
+        return [str(e["task"]) for e in self.events if e["event"] == kind]
+
+    def finished(self) -> dict[str, Any]:
+        assert self.events and self.events[-1]["event"] == "run_finished", self.stdout[-2000:] + self.stderr[-2000:]
+        return self.events[-1]
+
+
+def cli(project: Path, *args: str, timeout: float = HANG_GUARD, env: Mapping[str, str] | None = None) -> Result:
+    """Run ``python -m orchestrator ARGS`` in ``project``; parses the output as events when ``--json``."""
+    completed = subprocess.run(
+        [*CLI, *args],
+        cwd=project,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    result = Result(completed.returncode, completed.stdout, completed.stderr)
+    if "--json" in args and args and args[0] == "run":
+        result.events = parse_events(completed.stdout)
+    return result
+
+
+def run(project: Path, *args: str, timeout: float = HANG_GUARD) -> Result:
+    """``orchestrator run --json ARGS`` in ``project``."""
+    return cli(project, "run", "--json", *args, timeout=timeout)
+
+
+@dataclass(slots=True)
+class Background:
+    """A runner started in its own session, its output going to files in the project."""
+
+    process: subprocess.Popen[bytes]
+    stdout: Path
+    stderr: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def events(self) -> list[dict[str, Any]]:
+        text = self.stdout.read_text(encoding="utf-8") if self.stdout.exists() else ""
+        complete = text[: text.rfind("\n") + 1]  # a line being written is not an event yet
+        return parse_events(complete)
+
+    def wait(self, timeout: float = HANG_GUARD) -> int:
+        return self.process.wait(timeout=timeout)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the runner process itself (not its group) and reap it."""
+        os.kill(self.process.pid, sig)
+        if sig == signal.SIGKILL:
+            self.process.wait(timeout=HANG_GUARD)
+
+    def cleanup(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=HANG_GUARD)
+
+
+def start(project: Path, *args: str, name: str = "runner") -> Background:
+    """Start ``orchestrator run --json ARGS`` in the background, in a new session."""
+    stdout, stderr = project / f"{name}.out", project / f"{name}.err"
+    with stdout.open("wb") as out, stderr.open("wb") as err:
+        process = subprocess.Popen(
+            [*CLI, "run", "--json", *args],
+            cwd=project,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
+    return Background(process, stdout, stderr)
+
+
+def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+# --- reading the workspace ----------------------------------------------------------------------
+
+
+def workspace(project: Path) -> Path:
+    return project / ".orchestrator"
+
+
+def results(project: Path) -> dict[str, dict[str, Any]]:
+    """Task id -> frontmatter of its result file, for every result file (parsed by python-frontmatter)."""
+    found: dict[str, dict[str, Any]] = {}
+    directory = workspace(project) / "results"
+    if not directory.is_dir():
+        return found
+    for path in sorted(directory.glob("*-result.md")):
+        post = frontmatter.load(str(path))
+        meta = dict(post.metadata)
+        found[str(meta["task"])] = meta
+    return found
+
+
+def statuses(project: Path) -> dict[str, str]:
+    return {task: str(meta["status"]) for task, meta in results(project).items()}
+
+
+def completed_count(project: Path) -> int:
+    """Result files saying completed; tolerant of files being replaced while it reads."""
+    directory = workspace(project) / "results"
+    count = 0
+    for path in directory.glob("*-result.md") if directory.is_dir() else []:
+        try:
+            head = path.read_text(encoding="utf-8")[:2000]
+        except OSError:
+            continue
+        count += "\nstatus: completed\n" in head
+    return count
+
+
+def result_body(project: Path, task_id: str) -> str:
+    for path in sorted((workspace(project) / "results").glob("*-result.md")):
+        post = frontmatter.load(str(path))
+        if post.metadata.get("task") == task_id:
+            return str(post.content)
+    raise AssertionError(f"no result file for {task_id}")
+
+
+def running_markers(project: Path) -> list[dict[str, Any]]:
+    """The ``state/*.running.json`` markers as they are now (a marker being replaced is skipped)."""
+    found: list[dict[str, Any]] = []
+    directory = workspace(project) / "state"
+    for path in sorted(directory.glob("*.running.json")) if directory.is_dir() else []:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            found.append(data)
+    return found
+
+
+def read_times(project: Path) -> dict[str, tuple[float, float]]:
+    """``times.log`` (see ``stamped``) as task -> (start, end); every task must have both."""
+    starts: dict[str, float] = {}
+    ends: dict[str, float] = {}
+    for line in (project / "times.log").read_text(encoding="utf-8").splitlines():
+        task, what, stamp = line.split()
+        (starts if what == "start" else ends)[task] = float(stamp)
+    assert set(starts) == set(ends), f"unfinished intervals: {set(starts) ^ set(ends)}"
+    return {task: (starts[task], ends[task]) for task in starts}
+
+
+def peak_overlap(intervals: Iterable[tuple[float, float]]) -> int:
+    """The largest number of intervals open at one instant (an end at t comes before a start at t)."""
+    points = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals], key=lambda p: (p[0], p[1]))
+    open_now = peak = 0
+    for _, step in points:
+        open_now += step
+        peak = max(peak, open_now)
+    return peak
+
+
+def process_state(pid: int) -> str | None:
+    """The state letter of ``pid`` from /proc (R, S, Z, ...), or ``None`` when there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+def pid_gone(pid: int) -> bool:
+    """No such process, or only a zombie left (it no longer runs; init reaps it when it can)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return process_state(pid) in {None, "Z", "X"}
+
+
+def wait_gone(pid: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not pid_gone(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def kill_leftovers(project: Path, pids: Iterable[int]) -> None:
+    """Test cleanup: SIGKILL each of ``pids`` still running in ``project`` (its working directory).
+
+    The working directory check keeps a pid that was reused meanwhile by some other process safe.
+    """
+    home = project.resolve()
+    for pid in pids:
+        if pid <= 0 or pid_gone(pid):
+            continue
+        try:
+            cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+        except OSError:
+            continue
+        if cwd == home or home in cwd.parents:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def read_pids(project: Path, pattern: str = "*.pid") -> dict[str, int]:
+    """Pid files the scripts wrote in the project (name -> pid)."""
+    found: dict[str, int] = {}
+    for path in sorted(project.glob(pattern)):
+        text = path.read_text(encoding="utf-8").strip()
+        if text:
+            found[path.name] = int(text.splitlines()[-1])
+    return found

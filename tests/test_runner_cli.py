@@ -1,0 +1,251 @@
+"""The run as a user sees it: failures and skips, upstream results, final_output.md, the plan's status
+sections, the JSON event stream and the plain output."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from runner_helpers import Spec, cli, result_body, results, run, statuses, workspace, write_plan
+
+from orchestrator.plan import load_plan
+
+
+def test_failure_skips_exactly_the_downstream_tasks(tmp_path: Path) -> None:
+    specs = [
+        Spec("A", "echo failing >&2\nexit 5"),
+        Spec("B", "echo b", deps=["A"]),
+        Spec("C", "echo c", deps=["B"]),
+        Spec("D", "echo d", deps=["A", "E"]),
+        Spec("E", "sleep 0.2\necho e"),
+        Spec("F", "echo f", deps=["E"]),
+        Spec("G", "echo g"),
+    ]
+    write_plan(tmp_path, specs, {"max_parallel": 2})
+    result = run(tmp_path)
+    assert result.code == 1
+    assert statuses(tmp_path) == {
+        "A": "failed",
+        "B": "skipped",
+        "C": "skipped",
+        "D": "skipped",
+        "E": "completed",
+        "F": "completed",
+        "G": "completed",
+    }
+    assert sorted(result.tasks("task_started")) == ["A", "E", "F", "G"]
+    skipped = {e["task"]: e["reason"] for e in result.events if e["event"] == "task_skipped"}
+    assert skipped == {"B": "upstream A failed", "C": "upstream A failed", "D": "upstream A failed"}
+    meta = results(tmp_path)["A"]
+    assert meta["reason"] == "exit code 5" and meta["exit_code"] == 5
+    assert "failing" in result_body(tmp_path, "A")  # the stderr tail is in the failed result
+    assert result.finished()["counts"]["skipped"] == 3
+
+
+def test_fail_fast_stops_launching(tmp_path: Path) -> None:
+    specs = [
+        Spec("T-01", "exit 1"),
+        Spec("T-02", "sleep 0.5\necho two"),
+        Spec("T-03", "echo three"),
+        Spec("T-04", "echo four", deps=["T-02"]),
+    ]
+    write_plan(tmp_path, specs, {"max_parallel": 2})
+    result = run(tmp_path, "--fail-fast")
+    assert result.code == 1
+    assert sorted(result.tasks("task_started")) == ["T-01", "T-02"]
+    # What was running finishes; nothing new starts.
+    assert statuses(tmp_path) == {"T-01": "failed", "T-02": "completed", "T-03": "skipped", "T-04": "skipped"}
+    reasons = {e["task"]: e["reason"] for e in result.events if e["event"] == "task_skipped"}
+    assert reasons["T-03"] == "not started: --fail-fast: T-01 failed"
+    assert result.finished()["stopped"] == "--fail-fast: T-01 failed"
+    # Without --fail-fast the independent tasks go on.
+    for path in (workspace(tmp_path) / "results").iterdir():
+        path.unlink()
+    result = run(tmp_path)
+    assert statuses(tmp_path) == {"T-01": "failed", "T-02": "completed", "T-03": "completed", "T-04": "completed"}
+
+
+def test_fail_fast_does_not_wait_for_a_pending_retry(tmp_path: Path) -> None:
+    specs = [
+        Spec("T-01", "sleep 0.3\nexit 1", retries=0),
+        Spec("T-02", "exit 1"),  # fails at once; its retry waits up to 1000 s of backoff
+        Spec("T-03", "echo three", deps=["T-02"]),
+    ]
+    write_plan(tmp_path, specs, {"retries": 3, "backoff_base": 1000, "backoff_cap": 1000})
+    began = time.monotonic()
+    result = run(tmp_path, "--fail-fast", timeout=60)
+    assert time.monotonic() - began < 20, "the runner waited out a retry that --fail-fast would never start"
+    assert result.code == 1
+    assert result.kinds("T-02")[:2] == ["task_started", "task_retrying"]
+    found = statuses(tmp_path)
+    assert found["T-01"] == "failed"
+    assert found["T-02"] == "skipped" and found["T-03"] == "skipped"
+    assert results(tmp_path)["T-02"]["reason"] == "not started: --fail-fast: T-01 failed"
+
+
+def test_upstream_results_reach_the_command_backend_on_stdin(tmp_path: Path) -> None:
+    settings = {"backend": "command", "command": ["bash", "-c", "cat; echo OUTPUT-OF-$ORCHESTRATOR_TASK_ID"]}
+    write_plan(tmp_path, [Spec("T-01", "unused"), Spec("T-02", "unused", deps=["T-01"])], settings)
+    result = run(tmp_path)
+    assert result.code == 0, result.stderr
+    one = result_body(tmp_path, "T-01")
+    assert "Agent-01 Task Assignment" in one and one.rstrip().endswith("OUTPUT-OF-T-01")
+    two = result_body(tmp_path, "T-02")
+    brief_at = two.index("Agent-02 Task Assignment")
+    upstream_at = two.index("## Upstream results")
+    assert brief_at < upstream_at
+    assert "### T-01: Task T-01 (`.orchestrator/results/agent-01-result.md`)" in two
+    assert "OUTPUT-OF-T-01" in two[upstream_at:]
+    assert two.rstrip().endswith("OUTPUT-OF-T-02")
+    # What went to stdin is kept next to the logs.
+    stdin = (workspace(tmp_path) / "logs" / "agent-02.attempt-1.in").read_text()
+    assert stdin == two[: len(stdin)]  # the agent got the brief and upstream results, nothing else
+
+
+def test_input_cap_truncates_upstream_with_a_note(tmp_path: Path) -> None:
+    settings = {
+        "backend": "command",
+        "command": ["bash", "-c", "cat; echo OUTPUT-OF-$ORCHESTRATOR_TASK_ID"],
+        "input_cap": 300,
+    }
+    specs = [Spec("T-01", "unused"), Spec("T-02", "unused"), Spec("T-03", "unused", deps=["T-01", "T-02"])]
+    write_plan(tmp_path, specs, settings)
+    result = run(tmp_path)
+    assert result.code == 0, result.stderr
+    stdin = (workspace(tmp_path) / "logs" / "agent-03.attempt-1.in").read_text()
+    upstream = stdin[stdin.index("## Upstream results") :]
+    assert "OUTPUT-OF-T-01" not in upstream and "OUTPUT-OF-T-02" not in upstream
+    for task in ("01", "02"):
+        full = len(result_body(tmp_path, f"T-{task}").strip())
+        assert f"… {full - 150:,} more characters in `.orchestrator/results/agent-{task}-result.md`" in upstream
+
+
+def test_shell_tasks_get_upstream_result_paths(tmp_path: Path) -> None:
+    specs = [
+        Spec("T-01", "echo first-output"),
+        Spec(
+            "T-02", 'for f in $ORCHESTRATOR_INPUTS; do cat "$f"; done\necho "id=$ORCHESTRATOR_TASK_ID"', deps=["T-01"]
+        ),
+    ]
+    write_plan(tmp_path, specs)
+    assert run(tmp_path).code == 0
+    body = result_body(tmp_path, "T-02")
+    assert "first-output" in body and "id=T-02" in body
+
+
+def test_final_output_even_when_tasks_failed(tmp_path: Path) -> None:
+    # Table order is not dependency order: results must still come dependencies first.
+    specs = [
+        Spec("T-03", "echo RESULT-THREE", deps=["T-02"]),
+        Spec("T-02", "echo RESULT-TWO", deps=["T-01"]),
+        Spec("T-01", "sleep 0.2\necho RESULT-ONE"),
+        Spec("T-04", "echo oops >&2\nexit 2"),
+        Spec("T-05", "echo never", deps=["T-04"]),
+    ]
+    write_plan(tmp_path, specs)
+    result = run(tmp_path)
+    assert result.code == 1
+    final_path = workspace(tmp_path) / "final_output.md"
+    final = final_path.read_text()
+    assert "## Summary" in final
+    assert "| Tasks | 5: 3 completed, 1 failed, 1 skipped |" in final
+    rows = {
+        line.split("|")[1].strip(): line.split("|")[2].strip() for line in final.splitlines() if line.count("|") == 3
+    }
+    assert any(name.startswith("Wall time") and value.endswith("s") for name, value in rows.items())
+    assert rows["Critical path"].startswith("T-01 -> T-02 -> T-03 (")
+    assert rows["Speed-up vs sequential"].endswith("×")
+    positions = [final.index(f"RESULT-{word}") for word in ("ONE", "TWO", "THREE")]
+    assert positions == sorted(positions)
+    assert "never" not in final
+    problems = final[final.index("## Failed and skipped tasks") :]
+    assert "| T-04 | ❌ Failed | exit code 2 | `.orchestrator/results/agent-04-result.md` |" in problems
+    assert "| T-05 | ⏭️ Skipped | upstream T-04 failed |" in problems
+    assert result.finished()["final_output"] == ".orchestrator/final_output.md"
+
+    # `aggregate` rebuilds the same file from the results on disk.
+    final_path.unlink()
+    rebuilt = cli(tmp_path, "aggregate")
+    assert rebuilt.code == 0, rebuilt.stderr
+    assert final_path.read_text() == final
+
+
+def test_plan_status_sections_are_rewritten_and_nothing_else(tmp_path: Path) -> None:
+    specs = [Spec("T-01", "echo one"), Spec("T-02", "exit 1"), Spec("T-03", "echo three", deps=["T-02"])]
+    between = "## Agent Assignment\nplaceholder written by a person\n"
+    after = "## Notes\nKeep   these  bytes ✨ exactly.\n\n| not | a task table |\n|---|---|\n| x | y |\n"
+    plan_file = write_plan(tmp_path, specs, between=between, after=after)
+    original = plan_file.read_text()
+    head = original[: original.index("placeholder")]
+    tail = original[original.index("## Task Details") :]
+    result = run(tmp_path)
+    assert result.code == 1
+    updated = plan_file.read_text()
+    assert updated.startswith(head)
+    assert "placeholder" not in updated
+    section = updated[len(head) : updated.index("## Task Details")]
+    assert "| T-01 | Agent-01 | ✅ Completed |" in section
+    assert "| T-02 | Agent-02 | ❌ Failed |" in section
+    assert "| T-03 | Agent-03 | ⏭️ Skipped |" in section
+    assert "**Totals**: 3 tasks: 1 completed, 1 failed, 1 skipped" in section
+    rest = updated[updated.index("## Task Details") :]
+    assert rest.startswith(tail)  # everything after it is as it was; the graph section is appended
+    graph = rest[len(tail) :]
+    assert graph.lstrip("\n").startswith("## Dependency Graph")
+    assert "```mermaid" in graph and "✅ T-01" in graph and "❌ T-02" in graph
+    load_plan(workspace(tmp_path))  # still a valid plan
+
+
+def test_json_event_stream(tmp_path: Path) -> None:
+    specs = [Spec("T-01", "echo one"), Spec("T-02", "exit 1"), Spec("T-03", "echo three", deps=["T-02"])]
+    write_plan(tmp_path, specs)
+    result = run(tmp_path)
+    assert result.code == 1
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert len(lines) == len(result.events)
+    for event in result.events:
+        assert isinstance(event["event"], str) and isinstance(event["time"], str)
+    assert result.events[0]["event"] == "run_started"
+    assert result.events[0]["to_run"] == 3 and result.events[0]["already_done"] == 0
+    finished = result.finished()
+    assert finished["exit_code"] == 1
+    assert {k: v for k, v in finished["counts"].items() if v} == {"completed": 1, "failed": 1, "skipped": 1}
+    kinds = result.kinds()
+    assert kinds.count("task_started") == 2 and kinds.count("run_finished") == 1
+    assert result.kinds("T-01") == ["task_started", "task_completed"]
+    assert result.kinds("T-02") == ["task_started", "task_failed"]
+    assert result.kinds("T-03") == ["task_skipped"]
+
+
+def test_plain_output_without_a_tty_is_one_line_per_change(tmp_path: Path) -> None:
+    specs = [Spec("T-01", "echo one"), Spec("T-02", "exit 1"), Spec("T-03", "echo three", deps=["T-02"])]
+    write_plan(tmp_path, specs)
+    result = cli(tmp_path, "run")
+    assert result.code == 1
+    assert "\x1b" not in result.stdout  # no terminal control codes
+    lines = result.stdout.splitlines()
+    assert len(lines) == 7, result.stdout
+    assert lines[0].startswith("▶ run: 3 to run, 0 already done")
+    assert lines[-1].startswith("■ run finished in ")
+    middle = sorted(lines[1:-1])
+    assert [line.split()[0] for line in middle] == ["⏭️", "✅", "❌", "🔵", "🔵"]
+    assert any(line.startswith("❌ T-02 [Agent-02] failed: exit code 1") for line in middle)
+    assert any(line.startswith("⏭️ T-03 [Agent-03] skipped: upstream T-02 failed") for line in middle)
+
+
+def test_exit_codes_for_a_bad_plan_and_no_workspace(tmp_path: Path) -> None:
+    missing = cli(tmp_path, "run")
+    assert missing.code == 2 and "no such workspace" in missing.stderr
+    write_plan(tmp_path, [Spec("T-01", "echo one")], {"backend": "nonesuch"})
+    bad = cli(tmp_path, "run", "--json")
+    assert bad.code == 2
+    assert json.loads(bad.stdout.splitlines()[-1])["ok"] is False
+    assert "unknown backend 'nonesuch'" in bad.stderr
+    assert not (workspace(tmp_path) / "results").exists()
+    write_plan(tmp_path, [Spec("T-01", "echo one")], {"backend": "command"})
+    assert cli(tmp_path, "run").code == 2  # the command backend without a command
+    write_plan(tmp_path, [Spec("T-01", "echo one")])
+    assert cli(tmp_path, "run", "--max-parallel", "0").code == 2
+    ok = cli(tmp_path, "run", ".orchestrator")
+    assert ok.code == 0, ok.stderr

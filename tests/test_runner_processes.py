@@ -1,0 +1,384 @@
+"""Processes: run_process edge cases, timeouts that kill whole trees, retries, start errors, huge output."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+
+import anyio
+import pytest
+from runner_helpers import (
+    CLI,
+    HANG_GUARD,
+    Spec,
+    kill_leftovers,
+    pid_gone,
+    read_pids,
+    result_body,
+    results,
+    run,
+    wait_gone,
+    write_plan,
+)
+
+from orchestrator.process import Limits, ProcessRun, group_alive, process_state, run_process
+
+
+@pytest.fixture
+def leftovers(tmp_path: Path) -> Iterator[Path]:
+    """Whatever pid files a test's scripts wrote: killed at the end should the test fail half way."""
+    yield tmp_path
+    kill_leftovers(tmp_path, read_pids(tmp_path).values())
+
+
+def _run(
+    tmp_path: Path,
+    script: str,
+    limits: Limits,
+    stdin: Path | None = None,
+    lines: list[bytes] | None = None,
+    starts: list[int] | None = None,
+) -> ProcessRun:
+    call = partial(
+        run_process,
+        ["bash", "-c", script],
+        cwd=tmp_path,
+        env=dict(os.environ),
+        stdin=stdin,
+        stdout=tmp_path / "out",
+        stderr=tmp_path / "err",
+        limits=limits,
+        on_line=lines.append if lines is not None else None,
+        on_start=starts.append if starts is not None else None,
+    )
+    return anyio.run(call)
+
+
+# --- run_process ----------------------------------------------------------------------------------
+
+
+def test_run_process_streams_output_and_lines(tmp_path: Path) -> None:
+    lines: list[bytes] = []
+    starts: list[int] = []
+    run = _run(
+        tmp_path, "echo one; echo two >&2; printf 'three\\nfour'; exit 3", Limits(timeout=30), None, lines, starts
+    )
+    assert run.exit_code == 3 and run.signal is None and not run.ok
+    assert run.describe() == "exit code 3"
+    assert (tmp_path / "out").read_bytes() == b"one\nthree\nfour"
+    assert (tmp_path / "err").read_bytes() == b"two\n"
+    assert lines == [b"one", b"three", b"four"]  # the last line counts even without a newline
+    assert starts == [run.pid]
+    assert run.stdout_bytes == 14 and run.stderr_bytes == 4
+
+
+def test_run_process_long_lines_are_linear(tmp_path: Path) -> None:
+    """A 50 MB line arrives in thousands of chunks; joining them must not be quadratic (hang guard)."""
+    sizes: list[int] = []
+    call = partial(
+        run_process,
+        ["bash", "-c", "head -c 50000000 /dev/zero | tr '\\0' x; printf '\\nshort\\n'"],
+        cwd=tmp_path,
+        env=dict(os.environ),
+        stdin=None,
+        stdout=tmp_path / "out",
+        stderr=tmp_path / "err",
+        limits=Limits(timeout=120),
+        on_line=lambda line: sizes.append(len(line)),
+    )
+    began = time.monotonic()
+    run = anyio.run(call)
+    assert time.monotonic() - began < 15
+    assert run.ok and run.stdout_bytes == 50_000_007
+    assert sizes == [50_000_000, 5]
+
+
+def test_process_group_of_zombies_is_not_alive() -> None:
+    """A group whose members have all exited (unreaped zombies) counts as gone: nothing to wait for."""
+    process = subprocess.Popen(["true"], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while process_state(process.pid) != "Z":  # exited, not yet reaped by us
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert not group_alive(process.pid)
+    finally:
+        process.wait(timeout=10)
+    sleeper = subprocess.Popen(["sleep", "1000"], start_new_session=True)
+    try:
+        assert group_alive(sleeper.pid)
+    finally:
+        sleeper.kill()
+        sleeper.wait(timeout=10)
+    assert not group_alive(sleeper.pid)
+
+
+def test_run_process_reads_stdin_from_a_file(tmp_path: Path) -> None:
+    source = tmp_path / "in.txt"
+    source.write_text("brief on stdin\n")
+    run = _run(tmp_path, "cat; echo done", Limits(timeout=30), stdin=source)
+    assert run.ok
+    assert (tmp_path / "out").read_text() == "brief on stdin\ndone\n"
+
+
+def test_run_process_without_stdin_reads_nothing(tmp_path: Path) -> None:
+    run = _run(tmp_path, "cat; echo done", Limits(timeout=30))
+    assert run.ok
+    assert (tmp_path / "out").read_text() == "done\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["/nonexistent/agent", "--flag"], "command not found: /nonexistent/agent"),
+        (["no-such-command-anywhere-xyz"], "command not found: no-such-command-anywhere-xyz"),
+    ],
+)
+def test_run_process_could_not_start(tmp_path: Path, argv: list[str], expected: str) -> None:
+    call = partial(
+        run_process,
+        argv,
+        cwd=tmp_path,
+        env=dict(os.environ),
+        stdin=None,
+        stdout=tmp_path / "out",
+        stderr=tmp_path / "err",
+        limits=Limits(timeout=30),
+    )
+    run = anyio.run(call)
+    assert run.start_error == expected
+    assert run.exit_code is None and not run.ok
+    assert run.describe().startswith("could not start: ")
+
+
+def test_run_process_not_executable(tmp_path: Path) -> None:
+    script = tmp_path / "agent.sh"
+    script.write_text("#!/bin/sh\necho hi\n")
+    script.chmod(0o644)
+    call = partial(
+        run_process,
+        [str(script)],
+        cwd=tmp_path,
+        env=dict(os.environ),
+        stdin=None,
+        stdout=tmp_path / "out",
+        stderr=tmp_path / "err",
+        limits=Limits(timeout=30),
+    )
+    run = anyio.run(call)
+    assert run.start_error is not None and "permission denied" in run.start_error
+
+
+def test_run_process_killed_by_a_signal(tmp_path: Path) -> None:
+    run = _run(tmp_path, "kill -9 $$", Limits(timeout=30))
+    assert run.exit_code is None and run.signal == signal.SIGKILL
+    assert run.describe() == "killed by SIGKILL"
+
+
+def test_run_process_setsid_grandchild_holding_the_pipe_does_not_hang(leftovers: Path) -> None:
+    tmp_path = leftovers
+    began = time.monotonic()
+    run = _run(tmp_path, "setsid sleep 30 & echo $! > setsid.pid; echo hi", Limits(timeout=60, grace=1))
+    elapsed = time.monotonic() - began
+    assert run.ok
+    assert (tmp_path / "out").read_text() == "hi\n"
+    assert elapsed < 10, f"run_process waited {elapsed:.1f}s for a grandchild that left the group"
+
+
+def test_run_process_background_child_left_in_the_group_is_stopped(leftovers: Path) -> None:
+    tmp_path = leftovers
+    run = _run(tmp_path, "sleep 1000 & echo $! > bg.pid; echo started", Limits(timeout=60, grace=1))
+    assert run.ok
+    assert wait_gone(read_pids(tmp_path)["bg.pid"])
+
+
+def test_run_process_timeout_kills_the_whole_group(leftovers: Path) -> None:
+    tmp_path = leftovers
+    script = "echo $$ > leader.pid; sleep 1000 & echo $! > child.pid; sleep 1000"
+    run = _run(tmp_path, script, Limits(timeout=0.5, grace=0.5))
+    assert run.timed_out == "timeout" and not run.ok
+    assert run.describe(Limits(timeout=0.5)) == "timed out after 0.5s (wall-clock limit)"
+    for pid in read_pids(tmp_path).values():
+        assert wait_gone(pid), f"pid {pid} survived the timeout"
+
+
+def test_run_process_inactivity(leftovers: Path) -> None:
+    tmp_path = leftovers
+    lines: list[bytes] = []
+    run = _run(tmp_path, "echo $$ > leader.pid; echo once; sleep 1000", Limits(timeout=60, inactivity=0.5), None, lines)
+    assert run.timed_out == "inactivity"
+    assert lines == [b"once"]
+    assert run.describe(Limits(inactivity=0.5)) == "hung: no output for 0.5s (inactivity limit)"
+    assert wait_gone(read_pids(tmp_path)["leader.pid"])
+
+
+def test_run_process_output_keeps_an_inactive_process_alive(tmp_path: Path) -> None:
+    run = _run(tmp_path, "for i in 1 2 3 4 5 6; do echo $i >&2; sleep 0.2; done", Limits(timeout=60, inactivity=0.6))
+    assert run.ok, run.describe()
+
+
+def test_run_process_cancelled_stops_the_group(leftovers: Path) -> None:
+    tmp_path = leftovers
+
+    async def main() -> bool:
+        with anyio.move_on_after(1.0) as scope:
+            await run_process(
+                ["bash", "-c", "echo $$ > leader.pid; sleep 1000 & echo $! > child.pid; sleep 1000"],
+                cwd=tmp_path,
+                env=dict(os.environ),
+                stdin=None,
+                stdout=tmp_path / "out",
+                stderr=tmp_path / "err",
+                limits=Limits(timeout=None, grace=0.5),
+            )
+        return scope.cancelled_caught
+
+    assert anyio.run(main), "run_process returned before it was cancelled"
+    pids = read_pids(tmp_path)
+    assert len(pids) == 2
+    for pid in pids.values():
+        assert wait_gone(pid, 5), f"pid {pid} survived the cancellation"
+
+
+# --- through the runner ---------------------------------------------------------------------------
+
+
+def test_timeout_kills_the_task_and_its_grandchild(leftovers: Path) -> None:
+    tmp_path = leftovers
+    script = "echo $$ > child.pid\nsleep 1000 & echo $! > grandchild.pid\nsleep 1000"
+    write_plan(tmp_path, [Spec("T-01", script)], {"timeout": 1, "kill_grace": 0.5})
+    result = run(tmp_path)
+    assert result.code == 1
+    meta = results(tmp_path)["T-01"]
+    assert meta["status"] == "failed"
+    assert meta["error_class"] == "timeout"
+    assert meta["reason"] == "timed out after 1s (wall-clock limit)"
+    assert result.tasks("task_failed") == ["T-01"]
+    pids = read_pids(tmp_path)
+    assert set(pids) == {"child.pid", "grandchild.pid"}
+    for name, pid in pids.items():
+        assert pid_gone(pid), f"{name} ({pid}) is still running"
+
+
+def test_a_child_ignoring_sigterm_is_killed(leftovers: Path) -> None:
+    tmp_path = leftovers
+    script = "trap '' TERM\necho $$ > child.pid\nsleep 1000 & echo $! > grandchild.pid\nwait"
+    write_plan(tmp_path, [Spec("T-01", script)], {"timeout": 1, "kill_grace": 0.5})
+    began = time.monotonic()
+    result = run(tmp_path, timeout=30)
+    assert time.monotonic() - began < 20  # hang guard: SIGKILL came after the grace period
+    assert result.code == 1
+    meta = results(tmp_path)["T-01"]
+    assert meta["status"] == "failed" and meta["error_class"] == "timeout"
+    for name, pid in read_pids(tmp_path).items():
+        assert pid_gone(pid), f"{name} ({pid}) ignored SIGTERM and survived"
+
+
+def test_inactivity_timeout_fails_a_hung_task(leftovers: Path) -> None:
+    tmp_path = leftovers
+    write_plan(tmp_path, [Spec("T-01", "echo $$ > child.pid\necho working\nsleep 1000")], {"inactivity_timeout": 1})
+    result = run(tmp_path)
+    assert result.code == 1
+    meta = results(tmp_path)["T-01"]
+    assert meta["status"] == "failed"
+    assert meta["error_class"] == "hang"
+    assert "hung" in meta["reason"] and "inactivity" in meta["reason"]
+    assert "working" in result_body(tmp_path, "T-01")
+    assert pid_gone(read_pids(tmp_path)["child.pid"])
+
+
+def test_retry_then_success(tmp_path: Path) -> None:
+    script = """\
+n=$(cat count 2>/dev/null || echo 0)
+n=$((n + 1))
+echo $n > count
+[ "$n" -ge 2 ] || exit 1
+echo "ok on $n"
+"""
+    write_plan(tmp_path, [Spec("T-01", script)], {"retries": 2, "backoff_base": 0.05, "backoff_cap": 0.1})
+    result = run(tmp_path)
+    assert result.code == 0, result.stderr
+    assert result.kinds("T-01") == ["task_started", "task_retrying", "task_started", "task_completed"]
+    retry = next(e for e in result.events if e["event"] == "task_retrying")
+    assert retry["attempt"] == 2 and retry["error_class"] == "exit" and retry["delay"] <= 0.1
+    meta = results(tmp_path)["T-01"]
+    assert meta["status"] == "completed" and meta["attempts"] == 2
+    assert result_body(tmp_path, "T-01").strip() == "ok on 2"
+    logs = tmp_path / ".orchestrator" / "logs"
+    assert (logs / "agent-01.attempt-1.out").exists() and (logs / "agent-01.attempt-2.out").exists()
+
+
+def test_retries_run_out(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T-01", "echo try >> tries.log\nexit 127")], {"retries": 2, "backoff_base": 0.01})
+    result = run(tmp_path)
+    assert result.code == 1
+    # Exit 127 (command not found inside a shell script) is an ordinary failure: it is retried.
+    assert result.tasks("task_retrying") == ["T-01", "T-01"]
+    assert (tmp_path / "tries.log").read_text().split() == ["try"] * 3
+    meta = results(tmp_path)["T-01"]
+    assert meta["attempts"] == 3
+    assert meta["reason"] == "exit code 127 (after 3 attempts)"
+
+
+def test_command_that_cannot_start_fails_at_once(tmp_path: Path) -> None:
+    settings = {"backend": "command", "command": ["/nonexistent/agent"], "retries": 3, "backoff_base": 0.01}
+    write_plan(tmp_path, [Spec("T-01", "unused"), Spec("T-02", "unused", deps=["T-01"])], settings)
+    result = run(tmp_path)
+    assert result.code == 1
+    assert result.kinds("T-01") == ["task_started", "task_failed"]
+    meta = results(tmp_path)["T-01"]
+    assert meta["status"] == "failed"
+    assert meta["attempts"] == 1
+    assert meta["error_class"] == "start"
+    assert "could not start" in meta["reason"] and "/nonexistent/agent" in meta["reason"]
+    assert results(tmp_path)["T-02"]["status"] == "skipped"
+
+
+_MEASURE = """
+import os, subprocess, sys
+process = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(process.pid, 0)
+process.returncode = os.waitstatus_to_exitcode(status)
+with open(sys.argv[1], "w") as out:
+    out.write(str(usage.ru_maxrss))
+sys.exit(process.returncode)
+"""
+
+
+@pytest.mark.slow
+def test_fifty_megabytes_of_output(tmp_path: Path) -> None:
+    size = 50_000_000
+    script = f"head -c {size} /dev/zero | tr '\\0' x\necho\necho tail-line"
+    write_plan(tmp_path, [Spec("T-01", script)])
+    # Linux counts the address space a child was forked with in its peak RSS, so the runner is
+    # started from a small Python process (not from pytest, which may be big by now) that reports it.
+    rss_file = tmp_path / "rss"
+    completed = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(rss_file), *CLI, "run", "--json"],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    peak_mb = int(rss_file.read_text()) / 1024  # ru_maxrss is in KiB on Linux
+    assert peak_mb < 200, f"runner peak RSS {peak_mb:.0f} MB"
+    log = tmp_path / ".orchestrator" / "logs" / "agent-01.attempt-1.out"
+    assert log.stat().st_size == size + len("\ntail-line\n")
+    with log.open("rb") as handle:
+        assert handle.read(size) == b"x" * size
+    body = result_body(tmp_path, "T-01")
+    assert len(body) < 1_100_000
+    assert "output truncated at 1,000,000 characters" in body
+    assert "agent-01.attempt-1.out" in body
+    assert results(tmp_path)["T-01"]["status"] == "completed"
+    final = (tmp_path / ".orchestrator" / "final_output.md").stat().st_size
+    assert final < 2_000_000

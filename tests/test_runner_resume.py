@@ -1,0 +1,441 @@
+"""Resume and crashes: Ctrl-C, kill -9 of the runner, orphans, the lock, edits, --only / --rerun / reset."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import frontmatter
+import pytest
+from runner_helpers import (
+    Background,
+    Spec,
+    cli,
+    completed_count,
+    kill_leftovers,
+    pid_gone,
+    read_pids,
+    results,
+    run,
+    running_markers,
+    start,
+    statuses,
+    wait_gone,
+    wait_until,
+    workspace,
+    write_plan,
+)
+
+from orchestrator.plan import load_plan
+from orchestrator.process import group_alive, process_start_time
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Path]:
+    """The test's project directory; runners and task processes it leaves are killed at the end."""
+    yield tmp_path
+    kill_leftovers(tmp_path, read_pids(tmp_path).values())
+    kill_leftovers(tmp_path, read_pids(tmp_path / "pids", "*").values() if (tmp_path / "pids").is_dir() else [])
+
+
+@pytest.fixture
+def background() -> Iterator[list[Background]]:
+    started: list[Background] = []
+    yield started
+    for runner in started:
+        runner.cleanup()
+
+
+def check_workspace_parses(project: Path, *, killed: bool = False) -> None:
+    """Every file the runner keeps in .orchestrator is whole: results, briefs, the plan, state.
+
+    Right after a kill -9 a temp file may be left half written (it never replaced anything; the
+    next run removes it); after a run there is none.
+    """
+    ws = workspace(project)
+    load_plan(ws)
+    for path in [*ws.glob("results/*"), *ws.glob("agent_tasks/*"), *ws.glob(".tmp-*"), *ws.glob("state/.tmp-*")]:
+        if path.name.startswith(".tmp-"):
+            assert killed, f"{path.name}: a temp file was left"
+            continue
+        post = frontmatter.load(str(path))
+        assert post.metadata, f"{path.name} has no frontmatter"
+    for path in ws.glob("state/*.json"):
+        json.loads(path.read_text(encoding="utf-8"))
+
+
+# --- Ctrl-C ------------------------------------------------------------------------------------
+
+
+def _long_unless_done(task: str) -> str:
+    """A task that runs long (a child and a grandchild) while slow.flag exists, and is quick otherwise."""
+    return (
+        f"echo $$ > {task}.pid\n"
+        "echo $ORCHESTRATOR_TASK_ID >> ran.log\n"
+        "if [ -e slow.flag ]; then\n"
+        f"  sleep 1000 & echo $! > {task}-child.pid\n"
+        "  wait\n"
+        "fi\n"
+        f"echo {task} finished"
+    )
+
+
+@pytest.mark.slow
+def test_ctrl_c_interrupts_then_run_again_completes(project: Path, background: list[Background]) -> None:
+    (project / "slow.flag").touch()
+    specs = [
+        Spec("T-01", _long_unless_done("t01")),
+        Spec("T-02", _long_unless_done("t02")),
+        Spec("T-03", "echo T-03 >> ran.log\necho quick"),
+        Spec("T-04", "echo T-04 >> ran.log\necho after T-01", deps=["T-01"]),
+    ]
+    write_plan(project, specs, {"max_parallel": 3, "kill_grace": 2})
+    runner = start(project)
+    background.append(runner)
+    wait_until(
+        lambda: len(read_pids(project)) == 4 and len(running_markers(project)) == 2 and completed_count(project) == 1,
+        "two long tasks running and the quick one done",
+    )
+    pids = read_pids(project)
+    began = time.monotonic()
+    runner.kill(signal.SIGINT)
+    code = runner.wait(timeout=30)
+    assert code == 130, runner.stderr.read_text()
+    assert time.monotonic() - began < 10
+    for name, pid in pids.items():
+        assert wait_gone(pid, 5), f"{name} ({pid}) outlived the interrupted runner"
+    assert running_markers(project) == []
+    found = statuses(project)
+    assert found == {"T-01": "interrupted", "T-02": "interrupted", "T-03": "completed"}
+    assert "interrupted by the user" in str(results(project)["T-01"]["reason"])
+    events = runner.events()
+    assert sorted(e["task"] for e in events if e["event"] == "task_interrupted") == ["T-01", "T-02"]
+    assert events[-1]["event"] == "run_finished" and events[-1]["exit_code"] == 130
+    check_workspace_parses(project)
+
+    (project / "slow.flag").unlink()
+    second = run(project)
+    assert second.code == 0, second.stderr
+    assert sorted(second.tasks("task_started")) == ["T-01", "T-02", "T-04"]
+    assert set(statuses(project).values()) == {"completed"}
+    assert collections.Counter((project / "ran.log").read_text().split())["T-03"] == 1
+
+
+def test_ctrl_c_while_a_task_waits_to_retry(project: Path, background: list[Background]) -> None:
+    specs = [Spec("T-01", "exit 1"), Spec("T-02", "echo two", deps=["T-01"])]
+    write_plan(project, specs, {"retries": 3, "backoff_base": 1000, "backoff_cap": 1000})
+    runner = start(project)
+    background.append(runner)
+    wait_until(lambda: any(e["event"] == "task_retrying" for e in runner.events()), "T-01 to wait for a retry")
+    runner.kill(signal.SIGTERM)  # SIGTERM is handled like Ctrl-C
+    assert runner.wait(timeout=30) == 130
+    meta = results(project)["T-01"]
+    assert meta["status"] == "interrupted"  # not left "retrying": no retry is coming
+    events = runner.events()
+    assert (events[-2]["event"], events[-2]["task"]) == ("task_interrupted", "T-01")
+    counts = events[-1]["counts"]
+    assert counts["retrying"] == 0 and counts["interrupted"] == 1
+    plan = (workspace(project) / "master_plan.md").read_text()
+    assert "| T-01 | Agent-01 | ⏹️ Interrupted |" in plan and "Retrying" not in plan
+
+
+# --- kill -9 of the runner ---------------------------------------------------------------------
+
+_GUARDED = """\
+id=$ORCHESTRATOR_TASK_ID
+mkdir -p active pids
+if [ -f "active/$id" ]; then
+  old=$(cat "active/$id")
+  state=$(cut -d')' -f2 "/proc/$old/stat" 2>/dev/null | awk '{print $1}')
+  case "$state" in ""|Z|X) ;; *) echo "$id $old" >> overlap.log ;; esac
+fi
+echo $$ > "active/$id"
+echo $$ > "pids/$id.$$"
+echo "$id" >> ran.log
+sleep {seconds}
+rm -f "active/$id"
+echo "$id done"
+"""
+
+
+def _guarded(seconds: float) -> str:
+    """A task that logs each run in ran.log and notes in overlap.log an earlier attempt still running."""
+    return _GUARDED.replace("{seconds}", str(seconds))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("after", [0, 1, 3])
+def test_kill_9_then_run_again(project: Path, background: list[Background], after: int) -> None:
+    specs = [
+        Spec("T-01", _guarded(0.3)),
+        Spec("T-02", _guarded(0.3)),
+        Spec("T-03", _guarded(0.3)),
+        Spec("T-04", _guarded(0.3)),
+        Spec("T-05", _guarded(0.3), deps=["T-01"]),
+        Spec("T-06", _guarded(0.3), deps=["T-02", "T-03"]),
+        Spec("T-07", _guarded(0.3), deps=["T-05"]),
+        Spec("T-08", _guarded(0.3), deps=["T-06", "T-04"]),
+    ]
+    write_plan(project, specs, {"max_parallel": 2})
+    runner = start(project)
+    background.append(runner)
+    if after == 0:
+        wait_until(lambda: len(list((project / "pids").glob("*"))) >= 1, "a task to start")
+    else:
+        wait_until(lambda: completed_count(project) >= after, f"{after} tasks to complete")
+    runner.kill(signal.SIGKILL)
+    before = {task for task, status in statuses(project).items() if status == "completed"}
+    assert len(before) >= after
+    check_workspace_parses(project, killed=True)  # whatever the moment, every file is whole
+
+    again = run(project)
+    assert again.code == 0, again.stderr
+    assert set(again.tasks("task_started")) == {s.id for s in specs} - before
+    assert set(statuses(project).values()) == {"completed"}
+    ran = collections.Counter((project / "ran.log").read_text().split())
+    assert set(ran) == {s.id for s in specs}
+    for task in before:
+        assert ran[task] == 1, f"{task} completed before the kill but ran again"
+    assert not (project / "overlap.log").exists(), (project / "overlap.log").read_text()
+    assert running_markers(project) == []
+    check_workspace_parses(project)
+
+
+@pytest.mark.slow
+def test_orphan_of_a_killed_runner_is_stopped_by_the_next_run(project: Path, background: list[Background]) -> None:
+    (project / "slow.flag").touch()
+    long = "if [ -e slow.flag ]; then sleep 1000 & echo $! > t01-child.pid; wait; fi"
+    script = _guarded(0.1).replace("sleep 0.1", long)
+    write_plan(project, [Spec("T-01", script), Spec("T-02", "echo two", deps=["T-01"])])
+    runner = start(project)
+    background.append(runner)
+    wait_until(lambda: (project / "t01-child.pid").exists() and len(running_markers(project)) == 1, "T-01 to run")
+    marker = running_markers(project)[0]
+    runner.kill(signal.SIGKILL)
+    orphan = read_pids(project)["t01-child.pid"]
+    leader = int(marker["pgid"])
+    assert not pid_gone(orphan) and not pid_gone(leader), "the task's group should survive kill -9 of the runner"
+    assert group_alive(leader)
+    # The lock file still names the dead runner; the next runner takes the lock over.
+    assert (workspace(project) / "state" / "runner.lock").read_text().strip() == str(runner.pid)
+
+    (project / "slow.flag").unlink()
+    again = run(project)
+    assert again.code == 0, again.stderr
+    assert any(e["event"] == "notice" and "T-01" in e["message"] for e in again.events)
+    assert pid_gone(orphan) and pid_gone(leader)
+    assert not group_alive(leader)
+    assert not (project / "overlap.log").exists(), (project / "overlap.log").read_text()
+    assert (project / "ran.log").read_text().split() == ["T-01", "T-01"]
+    assert statuses(project) == {"T-01": "completed", "T-02": "completed"}
+    check_workspace_parses(project)
+
+
+def test_marker_whose_runner_pid_was_reused_is_still_an_orphan(project: Path) -> None:
+    """The runner of a marker is dead even if its pid now belongs to another live process (here: pytest)."""
+    write_plan(project, [Spec("T-01", "echo one")])
+    orphan = subprocess.Popen(["sleep", "1000"], start_new_session=True)
+    try:
+        marker = {
+            "task": "T-01",
+            "agent": "Agent-01",
+            "runner_pid": os.getpid(),
+            "pgid": orphan.pid,
+            "pgid_start": process_start_time(orphan.pid),
+            "attempt": 1,
+            "started": "2026-01-01T00:00:00+00:00",
+        }
+        state = workspace(project) / "state"
+        state.mkdir(parents=True)
+        (state / "agent-01.running.json").write_text(json.dumps(marker))
+        result = run(project)
+        assert result.code == 0, result.stderr
+        assert orphan.wait(timeout=10) == -signal.SIGTERM  # stopped before T-01 ran again
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+            orphan.wait(timeout=10)
+    assert any(e["event"] == "notice" and "T-01" in e["message"] for e in result.events)
+    assert running_markers(project) == []
+    assert statuses(project) == {"T-01": "completed"}
+
+
+@pytest.mark.slow
+def test_wait_orphans_lets_the_orphan_finish(project: Path, background: list[Background]) -> None:
+    write_plan(project, [Spec("T-01", _guarded(0.6))])
+    runner = start(project)
+    background.append(runner)
+    wait_until(lambda: (project / "active" / "T-01").exists(), "T-01 to run")
+    runner.kill(signal.SIGKILL)
+    again = run(project, "--wait-orphans")
+    assert again.code == 0, again.stderr
+    # The orphan ran to its end (it removed its active file) before the new attempt started.
+    assert (project / "ran.log").read_text().split() == ["T-01", "T-01"]
+    assert not (project / "overlap.log").exists()
+
+
+# --- the lock ------------------------------------------------------------------------------------
+
+
+def test_second_runner_is_refused_while_the_first_runs(project: Path, background: list[Background]) -> None:
+    (project / "slow.flag").touch()
+    write_plan(project, [Spec("T-01", _long_unless_done("t01"))])
+    runner = start(project)
+    background.append(runner)
+    wait_until(lambda: len(running_markers(project)) == 1, "T-01 to run")
+    status = json.loads(cli(project, "status", "--json").stdout)
+    assert [t["status"] for t in status["tasks"]] == ["running"]
+    second = cli(project, "run")
+    assert second.code == 3
+    assert f"another runner (pid {runner.pid}) is using" in second.stderr
+    reset = cli(project, "reset", "--all")
+    assert reset.code == 3
+    # A dead runner's lock is taken over.
+    runner.kill(signal.SIGKILL)
+    (project / "slow.flag").unlink()
+    third = run(project)
+    assert third.code == 0, third.stderr
+    assert statuses(project) == {"T-01": "completed"}
+
+
+# --- what runs again -----------------------------------------------------------------------------
+
+
+def _chain_plan(project: Path) -> list[Spec]:
+    specs = [
+        Spec("T-01", "echo one", inline=True),
+        Spec("T-02", "echo two", deps=["T-01"], inline=True),
+        Spec("T-03", "echo three", deps=["T-02"], inline=True),
+        Spec("T-04", "echo four"),  # in Task Details
+        Spec("T-05", "echo five", deps=["T-01"], inline=True),
+    ]
+    write_plan(project, specs)
+    return specs
+
+
+def test_nothing_runs_again_when_nothing_changed(project: Path) -> None:
+    _chain_plan(project)
+    assert run(project).code == 0
+    again = run(project)
+    assert again.code == 0
+    assert again.tasks("task_started") == []
+    assert again.events[0]["already_done"] == 5
+
+
+def test_edited_task_reruns_with_its_dependents_only(project: Path) -> None:
+    _chain_plan(project)
+    first = run(project)
+    assert first.code == 0, first.stderr
+    plan = workspace(project) / "master_plan.md"
+    text = plan.read_text()
+    assert text.count("| echo two |") == 1
+    plan.write_text(text.replace("| echo two |", "| echo two, edited |"))  # T-02's Description cell
+    again = run(project)
+    assert again.code == 0, again.stderr
+    assert sorted(again.tasks("task_started")) == ["T-02", "T-03"]
+    assert "two, edited" in (workspace(project) / "results" / "agent-02-result.md").read_text()
+    # The same for a script in Task Details; T-04 has no dependents.
+    text = plan.read_text()
+    assert text.count("echo four\n") == 1
+    plan.write_text(text.replace("echo four\n", "echo four, edited\n"))
+    again = run(project)
+    assert again.tasks("task_started") == ["T-04"]
+
+
+def test_hand_edited_brief_reruns_that_task(project: Path) -> None:
+    specs = [Spec("T-01", "unused"), Spec("T-02", "unused", deps=["T-01"]), Spec("T-03", "unused")]
+    write_plan(project, specs, {"backend": "command", "command": ["cat"]})
+    assert run(project).code == 0
+    brief = workspace(project) / "agent_tasks" / "agent-01.md"
+    brief.write_text(brief.read_text() + "\nAlso: HAND-EDITED LINE\n")
+    again = run(project)
+    assert again.code == 0, again.stderr
+    # T-01 sees the edit (its brief is its stdin); T-02 runs again because its input changed.
+    assert sorted(again.tasks("task_started")) == ["T-01", "T-02"]
+    assert "HAND-EDITED LINE" in (workspace(project) / "results" / "agent-01-result.md").read_text()
+    assert brief.read_text().endswith("HAND-EDITED LINE\n")  # the hand edit is kept
+
+
+def test_task_added_later_runs_alone(project: Path) -> None:
+    specs = _chain_plan(project)
+    assert run(project).code == 0
+    write_plan(project, [*specs, Spec("T-06", "cat $ORCHESTRATOR_INPUTS\necho six", deps=["T-01"])])
+    again = run(project)
+    assert again.code == 0, again.stderr
+    assert again.tasks("task_started") == ["T-06"]
+    assert "one" in (workspace(project) / "results" / "agent-06-result.md").read_text()
+
+
+def test_only_runs_just_the_named_task(project: Path) -> None:
+    _chain_plan(project)
+    assert run(project).code == 0
+    again = run(project, "--only", "T-03")
+    assert again.code == 0, again.stderr
+    assert again.tasks("task_started") == ["T-03"]
+
+
+def test_only_with_dependencies_not_completed_is_a_usage_error(project: Path) -> None:
+    _chain_plan(project)
+    refused = cli(project, "run", "--only", "T-03")
+    assert refused.code == 2
+    assert "--only T-03" in refused.stderr and "T-02" in refused.stderr and "not completed" in refused.stderr
+    assert not (workspace(project) / "results").is_dir() or not list((workspace(project) / "results").iterdir())
+    assert cli(project, "run", "--only", "T-99").code == 2
+    assert cli(project, "run", "--only", "T-01", "--rerun", "T-02").code == 2
+
+
+def test_rerun_runs_the_task_and_everything_downstream(project: Path) -> None:
+    _chain_plan(project)
+    assert run(project).code == 0
+    again = run(project, "--rerun", "T-02")
+    assert again.code == 0, again.stderr
+    assert sorted(again.tasks("task_started")) == ["T-02", "T-03"]
+    all_of_them = run(project, "--rerun", "T-01")
+    assert sorted(all_of_them.tasks("task_started")) == ["T-01", "T-02", "T-03", "T-05"]
+
+
+@pytest.mark.slow
+def test_reset_forgets_results(project: Path) -> None:
+    specs = [
+        Spec("T-01", "echo one"),
+        Spec("T-02", "exit 4"),
+        Spec("T-03", "echo three", deps=["T-02"]),
+        Spec("T-04", "echo four", deps=["T-01"]),
+    ]
+    write_plan(project, specs)
+    assert run(project).code == 1
+    assert statuses(project) == {"T-01": "completed", "T-02": "failed", "T-03": "skipped", "T-04": "completed"}
+
+    reset = cli(project, "reset", "T-04")
+    assert reset.code == 0 and "Reset 1 task: T-04" in reset.stdout
+    assert "T-04" not in statuses(project)
+    status = json.loads(cli(project, "status", "--json").stdout)
+    assert {t["id"]: t["status"] for t in status["tasks"]}["T-04"] == "pending"
+
+    reset = cli(project, "reset", "--failed", "--json")
+    assert reset.code == 0 and json.loads(reset.stdout)["reset"] == ["T-02", "T-03"]
+    assert statuses(project) == {"T-01": "completed"}
+
+    again = run(project)
+    assert sorted(again.tasks("task_started")) == ["T-02", "T-04"]  # T-01 kept; T-03 skipped again
+    reset = cli(project, "reset", "--all", "--json")
+    assert json.loads(reset.stdout)["reset"] == ["T-01", "T-02", "T-03", "T-04"]
+    assert statuses(project) == {}
+    assert cli(project, "reset", "T-99").code == 2
+    assert cli(project, "reset").code == 2
+
+
+def test_reset_lets_a_failed_task_run_again_after_a_fix(project: Path) -> None:
+    write_plan(project, [Spec("T-01", "[ -e fixed ] || exit 1\necho ok"), Spec("T-02", "echo two", deps=["T-01"])])
+    assert run(project).code == 1
+    (project / "fixed").touch()
+    # Unchanged plan: a failed task is not completed, so it runs again without any reset.
+    again = run(project)
+    assert again.code == 0
+    assert again.tasks("task_started") == ["T-01", "T-02"]

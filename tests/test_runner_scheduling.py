@@ -1,0 +1,225 @@
+"""Scheduling: the concurrency cap, dependency order, priorities, no level barriers; and ReadyQueue itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import networkx as nx
+from runner_helpers import Spec, peak_overlap, read_times, run, stamped, write_plan
+
+from orchestrator.graph import ReadyQueue, remaining_path
+
+
+def test_concurrency_cap_is_never_exceeded_and_is_reached(tmp_path: Path) -> None:
+    specs = [Spec(f"T-{i:02d}", stamped("sleep 0.5")) for i in range(1, 8)]
+    write_plan(tmp_path, specs, {"max_parallel": 3})
+    result = run(tmp_path)
+    assert result.code == 0, result.stderr
+    times = read_times(tmp_path)
+    assert len(times) == 7
+    assert peak_overlap(times.values()) == 3
+    # The runner's own record (result frontmatter) says the same: never more than 3 at once.
+    started = result.tasks("task_started")
+    assert sorted(started) == [s.id for s in specs]
+    open_now = peak = 0
+    for event in result.events:
+        if event["event"] == "task_started":
+            open_now += 1
+        elif event["event"] in {"task_completed", "task_failed"}:
+            open_now -= 1
+        peak = max(peak, open_now)
+    assert peak == 3
+
+
+def test_cli_max_parallel_overrides_the_plan(tmp_path: Path) -> None:
+    specs = [Spec(f"T-{i:02d}", stamped("sleep 0.3")) for i in range(1, 5)]
+    write_plan(tmp_path, specs, {"max_parallel": 4})
+    result = run(tmp_path, "--max-parallel", "1")
+    assert result.code == 0, result.stderr
+    assert result.events[0]["max_parallel"] == 1
+    assert peak_overlap(read_times(tmp_path).values()) == 1
+
+
+def test_a_task_never_starts_before_its_dependencies_end(tmp_path: Path) -> None:
+    # A diamond, a chain and a fan-in, with tasks of different lengths.
+    specs = [
+        Spec("A", stamped("sleep 0.3")),
+        Spec("B", stamped("sleep 0.1"), deps=["A"]),
+        Spec("C", stamped("sleep 0.4"), deps=["A"]),
+        Spec("D", stamped("sleep 0.1"), deps=["B", "C"]),
+        Spec("E", stamped("sleep 0.2")),
+        Spec("F", stamped("sleep 0.1"), deps=["E"]),
+        Spec("G", stamped("sleep 0.1"), deps=["F", "D"]),
+        Spec("H", stamped("sleep 0.2")),
+    ]
+    write_plan(tmp_path, specs, {"max_parallel": 3})
+    result = run(tmp_path)
+    assert result.code == 0, result.stderr
+    times = read_times(tmp_path)
+    assert set(times) == {s.id for s in specs}
+    for spec in specs:
+        for dep in spec.deps:
+            assert times[spec.id][0] >= times[dep][1], f"{spec.id} started before {dep} ended"
+    # The events agree: each start comes after the completion of every dependency.
+    position = {(e["event"], e.get("task")): i for i, e in enumerate(result.events)}
+    for spec in specs:
+        for dep in spec.deps:
+            assert position[("task_started", spec.id)] > position[("task_completed", dep)]
+
+
+def test_priorities_then_longest_path_then_table_order(tmp_path: Path) -> None:
+    specs = [
+        Spec("T-01", "echo T-01 >> order.log", priority="P2"),
+        Spec("T-02", "echo T-02 >> order.log", priority="P3"),
+        Spec("T-03", "echo T-03 >> order.log", priority="P2"),  # longer path: T-05 waits for it
+        Spec("T-04", "echo T-04 >> order.log", priority="P0"),
+        Spec("T-05", "echo T-05 >> order.log", deps=["T-03"], priority="P2"),
+        Spec("T-06", "echo T-06 >> order.log", priority="P1"),
+    ]
+    write_plan(tmp_path, specs, {"max_parallel": 1})
+    result = run(tmp_path)
+    assert result.code == 0, result.stderr
+    expected = ["T-04", "T-06", "T-03", "T-01", "T-05", "T-02"]
+    assert result.tasks("task_started") == expected
+    assert (tmp_path / "order.log").read_text().split() == expected
+
+
+def test_skewed_dag_finishes_near_its_lower_bound(tmp_path: Path) -> None:
+    """One long task beside a chain of short ones: level-by-level scheduling would take ~1.7x the bound."""
+    long, short, chain = 1.5, 0.2, 6
+    specs = [Spec("LONG", stamped(f"sleep {long}"))]
+    for i in range(1, chain + 1):
+        specs.append(Spec(f"C{i}", stamped(f"sleep {short}"), deps=[f"C{i - 1}"] if i > 1 else []))
+    slots = 2
+    write_plan(tmp_path, specs, {"max_parallel": slots})
+    # The bound from the plan: the heaviest chain, or all the work spread over every slot.
+    graph = nx.DiGraph()
+    weight = {s.id: (long if s.id == "LONG" else short) for s in specs}
+    for spec in specs:
+        graph.add_node(spec.id)
+        graph.add_edges_from((dep, spec.id) for dep in spec.deps)
+    heaviest = max(remaining_path(graph, weight).values())
+    bound = max(heaviest, sum(weight.values()) / slots)
+    barriers = sum(max(weight[t] for t in level) for level in nx.topological_generations(graph))
+    assert barriers > 1.5 * bound  # the plan does tell the two apart
+    result = run(tmp_path)
+    assert result.code == 0, result.stderr
+    times = read_times(tmp_path)
+    makespan = max(end for _, end in times.values()) - min(start for start, _ in times.values())
+    assert makespan < 1.3 * bound, f"makespan {makespan:.2f}s vs lower bound {bound:.2f}s"
+
+
+# --- ReadyQueue -------------------------------------------------------------------------------
+
+
+def _graph(edges: list[tuple[str, str]], nodes: list[str]) -> nx.DiGraph:
+    graph = nx.DiGraph()
+    graph.add_nodes_from(nodes)
+    graph.add_edges_from(edges)
+    return graph
+
+
+def _queue(
+    nodes: list[str],
+    edges: list[tuple[str, str]],
+    priority: dict[str, int] | None = None,
+    selected: list[str] | None = None,
+    done: set[str] | None = None,
+) -> ReadyQueue:
+    return ReadyQueue(
+        _graph(edges, nodes),
+        priority=priority or {},
+        order={n: i for i, n in enumerate(nodes)},
+        selected=selected if selected is not None else nodes,
+        done=done or set(),
+    )
+
+
+def _pop_all(queue: ReadyQueue) -> list[str]:
+    """Pop and complete until nothing is ready (as a runner with one slot would)."""
+    out: list[str] = []
+    while (task := queue.pop()) is not None:
+        out.append(task)
+        queue.complete(task)
+    return out
+
+
+def test_ready_queue_orders_by_priority_then_path_then_table_order() -> None:
+    nodes = ["a", "b", "c", "d", "e", "f"]
+    queue = _queue(nodes, [("c", "e")], priority={"a": 2, "b": 3, "c": 2, "d": 0, "e": 2, "f": 1})
+    assert len(queue) == 5  # e waits for c
+    assert _pop_all(queue) == ["d", "f", "c", "a", "e", "b"]
+
+
+def test_ready_queue_longest_remaining_path_first() -> None:
+    nodes = ["short", "long1", "long2", "long3"]
+    queue = _queue(nodes, [("long1", "long2"), ("long2", "long3")])
+    assert queue.pop() == "long1"
+    assert queue.pop() == "short"
+    assert queue.pop() is None
+
+
+def test_ready_queue_complete_releases_dependents_only_when_all_deps_done() -> None:
+    nodes = ["a", "b", "c"]
+    queue = _queue(nodes, [("a", "c"), ("b", "c")])
+    assert {queue.pop(), queue.pop()} == {"a", "b"}
+    assert queue.pop() is None
+    assert queue.complete("a") == []
+    assert queue.complete("b") == ["c"]
+    assert queue.pop() == "c"
+
+
+def test_ready_queue_done_and_unselected_tasks() -> None:
+    nodes = ["a", "b", "c", "d"]
+    edges = [("a", "b"), ("c", "d")]
+    # a is done (kept from an earlier run); c is neither selected nor done, so d never becomes ready.
+    queue = _queue(nodes, edges, selected=["b", "d"], done={"a"})
+    assert queue.pop() == "b"
+    assert queue.pop() is None
+    assert queue.drain() == ["d"]
+
+
+def test_ready_queue_fail_returns_exactly_the_downstream_tasks() -> None:
+    nodes = ["a", "b", "c", "d", "x", "y"]
+    edges = [("a", "b"), ("b", "c"), ("a", "d"), ("x", "y")]
+    queue = _queue(nodes, edges)
+    assert {queue.pop(), queue.pop()} == {"a", "x"}
+    assert sorted(queue.fail("a")) == ["b", "c", "d"]
+    assert queue.complete("x") == ["y"]
+    assert queue.pop() == "y"
+    assert queue.pop() is None
+    queue.complete("y")
+    assert queue.drain() == []
+
+
+def test_ready_queue_fail_drops_ready_dependents_from_the_heap() -> None:
+    nodes = ["a", "b", "c"]
+    queue = _queue(nodes, [("a", "c"), ("b", "c")])
+    queue.pop()
+    queue.pop()
+    queue.complete("a")
+    assert queue.fail("b") == ["c"]
+    assert len(queue) == 0
+    assert queue.pop() is None
+
+
+def test_ready_queue_pop_with_allowed_keeps_the_others_queued() -> None:
+    nodes = ["a", "b", "c"]
+    queue = _queue(nodes, [], priority={"a": 0, "b": 1, "c": 2})
+    assert queue.pop(lambda t: t != "a") == "b"
+    assert len(queue) == 2
+    assert queue.pop(lambda t: False) is None
+    assert queue.pop() == "a"
+    queue.push_back("a")  # not started after all
+    assert queue.pop() == "a"
+    assert queue.pop() == "c"
+
+
+def test_ready_queue_drain_leaves_out_handed_out_tasks() -> None:
+    nodes = ["a", "b", "c", "d"]
+    queue = _queue(nodes, [("a", "d")], priority={"a": 0})
+    assert queue.pop() == "a"  # running: not drained
+    assert sorted(queue.drain()) == ["b", "c", "d"]
+    assert len(queue) == 0
+    assert queue.complete("a") == []  # d was drained: it does not come back
+    assert queue.pop() is None
