@@ -68,7 +68,8 @@ def describe(event: Event) -> str | None:
         return f"🔵 {task}{agent} started{attempt}: {event.get('name', '')}"
     if kind == "task_completed":
         cost = f", ${event['cost_usd']:.4f}" if event.get("cost_usd") is not None else ""
-        return f"✅ {task}{agent} completed in {format_duration(event.get('duration'))}{cost}"
+        warning = f" ⚠️ {event['warning']}" if event.get("warning") else ""
+        return f"✅ {task}{agent} completed in {format_duration(event.get('duration'))}{cost}{warning}"
     if kind == "task_retrying":
         return f"🔄 {task}{agent} {event['reason']}; retry {event['attempt']} in {event['delay']:.1f}s"
     if kind == "task_failed":

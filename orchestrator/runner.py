@@ -441,7 +441,8 @@ class Runner:
 
     def _complete(self, done: _Done, attempt: _Attempt) -> None:
         task = self.plan.tasks[done.task]
-        meta = self._write_result(done, attempt, COMPLETED, None)
+        # A completed agent can still carry a warning (tool calls it was denied): keep it visible.
+        meta = self._write_result(done, attempt, COMPLETED, done.result.message)
         self.results[done.task] = meta
         self.queue.complete(done.task)
         for child in self.plan.graph.successors(done.task):
@@ -453,6 +454,7 @@ class Runner:
         self._emit(
             "task_completed", task=task.id, agent=task.agent, duration=meta["duration"],
             attempts=done.attempt, cost_usd=done.result.cost_usd, result=meta["result_file"],
+            warning=done.result.message,
         )  # fmt: skip
 
     def _fail(self, task_id: str, reason: str, *, status: str = FAILED, written: bool = False) -> None:

@@ -159,8 +159,13 @@ def claude_argv(
 def _tokens(usage: Any) -> dict[str, int] | None:
     if not isinstance(usage, dict):
         return None
-    keys = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-    found = {k.replace("_tokens", ""): int(usage[k]) for k in keys if isinstance(usage.get(k), int | float)}
+    keys = {
+        "input_tokens": "input",
+        "output_tokens": "output",
+        "cache_creation_input_tokens": "cache_creation",
+        "cache_read_input_tokens": "cache_read",
+    }
+    found = {name: int(usage[key]) for key, name in keys.items() if isinstance(usage.get(key), int | float)}
     return found or None
 
 
