@@ -400,6 +400,9 @@ class Runner:
             self.cost += result.cost_usd
             self.cost_seen = True
         settings = self.settings[done.task]
+        if not result.completed and result.error_class != USAGE_LIMIT:
+            # A session that could not be continued is not offered again: the next attempt starts fresh.
+            self._resume_sessions.pop(done.task, None)
         if result.completed:
             self._complete(done, attempt)
         elif result.error_class == USAGE_LIMIT:

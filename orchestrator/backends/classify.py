@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from .base import AGENT_ERROR, AUTH, MAX_BUDGET, MAX_TURNS, RATE_LIMIT, TRANSIENT, USAGE_LIMIT
 
 _USAGE = re.compile(
-    r"usage limit|limit reached|hit your (?:usage )?limit|quota (?:exceeded|exhausted)|resource_exhausted"
+    r"usage limit|limit reached|hit your [\w -]{0,20}limit|quota (?:exceeded|exhausted)|resource_exhausted"
     r"|out of (?:credits|extra usage)|weekly limit|session limit",
     re.I,
 )
@@ -65,6 +65,31 @@ def reset_time(message: str, now: float | None = None) -> float | None:
         for number, unit in re.findall(r"(\d+)\s*([hms])", match.group(1), re.I):
             total += int(number) * {"h": 3600, "m": 60, "s": 1}[unit.lower()]
         return now + total if total else None
+    utc = re.search(r"\(UTC\)|\bUTC\b", message) is not None
+    match = re.search(
+        r"resets?\s+(?:on\s+)?([A-Z][a-z]{2})[a-z]*\s+(\d{1,2}),?\s*(\d{1,2})(?::(\d{2}))?\s*(am|pm)?", message
+    )
+    if match:  # "resets Nov 24, 6:48am (UTC)"
+        try:
+            month = datetime.strptime(match.group(1), "%b").month
+        except ValueError:
+            return None
+        hour = _hour(int(match.group(3)), (match.group(5) or "").lower())
+        current = datetime.fromtimestamp(now, tz=UTC) if utc else datetime.fromtimestamp(now)
+        try:
+            target = current.replace(
+                month=month,
+                day=int(match.group(2)),
+                hour=hour,
+                minute=int(match.group(4) or 0),
+                second=0,
+                microsecond=0,
+            )
+        except ValueError:
+            return None
+        if target <= current:
+            target = target.replace(year=target.year + 1)
+        return target.timestamp()
     match = re.search(r"resets?\s+(?:at\s+)?(\d{1,2})(?::(\d{2}))?\s*(am|pm)?", message, re.I)
     if match:
         hour = int(match.group(1))
@@ -76,9 +101,17 @@ def reset_time(message: str, now: float | None = None) -> float | None:
             hour = 0
         if hour > 23 or minute > 59:
             return None
-        current = datetime.fromtimestamp(now)
+        current = datetime.fromtimestamp(now, tz=UTC) if utc else datetime.fromtimestamp(now)
         target = current.replace(hour=hour, minute=minute, second=0, microsecond=0)
         if target <= current:
             target += timedelta(days=1)
         return target.timestamp()
     return None
+
+
+def _hour(hour: int, meridiem: str) -> int:
+    if meridiem == "pm" and hour < 12:
+        return hour + 12
+    if meridiem == "am" and hour == 12:
+        return 0
+    return hour

@@ -31,6 +31,7 @@ from .base import (
     MAX_TURNS,
     START,
     TIMEOUT,
+    USAGE_LIMIT,
     AgentResult,
     Backend,
     Invocation,
@@ -42,9 +43,10 @@ from .base import (
 )
 from .classify import classify, reset_time
 
-# claude's own retries would keep a dead API busy for minutes; one quick retry, then ours take over.
+# claude retries failed API calls 10 times by default (minutes against a dead API, 401 included);
+# two quick ones absorb a blip inside the session, then our retry policy takes over.
 CLAUDE_ENV = {
-    "CLAUDE_CODE_MAX_RETRIES": "1",
+    "CLAUDE_CODE_MAX_RETRIES": "2",
     "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
     "DISABLE_AUTOUPDATER": "1",
 }
@@ -64,6 +66,8 @@ class ClaudeObserver(Observer):
         self.events = 0
         self.last_text = ""
         self.tools: list[str] = []
+        self.limit_reset: float | None = None  # a usage limit's reset time (rate_limit_event)
+        self.limit_rejected = False
 
     @property
     def session_id(self) -> str | None:
@@ -86,6 +90,13 @@ class ClaudeObserver(Observer):
         kind = event.get("type")
         if kind == "result":
             self.result = event
+        elif kind == "rate_limit_event":
+            info = event.get("rate_limit_info") or {}
+            if isinstance(info, dict) and info.get("status") == "rejected":
+                self.limit_rejected = True
+                resets = info.get("resetsAt")
+                if isinstance(resets, int | float):
+                    self.limit_reset = float(resets)
         elif kind == "assistant":
             for block in (event.get("message") or {}).get("content") or []:
                 if isinstance(block, dict) and block.get("type") == "text" and block.get("text"):
@@ -231,6 +242,13 @@ def interpret_claude(run: ProcessRun, obs: ClaudeObserver, stderr: str, limits: 
     errors = event.get("errors")
     detail = text or ("; ".join(str(e) for e in errors) if isinstance(errors, list) and errors else subtype)
     status = event.get("api_error_status") if isinstance(event.get("api_error_status"), int) else None
+    if event.get("api_error") == "usage_limit_reached" or obs.limit_rejected:
+        # A subscription limit: claude says when it lifts in a rate_limit_event (exact) and in
+        # words ("You've hit your 5-hour limit · resets 7:40am (UTC)").
+        reset = obs.limit_reset or reset_time(detail)
+        return AgentResult(
+            False, text=obs.last_text, error_class=USAGE_LIMIT, message=f"claude: {detail}", reset_at=reset, **common
+        )
     error = classify(detail or "", status)
     if error == AGENT_ERROR and subtype == "error_during_execution":
         error = AGENT_ERROR
