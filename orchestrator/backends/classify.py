@@ -20,7 +20,7 @@ _AUTH = re.compile(
     re.I,
 )
 _TRANSIENT = re.compile(
-    r"connection|network|timed? ?out|econn|socket|fetch failed|\b5\d\d\b|internal server error|service unavailable"
+    r"connection|disconnect|network|timed? ?out|econn|socket|fetch failed|\b5\d\d\b|internal server error|service unavailable"
     r"|bad gateway|unable to connect",
     re.I,
 )

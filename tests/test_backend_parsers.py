@@ -1,0 +1,259 @@
+"""codex, gemini and claude output mapped to one result record, from recorded output lines."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from orchestrator.backends import base
+from orchestrator.backends.claude import ClaudeObserver, interpret_claude
+from orchestrator.backends.classify import classify, reset_time
+from orchestrator.backends.codex import CodexObserver, interpret_codex
+from orchestrator.backends.gemini import interpret_gemini
+from orchestrator.process import ProcessRun
+
+FIXTURES = Path(__file__).parent / "fixtures"
+OK = ProcessRun(0, None, 1.0)
+FAILED = ProcessRun(1, None, 1.0)
+
+
+def _feed(observer: ClaudeObserver | CodexObserver, lines: list[str]) -> None:
+    for line in lines:
+        observer.feed(line.encode())
+
+
+# --- codex ---------------------------------------------------------------------------------------
+
+CODEX_SUCCESS = [
+    '{"type":"thread.started","thread_id":"0199a213-81c0-7800-8aa1-bbab2a035a53"}',
+    '{"type":"turn.started"}',
+    '{"type":"item.completed","item":{"id":"item_0","type":"reasoning","text":"**Scanning**"}}',
+    '{"type":"item.started","item":{"id":"item_1","type":"command_execution","command":"bash -lc ls",'
+    '"aggregated_output":"","status":"in_progress"}}',
+    '{"type":"item.completed","item":{"id":"item_1","type":"command_execution","command":"bash -lc ls",'
+    '"aggregated_output":"README.md\\n","exit_code":0,"status":"completed"}}',
+    '{"type":"item.completed","item":{"id":"item_2","type":"agent_message","text":"The repo has a README."}}',
+    '{"type":"turn.completed","usage":{"input_tokens":24763,"cached_input_tokens":24448,"output_tokens":122}}',
+]
+
+
+def test_codex_success_maps_text_session_and_tokens() -> None:
+    observer = CodexObserver()
+    _feed(observer, [*CODEX_SUCCESS, "not json at all", '{"type":"something.new"}'])
+    result = interpret_codex(OK, observer)
+    assert result.completed
+    assert result.text == "The repo has a README."
+    assert result.session_id == "0199a213-81c0-7800-8aa1-bbab2a035a53"
+    assert result.tokens == {"input_tokens": 24763, "cached_input_tokens": 24448, "output_tokens": 122}
+    assert result.cost_usd is None  # codex reports no cost
+
+
+@pytest.mark.parametrize(
+    ("line", "error_class"),
+    [
+        pytest.param('{"type":"turn.failed","error":{"message":"stream disconnected before completion"}}',
+                     base.TRANSIENT, id="network"),
+        pytest.param('{"type":"error","message":"exceeded retry limit, last status: 429 Too Many Requests"}',
+                     base.RATE_LIMIT, id="rate-limit"),
+        pytest.param('{"type":"error","message":"unexpected status 401 Unauthorized: Missing bearer"}',
+                     base.AUTH, id="auth"),
+        pytest.param('{"type":"error","message":"You\'ve hit your usage limit. Try again in 3 hours 20 min."}',
+                     base.USAGE_LIMIT, id="usage-limit"),
+    ],
+)  # fmt: skip
+def test_codex_failures_are_classified(line: str, error_class: str) -> None:
+    observer = CodexObserver()
+    _feed(observer, [CODEX_SUCCESS[0], '{"type":"turn.started"}', line])
+    result = interpret_codex(FAILED, observer)
+    assert not result.completed
+    assert result.error_class == error_class
+    assert result.message and result.message.startswith("codex: ")
+
+
+def test_codex_exit_zero_without_a_completed_turn_is_not_success() -> None:
+    observer = CodexObserver()
+    _feed(observer, CODEX_SUCCESS[:2])
+    result = interpret_codex(OK, observer)
+    assert not result.completed
+    assert result.error_class == base.EXIT
+
+
+# --- gemini --------------------------------------------------------------------------------------
+
+GEMINI_SUCCESS = json.dumps(
+    {
+        "session_id": "c4bdf6e6-4b4b-4c48-9d0c-5b0f5d9b7e1a",
+        "response": "Three endpoints respond.",
+        "stats": {
+            "models": {
+                "gemini-2.5-pro": {
+                    "api": {"totalRequests": 2},
+                    "tokens": {"prompt": 5120, "candidates": 88, "total": 5300},
+                }
+            },
+            "tools": {"totalCalls": 1},
+        },
+    }
+)
+
+
+def test_gemini_success() -> None:
+    result = interpret_gemini(OK, "Loaded cached credentials.\n" + GEMINI_SUCCESS, "")
+    assert result.completed
+    assert result.text == "Three endpoints respond."
+    assert result.session_id == "c4bdf6e6-4b4b-4c48-9d0c-5b0f5d9b7e1a"
+    assert result.tokens == {"prompt": 5120, "candidates": 88, "total": 5300}
+
+
+@pytest.mark.parametrize(
+    ("code", "error_class", "words"),
+    [
+        pytest.param(41, base.AUTH, "not authenticated", id="41-auth"),
+        pytest.param(42, base.START, "invalid input", id="42-input"),
+        pytest.param(52, base.START, "configuration error", id="52-config"),
+        pytest.param(53, base.MAX_TURNS, "turn limit", id="53-turns"),
+        pytest.param(55, base.START, "untrusted workspace", id="55-untrusted"),
+    ],
+)
+def test_gemini_exit_codes(code: int, error_class: str, words: str) -> None:
+    body = json.dumps({"error": {"type": "Error", "message": "details here", "code": code}})
+    result = interpret_gemini(ProcessRun(code, None, 1.0), body, "")
+    assert not result.completed
+    assert result.error_class == error_class
+    assert result.message is not None and words in result.message and "details here" in result.message
+    assert result.error_class not in base.RETRYABLE
+
+
+def test_gemini_quota_error_is_a_usage_limit() -> None:
+    body = json.dumps(
+        {"error": {"type": "ApiError", "message": "Quota exceeded for quota metric; retry in 45m", "code": 429}}
+    )
+    result = interpret_gemini(FAILED, body, "")
+    assert result.error_class == base.USAGE_LIMIT
+    assert result.reset_at is not None and result.reset_at > time.time() + 40 * 60
+
+
+def test_gemini_crash_without_json() -> None:
+    result = interpret_gemini(FAILED, "", "Error: connect ECONNREFUSED 127.0.0.1:443\n")
+    assert not result.completed
+    assert result.error_class == base.TRANSIENT
+
+
+# --- claude (recorded from the real CLI against the fake API) --------------------------------------
+
+
+def _claude(name: str) -> ClaudeObserver:
+    observer = ClaudeObserver()
+    _feed(observer, (FIXTURES / "claude" / f"{name}.jsonl").read_text().splitlines())
+    return observer
+
+
+def _fixture(name: str) -> None:
+    if not (FIXTURES / "claude" / f"{name}.jsonl").exists():
+        pytest.skip(f"no recorded claude output {name}.jsonl")
+
+
+def test_claude_success_from_recording() -> None:
+    _fixture("success")
+    observer = _claude("success")
+    result = interpret_claude(OK, observer, "")
+    assert result.completed and result.text
+    assert result.session_id and result.cost_usd and result.cost_usd > 0
+    assert result.tokens and result.tokens["input"] > 0 and result.turns == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "error_class"),
+    [
+        pytest.param("auth_401", base.AUTH, id="401"),
+        pytest.param("rate_limit_429", base.RATE_LIMIT, id="429"),
+        pytest.param("overloaded_529", base.RATE_LIMIT, id="529"),
+        pytest.param("max_turns", base.MAX_TURNS, id="max-turns"),
+        pytest.param("usage_limit", base.USAGE_LIMIT, id="usage-limit"),
+    ],
+)
+def test_claude_errors_from_recordings(name: str, error_class: str) -> None:
+    _fixture(name)
+    result = interpret_claude(FAILED, _claude(name), "")
+    assert not result.completed
+    assert result.error_class == error_class
+    if error_class == base.USAGE_LIMIT:
+        assert result.reset_at is not None
+    if error_class == base.AUTH:
+        assert result.message is not None and "log in" in result.message
+
+
+def test_claude_is_error_wins_over_success_subtype() -> None:
+    observer = ClaudeObserver()
+    _feed(
+        observer,
+        [
+            '{"type":"system","subtype":"init","session_id":"s-1"}',
+            '{"type":"result","subtype":"success","is_error":true,"api_error_status":500,'
+            '"result":"API Error: 500 Internal server error","session_id":"s-1","total_cost_usd":0}',
+        ],
+    )
+    result = interpret_claude(FAILED, observer, "")
+    assert not result.completed
+    assert result.error_class == base.TRANSIENT
+    assert result.session_id == "s-1"
+
+
+def test_claude_success_with_denied_tools_is_completed_with_a_warning() -> None:
+    observer = ClaudeObserver()
+    _feed(
+        observer,
+        [
+            '{"type":"result","subtype":"success","is_error":false,"result":"I could not write the file.",'
+            '"permission_denials":[{"tool_name":"Write","tool_use_id":"t1","tool_input":{}}],"num_turns":2}',
+        ],
+    )
+    result = interpret_claude(OK, observer, "")
+    assert result.completed
+    assert result.message == "1 tool calls denied (Write)"
+
+
+def test_claude_without_a_result_event_uses_stderr() -> None:
+    result = interpret_claude(FAILED, ClaudeObserver(), "Invalid API key · Please run /login\n")
+    assert result.error_class == base.AUTH
+
+
+def test_claude_timeout_keeps_the_session_for_resume() -> None:
+    observer = ClaudeObserver()
+    _feed(observer, ['{"type":"system","subtype":"init","session_id":"abc"}'])
+    result = interpret_claude(ProcessRun(None, 15, 5.0, timed_out="inactivity"), observer, "")
+    assert result.error_class == base.HANG and result.session_id == "abc" and result.retryable
+
+
+# --- words --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("message", "status", "expected"),
+    [
+        ("Invalid API key · Fix external API key", 401, base.AUTH),
+        ("API Error: Request rejected (429) · slow down", 429, base.RATE_LIMIT),
+        ("API Error: 529 Overloaded. This is a server-side issue", 529, base.RATE_LIMIT),
+        ("You've hit your 5-hour limit · resets 7:40am (UTC)", None, base.USAGE_LIMIT),
+        ("Claude AI usage limit reached|1767225600", None, base.USAGE_LIMIT),
+        ("API Error: Stream idle timeout - no chunks received", None, base.TRANSIENT),
+        ("API Error: 503 Service Unavailable", 503, base.TRANSIENT),
+    ],
+)
+def test_classify(message: str, status: int | None, expected: str) -> None:
+    assert classify(message, status) == expected
+
+
+def test_reset_times() -> None:
+    now = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
+    assert reset_time("Claude AI usage limit reached|1767225600", now) == 1767225600.0
+    assert reset_time("try again in 2h 30m", now) == now + 9000
+    seven_forty = reset_time("You've hit your 5-hour limit · resets 7:40am (UTC)", now)
+    assert seven_forty is not None and 0 < seven_forty - now <= 24 * 3600
+    assert time.gmtime(seven_forty)[3:5] == (7, 40)
+    weekly = reset_time("You've hit your weekly limit · resets Nov 24, 6:48am (UTC)", now)
+    assert weekly is not None and time.gmtime(weekly)[1:5] == (11, 24, 6, 48)
+    assert reset_time("no time here", now) is None
