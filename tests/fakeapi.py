@@ -1,14 +1,143 @@
-"""Fake Anthropic Messages API for tests (standard library only).
+"""Fake Anthropic Messages API for tests, proven against the real ``claude`` CLI.
 
-Facts are filled in below after probing the real CLI.
+Standard library only: a ``ThreadingHTTPServer`` on 127.0.0.1 (OS-chosen
+port) in a background thread.  Point claude at it with
+``ANTHROPIC_BASE_URL=<base_url>``; see :func:`claude_env`.
+
+Facts observed with @anthropic-ai/claude-code 2.1.329 (native binary,
+``tools/install-claude.sh``), ``claude -p --output-format stream-json
+--verbose``, prompt on stdin, ``ANTHROPIC_API_KEY=dummy``,
+``CLAUDE_CONFIG_DIR=<tmp>``, ``CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1``.
+Recorded outputs are in ``tests/fixtures/claude/*.jsonl``.
+
+Wire protocol
+  * Main calls: ``POST /v1/messages?beta=true`` (query string!), ``stream:
+    true``, 12 tools (Agent, Bash, Edit, Read, Write, Skill, ...), default
+    model ``claude-opus-5-5`` (``claude-sonnet-5-5`` under OAuth),
+    ``max_tokens`` 128000, header ``x-api-key: dummy``.  ``messages`` contains
+    a ``role: "system"`` entry (environment info) after the first user turn.
+    The ``system`` field is a list of text blocks; ``--append-system-prompt``
+    text lands in ``system`` (not in ``messages``).
+  * No side calls were seen (no title generation, no count_tokens, no quota
+    probe) in -p mode, with or without DISABLE_NONESSENTIAL_TRAFFIC; without
+    it claude additionally sends ``HEAD /api/hello``.  Rule used here all
+    the same (:func:`is_side_call`): a ``/v1/messages`` body with no
+    ``tools`` is a side call, answered "ok" without consuming the script.
+  * Cost: result ``total_cost_usd`` is computed from the usage in
+    message_start/message_delta (100 in + 20 out on opus-5-5 = $0.0008).
+  * After a stream goes silent or breaks, claude retries; after a stream
+    *idle timeout* it falls back to a NON-streaming request (``stream:
+    false``, ``max_tokens`` 64000), answered here as plain JSON.
+
+Retries and timeouts (env vars)
+  * ``CLAUDE_CODE_MAX_RETRIES`` works: default 10 retries with exponential
+    backoff (0.5 s, 1 s, 2 s, ... 37 s; a 401 run takes minutes); 0 = fail on
+    the first error.  Each retry emits ``{"type":"system","subtype":
+    "api_retry","attempt":n,"max_retries":m,"retry_delay_ms":..,
+    "error_status":401|429|529|500|null,"error":"authentication_failed"|
+    "rate_limit"|"overloaded"|"server_error"|"unknown"}``.  401, 429, 500 and
+    529 are all retried; 429 honours ``retry-after`` (3 s -> 3031 ms).
+    400 is re-sent a few times immediately, then fails.
+  * Silent stream after ``message_start`` (``Reply.hang``): claude waits
+    300 s by default, then silently re-sends as non-streaming (no api_retry
+    event, even with MAX_RETRIES=0).  ``CLAUDE_STREAM_IDLE_TIMEOUT_MS`` can
+    NOT lower this (floored at 300000).  ``CLAUDE_BYTE_STREAM_IDLE_TIMEOUT_MS``
+    can (floor 10000): with 10000 the fallback happens after 10 s.  With
+    ``CLAUDE_CODE_DISABLE_NONSTREAMING_FALLBACK=1`` too, claude gives up
+    after 10 s: exit 1, result ``is_error: true``, ``api_error_status: null``,
+    ``result: "API Error: Stream idle timeout - no chunks received"``.
+  * No response headers at all (``Reply(delay_seconds=...)``): default wait
+    ~360 s, then api_retry (``error: "unknown"``, status null).
+    ``API_TIMEOUT_MS`` works here (5000 -> retry after 5 s; it is also sent
+    as ``x-stainless-timeout``) and bounds the non-streaming fallback, but
+    does NOT bound a stream that already sent headers.
+    ``CLAUDE_STREAM_FIRST_BYTE_TIMEOUT_MS`` had no effect (first-party API).
+  * Broken stream (connection dropped mid-message): api_retry
+    ``error: "unknown"``, re-sent *streaming*.  SSE ``error`` event
+    mid-stream: re-sent streaming without an api_retry event.
+
+Errors as seen in the stream-json ``result`` event (all exit code 1; note
+``subtype`` stays ``"success"``, ``terminal_reason: "api_error"``,
+``total_cost_usd: 0``, preceded by an ``assistant`` event with model
+``<synthetic>``, ``error`` (kind), ``api_error_status``, ``is_api_error_message``):
+  * 401: ``is_error: true, api_error_status: 401, result: "Invalid API key ·
+    Fix external API key"``; assistant ``error: "authentication_failed"``.
+  * 429 (+ retry-after, MAX_RETRIES=0): ``api_error_status: 429, result:
+    "API Error: Request rejected (429) · <error.message>"``.
+  * 529: ``api_error_status: 529, result: "API Error: 529 Overloaded. This is
+    a server-side issue, usually temporary — try again in a moment. If it
+    persists, check your inference gateway (127.0.0.1:PORT)."``
+  * 400: ``api_error_status: 400, result: "API Error: 400 <error.message>"``.
+  * Usage limit (``Reply.usage_limit``: 429 + ``anthropic-ratelimit-unified-
+    status: rejected``, ``-reset: <epoch s>``, ``-representative-claim:
+    five_hour|seven_day|...``) is only interpreted for subscribers: run with
+    ``CLAUDE_CODE_OAUTH_TOKEN=<anything>`` and NO ``ANTHROPIC_API_KEY``
+    (``claude_env(..., auth="oauth")``).  Then it is never retried, a
+    ``{"type":"rate_limit_event","rate_limit_info":{"status":"rejected",
+    "resetsAt":<epoch>,"rateLimitType":"five_hour","isUsingOverage":false}}``
+    line precedes the assistant event, the assistant/result events carry
+    ``api_error: "usage_limit_reached"`` (assistant also ``api_error_params.
+    rate_limit_info``) and ``result`` is e.g. ``"You've hit your 5-hour limit
+    · resets 7:40am (UTC)"`` or ``"You've hit your weekly limit · resets Nov
+    24, 6:48am (UTC)"`` (U+00B7 middle dot).  With an API key the same
+    response is a plain 429 ("API Error: Request rejected (429) · ...").
+    The legacy ``"Claude AI usage limit reached|<epoch>"`` text is no longer
+    produced by claude; sent as an error message it just appears verbatim
+    after "API Error: Request rejected (429) · ".
+
+Other facts
+  * ``--max-turns 1`` + a tool call: exit 1, ``subtype: "error_max_turns"``,
+    ``is_error: true``, ``result`` absent/None, ``errors: ["Reached maximum
+    number of turns (1)"]``, ``terminal_reason: "max_turns"``.
+  * ``--max-budget-usd X`` exists: checked after each turn (overshoots),
+    exit 1, ``subtype: "error_max_budget_usd"``, ``errors: ["Reached maximum
+    budget ($X)"]``, ``terminal_reason: "budget_exhausted"``.
+  * ``--json-schema S`` adds a tool ``StructuredOutput`` (input_schema = S).
+    When the model calls it: tool_result "Structured output provided
+    successfully", the run ends at once, result event has
+    ``structured_output: {...}`` and ``result`` = its JSON text.  Invalid
+    input -> tool_result error "Output does not match required schema:
+    /name: must be string" and another turn.  Text-only reply -> one nudge
+    user message "[structured-output-enforce] You MUST call the
+    StructuredOutput tool ..."; if ignored again: ``subtype: "success"``,
+    ``is_error: false``, ``structured_output`` absent -> check for it!
+  * ``--resume <session_id>`` (same CLAUDE_CONFIG_DIR, any cwd) keeps the
+    session_id and re-sends the earlier messages; ``total_cost_usd`` in the
+    result is CUMULATIVE over the whole session (0.0008 -> 0.0016).  Unknown
+    id: exit 1, ``subtype: "error_during_execution"``, ``errors: ["No
+    conversation found with session ID: <id>"]``, no API call.
+    ``--session-id <uuid>`` sets the id of a new session.
+  * Skills: ``system/init`` lists them in ``skills`` (and
+    ``slash_commands``): both ``$CLAUDE_CONFIG_DIR/skills/<n>/SKILL.md`` and
+    ``<cwd>/.claude/skills/<n>/SKILL.md`` appear (plus ~16 built-ins).
+  * Permissions (running as root): read-only commands (``echo hi``) run in
+    every mode; a writing command (``touch f``) is refused in the default
+    mode (is_error tool_result "... needs approval") and in ``dontAsk``, and
+    runs with ``--allowedTools Bash``, ``--permission-mode acceptEdits``,
+    ``auto``, or ``bypassPermissions`` / ``--dangerously-skip-permissions``;
+    the last two refuse to start as root ("--dangerously-skip-permissions
+    cannot be used with root/sudo privileges for security reasons", exit 1)
+    unless ``IS_SANDBOX=1``.
+  * stream-json shape: the ``result`` line does not start with ``"type"``
+    (it starts ``{"duration_api_ms":...``): parse JSON, never prefix-match.
+    Streamed ``assistant`` events carry ``stop_reason: null`` and the
+    message_start usage; the result event has the summed usage,
+    ``total_cost_usd``, ``modelUsage``, ``num_turns``, ``session_id``,
+    ``terminal_reason`` ("completed", "api_error", "max_turns",
+    "budget_exhausted") and ``permission_denials``.
+  * Start-up: ~0.45-0.7 s from spawn to the first API request, ~0.5-1.0 s
+    for a whole one-turn run; ``claude --version`` 10 ms.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
 import shutil
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -23,7 +152,7 @@ JSON = dict[str, Any]
 
 ReplyKind = Literal["text", "tool_use", "error", "hang", "broken", "stream_error"]
 
-DEFAULT_MODEL = "claude-sonnet-4-5-20250929"
+DEFAULT_MODEL = "claude-opus-5-5"
 
 
 @dataclass(frozen=True)
@@ -164,6 +293,17 @@ class Reply:
 SIDE_REPLY_TEXT = "ok"
 
 
+@dataclass(frozen=True)
+class LoggedRequest:
+    """One HTTP request received by the fake."""
+
+    method: str
+    path: str  # including the query string, e.g. "/v1/messages?beta=true"
+    body: JSON | None
+    headers: dict[str, str]
+    time: float  # time.monotonic() at arrival
+
+
 def is_side_call(body: Mapping[str, Any]) -> bool:
     """True for claude's auxiliary calls, which must not consume the script.
 
@@ -215,8 +355,7 @@ class FakeAnthropic:
         self.requests: list[JSON] = []
         self.main_requests: list[JSON] = []
         self.side_requests: list[JSON] = []
-        self.request_log: list[tuple[str, str, JSON | None]] = []  # (method, path, body)
-        self.headers_log: list[dict[str, str]] = []
+        self.log: list[LoggedRequest] = []  # every HTTP request, in order
         self.errors: list[str] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -228,8 +367,7 @@ class FakeAnthropic:
     # ---- lifecycle ----------------------------------------------------
     def start(self) -> FakeAnthropic:
         handler = _make_handler(self)
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        server.daemon_threads = True
+        server = _QuietServer(("127.0.0.1", 0), handler)
         self._server = server
         port = server.server_address[1]
         self.base_url = f"http://127.0.0.1:{port}"
@@ -365,45 +503,60 @@ def render_stream(api: FakeAnthropic, reply: Reply, model: str) -> Iterator[tupl
     yield "ping", {"type": "ping"}
     for index, block in enumerate(_content_blocks(api, reply)):
         if block["type"] == "text":
-            yield "content_block_start", {
-                "type": "content_block_start",
-                "index": index,
-                "content_block": {"type": "text", "text": ""},
-            }
-            for piece in _chunks(block["text"]):
-                yield "content_block_delta", {
-                    "type": "content_block_delta",
+            yield (
+                "content_block_start",
+                {
+                    "type": "content_block_start",
                     "index": index,
-                    "delta": {"type": "text_delta", "text": piece},
-                }
-        else:
-            yield "content_block_start", {
-                "type": "content_block_start",
-                "index": index,
-                "content_block": {
-                    "type": "tool_use",
-                    "id": block["id"],
-                    "name": block["name"],
-                    "input": {},
+                    "content_block": {"type": "text", "text": ""},
                 },
-            }
-            for piece in _chunks(json.dumps(block["input"]), 24):
-                yield "content_block_delta", {
-                    "type": "content_block_delta",
+            )
+            for piece in _chunks(block["text"]):
+                yield (
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "text_delta", "text": piece},
+                    },
+                )
+        else:
+            yield (
+                "content_block_start",
+                {
+                    "type": "content_block_start",
                     "index": index,
-                    "delta": {"type": "input_json_delta", "partial_json": piece},
-                }
+                    "content_block": {
+                        "type": "tool_use",
+                        "id": block["id"],
+                        "name": block["name"],
+                        "input": {},
+                    },
+                },
+            )
+            for piece in _chunks(json.dumps(block["input"]), 24):
+                yield (
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "input_json_delta", "partial_json": piece},
+                    },
+                )
         yield "content_block_stop", {"type": "content_block_stop", "index": index}
-    yield "message_delta", {
-        "type": "message_delta",
-        "delta": {"stop_reason": _stop_reason(reply), "stop_sequence": None},
-        "usage": {
-            "input_tokens": reply.input_tokens,
-            "output_tokens": reply.output_tokens,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
+    yield (
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": _stop_reason(reply), "stop_sequence": None},
+            "usage": {
+                "input_tokens": reply.input_tokens,
+                "output_tokens": reply.output_tokens,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+            },
         },
-    }
+    )
     yield "message_stop", {"type": "message_stop"}
 
 
@@ -415,22 +568,30 @@ def _count_tokens(body: Mapping[str, Any]) -> int:
 # HTTP handler
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # claude drops connections (timeouts, exit); that is not a test failure.
+        pass
+
+
 def _make_handler(api: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "fakeapi/1"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
         # -- helpers --
-        def _send_json(self, status: int, body: Mapping[str, Any], headers: Mapping[str, str] = {}) -> None:
+        def _send_json(self, status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> None:
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.send_header("request-id", "req_fake")
-            for k, v in headers.items():
+            for k, v in (headers or {}).items():
                 self.send_header(k, v)
             self.end_headers()
             self.wfile.write(data)
@@ -461,22 +622,28 @@ def _make_handler(api: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
             return parsed if isinstance(parsed, dict) else {"_json": parsed}
 
         def _log(self, body: JSON | None) -> None:
+            entry = LoggedRequest(
+                method=self.command,
+                path=self.path,
+                body=body,
+                headers={k.lower(): v for k, v in self.headers.items()},
+                time=time.monotonic(),
+            )
             with api._lock:
-                api.request_log.append((self.command, self.path, body))
-                api.headers_log.append({k.lower(): v for k, v in self.headers.items()})
+                api.log.append(entry)
 
         # -- verbs --
-        def do_HEAD(self) -> None:  # noqa: N802
+        def do_HEAD(self) -> None:
             self._log(None)
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self._log(None)
             self._send_json(200, {})
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self._read_body()
             self._log(body)
             path = urlsplit(self.path).path.rstrip("/")
@@ -491,24 +658,24 @@ def _make_handler(api: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
                 return
             model = str(body.get("model") or api.model)
             stream = bool(body.get("stream"))
-            try:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self._answer(reply, model, stream)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
 
         def _answer(self, reply: Reply, model: str, stream: bool) -> None:
             if reply.kind == "error":
                 self._send_json(reply.status, reply.error_body(), reply.headers)
                 return
             if not stream:
-                if reply.kind in ("hang",):
+                # claude's non-streaming fallback (after a stream idle timeout).
+                if reply.kind == "hang":
                     api.wait(reply.hang_seconds)
                     self.close_connection = True
                     return
-                if reply.kind in ("broken", "stream_error"):
-                    self._send_json(
-                        529, Reply.overloaded().error_body()
-                    )
+                if reply.kind == "broken":
+                    self.close_connection = True  # drop without any response
+                    return
+                if reply.kind == "stream_error":
+                    self._send_json(529, Reply.error(529, reply.error_type, reply.text).error_body())
                     return
                 self._send_json(200, render_message(api, reply, model))
                 return
@@ -557,28 +724,244 @@ def find_claude() -> str | None:
     return shutil.which("claude")
 
 
-def claude_env(base_url: str, config_dir: str | os.PathLike[str], **extra: str) -> dict[str, str]:
-    """Environment for running the real claude against a fake at ``base_url``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE_CODE_", "CLAUDECODE"))}
+def claude_env(
+    base_url: str,
+    config_dir: str | os.PathLike[str],
+    *,
+    auth: Literal["api_key", "oauth"] = "api_key",
+    **extra: str,
+) -> dict[str, str]:
+    """Environment for running the real claude against a fake at ``base_url``.
+
+    Inherited ``ANTHROPIC_*``/``CLAUDE_*`` variables are dropped.  ``auth=
+    "oauth"`` sets ``CLAUDE_CODE_OAUTH_TOKEN`` instead of ``ANTHROPIC_API_KEY``
+    (claude then behaves as a subscriber: usage-limit headers are honoured).
+    ``extra`` is added last, e.g. ``CLAUDE_CODE_MAX_RETRIES="0"``.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE_", "CLAUDECODE"))}
     env.update(
         ANTHROPIC_BASE_URL=base_url,
-        ANTHROPIC_API_KEY="dummy",
         CLAUDE_CONFIG_DIR=str(config_dir),
         CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
     )
+    if auth == "oauth":
+        env["CLAUDE_CODE_OAUTH_TOKEN"] = "fake-oauth-token"
+    else:
+        env["ANTHROPIC_API_KEY"] = "dummy"
     env.update(extra)
     return env
 
 
+@dataclass
+class ClaudeRun:
+    """Outcome of one ``claude -p`` process."""
+
+    returncode: int | None  # None: killed by the timeout
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def events(self) -> list[JSON]:
+        """The stream-json lines that parse as JSON objects."""
+        out: list[JSON] = []
+        for line in self.stdout.splitlines():
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(ev, dict):
+                out.append(ev)
+        return out
+
+    @property
+    def result(self) -> JSON | None:
+        """The last ``{"type": "result"}`` event."""
+        found = [ev for ev in self.events if ev.get("type") == "result"]
+        return found[-1] if found else None
+
+    @property
+    def init(self) -> JSON | None:
+        """The ``system/init`` event."""
+        for ev in self.events:
+            if ev.get("type") == "system" and ev.get("subtype") == "init":
+                return ev
+        return None
+
+
+def run_claude(
+    api: FakeAnthropic,
+    prompt: str,
+    *,
+    args: Sequence[str] = (),
+    config_dir: str | os.PathLike[str],
+    cwd: str | os.PathLike[str],
+    auth: Literal["api_key", "oauth"] = "api_key",
+    env: Mapping[str, str] | None = None,
+    timeout: float = 60.0,
+    claude: str | None = None,
+) -> ClaudeRun:
+    """Run ``claude -p --output-format stream-json --verbose ARGS`` (prompt on
+    stdin) against ``api``; kill it after ``timeout`` seconds."""
+    binary = claude or find_claude()
+    if binary is None:
+        raise FileNotFoundError("claude CLI not installed: run tools/install-claude.sh (needs npm)")
+    cmd = [binary, "-p", "--output-format", "stream-json", "--verbose", *args]
+    full_env = claude_env(api.base_url, config_dir, auth=auth, **dict(env or {}))
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(prompt, timeout=timeout)
+        code: int | None = proc.returncode
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        code = None
+    return ClaudeRun(code, out, err, time.monotonic() - t0)
+
+
+# ---------------------------------------------------------------------------
+# Recorded scenarios (tests/fixtures/claude/<name>.jsonl)
+
+SCHEMA_EXAMPLE: JSON = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """How one fixture was recorded: a script, claude arguments and env."""
+
+    script: Callable[[], list[Reply]]
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    auth: Literal["api_key", "oauth"] = "api_key"
+    prompt: str = "Say hello."
+    resume: bool = False  # first run a one-turn session, then --resume it
+    timeout: float = 60.0
+
+
+NO_RETRY = {"CLAUDE_CODE_MAX_RETRIES": "0"}
+
+SCENARIOS: dict[str, Scenario] = {
+    "success": Scenario(lambda: [Reply.say("Hello from the fake API.")]),
+    "tool_roundtrip": Scenario(
+        lambda: [
+            Reply.tool("Bash", {"command": "echo hi", "description": "Say hi"}),
+            Reply.say("The command said hi."),
+        ],
+        args=("--allowedTools", "Bash"),
+    ),
+    "auth_401": Scenario(lambda: [Reply.auth_error()], env=NO_RETRY),
+    "rate_limit_429": Scenario(lambda: [Reply.rate_limited(retry_after=1)], env=NO_RETRY),
+    "overloaded_529": Scenario(lambda: [Reply.overloaded()], env=NO_RETRY),
+    "usage_limit": Scenario(
+        lambda: [Reply.usage_limit(int(time.time()) + 3600)],
+        auth="oauth",
+        env=NO_RETRY,
+    ),
+    "max_turns": Scenario(
+        lambda: [Reply.tool("Bash", {"command": "echo hi"}), Reply.say("unreachable")],
+        args=("--max-turns", "1"),
+    ),
+    "max_budget": Scenario(
+        lambda: [Reply.tool("Bash", {"command": "echo hi"}, input_tokens=100_000)] * 3 + [Reply.say("unreachable")],
+        args=("--max-budget-usd", "0.5"),
+    ),
+    "structured_output": Scenario(
+        lambda: [Reply.tool("StructuredOutput", {"name": "Bob"})],
+        args=("--json-schema", json.dumps(SCHEMA_EXAMPLE)),
+    ),
+    "resume": Scenario(lambda: [Reply.say("Second answer.")], resume=True, prompt="And now?"),
+    "retry_then_success": Scenario(lambda: [Reply.overloaded(), Reply.say("Recovered after a retry.")]),
+    "stream_idle_timeout": Scenario(
+        lambda: [Reply.hang(60)],
+        env={
+            "CLAUDE_BYTE_STREAM_IDLE_TIMEOUT_MS": "10000",
+            "CLAUDE_CODE_DISABLE_NONSTREAMING_FALLBACK": "1",
+            "CLAUDE_CODE_MAX_RETRIES": "0",
+        },
+    ),
+}
+
+
+def play(name: str, workdir: Path, claude: str | None = None) -> tuple[ClaudeRun, FakeAnthropic]:
+    """Run scenario ``name`` with fresh config/cwd dirs under ``workdir``."""
+    sc = SCENARIOS[name]
+    config_dir, cwd = workdir / "config", workdir / "cwd"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    cwd.mkdir(parents=True, exist_ok=True)
+    args = sc.args
+    if sc.resume:
+        with FakeAnthropic([Reply.say("First answer.")]) as first_api:
+            first = run_claude(first_api, "Remember 42.", config_dir=config_dir, cwd=cwd, claude=claude)
+        assert first.result is not None, first.stderr
+        args = ("--resume", str(first.result["session_id"]), *args)
+    with FakeAnthropic(sc.script()) as api:
+        run = run_claude(
+            api,
+            sc.prompt,
+            args=args,
+            config_dir=config_dir,
+            cwd=cwd,
+            auth=sc.auth,
+            env=sc.env,
+            timeout=sc.timeout,
+            claude=claude,
+        )
+    return run, api
+
+
+def fixture_path(name: str) -> Path:
+    return Path(__file__).resolve().parent / "fixtures" / "claude" / f"{name}.jsonl"
+
+
+def record(names: Sequence[str] = ()) -> None:
+    """Re-record fixtures: ``python tests/fakeapi.py [scenario ...]``."""
+    import tempfile
+
+    for name in names or list(SCENARIOS):
+        with tempfile.TemporaryDirectory() as tmp:
+            run, _ = play(name, Path(tmp))
+        path = fixture_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(run.stdout)
+        res = run.result or {}
+        print(
+            f"{name}: rc={run.returncode} {run.seconds:.1f}s subtype={res.get('subtype')} result={res.get('result')!r}"
+        )
+
+
 __all__ = [
+    "SCENARIOS",
+    "ClaudeRun",
     "FakeAnthropic",
+    "LoggedRequest",
     "Reply",
+    "Scenario",
     "ToolCall",
     "claude_env",
     "find_claude",
+    "fixture_path",
     "is_side_call",
+    "play",
+    "record",
     "render_message",
     "render_stream",
     "repo_root",
-    "time",
+    "run_claude",
 ]
+
+
+if __name__ == "__main__":
+    import sys
+
+    record(sys.argv[1:])

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.backends import base
-from orchestrator.backends.claude import ClaudeObserver, interpret_claude
 from orchestrator.backends.classify import classify, reset_time
+from orchestrator.backends.claude import ClaudeObserver, interpret_claude
 from orchestrator.backends.codex import CodexObserver, interpret_codex
 from orchestrator.backends.gemini import interpret_gemini
 from orchestrator.process import ProcessRun

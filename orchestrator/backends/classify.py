@@ -20,8 +20,8 @@ _AUTH = re.compile(
     re.I,
 )
 _TRANSIENT = re.compile(
-    r"connection|disconnect|network|timed? ?out|econn|socket|fetch failed|\b5\d\d\b|internal server error|service unavailable"
-    r"|bad gateway|unable to connect",
+    r"connection|disconnect|network|timed? ?out|econn|socket|fetch failed|\b5\d\d\b|internal server error"
+    r"|service unavailable|bad gateway|unable to connect",
     re.I,
 )
 

@@ -1,0 +1,284 @@
+"""The runner driving the real ``claude`` CLI against a fake Messages API on 127.0.0.1.
+
+Skipped, with the reason shown, only where the CLI is not installed (``tools/install-claude.sh``
+needs npm); CI installs it and runs these.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakeapi import FakeAnthropic, Reply, claude_env, find_claude
+
+from orchestrator import store
+
+CLAUDE = find_claude()
+pytestmark = [
+    pytest.mark.claude,
+    pytest.mark.skipif(CLAUDE is None, reason="claude CLI not installed: run tools/install-claude.sh (needs npm)"),
+]
+
+
+def write_plan(root: Path, rows: Sequence[tuple[str, str, str]], extra: str = "", settings: str = "") -> Path:
+    workspace = root / ".orchestrator"
+    workspace.mkdir(parents=True, exist_ok=True)
+    table = "\n".join(f"| {tid} | {desc} | {deps} |" + (f" {extra} |" if extra else "") for tid, desc, deps in rows)
+    header = "| Task ID | Description | Dependencies |" + (" Assignee |" if extra else "")
+    rule = "|---|---|---|" + ("---|" if extra else "")
+    (workspace / "master_plan.md").write_text(
+        "---\nbackend: claude\nmax_parallel: 1\nretries: 1\nbackoff_base: 0.1\ntimeout: 90\n"
+        f"inactivity_timeout: 60\n{settings}---\n# Plan\n\n## Original Request\n> Test the claude backend\n\n"
+        f"## Task Decomposition\n{header}\n{rule}\n{table}\n",
+        encoding="utf-8",
+    )
+    return workspace
+
+
+def environment(api: FakeAnthropic, tmp_path: Path, auth: str = "api_key") -> dict[str, str]:
+    assert CLAUDE is not None
+    config = tmp_path / "claude-config"
+    config.mkdir(exist_ok=True)
+    env = claude_env(api.base_url, config, auth=auth)  # type: ignore[arg-type]
+    env["ORCHESTRATOR_CLAUDE_BIN"] = CLAUDE
+    env["HOME"] = str(tmp_path)
+    return env
+
+
+def run(tmp_path: Path, env: dict[str, str], *args: str, timeout: float = 150) -> tuple[int, list[dict[str, Any]]]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "run", str(tmp_path / ".orchestrator"), "--json", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert events and events[-1]["event"] == "run_finished", proc.stdout + proc.stderr
+    return proc.returncode, events
+
+
+def result(tmp_path: Path, agent: str) -> tuple[dict[str, Any], str]:
+    document = store.read_document(tmp_path / ".orchestrator" / "results" / f"{agent}-result.md")
+    assert document is not None
+    return document
+
+
+def always(reply: Reply) -> Callable[[dict[str, Any]], Reply]:
+    return lambda body: reply
+
+
+def test_success_records_cost_tokens_session_and_passes_results_downstream(tmp_path: Path) -> None:
+    write_plan(tmp_path, [("T-01", "Say hello", "None"), ("T-02", "Say goodbye", "T-01")])
+    with FakeAnthropic([Reply.say("Hello from T-01"), Reply.say("Goodbye from T-02")]) as api:
+        code, events = run(tmp_path, environment(api, tmp_path))
+        assert code == 0
+        second_prompt = json.dumps(api.main_requests[1]["messages"])
+    assert "Hello from T-01" in second_prompt  # upstream result inline in the dependent's prompt
+    meta, body = result(tmp_path, "agent-02")
+    assert body.strip() == "Goodbye from T-02"
+    assert meta["status"] == "completed" and meta["backend"] == "claude"
+    assert meta["cost_usd"] > 0 and meta["tokens"]["input"] > 0 and meta["turns"] == 1
+    assert meta["session_id"]
+    completed = [e for e in events if e["event"] == "task_completed"]
+    assert [e["task"] for e in completed] == ["T-01", "T-02"] and all(e["cost_usd"] > 0 for e in completed)
+    status = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "status", str(tmp_path / ".orchestrator"), "--json"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    report = json.loads(status.stdout)
+    assert report["cost_usd"] == pytest.approx(meta["cost_usd"] * 2)
+    final = (tmp_path / ".orchestrator" / "final_output.md").read_text()
+    assert "| Cost | $" in final and "| Tokens |" in final
+
+
+def test_bash_tool_round_trip_does_real_work(tmp_path: Path) -> None:
+    write_plan(tmp_path, [("T-01", "Make a file", "None")], settings="allowed_tools: [Bash]\n")
+    script = [Reply.tool("Bash", {"command": "echo made > made.txt"}), Reply.say("I made made.txt")]
+    with FakeAnthropic(script) as api:
+        code, _ = run(tmp_path, environment(api, tmp_path))
+        tool_result = json.dumps(api.main_requests[-1]["messages"][-1])
+    assert code == 0
+    assert (tmp_path / "made.txt").read_text() == "made\n"  # claude ran in the project directory
+    assert "tool_result" in tool_result
+    assert result(tmp_path, "agent-01")[1].strip() == "I made made.txt"
+
+
+def test_auth_failure_fails_once_and_stops_the_backend(tmp_path: Path) -> None:
+    write_plan(tmp_path, [("T-01", "One", "None"), ("T-02", "Two", "None")], settings="")
+    with FakeAnthropic(always(Reply.auth_error())) as api:
+        code, events = run(tmp_path, environment(api, tmp_path))
+    assert code == 1
+    first, _ = result(tmp_path, "agent-01")
+    assert first["status"] == "failed" and first["error_class"] == "auth" and first["attempts"] == 1
+    assert "log in" in first["reason"]
+    second, _ = result(tmp_path, "agent-02")
+    assert second["status"] == "skipped" and "not logged in" in second["reason"]
+    assert not [e for e in events if e["event"] == "task_retrying"]
+
+
+def test_rate_limit_is_retried_then_succeeds(tmp_path: Path) -> None:
+    # claude itself retries twice (CLAUDE_CODE_MAX_RETRIES=2), so three 429s fail one attempt.
+    script = [Reply.rate_limited(retry_after=0)] * 3 + [Reply.say("made it")]
+    write_plan(tmp_path, [("T-01", "Try hard", "None")])
+    with FakeAnthropic(script) as api:
+        code, events = run(tmp_path, environment(api, tmp_path))
+    assert code == 0
+    retries = [e for e in events if e["event"] == "task_retrying"]
+    assert len(retries) == 1 and retries[0]["error_class"] == "rate_limit"
+    meta, body = result(tmp_path, "agent-01")
+    assert meta["attempts"] == 2 and body.strip() == "made it"
+
+
+def test_usage_limit_pauses_the_queue_without_spending_retries(tmp_path: Path) -> None:
+    resets_at = int(time.time()) + 3
+    write_plan(tmp_path, [("T-01", "Work", "None")], settings="retries: 0\n")
+    with FakeAnthropic([Reply.usage_limit(resets_at), Reply.say("after the pause")]) as api:
+        code, events = run(tmp_path, environment(api, tmp_path, auth="oauth"))
+    assert code == 0, events
+    paused = [e for e in events if e["event"] == "run_paused"]
+    assert len(paused) == 1 and "limit" in paused[0]["reason"]
+    meta, body = result(tmp_path, "agent-01")
+    assert meta["status"] == "completed" and body.strip() == "after the pause"
+    started = [e for e in events if e["event"] == "task_started"]
+    assert started[1]["time"] >= time.strftime("%Y", time.gmtime(resets_at))  # sanity: two starts
+    assert not (tmp_path / ".orchestrator" / "state" / "pause.json").exists()
+
+
+def _wait_for(predicate: Callable[[], bool], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.1)
+
+
+def test_usage_limit_pause_survives_a_restart_and_shows_in_status(tmp_path: Path) -> None:
+    workspace = write_plan(tmp_path, [("T-01", "Work", "None")], settings="retries: 0\n")
+    with FakeAnthropic([Reply.usage_limit(int(time.time()) + 3600)]) as api:
+        env = environment(api, tmp_path, auth="oauth")
+        runner = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", "run", str(workspace), "--json"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        )  # fmt: skip
+        try:
+            _wait_for(lambda: (workspace / "state" / "pause.json").exists(), 60)
+            status = subprocess.run(
+                [sys.executable, "-m", "orchestrator", "status", str(workspace)],
+                capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+            assert "paused until" in status.stdout
+        finally:
+            runner.send_signal(signal.SIGINT)
+            runner.communicate(timeout=30)
+            assert runner.returncode == 130
+        calls = len(api.main_requests)
+        # A new runner honours the pause it finds: it calls nothing.
+        again = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", "run", str(workspace), "--json"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        )  # fmt: skip
+        time.sleep(3)
+        again.send_signal(signal.SIGINT)
+        out, _ = again.communicate(timeout=30)
+        assert len(api.main_requests) == calls
+    assert again.returncode == 130
+    assert not any(json.loads(line)["event"] == "task_started" for line in out.splitlines() if line.startswith("{"))
+
+
+def test_silent_stream_is_killed_by_the_inactivity_timeout(tmp_path: Path) -> None:
+    write_plan(tmp_path, [("T-01", "Hang", "None")], settings="retries: 0\ninactivity_timeout: 3\nkill_grace: 1\n")
+    with FakeAnthropic(always(Reply.hang(120))) as api:
+        began = time.monotonic()
+        code, _ = run(tmp_path, environment(api, tmp_path))
+        assert time.monotonic() - began < 60
+    assert code == 1
+    meta, _ = result(tmp_path, "agent-01")
+    assert meta["status"] == "failed" and meta["error_class"] == "hang" and "no output" in meta["reason"]
+
+
+def test_interrupted_task_continues_its_session(tmp_path: Path) -> None:
+    workspace = write_plan(tmp_path, [("T-01", "Long work", "None")])
+    with FakeAnthropic([Reply.hang(120), Reply.say("finished after resume")]) as api:
+        env = environment(api, tmp_path)
+        runner = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", "run", str(workspace), "--json"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        )  # fmt: skip
+        marker = workspace / "state" / "agent-01.running.json"
+        _wait_for(lambda: marker.exists() and "session_id" in marker.read_text(), 60)
+        _wait_for(lambda: len(api.main_requests) >= 1, 30)
+        runner.send_signal(signal.SIGINT)
+        runner.communicate(timeout=30)
+        assert runner.returncode == 130
+        interrupted, _ = result(tmp_path, "agent-01")
+        assert interrupted["status"] == "interrupted" and interrupted["session_id"]
+        code, _ = run(tmp_path, env)
+    assert code == 0
+    meta, body = result(tmp_path, "agent-01")
+    assert body.strip() == "finished after resume"
+    assert meta["session_id"] == interrupted["session_id"]  # the same conversation, continued
+
+
+def test_cost_limit_stops_launching(tmp_path: Path) -> None:
+    write_plan(tmp_path, [("T-01", "One", "None"), ("T-02", "Two", "None"), ("T-03", "Three", "None")])
+    with FakeAnthropic(always(Reply.say("done"))) as api:
+        code, events = run(tmp_path, environment(api, tmp_path), "--max-cost", "0.001")
+    assert code == 1
+    assert events[-1]["stopped"].startswith("cost limit reached")
+    statuses = [result(tmp_path, f"agent-0{i}")[0]["status"] for i in (1, 2, 3)]
+    assert statuses == ["completed", "completed", "skipped"]
+
+
+def test_profile_prompt_model_and_limit_reach_claude(tmp_path: Path) -> None:
+    workspace = write_plan(
+        tmp_path, [("T-01", "Review A", "None"), ("T-02", "Review B", "None")], extra="reviewer", settings=""
+    )
+    (workspace / "agents").mkdir()
+    (workspace / "agents" / "reviewer.md").write_text(
+        "---\nname: reviewer\ndescription: Reviews code\nmodel: claude-reviewer-1\nmax_parallel: 1\n---\n"
+        "You are a careful reviewer who cites line numbers.\n",
+        encoding="utf-8",
+    )
+    with FakeAnthropic(always(Reply.say("reviewed"))) as api:
+        code, _ = run(tmp_path, environment(api, tmp_path), "--max-parallel", "4")
+        bodies = list(api.main_requests)
+    assert code == 0
+    assert all(body["model"] == "claude-reviewer-1" for body in bodies)
+    assert all("careful reviewer who cites line numbers" in json.dumps(body["system"]) for body in bodies)
+    starts = sorted(
+        (result(tmp_path, a)[0]["started"], result(tmp_path, a)[0]["finished"]) for a in ("agent-01", "agent-02")
+    )
+    assert starts[0][1] <= starts[1][0]  # the profile's max_parallel 1 kept them apart
+
+
+def test_plan_needs_no_network_beyond_the_api(tmp_path: Path) -> None:
+    """``orchestrator plan`` with claude's structured output writes a plan that validates."""
+    answer = {
+        "goal": "Greet",
+        "success_criteria": "Two greetings",
+        "tasks": [
+            {"id": "T-01", "name": "Hello", "description": "Say hello", "dependencies": [], "details": "Say hello."},
+            {"id": "T-02", "name": "Bye", "description": "Say bye", "dependencies": ["T-01"], "details": "Bye."},
+        ],
+    }
+    with FakeAnthropic([Reply.tool("StructuredOutput", answer)]) as api:
+        env = environment(api, tmp_path)
+        proc = subprocess.run(
+            [sys.executable, "-m", "orchestrator", "plan", "Greet twice", "--dir", str(tmp_path / ".orchestrator")],
+            env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    check = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "validate", str(tmp_path / ".orchestrator"), "--json"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert json.loads(check.stdout)["tasks"] == 2

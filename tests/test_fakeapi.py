@@ -1,0 +1,207 @@
+"""Tests of the fake Messages API (tests/fakeapi.py), partly against the real claude CLI."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakeapi import (
+    SCENARIOS,
+    FakeAnthropic,
+    Reply,
+    find_claude,
+    fixture_path,
+    play,
+    run_claude,
+)
+
+CLAUDE = find_claude()
+needs_claude = pytest.mark.skipif(
+    CLAUDE is None, reason="claude CLI not installed: run tools/install-claude.sh (needs npm)"
+)
+
+
+def _claude() -> str:
+    if CLAUDE is None:
+        pytest.skip("claude CLI not installed: run tools/install-claude.sh (needs npm)")
+    return CLAUDE
+
+
+def _post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"content-type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
+    except urllib.error.HTTPError as e:
+        with e:
+            return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+
+def _sse(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
+    events = []
+    for chunk in raw.decode().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in chunk.splitlines() if ": " in line)
+        if "event" in lines:
+            events.append((lines["event"], json.loads(lines["data"])))
+    return events
+
+
+MAIN = {"model": "m", "stream": True, "tools": [{"name": "Bash"}], "messages": [{"role": "user", "content": "hi"}]}
+
+
+# ---------------------------------------------------------------------------
+# The fake alone (no claude needed)
+
+
+def test_stream_text_and_tool_use_and_side_calls() -> None:
+    script = [Reply.say("Hello there, world!"), Reply.tool("Bash", {"command": "echo hi"}, text="Running.")]
+    with FakeAnthropic(script) as api:
+        # a side call (no tools) does not consume the script
+        status, _, raw = _post(api.base_url + "/v1/messages?beta=true", {**MAIN, "tools": [], "stream": False})
+        assert status == 200 and json.loads(raw)["content"][0]["text"] == "ok"
+
+        status, headers, raw = _post(api.base_url + "/v1/messages?beta=true", MAIN)
+        assert status == 200 and headers["content-type"].startswith("text/event-stream")
+        events = _sse(raw)
+        names = [n for n, _ in events]
+        assert names[0] == "message_start" and names[-2:] == ["message_delta", "message_stop"]
+        text = "".join(d["delta"]["text"] for n, d in events if n == "content_block_delta")
+        assert text == "Hello there, world!"
+        delta = dict(events)["message_delta"]
+        assert delta["delta"]["stop_reason"] == "end_turn"
+        assert delta["usage"]["output_tokens"] == 20 and delta["usage"]["input_tokens"] == 100
+
+        status, _, raw = _post(api.base_url + "/v1/messages", MAIN)
+        events = _sse(raw)
+        starts = [d["content_block"] for n, d in events if n == "content_block_start"]
+        assert [b["type"] for b in starts] == ["text", "tool_use"] and starts[1]["name"] == "Bash"
+        partial = "".join(
+            d["delta"]["partial_json"]
+            for n, d in events
+            if n == "content_block_delta" and d["delta"]["type"] == "input_json_delta"
+        )
+        assert json.loads(partial) == {"command": "echo hi"}
+        assert dict(events)["message_delta"]["delta"]["stop_reason"] == "tool_use"
+
+        # script exhausted: harmless text, recorded in errors
+        status, _, raw = _post(api.base_url + "/v1/messages", {**MAIN, "stream": False})
+        assert "script exhausted" in json.loads(raw)["content"][0]["text"]
+    assert api.errors == ["script exhausted"]
+    assert len(api.requests) == 4 and len(api.main_requests) == 3 and len(api.side_requests) == 1
+    assert api.log[1].path == "/v1/messages?beta=true"
+
+
+def test_errors_count_tokens_head_and_callable_script() -> None:
+    seen: list[str] = []
+
+    def script(body: dict[str, Any]) -> Reply:
+        seen.append(body["messages"][-1]["content"])
+        return Reply.error(429, "rate_limit_error", "slow down", headers={"retry-after": "7"})
+
+    with FakeAnthropic(script) as api:
+        status, headers, raw = _post(api.base_url + "/v1/messages", MAIN)
+        assert status == 429 and headers["retry-after"] == "7"
+        assert json.loads(raw)["error"] == {"type": "rate_limit_error", "message": "slow down"}
+        status, _, raw = _post(api.base_url + "/v1/messages/count_tokens?beta=true", MAIN)
+        assert status == 200 and json.loads(raw)["input_tokens"] > 0
+        with urllib.request.urlopen(urllib.request.Request(api.base_url + "/", method="HEAD"), timeout=10) as r:
+            assert r.status == 200
+        with urllib.request.urlopen(api.base_url + "/anything", timeout=10) as r:
+            assert r.status == 200
+    assert seen == ["hi"]
+
+
+def test_hang_is_released_on_close() -> None:
+    api = FakeAnthropic([Reply.hang(30)]).start()
+    req = urllib.request.Request(
+        api.base_url + "/v1/messages", data=json.dumps(MAIN).encode(), headers={"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        first = resp.readline()
+        assert first.startswith(b"event: message_start")
+        api.close()  # must not wait the 30 s
+        resp.read()
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_recorded_fixture_shape(name: str) -> None:
+    path = fixture_path(name)
+    events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    assert events[0]["type"] == "system" and events[0]["subtype"] == "init"
+    result = events[-1]
+    assert result["type"] == "result"
+    expected = {
+        "success": ("success", False),
+        "tool_roundtrip": ("success", False),
+        "structured_output": ("success", False),
+        "resume": ("success", False),
+        "retry_then_success": ("success", False),
+        "max_turns": ("error_max_turns", True),
+        "max_budget": ("error_max_budget_usd", True),
+    }.get(name, ("success", True))  # API errors keep subtype "success" but set is_error
+    assert (result["subtype"], result["is_error"]) == expected
+    if name == "structured_output":
+        assert result["structured_output"] == {"name": "Bob"}
+    if name == "usage_limit":
+        assert result["api_error"] == "usage_limit_reached" and result["result"].startswith("You've hit your")
+
+
+# ---------------------------------------------------------------------------
+# Against the real claude CLI
+
+
+@pytest.mark.claude
+@needs_claude
+def test_claude_success(tmp_path: Path) -> None:
+    run, api = play("success", tmp_path, claude=_claude())
+    assert run.returncode == 0, run.stderr
+    result = run.result
+    assert result is not None
+    assert result["subtype"] == "success" and result["is_error"] is False
+    assert result["result"] == "Hello from the fake API."
+    assert result["total_cost_usd"] > 0
+    assert len(api.main_requests) == 1
+    body = api.main_requests[0]
+    assert body["stream"] is True and body["tools"]
+    assert api.errors == []
+
+
+@pytest.mark.claude
+@needs_claude
+def test_claude_bash_tool_roundtrip(tmp_path: Path) -> None:
+    script = [Reply.tool("Bash", {"command": "echo hi > made.txt && cat made.txt"}), Reply.say("Done.")]
+    (tmp_path / "cfg").mkdir()
+    with FakeAnthropic(script) as api:
+        run = run_claude(
+            api,
+            "Make a file.",
+            args=("--allowedTools", "Bash"),
+            config_dir=tmp_path / "cfg",
+            cwd=tmp_path,
+            claude=_claude(),
+        )
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "made.txt").read_text() == "hi\n"
+    assert run.result is not None and run.result["result"] == "Done." and run.result["num_turns"] == 2
+    assert len(api.main_requests) == 2
+    tool_result = api.main_requests[1]["messages"][-1]["content"][0]
+    assert tool_result["type"] == "tool_result" and tool_result["content"] == "hi"
+    assert tool_result["is_error"] is False
+
+
+@pytest.mark.claude
+@needs_claude
+def test_claude_auth_401(tmp_path: Path) -> None:
+    run, api = play("auth_401", tmp_path, claude=_claude())
+    assert run.returncode == 1
+    result = run.result
+    assert result is not None
+    assert result["is_error"] is True and result["api_error_status"] == 401
+    assert "Invalid API key" in result["result"]
+    assert len(api.requests) == 1  # CLAUDE_CODE_MAX_RETRIES=0 is honoured
