@@ -282,3 +282,24 @@ def test_plan_needs_no_network_beyond_the_api(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": str(tmp_path)},
     )  # fmt: skip
     assert json.loads(check.stdout)["tasks"] == 2
+
+
+def test_bundled_claude_review_example_runs_against_the_fake_api(tmp_path: Path) -> None:
+    import shutil
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "claude-review"
+    copy = tmp_path / "examples" / "claude-review"
+    shutil.copytree(example / ".orchestrator", copy / ".orchestrator")
+    with FakeAnthropic(always(Reply.say("- orchestrator/x.py:1: a finding"))) as api:
+        env = environment(api, tmp_path)
+        proc = subprocess.run(
+            [sys.executable, "-m", "orchestrator", "run", str(copy), "--json"],
+            env=env, capture_output=True, text=True, timeout=150,
+        )  # fmt: skip
+        bodies = list(api.main_requests)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(bodies) == 5
+    reviewed = [b for b in bodies if "careful senior reviewer" in json.dumps(b["system"])]
+    assert len(reviewed) == 2  # T-02 and T-03 have the reviewer profile
+    final = (copy / ".orchestrator" / "final_output.md").read_text()
+    assert "| Tasks | 5: 5 completed |" in final
