@@ -231,7 +231,11 @@ _DEP_SPLIT_RE = re.compile(r"[,;\s]+")
 def split_ids(cell: str) -> list[str]:
     """The ids of a Dependencies cell: separated by commas, semicolons, spaces or the word 'and'."""
     text = cell.strip()
-    if text.lower() in _NO_DEPS or normalize_heading(text) in _NO_DEPS:
+    lowered = text.lower()
+    if lowered in _NO_DEPS:
+        return []
+    # "None." or "(none)": only worth normalizing when the cell holds no digit, as ids mostly do.
+    if not any(char.isdigit() for char in lowered) and normalize_heading(text) in _NO_DEPS:
         return []
     ids = (_clean(part) for part in _DEP_SPLIT_RE.split(text))
     return [i for i in ids if i and i.lower() != "and"]
@@ -340,24 +344,17 @@ def parse_plan(text: str, path: str | Path = PLAN_FILE) -> Plan:
         )
     request = _section_text(document, document.section(*_REQUEST_KEYS))
     goal = _section_text(document, document.section(*_GOAL_KEYS))
-    tasks = _parse_tasks(document, out)
-    details = _parse_details(document, document.section(*_DETAILS_KEYS), tasks, out)
-    tasks = {tid: _with_details(task, details.get(tid)) for tid, task in tasks.items()}
-    _assign_agents(tasks, out)
-    _check_dependencies(tasks, out)
+    rows = _parse_tasks(document, out)
+    details = _parse_details(document, document.section(*_DETAILS_KEYS), list(rows), out)
+    for task_id, body in details.items():
+        rows[task_id]["details"] = body
+    _assign_agents(rows, out)
+    _check_dependencies(rows, out)
     if out.problems:
         raise PlanError(out.problems)
+    # Each Task is built once, from fields complete by now (frozen dataclasses cost a copy to change).
+    tasks = {task_id: Task(**fields) for task_id, fields in rows.items()}
     return Plan(path, settings, request, goal, tasks, text, front.data)
-
-
-def _with_details(task: Task, details: str | None) -> Task:
-    if details is None:
-        return task
-    return Task(**{**_as_dict(task), "details": details})
-
-
-def _as_dict(task: Task) -> dict[str, Any]:
-    return {name: getattr(task, name) for name in task.__dataclass_fields__}
 
 
 def _lf(text: str) -> str:
@@ -375,7 +372,7 @@ def _section_text(document: Document, section: Section | None) -> str:
     return body.strip()
 
 
-def _parse_tasks(document: Document, out: _Collector) -> dict[str, Task]:
+def _parse_tasks(document: Document, out: _Collector) -> dict[str, dict[str, Any]]:
     section = document.section(*_TASKS_KEYS)
     if section is None:
         out.add(
@@ -438,7 +435,7 @@ def _parse_tasks(document: Document, out: _Collector) -> dict[str, Task]:
         )
 
     header_cells = len(table.header)
-    tasks: dict[str, Task] = {}
+    tasks: dict[str, dict[str, Any]] = {}
     lowered: dict[str, str] = {}
     for line, cells in table.rows:
         raw = document.lines[line - 1]
@@ -457,23 +454,27 @@ def _parse_tasks(document: Document, out: _Collector) -> dict[str, Task]:
                 extra[header] = cell
             else:
                 row[key] = cell
-        task = _task_from_row(row, extra, line, out)
-        if task is None:
+        fields = _task_from_row(row, extra, line, out)
+        if fields is None:
             continue
-        if task.id.lower() in lowered:
-            first = tasks[lowered[task.id.lower()]]
+        task_id = fields["id"]
+        if task_id.lower() in lowered:
+            first = tasks[lowered[task_id.lower()]]
             out.add(
-                line, f"duplicate task id '{task.id}' (first used on line {first.line})", "give every task its own id"
+                line,
+                f"duplicate task id '{task_id}' (first used on line {first['line']})",
+                "give every task its own id",
             )
             continue
-        lowered[task.id.lower()] = task.id
-        tasks[task.id] = task
+        lowered[task_id.lower()] = task_id
+        tasks[task_id] = fields
     if not tasks and not out.problems:
         out.add(table.header_line, "the task table has no rows", "add one row per task under the header")
     return tasks
 
 
-def _task_from_row(row: dict[str, str], extra: dict[str, str], line: int, out: _Collector) -> Task | None:
+def _task_from_row(row: dict[str, str], extra: dict[str, str], line: int, out: _Collector) -> dict[str, Any] | None:
+    """The fields of one Task (built once, after agents and details are known), or None."""
     task_id = _clean(row.get("id", ""))
     problem = id_problem(task_id)
     if problem is None and task_id.lower() in _NOT_IDS:
@@ -528,12 +529,10 @@ def _task_from_row(row: dict[str, str], extra: dict[str, str], line: int, out: _
         if problem:
             out.add(line, f"{task_id}: {problem}", "use agent ids such as Agent-01, or leave the cell empty")
             fields["agent"] = ""
-    return Task(**fields)
+    return fields
 
 
-def _parse_details(
-    document: Document, section: Section | None, tasks: dict[str, Task], out: _Collector
-) -> dict[str, str]:
+def _parse_details(document: Document, section: Section | None, tasks: list[str], out: _Collector) -> dict[str, str]:
     if section is None:
         return {}
     headings = [
@@ -568,23 +567,24 @@ def _parse_details(
     return details
 
 
-def _assign_agents(tasks: dict[str, Task], out: _Collector) -> None:
+def _assign_agents(tasks: dict[str, dict[str, Any]], out: _Collector) -> None:
     """Give rows without an Agent cell the next free ``Agent-NN``, in table order."""
     width = max(2, len(str(len(tasks))))
     taken: dict[str, str] = {}
     for task in tasks.values():
-        if task.agent:
-            other = taken.get(task.agent.lower())
+        agent = task["agent"]
+        if agent:
+            other = taken.get(agent.lower())
             if other is not None:
                 out.add(
-                    task.line,
-                    f"{task.id}: agent '{task.agent}' is already assigned to {other}",
+                    task["line"],
+                    f"{task['id']}: agent '{agent}' is already assigned to {other}",
                     "give each task its own agent id, or leave the Agent cell empty to number them",
                 )
-            taken[task.agent.lower()] = task.id
+            taken[agent.lower()] = task["id"]
     number = 0
-    for task_id, task in list(tasks.items()):
-        if task.agent:
+    for task_id, task in tasks.items():
+        if task["agent"]:
             continue
         while True:
             number += 1
@@ -592,45 +592,45 @@ def _assign_agents(tasks: dict[str, Task], out: _Collector) -> None:
             if candidate.lower() not in taken:
                 break
         taken[candidate.lower()] = task_id
-        tasks[task_id] = Task(**{**_as_dict(task), "agent": candidate})
+        task["agent"] = candidate
 
 
-def _check_dependencies(tasks: dict[str, Task], out: _Collector) -> None:
+def _check_dependencies(tasks: dict[str, dict[str, Any]], out: _Collector) -> None:
     """Unknown ids, self-dependencies and cycles; dependency ids end up spelled as in the ID column."""
     edges: list[tuple[str, str]] = []
     ids = list(tasks)
     lowered = {tid.lower(): tid for tid in tasks}
-    for task in tasks.values():
+    for task_id, task in tasks.items():
         seen: set[str] = set()
-        for dep in task.dependencies:
-            target = (tasks.get(dep) and dep) or lowered.get(dep.lower())
-            if dep == task.id or target == task.id:
-                out.add(task.line, f"{task.id} depends on itself", "remove it from its own Dependencies")
+        line = task["line"]
+        for dep in task["dependencies"]:
+            target = dep if dep in tasks else lowered.get(dep.lower())
+            if dep == task_id or target == task_id:
+                out.add(line, f"{task_id} depends on itself", "remove it from its own Dependencies")
                 continue
             if target is None:
                 out.add(
-                    task.line,
-                    f"{task.id} depends on unknown task '{dep}'{suggest(dep, ids)}",
+                    line,
+                    f"{task_id} depends on unknown task '{dep}'{suggest(dep, ids)}",
                     "use an id from the Task ID column, or 'None'",
                 )
                 continue
             if target in seen:
                 continue
             seen.add(target)
-            edges.append((target, task.id))
+            edges.append((target, task_id))
+        # Canonical spelling of dependency ids (the table may differ in case), each once.
+        task["dependencies"] = tuple(
+            dict.fromkeys(d if d in tasks else lowered.get(d.lower(), d) for d in task["dependencies"])
+        )
     if len(ids) and not out.problems and _has_cycle(ids, edges):
         for cycle in _cycles(ids, edges):
             path = " -> ".join([*cycle, cycle[0]])
             out.add(
-                tasks[cycle[0]].line,
+                tasks[cycle[0]]["line"],
                 f"dependency cycle: {path}",
                 "remove one of these dependencies so the tasks can run in some order",
             )
-    # Canonical spelling of dependency ids (the table may differ in case).
-    for task_id, task in tasks.items():
-        canonical = tuple(dict.fromkeys(lowered.get(d.lower(), d) for d in task.dependencies))
-        if canonical != task.dependencies:
-            tasks[task_id] = Task(**{**_as_dict(task), "dependencies": canonical})
 
 
 def _has_cycle(ids: list[str], edges: list[tuple[str, str]]) -> bool:
