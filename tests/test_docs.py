@@ -31,7 +31,13 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ("README.md", "SKILL.md", "workflow.md", "templates.md", "cli-integration.md", "examples.md")
 MARKER = re.compile(r"#\s*runnable(?::\s*exit\s+(\d+))?\s*")
 FENCE = re.compile(r"^(`{3,}|~{3,})\s*([\w+-]*)")
-EXAMPLES = sorted(p.parent.parent.name for p in ROOT.glob("examples/*/.orchestrator/master_plan.md"))
+# Offline examples: every one must be run by a runnable block. examples/claude-review needs a real
+# claude; tests/test_claude_backend.py runs it against the fake Messages API instead.
+EXAMPLES = sorted(
+    p.parent.parent.name
+    for p in ROOT.glob("examples/*/.orchestrator/master_plan.md")
+    if p.parent.parent.name != "claude-review"
+)
 CLAUDE_PLANS = sorted(p.parent.parent.name for p in ROOT.glob("examples/*/claude/master_plan.md"))
 BLOCK_TIMEOUT = 120
 
