@@ -109,7 +109,7 @@ def build(plan: Plan, workspace: Workspace, views: list[TaskView] | None = None,
             )
         elif view.status in {"pending", "waiting"}:
             problems.append({"id": task_id, "label": label(view.status), "reason": "not run yet", "file": "-"})
-    return Templates(workspace).render(
+    return Templates.of(workspace).render(
         "final_output.md.j2",
         request=plan.request,
         summary=summarize(plan, views),

@@ -141,7 +141,7 @@ async def run_process(
     if stdin is not None:
         stdin_file = stdin.open("rb")
     try:
-        with stdout.open("wb") as out_file, stderr.open("wb") as err_file:
+        with _LazyFile(stdout) as out_file, _LazyFile(stderr) as err_file:
             try:
                 process = await anyio.open_process(
                     list(argv),
@@ -160,6 +160,37 @@ async def run_process(
             stdin_file.close()
 
 
+class _LazyFile:
+    """A log file created with the first byte written to it.
+
+    Creating a file costs as much as a no-op task's whole share of the runner's time, and most
+    tasks write nothing to stderr: a missing log means no output. A log left by an earlier attempt
+    of the same number is removed at once, so what is on disk is always this attempt's.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[bytes] | None = None
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+    def write(self, data: bytes) -> int:
+        if self._file is None:
+            self._file = self.path.open("wb")
+        return self._file.write(data)
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def __enter__(self) -> _LazyFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
 class _Activity:
     __slots__ = ("bytes", "last")
 
@@ -170,7 +201,7 @@ class _Activity:
 
 async def _pump(
     stream: anyio.abc.ByteReceiveStream,
-    sink: IO[bytes],
+    sink: _LazyFile,
     activity: _Activity,
     index: int,
     on_line: LineCallback | None,
@@ -184,7 +215,7 @@ async def _pump(
 
 async def _copy(
     stream: anyio.abc.ByteReceiveStream,
-    sink: IO[bytes],
+    sink: _LazyFile,
     activity: _Activity,
     index: int,
     on_line: LineCallback | None,
@@ -211,8 +242,8 @@ async def _copy(
 async def _supervise(
     process: anyio.abc.Process,
     started: float,
-    out_file: IO[bytes],
-    err_file: IO[bytes],
+    out_file: _LazyFile,
+    err_file: _LazyFile,
     limits: Limits,
     on_line: LineCallback | None,
     on_start: StartCallback | None,

@@ -8,9 +8,10 @@ description containing ``{{ 7*7 }}`` is written literally. A file of the same na
 from __future__ import annotations
 
 import codecs
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -49,8 +50,31 @@ def blockquote(text: str) -> str:
     return "\n".join(f"> {line}".rstrip() for line in lines)
 
 
+def _overrides_signature(directory: Path) -> object:
+    try:
+        return tuple(sorted((e.name, e.stat().st_mtime_ns, e.stat().st_size) for e in os.scandir(directory)))
+    except OSError:
+        return None
+
+
 class Templates:
-    """Compiled templates of one workspace; a broken override is a ``PlanError`` naming the file."""
+    """Compiled templates of one workspace; a broken override is a ``PlanError`` naming the file.
+
+    Use ``Templates.of(workspace)``: compiling a template costs milliseconds, and the runner
+    renders one per finished task.
+    """
+
+    _shared: ClassVar[dict[str, tuple[object, Templates]]] = {}
+
+    @classmethod
+    def of(cls, workspace: Workspace | None) -> Templates:
+        """The instance for this workspace, rebuilt when its override files change."""
+        key = str(workspace.templates_dir) if workspace is not None else ""
+        signature = _overrides_signature(workspace.templates_dir) if workspace is not None else None
+        found = cls._shared.get(key)
+        if found is None or found[0] != signature:
+            found = cls._shared[key] = (signature, cls(workspace))
+        return found[1]
 
     def __init__(self, workspace: Workspace | None) -> None:
         self.workspace = workspace
@@ -167,7 +191,7 @@ def brief_was_edited(text: str) -> bool:
 
 def render_briefs(plan: Plan, workspace: Workspace, *, force: bool = False) -> RenderReport:
     """Write ``agent_tasks/<agent>.md`` for every task; idempotent, and never silently over a hand edit."""
-    templates = Templates(workspace)
+    templates = Templates.of(workspace)
     report = RenderReport()
     pending: list[tuple[Path, str]] = []
     for task in plan.tasks.values():
@@ -226,7 +250,7 @@ def updated_plan_file(plan: Plan, workspace: Workspace, views: list[TaskView] | 
     """
     if views is None:
         views = collect(plan, workspace)
-    templates = Templates(workspace)
+    templates = Templates.of(workspace)
     try:
         data = workspace.plan_file.read_bytes()
     except FileNotFoundError:
@@ -259,7 +283,7 @@ def plan_markdown(
         {**row, **{key: cell(row.get(key, "")) for key in ("id", "name", "description", "deps", "priority")}}
         for row in tasks
     ]
-    return Templates(None).render(
+    return Templates.of(None).render(
         "master_plan.md.j2",
         request=request or "Describe what you want done.",
         backend=backend,

@@ -136,12 +136,24 @@ def now_iso() -> str:
     return datetime.now(UTC).astimezone().isoformat(timespec="milliseconds")
 
 
-def write_marker(path: Path, data: dict[str, Any]) -> None:
-    """Record a running attempt. No fsync: a marker only has to survive the runner, not the machine."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".tmp-{path.name}.{os.getpid()}")
-    temp.write_text(json.dumps(data), encoding="utf-8")
-    os.replace(temp, path)
+def write_marker(path: Path, data: dict[str, Any], *, replace: bool = False) -> None:
+    """Record a running attempt. No fsync: a marker only has to survive the runner, not the machine.
+
+    A new marker is written in place with one write() of a few hundred bytes, which a killed
+    process cannot leave half done, so it needs no temp file; ``replace`` (an update of a marker
+    that exists) goes through a temp file, since truncating first could leave it empty.
+    """
+    payload = json.dumps(data).encode("utf-8")
+    if replace:
+        temp = path.with_name(f".tmp-{path.name}.{os.getpid()}")
+        temp.write_bytes(payload)
+        os.replace(temp, path)
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, payload)
+    finally:
+        os.close(fd)
 
 
 def marker_data(task_id: str, agent: str, pgid: int, attempt: int) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from . import backends, store
@@ -210,6 +211,7 @@ class Runner:
         self.cost_seen = False
         self.pause = Pause(self.ws)
         self.last_flush = 0.0
+        self.unsynced: list[Path] = []
         self.flush_every = 1.0
         self._backends: dict[str, Backend] = {}
         self._emit(
@@ -289,7 +291,7 @@ class Runner:
                         self._handle(receive.receive_nowait())
                     except anyio.WouldBlock:
                         break
-            self._flush()
+            self._flush(group)
 
     def _allowed(self, task_id: str) -> bool:
         profile = self.plan.tasks[task_id].profile
@@ -373,7 +375,7 @@ class Runner:
             # Keep the agent's session id with the attempt, so a run that follows a kill -9 can resume it.
             if observer.session_id and recorded and recorded.get("session_id") != observer.session_id:
                 recorded["session_id"] = observer.session_id
-                write_marker(marker, recorded)
+                write_marker(marker, recorded, replace=True)
 
         on_line = None if type(observer) is Observer else feed
         run = await self.executor.run(launch, on_line=on_line, on_start=started)
@@ -394,7 +396,7 @@ class Runner:
 
     def _handle(self, done: _Done) -> None:
         attempt = self.running.pop(done.task)
-        store.remove(self.ws.running(self.plan.tasks[done.task]))
+        store.remove(self.ws.running(self.plan.tasks[done.task]), durable=False)
         result = done.result
         if result.cost_usd is not None:
             self.cost += result.cost_usd
@@ -481,7 +483,12 @@ class Runner:
             (d, self.results.get(d, {}).get("fingerprint"), self.results.get(d, {}).get("output_hash"))
             for d in task.dependencies
         ]
-        logs = [self.ws.relative(self.ws.log(task, done.attempt, s)) for s in ("out", "err")]
+        # A log exists only if the attempt wrote to that stream.
+        logs = [
+            f"{self.ws.root.name}/logs/{path.name}"
+            for path in (self.ws.log(task, done.attempt, "out"), self.ws.log(task, done.attempt, "err"))
+            if (done.run.stdout_bytes if path.suffix == ".out" else done.run.stderr_bytes)
+        ]
         meta: dict[str, Any] = {
             "task": task.id,
             "agent": task.agent,
@@ -507,7 +514,7 @@ class Runner:
         meta = {k: v for k, v in meta.items() if v is not None or k in {"reason", "exit_code"}}
         from .backends.base import tail
 
-        body = Templates(self.ws).render(
+        body = Templates.of(self.ws).render(
             "result.md.j2",
             task=task,
             status=status,
@@ -517,7 +524,7 @@ class Runner:
             stderr_tail=tail(self.ws.log(task, done.attempt, "err"), 3000).rstrip(),
             logs=logs,
         )
-        store.write_document(self.ws.result(task), meta, body)
+        self._write(self.ws.result(task), meta, body)
         meta["result_file"] = self.ws.result_name(task)
         self._update_view(task, meta)
         return meta
@@ -536,7 +543,7 @@ class Runner:
         if session_id:
             meta["session_id"] = session_id
         icon = {SKIPPED: "⏭️", FAILED: "❌"}.get(status, "⏹️")
-        store.write_document(self.ws.result(task), meta, f"# {icon} {task.id} {status}: {reason}\n")
+        self._write(self.ws.result(task), meta, f"# {icon} {task.id} {status}: {reason}\n")
         meta["result_file"] = self.ws.result_name(task)
         self._update_view(task, meta)
 
@@ -564,7 +571,7 @@ class Runner:
                 self._handle(done)
         for task_id, attempt in list(self.running.items()):
             task = self.plan.tasks[task_id]
-            store.remove(self.ws.running(task))
+            store.remove(self.ws.running(task), durable=False)
             self._write_simple(task, INTERRUPTED, "interrupted by the user", attempt.observer.session_id)
             self._emit("task_interrupted", task=task_id, agent=task.agent)
         self.running.clear()
@@ -583,6 +590,8 @@ class Runner:
                 if self.views[task_id].status in {PENDING, WAITING, RETRYING}:
                     self._fail(task_id, f"not started: {self.stopped or 'run stopped'}", status=SKIPPED)
         self.pause.clear_if_over()
+        store.sync_files(self.unsynced)
+        self.unsynced = []
         write_final_output(self.plan, self.ws, views, synthesis)
         update_plan_file(self.plan, self.ws, views)
         found = counts(views)
@@ -598,10 +607,22 @@ class Runner:
         )  # fmt: skip
         return summary
 
-    def _flush(self, force: bool = False) -> None:
+    def _write(self, path: Path, meta: dict[str, Any], body: str) -> None:
+        """A result file: atomic now, made durable by the next flush (at most about a second later).
+
+        One fsync per finished task would cost more than the rest of the runner's work on it; a
+        power cut inside that second can only lose results, and a lost result just runs again.
+        """
+        store.write_document(path, meta, body, durable=False)
+        self.unsynced.append(path)
+
+    def _flush(self, group: anyio.abc.TaskGroup | None = None) -> None:
         now = anyio.current_time()
-        if not force and now - self.last_flush < self.flush_every:
+        if now - self.last_flush < self.flush_every:
             return
+        if self.unsynced and group is not None:
+            paths, self.unsynced = self.unsynced, []
+            group.start_soon(anyio.to_thread.run_sync, store.sync_files, paths)
         began = time.perf_counter()
         update_plan_file(self.plan, self.ws, list(self.views.values()))
         cost = time.perf_counter() - began

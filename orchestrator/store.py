@@ -69,21 +69,42 @@ def _write_temp(path: Path, data: bytes, *, sync: bool) -> str:
     return temp
 
 
-def write_text(path: Path, text: str) -> None:
+def write_text(path: Path, text: str, *, durable: bool = True) -> None:
     """Atomically replace ``path`` with ``text`` (UTF-8)."""
-    write_bytes(path, text.encode("utf-8"))
+    write_bytes(path, text.encode("utf-8"), durable=durable)
 
 
-def write_bytes(path: Path, data: bytes) -> None:
-    """Atomically replace ``path`` with ``data``."""
-    temp = _write_temp(path, data, sync=True)
+def write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Atomically replace ``path`` with ``data``.
+
+    Atomic either way: a killed process leaves the old file or the new one. ``durable`` adds the
+    fsyncs that make the new one survive a power cut too; a caller that writes many files may
+    skip them and ``sync_files`` later in one go (the runner does, once a second).
+    """
+    temp = _write_temp(path, data, sync=durable)
     try:
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
+
+
+def sync_files(paths: Iterable[Path]) -> None:
+    """fsync files written with ``durable=False``, then their directories (for the renames)."""
+    directories: set[Path] = set()
+    for path in paths:
+        directories.add(path.parent)
+        with contextlib.suppress(OSError):
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    for directory in directories:
+        _fsync_dir(directory)
 
 
 def write_many(items: Iterable[tuple[Path, str]]) -> int:
@@ -110,12 +131,13 @@ def write_many(items: Iterable[tuple[Path, str]]) -> int:
     return len(temps)
 
 
-def remove(path: Path) -> bool:
+def remove(path: Path, *, durable: bool = True) -> bool:
     try:
         path.unlink()
     except FileNotFoundError:
         return False
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
     return True
 
 
@@ -156,8 +178,8 @@ def read_document(path: Path) -> tuple[dict[str, Any], str] | None:
         return None
 
 
-def write_document(path: Path, metadata: Mapping[str, Any], body: str) -> None:
-    write_text(path, compose(metadata, body))
+def write_document(path: Path, metadata: Mapping[str, Any], body: str, *, durable: bool = True) -> None:
+    write_text(path, compose(metadata, body), durable=durable)
 
 
 def iter_files(directory: Path, pattern: str) -> Iterator[Path]:

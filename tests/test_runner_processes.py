@@ -311,7 +311,10 @@ echo "ok on $n"
     assert meta["status"] == "completed" and meta["attempts"] == 2
     assert result_body(tmp_path, "T-01").strip() == "ok on 2"
     logs = tmp_path / ".orchestrator" / "logs"
-    assert (logs / "agent-01.attempt-1.out").exists() and (logs / "agent-01.attempt-2.out").exists()
+    # A log is created with the first byte of output: attempt 1 printed nothing, attempt 2 did.
+    assert not (logs / "agent-01.attempt-1.out").exists()
+    assert (logs / "agent-01.attempt-2.out").read_text() == "ok on 2\n"
+    assert meta["logs"] == [".orchestrator/logs/agent-01.attempt-2.out"]
 
 
 def test_retries_run_out(tmp_path: Path) -> None:
