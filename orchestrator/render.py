@@ -17,7 +17,7 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from . import __version__, store
-from .errors import PlanError, Problem
+from .errors import PlanError, Problem, WorkspaceError
 from .markdown import replace_sections
 from .plan import TOOL_SECTIONS, Plan, Task
 from .settings import format_duration
@@ -154,6 +154,11 @@ def brief_metadata(plan: Plan, workspace: Workspace, task: Task) -> dict[str, An
 
 
 def render_brief(plan: Plan, workspace: Workspace, task: Task, templates: Templates) -> str:
+    return _render_brief(plan, workspace, task, templates)[1]
+
+
+def _render_brief(plan: Plan, workspace: Workspace, task: Task, templates: Templates) -> tuple[str, str]:
+    """(body, whole file text) of a task's brief."""
     body = templates.render(
         "agent_task.md.j2",
         task=task,
@@ -166,7 +171,7 @@ def render_brief(plan: Plan, workspace: Workspace, task: Task, templates: Templa
     meta = brief_metadata(plan, workspace, task)
     meta["rendered_by"] = f"orchestrator {__version__}"
     meta["content_hash"] = store.sha256(body)
-    return store.compose(meta, body + "\n")
+    return body, store.compose(meta, body + "\n")
 
 
 @dataclass(slots=True)
@@ -174,6 +179,7 @@ class RenderReport:
     written: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     kept_edited: list[str] = field(default_factory=list)  # hand-edited briefs left alone
+    bodies: dict[str, str] = field(default_factory=dict)  # task id -> brief body as it now is on disk
 
     def as_json(self) -> dict[str, list[str]]:
         return {"written": self.written, "unchanged": self.unchanged, "kept_edited": self.kept_edited}
@@ -196,7 +202,8 @@ def render_briefs(plan: Plan, workspace: Workspace, *, force: bool = False) -> R
     pending: list[tuple[Path, str]] = []
     for task in plan.tasks.values():
         path = workspace.brief(task)
-        text = render_brief(plan, workspace, task, templates)
+        body, text = _render_brief(plan, workspace, task, templates)
+        report.bodies[task.id] = body
         try:
             existing: str | None = path.read_bytes().decode("utf-8")  # exact: no newline translation
         except (FileNotFoundError, UnicodeDecodeError):
@@ -206,6 +213,10 @@ def render_briefs(plan: Plan, workspace: Workspace, *, force: bool = False) -> R
             report.unchanged.append(name)
         elif existing is not None and not force and brief_was_edited(existing):
             report.kept_edited.append(name)
+            try:
+                report.bodies[task.id] = store.parse(existing)[1]
+            except ValueError as exc:
+                raise WorkspaceError(f"{name}: {exc} — fix the brief, or delete it to render it again") from None
         else:
             pending.append((path, text))
             report.written.append(name)

@@ -38,7 +38,7 @@ from . import backends, store
 from .aggregate import write_final_output
 from .backends.base import AUTH, INTERRUPTED, RATE_LIMIT, START, USAGE_LIMIT, AgentResult, Backend, Job, Observer
 from .checks import check_plan
-from .errors import OrchestratorError, WorkspaceError
+from .errors import OrchestratorError
 from .executor import Executor, Launch, LocalExecutor
 from .graph import ReadyQueue, topological_order
 from .limits import Pause
@@ -152,17 +152,13 @@ class Runner:
         self.plan = plan
         for directory in (self.ws.results_dir, self.ws.logs_dir, self.ws.state_dir):
             directory.mkdir(parents=True, exist_ok=True)
-        render_briefs(plan, self.ws)
+        # The briefs as they are on disk after rendering, hand edits included, are what agents get.
+        self.briefs: dict[str, str] = render_briefs(plan, self.ws).bodies
         self.settings: dict[str, Settings] = {}
-        self.briefs: dict[str, str] = {}
         signatures: dict[str, str] = {}
         for task in plan.tasks.values():
             settings = self.profiles.settings_for(plan, task, backend_override=self.options.backend)
             self.settings[task.id] = settings
-            document = store.read_document(self.ws.brief(task))
-            if document is None:
-                raise WorkspaceError(f"{self.ws.relative(self.ws.brief(task))}: unreadable brief — fix or delete it")
-            self.briefs[task.id] = document[1]
             signatures[task.id] = settings_signature(settings, self.profiles.signature(task))
         self.signatures = signatures
         self.order = {task_id: i for i, task_id in enumerate(plan.tasks)}
