@@ -93,7 +93,16 @@ def write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
 
 
 def sync_files(paths: Iterable[Path]) -> None:
-    """fsync files written with ``durable=False``, then their directories (for the renames)."""
+    """Make files written with ``durable=False`` durable, renames included.
+
+    Each fsync forces a journal commit, and while one runs every file creation on the filesystem
+    waits: a few hundred fsyncs a second made the runner's own file creations ten times slower.
+    Past a handful of files one ``sync`` (one commit) does the same job.
+    """
+    paths = list(paths)
+    if len(paths) > 8:
+        os.sync()
+        return
     directories: set[Path] = set()
     for path in paths:
         directories.add(path.parent)
