@@ -87,8 +87,8 @@ def build(plan: Plan, workspace: Workspace, views: list[TaskView] | None = None,
         view = by_id[task_id]
         task = plan.tasks[task_id]
         if view.status == COMPLETED:
-            document = store.read_document(workspace.result(task))
-            body = document[1].strip() if document else "(result file unreadable)"
+            body = store.read_body(workspace.result(task))
+            body = body if body is not None else "(result file unreadable)"
             completed.append(
                 {
                     "id": task_id,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -177,6 +178,29 @@ def parse(text: str) -> tuple[dict[str, Any], str]:
     if not isinstance(metadata, dict):
         raise ValueError("frontmatter is not a mapping")
     return dict(metadata), str(content)
+
+
+def read_body(path: Path) -> str | None:
+    """The body of a frontmatter file without parsing its YAML (stripped, as python-frontmatter
+    does), or ``None`` if the file is missing or unreadable.
+
+    Results are read for their bodies by every dependent and by the aggregation; their metadata
+    is not needed there, and YAML costs more than everything else in reading one.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    first = text.find("\n")
+    if not text.startswith("---") or first < 0:
+        return text.strip()
+    match = _CLOSING.search(text, first + 1)
+    if match is None:
+        return text.strip()
+    return text[match.end() :].strip()
+
+
+_CLOSING = re.compile(r"^---[ \t]*$\r?\n?", re.M)
 
 
 def read_document(path: Path) -> tuple[dict[str, Any], str] | None:

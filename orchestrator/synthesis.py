@@ -38,8 +38,7 @@ def synthesis_prompt(plan: Plan, workspace: Workspace, cap: int) -> str:
         path = workspace.result(task)
         parts.append(f"### {task_id}: {task.title} — {view.status}")
         if view.status == COMPLETED:
-            document = store.read_document(path)
-            body = document[1].strip() if document else ""
+            body = store.read_body(path) or ""
             if len(body) > share:
                 body = body[:share] + f"\n… more in `{workspace.relative(path)}`"
             parts.append(body or "(no output)")

@@ -18,8 +18,7 @@ def build_prompt(plan: Plan, workspace: Workspace, task: Task, brief: str, cap: 
     parts = [brief.rstrip(), "", "## Upstream results", ""]
     for dep in task.dependencies:
         path = workspace.result(plan.tasks[dep])
-        document = store.read_document(path)
-        body = document[1].strip() if document else ""
+        body = store.read_body(path) or ""
         where = workspace.relative(path)
         parts.append(f"### {dep}: {plan.tasks[dep].title} (`{where}`)")
         parts.append("")

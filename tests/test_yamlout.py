@@ -53,3 +53,17 @@ def test_frontmatter_document_round_trips(meta: dict[str, Any], body: str) -> No
 def test_readable_output() -> None:
     text = dump({"task": "T-01", "agent": "Agent-01", "dependencies": ["T-02"], "started": "2026-11-21T06:11:41"})
     assert text == 'task: T-01\nagent: Agent-01\ndependencies:\n- T-02\nstarted: "2026-11-21T06:11:41"'
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.text(min_size=1, max_size=12), _values, max_size=6), st.text(max_size=300))
+def test_read_body_matches_the_frontmatter_parser(meta: dict[str, Any], body: str) -> None:
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "result.md"
+        path.write_text(store.compose(meta, body), encoding="utf-8")
+        document = store.read_document(path)
+        assert document is not None
+        assert store.read_body(path) == document[1]

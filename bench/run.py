@@ -1,0 +1,494 @@
+"""The benchmark suite: the orchestrator against its peers on this machine; writes bench/RESULTS.md.
+
+    python bench/run.py [--quick] [--runs N] [--only W1,W2,...] [--smoke]
+
+Creates (once) a virtual environment in bench/.work/venv with doit, snakemake and this repository
+installed editable, then runs:
+
+  W1  overhead: 1,000 no-op tasks at concurrency 2 — orchestrator, asyncio floors, xargs, make,
+      GNU parallel, doit, snakemake
+  W2  layered DAG: 200 x ``sleep 0.05``, concurrency 4 — makespan / lower bound
+  W3  skewed DAG: one 2 s task beside short chains, concurrency 4 — makespan / lower bound
+  W4  scale: 1,000 and 10,000 no-op tasks in a DAG — wall time and peak RSS, growth
+  W5  CLI start: ``orchestrator status`` on a 1,000-task workspace after a run, median of 5
+  plan  ``validate`` / ``render`` / ``status`` on a 10,000-task plan (bench/plan_scale.py)
+
+Targets are printed as PASS/MISS; a missed target never fails the command, a crashing tool does
+(exit 1). ``--smoke`` is a tiny version for CI (30 tasks, one run, orchestrator + floor + make, the
+current interpreter, no venv), under 30 s; its report goes to bench/.work/RESULTS-smoke.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from benchlib import (
+    BENCH_DIR,
+    GNU_TIME,
+    REPO,
+    WORK,
+    Dag,
+    Outcome,
+    Target,
+    Tool,
+    ToolFailed,
+    dagrun_tool,
+    doit_tool,
+    fresh_dir,
+    have,
+    layered,
+    machine_line,
+    make_tool,
+    measure,
+    orchestrator_tool,
+    parallel_tool,
+    run_dir,
+    say,
+    skipped,
+    snakemake_tool,
+    table,
+    timed,
+    tool_version,
+    verdict,
+    write_plan,
+    xargs_tool,
+)
+from makespan import DagResult, render_dag, run_dag, w2_dag, w3_dag
+from overhead import W1, floor_tools, render_w1, run_w1
+from plan_scale import ScaleResult, render_plan_scale, run_plan_scale
+
+VENV = WORK / "venv"
+PEERS = ("doit", "snakemake")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "plan")
+W4_SIZES = (1_000, 10_000)
+W4_GROWTH_LIMIT = 11.0
+W4_RSS_LIMIT = 200.0
+W5_LIMIT = 0.3
+
+
+# --- environment ----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Env:
+    python: str  # runs the asyncio references
+    orchestrator: list[str]  # the CLI
+    doit: str | None = None
+    snakemake: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _pip(python: Path, *args: str) -> bool:
+    say(f"  pip install {' '.join(args)} (log: {WORK / 'pip.log'})")
+    with (WORK / "pip.log").open("ab") as log:
+        done = subprocess.run([str(python), "-m", "pip", "install", "-q", *args], stdout=log, stderr=log, check=False)
+    if done.returncode != 0:
+        say(f"  pip install {' '.join(args)} failed (exit code {done.returncode}); see {WORK / 'pip.log'}")
+    return done.returncode == 0
+
+
+def ensure_venv() -> Env:
+    """bench/.work/venv with the orchestrator (editable) and the peers; installs only what is missing."""
+    python = VENV / "bin" / "python"
+    if not python.exists():
+        say(f"creating {VENV}")
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        _pip(python, "--upgrade", "pip")
+    stamp = VENV / ".orchestrator-installed"
+    if stamp.read_text(encoding="utf-8").strip() != str(REPO) if stamp.exists() else True:
+        if not _pip(python, "-e", str(REPO)):
+            raise SystemExit("could not install the orchestrator into the bench venv")
+        stamp.write_text(str(REPO), encoding="utf-8")
+    env = Env(str(python), [str(VENV / "bin" / "orchestrator")])
+    missing = [p for p in PEERS if not (VENV / "bin" / p).exists()]
+    if missing and not _pip(python, *missing):
+        for peer in missing:
+            _pip(python, peer)
+    for peer in PEERS:
+        path = VENV / "bin" / peer
+        if path.exists():
+            setattr(env, peer, str(path))
+        else:
+            env.notes.append(f"{peer}: pip install failed; skipped")
+    return env
+
+
+def versions(env: Env) -> str:
+    found = [f"orchestrator: `{tool_version([*env.orchestrator, '--version'])}`"]
+    for program, argv in (
+        ("make", ["make", "--version"]),
+        ("xargs", ["xargs", "--version"]),
+        ("parallel", ["parallel", "--version"]),
+    ):
+        if have(program):
+            found.append(f"{program}: `{tool_version(argv)}`")
+    if env.doit:
+        found.append(f"doit: `{tool_version([env.doit, '--version'])}`")
+    if env.snakemake:
+        found.append(f"snakemake: `{tool_version([env.snakemake, '--version'])}`")
+    return "; ".join(found)
+
+
+# --- workloads that live here ---------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class W4:
+    by_size: dict[int, list[Outcome]] = field(default_factory=dict)
+    targets: list[Target] = field(default_factory=list)
+
+
+def scale_dag(tasks: int) -> Dag:
+    return layered(max(1, tasks // 100), 100, "true", 0.0, seed=3, name=f"{tasks} no-op tasks in a DAG")
+
+
+def run_w4(tools: Sequence[Tool], *, sizes: Sequence[int], runs: int, concurrency: int = 2) -> W4:
+    result = W4()
+    for size in sizes:
+        dag = scale_dag(size)
+        result.by_size[size] = [measure(tool, dag, concurrency, runs, label=f"W4-{size}", rss=True) for tool in tools]
+    small, large = sizes[0], sizes[-1]
+    ours_small = _ok(result.by_size[small], "orchestrator")
+    ours_large = _ok(result.by_size[large], "orchestrator")
+    if ours_small and ours_large and large > small:
+        growth = ours_large.wall().median / ours_small.wall().median
+        limit = W4_GROWTH_LIMIT * large / small / 10
+        result.targets.append(
+            Target(f"W4 {large // small}× tasks → ≤ {limit:g}× time", f"{growth:.2f}×", growth <= limit)
+        )
+        rss = ours_large.rss()
+        if rss is not None:
+            result.targets.append(
+                Target(
+                    f"W4 peak RSS at {large:,} < {W4_RSS_LIMIT:g} MB", f"{rss.median:.0f} MB", rss.median < W4_RSS_LIMIT
+                )
+            )
+    return result
+
+
+def _ok(outcomes: Sequence[Outcome], name: str) -> Outcome | None:
+    return next((o for o in outcomes if o.tool == name and o.ok), None)
+
+
+def render_w4(result: W4) -> str:
+    sizes = list(result.by_size)
+    small, large = sizes[0], sizes[-1]
+    header = ["tool"]
+    for size in sizes:
+        header += [f"{size:,}: wall s", f"{size:,}: ms / task", f"{size:,}: peak MB"]
+    header += [f"time × ({large // small}× tasks)", "RSS ×"]
+    rows = []
+    for index, first in enumerate(result.by_size[small]):
+        row = [first.tool]
+        outcomes = [result.by_size[size][index] for size in sizes]
+        for size, outcome in zip(sizes, outcomes, strict=True):
+            if not outcome.ok:
+                row += [outcome.problem(), "", ""]
+                continue
+            rss = outcome.rss()
+            row += [
+                outcome.wall().fmt(2),
+                f"{outcome.wall().median / size * 1000:.2f}",
+                f"{rss.median:.0f}" if rss else "?",
+            ]
+        a, b = outcomes[0], outcomes[-1]
+        if a.ok and b.ok and large > small:
+            rss_a, rss_b = a.rss(), b.rss()
+            row.append(f"{b.wall().median / a.wall().median:.2f}×")
+            row.append(f"{rss_b.median / rss_a.median:.2f}×" if rss_a and rss_b else "?")
+        else:
+            row += ["", ""]
+        rows.append(row)
+    lines = [f"- {verdict(t.ok)} {t.name}: {t.value}" for t in result.targets]
+    how = "peak RSS from `/usr/bin/time -v`" if GNU_TIME.exists() else "peak RSS from getrusage(RUSAGE_CHILDREN)"
+    return (
+        "Layers of 100 no-op tasks (`true`), each depending on 2–3 tasks of the layer before (seed 3), "
+        f"concurrency 2; {how} (the orchestrator is one process: the figure is its own).\n\n"
+        + table(header, rows)
+        + ("\n\n" + "\n".join(lines) if lines else "")
+    )
+
+
+@dataclass(slots=True)
+class W5:
+    outcome: Outcome
+    tasks: int
+    targets: list[Target] = field(default_factory=list)
+
+
+def run_w5(env: Env, *, tasks: int, runs: int, timeout: float = 600.0) -> W5:
+    """``orchestrator status`` on a workspace where every task has run: W1's, or a fresh run."""
+    project = run_dir("W1", "orchestrator") / "project"
+    results = project / ".orchestrator" / "results"
+    outcome = Outcome("orchestrator status")
+    say(f"  W5: orchestrator status x{runs} ({tasks} tasks)")
+    try:
+        if not results.is_dir() or len(list(results.glob("*-result.md"))) != tasks:
+            from benchlib import independent
+
+            directory = fresh_dir(run_dir("W5", "orchestrator"))
+            project = write_plan(independent(tasks), directory / "project", 2)
+            timed([*env.orchestrator, "run", str(project)], directory, directory / "run.log", timeout=timeout)
+        for _ in range(runs):
+            log = project.parent / "status.log"
+            outcome.samples.append(timed([*env.orchestrator, "status", str(project)], project, log, timeout=timeout))
+    except ToolFailed as exc:
+        outcome.error = str(exc)
+        say(f"  !! W5: {exc}")
+    result = W5(outcome, tasks)
+    if outcome.ok:
+        wall = outcome.wall().median
+        result.targets.append(
+            Target(f"W5 `status` on {tasks:,} tasks < {W5_LIMIT:g} s", f"{wall:.3f} s", wall < W5_LIMIT)
+        )
+    return result
+
+
+def render_w5(result: W5) -> str:
+    outcome = result.outcome
+    if not outcome.ok:
+        return outcome.problem()
+    wall = outcome.wall()
+    rows = [["`orchestrator status`", wall.fmt(3), f"{verdict(wall.median < W5_LIMIT)} (< {W5_LIMIT:g} s)"]]
+    return (
+        f"On the {result.tasks:,}-task workspace W1 left (every task completed); wall time of the command.\n\n"
+        + table(["command", f"wall s, median of {len(outcome.samples)} (min–max)", "target"], rows)
+    )
+
+
+# --- the whole suite ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Suite:
+    mode: str
+    runs: int
+    env: Env
+    started: str = ""
+    load_before: str = ""
+    load_after: str = ""
+    tool_versions: str = ""
+    w1: W1 | None = None
+    w2: DagResult | None = None
+    w3: DagResult | None = None
+    w4: W4 | None = None
+    w5: W5 | None = None
+    plan: ScaleResult | None = None
+    crashed: list[str] = field(default_factory=list)
+
+    def targets(self) -> list[Target]:
+        found: list[Target] = []
+        for part in (self.w1, self.w2, self.w3, self.w4, self.w5, self.plan):
+            if part is not None:
+                found += part.targets
+        return found
+
+
+def load() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def render(suite: Suite) -> str:
+    parts = [
+        "# Benchmark results",
+        "",
+        f"Written by `python bench/run.py{'' if suite.mode == 'full' else ' --' + suite.mode}` on "
+        f"{suite.started}; {suite.runs} run(s) per measurement (median, min–max). "
+        f"Load average (1/5/15 min) before: {suite.load_before}, after: {suite.load_after}; "
+        f"nice {os.nice(0)}.",
+        "",
+        f"Tools: {suite.tool_versions}.",
+    ]
+    parts += [f"\n{note}" for note in suite.env.notes]
+    targets = suite.targets()
+    if targets:
+        parts += [
+            "",
+            "## Targets",
+            "",
+            table(["target", "measured", ""], [[t.name, t.value, verdict(t.ok)] for t in targets]),
+        ]
+    if suite.w1:
+        parts += ["", f"## W1 — overhead: {len(suite.w1.dag):,} no-op tasks, concurrency {suite.w1.concurrency}", ""]
+        parts.append(render_w1(suite.w1))
+    for title, part in (("W2 — layered DAG", suite.w2), ("W3 — skewed DAG", suite.w3)):
+        if part:
+            parts += ["", f"## {title}", "", render_dag(part)]
+    if suite.w4:
+        parts += ["", "## W4 — scale", "", render_w4(suite.w4)]
+    if suite.w5:
+        parts += ["", "## W5 — CLI start", "", render_w5(suite.w5)]
+    if suite.plan:
+        parts += ["", "## Plan scale — validate / render / status", "", render_plan_scale(suite.plan)]
+    if suite.crashed:
+        parts += ["", "## Crashes", ""] + [f"- {line}" for line in suite.crashed]
+    return "\n".join(parts) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="one run per measurement (unless --runs)")
+    parser.add_argument("--runs", type=int, help="runs per measurement (default 3; --quick: 1)")
+    parser.add_argument("--smoke", action="store_true", help="a tiny version for CI: < 30 s, no venv")
+    parser.add_argument("--only", help=f"comma-separated subset of {','.join(WORKLOADS)}")
+    parser.add_argument("--output", type=Path, help="where to write the report (default bench/RESULTS.md)")
+    args = parser.parse_args(argv)
+    only = set(WORKLOADS) if not args.only else {w.strip() for w in args.only.split(",")}
+    unknown = only - set(WORKLOADS)
+    if unknown:
+        parser.error(f"unknown workload(s): {', '.join(sorted(unknown))}")
+    WORK.mkdir(parents=True, exist_ok=True)
+    if args.smoke:
+        if importlib.util.find_spec("orchestrator") is None:
+            say(f"--smoke runs `{sys.executable} -m orchestrator`, but orchestrator is not installed there")
+            return 1
+        env = Env(sys.executable, [sys.executable, "-m", "orchestrator"])
+        mode, runs = "smoke", args.runs or 1
+        output = args.output or WORK / "RESULTS-smoke.md"
+    else:
+        env = ensure_venv()
+        mode, runs = ("quick" if args.quick else "full"), args.runs or (1 if args.quick else 3)
+        output = args.output or BENCH_DIR / "RESULTS.md"
+    suite = Suite(mode, runs, env, started=machine_line(), load_before=load(), tool_versions=versions(env))
+    smoke = args.smoke
+    ours = orchestrator_tool(env.orchestrator)
+    floor_bash, floor_true = floor_tools(env.python)
+
+    def save() -> None:
+        suite.load_after = load()
+        output.write_text(render(suite), encoding="utf-8")
+
+    began = time.perf_counter()
+    if "W1" in only:
+        say("W1: overhead")
+        tools: list[Tool | Outcome] = [ours, floor_bash]
+        if not smoke:
+            tools += [floor_true, xargs_tool() if have("xargs") else skipped("xargs", "not installed")]
+        tools.append(make_tool() if have("make") else skipped("make", "not installed"))
+        if not smoke:
+            tools += [
+                parallel_tool()
+                if have("parallel")
+                else skipped("GNU parallel", "not installed (apt-get install parallel)"),
+                doit_tool(env.doit) if env.doit else skipped("doit", "not in the bench venv"),
+                snakemake_tool(env.snakemake) if env.snakemake else skipped("snakemake", "not in the bench venv"),
+            ]
+        suite.w1 = _with_skips(tools, lambda ts: run_w1(ts, tasks=30 if smoke else 1000, concurrency=2, runs=runs))
+        save()
+    for label, wanted, dag in (("W2", "W2", w2_dag()), ("W3", "W3", w3_dag())):
+        if wanted not in only:
+            continue
+        if smoke:
+            if label == "W3":
+                continue
+            dag = layered(6, 5, "sleep 0.02", 0.02, seed=42, name="smoke layered")
+        say(f"{label}: {dag.name}")
+        dag_tools: list[Tool | Outcome] = [ours, make_tool() if have("make") else skipped("make", "not installed")]
+        if not smoke:
+            dag_tools += [
+                doit_tool(env.doit) if env.doit else skipped("doit", "not in the bench venv"),
+                snakemake_tool(env.snakemake) if env.snakemake else skipped("snakemake", "not in the bench venv"),
+                dagrun_tool(env.python, "levels", via_bash=True, name="level-barrier (asyncio)"),
+                dagrun_tool(env.python, "ready", via_bash=True, name="ready queue (asyncio)"),
+            ]
+        chosen = dag
+
+        def go(ts: Sequence[Tool], lbl: str = label, d: Dag = chosen) -> DagResult:
+            return run_dag(lbl, d, ts, runs=runs)
+
+        part = _with_skips(dag_tools, go)
+        if label == "W2":
+            suite.w2 = part
+        else:
+            suite.w3 = part
+        save()
+    if "W4" in only and not smoke:
+        say("W4: scale")
+        scale_tools = [
+            ours,
+            *([make_tool()] if have("make") else []),
+            dagrun_tool(env.python, "ready", via_bash=True, name="ready queue (asyncio)"),
+        ]
+        suite.w4 = run_w4(scale_tools, sizes=W4_SIZES, runs=runs)
+        save()
+    if "W5" in only:
+        say("W5: CLI start")
+        suite.w5 = run_w5(env, tasks=30 if smoke else 1000, runs=1 if smoke else 5)
+        save()
+    if "plan" in only:
+        say("plan scale")
+        suite.plan = run_plan_scale(env.orchestrator, tasks=300 if smoke else 10_000, runs=1 if smoke else runs)
+        save()
+    suite.crashed = _crashes(suite)
+    save()
+    if mode == "full" and args.output is None and only == set(WORKLOADS):
+        copy_to_readme(render(suite))
+    print(render(suite))
+    say(f"wrote {output} in {time.perf_counter() - began:.0f} s")
+    return 1 if suite.crashed else 0
+
+
+README = BENCH_DIR / "README.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def copy_to_readme(results: str) -> None:
+    """Put the report (less its title) between the README's result markers."""
+    try:
+        text = README.read_text(encoding="utf-8")
+    except OSError:
+        return
+    if START not in text or END not in text:
+        return
+    body = results.split("\n", 1)[1].strip()
+    body = body.replace("\n## ", "\n### ")  # one level below the README's own sections
+    head, rest = text.split(START, 1)
+    tail = rest.split(END, 1)[1]
+    README.write_text(f"{head}{START}\n{body}\n{END}{tail}", encoding="utf-8")
+    say(f"copied the figures into {README}")
+
+
+R = TypeVar("R", W1, DagResult)
+
+
+def _with_skips(tools: Sequence[Tool | Outcome], run: Callable[[Sequence[Tool]], R]) -> R:
+    """Run the real tools; put the skipped ones (already ``Outcome``s) back in their places."""
+    real = [t for t in tools if isinstance(t, Tool)]
+    result = run(real)
+    measured = iter(result.outcomes)
+    result.outcomes = [next(measured) if isinstance(t, Tool) else t for t in tools]
+    return result
+
+
+def _crashes(suite: Suite) -> list[str]:
+    found: list[str] = []
+    outcomes: list[Outcome] = []
+    for part in (suite.w1, suite.w2, suite.w3):
+        if part is not None:
+            outcomes += part.outcomes
+    if suite.w4 is not None:
+        for group in suite.w4.by_size.values():
+            outcomes += group
+    if suite.w5 is not None:
+        outcomes.append(suite.w5.outcome)
+    found += [f"{o.tool}: {(o.error or '').splitlines()[0]}" for o in outcomes if o.error]
+    if suite.plan is not None and suite.plan.error:
+        found.append(f"plan_scale: {suite.plan.error.splitlines()[0]}")
+    return found
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
