@@ -10,9 +10,7 @@ from .settings import suggest
 from .workspace import Workspace
 
 
-def check_plan(
-    plan: Plan, workspace: Workspace, profiles: Profiles | None = None, *, backend_override: str | None = None
-) -> None:
+def check_plan(plan: Plan, workspace: Workspace, profiles: Profiles | None = None) -> None:
     """Raise ``PlanError`` with every problem: unknown backends, a backend missing a setting, unknown profiles."""
     profiles = profiles or Profiles(workspace)
     problems = profiles.problems(plan)
@@ -20,7 +18,7 @@ def check_plan(
     file = plan.path.name
     seen: set[str] = set()
     for task in plan.tasks.values():
-        settings = profiles.settings_for(plan, task, backend_override=backend_override)
+        settings = profiles.settings_for(plan, task)
         name = settings.backend
         if name not in known:
             line = task.line if task.backend else 1

@@ -184,8 +184,10 @@ class Plan:
     def __len__(self) -> int:
         return len(self.tasks)
 
-    def settings_for(self, task: Task) -> Settings:
-        """The plan's settings with this task's own Timeout / Retries / Backend cells applied."""
+    def settings_for(self, task: Task, base: Settings | None = None) -> Settings:
+        """``base`` (the plan's settings by default) with this task's own Timeout / Retries /
+        Backend cells applied: the task's row has the last word."""
+        settings = self.settings if base is None else base
         changes: dict[str, Any] = {}
         if task.timeout_set:
             changes["timeout"] = task.timeout
@@ -193,7 +195,7 @@ class Plan:
             changes["retries"] = task.retries
         if task.backend:
             changes["backend"] = task.backend
-        return self.settings.replace(**changes) if changes else self.settings
+        return settings.replace(**changes) if changes else settings
 
     def upstream(self, task_id: str) -> list[str]:
         return list(self.tasks[task_id].dependencies)

@@ -105,7 +105,7 @@ class Profiles:
             return ""
         return store.sha256(f"{profile.prompt}\n{profile.tools}\n{profile.model}")[:16]
 
-    def settings_for(self, plan: Plan, task: Task, *, backend_override: str | None = None) -> Settings:
+    def settings_for(self, plan: Plan, task: Task) -> Settings:
         """Plan (with CLI overrides) < profile < the task's own columns."""
         settings = plan.settings
         profile = self.get(task.profile)
@@ -121,14 +121,7 @@ class Profiles:
                 changes["timeout"] = profile.timeout
             if changes:
                 settings = settings.replace(**changes)
-        changes = {}
-        if task.timeout_set:
-            changes["timeout"] = task.timeout
-        if task.retries is not None:
-            changes["retries"] = task.retries
-        if task.backend:
-            changes["backend"] = task.backend
-        return settings.replace(**changes) if changes else settings
+        return plan.settings_for(task, settings)
 
     def problems(self, plan: Plan) -> list[Problem]:
         problems: list[Problem] = []

@@ -148,7 +148,7 @@ class Runner:
         if overrides:
             plan.settings = plan.settings.replace(**overrides)
         self.profiles = Profiles(self.ws)
-        check_plan(plan, self.ws, self.profiles, backend_override=self.options.backend)
+        check_plan(plan, self.ws, self.profiles)
         self.plan = plan
         for directory in (self.ws.results_dir, self.ws.logs_dir, self.ws.state_dir):
             directory.mkdir(parents=True, exist_ok=True)
@@ -157,7 +157,7 @@ class Runner:
         self.settings: dict[str, Settings] = {}
         signatures: dict[str, str] = {}
         for task in plan.tasks.values():
-            settings = self.profiles.settings_for(plan, task, backend_override=self.options.backend)
+            settings = self.profiles.settings_for(plan, task)
             self.settings[task.id] = settings
             signatures[task.id] = settings_signature(settings, self.profiles.signature(task))
         self.signatures = signatures

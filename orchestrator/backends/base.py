@@ -11,6 +11,7 @@ A backend turns a ``Job`` (a task, its brief, the prompt with upstream results, 
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,6 +114,19 @@ class Observer:
     @property
     def session_id(self) -> str | None:
         return None
+
+
+def json_event(line: bytes) -> dict[str, Any] | None:
+    """One line of an agent's JSON event stream as a dict; anything else (log noise, a cut-off
+    line, a JSON value that is not an object) is ``None``: parse leniently, never fail on a line."""
+    line = line.strip()
+    if not line.startswith(b"{"):
+        return None
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) else None
 
 
 def tail(path: Path, limit: int) -> str:

@@ -14,7 +14,6 @@ runner's inactivity watchdog.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -39,6 +38,7 @@ from .base import (
     Observer,
     Profile,
     head,
+    json_event,
     limits_for,
 )
 from .classify import classify, reset_time
@@ -74,14 +74,8 @@ class ClaudeObserver(Observer):
         return self._session
 
     def feed(self, line: bytes) -> None:
-        line = line.strip()
-        if not line.startswith(b"{"):
-            return
-        try:
-            event: Any = json.loads(line)
-        except ValueError:
-            return
-        if not isinstance(event, dict):
+        event = json_event(line)
+        if event is None:
             return
         self.events += 1
         session = event.get("session_id")

@@ -7,13 +7,12 @@ no cost. Offline it can retry forever, so the runner's timeouts are what stop it
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from ..process import ProcessRun
-from .base import EXIT, START, AgentResult, Backend, Invocation, Job, Observer, limits_for
+from .base import EXIT, START, AgentResult, Backend, Invocation, Job, Observer, json_event, limits_for
 from .classify import classify, reset_time
 
 
@@ -31,11 +30,8 @@ class CodexObserver(Observer):
         return self.thread_id
 
     def feed(self, line: bytes) -> None:
-        try:
-            event: Any = json.loads(line)
-        except ValueError:
-            return
-        if not isinstance(event, dict):
+        event = json_event(line)
+        if event is None:
             return
         kind = event.get("type")
         if kind == "thread.started":
