@@ -303,3 +303,42 @@ def test_bundled_claude_review_example_runs_against_the_fake_api(tmp_path: Path)
     assert len(reviewed) == 2  # T-02 and T-03 have the reviewer profile
     final = (copy / ".orchestrator" / "final_output.md").read_text()
     assert "| Tasks | 5: 5 completed |" in final
+
+
+def _plan_answer(*deps: tuple[str, list[str]]) -> dict[str, Any]:
+    return {
+        "goal": "Greet",
+        "success_criteria": "Greetings",
+        "tasks": [
+            {"id": task_id, "name": task_id, "description": f"Do {task_id}", "dependencies": after, "details": "Go."}
+            for task_id, after in deps
+        ],
+    }
+
+
+def _plan(tmp_path: Path, api: FakeAnthropic) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator", "plan", "Greet", "--dir", str(tmp_path / ".orchestrator"), "--json"],
+        env=environment(api, tmp_path), capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+
+
+def test_plan_sends_an_invalid_answer_back_once_with_its_problems(tmp_path: Path) -> None:
+    cyclic = _plan_answer(("T-01", ["T-02"]), ("T-02", ["T-01"]))
+    fixed = _plan_answer(("T-01", []), ("T-02", ["T-01"]))
+    with FakeAnthropic([Reply.tool("StructuredOutput", cyclic), Reply.tool("StructuredOutput", fixed)]) as api:
+        proc = _plan(tmp_path, api)
+        second_prompt = json.dumps(api.main_requests[-1]["messages"])
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["attempts"] == 2
+    assert "dependency cycle: T-01 -> T-02 -> T-01" in second_prompt  # the problems went back
+    assert (tmp_path / ".orchestrator" / "master_plan.md").exists()
+
+
+def test_plan_writes_nothing_when_the_second_answer_is_invalid_too(tmp_path: Path) -> None:
+    cyclic = _plan_answer(("T-01", ["T-02"]), ("T-02", ["T-01"]))
+    with FakeAnthropic(always(Reply.tool("StructuredOutput", cyclic))) as api:
+        proc = _plan(tmp_path, api)
+    assert proc.returncode == 2
+    assert "dependency cycle" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / ".orchestrator" / "master_plan.md").exists()
