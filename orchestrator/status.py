@@ -13,6 +13,7 @@ import yaml
 
 from .plan import Plan
 from .workspace import Workspace
+from .yamlout import load_simple
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -81,6 +82,9 @@ def read_metadata(path: Path) -> dict[str, Any] | None:
                 return None
     except (OSError, UnicodeDecodeError):
         return None
+    fast = load_simple(lines)  # what we wrote ourselves, read without PyYAML
+    if fast is not None:
+        return fast
     try:
         data = yaml.load("".join(lines), Loader=_YAML_LOADER)
     except yaml.YAMLError:

@@ -127,3 +127,102 @@ class FastYAMLHandler(YAMLHandler):
 
     def export(self, metadata: dict[str, object], **kwargs: object) -> str:
         return dump(metadata)
+
+
+_INT = re.compile(r"^-?[0-9]+$")
+_FLOAT = re.compile(r"^-?[0-9]+\.[0-9]+(?:e[-+][0-9]+)?$")
+
+
+def _read_scalar(text: str) -> tuple[bool, Any]:
+    """(understood, value) for one scalar as ``dump`` writes it."""
+    if text in ("null", "true", "false"):
+        return True, {"null": None, "true": True, "false": False}[text]
+    if _INT.match(text):
+        return True, int(text)
+    if _FLOAT.match(text):
+        return True, float(text)
+    if text.startswith('"'):
+        if "\\U" in text or "\\x" in text:
+            return False, None  # YAML-only escapes: let PyYAML read it
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return False, None
+        return isinstance(value, str), value
+    if _PLAIN.fullmatch(text) and text.lower() not in _SPECIAL:
+        return True, text
+    if text == "{}":
+        return True, {}
+    if text == "[]":
+        return True, []
+    return False, None
+
+
+def load_simple(lines: list[str]) -> dict[str, Any] | None:
+    """Read metadata written by ``dump`` without PyYAML (a quarter millisecond a file with it), or
+    ``None`` for anything outside that shape (a hand edit, a comment): the caller then uses PyYAML.
+
+    Only what ``dump`` writes is understood: ``key: scalar``, ``key:`` with ``- scalar`` items, and
+    ``key:`` with one level of ``  key: scalar`` lines. A test checks it agrees with PyYAML.
+    """
+    data: dict[str, Any] = {}
+    open_key: str | None = None
+    for raw in lines:
+        line = raw.rstrip()
+        if not line:
+            return None
+        if line.startswith("- "):
+            if open_key is None:
+                return None
+            if isinstance(data[open_key], _Pending):
+                data[open_key] = []
+            if not isinstance(data[open_key], list):
+                return None
+            ok, value = _read_scalar(line[2:])
+            if not ok or isinstance(value, dict | list):
+                return None
+            data[open_key].append(value)
+            continue
+        if line.startswith("  "):
+            if open_key is None:
+                return None
+            if isinstance(data[open_key], _Pending):
+                data[open_key] = {}
+            if not isinstance(data[open_key], dict):
+                return None
+            key, sep, rest = line[2:].partition(": ")
+            if not sep or not _PLAIN.fullmatch(key) or key.lower() in _SPECIAL or key in data[open_key]:
+                return None
+            ok, value = _read_scalar(rest)
+            if not ok or isinstance(value, dict | list):
+                return None
+            data[open_key][key] = value
+            continue
+        if line.endswith(":"):
+            key = line[:-1]
+            if not _PLAIN.fullmatch(key) or key.lower() in _SPECIAL or key in data:
+                return None
+            # A list or a mapping follows; decided by the next line, and empty ones are written {} / [].
+            data[key] = _Pending()
+            open_key = key
+            continue
+        key, sep, rest = line.partition(": ")
+        if not sep or not _PLAIN.fullmatch(key) or key.lower() in _SPECIAL or key in data:
+            return None
+        ok, value = _read_scalar(rest)
+        if not ok:
+            return None
+        data[key] = value
+        open_key = None
+    return _settle(data)
+
+
+class _Pending:
+    """A ``key:`` whose items have not been seen yet (becomes a list or a dict)."""
+
+
+def _settle(data: dict[str, Any]) -> dict[str, Any] | None:
+    for value in data.values():
+        if isinstance(value, _Pending):
+            return None  # "key:" with nothing under it is null in YAML; not something dump writes
+    return data

@@ -67,3 +67,41 @@ def test_read_body_matches_the_frontmatter_parser(meta: dict[str, Any], body: st
         document = store.read_document(path)
         assert document is not None
         assert store.read_body(path) == document[1]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.text(min_size=1, max_size=12), _values, max_size=8))
+def test_load_simple_agrees_with_pyyaml_or_declines(data: dict[str, Any]) -> None:
+    from orchestrator.yamlout import load_simple
+
+    text = dump(data)
+    fast = load_simple(text.splitlines(keepends=True))
+    if fast is not None:
+        assert fast == yaml.safe_load(text or "{}")
+
+
+def test_load_simple_reads_a_real_result_header() -> None:
+    from orchestrator.yamlout import load_simple
+
+    meta = {
+        "task": "T-01", "agent": "Agent-01", "status": "completed", "attempts": 1, "exit_code": 0,
+        "reason": None, "started": "2026-11-21T06:11:41.252+00:00", "duration": 0.313, "backend": "shell",
+        "fingerprint": "6fe75a5bed842b5e", "tokens": {"input": 100, "output": 20}, "cost_usd": 0.0008,
+        "logs": [".orchestrator/logs/agent-01.attempt-1.out"],
+    }  # fmt: skip
+    assert load_simple(dump(meta).splitlines(keepends=True)) == meta
+    assert load_simple(["status: completed  # a comment\n"]) is None  # hand edits go to PyYAML
+
+
+_plain_keys = st.from_regex(r"[a-z][a-z_]{0,10}", fullmatch=True)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(_plain_keys, _values, max_size=8))
+def test_load_simple_agrees_with_pyyaml_on_plain_keys(data: dict[str, Any]) -> None:
+    from orchestrator.yamlout import load_simple
+
+    text = dump(data)
+    fast = load_simple(text.splitlines(keepends=True))
+    if fast is not None:
+        assert fast == yaml.safe_load(text or "{}")
