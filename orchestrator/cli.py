@@ -62,7 +62,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     order = {task_id: i for i, task_id in enumerate(plan.tasks)}
     depth = len(layers(plan.graph, order))
     path, _ = critical_path(plan.graph, dict.fromkeys(plan.tasks, 1.0))
-    _check_profiles(plan, workspace)
+    _check_plan(plan, workspace)
     data = {
         "ok": True,
         "plan": str(workspace.plan_file),
@@ -84,7 +84,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _check_profiles(plan: Any, workspace: Workspace) -> None:
+def _check_plan(plan: Any, workspace: Workspace) -> None:
     """Backends and specialist profiles named in the plan must exist (validate, render and run)."""
     from .checks import check_plan
 
@@ -98,7 +98,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     workspace = Workspace.find(args.directory)
     plan = load_plan(workspace.plan_file)
-    _check_profiles(plan, workspace)
+    _check_plan(plan, workspace)
     # Render the plan file's sections before writing any brief: a broken template then writes nothing.
     plan_bytes = updated_plan_file(plan, workspace)
     report = render_briefs(plan, workspace, force=args.force)

@@ -197,9 +197,6 @@ class Plan:
             changes["backend"] = task.backend
         return settings.replace(**changes) if changes else settings
 
-    def upstream(self, task_id: str) -> list[str]:
-        return list(self.tasks[task_id].dependencies)
-
     def downstream(self, task_id: str) -> set[str]:
         import networkx as nx
 

@@ -304,13 +304,6 @@ async def _supervise(
     )
 
 
-def describe_signal(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
-
-
 def group_alive(pgid: int) -> bool:
     return _group_running(pgid)
 

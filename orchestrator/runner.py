@@ -36,7 +36,18 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from . import backends, store
 from .aggregate import write_final_output
-from .backends.base import AUTH, INTERRUPTED, RATE_LIMIT, START, USAGE_LIMIT, AgentResult, Backend, Job, Observer
+from .backends.base import (
+    AUTH,
+    INTERRUPTED,
+    RATE_LIMIT,
+    START,
+    USAGE_LIMIT,
+    AgentResult,
+    Backend,
+    Job,
+    Observer,
+    tail,
+)
 from .checks import check_plan
 from .errors import OrchestratorError
 from .executor import Executor, Launch, LocalExecutor
@@ -508,8 +519,6 @@ class Runner:
             "logs": logs,
         }
         meta = {k: v for k, v in meta.items() if v is not None or k in {"reason", "exit_code"}}
-        from .backends.base import tail
-
         body = Templates.of(self.ws).render(
             "result.md.j2",
             task=task,
