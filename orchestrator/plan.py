@@ -197,7 +197,12 @@ class Plan:
             changes["backend"] = task.backend
         return settings.replace(**changes) if changes else settings
 
+    def upstream(self, task_id: str) -> list[str]:
+        """The tasks ``task_id`` depends on, in the order its row names them."""
+        return list(self.tasks[task_id].dependencies)
+
     def downstream(self, task_id: str) -> set[str]:
+        """Every task that depends on ``task_id``, directly or not."""
         import networkx as nx
 
         return set(nx.descendants(self.graph, task_id))
