@@ -6,11 +6,13 @@ the same single method.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .backends.base import AgentResult, Backend, Invocation, Job
 from .process import Limits, LineCallback, ProcessRun, StartCallback, run_process
 
 
@@ -50,3 +52,30 @@ class LocalExecutor(Executor):
             on_line=on_line,
             on_start=on_start,
         )
+
+
+def build_launch(invocation: Invocation, job: Job, stem: Path, env: Mapping[str, str] | None = None) -> Launch:
+    """The process for an invocation: logs at ``<stem>.out`` / ``.err``, the stdin text (if any)
+    written to ``<stem>.in``; environment = ours + ``env`` + the settings' + the backend's."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stdin: Path | None = None
+    if invocation.stdin is not None:
+        stdin = stem.with_name(stem.name + ".in")
+        stdin.write_text(invocation.stdin, encoding="utf-8")
+    return Launch(
+        invocation.argv,
+        job.cwd,
+        {**os.environ, **(env or {}), **job.settings.env, **invocation.env},
+        stdin,
+        stem.with_name(stem.name + ".out"),
+        stem.with_name(stem.name + ".err"),
+        invocation.limits,
+    )
+
+
+async def call_agent(backend: Backend, job: Job, stem: Path) -> tuple[AgentResult, Launch]:
+    """One agent call outside a run (``plan``, ``aggregate --agent``): no markers, no retries."""
+    launch = build_launch(backend.invocation(job), job, stem)
+    observer = backend.observer(job)
+    run = await LocalExecutor().run(launch, on_line=observer.feed)
+    return backend.interpret(job, run, launch.stdout, launch.stderr, observer), launch

@@ -9,7 +9,6 @@ the problems; a second invalid answer writes nothing.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from . import backends
 from .backends.base import AgentResult, Job
 from .backends.claude import ClaudeBackend
 from .errors import AgentCallError, PlanError, Problem
-from .executor import Launch, LocalExecutor
+from .executor import call_agent
 from .plan import PLAN_FILE, Plan, Task, parse_plan
 from .render import plan_markdown
 from .settings import Settings
@@ -132,17 +131,8 @@ async def _call(backend_name: str, settings: Settings, prompt: str, project: Pat
     )
     task = Task(id="plan", name="Plan", description=prompt, agent="planner")
     job = Job(task, settings, prompt, prompt, project, logs.parent, attempt)
-    invocation = backend.invocation(job)
-    logs.mkdir(parents=True, exist_ok=True)
-    stdin = logs / f"planner.attempt-{attempt}.in"
-    stdin.write_text(invocation.stdin or "", encoding="utf-8")
-    out, err = logs / f"planner.attempt-{attempt}.out", logs / f"planner.attempt-{attempt}.err"
-    launch = Launch(
-        invocation.argv, job.cwd, {**os.environ, **settings.env, **invocation.env}, stdin, out, err, invocation.limits
-    )
-    observer = backend.observer(job)
-    run = await LocalExecutor().run(launch, on_line=observer.feed)
-    return backend.interpret(job, run, out, err, observer)
+    result, _ = await call_agent(backend, job, logs / f"planner.attempt-{attempt}")
+    return result
 
 
 def make_plan(request: str, workspace: Path, settings: Settings) -> Planned:

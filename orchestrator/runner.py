@@ -21,7 +21,6 @@ shared between concurrent coroutines.
 from __future__ import annotations
 
 import math
-import os
 import random
 import signal
 import time
@@ -50,7 +49,7 @@ from .backends.base import (
 )
 from .checks import check_plan
 from .errors import OrchestratorError
-from .executor import Executor, Launch, LocalExecutor
+from .executor import Executor, LocalExecutor, build_launch
 from .graph import ReadyQueue, topological_order
 from .limits import Pause
 from .lock import WorkspaceLock
@@ -360,15 +359,8 @@ class Runner:
         self, job: Job, backend: Backend, observer: Observer, send: MemoryObjectSendStream[_Done]
     ) -> None:
         task = job.task
-        invocation = backend.invocation(job)
-        stdin: Path | None = None
-        if invocation.stdin is not None:
-            stdin = self.ws.log(task, job.attempt, "in")
-            stdin.parent.mkdir(parents=True, exist_ok=True)
-            stdin.write_text(invocation.stdin, encoding="utf-8")
-        env = {**os.environ, **self._task_env(job), **job.settings.env, **invocation.env}
-        stdout, stderr = self.ws.log(task, job.attempt, "out"), self.ws.log(task, job.attempt, "err")
-        launch = Launch(invocation.argv, job.cwd, env, stdin, stdout, stderr, invocation.limits)
+        stem = self.ws.logs_dir / f"{task.slug}.attempt-{job.attempt}"
+        launch = build_launch(backend.invocation(job), job, stem, self._task_env(job))
         marker = self.ws.running(task)
 
         recorded: dict[str, Any] = {}
@@ -386,7 +378,7 @@ class Runner:
 
         on_line = None if type(observer) is Observer else feed
         run = await self.executor.run(launch, on_line=on_line, on_start=started)
-        result = backend.interpret(job, run, stdout, stderr, observer)
+        result = backend.interpret(job, run, launch.stdout, launch.stderr, observer)
         await send.send(_Done(task.id, job.attempt, run, result))
 
     def _task_env(self, job: Job) -> dict[str, str]:

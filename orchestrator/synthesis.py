@@ -6,15 +6,12 @@ stays the default.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import anyio
 
 from . import backends, store
 from .backends.base import Job
 from .errors import AgentCallError, UsageError
-from .executor import Launch, LocalExecutor
+from .executor import call_agent
 from .graph import topological_order
 from .plan import Plan, Task
 from .status import COMPLETED, collect
@@ -61,25 +58,7 @@ async def synthesize_async(plan: Plan, workspace: Workspace) -> str:
     prompt = synthesis_prompt(plan, workspace, max(settings.input_cap * 5, 50_000))
     task = Task(id="aggregate", name="Synthesis", description=prompt, agent="aggregator")
     job = Job(task, settings, prompt, prompt, workspace.project_dir, workspace.root, 1)
-    invocation = backend.invocation(job)
-    logs = workspace.logs_dir
-    logs.mkdir(parents=True, exist_ok=True)
-    stdin: Path | None = None
-    if invocation.stdin is not None:
-        stdin = logs / "aggregator.in"
-        stdin.write_text(invocation.stdin, encoding="utf-8")
-    launch = Launch(
-        invocation.argv,
-        job.cwd,
-        {**os.environ, **settings.env, **invocation.env},
-        stdin,
-        logs / "aggregator.out",
-        logs / "aggregator.err",
-        invocation.limits,
-    )
-    observer = backend.observer(job)
-    run = await LocalExecutor().run(launch, on_line=observer.feed)
-    result = backend.interpret(job, run, launch.stdout, launch.stderr, observer)
+    result, launch = await call_agent(backend, job, workspace.logs_dir / "aggregator")
     if not result.completed:
         raise AgentCallError(
             f"the aggregating agent failed: {result.message} (see {workspace.relative(launch.stderr)})"
