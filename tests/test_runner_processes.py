@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
@@ -37,6 +37,30 @@ def leftovers(tmp_path: Path) -> Iterator[Path]:
     kill_leftovers(tmp_path, read_pids(tmp_path).values())
 
 
+def _run_argv(
+    tmp_path: Path,
+    argv: list[str],
+    limits: Limits,
+    *,
+    stdin: Path | None = None,
+    on_line: Callable[[bytes], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> ProcessRun:
+    call = partial(
+        run_process,
+        argv,
+        cwd=tmp_path,
+        env=dict(os.environ),
+        stdin=stdin,
+        stdout=tmp_path / "out",
+        stderr=tmp_path / "err",
+        limits=limits,
+        on_line=on_line,
+        on_start=on_start,
+    )
+    return anyio.run(call)
+
+
 def _run(
     tmp_path: Path,
     script: str,
@@ -45,19 +69,14 @@ def _run(
     lines: list[bytes] | None = None,
     starts: list[int] | None = None,
 ) -> ProcessRun:
-    call = partial(
-        run_process,
+    return _run_argv(
+        tmp_path,
         ["bash", "-c", script],
-        cwd=tmp_path,
-        env=dict(os.environ),
+        limits,
         stdin=stdin,
-        stdout=tmp_path / "out",
-        stderr=tmp_path / "err",
-        limits=limits,
         on_line=lines.append if lines is not None else None,
         on_start=starts.append if starts is not None else None,
     )
-    return anyio.run(call)
 
 
 # --- run_process ----------------------------------------------------------------------------------
@@ -81,19 +100,9 @@ def test_run_process_streams_output_and_lines(tmp_path: Path) -> None:
 def test_run_process_long_lines_are_linear(tmp_path: Path) -> None:
     """A 50 MB line arrives in thousands of chunks; joining them must not be quadratic (hang guard)."""
     sizes: list[int] = []
-    call = partial(
-        run_process,
-        ["bash", "-c", "head -c 50000000 /dev/zero | tr '\\0' x; printf '\\nshort\\n'"],
-        cwd=tmp_path,
-        env=dict(os.environ),
-        stdin=None,
-        stdout=tmp_path / "out",
-        stderr=tmp_path / "err",
-        limits=Limits(timeout=120),
-        on_line=lambda line: sizes.append(len(line)),
-    )
+    script = "head -c 50000000 /dev/zero | tr '\\0' x; printf '\\nshort\\n'"
     began = time.monotonic()
-    run = anyio.run(call)
+    run = _run_argv(tmp_path, ["bash", "-c", script], Limits(timeout=120), on_line=lambda line: sizes.append(len(line)))
     assert time.monotonic() - began < 15
     assert run.ok and run.stdout_bytes == 50_000_007
     assert sizes == [50_000_000, 5]
@@ -141,17 +150,7 @@ def test_run_process_without_stdin_reads_nothing(tmp_path: Path) -> None:
     ],
 )
 def test_run_process_could_not_start(tmp_path: Path, argv: list[str], expected: str) -> None:
-    call = partial(
-        run_process,
-        argv,
-        cwd=tmp_path,
-        env=dict(os.environ),
-        stdin=None,
-        stdout=tmp_path / "out",
-        stderr=tmp_path / "err",
-        limits=Limits(timeout=30),
-    )
-    run = anyio.run(call)
+    run = _run_argv(tmp_path, argv, Limits(timeout=30))
     assert run.start_error == expected
     assert run.exit_code is None and not run.ok
     assert run.describe().startswith("could not start: ")
@@ -161,17 +160,7 @@ def test_run_process_not_executable(tmp_path: Path) -> None:
     script = tmp_path / "agent.sh"
     script.write_text("#!/bin/sh\necho hi\n")
     script.chmod(0o644)
-    call = partial(
-        run_process,
-        [str(script)],
-        cwd=tmp_path,
-        env=dict(os.environ),
-        stdin=None,
-        stdout=tmp_path / "out",
-        stderr=tmp_path / "err",
-        limits=Limits(timeout=30),
-    )
-    run = anyio.run(call)
+    run = _run_argv(tmp_path, [str(script)], Limits(timeout=30))
     assert run.start_error is not None and "permission denied" in run.start_error
 
 
