@@ -22,6 +22,7 @@ import anyio
 import anyio.abc
 
 _DRAIN_SECONDS = 2.0
+_CHUNK = 65536
 _HAVE_PROC = os.path.isdir("/proc/self")
 _EXITED: frozenset[str | None] = frozenset({None, "Z", "X"})  # no such process, zombie, dead
 LineCallback = Callable[[bytes], None]
@@ -136,28 +137,85 @@ async def run_process(
     as soon as the child exists, so the caller can record it before anything else can go wrong.
     """
     started = anyio.current_time()
-    stdout.parent.mkdir(parents=True, exist_ok=True)
-    stdin_file: IO[bytes] | int = subprocess.DEVNULL
-    if stdin is not None:
-        stdin_file = stdin.open("rb")
     try:
-        with _LazyFile(stdout) as out_file, _LazyFile(stderr) as err_file:
-            try:
-                process = await anyio.open_process(
-                    list(argv),
-                    stdin=stdin_file,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    cwd=cwd,
-                    env=dict(env),
-                    start_new_session=True,
-                )
-            except OSError as exc:
-                return ProcessRun(None, None, anyio.current_time() - started, start_error=_could_not_start(exc, argv))
-            return await _supervise(process, started, out_file, err_file, limits, on_line, on_start)
-    finally:
-        if not isinstance(stdin_file, int):
-            stdin_file.close()
+        child = _Child.spawn(argv, cwd, env, stdin)
+    except OSError as exc:
+        return ProcessRun(None, None, anyio.current_time() - started, start_error=_could_not_start(exc, argv))
+    with child, _LazyFile(stdout) as out_file, _LazyFile(stderr) as err_file:
+        return await _supervise(child, started, out_file, err_file, limits, on_line, on_start)
+
+
+class _Child:
+    """A child process in its own session, with its stdout and stderr on non-blocking pipes.
+
+    Spawned with ``subprocess.Popen`` (vfork + exec) and watched without a thread: its exit is
+    awaited on a pidfd (Linux 5.3+), or by polling where there is none. asyncio's own subprocess
+    support starts a thread per child to wait for it, which costs more than a no-op task's whole
+    share of the runner's time.
+    """
+
+    def __init__(self, popen: subprocess.Popen[bytes], out: int, err: int) -> None:
+        self.popen = popen
+        self.pid = popen.pid
+        self.pipes = (out, err)
+        self.pidfd: int | None = None
+        with contextlib.suppress(AttributeError, OSError):  # no pidfd_open: poll instead
+            self.pidfd = os.pidfd_open(popen.pid)
+
+    @classmethod
+    def spawn(cls, argv: Sequence[str], cwd: Path, env: Mapping[str, str], stdin: Path | None) -> _Child:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        stdin_fd = os.open(stdin, os.O_RDONLY | os.O_CLOEXEC) if stdin is not None else subprocess.DEVNULL
+        try:
+            popen = subprocess.Popen(
+                list(argv),
+                stdin=stdin_fd,
+                stdout=out_w,
+                stderr=err_w,
+                cwd=cwd,
+                env=dict(env),
+                start_new_session=True,
+            )
+        except BaseException:
+            for fd in (out_r, err_r):
+                os.close(fd)
+            raise
+        finally:
+            for fd in (out_w, err_w):
+                os.close(fd)
+            if stdin_fd != subprocess.DEVNULL:
+                os.close(stdin_fd)
+        os.set_blocking(out_r, False)
+        os.set_blocking(err_r, False)
+        return cls(popen, out_r, err_r)
+
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.poll()
+
+    async def wait(self) -> int:
+        """Wait for the child to exit and reap it."""
+        if self.pidfd is not None:
+            while self.popen.poll() is None:
+                await anyio.wait_readable(self.pidfd)
+        else:
+            delay = 0.001
+            while self.popen.poll() is None:
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 0.05)
+        code = self.popen.returncode
+        assert code is not None
+        return code
+
+    def __enter__(self) -> _Child:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for fd in (*self.pipes, self.pidfd):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
 
 class _LazyFile:
@@ -172,11 +230,11 @@ class _LazyFile:
         self.path = path
         self._file: IO[bytes] | None = None
         with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+            os.unlink(path)
 
     def write(self, data: bytes) -> int:
         if self._file is None:
-            self._file = self.path.open("wb")
+            self._file = open(self.path, "wb")  # noqa: SIM115 - closed by __exit__
         return self._file.write(data)
 
     def flush(self) -> None:
@@ -200,7 +258,7 @@ class _Activity:
 
 
 async def _pump(
-    stream: anyio.abc.ByteReceiveStream,
+    fd: int,
     sink: _LazyFile,
     activity: _Activity,
     index: int,
@@ -208,20 +266,21 @@ async def _pump(
     done: anyio.Event,
 ) -> None:
     try:
-        await _copy(stream, sink, activity, index, on_line)
+        await _copy(fd, sink, activity, index, on_line)
     finally:
         done.set()
 
 
-async def _copy(
-    stream: anyio.abc.ByteReceiveStream,
-    sink: _LazyFile,
-    activity: _Activity,
-    index: int,
-    on_line: LineCallback | None,
-) -> None:
+async def _copy(fd: int, sink: _LazyFile, activity: _Activity, index: int, on_line: LineCallback | None) -> None:
     pending = bytearray()  # a long line arrives in many chunks: append, and split only at a newline
-    async for chunk in stream:
+    while True:
+        try:
+            chunk = os.read(fd, _CHUNK)
+        except BlockingIOError:
+            await anyio.wait_readable(fd)
+            continue
+        if not chunk:
+            break
         sink.write(chunk)
         sink.flush()
         activity.last = anyio.current_time()
@@ -240,7 +299,7 @@ async def _copy(
 
 
 async def _supervise(
-    process: anyio.abc.Process,
+    child: _Child,
     started: float,
     out_file: _LazyFile,
     err_file: _LazyFile,
@@ -248,7 +307,7 @@ async def _supervise(
     on_line: LineCallback | None,
     on_start: StartCallback | None,
 ) -> ProcessRun:
-    pgid = process.pid
+    pgid = child.pid
     activity = _Activity(started)
     timed_out: str | None = None
     if on_start is not None:
@@ -256,10 +315,9 @@ async def _supervise(
     deadline = started + limits.timeout if limits.timeout else math.inf
     try:
         async with anyio.create_task_group() as group:
-            assert process.stdout is not None and process.stderr is not None
             drained = (anyio.Event(), anyio.Event())
-            group.start_soon(_pump, process.stdout, out_file, activity, 0, on_line, drained[0])
-            group.start_soon(_pump, process.stderr, err_file, activity, 1, None, drained[1])
+            group.start_soon(_pump, child.pipes[0], out_file, activity, 0, on_line, drained[0])
+            group.start_soon(_pump, child.pipes[1], err_file, activity, 1, None, drained[1])
             while True:
                 now = anyio.current_time()
                 idle_deadline = activity.last + limits.inactivity if limits.inactivity else math.inf
@@ -272,13 +330,13 @@ async def _supervise(
                     await stop_group(pgid, limits.grace)
                     break
                 with anyio.move_on_after(wake - now if wake != math.inf else None):
-                    await process.wait()
+                    await child.wait()
                     break
             # The leader is gone; background children it left in its group would hold the pipes
             # open forever, so they go too.
             if _group_running(pgid):
                 await stop_group(pgid, min(limits.grace, 1.0))
-            await process.wait()
+            await child.wait()
             # A grandchild that left the group (setsid) may still hold a pipe: read what is there,
             # then stop reading rather than wait for it forever.
             with anyio.move_on_after(_DRAIN_SECONDS):
@@ -287,11 +345,10 @@ async def _supervise(
             group.cancel_scope.cancel()
     finally:
         with anyio.CancelScope(shield=True):
-            if process.returncode is None or _group_running(pgid):
+            if child.returncode is None or _group_running(pgid):
                 await stop_group(pgid, limits.grace)
-            await process.wait()
-            await process.aclose()
-    code = process.returncode
+            await child.wait()
+    code = child.returncode
     sig = -code if code is not None and code < 0 else None
     return ProcessRun(
         None if sig is not None else code,

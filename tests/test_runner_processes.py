@@ -97,6 +97,44 @@ def test_run_process_streams_output_and_lines(tmp_path: Path) -> None:
     assert run.stdout_bytes == 14 and run.stderr_bytes == 4
 
 
+def test_run_process_watches_children_without_a_thread_each(tmp_path: Path) -> None:
+    """Exit is awaited on a pidfd (or by polling), not by a waitpid thread per child as asyncio
+    does: at 20 children in parallel the process never has more than the main thread."""
+    import threading
+
+    peak = [0]
+
+    async def one(index: int) -> ProcessRun:
+        directory = tmp_path / str(index)
+        directory.mkdir()
+        return await run_process(
+            ["bash", "-c", "sleep 0.3; echo done"],
+            cwd=directory,
+            env=dict(os.environ),
+            stdin=None,
+            stdout=directory / "out",
+            stderr=directory / "err",
+            limits=Limits(timeout=HANG_GUARD),
+            on_start=lambda _: peak.__setitem__(0, max(peak[0], threading.active_count())),
+        )
+
+    async def main() -> list[ProcessRun]:
+        runs: list[ProcessRun] = []
+
+        async def collect(index: int) -> None:
+            runs.append(await one(index))
+
+        async with anyio.create_task_group() as group:
+            for index in range(20):
+                group.start_soon(collect, index)
+        return runs
+
+    runs = anyio.run(main)
+    assert [r.exit_code for r in runs] == [0] * 20
+    assert all((tmp_path / str(i) / "out").read_text() == "done\n" for i in range(20))
+    assert peak[0] == 1, f"{peak[0]} threads while 20 children ran"
+
+
 def test_run_process_long_lines_are_linear(tmp_path: Path) -> None:
     """A 50 MB line arrives in thousands of chunks; joining them must not be quadratic (hang guard)."""
     sizes: list[int] = []
