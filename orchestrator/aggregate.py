@@ -56,7 +56,7 @@ def summarize(plan: Plan, views: list[TaskView]) -> dict[str, Any]:
     wall = busy_time(ran)
     work = sum(v.duration or 0.0 for v in ran)
     weights = {v.id: v.duration or 0.0 for v in views}
-    path, length = critical_path(plan.graph, weights)
+    path, length = critical_path(plan.dag, weights)
     found = counts(views)
     cost = [v.cost_usd for v in views if v.cost_usd is not None]
     tokens = [v.tokens for v in views if v.tokens is not None]
@@ -83,7 +83,7 @@ def build(plan: Plan, workspace: Workspace, views: list[TaskView] | None = None,
     order = {task_id: i for i, task_id in enumerate(plan.tasks)}
     completed: list[dict[str, Any]] = []
     problems: list[dict[str, Any]] = []
-    for task_id in topological_order(plan.graph, order):
+    for task_id in topological_order(plan.dag, order):
         view = by_id[task_id]
         task = plan.tasks[task_id]
         if view.status == COMPLETED:

@@ -60,14 +60,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     workspace = Workspace.find(args.directory)
     plan = load_plan(workspace.plan_file)
     order = {task_id: i for i, task_id in enumerate(plan.tasks)}
-    depth = len(layers(plan.graph, order))
-    path, _ = critical_path(plan.graph, dict.fromkeys(plan.tasks, 1.0))
+    depth = len(layers(plan.dag, order))
+    path, _ = critical_path(plan.dag, dict.fromkeys(plan.tasks, 1.0))
     _check_plan(plan, workspace)
     data = {
         "ok": True,
         "plan": str(workspace.plan_file),
         "tasks": len(plan.tasks),
-        "dependencies": plan.graph.number_of_edges(),
+        "dependencies": len(plan.edges()),
         "layers": depth,
         "longest_chain": path,
         "backend": plan.settings.backend,
@@ -166,8 +166,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
         emit_json(
             {
                 "nodes": [{"id": t.id, "agent": t.agent, "name": t.title} for t in plan.tasks.values()],
-                "edges": [list(edge) for edge in plan.graph.edges],
-                "layers": layers(plan.graph, order),
+                "edges": [list(edge) for edge in plan.edges()],
+                "layers": layers(plan.dag, order),
             }
         )
     elif args.format == "mermaid":

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PlanError, Problem, WorkspaceError
+from .graph import Dag, descendants
 from .markdown import (
     Document,
     FrontmatterError,
@@ -155,11 +156,19 @@ class Plan:
     text: str = ""
     frontmatter: dict[str, object] = field(default_factory=dict)
     _graph: Any = None
+    _dag: Dag | None = None
+
+    @property
+    def dag(self) -> Dag:
+        """The task graph as plain adjacency lists: what the runner and the commands walk."""
+        if self._dag is None:
+            self._dag = Dag({task.id: task.dependencies for task in self.tasks.values()})
+        return self._dag
 
     @property
     def graph(self) -> Any:
-        """The networkx DiGraph, built on first use (importing networkx costs a quarter second, and
-        ``status`` never needs it)."""
+        """The networkx DiGraph (edges from dependency to dependent), built on first use: importing
+        networkx costs a quarter second, and nothing on the runner's path needs it."""
         if self._graph is None:
             import networkx as nx
 
@@ -203,9 +212,7 @@ class Plan:
 
     def downstream(self, task_id: str) -> set[str]:
         """Every task that depends on ``task_id``, directly or not."""
-        import networkx as nx
-
-        return set(nx.descendants(self.graph, task_id))
+        return descendants(self.dag, task_id)
 
 
 def _first_words(text: str, limit: int = 60) -> str:

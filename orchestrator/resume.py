@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import networkx as nx
 
 from . import store
 from .errors import UsageError
@@ -111,7 +110,7 @@ def select(
         if unknown:
             raise UsageError(f"--rerun: no task {', '.join(unknown)} in the plan")
         for task_id in rerun:
-            done -= {task_id} | nx.descendants(plan.graph, task_id)
+            done -= {task_id} | plan.downstream(task_id)
     return Selection([t for t in plan.tasks if t not in done], done, results)
 
 

@@ -172,7 +172,7 @@ class Runner:
             signatures[task.id] = settings_signature(settings, self.profiles.signature(task))
         self.signatures = signatures
         self.order = {task_id: i for i, task_id in enumerate(plan.tasks)}
-        self.topo = topological_order(plan.graph, self.order)
+        self.topo = topological_order(plan.dag, self.order)
         self.results = read_results(plan, self.ws)
         self.views = {v.id: v for v in collect(plan, self.ws)}
 
@@ -195,7 +195,7 @@ class Runner:
             if meta.get("status") == "interrupted" and meta.get("session_id"):
                 self._resume_sessions.setdefault(task_id, str(meta["session_id"]))
         self.queue = ReadyQueue(
-            plan.graph,
+            plan.dag,
             priority={t.id: t.priority for t in plan.tasks.values()},
             order=self.order,
             selected=self.selected,
@@ -449,7 +449,7 @@ class Runner:
         meta = self._write_result(done, attempt, COMPLETED, done.result.message)
         self.results[done.task] = meta
         self.queue.complete(done.task)
-        for child in self.plan.graph.successors(done.task):
+        for child in self.plan.dag.successors(done.task):
             view = self.views[child]
             if view.status == WAITING and all(
                 self.views[d].status == COMPLETED for d in self.plan.tasks[child].dependencies

@@ -26,7 +26,7 @@ contradict each other; never invent results. Answer in markdown, without a top-l
 def synthesis_prompt(plan: Plan, workspace: Workspace, cap: int) -> str:
     views = {v.id: v for v in collect(plan, workspace)}
     order = {task_id: i for i, task_id in enumerate(plan.tasks)}
-    ids = topological_order(plan.graph, order)
+    ids = topological_order(plan.dag, order)
     share = max(1000, cap // max(1, len(ids)))
     parts = [_INSTRUCTIONS, "", "## Original request", "", plan.request or "(none given)", "", "## Results", ""]
     for task_id in ids:

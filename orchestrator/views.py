@@ -74,7 +74,7 @@ def layers_text(plan: Plan, views: Sequence[TaskView] | None = None) -> str:
 
     states = {v.id: v.status for v in views} if views else {}
     out: list[str] = []
-    for depth, layer in enumerate(layers(plan.graph, _order(plan)), start=1):
+    for depth, layer in enumerate(layers(plan.dag, _order(plan)), start=1):
         can = "in parallel" if len(layer) > 1 else ""
         out.append(f"Layer {depth} ({len(layer)} task{'s' if len(layer) != 1 else ''}{', ' + can if can else ''})")
         for task_id in layer:
