@@ -8,22 +8,18 @@ everything downstream of it.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import anyio
 
-from . import store
+from . import journal, store
 from .errors import UsageError
 from .plan import Plan
-from .process import any_member_since, group_alive, process_start_time, stop_group
+from .process import any_member_since, group_alive, stop_group
 from .settings import Settings
-from .status import COMPLETED, read_metadata, read_running
+from .status import COMPLETED, read_metadata
 from .workspace import Workspace
 
 # Settings that change what a task does (a new timeout or retry count does not).
@@ -131,42 +127,6 @@ def expected_fingerprints(
 # --- attempts a dead runner left behind -------------------------------------------------------
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).astimezone().isoformat(timespec="milliseconds")
-
-
-def write_marker(path: Path, data: dict[str, Any], *, replace: bool = False) -> None:
-    """Record a running attempt. No fsync: a marker only has to survive the runner, not the machine.
-
-    A new marker is written in place with one write() of a few hundred bytes, which a killed
-    process cannot leave half done, so it needs no temp file; ``replace`` (an update of a marker
-    that exists) goes through a temp file, since truncating first could leave it empty.
-    """
-    payload = json.dumps(data).encode("utf-8")
-    if replace:
-        temp = path.with_name(f".tmp-{path.name}.{os.getpid()}")
-        temp.write_bytes(payload)
-        os.replace(temp, path)
-        return
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.write(fd, payload)
-    finally:
-        os.close(fd)
-
-
-def marker_data(task_id: str, agent: str, pgid: int, attempt: int) -> dict[str, Any]:
-    return {
-        "task": task_id,
-        "agent": agent,
-        "runner_pid": os.getpid(),
-        "pgid": pgid,
-        "pgid_start": process_start_time(pgid),
-        "attempt": attempt,
-        "started": now_iso(),
-    }
-
-
 @dataclass(slots=True)
 class Orphan:
     task: str
@@ -181,36 +141,23 @@ class Orphan:
 
 
 def find_orphans(workspace: Workspace) -> list[Orphan]:
-    """Every running marker, for a runner that holds the workspace lock; ``alive`` when its process group
-    still runs.
+    """Every attempt the journal has open, for a runner that holds the workspace lock; ``alive``
+    when its process group still runs.
 
-    Holding the lock means no other runner is alive, so each marker was left by a dead one — whatever
-    process has its ``runner_pid`` now (pids are reused, soon in a container).
+    Holding the lock means no other runner is alive, so each open attempt was left by a dead one
+    — whatever process has its runner's pid now (pids are reused, soon in a container).
     """
     orphans: list[Orphan] = []
-    if not workspace.state_dir.is_dir():
-        return orphans
-    for path in sorted(workspace.state_dir.glob("*.running.json")):
-        data = read_running(path)
-        if data is None:
-            with contextlib.suppress(OSError):
-                path.unlink()
-            continue
-        start = data.get("pgid_start")
-        orphan = Orphan(
-            str(data.get("task", path.name)),
-            int(data.get("pgid", 0)),
-            False,
-            data.get("session_id"),
-            start if isinstance(start, int) else None,
-        )
+    for attempt in journal.read(workspace.journal_file).open.values():
+        orphan = Orphan(attempt.task, attempt.pgid, False, attempt.session_id, attempt.pgid_start)
         orphan.alive = orphan.running()
         orphans.append(orphan)
     return orphans
 
 
 async def settle_orphans(workspace: Workspace, *, wait: bool, grace: float) -> list[Orphan]:
-    """Stop (or wait for) attempts a dead runner left running, then forget their markers.
+    """Stop (or wait for) attempts a dead runner left running. The caller then starts the journal
+    afresh (``Journal.begin``), which forgets them.
 
     Call it holding the workspace lock (see ``find_orphans``).
     """
@@ -222,7 +169,4 @@ async def settle_orphans(workspace: Workspace, *, wait: bool, grace: float) -> l
                     await anyio.sleep(0.2)
             else:
                 await stop_group(orphan.pgid, grace)
-    for path in workspace.state_dir.glob("*.running.json") if workspace.state_dir.is_dir() else []:
-        with contextlib.suppress(OSError):
-            path.unlink()
     return orphans

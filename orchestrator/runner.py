@@ -51,23 +51,21 @@ from .checks import check_plan
 from .errors import OrchestratorError
 from .executor import Executor, LocalExecutor, build_launch
 from .graph import ReadyQueue, topological_order
+from .journal import Journal, now_iso
 from .limits import Pause
 from .lock import WorkspaceLock
 from .plan import Task, load_plan
-from .process import ProcessRun
+from .process import ProcessRun, process_start_time
 from .profiles import Profiles
 from .render import Templates, render_briefs, update_plan_file
 from .reporter import Reporter
 from .resume import (
     expected_fingerprints,
     fingerprint,
-    marker_data,
-    now_iso,
     read_results,
     select,
     settings_signature,
     settle_orphans,
-    write_marker,
 )
 from .settings import Settings
 from .status import COMPLETED, FAILED, PENDING, RETRYING, RUNNING, SKIPPED, WAITING, collect, counts
@@ -184,6 +182,9 @@ class Runner:
         plan = self.plan
         orphans = await settle_orphans(self.ws, wait=self.options.wait_for_orphans, grace=plan.settings.kill_grace)
         self._resume_sessions = {o.task: o.session_id for o in orphans if o.session_id}
+        self.journal = Journal(self.ws.journal_file)
+        self.journal.begin()  # the orphans are settled: their lines can go
+        self.retry_waiting: set[str] = set()
         for orphan in orphans:
             if orphan.alive:
                 self._emit("notice", message=f"stopped {orphan.task}'s attempt left running by a dead runner")
@@ -238,6 +239,7 @@ class Runner:
         finally:
             with anyio.CancelScope(shield=True):
                 self._finish_interrupted(receive)
+            self.journal.close()
         synthesis = ""
         if plan.settings.aggregate == "agent" and not self.interrupted:
             synthesis = await self._synthesize()
@@ -329,6 +331,7 @@ class Runner:
     def _start(self, task_id: str, group: anyio.abc.TaskGroup, send: MemoryObjectSendStream[_Done]) -> None:
         number = self.attempts.get(task_id, 0) + 1
         self.attempts[task_id] = number
+        self.retry_waiting.discard(task_id)
         task = self.plan.tasks[task_id]
         settings = self.settings[task_id]
         backend = self._backend(settings.backend)
@@ -361,20 +364,18 @@ class Runner:
         task = job.task
         stem = self.ws.logs_dir / f"{task.slug}.attempt-{job.attempt}"
         launch = build_launch(backend.invocation(job), job, stem, self._task_env(job))
-        marker = self.ws.running(task)
-
-        recorded: dict[str, Any] = {}
+        journal = self.journal
+        session: list[str | None] = [None]  # the session id last journaled
 
         def started(pgid: int) -> None:
-            recorded.update(marker_data(task.id, task.agent, pgid, job.attempt))
-            write_marker(marker, recorded)
+            journal.started(task.id, task.agent, job.attempt, pgid, process_start_time(pgid))
 
         def feed(line: bytes) -> None:
             observer.feed(line)
             # Keep the agent's session id with the attempt, so a run that follows a kill -9 can resume it.
-            if observer.session_id and recorded and recorded.get("session_id") != observer.session_id:
-                recorded["session_id"] = observer.session_id
-                write_marker(marker, recorded, replace=True)
+            if observer.session_id and observer.session_id != session[0]:
+                session[0] = observer.session_id
+                journal.session(task.id, job.attempt, observer.session_id)
 
         on_line = None if type(observer) is Observer else feed
         run = await self.executor.run(launch, on_line=on_line, on_start=started)
@@ -395,7 +396,7 @@ class Runner:
 
     def _handle(self, done: _Done) -> None:
         attempt = self.running.pop(done.task)
-        store.remove(self.ws.running(self.plan.tasks[done.task]), durable=False)
+        self.journal.ended(done.task, done.attempt)
         result = done.result
         if result.cost_usd is not None:
             self.cost += result.cost_usd
@@ -426,6 +427,8 @@ class Runner:
                 self.ramp_at = anyio.current_time() + max(delay, _RAMP_INTERVAL)
             self.delayed[done.task] = anyio.current_time() + delay
             self.views[done.task].status = RETRYING
+            self.journal.retrying(done.task, done.attempt)
+            self.retry_waiting.add(done.task)
             reason = result.message or "failed"
             self._emit(
                 "task_retrying", task=done.task, agent=self.plan.tasks[done.task].agent,
@@ -545,6 +548,9 @@ class Runner:
         self._update_view(task, meta)
 
     def _update_view(self, task: Task, meta: dict[str, Any]) -> None:
+        if task.id in self.retry_waiting:  # its retry will not come: status no longer shows it retrying
+            self.retry_waiting.discard(task.id)
+            self.journal.settled(task.id)
         view = self.views[task.id]
         view.status = meta["status"]
         view.reason = meta.get("reason")
@@ -568,7 +574,7 @@ class Runner:
                 self._handle(done)
         for task_id, attempt in list(self.running.items()):
             task = self.plan.tasks[task_id]
-            store.remove(self.ws.running(task), durable=False)
+            self.journal.ended(task_id, attempt.number)
             self._write_simple(task, INTERRUPTED, "interrupted by the user", attempt.observer.session_id)
             self._emit("task_interrupted", task=task_id, agent=task.agent)
         self.running.clear()

@@ -1,21 +1,17 @@
-"""What state each task is in, read from the workspace files (results and running markers)."""
+"""What state each task is in, read from the workspace files (results and the attempt journal)."""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from . import journal
 from .plan import Plan
 from .workspace import Workspace
 from .yamlout import load_simple
-
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 PENDING, WAITING, RUNNING, RETRYING = "pending", "waiting", "running", "retrying"
 COMPLETED, FAILED, SKIPPED, INTERRUPTED = "completed", "failed", "skipped", "interrupted"
@@ -85,8 +81,10 @@ def read_metadata(path: Path) -> dict[str, Any] | None:
     fast = load_simple(lines)  # what we wrote ourselves, read without PyYAML
     if fast is not None:
         return fast
+    import yaml  # only for a file edited by hand: importing PyYAML costs as much as the rest of status
+
     try:
-        data = yaml.load("".join(lines), Loader=_YAML_LOADER)
+        data = yaml.load("".join(lines), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError:
         return None
     return data if isinstance(data, dict) else None
@@ -104,14 +102,6 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def read_running(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def _iso(value: object) -> str | None:
     if value is None:
         return None
@@ -123,14 +113,16 @@ def _iso(value: object) -> str | None:
 def collect(plan: Plan, workspace: Workspace) -> list[TaskView]:
     """The state of every task, in table order.
 
-    A result file decides completed/failed/skipped/interrupted; a running marker whose runner is
-    alive means running; otherwise a task is pending when its dependencies are completed and
+    A result file decides completed/failed/skipped/interrupted; an attempt the journal has open
+    means running while its runner is alive (retrying while it waits for a backoff), interrupted
+    once the runner is gone; otherwise a task is pending when its dependencies are completed and
     waiting when they are not.
     """
     views: dict[str, TaskView] = {}
     # Names are compared as strings: building two Path objects per task costs more than the rest.
     results = set(_names(workspace.results_dir))
-    running = set(_names(workspace.state_dir))
+    attempts = journal.read(workspace.journal_file)
+    runner_alive = attempts.runner_pid is not None and pid_alive(attempts.runner_pid)
     for task in plan.tasks.values():
         view = TaskView(task.id, task.agent, task.title, PENDING, list(task.dependencies), task.priority_name)
         slug = task.slug
@@ -157,15 +149,17 @@ def collect(plan: Plan, workspace: Workspace) -> list[TaskView]:
             view.session_id = meta.get("session_id")
             view.fingerprint = meta.get("fingerprint")
             view.result_file = workspace.result_name(task)
-        marker = read_running(workspace.running(task)) if f"{slug}.running.json" in running else None
-        if marker is not None:
-            if pid_alive(int(marker.get("runner_pid", 0))):
-                view.status = RETRYING if marker.get("retrying") else RUNNING
-                view.started = _iso(marker.get("started"))
-                view.attempts = int(marker.get("attempt", 1))
+        attempt = attempts.open.get(task.id)
+        if attempt is not None:
+            if runner_alive:
+                view.status = RUNNING
+                view.started = attempt.started
+                view.attempts = attempt.attempt
             else:
                 view.status = INTERRUPTED
-                view.reason = f"runner (pid {marker.get('runner_pid')}) is gone; attempt left behind"
+                view.reason = f"runner (pid {attempts.runner_pid}) is gone; attempt left behind"
+        elif runner_alive and task.id in attempts.retrying:
+            view.status = RETRYING
         views[task.id] = view
     for view in views.values():
         if view.status == PENDING and any(views[d].status != COMPLETED for d in view.dependencies):

@@ -76,8 +76,10 @@ class Workspace:
     def result(self, task: Task) -> Path:
         return self.results_dir / f"{task.slug}-result.md"
 
-    def running(self, task: Task) -> Path:
-        return self.state_dir / f"{task.slug}.running.json"
+    @property
+    def journal_file(self) -> Path:
+        """The attempt journal (see ``journal``)."""
+        return self.state_dir / "attempts.jsonl"
 
     def log(self, task: Task, attempt: int, stream: str) -> Path:
         return self.logs_dir / f"{task.slug}.attempt-{attempt}.{stream}"

@@ -22,6 +22,8 @@ from typing import Any
 import frontmatter
 import yaml
 
+from orchestrator import journal
+
 CLI = (sys.executable, "-m", "orchestrator")
 HANG_GUARD = 60.0  # seconds any one CLI call may take before the test fails as hung
 
@@ -281,18 +283,14 @@ def result_body(project: Path, task_id: str) -> str:
     raise AssertionError(f"no result file for {task_id}")
 
 
-def running_markers(project: Path) -> list[dict[str, Any]]:
-    """The ``state/*.running.json`` markers as they are now (a marker being replaced is skipped)."""
-    found: list[dict[str, Any]] = []
-    directory = workspace(project) / "state"
-    for path in sorted(directory.glob("*.running.json")) if directory.is_dir() else []:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict):
-            found.append(data)
-    return found
+def open_attempts(project: Path) -> list[dict[str, Any]]:
+    """The attempts ``state/attempts.jsonl`` has open now (started, not ended), in start order."""
+    state = journal.read(workspace(project) / "state" / "attempts.jsonl")
+    return [
+        {"task": a.task, "agent": a.agent, "attempt": a.attempt, "pgid": a.pgid, "pgid_start": a.pgid_start,
+         "session_id": a.session_id, "runner_pid": state.runner_pid}
+        for a in state.open.values()
+    ]  # fmt: skip
 
 
 def read_times(project: Path) -> dict[str, tuple[float, float]]:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from fakeapi import FakeAnthropic, Reply, claude_env, find_claude
 
-from orchestrator import store
+from orchestrator import journal, store
 
 CLAUDE = find_claude()
 pytestmark = [
@@ -213,8 +213,8 @@ def test_interrupted_task_continues_its_session(tmp_path: Path) -> None:
             [sys.executable, "-m", "orchestrator", "run", str(workspace), "--json"],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         )  # fmt: skip
-        marker = workspace / "state" / "agent-01.running.json"
-        _wait_for(lambda: marker.exists() and "session_id" in marker.read_text(), 60)
+        attempts = workspace / "state" / "attempts.jsonl"
+        _wait_for(lambda: any(a.session_id for a in journal.read(attempts).open.values()), 60)
         _wait_for(lambda: len(api.main_requests) >= 1, 30)
         runner.send_signal(signal.SIGINT)
         runner.communicate(timeout=30)

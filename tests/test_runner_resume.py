@@ -19,11 +19,11 @@ from runner_helpers import (
     cli,
     completed_count,
     kill_leftovers,
+    open_attempts,
     pid_gone,
     read_pids,
     results,
     run,
-    running_markers,
     start,
     statuses,
     wait_gone,
@@ -99,7 +99,7 @@ def test_ctrl_c_interrupts_then_run_again_completes(project: Path, background: l
     runner = start(project)
     background.append(runner)
     wait_until(
-        lambda: len(read_pids(project)) == 4 and len(running_markers(project)) == 2 and completed_count(project) == 1,
+        lambda: len(read_pids(project)) == 4 and len(open_attempts(project)) == 2 and completed_count(project) == 1,
         "two long tasks running and the quick one done",
     )
     pids = read_pids(project)
@@ -110,7 +110,7 @@ def test_ctrl_c_interrupts_then_run_again_completes(project: Path, background: l
     assert time.monotonic() - began < 10
     for name, pid in pids.items():
         assert wait_gone(pid, 5), f"{name} ({pid}) outlived the interrupted runner"
-    assert running_markers(project) == []
+    assert open_attempts(project) == []
     found = statuses(project)
     assert found == {"T-01": "interrupted", "T-02": "interrupted", "T-03": "completed"}
     assert "interrupted by the user" in str(results(project)["T-01"]["reason"])
@@ -133,8 +133,13 @@ def test_ctrl_c_while_a_task_waits_to_retry(project: Path, background: list[Back
     runner = start(project)
     background.append(runner)
     wait_until(lambda: any(e["event"] == "task_retrying" for e in runner.events()), "T-01 to wait for a retry")
+    # Another terminal sees the wait for what it is (the journal's retry line), not a pending task.
+    seen = json.loads(cli(project, "status", "--json").stdout)
+    assert [t["status"] for t in seen["tasks"]] == ["retrying", "waiting"]
     runner.kill(signal.SIGTERM)  # SIGTERM is handled like Ctrl-C
     assert runner.wait(timeout=30) == 130
+    seen = json.loads(cli(project, "status", "--json").stdout)
+    assert [t["status"] for t in seen["tasks"]] == ["interrupted", "waiting"]
     meta = results(project)["T-01"]
     assert meta["status"] == "interrupted"  # not left "retrying": no retry is coming
     events = runner.events()
@@ -203,7 +208,7 @@ def test_kill_9_then_run_again(project: Path, background: list[Background], afte
     for task in before:
         assert ran[task] == 1, f"{task} completed before the kill but ran again"
     assert not (project / "overlap.log").exists(), (project / "overlap.log").read_text()
-    assert running_markers(project) == []
+    assert open_attempts(project) == []
     check_workspace_parses(project)
 
 
@@ -215,8 +220,8 @@ def test_orphan_of_a_killed_runner_is_stopped_by_the_next_run(project: Path, bac
     write_plan(project, [Spec("T-01", script), Spec("T-02", "echo two", deps=["T-01"])])
     runner = start(project)
     background.append(runner)
-    wait_until(lambda: (project / "t01-child.pid").exists() and len(running_markers(project)) == 1, "T-01 to run")
-    marker = running_markers(project)[0]
+    wait_until(lambda: (project / "t01-child.pid").exists() and len(open_attempts(project)) == 1, "T-01 to run")
+    marker = open_attempts(project)[0]
     runner.kill(signal.SIGKILL)
     orphan = read_pids(project)["t01-child.pid"]
     leader = int(marker["pgid"])
@@ -237,23 +242,19 @@ def test_orphan_of_a_killed_runner_is_stopped_by_the_next_run(project: Path, bac
     check_workspace_parses(project)
 
 
-def test_marker_whose_runner_pid_was_reused_is_still_an_orphan(project: Path) -> None:
-    """The runner of a marker is dead even if its pid now belongs to another live process (here: pytest)."""
+def test_attempt_whose_runner_pid_was_reused_is_still_an_orphan(project: Path) -> None:
+    """The runner of an open attempt is dead even if its pid now belongs to another live process (here: pytest)."""
     write_plan(project, [Spec("T-01", "echo one")])
     orphan = subprocess.Popen(["sleep", "1000"], start_new_session=True)
     try:
-        marker = {
-            "task": "T-01",
-            "agent": "Agent-01",
-            "runner_pid": os.getpid(),
-            "pgid": orphan.pid,
-            "pgid_start": process_start_time(orphan.pid),
-            "attempt": 1,
-            "started": "2026-01-01T00:00:00+00:00",
-        }
+        lines = [
+            {"event": "run", "runner_pid": os.getpid(), "at": "2026-01-01T00:00:00+00:00"},
+            {"event": "start", "task": "T-01", "agent": "Agent-01", "attempt": 1, "pgid": orphan.pid,
+             "pgid_start": process_start_time(orphan.pid), "at": "2026-01-01T00:00:00+00:00"},
+        ]  # fmt: skip
         state = workspace(project) / "state"
         state.mkdir(parents=True)
-        (state / "agent-01.running.json").write_text(json.dumps(marker))
+        (state / "attempts.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
         result = run(project)
         assert result.code == 0, result.stderr
         assert orphan.wait(timeout=10) == -signal.SIGTERM  # stopped before T-01 ran again
@@ -262,7 +263,7 @@ def test_marker_whose_runner_pid_was_reused_is_still_an_orphan(project: Path) ->
             orphan.kill()
             orphan.wait(timeout=10)
     assert any(e["event"] == "notice" and "T-01" in e["message"] for e in result.events)
-    assert running_markers(project) == []
+    assert open_attempts(project) == []
     assert statuses(project) == {"T-01": "completed"}
 
 
@@ -288,7 +289,7 @@ def test_second_runner_is_refused_while_the_first_runs(project: Path, background
     write_plan(project, [Spec("T-01", _long_unless_done("t01"))])
     runner = start(project)
     background.append(runner)
-    wait_until(lambda: len(running_markers(project)) == 1, "T-01 to run")
+    wait_until(lambda: len(open_attempts(project)) == 1, "T-01 to run")
     status = json.loads(cli(project, "status", "--json").stdout)
     assert [t["status"] for t in status["tasks"]] == ["running"]
     second = cli(project, "run")

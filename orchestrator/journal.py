@@ -1,0 +1,151 @@
+"""The attempt journal, ``state/attempts.jsonl``: which attempts a runner started and which ended.
+
+One JSON object per line, appended as things happen::
+
+    {"event": "run", "runner_pid": 4242, "at": "2026-11-21T09:00:00.000+00:00"}
+    {"event": "start", "task": "T-01", "agent": "Agent-01", "attempt": 1, "pgid": 4250, "pgid_start": 9123, "at": "..."}
+    {"event": "session", "task": "T-01", "attempt": 1, "session_id": "5f1c..."}
+    {"event": "retry", "task": "T-01", "attempt": 1, "at": "..."}
+    {"event": "end", "task": "T-01", "attempt": 1, "at": "..."}
+
+A ``start`` without its ``end`` is an attempt in progress while the ``run`` line's runner lives,
+and an orphan once it is dead: the next run stops its process group (``pgid``; ``pgid_start``
+tells a reused pid from the original) and continues its agent session. Each line is one
+``write()`` of a few hundred bytes to a file opened with ``O_APPEND``: a killed runner leaves
+whole lines, and a line torn by a power cut is skipped. No fsync: the journal only has to
+survive the runner, not the machine. A run starts the file afresh once the last run's orphans
+are settled.
+
+One append per event replaces a marker file per attempt: creating and removing a file cost more
+than the rest of the runner's work on a no-op task.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import store
+
+JOURNAL_NAME = "attempts.jsonl"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).astimezone().isoformat(timespec="milliseconds")
+
+
+@dataclass(slots=True)
+class OpenAttempt:
+    """A started attempt with no ``end`` line: running, or left behind by a dead runner."""
+
+    task: str
+    agent: str
+    attempt: int
+    pgid: int
+    pgid_start: int | None
+    started: str | None
+    session_id: str | None = None
+    retrying: bool = False
+
+
+@dataclass(slots=True)
+class JournalState:
+    runner_pid: int | None = None
+    open: dict[str, OpenAttempt] = field(default_factory=dict)  # task id -> its open attempt
+    retrying: set[str] = field(default_factory=set)  # tasks whose next attempt waits for a backoff
+
+
+def read(path: Path) -> JournalState:
+    """What the journal says now; an unreadable or torn line is skipped."""
+    state = JournalState()
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return state
+    for raw in data.splitlines():
+        try:
+            entry = json.loads(raw)
+            event = entry["event"]
+            if event == "run":
+                state.runner_pid = int(entry["runner_pid"])
+                continue
+            task = str(entry["task"])
+            if event == "start":
+                start = entry.get("pgid_start")
+                state.open[task] = OpenAttempt(
+                    task,
+                    str(entry.get("agent", "")),
+                    int(entry.get("attempt", 1)),
+                    int(entry.get("pgid", 0)),
+                    start if isinstance(start, int) else None,
+                    entry.get("at"),
+                )
+                state.retrying.discard(task)
+            elif event == "session":
+                found = state.open.get(task)
+                if found is not None and found.attempt == entry.get("attempt"):
+                    found.session_id = str(entry["session_id"])
+            elif event == "end":
+                found = state.open.get(task)
+                if found is not None and found.attempt == entry.get("attempt"):
+                    del state.open[task]
+            elif event == "retry":
+                state.retrying.add(task)
+            elif event == "settled":
+                state.retrying.discard(task)
+        except (ValueError, KeyError, TypeError):
+            continue
+    return state
+
+
+class Journal:
+    """The runner's handle on the journal: appends, one ``write()`` per line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def begin(self) -> None:
+        """Start the file afresh for this run (call it once the last run's orphans are settled)."""
+        line = _line({"event": "run", "runner_pid": os.getpid(), "at": now_iso()})
+        store.write_bytes(self.path, line, durable=False)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+
+    def append(self, entry: dict[str, Any]) -> None:
+        if self._fd is not None:
+            os.write(self._fd, _line(entry))
+
+    def started(self, task: str, agent: str, attempt: int, pgid: int, pgid_start: int | None) -> None:
+        self.append(
+            {"event": "start", "task": task, "agent": agent, "attempt": attempt, "pgid": pgid,
+             "pgid_start": pgid_start, "at": now_iso()}
+        )  # fmt: skip
+
+    def session(self, task: str, attempt: int, session_id: str) -> None:
+        self.append({"event": "session", "task": task, "attempt": attempt, "session_id": session_id})
+
+    def ended(self, task: str, attempt: int) -> None:
+        self.append({"event": "end", "task": task, "attempt": attempt, "at": now_iso()})
+
+    def retrying(self, task: str, attempt: int) -> None:
+        """The next attempt of ``task`` waits for a backoff (``status`` shows it as retrying)."""
+        self.append({"event": "retry", "task": task, "attempt": attempt, "at": now_iso()})
+
+    def settled(self, task: str) -> None:
+        """``task`` has its result (or will not run again in this run): no longer retrying."""
+        self.append({"event": "settled", "task": task})
+
+    def close(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+
+
+def _line(entry: dict[str, Any]) -> bytes:
+    return json.dumps(entry, ensure_ascii=False, separators=(", ", ": ")).encode("utf-8") + b"\n"

@@ -1,0 +1,72 @@
+"""The attempt journal: what a reader makes of the lines a runner appends, torn ones included."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from orchestrator.journal import Journal, read
+
+
+def test_open_attempts_follow_start_session_end(tmp_path: Path) -> None:
+    path = tmp_path / "attempts.jsonl"
+    journal = Journal(path)
+    journal.begin()
+    journal.started("T-01", "Agent-01", 1, 111, 5)
+    journal.started("T-02", "Agent-02", 1, 222, None)
+    journal.session("T-01", 1, "abc")
+    journal.ended("T-02", 1)
+    journal.retrying("T-02", 1)
+    journal.started("T-03", "Agent-03", 2, 333, 7)
+    journal.ended("T-03", 1)  # the end of an earlier attempt does not close this one
+    journal.close()
+    state = read(path)
+    assert state.runner_pid == os.getpid()
+    assert sorted(state.open) == ["T-01", "T-03"]
+    first = state.open["T-01"]
+    assert (first.agent, first.attempt, first.pgid, first.pgid_start, first.session_id) == ("Agent-01", 1, 111, 5, "abc")
+    assert first.started is not None
+    assert state.open["T-03"].attempt == 2
+    assert state.retrying == {"T-02"}
+
+
+def test_retry_ends_when_the_next_attempt_starts_or_the_task_settles(tmp_path: Path) -> None:
+    path = tmp_path / "attempts.jsonl"
+    journal = Journal(path)
+    journal.begin()
+    journal.retrying("T-01", 1)
+    journal.retrying("T-02", 1)
+    journal.started("T-01", "Agent-01", 2, 111, None)
+    journal.settled("T-02")
+    journal.close()
+    assert read(path).retrying == set()
+
+
+def test_torn_and_foreign_lines_are_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "attempts.jsonl"
+    path.write_bytes(
+        b'{"event": "run", "runner_pid": 7}\n'
+        b'{"event": "start", "task": "T-01", "attempt": 1, "pgid": 9}\n'
+        b"not json at all\n"
+        b'["a list"]\n'
+        b'{"event": "start", "task": "T-02"\n'  # torn by a power cut
+        b'{"event": "start", "attempt": 1}\n'  # no task
+        b'{"event": "end", "task": "T-01", "attempt": "one"}\n'  # wrong type: does not close T-01
+        b"\xff\xfe\n"
+    )
+    state = read(path)
+    assert state.runner_pid == 7
+    assert list(state.open) == ["T-01"]
+    assert state.open["T-01"].pgid == 9
+
+
+def test_begin_starts_afresh_and_a_missing_journal_reads_empty(tmp_path: Path) -> None:
+    path = tmp_path / "attempts.jsonl"
+    assert read(path).open == {} and read(path).runner_pid is None
+    path.write_text('{"event": "start", "task": "T-01", "attempt": 1, "pgid": 9}\n')
+    journal = Journal(path)
+    journal.begin()
+    journal.close()
+    state = read(path)
+    assert state.open == {} and state.runner_pid == os.getpid()
+    assert len(path.read_text().splitlines()) == 1
