@@ -9,12 +9,12 @@ One JSON object per line, appended as things happen::
     {"event": "end", "task": "T-01", "attempt": 1, "at": "..."}
 
 A ``start`` without its ``end`` is an attempt in progress while the ``run`` line's runner lives,
-and an orphan once it is dead: the next run stops its process group (``pgid``; ``pgid_start``
-tells a reused pid from the original) and continues its agent session. Each line is one
-``write()`` of a few hundred bytes to a file opened with ``O_APPEND``: a killed runner leaves
-whole lines, and a line torn by a power cut is skipped. No fsync: the journal only has to
-survive the runner, not the machine. A run starts the file afresh once the last run's orphans
-are settled.
+and an orphan once it is dead: the next run stops its process group (``pgid``; only members
+that started no earlier than ``pgid_start``, in clock ticks since boot, count) and continues
+its agent session. Each line is one ``write()`` of a few hundred bytes to a file opened with
+``O_APPEND``: a killed runner leaves whole lines, and a line torn by a power cut is skipped.
+No fsync: the journal only has to survive the runner, not the machine. A run starts the file
+afresh once the last run's orphans are settled.
 
 One append per event replaces a marker file per attempt: creating and removing a file cost more
 than the rest of the runner's work on a no-op task.

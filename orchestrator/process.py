@@ -13,6 +13,7 @@ import math
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -387,6 +388,19 @@ def process_start_time(pid: int) -> int | None:
         return int(fields[19]) if fields else None
     except (IndexError, ValueError):
         return None
+
+
+def started_since_bound() -> int | None:
+    """A lower bound, in ``process_start_time``'s units, on the start time of a process spawned a
+    moment ago: the boot-time clock less one second of slack.
+
+    Read from the clock, not from ``/proc/<pid>/stat``: reading that file while the child is
+    still in exec waits for the exec to finish, about a millisecond per task.
+    """
+    if not _HAVE_PROC:
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    return max(0, int(time.clock_gettime(time.CLOCK_BOOTTIME) * ticks) - ticks)
 
 
 def group_members(pgid: int) -> list[int]:

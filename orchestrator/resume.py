@@ -133,7 +133,7 @@ class Orphan:
     pgid: int
     alive: bool
     session_id: str | None
-    pgid_start: int | None = None  # start time of the group leader (ticks since boot), to spot a reused id
+    pgid_start: int | None = None  # <= the leader's start (ticks since boot): older members do not count
 
     def running(self) -> bool:
         """Whether the attempt's process group still runs (not a reused id, not only zombies)."""

@@ -55,7 +55,7 @@ from .journal import Journal, now_iso
 from .limits import Pause
 from .lock import WorkspaceLock
 from .plan import Task, load_plan
-from .process import ProcessRun, process_start_time
+from .process import ProcessRun, started_since_bound
 from .profiles import Profiles
 from .render import Templates, render_briefs, update_plan_file
 from .reporter import Reporter
@@ -368,7 +368,7 @@ class Runner:
         session: list[str | None] = [None]  # the session id last journaled
 
         def started(pgid: int) -> None:
-            journal.started(task.id, task.agent, job.attempt, pgid, process_start_time(pgid))
+            journal.started(task.id, task.agent, job.attempt, pgid, started_since_bound())
 
         def feed(line: bytes) -> None:
             observer.feed(line)
