@@ -1,13 +1,16 @@
 """Jinja templates in: agent briefs, the tool-written sections of master_plan.md, and the skeleton.
 
-Templates run in jinja2's sandbox and every piece of user text is passed as data, so a task
+Every piece of user text is passed to templates as data, never as template source, so a task
 description containing ``{{ 7*7 }}`` is written literally. A file of the same name in
-``.orchestrator/templates/`` overrides the packaged one.
+``.orchestrator/templates/`` overrides the packaged one; overrides run in jinja2's sandbox, since a
+cloned repository's templates must not run Python. The packaged templates are ours: they run in a
+plain environment, where an attribute lookup costs a quarter of the sandbox's checked one.
 """
 
 from __future__ import annotations
 
 import codecs
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +29,7 @@ from .views import MERMAID_MAX_TASKS, mermaid, summary_line
 from .workspace import Workspace
 
 _PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
+_OPTIONS: dict[str, Any] = {"autoescape": False, "keep_trailing_newline": True, "undefined": jinja2.StrictUndefined}
 
 
 def environment(workspace: Workspace | None) -> ImmutableSandboxedEnvironment:
@@ -34,12 +38,19 @@ def environment(workspace: Workspace | None) -> ImmutableSandboxedEnvironment:
     if workspace is not None and workspace.templates_dir.is_dir():
         loaders.append(jinja2.FileSystemLoader(workspace.templates_dir))
     loaders.append(jinja2.FileSystemLoader(_PACKAGE_TEMPLATES))
-    env = ImmutableSandboxedEnvironment(
-        loader=jinja2.ChoiceLoader(loaders),
-        autoescape=False,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-    )
+    env = ImmutableSandboxedEnvironment(loader=jinja2.ChoiceLoader(loaders), **_OPTIONS)
+    env.filters["quote"] = blockquote
+    return env
+
+
+@functools.cache
+def packaged_environment() -> jinja2.Environment:
+    """A plain environment that loads the packaged templates only, never a workspace's file.
+
+    Only for packaged templates that include, extend or import no other template (a test checks
+    they do not): here such a reference would get the packaged file where the workspace has its own.
+    """
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(_PACKAGE_TEMPLATES), **_OPTIONS)
     env.filters["quote"] = blockquote
     return env
 
@@ -78,14 +89,19 @@ class Templates:
 
     def __init__(self, workspace: Workspace | None) -> None:
         self.workspace = workspace
-        self.env = environment(workspace)
+        self.sandbox = environment(workspace)
         self._cache: dict[str, jinja2.Template] = {}
+
+    def overridden(self, name: str) -> bool:
+        """Whether the workspace has its own ``name``: it then runs in the sandbox."""
+        return self.workspace is not None and (self.workspace.templates_dir / name).is_file()
 
     def get(self, name: str) -> jinja2.Template:
         template = self._cache.get(name)
         if template is None:
+            env = self.sandbox if self.overridden(name) else packaged_environment()
             try:
-                template = self.env.get_template(name)
+                template = env.get_template(name)
             except jinja2.TemplateSyntaxError as exc:
                 raise _template_error(exc.name or name, exc.lineno, exc.message or str(exc)) from None
             except UnicodeDecodeError as exc:

@@ -1,0 +1,134 @@
+"""What rendering writes, byte for byte, and which templates run in the sandbox.
+
+The expected files under ``fixtures/render/`` were written by the orchestrator before rendering was
+made faster (packaged templates outside the sandbox, cached YAML scalars, fewer syscalls a file);
+a faster render must write the very same bytes. ``VERSION`` stands for the package version.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+import jinja2.meta
+import pytest
+from jinja2.sandbox import SandboxedEnvironment
+
+from orchestrator import PlanError, Workspace, __version__, load_plan
+from orchestrator.render import Templates, render_briefs, update_plan_file
+
+FIXTURES = Path(__file__).parent / "fixtures" / "render"
+PACKAGED = Path(__file__).parent.parent / "orchestrator" / "templates"
+
+
+def workspace_with(root: Path, plan_text: str) -> Workspace:
+    (root / ".orchestrator").mkdir(parents=True)
+    (root / ".orchestrator" / "master_plan.md").write_text(plan_text, encoding="utf-8")
+    return Workspace(root / ".orchestrator")
+
+
+def tree(directory: Path) -> dict[str, bytes]:
+    return {p.relative_to(directory).as_posix(): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.iterdir()))
+def test_render_writes_the_same_bytes_as_before(name: str, tmp_path: Path) -> None:
+    source = FIXTURES / name
+    ws = workspace_with(tmp_path / "project", (source / "master_plan.md").read_text(encoding="utf-8"))
+    update_plan_file(load_plan(ws.root), ws)
+    report = render_briefs(load_plan(ws.root), ws)
+    assert report.kept_edited == [] and report.unchanged == []
+
+    version = f"rendered_by: orchestrator {__version__}\n".encode()
+    expected = {
+        path: data.replace(b"rendered_by: orchestrator VERSION\n", version)
+        for path, data in tree(source / "expected").items()
+    }
+    assert tree(ws.root) == expected
+
+    again = render_briefs(load_plan(ws.root), ws)
+    assert again.written == [] and len(again.unchanged) == len(report.written)
+
+
+# --- the sandbox ---------------------------------------------------------------------------------
+
+
+def test_packaged_templates_reference_no_other_template() -> None:
+    """A packaged template runs outside the sandbox; an include, extends or import in it could
+    load an override from the workspace into that unsandboxed environment."""
+    env = jinja2.Environment()
+    for path in sorted(PACKAGED.glob("*.j2")):
+        ast = env.parse(path.read_text(encoding="utf-8"))
+        assert list(jinja2.meta.find_referenced_templates(ast)) == [], path.name
+
+
+def test_packaged_templates_run_outside_the_sandbox_and_overrides_inside(tmp_path: Path) -> None:
+    ws = workspace_with(tmp_path, (FIXTURES / "norequest" / "master_plan.md").read_text(encoding="utf-8"))
+    ws.templates_dir.mkdir()
+    (ws.templates_dir / "assignment.md.j2").write_text("{{ rows | length }}\n", encoding="utf-8")
+    templates = Templates(ws)
+    assert isinstance(templates.get("assignment.md.j2").environment, SandboxedEnvironment)
+    for name in ("agent_task.md.j2", "result.md.j2", "final_output.md.j2", "dependency_graph.md.j2"):
+        assert not isinstance(templates.get(name).environment, SandboxedEnvironment), name
+    assert not isinstance(Templates(None).get("master_plan.md.j2").environment, SandboxedEnvironment)
+
+
+# OBJ is an object and LIST a list the template is given; PWNED a file no template may create.
+ESCAPES = [
+    pytest.param("{{ OBJ.__class__.__mro__ }}", id="dunder-attribute"),
+    pytest.param("{{ OBJ.__init__.__globals__ }}", id="function-globals"),
+    pytest.param("{{ ''.__class__.__mro__[1].__subclasses__() }}", id="subclasses"),
+    pytest.param("{{ cycler.__init__.__globals__.os.system('touch PWNED') }}", id="cycler-globals"),
+    pytest.param("{{ lipsum.__globals__['os'].system('touch PWNED') }}", id="lipsum-globals"),
+    pytest.param("{{ LIST.append(1) }}", id="mutate-a-list"),
+    pytest.param("{{ 'x'.format.__globals__ }}", id="method-globals"),
+]
+VARIABLES = {"agent_task.md.j2": ("task", "inputs"), "assignment.md.j2": ("rows[0]", "rows")}
+
+
+@pytest.mark.parametrize("source", ESCAPES)
+@pytest.mark.parametrize("name", sorted(VARIABLES))
+def test_an_override_cannot_reach_python(name: str, source: str, tmp_path: Path) -> None:
+    ws = workspace_with(tmp_path, (FIXTURES / "varied" / "master_plan.md").read_text(encoding="utf-8"))
+    ws.templates_dir.mkdir()
+    pwned = tmp_path / "pwned"
+    obj, items = VARIABLES[name]
+    text = source.replace("OBJ", obj).replace("LIST", items).replace("PWNED", str(pwned))
+    (ws.templates_dir / name).write_text(text, encoding="utf-8")
+    plan = load_plan(ws.root)
+    with pytest.raises(PlanError) as caught:
+        if name == "agent_task.md.j2":
+            render_briefs(plan, ws)
+        else:
+            update_plan_file(plan, ws)
+    message = str(caught.value)
+    assert f"templates/{name}" in message and "unsafe" in message
+    assert not pwned.exists()
+    assert not ws.tasks_dir.exists()
+
+
+def test_an_override_that_includes_a_packaged_template_keeps_it_in_the_sandbox(tmp_path: Path) -> None:
+    ws = workspace_with(tmp_path, (FIXTURES / "norequest" / "master_plan.md").read_text(encoding="utf-8"))
+    ws.templates_dir.mkdir()
+    (ws.templates_dir / "agent_task.md.j2").write_text('{% include "dependency_graph.md.j2" %}', encoding="utf-8")
+    (ws.templates_dir / "dependency_graph.md.j2").write_text("{{ mermaid.__class__ }}", encoding="utf-8")
+    with pytest.raises(PlanError, match="unsafe"):
+        render_briefs(load_plan(ws.root), ws)
+
+
+def test_plan_text_is_never_template_source(tmp_path: Path) -> None:
+    """With the packaged templates outside the sandbox, plan text must still be only data."""
+    pwned = tmp_path / "pwned"
+    attack = f"{{{{ cycler.__init__.__globals__.os.system('touch {pwned}') }}}}"
+    plan_text = (FIXTURES / "norequest" / "master_plan.md").read_text(encoding="utf-8")
+    plan_text = plan_text.replace("| do a |", f"| {attack} |")
+    plan_text = plan_text.replace("# Plan\n", f"# Plan\n\n## Original Request\n{attack}\n")
+    ws = workspace_with(tmp_path, plan_text)
+    plan = load_plan(ws.root)
+    assert attack in plan.request and attack in plan.tasks["A"].description
+    update_plan_file(plan, ws)
+    render_briefs(plan, ws)
+    brief = (ws.tasks_dir / "agent-01.md").read_text(encoding="utf-8")
+    assert f"## Task Description\n{attack}\n" in brief
+    assert f"> {attack}" in brief
+    assert not pwned.exists()
