@@ -44,10 +44,25 @@ def _quoted(value: str) -> str:
     return "".join(out)
 
 
+# Keys and most values repeat from one document to the next (10,000 briefs share their keys, their
+# settings and each other's ids), so their YAML is kept: a dict lookup instead of a regex match.
+_STRINGS: dict[str, str] = {}
+_STRINGS_LIMIT = 50_000
+_STRINGS_LONGEST = 200
+
+
 def _string(value: str) -> str:
-    if _PLAIN.fullmatch(value) and not value.endswith(" ") and value.lower() not in _SPECIAL:
-        return value
-    return _quoted(value)
+    text = _STRINGS.get(value)
+    if text is None:
+        if _PLAIN.fullmatch(value) and not value.endswith(" ") and value.lower() not in _SPECIAL:
+            text = value
+        else:
+            text = _quoted(value)
+        if len(value) <= _STRINGS_LONGEST:
+            if len(_STRINGS) >= _STRINGS_LIMIT:
+                _STRINGS.clear()  # bounded in a long run: timestamps and messages never repeat
+            _STRINGS[value] = text
+    return text
 
 
 def scalar(value: Any) -> str:
@@ -83,37 +98,42 @@ def _flow(value: Any) -> str:
     return _quoted(value) if isinstance(value, str) else scalar(value)
 
 
-def _lines(data: Mapping[str, Any], indent: str) -> list[str]:
-    out: list[str] = []
+def _lines(data: Mapping[str, Any], indent: str, out: list[str]) -> None:
+    # Exact type checks first: isinstance against the Mapping ABC costs a microsecond a call.
     for key, value in data.items():
-        name = _string(str(key))
+        name = _string(key if type(key) is str else str(key))
         kind = type(value)
-        if kind is str or kind is int or value is None:
+        if kind is str:
+            out.append(f"{indent}{name}: {_string(value)}")
+        elif kind is int or value is None:
             out.append(f"{indent}{name}: {scalar(value)}")
-        elif isinstance(value, Mapping):
+        elif kind is dict or isinstance(value, Mapping):
             if value:
                 out.append(f"{indent}{name}:")
-                out.extend(_lines(value, indent + "  "))
+                _lines(value, indent + "  ", out)
             else:
                 out.append(f"{indent}{name}: {{}}")
-        elif isinstance(value, list | tuple):
+        elif kind is list or kind is tuple or isinstance(value, list | tuple):
             if not value:
                 out.append(f"{indent}{name}: []")
                 continue
             out.append(f"{indent}{name}:")
             for item in value:
-                if isinstance(item, Mapping | list | tuple):
+                if type(item) is str:
+                    out.append(f"{indent}- {_string(item)}")
+                elif isinstance(item, Mapping | list | tuple):
                     out.append(f"{indent}- {_flow(item)}")
                 else:
                     out.append(f"{indent}- {scalar(item)}")
         else:
             out.append(f"{indent}{name}: {scalar(value)}")
-    return out
 
 
 def dump(data: Mapping[str, Any]) -> str:
     """YAML for ``data`` (no trailing newline)."""
-    return "\n".join(_lines(data, ""))
+    out: list[str] = []
+    _lines(data, "", out)
+    return "\n".join(out)
 
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

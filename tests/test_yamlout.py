@@ -105,3 +105,36 @@ def test_load_simple_agrees_with_pyyaml_on_plain_keys(data: dict[str, Any]) -> N
     fast = load_simple(text.splitlines(keepends=True))
     if fast is not None:
         assert fast == yaml.safe_load(text or "{}")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(min_size=1, max_size=12), _values, max_size=8), st.integers(min_value=0, max_value=5))
+def test_remembered_strings_change_no_output(data: dict[str, Any], limit: int) -> None:
+    """Strings are written from a bounded memo once seen; a warm, cold or overflowing memo writes
+    the same YAML (``limit`` 0 turns it into a memo that is cleared on every new string)."""
+    from orchestrator import yamlout
+
+    yamlout._STRINGS.clear()
+    cold = dump(data)
+    assert dump(data) == cold
+    original = yamlout._STRINGS_LIMIT
+    yamlout._STRINGS_LIMIT = limit
+    try:
+        yamlout._STRINGS.clear()
+        assert dump(data) == cold
+        assert len(yamlout._STRINGS) <= max(limit, 1)
+    finally:
+        yamlout._STRINGS_LIMIT = original
+    assert yaml.safe_load(cold or "{}") == _normal(data)
+
+
+def test_remembered_strings_keep_the_quoting_of_each_string() -> None:
+    from orchestrator import yamlout
+
+    yamlout._STRINGS.clear()
+    meta = {"name": "yes", "agent": "Agent-01", "inputs": [".orchestrator/results/a.md", "yes"], "x": {"yes": "no"}}
+    first = dump(meta)
+    assert first == dump(meta)
+    assert first == (
+        'name: "yes"\nagent: Agent-01\ninputs:\n- ".orchestrator/results/a.md"\n- "yes"\nx:\n  "yes": "no"'
+    )
