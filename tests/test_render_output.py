@@ -7,6 +7,10 @@ a faster render must write the very same bytes. ``VERSION`` stands for the packa
 
 from __future__ import annotations
 
+import itertools
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import jinja2
@@ -14,7 +18,7 @@ import jinja2.meta
 import pytest
 from jinja2.sandbox import SandboxedEnvironment
 
-from orchestrator import PlanError, Workspace, __version__, load_plan
+from orchestrator import PlanError, Workspace, __version__, load_plan, store
 from orchestrator.render import Templates, render_briefs, update_plan_file
 
 FIXTURES = Path(__file__).parent / "fixtures" / "render"
@@ -132,3 +136,75 @@ def test_plan_text_is_never_template_source(tmp_path: Path) -> None:
     assert f"## Task Description\n{attack}\n" in brief
     assert f"> {attack}" in brief
     assert not pwned.exists()
+
+
+# --- writing many files --------------------------------------------------------------------------
+
+
+def test_write_many_keeps_modes_and_gives_new_files_the_usual_one(tmp_path: Path) -> None:
+    kept = {"private.md": 0o600, "shared.md": 0o640, "script.md": 0o755}
+    for name, mode in kept.items():
+        (tmp_path / name).write_text("old\n", encoding="utf-8")
+        (tmp_path / name).chmod(mode)
+    items = [(tmp_path / name, "new\n") for name in kept] + [(tmp_path / "deep" / "er" / "fresh.md", "new\n")]
+    assert store.write_many(items) == 4
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for name, mode in kept.items():
+        assert (tmp_path / name).stat().st_mode & 0o7777 == mode, name
+    assert (tmp_path / "deep" / "er" / "fresh.md").stat().st_mode & 0o7777 == 0o666 & ~umask
+    assert all(path.read_text(encoding="utf-8") == "new\n" for path, _ in items)
+    assert not list(tmp_path.rglob(".tmp-*"))
+
+
+def test_write_many_steps_over_a_dead_writers_temp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Temp names are pid + counter; a leftover of a dead process that had our pid is skipped."""
+    monkeypatch.setattr(store, "_TEMP_NUMBERS", itertools.count(7))
+    leftover = tmp_path / f".tmp-a.md.{os.getpid()}.7"
+    leftover.write_bytes(b"a dead writer's half file")
+    store.write_many([(tmp_path / "a.md", "mine\n")])
+    assert (tmp_path / "a.md").read_text(encoding="utf-8") == "mine\n"
+    assert leftover.read_bytes() == b"a dead writer's half file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.md", leftover.name])
+
+
+KILLED_BATCH = """
+import os, signal, sys
+from pathlib import Path
+from orchestrator import store
+
+directory, kill_at = Path(sys.argv[1]), int(sys.argv[2])
+calls = {"sync": 0, "replace": 0}
+real_replace, real_sync = os.replace, os.sync
+
+def counted(name, real):
+    def call(*args):
+        if sum(calls.values()) == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        calls[name] += 1
+        return real(*args)
+    return call
+
+os.replace, os.sync = counted("replace", real_replace), counted("sync", real_sync)
+store.write_many([(directory / f"f{i}.md", f"new {i}\\n" * 500) for i in range(6)])
+"""
+
+
+@pytest.mark.parametrize("kill_at", [0, 1, 2, 4, 7])
+def test_write_many_killed_at_any_step_leaves_each_file_old_or_new(kill_at: int, tmp_path: Path) -> None:
+    """Killed before the sync, during the renames or after them: every file whole, old or new."""
+    for i in range(3):  # f0-f2 exist, f3-f5 are new
+        (tmp_path / f"f{i}.md").write_text(f"old {i}\n", encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-c", KILLED_BATCH, str(tmp_path), str(kill_at)], timeout=60, check=False)
+    assert proc.returncode == (-9 if kill_at < 7 else 0)
+    replaced = max(0, kill_at - 1)  # the sync comes first, then one replace a file
+    for i in range(6):
+        path = tmp_path / f"f{i}.md"
+        if i < replaced:
+            assert path.read_text(encoding="utf-8") == f"new {i}\n" * 500
+        elif i < 3:
+            assert path.read_text(encoding="utf-8") == f"old {i}\n"
+        else:
+            assert not path.exists()
+    store.clean_temp_files(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"f{i}.md" for i in range(max(3, replaced))]
