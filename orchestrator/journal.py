@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +38,14 @@ JOURNAL_NAME = "attempts.jsonl"
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).astimezone().isoformat(timespec="milliseconds")
+    """Now, local time with its UTC offset, to the millisecond: 2026-11-21T09:00:00.000+01:00."""
+    now = time.time()
+    if now - _ZONE[0] > 60.0:  # the local offset, looked up once a minute: astimezone() costs more than the rest
+        _ZONE[0], _ZONE[1] = now, datetime.fromtimestamp(now, UTC).astimezone().tzinfo
+    return datetime.fromtimestamp(now, _ZONE[1]).isoformat(timespec="milliseconds")
+
+
+_ZONE: list[Any] = [-math.inf, None]  # when the local zone was last looked up, and the zone
 
 
 @dataclass(slots=True)
