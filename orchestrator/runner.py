@@ -105,6 +105,7 @@ class _Attempt:
     observer: Observer
     started: float  # wall clock
     started_iso: str
+    fingerprint: str  # of the brief it got, its settings and its inputs
 
 
 @dataclass(slots=True)
@@ -161,7 +162,12 @@ class Runner:
         for directory in (self.ws.results_dir, self.ws.logs_dir, self.ws.state_dir):
             directory.mkdir(parents=True, exist_ok=True)
         # The briefs as they are on disk after rendering, hand edits included, are what agents get.
-        self.briefs: dict[str, str] = render_briefs(plan, self.ws).bodies
+        # Each is read again when its task starts rather than kept: at 10,000 tasks they would
+        # hold tens of megabytes for the whole run.
+        briefs = render_briefs(plan, self.ws).bodies
+        # One set of templates for the whole run: looking for changed overrides per result costs
+        # a directory scan per task.
+        self.templates = Templates.of(self.ws)
         self.settings: dict[str, Settings] = {}
         signatures: dict[str, str] = {}
         for task in plan.tasks.values():
@@ -172,6 +178,7 @@ class Runner:
         self.order = {task_id: i for i, task_id in enumerate(plan.tasks)}
         self.topo = topological_order(plan.dag, self.order)
         self.results = read_results(plan, self.ws)
+        self.expected = expected_fingerprints(plan, self.topo, briefs, self.signatures, self.results)
         self.views = {v.id: v for v in collect(plan, self.ws)}
 
     # --- main loop ------------------------------------------------------------------------------
@@ -188,8 +195,9 @@ class Runner:
         for orphan in orphans:
             if orphan.alive:
                 self._emit("notice", message=f"stopped {orphan.task}'s attempt left running by a dead runner")
-        expected = expected_fingerprints(plan, self.topo, self.briefs, self.signatures, self.results)
-        selection = select(plan, self.topo, expected, self.results, only=self.options.only, rerun=self.options.rerun)
+        selection = select(
+            plan, self.topo, self.expected, self.results, only=self.options.only, rerun=self.options.rerun
+        )
         self.selected = selection.run
         for task_id in self.selected:
             meta = self.results.get(task_id) or {}
@@ -334,13 +342,21 @@ class Runner:
         self.retry_waiting.discard(task_id)
         task = self.plan.tasks[task_id]
         settings = self.settings[task_id]
+        brief = store.read_body(self.ws.brief(task))
+        if brief is None:
+            self._fail(task_id, f"its brief {self.ws.brief_name(task)} is gone: run again to render it")
+            return
+        upstream = [
+            (d, self.results.get(d, {}).get("fingerprint"), self.results.get(d, {}).get("output_hash"))
+            for d in task.dependencies
+        ]
         backend = self._backend(settings.backend)
         inputs = tuple(self.ws.result(self.plan.tasks[d]) for d in task.dependencies)
         job = Job(
             task=task,
             settings=settings,
-            brief=self.briefs[task_id],
-            prompt=build_prompt(self.plan, self.ws, task, self.briefs[task_id], settings.input_cap),
+            brief=brief,
+            prompt=build_prompt(self.plan, self.ws, task, brief, settings.input_cap),
             project_dir=self.ws.project_dir,
             workspace=self.ws.root,
             attempt=number,
@@ -349,7 +365,8 @@ class Runner:
             profile=self.profiles.get(task.profile),
         )
         observer = backend.observer(job)
-        attempt = _Attempt(task_id, number, observer, time.time(), now_iso())
+        stamp = fingerprint(brief, self.signatures[task_id], upstream)
+        attempt = _Attempt(task_id, number, observer, time.time(), now_iso(), stamp)
         self.running[task_id] = attempt
         view = self.views[task_id]
         view.status = RUNNING
@@ -481,10 +498,6 @@ class Runner:
         result = done.result
         settings = self.settings[done.task]
         finished = time.time()
-        upstream = [
-            (d, self.results.get(d, {}).get("fingerprint"), self.results.get(d, {}).get("output_hash"))
-            for d in task.dependencies
-        ]
         # A log exists only if the attempt wrote to that stream.
         logs = [
             f"{self.ws.root.name}/logs/{path.name}"
@@ -504,7 +517,7 @@ class Runner:
             "finished": now_iso(),
             "duration": round(finished - attempt.started, 3),
             "backend": settings.backend,
-            "fingerprint": fingerprint(self.briefs[task.id], self.signatures[task.id], upstream),
+            "fingerprint": attempt.fingerprint,
             "output_hash": store.sha256(result.text)[:16],
             "session_id": result.session_id or attempt.observer.session_id,
             "cost_usd": result.cost_usd,
@@ -514,14 +527,14 @@ class Runner:
             "logs": logs,
         }
         meta = {k: v for k, v in meta.items() if v is not None or k in {"reason", "exit_code"}}
-        body = Templates.of(self.ws).render(
+        body = self.templates.render(
             "result.md.j2",
             task=task,
             status=status,
             icon="✅" if status == COMPLETED else "❌",
             reason=reason or "",
             output=result.text.rstrip(),
-            stderr_tail=tail(self.ws.log(task, done.attempt, "err"), 3000).rstrip(),
+            stderr_tail=tail(self.ws.log(task, done.attempt, "err"), 3000).rstrip() if done.run.stderr_bytes else "",
             logs=logs,
         )
         self._write(self.ws.result(task), meta, body)

@@ -249,3 +249,27 @@ def test_exit_codes_for_a_bad_plan_and_no_workspace(tmp_path: Path) -> None:
     assert cli(tmp_path, "run", "--max-parallel", "0").code == 2
     ok = cli(tmp_path, "run", ".orchestrator")
     assert ok.code == 0, ok.stderr
+
+
+def test_a_brief_is_read_when_its_task_starts(tmp_path: Path) -> None:
+    """What an agent gets is its brief as it is on disk when it starts: an edit made while the run
+    goes on reaches it, and a brief removed by then fails that task with a reason (and the next
+    run renders it again, keeping the edit: the edited task does not run again)."""
+    edit = (
+        'if [ "$ORCHESTRATOR_TASK_ID" = T-01 ]; then '
+        'sed -i "s/Agent-02 Task Assignment/EDITED BRIEF/" "$ORCHESTRATOR_WORKSPACE/agent_tasks/agent-02.md"; '
+        'rm "$ORCHESTRATOR_WORKSPACE/agent_tasks/agent-03.md"; fi'
+    )
+    settings = {"backend": "command", "command": ["bash", "-c", f"cat; {edit}"]}
+    specs = [Spec("T-01", "unused"), Spec("T-02", "unused", deps=["T-01"]), Spec("T-03", "unused", deps=["T-01"])]
+    write_plan(tmp_path, specs, settings)
+    first = run(tmp_path)
+    assert first.code == 1, first.stderr
+    assert "EDITED BRIEF" in result_body(tmp_path, "T-02")
+    assert statuses(tmp_path) == {"T-01": "completed", "T-02": "completed", "T-03": "failed"}
+    assert results(tmp_path)["T-03"]["reason"] == (
+        "its brief .orchestrator/agent_tasks/agent-03.md is gone: run again to render it"
+    )
+    second = run(tmp_path)
+    assert second.code == 0, second.stderr
+    assert second.tasks("task_started") == ["T-03"]
