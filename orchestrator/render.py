@@ -10,6 +10,7 @@ plain environment, where an attribute lookup costs a quarter of the sandbox's ch
 from __future__ import annotations
 
 import codecs
+import contextlib
 import functools
 import os
 from dataclasses import dataclass, field
@@ -155,8 +156,12 @@ def brief_inputs(plan: Plan, workspace: Workspace, task: Task) -> list[dict[str,
     return [{"task": dep, "path": workspace.result_name(plan.tasks[dep])} for dep in task.dependencies]
 
 
-def brief_metadata(plan: Plan, workspace: Workspace, task: Task) -> dict[str, Any]:
+def brief_metadata(
+    plan: Plan, workspace: Workspace, task: Task, inputs: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
     settings = plan.settings_for(task)
+    if inputs is None:
+        inputs = brief_inputs(plan, workspace, task)
     return {
         "task": task.id,
         "agent": task.agent,
@@ -164,7 +169,7 @@ def brief_metadata(plan: Plan, workspace: Workspace, task: Task) -> dict[str, An
         "dependencies": list(task.dependencies),
         "priority": task.priority_name,
         "profile": task.profile,
-        "inputs": [i["path"] for i in brief_inputs(plan, workspace, task)],
+        "inputs": [i["path"] for i in inputs],
         "settings": {"backend": settings.backend, "timeout": settings.timeout, "retries": settings.retries},
     }
 
@@ -175,16 +180,17 @@ def render_brief(plan: Plan, workspace: Workspace, task: Task, templates: Templa
 
 def _render_brief(plan: Plan, workspace: Workspace, task: Task, templates: Templates) -> tuple[str, str]:
     """(body, whole file text) of a task's brief."""
+    inputs = brief_inputs(plan, workspace, task)
     body = templates.render(
         "agent_task.md.j2",
         task=task,
-        inputs=brief_inputs(plan, workspace, task),
+        inputs=inputs,
         result_path=workspace.result_name(task),
         request=plan.request,
         goal=plan.goal,
         settings=plan.settings_for(task),
     ).strip()  # as python-frontmatter strips it on reading, so the recorded hash matches
-    meta = brief_metadata(plan, workspace, task)
+    meta = brief_metadata(plan, workspace, task, inputs)
     meta["rendered_by"] = f"orchestrator {__version__}"
     meta["content_hash"] = store.sha256(body)
     return body, store.compose(meta, body + "\n")
@@ -226,10 +232,8 @@ def render_briefs(plan: Plan, workspace: Workspace, *, force: bool = False) -> R
         report.bodies[task.id] = body
         existing: str | None = None
         if path.name in present:
-            try:
-                existing = path.read_bytes().decode("utf-8")  # exact: no newline translation
-            except (FileNotFoundError, UnicodeDecodeError):
-                pass
+            with contextlib.suppress(FileNotFoundError, UnicodeDecodeError):
+                existing = _read(path).decode("utf-8")  # exact: no newline translation
         name = workspace.brief_name(task)
         if existing == text:
             report.unchanged.append(name)
@@ -245,6 +249,19 @@ def render_briefs(plan: Plan, workspace: Workspace, *, force: bool = False) -> R
     workspace.tasks_dir.mkdir(parents=True, exist_ok=True)
     store.write_many(pending)
     return report
+
+
+def _read(path: Path) -> bytes:
+    """The file's bytes; half the cost of ``Path.read_bytes`` (no file object), which counts when
+    every run starts by comparing 10,000 briefs with what is on disk."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def status_sections(plan: Plan, views: list[TaskView], templates: Templates) -> dict[str, str]:
