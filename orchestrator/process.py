@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import selectors
 import signal
 import subprocess
 import time
@@ -250,53 +251,48 @@ class _LazyFile:
             self._file.close()
 
 
-class _Activity:
-    __slots__ = ("bytes", "last")
+class _Stream:
+    """One of the child's output pipes: bytes go to the log as they come, lines to ``on_line``."""
 
-    def __init__(self, now: float) -> None:
-        self.last = now
-        self.bytes = [0, 0]
+    __slots__ = ("count", "fd", "on_line", "pending", "sink")
 
+    def __init__(self, fd: int, sink: _LazyFile, on_line: LineCallback | None) -> None:
+        self.fd = fd
+        self.sink = sink
+        self.on_line = on_line
+        self.pending = bytearray()  # a long line arrives in many chunks: split only at a newline
+        self.count = 0
 
-async def _pump(
-    fd: int,
-    sink: _LazyFile,
-    activity: _Activity,
-    index: int,
-    on_line: LineCallback | None,
-    done: anyio.Event,
-) -> None:
-    try:
-        await _copy(fd, sink, activity, index, on_line)
-    finally:
-        done.set()
+    def read(self) -> bool:
+        """Take what the pipe has now; ``False`` at end of file."""
+        while True:
+            try:
+                chunk = os.read(self.fd, _CHUNK)
+            except BlockingIOError:
+                return True
+            if not chunk:
+                if self.on_line is not None and self.pending:
+                    self.on_line(bytes(self.pending))
+                    self.pending = bytearray()
+                return False
+            self.sink.write(chunk)
+            self.sink.flush()
+            self.count += len(chunk)
+            if self.on_line is not None:
+                self._lines(chunk)
+            if len(chunk) < _CHUNK:
+                return True
 
-
-async def _copy(fd: int, sink: _LazyFile, activity: _Activity, index: int, on_line: LineCallback | None) -> None:
-    pending = bytearray()  # a long line arrives in many chunks: append, and split only at a newline
-    while True:
-        try:
-            chunk = os.read(fd, _CHUNK)
-        except BlockingIOError:
-            await anyio.wait_readable(fd)
-            continue
-        if not chunk:
-            break
-        sink.write(chunk)
-        sink.flush()
-        activity.last = anyio.current_time()
-        activity.bytes[index] += len(chunk)
-        if on_line is not None:
-            pending += chunk
-            if b"\n" in chunk:
-                *lines, rest = pending.split(b"\n")
-                for line in lines:
-                    on_line(bytes(line))
-                pending = bytearray(rest)
-            elif len(pending) > 64 * 1024 * 1024:  # a runaway line: stop buffering it
-                pending = bytearray()
-    if on_line is not None and pending:
-        on_line(bytes(pending))
+    def _lines(self, chunk: bytes) -> None:
+        assert self.on_line is not None
+        self.pending += chunk
+        if b"\n" in chunk:
+            *lines, rest = self.pending.split(b"\n")
+            for line in lines:
+                self.on_line(bytes(line))
+            self.pending = bytearray(rest)
+        elif len(self.pending) > 64 * 1024 * 1024:  # a runaway line: stop buffering it
+            self.pending = bytearray()
 
 
 async def _supervise(
@@ -308,43 +304,63 @@ async def _supervise(
     on_line: LineCallback | None,
     on_start: StartCallback | None,
 ) -> ProcessRun:
+    """Watch the child on one selector: its two pipes and its pidfd (its exit), so one task and
+    one wait per wake-up serve a child however much it writes; the selector's own descriptor is
+    what the event loop waits on."""
     pgid = child.pid
-    activity = _Activity(started)
     timed_out: str | None = None
     if on_start is not None:
         on_start(pgid)
+    streams = [_Stream(child.pipes[0], out_file, on_line), _Stream(child.pipes[1], err_file, None)]
     deadline = started + limits.timeout if limits.timeout else math.inf
+    last_output = started
+    drain_until = math.inf  # once the leader is gone: how long a grandchild may keep a pipe open
+    selector = selectors.DefaultSelector()
     try:
-        async with anyio.create_task_group() as group:
-            drained = (anyio.Event(), anyio.Event())
-            group.start_soon(_pump, child.pipes[0], out_file, activity, 0, on_line, drained[0])
-            group.start_soon(_pump, child.pipes[1], err_file, activity, 1, None, drained[1])
-            while True:
-                now = anyio.current_time()
-                idle_deadline = activity.last + limits.inactivity if limits.inactivity else math.inf
-                wake = min(deadline, idle_deadline)
+        for stream in streams:
+            selector.register(stream.fd, selectors.EVENT_READ, stream)
+        if child.pidfd is not None:
+            selector.register(child.pidfd, selectors.EVENT_READ, None)
+        exited = False
+        while True:
+            for key, _ in selector.select(0):
+                stream = key.data
+                if stream is None:  # the pidfd: the child has exited
+                    selector.unregister(key.fd)
+                    continue
+                last_output = anyio.current_time()
+                if not stream.read():
+                    selector.unregister(stream.fd)
+            now = anyio.current_time()
+            if not exited and child.returncode is not None:
+                exited = True
+                # The leader is gone; background children it left in its group would hold the
+                # pipes open forever, so they go too. A grandchild that left the group (setsid)
+                # may still hold a pipe: read what is there, then stop reading.
+                if _group_running(pgid):
+                    await stop_group(pgid, min(limits.grace, 1.0))
+                drain_until = anyio.current_time() + _DRAIN_SECONDS
+            if exited and (not selector.get_map() or now >= drain_until):
+                break
+            if not exited:
+                idle_deadline = last_output + limits.inactivity if limits.inactivity else math.inf
                 if now >= deadline:
                     timed_out = "timeout"
                 elif now >= idle_deadline:
                     timed_out = "inactivity"
                 if timed_out:
                     await stop_group(pgid, limits.grace)
-                    break
-                with anyio.move_on_after(wake - now if wake != math.inf else None):
                     await child.wait()
-                    break
-            # The leader is gone; background children it left in its group would hold the pipes
-            # open forever, so they go too.
-            if _group_running(pgid):
-                await stop_group(pgid, min(limits.grace, 1.0))
-            await child.wait()
-            # A grandchild that left the group (setsid) may still hold a pipe: read what is there,
-            # then stop reading rather than wait for it forever.
-            with anyio.move_on_after(_DRAIN_SECONDS):
-                await drained[0].wait()
-                await drained[1].wait()
-            group.cancel_scope.cancel()
+                    continue
+                wake = min(deadline, idle_deadline)
+                if child.pidfd is None:  # nothing tells of the exit: look again soon
+                    wake = min(wake, now + 0.05)
+            else:
+                wake = drain_until
+            with anyio.move_on_after(wake - now if wake != math.inf else None):
+                await anyio.wait_readable(selector.fileno())
     finally:
+        selector.close()
         with anyio.CancelScope(shield=True):
             if child.returncode is None or _group_running(pgid):
                 await stop_group(pgid, limits.grace)
@@ -357,8 +373,8 @@ async def _supervise(
         anyio.current_time() - started,
         timed_out=timed_out,
         pid=pgid,
-        stdout_bytes=activity.bytes[0],
-        stderr_bytes=activity.bytes[1],
+        stdout_bytes=streams[0].count,
+        stderr_bytes=streams[1].count,
     )
 
 
