@@ -139,3 +139,16 @@ def test_remembered_strings_keep_the_quoting_of_each_string() -> None:
     assert first == (
         'name: "yes"\nagent: Agent-01\ninputs:\n- ".orchestrator/results/a.md"\n- "yes"\nx:\n  "yes": "no"'
     )
+
+
+@settings(max_examples=300)
+@given(st.dictionaries(st.text(min_size=1, max_size=12), _values, max_size=8), st.text(max_size=200))
+def test_compose_writes_what_python_frontmatter_writes(meta: dict[str, Any], body: str) -> None:
+    import frontmatter
+
+    from orchestrator.yamlout import FastYAMLHandler
+
+    post = frontmatter.Post(body)
+    post.metadata.update(meta)
+    expected = frontmatter.dumps(post, handler=FastYAMLHandler())
+    assert store.compose(meta, body) == (expected if expected.endswith("\n") else expected + "\n")
