@@ -156,11 +156,12 @@ _GUARDED = """\
 id=$ORCHESTRATOR_TASK_ID
 mkdir -p active pids
 if [ -f "active/$id" ]; then
-  old=$(cat "active/$id")
-  state=$(cut -d')' -f2 "/proc/$old/stat" 2>/dev/null | awk '{print $1}')
-  case "$state" in ""|Z|X) ;; *) echo "$id $old" >> overlap.log ;; esac
+  read -r old since < "active/$id"
+  now=$(cut -d')' -f2 "/proc/$old/stat" 2>/dev/null | awk '{print $1, $20}')
+  # alive, and the same process (pid_max is 32768 here: a busy machine reuses pids within seconds)
+  case "$now" in ""|Z*|X*) ;; *) [ "${now#* }" = "$since" ] && echo "$id $old" >> overlap.log ;; esac
 fi
-echo $$ > "active/$id"
+echo "$$ $(cut -d')' -f2 /proc/$$/stat | awk '{print $20}')" > "active/$id"
 echo $$ > "pids/$id.$$"
 echo "$id" >> ran.log
 sleep {seconds}
