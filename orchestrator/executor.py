@@ -54,10 +54,21 @@ class LocalExecutor(Executor):
         )
 
 
-def build_launch(invocation: Invocation, job: Job, stem: Path, env: Mapping[str, str] | None = None) -> Launch:
+def build_launch(
+    invocation: Invocation,
+    job: Job,
+    stem: Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    base_env: Mapping[str, str] | None = None,
+) -> Launch:
     """The process for an invocation: logs at ``<stem>.out`` / ``.err``, the stdin text (if any)
-    written to ``<stem>.in``; environment = ours + ``env`` + the settings' + the backend's."""
-    stem.parent.mkdir(parents=True, exist_ok=True)
+    written to ``<stem>.in``; environment = ``base_env`` (default: ours) + ``env`` + the
+    settings' + the backend's. A caller launching many processes passes one copy of
+    ``os.environ`` as ``base_env`` (reading os.environ decodes every variable each time) and
+    makes the log directory itself."""
+    if base_env is None:
+        stem.parent.mkdir(parents=True, exist_ok=True)
     stdin: Path | None = None
     if invocation.stdin is not None:
         stdin = stem.with_name(stem.name + ".in")
@@ -65,7 +76,7 @@ def build_launch(invocation: Invocation, job: Job, stem: Path, env: Mapping[str,
     return Launch(
         invocation.argv,
         job.cwd,
-        {**os.environ, **(env or {}), **job.settings.env, **invocation.env},
+        {**(os.environ if base_env is None else base_env), **(env or {}), **job.settings.env, **invocation.env},
         stdin,
         stem.with_name(stem.name + ".out"),
         stem.with_name(stem.name + ".err"),

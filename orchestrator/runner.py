@@ -21,6 +21,7 @@ shared between concurrent coroutines.
 from __future__ import annotations
 
 import math
+import os
 import random
 import signal
 import time
@@ -161,6 +162,7 @@ class Runner:
         self.plan = plan
         for directory in (self.ws.results_dir, self.ws.logs_dir, self.ws.state_dir):
             directory.mkdir(parents=True, exist_ok=True)
+        self.base_env = dict(os.environ)  # what every attempt's environment starts from
         # The briefs as they are on disk after rendering, hand edits included, are what agents get.
         # Each is read again when its task starts rather than kept: at 10,000 tasks they would
         # hold tens of megabytes for the whole run.
@@ -380,7 +382,7 @@ class Runner:
     ) -> None:
         task = job.task
         stem = self.ws.logs_dir / f"{task.slug}.attempt-{job.attempt}"
-        launch = build_launch(backend.invocation(job), job, stem, self._task_env(job))
+        launch = build_launch(backend.invocation(job), job, stem, self._task_env(job), base_env=self.base_env)
         journal = self.journal
         session: list[str | None] = [None]  # the session id last journaled
 
