@@ -112,11 +112,15 @@ def status_table(views: Sequence[TaskView], found: dict[str, int]) -> str:
         ]
         for v in views
     ]
-    widths = [max([len(h)] + [_width(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    cell_widths = [[_width(cell) for cell in row] for row in rows]  # once per cell: 70,000 at 10,000 tasks
+    widths = [max([len(h)] + [cw[i] for cw in cell_widths]) for i, h in enumerate(headers)]
     lines = ["  ".join(_pad(h, widths[i]) for i, h in enumerate(headers)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
-    for row in rows:
-        lines.append("  ".join(_pad(cell, widths[i]) for i, cell in enumerate(row)).rstrip())
+    last = len(headers) - 1
+    for row, cw in zip(rows, cell_widths, strict=True):
+        cells = [row[i] + " " * (widths[i] - cw[i]) for i in range(last)]
+        cells.append(row[last])  # the last column is not padded: the line ends there
+        lines.append("  ".join(cells).rstrip())
     lines.append("")
     lines.append(summary_line(views, found))
     return "\n".join(lines)
