@@ -285,10 +285,12 @@ def fresh_dir(path: Path) -> Path:
     """An empty directory at ``path``; what was there is moved aside, not deleted, until exit.
 
     Deleting a run's few thousand files right before the next timed run would slow that run down:
-    for about 30 s after an inode is freed, ext4 skips it when it allocates a new one, reading the
-    inode table block by block to tell (``perf``: ``__ext4_new_inode`` → ``find_inode_bit`` →
-    ``recently_deleted``). Every file the next run created then cost 200–500 µs instead of about
-    40. A rename frees nothing; the set-aside directories are removed when the benchmark exits.
+    for 60 s after an inode is freed (360 s while its inode table block is not yet written back),
+    ext4 without a journal skips it when it allocates a new one, reading the inode table to tell
+    (``perf``: ``__ext4_new_inode`` → ``find_inode_bit`` → ``recently_deleted``). Every file the
+    next run created then cost 200–500 µs instead of about 40. A rename frees nothing; the
+    set-aside directories are removed when the benchmark exits (so a benchmark started within a
+    few minutes of another one pays for that one's clean-up).
     """
     if path.exists():
         if not _TRASH_REGISTERED:
