@@ -7,6 +7,7 @@ One JSON object per line, appended as things happen::
     {"event": "session", "task": "T-01", "attempt": 1, "session_id": "5f1c..."}
     {"event": "retry", "task": "T-01", "attempt": 1, "at": "..."}
     {"event": "end", "task": "T-01", "attempt": 1, "at": "..."}
+    {"event": "finished", "at": "..."}
 
 A ``start`` without its ``end`` is an attempt in progress while the ``run`` line's runner lives,
 and an orphan once it is dead: the next run stops its process group (``pgid``; only members
@@ -14,7 +15,8 @@ that started no earlier than ``pgid_start``, in clock ticks since boot, count) a
 its agent session. Each line is one ``write()`` of a few hundred bytes to a file opened with
 ``O_APPEND``: a killed runner leaves whole lines, and a line torn by a power cut is skipped.
 No fsync: the journal only has to survive the runner, not the machine. A run starts the file
-afresh once the last run's orphans are settled.
+afresh once the last run's orphans are settled, and ends it with ``finished`` once no attempt
+is open: a reader that finds that line last need not read the rest.
 
 One append per event replaces a marker file per attempt: creating and removing a file cost more
 than the rest of the runner's work on a no-op task.
@@ -76,7 +78,10 @@ def read(path: Path) -> JournalState:
         data = path.read_bytes()
     except OSError:
         return state
-    for raw in data.splitlines():
+    lines = data.splitlines()
+    if lines and lines[-1].startswith(b'{"event": "finished"'):
+        lines = lines[:1]  # a finished run left nothing open: only its run line matters
+    for raw in lines:
         try:
             entry = json.loads(raw)
             event = entry["event"]
@@ -148,6 +153,10 @@ class Journal:
     def settled(self, task: str) -> None:
         """``task`` has its result (or will not run again in this run): no longer retrying."""
         self.append({"event": "settled", "task": task})
+
+    def finish(self) -> None:
+        """No attempt is open and none will start: the run's last line."""
+        self.append({"event": "finished", "at": now_iso()})
 
     def close(self) -> None:
         if self._fd is not None:

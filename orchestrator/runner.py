@@ -249,6 +249,7 @@ class Runner:
         finally:
             with anyio.CancelScope(shield=True):
                 self._finish_interrupted(receive)
+            self.journal.finish()
             self.journal.close()
         synthesis = ""
         if plan.settings.aggregate == "agent" and not self.interrupted:

@@ -154,7 +154,25 @@ _FLOAT = re.compile(r"^-?[0-9]+\.[0-9]+(?:e[-+][0-9]+)?$")
 
 
 def _read_scalar(text: str) -> tuple[bool, Any]:
-    """(understood, value) for one scalar as ``dump`` writes it."""
+    """(understood, value) for one scalar as ``dump`` writes it; remembered, since most recur from
+    file to file (statuses, backends, small numbers). ``{}`` and ``[]`` are new objects each time."""
+    if text == "{}":
+        return True, {}
+    if text == "[]":
+        return True, []
+    found = _SCALARS.get(text)
+    if found is None:
+        found = _parse_scalar(text)
+        if len(_SCALARS) >= 4096:
+            _SCALARS.clear()
+        _SCALARS[text] = found
+    return found
+
+
+_SCALARS: dict[str, tuple[bool, Any]] = {}
+
+
+def _parse_scalar(text: str) -> tuple[bool, Any]:
     if text in ("null", "true", "false"):
         return True, {"null": None, "true": True, "false": False}[text]
     if _INT.match(text):
@@ -171,10 +189,6 @@ def _read_scalar(text: str) -> tuple[bool, Any]:
         return isinstance(value, str), value
     if _PLAIN.fullmatch(text) and text.lower() not in _SPECIAL:
         return True, text
-    if text == "{}":
-        return True, {}
-    if text == "[]":
-        return True, []
     return False, None
 
 

@@ -71,3 +71,18 @@ def test_begin_starts_afresh_and_a_missing_journal_reads_empty(tmp_path: Path) -
     state = read(path)
     assert state.open == {} and state.runner_pid == os.getpid()
     assert len(path.read_text().splitlines()) == 1
+
+
+def test_a_finished_journal_is_read_from_its_ends(tmp_path: Path) -> None:
+    """``finished`` last: nothing is open, whatever lines before it say (they are not parsed)."""
+    path = tmp_path / "attempts.jsonl"
+    journal = Journal(path)
+    journal.begin()
+    journal.started("T-01", "Agent-01", 1, 111, None)
+    journal.finish()
+    journal.close()
+    state = read(path)
+    assert state.open == {} and state.retrying == set() and state.runner_pid == os.getpid()
+    with path.open("a") as handle:  # a later line: not finished any more
+        handle.write('{"event": "start", "task": "T-02", "attempt": 1, "pgid": 5}\n')
+    assert sorted(read(path).open) == ["T-01", "T-02"]
