@@ -7,9 +7,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -37,6 +38,29 @@ def leftovers(tmp_path: Path) -> Iterator[Path]:
     kill_leftovers(tmp_path, read_pids(tmp_path).values())
 
 
+def _process(
+    directory: Path,
+    argv: list[str],
+    limits: Limits,
+    *,
+    stdin: Path | None = None,
+    on_line: Callable[[bytes], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> Coroutine[Any, Any, ProcessRun]:
+    """``run_process`` of ``argv`` in ``directory``, its output to ``out`` and ``err`` there."""
+    return run_process(
+        argv,
+        cwd=directory,
+        env=dict(os.environ),
+        stdin=stdin,
+        stdout=directory / "out",
+        stderr=directory / "err",
+        limits=limits,
+        on_line=on_line,
+        on_start=on_start,
+    )
+
+
 def _run_argv(
     tmp_path: Path,
     argv: list[str],
@@ -46,19 +70,7 @@ def _run_argv(
     on_line: Callable[[bytes], None] | None = None,
     on_start: Callable[[int], None] | None = None,
 ) -> ProcessRun:
-    call = partial(
-        run_process,
-        argv,
-        cwd=tmp_path,
-        env=dict(os.environ),
-        stdin=stdin,
-        stdout=tmp_path / "out",
-        stderr=tmp_path / "err",
-        limits=limits,
-        on_line=on_line,
-        on_start=on_start,
-    )
-    return anyio.run(call)
+    return anyio.run(partial(_process, tmp_path, argv, limits, stdin=stdin, on_line=on_line, on_start=on_start))
 
 
 def _run(
@@ -107,14 +119,10 @@ def test_run_process_watches_children_without_a_thread_each(tmp_path: Path) -> N
     async def one(index: int) -> ProcessRun:
         directory = tmp_path / str(index)
         directory.mkdir()
-        return await run_process(
+        return await _process(
+            directory,
             ["bash", "-c", "sleep 0.3; echo done"],
-            cwd=directory,
-            env=dict(os.environ),
-            stdin=None,
-            stdout=directory / "out",
-            stderr=directory / "err",
-            limits=Limits(timeout=HANG_GUARD),
+            Limits(timeout=HANG_GUARD),
             on_start=lambda _: peak.__setitem__(0, max(peak[0], threading.active_count())),
         )
 
@@ -255,14 +263,10 @@ def test_run_process_cancelled_stops_the_group(leftovers: Path) -> None:
 
     async def main() -> bool:
         with anyio.move_on_after(1.0) as scope:
-            await run_process(
+            await _process(
+                tmp_path,
                 ["bash", "-c", "echo $$ > leader.pid; sleep 1000 & echo $! > child.pid; sleep 1000"],
-                cwd=tmp_path,
-                env=dict(os.environ),
-                stdin=None,
-                stdout=tmp_path / "out",
-                stderr=tmp_path / "err",
-                limits=Limits(timeout=None, grace=0.5),
+                Limits(timeout=None, grace=0.5),
             )
         return scope.cancelled_caught
 
