@@ -9,6 +9,7 @@ everything downstream of it.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,12 +117,14 @@ def expected_fingerprints(
     """Fingerprints every task would have if run now against the results on disk."""
     expected: dict[str, str] = {}
     for task_id in order:
-        upstream = [
-            (dep, results.get(dep, {}).get("fingerprint"), results.get(dep, {}).get("output_hash"))
-            for dep in plan.tasks[task_id].dependencies
-        ]
+        upstream = upstream_of(plan.tasks[task_id].dependencies, results)
         expected[task_id] = fingerprint(briefs[task_id], signatures[task_id], upstream)
     return expected
+
+
+def upstream_of(dependencies: Iterable[str], results: dict[str, dict[str, Any]]) -> list[tuple[str, Any, Any]]:
+    """What a task's fingerprint takes from its dependencies: each one's fingerprint and output hash."""
+    return [(d, results.get(d, {}).get("fingerprint"), results.get(d, {}).get("output_hash")) for d in dependencies]
 
 
 # --- attempts a dead runner left behind -------------------------------------------------------

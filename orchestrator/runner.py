@@ -67,6 +67,7 @@ from .resume import (
     select,
     settings_signature,
     settle_orphans,
+    upstream_of,
 )
 from .settings import Settings
 from .status import COMPLETED, FAILED, PENDING, RETRYING, RUNNING, SKIPPED, WAITING, collect, counts
@@ -349,10 +350,7 @@ class Runner:
         if brief is None:
             self._fail(task_id, f"its brief {self.ws.brief_name(task)} is gone: run again to render it")
             return
-        upstream = [
-            (d, self.results.get(d, {}).get("fingerprint"), self.results.get(d, {}).get("output_hash"))
-            for d in task.dependencies
-        ]
+        upstream = upstream_of(task.dependencies, self.results)
         backend = self._backend(settings.backend)
         inputs = tuple(self.ws.result(self.plan.tasks[d]) for d in task.dependencies)
         job = Job(
