@@ -139,12 +139,14 @@ async def run_process(
     as soon as the child exists, so the caller can record it before anything else can go wrong.
     """
     started = anyio.current_time()
-    try:
-        child = _Child.spawn(argv, cwd, env, stdin)
-    except OSError as exc:
-        return ProcessRun(None, None, anyio.current_time() - started, start_error=_could_not_start(exc, argv))
-    with child, _LazyFile(stdout) as out_file, _LazyFile(stderr) as err_file:
-        return await _supervise(child, started, out_file, err_file, limits, on_line, on_start)
+    # The log files are set up first, so that nothing stands between the child's start and on_start.
+    with _LazyFile(stdout) as out_file, _LazyFile(stderr) as err_file:
+        try:
+            child = _Child.spawn(argv, cwd, env, stdin)
+        except OSError as exc:
+            return ProcessRun(None, None, anyio.current_time() - started, start_error=_could_not_start(exc, argv))
+        with child:
+            return await _supervise(child, started, out_file, err_file, limits, on_line, on_start)
 
 
 class _Child:
