@@ -194,7 +194,6 @@ class Runner:
         self._resume_sessions = {o.task: o.session_id for o in orphans if o.session_id}
         self.journal = Journal(self.ws.journal_file)
         self.journal.begin()  # the orphans are settled: their lines can go
-        self.retry_waiting: set[str] = set()
         for orphan in orphans:
             if orphan.alive:
                 self._emit("notice", message=f"stopped {orphan.task}'s attempt left running by a dead runner")
@@ -343,7 +342,6 @@ class Runner:
     def _start(self, task_id: str, group: anyio.abc.TaskGroup, send: MemoryObjectSendStream[_Done]) -> None:
         number = self.attempts.get(task_id, 0) + 1
         self.attempts[task_id] = number
-        self.retry_waiting.discard(task_id)
         task = self.plan.tasks[task_id]
         settings = self.settings[task_id]
         brief = store.read_body(self.ws.brief(task))
@@ -446,7 +444,6 @@ class Runner:
             self.delayed[done.task] = anyio.current_time() + delay
             self.views[done.task].status = RETRYING
             self.journal.retrying(done.task, done.attempt)
-            self.retry_waiting.add(done.task)
             reason = result.message or "failed"
             self._emit(
                 "task_retrying", task=done.task, agent=self.plan.tasks[done.task].agent,
@@ -562,10 +559,9 @@ class Runner:
         self._update_view(task, meta)
 
     def _update_view(self, task: Task, meta: dict[str, Any]) -> None:
-        if task.id in self.retry_waiting:  # its retry will not come: status no longer shows it retrying
-            self.retry_waiting.discard(task.id)
-            self.journal.settled(task.id)
         view = self.views[task.id]
+        if view.status == RETRYING:  # its retry will not come: status no longer shows it retrying
+            self.journal.settled(task.id)
         view.status = meta["status"]
         view.reason = meta.get("reason")
         view.started = meta.get("started")
