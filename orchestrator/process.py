@@ -8,10 +8,10 @@ Ctrl-C — the group is terminated (SIGTERM, a grace period, SIGKILL) and the ch
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import os
-import selectors
 import signal
 import subprocess
 import time
@@ -138,13 +138,14 @@ async def run_process(
     either stream resets the inactivity clock. ``on_start`` receives the pid (= process group id)
     as soon as the child exists, so the caller can record it before anything else can go wrong.
     """
-    started = anyio.current_time()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     # The log files are set up first, so that nothing stands between the child's start and on_start.
     with _LazyFile(stdout) as out_file, _LazyFile(stderr) as err_file:
         try:
             child = _Child.spawn(argv, cwd, env, stdin)
         except OSError as exc:
-            return ProcessRun(None, None, anyio.current_time() - started, start_error=_could_not_start(exc, argv))
+            return ProcessRun(None, None, loop.time() - started, start_error=_could_not_start(exc, argv))
         with child:
             return await _supervise(child, started, out_file, err_file, limits, on_line, on_start)
 
@@ -297,6 +298,71 @@ class _Stream:
             self.pending = bytearray()
 
 
+class _Watch:
+    """Event-loop callbacks for one child: its pipes are read the moment they are readable, and
+    its exit (the pidfd) or the end of its output wakes the one coroutine that decides.
+
+    Callbacks straight on the asyncio loop, not a task per pipe nor a selector to wait on: for
+    a short command this bookkeeping is the runner's largest cost per task.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, streams: list[_Stream], pidfd: int | None) -> None:
+        self.loop = loop
+        self.open = list(streams)
+        self.pidfd = pidfd
+        self.last_output = loop.time()
+        self.error: BaseException | None = None  # raised by an on_line callback, re-raised by the coroutine
+        self._waiter: asyncio.Future[None] | None = None
+        for stream in streams:
+            loop.add_reader(stream.fd, self._readable, stream)
+        if pidfd is not None:
+            loop.add_reader(pidfd, self._exited)
+
+    def _readable(self, stream: _Stream) -> None:
+        self.last_output = self.loop.time()
+        try:
+            more = stream.read()
+        except Exception as exc:  # handed to the coroutine, not lost in the loop
+            self.error = exc
+            more = False
+        if not more:
+            self.close_stream(stream)
+            self._wake()
+
+    def _exited(self) -> None:
+        assert self.pidfd is not None
+        self.loop.remove_reader(self.pidfd)
+        self.pidfd = None
+        self._wake()
+
+    def close_stream(self, stream: _Stream) -> None:
+        if stream in self.open:
+            self.loop.remove_reader(stream.fd)
+            self.open.remove(stream)
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def wait(self, until: float) -> None:
+        """Until a callback wakes us or the loop's clock reaches ``until``."""
+        waiter = self._waiter = self.loop.create_future()
+        timer = self.loop.call_at(until, self._wake) if until != math.inf else None
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
+
+    def close(self) -> None:
+        for stream in list(self.open):
+            self.close_stream(stream)
+        if self.pidfd is not None:
+            self.loop.remove_reader(self.pidfd)
+            self.pidfd = None
+
+
 async def _supervise(
     child: _Child,
     started: float,
@@ -306,63 +372,52 @@ async def _supervise(
     on_line: LineCallback | None,
     on_start: StartCallback | None,
 ) -> ProcessRun:
-    """Watch the child on one selector: its two pipes and its pidfd (its exit), so one task and
-    one wait per wake-up serve a child however much it writes; the selector's own descriptor is
-    what the event loop waits on."""
+    """Wait for the child's exit and the end of its output, within its limits."""
+    loop = asyncio.get_running_loop()
     pgid = child.pid
     timed_out: str | None = None
     if on_start is not None:
         on_start(pgid)
     streams = [_Stream(child.pipes[0], out_file, on_line), _Stream(child.pipes[1], err_file, None)]
     deadline = started + limits.timeout if limits.timeout else math.inf
-    last_output = started
     drain_until = math.inf  # once the leader is gone: how long a grandchild may keep a pipe open
-    selector = selectors.DefaultSelector()
+    watch = _Watch(loop, streams, child.pidfd)
     try:
-        for stream in streams:
-            selector.register(stream.fd, selectors.EVENT_READ, stream)
-        if child.pidfd is not None:
-            selector.register(child.pidfd, selectors.EVENT_READ, None)
         exited = False
         while True:
-            for key, _ in selector.select(0):
-                stream = key.data
-                if stream is None:  # the pidfd: the child has exited
-                    selector.unregister(key.fd)
-                    continue
-                last_output = anyio.current_time()
-                if not stream.read():
-                    selector.unregister(stream.fd)
-            now = anyio.current_time()
-            if not exited and child.returncode is not None:
+            if watch.error is not None:
+                raise watch.error
+            now = loop.time()
+            # With a pidfd, the exit is known from its callback: no wait call before that.
+            if not exited and watch.pidfd is None and child.returncode is not None:
                 exited = True
                 # The leader is gone; background children it left in its group would hold the
                 # pipes open forever, so they go too. A grandchild that left the group (setsid)
                 # may still hold a pipe: read what is there, then stop reading.
                 if _group_running(pgid):
                     await stop_group(pgid, min(limits.grace, 1.0))
-                drain_until = anyio.current_time() + _DRAIN_SECONDS
-            if exited and (not selector.get_map() or now >= drain_until):
-                break
-            if not exited:
-                idle_deadline = last_output + limits.inactivity if limits.inactivity else math.inf
+                drain_until = loop.time() + _DRAIN_SECONDS
+            if exited:
+                if not watch.open or now >= drain_until:
+                    break
+                await watch.wait(drain_until)
+                continue
+            wake = math.inf
+            if timed_out is None:
+                idle_deadline = watch.last_output + limits.inactivity if limits.inactivity else math.inf
                 if now >= deadline:
                     timed_out = "timeout"
                 elif now >= idle_deadline:
                     timed_out = "inactivity"
                 if timed_out:
-                    await stop_group(pgid, limits.grace)
-                    await child.wait()
+                    await stop_group(pgid, limits.grace)  # the exit then comes as any other
                     continue
                 wake = min(deadline, idle_deadline)
-                if child.pidfd is None:  # nothing tells of the exit: look again soon
-                    wake = min(wake, now + 0.05)
-            else:
-                wake = drain_until
-            with anyio.move_on_after(wake - now if wake != math.inf else None):
-                await anyio.wait_readable(selector.fileno())
+            if child.pidfd is None:  # nothing tells of the exit: look again soon
+                wake = min(wake, now + 0.05)
+            await watch.wait(wake)
     finally:
-        selector.close()
+        watch.close()
         with anyio.CancelScope(shield=True):
             if child.returncode is None or _group_running(pgid):
                 await stop_group(pgid, limits.grace)
@@ -372,7 +427,7 @@ async def _supervise(
     return ProcessRun(
         None if sig is not None else code,
         sig,
-        anyio.current_time() - started,
+        loop.time() - started,
         timed_out=timed_out,
         pid=pgid,
         stdout_bytes=streams[0].count,

@@ -109,6 +109,20 @@ def test_run_process_streams_output_and_lines(tmp_path: Path) -> None:
     assert run.stdout_bytes == 14 and run.stderr_bytes == 4
 
 
+def test_run_process_a_failing_line_callback_stops_the_group(leftovers: Path) -> None:
+    """An exception in ``on_line`` (it runs as an event-loop callback) reaches the caller, and the
+    process group is stopped rather than left running."""
+    script = f"echo $$ > {leftovers}/pid; echo boom; exec sleep 60"
+
+    def explode(line: bytes) -> None:
+        raise ValueError(f"bad line {line!r}")
+
+    with pytest.raises(ValueError, match="bad line b'boom'"):
+        _run_argv(leftovers, ["bash", "-c", script], Limits(timeout=30, grace=1), on_line=explode)
+    pid = int((leftovers / "pid").read_text())
+    assert not group_alive(pid)
+
+
 def test_run_process_watches_children_without_a_thread_each(tmp_path: Path) -> None:
     """Exit is awaited on a pidfd (or by polling), not by a waitpid thread per child as asyncio
     does: at 20 children in parallel the process never has more than the main thread."""
