@@ -25,12 +25,14 @@ _SPECIAL = {"y", "n", "yes", "no", "true", "false", "on", "off", "null", "none",
 # Characters YAML does not allow raw (outside its printable set) or reads as line breaks.
 _UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]")
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+# json.dumps(value, ensure_ascii=False) builds an encoder on every call: a microsecond each.
+_JSON_STRING = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def _quoted(value: str) -> str:
     """A YAML double-quoted scalar; JSON's escapes are YAML's, except astral ``\\U`` ones."""
     if not _UNSAFE.search(value):
-        return json.dumps(value, ensure_ascii=False)
+        return _JSON_STRING(value)
     out = ['"']
     for char in value:
         code = ord(char)
@@ -99,34 +101,58 @@ def _flow(value: Any) -> str:
 
 
 def _lines(data: Mapping[str, Any], indent: str, out: list[str]) -> None:
-    # Exact type checks first: isinstance against the Mapping ABC costs a microsecond a call.
+    # Exact type checks first: isinstance against the Mapping ABC costs a microsecond a call. The
+    # remembered text of a string is looked up here rather than through ``_string``: a brief's
+    # metadata holds two dozen strings, and 10,000 briefs make the calls count.
+    known = _STRINGS.get
+    append = out.append
     for key, value in data.items():
-        name = _string(key if type(key) is str else str(key))
+        name = known(key) if type(key) is str else None
+        if name is None:
+            name = _string(key if type(key) is str else str(key))
         kind = type(value)
         if kind is str:
-            out.append(f"{indent}{name}: {_string(value)}")
-        elif kind is int or value is None:
-            out.append(f"{indent}{name}: {scalar(value)}")
-        elif kind is dict or isinstance(value, Mapping):
-            if value:
-                out.append(f"{indent}{name}:")
-                _lines(value, indent + "  ", out)
-            else:
-                out.append(f"{indent}{name}: {{}}")
-        elif kind is list or kind is tuple or isinstance(value, list | tuple):
-            if not value:
-                out.append(f"{indent}{name}: []")
-                continue
-            out.append(f"{indent}{name}:")
-            for item in value:
-                if type(item) is str:
-                    out.append(f"{indent}- {_string(item)}")
-                elif isinstance(item, Mapping | list | tuple):
-                    out.append(f"{indent}- {_flow(item)}")
-                else:
-                    out.append(f"{indent}- {scalar(item)}")
+            text = known(value)
+            append(f"{indent}{name}: {_string(value) if text is None else text}")
+        elif value is None:
+            append(f"{indent}{name}: null")
+        elif kind is int:
+            append(f"{indent}{name}: {value}")
+        elif kind is dict:
+            _mapping(name, value, indent, out)
+        elif kind is list or kind is tuple:
+            _sequence(name, value, indent, out)
+        elif isinstance(value, Mapping):
+            _mapping(name, value, indent, out)
+        elif isinstance(value, list | tuple):
+            _sequence(name, value, indent, out)
         else:
-            out.append(f"{indent}{name}: {scalar(value)}")
+            append(f"{indent}{name}: {scalar(value)}")
+
+
+def _mapping(name: str, value: Mapping[str, Any], indent: str, out: list[str]) -> None:
+    if value:
+        out.append(f"{indent}{name}:")
+        _lines(value, indent + "  ", out)
+    else:
+        out.append(f"{indent}{name}: {{}}")
+
+
+def _sequence(name: str, value: list[Any] | tuple[Any, ...], indent: str, out: list[str]) -> None:
+    if not value:
+        out.append(f"{indent}{name}: []")
+        return
+    known = _STRINGS.get
+    append = out.append
+    append(f"{indent}{name}:")
+    for item in value:
+        if type(item) is str:
+            text = known(item)
+            append(f"{indent}- {_string(item) if text is None else text}")
+        elif isinstance(item, Mapping | list | tuple):
+            append(f"{indent}- {_flow(item)}")
+        else:
+            append(f"{indent}- {scalar(item)}")
 
 
 def dump(data: Mapping[str, Any]) -> str:

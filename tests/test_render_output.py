@@ -7,6 +7,7 @@ a faster render must write the very same bytes. ``VERSION`` stands for the packa
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import subprocess
@@ -16,10 +17,12 @@ from pathlib import Path
 import jinja2
 import jinja2.meta
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jinja2.sandbox import SandboxedEnvironment
 
-from orchestrator import PlanError, Workspace, __version__, load_plan, store
-from orchestrator.render import Templates, render_briefs, update_plan_file
+from orchestrator import PlanError, Task, Workspace, __version__, load_plan, render, store
+from orchestrator.render import Templates, packaged_environment, render_briefs, update_plan_file
 
 FIXTURES = Path(__file__).parent / "fixtures" / "render"
 PACKAGED = Path(__file__).parent.parent / "orchestrator" / "templates"
@@ -136,6 +139,77 @@ def test_plan_text_is_never_template_source(tmp_path: Path) -> None:
     assert f"## Task Description\n{attack}\n" in brief
     assert f"> {attack}" in brief
     assert not pwned.exists()
+
+
+# --- packaged templates written out in Python --------------------------------------------------------
+
+_text = st.text(st.characters(blacklist_categories=["Cs"]), max_size=30) | st.sampled_from(
+    ["", " ", "\n", "a\r\nb", "{{ 7*7 }}", "  padded  ", "line\n\nline\n", "✅ ü"]
+)
+_words = st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=12)
+tasks = st.builds(
+    Task,
+    id=_words,
+    name=_text,
+    description=_text,
+    dependencies=st.lists(_words, max_size=3).map(tuple),
+    priority=st.integers(0, 12),
+    agent=_words,
+    profile=st.none() | _text,
+    tags=st.lists(_words, max_size=3).map(tuple),
+    details=st.none() | _text,
+)
+_inputs = st.lists(st.fixed_dictionaries({"task": _words, "path": _text}), max_size=3)
+_rows = st.lists(
+    st.fixed_dictionaries({key: _text for key in ("id", "agent", "label", "start", "end", "duration", "cost")}),
+    max_size=4,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(task=tasks, inputs=_inputs, result_path=_text, request=_text)
+def test_the_brief_written_in_python_is_the_packaged_template(
+    task: Task, inputs: list[dict[str, str]], result_path: str, request: str
+) -> None:
+    context = {"task": task, "inputs": inputs, "result_path": result_path, "request": request}
+    expected = packaged_environment().get_template("agent_task.md.j2").render(goal="g", settings=None, **context)
+    assert render._WRITTEN_OUT["agent_task.md.j2"][1](**context) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=_rows, summary=_text)
+def test_the_assignment_table_written_in_python_is_the_packaged_template(
+    rows: list[dict[str, str]], summary: str
+) -> None:
+    expected = packaged_environment().get_template("assignment.md.j2").render(rows=rows, summary=summary)
+    assert render._WRITTEN_OUT["assignment.md.j2"][1](rows=rows, summary=summary) == expected
+
+
+@pytest.mark.parametrize("name", sorted(render._WRITTEN_OUT))
+def test_a_template_written_in_python_is_the_file_it_was_written_from(name: str) -> None:
+    """When this fails, the template file changed: change its function in render.py to match
+    (the property tests above compare them), then record the file's new hash."""
+    assert hashlib.sha256((PACKAGED / name).read_bytes()).hexdigest() == render._WRITTEN_OUT[name][0]
+
+
+def test_templates_written_in_python_stand_in_only_for_the_packaged_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = workspace_with(tmp_path, (FIXTURES / "varied" / "master_plan.md").read_text(encoding="utf-8"))
+    assert Templates(ws).in_python("agent_task.md.j2") is not None
+    assert Templates(ws).in_python("assignment.md.j2") is not None
+    assert Templates(ws).in_python("result.md.j2") is None  # rendered by jinja
+    ws.templates_dir.mkdir()
+    (ws.templates_dir / "agent_task.md.j2").write_text("{{ task.id }}\n", encoding="utf-8")
+    assert Templates(ws).in_python("agent_task.md.j2") is None
+    assert Templates(ws).render("agent_task.md.j2", task=load_plan(ws.root).tasks["T-01"]) == "T-01\n"
+    # A packaged file that is no longer the one its function was written from is rendered by jinja.
+    name = "assignment.md.j2"
+    monkeypatch.setitem(render._WRITTEN_OUT, name, ("0" * 64, render._WRITTEN_OUT[name][1]))
+    templates = Templates(ws)
+    assert templates.in_python(name) is None
+    rows = [dict.fromkeys(("id", "agent", "label", "start", "end", "duration", "cost"), "x")]
+    assert templates.render(name, rows=rows, summary="s") == render._assignment(rows=rows, summary="s")
 
 
 # --- writing many files --------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -127,6 +129,49 @@ def test_remembered_strings_change_no_output(data: dict[str, Any], limit: int) -
     finally:
         yamlout._STRINGS_LIMIT = original
     assert yaml.safe_load(cold or "{}") == _normal(data)
+
+
+def _reference_string(value: str) -> str:
+    from orchestrator import yamlout
+
+    if yamlout._PLAIN.fullmatch(value) and not value.endswith(" ") and value.lower() not in yamlout._SPECIAL:
+        return value
+    if yamlout._UNSAFE.search(value):
+        return yamlout._quoted(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _reference_dump(data: Mapping[Any, Any], indent: str = "") -> list[str]:
+    """The writer as it was before its fast paths: isinstance dispatch, json.dumps, no memo."""
+    from orchestrator.yamlout import _flow, scalar
+
+    def item(value: Any) -> str:
+        return _reference_string(str(value)) if isinstance(value, str) else scalar(value)
+
+    out: list[str] = []
+    for key, value in data.items():
+        name = _reference_string(str(key))
+        if isinstance(value, Mapping):
+            out += [f"{indent}{name}:", *_reference_dump(value, indent + "  ")] if value else [f"{indent}{name}: {{}}"]
+        elif isinstance(value, list | tuple):
+            out.append(f"{indent}{name}:" if value else f"{indent}{name}: []")
+            out += [f"{indent}- {_flow(v) if isinstance(v, Mapping | list | tuple) else item(v)}" for v in value]
+        else:
+            out.append(f"{indent}{name}: {item(value)}")
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.text(min_size=1, max_size=12) | st.sampled_from(["task", "inputs"]),
+        _values | st.lists(_scalars, max_size=3).map(tuple) | st.dictionaries(st.text(max_size=5), _values, max_size=3),
+        max_size=8,
+    )
+)
+def test_dump_writes_what_the_plain_writer_wrote(data: dict[str, Any]) -> None:
+    assert dump(data) == "\n".join(_reference_dump(data))
+    assert dump(data) == "\n".join(_reference_dump(data))  # from the memo this time
 
 
 def test_remembered_strings_keep_the_quoting_of_each_string() -> None:
