@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .backends.base import AgentResult, Backend, Invocation, Job
+from .direct import direct_launch
 from .process import Limits, LineCallback, ProcessRun, StartCallback, run_process
 
 
@@ -27,6 +28,7 @@ class Launch:
     stdout: Path
     stderr: Path
     limits: Limits
+    fallback: tuple[str, ...] | None = None  # run instead when ``argv`` cannot be executed
 
 
 class Executor(ABC):
@@ -49,6 +51,7 @@ class LocalExecutor(Executor):
             stdout=launch.stdout,
             stderr=launch.stderr,
             limits=launch.limits,
+            fallback=launch.fallback,
             on_line=on_line,
             on_start=on_start,
         )
@@ -64,7 +67,8 @@ def build_launch(
 ) -> Launch:
     """The process for an invocation: logs at ``<stem>.out`` / ``.err``, the stdin text (if any)
     written to ``<stem>.in``; environment = ``base_env`` (default: ours) + ``env`` + the
-    settings' + the backend's. A caller launching many processes passes one copy of
+    settings' + the backend's. A shell running one plain command becomes that command when it
+    can (``direct.py``), with the shell as the fallback. A caller launching many processes passes one copy of
     ``os.environ`` as ``base_env`` (reading os.environ decodes every variable each time) and
     makes the log directory itself."""
     if base_env is None:
@@ -73,14 +77,22 @@ def build_launch(
     if invocation.stdin is not None:
         stdin = stem.with_name(stem.name + ".in")
         stdin.write_text(invocation.stdin, encoding="utf-8")
+    cwd = job.cwd
+    launch_env = {**(os.environ if base_env is None else base_env), **(env or {}), **job.settings.env, **invocation.env}
+    argv, fallback = invocation.argv, None
+    if invocation.direct is not None:
+        direct = direct_launch(invocation.direct, launch_env, cwd)
+        if direct is not None:
+            (argv, launch_env), fallback = direct, invocation.argv
     return Launch(
-        invocation.argv,
-        job.cwd,
-        {**(os.environ if base_env is None else base_env), **(env or {}), **job.settings.env, **invocation.env},
+        argv,
+        cwd,
+        launch_env,
         stdin,
         stem.with_name(stem.name + ".out"),
         stem.with_name(stem.name + ".err"),
         invocation.limits,
+        fallback,
     )
 
 

@@ -129,10 +129,14 @@ async def run_process(
     stdout: Path,
     stderr: Path,
     limits: Limits,
+    fallback: Sequence[str] | None = None,
     on_line: LineCallback | None = None,
     on_start: StartCallback | None = None,
 ) -> ProcessRun:
     """Run ``argv`` to the end under ``limits``; output goes to the two files as it arrives.
+
+    When ``argv`` cannot be executed (not found, not executable, not a binary) and there is a
+    ``fallback``, that runs instead: a shell that reports the failure its own way.
 
     ``on_line`` receives complete stdout lines (for agents that stream JSON events); any output on
     either stream resets the inactivity clock. ``on_start`` receives the pid (= process group id)
@@ -143,7 +147,13 @@ async def run_process(
     # The log files are set up first, so that nothing stands between the child's start and on_start.
     with _LazyFile(stdout) as out_file, _LazyFile(stderr) as err_file:
         try:
-            child = _Child.spawn(argv, cwd, env, stdin)
+            try:
+                child = _Child.spawn(argv, cwd, env, stdin)
+            except OSError:
+                if fallback is None:
+                    raise
+                argv = fallback
+                child = _Child.spawn(argv, cwd, env, stdin)
         except OSError as exc:
             return ProcessRun(None, None, loop.time() - started, start_error=_could_not_start(exc, argv))
         with child:

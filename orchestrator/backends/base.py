@@ -80,6 +80,9 @@ class Invocation:
     stdin: str | None  # text for stdin; None = /dev/null
     env: dict[str, str] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
+    # When ``argv`` is a shell running one plain command: that command's words, which the
+    # executor may exec itself as the shell would (``direct.py``); ``argv`` stays the fallback.
+    direct: tuple[str, ...] | None = None
 
 
 @dataclass(slots=True)

@@ -1,7 +1,8 @@
 """``shell``: the task's instructions are a bash script (the "queue of commands" use case).
 
 The script is the task's Task Details body, or its Description when it has none. It runs under
-``bash -e`` in the project directory with stdin closed; its stdout is the result. Upstream result
+``bash -e`` in the project directory with stdin closed; its stdout is the result. A script that is
+one plain command of a program is exec'd the way bash would exec it, without bash (``direct.py``). Upstream result
 files are named in ``$ORCHESTRATOR_INPUTS`` (one path per line).
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..direct import simple_command
 from ..process import ProcessRun
 from .base import AgentResult, Backend, Invocation, Job, Observer, limits_for, process_result
 
@@ -28,7 +30,10 @@ class ShellBackend(Backend):
     name = "shell"
 
     def invocation(self, job: Job) -> Invocation:
-        return Invocation(("bash", "-e", "-c", _script(job.task.instructions)), None, limits=limits_for(job.settings))
+        script = _script(job.task.instructions)
+        return Invocation(
+            ("bash", "-e", "-c", script), None, limits=limits_for(job.settings), direct=simple_command(script)
+        )
 
     def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
         return process_result(run, stdout, stderr, limits_for(job.settings))

@@ -1,0 +1,199 @@
+"""A one-command shell script runs without bash, and nothing a task can observe changes.
+
+Every comparison runs the same script both ways, real processes: ``bash -e -c SCRIPT`` and the
+direct launch (with bash as its fallback), and wants the same output, exit status and stderr.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import partial
+from pathlib import Path
+
+import anyio
+import pytest
+from runner_helpers import Spec, result_body, results, run, write_plan
+
+from orchestrator.direct import direct_launch, simple_command
+from orchestrator.process import Limits, run_process
+
+SHOW = """#!/bin/sh
+printf '<%s>' "$0" "$@"; echo
+env | LC_ALL=C sort
+"""
+
+
+@pytest.mark.parametrize(
+    ("script", "words"),
+    [
+        ("true", ("true",)),
+        ("false", ("false",)),
+        ("sleep 0.05", ("sleep", "0.05")),
+        ("  pytest   -q\ttests/test_x.py  ", ("pytest", "-q", "tests/test_x.py")),
+        ("./build.sh --jobs=4 a,b x+y user@host 50%", ("./build.sh", "--jobs=4", "a,b", "x+y", "user@host", "50%")),
+        ("tool key=value", ("tool", "key=value")),
+        ("", None),
+        ("true --help", None),  # the builtin ignores it, the program prints help
+        ("echo hi", None),  # built-ins run in bash
+        ("cd somewhere", None),
+        ("[ -f x ]", None),
+        ("time make", None),
+        ("A=1 make", None),
+        ("make; make install", None),
+        ("make && make install", None),
+        ("make | tee log", None),
+        ("make > log", None),
+        ("ls *.py", None),
+        ("ls file?", None),
+        ("ls [ab]", None),
+        ("echo $HOME", None),
+        ("cat ~/x", None),
+        ("make 'a b'", None),
+        ('make "a b"', None),
+        ("make a\\ b", None),
+        ("make x{1,2}", None),
+        ("make # comment", None),
+        ("make\nmake install", None),
+        ("(make)", None),
+        ("make `date`", None),
+        ("grép x", None),
+    ],
+)
+def test_simple_command(script: str, words: tuple[str, ...] | None) -> None:
+    assert simple_command(script) == words
+
+
+@pytest.fixture
+def tools(tmp_path: Path) -> Path:
+    """A project directory with ``bin/show`` (prints $0, its arguments and its environment),
+    a copy at ``./local-show``, a script without a ``#!`` line and a file that is not executable."""
+    project = tmp_path / "project"
+    (project / "bin").mkdir(parents=True)
+    for path in (project / "bin" / "show", project / "local-show"):
+        path.write_text(SHOW, encoding="utf-8")
+        path.chmod(0o755)
+    no_shebang = project / "bin" / "no-shebang"
+    no_shebang.write_text('echo "run by a shell: $# arguments"\n', encoding="utf-8")
+    no_shebang.chmod(0o755)
+    (project / "data.txt").write_text("not a program\n", encoding="utf-8")
+    return project
+
+
+def _env(project: Path, **changes: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BASH_FUNC_") and k not in {"BASH_ENV", "ENV"}}
+    env["PATH"] = f"{project / 'bin'}:/usr/bin:/bin"
+    for key, value in changes.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def _run(
+    directory: Path, argv: tuple[str, ...], env: dict[str, str], fallback: tuple[str, ...] | None, name: str
+) -> tuple[int | None, str, str]:
+    out, err = directory / f"{name}.out", directory / f"{name}.err"
+    run = anyio.run(
+        partial(
+            run_process,
+            argv,
+            cwd=directory,
+            env=env,
+            stdin=None,
+            stdout=out,
+            stderr=err,
+            limits=Limits(timeout=30),
+            fallback=fallback,
+        )
+    )
+    assert run.start_error is None
+    return run.exit_code, _text(out), _text(err)
+
+
+def _text(path: Path) -> str:
+    return path.read_text(encoding="utf-8") if path.exists() else ""  # a log exists once written to
+
+
+def _both(project: Path, script: str, env: dict[str, str]) -> tuple[tuple[int | None, str, str], ...]:
+    """(via bash, direct): exit code, stdout, stderr."""
+    words = simple_command(script)
+    assert words is not None, script
+    direct = direct_launch(words, env, project)
+    assert direct is not None, script
+    argv, direct_env = direct
+    bash = ("bash", "-e", "-c", script)
+    assert argv[0] != "bash"
+    return _run(project, bash, env, None, "bash"), _run(project, argv, direct_env, bash, "direct")
+
+
+@pytest.mark.parametrize("script", ["show", "show a b -x --y=z", "./local-show 1 2", "env -0"])
+@pytest.mark.parametrize("shell_env", ["as is", "no SHLVL", "PWD elsewhere", "PWD through a symlink"])
+def test_a_direct_command_sees_what_it_would_under_bash(tools: Path, script: str, shell_env: str) -> None:
+    changes: dict[str, str | None] = {}
+    if shell_env == "no SHLVL":
+        changes["SHLVL"] = None
+    elif shell_env == "PWD elsewhere":
+        changes["PWD"] = "/"
+    elif shell_env == "PWD through a symlink":
+        link = tools.parent / "link"
+        link.symlink_to(tools)
+        changes["PWD"] = str(link)
+    via_bash, direct = _both(tools, script, _env(tools, **changes))
+    assert via_bash[0] == 0 and via_bash[1].strip()
+    if script.startswith("env"):  # the same variables; bash lists them in another order
+        via_bash, direct = ((c, "\0".join(sorted(out.split("\0"))), err) for c, out, err in (via_bash, direct))
+    assert direct == via_bash
+
+
+@pytest.mark.parametrize("script", ["no-shebang a b", "./data.txt", "bin/no-shebang"])
+def test_what_cannot_be_executed_falls_back_to_bash(tools: Path, script: str) -> None:
+    via_bash, direct = _both(tools, script, _env(tools))
+    assert direct == via_bash
+    if script == "./data.txt":
+        assert via_bash[0] == 126 and "Permission denied" in via_bash[2]
+    else:
+        assert via_bash[0] == 0 and "run by a shell" in via_bash[1]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"BASH_ENV": "/dev/null"},
+        {"ENV": "/dev/null"},
+        {"SHELLOPTS": "xtrace"},
+        {"BASHOPTS": "extglob"},
+        {"POSIXLY_CORRECT": "1"},
+        {"EXECIGNORE": "*/show"},
+        {"BASH_FUNC_show%%": "() {  echo function; }"},
+        {"PATH": "bin:/usr/bin:/bin"},  # relative: bash's search, not ours
+        {"PATH": ""},
+        {"PATH": None},
+    ],
+)
+def test_bash_runs_it_when_the_environment_could_change_what_bash_does(
+    tools: Path, changes: dict[str, str | None]
+) -> None:
+    assert direct_launch(("show",), _env(tools, **changes), tools) is None
+
+
+def test_a_program_that_is_not_there_is_left_to_bash(tools: Path) -> None:
+    assert direct_launch(("no-such-program-here",), _env(tools), tools) is None
+    assert direct_launch(("data.txt",), _env(tools, PATH=str(tools)), tools) is None  # not executable
+
+
+def test_shell_tasks_run_directly_get_their_arguments_and_environment(tmp_path: Path) -> None:
+    (tmp_path / "bin").mkdir()
+    show = tmp_path / "bin" / "show"
+    show.write_text(SHOW, encoding="utf-8")
+    show.chmod(0o755)
+    specs = [Spec("T-01", f"{show} one two"), Spec("T-02", "true", deps=["T-01"]), Spec("T-03", "false")]
+    write_plan(tmp_path, specs)
+    outcome = run(tmp_path)
+    assert outcome.code == 1, outcome.stderr
+    found = results(tmp_path)
+    assert found["T-01"]["status"] == "completed" and found["T-02"]["status"] == "completed"
+    assert found["T-03"]["status"] == "failed" and found["T-03"]["exit_code"] == 1
+    body = result_body(tmp_path, "T-01")
+    assert f"<{show}><one><two>" in body
+    assert "ORCHESTRATOR_TASK_ID=T-01" in body and f"PWD={tmp_path}" in body
