@@ -41,10 +41,14 @@ JOURNAL_NAME = "attempts.jsonl"
 
 def now_iso() -> str:
     """Now, local time with its UTC offset, to the millisecond: 2026-11-21T09:00:00.000+01:00."""
-    now = time.time()
-    if now - _ZONE[0] > 60.0:  # the local offset, looked up once a minute: astimezone() costs more than the rest
-        _ZONE[0], _ZONE[1] = now, datetime.fromtimestamp(now, UTC).astimezone().tzinfo
-    return datetime.fromtimestamp(now, _ZONE[1]).isoformat(timespec="milliseconds")
+    return iso_at(time.time())
+
+
+def iso_at(when: float) -> str:
+    """``when`` (seconds since the epoch) as ``now_iso`` writes it."""
+    if abs(when - _ZONE[0]) > 60.0:  # the local offset, looked up once a minute: astimezone() costs more than the rest
+        _ZONE[0], _ZONE[1] = when, datetime.fromtimestamp(when, UTC).astimezone().tzinfo
+    return datetime.fromtimestamp(when, _ZONE[1]).isoformat(timespec="milliseconds")
 
 
 _ZONE: list[Any] = [-math.inf, None]  # when the local zone was last looked up, and the zone

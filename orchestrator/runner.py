@@ -31,6 +31,7 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -52,7 +53,7 @@ from .checks import check_plan
 from .errors import OrchestratorError
 from .executor import Executor, LocalExecutor, build_launch
 from .graph import ReadyQueue, topological_order
-from .journal import Journal, now_iso
+from .journal import Journal, iso_at, now_iso
 from .limits import Pause
 from .lock import WorkspaceLock
 from .plan import Task, load_plan
@@ -116,6 +117,7 @@ class _Done:
     attempt: int
     run: ProcessRun
     result: AgentResult
+    finished: float  # wall clock, when the attempt ended (its result may be written later)
 
 
 class Runner:
@@ -130,6 +132,7 @@ class Runner:
         self.options = options or RunOptions()
         self.reporter = reporter or Reporter()
         self.executor = executor or LocalExecutor()
+        self.held_events: list[dict[str, Any]] | None = None  # events kept back to be reported in order
 
     # --- setup ----------------------------------------------------------------------------------
 
@@ -303,14 +306,42 @@ class Runner:
                 wake.append(self.last_flush + self.flush_every)
             timeout = max(0.0, min(wake) - anyio.current_time()) if wake else None
             with anyio.move_on_after(timeout):
-                done = await receive.receive()
-                self._handle(done)
+                batch = [await receive.receive()]
                 while True:  # take everything already finished before deciding again
                     try:
-                        self._handle(receive.receive_nowait())
+                        batch.append(receive.receive_nowait())
                     except anyio.WouldBlock:
                         break
+                ended = [(done, self.running.pop(done.task)) for done in batch]
+                for done in batch:
+                    self.journal.ended(done.task, done.attempt)
+                if self._changes_nothing(batch):
+                    # The slots are free and what may start next is already known: start it
+                    # before the bookkeeping (result files), so that it runs meanwhile. Its
+                    # task_started events wait, so that the stream never shows more running
+                    # tasks than the cap.
+                    self.held_events = []
+                    self._fill(group, send)
+                    held, self.held_events = self.held_events, None
+                    with anyio.CancelScope(shield=True):  # the batch is handled whatever comes
+                        await anyio.lowlevel.checkpoint()  # the attempts spawn their processes
+                else:
+                    held = []
+                for done, attempt in ended:
+                    self._handle(done, attempt)
+                for event in held:
+                    self.reporter.event(event)
             self._flush(group)
+
+    def _changes_nothing(self, batch: list[_Done]) -> bool:
+        """Whether handling ``batch`` leaves what may start next as it is: all completed (a
+        failure may stop the run, a retry or a usage limit lower the cap), no cost limit to reach,
+        and no dependant made ready (it may be more urgent than what is ready now)."""
+        return (
+            self.plan.settings.max_cost is None
+            and all(done.result.completed for done in batch)
+            and not self.queue.unblocks(done.task for done in batch)
+        )
 
     def _allowed(self, task_id: str) -> bool:
         profile = self.plan.tasks[task_id].profile
@@ -395,8 +426,9 @@ class Runner:
 
         on_line = None if type(observer) is Observer else feed
         run = await self.executor.run(launch, on_line=on_line, on_start=started)
+        finished = time.time()
         result = backend.interpret(job, run, launch.stdout, launch.stderr, observer)
-        await send.send(_Done(task.id, job.attempt, run, result))
+        await send.send(_Done(task.id, job.attempt, run, result, finished))
 
     def _task_env(self, job: Job) -> dict[str, str]:
         return {
@@ -410,9 +442,8 @@ class Runner:
 
     # --- outcomes -------------------------------------------------------------------------------
 
-    def _handle(self, done: _Done) -> None:
-        attempt = self.running.pop(done.task)
-        self.journal.ended(done.task, done.attempt)
+    def _handle(self, done: _Done, attempt: _Attempt) -> None:
+        """What an attempt's end means for its task (its journal ``end`` line is written)."""
         result = done.result
         if result.cost_usd is not None:
             self.cost += result.cost_usd
@@ -495,7 +526,7 @@ class Runner:
         task = self.plan.tasks[done.task]
         result = done.result
         settings = self.settings[done.task]
-        finished = time.time()
+        finished = done.finished
         # A log exists only if the attempt wrote to that stream.
         logs = [
             f"{self.ws.root.name}/logs/{path.name}"
@@ -512,7 +543,7 @@ class Runner:
             "reason": reason,
             "error_class": None if status == COMPLETED else result.error_class,
             "started": attempt.started_iso,
-            "finished": now_iso(),
+            "finished": iso_at(finished),
             "duration": round(finished - attempt.started, 3),
             "backend": settings.backend,
             "fingerprint": attempt.fingerprint,
@@ -581,7 +612,8 @@ class Runner:
             except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
                 break
             if done.task in self.running:
-                self._handle(done)
+                self.journal.ended(done.task, done.attempt)
+                self._handle(done, self.running.pop(done.task))
         for task_id, attempt in list(self.running.items()):
             task = self.plan.tasks[task_id]
             self.journal.ended(task_id, attempt.number)
@@ -644,7 +676,11 @@ class Runner:
         self.last_flush = anyio.current_time()
 
     def _emit(self, kind: str, **data: Any) -> None:
-        self.reporter.event({"event": kind, "time": now_iso(), **data})
+        event = {"event": kind, "time": now_iso(), **data}
+        if self.held_events is not None:
+            self.held_events.append(event)
+        else:
+            self.reporter.event(event)
 
 
 def run(workspace: Workspace, options: RunOptions | None = None, reporter: Reporter | None = None) -> RunSummary:

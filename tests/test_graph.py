@@ -3,6 +3,7 @@ import path does not pull networkx in (its import costs a third of a run's start
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 
@@ -11,7 +12,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.graph import Dag, critical_path, descendants, layers, remaining_path, topological_order
+from orchestrator.graph import (
+    Dag,
+    ReadyQueue,
+    critical_path,
+    descendants,
+    layers,
+    remaining_path,
+    topological_order,
+)
 
 
 @st.composite
@@ -28,6 +37,17 @@ def dags(draw: st.DrawFn) -> tuple[Dag, nx.DiGraph, dict[str, int]]:
     graph.add_nodes_from(shuffled)
     graph.add_edges_from((d, n) for n, ds in table.items() for d in ds)
     return Dag(table), graph, {node: i for i, node in enumerate(shuffled)}
+
+
+@settings(max_examples=200, deadline=None)
+@given(dags())
+def test_the_heaviest_chain_of_unit_tasks_has_one_task_in_each_layer(
+    case: tuple[Dag, nx.DiGraph, dict[str, int]],
+) -> None:
+    """What ``orchestrator validate`` counts its layers by."""
+    dag, _, order = case
+    path, total = critical_path(dag, dict.fromkeys(order, 1.0))
+    assert len(path) == total == len(layers(dag, order))
 
 
 @settings(max_examples=200, deadline=None)
@@ -68,6 +88,30 @@ def test_paths_match_networkx(case: tuple[Dag, nx.DiGraph, dict[str, int]], data
             for path in nx.all_simple_paths(sub, node, sink)
         ]
         assert remaining[node] == max(chains)
+
+
+@settings(max_examples=200, deadline=None)
+@given(dags(), st.data())
+def test_unblocks_says_whether_completing_a_batch_makes_a_task_ready(
+    case: tuple[Dag, nx.DiGraph, dict[str, int]], data: st.DataObject
+) -> None:
+    """The runner starts ready tasks before its bookkeeping only when ``unblocks`` is false: it
+    must agree with what ``complete`` then does."""
+    dag, _, order = case
+    queue = ReadyQueue(dag, priority={}, order=order, selected=list(order))
+    running: list[str] = []
+    for _ in range(data.draw(st.integers(0, len(order)))):  # a run part-way through
+        task = queue.pop()
+        if task is None:
+            break
+        if data.draw(st.booleans()):
+            queue.complete(task)
+        else:
+            running.append(task)
+    batch = data.draw(st.sets(st.sampled_from(running))) if running else set()
+    trial = copy.deepcopy(queue)
+    became_ready = [ready for task in batch for ready in trial.complete(task)]
+    assert queue.unblocks(batch) == bool(became_ready)
 
 
 def test_topological_order_refuses_a_cycle() -> None:
