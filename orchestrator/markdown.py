@@ -26,14 +26,19 @@ def _parser() -> MarkdownIt:
 
 
 _LINE_RE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+# Where str.splitlines splits besides LF, CRLF and CR.
+_OTHER_BREAKS_RE = re.compile("[\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 def split_lines(text: str) -> list[str]:
     """``text`` split after each line ending, keeping the endings.
 
     Only LF, CRLF and CR end a line, as in markdown-it; ``str.splitlines`` also splits at form
-    feeds, U+0085 and U+2028, which would put our line numbers out of step with the parser's.
+    feeds, U+0085 and U+2028, which would put our line numbers out of step with the parser's. In
+    a text without those it splits the same, in half the time of the regular expression.
     """
+    if _OTHER_BREAKS_RE.search(text) is None:
+        return text.splitlines(keepends=True)
     return _LINE_RE.findall(text)
 
 
@@ -223,10 +228,6 @@ def _split_row(line: str) -> list[str]:
     if text.endswith("|") and not text.endswith("\\|") and cells:
         cells = cells[:-1]
     return cells
-
-
-def source_cell_count(line: str) -> int:
-    return len(_split_row(line))
 
 
 _DELIMITER_CELL = re.compile(r"^\s*:?-+:?\s*$")

@@ -21,7 +21,6 @@ from .markdown import (
     normalize_heading,
     parse_document,
     pipe_paragraphs,
-    source_cell_count,
     split_frontmatter,
     split_lines,
     tables_in,
@@ -237,6 +236,7 @@ def _clean(cell: str) -> str:
 
 
 _DEP_SPLIT_RE = re.compile(r"[,;\s]+")
+_MARKS_RE = re.compile(r"[*_`]")
 
 
 def split_ids(cell: str) -> list[str]:
@@ -246,10 +246,18 @@ def split_ids(cell: str) -> list[str]:
     if lowered in _NO_DEPS:
         return []
     # "None." or "(none)": only worth normalizing when the cell holds no digit, as ids mostly do.
-    if not any(char.isdigit() for char in lowered) and normalize_heading(text) in _NO_DEPS:
+    if not any(map(str.isdigit, lowered)) and normalize_heading(text) in _NO_DEPS:
         return []
-    ids = (_clean(part) for part in _DEP_SPLIT_RE.split(text))
+    ids = _DEP_SPLIT_RE.split(text)
+    if _MARKS_RE.search(text):  # else each part is as _clean leaves it: no whitespace, no marks
+        ids = [_clean(part) for part in ids]
     return [i for i in ids if i and i.lower() != "and"]
+
+
+_PRIORITY_NOTE_RE = re.compile(r"\s*\(.*\)$")
+_NUMBER_RE = re.compile(r"\d{1,3}")
+# An id that passes every check of id_problem, told in one match: what nearly every id looks like.
+_PLAIN_ID_RE = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_ID_LENGTH - 1}}}")
 
 
 def parse_priority(cell: str) -> int:
@@ -258,16 +266,18 @@ def parse_priority(cell: str) -> int:
         return DEFAULT_PRIORITY
     if text in PRIORITY_WORDS:
         return PRIORITY_WORDS[text]
-    text = re.sub(r"\s*\(.*\)$", "", _clean(text))  # "P1 (high)"
+    text = _PRIORITY_NOTE_RE.sub("", _clean(text))  # "P1 (high)"
     if text in PRIORITY_WORDS:
         return PRIORITY_WORDS[text]
-    if re.fullmatch(r"\d{1,3}", text):
+    if _NUMBER_RE.fullmatch(text):
         return int(text)
     raise ValueError(cell)
 
 
 def id_problem(value: str, what: str = "task id") -> str | None:
     """Why ``value`` cannot be an id (it becomes part of file names), or ``None`` when it can."""
+    if _PLAIN_ID_RE.fullmatch(value) and value.partition(".")[0].lower() not in _RESERVED:
+        return None
     if not value:
         return f"empty {what}"
     if len(value) > MAX_ID_LENGTH:
@@ -446,11 +456,12 @@ def _parse_tasks(document: Document, out: _Collector) -> dict[str, dict[str, Any
         )
 
     header_cells = len(table.header)
+    # Every column has a meaning in most tables: then a row is one dict(zip(...)).
+    keys = [key for key in columns if key is not None] if None not in columns else None
     tasks: dict[str, dict[str, Any]] = {}
     lowered: dict[str, str] = {}
     for line, cells in table.rows:
-        raw = document.lines[line - 1]
-        count = source_cell_count(raw)
+        count = len(cells)  # the cells of the source line, as tables_in split it
         if count != header_cells:
             out.add(
                 line,
@@ -458,13 +469,17 @@ def _parse_tasks(document: Document, out: _Collector) -> dict[str, dict[str, Any
                 "check for a missing or extra '|' in the row",
             )
             continue
-        row: dict[str, str] = {}
+        row: dict[str, str]
         extra: dict[str, str] = {}
-        for header, key, cell in zip(table.header, columns, cells, strict=False):
-            if key is None:
-                extra[header] = cell
-            else:
-                row[key] = cell
+        if keys is not None:
+            row = dict(zip(keys, cells, strict=True))
+        else:
+            row = {}
+            for header, key, cell in zip(table.header, columns, cells, strict=True):
+                if key is None:
+                    extra[header] = cell
+                else:
+                    row[key] = cell
         fields = _task_from_row(row, extra, line, out)
         if fields is None:
             continue
@@ -484,6 +499,9 @@ def _parse_tasks(document: Document, out: _Collector) -> dict[str, dict[str, Any
     return tasks
 
 
+_TAGS_SPLIT_RE = re.compile(r"[,\s]+")
+
+
 def _task_from_row(row: dict[str, str], extra: dict[str, str], line: int, out: _Collector) -> dict[str, Any] | None:
     """The fields of one Task (built once, after agents and details are known), or None."""
     task_id = _clean(row.get("id", ""))
@@ -493,31 +511,34 @@ def _task_from_row(row: dict[str, str], extra: dict[str, str], line: int, out: _
     if problem:
         out.add(line, problem, "use ids such as T-01 made of letters, digits, '.', '_' and '-'")
         return None
+    # Cells a table does not have are not read: a 10,000-row plan reads each row once.
+    get = row.get
     fields: dict[str, Any] = {
         "id": task_id,
-        "name": row.get("name", "").strip(),
-        "description": row.get("description", "").strip(),
+        "name": get("name", "").strip(),
+        "description": get("description", "").strip(),
         "line": line,
         "extra": extra,
-        "dependencies": tuple(split_ids(row.get("deps", ""))),
-        "agent": _clean(row.get("agent", "")),
-        "profile": _clean(row.get("profile", "")) or None,
-        "tags": tuple(t for t in re.split(r"[,\s]+", row["tags"]) if t) if "tags" in row else (),
-        "backend": _clean(row.get("backend", "")).lower() or None,
+        "dependencies": tuple(split_ids(get("deps", ""))),
+        "agent": _clean(row["agent"]) if "agent" in row else "",
+        "profile": (_clean(row["profile"]) or None) if "profile" in row else None,
+        "tags": tuple(t for t in _TAGS_SPLIT_RE.split(row["tags"]) if t) if "tags" in row else (),
+        "backend": (_clean(row["backend"]).lower() or None) if "backend" in row else None,
     }
     if fields["profile"] in {"-", "—", "none"}:
         fields["profile"] = None
     if fields["backend"] in {"-", "—", "none", "default"}:
         fields["backend"] = None
-    try:
-        fields["priority"] = parse_priority(row.get("priority", ""))
-    except ValueError:
-        out.add(
-            line,
-            f"{task_id}: unknown priority '{row['priority']}'",
-            "use P0-P3, critical/high/normal/low, or a number (0 = most urgent)",
-        )
-    if row.get("timeout", "").strip():
+    if "priority" in row:
+        try:
+            fields["priority"] = parse_priority(row["priority"])
+        except ValueError:
+            out.add(
+                line,
+                f"{task_id}: unknown priority '{row['priority']}'",
+                "use P0-P3, critical/high/normal/low, or a number (0 = most urgent)",
+            )
+    if get("timeout", "").strip():
         try:
             fields["timeout"] = parse_duration(row["timeout"])
             fields["timeout_set"] = True
@@ -527,9 +548,9 @@ def _task_from_row(row: dict[str, str], extra: dict[str, str], line: int, out: _
                 f"{task_id}: bad timeout '{row['timeout']}'",
                 "use seconds (300), a duration (5m, 1h30m) or 'none'",
             )
-    retries = row.get("retries", "").strip()
+    retries = get("retries", "").strip()
     if retries and retries not in {"-", "—"}:
-        if re.fullmatch(r"\d{1,3}", retries):
+        if _NUMBER_RE.fullmatch(retries):
             fields["retries"] = int(retries)
         else:
             out.add(line, f"{task_id}: bad retries '{retries}'", "use a whole number from 0 up")
@@ -614,8 +635,13 @@ def _check_dependencies(tasks: dict[str, dict[str, Any]], out: _Collector) -> No
     for task_id, task in tasks.items():
         seen: set[str] = set()
         line = task["line"]
+        exact = True  # every dependency spelled as in the ID column
         for dep in task["dependencies"]:
-            target = dep if dep in tasks else lowered.get(dep.lower())
+            if dep in tasks:
+                target: str | None = dep
+            else:
+                target = lowered.get(dep.lower())
+                exact = False
             if dep == task_id or target == task_id:
                 out.add(line, f"{task_id} depends on itself", "remove it from its own Dependencies")
                 continue
@@ -630,10 +656,12 @@ def _check_dependencies(tasks: dict[str, dict[str, Any]], out: _Collector) -> No
                 continue
             seen.add(target)
             edges.append((target, task_id))
-        # Canonical spelling of dependency ids (the table may differ in case), each once.
-        task["dependencies"] = tuple(
-            dict.fromkeys(d if d in tasks else lowered.get(d.lower(), d) for d in task["dependencies"])
-        )
+        # Canonical spelling of dependency ids (the table may differ in case), each once; a row
+        # that names each dependency once, as spelled in the ID column, has it already.
+        if not exact or len(seen) != len(task["dependencies"]):
+            task["dependencies"] = tuple(
+                dict.fromkeys(d if d in tasks else lowered.get(d.lower(), d) for d in task["dependencies"])
+            )
     if len(ids) and not out.problems and _has_cycle(ids, edges):
         for cycle in _cycles(ids, edges):
             path = " -> ".join([*cycle, cycle[0]])

@@ -3,12 +3,17 @@ frontmatter settings, Task Details, agent numbering."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orchestrator import Plan, PlanError, Task, load_plan, parse_plan
+from orchestrator import plan as plan_module
 from orchestrator.cli import main
+from orchestrator.markdown import normalize_heading
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
@@ -441,3 +446,64 @@ def test_details_headings_for_ids_ending_in_punctuation() -> None:
         "T-1": "body t1",
         "T-2": "body t2",
     }
+
+
+# --- fast paths agree with the plain rules ------------------------------------------------------------
+
+_id_like = st.text(
+    st.sampled_from("AaZz09._-*_`|/ é\n\t") | st.characters(blacklist_categories=["Cs"]), max_size=70
+) | st.sampled_from(["CON", "con.x", "Lpt1.md", "aux", "T-01", "a" * 64, "a" * 65, ".x", "...", "-", "T-01\n", "_"])
+
+
+def _plain_id_problem(value: str, what: str = "task id") -> str | None:
+    """id_problem without its one-match fast path."""
+    saved = plan_module._PLAIN_ID_RE
+    plan_module._PLAIN_ID_RE = re.compile(r"(?!)")  # matches nothing
+    try:
+        return plan_module.id_problem(value, what)
+    finally:
+        plan_module._PLAIN_ID_RE = saved
+
+
+@settings(max_examples=500, deadline=None)
+@given(_id_like)
+def test_the_id_fast_path_agrees_with_every_check(value: str) -> None:
+    assert plan_module.id_problem(value) == _plain_id_problem(value)
+
+
+def _plain_split_ids(cell: str) -> list[str]:
+    """split_ids as it was: every part cleaned, a generator to find a digit."""
+    text = cell.strip()
+    lowered = text.lower()
+    if lowered in plan_module._NO_DEPS:
+        return []
+    if not any(char.isdigit() for char in lowered) and normalize_heading(text) in plan_module._NO_DEPS:
+        return []
+    ids = (plan_module._clean(part) for part in plan_module._DEP_SPLIT_RE.split(text))
+    return [i for i in ids if i and i.lower() != "and"]
+
+
+_dep_piece = st.sampled_from(
+    ["T-01", "t-02", "**T-03**", "`T-04`", "_T-05_", "T_", "_draft", "and", "AND", ",", ";", " ", "\u00a0", "None",
+     "(none)", "-", "²", "*", "`", "__x__", "\t"]
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_dep_piece | st.text(max_size=4), max_size=8).map("".join))
+def test_split_ids_agrees_with_the_plain_rules(cell: str) -> None:
+    assert plan_module.split_ids(cell) == _plain_split_ids(cell)
+
+
+def test_a_table_with_unknown_columns_keeps_them_as_extra() -> None:
+    plan = plan_of(["Task ID", "Description", "Owner", "Dependencies"], [["A", "a", "me", "None"], ["B", "b", "", "A"]])
+    assert plan.tasks["A"].extra == {"Owner": "me"} and plan.tasks["B"].extra == {"Owner": ""}
+    assert plan.tasks["B"].dependencies == ("A",)
+
+
+def test_dependencies_are_spelled_as_in_the_id_column_and_named_once() -> None:
+    plan = plan_of(
+        ["Task ID", "Description", "Dependencies"],
+        [["Ab", "a", "None"], ["Cd", "c", "ab, AB, Ab"], ["Ef", "e", "Ab, Cd, Ab"], ["Gh", "g", "Ab, Cd"]],
+    )
+    assert [t.dependencies for t in plan.tasks.values()] == [(), ("Ab",), ("Ab", "Cd"), ("Ab", "Cd")]

@@ -13,9 +13,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orchestrator import Workspace, load_plan, store
-from orchestrator.markdown import replace_sections
+from orchestrator.markdown import _LINE_RE, replace_sections, split_lines
 from orchestrator.plan import TOOL_SECTIONS
 from orchestrator.render import render_briefs, update_plan_file
 
@@ -275,3 +277,15 @@ def test_temp_file_of_a_killed_writer_is_ignored(tmp_path: Path) -> None:
     store.clean_temp_files(ws.root)
     assert not list(ws.root.rglob(".tmp-*"))
     assert brief.read_bytes() == original
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["a", "| x |", "\n", "\r", "\r\n", "\x0c", "\x0b", "\x85", "\u2028", "\x1d", "é"])
+        | st.text(max_size=3)
+    ).map("".join)
+)
+def test_lines_end_only_at_lf_crlf_and_cr(text: str) -> None:
+    assert split_lines(text) == _LINE_RE.findall(text)
+    assert "".join(split_lines(text)) == text
