@@ -17,10 +17,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
-
-import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import __version__, store
 from .errors import PlanError, Problem, WorkspaceError
@@ -31,17 +28,29 @@ from .status import TaskView, collect, counts, label
 from .views import MERMAID_MAX_TASKS, mermaid, summary_line
 from .workspace import Workspace
 
+if TYPE_CHECKING:  # imported where a template is compiled: a render that needs none skips 40 ms
+    import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
 _PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
-_OPTIONS: dict[str, Any] = {"autoescape": False, "keep_trailing_newline": True, "undefined": jinja2.StrictUndefined}
+
+
+def _options() -> dict[str, Any]:
+    import jinja2
+
+    return {"autoescape": False, "keep_trailing_newline": True, "undefined": jinja2.StrictUndefined}
 
 
 def environment(workspace: Workspace | None) -> ImmutableSandboxedEnvironment:
     """The sandboxed environment: the workspace's ``templates/`` first, then the packaged ones."""
+    import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
     loaders: list[jinja2.BaseLoader] = []
     if workspace is not None and workspace.templates_dir.is_dir():
         loaders.append(jinja2.FileSystemLoader(workspace.templates_dir))
     loaders.append(jinja2.FileSystemLoader(_PACKAGE_TEMPLATES))
-    env = ImmutableSandboxedEnvironment(loader=jinja2.ChoiceLoader(loaders), **_OPTIONS)
+    env = ImmutableSandboxedEnvironment(loader=jinja2.ChoiceLoader(loaders), **_options())
     env.filters["quote"] = blockquote
     return env
 
@@ -53,7 +62,9 @@ def packaged_environment() -> jinja2.Environment:
     Only for packaged templates that include, extend or import no other template (a test checks
     they do not): here such a reference would get the packaged file where the workspace has its own.
     """
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(_PACKAGE_TEMPLATES), **_OPTIONS)
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(_PACKAGE_TEMPLATES), **_options())
     env.filters["quote"] = blockquote
     return env
 
@@ -92,9 +103,15 @@ class Templates:
 
     def __init__(self, workspace: Workspace | None) -> None:
         self.workspace = workspace
-        self.sandbox = environment(workspace)
+        self._sandbox: ImmutableSandboxedEnvironment | None = None
         self._cache: dict[str, jinja2.Template] = {}
         self._in_python: dict[str, Callable[..., str] | None] = {}
+
+    @property
+    def sandbox(self) -> ImmutableSandboxedEnvironment:
+        if self._sandbox is None:
+            self._sandbox = environment(self.workspace)
+        return self._sandbox
 
     def overridden(self, name: str) -> bool:
         """Whether the workspace has its own ``name``: it then runs in the sandbox."""
@@ -114,6 +131,8 @@ class Templates:
     def get(self, name: str) -> jinja2.Template:
         template = self._cache.get(name)
         if template is None:
+            import jinja2
+
             env = self.sandbox if self.overridden(name) else packaged_environment()
             try:
                 template = env.get_template(name)
@@ -130,6 +149,8 @@ class Templates:
         if write is not None:
             return write(**context)
         template = self.get(name)
+        import jinja2
+
         try:
             return template.render(**context)
         except jinja2.TemplateSyntaxError as exc:  # in an included template
@@ -148,9 +169,10 @@ class Templates:
 # --- packaged templates written out in Python -----------------------------------------------------
 # jinja spends 30 µs a brief on a context, a generator and two dozen attribute lookups: 0.3 s of
 # rendering 10,000 briefs, and as much again for the 10,000 rows of the Agent Assignment table.
-# The two templates rendered once per task are therefore also written out as functions below,
-# used only where the packaged file would run unchanged (``Templates.in_python``). Tests hold each
-# function equal to its template on generated input and fail when a template file changes.
+# The templates ``render`` needs are therefore also written out as functions below, used only
+# where the packaged file would run unchanged (``Templates.in_python``); with all three, a render
+# does not import jinja. Tests hold each function equal to its template on generated input and
+# fail when a template file changes.
 
 BRIEF_TEMPLATE = "agent_task.md.j2"
 _INPUTS_HEAD = (
@@ -213,10 +235,16 @@ def _assignment(*, rows: list[dict[str, str]], summary: str, **_: object) -> str
     return "".join([_ASSIGNMENT_HEAD, *lines, "\n**Totals**: ", summary, "\n"])
 
 
+def _dependency_graph(*, mermaid: str, **_: object) -> str:
+    """dependency_graph.md.j2 (rendered once a render, but then jinja need not be imported at all)"""
+    return f"```mermaid\n{mermaid}\n```\n"
+
+
 # Template name -> (SHA-256 of the packaged file the function was written from, the function).
 _WRITTEN_OUT: dict[str, tuple[str, Callable[..., str]]] = {
     BRIEF_TEMPLATE: ("f2a0495fcac69a71305fa41a0b139fe4e34ebdf6817c25ed40b796512b08cb12", _brief),
     "assignment.md.j2": ("78ef54d244a1d15c5e8048d9086fb2b139866430f7796b34ac4f92c834571afb", _assignment),
+    "dependency_graph.md.j2": ("5ad09681c18597561414cddcf70b35bf7cba30093f84f4bced525c4efcd06984", _dependency_graph),
 }
 
 
