@@ -7,6 +7,8 @@ the workspace; 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import functools
+import gc
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -31,6 +33,28 @@ def warn(message: str) -> None:
     sys.stderr.write(message + "\n")
 
 
+def without_gc_pauses(handler: Handler) -> Handler:
+    """Run a one-shot command with the cyclic garbage collector off.
+
+    Loading a plan builds tens of thousands of objects that live until the command ends, and the
+    collector walked them again and again as they grew: 35 ms of ``validate`` and 90 ms of
+    ``render`` at 10,000 tasks, for no garbage (these commands make no reference cycles to speak
+    of; reference counting frees the rest). Not for ``run``, which lives long.
+    """
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return handler(args)
+        finally:
+            if enabled:
+                gc.enable()
+
+    return run
+
+
 # --- commands -----------------------------------------------------------------------------------
 
 
@@ -53,6 +77,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@without_gc_pauses
 def cmd_validate(args: argparse.Namespace) -> int:
     from .graph import critical_path
     from .plan import load_plan
@@ -90,6 +115,7 @@ def _check_plan(plan: Any, workspace: Workspace) -> None:
     check_plan(plan, workspace)
 
 
+@without_gc_pauses
 def cmd_render(args: argparse.Namespace) -> int:
     from . import store
     from .plan import load_plan
@@ -116,6 +142,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@without_gc_pauses
 def cmd_status(args: argparse.Namespace) -> int:
     from .plan import load_plan
     from .status import collect, counts
@@ -152,6 +179,7 @@ def _status_extra(workspace: Workspace) -> dict[str, Any]:
     return status_notes(workspace)
 
 
+@without_gc_pauses
 def cmd_graph(args: argparse.Namespace) -> int:
     from .graph import layers
     from .plan import load_plan

@@ -3,6 +3,7 @@ frontmatter settings, Task Details, agent numbering."""
 
 from __future__ import annotations
 
+import gc
 import re
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator import Plan, PlanError, Task, load_plan, parse_plan
+from orchestrator import Plan, PlanError, Task, Workspace, load_plan, parse_plan
 from orchestrator import plan as plan_module
 from orchestrator.cli import main
 from orchestrator.markdown import normalize_heading
@@ -102,6 +103,29 @@ def test_seed_table_through_cli(
     assert err == ""
     assert load_plan(workspace).tasks["T-05"].dependencies == ("T-02", "T-03", "T-04")
     assert load_plan(workspace / "master_plan.md").tasks.keys() == load_plan(workspace).tasks.keys()
+
+
+@pytest.mark.parametrize("backend", ["shell", "no-such-backend"])
+def test_validate_runs_without_the_garbage_collector_and_turns_it_back_on(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from orchestrator import checks
+
+    workspace = tmp_path / ".orchestrator"
+    workspace.mkdir()
+    (workspace / "master_plan.md").write_text(f"---\nbackend: {backend}\n---\n" + SEED, encoding="utf-8")
+    during: list[bool] = []
+    real = checks.check_plan
+
+    def check_plan(plan: Plan, ws: Workspace) -> None:
+        during.append(gc.isenabled())
+        real(plan, ws)
+
+    monkeypatch.setattr(checks, "check_plan", check_plan)
+    assert main(["validate", str(workspace)]) == (0 if backend == "shell" else 2)  # a PlanError on the way out
+    assert during == [False]
+    assert gc.isenabled()
+    assert capsys.readouterr().out.startswith("OK" if backend == "shell" else "")
 
 
 @pytest.mark.parametrize("id_header", ["Task ID", "ID", "task id", "TASK ID", "**Task ID**", "Task"])
