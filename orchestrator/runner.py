@@ -396,7 +396,8 @@ class Runner:
         )
         observer = backend.observer(job)
         stamp = fingerprint(brief, self.signatures[task_id], upstream)
-        attempt = _Attempt(task_id, number, observer, time.time(), now_iso(), stamp)
+        started = time.time()
+        attempt = _Attempt(task_id, number, observer, started, iso_at(started), stamp)
         self.running[task_id] = attempt
         view = self.views[task_id]
         view.status = RUNNING
@@ -529,9 +530,9 @@ class Runner:
         finished = done.finished
         # A log exists only if the attempt wrote to that stream.
         logs = [
-            f"{self.ws.root.name}/logs/{path.name}"
-            for path in (self.ws.log(task, done.attempt, "out"), self.ws.log(task, done.attempt, "err"))
-            if (done.run.stdout_bytes if path.suffix == ".out" else done.run.stderr_bytes)
+            self.ws.log_name(task, done.attempt, stream)
+            for stream, size in (("out", done.run.stdout_bytes), ("err", done.run.stderr_bytes))
+            if size
         ]
         meta: dict[str, Any] = {
             "task": task.id,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import WorkspaceError
@@ -14,6 +14,25 @@ DEFAULT_DIR = ".orchestrator"
 @dataclass(frozen=True, slots=True)
 class Workspace:
     root: Path
+    # Worked out once: the runner asks for these several times for every task it runs.
+    plan_file: Path = field(init=False, repr=False, compare=False)
+    project_dir: Path = field(init=False, repr=False, compare=False)
+    tasks_dir: Path = field(init=False, repr=False, compare=False)
+    results_dir: Path = field(init=False, repr=False, compare=False)
+    logs_dir: Path = field(init=False, repr=False, compare=False)
+    state_dir: Path = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        root = self.root
+        for name, path in (
+            ("plan_file", root / PLAN_FILE),
+            ("project_dir", root.parent),
+            ("tasks_dir", root / "agent_tasks"),
+            ("results_dir", root / "results"),
+            ("logs_dir", root / "logs"),
+            ("state_dir", root / "state"),
+        ):
+            object.__setattr__(self, name, path)
 
     @classmethod
     def find(cls, directory: str | Path | None = None, *, must_exist: bool = True) -> Workspace:
@@ -31,36 +50,12 @@ class Workspace:
         return cls(path.resolve() if path.exists() else path.absolute())
 
     @property
-    def plan_file(self) -> Path:
-        return self.root / PLAN_FILE
-
-    @property
-    def project_dir(self) -> Path:
-        return self.root.parent
-
-    @property
-    def tasks_dir(self) -> Path:
-        return self.root / "agent_tasks"
-
-    @property
-    def results_dir(self) -> Path:
-        return self.root / "results"
-
-    @property
-    def logs_dir(self) -> Path:
-        return self.root / "logs"
-
-    @property
     def templates_dir(self) -> Path:
         return self.root / "templates"
 
     @property
     def agents_dir(self) -> Path:
         return self.root / "agents"
-
-    @property
-    def state_dir(self) -> Path:
-        return self.root / "state"
 
     @property
     def final_output(self) -> Path:
@@ -83,6 +78,10 @@ class Workspace:
 
     def log(self, task: Task, attempt: int, stream: str) -> Path:
         return self.logs_dir / f"{task.slug}.attempt-{attempt}.{stream}"
+
+    def log_name(self, task: Task, attempt: int, stream: str) -> str:
+        """``log`` as the user would type it from the project directory (no Path work)."""
+        return f"{self.root.name}/logs/{task.slug}.attempt-{attempt}.{stream}"
 
     def result_name(self, task: Task) -> str:
         """The result file as the user would type it from the project directory (no Path work:

@@ -189,7 +189,7 @@ OUTPUT_CAP = 1_000_000  # characters of output kept in a result file; the log ho
 
 def process_result(run: ProcessRun, stdout: Path, stderr: Path, limits: Limits) -> AgentResult:
     """The plain-process verdict shared by ``shell`` and ``command``: exit status is the truth."""
-    text, more = head(stdout, OUTPUT_CAP)
+    text, more = head(stdout, OUTPUT_CAP) if run.stdout_bytes else ("", False)  # no output: no log file
     if more:
         text += f"\n\n… output truncated at {OUTPUT_CAP:,} characters; the full output is in {stdout.name}\n"
     if run.ok:
