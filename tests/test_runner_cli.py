@@ -273,3 +273,27 @@ def test_a_brief_is_read_when_its_task_starts(tmp_path: Path) -> None:
     second = run(tmp_path)
     assert second.code == 0, second.stderr
     assert second.tasks("task_started") == ["T-03"]
+
+
+def test_a_run_in_process_hands_what_it_froze_back_to_the_garbage_collector(tmp_path: Path) -> None:
+    """The runner freezes its plan for the garbage collector during a run (``gc.freeze``); a
+    program that runs plans in-process must not keep every run's objects forever."""
+    import gc
+
+    from orchestrator import Workspace
+    from orchestrator.reporter import Event, Reporter
+    from orchestrator.runner import run as run_in_process
+
+    write_plan(tmp_path, [Spec("A", "echo a"), Spec("B", "echo b", deps=["A"])])
+    frozen: list[int] = []
+
+    class Watch(Reporter):
+        def event(self, event: Event) -> None:
+            if event["event"] == "task_started":
+                frozen.append(gc.get_freeze_count())
+
+    assert gc.get_freeze_count() == 0
+    summary = run_in_process(Workspace.find(tmp_path), reporter=Watch())
+    assert summary.exit_code == 0
+    assert frozen and all(count > 0 for count in frozen)  # frozen while it ran
+    assert gc.get_freeze_count() == 0
