@@ -258,8 +258,12 @@ def tables_in(tokens: list[Token], lines: list[str]) -> list[Table]:
                 if len(header_cells) == len(delimiter) and _is_delimiter(delimiter):
                     table = Table([_cell(c) for c in header_cells], index + 1, [])
                     row = index + 2
-                    while row < end and "|" in lines[row]:
-                        table.rows.append((row + 1, [_cell(c) for c in _split_row(lines[row])]))
+                    while row < end and "|" in (source := lines[row]):
+                        cells = _split_row(source)
+                        # _cell's unescaping only matters in a row that has a backslash
+                        table.rows.append(
+                            (row + 1, [_cell(c) for c in cells] if "\\" in source else [c.strip() for c in cells])
+                        )
                         row += 1
                     tables.append(table)
                     index = row

@@ -14,7 +14,7 @@ import contextlib
 import functools
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -23,7 +23,7 @@ from . import __version__, store
 from .errors import PlanError, Problem, WorkspaceError
 from .markdown import replace_sections
 from .plan import TOOL_SECTIONS, Plan, Task
-from .settings import format_duration
+from .settings import Settings, format_duration
 from .status import TaskView, collect, counts, label
 from .views import MERMAID_MAX_TASKS, mermaid, summary_line
 from .workspace import Workspace
@@ -279,14 +279,26 @@ def _template_line(exc: BaseException, filename: str | None) -> int:
     return line
 
 
-def brief_inputs(plan: Plan, workspace: Workspace, task: Task) -> list[dict[str, str]]:
-    return [{"task": dep, "path": workspace.result_name(plan.tasks[dep])} for dep in task.dependencies]
+def brief_inputs(
+    plan: Plan, workspace: Workspace, task: Task, result_names: Mapping[str, str] | None = None
+) -> list[dict[str, str]]:
+    """The results a task's brief points to; ``result_names`` (task id -> result file as the user
+    types it) saves rendering every brief from spelling each task's name once per dependent."""
+    if result_names is None:
+        return [{"task": dep, "path": workspace.result_name(plan.tasks[dep])} for dep in task.dependencies]
+    return [{"task": dep, "path": result_names[dep]} for dep in task.dependencies]
 
 
 def brief_metadata(
-    plan: Plan, workspace: Workspace, task: Task, inputs: list[dict[str, str]] | None = None
+    plan: Plan,
+    workspace: Workspace,
+    task: Task,
+    inputs: list[dict[str, str]] | None = None,
+    *,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
-    settings = plan.settings_for(task)
+    if settings is None:
+        settings = plan.settings_for(task)
     if inputs is None:
         inputs = brief_inputs(plan, workspace, task)
     return {
@@ -305,22 +317,32 @@ def render_brief(plan: Plan, workspace: Workspace, task: Task, templates: Templa
     return _render_brief(plan, workspace, task, templates)[1]
 
 
-def _render_brief(plan: Plan, workspace: Workspace, task: Task, templates: Templates) -> tuple[str, str]:
+def _render_brief(
+    plan: Plan,
+    workspace: Workspace,
+    task: Task,
+    templates: Templates,
+    result_names: Mapping[str, str] | None = None,
+) -> tuple[str, str]:
     """(body, whole file text) of a task's brief."""
-    inputs = brief_inputs(plan, workspace, task)
+    settings = plan.settings_for(task)
+    inputs = brief_inputs(plan, workspace, task, result_names)
     body = templates.render(
         BRIEF_TEMPLATE,
         task=task,
         inputs=inputs,
-        result_path=workspace.result_name(task),
+        result_path=workspace.result_name(task) if result_names is None else result_names[task.id],
         request=plan.request,
         goal=plan.goal,
-        settings=plan.settings_for(task),
+        settings=settings,
     ).strip()  # as python-frontmatter strips it on reading, so the recorded hash matches
-    meta = brief_metadata(plan, workspace, task, inputs)
-    meta["rendered_by"] = f"orchestrator {__version__}"
+    meta = brief_metadata(plan, workspace, task, inputs, settings=settings)
+    meta["rendered_by"] = _RENDERED_BY
     meta["content_hash"] = store.sha256(body)
     return body, store.compose(meta, body + "\n")
+
+
+_RENDERED_BY = f"orchestrator {__version__}"
 
 
 @dataclass(slots=True)
@@ -353,12 +375,13 @@ def render_briefs(plan: Plan, workspace: Workspace, *, force: bool = False) -> R
         present = set(os.listdir(workspace.tasks_dir))
     except FileNotFoundError:
         present = set()
+    result_names = {task_id: workspace.result_name(task) for task_id, task in plan.tasks.items()}
     for task in plan.tasks.values():
         path = workspace.brief(task)
-        body, text = _render_brief(plan, workspace, task, templates)
+        body, text = _render_brief(plan, workspace, task, templates, result_names)
         report.bodies[task.id] = body
         existing: str | None = None
-        if path.name in present:
+        if present and path.name in present:
             with contextlib.suppress(FileNotFoundError, UnicodeDecodeError):
                 existing = _read(path).decode("utf-8")  # exact: no newline translation
         name = workspace.brief_name(task)

@@ -57,6 +57,15 @@ def test_render_writes_the_same_bytes_as_before(name: str, tmp_path: Path) -> No
     assert again.written == [] and len(again.unchanged) == len(report.written)
 
 
+def test_one_brief_renders_as_in_a_whole_render(tmp_path: Path) -> None:
+    """render_brief spells each input's file name itself; render_briefs looks them up once for all."""
+    ws = workspace_with(tmp_path, (FIXTURES / "varied" / "master_plan.md").read_text(encoding="utf-8"))
+    plan = load_plan(ws.root)
+    render_briefs(plan, ws)
+    for task in plan.tasks.values():
+        assert render.render_brief(plan, ws, task, Templates.of(ws)) == ws.brief(task).read_text(encoding="utf-8")
+
+
 # --- the sandbox ---------------------------------------------------------------------------------
 
 
