@@ -205,18 +205,6 @@ class ReadyQueue:
                     ready.append(child)
         return ready
 
-    def unblocks(self, tasks: Iterable[str]) -> bool:
-        """Whether completing all of ``tasks`` would make a waiting task ready (``complete``
-        without doing it)."""
-        left: dict[str, int] = {}
-        for task_id in tasks:
-            for child in self._graph.successors(task_id):
-                if child in self._waiting and child not in self.finished:
-                    left[child] = left.get(child, self._waiting[child]) - 1
-                    if left[child] == 0:
-                        return True
-        return False
-
     def fail(self, task_id: str) -> list[str]:
         """Mark failed for good; returns every selected task downstream, now never to run."""
         self.finished.add(task_id)

@@ -32,7 +32,6 @@ from typing import Any
 
 import anyio
 import anyio.abc
-import anyio.lowlevel
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -133,7 +132,6 @@ class Runner:
         self.options = options or RunOptions()
         self.reporter = reporter or Reporter()
         self.executor = executor or LocalExecutor()
-        self.held_events: list[dict[str, Any]] | None = None  # events kept back to be reported in order
 
     # --- setup ----------------------------------------------------------------------------------
 
@@ -316,42 +314,14 @@ class Runner:
                 wake.append(self.last_flush + self.flush_every)
             timeout = max(0.0, min(wake) - anyio.current_time()) if wake else None
             with anyio.move_on_after(timeout):
-                batch = [await receive.receive()]
+                done = await receive.receive()
+                self._handle(done)
                 while True:  # take everything already finished before deciding again
                     try:
-                        batch.append(receive.receive_nowait())
+                        self._handle(receive.receive_nowait())
                     except anyio.WouldBlock:
                         break
-                ended = [(done, self.running.pop(done.task)) for done in batch]
-                for done in batch:
-                    self.journal.ended(done.task, done.attempt)
-                if self._changes_nothing(batch):
-                    # The slots are free and what may start next is already known: start it
-                    # before the bookkeeping (result files), so that it runs meanwhile. Its
-                    # task_started events wait, so that the stream never shows more running
-                    # tasks than the cap.
-                    self.held_events = []
-                    self._fill(group, send)
-                    held, self.held_events = self.held_events, None
-                    with anyio.CancelScope(shield=True):  # the batch is handled whatever comes
-                        await anyio.lowlevel.checkpoint()  # the attempts spawn their processes
-                else:
-                    held = []
-                for done, attempt in ended:
-                    self._handle(done, attempt)
-                for event in held:
-                    self.reporter.event(event)
             self._flush(group)
-
-    def _changes_nothing(self, batch: list[_Done]) -> bool:
-        """Whether handling ``batch`` leaves what may start next as it is: all completed (a
-        failure may stop the run, a retry or a usage limit lower the cap), no cost limit to reach,
-        and no dependant made ready (it may be more urgent than what is ready now)."""
-        return (
-            self.plan.settings.max_cost is None
-            and all(done.result.completed for done in batch)
-            and not self.queue.unblocks(done.task for done in batch)
-        )
 
     def _allowed(self, task_id: str) -> bool:
         profile = self.plan.tasks[task_id].profile
@@ -453,8 +423,9 @@ class Runner:
 
     # --- outcomes -------------------------------------------------------------------------------
 
-    def _handle(self, done: _Done, attempt: _Attempt) -> None:
-        """What an attempt's end means for its task (its journal ``end`` line is written)."""
+    def _handle(self, done: _Done) -> None:
+        attempt = self.running.pop(done.task)
+        self.journal.ended(done.task, done.attempt)
         result = done.result
         if result.cost_usd is not None:
             self.cost += result.cost_usd
@@ -623,8 +594,7 @@ class Runner:
             except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
                 break
             if done.task in self.running:
-                self.journal.ended(done.task, done.attempt)
-                self._handle(done, self.running.pop(done.task))
+                self._handle(done)
         for task_id, attempt in list(self.running.items()):
             task = self.plan.tasks[task_id]
             self.journal.ended(task_id, attempt.number)
@@ -687,11 +657,7 @@ class Runner:
         self.last_flush = anyio.current_time()
 
     def _emit(self, kind: str, **data: Any) -> None:
-        event = {"event": kind, "time": now_iso(), **data}
-        if self.held_events is not None:
-            self.held_events.append(event)
-        else:
-            self.reporter.event(event)
+        self.reporter.event({"event": kind, "time": now_iso(), **data})
 
 
 def run(workspace: Workspace, options: RunOptions | None = None, reporter: Reporter | None = None) -> RunSummary:

@@ -3,7 +3,6 @@ import path does not pull networkx in (its import costs a third of a run's start
 
 from __future__ import annotations
 
-import copy
 import subprocess
 import sys
 
@@ -14,7 +13,6 @@ from hypothesis import strategies as st
 
 from orchestrator.graph import (
     Dag,
-    ReadyQueue,
     critical_path,
     descendants,
     layers,
@@ -88,30 +86,6 @@ def test_paths_match_networkx(case: tuple[Dag, nx.DiGraph, dict[str, int]], data
             for path in nx.all_simple_paths(sub, node, sink)
         ]
         assert remaining[node] == max(chains)
-
-
-@settings(max_examples=200, deadline=None)
-@given(dags(), st.data())
-def test_unblocks_says_whether_completing_a_batch_makes_a_task_ready(
-    case: tuple[Dag, nx.DiGraph, dict[str, int]], data: st.DataObject
-) -> None:
-    """The runner starts ready tasks before its bookkeeping only when ``unblocks`` is false: it
-    must agree with what ``complete`` then does."""
-    dag, _, order = case
-    queue = ReadyQueue(dag, priority={}, order=order, selected=list(order))
-    running: list[str] = []
-    for _ in range(data.draw(st.integers(0, len(order)))):  # a run part-way through
-        task = queue.pop()
-        if task is None:
-            break
-        if data.draw(st.booleans()):
-            queue.complete(task)
-        else:
-            running.append(task)
-    batch = data.draw(st.sets(st.sampled_from(running))) if running else set()
-    trial = copy.deepcopy(queue)
-    became_ready = [ready for task in batch for ready in trial.complete(task)]
-    assert queue.unblocks(batch) == bool(became_ready)
 
 
 def test_topological_order_refuses_a_cycle() -> None:
