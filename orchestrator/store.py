@@ -52,22 +52,25 @@ _NEW_FILE_MODE = 0o666 & ~_umask()
 
 _TEMP_NUMBERS = itertools.count()
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+_PID = [os.getpid()]  # for temp names; a forked child takes its own
+os.register_at_fork(after_in_child=lambda: _PID.__setitem__(0, os.getpid()))
 
 
-def _write_temp(path: Path, data: bytes, *, sync: bool, parent_exists: bool = False) -> str:
-    """A new temp file beside ``path`` holding ``data``; its name is returned.
+def _write_temp(path: Path, data: bytes, *, sync: bool, parent_exists: bool = False, exists: bool = True) -> str:
+    """A new temp file beside ``path`` holding ``data``; its name is returned. ``exists=False``
+    says the caller knows ``path`` is not there (no permissions to carry over).
 
     Plain syscalls rather than ``mkstemp`` and a file object: rendering writes 10,000 of these.
     """
     if not parent_exists:
         path.parent.mkdir(parents=True, exist_ok=True)
     target = os.fspath(path)
-    try:  # the replacement keeps the file's permissions; a new file gets the usual ones, not 0600
-        mode: int | None = stat.S_IMODE(os.stat(target).st_mode)
-    except OSError:
-        mode = None
+    mode: int | None = None
+    if exists:  # the replacement keeps the file's permissions; a new file gets the usual ones, not 0600
+        with contextlib.suppress(OSError):
+            mode = stat.S_IMODE(os.stat(target).st_mode)
     # pid and a counter make the name unique among live writers; O_EXCL skips a dead one's leftover.
-    stem = os.path.join(os.path.dirname(target), f"{_TEMP_PREFIX}{path.name}.{os.getpid()}.")
+    stem = os.path.join(os.path.dirname(target), f"{_TEMP_PREFIX}{path.name}.{_PID[0]}.")
     for _ in range(100):
         temp = stem + str(next(_TEMP_NUMBERS))
         try:
@@ -149,14 +152,16 @@ def write_many(items: Iterable[tuple[Path, str]]) -> int:
     each file is still either wholly old or wholly new.
     """
     temps: list[tuple[str, Path]] = []
-    directories: set[Path] = set()
+    directories: dict[Path, set[str]] = {}  # each directory's names: no stat for a file not there
     try:
         for path, text in items:
             parent = path.parent
-            if parent not in directories:  # once a directory, not once a file
+            names = directories.get(parent)
+            if names is None:  # once a directory, not once a file
                 parent.mkdir(parents=True, exist_ok=True)
-                directories.add(parent)
-            temps.append((_write_temp(path, text.encode("utf-8"), sync=False, parent_exists=True), path))
+                names = directories[parent] = set(os.listdir(parent))
+            exists = path.name in names
+            temps.append((_write_temp(path, text.encode("utf-8"), sync=False, parent_exists=True, exists=exists), path))
         if temps:
             os.sync()
         for temp, path in temps:

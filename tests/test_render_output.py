@@ -276,6 +276,26 @@ def test_write_many_steps_over_a_dead_writers_temp_file(tmp_path: Path, monkeypa
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.md", leftover.name])
 
 
+def test_a_forked_writer_names_its_temp_files_by_its_own_pid(tmp_path: Path) -> None:
+    """The pid in temp names is read once, and again in a forked child: two live writers never
+    share a name stem."""
+
+    def temp_name(name: str) -> str:
+        return os.path.basename(store._write_temp(tmp_path / name, b"", sync=False))
+
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        os._exit(0 if os.write(write, temp_name("x.md").encode()) else 1)
+    os.close(write)
+    name = os.read(read, 4096).decode()
+    os.close(read)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert name.startswith(f".tmp-x.md.{child}.")
+    assert temp_name("y.md").startswith(f".tmp-y.md.{os.getpid()}.")
+
+
 KILLED_BATCH = """
 import os, signal, sys
 from pathlib import Path
