@@ -364,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     suite = Suite(mode, runs, env, started=machine_line(), load_before=load(), tool_versions=versions(env))
     smoke = args.smoke
     ours = orchestrator_tool(env.orchestrator)
-    floor_bash, floor_true = floor_tools(env.python)
+    floor, floor_bash = floor_tools(env.python)
 
     def save() -> None:
         suite.load_after = load()
@@ -373,9 +373,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     began = time.perf_counter()
     if "W1" in only:
         say("W1: overhead")
-        tools: list[Tool | Outcome] = [ours, floor_bash]
+        tools: list[Tool | Outcome] = [ours, floor]
         if not smoke:
-            tools += [floor_true, xargs_tool() if have("xargs") else skipped("xargs", "not installed")]
+            tools += [floor_bash, xargs_tool() if have("xargs") else skipped("xargs", "not installed")]
         tools.append(make_tool() if have("make") else skipped("make", "not installed"))
         if not smoke:
             tools += [
