@@ -8,7 +8,6 @@ Ctrl-C — the group is terminated (SIGTERM, a grace period, SIGKILL) and the ch
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import math
 import os
@@ -18,10 +17,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-import anyio
-import anyio.abc
+# asyncio and anyio are imported inside the functions that run a process, not here: validate and
+# render load this module for its types (through the backends) and never run one, and importing
+# asyncio was a tenth of their start-up.
+if TYPE_CHECKING:
+    import asyncio
+
 
 _DRAIN_SECONDS = 2.0
 _CHUNK = 65536
@@ -101,6 +104,8 @@ def _group_running(pgid: int) -> bool:
 
 async def stop_group(pgid: int, grace: float) -> None:
     """SIGTERM the group, wait up to ``grace`` seconds for it to empty, then SIGKILL what is left."""
+    import anyio
+
     if not _signal_group(pgid, signal.SIGTERM):
         return
     _signal_group(pgid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
@@ -142,6 +147,8 @@ async def run_process(
     either stream resets the inactivity clock. ``on_start`` receives the pid (= process group id)
     as soon as the child exists, so the caller can record it before anything else can go wrong.
     """
+    import asyncio
+
     loop = asyncio.get_running_loop()
     started = loop.time()
     # The log files are set up first, so that nothing stands between the child's start and on_start.
@@ -211,6 +218,8 @@ class _Child:
 
     async def wait(self) -> int:
         """Wait for the child to exit and reap it."""
+        import anyio
+
         if self.pidfd is not None:
             while self.popen.poll() is None:
                 await anyio.wait_readable(self.pidfd)
@@ -383,6 +392,10 @@ async def _supervise(
     on_start: StartCallback | None,
 ) -> ProcessRun:
     """Wait for the child's exit and the end of its output, within its limits."""
+    import asyncio
+
+    import anyio
+
     loop = asyncio.get_running_loop()
     pgid = child.pid
     timed_out: str | None = None

@@ -219,6 +219,28 @@ def test_render_needs_no_jinja_without_overrides(tmp_path: Path) -> None:
     assert len(list(ws.tasks_dir.iterdir())) == len(load_plan(ws.root).tasks)
 
 
+@pytest.mark.parametrize("command", ["validate", "render"])
+def test_validate_and_render_do_not_import_asyncio(tmp_path: Path, command: str) -> None:
+    """They load the backends (to check a plan's backend names) but run no process: importing
+    asyncio and anyio was a tenth of their start-up."""
+    plan = (
+        "---\nbackend: shell\n---\n# Two tasks\n\n## Task Decomposition\n"
+        "| Task ID | Description | Dependencies |\n|---|---|---|\n| T-01 | true | None |\n| T-02 | true | T-01 |\n"
+    )
+    ws = workspace_with(tmp_path, plan)
+    script = (
+        "import sys, contextlib, io\n"
+        "from orchestrator import cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    code = cli.main([{command!r}, {str(ws.root)!r}])\n"
+        "print(code, sorted(name for name in ('asyncio', 'anyio') if name in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "0 []"
+    if command == "render":
+        assert len(list(ws.tasks_dir.iterdir())) == len(load_plan(ws.root).tasks)
+
+
 @pytest.mark.parametrize("name", sorted(render._WRITTEN_OUT))
 def test_a_template_written_in_python_is_the_file_it_was_written_from(name: str) -> None:
     """When this fails, the template file changed: change its function in render.py to match
