@@ -169,10 +169,11 @@ class Templates:
 # --- packaged templates written out in Python -----------------------------------------------------
 # jinja spends 30 µs a brief on a context, a generator and two dozen attribute lookups: 0.3 s of
 # rendering 10,000 briefs, and as much again for the 10,000 rows of the Agent Assignment table.
-# The templates ``render`` needs are therefore also written out as functions below, used only
-# where the packaged file would run unchanged (``Templates.in_python``); with all three, a render
-# does not import jinja. Tests hold each function equal to its template on generated input and
-# fail when a template file changes.
+# The templates ``render`` and ``run`` need are therefore also written out as functions below,
+# used only where the packaged file would run unchanged (``Templates.in_python``); with these, a
+# render or a run does not import jinja (``master_plan.md.j2``, for ``init`` and ``plan``, still
+# goes through it). Tests hold each function equal to its template on generated input and fail
+# when a template file changes.
 
 BRIEF_TEMPLATE = "agent_task.md.j2"
 _INPUTS_HEAD = (
@@ -240,11 +241,71 @@ def _dependency_graph(*, mermaid: str, **_: object) -> str:
     return f"```mermaid\n{mermaid}\n```\n"
 
 
+def _result(
+    *, task: Task, status: str, icon: str, reason: str, output: str, stderr_tail: str, logs: list[str], **_: object
+) -> str:
+    """result.md.j2 (once a finished task: jinja's context, and its import, cost more than the rest)"""
+    if status == "completed":
+        return f"{output}\n"
+    parts = [f"# {icon} {task.id} {status}: {reason}\n"]
+    if output.strip():
+        parts.append(f"\n## Output\n{output}\n")
+    if stderr_tail.strip():
+        parts.append(f"\n## Last lines of stderr\n```\n{stderr_tail}\n```\n")
+    parts.append(f"\nLogs: {', '.join(logs) if logs else 'none'}\n")
+    return "".join(parts)
+
+
+def _final_output(
+    *,
+    request: str,
+    summary: dict[str, Any],
+    completed: list[dict[str, Any]],
+    problems: list[dict[str, Any]],
+    synthesis: str,
+    **_: object,
+) -> str:
+    """final_output.md.j2"""
+    parts = ["# 📦 Final Output\n"]
+    if request:
+        parts.append(f"\n## Original Request\n{blockquote(request)}\n")
+    parts.append(
+        "\n## Summary\n| | |\n|---|---|\n"
+        f"| Tasks | {summary['total']}: {summary['counts_text']} |\n"
+        f"| Wall time (while any task ran) | {summary['wall']} |\n"
+        f"| Sum of task times | {summary['work']} |\n"
+        f"| Speed-up vs sequential | {summary['speedup']} |\n"
+        f"| Critical path | {summary['critical_path']} |"
+    )
+    if summary["cost"]:
+        parts.append(f"\n| Cost | {summary['cost']} |")
+    if summary["tokens"]:
+        parts.append(f"\n| Tokens | {summary['tokens']} |")
+    parts.append("\n")
+    if synthesis:
+        parts.append(f"\n## Synthesis\n{synthesis}\n")
+    parts.append("\n## Results\n")
+    parts.extend(
+        [f"\n### {i['id']} {i['name']} ({i['agent']}, {i['duration']})\n{i['body']}\n" for i in completed]
+        or ["\nNo task has completed yet.\n"]
+    )
+    if problems:
+        parts.append(
+            "\n## Failed and skipped tasks\n"
+            "| Task | Status | Reason | Result file |\n|------|--------|--------|-------------|\n"
+        )
+        parts.extend([f"| {i['id']} | {i['label']} | {i['reason']} | {i['file']} |\n" for i in problems])
+    parts.append("\n")
+    return "".join(parts)
+
+
 # Template name -> (SHA-256 of the packaged file the function was written from, the function).
 _WRITTEN_OUT: dict[str, tuple[str, Callable[..., str]]] = {
     BRIEF_TEMPLATE: ("f2a0495fcac69a71305fa41a0b139fe4e34ebdf6817c25ed40b796512b08cb12", _brief),
     "assignment.md.j2": ("78ef54d244a1d15c5e8048d9086fb2b139866430f7796b34ac4f92c834571afb", _assignment),
     "dependency_graph.md.j2": ("5ad09681c18597561414cddcf70b35bf7cba30093f84f4bced525c4efcd06984", _dependency_graph),
+    "result.md.j2": ("d738e31aa8f6e112ce4996f33504c70ba0a44330653237c413467d11113aa6cf", _result),
+    "final_output.md.j2": ("4c72a04366cde4d912c09e3cdee266891c952901274bf5d35b8dea65e8fd6dae", _final_output),
 }
 
 
