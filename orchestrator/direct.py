@@ -61,11 +61,10 @@ def simple_command(script: str) -> tuple[str, ...] | None:
     return words
 
 
-def direct_launch(
-    words: tuple[str, ...], env: Mapping[str, str], cwd: Path
-) -> tuple[tuple[str, ...], dict[str, str]] | None:
-    """The argv and environment that bash would exec for ``words`` in ``cwd``; ``None`` when
-    bash has to run it (see the module's doc)."""
+def direct_launch(words: tuple[str, ...], env: Mapping[str, str], cwd: Path) -> tuple[str, dict[str, str]] | None:
+    """The program bash would exec for ``words`` in ``cwd`` and the environment it would give
+    it (the argv is ``words`` itself: bash passes the command as typed, not the path it found);
+    ``None`` when bash has to run it (see the module's doc)."""
     if any(key in _BASH_ENVIRONMENT or key.startswith("BASH_FUNC_") for key in env):
         return None
     name = words[0]
@@ -81,7 +80,7 @@ def direct_launch(
     exec_env["_"] = program
     if "SHLVL" not in exec_env:  # bash starts at 1 and takes one back for the exec
         exec_env["SHLVL"] = "0"
-    return (program, *words[1:]), exec_env
+    return program, exec_env
 
 
 def _search(name: str, path: str | None) -> str | None:

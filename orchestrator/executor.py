@@ -29,6 +29,7 @@ class Launch:
     stderr: Path
     limits: Limits
     fallback: tuple[str, ...] | None = None  # run instead when ``argv`` cannot be executed
+    executable: str | None = None  # the program to exec when it is not ``argv[0]`` found on PATH
 
 
 class Executor(ABC):
@@ -52,6 +53,7 @@ class LocalExecutor(Executor):
             stderr=launch.stderr,
             limits=launch.limits,
             fallback=launch.fallback,
+            executable=launch.executable,
             on_line=on_line,
             on_start=on_start,
         )
@@ -79,11 +81,11 @@ def build_launch(
         stdin.write_text(invocation.stdin, encoding="utf-8")
     cwd = job.cwd
     launch_env = {**(os.environ if base_env is None else base_env), **(env or {}), **job.settings.env, **invocation.env}
-    argv, fallback = invocation.argv, None
+    argv, fallback, executable = invocation.argv, None, None
     if invocation.direct is not None:
         direct = direct_launch(invocation.direct, launch_env, cwd)
         if direct is not None:
-            (argv, launch_env), fallback = direct, invocation.argv
+            (executable, launch_env), argv, fallback = direct, invocation.direct, invocation.argv
     return Launch(
         argv,
         cwd,
@@ -93,6 +95,7 @@ def build_launch(
         stem.with_name(stem.name + ".err"),
         invocation.limits,
         fallback,
+        executable,
     )
 
 

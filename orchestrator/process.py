@@ -135,13 +135,15 @@ async def run_process(
     stderr: Path,
     limits: Limits,
     fallback: Sequence[str] | None = None,
+    executable: str | None = None,
     on_line: LineCallback | None = None,
     on_start: StartCallback | None = None,
 ) -> ProcessRun:
     """Run ``argv`` to the end under ``limits``; output goes to the two files as it arrives.
 
     When ``argv`` cannot be executed (not found, not executable, not a binary) and there is a
-    ``fallback``, that runs instead: a shell that reports the failure its own way.
+    ``fallback``, that runs instead: a shell that reports the failure its own way. ``executable``
+    is the program to exec for ``argv`` (whose first word is then only its name), as a shell does.
 
     ``on_line`` receives complete stdout lines (for agents that stream JSON events); any output on
     either stream resets the inactivity clock. ``on_start`` receives the pid (= process group id)
@@ -155,12 +157,12 @@ async def run_process(
     with _LazyFile(stdout) as out_file, _LazyFile(stderr) as err_file:
         try:
             try:
-                child = _Child.spawn(argv, cwd, env, stdin)
+                child = _Child.spawn(argv, executable, cwd, env, stdin)
             except OSError:
                 if fallback is None:
                     raise
                 argv = fallback
-                child = _Child.spawn(argv, cwd, env, stdin)
+                child = _Child.spawn(argv, None, cwd, env, stdin)
         except OSError as exc:
             return ProcessRun(None, None, loop.time() - started, start_error=_could_not_start(exc, argv))
         with child:
@@ -185,13 +187,16 @@ class _Child:
             self.pidfd = os.pidfd_open(popen.pid)
 
     @classmethod
-    def spawn(cls, argv: Sequence[str], cwd: Path, env: Mapping[str, str], stdin: Path | None) -> _Child:
+    def spawn(
+        cls, argv: Sequence[str], executable: str | None, cwd: Path, env: Mapping[str, str], stdin: Path | None
+    ) -> _Child:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         stdin_fd = os.open(stdin, os.O_RDONLY | os.O_CLOEXEC) if stdin is not None else subprocess.DEVNULL
         try:
             popen = subprocess.Popen(
                 list(argv),
+                executable=executable,
                 stdin=stdin_fd,
                 stdout=out_w,
                 stderr=err_w,

@@ -91,7 +91,12 @@ def _env(project: Path, **changes: str | None) -> dict[str, str]:
 
 
 def _run(
-    directory: Path, argv: tuple[str, ...], env: dict[str, str], fallback: tuple[str, ...] | None, name: str
+    directory: Path,
+    argv: tuple[str, ...],
+    env: dict[str, str],
+    fallback: tuple[str, ...] | None,
+    name: str,
+    executable: str | None = None,
 ) -> tuple[int | None, str, str]:
     out, err = directory / f"{name}.out", directory / f"{name}.err"
     run = anyio.run(
@@ -105,6 +110,7 @@ def _run(
             stderr=err,
             limits=Limits(timeout=30),
             fallback=fallback,
+            executable=executable,
         )
     )
     assert run.start_error is None
@@ -121,13 +127,17 @@ def _both(project: Path, script: str, env: dict[str, str]) -> tuple[tuple[int | 
     assert words is not None, script
     direct = direct_launch(words, env, project)
     assert direct is not None, script
-    argv, direct_env = direct
+    program, direct_env = direct
     bash = ("bash", "-e", "-c", script)
-    assert argv[0] != "bash"
-    return _run(project, bash, env, None, "bash"), _run(project, argv, direct_env, bash, "direct")
+    return (
+        _run(project, bash, env, None, "bash"),
+        _run(project, words, direct_env, bash, "direct", program),
+    )
 
 
-@pytest.mark.parametrize("script", ["show", "show a b -x --y=z", "./local-show 1 2", "env -0"])
+@pytest.mark.parametrize(
+    "script", ["show", "show a b -x --y=z", "./local-show 1 2", "env -0", "cat /proc/self/cmdline"]
+)
 @pytest.mark.parametrize("shell_env", ["as is", "no SHLVL", "PWD elsewhere", "PWD through a symlink"])
 def test_a_direct_command_sees_what_it_would_under_bash(tools: Path, script: str, shell_env: str) -> None:
     changes: dict[str, str | None] = {}
