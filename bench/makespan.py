@@ -30,6 +30,7 @@ from benchlib import (
     layered,
     measure,
     orchestrator_tool,
+    precompile,
     skewed,
     table,
     verdict,
@@ -98,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--orchestrator", default=f"{shlex.quote(sys.executable)} -m orchestrator")
     args = parser.parse_args(argv)
+    precompile(sys.executable)
     tools = [orchestrator_tool(cli_command(args.orchestrator))]
     failed = False
     for label, dag in (("W2", w2_dag()), ("W3", w3_dag())):

@@ -26,6 +26,7 @@ from benchlib import (
     independent,
     measure,
     orchestrator_tool,
+    precompile,
     table,
     verdict,
 )
@@ -125,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--orchestrator", default=f"{shlex.quote(sys.executable)} -m orchestrator")
     args = parser.parse_args(argv)
+    precompile(sys.executable)
     tools = [orchestrator_tool(cli_command(args.orchestrator)), *floor_tools(sys.executable)]
     result = run_w1(tools, tasks=args.tasks, concurrency=args.concurrency, runs=args.runs, label="overhead")
     print(render_w1(result))

@@ -26,6 +26,7 @@ from benchlib import (
     cli_command,
     fresh_dir,
     layered,
+    precompile,
     say,
     table,
     timed,
@@ -107,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--orchestrator", default=f"{shlex.quote(sys.executable)} -m orchestrator")
     args = parser.parse_args(argv)
+    precompile(sys.executable)
     result = run_plan_scale(cli_command(args.orchestrator), tasks=args.tasks, runs=args.runs)
     print(render_plan_scale(result))
     return 1 if result.error else 0

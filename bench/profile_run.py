@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchlib import WORK, Dag, fresh_dir, independent, layered, write_plan
+from benchlib import WORK, Dag, fresh_dir, independent, layered, precompile, write_plan
 
 
 def interpreter() -> str:
@@ -63,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--pyinstrument", action="store_true", help="sample wall-clock time with pyinstrument")
     args = parser.parse_args(argv)
+    precompile(interpreter())
     dag, command = workload(args.workload, args.tasks)
     directory = fresh_dir(WORK / "profile" / args.workload)
     project = write_plan(dag, directory / "project", 2)

@@ -51,6 +51,7 @@ from benchlib import (
     measure,
     orchestrator_tool,
     parallel_tool,
+    precompile,
     run_dir,
     say,
     skipped,
@@ -361,6 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         env = ensure_venv()
         mode, runs = ("quick" if args.quick else "full"), args.runs or (1 if args.quick else 3)
         output = args.output or BENCH_DIR / "RESULTS.md"
+    precompile(env.python)
     suite = Suite(mode, runs, env, started=machine_line(), load_before=load(), tool_versions=versions(env))
     smoke = args.smoke
     ours = orchestrator_tool(env.orchestrator)
