@@ -9,9 +9,11 @@ environment bash would have given it (``PWD``, ``_`` and ``SHLVL`` as bash sets 
 has done the same for decades.
 
 Anything else goes to bash as written, and so does this command whenever the environment could
-change what bash does before the exec (``BASH_ENV``, exported functions, shell options), when
-``$PATH`` has relative entries, or when the program cannot be found or executed (bash then
-reports it in its own words).
+change what bash does before the exec (``BASH_ENV``, exported functions, shell options) or holds
+a variable bash would set anew (``IFS``, ``PPID``, ...; a test sets each of bash's own variables
+in turn), when ``$PATH`` has relative entries, or when the program cannot be found or executed
+(bash then reports it in its own words). Only ``LocalExecutor`` uses it: another executor is
+given the bash command line as before.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from functools import lru_cache
 from pathlib import Path
 
 # A word bash passes through unchanged: no quotes, $, globs, ~, #, braces, backslash or operators.
@@ -35,14 +36,26 @@ _BASH_WORDS = (
     "source suspend test times trap true type typeset ulimit umask unalias unset wait"
 )
 _SHELL_WORDS = frozenset(_BASH_WORDS.split())
-# Built-ins whose program does the very same thing: `true` and `false` ignore their arguments
-# (the programs answer --help and --version, so only the bare word counts).
+# Built-ins whose system program does the very same thing: `true` and `false` ignore their
+# arguments (the programs answer --help and --version, so only the bare word counts), and only
+# the system's own (/bin, /usr/bin) stand in for the built-in, never another one found first.
 _SAME_AS_PROGRAM = frozenset({"true", "false"})
+_SYSTEM_DIRS = frozenset({"/bin", "/usr/bin"})
 
-# Variables that change what bash does before it runs the command: a startup file, exported
-# functions (which may shadow the command), shell options (xtrace prints the command first),
-# POSIX mode and the PATH search's exclusions.
-_BASH_ENVIRONMENT = frozenset({"BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "POSIXLY_CORRECT", "EXECIGNORE"})
+# Variables that change what bash does before it runs the command (a startup file, exported
+# functions that may shadow the command, shell options such as xtrace, POSIX mode, the PATH
+# search's exclusions), or that bash sets, resets or drops when it starts, so that the command
+# would see another value (bash 5.2, found by running it with each of its own variables set).
+_BASH_ENVIRONMENT = frozenset(
+    {"BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "POSIXLY_CORRECT", "POSIX_PEDANTIC", "EXECIGNORE"}
+    | {"BASH", "BASH_VERSION", "BASH_VERSINFO", "BASH_EXECUTION_STRING", "BASH_COMMAND", "BASH_ARGV0"}
+    | {"BASHPID", "BASH_SUBSHELL", "BASH_COMPAT", "BASH_XTRACEFD", "COMP_WORDBREAKS", "HISTCMD", "LINENO"}
+    | {"PPID", "IFS", "OPTIND", "OPTERR", "PS4", "RANDOM", "SRANDOM", "EPOCHSECONDS", "EPOCHREALTIME"}
+)
+_DROPPED = ("PS1", "PS2")  # a shell that is not interactive unsets its prompts
+# bash warns on stderr when it cannot set LC_ALL's locale; these it always can.
+_SURE_LOCALES = frozenset({"C", "POSIX", "C.UTF-8", "C.utf8"})
+_SHLVL = re.compile(r"0|[1-9][0-9]{0,2}")  # a level bash keeps as it is (it normalises others)
 
 
 def simple_command(script: str) -> tuple[str, ...] | None:
@@ -54,7 +67,7 @@ def simple_command(script: str) -> tuple[str, ...] | None:
     if not all(_PLAIN_WORD.fullmatch(word) for word in words):
         return None
     name = words[0]
-    if "=" in name:  # an assignment, or a word bash would take for one
+    if "=" in name or name.startswith("%"):  # an assignment (or what bash takes for one); a job (fg)
         return None
     if name in _SHELL_WORDS and not (name in _SAME_AS_PROGRAM and len(words) == 1):
         return None
@@ -67,19 +80,29 @@ def direct_launch(words: tuple[str, ...], env: Mapping[str, str], cwd: Path) -> 
     ``None`` when bash has to run it (see the module's doc)."""
     if any(key in _BASH_ENVIRONMENT or key.startswith("BASH_FUNC_") for key in env):
         return None
+    level = env.get("SHLVL")
+    if level is not None and not (_SHLVL.fullmatch(level) and int(level) < 999):
+        return None
+    if env.get("LC_ALL", "C") not in _SURE_LOCALES:
+        return None
     name = words[0]
     if "/" in name:
         program = name  # bash execs it as given, relative to the working directory
     else:
         found = _search(name, env.get("PATH"))
-        if found is None:
+        if found is None or (name in _SAME_AS_PROGRAM and os.path.dirname(found) not in _SYSTEM_DIRS):
             return None
         program = found
     exec_env = dict(env)
     exec_env["PWD"] = _working_directory(str(cwd), env.get("PWD"))
     exec_env["_"] = program
-    if "SHLVL" not in exec_env:  # bash starts at 1 and takes one back for the exec
+    if level is None:  # bash starts at 1 and takes one back for the exec
         exec_env["SHLVL"] = "0"
+    old = env.get("OLDPWD")
+    if old is not None and not os.path.isdir(old):  # bash drops an OLDPWD that is no directory
+        del exec_env["OLDPWD"]
+    for name in _DROPPED:
+        exec_env.pop(name, None)
     return program, exec_env
 
 
@@ -92,13 +115,12 @@ def _search(name: str, path: str | None) -> str | None:
     for directory in path.split(":"):
         if not directory.startswith("/"):
             return None
-        candidate = f"{directory}/{name}"
+        candidate = f"{directory}{name}" if directory.endswith("/") else f"{directory}/{name}"
         if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
             return candidate
     return None
 
 
-@lru_cache(maxsize=64)
 def _working_directory(cwd: str, inherited: str | None) -> str:
     """``$PWD`` as bash sets it at start: the inherited value when it names the working directory
     (a path through a symlink stays), else the physical path."""

@@ -28,8 +28,19 @@ class Launch:
     stdout: Path
     stderr: Path
     limits: Limits
-    fallback: tuple[str, ...] | None = None  # run instead when ``argv`` cannot be executed
-    executable: str | None = None  # the program to exec when it is not ``argv[0]`` found on PATH
+    # ``argv`` is a shell running one plain command: the command as the shell would exec it
+    # here, for an executor that can start it itself (``LocalExecutor``; ``direct.py``).
+    direct: Direct | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Direct:
+    """The program a shell would exec for its one command, with the words as typed for its argv
+    and the environment the shell would give it."""
+
+    executable: str
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
 
 
 class Executor(ABC):
@@ -44,16 +55,17 @@ class LocalExecutor(Executor):
     async def run(
         self, launch: Launch, *, on_line: LineCallback | None = None, on_start: StartCallback | None = None
     ) -> ProcessRun:
+        direct = launch.direct
         return await run_process(
-            launch.argv,
+            direct.argv if direct else launch.argv,
             cwd=launch.cwd,
-            env=launch.env,
+            env=direct.env if direct else launch.env,
             stdin=launch.stdin,
             stdout=launch.stdout,
             stderr=launch.stderr,
             limits=launch.limits,
-            fallback=launch.fallback,
-            executable=launch.executable,
+            executable=direct.executable if direct else None,
+            fallback=launch.argv if direct else None,  # the shell, which reports the failure its way
             on_line=on_line,
             on_start=on_start,
         )
@@ -69,10 +81,10 @@ def build_launch(
 ) -> Launch:
     """The process for an invocation: logs at ``<stem>.out`` / ``.err``, the stdin text (if any)
     written to ``<stem>.in``; environment = ``base_env`` (default: ours) + ``env`` + the
-    settings' + the backend's. A shell running one plain command becomes that command when it
-    can (``direct.py``), with the shell as the fallback. A caller launching many processes passes one copy of
-    ``os.environ`` as ``base_env`` (reading os.environ decodes every variable each time) and
-    makes the log directory itself."""
+    settings' + the backend's. For a shell running one plain command, ``direct`` says how to
+    start that command without the shell where it can be (``direct.py``). A caller launching
+    many processes passes one copy of ``os.environ`` as ``base_env`` (reading os.environ decodes
+    every variable each time) and makes the log directory itself."""
     if base_env is None:
         stem.parent.mkdir(parents=True, exist_ok=True)
     stdin: Path | None = None
@@ -81,21 +93,20 @@ def build_launch(
         stdin.write_text(invocation.stdin, encoding="utf-8")
     cwd = job.cwd
     launch_env = {**(os.environ if base_env is None else base_env), **(env or {}), **job.settings.env, **invocation.env}
-    argv, fallback, executable = invocation.argv, None, None
+    direct: Direct | None = None
     if invocation.direct is not None:
-        direct = direct_launch(invocation.direct, launch_env, cwd)
-        if direct is not None:
-            (executable, launch_env), argv, fallback = direct, invocation.direct, invocation.argv
+        found = direct_launch(invocation.direct, launch_env, cwd)
+        if found is not None:
+            direct = Direct(found[0], invocation.direct, found[1])
     return Launch(
-        argv,
+        invocation.argv,
         cwd,
         launch_env,
         stdin,
         stem.with_name(stem.name + ".out"),
         stem.with_name(stem.name + ".err"),
         invocation.limits,
-        fallback,
-        executable,
+        direct,
     )
 
 

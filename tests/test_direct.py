@@ -7,6 +7,7 @@ direct launch (with bash as its fallback), and wants the same output, exit statu
 from __future__ import annotations
 
 import os
+import subprocess
 from functools import partial
 from pathlib import Path
 
@@ -57,6 +58,8 @@ env | LC_ALL=C sort
         ("(make)", None),
         ("make `date`", None),
         ("grép x", None),
+        ("%1", None),  # bash's fg
+        ("%tool x", None),
     ],
 )
 def test_simple_command(script: str, words: tuple[str, ...] | None) -> None:
@@ -138,11 +141,20 @@ def _both(project: Path, script: str, env: dict[str, str]) -> tuple[tuple[int | 
 @pytest.mark.parametrize(
     "script", ["show", "show a b -x --y=z", "./local-show 1 2", "env -0", "cat /proc/self/cmdline"]
 )
-@pytest.mark.parametrize("shell_env", ["as is", "no SHLVL", "PWD elsewhere", "PWD through a symlink"])
+@pytest.mark.parametrize(
+    "shell_env",
+    ["as is", "no SHLVL", "SHLVL 0", "PWD elsewhere", "PWD through a symlink", "OLDPWD gone", "PATH entry with /"],
+)
 def test_a_direct_command_sees_what_it_would_under_bash(tools: Path, script: str, shell_env: str) -> None:
     changes: dict[str, str | None] = {}
     if shell_env == "no SHLVL":
         changes["SHLVL"] = None
+    elif shell_env == "SHLVL 0":
+        changes["SHLVL"] = "0"
+    elif shell_env == "OLDPWD gone":
+        changes["OLDPWD"] = str(tools / "no-such-directory")
+    elif shell_env == "PATH entry with /":
+        changes["PATH"] = f"{tools / 'bin'}/:/usr/bin/:/bin"
     elif shell_env == "PWD elsewhere":
         changes["PWD"] = "/"
     elif shell_env == "PWD through a symlink":
@@ -175,6 +187,17 @@ def test_what_cannot_be_executed_falls_back_to_bash(tools: Path, script: str) ->
         {"BASHOPTS": "extglob"},
         {"POSIXLY_CORRECT": "1"},
         {"EXECIGNORE": "*/show"},
+        {"POSIX_PEDANTIC": "1"},
+        {"IFS": ":"},
+        {"PPID": "1"},
+        {"OPTIND": "3"},
+        {"BASH_VERSION": "0"},
+        {"PS4": "> "},
+        {"SHLVL": "abc"},
+        {"SHLVL": ""},
+        {"SHLVL": "-1"},
+        {"SHLVL": "007"},
+        {"SHLVL": "999"},
         {"BASH_FUNC_show%%": "() {  echo function; }"},
         {"PATH": "bin:/usr/bin:/bin"},  # relative: bash's search, not ours
         {"PATH": ""},
@@ -185,6 +208,39 @@ def test_bash_runs_it_when_the_environment_could_change_what_bash_does(
     tools: Path, changes: dict[str, str | None]
 ) -> None:
     assert direct_launch(("show",), _env(tools, **changes), tools) is None
+
+
+@pytest.mark.parametrize("value", ["weird value 42", "1", ""])
+def test_no_variable_of_bash_s_own_makes_a_difference(tools: Path, value: str) -> None:
+    """Each variable bash knows (``compgen -v``, and a few it reads at start), set to an odd
+    value: either bash runs the command, or the command sees just what it would under bash."""
+    own = subprocess.run(["env", "-i", "bash", "-c", "compgen -v"], capture_output=True, text=True, check=True)
+    names = [*own.stdout.split(), "OLDPWD", "POSIX_PEDANTIC", "LC_ALL", "LANG", "PS0", "PS1", "PS2", "PS3"]
+    direct_for = []
+    for name in sorted(set(names) - {"PATH", "PWD", "_"}):
+        env = _env(tools, **{name: value})
+        if direct_launch(("printenv",), env, tools) is None:
+            continue
+        direct_for.append(name)
+        via_bash, direct = _both(tools, "printenv", env)
+        assert direct[0] == via_bash[0] and direct[2] == via_bash[2], name
+        assert sorted(direct[1].splitlines()) == sorted(via_bash[1].splitlines()), name
+    assert "PS1" in direct_for and len(direct_for) > 20  # the direct launch was tried, and often
+
+
+def test_an_lc_all_bash_may_warn_about_leaves_the_command_to_bash(tools: Path) -> None:
+    assert direct_launch(("show",), _env(tools, LC_ALL="xx_YY.nonexistent"), tools) is None
+    assert direct_launch(("show",), _env(tools, LC_ALL="C.UTF-8"), tools) is not None
+
+
+def test_true_and_false_are_exec_d_only_as_the_system_s_own(tools: Path) -> None:
+    """bash runs its built-in whatever PATH holds; only /bin's or /usr/bin's program stands in."""
+    for name in ("true", "false"):
+        (tools / "bin" / name).write_text("#!/bin/sh\necho not the built-in\n", encoding="utf-8")
+        (tools / "bin" / name).chmod(0o755)
+        assert direct_launch((name,), _env(tools), tools) is None
+        found = direct_launch((name,), _env(tools, PATH="/usr/bin:/bin"), tools)
+        assert found is not None and os.path.dirname(found[0]) in {"/usr/bin", "/bin"}
 
 
 def test_a_program_that_is_not_there_is_left_to_bash(tools: Path) -> None:
