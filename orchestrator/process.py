@@ -330,17 +330,22 @@ class _Watch:
     a short command this bookkeeping is the runner's largest cost per task.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, streams: list[_Stream], pidfd: int | None) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.open = list(streams)
-        self.pidfd = pidfd
+        self.open: list[_Stream] = []  # registered, not at their end yet
+        self.pidfd: int | None = None  # registered, not readable yet
         self.last_output = loop.time()
         self.error: BaseException | None = None  # raised by an on_line callback, re-raised by the coroutine
         self._waiter: asyncio.Future[None] | None = None
+
+    def start(self, streams: list[_Stream], pidfd: int | None) -> None:
+        """Register the callbacks; what got registered is undone by ``close`` even if one fails."""
         for stream in streams:
-            loop.add_reader(stream.fd, self._readable, stream)
+            self.loop.add_reader(stream.fd, self._readable, stream)
+            self.open.append(stream)
         if pidfd is not None:
-            loop.add_reader(pidfd, self._exited)
+            self.loop.add_reader(pidfd, self._exited)
+            self.pidfd = pidfd
 
     def _readable(self, stream: _Stream) -> None:
         self.last_output = self.loop.time()
@@ -404,13 +409,14 @@ async def _supervise(
     loop = asyncio.get_running_loop()
     pgid = child.pid
     timed_out: str | None = None
-    if on_start is not None:
-        on_start(pgid)
     streams = [_Stream(child.pipes[0], out_file, on_line), _Stream(child.pipes[1], err_file, None)]
     deadline = started + limits.timeout if limits.timeout else math.inf
     drain_until = math.inf  # once the leader is gone: how long a grandchild may keep a pipe open
-    watch = _Watch(loop, streams, child.pidfd)
-    try:
+    watch = _Watch(loop)
+    try:  # from here on, whatever happens, the group is stopped and the child reaped
+        if on_start is not None:
+            on_start(pgid)
+        watch.start(streams, child.pidfd)
         exited = False
         while True:
             if watch.error is not None:
@@ -441,7 +447,7 @@ async def _supervise(
                     await stop_group(pgid, limits.grace)  # the exit then comes as any other
                     continue
                 wake = min(deadline, idle_deadline)
-            if child.pidfd is None:  # nothing tells of the exit: look again soon
+            if watch.pidfd is None:  # nothing (more) will tell of the exit: look again soon
                 wake = min(wake, now + 0.05)
             await watch.wait(wake)
     finally:
