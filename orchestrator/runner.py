@@ -20,7 +20,6 @@ shared between concurrent coroutines.
 
 from __future__ import annotations
 
-import gc
 import math
 import os
 import random
@@ -138,12 +137,9 @@ class Runner:
     def run(self) -> RunSummary:
         lock = WorkspaceLock(self.ws.lock_file, self.ws.root.name)
         lock.acquire()
-        frozen = gc.get_freeze_count()
         try:
             return anyio.run(self._main)
         finally:
-            if not frozen:  # what _prepare froze goes back to the collector (unless the caller froze too)
-                gc.unfreeze()
             lock.release()
 
     def _prepare(self) -> None:
@@ -188,10 +184,6 @@ class Runner:
         self.results = read_results(plan, self.ws)
         self.expected = expected_fingerprints(plan, self.topo, briefs, self.signatures, self.results)
         self.views = {v.id: v for v in collect(plan, self.ws)}
-        # The plan, its settings and views live as long as the run: the cyclic garbage collector
-        # need not walk them again at every collection (it collects the rest as before; run()
-        # hands them back at the end).
-        gc.freeze()
 
     # --- main loop ------------------------------------------------------------------------------
 
