@@ -382,7 +382,7 @@ class Runner:
         self, job: Job, backend: Backend, observer: Observer, send: MemoryObjectSendStream[_Done]
     ) -> None:
         task = job.task
-        stem = self.ws.logs_dir / f"{task.slug}.attempt-{job.attempt}"
+        stem = self.ws.log_stem(task, job.attempt)
         launch = build_launch(backend.invocation(job), job, stem, self._task_env(job), base_env=self.base_env)
         journal = self.journal
         session: list[str | None] = [None]  # the session id last journaled

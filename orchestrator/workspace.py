@@ -76,12 +76,16 @@ class Workspace:
         """The attempt journal (see ``journal``)."""
         return self.state_dir / "attempts.jsonl"
 
+    def log_stem(self, task: Task, attempt: int) -> Path:
+        """An attempt's logs without their stream's suffix (``.out``, ``.err``, ``.in``)."""
+        return self.logs_dir / _log_stem(task, attempt)
+
     def log(self, task: Task, attempt: int, stream: str) -> Path:
-        return self.logs_dir / f"{task.slug}.attempt-{attempt}.{stream}"
+        return self.logs_dir / f"{_log_stem(task, attempt)}.{stream}"
 
     def log_name(self, task: Task, attempt: int, stream: str) -> str:
         """``log`` as the user would type it from the project directory (no Path work)."""
-        return f"{self.root.name}/logs/{task.slug}.attempt-{attempt}.{stream}"
+        return f"{self.root.name}/logs/{_log_stem(task, attempt)}.{stream}"
 
     def result_name(self, task: Task) -> str:
         """The result file as the user would type it from the project directory (no Path work:
@@ -97,3 +101,7 @@ class Workspace:
             return str(path.relative_to(self.project_dir))
         except ValueError:
             return str(path)
+
+
+def _log_stem(task: Task, attempt: int) -> str:
+    return f"{task.slug}.attempt-{attempt}"
