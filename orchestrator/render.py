@@ -458,7 +458,7 @@ def render_briefs(plan: Plan, workspace: Workspace, *, force: bool = False) -> R
             pending.append((path, text))
             report.written.append(name)
     workspace.tasks_dir.mkdir(parents=True, exist_ok=True)
-    store.write_many(pending)
+    store.write_many(pending, listed={workspace.tasks_dir: present})
     return report
 
 

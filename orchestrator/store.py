@@ -145,22 +145,25 @@ def sync_files(paths: Iterable[Path]) -> None:
         _fsync_dir(directory)
 
 
-def write_many(items: Iterable[tuple[Path, str]]) -> int:
+def write_many(items: Iterable[tuple[Path, str]], *, listed: Mapping[Path, set[str]] | None = None) -> int:
     """Atomically replace many files: write every temp file, one ``sync``, then the renames.
 
     One sync for the batch instead of one fsync per file keeps rendering 10,000 briefs fast while
-    each file is still either wholly old or wholly new.
+    each file is still either wholly old or wholly new. ``listed``: the names in a directory, for a
+    caller that has just listed it (it is not listed again).
     """
     temps: list[tuple[str, Path]] = []
-    directories: dict[Path, set[str]] = {}  # each directory's names: no stat for a file not there
+    directories: set[Path] = set()  # written to
+    names = dict(listed or {})  # each directory's names: no stat for a file not there
     try:
         for path, text in items:
             parent = path.parent
-            names = directories.get(parent)
-            if names is None:  # once a directory, not once a file
+            if parent not in directories:  # once a directory, not once a file
                 parent.mkdir(parents=True, exist_ok=True)
-                names = directories[parent] = set(os.listdir(parent))
-            exists = path.name in names
+                directories.add(parent)
+                if parent not in names:
+                    names[parent] = set(os.listdir(parent))
+            exists = path.name in names[parent]
             temps.append((_write_temp(path, text.encode("utf-8"), sync=False, parent_exists=True, exists=exists), path))
         if temps:
             os.sync()

@@ -354,6 +354,21 @@ def test_write_many_keeps_modes_and_gives_new_files_the_usual_one(tmp_path: Path
     assert not list(tmp_path.rglob(".tmp-*"))
 
 
+def test_write_many_takes_a_listing_it_is_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """render lists agent_tasks/ itself: write_many uses that listing instead of a second one."""
+    (tmp_path / "private.md").write_text("old\n", encoding="utf-8")
+    (tmp_path / "private.md").chmod(0o600)
+
+    def no_listing(path: object) -> list[str]:
+        raise AssertionError(f"listed {path} again")
+
+    monkeypatch.setattr(os, "listdir", no_listing)
+    items = [(tmp_path / "private.md", "new\n"), (tmp_path / "fresh.md", "new\n")]
+    assert store.write_many(items, listed={tmp_path: {"private.md"}}) == 2
+    assert (tmp_path / "private.md").stat().st_mode & 0o7777 == 0o600
+    assert all(path.read_text(encoding="utf-8") == "new\n" for path, _ in items)
+
+
 def test_write_many_steps_over_a_dead_writers_temp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Temp names are pid + counter; a leftover of a dead process that had our pid is skipped."""
     monkeypatch.setattr(store, "_TEMP_NUMBERS", itertools.count(7))
