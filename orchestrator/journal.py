@@ -3,6 +3,7 @@
 One JSON object per line, appended as things happen::
 
     {"event": "run", "runner_pid": 4242, "at": "2026-11-21T09:00:00.000+00:00"}
+    {"event": "spawn", "task": "T-01", "agent": "Agent-01", "attempt": 1, "at": "..."}
     {"event": "start", "task": "T-01", "agent": "Agent-01", "attempt": 1, "pgid": 4250, "pgid_start": 9123, "at": "..."}
     {"event": "session", "task": "T-01", "attempt": 1, "session_id": "5f1c..."}
     {"event": "retry", "task": "T-01", "attempt": 1, "at": "..."}
@@ -12,11 +13,14 @@ One JSON object per line, appended as things happen::
 A ``start`` without its ``end`` is an attempt in progress while the ``run`` line's runner lives,
 and an orphan once it is dead: the next run stops its process group (``pgid``; only members
 that started no earlier than ``pgid_start``, in clock ticks since boot, count) and continues
-its agent session. Each line is one ``write()`` of a few hundred bytes to a file opened with
-``O_APPEND``: a killed runner leaves whole lines, and a line torn by a power cut is skipped.
-No fsync: the journal only has to survive the runner, not the machine. A run starts the file
-afresh once the last run's orphans are settled, and ends it with ``finished`` once no attempt
-is open: a reader that finds that line last need not read the rest.
+its agent session. ``spawn`` comes just before the process is started: a runner killed between
+the two leaves an attempt whose group it never wrote down, and the next run finds its processes
+by the variables that name the attempt in their environment (``attempt_environment``). Each
+line is one ``write()`` of a few hundred bytes to a file opened with ``O_APPEND``: a killed
+runner leaves whole lines, and a line torn by a power cut is skipped. No fsync: the journal
+only has to survive the runner, not the machine. A run starts the file afresh once the last
+run's orphans are settled, and ends it with ``finished`` once no attempt is open: a reader that
+finds that line last need not read the rest.
 
 One append per event replaces a marker file per attempt: creating and removing a file cost more
 than the rest of the runner's work on a no-op task.
@@ -52,6 +56,16 @@ def iso_at(when: float) -> str:
 
 
 _ZONE: list[Any] = [-math.inf, None]  # when the local zone was last looked up, and the zone
+
+
+def attempt_environment(workspace: Path, task: str, attempt: int) -> dict[str, str]:
+    """The variables that name an attempt in the environment of its processes: how a run finds
+    the processes of an attempt whose ``start`` line a killed runner never wrote."""
+    return {
+        "ORCHESTRATOR_WORKSPACE": str(workspace),
+        "ORCHESTRATOR_TASK_ID": task,
+        "ORCHESTRATOR_ATTEMPT": str(attempt),
+    }
 
 
 @dataclass(slots=True)
@@ -93,7 +107,7 @@ def read(path: Path) -> JournalState:
                 state.runner_pid = int(entry["runner_pid"])
                 continue
             task = str(entry["task"])
-            if event == "start":
+            if event == "start" or event == "spawn":  # a spawn line has no pgid yet: 0
                 start = entry.get("pgid_start")
                 state.open[task] = OpenAttempt(
                     task,
@@ -137,6 +151,10 @@ class Journal:
     def append(self, entry: dict[str, Any]) -> None:
         if self._fd is not None:
             os.write(self._fd, _line(entry))
+
+    def spawning(self, task: str, agent: str, attempt: int) -> None:
+        """The attempt's process is about to be started (see the module's doc)."""
+        self.append({"event": "spawn", "task": task, "agent": agent, "attempt": attempt, "at": now_iso()})
 
     def started(self, task: str, agent: str, attempt: int, pgid: int, pgid_start: int | None) -> None:
         self.append(

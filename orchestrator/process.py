@@ -527,6 +527,26 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
+def groups_with_environment(marks: Mapping[str, str]) -> set[int]:
+    """The process groups of running processes whose environment holds every ``marks`` variable
+    with that value (Linux /proc, processes of our own user; empty elsewhere)."""
+    wanted = {f"{key}={value}".encode() for key, value in marks.items()}
+    groups: set[int] = set()
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                environment = set(Path(entry.path, "environ").read_bytes().split(b"\0"))
+            except OSError:  # gone, or not ours
+                continue
+            if wanted <= environment:
+                fields = _stat_fields(int(entry.name))
+                if fields and len(fields) > 2 and fields[0] not in _EXITED:
+                    groups.add(int(fields[2]))
+    return groups
+
+
 def any_member_since(pgid: int, earliest: int | None) -> bool:
     """Whether the group has a running member that started no earlier than ``earliest`` (ticks since boot)."""
     for pid in group_members(pgid):

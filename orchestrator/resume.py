@@ -18,7 +18,7 @@ import anyio
 from . import journal, store
 from .errors import UsageError
 from .plan import Plan
-from .process import any_member_since, group_alive, stop_group
+from .process import any_member_since, group_alive, groups_with_environment, stop_group
 from .settings import Settings
 from .status import COMPLETED, read_metadata
 from .workspace import Workspace
@@ -152,9 +152,14 @@ def find_orphans(workspace: Workspace) -> list[Orphan]:
     """
     orphans: list[Orphan] = []
     for attempt in journal.read(workspace.journal_file).open.values():
-        orphan = Orphan(attempt.task, attempt.pgid, False, attempt.session_id, attempt.pgid_start)
-        orphan.alive = orphan.running()
-        orphans.append(orphan)
+        found = [Orphan(attempt.task, attempt.pgid, False, attempt.session_id, attempt.pgid_start)]
+        if attempt.pgid == 0:  # killed while spawning it: its processes say which attempt they are
+            marks = journal.attempt_environment(workspace.root, attempt.task, attempt.attempt)
+            groups = groups_with_environment(marks)
+            found = [Orphan(attempt.task, pgid, False, attempt.session_id) for pgid in sorted(groups)] or found
+        for orphan in found:
+            orphan.alive = orphan.running()
+            orphans.append(orphan)
     return orphans
 
 

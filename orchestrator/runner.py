@@ -52,7 +52,7 @@ from .checks import check_plan
 from .errors import OrchestratorError
 from .executor import Executor, LocalExecutor, build_launch
 from .graph import ReadyQueue, topological_order
-from .journal import Journal, iso_at, now_iso
+from .journal import Journal, attempt_environment, iso_at, now_iso
 from .limits import Pause
 from .lock import WorkspaceLock
 from .plan import Task, load_plan
@@ -398,6 +398,7 @@ class Runner:
                 journal.session(task.id, job.attempt, observer.session_id)
 
         on_line = None if type(observer) is Observer else feed
+        journal.spawning(task.id, task.agent, job.attempt)  # so that a kill -9 from here on leaves a trace
         run = await self.executor.run(launch, on_line=on_line, on_start=started)
         finished = time.time()
         result = backend.interpret(job, run, launch.stdout, launch.stderr, observer)
@@ -405,10 +406,8 @@ class Runner:
 
     def _task_env(self, job: Job) -> dict[str, str]:
         return {
-            "ORCHESTRATOR_TASK_ID": job.task.id,
+            **attempt_environment(self.ws.root, job.task.id, job.attempt),
             "ORCHESTRATOR_AGENT": job.task.agent,
-            "ORCHESTRATOR_ATTEMPT": str(job.attempt),
-            "ORCHESTRATOR_WORKSPACE": str(self.ws.root),
             "ORCHESTRATOR_RESULTS_DIR": str(self.ws.results_dir),
             "ORCHESTRATOR_INPUTS": "\n".join(str(p) for p in job.inputs),
         }

@@ -213,6 +213,41 @@ def test_kill_9_then_run_again(project: Path, background: list[Background], afte
     check_workspace_parses(project)
 
 
+def test_an_attempt_killed_while_spawning_is_found_by_its_environment(project: Path) -> None:
+    """A runner killed after its ``spawn`` line but before the ``start`` line (with the group id)
+    leaves a process the journal cannot name: the next run finds it by the variables that name
+    its attempt, stops it, and runs the task again."""
+    write_plan(project, [Spec("T-01", "echo one")])
+    ws = workspace(project)
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a runner pid that is gone
+    env = {
+        **os.environ,
+        "ORCHESTRATOR_WORKSPACE": str(ws.resolve()),
+        "ORCHESTRATOR_TASK_ID": "T-01",
+        "ORCHESTRATOR_ATTEMPT": "1",
+    }
+    left = subprocess.Popen(["sleep", "1000"], env=env, start_new_session=True)
+    elsewhere = subprocess.Popen(["sleep", "1000"], env={**env, "ORCHESTRATOR_ATTEMPT": "2"}, start_new_session=True)
+    (project / "left.pid").write_text(str(left.pid))
+    (project / "elsewhere.pid").write_text(str(elsewhere.pid))
+    (ws / "state").mkdir(parents=True, exist_ok=True)
+    (ws / "state" / "attempts.jsonl").write_text(
+        json.dumps({"event": "run", "runner_pid": dead.pid})
+        + "\n"
+        + json.dumps({"event": "spawn", "task": "T-01", "agent": "Agent-01", "attempt": 1})
+        + "\n"
+    )
+    again = run(project)
+    assert again.code == 0, again.stderr
+    assert any(e["event"] == "notice" and "T-01" in e["message"] for e in again.events)
+    assert wait_gone(left.pid) and left.wait(timeout=10) is not None
+    assert elsewhere.poll() is None  # another attempt's process: not this orphan
+    elsewhere.kill()
+    elsewhere.wait()
+    assert statuses(project) == {"T-01": "completed"}
+
+
 @pytest.mark.slow
 def test_orphan_of_a_killed_runner_is_stopped_by_the_next_run(project: Path, background: list[Background]) -> None:
     (project / "slow.flag").touch()
