@@ -20,6 +20,7 @@ def _ids(text: str | None) -> list[str] | None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .cli import EXIT_INTERRUPTED
+    from .process import keep_descriptors_from_children
     from .reporter import make_reporter
     from .runner import Runner, RunOptions
 
@@ -39,6 +40,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         aggregate="agent" if args.aggregate == "agent" else None,
     )
     reporter = make_reporter(as_json=args.json)
+    keep_descriptors_from_children()  # every child is ours: lets them start by posix_spawn
     try:
         summary = Runner(workspace, options, reporter).run()
     except KeyboardInterrupt:  # pragma: no cover - a Ctrl-C before the loop installed its handler

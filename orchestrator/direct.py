@@ -18,6 +18,7 @@ given the bash command line as before.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Mapping
@@ -121,9 +122,14 @@ def _search(name: str, path: str | None) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=16)
 def _working_directory(cwd: str, inherited: str | None) -> str:
     """``$PWD`` as bash sets it at start: the inherited value when it names the working directory
-    (a path through a symlink stays), else the physical path."""
+    (a path through a symlink stays), else the physical path.
+
+    Remembered: a run asks this for every task with the same two paths, and resolving them is a
+    third of the work of a direct launch. (Re-pointing a symlink on the path to a task's directory
+    while the runner runs is not followed.)"""
     physical = os.path.realpath(cwd)
     if inherited and inherited.startswith("/"):
         try:

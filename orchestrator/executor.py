@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .backends.base import AgentResult, Backend, Invocation, Job
 from .direct import direct_launch
-from .process import Limits, LineCallback, ProcessRun, StartCallback, run_process
+from .process import Limits, LineCallback, ProcessRun, StartCallback, posix_spawn_possible, run_process
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,8 @@ class Launch:
     # ``argv`` is a shell running one plain command: the command as the shell would exec it
     # here, for an executor that can start it itself (``LocalExecutor``; ``direct.py``).
     direct: Direct | None = None
+    # The caller knows no file is at ``stdout`` or ``stderr`` yet: no stale log to clear first.
+    logs_absent: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +54,19 @@ class Executor(ABC):
 
 
 class LocalExecutor(Executor):
+    """Processes on this machine. Whether they may start by ``posix_spawn`` is checked with the
+    first one (``posix_spawn_possible``): a descriptor another thread of this process makes
+    inheritable after that would reach them."""
+
+    def __init__(self) -> None:
+        self._posix_spawn: bool | None = None
+
     async def run(
         self, launch: Launch, *, on_line: LineCallback | None = None, on_start: StartCallback | None = None
     ) -> ProcessRun:
         direct = launch.direct
+        if self._posix_spawn is None:
+            self._posix_spawn = posix_spawn_possible()
         return await run_process(
             direct.argv if direct else launch.argv,
             cwd=launch.cwd,
@@ -66,6 +77,8 @@ class LocalExecutor(Executor):
             limits=launch.limits,
             executable=direct.executable if direct else None,
             fallback=launch.argv if direct else None,  # the shell, which reports the failure its way
+            logs_absent=launch.logs_absent,
+            posix_spawn=self._posix_spawn,
             on_line=on_line,
             on_start=on_start,
         )
@@ -78,6 +91,7 @@ def build_launch(
     env: Mapping[str, str] | None = None,
     *,
     base_env: Mapping[str, str] | None = None,
+    logs_absent: bool = False,
 ) -> Launch:
     """The process for an invocation: logs at ``<stem>.out`` / ``.err``, the stdin text (if any)
     written to ``<stem>.in``; environment = ``base_env`` (default: ours) + ``env`` + the
@@ -107,6 +121,7 @@ def build_launch(
         stem.with_name(stem.name + ".err"),
         invocation.limits,
         direct,
+        logs_absent,
     )
 
 

@@ -78,6 +78,11 @@ def _write_temp(path: Path, data: bytes, *, sync: bool, parent_exists: bool = Fa
             break
         except FileExistsError:
             continue
+        except FileNotFoundError:
+            if not parent_exists:
+                raise
+            path.parent.mkdir(parents=True, exist_ok=True)  # it was, but somebody removed it
+            parent_exists = False
     else:
         raise FileExistsError(f"{stem}*: no free temp file name")
     try:
@@ -98,19 +103,24 @@ def _write_temp(path: Path, data: bytes, *, sync: bool, parent_exists: bool = Fa
     return temp
 
 
-def write_text(path: Path, text: str, *, durable: bool = True) -> None:
+def write_text(
+    path: Path, text: str, *, durable: bool = True, parent_exists: bool = False, exists: bool = True
+) -> None:
     """Atomically replace ``path`` with ``text`` (UTF-8)."""
-    write_bytes(path, text.encode("utf-8"), durable=durable)
+    write_bytes(path, text.encode("utf-8"), durable=durable, parent_exists=parent_exists, exists=exists)
 
 
-def write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
+def write_bytes(
+    path: Path, data: bytes, *, durable: bool = True, parent_exists: bool = False, exists: bool = True
+) -> None:
     """Atomically replace ``path`` with ``data``.
 
     Atomic either way: a killed process leaves the old file or the new one. ``durable`` adds the
     fsyncs that make the new one survive a power cut too; a caller that writes many files may
     skip them and ``sync_files`` later in one go (the runner does, once a second).
+    ``parent_exists`` and ``exists=False`` spare a syscall each for a caller that knows.
     """
-    temp = _write_temp(path, data, sync=durable)
+    temp = _write_temp(path, data, sync=durable, parent_exists=parent_exists, exists=exists)
     try:
         os.replace(temp, path)
     except BaseException:
@@ -249,8 +259,16 @@ def read_document(path: Path) -> tuple[dict[str, Any], str] | None:
         return None
 
 
-def write_document(path: Path, metadata: Mapping[str, Any], body: str, *, durable: bool = True) -> None:
-    write_text(path, compose(metadata, body), durable=durable)
+def write_document(
+    path: Path,
+    metadata: Mapping[str, Any],
+    body: str,
+    *,
+    durable: bool = True,
+    parent_exists: bool = False,
+    exists: bool = True,
+) -> None:
+    write_text(path, compose(metadata, body), durable=durable, parent_exists=parent_exists, exists=exists)
 
 
 def iter_files(directory: Path, pattern: str) -> Iterator[Path]:

@@ -7,16 +7,27 @@ direct launch (with bash as its fallback), and wants the same output, exit statu
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import sys
+import time
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 from runner_helpers import Spec, result_body, results, run, write_plan
 
+from orchestrator import process
 from orchestrator.direct import direct_launch, simple_command
-from orchestrator.process import Limits, run_process
+from orchestrator.process import (
+    Limits,
+    ProcessRun,
+    keep_descriptors_from_children,
+    posix_spawn_possible,
+    run_process,
+)
 
 SHOW = """#!/bin/sh
 printf '<%s>' "$0" "$@"; echo
@@ -93,6 +104,16 @@ def _env(project: Path, **changes: str | None) -> dict[str, str]:
     return env
 
 
+@pytest.fixture(params=["popen", "posix_spawn"])
+def spawn(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """How the direct launch is started: ``subprocess.Popen``, or ``os.posix_spawn`` (which needs
+    the runner in the task's directory and none of its descriptors inheritable)."""
+    if request.param == "posix_spawn":
+        keep_descriptors_from_children()  # what the CLI does; pytest's own children see no change
+        assert posix_spawn_possible()
+    return str(request.param)
+
+
 def _run(
     directory: Path,
     argv: tuple[str, ...],
@@ -100,23 +121,37 @@ def _run(
     fallback: tuple[str, ...] | None,
     name: str,
     executable: str | None = None,
+    spawn: str = "popen",
 ) -> tuple[int | None, str, str]:
     out, err = directory / f"{name}.out", directory / f"{name}.err"
-    run = anyio.run(
-        partial(
-            run_process,
-            argv,
-            cwd=directory,
-            env=env,
-            stdin=None,
-            stdout=out,
-            stderr=err,
-            limits=Limits(timeout=30),
-            fallback=fallback,
-            executable=executable,
+    spawned: list[str] = []
+    real = process._posix_spawn
+
+    def spy(executable: str, *args: Any) -> int | None:
+        spawned.append(executable)
+        return real(executable, *args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        if spawn == "posix_spawn":
+            patch.chdir(directory)
+            patch.setattr(process, "_posix_spawn", spy)
+        run = anyio.run(
+            partial(
+                run_process,
+                argv,
+                cwd=directory,
+                env=env,
+                stdin=None,
+                stdout=out,
+                stderr=err,
+                limits=Limits(timeout=30),
+                fallback=fallback,
+                executable=executable,
+                posix_spawn=spawn == "posix_spawn",
+            )
         )
-    )
     assert run.start_error is None
+    assert spawned == ([executable] if spawn == "posix_spawn" else []), "posix_spawn was used as asked"
     return run.exit_code, _text(out), _text(err)
 
 
@@ -124,8 +159,10 @@ def _text(path: Path) -> str:
     return path.read_text(encoding="utf-8") if path.exists() else ""  # a log exists once written to
 
 
-def _both(project: Path, script: str, env: dict[str, str]) -> tuple[tuple[int | None, str, str], ...]:
-    """(via bash, direct): exit code, stdout, stderr."""
+def _both(
+    project: Path, script: str, env: dict[str, str], spawn: str = "popen"
+) -> tuple[tuple[int | None, str, str], ...]:
+    """(via bash, direct): exit code, stdout, stderr; the direct one started as ``spawn`` says."""
     words = simple_command(script)
     assert words is not None, script
     direct = direct_launch(words, env, project)
@@ -134,18 +171,27 @@ def _both(project: Path, script: str, env: dict[str, str]) -> tuple[tuple[int | 
     bash = ("bash", "-e", "-c", script)
     return (
         _run(project, bash, env, None, "bash"),
-        _run(project, words, direct_env, bash, "direct", program),
+        _run(project, words, direct_env, bash, "direct", program, spawn),
     )
 
 
 @pytest.mark.parametrize(
-    "script", ["show", "show a b -x --y=z", "./local-show 1 2", "env -0", "cat /proc/self/cmdline"]
+    "script",
+    [
+        "show",
+        "show a b -x --y=z",
+        "./local-show 1 2",
+        "env -0",
+        "cat /proc/self/cmdline",
+        "ls /proc/self/fd",  # no descriptor of ours reaches the command
+        "grep Sig /proc/self/status",  # nor a signal we ignore or block
+    ],
 )
 @pytest.mark.parametrize(
     "shell_env",
     ["as is", "no SHLVL", "SHLVL 0", "PWD elsewhere", "PWD through a symlink", "OLDPWD gone", "PATH entry with /"],
 )
-def test_a_direct_command_sees_what_it_would_under_bash(tools: Path, script: str, shell_env: str) -> None:
+def test_a_direct_command_sees_what_it_would_under_bash(tools: Path, script: str, shell_env: str, spawn: str) -> None:
     changes: dict[str, str | None] = {}
     if shell_env == "no SHLVL":
         changes["SHLVL"] = None
@@ -161,16 +207,31 @@ def test_a_direct_command_sees_what_it_would_under_bash(tools: Path, script: str
         link = tools.parent / "link"
         link.symlink_to(tools)
         changes["PWD"] = str(link)
-    via_bash, direct = _both(tools, script, _env(tools, **changes))
+    via_bash, direct = _both(tools, script, _env(tools, **changes), spawn)
     assert via_bash[0] == 0 and via_bash[1].strip()
     if script.startswith("env"):  # the same variables; bash lists them in another order
         via_bash, direct = ((c, "\0".join(sorted(out.split("\0"))), err) for c, out, err in (via_bash, direct))
+    if script.startswith("grep Sig") and spawn == "posix_spawn":
+        direct = (direct[0], _without_glibc_internal_signals(direct[1]), direct[2])
     assert direct == via_bash
 
 
+def _without_glibc_internal_signals(status: str) -> str:
+    """glibc's posix_spawn leaves its two internal signals (32 and 33) ignored in the child and
+    Python cannot ask otherwise; every glibc program installs its own handlers for them at start
+    (and cannot even ask about them), so this is the one difference allowed."""
+    lines = []
+    for line in status.splitlines():
+        if line.startswith("SigIgn:"):
+            mask = int(line.split()[1], 16) & ~((1 << 31) | (1 << 32))
+            line = f"SigIgn:\t{mask:016x}"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
 @pytest.mark.parametrize("script", ["no-shebang a b", "./data.txt", "bin/no-shebang"])
-def test_what_cannot_be_executed_falls_back_to_bash(tools: Path, script: str) -> None:
-    via_bash, direct = _both(tools, script, _env(tools))
+def test_what_cannot_be_executed_falls_back_to_bash(tools: Path, script: str, spawn: str) -> None:
+    via_bash, direct = _both(tools, script, _env(tools), spawn)
     assert direct == via_bash
     if script == "./data.txt":
         assert via_bash[0] == 126 and "Permission denied" in via_bash[2]
@@ -263,3 +324,79 @@ def test_shell_tasks_run_directly_get_their_arguments_and_environment(tmp_path: 
     body = result_body(tmp_path, "T-01")
     assert f"<{show}><one><two>" in body
     assert "ORCHESTRATOR_TASK_ID=T-01" in body and f"PWD={tmp_path}" in body
+
+
+def test_posix_spawn_is_not_possible_with_an_inheritable_descriptor() -> None:
+    keep_descriptors_from_children()
+    assert posix_spawn_possible()
+    read, write = os.pipe()
+    try:
+        os.set_inheritable(write, True)  # a child started by posix_spawn would get it: Popen then
+        assert not posix_spawn_possible()
+        keep_descriptors_from_children()
+        assert posix_spawn_possible() and not os.get_inheritable(write)
+    finally:
+        os.close(read)
+        os.close(write)
+
+
+def _spawned(
+    tmp_path: Path,
+    argv: tuple[str, ...],
+    executable: str,
+    *,
+    cwd: Path,
+    stdin: Path | None = None,
+    limits: Limits | None = None,
+) -> tuple[list[str], ProcessRun]:
+    """Run ``argv`` in ``cwd`` from ``tmp_path`` (the runner's directory) with posix_spawn allowed:
+    which programs posix_spawn started, and how the run ended."""
+    keep_descriptors_from_children()
+    spawned: list[str] = []
+    real = process._posix_spawn
+
+    def spy(program: str, *args: Any) -> int | None:
+        spawned.append(program)
+        return real(program, *args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        patch.setattr(process, "_posix_spawn", spy)
+        run = anyio.run(
+            partial(
+                run_process,
+                argv,
+                cwd=cwd,
+                env=dict(os.environ),
+                stdin=stdin,
+                stdout=tmp_path / "out",
+                stderr=tmp_path / "err",
+                limits=limits or Limits(timeout=30),
+                executable=executable,
+                posix_spawn=True,
+            )
+        )
+    return spawned, run
+
+
+def test_posix_spawn_only_in_the_runner_s_own_directory(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert _spawned(tmp_path, ("pwd",), "/bin/pwd", cwd=elsewhere)[0] == []  # cannot change directory: Popen
+    assert _text(tmp_path / "out") == f"{elsewhere}\n"
+    assert _spawned(tmp_path, ("pwd",), "/bin/pwd", cwd=tmp_path)[0] == ["/bin/pwd"]
+    assert _text(tmp_path / "out") == f"{tmp_path}\n"
+
+
+def test_posix_spawn_gives_stdin_a_new_session_and_reports_signals(tmp_path: Path) -> None:
+    source = tmp_path / "in.txt"
+    source.write_text("on stdin\n", encoding="utf-8")
+    assert _spawned(tmp_path, ("cat",), "/bin/cat", cwd=tmp_path, stdin=source)[0] == ["/bin/cat"]
+    assert _text(tmp_path / "out") == "on stdin\n"
+    script = "import os; print(os.getpid() == os.getpgid(0) == os.getsid(0), os.read(0, 10))"
+    assert _spawned(tmp_path, ("python3", "-c", script), sys.executable, cwd=tmp_path)[0] == [sys.executable]
+    assert _text(tmp_path / "out") == "True b''\n"  # its own session; stdin /dev/null
+    started = time.monotonic()
+    spawned, run = _spawned(tmp_path, ("sleep", "30"), "/bin/sleep", cwd=tmp_path, limits=Limits(timeout=0.5, grace=1))
+    assert spawned == ["/bin/sleep"] and run.timed_out == "timeout" and run.signal == signal.SIGTERM
+    assert time.monotonic() - started < 20  # stopped, and reaped
