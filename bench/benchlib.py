@@ -439,7 +439,9 @@ def orchestrator_tool(command: Sequence[str], name: str = "orchestrator") -> Too
 
     def setup(dag: Dag, directory: Path, concurrency: int) -> Invocation:
         project = write_plan(dag, directory / "project", concurrency)
-        return Invocation([*command, "run", str(project), "--max-parallel", str(concurrency)], directory)
+        # From the project directory, as the skill and the README run it, and as every other tool
+        # here runs in the directory its commands run in.
+        return Invocation([*command, "run", ".orchestrator", "--max-parallel", str(concurrency)], project)
 
     def makespan(directory: Path, _: bytes) -> float:
         return orchestrator_makespan(directory / "project")

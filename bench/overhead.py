@@ -5,7 +5,8 @@
 Standalone it is quick: the orchestrator against the two floors only (the full comparison with
 make, xargs, GNU parallel, doit and snakemake is ``bench/run.py``). The orchestrator is called
 through its CLI (``orchestrator run``, default: ``python -m orchestrator`` with this interpreter)
-and writes its full state (briefs, result files, logs, final_output.md, master_plan.md).
+and writes its full state (briefs, result files, logs, final_output.md, master_plan.md); it is
+started in the project directory, as the README and the skill run it.
 """
 
 from __future__ import annotations

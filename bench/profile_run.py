@@ -69,20 +69,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     project = write_plan(dag, directory / "project", 2)
     if args.workload == "status":  # status after a run: run it first, unprofiled
         subprocess.run(
-            [interpreter(), "-m", "orchestrator", "run", str(project)], stdout=subprocess.DEVNULL, check=True
+            [interpreter(), "-m", "orchestrator", "run", str(project)],
+            cwd=project,
+            stdout=subprocess.DEVNULL,
+            check=True,
         )
     target = ["-m", "orchestrator", command[0], str(project), *command[1:]]
     if args.pyinstrument:
         out = directory / "pyinstrument.txt"
         subprocess.run(
             [interpreter(), "-m", "pyinstrument", "-o", str(out), *target],
+            cwd=project,  # where the tasks run, as a user runs it
             stdout=subprocess.DEVNULL,
             check=True,
         )
         print(out.read_text(encoding="utf-8"))
         return 0
     prof = directory / "run.prof"
-    subprocess.run([interpreter(), "-m", "cProfile", "-o", str(prof), *target], stdout=subprocess.DEVNULL, check=True)
+    subprocess.run(
+        [interpreter(), "-m", "cProfile", "-o", str(prof), *target], cwd=project, stdout=subprocess.DEVNULL, check=True
+    )
     print(report(prof, args.top))
     return 0
 
