@@ -400,3 +400,35 @@ def test_posix_spawn_gives_stdin_a_new_session_and_reports_signals(tmp_path: Pat
     spawned, run = _spawned(tmp_path, ("sleep", "30"), "/bin/sleep", cwd=tmp_path, limits=Limits(timeout=0.5, grace=1))
     assert spawned == ["/bin/sleep"] and run.timed_out == "timeout" and run.signal == signal.SIGTERM
     assert time.monotonic() - started < 20  # stopped, and reaped
+
+
+def test_a_descriptor_the_runner_inherited_reaches_no_task(tmp_path: Path) -> None:
+    """The CLI may start tasks by posix_spawn, which closes only close-on-exec descriptors: the
+    ones it inherited are marked so first, and a task sees just its three."""
+    specs = [
+        Spec("T-01", "ls /proc/self/fd"),
+        Spec("T-02", "ls /proc/self/fd; true"),
+        Spec("T-03", "grep SigIgn /proc/self/status"),
+    ]
+    write_plan(tmp_path, specs)
+    read, write = os.pipe()
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-m", "orchestrator", "run", "--json"],
+            cwd=tmp_path,
+            pass_fds=(write,),  # inheritable in the runner
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(read)
+        os.close(write)
+    assert completed.returncode == 0, completed.stderr
+    for task in ("T-01", "T-02"):  # direct (posix_spawn), and through bash
+        assert result_body(tmp_path, task).split() == ["0", "1", "2", "3"]  # 3: ls's own listing
+    # And posix_spawn was used all the same: only glibc's posix_spawn leaves its internal signals
+    # (32 and 33) ignored in the child (see _without_glibc_internal_signals).
+    ignored = int(result_body(tmp_path, "T-03").split()[-1], 16)
+    assert ignored & (1 << 31) and ignored & (1 << 32)
