@@ -6,11 +6,13 @@ direct launch (with bash as its fallback), and wants the same output, exit statu
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -114,6 +116,24 @@ def spawn(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> st
     return str(request.param)
 
 
+@contextlib.contextmanager
+def _posix_spawns(directory: Path | None) -> Iterator[list[str]]:
+    """The programs posix_spawn starts meanwhile, with ``directory`` as the runner's own (none:
+    the runner stays where it is, and nothing is recorded)."""
+    spawned: list[str] = []
+    real = process._posix_spawn
+
+    def spy(program: str, *args: Any) -> int | None:
+        spawned.append(program)
+        return real(program, *args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        if directory is not None:
+            patch.chdir(directory)
+            patch.setattr(process, "_posix_spawn", spy)
+        yield spawned
+
+
 def _run(
     directory: Path,
     argv: tuple[str, ...],
@@ -124,17 +144,7 @@ def _run(
     spawn: str = "popen",
 ) -> tuple[int | None, str, str]:
     out, err = directory / f"{name}.out", directory / f"{name}.err"
-    spawned: list[str] = []
-    real = process._posix_spawn
-
-    def spy(executable: str, *args: Any) -> int | None:
-        spawned.append(executable)
-        return real(executable, *args)
-
-    with pytest.MonkeyPatch.context() as patch:
-        if spawn == "posix_spawn":
-            patch.chdir(directory)
-            patch.setattr(process, "_posix_spawn", spy)
+    with _posix_spawns(directory if spawn == "posix_spawn" else None) as spawned:
         run = anyio.run(
             partial(
                 run_process,
@@ -352,16 +362,7 @@ def _spawned(
     """Run ``argv`` in ``cwd`` from ``tmp_path`` (the runner's directory) with posix_spawn allowed:
     which programs posix_spawn started, and how the run ended."""
     keep_descriptors_from_children()
-    spawned: list[str] = []
-    real = process._posix_spawn
-
-    def spy(program: str, *args: Any) -> int | None:
-        spawned.append(program)
-        return real(program, *args)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(tmp_path)
-        patch.setattr(process, "_posix_spawn", spy)
+    with _posix_spawns(tmp_path) as spawned:
         run = anyio.run(
             partial(
                 run_process,
