@@ -218,3 +218,10 @@ def test_read_text_of_what_cannot_be_read_is_none(tmp_path: Any) -> None:
     assert store.read_text(tmp_path / "missing.md") is None
     assert store.read_text(tmp_path) is None  # a directory
     assert store.read_body(tmp_path / "latin1.md") is None
+
+
+def test_a_write_told_its_directory_exists_makes_it_again_when_it_is_gone(tmp_path: Any) -> None:
+    """The runner lists results/ once and then writes without a mkdir: someone may remove it meanwhile."""
+    path = tmp_path / "results" / "agent-01-result.md"
+    store.write_document(path, {"task": "T-01"}, "# done\n", durable=False, parent_exists=True, exists=False)
+    assert store.read_document(path) == ({"task": "T-01"}, "# done")
