@@ -448,6 +448,30 @@ class _Stream:
             self.pending = bytearray()
 
 
+class Wakeup:
+    """One coroutine waits, on the asyncio loop, until a callback wakes it or the loop's clock
+    reaches a time: a future and a timer, without a task or a selector of its own."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._waiter: asyncio.Future[None] | None = None
+
+    def wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def wait(self, until: float) -> None:
+        """Until ``wake`` or the loop's clock reaches ``until`` (``math.inf``: no limit)."""
+        waiter = self._waiter = self.loop.create_future()
+        timer = self.loop.call_at(until, self.wake) if until != math.inf else None
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
+
+
 class _Watch:
     """Event-loop callbacks for one child: its pipes are read the moment they are readable, and
     its exit (the pidfd) or the end of its output wakes the one coroutine that decides.
@@ -462,7 +486,7 @@ class _Watch:
         self.pidfd: int | None = None  # registered, not readable yet
         self.last_output = loop.time()
         self.error: BaseException | None = None  # raised by an on_line callback, re-raised by the coroutine
-        self._waiter: asyncio.Future[None] | None = None
+        self.wakeup = Wakeup(loop)
 
     def start(self, streams: list[_Stream], pidfd: int | None) -> None:
         """Register the callbacks; what got registered is undone by ``close`` even if one fails."""
@@ -482,33 +506,18 @@ class _Watch:
             more = False
         if not more:
             self.close_stream(stream)
-            self._wake()
+            self.wakeup.wake()
 
     def _exited(self) -> None:
         assert self.pidfd is not None
         self.loop.remove_reader(self.pidfd)
         self.pidfd = None
-        self._wake()
+        self.wakeup.wake()
 
     def close_stream(self, stream: _Stream) -> None:
         if stream in self.open:
             self.loop.remove_reader(stream.fd)
             self.open.remove(stream)
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    async def wait(self, until: float) -> None:
-        """Until a callback wakes us or the loop's clock reaches ``until``."""
-        waiter = self._waiter = self.loop.create_future()
-        timer = self.loop.call_at(until, self._wake) if until != math.inf else None
-        try:
-            await waiter
-        finally:
-            self._waiter = None
-            if timer is not None:
-                timer.cancel()
 
     def close(self) -> None:
         for stream in list(self.open):
@@ -560,7 +569,7 @@ async def _supervise(
             if exited:
                 if not watch.open or now >= drain_until:
                     break
-                await watch.wait(drain_until)
+                await watch.wakeup.wait(drain_until)
                 continue
             wake = math.inf
             if timed_out is None:
@@ -575,7 +584,7 @@ async def _supervise(
                 wake = min(deadline, idle_deadline)
             if watch.pidfd is None:  # nothing (more) will tell of the exit: look again soon
                 wake = min(wake, now + 0.05)
-            await watch.wait(wake)
+            await watch.wakeup.wait(wake)
     finally:
         watch.close()
         with anyio.CancelScope(shield=True):

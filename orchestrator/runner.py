@@ -21,6 +21,7 @@ shared between concurrent coroutines.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import random
 import signal
@@ -57,7 +58,7 @@ from .journal import Journal, attempt_environment, iso_at, now_iso
 from .limits import Pause
 from .lock import WorkspaceLock
 from .plan import Task, load_plan
-from .process import ProcessRun, started_since_bound
+from .process import ProcessRun, Wakeup, started_since_bound
 from .profiles import Profiles
 from .render import Templates, render_briefs, update_plan_file
 from .reporter import Reporter
@@ -134,7 +135,7 @@ class _InFlight:
         self.tasks: set[asyncio.Task[None]] = set()
         self.outcomes: deque[_Done] = deque()
         self.error: BaseException | None = None
-        self._waiter: asyncio.Future[None] | None = None
+        self.wakeup = Wakeup(self.loop)
 
     def start(self, attempt: Coroutine[Any, Any, None]) -> None:
         task = self.loop.create_task(attempt)
@@ -143,17 +144,13 @@ class _InFlight:
 
     def deliver(self, done: _Done) -> None:
         self.outcomes.append(done)
-        self._wake()
+        self.wakeup.wake()
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
         if not task.cancelled() and task.exception() is not None and self.error is None:
             self.error = task.exception()
-            self._wake()
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+            self.wakeup.wake()
 
     def check(self) -> None:
         """Raise what an attempt raised (a bug, not a failed task: those are outcomes)."""
@@ -164,14 +161,7 @@ class _InFlight:
         """Until an outcome is there, an attempt has raised, or ``timeout`` seconds have passed."""
         if self.outcomes or self.error is not None or timeout == 0:
             return
-        waiter = self._waiter = self.loop.create_future()
-        timer = self.loop.call_later(timeout, self._wake) if timeout is not None else None
-        try:
-            await waiter
-        finally:
-            self._waiter = None
-            if timer is not None:
-                timer.cancel()
+        await self.wakeup.wait(math.inf if timeout is None else self.loop.time() + timeout)
 
     async def cancel(self) -> None:
         """Cancel every attempt still running and wait for each to end (its process reaped)."""
