@@ -54,11 +54,10 @@ class Selection:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)  # metadata of existing results
 
 
-def read_results(plan: Plan, workspace: Workspace) -> dict[str, dict[str, Any]]:
+def read_results(plan: Plan, workspace: Workspace, present: set[str]) -> dict[str, dict[str, Any]]:
+    """The metadata of each task's result file; ``present``: the names in results/ (the runner
+    has just listed it)."""
     found: dict[str, dict[str, Any]] = {}
-    if not workspace.results_dir.is_dir():
-        return found
-    present = {p.name for p in workspace.results_dir.iterdir()}
     for task in plan.tasks.values():
         path = workspace.result(task)
         if path.name in present:

@@ -219,7 +219,8 @@ class Runner:
             directory.mkdir(parents=True, exist_ok=True)
         # What is in results/ and logs/ now: a file known not to be there needs no stat (to keep its
         # permissions) or unlink (a stale log) before it is written.
-        self.files = {d: set(os.listdir(d)) for d in (self.ws.results_dir, self.ws.logs_dir)}
+        self.result_names = set(os.listdir(self.ws.results_dir))
+        self.log_names = set(os.listdir(self.ws.logs_dir))
         self.base_env = dict(os.environ)  # what every attempt's environment starts from
         # The briefs as they are on disk after rendering, hand edits included, are what agents get.
         # Each is read again when its task starts rather than kept: at 10,000 tasks they would
@@ -237,7 +238,7 @@ class Runner:
         self.signatures = signatures
         self.order = {task_id: i for i, task_id in enumerate(plan.tasks)}
         self.topo = topological_order(plan.dag, self.order)
-        self.results = read_results(plan, self.ws)
+        self.results = read_results(plan, self.ws, self.result_names)
         self.expected = expected_fingerprints(plan, self.topo, briefs, self.signatures, self.results)
         self.views = {v.id: v for v in collect(plan, self.ws)}
 
@@ -428,7 +429,7 @@ class Runner:
     async def _attempt(self, job: Job, backend: Backend, observer: Observer) -> None:
         task = job.task
         stem = self.ws.log_stem(task, job.attempt)
-        logs = self.files[self.ws.logs_dir]
+        logs = self.log_names
         names = (stem.name + ".out", stem.name + ".err")
         absent = names[0] not in logs and names[1] not in logs
         logs.update(names)  # from here on they may be there
@@ -679,7 +680,7 @@ class Runner:
         One fsync per finished task would cost more than the rest of the runner's work on it; a
         power cut inside that second can only lose results, and a lost result just runs again.
         """
-        names = self.files[self.ws.results_dir]
+        names = self.result_names
         store.write_document(path, meta, body, durable=False, parent_exists=True, exists=path.name in names)
         names.add(path.name)
         self.unsynced.append(path)
