@@ -406,7 +406,7 @@ class Runner:
             task=task,
             settings=settings,
             brief=brief,
-            prompt=build_prompt(self.plan, self.ws, task, brief, settings.input_cap),
+            prompt=build_prompt(self.plan, self.ws, task, brief, settings.input_cap) if backend.reads_prompt else "",
             project_dir=self.ws.project_dir,
             workspace=self.ws.root,
             attempt=number,

@@ -5,9 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import networkx as nx
+import pytest
 from runner_helpers import Spec, peak_overlap, read_times, run, stamped, write_plan
 
+from orchestrator import Workspace
 from orchestrator.graph import ReadyQueue, remaining_path
+from orchestrator.reporter import Reporter
+from orchestrator.runner import Runner
 
 
 def test_concurrency_cap_is_never_exceeded_and_is_reached(tmp_path: Path) -> None:
@@ -223,3 +227,18 @@ def test_ready_queue_drain_leaves_out_handed_out_tasks() -> None:
     assert len(queue) == 0
     assert queue.complete("a") == []  # d was drained: it does not come back
     assert queue.pop() is None
+
+
+def test_a_shell_task_gets_no_prompt_built_from_its_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shell backend runs the task's own script: reading every upstream result into a prompt
+    it never uses would cost a read per input per task. Its inputs are named in the environment."""
+    import orchestrator.runner
+
+    def no_prompt(*args: object) -> str:
+        raise AssertionError("build_prompt called for a shell task")
+
+    monkeypatch.setattr(orchestrator.runner, "build_prompt", no_prompt)
+    write_plan(tmp_path, [Spec("A", "echo upstream"), Spec("B", 'cat "$ORCHESTRATOR_INPUTS"', deps=["A"])])
+    summary = Runner(Workspace.find(tmp_path), reporter=Reporter()).run()
+    assert summary.exit_code == 0
+    assert "upstream" in (tmp_path / ".orchestrator" / "results").joinpath("agent-02-result.md").read_text()

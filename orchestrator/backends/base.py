@@ -61,7 +61,7 @@ class Job:
     task: Task
     settings: Settings
     brief: str  # the brief's body (as on disk, hand edits included)
-    prompt: str  # brief + upstream results inline, what an agent receives on stdin
+    prompt: str  # brief + upstream results inline, what an agent receives on stdin ("" if unread)
     project_dir: Path
     workspace: Path
     attempt: int
@@ -163,6 +163,9 @@ class Backend(ABC):
     name: ClassVar[str]
     #: Whether ``--resume <session>`` can continue an interrupted attempt.
     resumable: ClassVar[bool] = False
+    #: Whether ``invocation`` reads ``job.prompt``. When it does not, the runner leaves the prompt
+    #: empty rather than read every upstream result file into it for nothing.
+    reads_prompt: ClassVar[bool] = True
 
     @abstractmethod
     def invocation(self, job: Job) -> Invocation:

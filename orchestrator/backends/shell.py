@@ -28,6 +28,7 @@ def _script(instructions: str) -> str:
 
 class ShellBackend(Backend):
     name = "shell"
+    reads_prompt = False  # the script is the task's own text; its inputs are named in the environment
 
     def invocation(self, job: Job) -> Invocation:
         script = _script(job.task.instructions)
