@@ -184,6 +184,10 @@ class Runner:
         self.options = options or RunOptions()
         self.reporter = reporter or Reporter()
         self.executor = executor or LocalExecutor()
+        # While a batch of completed attempts is handled (``_complete_batch``): those whose result
+        # is not written yet, and the task_started events waiting for the batch's own events.
+        self._settling: dict[str, tuple[_Done, _Attempt]] = {}
+        self._held: list[dict[str, Any]] | None = None
 
     # --- setup ----------------------------------------------------------------------------------
 
@@ -359,9 +363,64 @@ class Runner:
             timeout = max(0.0, min(wake) - anyio.current_time()) if wake else None
             await in_flight.wait(timeout)
             in_flight.check()
-            while in_flight.outcomes:  # take everything already finished before deciding again
-                self._handle(in_flight.outcomes.popleft())
+            batch = list(in_flight.outcomes)  # everything already finished, before deciding again
+            in_flight.outcomes.clear()
+            if self._completes_quietly(batch):
+                try:
+                    if self._begin_batch(batch):
+                        await asyncio.sleep(0)  # the tasks just started spawn their processes
+                finally:
+                    self._end_batch()
+            else:
+                for done in batch:
+                    self._handle(done)
             self._flush(group)
+
+    def _completes_quietly(self, batch: list[_Done]) -> bool:
+        """Whether every attempt in ``batch`` completed its task, and nothing in it stops the run
+        or changes what may start (a failure, a retry, a pause, a cost limit reached)."""
+        if not batch or not all(done.result.completed for done in batch):
+            return False
+        limit = self.plan.settings.max_cost
+        return limit is None or self.cost + sum(d.result.cost_usd or 0.0 for d in batch) < limit
+
+    def _begin_batch(self, batch: list[_Done]) -> bool:
+        """Completed attempts, with the freed slots filled first: the next tasks start before the
+        result files of these are written (``_end_batch``), which would otherwise stand between one
+        task's end and the next one's start. What starts is decided exactly as if the results were
+        written (``queue.complete`` first); a task that needs one of them (its input, its
+        fingerprint) has that result written before it starts. The ``task_started`` events wait
+        for the batch's ``task_completed`` ones, so the event stream never shows more running than
+        the cap. Returns whether any task started."""
+        self._held = []
+        settling = self._settling
+        for done in batch:
+            attempt = self.running.pop(done.task)
+            if done.result.cost_usd is not None:
+                self.cost += done.result.cost_usd
+                self.cost_seen = True
+            settling[done.task] = (done, attempt)
+            self.queue.complete(done.task)
+        running = len(self.running)
+        self._fill()
+        return len(self.running) > running  # whether it started any
+
+    def _end_batch(self) -> None:
+        """Write the results ``_begin_batch`` left, then report the starts it held back."""
+        held, settling = self._held or [], self._settling
+        try:
+            while settling:
+                self._settle(next(iter(settling)))
+        finally:
+            self._held = None
+            for event in held:
+                self.reporter.event(event)
+
+    def _settle(self, task_id: str) -> None:
+        """Write the result of ``task_id``, completed in the batch being handled."""
+        done, attempt = self._settling.pop(task_id)
+        self.journal.ended(task_id, done.attempt)
+        self._complete(done, attempt, queued=True)
 
     def _allowed(self, task_id: str) -> bool:
         profile = self.plan.tasks[task_id].profile
@@ -394,6 +453,11 @@ class Runner:
         number = self.attempts.get(task_id, 0) + 1
         self.attempts[task_id] = number
         task = self.plan.tasks[task_id]
+        settling = self._settling
+        if settling:  # completed just now: what this task gets from them must be written first
+            for dep in task.dependencies:
+                if dep in settling:
+                    self._settle(dep)
         settings = self.settings[task_id]
         brief = store.read_body(self.ws.brief(task))
         if brief is None:
@@ -517,12 +581,14 @@ class Runner:
         if limit is not None and self.cost >= limit and not self.stopped:
             self.stopped = f"cost limit reached: ${self.cost:.4f} of ${limit:.2f}"
 
-    def _complete(self, done: _Done, attempt: _Attempt) -> None:
+    def _complete(self, done: _Done, attempt: _Attempt, *, queued: bool = False) -> None:
+        """``queued``: the ready queue already knows (``_complete_batch``)."""
         task = self.plan.tasks[done.task]
         # A completed agent can still carry a warning (tool calls it was denied): keep it visible.
         meta = self._write_result(done, attempt, COMPLETED, done.result.message)
         self.results[done.task] = meta
-        self.queue.complete(done.task)
+        if not queued:
+            self.queue.complete(done.task)
         for child in self.plan.dag.successors(done.task):
             view = self.views[child]
             if view.status == WAITING and all(
@@ -700,7 +766,11 @@ class Runner:
         self.last_flush = anyio.current_time()
 
     def _emit(self, kind: str, **data: Any) -> None:
-        self.reporter.event({"event": kind, "time": now_iso(), **data})
+        event = {"event": kind, "time": now_iso(), **data}
+        if self._held is not None and kind == "task_started":
+            self._held.append(event)
+        else:
+            self.reporter.event(event)
 
 
 def run(workspace: Workspace, options: RunOptions | None = None, reporter: Reporter | None = None) -> RunSummary:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 import pytest
 from runner_helpers import Spec, peak_overlap, read_times, run, stamped, write_plan
 
 from orchestrator import Workspace
+from orchestrator.executor import Launch, LocalExecutor
 from orchestrator.graph import ReadyQueue, remaining_path
+from orchestrator.plan import load_plan
+from orchestrator.process import LineCallback, ProcessRun, StartCallback
 from orchestrator.reporter import Reporter
 from orchestrator.runner import Runner
 
@@ -227,6 +232,48 @@ def test_ready_queue_drain_leaves_out_handed_out_tasks() -> None:
     assert len(queue) == 0
     assert queue.complete("a") == []  # d was drained: it does not come back
     assert queue.pop() is None
+
+
+class _SeesResults(LocalExecutor):
+    """Runs each process as usual, noting first which result files exist the moment it starts."""
+
+    def __init__(self, results: Path) -> None:
+        super().__init__()
+        self.results = results
+        self.seen: dict[str, set[str]] = {}
+
+    async def run(
+        self, launch: Launch, *, on_line: LineCallback | None = None, on_start: StartCallback | None = None
+    ) -> ProcessRun:
+        self.seen[launch.env["ORCHESTRATOR_TASK_ID"]] = set(os.listdir(self.results))
+        return await super().run(launch, on_line=on_line, on_start=on_start)
+
+
+def test_a_freed_slot_is_filled_before_the_result_is_written_but_never_before_an_input(tmp_path: Path) -> None:
+    """When a task ends, the next ready task starts before the finished one's result file is
+    written (that write would otherwise stand between them), unless the next task takes that
+    result as an input: then it is written first."""
+    specs = [Spec("A", "true", priority="P0"), Spec("C", "true", priority="P1"), Spec("D", "true", deps=["C"])]
+    write_plan(tmp_path, specs, {"max_parallel": 1})
+    ws = Workspace.find(tmp_path)
+    names = {task_id: ws.result(task).name for task_id, task in load_plan(ws.plan_file).tasks.items()}
+    (ws.root / "results").mkdir()
+    executor = _SeesResults(ws.root / "results")
+    events: list[dict[str, Any]] = []
+
+    class Collect(Reporter):
+        def event(self, event: dict[str, Any]) -> None:
+            events.append(event)
+
+    summary = Runner(ws, reporter=Collect(), executor=executor).run()
+    assert summary.exit_code == 0
+    assert [e["task"] for e in events if e["event"] == "task_started"] == ["A", "C", "D"]
+    assert names["A"] not in executor.seen["C"]  # C started while A's result was still to write
+    assert names["C"] in executor.seen["D"]  # D's input was written before D started
+    assert names["A"] in executor.seen["D"]
+    # The event stream still shows one task at a time: A's completion comes before C's start.
+    kinds = [(e["event"], e.get("task")) for e in events if e["event"] in {"task_started", "task_completed"}]
+    assert kinds == [(kind, task) for task in "ACD" for kind in ("task_started", "task_completed")]
 
 
 def test_a_shell_task_gets_no_prompt_built_from_its_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
