@@ -450,7 +450,7 @@ def orchestrator_tool(command: Sequence[str], name: str = "orchestrator") -> Too
 
 
 def dagrun_tool(python: str, mode: str, *, via_bash: bool, name: str) -> Tool:
-    """The asyncio reference scripts in ``dagrun.py`` (floor / levels / ready)."""
+    """The reference scripts in ``dagrun.py`` (floor / levels / ready / minimal)."""
 
     def setup(dag: Dag, directory: Path, concurrency: int) -> Invocation:
         write_dag_json(dag, directory / "dag.json")

@@ -1,4 +1,4 @@
-"""Reference schedulers in bare asyncio, for comparison with the orchestrator.
+"""Reference schedulers in bare asyncio (and one without it), for comparison with the orchestrator.
 
     python bench/dagrun.py MODE DAG.json -j N [--via-bash]
 
@@ -8,6 +8,9 @@ MODE:
   levels  level by level: start a level's tasks (at most N at once), wait for all of them, then the
           next level. What a naive orchestrator does.
   ready   a ready queue: a task starts as soon as its own dependencies are done (at most N at once).
+  minimal the same ready queue with no event loop and no state: ``os.posix_spawn``, then a blocking
+          ``os.wait()`` for whichever child ends first. About the least any tool that starts a
+          process per task can do between one task's end and the next one's start.
 
 ``--via-bash`` spawns ``bash -e -c CMD`` (the very process the orchestrator's shell backend spawns);
 without it the command is split with ``shlex`` and exec'd directly. stdin/stdout/stderr are
@@ -18,8 +21,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import heapq
 import json
+import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -83,9 +89,39 @@ async def ready(argvs: dict[str, list[str]], deps: dict[str, list[str]], jobs: i
     await asyncio.gather(*(one(task) for task in argvs))
 
 
+def minimal(argvs: dict[str, list[str]], deps: dict[str, list[str]], jobs: int, clock: Clock) -> None:
+    order = {task: i for i, task in enumerate(argvs)}
+    waiting = {task: len(deps[task]) for task in argvs}
+    dependents: dict[str, list[str]] = {task: [] for task in argvs}
+    for task, before in deps.items():
+        for dep in before:
+            dependents[dep].append(task)
+    ready = [(order[t], t) for t in argvs if not waiting[t]]
+    heapq.heapify(ready)
+    null = os.open(os.devnull, os.O_RDWR)
+    actions = [(os.POSIX_SPAWN_DUP2, null, fd) for fd in (0, 1, 2)]
+    paths = {argv[0]: shutil.which(argv[0]) or argv[0] for argv in argvs.values()}
+    running: dict[int, str] = {}
+    clock.first = time.perf_counter()
+    while ready or running:
+        while ready and len(running) < jobs:
+            task = heapq.heappop(ready)[1]
+            argv = argvs[task]
+            running[os.posix_spawn(paths[argv[0]], argv, os.environ, file_actions=actions)] = task
+        pid, status = os.wait()
+        task = running.pop(pid)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(f"{argvs[task]!r} exited {os.waitstatus_to_exitcode(status)}")
+        for child in dependents[task]:
+            waiting[child] -= 1
+            if not waiting[child]:
+                heapq.heappush(ready, (order[child], child))
+    clock.last = time.perf_counter()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["floor", "levels", "ready"])
+    parser.add_argument("mode", choices=["floor", "levels", "ready", "minimal"])
     parser.add_argument("dag", type=Path)
     parser.add_argument("-j", "--jobs", type=int, default=2)
     parser.add_argument("--via-bash", action="store_true", help="spawn `bash -e -c CMD` like the shell backend")
@@ -96,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     clock = Clock()
     if args.mode == "floor":
         asyncio.run(floor(argvs, args.jobs, clock))
+    elif args.mode == "minimal":
+        minimal(argvs, deps, args.jobs, clock)
     elif args.mode == "levels":
         asyncio.run(levels(argvs, deps, args.jobs, clock))
     else:

@@ -405,6 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 dagrun_tool(env.python, "levels", via_bash=True, name="level-barrier (asyncio)"),
                 dagrun_tool(env.python, "ready", via_bash=True, name="ready queue (asyncio)"),
             ]
+        dag_tools.append(dagrun_tool(env.python, "minimal", via_bash=False, name="minimal (posix_spawn + wait)"))
         chosen = dag
 
         def go(ts: Sequence[Tool], lbl: str = label, d: Dag = chosen) -> DagResult:
