@@ -372,6 +372,30 @@ def measure(
     return outcome
 
 
+def measure_rounds(
+    tools: Sequence[Tool], dag: Dag, concurrency: int, runs: int, *, label: str, timeout: float = 1800.0
+) -> list[Outcome]:
+    """Like ``measure`` for each tool, but in rounds: every tool runs once, then every tool again.
+
+    This machine drifts (the same tool's figures move by a quarter over an hour), and a tool whose
+    runs all came in a slow minute would look slower than it is. In rounds, each comparison is
+    between runs minutes apart at most. A tool that crashes sits out the rounds after."""
+    outcomes = [Outcome(tool.name) for tool in tools]
+    for number in range(1, runs + 1):
+        say(f"  {label}: round {number} of {runs} ({len(dag)} tasks, concurrency {concurrency})")
+        for tool, outcome in zip(tools, outcomes, strict=True):
+            if outcome.error is not None:
+                continue
+            try:
+                outcome.samples.append(
+                    run_once(tool, dag, run_dir(label, tool.name), concurrency, rss=False, timeout=timeout)
+                )
+            except ToolFailed as exc:
+                outcome.error = str(exc)
+                say(f"  !! {exc}")
+    return outcomes
+
+
 def run_dir(label: str, tool: str) -> Path:
     return WORK / "runs" / label / re.sub(r"[^A-Za-z0-9_.-]+", "_", tool)
 

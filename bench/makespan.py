@@ -28,7 +28,7 @@ from benchlib import (
     Tool,
     cli_command,
     layered,
-    measure,
+    measure_rounds,
     orchestrator_tool,
     precompile,
     skewed,
@@ -60,8 +60,7 @@ class DagResult:
 
 def run_dag(label: str, dag: Dag, tools: Sequence[Tool], *, runs: int, concurrency: int = CONCURRENCY) -> DagResult:
     result = DagResult(label, dag, concurrency)
-    for tool in tools:
-        result.outcomes.append(measure(tool, dag, concurrency, runs, label=label))
+    result.outcomes.extend(measure_rounds(tools, dag, concurrency, runs, label=label))
     bound = dag.lower_bound(concurrency)
     ours = next((o for o in result.outcomes if o.tool == ORCHESTRATOR and o.ok), None)
     if ours is not None:

@@ -25,7 +25,7 @@ from benchlib import (
     cli_command,
     dagrun_tool,
     independent,
-    measure,
+    measure_rounds,
     orchestrator_tool,
     precompile,
     table,
@@ -62,8 +62,7 @@ def floor_tools(python: str) -> list[Tool]:
 def run_w1(tools: Sequence[Tool], *, tasks: int, concurrency: int, runs: int, label: str = "W1") -> W1:
     dag = independent(tasks)
     result = W1(dag, concurrency)
-    for tool in tools:
-        result.outcomes.append(measure(tool, dag, concurrency, runs, label=label))
+    result.outcomes.extend(measure_rounds(tools, dag, concurrency, runs, label=label))
     result.targets = w1_targets(result)
     return result
 
