@@ -184,8 +184,8 @@ class Runner:
         self.options = options or RunOptions()
         self.reporter = reporter or Reporter()
         self.executor = executor or LocalExecutor()
-        # While a batch of completed attempts is handled (``_complete_batch``): those whose result
-        # is not written yet, and the task_started events waiting for the batch's own events.
+        # While a batch of completed attempts is handled (``_begin_batch`` to ``_end_batch``): those
+        # whose result is not written yet, and the task_started events waiting for the batch's own.
         self._settling: dict[str, tuple[_Done, _Attempt]] = {}
         self._held: list[dict[str, Any]] | None = None
 
@@ -582,7 +582,7 @@ class Runner:
             self.stopped = f"cost limit reached: ${self.cost:.4f} of ${limit:.2f}"
 
     def _complete(self, done: _Done, attempt: _Attempt, *, queued: bool = False) -> None:
-        """``queued``: the ready queue already knows (``_complete_batch``)."""
+        """``queued``: the ready queue already knows (``_begin_batch``)."""
         task = self.plan.tasks[done.task]
         # A completed agent can still carry a warning (tool calls it was denied): keep it visible.
         meta = self._write_result(done, attempt, COMPLETED, done.result.message)

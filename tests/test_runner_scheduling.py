@@ -40,6 +40,31 @@ def test_concurrency_cap_is_never_exceeded_and_is_reached(tmp_path: Path) -> Non
     assert peak == 3
 
 
+def test_the_event_stream_never_shows_more_attempts_than_the_cap(tmp_path: Path) -> None:
+    """As cli-integration.md says: the line that ends an attempt (completed, failed, retrying)
+    comes before the task_started of the task taking its slot, on every path: tasks that complete
+    (their results written after the next start), fail once and retry, or fail for good."""
+    once = 'if [ ! -e "once-$ORCHESTRATOR_TASK_ID" ]; then touch "once-$ORCHESTRATOR_TASK_ID"; exit 1; fi'
+    specs = [
+        Spec(f"T-{i:02d}", once if i % 3 == 0 else "true", deps=[f"T-{i - 4:02d}"] if i > 4 else [], retries=1)
+        for i in range(1, 17)
+    ]
+    specs.append(Spec("T-17", "exit 3", retries=0))
+    write_plan(tmp_path, specs, {"max_parallel": 2, "backoff_base": 0.01})
+    result = run(tmp_path)
+    assert result.code == 1, result.stderr  # T-17 fails
+    assert sorted(result.tasks("task_retrying")) == [s.id for s in specs if s.script == once]
+    open_now = peak = 0
+    for event in result.events:
+        if event["event"] == "task_started":
+            open_now += 1
+        elif event["event"] in {"task_completed", "task_failed", "task_retrying"}:
+            open_now -= 1
+        assert open_now <= 2, event
+        peak = max(peak, open_now)
+    assert peak == 2
+
+
 def test_cli_max_parallel_overrides_the_plan(tmp_path: Path) -> None:
     specs = [Spec(f"T-{i:02d}", stamped("sleep 0.3")) for i in range(1, 5)]
     write_plan(tmp_path, specs, {"max_parallel": 4})
