@@ -27,7 +27,7 @@ import random
 import signal
 import time
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -341,14 +341,7 @@ class Runner:
     async def _loop(self, group: anyio.abc.TaskGroup) -> None:
         in_flight = self.in_flight
         while True:
-            now = anyio.current_time()
-            for task_id, when in list(self.delayed.items()):
-                if when <= now:
-                    del self.delayed[task_id]
-                    self.queue.push_back(task_id)
-            if self.ramp_at is not None and now >= self.ramp_at:
-                self.cap = min(self.plan.settings.max_parallel, self.cap + 1)
-                self.ramp_at = None if self.cap >= self.plan.settings.max_parallel else now + _RAMP_INTERVAL
+            now = self._release_due()
             self._fill()
             if not self.running and (self.stopped or (not self.delayed and len(self.queue) == 0)):
                 break  # once stopped, a pending retry is not waited for: it will not start
@@ -363,26 +356,45 @@ class Runner:
             timeout = max(0.0, min(wake) - anyio.current_time()) if wake else None
             await in_flight.wait(timeout)
             in_flight.check()
-            batch = list(in_flight.outcomes)  # everything already finished, before deciding again
-            in_flight.outcomes.clear()
-            if self._completes_quietly(batch):
+            # Everything already finished is taken before deciding again.
+            if self._completes_quietly(in_flight.outcomes):
+                batch = list(in_flight.outcomes)
+                in_flight.outcomes.clear()
                 try:
                     if self._begin_batch(batch):
                         await asyncio.sleep(0)  # the tasks just started spawn their processes
                 finally:
                     self._end_batch()
             else:
-                for done in batch:
-                    self._handle(done)
+                while in_flight.outcomes:  # one at a time: if one raises, the rest are still there
+                    self._handle(in_flight.outcomes.popleft())
             self._flush(group)
 
-    def _completes_quietly(self, batch: list[_Done]) -> bool:
+    def _release_due(self) -> float:
+        """Requeue the retries whose wait is over and give back a slot the ramp allows; returns now."""
+        now = anyio.current_time()
+        for task_id, when in list(self.delayed.items()):
+            if when <= now:
+                del self.delayed[task_id]
+                self.queue.push_back(task_id)
+        if self.ramp_at is not None and now >= self.ramp_at:
+            self.cap = min(self.plan.settings.max_parallel, self.cap + 1)
+            self.ramp_at = None if self.cap >= self.plan.settings.max_parallel else now + _RAMP_INTERVAL
+        return now
+
+    def _completes_quietly(self, batch: Iterable[_Done]) -> bool:
         """Whether every attempt in ``batch`` completed its task, and nothing in it stops the run
         or changes what may start (a failure, a retry, a pause, a cost limit reached)."""
-        if not batch or not all(done.result.completed for done in batch):
-            return False
         limit = self.plan.settings.max_cost
-        return limit is None or self.cost + sum(d.result.cost_usd or 0.0 for d in batch) < limit
+        cost = self.cost
+        some = False
+        for done in batch:
+            if not done.result.completed:
+                return False
+            some = True
+            if done.result.cost_usd is not None:
+                cost += done.result.cost_usd  # in the order, and so with the rounding, of _begin_batch
+        return some and (limit is None or cost < limit)
 
     def _begin_batch(self, batch: list[_Done]) -> bool:
         """Completed attempts, with the freed slots filled first: the next tasks start before the
@@ -401,6 +413,7 @@ class Runner:
                 self.cost_seen = True
             settling[done.task] = (done, attempt)
             self.queue.complete(done.task)
+        self._release_due()  # as the top of the loop would before filling: a retry may be due
         running = len(self.running)
         self._fill()
         return len(self.running) > running  # whether it started any
@@ -413,8 +426,8 @@ class Runner:
                 self._settle(next(iter(settling)))
         finally:
             self._held = None
-            for event in held:
-                self.reporter.event(event)
+            for event in held:  # stamped now: they come after the batch's own events
+                self.reporter.event({**event, "time": now_iso()})
 
     def _settle(self, task_id: str) -> None:
         """Write the result of ``task_id``, completed in the batch being handled."""
@@ -697,6 +710,8 @@ class Runner:
         view.result_file = meta.get("result_file")
 
     def _finish_interrupted(self) -> None:
+        while self._settling:  # completed in a batch whose handling raised: they still count
+            self._settle(next(iter(self._settling)))
         outcomes = self.in_flight.outcomes
         while outcomes:  # attempts that finished just before the interrupt still count
             done = outcomes.popleft()

@@ -164,7 +164,8 @@ class Backend(ABC):
     #: Whether ``--resume <session>`` can continue an interrupted attempt.
     resumable: ClassVar[bool] = False
     #: Whether ``invocation`` reads ``job.prompt``. When it does not, the runner leaves the prompt
-    #: empty rather than read every upstream result file into it for nothing.
+    #: empty rather than read every upstream result file into it for nothing (a subclass of a
+    #: backend that sets it False, and reads the prompt, sets it back to True).
     reads_prompt: ClassVar[bool] = True
 
     @abstractmethod

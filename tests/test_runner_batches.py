@@ -1,0 +1,153 @@
+"""The runner's handling of attempts that end together: a batch of completions fills the freed
+slots before the results are written, and must decide and record exactly as handling each
+outcome in turn would. Real plans and workspaces, run in-process with executors that end
+attempts when the test says."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import time
+from pathlib import Path
+from typing import Any
+
+import frontmatter
+import pytest
+from runner_helpers import Spec, write_plan
+
+import orchestrator.backends as backends_module
+import orchestrator.runner as runner_module
+from orchestrator import Workspace
+from orchestrator.backends.base import AgentResult, Job, Observer
+from orchestrator.backends.shell import ShellBackend
+from orchestrator.executor import Executor, Launch, LocalExecutor
+from orchestrator.process import LineCallback, ProcessRun, StartCallback
+from orchestrator.reporter import Reporter
+from orchestrator.runner import Runner
+
+
+class Collect(Reporter):
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def event(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+
+    def starts(self) -> list[tuple[str, int]]:
+        return [(e["task"], e["attempt"]) for e in self.events if e["event"] == "task_started"]
+
+
+class Together(Executor):
+    """Runs no process: the attempts of ``tasks`` end together, once all of them have started;
+    every other attempt ends at once. ``code`` gives a task's exit status (default 0)."""
+
+    def __init__(self, tasks: set[str], code: dict[str, int] | None = None) -> None:
+        self.tasks = tasks
+        self.code = code or {}
+        self.waiting = 0
+        self.gate: asyncio.Event | None = None
+
+    async def run(
+        self, launch: Launch, *, on_line: LineCallback | None = None, on_start: StartCallback | None = None
+    ) -> ProcessRun:
+        task = launch.env["ORCHESTRATOR_TASK_ID"]
+        if task in self.tasks:
+            self.gate = self.gate or asyncio.Event()
+            self.waiting += 1
+            if self.waiting == len(self.tasks):
+                asyncio.get_running_loop().call_later(0.05, self.gate.set)
+            await self.gate.wait()
+        return ProcessRun(self.code.get(task, 0), None, 0.0)
+
+
+def result_status(ws: Workspace) -> dict[str, tuple[str, object]]:
+    found: dict[str, tuple[str, object]] = {}
+    for path in sorted((ws.root / "results").glob("*-result.md")):
+        meta = frontmatter.load(str(path)).metadata
+        found[str(meta["task"])] = (str(meta["status"]), meta.get("reason"))
+    return found
+
+
+def test_a_retry_due_when_a_batch_ends_gets_the_slot_before_a_less_urgent_task(tmp_path: Path) -> None:
+    """R fails and waits to retry; A takes the slot. When A ends the loop is busy past R's
+    wait, so A's end and R's due retry are seen together: R (P0) must go before X (P3)."""
+
+    class BusyAfterA(LocalExecutor):
+        async def run(
+            self, launch: Launch, *, on_line: LineCallback | None = None, on_start: StartCallback | None = None
+        ) -> ProcessRun:
+            run = await super().run(launch, on_line=on_line, on_start=on_start)
+            if launch.env["ORCHESTRATOR_TASK_ID"] == "A":
+                time.sleep(0.3)  # the loop's thread is busy: R's backoff (at most 0.1 s) runs out
+            return run
+
+    once = "if [ ! -e once-R ]; then touch once-R; exit 1; fi"
+    specs = [
+        Spec("R", once, priority="P0", retries=1),
+        Spec("A", "true", priority="P1"),
+        Spec("X", "true", priority="P3"),
+    ]
+    write_plan(tmp_path, specs, {"max_parallel": 1, "backoff_base": 0.1, "backoff_cap": 0.1})
+    reporter = Collect()
+    summary = Runner(Workspace.find(tmp_path), reporter=reporter, executor=BusyAfterA()).run()
+    assert summary.exit_code == 0
+    assert reporter.starts() == [("R", 1), ("A", 1), ("R", 2), ("X", 1)]
+
+
+def test_a_batch_that_reaches_the_cost_limit_stops_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A and B end together and bring the cost to the limit exactly as adding them one by one
+    does (0.01 + 0.01 + 0.06 reaches 0.08; 0.01 + (0.01 + 0.06) would not): Z must not start."""
+    costs = {"P": 0.01, "A": 0.01, "B": 0.06, "Z": 0.0}
+
+    class Costly(ShellBackend):
+        name = "costly-test"
+
+        def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
+            return AgentResult(True, text="ok", exit_code=0, cost_usd=costs[job.task.id])
+
+    monkeypatch.setitem(backends_module._REGISTRY, Costly.name, Costly)
+    specs = [
+        Spec("P", "true", priority="P0"),
+        Spec("A", "true", deps=["P"]),
+        Spec("B", "true", deps=["P"]),
+        Spec("Z", "true", deps=["A"], priority="P3"),
+    ]
+    write_plan(tmp_path, specs, {"max_parallel": 2, "backend": Costly.name, "max_cost": 0.08})
+    reporter = Collect()
+    summary = Runner(Workspace.find(tmp_path), reporter=reporter, executor=Together({"A", "B"})).run()
+    assert [task for task, _ in reporter.starts()] == ["P", "A", "B"]
+    assert summary.stopped is not None and summary.stopped.startswith("cost limit reached")
+    assert result_status(Workspace.find(tmp_path))["Z"][0] == "skipped"
+
+
+@pytest.mark.parametrize("b_exit", [0, 3])
+def test_outcomes_left_when_a_result_write_raises_are_still_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, b_exit: int
+) -> None:
+    """A and B end together; writing A's result raises (a full disk, say) and the run stops.
+    B's outcome, not handled yet, is still recorded as what it was: completed, or failed."""
+    write = Runner._write_result
+
+    def full_disk_for_a(self: Runner, done: Any, attempt: Any, status: str, reason: str | None) -> dict[str, Any]:
+        if done.task == "A":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write(self, done, attempt, status, reason)
+
+    monkeypatch.setattr(runner_module.Runner, "_write_result", full_disk_for_a)
+    write_plan(tmp_path, [Spec("A", "true"), Spec("B", "true")], {"max_parallel": 2})
+    ws = Workspace.find(tmp_path)
+    with pytest.raises(BaseException) as raised:
+        Runner(ws, reporter=Reporter(), executor=Together({"A", "B"}, {"B": b_exit})).run()
+    assert raised.group_contains(OSError) if isinstance(raised.value, BaseExceptionGroup) else raised.type is OSError
+    status, reason = result_status(ws)["B"]
+    assert (status, reason) == (("completed", None) if b_exit == 0 else ("failed", "exit code 3"))
+
+
+def test_event_times_never_go_backwards(tmp_path: Path) -> None:
+    """The task_started events a batch holds back are stamped when they are reported, after the
+    batch's task_completed events: the stream's times are in order."""
+    write_plan(tmp_path, [Spec(f"T-{i}", "true") for i in range(1, 7)], {"max_parallel": 1})
+    reporter = Collect()
+    assert Runner(Workspace.find(tmp_path), reporter=reporter).run().exit_code == 0
+    times = [e["time"] for e in reporter.events]
+    assert times == sorted(times)
