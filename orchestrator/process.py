@@ -309,7 +309,7 @@ def posix_spawn_possible() -> bool:
     if not _POSIX_SPAWN[0]:
         return False
     try:
-        return not any(int(name) > 2 and _inheritable(int(name)) for name in os.listdir("/proc/self/fd"))
+        return not _inherited_descriptors()
     except (OSError, ValueError):
         return False
 
@@ -336,11 +336,14 @@ def keep_descriptors_from_children() -> None:
     if not _HAVE_PROC:
         return
     with contextlib.suppress(OSError):
-        for name in os.listdir("/proc/self/fd"):
-            fd = int(name)
-            if fd > 2 and _inheritable(fd):
-                with contextlib.suppress(OSError):
-                    os.set_inheritable(fd, False)
+        for fd in _inherited_descriptors():
+            with contextlib.suppress(OSError):
+                os.set_inheritable(fd, False)
+
+
+def _inherited_descriptors() -> list[int]:
+    """This process's descriptors past stderr that a child would inherit (Linux /proc)."""
+    return [fd for fd in map(int, os.listdir("/proc/self/fd")) if fd > 2 and _inheritable(fd)]
 
 
 def _inheritable(fd: int) -> bool:
