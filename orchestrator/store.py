@@ -10,7 +10,6 @@ import contextlib
 import hashlib
 import itertools
 import os
-import re
 import stat
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -263,13 +262,33 @@ def read_body(path: Path) -> str | None:
     first = text.find("\n")
     if not text.startswith("---") or first < 0:
         return text.strip()
-    match = _CLOSING.search(text, first + 1)
-    if match is None:
+    end = closing_fence_end(text, first)
+    if end is None:
         return text.strip()
-    return text[match.end() :].strip()
+    return text[end:].strip()
 
 
-_CLOSING = re.compile(r"^---[ \t]*$\r?\n?", re.M)
+def closing_fence_end(text: str, newline: int) -> int | None:
+    """Where the body starts: just past the first line after ``newline`` (the index of a newline)
+    that is ``---`` and nothing but spaces or tabs after it, and past that line's own newline.
+
+    What ``re.compile(r"^---[ \t]*$\r?\n?", re.M).search(text, newline + 1).end()`` finds (a test
+    holds them equal), for a tenth of its cost: the regex tries every position of a brief, a
+    third of the work of reading one, and a brief's emoji makes each position four bytes wide.
+    """
+    size = len(text)
+    while True:
+        start = text.find("\n---", newline)
+        if start < 0:
+            return None
+        end = start + 4
+        while end < size and text[end] in " \t":
+            end += 1
+        if end == size:
+            return end
+        if text[end] == "\n":
+            return end + 1
+        newline = start + 1
 
 
 def read_document(path: Path) -> tuple[dict[str, Any], str] | None:

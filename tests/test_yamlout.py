@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -70,6 +71,24 @@ def test_read_body_matches_the_frontmatter_parser(meta: dict[str, Any], body: st
         document = store.read_document(path)
         assert document is not None
         assert store.read_body(path) == document[1]
+
+
+_CLOSING_FENCE = re.compile(r"^---[ \t]*$\r?\n?", re.M)
+
+
+_FENCE_LINES = st.sampled_from(["---", "--- ", "---\t \t", "----", "--", "---x", "--- x", " ---", "---\r", "", "x"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_FENCE_LINES | st.text(alphabet="-\r\t xé🤖", max_size=6), min_size=1, max_size=8), st.data())
+def test_closing_fence_end_is_the_regex(lines: list[str], data: st.DataObject) -> None:
+    text = "\n".join(lines)
+    newlines = [i for i, char in enumerate(text) if char == "\n"] or [len(text)]
+    if newlines == [len(text)]:
+        text += "\n"
+    newline = data.draw(st.sampled_from(newlines))  # the scan starts at a newline, as read_body calls it
+    match = _CLOSING_FENCE.search(text, newline + 1)
+    assert store.closing_fence_end(text, newline) == (match.end() if match else None)
 
 
 @settings(max_examples=400, deadline=None)
