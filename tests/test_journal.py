@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import os
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
-from orchestrator.journal import Journal, read
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from orchestrator.journal import Journal, iso_at, read
 
 
 def test_open_attempts_follow_start_session_end(tmp_path: Path) -> None:
@@ -86,3 +92,33 @@ def test_a_finished_journal_is_read_from_its_ends(tmp_path: Path) -> None:
     with path.open("a") as handle:  # a later line: not finished any more
         handle.write('{"event": "start", "task": "T-02", "attempt": 1, "pgid": 5}\n')
     assert sorted(read(path).open) == ["T-01", "T-02"]
+
+
+_NEAR_A_SECOND = st.builds(
+    lambda second, off: second + off,
+    st.integers(min_value=-(10**9), max_value=4 * 10**9),
+    st.sampled_from([0.0, 0.0005, 0.0004995, 0.0004996, 0.9994999, 0.9995, 0.9999994, 0.9999995, 0.9999996, 0.5]),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.floats(min_value=-(10**9), max_value=4 * 10**9) | _NEAR_A_SECOND, min_size=1, max_size=6))
+def test_iso_at_is_datetime_isoformat(stamps: list[float]) -> None:
+    # In sequence, as a run calls it: the text kept for one second must never leak into another.
+    for when in stamps:
+        zone = datetime.fromtimestamp(when, UTC).astimezone().tzinfo
+        assert iso_at(when) == datetime.fromtimestamp(when, zone).isoformat(timespec="milliseconds")
+
+
+def test_iso_at_follows_a_change_of_the_local_offset(monkeypatch: pytest.MonkeyPatch) -> None:
+    when = 1_800_000_000.25
+    try:
+        monkeypatch.setenv("TZ", "UTC")
+        time.tzset()
+        assert iso_at(when) == "2027-01-15T08:00:00.250+00:00"
+        monkeypatch.setenv("TZ", "Asia/Kolkata")
+        time.tzset()  # noticed with the next lookup, at most a minute later
+        assert iso_at(when + 61) == "2027-01-15T13:31:01.250+05:30"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
