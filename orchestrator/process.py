@@ -9,12 +9,15 @@ Ctrl-C — the group is terminated (SIGTERM, a grace period, SIGKILL) and the ch
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
+import select
 import signal
 import subprocess
 import sys
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -475,16 +478,77 @@ class Wakeup:
                 timer.cancel()
 
 
-class _Watch:
-    """Event-loop callbacks for one child: its pipes are read the moment they are readable, and
-    its exit (the pidfd) or the end of its output wakes the one coroutine that decides.
+class _Readers:
+    """The loop's way to call back when a descriptor is readable: ``add(fd, callback)``, ``remove(fd)``.
 
-    Callbacks straight on the asyncio loop, not a task per pipe nor a selector to wait on: for
-    a short command this bookkeeping is the runner's largest cost per task.
+    On Linux, one epoll set per event loop holds every child's pipes and pidfd, and the loop
+    watches that one descriptor: registering a descriptor is then one ``epoll_ctl`` (about 0.4 us)
+    where ``loop.add_reader`` builds a handle and a selector key (about 5 us, and three of each
+    per child). Elsewhere, ``loop.add_reader`` itself.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        self.callbacks: dict[int, Callable[[], None]] = {}
+        self.epoll = select.epoll() if _HAVE_EPOLL else None
+        if self.epoll is not None:
+            loop.add_reader(self.epoll.fileno(), self._ready)
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> _Readers:
+        readers = _READERS.get(loop)
+        if readers is None:
+            for old_loop, old in list(_READERS.items()):  # the epoll sets of closed loops go now
+                if old_loop.is_closed():
+                    old.close()
+                    del _READERS[old_loop]
+            readers = _READERS[loop] = cls(loop)
+        return readers
+
+    def close(self) -> None:
+        if self.epoll is not None:
+            self.epoll.close()
+
+    def add(self, fd: int, callback: Callable[[], None]) -> None:
+        if self.epoll is None:
+            self.loop.add_reader(fd, callback)
+            return
+        self.epoll.register(fd, select.EPOLLIN)
+        self.callbacks[fd] = callback
+
+    def remove(self, fd: int) -> None:
+        if self.epoll is None:
+            self.loop.remove_reader(fd)
+            return
+        if self.callbacks.pop(fd, None) is not None:
+            with contextlib.suppress(OSError):  # closed already: the kernel dropped it with the file
+                self.epoll.unregister(fd)
+
+    def _ready(self) -> None:
+        assert self.epoll is not None
+        # A callback may remove another descriptor of the same batch: its event is dropped then.
+        # None adds one: descriptors are only added by coroutines, never from these callbacks.
+        for fd, _ in self.epoll.poll(0):
+            callback = self.callbacks.get(fd)
+            if callback is not None:
+                callback()
+
+
+_HAVE_EPOLL = hasattr(select, "epoll")
+_READERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Readers] = weakref.WeakKeyDictionary()
+
+
+class _Watch:
+    """Callbacks for one child: its pipes are read the moment they are readable, and its exit (the
+    pidfd) or the end of its output wakes the one coroutine that decides.
+
+    Callbacks straight on the event loop (``_Readers``), not a task per pipe nor a selector to wait
+    on: for a short command this bookkeeping is the runner's largest cost per task.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.readers = _Readers.of(loop)
         self.open: list[_Stream] = []  # registered, not at their end yet
         self.pidfd: int | None = None  # registered, not readable yet
         self.last_output = loop.time()
@@ -494,10 +558,10 @@ class _Watch:
     def start(self, streams: list[_Stream], pidfd: int | None) -> None:
         """Register the callbacks; what got registered is undone by ``close`` even if one fails."""
         for stream in streams:
-            self.loop.add_reader(stream.fd, self._readable, stream)
+            self.readers.add(stream.fd, functools.partial(self._readable, stream))
             self.open.append(stream)
         if pidfd is not None:
-            self.loop.add_reader(pidfd, self._exited)
+            self.readers.add(pidfd, self._exited)
             self.pidfd = pidfd
 
     def _readable(self, stream: _Stream) -> None:
@@ -513,20 +577,20 @@ class _Watch:
 
     def _exited(self) -> None:
         assert self.pidfd is not None
-        self.loop.remove_reader(self.pidfd)
+        self.readers.remove(self.pidfd)
         self.pidfd = None
         self.wakeup.wake()
 
     def close_stream(self, stream: _Stream) -> None:
         if stream in self.open:
-            self.loop.remove_reader(stream.fd)
+            self.readers.remove(stream.fd)
             self.open.remove(stream)
 
     def close(self) -> None:
         for stream in list(self.open):
             self.close_stream(stream)
         if self.pidfd is not None:
-            self.loop.remove_reader(self.pidfd)
+            self.readers.remove(self.pidfd)
             self.pidfd = None
 
 

@@ -157,6 +157,35 @@ def test_run_process_watches_children_without_a_thread_each(tmp_path: Path) -> N
     assert peak[0] == 1, f"{peak[0]} threads while 20 children ran"
 
 
+def test_run_process_leaves_no_descriptor_behind_across_event_loops(tmp_path: Path) -> None:
+    """Every child's pipes and pidfd are closed once it is reaped, and the epoll set the children
+    of one event loop share goes once that loop is closed: five loops of ten children each leave
+    at most the last loop's set open (the garbage collector is kept out of it: event loops hold
+    reference cycles, and only its passing would close them otherwise)."""
+    import gc
+
+    def descriptors() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    async def ten() -> None:
+        async with anyio.create_task_group() as group:
+            for index in range(10):
+                directory = tmp_path / str(index)
+                directory.mkdir(exist_ok=True)
+                group.start_soon(partial(_process, directory, ["true"], Limits(timeout=HANG_GUARD)))
+
+    before = descriptors()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(5):
+            anyio.run(ten)
+            assert descriptors() - before <= 1
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def test_run_process_long_lines_are_linear(tmp_path: Path) -> None:
     """A 50 MB line arrives in thousands of chunks; joining them must not be quadratic (hang guard)."""
     sizes: list[int] = []
