@@ -15,10 +15,14 @@ and an orphan once it is dead: the next run stops its process group (``pgid``; o
 that started no earlier than ``pgid_start``, in clock ticks since boot, count) and continues
 its agent session. ``spawn`` comes just before the process is started: a runner killed between
 the two leaves an attempt whose group it never wrote down, and the next run finds its processes
-by the variables that name the attempt in their environment (``attempt_environment``). Each
-line is one ``write()`` of a few hundred bytes to a file opened with ``O_APPEND``: a killed
-runner leaves whole lines, and a line torn by a power cut is skipped. No fsync: the journal
-only has to survive the runner, not the machine. A run starts the file afresh once the last
+by the variables that name the attempt in their environment (``attempt_environment``). Lines
+are appended to a file opened with ``O_APPEND``, those of one turn of the event loop in one
+``write()`` once that turn is over (``flush``), and a ``spawn`` line at once, with whatever is
+waiting, before its process starts: a killed runner leaves whole lines, and a line torn by a
+power cut is skipped. What a kill -9 can take with it is the last turn's lines: an attempt
+whose ``spawn`` has no ``start`` is found by its environment as above, and one whose ``end`` is
+missing has no process group left to stop. No fsync: the journal only has to survive the runner, not the
+machine. A run starts the file afresh once the last
 run's orphans are settled, and ends it with ``finished`` once no attempt is open: a reader that
 finds that line last need not read the rest.
 
@@ -33,6 +37,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -157,11 +162,15 @@ def read(path: Path) -> JournalState:
 
 
 class Journal:
-    """The runner's handle on the journal: appends, one ``write()`` per line."""
+    """The runner's handle on the journal: appends, written by ``flush`` (see the module's doc)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, soon: Callable[[Callable[[], None]], object] | None = None) -> None:
+        """``soon``: how to have ``flush`` called once the current turn of the event loop is over
+        (``loop.call_soon``); without it, lines wait for an explicit ``flush``."""
         self.path = path
         self._fd: int | None = None
+        self._pending: list[bytes] = []
+        self._soon = soon
 
     def begin(self) -> None:
         """Start the file afresh for this run (call it once the last run's orphans are settled)."""
@@ -170,12 +179,23 @@ class Journal:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
 
     def append(self, entry: dict[str, Any]) -> None:
+        """Add a line, written with the next ``flush``."""
         if self._fd is not None:
-            os.write(self._fd, _line(entry))
+            if not self._pending and self._soon is not None:
+                self._soon(self.flush)
+            self._pending.append(_line(entry))
+
+    def flush(self) -> None:
+        """Write the lines added since the last flush, in one ``write()``."""
+        if self._pending and self._fd is not None:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            os.write(self._fd, data)
 
     def spawning(self, task: str, agent: str, attempt: int) -> None:
-        """The attempt's process is about to be started (see the module's doc)."""
+        """The attempt's process is about to be started: written now (see the module's doc)."""
         self.append({"event": "spawn", "task": task, "agent": agent, "attempt": attempt, "at": now_iso()})
+        self.flush()
 
     def started(self, task: str, agent: str, attempt: int, pgid: int, pgid_start: int | None) -> None:
         self.append(
@@ -203,9 +223,12 @@ class Journal:
 
     def close(self) -> None:
         if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._fd)
-            self._fd = None
+            try:
+                self.flush()
+            finally:
+                with contextlib.suppress(OSError):
+                    os.close(self._fd)
+                self._fd = None
 
 
 # One encoder for every line: json.dumps with any option builds a new one per call.

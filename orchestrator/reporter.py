@@ -24,33 +24,55 @@ class Reporter:
         """One state change: task_started, task_retrying, task_completed, task_failed, task_skipped,
         task_interrupted, run_paused, run_started, run_finished, notice."""
 
+    def flush(self) -> None:
+        """Show what the events so far have to show: the runner calls it whenever it has nothing
+        to do but wait, so events may be gathered until then."""
+
     def close(self) -> None:
         """The run is over."""
 
 
-def _write(reporter: JsonReporter | PlainReporter, line: str) -> None:
-    """Write one line; a reader that went away (``run | head -1``) must not stop the run."""
-    if reporter.closed:
-        return
-    try:
-        reporter.stream.write(line + "\n")
-        reporter.stream.flush()
-    except BrokenPipeError:
-        reporter.closed = True
-        # Point stdout at /dev/null so the interpreter's final flush does not fail too.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        with contextlib.suppress(OSError, ValueError):
-            os.dup2(devnull, reporter.stream.fileno())
-        os.close(devnull)
+class _LineReporter(Reporter):
+    """One line per event on a stream, written with ``flush`` (a run flushes each time its loop
+    waits: one write for the events of one turn, not one each, whether or not the stream is
+    buffered) and on ``close``."""
 
-
-class JsonReporter(Reporter):
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
         self.closed = False
+        self._lines: list[str] = []
 
+    def _write(self, line: str) -> None:
+        if not self.closed:
+            self._lines.append(line + "\n")
+
+    def flush(self) -> None:
+        """Write the lines gathered; a reader that went away (``run | head -1``) must not stop the run."""
+        if self.closed or not self._lines:
+            return
+        text = "".join(self._lines)
+        self._lines.clear()
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except BrokenPipeError:
+            self._reader_gone()
+
+    def close(self) -> None:
+        self.flush()
+
+    def _reader_gone(self) -> None:
+        self.closed = True
+        # Point stdout at /dev/null so the interpreter's final flush does not fail too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(devnull, self.stream.fileno())
+        os.close(devnull)
+
+
+class JsonReporter(_LineReporter):
     def event(self, event: Event) -> None:
-        _write(self, json.dumps(event, ensure_ascii=False, default=str))
+        self._write(json.dumps(event, ensure_ascii=False, default=str))
 
 
 def describe(event: Event) -> str | None:
@@ -93,15 +115,11 @@ def describe(event: Event) -> str | None:
     return None
 
 
-class PlainReporter(Reporter):
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stdout
-        self.closed = False
-
+class PlainReporter(_LineReporter):
     def event(self, event: Event) -> None:
         line = describe(event)
         if line is not None:
-            _write(self, line)
+            self._write(line)
 
 
 class LiveReporter(Reporter):

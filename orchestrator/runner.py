@@ -197,6 +197,7 @@ class Runner:
         try:
             return anyio.run(self._main)
         finally:
+            self.reporter.flush()
             lock.release()
 
     def _prepare(self) -> None:
@@ -254,7 +255,7 @@ class Runner:
         plan = self.plan
         orphans = await settle_orphans(self.ws, wait=self.options.wait_for_orphans, grace=plan.settings.kill_grace)
         self._resume_sessions = {o.task: o.session_id for o in orphans if o.session_id}
-        self.journal = Journal(self.ws.journal_file)
+        self.journal = Journal(self.ws.journal_file, asyncio.get_running_loop().call_soon)
         self.journal.begin()  # the orphans are settled: their lines can go
         for orphan in orphans:
             if orphan.alive:
@@ -324,6 +325,7 @@ class Runner:
         from .synthesis import synthesize_async
 
         self._emit("notice", message="aggregating with an agent")
+        self.reporter.flush()  # the agent takes a while: say so now
         try:
             return await synthesize_async(self.plan, self.ws)
         except (AgentCallError, OrchestratorError) as exc:
@@ -354,6 +356,7 @@ class Runner:
             if self.running:
                 wake.append(self.last_flush + self.flush_every)
             timeout = max(0.0, min(wake) - anyio.current_time()) if wake else None
+            self._flush_lines()  # what this turn of the loop wrote, in one write each
             await in_flight.wait(timeout)
             in_flight.check()
             # Everything already finished is taken before deciding again.
@@ -369,6 +372,11 @@ class Runner:
                 while in_flight.outcomes:  # one at a time: if one raises, the rest are still there
                     self._handle(in_flight.outcomes.popleft())
             self._flush(group)
+
+    def _flush_lines(self) -> None:
+        """The journal's lines and the reporter's events gathered since the last call."""
+        self.journal.flush()
+        self.reporter.flush()
 
     def _release_due(self) -> float:
         """Requeue the retries whose wait is over and give back a slot the ramp allows; returns now."""

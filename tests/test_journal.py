@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -122,3 +123,42 @@ def test_iso_at_follows_a_change_of_the_local_offset(monkeypatch: pytest.MonkeyP
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def _events(path: Path) -> list[str]:
+    return [line.split('"')[3] for line in path.read_text().splitlines()]
+
+
+def test_lines_wait_for_a_flush_and_a_spawn_line_goes_out_at_once(tmp_path: Path) -> None:
+    """A turn's lines leave in one write; a spawn line must be on disk before its process starts,
+    so it takes what was waiting with it, in order."""
+    path = tmp_path / "attempts.jsonl"
+    journal = Journal(path)
+    journal.begin()
+    journal.started("T-01", "Agent-01", 1, 111, 5)
+    journal.ended("T-01", 1)
+    assert _events(path) == ["run"]
+    journal.spawning("T-02", "Agent-02", 1)
+    assert _events(path) == ["run", "start", "end", "spawn"]
+    journal.started("T-02", "Agent-02", 1, 222, 5)
+    journal.flush()
+    assert _events(path) == ["run", "start", "end", "spawn", "start"]
+    journal.ended("T-02", 1)
+    journal.close()  # nothing waiting is lost
+    assert _events(path)[-1] == "end"
+    assert not read(path).open
+
+
+def test_a_line_asks_for_one_flush_after_the_turn(tmp_path: Path) -> None:
+    path = tmp_path / "attempts.jsonl"
+    scheduled: list[Callable[[], None]] = []
+    journal = Journal(path, scheduled.append)
+    journal.begin()
+    journal.started("T-01", "Agent-01", 1, 111, 5)
+    journal.session("T-01", 1, "abc")
+    assert len(scheduled) == 1 and _events(path) == ["run"]
+    scheduled.pop()()  # the event loop's next turn
+    assert _events(path) == ["run", "start", "session"]
+    journal.ended("T-01", 1)
+    assert len(scheduled) == 1
+    journal.close()

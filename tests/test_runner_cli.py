@@ -4,10 +4,11 @@ sections, the JSON event stream and the plain output."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 
-from runner_helpers import Spec, cli, result_body, results, run, statuses, workspace, write_plan
+from runner_helpers import CLI, HANG_GUARD, Spec, cli, result_body, results, run, statuses, workspace, write_plan
 
 from orchestrator.plan import load_plan
 
@@ -287,3 +288,22 @@ def test_a_run_in_process_leaves_nothing_open(tmp_path: Path) -> None:
     summary = run_in_process(Workspace.find(tmp_path))
     assert summary.exit_code == 0
     gc.collect()
+
+
+def test_a_reader_that_goes_away_does_not_stop_the_run(tmp_path: Path) -> None:
+    """``orchestrator run | head -1``: the events that no one reads any more are dropped, the run
+    goes on to the end and records every result."""
+    write_plan(tmp_path, [Spec(f"T-{i:02d}", f"sleep 0.{i % 3}; echo {i}") for i in range(1, 13)], {"max_parallel": 3})
+    runner = subprocess.Popen(
+        [*CLI, "run"], cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert runner.stdout is not None and runner.stderr is not None
+    first = runner.stdout.readline()
+    runner.stdout.close()  # as head -1 does
+    code = runner.wait(timeout=HANG_GUARD)
+    stderr = runner.stderr.read().decode()
+    runner.stderr.close()
+    assert first.startswith("▶ run: 12 to run".encode())
+    assert code == 0, stderr
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr
+    assert statuses(tmp_path) == {f"T-{i:02d}": "completed" for i in range(1, 13)}
