@@ -175,7 +175,7 @@ async def run_process(
         except OSError as exc:
             return ProcessRun(None, None, loop.time() - started, start_error=_could_not_start(exc, argv))
         with child:
-            return await _supervise(child, started, out_file, err_file, limits, on_line, on_start)
+            return await _supervise(loop, child, started, out_file, err_file, limits, on_line, on_start)
 
 
 class _Child:
@@ -595,6 +595,7 @@ class _Watch:
 
 
 async def _supervise(
+    loop: asyncio.AbstractEventLoop,
     child: _Child,
     started: float,
     out_file: _LazyFile,
@@ -604,17 +605,13 @@ async def _supervise(
     on_start: StartCallback | None,
 ) -> ProcessRun:
     """Wait for the child's exit and the end of its output, within its limits."""
-    import asyncio
-
-    import anyio
-
-    loop = asyncio.get_running_loop()
     pgid = child.pid
     timed_out: str | None = None
     streams = [_Stream(child.pipes[0], out_file, on_line), _Stream(child.pipes[1], err_file, None)]
     deadline = started + limits.timeout if limits.timeout else math.inf
     drain_until = math.inf  # once the leader is gone: how long a grandchild may keep a pipe open
     watch = _Watch(loop)
+    emptied = False  # the group was found empty after the child exited
     try:  # from here on, whatever happens, the group is stopped and the child reaped
         if on_start is not None:
             on_start(pgid)
@@ -632,6 +629,8 @@ async def _supervise(
                 # may still hold a pipe: read what is there, then stop reading.
                 if _group_running(pgid):
                     await stop_group(pgid, min(limits.grace, 1.0))
+                else:
+                    emptied = True  # and it stays so: no member is left to start another
                 drain_until = loop.time() + _DRAIN_SECONDS
             if exited:
                 if not watch.open or now >= drain_until:
@@ -654,10 +653,13 @@ async def _supervise(
             await watch.wakeup.wait(wake)
     finally:
         watch.close()
-        with anyio.CancelScope(shield=True):
-            if child.returncode is None or _group_running(pgid):
+        # Usually the child is reaped and its group was found empty already: nothing to await.
+        if child.returncode is None or (not emptied and _group_running(pgid)):
+            import anyio
+
+            with anyio.CancelScope(shield=True):
                 await stop_group(pgid, limits.grace)
-            await child.wait()
+                await child.wait()
     code = child.returncode
     sig = -code if code is not None and code < 0 else None
     return ProcessRun(

@@ -255,7 +255,10 @@ class Runner:
         plan = self.plan
         orphans = await settle_orphans(self.ws, wait=self.options.wait_for_orphans, grace=plan.settings.kill_grace)
         self._resume_sessions = {o.task: o.session_id for o in orphans if o.session_id}
-        self.journal = Journal(self.ws.journal_file, asyncio.get_running_loop().call_soon)
+        loop = asyncio.get_running_loop()
+        # The loop's own clock: what anyio.current_time() reads, without looking up the loop each time.
+        self.clock = loop.time
+        self.journal = Journal(self.ws.journal_file, loop.call_soon)
         self.journal.begin()  # the orphans are settled: their lines can go
         for orphan in orphans:
             if orphan.alive:
@@ -355,7 +358,7 @@ class Runner:
                 wake.append(now + paused_for)
             if self.running:
                 wake.append(self.last_flush + self.flush_every)
-            timeout = max(0.0, min(wake) - anyio.current_time()) if wake else None
+            timeout = max(0.0, min(wake) - self.clock()) if wake else None
             self._flush_lines()  # what this turn of the loop wrote, in one write each
             await in_flight.wait(timeout)
             in_flight.check()
@@ -380,7 +383,7 @@ class Runner:
 
     def _release_due(self) -> float:
         """Requeue the retries whose wait is over and give back a slot the ramp allows; returns now."""
-        now = anyio.current_time()
+        now = self.clock()
         for task_id, when in list(self.delayed.items()):
             if when <= now:
                 del self.delayed[task_id]
@@ -566,7 +569,7 @@ class Runner:
             self._complete(done, attempt)
         elif result.error_class == USAGE_LIMIT:
             until = self.pause.start(result.reset_at, settings.backend, result.message or "usage limit reached")
-            self.delayed[done.task] = anyio.current_time() + self.pause.remaining()
+            self.delayed[done.task] = self.clock() + self.pause.remaining()
             self.views[done.task].status = WAITING
             self._emit("run_paused", task=done.task, until=until, reason=result.message or "usage limit reached")
         elif result.error_class == AUTH:
@@ -581,8 +584,8 @@ class Runner:
             if result.error_class == RATE_LIMIT:
                 delay = max(delay, result.retry_after or 0.0)
                 self.cap = 1
-                self.ramp_at = anyio.current_time() + max(delay, _RAMP_INTERVAL)
-            self.delayed[done.task] = anyio.current_time() + delay
+                self.ramp_at = self.clock() + max(delay, _RAMP_INTERVAL)
+            self.delayed[done.task] = self.clock() + delay
             self.views[done.task].status = RETRYING
             self.journal.retrying(done.task, done.attempt)
             reason = result.message or "failed"
@@ -775,7 +778,7 @@ class Runner:
         self.unsynced.append(path)
 
     def _flush(self, group: anyio.abc.TaskGroup | None = None) -> None:
-        now = anyio.current_time()
+        now = self.clock()
         if now - self.last_flush < self.flush_every:
             return
         if self.unsynced and group is not None:
@@ -786,7 +789,7 @@ class Runner:
         cost = time.perf_counter() - began
         # A big plan file costs more to rewrite; never spend more than a tenth of the time on it.
         self.flush_every = max(1.0, cost * 10)
-        self.last_flush = anyio.current_time()
+        self.last_flush = self.clock()
 
     def _emit(self, kind: str, **data: Any) -> None:
         event = {"event": kind, "time": now_iso(), **data}
