@@ -162,3 +162,35 @@ def test_a_line_asks_for_one_flush_after_the_turn(tmp_path: Path) -> None:
     journal.ended("T-01", 1)
     assert len(scheduled) == 1
     journal.close()
+
+
+_NAMES = st.text(max_size=12) | st.sampled_from(["T-01", "Agent-01", 'a"b', "back\\slash", "tab\t", "é🤖", "\x00\x1f"])
+_INTS = st.integers(min_value=0, max_value=2**40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_NAMES, _NAMES, _INTS, _INTS, st.none() | _INTS)
+def test_attempt_lines_are_what_the_json_encoder_writes(
+    task: str, agent: str, attempt: int, pgid: int, pgid_start: int | None
+) -> None:
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "attempts.jsonl"
+        journal = Journal(path)
+        journal.begin()
+        journal.spawning(task, agent, attempt)
+        journal.started(task, agent, attempt, pgid, pgid_start)
+        journal.ended(task, attempt)
+        journal.close()
+        lines = path.read_bytes().splitlines(keepends=True)[1:]
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "))
+    stamps = [json.loads(line)["at"] for line in lines]
+    expected = [
+        {"event": "spawn", "task": task, "agent": agent, "attempt": attempt, "at": stamps[0]},
+        {"event": "start", "task": task, "agent": agent, "attempt": attempt, "pgid": pgid,
+         "pgid_start": pgid_start, "at": stamps[1]},
+        {"event": "end", "task": task, "attempt": attempt, "at": stamps[2]},
+    ]  # fmt: skip
+    assert lines == [encoder.encode(entry).encode("utf-8") + b"\n" for entry in expected]
