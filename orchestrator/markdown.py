@@ -10,11 +10,10 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from .yamlout import load_flat, safe_load
 
 
 @lru_cache(maxsize=1)
@@ -72,14 +71,9 @@ def split_frontmatter(lines: list[str]) -> Frontmatter:
             break
     else:
         raise FrontmatterError(1, "frontmatter opened with '---' is never closed")
-    yaml_text = "".join(lines[1:end])
-    try:
-        data = yaml.load(yaml_text, Loader=_YAML_LOADER)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = (mark.line + 2) if mark is not None else 1
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise FrontmatterError(line, f"frontmatter is not valid YAML: {problem}") from None
+    data: object = load_flat(lines[1:end])  # most frontmatter is plain settings: no PyYAML then
+    if data is None:
+        data = _load_yaml(lines[1:end])
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -90,6 +84,18 @@ def split_frontmatter(lines: list[str]) -> Frontmatter:
         if match:
             key_lines.setdefault(match.group(1), index + 1)
     return Frontmatter({str(k): v for k, v in data.items()}, key_lines, end + 1)
+
+
+def _load_yaml(lines: list[str]) -> object:
+    import yaml
+
+    try:
+        return safe_load("".join(lines))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = (mark.line + 2) if mark is not None else 1
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise FrontmatterError(line, f"frontmatter is not valid YAML: {problem}") from None
 
 
 @dataclass(slots=True)

@@ -15,15 +15,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import frontmatter
-import yaml
-
 from . import yamlout
-from .yamlout import FastYAMLHandler
 
 _TEMP_PREFIX = ".tmp-"
-_HANDLER = FastYAMLHandler()
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def sha256(text: str) -> str:
@@ -216,10 +210,13 @@ def compose(metadata: Mapping[str, Any], body: str) -> str:
 
 def parse(text: str) -> tuple[dict[str, Any], str]:
     """Split a frontmatter document into (metadata, body); raises ``ValueError`` when it is malformed."""
+    import frontmatter  # not at import: most commands never read YAML that is not ours
+    import yaml
+
     try:
         # frontmatter.parse, not loads: loads builds a Post(content, handler, **metadata), which
         # breaks on a metadata key named 'content' or 'handler'.
-        metadata, content = frontmatter.parse(text, handler=_HANDLER)
+        metadata, content = frontmatter.parse(text, handler=yamlout.handler())
     except yaml.YAMLError as exc:
         raise ValueError(f"frontmatter is not valid YAML: {exc}") from None
     if not isinstance(metadata, dict):

@@ -3,7 +3,10 @@
 PyYAML's representer is pure Python even with the C emitter: 0.4 ms a document, 4 s for 10,000
 briefs. Our metadata is plain (strings, numbers, booleans, null, lists, nested mappings), so it is
 written directly: plain scalars where YAML reads them back unchanged, JSON-quoted strings (valid
-YAML double-quoted scalars) everywhere else. Reading stays with PyYAML; tests round-trip it.
+YAML double-quoted scalars) everywhere else. Reading stays with PyYAML, except where the text is
+of a shape whose reading is beyond doubt (``load_simple``, ``load_flat``): importing PyYAML and
+python-frontmatter costs a command about 50 ms, and most commands need neither. Tests hold both
+readers to PyYAML's.
 """
 
 from __future__ import annotations
@@ -12,10 +15,8 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
-
-import yaml
-from frontmatter.default_handlers import YAMLHandler
 
 # Plain only if it starts with a letter and holds nothing YAML might read as something else.
 _PLAIN = re.compile(r"^[A-Za-z][A-Za-z0-9 _./()-]*$")
@@ -162,17 +163,26 @@ def dump(data: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+def safe_load(text: str) -> Any:
+    """PyYAML's safe loader (libyaml's where there is one), imported when first needed."""
+    import yaml
+
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
-class FastYAMLHandler(YAMLHandler):
+@lru_cache(maxsize=1)
+def handler() -> Any:
     """python-frontmatter's YAML handler with our writer, reading with libyaml's safe loader."""
+    from frontmatter.default_handlers import YAMLHandler
 
-    def load(self, fm: str, **kwargs: object) -> Any:
-        return yaml.load(fm, Loader=_LOADER)
+    class FastYAMLHandler(YAMLHandler):
+        def load(self, fm: str, **kwargs: object) -> Any:
+            return safe_load(fm)
 
-    def export(self, metadata: dict[str, object], **kwargs: object) -> str:
-        return dump(metadata)
+        def export(self, metadata: dict[str, object], **kwargs: object) -> str:
+            return dump(metadata)
+
+    return FastYAMLHandler()
 
 
 _INT = re.compile(r"^-?[0-9]+$")
@@ -286,3 +296,61 @@ def _settle(data: dict[str, Any]) -> dict[str, Any] | None:
         if isinstance(value, _Pending):
             return None  # "key:" with nothing under it is null in YAML; not something dump writes
     return data
+
+
+# What PyYAML's resolver makes of these plain words; any other plain word it reads as a string.
+_YAML_WORDS: dict[str, Any] = {
+    **dict.fromkeys(("yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"), True),
+    **dict.fromkeys(("no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"), False),
+    **dict.fromkeys(("null", "Null", "NULL", "~"), None),
+}
+_FLAT_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_FLAT_INT = re.compile(r"0|-?[1-9][0-9]*")
+_FLAT_FLOAT = re.compile(r"-?[0-9]+\.[0-9]+")
+_FLAT_WORDS = re.compile(r"[A-Za-z][A-Za-z0-9_./()@+,-]*(?: [A-Za-z0-9_./()@+,-]+)*")
+_FLAT_MEASURE = re.compile(r"[0-9]+(?:\.[0-9]+)?[A-Za-z]+")  # 30m, 1.5h: strings to YAML, but 0x1f is not
+
+
+def load_flat(lines: list[str]) -> dict[str, Any] | None:
+    """A hand-written mapping of ``key: value`` lines (a plan's frontmatter) as PyYAML's safe loader
+    reads it, or ``None`` when any line is of another shape (a comment, a nested value, quotes with
+    escapes, a key or value YAML would resolve in a way not handled here): the caller then asks
+    PyYAML. A test holds the two equal wherever this answers.
+
+    Understood: blank lines; keys of letters, digits, ``_`` and ``-`` that start with a letter or
+    ``_`` and are not words YAML reads as booleans or null; values that are decimal integers,
+    decimal fractions, YAML's boolean and null words, plain words and phrases, measures such as
+    ``30m``, and quoted strings without escapes.
+    """
+    data: dict[str, Any] = {}
+    for raw in lines:
+        line = raw.rstrip("\r\n")
+        if not line.strip(" "):
+            continue
+        key, sep, rest = line.partition(": ")
+        if not sep or "\t" in line or "#" in line or key in data or not _FLAT_KEY.fullmatch(key):
+            return None
+        if key in _YAML_WORDS or key.lower() in _YAML_WORDS:
+            return None
+        ok, value = _flat_value(rest.strip(" "))
+        if not ok:
+            return None
+        data[key] = value
+    return data
+
+
+def _flat_value(text: str) -> tuple[bool, Any]:
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        inner = text[1:-1]
+        return ("\\" not in inner and text[0] not in inner), inner
+    if text in _YAML_WORDS:
+        return True, _YAML_WORDS[text]
+    if _FLAT_INT.fullmatch(text):
+        return True, int(text)
+    if _FLAT_FLOAT.fullmatch(text):
+        return True, float(text)
+    if _FLAT_WORDS.fullmatch(text):
+        return True, text
+    if _FLAT_MEASURE.fullmatch(text) and text[:2].lower() != "0x":
+        return True, text
+    return False, None

@@ -210,11 +210,11 @@ def test_remembered_strings_keep_the_quoting_of_each_string() -> None:
 def test_compose_writes_what_python_frontmatter_writes(meta: dict[str, Any], body: str) -> None:
     import frontmatter
 
-    from orchestrator.yamlout import FastYAMLHandler
+    from orchestrator.yamlout import handler
 
     post = frontmatter.Post(body)
     post.metadata.update(meta)
-    expected = frontmatter.dumps(post, handler=FastYAMLHandler())
+    expected = frontmatter.dumps(post, handler=handler())
     assert store.compose(meta, body) == (expected if expected.endswith("\n") else expected + "\n")
 
 
@@ -244,3 +244,67 @@ def test_a_write_told_its_directory_exists_makes_it_again_when_it_is_gone(tmp_pa
     path = tmp_path / "results" / "agent-01-result.md"
     store.write_document(path, {"task": "T-01"}, "# done\n", durable=False, parent_exists=True, exists=False)
     assert store.read_document(path) == ({"task": "T-01"}, "# done")
+
+
+_FLAT_KEY_LIST = ["backend", "max_parallel", "timeout", "x_1", "_a", "a-b", "on", "Yes", "null", "y", "N", "1a", "k k",
+                  " k", "ké"]  # fmt: skip
+_FLAT_VALUE_LIST = (
+    ["shell", "claude", "2", "0", "-3", "007", "010", "08", "-012", "+4", "1_000",
+     "4.00", "-0.5", "00.5", "1.", ".5", "1e3", "1.5e+3",
+     "30m", "1.5h", "10min", "0x1f", "0xff", "0XFF", "0b", "0o17", "1:30", "2026-11-22", "none", "None", "nan", ".nan",
+     "inf", ".inf", "y", "n", "yes", "Yes", "YES", "yEs", "on", "OFF", "true", "False", "TRUE", "null", "Null", "~",
+     "Run the tests", "a  b", "a, b", "a: b", "a #c", "a#b", "(x)", "a/b.c", "@x", "=", "<<", "-", "- x", "[1]", "{}",
+     '"quoted"', '"with \\" quote"', '"esc \\n"', "'single'", "'it''s'", '""', "''", '"a\'b"', "'", "\"", "é",
+     "x\t", "", " padded "]
+)  # fmt: skip
+_FLAT_KEYS = st.sampled_from(_FLAT_KEY_LIST)
+_FLAT_VALUES = st.sampled_from(_FLAT_VALUE_LIST)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.lists(
+        st.tuples(_FLAT_KEYS, st.sampled_from([": ", ":  ", ":", " : "]), _FLAT_VALUES | st.text(max_size=8))
+        | st.sampled_from(["", "   ", "# comment", "  nested: 1", "- item", "...", "%YAML 1.1"]),
+        max_size=6,
+    )
+)
+def test_load_flat_agrees_with_pyyaml_or_declines(rows: list[tuple[str, str, str] | str]) -> None:
+    from orchestrator.yamlout import load_flat
+
+    lines = [("".join(row) if isinstance(row, tuple) else row) + "\n" for row in rows]
+    ours = load_flat(lines)
+    if ours is None:
+        return
+    assert ours == (yaml.load("".join(lines), Loader=yaml.SafeLoader) or {})
+    assert all(type(ours[k]) is type(v) for k, v in (yaml.safe_load("".join(lines)) or {}).items())
+
+
+def test_load_flat_agrees_with_pyyaml_on_every_key_and_value_here() -> None:
+    """Every key, separator and value above, one line each: exhaustive, where the test before
+    samples combinations of lines."""
+    from orchestrator.yamlout import load_flat
+
+    understood = 0
+    for key in _FLAT_KEY_LIST:
+        for separator in (": ", ":  ", ":", " : "):
+            for value in _FLAT_VALUE_LIST:
+                line = f"{key}{separator}{value}\n"
+                ours = load_flat([line])
+                if ours is not None:
+                    understood += 1
+                    theirs = yaml.load(line, Loader=yaml.SafeLoader)
+                    assert ours == theirs and type(ours[key]) is type(theirs[key]), line
+    assert understood > 500  # the common shapes are read without PyYAML
+
+
+def test_load_flat_reads_a_plans_settings() -> None:
+    from orchestrator.yamlout import load_flat
+
+    lines = ["backend: shell\n", "max_parallel: 2\n", "retries: 0\n", "timeout: none\n", "inactivity_timeout: 10m\n",
+             "fail_fast: true\n", "max_cost: 4.00\n", 'name: "x y"\n']  # fmt: skip
+    assert load_flat(lines) == {
+        "backend": "shell", "max_parallel": 2, "retries": 0, "timeout": "none", "inactivity_timeout": "10m",
+        "fail_fast": True, "max_cost": 4.0, "name": "x y",
+    }  # fmt: skip
+    assert load_flat(["env: {A: 1}\n"]) is None and load_flat(["x: 1  # note\n"]) is None
