@@ -60,7 +60,7 @@ from .lock import WorkspaceLock
 from .plan import Task, load_plan
 from .process import ProcessRun, Wakeup, started_since_bound
 from .profiles import Profiles
-from .render import Templates, render_briefs, update_plan_file
+from .render import Templates, render_briefs, update_plan_file, updated_plan_file
 from .reporter import Reporter
 from .resume import (
     expected_fingerprints,
@@ -293,7 +293,8 @@ class Runner:
         self.cost = 0.0
         self.cost_seen = False
         self.pause = Pause(self.ws)
-        self.last_flush = 0.0
+        self.last_flush = -math.inf  # the loop's first turn writes the plan's status sections
+        self.plan_writing = False  # a status update of master_plan.md is being written (a thread)
         self.unsynced: list[Path] = []
         self.flush_every = 1.0
         self._backends: dict[str, Backend] = {}
@@ -304,7 +305,6 @@ class Runner:
             max_parallel=self.cap,
             workspace=str(self.ws.root),
         )
-        update_plan_file(plan, self.ws, list(self.views.values()))
 
         self.in_flight = _InFlight()
         try:
@@ -348,6 +348,7 @@ class Runner:
         while True:
             now = self._release_due()
             self._fill()
+            self._flush(group)  # when due: the first turn, then about once a second
             if not self.running and (self.stopped or (not self.delayed and len(self.queue) == 0)):
                 break  # once stopped, a pending retry is not waited for: it will not start
             wake = [when for when in self.delayed.values()]
@@ -374,7 +375,6 @@ class Runner:
             else:
                 while in_flight.outcomes:  # one at a time: if one raises, the rest are still there
                     self._handle(in_flight.outcomes.popleft())
-            self._flush(group)
 
     def _flush_lines(self) -> None:
         """The journal's lines and the reporter's events gathered since the last call."""
@@ -777,19 +777,32 @@ class Runner:
         names.add(path.name)
         self.unsynced.append(path)
 
-    def _flush(self, group: anyio.abc.TaskGroup | None = None) -> None:
+    def _flush(self, group: anyio.abc.TaskGroup) -> None:
+        """When due: make the results written since the last time durable, and rewrite the status
+        sections of master_plan.md. The text is made here; the writes (fsyncs) happen in worker
+        threads, so that the loop goes on starting and reaping meanwhile."""
         now = self.clock()
         if now - self.last_flush < self.flush_every:
             return
-        if self.unsynced and group is not None:
+        if self.unsynced:
             paths, self.unsynced = self.unsynced, []
             group.start_soon(anyio.to_thread.run_sync, store.sync_files, paths)
-        began = time.perf_counter()
-        update_plan_file(self.plan, self.ws, list(self.views.values()))
-        cost = time.perf_counter() - began
-        # A big plan file costs more to rewrite; never spend more than a tenth of the time on it.
-        self.flush_every = max(1.0, cost * 10)
-        self.last_flush = self.clock()
+        if not self.plan_writing:  # else the next turn tries again
+            began = time.perf_counter()
+            data = updated_plan_file(self.plan, self.ws, list(self.views.values()))
+            if data is not None:
+                self.plan_writing = True
+                group.start_soon(self._write_plan, data)
+            cost = time.perf_counter() - began
+            # A big plan file costs more to rewrite; never spend more than a tenth of the time on it.
+            self.flush_every = max(1.0, cost * 10)
+            self.last_flush = self.clock()
+
+    async def _write_plan(self, data: bytes) -> None:
+        try:
+            await anyio.to_thread.run_sync(store.write_bytes, self.ws.plan_file, data)
+        finally:
+            self.plan_writing = False
 
     def _emit(self, kind: str, **data: Any) -> None:
         event = {"event": kind, "time": now_iso(), **data}
