@@ -123,6 +123,11 @@ class Task:
     details: str | None = None
     line: int = 0
     extra: dict[str, str] = field(default_factory=dict)
+    # Worked out once: the status sections, events and results of a run ask for it again and again.
+    _title: str = field(default="", init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_title", self.name or _first_words(self.description) or self.id)
 
     @property
     def instructions(self) -> str:
@@ -131,7 +136,7 @@ class Task:
 
     @property
     def title(self) -> str:
-        return self.name or _first_words(self.description) or self.id
+        return self._title
 
     @property
     def slug(self) -> str:

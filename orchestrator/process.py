@@ -194,8 +194,12 @@ class _Child:
         self.pipes = (out, err)
         self._code: int | None = None
         self.pidfd: int | None = None
-        with contextlib.suppress(AttributeError, OSError):  # no pidfd_open: poll instead
+        # try/except rather than contextlib.suppress here and below: these run for every child,
+        # and suppress builds a context manager each time.
+        try:  # noqa: SIM105
             self.pidfd = os.pidfd_open(pid)
+        except (AttributeError, OSError):  # no pidfd_open: poll instead
+            pass
 
     @classmethod
     def spawn(
@@ -265,8 +269,10 @@ class _Child:
     def __exit__(self, *exc: object) -> None:
         for fd in (*self.pipes, self.pidfd):
             if fd is not None:
-                with contextlib.suppress(OSError):
+                try:  # noqa: SIM105
                     os.close(fd)
+                except OSError:
+                    pass
 
 
 def _popen(
@@ -521,8 +527,10 @@ class _Readers:
             self.loop.remove_reader(fd)
             return
         if self.callbacks.pop(fd, None) is not None:
-            with contextlib.suppress(OSError):  # closed already: the kernel dropped it with the file
+            try:  # noqa: SIM105
                 self.epoll.unregister(fd)
+            except OSError:  # closed already: the kernel dropped it with the file
+                pass
 
     def _ready(self) -> None:
         assert self.epoll is not None

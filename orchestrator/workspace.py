@@ -21,6 +21,8 @@ class Workspace:
     results_dir: Path = field(init=False, repr=False, compare=False)
     logs_dir: Path = field(init=False, repr=False, compare=False)
     state_dir: Path = field(init=False, repr=False, compare=False)
+    # Each task's brief and result paths, made once: a run asks for them several times a task.
+    _paths: dict[tuple[str, str], Path] = field(init=False, repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         root = self.root
@@ -66,10 +68,16 @@ class Workspace:
         return self.state_dir / "runner.lock"
 
     def brief(self, task: Task) -> Path:
-        return self.tasks_dir / f"{task.slug}.md"
+        path = self._paths.get(("brief", task.agent))
+        if path is None:
+            path = self._paths["brief", task.agent] = self.tasks_dir / f"{task.slug}.md"
+        return path
 
     def result(self, task: Task) -> Path:
-        return self.results_dir / f"{task.slug}-result.md"
+        path = self._paths.get(("result", task.agent))
+        if path is None:
+            path = self._paths["result", task.agent] = self.results_dir / f"{task.slug}-result.md"
+        return path
 
     @property
     def journal_file(self) -> Path:
