@@ -54,6 +54,7 @@ from benchlib import (
     precompile,
     run_dir,
     say,
+    settle_disk,
     skipped,
     snakemake_tool,
     table,
@@ -278,6 +279,7 @@ class Suite:
     load_before: str = ""
     load_after: str = ""
     tool_versions: str = ""
+    disk: str = ""
     w1: W1 | None = None
     w2: DagResult | None = None
     w3: DagResult | None = None
@@ -308,7 +310,7 @@ def render(suite: Suite) -> str:
         f"Written by `python bench/run.py{'' if suite.mode == 'full' else ' --' + suite.mode}` on "
         f"{suite.started}; {suite.runs} run(s) per measurement (median, min–max). "
         f"Load average (1/5/15 min) before: {suite.load_before}, after: {suite.load_after}; "
-        f"nice {os.nice(0)}.",
+        f"nice {os.nice(0)}; {suite.disk}.",
         "",
         f"Tools: {suite.tool_versions}.",
     ]
@@ -363,7 +365,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         mode, runs = ("quick" if args.quick else "full"), args.runs or (1 if args.quick else 3)
         output = args.output or BENCH_DIR / "RESULTS.md"
     precompile(env.python)
-    suite = Suite(mode, runs, env, started=machine_line(), load_before=load(), tool_versions=versions(env))
+    say("disk: probing file creation")
+    disk = settle_disk(WORK / "runs", wait_max=0.0 if args.smoke else 420.0)
+    suite = Suite(mode, runs, env, started=machine_line(), load_before=load(), tool_versions=versions(env), disk=disk)
     smoke = args.smoke
     ours = orchestrator_tool(env.orchestrator)
     floor, floor_bash = floor_tools(env.python)
