@@ -784,19 +784,21 @@ class Runner:
         now = self.clock()
         if now - self.last_flush < self.flush_every:
             return
+        if self.plan_writing:  # the last rewrite is still being written: this one waits a round
+            self.last_flush = now
+            return
         if self.unsynced:
             paths, self.unsynced = self.unsynced, []
             group.start_soon(anyio.to_thread.run_sync, store.sync_files, paths)
-        if not self.plan_writing:  # else the next turn tries again
-            began = time.perf_counter()
-            data = updated_plan_file(self.plan, self.ws, list(self.views.values()))
-            if data is not None:
-                self.plan_writing = True
-                group.start_soon(self._write_plan, data)
-            cost = time.perf_counter() - began
-            # A big plan file costs more to rewrite; never spend more than a tenth of the time on it.
-            self.flush_every = max(1.0, cost * 10)
-            self.last_flush = self.clock()
+        began = time.perf_counter()
+        data = updated_plan_file(self.plan, self.ws, list(self.views.values()))
+        if data is not None:
+            self.plan_writing = True
+            group.start_soon(self._write_plan, data)
+        cost = time.perf_counter() - began
+        # A big plan file costs more to rewrite; never spend more than a tenth of the time on it.
+        self.flush_every = max(1.0, cost * 10)
+        self.last_flush = self.clock()
 
     async def _write_plan(self, data: bytes) -> None:
         try:

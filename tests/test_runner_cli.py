@@ -3,11 +3,14 @@ sections, the JSON event stream and the plain output."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
+import pytest
 from runner_helpers import CLI, HANG_GUARD, Spec, cli, result_body, results, run, statuses, workspace, write_plan
 
 from orchestrator.plan import load_plan
@@ -307,3 +310,38 @@ def test_a_reader_that_goes_away_does_not_stop_the_run(tmp_path: Path) -> None:
     assert code == 0, stderr
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr
     assert statuses(tmp_path) == {f"T-{i:02d}": "completed" for i in range(1, 13)}
+
+
+def test_a_slow_status_rewrite_does_not_make_the_loop_spin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """master_plan.md's status sections are written by a worker thread; while one such write is
+    slow (a disk that takes its time over an fsync), the loop waits as usual: it neither turns
+    round and round until the write is done nor starts another write or sync meanwhile."""
+    import threading
+
+    from orchestrator import Workspace, runner, store
+
+    write_plan(tmp_path, [Spec("A", "sleep 1.5; echo a"), Spec("B", "sleep 1.5; echo b")], {"max_parallel": 2})
+    plan_file = workspace(tmp_path) / "master_plan.md"
+    real_write = store.write_bytes
+    plan_writes: list[float] = []
+    turns = [0]
+
+    def slow_write(path: Path, data: bytes, **options: Any) -> None:
+        if path == plan_file and threading.current_thread() is not threading.main_thread():
+            plan_writes.append(time.monotonic())
+            time.sleep(1.0)
+        real_write(path, data, **options)
+
+    real_release = runner.Runner._release_due
+
+    def counted(self: runner.Runner) -> float:
+        turns[0] += 1
+        return real_release(self)
+
+    monkeypatch.setattr(store, "write_bytes", slow_write)
+    monkeypatch.setattr(runner.Runner, "_release_due", counted)
+    summary = runner.run(Workspace.find(tmp_path))
+    assert summary.exit_code == 0
+    assert 1 <= len(plan_writes) <= 2  # one at the start, perhaps one a second later: never overlapping
+    assert all(b - a >= 1.0 for a, b in itertools.pairwise(plan_writes))
+    assert turns[0] < 50, f"{turns[0]} turns of the loop for two tasks"
