@@ -185,15 +185,20 @@ class Journal:
     def _add(self, line: bytes) -> None:
         if self._fd is not None:
             if not self._pending and self._soon is not None:
-                self._soon(self.flush)
+                self._soon(self._flush_soon)
             self._pending.append(line)
 
     def flush(self) -> None:
         """Write the lines added since the last flush, in one ``write()``."""
         if self._pending and self._fd is not None:
-            data = b"".join(self._pending)
+            os.write(self._fd, b"".join(self._pending))
             self._pending.clear()
-            os.write(self._fd, data)
+
+    def _flush_soon(self) -> None:
+        # Called by the event loop, where an error would only be logged: the lines stay, and the
+        # runner's next flush of its own (before its loop waits) raises it where it is handled.
+        with contextlib.suppress(OSError):
+            self.flush()
 
     # The three lines of every attempt are written out directly, as _line would write them (a test
     # holds them equal): the JSON encoder took 10 us a line, a tenth of a no-op task's whole cost.

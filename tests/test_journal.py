@@ -194,3 +194,23 @@ def test_attempt_lines_are_what_the_json_encoder_writes(
         {"event": "end", "task": task, "attempt": attempt, "at": stamps[2]},
     ]  # fmt: skip
     assert lines == [encoder.encode(entry).encode("utf-8") + b"\n" for entry in expected]
+
+
+def test_a_failed_flush_after_the_turn_keeps_the_lines_for_the_next_one(tmp_path: Path) -> None:
+    """The event loop would only log an error raised in its callback: the lines stay, and the
+    runner's own flush (before its loop waits) meets the error where it is handled."""
+    path = tmp_path / "attempts.jsonl"
+    scheduled: list[Callable[[], None]] = []
+    journal = Journal(path, scheduled.append)
+    journal.begin()
+    good = journal._fd
+    journal._fd = os.open(path, os.O_RDONLY)  # writes now fail (EBADF)
+    journal.ended("T-01", 1)
+    scheduled.pop()()
+    with pytest.raises(OSError):
+        journal.flush()
+    os.close(journal._fd)
+    journal._fd = good
+    journal.flush()
+    assert _events(path) == ["run", "end"]
+    journal.close()
