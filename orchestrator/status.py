@@ -11,7 +11,7 @@ from typing import Any
 from . import journal
 from .plan import Plan
 from .workspace import Workspace
-from .yamlout import load_simple
+from .yamlout import load_simple, safe_load
 
 PENDING, WAITING, RUNNING, RETRYING = "pending", "waiting", "running", "retrying"
 COMPLETED, FAILED, SKIPPED, INTERRUPTED = "completed", "failed", "skipped", "interrupted"
@@ -84,7 +84,7 @@ def read_metadata(path: Path) -> dict[str, Any] | None:
     import yaml  # only for a file edited by hand: importing PyYAML costs as much as the rest of status
 
     try:
-        data = yaml.load("".join(lines), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        data = safe_load("".join(lines))
     except yaml.YAMLError:
         return None
     return data if isinstance(data, dict) else None
