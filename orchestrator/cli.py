@@ -10,10 +10,11 @@ import argparse
 import functools
 import gc
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from . import __version__
 from .errors import OrchestratorError, PlanError, UsageError
@@ -277,6 +278,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
+
+
+def entry() -> NoReturn:
+    """The console script and ``python -m orchestrator``: ``main``, then exit at once.
+
+    Once the command is done and its output flushed, nothing is left for the interpreter's
+    shutdown to do but free every object one by one and run no handler of ours: after a run of
+    1,000 tasks that took as long as 30 tasks' work. ``os._exit`` skips it. ``main`` itself
+    returns normally, for callers that run it in-process.
+    """
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):  # a reader that went away, or a closed stream
+        pass
+    os._exit(code)
 
 
 def _report_error(exc: OrchestratorError, as_json: bool) -> None:

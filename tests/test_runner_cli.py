@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -345,3 +346,25 @@ def test_a_slow_status_rewrite_does_not_make_the_loop_spin(tmp_path: Path, monke
     assert 1 <= len(plan_writes) <= 2  # one at the start, perhaps one a second later: never overlapping
     assert all(b - a >= 1.0 for a, b in itertools.pairwise(plan_writes))
     assert turns[0] < 50, f"{turns[0]} turns of the loop for two tasks"
+
+
+def test_output_is_whole_when_the_cli_exits_without_the_interpreters_shutdown(tmp_path: Path) -> None:
+    """The CLI ends with ``os._exit`` once a command is done: whatever its output streams still
+    buffer (block-buffered into a pipe, as without PYTHONUNBUFFERED) must be written first."""
+    specs = [Spec(f"T-{i:03d}", f"echo {i}", inline=True) for i in range(1, 121)]
+    write_plan(tmp_path, specs)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    for args, code in ((["run"], 0), (["status", "--json"], 0), (["graph"], 0), (["run", "--only", "T-999"], 2)):
+        completed = subprocess.run(
+            [*CLI, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=HANG_GUARD, check=False
+        )
+        assert completed.returncode == code, completed.stderr
+        if args == ["run"]:
+            lines = completed.stdout.splitlines()
+            assert len(lines) == 2 + 2 * len(specs) and lines[-1].startswith("■ run finished in "), lines[-3:]
+        elif args[0] == "status":
+            assert len(json.loads(completed.stdout)["tasks"]) == len(specs)
+        elif args[0] == "graph":
+            assert all(spec.id in completed.stdout for spec in specs)
+        else:
+            assert completed.stderr.strip(), "the error message went missing"
