@@ -13,8 +13,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
-
 from . import journal, store
 from .errors import UsageError
 from .plan import Plan
@@ -173,12 +171,14 @@ async def settle_orphans(workspace: Workspace, *, wait: bool, grace: float) -> l
 
     Call it holding the workspace lock (see ``find_orphans``).
     """
+    import asyncio  # here: the commands that import this module for the rest run no event loop
+
     orphans = find_orphans(workspace)
     for orphan in orphans:
         if orphan.alive:
             if wait:
                 while orphan.running():
-                    await anyio.sleep(0.2)
+                    await asyncio.sleep(0.2)
             else:
                 await stop_group(orphan.pgid, grace)
     return orphans

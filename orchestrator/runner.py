@@ -27,14 +27,10 @@ import random
 import signal
 import time
 from collections import deque
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import anyio
-import anyio.abc
-import anyio.to_thread
+from typing import Any, TypeVar
 
 from . import backends, store
 from .aggregate import write_final_output
@@ -77,6 +73,7 @@ from .upstream import build_prompt
 from .workspace import Workspace
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+_T = TypeVar("_T")
 _RAMP_INTERVAL = 5.0  # after a rate limit, one more slot every this many seconds
 
 
@@ -148,8 +145,13 @@ class _InFlight:
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None and self.error is None:
-            self.error = task.exception()
+        if not task.cancelled() and task.exception() is not None:
+            self.fail(task.exception())
+
+    def fail(self, error: BaseException | None) -> None:
+        """Have the loop raise ``error`` (the first one counts)."""
+        if error is not None and self.error is None:
+            self.error = error
             self.wakeup.wake()
 
     def check(self) -> None:
@@ -188,6 +190,7 @@ class Runner:
         # whose result is not written yet, and the task_started events waiting for the batch's own.
         self._settling: dict[str, tuple[_Done, _Attempt]] = {}
         self._held: list[dict[str, Any]] | None = None
+        self._stoppable: asyncio.Task[Any] | None = None  # what Ctrl-C cancels now
 
     # --- setup ----------------------------------------------------------------------------------
 
@@ -195,7 +198,10 @@ class Runner:
         lock = WorkspaceLock(self.ws.lock_file, self.ws.root.name)
         lock.acquire()
         try:
-            return anyio.run(self._main)
+            # Plain asyncio, not anyio.run: anyio's asyncio backend costs ~30 ms to import, 2% of
+            # a 1,000-task run, and the loop needs none of it (one task, two signal handlers,
+            # two kinds of writes in worker threads).
+            return asyncio.run(self._main())
         finally:
             self.reporter.flush()
             lock.release()
@@ -295,6 +301,7 @@ class Runner:
         self.pause = Pause(self.ws)
         self.last_flush = -math.inf  # the loop's first turn writes the plan's status sections
         self.plan_writing = False  # a status update of master_plan.md is being written (a thread)
+        self.threads: set[asyncio.Future[None]] = set()  # writes in worker threads, not finished yet
         self.unsynced: list[Path] = []
         self.flush_every = 1.0
         self._backends: dict[str, Backend] = {}
@@ -307,21 +314,51 @@ class Runner:
         )
 
         self.in_flight = _InFlight()
+        # Ctrl-C and SIGTERM stop the loop (or the agent aggregating after it), once: from then on
+        # until the run has returned, another one changes nothing, so that the clean-up (every
+        # process group stopped and reaped, every task recorded) is never cut short.
+        signals = (signal.SIGINT, signal.SIGTERM)
+        for number in signals:
+            loop.add_signal_handler(number, self._interrupt)
         try:
-            async with anyio.create_task_group() as group:
-                group.start_soon(self._watch_signals, group.cancel_scope)
-                await self._loop(group)
-                group.cancel_scope.cancel()
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self.in_flight.cancel()
+            try:
+                await self._stoppably(self._loop())
+            finally:
+                await self.in_flight.cancel()  # each attempt stops its process group and reaps it
                 self._finish_interrupted()
-            self.journal.finish()
-            self.journal.close()
-        synthesis = ""
-        if plan.settings.aggregate == "agent" and not self.interrupted:
-            synthesis = await self._synthesize()
-        return self._finish(started, synthesis)
+                await self._threads_finished()
+                self.journal.finish()
+                self.journal.close()
+            self.in_flight.check()  # a write that failed in a worker thread
+            synthesis = ""
+            if plan.settings.aggregate == "agent" and not self.interrupted:
+                synthesis = await self._stoppably(self._synthesize()) or ""
+            return self._finish(started, synthesis)
+        finally:
+            for number in signals:
+                loop.remove_signal_handler(number)
+
+    def _interrupt(self) -> None:
+        if not self.interrupted:
+            self.interrupted = True
+            if self._stoppable is not None:
+                self._stoppable.cancel()
+
+    async def _stoppably(self, work: Coroutine[Any, Any, _T]) -> _T | None:
+        """``work`` as a task that Ctrl-C or SIGTERM cancels (``_interrupt``); ``None`` when one did."""
+        if self.interrupted:
+            work.close()
+            return None
+        task = asyncio.get_running_loop().create_task(work)
+        self._stoppable = task
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if self.interrupted and task.cancelled():
+                return None
+            raise  # cancelled from outside the run
+        finally:
+            self._stoppable = None
 
     async def _synthesize(self) -> str:
         from .errors import AgentCallError
@@ -336,19 +373,12 @@ class Runner:
             self._emit("notice", message=str(exc))
             return ""
 
-    async def _watch_signals(self, scope: anyio.CancelScope) -> None:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for _ in signals:
-                self.interrupted = True
-                scope.cancel()
-                return
-
-    async def _loop(self, group: anyio.abc.TaskGroup) -> None:
+    async def _loop(self) -> None:
         in_flight = self.in_flight
         while True:
             now = self._release_due()
             self._fill()
-            self._flush(group)  # when due: the first turn, then about once a second
+            self._flush()  # when due: the first turn, then about once a second
             if not self.running and (self.stopped or (not self.delayed and len(self.queue) == 0)):
                 break  # once stopped, a pending retry is not waited for: it will not start
             wake = [when for when in self.delayed.values()]
@@ -777,7 +807,7 @@ class Runner:
         names.add(path.name)
         self.unsynced.append(path)
 
-    def _flush(self, group: anyio.abc.TaskGroup) -> None:
+    def _flush(self) -> None:
         """When due: make the results written since the last time durable, and rewrite the status
         sections of master_plan.md. The text is made here; the writes (fsyncs) happen in worker
         threads, so that the loop goes on starting and reaping meanwhile."""
@@ -789,22 +819,40 @@ class Runner:
             return
         if self.unsynced:
             paths, self.unsynced = self.unsynced, []
-            group.start_soon(anyio.to_thread.run_sync, store.sync_files, paths)
+            self._in_thread(lambda: store.sync_files(paths))
         began = time.perf_counter()
         data = updated_plan_file(self.plan, self.ws, list(self.views.values()))
         if data is not None:
             self.plan_writing = True
-            group.start_soon(self._write_plan, data)
+            plan_file = self.ws.plan_file
+            self._in_thread(lambda: store.write_bytes(plan_file, data), self._plan_written)
         cost = time.perf_counter() - began
         # A big plan file costs more to rewrite; never spend more than a tenth of the time on it.
         self.flush_every = max(1.0, cost * 10)
         self.last_flush = self.clock()
 
-    async def _write_plan(self, data: bytes) -> None:
-        try:
-            await anyio.to_thread.run_sync(store.write_bytes, self.ws.plan_file, data)
-        finally:
-            self.plan_writing = False
+    def _plan_written(self) -> None:
+        self.plan_writing = False
+
+    def _in_thread(self, work: Callable[[], None], done: Callable[[], None] | None = None) -> None:
+        """Run ``work`` in a worker thread while the loop goes on, then ``done`` on the loop. An
+        error it raises is raised by the loop; the run waits for every such write before it ends
+        (a thread cannot be cancelled, and the final writes must come after it)."""
+        future = asyncio.get_running_loop().run_in_executor(None, work)
+        self.threads.add(future)
+
+        def ended(finished: asyncio.Future[None]) -> None:
+            self.threads.discard(finished)
+            if done is not None:
+                done()
+            if not finished.cancelled():
+                self.in_flight.fail(finished.exception())
+
+        future.add_done_callback(ended)
+
+    async def _threads_finished(self) -> None:
+        while self.threads:
+            await asyncio.wait(set(self.threads))
 
     def _emit(self, kind: str, **data: Any) -> None:
         event = {"event": kind, "time": now_iso(), **data}

@@ -150,6 +150,29 @@ def test_ctrl_c_while_a_task_waits_to_retry(project: Path, background: list[Back
     assert "| T-01 | Agent-01 | ⏹️ Interrupted |" in plan and "Retrying" not in plan
 
 
+@pytest.mark.slow
+def test_a_second_ctrl_c_does_not_cut_the_clean_up_short(project: Path, background: list[Background]) -> None:
+    """Ctrl-C pressed again while the runner stops its tasks (here one that ignores SIGTERM, so the
+    runner waits out the grace period before SIGKILL) changes nothing: every process still goes,
+    every task is still recorded, and the exit code is still 130."""
+    script = "trap '' TERM\nsleep 1000 & echo $! > child.pid\necho $$ > leader.pid\nwait"
+    write_plan(project, [Spec("T-01", script)], {"kill_grace": 1.5})
+    runner = start(project)
+    background.append(runner)
+    wait_until(lambda: len(read_pids(project)) == 2, "T-01 and its child to run")
+    pids = read_pids(project)
+    runner.kill(signal.SIGINT)
+    time.sleep(0.5)  # inside the grace period: SIGTERM went out and was ignored
+    runner.kill(signal.SIGINT)
+    assert runner.wait(timeout=30) == 130, runner.stderr.read_text()
+    for name, pid in pids.items():
+        assert wait_gone(pid, 5), f"{name} ({pid}) outlived the interrupted runner"
+    assert statuses(project) == {"T-01": "interrupted"}
+    assert open_attempts(project) == []
+    assert runner.events()[-1]["event"] == "run_finished"
+    assert "Traceback" not in runner.stderr.read_text()
+
+
 # --- kill -9 of the runner ---------------------------------------------------------------------
 
 _GUARDED = """\
