@@ -173,6 +173,27 @@ def test_a_second_ctrl_c_does_not_cut_the_clean_up_short(project: Path, backgrou
     assert "Traceback" not in runner.stderr.read_text()
 
 
+def test_ctrl_c_while_the_agent_aggregates(project: Path, background: list[Background]) -> None:
+    """The tasks are done and an agent writes the synthesis: Ctrl-C stops that agent, and the run
+    still writes final_output.md (without a synthesis) and exits 130."""
+    agent = (
+        'input=$(cat); case "$input" in *"You are the aggregator"*) echo $$ > aggregator.pid; exec sleep 1000;; esac; '
+        "echo OUTPUT-OF-$ORCHESTRATOR_TASK_ID"
+    )
+    write_plan(project, [Spec("T-01", "unused")], {"backend": "command", "command": ["bash", "-c", agent]})
+    runner = start(project, "--aggregate", "agent")
+    background.append(runner)
+    wait_until(lambda: "aggregator.pid" in read_pids(project), "the aggregating agent to start")
+    aggregator = read_pids(project)["aggregator.pid"]
+    runner.kill(signal.SIGINT)
+    assert runner.wait(timeout=30) == 130, runner.stderr.read_text()
+    assert wait_gone(aggregator, 5), "the aggregating agent outlived the interrupted runner"
+    assert statuses(project) == {"T-01": "completed"}
+    final = (workspace(project) / "final_output.md").read_text(encoding="utf-8")
+    assert "OUTPUT-OF-T-01" in final
+    assert runner.events()[-1]["event"] == "run_finished" and runner.events()[-1]["exit_code"] == 130
+
+
 # --- kill -9 of the runner ---------------------------------------------------------------------
 
 _GUARDED = """\
