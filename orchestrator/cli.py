@@ -285,10 +285,13 @@ def entry() -> NoReturn:
 
     Once the command is done and its output flushed, nothing is left for the interpreter's
     shutdown to do but free every object one by one and run no handler of ours: after a run of
-    1,000 tasks that took as long as 30 tasks' work. ``os._exit`` skips it. ``main`` itself
-    returns normally, for callers that run it in-process.
+    1,000 tasks that took as long as 30 tasks' work. ``os._exit`` skips it, unless a tracer or
+    profiler is installed (coverage, cProfile, a debugger), which writes its data at exit. ``main``
+    itself returns normally, for callers that run it in-process.
     """
     code = main()
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        sys.exit(code)  # coverage, a profiler or a debugger: let it write what it gathered at exit
     try:
         sys.stdout.flush()
         sys.stderr.flush()
