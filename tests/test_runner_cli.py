@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -368,3 +369,20 @@ def test_output_is_whole_when_the_cli_exits_without_the_interpreters_shutdown(tm
             assert all(spec.id in completed.stdout for spec in specs)
         else:
             assert completed.stderr.strip(), "the error message went missing"
+
+
+def test_a_profiler_gets_to_write_its_data(tmp_path: Path) -> None:
+    """Under a profiler (or coverage, or a debugger) the CLI exits the normal way, so that what
+    the tool gathered is written at exit; otherwise it skips the interpreter's shutdown."""
+    write_plan(tmp_path, [Spec("T-01", "echo one")])
+    profile = tmp_path / "run.prof"
+    completed = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "orchestrator", "run"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert profile.stat().st_size > 0
