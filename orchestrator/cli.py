@@ -290,7 +290,7 @@ def entry() -> NoReturn:
     itself returns normally, for callers that run it in-process.
     """
     code = main()
-    if sys.gettrace() is not None or sys.getprofile() is not None:
+    if _observed():
         sys.exit(code)  # coverage, a profiler or a debugger: let it write what it gathered at exit
     try:
         sys.stdout.flush()
@@ -298,6 +298,15 @@ def entry() -> NoReturn:
     except (BrokenPipeError, ValueError):  # a reader that went away, or a closed stream
         pass
     os._exit(code)
+
+
+def _observed() -> bool:
+    """Whether a tracer or profiler watches this process (``sys.settrace``/``setprofile``, or a
+    ``sys.monitoring`` tool on Python 3.12+, as coverage uses there)."""
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        return True
+    monitoring = getattr(sys, "monitoring", None)
+    return monitoring is not None and any(monitoring.get_tool(tool) is not None for tool in range(6))
 
 
 def _report_error(exc: OrchestratorError, as_json: bool) -> None:
