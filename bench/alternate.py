@@ -33,7 +33,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchlib import REPO, WORK, Dag, fresh_dir, independent, layered, orchestrator_makespan, say, write_plan
+from benchlib import (
+    REPO,
+    WORK,
+    Dag,
+    bench_python,
+    fresh_dir,
+    independent,
+    layered,
+    orchestrator_makespan,
+    say,
+    write_plan,
+)
 
 TREES = WORK / "trees"
 
@@ -72,11 +83,6 @@ def export(rev: str) -> Path:
                 tar.extractall(staging, filter="data")
             staging.rename(target)
     return target
-
-
-def interpreter() -> str:
-    venv = WORK / "venv" / "bin" / "python"
-    return str(venv) if venv.exists() else sys.executable
 
 
 def perf_works() -> bool:
@@ -131,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--tasks", type=int, default=1000, help="w1's task count (default 1000)")
     args = parser.parse_args(argv)
-    python = interpreter()
+    python = bench_python()
     builds = [Build(rev, export(rev)) for rev in args.revs]
     for build in builds:
         compileall.compile_dir(str(build.path / "orchestrator"), quiet=1)

@@ -577,6 +577,12 @@ def snakemake_tool(snakemake: str) -> Tool:
     return Tool("snakemake", setup)
 
 
+def bench_python() -> str:
+    """The bench venv's interpreter (``run.py`` makes it) when there is one, else this one."""
+    venv = WORK / "venv" / "bin" / "python"
+    return str(venv) if venv.exists() else sys.executable
+
+
 def precompile(python: str) -> None:
     """Byte-compile this repository's package for ``python``, as pip does when it installs one.
 

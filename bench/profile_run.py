@@ -18,12 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchlib import WORK, Dag, fresh_dir, independent, layered, precompile, write_plan
-
-
-def interpreter() -> str:
-    venv = WORK / "venv" / "bin" / "python"
-    return str(venv) if venv.exists() else sys.executable
+from benchlib import WORK, Dag, bench_python, fresh_dir, independent, layered, precompile, write_plan
 
 
 def workload(name: str, tasks: int) -> tuple[Dag, list[str]]:
@@ -63,13 +58,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--pyinstrument", action="store_true", help="sample wall-clock time with pyinstrument")
     args = parser.parse_args(argv)
-    precompile(interpreter())
+    precompile(bench_python())
     dag, command = workload(args.workload, args.tasks)
     directory = fresh_dir(WORK / "profile" / args.workload)
     project = write_plan(dag, directory / "project", 2)
     if args.workload == "status":  # status after a run: run it first, unprofiled
         subprocess.run(
-            [interpreter(), "-m", "orchestrator", "run", str(project)],
+            [bench_python(), "-m", "orchestrator", "run", str(project)],
             cwd=project,
             stdout=subprocess.DEVNULL,
             check=True,
@@ -78,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.pyinstrument:
         out = directory / "pyinstrument.txt"
         subprocess.run(
-            [interpreter(), "-m", "pyinstrument", "-o", str(out), *target],
+            [bench_python(), "-m", "pyinstrument", "-o", str(out), *target],
             cwd=project,  # where the tasks run, as a user runs it
             stdout=subprocess.DEVNULL,
             check=True,
@@ -87,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     prof = directory / "run.prof"
     subprocess.run(
-        [interpreter(), "-m", "cProfile", "-o", str(prof), *target], cwd=project, stdout=subprocess.DEVNULL, check=True
+        [bench_python(), "-m", "cProfile", "-o", str(prof), *target], cwd=project, stdout=subprocess.DEVNULL, check=True
     )
     print(report(prof, args.top))
     return 0
