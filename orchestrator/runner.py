@@ -300,7 +300,7 @@ class Runner:
         self.cost_seen = False
         self.pause = Pause(self.ws)
         self.last_flush = -math.inf  # the loop's first turn writes the plan's status sections
-        self.plan_writing = False  # a status update of master_plan.md is being written (a thread)
+        self.plan_write: asyncio.Future[None] | None = None  # the last status update of master_plan.md
         self.threads: set[asyncio.Future[None]] = set()  # writes in worker threads, not finished yet
         self.unsynced: list[Path] = []
         self.flush_every = 1.0
@@ -814,7 +814,7 @@ class Runner:
         now = self.clock()
         if now - self.last_flush < self.flush_every:
             return
-        if self.plan_writing:  # the last rewrite is still being written: this one waits a round
+        if self.plan_write is not None and not self.plan_write.done():  # still being written: wait a round
             self.last_flush = now
             return
         if self.unsynced:
@@ -823,32 +823,27 @@ class Runner:
         began = time.perf_counter()
         data = updated_plan_file(self.plan, self.ws, list(self.views.values()))
         if data is not None:
-            self.plan_writing = True
             plan_file = self.ws.plan_file
-            self._in_thread(lambda: store.write_bytes(plan_file, data), self._plan_written)
+            self.plan_write = self._in_thread(lambda: store.write_bytes(plan_file, data))
         cost = time.perf_counter() - began
         # A big plan file costs more to rewrite; never spend more than a tenth of the time on it.
         self.flush_every = max(1.0, cost * 10)
         self.last_flush = self.clock()
 
-    def _plan_written(self) -> None:
-        self.plan_writing = False
-
-    def _in_thread(self, work: Callable[[], None], done: Callable[[], None] | None = None) -> None:
-        """Run ``work`` in a worker thread while the loop goes on, then ``done`` on the loop. An
-        error it raises is raised by the loop; the run waits for every such write before it ends
-        (a thread cannot be cancelled, and the final writes must come after it)."""
+    def _in_thread(self, work: Callable[[], None]) -> asyncio.Future[None]:
+        """Run ``work`` in a worker thread while the loop goes on. An error it raises is raised
+        by the loop; the run waits for every such write before it ends (a thread cannot be
+        cancelled, and the final writes must come after it)."""
         future = asyncio.get_running_loop().run_in_executor(None, work)
         self.threads.add(future)
 
         def ended(finished: asyncio.Future[None]) -> None:
             self.threads.discard(finished)
-            if done is not None:
-                done()
             if not finished.cancelled():
                 self.in_flight.fail(finished.exception())
 
         future.add_done_callback(ended)
+        return future
 
     async def _threads_finished(self) -> None:
         while self.threads:
