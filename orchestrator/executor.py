@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .backends.base import AgentResult, Backend, Invocation, Job
 from .direct import direct_launch
-from .process import Limits, LineCallback, ProcessRun, StartCallback, posix_spawn_possible, run_process
+from .process import Limits, LineCallback, ProcessRun, StartCallback, posix_spawn_possible, start_process
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +53,26 @@ class Executor(ABC):
     ) -> ProcessRun:
         """Run to the end (or the limits) and report how it ended; must reap on cancellation."""
 
+    def start(
+        self, launch: Launch, *, on_line: LineCallback | None = None, on_start: StartCallback | None = None
+    ) -> Coroutine[Any, Any, ProcessRun]:
+        """Start ``launch`` now if this executor can, and return the coroutine that waits for its
+        end (as ``run``). The runner calls this and awaits the result in a task of its own.
+
+        By default the process starts when that coroutine first runs (``run``). ``LocalExecutor``
+        starts it before returning: the runner starts every task a freed slot allows, one after
+        the other, before it does anything else about them.
+        """
+        return self.run(launch, on_line=on_line, on_start=on_start)
+
 
 class LocalExecutor(Executor):
-    """Processes on this machine. Whether they may start by ``posix_spawn`` is checked with the
-    first one (``posix_spawn_possible``): a descriptor another thread of this process makes
-    inheritable after that would reach them."""
+    """Processes on this machine, each started by ``start`` before it returns. Whether they may
+    start by ``posix_spawn`` is checked with the first one (``posix_spawn_possible``): a
+    descriptor another thread of this process makes inheritable after that would reach them.
+
+    A subclass that overrides ``run`` (to look at each launch, say) has it called, as
+    ``Executor.start`` does: its processes then start when the runner's task first runs."""
 
     def __init__(self) -> None:
         self._posix_spawn: bool | None = None
@@ -64,10 +80,22 @@ class LocalExecutor(Executor):
     async def run(
         self, launch: Launch, *, on_line: LineCallback | None = None, on_start: StartCallback | None = None
     ) -> ProcessRun:
+        return await self._start(launch, on_line=on_line, on_start=on_start)
+
+    def start(
+        self, launch: Launch, *, on_line: LineCallback | None = None, on_start: StartCallback | None = None
+    ) -> Coroutine[Any, Any, ProcessRun]:
+        if type(self).run is not LocalExecutor.run:
+            return self.run(launch, on_line=on_line, on_start=on_start)
+        return self._start(launch, on_line=on_line, on_start=on_start)
+
+    def _start(
+        self, launch: Launch, *, on_line: LineCallback | None = None, on_start: StartCallback | None = None
+    ) -> Coroutine[Any, Any, ProcessRun]:
         direct = launch.direct
         if self._posix_spawn is None:
             self._posix_spawn = posix_spawn_possible()
-        return await run_process(
+        started = start_process(
             direct.argv if direct else launch.argv,
             cwd=launch.cwd,
             env=direct.env if direct else launch.env,
@@ -79,9 +107,8 @@ class LocalExecutor(Executor):
             fallback=launch.argv if direct else None,  # the shell, which reports the failure its way
             logs_absent=launch.logs_absent,
             posix_spawn=self._posix_spawn,
-            on_line=on_line,
-            on_start=on_start,
         )
+        return started.wait(on_line=on_line, on_start=on_start)
 
 
 def build_launch(

@@ -187,6 +187,14 @@ class ReadyQueue:
             heapq.heappush(self._heap, item)
         return found
 
+    def peek(self, count: int) -> list[str]:
+        """The ``count`` most urgent ready tasks, most urgent first, left in the queue. Meant for
+        a small ``count``: the ``count`` smallest items of a heap are among its first
+        ``2 ** count - 1``."""
+        if count <= 0:
+            return []
+        return [item[1] for item in sorted(self._heap[: (1 << count) - 1])[:count]]
+
     def push_back(self, task_id: str) -> None:
         """Return a popped task to the queue (e.g. it was not started after all)."""
         self._handed.discard(task_id)

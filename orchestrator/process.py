@@ -3,7 +3,7 @@
 Every child starts in a new session (its own process group), so the whole tree it creates can be
 signalled at once. Whatever happens — normal exit, wall-clock timeout, inactivity, cancellation by
 Ctrl-C — the group is terminated (SIGTERM, a grace period, SIGKILL) and the child is reaped before
-``run_process`` returns or re-raises.
+``run_process`` (or ``Started.wait``) returns or re-raises.
 """
 
 from __future__ import annotations
@@ -147,35 +147,118 @@ async def run_process(
 ) -> ProcessRun:
     """Run ``argv`` to the end under ``limits``; output goes to the two files as it arrives.
 
+    ``start_process`` and then ``Started.wait``: see those for the arguments.
+    """
+    started = start_process(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        limits=limits,
+        fallback=fallback,
+        executable=executable,
+        logs_absent=logs_absent,
+        posix_spawn=posix_spawn,
+    )
+    return await started.wait(on_line=on_line, on_start=on_start)
+
+
+def start_process(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    stdin: Path | None,
+    stdout: Path,
+    stderr: Path,
+    limits: Limits,
+    fallback: Sequence[str] | None = None,
+    executable: str | None = None,
+    logs_absent: bool = False,
+    posix_spawn: bool = False,
+) -> Started:
+    """Start ``argv`` now, from the running event loop's thread, and return it as ``Started``,
+    whose ``wait`` supervises it; nothing else stands between the call and the child's start.
+
     When ``argv`` cannot be executed (not found, not executable, not a binary) and there is a
     ``fallback``, that runs instead: a shell that reports the failure its own way. ``executable``
     is the program to exec for ``argv`` (whose first word is then only its name), as a shell does.
     ``logs_absent``: the caller knows neither output file exists, so there is no stale one to remove.
     ``posix_spawn``: the caller has checked ``posix_spawn_possible()``; an ``executable`` run in
     this process's own directory then starts that way.
-
-    ``on_line`` receives complete stdout lines (for agents that stream JSON events); any output on
-    either stream resets the inactivity clock. ``on_start`` receives the pid (= process group id)
-    as soon as the child exists, so the caller can record it before anything else can go wrong.
     """
     import asyncio
 
     loop = asyncio.get_running_loop()
-    started = loop.time()
+    began = loop.time()
     # The log files are set up first, so that nothing stands between the child's start and on_start.
-    with _LazyFile(stdout, clear=not logs_absent) as out_file, _LazyFile(stderr, clear=not logs_absent) as err_file:
+    out_file = _LazyFile(stdout, clear=not logs_absent)
+    err_file = _LazyFile(stderr, clear=not logs_absent)
+    try:
         try:
-            try:
-                child = _Child.spawn(argv, executable, cwd, env, stdin, posix_spawn)
-            except OSError:
-                if fallback is None:
-                    raise
-                argv = fallback
-                child = _Child.spawn(argv, None, cwd, env, stdin)
-        except OSError as exc:
-            return ProcessRun(None, None, loop.time() - started, start_error=_could_not_start(exc, argv))
-        with child:
-            return await _supervise(loop, child, started, out_file, err_file, limits, on_line, on_start)
+            child = _Child.spawn(argv, executable, cwd, env, stdin, posix_spawn)
+        except OSError:
+            if fallback is None:
+                raise
+            argv = fallback
+            child = _Child.spawn(argv, None, cwd, env, stdin)
+    except OSError as exc:
+        failed = ProcessRun(None, None, loop.time() - began, start_error=_could_not_start(exc, argv))
+        return Started(loop, None, began, out_file, err_file, limits, failed)
+    return Started(loop, child, began, out_file, err_file, limits)
+
+
+class Started:
+    """A process ``start_process`` started (or could not start): ``wait`` supervises it.
+
+    ``wait`` must be awaited once: until it runs, nothing watches the child. A task that is
+    cancelled before its first step never runs its coroutine, so whoever runs ``wait`` in a new
+    task lets that task take its first step before cancelling it (the runner's ``_InFlight``).
+    """
+
+    __slots__ = ("began", "child", "err_file", "failed", "limits", "loop", "out_file")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        child: _Child | None,
+        began: float,
+        out_file: _LazyFile,
+        err_file: _LazyFile,
+        limits: Limits,
+        failed: ProcessRun | None = None,
+    ) -> None:
+        self.loop = loop
+        self.child = child
+        self.began = began
+        self.out_file = out_file
+        self.err_file = err_file
+        self.limits = limits
+        self.failed = failed
+
+    @property
+    def pid(self) -> int | None:
+        """The child's pid (= its process group id); ``None`` if it could not start."""
+        return self.child.pid if self.child is not None else None
+
+    async def wait(self, *, on_line: LineCallback | None = None, on_start: StartCallback | None = None) -> ProcessRun:
+        """Supervise the child to its end within its limits; the group is stopped and the child
+        reaped before this returns or re-raises, whatever happens (a timeout, cancellation).
+
+        ``on_line`` receives complete stdout lines (for agents that stream JSON events); any output
+        on either stream resets the inactivity clock. ``on_start`` receives the pid (= process
+        group id) first, so the caller can record it before anything else can go wrong.
+        """
+        child = self.child
+        if child is None:
+            assert self.failed is not None
+            return self.failed
+        with self.out_file, self.err_file, child:
+            return await _supervise(
+                self.loop, child, self.began, self.out_file, self.err_file, self.limits, on_line, on_start
+            )
 
 
 class _Child:

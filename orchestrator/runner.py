@@ -48,13 +48,13 @@ from .backends.base import (
 )
 from .checks import check_plan
 from .errors import OrchestratorError
-from .executor import Executor, LocalExecutor, build_launch
+from .executor import Executor, Launch, LocalExecutor, build_launch
 from .graph import ReadyQueue, topological_order
 from .journal import Journal, attempt_environment, iso_at, now_iso
 from .limits import Pause
 from .lock import WorkspaceLock
 from .plan import Task, load_plan
-from .process import ProcessRun, Wakeup, started_since_bound
+from .process import LineCallback, ProcessRun, StartCallback, Wakeup, started_since_bound
 from .profiles import Profiles
 from .render import Templates, render_briefs, update_plan_file, updated_plan_file
 from .reporter import Reporter
@@ -75,6 +75,8 @@ from .workspace import Workspace
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 _T = TypeVar("_T")
 _RAMP_INTERVAL = 5.0  # after a rate limit, one more slot every this many seconds
+_AHEAD = 4  # launches made ahead of their start, at most (Runner._make_ahead)
+_AHEAD_FOR = 0.5  # seconds a launch made ahead stays good for
 
 
 @dataclass(slots=True)
@@ -104,9 +106,23 @@ class _Attempt:
     task: str
     number: int
     observer: Observer
-    started: float  # wall clock
-    started_iso: str
-    fingerprint: str  # of the brief it got, its settings and its inputs
+    started: float  # wall clock, just before its process started
+    started_iso: str = ""  # these two once the slots freed at the same time are filled (_started)
+    fingerprint: str = ""  # of the brief it got, its settings and its inputs
+
+
+@dataclass(slots=True)
+class _Made:
+    """An attempt's launch, made before its start: ``Runner._make_launch``."""
+
+    number: int
+    brief: str
+    version: tuple[int, ...] | None  # the brief file's (store.file_version) when it was read
+    job: Job
+    backend: Backend
+    observer: Observer
+    launch: Launch
+    at: float  # loop clock
 
 
 @dataclass(slots=True)
@@ -167,6 +183,10 @@ class _InFlight:
 
     async def cancel(self) -> None:
         """Cancel every attempt still running and wait for each to end (its process reaped)."""
+        # An attempt's process starts before its task runs (``Executor.start``), and a task
+        # cancelled before its first step never runs its coroutine: nothing would stop or reap
+        # that process. One turn of the loop lets every task take that step first.
+        await asyncio.sleep(0)
         tasks = list(self.tasks)
         for task in tasks:
             task.cancel()
@@ -305,6 +325,7 @@ class Runner:
         self.unsynced: list[Path] = []
         self.flush_every = 1.0
         self._backends: dict[str, Backend] = {}
+        self.ahead: dict[str, _Made] = {}  # task -> its next attempt's launch, made ahead of its start
         self._emit(
             "run_started",
             to_run=len(self.selected),
@@ -391,6 +412,7 @@ class Runner:
                 wake.append(self.last_flush + self.flush_every)
             timeout = max(0.0, min(wake) - self.clock()) if wake else None
             self._flush_lines()  # what this turn of the loop wrote, in one write each
+            self._make_ahead()
             await in_flight.wait(timeout)
             in_flight.check()
             # Everything already finished is taken before deciding again.
@@ -487,15 +509,22 @@ class Runner:
     def _fill(self) -> None:
         if self.pause.remaining() > 0:
             return
-        while not self.stopped and len(self.running) < self.cap:
-            task_id = self.queue.pop(self._allowed)
-            if task_id is None:
-                return
-            backend_name = self.settings[task_id].backend
-            if backend_name in self.blocked:
-                self._fail(task_id, f"not started: {self.blocked[backend_name]}", status=SKIPPED)
-                continue
-            self._start(task_id)
+        started: list[tuple[_Attempt, str]] = []
+        try:
+            while not self.stopped and len(self.running) < self.cap:
+                task_id = self.queue.pop(self._allowed)
+                if task_id is None:
+                    return
+                backend_name = self.settings[task_id].backend
+                if backend_name in self.blocked:
+                    self._fail(task_id, f"not started: {self.blocked[backend_name]}", status=SKIPPED)
+                    continue
+                self._start(task_id, started)
+        finally:
+            # What the tasks just started need no more than their processes: every freed slot
+            # is filled first.
+            for attempt, brief in started:
+                self._started(attempt, brief)
 
     def _backend(self, name: str) -> Backend:
         backend = self._backends.get(name)
@@ -503,7 +532,10 @@ class Runner:
             backend = self._backends[name] = backends.get(name)
         return backend
 
-    def _start(self, task_id: str) -> None:
+    def _start(self, task_id: str, started: list[tuple[_Attempt, str]]) -> None:
+        """Start the next attempt of ``task_id``: its process is running when this returns (with
+        ``LocalExecutor``); what else there is to do about it ``_started`` does, once ``_fill``
+        has started every task it can."""
         number = self.attempts.get(task_id, 0) + 1
         self.attempts[task_id] = number
         task = self.plan.tasks[task_id]
@@ -512,12 +544,31 @@ class Runner:
             for dep in task.dependencies:
                 if dep in settling:
                     self._settle(dep)
-        settings = self.settings[task_id]
-        brief = store.read_body(self.ws.brief(task))
-        if brief is None:
+        made = self.ahead.pop(task_id, None)
+        if made is None or not self._still_good(made, number):
+            made = self._make_launch(task_id, number)
+        if made is None:
             self._fail(task_id, f"its brief {self.ws.brief_name(task)} is gone: run again to render it")
             return
-        upstream = upstream_of(task.dependencies, self.results)
+        job, backend, observer, launch, brief = made.job, made.backend, made.observer, made.launch, made.brief
+        on_line, on_start = self._callbacks(job, observer)
+        self.journal.spawning(task_id, task.agent, number)  # so that a kill -9 from here on leaves a trace
+        began = time.time()
+        waiter = self.executor.start(launch, on_line=on_line, on_start=on_start)
+        attempt = _Attempt(task_id, number, observer, began)
+        self.running[task_id] = attempt
+        self.in_flight.start(self._attempt(job, backend, observer, launch, waiter))
+        started.append((attempt, brief))
+
+    def _make_launch(self, task_id: str, number: int) -> _Made | None:
+        """Everything attempt ``number`` of ``task_id`` needs to start; ``None`` if its brief is gone."""
+        task = self.plan.tasks[task_id]
+        settings = self.settings[task_id]
+        path = self.ws.brief(task)
+        version = store.file_version(path)  # before the read: an edit in between is seen as one
+        brief = store.read_body(path)
+        if brief is None:
+            return None
         backend = self._backend(settings.backend)
         inputs = tuple(self.ws.result(self.plan.tasks[d]) for d in task.dependencies)
         job = Job(
@@ -533,20 +584,7 @@ class Runner:
             profile=self.profiles.get(task.profile),
         )
         observer = backend.observer(job)
-        stamp = fingerprint(brief, self.signatures[task_id], upstream)
-        started = time.time()
-        attempt = _Attempt(task_id, number, observer, started, iso_at(started), stamp)
-        self.running[task_id] = attempt
-        view = self.views[task_id]
-        view.status = RUNNING
-        view.started = attempt.started_iso if number == 1 or not view.started else view.started
-        view.attempts = number
-        self._emit("task_started", task=task_id, agent=task.agent, name=task.title, attempt=number)
-        self.in_flight.start(self._attempt(job, backend, observer))
-
-    async def _attempt(self, job: Job, backend: Backend, observer: Observer) -> None:
-        task = job.task
-        stem = self.ws.log_stem(task, job.attempt)
+        stem = self.ws.log_stem(task, number)
         logs = self.log_names
         names = (stem.name + ".out", stem.name + ".err")
         absent = names[0] not in logs and names[1] not in logs
@@ -554,7 +592,58 @@ class Runner:
         launch = build_launch(
             backend.invocation(job), job, stem, self._task_env(job), base_env=self.base_env, logs_absent=absent
         )
-        journal = self.journal
+        return _Made(number, brief, version, job, backend, observer, launch, self.clock())
+
+    def _make_ahead(self) -> None:
+        """Make the launches of the tasks that start next, while every slot is busy and nothing
+        has ended yet: a freed slot is then filled with little more than the spawn itself.
+
+        Only shell tasks: what another backend reads (a prompt) is written to a file with its
+        launch, which would be left behind for an attempt that may never start, and an agent's
+        minutes make the time saved nothing. A launch made ahead is used only while it is fresh
+        (``_still_good``): its brief unchanged on disk, and made less than ``_AHEAD_FOR`` ago,
+        so that what it found (the program on ``$PATH``) is as good as found at the start.
+        """
+        ahead = self.ahead
+        if self.in_flight.outcomes or self.stopped or len(self.running) < self.cap or len(self.queue) == 0:
+            if ahead and self.stopped:
+                ahead.clear()
+            return
+        next_up = self.queue.peek(min(self.cap, _AHEAD))
+        for task_id in list(ahead):
+            if task_id not in next_up:
+                del ahead[task_id]
+        for task_id in next_up:
+            if task_id in ahead or self._backend(self.settings[task_id].backend).reads_prompt:
+                continue
+            made = self._make_launch(task_id, self.attempts.get(task_id, 0) + 1)
+            if made is not None:
+                ahead[task_id] = made
+
+    def _still_good(self, made: _Made, number: int) -> bool:
+        return (
+            made.number == number
+            and self.clock() - made.at < _AHEAD_FOR
+            and store.file_version(self.ws.brief(made.job.task)) == made.version
+        )
+
+    def _started(self, attempt: _Attempt, brief: str) -> None:
+        """The rest of starting ``attempt``, after its process: its fingerprint, view and event."""
+        task_id, number = attempt.task, attempt.number
+        task = self.plan.tasks[task_id]
+        upstream = upstream_of(task.dependencies, self.results)  # all written before it started
+        attempt.fingerprint = fingerprint(brief, self.signatures[task_id], upstream)
+        attempt.started_iso = iso_at(attempt.started)
+        view = self.views[task_id]
+        view.status = RUNNING
+        view.started = attempt.started_iso if number == 1 or not view.started else view.started
+        view.attempts = number
+        self._emit("task_started", task=task_id, agent=task.agent, name=task.title, attempt=number)
+
+    def _callbacks(self, job: Job, observer: Observer) -> tuple[LineCallback | None, StartCallback]:
+        """What the process's supervision calls: with each stdout line (agents that stream events
+        only), and with its process group once it has one."""
+        task, journal = job.task, self.journal
         session: list[str | None] = [None]  # the session id last journaled
 
         def started(pgid: int) -> None:
@@ -567,12 +656,15 @@ class Runner:
                 session[0] = observer.session_id
                 journal.session(task.id, job.attempt, observer.session_id)
 
-        on_line = None if type(observer) is Observer else feed
-        journal.spawning(task.id, task.agent, job.attempt)  # so that a kill -9 from here on leaves a trace
-        run = await self.executor.run(launch, on_line=on_line, on_start=started)
+        return (None if type(observer) is Observer else feed), started
+
+    async def _attempt(
+        self, job: Job, backend: Backend, observer: Observer, launch: Launch, waiter: Coroutine[Any, Any, ProcessRun]
+    ) -> None:
+        run = await waiter
         finished = time.time()
         result = backend.interpret(job, run, launch.stdout, launch.stderr, observer)
-        self.in_flight.deliver(_Done(task.id, job.attempt, run, result, finished))
+        self.in_flight.deliver(_Done(job.task.id, job.attempt, run, result, finished))
 
     def _task_env(self, job: Job) -> dict[str, str]:
         return {

@@ -246,6 +246,16 @@ def read_text(path: Path) -> str | None:
     return text
 
 
+def file_version(path: Path) -> tuple[int, int, int, int] | None:
+    """What changes whenever ``path``'s content is changed or replaced (inode, size, modification
+    and change times), or ``None`` if it cannot be looked at."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def read_body(path: Path) -> str | None:
     """The body of a frontmatter file without parsing its YAML (stripped, as python-frontmatter
     does), or ``None`` if the file is missing or unreadable.

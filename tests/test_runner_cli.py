@@ -386,3 +386,36 @@ def test_a_profiler_gets_to_write_its_data(tmp_path: Path) -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert profile.stat().st_size > 0
+
+
+def test_a_launch_made_ahead_records_the_brief_as_edited_since(tmp_path: Path) -> None:
+    """While every slot is busy, the next shell task's launch is made ahead of its start, its
+    brief read then. An edit to that brief before the task starts still counts: the task records
+    the brief as edited (its fingerprint), so the next run finds nothing changed to run again."""
+    brief = '"$ORCHESTRATOR_WORKSPACE/agent_tasks/agent-02.md"'
+    edit = f'sleep 0.3; sed -i "s/Exercise the runner./Exercise the runner, edited./" {brief}; sleep 0.1'
+    write_plan(tmp_path, [Spec("A", edit, priority="P0"), Spec("B", "echo b")], {"max_parallel": 1})
+    first = run(tmp_path)
+    assert first.code == 0, first.stderr
+    assert first.tasks("task_started") == ["A", "B"]
+    assert "edited." in (workspace(tmp_path) / "agent_tasks" / "agent-02.md").read_text(encoding="utf-8")
+    second = run(tmp_path)
+    assert second.code == 0, second.stderr
+    assert second.tasks("task_started") == []
+
+
+def test_a_launch_made_ahead_finds_a_program_installed_since(tmp_path: Path) -> None:
+    """A launch made ahead is used only while fresh: a program put on ``$PATH`` ahead of the one
+    found when it was made, a while before the task starts, is the one that runs (as bash would
+    find it)."""
+    first, second = tmp_path / "bin1", tmp_path / "bin2"
+    first.mkdir()
+    second.mkdir()
+    (second / "mytool").write_text("#!/bin/sh\necho from-bin2\n", encoding="utf-8")
+    (second / "mytool").chmod(0o755)
+    install = f"sleep 0.2; printf '#!/bin/sh\\necho from-bin1\\n' > {first}/mytool; chmod +x {first}/mytool; sleep 0.8"
+    write_plan(tmp_path, [Spec("A", install, priority="P0"), Spec("B", "mytool")], {"max_parallel": 1})
+    env = {**os.environ, "PATH": f"{first}:{second}:{os.environ['PATH']}"}
+    done = cli(tmp_path, "run", "--json", env=env)
+    assert done.code == 0, done.stderr
+    assert "from-bin1" in result_body(tmp_path, "B")

@@ -301,6 +301,43 @@ def test_run_process_output_keeps_an_inactive_process_alive(tmp_path: Path) -> N
     assert run.ok, run.describe()
 
 
+def test_an_attempt_cancelled_before_its_first_step_still_stops_its_process(tmp_path: Path) -> None:
+    """The runner starts an attempt's process before the task that supervises it has run
+    (``Executor.start``). Cancelling every attempt right then (Ctrl-C in that same turn) must
+    still stop and reap that process: a task cancelled before its first step never runs its
+    coroutine, so ``_InFlight.cancel`` lets each take that step first."""
+    import asyncio
+
+    from orchestrator.process import start_process
+    from orchestrator.runner import _InFlight
+
+    async def main() -> int:
+        in_flight = _InFlight()
+        started = start_process(
+            ["sleep", "30"],
+            cwd=tmp_path,
+            env=dict(os.environ),
+            stdin=None,
+            stdout=tmp_path / "out",
+            stderr=tmp_path / "err",
+            limits=Limits(timeout=None, grace=0.5),
+        )
+        assert started.pid is not None
+        in_flight.start(started.wait())  # type: ignore[arg-type]  # a ProcessRun, not None: unused
+        await in_flight.cancel()
+        return started.pid
+
+    pid = asyncio.run(main())
+    try:
+        assert not group_alive(pid), "the process outlived the cancelled attempt"
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reaped already
+    finally:
+        if group_alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+
+
 def test_run_process_cancelled_stops_the_group(leftovers: Path) -> None:
     tmp_path = leftovers
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -267,11 +268,11 @@ class _SeesResults(LocalExecutor):
         self.results = results
         self.seen: dict[str, set[str]] = {}
 
-    async def run(
+    def start(
         self, launch: Launch, *, on_line: LineCallback | None = None, on_start: StartCallback | None = None
-    ) -> ProcessRun:
+    ) -> Coroutine[Any, Any, ProcessRun]:
         self.seen[launch.env["ORCHESTRATOR_TASK_ID"]] = set(os.listdir(self.results))
-        return await super().run(launch, on_line=on_line, on_start=on_start)
+        return super().start(launch, on_line=on_line, on_start=on_start)
 
 
 def test_a_freed_slot_is_filled_before_the_result_is_written_but_never_before_an_input(tmp_path: Path) -> None:
