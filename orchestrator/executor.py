@@ -15,7 +15,15 @@ from typing import Any
 
 from .backends.base import AgentResult, Backend, Invocation, Job
 from .direct import direct_launch
-from .process import Limits, LineCallback, ProcessRun, StartCallback, posix_spawn_possible, start_process
+from .process import (
+    EndCallback,
+    Limits,
+    LineCallback,
+    ProcessRun,
+    StartCallback,
+    posix_spawn_possible,
+    start_process,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,14 +62,21 @@ class Executor(ABC):
         """Run to the end (or the limits) and report how it ended; must reap on cancellation."""
 
     def start(
-        self, launch: Launch, *, on_line: LineCallback | None = None, on_start: StartCallback | None = None
+        self,
+        launch: Launch,
+        *,
+        on_line: LineCallback | None = None,
+        on_start: StartCallback | None = None,
+        on_end: EndCallback | None = None,
     ) -> Coroutine[Any, Any, ProcessRun]:
         """Start ``launch`` now if this executor can, and return the coroutine that waits for its
         end (as ``run``). The runner calls this and awaits the result in a task of its own.
 
         By default the process starts when that coroutine first runs (``run``). ``LocalExecutor``
         starts it before returning: the runner starts every task a freed slot allows, one after
-        the other, before it does anything else about them.
+        the other, before it does anything else about them. ``on_end``, where an executor calls
+        it, receives the run the coroutine will return as soon as the end is known, from one of
+        the event loop's callbacks (``Started.wait``); the default never calls it.
         """
         return self.run(launch, on_line=on_line, on_start=on_start)
 
@@ -83,14 +98,24 @@ class LocalExecutor(Executor):
         return await self._start(launch, on_line=on_line, on_start=on_start)
 
     def start(
-        self, launch: Launch, *, on_line: LineCallback | None = None, on_start: StartCallback | None = None
+        self,
+        launch: Launch,
+        *,
+        on_line: LineCallback | None = None,
+        on_start: StartCallback | None = None,
+        on_end: EndCallback | None = None,
     ) -> Coroutine[Any, Any, ProcessRun]:
         if type(self).run is not LocalExecutor.run:
             return self.run(launch, on_line=on_line, on_start=on_start)
-        return self._start(launch, on_line=on_line, on_start=on_start)
+        return self._start(launch, on_line=on_line, on_start=on_start, on_end=on_end)
 
     def _start(
-        self, launch: Launch, *, on_line: LineCallback | None = None, on_start: StartCallback | None = None
+        self,
+        launch: Launch,
+        *,
+        on_line: LineCallback | None = None,
+        on_start: StartCallback | None = None,
+        on_end: EndCallback | None = None,
     ) -> Coroutine[Any, Any, ProcessRun]:
         direct = launch.direct
         if self._posix_spawn is None:
@@ -108,7 +133,7 @@ class LocalExecutor(Executor):
             logs_absent=launch.logs_absent,
             posix_spawn=self._posix_spawn,
         )
-        return started.wait(on_line=on_line, on_start=on_start)
+        return started.wait(on_line=on_line, on_start=on_start, on_end=on_end)
 
 
 def build_launch(

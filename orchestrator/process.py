@@ -36,6 +36,7 @@ _HAVE_PROC = os.path.isdir("/proc/self")
 _EXITED: frozenset[str | None] = frozenset({None, "Z", "X"})  # no such process, zombie, dead
 LineCallback = Callable[[bytes], None]
 StartCallback = Callable[[int], None]
+EndCallback = Callable[["ProcessRun"], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,13 +244,24 @@ class Started:
         """The child's pid (= its process group id); ``None`` if it could not start."""
         return self.child.pid if self.child is not None else None
 
-    async def wait(self, *, on_line: LineCallback | None = None, on_start: StartCallback | None = None) -> ProcessRun:
+    async def wait(
+        self,
+        *,
+        on_line: LineCallback | None = None,
+        on_start: StartCallback | None = None,
+        on_end: EndCallback | None = None,
+    ) -> ProcessRun:
         """Supervise the child to its end within its limits; the group is stopped and the child
         reaped before this returns or re-raises, whatever happens (a timeout, cancellation).
 
         ``on_line`` receives complete stdout lines (for agents that stream JSON events); any output
         on either stream resets the inactivity clock. ``on_start`` receives the pid (= process
         group id) first, so the caller can record it before anything else can go wrong.
+
+        ``on_end`` receives the ``ProcessRun`` this will return, where the end is plain (the child
+        exited on its own, no member of its group is left, both pipes are at their end): from the
+        event loop's callback that sees the exit, before this coroutine has resumed, so that the
+        caller can act on it a turn or two of the loop sooner. It must not raise.
         """
         child = self.child
         if child is None:
@@ -257,7 +269,7 @@ class Started:
             return self.failed
         with self.out_file, self.err_file, child:
             return await _supervise(
-                self.loop, child, self.began, self.out_file, self.err_file, self.limits, on_line, on_start
+                self.loop, child, self.began, self.out_file, self.err_file, self.limits, on_line, on_start, on_end
             )
 
 
@@ -645,6 +657,7 @@ class _Watch:
         self.last_output = loop.time()
         self.error: BaseException | None = None  # raised by an on_line callback, re-raised by the coroutine
         self.wakeup = Wakeup(loop)
+        self.on_exit: Callable[[], None] | None = None  # called at the exit, before the coroutine wakes
 
     def start(self, streams: list[_Stream], pidfd: int | None) -> None:
         """Register the callbacks; what got registered is undone by ``close`` even if one fails."""
@@ -670,6 +683,8 @@ class _Watch:
         assert self.pidfd is not None
         self.readers.remove(self.pidfd)
         self.pidfd = None
+        if self.on_exit is not None:
+            self.on_exit()
         self.wakeup.wake()
 
     def close_stream(self, stream: _Stream) -> None:
@@ -694,6 +709,7 @@ async def _supervise(
     limits: Limits,
     on_line: LineCallback | None,
     on_start: StartCallback | None,
+    on_end: EndCallback | None = None,
 ) -> ProcessRun:
     """Wait for the child's exit and the end of its output, within its limits."""
     pgid = child.pid
@@ -703,12 +719,50 @@ async def _supervise(
     drain_until = math.inf  # once the leader is gone: how long a grandchild may keep a pipe open
     watch = _Watch(loop)
     emptied = False  # the group was found empty after the child exited
+    ended: ProcessRun | None = None  # the run, once it is over
+
+    def outcome() -> ProcessRun:
+        code = child.returncode
+        sig = -code if code is not None and code < 0 else None
+        return ProcessRun(
+            None if sig is not None else code,
+            sig,
+            loop.time() - started,
+            timed_out=timed_out,
+            pid=pgid,
+            stdout_bytes=streams[0].count,
+            stderr_bytes=streams[1].count,
+        )
+
+    def end_now() -> None:
+        """At the exit, from the pidfd's callback: the plain end (the child reaped, its group empty,
+        its pipes read to their end) is handed to ``on_end`` at once; anything else is left to
+        the coroutine."""
+        nonlocal emptied, ended
+        if timed_out is not None or watch.error is not None or child.returncode is None or _group_running(pgid):
+            return
+        for stream in list(watch.open):
+            try:
+                more = stream.read()
+            except Exception as exc:  # an on_line callback's: the coroutine raises it
+                watch.error = exc
+                return
+            if more:  # a grandchild that left the group holds the pipe: the coroutine drains it
+                return
+            watch.close_stream(stream)
+        emptied = True
+        ended = outcome()
+        assert on_end is not None
+        on_end(ended)
+
     try:  # from here on, whatever happens, the group is stopped and the child reaped
         if on_start is not None:
             on_start(pgid)
+        if on_end is not None:
+            watch.on_exit = end_now
         watch.start(streams, child.pidfd)
         exited = False
-        while True:
+        while ended is None:
             if watch.error is not None:
                 raise watch.error
             now = loop.time()
@@ -751,17 +805,16 @@ async def _supervise(
             with anyio.CancelScope(shield=True):
                 await stop_group(pgid, limits.grace)
                 await child.wait()
-    code = child.returncode
-    sig = -code if code is not None and code < 0 else None
-    return ProcessRun(
-        None if sig is not None else code,
-        sig,
-        loop.time() - started,
-        timed_out=timed_out,
-        pid=pgid,
-        stdout_bytes=streams[0].count,
-        stderr_bytes=streams[1].count,
-    )
+    return ended if ended is not None else outcome()
+
+
+def child_exited() -> bool:
+    """Whether a child of this process has exited and is not reaped yet (its supervision has not
+    seen the exit yet): one ``waitid`` that leaves it as it is (``WNOWAIT``)."""
+    try:
+        return os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except (ChildProcessError, AttributeError):  # no child at all; no waitid on this system
+        return False
 
 
 def group_alive(pgid: int) -> bool:

@@ -109,6 +109,7 @@ class _Attempt:
     started: float  # wall clock, just before its process started
     started_iso: str = ""  # these two once the slots freed at the same time are filled (_started)
     fingerprint: str = ""  # of the brief it got, its settings and its inputs
+    ended: bool = False  # its result has gone to the loop (_ended)
 
 
 @dataclass(slots=True)
@@ -211,6 +212,7 @@ class Runner:
         self._settling: dict[str, tuple[_Done, _Attempt]] = {}
         self._held: list[dict[str, Any]] | None = None
         self._stoppable: asyncio.Task[Any] | None = None  # what Ctrl-C cancels now
+        self._parked = False  # the loop is waiting for an outcome (or for a time): see _ended
 
     # --- setup ----------------------------------------------------------------------------------
 
@@ -335,6 +337,9 @@ class Runner:
         )
 
         self.in_flight = _InFlight()
+        # Whether a batch may begin where an attempt's end is seen (_ended): not where outcomes
+        # seen together decide together whether the run goes on (a failure, the cost limit).
+        self._end_early = not plan.settings.fail_fast and plan.settings.max_cost is None
         # Ctrl-C and SIGTERM stop the loop (or the agent aggregating after it), once: from then on
         # until the run has returned, another one changes nothing, so that the clean-up (every
         # process group stopped and reaped, every task recorded) is never cut short.
@@ -413,17 +418,23 @@ class Runner:
             timeout = max(0.0, min(wake) - self.clock()) if wake else None
             self._flush_lines()  # what this turn of the loop wrote, in one write each
             self._make_ahead()
-            await in_flight.wait(timeout)
+            self._parked = True
+            try:
+                await in_flight.wait(timeout)
+            finally:
+                self._parked = False
             in_flight.check()
-            # Everything already finished is taken before deciding again.
-            if self._completes_quietly(in_flight.outcomes):
-                batch = list(in_flight.outcomes)
-                in_flight.outcomes.clear()
-                try:
-                    if self._begin_batch(batch):
-                        await asyncio.sleep(0)  # the tasks just started spawn their processes
-                finally:
-                    self._end_batch()
+            # Everything already finished is taken before deciding again; a batch of them may
+            # have been begun already, by the callback that saw the last one end (_ended).
+            try:
+                batch = self._take_quiet() or self._held is not None
+                if batch:
+                    await asyncio.sleep(0)  # the tasks just started take their first step
+            except BaseException:
+                self._end_batch()
+                raise
+            if batch:
+                self._end_batch()
             else:
                 while in_flight.outcomes:  # one at a time: if one raises, the rest are still there
                     self._handle(in_flight.outcomes.popleft())
@@ -459,6 +470,16 @@ class Runner:
                 cost += done.result.cost_usd  # in the order, and so with the rounding, of _begin_batch
         return some and (limit is None or cost < limit)
 
+    def _take_quiet(self) -> bool:
+        """Begin a batch of the outcomes waiting, if every one of them completes quietly."""
+        outcomes = self.in_flight.outcomes
+        if not self._completes_quietly(outcomes):
+            return False
+        batch = list(outcomes)
+        outcomes.clear()
+        self._begin_batch(batch)
+        return True
+
     def _begin_batch(self, batch: list[_Done]) -> bool:
         """Completed attempts, with the freed slots filled first: the next tasks start before the
         result files of these are written (``_end_batch``), which would otherwise stand between one
@@ -466,8 +487,10 @@ class Runner:
         written (``queue.complete`` first); a task that needs one of them (its input, its
         fingerprint) has that result written before it starts. The ``task_started`` events wait
         for the batch's ``task_completed`` ones, so the event stream never shows more running than
-        the cap. Returns whether any task started."""
-        self._held = []
+        the cap. Returns whether any task started. A batch begun before this one's results were
+        written (``_end_batch``) is joined."""
+        if self._held is None:
+            self._held = []
         settling = self._settling
         for done in batch:
             attempt = self.running.pop(done.task)
@@ -507,7 +530,7 @@ class Runner:
         return busy < limit
 
     def _fill(self) -> None:
-        if self.pause.remaining() > 0:
+        if self.interrupted or self.pause.remaining() > 0:
             return
         started: list[tuple[_Attempt, str]] = []
         try:
@@ -553,11 +576,14 @@ class Runner:
         job, backend, observer, launch, brief = made.job, made.backend, made.observer, made.launch, made.brief
         on_line, on_start = self._callbacks(job, observer)
         self.journal.spawning(task_id, task.agent, number)  # so that a kill -9 from here on leaves a trace
-        began = time.time()
-        waiter = self.executor.start(launch, on_line=on_line, on_start=on_start)
-        attempt = _Attempt(task_id, number, observer, began)
+        attempt = _Attempt(task_id, number, observer, time.time())
+
+        def on_end(run: ProcessRun) -> None:
+            self._ended(attempt, job, backend, launch, run, early=True)
+
+        waiter = self.executor.start(launch, on_line=on_line, on_start=on_start, on_end=on_end)
         self.running[task_id] = attempt
-        self.in_flight.start(self._attempt(job, backend, observer, launch, waiter))
+        self.in_flight.start(self._attempt(attempt, job, backend, launch, waiter))
         started.append((attempt, brief))
 
     def _make_launch(self, task_id: str, number: int) -> _Made | None:
@@ -659,12 +685,33 @@ class Runner:
         return (None if type(observer) is Observer else feed), started
 
     async def _attempt(
-        self, job: Job, backend: Backend, observer: Observer, launch: Launch, waiter: Coroutine[Any, Any, ProcessRun]
+        self, attempt: _Attempt, job: Job, backend: Backend, launch: Launch, waiter: Coroutine[Any, Any, ProcessRun]
     ) -> None:
-        run = await waiter
+        self._ended(attempt, job, backend, launch, await waiter)
+
+    def _ended(
+        self, attempt: _Attempt, job: Job, backend: Backend, launch: Launch, run: ProcessRun, *, early: bool = False
+    ) -> None:
+        """``attempt`` ended as ``run`` says: its result goes to the loop, once.
+
+        ``early``: from the event loop's callback that saw the exit (``on_end``), a turn or two
+        before the attempt's task would have it. While the loop waits (``_parked``), a batch of
+        quiet completions is begun right here, so the freed slot is filled without waiting for
+        the loop's task to wake: the decision the loop would make next, for the attempts seen to
+        end so far (``_end_early``). An error is then raised by the loop, not lost in the callback."""
+        if attempt.ended:
+            return
+        attempt.ended = True
         finished = time.time()
-        result = backend.interpret(job, run, launch.stdout, launch.stderr, observer)
-        self.in_flight.deliver(_Done(job.task.id, job.attempt, run, result, finished))
+        try:
+            result = backend.interpret(job, run, launch.stdout, launch.stderr, attempt.observer)
+            self.in_flight.deliver(_Done(attempt.task, attempt.number, run, result, finished))
+            if self._parked and self._end_early and not self.interrupted:
+                self._take_quiet()
+        except BaseException as exc:
+            if not early:
+                raise
+            self.in_flight.fail(exc)
 
     def _task_env(self, job: Job) -> dict[str, str]:
         return {

@@ -338,6 +338,45 @@ def test_an_attempt_cancelled_before_its_first_step_still_stops_its_process(tmp_
             os.waitpid(pid, 0)
 
 
+def test_on_end_gets_the_run_as_the_exit_is_seen_and_only_a_plain_end(tmp_path: Path) -> None:
+    """``Started.wait(on_end=...)`` hands over the very run it returns, from the callback that
+    sees the exit, with the output read to its end; where a member of the group outlives the
+    child, the coroutine stops the group itself and ``on_end`` is not called."""
+    import asyncio
+
+    from orchestrator.process import start_process
+
+    async def one(script: str) -> tuple[ProcessRun, list[ProcessRun], bool]:
+        ended: list[ProcessRun] = []
+        started = start_process(
+            ["bash", "-c", script],
+            cwd=tmp_path,
+            env=dict(os.environ),
+            stdin=None,
+            stdout=tmp_path / "out",
+            stderr=tmp_path / "err",
+            limits=Limits(timeout=60, grace=0.5),
+        )
+        tasks: list[asyncio.Task[ProcessRun]] = []
+        done_then: list[bool] = []
+
+        def on_end(run: ProcessRun) -> None:
+            ended.append(run)
+            done_then.append(tasks[0].done())
+
+        tasks.append(asyncio.get_running_loop().create_task(started.wait(on_end=on_end)))
+        run = await tasks[0]
+        return run, ended, done_then == [False]
+
+    run, ended, early = asyncio.run(one("printf 'x%.0s' $(seq 1 100000); exit 3"))
+    assert ended == [run] and ended[0] is run and early
+    assert run.exit_code == 3 and run.stdout_bytes == 100000
+    assert (tmp_path / "out").read_bytes() == b"x" * 100000
+    run, ended, _ = asyncio.run(one("sleep 30 & echo $! > bg.pid"))
+    assert ended == [] and run.exit_code == 0
+    assert wait_gone(int((tmp_path / "bg.pid").read_text()), 5)
+
+
 def test_run_process_cancelled_stops_the_group(leftovers: Path) -> None:
     tmp_path = leftovers
 

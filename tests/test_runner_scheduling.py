@@ -15,7 +15,7 @@ from orchestrator import Workspace
 from orchestrator.executor import Launch, LocalExecutor
 from orchestrator.graph import ReadyQueue, remaining_path
 from orchestrator.plan import load_plan
-from orchestrator.process import LineCallback, ProcessRun, StartCallback
+from orchestrator.process import EndCallback, LineCallback, ProcessRun, StartCallback
 from orchestrator.reporter import Reporter
 from orchestrator.runner import Runner
 
@@ -269,10 +269,15 @@ class _SeesResults(LocalExecutor):
         self.seen: dict[str, set[str]] = {}
 
     def start(
-        self, launch: Launch, *, on_line: LineCallback | None = None, on_start: StartCallback | None = None
+        self,
+        launch: Launch,
+        *,
+        on_line: LineCallback | None = None,
+        on_start: StartCallback | None = None,
+        on_end: EndCallback | None = None,
     ) -> Coroutine[Any, Any, ProcessRun]:
         self.seen[launch.env["ORCHESTRATOR_TASK_ID"]] = set(os.listdir(self.results))
-        return super().start(launch, on_line=on_line, on_start=on_start)
+        return super().start(launch, on_line=on_line, on_start=on_start, on_end=on_end)
 
 
 def test_a_freed_slot_is_filled_before_the_result_is_written_but_never_before_an_input(tmp_path: Path) -> None:
