@@ -172,20 +172,38 @@ class ReadyQueue:
         """Tasks ready now."""
         return len(self._heap)
 
-    def pop(self, allowed: Callable[[str], bool] | None = None) -> str | None:
-        """The most urgent ready task that ``allowed`` accepts (others stay queued), or ``None``."""
+    def pop(
+        self, allowed: Callable[[str], bool] | None = None, prefer: Callable[[str], bool] | None = None
+    ) -> str | None:
+        """The most urgent ready task that ``allowed`` accepts (others stay queued), or ``None``.
+        ``prefer``: among tasks as urgent as that one but for their table order (same priority,
+        same critical path), the first it accepts goes first."""
         held: list[tuple[tuple[int, float, int], str]] = []
-        found: str | None = None
-        while self._heap:
-            item = heapq.heappop(self._heap)
-            if allowed is None or allowed(item[1]):
-                found = item[1]
-                self._handed.add(found)
-                break
-            held.append(item)
+        found: tuple[tuple[int, float, int], str] | None = None
+        heap = self._heap
+        while heap:
+            item = heapq.heappop(heap)
+            if found is not None:  # looking for a preferred one as urgent as ``found``
+                if item[0][:2] != found[0][:2]:
+                    held.append(item)
+                    break
+                if (allowed is None or allowed(item[1])) and prefer is not None and prefer(item[1]):
+                    held.append(found)
+                    found = item
+                    break
+                held.append(item)
+            elif allowed is None or allowed(item[1]):
+                found = item
+                if prefer is None or prefer(item[1]):
+                    break
+            else:
+                held.append(item)
         for item in held:
-            heapq.heappush(self._heap, item)
-        return found
+            heapq.heappush(heap, item)
+        if found is None:
+            return None
+        self._handed.add(found[1])
+        return found[1]
 
     def peek(self, count: int) -> list[str]:
         """The ``count`` most urgent ready tasks, most urgent first, left in the queue. Meant for

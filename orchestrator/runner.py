@@ -54,7 +54,7 @@ from .journal import Journal, attempt_environment, iso_at, now_iso
 from .limits import Pause
 from .lock import WorkspaceLock
 from .plan import Task, load_plan
-from .process import LineCallback, ProcessRun, StartCallback, Wakeup, started_since_bound
+from .process import LineCallback, ProcessRun, StartCallback, Wakeup, child_exited, started_since_bound
 from .profiles import Profiles
 from .render import Templates, render_briefs, update_plan_file, updated_plan_file
 from .reporter import Reporter
@@ -430,12 +430,11 @@ class Runner:
                 batch = self._take_quiet() or self._held is not None
                 if batch:
                     await asyncio.sleep(0)  # the tasks just started take their first step
+                    await self._write_batch()
             except BaseException:
                 self._end_batch()
                 raise
-            if batch:
-                self._end_batch()
-            else:
+            if not batch:
                 while in_flight.outcomes:  # one at a time: if one raises, the rest are still there
                     self._handle(in_flight.outcomes.popleft())
 
@@ -504,6 +503,24 @@ class Runner:
         self._fill()
         return len(self.running) > running  # whether it started any
 
+    async def _write_batch(self) -> None:
+        """``_end_batch``, giving way to the attempts that end meanwhile: before each result,
+        when a process has exited, the loop waits two of its turns (the first finds the exit, the
+        callback that sees it runs in the second and fills its slot: ``_ended``)."""
+        settling = self._settling
+        while settling:
+            if self._end_early and child_exited():
+                self._parked = True
+                try:
+                    await asyncio.sleep(0)
+                    await asyncio.sleep(0)
+                finally:
+                    self._parked = False
+                if not settling:  # written by a task that needed it
+                    break
+            self._settle(next(iter(settling)))
+        self._end_batch()
+
     def _end_batch(self) -> None:
         """Write the results ``_begin_batch`` left, then report the starts it held back."""
         held, settling = self._held or [], self._settling
@@ -529,13 +546,19 @@ class Runner:
         busy = sum(1 for t in self.running if self.plan.tasks[t].profile == profile)
         return busy < limit
 
+    def _inputs_written(self, task_id: str) -> bool:
+        settling = self._settling
+        return not any(dep in settling for dep in self.plan.tasks[task_id].dependencies)
+
     def _fill(self) -> None:
         if self.interrupted or self.pause.remaining() > 0:
             return
         started: list[tuple[_Attempt, str]] = []
         try:
             while not self.stopped and len(self.running) < self.cap:
-                task_id = self.queue.pop(self._allowed)
+                # Of tasks equally urgent but for table order, one whose inputs are all written
+                # goes first: another would wait for a result to be written before it starts.
+                task_id = self.queue.pop(self._allowed, self._inputs_written if self._settling else None)
                 if task_id is None:
                     return
                 backend_name = self.settings[task_id].backend
@@ -642,6 +665,8 @@ class Runner:
         for task_id in next_up:
             if task_id in ahead or self._backend(self.settings[task_id].backend).reads_prompt:
                 continue
+            if child_exited():  # an attempt has ended: its slot comes first
+                return
             made = self._make_launch(task_id, self.attempts.get(task_id, 0) + 1)
             if made is not None:
                 ahead[task_id] = made

@@ -377,6 +377,29 @@ def test_on_end_gets_the_run_as_the_exit_is_seen_and_only_a_plain_end(tmp_path: 
     assert wait_gone(int((tmp_path / "bg.pid").read_text()), 5)
 
 
+def test_child_exited_tells_of_an_unreaped_child_and_leaves_it_so() -> None:
+    """What the runner asks before each result it writes and each launch it makes ahead: has a
+    child ended that nothing has seen yet? Asking does not reap it (its supervision does). In a
+    process of its own, which has no other child."""
+    script = """
+import os, subprocess, time
+from orchestrator.process import child_exited
+assert not child_exited()
+child = subprocess.Popen(["true"])
+deadline = time.monotonic() + 30
+while not child_exited():
+    assert time.monotonic() < deadline, "never saw the child end"
+    time.sleep(0.01)
+assert child_exited(), "asking reaped it"
+assert os.waitpid(child.pid, 0)[0] == child.pid
+child.returncode = 0
+assert not child_exited()
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=HANG_GUARD)
+    assert done.returncode == 0 and done.stdout == "ok\n", done.stderr
+
+
 def test_run_process_cancelled_stops_the_group(leftovers: Path) -> None:
     tmp_path = leftovers
 

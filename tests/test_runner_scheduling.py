@@ -250,6 +250,41 @@ def test_ready_queue_pop_with_allowed_keeps_the_others_queued() -> None:
     assert queue.pop() == "c"
 
 
+def test_ready_queue_pop_prefers_only_among_the_equally_urgent() -> None:
+    """``prefer`` reorders tasks as urgent as the most urgent one but for table order: never one
+    of a lower priority or a shorter critical path, nor one ``allowed`` refuses."""
+    nodes = ["a", "b", "c", "d", "x"]
+    queue = _queue(nodes, [("d", "x")], priority={"a": 1, "b": 1})  # c, d, x: P2; d leads to x
+    assert queue.pop(prefer=lambda t: t == "b") == "b"  # a and b are as urgent: b preferred
+    assert queue.pop(prefer=lambda t: t == "c") == "a"  # c has a lower priority
+    assert queue.pop(prefer=lambda t: t == "c") == "d"  # c has a shorter critical path than d
+    queue.push_back("d")
+    assert queue.pop(lambda t: t != "d", prefer=lambda t: t == "d") == "c"  # refused, however preferred
+    assert queue.pop(prefer=lambda t: False) == "d"
+    assert len(queue) == 0
+
+
+def test_a_task_whose_input_is_written_goes_before_an_equally_urgent_one_waiting_for_its_own(
+    tmp_path: Path,
+) -> None:
+    """When a slot frees, a task that would first have to wait for a result to be written (its
+    input, completed just now) lets an equally urgent task whose inputs are written go first."""
+    specs = [Spec("A", "true"), Spec("D", "true", deps=["A"]), Spec("E", "true")]
+    write_plan(tmp_path, specs, {"max_parallel": 1})
+    ws = Workspace.find(tmp_path)
+    (ws.root / "results").mkdir()
+    events: list[dict[str, Any]] = []
+
+    class Collect(Reporter):
+        def event(self, event: dict[str, Any]) -> None:
+            events.append(event)
+
+    assert Runner(ws, reporter=Collect()).run().exit_code == 0
+    # D and E are equally urgent (each is a sink) and D comes first in the table, but when A
+    # ends, E's input is written and D's is not: E takes the slot.
+    assert [e["task"] for e in events if e["event"] == "task_started"] == ["A", "E", "D"]
+
+
 def test_ready_queue_drain_leaves_out_handed_out_tasks() -> None:
     nodes = ["a", "b", "c", "d"]
     queue = _queue(nodes, [("a", "d")], priority={"a": 0})
