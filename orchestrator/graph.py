@@ -136,6 +136,9 @@ def critical_path(graph: Graph, weights: Mapping[str, float]) -> tuple[list[str]
     return list(reversed(path)), total
 
 
+_PREFER_AMONG = 16  # tasks ReadyQueue.pop looks at past the most urgent one for one it prefers
+
+
 class ReadyQueue:
     """Hands out tasks whose dependencies are all done, most urgent first.
 
@@ -177,14 +180,16 @@ class ReadyQueue:
     ) -> str | None:
         """The most urgent ready task that ``allowed`` accepts (others stay queued), or ``None``.
         ``prefer``: among tasks as urgent as that one but for their table order (same priority,
-        same critical path), the first it accepts goes first."""
+        same critical path), the first it accepts goes first; only the next few are looked at."""
         held: list[tuple[tuple[int, float, int], str]] = []
         found: tuple[tuple[int, float, int], str] | None = None
         heap = self._heap
+        looked = 0
         while heap:
             item = heapq.heappop(heap)
             if found is not None:  # looking for a preferred one as urgent as ``found``
-                if item[0][:2] != found[0][:2]:
+                looked += 1
+                if item[0][:2] != found[0][:2] or looked > _PREFER_AMONG:
                     held.append(item)
                     break
                 if (allowed is None or allowed(item[1])) and prefer is not None and prefer(item[1]):

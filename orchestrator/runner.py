@@ -915,8 +915,9 @@ class Runner:
         view.result_file = meta.get("result_file")
 
     def _finish_interrupted(self) -> None:
-        while self._settling:  # completed in a batch whose handling raised: they still count
-            self._settle(next(iter(self._settling)))
+        # Completed in a batch not written yet (begun by a callback just before the interrupt, or
+        # whose handling raised): they still count, and the starts it held back are reported.
+        self._end_batch()
         outcomes = self.in_flight.outcomes
         while outcomes:  # attempts that finished just before the interrupt still count
             done = outcomes.popleft()

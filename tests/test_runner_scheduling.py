@@ -264,6 +264,20 @@ def test_ready_queue_pop_prefers_only_among_the_equally_urgent() -> None:
     assert len(queue) == 0
 
 
+def test_ready_queue_pop_looks_only_at_the_next_few_for_a_preferred_one() -> None:
+    """A thousand equally urgent tasks, none of them preferred, cost a few heap operations per
+    pop, not a walk through all of them (a fan-out whose shared input is still to be written)."""
+    from orchestrator.graph import _PREFER_AMONG
+
+    nodes = [f"t{i:04d}" for i in range(1000)]
+    queue = _queue(nodes, [])
+    far = nodes[_PREFER_AMONG + 5]
+    assert queue.pop(prefer=lambda t: t == far) == nodes[0]  # too far down to be looked at
+    near = nodes[_PREFER_AMONG]
+    assert queue.pop(prefer=lambda t: t == near) == near
+    assert [queue.pop() for _ in range(3)] == nodes[1:4]  # the rest keep their order
+
+
 def test_a_task_whose_input_is_written_goes_before_an_equally_urgent_one_waiting_for_its_own(
     tmp_path: Path,
 ) -> None:
