@@ -295,6 +295,28 @@ def test_a_run_in_process_leaves_nothing_open(tmp_path: Path) -> None:
     gc.collect()
 
 
+def test_a_run_in_process_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) -> None:
+    """The runner holds off cycle collection between an attempt's end and the next start: after
+    a run the collector is on again, or still off if the caller had turned it off."""
+    import gc
+
+    from orchestrator import Workspace
+    from orchestrator.runner import RunOptions
+    from orchestrator.runner import run as run_in_process
+
+    specs = [Spec("A", "true"), Spec("B", "true"), Spec("C", "true", deps=["A", "B"])]
+    write_plan(tmp_path, specs, {"max_parallel": 1})
+    assert gc.isenabled()
+    assert run_in_process(Workspace.find(tmp_path)).exit_code == 0
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert run_in_process(Workspace.find(tmp_path), RunOptions(rerun=["A"])).exit_code == 0
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_a_reader_that_goes_away_does_not_stop_the_run(tmp_path: Path) -> None:
     """``orchestrator run | head -1``: the events that no one reads any more are dropped, the run
     goes on to the end and records every result."""
