@@ -95,7 +95,7 @@ class LocalExecutor(Executor):
     async def run(
         self, launch: Launch, *, on_line: LineCallback | None = None, on_start: StartCallback | None = None
     ) -> ProcessRun:
-        return await self._start(launch, on_line=on_line, on_start=on_start)
+        return await self._spawn(launch, on_line, on_start, None)
 
     def start(
         self,
@@ -107,15 +107,10 @@ class LocalExecutor(Executor):
     ) -> Coroutine[Any, Any, ProcessRun]:
         if type(self).run is not LocalExecutor.run:
             return self.run(launch, on_line=on_line, on_start=on_start)
-        return self._start(launch, on_line=on_line, on_start=on_start, on_end=on_end)
+        return self._spawn(launch, on_line, on_start, on_end)
 
-    def _start(
-        self,
-        launch: Launch,
-        *,
-        on_line: LineCallback | None = None,
-        on_start: StartCallback | None = None,
-        on_end: EndCallback | None = None,
+    def _spawn(
+        self, launch: Launch, on_line: LineCallback | None, on_start: StartCallback | None, on_end: EndCallback | None
     ) -> Coroutine[Any, Any, ProcessRun]:
         direct = launch.direct
         if self._posix_spawn is None:
