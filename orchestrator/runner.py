@@ -431,10 +431,8 @@ class Runner:
                 batch = self._take_quiet() or self._held is not None
                 if batch:
                     await asyncio.sleep(0)  # the tasks just started take their first step
-                    await self._write_batch()
-            except BaseException:
-                self._end_batch()
-                raise
+            finally:
+                self._end_batch()  # (nothing to do when no batch is open)
             if not batch:
                 while in_flight.outcomes:  # one at a time: if one raises, the rest are still there
                     self._handle(in_flight.outcomes.popleft())
@@ -503,24 +501,6 @@ class Runner:
         running = len(self.running)
         self._fill()
         return len(self.running) > running  # whether it started any
-
-    async def _write_batch(self) -> None:
-        """``_end_batch``, giving way to the attempts that end meanwhile: before each result,
-        when a process has exited, the loop waits two of its turns (the first finds the exit, the
-        callback that sees it runs in the second and fills its slot: ``_ended``)."""
-        settling = self._settling
-        while settling:
-            if self._end_early and child_exited():
-                self._parked = True
-                try:
-                    await asyncio.sleep(0)
-                    await asyncio.sleep(0)
-                finally:
-                    self._parked = False
-                if not settling:  # written by a task that needed it
-                    break
-            self._settle(next(iter(settling)))
-        self._end_batch()
 
     def _end_batch(self) -> None:
         """Write the results ``_begin_batch`` left, then report the starts it held back."""

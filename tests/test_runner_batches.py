@@ -151,3 +151,25 @@ def test_event_times_never_go_backwards(tmp_path: Path) -> None:
     assert Runner(Workspace.find(tmp_path), reporter=reporter).run().exit_code == 0
     times = [e["time"] for e in reporter.events]
     assert times == sorted(times)
+
+
+def test_the_event_stream_tells_each_slot_in_order_however_fast_tasks_end(tmp_path: Path) -> None:
+    """Slots freed and filled from the callback that sees an exit, batches that end while
+    others begin, inputs written ahead of their dependents: whatever the timing, every task's
+    start comes before its completion, and the stream never shows more running than the cap."""
+    specs = [Spec(f"T{i:02d}", "true", deps=[f"T{i - 2:02d}"] if i >= 2 and i % 3 else []) for i in range(60)]
+    for round_ in range(3):
+        project = tmp_path / f"run{round_}"
+        write_plan(project, specs, {"max_parallel": 2})
+        reporter = Collect()
+        summary = Runner(Workspace.find(project), reporter=reporter).run()
+        assert summary.exit_code == 0
+        running: set[str] = set()
+        for event in reporter.events:
+            if event["event"] == "task_started":
+                running.add(event["task"])
+                assert len(running) <= 2, f"round {round_}: {sorted(running)} running at once"
+            elif event["event"] == "task_completed":
+                assert event["task"] in running, f"round {round_}: {event['task']} completed before it started"
+                running.remove(event["task"])
+        assert not running
