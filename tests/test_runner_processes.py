@@ -378,7 +378,7 @@ def test_on_end_gets_the_run_as_the_exit_is_seen_and_only_a_plain_end(tmp_path: 
 
 
 def test_child_exited_tells_of_an_unreaped_child_and_leaves_it_so() -> None:
-    """What the runner asks before each result it writes and each launch it makes ahead: has a
+    """What the runner asks before each launch it makes ahead (an ended attempt comes first): has a
     child ended that nothing has seen yet? Asking does not reap it (its supervision does). In a
     process of its own, which has no other child."""
     script = """
