@@ -478,15 +478,15 @@ class Runner:
         self._begin_batch(batch)
         return True
 
-    def _begin_batch(self, batch: list[_Done]) -> bool:
+    def _begin_batch(self, batch: list[_Done]) -> None:
         """Completed attempts, with the freed slots filled first: the next tasks start before the
         result files of these are written (``_end_batch``), which would otherwise stand between one
-        task's end and the next one's start. What starts is decided exactly as if the results were
-        written (``queue.complete`` first); a task that needs one of them (its input, its
-        fingerprint) has that result written before it starts. The ``task_started`` events wait
-        for the batch's ``task_completed`` ones, so the event stream never shows more running than
-        the cap. Returns whether any task started. A batch begun before this one's results were
-        written (``_end_batch``) is joined."""
+        task's end and the next one's start. What starts is decided as if the results were
+        written (``queue.complete`` first), except that of tasks equally urgent but for table
+        order, one whose inputs are written goes first; a task that needs one of them (its
+        input, its fingerprint) has that result written before it starts. The ``task_started``
+        events wait for the batch's ``task_completed`` ones, so the event stream never shows more
+        running than the cap. A batch begun before this one's results were written is joined."""
         if self._held is None:
             self._held = []
         settling = self._settling
@@ -498,9 +498,7 @@ class Runner:
             settling[done.task] = (done, attempt)
             self.queue.complete(done.task)
         self._release_due()  # as the top of the loop would before filling: a retry may be due
-        running = len(self.running)
         self._fill()
-        return len(self.running) > running  # whether it started any
 
     def _end_batch(self) -> None:
         """Write the results ``_begin_batch`` left, then report the starts it held back."""
