@@ -119,6 +119,7 @@ class _Made:
 
     number: int
     brief: str
+    path: Path  # the brief's file
     version: tuple[int, ...] | None  # the brief file's (store.file_version) when it was read
     job: Job
     backend: Backend
@@ -620,7 +621,7 @@ class Runner:
         launch = build_launch(
             backend.invocation(job), job, stem, self._task_env(job), base_env=self.base_env, logs_absent=absent
         )
-        return _Made(number, brief, version, job, backend, observer, launch, self.clock())
+        return _Made(number, brief, path, version, job, backend, observer, launch, self.clock())
 
     def _make_ahead(self) -> None:
         """Make the launches of the tasks that start next, while every slot is busy and nothing
@@ -654,7 +655,7 @@ class Runner:
         return (
             made.number == number
             and self.clock() - made.at < _AHEAD_FOR
-            and store.file_version(self.ws.brief(made.job.task)) == made.version
+            and store.file_version(made.path) == made.version
         )
 
     def _started(self, attempt: _Attempt, brief: str) -> None:

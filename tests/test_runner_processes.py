@@ -28,7 +28,15 @@ from runner_helpers import (
     write_plan,
 )
 
-from orchestrator.process import Limits, ProcessRun, group_alive, process_state, run_process
+from orchestrator.process import (
+    Limits,
+    ProcessRun,
+    Started,
+    group_alive,
+    process_state,
+    run_process,
+    start_process,
+)
 
 
 @pytest.fixture
@@ -58,6 +66,19 @@ def _process(
         limits=limits,
         on_line=on_line,
         on_start=on_start,
+    )
+
+
+def _started(directory: Path, argv: list[str], limits: Limits) -> Started:
+    """``start_process`` of ``argv`` in ``directory``, its output to ``out`` and ``err`` there."""
+    return start_process(
+        argv,
+        cwd=directory,
+        env=dict(os.environ),
+        stdin=None,
+        stdout=directory / "out",
+        stderr=directory / "err",
+        limits=limits,
     )
 
 
@@ -308,20 +329,11 @@ def test_an_attempt_cancelled_before_its_first_step_still_stops_its_process(tmp_
     coroutine, so ``_InFlight.cancel`` lets each take that step first."""
     import asyncio
 
-    from orchestrator.process import start_process
     from orchestrator.runner import _InFlight
 
     async def main() -> int:
         in_flight = _InFlight()
-        started = start_process(
-            ["sleep", "30"],
-            cwd=tmp_path,
-            env=dict(os.environ),
-            stdin=None,
-            stdout=tmp_path / "out",
-            stderr=tmp_path / "err",
-            limits=Limits(timeout=None, grace=0.5),
-        )
+        started = _started(tmp_path, ["sleep", "30"], Limits(timeout=None, grace=0.5))
         assert started.pid is not None
         in_flight.start(started.wait())  # type: ignore[arg-type]  # a ProcessRun, not None: unused
         await in_flight.cancel()
@@ -344,19 +356,9 @@ def test_on_end_gets_the_run_as_the_exit_is_seen_and_only_a_plain_end(tmp_path: 
     child, the coroutine stops the group itself and ``on_end`` is not called."""
     import asyncio
 
-    from orchestrator.process import start_process
-
     async def one(script: str) -> tuple[ProcessRun, list[ProcessRun], bool]:
         ended: list[ProcessRun] = []
-        started = start_process(
-            ["bash", "-c", script],
-            cwd=tmp_path,
-            env=dict(os.environ),
-            stdin=None,
-            stdout=tmp_path / "out",
-            stderr=tmp_path / "err",
-            limits=Limits(timeout=60, grace=0.5),
-        )
+        started = _started(tmp_path, ["bash", "-c", script], Limits(timeout=60, grace=0.5))
         tasks: list[asyncio.Task[ProcessRun]] = []
         done_then: list[bool] = []
 
