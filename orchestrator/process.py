@@ -591,6 +591,7 @@ class _Readers:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.callbacks: dict[int, Callable[[], None]] = {}
+        self.first: set[int] = set()  # called back before the others found readable with them
         self.epoll = select.epoll() if _HAVE_EPOLL else None
         if self.epoll is not None:
             loop.add_reader(self.epoll.fileno(), self._ready)
@@ -610,18 +611,23 @@ class _Readers:
         if self.epoll is not None:
             self.epoll.close()
 
-    def add(self, fd: int, callback: Callable[[], None]) -> None:
+    def add(self, fd: int, callback: Callable[[], None], *, first: bool = False) -> None:
+        """``first``: of the descriptors found readable together, this one's callback comes
+        before the others' (a child's exit before the end of its pipes)."""
         if self.epoll is None:
             self.loop.add_reader(fd, callback)
             return
         self.epoll.register(fd, select.EPOLLIN)
         self.callbacks[fd] = callback
+        if first:
+            self.first.add(fd)
 
     def remove(self, fd: int) -> None:
         if self.epoll is None:
             self.loop.remove_reader(fd)
             return
         if self.callbacks.pop(fd, None) is not None:
+            self.first.discard(fd)
             try:  # noqa: SIM105
                 self.epoll.unregister(fd)
             except OSError:  # closed already: the kernel dropped it with the file
@@ -631,7 +637,11 @@ class _Readers:
         assert self.epoll is not None
         # A callback may remove another descriptor of the same batch: its event is dropped then.
         # None adds one: descriptors are only added by coroutines, never from these callbacks.
-        for fd, _ in self.epoll.poll(0):
+        events = self.epoll.poll(0)
+        if len(events) > 1 and self.first:
+            first = self.first
+            events.sort(key=lambda event: event[0] not in first)  # stable: otherwise as they came
+        for fd, _ in events:
             callback = self.callbacks.get(fd)
             if callback is not None:
                 callback()
@@ -665,7 +675,9 @@ class _Watch:
             self.readers.add(stream.fd, functools.partial(self._readable, stream))
             self.open.append(stream)
         if pidfd is not None:
-            self.readers.add(pidfd, self._exited)
+            # The exit first: where the end is plain, what is left of the pipes is read from
+            # the exit's callback, without a wake-up for each of them before it.
+            self.readers.add(pidfd, self._exited, first=True)
             self.pidfd = pidfd
 
     def _readable(self, stream: _Stream) -> None:
@@ -681,11 +693,13 @@ class _Watch:
 
     def _exited(self) -> None:
         assert self.pidfd is not None
-        self.readers.remove(self.pidfd)
-        self.pidfd = None
-        if self.on_exit is not None:
-            self.on_exit()
-        self.wakeup.wake()
+        try:
+            if self.on_exit is not None:
+                self.on_exit()
+        finally:  # after on_exit: its callback may start the next child, and this can wait
+            self.readers.remove(self.pidfd)
+            self.pidfd = None
+            self.wakeup.wake()
 
     def close_stream(self, stream: _Stream) -> None:
         if stream in self.open:
@@ -741,7 +755,7 @@ async def _supervise(
         nonlocal emptied, ended
         if timed_out is not None or watch.error is not None or child.returncode is None or _group_running(pgid):
             return
-        for stream in list(watch.open):
+        for stream in watch.open:
             try:
                 more = stream.read()
             except Exception as exc:  # an on_line callback's: the coroutine raises it
@@ -749,11 +763,14 @@ async def _supervise(
                 return
             if more:  # a grandchild that left the group holds the pipe: the coroutine drains it
                 return
-            watch.close_stream(stream)
         emptied = True
         ended = outcome()
         assert on_end is not None
-        on_end(ended)
+        try:
+            on_end(ended)
+        finally:  # the pipes are at their end: they are let go once on_end has done its part
+            for stream in list(watch.open):
+                watch.close_stream(stream)
 
     try:  # from here on, whatever happens, the group is stopped and the child reaped
         if on_start is not None:

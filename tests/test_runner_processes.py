@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -377,6 +378,46 @@ def test_on_end_gets_the_run_as_the_exit_is_seen_and_only_a_plain_end(tmp_path: 
     run, ended, _ = asyncio.run(one("sleep 30 & echo $! > bg.pid"))
     assert ended == [] and run.exit_code == 0
     assert wait_gone(int((tmp_path / "bg.pid").read_text()), 5)
+
+
+def test_a_childs_exit_is_called_back_before_its_pipes_found_readable_with_it() -> None:
+    """Of the descriptors the loop finds readable together, one added ``first`` (a child's
+    pidfd) is called back before the others (its pipes), whatever order they became readable
+    in: a plain end is then handed over from the exit's callback, which reads the pipes to
+    their end itself, without a wake-up for each of them before it. Otherwise, as they came."""
+    import asyncio
+
+    from orchestrator.process import _Readers
+
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        readers = _Readers(loop)
+        if readers.epoll is None:
+            pytest.skip("no epoll here: the loop's own add_reader keeps its order")
+        called: list[str] = []
+        pipes = {name: os.pipe() for name in ("out", "err", "exit", "other")}
+
+        def take(name: str, fd: int) -> None:
+            called.append(name)
+            os.read(fd, 1)
+
+        try:
+            for name in ("out", "err", "exit", "other"):  # readable in this order
+                os.write(pipes[name][1], b"x")
+                readers.add(pipes[name][0], functools.partial(take, name, pipes[name][0]), first=name == "exit")
+            while len(called) < 4:
+                await asyncio.sleep(0.01)
+            for name in pipes:
+                readers.remove(pipes[name][0])
+        finally:
+            loop.remove_reader(readers.epoll.fileno())
+            readers.close()
+            for r, w in pipes.values():
+                os.close(r)
+                os.close(w)
+        return called
+
+    assert asyncio.run(main()) == ["exit", "out", "err", "other"]
 
 
 def test_child_exited_tells_of_an_unreaped_child_and_leaves_it_so() -> None:
