@@ -432,11 +432,28 @@ class Runner:
                 batch = self._take_quiet() or self._held is not None
                 if batch:
                     await asyncio.sleep(0)  # the tasks just started take their first step
+                    # Attempts seen to end during that step (the loop was not waiting, so their
+                    # callbacks began nothing) have their slots filled before this batch's results
+                    # are written, and join it; a few times at most, so results are not put off.
+                    for _ in range(self.cap):
+                        if not self._joinable() or not self._take_quiet():
+                            break
+                        await asyncio.sleep(0)
             finally:
                 self._end_batch()  # (nothing to do when no batch is open)
             if not batch:
                 while in_flight.outcomes:  # one at a time: if one raises, the rest are still there
                     self._handle(in_flight.outcomes.popleft())
+
+    def _joinable(self) -> bool:
+        """Whether the outcomes waiting may join the batch being handled: there are some, no
+        attempt has raised, and none is of a task this batch started (its start is reported
+        when the batch ends, and must come before its completion)."""
+        outcomes = self.in_flight.outcomes
+        if not outcomes or self.in_flight.error is not None:
+            return False
+        held = self._held or []
+        return not any(event["task"] == done.task for done in outcomes for event in held)
 
     def _flush_lines(self) -> None:
         """The journal's lines and the reporter's events gathered since the last call."""

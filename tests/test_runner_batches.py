@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from orchestrator import Workspace
 from orchestrator.backends.base import AgentResult, Job, Observer
 from orchestrator.backends.shell import ShellBackend
 from orchestrator.executor import Executor, Launch, LocalExecutor
-from orchestrator.process import LineCallback, ProcessRun, StartCallback
+from orchestrator.process import EndCallback, LineCallback, ProcessRun, StartCallback
 from orchestrator.reporter import Reporter
 from orchestrator.runner import Runner
 
@@ -173,3 +174,73 @@ def test_the_event_stream_tells_each_slot_in_order_however_fast_tasks_end(tmp_pa
                 assert event["task"] in running, f"round {round_}: {event['task']} completed before it started"
                 running.remove(event["task"])
         assert not running
+
+
+def test_an_attempt_seen_to_end_while_a_batch_is_handled_gets_its_slot_filled_before_results_are_written(
+    tmp_path: Path,
+) -> None:
+    """A ends and its batch begins: C takes A's slot. B is seen to end while the loop lets C take
+    its first step, when no callback begins a batch (the loop is not waiting). B's slot is filled
+    there and then, joining A's batch, before A's result is written, not a turn of the loop
+    after that write. Every result is written all the same, and the starts are as ever."""
+
+    class EndBWhenCStarts(Executor):
+        """No process: B ends (``on_end``, as from the loop's callback) right after C starts, C
+        when D starts, the others at once."""
+
+        def __init__(self, results: Path) -> None:
+            self.results = results
+            self.b_on_end: EndCallback | None = None
+            self.b_done: asyncio.Future[ProcessRun] | None = None
+            self.c_done: asyncio.Future[ProcessRun] | None = None
+            self.a_written_when_d_started: bool | None = None
+
+        async def run(
+            self, launch: Launch, *, on_line: LineCallback | None = None, on_start: StartCallback | None = None
+        ) -> ProcessRun:
+            raise AssertionError("the runner calls start")
+
+        def start(
+            self,
+            launch: Launch,
+            *,
+            on_line: LineCallback | None = None,
+            on_start: StartCallback | None = None,
+            on_end: EndCallback | None = None,
+        ) -> Coroutine[Any, Any, ProcessRun]:
+            task = launch.env["ORCHESTRATOR_TASK_ID"]
+            loop = asyncio.get_running_loop()
+            if task == "B":
+                self.b_on_end, self.b_done = on_end, loop.create_future()
+                return self.wait_for(self.b_done)
+            if task == "C":
+                loop.call_soon(self.end_b)
+                self.c_done = loop.create_future()
+                return self.wait_for(self.c_done)
+            if task == "D":
+                written = {frontmatter.load(str(path))["task"] for path in self.results.glob("*-result.md")}
+                self.a_written_when_d_started = "A" in written
+                assert self.c_done is not None
+                self.c_done.set_result(ProcessRun(0, None, 0.0))
+            return self.at_once()
+
+        async def wait_for(self, done: asyncio.Future[ProcessRun]) -> ProcessRun:
+            return await done
+
+        async def at_once(self) -> ProcessRun:
+            return ProcessRun(0, None, 0.0)
+
+        def end_b(self) -> None:
+            run = ProcessRun(0, None, 0.0)
+            assert self.b_on_end is not None and self.b_done is not None
+            self.b_on_end(run)
+            self.b_done.set_result(run)
+
+    write_plan(tmp_path, [Spec(name, "true") for name in "ABCD"], {"max_parallel": 2})
+    ws = Workspace.find(tmp_path)
+    executor = EndBWhenCStarts(ws.results_dir)
+    reporter = Collect()
+    assert Runner(ws, reporter=reporter, executor=executor).run().exit_code == 0
+    assert [task for task, _ in reporter.starts()] == ["A", "B", "C", "D"]
+    assert executor.a_written_when_d_started is False
+    assert {task: status for task, (status, _) in result_status(ws).items()} == dict.fromkeys("ABCD", "completed")
