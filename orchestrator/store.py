@@ -152,9 +152,18 @@ def write_many(items: Iterable[tuple[Path, str]], *, listed: Mapping[Path, set[s
     """Atomically replace many files: write every temp file, one ``sync``, then the renames.
 
     One sync for the batch instead of one fsync per file keeps rendering 10,000 briefs fast while
-    each file is still either wholly old or wholly new. ``listed``: the names in a directory, for a
-    caller that has just listed it (it is not listed again).
+    each file is still either wholly old or wholly new. Files that all go to one directory that
+    is missing or empty (a first render) are written into a new directory that then replaces it
+    (``_write_new_directory``). ``listed``: the names in a directory, for a caller that has just
+    listed it (it is not listed again).
     """
+    items = list(items)
+    parents = {path.parent for path, _ in items}
+    if len(parents) == 1:
+        (directory,) = parents
+        known = (listed or {}).get(directory)
+        if not (known if known is not None else _names(directory)) and _write_new_directory(directory, items):
+            return len(items)
     temps: list[tuple[str, Path]] = []
     directories: set[Path] = set()  # written to
     names = dict(listed or {})  # each directory's names: no stat for a file not there
@@ -182,6 +191,58 @@ def write_many(items: Iterable[tuple[Path, str]], *, listed: Mapping[Path, set[s
     return len(temps)
 
 
+def _names(directory: Path) -> set[str]:
+    try:
+        return set(os.listdir(directory))
+    except FileNotFoundError:
+        return set()
+
+
+def _write_new_directory(directory: Path, items: list[tuple[Path, str]]) -> bool:
+    """Write ``items``, all in ``directory``, which is missing or empty: into a new directory
+    beside it, one ``sync``, then that directory renamed onto ``directory``. The files appear
+    all at once, and each without a temp file and a rename of its own (a fifth of a first
+    render's time). ``False``, with nothing left behind, where this cannot be done (no such
+    directory may be made there, ``directory`` is a symlink or a mount point, or it is not
+    empty any more): the caller writes the files one by one then."""
+    try:
+        if not stat.S_ISDIR(os.lstat(directory).st_mode):  # a symlink to a directory stays one
+            return False
+        mode: int | None = stat.S_IMODE(os.stat(directory).st_mode)
+    except FileNotFoundError:
+        mode = None
+    except OSError:
+        return False
+    staging = directory.parent / f"{_TEMP_PREFIX}{directory.name}.{_PID[0]}.{next(_TEMP_NUMBERS)}"
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        os.mkdir(staging)
+    except OSError:
+        return False
+    try:
+        if mode is not None:
+            os.chmod(staging, mode)
+        for path, text in items:
+            fd = os.open(staging / path.name, _TEMP_FLAGS, _NEW_FILE_MODE)
+            try:
+                view = memoryview(text.encode("utf-8"))
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+        os.sync()
+        os.replace(staging, directory)  # onto a missing or an empty directory, atomically
+    except BaseException as exc:
+        import shutil  # not at import: it brings in bz2 and lzma
+
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError):
+            return False
+        raise
+    _fsync_dir(directory.parent)
+    return True
+
+
 def remove(path: Path, *, durable: bool = True) -> bool:
     try:
         path.unlink()
@@ -193,9 +254,15 @@ def remove(path: Path, *, durable: bool = True) -> bool:
 
 
 def clean_temp_files(directory: Path) -> None:
-    """Remove temp files a killed writer left behind (they never replaced anything)."""
+    """Remove temp files a killed writer left behind (they never replaced anything), and the
+    new directories ``write_many`` had not renamed into place yet."""
     if directory.is_dir():
         for leftover in directory.glob(_TEMP_PREFIX + "*"):
+            if leftover.is_dir() and not leftover.is_symlink():
+                import shutil
+
+                shutil.rmtree(leftover, ignore_errors=True)
+                continue
             with contextlib.suppress(OSError):
                 leftover.unlink()
 

@@ -440,3 +440,85 @@ def test_write_many_killed_at_any_step_leaves_each_file_old_or_new(kill_at: int,
             assert not path.exists()
     store.clean_temp_files(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"f{i}.md" for i in range(max(3, replaced))]
+
+
+def test_write_many_into_a_missing_or_empty_directory_puts_it_in_place_whole(tmp_path: Path) -> None:
+    """A first render: every file is written into a new directory that then replaces the missing
+    or empty one in one rename, so the files appear all at once. The files get the usual mode,
+    an existing directory keeps its own, and nothing is left beside it."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    empty.chmod(0o750)
+    before = empty.stat().st_ino
+    for directory in (tmp_path / "missing" / "deeper", empty):
+        items = [(directory / f"agent-{i:02d}.md", f"brief {i}\n") for i in range(5)]
+        assert store.write_many(items) == 5
+        assert sorted(p.name for p in directory.iterdir()) == [f"agent-{i:02d}.md" for i in range(5)]
+        assert all(path.read_text(encoding="utf-8") == text for path, text in items)
+        assert all(path.stat().st_mode & 0o7777 == 0o666 & ~umask for path, _ in items)
+    assert empty.stat().st_ino != before, "the empty directory was written into, not replaced"
+    assert empty.stat().st_mode & 0o7777 == 0o750
+    assert not list(tmp_path.rglob(".tmp-*"))
+
+
+def test_write_many_writes_through_a_symlinked_or_no_longer_empty_directory(tmp_path: Path) -> None:
+    """A directory that is a symlink stays one (its target gets the files), and one that was
+    listed empty but is not any more keeps what appeared in it: the files go in one by one."""
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    link = tmp_path / "agent_tasks"
+    link.symlink_to(target, target_is_directory=True)
+    assert store.write_many([(link / "a.md", "a\n")]) == 1
+    assert link.is_symlink() and (target / "a.md").read_text(encoding="utf-8") == "a\n"
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "theirs.md").write_text("theirs\n", encoding="utf-8")
+    assert store.write_many([(busy / "b.md", "b\n")], listed={busy: set()}) == 1
+    assert sorted(p.name for p in busy.iterdir()) == ["b.md", "theirs.md"]
+    assert (busy / "theirs.md").read_text(encoding="utf-8") == "theirs\n"
+    assert not list(tmp_path.rglob(".tmp-*"))
+
+
+KILLED_FIRST_RENDER = """
+import os, signal, sys
+from pathlib import Path
+from orchestrator import store
+
+directory, kill_at = Path(sys.argv[1]), int(sys.argv[2])
+calls = [0]
+real_replace, real_sync = os.replace, os.sync
+
+def counted(real):
+    def call(*args):
+        if calls[0] == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        calls[0] += 1
+        return real(*args)
+    return call
+
+os.replace, os.sync = counted(real_replace), counted(real_sync)
+store.write_many([(directory / f"f{i}.md", f"new {i}\\n" * 500) for i in range(6)])
+"""
+
+
+@pytest.mark.parametrize("kill_at", [0, 1, 2])
+def test_a_first_render_killed_at_any_step_leaves_no_file_or_every_file(kill_at: int, tmp_path: Path) -> None:
+    """Killed before the sync, before the rename or after it: the directory is still empty, or
+    holds every file whole; what a killed writer left beside it goes with clean_temp_files."""
+    directory = tmp_path / "agent_tasks"
+    directory.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_FIRST_RENDER, str(directory), str(kill_at)], timeout=60, check=False
+    )
+    assert proc.returncode == (-9 if kill_at < 2 else 0)
+    names = sorted(p.name for p in directory.iterdir())
+    if kill_at < 2:
+        assert names == []
+        assert [p.name for p in tmp_path.glob(".tmp-agent_tasks.*")], "no staging directory was left to clean"
+    else:
+        assert names == [f"f{i}.md" for i in range(6)]
+        assert all((directory / f"f{i}.md").read_text(encoding="utf-8") == f"new {i}\n" * 500 for i in range(6))
+    store.clean_temp_files(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["agent_tasks"]
