@@ -457,8 +457,10 @@ def render_briefs(plan: Plan, workspace: Workspace, *, force: bool = False) -> R
         else:
             pending.append((path, text))
             report.written.append(name)
-    workspace.tasks_dir.mkdir(parents=True, exist_ok=True)
-    store.write_many(pending, listed={workspace.tasks_dir: present})
+    if pending:  # made with its files, on a first render (store.write_many)
+        store.write_many(pending, listed={workspace.tasks_dir: present})
+    else:
+        workspace.tasks_dir.mkdir(parents=True, exist_ok=True)
     return report
 
 
