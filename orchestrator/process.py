@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 _DRAIN_SECONDS = 2.0
 _CHUNK = 65536
+_TO_END_CHUNKS = 64  # chunks _Stream.read(to_end=True) takes at most (4 MiB)
 _HAVE_PROC = os.path.isdir("/proc/self")
 _EXITED: frozenset[str | None] = frozenset({None, "Z", "X"})  # no such process, zombie, dead
 LineCallback = Callable[[bytes], None]
@@ -523,8 +524,13 @@ class _Stream:
         self.pending = bytearray()  # a long line arrives in many chunks: split only at a newline
         self.count = 0
 
-    def read(self) -> bool:
-        """Take what the pipe has now; ``False`` at end of file."""
+    def read(self, *, to_end: bool = False) -> bool:
+        """Take what the pipe has now; ``False`` at end of file.
+
+        ``to_end``: the child has exited, so its last output and the end of file are both there
+        already: read on past a short read, to see that end (at most ``_TO_END_CHUNKS`` chunks,
+        for a grandchild that keeps writing)."""
+        chunks = 0
         while True:
             try:
                 chunk = os.read(self.fd, _CHUNK)
@@ -540,7 +546,11 @@ class _Stream:
             self.count += len(chunk)
             if self.on_line is not None:
                 self._lines(chunk)
-            if len(chunk) < _CHUNK:
+            if to_end:
+                chunks += 1
+                if chunks >= _TO_END_CHUNKS:
+                    return True
+            elif len(chunk) < _CHUNK:
                 return True
 
     def _lines(self, chunk: bytes) -> None:
@@ -757,7 +767,7 @@ async def _supervise(
             return
         for stream in watch.open:
             try:
-                more = stream.read()
+                more = stream.read(to_end=True)  # what it wrote last may be there with the exit
             except Exception as exc:  # an on_line callback's: the coroutine raises it
                 watch.error = exc
                 return

@@ -380,6 +380,31 @@ def test_on_end_gets_the_run_as_the_exit_is_seen_and_only_a_plain_end(tmp_path: 
     assert wait_gone(int((tmp_path / "bg.pid").read_text()), 5)
 
 
+def test_on_end_comes_from_the_exit_when_the_last_output_is_found_with_it(tmp_path: Path) -> None:
+    """The child wrote and exited before anything watched it, so the first look finds its last
+    output, the end of its pipes and its exit all at once. The exit's callback (which comes
+    first) reads that output to the end of the pipes and hands the run over, as for a child
+    that wrote nothing; it does not take the short read of the last output for a grandchild
+    still writing."""
+    import asyncio
+
+    async def main() -> tuple[ProcessRun, list[ProcessRun]]:
+        started = _started(tmp_path, ["bash", "-c", "printf 'last line\\n'; printf err >&2"], Limits(timeout=60))
+        assert started.pid is not None
+        deadline = time.monotonic() + HANG_GUARD
+        while os.waitid(os.P_PID, started.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+            assert time.monotonic() < deadline, "the child never exited"
+            await asyncio.sleep(0.01)
+        ended: list[ProcessRun] = []
+        run = await started.wait(on_end=ended.append)
+        return run, ended
+
+    run, ended = asyncio.run(main())
+    assert ended == [run], "the end was left to the coroutine"
+    assert run.exit_code == 0 and (run.stdout_bytes, run.stderr_bytes) == (10, 3)
+    assert (tmp_path / "out").read_bytes() == b"last line\n" and (tmp_path / "err").read_bytes() == b"err"
+
+
 def test_a_childs_exit_is_called_back_before_its_pipes_found_readable_with_it() -> None:
     """Of the descriptors the loop finds readable together, one added ``first`` (a child's
     pidfd) is called back before the others (its pipes), whatever order they became readable
