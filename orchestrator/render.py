@@ -458,7 +458,7 @@ def render_briefs(plan: Plan, workspace: Workspace, *, force: bool = False) -> R
             pending.append((path, text))
             report.written.append(name)
     if pending:  # made with its files, on a first render (store.write_many)
-        store.write_many(pending, listed={workspace.tasks_dir: present})
+        store.write_many(pending, listed={workspace.tasks_dir: present}, whole=True)
     else:
         workspace.tasks_dir.mkdir(parents=True, exist_ok=True)
     return report

@@ -148,18 +148,22 @@ def sync_files(paths: Iterable[Path]) -> None:
         _fsync_dir(directory)
 
 
-def write_many(items: Iterable[tuple[Path, str]], *, listed: Mapping[Path, set[str]] | None = None) -> int:
+def write_many(
+    items: Iterable[tuple[Path, str]], *, listed: Mapping[Path, set[str]] | None = None, whole: bool = False
+) -> int:
     """Atomically replace many files: write every temp file, one ``sync``, then the renames.
 
     One sync for the batch instead of one fsync per file keeps rendering 10,000 briefs fast while
-    each file is still either wholly old or wholly new. Files that all go to one directory that
-    is missing or empty (a first render) are written into a new directory that then replaces it
-    (``_write_new_directory``). ``listed``: the names in a directory, for a caller that has just
-    listed it (it is not listed again).
+    each file is still either wholly old or wholly new. ``whole``: files that all go to one
+    directory that is missing or empty (a first render) are written into a new directory beside
+    it that then replaces it (``_write_new_directory``); a killed writer may leave that new
+    directory behind, for ``clean_temp_files`` of the parent to remove, so only a caller that
+    cleans there asks for this. ``listed``: the names in a directory, for a caller that has
+    just listed it (it is not listed again).
     """
     items = list(items)
     parents = {path.parent for path, _ in items}
-    if len(parents) == 1:
+    if whole and len(parents) == 1:
         (directory,) = parents
         known = (listed or {}).get(directory)
         if not (known if known is not None else _names(directory)) and _write_new_directory(directory, items):
@@ -235,7 +239,7 @@ def _write_new_directory(directory: Path, items: list[tuple[Path, str]]) -> bool
     except BaseException as exc:
         import shutil  # not at import: it brings in bz2 and lzma
 
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)  # (gone already if a cleaner took it)
         if isinstance(exc, OSError):
             return False
         raise
@@ -259,12 +263,24 @@ def clean_temp_files(directory: Path) -> None:
     if directory.is_dir():
         for leftover in directory.glob(_TEMP_PREFIX + "*"):
             if leftover.is_dir() and not leftover.is_symlink():
-                import shutil
-
-                shutil.rmtree(leftover, ignore_errors=True)
+                _remove_staging(leftover)
                 continue
             with contextlib.suppress(OSError):
                 leftover.unlink()
+
+
+def _remove_staging(staging: Path) -> None:
+    """Remove a new directory ``write_many`` left. It is renamed first, and removed only if that
+    worked: a writer still at work (``render`` takes no lock) then cannot rename it into place
+    while it is being emptied; it finds it gone and writes its files one by one instead."""
+    import shutil  # not at import: it brings in bz2 and lzma
+
+    doomed = staging.with_name(f"{staging.name}.{_PID[0]}.{next(_TEMP_NUMBERS)}.gone")
+    try:
+        os.rename(staging, doomed)
+    except OSError:
+        return
+    shutil.rmtree(doomed, ignore_errors=True)
 
 
 def compose(metadata: Mapping[str, Any], body: str) -> str:

@@ -454,13 +454,18 @@ def test_write_many_into_a_missing_or_empty_directory_puts_it_in_place_whole(tmp
     before = empty.stat().st_ino
     for directory in (tmp_path / "missing" / "deeper", empty):
         items = [(directory / f"agent-{i:02d}.md", f"brief {i}\n") for i in range(5)]
-        assert store.write_many(items) == 5
+        assert store.write_many(items, whole=True) == 5
         assert sorted(p.name for p in directory.iterdir()) == [f"agent-{i:02d}.md" for i in range(5)]
         assert all(path.read_text(encoding="utf-8") == text for path, text in items)
         assert all(path.stat().st_mode & 0o7777 == 0o666 & ~umask for path, _ in items)
     assert empty.stat().st_ino != before, "the empty directory was written into, not replaced"
     assert empty.stat().st_mode & 0o7777 == 0o750
     assert not list(tmp_path.rglob(".tmp-*"))
+    kept = tmp_path / "kept"  # not asked for: written into, as any other (a skill's directory)
+    kept.mkdir()
+    before = kept.stat().st_ino
+    assert store.write_many([(kept / "SKILL.md", "skill\n")]) == 1
+    assert kept.stat().st_ino == before and (kept / "SKILL.md").read_text(encoding="utf-8") == "skill\n"
 
 
 def test_write_many_writes_through_a_symlinked_or_no_longer_empty_directory(tmp_path: Path) -> None:
@@ -470,12 +475,12 @@ def test_write_many_writes_through_a_symlinked_or_no_longer_empty_directory(tmp_
     target.mkdir()
     link = tmp_path / "agent_tasks"
     link.symlink_to(target, target_is_directory=True)
-    assert store.write_many([(link / "a.md", "a\n")]) == 1
+    assert store.write_many([(link / "a.md", "a\n")], whole=True) == 1
     assert link.is_symlink() and (target / "a.md").read_text(encoding="utf-8") == "a\n"
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "theirs.md").write_text("theirs\n", encoding="utf-8")
-    assert store.write_many([(busy / "b.md", "b\n")], listed={busy: set()}) == 1
+    assert store.write_many([(busy / "b.md", "b\n")], listed={busy: set()}, whole=True) == 1
     assert sorted(p.name for p in busy.iterdir()) == ["b.md", "theirs.md"]
     assert (busy / "theirs.md").read_text(encoding="utf-8") == "theirs\n"
     assert not list(tmp_path.rglob(".tmp-*"))
@@ -499,7 +504,7 @@ def counted(real):
     return call
 
 os.replace, os.sync = counted(real_replace), counted(real_sync)
-store.write_many([(directory / f"f{i}.md", f"new {i}\\n" * 500) for i in range(6)])
+store.write_many([(directory / f"f{i}.md", f"new {i}\\n" * 500) for i in range(6)], whole=True)
 """
 
 
