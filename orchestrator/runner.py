@@ -78,6 +78,7 @@ _T = TypeVar("_T")
 _RAMP_INTERVAL = 5.0  # after a rate limit, one more slot every this many seconds
 _AHEAD = 4  # launches made ahead of their start, at most (Runner._make_ahead)
 _AHEAD_FOR = 0.5  # seconds a launch made ahead stays good for
+_JOIN_AT_MOST = 4  # times outcomes seen while a batch is handled join it before its results are written
 
 
 @dataclass(slots=True)
@@ -435,7 +436,7 @@ class Runner:
                     # Attempts seen to end during that step (the loop was not waiting, so their
                     # callbacks began nothing) have their slots filled before this batch's results
                     # are written, and join it; a few times at most, so results are not put off.
-                    for _ in range(self.cap):
+                    for _ in range(_JOIN_AT_MOST):
                         if not self._joinable() or not self._take_quiet():
                             break
                         await asyncio.sleep(0)

@@ -243,4 +243,9 @@ def test_an_attempt_seen_to_end_while_a_batch_is_handled_gets_its_slot_filled_be
     assert Runner(ws, reporter=reporter, executor=executor).run().exit_code == 0
     assert [task for task, _ in reporter.starts()] == ["A", "B", "C", "D"]
     assert executor.a_written_when_d_started is False
+    # C ends while the batch that started it is handled (when D starts): it must not join that
+    # batch, whose starts are reported when it ends, or its completion would come first.
+    told = [(e["event"], e["task"]) for e in reporter.events if e["event"] in {"task_started", "task_completed"}]
+    for task in "ABCD":
+        assert told.index(("task_started", task)) < told.index(("task_completed", task)), told
     assert {task: status for task, (status, _) in result_status(ws).items()} == dict.fromkeys("ABCD", "completed")
