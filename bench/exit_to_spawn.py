@@ -160,6 +160,9 @@ def run_once(scheduler: Scheduler, directory: Path, python: str, site: Path, per
         )
     events = [(str(kind), float(at), int(pid)) for kind, at, pid in json.loads(events_file.read_text(encoding="utf-8"))]
     spawns = sorted((at, pid) for kind, at, pid in events if kind == "spawn")
+    if not spawns:  # started with Popen (see process.posix_spawn_possible): nothing to time here
+        say(f"  {scheduler.label}: no posix_spawn call was recorded; its steps are left out")
+        return
     reaps = {pid: at for kind, at, pid in events if kind == "reap"}
     spawned = {pid: at for at, pid in spawns}
     steps = scheduler.steps
@@ -204,9 +207,8 @@ def report(schedulers: Sequence[Scheduler]) -> str:
             cells.append(
                 f"{statistics.median(values) * 1000:.3f} ({statistics.mean(values) * 1000:.3f})" if values else "–"
             )
-        cells.append(
-            f"{statistics.median(scheduler.ratios):.4f} ({min(scheduler.ratios):.4f}–{max(scheduler.ratios):.4f})"
-        )
+        ratios = scheduler.ratios
+        cells.append(f"{statistics.median(ratios):.4f} ({min(ratios):.4f}–{max(ratios):.4f})" if ratios else "–")
         rows.append(cells)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -237,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         random.shuffle(order)
         for index, scheduler in enumerate(order):
             run_once(scheduler, fresh_dir(root / f"run{index}"), python, site, perf, bound)
-        say(f"  round {number}: " + "  ".join(f"{s.label} {s.ratios[-1]:.4f}" for s in schedulers))
+        say(f"  round {number}: " + "  ".join(f"{s.label} {s.ratios[-1]:.4f}" for s in schedulers if s.ratios))
     print(report(schedulers))
     return 0
 
