@@ -82,9 +82,7 @@ def _write_temp(path: Path, data: bytes, *, sync: bool, parent_exists: bool = Fa
         try:
             if mode is not None:
                 os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            _write_all(fd, data)
             if sync:
                 os.fsync(fd)
         finally:
@@ -94,6 +92,12 @@ def _write_temp(path: Path, data: bytes, *, sync: bool, parent_exists: bool = Fa
             os.unlink(temp)
         raise
     return temp
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def write_text(
@@ -210,9 +214,10 @@ def _write_new_directory(directory: Path, items: list[tuple[Path, str]]) -> bool
     directory may be made there, ``directory`` is a symlink or a mount point, or it is not
     empty any more): the caller writes the files one by one then."""
     try:
-        if not stat.S_ISDIR(os.lstat(directory).st_mode):  # a symlink to a directory stays one
+        found = os.lstat(directory)
+        if not stat.S_ISDIR(found.st_mode):  # a symlink to a directory stays one
             return False
-        mode: int | None = stat.S_IMODE(os.stat(directory).st_mode)
+        mode: int | None = stat.S_IMODE(found.st_mode)
     except FileNotFoundError:
         mode = None
     except OSError:
@@ -229,9 +234,7 @@ def _write_new_directory(directory: Path, items: list[tuple[Path, str]]) -> bool
         for path, text in items:
             fd = os.open(staging / path.name, _TEMP_FLAGS, _NEW_FILE_MODE)
             try:
-                view = memoryview(text.encode("utf-8"))
-                while view:
-                    view = view[os.write(fd, view) :]
+                _write_all(fd, text.encode("utf-8"))
             finally:
                 os.close(fd)
         os.sync()
