@@ -1,7 +1,7 @@
 """The command line: a thin shell over the library. ``main(argv) -> exit code``.
 
-Exit codes: 0 ok; 1 some task failed or was skipped; 2 bad plan or usage; 3 another runner holds
-the workspace; 130 interrupted.
+Exit codes: 0 ok; 1 some task failed or was skipped; 2 bad plan or usage, or a workspace file the
+system refuses; 3 another runner holds the workspace; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__
-from .errors import OrchestratorError, PlanError, UsageError
+from .errors import OrchestratorError, PlanError, UsageError, workspace_error_from
 from .workspace import DEFAULT_DIR, Workspace
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -273,11 +273,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OrchestratorError as exc:
         _report_error(exc, getattr(args, "json", False))
         return exc.exit_code
+    except OSError as exc:  # a file it needs: unwritable workspace, full disk, a file in the way
+        if isinstance(exc, BrokenPipeError):
+            return EXIT_OK
+        error = workspace_error_from(exc)
+        if error is None:
+            raise
+        _report_error(error, getattr(args, "json", False))
+        return error.exit_code
     except KeyboardInterrupt:
         warn("interrupted")
         return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        return EXIT_OK
 
 
 def entry() -> NoReturn:

@@ -7,6 +7,7 @@ input, bad usage and conditions that stop a command from starting are raised.
     ├── PlanError                     the plan (master_plan.md, profiles, templates) is wrong: exit 2
     ├── UsageError                    bad command-line usage or arguments: exit 2
     ├── WorkspaceError                no workspace where one is needed, or it cannot be written: exit 2
+    │                                 (an OSError about a file becomes one: ``workspace_error_from``)
     ├── LockedError                   another runner holds the workspace: exit 3
     ├── BackendUnavailableError       a backend cannot be used at all (CLI missing, misconfigured): exit 2
     └── AgentCallError                a single agent call a command depends on failed: exit 1
@@ -14,6 +15,10 @@ input, bad usage and conditions that stop a command from starting are raised.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -79,3 +84,42 @@ class AgentCallError(OrchestratorError):
     """Raised by ``plan`` and ``aggregate --agent`` when the one agent call they make fails."""
 
     exit_code = 1
+
+
+# What to do about a file the workspace needs that the system will not let us have, by errno.
+_OS_HINTS: dict[int, str] = {
+    errno.EACCES: "this user may not write there: fix its permissions, or use a workspace you can write",
+    errno.EPERM: "the system refuses the change (permissions, or an immutable flag: lsattr shows it)",
+    errno.EROFS: "the file system is read-only: use a workspace on a writable one",
+    errno.ENOSPC: "the disk is full: free some space, then run the command again",
+    errno.EDQUOT: "the disk quota is used up: free some space, then run the command again",
+    errno.EEXIST: "something that is not a directory stands where a directory must be: move it aside",
+    errno.ENOTDIR: "something that is not a directory stands where a directory must be: move it aside",
+    errno.EISDIR: "a directory stands where a file must be: move it aside",
+    errno.ENAMETOOLONG: "the path is too long: use a workspace with a shorter path",
+    errno.EMFILE: "too many open files: raise the limit (ulimit -n) or lower max_parallel",
+}
+
+# store's temporary names: ``.tmp-<name>.<pid>.<n>`` beside the file (or directory) they stand for.
+_TEMP_NAME = re.compile(r"^\.tmp-(?P<name>.+)\.\d+\.\d+$")
+
+
+def workspace_error_from(exc: OSError) -> WorkspaceError | None:
+    """The one-line ``WorkspaceError`` for an ``OSError`` about a file the command needed (a
+    workspace that cannot be written, a full disk, a file where a directory must be), naming the
+    file the user knows rather than a temporary one beside it; ``None`` when it names no file (a
+    programming error, which keeps its traceback)."""
+    if exc.filename is None:
+        return None
+    path = os.fsdecode(exc.filename)
+    head, name = os.path.split(path)
+    temp = _TEMP_NAME.match(name)
+    if temp is not None:
+        path = os.path.join(head, temp.group("name"))
+    with contextlib.suppress(ValueError):  # another drive (Windows): keep it absolute
+        relative = os.path.relpath(path)
+        if not relative.startswith(os.pardir):
+            path = relative
+    reason = exc.strerror or type(exc).__name__
+    hint = _OS_HINTS.get(exc.errno or 0, "")
+    return WorkspaceError(f"{path}: {reason}" + (f" — {hint}" if hint else ""))
