@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import os
 import stat
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,52 @@ def _fsync_dir(directory: Path) -> None:
         fd = os.open(directory, os.O_RDONLY)
         try:
             os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+_LIBC_SYNCFS: list[Any] = []  # [syncfs] once looked up; [None] where there is none
+
+
+def _syncfs(fd: int) -> bool:
+    """Linux ``syncfs(2)`` on the file system holding ``fd``; ``False`` where it is not to be had.
+    ctypes is loaded on first use only (a few milliseconds a command that never syncs need not pay)."""
+    if not _LIBC_SYNCFS:
+        function = None
+        if sys.platform.startswith("linux"):
+            with contextlib.suppress(OSError, AttributeError, ImportError):
+                import ctypes
+
+                function = ctypes.CDLL(None, use_errno=True).syncfs
+                function.argtypes = [ctypes.c_int]
+                function.restype = ctypes.c_int
+        _LIBC_SYNCFS.append(function)
+    function = _LIBC_SYNCFS[0]
+    return function is not None and function(fd) == 0
+
+
+def sync_filesystems(directories: Iterable[Path]) -> None:
+    """Flush every file written to the file systems holding ``directories``: one journal commit
+    each, however many files. Linux's ``syncfs`` touches only those file systems; a global
+    ``sync`` (the fallback elsewhere) would wait on every disk and mount of the machine, for a
+    long time behind someone else's big write and for ever behind a dead network mount."""
+    done: set[int] = set()
+    for directory in directories:
+        try:
+            fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:  # gone, and what was written in it with it
+            continue
+        except OSError:
+            os.sync()
+            return
+        try:
+            device = os.fstat(fd).st_dev
+            if device in done:
+                continue
+            if not _syncfs(fd):
+                os.sync()
+                return
+            done.add(device)
         finally:
             os.close(fd)
 
@@ -133,11 +180,11 @@ def sync_files(paths: Iterable[Path]) -> None:
 
     Each fsync forces a journal commit, and while one runs every file creation on the filesystem
     waits: a few hundred fsyncs a second made the runner's own file creations ten times slower.
-    Past a handful of files one ``sync`` (one commit) does the same job.
+    Past a handful of files one ``syncfs`` (one commit) does the same job.
     """
     paths = list(paths)
     if len(paths) > 8:
-        os.sync()
+        sync_filesystems({path.parent for path in paths})
         return
     directories: set[Path] = set()
     for path in paths:
@@ -155,9 +202,9 @@ def sync_files(paths: Iterable[Path]) -> None:
 def write_many(
     items: Iterable[tuple[Path, str]], *, listed: Mapping[Path, set[str]] | None = None, whole: bool = False
 ) -> int:
-    """Atomically replace many files: write every temp file, one ``sync``, then the renames.
+    """Atomically replace many files: write every temp file, one ``syncfs``, then the renames.
 
-    One sync for the batch instead of one fsync per file keeps rendering 10,000 briefs fast while
+    One syncfs for the batch instead of one fsync per file keeps rendering 10,000 briefs fast while
     each file is still either wholly old or wholly new. ``whole``: files that all go to one
     directory that is missing or empty (a first render) are written into a new directory beside
     it that then replaces it (``_write_new_directory``); a killed writer may leave that new
@@ -186,7 +233,7 @@ def write_many(
             exists = path.name in names[parent]
             temps.append((_write_temp(path, text.encode("utf-8"), sync=False, parent_exists=True, exists=exists), path))
         if temps:
-            os.sync()
+            sync_filesystems(directories)
         for temp, path in temps:
             os.replace(temp, path)
     except BaseException:
@@ -208,7 +255,7 @@ def _names(directory: Path) -> set[str]:
 
 def _write_new_directory(directory: Path, items: list[tuple[Path, str]]) -> bool:
     """Write ``items``, all in ``directory``, which is missing or empty: into a new directory
-    beside it, one ``sync``, then that directory renamed onto ``directory``. The files appear
+    beside it, one ``syncfs``, then that directory renamed onto ``directory``. The files appear
     all at once, and each without a temp file and a rename of its own (a fifth of a first
     render's time). ``False``, with nothing left behind, where this cannot be done (no such
     directory may be made there, ``directory`` is a symlink or a mount point, or it is not
@@ -237,7 +284,7 @@ def _write_new_directory(directory: Path, items: list[tuple[Path, str]]) -> bool
                 _write_all(fd, text.encode("utf-8"))
             finally:
                 os.close(fd)
-        os.sync()
+        sync_filesystems([staging])
         os.replace(staging, directory)  # onto a missing or an empty directory, atomically
     except BaseException as exc:
         import shutil  # not at import: it brings in bz2 and lzma

@@ -407,7 +407,7 @@ from orchestrator import store
 
 directory, kill_at = Path(sys.argv[1]), int(sys.argv[2])
 calls = {"sync": 0, "replace": 0}
-real_replace, real_sync = os.replace, os.sync
+real_replace, real_sync = os.replace, store.sync_filesystems
 
 def counted(name, real):
     def call(*args):
@@ -417,7 +417,7 @@ def counted(name, real):
         return real(*args)
     return call
 
-os.replace, os.sync = counted("replace", real_replace), counted("sync", real_sync)
+os.replace, store.sync_filesystems = counted("replace", real_replace), counted("sync", real_sync)
 store.write_many([(directory / f"f{i}.md", f"new {i}\\n" * 500) for i in range(6)])
 """
 
@@ -493,7 +493,7 @@ from orchestrator import store
 
 directory, kill_at = Path(sys.argv[1]), int(sys.argv[2])
 calls = [0]
-real_replace, real_sync = os.replace, os.sync
+real_replace, real_sync = os.replace, store.sync_filesystems
 
 def counted(real):
     def call(*args):
@@ -503,7 +503,7 @@ def counted(real):
         return real(*args)
     return call
 
-os.replace, os.sync = counted(real_replace), counted(real_sync)
+os.replace, store.sync_filesystems = counted(real_replace), counted(real_sync)
 store.write_many([(directory / f"f{i}.md", f"new {i}\\n" * 500) for i in range(6)], whole=True)
 """
 
@@ -527,3 +527,52 @@ def test_a_first_render_killed_at_any_step_leaves_no_file_or_every_file(kill_at:
         assert all((directory / f"f{i}.md").read_text(encoding="utf-8") == f"new {i}\n" * 500 for i in range(6))
     store.clean_temp_files(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["agent_tasks"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="syncfs(2) is Linux's")
+def test_batched_writes_flush_only_their_own_file_system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch (write_many, a first render, sync_files past a handful) ends with one syncfs of
+    the file system it wrote to, never a global sync, which would wait on every disk and mount
+    of the machine (for ever behind a dead network mount)."""
+
+    def no_global_sync() -> None:
+        raise AssertionError("os.sync() was called")
+
+    flushed: list[tuple[int, bool]] = []
+    real_syncfs = store._syncfs
+
+    def recorded(fd: int) -> bool:
+        done = real_syncfs(fd)
+        flushed.append((os.fstat(fd).st_dev, done))
+        return done
+
+    monkeypatch.setattr(os, "sync", no_global_sync)
+    monkeypatch.setattr(store, "_syncfs", recorded)
+    device = tmp_path.stat().st_dev
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "old.md").write_text("old\n", encoding="utf-8")
+    assert store.write_many([(tmp_path / "kept" / f"f{i}.md", f"{i}\n") for i in range(3)]) == 3
+    assert flushed == [(device, True)]
+    assert store.write_many([(tmp_path / "first" / f"f{i}.md", f"{i}\n") for i in range(3)], whole=True) == 3
+    assert flushed[1:] == [(device, True)]
+    many = []
+    for i in range(12):
+        path = tmp_path / ("a" if i % 2 else "b") / f"r{i}.md"
+        store.write_text(path, f"{i}\n", durable=False)
+        many.append(path)
+    store.sync_files(many)
+    assert flushed[2:] == [(device, True)], "two directories on one file system: one syncfs"
+    assert (tmp_path / "first" / "f2.md").read_text(encoding="utf-8") == "2\n"
+
+
+def test_without_syncfs_a_batch_falls_back_to_one_global_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where syncfs is not to be had (not Linux, or an old libc) the batch still ends flushed,
+    with one global sync."""
+    syncs: list[int] = []
+    monkeypatch.setattr(os, "sync", lambda: syncs.append(1))
+    monkeypatch.setattr(store, "_LIBC_SYNCFS", [None])
+    assert store.write_many([(tmp_path / f"f{i}.md", f"{i}\n") for i in range(3)]) == 3
+    assert syncs == [1]
+    assert store.write_many([(tmp_path / "new" / f"f{i}.md", f"{i}\n") for i in range(3)], whole=True) == 3
+    assert syncs == [1, 1]
+    assert [p.read_text(encoding="utf-8") for p in sorted((tmp_path / "new").iterdir())] == ["0\n", "1\n", "2\n"]
