@@ -1,7 +1,7 @@
 """The command line: a thin shell over the library. ``main(argv) -> exit code``.
 
 Exit codes: 0 ok; 1 some task failed or was skipped; 2 bad plan or usage, or a workspace file the
-system refuses; 3 another runner holds the workspace; 130 interrupted.
+system refuses; 3 another run, render or reset holds the workspace; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -119,17 +119,23 @@ def _check_plan(plan: Any, workspace: Workspace) -> None:
 @without_gc_pauses
 def cmd_render(args: argparse.Namespace) -> int:
     from . import store
+    from .lock import WorkspaceLock
     from .plan import load_plan
-    from .render import render_briefs, updated_plan_file
+    from .render import prepare_briefs, updated_plan_file, write_briefs
 
     workspace = Workspace.find(args.directory)
     plan = load_plan(workspace.plan_file)
     _check_plan(plan, workspace)
-    # Render the plan file's sections before writing any brief: a broken template then writes nothing.
+    # Everything is rendered before anything is written (the lock included): a broken template
+    # then writes nothing.
     plan_bytes = updated_plan_file(plan, workspace)
-    report = render_briefs(plan, workspace, force=args.force)
-    if plan_bytes is not None:
-        store.write_bytes(workspace.plan_file, plan_bytes)
+    report = prepare_briefs(plan, workspace, force=args.force)
+    # Not beside a run: its start clears temp files (a render's among them) and it writes the
+    # same briefs and status sections.
+    with WorkspaceLock(workspace.lock_file, workspace.root.name):
+        write_briefs(report, workspace)
+        if plan_bytes is not None:
+            store.write_bytes(workspace.plan_file, plan_bytes)
     for name in report.kept_edited:
         warn(f"{name}: edited by hand since it was rendered; kept it (re-render with --force)")
     if args.json:
@@ -234,7 +240,7 @@ def build_parser(
         prog="orchestrator",
         description="Run a markdown plan of atomic tasks as real sub-agents, in parallel, in dependency order.",
         epilog="Exit codes: 0 ok, 1 a task failed or was skipped, 2 bad plan or usage, "
-        "3 workspace locked by another runner, 130 interrupted.",
+        "3 workspace held by another run, render or reset, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"orchestrator {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -8,7 +8,7 @@ input, bad usage and conditions that stop a command from starting are raised.
     ├── UsageError                    bad command-line usage or arguments: exit 2
     ├── WorkspaceError                no workspace where one is needed, or it cannot be written: exit 2
     │                                 (an OSError about a file becomes one: ``workspace_error_from``)
-    ├── LockedError                   another runner holds the workspace: exit 3
+    ├── LockedError                   another run, render or reset holds the workspace: exit 3
     ├── BackendUnavailableError       a backend cannot be used at all (CLI missing, misconfigured): exit 2
     └── AgentCallError                a single agent call a command depends on failed: exit 1
 """
@@ -69,7 +69,7 @@ class WorkspaceError(OrchestratorError):
 
 
 class LockedError(OrchestratorError):
-    """Raised by the runner when another live runner holds the workspace lock."""
+    """Raised by ``run``, ``render`` and ``reset`` when another live one holds the workspace lock."""
 
     exit_code = 3
 

@@ -1,4 +1,5 @@
-"""One runner per workspace: an ``flock`` on ``state/runner.lock`` that dies with its holder.
+"""One writer per workspace: an ``flock`` on ``state/runner.lock``, held by ``run``, ``render``
+and ``reset``, that dies with its holder.
 
 The kernel drops the lock when the holding process exits for any reason, ``kill -9`` included, so
 a lock left by a dead runner is simply taken over by the next one.
@@ -31,7 +32,7 @@ class WorkspaceLock:
             os.close(fd)
             who = f"pid {holder}" if holder else "another process"
             raise LockedError(
-                f"another runner ({who}) is using {self.workspace_name}/ — wait for it to finish, "
+                f"another run, render or reset ({who}) is using {self.workspace_name}/ — wait for it to finish, "
                 f"or stop it (kill {holder or '<pid>'})"
             ) from None
         os.ftruncate(fd, 0)

@@ -412,6 +412,8 @@ class RenderReport:
     unchanged: list[str] = field(default_factory=list)
     kept_edited: list[str] = field(default_factory=list)  # hand-edited briefs left alone
     bodies: dict[str, str] = field(default_factory=dict)  # task id -> brief body as it now is on disk
+    pending: list[tuple[Path, str]] = field(default_factory=list, repr=False)  # briefs to write
+    listed: set[str] = field(default_factory=set, repr=False)  # agent_tasks/ as prepare_briefs found it
 
     def as_json(self) -> dict[str, list[str]]:
         return {"written": self.written, "unchanged": self.unchanged, "kept_edited": self.kept_edited}
@@ -429,9 +431,17 @@ def brief_was_edited(text: str) -> bool:
 
 def render_briefs(plan: Plan, workspace: Workspace, *, force: bool = False) -> RenderReport:
     """Write ``agent_tasks/<agent>.md`` for every task; idempotent, and never silently over a hand edit."""
+    report = prepare_briefs(plan, workspace, force=force)
+    write_briefs(report, workspace)
+    return report
+
+
+def prepare_briefs(plan: Plan, workspace: Workspace, *, force: bool = False) -> RenderReport:
+    """What ``render_briefs`` would write, and why, with nothing written yet: every template
+    error is raised here. ``write_briefs`` then writes it."""
     templates = Templates.of(workspace)
     report = RenderReport()
-    pending: list[tuple[Path, str]] = []
+    pending = report.pending
     try:  # one listing instead of 10,000 failed opens on a first render
         present = set(os.listdir(workspace.tasks_dir))
     except FileNotFoundError:
@@ -457,11 +467,16 @@ def render_briefs(plan: Plan, workspace: Workspace, *, force: bool = False) -> R
         else:
             pending.append((path, text))
             report.written.append(name)
-    if pending:  # made with its files, on a first render (store.write_many)
-        store.write_many(pending, listed={workspace.tasks_dir: present}, whole=True)
+    report.listed = present
+    return report
+
+
+def write_briefs(report: RenderReport, workspace: Workspace) -> None:
+    """Write the briefs ``prepare_briefs`` found to be new or changed (all at once, on a first render)."""
+    if report.pending:  # made with its files, on a first render (store.write_many)
+        store.write_many(report.pending, listed={workspace.tasks_dir: report.listed}, whole=True)
     else:
         workspace.tasks_dir.mkdir(parents=True, exist_ok=True)
-    return report
 
 
 def _read(path: Path) -> bytes:

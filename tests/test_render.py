@@ -41,8 +41,12 @@ Tree = dict[str, tuple[bytes, int, int]]
 
 
 def snapshot(root: Path) -> Tree:
+    """Every file and directory under ``root`` with its bytes, mtime and mode; the workspace lock
+    (which render takes, writing its pid, and empties on release) only by its presence."""
     return {
         p.relative_to(root).as_posix(): (b"" if p.is_dir() else p.read_bytes(), p.stat().st_mtime_ns, p.stat().st_mode)
+        if p.name != "runner.lock"
+        else (b"", 0, 0)
         for p in [root, *sorted(root.rglob("*"))]
     }
 

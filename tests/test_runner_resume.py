@@ -374,9 +374,17 @@ def test_second_runner_is_refused_while_the_first_runs(project: Path, background
     assert [t["status"] for t in status["tasks"]] == ["running"]
     second = cli(project, "run")
     assert second.code == 3
-    assert f"another runner (pid {runner.pid}) is using" in second.stderr
+    assert f"another run, render or reset (pid {runner.pid}) is using" in second.stderr
     reset = cli(project, "reset", "--all")
     assert reset.code == 3
+    # Nor does a render write beside it: the run's start clears temp files, and both write the
+    # same briefs and status sections.
+    workspace = project / ".orchestrator"
+    before = {p: p.read_bytes() for p in [workspace / "master_plan.md", *(workspace / "agent_tasks").iterdir()]}
+    render = cli(project, "render", "--force", "--json")
+    assert render.code == 3
+    assert json.loads(render.stdout)["error"] == "LockedError"
+    assert {p: p.read_bytes() for p in [workspace / "master_plan.md", *(workspace / "agent_tasks").iterdir()]} == before
     # A dead runner's lock is taken over.
     runner.kill(signal.SIGKILL)
     (project / "slow.flag").unlink()
