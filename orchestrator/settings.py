@@ -181,7 +181,8 @@ class Settings:
     max_parallel: int = field(default=4, metadata=_parser(_int(1)))
     backend: str = field(default="claude", metadata=_parser(lambda v: _str(v).lower()))
     timeout: float | None = field(default=1800.0, metadata=_parser(parse_duration))
-    inactivity_timeout: float | None = field(default=600.0, metadata=_parser(parse_duration))
+    # 15 minutes: more than the longest a claude Bash tool call may run silently (10 minutes).
+    inactivity_timeout: float | None = field(default=900.0, metadata=_parser(parse_duration))
     retries: int = field(default=2, metadata=_parser(_int(0)))
     backoff_base: float = field(default=1.0, metadata=_parser(_float(0.0)))
     backoff_factor: float = field(default=2.0, metadata=_parser(_float(1.0)))

@@ -328,3 +328,32 @@ def test_plans_shown_in_the_docs_are_valid() -> None:
                 assert plan.tasks, f"{doc}:{block.line}"
                 shown += 1
     assert shown >= 5
+
+
+def test_the_settings_table_gives_the_code_defaults() -> None:
+    """Every default in cli-integration.md's settings table is what ``Settings()`` holds, parsed
+    the way the frontmatter would be; every setting has a row."""
+    import dataclasses
+
+    import yaml
+
+    from orchestrator.settings import SETTING_NAMES, Settings, parse_setting
+
+    text = (ROOT / "cli-integration.md").read_text(encoding="utf-8")
+    table = text.split("| Setting | Default | Meaning |", 1)[1].split("\n\n", 1)[0]
+    defaults = Settings()
+    named: set[str] = set()
+    checked = 0
+    for row in table.splitlines()[2:]:
+        names_cell, default_cell = (cell.strip() for cell in row.strip("|").split("|")[:2])
+        names = re.findall(r"`(\w+)`", names_cell)
+        named.update(names)
+        values = re.findall(r"`([^`]+)`", default_cell)
+        if len(values) != len(names):  # prose ("the CLI's default") or none
+            continue
+        for name, value in zip(names, values, strict=True):
+            parsed = parse_setting(name, yaml.safe_load(value))  # as frontmatter would read it
+            assert parsed == getattr(defaults, name), f"cli-integration.md: {name} default {value}"
+            checked += 1
+    assert checked >= 10
+    assert named == {f.name for f in dataclasses.fields(Settings)} == set(SETTING_NAMES)
