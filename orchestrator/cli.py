@@ -131,11 +131,16 @@ def cmd_render(args: argparse.Namespace) -> int:
     plan_bytes = updated_plan_file(plan, workspace)
     report = prepare_briefs(plan, workspace, force=args.force)
     # Not beside a run: its start clears temp files (a render's among them) and it writes the
-    # same briefs and status sections.
-    with WorkspaceLock(workspace.lock_file, workspace.root.name):
-        write_briefs(report, workspace)
-        if plan_bytes is not None:
-            store.write_bytes(workspace.plan_file, plan_bytes)
+    # same briefs and status sections. With nothing to write, no lock: a render that changes
+    # nothing succeeds beside a run, and on a workspace it may not write.
+    if report.pending or plan_bytes is not None or not workspace.tasks_dir.is_dir():
+        with WorkspaceLock(workspace.lock_file, workspace.root.name):
+            write_briefs(report, workspace)
+            # Again, under the lock: a run that ended while this rendered has changed the
+            # statuses (the templates rendered once already, so this cannot fail on them).
+            plan_bytes = updated_plan_file(plan, workspace)
+            if plan_bytes is not None:
+                store.write_bytes(workspace.plan_file, plan_bytes)
     for name in report.kept_edited:
         warn(f"{name}: edited by hand since it was rendered; kept it (re-render with --force)")
     if args.json:

@@ -98,6 +98,9 @@ _OS_HINTS: dict[int, str] = {
     errno.EISDIR: "a directory stands where a file must be: move it aside",
     errno.ENAMETOOLONG: "the path is too long: use a workspace with a shorter path",
     errno.EMFILE: "too many open files: raise the limit (ulimit -n) or lower max_parallel",
+    errno.ENOENT: "a file or directory it needs is missing: check the workspace is whole, then run the command again",
+    errno.EFBIG: "the file is larger than this process may write (ulimit -f): raise the limit",
+    errno.EIO: "the disk reported an I/O error: check it, then run the command again",
 }
 
 # store's temporary names: ``.tmp-<name>.<pid>.<n>`` beside the file (or directory) they stand for.

@@ -35,8 +35,12 @@ class WorkspaceLock:
                 f"another run, render or reset ({who}) is using {self.workspace_name}/ — wait for it to finish, "
                 f"or stop it (kill {holder or '<pid>'})"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as exc:  # a full disk: the lock is not kept, and the error names its file
+            os.close(fd)
+            raise OSError(exc.errno, exc.strerror, os.fspath(self.path)) from exc
         self._fd = fd
 
     @staticmethod

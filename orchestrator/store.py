@@ -38,7 +38,8 @@ _LIBC_SYNCFS: list[Any] = []  # [syncfs] once looked up; [None] where there is n
 
 
 def _syncfs(fd: int) -> bool:
-    """Linux ``syncfs(2)`` on the file system holding ``fd``; ``False`` where it is not to be had.
+    """Linux ``syncfs(2)`` on the file system holding ``fd``; ``False`` where it is not to be had,
+    ``OSError`` (naming no file) where it reports that written data could not be flushed.
     ctypes is loaded on first use only (a few milliseconds a command that never syncs need not pay)."""
     if not _LIBC_SYNCFS:
         function = None
@@ -51,7 +52,19 @@ def _syncfs(fd: int) -> bool:
                 function.restype = ctypes.c_int
         _LIBC_SYNCFS.append(function)
     function = _LIBC_SYNCFS[0]
-    return function is not None and function(fd) == 0
+    if function is None:
+        return False
+    if function(fd) == 0:
+        return True
+    import ctypes
+    import errno
+
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL):  # no syncfs in this kernel: the global sync will do
+        return False
+    # A write-back error (EIO, ENOSPC): what was written is not safe, and a global sync would not
+    # say so. The caller must not go on to rename temp files over good ones.
+    raise OSError(code, os.strerror(code))
 
 
 def sync_filesystems(directories: Iterable[Path]) -> None:
@@ -72,7 +85,11 @@ def sync_filesystems(directories: Iterable[Path]) -> None:
             device = os.fstat(fd).st_dev
             if device in done:
                 continue
-            if not _syncfs(fd):
+            try:
+                synced = _syncfs(fd)
+            except OSError as exc:
+                raise named_error(exc, directory) from exc
+            if not synced:
                 os.sync()
                 return
             done.add(device)
@@ -134,11 +151,19 @@ def _write_temp(path: Path, data: bytes, *, sync: bool, parent_exists: bool = Fa
                 os.fsync(fd)
         finally:
             os.close(fd)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(temp)
+        if isinstance(exc, OSError) and exc.filename is None:
+            raise named_error(exc, temp) from exc  # a full disk: say which file could not be written
         raise
     return temp
+
+
+def named_error(exc: OSError, path: str | os.PathLike[str]) -> OSError:
+    """``exc`` naming ``path``: ``os.write`` and ``os.fsync`` fail (a full disk, a quota, an I/O
+    error) with no file named, and the CLI turns only an error that names one into a single line."""
+    return OSError(exc.errno, exc.strerror, os.fspath(path))
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -352,3 +352,25 @@ def test_render_keeps_the_plan_file_mode(tmp_path: Path) -> None:
     umask = os.umask(0o022)
     os.umask(umask)
     assert (ws.tasks_dir / "agent-01.md").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_render_writes_the_plan_file_as_it_is_once_it_holds_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What changed in master_plan.md while render was still rendering (a
+    run that ended then, a hand edit) is kept: its sections are made again under the lock."""
+    from orchestrator import lock
+
+    workspace = make_workspace(tmp_path)
+    real_acquire = lock.WorkspaceLock.acquire
+
+    def acquire_after_an_edit(self: lock.WorkspaceLock) -> None:
+        with workspace.plan_file.open("a", encoding="utf-8") as plan:
+            plan.write("\nAdded while render was rendering.\n")
+        real_acquire(self)
+
+    monkeypatch.setattr(lock.WorkspaceLock, "acquire", acquire_after_an_edit)
+    assert main(["render", str(workspace.root)]) == 0
+    text = workspace.plan_file.read_text(encoding="utf-8")
+    assert "Added while render was rendering." in text
+    assert "## Agent Assignment" in text

@@ -7,11 +7,14 @@ a faster render must write the very same bytes. ``VERSION`` stands for the packa
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import itertools
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -402,6 +405,7 @@ def test_a_forked_writer_names_its_temp_files_by_its_own_pid(tmp_path: Path) -> 
 
 KILLED_BATCH = """
 import os, signal, sys
+from collections.abc import Callable
 from pathlib import Path
 from orchestrator import store
 
@@ -488,6 +492,7 @@ def test_write_many_writes_through_a_symlinked_or_no_longer_empty_directory(tmp_
 
 KILLED_FIRST_RENDER = """
 import os, signal, sys
+from collections.abc import Callable
 from pathlib import Path
 from orchestrator import store
 
@@ -576,3 +581,39 @@ def test_without_syncfs_a_batch_falls_back_to_one_global_sync(tmp_path: Path, mo
     assert store.write_many([(tmp_path / "new" / f"f{i}.md", f"{i}\n") for i in range(3)], whole=True) == 3
     assert syncs == [1, 1]
     assert [p.read_text(encoding="utf-8") for p in sorted((tmp_path / "new").iterdir())] == ["0\n", "1\n", "2\n"]
+
+
+def _failing_syncfs(code: int) -> Callable[[int], int]:
+    def syncfs(fd: int) -> int:
+        ctypes.set_errno(code)
+        return -1
+
+    return syncfs
+
+
+def test_a_batch_whose_flush_fails_replaces_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """syncfs reporting a write-back error (EIO, ENOSPC) means the new bytes may not be on disk: a
+    global sync would not say so, and renaming them over the old files could lose both after a
+    power cut. The batch stops with an error naming the directory, and every old file stays."""
+    monkeypatch.setattr(os, "sync", lambda: pytest.fail("os.sync() hid the error"))
+    monkeypatch.setattr(store, "_LIBC_SYNCFS", [_failing_syncfs(errno.EIO)])
+    files = [tmp_path / f"f{i}.md" for i in range(3)]
+    for path in files:
+        path.write_text("old\n", encoding="utf-8")
+    with pytest.raises(OSError) as caught:
+        store.write_many([(path, "new\n") for path in files])
+    assert caught.value.errno == errno.EIO and caught.value.filename == os.fspath(tmp_path)
+    assert [path.read_text(encoding="utf-8") for path in files] == ["old\n"] * 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f0.md", "f1.md", "f2.md"], "no temp file left"
+    with pytest.raises(OSError):
+        store.write_many([(tmp_path / "new" / f"f{i}.md", "new\n") for i in range(3)], whole=True)
+    assert not (tmp_path / "new").exists() or not list((tmp_path / "new").iterdir())
+
+
+def test_a_kernel_without_syncfs_falls_back_to_a_global_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    syncs: list[int] = []
+    monkeypatch.setattr(os, "sync", lambda: syncs.append(1))
+    monkeypatch.setattr(store, "_LIBC_SYNCFS", [_failing_syncfs(errno.ENOSYS)])
+    assert store.write_many([(tmp_path / f"f{i}.md", f"{i}\n") for i in range(3)]) == 3
+    assert syncs == [1]
+    assert (tmp_path / "f2.md").read_text(encoding="utf-8") == "2\n"

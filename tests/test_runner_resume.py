@@ -380,6 +380,13 @@ def test_second_runner_is_refused_while_the_first_runs(project: Path, background
     # Nor does a render write beside it: the run's start clears temp files, and both write the
     # same briefs and status sections.
     workspace = project / ".orchestrator"
+    # A render with nothing to write takes no lock, and succeeds.
+    idle = cli(project, "render", "--json")
+    assert idle.code == 0, idle.stderr
+    assert json.loads(idle.stdout)["written"] == []
+    # One with something to write (--force over a hand edit) is refused, and writes nothing.
+    (brief,) = (workspace / "agent_tasks").iterdir()
+    brief.write_text(brief.read_text() + "A hand edit.\n")
     before = {p: p.read_bytes() for p in [workspace / "master_plan.md", *(workspace / "agent_tasks").iterdir()]}
     render = cli(project, "render", "--force", "--json")
     assert render.code == 3

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -140,3 +141,58 @@ def test_workspace_error_from_names_the_file_not_its_temp(tmp_path: Path, monkey
     outside = workspace_error_from(OSError(errno.EROFS, "Read-only file system", "/elsewhere/x.md"))
     assert outside is not None and str(outside).startswith("/elsewhere/x.md: Read-only file system — ")
     assert workspace_error_from(OSError(errno.EBADF, "Bad file descriptor")) is None  # a bug: traceback
+
+
+_FILE_SIZE_LIMITED = (
+    "import resource, runpy, sys; "
+    "resource.setrlimit(resource.RLIMIT_FSIZE, (300, 300)); "
+    "sys.argv = ['orchestrator', *sys.argv[1:]]; "
+    "runpy.run_module('orchestrator', run_name='__main__', alter_sys=True)"
+)
+
+
+@pytest.mark.parametrize("json_output", [False, True])
+def test_a_write_the_disk_refuses_is_one_line_naming_the_file(json_output: bool, tmp_path: Path) -> None:
+    """``os.write`` fails with no file named (a full disk, a quota, a file-size limit: here the
+    last, which any user may set): the error still names the brief it was writing, exit 2."""
+    write_plan(tmp_path, PLAN)
+    args = ["render", *(["--json"] if json_output else [])]
+    done = subprocess.run(
+        [sys.executable, "-c", _FILE_SIZE_LIMITED, *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    if json_output:
+        error = json.loads(done.stdout)
+        assert error["error"] == "WorkspaceError"
+        message = error["message"]
+    else:
+        message = _one_clean_line(done.stderr)
+    assert message.startswith(os.path.join(".orchestrator", "agent_tasks", "agent-0")), message
+    assert "File too large" in message and "ulimit -f" in message, message
+    tasks = tmp_path / ".orchestrator" / "agent_tasks"
+    assert not tasks.exists() or not [p for p in tasks.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_a_lock_whose_pid_cannot_be_written_is_let_go(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestrator.lock import WorkspaceLock
+
+    lock_file = tmp_path / "state" / "runner.lock"
+    real_write = os.write
+
+    def full(fd: int, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(OSError) as caught:
+        WorkspaceLock(lock_file, "ws").acquire()
+    monkeypatch.setattr(os, "write", real_write)
+    assert caught.value.filename == os.fspath(lock_file)
+    error = workspace_error_from(caught.value)
+    assert error is not None and "the disk is full" in str(error)
+    with WorkspaceLock(lock_file, "ws"):  # not held: the descriptor with the flock was closed
+        pass
