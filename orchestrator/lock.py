@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from types import TracebackType
 
+from . import store
 from .errors import LockedError
 
 
@@ -40,7 +41,7 @@ class WorkspaceLock:
             os.write(fd, f"{os.getpid()}\n".encode())
         except OSError as exc:  # a full disk: the lock is not kept, and the error names its file
             os.close(fd)
-            raise OSError(exc.errno, exc.strerror, os.fspath(self.path)) from exc
+            raise store.named_error(exc, self.path) from exc
         self._fd = fd
 
     @staticmethod
