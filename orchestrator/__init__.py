@@ -7,7 +7,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import (
+from orchestrator.errors import (
     AgentCallError,
     BackendUnavailableError,
     LockedError,
@@ -17,9 +17,9 @@ from .errors import (
     UsageError,
     WorkspaceError,
 )
-from .plan import Plan, Task, load_plan, parse_plan
-from .settings import Settings
-from .workspace import Workspace
+from orchestrator.plan.parser import Plan, Task, load_plan, parse_plan
+from orchestrator.plan.settings import Settings
+from orchestrator.state.workspace import Workspace
 
 __all__ = [
     "AgentCallError",

@@ -22,7 +22,7 @@ from typing import Any
 import frontmatter
 import yaml
 
-from orchestrator import journal
+from orchestrator.state import journal
 
 CLI = (sys.executable, "-m", "orchestrator")
 HANG_GUARD = 60.0  # seconds any one CLI call may take before the test fails as hung

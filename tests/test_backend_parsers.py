@@ -13,7 +13,7 @@ from orchestrator.backends.classify import classify, reset_time
 from orchestrator.backends.claude import ClaudeObserver, interpret_claude
 from orchestrator.backends.codex import CodexObserver, interpret_codex
 from orchestrator.backends.gemini import interpret_gemini
-from orchestrator.process import ProcessRun
+from orchestrator.executors.process import ProcessRun
 
 FIXTURES = Path(__file__).parent / "fixtures"
 OK = ProcessRun(0, None, 1.0)

@@ -25,7 +25,7 @@ import pytest
 
 import orchestrator
 from orchestrator import PlanError
-from orchestrator.cli import main
+from orchestrator.cli.main import main
 
 CORPUS = Path(__file__).parent / "bad_plans"
 PROBLEM_LINE = re.compile(r"^master_plan\.md:\d+: .+ — .+$")

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from fakeapi import FakeAnthropic, Reply, claude_env, find_claude
 
-from orchestrator import journal, store
+from orchestrator.state import journal, store
 
 CLAUDE = find_claude()
 pytestmark = [

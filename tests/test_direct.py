@@ -21,9 +21,9 @@ import anyio
 import pytest
 from runner_helpers import Spec, result_body, results, run, write_plan
 
-from orchestrator import process
-from orchestrator.direct import direct_launch, simple_command
-from orchestrator.process import (
+from orchestrator.executors import process
+from orchestrator.executors.direct import direct_launch, simple_command
+from orchestrator.executors.process import (
     Limits,
     ProcessRun,
     keep_descriptors_from_children,

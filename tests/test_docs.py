@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.cli import build_parser, main
-from orchestrator.commands import register
-from orchestrator.plan import load_plan
+from orchestrator.cli.commands import register
+from orchestrator.cli.main import build_parser, main
+from orchestrator.plan.parser import load_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ("README.md", "SKILL.md", "workflow.md", "templates.md", "cli-integration.md", "examples.md")
@@ -265,8 +265,8 @@ def test_every_command_named_in_the_docs_exists() -> None:
 @pytest.mark.parametrize("name", CLAUDE_PLANS)
 def test_claude_plan_is_valid_and_matches_its_twin(name: str) -> None:
     """The plan for agents validates, and its offline twin has the same tasks and dependencies."""
-    from orchestrator.checks import check_plan
-    from orchestrator.workspace import Workspace
+    from orchestrator.run.preflight import check_plan
+    from orchestrator.state.workspace import Workspace
 
     workspace = Workspace.find(ROOT / "examples" / name / "claude")
     real = load_plan(workspace.plan_file)
@@ -318,7 +318,7 @@ def test_example_plan_survives_its_status_sections(name: str, tmp_path: Path) ->
 
 def test_plans_shown_in_the_docs_are_valid() -> None:
     """Every markdown block that shows a whole plan (SKILL.md's format example, the example plans) parses."""
-    from orchestrator.plan import parse_plan
+    from orchestrator.plan.parser import parse_plan
 
     shown = 0
     for doc in DOCS:
@@ -337,7 +337,7 @@ def test_the_settings_table_gives_the_code_defaults() -> None:
 
     import yaml
 
-    from orchestrator.settings import SETTING_NAMES, Settings, parse_setting
+    from orchestrator.plan.settings import SETTING_NAMES, Settings, parse_setting
 
     text = (ROOT / "cli-integration.md").read_text(encoding="utf-8")
     table = text.split("| Setting | Default | Meaning |", 1)[1].split("\n\n", 1)[0]

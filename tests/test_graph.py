@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.graph import (
+from orchestrator.plan.graph import (
     Dag,
     critical_path,
     descendants,
@@ -94,6 +94,6 @@ def test_topological_order_refuses_a_cycle() -> None:
 
 
 def test_the_runner_does_not_import_networkx() -> None:
-    code = "import sys, orchestrator.cli, orchestrator.runner; print('networkx' in sys.modules)"
+    code = "import sys, orchestrator.cli.main, orchestrator.run.runner; print('networkx' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.journal import Journal, iso_at, read
+from orchestrator.state.journal import Journal, iso_at, read
 
 
 def test_open_attempts_follow_start_session_end(tmp_path: Path) -> None:

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orchestrator import Plan, PlanError, Task, Workspace, load_plan, parse_plan
-from orchestrator import plan as plan_module
-from orchestrator.cli import main
-from orchestrator.markdown import normalize_heading
+from orchestrator.cli.main import main
+from orchestrator.plan import parser as plan_module
+from orchestrator.plan.markdown import normalize_heading
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
@@ -109,7 +109,7 @@ def test_seed_table_through_cli(
 def test_validate_runs_without_the_garbage_collector_and_turns_it_back_on(
     backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from orchestrator import checks
+    from orchestrator.run import preflight as checks
 
     workspace = tmp_path / ".orchestrator"
     workspace.mkdir()

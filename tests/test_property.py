@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orchestrator import Workspace, load_plan, parse_plan
-from orchestrator.plan import id_problem
-from orchestrator.render import render_briefs, update_plan_file
+from orchestrator.output.render import render_briefs, update_plan_file
+from orchestrator.plan.parser import id_problem
 
 _NOT_IDS = {"none", "na", "nil", "null", "no", "and"}
 

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import PlanError, Workspace, load_plan, store
-from orchestrator.cli import main
-from orchestrator.render import brief_was_edited, render_briefs, update_plan_file
+from orchestrator import PlanError, Workspace, load_plan
+from orchestrator.cli.main import main
+from orchestrator.output.render import brief_was_edited, render_briefs, update_plan_file
+from orchestrator.state import store
 
 PLAN = """---
 backend: shell
@@ -359,7 +360,7 @@ def test_render_writes_the_plan_file_as_it_is_once_it_holds_the_lock(
 ) -> None:
     """What changed in master_plan.md while render was still rendering (a
     run that ended then, a hand edit) is kept: its sections are made again under the lock."""
-    from orchestrator import lock
+    from orchestrator.state import lock
 
     workspace = make_workspace(tmp_path)
     real_acquire = lock.WorkspaceLock.acquire

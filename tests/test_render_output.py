@@ -25,8 +25,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jinja2.sandbox import SandboxedEnvironment
 
-from orchestrator import PlanError, Task, Workspace, __version__, load_plan, render, store
-from orchestrator.render import Templates, packaged_environment, render_briefs, update_plan_file
+from orchestrator import PlanError, Task, Workspace, __version__, load_plan
+from orchestrator.output import render
+from orchestrator.output.render import Templates, packaged_environment, render_briefs, update_plan_file
+from orchestrator.state import store
 
 FIXTURES = Path(__file__).parent / "fixtures" / "render"
 PACKAGED = Path(__file__).parent.parent / "orchestrator" / "templates"
@@ -257,7 +259,7 @@ def test_render_needs_no_jinja_without_overrides(tmp_path: Path) -> None:
         "import sys\n"
         "from pathlib import Path\n"
         "from orchestrator import Workspace, load_plan\n"
-        "from orchestrator.render import render_briefs, update_plan_file\n"
+        "from orchestrator.output.render import render_briefs, update_plan_file\n"
         f"ws = Workspace(Path({str(ws.root)!r}))\n"
         "update_plan_file(load_plan(ws.root), ws)\n"
         "render_briefs(load_plan(ws.root), ws)\n"
@@ -407,7 +409,7 @@ KILLED_BATCH = """
 import os, signal, sys
 from collections.abc import Callable
 from pathlib import Path
-from orchestrator import store
+from orchestrator.state import store
 
 directory, kill_at = Path(sys.argv[1]), int(sys.argv[2])
 calls = {"sync": 0, "replace": 0}
@@ -494,7 +496,7 @@ KILLED_FIRST_RENDER = """
 import os, signal, sys
 from collections.abc import Callable
 from pathlib import Path
-from orchestrator import store
+from orchestrator.state import store
 
 directory, kill_at = Path(sys.argv[1]), int(sys.argv[2])
 calls = [0]

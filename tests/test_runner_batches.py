@@ -17,14 +17,14 @@ import pytest
 from runner_helpers import Spec, write_plan
 
 import orchestrator.backends as backends_module
-import orchestrator.runner as runner_module
+import orchestrator.run.runner as runner_module
 from orchestrator import Workspace
 from orchestrator.backends.base import AgentResult, Job, Observer
 from orchestrator.backends.shell import ShellBackend
-from orchestrator.executor import Executor, Launch, LocalExecutor
-from orchestrator.process import EndCallback, LineCallback, ProcessRun, StartCallback
-from orchestrator.reporter import Reporter
-from orchestrator.runner import Runner
+from orchestrator.executors.base import Executor, Launch, LocalExecutor
+from orchestrator.executors.process import EndCallback, LineCallback, ProcessRun, StartCallback
+from orchestrator.output.reporter import Reporter
+from orchestrator.run.runner import Runner
 
 
 class Collect(Reporter):

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from runner_helpers import CLI, HANG_GUARD, Spec, cli, result_body, results, run, statuses, workspace, write_plan
 
-from orchestrator.plan import load_plan
+from orchestrator.plan.parser import load_plan
 
 
 def test_failure_skips_exactly_the_downstream_tasks(tmp_path: Path) -> None:
@@ -287,7 +287,7 @@ def test_a_run_in_process_leaves_nothing_open(tmp_path: Path) -> None:
     import gc
 
     from orchestrator import Workspace
-    from orchestrator.runner import run as run_in_process
+    from orchestrator.run.runner import run as run_in_process
 
     write_plan(tmp_path, [Spec("A", "echo a"), Spec("B", "echo b", deps=["A"])])
     summary = run_in_process(Workspace.find(tmp_path))
@@ -301,8 +301,8 @@ def test_a_run_in_process_leaves_the_garbage_collector_as_it_found_it(tmp_path: 
     import gc
 
     from orchestrator import Workspace
-    from orchestrator.runner import RunOptions
-    from orchestrator.runner import run as run_in_process
+    from orchestrator.run.runner import RunOptions
+    from orchestrator.run.runner import run as run_in_process
 
     specs = [Spec("A", "true"), Spec("B", "true"), Spec("C", "true", deps=["A", "B"])]
     write_plan(tmp_path, specs, {"max_parallel": 1})
@@ -342,7 +342,9 @@ def test_a_slow_status_rewrite_does_not_make_the_loop_spin(tmp_path: Path, monke
     round and round until the write is done nor starts another write or sync meanwhile."""
     import threading
 
-    from orchestrator import Workspace, runner, store
+    from orchestrator import Workspace
+    from orchestrator.run import runner
+    from orchestrator.state import store
 
     write_plan(tmp_path, [Spec("A", "sleep 1.5; echo a"), Spec("B", "sleep 1.5; echo b")], {"max_parallel": 2})
     plan_file = workspace(tmp_path) / "master_plan.md"

@@ -29,7 +29,7 @@ from runner_helpers import (
     write_plan,
 )
 
-from orchestrator.process import (
+from orchestrator.executors.process import (
     Limits,
     ProcessRun,
     Started,
@@ -330,7 +330,7 @@ def test_an_attempt_cancelled_before_its_first_step_still_stops_its_process(tmp_
     coroutine, so ``_InFlight.cancel`` lets each take that step first."""
     import asyncio
 
-    from orchestrator.runner import _InFlight
+    from orchestrator.run.runner import _InFlight
 
     async def main() -> int:
         in_flight = _InFlight()
@@ -412,7 +412,7 @@ def test_a_childs_exit_is_called_back_before_its_pipes_found_readable_with_it() 
     their end itself, without a wake-up for each of them before it. Otherwise, as they came."""
     import asyncio
 
-    from orchestrator.process import _Readers
+    from orchestrator.executors.process import _Readers
 
     async def main() -> list[str]:
         loop = asyncio.get_running_loop()
@@ -451,7 +451,7 @@ def test_child_exited_tells_of_an_unreaped_child_and_leaves_it_so() -> None:
     process of its own, which has no other child."""
     script = """
 import os, subprocess, time
-from orchestrator.process import child_exited
+from orchestrator.executors.process import child_exited
 assert not child_exited()
 child = subprocess.Popen(["true"])
 deadline = time.monotonic() + 30

@@ -32,8 +32,8 @@ from runner_helpers import (
     write_plan,
 )
 
-from orchestrator.plan import load_plan
-from orchestrator.process import group_alive, process_start_time
+from orchestrator.executors.process import group_alive, process_start_time
+from orchestrator.plan.parser import load_plan
 
 
 @pytest.fixture

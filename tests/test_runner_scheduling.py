@@ -12,12 +12,12 @@ import pytest
 from runner_helpers import Spec, peak_overlap, read_times, run, stamped, write_plan
 
 from orchestrator import Workspace
-from orchestrator.executor import Launch, LocalExecutor
-from orchestrator.graph import ReadyQueue, remaining_path
-from orchestrator.plan import load_plan
-from orchestrator.process import EndCallback, LineCallback, ProcessRun, StartCallback
-from orchestrator.reporter import Reporter
-from orchestrator.runner import Runner
+from orchestrator.executors.base import Launch, LocalExecutor
+from orchestrator.executors.process import EndCallback, LineCallback, ProcessRun, StartCallback
+from orchestrator.output.reporter import Reporter
+from orchestrator.plan.graph import ReadyQueue, remaining_path
+from orchestrator.plan.parser import load_plan
+from orchestrator.run.runner import Runner
 
 
 def test_concurrency_cap_is_never_exceeded_and_is_reached(tmp_path: Path) -> None:
@@ -267,7 +267,7 @@ def test_ready_queue_pop_prefers_only_among_the_equally_urgent() -> None:
 def test_ready_queue_pop_looks_only_at_the_next_few_for_a_preferred_one() -> None:
     """A thousand equally urgent tasks, none of them preferred, cost a few heap operations per
     pop, not a walk through all of them (a fan-out whose shared input is still to be written)."""
-    from orchestrator.graph import _PREFER_AMONG
+    from orchestrator.plan.graph import _PREFER_AMONG
 
     nodes = [f"t{i:04d}" for i in range(1000)]
     queue = _queue(nodes, [])
@@ -359,12 +359,12 @@ def test_a_freed_slot_is_filled_before_the_result_is_written_but_never_before_an
 def test_a_shell_task_gets_no_prompt_built_from_its_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The shell backend runs the task's own script: reading every upstream result into a prompt
     it never uses would cost a read per input per task. Its inputs are named in the environment."""
-    import orchestrator.runner
+    import orchestrator.run.runner
 
     def no_prompt(*args: object) -> str:
         raise AssertionError("build_prompt called for a shell task")
 
-    monkeypatch.setattr(orchestrator.runner, "build_prompt", no_prompt)
+    monkeypatch.setattr(orchestrator.run.runner, "build_prompt", no_prompt)
     write_plan(tmp_path, [Spec("A", "echo upstream"), Spec("B", 'cat "$ORCHESTRATOR_INPUTS"', deps=["A"])])
     summary = Runner(Workspace.find(tmp_path), reporter=Reporter()).run()
     assert summary.exit_code == 0

@@ -16,10 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator import Workspace, load_plan, store
-from orchestrator.markdown import _LINE_RE, replace_sections, split_lines
-from orchestrator.plan import TOOL_SECTIONS
-from orchestrator.render import render_briefs, update_plan_file
+from orchestrator import Workspace, load_plan
+from orchestrator.output.render import render_briefs, update_plan_file
+from orchestrator.plan.markdown import _LINE_RE, replace_sections, split_lines
+from orchestrator.plan.parser import TOOL_SECTIONS
+from orchestrator.state import store
 
 NEW = {"agent assignment": "| a | b |\n|---|---|\n| 1 | 2 |", "dependency graph": "```mermaid\ngraph TD\n```"}
 
@@ -243,7 +244,7 @@ KILLED_WRITER = textwrap.dedent(
     """
     import os, signal, sys
     from pathlib import Path
-    from orchestrator import store
+    from orchestrator.state import store
     target = Path(sys.argv[1])
     store._write_temp(target, b"half-written garbage", sync=True)
     os.kill(os.getpid(), signal.SIGKILL)

@@ -179,7 +179,7 @@ def test_a_write_the_disk_refuses_is_one_line_naming_the_file(json_output: bool,
 
 
 def test_a_lock_whose_pid_cannot_be_written_is_let_go(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from orchestrator.lock import WorkspaceLock
+    from orchestrator.state.lock import WorkspaceLock
 
     lock_file = tmp_path / "state" / "runner.lock"
     real_write = os.write

@@ -11,8 +11,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator import store
-from orchestrator.yamlout import dump
+from orchestrator.state import store
+from orchestrator.state.yamlout import dump
 
 _scalars = (
     st.none()
@@ -94,7 +94,7 @@ def test_closing_fence_end_is_the_regex(lines: list[str], data: st.DataObject) -
 @settings(max_examples=400, deadline=None)
 @given(st.dictionaries(st.text(min_size=1, max_size=12), _values, max_size=8))
 def test_load_simple_agrees_with_pyyaml_or_declines(data: dict[str, Any]) -> None:
-    from orchestrator.yamlout import load_simple
+    from orchestrator.state.yamlout import load_simple
 
     text = dump(data)
     fast = load_simple(text.splitlines(keepends=True))
@@ -103,7 +103,7 @@ def test_load_simple_agrees_with_pyyaml_or_declines(data: dict[str, Any]) -> Non
 
 
 def test_load_simple_reads_a_real_result_header() -> None:
-    from orchestrator.yamlout import load_simple
+    from orchestrator.state.yamlout import load_simple
 
     meta = {
         "task": "T-01", "agent": "Agent-01", "status": "completed", "attempts": 1, "exit_code": 0,
@@ -121,7 +121,7 @@ _plain_keys = st.from_regex(r"[a-z][a-z_]{0,10}", fullmatch=True)
 @settings(max_examples=400, deadline=None)
 @given(st.dictionaries(_plain_keys, _values, max_size=8))
 def test_load_simple_agrees_with_pyyaml_on_plain_keys(data: dict[str, Any]) -> None:
-    from orchestrator.yamlout import load_simple
+    from orchestrator.state.yamlout import load_simple
 
     text = dump(data)
     fast = load_simple(text.splitlines(keepends=True))
@@ -134,7 +134,7 @@ def test_load_simple_agrees_with_pyyaml_on_plain_keys(data: dict[str, Any]) -> N
 def test_remembered_strings_change_no_output(data: dict[str, Any], limit: int) -> None:
     """Strings are written from a bounded memo once seen; a warm, cold or overflowing memo writes
     the same YAML (``limit`` 0 turns it into a memo that is cleared on every new string)."""
-    from orchestrator import yamlout
+    from orchestrator.state import yamlout
 
     yamlout._STRINGS.clear()
     cold = dump(data)
@@ -151,7 +151,7 @@ def test_remembered_strings_change_no_output(data: dict[str, Any], limit: int) -
 
 
 def _reference_string(value: str) -> str:
-    from orchestrator import yamlout
+    from orchestrator.state import yamlout
 
     if yamlout._PLAIN.fullmatch(value) and not value.endswith(" ") and value.lower() not in yamlout._SPECIAL:
         return value
@@ -162,7 +162,7 @@ def _reference_string(value: str) -> str:
 
 def _reference_dump(data: Mapping[Any, Any], indent: str = "") -> list[str]:
     """The writer as it was before its fast paths: isinstance dispatch, json.dumps, no memo."""
-    from orchestrator.yamlout import _flow, scalar
+    from orchestrator.state.yamlout import _flow, scalar
 
     def item(value: Any) -> str:
         return _reference_string(str(value)) if isinstance(value, str) else scalar(value)
@@ -194,7 +194,7 @@ def test_dump_writes_what_the_plain_writer_wrote(data: dict[str, Any]) -> None:
 
 
 def test_remembered_strings_keep_the_quoting_of_each_string() -> None:
-    from orchestrator import yamlout
+    from orchestrator.state import yamlout
 
     yamlout._STRINGS.clear()
     meta = {"name": "yes", "agent": "Agent-01", "inputs": [".orchestrator/results/a.md", "yes"], "x": {"yes": "no"}}
@@ -210,7 +210,7 @@ def test_remembered_strings_keep_the_quoting_of_each_string() -> None:
 def test_compose_writes_what_python_frontmatter_writes(meta: dict[str, Any], body: str) -> None:
     import frontmatter
 
-    from orchestrator.yamlout import handler
+    from orchestrator.state.yamlout import handler
 
     post = frontmatter.Post(body)
     post.metadata.update(meta)
@@ -270,7 +270,7 @@ _FLAT_VALUES = st.sampled_from(_FLAT_VALUE_LIST)
     )
 )
 def test_load_flat_agrees_with_pyyaml_or_declines(rows: list[tuple[str, str, str] | str]) -> None:
-    from orchestrator.yamlout import load_flat
+    from orchestrator.state.yamlout import load_flat
 
     lines = [("".join(row) if isinstance(row, tuple) else row) + "\n" for row in rows]
     ours = load_flat(lines)
@@ -283,7 +283,7 @@ def test_load_flat_agrees_with_pyyaml_or_declines(rows: list[tuple[str, str, str
 def test_load_flat_agrees_with_pyyaml_on_every_key_and_value_here() -> None:
     """Every key, separator and value above, one line each: exhaustive, where the test before
     samples combinations of lines."""
-    from orchestrator.yamlout import load_flat
+    from orchestrator.state.yamlout import load_flat
 
     understood = 0
     for key in _FLAT_KEY_LIST:
@@ -299,7 +299,7 @@ def test_load_flat_agrees_with_pyyaml_on_every_key_and_value_here() -> None:
 
 
 def test_load_flat_reads_a_plans_settings() -> None:
-    from orchestrator.yamlout import load_flat
+    from orchestrator.state.yamlout import load_flat
 
     lines = ["backend: shell\n", "max_parallel: 2\n", "retries: 0\n", "timeout: none\n", "inactivity_timeout: 10m\n",
              "fail_fast: true\n", "max_cost: 4.00\n", 'name: "x y"\n']  # fmt: skip

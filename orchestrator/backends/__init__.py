@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from .base import AgentResult, Backend, Invocation, Job, Observer
+from orchestrator.backends.base import AgentResult, Backend, Invocation, Job, Observer
 
 # Each backend's module is imported when the backend is first asked for: a run of shell tasks has
 # no use for the agent CLIs' parsers (the claude backend and its error classifier cost a few

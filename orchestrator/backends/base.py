@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..plan import Task
-from ..process import Limits, ProcessRun
-from ..settings import Settings
+from orchestrator.executors.process import Limits, ProcessRun
+from orchestrator.plan.parser import Task
+from orchestrator.plan.profiles import Profile
+from orchestrator.plan.settings import Settings
 
 # Error classes, and what the runner does with each (see runner.py).
 START = "start"  # could not start (command not found, permission denied): fail, no retry
@@ -36,22 +37,6 @@ AGENT_ERROR = "agent_error"  # the agent reported failure for another reason: re
 INTERRUPTED = "interrupted"  # stopped by Ctrl-C / SIGTERM of the runner
 
 RETRYABLE = frozenset({EXIT, TIMEOUT, HANG, RATE_LIMIT, TRANSIENT, AGENT_ERROR})
-
-
-@dataclass(frozen=True, slots=True)
-class Profile:
-    """A specialist profile (Claude Code subagent format plus our keys); see profiles.py."""
-
-    name: str
-    path: Path
-    description: str = ""
-    prompt: str = ""
-    tools: tuple[str, ...] = ()
-    model: str | None = None
-    backend: str | None = None
-    max_parallel: int | None = None
-    timeout: float | None = None
-    timeout_set: bool = False
 
 
 @dataclass(frozen=True, slots=True)

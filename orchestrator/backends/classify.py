@@ -6,7 +6,7 @@ import re
 import time
 from datetime import UTC, datetime, timedelta
 
-from .base import AGENT_ERROR, AUTH, MAX_BUDGET, MAX_TURNS, RATE_LIMIT, TRANSIENT, USAGE_LIMIT
+from orchestrator.backends.base import AGENT_ERROR, AUTH, MAX_BUDGET, MAX_TURNS, RATE_LIMIT, TRANSIENT, USAGE_LIMIT
 
 _USAGE = re.compile(
     r"usage limit|limit reached|hit your [\w -]{0,20}limit|quota (?:exceeded|exhausted)|resource_exhausted"

@@ -19,9 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..process import ProcessRun
-from ..settings import Settings
-from .base import (
+from orchestrator.backends.base import (
     AGENT_ERROR,
     AUTH,
     EXIT,
@@ -36,12 +34,14 @@ from .base import (
     Invocation,
     Job,
     Observer,
-    Profile,
     head,
     json_event,
     limits_for,
 )
-from .classify import classify, reset_time
+from orchestrator.backends.classify import classify, reset_time
+from orchestrator.executors.process import ProcessRun
+from orchestrator.plan.profiles import Profile
+from orchestrator.plan.settings import Settings
 
 # claude retries failed API calls 10 times by default (minutes against a dead API, 401 included);
 # two quick ones absorb a blip inside the session, then our retry policy takes over.

@@ -11,9 +11,19 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..process import ProcessRun
-from .base import EXIT, START, AgentResult, Backend, Invocation, Job, Observer, json_event, limits_for
-from .classify import classify, reset_time
+from orchestrator.backends.base import (
+    EXIT,
+    START,
+    AgentResult,
+    Backend,
+    Invocation,
+    Job,
+    Observer,
+    json_event,
+    limits_for,
+)
+from orchestrator.backends.classify import classify, reset_time
+from orchestrator.executors.process import ProcessRun
 
 
 class CodexObserver(Observer):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..process import ProcessRun
-from ..settings import Settings
-from .base import AgentResult, Backend, Invocation, Job, Observer, limits_for, process_result
+from orchestrator.backends.base import AgentResult, Backend, Invocation, Job, Observer, limits_for, process_result
+from orchestrator.executors.process import ProcessRun
+from orchestrator.plan.settings import Settings
 
 
 class CommandBackend(Backend):

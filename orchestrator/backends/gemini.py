@@ -11,8 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..process import ProcessRun
-from .base import (
+from orchestrator.backends.base import (
     AUTH,
     EXIT,
     MAX_TURNS,
@@ -25,7 +24,8 @@ from .base import (
     head,
     limits_for,
 )
-from .classify import classify, reset_time
+from orchestrator.backends.classify import classify, reset_time
+from orchestrator.executors.process import ProcessRun
 
 ASK = "Carry out the task described above and answer with your result."
 _EXIT_CLASSES = {41: AUTH, 42: START, 52: START, 53: MAX_TURNS, 55: START}

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..direct import simple_command
-from ..process import ProcessRun
-from .base import AgentResult, Backend, Invocation, Job, Observer, limits_for, process_result
+from orchestrator.backends.base import AgentResult, Backend, Invocation, Job, Observer, limits_for, process_result
+from orchestrator.executors.direct import simple_command
+from orchestrator.executors.process import ProcessRun
 
 
 def _script(instructions: str) -> str:

@@ -19,20 +19,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from . import __version__, store
-from .errors import PlanError, Problem, WorkspaceError
-from .markdown import replace_sections
-from .plan import TOOL_SECTIONS, Plan, Task
-from .settings import Settings, format_duration
-from .status import TaskView, collect, counts, label
-from .views import MERMAID_MAX_TASKS, mermaid, summary_line
-from .workspace import Workspace
+from orchestrator import __version__
+from orchestrator.errors import PlanError, Problem, WorkspaceError
+from orchestrator.output.views import MERMAID_MAX_TASKS, mermaid, summary_line
+from orchestrator.plan.markdown import replace_sections
+from orchestrator.plan.parser import TOOL_SECTIONS, Plan, Task
+from orchestrator.plan.settings import Settings, format_duration
+from orchestrator.state import store
+from orchestrator.state.status import TaskView, collect, counts, label
+from orchestrator.state.workspace import Workspace
 
 if TYPE_CHECKING:  # imported where a template is compiled: a render that needs none skips 40 ms
     import jinja2
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-_PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
+_PACKAGE_TEMPLATES = Path(__file__).parent.parent / "templates"
 
 
 def _options() -> dict[str, Any]:

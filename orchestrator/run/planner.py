@@ -16,14 +16,14 @@ from typing import Any
 
 import anyio
 
-from . import backends
-from .backends.base import AgentResult, Job
-from .backends.claude import ClaudeBackend
-from .errors import AgentCallError, PlanError, Problem
-from .executor import call_agent
-from .plan import PLAN_FILE, Plan, Task, parse_plan
-from .render import plan_markdown
-from .settings import Settings
+from orchestrator import backends
+from orchestrator.backends.base import AgentResult, Job
+from orchestrator.backends.claude import ClaudeBackend
+from orchestrator.errors import AgentCallError, PlanError, Problem
+from orchestrator.executors.base import call_agent
+from orchestrator.output.render import plan_markdown
+from orchestrator.plan.parser import PLAN_FILE, Plan, Task, parse_plan
+from orchestrator.plan.settings import Settings
 
 PLAN_SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -10,14 +10,30 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import store
-from .backends.base import Profile
-from .errors import PlanError, Problem
-from .plan import Plan, Task
-from .settings import Settings, parse_duration
+from orchestrator.errors import PlanError, Problem
+from orchestrator.plan.parser import Plan, Task
+from orchestrator.plan.settings import Settings, parse_duration
+from orchestrator.state import store
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A specialist profile (Claude Code subagent format plus our keys); see profiles.py."""
+
+    name: str
+    path: Path
+    description: str = ""
+    prompt: str = ""
+    tools: tuple[str, ...] = ()
+    model: str | None = None
+    backend: str | None = None
+    max_parallel: int | None = None
+    timeout: float | None = None
+    timeout_set: bool = False
 
 
 def search_dirs(workspace_root: Path) -> list[Path]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from . import store
-from .plan import Plan, Task
-from .workspace import Workspace
+from orchestrator.plan.parser import Plan, Task
+from orchestrator.state import store
+from orchestrator.state.workspace import Workspace
 
 
 def build_prompt(plan: Plan, workspace: Workspace, task: Task, brief: str, cap: int) -> str:

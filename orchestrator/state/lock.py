@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from . import store
-from .errors import LockedError
+from orchestrator.errors import LockedError
+from orchestrator.state import store
 
 
 class WorkspaceLock:

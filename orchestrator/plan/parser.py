@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import PlanError, Problem, WorkspaceError
-from .graph import Dag, descendants
-from .markdown import (
+from orchestrator.errors import PlanError, Problem, WorkspaceError
+from orchestrator.plan.graph import Dag, descendants
+from orchestrator.plan.markdown import (
     Document,
     FrontmatterError,
     Section,
@@ -25,7 +25,7 @@ from .markdown import (
     split_lines,
     tables_in,
 )
-from .settings import SETTING_NAMES, Settings, parse_duration, settings_from_mapping, suggest
+from orchestrator.plan.settings import SETTING_NAMES, Settings, parse_duration, settings_from_mapping, suggest
 
 PLAN_FILE = "master_plan.md"
 

@@ -8,8 +8,8 @@ import time
 from datetime import datetime
 from typing import Any
 
-from . import store
-from .workspace import Workspace
+from orchestrator.state import store
+from orchestrator.state.workspace import Workspace
 
 DEFAULT_PAUSE = 300.0  # seconds, when a usage limit names no reset time
 

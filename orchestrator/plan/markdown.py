@@ -13,7 +13,7 @@ from functools import lru_cache
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from .yamlout import load_flat, safe_load
+from orchestrator.state.yamlout import load_flat, safe_load
 
 
 @lru_cache(maxsize=1)

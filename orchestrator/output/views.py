@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from .plan import Plan
-from .settings import format_duration
-from .status import ICONS, STATES, TaskView, label
+from orchestrator.plan.parser import Plan
+from orchestrator.plan.settings import format_duration
+from orchestrator.state.status import ICONS, STATES, TaskView, label
 
 _MERMAID_CLASS = {
     "completed": "fill:#d4edda,stroke:#28a745",
@@ -70,7 +70,7 @@ def dot(plan: Plan) -> str:
 
 def layers_text(plan: Plan, views: Sequence[TaskView] | None = None) -> str:
     """The DAG for a terminal: one block per layer, each task with what it waits for."""
-    from .graph import layers
+    from orchestrator.plan.graph import layers
 
     states = {v.id: v.status for v in views} if views else {}
     out: list[str] = []

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from . import yamlout
+from orchestrator.state import yamlout
 
 _TEMP_PREFIX = ".tmp-"
 

@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from .settings import format_duration
+from orchestrator.plan.settings import format_duration
 
 Event = dict[str, Any]
 

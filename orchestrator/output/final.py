@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from . import store
-from .graph import critical_path, topological_order
-from .plan import Plan
-from .render import Templates
-from .settings import format_duration
-from .status import COMPLETED, TaskView, collect, counts, label
-from .views import summary_line
-from .workspace import Workspace
+from orchestrator.output.render import Templates
+from orchestrator.output.views import summary_line
+from orchestrator.plan.graph import critical_path, topological_order
+from orchestrator.plan.parser import Plan
+from orchestrator.plan.settings import format_duration
+from orchestrator.state import store
+from orchestrator.state.status import COMPLETED, TaskView, collect, counts, label
+from orchestrator.state.workspace import Workspace
 
 
 def _stamp(value: str | None) -> datetime | None:

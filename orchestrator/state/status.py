@@ -8,10 +8,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import journal
-from .plan import Plan
-from .workspace import Workspace
-from .yamlout import load_simple, safe_load
+from orchestrator.plan.parser import Plan
+from orchestrator.state import journal
+from orchestrator.state.workspace import Workspace
+from orchestrator.state.yamlout import load_simple, safe_load
 
 PENDING, WAITING, RUNNING, RETRYING = "pending", "waiting", "running", "retrying"
 COMPLETED, FAILED, SKIPPED, INTERRUPTED = "completed", "failed", "skipped", "interrupted"

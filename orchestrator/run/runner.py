@@ -33,9 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import backends, store
-from .aggregate import write_final_output
-from .backends.base import (
+from orchestrator import backends
+from orchestrator.backends.base import (
     AUTH,
     INTERRUPTED,
     RATE_LIMIT,
@@ -47,19 +46,26 @@ from .backends.base import (
     Observer,
     tail,
 )
-from .checks import check_plan
-from .errors import OrchestratorError
-from .executor import Executor, Launch, LocalExecutor, build_launch
-from .graph import ReadyQueue, topological_order
-from .journal import Journal, attempt_environment, iso_at, now_iso
-from .limits import Pause
-from .lock import WorkspaceLock
-from .plan import Task, load_plan
-from .process import LineCallback, ProcessRun, StartCallback, Wakeup, child_exited, started_since_bound
-from .profiles import Profiles
-from .render import Templates, render_briefs, update_plan_file, updated_plan_file
-from .reporter import Reporter
-from .resume import (
+from orchestrator.errors import OrchestratorError
+from orchestrator.executors.base import Executor, Launch, LocalExecutor, build_launch
+from orchestrator.executors.process import (
+    LineCallback,
+    ProcessRun,
+    StartCallback,
+    Wakeup,
+    child_exited,
+    started_since_bound,
+)
+from orchestrator.output.final import write_final_output
+from orchestrator.output.render import Templates, render_briefs, update_plan_file, updated_plan_file
+from orchestrator.output.reporter import Reporter
+from orchestrator.plan.graph import ReadyQueue, topological_order
+from orchestrator.plan.parser import Task, load_plan
+from orchestrator.plan.profiles import Profiles
+from orchestrator.plan.settings import Settings
+from orchestrator.run.preflight import check_plan
+from orchestrator.run.prompt import build_prompt
+from orchestrator.run.selection import (
     expected_fingerprints,
     fingerprint,
     read_results,
@@ -68,10 +74,12 @@ from .resume import (
     settle_orphans,
     upstream_of,
 )
-from .settings import Settings
-from .status import COMPLETED, FAILED, PENDING, RETRYING, RUNNING, SKIPPED, WAITING, collect, counts
-from .upstream import build_prompt
-from .workspace import Workspace
+from orchestrator.state import store
+from orchestrator.state.journal import Journal, attempt_environment, iso_at, now_iso
+from orchestrator.state.lock import WorkspaceLock
+from orchestrator.state.pause import Pause
+from orchestrator.state.status import COMPLETED, FAILED, PENDING, RETRYING, RUNNING, SKIPPED, WAITING, collect, counts
+from orchestrator.state.workspace import Workspace
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 _T = TypeVar("_T")
@@ -390,8 +398,8 @@ class Runner:
             self._stoppable = None
 
     async def _synthesize(self) -> str:
-        from .errors import AgentCallError
-        from .synthesis import synthesize_async
+        from orchestrator.errors import AgentCallError
+        from orchestrator.run.synthesis import synthesize_async
 
         self._emit("notice", message="aggregating with an agent")
         self.reporter.flush()  # the agent takes a while: say so now

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import anyio
 
-from . import backends, store
-from .backends.base import Job
-from .errors import AgentCallError, UsageError
-from .executor import call_agent
-from .graph import topological_order
-from .plan import Plan, Task
-from .status import COMPLETED, collect
-from .workspace import Workspace
+from orchestrator import backends
+from orchestrator.backends.base import Job
+from orchestrator.errors import AgentCallError, UsageError
+from orchestrator.executors.base import call_agent
+from orchestrator.plan.graph import topological_order
+from orchestrator.plan.parser import Plan, Task
+from orchestrator.state import store
+from orchestrator.state.status import COMPLETED, collect
+from orchestrator.state.workspace import Workspace
 
 _INSTRUCTIONS = """You are the aggregator of a plan whose tasks were run by other agents in parallel.
 Below are the original request and every task's result. Write the synthesis: one coherent answer to

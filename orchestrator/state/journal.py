@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import store
+from orchestrator.state import store
 
 JOURNAL_NAME = "attempts.jsonl"
 

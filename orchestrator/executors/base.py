@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .backends.base import AgentResult, Backend, Invocation, Job
-from .direct import direct_launch
-from .process import (
+from orchestrator.backends.base import AgentResult, Backend, Invocation, Job
+from orchestrator.executors.direct import direct_launch
+from orchestrator.executors.process import (
     EndCallback,
     Limits,
     LineCallback,

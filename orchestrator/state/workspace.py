@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import WorkspaceError
-from .plan import PLAN_FILE, Task
+from orchestrator.errors import WorkspaceError
+from orchestrator.plan.parser import PLAN_FILE, Task
 
 DEFAULT_DIR = ".orchestrator"
 

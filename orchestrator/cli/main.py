@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import __version__
-from .errors import OrchestratorError, PlanError, UsageError, workspace_error_from
-from .workspace import DEFAULT_DIR, Workspace
+from orchestrator import __version__
+from orchestrator.errors import OrchestratorError, PlanError, UsageError, workspace_error_from
+from orchestrator.state.workspace import DEFAULT_DIR, Workspace
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -60,8 +60,8 @@ def without_gc_pauses(handler: Handler) -> Handler:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from . import store
-    from .render import skeleton
+    from orchestrator.output.render import skeleton
+    from orchestrator.state import store
 
     root = Path(args.directory)
     plan_file = root / "master_plan.md"
@@ -80,8 +80,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 @without_gc_pauses
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .graph import critical_path
-    from .plan import load_plan
+    from orchestrator.plan.graph import critical_path
+    from orchestrator.plan.parser import load_plan
 
     workspace = Workspace.find(args.directory)
     plan = load_plan(workspace.plan_file)
@@ -111,17 +111,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def _check_plan(plan: Any, workspace: Workspace) -> None:
     """Backends and specialist profiles named in the plan must exist (validate, render and run)."""
-    from .checks import check_plan
+    from orchestrator.run.preflight import check_plan
 
     check_plan(plan, workspace)
 
 
 @without_gc_pauses
 def cmd_render(args: argparse.Namespace) -> int:
-    from . import store
-    from .lock import WorkspaceLock
-    from .plan import load_plan
-    from .render import prepare_briefs, updated_plan_file, write_briefs
+    from orchestrator.output.render import prepare_briefs, updated_plan_file, write_briefs
+    from orchestrator.plan.parser import load_plan
+    from orchestrator.state import store
+    from orchestrator.state.lock import WorkspaceLock
 
     workspace = Workspace.find(args.directory)
     plan = load_plan(workspace.plan_file)
@@ -156,9 +156,9 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 @without_gc_pauses
 def cmd_status(args: argparse.Namespace) -> int:
-    from .plan import load_plan
-    from .status import collect, counts
-    from .views import status_table
+    from orchestrator.output.views import status_table
+    from orchestrator.plan.parser import load_plan
+    from orchestrator.state.status import collect, counts
 
     workspace = Workspace.find(args.directory)
     plan = load_plan(workspace.plan_file)
@@ -186,17 +186,17 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def _status_extra(workspace: Workspace) -> dict[str, Any]:
     """Workspace-wide notes for ``status`` (e.g. a usage-limit pause)."""
-    from .limits import status_notes
+    from orchestrator.state.pause import status_notes
 
     return status_notes(workspace)
 
 
 @without_gc_pauses
 def cmd_graph(args: argparse.Namespace) -> int:
-    from .graph import layers
-    from .plan import load_plan
-    from .status import collect
-    from .views import dot, layers_text, mermaid
+    from orchestrator.output.views import dot, layers_text, mermaid
+    from orchestrator.plan.graph import layers
+    from orchestrator.plan.parser import load_plan
+    from orchestrator.state.status import collect
 
     workspace = Workspace.find(args.directory)
     plan = load_plan(workspace.plan_file)
@@ -344,6 +344,6 @@ def _report_error(exc: OrchestratorError, as_json: bool) -> None:
 
 def _extensions() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
     """Sub-commands defined next to the code they drive (run, reset, aggregate, ...)."""
-    from .commands import register
+    from orchestrator.cli.commands import register
 
     return [register]

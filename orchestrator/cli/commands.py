@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from . import store
-from .errors import UsageError
-from .lock import WorkspaceLock
-from .plan import load_plan
-from .workspace import Workspace
+from orchestrator.errors import UsageError
+from orchestrator.plan.parser import load_plan
+from orchestrator.state import store
+from orchestrator.state.lock import WorkspaceLock
+from orchestrator.state.workspace import Workspace
 
 
 def _ids(text: str | None) -> list[str] | None:
@@ -19,10 +19,10 @@ def _ids(text: str | None) -> list[str] | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .cli import EXIT_INTERRUPTED
-    from .process import keep_descriptors_from_children
-    from .reporter import make_reporter
-    from .runner import Runner, RunOptions
+    from orchestrator.cli.main import EXIT_INTERRUPTED
+    from orchestrator.executors.process import keep_descriptors_from_children
+    from orchestrator.output.reporter import make_reporter
+    from orchestrator.run.runner import Runner, RunOptions
 
     if args.only and args.rerun:
         raise UsageError("--only and --rerun cannot be combined")
@@ -58,8 +58,8 @@ def _looks_like_workspace(word: str) -> bool:
 
 
 def cmd_reset(args: argparse.Namespace) -> int:
-    from .cli import emit_json
-    from .status import COMPLETED, read_metadata
+    from orchestrator.cli.main import emit_json
+    from orchestrator.state.status import COMPLETED, read_metadata
 
     tasks = list(args.tasks)
     directory = args.directory
@@ -89,7 +89,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
                     continue
             if store.remove(path):
                 removed.append(task.id)
-        from .render import update_plan_file
+        from orchestrator.output.render import update_plan_file
 
         update_plan_file(plan, workspace)
     finally:
@@ -105,14 +105,14 @@ def cmd_reset(args: argparse.Namespace) -> int:
 
 
 def cmd_aggregate(args: argparse.Namespace) -> int:
-    from .aggregate import write_final_output
-    from .cli import emit_json
+    from orchestrator.cli.main import emit_json
+    from orchestrator.output.final import write_final_output
 
     workspace = Workspace.find(args.directory)
     plan = load_plan(workspace.plan_file)
     synthesis = ""
     if args.agent:
-        from .synthesis import synthesize
+        from orchestrator.run.synthesis import synthesize
 
         synthesis = synthesize(plan, workspace)
     write_final_output(plan, workspace, synthesis=synthesis)
@@ -126,10 +126,10 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from . import store
-    from .cli import emit_json
-    from .planner import make_plan
-    from .settings import Settings
+    from orchestrator.cli.main import emit_json
+    from orchestrator.plan.settings import Settings
+    from orchestrator.run.planner import make_plan
+    from orchestrator.state import store
 
     root = Path(args.dir)
     target = root / "master_plan.md"
@@ -167,8 +167,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_install_skill(args: argparse.Namespace) -> int:
-    from .cli import emit_json
-    from .skill import install
+    from orchestrator.cli.main import emit_json
+    from orchestrator.cli.skill import install
 
     if args.user and args.project:
         raise UsageError("choose one of --user and --project")

@@ -13,13 +13,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import journal, store
-from .errors import UsageError
-from .plan import Plan
-from .process import any_member_since, group_alive, groups_with_environment, stop_group
-from .settings import Settings
-from .status import COMPLETED, read_metadata
-from .workspace import Workspace
+from orchestrator.errors import UsageError
+from orchestrator.executors.process import any_member_since, group_alive, groups_with_environment, stop_group
+from orchestrator.plan.parser import Plan
+from orchestrator.plan.settings import Settings
+from orchestrator.state import journal, store
+from orchestrator.state.status import COMPLETED, read_metadata
+from orchestrator.state.workspace import Workspace
 
 # Settings that change what a task does (a new timeout or retry count does not).
 _FINGERPRINT_SETTINGS = (

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from . import backends
-from .errors import PlanError, Problem
-from .plan import Plan
-from .profiles import Profiles
-from .settings import suggest
-from .workspace import Workspace
+from orchestrator import backends
+from orchestrator.errors import PlanError, Problem
+from orchestrator.plan.parser import Plan
+from orchestrator.plan.profiles import Profiles
+from orchestrator.plan.settings import suggest
+from orchestrator.state.workspace import Workspace
 
 
 def check_plan(plan: Plan, workspace: Workspace, profiles: Profiles | None = None) -> None:

@@ -14,8 +14,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import store
-from .errors import UsageError
+from orchestrator.errors import UsageError
+from orchestrator.state import store
 
 SKILL_FILES = ("SKILL.md", "workflow.md", "templates.md", "cli-integration.md", "examples.md")
 MANIFEST = ".orchestrator-skill.json"
@@ -23,10 +23,10 @@ MANIFEST = ".orchestrator-skill.json"
 
 def source_dir() -> Path:
     """Where the skill's files are: packaged with the module, or the repository's top level."""
-    packaged = Path(__file__).parent / "skill"
+    packaged = Path(__file__).parent.parent / "skill"
     if (packaged / "SKILL.md").is_file():
         return packaged
-    return Path(__file__).parent.parent
+    return Path(__file__).parent.parent.parent
 
 
 def skill_name(text: str) -> str:
