@@ -17,9 +17,9 @@ from orchestrator.errors import (
     UsageError,
     WorkspaceError,
 )
-from orchestrator.plan.parser import Plan, Task, load_plan, parse_plan
+from orchestrator.plan import Plan, Task, parse_plan
 from orchestrator.plan.settings import Settings
-from orchestrator.state.workspace import Workspace
+from orchestrator.state.workspace import Workspace, load_plan
 
 __all__ = [
     "AgentCallError",

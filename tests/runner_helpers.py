@@ -287,8 +287,9 @@ def open_attempts(project: Path) -> list[dict[str, Any]]:
     """The attempts ``state/attempts.jsonl`` has open now (started, not ended), in start order."""
     state = journal.read(workspace(project) / "state" / "attempts.jsonl")
     return [
-        {"task": a.task, "agent": a.agent, "attempt": a.attempt, "pgid": a.pgid, "pgid_start": a.pgid_start,
-         "session_id": a.session_id, "runner_pid": state.runner_pid}
+        {"task": a.task, "agent": a.agent, "attempt": a.attempt, "pgid": (a.handle or {}).get("pgid", 0),
+         "pgid_start": (a.handle or {}).get("pgid_start"), "session_id": a.session_id,
+         "runner_pid": state.runner_pid}
         for a in state.open.values()
     ]  # fmt: skip
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.backends import base
 from orchestrator.backends.classify import classify, reset_time
 from orchestrator.backends.claude import ClaudeObserver, interpret_claude
 from orchestrator.backends.codex import CodexObserver, interpret_codex
 from orchestrator.backends.gemini import interpret_gemini
-from orchestrator.executors.process import ProcessRun
+from orchestrator.executors.base import ProcessRun
+from orchestrator.vocabulary import ErrorClass
 
 FIXTURES = Path(__file__).parent / "fixtures"
 OK = ProcessRun(0, None, 1.0)
@@ -55,13 +55,13 @@ def test_codex_success_maps_text_session_and_tokens() -> None:
     ("line", "error_class"),
     [
         pytest.param('{"type":"turn.failed","error":{"message":"stream disconnected before completion"}}',
-                     base.TRANSIENT, id="network"),
+                     ErrorClass.TRANSIENT, id="network"),
         pytest.param('{"type":"error","message":"exceeded retry limit, last status: 429 Too Many Requests"}',
-                     base.RATE_LIMIT, id="rate-limit"),
+                     ErrorClass.RATE_LIMIT, id="rate-limit"),
         pytest.param('{"type":"error","message":"unexpected status 401 Unauthorized: Missing bearer"}',
-                     base.AUTH, id="auth"),
+                     ErrorClass.AUTH, id="auth"),
         pytest.param('{"type":"error","message":"You\'ve hit your usage limit. Try again in 3 hours 20 min."}',
-                     base.USAGE_LIMIT, id="usage-limit"),
+                     ErrorClass.USAGE_LIMIT, id="usage-limit"),
     ],
 )  # fmt: skip
 def test_codex_failures_are_classified(line: str, error_class: str) -> None:
@@ -78,7 +78,7 @@ def test_codex_exit_zero_without_a_completed_turn_is_not_success() -> None:
     _feed(observer, CODEX_SUCCESS[:2])
     result = interpret_codex(OK, observer)
     assert not result.completed
-    assert result.error_class == base.EXIT
+    assert result.error_class == ErrorClass.EXIT
 
 
 # --- gemini --------------------------------------------------------------------------------------
@@ -111,11 +111,11 @@ def test_gemini_success() -> None:
 @pytest.mark.parametrize(
     ("code", "error_class", "words"),
     [
-        pytest.param(41, base.AUTH, "not authenticated", id="41-auth"),
-        pytest.param(42, base.START, "invalid input", id="42-input"),
-        pytest.param(52, base.START, "configuration error", id="52-config"),
-        pytest.param(53, base.MAX_TURNS, "turn limit", id="53-turns"),
-        pytest.param(55, base.START, "untrusted workspace", id="55-untrusted"),
+        pytest.param(41, ErrorClass.AUTH, "not authenticated", id="41-auth"),
+        pytest.param(42, ErrorClass.START, "invalid input", id="42-input"),
+        pytest.param(52, ErrorClass.START, "configuration error", id="52-config"),
+        pytest.param(53, ErrorClass.MAX_TURNS, "turn limit", id="53-turns"),
+        pytest.param(55, ErrorClass.START, "untrusted workspace", id="55-untrusted"),
     ],
 )
 def test_gemini_exit_codes(code: int, error_class: str, words: str) -> None:
@@ -124,7 +124,7 @@ def test_gemini_exit_codes(code: int, error_class: str, words: str) -> None:
     assert not result.completed
     assert result.error_class == error_class
     assert result.message is not None and words in result.message and "details here" in result.message
-    assert result.error_class not in base.RETRYABLE
+    assert result.error_class is not None and not result.error_class.retryable
 
 
 def test_gemini_quota_error_is_a_usage_limit() -> None:
@@ -132,14 +132,14 @@ def test_gemini_quota_error_is_a_usage_limit() -> None:
         {"error": {"type": "ApiError", "message": "Quota exceeded for quota metric; retry in 45m", "code": 429}}
     )
     result = interpret_gemini(FAILED, body, "")
-    assert result.error_class == base.USAGE_LIMIT
+    assert result.error_class == ErrorClass.USAGE_LIMIT
     assert result.reset_at is not None and result.reset_at > time.time() + 40 * 60
 
 
 def test_gemini_crash_without_json() -> None:
     result = interpret_gemini(FAILED, "", "Error: connect ECONNREFUSED 127.0.0.1:443\n")
     assert not result.completed
-    assert result.error_class == base.TRANSIENT
+    assert result.error_class == ErrorClass.TRANSIENT
 
 
 # --- claude (recorded from the real CLI against the fake API) --------------------------------------
@@ -168,11 +168,11 @@ def test_claude_success_from_recording() -> None:
 @pytest.mark.parametrize(
     ("name", "error_class"),
     [
-        pytest.param("auth_401", base.AUTH, id="401"),
-        pytest.param("rate_limit_429", base.RATE_LIMIT, id="429"),
-        pytest.param("overloaded_529", base.RATE_LIMIT, id="529"),
-        pytest.param("max_turns", base.MAX_TURNS, id="max-turns"),
-        pytest.param("usage_limit", base.USAGE_LIMIT, id="usage-limit"),
+        pytest.param("auth_401", ErrorClass.AUTH, id="401"),
+        pytest.param("rate_limit_429", ErrorClass.RATE_LIMIT, id="429"),
+        pytest.param("overloaded_529", ErrorClass.RATE_LIMIT, id="529"),
+        pytest.param("max_turns", ErrorClass.MAX_TURNS, id="max-turns"),
+        pytest.param("usage_limit", ErrorClass.USAGE_LIMIT, id="usage-limit"),
     ],
 )
 def test_claude_errors_from_recordings(name: str, error_class: str) -> None:
@@ -180,9 +180,9 @@ def test_claude_errors_from_recordings(name: str, error_class: str) -> None:
     result = interpret_claude(FAILED, _claude(name), "")
     assert not result.completed
     assert result.error_class == error_class
-    if error_class == base.USAGE_LIMIT:
+    if error_class == ErrorClass.USAGE_LIMIT:
         assert result.reset_at is not None
-    if error_class == base.AUTH:
+    if error_class == ErrorClass.AUTH:
         assert result.message is not None and "log in" in result.message
 
 
@@ -198,7 +198,7 @@ def test_claude_is_error_wins_over_success_subtype() -> None:
     )
     result = interpret_claude(FAILED, observer, "")
     assert not result.completed
-    assert result.error_class == base.TRANSIENT
+    assert result.error_class == ErrorClass.TRANSIENT
     assert result.session_id == "s-1"
 
 
@@ -218,14 +218,14 @@ def test_claude_success_with_denied_tools_is_completed_with_a_warning() -> None:
 
 def test_claude_without_a_result_event_uses_stderr() -> None:
     result = interpret_claude(FAILED, ClaudeObserver(), "Invalid API key · Please run /login\n")
-    assert result.error_class == base.AUTH
+    assert result.error_class == ErrorClass.AUTH
 
 
 def test_claude_timeout_keeps_the_session_for_resume() -> None:
     observer = ClaudeObserver()
     _feed(observer, ['{"type":"system","subtype":"init","session_id":"abc"}'])
     result = interpret_claude(ProcessRun(None, 15, 5.0, timed_out="inactivity"), observer, "")
-    assert result.error_class == base.HANG and result.session_id == "abc" and result.retryable
+    assert result.error_class == ErrorClass.HANG and result.session_id == "abc" and result.retryable
 
 
 # --- words --------------------------------------------------------------------------------------
@@ -234,13 +234,13 @@ def test_claude_timeout_keeps_the_session_for_resume() -> None:
 @pytest.mark.parametrize(
     ("message", "status", "expected"),
     [
-        ("Invalid API key · Fix external API key", 401, base.AUTH),
-        ("API Error: Request rejected (429) · slow down", 429, base.RATE_LIMIT),
-        ("API Error: 529 Overloaded. This is a server-side issue", 529, base.RATE_LIMIT),
-        ("You've hit your 5-hour limit · resets 7:40am (UTC)", None, base.USAGE_LIMIT),
-        ("Claude AI usage limit reached|1767225600", None, base.USAGE_LIMIT),
-        ("API Error: Stream idle timeout - no chunks received", None, base.TRANSIENT),
-        ("API Error: 503 Service Unavailable", 503, base.TRANSIENT),
+        ("Invalid API key · Fix external API key", 401, ErrorClass.AUTH),
+        ("API Error: Request rejected (429) · slow down", 429, ErrorClass.RATE_LIMIT),
+        ("API Error: 529 Overloaded. This is a server-side issue", 529, ErrorClass.RATE_LIMIT),
+        ("You've hit your 5-hour limit · resets 7:40am (UTC)", None, ErrorClass.USAGE_LIMIT),
+        ("Claude AI usage limit reached|1767225600", None, ErrorClass.USAGE_LIMIT),
+        ("API Error: Stream idle timeout - no chunks received", None, ErrorClass.TRANSIENT),
+        ("API Error: 503 Service Unavailable", 503, ErrorClass.TRANSIENT),
     ],
 )
 def test_classify(message: str, status: int | None, expected: str) -> None:

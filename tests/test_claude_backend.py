@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 from fakeapi import FakeAnthropic, Reply, claude_env, find_claude
 
-from orchestrator.state import journal, store
+from orchestrator import documents
+from orchestrator.state import journal
 
 CLAUDE = find_claude()
 pytestmark = [
@@ -67,7 +68,7 @@ def run(tmp_path: Path, env: dict[str, str], *args: str, timeout: float = 150) -
 
 
 def result(tmp_path: Path, agent: str) -> tuple[dict[str, Any], str]:
-    document = store.read_document(tmp_path / ".orchestrator" / "results" / f"{agent}-result.md")
+    document = documents.read_document(tmp_path / ".orchestrator" / "results" / f"{agent}-result.md")
     assert document is not None
     return document
 

@@ -23,9 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.cli.commands import register
+from orchestrator import load_plan
 from orchestrator.cli.main import build_parser, main
-from orchestrator.plan.parser import load_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ("README.md", "SKILL.md", "workflow.md", "templates.md", "cli-integration.md", "examples.md")
@@ -249,7 +248,7 @@ def test_embedded_files_match_the_files() -> None:
 
 
 def test_every_command_named_in_the_docs_exists() -> None:
-    parser = build_parser([register])
+    parser = build_parser()
     choices = next(a for a in parser._actions if a.dest == "command").choices
     assert choices is not None
     for doc in DOCS:

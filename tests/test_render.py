@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import PlanError, Workspace, load_plan
+from orchestrator import PlanError, Workspace, documents, load_plan
 from orchestrator.cli.main import main
-from orchestrator.output.render import brief_was_edited, render_briefs, update_plan_file
-from orchestrator.state import store
+from orchestrator.output.briefs import brief_was_edited, render_briefs
+from orchestrator.output.sections import update_plan_file
 
 PLAN = """---
 backend: shell
@@ -80,7 +80,7 @@ def cli(
 
 
 def brief_body(path: Path) -> str:
-    return store.parse(path.read_text(encoding="utf-8"))[1]
+    return documents.parse(path.read_text(encoding="utf-8"))[1]
 
 
 # --- user text is data, never template code ------------------------------------------------------
@@ -101,7 +101,7 @@ def test_jinja_syntax_in_plan_is_literal(tmp_path: Path) -> None:
     b3 = brief_body(ws.tasks_dir / "agent-03.md")
     assert '{% include "/etc/passwd" %}\n{{ settings.__class__.__init__.__globals__ }}' in b3
     assert "root:" not in b3
-    meta = store.parse((ws.tasks_dir / "agent-03.md").read_text(encoding="utf-8"))[0]
+    meta = documents.parse((ws.tasks_dir / "agent-03.md").read_text(encoding="utf-8"))[0]
     assert meta["task"] == "T-03" and meta["agent"] == "Agent-03"
     assert meta["dependencies"] == ["T-01", "T-02"]
     assert meta["inputs"] == [".orchestrator/results/agent-01-result.md", ".orchestrator/results/agent-02-result.md"]
@@ -274,7 +274,8 @@ def test_override_of_the_plan_sections(tmp_path: Path) -> None:
     )
     update_plan_file(load_plan(ws.root), ws)
     text = ws.plan_file.read_text(encoding="utf-8")
-    assert "## Agent Assignment\n\n- T-01 → Agent-01\n- T-02 → Agent-02\n- T-03 → Agent-03\n" in text
+    block = "\n- T-01 → Agent-01\n- T-02 → Agent-02\n- T-03 → Agent-03\n<!-- orchestrator:end status -->\n"
+    assert "## Agent Assignment\n<!-- orchestrator:begin status " in text and block in text
 
 
 BROKEN: dict[str, tuple[str | bytes, str]] = {

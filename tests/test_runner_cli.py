@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from runner_helpers import CLI, HANG_GUARD, Spec, cli, result_body, results, run, statuses, workspace, write_plan
 
-from orchestrator.plan.parser import load_plan
+from orchestrator import load_plan
 
 
 def test_failure_skips_exactly_the_downstream_tasks(tmp_path: Path) -> None:
@@ -177,30 +177,32 @@ def test_final_output_even_when_tasks_failed(tmp_path: Path) -> None:
     assert final_path.read_text() == final
 
 
-def test_plan_status_sections_are_rewritten_and_nothing_else(tmp_path: Path) -> None:
+def test_plan_status_blocks_are_written_and_nothing_else(tmp_path: Path) -> None:
+    """Every byte a person wrote stays, a section of theirs named like the tool's included; the
+    status blocks go after it all, between their markers, and a second run rewrites only them."""
     specs = [Spec("T-01", "echo one"), Spec("T-02", "exit 1"), Spec("T-03", "echo three", deps=["T-02"])]
     between = "## Agent Assignment\nplaceholder written by a person\n"
     after = "## Notes\nKeep   these  bytes ✨ exactly.\n\n| not | a task table |\n|---|---|\n| x | y |\n"
     plan_file = write_plan(tmp_path, specs, between=between, after=after)
     original = plan_file.read_text()
-    head = original[: original.index("placeholder")]
-    tail = original[original.index("## Task Details") :]
     result = run(tmp_path)
     assert result.code == 1
     updated = plan_file.read_text()
-    assert updated.startswith(head)
-    assert "placeholder" not in updated
-    section = updated[len(head) : updated.index("## Task Details")]
-    assert "| T-01 | Agent-01 | ✅ Completed |" in section
-    assert "| T-02 | Agent-02 | ❌ Failed |" in section
-    assert "| T-03 | Agent-03 | ⏭️ Skipped |" in section
-    assert "**Totals**: 3 tasks: 1 completed, 1 failed, 1 skipped" in section
-    rest = updated[updated.index("## Task Details") :]
-    assert rest.startswith(tail)  # everything after it is as it was; the graph section is appended
-    graph = rest[len(tail) :]
-    assert graph.lstrip("\n").startswith("## Dependency Graph")
+    assert updated.startswith(original)
+    blocks = updated[len(original) :]
+    assert blocks.lstrip("\n").startswith("## Agent Assignment\n<!-- orchestrator:begin status ")
+    status = blocks[: blocks.index("<!-- orchestrator:end status -->")]
+    assert "| T-01 | Agent-01 | ✅ Completed |" in status
+    assert "| T-02 | Agent-02 | ❌ Failed |" in status
+    assert "| T-03 | Agent-03 | ⏭️ Skipped |" in status
+    assert "**Totals**: 3 tasks: 1 completed, 1 failed, 1 skipped" in status
+    graph = blocks[blocks.index("## Dependency Graph") :]
     assert "```mermaid" in graph and "✅ T-01" in graph and "❌ T-02" in graph
+    assert graph.endswith("<!-- orchestrator:end graph -->\n")
     load_plan(workspace(tmp_path))  # still a valid plan
+    assert run(tmp_path, "--rerun", "T-01").code == 1
+    again = plan_file.read_text()
+    assert again.startswith(original) and again.count("<!-- orchestrator:begin status") == 1
 
 
 def test_json_event_stream(tmp_path: Path) -> None:
@@ -337,35 +339,36 @@ def test_a_reader_that_goes_away_does_not_stop_the_run(tmp_path: Path) -> None:
 
 
 def test_a_slow_status_rewrite_does_not_make_the_loop_spin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """master_plan.md's status sections are written by a worker thread; while one such write is
+    """master_plan.md's status blocks are written by a worker thread; while one such write is
     slow (a disk that takes its time over an fsync), the loop waits as usual: it neither turns
     round and round until the write is done nor starts another write or sync meanwhile."""
     import threading
 
     from orchestrator import Workspace
     from orchestrator.run import runner
-    from orchestrator.state import store
+    from orchestrator.run.scheduler import Scheduler
+    from orchestrator.state import planfile
 
     write_plan(tmp_path, [Spec("A", "sleep 1.5; echo a"), Spec("B", "sleep 1.5; echo b")], {"max_parallel": 2})
     plan_file = workspace(tmp_path) / "master_plan.md"
-    real_write = store.write_bytes
+    real_rewrite = planfile.rewrite
     plan_writes: list[float] = []
     turns = [0]
 
-    def slow_write(path: Path, data: bytes, **options: Any) -> None:
+    def slow_rewrite(path: Path, change: Any, **options: Any) -> bool:
         if path == plan_file and threading.current_thread() is not threading.main_thread():
             plan_writes.append(time.monotonic())
             time.sleep(1.0)
-        real_write(path, data, **options)
+        return real_rewrite(path, change, **options)
 
-    real_release = runner.Runner._release_due
+    real_release = Scheduler._release_due
 
-    def counted(self: runner.Runner) -> float:
+    def counted(self: Scheduler, now: float) -> None:
         turns[0] += 1
-        return real_release(self)
+        real_release(self, now)
 
-    monkeypatch.setattr(store, "write_bytes", slow_write)
-    monkeypatch.setattr(runner.Runner, "_release_due", counted)
+    monkeypatch.setattr(planfile, "rewrite", slow_rewrite)
+    monkeypatch.setattr(Scheduler, "_release_due", counted)
     summary = runner.run(Workspace.find(tmp_path))
     assert summary.exit_code == 0
     assert 1 <= len(plan_writes) <= 2  # one at the start, perhaps one a second later: never overlapping

@@ -1,8 +1,7 @@
-"""Processes: run_process edge cases, timeouts that kill whole trees, retries, start errors, huge output."""
+"""Processes: the local executor's edge cases, timeouts that kill whole trees, retries, start errors, huge output."""
 
 from __future__ import annotations
 
-import functools
 import os
 import signal
 import subprocess
@@ -29,15 +28,8 @@ from runner_helpers import (
     write_plan,
 )
 
-from orchestrator.executors.process import (
-    Limits,
-    ProcessRun,
-    Started,
-    group_alive,
-    process_state,
-    run_process,
-    start_process,
-)
+from orchestrator.executors import Handle, Launch, Limits, LocalExecutor, ProcessRun
+from orchestrator.executors.groups import group_running, process_state
 
 
 @pytest.fixture
@@ -54,33 +46,13 @@ def _process(
     *,
     stdin: Path | None = None,
     on_line: Callable[[bytes], None] | None = None,
-    on_start: Callable[[int], None] | None = None,
+    on_start: Callable[[Handle], None] | None = None,
 ) -> Coroutine[Any, Any, ProcessRun]:
-    """``run_process`` of ``argv`` in ``directory``, its output to ``out`` and ``err`` there."""
-    return run_process(
-        argv,
-        cwd=directory,
-        env=dict(os.environ),
-        stdin=stdin,
-        stdout=directory / "out",
-        stderr=directory / "err",
-        limits=limits,
-        on_line=on_line,
-        on_start=on_start,
+    """``LocalExecutor.run`` of ``argv`` in ``directory``, its output to ``out`` and ``err`` there."""
+    launch = Launch(
+        "T-01", 1, tuple(argv), directory, dict(os.environ), stdin, directory / "out", directory / "err", limits
     )
-
-
-def _started(directory: Path, argv: list[str], limits: Limits) -> Started:
-    """``start_process`` of ``argv`` in ``directory``, its output to ``out`` and ``err`` there."""
-    return start_process(
-        argv,
-        cwd=directory,
-        env=dict(os.environ),
-        stdin=None,
-        stdout=directory / "out",
-        stderr=directory / "err",
-        limits=limits,
-    )
+    return LocalExecutor().run(launch, on_line=on_line, on_start=on_start)
 
 
 def _run_argv(
@@ -90,7 +62,7 @@ def _run_argv(
     *,
     stdin: Path | None = None,
     on_line: Callable[[bytes], None] | None = None,
-    on_start: Callable[[int], None] | None = None,
+    on_start: Callable[[Handle], None] | None = None,
 ) -> ProcessRun:
     return anyio.run(partial(_process, tmp_path, argv, limits, stdin=stdin, on_line=on_line, on_start=on_start))
 
@@ -101,7 +73,7 @@ def _run(
     limits: Limits,
     stdin: Path | None = None,
     lines: list[bytes] | None = None,
-    starts: list[int] | None = None,
+    starts: list[Handle] | None = None,
 ) -> ProcessRun:
     return _run_argv(
         tmp_path,
@@ -113,27 +85,32 @@ def _run(
     )
 
 
-# --- run_process ----------------------------------------------------------------------------------
+# --- LocalExecutor ----------------------------------------------------------------------------------
 
 
-def test_run_process_streams_output_and_lines(tmp_path: Path) -> None:
+def test_local_executor_streams_output_and_lines(tmp_path: Path) -> None:
     lines: list[bytes] = []
-    starts: list[int] = []
+    starts: list[Handle] = []
     run = _run(
-        tmp_path, "echo one; echo two >&2; printf 'three\\nfour'; exit 3", Limits(timeout=30), None, lines, starts
+        tmp_path,
+        "echo $$ > pid; echo one; echo two >&2; printf 'three\\nfour'; exit 3",
+        Limits(timeout=30),
+        None,
+        lines,
+        starts,
     )
     assert run.exit_code == 3 and run.signal is None and not run.ok
     assert run.describe() == "exit code 3"
     assert (tmp_path / "out").read_bytes() == b"one\nthree\nfour"
     assert (tmp_path / "err").read_bytes() == b"two\n"
     assert lines == [b"one", b"three", b"four"]  # the last line counts even without a newline
-    assert starts == [run.pid]
+    assert [handle["pgid"] for handle in starts] == [int((tmp_path / "pid").read_text())]
     assert run.stdout_bytes == 14 and run.stderr_bytes == 4
 
 
-def test_run_process_a_failing_line_callback_stops_the_group(leftovers: Path) -> None:
-    """An exception in ``on_line`` (it runs as an event-loop callback) reaches the caller, and the
-    process group is stopped rather than left running."""
+def test_local_executor_a_failing_line_callback_stops_the_group(leftovers: Path) -> None:
+    """An exception in ``on_line`` reaches the caller as itself, and the process group is stopped
+    rather than left running."""
     script = f"echo $$ > {leftovers}/pid; echo boom; exec sleep 60"
 
     def explode(line: bytes) -> None:
@@ -142,47 +119,12 @@ def test_run_process_a_failing_line_callback_stops_the_group(leftovers: Path) ->
     with pytest.raises(ValueError, match="bad line b'boom'"):
         _run_argv(leftovers, ["bash", "-c", script], Limits(timeout=30, grace=1), on_line=explode)
     pid = int((leftovers / "pid").read_text())
-    assert not group_alive(pid)
+    assert not group_running(pid)
 
 
-def test_run_process_watches_children_without_a_thread_each(tmp_path: Path) -> None:
-    """Exit is awaited on a pidfd (or by polling), not by a waitpid thread per child as asyncio
-    does: at 20 children in parallel the process never has more than the main thread."""
-    import threading
-
-    peak = [0]
-
-    async def one(index: int) -> ProcessRun:
-        directory = tmp_path / str(index)
-        directory.mkdir()
-        return await _process(
-            directory,
-            ["bash", "-c", "sleep 0.3; echo done"],
-            Limits(timeout=HANG_GUARD),
-            on_start=lambda _: peak.__setitem__(0, max(peak[0], threading.active_count())),
-        )
-
-    async def main() -> list[ProcessRun]:
-        runs: list[ProcessRun] = []
-
-        async def collect(index: int) -> None:
-            runs.append(await one(index))
-
-        async with anyio.create_task_group() as group:
-            for index in range(20):
-                group.start_soon(collect, index)
-        return runs
-
-    runs = anyio.run(main)
-    assert [r.exit_code for r in runs] == [0] * 20
-    assert all((tmp_path / str(i) / "out").read_text() == "done\n" for i in range(20))
-    assert peak[0] == 1, f"{peak[0]} threads while 20 children ran"
-
-
-def test_run_process_leaves_no_descriptor_behind_across_event_loops(tmp_path: Path) -> None:
-    """Every child's pipes and pidfd are closed once it is reaped, and the epoll set the children
-    of one event loop share goes once that loop is closed: five loops of ten children each leave
-    at most the last loop's set open (the garbage collector is kept out of it: event loops hold
+def test_local_executor_leaves_no_descriptor_behind_across_event_loops(tmp_path: Path) -> None:
+    """Every child's pipes are closed once it is reaped: five event loops of ten children each
+    leave no descriptor behind (the garbage collector is kept out of it: event loops hold
     reference cycles, and only its passing would close them otherwise)."""
     import gc
 
@@ -208,7 +150,7 @@ def test_run_process_leaves_no_descriptor_behind_across_event_loops(tmp_path: Pa
             gc.enable()
 
 
-def test_run_process_long_lines_are_linear(tmp_path: Path) -> None:
+def test_local_executor_long_lines_are_linear(tmp_path: Path) -> None:
     """A 50 MB line arrives in thousands of chunks; joining them must not be quadratic (hang guard)."""
     sizes: list[int] = []
     script = "head -c 50000000 /dev/zero | tr '\\0' x; printf '\\nshort\\n'"
@@ -227,19 +169,19 @@ def test_process_group_of_zombies_is_not_alive() -> None:
         while process_state(process.pid) != "Z":  # exited, not yet reaped by us
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        assert not group_alive(process.pid)
+        assert not group_running(process.pid)
     finally:
         process.wait(timeout=10)
     sleeper = subprocess.Popen(["sleep", "1000"], start_new_session=True)
     try:
-        assert group_alive(sleeper.pid)
+        assert group_running(sleeper.pid)
     finally:
         sleeper.kill()
         sleeper.wait(timeout=10)
-    assert not group_alive(sleeper.pid)
+    assert not group_running(sleeper.pid)
 
 
-def test_run_process_reads_stdin_from_a_file(tmp_path: Path) -> None:
+def test_local_executor_reads_stdin_from_a_file(tmp_path: Path) -> None:
     source = tmp_path / "in.txt"
     source.write_text("brief on stdin\n")
     run = _run(tmp_path, "cat; echo done", Limits(timeout=30), stdin=source)
@@ -247,7 +189,7 @@ def test_run_process_reads_stdin_from_a_file(tmp_path: Path) -> None:
     assert (tmp_path / "out").read_text() == "brief on stdin\ndone\n"
 
 
-def test_run_process_without_stdin_reads_nothing(tmp_path: Path) -> None:
+def test_local_executor_without_stdin_reads_nothing(tmp_path: Path) -> None:
     run = _run(tmp_path, "cat; echo done", Limits(timeout=30))
     assert run.ok
     assert (tmp_path / "out").read_text() == "done\n"
@@ -260,14 +202,14 @@ def test_run_process_without_stdin_reads_nothing(tmp_path: Path) -> None:
         (["no-such-command-anywhere-xyz"], "command not found: no-such-command-anywhere-xyz"),
     ],
 )
-def test_run_process_could_not_start(tmp_path: Path, argv: list[str], expected: str) -> None:
+def test_local_executor_could_not_start(tmp_path: Path, argv: list[str], expected: str) -> None:
     run = _run_argv(tmp_path, argv, Limits(timeout=30))
     assert run.start_error == expected
     assert run.exit_code is None and not run.ok
     assert run.describe().startswith("could not start: ")
 
 
-def test_run_process_not_executable(tmp_path: Path) -> None:
+def test_local_executor_not_executable(tmp_path: Path) -> None:
     script = tmp_path / "agent.sh"
     script.write_text("#!/bin/sh\necho hi\n")
     script.chmod(0o644)
@@ -275,30 +217,30 @@ def test_run_process_not_executable(tmp_path: Path) -> None:
     assert run.start_error is not None and "permission denied" in run.start_error
 
 
-def test_run_process_killed_by_a_signal(tmp_path: Path) -> None:
+def test_local_executor_killed_by_a_signal(tmp_path: Path) -> None:
     run = _run(tmp_path, "kill -9 $$", Limits(timeout=30))
     assert run.exit_code is None and run.signal == signal.SIGKILL
     assert run.describe() == "killed by SIGKILL"
 
 
-def test_run_process_setsid_grandchild_holding_the_pipe_does_not_hang(leftovers: Path) -> None:
+def test_local_executor_setsid_grandchild_holding_the_pipe_does_not_hang(leftovers: Path) -> None:
     tmp_path = leftovers
     began = time.monotonic()
     run = _run(tmp_path, "setsid sleep 30 & echo $! > setsid.pid; echo hi", Limits(timeout=60, grace=1))
     elapsed = time.monotonic() - began
     assert run.ok
     assert (tmp_path / "out").read_text() == "hi\n"
-    assert elapsed < 10, f"run_process waited {elapsed:.1f}s for a grandchild that left the group"
+    assert elapsed < 10, f"the executor waited {elapsed:.1f}s for a grandchild that left the group"
 
 
-def test_run_process_background_child_left_in_the_group_is_stopped(leftovers: Path) -> None:
+def test_local_executor_background_child_left_in_the_group_is_stopped(leftovers: Path) -> None:
     tmp_path = leftovers
     run = _run(tmp_path, "sleep 1000 & echo $! > bg.pid; echo started", Limits(timeout=60, grace=1))
     assert run.ok
     assert wait_gone(read_pids(tmp_path)["bg.pid"])
 
 
-def test_run_process_timeout_kills_the_whole_group(leftovers: Path) -> None:
+def test_local_executor_timeout_kills_the_whole_group(leftovers: Path) -> None:
     tmp_path = leftovers
     script = "echo $$ > leader.pid; sleep 1000 & echo $! > child.pid; sleep 1000"
     run = _run(tmp_path, script, Limits(timeout=0.5, grace=0.5))
@@ -308,7 +250,7 @@ def test_run_process_timeout_kills_the_whole_group(leftovers: Path) -> None:
         assert wait_gone(pid), f"pid {pid} survived the timeout"
 
 
-def test_run_process_inactivity(leftovers: Path) -> None:
+def test_local_executor_inactivity(leftovers: Path) -> None:
     tmp_path = leftovers
     lines: list[bytes] = []
     run = _run(tmp_path, "echo $$ > leader.pid; echo once; sleep 1000", Limits(timeout=60, inactivity=0.5), None, lines)
@@ -318,157 +260,37 @@ def test_run_process_inactivity(leftovers: Path) -> None:
     assert wait_gone(read_pids(tmp_path)["leader.pid"])
 
 
-def test_run_process_output_keeps_an_inactive_process_alive(tmp_path: Path) -> None:
+def test_local_executor_output_keeps_an_inactive_process_alive(tmp_path: Path) -> None:
     run = _run(tmp_path, "for i in 1 2 3 4 5 6; do echo $i >&2; sleep 0.2; done", Limits(timeout=60, inactivity=0.6))
     assert run.ok, run.describe()
 
 
-def test_an_attempt_cancelled_before_its_first_step_still_stops_its_process(tmp_path: Path) -> None:
-    """The runner starts an attempt's process before the task that supervises it has run
-    (``Executor.start``). Cancelling every attempt right then (Ctrl-C in that same turn) must
-    still stop and reap that process: a task cancelled before its first step never runs its
-    coroutine, so ``_InFlight.cancel`` lets each take that step first."""
-    import asyncio
+def test_an_attempt_cancelled_as_it_starts_still_stops_its_process(tmp_path: Path) -> None:
+    """Ctrl-C in the very moment an attempt's process has started (its handle just given) must
+    still stop and reap that process."""
+    handles: list[Handle] = []
 
-    from orchestrator.run.runner import _InFlight
+    async def main() -> None:
+        with anyio.CancelScope() as scope:
 
-    async def main() -> int:
-        in_flight = _InFlight()
-        started = _started(tmp_path, ["sleep", "30"], Limits(timeout=None, grace=0.5))
-        assert started.pid is not None
-        in_flight.start(started.wait())  # type: ignore[arg-type]  # a ProcessRun, not None: unused
-        await in_flight.cancel()
-        return started.pid
+            def started(handle: Handle) -> None:
+                handles.append(handle)
+                scope.cancel()
 
-    pid = asyncio.run(main())
+            await _process(tmp_path, ["sleep", "30"], Limits(timeout=None, grace=0.5), on_start=started)
+
+    anyio.run(main)
+    pid = int(handles[0]["pgid"])
     try:
-        assert not group_alive(pid), "the process outlived the cancelled attempt"
+        assert not group_running(pid), "the process outlived the cancelled attempt"
         with pytest.raises(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)  # reaped already
     finally:
-        if group_alive(pid):
+        if group_running(pid):
             os.killpg(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
 
 
-def test_on_end_gets_the_run_as_the_exit_is_seen_and_only_a_plain_end(tmp_path: Path) -> None:
-    """``Started.wait(on_end=...)`` hands over the very run it returns, from the callback that
-    sees the exit, with the output read to its end; where a member of the group outlives the
-    child, the coroutine stops the group itself and ``on_end`` is not called."""
-    import asyncio
-
-    async def one(script: str) -> tuple[ProcessRun, list[ProcessRun], bool]:
-        ended: list[ProcessRun] = []
-        started = _started(tmp_path, ["bash", "-c", script], Limits(timeout=60, grace=0.5))
-        tasks: list[asyncio.Task[ProcessRun]] = []
-        done_then: list[bool] = []
-
-        def on_end(run: ProcessRun) -> None:
-            ended.append(run)
-            done_then.append(tasks[0].done())
-
-        tasks.append(asyncio.get_running_loop().create_task(started.wait(on_end=on_end)))
-        run = await tasks[0]
-        return run, ended, done_then == [False]
-
-    run, ended, early = asyncio.run(one("printf 'x%.0s' $(seq 1 100000); exit 3"))
-    assert ended == [run] and ended[0] is run and early
-    assert run.exit_code == 3 and run.stdout_bytes == 100000
-    assert (tmp_path / "out").read_bytes() == b"x" * 100000
-    run, ended, _ = asyncio.run(one("sleep 30 & echo $! > bg.pid"))
-    assert ended == [] and run.exit_code == 0
-    assert wait_gone(int((tmp_path / "bg.pid").read_text()), 5)
-
-
-def test_on_end_comes_from_the_exit_when_the_last_output_is_found_with_it(tmp_path: Path) -> None:
-    """The child wrote and exited before anything watched it, so the first look finds its last
-    output, the end of its pipes and its exit all at once. The exit's callback (which comes
-    first) reads that output to the end of the pipes and hands the run over, as for a child
-    that wrote nothing; it does not take the short read of the last output for a grandchild
-    still writing."""
-    import asyncio
-
-    async def main() -> tuple[ProcessRun, list[ProcessRun]]:
-        started = _started(tmp_path, ["bash", "-c", "printf 'last line\\n'; printf err >&2"], Limits(timeout=60))
-        assert started.pid is not None
-        deadline = time.monotonic() + HANG_GUARD
-        while os.waitid(os.P_PID, started.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
-            assert time.monotonic() < deadline, "the child never exited"
-            await asyncio.sleep(0.01)
-        ended: list[ProcessRun] = []
-        run = await started.wait(on_end=ended.append)
-        return run, ended
-
-    run, ended = asyncio.run(main())
-    assert ended == [run], "the end was left to the coroutine"
-    assert run.exit_code == 0 and (run.stdout_bytes, run.stderr_bytes) == (10, 3)
-    assert (tmp_path / "out").read_bytes() == b"last line\n" and (tmp_path / "err").read_bytes() == b"err"
-
-
-def test_a_childs_exit_is_called_back_before_its_pipes_found_readable_with_it() -> None:
-    """Of the descriptors the loop finds readable together, one added ``first`` (a child's
-    pidfd) is called back before the others (its pipes), whatever order they became readable
-    in: a plain end is then handed over from the exit's callback, which reads the pipes to
-    their end itself, without a wake-up for each of them before it. Otherwise, as they came."""
-    import asyncio
-
-    from orchestrator.executors.process import _Readers
-
-    async def main() -> list[str]:
-        loop = asyncio.get_running_loop()
-        readers = _Readers(loop)
-        if readers.epoll is None:
-            pytest.skip("no epoll here: the loop's own add_reader keeps its order")
-        called: list[str] = []
-        pipes = {name: os.pipe() for name in ("out", "err", "exit", "other")}
-
-        def take(name: str, fd: int) -> None:
-            called.append(name)
-            os.read(fd, 1)
-
-        try:
-            for name in ("out", "err", "exit", "other"):  # readable in this order
-                os.write(pipes[name][1], b"x")
-                readers.add(pipes[name][0], functools.partial(take, name, pipes[name][0]), first=name == "exit")
-            while len(called) < 4:
-                await asyncio.sleep(0.01)
-            for name in pipes:
-                readers.remove(pipes[name][0])
-        finally:
-            loop.remove_reader(readers.epoll.fileno())
-            readers.close()
-            for r, w in pipes.values():
-                os.close(r)
-                os.close(w)
-        return called
-
-    assert asyncio.run(main()) == ["exit", "out", "err", "other"]
-
-
-def test_child_exited_tells_of_an_unreaped_child_and_leaves_it_so() -> None:
-    """What the runner asks before each launch it makes ahead (an ended attempt comes first): has a
-    child ended that nothing has seen yet? Asking does not reap it (its supervision does). In a
-    process of its own, which has no other child."""
-    script = """
-import os, subprocess, time
-from orchestrator.executors.process import child_exited
-assert not child_exited()
-child = subprocess.Popen(["true"])
-deadline = time.monotonic() + 30
-while not child_exited():
-    assert time.monotonic() < deadline, "never saw the child end"
-    time.sleep(0.01)
-assert child_exited(), "asking reaped it"
-assert os.waitpid(child.pid, 0)[0] == child.pid
-child.returncode = 0
-assert not child_exited()
-print("ok")
-"""
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=HANG_GUARD)
-    assert done.returncode == 0 and done.stdout == "ok\n", done.stderr
-
-
-def test_run_process_cancelled_stops_the_group(leftovers: Path) -> None:
+def test_local_executor_cancelled_stops_the_group(leftovers: Path) -> None:
     tmp_path = leftovers
 
     async def main() -> bool:
@@ -480,7 +302,7 @@ def test_run_process_cancelled_stops_the_group(leftovers: Path) -> None:
             )
         return scope.cancelled_caught
 
-    assert anyio.run(main), "run_process returned before it was cancelled"
+    assert anyio.run(main), "the executor returned before it was cancelled"
     pids = read_pids(tmp_path)
     assert len(pids) == 2
     for pid in pids.values():

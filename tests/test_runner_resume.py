@@ -32,8 +32,9 @@ from runner_helpers import (
     write_plan,
 )
 
-from orchestrator.executors.process import group_alive, process_start_time
-from orchestrator.plan.parser import load_plan
+from orchestrator import load_plan
+from orchestrator.executors.groups import group_running as group_alive
+from orchestrator.executors.groups import process_start_time
 
 
 @pytest.fixture

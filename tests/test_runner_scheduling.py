@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +10,11 @@ import networkx as nx
 import pytest
 from runner_helpers import Spec, peak_overlap, read_times, run, stamped, write_plan
 
-from orchestrator import Workspace
-from orchestrator.executors.base import Launch, LocalExecutor
-from orchestrator.executors.process import EndCallback, LineCallback, ProcessRun, StartCallback
+from orchestrator import Workspace, load_plan
+from orchestrator.executors.base import Launch, LineCallback, ProcessRun, StartCallback
+from orchestrator.executors.local import LocalExecutor
 from orchestrator.output.reporter import Reporter
-from orchestrator.plan.graph import ReadyQueue, remaining_path
-from orchestrator.plan.parser import load_plan
+from orchestrator.plan.graph import DiGraph, ReadyQueue, build, remaining_path
 from orchestrator.run.runner import Runner
 
 
@@ -128,11 +126,8 @@ def test_skewed_dag_finishes_near_its_lower_bound(tmp_path: Path) -> None:
     slots = 2
     write_plan(tmp_path, specs, {"max_parallel": slots})
     # The bound from the plan: the heaviest chain, or all the work spread over every slot.
-    graph = nx.DiGraph()
+    graph = build({spec.id: list(spec.deps) for spec in specs})
     weight = {s.id: (long if s.id == "LONG" else short) for s in specs}
-    for spec in specs:
-        graph.add_node(spec.id)
-        graph.add_edges_from((dep, spec.id) for dep in spec.deps)
     heaviest = max(remaining_path(graph, weight).values())
     bound = max(heaviest, sum(weight.values()) / slots)
     barriers = sum(max(weight[t] for t in level) for level in nx.topological_generations(graph))
@@ -147,11 +142,8 @@ def test_skewed_dag_finishes_near_its_lower_bound(tmp_path: Path) -> None:
 # --- ReadyQueue -------------------------------------------------------------------------------
 
 
-def _graph(edges: list[tuple[str, str]], nodes: list[str]) -> nx.DiGraph:
-    graph = nx.DiGraph()
-    graph.add_nodes_from(nodes)
-    graph.add_edges_from(edges)
-    return graph
+def _graph(edges: list[tuple[str, str]], nodes: list[str]) -> DiGraph:
+    return build({node: [a for a, b in edges if b == node] for node in nodes})
 
 
 def _queue(
@@ -250,55 +242,6 @@ def test_ready_queue_pop_with_allowed_keeps_the_others_queued() -> None:
     assert queue.pop() == "c"
 
 
-def test_ready_queue_pop_prefers_only_among_the_equally_urgent() -> None:
-    """``prefer`` reorders tasks as urgent as the most urgent one but for table order: never one
-    of a lower priority or a shorter critical path, nor one ``allowed`` refuses."""
-    nodes = ["a", "b", "c", "d", "x"]
-    queue = _queue(nodes, [("d", "x")], priority={"a": 1, "b": 1})  # c, d, x: P2; d leads to x
-    assert queue.pop(prefer=lambda t: t == "b") == "b"  # a and b are as urgent: b preferred
-    assert queue.pop(prefer=lambda t: t == "c") == "a"  # c has a lower priority
-    assert queue.pop(prefer=lambda t: t == "c") == "d"  # c has a shorter critical path than d
-    queue.push_back("d")
-    assert queue.pop(lambda t: t != "d", prefer=lambda t: t == "d") == "c"  # refused, however preferred
-    assert queue.pop(prefer=lambda t: False) == "d"
-    assert len(queue) == 0
-
-
-def test_ready_queue_pop_looks_only_at_the_next_few_for_a_preferred_one() -> None:
-    """A thousand equally urgent tasks, none of them preferred, cost a few heap operations per
-    pop, not a walk through all of them (a fan-out whose shared input is still to be written)."""
-    from orchestrator.plan.graph import _PREFER_AMONG
-
-    nodes = [f"t{i:04d}" for i in range(1000)]
-    queue = _queue(nodes, [])
-    far = nodes[_PREFER_AMONG + 5]
-    assert queue.pop(prefer=lambda t: t == far) == nodes[0]  # too far down to be looked at
-    near = nodes[_PREFER_AMONG]
-    assert queue.pop(prefer=lambda t: t == near) == near
-    assert [queue.pop() for _ in range(3)] == nodes[1:4]  # the rest keep their order
-
-
-def test_a_task_whose_input_is_written_goes_before_an_equally_urgent_one_waiting_for_its_own(
-    tmp_path: Path,
-) -> None:
-    """When a slot frees, a task that would first have to wait for a result to be written (its
-    input, completed just now) lets an equally urgent task whose inputs are written go first."""
-    specs = [Spec("A", "true"), Spec("D", "true", deps=["A"]), Spec("E", "true")]
-    write_plan(tmp_path, specs, {"max_parallel": 1})
-    ws = Workspace.find(tmp_path)
-    (ws.root / "results").mkdir()
-    events: list[dict[str, Any]] = []
-
-    class Collect(Reporter):
-        def event(self, event: dict[str, Any]) -> None:
-            events.append(event)
-
-    assert Runner(ws, reporter=Collect()).run().exit_code == 0
-    # D and E are equally urgent (each is a sink) and D comes first in the table, but when A
-    # ends, E's input is written and D's is not: E takes the slot.
-    assert [e["task"] for e in events if e["event"] == "task_started"] == ["A", "E", "D"]
-
-
 def test_ready_queue_drain_leaves_out_handed_out_tasks() -> None:
     nodes = ["a", "b", "c", "d"]
     queue = _queue(nodes, [("a", "d")], priority={"a": 0})
@@ -310,29 +253,23 @@ def test_ready_queue_drain_leaves_out_handed_out_tasks() -> None:
 
 
 class _SeesResults(LocalExecutor):
-    """Runs each process as usual, noting first which result files exist the moment it starts."""
+    """Runs each attempt as usual, noting first which result files exist the moment it starts."""
 
     def __init__(self, results: Path) -> None:
         super().__init__()
         self.results = results
         self.seen: dict[str, set[str]] = {}
 
-    def start(
-        self,
-        launch: Launch,
-        *,
-        on_line: LineCallback | None = None,
-        on_start: StartCallback | None = None,
-        on_end: EndCallback | None = None,
-    ) -> Coroutine[Any, Any, ProcessRun]:
-        self.seen[launch.env["ORCHESTRATOR_TASK_ID"]] = set(os.listdir(self.results))
-        return super().start(launch, on_line=on_line, on_start=on_start, on_end=on_end)
+    async def run(
+        self, launch: Launch, *, on_start: StartCallback | None = None, on_line: LineCallback | None = None
+    ) -> ProcessRun:
+        self.seen[launch.task] = set(os.listdir(self.results))
+        return await super().run(launch, on_start=on_start, on_line=on_line)
 
 
-def test_a_freed_slot_is_filled_before_the_result_is_written_but_never_before_an_input(tmp_path: Path) -> None:
-    """When a task ends, the next ready task starts before the finished one's result file is
-    written (that write would otherwise stand between them), unless the next task takes that
-    result as an input: then it is written first."""
+def test_a_task_starts_after_its_inputs_are_written_and_events_tell_one_slot_at_a_time(tmp_path: Path) -> None:
+    """A task's inputs (its dependencies' result files) are on disk before it starts, and the
+    event stream at max_parallel 1 shows each task's start and end before the next one's."""
     specs = [Spec("A", "true", priority="P0"), Spec("C", "true", priority="P1"), Spec("D", "true", deps=["C"])]
     write_plan(tmp_path, specs, {"max_parallel": 1})
     ws = Workspace.find(tmp_path)
@@ -348,10 +285,7 @@ def test_a_freed_slot_is_filled_before_the_result_is_written_but_never_before_an
     summary = Runner(ws, reporter=Collect(), executor=executor).run()
     assert summary.exit_code == 0
     assert [e["task"] for e in events if e["event"] == "task_started"] == ["A", "C", "D"]
-    assert names["A"] not in executor.seen["C"]  # C started while A's result was still to write
     assert names["C"] in executor.seen["D"]  # D's input was written before D started
-    assert names["A"] in executor.seen["D"]
-    # The event stream still shows one task at a time: A's completion comes before C's start.
     kinds = [(e["event"], e.get("task")) for e in events if e["event"] in {"task_started", "task_completed"}]
     assert kinds == [(kind, task) for task in "ACD" for kind in ("task_started", "task_completed")]
 
@@ -359,12 +293,12 @@ def test_a_freed_slot_is_filled_before_the_result_is_written_but_never_before_an
 def test_a_shell_task_gets_no_prompt_built_from_its_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The shell backend runs the task's own script: reading every upstream result into a prompt
     it never uses would cost a read per input per task. Its inputs are named in the environment."""
-    import orchestrator.run.runner
+    import orchestrator.run.attempts
 
     def no_prompt(*args: object) -> str:
         raise AssertionError("build_prompt called for a shell task")
 
-    monkeypatch.setattr(orchestrator.run.runner, "build_prompt", no_prompt)
+    monkeypatch.setattr(orchestrator.run.attempts, "build_prompt", no_prompt)
     write_plan(tmp_path, [Spec("A", "echo upstream"), Spec("B", 'cat "$ORCHESTRATOR_INPUTS"', deps=["A"])])
     summary = Runner(Workspace.find(tmp_path), reporter=Reporter()).run()
     assert summary.exit_code == 0

@@ -1,7 +1,8 @@
-"""The two tool-written sections of master_plan.md, and the atomic store under every write.
+"""The status blocks of master_plan.md, and the atomic store under every write.
 
-When the tool rewrites ``## Agent Assignment`` and ``## Dependency Graph`` every other byte of the
-file stays exactly as it was.
+The tool writes only between its two marker lines; every other byte of the file (before, between
+and after the blocks) stays exactly as it was, and a save made while the tool rewrites the file is
+never lost.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -17,12 +19,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orchestrator import Workspace, load_plan
-from orchestrator.output.render import render_briefs, update_plan_file
-from orchestrator.plan.markdown import _LINE_RE, replace_sections, split_lines
-from orchestrator.plan.parser import TOOL_SECTIONS
-from orchestrator.state import store
+from orchestrator.output.briefs import render_briefs
+from orchestrator.output.sections import update_plan_file
+from orchestrator.plan.markdown import _LINE_RE, split_lines
+from orchestrator.state import planfile, store
+from orchestrator.state.planfile import Block
 
-NEW = {"agent assignment": "| a | b |\n|---|---|\n| 1 | 2 |", "dependency graph": "```mermaid\ngraph TD\n```"}
+BLOCKS = [
+    Block("status", "Agent Assignment", "| a | b |\n|---|---|\n| 1 | 2 |"),
+    Block("graph", "Dependency Graph", "G"),
+]
 
 HEAD = """---
 backend: shell
@@ -39,116 +45,215 @@ backend: shell
 | T-02 | Report | T-01 |
 """
 
+# What version 0.1 wrote, without markers: the status section ran to the next heading, and the
+# graph section to the end of the file (where a person's note appended later was lost).
+LEGACY = (
+    HEAD
+    + """
+## Agent Assignment
+<!-- Written by orchestrator: this section and "Dependency Graph" are rewritten on every render and run. -->
+| Task ID | Agent | Status | Start | End | Duration | Cost |
+|---------|-------|--------|-------|-----|----------|------|
+| T-01 | Agent-01 | 🟡 Pending | - | - | - | - |
 
-def rewrite(text: str) -> str:
-    return replace_sections(text, NEW, TOOL_SECTIONS)
+**Totals**: 2 tasks: 1 pending
+A line of my own under the table.
+
+## Dependency Graph
+```mermaid
+graph TD
+    old
+```
+My note after the graph.
+"""
+)
 
 
-def appended(newline: str = "\n") -> str:
-    body = "## Agent Assignment\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
-    body += "## Dependency Graph\n\n```mermaid\ngraph TD\n```\n"
-    return body.replace("\n", newline)
+def splice(text: str) -> str:
+    return planfile.splice(text, BLOCKS)
 
 
-# --- replace_sections: byte-exactness ------------------------------------------------------------
+def fenced(block: Block, newline: str = "\n") -> str:
+    return (block.begin() + "\n" + block.body + "\n" + block.end() + "\n").replace("\n", newline)
+
+
+# --- splice: byte-exactness ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n"])
 @pytest.mark.parametrize("trailing", [True, False])
-def test_absent_sections_are_appended(newline: str, trailing: bool) -> None:
+def test_missing_blocks_are_appended_with_their_headings(newline: str, trailing: bool) -> None:
     text = HEAD.replace("\n", newline)
     if not trailing:
         text = text[: -len(newline)]
-    result = rewrite(text)
+    result = splice(text)
     assert result.startswith(text)
-    rest = result[len(text) :]
-    expected_gap = newline if trailing else newline * 2
-    assert rest == expected_gap + appended(newline)
-    assert rewrite(result) == result
+    appended = "\n## Agent Assignment\n" + fenced(BLOCKS[0]) + "\n## Dependency Graph\n" + fenced(BLOCKS[1])
+    assert result == HEAD.replace("\n", newline) + appended.replace("\n", newline)
+    assert splice(result) == result  # a second pass changes nothing
 
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n"])
-def test_sections_in_the_middle_are_replaced_in_place(newline: str) -> None:
-    # U+2028, U+0085 and form feed are not line breaks to markdown; str.splitlines() thinks they are.
-    before = HEAD + "\n## Intro\nodd\u2028line\x85breaks\x0chere\n\n## 🤝 Agent Assignment\n"
-    old_body = "old table\n\n### a sub-heading inside\nmore old\n\n"
-    middle = "# A level-one heading ends the section\nkeep me\n\n## Dependency Graph\n"
-    after = "\n## Notes\nkeep\u2028this\x85and\x0cthis   \n\n\n"
-    text = (before + old_body + middle + "old graph\n" + after).replace("\n", newline)
-    result = rewrite(text)
-    b, m, a = (part.replace("\n", newline) for part in (before, middle, after))
-    assert result.startswith(b)
-    assert result.endswith(a)
-    assert m in result
-    assert (
-        result
-        == b
-        + newline
-        + "| a | b |\n|---|---|\n| 1 | 2 |\n\n".replace("\n", newline)
-        + m
-        + (newline + "```mermaid\ngraph TD\n```\n".replace("\n", newline))
-        + a
+def test_only_what_is_between_the_markers_changes(newline: str) -> None:
+    """Before, between and after the blocks: the person's bytes, kept exactly (trailing spaces,
+    tabs, a heading of theirs right after an end marker, text with no newline at the end)."""
+    before = HEAD + "\n## Agent Assignment\nintro of mine  \n"
+    between = "\tbetween, mine\n\n## Dependency Graph\n"
+    after = "## Notes\nkeep me"
+    old_status = Block("status", "Agent Assignment", "stale table")
+    old_graph = Block("graph", "Dependency Graph", "stale graph")
+    text = (before + fenced(old_status) + between + fenced(old_graph) + after).replace("\n", newline)
+    result = splice(text)
+    expected = before + fenced(BLOCKS[0]) + between + fenced(BLOCKS[1]) + after
+    assert result == expected.replace("\n", newline)
+    assert "stale" not in result
+
+
+def test_a_note_appended_after_the_blocks_is_kept() -> None:
+    text = splice(HEAD) + "My note\n"
+    assert splice(text) == text
+    blocks = [Block("status", "Agent Assignment", "new table"), Block("graph", "Dependency Graph", "new graph")]
+    again = planfile.splice(text, blocks)
+    assert again.endswith("<!-- orchestrator:end graph -->\nMy note\n")
+
+
+def test_a_plan_of_version_0_1_has_exactly_its_generated_lines_replaced() -> None:
+    result = splice(LEGACY)
+    assert result.startswith(HEAD + "\n## Agent Assignment\n" + fenced(BLOCKS[0]))
+    assert "A line of my own under the table.\n" in result
+    assert "## Dependency Graph\n" + fenced(BLOCKS[1]) + "My note after the graph.\n" in result
+    assert "Written by orchestrator" not in result and "old" not in result
+    assert result.count("## Agent Assignment") == 1 and result.count("## Dependency Graph") == 1
+    assert splice(result) == result
+
+
+def test_sections_a_person_wrote_under_the_same_names_are_theirs() -> None:
+    """Without markers (and not what version 0.1 wrote), a section called Agent Assignment is the
+    person's: it stays, and the blocks go after it."""
+    text = HEAD + "\n## Agent Assignment\nmy own table\n\n## Dependency Graph\n```mermaid\nmine\n```\n"
+    result = splice(text)
+    assert result.startswith(text)
+    assert "my own table" in result and "mine" in result
+
+
+def test_markers_of_other_names_and_frontmatter_are_left_alone() -> None:
+    text = (
+        "---\nappend_system_prompt: |\n  <!-- orchestrator:begin status -->\n---\n"
+        + HEAD.split("---\n", 2)[2]
+        + "<!-- orchestrator:begin notes -->\nx\n<!-- orchestrator:end notes -->\n"
     )
-    assert rewrite(result) == result
-    if newline == "\r\n":
-        assert "\n" not in result.replace("\r\n", "")
-
-
-def test_section_at_end_without_trailing_newline() -> None:
-    text = HEAD + "\n## Dependency Graph\nold"
-    result = rewrite(text)
-    assert result.startswith(HEAD + "\n## Dependency Graph\n")
-    assert "old" not in result[len(HEAD) :]
-    assert result.count("## Dependency Graph") == 1
-    assert result.count("## Agent Assignment") == 1
-    assert rewrite(result) == result
-
-
-FENCED = [
-    "```\n## Agent Assignment\nnot a section\n```\n",
-    "~~~markdown\n## Agent Assignment\n## Dependency Graph\n~~~\n",
-    "````\n```\n## Agent Assignment\n```\n````\n",
-    "    ## Agent Assignment (indented code)\n",
-    "<!--\n## Agent Assignment\n-->\n",
-    "> ## Agent Assignment is a quote here\n",
-]
-
-
-@pytest.mark.parametrize("block", FENCED)
-def test_heading_inside_code_or_comment_is_not_a_section(block: str) -> None:
-    text = HEAD + "\n" + block + "\n## Notes\nkeep\n"
-    result = rewrite(text)
-    assert result.startswith(text)  # nothing replaced: both sections appended
-    assert result[len(text) :] == "\n" + appended()
-
-
-def test_fenced_heading_before_the_real_section() -> None:
-    fence = "```markdown\n## Agent Assignment\nexample in a fence\n```\n"
-    text = HEAD + "\n" + fence + "\n## Agent Assignment\nold\n\n## Dependency Graph\nold\n"
-    result = rewrite(text)
-    assert result.startswith(HEAD + "\n" + fence + "\n## Agent Assignment\n\n| a | b |")
-    assert result.count("example in a fence") == 1
-    assert "old" not in result
-
-
-def test_setext_heading_section() -> None:
-    text = HEAD + "\nAgent Assignment\n----------------\nold\n\n## Dependency Graph\nold\n"
-    result = rewrite(text)
-    assert result.startswith(HEAD + "\nAgent Assignment\n----------------\n\n| a | b |")
-    assert "old" not in result
-    assert rewrite(result) == result
-
-
-def test_frontmatter_is_not_searched() -> None:
-    text = "---\nappend_system_prompt: |\n  ## Agent Assignment\n  keep\n---\n" + HEAD.split("---\n", 2)[2]
-    result = rewrite(text)
+    result = splice(text)
     assert result.startswith(text)
 
 
-def test_only_the_first_of_two_sections_is_replaced() -> None:
-    text = HEAD + "\n## Agent Assignment\nfirst\n\n## Agent Assignment\nsecond\n\n## Dependency Graph\ng\n"
-    result = rewrite(text)
-    assert "first" not in result and "second" in result
+# --- rewrite: never losing a save made meanwhile ------------------------------------------------
+
+
+def test_a_save_made_while_the_file_is_rewritten_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Someone saves the plan in the instant between the rewrite's last look and its swap: the
+    save is what comes out of the swap, so it is swapped straight back, then gets the blocks and
+    goes in. Nothing of it is lost, and no temp file is left."""
+    path = tmp_path / "master_plan.md"
+    path.write_text(HEAD, encoding="utf-8")
+    swap = store.exchange
+    saved = HEAD.replace("| T-02 | Report | T-01 |", "| T-02 | Report | T-01 |\n| T-03 | Added meanwhile | T-02 |")
+    calls: list[Path] = []
+
+    def save_first(first: Path, second: Path) -> bool:
+        if not calls:
+            path.write_text(saved, encoding="utf-8")  # an editor's save, in place
+        calls.append(first)
+        return swap(first, second)
+
+    monkeypatch.setattr(store, "exchange", save_first)
+    assert planfile.rewrite(path, splice)
+    assert path.read_text(encoding="utf-8") == splice(saved)
+    assert len(calls) == 3  # the swap, the swap back, the swap of their text with the blocks
+    assert not [p for p in tmp_path.iterdir() if p.name != "master_plan.md"]  # no temp file left
+
+
+def test_an_edit_to_the_swapped_in_file_before_it_is_swapped_back_is_set_aside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two saves race the swap: one into the file taken out, one into the file just swapped in.
+    The first is the plan again; the second, made to a text without the first, cannot be both:
+    it is kept beside the plan, never dropped."""
+    path = tmp_path / "master_plan.md"
+    path.write_text(HEAD, encoding="utf-8")
+    swap = store.exchange
+    calls: list[Path] = []
+
+    def racing(first: Path, second: Path) -> bool:
+        calls.append(first)
+        if len(calls) == 1:
+            path.write_text(HEAD + "first save\n", encoding="utf-8")  # into the file about to go out
+        elif len(calls) == 2:
+            with path.open("a", encoding="utf-8") as handle:  # into ours, about to be swapped back
+                handle.write("second save\n")
+        return swap(first, second)
+
+    monkeypatch.setattr(store, "exchange", racing)
+    assert planfile.rewrite(path, splice)
+    text = path.read_text(encoding="utf-8")
+    assert "first save" in text and "<!-- orchestrator:begin status" in text
+    (aside,) = [p for p in tmp_path.iterdir() if p.name.startswith("master_plan.md.saved-")]
+    assert aside.read_text(encoding="utf-8").endswith("second save\n")
+
+
+_EDITOR = """
+import sys, time
+path, count = sys.argv[1], int(sys.argv[2])
+for n in range(count):
+    with open(path, "r+", encoding="utf-8") as handle:  # in place, as many editors save
+        text = handle.read()
+        handle.seek(0)
+        handle.write(text.replace("# Plan\\n", f"# Plan\\nedit {n}\\n", 1))
+        handle.truncate()
+    time.sleep(0.005)
+"""
+
+
+def test_saves_made_while_the_file_is_rewritten_over_and_over_are_never_lost(tmp_path: Path) -> None:
+    """An editor (another process) saves a 3,000-task plan in place every 5 ms, 200 times, each
+    save adding a line, while the plan's status blocks are rewritten over and over: every line is
+    there at the end, and nothing had to be set aside. (Version 0.1 read, then wrote, the file:
+    it lost a few saves in each such run.)"""
+    path = tmp_path / "master_plan.md"
+    rows = "".join(f"| T-{i:04d} | Task {i} | None |\n" for i in range(3000))
+    path.write_text(HEAD.split("| T-01 |")[0] + rows, encoding="utf-8")
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def rewrite_over_and_over() -> None:
+        try:
+            while not done.is_set():
+                planfile.rewrite(path, splice, durable=False)
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=rewrite_over_and_over)
+    worker.start()
+    try:
+        subprocess.run([sys.executable, "-c", _EDITOR, str(path), "200"], check=True, timeout=120)
+    finally:
+        done.set()
+        worker.join(timeout=60)
+    assert not errors, errors
+    planfile.rewrite(path, splice)
+    final = path.read_text(encoding="utf-8")
+    missing = [n for n in range(200) if f"edit {n}\n" not in final]
+    assert missing == [], f"{len(missing)} of 200 saves lost"
+    assert [p.name for p in tmp_path.iterdir()] == ["master_plan.md"]  # nothing set aside, no temp file
+    assert final.count("<!-- orchestrator:begin status") == 1
+
+
+def test_a_plan_that_is_not_utf8_is_left_as_it_is(tmp_path: Path) -> None:
+    path = tmp_path / "master_plan.md"
+    data = HEAD.encode() + b"\xff\xfe half-typed\n"
+    path.write_bytes(data)
+    with pytest.raises(planfile.PlanFileUnreadable, match="line 14"):
+        planfile.rewrite(path, splice)
+    assert path.read_bytes() == data
 
 
 # --- update_plan_file and the CLI ----------------------------------------------------------------
@@ -162,31 +267,41 @@ def make_workspace(root: Path, data: bytes) -> Workspace:
 
 @pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
 @pytest.mark.parametrize("newline", [b"\n", b"\r\n"])
-@pytest.mark.parametrize("trailing", [True, False])
-def test_update_plan_file_keeps_every_other_byte(tmp_path: Path, bom: bytes, newline: bytes, trailing: bool) -> None:
-    notes_text = "## Notes\n  keep   trailing spaces  \n\t tabs\n\n## Dependency Graph\n"
-    text = HEAD + "\n## Agent Assignment\nstale\n\n" + notes_text + "x\n"
+def test_update_plan_file_keeps_every_other_byte(tmp_path: Path, bom: bytes, newline: bytes) -> None:
+    text = LEGACY + "## Notes\n  keep   trailing spaces  \n\t tabs\n"
     data = bom + text.encode().replace(b"\n", newline)
-    if not trailing:
-        data = data[: -len(newline)]
     ws = make_workspace(tmp_path, data)
     plan = load_plan(ws.root)
     assert update_plan_file(plan, ws)
     result = ws.plan_file.read_bytes()
-    head = bom + (HEAD + "\n## Agent Assignment\n").encode().replace(b"\n", newline)
-    notes = notes_text.encode().replace(b"\n", newline)
-    assert result.startswith(head)
-    assert notes in result
-    assert b"stale" not in result
-    assert b"T-01 | Agent-01 |" in result
-    assert b"n0 --> n1" in result
+    assert result.startswith(bom + (HEAD + "\n## Agent Assignment\n").encode().replace(b"\n", newline))
+    for kept in (b"A line of my own under the table.", b"My note after the graph.", b"  keep   trailing spaces  "):
+        assert kept in result
+    assert b"T-01 | Agent-01 |" in result and b"n0 --> n1" in result
     if newline == b"\r\n":
         assert b"\n" not in result.replace(b"\r\n", b"")
     assert not update_plan_file(load_plan(ws.root), ws)  # a second pass changes nothing
     assert load_plan(ws.root).tasks.keys() == plan.tasks.keys()
 
 
-def test_cli_render_appends_sections_to_seed_file(tmp_path: Path) -> None:
+def test_a_note_appended_to_the_plan_survives_a_run(tmp_path: Path) -> None:
+    """``echo "My note" >> master_plan.md; orchestrator run``: the note is still there after."""
+    ws = make_workspace(
+        tmp_path, HEAD.replace("| Scan |", "| echo scan |").replace("| Report |", "| echo report |").encode()
+    )
+    cli = [sys.executable, "-m", "orchestrator"]
+    first = subprocess.run([*cli, "run"], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    assert first.returncode == 0, first.stderr
+    with ws.plan_file.open("a", encoding="utf-8") as handle:
+        handle.write("My note\n")
+    again = subprocess.run([*cli, "run", "--rerun", "T-01"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stderr
+    text = ws.plan_file.read_text(encoding="utf-8")
+    assert text.endswith("My note\n")
+    assert text.count("<!-- orchestrator:begin status") == 1 and "✅ Completed" in text
+
+
+def test_cli_render_appends_the_blocks_to_a_plan_without_them(tmp_path: Path) -> None:
     data = HEAD.encode()
     ws = make_workspace(tmp_path, data)
     proc = subprocess.run(
@@ -199,7 +314,7 @@ def test_cli_render_appends_sections_to_seed_file(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     result = ws.plan_file.read_bytes()
-    assert result.startswith(data + b"\n## Agent Assignment\n\n")
+    assert result.startswith(data + b"\n## Agent Assignment\n<!-- orchestrator:begin status ")
     assert result.count(b"## Dependency Graph") == 1
     assert sorted(p.name for p in ws.tasks_dir.iterdir()) == ["agent-01.md", "agent-02.md"]
 
@@ -246,7 +361,7 @@ KILLED_WRITER = textwrap.dedent(
     from pathlib import Path
     from orchestrator.state import store
     target = Path(sys.argv[1])
-    store._write_temp(target, b"half-written garbage", sync=True)
+    store.write_temp(target, b"half-written garbage", sync=True)
     os.kill(os.getpid(), signal.SIGKILL)
     """
 )

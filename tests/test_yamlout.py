@@ -11,8 +11,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from orchestrator import documents
 from orchestrator.state import store
-from orchestrator.state.yamlout import dump
+from orchestrator.yamlio import dump
 
 _scalars = (
     st.none()
@@ -48,7 +49,7 @@ def test_dump_round_trips_through_pyyaml(data: dict[str, Any]) -> None:
 @settings(max_examples=100, deadline=None)
 @given(st.dictionaries(st.text(min_size=1, max_size=12), _values, max_size=8), st.text(max_size=200))
 def test_frontmatter_document_round_trips(meta: dict[str, Any], body: str) -> None:
-    parsed_meta, parsed_body = store.parse(store.compose(meta, body))
+    parsed_meta, parsed_body = documents.parse(documents.compose(meta, body))
     assert parsed_meta == _normal(meta)
     # python-frontmatter turns CRLF into LF (frontmatter.util.u), as reading a file as text does.
     assert parsed_body == body.replace("\r\n", "\n").strip()
@@ -67,10 +68,10 @@ def test_read_body_matches_the_frontmatter_parser(meta: dict[str, Any], body: st
 
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "result.md"
-        path.write_text(store.compose(meta, body), encoding="utf-8")
-        document = store.read_document(path)
+        path.write_text(documents.compose(meta, body), encoding="utf-8")
+        document = documents.read_document(path)
         assert document is not None
-        assert store.read_body(path) == document[1]
+        assert documents.read_body(path) == document[1]
 
 
 _CLOSING_FENCE = re.compile(r"^---[ \t]*$\r?\n?", re.M)
@@ -88,13 +89,13 @@ def test_closing_fence_end_is_the_regex(lines: list[str], data: st.DataObject) -
         text += "\n"
     newline = data.draw(st.sampled_from(newlines))  # the scan starts at a newline, as read_body calls it
     match = _CLOSING_FENCE.search(text, newline + 1)
-    assert store.closing_fence_end(text, newline) == (match.end() if match else None)
+    assert documents.closing_fence_end(text, newline) == (match.end() if match else None)
 
 
 @settings(max_examples=400, deadline=None)
 @given(st.dictionaries(st.text(min_size=1, max_size=12), _values, max_size=8))
 def test_load_simple_agrees_with_pyyaml_or_declines(data: dict[str, Any]) -> None:
-    from orchestrator.state.yamlout import load_simple
+    from orchestrator.yamlio import load_simple
 
     text = dump(data)
     fast = load_simple(text.splitlines(keepends=True))
@@ -103,7 +104,7 @@ def test_load_simple_agrees_with_pyyaml_or_declines(data: dict[str, Any]) -> Non
 
 
 def test_load_simple_reads_a_real_result_header() -> None:
-    from orchestrator.state.yamlout import load_simple
+    from orchestrator.yamlio import load_simple
 
     meta = {
         "task": "T-01", "agent": "Agent-01", "status": "completed", "attempts": 1, "exit_code": 0,
@@ -121,7 +122,7 @@ _plain_keys = st.from_regex(r"[a-z][a-z_]{0,10}", fullmatch=True)
 @settings(max_examples=400, deadline=None)
 @given(st.dictionaries(_plain_keys, _values, max_size=8))
 def test_load_simple_agrees_with_pyyaml_on_plain_keys(data: dict[str, Any]) -> None:
-    from orchestrator.state.yamlout import load_simple
+    from orchestrator.yamlio import load_simple
 
     text = dump(data)
     fast = load_simple(text.splitlines(keepends=True))
@@ -134,7 +135,7 @@ def test_load_simple_agrees_with_pyyaml_on_plain_keys(data: dict[str, Any]) -> N
 def test_remembered_strings_change_no_output(data: dict[str, Any], limit: int) -> None:
     """Strings are written from a bounded memo once seen; a warm, cold or overflowing memo writes
     the same YAML (``limit`` 0 turns it into a memo that is cleared on every new string)."""
-    from orchestrator.state import yamlout
+    from orchestrator import yamlio as yamlout
 
     yamlout._STRINGS.clear()
     cold = dump(data)
@@ -151,7 +152,7 @@ def test_remembered_strings_change_no_output(data: dict[str, Any], limit: int) -
 
 
 def _reference_string(value: str) -> str:
-    from orchestrator.state import yamlout
+    from orchestrator import yamlio as yamlout
 
     if yamlout._PLAIN.fullmatch(value) and not value.endswith(" ") and value.lower() not in yamlout._SPECIAL:
         return value
@@ -162,7 +163,7 @@ def _reference_string(value: str) -> str:
 
 def _reference_dump(data: Mapping[Any, Any], indent: str = "") -> list[str]:
     """The writer as it was before its fast paths: isinstance dispatch, json.dumps, no memo."""
-    from orchestrator.state.yamlout import _flow, scalar
+    from orchestrator.yamlio import _flow, scalar
 
     def item(value: Any) -> str:
         return _reference_string(str(value)) if isinstance(value, str) else scalar(value)
@@ -194,7 +195,7 @@ def test_dump_writes_what_the_plain_writer_wrote(data: dict[str, Any]) -> None:
 
 
 def test_remembered_strings_keep_the_quoting_of_each_string() -> None:
-    from orchestrator.state import yamlout
+    from orchestrator import yamlio as yamlout
 
     yamlout._STRINGS.clear()
     meta = {"name": "yes", "agent": "Agent-01", "inputs": [".orchestrator/results/a.md", "yes"], "x": {"yes": "no"}}
@@ -210,12 +211,12 @@ def test_remembered_strings_keep_the_quoting_of_each_string() -> None:
 def test_compose_writes_what_python_frontmatter_writes(meta: dict[str, Any], body: str) -> None:
     import frontmatter
 
-    from orchestrator.state.yamlout import handler
+    from orchestrator.yamlio import handler
 
     post = frontmatter.Post(body)
     post.metadata.update(meta)
     expected = frontmatter.dumps(post, handler=handler())
-    assert store.compose(meta, body) == (expected if expected.endswith("\n") else expected + "\n")
+    assert documents.compose(meta, body) == (expected if expected.endswith("\n") else expected + "\n")
 
 
 @settings(max_examples=200, deadline=None)
@@ -228,22 +229,24 @@ def test_read_text_reads_as_path_read_text(text: str) -> None:
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "brief.md"
         path.write_bytes(text.encode("utf-8"))
-        assert store.read_text(path) == path.read_text(encoding="utf-8")
+        assert documents.read_text(path) == path.read_text(encoding="utf-8")
 
 
 def test_read_text_of_what_cannot_be_read_is_none(tmp_path: Any) -> None:
     (tmp_path / "latin1.md").write_bytes("café".encode("latin-1"))
-    assert store.read_text(tmp_path / "latin1.md") is None
-    assert store.read_text(tmp_path / "missing.md") is None
-    assert store.read_text(tmp_path) is None  # a directory
-    assert store.read_body(tmp_path / "latin1.md") is None
+    assert documents.read_text(tmp_path / "latin1.md") is None
+    assert documents.read_text(tmp_path / "missing.md") is None
+    assert documents.read_text(tmp_path) is None  # a directory
+    assert documents.read_body(tmp_path / "latin1.md") is None
 
 
 def test_a_write_told_its_directory_exists_makes_it_again_when_it_is_gone(tmp_path: Any) -> None:
     """The runner lists results/ once and then writes without a mkdir: someone may remove it meanwhile."""
     path = tmp_path / "results" / "agent-01-result.md"
-    store.write_document(path, {"task": "T-01"}, "# done\n", durable=False, parent_exists=True, exists=False)
-    assert store.read_document(path) == ({"task": "T-01"}, "# done")
+    store.write_text(
+        path, documents.compose({"task": "T-01"}, "# done\n"), durable=False, parent_exists=True, exists=False
+    )
+    assert documents.read_document(path) == ({"task": "T-01"}, "# done")
 
 
 _FLAT_KEY_LIST = ["backend", "max_parallel", "timeout", "x_1", "_a", "a-b", "on", "Yes", "null", "y", "N", "1a", "k k",
@@ -270,7 +273,7 @@ _FLAT_VALUES = st.sampled_from(_FLAT_VALUE_LIST)
     )
 )
 def test_load_flat_agrees_with_pyyaml_or_declines(rows: list[tuple[str, str, str] | str]) -> None:
-    from orchestrator.state.yamlout import load_flat
+    from orchestrator.yamlio import load_flat
 
     lines = [("".join(row) if isinstance(row, tuple) else row) + "\n" for row in rows]
     ours = load_flat(lines)
@@ -283,7 +286,7 @@ def test_load_flat_agrees_with_pyyaml_or_declines(rows: list[tuple[str, str, str
 def test_load_flat_agrees_with_pyyaml_on_every_key_and_value_here() -> None:
     """Every key, separator and value above, one line each: exhaustive, where the test before
     samples combinations of lines."""
-    from orchestrator.state.yamlout import load_flat
+    from orchestrator.yamlio import load_flat
 
     understood = 0
     for key in _FLAT_KEY_LIST:
@@ -299,7 +302,7 @@ def test_load_flat_agrees_with_pyyaml_on_every_key_and_value_here() -> None:
 
 
 def test_load_flat_reads_a_plans_settings() -> None:
-    from orchestrator.state.yamlout import load_flat
+    from orchestrator.yamlio import load_flat
 
     lines = ["backend: shell\n", "max_parallel: 2\n", "retries: 0\n", "timeout: none\n", "inactivity_timeout: 10m\n",
              "fail_fast: true\n", "max_cost: 4.00\n", 'name: "x y"\n']  # fmt: skip

@@ -17,26 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from orchestrator.executors.process import Limits, ProcessRun
-from orchestrator.plan.parser import Task
+from orchestrator.executors.base import Limits, ProcessRun
+from orchestrator.plan.model import Task
 from orchestrator.plan.profiles import Profile
 from orchestrator.plan.settings import Settings
-
-# Error classes, and what the runner does with each (see runner.py).
-START = "start"  # could not start (command not found, permission denied): fail, no retry
-EXIT = "exit"  # non-zero exit: retry
-TIMEOUT = "timeout"  # wall-clock limit: retry
-HANG = "hang"  # no output for the inactivity limit: retry
-AUTH = "auth"  # not logged in / 401: fail, no retry, stop launching on that backend
-RATE_LIMIT = "rate_limit"  # 429 / overloaded: retry with backoff, ramp concurrency back up
-USAGE_LIMIT = "usage_limit"  # plan quota with a reset time: pause the queue, keep the retries
-MAX_TURNS = "max_turns"  # agent hit --max-turns: fail
-MAX_BUDGET = "max_budget"  # agent hit its budget: fail
-TRANSIENT = "transient"  # network, 5xx: retry
-AGENT_ERROR = "agent_error"  # the agent reported failure for another reason: retry
-INTERRUPTED = "interrupted"  # stopped by Ctrl-C / SIGTERM of the runner
-
-RETRYABLE = frozenset({EXIT, TIMEOUT, HANG, RATE_LIMIT, TRANSIENT, AGENT_ERROR})
+from orchestrator.vocabulary import ErrorClass
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +38,7 @@ class Job:
     inputs: tuple[Path, ...] = ()  # upstream result files
     resume_session: str | None = None
     profile: Profile | None = None
+    brief_name: str = "its brief"  # the brief's file as a person types it, for messages
 
     @property
     def cwd(self) -> Path:
@@ -65,9 +51,6 @@ class Invocation:
     stdin: str | None  # text for stdin; None = /dev/null
     env: dict[str, str] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
-    # When ``argv`` is a shell running one plain command: that command's words, which the
-    # executor may exec itself as the shell would (``direct.py``); ``argv`` stays the fallback.
-    direct: tuple[str, ...] | None = None
 
 
 @dataclass(slots=True)
@@ -76,7 +59,7 @@ class AgentResult:
 
     completed: bool
     text: str = ""
-    error_class: str | None = None
+    error_class: ErrorClass | None = None
     message: str | None = None
     exit_code: int | None = None
     session_id: str | None = None
@@ -90,7 +73,12 @@ class AgentResult:
 
     @property
     def retryable(self) -> bool:
-        return not self.completed and self.error_class in RETRYABLE
+        return not self.completed and self.error_class is not None and self.error_class.retryable
+
+
+class CannotInvoke(Exception):
+    """Raised by ``Backend.invocation`` when the job cannot be run as its brief stands (a shell
+    task whose brief has no script, say): the attempt fails at once with this message."""
 
 
 class Observer:
@@ -155,7 +143,8 @@ class Backend(ABC):
 
     @abstractmethod
     def invocation(self, job: Job) -> Invocation:
-        """The command to run for this attempt."""
+        """The command to run for this attempt: what its brief says (``job.brief``, as on disk,
+        hand edits included). Raises ``CannotInvoke`` with a one-line reason when it cannot be."""
 
     def observer(self, job: Job) -> Observer:
         return Observer()
@@ -184,11 +173,11 @@ def process_result(run: ProcessRun, stdout: Path, stderr: Path, limits: Limits) 
     if run.ok:
         return AgentResult(True, text=text, exit_code=0)
     if run.start_error:
-        error = START
+        error = ErrorClass.START
     elif run.timed_out == "timeout":
-        error = TIMEOUT
+        error = ErrorClass.TIMEOUT
     elif run.timed_out == "inactivity":
-        error = HANG
+        error = ErrorClass.HANG
     else:
-        error = EXIT
+        error = ErrorClass.EXIT
     return AgentResult(False, text=text, error_class=error, message=run.describe(limits), exit_code=run.exit_code)

@@ -6,7 +6,7 @@ import re
 import time
 from datetime import UTC, datetime, timedelta
 
-from orchestrator.backends.base import AGENT_ERROR, AUTH, MAX_BUDGET, MAX_TURNS, RATE_LIMIT, TRANSIENT, USAGE_LIMIT
+from orchestrator.vocabulary import ErrorClass
 
 _USAGE = re.compile(
     r"usage limit|limit reached|hit your [\w -]{0,20}limit|quota (?:exceeded|exhausted)|resource_exhausted"
@@ -26,25 +26,25 @@ _TRANSIENT = re.compile(
 )
 
 
-def classify(message: str, status: int | None = None) -> str:
+def classify(message: str, status: int | None = None) -> ErrorClass:
     """The error class for an agent's error message and (when known) the API's HTTP status."""
     if status in (401, 403):
-        return AUTH
+        return ErrorClass.AUTH
     if _USAGE.search(message) and reset_time(message) is not None:
-        return USAGE_LIMIT
+        return ErrorClass.USAGE_LIMIT
     if status in (429, 529) or _RATE.search(message):
-        return USAGE_LIMIT if _USAGE.search(message) else RATE_LIMIT
+        return ErrorClass.USAGE_LIMIT if _USAGE.search(message) else ErrorClass.RATE_LIMIT
     if _USAGE.search(message):
-        return USAGE_LIMIT
+        return ErrorClass.USAGE_LIMIT
     if _AUTH.search(message):
-        return AUTH
+        return ErrorClass.AUTH
     if re.search(r"max(?:imum)?[ _-]?turns", message, re.I):
-        return MAX_TURNS
+        return ErrorClass.MAX_TURNS
     if re.search(r"budget", message, re.I):
-        return MAX_BUDGET
+        return ErrorClass.MAX_BUDGET
     if (status is not None and status >= 500) or _TRANSIENT.search(message):
-        return TRANSIENT
-    return TRANSIENT if status is None and not message else AGENT_ERROR
+        return ErrorClass.TRANSIENT
+    return ErrorClass.TRANSIENT if status is None and not message else ErrorClass.AGENT_ERROR
 
 
 def reset_time(message: str, now: float | None = None) -> float | None:

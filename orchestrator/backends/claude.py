@@ -20,15 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.backends.base import (
-    AGENT_ERROR,
-    AUTH,
-    EXIT,
-    HANG,
-    MAX_BUDGET,
-    MAX_TURNS,
-    START,
-    TIMEOUT,
-    USAGE_LIMIT,
     AgentResult,
     Backend,
     Invocation,
@@ -39,9 +30,10 @@ from orchestrator.backends.base import (
     limits_for,
 )
 from orchestrator.backends.classify import classify, reset_time
-from orchestrator.executors.process import ProcessRun
+from orchestrator.executors.base import ProcessRun
 from orchestrator.plan.profiles import Profile
 from orchestrator.plan.settings import Settings
+from orchestrator.vocabulary import ErrorClass
 
 # claude retries failed API calls 10 times by default (minutes against a dead API, 401 included);
 # two quick ones absorb a blip inside the session, then our retry policy takes over.
@@ -188,18 +180,21 @@ def interpret_claude(run: ProcessRun, obs: ClaudeObserver, stderr: str, limits: 
     }
     if run.start_error:
         hint = "install it with `npm install -g @anthropic-ai/claude-code` or set ORCHESTRATOR_CLAUDE_BIN"
-        return AgentResult(False, error_class=START, message=f"{run.describe(limits)} — {hint}", **common)
+        return AgentResult(False, error_class=ErrorClass.START, message=f"{run.describe(limits)} — {hint}", **common)
     if run.timed_out:
-        kind = TIMEOUT if run.timed_out == "timeout" else HANG
+        kind = ErrorClass.TIMEOUT if run.timed_out == "timeout" else ErrorClass.HANG
         return AgentResult(False, text=obs.last_text, error_class=kind, message=run.describe(limits), **common)
     if not event:
         last = (stderr.strip().splitlines() or [""])[-1]
         if last:
             error = classify(last)
-            message = f"claude: {last}" + (f" — {LOGIN_HINT}" if error == AUTH else "")
+            message = f"claude: {last}" + (f" — {LOGIN_HINT}" if error == ErrorClass.AUTH else "")
             return AgentResult(False, error_class=error, message=message, reset_at=reset_time(last), **common)
         return AgentResult(
-            False, error_class=EXIT, message=f"claude ended without a result ({run.describe(limits)})", **common
+            False,
+            error_class=ErrorClass.EXIT,
+            message=f"claude ended without a result ({run.describe(limits)})",
+            **common,
         )
     subtype = str(event.get("subtype") or "")
     text = event.get("result") if isinstance(event.get("result"), str) else ""
@@ -212,7 +207,7 @@ def interpret_claude(run: ProcessRun, obs: ClaudeObserver, stderr: str, limits: 
             return AgentResult(
                 False,
                 text=result.text,
-                error_class=EXIT,
+                error_class=ErrorClass.EXIT,
                 message=f"claude reported success but {run.describe(limits)}",
                 **common,
             )
@@ -221,7 +216,7 @@ def interpret_claude(run: ProcessRun, obs: ClaudeObserver, stderr: str, limits: 
         return AgentResult(
             False,
             text=obs.last_text,
-            error_class=MAX_TURNS,
+            error_class=ErrorClass.MAX_TURNS,
             message=f"claude stopped at the turn limit ({common['turns']} turns)",
             **common,
         )
@@ -229,7 +224,7 @@ def interpret_claude(run: ProcessRun, obs: ClaudeObserver, stderr: str, limits: 
         return AgentResult(
             False,
             text=obs.last_text,
-            error_class=MAX_BUDGET,
+            error_class=ErrorClass.MAX_BUDGET,
             message="claude stopped at its budget (max_budget_usd)",
             **common,
         )
@@ -241,12 +236,17 @@ def interpret_claude(run: ProcessRun, obs: ClaudeObserver, stderr: str, limits: 
         # words ("You've hit your 5-hour limit · resets 7:40am (UTC)").
         reset = obs.limit_reset or reset_time(detail)
         return AgentResult(
-            False, text=obs.last_text, error_class=USAGE_LIMIT, message=f"claude: {detail}", reset_at=reset, **common
+            False,
+            text=obs.last_text,
+            error_class=ErrorClass.USAGE_LIMIT,
+            message=f"claude: {detail}",
+            reset_at=reset,
+            **common,
         )
     error = classify(detail or "", status)
-    if error == AGENT_ERROR and subtype == "error_during_execution":
-        error = AGENT_ERROR
-    message = f"claude: {detail}" + (f" — {LOGIN_HINT}" if error == AUTH else "")
+    if error == ErrorClass.AGENT_ERROR and subtype == "error_during_execution":
+        error = ErrorClass.AGENT_ERROR
+    message = f"claude: {detail}" + (f" — {LOGIN_HINT}" if error == ErrorClass.AUTH else "")
     return AgentResult(
         False, text=obs.last_text, error_class=error, message=message, reset_at=reset_time(detail), **common
     )

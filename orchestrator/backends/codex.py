@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.backends.base import (
-    EXIT,
-    START,
     AgentResult,
     Backend,
     Invocation,
@@ -23,7 +21,8 @@ from orchestrator.backends.base import (
     limits_for,
 )
 from orchestrator.backends.classify import classify, reset_time
-from orchestrator.executors.process import ProcessRun
+from orchestrator.executors.base import ProcessRun
+from orchestrator.vocabulary import ErrorClass
 
 
 class CodexObserver(Observer):
@@ -92,11 +91,11 @@ def interpret_codex(run: ProcessRun, obs: CodexObserver, limits: Any = None) -> 
         "exit_code": run.exit_code,
     }
     if run.start_error:
-        return AgentResult(False, error_class=START, message=run.describe(limits), **common)
+        return AgentResult(False, error_class=ErrorClass.START, message=run.describe(limits), **common)
     if run.timed_out:
         return AgentResult(
             False,
-            error_class="timeout" if run.timed_out == "timeout" else "hang",
+            error_class=ErrorClass.TIMEOUT if run.timed_out == "timeout" else ErrorClass.HANG,
             message=run.describe(limits),
             **common,
         )
@@ -108,5 +107,5 @@ def interpret_codex(run: ProcessRun, obs: CodexObserver, limits: Any = None) -> 
     if run.exit_code == 0 and obs.completed:
         return AgentResult(True, **common)
     return AgentResult(
-        False, error_class=EXIT, message=f"codex: {run.describe(limits)} without a completed turn", **common
+        False, error_class=ErrorClass.EXIT, message=f"codex: {run.describe(limits)} without a completed turn", **common
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator.backends.base import AgentResult, Backend, Invocation, Job, Observer, limits_for, process_result
-from orchestrator.executors.process import ProcessRun
+from orchestrator.executors.base import ProcessRun
 from orchestrator.plan.settings import Settings
 
 

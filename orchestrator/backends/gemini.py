@@ -12,10 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.backends.base import (
-    AUTH,
-    EXIT,
-    MAX_TURNS,
-    START,
     AgentResult,
     Backend,
     Invocation,
@@ -25,10 +21,17 @@ from orchestrator.backends.base import (
     limits_for,
 )
 from orchestrator.backends.classify import classify, reset_time
-from orchestrator.executors.process import ProcessRun
+from orchestrator.executors.base import ProcessRun
+from orchestrator.vocabulary import ErrorClass
 
 ASK = "Carry out the task described above and answer with your result."
-_EXIT_CLASSES = {41: AUTH, 42: START, 52: START, 53: MAX_TURNS, 55: START}
+_EXIT_CLASSES = {
+    41: ErrorClass.AUTH,
+    42: ErrorClass.START,
+    52: ErrorClass.START,
+    53: ErrorClass.MAX_TURNS,
+    55: ErrorClass.START,
+}
 _EXIT_WORDS = {
     41: "not authenticated (run `gemini` once to log in, or set GEMINI_API_KEY)",
     42: "invalid input",
@@ -67,10 +70,12 @@ def _tokens(stats: Any) -> dict[str, int] | None:
 
 def interpret_gemini(run: ProcessRun, stdout: str, stderr: str, limits: Any = None) -> AgentResult:
     if run.start_error:
-        return AgentResult(False, error_class=START, message=run.describe(limits))
+        return AgentResult(False, error_class=ErrorClass.START, message=run.describe(limits))
     if run.timed_out:
         return AgentResult(
-            False, error_class="timeout" if run.timed_out == "timeout" else "hang", message=run.describe(limits)
+            False,
+            error_class=ErrorClass.TIMEOUT if run.timed_out == "timeout" else ErrorClass.HANG,
+            message=run.describe(limits),
         )
     data: Any = None
     start = stdout.find("{")
@@ -98,7 +103,7 @@ def interpret_gemini(run: ProcessRun, stdout: str, stderr: str, limits: Any = No
         message = detail or run.describe(limits)
         return AgentResult(
             False,
-            error_class=classify(message, status) if detail else EXIT,
+            error_class=classify(message, status) if detail else ErrorClass.EXIT,
             message=f"gemini: {message}",
             reset_at=reset_time(message),
             **common,

@@ -1,40 +1,93 @@
-"""``shell``: the task's instructions are a bash script (the "queue of commands" use case).
+"""``shell``: the task is a bash script, and the script is what its brief says.
 
-The script is the task's Task Details body, or its Description when it has none. It runs under
-``bash -e`` in the project directory with stdin closed; its stdout is the result. A script that is
-one plain command of a program is exec'd the way bash would exec it, without bash (``direct.py``). Upstream result
-files are named in ``$ORCHESTRATOR_INPUTS`` (one path per line).
+The script is the first fenced code block under the brief's ``## Task Description`` heading, or
+that section's whole text when it has no code block (a one-line command). The brief is rendered
+from the task's Task Details (or its Description), so by default this is the plan's script; a
+person who edits the brief sees the edit run. The script runs under ``bash -e`` in the project
+directory with stdin closed; its stdout is the result. Upstream result files are named in
+``$ORCHESTRATOR_INPUTS`` (one path per line).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from orchestrator.backends.base import AgentResult, Backend, Invocation, Job, Observer, limits_for, process_result
-from orchestrator.executors.direct import simple_command
-from orchestrator.executors.process import ProcessRun
+from orchestrator.backends.base import (
+    AgentResult,
+    Backend,
+    CannotInvoke,
+    Invocation,
+    Job,
+    Observer,
+    limits_for,
+    process_result,
+)
+from orchestrator.executors.base import ProcessRun
+
+SECTION = "Task Description"
+_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 
 
-def _script(instructions: str) -> str:
-    """A Task Details body may hold the script in a fenced block; take its contents then."""
-    lines = instructions.strip().splitlines()
+def script_of(brief: str) -> str | None:
+    """The script a brief holds (see the module's doc), or ``None`` when it has no such section
+    or the section is empty."""
+    section = _section(brief, SECTION)
+    if section is None:
+        return None
+    script = fenced(section)
+    return script if script is not None else (section.strip() or None)
+
+
+def fenced(text: str) -> str | None:
+    """The contents of the first fenced code block in ``text`` (``` or ~~~), or ``None``."""
+    lines = text.strip().splitlines()
     fence = next((i for i, line in enumerate(lines) if line.lstrip().startswith(("```", "~~~"))), None)
     if fence is None:
-        return instructions.strip()
+        return None
     marker = lines[fence].lstrip()[:3]
     end = next((i for i in range(fence + 1, len(lines)) if lines[i].lstrip().startswith(marker)), len(lines))
     return "\n".join(lines[fence + 1 : end])
 
 
+def _section(text: str, title: str) -> str | None:
+    """The body of the ``##`` section called ``title`` (up to the next heading of its level or
+    above), skipping headings inside code fences."""
+    lines = text.splitlines()
+    start: int | None = None
+    level = 0
+    fence: str | None = None
+    for index, line in enumerate(lines):
+        stripped = line.lstrip()
+        if fence is not None:
+            if stripped.startswith(fence):
+                fence = None
+            continue
+        if stripped.startswith(("```", "~~~")):
+            fence = stripped[:3]
+            continue
+        heading = _HEADING.match(line)
+        if heading is None:
+            continue
+        if start is not None and len(heading.group(1)) <= level:
+            return "\n".join(lines[start:index])
+        if start is None and heading.group(2).strip().lower() == title.lower():
+            start, level = index + 1, len(heading.group(1))
+    return "\n".join(lines[start:]) if start is not None else None
+
+
 class ShellBackend(Backend):
     name = "shell"
-    reads_prompt = False  # the script is the task's own text; its inputs are named in the environment
+    reads_prompt = False  # the script is in the brief; its inputs are named in the environment
 
     def invocation(self, job: Job) -> Invocation:
-        script = _script(job.task.instructions)
-        return Invocation(
-            ("bash", "-e", "-c", script), None, limits=limits_for(job.settings), direct=simple_command(script)
-        )
+        script = script_of(job.brief)
+        if script is None:
+            raise CannotInvoke(
+                f"{job.brief_name}: no script under '## {SECTION}' — the shell backend runs the code block "
+                f"there; restore it, or delete the brief to have it rendered again"
+            )
+        return Invocation(("bash", "-e", "-c", script), None, limits=limits_for(job.settings))
 
     def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
         return process_result(run, stdout, stderr, limits_for(job.settings))

@@ -7,6 +7,7 @@ wrote; a modified copy is only replaced with ``--force``.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -14,8 +15,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator import documents
+from orchestrator.cli.output import Commands, add_command, emit_json
 from orchestrator.errors import UsageError
 from orchestrator.state import store
+from orchestrator.vocabulary import ExitCode
 
 SKILL_FILES = ("SKILL.md", "workflow.md", "templates.md", "cli-integration.md", "examples.md")
 MANIFEST = ".orchestrator-skill.json"
@@ -68,14 +72,14 @@ def install(*, user: bool, force: bool, project_dir: Path | None = None, home: P
         base = (project_dir or Path.cwd()) / ".claude" / "skills"
     target = base / name
     manifest_path = target / MANIFEST
-    wanted = {file: store.sha256(text) for file, text in texts.items()}
+    wanted = {file: documents.sha256(text) for file, text in texts.items()}
     if target.exists():
         try:
             recorded = json.loads(manifest_path.read_text(encoding="utf-8")).get("files", {})
         except (OSError, ValueError):
             recorded = None
         current = {
-            file: store.sha256((target / file).read_text(encoding="utf-8"))
+            file: documents.sha256((target / file).read_text(encoding="utf-8"))
             for file in SKILL_FILES
             if (target / file).is_file()
         }
@@ -89,3 +93,25 @@ def install(*, user: bool, force: bool, project_dir: Path | None = None, home: P
     store.write_many([(target / file, text) for file, text in texts.items()])
     store.write_text(manifest_path, json.dumps({"files": wanted, "python": sys.executable}, indent=2) + "\n")
     return Installed(target, name, list(SKILL_FILES), unchanged=False)
+
+
+def cmd_install_skill(args: argparse.Namespace) -> int:
+    if args.user and args.project:
+        raise UsageError("choose one of --user and --project")
+    installed = install(user=not args.project, force=args.force)
+    if args.json:
+        emit_json({"ok": True, "path": str(installed.path), "name": installed.name, "unchanged": installed.unchanged})
+    elif installed.unchanged:
+        print(f"Skill '{installed.name}' is already installed and up to date in {installed.path}")
+    else:
+        print(f"Installed skill '{installed.name}' into {installed.path}")
+    return ExitCode.OK
+
+
+def register(sub: Commands[argparse.ArgumentParser]) -> None:
+    p = add_command(sub, "install-skill", cmd_install_skill, "install the Claude Code skill (SKILL.md and its docs)")
+    p.add_argument(
+        "--user", action="store_true", help="into ~/.claude/skills/, or $CLAUDE_CONFIG_DIR/skills/ (the default)"
+    )
+    p.add_argument("--project", action="store_true", help="into ./.claude/skills/ of the current directory")
+    p.add_argument("--force", action="store_true", help="replace a copy that was modified after it was installed")

@@ -1,1 +1,55 @@
-"""executors"""
+"""Executors: where an attempt runs. The runner talks only to ``Executor``.
+
+``LocalExecutor`` runs each attempt as a process group on this machine; ``FakeExecutor`` runs
+nothing and says so, for tests and demos. Those two are imported when first asked for (PEP 562):
+``validate`` and ``render`` load the backends, which need only the records in ``base``, and
+importing anyio and asyncio would cost them a tenth of their start-up.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.executors.base import Executor, Handle, Launch, Leftover, Limits, ProcessRun
+
+if TYPE_CHECKING:
+    from orchestrator.executors.fake import FAKE_BANNER, FakeExecutor, Reply
+    from orchestrator.executors.local import LocalExecutor
+
+__all__ = [
+    "FAKE_BANNER",
+    "Executor",
+    "FakeExecutor",
+    "Handle",
+    "Launch",
+    "Leftover",
+    "Limits",
+    "LocalExecutor",
+    "ProcessRun",
+    "Reply",
+    "named",
+]
+
+_LATER = {
+    "FAKE_BANNER": "orchestrator.executors.fake",
+    "FakeExecutor": "orchestrator.executors.fake",
+    "Reply": "orchestrator.executors.fake",
+    "LocalExecutor": "orchestrator.executors.local",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LATER:
+        import importlib
+
+        return getattr(importlib.import_module(_LATER[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def named(name: str) -> Executor:
+    """The executor called ``name`` (``local`` or ``fake``); ``KeyError`` for another."""
+    from orchestrator.executors.fake import FakeExecutor
+    from orchestrator.executors.local import LocalExecutor
+
+    executors: dict[str, type[Executor]] = {"local": LocalExecutor, "fake": FakeExecutor}
+    return executors[name]()

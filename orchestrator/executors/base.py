@@ -1,180 +1,120 @@
-"""Where an attempt's process is launched. The runner only talks to ``Executor``.
+"""Where an attempt runs: the one narrow interface the runner talks to, and the records that cross it.
 
-``LocalExecutor`` runs processes on this machine; another executor (a cluster, say) implements
-the same single method.
+    Launch ──Executor.run()──▶ ProcessRun          (on_start(handle), on_line(line) on the way)
+    Leftover ──Executor.settle()──▶ tasks stopped  (attempts a dead runner left running)
+
+An executor owns everything about its processes: starting them, their process groups, the wall
+clock and inactivity limits, stopping and reaping them on every path, and finding what a dead
+runner left behind. The runner never sees a pid; it journals the ``handle`` an executor gives it
+and hands it back after a crash. ``LocalExecutor`` runs processes on this machine;
+``FakeExecutor`` runs none, for tests and demos. A worktree per task or a cluster (Dask) is one
+more executor: it implements ``run`` (and ``settle`` if its attempts can outlive the runner).
 """
 
 from __future__ import annotations
 
-import os
+import signal
 from abc import ABC, abstractmethod
-from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from orchestrator.backends.base import AgentResult, Backend, Invocation, Job
-from orchestrator.executors.direct import direct_launch
-from orchestrator.executors.process import (
-    EndCallback,
-    Limits,
-    LineCallback,
-    ProcessRun,
-    StartCallback,
-    posix_spawn_possible,
-    start_process,
-)
+Handle = Mapping[str, Any]  # JSON-able: where an attempt runs, in its executor's own words
+StartCallback = Callable[[Handle], None]
+LineCallback = Callable[[bytes], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    timeout: float | None = None  # wall clock, seconds
+    inactivity: float | None = None  # no output for this long = hung
+    grace: float = 5.0  # between asking a process to stop (SIGTERM) and making it (SIGKILL)
 
 
 @dataclass(frozen=True, slots=True)
 class Launch:
-    """One process to run: the command, where, with what, and where its output goes."""
+    """One attempt to run: what, where, with what, where its output goes, within what limits."""
 
+    task: str
+    attempt: int
     argv: tuple[str, ...]
     cwd: Path
     env: Mapping[str, str]
-    stdin: Path | None
-    stdout: Path
+    stdin: Path | None  # a file whose bytes are the attempt's stdin; None: nothing (/dev/null)
+    stdout: Path  # created with the first byte written: no file means no output
     stderr: Path
-    limits: Limits
-    # ``argv`` is a shell running one plain command: the command as the shell would exec it
-    # here, for an executor that can start it itself (``LocalExecutor``; ``direct.py``).
-    direct: Direct | None = None
-    # The caller knows no file is at ``stdout`` or ``stderr`` yet: no stale log to clear first.
-    logs_absent: bool = False
+    limits: Limits = field(default_factory=Limits)
 
 
 @dataclass(frozen=True, slots=True)
-class Direct:
-    """The program a shell would exec for its one command, with the words as typed for its argv
-    and the environment the shell would give it."""
+class ProcessRun:
+    """How an attempt's process ended. ``start_error`` set means it never ran."""
 
-    executable: str
-    argv: tuple[str, ...]
-    env: Mapping[str, str]
+    exit_code: int | None
+    signal: int | None
+    duration: float
+    timed_out: str | None = None  # "timeout" or "inactivity"
+    start_error: str | None = None
+    stdout_bytes: int = 0
+    stderr_bytes: int = 0
+    simulated: bool = False  # no process ran (``FakeExecutor``): whatever it "did" is made up
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and self.timed_out is None and self.start_error is None
+
+    def describe(self, limits: Limits | None = None) -> str:
+        """A one-line reason for a person: 'exit code 3', 'killed by SIGKILL', 'timed out after 5s'."""
+        if self.start_error:
+            return f"could not start: {self.start_error}"
+        if self.timed_out == "timeout":
+            limit = f" after {limits.timeout:g}s" if limits and limits.timeout else ""
+            return f"timed out{limit} (wall-clock limit)"
+        if self.timed_out == "inactivity":
+            limit = f" for {limits.inactivity:g}s" if limits and limits.inactivity else ""
+            return f"hung: no output{limit} (inactivity limit)"
+        if self.signal is not None:
+            try:
+                name = signal.Signals(self.signal).name
+            except ValueError:
+                name = f"signal {self.signal}"
+            return f"killed by {name}"
+        return f"exit code {self.exit_code}"
+
+
+@dataclass(frozen=True, slots=True)
+class Leftover:
+    """An attempt a dead runner's journal left open: it may still be running."""
+
+    task: str
+    attempt: int
+    executor: str | None  # the name of the executor that started it
+    handle: Handle | None  # None: the runner died before it journaled one
+    marks: Mapping[str, str]  # variables in the environment of the attempt's processes
 
 
 class Executor(ABC):
+    """Runs attempts. One instance serves a whole run; ``run`` is called once per attempt, many
+    at a time, from the runner's event loop (anyio)."""
+
+    name: ClassVar[str]
+
     @abstractmethod
     async def run(
-        self, launch: Launch, *, on_line: LineCallback | None = None, on_start: StartCallback | None = None
+        self, launch: Launch, *, on_start: StartCallback | None = None, on_line: LineCallback | None = None
     ) -> ProcessRun:
-        """Run to the end (or the limits) and report how it ended; must reap on cancellation."""
+        """Run ``launch`` to its end within its limits and say how it ended.
 
-    def start(
-        self,
-        launch: Launch,
-        *,
-        on_line: LineCallback | None = None,
-        on_start: StartCallback | None = None,
-        on_end: EndCallback | None = None,
-    ) -> Coroutine[Any, Any, ProcessRun]:
-        """Start ``launch`` now if this executor can, and return the coroutine that waits for its
-        end (as ``run``). The runner calls this and awaits the result in a task of its own.
+        Whatever happens (a limit, an error in a callback, cancellation), everything the attempt
+        started is stopped and reaped before this returns or raises. ``on_start`` receives the
+        attempt's handle once it runs, before anything else can go wrong (the runner journals it);
+        ``on_line`` each complete stdout line as it arrives. Output on either stream counts as
+        activity for the inactivity limit. A launch that cannot start is a ``ProcessRun`` with
+        ``start_error``, not an exception."""
 
-        By default the process starts when that coroutine first runs (``run``). ``LocalExecutor``
-        starts it before returning: the runner starts every task a freed slot allows, one after
-        the other, before it does anything else about them. ``on_end``, where an executor calls
-        it, receives the run the coroutine will return as soon as the end is known, from one of
-        the event loop's callbacks (``Started.wait``); the default never calls it.
-        """
-        return self.run(launch, on_line=on_line, on_start=on_start)
-
-
-class LocalExecutor(Executor):
-    """Processes on this machine, each started by ``start`` before it returns. Whether they may
-    start by ``posix_spawn`` is checked with the first one (``posix_spawn_possible``): a
-    descriptor another thread of this process makes inheritable after that would reach them.
-
-    A subclass that overrides ``run`` (to look at each launch, say) has it called, as
-    ``Executor.start`` does: its processes then start when the runner's task first runs."""
-
-    def __init__(self) -> None:
-        self._posix_spawn: bool | None = None
-
-    async def run(
-        self, launch: Launch, *, on_line: LineCallback | None = None, on_start: StartCallback | None = None
-    ) -> ProcessRun:
-        return await self._spawn(launch, on_line, on_start, None)
-
-    def start(
-        self,
-        launch: Launch,
-        *,
-        on_line: LineCallback | None = None,
-        on_start: StartCallback | None = None,
-        on_end: EndCallback | None = None,
-    ) -> Coroutine[Any, Any, ProcessRun]:
-        if type(self).run is not LocalExecutor.run:
-            return self.run(launch, on_line=on_line, on_start=on_start)
-        return self._spawn(launch, on_line, on_start, on_end)
-
-    def _spawn(
-        self, launch: Launch, on_line: LineCallback | None, on_start: StartCallback | None, on_end: EndCallback | None
-    ) -> Coroutine[Any, Any, ProcessRun]:
-        direct = launch.direct
-        if self._posix_spawn is None:
-            self._posix_spawn = posix_spawn_possible()
-        started = start_process(
-            direct.argv if direct else launch.argv,
-            cwd=launch.cwd,
-            env=direct.env if direct else launch.env,
-            stdin=launch.stdin,
-            stdout=launch.stdout,
-            stderr=launch.stderr,
-            limits=launch.limits,
-            executable=direct.executable if direct else None,
-            fallback=launch.argv if direct else None,  # the shell, which reports the failure its way
-            logs_absent=launch.logs_absent,
-            posix_spawn=self._posix_spawn,
-        )
-        return started.wait(on_line=on_line, on_start=on_start, on_end=on_end)
-
-
-def build_launch(
-    invocation: Invocation,
-    job: Job,
-    stem: Path,
-    env: Mapping[str, str] | None = None,
-    *,
-    base_env: Mapping[str, str] | None = None,
-    logs_absent: bool = False,
-) -> Launch:
-    """The process for an invocation: logs at ``<stem>.out`` / ``.err``, the stdin text (if any)
-    written to ``<stem>.in``; environment = ``base_env`` (default: ours) + ``env`` + the
-    settings' + the backend's. For a shell running one plain command, ``direct`` says how to
-    start that command without the shell where it can be (``direct.py``). A caller launching
-    many processes passes one copy of ``os.environ`` as ``base_env`` (reading os.environ decodes
-    every variable each time) and makes the log directory itself."""
-    if base_env is None:
-        stem.parent.mkdir(parents=True, exist_ok=True)
-    stdin: Path | None = None
-    if invocation.stdin is not None:
-        stdin = stem.with_name(stem.name + ".in")
-        stdin.write_text(invocation.stdin, encoding="utf-8")
-    cwd = job.cwd
-    launch_env = {**(os.environ if base_env is None else base_env), **(env or {}), **job.settings.env, **invocation.env}
-    direct: Direct | None = None
-    if invocation.direct is not None:
-        found = direct_launch(invocation.direct, launch_env, cwd)
-        if found is not None:
-            direct = Direct(found[0], invocation.direct, found[1])
-    return Launch(
-        invocation.argv,
-        cwd,
-        launch_env,
-        stdin,
-        stem.with_name(stem.name + ".out"),
-        stem.with_name(stem.name + ".err"),
-        invocation.limits,
-        direct,
-        logs_absent,
-    )
-
-
-async def call_agent(backend: Backend, job: Job, stem: Path) -> tuple[AgentResult, Launch]:
-    """One agent call outside a run (``plan``, ``aggregate --agent``): no markers, no retries."""
-    launch = build_launch(backend.invocation(job), job, stem)
-    observer = backend.observer(job)
-    run = await LocalExecutor().run(launch, on_line=observer.feed)
-    return backend.interpret(job, run, launch.stdout, launch.stderr, observer), launch
+    async def settle(self, leftovers: Sequence[Leftover], *, grace: float, wait: bool) -> list[str]:
+        """Stop the attempts a dead runner left running (all at once, then one ``grace`` period
+        before they are made to stop), or with ``wait`` wait for them to end; returns the tasks
+        whose attempt was still running. Only leftovers of this executor's name are given."""
+        return []

@@ -5,14 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from orchestrator.output.render import Templates
+from orchestrator.documents import read_body
+from orchestrator.output.templates import Templates
 from orchestrator.output.views import summary_line
-from orchestrator.plan.graph import critical_path, topological_order
-from orchestrator.plan.parser import Plan
+from orchestrator.plan.graph import critical_path
+from orchestrator.plan.model import Plan
 from orchestrator.plan.settings import format_duration
 from orchestrator.state import store
-from orchestrator.state.status import COMPLETED, TaskView, collect, counts, label
+from orchestrator.state.status import TaskView, collect, counts
 from orchestrator.state.workspace import Workspace
+from orchestrator.vocabulary import TaskStatus
 
 
 def _stamp(value: str | None) -> datetime | None:
@@ -52,14 +54,14 @@ def busy_time(views: list[TaskView]) -> float | None:
 
 
 def summarize(plan: Plan, views: list[TaskView]) -> dict[str, Any]:
-    ran = [v for v in views if v.duration is not None and v.status != "skipped"]
+    ran = [v for v in views if v.duration is not None and v.status != TaskStatus.SKIPPED]
     wall = busy_time(ran)
     work = sum(v.duration or 0.0 for v in ran)
-    weights = {v.id: v.duration or 0.0 for v in views}
-    path, length = critical_path(plan.dag, weights)
+    path, length = critical_path(plan.graph, {v.id: v.duration or 0.0 for v in views})
     found = counts(views)
     cost = [v.cost_usd for v in views if v.cost_usd is not None]
     tokens = [v.tokens for v in views if v.tokens is not None]
+    simulated = sum(1 for v in views if v.simulated)
     return {
         "total": len(views),
         "counts": found,
@@ -72,6 +74,7 @@ def summarize(plan: Plan, views: list[TaskView]) -> dict[str, Any]:
         "critical_path": (" -> ".join(path) + f" ({format_duration(length)})") if ran and path else "-",
         "cost": f"${sum(cost):.4f}" if cost else "",
         "tokens": f"{sum(tokens):,}" if tokens else "",
+        "simulated": f"{simulated} task{'s' if simulated != 1 else ''}" if simulated else "",
     }
 
 
@@ -80,35 +83,34 @@ def build(plan: Plan, workspace: Workspace, views: list[TaskView] | None = None,
     if views is None:
         views = collect(plan, workspace)
     by_id = {v.id: v for v in views}
-    order = {task_id: i for i, task_id in enumerate(plan.tasks)}
     completed: list[dict[str, Any]] = []
     problems: list[dict[str, Any]] = []
-    for task_id in topological_order(plan.dag, order):
+    for task_id in plan.topological_order():
         view = by_id[task_id]
         task = plan.tasks[task_id]
-        if view.status == COMPLETED:
-            body = store.read_body(workspace.result(task))
-            body = body if body is not None else "(result file unreadable)"
+        if view.status == TaskStatus.COMPLETED:
+            body = read_body(workspace.result(task))
             completed.append(
                 {
                     "id": task_id,
                     "name": task.title,
                     "agent": task.agent,
                     "duration": format_duration(view.duration),
-                    "body": body or "(no output)",
+                    "body": (body or "(no output)") if body is not None else "(result file unreadable)",
+                    "simulated": view.simulated,
                 }
             )
-        elif view.status in {"failed", "skipped", "interrupted"}:
+        elif view.status.finished:
             problems.append(
                 {
                     "id": task_id,
-                    "label": label(view.status),
+                    "label": view.status.label,
                     "reason": _cell(view.reason),
                     "file": f"`{view.result_file}`" if view.result_file else "-",
                 }
             )
-        elif view.status in {"pending", "waiting"}:
-            problems.append({"id": task_id, "label": label(view.status), "reason": "not run yet", "file": "-"})
+        elif view.status in (TaskStatus.PENDING, TaskStatus.WAITING):
+            problems.append({"id": task_id, "label": view.status.label, "reason": "not run yet", "file": "-"})
     return Templates.of(workspace).render(
         "final_output.md.j2",
         request=plan.request,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from orchestrator.plan.parser import Plan
+from orchestrator.plan.model import Plan
 from orchestrator.plan.settings import format_duration
-from orchestrator.state.status import ICONS, STATES, TaskView, label
+from orchestrator.state.status import TaskView
+from orchestrator.vocabulary import TaskStatus
 
 _MERMAID_CLASS = {
     "completed": "fill:#d4edda,stroke:#28a745",
@@ -17,10 +18,6 @@ _MERMAID_CLASS = {
     "skipped": "fill:#e2e3e5,stroke:#6c757d",
     "interrupted": "fill:#fff3cd,stroke:#fd7e14",
 }
-
-
-def _order(plan: Plan) -> dict[str, int]:
-    return {task_id: index for index, task_id in enumerate(plan.tasks)}
 
 
 def _quote(text: str) -> str:
@@ -45,8 +42,8 @@ def mermaid(plan: Plan, views: Sequence[TaskView] | None = None, *, limit: int |
     lines = ["graph TD"]
     states = {v.id: v.status for v in views} if views else {}
     for task_id, task in plan.tasks.items():
-        icon = ICONS.get(states.get(task_id, ""), "")
-        text = f"{icon} {task_id}: {task.title}".strip()
+        state = states.get(task_id)
+        text = f"{state.icon if state else ''} {task_id}: {task.title}".strip()
         lines.append(f'    {node[task_id]}["{_quote(text)}"]')
     for source, target in plan.edges():
         lines.append(f"    {node[source]} --> {node[target]}")
@@ -74,19 +71,20 @@ def layers_text(plan: Plan, views: Sequence[TaskView] | None = None) -> str:
 
     states = {v.id: v.status for v in views} if views else {}
     out: list[str] = []
-    for depth, layer in enumerate(layers(plan.dag, _order(plan)), start=1):
+    for depth, layer in enumerate(layers(plan.graph, plan.order), start=1):
         can = "in parallel" if len(layer) > 1 else ""
         out.append(f"Layer {depth} ({len(layer)} task{'s' if len(layer) != 1 else ''}{', ' + can if can else ''})")
         for task_id in layer:
             task = plan.tasks[task_id]
-            icon = ICONS.get(states.get(task_id, ""), "")
+            state = states.get(task_id)
+            icon = state.icon if state else ""
             after = f"  ← {', '.join(task.dependencies)}" if task.dependencies else ""
             out.append(f"  {icon + ' ' if icon else ''}{task_id} [{task.agent}] {task.title}{after}")
     return "\n".join(out)
 
 
 def summary_line(views: Sequence[TaskView], found: dict[str, int]) -> str:
-    parts = [f"{found[s]} {s}" for s in STATES if found.get(s)]
+    parts = [f"{found[s]} {s}" for s in TaskStatus if found.get(s)]
     text = f"{len(views)} tasks: " + (", ".join(parts) if parts else "none")
     cost = [v.cost_usd for v in views if v.cost_usd is not None]
     if cost:
@@ -104,7 +102,7 @@ def status_table(views: Sequence[TaskView], found: dict[str, int]) -> str:
         [
             v.id,
             v.agent,
-            label(v.status),
+            v.status.label,
             format_duration(v.duration) if v.duration is not None else "-",
             str(v.attempts) if v.attempts else "-",
             f"${v.cost_usd:.4f}" if v.cost_usd is not None else "-",

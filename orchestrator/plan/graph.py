@@ -1,142 +1,126 @@
-"""The task DAG: orderings, critical paths, and the ready queue that decides what may start next.
+"""The task graph: a networkx ``DiGraph`` (edges point from a dependency to its dependent), the
+orderings and paths read from it, and the ready queue that decides what may start next.
 
 This module decides *what* is ready; it never starts anything. The runner asks ``ReadyQueue`` for
 the next task and reports back what finished, like doit's dispatcher.
+
+networkx is imported where a graph is first built (``build``): it costs about 0.2 s, and
+``status`` never needs a graph.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Protocol
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    DiGraph: TypeAlias = nx.DiGraph[str]
+else:
+    DiGraph = Any  # networkx is imported where a graph is first built
 
 
-class Graph(Protocol):
-    """What the algorithms here need of a graph: ``Dag`` below, or a networkx ``DiGraph``."""
+def build(dependencies: Mapping[str, Sequence[str]]) -> DiGraph:
+    """The graph of ``dependencies`` (each task, in table order, to what it depends on)."""
+    import networkx as nx
 
-    def __iter__(self) -> Iterator[str]: ...
-
-    def predecessors(self, node: str) -> Iterable[str]: ...
-
-    def successors(self, node: str) -> Iterable[str]: ...
-
-
-class Dag:
-    """The task graph as adjacency lists: what the runner walks.
-
-    ``Plan.graph`` is the same graph as a networkx ``DiGraph`` for analysis and export; the runner
-    and every command on its path use this one instead, because importing networkx costs a third
-    of the runner's start-up (about 0.13 s) and these algorithms need none of it.
-    """
-
-    __slots__ = ("_preds", "_succs")
-
-    def __init__(self, dependencies: Mapping[str, Sequence[str]]) -> None:
-        """``dependencies``: each node (in table order) to the nodes it depends on."""
-        self._preds = {node: tuple(deps) for node, deps in dependencies.items()}
-        self._succs: dict[str, list[str]] = {node: [] for node in self._preds}
-        for node, deps in self._preds.items():
-            for dep in deps:
-                self._succs[dep].append(node)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._preds)
-
-    def __len__(self) -> int:
-        return len(self._preds)
-
-    def predecessors(self, node: str) -> tuple[str, ...]:
-        return self._preds[node]
-
-    def successors(self, node: str) -> list[str]:
-        return self._succs[node]
-
-    def edges(self) -> list[tuple[str, str]]:
-        """(dependency, dependent) pairs."""
-        return [(dep, node) for node, deps in self._preds.items() for dep in deps]
+    graph: DiGraph = nx.DiGraph()
+    graph.add_nodes_from(dependencies)
+    graph.add_edges_from((dep, node) for node, deps in dependencies.items() for dep in deps)
+    return graph
 
 
-def topological_order(graph: Graph, order: Mapping[str, int]) -> list[str]:
-    """Dependencies first; among tasks ready together, table order, so output is stable."""
-    pending = {node: sum(1 for _ in graph.predecessors(node)) for node in graph}
-    ready = [(order[node], node) for node, count in pending.items() if count == 0]
-    heapq.heapify(ready)
-    result: list[str] = []
-    while ready:
-        _, node = heapq.heappop(ready)
-        result.append(node)
-        for child in graph.successors(node):
-            pending[child] -= 1
-            if pending[child] == 0:
-                heapq.heappush(ready, (order[child], child))
-    if len(result) < len(pending):
-        raise ValueError("the graph has a cycle")
-    return result
-
-
-def layers(graph: Graph, order: Mapping[str, int]) -> list[list[str]]:
-    """Tasks grouped by depth (layer 0 has no dependencies), each layer in table order."""
-    depth: dict[str, int] = {}
-    for node in topological_order(graph, order):
-        depth[node] = max((depth[p] + 1 for p in graph.predecessors(node)), default=0)
-    grouped: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
-    for node in sorted(depth, key=order.__getitem__):
-        grouped[depth[node]].append(node)
-    return grouped
-
-
-def descendants(graph: Graph, node: str) -> set[str]:
-    """Every node reachable from ``node`` (not ``node`` itself)."""
-    seen: set[str] = set()
-    stack = [node]
-    while stack:
-        for child in graph.successors(stack.pop()):
-            if child not in seen:
-                seen.add(child)
-                stack.append(child)
-    return seen
-
-
-def _any_order(graph: Graph) -> dict[str, int]:
+def table_order(graph: DiGraph) -> dict[str, int]:
+    """Each node's position in the graph's own order (the table's)."""
     return {node: index for index, node in enumerate(graph)}
 
 
+def topological_order(graph: DiGraph, order: Mapping[str, int] | None = None) -> list[str]:
+    """Dependencies first; among tasks ready together, table order, so output is stable."""
+    import networkx as nx
+
+    position = order if order is not None else table_order(graph)
+    return list(nx.lexicographical_topological_sort(graph, key=position.__getitem__))
+
+
+def layers(graph: DiGraph, order: Mapping[str, int] | None = None) -> list[list[str]]:
+    """Tasks grouped by depth (layer 0 has no dependencies), each layer in table order."""
+    import networkx as nx
+
+    position = order if order is not None else table_order(graph)
+    return [sorted(generation, key=position.__getitem__) for generation in nx.topological_generations(graph)]
+
+
+def cycles(graph: DiGraph) -> list[list[str]]:
+    """One cycle per strongly connected component that has one, starting at its first-listed task
+    and following its first-listed successors: what a person reads as ``a -> b -> a``."""
+    import networkx as nx
+
+    position = table_order(graph)
+    found: list[list[str]] = []
+    for component in nx.strongly_connected_components(graph):
+        if len(component) == 1:
+            continue
+        start = min(component, key=position.__getitem__)
+        sub = graph.subgraph(component)
+        first = min(sub.successors(start), key=position.__getitem__)
+        path: list[str] = nx.shortest_path(sub, first, start)
+        found.append([start, *path[:-1]])
+    return sorted(found, key=lambda cycle: position[cycle[0]])
+
+
 def remaining_path(
-    graph: Graph, weights: Mapping[str, float] | None = None, within: Iterable[str] | None = None
+    graph: DiGraph, weights: Mapping[str, float] | None = None, within: Iterable[str] | None = None
 ) -> dict[str, float]:
-    """For each task (of ``within``, default all), the longest chain of work from it to a sink
-    (itself included), counting only tasks of ``within``."""
+    """For each task (of ``within``, default all), the heaviest chain of work from it to a sink,
+    itself included, counting only tasks of ``within`` (weight 1 each unless ``weights`` says)."""
+    import networkx as nx
+
     members = set(graph) if within is None else set(within)
     length: dict[str, float] = {}
-    for node in reversed(topological_order(graph, _any_order(graph))):
-        if node not in members:
-            continue
-        own = weights.get(node, 1.0) if weights else 1.0
-        length[node] = own + max((length[s] for s in graph.successors(node) if s in members), default=0.0)
+    for node in reversed(list(nx.topological_sort(graph))):
+        if node in members:
+            own = weights.get(node, 1.0) if weights is not None else 1.0
+            length[node] = own + max((length[s] for s in graph.successors(node) if s in members), default=0.0)
     return length
 
 
-def critical_path(graph: Graph, weights: Mapping[str, float]) -> tuple[list[str], float]:
-    """The heaviest dependency chain under ``weights`` (e.g. durations) and its total."""
-    best: dict[str, tuple[float, str | None]] = {}
-    for node in topological_order(graph, _any_order(graph)):
-        own = weights.get(node, 0.0)
-        preds = [(best[p][0], p) for p in graph.predecessors(node)]
-        top = max(preds, default=(0.0, None), key=lambda item: item[0])
-        best[node] = (own + top[0], top[1])
-    if not best:
+def critical_path(graph: DiGraph, weights: Mapping[str, float]) -> tuple[list[str], float]:
+    """The heaviest dependency chain under ``weights`` (durations, say) and its total."""
+    import networkx as nx
+
+    if len(graph) == 0:
         return [], 0.0
-    end = max(best, key=lambda n: best[n][0])
-    total = best[end][0]
-    path: list[str] = []
-    cursor: str | None = end
-    while cursor is not None:
-        path.append(cursor)
-        cursor = best[cursor][1]
-    return list(reversed(path)), total
+    # networkx weighs edges, not nodes: each edge weighs what the task it leads to weighs, and a
+    # source before every task makes the first task of a chain count too.
+    source = ("source",)  # not a str: cannot be a task id
+    weighted: nx.DiGraph[object] = nx.DiGraph()
+    weighted.add_weighted_edges_from((a, b, weights.get(b, 0.0)) for a, b in graph.edges)
+    weighted.add_weighted_edges_from((source, node, weights.get(node, 0.0)) for node in graph)
+    path = [node for node in nx.dag_longest_path(weighted) if isinstance(node, str)]
+    return path, sum(weights.get(node, 0.0) for node in path)
 
 
-_PREFER_AMONG = 16  # tasks ReadyQueue.pop looks at past the most urgent one for one it prefers
+def ancestors(graph: DiGraph, nodes: Iterable[str]) -> set[str]:
+    """Every task the given ones depend on, directly or not (not themselves)."""
+    import networkx as nx
+
+    found: set[str] = set()
+    for node in nodes:
+        found |= nx.ancestors(graph, node)
+    return found
+
+
+def descendants(graph: DiGraph, node: str) -> set[str]:
+    """Every task that depends on ``node``, directly or not (not itself)."""
+    import networkx as nx
+
+    return set(nx.descendants(graph, node))
+
+
+_Key = tuple[int, float, int]
 
 
 class ReadyQueue:
@@ -149,7 +133,7 @@ class ReadyQueue:
 
     def __init__(
         self,
-        graph: Graph,
+        graph: DiGraph,
         *,
         priority: Mapping[str, int],
         order: Mapping[str, int],
@@ -159,12 +143,12 @@ class ReadyQueue:
         self._graph = graph
         self._selected = set(selected)
         self._done = set(done)
-        self._path = remaining_path(graph, within=self._selected) if self._selected else {}
-        self._key = {n: (priority.get(n, 2), -self._path.get(n, 1.0), order[n]) for n in self._selected}
-        self._waiting: dict[str, int] = {}
-        self._heap: list[tuple[tuple[int, float, int], str]] = []
-        self.finished: set[str] = set()
-        self._handed: set[str] = set()
+        path = remaining_path(graph, within=self._selected) if self._selected else {}
+        self._key: dict[str, _Key] = {n: (priority.get(n, 2), -path.get(n, 1.0), order[n]) for n in self._selected}
+        self._waiting: dict[str, int] = {}  # selected task -> dependencies not done yet
+        self._heap: list[tuple[_Key, str]] = []
+        self._finished: set[str] = set()  # completed, failed, or never to run
+        self._handed: set[str] = set()  # popped and not pushed back
         for node in self._selected:
             pending = sum(1 for p in graph.predecessors(node) if p not in self._done)
             self._waiting[node] = pending
@@ -175,81 +159,55 @@ class ReadyQueue:
         """Tasks ready now."""
         return len(self._heap)
 
-    def pop(
-        self, allowed: Callable[[str], bool] | None = None, prefer: Callable[[str], bool] | None = None
-    ) -> str | None:
-        """The most urgent ready task that ``allowed`` accepts (others stay queued), or ``None``.
-        ``prefer``: among tasks as urgent as that one but for their table order (same priority,
-        same critical path), the first it accepts goes first; only the next few are looked at."""
-        held: list[tuple[tuple[int, float, int], str]] = []
-        found: tuple[tuple[int, float, int], str] | None = None
-        heap = self._heap
-        looked = 0
-        while heap:
-            item = heapq.heappop(heap)
-            if found is not None:  # looking for a preferred one as urgent as ``found``
-                looked += 1
-                if item[0][:2] != found[0][:2] or looked > _PREFER_AMONG:
-                    held.append(item)
-                    break
-                if (allowed is None or allowed(item[1])) and prefer is not None and prefer(item[1]):
-                    held.append(found)
-                    found = item
-                    break
-                held.append(item)
-            elif allowed is None or allowed(item[1]):
-                found = item
-                if prefer is None or prefer(item[1]):
-                    break
-            else:
-                held.append(item)
+    def pop(self, allowed: Callable[[str], bool] | None = None) -> str | None:
+        """The most urgent ready task that ``allowed`` accepts (the others stay queued), or ``None``."""
+        held: list[tuple[_Key, str]] = []
+        found: str | None = None
+        while self._heap:
+            item = heapq.heappop(self._heap)
+            if allowed is None or allowed(item[1]):
+                found = item[1]
+                break
+            held.append(item)
         for item in held:
-            heapq.heappush(heap, item)
-        if found is None:
-            return None
-        self._handed.add(found[1])
-        return found[1]
-
-    def peek(self, count: int) -> list[str]:
-        """The ``count`` most urgent ready tasks, most urgent first, left in the queue. Meant for
-        a small ``count``: the ``count`` smallest items of a heap are among its first
-        ``2 ** count - 1``."""
-        if count <= 0:
-            return []
-        return [item[1] for item in sorted(self._heap[: (1 << count) - 1])[:count]]
+            heapq.heappush(self._heap, item)
+        if found is not None:
+            self._handed.add(found)
+        return found
 
     def push_back(self, task_id: str) -> None:
-        """Return a popped task to the queue (e.g. it was not started after all)."""
+        """Return a popped task to the queue (its retry is due, or it was not started after all)."""
         self._handed.discard(task_id)
         heapq.heappush(self._heap, (self._key[task_id], task_id))
 
     def complete(self, task_id: str) -> list[str]:
         """Mark done; returns the dependents that became ready."""
-        self.finished.add(task_id)
+        self._finished.add(task_id)
         self._done.add(task_id)
         ready: list[str] = []
         for child in self._graph.successors(task_id):
             if child in self._waiting:
                 self._waiting[child] -= 1
-                if self._waiting[child] == 0 and child not in self.finished:
+                if self._waiting[child] == 0 and child not in self._finished:
                     heapq.heappush(self._heap, (self._key[child], child))
                     ready.append(child)
         return ready
 
     def fail(self, task_id: str) -> list[str]:
-        """Mark failed for good; returns every selected task downstream, now never to run."""
-        self.finished.add(task_id)
-        blocked = [n for n in descendants(self._graph, task_id) if n in self._waiting and n not in self.finished]
-        doomed = set(blocked)
-        self.finished.update(doomed)
+        """Mark failed for good; returns every selected task downstream, now never to run, in
+        table order."""
+        self._finished.add(task_id)
+        doomed = {n for n in descendants(self._graph, task_id) if n in self._waiting and n not in self._finished}
+        self._finished |= doomed
         if doomed:
             self._heap = [item for item in self._heap if item[1] not in doomed]
             heapq.heapify(self._heap)
-        return blocked
+        return sorted(doomed, key=lambda node: self._key[node][2])
 
     def drain(self) -> list[str]:
-        """Every selected task not yet handed out or finished (e.g. after ``--fail-fast``)."""
-        rest = [n for n in self._waiting if n not in self.finished and n not in self._handed]
+        """Every selected task not yet handed out or finished (after ``--fail-fast``, say), in
+        table order; the queue is empty afterwards."""
+        rest = [n for n in self._waiting if n not in self._finished and n not in self._handed]
         self._heap = []
-        self.finished.update(rest)
-        return rest
+        self._finished.update(rest)
+        return sorted(rest, key=lambda node: self._key[node][2])

@@ -13,7 +13,7 @@ from functools import lru_cache
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from orchestrator.state.yamlout import load_flat, safe_load
+from orchestrator.yamlio import load_flat, safe_load
 
 
 @lru_cache(maxsize=1)
@@ -291,44 +291,3 @@ def pipe_paragraphs(tokens: list[Token]) -> list[int]:
             if content.lstrip().startswith("|") and content.count("|") >= 2:
                 found.append(token.map[0] + 1)
     return found
-
-
-def replace_sections(text: str, replacements: dict[str, str], titles: dict[str, str]) -> str:
-    """Replace the body of each level-2 section named in ``replacements`` (normalized key -> new
-    body, without the heading), appending missing ones at the end under ``titles[key]``.
-
-    Lines outside the replaced sections are kept byte for byte.
-    """
-    lines = split_lines(text)
-    front = split_frontmatter(lines) if lines and lines[0].strip() == "---" else Frontmatter({}, {}, 0)
-    document = parse_document(lines, front.body_offset)
-    newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
-    edits: list[tuple[int, int, str]] = []
-    missing: list[str] = []
-    for key, body in replacements.items():
-        section = document.section(key)
-        if section is None:
-            missing.append(key)
-            continue
-        block = "".join(lines[section.start : section.body_start]) + _with_newline(body, newline)
-        if section.end < len(lines):
-            block += newline  # keep one blank line before the next section
-        edits.append((section.start, section.end, block))
-    out = list(lines)
-    for start, end, block in sorted(edits, reverse=True):
-        out[start:end] = [block]
-    result = "".join(out)
-    for key in missing:
-        if result and not result.endswith("\n"):
-            result += newline
-        if result and not result.endswith(newline * 2):
-            result += newline
-        result += f"## {titles[key]}{newline}" + _with_newline(replacements[key], newline)
-    return result
-
-
-def _with_newline(body: str, newline: str) -> str:
-    body = body.strip("\n")
-    if newline != "\n":
-        body = body.replace("\n", newline)
-    return newline + body + newline

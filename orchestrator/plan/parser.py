@@ -8,12 +8,12 @@ its line number and raised together as one ``PlanError``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import PlanError, Problem, WorkspaceError
-from orchestrator.plan.graph import Dag, descendants
+from orchestrator.plan import graph as graphs
+from orchestrator.plan.identity import Book, Row, assign
 from orchestrator.plan.markdown import (
     Document,
     FrontmatterError,
@@ -25,9 +25,8 @@ from orchestrator.plan.markdown import (
     split_lines,
     tables_in,
 )
-from orchestrator.plan.settings import SETTING_NAMES, Settings, parse_duration, settings_from_mapping, suggest
-
-PLAN_FILE = "master_plan.md"
+from orchestrator.plan.model import DEFAULT_PRIORITY, PLAN_FILE, Plan, Task
+from orchestrator.plan.settings import SETTING_NAMES, parse_duration, settings_from_mapping, suggest
 
 # Normalized header text -> canonical column.
 COLUMN_ALIASES: dict[str, str] = {
@@ -88,8 +87,6 @@ PRIORITY_WORDS: dict[str, int] = {
     "low": 3,
     "lowest": 3,
 }
-DEFAULT_PRIORITY = 2
-PRIORITY_NAMES = {0: "P0", 1: "P1", 2: "P2", 3: "P3"}
 
 ID_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 MAX_ID_LENGTH = 64
@@ -101,127 +98,6 @@ _REQUEST_KEYS = ("original request", "request", "user request")
 _GOAL_KEYS = ("goal definition", "goal", "goals")
 _TASKS_KEYS = ("task decomposition", "tasks", "task list", "task breakdown", "task table")
 _DETAILS_KEYS = ("task details", "details")
-TOOL_SECTIONS = {"agent assignment": "Agent Assignment", "dependency graph": "Dependency Graph"}
-
-
-@dataclass(frozen=True, slots=True)
-class Task:
-    """One row of the task table, with its Task Details body when it has one."""
-
-    id: str
-    name: str
-    description: str
-    dependencies: tuple[str, ...] = ()
-    priority: int = DEFAULT_PRIORITY
-    agent: str = ""
-    profile: str | None = None
-    timeout: float | None = None
-    timeout_set: bool = False  # a Timeout cell was given (its value may be None = no limit)
-    retries: int | None = None
-    backend: str | None = None
-    tags: tuple[str, ...] = ()
-    details: str | None = None
-    line: int = 0
-    extra: dict[str, str] = field(default_factory=dict)
-    # Worked out once: the status sections, events and results of a run ask for it again and again.
-    _title: str = field(default="", init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_title", self.name or _first_words(self.description) or self.id)
-
-    @property
-    def instructions(self) -> str:
-        """What the task is asked to do: its Task Details body, else its description, else its name."""
-        return (self.details or self.description or self.name).strip()
-
-    @property
-    def title(self) -> str:
-        return self._title
-
-    @property
-    def slug(self) -> str:
-        """The file-name stem of this task's brief, result and logs (``agent-01``)."""
-        return self.agent.lower()
-
-    @property
-    def priority_name(self) -> str:
-        return PRIORITY_NAMES.get(self.priority, f"P{self.priority}")
-
-
-@dataclass(slots=True)
-class Plan:
-    """A validated plan: settings, context and the task DAG (edges point from dependency to dependent)."""
-
-    path: Path
-    settings: Settings
-    request: str
-    goal: str
-    tasks: dict[str, Task]
-    text: str = ""
-    frontmatter: dict[str, object] = field(default_factory=dict)
-    _graph: Any = None
-    _dag: Dag | None = None
-
-    @property
-    def dag(self) -> Dag:
-        """The task graph as plain adjacency lists: what the runner and the commands walk."""
-        if self._dag is None:
-            self._dag = Dag({task.id: task.dependencies for task in self.tasks.values()})
-        return self._dag
-
-    @property
-    def graph(self) -> Any:
-        """The networkx DiGraph (edges from dependency to dependent), built on first use: importing
-        networkx costs a quarter second, and nothing on the runner's path needs it."""
-        if self._graph is None:
-            import networkx as nx
-
-            graph = nx.DiGraph()
-            graph.add_nodes_from(self.tasks)
-            graph.add_edges_from(self.edges())
-            self._graph = graph
-        return self._graph
-
-    def edges(self) -> list[tuple[str, str]]:
-        """(dependency, dependent) pairs in table order."""
-        return [(dep, task.id) for task in self.tasks.values() for dep in task.dependencies]
-
-    @property
-    def workspace(self) -> Path:
-        return self.path.parent
-
-    @property
-    def project_dir(self) -> Path:
-        return self.workspace.parent
-
-    def __len__(self) -> int:
-        return len(self.tasks)
-
-    def settings_for(self, task: Task, base: Settings | None = None) -> Settings:
-        """``base`` (the plan's settings by default) with this task's own Timeout / Retries /
-        Backend cells applied: the task's row has the last word."""
-        settings = self.settings if base is None else base
-        changes: dict[str, Any] = {}
-        if task.timeout_set:
-            changes["timeout"] = task.timeout
-        if task.retries is not None:
-            changes["retries"] = task.retries
-        if task.backend:
-            changes["backend"] = task.backend
-        return settings.replace(**changes) if changes else settings
-
-    def upstream(self, task_id: str) -> list[str]:
-        """The tasks ``task_id`` depends on, in the order its row names them."""
-        return list(self.tasks[task_id].dependencies)
-
-    def downstream(self, task_id: str) -> set[str]:
-        """Every task that depends on ``task_id``, directly or not."""
-        return descendants(self.dag, task_id)
-
-
-def _first_words(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 _EMPHASIS_RE = re.compile(r"(`+|\*{1,3}|_{1,3})(.+)\1")
@@ -335,16 +211,16 @@ def read_plan_text(path: Path) -> str:
         ) from None
 
 
-def load_plan(workspace: str | Path = ".orchestrator") -> Plan:
-    """Read and validate ``<workspace>/master_plan.md`` (or a path to the file itself)."""
-    path = Path(workspace)
-    if path.is_dir() or path.suffix != ".md":
-        path = path / PLAN_FILE
-    return parse_plan(read_plan_text(path), path)
+def read_plan(path: Path, *, book: Book | None = None) -> Plan:
+    """Read and validate the plan file at ``path``; ``book``: the agent ids its workspace gave."""
+    return parse_plan(read_plan_text(path), path, book=book)
 
 
-def parse_plan(text: str, path: str | Path = PLAN_FILE) -> Plan:
-    """Parse and validate plan text; raises ``PlanError`` listing every problem found."""
+def parse_plan(text: str, path: str | Path = PLAN_FILE, *, book: Book | None = None) -> Plan:
+    """Parse and validate plan text; raises ``PlanError`` listing every problem found.
+
+    ``book``: the agent ids the plan's workspace gave so far (``state/agents.json``), which each
+    task keeps; without one, tasks without an Agent cell are numbered in table order."""
     path = Path(path)
     out = _Collector(path.name)
     lines = split_lines(text)
@@ -374,13 +250,17 @@ def parse_plan(text: str, path: str | Path = PLAN_FILE) -> Plan:
     details = _parse_details(document, document.section(*_DETAILS_KEYS), list(rows), out)
     for task_id, body in details.items():
         rows[task_id]["details"] = body
-    _assign_agents(rows, out)
+    assignment = assign([Row(task_id, row["agent"], row["line"]) for task_id, row in rows.items()], book or Book())
+    for line, message, hint in assignment.problems:
+        out.add(line, message, hint)
+    for task_id, agent in assignment.agents.items():
+        rows[task_id]["agent"] = agent
     _check_dependencies(rows, out)
     if out.problems:
         raise PlanError(out.problems)
     # Each Task is built once, from fields complete by now (frozen dataclasses cost a copy to change).
     tasks = {task_id: Task(**fields) for task_id, fields in rows.items()}
-    return Plan(path, settings, request, goal, tasks, text, front.data)
+    return Plan(path, settings, request, goal, tasks, text, front.data, book=assignment.book)
 
 
 def _lf(text: str) -> str:
@@ -604,34 +484,6 @@ def _parse_details(document: Document, section: Section | None, tasks: list[str]
     return details
 
 
-def _assign_agents(tasks: dict[str, dict[str, Any]], out: _Collector) -> None:
-    """Give rows without an Agent cell the next free ``Agent-NN``, in table order."""
-    width = max(2, len(str(len(tasks))))
-    taken: dict[str, str] = {}
-    for task in tasks.values():
-        agent = task["agent"]
-        if agent:
-            other = taken.get(agent.lower())
-            if other is not None:
-                out.add(
-                    task["line"],
-                    f"{task['id']}: agent '{agent}' is already assigned to {other}",
-                    "give each task its own agent id, or leave the Agent cell empty to number them",
-                )
-            taken[agent.lower()] = task["id"]
-    number = 0
-    for task_id, task in tasks.items():
-        if task["agent"]:
-            continue
-        while True:
-            number += 1
-            candidate = f"Agent-{number:0{width}d}"
-            if candidate.lower() not in taken:
-                break
-        taken[candidate.lower()] = task_id
-        task["agent"] = candidate
-
-
 def _check_dependencies(tasks: dict[str, dict[str, Any]], out: _Collector) -> None:
     """Unknown ids, self-dependencies and cycles; dependency ids end up spelled as in the ID column."""
     edges: list[tuple[str, str]] = []
@@ -668,7 +520,7 @@ def _check_dependencies(tasks: dict[str, dict[str, Any]], out: _Collector) -> No
                 dict.fromkeys(d if d in tasks else lowered.get(d.lower(), d) for d in task["dependencies"])
             )
     if len(ids) and not out.problems and _has_cycle(ids, edges):
-        for cycle in _cycles(ids, edges):
+        for cycle in graphs.cycles(graphs.build({task_id: tasks[task_id]["dependencies"] for task_id in ids})):
             path = " -> ".join([*cycle, cycle[0]])
             out.add(
                 tasks[cycle[0]]["line"],
@@ -678,7 +530,9 @@ def _check_dependencies(tasks: dict[str, dict[str, Any]], out: _Collector) -> No
 
 
 def _has_cycle(ids: list[str], edges: list[tuple[str, str]]) -> bool:
-    """Kahn's algorithm: a cycle is what is left when every task without dependencies is removed."""
+    """Whether the graph has a cycle: what is left once every task without dependencies is removed
+    (Kahn). networkx finds the cycles to report; this yes-or-no keeps it out of ``status``, whose
+    whole budget on a 10,000-task plan is what importing networkx costs."""
     indegree = dict.fromkeys(ids, 0)
     children: dict[str, list[str]] = {node: [] for node in ids}
     for source, target in edges:
@@ -694,24 +548,3 @@ def _has_cycle(ids: list[str], edges: list[tuple[str, str]]) -> bool:
             if indegree[child] == 0:
                 ready.append(child)
     return seen < len(ids)
-
-
-def _cycles(ids: list[str], edges: list[tuple[str, str]]) -> list[list[str]]:
-    """One cycle per strongly connected component that has one, starting at its first-listed task."""
-    import networkx as nx
-
-    graph = nx.DiGraph()
-    graph.add_nodes_from(ids)
-    graph.add_edges_from(edges)
-    order = {node: index for index, node in enumerate(graph.nodes)}
-    cycles: list[list[str]] = []
-    for component in nx.strongly_connected_components(graph):
-        if len(component) == 1:
-            continue
-        start = min(component, key=order.__getitem__)
-        cycle = [start]
-        sub = graph.subgraph(component)
-        path = nx.shortest_path(sub, next(iter(sorted(sub.successors(start), key=order.__getitem__))), start)
-        cycle.extend(path[:-1])
-        cycles.append(cycle)
-    return sorted(cycles, key=lambda c: order[c[0]])

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from orchestrator import documents
 from orchestrator.errors import PlanError, Problem
-from orchestrator.plan.parser import Plan, Task
+from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.settings import Settings, parse_duration
-from orchestrator.state import store
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +46,7 @@ def search_dirs(workspace_root: Path) -> list[Path]:
 
 def _profile(path: Path) -> Profile | Problem:
     try:
-        meta, body = store.parse(path.read_text(encoding="utf-8"))
+        meta, body = documents.parse(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         return Problem(str(path), 1, f"cannot read profile: {exc}", "fix its YAML frontmatter")
     name = str(meta.get("name") or path.stem)
@@ -119,7 +119,7 @@ class Profiles:
         profile = self.get(task.profile)
         if profile is None:
             return ""
-        return store.sha256(f"{profile.prompt}\n{profile.tools}\n{profile.model}")[:16]
+        return documents.sha256(f"{profile.prompt}\n{profile.tools}\n{profile.model}")[:16]
 
     def settings_for(self, plan: Plan, task: Task) -> Settings:
         """Plan (with CLI overrides) < profile < the task's own columns."""

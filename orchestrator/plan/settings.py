@@ -160,6 +160,15 @@ def _env(value: object) -> dict[str, str]:
     raise ValueError(f"{value!r} is not a mapping of NAME: value")
 
 
+def _caps(value: object) -> dict[str, int]:
+    """A mapping of name to a whole number of at least 1 (``{claude: 2, codex: 1}``)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{value!r} is not a mapping of backend: number, e.g. {{claude: 2}}")
+    return {str(k).strip().lower(): _int(1)(v) for k, v in value.items()}
+
+
 def _choice(*choices: str) -> Callable[[object], str]:
     def parse(value: object) -> str:
         text = _str(value).lower()
@@ -179,6 +188,8 @@ class Settings:
     """Everything that shapes a run. Frontmatter keys have the same names as these fields."""
 
     max_parallel: int = field(default=4, metadata=_parser(_int(1)))
+    # At most this many at once on a backend (``{claude: 2}``), within max_parallel.
+    backend_max_parallel: dict[str, int] = field(default_factory=dict, metadata=_parser(_caps))
     backend: str = field(default="claude", metadata=_parser(lambda v: _str(v).lower()))
     timeout: float | None = field(default=1800.0, metadata=_parser(parse_duration))
     # 15 minutes: more than the longest a claude Bash tool call may run silently (10 minutes).

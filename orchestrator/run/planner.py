@@ -20,10 +20,11 @@ from orchestrator import backends
 from orchestrator.backends.base import AgentResult, Job
 from orchestrator.backends.claude import ClaudeBackend
 from orchestrator.errors import AgentCallError, PlanError, Problem
-from orchestrator.executors.base import call_agent
-from orchestrator.output.render import plan_markdown
-from orchestrator.plan.parser import PLAN_FILE, Plan, Task, parse_plan
+from orchestrator.output.skeleton import plan_markdown
+from orchestrator.plan.model import PLAN_FILE, Plan, Task
+from orchestrator.plan.parser import parse_plan
 from orchestrator.plan.settings import Settings
+from orchestrator.run.attempts import call_agent
 
 PLAN_SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from orchestrator import backends
 from orchestrator.errors import PlanError, Problem
-from orchestrator.plan.parser import Plan
+from orchestrator.plan.model import Plan
 from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import suggest
 from orchestrator.state.workspace import Workspace

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from orchestrator.plan.parser import Plan, Task
-from orchestrator.state import store
+from orchestrator.documents import read_body
+from orchestrator.plan.model import Plan, Task
 from orchestrator.state.workspace import Workspace
 
 
@@ -18,7 +18,7 @@ def build_prompt(plan: Plan, workspace: Workspace, task: Task, brief: str, cap: 
     parts = [brief.rstrip(), "", "## Upstream results", ""]
     for dep in task.dependencies:
         path = workspace.result(plan.tasks[dep])
-        body = store.read_body(path) or ""
+        body = read_body(path) or ""
         where = workspace.relative(path)
         parts.append(f"### {dep}: {plan.tasks[dep].title} (`{where}`)")
         parts.append("")

@@ -10,13 +10,13 @@ import anyio
 
 from orchestrator import backends
 from orchestrator.backends.base import Job
+from orchestrator.documents import read_body
 from orchestrator.errors import AgentCallError, UsageError
-from orchestrator.executors.base import call_agent
-from orchestrator.plan.graph import topological_order
-from orchestrator.plan.parser import Plan, Task
-from orchestrator.state import store
-from orchestrator.state.status import COMPLETED, collect
+from orchestrator.plan.model import Plan, Task
+from orchestrator.run.attempts import call_agent
+from orchestrator.state.status import collect
 from orchestrator.state.workspace import Workspace
+from orchestrator.vocabulary import TaskStatus
 
 _INSTRUCTIONS = """You are the aggregator of a plan whose tasks were run by other agents in parallel.
 Below are the original request and every task's result. Write the synthesis: one coherent answer to
@@ -26,8 +26,7 @@ contradict each other; never invent results. Answer in markdown, without a top-l
 
 def synthesis_prompt(plan: Plan, workspace: Workspace, cap: int) -> str:
     views = {v.id: v for v in collect(plan, workspace)}
-    order = {task_id: i for i, task_id in enumerate(plan.tasks)}
-    ids = topological_order(plan.dag, order)
+    ids = plan.topological_order()
     share = max(1000, cap // max(1, len(ids)))
     parts = [_INSTRUCTIONS, "", "## Original request", "", plan.request or "(none given)", "", "## Results", ""]
     for task_id in ids:
@@ -35,8 +34,8 @@ def synthesis_prompt(plan: Plan, workspace: Workspace, cap: int) -> str:
         view = views[task_id]
         path = workspace.result(task)
         parts.append(f"### {task_id}: {task.title} — {view.status}")
-        if view.status == COMPLETED:
-            body = store.read_body(path) or ""
+        if view.status == TaskStatus.COMPLETED:
+            body = read_body(path) or ""
             if len(body) > share:
                 body = body[:share] + f"\n… more in `{workspace.relative(path)}`"
             parts.append(body or "(no output)")

@@ -3,34 +3,15 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
-from pathlib import Path
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.plan.parser import Plan
+from orchestrator.plan.model import Plan, Task
 from orchestrator.state import journal
+from orchestrator.state.results import ResultRecord, read_record
 from orchestrator.state.workspace import Workspace
-from orchestrator.state.yamlout import load_simple, safe_load
-
-PENDING, WAITING, RUNNING, RETRYING = "pending", "waiting", "running", "retrying"
-COMPLETED, FAILED, SKIPPED, INTERRUPTED = "completed", "failed", "skipped", "interrupted"
-STATES = (PENDING, WAITING, RUNNING, RETRYING, COMPLETED, FAILED, SKIPPED, INTERRUPTED)
-ICONS = {
-    PENDING: "🟡",
-    WAITING: "⏸️",
-    RUNNING: "🔵",
-    RETRYING: "🔄",
-    COMPLETED: "✅",
-    FAILED: "❌",
-    SKIPPED: "⏭️",
-    INTERRUPTED: "⏹️",
-}
-
-
-def label(state: str) -> str:
-    """``"completed"`` -> ``"✅ Completed"``."""
-    return f"{ICONS.get(state, '?')} {state.capitalize()}"
+from orchestrator.vocabulary import TaskStatus
 
 
 @dataclass(slots=True)
@@ -40,7 +21,7 @@ class TaskView:
     id: str
     agent: str
     name: str
-    status: str
+    status: TaskStatus
     dependencies: list[str]
     priority: str
     started: str | None = None
@@ -52,42 +33,48 @@ class TaskView:
     cost_usd: float | None = None
     tokens: int | None = None
     session_id: str | None = None
-    fingerprint: str | None = None
     result_file: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    simulated: bool = False
+
+    @classmethod
+    def of(cls, task: Task, status: TaskStatus = TaskStatus.PENDING) -> TaskView:
+        return cls(task.id, task.agent, task.title, status, list(task.dependencies), task.priority_name)
+
+    def take(self, record: ResultRecord, result_file: str) -> None:
+        """What ``record`` (this task's result) says."""
+        self.status = record.status
+        self.started = record.started
+        self.finished = record.finished
+        self.duration = record.duration
+        self.attempts = record.attempts
+        self.reason = record.reason
+        self.backend = record.backend
+        self.cost_usd = record.cost_usd
+        self.tokens = record.total_tokens
+        self.session_id = record.session_id
+        self.result_file = result_file
+        self.simulated = record.simulated
 
     def as_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("fingerprint")
-        data.pop("extra")
-        return data
-
-
-def read_metadata(path: Path) -> dict[str, Any] | None:
-    """Only the frontmatter of a result file: a result body may be many megabytes of output."""
-    try:
-        with path.open("r", encoding="utf-8") as handle:
-            if handle.readline().strip() != "---":
-                return None
-            lines: list[str] = []
-            for line in handle:
-                if line.rstrip("\r\n") == "---":
-                    break
-                lines.append(line)
-            else:
-                return None
-    except (OSError, UnicodeDecodeError):
-        return None
-    fast = load_simple(lines)  # what we wrote ourselves, read without PyYAML
-    if fast is not None:
-        return fast
-    import yaml  # only for a file edited by hand: importing PyYAML costs as much as the rest of status
-
-    try:
-        data = safe_load("".join(lines))
-    except yaml.YAMLError:
-        return None
-    return data if isinstance(data, dict) else None
+        return {
+            "id": self.id,
+            "agent": self.agent,
+            "name": self.name,
+            "status": str(self.status),
+            "dependencies": self.dependencies,
+            "priority": self.priority,
+            "started": self.started,
+            "finished": self.finished,
+            "duration": self.duration,
+            "attempts": self.attempts,
+            "reason": self.reason,
+            "backend": self.backend,
+            "cost_usd": self.cost_usd,
+            "tokens": self.tokens,
+            "session_id": self.session_id,
+            "result_file": self.result_file,
+            "simulated": self.simulated,
+        }
 
 
 def pid_alive(pid: int) -> bool:
@@ -102,80 +89,71 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def _iso(value: object) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="seconds")
-    return str(value)
+def read_records(plan: Plan, workspace: Workspace) -> dict[str, ResultRecord]:
+    """Each task's result record, for the tasks that have one of their own."""
+    present = set(_names(workspace.results_dir))
+    found: dict[str, ResultRecord] = {}
+    for task in plan.tasks.values():
+        path = workspace.result(task)
+        if path.name in present:
+            record = read_record(path, task.id)
+            if record is not None:
+                found[task.id] = record
+    return found
 
 
 def collect(plan: Plan, workspace: Workspace) -> list[TaskView]:
     """The state of every task, in table order.
 
-    A result file decides completed/failed/skipped/interrupted; an attempt the journal has open
-    means running while its runner is alive (retrying while it waits for a backoff), interrupted
-    once the runner is gone; otherwise a task is pending when its dependencies are completed and
-    waiting when they are not.
+    A result file of the task's own decides completed/failed/skipped/interrupted; an attempt the
+    journal has open means running while its runner is alive (retrying while it waits for a
+    backoff), interrupted once the runner is gone; otherwise a task is pending when its
+    dependencies are completed and waiting when they are not.
     """
-    views: dict[str, TaskView] = {}
-    # Names are compared as strings: building two Path objects per task costs more than the rest.
-    results = set(_names(workspace.results_dir))
+    records = read_records(plan, workspace)
     attempts = journal.read(workspace.journal_file)
     runner_alive = attempts.runner_pid is not None and pid_alive(attempts.runner_pid)
+    views: dict[str, TaskView] = {}
     for task in plan.tasks.values():
-        view = TaskView(task.id, task.agent, task.title, PENDING, list(task.dependencies), task.priority_name)
-        slug = task.slug
-        meta = None
-        if f"{slug}-result.md" in results:
-            result_path = workspace.result(task)
-            meta = read_metadata(result_path)
-        if meta is not None:
-            view.status = str(meta.get("status", FAILED))
-            view.started = _iso(meta.get("started"))
-            view.finished = _iso(meta.get("finished"))
-            duration = meta.get("duration")
-            view.duration = float(duration) if isinstance(duration, int | float) else None
-            view.attempts = int(meta.get("attempts") or 0)
-            view.reason = meta.get("reason")
-            view.backend = meta.get("backend")
-            cost = meta.get("cost_usd")
-            view.cost_usd = float(cost) if isinstance(cost, int | float) else None
-            tokens = meta.get("tokens")
-            if isinstance(tokens, dict):
-                view.tokens = sum(int(v) for v in tokens.values() if isinstance(v, int))
-            elif isinstance(tokens, int):
-                view.tokens = tokens
-            view.session_id = meta.get("session_id")
-            view.fingerprint = meta.get("fingerprint")
-            view.result_file = workspace.result_name(task)
+        view = TaskView.of(task)
+        record = records.get(task.id)
+        if record is not None:
+            view.take(record, workspace.result_name(task))
         attempt = attempts.open.get(task.id)
         if attempt is not None:
             if runner_alive:
-                view.status = RUNNING
+                view.status = TaskStatus.RUNNING
                 view.started = attempt.started
                 view.attempts = attempt.attempt
             else:
-                view.status = INTERRUPTED
+                view.status = TaskStatus.INTERRUPTED
                 view.reason = f"runner (pid {attempts.runner_pid}) is gone; attempt left behind"
         elif runner_alive and task.id in attempts.retrying:
-            view.status = RETRYING
+            view.status = TaskStatus.RETRYING
         views[task.id] = view
-    for view in views.values():
-        if view.status == PENDING and any(views[d].status != COMPLETED for d in view.dependencies):
-            view.status = WAITING
+    settle_waiting(views.values(), views)
     return list(views.values())
 
 
-def _names(directory: Path) -> list[str]:
+def settle_waiting(views: Iterable[TaskView], by_id: dict[str, TaskView]) -> None:
+    """Pending tasks with a dependency not completed are waiting."""
+    for view in views:
+        if view.status == TaskStatus.PENDING and any(
+            by_id[d].status != TaskStatus.COMPLETED for d in view.dependencies
+        ):
+            view.status = TaskStatus.WAITING
+
+
+def _names(directory: os.PathLike[str]) -> list[str]:
     try:
         return os.listdir(directory)
     except OSError:
         return []
 
 
-def counts(views: list[TaskView]) -> dict[str, int]:
-    found = {state: 0 for state in STATES}
+def counts(views: Iterable[TaskView]) -> dict[str, int]:
+    """How many tasks are in each state, every state listed (in ``TaskStatus`` order)."""
+    found = {str(state): 0 for state in TaskStatus}
     for view in views:
-        found[view.status] = found.get(view.status, 0) + 1
+        found[str(view.status)] += 1
     return found

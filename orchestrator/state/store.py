@@ -1,13 +1,13 @@
 """Every write of workspace state goes through here: temp file in the same directory, fsync, rename.
 
 A crash or ``kill -9`` at any moment leaves either the old file or the new one, never a mix.
-Frontmatter documents are read with python-frontmatter and written in its exact format.
+(Documents with frontmatter are composed and read in ``documents``; master_plan.md's own rewrite,
+which must not lose a person's edit made meanwhile, is ``planfile``.)
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import os
 import stat
@@ -16,16 +16,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from orchestrator.state import yamlout
+from orchestrator import documents
 
 _TEMP_PREFIX = ".tmp-"
 
 
-def sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _fsync_dir(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
     with contextlib.suppress(OSError):  # not every filesystem lets a directory be opened
         fd = os.open(directory, os.O_RDONLY)
         try:
@@ -113,7 +109,7 @@ _PID = [os.getpid()]  # for temp names; a forked child takes its own
 os.register_at_fork(after_in_child=lambda: _PID.__setitem__(0, os.getpid()))
 
 
-def _write_temp(path: Path, data: bytes, *, sync: bool, parent_exists: bool = False, exists: bool = True) -> str:
+def write_temp(path: Path, data: bytes, *, sync: bool, parent_exists: bool = False, exists: bool = True) -> str:
     """A new temp file beside ``path`` holding ``data``; its name is returned. ``exists=False``
     says the caller knows ``path`` is not there (no permissions to carry over).
 
@@ -146,7 +142,7 @@ def _write_temp(path: Path, data: bytes, *, sync: bool, parent_exists: bool = Fa
         try:
             if mode is not None:
                 os.fchmod(fd, mode)
-            _write_all(fd, data)
+            write_all(fd, data)
             if sync:
                 os.fsync(fd)
         finally:
@@ -166,10 +162,16 @@ def named_error(exc: OSError, path: str | os.PathLike[str]) -> OSError:
     return OSError(exc.errno, exc.strerror, os.fspath(path))
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes, path: str | os.PathLike[str] | None = None) -> None:
+    """Write all of ``data`` to ``fd``; an error names ``path`` (``os.write`` names no file)."""
     view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        if path is None or exc.filename is not None:
+            raise
+        raise named_error(exc, path) from exc
 
 
 def write_text(
@@ -189,7 +191,12 @@ def write_bytes(
     skip them and ``sync_files`` later in one go (the runner does, once a second).
     ``parent_exists`` and ``exists=False`` spare a syscall each for a caller that knows.
     """
-    temp = _write_temp(path, data, sync=durable, parent_exists=parent_exists, exists=exists)
+    temp = write_temp(path, data, sync=durable, parent_exists=parent_exists, exists=exists)
+    replace(Path(temp), path, durable=durable)
+
+
+def replace(temp: Path, path: Path, *, durable: bool = True) -> None:
+    """Rename ``temp`` (made by ``write_temp``) over ``path``; ``temp`` is gone either way."""
     try:
         os.replace(temp, path)
     except BaseException:
@@ -197,7 +204,40 @@ def write_bytes(
             os.unlink(temp)
         raise
     if durable:
-        _fsync_dir(path.parent)
+        fsync_directory(path.parent)
+
+
+_RENAME_EXCHANGE = 2  # linux/fs.h
+_AT_FDCWD = -100
+_LIBC_RENAMEAT2: list[Any] = []  # [renameat2] once looked up; [None] where there is none
+
+
+def exchange(first: Path, second: Path) -> bool:
+    """Swap two files in one step (Linux ``renameat2(RENAME_EXCHANGE)``): each name then holds
+    what the other held, with no moment at which either is missing or a write to either is lost.
+    ``False``, with nothing done, where the system or the file system cannot do it."""
+    if not _LIBC_RENAMEAT2:
+        function = None
+        if sys.platform.startswith("linux"):
+            with contextlib.suppress(OSError, AttributeError, ImportError):
+                import ctypes
+
+                function = ctypes.CDLL(None, use_errno=True).renameat2
+                function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+                function.restype = ctypes.c_int
+        _LIBC_RENAMEAT2.append(function)
+    function = _LIBC_RENAMEAT2[0]
+    if function is None:
+        return False
+    if function(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+        return True
+    import ctypes
+    import errno
+
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), os.fspath(second))
 
 
 def sync_files(paths: Iterable[Path]) -> None:
@@ -221,7 +261,7 @@ def sync_files(paths: Iterable[Path]) -> None:
             finally:
                 os.close(fd)
     for directory in directories:
-        _fsync_dir(directory)
+        fsync_directory(directory)
 
 
 def write_many(
@@ -256,7 +296,7 @@ def write_many(
                 if parent not in names:
                     names[parent] = set(os.listdir(parent))
             exists = path.name in names[parent]
-            temps.append((_write_temp(path, text.encode("utf-8"), sync=False, parent_exists=True, exists=exists), path))
+            temps.append((write_temp(path, text.encode("utf-8"), sync=False, parent_exists=True, exists=exists), path))
         if temps:
             sync_filesystems(directories)
         for temp, path in temps:
@@ -267,7 +307,7 @@ def write_many(
                 os.unlink(temp)
         raise
     for directory in directories:
-        _fsync_dir(directory)
+        fsync_directory(directory)
     return len(temps)
 
 
@@ -306,7 +346,7 @@ def _write_new_directory(directory: Path, items: list[tuple[Path, str]]) -> bool
         for path, text in items:
             fd = os.open(staging / path.name, _TEMP_FLAGS, _NEW_FILE_MODE)
             try:
-                _write_all(fd, text.encode("utf-8"))
+                write_all(fd, text.encode("utf-8"))
             finally:
                 os.close(fd)
         sync_filesystems([staging])
@@ -318,7 +358,7 @@ def _write_new_directory(directory: Path, items: list[tuple[Path, str]]) -> bool
         if isinstance(exc, OSError):
             return False
         raise
-    _fsync_dir(directory.parent)
+    fsync_directory(directory.parent)
     return True
 
 
@@ -328,7 +368,7 @@ def remove(path: Path, *, durable: bool = True) -> bool:
     except FileNotFoundError:
         return False
     if durable:
-        _fsync_dir(path.parent)
+        fsync_directory(path.parent)
     return True
 
 
@@ -358,124 +398,25 @@ def _remove_staging(staging: Path) -> None:
     shutil.rmtree(doomed, ignore_errors=True)
 
 
-def compose(metadata: Mapping[str, Any], body: str) -> str:
-    """A frontmatter document: ``---``, YAML, ``---``, body; byte for byte what
-    ``frontmatter.dumps`` writes with our YAML handler (a test holds them equal), without its
-    Post object and template formatting, which cost more than the YAML on every result."""
-    text = f"---\n{yamlout.dump(metadata)}\n---\n\n{body}".strip()
-    return text + "\n"
-
-
-def parse(text: str) -> tuple[dict[str, Any], str]:
-    """Split a frontmatter document into (metadata, body); raises ``ValueError`` when it is malformed."""
-    import frontmatter  # not at import: most commands never read YAML that is not ours
-    import yaml
-
-    try:
-        # frontmatter.parse, not loads: loads builds a Post(content, handler, **metadata), which
-        # breaks on a metadata key named 'content' or 'handler'.
-        metadata, content = frontmatter.parse(text, handler=yamlout.handler())
-    except yaml.YAMLError as exc:
-        raise ValueError(f"frontmatter is not valid YAML: {exc}") from None
-    if not isinstance(metadata, dict):
-        raise ValueError("frontmatter is not a mapping")
-    return dict(metadata), str(content)
-
-
-def read_text(path: Path) -> str | None:
-    """``path.read_text(encoding="utf-8")`` (newlines made ``\\n``), or ``None`` if the file is
-    missing, unreadable or not UTF-8: with plain syscalls, for about 60% of the cost (the runner
-    reads every brief as its task starts)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        text = b"".join(chunks).decode("utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-    finally:
-        os.close(fd)
-    if "\r" in text:  # universal newlines, as read_text reads them
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return text
-
-
-def file_version(path: Path) -> tuple[int, int, int, int] | None:
-    """What changes whenever ``path``'s content is changed or replaced (inode, size, modification
-    and change times), or ``None`` if it cannot be looked at."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def read_body(path: Path) -> str | None:
-    """The body of a frontmatter file without parsing its YAML (stripped, as python-frontmatter
-    does), or ``None`` if the file is missing or unreadable.
-
-    Results are read for their bodies by every dependent and by the aggregation; their metadata
-    is not needed there, and YAML costs more than everything else in reading one.
-    """
-    text = read_text(path)
-    if text is None:
-        return None
-    first = text.find("\n")
-    if not text.startswith("---") or first < 0:
-        return text.strip()
-    end = closing_fence_end(text, first)
-    if end is None:
-        return text.strip()
-    return text[end:].strip()
-
-
-def closing_fence_end(text: str, newline: int) -> int | None:
-    """Where the body starts: just past the first line after ``newline`` (the index of a newline)
-    that is ``---`` and nothing but spaces or tabs after it, and past that line's own newline.
-
-    What ``re.compile(r"^---[ \t]*$\r?\n?", re.M).search(text, newline + 1).end()`` finds (a test
-    holds them equal), for a tenth of its cost: the regex tries every position of a brief, a
-    third of the work of reading one, and a brief's emoji makes each position four bytes wide.
-    """
-    size = len(text)
-    while True:
-        start = text.find("\n---", newline)
-        if start < 0:
-            return None
-        end = start + 4
-        while end < size and text[end] in " \t":
-            end += 1
-        if end == size:
-            return end
-        if text[end] == "\n":
-            return end + 1
-        newline = start + 1
-
-
-def read_document(path: Path) -> tuple[dict[str, Any], str] | None:
-    """(metadata, body) of a frontmatter file, or ``None`` if it is missing or unreadable."""
-    try:
-        return parse(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-
-
-def write_document(
-    path: Path,
-    metadata: Mapping[str, Any],
-    body: str,
-    *,
-    durable: bool = True,
-    parent_exists: bool = False,
-    exists: bool = True,
-) -> None:
-    write_text(path, compose(metadata, body), durable=durable, parent_exists=parent_exists, exists=exists)
-
-
 def iter_files(directory: Path, pattern: str) -> Iterator[Path]:
     if directory.is_dir():
         yield from sorted(p for p in directory.glob(pattern) if not p.name.startswith(_TEMP_PREFIX))
+
+
+def set_aside(path: Path, task_id: str) -> Path | None:
+    """If ``path`` holds a brief or result of a task other than ``task_id`` (its frontmatter says
+    whose), rename it to ``<name>.<its task>.md`` beside it and return the new path: nothing is
+    overwritten that may be somebody's work."""
+    meta = documents.read_metadata(path)
+    owner = meta.get("task") if meta is not None else None
+    if meta is None or not isinstance(owner, str) or owner == task_id:
+        return None
+    stem = path.name.removesuffix(".md")
+    for number in range(1, 1000):
+        suffix = f".{owner}.md" if number == 1 else f".{owner}.{number}.md"
+        target = path.with_name(stem + suffix)
+        if not target.exists():
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(path, target)
+            return target
+    return None

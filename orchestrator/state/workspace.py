@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.errors import WorkspaceError
-from orchestrator.plan.parser import PLAN_FILE, Task
+from orchestrator.plan.model import PLAN_FILE, Plan, Task
 
 DEFAULT_DIR = ".orchestrator"
 
@@ -21,8 +21,6 @@ class Workspace:
     results_dir: Path = field(init=False, repr=False, compare=False)
     logs_dir: Path = field(init=False, repr=False, compare=False)
     state_dir: Path = field(init=False, repr=False, compare=False)
-    # Each task's brief and result paths, made once: a run asks for them several times a task.
-    _paths: dict[tuple[str, str], Path] = field(init=False, repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         root = self.root
@@ -67,17 +65,23 @@ class Workspace:
     def lock_file(self) -> Path:
         return self.state_dir / "runner.lock"
 
+    @property
+    def agents_file(self) -> Path:
+        """The agent id each task was given (``state.identity``)."""
+        return self.state_dir / "agents.json"
+
+    def load_plan(self) -> Plan:
+        """The plan, its tasks with the agent ids this workspace gave them (``state/agents.json``)."""
+        from orchestrator.plan.parser import read_plan
+        from orchestrator.state.identity import read_book
+
+        return read_plan(self.plan_file, book=read_book(self))
+
     def brief(self, task: Task) -> Path:
-        path = self._paths.get(("brief", task.agent))
-        if path is None:
-            path = self._paths["brief", task.agent] = self.tasks_dir / f"{task.slug}.md"
-        return path
+        return self.tasks_dir / f"{task.slug}.md"
 
     def result(self, task: Task) -> Path:
-        path = self._paths.get(("result", task.agent))
-        if path is None:
-            path = self._paths["result", task.agent] = self.results_dir / f"{task.slug}-result.md"
-        return path
+        return self.results_dir / f"{task.slug}-result.md"
 
     @property
     def journal_file(self) -> Path:
@@ -92,12 +96,11 @@ class Workspace:
         return self.logs_dir / f"{_log_stem(task, attempt)}.{stream}"
 
     def log_name(self, task: Task, attempt: int, stream: str) -> str:
-        """``log`` as the user would type it from the project directory (no Path work)."""
+        """``log`` as the user would type it from the project directory."""
         return f"{self.root.name}/logs/{_log_stem(task, attempt)}.{stream}"
 
     def result_name(self, task: Task) -> str:
-        """The result file as the user would type it from the project directory (no Path work:
-        this is called for every input of every brief)."""
+        """The result file as the user would type it from the project directory."""
         return f"{self.root.name}/results/{task.slug}-result.md"
 
     def brief_name(self, task: Task) -> str:
@@ -113,3 +116,9 @@ class Workspace:
 
 def _log_stem(task: Task, attempt: int) -> str:
     return f"{task.slug}.attempt-{attempt}"
+
+
+def load_plan(directory: str | Path | None = None) -> Plan:
+    """The plan of the workspace at ``directory`` (as ``Workspace.find`` takes it: the workspace,
+    its project, or its master_plan.md), each task with the agent id its workspace gave it."""
+    return Workspace.find(directory).load_plan()

@@ -1,15 +1,15 @@
-"""The sub-commands that run things: ``run``, ``reset`` and ``aggregate``."""
+"""The commands that run things: ``run``, ``reset``, ``aggregate`` and ``plan``."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
+from orchestrator.cli.output import Commands, add_command, add_directory, emit_json
 from orchestrator.errors import UsageError
-from orchestrator.plan.parser import load_plan
 from orchestrator.state import store
 from orchestrator.state.lock import WorkspaceLock
-from orchestrator.state.workspace import Workspace
+from orchestrator.state.workspace import DEFAULT_DIR, Workspace
+from orchestrator.vocabulary import ExitCode, TaskStatus
 
 
 def _ids(text: str | None) -> list[str] | None:
@@ -19,8 +19,7 @@ def _ids(text: str | None) -> list[str] | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from orchestrator.cli.main import EXIT_INTERRUPTED
-    from orchestrator.executors.process import keep_descriptors_from_children
+    from orchestrator.executors import named
     from orchestrator.output.reporter import make_reporter
     from orchestrator.run.runner import Runner, RunOptions
 
@@ -40,11 +39,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         aggregate="agent" if args.aggregate == "agent" else None,
     )
     reporter = make_reporter(as_json=args.json)
-    keep_descriptors_from_children()  # every child is ours: lets them start by posix_spawn
     try:
-        summary = Runner(workspace, options, reporter).run()
+        summary = Runner(workspace, options, reporter, named(args.executor)).run()
     except KeyboardInterrupt:  # pragma: no cover - a Ctrl-C before the loop installed its handler
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     finally:
         reporter.close()
     return summary.exit_code
@@ -58,16 +56,16 @@ def _looks_like_workspace(word: str) -> bool:
 
 
 def cmd_reset(args: argparse.Namespace) -> int:
-    from orchestrator.cli.main import emit_json
-    from orchestrator.state.status import COMPLETED, read_metadata
+    from orchestrator.documents import read_metadata
+    from orchestrator.output.sections import update_plan_file
 
     tasks = list(args.tasks)
     directory = args.directory
-    if tasks and directory == ".orchestrator" and _looks_like_workspace(tasks[0]):
+    if tasks and directory == DEFAULT_DIR and _looks_like_workspace(tasks[0]):
         directory = tasks.pop(0)
     args.tasks = tasks
     workspace = Workspace.find(directory)
-    plan = load_plan(workspace.plan_file)
+    plan = workspace.load_plan()
     chosen = [args.all, args.failed, bool(args.tasks)]
     if sum(chosen) != 1:
         raise UsageError("say what to reset: task ids, --failed or --all (exactly one)")
@@ -83,14 +81,14 @@ def cmd_reset(args: argparse.Namespace) -> int:
             path = workspace.result(task)
             if args.tasks and task.id not in args.tasks:
                 continue
-            if args.failed:
-                meta = read_metadata(path)
-                if meta is None or meta.get("status") == COMPLETED:
-                    continue
+            meta = read_metadata(path)
+            owner = meta.get("task") if meta is not None else None
+            if isinstance(owner, str) and owner != task.id:
+                continue  # another task's result: not this one's to forget
+            if args.failed and (meta is None or meta.get("status") == TaskStatus.COMPLETED):
+                continue
             if store.remove(path):
                 removed.append(task.id)
-        from orchestrator.output.render import update_plan_file
-
         update_plan_file(plan, workspace)
     finally:
         lock.release()
@@ -101,15 +99,14 @@ def cmd_reset(args: argparse.Namespace) -> int:
             f"Reset {len(removed)} task{'s' if len(removed) != 1 else ''}"
             + (f": {', '.join(removed)}" if removed else "")
         )
-    return 0
+    return ExitCode.OK
 
 
 def cmd_aggregate(args: argparse.Namespace) -> int:
-    from orchestrator.cli.main import emit_json
     from orchestrator.output.final import write_final_output
 
     workspace = Workspace.find(args.directory)
-    plan = load_plan(workspace.plan_file)
+    plan = workspace.load_plan()
     synthesis = ""
     if args.agent:
         from orchestrator.run.synthesis import synthesize
@@ -120,16 +117,14 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
         emit_json({"ok": True, "final_output": str(workspace.final_output)})
     else:
         print(f"Wrote {workspace.relative(workspace.final_output)}")
-    return 0
+    return ExitCode.OK
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from orchestrator.cli.main import emit_json
     from orchestrator.plan.settings import Settings
     from orchestrator.run.planner import make_plan
-    from orchestrator.state import store
 
     root = Path(args.dir)
     target = root / "master_plan.md"
@@ -163,41 +158,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(planned.text, end="")
     else:
         print(f"Wrote {target}: {len(planned.plan.tasks)} tasks. Next: `orchestrator run {root}`")
-    return 0
+    return ExitCode.OK
 
 
-def cmd_install_skill(args: argparse.Namespace) -> int:
-    from orchestrator.cli.main import emit_json
-    from orchestrator.cli.skill import install
-
-    if args.user and args.project:
-        raise UsageError("choose one of --user and --project")
-    installed = install(user=not args.project, force=args.force)
-    if args.json:
-        emit_json({"ok": True, "path": str(installed.path), "name": installed.name, "unchanged": installed.unchanged})
-    elif installed.unchanged:
-        print(f"Skill '{installed.name}' is already installed and up to date in {installed.path}")
-    else:
-        print(f"Installed skill '{installed.name}' into {installed.path}")
-    return 0
-
-
-def register(sub: Any) -> None:
-    """Add run / reset / aggregate to the CLI's sub-parsers."""
-
-    def add(name: str, handler: Any, help_text: str, directory: bool = True) -> argparse.ArgumentParser:
-        parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
-        parser.set_defaults(handler=handler)
-        if directory:
-            parser.add_argument(
-                "directory", nargs="?", default=".orchestrator", help="the workspace (default: .orchestrator)"
-            )
-        else:
-            parser.set_defaults(directory=".orchestrator")
-        parser.add_argument("--json", action="store_true", help="JSON output (for run: one event per line)")
-        return parser
-
-    p = add("run", cmd_run, "run the plan: every task not yet completed, in dependency order, in parallel")
+def register(sub: Commands[argparse.ArgumentParser]) -> None:
+    p = add_command(
+        sub,
+        "run",
+        cmd_run,
+        "run the plan: every task not yet completed, in dependency order, in parallel",
+        json_help="print one JSON object per event, one per line",
+    )
+    add_directory(p)
     p.add_argument("--max-parallel", type=int, metavar="N", help="at most N tasks at once (default 4, or the plan's)")
     p.add_argument("--only", metavar="IDS", help="run just these tasks (their dependencies must be completed)")
     p.add_argument("--rerun", metavar="IDS", help="run these tasks again, and everything downstream of them")
@@ -210,15 +182,22 @@ def register(sub: Any) -> None:
         action="store_true",
         help="wait for attempts a dead runner left running instead of stopping them",
     )
+    p.add_argument(
+        "--executor",
+        choices=["local", "fake"],
+        default="local",
+        help="where attempts run: local processes (default), or fake: nothing runs and every result says so",
+    )
 
-    p = add("reset", cmd_reset, "forget results so those tasks run again", directory=False)
+    p = add_command(sub, "reset", cmd_reset, "forget results so those tasks run again")
+    p.set_defaults(directory=DEFAULT_DIR)
     p.add_argument("tasks", nargs="*", metavar="[DIR] TASK", help="task ids to reset (after an optional workspace)")
     p.add_argument("--failed", action="store_true", help="reset every task that did not complete")
     p.add_argument("--all", action="store_true", help="reset every task")
 
-    p = add("plan", cmd_plan, "ask an agent to decompose a request and write master_plan.md", directory=False)
+    p = add_command(sub, "plan", cmd_plan, "ask an agent to decompose a request and write master_plan.md")
     p.add_argument("request", help="what you want done, in words")
-    p.add_argument("--dir", default=".orchestrator", help="the workspace to write (default: .orchestrator)")
+    p.add_argument("--dir", default=DEFAULT_DIR, help="the workspace to write (default: .orchestrator)")
     p.add_argument(
         "--backend", default="claude", choices=["claude", "codex", "gemini"], help="the planning agent (default claude)"
     )
@@ -227,14 +206,6 @@ def register(sub: Any) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the plan; write nothing")
     p.add_argument("--force", action="store_true", help="replace an existing master_plan.md")
 
-    p = add(
-        "install-skill", cmd_install_skill, "install the Claude Code skill (SKILL.md and its docs)", directory=False
-    )
-    p.add_argument(
-        "--user", action="store_true", help="into ~/.claude/skills/, or $CLAUDE_CONFIG_DIR/skills/ (the default)"
-    )
-    p.add_argument("--project", action="store_true", help="into ./.claude/skills/ of the current directory")
-    p.add_argument("--force", action="store_true", help="replace a copy that was modified after it was installed")
-
-    p = add("aggregate", cmd_aggregate, "rebuild final_output.md from results/")
+    p = add_command(sub, "aggregate", cmd_aggregate, "rebuild final_output.md from results/")
+    add_directory(p)
     p.add_argument("--agent", action="store_true", help="add a synthesis written by an agent above the results")

@@ -1,0 +1,93 @@
+"""``FakeExecutor``: attempts that run no process, for tests and demos, as httpx ships ``MockTransport``.
+
+Each attempt gets a ``Reply``: what a process would have written and how it would have ended.
+Replies come from a function of the launch, or a mapping from task id to one reply or a list (one
+per attempt; the last one repeats). Everything it writes says it is fake: the first line of each
+log is ``FAKE_BANNER``, and the ``ProcessRun`` it returns is ``simulated``, which the runner
+writes into the result's frontmatter (``simulated: true``) and body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import anyio
+
+from orchestrator.executors.base import Executor, Launch, LineCallback, ProcessRun, StartCallback
+
+FAKE_BANNER = "[fake executor: no process ran; this output is made up]"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What one simulated attempt does."""
+
+    stdout: str = ""
+    stderr: str = ""
+    exit_code: int = 0
+    delay: float = 0.0  # seconds it "runs"
+    timed_out: str | None = None  # "timeout" or "inactivity"
+    start_error: str | None = None
+
+
+Replies = Callable[[Launch], Reply] | Mapping[str, Reply | Sequence[Reply]]
+
+
+def _default(launch: Launch) -> Reply:
+    return Reply(stdout=f"Simulated result of {launch.task}, attempt {launch.attempt}.\n")
+
+
+class FakeExecutor(Executor):
+    """Runs nothing. ``launches`` lists every launch it was given, in order."""
+
+    name: ClassVar[str] = "fake"
+
+    def __init__(self, replies: Replies | None = None) -> None:
+        self.replies = replies
+        self.launches: list[Launch] = []
+
+    def reply(self, launch: Launch) -> Reply:
+        replies = self.replies
+        if replies is None:
+            return _default(launch)
+        if callable(replies):
+            return replies(launch)
+        found = replies.get(launch.task)
+        if found is None:
+            return _default(launch)
+        if isinstance(found, Reply):
+            return found
+        return found[min(launch.attempt, len(found)) - 1] if found else _default(launch)
+
+    async def run(
+        self, launch: Launch, *, on_start: StartCallback | None = None, on_line: LineCallback | None = None
+    ) -> ProcessRun:
+        self.launches.append(launch)
+        reply = self.reply(launch)
+        if reply.start_error:
+            return ProcessRun(None, None, 0.0, start_error=reply.start_error, simulated=True)
+        began = anyio.current_time()
+        if on_start is not None:
+            on_start({"fake": True})
+        counts = []
+        for path, text in ((launch.stdout, reply.stdout), (launch.stderr, reply.stderr)):
+            path.unlink(missing_ok=True)
+            if text:
+                path.write_text(f"{FAKE_BANNER}\n{text}", encoding="utf-8")
+            counts.append(len(text.encode()))
+        if on_line is not None:
+            for line in reply.stdout.splitlines():
+                on_line(line.encode())
+        if reply.delay:
+            await anyio.sleep(reply.delay)
+        return ProcessRun(
+            reply.exit_code if not reply.timed_out else None,
+            None,
+            anyio.current_time() - began,
+            timed_out=reply.timed_out,
+            stdout_bytes=counts[0],
+            stderr_bytes=counts[1],
+            simulated=True,
+        )

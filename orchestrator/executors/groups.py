@@ -1,0 +1,141 @@
+"""Process groups on this machine: signal them, tell whether they still run, stop them, find them.
+
+Every attempt's process starts a new session, so it and everything it starts (unless they leave
+with ``setsid`` of their own) share one process group, signalled as one. Linux's ``/proc`` tells
+members, states and start times; elsewhere the answers are coarser (a group counts as running
+while ``killpg(pgid, 0)`` succeeds).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import anyio
+
+_HAVE_PROC = os.path.isdir("/proc/self")
+_EXITED: frozenset[str | None] = frozenset({None, "Z", "X"})  # no such process, zombie, dead
+_POLL = 0.02  # seconds between looks at a group asked to stop
+
+
+def signal_group(pgid: int, sig: int) -> bool:
+    """Signal a process group; ``False`` when it is empty (or not ours)."""
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def group_running(pgid: int) -> bool:
+    """Whether a member of the group still runs.
+
+    A member that has exited but is not yet reaped (a zombie) still answers ``killpg(pgid, 0)``;
+    once its parent is gone only init can reap it, which may take seconds (or never happen in a
+    container whose PID 1 does not reap), so zombies do not count.
+    """
+    if not signal_group(pgid, 0):
+        return False
+    if not _HAVE_PROC:
+        return True
+    return any(process_state(pid) not in _EXITED for pid in group_members(pgid))
+
+
+async def stop_groups(pgids: Iterable[int], grace: float) -> None:
+    """SIGTERM every group at once, wait up to ``grace`` seconds for them all to empty, then
+    SIGKILL what is left: however many groups, one grace period."""
+    asked = [pgid for pgid in set(pgids) if signal_group(pgid, signal.SIGTERM)]
+    for pgid in asked:
+        signal_group(pgid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+    deadline = anyio.current_time() + grace
+    while asked and anyio.current_time() < deadline:
+        await anyio.sleep(_POLL)
+        asked = [pgid for pgid in asked if group_running(pgid)]
+    for pgid in asked:
+        signal_group(pgid, signal.SIGKILL)
+
+
+async def stop_group(pgid: int, grace: float) -> None:
+    await stop_groups([pgid], grace)
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state first), or ``None``."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()
+
+
+def process_state(pid: int) -> str | None:
+    """The state letter of ``pid`` (R, S, Z, ...) from /proc, or ``None`` when it is gone (or no /proc)."""
+    fields = _stat_fields(pid)
+    return fields[0] if fields else None
+
+
+def process_start_time(pid: int) -> int | None:
+    """Start time of ``pid`` in clock ticks since boot (Linux), to tell a reused pid from the original."""
+    fields = _stat_fields(pid)
+    try:
+        return int(fields[19]) if fields else None
+    except (IndexError, ValueError):
+        return None
+
+
+def started_since_bound() -> int | None:
+    """A lower bound, in ``process_start_time``'s units, on the start time of a process started a
+    moment ago: the boot-time clock less one second of slack."""
+    if not _HAVE_PROC:
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    return max(0, int(time.clock_gettime(time.CLOCK_BOOTTIME) * ticks) - ticks)
+
+
+def group_members(pgid: int) -> list[int]:
+    """Pids whose process group is ``pgid`` (Linux /proc; empty elsewhere)."""
+    members: list[int] = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            fields = _stat_fields(int(entry.name))
+            if fields is not None and len(fields) > 2 and fields[2] == str(pgid):
+                members.append(int(entry.name))
+    return members
+
+
+def any_member_since(pgid: int, earliest: int | None) -> bool:
+    """Whether the group has a running member that started no earlier than ``earliest`` (ticks
+    since boot): a group id reused by somebody else's processes does not count."""
+    for pid in group_members(pgid):
+        if process_state(pid) in _EXITED:
+            continue
+        start = process_start_time(pid)
+        if earliest is None or (start is not None and start >= earliest):
+            return True
+    return False
+
+
+def groups_with_environment(marks: Mapping[str, str]) -> set[int]:
+    """The process groups of running processes whose environment holds every ``marks`` variable
+    with that value (Linux /proc, processes of our own user; empty elsewhere)."""
+    wanted = {f"{key}={value}".encode() for key, value in marks.items()}
+    groups: set[int] = set()
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                environment = set(Path(entry.path, "environ").read_bytes().split(b"\0"))
+            except OSError:  # gone, or not ours
+                continue
+            if wanted <= environment:
+                fields = _stat_fields(int(entry.name))
+                if fields and len(fields) > 2 and fields[0] not in _EXITED:
+                    groups.add(int(fields[2]))
+    return groups

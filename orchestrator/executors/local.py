@@ -1,0 +1,245 @@
+"""``LocalExecutor``: each attempt is a process group on this machine, supervised with anyio.
+
+Every child starts a new session (its own process group), so the whole tree it creates can be
+signalled at once. Whatever happens (a normal exit, the wall-clock limit, inactivity, an error in
+a callback, cancellation by Ctrl-C), the group is stopped (SIGTERM, a grace period, SIGKILL) and
+the child reaped before ``run`` returns or raises. Output goes to the attempt's log files as it
+arrives; any output on either stream counts as activity.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import IO, ClassVar
+
+import anyio
+from anyio.abc import ByteReceiveStream, Process
+
+from orchestrator.executors.base import (
+    Executor,
+    Launch,
+    Leftover,
+    Limits,
+    LineCallback,
+    ProcessRun,
+    StartCallback,
+)
+from orchestrator.executors.groups import (
+    any_member_since,
+    group_running,
+    groups_with_environment,
+    started_since_bound,
+    stop_group,
+    stop_groups,
+)
+
+_DRAIN = 2.0  # seconds a grandchild that left the group may keep writing after the child's exit
+_LONGEST_LINE = 64 * 1024 * 1024  # a line longer than this is not buffered for on_line
+
+
+class LocalExecutor(Executor):
+    """Processes on this machine. The handle of an attempt is its process group: ``{"pgid": N,
+    "pgid_start": ticks}`` (a lower bound on the group leader's start time, so that a reused
+    group id is not taken for it)."""
+
+    name: ClassVar[str] = "local"
+
+    async def run(
+        self, launch: Launch, *, on_start: StartCallback | None = None, on_line: LineCallback | None = None
+    ) -> ProcessRun:
+        began = anyio.current_time()
+        out_log, err_log = _Log(launch.stdout), _Log(launch.stderr)
+        try:
+            process = await _open(launch)
+        except OSError as exc:
+            return ProcessRun(None, None, anyio.current_time() - began, start_error=_could_not_start(exc, launch))
+        pgid = process.pid
+        activity = _Activity(began)
+        timed_out: str | None = None
+        try:
+            with out_log, err_log, _one_error():
+                if on_start is not None:
+                    on_start({"pgid": pgid, "pgid_start": started_since_bound()})
+                async with anyio.create_task_group() as pumps:
+                    assert process.stdout is not None and process.stderr is not None
+                    pumps.start_soon(_pump, process.stdout, out_log, activity, on_line)
+                    pumps.start_soon(_pump, process.stderr, err_log, activity, None)
+                    timed_out = await _wait(process, launch.limits, began, activity)
+                    # The leader is gone. Children it left in its group would hold the pipes open
+                    # for ever: they go too. A grandchild that left the group (setsid) may still
+                    # hold a pipe: what it writes is read for a moment, then no more.
+                    if group_running(pgid):
+                        await stop_group(pgid, min(launch.limits.grace, 1.0))
+                    with anyio.move_on_after(_DRAIN):
+                        await activity.closed.wait()
+                    pumps.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                if process.returncode is None or group_running(pgid):
+                    await stop_group(pgid, launch.limits.grace)
+                await process.wait()
+                await process.aclose()
+        code = process.returncode
+        assert code is not None
+        return ProcessRun(
+            None if code < 0 else code,
+            -code if code < 0 else None,
+            anyio.current_time() - began,
+            timed_out=timed_out,
+            stdout_bytes=out_log.count,
+            stderr_bytes=err_log.count,
+        )
+
+    async def settle(self, leftovers: Sequence[Leftover], *, grace: float, wait: bool) -> list[str]:
+        """Stop (or wait for) the process groups of ``leftovers``: all asked at once, then one
+        grace period. An attempt with no handle (its runner died starting it) is found by the
+        variables that name it in its processes' environment."""
+        groups: dict[int, str] = {}
+        for leftover in leftovers:
+            handle = leftover.handle
+            if handle is not None and isinstance(handle.get("pgid"), int) and handle["pgid"] > 0:
+                start = handle.get("pgid_start")
+                pgid = int(handle["pgid"])
+                if group_running(pgid) and any_member_since(pgid, start if isinstance(start, int) else None):
+                    groups[pgid] = leftover.task
+            elif handle is None:
+                for pgid in groups_with_environment(leftover.marks):
+                    groups[pgid] = leftover.task
+        if wait:
+            while any(group_running(pgid) for pgid in groups):
+                await anyio.sleep(0.2)
+        else:
+            await stop_groups(groups, grace)
+        return sorted(set(groups.values()))
+
+
+async def _open(launch: Launch) -> Process:
+    stdin: IO[bytes] | int = subprocess.DEVNULL
+    if launch.stdin is not None:
+        stdin = open(launch.stdin, "rb")  # noqa: SIM115 - closed below, once the child has it
+    try:
+        return await anyio.open_process(
+            list(launch.argv),
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=launch.cwd,
+            env=dict(launch.env),
+            start_new_session=True,
+        )
+    finally:
+        if not isinstance(stdin, int):
+            stdin.close()
+
+
+def _could_not_start(exc: OSError, launch: Launch) -> str:
+    program = launch.argv[0] if launch.argv else "(no command)"
+    if isinstance(exc, FileNotFoundError):
+        if exc.filename is not None and os.fspath(exc.filename) == os.fspath(launch.cwd):
+            return f"no such directory: {launch.cwd}"
+        return f"command not found: {program}" if exc.filename in (None, program) else str(exc)
+    if isinstance(exc, PermissionError):
+        return f"permission denied: {program}"
+    return f"{program}: {exc.strerror or exc}"
+
+
+class _Activity:
+    """When the attempt last wrote anything, and whether both of its pipes are at their end."""
+
+    def __init__(self, now: float) -> None:
+        self.last = now
+        self.open = 2
+        self.closed = anyio.Event()
+
+    def seen(self) -> None:
+        self.last = anyio.current_time()
+
+    def stream_ended(self) -> None:
+        self.open -= 1
+        if self.open == 0:
+            self.closed.set()
+
+
+async def _wait(process: Process, limits: Limits, began: float, activity: _Activity) -> str | None:
+    """Wait for the process to exit within its limits; the limit it ran into, if one."""
+    deadline = began + limits.timeout if limits.timeout else math.inf
+    while True:
+        idle = activity.last + limits.inactivity if limits.inactivity else math.inf
+        now = anyio.current_time()
+        if now >= deadline or now >= idle:
+            await stop_group(process.pid, limits.grace)
+            await process.wait()
+            return "timeout" if now >= deadline else "inactivity"
+        with anyio.move_on_after(min(deadline, idle) - now):
+            await process.wait()
+            return None
+
+
+async def _pump(stream: ByteReceiveStream, log: _Log, activity: _Activity, on_line: LineCallback | None) -> None:
+    """Copy one pipe to its log as it comes; complete lines to ``on_line``."""
+    pending = bytearray()
+    try:
+        async for chunk in stream:
+            activity.seen()
+            log.write(chunk)
+            if on_line is None:
+                continue
+            pending += chunk
+            if b"\n" in chunk:
+                *lines, rest = pending.split(b"\n")
+                for line in lines:
+                    on_line(bytes(line))
+                pending = bytearray(rest)
+            elif len(pending) > _LONGEST_LINE:
+                pending.clear()
+    except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+        pass
+    if on_line is not None and pending:
+        on_line(bytes(pending))
+    activity.stream_ended()
+
+
+class _Log:
+    """A log file created with the first byte written to it: no file means no output. A log an
+    earlier attempt of the same number left is removed first, so what is there is this attempt's."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = 0
+        self._file: IO[bytes] | None = None
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+    def write(self, data: bytes) -> None:
+        if self._file is None:
+            self._file = open(self.path, "wb")  # noqa: SIM115 - closed by __exit__
+        self._file.write(data)
+        self._file.flush()
+        self.count += len(data)
+
+    def __enter__(self) -> _Log:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+class _one_error:
+    """Raise the one exception a task group wraps in an ``ExceptionGroup`` as itself: an error in
+    ``on_line`` reaches the caller as the error it is."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+            raise error.exceptions[0] from None

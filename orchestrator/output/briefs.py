@@ -1,0 +1,190 @@
+"""The agent briefs, ``agent_tasks/agent-NN.md``: rendered from ``agent_task.md.j2``, never
+written over a hand edit.
+
+A brief records the hash of the body it was rendered with (``content_hash``); a body that no
+longer matches was edited by hand and is kept (``render --force`` replaces it). What an attempt
+gets is the brief as it is on disk when it starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestrator import __version__, documents
+from orchestrator.documents import compose, parse
+from orchestrator.errors import WorkspaceError
+from orchestrator.output.templates import Templates
+from orchestrator.plan.identity import Book
+from orchestrator.plan.model import Plan, Task
+from orchestrator.plan.settings import Settings
+from orchestrator.state import store
+from orchestrator.state.identity import book_outdated, write_book
+from orchestrator.state.store import set_aside
+from orchestrator.state.workspace import Workspace
+
+BRIEF_TEMPLATE = "agent_task.md.j2"
+
+
+def brief_inputs(
+    plan: Plan, workspace: Workspace, task: Task, result_names: Mapping[str, str] | None = None
+) -> list[dict[str, str]]:
+    """The results a task's brief points to; ``result_names`` (task id -> result file as the user
+    types it) saves rendering every brief from spelling each task's name once per dependent."""
+    if result_names is None:
+        return [{"task": dep, "path": workspace.result_name(plan.tasks[dep])} for dep in task.dependencies]
+    return [{"task": dep, "path": result_names[dep]} for dep in task.dependencies]
+
+
+def brief_metadata(
+    plan: Plan,
+    workspace: Workspace,
+    task: Task,
+    inputs: list[dict[str, str]] | None = None,
+    *,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    if settings is None:
+        settings = plan.settings_for(task)
+    if inputs is None:
+        inputs = brief_inputs(plan, workspace, task)
+    return {
+        "task": task.id,
+        "agent": task.agent,
+        "name": task.title,
+        "dependencies": list(task.dependencies),
+        "priority": task.priority_name,
+        "profile": task.profile,
+        "inputs": [i["path"] for i in inputs],
+        "settings": {"backend": settings.backend, "timeout": settings.timeout, "retries": settings.retries},
+    }
+
+
+def render_brief(plan: Plan, workspace: Workspace, task: Task, templates: Templates) -> str:
+    return _render_brief(plan, workspace, task, templates)[1]
+
+
+def _render_brief(
+    plan: Plan,
+    workspace: Workspace,
+    task: Task,
+    templates: Templates,
+    result_names: Mapping[str, str] | None = None,
+) -> tuple[str, str]:
+    """(body, whole file text) of a task's brief."""
+    settings = plan.settings_for(task)
+    inputs = brief_inputs(plan, workspace, task, result_names)
+    body = templates.render(
+        BRIEF_TEMPLATE,
+        task=task,
+        inputs=inputs,
+        result_path=workspace.result_name(task) if result_names is None else result_names[task.id],
+        request=plan.request,
+        goal=plan.goal,
+        settings=settings,
+    ).strip()  # as python-frontmatter strips it on reading, so the recorded hash matches
+    meta = brief_metadata(plan, workspace, task, inputs, settings=settings)
+    meta["rendered_by"] = _RENDERED_BY
+    meta["content_hash"] = documents.sha256(body)
+    return body, compose(meta, body + "\n")
+
+
+_RENDERED_BY = f"orchestrator {__version__}"
+
+
+@dataclass(slots=True)
+class RenderReport:
+    written: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    kept_edited: list[str] = field(default_factory=list)  # hand-edited briefs left alone
+    bodies: dict[str, str] = field(default_factory=dict)  # task id -> brief body as it now is on disk
+    pending: list[tuple[Path, str]] = field(default_factory=list, repr=False)  # briefs to write
+    set_aside: list[tuple[Path, str]] = field(default_factory=list, repr=False)  # (brief, new owner): move first
+    book: Book | None = field(default=None, repr=False)  # the agent ids to keep first, when they changed
+    listed: set[str] = field(default_factory=set, repr=False)  # agent_tasks/ as prepare_briefs found it
+
+    def as_json(self) -> dict[str, list[str]]:
+        return {"written": self.written, "unchanged": self.unchanged, "kept_edited": self.kept_edited}
+
+
+def brief_was_edited(text: str) -> bool:
+    """True when a brief's body no longer matches the hash recorded when it was rendered."""
+    try:
+        meta, body = parse(text)
+    except ValueError:
+        return True
+    recorded = meta.get("content_hash")
+    return not isinstance(recorded, str) or recorded != documents.sha256(body.strip())
+
+
+def render_briefs(plan: Plan, workspace: Workspace, *, force: bool = False) -> RenderReport:
+    """Write ``agent_tasks/<agent>.md`` for every task; idempotent, and never silently over a hand edit."""
+    report = prepare_briefs(plan, workspace, force=force)
+    write_briefs(report, workspace)
+    return report
+
+
+def prepare_briefs(plan: Plan, workspace: Workspace, *, force: bool = False) -> RenderReport:
+    """What ``render_briefs`` would write, and why, with nothing written yet: every template
+    error is raised here. ``write_briefs`` then writes it."""
+    templates = Templates.of(workspace)
+    report = RenderReport()
+    pending = report.pending
+    try:  # one listing instead of 10,000 failed opens on a first render
+        present = set(os.listdir(workspace.tasks_dir))
+    except FileNotFoundError:
+        present = set()
+    result_names = {task_id: workspace.result_name(task) for task_id, task in plan.tasks.items()}
+    for task in plan.tasks.values():
+        path = workspace.brief(task)
+        body, text = _render_brief(plan, workspace, task, templates, result_names)
+        report.bodies[task.id] = body
+        existing: str | None = None
+        if present and path.name in present:
+            with contextlib.suppress(FileNotFoundError, UnicodeDecodeError):
+                existing = path.read_bytes().decode("utf-8")  # exact: no newline translation
+        name = workspace.brief_name(task)
+        if existing is not None and _owner(existing) not in (None, task.id):
+            report.set_aside.append((path, task.id))  # another task's brief: moved aside, not overwritten
+            existing = None
+        if existing == text:
+            report.unchanged.append(name)
+        elif existing is not None and not force and brief_was_edited(existing):
+            report.kept_edited.append(name)
+            try:
+                report.bodies[task.id] = parse(existing)[1]
+            except ValueError as exc:
+                raise WorkspaceError(f"{name}: {exc} — fix the brief, or delete it to render it again") from None
+        else:
+            pending.append((path, text))
+            report.written.append(name)
+    report.listed = present
+    if book_outdated(workspace, plan.book):
+        report.book = plan.book
+    return report
+
+
+def write_briefs(report: RenderReport, workspace: Workspace) -> None:
+    """Write the briefs ``prepare_briefs`` found to be new or changed (all at once, on a first
+    render), after the agent book that names them (``state/agents.json``)."""
+    if report.book is not None:
+        write_book(workspace, report.book)
+    for path, task_id in report.set_aside:
+        set_aside(path, task_id)
+    if report.pending:  # made with its files, on a first render (store.write_many)
+        store.write_many(report.pending, listed={workspace.tasks_dir: report.listed}, whole=True)
+    else:
+        workspace.tasks_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _owner(text: str) -> str | None:
+    """The task a brief's frontmatter names, or ``None``."""
+    try:
+        task = parse(text)[0].get("task")
+    except ValueError:
+        return None
+    return task if isinstance(task, str) else None

@@ -1,0 +1,54 @@
+"""The status blocks of master_plan.md: a table of every task's state, and the task graph.
+
+Their text comes from ``assignment.md.j2`` and ``dependency_graph.md.j2``; where they go in the
+file, and how the file is rewritten without losing a person's edit, is ``state.planfile``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from orchestrator.output.templates import Templates
+from orchestrator.output.views import MERMAID_MAX_TASKS, mermaid, summary_line
+from orchestrator.plan.model import Plan
+from orchestrator.plan.settings import format_duration
+from orchestrator.state import planfile
+from orchestrator.state.status import TaskView, collect, counts
+from orchestrator.state.workspace import Workspace
+
+
+def status_blocks(plan: Plan, views: Sequence[TaskView], templates: Templates) -> list[planfile.Block]:
+    """The two tool-written blocks of master_plan.md, as they are for ``views``."""
+    rows = [
+        {
+            "id": v.id,
+            "agent": v.agent,
+            "label": v.status.label + (f" ({v.attempts} attempts)" if v.attempts > 1 else ""),
+            "start": _clock(v.started),
+            "end": _clock(v.finished),
+            "duration": format_duration(v.duration) if v.duration is not None else "-",
+            "cost": f"${v.cost_usd:.4f}" if v.cost_usd is not None else "-",
+        }
+        for v in views
+    ]
+    table = templates.render("assignment.md.j2", rows=rows, summary=summary_line(views, counts(views)))
+    graph = templates.render("dependency_graph.md.j2", mermaid=mermaid(plan, views, limit=MERMAID_MAX_TASKS))
+    return [planfile.Block("status", "Agent Assignment", table), planfile.Block("graph", "Dependency Graph", graph)]
+
+
+def _clock(stamp: str | None) -> str:
+    if not stamp:
+        return "-"
+    return stamp.replace("T", " ")[:19]
+
+
+def update_plan_file(
+    plan: Plan, workspace: Workspace, views: Sequence[TaskView] | None = None, *, durable: bool = True
+) -> bool:
+    """Put the status blocks into master_plan.md as it is on disk now (a person's edits since the
+    plan was loaded are kept); whether the file changed. Raises ``planfile.PlanFileUnreadable``
+    when the file is not UTF-8 at the moment."""
+    if views is None:
+        views = collect(plan, workspace)
+    blocks = status_blocks(plan, views, Templates.of(workspace))
+    return planfile.rewrite(workspace.plan_file, lambda text: planfile.splice(text, blocks), durable=durable)

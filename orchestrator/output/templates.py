@@ -1,0 +1,164 @@
+"""Jinja templates: the packaged ones, and a workspace's overrides in ``templates/``.
+
+Every piece of user text is passed to templates as data, never as template source, so a task
+description containing ``{{ 7*7 }}`` is written literally. A file of the same name in
+``.orchestrator/templates/`` overrides the packaged one; overrides run in jinja2's sandbox, since
+a cloned repository's templates must not run Python. A broken override is a ``PlanError`` naming
+its file and line.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from orchestrator.errors import PlanError, Problem
+from orchestrator.state.workspace import Workspace
+
+if TYPE_CHECKING:
+    import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+PACKAGED = Path(__file__).parent.parent / "templates"
+
+
+def _options() -> dict[str, Any]:
+    import jinja2
+
+    return {"autoescape": False, "keep_trailing_newline": True, "undefined": jinja2.StrictUndefined}
+
+
+def environment(workspace: Workspace | None) -> ImmutableSandboxedEnvironment:
+    """The sandboxed environment: the workspace's ``templates/`` first, then the packaged ones."""
+    import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    loaders: list[jinja2.BaseLoader] = []
+    if workspace is not None and workspace.templates_dir.is_dir():
+        loaders.append(jinja2.FileSystemLoader(workspace.templates_dir))
+    loaders.append(jinja2.FileSystemLoader(PACKAGED))
+    env = ImmutableSandboxedEnvironment(loader=jinja2.ChoiceLoader(loaders), **_options())
+    env.filters["quote"] = blockquote
+    return env
+
+
+@functools.cache
+def packaged_environment() -> jinja2.Environment:
+    """A plain environment that loads the packaged templates only, never a workspace's file.
+
+    Only for packaged templates that include, extend or import no other template (a test checks
+    they do not): here such a reference would get the packaged file where the workspace has its own.
+    """
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(PACKAGED), **_options())
+    env.filters["quote"] = blockquote
+    return env
+
+
+def blockquote(text: str) -> str:
+    """Text as a markdown blockquote, one ``> `` per line."""
+    lines = str(text or "").strip().splitlines() or [""]
+    return "\n".join(f"> {line}".rstrip() for line in lines)
+
+
+def _overrides_signature(directory: Path) -> object:
+    try:
+        return tuple(sorted((e.name, e.stat().st_mtime_ns, e.stat().st_size) for e in os.scandir(directory)))
+    except OSError:
+        return None
+
+
+class Templates:
+    """Compiled templates of one workspace; a broken override is a ``PlanError`` naming the file.
+
+    Use ``Templates.of(workspace)``: compiling a template costs milliseconds, and a run renders
+    one per finished task.
+    """
+
+    _shared: ClassVar[dict[str, tuple[object, Templates]]] = {}
+
+    @classmethod
+    def of(cls, workspace: Workspace | None) -> Templates:
+        """The instance for this workspace, rebuilt when its override files change."""
+        key = str(workspace.templates_dir) if workspace is not None else ""
+        signature = _overrides_signature(workspace.templates_dir) if workspace is not None else None
+        found = cls._shared.get(key)
+        if found is None or found[0] != signature:
+            found = cls._shared[key] = (signature, cls(workspace))
+        return found[1]
+
+    def __init__(self, workspace: Workspace | None) -> None:
+        self.workspace = workspace
+        self._sandbox: ImmutableSandboxedEnvironment | None = None
+        self._cache: dict[str, jinja2.Template] = {}
+
+    @property
+    def sandbox(self) -> ImmutableSandboxedEnvironment:
+        if self._sandbox is None:
+            self._sandbox = environment(self.workspace)
+        return self._sandbox
+
+    def overridden(self, name: str) -> bool:
+        """Whether the workspace has its own ``name``: it then runs in the sandbox."""
+        return self.workspace is not None and (self.workspace.templates_dir / name).is_file()
+
+    def get(self, name: str) -> jinja2.Template:
+        template = self._cache.get(name)
+        if template is None:
+            import jinja2
+
+            env = self.sandbox if self.overridden(name) else packaged_environment()
+            try:
+                template = env.get_template(name)
+            except jinja2.TemplateSyntaxError as exc:
+                raise _template_error(exc.name or name, exc.lineno, exc.message or str(exc)) from None
+            except UnicodeDecodeError as exc:
+                line = exc.object[: exc.start].count(b"\n") + 1
+                raise _template_error(name, line, f"not valid UTF-8 (byte 0x{exc.object[exc.start]:02x})") from None
+            self._cache[name] = template
+        return template
+
+    def render(self, name: str, **context: Any) -> str:
+        template = self.get(name)
+        import jinja2
+
+        try:
+            return template.render(**context)
+        except jinja2.TemplateSyntaxError as exc:  # in an included template
+            raise _template_error(exc.name or name, exc.lineno, exc.message or str(exc)) from None
+        except jinja2.TemplateNotFound as exc:  # {% include %} of a file that is not there
+            line = _template_line(exc, template.filename)
+            raise _template_error(name, line, f"no template named '{exc.name}'") from None
+        except jinja2.TemplateError as exc:
+            line = getattr(exc, "lineno", 0) or _template_line(exc, template.filename)
+            raise _template_error(name, line, str(exc)) from None
+        except Exception as exc:  # a template is code: {{ 1/0 }}, a range the sandbox refuses, a bad int()...
+            line = _template_line(exc, template.filename)
+            raise _template_error(name, line, f"{type(exc).__name__}: {exc}") from None
+
+
+def _template_error(name: str, line: int, message: str) -> PlanError:
+    return PlanError(
+        [
+            Problem(
+                f"templates/{name}",
+                line,
+                f"template error: {message}",
+                "fix the template or delete it to use the packaged one",
+            )
+        ]
+    )
+
+
+def _template_line(exc: BaseException, filename: str | None) -> int:
+    """The template line an error was raised on (jinja puts template frames in the traceback), or 0."""
+    line = 0
+    frame = exc.__traceback__
+    while frame is not None:
+        if filename and frame.tb_frame.f_code.co_filename == filename:
+            line = frame.tb_lineno
+        frame = frame.tb_next
+    return line

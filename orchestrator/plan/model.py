@@ -1,0 +1,129 @@
+"""What a plan is once read: ``Task`` rows, the run ``Settings``, and the task graph."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from orchestrator.plan import graph as graphs
+from orchestrator.plan.identity import Book
+from orchestrator.plan.settings import Settings
+
+PLAN_FILE = "master_plan.md"
+DEFAULT_PRIORITY = 2
+PRIORITY_NAMES = {0: "P0", 1: "P1", 2: "P2", 3: "P3"}
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One row of the task table, with its Task Details body when it has one."""
+
+    id: str
+    name: str
+    description: str
+    dependencies: tuple[str, ...] = ()
+    priority: int = DEFAULT_PRIORITY
+    agent: str = ""  # its agent id (Agent-03): its brief, result and logs are named after it
+    profile: str | None = None
+    timeout: float | None = None
+    timeout_set: bool = False  # a Timeout cell was given (its value may be None = no limit)
+    retries: int | None = None
+    backend: str | None = None
+    tags: tuple[str, ...] = ()
+    details: str | None = None
+    line: int = 0
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def instructions(self) -> str:
+        """What the task is asked to do: its Task Details body, else its description, else its name."""
+        return (self.details or self.description or self.name).strip()
+
+    @property
+    def title(self) -> str:
+        return self.name or _first_words(self.description) or self.id
+
+    @property
+    def slug(self) -> str:
+        """The file-name stem of this task's brief, result and logs (``agent-01``)."""
+        return self.agent.lower()
+
+    @property
+    def priority_name(self) -> str:
+        return PRIORITY_NAMES.get(self.priority, f"P{self.priority}")
+
+
+@dataclass(eq=False)
+class Plan:
+    """A validated plan: settings, context and the tasks in table order."""
+
+    path: Path
+    settings: Settings
+    request: str
+    goal: str
+    tasks: dict[str, Task]
+    text: str = ""
+    frontmatter: dict[str, object] = field(default_factory=dict)
+    book: Book = field(default_factory=Book)  # the agent ids given in its workspace, these tasks' included
+
+    @cached_property
+    def graph(self) -> graphs.DiGraph:
+        """The task graph as a networkx ``DiGraph``, edges from dependency to dependent, built on
+        first use (``status`` never needs it)."""
+        return graphs.build({task.id: task.dependencies for task in self.tasks.values()})
+
+    @cached_property
+    def order(self) -> dict[str, int]:
+        """Each task's row position in the table."""
+        return {task_id: index for index, task_id in enumerate(self.tasks)}
+
+    def edges(self) -> list[tuple[str, str]]:
+        """(dependency, dependent) pairs in table order."""
+        return [(dep, task.id) for task in self.tasks.values() for dep in task.dependencies]
+
+    @property
+    def workspace(self) -> Path:
+        return self.path.parent
+
+    @property
+    def project_dir(self) -> Path:
+        return self.workspace.parent
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def settings_for(self, task: Task, base: Settings | None = None) -> Settings:
+        """``base`` (the plan's settings by default) with this task's own Timeout / Retries /
+        Backend cells applied: the task's row has the last word."""
+        settings = self.settings if base is None else base
+        changes: dict[str, Any] = {}
+        if task.timeout_set:
+            changes["timeout"] = task.timeout
+        if task.retries is not None:
+            changes["retries"] = task.retries
+        if task.backend:
+            changes["backend"] = task.backend
+        return settings.replace(**changes) if changes else settings
+
+    def topological_order(self) -> list[str]:
+        """Dependencies first; tasks ready together in table order."""
+        return graphs.topological_order(self.graph, self.order)
+
+    def downstream(self, task_id: str) -> set[str]:
+        """Every task that depends on ``task_id``, directly or not."""
+        return graphs.descendants(self.graph, task_id)
+
+    def upstream(self, task_id: str) -> list[str]:
+        """The tasks ``task_id`` depends on, in the order its row names them."""
+        return list(self.tasks[task_id].dependencies)
+
+    def ancestors(self, task_ids: list[str]) -> set[str]:
+        """Every task the given ones depend on, directly or not."""
+        return graphs.ancestors(self.graph, task_ids)
+
+
+def _first_words(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

@@ -1,0 +1,169 @@
+"""One attempt of one task: made from its brief as it is on disk, run by the executor, and
+interpreted by its backend.
+
+    Launcher.prepare(task, number) ──▶ Attempt (job, launch)     brief read now: hand edits run
+    Launcher.run(attempt)          ──▶ Outcome (ProcessRun, AgentResult)
+
+``call_agent`` is the same path for the one agent call a command makes outside a run (``plan``,
+``aggregate --agent``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator import backends
+from orchestrator.backends.base import AgentResult, Backend, CannotInvoke, Invocation, Job, Observer
+from orchestrator.documents import read_body
+from orchestrator.executors.base import Executor, Launch, LineCallback, ProcessRun, StartCallback
+from orchestrator.executors.local import LocalExecutor
+from orchestrator.plan.model import Plan, Task
+from orchestrator.plan.profiles import Profiles
+from orchestrator.plan.settings import Settings
+from orchestrator.run.prompt import build_prompt
+from orchestrator.state.journal import attempt_environment
+from orchestrator.state.workspace import Workspace
+
+
+@dataclass(slots=True)
+class Attempt:
+    """An attempt made ready to start."""
+
+    task: Task
+    number: int
+    settings: Settings
+    backend: Backend
+    job: Job
+    launch: Launch
+    observer: Observer
+    started: float = 0.0  # wall clock, when it was started
+    fingerprint: str = ""  # of the brief it got, its settings and its inputs (``selection``)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    attempt: Attempt
+    run: ProcessRun
+    result: AgentResult
+    finished: float  # wall clock
+
+
+def build_launch(
+    invocation: Invocation,
+    job: Job,
+    stem: Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    base_env: Mapping[str, str] | None = None,
+) -> Launch:
+    """The launch of an invocation: logs at ``<stem>.out`` / ``.err``, the stdin text (if any)
+    written to ``<stem>.in``; its environment is ``base_env`` (default: ours), then ``env``, the
+    settings' and the backend's own."""
+    import os
+
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stdin: Path | None = None
+    if invocation.stdin is not None:
+        stdin = stem.with_name(stem.name + ".in")
+        stdin.write_text(invocation.stdin, encoding="utf-8")
+    merged = {**(os.environ if base_env is None else base_env), **(env or {}), **job.settings.env, **invocation.env}
+    return Launch(
+        job.task.id,
+        job.attempt,
+        invocation.argv,
+        job.cwd,
+        merged,
+        stdin,
+        stem.with_name(stem.name + ".out"),
+        stem.with_name(stem.name + ".err"),
+        invocation.limits,
+    )
+
+
+class Launcher:
+    """Makes the attempts of one run and runs them on its executor."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        plan: Plan,
+        settings: Mapping[str, Settings],
+        profiles: Profiles,
+        executor: Executor,
+        base_env: Mapping[str, str],
+    ) -> None:
+        self.workspace = workspace
+        self.plan = plan
+        self.settings = settings
+        self.profiles = profiles
+        self.executor = executor
+        self.base_env = dict(base_env)
+        self._backends: dict[str, Backend] = {}
+
+    def backend(self, name: str) -> Backend:
+        found = self._backends.get(name)
+        if found is None:
+            found = self._backends[name] = backends.get(name)
+        return found
+
+    def prepare(self, task: Task, number: int, *, resume_session: str | None = None) -> Attempt:
+        """Attempt ``number`` of ``task``, its brief read as it is on disk now; raises
+        ``CannotInvoke`` with a one-line reason when it cannot run as the brief stands."""
+        ws = self.workspace
+        settings = self.settings[task.id]
+        brief = read_body(ws.brief(task))
+        if brief is None:
+            raise CannotInvoke(f"its brief {ws.brief_name(task)} is gone: run again to render it")
+        backend = self.backend(settings.backend)
+        prompt = build_prompt(self.plan, ws, task, brief, settings.input_cap) if backend.reads_prompt else ""
+        job = Job(
+            task=task,
+            settings=settings,
+            brief=brief,
+            prompt=prompt,
+            project_dir=ws.project_dir,
+            workspace=ws.root,
+            attempt=number,
+            inputs=tuple(ws.result(self.plan.tasks[d]) for d in task.dependencies),
+            resume_session=resume_session if settings.resume_sessions and backend.resumable else None,
+            profile=self.profiles.get(task.profile),
+            brief_name=ws.brief_name(task),
+        )
+        invocation = backend.invocation(job)
+        env = {
+            **attempt_environment(ws.root, task.id, number),
+            "ORCHESTRATOR_AGENT": task.agent,
+            "ORCHESTRATOR_RESULTS_DIR": str(ws.results_dir),
+            "ORCHESTRATOR_INPUTS": "\n".join(str(p) for p in job.inputs),
+        }
+        launch = build_launch(invocation, job, ws.log_stem(task, number), env, base_env=self.base_env)
+        return Attempt(task, number, settings, backend, job, launch, backend.observer(job))
+
+    async def run(
+        self, attempt: Attempt, *, on_start: StartCallback | None = None, on_line: LineCallback | None = None
+    ) -> Outcome:
+        """Run ``attempt`` to its end (see ``Executor.run``) and interpret what it did."""
+        observer = attempt.observer
+
+        def feed(line: bytes) -> None:
+            observer.feed(line)
+            if on_line is not None:
+                on_line(line)
+
+        run = await self.executor.run(attempt.launch, on_start=on_start, on_line=feed)
+        launch = attempt.launch
+        result = attempt.backend.interpret(attempt.job, run, launch.stdout, launch.stderr, observer)
+        return Outcome(attempt, run, result, time.time())
+
+
+async def call_agent(
+    backend: Backend, job: Job, stem: Path, executor: Executor | None = None
+) -> tuple[AgentResult, Launch]:
+    """One agent call outside a run (``plan``, ``aggregate --agent``): no journal, no retries."""
+    launch = build_launch(backend.invocation(job), job, stem)
+    observer = backend.observer(job)
+    run = await (executor or LocalExecutor()).run(launch, on_line=observer.feed)
+    return backend.interpret(job, run, launch.stdout, launch.stderr, observer), launch

@@ -1,0 +1,95 @@
+"""Everything a run decides before its first attempt: the plan as this run sees it, each task's
+settings, the briefs (rendered, hand edits kept), what is already done, and what runs."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.output.briefs import render_briefs
+from orchestrator.plan.model import Plan
+from orchestrator.plan.profiles import Profiles
+from orchestrator.plan.settings import Settings
+from orchestrator.run.preflight import check_plan
+from orchestrator.run.selection import Selection, expected_fingerprints, select, settings_signature
+from orchestrator.state import store
+from orchestrator.state.results import ResultRecord
+from orchestrator.state.status import TaskView, collect, read_records
+from orchestrator.state.workspace import Workspace
+from orchestrator.vocabulary import TaskStatus
+
+
+@dataclass(slots=True)
+class RunOptions:
+    """What the command line changes about a run (``None``: what the plan says)."""
+
+    max_parallel: int | None = None
+    only: list[str] | None = None
+    rerun: list[str] | None = None
+    fail_fast: bool | None = None
+    backend: str | None = None
+    max_cost: float | None = None
+    wait_for_orphans: bool = False
+    aggregate: str | None = None
+
+    def overrides(self) -> dict[str, Any]:
+        names = ("max_parallel", "backend", "fail_fast", "max_cost", "aggregate")
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+
+
+@dataclass(slots=True)
+class Prepared:
+    plan: Plan
+    profiles: Profiles
+    settings: dict[str, Settings]  # each task's, profile and row applied
+    signatures: dict[str, str]  # of the settings that change what a task does (its fingerprint's)
+    records: dict[str, ResultRecord]  # the results on disk of the tasks' own
+    selection: Selection
+    views: dict[str, TaskView]
+    sessions: dict[str, str] = field(default_factory=dict)  # interrupted agent sessions to resume
+
+
+def load_checked(workspace: Workspace, options: RunOptions) -> tuple[Plan, Profiles]:
+    """The plan with the command line's overrides, checked (backends, profiles): a ``PlanError``
+    here means nothing was written."""
+    plan = workspace.load_plan()
+    overrides = options.overrides()
+    if overrides:
+        plan.settings = plan.settings.replace(**overrides)
+    profiles = Profiles(workspace)
+    check_plan(plan, workspace, profiles)
+    return plan, profiles
+
+
+def prepare(workspace: Workspace, options: RunOptions) -> Prepared:
+    """Call it holding the workspace lock: it renders briefs and writes the agent book."""
+    for directory in (workspace.root, workspace.tasks_dir, workspace.results_dir, workspace.state_dir):
+        store.clean_temp_files(directory)
+    plan, profiles = load_checked(workspace, options)
+    for directory in (workspace.results_dir, workspace.logs_dir, workspace.state_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    briefs = render_briefs(plan, workspace).bodies  # as they are on disk now, hand edits included
+    settings: dict[str, Settings] = {}
+    signatures: dict[str, str] = {}
+    for task in plan.tasks.values():
+        settings[task.id] = profiles.settings_for(plan, task)
+        signatures[task.id] = settings_signature(settings[task.id], profiles.signature(task))
+    records = read_records(plan, workspace)
+    expected = expected_fingerprints(plan, briefs, signatures, records)
+    selection = select(plan, expected, records, only=options.only, rerun=options.rerun)
+    views = {view.id: view for view in collect(plan, workspace)}
+    for task_id in selection.run:
+        ready = all(dep in selection.done for dep in plan.tasks[task_id].dependencies)
+        views[task_id].status = TaskStatus.PENDING if ready else TaskStatus.WAITING
+    sessions = {
+        task_id: record.session_id
+        for task_id, record in records.items()
+        if task_id in selection.run and record.status == TaskStatus.INTERRUPTED and record.session_id
+    }
+    return Prepared(plan, profiles, settings, signatures, records, selection, views, sessions)
+
+
+def attempt_base_environment() -> dict[str, str]:
+    """What every attempt's environment starts from: ours."""
+    return dict(os.environ)

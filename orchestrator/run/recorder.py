@@ -1,0 +1,197 @@
+"""What a run tells: result files, the live views of every task, and the event stream.
+
+The scheduler decides; the recorder writes down what was decided, in one place: a task's result
+file (atomic; made durable by the next flush, within a second), its ``TaskView`` (what the
+status blocks of master_plan.md show) and the event a reporter shows.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from orchestrator import documents
+from orchestrator.backends.base import tail
+from orchestrator.output.reporter import Reporter
+from orchestrator.output.templates import Templates
+from orchestrator.plan.model import Plan, Task
+from orchestrator.plan.settings import Settings
+from orchestrator.run.attempts import Attempt, Outcome
+from orchestrator.state.journal import Journal, iso_at, now_iso
+from orchestrator.state.results import ResultRecord, write_result
+from orchestrator.state.status import TaskView
+from orchestrator.state.workspace import Workspace
+from orchestrator.vocabulary import TaskStatus
+
+_EVENTS = {TaskStatus.SKIPPED: "task_skipped", TaskStatus.INTERRUPTED: "task_interrupted"}
+
+
+class Recorder:
+    def __init__(
+        self,
+        workspace: Workspace,
+        plan: Plan,
+        settings: Mapping[str, Settings],
+        views: dict[str, TaskView],
+        reporter: Reporter,
+        journal: Journal,
+    ) -> None:
+        self.workspace = workspace
+        self.plan = plan
+        self.settings = settings
+        self.views = views
+        self.reporter = reporter
+        self.journal = journal
+        self.templates = Templates.of(workspace)
+        self.records: dict[str, ResultRecord] = {}  # written in this run
+        self.unsynced: list[Path] = []  # written, not yet made durable (``take_unsynced``)
+        self._present = set(os.listdir(workspace.results_dir))  # no stat for a file known absent
+
+    def emit(self, kind: str, **data: Any) -> None:
+        self.reporter.event({"event": kind, "time": now_iso(), **data})
+
+    # --- live states ------------------------------------------------------------------------------
+
+    def started(self, attempt: Attempt) -> None:
+        task = attempt.task
+        view = self.views[task.id]
+        view.status = TaskStatus.RUNNING
+        view.started = iso_at(attempt.started) if attempt.number == 1 or not view.started else view.started
+        view.attempts = attempt.number
+        self.emit("task_started", task=task.id, agent=task.agent, name=task.title, attempt=attempt.number)
+
+    def retrying(self, outcome: Outcome, delay: float, reason: str) -> None:
+        task = outcome.attempt.task
+        self.views[task.id].status = TaskStatus.RETRYING
+        self.journal.retrying(task.id, outcome.attempt.number)
+        self.emit(
+            "task_retrying",
+            task=task.id,
+            agent=task.agent,
+            attempt=outcome.attempt.number + 1,
+            delay=delay,
+            reason=reason,
+            error_class=outcome.result.error_class,
+        )
+
+    def paused(self, task: Task, until: str, reason: str) -> None:
+        self.views[task.id].status = TaskStatus.WAITING
+        self.emit("run_paused", task=task.id, until=until, reason=reason)
+
+    def ready(self, task_id: str) -> None:
+        """A waiting task's dependencies have all completed."""
+        view = self.views[task_id]
+        if view.status == TaskStatus.WAITING:
+            view.status = TaskStatus.PENDING
+
+    # --- results ----------------------------------------------------------------------------------
+
+    def completed(self, outcome: Outcome, warning: str | None) -> ResultRecord:
+        record = self._write_attempt(outcome, TaskStatus.COMPLETED, warning)
+        task = outcome.attempt.task
+        self.emit(
+            "task_completed",
+            task=task.id,
+            agent=task.agent,
+            duration=record.duration,
+            attempts=record.attempts,
+            cost_usd=record.cost_usd,
+            result=self.workspace.result_name(task),
+            warning=warning,
+        )
+        return record
+
+    def failed(self, outcome: Outcome, reason: str) -> None:
+        self._write_attempt(outcome, TaskStatus.FAILED, reason)
+        task = outcome.attempt.task
+        self.emit("task_failed", task=task.id, agent=task.agent, reason=reason)
+
+    def not_run(
+        self, task: Task, status: TaskStatus, reason: str, *, attempts: int = 0, session: str | None = None
+    ) -> None:
+        """A task that ends this run without an attempt of its own to show: skipped, interrupted,
+        or failed before it could start."""
+        record = ResultRecord(
+            task=task.id,
+            agent=task.agent,
+            name=task.title,
+            status=status,
+            attempts=attempts,
+            reason=reason,
+            finished=now_iso(),
+            backend=self.settings[task.id].backend,
+            session_id=session,
+        )
+        body = f"# {status.icon} {task.id} {status}: {reason}\n"
+        self._write(task, record, body)
+        kind = {TaskStatus.SKIPPED: "task_skipped", TaskStatus.INTERRUPTED: "task_interrupted"}.get(
+            status, "task_failed"
+        )
+        self.emit(kind, task=task.id, agent=task.agent, reason=reason)
+
+    def _write_attempt(self, outcome: Outcome, status: TaskStatus, reason: str | None) -> ResultRecord:
+        attempt, run, result = outcome.attempt, outcome.run, outcome.result
+        task = attempt.task
+        ws = self.workspace
+        logs = [
+            ws.log_name(task, attempt.number, stream)
+            for stream, size in (("out", run.stdout_bytes), ("err", run.stderr_bytes))
+            if size
+        ]
+        record = ResultRecord(
+            task=task.id,
+            agent=task.agent,
+            name=task.title,
+            status=status,
+            attempts=attempt.number,
+            reason=reason,
+            exit_code=result.exit_code if result.exit_code is not None else run.exit_code,
+            error_class=None if status == TaskStatus.COMPLETED else result.error_class,
+            started=iso_at(attempt.started),
+            finished=iso_at(outcome.finished),
+            duration=round(outcome.finished - attempt.started, 3),
+            backend=attempt.settings.backend,
+            fingerprint=attempt.fingerprint,
+            output_hash=documents.sha256(result.text)[:16],
+            session_id=result.session_id or attempt.observer.session_id,
+            cost_usd=result.cost_usd,
+            tokens=result.tokens,
+            turns=result.turns,
+            permission_denials=len(result.permission_denials) or None,
+            logs=tuple(logs),
+            simulated=run.simulated,
+        )
+        stderr = ""
+        if run.stderr_bytes and status != TaskStatus.COMPLETED:
+            stderr = tail(ws.log(task, attempt.number, "err"), 3000).rstrip()
+        body = self.templates.render(
+            "result.md.j2",
+            task=task,
+            status=str(status),
+            icon=status.icon,
+            reason=reason or "",
+            output=result.text.rstrip(),
+            stderr_tail=stderr,
+            logs=logs,
+            simulated=run.simulated,
+        )
+        self._write(task, record, body)
+        return record
+
+    def _write(self, task: Task, record: ResultRecord, body: str) -> None:
+        path = self.workspace.result(task)
+        write_result(path, record, body, durable=False, exists=path.name in self._present)
+        self._present.add(path.name)
+        self.unsynced.append(path)
+        self.records[task.id] = record
+        view = self.views[task.id]
+        if view.status == TaskStatus.RETRYING:  # its retry will not come: status no longer shows it retrying
+            self.journal.settled(task.id)
+        view.take(record, self.workspace.result_name(task))
+
+    def take_unsynced(self) -> list[Path]:
+        """The result files written since the last call: for the flush that makes them durable."""
+        paths, self.unsynced = self.unsynced, []
+        return paths

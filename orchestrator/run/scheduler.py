@@ -1,0 +1,281 @@
+"""The loop of a run: start what admission allows from the ready queue, then act on what each
+attempt's outcome means (``policy.decide``), until nothing is left to start or wait for.
+
+Every attempt runs as a task of one anyio task group and hands its ``Outcome`` back through an
+``Inbox``; all state (the queue, admission, what runs, what waits for a retry) changes on
+the loop's own task only. Cancelling the loop (Ctrl-C) cancels every attempt, and each executor
+stops and reaps its processes before the group exits; ``finish`` then records what the run
+left undone.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections import deque
+from collections.abc import Mapping
+
+import anyio
+from anyio.abc import TaskGroup
+
+from orchestrator.backends.base import CannotInvoke
+from orchestrator.executors.base import Handle
+from orchestrator.plan.graph import ReadyQueue
+from orchestrator.plan.model import Plan
+from orchestrator.plan.settings import Settings
+from orchestrator.run import policy
+from orchestrator.run.admission import Admission, Slot
+from orchestrator.run.attempts import Attempt, Launcher, Outcome
+from orchestrator.run.recorder import Recorder
+from orchestrator.run.selection import fingerprint, upstream_of
+from orchestrator.state.journal import Journal
+from orchestrator.state.pause import Pause
+from orchestrator.state.results import ResultRecord
+from orchestrator.vocabulary import TaskStatus
+
+
+class Inbox:
+    """Outcomes handed to the loop, and a wake-up for it. An outcome waits in the deque whatever
+    happens to the wake-up (a deadline that passes as it comes), so none is ever lost."""
+
+    def __init__(self) -> None:
+        self.outcomes: deque[Outcome] = deque()
+        self._arrived = anyio.Event()
+
+    def put(self, outcome: Outcome) -> None:
+        self.outcomes.append(outcome)
+        self._arrived.set()
+
+    async def wait(self, timeout: float) -> None:
+        """Until an outcome is there, or ``timeout`` seconds have passed."""
+        if not self.outcomes:
+            with anyio.move_on_after(timeout):
+                await self._arrived.wait()
+        self._arrived = anyio.Event()  # (no await between the wait and this: no put is missed)
+
+
+class Scheduler:
+    def __init__(
+        self,
+        *,
+        plan: Plan,
+        selected: list[str],
+        done: set[str],
+        settings: Mapping[str, Settings],
+        signatures: Mapping[str, str],
+        records: dict[str, ResultRecord],
+        sessions: dict[str, str],
+        launcher: Launcher,
+        recorder: Recorder,
+        admission: Admission,
+        pause: Pause,
+        journal: Journal,
+        fail_fast: bool,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.plan = plan
+        self.settings = settings
+        self.signatures = signatures
+        self.records = records  # the results a fingerprint reads: on disk at the start, then this run's
+        self.sessions = sessions  # task -> agent session an interrupted attempt left, to resume
+        self.launcher = launcher
+        self.recorder = recorder
+        self.admission = admission
+        self.pause = pause
+        self.journal = journal
+        self.fail_fast = fail_fast
+        self.rng = rng or random.Random()
+        priority = {task.id: task.priority for task in plan.tasks.values()}
+        self.queue = ReadyQueue(plan.graph, priority=priority, order=plan.order, selected=selected, done=done)
+        self.running: dict[str, Attempt] = {}
+        self.attempts: dict[str, int] = {}  # task -> number of its last attempt in this run
+        self.retries_used: dict[str, int] = {}
+        self.delayed: dict[str, float] = {}  # task -> loop time its next attempt may start
+        self.stopped: str | None = None  # why nothing new starts (fail-fast, the cost limit)
+        self.interrupted = False
+        self.inbox = Inbox()
+        self.started = anyio.Event()  # set once the first tasks have started
+
+    # --- the loop ---------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        async with anyio.create_task_group() as attempts:
+            while True:
+                self._release_due(anyio.current_time())
+                self._fill(attempts)
+                self.started.set()
+                if not self.running and (self.stopped or (not self.delayed and len(self.queue) == 0)):
+                    break  # once stopped, a retry still waiting will not start
+                self.recorder.reporter.flush()  # what this turn had to tell, in one write
+                await self.inbox.wait(self._until_next())
+                self._handle_waiting()
+
+    def _handle_waiting(self) -> None:
+        """Every outcome already there, one at a time, before deciding what starts next."""
+        outcomes = self.inbox.outcomes
+        while outcomes:
+            self._handle(outcomes.popleft())
+
+    def _until_next(self) -> float:
+        """Seconds until something changes without an attempt ending: a retry due, a slot given
+        back after a rate limit, a pause over."""
+        now = anyio.current_time()
+        times = list(self.delayed.values())
+        if self.admission.ramp_at is not None:
+            times.append(self.admission.ramp_at)
+        paused = self.admission.paused_for(time.time())
+        if paused > 0:
+            times.append(now + paused)
+        return max(0.0, min(times) - now) if times else math.inf
+
+    def _release_due(self, now: float) -> None:
+        for task_id, when in list(self.delayed.items()):
+            if when <= now:
+                del self.delayed[task_id]
+                self.queue.push_back(task_id)
+        self.admission.tick(now)
+
+    # --- starting ---------------------------------------------------------------------------------
+
+    def _slot(self, task_id: str) -> Slot:
+        return Slot(self.plan.tasks[task_id].profile, self.settings[task_id].backend)
+
+    def _may_start(self, task_id: str) -> bool:
+        slot = self._slot(task_id)
+        return slot.backend in self.admission.blocked or self.admission.allows(slot)
+
+    def _fill(self, group: TaskGroup) -> None:
+        if self.interrupted or self.admission.paused_for(time.time()) > 0:
+            return
+        while not self.stopped and not self.admission.full():
+            task_id = self.queue.pop(self._may_start)
+            if task_id is None:
+                return
+            blocked = self.admission.blocked.get(self.settings[task_id].backend)
+            if blocked is not None:
+                self._give_up(task_id, TaskStatus.SKIPPED, f"not started: {blocked}")
+                continue
+            self._start(task_id, group)
+
+    def _start(self, task_id: str, group: TaskGroup) -> None:
+        task = self.plan.tasks[task_id]
+        number = self.attempts[task_id] = self.attempts.get(task_id, 0) + 1
+        try:
+            attempt = self.launcher.prepare(task, number, resume_session=self.sessions.get(task_id))
+        except CannotInvoke as exc:
+            self._give_up(task_id, TaskStatus.FAILED, str(exc), attempts=number)
+            return
+        attempt.started = time.time()
+        upstream = upstream_of(task.dependencies, self.records)
+        attempt.fingerprint = fingerprint(attempt.job.brief, self.signatures[task_id], upstream)
+        self.journal.spawning(task_id, task.agent, number)  # a kill -9 from here on leaves a trace
+        self.running[task_id] = attempt
+        self.admission.started(task_id, self._slot(task_id))
+        self.recorder.started(attempt)
+        group.start_soon(self._attempt, attempt, name=f"{task_id} attempt {number}")
+
+    async def _attempt(self, attempt: Attempt) -> None:
+        task, journal = attempt.task, self.journal
+        executor = self.launcher.executor.name
+        journaled: list[str | None] = [None]  # the session id last journaled
+
+        def started(handle: Handle) -> None:
+            journal.started(task.id, task.agent, attempt.number, executor, handle)
+
+        def line(_: bytes) -> None:
+            # Keep the agent's session id with the attempt: a run after a kill -9 can resume it.
+            session = attempt.observer.session_id
+            if session and session != journaled[0]:
+                journaled[0] = session
+                journal.session(task.id, attempt.number, session)
+
+        self.inbox.put(await self.launcher.run(attempt, on_start=started, on_line=line))
+
+    # --- outcomes ---------------------------------------------------------------------------------
+
+    def _handle(self, outcome: Outcome) -> None:
+        attempt = outcome.attempt
+        task = attempt.task
+        if self.running.get(task.id) is not attempt:
+            return
+        del self.running[task.id]
+        self.admission.ended(task.id)
+        self.journal.ended(task.id, attempt.number)
+        result = outcome.result
+        self.admission.spend(result.cost_usd)
+        decision = policy.decide(
+            result,
+            attempt=attempt.number,
+            retries_used=self.retries_used.get(task.id, 0),
+            settings=attempt.settings,
+            rng=self.rng,
+        )
+        if not isinstance(decision, policy.Complete | policy.Pause):
+            self.sessions.pop(task.id, None)  # a session that could not be continued: start afresh
+        if isinstance(decision, policy.Complete):
+            self.records[task.id] = self.recorder.completed(outcome, decision.warning)
+            for child in self.queue.complete(task.id):
+                self.recorder.ready(child)
+        elif isinstance(decision, policy.Retry):
+            self.retries_used[task.id] = self.retries_used.get(task.id, 0) + 1
+            now = anyio.current_time()
+            if decision.rate_limited:
+                self.admission.rate_limited(now, decision.after)
+            self.delayed[task.id] = now + decision.after
+            self.recorder.retrying(outcome, decision.after, decision.reason)
+        elif isinstance(decision, policy.Pause):
+            until = self.pause.start(decision.until, attempt.settings.backend, decision.reason)
+            self.admission.pause(self.pause.until)
+            self.delayed[task.id] = anyio.current_time() + self.pause.remaining()
+            self.recorder.paused(task, until, decision.reason)
+        elif isinstance(decision, policy.Block):
+            self.admission.block(decision.backend, decision.blocked)
+            self.recorder.failed(outcome, decision.reason)
+            self._skip_downstream(task.id, "failed")
+        else:
+            self.recorder.failed(outcome, decision.reason)
+            self._skip_downstream(task.id, "failed")
+            if self.fail_fast and not self.stopped:
+                self.stopped = f"--fail-fast: {task.id} failed"
+        limit = self.admission.max_cost
+        if limit is not None and self.admission.over_budget() and not self.stopped:
+            self.stopped = f"cost limit reached: ${self.admission.cost:.4f} of ${limit:.2f}"
+
+    def _give_up(self, task_id: str, status: TaskStatus, reason: str, *, attempts: int = 0) -> None:
+        """``task_id`` will not run in this run: record why, and skip everything downstream."""
+        self.recorder.not_run(self.plan.tasks[task_id], status, reason, attempts=attempts)
+        self._skip_downstream(task_id, "failed" if status == TaskStatus.FAILED else "did not run")
+
+    def _skip_downstream(self, task_id: str, what: str) -> None:
+        for child in self.queue.fail(task_id):
+            self.delayed.pop(child, None)
+            self.recorder.not_run(self.plan.tasks[child], TaskStatus.SKIPPED, f"upstream {task_id} {what}")
+
+    # --- the end ----------------------------------------------------------------------------------
+
+    def finish(self) -> None:
+        """Record what the run leaves undone: attempts that were running when it was stopped
+        (their outcome already in counts), retries that will not come, tasks never started."""
+        self._handle_waiting()
+        for task_id, attempt in list(self.running.items()):
+            self.journal.ended(task_id, attempt.number)
+            self.recorder.not_run(
+                attempt.task,
+                TaskStatus.INTERRUPTED,
+                "interrupted by the user",
+                attempts=attempt.number,
+                session=attempt.observer.session_id,
+            )
+        self.running.clear()
+        if self.interrupted:
+            for task_id in list(self.delayed):
+                reason = "interrupted by the user before its next attempt"
+                self.recorder.not_run(self.plan.tasks[task_id], TaskStatus.INTERRUPTED, reason)
+            self.delayed.clear()
+            return
+        for task_id in self.queue.drain() + list(self.delayed):
+            if self.recorder.views[task_id].status in (TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.RETRYING):
+                reason = f"not started: {self.stopped or 'run stopped'}"
+                self.recorder.not_run(self.plan.tasks[task_id], TaskStatus.SKIPPED, reason)
+        self.delayed.clear()

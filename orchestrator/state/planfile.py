@@ -1,0 +1,269 @@
+"""master_plan.md's tool-written blocks, and the one way the tool rewrites that file.
+
+The tool writes only between its own two marker lines::
+
+    ## Agent Assignment
+    <!-- orchestrator:begin status — written by orchestrator on every render and run; ... -->
+    | Task ID | Agent | Status | ...
+    <!-- orchestrator:end status -->
+
+Every other byte of the file is the person's, before, between and after the blocks, and stays as
+it is. A block that is missing is appended at the end of the file with its heading; a plan written
+by version 0.1 (whose two sections had no markers) has exactly its old generated lines replaced.
+
+``rewrite`` never loses an edit made while it works: it swaps its new file with the old one in
+one step (``store.exchange``), then compares what it took out with what it read. If a person (or
+an editor) saved meanwhile, their file is what came out: the blocks are put into *that* text and
+swapped in again (theirs is swapped straight back first, so that nobody reads a file without
+their save). An editor that writes in place into the file it opened just before the swap is
+caught by reading what came out again a few milliseconds later, and, should its write come later
+still, at the next rewrite of the file (the file taken out is kept open until then). Should
+somebody change our file in the instant before it is swapped back, their change is kept beside
+the plan (``master_plan.md.saved-<time>-<pid>``), never dropped.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.plan.markdown import split_lines
+from orchestrator.state import store
+
+_BEGIN = re.compile(r"^\s*<!--\s*orchestrator:begin\s+([a-z][a-z-]*)\b.*-->\s*$")
+_END = re.compile(r"^\s*<!--\s*orchestrator:end\s+([a-z][a-z-]*)\s*-->\s*$")
+_LEGACY_STATUS = re.compile(r"^<!-- Written by orchestrator: this section and \"Dependency Graph\" are rewritten")
+_HEADING = re.compile(r"^##\s+(.*?)\s*#*\s*$")
+_ATTEMPTS = 50  # swaps tried while others keep saving the file
+_HELD_AT_MOST = 8  # plan files whose last swapped-out file is kept open (``_Held``)
+_SETTLE = 0.005  # seconds to wait for a write into the file just swapped out (``_Out.settled``)
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One tool-written block: its marker name, the heading it goes under when appended, its text."""
+
+    name: str
+    heading: str
+    body: str
+
+    def begin(self) -> str:
+        return (
+            f"<!-- orchestrator:begin {self.name} — written by orchestrator on every render and run; "
+            "what is between this line and the end marker is replaced, the rest of the file is yours -->"
+        )
+
+    def end(self) -> str:
+        return f"<!-- orchestrator:end {self.name} -->"
+
+
+def splice(text: str, blocks: Sequence[Block]) -> str:
+    """``text`` with each block's lines put between its markers (added where missing)."""
+    lines = split_lines(text)
+    newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
+    legacy = any(_LEGACY_STATUS.match(line) for line in lines)
+    missing: list[Block] = []
+    for block in blocks:
+        span = _marked(lines, block.name)
+        fenced = [block.begin() + newline, *_with_newline(block.body, newline), block.end() + newline]
+        if span is not None:
+            start, end = span
+            lines[start + 1 : end] = fenced[1:-1]
+            continue
+        span = _legacy_span(lines, block.name) if legacy else None
+        if span is not None:
+            start, end = span
+            lines[start:end] = fenced
+            continue
+        missing.append(block)
+    result = "".join(lines)
+    for block in missing:
+        if result and not result.endswith(("\n", "\r")):
+            result += newline
+        if result and not result.endswith(newline * 2):
+            result += newline
+        body = "".join(_with_newline(block.body, newline))
+        result += f"## {block.heading}{newline}{block.begin()}{newline}{body}{block.end()}{newline}"
+    return result
+
+
+def _with_newline(body: str, newline: str) -> list[str]:
+    return [line + newline for line in body.strip("\n").split("\n")] if body.strip("\n") else []
+
+
+def _marked(lines: list[str], name: str) -> tuple[int, int] | None:
+    """The lines of ``name``'s begin and end markers."""
+    start: int | None = None
+    for index, line in enumerate(lines):
+        if start is None:
+            match = _BEGIN.match(line)
+            if match and match.group(1) == name:
+                start = index
+        else:
+            match = _END.match(line)
+            if match and match.group(1) == name:
+                return start, index
+    return None
+
+
+def _legacy_span(lines: list[str], name: str) -> tuple[int, int] | None:
+    """What version 0.1 wrote for ``name`` without markers: the status table from its comment line
+    to its Totals line, and the first mermaid fence under a "Dependency Graph" heading."""
+    if name == "status":
+        for index, line in enumerate(lines):
+            if _LEGACY_STATUS.match(line):
+                end = index + 1
+                while end < len(lines) and (lines[end].lstrip().startswith("|") or not lines[end].strip()):
+                    end += 1
+                if end < len(lines) and lines[end].startswith("**Totals**"):
+                    end += 1
+                return index, end
+        return None
+    if name == "graph":
+        under = False
+        for index, line in enumerate(lines):
+            heading = _HEADING.match(line)
+            if heading:
+                under = "dependency graph" in heading.group(1).lower()
+            elif under and line.strip() == "```mermaid":
+                for end in range(index + 1, len(lines)):
+                    if lines[end].strip() == "```":
+                        return index, end + 1
+                return None
+    return None
+
+
+class PlanFileUnreadable(ValueError):
+    """Raised by ``rewrite`` when the plan file is not UTF-8 (a person is mid-edit, say): nothing
+    is written, and the file stays as it is."""
+
+
+def rewrite(path: Path, change: Callable[[str], str], *, durable: bool = True) -> bool:
+    """Replace ``path`` with ``change(its text)``, never losing a save someone made meanwhile;
+    ``False`` when that changes nothing or there is no file. A byte order mark stays."""
+    try:
+        expected = path.read_bytes()  # what we believe the file holds
+    except FileNotFoundError:
+        _held.take(path)
+        return False
+    source = _held.late_save(path, expected) or expected  # the text to change: the person's latest
+    for _ in range(_ATTEMPTS):
+        data = _changed(source, change)
+        if data == expected:  # the file holds just that already
+            return source is not expected
+        temp = Path(store.write_temp(path, data, sync=durable))
+        current = path.read_bytes()
+        if current != expected:  # saved while the new text was made: start from that save
+            os.unlink(temp)
+            expected = source = current
+            continue
+        if not store.exchange(temp, path):  # no atomic swap here: replace, and hope
+            store.replace(temp, path, durable=durable)
+            return True
+        if temp.read_bytes() != expected:  # saved between the look and the swap: theirs goes back
+            _swap_back(temp, path, data)
+            expected = source = path.read_bytes()
+            continue
+        out = _Out(temp)
+        if out.settled():
+            _held.keep(path, out, data)
+            if durable:
+                store.fsync_directory(path.parent)
+            return True
+        expected, source = data, out.close()  # a late save into the file taken out: it gets the blocks
+    # Saved again and again faster than we can swap: put their latest back as it is.
+    store.write_bytes(path, source, durable=durable)
+    return True
+
+
+def _swap_back(temp: Path, path: Path, ours: bytes) -> None:
+    """Put the person's file (swapped out to ``temp`` an instant ago) back at ``path``. Should
+    someone have changed ours in that instant, their change is kept beside the plan, never lost."""
+    store.exchange(temp, path)
+    came_back = temp.read_bytes()
+    if came_back == ours:
+        os.unlink(temp)
+        return
+    aside = path.with_name(f"{path.name}.saved-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+    os.rename(temp, aside)
+
+
+class _Out:
+    """The file a swap took out, open, its name gone (nothing is left behind on disk)."""
+
+    def __init__(self, temp: Path) -> None:
+        self.fd = os.open(temp, os.O_RDONLY | os.O_CLOEXEC)
+        os.unlink(temp)
+        self.data = self.read()  # (what the swap took out: the caller has looked at it already)
+
+    def read(self) -> bytes:
+        chunks = []
+        offset = 0
+        while chunk := os.pread(self.fd, 1 << 20, offset):
+            chunks.append(chunk)
+            offset += len(chunk)
+        return b"".join(chunks)
+
+    def settled(self) -> bool:
+        """Whether it still holds what it held, a moment later. An editor that saves in place may
+        have opened the file just before the swap: its write then lands here, a little after."""
+        time.sleep(_SETTLE)
+        return self.read() == self.data
+
+    def close(self) -> bytes:
+        """What it holds now; the file is closed."""
+        data = self.read()
+        os.close(self.fd)
+        return data
+
+
+class _Held:
+    """The file each path's last swap took out, kept open until that path's next rewrite: a save
+    that lands in it even later than ``_Out.settled`` looks is found then, and kept."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._files: dict[str, tuple[_Out, bytes]] = {}  # path -> (what came out, what went in)
+
+    def keep(self, path: Path, out: _Out, put: bytes) -> None:
+        with self._lock:
+            done = [self._files.pop(str(path), None)]
+            self._files[str(path)] = (out, put)
+            while len(self._files) > _HELD_AT_MOST:  # the longest held goes
+                done.append(self._files.pop(next(iter(self._files))))
+        for old in done:
+            if old is not None:
+                os.close(old[0].fd)
+
+    def take(self, path: Path) -> tuple[_Out, bytes] | None:
+        with self._lock:
+            return self._files.pop(str(path), None)
+
+    def late_save(self, path: Path, live: bytes) -> bytes | None:
+        """What a late in-place save wrote into the file taken out last, if one did and the live
+        file is still what we put in its place (else the live file is the newer save)."""
+        held = self.take(path)
+        if held is None:
+            return None
+        out, put = held
+        now = out.close()
+        return now if now != out.data and live == put else None
+
+
+_held = _Held()
+
+
+def _changed(data: bytes, change: Callable[[str], str]) -> bytes:
+    bom = codecs.BOM_UTF8 if data.startswith(codecs.BOM_UTF8) else b""
+    try:
+        text = data[len(bom) :].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise PlanFileUnreadable(f"line {line} is not valid UTF-8") from None
+    return bom + change(text).encode("utf-8")

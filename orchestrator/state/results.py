@@ -1,0 +1,153 @@
+"""``results/agent-NN-result.md``: one task's outcome, as one ``ResultRecord`` in the frontmatter
+and the output (or the reason it has none) as the body. Read and written only here.
+
+A result file belongs to the task its frontmatter names (``task: T-03``): a file that names another
+task is never taken for this one's (``read_record``), and is moved aside, never overwritten, when
+this task writes its own (``write_result``, with ``store.set_aside``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from orchestrator.documents import compose, read_metadata
+from orchestrator.state import store
+from orchestrator.state.store import set_aside
+from orchestrator.vocabulary import ErrorClass, TaskStatus
+
+
+@dataclass(frozen=True, slots=True)
+class ResultRecord:
+    """What a result file says about its task (the frontmatter), field for field."""
+
+    task: str
+    agent: str
+    name: str
+    status: TaskStatus
+    attempts: int = 0
+    reason: str | None = None
+    exit_code: int | None = None
+    error_class: ErrorClass | None = None
+    started: str | None = None  # local time with offset, to the millisecond
+    finished: str | None = None
+    duration: float | None = None  # seconds, of the attempt that ended the task
+    backend: str | None = None
+    fingerprint: str | None = None  # of its brief, settings and inputs (``run.selection``)
+    output_hash: str | None = None  # of the output: part of each dependent's fingerprint
+    session_id: str | None = None  # an agent session an interrupted attempt can resume
+    cost_usd: float | None = None
+    tokens: Mapping[str, int] | None = None
+    turns: int | None = None
+    permission_denials: int | None = None
+    logs: tuple[str, ...] = ()
+    simulated: bool = False  # made by the fake executor: no process ran
+    extra: Mapping[str, Any] = field(default_factory=dict)  # keys a person or a newer version added
+
+    @property
+    def total_tokens(self) -> int | None:
+        return sum(self.tokens.values()) if self.tokens else None
+
+    def to_mapping(self) -> dict[str, Any]:
+        """The frontmatter: empty fields left out, but for ``reason`` and ``exit_code``, which say
+        something even when empty."""
+        data: dict[str, Any] = {}
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if spec.name == "extra":
+                continue
+            if spec.name == "logs":
+                value = list(value)
+            elif spec.name == "tokens" and value is not None:
+                value = dict(value)
+            elif spec.name == "simulated":
+                value = value or None
+            if value is not None or spec.name in ("reason", "exit_code"):
+                data[spec.name] = value
+        return {**data, **{k: v for k, v in self.extra.items() if k not in data}}
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> ResultRecord | None:
+        """The record a frontmatter holds, leniently (a person may have edited it); ``None`` when it
+        names no task."""
+        task = data.get("task")
+        if not isinstance(task, str) or not task:
+            return None
+        tokens = data.get("tokens")
+        if isinstance(tokens, int) and not isinstance(tokens, bool):
+            tokens = {"total": tokens}
+        elif isinstance(tokens, Mapping):
+            tokens = {str(k): int(v) for k, v in tokens.items() if isinstance(v, int) and not isinstance(v, bool)}
+        else:
+            tokens = None
+        known = {spec.name for spec in fields(cls)}
+        logs = data.get("logs")
+        return cls(
+            task=task,
+            agent=_text(data.get("agent")) or "",
+            name=_text(data.get("name")) or "",
+            status=TaskStatus.parse(data.get("status", TaskStatus.FAILED)),
+            attempts=_int(data.get("attempts")) or 0,
+            reason=_text(data.get("reason")),
+            exit_code=_int(data.get("exit_code")),
+            error_class=_error_class(data.get("error_class")),
+            started=_text(data.get("started")),
+            finished=_text(data.get("finished")),
+            duration=_number(data.get("duration")),
+            backend=_text(data.get("backend")),
+            fingerprint=_text(data.get("fingerprint")),
+            output_hash=_text(data.get("output_hash")),
+            session_id=_text(data.get("session_id")),
+            cost_usd=_number(data.get("cost_usd")),
+            tokens=tokens or None,
+            turns=_int(data.get("turns")),
+            permission_denials=_int(data.get("permission_denials")),
+            logs=tuple(str(item) for item in logs) if isinstance(logs, list) else (),
+            simulated=data.get("simulated") is True,
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+
+def read_record(path: Path, task_id: str) -> ResultRecord | None:
+    """The record of ``task_id``'s result file, or ``None`` when there is none, it cannot be read,
+    or it is another task's."""
+    meta = read_metadata(path)
+    if meta is None:
+        return None
+    record = ResultRecord.from_mapping(meta)
+    return record if record is not None and record.task == task_id else None
+
+
+def write_result(path: Path, record: ResultRecord, body: str, *, durable: bool = True, exists: bool = True) -> None:
+    """Write ``record`` and ``body`` as ``path``, atomically. ``durable=False`` leaves the fsync
+    to a later ``store.sync_files`` (the runner's, within a second). A file there that is another
+    task's is first moved aside (``store.set_aside``). ``exists=False``: the caller knows nothing is there."""
+    if exists:
+        set_aside(path, record.task)
+    store.write_text(path, compose(record.to_mapping(), body), durable=durable, parent_exists=True, exists=exists)
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):  # a time PyYAML read from a hand-edited file
+        return value.isoformat(timespec="milliseconds")
+    return value if isinstance(value, str) else str(value)
+
+
+def _error_class(value: object) -> ErrorClass | None:
+    try:
+        return ErrorClass(str(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

@@ -1,0 +1,101 @@
+"""The words every layer shares: a task's status, an attempt's error class, the exit codes.
+
+Each is a ``StrEnum`` (or ``IntEnum``), so a value compares equal to the plain string (or number)
+written in result files, the journal and ``--json`` output, and reads back from them unchanged.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+
+
+class TaskStatus(StrEnum):
+    """Where a task stands. The first four are live states; the rest are written in its result file."""
+
+    PENDING = "pending"  # ready to start: every dependency completed
+    WAITING = "waiting"  # a dependency has not completed yet (or a usage-limit pause is on)
+    RUNNING = "running"
+    RETRYING = "retrying"  # its last attempt failed; the next waits for its backoff
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # never started: an upstream task did not complete, or the run stopped
+    INTERRUPTED = "interrupted"  # Ctrl-C, SIGTERM or SIGHUP, or its runner died
+
+    @property
+    def icon(self) -> str:
+        return _ICONS[self]
+
+    @property
+    def label(self) -> str:
+        """``"✅ Completed"``: what status tables and the plan's status section show."""
+        return f"{_ICONS[self]} {self.value.capitalize()}"
+
+    @property
+    def finished(self) -> bool:
+        """Whether a result file says so (the task will not run again in this run)."""
+        return self in _FINISHED
+
+    @classmethod
+    def parse(cls, value: object) -> TaskStatus:
+        """A status read from a file a person may have edited: an unknown word counts as failed."""
+        try:
+            return cls(str(value))
+        except ValueError:
+            return cls.FAILED
+
+
+_ICONS = {
+    TaskStatus.PENDING: "🟡",
+    TaskStatus.WAITING: "⏸️",
+    TaskStatus.RUNNING: "🔵",
+    TaskStatus.RETRYING: "🔄",
+    TaskStatus.COMPLETED: "✅",
+    TaskStatus.FAILED: "❌",
+    TaskStatus.SKIPPED: "⏭️",
+    TaskStatus.INTERRUPTED: "⏹️",
+}
+_FINISHED = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.INTERRUPTED})
+
+
+class ErrorClass(StrEnum):
+    """Why an attempt did not complete its task; ``run.policy.decide`` says what each one leads to."""
+
+    START = "start"  # could not start (command not found, permission denied, an unusable brief)
+    EXIT = "exit"  # non-zero exit status
+    TIMEOUT = "timeout"  # the wall-clock limit
+    HANG = "hang"  # no output for the inactivity limit
+    AUTH = "auth"  # not logged in, or a 401: no use trying that backend again in this run
+    RATE_LIMIT = "rate_limit"  # 429 / overloaded: retry after the API's wait, with fewer at once
+    USAGE_LIMIT = "usage_limit"  # a plan quota with a reset time: pause the queue, keep the retries
+    MAX_TURNS = "max_turns"  # the agent reached --max-turns
+    MAX_BUDGET = "max_budget"  # the agent reached its own budget
+    TRANSIENT = "transient"  # network, 5xx
+    AGENT_ERROR = "agent_error"  # the agent reported failure for another reason
+    INTERRUPTED = "interrupted"  # the run was stopped while it ran
+
+    @property
+    def retryable(self) -> bool:
+        """Whether another attempt may succeed where this one did not."""
+        return self in _RETRYABLE
+
+
+_RETRYABLE = frozenset(
+    {
+        ErrorClass.EXIT,
+        ErrorClass.TIMEOUT,
+        ErrorClass.HANG,
+        ErrorClass.RATE_LIMIT,
+        ErrorClass.TRANSIENT,
+        ErrorClass.AGENT_ERROR,
+    }
+)
+
+
+class ExitCode(IntEnum):
+    """What every command exits with (documented in cli-integration.md)."""
+
+    OK = 0
+    FAILED = 1  # a task failed or was skipped, or an agent call a command needs failed
+    USAGE = 2  # a bad plan or bad usage, or a workspace file the system refuses
+    LOCKED = 3  # another run, render or reset holds the workspace
+    INTERRUPTED = 130  # Ctrl-C, SIGTERM or SIGHUP

@@ -1,0 +1,178 @@
+"""A task's files belong to its task id for good, and what runs is what its brief says.
+
+Agent ids (and so the names of briefs, results and logs) are kept in ``state/agents.json``: rows
+inserted, moved or deleted keep theirs, a new task gets a number never given before, and a file
+that names another task is never taken for this one's.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from runner_helpers import Spec, cli, result_body, run, statuses, write_plan
+
+from orchestrator.plan.identity import Book, Row, assign
+
+THREE = [Spec("T-01", "echo one"), Spec("T-02", "echo two", deps=["T-01"]), Spec("T-03", "echo three")]
+
+
+def agents(project: Path) -> dict[str, str]:
+    data = json.loads(cli(project, "status", "--json").stdout)
+    return {task["id"]: task["agent"] for task in data["tasks"]}
+
+
+def task_status(project: Path) -> dict[str, str]:
+    data = json.loads(cli(project, "status", "--json").stdout)
+    return {task["id"]: task["status"] for task in data["tasks"]}
+
+
+def test_a_row_inserted_in_the_middle_takes_no_other_tasks_files(tmp_path: Path) -> None:
+    write_plan(tmp_path, THREE)
+    assert run(tmp_path).code == 0
+    before = agents(tmp_path)
+    assert before == {"T-01": "Agent-01", "T-02": "Agent-02", "T-03": "Agent-03"}
+    # A new row between T-01 and T-02: it is not "completed" from T-02's result file, and the rows
+    # below it keep their agents, briefs and results.
+    write_plan(tmp_path, [THREE[0], Spec("T-09", "echo nine"), *THREE[1:]])
+    assert agents(tmp_path) == {**before, "T-09": "Agent-04"}
+    assert task_status(tmp_path) == {
+        "T-01": "completed",
+        "T-09": "pending",
+        "T-02": "completed",
+        "T-03": "completed",
+    }
+    again = run(tmp_path)
+    assert again.code == 0, again.stderr
+    assert again.tasks("task_started") == ["T-09"]  # only the new task runs; nothing else changed hands
+    assert result_body(tmp_path, "T-09").strip() == "nine"
+    assert result_body(tmp_path, "T-02").strip() == "two"
+    brief = (tmp_path / ".orchestrator" / "agent_tasks" / "agent-04.md").read_text()
+    assert "task: T-09" in brief and "echo nine" in brief
+
+
+def test_deleted_and_moved_rows_keep_their_numbers_and_new_ones_never_reuse_one(tmp_path: Path) -> None:
+    write_plan(tmp_path, THREE)
+    assert run(tmp_path).code == 0
+    # T-02 deleted, T-03 moved to the top, T-10 added: T-03 keeps Agent-03; T-10 gets Agent-04,
+    # not Agent-02, whose files are T-02's.
+    write_plan(tmp_path, [THREE[2], THREE[0], Spec("T-10", "echo ten")])
+    assert agents(tmp_path) == {"T-03": "Agent-03", "T-01": "Agent-01", "T-10": "Agent-04"}
+    assert run(tmp_path).tasks("task_started") == ["T-10"]
+    # T-02 comes back: its number, its result (still up to date), nothing to run.
+    write_plan(tmp_path, [THREE[2], *THREE[:2], Spec("T-10", "echo ten")])
+    assert agents(tmp_path)["T-02"] == "Agent-02"
+    assert run(tmp_path).tasks("task_started") == []
+
+
+def test_a_workspace_made_before_the_book_keeps_its_numbers(tmp_path: Path) -> None:
+    """Version 0.1 kept no book: the numbers come from what its briefs and results say."""
+    write_plan(tmp_path, THREE)
+    assert run(tmp_path).code == 0
+    (tmp_path / ".orchestrator" / "state" / "agents.json").unlink()
+    write_plan(tmp_path, [Spec("T-00", "echo zero"), *THREE])
+    assert agents(tmp_path) == {"T-00": "Agent-04", "T-01": "Agent-01", "T-02": "Agent-02", "T-03": "Agent-03"}
+    assert run(tmp_path).tasks("task_started") == ["T-00"]
+
+
+def test_a_result_that_names_another_task_is_not_this_ones(tmp_path: Path) -> None:
+    write_plan(tmp_path, THREE)
+    assert run(tmp_path).code == 0
+    result = tmp_path / ".orchestrator" / "results" / "agent-03-result.md"
+    result.write_text(result.read_text().replace("task: T-03", "task: T-77"))
+    assert task_status(tmp_path)["T-03"] == "pending"
+    again = run(tmp_path)
+    assert again.tasks("task_started") == ["T-03"]
+    # The file that named T-77 was moved aside, not overwritten.
+    kept = tmp_path / ".orchestrator" / "results" / "agent-03-result.T-77.md"
+    assert "task: T-77" in kept.read_text()
+    assert statuses(tmp_path)["T-03"] == "completed"
+
+
+def _plan_with_agents(project: Path, rows: list[tuple[str, str]]) -> None:
+    lines = ["---", "backend: shell", "---", "# Plan", "", "## Task Decomposition"]
+    lines += ["| Task ID | Agent | Description | Dependencies |", "|---|---|---|---|"]
+    lines += [f"| {task} | {agent} | echo {task} | None |" for task, agent in rows]
+    (project / ".orchestrator").mkdir(exist_ok=True)
+    (project / ".orchestrator" / "master_plan.md").write_text("\n".join(lines) + "\n")
+
+
+def test_an_agent_cell_may_not_take_an_id_another_task_has_or_had(tmp_path: Path) -> None:
+    _plan_with_agents(tmp_path, [("T-01", ""), ("T-03", "Agent-01")])
+    assert agents(tmp_path) == {"T-01": "Agent-02", "T-03": "Agent-01"}  # a new plan: the cell wins
+    _plan_with_agents(tmp_path, [("T-01", ""), ("T-02", "")])
+    assert run(tmp_path).code == 0
+    # T-01 is deleted; T-04 claims its number in its Agent cell: its files would be taken for T-04's.
+    _plan_with_agents(tmp_path, [("T-02", ""), ("T-04", "Agent-01")])
+    refused = cli(tmp_path, "validate")
+    assert refused.code == 2
+    assert "T-04: agent 'Agent-01' was given to T-01, whose files carry it" in refused.stderr
+    _plan_with_agents(tmp_path, [("T-02", ""), ("T-04", "Reviewer")])
+    assert run(tmp_path).code == 0
+    assert agents(tmp_path) == {"T-02": "Agent-02", "T-04": "Reviewer"}
+
+
+def test_an_edited_shell_brief_runs_as_edited(tmp_path: Path) -> None:
+    """What runs is what the brief says: a person who edits a shell task's brief sees the edit
+    run, and the brief is kept as edited."""
+    write_plan(tmp_path, [Spec("T-01", "echo original")])
+    assert run(tmp_path).code == 0
+    brief = tmp_path / ".orchestrator" / "agent_tasks" / "agent-01.md"
+    brief.write_text(brief.read_text().replace("echo original", "echo edited by hand"))
+    again = run(tmp_path)
+    assert again.code == 0, again.stderr
+    assert again.tasks("task_started") == ["T-01"]  # the edit changed its fingerprint
+    assert result_body(tmp_path, "T-01").strip() == "edited by hand"
+    assert "echo edited by hand" in brief.read_text()
+
+
+def test_a_shell_brief_without_its_script_fails_with_one_line(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T-01", "echo original"), Spec("T-02", "echo two", deps=["T-01"])])
+    assert cli(tmp_path, "render").code == 0
+    brief = tmp_path / ".orchestrator" / "agent_tasks" / "agent-01.md"
+    text = brief.read_text()
+    brief.write_text(text[: text.index("## Task Description")] + "## Notes\nI removed the script.\n")
+    result = run(tmp_path)
+    assert result.code == 1
+    failed = next(e for e in result.events if e["event"] == "task_failed")
+    assert failed["reason"].startswith(".orchestrator/agent_tasks/agent-01.md: no script under '## Task Description'")
+    assert statuses(tmp_path) == {"T-01": "failed", "T-02": "skipped"}
+
+
+@pytest.mark.parametrize(
+    ("rows", "book", "expected"),
+    [
+        pytest.param(["a", "b"], Book(), {"a": "Agent-01", "b": "Agent-02"}, id="fresh"),
+        pytest.param(
+            ["x", "a", "b"],
+            Book({"a": "Agent-01", "b": "Agent-02"}, {}, 3, 2),
+            {"x": "Agent-03", "a": "Agent-01", "b": "Agent-02"},
+            id="inserted",
+        ),
+        pytest.param(
+            ["b", "c"],
+            Book({"a": "Agent-01", "b": "Agent-02"}, {}, 3, 2),
+            {"b": "Agent-02", "c": "Agent-03"},
+            id="deleted-never-reused",
+        ),
+        pytest.param(
+            [f"t{i}" for i in range(150)],
+            Book(),
+            {f"t{i}": f"Agent-{i + 1:03d}" for i in range(150)},
+            id="width-from-the-first-plan",
+        ),
+        pytest.param(
+            ["a", "new"],
+            Book({"a": "Agent-99"}, {}, 100, 2),
+            {"a": "Agent-99", "new": "Agent-100"},
+            id="a-number-outgrows-its-width",
+        ),
+    ],
+)
+def test_assign(rows: list[str], book: Book, expected: dict[str, str]) -> None:
+    assignment = assign([Row(task, "", i + 1) for i, task in enumerate(rows)], book)
+    assert assignment.problems == []
+    assert assignment.agents == expected
+    again = assign([Row(task, "", i + 1) for i, task in enumerate(rows)], assignment.book)
+    assert again.agents == expected and not again.changed

@@ -1,0 +1,206 @@
+"""The run loop, in-process, with the fake executor (no process runs) or a wrapped local one:
+attempts that end together, a retry that falls due with them, the cost limit, an error while a
+result is written, and the order of the event stream."""
+
+from __future__ import annotations
+
+import errno
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import frontmatter
+import pytest
+from runner_helpers import Spec, write_plan
+
+import orchestrator.backends as backends_module
+from orchestrator import Workspace
+from orchestrator.backends.base import AgentResult, Job, Observer
+from orchestrator.backends.shell import ShellBackend
+from orchestrator.executors import FAKE_BANNER, FakeExecutor, Launch, ProcessRun, Reply
+from orchestrator.executors.base import LineCallback, StartCallback
+from orchestrator.executors.local import LocalExecutor
+from orchestrator.output.reporter import Reporter
+from orchestrator.run.recorder import Recorder
+from orchestrator.run.runner import Runner
+
+
+class Collect(Reporter):
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def event(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+
+    def starts(self) -> list[tuple[str, int]]:
+        return [(e["task"], e["attempt"]) for e in self.events if e["event"] == "task_started"]
+
+
+class Together(FakeExecutor):
+    """The attempts of ``tasks`` end together, once all of them have started; every other attempt
+    ends at once. ``code`` gives a task's exit status (default 0)."""
+
+    def __init__(self, tasks: set[str], code: dict[str, int] | None = None) -> None:
+        super().__init__(lambda launch: Reply(stdout="ok\n", exit_code=(code or {}).get(launch.task, 0)))
+        self.tasks = tasks
+        self.waiting = 0
+        self.gate: anyio.Event | None = None
+
+    async def run(
+        self, launch: Launch, *, on_start: StartCallback | None = None, on_line: LineCallback | None = None
+    ) -> ProcessRun:
+        if launch.task in self.tasks:
+            self.gate = self.gate or anyio.Event()
+            self.waiting += 1
+            if self.waiting == len(self.tasks):
+                self.gate.set()
+            await self.gate.wait()
+        return await super().run(launch, on_start=on_start, on_line=on_line)
+
+
+def result_status(ws: Workspace) -> dict[str, tuple[str, object]]:
+    found: dict[str, tuple[str, object]] = {}
+    for path in sorted((ws.root / "results").glob("*-result.md")):
+        meta = frontmatter.load(str(path)).metadata
+        found[str(meta["task"])] = (str(meta["status"]), meta.get("reason"))
+    return found
+
+
+def test_a_retry_due_while_the_loop_is_busy_gets_the_slot_before_a_less_urgent_task(tmp_path: Path) -> None:
+    """R fails and waits to retry; A takes the slot. When A ends the loop's thread has been busy
+    past R's wait, so A's end and R's due retry are seen together: R (P0) goes before X (P3)."""
+
+    class BusyAfterA(LocalExecutor):
+        async def run(
+            self, launch: Launch, *, on_start: StartCallback | None = None, on_line: LineCallback | None = None
+        ) -> ProcessRun:
+            run = await super().run(launch, on_start=on_start, on_line=on_line)
+            if launch.task == "A":
+                time.sleep(0.3)  # the loop's thread is busy: R's backoff (at most 0.1 s) runs out
+            return run
+
+    once = "if [ ! -e once-R ]; then touch once-R; exit 1; fi"
+    specs = [
+        Spec("R", once, priority="P0", retries=1),
+        Spec("A", "true", priority="P1"),
+        Spec("X", "true", priority="P3"),
+    ]
+    write_plan(tmp_path, specs, {"max_parallel": 1, "backoff_base": 0.1, "backoff_cap": 0.1})
+    reporter = Collect()
+    summary = Runner(Workspace.find(tmp_path), reporter=reporter, executor=BusyAfterA()).run()
+    assert summary.exit_code == 0
+    assert reporter.starts() == [("R", 1), ("A", 1), ("R", 2), ("X", 1)]
+
+
+def test_attempts_that_end_together_reach_the_cost_limit_as_one_by_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A and B end together and bring the cost to the limit exactly as adding them one by one
+    does (0.01 + 0.01 + 0.06 reaches 0.08): Z must not start, and is skipped with the reason."""
+    costs = {"P": 0.01, "A": 0.01, "B": 0.06, "Z": 0.0}
+
+    class Costly(ShellBackend):
+        name = "costly-test"
+
+        def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
+            return AgentResult(True, text="ok", exit_code=0, cost_usd=costs[job.task.id])
+
+    monkeypatch.setitem(backends_module._REGISTRY, Costly.name, Costly)
+    specs = [
+        Spec("P", "true", priority="P0"),
+        Spec("A", "true", deps=["P"]),
+        Spec("B", "true", deps=["P"]),
+        Spec("Z", "true", deps=["A"], priority="P3"),
+    ]
+    write_plan(tmp_path, specs, {"max_parallel": 2, "backend": Costly.name, "max_cost": 0.08})
+    reporter = Collect()
+    summary = Runner(Workspace.find(tmp_path), reporter=reporter, executor=Together({"A", "B"})).run()
+    assert [task for task, _ in reporter.starts()] == ["P", "A", "B"]
+    assert summary.stopped == "cost limit reached: $0.0800 of $0.08"
+    assert summary.cost_usd == pytest.approx(0.08)
+    assert result_status(Workspace.find(tmp_path))["Z"] == ("skipped", "not started: " + summary.stopped)
+
+
+@pytest.mark.parametrize("b_exit", [0, 3])
+def test_an_outcome_left_when_a_result_write_raises_is_still_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, b_exit: int
+) -> None:
+    """A and B end together; writing A's result raises (a full disk, say) and the run stops
+    with that error, as itself. B's outcome, not handled yet, is still recorded as what it was."""
+    write = Recorder._write_attempt
+
+    def full_disk_for_a(self: Recorder, outcome: Any, status: Any, reason: str | None) -> Any:
+        if outcome.attempt.task.id == "A":
+            raise OSError(errno.ENOSPC, "No space left on device", "results/agent-01-result.md")
+        return write(self, outcome, status, reason)
+
+    monkeypatch.setattr(Recorder, "_write_attempt", full_disk_for_a)
+    write_plan(tmp_path, [Spec("A", "true"), Spec("B", "true")], {"max_parallel": 2})
+    ws = Workspace.find(tmp_path)
+    with pytest.raises(OSError, match="No space left"):
+        Runner(ws, reporter=Reporter(), executor=Together({"A", "B"}, {"B": b_exit})).run()
+    status, reason = result_status(ws)["B"]
+    assert (status, reason) == (("completed", None) if b_exit == 0 else ("failed", "exit code 3"))
+
+
+def test_event_times_never_go_backwards(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec(f"T-{i}", "true") for i in range(1, 7)], {"max_parallel": 1})
+    reporter = Collect()
+    assert Runner(Workspace.find(tmp_path), reporter=reporter).run().exit_code == 0
+    times = [e["time"] for e in reporter.events]
+    assert times == sorted(times)
+
+
+@pytest.mark.parametrize("executor", [LocalExecutor, FakeExecutor])
+def test_the_event_stream_tells_each_slot_in_order_however_fast_tasks_end(tmp_path: Path, executor: type) -> None:
+    """Every task's start comes before its completion, and the stream never shows more running
+    than the cap, whatever the timing."""
+    specs = [Spec(f"T{i:02d}", "true", deps=[f"T{i - 2:02d}"] if i >= 2 and i % 3 else []) for i in range(60)]
+    for round_ in range(3):
+        project = tmp_path / f"run{round_}"
+        write_plan(project, specs, {"max_parallel": 2})
+        reporter = Collect()
+        summary = Runner(Workspace.find(project), reporter=reporter, executor=executor()).run()
+        assert summary.exit_code == 0
+        running: set[str] = set()
+        for event in reporter.events:
+            if event["event"] == "task_started":
+                running.add(event["task"])
+                assert len(running) <= 2, f"round {round_}: {sorted(running)} running at once"
+            elif event["event"] == "task_completed":
+                assert event["task"] in running, f"round {round_}: {event['task']} completed before it started"
+                running.remove(event["task"])
+        assert not running
+
+
+def test_the_fake_executor_says_so_in_every_file_it_leads_to(tmp_path: Path) -> None:
+    """No process runs; each log starts with the banner, each result says it is simulated in its
+    frontmatter and body, and final_output.md says how many results are made up."""
+    write_plan(tmp_path, [Spec("A", "touch ran-A"), Spec("B", "touch ran-B", deps=["A"])])
+    ws = Workspace.find(tmp_path)
+    executor = FakeExecutor({"B": Reply(stdout="pretend\n", stderr="noise\n")})
+    summary = Runner(ws, reporter=Reporter(), executor=executor).run()
+    assert summary.exit_code == 0
+    assert not (tmp_path / "ran-A").exists() and not (tmp_path / "ran-B").exists()
+    assert [launch.task for launch in executor.launches] == ["A", "B"]
+    for log in (ws.root / "logs").glob("*.out"):
+        assert log.read_text().startswith(FAKE_BANNER)
+    for path in (ws.root / "results").glob("*-result.md"):
+        post = frontmatter.load(str(path))
+        assert post.metadata["simulated"] is True
+        assert "Simulated: made by the fake executor" in post.content
+    final = (ws.root / "final_output.md").read_text()
+    assert "⚠️ Simulated | 2 tasks" in final
+    assert "(Agent-02, 0.0s, simulated)" in final
+
+
+def test_the_fake_executor_replays_failures_and_retries(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("A", "true", retries=2), Spec("B", "true", deps=["A"])], {"backoff_base": 0.01})
+    executor = FakeExecutor({"A": [Reply(exit_code=1), Reply(timed_out="timeout"), Reply(stdout="third time\n")]})
+    reporter = Collect()
+    summary = Runner(Workspace.find(tmp_path), reporter=reporter, executor=executor).run()
+    assert summary.exit_code == 0
+    assert reporter.starts() == [("A", 1), ("A", 2), ("A", 3), ("B", 1)]
+    retries = [e["error_class"] for e in reporter.events if e["event"] == "task_retrying"]
+    assert retries == ["exit", "timeout"]
