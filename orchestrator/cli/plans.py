@@ -10,6 +10,7 @@ from typing import Any
 
 from orchestrator.cli.output import Handler, add_command, add_directory, emit_json, warn
 from orchestrator.errors import UsageError
+from orchestrator.plan.model import Plan
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode
 
@@ -88,12 +89,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 @without_gc_pauses
 def cmd_render(args: argparse.Namespace) -> int:
     from orchestrator.output.briefs import prepare_briefs, write_briefs
-    from orchestrator.output.sections import status_blocks, update_plan_file
-    from orchestrator.output.templates import Templates
+    from orchestrator.output.sections import update_plan_file
     from orchestrator.run.preflight import check_plan
-    from orchestrator.state import planfile
     from orchestrator.state.lock import WorkspaceLock
-    from orchestrator.state.status import collect
 
     workspace = Workspace.find(args.directory)
     plan = workspace.load_plan()
@@ -101,12 +99,11 @@ def cmd_render(args: argparse.Namespace) -> int:
     # Everything is rendered before anything is written (the lock included): a broken template
     # then writes nothing.
     report = prepare_briefs(plan, workspace, force=args.force)
-    blocks = status_blocks(plan, collect(plan, workspace), Templates.of(workspace))
-    text = workspace.plan_file.read_bytes().decode("utf-8-sig")
+    outdated = _blocks_outdated(plan, workspace)  # (its templates too are rendered before any write)
     # Not beside a run: its start clears temp files (a render's among them) and it writes the
     # same briefs and status blocks. With nothing to write, no lock: a render that changes
     # nothing succeeds beside a run, and on a workspace it may not write.
-    if report.pending or report.set_aside or report.book is not None or planfile.splice(text, blocks) != text:
+    if report.pending or report.set_aside or report.book is not None or outdated:
         with WorkspaceLock(workspace.lock_file, workspace.root.name):
             write_briefs(report, workspace)
             # The statuses are read again under the lock: a run may have ended meanwhile.
@@ -122,6 +119,18 @@ def cmd_render(args: argparse.Namespace) -> int:
             f"{len(report.kept_edited)} kept (edited by hand)"
         )
     return ExitCode.OK
+
+
+def _blocks_outdated(plan: Plan, workspace: Workspace) -> bool:
+    """Whether master_plan.md's status blocks say something else than the workspace does now."""
+    from orchestrator.output.sections import status_blocks
+    from orchestrator.output.templates import Templates
+    from orchestrator.state import planfile
+    from orchestrator.state.status import collect
+
+    blocks = status_blocks(plan, collect(plan, workspace), Templates.of(workspace))
+    text = workspace.plan_file.read_bytes().decode("utf-8-sig")
+    return planfile.splice(text, blocks) != text
 
 
 @without_gc_pauses

@@ -28,7 +28,7 @@ import anyio
 
 from orchestrator.errors import AgentCallError, OrchestratorError
 from orchestrator.executors.base import Executor, Leftover
-from orchestrator.executors.local import LocalExecutor
+from orchestrator.executors.local import LocalExecutor, children_waited_on_pidfds
 from orchestrator.output.final import write_final_output
 from orchestrator.output.reporter import Reporter
 from orchestrator.output.sections import status_blocks, update_plan_file
@@ -91,6 +91,10 @@ class Runner:
             lock.release()
 
     async def _main(self) -> RunSummary:
+        with children_waited_on_pidfds():
+            return await self._run()
+
+    async def _run(self) -> RunSummary:
         started = time.time()
         ws = self.workspace
         prepared = prepare(ws, self.options)

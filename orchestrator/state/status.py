@@ -94,9 +94,8 @@ def read_records(plan: Plan, workspace: Workspace) -> dict[str, ResultRecord]:
     present = set(_names(workspace.results_dir))
     found: dict[str, ResultRecord] = {}
     for task in plan.tasks.values():
-        path = workspace.result(task)
-        if path.name in present:
-            record = read_record(path, task.id)
+        if workspace.result_file(task) in present:  # a name: most tasks of a big plan have no result yet
+            record = read_record(workspace.result(task), task.id)
             if record is not None:
                 found[task.id] = record
     return found

@@ -81,7 +81,12 @@ class Workspace:
         return self.tasks_dir / f"{task.slug}.md"
 
     def result(self, task: Task) -> Path:
-        return self.results_dir / f"{task.slug}-result.md"
+        return self.results_dir / self.result_file(task)
+
+    @staticmethod
+    def result_file(task: Task) -> str:
+        """The name of a task's result file in results/."""
+        return f"{task.slug}-result.md"
 
     @property
     def journal_file(self) -> Path:
@@ -101,7 +106,7 @@ class Workspace:
 
     def result_name(self, task: Task) -> str:
         """The result file as the user would type it from the project directory."""
-        return f"{self.root.name}/results/{task.slug}-result.md"
+        return f"{self.root.name}/results/{self.result_file(task)}"
 
     def brief_name(self, task: Task) -> str:
         return f"{self.root.name}/agent_tasks/{task.slug}.md"
