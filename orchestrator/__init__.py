@@ -1,11 +1,16 @@
 """orchestrator: run a markdown plan of atomic tasks as real sub-agents, in parallel, in dependency order.
 
-The public API is small: load a plan, look at its tasks, and the errors it can raise.
+The public API: load a plan and look at its tasks, run it (``Runner``), the executors
+a run can use, the words of its outcomes, and the errors it can raise. Everything else is
+internal; docs/ARCHITECTURE.md says where it lives. The names that start a run are imported when
+first used: a command that only reads a plan should not pay for anyio.
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import (
     AgentCallError,
@@ -20,17 +25,31 @@ from orchestrator.errors import (
 from orchestrator.plan import Plan, Task, parse_plan
 from orchestrator.plan.settings import Settings
 from orchestrator.state.workspace import Workspace, load_plan
+from orchestrator.vocabulary import ErrorClass, ExitCode, TaskStatus
+
+if TYPE_CHECKING:
+    from orchestrator.executors import Executor, FakeExecutor, LocalExecutor
+    from orchestrator.run import Runner, RunOptions, RunSummary
 
 __all__ = [
     "AgentCallError",
     "BackendUnavailableError",
+    "ErrorClass",
+    "Executor",
+    "ExitCode",
+    "FakeExecutor",
+    "LocalExecutor",
     "LockedError",
     "OrchestratorError",
     "Plan",
     "PlanError",
     "Problem",
+    "RunOptions",
+    "RunSummary",
+    "Runner",
     "Settings",
     "Task",
+    "TaskStatus",
     "UsageError",
     "Workspace",
     "WorkspaceError",
@@ -38,3 +57,20 @@ __all__ = [
     "load_plan",
     "parse_plan",
 ]
+
+_LATER = {
+    "Executor": "orchestrator.executors",
+    "FakeExecutor": "orchestrator.executors",
+    "LocalExecutor": "orchestrator.executors",
+    "RunOptions": "orchestrator.run",
+    "RunSummary": "orchestrator.run",
+    "Runner": "orchestrator.run",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LATER:
+        import importlib
+
+        return getattr(importlib.import_module(_LATER[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

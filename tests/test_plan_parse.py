@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from orchestrator import Plan, PlanError, Task, Workspace, load_plan, parse_plan
 from orchestrator.cli.main import main
-from orchestrator.plan import parser as plan_module
+from orchestrator.plan import cells as plan_module
 from orchestrator.plan.markdown import normalize_heading
 
 
@@ -503,7 +503,7 @@ def _plain_split_ids(cell: str) -> list[str]:
         return []
     if not any(char.isdigit() for char in lowered) and normalize_heading(text) in plan_module._NO_DEPS:
         return []
-    ids = (plan_module._clean(part) for part in plan_module._DEP_SPLIT_RE.split(text))
+    ids = (plan_module.clean(part) for part in plan_module._DEP_SPLIT_RE.split(text))
     return [i for i in ids if i and i.lower() != "and"]
 
 

@@ -293,12 +293,12 @@ def test_a_task_starts_after_its_inputs_are_written_and_events_tell_one_slot_at_
 def test_a_shell_task_gets_no_prompt_built_from_its_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The shell backend runs the task's own script: reading every upstream result into a prompt
     it never uses would cost a read per input per task. Its inputs are named in the environment."""
-    import orchestrator.run.attempts
+    from orchestrator.run import attempts
 
     def no_prompt(*args: object) -> str:
         raise AssertionError("build_prompt called for a shell task")
 
-    monkeypatch.setattr(orchestrator.run.attempts, "build_prompt", no_prompt)
+    monkeypatch.setattr(attempts, "build_prompt", no_prompt)
     write_plan(tmp_path, [Spec("A", "echo upstream"), Spec("B", 'cat "$ORCHESTRATOR_INPUTS"', deps=["A"])])
     summary = Runner(Workspace.find(tmp_path), reporter=Reporter()).run()
     assert summary.exit_code == 0

@@ -13,6 +13,15 @@ from typing import Any
 
 from orchestrator.errors import PlanError, Problem, WorkspaceError
 from orchestrator.plan import graph as graphs
+from orchestrator.plan.cells import (
+    COLUMN_ALIASES,
+    NOT_IDS,
+    NUMBER_RE,
+    clean,
+    id_problem,
+    parse_priority,
+    split_ids,
+)
 from orchestrator.plan.identity import Book, Row, assign
 from orchestrator.plan.markdown import (
     Document,
@@ -25,154 +34,13 @@ from orchestrator.plan.markdown import (
     split_lines,
     tables_in,
 )
-from orchestrator.plan.model import DEFAULT_PRIORITY, PLAN_FILE, Plan, Task
+from orchestrator.plan.model import PLAN_FILE, Plan, Task
 from orchestrator.plan.settings import SETTING_NAMES, parse_duration, settings_from_mapping, suggest
-
-# Normalized header text -> canonical column.
-COLUMN_ALIASES: dict[str, str] = {
-    "task id": "id",
-    "id": "id",
-    "taskid": "id",
-    "task no": "id",
-    "task number": "id",
-    "task name": "name",
-    "name": "name",
-    "title": "name",
-    "task title": "name",
-    "description": "description",
-    "desc": "description",
-    "details": "description",
-    "instructions": "description",
-    "task description": "description",
-    "dependencies": "deps",
-    "depends on": "deps",
-    "deps": "deps",
-    "dependency": "deps",
-    "depends": "deps",
-    "prerequisites": "deps",
-    "blocked by": "deps",
-    "after": "deps",
-    "priority": "priority",
-    "prio": "priority",
-    "agent": "agent",
-    "agent id": "agent",
-    "assignee": "profile",
-    "profile": "profile",
-    "specialist": "profile",
-    "timeout": "timeout",
-    "time limit": "timeout",
-    "retries": "retries",
-    "retry": "retries",
-    "max retries": "retries",
-    "tags": "tags",
-    "tag": "tags",
-    "labels": "tags",
-    "backend": "backend",
-}
-
-# Priority words and their level. Lower runs first; a bare integer N means PN.
-PRIORITY_WORDS: dict[str, int] = {
-    "p0": 0,
-    "critical": 0,
-    "urgent": 0,
-    "highest": 0,
-    "blocker": 0,
-    "p1": 1,
-    "high": 1,
-    "p2": 2,
-    "normal": 2,
-    "medium": 2,
-    "default": 2,
-    "p3": 3,
-    "low": 3,
-    "lowest": 3,
-}
-
-ID_RE = re.compile(r"^[A-Za-z0-9._-]+$")
-MAX_ID_LENGTH = 64
-_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
-_NO_DEPS = {"", "none", "-", "—", "–", "n/a", "na", "nil", "null", "no", "no dependencies"}
-_NOT_IDS = {*_NO_DEPS, "and"}  # words a Dependencies cell reads as something other than an id
 
 _REQUEST_KEYS = ("original request", "request", "user request")
 _GOAL_KEYS = ("goal definition", "goal", "goals")
 _TASKS_KEYS = ("task decomposition", "tasks", "task list", "task breakdown", "task table")
 _DETAILS_KEYS = ("task details", "details")
-
-
-_EMPHASIS_RE = re.compile(r"(`+|\*{1,3}|_{1,3})(.+)\1")
-
-
-def _clean(cell: str) -> str:
-    """Strip markdown emphasis and code marks a writer may put around an id (``**T-01**``, `` `T-01` ``).
-
-    Only matched pairs go, so ids such as ``T_`` or ``_draft`` keep their underscores.
-    """
-    text = cell.strip()
-    if not text or (text[0] not in "*_`" and text[-1] not in "*_`"):
-        return text
-    while (match := _EMPHASIS_RE.fullmatch(text)) is not None:
-        text = match.group(2).strip()
-    return text
-
-
-_DEP_SPLIT_RE = re.compile(r"[,;\s]+")
-_MARKS_RE = re.compile(r"[*_`]")
-
-
-def split_ids(cell: str) -> list[str]:
-    """The ids of a Dependencies cell: separated by commas, semicolons, spaces or the word 'and'."""
-    text = cell.strip()
-    lowered = text.lower()
-    if lowered in _NO_DEPS:
-        return []
-    # "None." or "(none)": only worth normalizing when the cell holds no digit, as ids mostly do.
-    if not any(map(str.isdigit, lowered)) and normalize_heading(text) in _NO_DEPS:
-        return []
-    ids = _DEP_SPLIT_RE.split(text)
-    if _MARKS_RE.search(text):  # else each part is as _clean leaves it: no whitespace, no marks
-        ids = [_clean(part) for part in ids]
-    return [i for i in ids if i and i.lower() != "and"]
-
-
-_PRIORITY_NOTE_RE = re.compile(r"\s*\(.*\)$")
-_NUMBER_RE = re.compile(r"\d{1,3}")
-# An id that passes every check of id_problem, told in one match: what nearly every id looks like.
-_PLAIN_ID_RE = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_ID_LENGTH - 1}}}")
-
-
-def parse_priority(cell: str) -> int:
-    text = cell.strip().lower()
-    if not text:
-        return DEFAULT_PRIORITY
-    if text in PRIORITY_WORDS:
-        return PRIORITY_WORDS[text]
-    text = _PRIORITY_NOTE_RE.sub("", _clean(text))  # "P1 (high)"
-    if text in PRIORITY_WORDS:
-        return PRIORITY_WORDS[text]
-    if _NUMBER_RE.fullmatch(text):
-        return int(text)
-    raise ValueError(cell)
-
-
-def id_problem(value: str, what: str = "task id") -> str | None:
-    """Why ``value`` cannot be an id (it becomes part of file names), or ``None`` when it can."""
-    if _PLAIN_ID_RE.fullmatch(value) and value.partition(".")[0].lower() not in _RESERVED:
-        return None
-    if not value:
-        return f"empty {what}"
-    if len(value) > MAX_ID_LENGTH:
-        return f"{what} '{value[:20]}…' is {len(value)} characters long (at most {MAX_ID_LENGTH})"
-    if not ID_RE.match(value):
-        bad = "".join(sorted({c for c in value if not re.match(r"[A-Za-z0-9._-]", c)}))
-        return f"{what} '{value}' has characters outside A-Z a-z 0-9 . _ - ({bad!r})"
-    if value.strip(".") == "" or value.startswith("."):
-        return f"{what} '{value}' cannot start with '.'"
-    if not re.search(r"[A-Za-z0-9]", value):
-        return f"missing {what}: '{value}' has no letter or digit"
-    if value.split(".")[0].lower() in _RESERVED:
-        return f"{what} '{value}' is a reserved device name on Windows"
-    return None
 
 
 class _Collector:
@@ -308,7 +176,7 @@ def _parse_tasks(document: Document, out: _Collector) -> dict[str, dict[str, Any
     columns: list[str | None] = []
     seen_columns: dict[str, str] = {}
     for header in table.header:
-        key = COLUMN_ALIASES.get(normalize_heading(_clean(header)))
+        key = COLUMN_ALIASES.get(normalize_heading(clean(header)))
         if key is not None and key in seen_columns:
             out.add(
                 table.header_line,
@@ -322,7 +190,7 @@ def _parse_tasks(document: Document, out: _Collector) -> dict[str, dict[str, Any
     if "id" not in seen_columns:
         # "| # | Task | ..." or "| Task | Description |": the first such column is the id.
         for index, header in enumerate(table.header):
-            if normalize_heading(_clean(header)) in {"task", ""} and columns[index] is None:
+            if normalize_heading(clean(header)) in {"task", ""} and columns[index] is None:
                 columns[index] = "id"
                 seen_columns["id"] = header
                 break
@@ -389,9 +257,9 @@ _TAGS_SPLIT_RE = re.compile(r"[,\s]+")
 
 def _task_from_row(row: dict[str, str], extra: dict[str, str], line: int, out: _Collector) -> dict[str, Any] | None:
     """The fields of one Task (built once, after agents and details are known), or None."""
-    task_id = _clean(row.get("id", ""))
+    task_id = clean(row.get("id", ""))
     problem = id_problem(task_id)
-    if problem is None and task_id.lower() in _NOT_IDS:
+    if problem is None and task_id.lower() in NOT_IDS:
         problem = f"task id '{task_id}' cannot be depended on: in a Dependencies cell it means no dependency or 'and'"
     if problem:
         out.add(line, problem, "use ids such as T-01 made of letters, digits, '.', '_' and '-'")
@@ -405,10 +273,10 @@ def _task_from_row(row: dict[str, str], extra: dict[str, str], line: int, out: _
         "line": line,
         "extra": extra,
         "dependencies": tuple(split_ids(get("deps", ""))),
-        "agent": _clean(row["agent"]) if "agent" in row else "",
-        "profile": (_clean(row["profile"]) or None) if "profile" in row else None,
+        "agent": clean(row["agent"]) if "agent" in row else "",
+        "profile": (clean(row["profile"]) or None) if "profile" in row else None,
         "tags": tuple(t for t in _TAGS_SPLIT_RE.split(row["tags"]) if t) if "tags" in row else (),
-        "backend": (_clean(row["backend"]).lower() or None) if "backend" in row else None,
+        "backend": (clean(row["backend"]).lower() or None) if "backend" in row else None,
     }
     if fields["profile"] in {"-", "—", "none"}:
         fields["profile"] = None
@@ -435,7 +303,7 @@ def _task_from_row(row: dict[str, str], extra: dict[str, str], line: int, out: _
             )
     retries = get("retries", "").strip()
     if retries and retries not in {"-", "—"}:
-        if _NUMBER_RE.fullmatch(retries):
+        if NUMBER_RE.fullmatch(retries):
             fields["retries"] = int(retries)
         else:
             out.add(line, f"{task_id}: bad retries '{retries}'", "use a whole number from 0 up")
@@ -465,7 +333,7 @@ def _parse_details(document: Document, section: Section | None, tasks: list[str]
         word = words[0] if words else ""
         task_id = None
         # "### T-01 Scan", then "### T-01: Scan", then "### T-01. Scan" / "### T-01 — Scan"
-        for first in dict.fromkeys(_clean(w) for w in (word, word.rstrip(":"), word.rstrip(":.—-"))):
+        for first in dict.fromkeys(clean(w) for w in (word, word.rstrip(":"), word.rstrip(":.—-"))):
             task_id = lowered.get(first.lower())
             if task_id is not None:
                 break

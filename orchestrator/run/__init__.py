@@ -1,1 +1,32 @@
-"""run"""
+"""Run: the loop that starts attempts in dependency order within limits, the pure decision of
+what an outcome means (``decide``), admission, and what a run writes down.
+
+``Runner`` is imported when first asked for: ``validate`` uses this package's
+preflight checks and must not pay for anyio.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.run.policy import Decision, decide
+
+if TYPE_CHECKING:
+    from orchestrator.run.prepare import RunOptions
+    from orchestrator.run.runner import Runner, RunSummary
+
+__all__ = ["Decision", "RunOptions", "RunSummary", "Runner", "decide"]
+
+_LATER = {
+    "RunOptions": "orchestrator.run.prepare",
+    "RunSummary": "orchestrator.run.runner",
+    "Runner": "orchestrator.run.runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LATER:
+        import importlib
+
+        return getattr(importlib.import_module(_LATER[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

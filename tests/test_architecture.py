@@ -1,0 +1,167 @@
+"""The package's shape, held: its public names, its layers (an import only ever goes down), no
+import cycles, and modules and classes of a size a reader can hold in mind.
+
+docs/ARCHITECTURE.md draws the same layers; change both together.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+import orchestrator
+
+PACKAGE = Path(orchestrator.__file__).parent
+
+# Lowest first. A module may import its own layer and those below it, never one above.
+LAYERS = ("base", "plan", "state", "executors", "backends", "output", "run", "cli")
+BASE = {"vocabulary", "errors", "yamlio", "documents"}  # orchestrator/<name>.py at the bottom
+
+PUBLIC = {
+    "orchestrator": [
+        "AgentCallError",
+        "BackendUnavailableError",
+        "ErrorClass",
+        "ExitCode",
+        "Executor",
+        "FakeExecutor",
+        "LocalExecutor",
+        "LockedError",
+        "OrchestratorError",
+        "Plan",
+        "PlanError",
+        "Problem",
+        "RunOptions",
+        "RunSummary",
+        "Runner",
+        "Settings",
+        "Task",
+        "TaskStatus",
+        "UsageError",
+        "Workspace",
+        "WorkspaceError",
+        "__version__",
+        "load_plan",
+        "parse_plan",
+    ],
+    "orchestrator.plan": ["PLAN_FILE", "Book", "Plan", "Settings", "Task", "parse_plan", "read_plan"],
+    "orchestrator.executors": [
+        "FAKE_BANNER",
+        "Executor",
+        "FakeExecutor",
+        "Handle",
+        "Launch",
+        "Leftover",
+        "Limits",
+        "LocalExecutor",
+        "ProcessRun",
+        "Reply",
+        "named",
+    ],
+    "orchestrator.run": ["Decision", "RunOptions", "RunSummary", "Runner", "decide"],
+    "orchestrator.backends": ["AgentResult", "Backend", "Invocation", "Job", "Observer", "get", "names", "register"],
+    "orchestrator.cli": ["entry", "main"],
+}
+
+
+def modules() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+def layer(module: str) -> str | None:
+    """The layer of ``orchestrator.x.y``; None for the package itself (the public face, above all)."""
+    parts = module.split(".")
+    if len(parts) == 1 or parts[1] == "__main__":
+        return None
+    return "base" if parts[1] in BASE else parts[1]
+
+
+def imports(path: Path, module: str, *, top_level_only: bool = False) -> set[str]:
+    """The orchestrator modules ``path`` imports (``from a import b`` counts ``a.b`` when that is
+    a module, else ``a``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    known = modules()
+    found: set[str] = set()
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    for node in nodes:
+        if isinstance(node, ast.If):  # `if TYPE_CHECKING:` blocks: types only, never run
+            continue
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("orchestrator")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("orchestrator"):
+            for alias in node.names:
+                candidate = f"{node.module}.{alias.name}"
+                found.add(candidate if candidate in known else node.module)
+    found.discard(module)
+    return found
+
+
+@pytest.mark.parametrize("package", sorted(PUBLIC))
+def test_public_names_are_exactly_the_all(package: str) -> None:
+    module = importlib.import_module(package)
+    assert sorted(module.__all__) == sorted(PUBLIC[package])
+    for name in module.__all__:
+        assert getattr(module, name) is not None, f"{package}.{name}"
+
+
+def test_every_module_is_in_a_layer() -> None:
+    for name in modules():
+        assert layer(name) in (None, *LAYERS), f"{name}: add it to a layer (tests/test_architecture.py)"
+
+
+def test_imports_only_go_down_the_layers() -> None:
+    """run may import state, never the reverse: the data path goes one way."""
+    wrong: list[str] = []
+    for name, path in modules().items():
+        own = layer(name)
+        if own is None:
+            continue
+        for target in imports(path, name):
+            other = layer(target)
+            if other is not None and LAYERS.index(other) > LAYERS.index(own):
+                wrong.append(f"{name} ({own}) imports {target} ({other})")
+    assert wrong == []
+
+
+def test_no_import_cycles() -> None:
+    graph: nx.DiGraph[str] = nx.DiGraph()
+    for name, path in modules().items():
+        graph.add_node(name)
+        graph.add_edges_from((name, target) for target in imports(path, name, top_level_only=True))
+    assert list(nx.simple_cycles(graph)) == []
+
+
+def test_modules_and_classes_stay_small() -> None:
+    """About 500 lines a module and 250 a class at most: past that, a reader loses the thread."""
+    big: list[str] = []
+    for name, path in modules().items():
+        lines = path.read_text(encoding="utf-8").count("\n")
+        if lines > 500:
+            big.append(f"{name}: {lines} lines")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and node.end_lineno is not None:
+                size = node.end_lineno - node.lineno + 1
+                if size > 250:
+                    big.append(f"{name}.{node.name}: {size} lines")
+    assert big == []
+
+
+def test_every_module_says_what_it_is() -> None:
+    for name, path in modules().items():
+        docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
+        assert docstring, f"{name} has no docstring"
+
+
+def test_the_architecture_page_names_every_package() -> None:
+    page = (PACKAGE.parent / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    for package in LAYERS[1:]:
+        assert f"`{package}/`" in page, package
