@@ -22,6 +22,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from orchestrator.vocabulary import ExitCode
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -40,7 +42,7 @@ class Problem:
 class OrchestratorError(Exception):
     """Base class of every error the orchestrator raises on purpose."""
 
-    exit_code = 2
+    exit_code: int = ExitCode.USAGE
 
 
 class PlanError(OrchestratorError):
@@ -49,7 +51,7 @@ class PlanError(OrchestratorError):
     Holds every problem found, so a user fixes them all in one pass.
     """
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
     def __init__(self, problems: Iterable[Problem]) -> None:
         self.problems: list[Problem] = sorted(problems, key=lambda p: (p.file, p.line))
@@ -59,31 +61,31 @@ class PlanError(OrchestratorError):
 class UsageError(OrchestratorError):
     """Raised by the CLI and API entry points for arguments that make no sense."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class WorkspaceError(OrchestratorError):
     """Raised when the ``.orchestrator/`` workspace is missing or cannot be used."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class LockedError(OrchestratorError):
     """Raised by ``run``, ``render`` and ``reset`` when another live one holds the workspace lock."""
 
-    exit_code = 3
+    exit_code = ExitCode.LOCKED
 
 
 class BackendUnavailableError(OrchestratorError):
     """Raised when a backend cannot be used at all (its CLI is missing or misconfigured)."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class AgentCallError(OrchestratorError):
     """Raised by ``plan`` and ``aggregate --agent`` when the one agent call they make fails."""
 
-    exit_code = 1
+    exit_code = ExitCode.FAILED
 
 
 # What to do about a file the workspace needs that the system will not let us have, by errno.

@@ -183,7 +183,7 @@ def test_the_fake_executor_says_so_in_every_file_it_leads_to(tmp_path: Path) -> 
     summary = Runner(ws, reporter=Reporter(), executor=executor).run()
     assert summary.exit_code == 0
     assert not (tmp_path / "ran-A").exists() and not (tmp_path / "ran-B").exists()
-    assert [launch.task for launch in executor.launches] == ["A", "B"]
+    assert [(launch.task, launch.upstream) for launch in executor.launches] == [("A", ()), ("B", ("A",))]
     for log in (ws.root / "logs").glob("*.out"):
         assert log.read_text().startswith(FAKE_BANNER)
     for path in (ws.root / "results").glob("*-result.md"):

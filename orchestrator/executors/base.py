@@ -7,8 +7,14 @@ An executor owns everything about its processes: starting them, their process gr
 clock and inactivity limits, stopping and reaping them on every path, and finding what a dead
 runner left behind. The runner never sees a pid; it journals the ``handle`` an executor gives it
 and hands it back after a crash. ``LocalExecutor`` runs processes on this machine;
-``FakeExecutor`` runs none, for tests and demos. A worktree per task or a cluster (Dask) is one
-more executor: it implements ``run`` (and ``settle`` if its attempts can outlive the runner).
+``FakeExecutor`` runs none, for tests and demos. The ones to come fit the same two methods:
+
+- a git worktree per task: ``run`` makes (or finds again, after a crash) the task's worktree
+  from the base commit and the branches of ``launch.upstream``, runs the launch there as
+  ``LocalExecutor`` does (``cwd`` replaced), commits what the attempt changed, and says so in
+  its handle; ``settle`` stops a dead runner's processes and keeps every worktree.
+- a cluster (Dask): ``run`` submits the launch and awaits its future; the handle names the
+  future's key, so that ``settle`` can cancel what a dead runner left.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ class Launch:
     stdout: Path  # created with the first byte written: no file means no output
     stderr: Path
     limits: Limits = field(default_factory=Limits)
+    upstream: tuple[str, ...] = ()  # the tasks this one depends on (whose work a worktree merges first)
 
 
 @dataclass(frozen=True, slots=True)

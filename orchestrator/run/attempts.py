@@ -80,6 +80,7 @@ def build_launch(
         stem.with_name(stem.name + ".out"),
         stem.with_name(stem.name + ".err"),
         invocation.limits,
+        job.task.dependencies,
     )
 
 
