@@ -2,13 +2,16 @@
 
 Each attempt gets a ``Reply``: what a process would have written and how it would have ended.
 Replies come from a function of the launch, or a mapping from task id to one reply or a list (one
-per attempt; the last one repeats). Everything it writes says it is fake: the first line of each
-log is ``FAKE_BANNER``, and the ``ProcessRun`` it returns is ``simulated``, which the runner
-writes into the result's frontmatter (``simulated: true``) and body.
+per attempt; the last one repeats); a task without one gets a made-up success in the format its
+command speaks (claude's stream-json, codex's and gemini's JSON, else text). Everything it
+writes says it is fake: the first line of each log is ``FAKE_BANNER``, and the ``ProcessRun`` it
+returns is ``simulated``, which the runner writes into the result's frontmatter
+(``simulated: true``) and body.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -36,7 +39,28 @@ Replies = Callable[[Launch], Reply] | Mapping[str, Reply | Sequence[Reply]]
 
 
 def _default(launch: Launch) -> Reply:
-    return Reply(stdout=f"Simulated result of {launch.task}, attempt {launch.attempt}.\n")
+    """A made-up success, in the output format of the command the launch would have run: the
+    agent CLIs' own JSON (so that their backends read it as a finished agent), plain text for
+    anything else. No cost and no tokens: none were spent."""
+    text = f"[simulated] {launch.task} attempt {launch.attempt}: no agent ran; this text is made up."
+    argv = launch.argv
+    session = f"fake-{launch.task}-{launch.attempt}"
+    if "stream-json" in argv:  # claude -p --output-format stream-json
+        events = [
+            {"type": "system", "subtype": "init", "session_id": session},
+            {"type": "result", "subtype": "success", "is_error": False, "result": text, "session_id": session},
+        ]
+        return Reply(stdout="".join(json.dumps(event) + "\n" for event in events))
+    if argv[:2] == ("codex", "exec") or (len(argv) > 1 and argv[1] == "exec" and "--json" in argv):
+        events = [
+            {"type": "thread.started", "thread_id": session},
+            {"type": "item.completed", "item": {"type": "agent_message", "text": text}},
+            {"type": "turn.completed"},
+        ]
+        return Reply(stdout="".join(json.dumps(event) + "\n" for event in events))
+    if "-o" in argv and "json" in argv:  # gemini -p ... -o json
+        return Reply(stdout=json.dumps({"response": text, "session_id": session}) + "\n")
+    return Reply(stdout=text + "\n")
 
 
 class FakeExecutor(Executor):
