@@ -3,12 +3,14 @@
     python bench/alternate.py [--workload w1|w2] [--rounds 8] [--tasks 1000] REV [REV ...]
 
 Each REV is a git revision (``HEAD~2``, a commit id) or ``.`` for the working tree; its
-``orchestrator/`` package is exported to ``bench/.work/trees/<commit>`` (``git archive``) and
-byte-compiled. Every round runs each build once, in a shuffled order, in a fresh project, as
-``python -m orchestrator run`` with that build first on ``PYTHONPATH``: a slow minute on this
-shared machine then falls on every build alike, where running one build's rounds after another's
-measured the machine's drift as often as the change (this host's speed has moved by half within
-an hour). The interpreter is the bench venv's when it exists.
+``orchestrator/`` package (subpackages and data directories included) is exported to
+``bench/.work/trees/<commit>`` (``git archive``) with the files its symlinks point at (the
+top-level docs that ``orchestrator/skill/`` links to), and byte-compiled (every build alike).
+Every round runs each build once, in a shuffled order, in a fresh project with a default-settings
+plan, as ``python -m orchestrator run`` with that build first on ``PYTHONPATH``: a slow minute on
+this shared machine then falls on every build alike, where running one build's rounds after
+another's measured the machine's drift as often as the change. The interpreter is the bench
+venv's when it exists.
 
 w1 is 1,000 no-op tasks at concurrency 2 (wall time, and the runner's own CPU time when ``perf``
 can count ``task-clock``: ``perf stat --no-inherit``, its children excluded); w2 is the W2 DAG
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
-import os
+import posixpath
 import random
 import shutil
 import statistics
@@ -43,6 +45,7 @@ from benchlib import (
     layered,
     orchestrator_makespan,
     say,
+    user_env,
     write_plan,
 )
 
@@ -58,6 +61,27 @@ class Build:
     ratios: list[float] = field(default_factory=list)
 
 
+def _git(*args: str) -> bytes:
+    return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, check=True).stdout
+
+
+def package_paths(commit: str) -> list[str]:
+    """``orchestrator`` and the files in ``commit`` that its symlinks point at, as repository paths."""
+    paths = {"orchestrator"}
+    for entry in _git("ls-tree", "-r", "-z", commit, "--", "orchestrator").split(b"\0"):
+        if not entry:
+            continue
+        meta, path = entry.split(b"\t", 1)
+        mode, _kind, blob = meta.split()
+        if mode != b"120000":  # not a symlink
+            continue
+        link = _git("cat-file", "blob", blob.decode()).decode()
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(path.decode()), link))
+        if not posixpath.isabs(target) and not target.startswith("../") and _git("ls-tree", commit, "--", target):
+            paths.add(target)
+    return sorted(paths)
+
+
 def export(rev: str) -> Path:
     """The directory that holds ``rev``'s ``orchestrator/`` package (the repository for ``.``)."""
     if rev == ".":
@@ -70,17 +94,20 @@ def export(rev: str) -> Path:
     )
     if commit.returncode != 0:
         raise SystemExit(f"{rev}: not a revision of this repository")
-    target = TREES / commit.stdout.strip()
-    if not (target / "orchestrator" / "__init__.py").exists():
+    sha = commit.stdout.strip()
+    target = TREES / sha
+    if not (target / ".exported").exists():
+        shutil.rmtree(target, ignore_errors=True)  # an export cut short, or made before its links were
         TREES.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile() as archive:
             subprocess.run(
-                ["git", "-C", str(REPO), "archive", commit.stdout.strip(), "orchestrator"], stdout=archive, check=True
+                ["git", "-C", str(REPO), "archive", sha, "--", *package_paths(sha)], stdout=archive, check=True
             )
             archive.seek(0)
             staging = Path(tempfile.mkdtemp(dir=TREES))
             with tarfile.open(fileobj=archive) as tar:
                 tar.extractall(staging, filter="data")
+            (staging / ".exported").touch()
             staging.rename(target)
     return target
 
@@ -101,7 +128,7 @@ def run_once(build: Build, dag: Dag, concurrency: int, python: str, perf: bool, 
     counters = directory / "perf.csv"
     if perf:
         argv = ["perf", "stat", "--no-inherit", "-x,", "-e", "task-clock", "-o", str(counters), *argv]
-    env = {**os.environ, "PYTHONPATH": str(build.path)}
+    env = {**user_env(), "PYTHONPATH": str(build.path)}
     began = time.perf_counter()
     done = subprocess.run(argv, cwd=project, env=env, stdin=subprocess.DEVNULL, capture_output=True, check=False)
     wall = time.perf_counter() - began

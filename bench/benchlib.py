@@ -2,13 +2,14 @@
 
 A workload is a ``Dag`` of shell commands with nominal durations. Every tool gets the same DAG in
 its own format (master_plan.md, Makefile, dodo.py, Snakefile, a JSON file for the asyncio
-reference scripts in ``dagrun.py``) in a fresh directory per run, and is timed from the outside
-with ``time.perf_counter`` around ``subprocess.run`` (so its own start-up is included).
+reference scripts in ``dagrun.py``) in a fresh directory per run (the last run's files deleted
+right before, as a user would), and is timed from the outside with ``time.perf_counter`` around
+``subprocess.run`` (so its own start-up is included), in the environment a user's shell gives it
+(``user_env``).
 """
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import random
@@ -153,24 +154,33 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def plan_text(dag: Dag, concurrency: int) -> str:
+# Not the defaults: no retries, no timeouts. Only in rows labelled "tuned".
+TUNED_SETTINGS = "retries: 0\ntimeout: none\ninactivity_timeout: none\n"
+TUNED_LABEL = "tuned: retries 0, timeouts off"
+
+
+def plan_text(dag: Dag, concurrency: int, *, tuned: bool = False) -> str:
+    """The plan as a user writes it: ``backend: shell`` and ``max_parallel``, every other setting
+    left at its default (``tuned`` adds ``TUNED_SETTINGS``)."""
     rows = "\n".join(
         f"| {n.id} | {_cell(n.cmd)} | {', '.join(n.deps) if n.deps else 'None'} |" for n in dag.nodes.values()
     )
     return (
         "---\nbackend: shell\n"
         f"max_parallel: {concurrency}\n"
-        "retries: 0\ntimeout: none\ninactivity_timeout: none\n---\n"
+        f"{TUNED_SETTINGS if tuned else ''}---\n"
         f"# Benchmark: {dag.name}\n\n## Task Decomposition\n"
         "| Task ID | Description | Dependencies |\n|---|---|---|\n"
         f"{rows}\n"
     )
 
 
-def write_plan(dag: Dag, project: Path, concurrency: int) -> Path:
+def write_plan(dag: Dag, project: Path, concurrency: int, *, tuned: bool = False) -> Path:
     """``project/.orchestrator/master_plan.md``; returns the project directory."""
     (project / ".orchestrator").mkdir(parents=True, exist_ok=True)
-    (project / ".orchestrator" / "master_plan.md").write_text(plan_text(dag, concurrency), encoding="utf-8")
+    (project / ".orchestrator" / "master_plan.md").write_text(
+        plan_text(dag, concurrency, tuned=tuned), encoding="utf-8"
+    )
     return project
 
 
@@ -282,39 +292,25 @@ def _read_rss(report: Path) -> float | None:
 
 
 def fresh_dir(path: Path) -> Path:
-    """An empty directory at ``path``; what was there is moved aside, not deleted, until exit.
+    """An empty directory at ``path``: what was there (the last run's files) is deleted first, as a
+    user deletes a run's files before the next one (``rm -rf``).
 
-    Deleting a run's few thousand files right before the next timed run would slow that run down:
-    for 60 s after an inode is freed (360 s while its inode table block is not yet written back),
-    ext4 without a journal skips it when it allocates a new one, reading the inode table to tell
-    (``perf``: ``__ext4_new_inode`` → ``find_inode_bit`` → ``recently_deleted``). Every file the
-    next run created then cost 200–500 µs instead of about 40. A rename frees nothing; the
-    set-aside directories are removed when the benchmark exits (so a benchmark started within a
-    few minutes of another one pays for that one's clean-up).
+    On ext4 without a journal (this project's machines) a file created in the first minutes after
+    many were deleted nearby costs 200-800 us instead of 20-40 (freed inodes are skipped, each
+    after a read of the inode table), and the orchestrator creates a few files a task where most
+    other tools create none. That is what a user gets; the figures are taken that way.
     """
     if path.exists():
-        _to_trash(path)
+        shutil.rmtree(path)
     path.mkdir(parents=True)
     return path
-
-
-_TRASH = WORK / "trash"
-_TRASH_REGISTERED: list[bool] = []
-
-
-def _to_trash(path: Path) -> None:
-    """Set ``path`` aside until the benchmark exits (see ``fresh_dir`` for why not delete it now)."""
-    if not _TRASH_REGISTERED:
-        atexit.register(shutil.rmtree, _TRASH, ignore_errors=True)
-        _TRASH_REGISTERED.append(True)
-    _TRASH.mkdir(parents=True, exist_ok=True)
-    path.rename(Path(tempfile.mkdtemp(dir=_TRASH)) / path.name)
 
 
 def disk_probe(directory: Path, files: int = 200) -> float:
     """Microseconds to create one small file in a new directory under ``directory``: the median
     of ``files`` creations, each as the orchestrator creates its briefs and results (open with
-    O_CREAT|O_EXCL, write, close). The probe's files are set aside, not deleted."""
+    O_CREAT|O_EXCL, write, close)."""
+    directory.mkdir(parents=True, exist_ok=True)
     probe = Path(tempfile.mkdtemp(prefix="disk-probe-", dir=directory))
     times: list[float] = []
     for index in range(files):
@@ -323,37 +319,23 @@ def disk_probe(directory: Path, files: int = 200) -> float:
         os.write(fd, b"x" * 64)
         os.close(fd)
         times.append(time.perf_counter() - began)
-    _to_trash(probe)
+    shutil.rmtree(probe)
     return statistics.median(times) * 1e6
 
 
-def settle_disk(directory: Path, *, wait_max: float, slow: float = 80.0, step: float = 20.0) -> str:
-    """How fast files are created in ``directory``, for the report; first, while that is slow
-    (over ``slow`` us a file) and getting faster, wait for it, up to ``wait_max`` seconds.
+def disk_line(directory: Path) -> str:
+    """How fast files are created in ``directory`` now, for the report's header (nothing waits for
+    it: a disk still slow from a deletion is measured as it is)."""
+    return f"file creation in the work directory at the start: {disk_probe(directory):.0f} µs a file (median of 200)"
 
-    On ext4 without a journal (this project's machines), inodes freed in the last one to six
-    minutes are skipped when new ones are allocated, each after a read of the inode table: after
-    a large deletion nearby (a test run, pip, the last benchmark's clean-up at exit), creating a
-    file costs 300-800 us instead of 20-40 for a minute or two (measured here after deleting
-    30,000 files: 724, 446, 382, 367, then 31 us, 15 s apart), and the orchestrator creates two
-    files per task where the other tools create none. A disk that is simply slow holds steady and
-    is not waited for beyond a minute.
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    samples = [disk_probe(directory)]
-    waited = 0.0
-    while samples[-1] > slow and waited < wait_max:
-        if len(samples) >= 4 and max(samples[-4:]) < 1.2 * min(samples[-4:]):
-            break  # steady for a minute: that is this disk
-        if len(samples) == 1:
-            say(f"  file creation here is slow ({samples[0]:.0f} us a file): waiting for it to settle")
-        time.sleep(step)
-        waited += step
-        samples.append(disk_probe(directory))
-    line = f"file creation in the work directory: {samples[-1]:.0f} µs a file (median of 200)"
-    if waited:
-        line += f", after waiting {waited:.0f} s for it to settle from {samples[0]:.0f} µs"
-    return line
+
+def user_env() -> dict[str, str]:
+    """The environment of the measured commands: this one less ``PYTHONDONTWRITEBYTECODE``, which
+    this project's machines set and a user's do not. Python then writes the orchestrator's
+    bytecode on its first command (``warm_up``) and reads it after, as on a user's machine."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
 
 
 def timed(argv: list[str], cwd: Path, log: Path, *, rss: bool = False, timeout: float = 1800.0) -> Sample:
@@ -366,7 +348,13 @@ def timed(argv: list[str], cwd: Path, log: Path, *, rss: bool = False, timeout: 
         began = time.perf_counter()
         try:
             completed = subprocess.run(
-                argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=sink, timeout=timeout
+                argv,
+                cwd=cwd,
+                env=user_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=sink,
+                timeout=timeout,
             )
         except subprocess.TimeoutExpired:
             raise ToolFailed(f"{argv[0]}: timed out after {timeout:g}s") from None
@@ -508,14 +496,16 @@ def orchestrator_makespan(project: Path) -> float:
     return max(ends) - min(starts)
 
 
-def orchestrator_tool(command: Sequence[str], name: str = "orchestrator") -> Tool:
-    """``command`` is how to call the CLI (the venv's ``orchestrator`` or ``python -m orchestrator``)."""
+def orchestrator_tool(command: Sequence[str], name: str = "orchestrator", *, tuned: bool = False) -> Tool:
+    """``command`` is how to call the CLI (the venv's ``orchestrator`` or ``python -m orchestrator``).
+    The plan holds ``max_parallel``; ``tuned`` adds ``TUNED_SETTINGS`` (label the row so)."""
 
     def setup(dag: Dag, directory: Path, concurrency: int) -> Invocation:
-        project = write_plan(dag, directory / "project", concurrency)
-        # From the project directory, as the skill and the README run it, and as every other tool
-        # here runs in the directory its commands run in.
-        return Invocation([*command, "run", ".orchestrator", "--max-parallel", str(concurrency)], project)
+        project = write_plan(dag, directory / "project", concurrency, tuned=tuned)
+        # ``orchestrator run`` in the project directory, as the README and the skill run it (the
+        # workspace defaults to ./.orchestrator), and as every other tool here runs in the
+        # directory its commands run in.
+        return Invocation([*command, "run"], project)
 
     def makespan(directory: Path, _: bytes) -> float:
         return orchestrator_makespan(directory / "project")
@@ -583,18 +573,14 @@ def bench_python() -> str:
     return str(venv) if venv.exists() else sys.executable
 
 
-def precompile(python: str) -> None:
-    """Byte-compile this repository's package for ``python``, as pip does when it installs one.
-
-    The bench venv holds it editable, and where PYTHONDONTWRITEBYTECODE is set (it is on this
-    project's machines) every command would compile its sources again at start-up: about 50 ms
-    that doit and snakemake, installed with their bytecode, do not pay.
-    """
-    subprocess.run(
-        [python, "-m", "compileall", "-q", str(REPO / "orchestrator")],
-        stdout=subprocess.DEVNULL,
-        check=False,
-    )
+def warm_up(command: Sequence[str]) -> None:
+    """Untimed: ``validate``, ``run`` and ``status`` of a 3-task plan with the orchestrator's CLI,
+    in ``user_env``, so that Python writes the bytecode of the modules they import, as it does on a
+    user's machine at their first command. Raises ``ToolFailed`` if a command fails."""
+    directory = fresh_dir(WORK / "runs" / "warm-up")
+    project = write_plan(independent(3), directory / "project", 2)
+    for name in ("validate", "run", "status"):
+        timed([*command, name], project, directory / f"{name}.log")
 
 
 def cli_command(text: str) -> list[str]:
