@@ -72,6 +72,7 @@ class ErrorClass(StrEnum):
     TRANSIENT = "transient"  # network, 5xx
     AGENT_ERROR = "agent_error"  # the agent reported failure for another reason
     INTERRUPTED = "interrupted"  # the run was stopped while it ran
+    INTERNAL = "internal"  # the orchestrator could not handle what the attempt did (a bug of ours)
 
     @property
     def retryable(self) -> bool:

@@ -221,3 +221,87 @@ def test_a_fake_run_of_an_agent_plan_completes_and_costs_nothing(tmp_path: Path,
         assert "cost_usd" not in post.metadata and "tokens" not in post.metadata
         assert "no agent ran" in post.content
     assert result.events[-1]["cost_usd"] is None
+
+
+def test_a_bug_in_handling_one_attempt_fails_that_task_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backend that raises while reading an attempt (a bug of ours) fails that task, with what
+    went wrong; the others run, final_output.md is written, and the exit code is 1."""
+
+    class Fragile(ShellBackend):
+        name = "fragile-test"
+
+        def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
+            if job.task.id == "B":
+                raise KeyError("no such field")
+            return super().interpret(job, run, stdout, stderr, observer)
+
+    monkeypatch.setitem(backends_module._REGISTRY, Fragile.name, Fragile)
+    write_plan(tmp_path, [Spec("A", "echo a"), Spec("B", "echo b"), Spec("C", "echo c", deps=["B"])],
+               {"backend": Fragile.name, "retries": 2})  # fmt: skip
+    ws = Workspace.find(tmp_path)
+    reporter = Collect()
+    summary = Runner(ws, reporter=reporter, executor=FakeExecutor()).run()
+    assert summary.exit_code == 1
+    status = result_status(ws)
+    assert status["A"][0] == "completed" and status["C"] == ("skipped", "upstream B failed")
+    assert status["B"][0] == "failed" and "KeyError" in str(status["B"][1])
+    assert reporter.starts().count(("B", 1)) == 1 and ("B", 2) not in reporter.starts()  # not retried
+    assert (ws.root / "final_output.md").exists()
+
+
+def test_odd_agent_events_are_read_leniently() -> None:
+    from orchestrator.backends.claude import ClaudeObserver
+    from orchestrator.backends.codex import CodexObserver
+
+    claude = ClaudeObserver()
+    for line in (b'{"type":"assistant","message":"x"}', b'{"type":"assistant","message":{"content":"x"}}'):
+        claude.feed(line)
+    codex = CodexObserver()
+    for line in (b'{"type":"item.completed","item":"x"}', b'{"type":"turn.completed","usage":[1]}',
+                 b'{"type":"turn.failed","error":"boom"}'):  # fmt: skip
+        codex.feed(line)
+    assert codex.errors == ["boom"] and codex.turns == 1
+
+
+def test_a_result_template_that_fails_on_a_result_falls_back_to_the_packaged_one(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("A", "echo a")])
+    ws = Workspace.find(tmp_path)
+    ws.templates_dir.mkdir()
+    (ws.templates_dir / "result.md.j2").write_text("{{ 1 // (output | length - 1) }}\n", encoding="utf-8")
+    reporter = Collect()
+    assert Runner(ws, reporter=reporter).run().exit_code == 0
+    assert result_status(ws)["A"][0] == "completed"
+    assert frontmatter.load(str(ws.root / "results" / "agent-01-result.md")).content.strip() == "a"
+    notices = [e["message"] for e in reporter.events if e["event"] == "notice"]
+    assert len(notices) == 1 and "templates/result.md.j2" in notices[0]
+
+
+def test_made_up_results_are_not_done_for_a_real_run(tmp_path: Path) -> None:
+    """A fake run rehearses; the real run that follows does the work (a second fake run keeps
+    the made-up results)."""
+    from runner_helpers import cli
+
+    write_plan(tmp_path, [Spec("A", "echo real-a"), Spec("B", "echo real-b", deps=["A"])])
+    assert cli(tmp_path, "run", "--executor", "fake").code == 0
+    again = cli(tmp_path, "run", "--executor", "fake", "--json")
+    assert again.events[0]["to_run"] == 0 and again.events[0]["already_done"] == 2
+    status = cli(tmp_path, "status").stdout
+    assert status.count("(simulated)") == 2
+    real = cli(tmp_path, "run", "--json")
+    assert real.code == 0 and real.events[0]["to_run"] == 2
+    ws = Workspace.find(tmp_path)
+    assert frontmatter.load(str(ws.root / "results" / "agent-02-result.md")).content.strip() == "real-b"
+    assert "(simulated)" not in cli(tmp_path, "status").stdout
+
+
+def test_the_synthesis_of_a_fake_run_is_made_up_too(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("A", "echo a")], {"backend": "command", "command": ["/nonexistent/agent"]})
+    ws = Workspace.find(tmp_path)
+    executor = FakeExecutor()
+    from orchestrator.run.prepare import RunOptions
+
+    summary = Runner(ws, RunOptions(aggregate="agent"), Reporter(), executor).run()
+    assert summary.exit_code == 0
+    assert [launch.task for launch in executor.launches] == ["A", "aggregate"]
+    final = (ws.root / "final_output.md").read_text()
+    assert "## Synthesis\n[fake executor: no process ran" in final and "[simulated] aggregate" in final

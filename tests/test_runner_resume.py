@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,6 +127,36 @@ def test_ctrl_c_interrupts_then_run_again_completes(project: Path, background: l
     assert sorted(second.tasks("task_started")) == ["T-01", "T-02", "T-04"]
     assert set(statuses(project).values()) == {"completed"}
     assert collections.Counter((project / "ran.log").read_text().split())["T-03"] == 1
+
+
+@pytest.mark.slow
+def test_closing_the_terminal_interrupts_like_ctrl_c(project: Path) -> None:
+    """The run's own terminal goes away (its window closed): every write to it fails and the
+    runner gets SIGHUP. It stops its tasks and records them as interrupted, writes
+    final_output.md and exits 130, whatever it could no longer show."""
+    import pty
+
+    (project / "slow.flag").touch()
+    write_plan(project, [Spec("T-01", _long_unless_done("t01")), Spec("T-02", "echo quick")], {"kill_grace": 2})
+    pid, master = pty.fork()
+    if pid == 0:  # pragma: no cover - the child: the runner, on the pty as its controlling terminal
+        os.chdir(project)
+        os.execv(sys.executable, [sys.executable, "-m", "orchestrator", "run"])
+    try:
+        wait_until(lambda: len(open_attempts(project)) == 1 and completed_count(project) == 1, "T-01 to run")
+        pids = read_pids(project)
+        os.close(master)  # the terminal is gone
+        _, status = os.waitpid(pid, 0)
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
+    assert os.waitstatus_to_exitcode(status) == 130
+    for name, member in pids.items():
+        assert wait_gone(member, 5), f"{name} ({member}) outlived its runner"
+    assert statuses(project) == {"T-01": "interrupted", "T-02": "completed"}
+    assert (workspace(project) / "final_output.md").exists()
+    assert open_attempts(project) == []
 
 
 def test_ctrl_c_while_a_task_waits_to_retry(project: Path, background: list[Background]) -> None:

@@ -84,7 +84,9 @@ class ClaudeObserver(Observer):
                 if isinstance(resets, int | float):
                     self.limit_reset = float(resets)
         elif kind == "assistant":
-            for block in (event.get("message") or {}).get("content") or []:
+            message = event.get("message")
+            content = message.get("content") if isinstance(message, dict) else None
+            for block in content if isinstance(content, list) else []:
                 if isinstance(block, dict) and block.get("type") == "text" and block.get("text"):
                     self.last_text = str(block["text"])
                 elif isinstance(block, dict) and block.get("type") == "tool_use":

@@ -46,18 +46,24 @@ class CodexObserver(Observer):
         if kind == "thread.started":
             self.thread_id = event.get("thread_id") or self.thread_id
         elif kind == "item.completed":
-            item = event.get("item") or {}
-            if item.get("type") in ("agent_message", "assistant_message") and item.get("text"):
+            item = event.get("item")
+            if (
+                isinstance(item, dict)
+                and item.get("type") in ("agent_message", "assistant_message")
+                and item.get("text")
+            ):
                 self.messages.append(str(item["text"]))
         elif kind == "turn.completed":
             self.turns += 1
             self.completed = True
-            for key, value in (event.get("usage") or {}).items():
+            usage = event.get("usage")
+            for key, value in usage.items() if isinstance(usage, dict) else []:
                 if isinstance(value, int):
                     self.usage[key] = self.usage.get(key, 0) + value
         elif kind == "turn.failed":
             self.completed = False
-            self.errors.append(str((event.get("error") or {}).get("message") or "turn failed"))
+            error = event.get("error")
+            self.errors.append(str((error.get("message") if isinstance(error, dict) else error) or "turn failed"))
         elif kind == "error":
             self.errors.append(str(event.get("message") or "error"))
 

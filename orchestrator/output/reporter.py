@@ -55,18 +55,29 @@ class _LineReporter(Reporter):
         try:
             self.stream.write(text)
             self.stream.flush()
-        except BrokenPipeError:
-            self._reader_gone()
+        except OSError as exc:  # EPIPE: `run | head -1`; EIO: the terminal was closed
+            self.closed = True
+            reader_gone(self.stream, exc)
 
     def close(self) -> None:
         self.flush()
 
-    def _reader_gone(self) -> None:
-        self.closed = True
-        # Point stdout at /dev/null so the interpreter's final flush does not fail too.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        with contextlib.suppress(OSError, ValueError):
-            os.dup2(devnull, self.stream.fileno())
+
+def reader_gone(stream: TextIO, exc: OSError) -> None:
+    """Whoever read ``stream`` went away (a pipe's reader, a closed terminal): point it at
+    /dev/null, so that neither the rest of the run nor the interpreter's final flush fails on it
+    (and stderr too when the terminal itself is gone). The run goes on."""
+    import errno
+
+    targets = [stream]
+    if exc.errno == errno.EIO and stream is not sys.stderr:
+        targets.append(sys.stderr)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for target in targets:
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(devnull, target.fileno())
+    finally:
         os.close(devnull)
 
 
@@ -129,6 +140,7 @@ class LiveReporter(Reporter):
         from rich.console import Console
         from rich.live import Live
 
+        self.closed = False  # the terminal went away: nothing more is shown
         self.console = Console()
         self.running: dict[str, tuple[str, float]] = {}
         self.done = {"completed": 0, "failed": 0, "skipped": 0}
@@ -173,13 +185,22 @@ class LiveReporter(Reporter):
             self.paused = f"until {event['until']}: {event['reason']}"
         if kind in {"task_completed", "task_started", "run_started"}:
             self.paused = None
+        if self.closed:
+            return
         line = describe(event)
-        if line is not None and kind not in {"task_started", "task_completed"}:
-            self.live.console.print(line)
-        self.live.update(self._render())
+        try:
+            if line is not None and kind not in {"task_started", "task_completed"}:
+                self.live.console.print(line)
+            self.live.update(self._render())
+        except OSError as exc:  # the terminal was closed: the run goes on, unseen
+            self.closed = True
+            reader_gone(sys.stdout, exc)
 
     def close(self) -> None:
-        self.live.__exit__(None, None, None)
+        try:
+            self.live.__exit__(None, None, None)
+        except OSError as exc:
+            reader_gone(sys.stdout, exc)
 
 
 def make_reporter(*, as_json: bool, stream: TextIO | None = None) -> Reporter:

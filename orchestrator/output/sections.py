@@ -23,7 +23,9 @@ def status_blocks(plan: Plan, views: Sequence[TaskView], templates: Templates) -
         {
             "id": v.id,
             "agent": v.agent,
-            "label": v.status.label + (f" ({v.attempts} attempts)" if v.attempts > 1 else ""),
+            "label": v.status.label
+            + (f" ({v.attempts} attempts)" if v.attempts > 1 else "")
+            + (" (simulated)" if v.simulated else ""),
             "start": _clock(v.started),
             "end": _clock(v.finished),
             "duration": format_duration(v.duration) if v.duration is not None else "-",

@@ -106,7 +106,7 @@ def status_table(views: Sequence[TaskView], found: dict[str, int]) -> str:
             format_duration(v.duration) if v.duration is not None else "-",
             str(v.attempts) if v.attempts else "-",
             f"${v.cost_usd:.4f}" if v.cost_usd is not None else "-",
-            v.name + (f" — {v.reason}" if v.reason else ""),
+            v.name + (f" — {v.reason}" if v.reason else "") + (" (simulated)" if v.simulated else ""),
         ]
         for v in views
     ]

@@ -26,6 +26,7 @@ from orchestrator.plan.settings import Settings
 from orchestrator.run.prompt import build_prompt
 from orchestrator.state.journal import attempt_environment
 from orchestrator.state.workspace import Workspace
+from orchestrator.vocabulary import ErrorClass
 
 
 @dataclass(slots=True)
@@ -158,6 +159,20 @@ class Launcher:
         launch = attempt.launch
         result = attempt.backend.interpret(attempt.job, run, launch.stdout, launch.stderr, observer)
         return Outcome(attempt, run, result, time.time())
+
+    def internal_error(self, attempt: Attempt, exc: Exception) -> Outcome:
+        """The outcome of an attempt the orchestrator itself failed to handle (its processes are
+        stopped by then): the task fails with what went wrong, and the run goes on."""
+        launch = attempt.launch
+        run = ProcessRun(
+            None,
+            None,
+            time.time() - attempt.started,
+            stdout_bytes=launch.stdout.stat().st_size if launch.stdout.exists() else 0,
+            stderr_bytes=launch.stderr.stat().st_size if launch.stderr.exists() else 0,
+        )
+        message = f"the orchestrator could not handle this attempt ({type(exc).__name__}: {exc}); please report it"
+        return Outcome(attempt, run, AgentResult(False, error_class=ErrorClass.INTERNAL, message=message), time.time())
 
 
 async def call_agent(

@@ -62,8 +62,9 @@ def load_checked(workspace: Workspace, options: RunOptions) -> tuple[Plan, Profi
     return plan, profiles
 
 
-def prepare(workspace: Workspace, options: RunOptions) -> Prepared:
-    """Call it holding the workspace lock: it renders briefs and writes the agent book."""
+def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = False) -> Prepared:
+    """Call it holding the workspace lock: it renders briefs and writes the agent book.
+    ``simulated``: the run's executor is the fake one (made-up results count as done for it)."""
     for directory in (workspace.root, workspace.tasks_dir, workspace.results_dir, workspace.state_dir):
         store.clean_temp_files(directory)
     plan, profiles = load_checked(workspace, options)
@@ -77,7 +78,7 @@ def prepare(workspace: Workspace, options: RunOptions) -> Prepared:
         signatures[task.id] = settings_signature(settings[task.id], profiles.signature(task))
     records = read_records(plan, workspace)
     expected = expected_fingerprints(plan, briefs, signatures, records)
-    selection = select(plan, expected, records, only=options.only, rerun=options.rerun)
+    selection = select(plan, expected, records, only=options.only, rerun=options.rerun, simulated_done=simulated)
     views = {view.id: view for view in collect(plan, workspace)}
     for task_id in selection.run:
         ready = all(dep in selection.done for dep in plan.tasks[task_id].dependencies)

@@ -14,6 +14,7 @@ from typing import Any
 
 from orchestrator import documents
 from orchestrator.backends.base import tail
+from orchestrator.errors import PlanError
 from orchestrator.output.reporter import Reporter
 from orchestrator.output.templates import Templates
 from orchestrator.plan.model import Plan, Task
@@ -48,6 +49,7 @@ class Recorder:
         self.records: dict[str, ResultRecord] = {}  # written in this run
         self.unsynced: list[Path] = []  # written, not yet made durable (``take_unsynced``)
         self._present = set(os.listdir(workspace.results_dir))  # no stat for a file known absent
+        self._template_told = False
 
     def emit(self, kind: str, **data: Any) -> None:
         self.reporter.event({"event": kind, "time": now_iso(), **data})
@@ -126,10 +128,7 @@ class Recorder:
         )
         body = f"# {status.icon} {task.id} {status}: {reason}\n"
         self._write(task, record, body)
-        kind = {TaskStatus.SKIPPED: "task_skipped", TaskStatus.INTERRUPTED: "task_interrupted"}.get(
-            status, "task_failed"
-        )
-        self.emit(kind, task=task.id, agent=task.agent, reason=reason)
+        self.emit(_EVENTS.get(status, "task_failed"), task=task.id, agent=task.agent, reason=reason)
 
     def _write_attempt(self, outcome: Outcome, status: TaskStatus, reason: str | None) -> ResultRecord:
         attempt, run, result = outcome.attempt, outcome.run, outcome.result
@@ -166,8 +165,7 @@ class Recorder:
         stderr = ""
         if run.stderr_bytes and status != TaskStatus.COMPLETED:
             stderr = tail(ws.log(task, attempt.number, "err"), 3000).rstrip()
-        body = self.templates.render(
-            "result.md.j2",
+        body = self._render_result(
             task=task,
             status=str(status),
             icon=status.icon,
@@ -179,6 +177,17 @@ class Recorder:
         )
         self._write(task, record, body)
         return record
+
+    def _render_result(self, **context: Any) -> str:
+        """``result.md.j2``; should the workspace's own fail on this result, the packaged one
+        (a result is never lost to a template), and a notice, once."""
+        try:
+            return self.templates.render("result.md.j2", **context)
+        except PlanError as exc:
+            if not self._template_told:
+                self._template_told = True
+                self.emit("notice", message=f"{exc}; results are written with the packaged template")
+            return Templates.of(None).render("result.md.j2", **context)
 
     def _write(self, task: Task, record: ResultRecord, body: str) -> None:
         path = self.workspace.result(task)

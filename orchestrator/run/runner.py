@@ -87,8 +87,10 @@ class Runner:
             with _one_error():
                 return anyio.run(self._main)
         finally:
-            self.reporter.flush()
-            lock.release()
+            try:
+                self.reporter.flush()
+            finally:
+                lock.release()
 
     async def _main(self) -> RunSummary:
         with children_waited_on_pidfds():
@@ -97,7 +99,7 @@ class Runner:
     async def _run(self) -> RunSummary:
         started = time.time()
         ws = self.workspace
-        prepared = prepare(ws, self.options)
+        prepared = prepare(ws, self.options, simulated=self.executor.name == "fake")
         plan = prepared.plan
         leftovers = await self._settle_leftovers(plan.settings.kill_grace)
         journal = journals.Journal(ws.journal_file)
@@ -244,7 +246,7 @@ class Runner:
         self._emit("notice", message="aggregating with an agent")
         self.reporter.flush()  # the agent takes a while: say so now
         try:
-            return await synthesize_async(prepared.plan, self.workspace)
+            return await synthesize_async(prepared.plan, self.workspace, self.executor)
         except (AgentCallError, OrchestratorError) as exc:
             self._synthesis_failed = str(exc)
             self._emit("notice", message=str(exc))

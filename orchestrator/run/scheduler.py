@@ -190,7 +190,11 @@ class Scheduler:
                 journaled[0] = session
                 journal.session(task.id, attempt.number, session)
 
-        self.inbox.put(await self.launcher.run(attempt, on_start=started, on_line=line))
+        try:
+            outcome = await self.launcher.run(attempt, on_start=started, on_line=line)
+        except Exception as exc:  # a bug of ours (a parser, a callback): this task fails, not the run
+            outcome = self.launcher.internal_error(attempt, exc)
+        self.inbox.put(outcome)
 
     # --- outcomes ---------------------------------------------------------------------------------
 

@@ -82,19 +82,25 @@ def select(
     *,
     only: list[str] | None = None,
     rerun: list[str] | None = None,
+    simulated_done: bool = False,
 ) -> Selection:
-    """What this run must do; ``expected``: the fingerprints now (``expected_fingerprints``)."""
+    """What this run must do; ``expected``: the fingerprints now (``expected_fingerprints``).
+    A result the fake executor made up counts as done only for another fake run
+    (``simulated_done``): a real run does the work."""
     done: set[str] = set()
     for task_id in plan.topological_order():
         record = records.get(task_id)
         if (
             record is not None
             and record.status == TaskStatus.COMPLETED
+            and (simulated_done or not record.simulated)
             and record.fingerprint == expected.get(task_id)
             and all(dep in done for dep in plan.tasks[task_id].dependencies)
         ):
             done.add(task_id)
-    completed = {t for t, r in records.items() if r.status == TaskStatus.COMPLETED}
+    completed = {
+        t for t, r in records.items() if r.status == TaskStatus.COMPLETED and (simulated_done or not r.simulated)
+    }
     if only:
         unknown = [t for t in only if t not in plan.tasks]
         if unknown:

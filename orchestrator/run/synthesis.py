@@ -12,6 +12,7 @@ from orchestrator import backends
 from orchestrator.backends.base import Job
 from orchestrator.documents import read_body
 from orchestrator.errors import AgentCallError, UsageError
+from orchestrator.executors.base import Executor
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.attempts import call_agent
 from orchestrator.state.status import collect
@@ -50,7 +51,8 @@ def synthesize(plan: Plan, workspace: Workspace) -> str:
     return anyio.run(synthesize_async, plan, workspace)
 
 
-async def synthesize_async(plan: Plan, workspace: Workspace) -> str:
+async def synthesize_async(plan: Plan, workspace: Workspace, executor: Executor | None = None) -> str:
+    """``synthesize`` on ``executor`` (the run's: a fake run's synthesis is made up too)."""
     settings = plan.settings
     if settings.backend == "shell":
         raise UsageError("aggregation by an agent needs an agent backend (claude, codex, gemini or command)")
@@ -58,7 +60,7 @@ async def synthesize_async(plan: Plan, workspace: Workspace) -> str:
     prompt = synthesis_prompt(plan, workspace, max(settings.input_cap * 5, 50_000))
     task = Task(id="aggregate", name="Synthesis", description=prompt, agent="aggregator")
     job = Job(task, settings, prompt, prompt, workspace.project_dir, workspace.root, 1)
-    result, launch = await call_agent(backend, job, workspace.logs_dir / "aggregator")
+    result, launch = await call_agent(backend, job, workspace.logs_dir / "aggregator", executor)
     if not result.completed:
         raise AgentCallError(
             f"the aggregating agent failed: {result.message} (see {workspace.relative(launch.stderr)})"
