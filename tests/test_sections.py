@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -405,3 +406,75 @@ def test_temp_file_of_a_killed_writer_is_ignored(tmp_path: Path) -> None:
 def test_lines_end_only_at_lf_crlf_and_cr(text: str) -> None:
     assert split_lines(text) == _LINE_RE.findall(text)
     assert "".join(split_lines(text)) == text
+
+
+# --- what keeps the blocks out: never the person's text, never the run --------------------------
+
+
+def test_a_begin_marker_without_its_end_leaves_the_file_alone(tmp_path: Path) -> None:
+    """The end marker deleted by hand: guessing where the block ends could take the person's
+    text with it (matching a later block's end marker did). Nothing is replaced or appended; render
+    says why in one line and exits 2."""
+    ws = make_workspace(tmp_path, HEAD.encode())
+    assert subprocess.run([sys.executable, "-m", "orchestrator", "render"], cwd=tmp_path, check=False).returncode == 0
+    text = ws.plan_file.read_text(encoding="utf-8").replace("<!-- orchestrator:end status -->\n", "")
+    text = text.replace("## Dependency Graph", "## My notes\nkeep me\n\n## Dependency Graph")
+    ws.plan_file.write_text(text, encoding="utf-8")
+    with pytest.raises(planfile.MarkersBroken, match="'status' block's begin marker has no end marker"):
+        splice(text)
+    for _ in range(2):
+        proc = subprocess.run(
+            [sys.executable, "-m", "orchestrator", "render"], cwd=tmp_path, capture_output=True, text=True, check=False
+        )
+        assert proc.returncode == 2
+        assert proc.stderr.startswith(".orchestrator/master_plan.md: line ")
+        assert "Traceback" not in proc.stderr
+        assert ws.plan_file.read_text(encoding="utf-8") == text
+
+
+def test_markers_in_a_code_block_are_text(tmp_path: Path) -> None:
+    documented = "```\n<!-- orchestrator:begin status -->\nexample\n<!-- orchestrator:end status -->\n```\n"
+    result = splice(HEAD + documented)
+    assert result.startswith(HEAD + documented)  # the example is text, kept as it is
+    assert result.count("<!-- orchestrator:begin status") == 2  # the example, and the real block after it
+
+
+def test_a_plan_gone_for_an_instant_is_not_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tools that save by deleting and writing anew (git checkout, some editors) leave no file
+    for an instant: the rewrite just skips that turn."""
+    path = tmp_path / "master_plan.md"
+    path.write_text(HEAD, encoding="utf-8")
+    swap = store.exchange
+
+    def deleted_first(first: Path, second: Path) -> bool:
+        second.unlink()
+        return swap(first, second)
+
+    monkeypatch.setattr(store, "exchange", deleted_first)
+    assert planfile.rewrite(path, splice) is False
+    assert list(tmp_path.iterdir()) == []  # no temp file left either
+
+
+def test_a_run_survives_its_plan_being_replaced_over_and_over(tmp_path: Path) -> None:
+    """While a run writes its status blocks, the plan is deleted and written anew again and again:
+    the run finishes its work (exit 0), whatever it could not show."""
+    lines = [f"| T-{i:02d} | sleep 0.05 | None |" for i in range(40)]
+    plan = "---\nbackend: shell\nmax_parallel: 2\n---\n# Plan\n\n## Task Decomposition\n"
+    plan += "| Task ID | Description | Dependencies |\n|---|---|---|\n" + "\n".join(lines) + "\n"
+    ws = make_workspace(tmp_path, plan.encode())
+    runner = subprocess.Popen([sys.executable, "-m", "orchestrator", "run"], cwd=tmp_path, stdout=subprocess.DEVNULL)
+    try:
+        while runner.poll() is None and not (ws.root / "state" / "attempts.jsonl").exists():
+            time.sleep(0.01)  # the run has read its plan
+        while runner.poll() is None:
+            text = ws.plan_file.read_bytes() if ws.plan_file.exists() else plan.encode()
+            ws.plan_file.unlink(missing_ok=True)
+            time.sleep(0.002)
+            ws.plan_file.write_bytes(text)
+            time.sleep(0.002)
+        assert runner.wait(timeout=120) == 0
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
+    assert (ws.root / "final_output.md").exists()

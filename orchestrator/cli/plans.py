@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.cli.output import Handler, add_command, add_directory, emit_json, warn
-from orchestrator.errors import UsageError
+from orchestrator.errors import UsageError, WorkspaceError
 from orchestrator.plan.model import Plan
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode
@@ -91,6 +91,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from orchestrator.output.briefs import prepare_briefs, write_briefs
     from orchestrator.output.sections import update_plan_file
     from orchestrator.run.preflight import check_plan
+    from orchestrator.state import planfile
     from orchestrator.state.lock import WorkspaceLock
 
     workspace = Workspace.find(args.directory)
@@ -99,7 +100,10 @@ def cmd_render(args: argparse.Namespace) -> int:
     # Everything is rendered before anything is written (the lock included): a broken template
     # then writes nothing.
     report = prepare_briefs(plan, workspace, force=args.force)
-    outdated = _blocks_outdated(plan, workspace)  # (its templates too are rendered before any write)
+    try:
+        outdated = _blocks_outdated(plan, workspace)  # (its templates too are rendered before any write)
+    except planfile.PlanFileUnreadable as exc:
+        raise WorkspaceError(f"{workspace.relative(workspace.plan_file)}: {exc}") from None
     # Not beside a run: its start clears temp files (a render's among them) and it writes the
     # same briefs and status blocks. With nothing to write, no lock: a render that changes
     # nothing succeeds beside a run, and on a workspace it may not write.

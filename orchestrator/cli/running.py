@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from orchestrator.cli.output import Commands, add_command, add_directory, emit_json
+from orchestrator.cli.output import Commands, add_command, add_directory, emit_json, warn
 from orchestrator.errors import UsageError
 from orchestrator.state import store
 from orchestrator.state.lock import WorkspaceLock
@@ -58,6 +58,7 @@ def _looks_like_workspace(word: str) -> bool:
 def cmd_reset(args: argparse.Namespace) -> int:
     from orchestrator.documents import read_metadata
     from orchestrator.output.sections import update_plan_file
+    from orchestrator.state import planfile
 
     tasks = list(args.tasks)
     directory = args.directory
@@ -89,7 +90,10 @@ def cmd_reset(args: argparse.Namespace) -> int:
                 continue
             if store.remove(path):
                 removed.append(task.id)
-        update_plan_file(plan, workspace)
+        try:
+            update_plan_file(plan, workspace)
+        except (planfile.PlanFileUnreadable, OSError) as exc:  # the results are reset all the same
+            warn(f"{workspace.relative(workspace.plan_file)}: its status blocks are not updated ({exc})")
     finally:
         lock.release()
     if args.json:

@@ -41,6 +41,45 @@ def split_lines(text: str) -> list[str]:
     return _LINE_RE.findall(text)
 
 
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
+
+
+def fence_opening(line: str) -> str | None:
+    """The marker of the code fence ``line`` opens (```` ``` ````, ``~~~~``...), or ``None``.
+    A backtick fence's info string may hold no backtick (CommonMark)."""
+    match = _FENCE.match(line.rstrip("\r\n"))
+    if match is None or (match.group(1)[0] == "`" and "`" in match.group(2)):
+        return None
+    return match.group(1)
+
+
+def fence_closes(line: str, marker: str) -> bool:
+    """Whether ``line`` closes the fence ``marker`` opened: the same character, at least as
+    many, and nothing after them but spaces (CommonMark)."""
+    match = _FENCE.match(line.rstrip("\r\n"))
+    return (
+        match is not None
+        and match.group(1)[0] == marker[0]
+        and len(match.group(1)) >= len(marker)
+        and not match.group(2).strip()
+    )
+
+
+def outside_fences(lines: list[str]) -> list[int]:
+    """The indexes of the lines that are not inside a fenced code block (nor its fence lines)."""
+    found: list[int] = []
+    marker: str | None = None
+    for index, line in enumerate(lines):
+        if marker is not None:
+            if fence_closes(line, marker):
+                marker = None
+            continue
+        marker = fence_opening(line)
+        if marker is None:
+            found.append(index)
+    return found
+
+
 def normalize_heading(text: str) -> str:
     """``"## 📋 Task Decomposition:"`` -> ``"task decomposition"``."""
     words = re.sub(r"[^0-9a-z]+", " ", text.lower()).split()

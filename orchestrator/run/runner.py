@@ -22,6 +22,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 import anyio
@@ -31,7 +32,7 @@ from orchestrator.executors.base import Executor, Leftover
 from orchestrator.executors.local import LocalExecutor, children_waited_on_pidfds
 from orchestrator.output.final import write_final_output
 from orchestrator.output.reporter import Reporter
-from orchestrator.output.sections import status_blocks, update_plan_file
+from orchestrator.output.sections import status_blocks
 from orchestrator.output.templates import Templates
 from orchestrator.run.admission import Admission
 from orchestrator.run.attempts import Launcher
@@ -222,11 +223,7 @@ class Runner:
 
         def write() -> str | None:
             store.sync_files(paths)
-            try:
-                planfile.rewrite(plan_file, lambda text: planfile.splice(text, blocks), durable=False)
-            except planfile.PlanFileUnreadable as exc:
-                return str(exc)
-            return None
+            return _rewrite_status(plan_file, blocks, durable=False)
 
         self._unreadable(await anyio.to_thread.run_sync(write))
 
@@ -234,9 +231,8 @@ class Runner:
         if problem is not None and not self._unreadable_told:
             self._unreadable_told = True
             name = self.workspace.relative(self.workspace.plan_file)
-            self._emit(
-                "notice", message=f"{name}: {problem}; the run goes on with the plan it loaded, the file as it is"
-            )
+            message = f"{name}: its status blocks are not updated ({problem}); the run goes on with the plan it loaded"
+            self._emit("notice", message=message)
 
     # --- the end ----------------------------------------------------------------------------------
 
@@ -258,10 +254,7 @@ class Runner:
         scheduler.pause.clear_if_over()
         store.sync_files(self.recorder.take_unsynced())
         write_final_output(plan, ws, views, synthesis)
-        try:
-            update_plan_file(plan, ws, views)
-        except planfile.PlanFileUnreadable as exc:
-            self._unreadable(str(exc))
+        self._unreadable(_rewrite_status(ws.plan_file, status_blocks(plan, views, Templates.of(ws)), durable=True))
         stopped = scheduler.stopped or self._synthesis_failed
         found = counts(views)
         bad = any(prepared.views[t].status != TaskStatus.COMPLETED for t in prepared.selection.run)
@@ -286,6 +279,17 @@ class Runner:
 
     def _emit(self, kind: str, **data: object) -> None:
         self.reporter.event({"event": kind, "time": journals.now_iso(), **data})
+
+
+def _rewrite_status(plan_file: Path, blocks: list[planfile.Block], *, durable: bool) -> str | None:
+    """Put the status blocks into the plan file; what kept them out, if anything. The plan is the
+    person's file: a run never ends because it cannot show its status there (the file is not
+    UTF-8 mid-edit, a marker is broken, the file is read-only, or gone for a moment)."""
+    try:
+        planfile.rewrite(plan_file, lambda text: planfile.splice(text, blocks), durable=durable)
+    except (planfile.PlanFileUnreadable, OSError) as exc:
+        return str(exc)
+    return None
 
 
 @contextmanager

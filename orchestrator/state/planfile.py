@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.plan.markdown import split_lines
+from orchestrator.plan.markdown import outside_fences, split_lines
 from orchestrator.state import store
 
 _BEGIN = re.compile(r"^\s*<!--\s*orchestrator:begin\s+([a-z][a-z-]*)\b.*-->\s*$")
@@ -98,9 +98,15 @@ def _with_newline(body: str, newline: str) -> list[str]:
 
 
 def _marked(lines: list[str], name: str) -> tuple[int, int] | None:
-    """The lines of ``name``'s begin and end markers."""
+    """The lines of ``name``'s begin and end markers (those in code blocks are text, not
+    markers); ``None`` when there is no begin marker. A begin marker without its end marker is
+    ``MarkersBroken``: guessing where the block ends could swallow the person's text."""
     start: int | None = None
-    for index, line in enumerate(lines):
+    body = _frontmatter_end(lines)
+    for index in outside_fences(lines):
+        if index < body:
+            continue
+        line = lines[index]
         if start is None:
             match = _BEGIN.match(line)
             if match and match.group(1) == name:
@@ -109,7 +115,24 @@ def _marked(lines: list[str], name: str) -> tuple[int, int] | None:
             match = _END.match(line)
             if match and match.group(1) == name:
                 return start, index
-    return None
+            match = _BEGIN.match(line)
+            if match and match.group(1) == name:
+                break
+    if start is None:
+        return None
+    raise MarkersBroken(
+        f"line {start + 1}: the '{name}' block's begin marker has no end marker "
+        f"(<!-- orchestrator:end {name} -->) — put it back where the block ends, or delete the begin marker"
+    )
+
+
+def _frontmatter_end(lines: list[str]) -> int:
+    """The first line after the frontmatter (0 without one): markers in it are YAML text."""
+    if lines and lines[0].strip() == "---":
+        for index in range(1, len(lines)):
+            if lines[index].strip() in ("---", "..."):
+                return index + 1
+    return 0
 
 
 def _legacy_span(lines: list[str], name: str) -> tuple[int, int] | None:
@@ -144,9 +167,23 @@ class PlanFileUnreadable(ValueError):
     is written, and the file stays as it is."""
 
 
+class MarkersBroken(PlanFileUnreadable):
+    """Raised by ``splice`` (so by ``rewrite``) when a block's begin marker has lost its end
+    marker: nothing is written, and the file stays as it is."""
+
+
 def rewrite(path: Path, change: Callable[[str], str], *, durable: bool = True) -> bool:
     """Replace ``path`` with ``change(its text)``, never losing a save someone made meanwhile;
-    ``False`` when that changes nothing or there is no file. A byte order mark stays."""
+    ``False`` when that changes nothing or there is no file (at any moment: a tool that saves by
+    deleting and writing anew may have it gone for an instant). A byte order mark stays."""
+    try:
+        return _rewrite(path, change, durable)
+    except FileNotFoundError:
+        _held.take(path)
+        return False
+
+
+def _rewrite(path: Path, change: Callable[[str], str], durable: bool) -> bool:
     try:
         expected = path.read_bytes()  # what we believe the file holds
     except FileNotFoundError:
@@ -158,12 +195,17 @@ def rewrite(path: Path, change: Callable[[str], str], *, durable: bool = True) -
         if data == expected:  # the file holds just that already
             return source is not expected
         temp = Path(store.write_temp(path, data, sync=durable))
-        current = path.read_bytes()
-        if current != expected:  # saved while the new text was made: start from that save
-            os.unlink(temp)
-            expected = source = current
-            continue
-        if not store.exchange(temp, path):  # no atomic swap here: replace, and hope
+        try:
+            current = path.read_bytes()
+            if current != expected:  # saved while the new text was made: start from that save
+                os.unlink(temp)
+                expected = source = current
+                continue
+            swapped = store.exchange(temp, path)
+        except FileNotFoundError:  # gone meanwhile: ours goes too, nothing is put in its place
+            temp.unlink(missing_ok=True)
+            raise
+        if not swapped:  # no atomic swap here: replace, and hope
             store.replace(temp, path, durable=durable)
             return True
         if temp.read_bytes() != expected:  # saved between the look and the swap: theirs goes back
