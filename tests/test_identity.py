@@ -176,3 +176,23 @@ def test_assign(rows: list[str], book: Book, expected: dict[str, str]) -> None:
     assert assignment.agents == expected
     again = assign([Row(task, "", i + 1) for i, task in enumerate(rows)], assignment.book)
     assert again.agents == expected and not again.changed
+
+
+@pytest.mark.parametrize(
+    ("fence", "inner"),
+    [pytest.param("````", "```", id="backticks"), pytest.param("~~~~", "~~~", id="tildes")],
+)
+def test_a_script_holding_a_shorter_fence_runs_whole(tmp_path: Path, fence: str, inner: str) -> None:
+    """A script whose here-document holds a ``` line sits in a longer fence: all of it runs."""
+    script = f"cat > notes.md <<'MD'\n{inner}text\ninside\n{inner}\nMD\necho END-OF-SCRIPT"
+    plan = (
+        "---\nbackend: shell\n---\n# Plan\n\n## Task Decomposition\n"
+        "| Task ID | Description | Dependencies |\n|---|---|---|\n| T-01 | Write notes | None |\n\n"
+        f"## Task Details\n\n### T-01 Write notes\n{fence}bash\n{script}\n{fence}\n"
+    )
+    (tmp_path / ".orchestrator").mkdir()
+    (tmp_path / ".orchestrator" / "master_plan.md").write_text(plan)
+    result = run(tmp_path)
+    assert result.code == 0, result.stderr
+    assert result_body(tmp_path, "T-01").strip() == "END-OF-SCRIPT"
+    assert (tmp_path / "notes.md").read_text() == f"{inner}text\ninside\n{inner}\n"

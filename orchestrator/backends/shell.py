@@ -24,6 +24,7 @@ from orchestrator.backends.base import (
     process_result,
 )
 from orchestrator.executors.base import ProcessRun
+from orchestrator.plan.markdown import fence_closes, fence_opening, outside_fences
 
 SECTION = "Task Description"
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
@@ -40,14 +41,17 @@ def script_of(brief: str) -> str | None:
 
 
 def fenced(text: str) -> str | None:
-    """The contents of the first fenced code block in ``text`` (``` or ~~~), or ``None``."""
+    """The contents of the first fenced code block in ``text``, or ``None``. A fence closes only
+    on a line of its own character, at least as long, with nothing after it (CommonMark): a
+    ```` fence may hold ``` lines, as a script's here-document of markdown does."""
     lines = text.strip().splitlines()
-    fence = next((i for i, line in enumerate(lines) if line.lstrip().startswith(("```", "~~~"))), None)
-    if fence is None:
-        return None
-    marker = lines[fence].lstrip()[:3]
-    end = next((i for i in range(fence + 1, len(lines)) if lines[i].lstrip().startswith(marker)), len(lines))
-    return "\n".join(lines[fence + 1 : end])
+    for index, line in enumerate(lines):
+        marker = fence_opening(line)
+        if marker is None:
+            continue
+        end = next((i for i in range(index + 1, len(lines)) if fence_closes(lines[i], marker)), len(lines))
+        return "\n".join(lines[index + 1 : end])
+    return None
 
 
 def _section(text: str, title: str) -> str | None:
@@ -56,16 +60,8 @@ def _section(text: str, title: str) -> str | None:
     lines = text.splitlines()
     start: int | None = None
     level = 0
-    fence: str | None = None
-    for index, line in enumerate(lines):
-        stripped = line.lstrip()
-        if fence is not None:
-            if stripped.startswith(fence):
-                fence = None
-            continue
-        if stripped.startswith(("```", "~~~")):
-            fence = stripped[:3]
-            continue
+    for index in outside_fences(lines):
+        line = lines[index]
         heading = _HEADING.match(line)
         if heading is None:
             continue
