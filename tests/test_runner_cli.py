@@ -86,8 +86,8 @@ def test_fail_fast_does_not_wait_for_a_pending_retry(tmp_path: Path) -> None:
     assert result.kinds("T-02")[:2] == ["task_started", "task_retrying"]
     found = statuses(tmp_path)
     assert found["T-01"] == "failed"
-    assert found["T-02"] == "skipped" and found["T-03"] == "skipped"
-    assert results(tmp_path)["T-02"]["reason"] == "not started: --fail-fast: T-01 failed"
+    assert found["T-02"] == "failed" and found["T-03"] == "skipped"  # T-02 ran, and failed
+    assert results(tmp_path)["T-02"]["reason"] == "exit code 1; not attempted again: --fail-fast: T-01 failed"
 
 
 def test_upstream_results_reach_the_command_backend_on_stdin(tmp_path: Path) -> None:

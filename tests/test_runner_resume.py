@@ -567,3 +567,104 @@ def test_reset_lets_a_failed_task_run_again_after_a_fix(project: Path) -> None:
     again = run(project)
     assert again.code == 0
     assert again.tasks("task_started") == ["T-01", "T-02"]
+
+
+# --- what a stopped or killed run leaves, and what the next one makes of it -----------------------
+
+
+def test_a_task_that_failed_while_its_retry_waited_is_recorded_failed_when_the_run_stops(project: Path) -> None:
+    """fail_fast: A fails, so nothing new starts; B, already running, then fails too and would
+    be retried. B ran: its result says how it failed, with its attempt and its logs, not
+    'skipped: not started'."""
+    specs = [
+        Spec("A", "exit 3"),
+        Spec("B", "sleep 1; echo trying >&2; exit 4", retries=2),
+        Spec("C", "true", deps=["B"]),
+    ]
+    write_plan(project, specs, {"fail_fast": True, "max_parallel": 2})
+    result = run(project)
+    assert result.code == 1
+    found = results(project)
+    assert found["A"]["status"] == "failed"
+    assert found["B"]["status"] == "failed" and found["B"]["attempts"] == 1
+    assert found["B"]["reason"] == "exit code 4; not attempted again: --fail-fast: A failed"
+    assert found["B"]["logs"] == [".orchestrator/logs/agent-02.attempt-1.err"]
+    assert found["C"]["status"] == "skipped"
+
+
+def _orphan(project: Path, task: str = "T-01") -> subprocess.Popen[bytes]:
+    """A process group a dead runner left: running, and open in the journal."""
+    orphan = subprocess.Popen(["sleep", "1000"], start_new_session=True)
+    (project / "orphan.pid").write_text(str(orphan.pid))
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    lines = [
+        {"event": "run", "runner_pid": dead.pid},
+        {"event": "spawn", "task": task, "agent": "Agent-01", "attempt": 1},
+        {"event": "start", "task": task, "agent": "Agent-01", "attempt": 1, "executor": "local",
+         "handle": {"pgid": orphan.pid, "pgid_start": process_start_time(orphan.pid)}},
+        {"event": "session", "task": task, "attempt": 1, "session_id": "sess-123"},
+    ]  # fmt: skip
+    state = workspace(project) / "state"
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "attempts.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return orphan
+
+
+def test_sigterm_while_waiting_for_a_dead_runners_attempt_ends_cleanly(
+    project: Path, background: list[Background]
+) -> None:
+    """Signals are the run's from its first moment: SIGTERM while it waits for an orphan
+    (--wait-orphans) ends it with 130 and one line, the orphan and the journal left as they were."""
+    write_plan(project, [Spec("T-01", "echo one")])
+    orphan = _orphan(project)
+    journal = (workspace(project) / "state" / "attempts.jsonl").read_text()
+    try:
+        runner = start(project, "--wait-orphans")
+        background.append(runner)
+        time.sleep(1.0)  # it waits for the orphan
+        assert runner.process.poll() is None
+        runner.kill(signal.SIGTERM)
+        assert runner.wait(timeout=30) == 130
+        assert "Traceback" not in runner.stderr.read_text()
+        assert runner.events()[-1]["stopped"] == "interrupted before any task started"
+        assert orphan.poll() is None  # waited for, not stopped
+        assert (workspace(project) / "state" / "attempts.jsonl").read_text() == journal
+    finally:
+        orphan.kill()
+        orphan.wait()
+
+
+def test_a_fake_run_settles_what_a_dead_local_run_left(project: Path) -> None:
+    """The orphan was started by local processes: a fake run stops it with them, it is never
+    forgotten (the journal is started afresh after)."""
+    write_plan(project, [Spec("T-01", "echo one")])
+    orphan = _orphan(project)
+    try:
+        result = run(project, "--executor", "fake")
+        assert result.code == 0, result.stderr
+        assert any(e["event"] == "notice" and "T-01" in e["message"] for e in result.events)
+        assert orphan.wait(timeout=10) == -signal.SIGTERM
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+            orphan.wait()
+
+
+def test_an_agent_session_open_at_a_kill_9_is_resumed(project: Path) -> None:
+    """The journal kept the claude session of the attempt a killed runner left: the next run's
+    attempt continues it (--resume), as after Ctrl-C."""
+    stub = project / "claude-stub"
+    stub.write_text(
+        "#!/bin/sh\n"
+        'echo "$@" > "$(dirname "$0")/claude-argv"\n'
+        'echo \'{"type":"result","subtype":"success","is_error":false,"result":"done","session_id":"sess-123"}\'\n'
+    )
+    stub.chmod(0o755)
+    write_plan(project, [Spec("T-01", "unused")], {"backend": "claude", "env": {}})
+    orphan = _orphan(project)
+    orphan.kill()
+    orphan.wait()  # the attempt's processes are gone; its session is what is left
+    result = cli(project, "run", "--json", env={"ORCHESTRATOR_CLAUDE_BIN": str(stub)})
+    assert result.code == 0, result.stderr
+    assert "--resume sess-123" in (project / "claude-argv").read_text()

@@ -79,6 +79,7 @@ class Runner:
         self._stoppable: anyio.CancelScope | None = None  # what a signal cancels now
         self._unreadable_told = False
         self._synthesis_failed: str | None = None
+        self.scheduler: Scheduler | None = None
 
     def run(self) -> RunSummary:
         load_checked(self.workspace, self.options)  # a bad plan: one clear error, nothing written
@@ -100,27 +101,35 @@ class Runner:
     async def _run(self) -> RunSummary:
         started = time.time()
         ws = self.workspace
-        prepared = prepare(ws, self.options, simulated=self.executor.name == "fake")
-        plan = prepared.plan
-        leftovers = await self._settle_leftovers(plan.settings.kill_grace)
-        journal = journals.Journal(ws.journal_file)
-        journal.begin()
-        for task_id in leftovers:
-            self._emit("notice", message=f"stopped {task_id}'s attempt left running by a dead runner")
-        recorder = Recorder(ws, plan, prepared.settings, prepared.views, self.reporter, journal)
-        self.recorder = recorder
-        scheduler = self._scheduler(prepared, recorder, journal)
-        self._emit(
-            "run_started",
-            to_run=len(prepared.selection.run),
-            already_done=len(prepared.selection.done),
-            max_parallel=plan.settings.max_parallel,
-            workspace=str(ws.root),
-        )
-        synthesis = ""
+        # Signals are ours from here on: one during the preparation or the settling of what a
+        # dead runner left ends the run as cleanly as one during the loop.
         with anyio.open_signal_receiver(*_SIGNALS) as signals:
             async with anyio.create_task_group() as background:
-                background.start_soon(self._watch, signals, scheduler)
+                background.start_soon(self._watch, signals)
+                prepared = prepare(ws, self.options, simulated=self.executor.name == "fake")
+                plan = prepared.plan
+                left = journals.read(ws.journal_file)
+                stopped = await self._stoppably(self._settle_leftovers, left, plan.settings.kill_grace)
+                if stopped is None:  # interrupted before anything ran: the journal is left as it is
+                    background.cancel_scope.cancel()
+                    return self._not_started(prepared, started)
+                for session in left.open.values():  # what a kill -9 interrupted goes on where it stopped
+                    if session.session_id:
+                        prepared.sessions.setdefault(session.task, session.session_id)
+                journal = journals.Journal(ws.journal_file)
+                journal.begin()
+                for task_id in stopped:
+                    self._emit("notice", message=f"stopped {task_id}'s attempt left running by a dead runner")
+                self.recorder = Recorder(ws, plan, prepared.settings, prepared.views, self.reporter, journal)
+                scheduler = self.scheduler = self._scheduler(prepared, self.recorder, journal)
+                scheduler.interrupted = self.interrupted
+                self._emit(
+                    "run_started",
+                    to_run=len(prepared.selection.run),
+                    already_done=len(prepared.selection.done),
+                    max_parallel=plan.settings.max_parallel,
+                    workspace=str(ws.root),
+                )
                 background.start_soon(self._flush_every_second, prepared, scheduler)
                 try:
                     await self._stoppably(scheduler.run)
@@ -129,11 +138,27 @@ class Runner:
                         scheduler.finish()
                         journal.finish()
                         journal.close()
+                synthesis = ""
                 if plan.settings.aggregate == "agent" and not self.interrupted:
                     synthesis = await self._stoppably(self._synthesize, prepared) or ""
                 background.cancel_scope.cancel()
             # Still inside the signal receiver: a signal now is taken, not a KeyboardInterrupt.
             return self._finish(prepared, scheduler, started, synthesis)
+
+    def _not_started(self, prepared: Prepared, started: float) -> RunSummary:
+        """Interrupted before the first attempt: nothing ran, nothing of the journal was touched."""
+        found = counts(prepared.views.values())
+        wall = time.time() - started
+        self._emit(
+            "run_finished",
+            counts=found,
+            wall_seconds=round(wall, 3),
+            exit_code=int(ExitCode.INTERRUPTED),
+            cost_usd=None,
+            stopped="interrupted before any task started",
+            final_output=None,
+        )
+        return RunSummary(int(ExitCode.INTERRUPTED), found, wall, None, "interrupted before any task started", [])
 
     def _scheduler(self, prepared: Prepared, recorder: Recorder, journal: journals.Journal) -> Scheduler:
         plan = prepared.plan
@@ -170,26 +195,31 @@ class Runner:
             rng=random.Random(),
         )
 
-    async def _settle_leftovers(self, grace: float) -> list[str]:
-        """Stop (or wait for) what a dead runner's journal left open. Holding the lock means no
-        other runner is alive, so every open attempt was left by a dead one."""
+    async def _settle_leftovers(self, left: journals.JournalState, grace: float) -> list[str]:
+        """Stop (or wait for) what a dead runner's journal left open, each attempt by the
+        executor that started it. Holding the lock means no other runner is alive, so every open
+        attempt was left by a dead one. Returns the tasks whose attempt was still running."""
         ws = self.workspace
-        found = journals.read(ws.journal_file).open.values()
-        leftovers = [
-            Leftover(o.task, o.attempt, o.executor, o.handle, journals.attempt_environment(ws.root, o.task, o.attempt))
-            for o in found
-            if o.executor in (None, self.executor.name)
-        ]
-        if not leftovers:
-            return []
-        return await self.executor.settle(leftovers, grace=grace, wait=self.options.wait_for_orphans)
+        by_executor: dict[str, list[Leftover]] = {}
+        for o in left.open.values():
+            # A spawn line names no executor in a journal of version 0.1: local processes, then.
+            name = o.executor or "local"
+            marks = journals.attempt_environment(ws.root, o.task, o.attempt)
+            by_executor.setdefault(name, []).append(Leftover(o.task, o.attempt, name, o.handle, marks))
+        stopped: list[str] = []
+        for name, leftovers in by_executor.items():
+            executor = self.executor if name == self.executor.name else _executor_named(name, ws)
+            stopped += await executor.settle(leftovers, grace=grace, wait=self.options.wait_for_orphans)
+        return sorted(stopped)
 
     # --- signals ----------------------------------------------------------------------------------
 
-    async def _watch(self, signals: AsyncIterator[signal.Signals], scheduler: Scheduler) -> None:
+    async def _watch(self, signals: AsyncIterator[signal.Signals]) -> None:
         async for _ in signals:
             if not self.interrupted:
-                self.interrupted = scheduler.interrupted = True
+                self.interrupted = True
+                if self.scheduler is not None:
+                    self.scheduler.interrupted = True
                 if self._stoppable is not None:
                     self._stoppable.cancel()
 
@@ -279,6 +309,21 @@ class Runner:
 
     def _emit(self, kind: str, **data: object) -> None:
         self.reporter.event({"event": kind, "time": journals.now_iso(), **data})
+
+
+def _executor_named(name: str, workspace: Workspace) -> Executor:
+    """The executor that started a dead runner's attempts, to settle them; an unknown one is an
+    error, not a reason to forget them (the journal would be started afresh)."""
+    from orchestrator.errors import WorkspaceError
+    from orchestrator.executors import named
+
+    try:
+        return named(name)
+    except KeyError:
+        raise WorkspaceError(
+            f"{workspace.relative(workspace.journal_file)}: attempts started by the '{name}' executor are still open "
+            f"— run with that executor to settle them"
+        ) from None
 
 
 def _rewrite_status(plan_file: Path, blocks: list[planfile.Block], *, durable: bool) -> str | None:

@@ -92,6 +92,7 @@ class Scheduler:
         self.attempts: dict[str, int] = {}  # task -> number of its last attempt in this run
         self.retries_used: dict[str, int] = {}
         self.delayed: dict[str, float] = {}  # task -> loop time its next attempt may start
+        self.waiting: dict[str, Outcome] = {}  # task -> the attempt that ended, whose next one is delayed
         self.stopped: str | None = None  # why nothing new starts (fail-fast, the cost limit)
         self.interrupted = False
         self.inbox = Inbox()
@@ -133,6 +134,7 @@ class Scheduler:
         for task_id, when in list(self.delayed.items()):
             if when <= now:
                 del self.delayed[task_id]
+                self.waiting.pop(task_id, None)
                 self.queue.push_back(task_id)
         self.admission.tick(now)
 
@@ -169,7 +171,7 @@ class Scheduler:
         attempt.started = time.time()
         upstream = upstream_of(task.dependencies, self.records)
         attempt.fingerprint = fingerprint(attempt.job.brief, self.signatures[task_id], upstream)
-        self.journal.spawning(task_id, task.agent, number)  # a kill -9 from here on leaves a trace
+        self.journal.spawning(task_id, task.agent, number, self.launcher.executor.name)  # a kill -9 leaves a trace
         self.running[task_id] = attempt
         self.admission.started(task_id, self._slot(task_id))
         self.recorder.started(attempt)
@@ -227,11 +229,13 @@ class Scheduler:
             if decision.rate_limited:
                 self.admission.rate_limited(now, decision.after)
             self.delayed[task.id] = now + decision.after
+            self.waiting[task.id] = outcome
             self.recorder.retrying(outcome, decision.after, decision.reason)
         elif isinstance(decision, policy.Pause):
             until = self.pause.start(decision.until, attempt.settings.backend, decision.reason)
             self.admission.pause(self.pause.until)
             self.delayed[task.id] = anyio.current_time() + self.pause.remaining()
+            self.waiting[task.id] = outcome
             self.recorder.paused(task, until, decision.reason)
         elif isinstance(decision, policy.Block):
             self.admission.block(decision.backend, decision.blocked)
@@ -254,6 +258,7 @@ class Scheduler:
     def _skip_downstream(self, task_id: str, what: str) -> None:
         for child in self.queue.fail(task_id):
             self.delayed.pop(child, None)
+            self.waiting.pop(child, None)
             self.recorder.not_run(self.plan.tasks[child], TaskStatus.SKIPPED, f"upstream {task_id} {what}")
 
     # --- the end ----------------------------------------------------------------------------------
@@ -272,14 +277,21 @@ class Scheduler:
                 session=attempt.observer.session_id,
             )
         self.running.clear()
-        if self.interrupted:
-            for task_id in list(self.delayed):
+        # Tasks whose last attempt ended and whose next one waits: that attempt is what happened.
+        for task_id in list(self.delayed):
+            outcome = self.waiting.get(task_id)
+            if self.interrupted:
                 reason = "interrupted by the user before its next attempt"
-                self.recorder.not_run(self.plan.tasks[task_id], TaskStatus.INTERRUPTED, reason)
-            self.delayed.clear()
+                attempts = outcome.attempt.number if outcome else 0
+                self.recorder.not_run(self.plan.tasks[task_id], TaskStatus.INTERRUPTED, reason, attempts=attempts)
+            elif outcome is not None:
+                failed = outcome.result.message or "failed"
+                self.recorder.failed(outcome, f"{failed}; not attempted again: {self.stopped or 'run stopped'}")
+        self.delayed.clear()
+        self.waiting.clear()
+        if self.interrupted:
             return
-        for task_id in self.queue.drain() + list(self.delayed):
+        for task_id in self.queue.drain():
             if self.recorder.views[task_id].status in (TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.RETRYING):
                 reason = f"not started: {self.stopped or 'run stopped'}"
                 self.recorder.not_run(self.plan.tasks[task_id], TaskStatus.SKIPPED, reason)
-        self.delayed.clear()

@@ -3,7 +3,7 @@
 One JSON object per line, appended as things happen::
 
     {"event": "run", "runner_pid": 4242, "at": "2026-11-21T09:00:00.000+00:00"}
-    {"event": "spawn", "task": "T-01", "agent": "Agent-01", "attempt": 1, "at": "..."}
+    {"event": "spawn", "task": "T-01", "agent": "Agent-01", "attempt": 1, "executor": "local", "at": "..."}
     {"event": "start", "task": "T-01", "agent": "Agent-01", "attempt": 1, "executor": "local",
      "handle": {"pgid": 4250, "pgid_start": 9123}, "at": "..."}
     {"event": "session", "task": "T-01", "attempt": 1, "session_id": "5f1c..."}
@@ -148,9 +148,11 @@ class Journal:
         if self._fd is not None:
             store.write_all(self._fd, _line(entry), self.path)
 
-    def spawning(self, task: str, agent: str, attempt: int) -> None:
-        """The attempt is about to be started."""
-        self.append({"event": "spawn", "task": task, "agent": agent, "attempt": attempt, "at": now_iso()})
+    def spawning(self, task: str, agent: str, attempt: int, executor: str = "local") -> None:
+        """The attempt is about to be started, by ``executor``."""
+        self.append(
+            {"event": "spawn", "task": task, "agent": agent, "attempt": attempt, "executor": executor, "at": now_iso()}
+        )
 
     def started(self, task: str, agent: str, attempt: int, executor: str, handle: Mapping[str, Any]) -> None:
         """The attempt runs, where ``handle`` says (its executor's words)."""
