@@ -668,3 +668,20 @@ def test_an_agent_session_open_at_a_kill_9_is_resumed(project: Path) -> None:
     result = cli(project, "run", "--json", env={"ORCHESTRATOR_CLAUDE_BIN": str(stub)})
     assert result.code == 0, result.stderr
     assert "--resume sess-123" in (project / "claude-argv").read_text()
+
+
+def test_attempt_numbers_go_on_across_runs_and_no_log_is_overwritten(project: Path) -> None:
+    """A task fails twice in one run, is fixed, and runs again: its new attempt is number 3, and
+    the first run's logs stay as they were."""
+    write_plan(project, [Spec("T-01", "echo try >&2; test -e fixed; echo done", retries=1)], {"backoff_base": 0.01})
+    assert run(project).code == 1
+    logs = workspace(project) / "logs"
+    first = {path.name: path.read_bytes() for path in logs.iterdir()}
+    assert sorted(first) == ["agent-01.attempt-1.err", "agent-01.attempt-2.err"]
+    (project / "fixed").touch()
+    again = run(project)
+    assert again.code == 0, again.stderr
+    assert [e["attempt"] for e in again.events if e["event"] == "task_started"] == [3]
+    assert {name: (logs / name).read_bytes() for name in first} == first
+    assert (logs / "agent-01.attempt-3.out").read_text() == "done\n"
+    assert results(project)["T-01"]["attempts"] == 3

@@ -4,6 +4,7 @@ settings, the briefs (rendered, hand edits kept), what is already done, and what
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,7 @@ class Prepared:
     selection: Selection
     views: dict[str, TaskView]
     sessions: dict[str, str] = field(default_factory=dict)  # interrupted agent sessions to resume
+    attempts: dict[str, int] = field(default_factory=dict)  # each task's last attempt number, in any run
 
 
 def load_checked(workspace: Workspace, options: RunOptions) -> tuple[Plan, Profiles]:
@@ -88,7 +90,29 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
         for task_id, record in records.items()
         if task_id in selection.run and record.status == TaskStatus.INTERRUPTED and record.session_id
     }
-    return Prepared(plan, profiles, settings, signatures, records, selection, views, sessions)
+    return Prepared(
+        plan, profiles, settings, signatures, records, selection, views, sessions, attempts_made(plan, workspace)
+    )
+
+
+_LOG_NAME = re.compile(r"(?P<slug>.+)\.attempt-(?P<number>\d+)\.(?:out|err|in)")
+
+
+def attempts_made(plan: Plan, workspace: Workspace) -> dict[str, int]:
+    """The highest attempt number each task's logs carry, from every earlier run: a new attempt
+    takes the next number, so that no log of an earlier run is overwritten or mixed in."""
+    by_slug = {task.slug: task.id for task in plan.tasks.values()}
+    found: dict[str, int] = {}
+    try:
+        names = os.listdir(workspace.logs_dir)
+    except OSError:
+        return found
+    for name in names:
+        match = _LOG_NAME.fullmatch(name)
+        if match and match.group("slug") in by_slug:
+            task_id = by_slug[match.group("slug")]
+            found[task_id] = max(found.get(task_id, 0), int(match.group("number")))
+    return found
 
 
 def attempt_base_environment() -> dict[str, str]:

@@ -186,6 +186,7 @@ class Runner:
             signatures=prepared.signatures,
             records=dict(prepared.records),
             sessions=dict(prepared.sessions),
+            attempts=prepared.attempts,
             launcher=launcher,
             recorder=recorder,
             admission=admission,

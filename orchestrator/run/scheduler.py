@@ -66,6 +66,7 @@ class Scheduler:
         signatures: Mapping[str, str],
         records: dict[str, ResultRecord],
         sessions: dict[str, str],
+        attempts: Mapping[str, int],
         launcher: Launcher,
         recorder: Recorder,
         admission: Admission,
@@ -89,7 +90,8 @@ class Scheduler:
         priority = {task.id: task.priority for task in plan.tasks.values()}
         self.queue = ReadyQueue(plan.graph, priority=priority, order=plan.order, selected=selected, done=done)
         self.running: dict[str, Attempt] = {}
-        self.attempts: dict[str, int] = {}  # task -> number of its last attempt in this run
+        self.attempts = dict(attempts)  # task -> number of its last attempt, in this run or an earlier one
+        self.first_attempt: dict[str, int] = {}  # task -> number of its first attempt in this run
         self.retries_used: dict[str, int] = {}
         self.delayed: dict[str, float] = {}  # task -> loop time its next attempt may start
         self.waiting: dict[str, Outcome] = {}  # task -> the attempt that ended, whose next one is delayed
@@ -163,6 +165,7 @@ class Scheduler:
     def _start(self, task_id: str, group: TaskGroup) -> None:
         task = self.plan.tasks[task_id]
         number = self.attempts[task_id] = self.attempts.get(task_id, 0) + 1
+        self.first_attempt.setdefault(task_id, number)
         try:
             attempt = self.launcher.prepare(task, number, resume_session=self.sessions.get(task_id))
         except CannotInvoke as exc:
@@ -212,7 +215,7 @@ class Scheduler:
         self.admission.spend(result.cost_usd)
         decision = policy.decide(
             result,
-            attempt=attempt.number,
+            attempt=attempt.number - self.first_attempt[task.id] + 1,  # in this run, as retries count
             retries_used=self.retries_used.get(task.id, 0),
             settings=attempt.settings,
             rng=self.rng,
