@@ -196,3 +196,44 @@ def test_a_script_holding_a_shorter_fence_runs_whole(tmp_path: Path, fence: str,
     assert result.code == 0, result.stderr
     assert result_body(tmp_path, "T-01").strip() == "END-OF-SCRIPT"
     assert (tmp_path / "notes.md").read_text() == f"{inner}text\ninside\n{inner}\n"
+
+
+def test_a_task_id_whose_case_changes_keeps_its_agent_and_result(tmp_path: Path) -> None:
+    """Task ids are not case-sensitive: ``T-01`` written ``t-01`` is the same task, with the same
+    agent id and files; its result is not set aside as another task's. (Its brief now says
+    ``t-01``, so it runs again, as after any edit of a brief.)"""
+    write_plan(tmp_path, THREE)
+    assert run(tmp_path).code == 0
+    before = agents(tmp_path)
+    write_plan(tmp_path, [Spec("t-01", "echo one"), *THREE[1:]])
+    assert agents(tmp_path) == {"t-01": before["T-01"], "T-02": before["T-02"], "T-03": before["T-03"]}
+    assert task_status(tmp_path)["t-01"] == "completed"
+    again = run(tmp_path)
+    assert again.code == 0, again.stderr
+    assert "t-01" in again.tasks("task_started") and "T-03" not in again.tasks("task_started")
+    book = json.loads((tmp_path / ".orchestrator" / "state" / "agents.json").read_text())
+    assert "T-01" not in json.dumps(book), book  # one entry for the task, under its id as written now
+    assert not list((tmp_path / ".orchestrator" / "results").glob("*.saved-*"))
+    assert result_body(tmp_path, "t-01").strip() == "one"
+
+
+def test_only_and_rerun_name_tasks_in_any_case_and_an_unknown_one_writes_nothing(tmp_path: Path) -> None:
+    write_plan(tmp_path, THREE)
+    unknown = run(tmp_path, "--only", "T-01", "--only", "T-99")
+    assert unknown.code == 2
+    assert "T-99" in unknown.stderr and "Traceback" not in unknown.stderr
+    assert sorted(p.name for p in (tmp_path / ".orchestrator").iterdir()) == ["master_plan.md"]
+    only = run(tmp_path, "--only", "t-01")
+    assert only.code == 0, only.stderr
+    assert only.tasks("task_started") == ["T-01"]
+    rerun = run(tmp_path, "--rerun", "t-01")
+    assert rerun.code == 0, rerun.stderr
+    assert "T-01" in rerun.tasks("task_started")
+
+
+def test_a_negative_cost_limit_is_a_usage_error(tmp_path: Path) -> None:
+    write_plan(tmp_path, THREE)
+    result = run(tmp_path, "--max-cost", "-1")
+    assert result.code == 2
+    assert result.stderr.count("\n") == 1 and "--max-cost" in result.stderr
+    assert sorted(p.name for p in (tmp_path / ".orchestrator").iterdir()) == ["master_plan.md"]

@@ -19,8 +19,6 @@ from orchestrator.cli.output import emit_json, warn
 from orchestrator.errors import OrchestratorError, PlanError, workspace_error_from
 from orchestrator.vocabulary import ExitCode
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-
 
 def build_parser() -> argparse.ArgumentParser:
     from orchestrator.cli import plans, running, skill

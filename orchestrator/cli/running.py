@@ -27,6 +27,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--only and --rerun cannot be combined")
     if args.max_parallel is not None and args.max_parallel < 1:
         raise UsageError("--max-parallel must be at least 1")
+    if args.max_cost is not None and not args.max_cost >= 0:
+        raise UsageError("--max-cost must be a number of dollars, 0 or more")
     workspace = Workspace.find(args.directory)
     options = RunOptions(
         max_parallel=args.max_parallel,

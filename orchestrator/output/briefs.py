@@ -148,7 +148,8 @@ def prepare_briefs(plan: Plan, workspace: Workspace, *, force: bool = False) -> 
             with contextlib.suppress(FileNotFoundError, UnicodeDecodeError):
                 existing = path.read_bytes().decode("utf-8")  # exact: no newline translation
         name = workspace.brief_name(task)
-        if existing is not None and _owner(existing) not in (None, task.id):
+        owner = _owner(existing) if existing is not None else None
+        if owner is not None and owner.lower() != task.id.lower():
             report.set_aside.append((path, task.id))  # another task's brief: moved aside, not overwritten
             existing = None
         if existing == text:

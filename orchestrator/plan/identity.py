@@ -72,7 +72,7 @@ def assign(rows: Sequence[Row], book: Book) -> Assignment:
             )
             continue
         previous = owners.get(key)
-        if previous is not None and previous != row.id:
+        if previous is not None and previous.lower() != row.id.lower():
             problems.append(
                 (
                     row.line,
@@ -84,10 +84,11 @@ def assign(rows: Sequence[Row], book: Book) -> Assignment:
         taken[key] = row.id
         agents[row.id] = row.agent
     number = max(book.next_number, 1)
+    by_lower = {task_id.lower(): agent for task_id, agent in book.agents.items()}
     for row in rows:
         if row.agent:
             continue
-        known = book.agents.get(row.id)
+        known = book.agents.get(row.id, by_lower.get(row.id.lower()))  # ids are not case-sensitive
         if known is not None and known.lower() not in taken:
             agent = known
         else:
@@ -100,6 +101,8 @@ def assign(rows: Sequence[Row], book: Book) -> Assignment:
         agents[row.id] = agent
     updated = Book(dict(book.agents), dict(book.retired), number, width)
     for task_id, agent in agents.items():
+        for renamed in [t for t in updated.agents if t != task_id and t.lower() == task_id.lower()]:
+            updated.agents[task_id] = updated.agents.pop(renamed)  # the same task, its id's case changed
         old = updated.agents.get(task_id)
         if old is not None and old.lower() != agent.lower():
             updated.retired[old] = task_id

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.errors import UsageError
 from orchestrator.output.briefs import render_briefs
 from orchestrator.plan.model import Plan
 from orchestrator.plan.profiles import Profiles
@@ -61,6 +62,13 @@ def load_checked(workspace: Workspace, options: RunOptions) -> tuple[Plan, Profi
         plan.settings = plan.settings.replace(**overrides)
     profiles = Profiles(workspace)
     check_plan(plan, workspace, profiles)
+    lowered = {task_id.lower(): task_id for task_id in plan.tasks}
+    for flag, ids in (("--only", options.only), ("--rerun", options.rerun)):
+        unknown = [task_id for task_id in ids or () if task_id.lower() not in lowered]
+        if unknown:
+            raise UsageError(f"{flag}: no task {', '.join(unknown)} in the plan")
+        if ids:  # task ids are not case-sensitive: --only t1 is T1
+            ids[:] = [lowered[task_id.lower()] for task_id in ids]
     return plan, profiles
 
 

@@ -270,12 +270,13 @@ class Scheduler:
         """Record what the run leaves undone: attempts that were running when it was stopped
         (their outcome already in counts), retries that will not come, tasks never started."""
         self._handle_waiting()
+        why = "interrupted by the user" if self.interrupted else "stopped: the run ended on an error"
         for task_id, attempt in list(self.running.items()):
             self.journal.ended(task_id, attempt.number)
             self.recorder.not_run(
                 attempt.task,
                 TaskStatus.INTERRUPTED,
-                "interrupted by the user",
+                why,
                 attempts=attempt.number,
                 session=attempt.observer.session_id,
             )

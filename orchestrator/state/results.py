@@ -118,7 +118,7 @@ def read_record(path: Path, task_id: str) -> ResultRecord | None:
     if meta is None:
         return None
     record = ResultRecord.from_mapping(meta)
-    return record if record is not None and record.task == task_id else None
+    return record if record is not None and record.task.lower() == task_id.lower() else None
 
 
 def write_result(path: Path, record: ResultRecord, body: str, *, durable: bool = True, exists: bool = True) -> None:

@@ -409,7 +409,7 @@ def set_aside(path: Path, task_id: str) -> Path | None:
     overwritten that may be somebody's work."""
     meta = documents.read_metadata(path)
     owner = meta.get("task") if meta is not None else None
-    if meta is None or not isinstance(owner, str) or owner == task_id:
+    if meta is None or not isinstance(owner, str) or owner.lower() == task_id.lower():
         return None
     stem = path.name.removesuffix(".md")
     for number in range(1, 1000):
