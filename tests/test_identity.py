@@ -237,3 +237,10 @@ def test_a_negative_cost_limit_is_a_usage_error(tmp_path: Path) -> None:
     assert result.code == 2
     assert result.stderr.count("\n") == 1 and "--max-cost" in result.stderr
     assert sorted(p.name for p in (tmp_path / ".orchestrator").iterdir()) == ["master_plan.md"]
+
+
+def test_a_case_change_leaves_one_book_entry() -> None:
+    assignment = assign([Row("t-01", "", 1), Row("T-02", "", 2)], Book({"T-01": "Agent-01"}, {}, 2, 2))
+    assert assignment.agents == {"t-01": "Agent-01", "T-02": "Agent-02"}
+    assert assignment.book.agents == {"t-01": "Agent-01", "T-02": "Agent-02"}
+    assert assignment.book.retired == {}

@@ -100,9 +100,11 @@ def assign(rows: Sequence[Row], book: Book) -> Assignment:
         taken[agent.lower()] = row.id
         agents[row.id] = agent
     updated = Book(dict(book.agents), dict(book.retired), number, width)
+    spelled = {task_id.lower(): task_id for task_id in updated.agents}  # ids are not case-sensitive
     for task_id, agent in agents.items():
-        for renamed in [t for t in updated.agents if t != task_id and t.lower() == task_id.lower()]:
-            updated.agents[task_id] = updated.agents.pop(renamed)  # the same task, its id's case changed
+        before = spelled.get(task_id.lower(), task_id)
+        if before != task_id:  # the same task, its id's case changed: one entry, spelled as now
+            updated.agents[task_id] = updated.agents.pop(before)
         old = updated.agents.get(task_id)
         if old is not None and old.lower() != agent.lower():
             updated.retired[old] = task_id
