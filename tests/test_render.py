@@ -237,6 +237,24 @@ def test_unparseable_brief_counts_as_edited(tmp_path: Path) -> None:
     assert render_briefs(load_plan(ws.root), ws, force=True).written == [".orchestrator/agent_tasks/agent-01.md"]
 
 
+def test_a_brief_that_is_not_utf8_is_an_error_not_overwritten(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path)
+    ws.tasks_dir.mkdir()
+    mine = "my own brief in Latin-1: café\n".encode("latin-1")
+    (ws.tasks_dir / "agent-01.md").write_bytes(mine)
+    proc = run_cli(tmp_path, "render")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        ".orchestrator/agent_tasks/agent-01.md: not UTF-8 text (byte 28)"
+        " — fix the brief, or delete it to render it again"
+    ]
+    assert "Traceback" not in proc.stderr
+    assert (ws.tasks_dir / "agent-01.md").read_bytes() == mine
+    assert not (ws.tasks_dir / "agent-02.md").exists()  # nothing half-written
+    assert run_cli(tmp_path, "render", "--force").returncode == 0
+    assert brief_body(ws.tasks_dir / "agent-01.md").startswith("# ")
+
+
 # --- template overrides --------------------------------------------------------------------------
 
 

@@ -101,8 +101,10 @@ class RenderReport:
     written: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     kept_edited: list[str] = field(default_factory=list)  # hand-edited briefs left alone
-    bodies: dict[str, str] = field(default_factory=dict)  # task id -> brief body as it now is on disk
-    pending: list[tuple[Path, str]] = field(default_factory=list, repr=False)  # briefs to write
+    # Briefs are kept as UTF-8 bytes: as str, one emoji makes a brief 4 bytes a character, and
+    # 10,000 briefs held twice were most of a large run's memory.
+    bodies: dict[str, bytes] = field(default_factory=dict)  # task id -> brief body as it now is on disk
+    pending: list[tuple[Path, bytes]] = field(default_factory=list, repr=False)  # briefs to write
     set_aside: list[tuple[Path, str]] = field(default_factory=list, repr=False)  # (brief, new owner): move first
     book: Book | None = field(default=None, repr=False)  # the agent ids to keep first, when they changed
     listed: set[str] = field(default_factory=set, repr=False)  # agent_tasks/ as prepare_briefs found it
@@ -142,26 +144,38 @@ def prepare_briefs(plan: Plan, workspace: Workspace, *, force: bool = False) -> 
     for task in plan.tasks.values():
         path = workspace.brief(task)
         body, text = _render_brief(plan, workspace, task, templates, result_names)
-        report.bodies[task.id] = body
-        existing: str | None = None
+        report.bodies[task.id] = body.encode("utf-8")
+        rendered = text.encode("utf-8")
+        del body, text
+        existing: bytes | None = None
         if present and path.name in present:
-            with contextlib.suppress(FileNotFoundError, UnicodeDecodeError):
-                existing = path.read_bytes().decode("utf-8")  # exact: no newline translation
+            with contextlib.suppress(FileNotFoundError):
+                existing = path.read_bytes()  # exact: no newline translation
         name = workspace.brief_name(task)
-        owner = _owner(existing) if existing is not None else None
+        if existing == rendered:
+            report.unchanged.append(name)
+            continue
+        found: str | None = None
+        if existing is not None:
+            try:
+                found = existing.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                if not force:  # somebody's bytes, not a brief we wrote: not written over
+                    raise WorkspaceError(
+                        f"{name}: not UTF-8 text (byte {exc.start}) — fix the brief, or delete it to render it again"
+                    ) from None
+        owner = _owner(found) if found is not None else None
         if owner is not None and owner.lower() != task.id.lower():
             report.set_aside.append((path, task.id))  # another task's brief: moved aside, not overwritten
-            existing = None
-        if existing == text:
-            report.unchanged.append(name)
-        elif existing is not None and not force and brief_was_edited(existing):
+            found = None
+        if found is not None and not force and brief_was_edited(found):
             report.kept_edited.append(name)
             try:
-                report.bodies[task.id] = parse(existing)[1]
+                report.bodies[task.id] = parse(found)[1].encode("utf-8")
             except ValueError as exc:
                 raise WorkspaceError(f"{name}: {exc} — fix the brief, or delete it to render it again") from None
         else:
-            pending.append((path, text))
+            pending.append((path, rendered))
             report.written.append(name)
     report.listed = present
     if book_outdated(workspace, plan.book):

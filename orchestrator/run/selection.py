@@ -61,17 +61,18 @@ class Selection:
 
 
 def expected_fingerprints(
-    plan: Plan, briefs: Mapping[str, str], signatures: Mapping[str, str], records: Mapping[str, ResultRecord]
+    plan: Plan, briefs: Mapping[str, bytes], signatures: Mapping[str, str], records: Mapping[str, ResultRecord]
 ) -> dict[str, str]:
     """The fingerprints the tasks with a completed result would have if run now against the
-    results on disk: what tells whether that result is still up to date."""
+    results on disk: what tells whether that result is still up to date. ``briefs``: each
+    task's brief body, UTF-8."""
     expected: dict[str, str] = {}
     for task_id in plan.topological_order():
         record = records.get(task_id)
         if record is None or record.status != TaskStatus.COMPLETED:
             continue
         upstream = upstream_of(plan.tasks[task_id].dependencies, records)
-        expected[task_id] = fingerprint(briefs[task_id], signatures[task_id], upstream)
+        expected[task_id] = fingerprint(briefs[task_id].decode("utf-8"), signatures[task_id], upstream)
     return expected
 
 

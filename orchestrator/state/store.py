@@ -265,7 +265,7 @@ def sync_files(paths: Iterable[Path]) -> None:
 
 
 def write_many(
-    items: Iterable[tuple[Path, str]], *, listed: Mapping[Path, set[str]] | None = None, whole: bool = False
+    items: Iterable[tuple[Path, str | bytes]], *, listed: Mapping[Path, set[str]] | None = None, whole: bool = False
 ) -> int:
     """Atomically replace many files: write every temp file, one ``syncfs``, then the renames.
 
@@ -275,7 +275,7 @@ def write_many(
     it that then replaces it (``_write_new_directory``); a killed writer may leave that new
     directory behind, for ``clean_temp_files`` of the parent to remove, so only a caller that
     cleans there asks for this. ``listed``: the names in a directory, for a caller that has
-    just listed it (it is not listed again).
+    just listed it (it is not listed again). A text given as ``str`` is written as UTF-8.
     """
     items = list(items)
     parents = {path.parent for path, _ in items}
@@ -296,7 +296,7 @@ def write_many(
                 if parent not in names:
                     names[parent] = set(os.listdir(parent))
             exists = path.name in names[parent]
-            temps.append((write_temp(path, text.encode("utf-8"), sync=False, parent_exists=True, exists=exists), path))
+            temps.append((write_temp(path, _utf8(text), sync=False, parent_exists=True, exists=exists), path))
         if temps:
             sync_filesystems(directories)
         for temp, path in temps:
@@ -318,7 +318,11 @@ def _names(directory: Path) -> set[str]:
         return set()
 
 
-def _write_new_directory(directory: Path, items: list[tuple[Path, str]]) -> bool:
+def _utf8(text: str | bytes) -> bytes:
+    return text.encode("utf-8") if isinstance(text, str) else text
+
+
+def _write_new_directory(directory: Path, items: list[tuple[Path, str | bytes]]) -> bool:
     """Write ``items``, all in ``directory``, which is missing or empty: into a new directory
     beside it, one ``syncfs``, then that directory renamed onto ``directory``. The files appear
     all at once, and each without a temp file and a rename of its own (a fifth of a first
@@ -346,7 +350,7 @@ def _write_new_directory(directory: Path, items: list[tuple[Path, str]]) -> bool
         for path, text in items:
             fd = os.open(staging / path.name, _TEMP_FLAGS, _NEW_FILE_MODE)
             try:
-                write_all(fd, text.encode("utf-8"))
+                write_all(fd, _utf8(text))
             finally:
                 os.close(fd)
         sync_filesystems([staging])
