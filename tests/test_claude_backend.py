@@ -343,3 +343,32 @@ def test_plan_writes_nothing_when_the_second_answer_is_invalid_too(tmp_path: Pat
     assert proc.returncode == 2
     assert "dependency cycle" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / ".orchestrator" / "master_plan.md").exists()
+
+
+def test_a_read_only_profile_cannot_write_whatever_the_permission_mode(tmp_path: Path) -> None:
+    """A profile's ``tools`` is the agent's whole tool set (``--tools``), not a pre-approval:
+    even under bypassPermissions, an agent given Read, Grep and Glob has nothing to write with."""
+    write_plan(
+        tmp_path,
+        [("T-01", "Review the code", "None")],
+        extra="reviewer",
+        settings='permission_mode: bypassPermissions\nenv: {IS_SANDBOX: "1"}\n',
+    )
+    agents = tmp_path / ".orchestrator" / "agents"
+    agents.mkdir()
+    (agents / "reviewer.md").write_text(
+        "---\nname: reviewer\ndescription: Reads code\ntools: Read, Grep, Glob\n---\nYou review code.\n",
+        encoding="utf-8",
+    )
+    script = [
+        Reply.tool("Bash", {"command": "echo pwned > reviewer-bash.txt"}),
+        Reply.tool("Write", {"file_path": str(tmp_path / "written.txt"), "content": "x"}),
+        Reply.say("Reviewed."),
+    ]
+    with FakeAnthropic(script) as api:
+        run(tmp_path, environment(api, tmp_path))
+        offered = [sorted(tool["name"] for tool in body.get("tools") or []) for body in api.main_requests]
+    writers = {"Bash", "Write", "Edit", "NotebookEdit", "Agent", "Task"}
+    assert offered and all({"Glob", "Grep", "Read"} <= set(names) and not writers & set(names) for names in offered)
+    assert not (tmp_path / "reviewer-bash.txt").exists()
+    assert not (tmp_path / "written.txt").exists()

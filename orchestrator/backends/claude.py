@@ -1,7 +1,7 @@
 """``claude``: the Claude Code CLI in print mode, streaming JSON events.
 
     claude -p --output-format stream-json --verbose [--model M] [--max-turns N]
-           [--permission-mode P] [--allowedTools T,...] [--append-system-prompt S]
+           [--permission-mode P] [--tools T,...] [--allowedTools T,...] [--append-system-prompt S]
            [--max-budget-usd X] [--json-schema J] [--resume SESSION]
 
 The brief goes on stdin, which is closed after it (an open empty pipe makes claude wait). stdout is
@@ -43,6 +43,18 @@ CLAUDE_ENV = {
     "DISABLE_AUTOUPDATER": "1",
 }
 LOGIN_HINT = "log in with `claude` (then /login) or set ANTHROPIC_API_KEY"
+
+# What --permission-mode of the pinned claude takes (`claude --help`; "default" is still taken).
+PERMISSION_MODES = ("default", "manual", "acceptEdits", "plan", "auto", "dontAsk", "bypassPermissions")
+# Modes in which only pre-approved calls (and read-only ones) run: there a rule such as
+# Bash(git log:*) narrows a tool down. acceptEdits also runs file-changing commands (mkdir,
+# touch, ...); auto and bypassPermissions run anything.
+_NARROWING_MODES = (None, "default", "manual", "dontAsk", "plan")
+
+
+def tool_name(entry: str) -> str:
+    """The tool a permission rule is about: ``Bash`` for ``Bash(git log:*)``."""
+    return entry.split("(", 1)[0].strip()
 
 
 def claude_bin() -> str:
@@ -116,6 +128,25 @@ class ClaudeBackend(Backend):
         return interpret_claude(run, observer, head(stderr, 20_000)[0], limits_for(job.settings))
 
     def check(self, settings: Settings) -> str | None:
+        mode = settings.permission_mode
+        if mode is not None and mode not in PERMISSION_MODES:
+            return f"permission_mode {mode!r} is not one of claude's: {', '.join(PERMISSION_MODES)}"
+        tools = settings.tools
+        if tools is not None:
+            names = {tool_name(t) for t in tools}
+            outside = [t for t in settings.allowed_tools if tool_name(t) not in names]
+            if outside:
+                return (
+                    f"allowed_tools names {', '.join(outside)}, which tools does not give the agent "
+                    f"(tools: {', '.join(tools) or 'none'}); add it to tools, or remove it from allowed_tools"
+                )
+            narrowed = [t for t in tools if "(" in t]
+            if narrowed and mode not in _NARROWING_MODES:
+                return (
+                    f"tools narrows {', '.join(narrowed)}, but permission_mode {mode} runs calls of that "
+                    "tool the rule does not match; use permission_mode dontAsk (only what tools and "
+                    "allowed_tools name runs), or give the whole tool"
+                )
         as_root = hasattr(os, "geteuid") and os.geteuid() == 0
         sandbox = (settings.env.get("IS_SANDBOX") or os.environ.get("IS_SANDBOX")) == "1"
         if settings.permission_mode == "bypassPermissions" and as_root and not sandbox:
@@ -141,8 +172,14 @@ def claude_argv(
         argv += ["--max-turns", str(settings.max_turns)]
     if settings.permission_mode:
         argv += ["--permission-mode", settings.permission_mode]
-    if settings.allowed_tools:
-        argv += ["--allowedTools", ",".join(settings.allowed_tools)]
+    allowed = list(settings.allowed_tools)
+    if settings.tools is not None:
+        # --tools takes tool names; a rule such as Bash(git log:*) gives the tool and pre-approves
+        # only what the rule matches (what else the agent asks for is denied: it cannot ask).
+        argv += ["--tools", ",".join(dict.fromkeys(tool_name(t) for t in settings.tools))]
+        allowed += [t for t in settings.tools if "(" in t and t not in allowed]
+    if allowed:
+        argv += ["--allowedTools", ",".join(allowed)]
     system = "\n\n".join(p for p in ((profile.prompt if profile else ""), settings.append_system_prompt or "") if p)
     if system:
         argv += ["--append-system-prompt", system]

@@ -22,6 +22,7 @@ from orchestrator.backends.base import (
 )
 from orchestrator.backends.classify import classify, reset_time
 from orchestrator.executors.base import ProcessRun
+from orchestrator.plan.settings import Settings
 from orchestrator.vocabulary import ErrorClass
 
 
@@ -68,8 +69,22 @@ class CodexObserver(Observer):
             self.errors.append(str(event.get("message") or "error"))
 
 
+SANDBOX_MODES = ("read-only", "workspace-write", "danger-full-access")  # codex exec -s
+
+
 class CodexBackend(Backend):
     name = "codex"
+
+    def check(self, settings: Settings) -> str | None:
+        mode = settings.permission_mode
+        if mode is not None and mode not in SANDBOX_MODES:
+            return f"permission_mode {mode!r} is not one of codex's sandboxes (-s): {', '.join(SANDBOX_MODES)}"
+        if settings.tools is not None:
+            return (
+                "codex cannot be given a list of tools, so tools would not restrict it; "
+                "restrict it with permission_mode: read-only (or workspace-write), and remove tools"
+            )
+        return None
 
     def invocation(self, job: Job) -> Invocation:
         settings = job.settings

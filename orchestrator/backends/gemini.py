@@ -22,6 +22,7 @@ from orchestrator.backends.base import (
 )
 from orchestrator.backends.classify import classify, reset_time
 from orchestrator.executors.base import ProcessRun
+from orchestrator.plan.settings import Settings
 from orchestrator.vocabulary import ErrorClass
 
 ASK = "Carry out the task described above and answer with your result."
@@ -41,16 +42,30 @@ _EXIT_WORDS = {
 }
 
 
+APPROVAL_MODES = ("default", "auto_edit", "yolo", "plan")  # gemini --approval-mode
+
+
 class GeminiBackend(Backend):
     name = "gemini"
+
+    def check(self, settings: Settings) -> str | None:
+        mode = settings.permission_mode
+        if mode is not None and mode not in APPROVAL_MODES:
+            return f"permission_mode {mode!r} is not one of gemini's approval modes: {', '.join(APPROVAL_MODES)}"
+        if settings.tools is not None:
+            return (
+                "the gemini backend cannot restrict its tools by name, so tools would not restrict it; "
+                "use permission_mode: plan (read-only) or default, and remove tools"
+            )
+        return None
 
     def invocation(self, job: Job) -> Invocation:
         settings = job.settings
         argv = [os.environ.get("ORCHESTRATOR_GEMINI_BIN", "gemini"), "-p", ASK, "-o", "json", "--skip-trust"]
         if settings.model:
             argv += ["-m", settings.model]
-        if settings.permission_mode == "yolo":
-            argv.append("--yolo")
+        if settings.permission_mode:
+            argv += ["--approval-mode", settings.permission_mode]
         return Invocation(tuple(argv), job.prompt, limits=limits_for(settings))
 
     def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:

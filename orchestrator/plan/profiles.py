@@ -1,15 +1,16 @@
 """Specialist profiles: the ``Assignee`` column names one; a markdown file in Claude Code's subagent format.
 
 Frontmatter: ``name``, ``description``, ``tools``, ``model`` (Claude Code's keys) plus ours:
-``backend``, ``max_parallel``, ``timeout``. The body is the system prompt, appended to the agent's
-own with ``--append-system-prompt``. Looked up in ``.orchestrator/agents/``, then the project's
-``.claude/agents/``, then ``~/.claude/agents/``; the first match wins.
+``backend``, ``max_parallel``, ``timeout``, ``permission_mode``, ``allowed_tools``. ``tools`` is
+what Claude Code makes of it: the only tools the agent has (``--tools``), not a pre-approval.
+The body is the system prompt, appended to the agent's own with ``--append-system-prompt``.
+Looked up in ``.orchestrator/agents/``, then the project's ``.claude/agents/``, then
+``~/.claude/agents/``; the first match wins.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from orchestrator import documents
 from orchestrator.errors import PlanError, Problem
 from orchestrator.plan.model import Plan, Task
-from orchestrator.plan.settings import Settings, parse_duration
+from orchestrator.plan.settings import Settings, parse_duration, parse_setting
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +29,9 @@ class Profile:
     path: Path
     description: str = ""
     prompt: str = ""
-    tools: tuple[str, ...] = ()
+    tools: tuple[str, ...] | None = None  # the only tools the agent has; None: not restricted
+    allowed_tools: tuple[str, ...] = ()  # used without asking
+    permission_mode: str | None = None
     model: str | None = None
     backend: str | None = None
     max_parallel: int | None = None
@@ -50,20 +53,22 @@ def _profile(path: Path) -> Profile | Problem:
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         return Problem(str(path), 1, f"cannot read profile: {exc}", "fix its YAML frontmatter")
     name = str(meta.get("name") or path.stem)
-    tools = meta.get("tools") or ()
-    if isinstance(tools, str):
-        tools = tuple(t for t in re.split(r"[,\s]+", tools) if t)
     model = meta.get("model")
     fields: dict[str, Any] = {
         "name": name,
         "path": path,
         "description": str(meta.get("description") or ""),
         "prompt": body.strip(),
-        "tools": tuple(str(t) for t in tools),
         "model": None if model in (None, "inherit") else str(model),
         "backend": str(meta["backend"]).lower() if meta.get("backend") else None,
     }
     try:
+        if meta.get("tools") is not None:
+            fields["tools"] = parse_setting("tools", meta["tools"])
+        if meta.get("allowed_tools") is not None:
+            fields["allowed_tools"] = parse_setting("allowed_tools", meta["allowed_tools"])
+        if meta.get("permission_mode") is not None:
+            fields["permission_mode"] = str(meta["permission_mode"])
         if meta.get("max_parallel") is not None:
             fields["max_parallel"] = int(meta["max_parallel"])
             if fields["max_parallel"] < 1:
@@ -73,7 +78,10 @@ def _profile(path: Path) -> Profile | Problem:
             fields["timeout_set"] = True
     except (TypeError, ValueError) as exc:
         return Problem(
-            str(path), 1, f"bad profile setting: {exc}", "max_parallel is a whole number ≥ 1, timeout a duration"
+            str(path),
+            1,
+            f"bad profile setting: {exc}",
+            "max_parallel is a whole number ≥ 1, timeout a duration, tools and allowed_tools lists of tools",
         )
     return Profile(**fields)
 
@@ -119,7 +127,9 @@ class Profiles:
         profile = self.get(task.profile)
         if profile is None:
             return ""
-        return documents.sha256(f"{profile.prompt}\n{profile.tools}\n{profile.model}")[:16]
+        # (what an earlier version hashed, so that its results stay up to date; the tools and the
+        # permission mode are in the settings' own signature)
+        return documents.sha256(f"{profile.prompt}\n{profile.tools or ()}\n{profile.model}")[:16]
 
     def settings_for(self, plan: Plan, task: Task) -> Settings:
         """Plan (with CLI overrides) < profile < the task's own columns."""
@@ -131,8 +141,12 @@ class Profiles:
                 changes["backend"] = profile.backend
             if profile.model:
                 changes["model"] = profile.model
-            if profile.tools:
-                changes["allowed_tools"] = profile.tools
+            if profile.tools is not None:
+                changes["tools"] = profile.tools
+            if profile.allowed_tools:
+                changes["allowed_tools"] = profile.allowed_tools
+            if profile.permission_mode:
+                changes["permission_mode"] = profile.permission_mode
             if profile.timeout_set:
                 changes["timeout"] = profile.timeout
             if changes:

@@ -152,6 +152,14 @@ def _words(value: object) -> tuple[str, ...]:
     raise ValueError(f"{value!r} is not a list")
 
 
+def _tool_set(value: object) -> tuple[str, ...] | None:
+    """The tools an agent has: ``None`` (or ``default``) for its CLI's own set; a list, or one
+    string like ``_words``; an empty list or string for none at all."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "default"):
+        return None
+    return _words(value)
+
+
 def _env(value: object) -> dict[str, str]:
     if value is None:
         return {}
@@ -208,6 +216,9 @@ class Settings:
     model: str | None = field(default=None, metadata=_parser(_optional_str))
     max_turns: int | None = field(default=None, metadata=_parser(_optional_int))
     permission_mode: str | None = field(default=None, metadata=_parser(_optional_str))
+    # The only tools an agent has (claude's --tools); None: its CLI's default set.
+    tools: tuple[str, ...] | None = field(default=None, metadata=_parser(_tool_set))
+    # Tools used without asking (claude's --allowedTools): pre-approval, not a restriction.
     allowed_tools: tuple[str, ...] = field(default=(), metadata=_parser(_words))
     append_system_prompt: str | None = field(default=None, metadata=_parser(_optional_str))
     max_budget_usd: float | None = field(default=None, metadata=_parser(_optional_float))

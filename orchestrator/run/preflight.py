@@ -16,7 +16,8 @@ def check_plan(plan: Plan, workspace: Workspace, profiles: Profiles | None = Non
     problems = profiles.problems(plan)
     known = backends.names()
     file = plan.path.name
-    seen: set[str] = set()
+    seen_checks: set[tuple[str, str | None]] = set()
+    plan_checks: dict[str, str | None] = {}
     for task in plan.tasks.values():
         settings = profiles.settings_for(plan, task)
         name = settings.backend
@@ -31,13 +32,21 @@ def check_plan(plan: Plan, workspace: Workspace, profiles: Profiles | None = Non
                     f"use one of: {', '.join(known)}",
                 )
             )
-            seen.add(name)
             continue
-        if name in seen:
+        # A backend is checked once with the plan's settings, and again for each profile that
+        # changes them (tools, permission mode): the same problem is said once, where it is.
+        key = (name, task.profile if profiles.get(task.profile) is not None else None)
+        if key in seen_checks:
             continue
-        seen.add(name)
+        seen_checks.add(key)
         why = backends.get(name).check(settings)
-        if why:
+        if not why:
+            continue
+        if key[1] is not None and why != plan_checks.setdefault(name, backends.get(name).check(plan.settings)):
+            profile = profiles.get(key[1])
+            assert profile is not None
+            problems.append(Problem(str(profile.path), 1, f"backend '{name}': {why}", "fix the profile"))
+        else:
             problems.append(Problem(file, 1, f"backend '{name}': {why}", "set it in the frontmatter"))
     if problems:
         # The same problem for many tasks is said once.

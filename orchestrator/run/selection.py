@@ -37,6 +37,8 @@ Upstream = list[tuple[str, str | None, str | None]]  # (dependency, its fingerpr
 
 def settings_signature(settings: Settings, extra: str = "") -> str:
     data = {name: getattr(settings, name) for name in _FINGERPRINT_SETTINGS}
+    if settings.tools is not None:  # only when set: results of plans without it stay up to date
+        data["tools"] = settings.tools
     return json.dumps(data, sort_keys=True, default=list) + extra
 
 
