@@ -70,6 +70,7 @@ class ErrorClass(StrEnum):
     MAX_TURNS = "max_turns"  # the agent reached --max-turns
     MAX_BUDGET = "max_budget"  # the agent reached its own budget
     TRANSIENT = "transient"  # network, 5xx
+    REQUEST = "request"  # the API refused the request as it stands (400: prompt too long, ...)
     AGENT_ERROR = "agent_error"  # the agent reported failure for another reason
     INTERRUPTED = "interrupted"  # the run was stopped while it ran
     INTERNAL = "internal"  # the orchestrator could not handle what the attempt did (a bug of ours)

@@ -372,3 +372,30 @@ def test_a_read_only_profile_cannot_write_whatever_the_permission_mode(tmp_path:
     assert offered and all({"Glob", "Grep", "Read"} <= set(names) and not writers & set(names) for names in offered)
     assert not (tmp_path / "reviewer-bash.txt").exists()
     assert not (tmp_path / "written.txt").exists()
+
+
+def test_a_retry_after_a_rate_limit_waits_what_the_api_asked(tmp_path: Path) -> None:
+    # claude re-sends twice itself (each after the API's retry-after: 2 s), then gives up; the
+    # next attempt must not come sooner than the API asked either.
+    script = [Reply.rate_limited(retry_after=2)] * 3 + [Reply.say("made it")]
+    write_plan(tmp_path, [("T-01", "Try hard", "None")])
+    with FakeAnthropic(script) as api:
+        code, events = run(tmp_path, environment(api, tmp_path))
+        arrivals = [entry.time for entry in api.log if entry.body and entry.body.get("tools")]
+    assert code == 0
+    (retry,) = [e for e in events if e["event"] == "task_retrying"]
+    assert retry["error_class"] == "rate_limit" and 2.0 <= retry["delay"] <= 3.0
+    assert len(arrivals) == 4
+    assert arrivals[3] - arrivals[2] >= 2.0  # the new attempt's first request, after the third 429
+
+
+def test_a_request_the_api_refuses_as_it_stands_is_not_retried(tmp_path: Path) -> None:
+    refused = Reply.error(400, "invalid_request_error", "prompt is too long: 250000 tokens > 200000 maximum")
+    write_plan(tmp_path, [("T-01", "Read everything", "None")])
+    with FakeAnthropic(always(refused)) as api:
+        code, events = run(tmp_path, environment(api, tmp_path))
+    assert code == 1
+    assert not [e for e in events if e["event"] == "task_retrying"]
+    meta, _ = result(tmp_path, "agent-01")
+    assert meta["status"] == "failed" and meta["attempts"] == 1 and meta["error_class"] == "request"
+    assert "prompt is too long" in meta["reason"].lower()

@@ -40,7 +40,7 @@ def test_retryable_failures_are_retried_until_the_retries_are_spent(error: Error
     assert last == Fail("boom (after 3 attempts)", error)
 
 
-@pytest.mark.parametrize("error", [ErrorClass.START, ErrorClass.MAX_TURNS, ErrorClass.MAX_BUDGET])
+@pytest.mark.parametrize("error", [ErrorClass.START, ErrorClass.MAX_TURNS, ErrorClass.MAX_BUDGET, ErrorClass.REQUEST])
 def test_failures_no_retry_can_mend_fail_at_once(error: ErrorClass) -> None:
     decision = decide(outcome(error, message="no"), attempt=1, retries_used=0, settings=SETTINGS, rng=random.Random())
     assert decision == Fail("no", error)
@@ -55,6 +55,15 @@ def test_a_rate_limit_waits_at_least_what_the_api_asked() -> None:
         rng=random.Random(3),
     )
     assert isinstance(decision, Retry) and decision.rate_limited and decision.after >= 30.0
+
+
+def test_tasks_told_the_same_wait_do_not_come_back_together() -> None:
+    rng = random.Random(5)
+    told = outcome(ErrorClass.RATE_LIMIT, message="429", retry_after=4.0)
+    waits = [decide(told, attempt=1, retries_used=0, settings=SETTINGS, rng=rng) for _ in range(8)]
+    afters = [w.after for w in waits if isinstance(w, Retry)]
+    assert len(afters) == 8 and all(4.0 <= a <= 4.8 for a in afters)
+    assert len(set(afters)) == 8
 
 
 def test_a_usage_limit_pauses_and_spends_no_retry() -> None:

@@ -19,6 +19,12 @@ _AUTH = re.compile(
     r"|\b401\b|oauth token|credentials",
     re.I,
 )
+# The API refused the request itself: sent again, it is refused again.
+_REQUEST = re.compile(
+    r"prompt is too long|context (?:length|window) (?:exceeded|is too)|too many tokens|invalid_request_error"
+    r"|request too large|api error:? 4(?:00|13)\b",
+    re.I,
+)
 _TRANSIENT = re.compile(
     r"connection|disconnect|network|timed? ?out|econn|socket|fetch failed|\b5\d\d\b|internal server error"
     r"|service unavailable|bad gateway|unable to connect",
@@ -42,6 +48,8 @@ def classify(message: str, status: int | None = None) -> ErrorClass:
         return ErrorClass.MAX_TURNS
     if re.search(r"budget", message, re.I):
         return ErrorClass.MAX_BUDGET
+    if status in (400, 413) or (status is None and _REQUEST.search(message)):
+        return ErrorClass.REQUEST
     if (status is not None and status >= 500) or _TRANSIENT.search(message):
         return ErrorClass.TRANSIENT
     return ErrorClass.TRANSIENT if status is None and not message else ErrorClass.AGENT_ERROR

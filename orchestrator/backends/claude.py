@@ -72,6 +72,7 @@ class ClaudeObserver(Observer):
         self.tools: list[str] = []
         self.limit_reset: float | None = None  # a usage limit's reset time (rate_limit_event)
         self.limit_rejected = False
+        self.retry_delay: float | None = None  # seconds claude last waited before re-sending (api_retry)
 
     @property
     def session_id(self) -> str | None:
@@ -88,6 +89,12 @@ class ClaudeObserver(Observer):
         kind = event.get("type")
         if kind == "result":
             self.result = event
+        elif kind == "system" and event.get("subtype") == "api_retry":
+            # claude waits what the API asked (retry-after) before each of its own retries: when
+            # it gives up, that is the least the next attempt must wait.
+            delay = event.get("retry_delay_ms")
+            if isinstance(delay, int | float) and delay >= 0:
+                self.retry_delay = delay / 1000
         elif kind == "rate_limit_event":
             info = event.get("rate_limit_info") or {}
             if isinstance(info, dict) and info.get("status") == "rejected":
@@ -283,9 +290,13 @@ def interpret_claude(run: ProcessRun, obs: ClaudeObserver, stderr: str, limits: 
             **common,
         )
     error = classify(detail or "", status)
-    if error == ErrorClass.AGENT_ERROR and subtype == "error_during_execution":
-        error = ErrorClass.AGENT_ERROR
     message = f"claude: {detail}" + (f" — {LOGIN_HINT}" if error == ErrorClass.AUTH else "")
     return AgentResult(
-        False, text=obs.last_text, error_class=error, message=message, reset_at=reset_time(detail), **common
+        False,
+        text=obs.last_text,
+        error_class=error,
+        message=message,
+        reset_at=reset_time(detail),
+        retry_after=obs.retry_delay if error == ErrorClass.RATE_LIMIT else None,
+        **common,
     )

@@ -73,8 +73,10 @@ def decide(result: AgentResult, *, attempt: int, retries_used: int, settings: Se
         return Block(settings.backend, result.message or f"{settings.backend}: not authenticated")
     if result.retryable and retries_used < settings.retries:
         delay = backoff(retries_used + 1, settings, rng)
-        if error is ErrorClass.RATE_LIMIT:
-            delay = max(delay, result.retry_after or 0.0)
+        if error is ErrorClass.RATE_LIMIT and result.retry_after:
+            # At least what the API asked, plus up to a fifth more: tasks told the same wait
+            # together do not all come back in the same instant.
+            delay = max(delay, result.retry_after * (1 + rng.uniform(0.0, 0.2)))
         assert error is not None
         return Retry(delay, reason, error, rate_limited=error is ErrorClass.RATE_LIMIT)
     if error not in (ErrorClass.START, None) and attempt > 1:
