@@ -399,3 +399,16 @@ def test_a_request_the_api_refuses_as_it_stands_is_not_retried(tmp_path: Path) -
     meta, _ = result(tmp_path, "agent-01")
     assert meta["status"] == "failed" and meta["attempts"] == 1 and meta["error_class"] == "request"
     assert "prompt is too long" in meta["reason"].lower()
+
+
+def test_the_synthesis_call_counts_in_the_run_cost(tmp_path: Path) -> None:
+    write_plan(tmp_path, [("T-01", "Say hello", "None")], settings="aggregate: agent\n")
+    with FakeAnthropic([Reply.say("Hello"), Reply.say("All said: hello.")]) as api:
+        code, events = run(tmp_path, environment(api, tmp_path))
+    assert code == 0
+    task_cost = result(tmp_path, "agent-01")[0]["cost_usd"]
+    total = events[-1]["cost_usd"]
+    assert task_cost > 0 and total > task_cost  # the aggregating agent's call is spend too
+    final = (tmp_path / ".orchestrator" / "final_output.md").read_text(encoding="utf-8")
+    assert f"| Cost | ${total:.4f} (the synthesis ${total - task_cost:.4f} of it) |" in final
+    assert "All said: hello." in final

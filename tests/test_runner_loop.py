@@ -93,6 +93,20 @@ def test_a_retry_due_while_the_loop_is_busy_gets_the_slot_before_a_less_urgent_t
     assert reporter.starts() == [("R", 1), ("A", 1), ("R", 2), ("X", 1)]
 
 
+def test_the_cost_limit_message_gives_the_limit_unrounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Costly(ShellBackend):
+        name = "costly-limit-test"
+
+        def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
+            return AgentResult(True, text="ok", exit_code=0, cost_usd=0.0222)
+
+    monkeypatch.setitem(backends_module._REGISTRY, Costly.name, Costly)
+    write_plan(tmp_path, [Spec("A", "true"), Spec("B", "true")], {"max_parallel": 1, "backend": Costly.name,
+                                                                    "max_cost": 0.015})  # fmt: skip
+    summary = Runner(Workspace.find(tmp_path), reporter=Collect()).run()
+    assert summary.stopped == "cost limit reached: $0.0222 of $0.0150"  # not "of $0.01"
+
+
 def test_attempts_that_end_together_reach_the_cost_limit_as_one_by_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -117,7 +131,7 @@ def test_attempts_that_end_together_reach_the_cost_limit_as_one_by_one(
     reporter = Collect()
     summary = Runner(Workspace.find(tmp_path), reporter=reporter, executor=Together({"A", "B"})).run()
     assert [task for task, _ in reporter.starts()] == ["P", "A", "B"]
-    assert summary.stopped == "cost limit reached: $0.0800 of $0.08"
+    assert summary.stopped == "cost limit reached: $0.0800 of $0.0800"
     assert summary.cost_usd == pytest.approx(0.08)
     assert result_status(Workspace.find(tmp_path))["Z"] == ("skipped", "not started: " + summary.stopped)
 

@@ -113,16 +113,17 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
 
     workspace = Workspace.find(args.directory)
     plan = workspace.load_plan()
-    synthesis = ""
+    text, cost = "", None
     if args.agent:
         from orchestrator.run.synthesis import synthesize
 
         synthesis = synthesize(plan, workspace)
-    write_final_output(plan, workspace, synthesis=synthesis)
+        text, cost = synthesis.text, synthesis.cost_usd
+    write_final_output(plan, workspace, synthesis=text, synthesis_cost=cost)
     if args.json:
-        emit_json({"ok": True, "final_output": str(workspace.final_output)})
+        emit_json({"ok": True, "final_output": str(workspace.final_output), "synthesis_cost_usd": cost})
     else:
-        print(f"Wrote {workspace.relative(workspace.final_output)}")
+        print(f"Wrote {workspace.relative(workspace.final_output)}" + (f" (synthesis ${cost:.4f})" if cost else ""))
     return ExitCode.OK
 
 

@@ -53,7 +53,7 @@ def busy_time(views: list[TaskView]) -> float | None:
     return total + (current_end - current_start).total_seconds()
 
 
-def summarize(plan: Plan, views: list[TaskView]) -> dict[str, Any]:
+def summarize(plan: Plan, views: list[TaskView], synthesis_cost: float | None = None) -> dict[str, Any]:
     ran = [v for v in views if v.duration is not None and v.status != TaskStatus.SKIPPED]
     wall = busy_time(ran)
     work = sum(v.duration or 0.0 for v in ran)
@@ -72,14 +72,27 @@ def summarize(plan: Plan, views: list[TaskView]) -> dict[str, Any]:
         "work": format_duration(work) if ran else "-",
         "speedup": f"{work / wall:.2f}×" if wall and work else "-",
         "critical_path": (" -> ".join(path) + f" ({format_duration(length)})") if ran and path else "-",
-        "cost": f"${sum(cost):.4f}" if cost else "",
+        "cost": _cost(cost, synthesis_cost),
         "tokens": f"{sum(tokens):,}" if tokens else "",
         "simulated": f"{simulated} task{'s' if simulated != 1 else ''}" if simulated else "",
     }
 
 
-def build(plan: Plan, workspace: Workspace, views: list[TaskView] | None = None, synthesis: str = "") -> str:
-    """The text of final_output.md."""
+def _cost(tasks: list[float], synthesis: float | None) -> str:
+    if not tasks and synthesis is None:
+        return ""
+    text = f"${sum(tasks) + (synthesis or 0.0):.4f}"
+    return text + (f" (the synthesis ${synthesis:.4f} of it)" if synthesis is not None else "")
+
+
+def build(
+    plan: Plan,
+    workspace: Workspace,
+    views: list[TaskView] | None = None,
+    synthesis: str = "",
+    synthesis_cost: float | None = None,
+) -> str:
+    """The text of final_output.md; ``synthesis_cost``: what the aggregating agent cost, counted in."""
     if views is None:
         views = collect(plan, workspace)
     by_id = {v.id: v for v in views}
@@ -114,7 +127,7 @@ def build(plan: Plan, workspace: Workspace, views: list[TaskView] | None = None,
     return Templates.of(workspace).render(
         "final_output.md.j2",
         request=plan.request,
-        summary=summarize(plan, views),
+        summary=summarize(plan, views, synthesis_cost),
         completed=completed,
         problems=problems,
         synthesis=synthesis,
@@ -122,6 +135,11 @@ def build(plan: Plan, workspace: Workspace, views: list[TaskView] | None = None,
 
 
 def write_final_output(
-    plan: Plan, workspace: Workspace, views: list[TaskView] | None = None, synthesis: str = ""
+    plan: Plan,
+    workspace: Workspace,
+    views: list[TaskView] | None = None,
+    synthesis: str = "",
+    synthesis_cost: float | None = None,
 ) -> None:
-    store.write_text(workspace.final_output, build(plan, workspace, views, synthesis).rstrip("\n") + "\n")
+    text = build(plan, workspace, views, synthesis, synthesis_cost)
+    store.write_text(workspace.final_output, text.rstrip("\n") + "\n")

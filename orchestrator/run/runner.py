@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
@@ -34,6 +34,7 @@ from orchestrator.output.final import write_final_output
 from orchestrator.output.reporter import Reporter
 from orchestrator.output.sections import status_blocks
 from orchestrator.output.templates import Templates
+from orchestrator.plan.model import Plan
 from orchestrator.run.admission import Admission
 from orchestrator.run.attempts import Launcher
 from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, load_checked, prepare
@@ -43,9 +44,12 @@ from orchestrator.state import journal as journals
 from orchestrator.state import planfile, store
 from orchestrator.state.lock import WorkspaceLock
 from orchestrator.state.pause import Pause
-from orchestrator.state.status import counts
+from orchestrator.state.status import TaskView, counts
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode, TaskStatus
+
+if TYPE_CHECKING:  # (imported when a run aggregates with an agent)
+    from orchestrator.run.synthesis import Synthesis
 
 _T = TypeVar("_T")
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -138,9 +142,9 @@ class Runner:
                         scheduler.finish()
                         journal.finish()
                         journal.close()
-                synthesis = ""
+                synthesis: Synthesis | None = None
                 if plan.settings.aggregate == "agent" and not self.interrupted:
-                    synthesis = await self._stoppably(self._synthesize, prepared) or ""
+                    synthesis = await self._stoppably(self._synthesize, prepared)
                 background.cancel_scope.cancel()
             # Still inside the signal receiver: a signal now is taken, not a KeyboardInterrupt.
             return self._finish(prepared, scheduler, started, synthesis)
@@ -267,7 +271,7 @@ class Runner:
 
     # --- the end ----------------------------------------------------------------------------------
 
-    async def _synthesize(self, prepared: Prepared) -> str:
+    async def _synthesize(self, prepared: Prepared) -> Synthesis | None:
         from orchestrator.run.synthesis import synthesize_async
 
         self._emit("notice", message="aggregating with an agent")
@@ -277,14 +281,15 @@ class Runner:
         except (AgentCallError, OrchestratorError) as exc:
             self._synthesis_failed = str(exc)
             self._emit("notice", message=str(exc))
-            return ""
+            return None
 
-    def _finish(self, prepared: Prepared, scheduler: Scheduler, started: float, synthesis: str) -> RunSummary:
+    def _finish(self, prepared: Prepared, scheduler: Scheduler, started: float, synth: Synthesis | None) -> RunSummary:
         ws, plan = self.workspace, prepared.plan
         views = list(prepared.views.values())
         scheduler.pause.clear_if_over()
         store.sync_files(self.recorder.take_unsynced())
-        write_final_output(plan, ws, views, synthesis)
+        admission = scheduler.admission
+        _write_final_output(plan, ws, views, synth, admission)
         self._unreadable(_rewrite_status(ws.plan_file, status_blocks(plan, views, Templates.of(ws)), durable=True))
         stopped = scheduler.stopped or self._synthesis_failed
         found = counts(views)
@@ -293,7 +298,6 @@ class Runner:
         if self.interrupted:
             code = ExitCode.INTERRUPTED
         wall = time.time() - started
-        admission = scheduler.admission
         summary = RunSummary(
             int(code), found, wall, admission.cost if admission.cost_seen else None, stopped, prepared.selection.run
         )
@@ -310,6 +314,16 @@ class Runner:
 
     def _emit(self, kind: str, **data: object) -> None:
         self.reporter.event({"event": kind, "time": journals.now_iso(), **data})
+
+
+def _write_final_output(
+    plan: Plan, ws: Workspace, views: list[TaskView], synthesis: Synthesis | None, admission: Admission
+) -> None:
+    if synthesis is None:
+        write_final_output(plan, ws, views)
+        return
+    admission.spend(synthesis.cost_usd)  # the run's cost is all it spent, the synthesis too
+    write_final_output(plan, ws, views, synthesis.text, synthesis.cost_usd)
 
 
 def _executor_named(name: str, workspace: Workspace) -> Executor:

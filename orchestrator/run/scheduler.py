@@ -251,7 +251,7 @@ class Scheduler:
                 self.stopped = f"--fail-fast: {task.id} failed"
         limit = self.admission.max_cost
         if limit is not None and self.admission.over_budget() and not self.stopped:
-            self.stopped = f"cost limit reached: ${self.admission.cost:.4f} of ${limit:.2f}"
+            self.stopped = f"cost limit reached: ${self.admission.cost:.4f} of ${limit:.4f}"
 
     def _give_up(self, task_id: str, status: TaskStatus, reason: str, *, attempts: int = 0) -> None:
         """``task_id`` will not run in this run: record why, and skip everything downstream."""

@@ -6,6 +6,8 @@ stays the default.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import anyio
 
 from orchestrator import backends
@@ -46,12 +48,18 @@ def synthesis_prompt(plan: Plan, workspace: Workspace, cap: int) -> str:
     return "\n".join(parts)
 
 
-def synthesize(plan: Plan, workspace: Workspace) -> str:
-    """Run the aggregating agent once and return its text; raises ``AgentCallError`` if it fails."""
+@dataclass(frozen=True, slots=True)
+class Synthesis:
+    text: str
+    cost_usd: float | None = None  # what the aggregating agent's call cost, where its CLI says
+
+
+def synthesize(plan: Plan, workspace: Workspace) -> Synthesis:
+    """Run the aggregating agent once; raises ``AgentCallError`` if it fails."""
     return anyio.run(synthesize_async, plan, workspace)
 
 
-async def synthesize_async(plan: Plan, workspace: Workspace, executor: Executor | None = None) -> str:
+async def synthesize_async(plan: Plan, workspace: Workspace, executor: Executor | None = None) -> Synthesis:
     """``synthesize`` on ``executor`` (the run's: a fake run's synthesis is made up too)."""
     settings = plan.settings
     if settings.backend == "shell":
@@ -65,4 +73,4 @@ async def synthesize_async(plan: Plan, workspace: Workspace, executor: Executor 
         raise AgentCallError(
             f"the aggregating agent failed: {result.message} (see {workspace.relative(launch.stderr)})"
         )
-    return result.text.strip()
+    return Synthesis(result.text.strip(), result.cost_usd)
