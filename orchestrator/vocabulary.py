@@ -71,6 +71,7 @@ class ErrorClass(StrEnum):
     MAX_BUDGET = "max_budget"  # the agent reached its own budget
     TRANSIENT = "transient"  # network, 5xx
     REQUEST = "request"  # the API refused the request as it stands (400: prompt too long, ...)
+    DENIED = "denied"  # tool calls the agent made were refused: its work is not done as asked
     AGENT_ERROR = "agent_error"  # the agent reported failure for another reason
     INTERRUPTED = "interrupted"  # the run was stopped while it ran
     INTERNAL = "internal"  # the orchestrator could not handle what the attempt did (a bug of ours)

@@ -202,18 +202,22 @@ def test_claude_is_error_wins_over_success_subtype() -> None:
     assert result.session_id == "s-1"
 
 
-def test_claude_success_with_denied_tools_is_completed_with_a_warning() -> None:
+def test_claude_success_with_denied_tools_is_not_completed() -> None:
     observer = ClaudeObserver()
     _feed(
         observer,
         [
-            '{"type":"result","subtype":"success","is_error":false,"result":"I could not write the file.",'
-            '"permission_denials":[{"tool_name":"Write","tool_use_id":"t1","tool_input":{}}],"num_turns":2}',
+            '{"type":"result","subtype":"success","is_error":false,"result":"I wrote the file.",'
+            '"permission_denials":[{"tool_name":"Write","tool_use_id":"t1","tool_input":{"file_path":"/p/notes.md"}},'
+            '{"tool_name":"Bash","tool_use_id":"t2","tool_input":{"command":"touch  made.txt"}}],"num_turns":2}',
         ],
     )
     result = interpret_claude(OK, observer, "")
-    assert result.completed
-    assert result.message == "1 tool calls denied (Write)"
+    assert not result.completed and not result.retryable
+    assert result.error_class == ErrorClass.DENIED
+    assert result.message is not None
+    assert result.message.startswith("2 tool calls denied: Write (/p/notes.md), Bash (touch made.txt) — ")
+    assert result.text == "I wrote the file."  # kept for a person to read, not passed on as done
 
 
 def test_claude_without_a_result_event_uses_stderr() -> None:

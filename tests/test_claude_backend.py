@@ -412,3 +412,23 @@ def test_the_synthesis_call_counts_in_the_run_cost(tmp_path: Path) -> None:
     final = (tmp_path / ".orchestrator" / "final_output.md").read_text(encoding="utf-8")
     assert f"| Cost | ${total:.4f} (the synthesis ${total - task_cost:.4f} of it) |" in final
     assert "All said: hello." in final
+
+
+def test_denied_tool_calls_fail_the_task_and_are_not_passed_on_as_done(tmp_path: Path) -> None:
+    # Headless claude in the default mode refuses a command that writes (nobody can approve it);
+    # the agent then claims it did the work anyway.
+    write_plan(tmp_path, [("T-01", "Make a file", "None"), ("T-02", "Use the file", "T-01")])
+    script = [Reply.tool("Bash", {"command": "touch made.txt"}), Reply.say("I made made.txt")]
+    with FakeAnthropic(script) as api:
+        code, events = run(tmp_path, environment(api, tmp_path))
+        requests = len(api.main_requests)
+    assert code == 1
+    assert not (tmp_path / "made.txt").exists()
+    assert requests == 2  # T-01's two turns: no retry, and T-02 never asked
+    meta, body = result(tmp_path, "agent-01")
+    assert meta["status"] == "failed" and meta["error_class"] == "denied" and meta["attempts"] == 1
+    assert meta["reason"].startswith("1 tool call denied: Bash (touch made.txt) — ")
+    assert "I made made.txt" in body  # the agent's answer is kept for a person to judge
+    second, _ = result(tmp_path, "agent-02")
+    assert second["status"] == "skipped"
+    assert not [e for e in events if e["event"] == "task_completed"]

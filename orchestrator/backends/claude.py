@@ -199,6 +199,25 @@ def claude_argv(
     return argv
 
 
+def denied(denials: list[Any]) -> str:
+    """``2 tool calls denied: Bash (touch made.txt), Write (notes.md) — …``: what was refused."""
+    shown: list[str] = []
+    for denial in denials[:3]:
+        name = str(denial.get("tool_name")) if isinstance(denial, dict) else "?"
+        given = denial.get("tool_input") if isinstance(denial, dict) else None
+        what = ""
+        if isinstance(given, dict):
+            what = str(given.get("command") or given.get("file_path") or given.get("path") or given.get("url") or "")
+        what = " ".join(what.split())
+        shown.append(f"{name} ({what[:60]}{'…' if len(what) > 60 else ''})" if what else name)
+    more = f" and {len(denials) - 3} more" if len(denials) > 3 else ""
+    count = f"{len(denials)} tool call{'s' if len(denials) != 1 else ''}"
+    return (
+        f"{count} denied: {', '.join(shown)}{more} — the agent could not do all it was asked; give it what it "
+        "needs (tools, allowed_tools, permission_mode) and run it again"
+    )
+
+
 def _tokens(usage: Any) -> dict[str, int] | None:
     if not isinstance(usage, dict):
         return None
@@ -247,8 +266,14 @@ def interpret_claude(run: ProcessRun, obs: ClaudeObserver, stderr: str, limits: 
     if subtype == "success" and not event.get("is_error"):
         result = AgentResult(True, text=text or obs.last_text, **common)
         if result.permission_denials:
-            names = sorted({str(d.get("tool_name")) for d in result.permission_denials if isinstance(d, dict)})
-            result.message = f"{len(result.permission_denials)} tool calls denied ({', '.join(names)})"
+            # Whatever the agent then claims, what it was refused was not done: never a success.
+            return AgentResult(
+                False,
+                text=result.text,
+                error_class=ErrorClass.DENIED,
+                message=denied(result.permission_denials),
+                **common,
+            )
         if run.exit_code not in (0, None):
             return AgentResult(
                 False,
