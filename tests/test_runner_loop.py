@@ -24,6 +24,7 @@ from orchestrator.executors.local import LocalExecutor
 from orchestrator.output.reporter import Reporter
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.runner import Runner
+from orchestrator.vocabulary import ErrorClass
 
 
 class Collect(Reporter):
@@ -91,6 +92,33 @@ def test_a_retry_due_while_the_loop_is_busy_gets_the_slot_before_a_less_urgent_t
     summary = Runner(Workspace.find(tmp_path), reporter=reporter, executor=BusyAfterA()).run()
     assert summary.exit_code == 0
     assert reporter.starts() == [("R", 1), ("A", 1), ("R", 2), ("X", 1)]
+
+
+def test_a_resumed_session_counts_only_what_its_new_attempt_spent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """claude's total_cost_usd is the whole session's: after a usage-limit pause the task resumes
+    its session, and the new attempt reports $0.03 of which $0.01 was counted already."""
+    resumed: list[str | None] = []
+
+    class Session(ShellBackend):
+        name = "session-cost-test"
+        resumable = True
+
+        def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
+            resumed.append(job.resume_session)
+            if job.attempt == 1:
+                return AgentResult(False, error_class=ErrorClass.USAGE_LIMIT, message="limit reached",
+                                   reset_at=time.time() + 0.3, session_id="s-1", cost_usd=0.01)  # fmt: skip
+            return AgentResult(True, text="done", exit_code=0, session_id="s-1", cost_usd=0.03)
+
+    monkeypatch.setitem(backends_module._REGISTRY, Session.name, Session)
+    write_plan(tmp_path, [Spec("A", "true")], {"backend": Session.name})
+    ws = Workspace.find(tmp_path)
+    summary = Runner(ws, reporter=Collect()).run()
+    assert resumed == [None, "s-1"]
+    assert summary.cost_usd == pytest.approx(0.03)  # what was really spent, not 0.04
+    assert frontmatter.load(str(ws.root / "results" / "agent-01-result.md")).metadata["cost_usd"] == 0.02
 
 
 def test_the_cost_limit_message_gives_the_limit_unrounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 import anyio
 from anyio.abc import TaskGroup
 
-from orchestrator.backends.base import CannotInvoke
+from orchestrator.backends.base import AgentResult, CannotInvoke
 from orchestrator.executors.base import Handle
 from orchestrator.plan.graph import ReadyQueue
 from orchestrator.plan.model import Plan
@@ -55,6 +55,24 @@ class Inbox:
         self._arrived = anyio.Event()  # (no await between the wait and this: no put is missed)
 
 
+class SessionCosts:
+    """What each attempt spent, where the agent reports a session's running total: claude's
+    ``total_cost_usd`` counts the whole session, the turns of the earlier attempts a resumed one
+    continues included, which this run has counted already."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}  # session -> the total its agent last reported
+
+    def own(self, resumed: str | None, result: AgentResult) -> None:
+        """Make ``result.cost_usd`` the attempt's own spend; ``resumed``: the session it continued."""
+        session = result.session_id
+        if result.cost_usd is None or not session:
+            return
+        earlier = self._last.get(session, 0.0) if resumed == session else 0.0
+        self._last[session] = result.cost_usd
+        result.cost_usd = round(max(0.0, result.cost_usd - earlier), 10)
+
+
 class Scheduler:
     def __init__(
         self,
@@ -80,6 +98,7 @@ class Scheduler:
         self.signatures = signatures
         self.records = records  # the results a fingerprint reads: on disk at the start, then this run's
         self.sessions = sessions  # task -> agent session an interrupted attempt left, to resume
+        self.session_costs = SessionCosts()
         self.launcher = launcher
         self.recorder = recorder
         self.admission = admission
@@ -212,6 +231,7 @@ class Scheduler:
         self.admission.ended(task.id)
         self.journal.ended(task.id, attempt.number)
         result = outcome.result
+        self.session_costs.own(attempt.job.resume_session, result)
         self.admission.spend(result.cost_usd)
         decision = policy.decide(
             result,
@@ -239,6 +259,8 @@ class Scheduler:
             self.admission.pause(self.pause.until)
             self.delayed[task.id] = anyio.current_time() + self.pause.remaining()
             self.waiting[task.id] = outcome
+            if result.session_id:  # after the pause the task goes on in its session
+                self.sessions[task.id] = result.session_id
             self.recorder.paused(task, until, decision.reason)
         elif isinstance(decision, policy.Block):
             self.admission.block(decision.backend, decision.blocked)
