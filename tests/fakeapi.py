@@ -195,6 +195,7 @@ class Reply:
     input_tokens: int = 100
     output_tokens: int = 20
     delay_seconds: float = 0.0  # sleep before answering at all
+    chunk_seconds: float = 0.0  # sleep before each streamed text chunk: a long, slow generation
 
     # ---- constructors -------------------------------------------------
     @classmethod
@@ -700,6 +701,8 @@ def _make_handler(api: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
                 self._event("error", {"type": "error", "error": {"type": reply.error_type, "message": reply.text}})
                 return
             for name, data in render_stream(api, reply, model):
+                if reply.chunk_seconds and name == "content_block_delta" and api.wait(reply.chunk_seconds):
+                    return
                 self._event(name, data)
 
     return Handler

@@ -432,3 +432,21 @@ def test_denied_tool_calls_fail_the_task_and_are_not_passed_on_as_done(tmp_path:
     second, _ = result(tmp_path, "agent-02")
     assert second["status"] == "skipped"
     assert not [e for e in events if e["event"] == "task_completed"]
+
+
+def test_a_long_silent_generation_is_not_taken_for_a_hang(tmp_path: Path) -> None:
+    """claude says nothing on stream-json until a message is whole; with partial messages on, a
+    slow answer (8 s here, 0.8 s between chunks) keeps the 3 s inactivity watchdog fed."""
+    workspace = tmp_path / ".orchestrator"
+    workspace.mkdir()
+    (workspace / "master_plan.md").write_text(
+        "---\nbackend: claude\nretries: 0\ntimeout: 90\ninactivity_timeout: 3\n---\n"
+        "## Task Decomposition\n| Task ID | Description | Dependencies |\n|---|---|---|\n| T-01 | Think | None |\n",
+        encoding="utf-8",
+    )
+    slow = Reply(kind="text", text="x" * 160, chunk_seconds=0.8)  # 10 chunks of 16 characters
+    with FakeAnthropic([slow]) as api:
+        code, _ = run(tmp_path, environment(api, tmp_path))
+    meta, body = result(tmp_path, "agent-01")
+    assert (code, meta["status"]) == (0, "completed"), meta.get("reason")
+    assert body.strip() == "x" * 160

@@ -1,6 +1,6 @@
 """``claude``: the Claude Code CLI in print mode, streaming JSON events.
 
-    claude -p --output-format stream-json --verbose [--model M] [--max-turns N]
+    claude -p --output-format stream-json --verbose --include-partial-messages [--model M] [--max-turns N]
            [--permission-mode P] [--tools T,...] [--allowedTools T,...] [--append-system-prompt S]
            [--max-budget-usd X] [--json-schema J] [--resume SESSION]
 
@@ -9,7 +9,8 @@ NDJSON: ``system/init`` (``session_id``), ``assistant``/``user`` messages, and a
 with ``is_error``, ``subtype``, ``result``, ``total_cost_usd``, ``usage``, ``num_turns``,
 ``permission_denials`` and ``api_error_status``. ``is_error`` is the truth: API errors arrive as
 ``subtype: "success"`` with ``is_error: true``. Every event is output, so every event resets the
-runner's inactivity watchdog.
+runner's inactivity watchdog; ``stream_event`` lines (partial messages) arrive as a message is
+generated, so a long answer is not taken for a hang.
 """
 
 from __future__ import annotations
@@ -172,7 +173,9 @@ class ClaudeBackend(Backend):
 def claude_argv(
     settings: Settings, profile: Profile | None, resume: str | None = None, json_schema: str | None = None
 ) -> list[str]:
-    argv = [claude_bin(), "-p", "--output-format", "stream-json", "--verbose"]
+    # Partial messages: claude writes nothing else while a message is being generated, and a long
+    # answer would look like a hang to the inactivity watchdog; each chunk is output that feeds it.
+    argv = [claude_bin(), "-p", "--output-format", "stream-json", "--verbose", "--include-partial-messages"]
     if settings.model:
         argv += ["--model", settings.model]
     if settings.max_turns:
