@@ -227,11 +227,6 @@ def test_interrupted_task_continues_its_session(tmp_path: Path) -> None:
     meta, body = result(tmp_path, "agent-01")
     assert body.strip() == "finished after resume"
     assert meta["session_id"] == interrupted["session_id"]  # the same conversation, continued
-    # The resumed session is told to go on, not sent its brief again (twice the prompt tokens).
-    last = api.main_requests[-1]["messages"][-1]
-    told = json.dumps(last["content"])
-    assert "was interrupted" in told and "Long work" in told
-    assert json.dumps(api.main_requests[-1]["messages"]).count("Task Description") == 1  # the first prompt's
 
 
 def test_cost_limit_stops_launching(tmp_path: Path) -> None:

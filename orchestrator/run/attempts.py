@@ -29,16 +29,6 @@ from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ErrorClass
 
 
-def continuation_prompt(task: Task, brief_name: str) -> str:
-    """What a resumed session is told: it has the task already (a short prompt, not the brief and
-    its inputs again)."""
-    return (
-        f"Your work on task {task.id} ({task.title}) was interrupted. Go on from where you stopped: the "
-        f"task is unchanged (its brief is {brief_name}). When it is done, answer with your final result "
-        "as the brief asks."
-    )
-
-
 @dataclass(slots=True)
 class Attempt:
     """An attempt made ready to start."""
@@ -130,13 +120,7 @@ class Launcher:
         if brief is None:
             raise CannotInvoke(f"its brief {ws.brief_name(task)} is gone: run again to render it")
         backend = self.backend(settings.backend)
-        resuming = resume_session if settings.resume_sessions and backend.resumable else None
-        if not backend.reads_prompt:
-            prompt = ""
-        elif resuming:  # the session holds the brief and the inputs already: not sent twice
-            prompt = continuation_prompt(task, ws.brief_name(task))
-        else:
-            prompt = build_prompt(self.plan, ws, task, brief, settings.input_cap)
+        prompt = build_prompt(self.plan, ws, task, brief, settings.input_cap) if backend.reads_prompt else ""
         job = Job(
             task=task,
             settings=settings,
@@ -146,7 +130,7 @@ class Launcher:
             workspace=ws.root,
             attempt=number,
             inputs=tuple(ws.result(self.plan.tasks[d]) for d in task.dependencies),
-            resume_session=resuming,
+            resume_session=resume_session if settings.resume_sessions and backend.resumable else None,
             profile=self.profiles.get(task.profile),
             brief_name=ws.brief_name(task),
         )
