@@ -220,6 +220,20 @@ def test_claude_success_with_denied_tools_is_not_completed() -> None:
     assert result.text == "I wrote the file."  # kept for a person to read, not passed on as done
 
 
+def test_claude_denied_a_question_to_a_person_only_is_still_completed() -> None:
+    # Headless claude refuses ExitPlanMode and AskUserQuestion as a rule: no work was withheld.
+    observer = ClaudeObserver()
+    _feed(
+        observer,
+        [
+            '{"type":"result","subtype":"success","is_error":false,"result":"The plan: ...",'
+            '"permission_denials":[{"tool_name":"ExitPlanMode","tool_use_id":"t1","tool_input":{}}],"num_turns":2}',
+        ],
+    )
+    result = interpret_claude(OK, observer, "")
+    assert result.completed and result.text == "The plan: ..."
+
+
 def test_claude_without_a_result_event_uses_stderr() -> None:
     result = interpret_claude(FAILED, ClaudeObserver(), "Invalid API key · Please run /login\n")
     assert result.error_class == ErrorClass.AUTH

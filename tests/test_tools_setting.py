@@ -108,3 +108,28 @@ def test_a_profile_problem_names_the_profile(tmp_path: Path) -> None:
     proc = validate(tmp_path)
     assert proc.returncode == 2
     assert "agents/reviewer.md:1: backend 'codex': codex cannot be given a list of tools" in proc.stderr
+
+
+def test_results_of_a_profile_with_tools_stay_up_to_date_after_the_upgrade(tmp_path: Path) -> None:
+    """The fixture is a workspace the version before the tools setting ran to completion (its
+    profile's tools were pre-approvals then): the same settings now mean a restriction, but the
+    work done is what it was, and nothing is run again (paid for again) on upgrading."""
+    import json
+    import os
+    import shutil
+
+    fixture = Path(__file__).parent / "fixtures" / "legacy-profile-tools"
+    shutil.copytree(fixture, tmp_path, dirs_exist_ok=True)
+    fake = Path(__file__).resolve().parent.parent / "examples" / "bin" / "fake-claude"
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "run", str(tmp_path / ".orchestrator"), "--json"],
+        cwd=tmp_path,
+        env={**os.environ, "ORCHESTRATOR_CLAUDE_BIN": str(fake)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    started = json.loads(proc.stdout.splitlines()[0])
+    assert (started["to_run"], started["already_done"]) == (0, 1)

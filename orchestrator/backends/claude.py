@@ -93,9 +93,11 @@ class ClaudeObserver(Observer):
         elif kind == "system" and event.get("subtype") == "api_retry":
             # claude waits what the API asked (retry-after) before each of its own retries: when
             # it gives up, that is the least the next attempt must wait.
+            # (only a rate limit's wait: a wait after a 529 or a network error long before does
+            # not bind a later attempt)
             delay = event.get("retry_delay_ms")
-            if isinstance(delay, int | float) and delay >= 0:
-                self.retry_delay = delay / 1000
+            limited = event.get("error_status") == 429 or event.get("error") == "rate_limit"
+            self.retry_delay = delay / 1000 if limited and isinstance(delay, int | float) and delay >= 0 else None
         elif kind == "rate_limit_event":
             info = event.get("rate_limit_info") or {}
             if isinstance(info, dict) and info.get("status") == "rejected":
@@ -202,6 +204,16 @@ def claude_argv(
     return argv
 
 
+# Tools that only talk to a person (to leave plan mode, to ask a question): headless claude
+# refuses them all the time, and that refusal withholds no work.
+_INTERACTION_TOOLS = frozenset({"ExitPlanMode", "EnterPlanMode", "AskUserQuestion"})
+
+
+def _work(denial: Any) -> bool:
+    """Whether a denied call was work the agent meant to do (not a question to a person)."""
+    return not (isinstance(denial, dict) and denial.get("tool_name") in _INTERACTION_TOOLS)
+
+
 def denied(denials: list[Any]) -> str:
     """``2 tool calls denied: Bash (touch made.txt), Write (notes.md) — …``: what was refused."""
     shown: list[str] = []
@@ -268,13 +280,13 @@ def interpret_claude(run: ProcessRun, obs: ClaudeObserver, stderr: str, limits: 
     text = event.get("result") if isinstance(event.get("result"), str) else ""
     if subtype == "success" and not event.get("is_error"):
         result = AgentResult(True, text=text or obs.last_text, **common)
-        if result.permission_denials:
+        if any(_work(denial) for denial in result.permission_denials):
             # Whatever the agent then claims, what it was refused was not done: never a success.
             return AgentResult(
                 False,
                 text=result.text,
                 error_class=ErrorClass.DENIED,
-                message=denied(result.permission_denials),
+                message=denied([d for d in result.permission_denials if _work(d)]),
                 **common,
             )
         if run.exit_code not in (0, None):

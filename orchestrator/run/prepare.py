@@ -83,11 +83,16 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
     briefs = render_briefs(plan, workspace).bodies  # as they are on disk now, hand edits included
     settings: dict[str, Settings] = {}
     signatures: dict[str, str] = {}
+    legacy: dict[str, str] = {}  # as versions before the tools setting signed the same settings
     for task in plan.tasks.values():
         settings[task.id] = profiles.settings_for(plan, task)
         signatures[task.id] = settings_signature(settings[task.id], profiles.signature(task))
+        profile = profiles.get(task.profile)
+        if profile is not None and profile.tools and not profile.allowed_tools:  # its tools were pre-approvals then
+            earlier = settings[task.id].replace(tools=None, allowed_tools=profile.tools)
+            legacy[task.id] = settings_signature(earlier, profiles.signature(task))
     records = read_records(plan, workspace)
-    expected = expected_fingerprints(plan, briefs, signatures, records)
+    expected = expected_fingerprints(plan, briefs, signatures, records, legacy)
     selection = select(plan, expected, records, only=options.only, rerun=options.rerun, simulated_done=simulated)
     views = {view.id: view for view in collect(plan, workspace)}
     for task_id in selection.run:

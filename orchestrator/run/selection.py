@@ -63,18 +63,28 @@ class Selection:
 
 
 def expected_fingerprints(
-    plan: Plan, briefs: Mapping[str, bytes], signatures: Mapping[str, str], records: Mapping[str, ResultRecord]
+    plan: Plan,
+    briefs: Mapping[str, bytes],
+    signatures: Mapping[str, str],
+    records: Mapping[str, ResultRecord],
+    legacy: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The fingerprints the tasks with a completed result would have if run now against the
     results on disk: what tells whether that result is still up to date. ``briefs``: each
-    task's brief body, UTF-8."""
+    task's brief body, UTF-8. ``legacy``: a task's signature as an earlier version wrote it for
+    the same settings; a result made then is up to date too."""
     expected: dict[str, str] = {}
     for task_id in plan.topological_order():
         record = records.get(task_id)
         if record is None or record.status != TaskStatus.COMPLETED:
             continue
         upstream = upstream_of(plan.tasks[task_id].dependencies, records)
-        expected[task_id] = fingerprint(briefs[task_id].decode("utf-8"), signatures[task_id], upstream)
+        brief = briefs[task_id].decode("utf-8")
+        value = fingerprint(brief, signatures[task_id], upstream)
+        if value != record.fingerprint and legacy and task_id in legacy:
+            earlier = fingerprint(brief, legacy[task_id], upstream)
+            value = earlier if earlier == record.fingerprint else value
+        expected[task_id] = value
     return expected
 
 
