@@ -10,8 +10,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from orchestrator import lazy
 from orchestrator.errors import (
     AgentCallError,
     BackendUnavailableError,
@@ -58,19 +59,14 @@ __all__ = [
     "parse_plan",
 ]
 
-_LATER = {
-    "Executor": "orchestrator.executors",
-    "FakeExecutor": "orchestrator.executors",
-    "LocalExecutor": "orchestrator.executors",
-    "RunOptions": "orchestrator.run",
-    "RunSummary": "orchestrator.run",
-    "Runner": "orchestrator.run",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LATER:
-        import importlib
-
-        return getattr(importlib.import_module(_LATER[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy.exports(
+    __name__,
+    {
+        "Executor": "orchestrator.executors",
+        "FakeExecutor": "orchestrator.executors",
+        "LocalExecutor": "orchestrator.executors",
+        "RunOptions": "orchestrator.run",
+        "RunSummary": "orchestrator.run",
+        "Runner": "orchestrator.run",
+    },
+)

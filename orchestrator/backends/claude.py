@@ -280,15 +280,11 @@ def interpret_claude(run: ProcessRun, obs: ClaudeObserver, stderr: str, limits: 
     text = event.get("result") if isinstance(event.get("result"), str) else ""
     if subtype == "success" and not event.get("is_error"):
         result = AgentResult(True, text=text or obs.last_text, **common)
-        if any(_work(denial) for denial in result.permission_denials):
+        refused = [denial for denial in result.permission_denials if _work(denial)]
+        if refused:
             # Whatever the agent then claims, what it was refused was not done: never a success.
-            return AgentResult(
-                False,
-                text=result.text,
-                error_class=ErrorClass.DENIED,
-                message=denied([d for d in result.permission_denials if _work(d)]),
-                **common,
-            )
+            message = denied(refused)
+            return AgentResult(False, text=result.text, error_class=ErrorClass.DENIED, message=message, **common)
         if run.exit_code not in (0, None):
             return AgentResult(
                 False,

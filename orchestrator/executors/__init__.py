@@ -8,8 +8,9 @@ importing anyio and asyncio would cost them a tenth of their start-up.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from orchestrator import lazy
 from orchestrator.executors.base import Executor, Handle, Launch, Leftover, Limits, ProcessRun
 
 if TYPE_CHECKING:
@@ -30,20 +31,15 @@ __all__ = [
     "named",
 ]
 
-_LATER = {
-    "FAKE_BANNER": "orchestrator.executors.fake",
-    "FakeExecutor": "orchestrator.executors.fake",
-    "Reply": "orchestrator.executors.fake",
-    "LocalExecutor": "orchestrator.executors.local",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LATER:
-        import importlib
-
-        return getattr(importlib.import_module(_LATER[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy.exports(
+    __name__,
+    {
+        "FAKE_BANNER": "orchestrator.executors.fake",
+        "FakeExecutor": "orchestrator.executors.fake",
+        "Reply": "orchestrator.executors.fake",
+        "LocalExecutor": "orchestrator.executors.local",
+    },
+)
 
 
 def named(name: str) -> Executor:

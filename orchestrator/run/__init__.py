@@ -7,8 +7,9 @@ preflight checks and must not pay for anyio.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from orchestrator import lazy
 from orchestrator.run.policy import Decision, decide
 
 if TYPE_CHECKING:
@@ -17,16 +18,11 @@ if TYPE_CHECKING:
 
 __all__ = ["Decision", "RunOptions", "RunSummary", "Runner", "decide"]
 
-_LATER = {
-    "RunOptions": "orchestrator.run.prepare",
-    "RunSummary": "orchestrator.run.runner",
-    "Runner": "orchestrator.run.runner",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LATER:
-        import importlib
-
-        return getattr(importlib.import_module(_LATER[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy.exports(
+    __name__,
+    {
+        "RunOptions": "orchestrator.run.prepare",
+        "RunSummary": "orchestrator.run.runner",
+        "Runner": "orchestrator.run.runner",
+    },
+)
