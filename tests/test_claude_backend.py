@@ -206,27 +206,58 @@ def test_silent_stream_is_killed_by_the_inactivity_timeout(tmp_path: Path) -> No
     assert meta["status"] == "failed" and meta["error_class"] == "hang" and "no output" in meta["reason"]
 
 
+def _interrupt_first_attempt(tmp_path: Path, workspace: Path, env: dict[str, str], api: FakeAnthropic) -> None:
+    """Start a run whose first answer hangs, and stop it with Ctrl-C once claude is in its turn."""
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "run", str(workspace), "--json"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    attempts = workspace / "state" / "attempts.jsonl"
+    _wait_for(lambda: any(a.session_id for a in journal.read(attempts).open.values()), 60)
+    _wait_for(lambda: len(api.main_requests) >= 1, 30)
+    runner.send_signal(signal.SIGINT)
+    runner.communicate(timeout=30)
+    assert runner.returncode == 130
+
+
 def test_interrupted_task_continues_its_session(tmp_path: Path) -> None:
     workspace = write_plan(tmp_path, [("T-01", "Long work", "None")])
     with FakeAnthropic([Reply.hang(120), Reply.say("finished after resume")]) as api:
         env = environment(api, tmp_path)
-        runner = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator", "run", str(workspace), "--json"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-        )  # fmt: skip
-        attempts = workspace / "state" / "attempts.jsonl"
-        _wait_for(lambda: any(a.session_id for a in journal.read(attempts).open.values()), 60)
-        _wait_for(lambda: len(api.main_requests) >= 1, 30)
-        runner.send_signal(signal.SIGINT)
-        runner.communicate(timeout=30)
-        assert runner.returncode == 130
+        _interrupt_first_attempt(tmp_path, workspace, env, api)
         interrupted, _ = result(tmp_path, "agent-01")
         assert interrupted["status"] == "interrupted" and interrupted["session_id"]
+        assert interrupted["fingerprint"]  # what it was started with: a later run compares
         code, _ = run(tmp_path, env)
     assert code == 0
     meta, body = result(tmp_path, "agent-01")
     assert body.strip() == "finished after resume"
     assert meta["session_id"] == interrupted["session_id"]  # the same conversation, continued
+    assert meta["fingerprint"] == interrupted["fingerprint"]
+    # The resumed session is told to go on, not sent its brief again (twice the prompt tokens).
+    resumed = json.dumps(api.main_requests[-1]["messages"])
+    assert "was interrupted" in json.dumps(api.main_requests[-1]["messages"][-1]["content"])
+    assert resumed.count("Task Description") == 1  # the brief once: the first attempt's
+
+
+def test_a_task_edited_after_its_interruption_starts_a_new_session(tmp_path: Path) -> None:
+    """A hand edit of the brief between the runs: the old session holds a stale task, so the
+    task starts afresh with the brief as it stands, never a short 'go on' that would hide it."""
+    workspace = write_plan(tmp_path, [("T-01", "Long work", "None")])
+    with FakeAnthropic([Reply.hang(120), Reply.say("done as edited")]) as api:
+        env = environment(api, tmp_path)
+        _interrupt_first_attempt(tmp_path, workspace, env, api)
+        interrupted, _ = result(tmp_path, "agent-01")
+        brief = workspace / "agent_tasks" / "agent-01.md"
+        brief.write_text(brief.read_text(encoding="utf-8") + "\nAlso count the tests.\n", encoding="utf-8")
+        code, events = run(tmp_path, env)
+    assert code == 0
+    meta, body = result(tmp_path, "agent-01")
+    assert body.strip() == "done as edited"
+    assert meta["session_id"] != interrupted["session_id"]  # a new conversation
+    sent = json.dumps(api.main_requests[-1]["messages"])
+    assert "Also count the tests." in sent and sent.count("Task Description") == 1 and "was interrupted" not in sent
+    assert any(e["event"] == "notice" and "changed since its interrupted attempt" in e["message"] for e in events)
 
 
 def test_cost_limit_stops_launching(tmp_path: Path) -> None:

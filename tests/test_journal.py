@@ -37,6 +37,26 @@ def test_open_attempts_follow_start_session_end(tmp_path: Path) -> None:
     assert state.retrying == {"T-02"}
 
 
+def test_an_open_attempt_keeps_the_fingerprint_it_was_spawned_with(tmp_path: Path) -> None:
+    """What a kill -9 leaves: the next run continues the session only if the task is unchanged,
+    so the fingerprint of the spawn line must survive the start line after it."""
+    path = tmp_path / "attempts.jsonl"
+    journal = Journal(path)
+    journal.begin()
+    journal.spawning("T-01", "Agent-01", 2, "local", "f" * 64)
+    journal.started("T-01", "Agent-01", 2, "local", {"pgid": 111})
+    journal.session("T-01", 2, "abc")
+    journal.spawning("T-02", "Agent-02", 1, "local")  # no fingerprint: a version before them
+    journal.started("T-02", "Agent-02", 1, "local", {"pgid": 222})
+    journal.spawning("T-03", "Agent-03", 1, "local", "a" * 64)
+    journal.started("T-03", "Agent-03", 2, "local", {"pgid": 333})  # another attempt's start
+    journal.close()
+    state = read(path)
+    assert state.open["T-01"].fingerprint == "f" * 64 and state.open["T-01"].session_id == "abc"
+    assert state.open["T-02"].fingerprint is None
+    assert state.open["T-03"].fingerprint is None
+
+
 def test_retry_ends_when_the_next_attempt_starts_or_the_task_settles(tmp_path: Path) -> None:
     path = tmp_path / "attempts.jsonl"
     journal = Journal(path)

@@ -1,7 +1,7 @@
 """One attempt of one task: made from its brief as it is on disk, run by the executor, and
 interpreted by its backend.
 
-    Launcher.prepare(task, number) ──▶ Attempt (job, launch)     brief read now: hand edits run
+    Launcher.prepare(task, number, …) ──▶ Attempt (job, launch)   brief read now: hand edits run
     Launcher.run(attempt)          ──▶ Outcome (ProcessRun, AgentResult)
 
 ``call_agent`` is the same path for the one agent call a command makes outside a run (``plan``,
@@ -11,7 +11,7 @@ interpreted by its backend.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +29,25 @@ from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ErrorClass
 
 
+@dataclass(frozen=True, slots=True)
+class Resumable:
+    """An agent session an interrupted attempt left, and the fingerprint of what that attempt was
+    started with (None: not recorded, by a version before it was)."""
+
+    session_id: str
+    fingerprint: str | None = None
+
+
+def continuation_prompt(task: Task, brief_name: str) -> str:
+    """What a resumed session is told when its task is exactly what it was started with: a short
+    prompt, not the brief and its inputs a second time (the session holds them)."""
+    return (
+        f"Your work on task {task.id} ({task.title}) was interrupted. Go on from where you stopped: "
+        f"the task, its brief ({brief_name}) and its inputs are unchanged. When it is done, answer "
+        "with your final result as the brief asks."
+    )
+
+
 @dataclass(slots=True)
 class Attempt:
     """An attempt made ready to start."""
@@ -42,6 +61,9 @@ class Attempt:
     observer: Observer
     started: float = 0.0  # wall clock, when it was started
     fingerprint: str = ""  # of the brief it got, its settings and its inputs (``selection``)
+    session: str = "new"  # "new"; "continued": resumed and told to go on; "resumed": resumed with
+    # the whole prompt (the interrupted attempt's fingerprint was not recorded); "restarted": the
+    # task changed since the interrupted attempt, whose session is left behind
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,16 +133,42 @@ class Launcher:
             found = self._backends[name] = backends.get(name)
         return found
 
-    def prepare(self, task: Task, number: int, *, resume_session: str | None = None) -> Attempt:
-        """Attempt ``number`` of ``task``, its brief read as it is on disk now; raises
-        ``CannotInvoke`` with a one-line reason when it cannot run as the brief stands."""
+    def prepare(
+        self,
+        task: Task,
+        number: int,
+        fingerprint: Callable[[str], str],
+        *,
+        resume: Resumable | None = None,
+    ) -> Attempt:
+        """Attempt ``number`` of ``task``, its brief read as it is on disk now (``fingerprint``
+        gives the fingerprint of a brief); raises ``CannotInvoke`` with a one-line reason when it
+        cannot run as the brief stands.
+
+        ``resume``: the session an interrupted attempt left. It is continued with a short prompt
+        when the task is what that attempt was started with; when the brief, settings or inputs
+        have changed since, the task starts a new session (the old one holds a stale task)."""
         ws = self.workspace
         settings = self.settings[task.id]
         brief = read_body(ws.brief(task))
         if brief is None:
             raise CannotInvoke(f"its brief {ws.brief_name(task)} is gone: run again to render it")
         backend = self.backend(settings.backend)
-        prompt = build_prompt(self.plan, ws, task, brief, settings.input_cap) if backend.reads_prompt else ""
+        current = fingerprint(brief)
+        session, how = None, "new"
+        if resume is not None and settings.resume_sessions and backend.resumable:
+            if resume.fingerprint is None:
+                session, how = resume.session_id, "resumed"
+            elif resume.fingerprint == current:
+                session, how = resume.session_id, "continued"
+            else:
+                how = "restarted"
+        if not backend.reads_prompt:
+            prompt = ""
+        elif how == "continued":
+            prompt = continuation_prompt(task, ws.brief_name(task))
+        else:
+            prompt = build_prompt(self.plan, ws, task, brief, settings.input_cap)
         job = Job(
             task=task,
             settings=settings,
@@ -130,7 +178,7 @@ class Launcher:
             workspace=ws.root,
             attempt=number,
             inputs=tuple(ws.result(self.plan.tasks[d]) for d in task.dependencies),
-            resume_session=resume_session if settings.resume_sessions and backend.resumable else None,
+            resume_session=session,
             profile=self.profiles.get(task.profile),
             brief_name=ws.brief_name(task),
         )
@@ -142,7 +190,9 @@ class Launcher:
             "ORCHESTRATOR_INPUTS": "\n".join(str(p) for p in job.inputs),
         }
         launch = build_launch(invocation, job, ws.log_stem(task, number), env, base_env=self.base_env)
-        return Attempt(task, number, settings, backend, job, launch, backend.observer(job))
+        return Attempt(
+            task, number, settings, backend, job, launch, backend.observer(job), fingerprint=current, session=how
+        )
 
     async def run(
         self, attempt: Attempt, *, on_start: StartCallback | None = None, on_line: LineCallback | None = None

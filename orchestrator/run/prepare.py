@@ -13,6 +13,7 @@ from orchestrator.output.briefs import render_briefs
 from orchestrator.plan.model import Plan
 from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import Settings
+from orchestrator.run.attempts import Resumable
 from orchestrator.run.preflight import check_plan
 from orchestrator.run.selection import Selection, expected_fingerprints, select, settings_signature
 from orchestrator.state import store
@@ -49,7 +50,7 @@ class Prepared:
     records: dict[str, ResultRecord]  # the results on disk of the tasks' own
     selection: Selection
     views: dict[str, TaskView]
-    sessions: dict[str, str] = field(default_factory=dict)  # interrupted agent sessions to resume
+    sessions: dict[str, Resumable] = field(default_factory=dict)  # interrupted agent sessions to resume
     attempts: dict[str, int] = field(default_factory=dict)  # each task's last attempt number, in any run
 
 
@@ -99,7 +100,7 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
         ready = all(dep in selection.done for dep in plan.tasks[task_id].dependencies)
         views[task_id].status = TaskStatus.PENDING if ready else TaskStatus.WAITING
     sessions = {
-        task_id: record.session_id
+        task_id: Resumable(record.session_id, record.fingerprint)
         for task_id, record in records.items()
         if task_id in selection.run and record.status == TaskStatus.INTERRUPTED and record.session_id
     }

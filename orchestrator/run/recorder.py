@@ -63,6 +63,11 @@ class Recorder:
         view.started = iso_at(attempt.started) if attempt.number == 1 or not view.started else view.started
         view.attempts = attempt.number
         self.emit("task_started", task=task.id, agent=task.agent, name=task.title, attempt=attempt.number)
+        if attempt.session == "restarted":
+            self.emit(
+                "notice",
+                message=f"{task.id} changed since its interrupted attempt: it starts a new agent session",
+            )
 
     def retrying(self, outcome: Outcome, delay: float, reason: str) -> None:
         task = outcome.attempt.task
@@ -111,10 +116,18 @@ class Recorder:
         self.emit("task_failed", task=task.id, agent=task.agent, reason=reason)
 
     def not_run(
-        self, task: Task, status: TaskStatus, reason: str, *, attempts: int = 0, session: str | None = None
+        self,
+        task: Task,
+        status: TaskStatus,
+        reason: str,
+        *,
+        attempts: int = 0,
+        session: str | None = None,
+        fingerprint: str | None = None,
     ) -> None:
         """A task that ends this run without an attempt of its own to show: skipped, interrupted,
-        or failed before it could start."""
+        or failed before it could start (``session``, ``fingerprint``: an interrupted attempt's
+        agent session, and what that attempt was started with)."""
         record = ResultRecord(
             task=task.id,
             agent=task.agent,
@@ -124,6 +137,7 @@ class Recorder:
             reason=reason,
             finished=now_iso(),
             backend=self.settings[task.id].backend,
+            fingerprint=fingerprint,
             session_id=session,
         )
         body = f"# {status.icon} {task.id} {status}: {reason}\n"

@@ -36,7 +36,7 @@ from orchestrator.output.sections import status_blocks
 from orchestrator.output.templates import Templates
 from orchestrator.plan.model import Plan
 from orchestrator.run.admission import Admission
-from orchestrator.run.attempts import Launcher
+from orchestrator.run.attempts import Launcher, Resumable
 from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, load_checked, prepare
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.scheduler import Scheduler
@@ -119,7 +119,8 @@ class Runner:
                     return self._not_started(prepared, started)
                 for session in left.open.values():  # what a kill -9 interrupted goes on where it stopped
                     if session.session_id:
-                        prepared.sessions.setdefault(session.task, session.session_id)
+                        resumable = Resumable(session.session_id, session.fingerprint)
+                        prepared.sessions.setdefault(session.task, resumable)
                 journal = journals.Journal(ws.journal_file)
                 journal.begin()
                 for task_id in stopped:

@@ -26,7 +26,7 @@ from orchestrator.plan.model import Plan
 from orchestrator.plan.settings import Settings
 from orchestrator.run import policy
 from orchestrator.run.admission import Admission, Slot
-from orchestrator.run.attempts import Attempt, Launcher, Outcome
+from orchestrator.run.attempts import Attempt, Launcher, Outcome, Resumable
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.selection import fingerprint, upstream_of
 from orchestrator.state.journal import Journal
@@ -83,7 +83,7 @@ class Scheduler:
         settings: Mapping[str, Settings],
         signatures: Mapping[str, str],
         records: dict[str, ResultRecord],
-        sessions: dict[str, str],
+        sessions: dict[str, Resumable],
         attempts: Mapping[str, int],
         launcher: Launcher,
         recorder: Recorder,
@@ -185,15 +185,19 @@ class Scheduler:
         task = self.plan.tasks[task_id]
         number = self.attempts[task_id] = self.attempts.get(task_id, 0) + 1
         self.first_attempt.setdefault(task_id, number)
+        upstream = upstream_of(task.dependencies, self.records)
+        signature = self.signatures[task_id]
         try:
-            attempt = self.launcher.prepare(task, number, resume_session=self.sessions.get(task_id))
+            attempt = self.launcher.prepare(
+                task, number, lambda brief: fingerprint(brief, signature, upstream), resume=self.sessions.get(task_id)
+            )
         except CannotInvoke as exc:
             self._give_up(task_id, TaskStatus.FAILED, str(exc), attempts=number)
             return
         attempt.started = time.time()
-        upstream = upstream_of(task.dependencies, self.records)
-        attempt.fingerprint = fingerprint(attempt.job.brief, self.signatures[task_id], upstream)
-        self.journal.spawning(task_id, task.agent, number, self.launcher.executor.name)  # a kill -9 leaves a trace
+        # A kill -9 leaves a trace, and what the attempt was started with: a later run continues
+        # its session only if that still holds.
+        self.journal.spawning(task_id, task.agent, number, self.launcher.executor.name, attempt.fingerprint)
         self.running[task_id] = attempt
         self.admission.started(task_id, self._slot(task_id))
         self.recorder.started(attempt)
@@ -260,7 +264,7 @@ class Scheduler:
             self.delayed[task.id] = anyio.current_time() + self.pause.remaining()
             self.waiting[task.id] = outcome
             if result.session_id:  # after the pause the task goes on in its session
-                self.sessions[task.id] = result.session_id
+                self.sessions[task.id] = Resumable(result.session_id, attempt.fingerprint)
             self.recorder.paused(task, until, decision.reason)
         elif isinstance(decision, policy.Block):
             self.admission.block(decision.backend, decision.blocked)
@@ -301,6 +305,7 @@ class Scheduler:
                 why,
                 attempts=attempt.number,
                 session=attempt.observer.session_id,
+                fingerprint=attempt.fingerprint,
             )
         self.running.clear()
         # Tasks whose last attempt ended and whose next one waits: that attempt is what happened.

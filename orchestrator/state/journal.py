@@ -3,7 +3,8 @@
 One JSON object per line, appended as things happen::
 
     {"event": "run", "runner_pid": 4242, "at": "2026-11-21T09:00:00.000+00:00"}
-    {"event": "spawn", "task": "T-01", "agent": "Agent-01", "attempt": 1, "executor": "local", "at": "..."}
+    {"event": "spawn", "task": "T-01", "agent": "Agent-01", "attempt": 1, "executor": "local",
+     "fingerprint": "9c2e...", "at": "..."}
     {"event": "start", "task": "T-01", "agent": "Agent-01", "attempt": 1, "executor": "local",
      "handle": {"pgid": 4250, "pgid_start": 9123}, "at": "..."}
     {"event": "session", "task": "T-01", "attempt": 1, "session_id": "5f1c..."}
@@ -14,7 +15,8 @@ One JSON object per line, appended as things happen::
 A ``start`` without its ``end`` is an attempt in progress while the ``run`` line's runner lives,
 and a leftover once it is dead: the next run hands it to its executor to stop (the ``handle`` is
 the executor's own description of where the attempt runs: for local processes, its process
-group) and continues its agent session. ``spawn`` comes just before the attempt is started: a
+group) and continues its agent session, told to go on only if its ``fingerprint`` (of the brief,
+settings and inputs it was started with) still holds. ``spawn`` comes just before the attempt is started: a
 runner killed between the two leaves an attempt with no handle, and the executor finds its
 processes by the variables that name the attempt in their environment (``attempt_environment``).
 
@@ -72,6 +74,7 @@ class OpenAttempt:
     executor: str | None = None
     handle: dict[str, Any] | None = None  # None: killed before its start line was written
     session_id: str | None = None
+    fingerprint: str | None = None  # of what it was started with (``run.selection``)
 
 
 @dataclass(slots=True)
@@ -109,6 +112,9 @@ def _apply(state: JournalState, entry: dict[str, Any]) -> None:
         handle = entry.get("handle")
         if event == "start" and handle is None and "pgid" in entry:  # a journal of version 0.1
             handle = {"pgid": entry["pgid"], "pgid_start": entry.get("pgid_start")}
+        earlier = state.open.get(task)
+        spawned = earlier.fingerprint if earlier is not None and earlier.attempt == entry.get("attempt", 1) else None
+        fingerprint = entry.get("fingerprint", spawned)
         state.open[task] = OpenAttempt(
             task,
             str(entry.get("agent", "")),
@@ -116,6 +122,7 @@ def _apply(state: JournalState, entry: dict[str, Any]) -> None:
             entry.get("at"),
             entry.get("executor", "local" if handle else None),
             dict(handle) if isinstance(handle, dict) else None,
+            fingerprint=str(fingerprint) if fingerprint else None,
         )
         state.retrying.discard(task)
     elif event == "session":
@@ -148,11 +155,16 @@ class Journal:
         if self._fd is not None:
             store.write_all(self._fd, _line(entry), self.path)
 
-    def spawning(self, task: str, agent: str, attempt: int, executor: str = "local") -> None:
-        """The attempt is about to be started, by ``executor``."""
-        self.append(
-            {"event": "spawn", "task": task, "agent": agent, "attempt": attempt, "executor": executor, "at": now_iso()}
-        )
+    def spawning(
+        self, task: str, agent: str, attempt: int, executor: str = "local", fingerprint: str | None = None
+    ) -> None:
+        """The attempt is about to be started, by ``executor``, with what ``fingerprint`` covers."""
+        entry: dict[str, Any] = {"event": "spawn", "task": task, "agent": agent, "attempt": attempt}
+        entry["executor"] = executor
+        if fingerprint:
+            entry["fingerprint"] = fingerprint
+        entry["at"] = now_iso()
+        self.append(entry)
 
     def started(self, task: str, agent: str, attempt: int, executor: str, handle: Mapping[str, Any]) -> None:
         """The attempt runs, where ``handle`` says (its executor's words)."""
