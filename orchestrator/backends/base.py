@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from orchestrator.backends.probe import Cli
 from orchestrator.executors.base import Limits, ProcessRun
 from orchestrator.plan.model import Task
 from orchestrator.plan.profiles import Profile
@@ -154,8 +155,17 @@ class Backend(ABC):
         """What the attempt achieved, from how the process ended and what it wrote."""
 
     def check(self, settings: Settings) -> str | None:
-        """Why this backend cannot run at all with these settings (e.g. its CLI is missing), or None."""
+        """Why this backend cannot run at all with these settings (a setting it does not take), or None."""
         return None
+
+    def cli(self) -> Cli | None:
+        """The agent CLI this backend starts, for ``doctor`` and a run's preflight (None: none to
+        install: a shell script, the plan's own command)."""
+        return None
+
+    def powers(self, settings: Settings) -> str:
+        """What an agent started with ``settings`` may do, and the risk, in plain words."""
+        return "not said by this backend: it runs with your user's rights unless its own settings limit it"
 
 
 def limits_for(settings: Settings) -> Limits:

@@ -31,6 +31,7 @@ from orchestrator.backends.base import (
     limits_for,
 )
 from orchestrator.backends.classify import classify, reset_time
+from orchestrator.backends.probe import Cli
 from orchestrator.executors.base import ProcessRun
 from orchestrator.plan.profiles import Profile
 from orchestrator.plan.settings import Settings
@@ -51,6 +52,22 @@ PERMISSION_MODES = ("default", "manual", "acceptEdits", "plan", "auto", "dontAsk
 # Bash(git log:*) narrows a tool down. acceptEdits also runs file-changing commands (mkdir,
 # touch, ...); auto and bypassPermissions run anything.
 _NARROWING_MODES = (None, "default", "manual", "dontAsk", "plan")
+
+
+# What each mode lets a headless agent do, in plain words (``doctor`` and cli-integration.md).
+MODE_POWERS = {
+    "default": "a call that needs approval and is not in allowed_tools is denied (headless, nobody "
+    "can approve it): reads and searches run, edits and commands only if pre-approved",
+    "manual": "as default: what is not pre-approved is denied",
+    "acceptEdits": "file edits run without asking, and so do commands that change files (mkdir, touch, "
+    "mv, cp); other commands only if pre-approved. Risk: it can rewrite any file in its directory",
+    "plan": "read-only: it reads and plans, edits nothing and runs no command that changes anything",
+    "auto": "claude's classifier approves the calls it judges safe, commands included, without "
+    "asking. Risk: a judgement, not a rule, stands between the agent and your files",
+    "dontAsk": "only what tools and allowed_tools name runs; everything else is denied without asking",
+    "bypassPermissions": "every call runs, no check at all. Risk: it can delete files, run any "
+    "command and reach the network with your user's rights; only in a sandbox or a throwaway checkout",
+}
 
 
 def tool_name(entry: str) -> str:
@@ -136,6 +153,25 @@ class ClaudeBackend(Backend):
     def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
         assert isinstance(observer, ClaudeObserver)
         return interpret_claude(run, observer, head(stderr, 20_000)[0], limits_for(job.settings))
+
+    def cli(self) -> Cli:
+        return Cli(
+            claude_bin(),
+            install="npm install -g @anthropic-ai/claude-code (or set ORCHESTRATOR_CLAUDE_BIN)",
+            keys=("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"),
+            credentials=("${CLAUDE_CONFIG_DIR}/.credentials.json", "~/.claude/.credentials.json"),
+            login=LOGIN_HINT,
+            keychain=True,
+        )
+
+    def powers(self, settings: Settings) -> str:
+        mode = settings.permission_mode or "default"
+        if settings.tools is None:
+            tools = "every tool claude has (Bash, Edit, Write, WebFetch, sub-agents, MCP tools)"
+        else:
+            tools = "only " + (", ".join(settings.tools) or "no tool at all")
+        allowed = ", ".join(settings.allowed_tools) or "none"
+        return f"tools: {tools}; pre-approved: {allowed}; permission mode {mode}: {MODE_POWERS.get(mode, '?')}"
 
     def check(self, settings: Settings) -> str | None:
         mode = settings.permission_mode

@@ -21,6 +21,7 @@ from orchestrator.backends.base import (
     limits_for,
 )
 from orchestrator.backends.classify import classify, reset_time
+from orchestrator.backends.probe import Cli
 from orchestrator.executors.base import ProcessRun
 from orchestrator.plan.settings import Settings
 from orchestrator.vocabulary import ErrorClass
@@ -72,8 +73,30 @@ class CodexObserver(Observer):
 SANDBOX_MODES = ("read-only", "workspace-write", "danger-full-access")  # codex exec -s
 
 
+SANDBOX_POWERS = {
+    "read-only": "it reads files and runs commands that only read; it writes nothing and has no network",
+    "workspace-write": "it edits files and runs commands in its working directory, no network. Risk: "
+    "it can rewrite or delete anything in that directory",
+    "danger-full-access": "no sandbox: any command, any file, the network, with your user's rights. Risk: "
+    "only in a sandbox or a throwaway checkout",
+}
+
+
 class CodexBackend(Backend):
     name = "codex"
+
+    def cli(self) -> Cli:
+        return Cli(
+            os.environ.get("ORCHESTRATOR_CODEX_BIN", "codex"),
+            install="npm install -g @openai/codex (or set ORCHESTRATOR_CODEX_BIN)",
+            keys=("OPENAI_API_KEY", "CODEX_API_KEY"),
+            credentials=("${CODEX_HOME}/auth.json", "~/.codex/auth.json"),
+            login="log in with `codex login` or set OPENAI_API_KEY",
+        )
+
+    def powers(self, settings: Settings) -> str:
+        mode = settings.permission_mode or "workspace-write"
+        return f"sandbox {mode} (codex exec -s): {SANDBOX_POWERS.get(mode, '?')}"
 
     def check(self, settings: Settings) -> str | None:
         mode = settings.permission_mode

@@ -18,6 +18,12 @@ class CommandBackend(Backend):
     def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
         return process_result(run, stdout, stderr, limits_for(job.settings))
 
+    def powers(self, settings: Settings) -> str:
+        return (
+            "runs the plan's command with your user's rights: whatever that program can do, it may do; "
+            "its own options are its only limit"
+        )
+
     def check(self, settings: Settings) -> str | None:
         if not settings.command:
             return 'the command backend needs a \'command\' setting, e.g. command: ["my-agent", "--flag"]'

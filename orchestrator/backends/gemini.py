@@ -21,6 +21,7 @@ from orchestrator.backends.base import (
     limits_for,
 )
 from orchestrator.backends.classify import classify, reset_time
+from orchestrator.backends.probe import Cli
 from orchestrator.executors.base import ProcessRun
 from orchestrator.plan.settings import Settings
 from orchestrator.vocabulary import ErrorClass
@@ -45,8 +46,31 @@ _EXIT_WORDS = {
 APPROVAL_MODES = ("default", "auto_edit", "yolo", "plan")  # gemini --approval-mode
 
 
+APPROVAL_POWERS = {
+    "default": "calls that need approval are refused (headless, nobody can approve them): it reads "
+    "and searches, edits nothing and runs no command",
+    "auto_edit": "file edits run without asking; commands are refused. Risk: it can rewrite any file in its directory",
+    "yolo": "every call runs without asking. Risk: it can delete files, run any command and reach the "
+    "network with your user's rights; only in a sandbox or a throwaway checkout",
+    "plan": "read-only: it reads and plans, edits nothing",
+}
+
+
 class GeminiBackend(Backend):
     name = "gemini"
+
+    def cli(self) -> Cli:
+        return Cli(
+            os.environ.get("ORCHESTRATOR_GEMINI_BIN", "gemini"),
+            install="npm install -g @google/gemini-cli (or set ORCHESTRATOR_GEMINI_BIN)",
+            keys=("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_APPLICATION_CREDENTIALS"),
+            credentials=("~/.gemini/oauth_creds.json",),
+            login="run `gemini` once to log in, or set GEMINI_API_KEY",
+        )
+
+    def powers(self, settings: Settings) -> str:
+        mode = settings.permission_mode or "default"
+        return f"approval mode {mode}: {APPROVAL_POWERS.get(mode, '?')}"
 
     def check(self, settings: Settings) -> str | None:
         mode = settings.permission_mode

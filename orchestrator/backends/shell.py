@@ -25,6 +25,7 @@ from orchestrator.backends.base import (
 )
 from orchestrator.executors.base import ProcessRun
 from orchestrator.plan.markdown import fence_closes, fence_opening, outside_fences
+from orchestrator.plan.settings import Settings
 
 SECTION = "Task Description"
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
@@ -75,6 +76,12 @@ def _section(text: str, title: str) -> str | None:
 class ShellBackend(Backend):
     name = "shell"
     reads_prompt = False  # the script is in the brief; its inputs are named in the environment
+
+    def powers(self, settings: Settings) -> str:
+        return (
+            "runs the brief's script under bash with your user's rights: it can change or delete any "
+            "file you can, and reach the network"
+        )
 
     def invocation(self, job: Job) -> Invocation:
         script = script_of(job.brief)

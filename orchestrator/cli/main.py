@@ -21,7 +21,7 @@ from orchestrator.vocabulary import ExitCode
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from orchestrator.cli import plans, running, skill
+    from orchestrator.cli import doctor, plans, running, skill
 
     parser = argparse.ArgumentParser(
         prog="orchestrator",
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"orchestrator {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (plans, running, skill):
+    for module in (plans, running, skill, doctor):
         module.register(sub)
     return parser
 

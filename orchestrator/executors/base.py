@@ -106,6 +106,9 @@ class Executor(ABC):
     at a time, from the runner's event loop (anyio)."""
 
     name: ClassVar[str]
+    #: Whether attempts start programs on this machine: then a run first checks that the agent
+    #: CLIs its tasks need are installed here.
+    runs_here: ClassVar[bool] = False
 
     @abstractmethod
     async def run(

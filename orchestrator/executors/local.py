@@ -82,6 +82,7 @@ class LocalExecutor(Executor):
     group id is not taken for it)."""
 
     name: ClassVar[str] = "local"
+    runs_here: ClassVar[bool] = True
 
     async def run(
         self, launch: Launch, *, on_start: StartCallback | None = None, on_line: LineCallback | None = None

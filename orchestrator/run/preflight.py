@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from orchestrator import backends
-from orchestrator.errors import PlanError, Problem
+from orchestrator.backends.probe import agent_environment, probe
+from orchestrator.errors import BackendUnavailableError, PlanError, Problem
 from orchestrator.plan.model import Plan
 from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import suggest
@@ -52,3 +53,33 @@ def check_plan(plan: Plan, workspace: Workspace, profiles: Profiles | None = Non
         # The same problem for many tasks is said once.
         unique = list({str(p): p for p in problems}.values())
         raise PlanError(unique)
+
+
+def check_installed(plan: Plan, profiles: Profiles, only: list[str] | None = None) -> None:
+    """Raise ``BackendUnavailableError`` (one line) when an agent CLI that the tasks to run need
+    is not installed: a run stops before it starts anything, not task by task."""
+    missing: dict[str, list[str]] = {}
+    hints: dict[str, str] = {}
+    seen: dict[tuple[str, str | None], bool] = {}
+    for task in plan.tasks.values():
+        if only and task.id not in only:
+            continue
+        settings = profiles.settings_for(plan, task)
+        cli = backends.get(settings.backend).cli()
+        if cli is None:
+            continue
+        env = agent_environment(settings.env)
+        key = (cli.program, env.get("PATH"))
+        if key not in seen:
+            seen[key] = probe(cli, env, version=False).installed
+        if not seen[key]:
+            missing.setdefault(cli.program, []).append(task.id)
+            hints[cli.program] = cli.install
+    if missing:
+        parts = []
+        for program, tasks in missing.items():
+            needed = ", ".join(tasks[:3]) + (f" and {len(tasks) - 3} more" if len(tasks) > 3 else "")
+            parts.append(f"{program} is not installed (needed by {needed}): {hints[program]}")
+        raise BackendUnavailableError(
+            "; ".join(parts) + " — nothing was started; `orchestrator doctor` shows what the plan needs"
+        )

@@ -144,6 +144,13 @@ class Recorder:
         self._write(task, record, body)
         self.emit(_EVENTS.get(status, "task_failed"), task=task.id, agent=task.agent, reason=reason)
 
+    def interrupted(self, attempt: Attempt, why: str) -> None:
+        """An attempt stopped before its end: its agent session and what it was started with are
+        kept, for a later run to go on from."""
+        session = attempt.observer.session_id
+        self.not_run(attempt.task, TaskStatus.INTERRUPTED, why, attempts=attempt.number, session=session,
+                     fingerprint=attempt.fingerprint)  # fmt: skip
+
     def _write_attempt(self, outcome: Outcome, status: TaskStatus, reason: str | None) -> ResultRecord:
         attempt, run, result = outcome.attempt, outcome.run, outcome.result
         task = attempt.task

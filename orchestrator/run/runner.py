@@ -37,6 +37,7 @@ from orchestrator.output.templates import Templates
 from orchestrator.plan.model import Plan
 from orchestrator.run.admission import Admission
 from orchestrator.run.attempts import Launcher, Resumable
+from orchestrator.run.preflight import check_installed
 from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, load_checked, prepare
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.scheduler import Scheduler
@@ -86,7 +87,9 @@ class Runner:
         self.scheduler: Scheduler | None = None
 
     def run(self) -> RunSummary:
-        load_checked(self.workspace, self.options)  # a bad plan: one clear error, nothing written
+        plan, profiles = load_checked(self.workspace, self.options)  # a bad plan: one clear error, nothing written
+        if self.executor.runs_here:  # an agent CLI missing here: one line before anything starts
+            check_installed(plan, profiles, self.options.only)
         lock = WorkspaceLock(self.workspace.lock_file, self.workspace.root.name)
         lock.acquire()
         try:

@@ -10,6 +10,7 @@ left undone.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import time
@@ -186,17 +187,14 @@ class Scheduler:
         number = self.attempts[task_id] = self.attempts.get(task_id, 0) + 1
         self.first_attempt.setdefault(task_id, number)
         upstream = upstream_of(task.dependencies, self.records)
-        signature = self.signatures[task_id]
+        of_brief = functools.partial(fingerprint, signature=self.signatures[task_id], upstream=upstream)
         try:
-            attempt = self.launcher.prepare(
-                task, number, lambda brief: fingerprint(brief, signature, upstream), resume=self.sessions.get(task_id)
-            )
+            attempt = self.launcher.prepare(task, number, of_brief, resume=self.sessions.get(task_id))
         except CannotInvoke as exc:
             self._give_up(task_id, TaskStatus.FAILED, str(exc), attempts=number)
             return
         attempt.started = time.time()
-        # A kill -9 leaves a trace, and what the attempt was started with: a later run continues
-        # its session only if that still holds.
+        # A kill -9 leaves a trace, and what it was started with: a later run resumes it only if unchanged.
         self.journal.spawning(task_id, task.agent, number, self.launcher.executor.name, attempt.fingerprint)
         self.running[task_id] = attempt
         self.admission.started(task_id, self._slot(task_id))
@@ -299,14 +297,7 @@ class Scheduler:
         why = "interrupted by the user" if self.interrupted else "stopped: the run ended on an error"
         for task_id, attempt in list(self.running.items()):
             self.journal.ended(task_id, attempt.number)
-            self.recorder.not_run(
-                attempt.task,
-                TaskStatus.INTERRUPTED,
-                why,
-                attempts=attempt.number,
-                session=attempt.observer.session_id,
-                fingerprint=attempt.fingerprint,
-            )
+            self.recorder.interrupted(attempt, why)
         self.running.clear()
         # Tasks whose last attempt ended and whose next one waits: that attempt is what happened.
         for task_id in list(self.delayed):

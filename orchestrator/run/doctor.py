@@ -1,0 +1,118 @@
+"""``orchestrator doctor``: whether this machine can run a plan, and what its agents may do.
+
+    examine(workspace or None) -> Diagnosis
+
+For each backend the plan uses (every agent backend when there is no plan): whether its CLI is
+installed, its version, how it logs in, and for each group of tasks that share its settings (the
+plan's, a profile's) what those agents will be allowed to do, with the risk in plain words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator import backends
+from orchestrator.backends.probe import Installation, agent_environment, probe
+from orchestrator.errors import PlanError
+from orchestrator.plan.profiles import Profiles
+from orchestrator.state.workspace import Workspace
+
+AGENT_BACKENDS = ("claude", "codex", "gemini")
+
+
+@dataclass(slots=True)
+class Use:
+    """Tasks that run on a backend with the same settings."""
+
+    profile: str | None
+    tasks: list[str]
+    powers: str
+
+
+@dataclass(slots=True)
+class BackendCheck:
+    backend: str
+    installation: Installation | None  # None: needs no CLI
+    uses: list[Use] = field(default_factory=list)
+
+    @property
+    def needed(self) -> bool:
+        return bool(self.uses)
+
+    @property
+    def problem(self) -> str | None:
+        """What stops this backend's tasks, if the plan needs it."""
+        found = self.installation
+        if not self.needed or found is None:
+            return None
+        if not found.installed:
+            return f"{found.program} is not installed: {found.install}"
+        if found.logged_in is False:
+            return found.login
+        return None
+
+
+@dataclass(slots=True)
+class Diagnosis:
+    plan: str | None  # the plan file, as the workspace names it
+    plan_problem: str | None
+    checks: list[BackendCheck]
+
+    @property
+    def ok(self) -> bool:
+        return self.plan_problem is None and all(c.problem is None for c in self.checks)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "plan": self.plan,
+            "plan_problem": self.plan_problem,
+            "backends": [
+                {
+                    "backend": c.backend,
+                    "needed": c.needed,
+                    "installed": c.installation.installed if c.installation else None,
+                    "path": c.installation.path if c.installation else None,
+                    "version": c.installation.version if c.installation else None,
+                    "login": c.installation.login if c.installation else None,
+                    "logged_in": c.installation.logged_in if c.installation else None,
+                    "install": c.installation.install if c.installation else None,
+                    "problem": c.problem,
+                    "uses": [{"profile": u.profile, "tasks": u.tasks, "powers": u.powers} for u in c.uses],
+                }
+                for c in self.checks
+            ],
+        }
+
+
+def examine(workspace: Workspace | None) -> Diagnosis:
+    """What ``doctor`` reports for ``workspace`` (None: no plan; every agent backend)."""
+    uses: dict[str, dict[tuple[str | None, str], Use]] = {}
+    envs: dict[str, dict[str, str]] = {}
+    plan_name: str | None = None
+    plan_problem: str | None = None
+    if workspace is not None:
+        plan_name = workspace.relative(workspace.plan_file)
+        try:
+            plan = workspace.load_plan()
+            profiles = Profiles(workspace)
+            for task in plan.tasks.values():
+                settings = profiles.settings_for(plan, task)
+                if settings.backend not in backends.names():
+                    continue
+                profile = profiles.get(task.profile)
+                name = profile.name if profile is not None else None
+                powers = backends.get(settings.backend).powers(settings)
+                group = uses.setdefault(settings.backend, {}).setdefault((name, powers), Use(name, [], powers))
+                group.tasks.append(task.id)
+                envs.setdefault(settings.backend, agent_environment(settings.env))
+        except PlanError as exc:
+            plan_problem = f"{exc} (run `orchestrator validate` for every problem)"
+    names = list(uses) + [b for b in AGENT_BACKENDS if b not in uses]  # the plan's first
+    checks = []
+    for name in names:
+        cli = backends.get(name).cli()
+        found = probe(cli, envs.get(name) or agent_environment({})) if cli is not None else None
+        checks.append(BackendCheck(name, found, list(uses.get(name, {}).values())))
+    return Diagnosis(plan_name, plan_problem, checks)

@@ -1,0 +1,158 @@
+"""``orchestrator doctor`` and the preflight of ``run``: the agent CLIs a plan needs, found (or
+not) on this machine as a run would start them, and what each group of tasks may do."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fakeapi import find_claude
+from runner_helpers import Spec, cli, write_plan
+
+from orchestrator import backends
+from orchestrator.plan.settings import Settings
+
+
+def stub_claude(directory: Path) -> Path:
+    """A program that answers ``--version`` as claude does, and counts how often it is started."""
+    stub = directory / "claude-stub"
+    stub.write_text(
+        '#!/bin/sh\necho started >> "$(dirname "$0")/starts"\n'
+        'if [ "$1" = "--version" ]; then echo "2.1.329 (Claude Code)"; exit 0; fi\nexit 1\n'
+    )
+    stub.chmod(0o755)
+    return stub
+
+
+def reviewer_plan(project: Path) -> None:
+    workspace = project / ".orchestrator"
+    (workspace / "agents").mkdir(parents=True)
+    (workspace / "agents" / "reviewer.md").write_text(
+        "---\nname: reviewer\ndescription: Reviews\ntools: Read, Grep, Glob\n---\nYou review.\n", encoding="utf-8"
+    )
+    (workspace / "master_plan.md").write_text(
+        "---\nbackend: claude\npermission_mode: acceptEdits\n---\n# Plan\n\n## Original Request\n> Review\n\n"
+        "## Task Decomposition\n| Task ID | Description | Dependencies | Assignee |\n|---|---|---|---|\n"
+        "| T-01 | Change the code | None | - |\n| T-02 | Review it | T-01 | reviewer |\n"
+        "| T-03 | Review again | T-01 | reviewer |\n",
+        encoding="utf-8",
+    )
+
+
+def test_run_stops_before_anything_starts_when_an_agent_cli_is_missing(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T-01", "echo a"), Spec("T-02", "echo b", deps=["T-01"])], {"backend": "claude"})
+    missing = str(tmp_path / "no-such" / "claude")
+    result = cli(tmp_path, "run", env={"ORCHESTRATOR_CLAUDE_BIN": missing})
+    assert result.code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"{missing} is not installed (needed by T-01, T-02): npm install -g @anthropic-ai/")
+    assert "nothing was started" in lines[0] and "orchestrator doctor" in lines[0]
+    workspace = tmp_path / ".orchestrator"
+    assert not (workspace / "state").exists() and not (workspace / "results").exists()
+    # The same in JSON, for scripts.
+    as_json = cli(tmp_path, "run", "--json", env={"ORCHESTRATOR_CLAUDE_BIN": missing})
+    report = json.loads(as_json.stdout.splitlines()[-1])
+    assert as_json.code == 2 and report["ok"] is False and report["error"] == "BackendUnavailableError"
+
+
+def test_a_rehearsal_with_the_fake_executor_needs_no_cli(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T-01", "echo a")], {"backend": "claude"})
+    result = cli(tmp_path, "run", "--executor", "fake", env={"ORCHESTRATOR_CLAUDE_BIN": str(tmp_path / "none")})
+    assert result.code == 0, result.stderr
+
+
+def test_doctor_shows_the_cli_its_login_and_what_each_group_of_tasks_may_do(tmp_path: Path) -> None:
+    reviewer_plan(tmp_path)
+    stub = stub_claude(tmp_path)
+    env = {"ORCHESTRATOR_CLAUDE_BIN": str(stub), "ANTHROPIC_API_KEY": "sk-test", "HOME": str(tmp_path)}
+    result = cli(tmp_path, "doctor", "--json", env=env)
+    assert result.code == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is True and report["plan"] == ".orchestrator/master_plan.md"
+    claude = report["backends"][0]
+    assert claude["backend"] == "claude" and claude["needed"] is True
+    assert claude["path"] == str(stub) and claude["version"] == "2.1.329 (Claude Code)"
+    assert claude["login"] == "authenticated by $ANTHROPIC_API_KEY" and claude["logged_in"] is True
+    uses = {u["profile"]: u for u in claude["uses"]}
+    assert uses[None]["tasks"] == ["T-01"] and uses["reviewer"]["tasks"] == ["T-02", "T-03"]
+    assert "every tool claude has" in uses[None]["powers"] and "acceptEdits" in uses[None]["powers"]
+    assert "Risk: it can rewrite any file" in uses[None]["powers"]
+    assert uses["reviewer"]["powers"].startswith("tools: only Read, Grep, Glob;")
+    assert [b["backend"] for b in report["backends"]] == ["claude", "codex", "gemini"]
+    assert not report["backends"][1]["needed"] and report["backends"][1]["problem"] is None
+    # The same for a person: the plan's file, the version, the login, the reviewer's powers.
+    text = cli(tmp_path, "doctor", env=env)
+    assert text.code == 0
+    assert f"✅ claude: {stub} (2.1.329 (Claude Code))" in text.stdout
+    assert "T-02, T-03 (profile reviewer): tools: only Read, Grep, Glob;" in text.stdout
+    assert text.stdout.rstrip().endswith("All the plan needs is here.")
+
+
+def test_doctor_finds_a_login_file_and_says_when_there_is_none(tmp_path: Path) -> None:
+    reviewer_plan(tmp_path)
+    stub = stub_claude(tmp_path)
+    env = {
+        "ORCHESTRATOR_CLAUDE_BIN": str(stub),
+        "HOME": str(tmp_path),
+        "ANTHROPIC_API_KEY": "",
+        "ANTHROPIC_AUTH_TOKEN": "",
+        "CLAUDE_CODE_OAUTH_TOKEN": "",
+        "CLAUDE_CONFIG_DIR": str(tmp_path / "no-config"),
+    }
+    result = cli(tmp_path, "doctor", "--json", env=env)
+    claude = json.loads(result.stdout)["backends"][0]
+    assert result.code == 1 and claude["logged_in"] is False
+    assert claude["problem"].startswith("no API key or login found: log in with `claude`")
+    text = cli(tmp_path, "doctor", env=env)
+    assert text.code == 1 and "⚠️ no API key or login found" in text.stdout
+    credentials = tmp_path / ".claude" / ".credentials.json"
+    credentials.parent.mkdir()
+    credentials.write_text("{}")
+    again = json.loads(cli(tmp_path, "doctor", "--json", env=env).stdout)["backends"][0]
+    assert again["logged_in"] is True and again["login"] == f"logged in ({credentials})"
+
+
+def test_doctor_without_a_plan_checks_every_agent_cli(tmp_path: Path) -> None:
+    env = {"ORCHESTRATOR_CLAUDE_BIN": str(tmp_path / "none"), "ORCHESTRATOR_CODEX_BIN": str(stub_claude(tmp_path))}
+    result = cli(tmp_path, "doctor", "--json", env=env)
+    report = json.loads(result.stdout)
+    assert result.code == 0 and report["plan"] is None
+    found = {b["backend"]: b["installed"] for b in report["backends"]}
+    assert found == {"claude": False, "codex": True, "gemini": found["gemini"]}
+    missing = cli(tmp_path, "doctor", str(tmp_path / "nowhere"))
+    assert missing.code == 2 and len(missing.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("backend", ["claude", "codex", "gemini", "shell", "command"])
+def test_every_backend_says_what_its_default_lets_an_agent_do(backend: str) -> None:
+    powers = backends.get(backend).powers(Settings())
+    assert len(powers) > 40 and "?" not in powers
+
+
+def test_every_permission_mode_has_its_risk_in_words() -> None:
+    from orchestrator.backends import claude, codex, gemini
+
+    assert set(claude.MODE_POWERS) == set(claude.PERMISSION_MODES)
+    assert set(codex.SANDBOX_POWERS) == set(codex.SANDBOX_MODES)
+    assert set(gemini.APPROVAL_POWERS) == set(gemini.APPROVAL_MODES)
+
+
+def test_doctor_with_the_real_claude_reads_its_version(tmp_path: Path) -> None:
+    real = find_claude()
+    if real is None:
+        pytest.skip("claude CLI not installed: run tools/install-claude.sh (needs npm)")
+    reviewer_plan(tmp_path)
+    result = cli(tmp_path, "doctor", "--json", env={"ORCHESTRATOR_CLAUDE_BIN": real, "ANTHROPIC_API_KEY": "x"})
+    claude = json.loads(result.stdout)["backends"][0]
+    assert result.code == 0 and claude["version"].endswith("(Claude Code)")
+
+
+def test_cli_integration_states_every_modes_risk_as_doctor_does() -> None:
+    from orchestrator.backends import claude, codex, gemini
+
+    text = (Path(__file__).parent.parent / "cli-integration.md").read_text(encoding="utf-8")
+    for table in (claude.MODE_POWERS, codex.SANDBOX_POWERS, gemini.APPROVAL_POWERS):
+        for mode, words in table.items():
+            assert f"| `{mode}`" in text and f"| {words} |" in text, mode
