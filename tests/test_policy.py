@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -150,3 +152,23 @@ def test_a_blocked_backend_keeps_its_first_reason() -> None:
     admission.block("claude", "first")
     admission.block("claude", "second")
     assert admission.blocked == {"claude": "first"}
+
+
+def test_a_usage_limit_whose_reset_has_passed_pauses_briefly_not_five_minutes(tmp_path: Path) -> None:
+    """An agent slow to report the limit: its reset time is already past when the runner reads
+    it. The limit is likely lifted; waiting the five minutes kept for no reset time at all is wrong."""
+    from orchestrator.state.pause import DEFAULT_PAUSE, PASSED_PAUSE
+    from orchestrator.state.pause import Pause as PauseFile
+    from orchestrator.state.workspace import Workspace
+
+    (tmp_path / "state").mkdir()
+    pause = PauseFile(Workspace(tmp_path))
+    pause.start(time.time() - 0.5, "claude", "limit")
+    assert 0 < pause.remaining() <= PASSED_PAUSE
+    pause = PauseFile(Workspace(tmp_path))
+    pause.until = 0.0
+    pause.start(time.time() + 3, "claude", "limit")
+    assert 2 < pause.remaining() <= 3
+    pause.until = 0.0
+    pause.start(None, "claude", "limit")
+    assert pause.remaining() > DEFAULT_PAUSE - 5

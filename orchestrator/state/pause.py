@@ -12,6 +12,7 @@ from orchestrator.state import store
 from orchestrator.state.workspace import Workspace
 
 DEFAULT_PAUSE = 300.0  # seconds, when a usage limit names no reset time
+PASSED_PAUSE = 10.0  # seconds, when the reset time it names has passed by the time it is read
 
 
 def _iso(epoch: float) -> str:
@@ -32,7 +33,13 @@ class Pause:
         return max(0.0, self.until - time.time())
 
     def start(self, reset_at: float | None, backend: str, reason: str) -> str:
-        until = reset_at if reset_at and reset_at > time.time() else time.time() + DEFAULT_PAUSE
+        """Pause until ``reset_at``; when it names none, for ``DEFAULT_PAUSE``; when it has passed
+        already (an agent slow to report it), only briefly: the limit is likely lifted."""
+        now = time.time()
+        if reset_at:
+            until = reset_at if reset_at > now else now + PASSED_PAUSE
+        else:
+            until = now + DEFAULT_PAUSE
         self.until = max(self.until, until)
         data = {"until": self.until, "until_iso": _iso(self.until), "backend": backend, "reason": reason}
         store.write_text(self.path, json.dumps(data, indent=2) + "\n")
