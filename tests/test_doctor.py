@@ -156,3 +156,29 @@ def test_cli_integration_states_every_modes_risk_as_doctor_does() -> None:
     for table in (claude.MODE_POWERS, codex.SANDBOX_POWERS, gemini.APPROVAL_POWERS):
         for mode, words in table.items():
             assert f"| `{mode}`" in text and f"| {words} |" in text, mode
+
+
+@pytest.mark.parametrize(
+    ("settings", "words"),
+    [
+        ({"backend": "gemini", "permission_mode": "plan"}, "approval mode plan: read-only"),
+        ({"backend": "codex"}, "sandbox workspace-write (codex exec -s)"),
+        ({"backend": "claude", "tools": ["Read", "Grep"]}, "tools: only Read, Grep; pre-approved: none"),
+    ],
+)
+def test_an_agent_is_told_what_it_may_do(tmp_path: Path, settings: dict[str, object], words: str) -> None:
+    """The prompt (after the brief) says what the agent may do and not to claim what a denied
+    call did not do; the brief file stays as rendered, so no result goes out of date."""
+    write_plan(tmp_path, [Spec("T-01", "echo a")], settings)
+    assert cli(tmp_path, "run", "--executor", "fake").code == 0
+    workspace = tmp_path / ".orchestrator"
+    prompt = (workspace / "logs" / "agent-01.attempt-1.in").read_text(encoding="utf-8")
+    assert "## Your permissions" in prompt and f"You run headless, with {words}" in prompt
+    assert "never report work as done that a denied call did not do" in prompt
+    assert "Your permissions" not in (workspace / "agent_tasks" / "agent-01.md").read_text(encoding="utf-8")
+
+
+def test_a_shell_task_gets_no_permissions_section(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T-01", "echo a")], {"backend": "shell"})
+    assert cli(tmp_path, "run").code == 0
+    assert not list((tmp_path / ".orchestrator" / "logs").glob("*.in"))

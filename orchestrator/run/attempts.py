@@ -168,7 +168,8 @@ class Launcher:
         elif how == "continued":
             prompt = continuation_prompt(task, ws.brief_name(task))
         else:
-            prompt = build_prompt(self.plan, ws, task, brief, settings.input_cap)
+            powers = backend.powers(settings) if backend.cli() is not None else None  # agents are told
+            prompt = build_prompt(self.plan, ws, task, brief, settings.input_cap, powers)
         job = Job(
             task=task,
             settings=settings,

@@ -36,10 +36,12 @@ class Pause:
         """Pause until ``reset_at``; when it names none, for ``DEFAULT_PAUSE``; when it has passed
         already (an agent slow to report it), only briefly: the limit is likely lifted."""
         now = time.time()
-        if reset_at:
-            until = reset_at if reset_at > now else now + PASSED_PAUSE
-        else:
+        if not reset_at:
             until = now + DEFAULT_PAUSE
+        elif reset_at > now:
+            until = reset_at
+        else:
+            until = now + PASSED_PAUSE
         self.until = max(self.until, until)
         data = {"until": self.until, "until_iso": _iso(self.until), "backend": backend, "reason": reason}
         store.write_text(self.path, json.dumps(data, indent=2) + "\n")
