@@ -37,9 +37,12 @@ def without_gc_pauses(handler: Handler) -> Handler:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from orchestrator import backends
     from orchestrator.output.skeleton import skeleton
     from orchestrator.state import store
 
+    if args.backend not in backends.names():
+        raise UsageError(f"--backend: no backend '{args.backend}' — use one of: {', '.join(backends.names())}")
     root = Path(args.directory)
     plan_file = root / "master_plan.md"
     if plan_file.exists() and not args.force:
@@ -196,7 +199,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(sub, "init", cmd_init, "create a workspace with a master_plan.md skeleton")
     add_directory(p)
     p.add_argument("--request", help="the original request to put in the skeleton")
-    p.add_argument("--backend", default="claude", help="backend written into the skeleton (default: claude)")
+    p.add_argument(
+        "--backend",
+        default="claude",
+        help="backend written into the skeleton: claude (default), codex, gemini, shell (tasks as scripts) or command",
+    )
     p.add_argument("--force", action="store_true", help="replace an existing master_plan.md")
     add_directory(add_command(sub, "validate", cmd_validate, "parse master_plan.md and check the task graph"))
     p = add_command(sub, "render", cmd_render, "write agent_tasks/agent-XX.md briefs and the status blocks")
