@@ -16,14 +16,31 @@ from typing import NoReturn
 
 from orchestrator import __version__
 from orchestrator.cli.output import emit_json, warn
-from orchestrator.errors import OrchestratorError, PlanError, workspace_error_from
+from orchestrator.errors import OrchestratorError, PlanError, UsageError, workspace_error_from
 from orchestrator.vocabulary import ExitCode
+
+
+class _BadArguments(Exception):
+    """What argparse would have printed before exiting 2: the command's usage and the message."""
+
+    def __init__(self, usage: str, message: str) -> None:
+        super().__init__(message)
+        self.usage = usage
+        self.message = message
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is raised, not printed and exited on: ``main`` reports it like
+    every other error, as ``{"ok": false, ...}`` under ``--json``."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _BadArguments(self.format_usage(), f"{self.prog}: {message} — see `{self.prog} --help`")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from orchestrator.cli import plans, running, skill
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="orchestrator",
         description="Run a markdown plan of atomic tasks as real sub-agents, in parallel, in dependency order.",
         epilog="Exit codes: 0 ok, 1 a task failed or was skipped, 2 bad plan or usage, "
@@ -39,7 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(words)
+    except _BadArguments as exc:
+        as_json = "--json" in words[: words.index("--")] if "--" in words else "--json" in words
+        if not as_json:
+            sys.stderr.write(exc.usage)
+        _report_error(UsageError(exc.message), as_json)
+        return ExitCode.USAGE
     try:
         return int(args.handler(args))
     except OrchestratorError as exc:

@@ -212,4 +212,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_directory(add_command(sub, "status", cmd_status, "show every task's state"))
     p = add_command(sub, "graph", cmd_graph, "show the task graph (layers, mermaid or dot)")
     add_directory(p)
-    p.add_argument("--format", choices=["text", "mermaid", "dot"], default="text")
+    p.add_argument(
+        "--format",
+        choices=["text", "mermaid", "dot"],
+        default="text",
+        help="text: layers of tasks that can run in parallel (default); mermaid or dot: graph source to render",
+    )
