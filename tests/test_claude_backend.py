@@ -177,6 +177,7 @@ def test_usage_limit_pause_survives_a_restart_and_shows_in_status(tmp_path: Path
                 capture_output=True, text=True, timeout=60,
             )  # fmt: skip
             assert "paused until" in status.stdout
+            assert "T-01  Agent-01  ⏸️ Waiting" in status.stdout, status.stdout  # not 🟡 Pending: nothing starts
         finally:
             runner.send_signal(signal.SIGINT)
             runner.communicate(timeout=30)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,23 @@ def test_status_graph_and_aggregate_exit_0_with_a_failed_task_and_run_exits_1(tm
         assert result.code == 0, (command, result.stderr)
     statuses = {t["id"]: t["status"] for t in json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]}
     assert statuses == {"T-01": "failed", "T-02": "skipped"}
+
+
+def test_status_shows_tasks_waiting_while_a_usage_limit_pause_is_in_force(tmp_path: Path) -> None:
+    """A pause (``state/pause.json``, left by a runner that hit a usage limit) holds every task
+    back: status shows them ⏸️ waiting, as workflow.md says, not 🟡 pending; once it is over,
+    pending again."""
+    write_plan(tmp_path, [Spec("T-01", "echo one"), Spec("T-02", "echo two")])
+    state = tmp_path / ".orchestrator" / "state"
+    state.mkdir()
+    until = time.time() + 3600
+    pause = {"until": until, "until_iso": "later", "backend": "claude", "reason": "usage limit reached"}
+    (state / "pause.json").write_text(json.dumps(pause), encoding="utf-8")
+    shown = cli(tmp_path, "status")
+    assert shown.code == 0, shown.stderr
+    assert "T-01  Agent-01  ⏸️ Waiting" in shown.stdout and "T-02  Agent-02  ⏸️ Waiting" in shown.stdout
+    assert "⏸️ paused until later: usage limit reached" in shown.stdout
+    tasks = json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]
+    assert [t["status"] for t in tasks] == ["waiting", "waiting"]
+    (state / "pause.json").write_text(json.dumps({**pause, "until": time.time() - 1}), encoding="utf-8")
+    assert "T-01  Agent-01  🟡 Pending" in cli(tmp_path, "status").stdout
