@@ -102,3 +102,22 @@ def test_status_shows_tasks_waiting_while_a_usage_limit_pause_is_in_force(tmp_pa
     assert [t["status"] for t in tasks] == ["waiting", "waiting"]
     (state / "pause.json").write_text(json.dumps({**pause, "until": time.time() - 1}), encoding="utf-8")
     assert "T-01  Agent-01  🟡 Pending" in cli(tmp_path, "status").stdout
+
+
+def test_paths_printed_for_people_start_where_they_stand(tmp_path: Path) -> None:
+    """The last line of a run named ``.orchestrator/final_output.md``: relative to the project,
+    which is nothing the user typed when they ran ``orchestrator run examples/x``."""
+    project = tmp_path / "examples" / "demo"
+    write_plan(project, [Spec("T-01", "echo one")])
+    ran = cli(tmp_path, "run", "examples/demo")
+    assert ran.code == 0, ran.stderr
+    assert ran.stdout.rstrip().endswith("→ examples/demo/.orchestrator/final_output.md")
+    assert cli(tmp_path, "aggregate", "examples/demo").stdout == "Wrote examples/demo/.orchestrator/final_output.md\n"
+    rendered = cli(tmp_path, "render", "examples/demo", "--force").stdout
+    assert rendered.startswith("Rendered 1 briefs into examples/demo/.orchestrator/agent_tasks/: ")
+    inside = project / ".orchestrator" / "results"
+    again = cli(inside, "run", "../..", "--rerun", "T-01")
+    assert again.stdout.rstrip().endswith(f"→ {project / '.orchestrator' / 'final_output.md'}")  # above: absolute
+    # Scripts get paths relative to the project directory, as the files record them.
+    events = [json.loads(line) for line in cli(tmp_path, "run", "examples/demo", "--json").stdout.splitlines()]
+    assert events[-1]["final_output"] == ".orchestrator/final_output.md"

@@ -305,6 +305,10 @@ def test_example_plan_survives_its_status_sections(name: str, tmp_path: Path) ->
     """
     folder = tmp_path / name
     shutil.copytree(ROOT / "examples" / name, folder, symlinks=True)
+    plan_file = folder / ".orchestrator" / "master_plan.md"
+    text = plan_file.read_text(encoding="utf-8")
+    assert "\nstatus_blocks: false\n" in text  # kept in git: a run leaves it alone (tested below)
+    plan_file.write_text(text.replace("\nstatus_blocks: false\n", "\n"), encoding="utf-8")
     before = load_plan(folder / ".orchestrator")
     for _ in range(2):
         assert main(["render", str(folder / ".orchestrator")]) == 0
@@ -313,6 +317,27 @@ def test_example_plan_survives_its_status_sections(name: str, tmp_path: Path) ->
     assert text.count("\n## Dependency Graph\n") == 1
     after = load_plan(folder / ".orchestrator")
     assert [t.instructions for t in after.tasks.values()] == [t.instructions for t in before.tasks.values()]
+
+
+def test_running_the_examples_changes_no_tracked_file(snapshot: Path, tmp_path: Path) -> None:
+    """``orchestrator run examples/<name>`` from a checkout leaves ``git status`` clean: results go
+    to ignored files, and the plans (``status_blocks: false``) are not rewritten."""
+    repo = fresh_copy(snapshot, tmp_path)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "checkout"], cwd=repo, check=True
+    )
+    env = block_env(tmp_path / "home")
+    for name in EXAMPLES:
+        ran = subprocess.run(
+            [sys.executable, "-m", "orchestrator", "run", f"examples/{name}"],
+            cwd=repo, env=env, capture_output=True, text=True, timeout=BLOCK_TIMEOUT,
+        )  # fmt: skip
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        assert ran.stdout.rstrip().endswith(f"→ examples/{name}/.orchestrator/final_output.md")
+    changed = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True, check=True)
+    assert changed.stdout == ""
+    for plan in ROOT.glob("examples/*/*/master_plan.md"):
+        assert load_plan(plan).settings.status_blocks is False, plan
 
 
 def test_plans_shown_in_the_docs_are_valid() -> None:

@@ -300,6 +300,21 @@ def test_a_note_appended_to_the_plan_survives_a_run(tmp_path: Path) -> None:
     assert text.count("<!-- orchestrator:begin status") == 1 and "✅ Completed" in text
 
 
+def test_a_plan_with_status_blocks_off_is_never_written(tmp_path: Path) -> None:
+    """``status_blocks: false`` (a plan kept in git): render, run and reset leave the file as it
+    is, byte for byte and untouched; status still tells the states."""
+    data = HEAD.replace("backend: shell\n", "backend: shell\nstatus_blocks: false\n").encode()
+    ws = make_workspace(tmp_path, data)
+    before = ws.plan_file.stat().st_mtime_ns
+    cli = [sys.executable, "-m", "orchestrator"]
+    for args in (["render"], ["run"], ["reset", "T-02"], ["run"]):
+        proc = subprocess.run([*cli, *args], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+        assert proc.returncode == 0, (args, proc.stderr)
+    assert ws.plan_file.read_bytes() == data and ws.plan_file.stat().st_mtime_ns == before
+    status = subprocess.run([*cli, "status"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert status.stdout.count("✅ Completed") == 2
+
+
 def test_cli_render_appends_the_blocks_to_a_plan_without_them(tmp_path: Path) -> None:
     data = HEAD.encode()
     ws = make_workspace(tmp_path, data)

@@ -11,7 +11,7 @@ from typing import Any
 from orchestrator.cli.output import Handler, add_command, add_directory, emit_json, warn
 from orchestrator.errors import UsageError, WorkspaceError
 from orchestrator.plan.model import Plan
-from orchestrator.state.workspace import Workspace
+from orchestrator.state.workspace import Workspace, from_here
 from orchestrator.vocabulary import ExitCode
 
 
@@ -121,7 +121,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         emit_json({"ok": True, **report.as_json()})
     else:
         print(
-            f"Rendered {len(plan.tasks)} briefs into {workspace.relative(workspace.tasks_dir)}/: "
+            f"Rendered {len(plan.tasks)} briefs into {from_here(workspace.tasks_dir)}/: "
             f"{len(report.written)} written, {len(report.unchanged)} unchanged, "
             f"{len(report.kept_edited)} kept (edited by hand)"
         )
@@ -130,6 +130,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def _blocks_outdated(plan: Plan, workspace: Workspace) -> bool:
     """Whether master_plan.md's status blocks say something else than the workspace does now."""
+    if not plan.settings.status_blocks:
+        return False
     from orchestrator.output.sections import status_blocks
     from orchestrator.output.templates import Templates
     from orchestrator.state import planfile

@@ -8,7 +8,7 @@ from orchestrator.cli.output import Commands, add_command, add_directory, emit_j
 from orchestrator.errors import UsageError
 from orchestrator.state import store
 from orchestrator.state.lock import WorkspaceLock
-from orchestrator.state.workspace import DEFAULT_DIR, Workspace
+from orchestrator.state.workspace import DEFAULT_DIR, Workspace, from_here
 from orchestrator.vocabulary import ExitCode, TaskStatus
 
 
@@ -133,7 +133,7 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"ok": True, "final_output": str(workspace.final_output), "synthesis_cost_usd": cost})
     else:
-        print(f"Wrote {workspace.relative(workspace.final_output)}" + (f" (synthesis ${cost:.4f})" if cost else ""))
+        print(f"Wrote {from_here(workspace.final_output)}" + (f" (synthesis ${cost:.4f})" if cost else ""))
     return ExitCode.OK
 
 

@@ -12,9 +12,11 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
 from orchestrator.plan.settings import format_duration
+from orchestrator.state.workspace import from_here
 
 Event = dict[str, Any]
 
@@ -86,8 +88,9 @@ class JsonReporter(_LineReporter):
         self._write(json.dumps(event, ensure_ascii=False, default=str))
 
 
-def describe(event: Event) -> str | None:
-    """The plain-text line for an event."""
+def describe(event: Event, project: Path | None = None) -> str | None:
+    """The plain-text line for an event; ``project``: the directory its paths are relative to
+    (the workspace's parent), to show them from where the user stands."""
     kind = event["event"]
     task = event.get("task", "")
     agent = f" [{event['agent']}]" if event.get("agent") else ""
@@ -119,16 +122,29 @@ def describe(event: Event) -> str | None:
         found = event["counts"]
         parts = ", ".join(f"{n} {state}" for state, n in found.items() if n)
         cost = f"; cost ${event['cost_usd']:.4f}" if event.get("cost_usd") else ""
-        return (
-            f"■ run finished in {format_duration(event['wall_seconds'])}: {parts}{cost} → {event['final_output']}"
-            + (f" ({event['stopped']})" if event.get("stopped") else "")
+        final = event["final_output"]
+        if final and project is not None:
+            final = from_here(project / final)
+        return f"■ run finished in {format_duration(event['wall_seconds'])}: {parts}{cost} → {final}" + (
+            f" ({event['stopped']})" if event.get("stopped") else ""
         )
     return None
 
 
+def project_of(event: Event) -> Path | None:
+    """The project directory a ``run_started`` event names (its workspace's parent)."""
+    workspace = event.get("workspace") if event["event"] == "run_started" else None
+    return Path(workspace).parent if workspace else None
+
+
 class PlainReporter(_LineReporter):
+    def __init__(self, stream: TextIO | None = None) -> None:
+        super().__init__(stream)
+        self.project: Path | None = None
+
     def event(self, event: Event) -> None:
-        line = describe(event)
+        self.project = project_of(event) or self.project
+        line = describe(event, self.project)
         if line is not None:
             self._write(line)
 
@@ -146,6 +162,7 @@ class LiveReporter(Reporter):
         self.done = {"completed": 0, "failed": 0, "skipped": 0}
         self.total = 0
         self.paused: str | None = None
+        self.project: Path | None = None
         self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=True)
         self.live.__enter__()
 
@@ -187,7 +204,8 @@ class LiveReporter(Reporter):
             self.paused = None
         if self.closed:
             return
-        line = describe(event)
+        self.project = project_of(event) or self.project
+        line = describe(event, self.project)
         try:
             if line is not None and kind not in {"task_started", "task_completed"}:
                 self.live.console.print(line)

@@ -253,12 +253,14 @@ class Runner:
         """Make the results written since the last flush durable, and rewrite the status blocks
         (their text made here; the writes, fsyncs included, in a worker thread)."""
         paths = self.recorder.take_unsynced()
-        blocks = status_blocks(prepared.plan, list(prepared.views.values()), Templates.of(self.workspace))
+        plan = prepared.plan
+        shown = plan.settings.status_blocks
+        blocks = status_blocks(plan, list(prepared.views.values()), Templates.of(self.workspace)) if shown else []
         plan_file = self.workspace.plan_file
 
         def write() -> str | None:
             store.sync_files(paths)
-            return _rewrite_status(plan_file, blocks, durable=False)
+            return _rewrite_status(plan_file, blocks, durable=False) if shown else None
 
         self._unreadable(await anyio.to_thread.run_sync(write))
 
@@ -290,7 +292,8 @@ class Runner:
         store.sync_files(self.recorder.take_unsynced())
         admission = scheduler.admission
         _write_final_output(plan, ws, views, synth, admission)
-        self._unreadable(_rewrite_status(ws.plan_file, status_blocks(plan, views, Templates.of(ws)), durable=True))
+        if plan.settings.status_blocks:
+            self._unreadable(_rewrite_status(ws.plan_file, status_blocks(plan, views, Templates.of(ws)), durable=True))
         stopped = scheduler.stopped or self._synthesis_failed
         found = counts(views)
         bad = any(prepared.views[t].status != TaskStatus.COMPLETED for t in prepared.selection.run)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,6 +118,16 @@ class Workspace:
             return str(path.relative_to(self.project_dir))
         except ValueError:
             return str(path)
+
+
+def from_here(path: str | os.PathLike[str]) -> str:
+    """``path`` as the user would type it from where they stand (the current directory), as
+    messages show paths: relative when it is inside, absolute when it is not."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return str(path)
+    return str(path) if relative.startswith(os.pardir) else relative
 
 
 def _log_stem(task: Task, attempt: int) -> str:
