@@ -229,7 +229,7 @@ def test_the_docs_prove_the_commands_and_examples() -> None:
     for name in EXAMPLES:
         assert f"orchestrator run examples/{name}\n" in code, f"no runnable block runs examples/{name}"
     used = _commands_in(code)
-    wanted = {"init", "validate", "render", "run", "status", "graph", "reset", "aggregate", "install-skill"}
+    wanted = {"init", "validate", "render", "run", "status", "logs", "graph", "reset", "aggregate", "install-skill"}
     assert wanted <= used, f"no runnable block uses: {sorted(wanted - used)}"
     assert {"README.md", "workflow.md", "templates.md", "cli-integration.md", "examples.md"} <= {b.doc for b in BLOCKS}
 

@@ -197,6 +197,68 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+_STREAMS = (("in", "stdin"), ("out", "stdout"), ("err", "stderr"))
+
+
+@without_gc_pauses
+def cmd_logs(args: argparse.Namespace) -> int:
+    from orchestrator.plan.settings import suggest
+
+    words = list(args.words)
+    if len(words) > 2:
+        raise UsageError("logs takes one task id, after an optional workspace: orchestrator logs [DIR] TASK")
+    workspace = Workspace.find(words[0] if len(words) == 2 else None)
+    plan = workspace.load_plan()
+    wanted = words[-1]
+    lowered = {task_id.lower(): task_id for task_id in plan.tasks}
+    if wanted.lower() not in lowered:
+        raise UsageError(f"no task {wanted} in the plan{suggest(wanted, list(plan.tasks))}")
+    task = plan.tasks[lowered[wanted.lower()]]
+    attempts = workspace.attempt_logs(task)
+    if not attempts:
+        raise UsageError(f"{task.id} has no logs: it has not run yet")
+    number = args.attempt if args.attempt is not None else max(attempts)
+    if number not in attempts:
+        raise UsageError(f"{task.id} has no attempt {number}; its attempts: {', '.join(map(str, attempts))}")
+    files = attempts[number]
+    if args.json:
+        logs = [
+            {
+                "stream": stream,
+                "path": workspace.relative(files[stream]),
+                "bytes": files[stream].stat().st_size,
+                "text": files[stream].read_bytes().decode("utf-8", errors="replace"),
+            }
+            for stream, _ in _STREAMS
+            if stream in files
+        ]
+        emit_json(
+            {
+                "ok": True,
+                "task": task.id,
+                "agent": task.agent,
+                "attempt": number,
+                "attempts": list(attempts),
+                "logs": logs,
+            }
+        )
+        return ExitCode.OK
+    print(f"{task.id} [{task.agent}] attempt {number} of {len(attempts)}")
+    for stream, name in _STREAMS:
+        path = files.get(stream)
+        if stream == "in":  # what the agent was given: its brief and upstream results
+            if path is not None:
+                print(f"── {name}: {from_here(path)}")
+            continue
+        text = path.read_bytes().decode("utf-8", errors="replace") if path is not None else ""
+        if not text:
+            print(f"── {name}: empty")
+            continue
+        print(f"── {name}: {from_here(path) if path else ''}")
+        print(text, end="" if text.endswith("\n") else "\n")
+    return ExitCode.OK
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(sub, "init", cmd_init, "create a workspace with a master_plan.md skeleton")
     add_directory(p)
@@ -212,6 +274,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_directory(p)
     p.add_argument("--force", action="store_true", help="re-render briefs even where edited by hand")
     add_directory(add_command(sub, "status", cmd_status, "show every task's state"))
+    p = add_command(sub, "logs", cmd_logs, "show what a task's attempt printed: its stdout and stderr logs")
+    p.add_argument("words", nargs="+", metavar="[DIR] TASK", help="the task (after an optional workspace)")
+    p.usage = "%(prog)s [-h] [--json] [--attempt N] [DIR] TASK"
+    p.add_argument("--attempt", type=int, metavar="N", help="this attempt (default: the last)")
     p = add_command(sub, "graph", cmd_graph, "show the task graph (layers, mermaid or dot)")
     add_directory(p)
     p.add_argument(

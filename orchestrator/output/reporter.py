@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from orchestrator.plan.settings import format_duration
-from orchestrator.state.workspace import from_here
+from orchestrator.state.workspace import DEFAULT_DIR, from_here
 
 Event = dict[str, Any]
 
@@ -88,9 +88,9 @@ class JsonReporter(_LineReporter):
         self._write(json.dumps(event, ensure_ascii=False, default=str))
 
 
-def describe(event: Event, project: Path | None = None) -> str | None:
-    """The plain-text line for an event; ``project``: the directory its paths are relative to
-    (the workspace's parent), to show them from where the user stands."""
+def describe(event: Event, workspace: Path | None = None) -> str | None:
+    """The plain-text line for an event; ``workspace``: the run's, whose parent its paths are
+    relative to, to show them from where the user stands."""
     kind = event["event"]
     task = event.get("task", "")
     agent = f" [{event['agent']}]" if event.get("agent") else ""
@@ -109,7 +109,13 @@ def describe(event: Event, project: Path | None = None) -> str | None:
     if kind == "task_retrying":
         return f"🔄 {task}{agent} {event['reason']}; retry {event['attempt']} in {event['delay']:.1f}s"
     if kind == "task_failed":
-        return f"❌ {task}{agent} failed: {event['reason']}"
+        lines = event.get("stderr_tail") or ()
+        stderr = "".join(f"\n   │ {line}" for line in lines)
+        if lines:
+            where = from_here(workspace) if workspace is not None else ".orchestrator"
+            named = "" if where == DEFAULT_DIR else f"{where} "
+            stderr += f"\n   └ all of it: orchestrator logs {named}{task}"
+        return f"❌ {task}{agent} failed: {event['reason']}{stderr}"
     if kind == "task_skipped":
         return f"⏭️ {task}{agent} skipped: {event['reason']}"
     if kind == "task_interrupted":
@@ -123,28 +129,28 @@ def describe(event: Event, project: Path | None = None) -> str | None:
         parts = ", ".join(f"{n} {state}" for state, n in found.items() if n)
         cost = f"; cost ${event['cost_usd']:.4f}" if event.get("cost_usd") else ""
         final = event["final_output"]
-        if final and project is not None:
-            final = from_here(project / final)
+        if final and workspace is not None:
+            final = from_here(workspace.parent / final)
         return f"■ run finished in {format_duration(event['wall_seconds'])}: {parts}{cost} → {final}" + (
             f" ({event['stopped']})" if event.get("stopped") else ""
         )
     return None
 
 
-def project_of(event: Event) -> Path | None:
-    """The project directory a ``run_started`` event names (its workspace's parent)."""
+def workspace_of(event: Event) -> Path | None:
+    """The workspace a ``run_started`` event names."""
     workspace = event.get("workspace") if event["event"] == "run_started" else None
-    return Path(workspace).parent if workspace else None
+    return Path(workspace) if workspace else None
 
 
 class PlainReporter(_LineReporter):
     def __init__(self, stream: TextIO | None = None) -> None:
         super().__init__(stream)
-        self.project: Path | None = None
+        self.workspace: Path | None = None
 
     def event(self, event: Event) -> None:
-        self.project = project_of(event) or self.project
-        line = describe(event, self.project)
+        self.workspace = workspace_of(event) or self.workspace
+        line = describe(event, self.workspace)
         if line is not None:
             self._write(line)
 
@@ -162,7 +168,7 @@ class LiveReporter(Reporter):
         self.done = {"completed": 0, "failed": 0, "skipped": 0}
         self.total = 0
         self.paused: str | None = None
-        self.project: Path | None = None
+        self.workspace: Path | None = None
         self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=True)
         self.live.__enter__()
 
@@ -204,8 +210,8 @@ class LiveReporter(Reporter):
             self.paused = None
         if self.closed:
             return
-        self.project = project_of(event) or self.project
-        line = describe(event, self.project)
+        self.workspace = workspace_of(event) or self.workspace
+        line = describe(event, self.workspace)
         try:
             if line is not None and kind not in {"task_started", "task_completed"}:
                 self.live.console.print(line)

@@ -112,6 +112,21 @@ class Workspace:
     def brief_name(self, task: Task) -> str:
         return f"{self.root.name}/agent_tasks/{task.slug}.md"
 
+    def attempt_logs(self, task: Task) -> dict[int, dict[str, Path]]:
+        """Every attempt of ``task`` that left logs, by number: its streams (``in``, ``out``,
+        ``err``) and their files. Attempt numbers go on across runs, so this is every run's."""
+        found: dict[int, dict[str, Path]] = {}
+        prefix = f"{task.slug}.attempt-"
+        try:
+            names = os.listdir(self.logs_dir)
+        except OSError:
+            return found
+        for name in names:
+            number, _, stream = name.removeprefix(prefix).partition(".")
+            if name.startswith(prefix) and number.isdigit() and stream in {"in", "out", "err"}:
+                found.setdefault(int(number), {})[stream] = self.logs_dir / name
+        return dict(sorted(found.items()))
+
     def relative(self, path: Path) -> str:
         """``path`` as the user would type it from the project directory."""
         try:
