@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -29,6 +30,10 @@ class Reporter:
     def flush(self) -> None:
         """Show what the events so far have to show: the runner calls it whenever it has nothing
         to do but wait, so events may be gathered until then."""
+
+    def tick(self) -> None:
+        """A second has passed (the runner calls it once a second while a run goes on): a view
+        with clocks shows them moving."""
 
     def close(self) -> None:
         """The run is over."""
@@ -156,7 +161,11 @@ class PlainReporter(_LineReporter):
 
 
 class LiveReporter(Reporter):
-    """A rich live panel: counts, a progress bar and the running tasks with elapsed time."""
+    """On a terminal: the lines of ``PlainReporter``, which stay on screen (as cargo's or docker
+    build's do), above a panel of counts, a progress bar and the running tasks with their
+    clocks. Lines gathered from events are printed, and the panel redrawn, on ``flush`` (once per
+    turn of the run's loop) and every second (``tick``), so a long agent is seen to be running,
+    not hung. The panel goes at the end; the lines stay."""
 
     def __init__(self) -> None:
         from rich.console import Console
@@ -169,8 +178,11 @@ class LiveReporter(Reporter):
         self.total = 0
         self.paused: str | None = None
         self.workspace: Path | None = None
-        self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=True)
-        self.live.__enter__()
+        self._lines: list[str] = []
+        # Redrawn by the run itself (``flush``, ``tick``), never by a thread of rich's own: what
+        # the panel shows is changed and drawn on one thread, and a closed terminal is met there.
+        self.live = Live(self._render(), console=self.console, auto_refresh=False, transient=True)
+        self._guarded(self.live.__enter__)
 
     def _render(self) -> Any:
         from rich.progress_bar import ProgressBar
@@ -208,19 +220,34 @@ class LiveReporter(Reporter):
             self.paused = f"until {event['until']}: {event['reason']}"
         if kind in {"task_completed", "task_started", "run_started"}:
             self.paused = None
-        if self.closed:
-            return
         self.workspace = workspace_of(event) or self.workspace
         line = describe(event, self.workspace)
+        if line is not None:
+            self._lines.append(line)
+
+    def flush(self) -> None:
+        """Print the lines gathered (above the panel, where they stay; as text, never as rich
+        markup) in one write, and redraw the panel."""
+        self._guarded(lambda: self.live.update(self._render(), refresh=True))  # what a print below redraws
+        if self._lines:
+            text = "\n".join(self._lines)
+            self._lines.clear()
+            self._guarded(lambda: self.live.console.print(text, markup=False, highlight=False, emoji=False))
+
+    def tick(self) -> None:
+        self.flush()
+
+    def _guarded(self, draw: Callable[[], object]) -> None:
+        if self.closed:
+            return
         try:
-            if line is not None and kind not in {"task_started", "task_completed"}:
-                self.live.console.print(line)
-            self.live.update(self._render())
+            draw()
         except OSError as exc:  # the terminal was closed: the run goes on, unseen
             self.closed = True
             reader_gone(sys.stdout, exc)
 
     def close(self) -> None:
+        self.flush()
         try:
             self.live.__exit__(None, None, None)
         except OSError as exc:
