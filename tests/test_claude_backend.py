@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakeapi import FakeAnthropic, Reply, claude_env, find_claude
+from fakeapi import FakeAnthropic, Reply, claude_env, claude_missing, find_claude
 
 from orchestrator import documents
 from orchestrator.state import journal
@@ -25,7 +25,7 @@ from orchestrator.state import journal
 CLAUDE = find_claude()
 pytestmark = [
     pytest.mark.claude,
-    pytest.mark.skipif(CLAUDE is None, reason="claude CLI not installed: run tools/install-claude.sh (needs npm)"),
+    pytest.mark.skipif(CLAUDE is None, reason=claude_missing()),
 ]
 
 

@@ -225,6 +225,12 @@ def test_the_docs_prove_the_commands_and_examples() -> None:
     readme = [b for b in BLOCKS if b.doc == "README.md"]
     assert readme and "orchestrator run examples/repo-analysis" in readme[0].code
     assert "pip install -e ." in readme[0].code
+    # The test command sets up what the tests need: the pinned claude CLI, as CI does (.ci/run).
+    tests_command = next(b.body for b in fenced_blocks("README.md") if b.body.startswith("# Run the tests"))
+    assert (
+        'pip install -e ".[test]" && bash tools/install-claude.sh > /dev/null && python -m pytest -q' in tests_command
+    )
+    assert "bash tools/install-claude.sh" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     code = "\n".join(b.code for b in BLOCKS)
     for name in EXAMPLES:
         assert f"orchestrator run examples/{name}\n" in code, f"no runnable block runs examples/{name}"

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from fakeapi import FakeAnthropic, Reply, claude_env, find_claude
+from fakeapi import FakeAnthropic, Reply, claude_env, claude_missing, find_claude
 
 from orchestrator.cli.skill import SKILL_FILES
 
@@ -186,9 +186,7 @@ def test_user_and_project_together_is_a_usage_error(tmp_path: Path) -> None:
 # --- the real claude ---------------------------------------------------------------------------
 
 CLAUDE = find_claude()
-needs_claude = pytest.mark.skipif(
-    CLAUDE is None, reason="the claude CLI is not installed (tools/install-claude.sh installs it)"
-)
+needs_claude = pytest.mark.skipif(CLAUDE is None, reason=claude_missing())
 
 
 def run_claude(project: Path, config: Path, api: FakeAnthropic, *args: str) -> list[dict[str, Any]]:
