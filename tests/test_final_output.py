@@ -100,3 +100,13 @@ def test_a_report_that_repeats_its_inputs_shows_them_once(tmp_path: Path) -> Non
     assert results.count(quoted) == 2
     assert results.count("alpha 2") == 1 and results.count("\nbeta\n") == 1
     assert "### T-04 Partial (Agent-04, " in results and "\nalpha 1\n\n### T-05" in results  # not a whole line there
+
+
+def test_a_failed_results_raw_output_and_stderr_sit_in_code_blocks(tmp_path: Path) -> None:
+    """The same for a failed task's result file: its stdout and stderr are text, and a ``` line
+    in them closes nothing."""
+    write_plan(tmp_path, [Spec("T-01", "printf -- '- gone\\n```\\n'; printf '```\\nboom\\n' >&2; exit 1")])
+    assert cli(tmp_path, "run").code == 1
+    body = (tmp_path / ".orchestrator" / "results" / "agent-01-result.md").read_text(encoding="utf-8")
+    assert "## Output\n````text\n- gone\n```\n````\n" in body
+    assert "## Last lines of stderr\n````\n```\nboom\n````\n" in body

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator.documents import read_body
-from orchestrator.output.markup import as_code_block, demote_headings, quoted_in
+from orchestrator.output.markup import as_code_block, demote_headings, output_form, quoted_in
 from orchestrator.output.templates import Templates
 from orchestrator.output.views import summary_line
 from orchestrator.plan.graph import critical_path
@@ -114,7 +114,7 @@ def build(
         task = plan.tasks[task_id]
         if view.status == TaskStatus.COMPLETED:
             output = outputs[task_id]
-            form = _format(plan, task_id, view)
+            form = output_form(plan.settings.result_format, view.backend or plan.settings_for(task).backend)
             holder = holders.get(task_id)
             if output is None:
                 body = "(result file unreadable)"
@@ -156,16 +156,6 @@ def build(
         problems=problems,
         synthesis=demote_headings(synthesis, SYNTHESIS_HEADING) if synthesis else synthesis,
     )
-
-
-def _format(plan: Plan, task_id: str, view: TaskView) -> str:
-    """``markdown`` or ``text``: the plan's ``result_format``, and for ``auto`` by the backend that
-    made the output (a shell task's stdout is text; agents answer in markdown)."""
-    chosen = plan.settings.result_format
-    if chosen != "auto":
-        return chosen
-    backend = view.backend or plan.settings_for(plan.tasks[task_id]).backend
-    return "text" if backend == "shell" else "markdown"
 
 
 def _quoted_by(plan: Plan, order: list[str], outputs: dict[str, str | None]) -> dict[str, str]:

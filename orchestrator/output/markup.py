@@ -27,6 +27,14 @@ def _parser() -> MarkdownIt:
     return MarkdownIt("commonmark", {"html": True}).disable(["inline", "text_join"])
 
 
+def output_form(result_format: str, backend: str | None) -> str:
+    """``markdown`` or ``text``: the ``result_format`` setting, and for ``auto`` by the backend
+    that made the output (a shell task's stdout is text; agents answer in markdown)."""
+    if result_format != "auto":
+        return result_format
+    return "text" if backend == "shell" else "markdown"
+
+
 def as_code_block(text: str) -> str:
     """Raw text as a fenced code block that nothing inside it can close."""
     return fence(text, "text")

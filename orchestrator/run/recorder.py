@@ -15,6 +15,7 @@ from typing import Any
 from orchestrator import documents
 from orchestrator.backends.base import tail
 from orchestrator.errors import PlanError
+from orchestrator.output.markup import output_form
 from orchestrator.output.reporter import Reporter
 from orchestrator.output.templates import Templates
 from orchestrator.plan.model import Plan, Task
@@ -189,6 +190,7 @@ class Recorder:
             reason=reason or "",
             output=result.text.rstrip(),
             stderr_tail=stderr,
+            format=output_form(self.plan.settings.result_format, attempt.settings.backend),
             logs=logs,
             simulated=run.simulated,
         )
