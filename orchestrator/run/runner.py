@@ -135,7 +135,7 @@ class Runner:
                     workspace=str(ws.root),
                 )
                 background.start_soon(self._flush_every_second, prepared, scheduler)
-                background.start_soon(self._tick_every_second)
+                background.start_soon(_tick_every_second, self.reporter)
                 try:
                     await self._stoppably(scheduler.run)
                 finally:
@@ -250,20 +250,13 @@ class Runner:
             await self._flush(prepared)
             await anyio.sleep(max(1.0, (time.perf_counter() - began) * 10))  # a big plan: a tenth of the time
 
-    async def _tick_every_second(self) -> None:
-        """The reporter's clock: a live view's timers move while nothing else happens."""
-        while True:
-            await anyio.sleep(1.0)
-            self.reporter.tick()
-
     async def _flush(self, prepared: Prepared) -> None:
         """Make the results written since the last flush durable, and rewrite the status blocks
         (their text made here; the writes, fsyncs included, in a worker thread)."""
         paths = self.recorder.take_unsynced()
-        plan = prepared.plan
+        plan, plan_file = prepared.plan, self.workspace.plan_file
         shown = plan.settings.status_blocks
         blocks = status_blocks(plan, list(prepared.views.values()), Templates.of(self.workspace)) if shown else []
-        plan_file = self.workspace.plan_file
 
         def write() -> str | None:
             store.sync_files(paths)
@@ -324,6 +317,13 @@ class Runner:
 
     def _emit(self, kind: str, **data: object) -> None:
         self.reporter.event({"event": kind, "time": journals.now_iso(), **data})
+
+
+async def _tick_every_second(reporter: Reporter) -> None:
+    """The reporter's clock: a live view's timers move while nothing else happens."""
+    while True:
+        await anyio.sleep(1.0)
+        reporter.tick()
 
 
 def _write_final_output(
