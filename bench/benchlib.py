@@ -170,7 +170,7 @@ def plan_text(dag: Dag, concurrency: int, *, tuned: bool = False) -> str:
         f"max_parallel: {concurrency}\n"
         f"{TUNED_SETTINGS if tuned else ''}---\n"
         f"# Benchmark: {dag.name}\n\n## Task Decomposition\n"
-        "| Task ID | Description | Dependencies |\n|---|---|---|\n"
+        "| Task ID | Command | Dependencies |\n|---|---|---|\n"
         f"{rows}\n"
     )
 

@@ -716,6 +716,17 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+def claude_missing() -> str:
+    """Why the claude tests are skipped, and what to do: the reason a skip shows."""
+    named = os.environ.get("ORCHESTRATOR_CLAUDE_BIN")
+    if named:
+        return f"ORCHESTRATOR_CLAUDE_BIN={named} is not an executable: point it at a claude binary, or unset it"
+    return (
+        "the claude CLI is not installed: run `bash tools/install-claude.sh` (it needs node and npm; it puts "
+        "the pinned version in .cache/, where the tests look), or set ORCHESTRATOR_CLAUDE_BIN"
+    )
+
+
 def find_claude() -> str | None:
     """The ``claude`` binary: $ORCHESTRATOR_CLAUDE_BIN, the repo's .cache, PATH."""
     env = os.environ.get("ORCHESTRATOR_CLAUDE_BIN")
@@ -808,7 +819,7 @@ def run_claude(
     stdin) against ``api``; kill it after ``timeout`` seconds."""
     binary = claude or find_claude()
     if binary is None:
-        raise FileNotFoundError("claude CLI not installed: run tools/install-claude.sh (needs npm)")
+        raise FileNotFoundError(claude_missing())
     cmd = [binary, "-p", "--output-format", "stream-json", "--verbose", *args]
     full_env = claude_env(api.base_url, config_dir, auth=auth, **dict(env or {}))
     t0 = time.monotonic()

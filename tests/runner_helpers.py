@@ -49,7 +49,7 @@ class Spec:
     priority: str = "P2"
     name: str = ""
     retries: int | None = None  # the task's own Retries cell (the plan's setting when None)
-    inline: bool = False  # the script is the Description cell (one line, no '|'), with no Task Details
+    inline: bool = False  # the script is the Command cell (one line, no '|'), with no Task Details
 
 
 def stamped(body: str) -> str:
@@ -86,15 +86,25 @@ def plan_text(
         "## Task Decomposition",
     ]
     retries = any(spec.retries is not None for spec in specs)
-    lines.append("| Task ID | Task Name | Description | Dependencies | Priority |" + (" Retries |" if retries else ""))
-    lines.append("|---------|-----------|-------------|--------------|----------|" + ("---|" if retries else ""))
+    commands = any(spec.inline for spec in specs)
+    lines.append(
+        "| Task ID | Task Name | Description | Dependencies | Priority |"
+        + (" Retries |" if retries else "")
+        + (" Command |" if commands else "")
+    )
+    lines.append(
+        "|---------|-----------|-------------|--------------|----------|"
+        + ("---|" if retries else "")
+        + ("---|" if commands else "")
+    )
     for spec in specs:
         name = spec.name or f"Task {spec.id}"
         deps = ", ".join(spec.deps) if spec.deps else "None"
-        description = spec.script if spec.inline else f"Run the {spec.id} script"
-        row = f"| {spec.id} | {name} | {description} | {deps} | {spec.priority} |"
+        row = f"| {spec.id} | {name} | Run the {spec.id} script | {deps} | {spec.priority} |"
         if retries:
             row += f" {'-' if spec.retries is None else spec.retries} |"
+        if commands:
+            row += f" {spec.script.strip() if spec.inline else '-'} |"
         lines.append(row)
     lines.append("")
     if between:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakeapi import FakeAnthropic, Reply, claude_env, find_claude
+from fakeapi import FakeAnthropic, Reply, claude_env, claude_missing, find_claude
 
 from orchestrator import documents
 from orchestrator.state import journal
@@ -25,7 +25,7 @@ from orchestrator.state import journal
 CLAUDE = find_claude()
 pytestmark = [
     pytest.mark.claude,
-    pytest.mark.skipif(CLAUDE is None, reason="claude CLI not installed: run tools/install-claude.sh (needs npm)"),
+    pytest.mark.skipif(CLAUDE is None, reason=claude_missing()),
 ]
 
 
@@ -177,6 +177,7 @@ def test_usage_limit_pause_survives_a_restart_and_shows_in_status(tmp_path: Path
                 capture_output=True, text=True, timeout=60,
             )  # fmt: skip
             assert "paused until" in status.stdout
+            assert "T-01  Agent-01  ⏸️ Waiting" in status.stdout, status.stdout  # not 🟡 Pending: nothing starts
         finally:
             runner.send_signal(signal.SIGINT)
             runner.communicate(timeout=30)
@@ -305,10 +306,11 @@ def test_plan_needs_no_network_beyond_the_api(tmp_path: Path) -> None:
     with FakeAnthropic([Reply.tool("StructuredOutput", answer)]) as api:
         env = environment(api, tmp_path)
         proc = subprocess.run(
-            [sys.executable, "-m", "orchestrator", "plan", "Greet twice", "--dir", str(tmp_path / ".orchestrator")],
+            [sys.executable, "-m", "orchestrator", "plan", str(tmp_path / ".orchestrator"), "Greet twice"],
             env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path,
         )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
     check = subprocess.run(
         [sys.executable, "-m", "orchestrator", "validate", str(tmp_path / ".orchestrator"), "--json"],
         capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": str(tmp_path)},
@@ -348,11 +350,35 @@ def _plan_answer(*deps: tuple[str, list[str]]) -> dict[str, Any]:
     }
 
 
-def _plan(tmp_path: Path, api: FakeAnthropic) -> subprocess.CompletedProcess[str]:
+def _plan(tmp_path: Path, api: FakeAnthropic, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "orchestrator", "plan", "Greet", "--dir", str(tmp_path / ".orchestrator"), "--json"],
+        [sys.executable, "-m", "orchestrator", "plan", str(tmp_path / ".orchestrator"), "Greet", "--json", *args],
         env=environment(api, tmp_path), capture_output=True, text=True, timeout=120, cwd=tmp_path,
     )  # fmt: skip
+
+
+def test_plan_dry_run_with_a_timeout_in_minutes_writes_nothing(tmp_path: Path) -> None:
+    """``--timeout`` takes a duration as the settings do; ``--dry-run`` prints the plan and leaves
+    no file behind, the planner's logs included."""
+    answer = _plan_answer(("T-01", []), ("T-02", ["T-01"]))
+    with FakeAnthropic([Reply.tool("StructuredOutput", answer)]) as api:
+        proc = _plan(tmp_path, api, "--timeout", "5m", "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    printed = json.loads(proc.stdout)
+    assert printed["written"] is None and "| T-02 |" in printed["plan"]
+    assert not (tmp_path / ".orchestrator").exists()
+
+
+def test_plan_still_reads_the_old_dir_option(tmp_path: Path) -> None:
+    answer = _plan_answer(("T-01", []))
+    with FakeAnthropic([Reply.tool("StructuredOutput", answer)]) as api:
+        proc = subprocess.run(
+            [sys.executable, "-m", "orchestrator", "plan", "Greet", "--dir", str(tmp_path / "ws")],
+            env=environment(api, tmp_path), capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.startswith("--dir is deprecated: give the workspace as the first argument")
+    assert (tmp_path / "ws" / "master_plan.md").is_file()
 
 
 def test_plan_sends_an_invalid_answer_back_once_with_its_problems(tmp_path: Path) -> None:

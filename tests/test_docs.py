@@ -225,11 +225,17 @@ def test_the_docs_prove_the_commands_and_examples() -> None:
     readme = [b for b in BLOCKS if b.doc == "README.md"]
     assert readme and "orchestrator run examples/repo-analysis" in readme[0].code
     assert "pip install -e ." in readme[0].code
+    # The test command sets up what the tests need: the pinned claude CLI, as CI does (.ci/run).
+    tests_command = next(b.body for b in fenced_blocks("README.md") if b.body.startswith("# Run the tests"))
+    assert (
+        'pip install -e ".[test]" && bash tools/install-claude.sh > /dev/null && python -m pytest -q' in tests_command
+    )
+    assert "bash tools/install-claude.sh" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     code = "\n".join(b.code for b in BLOCKS)
     for name in EXAMPLES:
         assert f"orchestrator run examples/{name}\n" in code, f"no runnable block runs examples/{name}"
     used = _commands_in(code)
-    wanted = {"init", "validate", "render", "run", "status", "graph", "reset", "aggregate", "install-skill"}
+    wanted = {"init", "validate", "render", "run", "status", "logs", "graph", "reset", "aggregate", "install-skill"}
     assert wanted <= used, f"no runnable block uses: {sorted(wanted - used)}"
     assert {"README.md", "workflow.md", "templates.md", "cli-integration.md", "examples.md"} <= {b.doc for b in BLOCKS}
 
@@ -305,6 +311,10 @@ def test_example_plan_survives_its_status_sections(name: str, tmp_path: Path) ->
     """
     folder = tmp_path / name
     shutil.copytree(ROOT / "examples" / name, folder, symlinks=True)
+    plan_file = folder / ".orchestrator" / "master_plan.md"
+    text = plan_file.read_text(encoding="utf-8")
+    assert "\nstatus_blocks: false\n" in text  # kept in git: a run leaves it alone (tested below)
+    plan_file.write_text(text.replace("\nstatus_blocks: false\n", "\n"), encoding="utf-8")
     before = load_plan(folder / ".orchestrator")
     for _ in range(2):
         assert main(["render", str(folder / ".orchestrator")]) == 0
@@ -313,6 +323,27 @@ def test_example_plan_survives_its_status_sections(name: str, tmp_path: Path) ->
     assert text.count("\n## Dependency Graph\n") == 1
     after = load_plan(folder / ".orchestrator")
     assert [t.instructions for t in after.tasks.values()] == [t.instructions for t in before.tasks.values()]
+
+
+def test_running_the_examples_changes_no_tracked_file(snapshot: Path, tmp_path: Path) -> None:
+    """``orchestrator run examples/<name>`` from a checkout leaves ``git status`` clean: results go
+    to ignored files, and the plans (``status_blocks: false``) are not rewritten."""
+    repo = fresh_copy(snapshot, tmp_path)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "checkout"], cwd=repo, check=True
+    )
+    env = block_env(tmp_path / "home")
+    for name in EXAMPLES:
+        ran = subprocess.run(
+            [sys.executable, "-m", "orchestrator", "run", f"examples/{name}"],
+            cwd=repo, env=env, capture_output=True, text=True, timeout=BLOCK_TIMEOUT,
+        )  # fmt: skip
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        assert ran.stdout.rstrip().endswith(f"→ examples/{name}/.orchestrator/final_output.md")
+    changed = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True, check=True)
+    assert changed.stdout == ""
+    for plan in ROOT.glob("examples/*/*/master_plan.md"):
+        assert load_plan(plan).settings.status_blocks is False, plan
 
 
 def test_plans_shown_in_the_docs_are_valid() -> None:

@@ -13,6 +13,7 @@ from fakeapi import (
     SCENARIOS,
     FakeAnthropic,
     Reply,
+    claude_missing,
     find_claude,
     fixture_path,
     play,
@@ -20,14 +21,12 @@ from fakeapi import (
 )
 
 CLAUDE = find_claude()
-needs_claude = pytest.mark.skipif(
-    CLAUDE is None, reason="claude CLI not installed: run tools/install-claude.sh (needs npm)"
-)
+needs_claude = pytest.mark.skipif(CLAUDE is None, reason=claude_missing())
 
 
 def _claude() -> str:
     if CLAUDE is None:
-        pytest.skip("claude CLI not installed: run tools/install-claude.sh (needs npm)")
+        pytest.skip(claude_missing())
     return CLAUDE
 
 

@@ -92,8 +92,8 @@ def test_a_result_that_names_another_task_is_not_this_ones(tmp_path: Path) -> No
 
 def _plan_with_agents(project: Path, rows: list[tuple[str, str]]) -> None:
     lines = ["---", "backend: shell", "---", "# Plan", "", "## Task Decomposition"]
-    lines += ["| Task ID | Agent | Description | Dependencies |", "|---|---|---|---|"]
-    lines += [f"| {task} | {agent} | echo {task} | None |" for task, agent in rows]
+    lines += ["| Task ID | Agent | Description | Dependencies | Command |", "|---|---|---|---|---|"]
+    lines += [f"| {task} | {agent} | Say {task} | None | echo {task} |" for task, agent in rows]
     (project / ".orchestrator").mkdir(exist_ok=True)
     (project / ".orchestrator" / "master_plan.md").write_text("\n".join(lines) + "\n")
 
@@ -136,7 +136,9 @@ def test_a_shell_brief_without_its_script_fails_with_one_line(tmp_path: Path) ->
     result = run(tmp_path)
     assert result.code == 1
     failed = next(e for e in result.events if e["event"] == "task_failed")
-    assert failed["reason"].startswith(".orchestrator/agent_tasks/agent-01.md: no script under '## Task Description'")
+    assert failed["reason"].startswith(
+        ".orchestrator/agent_tasks/agent-01.md: no code block under '## Task Description'"
+    )
     assert statuses(tmp_path) == {"T-01": "failed", "T-02": "skipped"}
 
 

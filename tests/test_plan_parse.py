@@ -91,8 +91,8 @@ def test_seed_table_through_cli(
 ) -> None:
     workspace = tmp_path / ".orchestrator"
     workspace.mkdir()
-    # The shell backend needs no agent CLI installed; the table is the seed's, unchanged.
-    (workspace / "master_plan.md").write_text("---\nbackend: shell\n---\n" + SEED, encoding="utf-8")
+    # validate needs no agent CLI installed; the table is the seed's, unchanged.
+    (workspace / "master_plan.md").write_text("---\nbackend: claude\n---\n" + SEED, encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.rglob("*") if p.is_file()}
     assert main(["validate"]) == 0
@@ -105,7 +105,7 @@ def test_seed_table_through_cli(
     assert load_plan(workspace / "master_plan.md").tasks.keys() == load_plan(workspace).tasks.keys()
 
 
-@pytest.mark.parametrize("backend", ["shell", "no-such-backend"])
+@pytest.mark.parametrize("backend", ["claude", "no-such-backend"])
 def test_validate_runs_without_the_garbage_collector_and_turns_it_back_on(
     backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -122,10 +122,10 @@ def test_validate_runs_without_the_garbage_collector_and_turns_it_back_on(
         real(plan, ws)
 
     monkeypatch.setattr(checks, "check_plan", check_plan)
-    assert main(["validate", str(workspace)]) == (0 if backend == "shell" else 2)  # a PlanError on the way out
+    assert main(["validate", str(workspace)]) == (0 if backend == "claude" else 2)  # a PlanError on the way out
     assert during == [False]
     assert gc.isenabled()
-    assert capsys.readouterr().out.startswith("OK" if backend == "shell" else "")
+    assert capsys.readouterr().out.startswith("OK" if backend == "claude" else "")
 
 
 @pytest.mark.parametrize("id_header", ["Task ID", "ID", "task id", "TASK ID", "**Task ID**", "Task"])

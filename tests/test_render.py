@@ -17,7 +17,7 @@ from orchestrator.output.briefs import brief_was_edited, render_briefs
 from orchestrator.output.sections import update_plan_file
 
 PLAN = """---
-backend: shell
+backend: claude
 ---
 # Plan
 

@@ -159,7 +159,8 @@ def test_validate_and_render_do_not_import_asyncio(tmp_path: Path, command: str)
     asyncio and anyio was a tenth of their start-up."""
     plan = (
         "---\nbackend: shell\n---\n# Two tasks\n\n## Task Decomposition\n"
-        "| Task ID | Description | Dependencies |\n|---|---|---|\n| T-01 | true | None |\n| T-02 | true | T-01 |\n"
+        "| Task ID | Description | Dependencies | Command |\n|---|---|---|---|\n| T-01 | One | None | true |\n"
+        "| T-02 | Two | T-01 | true |\n"
     )
     ws = workspace_with(tmp_path, plan)
     script = (

@@ -172,10 +172,10 @@ def test_an_outcome_left_when_a_result_write_raises_is_still_recorded(
     with that error, as itself. B's outcome, not handled yet, is still recorded as what it was."""
     write = Recorder._write_attempt
 
-    def full_disk_for_a(self: Recorder, outcome: Any, status: Any, reason: str | None) -> Any:
+    def full_disk_for_a(self: Recorder, outcome: Any, status: Any, reason: str | None, stderr: str = "") -> Any:
         if outcome.attempt.task.id == "A":
             raise OSError(errno.ENOSPC, "No space left on device", "results/agent-01-result.md")
-        return write(self, outcome, status, reason)
+        return write(self, outcome, status, reason, stderr)
 
     monkeypatch.setattr(Recorder, "_write_attempt", full_disk_for_a)
     write_plan(tmp_path, [Spec("A", "true"), Spec("B", "true")], {"max_parallel": 2})

@@ -518,6 +518,22 @@ def test_only_with_dependencies_not_completed_is_a_usage_error(project: Path) ->
     assert cli(project, "run", "--only", "T-01", "--rerun", "T-02").code == 2
 
 
+def test_only_accepts_a_set_closed_under_its_own_dependencies(project: Path) -> None:
+    """``--only T-02,T-03`` where T-03 depends on T-02: both were asked for, so both run, T-02
+    first; T-01, which they need and which is not asked for, must be completed already."""
+    _chain_plan(project)
+    assert run(project, "--only", "T-01").code == 0
+    both = run(project, "--only", "T-03,T-02")
+    assert both.code == 0, both.stderr
+    assert [(e["event"], e["task"]) for e in both.events if e["event"].startswith("task_")] == [
+        ("task_started", "T-02"),
+        ("task_completed", "T-02"),
+        ("task_started", "T-03"),
+        ("task_completed", "T-03"),
+    ]
+    assert statuses(project) == {"T-01": "completed", "T-02": "completed", "T-03": "completed"}
+
+
 def test_rerun_runs_the_task_and_everything_downstream(project: Path) -> None:
     _chain_plan(project)
     assert run(project).code == 0

@@ -40,10 +40,10 @@ backend: shell
 > Do it.
 
 ## Task Decomposition
-| Task ID | Description | Dependencies |
-|---|---|---|
-| T-01 | Scan | None |
-| T-02 | Report | T-01 |
+| Task ID | Description | Dependencies | Command |
+|---|---|---|---|
+| T-01 | Scan | None | echo scan |
+| T-02 | Report | T-01 | echo report |
 """
 
 # What version 0.1 wrote, without markers: the status section ran to the next heading, and the
@@ -157,7 +157,7 @@ def test_a_save_made_while_the_file_is_rewritten_is_kept(tmp_path: Path, monkeyp
     path = tmp_path / "master_plan.md"
     path.write_text(HEAD, encoding="utf-8")
     swap = store.exchange
-    saved = HEAD.replace("| T-02 | Report | T-01 |", "| T-02 | Report | T-01 |\n| T-03 | Added meanwhile | T-02 |")
+    saved = HEAD.replace("| T-01 | echo report |", "| T-01 | echo report |\n| T-03 | Added meanwhile | T-02 | true |")
     calls: list[Path] = []
 
     def save_first(first: Path, second: Path) -> bool:
@@ -220,7 +220,7 @@ def test_saves_made_while_the_file_is_rewritten_over_and_over_are_never_lost(tmp
     there at the end, and nothing had to be set aside. (Version 0.1 read, then wrote, the file:
     it lost a few saves in each such run.)"""
     path = tmp_path / "master_plan.md"
-    rows = "".join(f"| T-{i:04d} | Task {i} | None |\n" for i in range(3000))
+    rows = "".join(f"| T-{i:04d} | Task {i} | None | true |\n" for i in range(3000))
     path.write_text(HEAD.split("| T-01 |")[0] + rows, encoding="utf-8")
     done = threading.Event()
     errors: list[BaseException] = []
@@ -287,9 +287,7 @@ def test_update_plan_file_keeps_every_other_byte(tmp_path: Path, bom: bytes, new
 
 def test_a_note_appended_to_the_plan_survives_a_run(tmp_path: Path) -> None:
     """``echo "My note" >> master_plan.md; orchestrator run``: the note is still there after."""
-    ws = make_workspace(
-        tmp_path, HEAD.replace("| Scan |", "| echo scan |").replace("| Report |", "| echo report |").encode()
-    )
+    ws = make_workspace(tmp_path, HEAD.encode())
     cli = [sys.executable, "-m", "orchestrator"]
     first = subprocess.run([*cli, "run"], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
     assert first.returncode == 0, first.stderr
@@ -300,6 +298,21 @@ def test_a_note_appended_to_the_plan_survives_a_run(tmp_path: Path) -> None:
     text = ws.plan_file.read_text(encoding="utf-8")
     assert text.endswith("My note\n")
     assert text.count("<!-- orchestrator:begin status") == 1 and "✅ Completed" in text
+
+
+def test_a_plan_with_status_blocks_off_is_never_written(tmp_path: Path) -> None:
+    """``status_blocks: false`` (a plan kept in git): render, run and reset leave the file as it
+    is, byte for byte and untouched; status still tells the states."""
+    data = HEAD.replace("backend: shell\n", "backend: shell\nstatus_blocks: false\n").encode()
+    ws = make_workspace(tmp_path, data)
+    before = ws.plan_file.stat().st_mtime_ns
+    cli = [sys.executable, "-m", "orchestrator"]
+    for args in (["render"], ["run"], ["reset", "T-02"], ["run"]):
+        proc = subprocess.run([*cli, *args], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+        assert proc.returncode == 0, (args, proc.stderr)
+    assert ws.plan_file.read_bytes() == data and ws.plan_file.stat().st_mtime_ns == before
+    status = subprocess.run([*cli, "status"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert status.stdout.count("✅ Completed") == 2
 
 
 def test_cli_render_appends_the_blocks_to_a_plan_without_them(tmp_path: Path) -> None:
@@ -458,9 +471,9 @@ def test_a_plan_gone_for_an_instant_is_not_an_error(tmp_path: Path, monkeypatch:
 def test_a_run_survives_its_plan_being_replaced_over_and_over(tmp_path: Path) -> None:
     """While a run writes its status blocks, the plan is deleted and written anew again and again:
     the run finishes its work (exit 0), whatever it could not show."""
-    lines = [f"| T-{i:02d} | sleep 0.05 | None |" for i in range(40)]
+    lines = [f"| T-{i:02d} | Nap | None | sleep 0.05 |" for i in range(40)]
     plan = "---\nbackend: shell\nmax_parallel: 2\n---\n# Plan\n\n## Task Decomposition\n"
-    plan += "| Task ID | Description | Dependencies |\n|---|---|---|\n" + "\n".join(lines) + "\n"
+    plan += "| Task ID | Description | Dependencies | Command |\n|---|---|---|---|\n" + "\n".join(lines) + "\n"
     ws = make_workspace(tmp_path, plan.encode())
     runner = subprocess.Popen([sys.executable, "-m", "orchestrator", "run"], cwd=tmp_path, stdout=subprocess.DEVNULL)
     try:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from fakeapi import FakeAnthropic, Reply, claude_env, find_claude
+from fakeapi import FakeAnthropic, Reply, claude_env, claude_missing, find_claude
 
 from orchestrator.cli.skill import SKILL_FILES
 
@@ -115,33 +115,42 @@ def install(cwd: Path, home: Path, *args: str, config_dir: Path | None = None) -
 
 
 def localized(name: str) -> str:
+    """A file as a user install writes it: SKILL.md's commands call this Python; the docs are verbatim."""
     text = (ROOT / name).read_text(encoding="utf-8")
+    if name != "SKILL.md":
+        return text
     return re.sub(r"(?<![\w/.-])python3? -m orchestrator", f"{sys.executable} -m orchestrator", text)
 
 
-def test_install_project_localizes_and_protects_edits(tmp_path: Path) -> None:
-    first = install(tmp_path, tmp_path, "--project", "--json")
+def test_install_project_writes_no_path_of_this_machine_and_protects_edits(tmp_path: Path) -> None:
+    """A project's skill is committed and used on other machines: every file is the package's own,
+    word for word (the docs not garbled), and nothing names this machine's Python or home."""
+    project = tmp_path / "project"
+    project.mkdir()
+    first = install(project, tmp_path, "--project", "--json")
     assert first.returncode == 0, first.stderr
     report = json.loads(first.stdout)
-    target = tmp_path / ".claude" / "skills" / NAME
+    target = project / ".claude" / "skills" / NAME
     assert report == {"ok": True, "path": str(target), "name": NAME, "unchanged": False}
     for name in SKILL_FILES:
-        assert (target / name).read_text(encoding="utf-8") == localized(name)
+        assert (target / name).read_text(encoding="utf-8") == (ROOT / name).read_text(encoding="utf-8")
     installed = (target / "SKILL.md").read_text(encoding="utf-8")
-    assert f"{sys.executable} -m orchestrator validate" in installed
-    assert f"allowed-tools: Bash({sys.executable} -m orchestrator:*)" in installed
-    assert not re.search(r"(?<![\w/.-])python3? -m orchestrator", installed)
+    assert "allowed-tools: Bash(python -m orchestrator:*)" in installed
+    for path in target.iterdir():
+        text = path.read_text(encoding="utf-8")
+        for machine in (sys.executable, str(Path(sys.executable).parent), str(tmp_path), str(ROOT)):
+            assert machine not in text, (path.name, machine)
 
-    again = install(tmp_path, tmp_path, "--project")
+    again = install(project, tmp_path, "--project")
     assert again.returncode == 0 and "up to date" in again.stdout
 
     (target / "workflow.md").write_text("my notes\n", encoding="utf-8")
-    refused = install(tmp_path, tmp_path, "--project")
+    refused = install(project, tmp_path, "--project")
     assert refused.returncode == 2
     assert "workflow.md" in refused.stderr and "--force" in refused.stderr
     assert (target / "workflow.md").read_text(encoding="utf-8") == "my notes\n"
 
-    forced = install(tmp_path, tmp_path, "--project", "--force")
+    forced = install(project, tmp_path, "--project", "--force")
     assert forced.returncode == 0, forced.stderr
     assert (target / "workflow.md").read_text(encoding="utf-8") == localized("workflow.md")
 
@@ -151,8 +160,16 @@ def test_install_user_goes_to_home_or_claude_config_dir(tmp_path: Path) -> None:
     project.mkdir()
     result = install(project, tmp_path, "--user")
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in (tmp_path / ".claude" / "skills" / NAME).glob("*.md")) == sorted(SKILL_FILES)
+    target = tmp_path / ".claude" / "skills" / NAME
+    assert sorted(p.name for p in target.glob("*.md")) == sorted(SKILL_FILES)
     assert not (project / ".claude").exists()
+    # This machine's: SKILL.md calls the Python that has the package; the docs are copied as they are.
+    for name in SKILL_FILES:
+        assert (target / name).read_text(encoding="utf-8") == localized(name)
+    installed = (target / "SKILL.md").read_text(encoding="utf-8")
+    assert f"{sys.executable} -m orchestrator validate" in installed
+    assert f"allowed-tools: Bash({sys.executable} -m orchestrator:*)" in installed
+    assert not re.search(r"(?<![\w/.-])python3? -m orchestrator", installed)
 
     config = tmp_path / "config"
     result = install(project, tmp_path / "elsewhere", config_dir=config)  # --user is the default
@@ -169,9 +186,7 @@ def test_user_and_project_together_is_a_usage_error(tmp_path: Path) -> None:
 # --- the real claude ---------------------------------------------------------------------------
 
 CLAUDE = find_claude()
-needs_claude = pytest.mark.skipif(
-    CLAUDE is None, reason="the claude CLI is not installed (tools/install-claude.sh installs it)"
-)
+needs_claude = pytest.mark.skipif(CLAUDE is None, reason=claude_missing())
 
 
 def run_claude(project: Path, config: Path, api: FakeAnthropic, *args: str) -> list[dict[str, Any]]:

@@ -1,11 +1,12 @@
 """``shell``: the task is a bash script, and the script is what its brief says.
 
-The script is the first fenced code block under the brief's ``## Task Description`` heading, or
-that section's whole text when it has no code block (a one-line command). The brief is rendered
-from the task's Task Details (or its Description), so by default this is the plan's script; a
-person who edits the brief sees the edit run. The script runs under ``bash -e`` in the project
-directory with stdin closed; its stdout is the result. Upstream result files are named in
-``$ORCHESTRATOR_INPUTS`` (one path per line).
+A shell task runs only a command written as one: its Command cell, or the first fenced code
+block of its Task Details. Its description is never run: prose run as bash is a hazard, so a
+shell task without either is a plan error (``validate`` names its line). The brief is rendered
+with that script as the first fenced code block under ``## Task Description``, and that block is
+what runs, so a person who edits the brief sees the edit run. The script runs under ``bash -e``
+in the project directory with stdin closed; its stdout is the result. Upstream result files are
+named in ``$ORCHESTRATOR_INPUTS`` (one path per line).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from orchestrator.backends.base import (
 )
 from orchestrator.executors.base import ProcessRun
 from orchestrator.plan.markdown import fence_closes, fence_opening, outside_fences
+from orchestrator.plan.model import Task
 from orchestrator.plan.settings import Settings
 
 SECTION = "Task Description"
@@ -32,13 +34,22 @@ _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 
 
 def script_of(brief: str) -> str | None:
-    """The script a brief holds (see the module's doc), or ``None`` when it has no such section
-    or the section is empty."""
+    """The script a brief holds: the first fenced code block under its ``## Task Description``,
+    or ``None`` when there is none (the section's prose is never taken for a script)."""
     section = _section(brief, SECTION)
     if section is None:
         return None
     script = fenced(section)
-    return script if script is not None else (section.strip() or None)
+    return script if script is not None and script.strip() else None
+
+
+def task_script(task: Task) -> str | None:
+    """What a shell task runs, as the plan says: its Command cell, else the first fenced code
+    block of its Task Details; ``None`` when it has neither."""
+    if task.command:
+        return task.command
+    script = fenced(task.details) if task.details else None
+    return script if script is not None and script.strip() else None
 
 
 def fenced(text: str) -> str | None:
@@ -87,8 +98,8 @@ class ShellBackend(Backend):
         script = script_of(job.brief)
         if script is None:
             raise CannotInvoke(
-                f"{job.brief_name}: no script under '## {SECTION}' — the shell backend runs the code block "
-                f"there; restore it, or delete the brief to have it rendered again"
+                f"{job.brief_name}: no code block under '## {SECTION}' — a shell task runs the first fenced "
+                f"code block there and never its prose; restore it, or delete the brief to have it rendered again"
             )
         return Invocation(("bash", "-e", "-c", script), None, limits=limits_for(job.settings))
 

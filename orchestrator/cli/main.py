@@ -2,8 +2,10 @@
 
 Each command lives beside its kind (``plans``, ``running``, ``skill``); this module puts them in
 one parser and turns what they raise into one line and an exit code (``vocabulary.ExitCode``):
-0 ok; 1 some task failed or was skipped; 2 bad plan or usage, or a workspace file the system
-refuses; 3 another run, render or reset holds the workspace; 130 interrupted.
+0 ok (``status``, ``graph`` and ``aggregate`` whatever the tasks' states); 1 ``run`` had a task
+fail or be skipped, or the one agent call of ``plan`` or ``aggregate --agent`` failed; 2 bad plan
+or usage, or a workspace file the system refuses; 3 another run, render or reset holds the
+workspace; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -16,17 +18,35 @@ from typing import NoReturn
 
 from orchestrator import __version__
 from orchestrator.cli.output import emit_json, warn
-from orchestrator.errors import OrchestratorError, PlanError, workspace_error_from
+from orchestrator.errors import OrchestratorError, PlanError, UsageError, workspace_error_from
 from orchestrator.vocabulary import ExitCode
+
+
+class _BadArguments(Exception):
+    """What argparse would have printed before exiting 2: the command's usage and the message."""
+
+    def __init__(self, usage: str, message: str) -> None:
+        super().__init__(message)
+        self.usage = usage
+        self.message = message
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is raised, not printed and exited on: ``main`` reports it like
+    every other error, as ``{"ok": false, ...}`` under ``--json``."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _BadArguments(self.format_usage(), f"{self.prog}: {message} — see `{self.prog} --help`")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from orchestrator.cli import doctor, plans, running, skill
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="orchestrator",
         description="Run a markdown plan of atomic tasks as real sub-agents, in parallel, in dependency order.",
-        epilog="Exit codes: 0 ok, 1 a task failed or was skipped, 2 bad plan or usage, "
+        epilog="Exit codes: 0 ok, 1 run: a task failed or was skipped (doctor: a CLI the plan needs is missing), "
+        "2 bad plan or usage, "
         "3 workspace held by another run, render or reset, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"orchestrator {__version__}")
@@ -39,7 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(words)
+    except _BadArguments as exc:
+        as_json = "--json" in words[: words.index("--")] if "--" in words else "--json" in words
+        if not as_json:
+            sys.stderr.write(exc.usage)
+        _report_error(UsageError(exc.message), as_json)
+        return ExitCode.USAGE
     try:
         return int(args.handler(args))
     except OrchestratorError as exc:

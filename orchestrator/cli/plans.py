@@ -11,7 +11,7 @@ from typing import Any
 from orchestrator.cli.output import Handler, add_command, add_directory, emit_json, warn
 from orchestrator.errors import UsageError, WorkspaceError
 from orchestrator.plan.model import Plan
-from orchestrator.state.workspace import Workspace
+from orchestrator.state.workspace import Workspace, from_here
 from orchestrator.vocabulary import ExitCode
 
 
@@ -37,9 +37,12 @@ def without_gc_pauses(handler: Handler) -> Handler:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from orchestrator import backends
     from orchestrator.output.skeleton import skeleton
     from orchestrator.state import store
 
+    if args.backend not in backends.names():
+        raise UsageError(f"--backend: no backend '{args.backend}' — use one of: {', '.join(backends.names())}")
     root = Path(args.directory)
     plan_file = root / "master_plan.md"
     if plan_file.exists() and not args.force:
@@ -118,7 +121,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         emit_json({"ok": True, **report.as_json()})
     else:
         print(
-            f"Rendered {len(plan.tasks)} briefs into {workspace.relative(workspace.tasks_dir)}/: "
+            f"Rendered {len(plan.tasks)} briefs into {from_here(workspace.tasks_dir)}/: "
             f"{len(report.written)} written, {len(report.unchanged)} unchanged, "
             f"{len(report.kept_edited)} kept (edited by hand)"
         )
@@ -127,6 +130,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def _blocks_outdated(plan: Plan, workspace: Workspace) -> bool:
     """Whether master_plan.md's status blocks say something else than the workspace does now."""
+    if not plan.settings.status_blocks:
+        return False
     from orchestrator.output.sections import status_blocks
     from orchestrator.output.templates import Templates
     from orchestrator.state import planfile
@@ -192,17 +197,92 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+_STREAMS = (("in", "stdin"), ("out", "stdout"), ("err", "stderr"))
+
+
+@without_gc_pauses
+def cmd_logs(args: argparse.Namespace) -> int:
+    from orchestrator.plan.settings import suggest
+
+    words = list(args.words)
+    if len(words) > 2:
+        raise UsageError("logs takes one task id, after an optional workspace: orchestrator logs [DIR] TASK")
+    workspace = Workspace.find(words[0] if len(words) == 2 else None)
+    plan = workspace.load_plan()
+    wanted = words[-1]
+    lowered = {task_id.lower(): task_id for task_id in plan.tasks}
+    if wanted.lower() not in lowered:
+        raise UsageError(f"no task {wanted} in the plan{suggest(wanted, list(plan.tasks))}")
+    task = plan.tasks[lowered[wanted.lower()]]
+    attempts = workspace.attempt_logs(task)
+    if not attempts:
+        raise UsageError(f"{task.id} has no logs: it has not run yet")
+    number = args.attempt if args.attempt is not None else max(attempts)
+    if number not in attempts:
+        raise UsageError(f"{task.id} has no attempt {number}; its attempts: {', '.join(map(str, attempts))}")
+    files = attempts[number]
+    if args.json:
+        logs = [
+            {
+                "stream": stream,
+                "path": workspace.relative(files[stream]),
+                "bytes": files[stream].stat().st_size,
+                "text": files[stream].read_bytes().decode("utf-8", errors="replace"),
+            }
+            for stream, _ in _STREAMS
+            if stream in files
+        ]
+        emit_json(
+            {
+                "ok": True,
+                "task": task.id,
+                "agent": task.agent,
+                "attempt": number,
+                "attempts": list(attempts),
+                "logs": logs,
+            }
+        )
+        return ExitCode.OK
+    print(f"{task.id} [{task.agent}] attempt {number} of {len(attempts)}")
+    for stream, name in _STREAMS:
+        path = files.get(stream)
+        if stream == "in":  # what the agent was given: its brief and upstream results
+            if path is not None:
+                print(f"── {name}: {from_here(path)}")
+            continue
+        text = path.read_bytes().decode("utf-8", errors="replace") if path is not None else ""
+        if not text:
+            print(f"── {name}: empty")
+            continue
+        print(f"── {name}: {from_here(path) if path else ''}")
+        print(text, end="" if text.endswith("\n") else "\n")
+    return ExitCode.OK
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(sub, "init", cmd_init, "create a workspace with a master_plan.md skeleton")
     add_directory(p)
     p.add_argument("--request", help="the original request to put in the skeleton")
-    p.add_argument("--backend", default="claude", help="backend written into the skeleton (default: claude)")
+    p.add_argument(
+        "--backend",
+        default="claude",
+        help="backend written into the skeleton: claude (default), codex, gemini, shell (tasks as scripts) or command",
+    )
     p.add_argument("--force", action="store_true", help="replace an existing master_plan.md")
     add_directory(add_command(sub, "validate", cmd_validate, "parse master_plan.md and check the task graph"))
     p = add_command(sub, "render", cmd_render, "write agent_tasks/agent-XX.md briefs and the status blocks")
     add_directory(p)
     p.add_argument("--force", action="store_true", help="re-render briefs even where edited by hand")
     add_directory(add_command(sub, "status", cmd_status, "show every task's state"))
+    p = add_command(sub, "logs", cmd_logs, "show what a task's attempt printed: its stdout and stderr logs")
+    p.add_argument("words", nargs="+", metavar="[DIR] TASK", help="the task (after an optional workspace)")
+    p.usage = "%(prog)s [-h] [--json] [--attempt N] [DIR] TASK"
+    p.add_argument("--attempt", type=int, metavar="N", help="this attempt (default: the last)")
     p = add_command(sub, "graph", cmd_graph, "show the task graph (layers, mermaid or dot)")
     add_directory(p)
-    p.add_argument("--format", choices=["text", "mermaid", "dot"], default="text")
+    p.add_argument(
+        "--format",
+        choices=["text", "mermaid", "dot"],
+        default="text",
+        help="text: layers of tasks that can run in parallel (default); mermaid or dot: graph source to render",
+    )

@@ -8,8 +8,18 @@ from orchestrator.cli.output import Commands, add_command, add_directory, emit_j
 from orchestrator.errors import UsageError
 from orchestrator.state import store
 from orchestrator.state.lock import WorkspaceLock
-from orchestrator.state.workspace import DEFAULT_DIR, Workspace
+from orchestrator.state.workspace import DEFAULT_DIR, Workspace, from_here
 from orchestrator.vocabulary import ExitCode, TaskStatus
+
+
+def _duration(text: str) -> float | None:
+    """A duration as the settings take it (``300``, ``5m``, ``1h30m``, ``none``), for argparse."""
+    from orchestrator.plan.settings import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a duration: use seconds, 90s, 5m, 1h30m or none") from None
 
 
 def _ids(text: str | None) -> list[str] | None:
@@ -123,26 +133,50 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"ok": True, "final_output": str(workspace.final_output), "synthesis_cost_usd": cost})
     else:
-        print(f"Wrote {workspace.relative(workspace.final_output)}" + (f" (synthesis ${cost:.4f})" if cost else ""))
+        print(f"Wrote {from_here(workspace.final_output)}" + (f" (synthesis ${cost:.4f})" if cost else ""))
     return ExitCode.OK
 
 
+def _plan_words(args: argparse.Namespace) -> tuple[str, str]:
+    """``plan [DIR] REQUEST`` (and the old ``--dir DIR``): the workspace and the request."""
+    words = list(args.words)
+    if len(words) > 2:
+        raise UsageError(
+            f"plan takes a workspace and one request, not {len(words)} words — put the request in quotes: "
+            'orchestrator plan "Summarise this project"'
+        )
+    request = words.pop()
+    directory = words[0] if words else None
+    if args.dir is not None:
+        warn("--dir is deprecated: give the workspace as the first argument, `orchestrator plan DIR REQUEST`")
+        if directory is not None and directory != args.dir:
+            raise UsageError(f"two workspaces: {directory} and --dir {args.dir} — give one")
+        directory = args.dir
+    return directory or DEFAULT_DIR, request
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
+    import tempfile
     from pathlib import Path
 
     from orchestrator.plan.settings import Settings
     from orchestrator.run.planner import make_plan
 
-    root = Path(args.dir)
+    directory, request = _plan_words(args)
+    root = Path(directory)
     target = root / "master_plan.md"
     if target.exists() and not args.force and not args.dry_run:
         raise UsageError(f"{target} already exists — pass --force to replace it, or --dry-run to only print a plan")
     settings = Settings(backend=args.backend)
     if args.model:
         settings = settings.replace(model=args.model)
-    if args.timeout is not None:
+    if "timeout" in vars(args):  # given: a duration, or None for none
         settings = settings.replace(timeout=args.timeout)
-    planned = make_plan(args.request, root.absolute(), settings)
+    if args.dry_run:  # writes nothing: the planner's logs go to a directory that is removed after
+        with tempfile.TemporaryDirectory(prefix="orchestrator-plan-") as scratch:
+            planned = make_plan(request, root.absolute(), settings, logs=Path(scratch))
+    else:
+        planned = make_plan(request, root.absolute(), settings)
     if not args.dry_run:
         for sub in ("agent_tasks", "results", "logs"):
             (root / sub).mkdir(parents=True, exist_ok=True)
@@ -203,13 +237,28 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     p.add_argument("--all", action="store_true", help="reset every task")
 
     p = add_command(sub, "plan", cmd_plan, "ask an agent to decompose a request and write master_plan.md")
-    p.add_argument("request", help="what you want done, in words")
-    p.add_argument("--dir", default=DEFAULT_DIR, help="the workspace to write (default: .orchestrator)")
+    p.usage = (
+        "%(prog)s [-h] [--json] [--backend {claude,codex,gemini}] [--model MODEL] [--timeout DURATION] "
+        "[--dry-run] [--force] [DIR] REQUEST"
+    )
+    p.add_argument(
+        "words",
+        nargs="+",
+        metavar="[DIR] REQUEST",
+        help="the workspace to write (default: .orchestrator), then what you want done, in words (quoted)",
+    )
+    p.add_argument("--dir", help=argparse.SUPPRESS)  # before 0.2 the workspace was --dir; still read
     p.add_argument(
         "--backend", default="claude", choices=["claude", "codex", "gemini"], help="the planning agent (default claude)"
     )
     p.add_argument("--model", help="model for the planning agent")
-    p.add_argument("--timeout", type=float, metavar="SECONDS", help="time limit for the planning agent")
+    p.add_argument(
+        "--timeout",
+        type=_duration,
+        default=argparse.SUPPRESS,
+        metavar="DURATION",
+        help="time limit for the planning agent: seconds, or 90s, 5m, 1h30m, none (default 30m)",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the plan; write nothing")
     p.add_argument("--force", action="store_true", help="replace an existing master_plan.md")
 

@@ -1,8 +1,11 @@
 """``orchestrator install-skill``: put SKILL.md and the docs it points to where Claude Code finds skills.
 
-The installed SKILL.md calls the CLI as ``<this python> -m orchestrator``, so it works whether or
-not the console script is on PATH. A manifest of hashes tells a copy someone modified from one we
-wrote; a modified copy is only replaced with ``--force``.
+A user install (``~/.claude/skills/``) is this machine's: its SKILL.md calls the CLI as
+``<this python> -m orchestrator``, so it works whether or not the console script is on PATH. A
+project install (``.claude/skills/`` of the project) is committed with the project and used on
+other machines: its files are the package's own, word for word, with no path of this one. The
+docs beside SKILL.md are reference text, copied as they are in both. A manifest of hashes tells a
+copy someone modified from one we wrote; a modified copy is only replaced with ``--force``.
 """
 
 from __future__ import annotations
@@ -61,7 +64,9 @@ def install(*, user: bool, force: bool, project_dir: Path | None = None, home: P
         path = source / name
         if not path.is_file():
             raise UsageError(f"{path} is missing: this installation of orchestrator is incomplete")
-        texts[name] = localize(path.read_text(encoding="utf-8"), sys.executable)
+        text = path.read_text(encoding="utf-8")
+        # Only the instructions, and only on this machine: the docs speak of `python -m orchestrator`.
+        texts[name] = localize(text, sys.executable) if user and name == "SKILL.md" else text
     name = skill_name(texts["SKILL.md"])
     if user:
         # Claude Code reads user skills from $CLAUDE_CONFIG_DIR/skills when that is set, else ~/.claude/skills.
@@ -91,7 +96,8 @@ def install(*, user: bool, force: bool, project_dir: Path | None = None, home: P
             what = ", ".join(changed) or "files"
             raise UsageError(f"{target} was modified since it was installed ({what}) — pass --force to replace it")
     store.write_many([(target / file, text) for file, text in texts.items()])
-    store.write_text(manifest_path, json.dumps({"files": wanted, "python": sys.executable}, indent=2) + "\n")
+    manifest = {"files": wanted, **({"python": sys.executable} if user else {})}  # no machine path in a project
+    store.write_text(manifest_path, json.dumps(manifest, indent=2) + "\n")
     return Installed(target, name, list(SKILL_FILES), unchanged=False)
 
 
@@ -113,5 +119,9 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--user", action="store_true", help="into ~/.claude/skills/, or $CLAUDE_CONFIG_DIR/skills/ (the default)"
     )
-    p.add_argument("--project", action="store_true", help="into ./.claude/skills/ of the current directory")
+    p.add_argument(
+        "--project",
+        action="store_true",
+        help="into ./.claude/skills/ of the current directory, to commit with the project: no path of this machine",
+    )
     p.add_argument("--force", action="store_true", help="replace a copy that was modified after it was installed")

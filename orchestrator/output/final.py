@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator.documents import read_body
+from orchestrator.output.markup import as_code_block, demote_headings, output_form, quoted_in
 from orchestrator.output.templates import Templates
 from orchestrator.output.views import summary_line
 from orchestrator.plan.graph import critical_path
@@ -15,6 +16,9 @@ from orchestrator.state import store
 from orchestrator.state.status import TaskView, collect, counts
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
+
+TASK_HEADING = 3  # final_output.md's "### T-01 ..." above each output: its headings go below
+SYNTHESIS_HEADING = 2  # "## Synthesis"
 
 
 def _stamp(value: str | None) -> datetime | None:
@@ -96,20 +100,40 @@ def build(
     if views is None:
         views = collect(plan, workspace)
     by_id = {v.id: v for v in views}
+    order = plan.topological_order()
+    outputs = {
+        task_id: read_body(workspace.result(plan.tasks[task_id]))
+        for task_id in order
+        if by_id[task_id].status == TaskStatus.COMPLETED
+    }
+    holders = _quoted_by(plan, order, outputs)
     completed: list[dict[str, Any]] = []
     problems: list[dict[str, Any]] = []
-    for task_id in plan.topological_order():
+    for task_id in order:
         view = by_id[task_id]
         task = plan.tasks[task_id]
         if view.status == TaskStatus.COMPLETED:
-            body = read_body(workspace.result(task))
+            output = outputs[task_id]
+            form = output_form(plan.settings.result_format, view.backend or plan.settings_for(task).backend)
+            holder = holders.get(task_id)
+            if output is None:
+                body = "(result file unreadable)"
+            elif not output.strip():
+                body = "(no output)"
+            elif holder is not None:
+                body = f"*Quoted in full in the result of {holder} {plan.tasks[holder].title}, below.*"
+            else:
+                body = as_code_block(output) if form == "text" else demote_headings(output, TASK_HEADING)
             completed.append(
                 {
                     "id": task_id,
                     "name": task.title,
                     "agent": task.agent,
                     "duration": format_duration(view.duration),
-                    "body": (body or "(no output)") if body is not None else "(result file unreadable)",
+                    "body": body,
+                    "output": output or "",
+                    "format": form,
+                    "quoted_by": holder,
                     "simulated": view.simulated,
                 }
             )
@@ -130,8 +154,26 @@ def build(
         summary=summarize(plan, views, synthesis_cost),
         completed=completed,
         problems=problems,
-        synthesis=synthesis,
+        synthesis=demote_headings(synthesis, SYNTHESIS_HEADING) if synthesis else synthesis,
     )
+
+
+def _quoted_by(plan: Plan, order: list[str], outputs: dict[str, str | None]) -> dict[str, str]:
+    """Completed tasks whose whole output a dependent's output repeats verbatim (a report that
+    pastes its inputs), each with the task whose section shows it: the last in such a chain, so
+    that final_output.md holds every output once."""
+    holders: dict[str, str] = {}
+    position = {task_id: index for index, task_id in enumerate(order)}
+    for task_id in reversed(order):
+        output = outputs.get(task_id)
+        if not output:
+            continue
+        dependents = sorted((t for t in plan.graph.successors(task_id) if outputs.get(t)), key=position.__getitem__)
+        for dependent in dependents:
+            if quoted_in(output, outputs[dependent] or ""):
+                holders[task_id] = holders.get(dependent, dependent)
+                break
+    return holders
 
 
 def write_final_output(

@@ -12,9 +12,12 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
 
 from orchestrator.plan.settings import format_duration
+from orchestrator.state.workspace import DEFAULT_DIR, from_here
 
 Event = dict[str, Any]
 
@@ -27,6 +30,10 @@ class Reporter:
     def flush(self) -> None:
         """Show what the events so far have to show: the runner calls it whenever it has nothing
         to do but wait, so events may be gathered until then."""
+
+    def tick(self) -> None:
+        """A second has passed (the runner calls it once a second while a run goes on): a view
+        with clocks shows them moving."""
 
     def close(self) -> None:
         """The run is over."""
@@ -86,8 +93,9 @@ class JsonReporter(_LineReporter):
         self._write(json.dumps(event, ensure_ascii=False, default=str))
 
 
-def describe(event: Event) -> str | None:
-    """The plain-text line for an event."""
+def describe(event: Event, workspace: Path | None = None) -> str | None:
+    """The plain-text line for an event; ``workspace``: the run's, whose parent its paths are
+    relative to, to show them from where the user stands."""
     kind = event["event"]
     task = event.get("task", "")
     agent = f" [{event['agent']}]" if event.get("agent") else ""
@@ -106,7 +114,13 @@ def describe(event: Event) -> str | None:
     if kind == "task_retrying":
         return f"🔄 {task}{agent} {event['reason']}; retry {event['attempt']} in {event['delay']:.1f}s"
     if kind == "task_failed":
-        return f"❌ {task}{agent} failed: {event['reason']}"
+        lines = event.get("stderr_tail") or ()
+        stderr = "".join(f"\n   │ {line}" for line in lines)
+        if lines:
+            where = from_here(workspace) if workspace is not None else ".orchestrator"
+            named = "" if where == DEFAULT_DIR else f"{where} "
+            stderr += f"\n   └ all of it: orchestrator logs {named}{task}"
+        return f"❌ {task}{agent} failed: {event['reason']}{stderr}"
     if kind == "task_skipped":
         return f"⏭️ {task}{agent} skipped: {event['reason']}"
     if kind == "task_interrupted":
@@ -119,22 +133,39 @@ def describe(event: Event) -> str | None:
         found = event["counts"]
         parts = ", ".join(f"{n} {state}" for state, n in found.items() if n)
         cost = f"; cost ${event['cost_usd']:.4f}" if event.get("cost_usd") else ""
-        return (
-            f"■ run finished in {format_duration(event['wall_seconds'])}: {parts}{cost} → {event['final_output']}"
-            + (f" ({event['stopped']})" if event.get("stopped") else "")
+        final = event["final_output"]
+        if final and workspace is not None:
+            final = from_here(workspace.parent / final)
+        return f"■ run finished in {format_duration(event['wall_seconds'])}: {parts}{cost} → {final}" + (
+            f" ({event['stopped']})" if event.get("stopped") else ""
         )
     return None
 
 
+def workspace_of(event: Event) -> Path | None:
+    """The workspace a ``run_started`` event names."""
+    workspace = event.get("workspace") if event["event"] == "run_started" else None
+    return Path(workspace) if workspace else None
+
+
 class PlainReporter(_LineReporter):
+    def __init__(self, stream: TextIO | None = None) -> None:
+        super().__init__(stream)
+        self.workspace: Path | None = None
+
     def event(self, event: Event) -> None:
-        line = describe(event)
+        self.workspace = workspace_of(event) or self.workspace
+        line = describe(event, self.workspace)
         if line is not None:
             self._write(line)
 
 
 class LiveReporter(Reporter):
-    """A rich live panel: counts, a progress bar and the running tasks with elapsed time."""
+    """On a terminal: the lines of ``PlainReporter``, which stay on screen (as cargo's or docker
+    build's do), above a panel of counts, a progress bar and the running tasks with their
+    clocks. Lines gathered from events are printed, and the panel redrawn, on ``flush`` (once per
+    turn of the run's loop) and every second (``tick``), so a long agent is seen to be running,
+    not hung. The panel goes at the end; the lines stay."""
 
     def __init__(self) -> None:
         from rich.console import Console
@@ -146,8 +177,12 @@ class LiveReporter(Reporter):
         self.done = {"completed": 0, "failed": 0, "skipped": 0}
         self.total = 0
         self.paused: str | None = None
-        self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=True)
-        self.live.__enter__()
+        self.workspace: Path | None = None
+        self._lines: list[str] = []
+        # Redrawn by the run itself (``flush``, ``tick``), never by a thread of rich's own: what
+        # the panel shows is changed and drawn on one thread, and a closed terminal is met there.
+        self.live = Live(self._render(), console=self.console, auto_refresh=False, transient=True)
+        self._guarded(self.live.__enter__)
 
     def _render(self) -> Any:
         from rich.progress_bar import ProgressBar
@@ -185,18 +220,34 @@ class LiveReporter(Reporter):
             self.paused = f"until {event['until']}: {event['reason']}"
         if kind in {"task_completed", "task_started", "run_started"}:
             self.paused = None
+        self.workspace = workspace_of(event) or self.workspace
+        line = describe(event, self.workspace)
+        if line is not None:
+            self._lines.append(line)
+
+    def flush(self) -> None:
+        """Print the lines gathered (above the panel, where they stay; as text, never as rich
+        markup) in one write, and redraw the panel."""
+        self._guarded(lambda: self.live.update(self._render(), refresh=True))  # what a print below redraws
+        if self._lines:
+            text = "\n".join(self._lines)
+            self._lines.clear()
+            self._guarded(lambda: self.live.console.print(text, markup=False, highlight=False, emoji=False))
+
+    def tick(self) -> None:
+        self.flush()
+
+    def _guarded(self, draw: Callable[[], object]) -> None:
         if self.closed:
             return
-        line = describe(event)
         try:
-            if line is not None and kind not in {"task_started", "task_completed"}:
-                self.live.console.print(line)
-            self.live.update(self._render())
+            draw()
         except OSError as exc:  # the terminal was closed: the run goes on, unseen
             self.closed = True
             reader_gone(sys.stdout, exc)
 
     def close(self) -> None:
+        self.flush()
         try:
             self.live.__exit__(None, None, None)
         except OSError as exc:

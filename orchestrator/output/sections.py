@@ -49,7 +49,9 @@ def update_plan_file(
 ) -> bool:
     """Put the status blocks into master_plan.md as it is on disk now (a person's edits since the
     plan was loaded are kept); whether the file changed. Raises ``planfile.PlanFileUnreadable``
-    when the file is not UTF-8 at the moment."""
+    when the file is not UTF-8 at the moment. A plan with ``status_blocks: false`` is left alone."""
+    if not plan.settings.status_blocks:
+        return False
     if views is None:
         views = collect(plan, workspace)
     blocks = status_blocks(plan, views, Templates.of(workspace))

@@ -12,9 +12,16 @@ def cell(text: str) -> str:
 
 
 def plan_markdown(
-    request: str, tasks: list[dict[str, str]], *, backend: str, goal: str = "", criteria: str = ""
+    request: str,
+    tasks: list[dict[str, str]],
+    *,
+    backend: str,
+    goal: str = "",
+    criteria: str = "",
+    command: str = "",
 ) -> str:
-    """A master_plan.md from task rows (``id``, ``name``, ``description``, ``deps``, ``priority``, ``details``)."""
+    """A master_plan.md from task rows (``id``, ``name``, ``description``, ``deps``, ``priority``,
+    ``details``); ``command``: the ``command`` setting's line, for the command backend."""
     rows = [
         {**row, **{key: cell(row.get(key, "")) for key in ("id", "name", "description", "deps", "priority")}}
         for row in tasks
@@ -23,25 +30,54 @@ def plan_markdown(
         "master_plan.md.j2",
         request=request or "Describe what you want done.",
         backend=backend,
+        command=command,
         tasks=rows,
         goal=cell(goal),
         criteria=cell(criteria),
     )
 
 
+_AGENT_TASKS = [
+    {"id": "T-01", "name": "Survey", "description": "List the project's main parts and what each does",
+     "deps": "None", "priority": "P1",
+     "details": "Read the project's top-level files and folders. Write a short list of its main parts\n"
+                "and what each does."},
+    {"id": "T-02", "name": "Assess", "description": "Point out the three most important problems",
+     "deps": "T-01", "priority": "P2",
+     "details": "Using the survey from T-01, point out the three most important problems you see,\n"
+                "each with the file it is in."},
+    {"id": "T-03", "name": "Report", "description": "Summarise survey and problems in one page",
+     "deps": "T-01, T-02", "priority": "P2",
+     "details": "Combine the results of T-01 and T-02 into a one-page report."},
+]  # fmt: skip
+
+# A shell task runs only a command written as one (never its description): the same three tasks
+# as scripts that run anywhere, to be replaced by yours.
+_SHELL_TASKS = [
+    {"id": "T-01", "name": "Survey", "description": "List the project's top-level files and folders",
+     "deps": "None", "priority": "P1",
+     "details": "```bash\nls -1p\n```"},
+    {"id": "T-02", "name": "Assess", "description": "Find TODO and FIXME markers",
+     "deps": "T-01", "priority": "P2",
+     "details": "```bash\ngrep -rnI -E '\\b(TODO|FIXME)\\b' --exclude-dir=.git --exclude-dir=.orchestrator . "
+                "| head -20 || true\n```"},
+    {"id": "T-03", "name": "Report", "description": "Count the lines of T-01's and T-02's results",
+     "deps": "T-01, T-02", "priority": "P2",
+     "details": "```bash\n# Each file named in $ORCHESTRATOR_INPUTS is a result: YAML frontmatter, then the output.\n"
+                "for file in $ORCHESTRATOR_INPUTS; do\n"
+                "  name=$(sed -n 's/^name: //p' \"$file\" | head -1)\n"
+                "  echo \"- $name: $(awk 'n >= 2 { print } /^---$/ { n++ }' \"$file\" | grep -c . || true) lines\"\n"
+                "done\n```"},
+]  # fmt: skip
+
+# What `init --backend command` puts in the command setting: a stand-in that answers with the
+# brief it is given, until the plan names the real program.
+SKELETON_COMMAND = '["python3", "-c", "import sys; print(sys.stdin.read())"]'
+
+
 def skeleton(request: str, backend: str) -> str:
     """The master_plan.md that ``orchestrator init`` writes: valid, runnable, and meant to be edited."""
-    tasks = [
-        {"id": "T-01", "name": "Survey", "description": "List the project's main parts and what each does",
-         "deps": "None", "priority": "P1",
-         "details": "Read the project's top-level files and folders. Write a short list of its main parts\n"
-                    "and what each does."},
-        {"id": "T-02", "name": "Assess", "description": "Point out the three most important problems",
-         "deps": "T-01", "priority": "P2",
-         "details": "Using the survey from T-01, point out the three most important problems you see,\n"
-                    "each with the file it is in."},
-        {"id": "T-03", "name": "Report", "description": "Summarise survey and problems in one page",
-         "deps": "T-01, T-02", "priority": "P2",
-         "details": "Combine the results of T-01 and T-02 into a one-page report."},
-    ]  # fmt: skip
-    return plan_markdown(request, tasks, backend=backend)
+    if backend == "shell":
+        return plan_markdown(request, _SHELL_TASKS, backend=backend)
+    command = SKELETON_COMMAND if backend == "command" else ""
+    return plan_markdown(request, _AGENT_TASKS, backend=backend, command=command)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -41,6 +42,7 @@ def environment(workspace: Workspace | None) -> ImmutableSandboxedEnvironment:
     loaders.append(jinja2.FileSystemLoader(PACKAGED))
     env = ImmutableSandboxedEnvironment(loader=jinja2.ChoiceLoader(loaders), **_options())
     env.filters["quote"] = blockquote
+    env.filters["fence"] = fence
     return env
 
 
@@ -55,6 +57,7 @@ def packaged_environment() -> jinja2.Environment:
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(PACKAGED), **_options())
     env.filters["quote"] = blockquote
+    env.filters["fence"] = fence
     return env
 
 
@@ -62,6 +65,15 @@ def blockquote(text: str) -> str:
     """Text as a markdown blockquote, one ``> `` per line."""
     lines = str(text or "").strip().splitlines() or [""]
     return "\n".join(f"> {line}".rstrip() for line in lines)
+
+
+def fence(text: str, info: str = "") -> str:
+    """Text as a fenced code block, its fence longer than any run of backticks inside, so that
+    nothing in the text can close it."""
+    body = str(text or "").strip("\n")
+    longest = max((len(run) for run in re.findall(r"`+", body)), default=0)
+    marker = "`" * max(3, longest + 1)
+    return f"{marker}{info}\n{body}\n{marker}"
 
 
 def _overrides_signature(directory: Path) -> object:

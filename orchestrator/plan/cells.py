@@ -51,6 +51,9 @@ COLUMN_ALIASES: dict[str, str] = {
     "tag": "tags",
     "labels": "tags",
     "backend": "backend",
+    "command": "command",
+    "cmd": "command",
+    "shell command": "command",
 }
 
 # Priority words and their level. Lower runs first; a bare integer N means PN.
@@ -92,6 +95,16 @@ def clean(cell: str) -> str:
     while (match := _EMPHASIS_RE.fullmatch(text)) is not None:
         text = match.group(2).strip()
     return text
+
+
+def code_cell(cell: str) -> str:
+    """A cell that holds code (a Command): the text inside one pair of backtick runs, if it is
+    wrapped in one (`` `grep -c x` ``), else the cell as it is; ``-`` or empty for none."""
+    text = cell.strip()
+    run = len(text) - len(text.lstrip("`"))
+    if run and len(text) > 2 * run and text.endswith("`" * run) and "`" * run not in text[run:-run]:
+        text = text[run:-run].strip()
+    return "" if text in {"-", "—", "–"} else text
 
 
 _DEP_SPLIT_RE = re.compile(r"[,;\s]+")

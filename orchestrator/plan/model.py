@@ -31,6 +31,7 @@ class Task:
     timeout_set: bool = False  # a Timeout cell was given (its value may be None = no limit)
     retries: int | None = None
     backend: str | None = None
+    command: str | None = None  # a Command cell: what a shell task runs (it never runs its description)
     tags: tuple[str, ...] = ()
     details: str | None = None
     line: int = 0
@@ -43,7 +44,7 @@ class Task:
 
     @property
     def title(self) -> str:
-        return self.name or _first_words(self.description) or self.id
+        return self.name or _first_words(self.description) or _first_words(self.command or "") or self.id
 
     @property
     def slug(self) -> str:

@@ -18,6 +18,7 @@ from orchestrator.plan.cells import (
     NOT_IDS,
     NUMBER_RE,
     clean,
+    code_cell,
     id_problem,
     parse_priority,
     split_ids,
@@ -201,7 +202,7 @@ def _parse_tasks(document: Document, out: _Collector) -> dict[str, dict[str, Any
             "add a first column '| Task ID |' with ids such as T-01",
         )
         return {}
-    if "description" not in seen_columns and "name" not in seen_columns:
+    if not {"description", "name", "command"} & seen_columns.keys():
         out.add(
             table.header_line,
             "the task table has no 'Description' or 'Task Name' column",
@@ -277,6 +278,7 @@ def _task_from_row(row: dict[str, str], extra: dict[str, str], line: int, out: _
         "profile": (clean(row["profile"]) or None) if "profile" in row else None,
         "tags": tuple(t for t in _TAGS_SPLIT_RE.split(row["tags"]) if t) if "tags" in row else (),
         "backend": (clean(row["backend"]).lower() or None) if "backend" in row else None,
+        "command": (code_cell(row["command"]) or None) if "command" in row else None,
     }
     if fields["profile"] in {"-", "—", "none"}:
         fields["profile"] = None

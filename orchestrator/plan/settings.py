@@ -225,6 +225,12 @@ class Settings:
     max_cost: float | None = field(default=None, metadata=_parser(_optional_float))
     resume_sessions: bool = field(default=True, metadata=_parser(_bool))
     aggregate: str = field(default="concat", metadata=_parser(_choice("concat", "agent")))
+    # How final_output.md shows a task's output: as markdown, or as text in a code block; auto:
+    # text for shell tasks (a command's stdout), markdown for the rest (agents answer in it).
+    result_format: str = field(default="auto", metadata=_parser(_choice("auto", "markdown", "text")))
+    # The status table and graph written into master_plan.md; off for a plan kept in version
+    # control, whose file a run should leave as it is.
+    status_blocks: bool = field(default=True, metadata=_parser(_bool))
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

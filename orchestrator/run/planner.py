@@ -136,8 +136,9 @@ async def _call(backend_name: str, settings: Settings, prompt: str, project: Pat
     return result
 
 
-def make_plan(request: str, workspace: Path, settings: Settings) -> Planned:
-    """Ask the backend for a plan, validate it, and send it back once with the problems if needed."""
+def make_plan(request: str, workspace: Path, settings: Settings, *, logs: Path | None = None) -> Planned:
+    """Ask the backend for a plan, validate it, and send it back once with the problems if needed.
+    The planner's logs go to ``logs`` (default: the workspace's ``logs/``)."""
     if settings.backend == "shell":
         raise AgentCallError("`plan` needs an agent backend (claude, codex, gemini or command), not shell")
     hint = (
@@ -146,13 +147,14 @@ def make_plan(request: str, workspace: Path, settings: Settings) -> Planned:
         else ("\nAnswer with only the JSON object, matching this JSON schema:\n" + json.dumps(PLAN_SCHEMA) + "\n")
     )
     prompt = PLANNER_PROMPT.format(request=request.strip(), json_hint=hint)
-    logs = workspace / "logs"
+    where = f" (logs in {workspace / 'logs'})" if logs is None else ""  # other logs are not kept
+    logs = logs if logs is not None else workspace / "logs"
     cost = 0.0
     for attempt in (1, 2):
         result = anyio.run(_call, settings.backend, settings, prompt, workspace.parent, logs, attempt)
         cost += result.cost_usd or 0.0
         if not result.completed:
-            raise AgentCallError(f"the planner failed: {result.message} (logs in {logs})")
+            raise AgentCallError(f"the planner failed: {result.message}{where}")
         data: Any = result.text
         try:
             data = answer_json(result)

@@ -1,11 +1,13 @@
-"""Checks that need more than the plan file: backends exist and are configured, profiles exist."""
+"""Checks that need more than the plan file: backends exist and are configured, profiles exist,
+and a shell task has a command to run (its backend may come from a profile or ``run --backend``)."""
 
 from __future__ import annotations
 
 from orchestrator import backends
 from orchestrator.backends.probe import agent_environment, probe
+from orchestrator.backends.shell import task_script
 from orchestrator.errors import BackendUnavailableError, PlanError, Problem
-from orchestrator.plan.model import Plan
+from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import suggest
 from orchestrator.state.workspace import Workspace
@@ -34,6 +36,9 @@ def check_plan(plan: Plan, workspace: Workspace, profiles: Profiles | None = Non
                 )
             )
             continue
+        command = _command_problem(task, name, file)
+        if command is not None:
+            problems.append(command)
         # A backend is checked once with the plan's settings, and again for each profile that
         # changes them (tools, permission mode): the same problem is said once, where it is.
         key = (name, task.profile if profiles.get(task.profile) is not None else None)
@@ -83,3 +88,23 @@ def check_installed(plan: Plan, profiles: Profiles, only: list[str] | None = Non
         raise BackendUnavailableError(
             "; ".join(parts) + " — nothing was started; `orchestrator doctor` shows what the plan needs"
         )
+
+
+def _command_problem(task: Task, backend: str, file: str) -> Problem | None:
+    """A shell task runs a command written as one, never its description; a Command cell is
+    for shell tasks only."""
+    if backend == "shell" and task_script(task) is None:
+        return Problem(
+            file,
+            task.line,
+            f"{task.id} is a shell task with no command: its description is not run as a script",
+            f"add a Command column with the command, or a ```bash block under '### {task.id}' in Task Details",
+        )
+    if backend != "shell" and task.command:
+        return Problem(
+            file,
+            task.line,
+            f"{task.id} has a Command but runs on '{backend}', which does not run commands",
+            "set its Backend cell to shell, or empty its Command cell",
+        )
+    return None

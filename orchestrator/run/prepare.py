@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,9 +15,10 @@ from orchestrator.plan.model import Plan
 from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import Settings
 from orchestrator.run.attempts import Resumable
-from orchestrator.run.preflight import check_plan
+from orchestrator.run.preflight import check_installed, check_plan
 from orchestrator.run.selection import Selection, expected_fingerprints, select, settings_signature
 from orchestrator.state import store
+from orchestrator.state.journal import OpenAttempt
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView, collect, read_records
 from orchestrator.state.workspace import Workspace
@@ -53,10 +55,18 @@ class Prepared:
     sessions: dict[str, Resumable] = field(default_factory=dict)  # interrupted agent sessions to resume
     attempts: dict[str, int] = field(default_factory=dict)  # each task's last attempt number, in any run
 
+    def resume(self, left: Iterable[OpenAttempt]) -> None:
+        """The agent sessions of attempts a dead runner left open go on where they stopped (with
+        what each was started with, for ``Launcher.prepare`` to compare)."""
+        for attempt in left:
+            if attempt.session_id:
+                self.sessions.setdefault(attempt.task, Resumable(attempt.session_id, attempt.fingerprint))
 
-def load_checked(workspace: Workspace, options: RunOptions) -> tuple[Plan, Profiles]:
-    """The plan with the command line's overrides, checked (backends, profiles): a ``PlanError``
-    here means nothing was written."""
+
+def load_checked(workspace: Workspace, options: RunOptions, *, clis: bool = False) -> tuple[Plan, Profiles]:
+    """The plan with the command line's overrides, checked (backends, profiles; with ``clis``,
+    that the agent CLIs of the tasks to run are installed): an error here means nothing was
+    written."""
     plan = workspace.load_plan()
     overrides = options.overrides()
     if overrides:
@@ -70,6 +80,8 @@ def load_checked(workspace: Workspace, options: RunOptions) -> tuple[Plan, Profi
             raise UsageError(f"{flag}: no task {', '.join(unknown)} in the plan")
         if ids:  # task ids are not case-sensitive: --only t1 is T1
             ids[:] = [lowered[task_id.lower()] for task_id in ids]
+    if clis:
+        check_installed(plan, profiles, options.only)
     return plan, profiles
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from orchestrator import documents
 from orchestrator.backends.base import tail
 from orchestrator.errors import PlanError
+from orchestrator.output.markup import output_form
 from orchestrator.output.reporter import Reporter
 from orchestrator.output.templates import Templates
 from orchestrator.plan.model import Plan, Task
@@ -27,6 +28,16 @@ from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
 _EVENTS = {TaskStatus.SKIPPED: "task_skipped", TaskStatus.INTERRUPTED: "task_interrupted"}
+STDERR_TAIL = 3000  # characters of a failed attempt's stderr kept in its result file
+TERMINAL_LINES = 5  # of them, the last lines shown under the failure in the terminal
+TERMINAL_WIDTH = 200  # characters of each such line
+
+
+def last_lines(text: str, count: int = TERMINAL_LINES, width: int = TERMINAL_WIDTH) -> list[str]:
+    """The last ``count`` non-blank lines of ``text``, each cut to ``width`` characters: enough to
+    see why a task failed without opening its log, never a screenful."""
+    lines = [line.rstrip() for line in text.splitlines() if line.strip()][-count:]
+    return [line if len(line) <= width else line[: width - 1] + "…" for line in lines]
 
 
 class Recorder:
@@ -111,9 +122,17 @@ class Recorder:
         return record
 
     def failed(self, outcome: Outcome, reason: str) -> None:
-        self._write_attempt(outcome, TaskStatus.FAILED, reason)
+        stderr = self._stderr(outcome)
+        self._write_attempt(outcome, TaskStatus.FAILED, reason, stderr)
         task = outcome.attempt.task
-        self.emit("task_failed", task=task.id, agent=task.agent, reason=reason)
+        self.emit("task_failed", task=task.id, agent=task.agent, reason=reason, stderr_tail=last_lines(stderr))
+
+    def _stderr(self, outcome: Outcome) -> str:
+        """The end of a failed attempt's stderr log (3,000 characters), for its result and the terminal."""
+        if not outcome.run.stderr_bytes:
+            return ""
+        attempt = outcome.attempt
+        return tail(self.workspace.log(attempt.task, attempt.number, "err"), STDERR_TAIL).rstrip()
 
     def not_run(
         self,
@@ -151,7 +170,9 @@ class Recorder:
         self.not_run(attempt.task, TaskStatus.INTERRUPTED, why, attempts=attempt.number, session=session,
                      fingerprint=attempt.fingerprint)  # fmt: skip
 
-    def _write_attempt(self, outcome: Outcome, status: TaskStatus, reason: str | None) -> ResultRecord:
+    def _write_attempt(
+        self, outcome: Outcome, status: TaskStatus, reason: str | None, stderr: str = ""
+    ) -> ResultRecord:
         attempt, run, result = outcome.attempt, outcome.run, outcome.result
         task = attempt.task
         ws = self.workspace
@@ -183,9 +204,6 @@ class Recorder:
             logs=tuple(logs),
             simulated=run.simulated,
         )
-        stderr = ""
-        if run.stderr_bytes and status != TaskStatus.COMPLETED:
-            stderr = tail(ws.log(task, attempt.number, "err"), 3000).rstrip()
         body = self._render_result(
             task=task,
             status=str(status),
@@ -193,6 +211,7 @@ class Recorder:
             reason=reason or "",
             output=result.text.rstrip(),
             stderr_tail=stderr,
+            format=output_form(self.plan.settings.result_format, attempt.settings.backend),
             logs=logs,
             simulated=run.simulated,
         )

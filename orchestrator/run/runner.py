@@ -36,8 +36,7 @@ from orchestrator.output.sections import status_blocks
 from orchestrator.output.templates import Templates
 from orchestrator.plan.model import Plan
 from orchestrator.run.admission import Admission
-from orchestrator.run.attempts import Launcher, Resumable
-from orchestrator.run.preflight import check_installed
+from orchestrator.run.attempts import Launcher
 from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, load_checked, prepare
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.scheduler import Scheduler
@@ -87,9 +86,8 @@ class Runner:
         self.scheduler: Scheduler | None = None
 
     def run(self) -> RunSummary:
-        plan, profiles = load_checked(self.workspace, self.options)  # a bad plan: one clear error, nothing written
-        if self.executor.runs_here:  # an agent CLI missing here: one line before anything starts
-            check_installed(plan, profiles, self.options.only)
+        # A bad plan, or an agent CLI missing where attempts run: one clear error, nothing written.
+        load_checked(self.workspace, self.options, clis=self.executor.runs_here)
         lock = WorkspaceLock(self.workspace.lock_file, self.workspace.root.name)
         lock.acquire()
         try:
@@ -120,10 +118,7 @@ class Runner:
                 if stopped is None:  # interrupted before anything ran: the journal is left as it is
                     background.cancel_scope.cancel()
                     return self._not_started(prepared, started)
-                for session in left.open.values():  # what a kill -9 interrupted goes on where it stopped
-                    if session.session_id:
-                        resumable = Resumable(session.session_id, session.fingerprint)
-                        prepared.sessions.setdefault(session.task, resumable)
+                prepared.resume(left.open.values())  # what a kill -9 interrupted goes on where it stopped
                 journal = journals.Journal(ws.journal_file)
                 journal.begin()
                 for task_id in stopped:
@@ -139,6 +134,7 @@ class Runner:
                     workspace=str(ws.root),
                 )
                 background.start_soon(self._flush_every_second, prepared, scheduler)
+                background.start_soon(_tick_every_second, self.reporter)
                 try:
                     await self._stoppably(scheduler.run)
                 finally:
@@ -257,12 +253,13 @@ class Runner:
         """Make the results written since the last flush durable, and rewrite the status blocks
         (their text made here; the writes, fsyncs included, in a worker thread)."""
         paths = self.recorder.take_unsynced()
-        blocks = status_blocks(prepared.plan, list(prepared.views.values()), Templates.of(self.workspace))
-        plan_file = self.workspace.plan_file
+        plan, plan_file = prepared.plan, self.workspace.plan_file
+        shown = plan.settings.status_blocks
+        blocks = status_blocks(plan, list(prepared.views.values()), Templates.of(self.workspace)) if shown else []
 
         def write() -> str | None:
             store.sync_files(paths)
-            return _rewrite_status(plan_file, blocks, durable=False)
+            return _rewrite_status(plan_file, blocks, durable=False) if shown else None
 
         self._unreadable(await anyio.to_thread.run_sync(write))
 
@@ -294,7 +291,8 @@ class Runner:
         store.sync_files(self.recorder.take_unsynced())
         admission = scheduler.admission
         _write_final_output(plan, ws, views, synth, admission)
-        self._unreadable(_rewrite_status(ws.plan_file, status_blocks(plan, views, Templates.of(ws)), durable=True))
+        if plan.settings.status_blocks:
+            self._unreadable(_rewrite_status(ws.plan_file, status_blocks(plan, views, Templates.of(ws)), durable=True))
         stopped = scheduler.stopped or self._synthesis_failed
         found = counts(views)
         bad = any(prepared.views[t].status != TaskStatus.COMPLETED for t in prepared.selection.run)
@@ -318,6 +316,13 @@ class Runner:
 
     def _emit(self, kind: str, **data: object) -> None:
         self.reporter.event({"event": kind, "time": journals.now_iso(), **data})
+
+
+async def _tick_every_second(reporter: Reporter) -> None:
+    """The reporter's clock: a live view's timers move while nothing else happens."""
+    while True:
+        await anyio.sleep(1.0)
+        reporter.tick()
 
 
 def _write_final_output(

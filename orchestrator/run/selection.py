@@ -118,12 +118,12 @@ def select(
         unknown = [t for t in only if t not in plan.tasks]
         if unknown:
             raise UsageError(f"--only: no task {', '.join(unknown)} in the plan")
-        for task_id in only:
-            missing = [d for d in plan.tasks[task_id].dependencies if d not in completed]
+        for task_id in only:  # a dependency named in --only too runs first, in this run
+            missing = [d for d in plan.tasks[task_id].dependencies if d not in completed and d not in only]
             if missing:
                 raise UsageError(
                     f"--only {task_id}: its dependencies {', '.join(missing)} are not completed — "
-                    f"run them first (orchestrator run), or drop --only"
+                    f"add them to --only, run them first (orchestrator run), or drop --only"
                 )
         # The named tasks run; what they depend on counts as done as long as it completed.
         return Selection([t for t in plan.tasks if t in only], (completed | done) - set(only))

@@ -61,10 +61,19 @@ def read_pause(workspace: Workspace) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def paused(workspace: Workspace) -> bool:
+    """Whether a usage-limit pause is in force now."""
+    data = read_pause(workspace)
+    try:
+        return data is not None and float(data.get("until", 0)) > time.time()
+    except (TypeError, ValueError):  # a file edited by hand
+        return False
+
+
 def status_notes(workspace: Workspace) -> dict[str, Any]:
     """For ``status``: a pause still in force, in words and as data."""
     data = read_pause(workspace)
-    if data is None or float(data.get("until", 0)) <= time.time():
+    if data is None or not paused(workspace):
         return {}
     note = f"⏸️ paused until {data.get('until_iso')}: {data.get('reason')} (backend {data.get('backend')})"
     return {"paused_until": data.get("until_iso"), "pause_reason": data.get("reason"), "notes": [note]}

@@ -9,6 +9,7 @@ from typing import Any
 
 from orchestrator.plan.model import Plan, Task
 from orchestrator.state import journal
+from orchestrator.state.pause import paused
 from orchestrator.state.results import ResultRecord, read_record
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
@@ -107,7 +108,8 @@ def collect(plan: Plan, workspace: Workspace) -> list[TaskView]:
     A result file of the task's own decides completed/failed/skipped/interrupted; an attempt the
     journal has open means running while its runner is alive (retrying while it waits for a
     backoff), interrupted once the runner is gone; otherwise a task is pending when its
-    dependencies are completed and waiting when they are not.
+    dependencies are completed and waiting when they are not, or while a usage-limit pause
+    (``state/pause.json``) is in force: nothing starts until it ends.
     """
     records = read_records(plan, workspace)
     attempts = journal.read(workspace.journal_file)
@@ -131,6 +133,10 @@ def collect(plan: Plan, workspace: Workspace) -> list[TaskView]:
             view.status = TaskStatus.RETRYING
         views[task.id] = view
     settle_waiting(views.values(), views)
+    if paused(workspace):
+        for view in views.values():
+            if view.status == TaskStatus.PENDING:
+                view.status = TaskStatus.WAITING
     return list(views.values())
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,12 +112,37 @@ class Workspace:
     def brief_name(self, task: Task) -> str:
         return f"{self.root.name}/agent_tasks/{task.slug}.md"
 
+    def attempt_logs(self, task: Task) -> dict[int, dict[str, Path]]:
+        """Every attempt of ``task`` that left logs, by number: its streams (``in``, ``out``,
+        ``err``) and their files. Attempt numbers go on across runs, so this is every run's."""
+        found: dict[int, dict[str, Path]] = {}
+        prefix = f"{task.slug}.attempt-"
+        try:
+            names = os.listdir(self.logs_dir)
+        except OSError:
+            return found
+        for name in names:
+            number, _, stream = name.removeprefix(prefix).partition(".")
+            if name.startswith(prefix) and number.isdigit() and stream in {"in", "out", "err"}:
+                found.setdefault(int(number), {})[stream] = self.logs_dir / name
+        return dict(sorted(found.items()))
+
     def relative(self, path: Path) -> str:
         """``path`` as the user would type it from the project directory."""
         try:
             return str(path.relative_to(self.project_dir))
         except ValueError:
             return str(path)
+
+
+def from_here(path: str | os.PathLike[str]) -> str:
+    """``path`` as the user would type it from where they stand (the current directory), as
+    messages show paths: relative when it is inside, absolute when it is not."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return str(path)
+    return str(path) if relative.startswith(os.pardir) else relative
 
 
 def _log_stem(task: Task, attempt: int) -> str:

@@ -1,0 +1,123 @@
+"""The command line as a new user meets it: usage errors under ``--json``, help for every option,
+``plan``'s arguments, and exit codes that say what the README says."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import pytest
+from runner_helpers import Spec, cli, write_plan
+
+from orchestrator.cli.main import build_parser
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(
+            ["run", "--max-parallel", "x"],
+            "orchestrator run: argument --max-parallel: invalid int value: 'x'",
+            id="bad-int",
+        ),
+        pytest.param(
+            ["status", "--no-such-option"], "orchestrator: unrecognized arguments: --no-such-option", id="unknown"
+        ),
+        pytest.param(
+            ["plan", "--timeout", "soon", "Do it"], "orchestrator plan: argument --timeout: 'soon'", id="duration"
+        ),
+        pytest.param(["plan", "Do", "it", "now"], "plan takes a workspace and one request, not 3 words", id="unquoted"),
+    ],
+)
+def test_a_usage_error_under_json_is_a_json_error(tmp_path: Path, args: list[str], message: str) -> None:
+    result = cli(tmp_path, *args, "--json")
+    assert result.code == 2
+    error = json.loads(result.stdout)
+    assert error["ok"] is False and error["error"] == "UsageError" and error["problems"] == []
+    assert error["message"].startswith(message)
+    assert result.stderr.startswith(message) and "usage:" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_usage_error_without_json_shows_the_usage(tmp_path: Path) -> None:
+    result = cli(tmp_path, "run", "--max-parallel", "x")
+    assert result.code == 2 and result.stdout == ""
+    assert result.stderr.startswith("usage: orchestrator run ")
+    assert "orchestrator run: argument --max-parallel: invalid int value: 'x' — see `orchestrator run --help`" in (
+        result.stderr
+    )
+
+
+def _subcommands() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def test_every_option_says_what_it_does_and_json_help_fits_its_command() -> None:
+    for name, sub in _subcommands().items():
+        for action in sub._actions:
+            assert action.help, f"orchestrator {name}: {action.option_strings or action.dest} has no help"
+        json_help = next(a.help for a in sub._actions if "--json" in a.option_strings)
+        assert json_help is not None
+        assert ("event" in json_help) == (name == "run"), f"{name}: --json help reads {json_help!r}"
+
+
+def test_plan_takes_the_workspace_as_its_first_argument_like_every_command() -> None:
+    parser = build_parser()
+    args = parser.parse_args(["plan", "ws", "Summarise this project", "--timeout", "5m"])
+    assert args.words == ["ws", "Summarise this project"] and args.timeout == 300.0
+    assert "[DIR] REQUEST" in _subcommands()["plan"].format_usage()
+    assert "timeout" not in vars(parser.parse_args(["plan", "Do it"]))  # not given: the default holds
+    assert parser.parse_args(["plan", "Do it", "--timeout", "none"]).timeout is None
+
+
+def test_status_graph_and_aggregate_exit_0_with_a_failed_task_and_run_exits_1(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T-01", "exit 3"), Spec("T-02", "echo two", deps=["T-01"])])
+    assert cli(tmp_path, "run").code == 1
+    for command in (["status"], ["status", "--json"], ["graph"], ["aggregate"], ["validate"]):
+        result = cli(tmp_path, *command)
+        assert result.code == 0, (command, result.stderr)
+    statuses = {t["id"]: t["status"] for t in json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]}
+    assert statuses == {"T-01": "failed", "T-02": "skipped"}
+
+
+def test_status_shows_tasks_waiting_while_a_usage_limit_pause_is_in_force(tmp_path: Path) -> None:
+    """A pause (``state/pause.json``, left by a runner that hit a usage limit) holds every task
+    back: status shows them ⏸️ waiting, as workflow.md says, not 🟡 pending; once it is over,
+    pending again."""
+    write_plan(tmp_path, [Spec("T-01", "echo one"), Spec("T-02", "echo two")])
+    state = tmp_path / ".orchestrator" / "state"
+    state.mkdir()
+    until = time.time() + 3600
+    pause = {"until": until, "until_iso": "later", "backend": "claude", "reason": "usage limit reached"}
+    (state / "pause.json").write_text(json.dumps(pause), encoding="utf-8")
+    shown = cli(tmp_path, "status")
+    assert shown.code == 0, shown.stderr
+    assert "T-01  Agent-01  ⏸️ Waiting" in shown.stdout and "T-02  Agent-02  ⏸️ Waiting" in shown.stdout
+    assert "⏸️ paused until later: usage limit reached" in shown.stdout
+    tasks = json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]
+    assert [t["status"] for t in tasks] == ["waiting", "waiting"]
+    (state / "pause.json").write_text(json.dumps({**pause, "until": time.time() - 1}), encoding="utf-8")
+    assert "T-01  Agent-01  🟡 Pending" in cli(tmp_path, "status").stdout
+
+
+def test_paths_printed_for_people_start_where_they_stand(tmp_path: Path) -> None:
+    """The last line of a run named ``.orchestrator/final_output.md``: relative to the project,
+    which is nothing the user typed when they ran ``orchestrator run examples/x``."""
+    project = tmp_path / "examples" / "demo"
+    write_plan(project, [Spec("T-01", "echo one")])
+    ran = cli(tmp_path, "run", "examples/demo")
+    assert ran.code == 0, ran.stderr
+    assert ran.stdout.rstrip().endswith("→ examples/demo/.orchestrator/final_output.md")
+    assert cli(tmp_path, "aggregate", "examples/demo").stdout == "Wrote examples/demo/.orchestrator/final_output.md\n"
+    rendered = cli(tmp_path, "render", "examples/demo", "--force").stdout
+    assert rendered.startswith("Rendered 1 briefs into examples/demo/.orchestrator/agent_tasks/: ")
+    inside = project / ".orchestrator" / "results"
+    again = cli(inside, "run", "../..", "--rerun", "T-01")
+    assert again.stdout.rstrip().endswith(f"→ {project / '.orchestrator' / 'final_output.md'}")  # above: absolute
+    # Scripts get paths relative to the project directory, as the files record them.
+    events = [json.loads(line) for line in cli(tmp_path, "run", "examples/demo", "--json").stdout.splitlines()]
+    assert events[-1]["final_output"] == ".orchestrator/final_output.md"

@@ -1,0 +1,112 @@
+"""final_output.md reads as one document: raw output in code blocks, an answer's headings below
+its task's heading, and a report that repeats its inputs shown once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from runner_helpers import Spec, cli, write_plan
+
+from orchestrator.output.markup import as_code_block, demote_headings, quoted_in
+
+DIFF = "--- a/x.py\n+++ b/x.py\n@@ -1,2 +1,2 @@\n-old line\n+new line\n same"
+
+
+@pytest.mark.parametrize(
+    ("text", "below", "expected"),
+    [
+        pytest.param("# Title\ntext\n## Part\nmore", 3, "#### Title\ntext\n##### Part\nmore", id="atx"),
+        pytest.param("## Only\n### Deeper", 3, "#### Only\n##### Deeper", id="keeps-gaps-relative"),
+        pytest.param("# A\n##### E\n###### F", 3, "#### A\n###### E\n###### F", id="capped-at-6"),
+        pytest.param("Title\n=====\n\nPart\n----\nx", 3, "#### Title\n\n##### Part\nx", id="setext"),
+        pytest.param("#### Already low", 3, "#### Already low", id="low-enough"),
+        pytest.param("```\n# a comment in code\n```\ntext", 3, "```\n# a comment in code\n```\ntext", id="code"),
+        pytest.param("> # quoted\n#hashtag\n  ## Indented", 3, "> # quoted\n#hashtag\n  #### Indented", id="nested"),
+        pytest.param("# Synthesis head", 2, "### Synthesis head", id="synthesis"),
+    ],
+)
+def test_headings_move_below_the_heading_they_sit_under(text: str, below: int, expected: str) -> None:
+    assert demote_headings(text, below) == expected
+
+
+def test_raw_text_goes_in_a_code_block_nothing_inside_can_close() -> None:
+    assert as_code_block(DIFF) == f"```text\n{DIFF}\n```"
+    inner = "before\n```\nnot the end\n```\nafter"
+    assert as_code_block(inner) == f"````text\n{inner}\n````"
+
+
+def test_quoted_means_whole_lines_verbatim() -> None:
+    assert quoted_in("| a | 1 |\n| b | 2 |", "# Report\n\n| a | 1 |\n| b | 2 |\n\nend")
+    assert not quoted_in("ok", "look")  # a word inside a line is no quote
+    assert not quoted_in("", "anything") and not quoted_in("\n\n", "\n\n")
+
+
+def _results(project: Path) -> str:
+    text = (project / ".orchestrator" / "final_output.md").read_text(encoding="utf-8")
+    return text[text.index("## Results") :]
+
+
+def test_shell_output_is_fenced_and_headings_of_markdown_are_demoted(tmp_path: Path) -> None:
+    specs = [
+        Spec("T-01", f"cat <<'EOF'\n{DIFF}\nEOF", name="Diff"),
+        Spec("T-02", "printf '# Findings\\n\\n- one\\n'", name="Notes"),
+    ]
+    write_plan(tmp_path, specs)
+    assert cli(tmp_path, "run").code == 0
+    results = _results(tmp_path)
+    assert "### T-01 Diff (Agent-01, " in results
+    assert f"```text\n{DIFF}\n```\n" in results  # lines kept apart; '-old line' is no bullet
+    assert "```text\n# Findings\n\n- one\n```" in results  # shell: text, by default
+    write_plan(tmp_path, specs, {"result_format": "markdown"})  # the same tasks: their results stand
+    assert cli(tmp_path, "aggregate").code == 0
+    assert "### T-02 Notes (Agent-02, " in _results(tmp_path)
+    assert "\n#### Findings\n\n- one\n" in _results(tmp_path)  # below the task's ###, not above it
+
+
+def test_an_agents_answer_keeps_its_markdown_with_its_headings_demoted(tmp_path: Path) -> None:
+    """The command backend stands for an agent CLI: its answer is markdown."""
+    workspace = tmp_path / ".orchestrator"
+    workspace.mkdir()
+    (workspace / "master_plan.md").write_text(
+        '---\nbackend: command\ncommand: ["printf", "# Summary\\\\n\\\\nAll good.\\\\n"]\n---\n'
+        "## Task Decomposition\n| Task ID | Description | Dependencies |\n|---|---|---|\n| T-01 | Review | None |\n",
+        encoding="utf-8",
+    )
+    ran = cli(tmp_path, "run")
+    assert ran.code == 0, ran.stdout + ran.stderr
+    assert "### T-01 Review (Agent-01, " in _results(tmp_path)
+    assert "\n#### Summary\n\nAll good.\n" in _results(tmp_path)
+
+
+def test_a_report_that_repeats_its_inputs_shows_them_once(tmp_path: Path) -> None:
+    report = (
+        "for file in $ORCHESTRATOR_INPUTS; do echo '## Part'; awk 'n >= 2 { print } /^---$/ { n++ }' \"$file\"; done"
+    )
+    write_plan(
+        tmp_path,
+        [
+            Spec("T-01", "printf 'alpha 1\\nalpha 2\\n'", name="Alpha"),
+            Spec("T-02", "echo beta", name="Beta"),
+            Spec("T-03", report, deps=["T-01", "T-02"], name="Report"),
+            Spec("T-04", "echo 'alpha 1'", name="Partial"),
+            Spec("T-05", "echo 'alpha 1 and more'", deps=["T-04"], name="Other"),
+        ],
+        {"result_format": "markdown"},
+    )
+    assert cli(tmp_path, "run").code == 0
+    results = _results(tmp_path)
+    quoted = "*Quoted in full in the result of T-03 Report, below.*"
+    assert results.count(quoted) == 2
+    assert results.count("alpha 2") == 1 and results.count("\nbeta\n") == 1
+    assert "### T-04 Partial (Agent-04, " in results and "\nalpha 1\n\n### T-05" in results  # not a whole line there
+
+
+def test_a_failed_results_raw_output_and_stderr_sit_in_code_blocks(tmp_path: Path) -> None:
+    """The same for a failed task's result file: its stdout and stderr are text, and a ``` line
+    in them closes nothing."""
+    write_plan(tmp_path, [Spec("T-01", "printf -- '- gone\\n```\\n'; printf '```\\nboom\\n' >&2; exit 1")])
+    assert cli(tmp_path, "run").code == 1
+    body = (tmp_path / ".orchestrator" / "results" / "agent-01-result.md").read_text(encoding="utf-8")
+    assert "## Output\n````text\n- gone\n```\n````\n" in body
+    assert "## Last lines of stderr\n````\n```\nboom\n````\n" in body

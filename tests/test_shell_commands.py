@@ -1,0 +1,127 @@
+"""A shell task runs only a command written as one (its Command cell, or the first code block of
+its Task Details), never its description; ``validate`` says so by line, and ``init --backend
+shell`` writes a plan that runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from runner_helpers import cli, result_body, run, statuses
+
+
+def _plan(project: Path, table: str, details: str = "", frontmatter: str = "backend: shell\n") -> Path:
+    workspace = project / ".orchestrator"
+    workspace.mkdir(parents=True, exist_ok=True)
+    text = f"---\n{frontmatter}---\n# Plan\n\n## Task Decomposition\n{table}"
+    if details:
+        text += f"\n## Task Details\n\n{details}"
+    (workspace / "master_plan.md").write_text(text, encoding="utf-8")
+    return workspace
+
+
+def test_a_shell_task_with_only_a_description_is_a_plan_error_and_never_runs(tmp_path: Path) -> None:
+    """The description is prose for people: run as bash it did whatever its words spelt
+    (``Grep: command not found`` at best)."""
+    workspace = _plan(
+        tmp_path,
+        "| Task ID | Description | Dependencies |\n|---|---|---|\n"
+        "| T-01 | touch pwned | None |\n"
+        "| T-02 | Grep the logs for errors | T-01 |\n",
+        "### T-02 Grep\nGrep the logs for errors and count them.\n",
+    )
+    checked = cli(tmp_path, "validate")
+    assert checked.code == 2
+    lines = checked.stderr.splitlines()
+    assert lines[0] == (
+        "master_plan.md:9: T-01 is a shell task with no command: its description is not run as a script — add a "
+        "Command column with the command, or a ```bash block under '### T-01' in Task Details"
+    )
+    assert lines[1].startswith("master_plan.md:10: T-02 is a shell task with no command")
+    assert "Traceback" not in checked.stderr
+    ran = run(tmp_path)
+    assert ran.code == 2
+    assert [e.get("error") for e in ran.events] == ["PlanError"]  # the --json error, no event of a run
+    assert not (tmp_path / "pwned").exists()
+    assert sorted(p.name for p in workspace.iterdir()) == ["master_plan.md"]  # nothing written
+
+
+def test_a_command_cell_runs_and_a_details_code_block_runs(tmp_path: Path) -> None:
+    _plan(
+        tmp_path,
+        "| Task ID | Description | Dependencies | Command |\n|---|---|---|---|\n"
+        "| T-01 | Count the words | None | `printf 'a b\\nc\\n' \\| wc -w` |\n"
+        "| T-02 | Say what T-01 found | T-01 | - |\n",
+        '### T-02 Report\nThe script below prints a line.\n\n```bash\necho "words: done"\n```\n',
+    )
+    assert cli(tmp_path, "validate").code == 0
+    ran = run(tmp_path)
+    assert ran.code == 0, ran.stderr
+    assert result_body(tmp_path, "T-01").strip() == "3"
+    assert result_body(tmp_path, "T-02").strip() == "words: done"
+    assert ran.events[1]["name"] == "Count the words"
+
+
+def test_a_table_of_commands_needs_no_description(tmp_path: Path) -> None:
+    _plan(tmp_path, "| Task ID | Command | Dependencies |\n|---|---|---|\n| T-01 | echo hi | None |\n")
+    ran = run(tmp_path)
+    assert ran.code == 0, ran.stderr
+    assert ran.events[1]["name"] == "echo hi"  # the title: the start of its command
+
+
+def test_a_brief_edited_down_to_prose_fails_without_running_it(tmp_path: Path) -> None:
+    table = "| Task ID | Description | Dependencies | Command |\n|---|---|---|---|\n| T-01 | One | None | true |\n"
+    _plan(tmp_path, table)
+    assert cli(tmp_path, "render").code == 0
+    brief = tmp_path / ".orchestrator" / "agent_tasks" / "agent-01.md"
+    text = brief.read_text(encoding="utf-8")
+    head = text[: text.index("## Task Description")]
+    brief.write_text(head + "## Task Description\ntouch pwned\n", encoding="utf-8")
+    ran = run(tmp_path)
+    assert ran.code == 1
+    failed = next(e for e in ran.events if e["event"] == "task_failed")
+    assert failed["reason"].startswith(
+        ".orchestrator/agent_tasks/agent-01.md: no code block under '## Task Description'"
+    )
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_a_command_cell_on_an_agent_task_is_a_plan_error(tmp_path: Path) -> None:
+    _plan(
+        tmp_path,
+        "| Task ID | Description | Dependencies | Backend | Command |\n|---|---|---|---|---|\n"
+        "| T-01 | List | None | shell | ls |\n"
+        "| T-02 | Review it | T-01 | claude | ls -l |\n",
+        frontmatter="backend: claude\n",
+    )
+    checked = cli(tmp_path, "validate")
+    assert checked.code == 2
+    assert checked.stderr.startswith(
+        "master_plan.md:10: T-02 has a Command but runs on 'claude', which does not run commands"
+    )
+
+
+def test_run_backend_shell_on_a_plan_of_prose_is_refused(tmp_path: Path) -> None:
+    table = "| Task ID | Description | Dependencies |\n|---|---|---|\n| T-01 | Survey | None |\n"
+    _plan(tmp_path, table, frontmatter="")
+    ran = run(tmp_path, "--backend", "shell")
+    assert ran.code == 2
+    assert "T-01 is a shell task with no command" in ran.stderr
+
+
+@pytest.mark.parametrize("backend", ["shell", "command"])
+def test_init_with_a_backend_that_runs_commands_makes_a_plan_that_runs(tmp_path: Path, backend: str) -> None:
+    made = cli(tmp_path, "init", "--backend", backend)
+    assert made.code == 0, made.stderr
+    checked = cli(tmp_path, "validate")
+    assert checked.code == 0, checked.stderr
+    ran = run(tmp_path)
+    assert ran.code == 0, ran.stdout + ran.stderr
+    assert statuses(tmp_path) == {"T-01": "completed", "T-02": "completed", "T-03": "completed"}
+
+
+def test_init_refuses_an_unknown_backend(tmp_path: Path) -> None:
+    made = cli(tmp_path, "init", "--backend", "bash")
+    assert made.code == 2
+    assert made.stderr.startswith("--backend: no backend 'bash' — use one of: claude, codex, command, gemini, shell")
+    assert not (tmp_path / ".orchestrator").exists()
