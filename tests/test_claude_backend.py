@@ -299,10 +299,12 @@ def test_plan_needs_no_network_beyond_the_api(tmp_path: Path) -> None:
         "goal": "Greet",
         "success_criteria": "Two greetings",
         "tasks": [
-            {"id": "T-01", "name": "Hello", "description": "Say hello", "dependencies": [], "details": "Say hello."},
-            {"id": "T-02", "name": "Bye", "description": "Say bye", "dependencies": ["T-01"], "details": "Bye."},
+            {"id": "T-01", "name": "Hello", "description": "Say hello", "dependencies": [], "details": "Say hello.",
+             "access": "read"},
+            {"id": "T-02", "name": "Bye", "description": "Say bye", "dependencies": ["T-01"], "details": "Bye.",
+             "access": "edit"},
         ],
-    }
+    }  # fmt: skip
     with FakeAnthropic([Reply.tool("StructuredOutput", answer)]) as api:
         env = environment(api, tmp_path)
         proc = subprocess.run(
@@ -316,6 +318,12 @@ def test_plan_needs_no_network_beyond_the_api(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": str(tmp_path)},
     )  # fmt: skip
     assert json.loads(check.stdout)["tasks"] == 2
+    # The planner chose what each task may do; the plan says it in an Access column.
+    assert '"access"' in json.dumps(api.main_requests[0])
+    plan = (tmp_path / ".orchestrator" / "master_plan.md").read_text(encoding="utf-8")
+    assert "| Priority | Access |" in plan
+    assert "| T-01 | Hello | Say hello | None | P2 | read |" in plan
+    assert "| T-02 | Bye | Say bye | T-01 | P2 | edit |" in plan
 
 
 def test_bundled_claude_review_example_runs_against_the_fake_api(tmp_path: Path) -> None:

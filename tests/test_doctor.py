@@ -182,3 +182,74 @@ def test_a_shell_task_gets_no_permissions_section(tmp_path: Path) -> None:
     write_plan(tmp_path, [Spec("T-01", "echo a")], {"backend": "shell"})
     assert cli(tmp_path, "run").code == 0
     assert not list((tmp_path / ".orchestrator" / "logs").glob("*.in"))
+
+
+ACCESS_PLAN = """---
+backend: claude
+permission_mode: default
+allowed_tools: ["Bash(git log:*)"]
+---
+## Task Decomposition
+| Task ID | Description | Dependencies | Access | Backend |
+|---|---|---|---|---|
+| T-01 | Review the code | None | read | - |
+| T-02 | Fix what the review found | T-01 | edit | - |
+| T-03 | Summarise | T-02 | - | - |
+| T-04 | Review with codex | None | Read-only | codex |
+"""
+
+
+def test_an_access_cell_gives_each_task_the_powers_its_work_needs(tmp_path: Path) -> None:
+    """read: the agent reads and changes nothing; edit: it edits files. On claude, read is a
+    tool set of Read, Grep, Glob (nothing pre-approved), edit is acceptEdits; on codex, the
+    read-only and workspace-write sandboxes."""
+    workspace = tmp_path / ".orchestrator"
+    workspace.mkdir()
+    (workspace / "master_plan.md").write_text(ACCESS_PLAN, encoding="utf-8")
+    assert cli(tmp_path, "run", "--executor", "fake").code == 0
+    logs = workspace / "logs"
+    told = {n: (logs / f"agent-0{n}.attempt-1.in").read_text(encoding="utf-8") for n in (1, 2, 3, 4)}
+    assert "with tools: only Read, Grep, Glob; pre-approved: none; permission mode default" in told[1]
+    assert "pre-approved: Bash(git log:*); permission mode acceptEdits" in told[2]
+    every_tool = "every tool claude has (Bash, Edit, Write, WebFetch, sub-agents, MCP tools)"
+    assert f"{every_tool}; pre-approved: Bash(git log:*); permission mode default" in told[3]
+    assert "sandbox read-only (codex exec -s)" in told[4]
+    report = json.loads(cli(tmp_path, "doctor", "--json").stdout)
+    claude = next(b for b in report["backends"] if b["backend"] == "claude")
+    assert sorted(u["tasks"] for u in claude["uses"]) == [["T-01"], ["T-02"], ["T-03"]]
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("| T-01 | Look | None | readish | - |", "master_plan.md:9: T-01: unknown access 'readish'"),
+        ("| T-01 | Look | None | read | shell |", "master_plan.md:9: T-01: an Access cell does not limit a shell task"),
+    ],
+)
+def test_a_wrong_access_cell_is_one_line_naming_its_row(tmp_path: Path, row: str, message: str) -> None:
+    workspace = tmp_path / ".orchestrator"
+    workspace.mkdir()
+    head = ACCESS_PLAN.split("| T-01")[0]
+    (workspace / "master_plan.md").write_text(head + row + "\n", encoding="utf-8")
+    result = cli(tmp_path, "validate")
+    assert result.code == 2 and message in result.stderr.splitlines()[-2] + result.stderr, result.stderr
+    assert all(line.startswith("master_plan.md:9: T-01") for line in result.stderr.splitlines()[:-1])
+    assert not (workspace / "agent_tasks").exists()
+
+
+def test_cli_integration_states_what_each_access_gives() -> None:
+    from orchestrator.plan.settings import ACCESS
+
+    text = (Path(__file__).parent.parent / "cli-integration.md").read_text(encoding="utf-8")
+    rows = {
+        line.split("|")[1].strip(): line
+        for line in text.splitlines()
+        if line.startswith("| `read` |") or line.startswith("| `edit` |")
+    }
+    for backend, table in ACCESS.items():
+        for access, changes in table.items():
+            row = rows[f"`{access}`"]
+            for key, value in changes.items():
+                if value:
+                    shown = ", ".join(value) if isinstance(value, tuple) else value
+                    assert f"{key}: {shown}" in row, (backend, access)

@@ -23,7 +23,7 @@ def plan_markdown(
     """A master_plan.md from task rows (``id``, ``name``, ``description``, ``deps``, ``priority``,
     ``details``); ``command``: the ``command`` setting's line, for the command backend."""
     rows = [
-        {**row, **{key: cell(row.get(key, "")) for key in ("id", "name", "description", "deps", "priority")}}
+        {**row, **{key: cell(row.get(key, "")) for key in ("id", "name", "description", "deps", "priority", "access")}}
         for row in tasks
     ]
     return Templates.of(None).render(

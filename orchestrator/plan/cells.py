@@ -51,6 +51,8 @@ COLUMN_ALIASES: dict[str, str] = {
     "tag": "tags",
     "labels": "tags",
     "backend": "backend",
+    "access": "access",
+    "permissions": "access",
     "command": "command",
     "cmd": "command",
     "shell command": "command",

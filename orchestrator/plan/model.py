@@ -9,7 +9,7 @@ from typing import Any
 
 from orchestrator.plan import graph as graphs
 from orchestrator.plan.identity import Book
-from orchestrator.plan.settings import Settings
+from orchestrator.plan.settings import Settings, access_settings
 
 PLAN_FILE = "master_plan.md"
 DEFAULT_PRIORITY = 2
@@ -32,6 +32,7 @@ class Task:
     retries: int | None = None
     backend: str | None = None
     command: str | None = None  # a Command cell: what a shell task runs (it never runs its description)
+    access: str | None = None  # an Access cell: "read" or "edit" (``settings.access_settings``)
     tags: tuple[str, ...] = ()
     details: str | None = None
     line: int = 0
@@ -106,6 +107,8 @@ class Plan:
             changes["retries"] = task.retries
         if task.backend:
             changes["backend"] = task.backend
+        if task.access:
+            changes.update(access_settings(changes.get("backend", settings.backend), task.access))
         return settings.replace(**changes) if changes else settings
 
     def topological_order(self) -> list[str]:

@@ -36,7 +36,7 @@ from orchestrator.plan.markdown import (
     tables_in,
 )
 from orchestrator.plan.model import PLAN_FILE, Plan, Task
-from orchestrator.plan.settings import SETTING_NAMES, parse_duration, settings_from_mapping, suggest
+from orchestrator.plan.settings import ACCESS_WORDS, SETTING_NAMES, parse_duration, settings_from_mapping, suggest
 
 _REQUEST_KEYS = ("original request", "request", "user request")
 _GOAL_KEYS = ("goal definition", "goal", "goals")
@@ -280,6 +280,12 @@ def _task_from_row(row: dict[str, str], extra: dict[str, str], line: int, out: _
         "backend": (clean(row["backend"]).lower() or None) if "backend" in row else None,
         "command": (code_cell(row["command"]) or None) if "command" in row else None,
     }
+    access = clean(row["access"]).lower() if "access" in row else ""
+    if access and access not in {"-", "—", "none", "default"}:
+        if access in ACCESS_WORDS:
+            fields["access"] = ACCESS_WORDS[access]
+        else:
+            out.add(line, f"{task_id}: unknown access '{row['access']}'", "use read (it changes nothing) or edit")
     if fields["profile"] in {"-", "—", "none"}:
         fields["profile"] = None
     if fields["backend"] in {"-", "—", "none", "default"}:

@@ -266,3 +266,30 @@ def settings_from_mapping(data: Mapping[str, Any]) -> tuple[Settings, list[tuple
         except ValueError as exc:
             problems.append((str(key), f"bad value for '{key}': {exc}"))
     return Settings(**values), problems
+
+
+# What an Access cell means on each agent backend: "read" for analysis and review (the agent
+# reads, and changes nothing), "edit" for implementation (it edits files in its directory).
+# It replaces the plan's and the profile's values of these settings for that task.
+ACCESS: dict[str, dict[str, dict[str, Any]]] = {
+    "claude": {
+        "read": {"tools": ("Read", "Grep", "Glob"), "allowed_tools": ()},
+        "edit": {"permission_mode": "acceptEdits"},
+    },
+    "codex": {"read": {"permission_mode": "read-only"}, "edit": {"permission_mode": "workspace-write"}},
+    "gemini": {"read": {"permission_mode": "plan"}, "edit": {"permission_mode": "auto_edit"}},
+}
+ACCESS_WORDS = {
+    "read": "read",
+    "read-only": "read",
+    "readonly": "read",
+    "edit": "edit",
+    "edits": "edit",
+    "write": "edit",
+}
+
+
+def access_settings(backend: str, access: str) -> dict[str, Any]:
+    """The settings an Access cell (``read`` or ``edit``) gives a task on ``backend`` (none on a
+    backend that has no such modes: ``validate`` refuses the cell there)."""
+    return dict(ACCESS.get(backend, {}).get(access, {}))

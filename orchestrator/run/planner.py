@@ -42,6 +42,11 @@ PLAN_SCHEMA: dict[str, Any] = {
                     "description": {"type": "string", "description": "One line: what the task produces"},
                     "dependencies": {"type": "array", "items": {"type": "string"}},
                     "priority": {"type": "string", "enum": ["P0", "P1", "P2", "P3"]},
+                    "access": {
+                        "type": "string",
+                        "enum": ["read", "edit"],
+                        "description": "read: the task only reads (analysis, review, research); edit: it changes files",
+                    },
                     "details": {"type": "string", "description": "The full instructions for the sub-agent"},
                 },
                 "required": ["id", "name", "description", "dependencies", "details"],
@@ -64,6 +69,9 @@ Rules:
 - When the request needs one combined answer, end with a task that depends on the others and
   combines their results.
 - Priority P0 (most urgent) to P3; most tasks are P2.
+- "access" is what the sub-agent may do: "read" for analysis, review and research (it reads and
+  changes nothing), "edit" for implementation (it edits files). Give "edit" only to tasks that
+  must change files.
 {json_hint}
 The request:
 {request}
@@ -95,6 +103,7 @@ def _rows(data: Any) -> tuple[list[dict[str, str]], str, str]:
                 "description": str(item.get("description", "")),
                 "deps": ", ".join(str(d) for d in deps) or "None",
                 "priority": str(item.get("priority") or "P2"),
+                "access": str(item.get("access") or ""),
                 "details": str(item.get("details") or item.get("description") or "").strip(),
             }
         )

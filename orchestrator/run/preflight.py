@@ -9,7 +9,7 @@ from orchestrator.backends.shell import task_script
 from orchestrator.errors import BackendUnavailableError, PlanError, Problem
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
-from orchestrator.plan.settings import suggest
+from orchestrator.plan.settings import ACCESS, suggest
 from orchestrator.state.workspace import Workspace
 
 
@@ -19,7 +19,7 @@ def check_plan(plan: Plan, workspace: Workspace, profiles: Profiles | None = Non
     problems = profiles.problems(plan)
     known = backends.names()
     file = plan.path.name
-    seen_checks: set[tuple[str, str | None]] = set()
+    seen_checks: set[tuple[str, str | None, str | None]] = set()
     plan_checks: dict[str, str | None] = {}
     for task in plan.tasks.values():
         settings = profiles.settings_for(plan, task)
@@ -39,9 +39,18 @@ def check_plan(plan: Plan, workspace: Workspace, profiles: Profiles | None = Non
         command = _command_problem(task, name, file)
         if command is not None:
             problems.append(command)
+        if task.access and name not in ACCESS:
+            problems.append(
+                Problem(
+                    file,
+                    task.line,
+                    f"{task.id}: an Access cell does not limit a {name} task, which runs with your user's rights",
+                    "empty the cell, or run the task on claude, codex or gemini",
+                )
+            )
         # A backend is checked once with the plan's settings, and again for each profile that
         # changes them (tools, permission mode): the same problem is said once, where it is.
-        key = (name, task.profile if profiles.get(task.profile) is not None else None)
+        key = (name, task.profile if profiles.get(task.profile) is not None else None, task.access)
         if key in seen_checks:
             continue
         seen_checks.add(key)
