@@ -126,5 +126,5 @@ def workspace_error_from(exc: OSError) -> WorkspaceError | None:
         if not relative.startswith(os.pardir):
             path = relative
     reason = exc.strerror or type(exc).__name__
-    hint = _OS_HINTS.get(exc.errno or 0, "")
+    hint = getattr(exc, "hint", None) or _OS_HINTS.get(exc.errno or 0, "")
     return WorkspaceError(f"{path}: {reason}" + (f" — {hint}" if hint else ""))

@@ -157,6 +157,11 @@ class Backend(ABC):
         """Why this backend cannot run at all with these settings (e.g. its CLI is missing), or None."""
         return None
 
+    def check_task(self, task: Task, settings: Settings) -> tuple[str, str] | None:
+        """Why ``task`` cannot run on this backend as the plan states it, and what to do about it
+        (``validate`` asks, before any brief is rendered), or None."""
+        return None
+
 
 def limits_for(settings: Settings) -> Limits:
     return Limits(timeout=settings.timeout, inactivity=settings.inactivity_timeout, grace=settings.kill_grace)

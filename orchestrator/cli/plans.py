@@ -129,11 +129,12 @@ def _blocks_outdated(plan: Plan, workspace: Workspace) -> bool:
     """Whether master_plan.md's status blocks say something else than the workspace does now."""
     from orchestrator.output.sections import status_blocks
     from orchestrator.output.templates import Templates
+    from orchestrator.plan.parser import read_plan_text
     from orchestrator.state import planfile
     from orchestrator.state.status import collect
 
     blocks = status_blocks(plan, collect(plan, workspace), Templates.of(workspace))
-    text = workspace.plan_file.read_bytes().decode("utf-8-sig")
+    text = read_plan_text(workspace.plan_file)
     return planfile.splice(text, blocks) != text
 
 

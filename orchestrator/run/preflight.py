@@ -1,8 +1,14 @@
-"""Checks that need more than the plan file: backends exist and are configured, profiles exist."""
+"""Checks that need more than the plan file: backends exist and are configured, profiles exist,
+the directory tasks run in is there."""
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
+
 from orchestrator import backends
+from orchestrator.backends.base import Backend
 from orchestrator.errors import PlanError, Problem
 from orchestrator.plan.model import Plan
 from orchestrator.plan.profiles import Profiles
@@ -11,13 +17,18 @@ from orchestrator.state.workspace import Workspace
 
 
 def check_plan(plan: Plan, workspace: Workspace, profiles: Profiles | None = None) -> None:
-    """Raise ``PlanError`` with every problem: unknown backends, a backend missing a setting, unknown profiles."""
+    """Raise ``PlanError`` with every problem: unknown backends, a backend missing a setting or
+    unable to run a task as the plan states it, unknown profiles, a ``cwd`` that is not there."""
     profiles = profiles or Profiles(workspace)
     problems = profiles.problems(plan)
     known = backends.names()
     file = plan.path.name
+    cwd = _cwd_problem(plan, workspace)
+    if cwd is not None:
+        problems.append(cwd)
     seen_checks: set[tuple[str, str | None]] = set()
     plan_checks: dict[str, str | None] = {}
+    found: dict[str, Backend] = {}  # one of each backend the tasks use
     for task in plan.tasks.values():
         settings = profiles.settings_for(plan, task)
         name = settings.backend
@@ -33,6 +44,12 @@ def check_plan(plan: Plan, workspace: Workspace, profiles: Profiles | None = Non
                 )
             )
             continue
+        backend = found.get(name)
+        if backend is None:
+            backend = found[name] = backends.get(name)
+        unfit = backend.check_task(task, settings)
+        if unfit is not None:
+            problems.append(Problem(file, task.line, f"{task.id}: {unfit[0]}", unfit[1]))
         # A backend is checked once with the plan's settings, and again for each profile that
         # changes them (tools, permission mode): the same problem is said once, where it is.
         key = (name, task.profile if profiles.get(task.profile) is not None else None)
@@ -52,3 +69,32 @@ def check_plan(plan: Plan, workspace: Workspace, profiles: Profiles | None = Non
         # The same problem for many tasks is said once.
         unique = list({str(p): p for p in problems}.values())
         raise PlanError(unique)
+
+
+def _cwd_problem(plan: Plan, workspace: Workspace) -> Problem | None:
+    """The ``cwd`` setting must name a directory that is there: every task would fail to start."""
+    cwd = plan.settings.cwd
+    if not cwd:
+        return None
+    where = Path(os.path.normpath(workspace.project_dir / cwd))
+    if where.is_dir():
+        return None
+    what = "is not a directory" if where.exists() else "does not exist"
+    return Problem(
+        plan.path.name,
+        _setting_line(plan, "cwd"),
+        f"cwd '{cwd}': {where} {what}",
+        "create that directory, or fix the path (it is relative to the project directory)",
+    )
+
+
+def _setting_line(plan: Plan, name: str) -> int:
+    """The line of the frontmatter that sets ``name`` (1 if none does)."""
+    lines = plan.text.splitlines()
+    if lines and lines[0].strip() == "---":
+        for number, line in enumerate(lines[1:], start=2):
+            if line.strip() in ("---", "..."):
+                break
+            if re.match(rf"^{name}\s*:", line.replace("-", "_")):
+                return number
+    return 1

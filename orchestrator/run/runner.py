@@ -268,6 +268,7 @@ class Runner:
             name = self.workspace.relative(self.workspace.plan_file)
             message = f"{name}: its status blocks are not updated ({problem}); the run goes on with the plan it loaded"
             self._emit("notice", message=message)
+            self.reporter.flush()  # now, not at the loop's next turn: that may be a long task away
 
     # --- the end ----------------------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from orchestrator.documents import read_regular
 from orchestrator.state import store
 
 JOURNAL_NAME = "attempts.jsonl"
@@ -85,7 +86,7 @@ def read(path: Path) -> JournalState:
     """What the journal says now; an unreadable or torn line is skipped."""
     state = JournalState()
     try:
-        data = path.read_bytes()
+        data = read_regular(path)
     except OSError:
         return state
     lines = data.splitlines()

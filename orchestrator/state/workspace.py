@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,8 +40,8 @@ class Workspace:
         """The workspace at ``directory`` (default ``.orchestrator``); a project directory that holds
         ``.orchestrator/`` or a path to ``master_plan.md`` work too."""
         path = Path(directory) if directory is not None else Path(DEFAULT_DIR)
-        if path.name == PLAN_FILE and path.is_file():
-            path = path.parent
+        if path.name == PLAN_FILE and os.path.lexists(path) and not (path / PLAN_FILE).exists():
+            path = path.parent  # the plan file itself, whatever it is: reading it says what is wrong
         if not (path / PLAN_FILE).exists() and (path / DEFAULT_DIR / PLAN_FILE).exists():
             path = path / DEFAULT_DIR
         if must_exist and not (path / PLAN_FILE).exists():
