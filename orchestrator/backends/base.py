@@ -164,7 +164,12 @@ class Backend(ABC):
 
 
 def limits_for(settings: Settings) -> Limits:
-    return Limits(timeout=settings.timeout, inactivity=settings.inactivity_timeout, grace=settings.kill_grace)
+    return Limits(
+        timeout=settings.timeout,
+        inactivity=settings.inactivity_timeout,
+        grace=settings.kill_grace,
+        log_cap=settings.log_cap,
+    )
 
 
 OUTPUT_CAP = 1_000_000  # characters of output kept in a result file; the log holds the rest

@@ -108,6 +108,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     # same briefs and status blocks. With nothing to write, no lock: a render that changes
     # nothing succeeds beside a run, and on a workspace it may not write.
     if report.pending or report.set_aside or report.book is not None or outdated:
+        workspace.check_inside()
         with WorkspaceLock(workspace.lock_file, workspace.root.name):
             write_briefs(report, workspace)
             # The statuses are read again under the lock: a run may have ended meanwhile.

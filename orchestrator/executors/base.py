@@ -36,6 +36,7 @@ class Limits:
     timeout: float | None = None  # wall clock, seconds
     inactivity: float | None = None  # no output for this long = hung
     grace: float = 5.0  # between asking a process to stop (SIGTERM) and making it (SIGKILL)
+    log_cap: int | None = None  # bytes of each stream its log keeps; what comes after is read, not kept
 
 
 @dataclass(frozen=True, slots=True)

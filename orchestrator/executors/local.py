@@ -87,7 +87,8 @@ class LocalExecutor(Executor):
         self, launch: Launch, *, on_start: StartCallback | None = None, on_line: LineCallback | None = None
     ) -> ProcessRun:
         began = anyio.current_time()
-        out_log, err_log = _Log(launch.stdout), _Log(launch.stderr)
+        cap = launch.limits.log_cap
+        out_log, err_log = _Log(launch.stdout, cap), _Log(launch.stderr, cap)
         try:
             process = await _open(launch)
         except OSError as exc:
@@ -238,30 +239,53 @@ async def _pump(stream: ByteReceiveStream, log: _Log, activity: _Activity, on_li
     activity.stream_ended()
 
 
+_LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+
+
 class _Log:
     """A log file created with the first byte written to it: no file means no output. A log an
-    earlier attempt of the same number left is removed first, so what is there is this attempt's."""
+    earlier attempt of the same number left is removed first, so what is there is this attempt's.
+    Past ``cap`` bytes nothing more is kept: a line says where the log was cut, and its last line
+    how much was left out (``count`` is every byte the stream carried)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, cap: int | None = None) -> None:
         self.path = path
+        self.cap = cap
         self.count = 0
+        self.kept = 0
+        self.cut = False
         self._file: IO[bytes] | None = None
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
 
     def write(self, data: bytes) -> None:
-        if self._file is None:
-            self._file = open(self.path, "wb")  # noqa: SIM115 - closed by __exit__
-        self._file.write(data)
-        self._file.flush()
         self.count += len(data)
+        if self.cut:
+            return
+        keep = data if self.cap is None else data[: self.cap - self.kept]
+        if self._file is None:
+            # O_NOFOLLOW: a symlink put where the log goes is not written through.
+            self._file = open(os.open(self.path, _LOG_FLAGS, 0o666), "wb")  # noqa: SIM115 - closed by __exit__
+        self._file.write(keep)
+        self.kept += len(keep)
+        if len(keep) < len(data):
+            self.cut = True
+            self._file.write(f"\n{CUT_MARK} here: log_cap is {self.cap:,} bytes]\n".encode())
+        self._file.flush()
 
     def __enter__(self) -> _Log:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._file is not None:
-            self._file.close()
+        if self._file is None:
+            return
+        with self._file:
+            if self.cut:
+                left = self.count - self.kept
+                self._file.write(f"{CUT_MARK}: {self.count:,} bytes in all, the last {left:,} not kept]\n".encode())
+
+
+CUT_MARK = "[orchestrator: log cut"  # opens the lines a capped log ends with
 
 
 class _one_error:

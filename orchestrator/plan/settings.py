@@ -44,6 +44,29 @@ def parse_duration(value: object) -> float | None:
     return total or None
 
 
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:([kmg])(?:i?b)?|b)?\s*$")
+_SIZE_UNITS = {None: 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def parse_size(value: object) -> int | None:
+    """Bytes from ``1048576``, ``"512k"``, ``"64M"``, ``"64MB"``, ``"1 GiB"`` (K, M and G are powers of
+    1024); ``None``/``"none"`` mean no limit. At least 1 KiB: a cap must leave room to say why."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in {"none", "null", "off", "no", "-"}):
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{_shown(value)} is not a size")
+    if isinstance(value, int | float):
+        number = float(value)
+    else:
+        match = _SIZE_RE.match(str(value).lower())
+        if not match:
+            raise ValueError(f"{_shown(value)} is not a size (use bytes, or 512K, 64M, 1G)")
+        number = float(match.group(1)) * _SIZE_UNITS[match.group(2)]
+    if math.isnan(number) or math.isinf(number) or number < 1024:
+        raise ValueError(f"{_shown(value)} is below the minimum of 1K")
+    return int(number)
+
+
 def format_duration(seconds: float | None) -> str:
     """``75.3`` -> ``"1m15s"``; short values keep one decimal."""
     if seconds is None:
@@ -236,6 +259,8 @@ class Settings:
     backoff_cap: float = field(default=60.0, metadata=_parser(_float(0.0)))
     kill_grace: float = field(default=5.0, metadata=_parser(_float(0.0)))
     input_cap: int = field(default=20_000, metadata=_parser(_int(0)))
+    # Bytes of each stream an attempt's log keeps; None: all of it.
+    log_cap: int | None = field(default=64 * 1024 * 1024, metadata=_parser(parse_size))
     fail_fast: bool = field(default=False, metadata=_parser(_bool))
     cwd: str | None = field(default=None, metadata=_parser(_optional_str))
     env: dict[str, str] = field(default_factory=dict, metadata=_parser(_env))

@@ -87,6 +87,7 @@ class Runner:
 
     def run(self) -> RunSummary:
         load_checked(self.workspace, self.options)  # a bad plan: one clear error, nothing written
+        self.workspace.check_inside()  # nothing written through a symlink that leads outside
         lock = WorkspaceLock(self.workspace.lock_file, self.workspace.root.name)
         lock.acquire()
         try:

@@ -143,7 +143,7 @@ class Journal:
     def begin(self) -> None:
         """Start the file afresh for this run (once the last run's leftovers are settled)."""
         store.write_bytes(self.path, _line({"event": "run", "runner_pid": os.getpid(), "at": now_iso()}), durable=False)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
 
     def append(self, entry: Mapping[str, Any]) -> None:
         if self._fd is not None:

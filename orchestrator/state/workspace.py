@@ -50,6 +50,23 @@ class Workspace:
             raise WorkspaceError(f"{path}: no such workspace — run `orchestrator init` to create .orchestrator/ here")
         return cls(path.resolve() if path.exists() else path.absolute())
 
+    def check_inside(self) -> None:
+        """Raise ``WorkspaceError`` when a directory the commands write in (agent_tasks/, results/,
+        logs/, state/) is a symlink that leads out of the workspace: nothing is written through
+        one. Called before a command writes anything; a link within the workspace is followed.
+        (Files are never written through a link: each is replaced by a rename, or opened with
+        ``O_NOFOLLOW``.)"""
+        for directory in (self.tasks_dir, self.results_dir, self.logs_dir, self.state_dir):
+            if not os.path.islink(directory):  # (one lstat: the runner asks before every result it writes)
+                continue
+            root, target = os.path.realpath(self.root), os.path.realpath(directory)
+            if os.path.commonpath([root, target]) != root:
+                raise WorkspaceError(
+                    f"{self.relative(directory)}: a symlink to {target}, outside {self.root.name}/ — the orchestrator "
+                    f"writes only inside its workspace: make {directory.name}/ a directory there (move what the link "
+                    "points to into it, to keep that)"
+                )
+
     @property
     def templates_dir(self) -> Path:
         return self.root / "templates"
