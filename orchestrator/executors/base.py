@@ -121,6 +121,11 @@ class Executor(ABC):
         activity for the inactivity limit. A launch that cannot start is a ``ProcessRun`` with
         ``start_error``, not an exception."""
 
+    async def close(self) -> None:
+        """The run is over: stop whatever its attempts left running that ``run`` could not tie to
+        one of them. Called once, at the end of a run."""
+        return None
+
     async def settle(self, leftovers: Sequence[Leftover], *, grace: float, wait: bool) -> list[str]:
         """Stop the attempts a dead runner left running (all at once, then one ``grace`` period
         before they are made to stop), or with ``wait`` wait for them to end; returns the tasks

@@ -52,14 +52,15 @@ def iso_at(when: float) -> str:
     return datetime.fromtimestamp(when).astimezone().isoformat(timespec="milliseconds")
 
 
+# The variables that name an attempt in the environment of its processes.
+ATTEMPT_MARKS = ("ORCHESTRATOR_WORKSPACE", "ORCHESTRATOR_TASK_ID", "ORCHESTRATOR_ATTEMPT")
+
+
 def attempt_environment(workspace: Path, task: str, attempt: int) -> dict[str, str]:
     """The variables that name an attempt in the environment of its processes: how a run finds
-    the processes of an attempt whose ``start`` line a killed runner never wrote."""
-    return {
-        "ORCHESTRATOR_WORKSPACE": str(workspace),
-        "ORCHESTRATOR_TASK_ID": task,
-        "ORCHESTRATOR_ATTEMPT": str(attempt),
-    }
+    the processes of an attempt whose ``start`` line a killed runner never wrote, and those that
+    left the attempt's process group."""
+    return dict(zip(ATTEMPT_MARKS, (str(workspace), task, str(attempt)), strict=True))
 
 
 @dataclass(slots=True)
