@@ -8,8 +8,10 @@ the split). Nothing here writes: ``state.store`` does, atomically.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -45,24 +47,83 @@ def parse(text: str) -> tuple[dict[str, Any], str]:
     return dict(metadata), str(content)
 
 
+class NotAFile(OSError):
+    """Raised by ``read_regular`` for a path that is not a regular file (a directory, a FIFO, a
+    device such as /dev/zero, a socket): reading one could block for ever or never end."""
+
+    hint = "move it aside: the orchestrator reads only plain files there"
+
+    def __init__(self, path: str | os.PathLike[str], kind: str) -> None:
+        super().__init__(errno.EINVAL, f"is {kind}, not a regular file", os.fspath(path))
+        self.kind = kind
+
+
+class TooLarge(OSError):
+    """Raised by ``read_regular`` for a file of more than its ``limit`` bytes."""
+
+    hint = "move it aside, or make it smaller"
+
+    def __init__(self, path: str | os.PathLike[str], size: int, limit: int) -> None:
+        super().__init__(errno.EFBIG, f"is {size:,} bytes, more than the {limit:,} read", os.fspath(path))
+        self.size = size
+        self.limit = limit
+
+
+TEXT_LIMIT = 256 * 1024 * 1024  # bytes of a brief or result ``read_text`` reads at most
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def open_regular(path: Path) -> int:
+    """A file descriptor open for reading on ``path``, which must be a regular file (a symlink to
+    one will do): ``NotAFile`` otherwise, and the ``OSError`` of a file that cannot be opened. A
+    FIFO is opened without waiting for a writer, and closed again at once."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise NotAFile(path, next((name for test, name in _KINDS if test(mode)), "not a file"))
+    return fd
+
+
+def read_regular(path: Path, limit: int = TEXT_LIMIT) -> bytes:
+    """The bytes of ``path`` (as ``open_regular`` takes it), at most ``limit`` of them: ``TooLarge``
+    for a longer file."""
+    fd = open_regular(path)
+    try:
+        chunks = []
+        size = 0
+        while chunk := os.read(fd, min(1 << 20, limit + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:  # (the file grew past the limit, or was over it already)
+                raise TooLarge(path, max(size, os.fstat(fd).st_size), limit)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def read_text(path: Path) -> str | None:
     """``path.read_text(encoding="utf-8")`` (newlines made ``\\n``), or ``None`` if the file is
     missing, unreadable or not UTF-8: with plain syscalls, for about 60% of the cost (the runner
-    reads every brief as its task starts)."""
+    reads every brief as its task starts). Only a regular file of at most ``TEXT_LIMIT`` bytes is
+    read: a FIFO or a device put in a brief's place would block the runner or never end."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        text = b"".join(chunks).decode("utf-8")
+        return decode(read_regular(path, TEXT_LIMIT))
     except (OSError, UnicodeDecodeError):
         return None
-    finally:
-        os.close(fd)
-    if "\r" in text:  # universal newlines, as read_text reads them
+
+
+def decode(data: bytes) -> str:
+    """UTF-8 ``data`` as ``Path.read_text`` reads it: newlines made ``\\n``."""
+    text = data.decode("utf-8")
+    if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text
 
@@ -121,16 +182,19 @@ def closing_fence_end(text: str, newline: int) -> int | None:
 
 def read_document(path: Path) -> tuple[dict[str, Any], str] | None:
     """(metadata, body) of a frontmatter file, or ``None`` if it is missing or unreadable."""
+    text = read_text(path)
+    if text is None:
+        return None
     try:
-        return parse(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+        return parse(text)
+    except ValueError:
         return None
 
 
 def read_metadata(path: Path) -> dict[str, Any] | None:
     """Only the frontmatter of a result file: a result body may be many megabytes of output."""
     try:
-        with path.open("r", encoding="utf-8") as handle:
+        with open(open_regular(path), encoding="utf-8") as handle:
             if handle.readline().strip() != "---":
                 return None
             lines: list[str] = []

@@ -8,7 +8,7 @@ input, bad usage and conditions that stop a command from starting are raised.
     ├── UsageError                    bad command-line usage or arguments: exit 2
     ├── WorkspaceError                no workspace where one is needed, or it cannot be written: exit 2
     │                                 (an OSError about a file becomes one: ``workspace_error_from``)
-    ├── LockedError                   another run, render or reset holds the workspace: exit 3
+    ├── LockedError                   another run, render, reset or aggregate holds the workspace: exit 3
     ├── BackendUnavailableError       a backend cannot be used at all (CLI missing, misconfigured): exit 2
     └── AgentCallError                a single agent call a command depends on failed: exit 1
 """
@@ -71,7 +71,7 @@ class WorkspaceError(OrchestratorError):
 
 
 class LockedError(OrchestratorError):
-    """Raised by ``run``, ``render`` and ``reset`` when another live one holds the workspace lock."""
+    """Raised by ``run``, ``render``, ``reset`` and ``aggregate`` when another live one holds the workspace lock."""
 
     exit_code = ExitCode.LOCKED
 
@@ -103,6 +103,7 @@ _OS_HINTS: dict[int, str] = {
     errno.ENOENT: "a file or directory it needs is missing: check the workspace is whole, then run the command again",
     errno.EFBIG: "the file is larger than this process may write (ulimit -f): raise the limit",
     errno.EIO: "the disk reported an I/O error: check it, then run the command again",
+    errno.ELOOP: "a symlink stands where the orchestrator writes a file, and nothing is written through one: remove it",
 }
 
 # store's temporary names: ``.tmp-<name>.<pid>.<n>`` beside the file (or directory) they stand for.
@@ -126,5 +127,5 @@ def workspace_error_from(exc: OSError) -> WorkspaceError | None:
         if not relative.startswith(os.pardir):
             path = relative
     reason = exc.strerror or type(exc).__name__
-    hint = _OS_HINTS.get(exc.errno or 0, "")
+    hint = getattr(exc, "hint", None) or _OS_HINTS.get(exc.errno or 0, "")
     return WorkspaceError(f"{path}: {reason}" + (f" — {hint}" if hint else ""))

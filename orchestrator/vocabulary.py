@@ -100,5 +100,11 @@ class ExitCode(IntEnum):
     OK = 0
     FAILED = 1  # a task failed or was skipped, or an agent call a command needs failed
     USAGE = 2  # a bad plan or bad usage, or a workspace file the system refuses
-    LOCKED = 3  # another run, render or reset holds the workspace
+    LOCKED = 3  # another run, render, reset or aggregate holds the workspace
     INTERRUPTED = 130  # Ctrl-C, SIGTERM or SIGHUP
+
+
+# The longest one argument (or one environment entry) a process may be given: Linux's
+# MAX_ARG_STRLEN (32 pages) less the NUL that ends it. Text longer than this reaches a task through
+# a file or its stdin, never its command line.
+ARGUMENT_LIMIT = 32 * 4096 - 1

@@ -163,11 +163,73 @@ def dump(data: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
+# What YAML we read may hold, as written out: hand-written metadata and settings are far smaller.
+# Past these, libyaml's composer recurses until the process crashes (60,000 levels), and aliases
+# (``&a [*b, *b, ...]``) stand for more data than memory holds.
+MAX_TEXT = 1024 * 1024  # characters
+MAX_DEPTH = 64  # nested lists and mappings
+MAX_NODES = 100_000  # values, every alias counted as all it stands for
+
+
 def safe_load(text: str) -> Any:
-    """PyYAML's safe loader (libyaml's where there is one), imported when first needed."""
+    """PyYAML's safe loader (libyaml's where there is one), imported when first needed; raises
+    ``yaml.YAMLError`` for text beyond ``MAX_TEXT``, ``MAX_DEPTH`` or ``MAX_NODES``, which is
+    looked at first, as a stream of events (no recursion, nothing built)."""
     import yaml
 
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    check_shape(text, loader)
+    return yaml.load(text, Loader=loader)
+
+
+def check_shape(text: str, loader: Any) -> None:
+    """Raise ``yaml.MarkedYAMLError`` (with the line) where ``text`` goes beyond the bounds above,
+    or an alias stands for a value that holds it; other errors are left for the load to find."""
+    import yaml
+
+    if len(text) > MAX_TEXT:
+        raise yaml.YAMLError(f"{len(text):,} characters of YAML, more than the {MAX_TEXT:,} read")
+    sizes: dict[str, int] = {}  # anchor -> the values it stands for
+    open_: list[tuple[str | None, list[int]]] = [(None, [0])]  # each list or mapping open: anchor, values so far
+    total = 0
+    events = yaml.parse(text, Loader=loader)
+    while True:
+        try:
+            event = next(events)
+        except StopIteration:
+            return
+        except yaml.YAMLError:
+            return  # malformed: the load says so, in its own words
+        if isinstance(event, yaml.CollectionEndEvent):
+            anchor, (count,) = open_.pop()
+            if anchor is not None:
+                sizes[anchor] = count
+            open_[-1][1][0] += count
+            continue
+        if not isinstance(event, yaml.CollectionStartEvent | yaml.ScalarEvent | yaml.AliasEvent):
+            continue
+        count = 1
+        if isinstance(event, yaml.AliasEvent):
+            if any(anchor == event.anchor for anchor, _ in open_):
+                raise _refusal(event, f"the alias *{event.anchor} stands for a value that holds it")
+            count = sizes.get(str(event.anchor), 1)
+        total += count
+        if total > MAX_NODES:
+            raise _refusal(event, f"more than {MAX_NODES:,} values, each alias counted as all it stands for")
+        if isinstance(event, yaml.CollectionStartEvent):
+            if len(open_) > MAX_DEPTH:
+                raise _refusal(event, f"lists or mappings nested more than {MAX_DEPTH} deep")
+            open_.append((event.anchor, [1]))
+            continue
+        if isinstance(event, yaml.ScalarEvent) and event.anchor is not None:
+            sizes[event.anchor] = 1
+        open_[-1][1][0] += count
+
+
+def _refusal(event: Any, problem: str) -> Exception:
+    import yaml
+
+    return yaml.MarkedYAMLError(problem=problem, problem_mark=event.start_mark)
 
 
 @lru_cache(maxsize=1)

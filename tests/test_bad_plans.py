@@ -1,7 +1,7 @@
 """Every malformed plan in ``tests/bad_plans/`` is refused the same way.
 
 Each ``NN-name.md`` is a plan exactly as a person or an LLM might write it; ``NN-name.expect`` holds
-one substring per line that must appear in stderr. ``validate`` and ``render`` must exit 2, print
+one substring per line that must appear in stderr. ``validate``, ``render`` and ``run`` must exit 2, print
 only ``master_plan.md:LINE: what — what to do`` lines and a summary, never a traceback, and leave
 the directory tree byte-for-byte and mtime-for-mtime as it was. Every case runs through
 ``cli.main`` in-process and through the library; a sample also runs as real ``python -m
@@ -26,6 +26,7 @@ import pytest
 import orchestrator
 from orchestrator import PlanError
 from orchestrator.cli.main import main
+from orchestrator.run.preflight import check_plan
 
 CORPUS = Path(__file__).parent / "bad_plans"
 PROBLEM_LINE = re.compile(r"^master_plan\.md:\d+: .+ — .+$")
@@ -52,6 +53,36 @@ GENERATED: dict[str, tuple[bytes, list[str]]] = {
     "gen-cp1252-quotes-in-frontmatter": (
         b"---\nbackend: \x93claude\x94\n---\n# Task Plan\n\n" + _TABLE + b"| T-01 | Scan | None |\n",
         ["master_plan.md:2: not valid UTF-8 (byte 0x93)"],
+    ),
+    # NUL is valid UTF-8, but no process takes it in an argument or its environment.
+    "gen-nul-byte-in-a-description": (
+        b"# Task Plan\n\n" + _TABLE + b"| T-01 | Scan | None |\n| T-02 | echo a\x00b | T-01 |\n",
+        ["master_plan.md:7: a NUL byte (\\0) in the plan — delete it", "1 problem"],
+    ),
+    # Too big to keep in the corpus as files.
+    "gen-shell-script-of-5-mb": (
+        b"---\nbackend: shell\n---\n# Task Plan\n\n"
+        + b"## Task Decomposition\n| Task ID | Command | Dependencies |\n|---|---|---|\n"
+        + b"| T-01 | echo "
+        + b"x" * 5_000_000
+        + b" | None |\n",
+        ["master_plan.md:9: T-01: the script is 5,000,005 bytes, and bash takes it as one argument of at most 131,071"],
+    ),
+    "gen-frontmatter-of-300-kb": (
+        b"---\nbackend: shell\n"
+        + b"# a comment\n" * 30_000
+        + b"---\n# Task Plan\n\n"
+        + _TABLE
+        + b"| T-01 | Scan | None |\n",
+        ["master_plan.md:1: the frontmatter is 360,015 characters, more than the 262,144 it may have"],
+    ),
+    "gen-append-system-prompt-of-200-kb": (
+        b"---\nbackend: shell\nappend_system_prompt: "
+        + b"word " * 40_000
+        + b"\n---\n# Task Plan\n\n"
+        + _TABLE
+        + b"| T-01 | Scan | None |\n",
+        ["master_plan.md:3: bad value for 'append_system_prompt': 199,999 bytes"],
     ),
 }
 
@@ -131,7 +162,7 @@ def test_corpus_is_complete() -> None:
 # --- the CLI in-process (cli.main), every case ----------------------------------------------------
 
 
-@pytest.mark.parametrize("command", ["validate", "render"])
+@pytest.mark.parametrize("command", ["validate", "render", "run"])
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_cli_refuses_and_writes_nothing(
     case: Case, command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -233,7 +264,8 @@ def test_library_raises_plan_error(case: Case, tmp_path: Path) -> None:
     workspace = make_project(tmp_path, case.data)
     before = snapshot(tmp_path)
     with pytest.raises(PlanError) as info:
-        orchestrator.load_plan(workspace)
+        plan = orchestrator.load_plan(workspace)
+        check_plan(plan, orchestrator.Workspace.find(workspace))  # what validate and run check beyond the file
     problems = info.value.problems
     assert problems
     text = "\n".join(str(p) for p in problems)

@@ -446,3 +446,32 @@ def test_a_launch_made_ahead_finds_a_program_installed_since(tmp_path: Path) -> 
     done = cli(tmp_path, "run", "--json", env=env)
     assert done.code == 0, done.stderr
     assert "from-bin1" in result_body(tmp_path, "B")
+
+
+FAKE_CLAUDE = Path(__file__).resolve().parent.parent / "examples" / "bin" / "fake-claude"
+
+
+def test_the_offline_fake_claude_says_it_is_fake_and_costs_nothing(tmp_path: Path) -> None:
+    """examples/bin/fake-claude used to answer "Done: T-01." at $0.0125 and 1,280 tokens: its
+    results and final_output.md read like real, paid-for work. Now its text and its session id
+    say it is fake, and it reports no cost, tokens or turns it never had."""
+    write_plan(tmp_path, [Spec("T-01", "unused"), Spec("T-02", "unused", deps=["T-01"])], {"backend": "claude"})
+    result = cli(tmp_path, "run", "--json", env={"ORCHESTRATOR_CLAUDE_BIN": str(FAKE_CLAUDE)})
+    assert result.code == 0, result.stderr
+    for task in ("T-01", "T-02"):
+        meta = results(tmp_path)[task]
+        assert result_body(tmp_path, task) == f"[fake-claude: no model ran; this text is made up] {task} was not done."
+        assert meta["session_id"] == f"fake-claude-{task}"
+        assert not {"cost_usd", "tokens", "turns"} & set(meta), meta
+    assert result.finished()["cost_usd"] is None
+    final = (workspace(tmp_path) / "final_output.md").read_text(encoding="utf-8")
+    assert "$" not in final and "no model ran" in final
+    status = json.loads(cli(tmp_path, "status", "--json").stdout)
+    assert status["cost_usd"] is None
+
+    asked = cli(tmp_path, "run", "--json", "--rerun", "T-01", env={
+        "ORCHESTRATOR_CLAUDE_BIN": str(FAKE_CLAUDE), "FAKE_CLAUDE_COST": "0.0125"
+    })  # fmt: skip
+    assert asked.code == 0, asked.stderr
+    assert results(tmp_path)["T-01"]["cost_usd"] == 0.0125
+    assert "and so is its cost of $0.0125 (FAKE_CLAUDE_COST)" in result_body(tmp_path, "T-01")

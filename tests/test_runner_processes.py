@@ -356,6 +356,91 @@ def test_inactivity_timeout_fails_a_hung_task(leftovers: Path) -> None:
     assert pid_gone(read_pids(tmp_path)["child.pid"])
 
 
+# --- processes that leave the attempt's group --------------------------------------------------------
+
+_STRAYS_NEEDED = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a child subreaper is Linux's")
+
+
+@_STRAYS_NEEDED
+@pytest.mark.parametrize(
+    ("script", "settings"),
+    [
+        pytest.param("setsid sleep 300 & echo $! > setsid.pid\necho forked\nsleep 1", {}, id="completes"),
+        pytest.param("setsid sleep 300 & echo $! > setsid.pid\nsleep 1000", {"timeout": 1}, id="hangs-and-is-killed"),
+        # a double fork: the middle process exits at once, its child holds a child of its own
+        pytest.param(
+            "( setsid bash -c 'sleep 300 & echo $! > deep.pid; echo $$ > setsid.pid; wait' & )\n"
+            "until [ -s deep.pid ] && [ -s setsid.pid ]; do sleep 0.05; done",
+            {},
+            id="double-fork",
+        ),
+        # it clears its environment: nothing ties it to its attempt, and the run's end stops it
+        pytest.param("setsid env -i sleep 300 & echo $! > setsid.pid\nsleep 0.5", {}, id="bare-environment"),
+    ],
+)
+def test_a_process_that_leaves_the_group_does_not_outlive_its_task(
+    leftovers: Path, script: str, settings: dict[str, object]
+) -> None:
+    """``setsid`` takes a process out of its attempt's process group, which used to be all that
+    was stopped: it outlived its task and the run."""
+    tmp_path = leftovers
+    write_plan(tmp_path, [Spec("T-01", script)], {"kill_grace": 0.5, **settings})
+    result = run(tmp_path)
+    assert result.code == (1 if "timeout" in settings else 0), result.stderr
+    pids = read_pids(tmp_path)
+    assert "setsid.pid" in pids
+    for name, pid in pids.items():
+        assert wait_gone(pid, 5), f"{name} ({pid}) outlived its task"
+
+
+@_STRAYS_NEEDED
+def test_a_task_s_daemon_is_stopped_when_its_own_task_ends_not_another(leftovers: Path) -> None:
+    """T-01 and T-02 each start a daemon with setsid. T-01 ends first: its daemon goes then,
+    while T-02's, tied to T-02 by the variables in its environment, runs on until T-02 ends."""
+    tmp_path = leftovers
+    one = "setsid sleep 300 & echo $! > one.pid\nuntil [ -s two.pid ]; do sleep 0.05; done"
+    two = (
+        "setsid sleep 300 & echo $! > two.pid\n"
+        "until [ -s one.pid ]; do sleep 0.05; done\n"
+        'state() { cut -d" " -f3 /proc/$1/stat 2>/dev/null || echo gone; }\n'
+        'while [ "$(state $(cat one.pid))" != gone ] && [ "$(state $(cat one.pid))" != Z ]; do sleep 0.05; done\n'
+        'echo "mine: $(state $(cat two.pid))"'
+    )
+    write_plan(tmp_path, [Spec("T-01", one), Spec("T-02", two)], {"kill_grace": 0.5})
+    result = run(tmp_path)
+    assert result.code == 0, result.stderr
+    assert result_body(tmp_path, "T-02") == "mine: S"
+    for name, pid in read_pids(tmp_path).items():
+        assert wait_gone(pid, 5), f"{name} ({pid}) outlived its task"
+
+
+@_STRAYS_NEEDED
+@pytest.mark.slow
+def test_a_daemon_of_a_killed_runner_s_task_is_stopped_by_the_next_run(leftovers: Path) -> None:
+    """kill -9 of the runner leaves its task and the task's setsid daemon; the next run finds the
+    daemon by the variables that name its attempt, and stops it with the task's group."""
+    from runner_helpers import start, wait_until
+
+    tmp_path = leftovers
+    flag = tmp_path / "slow.flag"
+    flag.touch()
+    script = "if [ -e slow.flag ]; then setsid sleep 300 & echo $! > daemon.pid; echo $$ > task.pid; sleep 1000; fi"
+    write_plan(tmp_path, [Spec("T-01", script)], {"kill_grace": 0.5})
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: len(read_pids(tmp_path)) == 2, "the task and its daemon to run")
+        runner.kill(signal.SIGKILL)
+    finally:
+        runner.cleanup()
+    pids = read_pids(tmp_path)
+    assert not pid_gone(pids["daemon.pid"]) and not pid_gone(pids["task.pid"])
+    flag.unlink()
+    again = run(tmp_path)
+    assert again.code == 0, again.stderr
+    for name, pid in pids.items():
+        assert wait_gone(pid, 5), f"{name} ({pid}) outlived the killed runner's next run"
+
+
 def test_retry_then_success(tmp_path: Path) -> None:
     script = """\
 n=$(cat count 2>/dev/null || echo 0)

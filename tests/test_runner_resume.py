@@ -159,6 +159,28 @@ def test_closing_the_terminal_interrupts_like_ctrl_c(project: Path) -> None:
     assert open_attempts(project) == []
 
 
+@pytest.mark.slow
+def test_sighup_stops_every_task_and_still_writes_the_results(project: Path, background: list[Background]) -> None:
+    """SIGHUP alone (a terminal closed from outside, ``kill -HUP``) is an interrupt like SIGTERM:
+    before it was handled, the runner died at once and left all its tasks running, with no result
+    and no final_output.md."""
+    (project / "slow.flag").touch()
+    specs = [Spec(f"T-{n:02d}", _long_unless_done(f"t{n:02d}")) for n in range(1, 9)]
+    write_plan(project, specs, {"max_parallel": 8, "kill_grace": 2})
+    runner = start(project)
+    background.append(runner)
+    wait_until(lambda: len(read_pids(project)) == 16 and len(open_attempts(project)) == 8, "eight tasks to run")
+    pids = read_pids(project)
+    runner.kill(signal.SIGHUP)
+    assert runner.wait(timeout=30) == 130, runner.stderr.read_text()
+    for name, pid in pids.items():
+        assert wait_gone(pid, 5), f"{name} ({pid}) outlived the runner"
+    assert statuses(project) == {spec.id: "interrupted" for spec in specs}
+    assert (workspace(project) / "final_output.md").is_file()
+    assert open_attempts(project) == []
+    assert runner.events()[-1]["event"] == "run_finished"
+
+
 def test_ctrl_c_while_a_task_waits_to_retry(project: Path, background: list[Background]) -> None:
     specs = [Spec("T-01", "exit 1"), Spec("T-02", "echo two", deps=["T-01"])]
     write_plan(project, specs, {"retries": 3, "backoff_base": 1000, "backoff_cap": 1000})
@@ -406,7 +428,7 @@ def test_second_runner_is_refused_while_the_first_runs(project: Path, background
     assert [t["status"] for t in status["tasks"]] == ["running"]
     second = cli(project, "run")
     assert second.code == 3
-    assert f"another run, render or reset (pid {runner.pid}) is using" in second.stderr
+    assert f"another run, render, reset or aggregate (pid {runner.pid}) is using" in second.stderr
     reset = cli(project, "reset", "--all")
     assert reset.code == 3
     # Nor does a render write beside it: the run's start clears temp files, and both write the
@@ -625,6 +647,52 @@ def _orphan(project: Path, task: str = "T-01") -> subprocess.Popen[bytes]:
     state.mkdir(parents=True, exist_ok=True)
     (state / "attempts.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     return orphan
+
+
+@pytest.mark.slow
+def test_orphans_that_ignore_sigterm_are_stopped_together(project: Path) -> None:
+    """Four orphans of a dead runner trap SIGTERM and go on: the next run asks them all to stop at
+    once, then waits one grace period before SIGKILL. Each writes down, as SIGTERM reaches it,
+    whether the other three are still alive: asked one at a time (one grace period each) the
+    first would be gone, killed, before the second was asked."""
+    tasks = [f"T-{n:02d}" for n in range(1, 5)]
+    write_plan(project, [Spec(task, "echo again") for task in tasks], {"kill_grace": 2})
+    marks = project / "marks"
+    marks.mkdir()
+    script = (
+        # (alive: a state in /proc other than Z, zombie: this test reaps them only at the end)
+        'trap \'alive=0; for p in $(cat ../orphans.txt); do s=$(cut -d" " -f3 /proc/$p/stat 2>/dev/null); '
+        '[ -n "$s" ] && [ "$s" != Z ] && alive=$((alive+1)); done; echo $alive > $$.mark\' TERM\n'
+        "while :; do sleep 0.05; done"
+    )
+    orphans = [subprocess.Popen(["bash", "-c", script], cwd=marks, start_new_session=True) for _ in tasks]
+    (project / "orphans.txt").write_text(" ".join(str(o.pid) for o in orphans))
+    (project / "pids").mkdir()
+    for orphan in orphans:
+        (project / "pids" / str(orphan.pid)).write_text(str(orphan.pid))
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    lines: list[dict[str, object]] = [{"event": "run", "runner_pid": dead.pid}]
+    for task, orphan in zip(tasks, orphans, strict=True):
+        lines.append({"event": "spawn", "task": task, "agent": "Agent-01", "attempt": 1})
+        lines.append({"event": "start", "task": task, "agent": "Agent-01", "attempt": 1, "executor": "local",
+                      "handle": {"pgid": orphan.pid, "pgid_start": process_start_time(orphan.pid)}})  # fmt: skip
+    state = workspace(project) / "state"
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "attempts.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    try:
+        result = run(project)
+        assert result.code == 0, result.stderr
+        assert [orphan.wait(timeout=10) for orphan in orphans] == [-signal.SIGKILL] * 4
+        seen = {path.name: path.read_text().strip() for path in marks.iterdir()}
+        assert seen == {f"{orphan.pid}.mark": "4" for orphan in orphans}
+        notices = [e["message"] for e in result.events if e["event"] == "notice"]
+        assert sum("left running by a dead runner" in notice for notice in notices) == 4
+    finally:
+        for orphan in orphans:
+            if orphan.poll() is None:
+                orphan.kill()
+                orphan.wait()
 
 
 def test_sigterm_while_waiting_for_a_dead_runners_attempt_ends_cleanly(

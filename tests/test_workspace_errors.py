@@ -196,3 +196,178 @@ def test_a_lock_whose_pid_cannot_be_written_is_let_go(tmp_path: Path, monkeypatc
     assert error is not None and "the disk is full" in str(error)
     with WorkspaceLock(lock_file, "ws"):  # not held: the descriptor with the flock was closed
         pass
+
+
+# --- nothing is written outside the workspace ------------------------------------------------------
+
+Tree = dict[str, tuple[str, bytes]]
+
+
+def tree(root: Path) -> Tree:
+    """Every path under ``root``: a link's target, a file's bytes; links are not followed."""
+    found: Tree = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if path.is_symlink():
+            found[rel] = ("link", os.readlink(path).encode())
+        elif path.is_file():
+            found[rel] = ("file", path.read_bytes())
+        else:
+            found[rel] = ("dir", b"")
+    return found
+
+
+@pytest.mark.parametrize("directory", ["results", "logs", "state", "agent_tasks"])
+@pytest.mark.parametrize("command", ["run", "render", "reset --all", "aggregate"])
+def test_a_directory_that_is_a_symlink_out_of_the_workspace_is_refused(
+    directory: str, command: str, tmp_path: Path
+) -> None:
+    """Followed, it had results, logs and the lock written wherever it pointed."""
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    write_plan(project, PLAN)
+    (project / ".orchestrator" / directory).symlink_to(elsewhere, target_is_directory=True)
+    before = tree(project)
+    result = cli(project, *command.split())
+    assert result.code == 2, result.stdout + result.stderr
+    line = _one_clean_line(result.stderr)
+    assert line == (
+        f".orchestrator/{directory}: a symlink to {elsewhere}, outside .orchestrator/ — the orchestrator writes "
+        f"only inside its workspace: make {directory}/ a directory there (move what the link points to into it, "
+        "to keep that)"
+    )
+    assert list(elsewhere.iterdir()) == []
+    assert tree(project) == before
+
+
+def test_a_symlink_within_the_workspace_is_followed(tmp_path: Path) -> None:
+    write_plan(tmp_path, PLAN)
+    ws = tmp_path / ".orchestrator"
+    (ws / "kept-results").mkdir()
+    (ws / "results").symlink_to("kept-results", target_is_directory=True)
+    result = cli(tmp_path, "run")
+    assert result.code == 0, result.stderr
+    assert sorted(p.name for p in (ws / "kept-results").iterdir()) == ["agent-01-result.md", "agent-02-result.md"]
+
+
+def test_results_swapped_for_a_symlink_mid_run_get_nothing_through_it(tmp_path: Path) -> None:
+    """T-01 puts a symlink to a directory outside where results/ was while T-02 runs: the run
+    writes no result through it, stops with one line and exit 2, and T-02's process goes too."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    project = tmp_path / "project"
+    write_plan(
+        project,
+        [
+            Spec(
+                "T-01",
+                "while [ ! -s t02.pid ]; do sleep 0.05; done\nmv .orchestrator/results moved\n"
+                f"ln -s {elsewhere} .orchestrator/results",
+            ),
+            Spec("T-02", "echo $$ > t02.pid.tmp && mv t02.pid.tmp t02.pid\nexec sleep 60"),
+        ],
+        {"kill_grace": 1},
+    )
+    try:
+        result = cli(project, "run", timeout=45)
+        assert result.code == 2, (result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr
+        assert result.stderr.splitlines()[-1].startswith(f".orchestrator/results: a symlink to {elsewhere}, outside")
+        assert list(elsewhere.iterdir()) == []
+        pid = read_pids(project, "t02.pid")["t02.pid"]
+        assert wait_gone(pid, timeout=5), "T-02 outlived the runner"
+    finally:
+        kill_leftovers(project, read_pids(project, "t02.pid").values())
+
+
+def test_files_that_are_symlinks_out_of_the_workspace_are_not_written_through(tmp_path: Path) -> None:
+    """The lock and the final output each stand as a symlink to a file of the person's: the lock,
+    which was opened through the link and truncated, refuses (exit 2, one line); once it is gone,
+    final_output.md's link is replaced, not written through."""
+    project, precious = tmp_path / "project", tmp_path / "precious.txt"
+    precious.write_text("mine\n", encoding="utf-8")
+    write_plan(project, PLAN)
+    ws = project / ".orchestrator"
+    (ws / "state").mkdir()
+    (ws / "state" / "runner.lock").symlink_to(precious)
+    (ws / "final_output.md").symlink_to(precious)
+    for command in ("run", "reset --all", "aggregate"):
+        refused = cli(project, *command.split())
+        assert refused.code == 2, command
+        line = _one_clean_line(refused.stderr)
+        assert line.startswith(".orchestrator/state/runner.lock: Too many levels of symbolic links — a symlink"), line
+        assert precious.read_text(encoding="utf-8") == "mine\n", command
+    (ws / "state" / "runner.lock").unlink()
+    result = cli(project, "run")
+    assert result.code == 0, result.stderr
+    assert precious.read_text(encoding="utf-8") == "mine\n"
+    assert not (ws / "final_output.md").is_symlink() and (ws / "final_output.md").is_file()
+
+
+# --- logs are capped --------------------------------------------------------------------------------
+
+
+def test_a_chatty_task_leaves_logs_no_longer_than_log_cap(tmp_path: Path) -> None:
+    """3 MiB on stdout and 2 MiB on stderr with ``log_cap: 1M``: each log keeps its first MiB, then
+    says where it was cut and how much was left out; the result is still the output's start."""
+    script = "head -c 3145728 /dev/zero | tr '\\0' 'o'\nhead -c 2097152 /dev/zero | tr '\\0' 'e' >&2"
+    write_plan(tmp_path, [Spec("T-01", script)], {"log_cap": "1M"})
+    result = cli(tmp_path, "run")
+    assert result.code == 0, result.stderr
+    logs = tmp_path / ".orchestrator" / "logs"
+    for stream, char, size in (("out", b"o", 3145728), ("err", b"e", 2097152)):
+        data = (logs / f"agent-01.attempt-1.{stream}").read_bytes()
+        kept, cut, total = data.split(b"\n")[:3]
+        assert kept == char * 1048576
+        assert cut == b"[orchestrator: log cut here: log_cap is 1,048,576 bytes]"
+        left = size - 1048576
+        assert total == f"[orchestrator: log cut: {size:,} bytes in all, the last {left:,} not kept]".encode()
+        assert data.endswith(b"not kept]\n") and len(data) < 1048576 + 200
+    body = (tmp_path / ".orchestrator" / "results" / "agent-01-result.md").read_text(encoding="utf-8")
+    assert "o" * 1000 in body and "output truncated at 1,000,000 characters" in body
+
+
+def test_log_cap_none_keeps_everything_and_the_default_is_64_mib(tmp_path: Path) -> None:
+    from orchestrator.plan.settings import Settings, parse_size
+
+    assert Settings().log_cap == 64 * 1024 * 1024
+    assert [parse_size(v) for v in (2048, "512k", "64M", "64MB", "1 GiB", "none", None)] == [
+        2048, 512 * 1024, 64 * 1024**2, 64 * 1024**2, 1024**3, None, None
+    ]  # fmt: skip
+    for bad in ("12 parsecs", "10", -5, True, "0.5K"):
+        with pytest.raises(ValueError):
+            parse_size(bad)
+    write_plan(tmp_path, [Spec("T-01", "head -c 2000000 /dev/zero | tr '\\0' 'o'")], {"log_cap": "none"})
+    assert cli(tmp_path, "run").code == 0
+    assert (tmp_path / ".orchestrator" / "logs" / "agent-01.attempt-1.out").read_bytes() == b"o" * 2000000
+
+
+# --- aggregate beside a run -------------------------------------------------------------------------
+
+
+def test_aggregate_waits_for_no_run_and_writes_nothing_beside_one(tmp_path: Path) -> None:
+    """A run writes final_output.md itself when it ends: ``aggregate`` beside it is refused (exit 3)
+    and leaves the file as it was; once the run is over it rebuilds it."""
+    from runner_helpers import start, wait_until
+
+    write_plan(tmp_path, [Spec("T-01", "echo one"), Spec("T-02", "until [ -e go ]; do sleep 0.05; done; echo two")])
+    final = tmp_path / ".orchestrator" / "final_output.md"
+    final.parent.mkdir(exist_ok=True)
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: any(e["event"] == "task_completed" for e in runner.events()), "T-01 to complete")
+        refused = cli(tmp_path, "aggregate")
+        assert refused.code == 3, refused.stdout + refused.stderr
+        assert _one_clean_line(refused.stderr).startswith(
+            f"another run, render, reset or aggregate (pid {runner.pid}) is using .orchestrator/"
+        )
+        assert not final.exists()
+        (tmp_path / "go").touch()
+        assert runner.wait() == 0
+    finally:
+        runner.cleanup()
+    written = final.read_bytes()
+    assert b"two" in written
+    again = cli(tmp_path, "aggregate")
+    assert again.code == 0, again.stderr
+    assert final.read_bytes().replace(b"\r", b"") != b""

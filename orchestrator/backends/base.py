@@ -167,9 +167,19 @@ class Backend(ABC):
         """What an agent started with ``settings`` may do, and the risk, in plain words."""
         return "not said by this backend: it runs with your user's rights unless its own settings limit it"
 
+    def check_task(self, task: Task, settings: Settings) -> tuple[str, str] | None:
+        """Why ``task`` cannot run on this backend as the plan states it, and what to do about it
+        (``validate`` asks, before any brief is rendered), or None."""
+        return None
+
 
 def limits_for(settings: Settings) -> Limits:
-    return Limits(timeout=settings.timeout, inactivity=settings.inactivity_timeout, grace=settings.kill_grace)
+    return Limits(
+        timeout=settings.timeout,
+        inactivity=settings.inactivity_timeout,
+        grace=settings.kill_grace,
+        log_cap=settings.log_cap,
+    )
 
 
 OUTPUT_CAP = 1_000_000  # characters of output kept in a result file; the log holds the rest

@@ -28,6 +28,7 @@ from orchestrator.executors.base import ProcessRun
 from orchestrator.plan.markdown import fence_closes, fence_opening, outside_fences
 from orchestrator.plan.model import Task
 from orchestrator.plan.settings import Settings
+from orchestrator.vocabulary import ARGUMENT_LIMIT
 
 SECTION = "Task Description"
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
@@ -84,6 +85,19 @@ def _section(text: str, title: str) -> str | None:
     return "\n".join(lines[start:]) if start is not None else None
 
 
+def _unpassable(script: str) -> tuple[str, str] | None:
+    """Why ``script`` cannot be given to bash as its one ``-c`` argument, and what to do; or None."""
+    if "\0" in script:
+        return "the script holds a NUL byte (\\0), which no process takes", "delete it"
+    size = len(script.encode("utf-8", "surrogateescape"))
+    if size > ARGUMENT_LIMIT:
+        return (
+            f"the script is {size:,} bytes, and bash takes it as one argument of at most {ARGUMENT_LIMIT:,}",
+            "save the script in a file in the project, and make the task run that file (bash ./script.sh)",
+        )
+    return None
+
+
 class ShellBackend(Backend):
     name = "shell"
     reads_prompt = False  # the script is in the brief; its inputs are named in the environment
@@ -101,7 +115,16 @@ class ShellBackend(Backend):
                 f"{job.brief_name}: no code block under '## {SECTION}' — a shell task runs the first fenced "
                 f"code block there and never its prose; restore it, or delete the brief to have it rendered again"
             )
+        why = _unpassable(script)
+        if why is not None:
+            raise CannotInvoke(f"{job.brief_name}: {why[0]} — {why[1]}")
         return Invocation(("bash", "-e", "-c", script), None, limits=limits_for(job.settings))
+
+    def check_task(self, task: Task, settings: Settings) -> tuple[str, str] | None:
+        script = task_script(task)  # as its brief will hold it
+        if script is None or len(script) <= ARGUMENT_LIMIT // 4:  # (at most four bytes a character: it fits)
+            return None
+        return _unpassable(script)
 
     def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
         return process_result(run, stdout, stderr, limits_for(job.settings))

@@ -4,8 +4,8 @@ Each command lives beside its kind (``plans``, ``running``, ``skill``); this mod
 one parser and turns what they raise into one line and an exit code (``vocabulary.ExitCode``):
 0 ok (``status``, ``graph`` and ``aggregate`` whatever the tasks' states); 1 ``run`` had a task
 fail or be skipped, or the one agent call of ``plan`` or ``aggregate --agent`` failed; 2 bad plan
-or usage, or a workspace file the system refuses; 3 another run, render or reset holds the
-workspace; 130 interrupted.
+or usage, or a workspace file the system refuses; 3 another run, render, reset or aggregate
+holds the workspace; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a markdown plan of atomic tasks as real sub-agents, in parallel, in dependency order.",
         epilog="Exit codes: 0 ok, 1 run: a task failed or was skipped (doctor: a CLI the plan needs is missing), "
         "2 bad plan or usage, "
-        "3 workspace held by another run, render or reset, 130 interrupted.",
+        "3 workspace held by another run, render, reset or aggregate, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"orchestrator {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -111,6 +111,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     # same briefs and status blocks. With nothing to write, no lock: a render that changes
     # nothing succeeds beside a run, and on a workspace it may not write.
     if report.pending or report.set_aside or report.book is not None or outdated:
+        workspace.check_inside()
         with WorkspaceLock(workspace.lock_file, workspace.root.name):
             write_briefs(report, workspace)
             # The statuses are read again under the lock: a run may have ended meanwhile.
@@ -134,11 +135,12 @@ def _blocks_outdated(plan: Plan, workspace: Workspace) -> bool:
         return False
     from orchestrator.output.sections import status_blocks
     from orchestrator.output.templates import Templates
+    from orchestrator.plan.parser import read_plan_text
     from orchestrator.state import planfile
     from orchestrator.state.status import collect
 
     blocks = status_blocks(plan, collect(plan, workspace), Templates.of(workspace))
-    text = workspace.plan_file.read_bytes().decode("utf-8-sig")
+    text = read_plan_text(workspace.plan_file)
     return planfile.splice(text, blocks) != text
 
 

@@ -86,6 +86,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
         unknown = [t for t in args.tasks if t not in plan.tasks]
         if unknown:
             raise UsageError(f"no task {', '.join(unknown)} in the plan")
+    workspace.check_inside()
     lock = WorkspaceLock(workspace.lock_file, workspace.root.name)
     lock.acquire()  # never pull results from under a running runner
     try:
@@ -123,13 +124,16 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
 
     workspace = Workspace.find(args.directory)
     plan = workspace.load_plan()
+    workspace.check_inside()
     text, cost = "", None
-    if args.agent:
-        from orchestrator.run.synthesis import synthesize
+    # Not beside a run, which writes final_output.md itself when it ends, from what it knows then.
+    with WorkspaceLock(workspace.lock_file, workspace.root.name):
+        if args.agent:
+            from orchestrator.run.synthesis import synthesize
 
-        synthesis = synthesize(plan, workspace)
-        text, cost = synthesis.text, synthesis.cost_usd
-    write_final_output(plan, workspace, synthesis=text, synthesis_cost=cost)
+            synthesis = synthesize(plan, workspace)
+            text, cost = synthesis.text, synthesis.cost_usd
+        write_final_output(plan, workspace, synthesis=text, synthesis_cost=cost)
     if args.json:
         emit_json({"ok": True, "final_output": str(workspace.final_output), "synthesis_cost_usd": cost})
     else:

@@ -36,6 +36,7 @@ class Limits:
     timeout: float | None = None  # wall clock, seconds
     inactivity: float | None = None  # no output for this long = hung
     grace: float = 5.0  # between asking a process to stop (SIGTERM) and making it (SIGKILL)
+    log_cap: int | None = None  # bytes of each stream its log keeps; what comes after is read, not kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,11 @@ class Executor(ABC):
         ``on_line`` each complete stdout line as it arrives. Output on either stream counts as
         activity for the inactivity limit. A launch that cannot start is a ``ProcessRun`` with
         ``start_error``, not an exception."""
+
+    async def close(self) -> None:
+        """The run is over: stop whatever its attempts left running that ``run`` could not tie to
+        one of them. Called once, at the end of a run."""
+        return None
 
     async def settle(self, leftovers: Sequence[Leftover], *, grace: float, wait: bool) -> list[str]:
         """Stop the attempts a dead runner left running (all at once, then one ``grace`` period

@@ -12,7 +12,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import anyio
@@ -121,11 +121,14 @@ def any_member_since(pgid: int, earliest: int | None) -> bool:
     return False
 
 
-def groups_with_environment(marks: Mapping[str, str]) -> set[int]:
-    """The process groups of running processes whose environment holds every ``marks`` variable
-    with that value (Linux /proc, processes of our own user; empty elsewhere)."""
-    wanted = {f"{key}={value}".encode() for key, value in marks.items()}
-    groups: set[int] = set()
+def groups_with_environment(marks: Sequence[Mapping[str, str]]) -> list[set[int]]:
+    """For each of ``marks``, the process groups of running processes whose environment holds
+    every one of its variables with that value (Linux /proc, processes of our own user; empty
+    elsewhere): one look at every process, however many are asked for."""
+    wanted = [{f"{key}={value}".encode() for key, value in each.items()} for each in marks]
+    groups: list[set[int]] = [set() for _ in marks]
+    if not any(wanted):
+        return groups
     with contextlib.suppress(OSError):
         for entry in os.scandir("/proc"):
             if not entry.name.isdigit():
@@ -134,8 +137,11 @@ def groups_with_environment(marks: Mapping[str, str]) -> set[int]:
                 environment = set(Path(entry.path, "environ").read_bytes().split(b"\0"))
             except OSError:  # gone, or not ours
                 continue
-            if wanted <= environment:
-                fields = _stat_fields(int(entry.name))
-                if fields and len(fields) > 2 and fields[0] not in _EXITED:
-                    groups.add(int(fields[2]))
+            matches = [index for index, each in enumerate(wanted) if each and each <= environment]
+            if not matches:
+                continue
+            fields = _stat_fields(int(entry.name))
+            if fields and len(fields) > 2 and fields[0] not in _EXITED:
+                for index in matches:
+                    groups[index].add(int(fields[2]))
     return groups

@@ -21,6 +21,7 @@ from typing import IO, ClassVar
 import anyio
 from anyio.abc import ByteReceiveStream, Process
 
+from orchestrator.executors import reaper
 from orchestrator.executors.base import (
     Executor,
     Launch,
@@ -38,6 +39,7 @@ from orchestrator.executors.groups import (
     stop_group,
     stop_groups,
 )
+from orchestrator.state.journal import ATTEMPT_MARKS
 
 _DRAIN = 2.0  # seconds a grandchild that left the group may keep writing after the child's exit
 _LONGEST_LINE = 64 * 1024 * 1024  # a line longer than this is not buffered for on_line
@@ -84,13 +86,22 @@ class LocalExecutor(Executor):
     name: ClassVar[str] = "local"
     runs_here: ClassVar[bool] = True
 
+    def __init__(self) -> None:
+        self._grace = Limits().grace  # for ``close``: the last attempt's
+
     async def run(
         self, launch: Launch, *, on_start: StartCallback | None = None, on_line: LineCallback | None = None
     ) -> ProcessRun:
         began = anyio.current_time()
-        out_log, err_log = _Log(launch.stdout), _Log(launch.stderr)
+        cap = launch.limits.log_cap
+        out_log, err_log = _Log(launch.stdout, cap), _Log(launch.stderr, cap)
+        reaper.become_subreaper()
+        marks = _marks(launch)
+        self._grace = launch.limits.grace
         try:
-            process = await _open(launch)
+            with reaper.starting():
+                process = await _open(launch)
+                reaper.spawned.add(process.pid)
         except OSError as exc:
             return ProcessRun(None, None, anyio.current_time() - began, start_error=_could_not_start(exc, launch))
         pgid = process.pid
@@ -106,10 +117,13 @@ class LocalExecutor(Executor):
                     pumps.start_soon(_pump, process.stderr, err_log, activity, None)
                     timed_out = await _wait(process, launch.limits, began, activity)
                     # The leader is gone. Children it left in its group would hold the pipes open
-                    # for ever: they go too. A grandchild that left the group (setsid) may still
-                    # hold a pipe: what it writes is read for a moment, then no more.
+                    # for ever: they go too, and so do those that left the group (setsid) and
+                    # were handed to the runner (reaper). One that is neither may still hold a
+                    # pipe: what it writes is read for a moment, then no more.
                     if group_running(pgid):
                         await stop_group(pgid, min(launch.limits.grace, 1.0))
+                    if marks is not None:
+                        await reaper.stop_adopted(marks, min(launch.limits.grace, 1.0))
                     with anyio.move_on_after(_DRAIN):
                         await activity.closed.wait()
                     pumps.cancel_scope.cancel()
@@ -119,6 +133,9 @@ class LocalExecutor(Executor):
                     await stop_group(pgid, launch.limits.grace)
                 await process.wait()
                 await process.aclose()
+                reaper.spawned.discard(pgid)
+                if marks is not None:
+                    await reaper.stop_adopted(marks, launch.limits.grace)
         code = process.returncode
         assert code is not None
         return ProcessRun(
@@ -130,10 +147,16 @@ class LocalExecutor(Executor):
             stderr_bytes=err_log.count,
         )
 
+    async def close(self) -> None:
+        """Stop every process the attempts left that was handed to the runner (see ``reaper``),
+        those that carry no attempt's variables included; within the last attempt's grace period."""
+        await reaper.stop_adopted(None, self._grace)
+
     async def settle(self, leftovers: Sequence[Leftover], *, grace: float, wait: bool) -> list[str]:
         """Stop (or wait for) the process groups of ``leftovers``: all asked at once, then one
-        grace period. An attempt with no handle (its runner died starting it) is found by the
-        variables that name it in its processes' environment."""
+        grace period. Besides the group its handle names, an attempt's processes are found by the
+        variables that name it in their environment: those that left its group (setsid), and all
+        of them when it has no handle (its runner died starting it)."""
         groups: dict[int, str] = {}
         for leftover in leftovers:
             handle = leftover.handle
@@ -142,9 +165,9 @@ class LocalExecutor(Executor):
                 pgid = int(handle["pgid"])
                 if group_running(pgid) and any_member_since(pgid, start if isinstance(start, int) else None):
                     groups[pgid] = leftover.task
-            elif handle is None:
-                for pgid in groups_with_environment(leftover.marks):
-                    groups[pgid] = leftover.task
+        for leftover, found in zip(leftovers, groups_with_environment([o.marks for o in leftovers]), strict=True):
+            for pgid in found:
+                groups.setdefault(pgid, leftover.task)
         if wait:
             while any(group_running(pgid) for pgid in groups):
                 await anyio.sleep(0.2)
@@ -170,6 +193,13 @@ async def _open(launch: Launch) -> Process:
     finally:
         if not isinstance(stdin, int):
             stdin.close()
+
+
+def _marks(launch: Launch) -> dict[str, str] | None:
+    """The variables that name the attempt in its environment, or ``None`` when it has not all of
+    them (an agent call outside a run): what it leaves is then stopped only by ``close``."""
+    marks = {name: launch.env[name] for name in ATTEMPT_MARKS if name in launch.env}
+    return marks if len(marks) == len(ATTEMPT_MARKS) else None
 
 
 def _could_not_start(exc: OSError, launch: Launch) -> str:
@@ -239,30 +269,53 @@ async def _pump(stream: ByteReceiveStream, log: _Log, activity: _Activity, on_li
     activity.stream_ended()
 
 
+_LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+
+
 class _Log:
     """A log file created with the first byte written to it: no file means no output. A log an
-    earlier attempt of the same number left is removed first, so what is there is this attempt's."""
+    earlier attempt of the same number left is removed first, so what is there is this attempt's.
+    Past ``cap`` bytes nothing more is kept: a line says where the log was cut, and its last line
+    how much was left out (``count`` is every byte the stream carried)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, cap: int | None = None) -> None:
         self.path = path
+        self.cap = cap
         self.count = 0
+        self.kept = 0
+        self.cut = False
         self._file: IO[bytes] | None = None
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
 
     def write(self, data: bytes) -> None:
-        if self._file is None:
-            self._file = open(self.path, "wb")  # noqa: SIM115 - closed by __exit__
-        self._file.write(data)
-        self._file.flush()
         self.count += len(data)
+        if self.cut:
+            return
+        keep = data if self.cap is None else data[: self.cap - self.kept]
+        if self._file is None:
+            # O_NOFOLLOW: a symlink put where the log goes is not written through.
+            self._file = open(os.open(self.path, _LOG_FLAGS, 0o666), "wb")  # noqa: SIM115 - closed by __exit__
+        self._file.write(keep)
+        self.kept += len(keep)
+        if len(keep) < len(data):
+            self.cut = True
+            self._file.write(f"\n{CUT_MARK} here: log_cap is {self.cap:,} bytes]\n".encode())
+        self._file.flush()
 
     def __enter__(self) -> _Log:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._file is not None:
-            self._file.close()
+        if self._file is None:
+            return
+        with self._file:
+            if self.cut:
+                left = self.count - self.kept
+                self._file.write(f"{CUT_MARK}: {self.count:,} bytes in all, the last {left:,} not kept]\n".encode())
+
+
+CUT_MARK = "[orchestrator: log cut"  # opens the lines a capped log ends with
 
 
 class _one_error:

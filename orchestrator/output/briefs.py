@@ -150,7 +150,7 @@ def prepare_briefs(plan: Plan, workspace: Workspace, *, force: bool = False) -> 
         existing: bytes | None = None
         if present and path.name in present:
             with contextlib.suppress(FileNotFoundError):
-                existing = path.read_bytes()  # exact: no newline translation
+                existing = documents.read_regular(path)  # exact: no newline translation
         name = workspace.brief_name(task)
         if existing == rendered:
             report.unchanged.append(name)

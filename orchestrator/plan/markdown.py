@@ -87,11 +87,13 @@ def normalize_heading(text: str) -> str:
 
 
 class FrontmatterError(ValueError):
-    """Raised by ``split_frontmatter`` with the 1-based line of the problem."""
+    """Raised by ``split_frontmatter`` with the 1-based line of the problem (and what to do, when
+    it is not to fix the YAML)."""
 
-    def __init__(self, line: int, message: str) -> None:
+    def __init__(self, line: int, message: str, hint: str = "") -> None:
         super().__init__(message)
         self.line = line
+        self.hint = hint
 
 
 @dataclass(slots=True)
@@ -99,6 +101,9 @@ class Frontmatter:
     data: dict[str, object]
     key_lines: dict[str, int]  # key -> 1-based line in the file
     body_offset: int  # 0-based index of the first body line
+
+
+FRONTMATTER_LIMIT = 256 * 1024  # characters: settings, not data (a long prompt belongs in a profile)
 
 
 def split_frontmatter(lines: list[str]) -> Frontmatter:
@@ -110,6 +115,13 @@ def split_frontmatter(lines: list[str]) -> Frontmatter:
             break
     else:
         raise FrontmatterError(1, "frontmatter opened with '---' is never closed")
+    size = sum(len(line) for line in lines[1:end])
+    if size > FRONTMATTER_LIMIT:
+        raise FrontmatterError(
+            1,
+            f"the frontmatter is {size:,} characters, more than the {FRONTMATTER_LIMIT:,} it may have",
+            "keep it to settings: long text such as a system prompt goes in a profile (agents/NAME.md)",
+        )
     data: object = load_flat(lines[1:end])  # most frontmatter is plain settings: no PyYAML then
     if data is None:
         data = _load_yaml(lines[1:end])

@@ -12,6 +12,7 @@ from orchestrator.plan.identity import Book
 from orchestrator.plan.settings import Settings, access_settings
 
 PLAN_FILE = "master_plan.md"
+PLAN_LIMIT = 64 * 1024 * 1024  # bytes: a 10,000-task plan with a page of details each is a tenth of this
 DEFAULT_PRIORITY = 2
 PRIORITY_NAMES = {0: "P0", 1: "P1", 2: "P2", 3: "P3"}
 

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from orchestrator.documents import NotAFile, TooLarge, read_regular
 from orchestrator.errors import PlanError, Problem, WorkspaceError
 from orchestrator.plan import graph as graphs
 from orchestrator.plan.cells import (
@@ -35,7 +36,7 @@ from orchestrator.plan.markdown import (
     split_lines,
     tables_in,
 )
-from orchestrator.plan.model import PLAN_FILE, Plan, Task
+from orchestrator.plan.model import PLAN_FILE, PLAN_LIMIT, Plan, Task
 from orchestrator.plan.settings import ACCESS_WORDS, SETTING_NAMES, parse_duration, settings_from_mapping, suggest
 
 _REQUEST_KEYS = ("original request", "request", "user request")
@@ -54,15 +55,23 @@ class _Collector:
 
 
 def read_plan_text(path: Path) -> str:
-    """The plan's text; a missing file or non-UTF-8 bytes become a ``PlanError``/``WorkspaceError``."""
+    """The plan's text; a missing file or non-UTF-8 bytes become a ``PlanError``/``WorkspaceError``.
+    Only a regular file is read (a FIFO would block, /dev/zero never end), of at most ``PLAN_LIMIT``
+    bytes."""
     try:
-        data = path.read_bytes()
+        data = read_regular(path, PLAN_LIMIT)
     except FileNotFoundError:
         raise WorkspaceError(
             f"{path}: no such file — run `orchestrator init` to create a workspace, or pass its directory"
         ) from None
-    except IsADirectoryError:
-        raise WorkspaceError(f"{path}: is a directory, not a master_plan.md") from None
+    except NotAFile as exc:
+        raise WorkspaceError(
+            f"{path}: {exc.strerror} — {PLAN_FILE} must be a plain text file: move this aside and write one there"
+        ) from None
+    except TooLarge as exc:
+        raise WorkspaceError(
+            f"{path}: {exc.strerror} — a plan holds tasks, not their data: put large text in files the tasks read"
+        ) from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -93,10 +102,12 @@ def parse_plan(text: str, path: str | Path = PLAN_FILE, *, book: Book | None = N
     path = Path(path)
     out = _Collector(path.name)
     lines = split_lines(text)
+    if "\0" in text:
+        _refuse_nul(lines, out)
     try:
         front = split_frontmatter(lines)
     except FrontmatterError as exc:
-        out.add(exc.line, str(exc), "fix the YAML between the two '---' lines, or remove them")
+        out.add(exc.line, str(exc), exc.hint or "fix the YAML between the two '---' lines, or remove them")
         raise PlanError(out.problems) from None
     settings, setting_problems = settings_from_mapping(front.data)
     for key, message in setting_problems:
@@ -130,6 +141,21 @@ def parse_plan(text: str, path: str | Path = PLAN_FILE, *, book: Book | None = N
     # Each Task is built once, from fields complete by now (frozen dataclasses cost a copy to change).
     tasks = {task_id: Task(**fields) for task_id, fields in rows.items()}
     return Plan(path, settings, request, goal, tasks, text, front.data, book=assignment.book)
+
+
+_NUL_LINES_SHOWN = 10
+
+
+def _refuse_nul(lines: list[str], out: _Collector) -> None:
+    """A NUL byte anywhere refuses the plan at once: no process takes one in its arguments or
+    environment, and a file full of them is not a plan (saved by a word processor, say)."""
+    found = [number for number, line in enumerate(lines, start=1) if "\0" in line]
+    for number in found[:_NUL_LINES_SHOWN]:
+        out.add(number, "a NUL byte (\\0) in the plan", "delete it: a plan is plain text, and no task can be given one")
+    if len(found) > _NUL_LINES_SHOWN:
+        more = len(found) - _NUL_LINES_SHOWN
+        out.add(found[_NUL_LINES_SHOWN], f"NUL bytes on {more} more lines", "save the plan as plain text")
+    raise PlanError(out.problems)
 
 
 def _lf(text: str) -> str:

@@ -19,6 +19,7 @@ from orchestrator import documents
 from orchestrator.errors import PlanError, Problem
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.settings import Settings, parse_duration, parse_setting
+from orchestrator.vocabulary import ARGUMENT_LIMIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,16 +50,27 @@ def search_dirs(workspace_root: Path) -> list[Path]:
 
 def _profile(path: Path) -> Profile | Problem:
     try:
-        meta, body = documents.parse(path.read_text(encoding="utf-8"))
+        meta, body = documents.parse(documents.decode(documents.read_regular(path)))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         return Problem(str(path), 1, f"cannot read profile: {exc}", "fix its YAML frontmatter")
+    prompt = body.strip()
+    if "\0" in prompt:
+        return Problem(str(path), 1, "the prompt holds a NUL byte (\\0), which no process takes", "delete it")
+    size = len(prompt.encode("utf-8", "surrogateescape"))
+    if size > ARGUMENT_LIMIT:
+        return Problem(
+            str(path),
+            1,
+            f"the prompt is {size:,} bytes; it is given to the agent as one argument, of at most {ARGUMENT_LIMIT:,}",
+            "shorten it: put reference material in files the agent reads",
+        )
     name = str(meta.get("name") or path.stem)
     model = meta.get("model")
     fields: dict[str, Any] = {
         "name": name,
         "path": path,
         "description": str(meta.get("description") or ""),
-        "prompt": body.strip(),
+        "prompt": prompt,
         "model": None if model in (None, "inherit") else str(model),
         "backend": str(meta["backend"]).lower() if meta.get("backend") else None,
     }

@@ -11,8 +11,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.vocabulary import ARGUMENT_LIMIT
+
 _DURATION_RE = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s?)?\s*$")
 _NONE_WORDS = {"none", "null", "off", "never", "no", "-", "—", "0", ""}
+
+
+def _shown(value: object) -> str:
+    """``repr(value)`` cut short: a message about a value is one line, whatever the value."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def parse_duration(value: object) -> float | None:
@@ -20,20 +28,43 @@ def parse_duration(value: object) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration")
+        raise ValueError(f"{_shown(value)} is not a duration")
     if isinstance(value, int | float):
         if value < 0 or math.isnan(value) or math.isinf(value):
-            raise ValueError(f"{value!r} is not a duration")
+            raise ValueError(f"{_shown(value)} is not a duration")
         return float(value) or None
     text = str(value).strip().lower()
     if text in _NONE_WORDS:
         return None
     match = _DURATION_RE.match(text)
     if not match or not any(match.groups()):
-        raise ValueError(f"{value!r} is not a duration")
+        raise ValueError(f"{_shown(value)} is not a duration")
     hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
     total = hours * 3600 + minutes * 60 + seconds
     return total or None
+
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:([kmg])(?:i?b)?|b)?\s*$")
+_SIZE_UNITS = {None: 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def parse_size(value: object) -> int | None:
+    """Bytes from ``1048576``, ``"512k"``, ``"64M"``, ``"64MB"``, ``"1 GiB"`` (K, M and G are powers of
+    1024); ``None``/``"none"`` mean no limit. At least 1 KiB: a cap must leave room to say why."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in {"none", "null", "off", "no", "-"}):
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{_shown(value)} is not a size")
+    if isinstance(value, int | float):
+        number = float(value)
+    else:
+        match = _SIZE_RE.match(str(value).lower())
+        if not match:
+            raise ValueError(f"{_shown(value)} is not a size (use bytes, or 512K, 64M, 1G)")
+        number = float(match.group(1)) * _SIZE_UNITS[match.group(2)]
+    if math.isnan(number) or math.isinf(number) or number < 1024:
+        raise ValueError(f"{_shown(value)} is below the minimum of 1K")
+    return int(number)
 
 
 def format_duration(seconds: float | None) -> str:
@@ -52,11 +83,11 @@ def format_duration(seconds: float | None) -> str:
 def _int(minimum: int) -> Callable[[object], int]:
     def parse(value: object) -> int:
         if isinstance(value, bool):
-            raise ValueError(f"{value!r} is not a whole number")
+            raise ValueError(f"{_shown(value)} is not a whole number")
         try:
             number = int(str(value).strip()) if not isinstance(value, int) else value
         except ValueError:
-            raise ValueError(f"{value!r} is not a whole number") from None
+            raise ValueError(f"{_shown(value)} is not a whole number") from None
         if number < minimum:
             raise ValueError(f"{number} is below the minimum of {minimum}")
         return number
@@ -67,13 +98,13 @@ def _int(minimum: int) -> Callable[[object], int]:
 def _float(minimum: float) -> Callable[[object], float]:
     def parse(value: object) -> float:
         if isinstance(value, bool):
-            raise ValueError(f"{value!r} is not a number")
+            raise ValueError(f"{_shown(value)} is not a number")
         try:
             number = float(str(value).strip())
         except ValueError:
-            raise ValueError(f"{value!r} is not a number") from None
+            raise ValueError(f"{_shown(value)} is not a number") from None
         if number < minimum or math.isnan(number) or math.isinf(number):
-            raise ValueError(f"{value!r} must be a number of at least {minimum}")
+            raise ValueError(f"{_shown(value)} must be a number of at least {minimum}")
         return number
 
     return parse
@@ -99,17 +130,29 @@ def _bool(value: object) -> bool:
         return True
     if text in {"false", "no", "off", "0"}:
         return False
-    raise ValueError(f"{value!r} is not true or false")
+    raise ValueError(f"{_shown(value)} is not true or false")
 
 
 def _str(value: object) -> str:
     if isinstance(value, str | int | float) and not isinstance(value, bool):
         return str(value).strip()
-    raise ValueError(f"{value!r} is not text")
+    raise ValueError(f"{_shown(value)} is not text")
 
 
 def _optional_str(value: object) -> str | None:
     return None if value is None else (_str(value) or None)
+
+
+def _argument(value: object) -> str | None:
+    """Text given to an agent as one argument (``--append-system-prompt``): at most ``ARGUMENT_LIMIT`` bytes."""
+    text = _optional_str(value)
+    size = len(text.encode("utf-8", "surrogateescape")) if text else 0
+    if size > ARGUMENT_LIMIT:
+        raise ValueError(
+            f"{size:,} bytes, and it is given to the agent as one argument of at most {ARGUMENT_LIMIT:,} "
+            "(put reference material in a file the agent reads)"
+        )
+    return text
 
 
 def _argv(value: object) -> tuple[str, ...]:
@@ -120,10 +163,10 @@ def _argv(value: object) -> tuple[str, ...]:
         try:
             return tuple(shlex.split(value))
         except ValueError as exc:
-            raise ValueError(f"cannot split {value!r}: {exc}") from None
+            raise ValueError(f"cannot split {_shown(value)}: {exc}") from None
     if isinstance(value, list | tuple) and all(isinstance(v, str | int | float) for v in value):
         return tuple(str(v) for v in value)
-    raise ValueError(f'{value!r} is not a command (use a list such as ["my-agent", "--flag"])')
+    raise ValueError(f'{_shown(value)} is not a command (use a list such as ["my-agent", "--flag"])')
 
 
 def _words(value: object) -> tuple[str, ...]:
@@ -149,7 +192,7 @@ def _words(value: object) -> tuple[str, ...]:
         return tuple(item for item in items if item)
     if isinstance(value, list | tuple):
         return tuple(str(v) for v in value)
-    raise ValueError(f"{value!r} is not a list")
+    raise ValueError(f"{_shown(value)} is not a list")
 
 
 def _tool_set(value: object) -> tuple[str, ...] | None:
@@ -163,9 +206,17 @@ def _tool_set(value: object) -> tuple[str, ...] | None:
 def _env(value: object) -> dict[str, str]:
     if value is None:
         return {}
-    if isinstance(value, Mapping):
-        return {str(k): str(v) for k, v in value.items()}
-    raise ValueError(f"{value!r} is not a mapping of NAME: value")
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{_shown(value)} is not a mapping of NAME: value")
+    env: dict[str, str] = {}
+    for key, item in value.items():
+        name = str(key)
+        if not name or "=" in name:
+            raise ValueError(f"{_shown(name)} is not a variable name (it may not be empty or hold '=')")
+        if item is not None and not isinstance(item, str | int | float):
+            raise ValueError(f"the value of {name} is {_shown(item)}, not text or a number")
+        env[name] = str(item)
+    return env
 
 
 def _caps(value: object) -> dict[str, int]:
@@ -173,7 +224,7 @@ def _caps(value: object) -> dict[str, int]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise ValueError(f"{value!r} is not a mapping of backend: number, e.g. {{claude: 2}}")
+        raise ValueError(f"{_shown(value)} is not a mapping of backend: number, e.g. {{claude: 2}}")
     return {str(k).strip().lower(): _int(1)(v) for k, v in value.items()}
 
 
@@ -181,7 +232,7 @@ def _choice(*choices: str) -> Callable[[object], str]:
     def parse(value: object) -> str:
         text = _str(value).lower()
         if text not in choices:
-            raise ValueError(f"{value!r} is not one of {', '.join(choices)}")
+            raise ValueError(f"{_shown(value)} is not one of {', '.join(choices)}")
         return text
 
     return parse
@@ -208,6 +259,8 @@ class Settings:
     backoff_cap: float = field(default=60.0, metadata=_parser(_float(0.0)))
     kill_grace: float = field(default=5.0, metadata=_parser(_float(0.0)))
     input_cap: int = field(default=20_000, metadata=_parser(_int(0)))
+    # Bytes of each stream an attempt's log keeps; None: all of it.
+    log_cap: int | None = field(default=64 * 1024 * 1024, metadata=_parser(parse_size))
     fail_fast: bool = field(default=False, metadata=_parser(_bool))
     cwd: str | None = field(default=None, metadata=_parser(_optional_str))
     env: dict[str, str] = field(default_factory=dict, metadata=_parser(_env))
@@ -220,7 +273,7 @@ class Settings:
     tools: tuple[str, ...] | None = field(default=None, metadata=_parser(_tool_set))
     # Tools used without asking (claude's --allowedTools): pre-approval, not a restriction.
     allowed_tools: tuple[str, ...] = field(default=(), metadata=_parser(_words))
-    append_system_prompt: str | None = field(default=None, metadata=_parser(_optional_str))
+    append_system_prompt: str | None = field(default=None, metadata=_parser(_argument))
     max_budget_usd: float | None = field(default=None, metadata=_parser(_optional_float))
     max_cost: float | None = field(default=None, metadata=_parser(_optional_float))
     resume_sessions: bool = field(default=True, metadata=_parser(_bool))
@@ -262,9 +315,15 @@ def settings_from_mapping(data: Mapping[str, Any]) -> tuple[Settings, list[tuple
             problems.append((str(key), f"unknown setting '{key}'{suggest(name, SETTING_NAMES)}"))
             continue
         try:
-            values[name] = parse_setting(name, raw)
+            value = parse_setting(name, raw)
         except ValueError as exc:
             problems.append((str(key), f"bad value for '{key}': {exc}"))
+            continue
+        if _holds_nul(value):
+            message = f"bad value for '{key}': it holds a NUL character (\\0), which no process takes"
+            problems.append((str(key), message))
+            continue
+        values[name] = value
     return Settings(**values), problems
 
 
@@ -293,3 +352,15 @@ def access_settings(backend: str, access: str) -> dict[str, Any]:
     """The settings an Access cell (``read`` or ``edit``) gives a task on ``backend`` (none on a
     backend that has no such modes: ``validate`` refuses the cell there)."""
     return dict(ACCESS.get(backend, {}).get(access, {}))
+
+
+def _holds_nul(value: object) -> bool:
+    """Whether a parsed setting holds a NUL character anywhere (a YAML "\\0" escape): it would
+    reach an argument, the environment or a path, and no process can be given one."""
+    if isinstance(value, str):
+        return "\0" in value
+    if isinstance(value, Mapping):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, tuple | list):
+        return any(_holds_nul(item) for item in value)
+    return False

@@ -1,9 +1,15 @@
 """Checks that need more than the plan file: backends exist and are configured, profiles exist,
-and a shell task has a command to run (its backend may come from a profile or ``run --backend``)."""
+a shell task has a command to run (its backend may come from a profile or ``run --backend``),
+the directory tasks run in is there."""
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
+
 from orchestrator import backends
+from orchestrator.backends.base import Backend
 from orchestrator.backends.probe import agent_environment, probe
 from orchestrator.backends.shell import task_script
 from orchestrator.errors import BackendUnavailableError, PlanError, Problem
@@ -14,13 +20,18 @@ from orchestrator.state.workspace import Workspace
 
 
 def check_plan(plan: Plan, workspace: Workspace, profiles: Profiles | None = None) -> None:
-    """Raise ``PlanError`` with every problem: unknown backends, a backend missing a setting, unknown profiles."""
+    """Raise ``PlanError`` with every problem: unknown backends, a backend missing a setting or
+    unable to run a task as the plan states it, unknown profiles, a ``cwd`` that is not there."""
     profiles = profiles or Profiles(workspace)
     problems = profiles.problems(plan)
     known = backends.names()
     file = plan.path.name
+    cwd = _cwd_problem(plan, workspace)
+    if cwd is not None:
+        problems.append(cwd)
     seen_checks: set[tuple[str, str | None, str | None]] = set()
     plan_checks: dict[str, str | None] = {}
+    found: dict[str, Backend] = {}  # one of each backend the tasks use
     for task in plan.tasks.values():
         settings = profiles.settings_for(plan, task)
         name = settings.backend
@@ -36,6 +47,12 @@ def check_plan(plan: Plan, workspace: Workspace, profiles: Profiles | None = Non
                 )
             )
             continue
+        backend = found.get(name)
+        if backend is None:
+            backend = found[name] = backends.get(name)
+        unfit = backend.check_task(task, settings)
+        if unfit is not None:
+            problems.append(Problem(file, task.line, f"{task.id}: {unfit[0]}", unfit[1]))
         command = _command_problem(task, name, file)
         if command is not None:
             problems.append(command)
@@ -117,3 +134,32 @@ def _command_problem(task: Task, backend: str, file: str) -> Problem | None:
             "set its Backend cell to shell, or empty its Command cell",
         )
     return None
+
+
+def _cwd_problem(plan: Plan, workspace: Workspace) -> Problem | None:
+    """The ``cwd`` setting must name a directory that is there: every task would fail to start."""
+    cwd = plan.settings.cwd
+    if not cwd:
+        return None
+    where = Path(os.path.normpath(workspace.project_dir / cwd))
+    if where.is_dir():
+        return None
+    what = "is not a directory" if where.exists() else "does not exist"
+    return Problem(
+        plan.path.name,
+        _setting_line(plan, "cwd"),
+        f"cwd '{cwd}': {where} {what}",
+        "create that directory, or fix the path (it is relative to the project directory)",
+    )
+
+
+def _setting_line(plan: Plan, name: str) -> int:
+    """The line of the frontmatter that sets ``name`` (1 if none does)."""
+    lines = plan.text.splitlines()
+    if lines and lines[0].strip() == "---":
+        for number, line in enumerate(lines[1:], start=2):
+            if line.strip() in ("---", "..."):
+                break
+            if re.match(rf"^{name}\s*:", line.replace("-", "_")):
+                return number
+    return 1

@@ -65,8 +65,8 @@ class Prepared:
 
 def load_checked(workspace: Workspace, options: RunOptions, *, clis: bool = False) -> tuple[Plan, Profiles]:
     """The plan with the command line's overrides, checked (backends, profiles; with ``clis``,
-    that the agent CLIs of the tasks to run are installed): an error here means nothing was
-    written."""
+    that the agent CLIs of the tasks to run are installed; no directory of the workspace a
+    symlink leading out of it): an error here means nothing was written."""
     plan = workspace.load_plan()
     overrides = options.overrides()
     if overrides:
@@ -82,6 +82,7 @@ def load_checked(workspace: Workspace, options: RunOptions, *, clis: bool = Fals
             ids[:] = [lowered[task_id.lower()] for task_id in ids]
     if clis:
         check_installed(plan, profiles, options.only)
+    workspace.check_inside()  # nothing is written through a symlink that leads outside
     return plan, profiles
 
 

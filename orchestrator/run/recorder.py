@@ -230,6 +230,7 @@ class Recorder:
             return Templates.of(None).render("result.md.j2", **context)
 
     def _write(self, task: Task, record: ResultRecord, body: str) -> None:
+        self.workspace.check_inside()  # not through a symlink put in results/' place meanwhile
         path = self.workspace.result(task)
         write_result(path, record, body, durable=False, exists=path.name in self._present)
         self._present.add(path.name)

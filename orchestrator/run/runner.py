@@ -11,7 +11,8 @@ Lifecycle of one ``Runner.run()``:
    short). Beside it, about once a second, results are made durable and the status blocks of
    master_plan.md rewritten, in a worker thread.
 5. Record what was left undone; aggregate (by an agent if asked); always write final_output.md
-   and the status blocks; release the lock.
+   and the status blocks; stop what the attempts left that was handed to the runner and no
+   attempt's end stopped (``Executor.close``); release the lock.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import random
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -86,8 +87,7 @@ class Runner:
         self.scheduler: Scheduler | None = None
 
     def run(self) -> RunSummary:
-        # A bad plan, or an agent CLI missing where attempts run: one clear error, nothing written.
-        load_checked(self.workspace, self.options, clis=self.executor.runs_here)
+        load_checked(self.workspace, self.options, clis=self.executor.runs_here)  # one clear error, nothing written
         lock = WorkspaceLock(self.workspace.lock_file, self.workspace.root.name)
         lock.acquire()
         try:
@@ -101,7 +101,8 @@ class Runner:
 
     async def _main(self) -> RunSummary:
         with children_waited_on_pidfds():
-            return await self._run()
+            async with _closed(self.executor):
+                return await self._run()
 
     async def _run(self) -> RunSummary:
         started = time.time()
@@ -269,6 +270,7 @@ class Runner:
             name = self.workspace.relative(self.workspace.plan_file)
             message = f"{name}: its status blocks are not updated ({problem}); the run goes on with the plan it loaded"
             self._emit("notice", message=message)
+            self.reporter.flush()  # now, not at the loop's next turn: that may be a long task away
 
     # --- the end ----------------------------------------------------------------------------------
 
@@ -359,6 +361,17 @@ def _rewrite_status(plan_file: Path, blocks: list[planfile.Block], *, durable: b
     except (planfile.PlanFileUnreadable, OSError) as exc:
         return str(exc)
     return None
+
+
+@asynccontextmanager
+async def _closed(executor: Executor) -> AsyncIterator[None]:
+    """``executor.close()`` on the way out, however it is left: what no attempt's end could tie
+    to its attempt is stopped too."""
+    try:
+        yield
+    finally:
+        with anyio.CancelScope(shield=True):
+            await executor.close()
 
 
 @contextmanager

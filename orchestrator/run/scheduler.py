@@ -183,6 +183,7 @@ class Scheduler:
             self._start(task_id, group)
 
     def _start(self, task_id: str, group: TaskGroup) -> None:
+        self.recorder.workspace.check_inside()  # its logs go nowhere a symlink put meanwhile leads
         task = self.plan.tasks[task_id]
         number = self.attempts[task_id] = self.attempts.get(task_id, 0) + 1
         self.first_attempt.setdefault(task_id, number)

@@ -11,7 +11,7 @@ import json
 import os
 from typing import Any
 
-from orchestrator.documents import read_metadata
+from orchestrator.documents import read_metadata, read_regular
 from orchestrator.errors import WorkspaceError
 from orchestrator.plan.identity import NUMBERED, Book, highest_number
 from orchestrator.state import store
@@ -27,7 +27,7 @@ def read_book(workspace: Workspace) -> Book:
     """The book of ``workspace``; made up from its briefs and results when it has none yet."""
     path = workspace.agents_file
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_regular(path))
     except FileNotFoundError:
         return seed_book(workspace)
     except (OSError, UnicodeDecodeError, ValueError) as exc:

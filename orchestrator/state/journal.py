@@ -38,6 +38,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from orchestrator.documents import read_regular
 from orchestrator.state import store
 
 JOURNAL_NAME = "attempts.jsonl"
@@ -53,14 +54,15 @@ def iso_at(when: float) -> str:
     return datetime.fromtimestamp(when).astimezone().isoformat(timespec="milliseconds")
 
 
+# The variables that name an attempt in the environment of its processes.
+ATTEMPT_MARKS = ("ORCHESTRATOR_WORKSPACE", "ORCHESTRATOR_TASK_ID", "ORCHESTRATOR_ATTEMPT")
+
+
 def attempt_environment(workspace: Path, task: str, attempt: int) -> dict[str, str]:
     """The variables that name an attempt in the environment of its processes: how a run finds
-    the processes of an attempt whose ``start`` line a killed runner never wrote."""
-    return {
-        "ORCHESTRATOR_WORKSPACE": str(workspace),
-        "ORCHESTRATOR_TASK_ID": task,
-        "ORCHESTRATOR_ATTEMPT": str(attempt),
-    }
+    the processes of an attempt whose ``start`` line a killed runner never wrote, and those that
+    left the attempt's process group."""
+    return dict(zip(ATTEMPT_MARKS, (str(workspace), task, str(attempt)), strict=True))
 
 
 @dataclass(slots=True)
@@ -88,7 +90,7 @@ def read(path: Path) -> JournalState:
     """What the journal says now; an unreadable or torn line is skipped."""
     state = JournalState()
     try:
-        data = path.read_bytes()
+        data = read_regular(path)
     except OSError:
         return state
     lines = data.splitlines()
@@ -149,7 +151,7 @@ class Journal:
     def begin(self) -> None:
         """Start the file afresh for this run (once the last run's leftovers are settled)."""
         store.write_bytes(self.path, _line({"event": "run", "runner_pid": os.getpid(), "at": now_iso()}), durable=False)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
 
     def append(self, entry: Mapping[str, Any]) -> None:
         if self._fd is not None:

@@ -1,5 +1,5 @@
-"""One writer per workspace: an ``flock`` on ``state/runner.lock``, held by ``run``, ``render``
-and ``reset``, that dies with its holder.
+"""One writer per workspace: an ``flock`` on ``state/runner.lock``, held by ``run``, ``render``,
+``reset`` and ``aggregate``, that dies with its holder.
 
 The kernel drops the lock when the holding process exits for any reason, ``kill -9`` included, so
 a lock left by a dead runner is simply taken over by the next one.
@@ -25,7 +25,8 @@ class WorkspaceLock:
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        # O_NOFOLLOW: a symlink put in its place is not followed (and truncated) outside the workspace.
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -33,8 +34,8 @@ class WorkspaceLock:
             os.close(fd)
             who = f"pid {holder}" if holder else "another process"
             raise LockedError(
-                f"another run, render or reset ({who}) is using {self.workspace_name}/ — wait for it to finish, "
-                f"or stop it (kill {holder or '<pid>'})"
+                f"another run, render, reset or aggregate ({who}) is using {self.workspace_name}/ — wait for it to "
+                f"finish, or stop it (kill {holder or '<pid>'})"
             ) from None
         try:
             os.ftruncate(fd, 0)

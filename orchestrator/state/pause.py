@@ -8,6 +8,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+from orchestrator.documents import read_regular
 from orchestrator.state import store
 from orchestrator.state.workspace import Workspace
 
@@ -55,7 +56,7 @@ class Pause:
 
 def read_pause(workspace: Workspace) -> dict[str, Any] | None:
     try:
-        data = json.loads((workspace.state_dir / "pause.json").read_text(encoding="utf-8"))
+        data = json.loads(read_regular(workspace.state_dir / "pause.json"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None

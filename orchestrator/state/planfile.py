@@ -33,7 +33,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.documents import read_regular
 from orchestrator.plan.markdown import outside_fences, split_lines
+from orchestrator.plan.model import PLAN_LIMIT
 from orchestrator.state import store
 
 _BEGIN = re.compile(r"^\s*<!--\s*orchestrator:begin\s+([a-z][a-z-]*)\b.*-->\s*$")
@@ -185,7 +187,7 @@ def rewrite(path: Path, change: Callable[[str], str], *, durable: bool = True) -
 
 def _rewrite(path: Path, change: Callable[[str], str], durable: bool) -> bool:
     try:
-        expected = path.read_bytes()  # what we believe the file holds
+        expected = _read(path)  # what we believe the file holds
     except FileNotFoundError:
         _held.take(path)
         return False
@@ -196,7 +198,7 @@ def _rewrite(path: Path, change: Callable[[str], str], durable: bool) -> bool:
             return source is not expected
         temp = Path(store.write_temp(path, data, sync=durable))
         try:
-            current = path.read_bytes()
+            current = _read(path)
             if current != expected:  # saved while the new text was made: start from that save
                 os.unlink(temp)
                 expected = source = current
@@ -210,7 +212,7 @@ def _rewrite(path: Path, change: Callable[[str], str], durable: bool) -> bool:
             return True
         if temp.read_bytes() != expected:  # saved between the look and the swap: theirs goes back
             _swap_back(temp, path, data)
-            expected = source = path.read_bytes()
+            expected = source = _read(path)
             continue
         out = _Out(temp)
         if out.settled():
@@ -222,6 +224,11 @@ def _rewrite(path: Path, change: Callable[[str], str], durable: bool) -> bool:
     # Saved again and again faster than we can swap: put their latest back as it is.
     store.write_bytes(path, source, durable=durable)
     return True
+
+
+def _read(path: Path) -> bytes:
+    """The plan file's bytes; a FIFO or a device put in its place is an ``OSError``, not a hang."""
+    return read_regular(path, PLAN_LIMIT)
 
 
 def _swap_back(temp: Path, path: Path, ours: bytes) -> None:

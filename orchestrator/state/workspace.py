@@ -40,8 +40,8 @@ class Workspace:
         """The workspace at ``directory`` (default ``.orchestrator``); a project directory that holds
         ``.orchestrator/`` or a path to ``master_plan.md`` work too."""
         path = Path(directory) if directory is not None else Path(DEFAULT_DIR)
-        if path.name == PLAN_FILE and path.is_file():
-            path = path.parent
+        if path.name == PLAN_FILE and os.path.lexists(path) and not (path / PLAN_FILE).exists():
+            path = path.parent  # the plan file itself, whatever it is: reading it says what is wrong
         if not (path / PLAN_FILE).exists() and (path / DEFAULT_DIR / PLAN_FILE).exists():
             path = path / DEFAULT_DIR
         if must_exist and not (path / PLAN_FILE).exists():
@@ -49,6 +49,23 @@ class Workspace:
                 raise WorkspaceError(f"{path}: no {PLAN_FILE} here — run `orchestrator init {path}` or write one")
             raise WorkspaceError(f"{path}: no such workspace — run `orchestrator init` to create .orchestrator/ here")
         return cls(path.resolve() if path.exists() else path.absolute())
+
+    def check_inside(self) -> None:
+        """Raise ``WorkspaceError`` when a directory the commands write in (agent_tasks/, results/,
+        logs/, state/) is a symlink that leads out of the workspace: nothing is written through
+        one. Called before a command writes anything; a link within the workspace is followed.
+        (Files are never written through a link: each is replaced by a rename, or opened with
+        ``O_NOFOLLOW``.)"""
+        for directory in (self.tasks_dir, self.results_dir, self.logs_dir, self.state_dir):
+            if not os.path.islink(directory):  # (one lstat: the runner asks before every result it writes)
+                continue
+            root, target = os.path.realpath(self.root), os.path.realpath(directory)
+            if os.path.commonpath([root, target]) != root:
+                raise WorkspaceError(
+                    f"{self.relative(directory)}: a symlink to {target}, outside {self.root.name}/ — the orchestrator "
+                    f"writes only inside its workspace: make {directory.name}/ a directory there (move what the link "
+                    "points to into it, to keep that)"
+                )
 
     @property
     def templates_dir(self) -> Path:

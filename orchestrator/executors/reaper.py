@@ -1,0 +1,148 @@
+"""What an attempt's processes leave behind: the runner as a child subreaper (Linux).
+
+A process that leaves its attempt's process group (``setsid``, a double fork) is not stopped with
+the group. On Linux the runner makes itself a *child subreaper* (``prctl(PR_SET_CHILD_SUBREAPER)``):
+a process whose parent dies is then handed to the runner, not to init, however far down the tree
+it was started. Such an *adopted* process is told from the ones the runner started itself (each
+attempt's leader, kept in ``spawned``), tied to its attempt by the variables that name the attempt
+in its environment (``ORCHESTRATOR_WORKSPACE``, ``_TASK_ID``, ``_ATTEMPT``), stopped when its
+attempt ends, and reaped. What an attempt leaves without those variables (it cleared its
+environment) is stopped when the run ends. Elsewhere (no prctl, no /proc) nothing is adopted, and
+only the process group is stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import anyio
+
+from orchestrator.executors.groups import process_state
+
+_PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
+_POLL = 0.02  # seconds between looks at processes asked to stop
+_ROUNDS = 20  # stopping one adopted process may hand the runner its children: look again, this often
+_EXITED: frozenset[str | None] = frozenset({None, "Z", "X"})
+
+# The processes this one started and has not reaped yet (asyncio reaps them, each by its pid): an
+# adopted zombie is any other child. ``spawning``: starts under way, whose pid is not known yet.
+spawned: set[int] = set()
+spawning = [0]
+_subreaper: list[bool] = []  # [whether it worked] once tried
+
+
+def become_subreaper() -> bool:
+    """Make this process a child subreaper (once; Linux only); whether it is one."""
+    if not _subreaper:
+        done = False
+        if sys.platform.startswith("linux") and os.path.isdir("/proc/self"):
+            with contextlib.suppress(OSError, AttributeError):
+                import ctypes
+
+                prctl = ctypes.CDLL(None, use_errno=True).prctl
+                prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+                prctl.restype = ctypes.c_int
+                done = prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+        _subreaper.append(done)
+    return _subreaper[0]
+
+
+@contextlib.contextmanager
+def starting() -> Iterator[None]:
+    """Around the start of a process: while one is under way, no zombie is taken for adopted
+    (its pid is not in ``spawned`` yet, and asyncio must be the one to reap it)."""
+    spawning[0] += 1
+    try:
+        yield
+    finally:
+        spawning[0] -= 1
+
+
+def children() -> list[int]:
+    """The pids of this process's children (Linux /proc; empty elsewhere)."""
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in os.scandir("/proc/self/task"):
+            with contextlib.suppress(OSError):
+                found += [int(pid) for pid in Path(task.path, "children").read_text().split()]
+    return found
+
+
+def _environment(pid: int) -> set[bytes] | None:
+    try:
+        return set(Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"))
+    except OSError:  # gone
+        return None
+
+
+def adopted(marks: Mapping[str, str] | None) -> list[int]:
+    """Running children this process did not start: processes handed to it as a subreaper.
+    ``marks``: only those whose environment holds these variables with these values."""
+    wanted = {f"{key}={value}".encode() for key, value in (marks or {}).items()}
+    found: list[int] = []
+    for pid in children():
+        if pid in spawned or process_state(pid) in _EXITED:
+            continue
+        if wanted:
+            environment = _environment(pid)
+            if environment is None or not wanted <= environment:
+                continue
+        found.append(pid)
+    return found
+
+
+def reap() -> int:
+    """Reap the adopted children that have exited (never one asyncio waits for); how many."""
+    if spawning[0]:
+        return 0  # a start under way: its child is not in ``spawned`` yet
+    reaped = 0
+    for pid in children():
+        if pid in spawned or process_state(pid) not in ("Z", "X"):
+            continue
+        with contextlib.suppress(ChildProcessError, OSError):
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                reaped += 1
+    return reaped
+
+
+def _signal(pid: int, sig: int) -> None:
+    """``sig`` to ``pid``, and to its whole group when it leads one (``setsid`` made it do so)."""
+    with contextlib.suppress(OSError):
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+            return
+    with contextlib.suppress(OSError):
+        os.kill(pid, sig)
+
+
+async def stop_adopted(marks: Mapping[str, str] | None, grace: float) -> list[int]:
+    """Stop the adopted processes (those with ``marks`` in their environment; every one for
+    ``None``): SIGTERM to all at once, up to ``grace`` seconds, SIGKILL to what is left; then
+    again for what stopping them handed over. Returns the pids stopped. Reaps what has exited."""
+    if not _subreaper or not _subreaper[0]:
+        return []
+    stopped: list[int] = []
+    for _ in range(_ROUNDS):
+        found = adopted(marks)
+        if not found:
+            break
+        stopped += found
+        for pid in found:
+            _signal(pid, signal.SIGTERM)
+            _signal(pid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+        deadline = anyio.current_time() + grace
+        while found and anyio.current_time() < deadline:
+            await anyio.sleep(_POLL)
+            found = [pid for pid in found if process_state(pid) not in _EXITED]
+        for pid in found:
+            _signal(pid, signal.SIGKILL)
+        with anyio.move_on_after(1.0):  # gone, so that what it leaves is handed over for the next look
+            while any(process_state(pid) not in _EXITED for pid in found):
+                await anyio.sleep(_POLL)
+        reap()
+    return stopped
