@@ -14,11 +14,14 @@ written by an untimed first command):
   W4  scale: 1,000 and 10,000 no-op tasks in a DAG — wall time and peak RSS (< 200 MB at 10,000)
   W5  CLI start: ``orchestrator status`` on a 1,000-task workspace after a run, median of 5
   plan  ``validate`` + ``render`` (< 2 s) and ``status`` (< 0.3 s) on a 10,000-task plan
+  W6-W8  agents (issue 21): the real claude CLI against a fake Messages API; see ``agents.py``.
+      Skipped, with the reason in the report, where claude is not installed.
 
 The report leads with the issue's targets, each PASS/MISS; a missed target never fails the command,
 a crashing tool does (exit 1). ``--smoke`` is a tiny version for CI (30 tasks, one run,
-orchestrator + floor + make, the current interpreter, no venv), under 30 s; its report goes to
-bench/.work/RESULTS-smoke.md.
+orchestrator + floor + make, the current interpreter, no venv; a few agent tasks where claude is
+installed), under a minute; its report goes to bench/.work/RESULTS-smoke.md. The agents' section
+of the report is kept when a run leaves W6-W8 out.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from agents import WORKLOADS as AGENT_WORKLOADS
+from agents import Report, run_agents, section_of
+from agents import render as render_agents
 from benchlib import (
     BENCH_DIR,
     GNU_TIME,
@@ -75,7 +81,7 @@ from plan_scale import ScaleResult, render_plan_scale, run_plan_scale
 
 VENV = WORK / "venv"
 PEERS = ("doit", "snakemake")
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "plan")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "plan", *AGENT_WORKLOADS)
 W4_SIZES = (1_000, 10_000)
 W4_GROWTH_LIMIT = 11.0
 W4_RSS_LIMIT = 200.0
@@ -308,6 +314,8 @@ class Suite:
     w4: W4 | None = None
     w5: W5 | None = None
     plan: ScaleResult | None = None
+    agents: Report | None = None
+    kept_agents: str | None = None  # the agents' section of the last report, when W6-W8 do not run
     crashed: list[str] = field(default_factory=list)
 
     def targets(self) -> list[Target]:
@@ -384,6 +392,9 @@ def render(suite: Suite) -> str:
         parts += ["", "## Plan scale — validate / render / status", "", render_plan_scale(suite.plan)]
     if suite.crashed:
         parts += ["", "## Crashes", ""] + [f"- {line}" for line in suite.crashed]
+    agents = render_agents(suite.agents) if suite.agents is not None else suite.kept_agents
+    if agents:
+        parts += ["", agents]
     return "\n".join(parts) + "\n"
 
 
@@ -391,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one run per measurement (unless --runs)")
     parser.add_argument("--runs", type=int, help="runs per measurement (default 3; --quick: 1)")
-    parser.add_argument("--smoke", action="store_true", help="a tiny version for CI: < 30 s, no venv")
+    parser.add_argument("--smoke", action="store_true", help="a tiny version for CI: about a minute, no venv")
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(WORKLOADS)}")
     parser.add_argument("--output", type=Path, help="where to write the report (default bench/RESULTS.md)")
     args = parser.parse_args(argv)
@@ -419,6 +430,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     disk = disk_line(WORK / "runs")
     suite = Suite(mode, runs, env, started=machine_line(), load_before=load(), tool_versions=versions(env), disk=disk)
+    suite.kept_agents = section_of(output)
     smoke = args.smoke
     ours = orchestrator_tool(env.orchestrator)
     floor, floor_bash = floor_tools(env.python)
@@ -490,6 +502,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         say("plan scale")
         suite.plan = run_plan_scale(env.orchestrator, tasks=300 if smoke else 10_000, runs=1 if smoke else runs)
         save()
+    if only & set(AGENT_WORKLOADS):
+        say("agents (W6-W8): the real claude CLI against a fake Messages API")
+        suite.agents = run_agents(
+            env.orchestrator, only=only, mode=mode, runs=args.runs or (3 if mode == "full" else 1)
+        )
+        save()
     suite.crashed = _crashes(suite)
     save()
     print(render(suite))
@@ -523,6 +541,8 @@ def _crashes(suite: Suite) -> list[str]:
     found += [f"{o.tool}: {(o.error or '').splitlines()[0]}" for o in outcomes if o.error]
     if suite.plan is not None and suite.plan.error:
         found.append(f"plan_scale: {suite.plan.error.splitlines()[0]}")
+    if suite.agents is not None:
+        found += suite.agents.crashed
     return found
 
 

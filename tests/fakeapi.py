@@ -134,6 +134,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import math
 import os
 import shutil
 import signal
@@ -294,6 +295,61 @@ class Reply:
 SIDE_REPLY_TEXT = "ok"
 
 
+class RateLimit:
+    """A token bucket over ``POST /v1/messages``, as the Messages API limits requests a minute.
+
+    ``per_minute`` tokens a minute, refilled continuously, at most ``burst`` held (the API's
+    bucket holds a minute's worth; a smaller one makes the limit bind from the first seconds).
+    Each request takes one token; one that finds none is answered 429 ``rate_limit_error`` with
+    ``retry-after`` (whole seconds until a token is there, at least 1) and the
+    ``anthropic-ratelimit-requests-*`` headers, takes no token and does not reach the script.
+    Side calls count as the API counts them: every request does.
+
+    ``admitted`` / ``rejected``: ``time.monotonic()`` of each request let through / refused.
+    """
+
+    def __init__(self, per_minute: float, *, burst: float | None = None) -> None:
+        if per_minute <= 0:
+            raise ValueError("per_minute must be positive")
+        self.per_minute = per_minute
+        self.burst = float(burst if burst is not None else per_minute)
+        self._tokens = self.burst
+        self._at: float | None = None
+        self._lock = threading.Lock()
+        self.admitted: list[float] = []
+        self.rejected: list[float] = []
+
+    def take(self, now: float | None = None) -> float:
+        """0.0 when the request may pass (a token is taken), else seconds until a token is there."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if self._at is not None:
+                self._tokens = min(self.burst, self._tokens + (now - self._at) * self.per_minute / 60.0)
+            self._at = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                self.admitted.append(now)
+                return 0.0
+            self.rejected.append(now)
+            return (1.0 - self._tokens) * 60.0 / self.per_minute
+
+    def refusal(self, wait: float) -> Reply:
+        """The 429 the API sends when the bucket is empty."""
+        reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + wait))
+        return Reply.error(
+            429,
+            "rate_limit_error",
+            "This request would exceed the rate limit for your organization of "
+            f"{self.per_minute:g} requests per minute. Please try again later.",
+            headers={
+                "retry-after": str(max(1, math.ceil(wait))),
+                "anthropic-ratelimit-requests-limit": f"{self.per_minute:g}",
+                "anthropic-ratelimit-requests-remaining": "0",
+                "anthropic-ratelimit-requests-reset": reset,
+            },
+        )
+
+
 @dataclass(frozen=True)
 class LoggedRequest:
     """One HTTP request received by the fake."""
@@ -334,6 +390,10 @@ class FakeAnthropic:
     call (when exhausted, a text reply ``"[fakeapi: script exhausted]"`` is
     sent and recorded in ``errors``), or a callable ``body -> Reply`` called
     for every main-agent call.
+
+    ``rate_limit``: a :class:`RateLimit` every ``POST /v1/messages`` passes
+    first; what it refuses is answered 429 (listed in ``requests`` and
+    ``limited``, not in ``main_requests``/``side_requests``).
     """
 
     def __init__(
@@ -342,6 +402,7 @@ class FakeAnthropic:
         *,
         model: str = DEFAULT_MODEL,
         classify: Callable[[Mapping[str, Any]], bool] = is_side_call,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         self._script_fn: Callable[[JSON], Reply] | None
         self._script: list[Reply]
@@ -356,6 +417,8 @@ class FakeAnthropic:
         self.requests: list[JSON] = []
         self.main_requests: list[JSON] = []
         self.side_requests: list[JSON] = []
+        self.limited: list[JSON] = []  # refused by ``rate_limit``
+        self.rate_limit = rate_limit
         self.log: list[LoggedRequest] = []  # every HTTP request, in order
         self.errors: list[str] = []
         self._lock = threading.Lock()
@@ -408,6 +471,13 @@ class FakeAnthropic:
         return f"{prefix}_fake_{next(self._ids):04d}"
 
     def choose(self, body: JSON) -> Reply:
+        if self.rate_limit is not None:
+            wait = self.rate_limit.take()
+            if wait > 0:
+                with self._lock:
+                    self.requests.append(body)
+                    self.limited.append(body)
+                return self.rate_limit.refusal(wait)
         with self._lock:
             self.requests.append(body)
             if self._classify(body):
@@ -959,6 +1029,7 @@ __all__ = [
     "ClaudeRun",
     "FakeAnthropic",
     "LoggedRequest",
+    "RateLimit",
     "Reply",
     "Scenario",
     "ToolCall",

@@ -253,3 +253,18 @@ def test_cli_integration_states_what_each_access_gives() -> None:
                 if value:
                     shown = ", ".join(value) if isinstance(value, tuple) else value
                     assert f"{key}: {shown}" in row, (backend, access)
+
+
+def test_the_plans_env_overrides_what_claude_is_started_with(tmp_path: Path) -> None:
+    """CLAUDE_CODE_MAX_RETRIES=2 is ours by default; a plan that wants claude to re-send more
+    (a crowded API) says so in its env, and that wins."""
+    from orchestrator.backends.base import Job
+    from orchestrator.plan.model import Task
+
+    backend = backends.get("claude")
+    task = Task(id="T-01", name="x", description="x")
+    mine = backend.invocation(Job(task, Settings(), "b", "p", tmp_path, tmp_path, 1))
+    assert mine.env["CLAUDE_CODE_MAX_RETRIES"] == "2"
+    settings = Settings(env={"CLAUDE_CODE_MAX_RETRIES": "10"})
+    theirs = backend.invocation(Job(task, settings, "b", "p", tmp_path, tmp_path, 1))
+    assert "CLAUDE_CODE_MAX_RETRIES" not in theirs.env  # the plan's env (applied before) stands

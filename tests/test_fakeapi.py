@@ -12,6 +12,7 @@ import pytest
 from fakeapi import (
     SCENARIOS,
     FakeAnthropic,
+    RateLimit,
     Reply,
     claude_missing,
     find_claude,
@@ -114,6 +115,31 @@ def test_errors_count_tokens_head_and_callable_script() -> None:
         with urllib.request.urlopen(api.base_url + "/anything", timeout=10) as r:
             assert r.status == 200
     assert seen == ["hi"]
+
+
+def test_rate_limit_is_a_token_bucket_of_requests_a_minute() -> None:
+    bucket = RateLimit(60, burst=2)  # one token a second, two at most
+    assert bucket.take(now=0.0) == 0.0 and bucket.take(now=0.0) == 0.0
+    assert bucket.take(now=0.25) == pytest.approx(0.75)  # refused: the next token in 0.75 s
+    assert bucket.take(now=1.0) == 0.0  # a refusal took nothing
+    assert bucket.take(now=1.5) == pytest.approx(0.5)
+    assert bucket.take(now=100.0) == 0.0 and bucket.take(now=100.0) == 0.0  # refilled up to the burst only
+    assert bucket.take(now=100.0) == pytest.approx(1.0)
+    assert bucket.admitted == [0.0, 0.0, 1.0, 100.0, 100.0] and bucket.rejected == [0.25, 1.5, 100.0]
+
+
+def test_requests_beyond_the_rate_limit_get_429_with_retry_after() -> None:
+    bucket = RateLimit(6, burst=1)  # a token every 10 s
+    with FakeAnthropic([Reply.say("one"), Reply.say("two")], rate_limit=bucket) as api:
+        first = _post(api.base_url + "/v1/messages", MAIN)
+        status, headers, raw = _post(api.base_url + "/v1/messages", MAIN)
+    assert first[0] == 200
+    assert status == 429 and 9 <= int(headers["retry-after"]) <= 10
+    assert headers["anthropic-ratelimit-requests-limit"] == "6"
+    assert headers["anthropic-ratelimit-requests-remaining"] == "0"
+    assert json.loads(raw)["error"]["type"] == "rate_limit_error"
+    assert len(api.main_requests) == 1 and len(api.limited) == 1 and len(api.requests) == 2
+    assert api.remaining == 1  # the refused request did not take the script's next reply
 
 
 def test_hang_is_released_on_close() -> None:

@@ -14,6 +14,7 @@ from orchestrator.backends.base import AgentResult
 from orchestrator.plan.settings import Settings
 from orchestrator.run.admission import RAMP_INTERVAL, Admission, Slot
 from orchestrator.run.policy import Block, Complete, Fail, Pause, Retry, backoff, decide
+from orchestrator.run.scheduler import RetryBook
 from orchestrator.vocabulary import ErrorClass
 
 SETTINGS = Settings(retries=2, backoff_base=1.0, backoff_factor=2.0, backoff_cap=60.0, backend="claude")
@@ -66,6 +67,66 @@ def test_tasks_told_the_same_wait_do_not_come_back_together() -> None:
     afters = [w.after for w in waits if isinstance(w, Retry)]
     assert len(afters) == 8 and all(4.0 <= a <= 4.8 for a in afters)
     assert len(set(afters)) == 8
+
+
+def test_a_rate_limit_spends_no_retry_even_with_none_left() -> None:
+    limited = outcome(ErrorClass.RATE_LIMIT, message="429", retry_after=2.0)
+    for settings in (SETTINGS, SETTINGS.replace(retries=0)):
+        decision = decide(limited, attempt=5, retries_used=settings.retries, settings=settings, rng=random.Random(2),
+                          limited=4, waited=100.0)  # fmt: skip
+        assert isinstance(decision, Retry) and decision.rate_limited and not decision.spends_retry
+        assert decision.error_class is ErrorClass.RATE_LIMIT and decision.after >= 2.0
+
+
+@pytest.mark.parametrize("limited", [0, 1, 3, 6, 20])
+def test_the_wait_after_a_rate_limit_grows_with_the_limits_in_a_row_up_to_the_cap(limited: int) -> None:
+    limit = outcome(ErrorClass.RATE_LIMIT, message="529")  # no retry-after: the backoff alone
+    waits = [
+        decide(limit, attempt=1, retries_used=0, settings=SETTINGS, rng=random.Random(seed), limited=limited)
+        for seed in range(50)
+    ]
+    afters = [w.after for w in waits if isinstance(w, Retry)]
+    assert len(afters) == 50 and all(0.0 <= a <= min(60.0, 2.0**limited) for a in afters)
+    assert len(set(afters)) == 50  # full jitter: tasks limited together come back apart
+
+
+def test_a_rate_limit_longer_than_the_timeout_spends_the_retries_then_fails() -> None:
+    limited = outcome(ErrorClass.RATE_LIMIT, message="429")
+    settings = SETTINGS.replace(timeout=600.0)
+    spent = decide(limited, attempt=9, retries_used=0, settings=settings, rng=random.Random(1), limited=8,
+                   waited=600.0)  # fmt: skip
+    assert isinstance(spent, Retry) and spent.rate_limited and spent.spends_retry
+    last = decide(limited, attempt=11, retries_used=2, settings=settings, rng=random.Random(1), limited=10,
+                  waited=700.0)  # fmt: skip
+    assert last == Fail("429 (after 11 attempts)", ErrorClass.RATE_LIMIT)
+    endless = settings.replace(timeout=None)  # no time limit: the task may wait for the API for ever
+    free = decide(limited, attempt=11, retries_used=2, settings=endless, rng=random.Random(1), limited=10,
+                  waited=86_400.0)  # fmt: skip
+    assert isinstance(free, Retry) and not free.spends_retry
+
+
+def test_other_failures_spend_a_retry() -> None:
+    decision = decide(outcome(ErrorClass.TRANSIENT, message="502"), attempt=1, retries_used=0, settings=SETTINGS,
+                      rng=random.Random(4), limited=3, waited=10.0)  # fmt: skip
+    assert isinstance(decision, Retry) and decision.spends_retry and not decision.rate_limited
+
+
+def test_the_retry_book_keeps_a_task_s_rate_limits_in_a_row_apart_from_its_retries() -> None:
+    book, rng = RetryBook(), random.Random(6)
+    settings = SETTINGS.replace(timeout=100.0)
+    limited, transient = outcome(ErrorClass.RATE_LIMIT, message="429"), outcome(ErrorClass.TRANSIENT, message="502")
+    free = [
+        book.decide("T-01", limited, attempt=n, settings=settings, rng=rng, now=now) for n, now in ((1, 0), (2, 60))
+    ]
+    assert all(isinstance(d, Retry) and not d.spends_retry for d in free) and book.used == {}
+    late = book.decide("T-01", limited, attempt=3, settings=settings, rng=rng, now=120.0)  # 120 s after the first
+    assert isinstance(late, Retry) and late.spends_retry and book.used == {"T-01": 1}
+    other = book.decide("T-01", transient, attempt=4, settings=settings, rng=rng, now=121.0)  # the streak ends
+    assert isinstance(other, Retry) and book.used == {"T-01": 2}
+    again = book.decide("T-01", limited, attempt=5, settings=settings, rng=rng, now=500.0)
+    assert isinstance(again, Retry) and not again.spends_retry and book.used == {"T-01": 2}
+    assert isinstance(book.decide("T-02", transient, attempt=1, settings=settings, rng=rng, now=0.0), Retry)
+    assert book.used == {"T-01": 2, "T-02": 1}
 
 
 def test_a_usage_limit_pauses_and_spends_no_retry() -> None:

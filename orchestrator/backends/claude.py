@@ -143,7 +143,7 @@ class ClaudeBackend(Backend):
         return Invocation(
             tuple(claude_argv(job.settings, job.profile, job.resume_session, self.json_schema)),
             job.prompt,
-            env=dict(CLAUDE_ENV),
+            env={k: v for k, v in CLAUDE_ENV.items() if k not in job.settings.env},  # the plan's env wins
             limits=limits_for(job.settings),
         )
 

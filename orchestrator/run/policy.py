@@ -1,10 +1,11 @@
 """What an attempt's outcome means for its task: a pure function of plain values.
 
-    decide(result, attempt=…, retries_used=…, settings=…, rng=…) -> Decision
+    decide(result, attempt=…, retries_used=…, settings=…, rng=…, limited=…, waited=…) -> Decision
 
     Complete              the task is done (a warning, such as denied tool calls, may ride along)
     Retry(after)          run it again in ``after`` seconds (backoff with full jitter, at least
-                          what a rate limit asked for)
+                          what a rate limit asked for); a rate limit spends no retry while the
+                          task has waited on limits for less than its ``timeout``
     Pause(until)          a usage limit: stop starting anything until then; retries are kept
     Block(backend)        not logged in: fail the task and start nothing more on that backend
     Fail                  the task failed for good: everything downstream of it is skipped
@@ -33,6 +34,7 @@ class Retry:
     reason: str
     error_class: ErrorClass
     rate_limited: bool = False  # admission starts fewer at once for a while
+    spends_retry: bool = True  # counts against the task's ``retries`` (a rate limit's wait does not)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +62,19 @@ class Fail:
 Decision = Complete | Retry | Pause | Block | Fail
 
 
-def decide(result: AgentResult, *, attempt: int, retries_used: int, settings: Settings, rng: random.Random) -> Decision:
+def decide(
+    result: AgentResult,
+    *,
+    attempt: int,
+    retries_used: int,
+    settings: Settings,
+    rng: random.Random,
+    limited: int = 0,
+    waited: float = 0.0,
+) -> Decision:
     """What to do about ``result``, the outcome of attempt number ``attempt`` of a task that has
-    used ``retries_used`` of its ``settings.retries`` retries."""
+    used ``retries_used`` of its ``settings.retries`` retries, and whose ``limited`` attempts
+    before this one were rate-limited in a row, the first of them ``waited`` seconds ago."""
     if result.completed:
         return Complete(result.message)
     error = result.error_class
@@ -71,17 +83,28 @@ def decide(result: AgentResult, *, attempt: int, retries_used: int, settings: Se
         return Pause(result.reset_at, result.message or "usage limit reached")
     if error is ErrorClass.AUTH:
         return Block(settings.backend, result.message or f"{settings.backend}: not authenticated")
+    if error is ErrorClass.RATE_LIMIT and (settings.timeout is None or waited < settings.timeout):
+        # The API's limit is no fault of the task: waiting it out spends no retry, for as long as
+        # one attempt may take (then the task's retries are spent as for any other failure).
+        delay = _after_limit(backoff(limited + 1, settings, rng), result, rng)
+        return Retry(delay, reason, error, rate_limited=True, spends_retry=False)
     if result.retryable and retries_used < settings.retries:
         delay = backoff(retries_used + 1, settings, rng)
-        if error is ErrorClass.RATE_LIMIT and result.retry_after:
-            # At least what the API asked, plus up to a fifth more: tasks told the same wait
-            # together do not all come back in the same instant.
-            delay = max(delay, result.retry_after * (1 + rng.uniform(0.0, 0.2)))
+        if error is ErrorClass.RATE_LIMIT:
+            delay = _after_limit(delay, result, rng)
         assert error is not None
         return Retry(delay, reason, error, rate_limited=error is ErrorClass.RATE_LIMIT)
     if error not in (ErrorClass.START, None) and attempt > 1:
         reason += f" (after {attempt} attempts)"
     return Fail(reason, error)
+
+
+def _after_limit(delay: float, result: AgentResult, rng: random.Random) -> float:
+    """At least what the API asked, plus up to a fifth more: tasks told the same wait together do
+    not all come back in the same instant."""
+    if result.retry_after:
+        return max(delay, result.retry_after * (1 + rng.uniform(0.0, 0.2)))
+    return delay
 
 
 def backoff(retry: int, settings: Settings, rng: random.Random) -> float:

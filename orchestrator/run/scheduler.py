@@ -74,6 +74,32 @@ class SessionCosts:
         result.cost_usd = round(max(0.0, result.cost_usd - earlier), 10)
 
 
+class RetryBook:
+    """What ``policy.decide`` needs to know of each task's past: the retries it has spent, and
+    its rate-limited attempts in a row (how many, and when the first of them ended)."""
+
+    def __init__(self) -> None:
+        self.used: dict[str, int] = {}
+        self._limited: dict[str, tuple[int, float]] = {}
+
+    def decide(
+        self, task: str, result: AgentResult, *, attempt: int, settings: Settings, rng: random.Random, now: float
+    ) -> policy.Decision:
+        """``policy.decide`` on the outcome of attempt ``attempt`` (in this run) of ``task``,
+        ended at loop time ``now``; what it spends is booked."""
+        limited, since = self._limited.pop(task, (0, now))
+        used = self.used.get(task, 0)
+        decision = policy.decide(
+            result, attempt=attempt, retries_used=used, settings=settings, rng=rng, limited=limited, waited=now - since
+        )
+        if isinstance(decision, policy.Retry):
+            if decision.spends_retry:
+                self.used[task] = used + 1
+            if decision.rate_limited:
+                self._limited[task] = (limited + 1, since)
+        return decision
+
+
 class Scheduler:
     def __init__(
         self,
@@ -112,7 +138,7 @@ class Scheduler:
         self.running: dict[str, Attempt] = {}
         self.attempts = dict(attempts)  # task -> number of its last attempt, in this run or an earlier one
         self.first_attempt: dict[str, int] = {}  # task -> number of its first attempt in this run
-        self.retries_used: dict[str, int] = {}
+        self.retries = RetryBook()
         self.delayed: dict[str, float] = {}  # task -> loop time its next attempt may start
         self.waiting: dict[str, Outcome] = {}  # task -> the attempt that ended, whose next one is delayed
         self.stopped: str | None = None  # why nothing new starts (fail-fast, the cost limit)
@@ -236,22 +262,21 @@ class Scheduler:
         result = outcome.result
         self.session_costs.own(attempt.job.resume_session, result)
         self.admission.spend(result.cost_usd)
-        decision = policy.decide(
-            result,
-            attempt=attempt.number - self.first_attempt[task.id] + 1,  # in this run, as retries count
-            retries_used=self.retries_used.get(task.id, 0),
-            settings=attempt.settings,
-            rng=self.rng,
+        now = anyio.current_time()
+        number = attempt.number - self.first_attempt[task.id] + 1  # in this run, as retries count
+        decision = self.retries.decide(
+            task.id, result, attempt=number, settings=attempt.settings, rng=self.rng, now=now
         )
-        if not isinstance(decision, policy.Complete | policy.Pause):
+        session = _goes_on(decision, attempt, result)
+        if session is not None:
+            self.sessions[task.id] = session
+        elif not isinstance(decision, policy.Complete | policy.Pause):
             self.sessions.pop(task.id, None)  # a session that could not be continued: start afresh
         if isinstance(decision, policy.Complete):
             self.records[task.id] = self.recorder.completed(outcome, decision.warning)
             for child in self.queue.complete(task.id):
                 self.recorder.ready(child)
         elif isinstance(decision, policy.Retry):
-            self.retries_used[task.id] = self.retries_used.get(task.id, 0) + 1
-            now = anyio.current_time()
             if decision.rate_limited:
                 self.admission.rate_limited(now, decision.after)
             self.delayed[task.id] = now + decision.after
@@ -318,3 +343,16 @@ class Scheduler:
             if self.recorder.views[task_id].status in (TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.RETRYING):
                 reason = f"not started: {self.stopped or 'run stopped'}"
                 self.recorder.not_run(self.plan.tasks[task_id], TaskStatus.SKIPPED, reason)
+
+
+def _goes_on(decision: policy.Decision, attempt: Attempt, result: AgentResult) -> Resumable | None:
+    """The session a rate-limited attempt's retry continues: the API turned its next request away,
+    not the session, which goes on where it stopped (as after a pause) without making again the
+    requests it made, told to go on if the task is unchanged. Only a session that got an answer (in
+    this attempt or one it continued): one whose first request was refused has done nothing yet."""
+    session = result.session_id
+    if not (isinstance(decision, policy.Retry) and decision.rate_limited and session):
+        return None
+    if attempt.job.resume_session == session or (result.tokens and result.tokens.get("output")):
+        return Resumable(session, attempt.fingerprint)
+    return None

@@ -1,0 +1,732 @@
+"""W6-W8, agents as a user's run meets them: the real ``claude`` CLI against a fake Messages API.
+
+    python bench/agents.py [--quick] [--runs N] [--only W6,W7,W8] [--smoke] [--orchestrator CMD]
+
+The fake (``tests/fakeapi.py``) listens on 127.0.0.1; every claude process, whoever starts it,
+talks to it through ``ANTHROPIC_BASE_URL``. Each task's prompt carries ``bench task T-NN``; the
+fake answers each of its requests after the time drawn for it (``agentlib.Answers``).
+
+  W6  latency: 24 tasks, random dependencies (seed 21), max_parallel 4; each task a tool call
+      then an answer, the API's time for a task drawn from a lognormal law (median 3 s, shape
+      0.8, seed 21). Targets: makespan ≤ 1.05x the lower bound from the durations measured in
+      the run, max(critical path, total / 4); the orchestrator's own CPU < 2% of its agents'.
+  W7  rate limit: the fake admits R = 60 requests a minute (a token bucket holding 5) and answers
+      429 with retry-after beyond it, side calls counted too; 40 tasks in 4 levels of 10, 3
+      requests each, max_parallel 8. Targets: no task lost; completion throughput (requests of
+      the completed tasks / makespan) ≥ 90% of R. Beside it: ``xargs -P 8`` over ``claude -p``
+      (one xargs a level) and a level-by-level runner (a pool of 8 a level).
+  W8  usage limit mid-run: 12 tasks in 3 levels of 4, 2 requests each, max_parallel 4, run as a
+      subscriber; from the 9th request on, the fake answers claude's usage-limit 429 until a
+      reset 6 s later. Targets: no task lost and 0 retries spent; no attempt started before the
+      reset; the first started within 1 s after it. Beside it: ``xargs -P 4``.
+
+W6 runs ``--runs`` times (default 3, ``--quick`` 1); W7 and W8 run once (minutes each; they
+count). The section goes into bench/RESULTS.md between its markers, the rest of the file kept
+(``--smoke``: a few tasks each, the orchestrator only, into bench/.work/RESULTS-smoke.md). Where
+the claude CLI is not installed, every workload is skipped with the reason, and the exit code is 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shlex
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from agentlib import (
+    JSON,
+    AgentDag,
+    Answers,
+    FakeAnthropic,
+    PlainRun,
+    RateLimit,
+    Reply,
+    agent_env,
+    find_claude,
+    layered_dag,
+    random_dag,
+    run_levels,
+    run_orchestrator,
+    run_xargs,
+    write_project,
+)
+from benchlib import (
+    BENCH_DIR,
+    WORK,
+    Target,
+    ToolFailed,
+    cli_command,
+    fresh_dir,
+    machine_line,
+    say,
+    table,
+    tool_version,
+    user_env,
+    verdict,
+    warm_up,
+)
+
+WORKLOADS = ("W6", "W7", "W8")
+BEGIN = "<!-- agents: written by bench/agents.py; bench/run.py keeps it -->"
+END = "<!-- /agents -->"
+W6_LIMIT = 1.05
+W6_CPU_LIMIT = 0.02
+W7_SHARE = 0.90
+W8_RESUME = 1.0  # seconds from the reset to the first attempt started after it
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    """The workloads' sizes: the issue's, or a few tasks for ``--smoke``."""
+
+    w6: AgentDag
+    w6_parallel: int
+    w7: AgentDag
+    w7_parallel: int
+    w7_rate: float  # requests a minute
+    w7_burst: float
+    w8: AgentDag
+    w8_parallel: int
+    w8_after: int  # requests answered before the usage limit
+    w8_pause: float  # seconds from the limit to its reset
+    others: bool  # run xargs and the level-by-level runner beside the orchestrator
+
+
+def full_sizes() -> Sizes:
+    return Sizes(
+        w6=random_dag(24, seed=21, median=3.0, sigma=0.8, requests=2),
+        w6_parallel=4,
+        w7=layered_dag(4, 10, seed=21, seconds=3.0, requests=3),
+        w7_parallel=8,
+        w7_rate=60.0,
+        w7_burst=5.0,
+        w8=layered_dag(3, 4, seed=21, seconds=2.0, requests=2),
+        w8_parallel=4,
+        w8_after=8,
+        w8_pause=6.0,
+        others=True,
+    )
+
+
+def smoke_sizes() -> Sizes:
+    return Sizes(
+        w6=random_dag(6, seed=21, median=1.0, sigma=0.5, requests=1),
+        w6_parallel=4,
+        w7=layered_dag(2, 4, seed=21, seconds=1.0, requests=2),
+        w7_parallel=4,
+        w7_rate=120.0,
+        w7_burst=2.0,
+        w8=layered_dag(2, 2, seed=21, seconds=1.0, requests=1),
+        w8_parallel=2,
+        w8_after=1,
+        w8_pause=3.0,
+        others=False,
+    )
+
+
+# --- W6: latency ----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class W6Run:
+    makespan: float
+    wall: float
+    critical_path: float
+    work: float
+    bound: float
+    replay: float  # a zero-overhead scheduler's makespan with the same order and durations
+    own_cpu: float
+    agents_cpu: float
+    completed: int
+
+
+@dataclass(slots=True)
+class W6:
+    dag: AgentDag
+    parallel: int
+    runs: list[W6Run] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
+    startup_cpu: float | None = None  # the orchestrator's own CPU for a 1-task shell plan
+
+
+def run_w6(command: Sequence[str], claude: str, sizes: Sizes, runs: int) -> W6:
+    dag, parallel = sizes.w6, sizes.w6_parallel
+    result = W6(dag, parallel)
+    directory = fresh_dir(WORK / "runs" / "W6" / "start-up")
+    project = directory / "project"
+    (project / ".orchestrator").mkdir(parents=True)
+    (project / ".orchestrator" / "master_plan.md").write_text(
+        "---\nbackend: shell\n---\n# Start-up\n\n## Task Decomposition\n"
+        "| Task ID | Description | Dependencies |\n|---|---|---|\n| T-01 | true | None |\n",
+        encoding="utf-8",
+    )
+    env = user_env()
+    result.startup_cpu = run_orchestrator(command, project, env).own_cpu
+    for index in range(runs):
+        say(f"  W6 run {index + 1}/{runs}: {len(dag)} tasks, max_parallel {parallel}")
+        directory = fresh_dir(WORK / "runs" / "W6" / "orchestrator")
+        with FakeAnthropic(Answers(dag)) as api:
+            project = write_project(dag, directory, parallel)
+            run = run_orchestrator(command, project, agent_env(api, directory, claude))
+        durations = run.durations()
+        if set(durations) != set(dag.tasks) or run.count("completed") != len(dag):
+            raise ToolFailed(f"W6: {run.count('completed')} of {len(dag)} tasks completed (see {directory})")
+        bound = dag.lower_bound(durations, parallel)
+        result.runs.append(
+            W6Run(
+                run.makespan(),
+                run.wall,
+                dag.critical_path(durations),
+                sum(durations.values()),
+                bound,
+                dag.replay(durations, parallel),
+                run.own_cpu,
+                run.children_cpu,
+                run.count("completed"),
+            )
+        )
+    ratios = [r.makespan / r.bound for r in result.runs]
+    shares = [r.own_cpu / r.agents_cpu for r in result.runs]
+    result.targets = [
+        Target(
+            f"W6 latency ({len(dag)} tasks, heavy-tailed answers, max_parallel {parallel}): "
+            f"makespan ≤ {W6_LIMIT}× the lower bound from the measured durations",
+            _spread(ratios, "{:.3f}×"),
+            statistics.median(ratios) <= W6_LIMIT,
+        ),
+        Target(
+            "W6 the orchestrator's own CPU < 2% of its agents' CPU",
+            _spread([s * 100 for s in shares], "{:.2f}%"),
+            statistics.median(shares) < W6_CPU_LIMIT,
+        ),
+    ]
+    return result
+
+
+def render_w6(result: W6) -> str:
+    dag, parallel = result.dag, result.parallel
+    rows = [
+        [
+            str(i),
+            f"{r.makespan:.2f}",
+            f"{r.wall:.2f}",
+            f"{r.critical_path:.2f}",
+            f"{r.work:.2f}",
+            f"{r.bound:.2f}",
+            f"{r.makespan / r.bound:.3f}×",
+            f"{r.replay / r.bound:.3f}×",
+            f"{r.own_cpu:.2f}",
+            f"{r.agents_cpu:.1f}",
+            f"{r.own_cpu / r.agents_cpu * 100:.2f}%",
+        ]
+        for i, r in enumerate(result.runs, 1)
+    ]
+    header = [
+        "run",
+        "makespan s",
+        "wall s",
+        "critical path s",
+        "work s",
+        "lower bound s",
+        "makespan / bound",
+        "zero-overhead replay / bound",
+        "orchestrator CPU s",
+        "agents' CPU s",
+        "CPU share",
+    ]
+    api = sum(t.seconds for t in dag.tasks.values())
+    longest = max(t.seconds for t in dag.tasks.values())
+    own = [r.makespan / r.replay for r in result.runs]
+    startup = (
+        f" Of the orchestrator's CPU, {result.startup_cpu:.2f} s is what `orchestrator run` of a 1-task "
+        "shell plan takes (Python's start-up, imports, the plan, the files of a run)."
+        if result.startup_cpu is not None
+        else ""
+    )
+    return (
+        f"{dag.name}: {dag.edges()} dependencies, {len(dag.levels())} levels, max_parallel {parallel}. "
+        f"Each task is {_calls(next(iter(dag.tasks.values())).requests - 1)}, then an answer streamed in "
+        f"16-character chunks every 50 ms; the API's time for a task (both requests) is drawn from a "
+        f"lognormal law: {api:.0f} s in all, median {statistics.median(t.seconds for t in dag.tasks.values()):.1f} s, "
+        f"longest {longest:.1f} s.\n\n"
+        + table(header, rows)
+        + "\n\n- Durations are measured in the run: each task's `started` to `finished` in its result file "
+        "(claude's start-up included); the lower bound is max(critical path, work / max_parallel) over "
+        "them, the makespan the first `started` to the last `finished`.\n"
+        "- Zero-overhead replay: the same durations scheduled with no overhead at all, ready tasks "
+        "taken as the orchestrator takes them (longest chain of tasks first, then table order), who "
+        "cannot know the durations beforehand: what the order alone costs against the bound.\n"
+        "- CPU: read from `/proc` when `orchestrator run` exits, before it is reaped: its own "
+        "`utime + stime` (its Python start-up included) against its children's `cutime + cstime` "
+        f"(every claude process and what they ran).{startup}\n"
+        f"- {verdict(statistics.median(own) <= W6_LIMIT)} (not an issue target) the orchestrator's own delay: "
+        f"makespan ≤ {W6_LIMIT}× the zero-overhead replay: {_spread(own, '{:.3f}×')}."
+    )
+
+
+# --- W7: rate limit -------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class W7Row:
+    tool: str
+    completed: int
+    lost: int
+    makespan: float
+    limited: int | None  # attempts that ended rate-limited and were retried (the orchestrator's)
+    admitted: int
+    refused: int
+    side: int
+
+
+@dataclass(slots=True)
+class W7:
+    dag: AgentDag
+    parallel: int
+    rate: float
+    burst: float
+    rows: list[W7Row] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
+
+    def throughput(self, row: W7Row) -> float:
+        """Requests of the completed tasks a minute, over the makespan."""
+        requests = next(iter(self.dag.tasks.values())).requests
+        return row.completed * requests / row.makespan * 60
+
+
+def run_w7(command: Sequence[str], claude: str, sizes: Sizes) -> W7:
+    dag, parallel = sizes.w7, sizes.w7_parallel
+    result = W7(dag, parallel, sizes.w7_rate, sizes.w7_burst)
+    tools: list[tuple[str, Callable[[FakeAnthropic, Path], W7Row]]] = [
+        ("orchestrator", lambda api, d: _w7_orchestrator(command, claude, dag, parallel, api, d))
+    ]
+    if sizes.others:
+        tools += [
+            (f"xargs -P {parallel}", lambda api, d: _w7_plain(run_xargs, claude, dag, parallel, api, d)),
+            ("level-by-level", lambda api, d: _w7_plain(run_levels, claude, dag, parallel, api, d)),
+        ]
+    for name, go in tools:
+        say(f"  W7 {name}: {len(dag)} tasks, {result.rate:g} requests a minute")
+        directory = fresh_dir(WORK / "runs" / "W7" / name.split()[0])
+        bucket = RateLimit(result.rate, burst=result.burst)
+        with FakeAnthropic(Answers(dag), rate_limit=bucket) as api:
+            row = go(api, directory)
+        row.admitted, row.refused, row.side = len(bucket.admitted), len(bucket.rejected), len(api.side_requests)
+        row.tool = name
+        result.rows.append(row)
+    ours = result.rows[0]
+    share = result.throughput(ours) / result.rate
+    result.targets = [
+        Target(
+            f"W7 rate limit ({len(dag)} tasks at max_parallel {parallel}, the API admitting "
+            f"{result.rate:g} requests a minute): no task lost",
+            f"{ours.lost} lost",
+            ours.lost == 0,
+        ),
+        Target(
+            f"W7 completion throughput ≥ {W7_SHARE:.0%} of the {result.rate:g} a minute admitted",
+            f"{result.throughput(ours):.1f} a minute ({share:.0%})",
+            share >= W7_SHARE,
+        ),
+    ]
+    return result
+
+
+def _w7_orchestrator(
+    command: Sequence[str], claude: str, dag: AgentDag, parallel: int, api: FakeAnthropic, directory: Path
+) -> W7Row:
+    project = write_project(dag, directory, parallel)
+    run = run_orchestrator(command, project, agent_env(api, directory, claude))
+    limited = sum(1 for e in run.events if e.get("event") == "task_retrying" and e.get("error_class") == "rate_limit")
+    completed = run.count("completed")
+    return W7Row("", completed, len(dag) - completed, run.makespan(), limited, 0, 0, 0)
+
+
+def _w7_plain(
+    runner: Callable[[AgentDag, Path, dict[str, str], int, str], PlainRun],
+    claude: str,
+    dag: AgentDag,
+    parallel: int,
+    api: FakeAnthropic,
+    directory: Path,
+) -> W7Row:
+    run = runner(dag, directory, agent_env(api, directory, claude), parallel, claude)
+    return W7Row("", len(run.ok), run.lost, run.wall, None, 0, 0, 0)
+
+
+def render_w7(result: W7) -> str:
+    dag = result.dag
+    requests = next(iter(dag.tasks.values())).requests
+    rows = []
+    for row in result.rows:
+        rows.append(
+            [
+                row.tool,
+                f"{row.completed} / {len(dag)}",
+                str(row.lost),
+                f"{row.makespan:.1f}",
+                f"{result.throughput(row):.1f}",
+                f"{result.throughput(row) / result.rate:.0%}",
+                "—" if row.limited is None else str(row.limited),
+                f"{row.admitted} / {row.refused} / {row.side}",
+            ]
+        )
+    header = [
+        "tool",
+        "completed",
+        "lost",
+        "makespan s",
+        "throughput / min",
+        "of R",
+        "attempts retried on a limit",
+        "API: admitted / refused (429) / side calls",
+    ]
+    return (
+        f"{dag.name}: {len(dag) * requests} requests ({_calls(requests - 1)}, then an answer; the API "
+        f"takes {next(iter(dag.tasks.values())).seconds / requests:g} s a request), concurrency {result.parallel}. "
+        "The fake admits R = "
+        f"{result.rate:g} requests a minute: a token bucket refilled continuously, holding {result.burst:g} "
+        "(the API says a limit a minute may be enforced over shorter intervals), every `POST /v1/messages` "
+        "counted, side calls included; beyond it, 429 `rate_limit_error` with `retry-after` (whole seconds "
+        "until a token is there) and the `anthropic-ratelimit-requests-*` headers.\n\n"
+        + table(header, rows)
+        + "\n\n- Throughput: requests of the completed tasks a minute, over the makespan (the orchestrator: "
+        "first `started` to last `finished`; the others: their wall time). The bucket starts full, so the "
+        f"first {result.burst:g} requests come free: {result.burst:g} / R ahead of a steady rate.\n"
+        "- The orchestrator runs claude as it always does (`CLAUDE_CODE_MAX_RETRIES=2`: claude re-sends "
+        "twice, honouring retry-after, then gives up and the orchestrator waits and retries). "
+        "xargs and the level-by-level runner run `claude -p` as a user types it: claude's own default, "
+        "10 re-sends with exponential backoff; a task is lost when claude exits non-zero (the level "
+        "runner also loses what depends on it). xargs runs one `xargs -P` a level, in order."
+    )
+
+
+# --- W8: usage limit mid-run ----------------------------------------------------------------------
+
+
+class UsageWindow:
+    """The fake's script for W8: ``after`` requests answered, then every request refused with
+    claude's usage-limit 429 until a reset ``pause`` seconds later (whole seconds since the epoch,
+    as the API gives it), then answered again."""
+
+    def __init__(self, answers: Answers, *, after: int, pause: float) -> None:
+        self.answers = answers
+        self.after = after
+        self.pause = pause
+        self.reset: int | None = None
+        self.answered: list[float] = []  # wall clock of each request let through
+        self.refused: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, body: JSON) -> Reply:
+        now = time.time()
+        with self._lock:
+            if self.reset is None and len(self.answered) >= self.after:
+                self.reset = math.ceil(now + self.pause)
+            if self.reset is not None and now < self.reset:
+                self.refused.append(now)
+                return Reply.usage_limit(self.reset)
+            self.answered.append(now)
+        return self.answers(body)
+
+
+@dataclass(slots=True)
+class W8Row:
+    tool: str
+    completed: int
+    lost: int
+    makespan: float
+    retries: int | None = None  # the journal's retry lines
+    pauses: int | None = None  # run_paused events
+    paused_until: float | None = None  # the latest pause's end, as the orchestrator wrote it
+    started_in_pause: int | None = None  # attempts started between the first refusal and the reset
+    resumed_after: float | None = None  # seconds from the reset to the first attempt started after it
+    refused: int = 0
+    first_request_after: float | None = None  # seconds from the reset to the first request answered
+
+
+@dataclass(slots=True)
+class W8:
+    dag: AgentDag
+    parallel: int
+    after: int
+    pause: float
+    rows: list[W8Row] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
+
+
+def run_w8(command: Sequence[str], claude: str, sizes: Sizes) -> W8:
+    dag, parallel = sizes.w8, sizes.w8_parallel
+    result = W8(dag, parallel, sizes.w8_after, sizes.w8_pause)
+    names = ["orchestrator"] + ([f"xargs -P {parallel}"] if sizes.others else [])
+    for name in names:
+        say(f"  W8 {name}: {len(dag)} tasks, a usage limit after {result.after} requests")
+        directory = fresh_dir(WORK / "runs" / "W8" / name.split()[0])
+        window = UsageWindow(Answers(dag), after=result.after, pause=result.pause)
+        with FakeAnthropic(window) as api:
+            env = agent_env(api, directory, claude, auth="oauth")
+            if name == "orchestrator":
+                row = _w8_orchestrator(command, dag, parallel, env, directory, window)
+            else:
+                run = run_xargs(dag, directory, env, parallel, claude)
+                row = W8Row(name, len(run.ok), run.lost, run.wall)
+        row.refused = len(window.refused)
+        if window.reset is not None:
+            later = [t for t in window.answered if t >= window.reset]
+            row.first_request_after = min(later) - window.reset if later else None
+        result.rows.append(row)
+    ours = result.rows[0]
+    ok = (
+        ours.lost == 0
+        and ours.retries == 0
+        and (ours.pauses or 0) >= 1
+        and ours.started_in_pause == 0
+        and ours.resumed_after is not None
+        and 0 <= ours.resumed_after <= W8_RESUME
+    )
+    resumed = "—" if ours.resumed_after is None else f"{ours.resumed_after:.2f} s"
+    result.targets = [
+        Target(
+            f"W8 usage limit mid-run ({len(dag)} tasks): paused until the reset, resumed within "
+            f"{W8_RESUME:g} s of it, no task lost, 0 retries",
+            f"{ours.lost} lost, {ours.retries} retries, {ours.started_in_pause} started in the pause, "
+            f"resumed {resumed} after the reset",
+            ok,
+        )
+    ]
+    return result
+
+
+def _w8_orchestrator(
+    command: Sequence[str], dag: AgentDag, parallel: int, env: dict[str, str], directory: Path, window: UsageWindow
+) -> W8Row:
+    project = write_project(dag, directory, parallel)
+    run = run_orchestrator(command, project, env)
+    completed = run.count("completed")
+    row = W8Row("orchestrator", completed, len(dag) - completed, run.makespan(), retries=run.retries())
+    paused = [e for e in run.events if e.get("event") == "run_paused"]
+    row.pauses = len(paused)
+    if paused:
+        row.paused_until = max(_when(str(e["until"])) for e in paused)
+    if window.reset is not None and window.refused:
+        starts = [_when(str(e["time"])) for e in run.events if e.get("event") == "task_started"]
+        row.started_in_pause = sum(1 for t in starts if window.refused[0] < t < window.reset)
+        after = [t for t in starts if t >= window.reset]
+        row.resumed_after = min(after) - window.reset if after else None
+    return row
+
+
+def _when(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
+
+
+def render_w8(result: W8) -> str:
+    dag = result.dag
+    rows = []
+    for row in result.rows:
+        paused = "—" if row.paused_until is None else datetime.fromtimestamp(row.paused_until).strftime("%H:%M:%S")
+        rows.append(
+            [
+                row.tool,
+                f"{row.completed} / {len(dag)}",
+                str(row.lost),
+                "—" if row.retries is None else str(row.retries),
+                "—" if row.pauses is None else str(row.pauses),
+                paused,
+                "—" if row.started_in_pause is None else str(row.started_in_pause),
+                "—" if row.resumed_after is None else f"{row.resumed_after:.2f}",
+                "—" if row.first_request_after is None else f"{row.first_request_after:.2f}",
+                str(row.refused),
+                f"{row.makespan:.1f}",
+            ]
+        )
+    header = [
+        "tool",
+        "completed",
+        "lost",
+        "retries spent",
+        "pauses",
+        "paused until",
+        "attempts started in the pause",
+        "first attempt after the reset, s",
+        "first request answered after the reset, s",
+        "requests refused",
+        "makespan s",
+    ]
+    return (
+        f"{dag.name}: concurrency {result.parallel}, claude logged in as a subscriber "
+        f"(`CLAUDE_CODE_OAUTH_TOKEN`). After {_plural(result.after, 'request')} the fake answers every request with "
+        "claude's usage limit (429, `anthropic-ratelimit-unified-status: rejected`, `-reset` "
+        f"{result.pause:g} s ahead in whole seconds) until the reset; claude does not re-send it.\n\n"
+        + table(header, rows)
+        + "\n\n- Retries spent: the journal's `retry` lines (`state/attempts.jsonl`); a pause writes none. "
+        "Attempts started in the pause: `task_started` events between the first refused request and the "
+        "reset. xargs runs one `xargs -P` a level; a task is lost when claude exits non-zero."
+    )
+
+
+# --- the report -----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Report:
+    mode: str
+    started: str
+    claude: str | None
+    load_before: str = ""
+    load_after: str = ""
+    w6: W6 | None = None
+    w7: W7 | None = None
+    w8: W8 | None = None
+    skipped: str | None = None  # why nothing ran
+    crashed: list[str] = field(default_factory=list)
+
+    def targets(self) -> list[Target]:
+        return [t for part in (self.w6, self.w7, self.w8) if part is not None for t in part.targets]
+
+
+def load() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def render(report: Report) -> str:
+    command = "python bench/agents.py" + ("" if report.mode == "full" else f" --{report.mode}")
+    parts = [
+        BEGIN,
+        "## Agents (issue 21): the real claude CLI against a fake Messages API",
+        "",
+        f"Written by `{command}` (or `bench/run.py`) on {report.started}.",
+    ]
+    if report.skipped:
+        return "\n".join([*parts, "", f"Skipped: {report.skipped}.", END])
+    if report.mode == "smoke":
+        parts += ["", "Smoke run: a few tasks a workload, so the targets' verdicts mean nothing here."]
+    targets = report.targets()
+    if targets:
+        parts += ["", table(["target", "measured", ""], [[t.name, t.value, verdict(t.ok)] for t in targets])]
+    parts += [
+        "",
+        "### Conditions",
+        "",
+        f"- claude: `{report.claude}`, run as the orchestrator runs it (its own config directory and HOME "
+        "per run, `ANTHROPIC_BASE_URL` at the fake on 127.0.0.1, a dummy API key or, in W8, a subscriber's "
+        "token). The orchestrator: `orchestrator run --json` in the project directory, the plan's "
+        "frontmatter `backend: claude` and `max_parallel` only (every other setting at its default).",
+        f"- Load average (1/5/15 min) before: {report.load_before}, after: {report.load_after}; this machine's "
+        "2 cores are shared with other work, and claude's start-up (~0.7 s of CPU) is CPU-bound.",
+    ]
+    if report.w6 is not None:
+        parts += ["", "### W6 — latency", "", render_w6(report.w6)]
+    if report.w7 is not None:
+        parts += ["", "### W7 — rate limit", "", render_w7(report.w7)]
+    if report.w8 is not None:
+        parts += ["", "### W8 — usage limit mid-run", "", render_w8(report.w8)]
+    if report.crashed:
+        parts += ["", "### Crashes", ""] + [f"- {line}" for line in report.crashed]
+    return "\n".join([*parts, END])
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _calls(count: int) -> str:
+    return "no tool call" if count == 0 else f"{_plural(count, '`Bash` call')} of `echo`"
+
+
+def _spread(values: Sequence[float], form: str) -> str:
+    middle = form.format(statistics.median(values))
+    if len(values) == 1:
+        return middle
+    return f"{middle} ({form.format(min(values))}–{form.format(max(values))})"
+
+
+def put_section(path: Path, section: str) -> None:
+    """Write ``section`` into ``path`` in place of the last one (between the markers), or at its end;
+    the rest of the file is kept."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1]
+        text = head + section + tail
+    else:
+        text = text.rstrip("\n") + ("\n\n" if text.strip() else "") + section + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
+def section_of(path: Path) -> str | None:
+    """The agents section a file holds, if any (``bench/run.py`` keeps it when it rewrites the file)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    if BEGIN not in text or END not in text:
+        return None
+    return BEGIN + text.split(BEGIN, 1)[1].split(END, 1)[0] + END
+
+
+def run_agents(command: Sequence[str], *, only: set[str], mode: str, runs: int) -> Report:
+    """The agent workloads in ``only``; ``mode`` is full, quick or smoke."""
+    claude = find_claude()
+    report = Report(mode, machine_line(), tool_version([claude, "--version"]) if claude else None, load_before=load())
+    if claude is None:
+        report.skipped = "the claude CLI is not installed (tools/install-claude.sh, or set ORCHESTRATOR_CLAUDE_BIN)"
+        say(f"agents: skipped: {report.skipped}")
+        return report
+    sizes = smoke_sizes() if mode == "smoke" else full_sizes()
+    steps: list[tuple[str, Callable[[], None]]] = [
+        ("W6", lambda: setattr(report, "w6", run_w6(command, claude, sizes, runs))),
+        ("W7", lambda: setattr(report, "w7", run_w7(command, claude, sizes))),
+        ("W8", lambda: setattr(report, "w8", run_w8(command, claude, sizes))),
+    ]
+    for name, step in steps:
+        if name not in only:
+            continue
+        say(f"{name}: agents")
+        try:
+            step()
+        except (ToolFailed, OSError) as exc:
+            report.crashed.append(f"{name}: {str(exc).splitlines()[0]}")
+            say(f"  !! {name}: {exc}")
+    report.load_after = load()
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="W6 once (unless --runs)")
+    parser.add_argument("--runs", type=int, help="W6 runs (default 3; --quick: 1)")
+    parser.add_argument("--smoke", action="store_true", help="a few tasks a workload, the orchestrator only")
+    parser.add_argument("--only", help=f"comma-separated subset of {','.join(WORKLOADS)}")
+    parser.add_argument("--orchestrator", default=f"{shlex.quote(sys.executable)} -m orchestrator")
+    parser.add_argument("--output", type=Path, help="the report to put the section in (default bench/RESULTS.md)")
+    args = parser.parse_args(argv)
+    only = set(WORKLOADS) if not args.only else {w.strip().upper() for w in args.only.split(",")}
+    if only - set(WORKLOADS):
+        parser.error(f"unknown workload(s): {', '.join(sorted(only - set(WORKLOADS)))}")
+    mode = "smoke" if args.smoke else "quick" if args.quick else "full"
+    runs = args.runs or (3 if mode == "full" else 1)
+    output = args.output or (WORK / "RESULTS-smoke.md" if args.smoke else BENCH_DIR / "RESULTS.md")
+    command = cli_command(args.orchestrator)
+    WORK.mkdir(parents=True, exist_ok=True)
+    warm_up(command)
+    report = run_agents(command, only=only, mode=mode, runs=runs)
+    section = render(report)
+    put_section(output, section)
+    print(section)
+    say(f"wrote the agents section of {output}")
+    return 1 if report.crashed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
