@@ -196,16 +196,14 @@ def soak(tasks: int, rounds: int, seed: int, kill_after: tuple[float, float], ke
     tally = Tally()
     began = time.monotonic()
     base = Path(tempfile.mkdtemp(prefix="soak-")) if keep is None else keep
-    try:
-        for number in range(rounds):
-            project = base / f"round-{number + 1}"
-            one_round(project, tasks, rng, kill_after, tally)
-            tally.rounds += 1
-            tally.seconds = time.monotonic() - began
-            print(f"round {number + 1}: {tally.line()}", flush=True)
-    finally:
-        if keep is None:
-            shutil.rmtree(base, ignore_errors=True)
+    for number in range(rounds):
+        project = base / f"round-{number + 1}"
+        one_round(project, tasks, rng, kill_after, tally)  # (a run that fails leaves its files for a look)
+        tally.rounds += 1
+        tally.seconds = time.monotonic() - began
+        print(f"round {number + 1}: {tally.line()}", flush=True)
+    if keep is None:
+        shutil.rmtree(base, ignore_errors=True)
     return tally
 
 
