@@ -28,8 +28,8 @@ _POLL = 0.02  # seconds between looks at processes asked to stop
 _ROUNDS = 20  # stopping one adopted process may hand the runner its children: look again, this often
 _EXITED: frozenset[str | None] = frozenset({None, "Z", "X"})
 
-# The processes this one started and has not reaped yet (asyncio reaps them, each by its pid): an
-# adopted zombie is any other child. ``spawning``: starts under way, whose pid is not known yet.
+# The attempts' leaders this process started and has not reaped yet: asyncio reaps them, each by
+# its pid, and none is ever taken for adopted. ``spawning``: starts under way, pids not known yet.
 spawned: set[int] = set()
 spawning = [0]
 _subreaper: list[bool] = []  # [whether it worked] once tried
