@@ -374,7 +374,9 @@ _STRAYS_NEEDED = pytest.mark.skipif(not sys.platform.startswith("linux"), reason
             {},
             id="double-fork",
         ),
-        # it clears its environment: nothing ties it to its attempt, and the run's end stops it
+        # job control: a group of its own in the attempt's session, its environment cleared
+        pytest.param("set -m\nenv -i sleep 300 & echo $! > setsid.pid\nsleep 0.5", {}, id="job-control"),
+        # a session of its own and no environment: nothing ties it to its attempt, the run's end stops it
         pytest.param("setsid env -i sleep 300 & echo $! > setsid.pid\nsleep 0.5", {}, id="bare-environment"),
     ],
 )
@@ -412,6 +414,28 @@ def test_a_task_s_daemon_is_stopped_when_its_own_task_ends_not_another(leftovers
     assert result_body(tmp_path, "T-02") == "mine: S"
     for name, pid in read_pids(tmp_path).items():
         assert wait_gone(pid, 5), f"{name} ({pid}) outlived its task"
+
+
+@_STRAYS_NEEDED
+def test_a_run_in_process_leaves_the_caller_s_own_children_alone(leftovers: Path) -> None:
+    """A program that runs a plan in-process has children of its own: a run stops and reaps only
+    what its attempts left, never the caller's processes (running or exited, not yet waited for)."""
+    from orchestrator import Workspace
+    from orchestrator.run.runner import run as run_in_process
+
+    tmp_path = leftovers
+    mine = subprocess.Popen(["sleep", "60"])
+    done = subprocess.Popen(["sh", "-c", "exit 7"])
+    try:
+        wait_gone(done.pid)  # a zombie, for the caller to wait for
+        write_plan(tmp_path, [Spec("T-01", "setsid sleep 300 & echo $! > daemon.pid\nsleep 0.2")], {"kill_grace": 0.5})
+        assert run_in_process(Workspace.find(tmp_path)).exit_code == 0
+        assert wait_gone(read_pids(tmp_path)["daemon.pid"], 5), "the attempt's daemon outlived its task"
+        assert mine.poll() is None
+        assert done.wait(timeout=5) == 7
+    finally:
+        mine.kill()
+        mine.wait()
 
 
 @_STRAYS_NEEDED

@@ -29,7 +29,7 @@ def _ids(text: str | None) -> list[str] | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from orchestrator.executors import named
+    from orchestrator.executors import LocalExecutor, named
     from orchestrator.output.reporter import make_reporter
     from orchestrator.run.runner import Runner, RunOptions
 
@@ -52,7 +52,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     reporter = make_reporter(as_json=args.json)
     try:
-        summary = Runner(workspace, options, reporter, named(args.executor)).run()
+        # This process starts nothing but attempts: whatever is handed to it is theirs.
+        executor = LocalExecutor(whole_process=True) if args.executor == "local" else named(args.executor)
+        summary = Runner(workspace, options, reporter, executor).run()
     except KeyboardInterrupt:  # pragma: no cover - a Ctrl-C before the loop installed its handler
         return ExitCode.INTERRUPTED
     finally:

@@ -13,7 +13,7 @@ import contextlib
 import math
 import os
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, ClassVar
@@ -86,8 +86,14 @@ class LocalExecutor(Executor):
     name: ClassVar[str] = "local"
     runs_here: ClassVar[bool] = True
 
-    def __init__(self) -> None:
+    def __init__(self, *, whole_process: bool = False) -> None:
+        """``whole_process``: this process starts no process but through this executor (the
+        CLI's run), so every child it did not start was handed to it from an attempt, and
+        ``close`` stops and reaps them all; otherwise only those tied to this run's attempts."""
+        self.whole_process = whole_process
         self._grace = Limits().grace  # for ``close``: the last attempt's
+        self._sessions: set[int] = set()  # of the attempts run: each leader's pid
+        self._workspaces: set[str] = set()  # the workspaces their marks name
 
     async def run(
         self, launch: Launch, *, on_start: StartCallback | None = None, on_line: LineCallback | None = None
@@ -98,6 +104,8 @@ class LocalExecutor(Executor):
         reaper.become_subreaper()
         marks = _marks(launch)
         self._grace = launch.limits.grace
+        if marks is not None:
+            self._workspaces.add(marks["ORCHESTRATOR_WORKSPACE"])
         try:
             with reaper.starting():
                 process = await _open(launch)
@@ -105,6 +113,8 @@ class LocalExecutor(Executor):
         except OSError as exc:
             return ProcessRun(None, None, anyio.current_time() - began, start_error=_could_not_start(exc, launch))
         pgid = process.pid
+        self._sessions.add(pgid)
+        tied = _tied_to(pgid, marks)
         activity = _Activity(began)
         timed_out: str | None = None
         try:
@@ -122,8 +132,7 @@ class LocalExecutor(Executor):
                     # pipe: what it writes is read for a moment, then no more.
                     if group_running(pgid):
                         await stop_group(pgid, min(launch.limits.grace, 1.0))
-                    if marks is not None:
-                        await reaper.stop_adopted(marks, min(launch.limits.grace, 1.0))
+                    await reaper.stop_adopted(tied, min(launch.limits.grace, 1.0))
                     with anyio.move_on_after(_DRAIN):
                         await activity.closed.wait()
                     pumps.cancel_scope.cancel()
@@ -134,8 +143,8 @@ class LocalExecutor(Executor):
                 await process.wait()
                 await process.aclose()
                 reaper.spawned.discard(pgid)
-                if marks is not None:
-                    await reaper.stop_adopted(marks, launch.limits.grace)
+                await reaper.stop_adopted(tied, launch.limits.grace)
+                reaper.reap(tied)
         code = process.returncode
         assert code is not None
         return ProcessRun(
@@ -148,9 +157,17 @@ class LocalExecutor(Executor):
         )
 
     async def close(self) -> None:
-        """Stop every process the attempts left that was handed to the runner (see ``reaper``),
-        those that carry no attempt's variables included; within the last attempt's grace period."""
-        await reaper.stop_adopted(None, self._grace)
+        """Stop and reap what the attempts left that was handed to the runner after they ended
+        (see ``reaper``), within the last attempt's grace period: everything handed over when
+        ``whole_process``, else what is tied to one of them."""
+
+        def tied(pid: int) -> bool:
+            if self.whole_process or reaper.session_of(pid) in self._sessions:
+                return True
+            return any(reaper.environment_holds(pid, {"ORCHESTRATOR_WORKSPACE": w}) for w in self._workspaces)
+
+        await reaper.stop_adopted(tied, self._grace)
+        reaper.reap(tied)
 
     async def settle(self, leftovers: Sequence[Leftover], *, grace: float, wait: bool) -> list[str]:
         """Stop (or wait for) the process groups of ``leftovers``: all asked at once, then one
@@ -197,9 +214,19 @@ async def _open(launch: Launch) -> Process:
 
 def _marks(launch: Launch) -> dict[str, str] | None:
     """The variables that name the attempt in its environment, or ``None`` when it has not all of
-    them (an agent call outside a run): what it leaves is then stopped only by ``close``."""
+    them (an agent call outside a run)."""
     marks = {name: launch.env[name] for name in ATTEMPT_MARKS if name in launch.env}
     return marks if len(marks) == len(ATTEMPT_MARKS) else None
+
+
+def _tied_to(session: int, marks: Mapping[str, str] | None) -> reaper.Tied:
+    """Whether an adopted process is the attempt's: in its session (the leader's pid; one that
+    called ``setsid`` has one of its own), or with its variables in its environment."""
+
+    def tied(pid: int) -> bool:
+        return reaper.session_of(pid) == session or (marks is not None and reaper.environment_holds(pid, marks))
+
+    return tied
 
 
 def _could_not_start(exc: OSError, launch: Launch) -> str:

@@ -1,14 +1,13 @@
 """What an attempt's processes leave behind: the runner as a child subreaper (Linux).
 
-A process that leaves its attempt's process group (``setsid``, a double fork) is not stopped with
-the group. On Linux the runner makes itself a *child subreaper* (``prctl(PR_SET_CHILD_SUBREAPER)``):
-a process whose parent dies is then handed to the runner, not to init, however far down the tree
-it was started. Such an *adopted* process is told from the ones the runner started itself (each
-attempt's leader, kept in ``spawned``), tied to its attempt by the variables that name the attempt
-in its environment (``ORCHESTRATOR_WORKSPACE``, ``_TASK_ID``, ``_ATTEMPT``), stopped when its
-attempt ends, and reaped. What an attempt leaves without those variables (it cleared its
-environment) is stopped when the run ends. Elsewhere (no prctl, no /proc) nothing is adopted, and
-only the process group is stopped.
+A process that leaves its attempt's process group (``setsid``, a double fork, job control) is not
+stopped with the group. On Linux the runner makes itself a *child subreaper*
+(``prctl(PR_SET_CHILD_SUBREAPER)``): a process whose parent dies is then handed to the runner, not
+to init, however far down the tree it was started. Such an *adopted* process is told from the
+ones this process started itself (each attempt's leader is kept in ``spawned``), tied to its
+attempt (``Tied``: by its session, the attempt's own unless it called ``setsid``, or by the
+variables that name the attempt in its environment), stopped when its attempt ends, and reaped.
+Elsewhere (no prctl, no /proc) nothing is adopted, and only the process group is stopped.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import anyio
@@ -29,8 +28,8 @@ _POLL = 0.02  # seconds between looks at processes asked to stop
 _ROUNDS = 20  # stopping one adopted process may hand the runner its children: look again, this often
 _EXITED: frozenset[str | None] = frozenset({None, "Z", "X"})
 
-# The processes this one started and has not reaped yet (asyncio reaps them, each by its pid): an
-# adopted zombie is any other child. ``spawning``: starts under way, whose pid is not known yet.
+# The attempts' leaders this process started and has not reaped yet: asyncio reaps them, each by
+# its pid, and none is ever taken for adopted. ``spawning``: starts under way, pids not known yet.
 spawned: set[int] = set()
 spawning = [0]
 _subreaper: list[bool] = []  # [whether it worked] once tried
@@ -73,41 +72,49 @@ def children() -> list[int]:
     return found
 
 
-def _environment(pid: int) -> set[bytes] | None:
+def session_of(pid: int) -> int | None:
+    """The session ``pid`` is in (a zombie's too), or ``None`` when there is no such process."""
     try:
-        return set(Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"))
-    except OSError:  # gone
+        return os.getsid(pid)
+    except OSError:
         return None
 
 
-def adopted(marks: Mapping[str, str] | None) -> list[int]:
-    """Running children this process did not start: processes handed to it as a subreaper.
-    ``marks``: only those whose environment holds these variables with these values."""
-    wanted = {f"{key}={value}".encode() for key, value in (marks or {}).items()}
-    found: list[int] = []
-    for pid in children():
-        if pid in spawned or process_state(pid) in _EXITED:
-            continue
-        if wanted:
-            environment = _environment(pid)
-            if environment is None or not wanted <= environment:
-                continue
-        found.append(pid)
-    return found
+def environment_holds(pid: int, marks: Mapping[str, str]) -> bool:
+    """Whether ``pid``'s environment holds every one of ``marks`` with that value (Linux /proc)."""
+    try:
+        environment = set(Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"))
+    except OSError:  # gone
+        return False
+    return {f"{key}={value}".encode() for key, value in marks.items()} <= environment
 
 
-def reap() -> int:
-    """Reap the adopted children that have exited (never one asyncio waits for); how many."""
+Tied = Callable[[int], bool]  # whether an adopted process belongs to what is being stopped
+
+
+def adopted(tied: Tied) -> list[int]:
+    """Running children this process did not start (handed to it as a subreaper) that ``tied``
+    says belong."""
+    return [pid for pid in children() if pid not in spawned and process_state(pid) not in _EXITED and tied(pid)]
+
+
+def reap(tied: Tied) -> int:
+    """Reap the adopted children that have exited and that ``tied`` says belong (never one asyncio
+    waits for, nor one another part of this process started); how many."""
     if spawning[0]:
         return 0  # a start under way: its child is not in ``spawned`` yet
     reaped = 0
     for pid in children():
-        if pid in spawned or process_state(pid) not in ("Z", "X"):
+        if pid in spawned or process_state(pid) not in ("Z", "X") or not tied(pid):
             continue
-        with contextlib.suppress(ChildProcessError, OSError):
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                reaped += 1
+        reaped += _reaped(pid)
     return reaped
+
+
+def _reaped(pid: int) -> int:
+    with contextlib.suppress(ChildProcessError, OSError):
+        return 1 if os.waitpid(pid, os.WNOHANG)[0] == pid else 0
+    return 0
 
 
 def _signal(pid: int, sig: int) -> None:
@@ -120,29 +127,31 @@ def _signal(pid: int, sig: int) -> None:
         os.kill(pid, sig)
 
 
-async def stop_adopted(marks: Mapping[str, str] | None, grace: float) -> list[int]:
-    """Stop the adopted processes (those with ``marks`` in their environment; every one for
-    ``None``): SIGTERM to all at once, up to ``grace`` seconds, SIGKILL to what is left; then
-    again for what stopping them handed over. Returns the pids stopped. Reaps what has exited."""
+async def stop_adopted(tied: Tied, grace: float) -> list[int]:
+    """Stop the adopted processes ``tied`` says belong: SIGTERM to all at once, up to ``grace``
+    seconds, SIGKILL to what is left, and reap them; then again for what stopping them handed
+    over. Returns the pids stopped."""
     if not _subreaper or not _subreaper[0]:
         return []
     stopped: list[int] = []
     for _ in range(_ROUNDS):
-        found = adopted(marks)
+        found = adopted(tied)
         if not found:
             break
         stopped += found
         for pid in found:
             _signal(pid, signal.SIGTERM)
             _signal(pid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+        left = found
         deadline = anyio.current_time() + grace
-        while found and anyio.current_time() < deadline:
+        while left and anyio.current_time() < deadline:
             await anyio.sleep(_POLL)
-            found = [pid for pid in found if process_state(pid) not in _EXITED]
-        for pid in found:
+            left = [pid for pid in left if process_state(pid) not in _EXITED]
+        for pid in left:
             _signal(pid, signal.SIGKILL)
         with anyio.move_on_after(1.0):  # gone, so that what it leaves is handed over for the next look
-            while any(process_state(pid) not in _EXITED for pid in found):
+            while any(process_state(pid) not in _EXITED for pid in left):
                 await anyio.sleep(_POLL)
-        reap()
+        for pid in found:
+            _reaped(pid)
     return stopped
