@@ -294,13 +294,16 @@ def result_body(project: Path, task_id: str) -> str:
 
 
 def open_attempts(project: Path) -> list[dict[str, Any]]:
-    """The attempts ``state/attempts.jsonl`` has open now (started, not ended), in start order."""
+    """The attempts ``state/attempts.jsonl`` has open now (started, not ended), in start order. An
+    attempt whose start line is not written yet (a spawn line only: the process may already run
+    and write files) is not listed: it has no process group to name yet."""
     state = journal.read(workspace(project) / "state" / "attempts.jsonl")
     return [
         {"task": a.task, "agent": a.agent, "attempt": a.attempt, "pgid": (a.handle or {}).get("pgid", 0),
          "pgid_start": (a.handle or {}).get("pgid_start"), "session_id": a.session_id,
          "runner_pid": state.runner_pid}
         for a in state.open.values()
+        if a.handle
     ]  # fmt: skip
 
 
