@@ -41,10 +41,20 @@ def parse(text: str) -> tuple[dict[str, Any], str]:
         # breaks on a metadata key named 'content' or 'handler'.
         metadata, content = frontmatter.parse(text, handler=yamlio.handler())
     except yaml.YAMLError as exc:
-        raise ValueError(f"frontmatter is not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise MalformedFrontmatter(f"frontmatter is not valid YAML: {problem}", mark.line + 1 if mark else 1) from None
     if not isinstance(metadata, dict):
-        raise ValueError("frontmatter is not a mapping")
+        raise MalformedFrontmatter("frontmatter is not a mapping", 2)
     return dict(metadata), str(content)
+
+
+class MalformedFrontmatter(ValueError):
+    """Raised by ``parse``: one line saying what is wrong, and the line of the file it is on."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.line = line
 
 
 class NotAFile(OSError):

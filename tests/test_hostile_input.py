@@ -157,6 +157,28 @@ def test_a_profile_prompt_too_long_for_a_command_line_is_refused(tmp_path: Path)
     assert snapshot(tmp_path) == before
 
 
+def test_a_profile_whose_yaml_is_broken_or_endless_is_one_line_with_its_line(tmp_path: Path) -> None:
+    agents = workspace(tmp_path) / "agents"
+    agents.mkdir(parents=True)
+    (agents / "typo.md").write_text("---\nname: typo\nmodel: a: b\n---\nReview.\n", encoding="utf-8")
+    (agents / "laughs.md").write_text("---\nname: laughs\n" + _laughs(10) + "---\nReview.\n", encoding="utf-8")
+    (workspace(tmp_path) / "master_plan.md").write_text(
+        "# P\n\n## Task Decomposition\n| Task ID | Description | Dependencies | Profile |\n|---|---|---|---|\n"
+        "| T-01 | Review | None | typo |\n| T-02 | Review | None | laughs |\n",
+        encoding="utf-8",
+    )
+    result = cli(tmp_path, "validate")
+    assert result.code == 2
+    lines = result.stderr.splitlines()
+    assert lines == [
+        f"{agents / 'laughs.md'}:7: cannot read profile: frontmatter is not valid YAML: more than 100,000 values, "
+        "each alias counted as all it stands for — fix its YAML frontmatter",
+        f"{agents / 'typo.md'}:3: cannot read profile: frontmatter is not valid YAML: mapping values are not allowed "
+        "in this context — fix its YAML frontmatter",
+        "2 problems; nothing was written.",
+    ]
+
+
 def test_a_brief_edited_to_hold_what_bash_cannot_take_fails_its_task_plainly(tmp_path: Path) -> None:
     """The plan was fine; a hand edit of a brief put a NUL byte, or a script too long for one
     argument, in it: that task fails saying so, not as an error of the orchestrator's own."""

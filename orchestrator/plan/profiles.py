@@ -52,7 +52,8 @@ def _profile(path: Path) -> Profile | Problem:
     try:
         meta, body = documents.parse(documents.decode(documents.read_regular(path)))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        return Problem(str(path), 1, f"cannot read profile: {exc}", "fix its YAML frontmatter")
+        line = exc.line if isinstance(exc, documents.MalformedFrontmatter) else 1
+        return Problem(str(path), line, f"cannot read profile: {exc}", "fix its YAML frontmatter")
     prompt = body.strip()
     if "\0" in prompt:
         return Problem(str(path), 1, "the prompt holds a NUL byte (\\0), which no process takes", "delete it")
