@@ -164,7 +164,7 @@ def run_w6(command: Sequence[str], claude: str, sizes: Sizes, runs: int) -> W6:
     (project / ".orchestrator").mkdir(parents=True)
     (project / ".orchestrator" / "master_plan.md").write_text(
         "---\nbackend: shell\n---\n# Start-up\n\n## Task Decomposition\n"
-        "| Task ID | Description | Dependencies |\n|---|---|---|\n| T-01 | true | None |\n",
+        "| Task ID | Command | Dependencies |\n|---|---|---|\n| T-01 | true | None |\n",
         encoding="utf-8",
     )
     env = user_env()
