@@ -106,7 +106,8 @@ def examine(workspace: Workspace | None) -> Diagnosis:
                 powers = backends.get(settings.backend).powers(settings)
                 group = uses.setdefault(settings.backend, {}).setdefault((name, powers), Use(name, [], powers))
                 group.tasks.append(task.id)
-                envs.setdefault(settings.backend, agent_environment(settings.env))
+                if settings.backend not in envs:
+                    envs[settings.backend] = agent_environment(settings.env)
         except PlanError as exc:
             plan_problem = f"{exc} (run `orchestrator validate` for every problem)"
     names = list(uses) + [b for b in AGENT_BACKENDS if b not in uses]  # the plan's first

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from orchestrator import backends
 from orchestrator.backends.base import Backend
-from orchestrator.backends.probe import agent_environment, probe
+from orchestrator.backends.probe import Cli, agent_environment, probe
 from orchestrator.backends.shell import task_script
 from orchestrator.errors import BackendUnavailableError, PlanError, Problem
 from orchestrator.plan.model import Plan, Task
@@ -93,18 +93,21 @@ def check_installed(plan: Plan, profiles: Profiles, only: list[str] | None = Non
     is not installed: a run stops before it starts anything, not task by task."""
     missing: dict[str, list[str]] = {}
     hints: dict[str, str] = {}
-    seen: dict[tuple[str, str | None], bool] = {}
+    clis: dict[str, Cli | None] = {}  # backend -> the CLI it starts: asked once a backend
+    seen: dict[tuple[str, str | None], bool] = {}  # (program, the PATH it is looked up in) -> found
     for task in plan.tasks.values():
         if only and task.id not in only:
             continue
         settings = profiles.settings_for(plan, task)
-        cli = backends.get(settings.backend).cli()
+        if settings.backend not in clis:
+            clis[settings.backend] = backends.get(settings.backend).cli()
+        cli = clis[settings.backend]
         if cli is None:
             continue
-        env = agent_environment(settings.env)
-        key = (cli.program, env.get("PATH"))
+        # Only PATH decides where the program is found: the whole environment is made once a key.
+        key = (cli.program, settings.env.get("PATH", os.environ.get("PATH")))
         if key not in seen:
-            seen[key] = probe(cli, env, version=False).installed
+            seen[key] = probe(cli, agent_environment(settings.env), version=False).installed
         if not seen[key]:
             missing.setdefault(cli.program, []).append(task.id)
             hints[cli.program] = cli.install
