@@ -132,11 +132,21 @@ def test_every_backend_says_what_its_default_lets_an_agent_do(backend: str) -> N
 
 
 def test_every_permission_mode_has_its_risk_in_words() -> None:
+    """The modes a backend takes are those it has words for; a mode that lets the agent change
+    files or run commands unasked says the risk."""
     from orchestrator.backends import claude, codex, gemini
 
-    assert set(claude.MODE_POWERS) == set(claude.PERMISSION_MODES)
-    assert set(codex.SANDBOX_POWERS) == set(codex.SANDBOX_MODES)
-    assert set(gemini.APPROVAL_POWERS) == set(gemini.APPROVAL_MODES)
+    risky = {"acceptEdits", "auto", "bypassPermissions", "workspace-write", "danger-full-access", "auto_edit", "yolo"}
+    for name, table in (
+        ("claude", claude.MODE_POWERS),
+        ("codex", codex.SANDBOX_POWERS),
+        ("gemini", gemini.APPROVAL_POWERS),
+    ):
+        backend = backends.get(name)
+        for mode, words in table.items():
+            assert backend.check(Settings(permission_mode=mode, env={"IS_SANDBOX": "1"})) is None, (name, mode)
+            assert ("Risk:" in words) == (mode in risky), (name, mode)
+        assert backend.check(Settings(permission_mode="everything")) is not None
 
 
 def test_doctor_with_the_real_claude_reads_its_version(tmp_path: Path) -> None:

@@ -46,15 +46,8 @@ CLAUDE_ENV = {
 }
 LOGIN_HINT = "log in with `claude` (then /login) or set ANTHROPIC_API_KEY"
 
-# What --permission-mode of the pinned claude takes (`claude --help`; "default" is still taken).
-PERMISSION_MODES = ("default", "manual", "acceptEdits", "plan", "auto", "dontAsk", "bypassPermissions")
-# Modes in which only pre-approved calls (and read-only ones) run: there a rule such as
-# Bash(git log:*) narrows a tool down. acceptEdits also runs file-changing commands (mkdir,
-# touch, ...); auto and bypassPermissions run anything.
-_NARROWING_MODES = (None, "default", "manual", "dontAsk", "plan")
-
-
-# What each mode lets a headless agent do, in plain words (``doctor`` and cli-integration.md).
+# What --permission-mode of the pinned claude takes (`claude --help`; "default" is still taken),
+# and what each lets a headless agent do, in plain words (``doctor`` and cli-integration.md).
 MODE_POWERS = {
     "default": "a call that needs approval and is not in allowed_tools is denied (headless, nobody "
     "can approve it): reads and searches run, edits and commands only if pre-approved",
@@ -68,6 +61,11 @@ MODE_POWERS = {
     "bypassPermissions": "every call runs, no check at all. Risk: it can delete files, run any "
     "command and reach the network with your user's rights; only in a sandbox or a throwaway checkout",
 }
+PERMISSION_MODES = tuple(MODE_POWERS)
+# Modes in which only pre-approved calls (and read-only ones) run: there a rule such as
+# Bash(git log:*) narrows a tool down. acceptEdits also runs file-changing commands (mkdir,
+# touch, ...); auto and bypassPermissions run anything.
+_NARROWING_MODES = (None, "default", "manual", "dontAsk", "plan")
 
 
 def tool_name(entry: str) -> str:

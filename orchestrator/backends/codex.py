@@ -70,9 +70,7 @@ class CodexObserver(Observer):
             self.errors.append(str(event.get("message") or "error"))
 
 
-SANDBOX_MODES = ("read-only", "workspace-write", "danger-full-access")  # codex exec -s
-
-
+# What each codex exec -s mode lets a headless agent do, in plain words.
 SANDBOX_POWERS = {
     "read-only": "it reads files and runs commands that only read; it writes nothing and has no network",
     "workspace-write": "it edits files and runs commands in its working directory, no network. Risk: "
@@ -80,6 +78,11 @@ SANDBOX_POWERS = {
     "danger-full-access": "no sandbox: any command, any file, the network, with your user's rights. Risk: "
     "only in a sandbox or a throwaway checkout",
 }
+SANDBOX_MODES = tuple(SANDBOX_POWERS)  # codex exec -s
+
+
+def codex_bin() -> str:
+    return os.environ.get("ORCHESTRATOR_CODEX_BIN", "codex")
 
 
 class CodexBackend(Backend):
@@ -87,7 +90,7 @@ class CodexBackend(Backend):
 
     def cli(self) -> Cli:
         return Cli(
-            os.environ.get("ORCHESTRATOR_CODEX_BIN", "codex"),
+            codex_bin(),
             install="npm install -g @openai/codex (or set ORCHESTRATOR_CODEX_BIN)",
             keys=("OPENAI_API_KEY", "CODEX_API_KEY"),
             credentials=("${CODEX_HOME}/auth.json", "~/.codex/auth.json"),
@@ -111,7 +114,7 @@ class CodexBackend(Backend):
 
     def invocation(self, job: Job) -> Invocation:
         settings = job.settings
-        argv = [os.environ.get("ORCHESTRATOR_CODEX_BIN", "codex"), "exec", "--json", "--skip-git-repo-check"]
+        argv = [codex_bin(), "exec", "--json", "--skip-git-repo-check"]
         if settings.model:
             argv += ["-m", settings.model]
         argv += ["-s", settings.permission_mode or "workspace-write"]

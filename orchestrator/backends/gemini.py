@@ -43,9 +43,7 @@ _EXIT_WORDS = {
 }
 
 
-APPROVAL_MODES = ("default", "auto_edit", "yolo", "plan")  # gemini --approval-mode
-
-
+# What each gemini --approval-mode mode lets a headless agent do, in plain words.
 APPROVAL_POWERS = {
     "default": "calls that need approval are refused (headless, nobody can approve them): it reads "
     "and searches, edits nothing and runs no command",
@@ -54,6 +52,11 @@ APPROVAL_POWERS = {
     "network with your user's rights; only in a sandbox or a throwaway checkout",
     "plan": "read-only: it reads and plans, edits nothing",
 }
+APPROVAL_MODES = tuple(APPROVAL_POWERS)  # gemini --approval-mode
+
+
+def gemini_bin() -> str:
+    return os.environ.get("ORCHESTRATOR_GEMINI_BIN", "gemini")
 
 
 class GeminiBackend(Backend):
@@ -61,7 +64,7 @@ class GeminiBackend(Backend):
 
     def cli(self) -> Cli:
         return Cli(
-            os.environ.get("ORCHESTRATOR_GEMINI_BIN", "gemini"),
+            gemini_bin(),
             install="npm install -g @google/gemini-cli (or set ORCHESTRATOR_GEMINI_BIN)",
             keys=("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_APPLICATION_CREDENTIALS"),
             credentials=("~/.gemini/oauth_creds.json",),
@@ -85,7 +88,7 @@ class GeminiBackend(Backend):
 
     def invocation(self, job: Job) -> Invocation:
         settings = job.settings
-        argv = [os.environ.get("ORCHESTRATOR_GEMINI_BIN", "gemini"), "-p", ASK, "-o", "json", "--skip-trust"]
+        argv = [gemini_bin(), "-p", ASK, "-o", "json", "--skip-trust"]
         if settings.model:
             argv += ["-m", settings.model]
         if settings.permission_mode:
