@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -87,16 +88,20 @@ def test_torn_and_foreign_lines_are_skipped(tmp_path: Path) -> None:
     assert state.open["T-01"].handle == {"pgid": 9, "pgid_start": None}
 
 
-def test_begin_starts_afresh_and_a_missing_journal_reads_empty(tmp_path: Path) -> None:
+def test_begin_starts_a_new_run_below_the_old_ones_and_a_missing_journal_reads_empty(tmp_path: Path) -> None:
+    """An earlier run's lines stay (``history`` reads them); ``read`` sees the last run's only."""
     path = tmp_path / "attempts.jsonl"
     assert read(path).open == {} and read(path).runner_pid is None
-    path.write_text('{"event": "start", "task": "T-01", "attempt": 1, "pgid": 9}\n')
+    old = '{"event": "run", "runner_pid": 7}\n{"event": "start", "task": "T-01", "attempt": 1, "pgid": 9}\n'
+    path.write_text(old + '{"event": "end", "task"')  # its last line torn by a power cut
     journal = Journal(path)
     journal.begin()
     journal.close()
     state = read(path)
     assert state.open == {} and state.runner_pid == os.getpid()
-    assert len(path.read_text().splitlines()) == 1
+    lines = path.read_text().splitlines()
+    assert path.read_text().startswith(old) and len(lines) == 4
+    assert json.loads(lines[-1])["runner_pid"] == os.getpid()
 
 
 def test_a_finished_journal_is_read_from_its_ends(tmp_path: Path) -> None:

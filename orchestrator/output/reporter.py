@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from orchestrator.plan.settings import format_duration
+from orchestrator.state.events import EventLog
 from orchestrator.state.workspace import DEFAULT_DIR, from_here
 
 Event = dict[str, Any]
@@ -37,6 +38,30 @@ class Reporter:
 
     def close(self) -> None:
         """The run is over."""
+
+
+class Recording(Reporter):
+    """Shows each event through ``shown`` and keeps it in the run's event log (``state/events.py``),
+    written when the loop waits, as the lines shown are."""
+
+    def __init__(self, shown: Reporter, log: EventLog) -> None:
+        self.shown = shown
+        self.log = log
+
+    def event(self, event: Event) -> None:
+        self.log.add(event)
+        self.shown.event(event)
+
+    def flush(self) -> None:
+        self.shown.flush()
+        self.log.flush()
+
+    def tick(self) -> None:
+        self.shown.tick()
+
+    def close(self) -> None:
+        self.shown.close()
+        self.log.close()
 
 
 class _LineReporter(Reporter):

@@ -17,6 +17,7 @@ Lifecycle of one ``Runner.run()``:
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import time
@@ -32,7 +33,7 @@ from orchestrator.errors import AgentCallError, OrchestratorError
 from orchestrator.executors.base import Executor, Leftover
 from orchestrator.executors.local import LocalExecutor, children_waited_on_pidfds
 from orchestrator.output.final import write_final_output
-from orchestrator.output.reporter import Reporter
+from orchestrator.output.reporter import Recording, Reporter
 from orchestrator.output.sections import status_blocks
 from orchestrator.output.templates import Templates
 from orchestrator.plan.model import Plan
@@ -43,6 +44,7 @@ from orchestrator.run.recorder import Recorder
 from orchestrator.run.scheduler import Scheduler
 from orchestrator.state import journal as journals
 from orchestrator.state import planfile, store
+from orchestrator.state.events import EventLog
 from orchestrator.state.lock import WorkspaceLock
 from orchestrator.state.pause import Pause
 from orchestrator.state.status import TaskView, counts
@@ -96,6 +98,8 @@ class Runner:
         finally:
             try:
                 self.reporter.flush()
+                if isinstance(self.reporter, Recording):
+                    self.reporter.log.close()
             finally:
                 lock.release()
 
@@ -122,18 +126,20 @@ class Runner:
                 prepared.resume(left.open.values())  # what a kill -9 interrupted goes on where it stopped
                 journal = journals.Journal(ws.journal_file)
                 journal.begin()
-                for task_id in stopped:
-                    self._emit("notice", message=f"stopped {task_id}'s attempt left running by a dead runner")
-                self.recorder = Recorder(ws, plan, prepared.settings, prepared.views, self.reporter, journal)
-                scheduler = self.scheduler = self._scheduler(prepared, self.recorder, journal)
-                scheduler.interrupted = self.interrupted
+                self.reporter = Recording(self.reporter, EventLog(ws.events_file, run=journals.now_iso()))
                 self._emit(
                     "run_started",
                     to_run=len(prepared.selection.run),
                     already_done=len(prepared.selection.done),
                     max_parallel=plan.settings.max_parallel,
                     workspace=str(ws.root),
+                    pid=os.getpid(),
                 )
+                for task_id in stopped:
+                    self._emit("notice", message=f"stopped {task_id}'s attempt left running by a dead runner")
+                self.recorder = Recorder(ws, plan, prepared.settings, prepared.views, self.reporter, journal)
+                scheduler = self.scheduler = _scheduler(ws, self.executor, prepared, self.recorder, journal)
+                scheduler.interrupted = self.interrupted
                 background.start_soon(self._flush_every_second, prepared, scheduler)
                 background.start_soon(_tick_every_second, self.reporter)
                 try:
@@ -164,42 +170,6 @@ class Runner:
             final_output=None,
         )
         return RunSummary(int(ExitCode.INTERRUPTED), found, wall, None, "interrupted before any task started", [])
-
-    def _scheduler(self, prepared: Prepared, recorder: Recorder, journal: journals.Journal) -> Scheduler:
-        plan = prepared.plan
-        profile_caps = {
-            name: profile.max_parallel
-            for name in {task.profile for task in plan.tasks.values() if task.profile}
-            if (profile := prepared.profiles.get(name)) is not None and profile.max_parallel is not None
-        }
-        pause = Pause(self.workspace)
-        admission = Admission(
-            max_parallel=plan.settings.max_parallel,
-            profile_caps=profile_caps,
-            backend_caps=plan.settings.backend_max_parallel,
-            max_cost=plan.settings.max_cost,
-            paused_until=pause.until,
-        )
-        launcher = Launcher(
-            self.workspace, plan, prepared.settings, prepared.profiles, self.executor, attempt_base_environment()
-        )
-        return Scheduler(
-            plan=plan,
-            selected=prepared.selection.run,
-            done=prepared.selection.done,
-            settings=prepared.settings,
-            signatures=prepared.signatures,
-            records=dict(prepared.records),
-            sessions=dict(prepared.sessions),
-            attempts=prepared.attempts,
-            launcher=launcher,
-            recorder=recorder,
-            admission=admission,
-            pause=pause,
-            journal=journal,
-            fail_fast=plan.settings.fail_fast,
-            rng=random.Random(),
-        )
 
     async def _settle_leftovers(self, left: journals.JournalState, grace: float) -> list[str]:
         """Stop (or wait for) what a dead runner's journal left open, each attempt by the
@@ -318,6 +288,43 @@ class Runner:
 
     def _emit(self, kind: str, **data: object) -> None:
         self.reporter.event({"event": kind, "time": journals.now_iso(), **data})
+
+
+def _scheduler(
+    workspace: Workspace, executor: Executor, prepared: Prepared, recorder: Recorder, journal: journals.Journal
+) -> Scheduler:
+    plan = prepared.plan
+    profile_caps = {
+        name: profile.max_parallel
+        for name in {task.profile for task in plan.tasks.values() if task.profile}
+        if (profile := prepared.profiles.get(name)) is not None and profile.max_parallel is not None
+    }
+    pause = Pause(workspace)
+    admission = Admission(
+        max_parallel=plan.settings.max_parallel,
+        profile_caps=profile_caps,
+        backend_caps=plan.settings.backend_max_parallel,
+        max_cost=plan.settings.max_cost,
+        paused_until=pause.until,
+    )
+    launcher = Launcher(workspace, plan, prepared.settings, prepared.profiles, executor, attempt_base_environment())
+    return Scheduler(
+        plan=plan,
+        selected=prepared.selection.run,
+        done=prepared.selection.done,
+        settings=prepared.settings,
+        signatures=prepared.signatures,
+        records=dict(prepared.records),
+        sessions=dict(prepared.sessions),
+        attempts=prepared.attempts,
+        launcher=launcher,
+        recorder=recorder,
+        admission=admission,
+        pause=pause,
+        journal=journal,
+        fail_fast=plan.settings.fail_fast,
+        rng=random.Random(),
+    )
 
 
 async def _tick_every_second(reporter: Reporter) -> None:

@@ -22,8 +22,9 @@ processes by the variables that name the attempt in their environment (``attempt
 
 Each line is one ``write()`` to a file opened with ``O_APPEND``: a killed runner leaves whole
 lines, and a line torn by a power cut is skipped. No fsync: the journal only has to outlive the
-runner, not the machine. A run starts the file afresh once the last run's leftovers are settled,
-and ends it with ``finished`` once no attempt is open.
+runner, not the machine. A run writes its ``run`` line once the last run's leftovers are settled
+(what is above it is history: ``read`` looks only below the last ``run`` line), and ends with
+``finished`` once no attempt is open. Nothing removes a line.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from orchestrator.documents import read_regular
 from orchestrator.state import store
 
 JOURNAL_NAME = "attempts.jsonl"
+_RUN_LINE = b'{"event": "run", '
 
 
 def now_iso() -> str:
@@ -93,7 +95,7 @@ def read(path: Path) -> JournalState:
         data = read_regular(path)
     except OSError:
         return state
-    lines = data.splitlines()
+    lines = data[_last_run(data) :].splitlines()
     if lines and lines[-1].startswith(b'{"event": "finished"'):
         lines = lines[:1]  # a finished run left nothing open: only its run line matters
     for raw in lines:
@@ -102,6 +104,15 @@ def read(path: Path) -> JournalState:
         except (ValueError, KeyError, TypeError, AttributeError):
             continue
     return state
+
+
+def _last_run(data: bytes) -> int:
+    """Where the last run's lines begin (its ``run`` line): what the runs before it left was
+    settled when it began."""
+    found = data.rfind(_RUN_LINE)
+    while found > 0 and data[found - 1 : found] != b"\n":
+        found = data.rfind(_RUN_LINE, 0, found)
+    return max(found, 0)
 
 
 def _apply(state: JournalState, entry: dict[str, Any]) -> None:
@@ -149,9 +160,14 @@ class Journal:
         self._fd: int | None = None
 
     def begin(self) -> None:
-        """Start the file afresh for this run (once the last run's leftovers are settled)."""
-        store.write_bytes(self.path, _line({"event": "run", "runner_pid": os.getpid(), "at": now_iso()}), durable=False)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
+        """Begin this run's lines (once the last run's leftovers are settled): the lines of the
+        runs before stay, for ``history``, and ``read`` looks at this run's only."""
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+        self._fd = fd = os.open(self.path, flags, 0o666)
+        size = os.fstat(fd).st_size
+        torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"  # a line a power cut cut short
+        run = _line({"event": "run", "runner_pid": os.getpid(), "at": now_iso()})
+        store.write_all(fd, b"\n" + run if torn else run, self.path)
 
     def append(self, entry: Mapping[str, Any]) -> None:
         if self._fd is not None:

@@ -111,6 +111,11 @@ class Workspace:
         """The attempt journal (see ``journal``)."""
         return self.state_dir / "attempts.jsonl"
 
+    @property
+    def events_file(self) -> Path:
+        """Every event of every run (see ``events``)."""
+        return self.state_dir / "events.jsonl"
+
     def log_stem(self, task: Task, attempt: int) -> Path:
         """An attempt's logs without their stream's suffix (``.out``, ``.err``, ``.in``)."""
         return self.logs_dir / _log_stem(task, attempt)

@@ -1,0 +1,135 @@
+"""The event log, ``state/events.jsonl``: everything every run told, kept across runs.
+
+One JSON object per line, the same events a run's reporter shows (``task_started``,
+``task_completed``, ``run_paused``...), each with the ``run`` it belongs to::
+
+    {"event": "run_started", "run": "2026-11-23T10:00:00.000+01:00", "pid": 4242, "time": "...", ...}
+    {"event": "task_started", "run": "2026-11-23T10:00:00.000+01:00", "task": "T-01", "attempt": 1, ...}
+    {"event": "task_added", "run": null, "task": "T-07", "by": "cli", "time": "..."}
+    {"event": "run_finished", "run": "2026-11-23T10:00:00.000+01:00", "exit_code": 0, ...}
+
+The file is only ever appended to: by the runner (a batch of lines in one ``write()`` each time
+its loop waits) and by the commands that change a run from outside (``add``, ``cancel``,
+``discover``...). Every writer opens it with ``O_APPEND`` and writes whole lines in one call, so
+lines of several writers never mix, and a killed writer leaves whole lines (a line torn by a
+power cut is skipped by readers). ``watch``, ``history``, ``serve`` and ``check`` read it; nothing
+the tool does removes a line of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orchestrator.state import store
+
+EVENTS_NAME = "events.jsonl"
+_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+_RUN_STARTED = b'{"event": "run_started"'
+
+Event = dict[str, Any]
+
+
+def _line(event: Mapping[str, Any]) -> bytes:
+    return json.dumps(event, ensure_ascii=False, default=str).encode("utf-8") + b"\n"
+
+
+def append(path: Path, events: Iterable[Mapping[str, Any]]) -> None:
+    """Append ``events`` in one write (a command's own events: an add, a cancel, a discovery)."""
+    data = b"".join(_line(event) for event in events)
+    if not data:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, _FLAGS, 0o666)
+    try:
+        store.write_all(fd, data, path)
+    finally:
+        os.close(fd)
+
+
+class EventLog:
+    """A run's handle on the log: events are gathered and written when the loop waits (``flush``)."""
+
+    def __init__(self, path: Path, run: str) -> None:
+        self.path = path
+        self.run = run
+        self._pending: list[bytes] = []
+        self._fd: int | None = None
+        self.failed: OSError | None = None  # a full disk: the run goes on, its log stops
+
+    def add(self, event: Mapping[str, Any]) -> None:
+        self._pending.append(_line({"event": event.get("event"), "run": self.run, **event}))
+
+    def flush(self) -> None:
+        if not self._pending or self.failed is not None:
+            self._pending.clear()
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
+        try:
+            if self._fd is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._fd = os.open(self.path, _FLAGS, 0o666)
+            store.write_all(self._fd, data, self.path)
+        except OSError as exc:
+            self.failed = exc
+
+    def close(self) -> None:
+        self.flush()
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+
+
+@dataclass(slots=True)
+class Cursor:
+    """Where a reader of the log is: the byte offset after the last whole line it read."""
+
+    offset: int = 0
+
+
+def read_new(path: Path, cursor: Cursor) -> list[Event]:
+    """The events appended since ``cursor`` (whole lines only; ``cursor`` moves past them)."""
+    try:
+        with open(path, "rb") as file:
+            file.seek(cursor.offset)
+            data = file.read()
+    except FileNotFoundError:
+        return []
+    end = data.rfind(b"\n") + 1
+    cursor.offset += end
+    return list(_parse(data[:end].splitlines()))
+
+
+def _parse(lines: Iterable[bytes]) -> Iterator[Event]:
+    for raw in lines:
+        try:
+            event = json.loads(raw)
+        except ValueError:
+            continue  # torn by a power cut
+        if isinstance(event, dict) and isinstance(event.get("event"), str):
+            yield event
+
+
+def last_run_start(path: Path) -> int | None:
+    """The byte offset of the last run's ``run_started`` line, or ``None`` if no run has started."""
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+    except FileNotFoundError:
+        return None
+    found = data.rfind(_RUN_STARTED)
+    while found > 0 and data[found - 1 : found] != b"\n":
+        found = data.rfind(_RUN_STARTED, 0, found)
+    return found if found >= 0 else None
+
+
+def read_all(path: Path) -> list[Event]:
+    """Every event of every run, oldest first."""
+    return read_new(path, Cursor())
