@@ -20,6 +20,7 @@ class TaskStatus(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"  # never started: an upstream task did not complete, or the run stopped
     INTERRUPTED = "interrupted"  # Ctrl-C, SIGTERM or SIGHUP, or its runner died
+    CANCELLED = "cancelled"  # `orchestrator cancel`: stays so (later runs too) until `retry` or --rerun
 
     @property
     def icon(self) -> str:
@@ -53,8 +54,11 @@ _ICONS = {
     TaskStatus.FAILED: "❌",
     TaskStatus.SKIPPED: "⏭️",
     TaskStatus.INTERRUPTED: "⏹️",
+    TaskStatus.CANCELLED: "⏹️",
 }
-_FINISHED = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.INTERRUPTED})
+_FINISHED = frozenset(
+    {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.INTERRUPTED, TaskStatus.CANCELLED}
+)
 
 
 class ErrorClass(StrEnum):

@@ -62,7 +62,8 @@ def test_every_option_says_what_it_does_and_json_help_fits_its_command() -> None
             assert action.help, f"orchestrator {name}: {action.option_strings or action.dest} has no help"
         json_help = next(a.help for a in sub._actions if "--json" in a.option_strings)
         assert json_help is not None
-        assert ("event" in json_help) == (name == "run"), f"{name}: --json help reads {json_help!r}"
+        streams = name in {"run", "watch"}  # one JSON object per event, as they come
+        assert ("event" in json_help) == streams, f"{name}: --json help reads {json_help!r}"
 
 
 def test_plan_takes_the_workspace_as_its_first_argument_like_every_command() -> None:

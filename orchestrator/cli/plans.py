@@ -217,6 +217,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
         raise UsageError(f"no task {wanted} in the plan{suggest(wanted, list(plan.tasks))}")
     task = plan.tasks[lowered[wanted.lower()]]
     attempts = workspace.attempt_logs(task)
+    if args.follow:
+        from orchestrator.cli.watching import follow_logs
+
+        return follow_logs(workspace, task, args.attempt, as_json=args.json)
     if not attempts:
         raise UsageError(f"{task.id} has no logs: it has not run yet")
     number = args.attempt if args.attempt is not None else max(attempts)
@@ -278,8 +282,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_directory(add_command(sub, "status", cmd_status, "show every task's state"))
     p = add_command(sub, "logs", cmd_logs, "show what a task's attempt printed: its stdout and stderr logs")
     p.add_argument("words", nargs="+", metavar="[DIR] TASK", help="the task (after an optional workspace)")
-    p.usage = "%(prog)s [-h] [--json] [--attempt N] [DIR] TASK"
+    p.usage = "%(prog)s [-h] [--json] [--attempt N] [--follow] [DIR] TASK"
     p.add_argument("--attempt", type=int, metavar="N", help="this attempt (default: the last)")
+    p.add_argument("--follow", "-f", action="store_true", help="print its output as it comes, until the attempt ends")
     p = add_command(sub, "graph", cmd_graph, "show the task graph (layers, mermaid or dot)")
     add_directory(p)
     p.add_argument(

@@ -26,7 +26,8 @@ Event = dict[str, Any]
 class Reporter:
     def event(self, event: Event) -> None:
         """One state change: task_started, task_retrying, task_completed, task_failed, task_skipped,
-        task_interrupted, run_paused, run_started, run_finished, notice."""
+        task_interrupted, task_cancelled, task_added, task_requeued, run_paused, run_started,
+        run_finished, notice."""
 
     def flush(self) -> None:
         """Show what the events so far have to show: the runner calls it whenever it has nothing
@@ -150,6 +151,18 @@ def describe(event: Event, workspace: Path | None = None) -> str | None:
         return f"⏭️ {task}{agent} skipped: {event['reason']}"
     if kind == "task_interrupted":
         return f"⏹️ {task}{agent} interrupted"
+    if kind == "task_cancelled":
+        return f"⏹️ {task}{agent} cancelled: {event['reason']}"
+    if kind == "task_added":
+        after = f" after {', '.join(event['after'])}" if event.get("after") else ""
+        return f"➕ {task}{agent} added{after}: {event.get('name', '')}"
+    if kind == "task_requeued":
+        return f"↩️ {task}{agent} back in the queue ({event.get('was', 'retry')})"
+    if kind in ("cancel_requested", "retry_requested"):
+        what = kind.partition("_")[0]
+        return f"✋ {what} {task} asked" + (f": {event['reason']}" if event.get("reason") else "")
+    if kind == "request_refused":
+        return f"✋ {event.get('request_kind', 'request')} {task} refused: {event['reason']}"
     if kind == "run_paused":
         return f"⏸️ paused until {event['until']}: {event['reason']}"
     if kind == "notice":
@@ -236,11 +249,17 @@ class LiveReporter(Reporter):
             self.total = event["to_run"]
         elif kind == "task_started":
             self.running[task] = (event.get("name", ""), time.monotonic())
-        elif kind in {"task_completed", "task_failed", "task_skipped", "task_interrupted", "task_retrying"}:
+        elif kind in {"task_completed", "task_failed", "task_skipped", "task_interrupted", "task_retrying",
+                      "task_cancelled"}:  # fmt: skip
             self.running.pop(task, None)
-            key = {"task_completed": "completed", "task_failed": "failed", "task_skipped": "skipped"}.get(kind)
+            key = {"task_completed": "completed", "task_failed": "failed", "task_skipped": "skipped",
+                   "task_cancelled": "skipped"}.get(kind)  # fmt: skip
             if key:
                 self.done[key] += 1
+        elif kind == "task_added":
+            self.total += 1
+        elif kind == "task_requeued":
+            self.total += 1  # (counted done once already: it is to do again)
         elif kind == "run_paused":
             self.paused = f"until {event['until']}: {event['reason']}"
         if kind in {"task_completed", "task_started", "run_started"}:

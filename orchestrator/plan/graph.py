@@ -204,6 +204,69 @@ class ReadyQueue:
             heapq.heapify(self._heap)
         return sorted(doomed, key=lambda node: self._key[node][2])
 
+    def add(self, task_id: str, priority: int, order: int) -> str | None:
+        """Queue a task added while the queue runs (its node and edges already in the graph):
+        ``None`` when it waits for or starts after its dependencies, or the dependency that will
+        never complete (it failed or was given up on: the task is then finished too)."""
+        self._selected.add(task_id)
+        self._key[task_id] = (priority, -1.0, order)
+        return self._settle(task_id)
+
+    def _settle(self, task_id: str) -> str | None:
+        """Count what ``task_id`` waits for and queue it if nothing; or the dependency that dooms it."""
+        pending = 0
+        for dep in self._graph.predecessors(task_id):
+            if dep in self._done:
+                continue
+            if dep in self._finished or dep not in self._waiting:  # failed, given up, or not in this run
+                self._finished.add(task_id)
+                self._waiting[task_id] = 1
+                return dep
+            pending += 1
+        self._waiting[task_id] = pending
+        if pending == 0:
+            heapq.heappush(self._heap, (self._key[task_id], task_id))
+        return None
+
+    def cancel(self, task_id: str) -> list[str]:
+        """Never start ``task_id`` (ready or waiting); returns what ``fail`` returns."""
+        if any(item[1] == task_id for item in self._heap):
+            self._heap = [item for item in self._heap if item[1] != task_id]
+            heapq.heapify(self._heap)
+        return self.fail(task_id)
+
+    def revive(self, task_id: str, priority: int, order: int) -> tuple[list[str], dict[str, str]]:
+        """Put a failed, skipped or cancelled task back, with every task downstream that was given
+        up with it: returns those queued again (waiting or ready), in dependency order, and those
+        that stay given up, each with the dependency that still dooms it."""
+        if task_id not in self._key:
+            self._key[task_id] = (priority, -1.0, order)
+            self._selected.add(task_id)
+        family = [task_id] + [
+            node for node in descendants(self._graph, task_id) if node in self._finished and node not in self._done
+        ]
+        for node in family:
+            self._finished.discard(node)
+            self._handed.discard(node)
+        back: list[str] = []
+        doomed: dict[str, str] = {}
+        for node in topological_order(self._graph.subgraph(family), {n: self._key[n][2] for n in family}):
+            blocker = self._settle(node)
+            if blocker is None:
+                back.append(node)
+            else:
+                doomed[node] = blocker
+        return back, doomed
+
+    @property
+    def done(self) -> set[str]:
+        """The tasks that completed (in this run or before it): dependents may start."""
+        return self._done
+
+    def finished(self, task_id: str) -> bool:
+        """Whether ``task_id`` completed, failed or was given up on in this queue."""
+        return task_id in self._finished
+
     def drain(self) -> list[str]:
         """Every selected task not yet handed out or finished (after ``--fail-fast``, say), in
         table order; the queue is empty afterwards."""

@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
+
 from orchestrator import backends
 from orchestrator.backends.base import AgentResult, Backend, CannotInvoke, Invocation, Job, Observer
 from orchestrator.documents import read_body
@@ -64,6 +66,7 @@ class Attempt:
     session: str = "new"  # "new"; "continued": resumed and told to go on; "resumed": resumed with
     # the whole prompt (the interrupted attempt's fingerprint was not recorded); "restarted": the
     # task changed since the interrupted attempt, whose session is left behind
+    scope: anyio.CancelScope | None = None  # while it runs: what `orchestrator cancel` cancels
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from orchestrator.run.attempts import Resumable
 from orchestrator.run.preflight import check_installed, check_plan
 from orchestrator.run.selection import Selection, expected_fingerprints, select, settings_signature
 from orchestrator.state import store
-from orchestrator.state.journal import OpenAttempt
+from orchestrator.state.journal import OpenAttempt, attempts_started
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView, collect, read_records
 from orchestrator.state.workspace import Workspace
@@ -126,10 +126,11 @@ _LOG_NAME = re.compile(r"(?P<slug>.+)\.attempt-(?P<number>\d+)\.(?:out|err|in)")
 
 
 def attempts_made(plan: Plan, workspace: Workspace) -> dict[str, int]:
-    """The highest attempt number each task's logs carry, from every earlier run: a new attempt
-    takes the next number, so that no log of an earlier run is overwritten or mixed in."""
+    """The highest attempt number each task's logs or the journal's lines carry, from every
+    earlier run: a new attempt takes the next number, so that no log of an earlier run is
+    overwritten or mixed in, and ``history`` tells the attempts apart."""
     by_slug = {task.slug: task.id for task in plan.tasks.values()}
-    found: dict[str, int] = {}
+    found = {task: n for task, n in attempts_started(workspace.journal_file).items() if task in plan.tasks}
     try:
         names = os.listdir(workspace.logs_dir)
     except OSError:

@@ -27,7 +27,11 @@ from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
-_EVENTS = {TaskStatus.SKIPPED: "task_skipped", TaskStatus.INTERRUPTED: "task_interrupted"}
+_EVENTS = {
+    TaskStatus.SKIPPED: "task_skipped",
+    TaskStatus.INTERRUPTED: "task_interrupted",
+    TaskStatus.CANCELLED: "task_cancelled",
+}
 STDERR_TAIL = 3000  # characters of a failed attempt's stderr kept in its result file
 TERMINAL_LINES = 5  # of them, the last lines shown under the failure in the terminal
 TERMINAL_WIDTH = 200  # characters of each such line
@@ -73,7 +77,8 @@ class Recorder:
         view.status = TaskStatus.RUNNING
         view.started = iso_at(attempt.started) if attempt.number == 1 or not view.started else view.started
         view.attempts = attempt.number
-        self.emit("task_started", task=task.id, agent=task.agent, name=task.title, attempt=attempt.number)
+        log = self.workspace.log_stem(task, attempt.number).relative_to(self.workspace.root)
+        self.emit("task_started", task=task.id, agent=task.agent, name=task.title, attempt=attempt.number, log=str(log))
         if attempt.session == "restarted":
             self.emit(
                 "notice",
@@ -125,7 +130,14 @@ class Recorder:
         stderr = self._stderr(outcome)
         self._write_attempt(outcome, TaskStatus.FAILED, reason, stderr)
         task = outcome.attempt.task
-        self.emit("task_failed", task=task.id, agent=task.agent, reason=reason, stderr_tail=last_lines(stderr))
+        self.emit(
+            "task_failed",
+            task=task.id,
+            agent=task.agent,
+            attempt=outcome.attempt.number,
+            reason=reason,
+            stderr_tail=last_lines(stderr),
+        )
 
     def _stderr(self, outcome: Outcome) -> str:
         """The end of a failed attempt's stderr log (3,000 characters), for its result and the terminal."""

@@ -5,11 +5,13 @@ Lifecycle of one ``Runner.run()``:
 1. Check the plan (a bad one is a ``PlanError`` with nothing written), then take the workspace
    lock (a second runner gets ``LockedError``, exit 3).
 2. ``prepare``: render the briefs (hand edits kept), keep the agent ids, decide what runs.
-3. Settle the attempts a dead runner left (its executor stops them), start the journal afresh.
+3. Settle the attempts a dead runner left (its executor stops them), begin this run's lines in
+   the journal and the event log.
 4. The ``Scheduler``'s loop, in a cancel scope that Ctrl-C, SIGTERM and SIGHUP cancel (once: a
    second signal changes nothing until the run has returned, so the clean-up is never cut
    short). Beside it, about once a second, results are made durable and the status blocks of
-   master_plan.md rewritten, in a worker thread.
+   master_plan.md rewritten, in a worker thread; and ``LiveQueue`` takes tasks added to the plan,
+   cancels and retries while the run goes on.
 5. Record what was left undone; aggregate (by an agent if asked); always write final_output.md
    and the status blocks; stop what the attempts left that was handed to the runner and no
    attempt's end stopped (``Executor.close``); release the lock.
@@ -39,11 +41,12 @@ from orchestrator.output.templates import Templates
 from orchestrator.plan.model import Plan
 from orchestrator.run.admission import Admission
 from orchestrator.run.attempts import Launcher
+from orchestrator.run.live import LiveQueue
 from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, load_checked, prepare
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.scheduler import Scheduler
+from orchestrator.state import events, planfile, store
 from orchestrator.state import journal as journals
-from orchestrator.state import planfile, store
 from orchestrator.state.events import EventLog
 from orchestrator.state.lock import WorkspaceLock
 from orchestrator.state.pause import Pause
@@ -126,7 +129,8 @@ class Runner:
                 prepared.resume(left.open.values())  # what a kill -9 interrupted goes on where it stopped
                 journal = journals.Journal(ws.journal_file)
                 journal.begin()
-                self.reporter = Recording(self.reporter, EventLog(ws.events_file, run=journals.now_iso()))
+                run_name = journals.now_iso()
+                self.reporter = Recording(self.reporter, EventLog(ws.events_file, run=run_name))
                 self._emit(
                     "run_started",
                     to_run=len(prepared.selection.run),
@@ -140,6 +144,11 @@ class Runner:
                 self.recorder = Recorder(ws, plan, prepared.settings, prepared.views, self.reporter, journal)
                 scheduler = self.scheduler = _scheduler(ws, self.executor, prepared, self.recorder, journal)
                 scheduler.interrupted = self.interrupted
+                live = LiveQueue(
+                    ws, prepared, scheduler, self.options, run=run_name, events_from=events.size(ws.events_file)
+                )
+                live.hold_cancelled()
+                background.start_soon(live.follow)
                 background.start_soon(self._flush_every_second, prepared, scheduler)
                 background.start_soon(_tick_every_second, self.reporter)
                 try:

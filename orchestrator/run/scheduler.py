@@ -15,7 +15,7 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import anyio
 from anyio.abc import TaskGroup
@@ -37,20 +37,27 @@ from orchestrator.vocabulary import TaskStatus
 
 
 class Inbox:
-    """Outcomes handed to the loop, and a wake-up for it. An outcome waits in the deque whatever
-    happens to the wake-up (a deadline that passes as it comes), so none is ever lost."""
+    """Outcomes handed to the loop, changes asked from outside (``run.live``: a task added, one
+    cancelled), and a wake-up for it. Each waits in its deque whatever happens to the wake-up (a
+    deadline that passes as it comes), so none is ever lost."""
 
     def __init__(self) -> None:
         self.outcomes: deque[Outcome] = deque()
+        self.changes: deque[Callable[[], None]] = deque()
         self._arrived = anyio.Event()
 
     def put(self, outcome: Outcome) -> None:
         self.outcomes.append(outcome)
         self._arrived.set()
 
+    def change(self, apply: Callable[[], None]) -> None:
+        """``apply()`` on the loop's own task, before it next decides what starts."""
+        self.changes.append(apply)
+        self._arrived.set()
+
     async def wait(self, timeout: float) -> None:
-        """Until an outcome is there, or ``timeout`` seconds have passed."""
-        if not self.outcomes:
+        """Until an outcome or a change is there, or ``timeout`` seconds have passed."""
+        if not self.outcomes and not self.changes:
             with anyio.move_on_after(timeout):
                 await self._arrived.wait()
         self._arrived = anyio.Event()  # (no await between the wait and this: no put is missed)
@@ -145,6 +152,7 @@ class Scheduler:
         self.interrupted = False
         self.inbox = Inbox()
         self.started = anyio.Event()  # set once the first tasks have started
+        self.on_cancelled: Callable[[Attempt], None] = lambda attempt: None  # ``run.live`` records it
 
     # --- the loop ---------------------------------------------------------------------------------
 
@@ -157,26 +165,17 @@ class Scheduler:
                 if not self.running and (self.stopped or (not self.delayed and len(self.queue) == 0)):
                     break  # once stopped, a retry still waiting will not start
                 self.recorder.reporter.flush()  # what this turn had to tell, in one write
-                await self.inbox.wait(self._until_next())
+                await self.inbox.wait(_until_next(self.delayed, self.admission))
                 self._handle_waiting()
 
     def _handle_waiting(self) -> None:
-        """Every outcome already there, one at a time, before deciding what starts next."""
-        outcomes = self.inbox.outcomes
-        while outcomes:
-            self._handle(outcomes.popleft())
-
-    def _until_next(self) -> float:
-        """Seconds until something changes without an attempt ending: a retry due, a slot given
-        back after a rate limit, a pause over."""
-        now = anyio.current_time()
-        times = list(self.delayed.values())
-        if self.admission.ramp_at is not None:
-            times.append(self.admission.ramp_at)
-        paused = self.admission.paused_for(time.time())
-        if paused > 0:
-            times.append(now + paused)
-        return max(0.0, min(times) - now) if times else math.inf
+        """Every outcome and change already there, one at a time, before deciding what starts next."""
+        outcomes, changes = self.inbox.outcomes, self.inbox.changes
+        while outcomes or changes:
+            if changes:
+                changes.popleft()()
+            else:
+                self._handle(outcomes.popleft())
 
     def _release_due(self, now: float) -> None:
         for task_id, when in list(self.delayed.items()):
@@ -243,11 +242,14 @@ class Scheduler:
                 journaled[0] = session
                 journal.session(task.id, attempt.number, session)
 
-        try:
-            outcome = await self.launcher.run(attempt, on_start=started, on_line=line)
-        except Exception as exc:  # a bug of ours (a parser, a callback): this task fails, not the run
-            outcome = self.launcher.internal_error(attempt, exc)
-        self.inbox.put(outcome)
+        with anyio.CancelScope() as attempt.scope:  # `orchestrator cancel` cancels it (``run.live``)
+            try:
+                outcome = await self.launcher.run(attempt, on_start=started, on_line=line)
+            except Exception as exc:  # a bug of ours (a parser, a callback): this task fails, not the run
+                outcome = self.launcher.internal_error(attempt, exc)
+            self.inbox.put(outcome)
+        if attempt.scope.cancelled_caught:  # its processes are gone: now it is recorded cancelled
+            self.inbox.change(functools.partial(self.on_cancelled, attempt))
 
     # --- outcomes ---------------------------------------------------------------------------------
 
@@ -309,7 +311,11 @@ class Scheduler:
         self._skip_downstream(task_id, "failed" if status == TaskStatus.FAILED else "did not run")
 
     def _skip_downstream(self, task_id: str, what: str) -> None:
-        for child in self.queue.fail(task_id):
+        self.skip(self.queue.fail(task_id), task_id, what)
+
+    def skip(self, doomed: list[str], task_id: str, what: str) -> None:
+        """Record the tasks of ``doomed`` skipped, for ``upstream {task_id} {what}``."""
+        for child in doomed:
             self.delayed.pop(child, None)
             self.waiting.pop(child, None)
             self.recorder.not_run(self.plan.tasks[child], TaskStatus.SKIPPED, f"upstream {task_id} {what}")
@@ -343,6 +349,19 @@ class Scheduler:
             if self.recorder.views[task_id].status in (TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.RETRYING):
                 reason = f"not started: {self.stopped or 'run stopped'}"
                 self.recorder.not_run(self.plan.tasks[task_id], TaskStatus.SKIPPED, reason)
+
+
+def _until_next(delayed: Mapping[str, float], admission: Admission) -> float:
+    """Seconds until something changes without an attempt ending: a retry due, a slot given
+    back after a rate limit, a pause over."""
+    now = anyio.current_time()
+    times = list(delayed.values())
+    if admission.ramp_at is not None:
+        times.append(admission.ramp_at)
+    paused = admission.paused_for(time.time())
+    if paused > 0:
+        times.append(now + paused)
+    return max(0.0, min(times) - now) if times else math.inf
 
 
 def _goes_on(decision: policy.Decision, attempt: Attempt, result: AgentResult) -> Resumable | None:

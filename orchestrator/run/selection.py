@@ -133,4 +133,6 @@ def select(
             raise UsageError(f"--rerun: no task {', '.join(unknown)} in the plan")
         for task_id in rerun:
             done -= {task_id} | plan.downstream(task_id)
-    return Selection([t for t in plan.tasks if t not in done], done)
+    # A cancelled task stays so until `orchestrator retry` or --rerun: its dependents are skipped.
+    held = {t for t, r in records.items() if r.status == TaskStatus.CANCELLED and t not in (rerun or ())}
+    return Selection([t for t in plan.tasks if t not in done and t not in held], done)

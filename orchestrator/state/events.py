@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.state import store
+from orchestrator.state.status import pid_alive
 
 EVENTS_NAME = "events.jsonl"
 _FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
@@ -94,8 +95,9 @@ class Cursor:
     offset: int = 0
 
 
-def read_new(path: Path, cursor: Cursor) -> list[Event]:
-    """The events appended since ``cursor`` (whole lines only; ``cursor`` moves past them)."""
+def read_new(path: Path, cursor: Cursor, *, only: Iterable[bytes] = ()) -> list[Event]:
+    """The events appended since ``cursor`` (whole lines only; ``cursor`` moves past them);
+    ``only``: just the lines holding one of these byte strings (a cheap look before parsing)."""
     try:
         with open(path, "rb") as file:
             file.seek(cursor.offset)
@@ -104,7 +106,35 @@ def read_new(path: Path, cursor: Cursor) -> list[Event]:
         return []
     end = data.rfind(b"\n") + 1
     cursor.offset += end
-    return list(_parse(data[:end].splitlines()))
+    lines = data[:end].splitlines()
+    wanted = tuple(only)
+    if wanted:
+        lines = [line for line in lines if any(word in line for word in wanted)]
+    return list(_parse(lines))
+
+
+def size(path: Path) -> int:
+    """Where the next line will go: a reader that starts there sees only what comes next."""
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
+
+
+def live_run(path: Path) -> Event | None:
+    """The ``run_started`` event of the run going on now (its runner alive, no ``run_finished``
+    for it yet), or ``None``."""
+    start = last_run_start(path)
+    if start is None:
+        return None
+    found = read_new(path, Cursor(start), only=(b'"run_started"', b'"run_finished"'))
+    if not found or found[0]["event"] != "run_started":
+        return None
+    begun = found[0]
+    if any(e["event"] == "run_finished" and e.get("run") == begun.get("run") for e in found[1:]):
+        return None
+    pid = begun.get("pid")
+    return begun if isinstance(pid, int) and pid_alive(pid) else None
 
 
 def _parse(lines: Iterable[bytes]) -> Iterator[Event]:

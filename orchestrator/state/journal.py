@@ -152,6 +152,26 @@ def _apply(state: JournalState, entry: dict[str, Any]) -> None:
         state.retrying.discard(task)
 
 
+def attempts_started(path: Path) -> dict[str, int]:
+    """The highest attempt number the journal's ``spawn`` lines give each task, over every run
+    (an attempt that printed nothing leaves no log to number the next one by)."""
+    found: dict[str, int] = {}
+    try:
+        data = read_regular(path)
+    except OSError:
+        return found
+    for raw in data.splitlines():
+        if not raw.startswith(b'{"event": "spawn"'):
+            continue
+        try:
+            entry = json.loads(raw)
+            task, number = str(entry["task"]), int(entry["attempt"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        found[task] = max(found.get(task, 0), number)
+    return found
+
+
 class Journal:
     """The runner's handle on the journal: each call appends its line at once."""
 

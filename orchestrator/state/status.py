@@ -79,6 +79,7 @@ class TaskView:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` is there (a zombie, dead and not yet reaped, counts as gone)."""
     if pid <= 0:
         return False
     try:
@@ -87,7 +88,11 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            return file.read().rsplit(b")", 1)[-1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
 
 
 def read_records(plan: Plan, workspace: Workspace) -> dict[str, ResultRecord]:

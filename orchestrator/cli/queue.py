@@ -1,0 +1,296 @@
+"""The living queue from outside a run: ``add``, ``cancel``, ``retry``, ``watch`` and ``history``.
+
+A run going on takes what these ask within a second (``run.live``): ``add`` writes the row into
+master_plan.md, which the run reads again; ``cancel`` and ``retry`` append a request to the event
+log and wait for the run's answer there. With no run going on, they change what the next run
+does, holding the workspace lock as ``reset`` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from orchestrator.cli.output import Commands, add_command, emit_json, warn
+from orchestrator.errors import PlanError, Problem, UsageError
+from orchestrator.plan.model import Plan, Task
+from orchestrator.state import events
+from orchestrator.state.journal import now_iso
+from orchestrator.state.status import pid_alive
+from orchestrator.state.workspace import DEFAULT_DIR, Workspace
+from orchestrator.vocabulary import ExitCode, TaskStatus
+
+ANSWER_WAIT = 10.0  # seconds a request waits for the run's answer, beyond the task's kill grace
+_POLL = 0.1
+
+
+def _default_workspace() -> str:
+    """Inside a task, the run's workspace (``ORCHESTRATOR_WORKSPACE``); else ``.orchestrator``."""
+    return os.environ.get("ORCHESTRATOR_WORKSPACE") or DEFAULT_DIR
+
+
+def _split(words: list[str], usage: str, *, at_most: int = 2) -> tuple[Workspace, list[str]]:
+    """An optional workspace before the command's own words."""
+    if len(words) > at_most:
+        raise UsageError(f"too many arguments: {usage}")
+    directory = words[0] if len(words) == at_most else _default_workspace()
+    return Workspace.find(directory), words[1:] if len(words) == at_most else words
+
+
+def _task(plan: Plan, wanted: str) -> Task:
+    from orchestrator.plan.settings import suggest
+
+    lowered = {task_id.lower(): task_id for task_id in plan.tasks}
+    if wanted.lower() not in lowered:
+        raise UsageError(f"no task {wanted} in the plan{suggest(wanted, list(plan.tasks))}")
+    return plan.tasks[lowered[wanted.lower()]]
+
+
+@contextlib.contextmanager
+def _plan_edit_lock(workspace: Workspace) -> Iterator[None]:
+    """One ``add`` at a time per workspace: each reads the plan with the rows the others added."""
+    workspace.state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(workspace.state_dir / "plan-edit.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+# --- add ------------------------------------------------------------------------------------------
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from orchestrator.plan.cells import id_problem, split_ids
+    from orchestrator.plan.edit import NewTask, add_task
+    from orchestrator.plan.markdown import FrontmatterError
+    from orchestrator.plan.parser import parse_plan
+    from orchestrator.plan.profiles import Profiles
+    from orchestrator.run.preflight import check_plan
+    from orchestrator.state import planfile
+    from orchestrator.state.identity import read_book
+
+    workspace, (description,) = _split(args.words, 'orchestrator add [DIR] "<description>"')
+    if not description.strip():
+        raise UsageError("the description is empty: say what the task does")
+    if args.id is not None and (problem := id_problem(args.id)):
+        raise UsageError(f"--id: {problem}")
+    details = None
+    if args.details_file is not None:
+        try:
+            details = Path(args.details_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--details-file {args.details_file}: cannot read it ({exc})") from None
+    new = NewTask(
+        description=description,
+        id=args.id,
+        name=args.name,
+        after=[d for part in args.after or () for d in split_ids(part)],
+        priority=args.priority,
+        profile=args.assignee,
+        backend=args.backend,
+        command=args.command,
+        details=details,
+    )
+    workspace.check_inside()
+    added: list[str] = []
+
+    def change(text: str) -> str:
+        try:
+            result, task_id = add_task(text, new)
+        except FrontmatterError as exc:
+            raise PlanError([Problem(workspace.plan_file.name, exc.line, str(exc), exc.hint)]) from None
+        plan = parse_plan(result, workspace.plan_file, book=read_book(workspace))
+        if args.id is not None and any(t.lower() == task_id.lower() for t in plan.tasks if t != task_id):
+            raise UsageError(f"--id {task_id}: the plan has that task already")
+        check_plan(plan, workspace, Profiles(workspace))
+        added[:] = [task_id]
+        return result
+
+    if args.id is not None:
+        existing = workspace.load_plan()
+        if any(t.lower() == args.id.lower() for t in existing.tasks):
+            raise UsageError(f"--id {args.id}: the plan has that task already")
+    with _plan_edit_lock(workspace):
+        planfile.rewrite(workspace.plan_file, change)
+    task_id = added[0]
+    live = events.live_run(workspace.events_file)
+    taken = _wait_for(workspace, live, lambda e: e["event"] == "task_added" and e.get("task") == task_id)
+    if live is None:
+        added_event = {"event": "task_added", "run": None, "task": task_id, "name": args.name or "", "after": new.after}
+        events.append(workspace.events_file, [{**added_event, "time": now_iso()}])
+    if args.json:
+        emit_json({"ok": True, "id": task_id, "run": live["run"] if live else None, "taken": taken is not None})
+        return ExitCode.OK
+    where = workspace.relative(workspace.plan_file)
+    if taken is not None:
+        print(f"➕ {task_id} added to {where}; the run going on (pid {live['pid'] if live else '?'}) has it")
+    else:
+        print(f"➕ {task_id} added to {where}; it runs in the next `orchestrator run`")
+    return ExitCode.OK
+
+
+def _wait_for(
+    workspace: Workspace, live: events.Event | None, answer: Any, *, offset: int | None = None, wait: float = 5.0
+) -> events.Event | None:
+    """The first event of the run ``live`` (from ``offset``) that ``answer`` accepts, waited for up to
+    ``wait`` seconds; ``None`` with no run, or when it ends or dies first."""
+    if live is None:
+        return None
+    cursor = events.Cursor(offset if offset is not None else events.last_run_start(workspace.events_file) or 0)
+    deadline = time.monotonic() + wait
+    while True:
+        for event in events.read_new(workspace.events_file, cursor):
+            if event.get("run") == live["run"] and answer(event):
+                return event
+            if event["event"] == "run_finished" and event.get("run") == live["run"]:
+                return None
+        if time.monotonic() > deadline or not pid_alive(int(live["pid"])):
+            return None
+        time.sleep(_POLL)
+
+
+# --- cancel and retry -----------------------------------------------------------------------------
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    return _request(args, "cancel")
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    return _request(args, "retry")
+
+
+def _request(args: argparse.Namespace, kind: str) -> int:
+    workspace, (wanted,) = _split(args.words, f"orchestrator {kind} [DIR] TASK")
+    plan = workspace.load_plan()
+    task = _task(plan, wanted)
+    reason = getattr(args, "reason", None) or ("cancelled by `orchestrator cancel`" if kind == "cancel" else None)
+    live = events.live_run(workspace.events_file)
+    if live is not None:
+        request = uuid.uuid4().hex[:12]
+        offset = events.size(workspace.events_file)
+        asked = {"event": f"{kind}_requested", "run": live["run"], "task": task.id, "request": request}
+        events.append(workspace.events_file, [{**asked, "reason": reason, "time": now_iso()}])
+        done = "task_cancelled" if kind == "cancel" else "task_requeued"
+
+        def answer(event: events.Event) -> bool:
+            if event["event"] == "request_refused":
+                return event.get("request") == request
+            return event["event"] == done and event.get("task") == task.id
+
+        got = _wait_for(workspace, live, answer, offset=offset, wait=ANSWER_WAIT + plan.settings.kill_grace)
+        if got is not None:
+            return _answered(args, kind, task, got, live)
+        if events.live_run(workspace.events_file) is not None:
+            raise UsageError(f"the run going on (pid {live['pid']}) did not answer the {kind} of {task.id} in time")
+    return _offline(args, kind, workspace, plan, task, reason)
+
+
+def _answered(args: argparse.Namespace, kind: str, task: Task, got: events.Event, live: events.Event) -> int:
+    refused = got["event"] == "request_refused"
+    if args.json:
+        emit_json({"ok": not refused, "task": task.id, "run": live["run"], "event": got["event"],
+                   "reason": got.get("reason")})  # fmt: skip
+    elif refused:
+        warn(f"{kind} {task.id}: {got['reason']}")
+    elif kind == "cancel":
+        print(f"⏹️ {task.id} cancelled in the run going on (pid {live['pid']}): {got.get('reason')}")
+    else:
+        print(f"↩️ {task.id} is back in the queue of the run going on (pid {live['pid']})")
+    return ExitCode.FAILED if refused else ExitCode.OK
+
+
+def _offline(
+    args: argparse.Namespace, kind: str, workspace: Workspace, plan: Plan, task: Task, reason: str | None
+) -> int:
+    """No run going on: change what the next run does, holding the workspace lock."""
+    from orchestrator.output.sections import update_plan_file
+    from orchestrator.state import planfile, store
+    from orchestrator.state.lock import WorkspaceLock
+    from orchestrator.state.results import ResultRecord, write_result
+    from orchestrator.state.status import collect
+
+    workspace.check_inside()
+    lock = WorkspaceLock(workspace.lock_file, workspace.root.name)
+    lock.acquire()
+    try:
+        view = {v.id: v for v in collect(plan, workspace)}[task.id]
+        status = view.status
+        refused: str | None = None
+        said: str
+        if kind == "cancel":
+            if status == TaskStatus.COMPLETED:
+                refused = f"{task.id} is completed: there is nothing to cancel"
+            elif status == TaskStatus.CANCELLED:
+                said = f"{task.id} is cancelled already"
+            else:
+                record = ResultRecord(task=task.id, agent=task.agent, name=task.title, status=TaskStatus.CANCELLED,
+                                      attempts=view.attempts, reason=reason, finished=now_iso())  # fmt: skip
+                body = f"# {TaskStatus.CANCELLED.icon} {task.id} cancelled: {reason}\n"
+                write_result(workspace.result(task), record, body)
+                said = f"⏹️ {task.id} cancelled: no run starts it (its dependents are skipped) until "
+                said += f"`orchestrator retry {task.id}`"
+                _told(workspace, "task_cancelled", task, reason=reason)
+        elif status == TaskStatus.COMPLETED:
+            refused = f"{task.id} is completed (`orchestrator run --rerun {task.id}` redoes it)"
+        elif status == TaskStatus.CANCELLED:
+            store.remove(workspace.result(task))
+            said = f"↩️ {task.id} is back in the queue: it runs in the next `orchestrator run`"
+            _told(workspace, "task_requeued", task, was=str(status))
+        elif status.finished:
+            said = f"{task.id} ({status}) runs again in the next `orchestrator run`"
+        else:
+            said = f"{task.id} is {status}: it is in the queue already"
+        if refused is None:
+            with contextlib.suppress(planfile.PlanFileUnreadable, OSError):
+                update_plan_file(plan, workspace)
+    finally:
+        lock.release()
+    if args.json:
+        emit_json({"ok": refused is None, "task": task.id, "run": None, "reason": refused})
+    elif refused is not None:
+        warn(f"{kind} {task.id}: {refused}")
+    else:
+        print(said)
+    return ExitCode.FAILED if refused is not None else ExitCode.OK
+
+
+def _told(workspace: Workspace, kind: str, task: Task, **data: Any) -> None:
+    """An event of a change made with no run going on, for ``watch`` and ``history``."""
+    event = {"event": kind, "run": None, "task": task.id, "agent": task.agent, **data, "time": now_iso()}
+    events.append(workspace.events_file, [event])
+
+
+def register(sub: Commands[argparse.ArgumentParser]) -> None:
+    p = add_command(sub, "add", cmd_add, "add a task to the plan; a run going on takes it within a second")
+    p.add_argument(
+        "words", nargs="+", metavar="[DIR] DESCRIPTION", help="what the task does (after an optional workspace)"
+    )
+    p.usage = (
+        "%(prog)s [-h] [--json] [--id ID] [--after IDS] [--priority P] [--name NAME] [--assignee PROFILE] "
+        '[--backend B] [--command CMD] [--details-file FILE] [DIR] "<description>"'
+    )
+    p.add_argument("--id", help="its task id (default: the next free one, T-10 after T-09)")
+    p.add_argument("--after", action="append", metavar="IDS", help="the tasks it depends on: T-03,T-04")
+    p.add_argument("--priority", help="P0-P3, critical/high/normal/low")
+    p.add_argument("--name", help="a short name")
+    p.add_argument("--assignee", metavar="PROFILE", help="the specialist profile (agents/PROFILE.md) that does it")
+    p.add_argument("--backend", help="claude, codex, gemini, shell or command (default: the plan's)")
+    p.add_argument("--command", help="the command it runs (backend shell or command)")
+    p.add_argument("--details-file", metavar="FILE", help="its Task Details: the brief's instructions, from a file")
+    p = add_command(sub, "cancel", cmd_cancel, "stop a task (or keep it from starting); its dependents are skipped")
+    p.add_argument("words", nargs="+", metavar="[DIR] TASK", help="the task (after an optional workspace)")
+    p.usage = "%(prog)s [-h] [--json] [--reason TEXT] [DIR] TASK"
+    p.add_argument("--reason", help="why (shown in its result and in status)")
+    p = add_command(sub, "retry", cmd_retry, "put a failed, skipped or cancelled task back in the queue")
+    p.add_argument("words", nargs="+", metavar="[DIR] TASK", help="the task (after an optional workspace)")
+    p.usage = "%(prog)s [-h] [--json] [DIR] TASK"

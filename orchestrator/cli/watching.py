@@ -1,0 +1,272 @@
+"""Following runs from another terminal: ``watch`` (the run's events as they come, from its
+start) and ``history`` (every attempt of every run, from the event log)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from orchestrator.cli.output import Commands, add_command, emit_json
+from orchestrator.errors import UsageError
+from orchestrator.output.reporter import describe
+from orchestrator.plan.model import Task
+from orchestrator.plan.settings import format_duration
+from orchestrator.state import events
+from orchestrator.state.status import pid_alive
+from orchestrator.state.workspace import DEFAULT_DIR, Workspace
+from orchestrator.vocabulary import ExitCode
+
+_POLL = 0.2
+_ENDS = {"task_completed", "task_failed", "task_retrying", "task_interrupted", "task_cancelled"}
+OUTPUT_LINE_LIMIT = 2000  # characters of one output line that `watch --output` shows
+
+
+def _workspace(directory: str | None) -> Workspace:
+    return Workspace.find(directory or os.environ.get("ORCHESTRATOR_WORKSPACE") or DEFAULT_DIR)
+
+
+def _line(event: events.Event, workspace: Workspace) -> str:
+    """How ``watch`` shows an event: as ``run`` does, or its kind and words for one it does not know
+    (what agents share, discover, sync)."""
+    try:
+        shown = describe(event, workspace.root)
+    except (KeyError, TypeError, ValueError):
+        shown = None
+    if shown is not None:
+        return shown
+    words = event.get("text") or event.get("message") or event.get("reason") or event.get("milestone") or ""
+    task = f" {event['task']}" if event.get("task") else ""
+    return f"• {event['event']}{task}" + (f": {words}" if words else "")
+
+
+@dataclass(slots=True)
+class _Tail:
+    """One attempt's output files, read as they grow (``watch --output``)."""
+
+    task: str
+    stem: Path
+    offsets: dict[str, int] = field(default_factory=lambda: {"out": 0, "err": 0})
+    partial: dict[str, bytes] = field(default_factory=lambda: {"out": b"", "err": b""})
+
+    def lines(self, final: bool = False) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
+        for stream in ("out", "err"):
+            path = self.stem.with_name(f"{self.stem.name}.{stream}")
+            try:
+                with open(path, "rb") as file:
+                    file.seek(self.offsets[stream])
+                    data = file.read(1 << 20)
+            except FileNotFoundError:
+                continue
+            self.offsets[stream] += len(data)
+            data = self.partial[stream] + data
+            *whole, rest = data.split(b"\n")
+            self.partial[stream] = rest
+            if final and rest:
+                whole.append(rest)
+                self.partial[stream] = b""
+            found += [(stream, raw.decode("utf-8", errors="replace")[:OUTPUT_LINE_LIMIT]) for raw in whole]
+        return found
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    workspace = _workspace(args.directory)
+    path = workspace.events_file
+    start = events.last_run_start(path)
+    if start is None and sys.stderr.isatty():
+        sys.stderr.write(f"waiting for a run to start in {workspace.relative(workspace.root)}/ …\n")
+    while start is None:
+        time.sleep(_POLL)
+        start = events.last_run_start(path)
+    cursor = events.Cursor(start)
+    run: str | None = None
+    pid: int | None = None
+    tails: dict[str, _Tail] = {}
+    quiet_since = time.monotonic()
+    while True:
+        found = events.read_new(path, cursor)
+        for event in found:
+            if run is None and event["event"] == "run_started":
+                run, pid = event.get("run"), event.get("pid")
+            _show(args, event, workspace)
+            task = str(event.get("task", ""))
+            if args.output and event["event"] == "task_started" and event.get("log"):
+                tails[task] = _Tail(task, workspace.root / str(event["log"]))
+            elif args.output and event["event"] in _ENDS and task in tails:
+                _show_output(args, tails.pop(task), final=True)
+            if event["event"] == "run_finished" and event.get("run") == run:
+                sys.stdout.flush()
+                return int(event.get("exit_code", ExitCode.FAILED))
+        for tail in tails.values():
+            _show_output(args, tail)
+        sys.stdout.flush()
+        if found:
+            quiet_since = time.monotonic()
+        elif (
+            time.monotonic() - quiet_since > 1.0
+            and isinstance(pid, int)
+            and not pid_alive(pid)
+            and not events.read_new(path, events.Cursor(cursor.offset))  # nothing it wrote as it died
+        ):
+            message = f"the runner (pid {pid}) died before the run finished — `orchestrator run` resumes it"
+            _show(args, {"event": "notice", "run": run, "message": message}, workspace)
+            return ExitCode.FAILED
+        time.sleep(_POLL)
+
+
+def _show(args: argparse.Namespace, event: events.Event, workspace: Workspace) -> None:
+    if args.json:
+        sys.stdout.write(json.dumps(event, ensure_ascii=False, default=str) + "\n")
+    else:
+        sys.stdout.write(_line(event, workspace) + "\n")
+
+
+def _show_output(args: argparse.Namespace, tail: _Tail, *, final: bool = False) -> None:
+    for stream, text in tail.lines(final):
+        if args.json:
+            line = {"event": "output", "task": tail.task, "stream": stream, "line": text}
+            sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+        else:
+            sys.stdout.write(f"   {tail.task} {'│' if stream == 'out' else '┊'} {text}\n")
+
+
+def follow_logs(workspace: Workspace, task: Task, number: int | None, *, as_json: bool) -> int:
+    """``logs --follow``: the attempt's output as it comes (the attempt going on, or the next one
+    if none is and a run is), until it ends."""
+    from orchestrator.state import journal
+
+    def running() -> int | None:
+        state = journal.read(workspace.journal_file)
+        found = state.open.get(task.id)
+        alive = state.runner_pid is not None and pid_alive(state.runner_pid)
+        return found.attempt if found is not None and alive else None
+
+    if number is None:
+        number = running()
+        while number is None and events.live_run(workspace.events_file) is not None:
+            time.sleep(_POLL)
+            number = running()
+        if number is None:
+            logs = workspace.attempt_logs(task)
+            if not logs:
+                raise UsageError(f"{task.id} has no logs, and no run is going on to start it")
+            number = max(logs)
+    tail = _Tail(task.id, workspace.log_stem(task, number))
+    while True:
+        over = running() != number  # read before the last lines: nothing written after is missed
+        _print_lines(tail, as_json=as_json, final=over)
+        if over:
+            return ExitCode.OK
+        time.sleep(_POLL)
+
+
+def _print_lines(tail: _Tail, *, as_json: bool, final: bool) -> None:
+    for stream, text in tail.lines(final):
+        if as_json:
+            line = {"event": "output", "task": tail.task, "stream": stream, "line": text}
+            sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+        else:
+            (sys.stdout if stream == "out" else sys.stderr).write(text + "\n")
+    sys.stdout.flush()
+
+
+# --- history --------------------------------------------------------------------------------------
+
+
+def attempts_of(all_events: list[events.Event]) -> list[dict[str, Any]]:
+    """Every attempt the event log tells of, oldest first, each with how it ended."""
+    found: list[dict[str, Any]] = []
+    open_: dict[tuple[Any, str], dict[str, Any]] = {}
+    runs: dict[Any, dict[str, Any]] = {}
+    for event in all_events:
+        kind, run, task = event["event"], event.get("run"), str(event.get("task", ""))
+        if kind == "run_started":
+            runs[run] = {"pid": event.get("pid"), "finished": False}
+        elif kind == "run_finished" and run in runs:
+            runs[run]["finished"] = True
+        elif kind == "task_started":
+            attempt = {"run": run, "task": task, "agent": event.get("agent"), "attempt": event.get("attempt"),
+                       "started": event.get("time"), "ended": None, "outcome": "running", "reason": None,
+                       "cost_usd": None, "log": event.get("log")}  # fmt: skip
+            open_[(run, task)] = attempt
+            found.append(attempt)
+        elif kind in _ENDS and (run, task) in open_:
+            attempt = open_.pop((run, task))
+            attempt["ended"] = event.get("time")
+            attempt["outcome"] = {"task_retrying": "retried"}.get(kind, kind.removeprefix("task_"))
+            attempt["reason"] = event.get("reason") or event.get("warning")
+            attempt["cost_usd"] = event.get("cost_usd")
+    for (run, _task), attempt in open_.items():
+        state = runs.get(run)
+        if state is not None and (state["finished"] or not (isinstance(state["pid"], int) and pid_alive(state["pid"]))):
+            attempt["outcome"] = "lost"
+            attempt["reason"] = "its runner ended without saying how it ended (killed?)"
+    return found
+
+
+def _seconds(attempt: dict[str, Any]) -> float | None:
+    try:
+        return (datetime.fromisoformat(attempt["ended"]) - datetime.fromisoformat(attempt["started"])).total_seconds()
+    except (TypeError, ValueError):
+        return None
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    words = list(args.words)
+    if len(words) > 2:
+        raise UsageError("too many arguments: orchestrator history [DIR] [TASK]")
+    directory = None
+    if len(words) == 2 or (words and _is_workspace(words[0])):
+        directory = words.pop(0)
+    workspace = _workspace(directory)
+    wanted = words[0] if words else None
+    attempts = attempts_of(events.read_all(workspace.events_file))
+    if wanted is not None:
+        plan = workspace.load_plan()
+        lowered = {task_id.lower(): task_id for task_id in plan.tasks}
+        known = {str(a["task"]).lower() for a in attempts}
+        if wanted.lower() not in lowered and wanted.lower() not in known:
+            raise UsageError(f"no task {wanted} in the plan or its history")
+        attempts = [a for a in attempts if str(a["task"]).lower() == wanted.lower()]
+    for attempt in attempts:
+        attempt["duration"] = _seconds(attempt)
+    if args.json:
+        emit_json({"ok": True, "attempts": attempts})
+        return ExitCode.OK
+    if not attempts:
+        print("no attempt recorded yet" + (f" for {wanted}" if wanted else ""))
+        return ExitCode.OK
+    run = object()
+    for attempt in attempts:
+        if attempt["run"] != run:
+            run = attempt["run"]
+            print(f"run {str(run).replace('T', ' ')[:19]}")
+        cost = f" ${attempt['cost_usd']:.4f}" if attempt.get("cost_usd") is not None else ""
+        took = f" in {format_duration(attempt['duration'])}" if attempt["duration"] is not None else ""
+        why = f": {attempt['reason']}" if attempt.get("reason") else ""
+        print(f"  {attempt['task']} attempt {attempt['attempt']}: {attempt['outcome']}{took}{cost}{why}")
+    return ExitCode.OK
+
+
+def _is_workspace(word: str) -> bool:
+    path = Path(word)
+    return (path / "master_plan.md").is_file() or (path / DEFAULT_DIR / "master_plan.md").is_file()
+
+
+def register(sub: Commands[argparse.ArgumentParser]) -> None:
+    p = add_command(
+        sub, "watch", cmd_watch, "follow the run going on (or the last one) from its start, until it ends",
+        json_help="one JSON object per event (as `run --json` prints them)",
+    )  # fmt: skip
+    p.add_argument("directory", nargs="?", help="the workspace (default: .orchestrator in the current directory)")
+    p.add_argument("--output", action="store_true", help="the running tasks' output lines too")
+    p = add_command(sub, "history", cmd_history, "every attempt of every run, and how each ended")
+    p.add_argument("words", nargs="*", metavar="[DIR] [TASK]", help="one task's attempts (after an optional workspace)")
+    p.usage = "%(prog)s [-h] [--json] [DIR] [TASK]"

@@ -1,0 +1,154 @@
+"""A task added to a plan's text: one row at the end of the task table, and its Task Details.
+
+Pure text in, text out (``orchestrator add`` writes the result with ``state.planfile.rewrite``):
+every other line stays as the person wrote it. A column the new row needs and the table does not
+have is added to the table, empty in the rows above (an empty cell means "the plan's default").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from orchestrator.errors import PlanError, Problem
+from orchestrator.plan.cells import COLUMN_ALIASES, clean
+from orchestrator.plan.markdown import normalize_heading, parse_document, split_frontmatter, split_lines, tables_in
+
+TASKS_KEYS = ("task decomposition", "tasks", "task list", "task breakdown", "task table")
+DETAILS_KEYS = ("task details", "details")
+# The column each field goes in, and the header a column gets when the table lacks it.
+HEADERS = {
+    "id": "Task ID",
+    "name": "Task Name",
+    "description": "Description",
+    "deps": "Dependencies",
+    "priority": "Priority",
+    "profile": "Assignee",
+    "backend": "Backend",
+    "command": "Command",
+}
+_NUMBERED = re.compile(r"^(?P<prefix>.*?)(?P<number>\d+)$")
+
+
+@dataclass(slots=True)
+class NewTask:
+    description: str
+    id: str | None = None
+    name: str | None = None
+    after: list[str] = field(default_factory=list)
+    priority: str | None = None
+    profile: str | None = None
+    backend: str | None = None
+    command: str | None = None
+    details: str | None = None
+
+
+def next_id(ids: list[str]) -> str:
+    """The id after the highest numbered one, in its form (``T-09`` -> ``T-10``); ``T-01`` first."""
+    best: tuple[int, str, int] | None = None
+    for task_id in ids:
+        match = _NUMBERED.match(task_id)
+        if match:
+            number = int(match.group("number"))
+            if best is None or number > best[0]:
+                best = (number, match.group("prefix"), len(match.group("number")))
+    if best is None:
+        return "T-01"
+    number, prefix, width = best
+    taken = {task_id.lower() for task_id in ids}
+    while True:
+        number += 1
+        candidate = f"{prefix}{number:0{width}d}"
+        if candidate.lower() not in taken:
+            return candidate
+
+
+def _cell(value: str) -> str:
+    """``value`` fit for one table cell: one line, its pipes escaped."""
+    return " ".join(value.split()).replace("|", "\\|")
+
+
+def add_task(text: str, new: NewTask) -> tuple[str, str]:
+    """``text`` with ``new`` appended to its task table (and Task Details); returns it and the id."""
+    lines = split_lines(text)
+    newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
+    front = split_frontmatter(lines)
+    document = parse_document(lines, front.body_offset)
+    section = document.section(*TASKS_KEYS)
+    tables = tables_in(section.tokens, document.lines) if section is not None else []
+    if section is None or not tables:
+        where = section.start + 1 if section is not None else 1
+        hint = "add a '## Task Decomposition' table such as '| Task ID | Description | Dependencies |' first"
+        raise PlanError([Problem("master_plan.md", where, "no task table to add a row to", hint)])
+    table = tables[0]
+    columns = [COLUMN_ALIASES.get(normalize_heading(clean(header))) for header in table.header]
+    if "id" not in columns:
+        columns[0] = "id"  # ("| # | Task |": the parser takes the first column for the id)
+    ids = [clean(cells[columns.index("id")]) for _, cells in table.rows]
+    task_id = new.id or next_id(ids)
+    values: dict[str, str] = {"id": task_id, "description": new.description}
+    optional: Mapping[str, str | None] = {
+        "name": new.name,
+        "deps": ", ".join(new.after) if new.after else None,
+        "priority": new.priority,
+        "profile": new.profile,
+        "backend": new.backend,
+        "command": f"`{new.command}`" if new.command else None,
+    }
+    values.update({key: value for key, value in optional.items() if value})
+    if "description" not in columns and "name" in columns and "name" not in values:
+        values["name"] = values.pop("description")
+    missing = [key for key in values if key not in columns]
+    last = table.rows[-1][0] if table.rows else table.header_line + 1  # 1-based line of the last row
+    if missing:
+        _add_columns(lines, table.header_line, last, [HEADERS[key] for key in missing], newline)
+        columns += missing
+    row = "| " + " | ".join(_cell(values.get(key or "", "")) for key in columns) + " |" + newline
+    if not lines[last - 1].endswith(("\n", "\r")):
+        lines[last - 1] += newline
+    lines.insert(last, row)
+    result = "".join(lines)
+    if new.details:
+        result = _add_details(result, task_id, new.name or "", new.details, newline)
+    return result, task_id
+
+
+def _add_columns(lines: list[str], header: int, last: int, headers: list[str], newline: str) -> None:
+    """Append columns to the table from line ``header`` (1-based) to ``last``: their header, the
+    delimiter, and an empty cell in every row."""
+    for index in range(header - 1, last):
+        line = lines[index].rstrip("\r\n")
+        if index == header - 1:
+            extra = "".join(f" {name} |" for name in headers)
+        elif index == header:
+            extra = "".join("---|" for _ in headers)
+        else:
+            extra = "".join("  |" for _ in headers)
+        body = line.rstrip()
+        if not body.endswith("|"):
+            body += " |"
+        lines[index] = body + extra + newline
+
+
+def _add_details(text: str, task_id: str, name: str, details: str, newline: str) -> str:
+    """``### <id> <name>`` and ``details`` at the end of Task Details (the section made if missing)."""
+    lines = split_lines(text)
+    front = split_frontmatter(lines)
+    document = parse_document(lines, front.body_offset)
+    body = details.strip("\n").replace("\r\n", "\n").replace("\n", newline)
+    block = f"### {task_id} {name}".rstrip() + newline + body + newline
+    section = document.section(*DETAILS_KEYS)
+    if section is None:
+        tasks = document.section(*TASKS_KEYS)
+        at = tasks.end if tasks is not None else len(lines)
+        head = "" if at == 0 or lines[at - 1].strip() == "" else newline
+        lines.insert(at, f"{head}## Task Details{newline}{newline}{block}{newline}")
+        return "".join(lines)
+    end = section.end
+    while end > section.body_start and not lines[end - 1].strip():
+        end -= 1
+    if end > 0 and not lines[end - 1].endswith(("\n", "\r")):
+        lines[end - 1] += newline
+    lines.insert(end, newline + block)
+    return "".join(lines)

@@ -1,0 +1,268 @@
+"""A run that takes changes while it goes on: tasks added to master_plan.md (by `orchestrator add`
+or by hand), and the cancels and retries asked for with `orchestrator cancel` and `retry`.
+
+``LiveQueue.follow`` looks about four times a second: at the plan file (its size and time; when
+they change, whether the text outside the tool's own blocks did, and only then parses it, in a
+worker thread) and at the event log, for the ``cancel_requested`` and ``retry_requested`` lines
+the commands append there for this run. What it finds is handed to the loop
+(``Inbox.change``): every change of the scheduler's state still happens on the loop's own task.
+Each request is answered by an event: ``task_cancelled``, ``task_requeued`` or
+``request_refused``, which the command that asked waits for.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from orchestrator.errors import OrchestratorError
+from orchestrator.output.briefs import render_briefs
+from orchestrator.plan.graph import topological_order
+from orchestrator.plan.model import Plan
+from orchestrator.plan.profiles import Profiles
+from orchestrator.run.attempts import Attempt
+from orchestrator.run.prepare import Prepared, RunOptions, load_checked
+from orchestrator.run.scheduler import Scheduler
+from orchestrator.run.selection import settings_signature
+from orchestrator.state import events
+from orchestrator.state.status import TaskView
+from orchestrator.state.workspace import Workspace
+from orchestrator.vocabulary import TaskStatus
+
+POLL_SECONDS = 0.25
+_BLOCK_LINE = re.compile(rb"^\s*<!--\s*orchestrator:(begin|end)\b")
+_REQUESTS = (b'"cancel_requested"', b'"retry_requested"')
+_GIVEN_UP = {
+    TaskStatus.FAILED: "failed",
+    TaskStatus.CANCELLED: "was cancelled",
+    TaskStatus.SKIPPED: "was skipped",
+    TaskStatus.INTERRUPTED: "was interrupted",
+}
+
+
+def person_digest(data: bytes) -> bytes:
+    """A digest of the plan file's text outside the tool's blocks: the runner rewrites those every
+    second, and only a change elsewhere (a row added, say) is worth parsing the plan again for."""
+    digest = hashlib.blake2b(digest_size=16)
+    inside = False
+    for line in data.splitlines(keepends=True):
+        marker = _BLOCK_LINE.match(line)
+        if marker:
+            inside = marker.group(1) == b"begin"
+            continue
+        if not inside:
+            digest.update(line)
+    return digest.digest()
+
+
+class LiveQueue:
+    def __init__(
+        self,
+        workspace: Workspace,
+        prepared: Prepared,
+        scheduler: Scheduler,
+        options: RunOptions,
+        *,
+        run: str,
+        events_from: int,
+    ) -> None:
+        self.workspace = workspace
+        self.prepared = prepared
+        self.scheduler = scheduler
+        self.options = options
+        self.run = run
+        self.cursor = events.Cursor(events_from)
+        self.cancelling: dict[str, str] = {}  # task -> why, while its attempt is being stopped
+        self._stat: tuple[int, int, int] | None = _stat(workspace.plan_file)
+        self._digest = person_digest(prepared.plan.text.encode("utf-8"))
+        self._told: set[str] = set()
+        scheduler.on_cancelled = self.cancelled
+
+    def hold_cancelled(self) -> None:
+        """Before the loop starts: what depends on a task cancelled in an earlier run is skipped."""
+        for task_id, view in self.prepared.views.items():
+            if view.status == TaskStatus.CANCELLED and task_id not in self.prepared.selection.run:
+                self.scheduler.skip(self.scheduler.queue.fail(task_id), task_id, "was cancelled")
+
+    @property
+    def plan(self) -> Plan:
+        return self.prepared.plan
+
+    def _emit(self, kind: str, **data: Any) -> None:
+        self.scheduler.recorder.emit(kind, **data)
+
+    def _notice_once(self, message: str) -> None:
+        if message not in self._told:
+            self._told.add(message)
+            self._emit("notice", message=message)
+
+    async def follow(self) -> None:
+        while True:
+            await anyio.sleep(POLL_SECONDS)
+            self._requests()
+            changed = await anyio.to_thread.run_sync(self._plan_changed)
+            if changed is not None:
+                self.scheduler.inbox.change(functools.partial(self._adopt, *changed))
+
+    # --- the plan file ----------------------------------------------------------------------------
+
+    def _plan_changed(self) -> tuple[Plan, Profiles, list[str]] | None:
+        """In a worker thread: the plan as it is now and the tasks it has that this run has not,
+        if the text outside the tool's blocks changed; their briefs are rendered."""
+        stat = _stat(self.workspace.plan_file)
+        if stat is None or stat == self._stat:
+            return None
+        self._stat = stat
+        try:
+            digest = person_digest(self.workspace.plan_file.read_bytes())
+        except OSError:
+            return None
+        if digest == self._digest:
+            return None
+        self._digest = digest
+        try:
+            plan, profiles = load_checked(self.workspace, self.options)
+        except (OrchestratorError, OSError) as exc:
+            name = self.workspace.relative(self.workspace.plan_file)
+            self.scheduler.inbox.change(
+                functools.partial(self._notice_once, f"{name} changed, and is not taken into this run: {exc}")
+            )
+            return None
+        known = {task_id.lower() for task_id in self.plan.tasks}
+        new = [task_id for task_id in plan.tasks if task_id.lower() not in known]
+        if not new:
+            return None
+        try:
+            render_briefs(plan, self.workspace)  # the new tasks' briefs (the others' as `render` would)
+        except (OrchestratorError, OSError) as exc:
+            self.scheduler.inbox.change(
+                functools.partial(self._notice_once, f"tasks added to the plan are not taken into this run: {exc}")
+            )
+            return None
+        return plan, profiles, new
+
+    def _adopt(self, plan: Plan, profiles: Profiles, new: list[str]) -> None:
+        """On the loop: the tasks of ``new`` join this run, in dependency order."""
+        ours, scheduler, prepared = self.plan, self.scheduler, self.prepared
+        if scheduler.stopped or scheduler.interrupted:
+            return
+        ours.book = plan.book
+        order = {task_id: index for index, task_id in enumerate(plan.tasks)}
+        for task_id in topological_order(plan.graph.subgraph(new), order):
+            task = plan.tasks[task_id]
+            ours.tasks[task_id] = task
+            ours.order[task_id] = len(ours.order)
+            ours.graph.add_node(task_id)
+            ours.graph.add_edges_from((dep, task_id) for dep in task.dependencies)
+            settings = prepared.settings[task_id] = profiles.settings_for(plan, task)
+            prepared.signatures[task_id] = settings_signature(settings, profiles.signature(task))
+            view = prepared.views[task_id] = TaskView.of(task, TaskStatus.WAITING)
+            prepared.selection.run.append(task_id)
+            after = list(task.dependencies)
+            self._emit("task_added", task=task_id, agent=task.agent, name=task.title, after=after)
+            blocker = scheduler.queue.add(task_id, task.priority, ours.order[task_id])
+            if blocker is not None:
+                what = _GIVEN_UP.get(prepared.views[blocker].status, "did not run")
+                scheduler.recorder.not_run(task, TaskStatus.SKIPPED, f"upstream {blocker} {what}")
+            elif all(dep in scheduler.queue.done for dep in task.dependencies):
+                view.status = TaskStatus.PENDING
+
+    # --- requests ---------------------------------------------------------------------------------
+
+    def _requests(self) -> None:
+        for event in events.read_new(self.workspace.events_file, self.cursor, only=_REQUESTS):
+            if event.get("run") != self.run:
+                continue
+            task_id, request = str(event.get("task", "")), str(event.get("request", ""))
+            kind = str(event["event"]).removesuffix("_requested")
+            act: Callable[[str, str, str], None] = self._cancel if kind == "cancel" else self._retry
+            reason = str(event.get("reason") or "cancelled by `orchestrator cancel`")
+            self.scheduler.inbox.change(functools.partial(act, task_id, request, reason))
+
+    def _refuse(self, kind: str, task_id: str, request: str, reason: str) -> None:
+        self._emit("request_refused", task=task_id, request=request, request_kind=kind, reason=reason)
+
+    def _cancel(self, task_id: str, request: str, reason: str) -> None:
+        scheduler, views = self.scheduler, self.prepared.views
+        task = self.plan.tasks.get(task_id)
+        if task is None:
+            self._refuse("cancel", task_id, request, f"no task {task_id} in this run")
+            return
+        running = scheduler.running.get(task_id)
+        if running is not None:
+            self.cancelling[task_id] = reason
+            if running.scope is not None:
+                running.scope.cancel()  # ``cancelled`` records it once its processes are gone
+            return
+        status = views[task_id].status
+        if status.finished and task_id not in scheduler.delayed:
+            self._refuse("cancel", task_id, request, f"{task_id} is {status} already")
+            return
+        scheduler.delayed.pop(task_id, None)
+        scheduler.waiting.pop(task_id, None)
+        doomed = scheduler.queue.cancel(task_id)
+        scheduler.recorder.not_run(task, TaskStatus.CANCELLED, reason, attempts=scheduler.attempts.get(task_id, 0))
+        scheduler.skip(doomed, task_id, "was cancelled")
+
+    def cancelled(self, attempt: Attempt) -> None:
+        """On the loop: a running attempt ``_cancel`` stopped is over, its processes gone."""
+        scheduler, task = self.scheduler, attempt.task
+        if scheduler.running.get(task.id) is not attempt:
+            return
+        del scheduler.running[task.id]
+        scheduler.admission.ended(task.id)
+        scheduler.journal.ended(task.id, attempt.number)
+        reason = self.cancelling.pop(task.id, "cancelled")
+        scheduler.recorder.not_run(task, TaskStatus.CANCELLED, reason, attempts=attempt.number,
+                                   session=attempt.observer.session_id, fingerprint=attempt.fingerprint)  # fmt: skip
+        scheduler.skip(scheduler.queue.fail(task.id), task.id, "was cancelled")
+
+    def _retry(self, task_id: str, request: str, _reason: str) -> None:
+        scheduler, views = self.scheduler, self.prepared.views
+        task = self.plan.tasks.get(task_id)
+        if task is None:
+            self._refuse("retry", task_id, request, f"no task {task_id} in this run")
+            return
+        status = views[task_id].status
+        if task_id in scheduler.running or task_id in scheduler.delayed or not status.finished:
+            self._refuse("retry", task_id, request, f"{task_id} is {status}: it is in the queue already")
+            return
+        if status == TaskStatus.COMPLETED:
+            redo = f"`orchestrator run --rerun {task_id}` redoes it"
+            self._refuse("retry", task_id, request, f"{task_id} is completed ({redo})")
+            return
+        if scheduler.stopped:
+            self._refuse("retry", task_id, request, f"the run is stopping ({scheduler.stopped})")
+            return
+        back, doomed = scheduler.queue.revive(task_id, task.priority, self.plan.order[task_id])
+        if task_id in doomed:
+            blocker = doomed[task_id]
+            what = _GIVEN_UP.get(views[blocker].status, "did not run")
+            self._refuse("retry", task_id, request, f"upstream {blocker} {what}: retry {blocker} first")
+            return
+        if task_id not in self.prepared.selection.run:
+            self.prepared.selection.run.append(task_id)
+        scheduler.retries.used.pop(task_id, None)
+        scheduler.first_attempt.pop(task_id, None)
+        for node in back:
+            view = views[node]
+            was = view.status
+            ready = all(dep in scheduler.queue.done for dep in self.plan.tasks[node].dependencies)
+            view.status = TaskStatus.PENDING if ready else TaskStatus.WAITING
+            view.reason = None
+            self._emit("task_requeued", task=node, agent=self.plan.tasks[node].agent, was=str(was), request=request)
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_mtime_ns, found.st_size, found.st_ino

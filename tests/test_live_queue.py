@@ -1,0 +1,301 @@
+"""The living queue: `add`, `cancel` and `retry` from other processes while a real run goes on,
+`watch` and `history` from another terminal, `logs --follow`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from runner_helpers import (
+    CLI,
+    HANG_GUARD,
+    Background,
+    Spec,
+    cli,
+    parse_events,
+    pid_gone,
+    results,
+    start,
+    wait_until,
+    workspace,
+    write_plan,
+)
+
+from orchestrator.plan.parser import read_plan
+
+WAIT_FOR_GO = "while [ ! -f go ]; do sleep 0.05; done"
+
+
+def _events(project: Path) -> list[dict[str, object]]:
+    from orchestrator.state import events
+
+    return events.read_all(workspace(project) / "state" / "events.jsonl")
+
+
+def _started(project: Path, task: str) -> bool:
+    return any(e["event"] == "task_started" and e.get("task") == task for e in _events(project))
+
+
+def _finish(runner: Background, project: Path) -> int:
+    (project / "go").touch()
+    try:
+        return runner.wait()
+    finally:
+        runner.cleanup()
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Path:
+    """A plan whose T-01 waits for a file named go, and T-02 after it."""
+    write_plan(tmp_path, [Spec("T-01", f"{WAIT_FOR_GO}; echo one"), Spec("T-02", "echo two", deps=["T-01"])])
+    return tmp_path
+
+
+def test_a_task_added_mid_run_runs_in_that_run(live: Path) -> None:
+    runner = start(live)
+    try:
+        wait_until(lambda: _started(live, "T-01"), "T-01 to start")
+        added = cli(live, "add", "--json", "counted after one", "--after", "T-01", "--command", "echo four > four.txt")
+        assert added.code == 0, added.stderr
+        answer = json.loads(added.stdout)
+        assert answer["id"] == "T-03" and answer["taken"] is True
+        # A task after a task that completed (none here yet) and one with no dependency start at once.
+        free = cli(live, "add", "--json", "free", "--command", "echo free > free.txt")
+        assert json.loads(free.stdout)["taken"] is True
+        wait_until(lambda: (live / "free.txt").exists(), "the added task with no dependency to run")
+        assert not (live / "four.txt").exists()  # it waits for T-01, which is still running
+    finally:
+        code = _finish(runner, live)
+    assert code == 0, runner.stderr.read_text()
+    assert (live / "four.txt").read_text() == "four\n"
+    kinds = [e["event"] for e in runner.events() if e.get("task") == "T-03"]
+    assert kinds == ["task_added", "task_started", "task_completed"]
+    assert {t: r["status"] for t, r in results(live).items()} == {
+        "T-01": "completed", "T-02": "completed", "T-03": "completed", "T-04": "completed"
+    }  # fmt: skip
+
+
+def test_a_task_added_after_a_failed_one_is_skipped_with_the_reason(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T-01", "exit 3"), Spec("T-02", f"{WAIT_FOR_GO}; echo two")])
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: "T-01" in results(tmp_path), "T-01 to fail")
+        added = cli(tmp_path, "add", "--json", "after the failure", "--after", "T-01", "--command", "echo no")
+        assert added.code == 0, added.stderr
+    finally:
+        code = _finish(runner, tmp_path)
+    assert code == 1
+    assert results(tmp_path)["T-03"]["status"] == "skipped"
+    assert results(tmp_path)["T-03"]["reason"] == "upstream T-01 failed"
+
+
+def test_cancel_mid_task_stops_its_processes_and_skips_its_dependents(tmp_path: Path) -> None:
+    write_plan(
+        tmp_path,
+        [
+            Spec("T-01", "echo $$ > long.pid; sleep 300 & echo $! > child.pid; wait"),
+            Spec("T-02", "echo two", deps=["T-01"]),
+            Spec("T-03", "echo three"),
+        ],
+    )
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: (tmp_path / "child.pid").exists(), "T-01 to start its child")
+        pids = [int((tmp_path / name).read_text()) for name in ("long.pid", "child.pid")]
+        cancelled = cli(tmp_path, "cancel", "T-01", "--reason", "not needed after all")
+        assert cancelled.code == 0, cancelled.stderr
+        assert "cancelled" in cancelled.stdout
+        assert all(pid_gone(pid) for pid in pids), "a cancelled task's processes are gone when cancel returns"
+        code = runner.wait()
+    finally:
+        runner.cleanup()
+    assert code == 1  # not everything completed
+    found = results(tmp_path)
+    assert found["T-01"]["status"] == "cancelled" and found["T-01"]["reason"] == "not needed after all"
+    assert found["T-02"]["status"] == "skipped" and found["T-02"]["reason"] == "upstream T-01 was cancelled"
+    assert found["T-03"]["status"] == "completed"
+    # A cancelled task stays so: the next run starts nothing of it, until it is retried.
+    again = cli(tmp_path, "run", "--json")
+    assert [e["task"] for e in parse_events(again.stdout) if e["event"] == "task_started"] == []
+    assert results(tmp_path)["T-01"]["status"] == "cancelled"
+    back = cli(tmp_path, "retry", "T-01")
+    assert back.code == 0 and "back in the queue" in back.stdout, back.stderr
+    (tmp_path / ".orchestrator" / "master_plan.md").write_text(
+        (tmp_path / ".orchestrator" / "master_plan.md").read_text().replace("sleep 300", "sleep 0")
+    )
+    assert cli(tmp_path, "run").code == 0
+    assert results(tmp_path)["T-02"]["status"] == "completed"
+
+
+def test_cancel_before_start_and_refusals(live: Path) -> None:
+    runner = start(live)
+    try:
+        wait_until(lambda: _started(live, "T-01"), "T-01 to start")
+        assert cli(live, "cancel", "T-02").code == 0  # waiting for T-01: it never starts
+        refused = cli(live, "cancel", "T-02")
+        assert refused.code == 1 and "cancelled already" in refused.stderr
+        unknown = cli(live, "cancel", "T-99")
+        assert unknown.code == 2 and unknown.stderr.count("\n") == 1 and "T-99" in unknown.stderr
+    finally:
+        code = _finish(runner, live)
+    assert code == 1
+    assert results(live)["T-02"]["status"] == "cancelled"
+    assert not _started(live, "T-02")
+
+
+def test_retry_puts_a_failed_task_back_in_the_run_going_on(tmp_path: Path) -> None:
+    write_plan(
+        tmp_path,
+        [
+            Spec("T-01", "test -f fixed"),
+            Spec("T-02", "echo after", deps=["T-01"]),
+            Spec("T-03", f"{WAIT_FOR_GO}; echo keeps the run going"),
+        ],
+    )
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: results(tmp_path).get("T-02", {}).get("status") == "skipped", "T-01 to fail")
+        (tmp_path / "fixed").touch()
+        retried = cli(tmp_path, "retry", "--json", "T-01")
+        assert retried.code == 0 and json.loads(retried.stdout)["ok"] is True, retried.stderr
+        wait_until(lambda: results(tmp_path)["T-02"]["status"] == "completed", "T-01 and T-02 to run again")
+    finally:
+        code = _finish(runner, tmp_path)
+    assert code == 0
+    assert results(tmp_path)["T-01"]["attempts"] == 2  # its numbers go on: no log is overwritten
+
+
+def test_watch_joined_late_sees_every_event_and_exits_with_the_run_code(live: Path) -> None:
+    runner = start(live)
+    try:
+        wait_until(lambda: _started(live, "T-01"), "T-01 to start")
+        watcher = subprocess.Popen(
+            [*CLI, "watch", "--json", "--output"], cwd=live, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        time.sleep(0.5)
+        cli(live, "add", "fails", "--command", "echo bad; exit 4")
+        out, err = b"", b""
+        (live / "go").touch()
+        out, err = watcher.communicate(timeout=HANG_GUARD)
+        code = runner.wait()
+    finally:
+        runner.cleanup()
+    assert code == 1 and watcher.returncode == 1, err.decode()
+    seen = parse_events(out.decode())
+    printed = runner.events()  # what the run printed with --json
+    assert [e for e in seen if e["event"] != "output"] == [{**e, "run": seen[0]["run"]} for e in printed]
+    assert {"event": "output", "task": "T-03", "stream": "out", "line": "bad"} in seen
+
+
+def test_watch_says_when_the_runner_died(live: Path) -> None:
+    runner = start(live)
+    try:
+        wait_until(lambda: _started(live, "T-01"), "T-01 to start")
+        time.sleep(0.3)  # its events are flushed
+        runner.kill()
+        watched = cli(live, "watch")
+    finally:
+        runner.cleanup()
+        (live / "go").touch()
+    assert watched.code == 1
+    assert "died before the run finished" in watched.stdout
+
+
+def test_ten_concurrent_adds_keep_ten_rows_with_distinct_ids(live: Path) -> None:
+    plan_file = workspace(live) / "master_plan.md"
+    runner = start(live)
+    try:
+        wait_until(lambda: _started(live, "T-01"), "T-01 to start")
+
+        def add(number: int) -> str:
+            done = cli(live, "add", "--json", f"added {number}", "--command", f"echo {number} > added-{number}.txt")
+            assert done.code == 0, done.stderr
+            return str(json.loads(done.stdout)["id"])
+
+        with ThreadPoolExecutor(10) as pool:
+            ids = list(pool.map(add, range(10)))
+    finally:
+        code = _finish(runner, live)
+    assert code == 0, runner.stderr.read_text()
+    assert len(set(ids)) == 10
+    plan = read_plan(plan_file)
+    assert len(plan.tasks) == 12 and set(ids) <= set(plan.tasks)
+    assert sorted(p.name for p in live.glob("added-*.txt")) == sorted(f"added-{n}.txt" for n in range(10))
+
+
+def test_add_with_bad_input_writes_nothing(live: Path) -> None:
+    plan_file = workspace(live) / "master_plan.md"
+    before = plan_file.read_bytes()
+    for args in (
+        ("add", "x", "--after", "T-99"),
+        ("add", "   "),
+        ("add", "x", "--id", "t-01"),
+        ("add", "x", "--id", "bad id"),
+        ("add", "x", "--backend", "nope"),
+        ("add", "x", "--details-file", "missing.md"),
+    ):
+        done = cli(live, *args)
+        assert done.code == 2, (args, done.stderr)
+        assert len(done.stderr.strip().splitlines()) <= 2 and "Traceback" not in done.stderr, done.stderr
+    assert plan_file.read_bytes() == before
+
+
+def test_add_details_and_columns_the_table_lacked(live: Path) -> None:
+    (live / "brief.md").write_text("Write the changelog.\n\n```bash\necho log\n```\n")
+    done = cli(live, "add", "Changelog", "--name", "Log", "--priority", "high", "--details-file", "brief.md")
+    assert done.code == 0, done.stderr
+    plan = read_plan(workspace(live) / "master_plan.md")
+    task = plan.tasks["T-03"]
+    assert (task.title, task.priority, task.details) == ("Log", 1, "Write the changelog.\n\n```bash\necho log\n```")
+
+
+def test_history_keeps_every_attempt_of_every_run(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T-01", "test -f fixed")])  # prints nothing: no log file numbers it
+    assert cli(tmp_path, "run").code == 1
+    (tmp_path / "fixed").touch()
+    assert cli(tmp_path, "run").code == 0
+    shown = cli(tmp_path, "history", "--json", "T-01")
+    assert shown.code == 0, shown.stderr
+    attempts = json.loads(shown.stdout)["attempts"]
+    assert [(a["attempt"], a["outcome"]) for a in attempts] == [(1, "failed"), (2, "completed")]
+    assert attempts[0]["run"] != attempts[1]["run"]
+    text = cli(tmp_path, "history").stdout
+    assert text.count("run 20") == 2 and "T-01 attempt 2: completed" in text
+    journal = (workspace(tmp_path) / "state" / "attempts.jsonl").read_text()
+    assert journal.count('"event": "run"') == 2  # the first run's lines are kept
+
+
+def test_logs_follow_prints_output_as_it_comes_until_the_attempt_ends(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T-01", f"echo first; {WAIT_FOR_GO}; echo second")])
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: _started(tmp_path, "T-01"), "T-01 to start")
+        follower = subprocess.Popen(
+            [*CLI, "logs", "--follow", "T-01"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        assert follower.stdout is not None
+        assert follower.stdout.readline() == b"first\n"
+        (tmp_path / "go").touch()
+        rest, err = follower.communicate(timeout=HANG_GUARD)
+        assert follower.returncode == 0, err
+        assert rest == b"second\n"
+        assert runner.wait() == 0
+    finally:
+        runner.cleanup()
+
+
+def test_channel_commands_find_the_workspace_from_inside_a_task(tmp_path: Path) -> None:
+    """A task's processes get ORCHESTRATOR_WORKSPACE: `add` from inside one needs no directory."""
+    sub = tmp_path / "elsewhere"
+    sub.mkdir()
+    add = " ".join([*CLI, "add", "'from inside'", "--command", "'echo inner > inner.txt'"])
+    write_plan(tmp_path, [Spec("T-01", f"cd elsewhere && {add}")])
+    env = {**os.environ}
+    done = subprocess.run([*CLI, "run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=HANG_GUARD)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "inner.txt").read_text() == "inner\n"
