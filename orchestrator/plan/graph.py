@@ -180,6 +180,22 @@ class ReadyQueue:
         self._handed.discard(task_id)
         heapq.heappush(self._heap, (self._key[task_id], task_id))
 
+    def add(self, node: str, *, priority: int, order: int) -> None:
+        """A task added to the plan while it runs, its edges in the graph already: it waits for
+        its dependencies like any other, and each dependent not finished now waits for it too."""
+        self._selected.add(node)
+        self._key[node] = (priority, -1.0, order)
+        pending = sum(1 for p in self._graph.predecessors(node) if p not in self._done)
+        self._waiting[node] = pending
+        if pending == 0:
+            heapq.heappush(self._heap, (self._key[node], node))
+        for child in self._graph.successors(node):
+            if child in self._waiting and child not in self._finished:
+                self._waiting[child] += 1
+                if any(item[1] == child for item in self._heap):  # ready a moment ago: not any more
+                    self._heap = [item for item in self._heap if item[1] != child]
+                    heapq.heapify(self._heap)
+
     def complete(self, task_id: str) -> list[str]:
         """Mark done; returns the dependents that became ready."""
         self._finished.add(task_id)

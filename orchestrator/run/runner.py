@@ -38,6 +38,7 @@ from orchestrator.output.templates import Templates
 from orchestrator.plan.model import Plan
 from orchestrator.run.admission import Admission
 from orchestrator.run.attempts import Launcher
+from orchestrator.run.merges import isolate
 from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, load_checked, prepare
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.scheduler import Scheduler
@@ -167,21 +168,17 @@ class Runner:
 
     def _scheduler(self, prepared: Prepared, recorder: Recorder, journal: journals.Journal) -> Scheduler:
         plan = prepared.plan
-        profile_caps = {
-            name: profile.max_parallel
-            for name in {task.profile for task in plan.tasks.values() if task.profile}
-            if (profile := prepared.profiles.get(name)) is not None and profile.max_parallel is not None
-        }
         pause = Pause(self.workspace)
         admission = Admission(
             max_parallel=plan.settings.max_parallel,
-            profile_caps=profile_caps,
+            profile_caps=_profile_caps(prepared),
             backend_caps=plan.settings.backend_max_parallel,
             max_cost=plan.settings.max_cost,
             paused_until=pause.until,
         )
+        executor, merges = isolate(self.workspace, prepared, self.executor)  # isolation: worktree
         launcher = Launcher(
-            self.workspace, plan, prepared.settings, prepared.profiles, self.executor, attempt_base_environment()
+            self.workspace, plan, prepared.settings, prepared.profiles, executor, attempt_base_environment()
         )
         return Scheduler(
             plan=plan,
@@ -199,6 +196,7 @@ class Runner:
             journal=journal,
             fail_fast=plan.settings.fail_fast,
             rng=random.Random(),
+            merges=merges,
         )
 
     async def _settle_leftovers(self, left: journals.JournalState, grace: float) -> list[str]:
@@ -318,6 +316,15 @@ class Runner:
 
     def _emit(self, kind: str, **data: object) -> None:
         self.reporter.event({"event": kind, "time": journals.now_iso(), **data})
+
+
+def _profile_caps(prepared: Prepared) -> dict[str, int]:
+    """At most this many at once of each profile the plan's tasks use (those that set a cap)."""
+    return {
+        name: profile.max_parallel
+        for name in {task.profile for task in prepared.plan.tasks.values() if task.profile}
+        if (profile := prepared.profiles.get(name)) is not None and profile.max_parallel is not None
+    }
 
 
 async def _tick_every_second(reporter: Reporter) -> None:
