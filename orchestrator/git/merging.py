@@ -14,12 +14,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.errors import GitError, UsageError
-from orchestrator.git.repo import branch_exists, changes, git, identity, is_ancestor, merging, rev, unmerged
+from orchestrator.git.repo import (
+    branch_exists,
+    changes,
+    conflict_at,
+    git,
+    identity,
+    is_ancestor,
+    merging,
+    rev,
+    unmerged,
+)
 from orchestrator.git.worktrees import Trees
 
 HUNKS_CAP = 20_000  # characters of conflicting hunks a resolution task's brief holds
 _CONTEXT = 3  # lines shown around each conflicting hunk
-_BEGIN, _MIDDLE, _END = re.compile(r"^<{7}( |$)"), re.compile(r"^={7}$"), re.compile(r"^>{7}( |$)")
+_BEGIN, _END = re.compile(r"^<{7}( |$)"), re.compile(r"^>{7}( |$)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,15 +127,9 @@ def conflict_markers(trees: Trees, branch: str) -> list[str]:
         shown = git(["show", f"{branch}:{name}"], path, check=False)
         if not shown.ok:
             continue
-        state = 0
-        for number, line in enumerate(shown.out.splitlines(), start=1):
-            if state == 0 and _BEGIN.match(line):
-                state, begun = 1, number
-            elif state == 1 and _MIDDLE.match(line):
-                state = 2
-            elif state == 2 and _END.match(line):
-                found.append(f"{name}:{begun}")
-                break
+        line = conflict_at(shown.out)
+        if line is not None:
+            found.append(f"{name}:{line}")
     return found
 
 

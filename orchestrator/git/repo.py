@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -125,6 +126,23 @@ def unmerged(tree: Path) -> list[str]:
     """The files a merge in progress left in conflict."""
     done = git(["diff", "--name-only", "--diff-filter=U"], tree, check=False)
     return sorted({line for line in done.out.splitlines() if line})
+
+
+_BEGIN, _MIDDLE, _END = re.compile(r"^<{7}( |$)"), re.compile(r"^={7}$"), re.compile(r"^>{7}( |$)")
+
+
+def conflict_at(text: str) -> int | None:
+    """The line where ``text`` still holds a conflict as git marks one (a ``<<<<<<<`` line, then
+    ``=======``, then ``>>>>>>>``), or ``None``: a lone ``=======`` (a heading's underline) is none."""
+    state, begun = 0, 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        if state == 0 and _BEGIN.match(line):
+            state, begun = 1, number
+        elif state == 1 and _MIDDLE.match(line):
+            state = 2
+        elif state == 2 and _END.match(line):
+            return begun
+    return None
 
 
 @cache

@@ -26,6 +26,7 @@ from orchestrator.git.repo import (
     branch_exists,
     changes,
     commit_all,
+    conflict_at,
     diffstat,
     git,
     identity,
@@ -139,6 +140,10 @@ class Trees:
         """Commit everything the attempt changed in ``task_id``'s worktree: its work, recorded."""
         path, branch = self.path(task_id), self.branch(task_id)
         try:
+            left = tuple(f for f in unmerged(path) if _conflicted(path / f)) if merging(path) else ()
+            if left:  # a resolution left half done stays as it is, mid-merge, to go on with
+                problem = f"the conflict is not resolved in {', '.join(left)}: resolve it in {path}, then run again"
+                return Work(branch, rev(path, "HEAD"), "", problem=problem, unresolved=left)
             commit_all(path, message)
             return Work(branch, rev(path, "HEAD"), diffstat(path, self.integration))
         except (GitError, OSError) as exc:
@@ -233,6 +238,13 @@ class Trees:
                 freed += tree.bytes
         git(["worktree", "prune"], self.repo)
         return removed, freed
+
+
+def _conflicted(path: Path) -> bool:
+    try:
+        return conflict_at(path.read_text(encoding="utf-8", errors="replace")) is not None
+    except OSError:  # deleted on one side: whether that stands is for git to say
+        return False
 
 
 def disk_use(path: Path) -> int:

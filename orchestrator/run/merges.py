@@ -85,7 +85,7 @@ class MergeQueue:
         task, settings = outcome.attempt.task, outcome.attempt.settings
         trees, integration = self.trees, self.trees.integration
         if work.problem is not None:
-            return _failed(outcome, ErrorClass.INTERNAL, work.problem)
+            return _failed(outcome, ErrorClass.CONFLICT if work.unresolved else ErrorClass.INTERNAL, work.problem)
         where = trees.path(task.id)
         left = await anyio.to_thread.run_sync(conflict_markers, trees, work.branch)
         if left:
@@ -111,6 +111,8 @@ class MergeQueue:
                 await anyio.to_thread.run_sync(undo, trees, merged.before)
                 message = f"verify `{settings.verify}` failed after merging {work.branch} (merge undone): {failure}"
                 return _failed(outcome, ErrorClass.VERIFY, message)
+        if merged.after == merged.before:
+            return dataclasses.replace(outcome, merged=f"nothing to merge: {integration} has all of it")
         return dataclasses.replace(outcome, merged=f"merged into {integration} at {merged.after[:12]}")
 
     async def _verify(self, outcome: Outcome, settings: Settings) -> str | None:
@@ -218,8 +220,7 @@ def _resolution_brief(task: Task, work: Work, conflict: Conflict, trees: Trees, 
         "```bash\n"
         "# No agent resolves this conflict in a shell plan: resolve it in this task's worktree\n"
         f"# ({trees.directory}/<this task's id>), then run again.\n"
-        "if git diff --name-only --diff-filter=U | grep -q . ||\n"
-        f"   git grep -n -E '^(<{{7}}|>{{7}})( |$)' -- {files}; then\n"
+        f"if git grep -n -E '^(<{{7}}|>{{7}})( |$)' -- {files}; then\n"
         '  echo "the conflict is not resolved yet: resolve it in $PWD, then run again" >&2; exit 1\n'
         "fi\n```\n\n"
         if by_hand
@@ -232,8 +233,8 @@ def _resolution_brief(task: Task, work: Work, conflict: Conflict, trees: Trees, 
     return f"""{script}The work of {task.id} ({task.title}), on branch `{work.branch}`, conflicts with the integration
 branch `{trees.integration}` in: {listed}.
 
-You work in a git worktree where `{work.branch}` is being merged: the conflicting files hold
-git's markers. Resolve every conflict so that the intent of both sides is kept, remove every
+You work in a git worktree where `{work.branch}` is being merged: the
+conflicting files hold git's markers. Resolve every conflict so that the intent of both sides is kept, remove every
 marker line, and check that the result works. Do not commit, and do not abort the merge: the
 orchestrator commits what you leave, and a file that still holds markers is not merged.
 
