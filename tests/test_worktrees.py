@@ -146,7 +146,8 @@ def test_tasks_editing_the_same_lines_get_a_resolution_task_never_an_overwrite(t
     assert found["T-02"]["status"] == "completed"
     assert found["T-02"]["merge"] == "conflict in a.txt: resolved by T-02-merge"
     text = (project / ".orchestrator/master_plan.md").read_text()
-    assert "| T-02-merge | Merge T-02 |" in text and "| T-03 | Task T-03 | Run the T-03 script | T-02, T-02-merge |" in text
+    assert "| T-02-merge | Merge T-02 |" in text
+    assert "| T-03 | Task T-03 | Run the T-03 script | T-02, T-02-merge |" in text  # T-03 waits for it
     brief = next(p for p in (project / ".orchestrator/agent_tasks").iterdir() if "task: T-02-merge\n" in p.read_text())
     hunks = brief.read_text()
     assert "<<<<<<< HEAD" in hunks and "two by T-01" in hunks and "two by T-02" in hunks and ">>>>>>>" in hunks
@@ -184,7 +185,8 @@ def test_on_conflict_fail_fails_the_task_and_keeps_everything(tmp_path: Path) ->
 def test_a_failing_verify_undoes_the_merge_and_fails_the_task_with_its_output(tmp_path: Path) -> None:
     project = repository(tmp_path, {"a.txt": "a\n"})
     verify = "if test -e bad.txt; then echo 'verify found bad.txt'; exit 3; fi"
-    plan(project, [Spec("T-01", "echo good > good.txt"), Spec("T-02", "echo bad > bad.txt", deps=("T-01",))], verify=verify)
+    specs = [Spec("T-01", "echo good > good.txt"), Spec("T-02", "echo bad > bad.txt", deps=("T-01",))]
+    plan(project, specs, verify=verify)
     result = run(project)
     assert result.code == 1
     found = results(project)
