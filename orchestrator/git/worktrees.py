@@ -17,6 +17,7 @@ No worktree with uncommitted or unmerged work is removed: ``prune`` takes only m
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ from orchestrator.git.repo import (
 from orchestrator.git.work import Work
 from orchestrator.state import store
 
+_MAKING = threading.Lock()
 INTEGRATION_DIR = ".integration"  # (no task id starts with a dot)
 STATES = ("clean", "dirty", "merged", "conflicted")
 
@@ -106,11 +108,12 @@ class Trees:
             if is_ancestor(path, "HEAD", base):
                 git(["merge", "--ff-only", "-q", base], path)
             else:
-                done = self._merge(path, base, f"orchestrator: bring {base[:12]} into {self.integration}")
-                if not done:
+                if not self._merge(path, base, f"orchestrator: bring {base[:12]} into {self.integration}"):
+                    files = ", ".join(unmerged(path)) or "some files"
+                    git(["merge", "--abort"], path)
                     raise GitError(
-                        f"{self.integration} and your HEAD conflict in {', '.join(unmerged(path)) or 'some files'}"
-                        f" — merge them by hand (`orchestrator merge` brings {self.integration} into your branch)"
+                        f"{self.integration} and your HEAD conflict in {files} — merge them by hand"
+                        f" (`orchestrator merge` brings {self.integration} into your branch)"
                     )
         return base
 
@@ -151,6 +154,12 @@ class Trees:
 
     def _made(self, path: Path, branch: str, start: str | None) -> Path:
         """The worktree at ``path`` on ``branch`` (made from ``start`` when the branch is new)."""
+        if (path / ".git").is_file():
+            return path
+        with _MAKING:  # one worktree made at a time: git's own metadata is shared by them all
+            return self._make(path, branch, start)
+
+    def _make(self, path: Path, branch: str, start: str | None) -> Path:
         if (path / ".git").is_file():
             return path
         self._directory()
