@@ -7,7 +7,8 @@ input, bad usage and conditions that stop a command from starting are raised.
     ├── PlanError                     the plan (master_plan.md, profiles, templates) is wrong: exit 2
     ├── UsageError                    bad command-line usage or arguments: exit 2
     ├── WorkspaceError                no workspace where one is needed, or it cannot be written: exit 2
-    │                                 (an OSError about a file becomes one: ``workspace_error_from``)
+    │   │                             (an OSError about a file becomes one: ``workspace_error_from``)
+    │   └── GitError                  git refused what a worktree, a merge or ``orchestrator merge`` needed
     ├── LockedError                   another run, render, reset or aggregate holds the workspace: exit 3
     ├── BackendUnavailableError       a backend cannot be used at all (CLI missing, misconfigured): exit 2
     └── AgentCallError                a single agent call a command depends on failed: exit 1
@@ -68,6 +69,11 @@ class WorkspaceError(OrchestratorError):
     """Raised when the ``.orchestrator/`` workspace is missing or cannot be used."""
 
     exit_code = ExitCode.USAGE
+
+
+class GitError(WorkspaceError):
+    """Raised by ``orchestrator.git`` when git refuses (or is missing for) what the tool asked of
+    it: the message is git's own last line, with the command that said it."""
 
 
 class LockedError(OrchestratorError):

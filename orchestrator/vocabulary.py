@@ -79,6 +79,8 @@ class ErrorClass(StrEnum):
     AGENT_ERROR = "agent_error"  # the agent reported failure for another reason
     INTERRUPTED = "interrupted"  # the run was stopped while it ran
     INTERNAL = "internal"  # the orchestrator could not handle what the attempt did (a bug of ours)
+    CONFLICT = "conflict"  # its branch conflicts with the integration branch (``on_conflict: fail``)
+    VERIFY = "verify"  # the ``verify`` command failed on the integration branch after its merge
 
     @property
     def retryable(self) -> bool:

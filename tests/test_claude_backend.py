@@ -515,3 +515,37 @@ def test_a_long_silent_generation_is_not_taken_for_a_hang(tmp_path: Path) -> Non
     meta, body = result(tmp_path, "agent-01")
     assert (code, meta["status"]) == (0, "completed"), meta.get("reason")
     assert body.strip() == "x" * 160
+
+
+def test_claude_in_a_worktree_writes_on_its_branch_and_its_dependent_sees_it(tmp_path: Path) -> None:
+    """isolation: worktree with the real claude: its Bash tool call runs in the task's worktree,
+    the file lands on the integration branch, the dependent's worktree holds it, and the
+    project's own files are untouched."""
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "--allow-empty", "-m", "start"]):
+        subprocess.run(["git", "-c", "user.name=T", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True)
+    (tmp_path / ".git" / "info" / "exclude").write_text(".orchestrator/\nclaude-config/\n", encoding="utf-8")
+    write_plan(
+        tmp_path,
+        [("T-01", "Write a.txt", "None"), ("T-02", "Copy a.txt", "T-01")],
+        settings="isolation: worktree\nallowed_tools: [Bash]\n",
+    )
+    script = [
+        Reply.tool("Bash", {"command": "echo from-claude > a.txt"}),
+        Reply.say("I wrote a.txt"),
+        Reply.tool("Bash", {"command": "cp a.txt seen.txt && pwd"}),
+        Reply.say("I copied it"),
+    ]
+    with FakeAnthropic(script) as api:
+        code, _ = run(tmp_path, environment(api, tmp_path))
+        where = json.dumps(api.main_requests[-1]["messages"][-1])
+    assert code == 0
+    assert ".orchestrator/worktrees/T-02" in where  # the Bash tool ran in T-02's worktree
+    assert not (tmp_path / "a.txt").exists() and not (tmp_path / "seen.txt").exists()
+
+    def show(name: str) -> str:
+        done = subprocess.run(["git", "show", f"orchestrator/integration:{name}"], cwd=tmp_path, capture_output=True)
+        return done.stdout.decode()
+
+    assert show("a.txt") == "from-claude\n" and show("seen.txt") == "from-claude\n"
+    meta, _ = result(tmp_path, "agent-01")
+    assert meta["branch"] == "orchestrator/integration-T-01" and "a.txt" in meta["diffstat"]

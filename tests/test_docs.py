@@ -127,6 +127,10 @@ def fresh_copy(snapshot: Path, where: Path) -> Path:
     shutil.copytree(snapshot, repo, symlinks=True)
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    # A checkout has a commit: a plan with isolation: worktree starts its worktrees from it.
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "checkout"], cwd=repo, check=True
+    )
     return repo
 
 
@@ -138,6 +142,9 @@ def block_env(home: Path) -> dict[str, str]:
     }
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env["HOME"] = str(home)
+    # A reader's machine has a git identity (an example commits an edit, as its reader would).
+    for name, value in (("NAME", "Docs Reader"), ("EMAIL", "reader@example.org")):
+        env[f"GIT_AUTHOR_{name}"] = env[f"GIT_COMMITTER_{name}"] = value
     home.mkdir(parents=True, exist_ok=True)
     return env
 
@@ -311,6 +318,8 @@ def test_example_plan_survives_its_status_sections(name: str, tmp_path: Path) ->
     """
     folder = tmp_path / name
     shutil.copytree(ROOT / "examples" / name, folder, symlinks=True)
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "example"]):  # (isolation: worktree needs one)
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=folder, check=True)
     plan_file = folder / ".orchestrator" / "master_plan.md"
     text = plan_file.read_text(encoding="utf-8")
     assert "\nstatus_blocks: false\n" in text  # kept in git: a run leaves it alone (tested below)
@@ -329,9 +338,6 @@ def test_running_the_examples_changes_no_tracked_file(snapshot: Path, tmp_path: 
     """``orchestrator run examples/<name>`` from a checkout leaves ``git status`` clean: results go
     to ignored files, and the plans (``status_blocks: false``) are not rewritten."""
     repo = fresh_copy(snapshot, tmp_path)
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "checkout"], cwd=repo, check=True
-    )
     env = block_env(tmp_path / "home")
     for name in EXAMPLES:
         ran = subprocess.run(

@@ -3,9 +3,10 @@
 Each command lives beside its kind (``plans``, ``running``, ``skill``); this module puts them in
 one parser and turns what they raise into one line and an exit code (``vocabulary.ExitCode``):
 0 ok (``status``, ``graph`` and ``aggregate`` whatever the tasks' states); 1 ``run`` had a task
-fail or be skipped, or the one agent call of ``plan`` or ``aggregate --agent`` failed; 2 bad plan
-or usage, or a workspace file the system refuses; 3 another run, render, reset or aggregate
-holds the workspace; 130 interrupted.
+fail or be skipped, or the one agent call of ``plan`` or ``aggregate --agent`` failed, or
+``merge`` met a conflict (nothing changed); 2 bad plan or usage, a workspace file the system
+refuses, or git refusing what a worktree or ``merge`` needed; 3 another run, render, reset,
+aggregate, merge or prune holds the workspace; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from orchestrator.cli import doctor, plans, queue, running, skill, watching
+    from orchestrator.cli import doctor, plans, queue, running, skill, watching, worktrees
 
     parser = Parser(
         prog="orchestrator",
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"orchestrator {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (plans, running, queue, watching, skill, doctor):
+    for module in (plans, running, queue, watching, worktrees, skill, doctor):
         module.register(sub)
     return parser
 

@@ -7,12 +7,13 @@ An executor owns everything about its processes: starting them, their process gr
 clock and inactivity limits, stopping and reaping them on every path, and finding what a dead
 runner left behind. The runner never sees a pid; it journals the ``handle`` an executor gives it
 and hands it back after a crash. ``LocalExecutor`` runs processes on this machine;
-``FakeExecutor`` runs none, for tests and demos. The ones to come fit the same two methods:
+``FakeExecutor`` runs none, for tests and demos. ``WorktreeExecutor`` wraps another for the
+tasks with ``isolation: worktree``: ``run`` makes (or finds again, after a crash) the task's
+worktree from the integration branch and the branches of ``launch.upstream``, runs the launch
+there (``cwd`` replaced), commits what the attempt changed, and says so in its handle and its
+``ProcessRun.work``; ``settle`` stops a dead runner's processes and keeps every worktree. The
+ones to come fit the same two methods:
 
-- a git worktree per task: ``run`` makes (or finds again, after a crash) the task's worktree
-  from the base commit and the branches of ``launch.upstream``, runs the launch there as
-  ``LocalExecutor`` does (``cwd`` replaced), commits what the attempt changed, and says so in
-  its handle; ``settle`` stops a dead runner's processes and keeps every worktree.
 - a cluster (Dask): ``run`` submits the launch and awaits its future; the handle names the
   future's key, so that ``settle`` can cancel what a dead runner left.
 """
@@ -25,6 +26,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
+
+from orchestrator.git.work import Work
 
 Handle = Mapping[str, Any]  # JSON-able: where an attempt runs, in its executor's own words
 StartCallback = Callable[[Handle], None]
@@ -67,6 +70,7 @@ class ProcessRun:
     stdout_bytes: int = 0
     stderr_bytes: int = 0
     simulated: bool = False  # no process ran (``FakeExecutor``): whatever it "did" is made up
+    work: Work | None = None  # in a worktree (``WorktreeExecutor``): its branch, commit and diffstat
 
     @property
     def ok(self) -> bool:

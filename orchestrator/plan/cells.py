@@ -54,6 +54,7 @@ COLUMN_ALIASES: dict[str, str] = {
     "access": "access",
     "permissions": "access",
     "command": "command",
+    "isolation": "isolation",
     "cmd": "command",
     "shell command": "command",
 }

@@ -204,13 +204,21 @@ class ReadyQueue:
             heapq.heapify(self._heap)
         return sorted(doomed, key=lambda node: self._key[node][2])
 
-    def add(self, task_id: str, priority: int, order: int) -> str | None:
-        """Queue a task added while the queue runs (its node and edges already in the graph):
-        ``None`` when it waits for or starts after its dependencies, or the dependency that will
-        never complete (it failed or was given up on: the task is then finished too)."""
-        self._selected.add(task_id)
-        self._key[task_id] = (priority, -1.0, order)
-        return self._settle(task_id)
+    def add(self, node: str, *, priority: int, order: int) -> str | None:
+        """A task added to the plan while it runs (``orchestrator add``, a merge's resolution
+        task), its edges in the graph already: it waits for its dependencies like any other, and
+        each dependent not finished now waits for it too. Returns the dependency that will never
+        complete (failed, given up on, not in this run), if one does: the task is finished then."""
+        self._selected.add(node)
+        self._key[node] = (priority, -1.0, order)
+        blocker = self._settle(node)
+        for child in self._graph.successors(node):
+            if child in self._waiting and child not in self._finished:
+                self._waiting[child] += 1
+                if any(item[1] == child for item in self._heap):  # ready a moment ago: not any more
+                    self._heap = [item for item in self._heap if item[1] != child]
+                    heapq.heapify(self._heap)
+        return blocker
 
     def _settle(self, task_id: str) -> str | None:
         """Count what ``task_id`` waits for and queue it if nothing; or the dependency that dooms it."""

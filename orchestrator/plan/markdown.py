@@ -254,8 +254,9 @@ def _unclosed_fence(tokens: list[Token], lines: list[str]) -> int | None:
     return None
 
 
-def _split_row(line: str) -> list[str]:
-    """GFM cell split on unescaped pipes (GFM splits inside code spans too)."""
+def split_row(line: str) -> list[str]:
+    """GFM cell split on unescaped pipes (GFM splits inside code spans too); the cells as they
+    are written (escapes kept, spaces around them too)."""
     text = line.strip()
     if "\\" not in text:
         cells = text.split("|")
@@ -310,13 +311,13 @@ def tables_in(tokens: list[Token], lines: list[str]) -> list[Table]:
         while index < end - 1:
             header = lines[index]
             if "|" in header and "-" in lines[index + 1]:
-                header_cells = _split_row(header)
-                delimiter = _split_row(lines[index + 1])
+                header_cells = split_row(header)
+                delimiter = split_row(lines[index + 1])
                 if len(header_cells) == len(delimiter) and _is_delimiter(delimiter):
                     table = Table([_cell(c) for c in header_cells], index + 1, [])
                     row = index + 2
                     while row < end and "|" in (source := lines[row]):
-                        cells = _split_row(source)
+                        cells = split_row(source)
                         # _cell's unescaping only matters in a row that has a backslash
                         table.rows.append(
                             (row + 1, [_cell(c) for c in cells] if "\\" in source else [c.strip() for c in cells])

@@ -34,6 +34,7 @@ class Task:
     backend: str | None = None
     command: str | None = None  # a Command cell: what a shell task runs (it never runs its description)
     access: str | None = None  # an Access cell: "read" or "edit" (``settings.access_settings``)
+    isolation: str | None = None  # an Isolation cell: "none" or "worktree"
     tags: tuple[str, ...] = ()
     details: str | None = None
     line: int = 0
@@ -108,6 +109,8 @@ class Plan:
             changes["retries"] = task.retries
         if task.backend:
             changes["backend"] = task.backend
+        if task.isolation:
+            changes["isolation"] = task.isolation
         if task.access:
             changes.update(access_settings(changes.get("backend", settings.backend), task.access))
         return settings.replace(**changes) if changes else settings

@@ -41,8 +41,8 @@ from orchestrator.plan.settings import ACCESS_WORDS, SETTING_NAMES, parse_durati
 
 _REQUEST_KEYS = ("original request", "request", "user request")
 _GOAL_KEYS = ("goal definition", "goal", "goals")
-_TASKS_KEYS = ("task decomposition", "tasks", "task list", "task breakdown", "task table")
-_DETAILS_KEYS = ("task details", "details")
+TASKS_KEYS = ("task decomposition", "tasks", "task list", "task breakdown", "task table")
+DETAILS_KEYS = ("task details", "details")
 
 
 class _Collector:
@@ -127,7 +127,7 @@ def parse_plan(text: str, path: str | Path = PLAN_FILE, *, book: Book | None = N
     request = _section_text(document, document.section(*_REQUEST_KEYS))
     goal = _section_text(document, document.section(*_GOAL_KEYS))
     rows = _parse_tasks(document, out)
-    details = _parse_details(document, document.section(*_DETAILS_KEYS), list(rows), out)
+    details = _parse_details(document, document.section(*DETAILS_KEYS), list(rows), out)
     for task_id, body in details.items():
         rows[task_id]["details"] = body
     assignment = assign([Row(task_id, row["agent"], row["line"]) for task_id, row in rows.items()], book or Book())
@@ -174,7 +174,7 @@ def _section_text(document: Document, section: Section | None) -> str:
 
 
 def _parse_tasks(document: Document, out: _Collector) -> dict[str, dict[str, Any]]:
-    section = document.section(*_TASKS_KEYS)
+    section = document.section(*TASKS_KEYS)
     if section is None:
         out.add(
             1,
@@ -312,6 +312,12 @@ def _task_from_row(row: dict[str, str], extra: dict[str, str], line: int, out: _
             fields["access"] = ACCESS_WORDS[access]
         else:
             out.add(line, f"{task_id}: unknown access '{row['access']}'", "use read (it changes nothing) or edit")
+    isolation = clean(row["isolation"]).lower() if "isolation" in row else ""
+    if isolation and isolation not in {"-", "—", "default"}:
+        if isolation in {"none", "worktree"}:
+            fields["isolation"] = isolation
+        else:
+            out.add(line, f"{task_id}: unknown isolation '{row['isolation']}'", "use worktree, or none")
     if fields["profile"] in {"-", "—", "none"}:
         fields["profile"] = None
     if fields["backend"] in {"-", "—", "none", "default"}:

@@ -238,6 +238,15 @@ def _choice(*choices: str) -> Callable[[object], str]:
     return parse
 
 
+def _branch(value: object) -> str:
+    """A branch name as git takes one (``git check-ref-format --branch`` says the rest, in
+    ``validate``): no spaces, none of ``~^:?*[\\``, no ``..``."""
+    text = _str(value)
+    if not text or re.search(r"[\s~^:?*\[\\]|\.\.|^[-/.]|[/.]$|\.lock$|@\{", text):
+        raise ValueError(f"{_shown(value)} is not a branch name")
+    return text
+
+
 def _parser(parse: Callable[[object], Any]) -> dict[str, Any]:
     return {"parse": parse}
 
@@ -284,6 +293,17 @@ class Settings:
     # The status table and graph written into master_plan.md; off for a plan kept in version
     # control, whose file a run should leave as it is.
     status_blocks: bool = field(default=True, metadata=_parser(_bool))
+    # Where a task works: none, in the project as it is (today's behaviour); worktree, in a git
+    # worktree of its own on its own branch, merged into ``integration_branch`` once it completes.
+    isolation: str = field(default="none", metadata=_parser(_choice("none", "worktree")))
+    # The branch completed tasks' branches are merged into, one at a time (each task's branch is
+    # ``<integration_branch>-<task id>``); ``orchestrator merge`` brings it into yours.
+    integration_branch: str = field(default="orchestrator/integration", metadata=_parser(_branch))
+    # A task whose branch conflicts with the integration branch: resolve, a resolution task is added
+    # to the plan; fail, the task fails with the conflict listed. Never resolved silently.
+    on_conflict: str = field(default="resolve", metadata=_parser(_choice("resolve", "fail")))
+    # A command run (by sh) on the integration branch after each merge; failing, it undoes the merge.
+    verify: str | None = field(default=None, metadata=_parser(_optional_str))
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

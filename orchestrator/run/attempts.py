@@ -75,6 +75,8 @@ class Outcome:
     run: ProcessRun
     result: AgentResult
     finished: float  # wall clock
+    merged: str | None = None  # what the merge queue did with its branch (``run/merges``)
+    added: tuple[str, ...] = ()  # tasks the merge queue added to the plan (a conflict's resolution)
 
 
 def build_launch(

@@ -167,7 +167,7 @@ class LiveQueue:
             prepared.selection.run.append(task_id)
             after = list(task.dependencies)
             self._emit("task_added", task=task_id, agent=task.agent, name=task.title, after=after)
-            blocker = scheduler.queue.add(task_id, task.priority, ours.order[task_id])
+            blocker = scheduler.queue.add(task_id, priority=task.priority, order=ours.order[task_id])
             if blocker is not None:
                 what = _GIVEN_UP.get(prepared.views[blocker].status, "did not run")
                 scheduler.recorder.not_run(task, TaskStatus.SKIPPED, f"upstream {blocker} {what}")

@@ -34,8 +34,11 @@ def check_plan(plan: Plan, workspace: Workspace, profiles: Profiles | None = Non
     seen_checks: set[tuple[str, str | None, str | None]] = set()
     plan_checks: dict[str, str | None] = {}
     found: dict[str, Backend] = {}  # one of each backend the tasks use
+    isolated: list[tuple[Task, str | None]] = []  # the tasks with isolation: worktree, and their cwd
     for task in plan.tasks.values():
         settings = profiles.settings_for(plan, task)
+        if settings.isolation == "worktree":
+            isolated.append((task, settings.cwd))
         name = settings.backend
         if name not in known:
             line = task.line if task.backend else 1
@@ -82,6 +85,7 @@ def check_plan(plan: Plan, workspace: Workspace, profiles: Profiles | None = Non
             problems.append(Problem(str(profile.path), 1, f"backend '{name}': {why}", "fix the profile"))
         else:
             problems.append(Problem(file, 1, f"backend '{name}': {why}", "set it in the frontmatter"))
+    problems += _isolation_problems(plan, workspace, isolated)
     if problems:
         # The same problem for many tasks is said once.
         unique = list({str(p): p for p in problems}.values())
@@ -180,6 +184,40 @@ def _cwd_problem(plan: Plan, workspace: Workspace) -> Problem | None:
         f"cwd '{cwd}': {where} {what}",
         "create that directory, or fix the path (it is relative to the project directory)",
     )
+
+
+def _isolation_problems(plan: Plan, workspace: Workspace, isolated: list[tuple[Task, str | None]]) -> list[Problem]:
+    """``isolation: worktree`` needs a git repository with a commit to start from, branch names
+    git takes, and the directory tasks run in inside the repository."""
+    if not isolated:
+        return []
+    from orchestrator.git.repo import git, rev, toplevel
+
+    file = plan.path.name
+    first = isolated[0][0]
+    line, where = (first.line, f"{first.id}: ") if first.isolation else (_setting_line(plan, "isolation"), "")
+    repo = toplevel(workspace.project_dir)
+    if repo is None:
+        message = f"{where}isolation: worktree needs a git repository, and {workspace.project_dir} is in none"
+        return [Problem(file, line, message, "run `git init` there and commit, or set isolation: none")]
+    if rev(repo, "HEAD") is None:
+        message = f"{where}isolation: worktree starts from a commit, and {repo} has none yet"
+        return [Problem(file, line, message, "commit once (git commit), then run")]
+    problems: list[Problem] = []
+    integration = plan.settings.integration_branch
+    for branch, task in ((integration, None), *((f"{integration}-{t.id}", t) for t, _ in isolated)):
+        if not git(["check-ref-format", "--branch", branch], repo, check=False).ok:
+            at = task.line if task is not None else _setting_line(plan, "integration_branch")
+            problems.append(Problem(file, at, f"'{branch}' is not a branch name git takes", "change the name"))
+            break
+    for task, cwd in isolated:
+        place = Path(os.path.normpath(workspace.project_dir / (cwd or ".")))
+        if os.path.commonpath([place, repo]) != str(repo):
+            message = f"{task.id}: cwd {place} is outside the repository {repo}"
+            hint = "a task in a worktree runs inside the repository: change cwd"
+            problems.append(Problem(file, _setting_line(plan, "cwd"), message, hint))
+            break
+    return problems
 
 
 def _setting_line(plan: Plan, name: str) -> int:

@@ -215,6 +215,10 @@ class Recorder:
             permission_denials=len(result.permission_denials) or None,
             logs=tuple(logs),
             simulated=run.simulated,
+            branch=run.work.branch if run.work else None,
+            commit=run.work.commit if run.work else None,
+            diffstat=(run.work.diffstat or None) if run.work else None,
+            merge=outcome.merged,
         )
         body = self._render_result(
             task=task,

@@ -42,6 +42,7 @@ from orchestrator.plan.model import Plan
 from orchestrator.run.admission import Admission
 from orchestrator.run.attempts import Launcher
 from orchestrator.run.live import LiveQueue
+from orchestrator.run.merges import isolate
 from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, load_checked, prepare
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.scheduler import Scheduler
@@ -303,19 +304,15 @@ def _scheduler(
     workspace: Workspace, executor: Executor, prepared: Prepared, recorder: Recorder, journal: journals.Journal
 ) -> Scheduler:
     plan = prepared.plan
-    profile_caps = {
-        name: profile.max_parallel
-        for name in {task.profile for task in plan.tasks.values() if task.profile}
-        if (profile := prepared.profiles.get(name)) is not None and profile.max_parallel is not None
-    }
     pause = Pause(workspace)
     admission = Admission(
         max_parallel=plan.settings.max_parallel,
-        profile_caps=profile_caps,
+        profile_caps=_profile_caps(prepared),
         backend_caps=plan.settings.backend_max_parallel,
         max_cost=plan.settings.max_cost,
         paused_until=pause.until,
     )
+    executor, merges = isolate(workspace, prepared, executor)  # isolation: worktree
     launcher = Launcher(workspace, plan, prepared.settings, prepared.profiles, executor, attempt_base_environment())
     return Scheduler(
         plan=plan,
@@ -333,7 +330,17 @@ def _scheduler(
         journal=journal,
         fail_fast=plan.settings.fail_fast,
         rng=random.Random(),
+        merges=merges,
     )
+
+
+def _profile_caps(prepared: Prepared) -> dict[str, int]:
+    """At most this many at once of each profile the plan's tasks use (those that set a cap)."""
+    return {
+        name: profile.max_parallel
+        for name in {task.profile for task in prepared.plan.tasks.values() if task.profile}
+        if (profile := prepared.profiles.get(name)) is not None and profile.max_parallel is not None
+    }
 
 
 async def _tick_every_second(reporter: Reporter) -> None:

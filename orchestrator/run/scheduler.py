@@ -28,6 +28,7 @@ from orchestrator.plan.settings import Settings
 from orchestrator.run import policy
 from orchestrator.run.admission import Admission, Slot
 from orchestrator.run.attempts import Attempt, Launcher, Outcome, Resumable
+from orchestrator.run.merges import MergeQueue
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.selection import fingerprint, upstream_of
 from orchestrator.state.journal import Journal
@@ -126,8 +127,10 @@ class Scheduler:
         journal: Journal,
         fail_fast: bool,
         rng: random.Random | None = None,
+        merges: MergeQueue | None = None,
     ) -> None:
         self.plan = plan
+        self.merges = merges  # with isolation: worktree, what merges each completed task's branch
         self.settings = settings
         self.signatures = signatures
         self.records = records  # the results a fingerprint reads: on disk at the start, then this run's
@@ -245,6 +248,8 @@ class Scheduler:
         with anyio.CancelScope() as attempt.scope:  # `orchestrator cancel` cancels it (``run.live``)
             try:
                 outcome = await self.launcher.run(attempt, on_start=started, on_line=line)
+                if self.merges is not None:  # its branch merged, one at a time, before it counts as complete
+                    outcome = await self.merges.land(outcome)
             except Exception as exc:  # a bug of ours (a parser, a callback): this task fails, not the run
                 outcome = self.launcher.internal_error(attempt, exc)
             self.inbox.put(outcome)
@@ -276,6 +281,8 @@ class Scheduler:
             self.sessions.pop(task.id, None)  # a session that could not be continued: start afresh
         if isinstance(decision, policy.Complete):
             self.records[task.id] = self.recorder.completed(outcome, decision.warning)
+            if self.merges is not None and outcome.added:  # a conflict's resolution task: its dependents wait
+                self.merges.adopt(outcome.added, self.queue)
             for child in self.queue.complete(task.id):
                 self.recorder.ready(child)
         elif isinstance(decision, policy.Retry):

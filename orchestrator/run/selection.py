@@ -39,6 +39,8 @@ def settings_signature(settings: Settings, extra: str = "") -> str:
     data = {name: getattr(settings, name) for name in _FINGERPRINT_SETTINGS}
     if settings.tools is not None:  # only when set: results of plans without it stay up to date
         data["tools"] = settings.tools
+    if settings.isolation != "none":  # likewise: where the task works changes what it builds on
+        data["isolation"] = settings.isolation
     return json.dumps(data, sort_keys=True, default=list) + extra
 
 

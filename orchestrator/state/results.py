@@ -45,6 +45,12 @@ class ResultRecord:
     permission_denials: int | None = None
     logs: tuple[str, ...] = ()
     simulated: bool = False  # made by the fake executor: no process ran
+    # With isolation: worktree, the task's work: its branch, the commit its attempt left there,
+    # ``git diff --stat`` since the branch left the integration branch, and what its merge did.
+    branch: str | None = None
+    commit: str | None = None
+    diffstat: str | None = None
+    merge: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # keys a person or a newer version added
 
     @property
@@ -107,6 +113,10 @@ class ResultRecord:
             permission_denials=_int(data.get("permission_denials")),
             logs=tuple(str(item) for item in logs) if isinstance(logs, list) else (),
             simulated=data.get("simulated") is True,
+            branch=_text(data.get("branch")),
+            commit=_text(data.get("commit")),
+            diffstat=_text(data.get("diffstat")),
+            merge=_text(data.get("merge")),
             extra={k: v for k, v in data.items() if k not in known},
         )
 

@@ -1,0 +1,135 @@
+"""The commands of ``isolation: worktree``: ``merge`` (the integration branch into yours, when you
+ask) and ``worktrees`` (each task's worktree: task, branch, state, disk use; ``prune``)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from orchestrator.cli.output import Commands, add_command, add_directory, emit_json
+from orchestrator.errors import UsageError
+from orchestrator.state.workspace import DEFAULT_DIR, Workspace
+from orchestrator.vocabulary import ExitCode
+
+if TYPE_CHECKING:  # (imported when a command needs it)
+    from orchestrator.git.worktrees import Trees
+
+
+def _size(count: int) -> str:
+    """``1536`` -> ``"1.5 KiB"``."""
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"  # pragma: no cover
+
+
+def _trees(workspace: Workspace) -> Trees:
+    from orchestrator.git.worktrees import Trees
+
+    plan = workspace.load_plan()
+    return Trees.of(workspace.project_dir, workspace.root, plan.settings.integration_branch)
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from orchestrator.git.merging import merge_into_checkout
+    from orchestrator.state.lock import WorkspaceLock
+
+    if args.ff_only and args.no_ff:
+        raise UsageError("--ff-only and --no-ff cannot be combined")
+    workspace = Workspace.find(args.directory)
+    trees = _trees(workspace)
+    mode = "ff" if args.ff_only else "no-ff" if args.no_ff else "auto"
+    with WorkspaceLock(workspace.lock_file, workspace.root.name):  # not while a run merges into it
+        done = merge_into_checkout(trees, mode)
+    data = {
+        "ok": not done.conflicts,
+        "branch": done.branch,
+        "integration_branch": trees.integration,
+        "how": done.how,
+        "commit": done.commit,
+        "conflicts": done.conflicts,
+    }
+    if args.json:
+        emit_json(data)
+    elif done.conflicts:
+        print(
+            f"{trees.integration} conflicts with {done.branch} in {', '.join(done.conflicts)}: nothing was changed"
+            f" — merge it by hand (git merge {trees.integration}) and resolve them"
+        )
+    elif done.how == "up to date":
+        print(f"{done.branch} already has everything on {trees.integration}")
+    else:
+        print(f"merged {trees.integration} into {done.branch} ({done.how}): now at {done.commit[:12]}")
+    return ExitCode.FAILED if done.conflicts else ExitCode.OK
+
+
+def cmd_worktrees(args: argparse.Namespace) -> int:
+    words = list(args.words)
+    prune = bool(words) and words[0] == "prune"
+    if prune:
+        words.pop(0)
+    if len(words) > 1:
+        raise UsageError(f"worktrees: unexpected {' '.join(words[1:])} — use `orchestrator worktrees [prune] [DIR]`")
+    workspace = Workspace.find(words[0] if words else DEFAULT_DIR)
+    trees = _trees(workspace)
+    if prune:
+        return _prune(workspace, trees, args.json)
+    listed = trees.listing()
+    rows = [
+        {"task": t.task, "branch": t.branch, "state": t.state, "bytes": t.bytes, "path": workspace.relative(t.path)}
+        for t in listed
+    ]
+    if args.json:
+        emit_json({"ok": True, "integration_branch": trees.integration, "worktrees": rows})
+        return ExitCode.OK
+    if not rows:
+        print(f"no worktrees in {workspace.relative(trees.directory)}")
+        return ExitCode.OK
+    print(f"{'TASK':<16} {'BRANCH':<40} {'STATE':<11} {'DISK':>10}  PATH")
+    for row in rows:
+        task = row["task"] or "(integration)"
+        size = _size(int(row["bytes"] or 0))
+        print(f"{task:<16} {row['branch'] or '-':<40} {row['state']:<11} {size:>10}  {row['path']}")
+    return ExitCode.OK
+
+
+def _prune(workspace: Workspace, trees: Trees, as_json: bool) -> int:
+    from orchestrator.state.lock import WorkspaceLock
+
+    with WorkspaceLock(workspace.lock_file, workspace.root.name):  # never under a running run
+        removed, freed = trees.prune()
+    kept = [t for t in trees.listing() if t.task is not None]
+    if as_json:
+        emit_json(
+            {
+                "ok": True,
+                "removed": [{"task": t.task, "branch": t.branch, "bytes": t.bytes} for t in removed],
+                "kept": [{"task": t.task, "branch": t.branch, "state": t.state} for t in kept],
+                "freed_bytes": freed,
+            }
+        )
+        return ExitCode.OK
+    for tree in removed:
+        print(f"removed {workspace.relative(tree.path)} ({tree.task or 'integration'}, {_size(tree.bytes)})")
+    for tree in kept:
+        print(f"kept {workspace.relative(tree.path)}: {tree.state}")
+    print(f"freed {_size(freed)}")
+    return ExitCode.OK
+
+
+def register(sub: Commands[argparse.ArgumentParser]) -> None:
+    p = add_command(
+        sub, "merge", cmd_merge, "bring the integration branch into your branch (only onto a clean working tree)"
+    )
+    add_directory(p)
+    p.add_argument("--ff-only", action="store_true", help="fast-forward only: refuse when a merge commit is needed")
+    p.add_argument("--no-ff", action="store_true", help="always make a merge commit")
+    p = add_command(
+        sub,
+        "worktrees",
+        cmd_worktrees,
+        "list the task worktrees (task, branch, state, disk use); `worktrees prune` removes the merged ones",
+    )
+    p.add_argument("words", nargs="*", metavar="[prune] [DIR]", help="prune: remove the merged, clean worktrees")

@@ -1,0 +1,66 @@
+"""``WorktreeExecutor``: the tasks with ``isolation: worktree`` run in a git worktree of their own.
+
+It wraps the executor that runs the processes (``LocalExecutor``) and adds only git around each
+attempt of an isolated task: before it, the task's worktree is made or found again
+(``Trees.open``: after a kill -9, the one the interrupted attempt worked in, as it was left), and
+the launch's directory is moved into it (the project's place in the repository, kept); after
+it, everything the attempt changed is committed with a message naming the task (``Trees.finish``),
+and the ``ProcessRun`` says what is on the branch (``work``). Other tasks pass straight through.
+
+Its processes are the wrapped executor's, under its name: a dead runner's attempts are settled
+as that executor settles them, and no worktree is ever removed here. Git runs in worker threads,
+each call waited for: a cancelled attempt's worktree is left as it is, for the next run to commit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Mapping, Sequence
+from typing import ClassVar
+
+import anyio
+
+from orchestrator.errors import GitError
+from orchestrator.executors.base import Executor, Handle, Launch, Leftover, LineCallback, ProcessRun, StartCallback
+from orchestrator.git.worktrees import Trees
+
+
+class WorktreeExecutor(Executor):
+    name: ClassVar[str] = "local"  # its processes are the wrapped executor's (a LocalExecutor)
+    runs_here: ClassVar[bool] = True
+
+    def __init__(self, inner: Executor, trees: Trees, isolated: Collection[str], titles: Mapping[str, str]) -> None:
+        """``isolated``: the tasks that run in a worktree; ``titles``: each one's title, for its commits."""
+        self.inner = inner
+        self.trees = trees
+        self.isolated = set(isolated)
+        self.titles = dict(titles)
+
+    async def run(
+        self, launch: Launch, *, on_start: StartCallback | None = None, on_line: LineCallback | None = None
+    ) -> ProcessRun:
+        task = launch.task
+        if task not in self.isolated:
+            return await self.inner.run(launch, on_start=on_start, on_line=on_line)
+        upstream = [dep for dep in launch.upstream if dep in self.isolated]
+        try:
+            tree = await anyio.to_thread.run_sync(self.trees.open, task, upstream)
+            cwd = self.trees.inside(launch.cwd, tree)
+        except (GitError, OSError) as exc:
+            return ProcessRun(None, None, 0.0, start_error=f"its worktree: {exc}")
+
+        def started(handle: Handle) -> None:
+            if on_start is not None:
+                on_start({**handle, "worktree": str(tree), "branch": self.trees.branch(task)})
+
+        run = await self.inner.run(dataclasses.replace(launch, cwd=cwd), on_start=started, on_line=on_line)
+        message = f"{task}: {self.titles.get(task, task)} (attempt {launch.attempt})"
+        with anyio.CancelScope(shield=True):
+            work = await anyio.to_thread.run_sync(self.trees.finish, task, message)
+        return dataclasses.replace(run, work=work)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def settle(self, leftovers: Sequence[Leftover], *, grace: float, wait: bool) -> list[str]:
+        return await self.inner.settle(leftovers, grace=grace, wait=wait)

@@ -1,0 +1,179 @@
+"""Merges: a task's branch into the integration branch (in the integration worktree, never the
+person's checkout), undone when ``verify`` fails; and ``orchestrator merge``, the integration
+branch into the person's branch, only when asked and only onto a clean working tree.
+
+A conflict is never resolved here: it is read (the files, the conflicting hunks with both sides,
+the commits on each side), the merge aborted, and the caller decides (a resolution task, or the
+task fails with the conflict listed).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator.errors import GitError, UsageError
+from orchestrator.git.repo import (
+    branch_exists,
+    changes,
+    conflict_at,
+    git,
+    identity,
+    is_ancestor,
+    merging,
+    rev,
+    unmerged,
+)
+from orchestrator.git.worktrees import Trees
+
+HUNKS_CAP = 20_000  # characters of conflicting hunks a resolution task's brief holds
+_CONTEXT = 3  # lines shown around each conflicting hunk
+_BEGIN, _END = re.compile(r"^<{7}( |$)"), re.compile(r"^>{7}( |$)")
+
+
+@dataclass(frozen=True, slots=True)
+class Merged:
+    before: str  # the integration branch before the merge
+    after: str  # and after (the same: nothing was left to merge)
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    files: list[str]
+    hunks: str  # each conflicting hunk with both sides between git's markers, a little context around
+    ours: list[str] = field(default_factory=list)  # the integration branch's commits since the two parted
+    theirs: list[str] = field(default_factory=list)  # the task branch's
+
+    def listed(self) -> str:
+        return ", ".join(self.files)
+
+
+def merge_branch(trees: Trees, branch: str, message: str) -> Merged | Conflict:
+    """Merge ``branch`` into the integration branch, a merge commit; a conflict is read and the
+    merge aborted (the integration branch is as it was)."""
+    path = trees.integration_path
+    before = rev(path, "HEAD")
+    assert before is not None
+    if is_ancestor(path, branch, "HEAD"):
+        return Merged(before, before)
+    args = [*identity(path), "merge", "--no-ff", "--no-verify", "--no-edit", "-q", "-m", message, branch]
+    done = git(args, path, check=False)
+    if done.ok:
+        return Merged(before, rev(path, "HEAD") or before)
+    if not merging(path):
+        raise GitError(f"git merge {branch}: {done.last_line()}")
+    files = unmerged(path)
+    ours, theirs = _log(path, "MERGE_HEAD", "HEAD"), _log(path, "HEAD", "MERGE_HEAD")
+    conflict = Conflict(files, conflict_hunks(path, files), ours, theirs)
+    git(["merge", "--abort"], path)
+    return conflict
+
+
+def undo(trees: Trees, before: str) -> None:
+    """Put the integration branch back where it was before a merge (a failed ``verify``)."""
+    git(["reset", "--hard", "-q", before], trees.integration_path)
+
+
+def tidy(trees: Trees) -> None:
+    """What ``verify`` changed in the integration worktree's tracked files goes: it is no task's
+    work, and the next merge needs a clean tree."""
+    if changes(trees.integration_path, untracked=False):
+        git(["reset", "--hard", "-q", "HEAD"], trees.integration_path)
+
+
+def _log(path: Path, since: str, until: str) -> list[str]:
+    done = git(["log", "--oneline", "--no-decorate", "-n", "20", f"{since}..{until}"], path, check=False)
+    return done.out.splitlines()
+
+
+def conflict_hunks(tree: Path, files: list[str]) -> str:
+    """The conflicting hunks of ``files`` in ``tree`` as git left them (both sides between its
+    markers), a few lines of context around each, under a heading per file; at most ``HUNKS_CAP``."""
+    parts: list[str] = []
+    for name in files:
+        try:
+            lines = (tree / name).read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            parts.append(f"--- {name}: (deleted on one side, changed on the other)")
+            continue
+        shown: list[str] = []
+        index = 0
+        while index < len(lines):
+            if not _BEGIN.match(lines[index]):
+                index += 1
+                continue
+            end = index
+            while end < len(lines) and not _END.match(lines[end]):
+                end += 1
+            start, stop = max(0, index - _CONTEXT), min(len(lines), end + 1 + _CONTEXT)
+            shown.append(f"@@ lines {start + 1}-{stop} @@")
+            shown += lines[start:stop]
+            index = end + 1
+        parts.append(f"--- {name}\n" + ("\n".join(shown) if shown else "(a conflict of the whole file)"))
+    text = "\n\n".join(parts)
+    if len(text) > HUNKS_CAP:
+        text = text[:HUNKS_CAP] + "\n[... cut: run `git diff` in the worktree for the rest]"
+    return text
+
+
+def conflict_markers(trees: Trees, branch: str) -> list[str]:
+    """Files the branch changed that still hold a conflict (a ``<<<<<<<``, ``=======``,
+    ``>>>>>>>`` run of lines), as ``file:line``: a resolution left half done is not merged."""
+    path = trees.integration_path
+    done = git(["diff", "--name-only", "--diff-filter=AM", f"HEAD...{branch}"], path, check=False)
+    found: list[str] = []
+    for name in done.out.splitlines():
+        shown = git(["show", f"{branch}:{name}"], path, check=False)
+        if not shown.ok:
+            continue
+        line = conflict_at(shown.out)
+        if line is not None:
+            found.append(f"{name}:{line}")
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class UserMerge:
+    branch: str  # the person's branch
+    how: str  # "fast-forward", "merge commit" or "up to date"
+    commit: str
+    conflicts: list[str] = field(default_factory=list)  # set: nothing was changed
+
+
+def merge_into_checkout(trees: Trees, mode: str) -> UserMerge:
+    """``orchestrator merge``: the integration branch into the branch checked out in the person's
+    checkout. ``mode``: ``ff`` (fast-forward or nothing), ``no-ff`` (always a merge commit) or
+    ``auto`` (a fast-forward when it can be, else a merge commit). Refused (``UsageError``) on a
+    working tree with uncommitted changes to tracked files, or a detached HEAD. A conflict
+    aborts the merge: the checkout is left exactly as it was, and the files are listed."""
+    repo, integration = trees.repo, trees.integration
+    if not branch_exists(repo, integration):
+        raise UsageError(f"no branch {integration} yet: run the plan first (its tasks need isolation: worktree)")
+    head = git(["symbolic-ref", "-q", "--short", "HEAD"], repo, check=False)
+    if not head.ok:
+        raise UsageError(f"{repo}: HEAD is detached — check out the branch to merge {integration} into, then run again")
+    branch = head.out.strip()
+    dirty = changes(repo, untracked=False)
+    if dirty or merging(repo):
+        raise UsageError(
+            f"{repo}: your working tree has uncommitted changes ({len(dirty)} file{'s' if len(dirty) != 1 else ''})"
+            f" — commit them, then run `orchestrator merge` again; nothing was changed"
+        )
+    if is_ancestor(repo, integration, "HEAD"):
+        return UserMerge(branch, "up to date", rev(repo, "HEAD") or "")
+    fast = is_ancestor(repo, "HEAD", integration)
+    if mode == "ff" and not fast:
+        raise UsageError(f"{branch} cannot be fast-forwarded to {integration}: use --no-ff for a merge commit")
+    flag = {"ff": "--ff-only", "no-ff": "--no-ff"}.get(mode, "--ff")
+    message = f"Merge {integration} (orchestrator)"
+    done = git([*identity(repo), "merge", flag, "--no-edit", "-q", "-m", message, integration], repo, check=False)
+    if not done.ok:
+        files = unmerged(repo)
+        if merging(repo):
+            git(["merge", "--abort"], repo)
+        if not files:
+            raise GitError(f"git merge {integration}: {done.last_line()}")
+        return UserMerge(branch, "conflict", rev(repo, "HEAD") or "", files)
+    how = "fast-forward" if fast and mode != "no-ff" else "merge commit"
+    return UserMerge(branch, how, rev(repo, "HEAD") or "")

@@ -1,0 +1,268 @@
+"""The worktrees of a workspace: one per task that runs with ``isolation: worktree``, on its own
+branch, and one for the integration branch the merge queue merges into. None of them is the
+person's checkout, which nothing here changes (its HEAD is read, once, as the run's base).
+
+    .orchestrator/worktrees/<task id>/     branch <integration_branch>-<task id>
+    .orchestrator/worktrees/.integration/  branch <integration_branch>
+
+A task's worktree is made the first time the task runs: from the integration branch (the base
+commit plus every task merged so far, its upstream tasks among them), then each upstream branch
+not merged yet (a resolution task's: its conflict is left there to resolve). Before every later
+attempt it is found again as it was left, a kill -9 included: what an interrupted attempt left
+uncommitted is committed for it, and the integration branch merged in (what a rerun builds on).
+After each attempt everything in it is committed, with a message naming the task (``finish``).
+No worktree with uncommitted or unmerged work is removed: ``prune`` takes only merged ones.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.errors import GitError
+from orchestrator.git.repo import (
+    branch_exists,
+    changes,
+    commit_all,
+    conflict_at,
+    diffstat,
+    git,
+    identity,
+    is_ancestor,
+    merging,
+    rev,
+    toplevel,
+    unmerged,
+)
+from orchestrator.git.work import Work
+from orchestrator.state import store
+
+_MAKING = threading.Lock()
+INTEGRATION_DIR = ".integration"  # (no task id starts with a dot)
+STATES = ("clean", "dirty", "merged", "conflicted")
+
+
+@dataclass(frozen=True, slots=True)
+class Tree:
+    """One worktree of the workspace, as ``orchestrator worktrees`` lists it."""
+
+    task: str | None  # None: the integration branch's
+    path: Path
+    branch: str | None
+    state: str  # clean (committed, not merged yet), dirty, merged, conflicted
+    bytes: int
+
+
+class Trees:
+    """The worktrees of one workspace in the git repository of its project."""
+
+    def __init__(self, repo: Path, directory: Path, integration: str) -> None:
+        self.repo = repo  # the top of the person's checkout
+        self.directory = directory  # .orchestrator/worktrees
+        self.integration = integration
+
+    @classmethod
+    def of(cls, project_dir: Path, workspace_root: Path, integration: str) -> Trees:
+        repo = toplevel(project_dir)
+        if repo is None:
+            raise GitError(f"{project_dir} is not in a git repository (isolation: worktree needs one): run `git init`")
+        return cls(repo, workspace_root / "worktrees", integration)
+
+    def branch(self, task_id: str) -> str:
+        return f"{self.integration}-{task_id}"
+
+    def path(self, task_id: str) -> Path:
+        return self.directory / task_id
+
+    @property
+    def integration_path(self) -> Path:
+        return self.directory / INTEGRATION_DIR
+
+    def inside(self, directory: Path, tree: Path) -> Path:
+        """Where ``directory`` of the person's checkout is in ``tree``."""
+        try:
+            relative = directory.resolve().relative_to(self.repo.resolve())
+        except ValueError:
+            raise GitError(f"{directory} is outside the git repository {self.repo}: no worktree holds it") from None
+        return tree / relative
+
+    # --- a run ------------------------------------------------------------------------------------
+
+    def prepare(self) -> str:
+        """The run's base commit (the person's HEAD), with the integration branch and its worktree
+        made, or found again, and holding it."""
+        base = rev(self.repo, "HEAD")
+        if base is None:
+            raise GitError(f"{self.repo}: the repository has no commit yet: commit once, then run")
+        if not branch_exists(self.repo, self.integration):
+            git(["branch", self.integration, base], self.repo)
+        path = self._made(self.integration_path, self.integration, None)
+        if merging(path):  # a merge a dead runner left half-way
+            git(["merge", "--abort"], path)
+        if changes(path, untracked=False):
+            raise GitError(f"{path}: uncommitted changes on {self.integration} — commit or discard them, then run")
+        if not is_ancestor(path, base, "HEAD"):
+            if is_ancestor(path, "HEAD", base):
+                git(["merge", "--ff-only", "-q", base], path)
+            else:
+                if not self._merge(path, base, f"orchestrator: bring {base[:12]} into {self.integration}"):
+                    files = ", ".join(unmerged(path)) or "some files"
+                    git(["merge", "--abort"], path)
+                    raise GitError(
+                        f"{self.integration} and your HEAD conflict in {files} — merge them by hand"
+                        f" (`orchestrator merge` brings {self.integration} into your branch)"
+                    )
+        return base
+
+    def open(self, task_id: str, upstream: Sequence[str] = ()) -> Path:
+        """The worktree ``task_id`` runs in, made or found again and holding what it builds on;
+        raises ``GitError`` when that cannot be (nothing of it is lost)."""
+        path = self._made(self.path(task_id), self.branch(task_id), self.integration)
+        if merging(path):  # a resolution task mid-way: it goes on with the conflict as it is
+            return path
+        if changes(path):
+            commit_all(path, f"{task_id}: work left by an interrupted attempt")
+        for ref in (self.integration, *(self.branch(u) for u in upstream)):
+            if not branch_exists(self.repo, ref) or is_ancestor(path, ref, "HEAD"):
+                continue
+            if not self._merge(path, ref, f"{task_id}: merge {ref}"):
+                if ref != self.integration:
+                    return path  # an upstream branch in conflict: the task is to resolve it
+                files = unmerged(path)
+                git(["merge", "--abort"], path)
+                raise GitError(
+                    f"its branch {self.branch(task_id)} conflicts with {self.integration} in {', '.join(files)}"
+                    f" — resolve it in {path} (git merge {self.integration}), then run again"
+                )
+        return path
+
+    def finish(self, task_id: str, message: str) -> Work:
+        """Commit everything the attempt changed in ``task_id``'s worktree: its work, recorded."""
+        path, branch = self.path(task_id), self.branch(task_id)
+        try:
+            left = tuple(f for f in unmerged(path) if _conflicted(path / f)) if merging(path) else ()
+            if left:  # a resolution left half done stays as it is, mid-merge, to go on with
+                problem = f"the conflict is not resolved in {', '.join(left)}: resolve it in {path}, then run again"
+                return Work(branch, rev(path, "HEAD"), "", problem=problem, unresolved=left)
+            commit_all(path, message)
+            return Work(branch, rev(path, "HEAD"), diffstat(path, self.integration))
+        except (GitError, OSError) as exc:
+            return Work(branch, None, "", problem=f"its work could not be committed ({exc}); it is in {path}")
+
+    def _made(self, path: Path, branch: str, start: str | None) -> Path:
+        """The worktree at ``path`` on ``branch`` (made from ``start`` when the branch is new)."""
+        if (path / ".git").is_file():
+            return path
+        with _MAKING:  # one worktree made at a time: git's own metadata is shared by them all
+            return self._make(path, branch, start)
+
+    def _make(self, path: Path, branch: str, start: str | None) -> Path:
+        if (path / ".git").is_file():
+            return path
+        self._directory()
+        git(["worktree", "prune"], self.repo)  # a worktree somebody deleted by hand is forgotten
+        if branch_exists(self.repo, branch):
+            git(["worktree", "add", "-q", str(path), branch], self.repo)
+        else:
+            git(["worktree", "add", "-q", "-b", branch, str(path), start or "HEAD"], self.repo)
+        return path
+
+    def _directory(self) -> None:
+        """worktrees/, ignored by git as a whole: the person's `git status` does not list it."""
+        ignore = self.directory / ".gitignore"
+        if not ignore.exists():
+            self.directory.mkdir(parents=True, exist_ok=True)
+            store.write_text(ignore, "# Written by orchestrator: task worktrees are not part of your checkout.\n*\n")
+
+    @staticmethod
+    def _merge(path: Path, ref: str, message: str) -> bool:
+        """Merge ``ref`` into the branch of ``path`` (a merge commit); False on a conflict, which
+        is left in place."""
+        args = [*identity(path), "merge", "--no-ff", "--no-verify", "--no-edit", "-q", "-m", message, ref]
+        done = git(args, path, check=False)
+        if done.ok:
+            return True
+        if not merging(path):  # not a conflict: git refused for another reason
+            raise GitError(f"git merge {ref}: {done.last_line()}")
+        return False
+
+    # --- what is there ----------------------------------------------------------------------------
+
+    def listing(self) -> list[Tree]:
+        """Every worktree of this workspace, the integration branch's first."""
+        done = git(["worktree", "list", "--porcelain"], self.repo)
+        found: list[Tree] = []
+        mine = self.directory.resolve()
+        for block in done.out.split("\n\n"):
+            fields = dict(line.partition(" ")[::2] for line in block.splitlines() if line)
+            where = fields.get("worktree")
+            if not where or Path(where).resolve().parent != mine:
+                continue
+            path = Path(where)
+            branch = fields["branch"].removeprefix("refs/heads/") if "branch" in fields else None
+            task = None if path.name == INTEGRATION_DIR else path.name
+            found.append(Tree(task, path, branch, self._state(path, branch, task), disk_use(path)))
+        return sorted(found, key=lambda t: (t.task is not None, t.task or ""))
+
+    def _state(self, path: Path, branch: str | None, task: str | None) -> str:
+        if not path.is_dir():
+            return "missing"
+        if merging(path):
+            return "conflicted"
+        if changes(path):
+            return "dirty"
+        if task is None or branch is None:
+            return "clean"
+        if is_ancestor(path, "HEAD", self.integration):
+            return "merged"
+        tried = git(["merge-tree", "--write-tree", "--name-only", self.integration, "HEAD"], path, check=False)
+        return "conflicted" if tried.code == 1 else "clean"
+
+    def prune(self) -> tuple[list[Tree], int]:
+        """Remove the merged task worktrees (and their branches, every commit of which is in the
+        integration branch), and the integration branch's when nothing is left uncommitted there;
+        what was removed and the bytes freed. A worktree with any uncommitted or unmerged work
+        stays (git itself refuses to remove a dirty one: no ``--force`` is ever given)."""
+        removed: list[Tree] = []
+        freed = 0
+        trees = self.listing()
+        for tree in trees:
+            if tree.task is None:
+                continue
+            if tree.state != "merged":
+                continue
+            git(["worktree", "remove", str(tree.path)], self.repo)
+            if tree.branch and is_ancestor(self.repo, tree.branch, self.integration):
+                git(["branch", "-D", "-q", tree.branch], self.repo)
+            removed.append(tree)
+            freed += tree.bytes
+        left = [t for t in trees if t.task is not None and t not in removed]
+        for tree in trees:
+            if tree.task is None and tree.state == "clean" and not left:
+                git(["worktree", "remove", str(tree.path)], self.repo)
+                removed.append(tree)
+                freed += tree.bytes
+        git(["worktree", "prune"], self.repo)
+        return removed, freed
+
+
+def _conflicted(path: Path) -> bool:
+    try:
+        return conflict_at(path.read_text(encoding="utf-8", errors="replace")) is not None
+    except OSError:  # deleted on one side: whether that stands is for git to say
+        return False
+
+
+def disk_use(path: Path) -> int:
+    """Bytes ``path`` takes on disk (allocated blocks; links not followed)."""
+    total = 0
+    for root, dirs, files in os.walk(path, followlinks=False):
+        for name in (*dirs, *files):
+            try:
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+            except OSError:
+                continue
+    return total

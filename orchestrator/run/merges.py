@@ -1,0 +1,253 @@
+"""The merge queue of a run with ``isolation: worktree``: each completed task's branch merged into
+the integration branch, one at a time, before anything that depends on it starts.
+
+    attempt ends ──▶ Trees.finish (its work committed) ──▶ MergeQueue.land (one at a time):
+        no conflict markers left? ──▶ merge --no-ff into the integration worktree
+            ├─ merged ──▶ verify (if set) ──▶ ok: the task completes
+            │                              └─ fails: the merge is undone, the task fails with its output
+            └─ conflict (aborted: nothing merged)
+                 ├─ on_conflict: fail    ──▶ the task fails, the conflict listed
+                 └─ on_conflict: resolve ──▶ the task completes; a resolution task is written into
+                                              master_plan.md (its brief: both sides, the hunks) and
+                                              its dependents wait for it (``adopt``)
+
+``land`` runs on the attempt's own task, so a long ``verify`` holds up no other attempt; one
+lock makes the merges one at a time, in the order tasks complete, which is dependency order (a
+task starts only once all it depends on is merged). ``adopt`` runs on the loop's task: it is the
+only place a run's plan grows, and what the lead's living queue (``orchestrator add``) will share.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shlex
+
+import anyio
+
+from orchestrator.backends.base import AgentResult, tail
+from orchestrator.executors.base import Executor, Launch, Limits
+from orchestrator.executors.worktree import WorktreeExecutor
+from orchestrator.git.merging import Conflict, conflict_markers, merge_branch, tidy, undo
+from orchestrator.git.work import Work
+from orchestrator.git.worktrees import Trees
+from orchestrator.output.briefs import render_briefs
+from orchestrator.plan.cells import id_problem
+from orchestrator.plan.graph import ReadyQueue
+from orchestrator.plan.model import Task
+from orchestrator.plan.settings import Settings
+from orchestrator.run.attempts import Outcome
+from orchestrator.run.prepare import Prepared
+from orchestrator.run.selection import settings_signature
+from orchestrator.state.journal import attempt_environment
+from orchestrator.state.planrows import NewTask, add_task
+from orchestrator.state.status import TaskView
+from orchestrator.state.workspace import Workspace
+from orchestrator.vocabulary import ErrorClass, TaskStatus
+
+VERIFY_TAIL = 3000  # characters of a failed verify's output a task's failure shows
+
+
+def isolate(workspace: Workspace, prepared: Prepared, executor: Executor) -> tuple[Executor, MergeQueue | None]:
+    """The executor a run's attempts go to, and its merge queue: ``executor`` itself and none when
+    no task runs in a worktree (or no process runs: the fake executor)."""
+    isolated = {t for t, s in prepared.settings.items() if s.isolation == "worktree"}
+    if not isolated or not executor.runs_here:
+        return executor, None
+    plan = prepared.plan
+    trees = Trees.of(workspace.project_dir, workspace.root, plan.settings.integration_branch)
+    trees.prepare()
+    titles = {task.id: task.title for task in plan.tasks.values()}
+    wrapped = WorktreeExecutor(executor, trees, isolated, titles)
+    return wrapped, MergeQueue(workspace, prepared, trees, wrapped)
+
+
+class MergeQueue:
+    def __init__(self, workspace: Workspace, prepared: Prepared, trees: Trees, executor: WorktreeExecutor) -> None:
+        self.workspace = workspace
+        self.prepared = prepared
+        self.trees = trees
+        self.executor = executor
+        self._lock = anyio.Lock()
+
+    # --- on the attempt's task --------------------------------------------------------------------
+
+    async def land(self, outcome: Outcome) -> Outcome:
+        """``outcome`` once its task's branch is merged (or why it was not): a completed attempt
+        in a worktree only; any other outcome is as it was."""
+        work = outcome.run.work
+        if work is None or not outcome.result.completed:
+            return outcome
+        async with self._lock:
+            return await self._land(outcome, work)
+
+    async def _land(self, outcome: Outcome, work: Work) -> Outcome:
+        task, settings = outcome.attempt.task, outcome.attempt.settings
+        trees, integration = self.trees, self.trees.integration
+        if work.problem is not None:
+            return _failed(outcome, ErrorClass.CONFLICT if work.unresolved else ErrorClass.INTERNAL, work.problem)
+        where = trees.path(task.id)
+        left = await anyio.to_thread.run_sync(conflict_markers, trees, work.branch)
+        if left:
+            message = f"conflict markers are left in {', '.join(left)}: resolve them in {where}, then run again"
+            return _failed(outcome, ErrorClass.CONFLICT, message)
+        merged = await anyio.to_thread.run_sync(merge_branch, trees, work.branch, f"orchestrator: merge {task.id}")
+        if isinstance(merged, Conflict):
+            clash = f"its branch {work.branch} conflicts with {integration} in {merged.listed()}"
+            if settings.on_conflict == "fail":
+                kept = f"{clash}; nothing was merged, and its worktree ({where}) and branch are kept"
+                return _failed(outcome, ErrorClass.CONFLICT, kept)
+            added = await anyio.to_thread.run_sync(self._resolution, task, work, merged)
+            note = f"{clash}: resolution task {added} added to the plan"
+            return _noted(outcome, note, merged=f"conflict in {merged.listed()}: resolved by {added}", added=(added,))
+        if merged.after != merged.before and settings.verify:
+            try:
+                failure = await self._verify(outcome, settings)
+            except BaseException:  # cancelled: what was not verified is not left merged
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(undo, trees, merged.before)
+                raise
+            if failure is not None:
+                await anyio.to_thread.run_sync(undo, trees, merged.before)
+                message = f"verify `{settings.verify}` failed after merging {work.branch} (merge undone): {failure}"
+                return _failed(outcome, ErrorClass.VERIFY, message)
+        if merged.after == merged.before:
+            return dataclasses.replace(outcome, merged=f"nothing to merge: {integration} has all of it")
+        return dataclasses.replace(outcome, merged=f"merged into {integration} at {merged.after[:12]}")
+
+    async def _verify(self, outcome: Outcome, settings: Settings) -> str | None:
+        """Run ``verify`` in the integration worktree (the project's place in it); ``None`` when it
+        passes, else the end of what it wrote."""
+        attempt, ws = outcome.attempt, self.workspace
+        stem = ws.log_stem(attempt.task, attempt.number)
+        out, err = stem.with_name(stem.name + ".verify.out"), stem.with_name(stem.name + ".verify.err")
+        assert settings.verify is not None
+        launch = Launch(
+            attempt.task.id,
+            attempt.number,
+            ("sh", "-c", settings.verify),
+            self.trees.inside(ws.project_dir, self.trees.integration_path),
+            {**os.environ, **attempt_environment(ws.root, attempt.task.id, attempt.number)},
+            None,
+            out,
+            err,
+            Limits(timeout=settings.timeout, grace=settings.kill_grace, log_cap=settings.log_cap),
+        )
+        run = await self.executor.inner.run(launch)
+        await anyio.to_thread.run_sync(tidy, self.trees)
+        if run.ok:
+            return None
+        said = (tail(out, VERIFY_TAIL) + "\n" + tail(err, VERIFY_TAIL)).strip()
+        return f"{run.describe(launch.limits)}" + (f"\n{said[-VERIFY_TAIL:]}" if said else "")
+
+    def _resolution(self, task: Task, work: Work, conflict: Conflict) -> str:
+        """Write the task that resolves ``conflict`` into the plan; its id."""
+        plan = self.prepared.plan
+        taken = {t.lower() for t in plan.tasks}
+        new_id = f"{task.id}-merge"
+        number = 2
+        while new_id.lower() in taken or id_problem(new_id) is not None:
+            new_id = f"{task.id[:50]}-merge-{number}"
+            number += 1
+        dependents = tuple(t.id for t in plan.tasks.values() if task.id in t.dependencies)
+        by_hand = self.prepared.plan.settings.backend == "shell"
+        details = _resolution_brief(task, work, conflict, self.trees, by_hand=by_hand)
+        add_task(
+            self.workspace.plan_file,
+            NewTask(
+                new_id,
+                f"Merge {task.id}",
+                f"Resolve the conflicts between {task.id}'s branch and {self.trees.integration}",
+                (task.id,),
+                task.priority_name,
+                details,
+                dependents,
+            ),
+        )
+        return new_id
+
+    # --- on the loop's task -----------------------------------------------------------------------
+
+    def adopt(self, added: tuple[str, ...], queue: ReadyQueue) -> None:
+        """Tasks the merge queue wrote into the plan join this run: read from the plan file as it
+        is now (their agent ids given, their briefs rendered), into the run's plan, settings,
+        views, selection and ``queue``, with the dependents now waiting for them."""
+        prepared, ws = self.prepared, self.workspace
+        fresh = ws.load_plan()
+        render_briefs(fresh, ws)
+        plan = prepared.plan
+        for task_id in added:
+            task = fresh.tasks[task_id]
+            plan.tasks[task_id] = task
+            plan.order[task_id] = len(plan.order)
+            settings = prepared.profiles.settings_for(plan, task)
+            prepared.settings[task_id] = settings
+            prepared.signatures[task_id] = settings_signature(settings, prepared.profiles.signature(task))
+            prepared.views[task_id] = TaskView.of(task, TaskStatus.WAITING)
+            prepared.selection.run.append(task_id)
+            for dep in task.dependencies:
+                plan.graph.add_edge(dep, task_id)
+            for other in fresh.tasks.values():
+                if task_id in other.dependencies and other.id in plan.tasks:
+                    plan.tasks[other.id] = dataclasses.replace(plan.tasks[other.id], dependencies=other.dependencies)
+                    plan.graph.add_edge(task_id, other.id)
+                    prepared.views[other.id].dependencies = list(other.dependencies)
+            self.executor.titles[task_id] = task.title
+            if settings.isolation == "worktree":
+                self.executor.isolated.add(task_id)
+            queue.add(task_id, priority=task.priority, order=plan.order[task_id])
+
+
+def _failed(outcome: Outcome, error: ErrorClass, message: str) -> Outcome:
+    """The outcome of a completed attempt whose work could not be merged: the task fails."""
+    result = dataclasses.replace(outcome.result, completed=False, error_class=error, message=message)
+    return dataclasses.replace(outcome, result=result, merged=message)
+
+
+def _noted(outcome: Outcome, note: str, **changes: object) -> Outcome:
+    message = "; ".join(m for m in (outcome.result.message, note) if m)
+    result: AgentResult = dataclasses.replace(outcome.result, message=message)
+    return dataclasses.replace(outcome, result=result, **changes)  # type: ignore[arg-type]
+
+
+def _resolution_brief(task: Task, work: Work, conflict: Conflict, trees: Trees, *, by_hand: bool) -> str:
+    """What the resolution task is told: where, both sides, and every conflicting hunk (indented,
+    not fenced: a shell task runs its first fenced block). ``by_hand``: a shell plan, with no
+    agent to resolve it; its script passes once a person has resolved the conflict in the task's
+    worktree."""
+    files = " ".join(shlex.quote(f) for f in conflict.files)
+    script = (
+        "```bash\n"
+        "# No agent resolves this conflict in a shell plan: resolve it in this task's worktree\n"
+        f"# ({trees.directory}/<this task's id>), then run again.\n"
+        f"if git grep -n -E '^(<{{7}}|>{{7}})( |$)' -- {files}; then\n"
+        '  echo "the conflict is not resolved yet: resolve it in $PWD, then run again" >&2; exit 1\n'
+        "fi\n```\n\n"
+        if by_hand
+        else ""
+    )
+    hunks = "\n".join("    " + line for line in conflict.hunks.splitlines())
+    ours = "\n".join(f"- {line}" for line in conflict.ours) or "- (none listed)"
+    theirs = "\n".join(f"- {line}" for line in conflict.theirs) or "- (none listed)"
+    listed = ", ".join(f"`{f}`" for f in conflict.files)
+    return f"""{script}The work of {task.id} ({task.title}), on branch `{work.branch}`, conflicts with the integration
+branch `{trees.integration}` in: {listed}.
+
+You work in a git worktree where `{work.branch}` is being merged: the
+conflicting files hold git's markers. Resolve every conflict so that the intent of both sides is kept, remove every
+marker line, and check that the result works. Do not commit, and do not abort the merge: the
+orchestrator commits what you leave, and a file that still holds markers is not merged.
+
+**The integration branch's side** (`{trees.integration}`):
+
+{ours}
+
+**{task.id}'s side** (`{work.branch}`):
+
+{theirs}
+
+**The conflicting hunks** (between `<<<<<<<` and `=======` the integration branch's lines, then
+up to `>>>>>>>` {task.id}'s):
+
+{hunks}
+"""

@@ -1,0 +1,299 @@
+"""``isolation: worktree``: each task in a git worktree of its own, a merge queue into the
+integration branch, and the person's checkout untouched until ``orchestrator merge``.
+
+Every test works on a real git repository in ``tmp_path``, with shell tasks that edit files and
+the real CLI as a subprocess. Git runs with no identity configured anywhere (no global or system
+config): the tool's own commits must carry its fallback identity.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from runner_helpers import Spec, cli, kill_leftovers, results, run, start, wait_until, write_plan
+
+INTEGRATION = "orchestrator/integration"
+
+
+@pytest.fixture(autouse=True)
+def no_git_identity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Git as on a fresh machine: no user.name or user.email anywhere."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / "gitconfig"))
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    for name in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def git(project: Path, *args: str, check: bool = True) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.org", *args],
+        cwd=project, capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0 or not check, done.stderr
+    return done.stdout
+
+
+def repository(tmp_path: Path, files: Mapping[str, str]) -> Path:
+    """A git repository with ``files`` committed on ``main``; the workspace kept out of git."""
+    project = tmp_path / "project"
+    project.mkdir()
+    git(project, "init", "-q", "-b", "main")
+    for name, text in files.items():
+        (project / name).write_text(text, encoding="utf-8")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "start")
+    (project / ".git" / "info" / "exclude").write_text(".orchestrator/\n", encoding="utf-8")
+    return project
+
+
+def checkout(project: Path) -> tuple[str, str, str, str, dict[str, str]]:
+    """What the person's checkout is: HEAD, its branch, the index, git status, every file's text."""
+    files = {
+        str(p.relative_to(project)): p.read_text(encoding="utf-8")
+        for p in project.rglob("*")
+        if p.is_file() and ".git" not in p.parts and ".orchestrator" not in p.parts
+    }
+    return (
+        git(project, "rev-parse", "HEAD"),
+        git(project, "symbolic-ref", "HEAD"),
+        git(project, "ls-files", "-s"),
+        git(project, "status", "--porcelain", "--untracked-files=all"),
+        files,
+    )
+
+
+def plan(project: Path, specs: Sequence[Spec], **settings: Any) -> None:
+    write_plan(project, specs, {"isolation": "worktree", **settings})
+
+
+def on(project: Path, ref: str, name: str) -> str | None:
+    done = subprocess.run(["git", "show", f"{ref}:{name}"], cwd=project, capture_output=True, text=True, check=False)
+    return done.stdout if done.returncode == 0 else None
+
+
+def test_tasks_editing_different_files_merge_and_their_dependent_sees_both(tmp_path: Path) -> None:
+    project = repository(tmp_path, {"a.txt": "a\n", "b.txt": "b\n"})
+    plan(
+        project,
+        [
+            Spec("T-01", "echo 'from T-01' >> a.txt"),
+            Spec("T-02", "echo 'from T-02' >> b.txt"),
+            Spec("T-03", "cat a.txt b.txt | tee seen.txt", deps=("T-01", "T-02")),
+        ],
+    )
+    before = checkout(project)
+    result = run(project)
+    assert result.code == 0, result.stdout + result.stderr
+    found = results(project)
+    assert "from T-01" in (project / ".orchestrator/results/agent-03-result.md").read_text()
+    assert "from T-02" in (project / ".orchestrator/results/agent-03-result.md").read_text()
+    assert found["T-01"]["branch"] == f"{INTEGRATION}-T-01"
+    assert found["T-01"]["commit"] == git(project, "rev-parse", f"{INTEGRATION}-T-01").strip()
+    assert "a.txt" in found["T-01"]["diffstat"] and "1 insertion" in found["T-01"]["diffstat"]
+    assert found["T-01"]["merge"].startswith(f"merged into {INTEGRATION}")
+    message = git(project, "log", "-1", "--format=%s|%an", f"{INTEGRATION}-T-01")
+    assert message.strip() == "T-01: Task T-01 (attempt 1)|orchestrator"  # names the task; fallback identity
+    assert on(project, INTEGRATION, "a.txt") == "a\nfrom T-01\n"
+    assert on(project, INTEGRATION, "b.txt") == "b\nfrom T-02\n"
+    assert on(project, INTEGRATION, "seen.txt") == "a\nfrom T-01\nb\nfrom T-02\n"
+    assert checkout(project) == before  # the person's files, index, HEAD and branch: untouched
+
+    merged = cli(project, "merge", "--json")
+    assert merged.code == 0, merged.stderr
+    assert json.loads(merged.stdout)["how"] == "fast-forward"
+    assert (project / "seen.txt").read_text() == "a\nfrom T-01\nb\nfrom T-02\n"
+    assert git(project, "symbolic-ref", "HEAD").strip() == "refs/heads/main"
+    again = cli(project, "run", "--json")
+    assert again.code == 0 and "0 to run" not in again.stderr  # everything is done: nothing reruns
+    assert json.loads(again.stdout.splitlines()[0])["to_run"] == 0
+
+
+def conflicting(project: Path, **settings: Any) -> None:
+    """T-01 and T-02 change the same line; T-02 ends once T-01 is merged (so the order is fixed);
+    T-03 builds on T-02."""
+    wait = f"until git log --format=%s {INTEGRATION} | grep -q 'merge T-01'; do sleep 0.05; done"
+    plan(
+        project,
+        [
+            Spec("T-01", "sed -i 's/two/two by T-01/' a.txt"),
+            Spec("T-02", f"sed -i 's/two/two by T-02/' a.txt\n{wait}"),
+            Spec("T-03", "cat a.txt", deps=("T-02",)),
+        ],
+        **settings,
+    )
+
+
+def test_tasks_editing_the_same_lines_get_a_resolution_task_never_an_overwrite(tmp_path: Path) -> None:
+    project = repository(tmp_path, {"a.txt": "one\ntwo\n"})
+    conflicting(project)
+    before = checkout(project)
+    first = run(project)
+    assert first.code == 1, first.stdout + first.stderr
+    assert on(project, INTEGRATION, "a.txt") == "one\ntwo by T-01\n"  # T-02's line did not overwrite it
+    assert on(project, f"{INTEGRATION}-T-02", "a.txt") == "one\ntwo by T-02\n"  # nor was it lost
+    found = results(project)
+    assert found["T-02"]["status"] == "completed"
+    assert found["T-02"]["merge"] == "conflict in a.txt: resolved by T-02-merge"
+    text = (project / ".orchestrator/master_plan.md").read_text()
+    assert "| T-02-merge | Merge T-02 |" in text
+    assert "| T-03 | Task T-03 | Run the T-03 script | T-02, T-02-merge |" in text  # T-03 waits for it
+    brief = next(p for p in (project / ".orchestrator/agent_tasks").iterdir() if "task: T-02-merge\n" in p.read_text())
+    hunks = brief.read_text()
+    assert "<<<<<<< HEAD" in hunks and "two by T-01" in hunks and "two by T-02" in hunks and ">>>>>>>" in hunks
+    # A shell plan has no agent to resolve it: the task waits for a person, T-03 for it.
+    assert found["T-02-merge"]["status"] == "failed" and found["T-03"]["status"] == "skipped"
+    listed = json.loads(cli(project, "worktrees", "--json").stdout)["worktrees"]
+    assert {w["task"]: w["state"] for w in listed}["T-02-merge"] == "conflicted"
+
+    resolution = project / ".orchestrator/worktrees/T-02-merge"
+    (resolution / "a.txt").write_text("one\ntwo by T-01 and T-02\n", encoding="utf-8")
+    second = run(project)
+    assert second.code == 0, second.stdout + second.stderr
+    assert on(project, INTEGRATION, "a.txt") == "one\ntwo by T-01 and T-02\n"
+    assert "two by T-01 and T-02" in (project / ".orchestrator/results/agent-03-result.md").read_text()
+    assert checkout(project) == before
+
+
+def test_on_conflict_fail_fails_the_task_and_keeps_everything(tmp_path: Path) -> None:
+    project = repository(tmp_path, {"a.txt": "one\ntwo\n"})
+    conflicting(project, on_conflict="fail")
+    result = run(project)
+    assert result.code == 1
+    found = results(project)
+    assert found["T-02"]["status"] == "failed" and found["T-02"]["error_class"] == "conflict"
+    assert "conflicts with orchestrator/integration in a.txt" in found["T-02"]["reason"]
+    assert found["T-03"]["status"] == "skipped"
+    assert "T-02-merge" not in (project / ".orchestrator/master_plan.md").read_text()
+    assert on(project, INTEGRATION, "a.txt") == "one\ntwo by T-01\n"
+    assert on(project, f"{INTEGRATION}-T-02", "a.txt") == "one\ntwo by T-02\n"  # its work, committed, kept
+    assert (project / ".orchestrator/worktrees/T-02/a.txt").read_text() == "one\ntwo by T-02\n"
+    listed = json.loads(cli(project, "worktrees", "--json").stdout)["worktrees"]
+    assert {w["task"]: w["state"] for w in listed} == {None: "clean", "T-01": "merged", "T-02": "conflicted"}
+
+
+def test_a_failing_verify_undoes_the_merge_and_fails_the_task_with_its_output(tmp_path: Path) -> None:
+    project = repository(tmp_path, {"a.txt": "a\n"})
+    verify = "if test -e bad.txt; then echo 'verify found bad.txt'; exit 3; fi"
+    specs = [Spec("T-01", "echo good > good.txt"), Spec("T-02", "echo bad > bad.txt", deps=("T-01",))]
+    plan(project, specs, verify=verify)
+    result = run(project)
+    assert result.code == 1
+    found = results(project)
+    assert found["T-01"]["status"] == "completed"
+    assert found["T-02"]["status"] == "failed" and found["T-02"]["error_class"] == "verify"
+    assert "verify found bad.txt" in found["T-02"]["reason"] and "exit code 3" in found["T-02"]["reason"]
+    assert on(project, INTEGRATION, "good.txt") == "good\n"
+    assert on(project, INTEGRATION, "bad.txt") is None  # the merge was undone
+    assert on(project, f"{INTEGRATION}-T-02", "bad.txt") == "bad\n"  # the work was not
+    assert "merge T-02" not in git(project, "log", "--format=%s", INTEGRATION)
+
+
+def test_a_kill_9_mid_task_loses_nothing_and_the_next_run_goes_on_in_the_same_worktree(tmp_path: Path) -> None:
+    project = repository(tmp_path, {"a.txt": "a\n"})
+    flag = tmp_path / "started"
+    script = f"""
+if [ -e part1.txt ]; then echo resumed > resumed.txt
+else echo "half done" > part1.txt; touch {flag}; echo $$ > {tmp_path}/task.pid; sleep 60
+fi
+"""
+    plan(project, [Spec("T-01", script)])
+    runner = start(project)
+    try:
+        wait_until(flag.exists, "the task to start its work")
+        tree = project / ".orchestrator/worktrees/T-01"
+        runner.kill(signal.SIGKILL)
+    finally:
+        runner.cleanup()
+        pid = int((tmp_path / "task.pid").read_text())
+        kill_leftovers(project, [pid])
+    assert (tree / "part1.txt").read_text() == "half done\n"  # uncommitted, and kept
+    result = run(project)
+    assert result.code == 0, result.stdout + result.stderr
+    assert (tree / "resumed.txt").exists()  # the same worktree: it found its own half-done work
+    log = git(project, "log", "--format=%s", f"{INTEGRATION}-T-01")
+    assert "T-01: work left by an interrupted attempt" in log
+    assert on(project, INTEGRATION, "part1.txt") == "half done\n"
+    assert on(project, INTEGRATION, "resumed.txt") == "resumed\n"
+
+
+def test_prune_removes_only_merged_clean_worktrees(tmp_path: Path) -> None:
+    project = repository(tmp_path, {"a.txt": "a\n"})
+    plan(project, [Spec("T-01", "echo one > one.txt"), Spec("T-02", "echo two > two.txt")])
+    assert run(project).code == 0
+    dirty = project / ".orchestrator/worktrees/T-01"
+    (dirty / "notes.txt").write_text("work nobody committed\n", encoding="utf-8")
+    listed = json.loads(cli(project, "worktrees", "--json").stdout)["worktrees"]
+    assert {w["task"]: w["state"] for w in listed} == {None: "clean", "T-01": "dirty", "T-02": "merged"}
+    assert all(w["bytes"] > 0 for w in listed)
+    pruned = cli(project, "worktrees", "prune", "--json")
+    assert pruned.code == 0, pruned.stderr
+    report = json.loads(pruned.stdout)
+    assert [t["task"] for t in report["removed"]] == ["T-02"] and report["freed_bytes"] > 0
+    assert report["kept"] == [{"task": "T-01", "branch": f"{INTEGRATION}-T-01", "state": "dirty"}]
+    assert (dirty / "notes.txt").read_text() == "work nobody committed\n"
+    assert not (project / ".orchestrator/worktrees/T-02").exists()
+    text = cli(project, "worktrees", "prune")
+    assert text.code == 0 and "kept .orchestrator/worktrees/T-01: dirty" in text.stdout and "freed 0 B" in text.stdout
+
+
+def test_merge_refuses_a_dirty_working_tree_and_then_merges_as_asked(tmp_path: Path) -> None:
+    project = repository(tmp_path, {"a.txt": "a\n"})
+    plan(project, [Spec("T-01", "echo one > one.txt")])
+    assert run(project).code == 0
+    (project / "a.txt").write_text("my own edit\n", encoding="utf-8")
+    head = git(project, "rev-parse", "HEAD")
+    refused = cli(project, "merge")
+    assert refused.code == 2
+    assert refused.stderr.strip().splitlines() == [
+        f"{project}: your working tree has uncommitted changes (1 file) — commit them, then run "
+        "`orchestrator merge` again; nothing was changed"
+    ]
+    assert git(project, "rev-parse", "HEAD") == head and not (project / "one.txt").exists()
+    assert (project / "a.txt").read_text() == "my own edit\n"
+    git(project, "commit", "-qam", "mine")
+    assert cli(project, "merge", "--ff-only").code == 2  # the branches parted: no fast-forward
+    done = cli(project, "merge", "--no-ff", "--json")
+    assert done.code == 0, done.stderr
+    assert json.loads(done.stdout)["how"] == "merge commit"
+    assert (project / "one.txt").read_text() == "one\n" and (project / "a.txt").read_text() == "my own edit\n"
+    assert git(project, "log", "-1", "--format=%P").count(" ") == 1  # a merge commit: two parents
+
+
+def test_validate_outside_a_git_repository_is_one_clear_error(tmp_path: Path) -> None:
+    project = tmp_path / "plain"
+    project.mkdir()
+    plan(project, [Spec("T-01", "true")])
+    result = cli(project, "validate")
+    assert result.code == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("master_plan.md:") and "isolation: worktree needs a git repository" in lines[0]
+    assert lines[1:] == ["1 problem; nothing was written."]
+    row = write_plan(project, [Spec("T-01", "true")])  # an Isolation cell says the same, at its row
+    row.write_text(
+        row.read_text().replace("| Priority |", "| Priority | Isolation |").replace("|----------|", "|---|---|")
+        .replace("| P2 |", "| P2 | worktree |"),
+        encoding="utf-8",
+    )  # fmt: skip
+    cell = cli(project, "validate")
+    assert cell.code == 2 and "T-01: isolation: worktree needs a git repository" in cell.stderr
+
+
+def test_a_plan_without_isolation_runs_in_the_checkout_as_before(tmp_path: Path) -> None:
+    project = repository(tmp_path, {"a.txt": "a\n"})
+    write_plan(project, [Spec("T-01", "echo here > here.txt")])
+    assert run(project).code == 0
+    assert (project / "here.txt").read_text() == "here\n"
+    assert not (project / ".orchestrator/worktrees").exists()
+    assert "branch" not in results(project)["T-01"]
+    assert os.path.exists(project / ".git")
