@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.plan.targets import Target, parse_targets
 from orchestrator.vocabulary import ARGUMENT_LIMIT
 
 _DURATION_RE = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s?)?\s*$")
@@ -284,6 +285,8 @@ class Settings:
     # The status table and graph written into master_plan.md; off for a plan kept in version
     # control, whose file a run should leave as it is.
     status_blocks: bool = field(default=True, metadata=_parser(_bool))
+    # Where the run's notifications go (``plan/targets.py``), besides the user's config file's.
+    notify: tuple[Target, ...] = field(default=(), metadata=_parser(parse_targets))
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -39,6 +39,7 @@ from orchestrator.output.templates import Templates
 from orchestrator.plan.model import Plan
 from orchestrator.run.admission import Admission
 from orchestrator.run.attempts import Launcher
+from orchestrator.run.notify import notifying
 from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, load_checked, prepare
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.scheduler import Scheduler
@@ -127,6 +128,7 @@ class Runner:
                 journal = journals.Journal(ws.journal_file)
                 journal.begin()
                 self.reporter = Recording(self.reporter, EventLog(ws.events_file, run=journals.now_iso()))
+                self.reporter = notifying(self.reporter, ws, plan, prepared.settings)  # notify:, stuck tasks
                 self._emit(
                     "run_started",
                     to_run=len(prepared.selection.run),
