@@ -51,7 +51,7 @@ def test_all_well_is_0_and_quiet_says_nothing(project: Path) -> None:
     assert run(project).code == 0
     result = cli(project, "check")
     assert result.code == 0, result.stdout + result.stderr
-    assert result.stdout.startswith("✅ .orchestrator: all well") and "2 tasks: 2 completed" in result.stdout
+    assert result.stdout.startswith("✅ .orchestrator: all well") and "results: 2 completed" in result.stdout
     assert "last run finished" in result.stdout and "(exit 0)" in result.stdout
     quiet = cli(project, "check", "--quiet")
     assert (quiet.code, quiet.stdout, quiet.stderr) == (0, "", "")

@@ -21,7 +21,7 @@ Section = tuple[str, Health | None, str | None]  # the workspace as named, its h
 
 def _totals(health: Health) -> str:
     parts = [f"{n} {state}" for state, n in health.counts.items() if n]
-    line = f"{health.tasks} tasks" + (f": {', '.join(parts)}" if parts else "")
+    line = f"results: {', '.join(parts)}" if parts else "no results yet"
     if health.runner_alive:
         line += f"; runner pid {health.runner_pid} running"
     last = health.last_run

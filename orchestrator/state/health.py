@@ -1,7 +1,7 @@
 """Does a workspace need a person? What ``orchestrator check`` reports, for cron and heartbeats.
 
 It reads no more than it must, so that it stays cheap on a plan of 10,000 tasks: the attempt
-journal's last run (``journal.read``), the result files' frontmatter (``status.read_records``),
+journal's last run (``journal.read``), the first lines of the result files (``result_statuses``),
 ``state/pause.json``, the log files' modification times of the attempts still open, and the one
 ``run_finished`` line at the end of ``state/events.jsonl``. It changes nothing.
 
@@ -11,26 +11,29 @@ Something needs attention (a ``Finding``) when:
 - ``overdue``: an attempt has run past its ``timeout``, or ``silent``: printed nothing for longer
   than its ``inactivity_timeout`` (the runner should have stopped it: it is wedged);
 - ``paused``: a usage-limit pause is in force;
-- ``failed``: tasks whose result says failed;
-- ``plan``: master_plan.md cannot be read (the rest is still checked, with default limits).
+- ``failed``: tasks whose result says failed.
+
+master_plan.md is read only when attempts are open (for their limits).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from orchestrator.documents import read_metadata
 from orchestrator.errors import PlanError
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import Settings, format_duration
 from orchestrator.state import journal
 from orchestrator.state.pause import read_pause
-from orchestrator.state.status import pid_alive, read_records
+from orchestrator.state.status import pid_alive
 from orchestrator.state.workspace import Workspace, from_here
 from orchestrator.vocabulary import TaskStatus
 
@@ -56,7 +59,6 @@ class Health:
 
     workspace: str  # as the user would type it
     findings: list[Finding] = field(default_factory=list)
-    tasks: int = 0
     counts: dict[str, int] = field(default_factory=dict)  # completed, failed, skipped, interrupted, running
     runner_pid: int | None = None
     runner_alive: bool = False
@@ -71,7 +73,6 @@ class Health:
             "workspace": self.workspace,
             "ok": self.ok,
             "findings": [f.as_json() for f in self.findings],
-            "tasks": self.tasks,
             "counts": self.counts,
             "runner": {"pid": self.runner_pid, "alive": self.runner_alive},
             "last_run": self.last_run,
@@ -82,23 +83,17 @@ def check(workspace: Workspace, now: float | None = None) -> Health:
     """What needs attention in ``workspace`` now."""
     now = time.time() if now is None else now
     health = Health(from_here(workspace.root))
-    plan: Plan | None = None
-    try:
-        plan = workspace.load_plan()
-    except PlanError as exc:
-        health.findings.append(Finding("plan", f"{exc} — `orchestrator validate` says more"))
-    records = read_records(plan, workspace) if plan is not None else {}
+    statuses = result_statuses(workspace)
     state = journal.read(workspace.journal_file)
     health.runner_pid = state.runner_pid
     health.runner_alive = state.runner_pid is not None and pid_alive(state.runner_pid)
     found: dict[str, int] = {}
-    for record in records.values():
-        found[str(record.status)] = found.get(str(record.status), 0) + 1
+    for status, _ in statuses.values():
+        found[status] = found.get(status, 0) + 1
     open_ids = tuple(sorted(state.open))
     if open_ids and health.runner_alive:
         found[str(TaskStatus.RUNNING)] = len(open_ids)
     health.counts = found
-    health.tasks = len(plan.tasks) if plan is not None else 0
     if open_ids and not health.runner_alive:
         health.findings.append(
             Finding(
@@ -109,17 +104,18 @@ def check(workspace: Workspace, now: float | None = None) -> Health:
             )
         )
     elif open_ids:
-        health.findings += _late(workspace, plan, state, now)
+        health.findings += _late(workspace, state, now)
     pause = read_pause(workspace)
     until = _number(pause.get("until")) if pause else None
     if pause is not None and until is not None and until > now:
         health.findings.append(
             Finding("paused", f"paused until {pause.get('until_iso')}: {pause.get('reason')} — runs again by itself")
         )
-    failed = tuple(sorted(task for task, r in records.items() if r.status == TaskStatus.FAILED))
+    failed = tuple(sorted(task for task, (status, _) in statuses.items() if status == TaskStatus.FAILED))
     if failed:
-        first = records[failed[0]]
-        why = f" ({failed[0]}: {first.reason})" if first.reason else ""
+        first = read_metadata(workspace.results_dir / statuses[failed[0]][1])
+        reason = first.get("reason") if first else None
+        why = f" ({failed[0]}: {reason})" if reason else ""
         health.findings.append(
             Finding(
                 "failed",
@@ -131,9 +127,14 @@ def check(workspace: Workspace, now: float | None = None) -> Health:
     return health
 
 
-def _late(workspace: Workspace, plan: Plan | None, state: journal.JournalState, now: float) -> list[Finding]:
-    """The open attempts of a live runner that are past their timeout or silent past their limit."""
+def _late(workspace: Workspace, state: journal.JournalState, now: float) -> list[Finding]:
+    """The open attempts of a live runner that are past their timeout or silent past their limit
+    (each task's own, so the plan is read: only here, when attempts are open)."""
     findings: list[Finding] = []
+    try:
+        plan: Plan | None = workspace.load_plan()
+    except PlanError:  # being edited: the plan's limits are not known, the defaults are used
+        plan = None
     profiles = Profiles(workspace) if plan is not None else None
     for task_id, attempt in sorted(state.open.items()):
         started = _epoch(attempt.started)
@@ -164,6 +165,39 @@ def _mtimes(workspace: Workspace, task: Task | None, attempt: int) -> list[float
             found.append(os.stat(workspace.log(task, attempt, stream)).st_mtime)
         except OSError:
             continue
+    return found
+
+
+_STATUS = re.compile(rb"^status: *([a-z]+) *$", re.M)
+_TASK = re.compile(rb"^task: *\"?([^\"\n]+?)\"? *$", re.M)
+_HEAD = 4096
+
+
+def result_statuses(workspace: Workspace) -> dict[str, tuple[str, str]]:
+    """Each task's status and result file's name, by the result files: the ``task:`` and ``status:`` lines near the top
+    of what the runner wrote (4 KiB read of each), the whole frontmatter only of a file edited
+    into another shape. Cheap: no plan read, no YAML parsed for the runner's own files."""
+    found: dict[str, tuple[str, str]] = {}
+    try:
+        names = [n for n in os.listdir(workspace.results_dir) if n.endswith("-result.md")]
+    except OSError:
+        return found
+    for name in names:
+        path = workspace.results_dir / name
+        try:
+            with open(path, "rb") as file:
+                head = file.read(_HEAD)
+        except OSError:
+            continue
+        end = head.find(b"\n---", 3)
+        front = head[:end] if head.startswith(b"---") and end > 0 else b""
+        task, status = _TASK.search(front), _STATUS.search(front)
+        if task and status:
+            found[task.group(1).decode("utf-8", "replace")] = (status.group(1).decode(), name)
+            continue
+        meta = read_metadata(path)
+        if meta and isinstance(meta.get("task"), str) and isinstance(meta.get("status"), str):
+            found[meta["task"]] = (meta["status"], name)
     return found
 
 
