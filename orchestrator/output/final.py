@@ -8,6 +8,7 @@ from typing import Any
 from orchestrator.documents import read_body
 from orchestrator.output.markup import as_code_block, demote_headings, output_form, quoted_in
 from orchestrator.output.templates import Templates
+from orchestrator.output.timeline import MERMAID_LIMIT, bars, mermaid
 from orchestrator.output.views import summary_line
 from orchestrator.plan.graph import critical_path
 from orchestrator.plan.model import Plan
@@ -155,7 +156,17 @@ def build(
         completed=completed,
         problems=problems,
         synthesis=demote_headings(synthesis, SYNTHESIS_HEADING) if synthesis else synthesis,
+        timeline=_timeline(plan, views),
     )
+
+
+def _timeline(plan: Plan, views: list[TaskView]) -> str:
+    """mermaid ``gantt`` of the tasks that ran, their critical path marked; empty when none ran
+    or more than ``MERMAID_LIMIT`` did (``orchestrator report`` draws any number)."""
+    ran = [v for v in views if v.duration is not None and v.status != TaskStatus.SKIPPED]
+    path, _ = critical_path(plan.graph, {v.id: v.duration or 0.0 for v in ran})
+    found = bars(plan, views, set(path))
+    return mermaid(found) if found and len(found) <= MERMAID_LIMIT else ""
 
 
 def _quoted_by(plan: Plan, order: list[str], outputs: dict[str, str | None]) -> dict[str, str]:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.plan.targets import Target, parse_targets
 from orchestrator.vocabulary import ARGUMENT_LIMIT
 
 _DURATION_RE = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s?)?\s*$")
@@ -304,6 +305,8 @@ class Settings:
     on_conflict: str = field(default="resolve", metadata=_parser(_choice("resolve", "fail")))
     # A command run (by sh) on the integration branch after each merge; failing, it undoes the merge.
     verify: str | None = field(default=None, metadata=_parser(_optional_str))
+    # Where the run's notifications go (``plan/targets.py``), besides the user's config file's.
+    notify: tuple[Target, ...] = field(default=(), metadata=_parser(parse_targets))
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

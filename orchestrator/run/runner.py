@@ -43,6 +43,7 @@ from orchestrator.run.admission import Admission
 from orchestrator.run.attempts import Launcher
 from orchestrator.run.live import LiveQueue
 from orchestrator.run.merges import isolate
+from orchestrator.run.notify import notifying
 from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, load_checked, prepare
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.scheduler import Scheduler
@@ -132,6 +133,7 @@ class Runner:
                 journal.begin()
                 run_name = journals.now_iso()
                 self.reporter = Recording(self.reporter, EventLog(ws.events_file, run=run_name))
+                self.reporter = notifying(self.reporter, ws, plan, prepared.settings)  # notify:, stuck tasks
                 self._emit(
                     "run_started",
                     to_run=len(prepared.selection.run),

@@ -1,0 +1,57 @@
+"""``orchestrator check``: exit 0 when every workspace named is well, 1 when one needs a person."""
+
+from __future__ import annotations
+
+import argparse
+
+from orchestrator.cli.output import Commands, add_command, emit_json
+from orchestrator.errors import OrchestratorError
+from orchestrator.state.workspace import DEFAULT_DIR, Workspace, from_here
+from orchestrator.vocabulary import ExitCode
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from orchestrator.output.digest import Section, render
+    from orchestrator.state.health import check
+
+    sections: list[Section] = []
+    code: int = ExitCode.OK
+    reports: list[dict[str, object]] = []
+    for directory in args.workspaces or [DEFAULT_DIR]:
+        try:
+            workspace = Workspace.find(directory)
+        except OrchestratorError as exc:  # no workspace there: bad usage, for this one
+            sections.append((directory, None, str(exc)))
+            reports.append({"workspace": directory, "ok": False, "error": str(exc)})
+            code = max(code, exc.exit_code)
+            continue
+        health = check(workspace)
+        sections.append((from_here(workspace.root), health, None))
+        reports.append(health.as_json())
+        if not health.ok:
+            code = max(code, ExitCode.FAILED)
+    if args.json:
+        emit_json({"ok": code == ExitCode.OK, "exit_code": int(code), "workspaces": reports})
+    elif not (args.quiet and code == ExitCode.OK):
+        print(render(sections, args.format))
+    return code
+
+
+def register(sub: Commands[argparse.ArgumentParser]) -> None:
+    p = add_command(
+        sub,
+        "check",
+        cmd_check,
+        "exit 0 when all is well, 1 when a workspace needs attention (a dead runner, a task past its limits, "
+        "a pause, failures): for cron and heartbeats",
+    )
+    p.add_argument(
+        "workspaces", nargs="*", metavar="WORKSPACE", help="workspaces to check (default: .orchestrator here)"
+    )
+    p.add_argument("--quiet", "-q", action="store_true", help="print nothing when all is well")
+    p.add_argument(
+        "--format",
+        choices=("text", "markdown", "discord", "slack"),
+        default="text",
+        help="text (default), a markdown digest, or a message formatted for Discord or Slack",
+    )

@@ -1,0 +1,45 @@
+"""``orchestrator report``: how the run went: critical path, speed-up, cost, tokens, retries, a timeline."""
+
+from __future__ import annotations
+
+import argparse
+
+from orchestrator.cli.output import Commands, add_command, add_directory, emit_json
+from orchestrator.state.workspace import Workspace
+
+SVG_NAME = "report.svg"
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from orchestrator.output import report
+    from orchestrator.state import store
+    from orchestrator.state.status import collect
+
+    workspace = Workspace.find(args.directory)
+    plan = workspace.load_plan()
+    found = report.build(plan, collect(plan, workspace))
+    title = workspace.project_dir.name
+    svg_path = workspace.root / SVG_NAME
+    workspace.check_inside()
+    store.write_text(svg_path, found.svg(title) + "\n")  # beside final_output.md, which the markdown links
+    fmt = "json" if args.json else args.format
+    if fmt == "json":
+        emit_json({**found.as_json(), "svg": workspace.relative(svg_path)})
+    elif fmt == "html":
+        print(report.html(found, title), end="")
+    else:
+        print(report.markdown(found, title, SVG_NAME), end="")
+    return 0
+
+
+def register(sub: Commands[argparse.ArgumentParser]) -> None:
+    p = add_command(
+        sub,
+        "report",
+        cmd_report,
+        "how the run went: critical path, speed-up, parallel efficiency, cost and tokens by task and backend, "
+        "retries, and a timeline (writes .orchestrator/report.svg)",
+        json_help="the figures as one JSON object (the same as --format json)",
+    )
+    add_directory(p)
+    p.add_argument("--format", choices=("markdown", "html", "json"), default="markdown", help="default markdown")

@@ -1,0 +1,67 @@
+"""``check``'s report, for a terminal, markdown, Discord or Slack: one section per workspace.
+
+Discord gets its markdown within its 2,000-character limit (``payloads.fit_discord``); Slack its
+mrkdwn (``*bold*``, ``•`` bullets, ``&<>`` escaped).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from orchestrator.output.payloads import fit_discord
+from orchestrator.plan.settings import format_duration
+from orchestrator.state.health import Health
+
+FORMATS = ("text", "markdown", "discord", "slack")
+MARKS = {"dead_runner": "💀", "overdue": "⏰", "silent": "🔇", "paused": "⏸️", "failed": "❌", "plan": "📝"}
+
+
+Section = tuple[str, Health | None, str | None]  # the workspace as named, its health, or why there is none
+
+
+def _totals(health: Health) -> str:
+    parts = [f"{n} {state}" for state, n in health.counts.items() if n]
+    line = f"results: {', '.join(parts)}" if parts else "no results yet"
+    if health.runner_alive:
+        line += f"; runner pid {health.runner_pid} running"
+    last = health.last_run
+    if last and not health.runner_alive:
+        wall = last.get("wall_seconds")
+        took = format_duration(float(wall)) if isinstance(wall, int | float) else "-"
+        line += f"; last run finished {last.get('time')} in {took} (exit {last.get('exit_code')})"
+    return line
+
+
+def _title(name: str, health: Health | None) -> str:
+    if health is None:
+        return f"⛔ {name}: cannot be checked"
+    if health.ok:
+        return f"✅ {name}: all well"
+    count = len(health.findings)
+    return f"⚠️ {name}: {count} thing{'s' if count != 1 else ''} need{'s' if count == 1 else ''} attention"
+
+
+def render(sections: Sequence[Section], fmt: str) -> str:
+    """The digest of ``sections`` in ``fmt`` (one of ``FORMATS``)."""
+    blocks = [_section(name, health, error, fmt) for name, health, error in sections]
+    text = "\n\n".join(blocks)
+    return fit_discord(text) if fmt == "discord" else text
+
+
+def _section(name: str, health: Health | None, error: str | None, fmt: str) -> str:
+    title = _title(name, health)
+    lines = [f"{MARKS.get(f.kind, '•')} {f.message}" for f in health.findings] if health else [f"{error}"]
+    totals = _totals(health) if health else ""
+    if fmt == "text":
+        return "\n".join([title, *(f"  {line}" for line in lines if health is None or not health.ok), f"  {totals}"])
+    if fmt == "slack":
+        esc = _slack
+        body = [f"• {esc(line)}" for line in lines if health is None or not health.ok]
+        return "\n".join([f"*{esc(title)}*", *body, f"_{esc(totals)}_" if totals else ""]).rstrip()
+    heading = f"## {title}" if fmt == "markdown" else f"**{title}**"
+    body = [f"- {line}" for line in lines if health is None or not health.ok]
+    return "\n".join([heading, *body, f"*{totals}*" if totals else ""]).rstrip()
+
+
+def _slack(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,196 @@
+"""``orchestrator report``: how a run went, from its result files.
+
+Figures (every one from the results' frontmatter, ``state.results.ResultRecord``):
+
+- ``wall_seconds``: time during which at least one task ran (``final.busy_time``: the gaps
+  between resumed runs do not count), ``work_seconds``: the sum of the tasks' durations;
+- ``speedup``: work ÷ wall; ``parallel_efficiency``: speed-up ÷ ``max_parallel`` (1.0: every
+  slot was busy all the time);
+- ``critical_path``: the longest dependency chain by real durations, and ``critical_ratio``:
+  wall ÷ its length (1.0: the run was as fast as the dependencies allow);
+- per task and per backend: attempts, retries, duration, cost and tokens;
+- the timeline (``timeline.py``): an SVG Gantt chart and mermaid ``gantt``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape
+from typing import Any
+
+from orchestrator.output.final import busy_time
+from orchestrator.output.timeline import Bar, bars, mermaid, svg
+from orchestrator.plan.graph import critical_path
+from orchestrator.plan.model import Plan
+from orchestrator.plan.settings import format_duration
+from orchestrator.state.status import TaskView
+from orchestrator.vocabulary import TaskStatus
+
+
+@dataclass(slots=True)
+class Report:
+    figures: dict[str, Any]
+    bars: list[Bar]
+
+    def as_json(self) -> dict[str, Any]:
+        return self.figures
+
+    def svg(self, title: str = "Timeline") -> str:
+        return svg(self.bars, title)
+
+    def mermaid(self) -> str:
+        return mermaid(self.bars)
+
+
+def build(plan: Plan, views: list[TaskView]) -> Report:
+    ran = [v for v in views if v.duration is not None and v.status != TaskStatus.SKIPPED]
+    wall = busy_time(ran)
+    work = sum(v.duration or 0.0 for v in ran)
+    path, length = critical_path(plan.graph, {v.id: v.duration or 0.0 for v in ran})
+    path = path if ran else []
+    speedup = work / wall if wall and work else None
+    max_parallel = plan.settings.max_parallel
+    backends: dict[str, dict[str, Any]] = {}
+    tasks: list[dict[str, Any]] = []
+    for view in views:
+        backend = view.backend or plan.settings_for(plan.tasks[view.id]).backend
+        tasks.append(
+            {
+                "id": view.id,
+                "name": view.name,
+                "agent": view.agent,
+                "backend": backend,
+                "status": str(view.status),
+                "started": view.started,
+                "finished": view.finished,
+                "duration": view.duration,
+                "attempts": view.attempts,
+                "retries": max(view.attempts - 1, 0),
+                "cost_usd": view.cost_usd,
+                "tokens": view.tokens,
+                "critical": view.id in path,
+            }
+        )
+        if view.attempts == 0 and view.duration is None:
+            continue  # never ran: no figures for its backend
+        totals = backends.setdefault(
+            backend, {"tasks": 0, "attempts": 0, "seconds": 0.0, "cost_usd": None, "tokens": None}
+        )
+        totals["tasks"] += 1
+        totals["attempts"] += view.attempts
+        totals["seconds"] = round(totals["seconds"] + (view.duration or 0.0), 3)
+        if view.cost_usd is not None:
+            totals["cost_usd"] = round((totals["cost_usd"] or 0.0) + view.cost_usd, 6)
+        if view.tokens is not None:
+            totals["tokens"] = (totals["tokens"] or 0) + view.tokens
+    costs = [v.cost_usd for v in views if v.cost_usd is not None]
+    tokens = [v.tokens for v in views if v.tokens is not None]
+    figures: dict[str, Any] = {
+        "tasks": tasks,
+        "counts": {str(s): n for s in TaskStatus if (n := sum(1 for v in views if v.status == s))},
+        "wall_seconds": round(wall, 3) if wall is not None else None,
+        "work_seconds": round(work, 3),
+        "speedup": round(speedup, 3) if speedup else None,
+        "max_parallel": max_parallel,
+        "parallel_efficiency": round(speedup / max_parallel, 3) if speedup else None,
+        "critical_path": {"tasks": path, "seconds": round(length, 3) if path else None},
+        "critical_ratio": round(wall / length, 3) if wall and path and length else None,
+        "retries": sum(t["retries"] for t in tasks),
+        "cost_usd": round(sum(costs), 6) if costs else None,
+        "tokens": sum(tokens) if tokens else None,
+        "backends": backends,
+    }
+    return Report(figures, bars(plan, views, set(path)))
+
+
+def _money(value: float | None) -> str:
+    return f"${value:.4f}" if value is not None else "-"
+
+
+def _num(value: int | None) -> str:
+    return f"{value:,}" if value is not None else "-"
+
+
+def markdown(report: Report, title: str, svg_name: str | None) -> str:
+    f = report.figures
+    path = f["critical_path"]
+    lines = [
+        f"# Run report: {title}",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| Tasks | {len(f['tasks'])}: {', '.join(f'{n} {s}' for s, n in f['counts'].items())} |",
+        f"| Wall time (while any task ran) | {format_duration(f['wall_seconds'])} |",
+        f"| Sum of task times | {format_duration(f['work_seconds'])} |",
+        f"| Speed-up | {_ratio(f['speedup'])} |",
+        f"| Parallel efficiency | {_percent(f['parallel_efficiency'])} of {f['max_parallel']} slots |",
+        f"| Critical path | {' -> '.join(path['tasks']) or '-'} ({format_duration(path['seconds'])}) |",
+        f"| Wall time ÷ critical path | {_ratio(f['critical_ratio'])} |",
+        f"| Retries | {f['retries']} |",
+        f"| Cost | {_money(f['cost_usd'])} |",
+        f"| Tokens | {_num(f['tokens'])} |",
+        "",
+        "## By backend",
+        "",
+        "| Backend | Tasks | Attempts | Time | Cost | Tokens |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, b in f["backends"].items():
+        lines.append(
+            f"| {name} | {b['tasks']} | {b['attempts']} | {format_duration(b['seconds'])} | "
+            f"{_money(b['cost_usd'])} | {_num(b['tokens'])} |"
+        )
+    lines += ["", "## Tasks", "", "| Task | Status | Backend | Duration | Attempts | Cost | Tokens |"]
+    lines.append("|---|---|---|---|---|---|---|")
+    for t in f["tasks"]:
+        mark = " ⭐" if t["critical"] else ""
+        lines.append(
+            f"| {t['id']}{mark} | {t['status']} | {t['backend']} | {format_duration(t['duration'])} | "
+            f"{t['attempts']} | {_money(t['cost_usd'])} | {_num(t['tokens'])} |"
+        )
+    lines += ["", "⭐ on the critical path.", "", "## Timeline", ""]
+    if svg_name:
+        lines += [f"![timeline]({svg_name})", ""]
+    lines += ["```mermaid", report.mermaid(), "```"]
+    return "\n".join(lines) + "\n"
+
+
+def html(report: Report, title: str) -> str:
+    """A self-contained page: the markdown's tables as HTML, the SVG inline; no script, no link."""
+    f = report.figures
+    rows = "".join(
+        f"<tr><td>{escape(t['id'])}{' ⭐' if t['critical'] else ''}</td><td>{escape(t['name'])}</td>"
+        f"<td>{escape(t['status'])}</td><td>{escape(t['backend'])}</td><td>{format_duration(t['duration'])}</td>"
+        f"<td>{t['attempts']}</td><td>{_money(t['cost_usd'])}</td><td>{_num(t['tokens'])}</td></tr>"
+        for t in f["tasks"]
+    )
+    path = f["critical_path"]
+    summary = [
+        ("Wall time", format_duration(f["wall_seconds"])),
+        ("Sum of task times", format_duration(f["work_seconds"])),
+        ("Speed-up", _ratio(f["speedup"])),
+        ("Parallel efficiency", f"{_percent(f['parallel_efficiency'])} of {f['max_parallel']} slots"),
+        ("Critical path", f"{' → '.join(path['tasks']) or '-'} ({format_duration(path['seconds'])})"),
+        ("Retries", str(f["retries"])),
+        ("Cost", _money(f["cost_usd"])),
+        ("Tokens", _num(f["tokens"])),
+    ]
+    head = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in summary)
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
+        "td,th{border:1px solid #d0d7de;padding:4px 8px;text-align:left}</style></head><body>"
+        f"<h1>Run report: {escape(title)}</h1><table>{head}</table>"
+        "<h2>Timeline</h2>"
+        f"{report.svg(title)}"
+        "<h2>Tasks</h2><table><tr><th>Task</th><th>Name</th><th>Status</th><th>Backend</th><th>Duration</th>"
+        f"<th>Attempts</th><th>Cost</th><th>Tokens</th></tr>{rows}</table></body></html>\n"
+    )
+
+
+def _ratio(value: float | None) -> str:
+    return f"{value:.2f}×" if value else "-"
+
+
+def _percent(value: float | None) -> str:
+    return f"{value * 100:.0f}%" if value is not None else "-"

@@ -1,0 +1,243 @@
+"""Notifications delivered beside the run, never in its way.
+
+Each target has a worker thread and a queue: the run only puts a message on the queue (no I/O on
+the run's thread), so a slow or dead endpoint neither slows nor fails it. A message that cannot be
+delivered is tried again after 0.5 s, 1 s and 2 s (four tries; a 4xx answer other than 429 is not
+tried again); once all its tries failed, the target counts as down: the run is told once (a
+``notice``), and later messages are tried once each until one gets through. At the end of the run
+``close`` waits at most ``DRAIN_SECONDS`` for what is still queued, never for a target that is
+down, and says how many it gave up.
+
+A webhook is one POST of JSON (urllib; proxies from the environment, none for loopback) with a
+``REQUEST_TIMEOUT``. A command runs in its own process group (session) with the event as JSON on
+stdin and in ``ORCHESTRATOR_EVENT_JSON``, the event's name in ``ORCHESTRATOR_EVENT``, its one-line
+text in ``ORCHESTRATOR_NOTIFY_TEXT``; it is killed (its whole group) past its ``timeout`` and
+reaped, and its group is killed once it exits so nothing it started outlives it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from orchestrator import __version__
+from orchestrator.plan.targets import Target
+
+RETRY_DELAYS = (0.5, 1.0, 2.0)
+REQUEST_TIMEOUT = 5.0
+DRAIN_SECONDS = 5.0
+_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One event for one target: the body to post (or give a command) and what names it."""
+
+    kind: str
+    body: dict[str, Any]
+    text: str
+
+
+class DeliveryFailed(Exception):
+    """One try to deliver a message failed; ``final``: trying again would not help (a 4xx)."""
+
+    def __init__(self, message: str, *, final: bool = False) -> None:
+        super().__init__(message)
+        self.final = final
+
+
+class Courier:
+    """The targets' worker threads. ``send`` from the run's thread; ``notices`` says (once per
+    target) which went down; ``close`` drains, within a bound."""
+
+    def __init__(self, targets: tuple[Target, ...], *, cwd: Path, delays: tuple[float, ...] = RETRY_DELAYS) -> None:
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._notices: list[str] = []
+        self._lines = [_Line(target, self, cwd, delays) for target in targets]
+        for line in self._lines:
+            line.thread.start()
+
+    def send(self, target_index: int, message: Message) -> None:
+        self._lines[target_index].put(message)
+
+    def tell(self, notice: str) -> None:
+        with self._lock:
+            self._notices.append(notice)
+
+    def notices(self) -> list[str]:
+        """What went wrong since the last call (each target's first failure only)."""
+        with self._lock:
+            found, self._notices = self._notices, []
+        return found
+
+    @property
+    def stopping(self) -> threading.Event:
+        return self._stop
+
+    def close(self, timeout: float = DRAIN_SECONDS) -> int:
+        """Wait up to ``timeout`` seconds for the messages still queued (not for a target that is
+        down), then stop; how many were given up."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(line.busy() for line in self._lines):
+            time.sleep(0.02)
+        self._stop.set()
+        given_up = sum(line.abandon() for line in self._lines)
+        joined_by = time.monotonic() + 1.0  # a command being killed is reaped; a request times out alone
+        for line in self._lines:
+            line.thread.join(timeout=max(0.0, joined_by - time.monotonic()))
+        return given_up
+
+
+class _Line:
+    """One target: its queue, its thread, whether it is down."""
+
+    def __init__(self, target: Target, courier: Courier, cwd: Path, delays: tuple[float, ...]) -> None:
+        self.target = target
+        self.courier = courier
+        self.cwd = cwd
+        self.delays = delays
+        self.queue: queue.Queue[Message] = queue.Queue()
+        self.pending = 0  # queued or being delivered
+        self.down = False
+        self.told = False
+        self.process: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self.thread = threading.Thread(target=self._work, name=f"notify {target.name}", daemon=True)
+
+    def put(self, message: Message) -> None:
+        with self._lock:
+            self.pending += 1
+        self.queue.put(message)
+
+    def busy(self) -> bool:
+        """Whether the end of the run should wait for this target: it has messages and is up."""
+        with self._lock:
+            return self.pending > 0 and not self.down
+
+    def abandon(self) -> int:
+        """Stop: a command under way is killed (its thread reaps it); how many messages are left."""
+        process = self.process
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+        with self._lock:
+            return self.pending
+
+    def _work(self) -> None:
+        stop = self.courier.stopping
+        while not stop.is_set():
+            try:
+                message = self.queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            try:
+                self._deliver(message)
+            finally:
+                with self._lock:
+                    self.pending -= 1
+
+    def _deliver(self, message: Message) -> None:
+        stop = self.courier.stopping
+        tries = 1 if self.down else 1 + len(self.delays)
+        problem = ""
+        for attempt in range(tries):
+            if attempt and stop.wait(self.delays[attempt - 1]):
+                return
+            try:
+                self._once(message)
+            except DeliveryFailed as exc:
+                problem = str(exc)
+                if exc.final:
+                    break
+                continue
+            self.down = False
+            return
+        self.down = True
+        if not self.told:
+            self.told = True
+            self.courier.tell(
+                f"notifications to {self.target.name} fail ({problem}); the run goes on, and later ones "
+                "are tried once each"
+            )
+
+    def _once(self, message: Message) -> None:
+        if self.target.url is not None:
+            post(self.target.url, message.body)
+        else:
+            self._command(message)
+
+    def _command(self, message: Message) -> None:
+        target = self.target
+        argv = list(target.argv) if target.argv else ["/bin/sh", "-c", target.shell or ""]
+        data = json.dumps(message.body, ensure_ascii=False, default=str)
+        env = {
+            **os.environ,
+            "ORCHESTRATOR_EVENT": message.kind,
+            "ORCHESTRATOR_EVENT_JSON": data,
+            "ORCHESTRATOR_NOTIFY_TEXT": message.text,
+        }
+        try:
+            process = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                cwd=self.cwd,
+                env=env,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise DeliveryFailed(f"{argv[0]}: {exc.strerror or exc}", final=True) from None
+        self.process = process
+        try:
+            _, err = process.communicate(data.encode("utf-8"), timeout=target.timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(process.pid)
+            process.communicate()
+            raise DeliveryFailed(f"still running after {target.timeout:g}s: killed") from None
+        finally:
+            _kill_group(process.pid)  # what it left in its group goes with it
+            self.process = None
+        if process.returncode != 0:
+            last = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+            raise DeliveryFailed(f"exit {process.returncode}{': ' + last[0][:200] if last[0] else ''}")
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def post(url: str, body: dict[str, Any], timeout: float = REQUEST_TIMEOUT) -> None:
+    """POST ``body`` as JSON; ``DeliveryFailed`` unless the answer is 2xx."""
+    data = json.dumps(body, ensure_ascii=False, default=str).encode("utf-8")
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": f"orchestrator/{__version__}"},
+    )
+    handlers = [urllib.request.ProxyHandler({})] if urlsplit(url).hostname in _LOOPBACK else []
+    opener = urllib.request.build_opener(*handlers)
+    try:
+        with opener.open(request, timeout=timeout) as answer:
+            answer.read(65536)
+    except urllib.error.HTTPError as exc:
+        final = 400 <= exc.code < 500 and exc.code not in (408, 429)
+        raise DeliveryFailed(f"HTTP {exc.code} {exc.reason}", final=final) from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DeliveryFailed(str(reason) or type(exc).__name__) from None

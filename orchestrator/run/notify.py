@@ -1,0 +1,204 @@
+"""The run's notifications: which events are told to whom, and when a running task looks stuck.
+
+``notifying`` wraps the run's reporter. Every event still goes where it went (shown, and kept in
+``state/events.jsonl``); those a person must hear about (``NOTIFY_EVENTS``: run_finished,
+task_failed, run_paused, task_stuck) are also handed to the ``Courier`` (``delivery.py``), for
+each target that wants them. The targets are the user's (``user_config_path``: ``notify:`` in
+``$XDG_CONFIG_HOME/orchestrator/config.yaml``, else ``~/.config/orchestrator/config.yaml``) and
+then the plan's own ``notify`` setting: a plan adds targets, it never removes the user's.
+
+A task is *stuck* (one ``task_stuck`` event per attempt, whether or not anyone is notified) when
+its attempt has run for ``STUCK_RUNNING`` (80%) of its ``timeout``, or printed nothing (no byte
+added to its stdout or stderr log) for ``STUCK_SILENT`` (half) of its ``inactivity_timeout``:
+early enough that a person can look before the watchdog kills it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.output.payloads import headline, payload
+from orchestrator.output.reporter import Event, Recording
+from orchestrator.plan.model import Plan, Task
+from orchestrator.plan.settings import Settings, format_duration
+from orchestrator.plan.targets import NOTIFY_EVENTS, Target, parse_targets
+from orchestrator.run.delivery import DRAIN_SECONDS, Courier, Message
+from orchestrator.state import journal as journals
+from orchestrator.state.workspace import Workspace
+
+STUCK_RUNNING = 0.8
+STUCK_SILENT = 0.5
+CONFIG_NAME = "config.yaml"
+
+
+def user_config_path() -> Path:
+    """``$XDG_CONFIG_HOME/orchestrator/config.yaml``, else ``~/.config/orchestrator/config.yaml``."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "orchestrator" / CONFIG_NAME
+
+
+def user_targets(path: Path | None = None) -> tuple[tuple[Target, ...], str | None]:
+    """The targets of the user's config file (none when there is no file), and what is wrong
+    with it, in one line naming the file and line: a bad file is ignored, not a reason to stop."""
+    import yaml
+
+    path = path or user_config_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return (), None
+    except (OSError, UnicodeDecodeError) as exc:
+        return (), f"{path}: unreadable ({exc}); its notify targets are ignored"
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        return (), f"{path}{line}: not valid YAML; its notify targets are ignored"
+    if data is None:
+        return (), None
+    if not isinstance(data, dict):
+        return (), f"{path}:1: not a mapping of settings (notify: ...); ignored"
+    try:
+        return parse_targets(data.get("notify")), None
+    except ValueError as exc:
+        at = next((n for n, row in enumerate(text.splitlines(), 1) if row.startswith("notify")), 1)
+        return (), f"{path}:{at}: bad value for 'notify': {exc}; its notify targets are ignored"
+
+
+@dataclass(slots=True)
+class _Running:
+    task: str
+    agent: str
+    attempt: int
+    since: float
+    told: bool = False
+
+
+class StuckWatch:
+    """The running attempts, from the run's events, and which of them look stuck now."""
+
+    def __init__(self, workspace: Workspace, plan: Plan, settings: dict[str, Settings]) -> None:
+        self.workspace = workspace
+        self.plan = plan
+        self.settings = settings  # each task's (its profile's and row's applied)
+        self.running: dict[str, _Running] = {}
+
+    def see(self, event: Event) -> None:
+        kind, task = event.get("event"), event.get("task")
+        if not isinstance(task, str):
+            return
+        if kind == "task_started":
+            self.running[task] = _Running(task, str(event.get("agent", "")), int(event.get("attempt", 1)), time.time())
+        elif kind in ("task_completed", "task_failed", "task_retrying", "task_interrupted", "task_skipped"):
+            self.running.pop(task, None)
+
+    def stuck(self, now: float) -> list[Event]:
+        found: list[Event] = []
+        for run in self.running.values():
+            settings, task = self.settings.get(run.task), self.plan.tasks.get(run.task)
+            if run.told or settings is None or task is None:
+                continue
+            why = _why(settings, now - run.since, now - self._last_output(task, run))
+            if why is not None:
+                run.told = True
+                event: Event = {"event": "task_stuck", "time": journals.iso_at(now), "task": run.task}
+                found.append({**event, "agent": run.agent, "attempt": run.attempt, "why": why})
+        return found
+
+    def _last_output(self, task: Task, run: _Running) -> float:
+        latest = run.since
+        for stream in ("out", "err"):
+            try:
+                latest = max(latest, os.stat(self.workspace.log(task, run.attempt, stream)).st_mtime)
+            except OSError:
+                continue
+        return latest
+
+
+def _why(settings: Settings, running: float, silent: float) -> str | None:
+    """Why an attempt that has run ``running`` seconds, the last ``silent`` of them without
+    output, looks stuck; ``None`` when it does not."""
+    timeout, quiet = settings.timeout, settings.inactivity_timeout
+    if timeout and running >= STUCK_RUNNING * timeout:
+        return f"running for {format_duration(running)} of its {format_duration(timeout)} timeout"
+    if quiet and silent >= STUCK_SILENT * quiet:
+        return f"no output for {format_duration(silent)} (inactivity limit {format_duration(quiet)})"
+    return None
+
+
+class Notifying(Recording):
+    """The run's reporter (``Recording``), which also notifies its targets and tells of stuck tasks."""
+
+    def __init__(self, inner: Recording, targets: tuple[Target, ...], watch: StuckWatch, problem: str | None) -> None:
+        super().__init__(inner.shown, inner.log)
+        self.targets = targets
+        self.watch = watch
+        workspace = watch.workspace
+        self.courier = Courier(targets, cwd=workspace.project_dir) if targets else None
+        self.workspace = str(workspace.root)
+        self.project = workspace.project_dir.name
+        self._problem = problem
+
+    def event(self, event: Event) -> None:
+        kind = event.get("event")
+        if kind == "run_finished":  # its notification delivered (or given up) first: it is the last event
+            self._send(event)
+            self._drain()
+            super().event(event)
+            return
+        super().event(event)
+        self.watch.see(event)
+        if kind == "run_started" and self._problem:
+            self._notice(self._problem)
+            self._problem = None
+        self._send(event)
+
+    def _send(self, event: Event) -> None:
+        kind = str(event.get("event"))
+        if self.courier is None or kind not in NOTIFY_EVENTS:
+            return
+        text = headline(event, self.project)
+        for index, target in enumerate(self.targets):
+            if kind in target.events:
+                body = payload(event, target.format, workspace=self.workspace, project=self.project)
+                self.courier.send(index, Message(kind, body, text))
+
+    def tick(self) -> None:
+        super().tick()
+        for event in self.watch.stuck(time.time()):
+            self.event(event)
+        self._told()
+
+    def close(self) -> None:
+        self._drain()
+        super().close()
+
+    def _told(self) -> None:
+        if self.courier is not None:
+            for message in self.courier.notices():
+                self._notice(message)
+
+    def _drain(self) -> None:
+        """The end of the run: what is still queued gets ``DRAIN_SECONDS``, then is given up."""
+        courier, self.courier = self.courier, None
+        if courier is None:
+            return
+        given_up = courier.close(DRAIN_SECONDS)
+        for message in courier.notices():
+            self._notice(message)
+        if given_up:
+            plural = "s" if given_up != 1 else ""
+            self._notice(f"{given_up} notification{plural} not delivered within {DRAIN_SECONDS:g}s; given up")
+
+    def _notice(self, message: str) -> None:
+        super().event({"event": "notice", "time": journals.now_iso(), "message": message})
+
+
+def notifying(reporter: Recording, workspace: Workspace, plan: Plan, settings: dict[str, Settings]) -> Notifying:
+    """``reporter``, notifying the user's and the plan's targets, and telling of stuck tasks."""
+    mine, problem = user_targets()
+    return Notifying(reporter, mine + plan.settings.notify, StuckWatch(workspace, plan, settings), problem)

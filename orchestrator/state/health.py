@@ -1,0 +1,246 @@
+"""Does a workspace need a person? What ``orchestrator check`` reports, for cron and heartbeats.
+
+It reads no more than it must, so that it stays cheap on a plan of 10,000 tasks: the attempt
+journal's last run (``journal.read``), the first lines of the result files (``result_statuses``),
+``state/pause.json``, the log files' modification times of the attempts still open, and the one
+``run_finished`` line at the end of ``state/events.jsonl``. It changes nothing.
+
+Something needs attention (a ``Finding``) when:
+
+- ``dead_runner``: the runner the journal names is gone and left attempts marked running;
+- ``overdue``: an attempt has run past its ``timeout``, or ``silent``: printed nothing for longer
+  than its ``inactivity_timeout`` (the runner should have stopped it: it is wedged);
+- ``paused``: a usage-limit pause is in force;
+- ``failed``: tasks whose result says failed.
+
+master_plan.md is read only when attempts are open (for their limits).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from orchestrator.documents import read_metadata
+from orchestrator.errors import PlanError
+from orchestrator.plan.model import Plan, Task
+from orchestrator.plan.profiles import Profiles
+from orchestrator.plan.settings import Settings, format_duration
+from orchestrator.state import journal
+from orchestrator.state.pause import read_pause
+from orchestrator.state.status import pid_alive
+from orchestrator.state.workspace import Workspace, from_here
+from orchestrator.vocabulary import TaskStatus
+
+_FINISHED = b'{"event": "run_finished"'
+_TAIL = 64 * 1024  # bytes of events.jsonl read from its end to find the last run_finished
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One thing that needs a person: its kind, in words, and the tasks it concerns."""
+
+    kind: str
+    message: str
+    tasks: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "message": self.message, "tasks": list(self.tasks)}
+
+
+@dataclass(slots=True)
+class Health:
+    """A workspace's state as ``check`` reports it."""
+
+    workspace: str  # as the user would type it
+    findings: list[Finding] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)  # completed, failed, skipped, interrupted, running
+    runner_pid: int | None = None
+    runner_alive: bool = False
+    last_run: dict[str, Any] | None = None  # the last run_finished event: exit_code, wall_seconds, time
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "workspace": self.workspace,
+            "ok": self.ok,
+            "findings": [f.as_json() for f in self.findings],
+            "counts": self.counts,
+            "runner": {"pid": self.runner_pid, "alive": self.runner_alive},
+            "last_run": self.last_run,
+        }
+
+
+def check(workspace: Workspace, now: float | None = None) -> Health:
+    """What needs attention in ``workspace`` now."""
+    now = time.time() if now is None else now
+    health = Health(from_here(workspace.root))
+    statuses = result_statuses(workspace)
+    state = journal.read(workspace.journal_file)
+    health.runner_pid = state.runner_pid
+    health.runner_alive = state.runner_pid is not None and pid_alive(state.runner_pid)
+    found: dict[str, int] = {}
+    for status, _ in statuses.values():
+        found[status] = found.get(status, 0) + 1
+    open_ids = tuple(sorted(state.open))
+    if open_ids and health.runner_alive:
+        found[str(TaskStatus.RUNNING)] = len(open_ids)
+    health.counts = found
+    if open_ids and not health.runner_alive:
+        health.findings.append(
+            Finding(
+                "dead_runner",
+                f"the runner (pid {state.runner_pid}) is gone, and left {_some(open_ids)} marked running — "
+                "`orchestrator run` stops what it left and goes on",
+                open_ids,
+            )
+        )
+    elif open_ids:
+        health.findings += _late(workspace, state, now)
+    pause = read_pause(workspace)
+    until = _number(pause.get("until")) if pause else None
+    if pause is not None and until is not None and until > now:
+        health.findings.append(
+            Finding("paused", f"paused until {pause.get('until_iso')}: {pause.get('reason')} — runs again by itself")
+        )
+    failed = tuple(sorted(task for task, (status, _) in statuses.items() if status == TaskStatus.FAILED))
+    if failed:
+        first = read_metadata(workspace.results_dir / statuses[failed[0]][1])
+        reason = first.get("reason") if first else None
+        why = f" ({failed[0]}: {reason})" if reason else ""
+        health.findings.append(
+            Finding(
+                "failed",
+                f"{_some(failed)} failed{why} — `orchestrator status` for why, `orchestrator reset --failed` to retry",
+                failed,
+            )
+        )
+    health.last_run = last_finished(workspace)
+    return health
+
+
+def _late(workspace: Workspace, state: journal.JournalState, now: float) -> list[Finding]:
+    """The open attempts of a live runner that are past their timeout or silent past their limit
+    (each task's own, so the plan is read: only here, when attempts are open)."""
+    findings: list[Finding] = []
+    try:
+        plan: Plan | None = workspace.load_plan()
+    except PlanError:  # being edited: the plan's limits are not known, the defaults are used
+        plan = None
+    profiles = Profiles(workspace) if plan is not None else None
+    for task_id, attempt in sorted(state.open.items()):
+        started = _epoch(attempt.started)
+        task = plan.tasks.get(task_id) if plan is not None else None
+        if started is None:
+            continue
+        settings = profiles.settings_for(plan, task) if profiles and plan and task else Settings()
+        running = now - started
+        if settings.timeout and running > settings.timeout:
+            limit = format_duration(settings.timeout)
+            message = f"{task_id} has run {format_duration(running)}, past its {limit} timeout"
+            findings.append(Finding("overdue", message, (task_id,)))
+            continue
+        silent = now - max([started, *_mtimes(workspace, task, attempt.attempt)])
+        if settings.inactivity_timeout and silent > settings.inactivity_timeout:
+            limit = format_duration(settings.inactivity_timeout)
+            message = f"{task_id} has printed nothing for {format_duration(silent)}, past its {limit} inactivity limit"
+            findings.append(Finding("silent", message, (task_id,)))
+    return findings
+
+
+def _mtimes(workspace: Workspace, task: Task | None, attempt: int) -> list[float]:
+    found: list[float] = []
+    for stream in ("out", "err"):
+        if task is None:
+            continue
+        try:
+            found.append(os.stat(workspace.log(task, attempt, stream)).st_mtime)
+        except OSError:
+            continue
+    return found
+
+
+_STATUS = re.compile(rb"^status: *([a-z]+) *$", re.M)
+_TASK = re.compile(rb"^task: *\"?([^\"\n]+?)\"? *$", re.M)
+_HEAD = 4096
+
+
+def result_statuses(workspace: Workspace) -> dict[str, tuple[str, str]]:
+    """Each task's status and result file's name, by the result files: the ``task:`` and ``status:`` lines near the top
+    of what the runner wrote (4 KiB read of each), the whole frontmatter only of a file edited
+    into another shape. Cheap: no plan read, no YAML parsed for the runner's own files."""
+    found: dict[str, tuple[str, str]] = {}
+    try:
+        names = [n for n in os.listdir(workspace.results_dir) if n.endswith("-result.md")]
+    except OSError:
+        return found
+    for name in names:
+        path = workspace.results_dir / name
+        try:
+            with open(path, "rb") as file:
+                head = file.read(_HEAD)
+        except OSError:
+            continue
+        end = head.find(b"\n---", 3)
+        front = head[:end] if head.startswith(b"---") and end > 0 else b""
+        task, status = _TASK.search(front), _STATUS.search(front)
+        if task and status:
+            found[task.group(1).decode("utf-8", "replace")] = (status.group(1).decode(), name)
+            continue
+        meta = read_metadata(path)
+        if meta and isinstance(meta.get("task"), str) and isinstance(meta.get("status"), str):
+            found[meta["task"]] = (meta["status"], name)
+    return found
+
+
+def last_finished(workspace: Workspace) -> dict[str, Any] | None:
+    """The last ``run_finished`` event, from the end of the event log only; ``None`` when the last
+    run has not finished (or none ran)."""
+    path = workspace.events_file
+    try:
+        with open(path, "rb") as file:
+            size = file.seek(0, os.SEEK_END)
+            file.seek(max(0, size - _TAIL))
+            data = file.read()
+    except OSError:
+        return None
+    at = data.rfind(_FINISHED)
+    started = data.rfind(b'{"event": "run_started"')
+    if at < 0 or started > at:
+        return None
+    try:
+        event = json.loads(data[at : data.find(b"\n", at)])
+    except ValueError:
+        return None
+    keys = ("run", "time", "exit_code", "wall_seconds", "cost_usd", "counts", "stopped")
+    return {key: event.get(key) for key in keys} if isinstance(event, dict) else None
+
+
+def _some(ids: tuple[str, ...]) -> str:
+    shown = ", ".join(ids[:5])
+    more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
+    return f"{len(ids)} task{'s' if len(ids) != 1 else ''} ({shown}{more})"
+
+
+def _epoch(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    try:
+        return datetime.fromisoformat(stamp).timestamp()
+    except ValueError:
+        return None
+
+
+def _number(value: object) -> float | None:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,140 @@
+"""``orchestrator check``: the exit code in each state a workspace can be in, and its formats.
+
+Real runs of shell plans; a dead runner is a real one killed with SIGKILL while its task runs.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from runner_helpers import (
+    Background,
+    Spec,
+    cli,
+    kill_leftovers,
+    open_attempts,
+    read_pids,
+    run,
+    start,
+    wait_until,
+    write_plan,
+)
+
+from orchestrator.state.health import check
+from orchestrator.state.pause import Pause
+from orchestrator.state.workspace import Workspace
+
+_SLEEPER = 'mkdir -p pids; echo $$ > "pids/$ORCHESTRATOR_TASK_ID.pid"; echo started; sleep 60'
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path
+    kill_leftovers(tmp_path, read_pids(tmp_path / "pids").values() if (tmp_path / "pids").is_dir() else [])
+
+
+@pytest.fixture
+def background() -> Iterator[list[Background]]:
+    started: list[Background] = []
+    yield started
+    for runner in started:
+        runner.cleanup()
+
+
+def test_all_well_is_0_and_quiet_says_nothing(project: Path) -> None:
+    write_plan(project, [Spec("T-01", "echo one"), Spec("T-02", "echo two", deps=["T-01"])])
+    assert run(project).code == 0
+    result = cli(project, "check")
+    assert result.code == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("✅ .orchestrator: all well") and "results: 2 completed" in result.stdout
+    assert "last run finished" in result.stdout and "(exit 0)" in result.stdout
+    quiet = cli(project, "check", "--quiet")
+    assert (quiet.code, quiet.stdout, quiet.stderr) == (0, "", "")
+    data = json.loads(cli(project, "check", "--json").stdout)
+    assert data["ok"] is True and data["exit_code"] == 0
+    (health,) = data["workspaces"]
+    assert health["findings"] == [] and health["counts"] == {"completed": 2} and health["last_run"]["exit_code"] == 0
+
+
+def test_a_failure_is_1_in_every_format(project: Path) -> None:
+    write_plan(project, [Spec("T-01", "echo 'no <luck> & more' >&2; exit 4"), Spec("T-02", "true")])
+    assert run(project).code == 1
+    result = cli(project, "check")
+    assert result.code == 1
+    assert result.stdout.startswith("⚠️ .orchestrator: 1 thing needs attention")
+    assert "❌ 1 task (T-01) failed (T-01: exit code 4" in result.stdout
+    quiet = cli(project, "check", "-q")
+    assert quiet.code == 1 and quiet.stdout == result.stdout  # quiet only when all is well
+    markdown = cli(project, "check", "--format", "markdown").stdout
+    assert markdown.startswith("## ⚠️ .orchestrator") and "\n- ❌ 1 task (T-01) failed" in markdown
+    discord = cli(project, "check", "--format", "discord").stdout
+    assert discord.startswith("**⚠️ .orchestrator") and len(discord) <= 2001
+    slack = cli(project, "check", "--format", "slack").stdout
+    assert slack.startswith("*⚠️ .orchestrator") and "\n• ❌ 1 task (T-01) failed" in slack
+    data = json.loads(cli(project, "check", "--json").stdout)
+    (finding,) = data["workspaces"][0]["findings"]
+    assert finding["kind"] == "failed" and finding["tasks"] == ["T-01"]
+
+
+def test_a_dead_runner_with_a_task_marked_running_is_1(project: Path, background: list[Background]) -> None:
+    write_plan(project, [Spec("T-01", _SLEEPER)])
+    runner = start(project)
+    background.append(runner)
+    wait_until(lambda: bool(open_attempts(project)), "T-01 to start")
+    assert cli(project, "check").code == 0  # running, and within its limits
+    runner.kill(signal.SIGKILL)
+    result = cli(project, "check", "--json")
+    assert result.code == 1
+    (finding,) = json.loads(result.stdout)["workspaces"][0]["findings"]
+    assert finding["kind"] == "dead_runner" and finding["tasks"] == ["T-01"]
+    assert f"pid {runner.pid}" in finding["message"]
+
+
+def test_a_task_past_its_timeout_or_silent_past_its_limit_is_found(project: Path, background: list[Background]) -> None:
+    # A live runner whose task has run (as check is told) an hour: past its 30 minutes of silence
+    # first, then past its timeout. The runner's own watchdog would stop it; check finds a wedged one.
+    write_plan(project, [Spec("T-01", _SLEEPER)], {"timeout": "1h", "inactivity_timeout": "30m"})
+    runner = start(project)
+    background.append(runner)
+    wait_until(lambda: bool(open_attempts(project)), "T-01 to start")
+    workspace = Workspace.find(project)
+    now = time.time()
+    assert check(workspace, now).ok
+    silent = check(workspace, now + 2400)
+    assert [(f.kind, f.tasks) for f in silent.findings] == [("silent", ("T-01",))]
+    assert (
+        "printed nothing for 40m" in silent.findings[0].message
+        and "30m00s inactivity limit" in silent.findings[0].message
+    )
+    overdue = check(workspace, now + 4000)
+    assert [(f.kind, f.tasks) for f in overdue.findings] == [("overdue", ("T-01",))]
+    assert overdue.runner_alive and overdue.counts == {"running": 1}
+
+
+def test_a_pause_is_1(project: Path) -> None:
+    write_plan(project, [Spec("T-01", "true")])
+    workspace = Workspace.find(project)
+    workspace.state_dir.mkdir(parents=True)
+    until = Pause(workspace).start(time.time() + 3600, "claude", "usage limit reached")
+    result = cli(project, "check", "--format", "markdown")
+    assert result.code == 1
+    assert f"- ⏸️ paused until {until}: usage limit reached" in result.stdout
+
+
+def test_no_workspace_is_2_and_the_worst_code_of_several_wins(project: Path) -> None:
+    missing = cli(project, "check", "nowhere")
+    assert missing.code == 2 and "nowhere: no such workspace" in missing.stdout
+    write_plan(project / "good", [Spec("T-01", "true")])
+    write_plan(project / "bad", [Spec("T-01", "exit 1")])
+    assert run(project / "good").code == 0 and run(project / "bad").code == 1
+    both = cli(project, "check", "good", "bad")
+    assert both.code == 1
+    good, bad = both.stdout.split("\n\n")
+    assert good.startswith("✅ good/.orchestrator") and bad.startswith("⚠️ bad/.orchestrator")
+    assert cli(project, "check", "good", "bad", "nowhere", "--json").code == 2
+    assert cli(project, "check", "--format", "pdf").code == 2

@@ -1,0 +1,247 @@
+"""Notifications: real runs post to a real HTTP server on loopback, and run a real command.
+
+The server (``Hook``) records each POST's JSON and can be told to answer the first few with 500.
+A dead endpoint is a port nothing listens on.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from runner_helpers import Spec, plan_text, run, write_plan
+
+from orchestrator.output.reporter import JsonReporter, Recording
+from orchestrator.plan.parser import parse_plan
+from orchestrator.plan.settings import Settings
+from orchestrator.plan.targets import parse_targets
+from orchestrator.run.notify import Notifying, StuckWatch, user_targets
+from orchestrator.state.events import EventLog
+from orchestrator.state.workspace import Workspace
+
+
+class Hook:
+    """An HTTP server on 127.0.0.1 that keeps what is posted to it; ``failures``: how many POSTs
+    to answer with 500 first."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.tries = 0
+        self.failures = failures
+        self.lock = threading.Lock()
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = json.loads(self.rfile.read(length))
+                with hook.lock:
+                    hook.tries += 1
+                    failing = hook.tries <= hook.failures
+                    if not failing:
+                        hook.bodies.append({"path": self.path, **body})
+                self.send_response(500 if failing else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Hook:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def kinds(self) -> list[str]:
+        with self.lock:
+            return [str(b.get("event")) for b in self.bodies]
+
+
+def dead_url() -> str:
+    """A loopback port nothing listens on (bound, then closed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/hook"
+
+
+@pytest.fixture(autouse=True)
+def no_user_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user's own config file is not read: each test names its targets."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+
+
+def wait_for(predicate: Any, what: str, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_the_simplest_form_posts_generic_json_for_a_failure_a_stuck_task_and_the_end(tmp_path: Path) -> None:
+    specs = [
+        Spec("T-01", "echo broken >&2\nexit 3"),
+        # Silent for 3 s of a 4 s inactivity limit: stuck (at 2 s) before it finishes.
+        Spec("T-02", "sleep 3\necho done"),
+    ]
+    with Hook() as hook:
+        write_plan(tmp_path, specs, {"notify": hook.url + "/hook", "inactivity_timeout": "4s"})
+        result = run(tmp_path)
+        assert result.code == 1, result.stderr
+        # run_finished is delivered before the run ends: nothing to wait for here.
+        kinds = hook.kinds()
+    assert sorted(kinds) == ["run_finished", "task_failed", "task_stuck"], kinds
+    by_kind = {b["event"]: b for b in hook.bodies}
+    assert all(b["path"] == "/hook" for b in hook.bodies)
+    failed = by_kind["task_failed"]
+    assert failed["task"] == "T-01" and "exit" in failed["reason"] and failed["agent"] == "Agent-01"
+    assert failed["text"].startswith("❌ T-01 [Agent-01] failed") and failed["text"].endswith(tmp_path.name)
+    assert failed["workspace"] == str((tmp_path / ".orchestrator").resolve())
+    stuck = by_kind["task_stuck"]
+    assert stuck["task"] == "T-02" and "no output for" in stuck["why"] and stuck["attempt"] == 1
+    finished = by_kind["run_finished"]
+    assert finished["exit_code"] == 1 and finished["counts"]["completed"] == 1 and finished["counts"]["failed"] == 1
+    assert "wall_seconds" in finished and finished["text"].startswith("❌ run finished")
+    # The stuck task is in the run's own events too (run --json and state/events.jsonl).
+    assert "task_stuck" in result.kinds("T-02")
+    assert result.events[-1]["event"] == "run_finished"
+
+
+def test_slack_and_discord_targets_get_their_own_formats_and_a_command_gets_the_event(tmp_path: Path) -> None:
+    got = tmp_path / "got"
+    command = f'cat > "{got}.$ORCHESTRATOR_EVENT.json"; echo "$ORCHESTRATOR_NOTIFY_TEXT" > "{got}.text"'
+    with Hook() as hook:
+        targets = [
+            {"url": hook.url + "/slack", "format": "slack"},
+            {"url": hook.url + "/discord", "format": "discord", "events": ["run_finished"]},
+            {"command": command},
+        ]
+        write_plan(tmp_path, [Spec("T-01", "echo 'bad *thing*' >&2; exit 1")], {"notify": targets})
+        result = run(tmp_path)
+        assert result.code == 1, result.stderr
+        bodies = list(hook.bodies)
+    slack = [b for b in bodies if b["path"] == "/slack"]
+    discord = [b for b in bodies if b["path"] == "/discord"]
+    assert len(slack) == 2 and len(discord) == 1  # task_failed and run_finished; discord: run_finished only
+    failure = next(b for b in slack if "failed" in b["text"])
+    assert set(failure) == {"path", "text", "blocks"}
+    block = failure["blocks"][0]
+    assert block["type"] == "section" and block["text"]["type"] == "mrkdwn"
+    assert block["text"]["text"].startswith("*❌ T-01 [Agent-01] failed") and "bad *thing*" in block["text"]["text"]
+    assert set(discord[0]) == {"path", "content"}
+    assert discord[0]["content"].startswith("**❌ run finished") and len(discord[0]["content"]) <= 2000
+    event = json.loads(Path(f"{got}.task_failed.json").read_text())
+    assert event["event"] == "task_failed" and event["task"] == "T-01"
+    assert json.loads(Path(f"{got}.run_finished.json").read_text())["exit_code"] == 1
+    assert "run finished" in Path(f"{got}.text").read_text()
+
+
+def test_a_dead_endpoint_neither_fails_nor_holds_up_the_run_and_is_told_once(tmp_path: Path) -> None:
+    specs = [Spec(f"T-0{n}", "exit 1") for n in range(1, 5)]
+    write_plan(tmp_path, specs, {"notify": dead_url()})
+    began = time.monotonic()
+    result = run(tmp_path)
+    took = time.monotonic() - began
+    assert result.code == 1  # the tasks' failures, nothing of the notifications'
+    notices = [e["message"] for e in result.events if e["event"] == "notice" and "notifications" in e["message"]]
+    assert len(notices) <= 2, notices  # that it fails, once; maybe what was given up at the end
+    assert sum("fail (" in n for n in notices) == 1, notices
+    assert "127.0.0.1" in notices[0] and "/hook" not in notices[0]  # the URL's path may be a secret
+    assert result.events[-1]["event"] == "run_finished"
+    assert took < 40  # a hang guard: the wait at the end is bounded (5 s)
+
+
+def test_an_endpoint_that_fails_twice_then_answers_gets_the_event(tmp_path: Path) -> None:
+    with Hook(failures=2) as hook:
+        write_plan(tmp_path, [Spec("T-01", "true")], {"notify": hook.url})
+        result = run(tmp_path)
+        assert result.code == 0
+        assert hook.tries == 3
+        assert hook.kinds() == ["run_finished"]
+    assert not [e for e in result.events if e["event"] == "notice"]
+
+
+def test_a_pause_notifies_and_every_kind_in_each_format(tmp_path: Path) -> None:
+    """The reporter itself, fed the events a run reports (a pause needs an agent's usage limit):
+    each kind reaches each format, and the shown stream gets every event."""
+    ws = Workspace(tmp_path / ".orchestrator")
+    plan = parse_plan(plan_text([Spec("T-01", "true")]))
+    shown = io.StringIO()
+    with Hook() as hook:
+        targets = parse_targets([hook.url + "/g", {"url": hook.url + "/s", "format": "slack"}])
+        targets += parse_targets({"url": hook.url + "/d", "format": "discord"})
+        inner = Recording(JsonReporter(shown), EventLog(ws.events_file, run="r"))
+        reporter = Notifying(inner, targets, StuckWatch(ws, plan, {"T-01": Settings()}), None)
+        events: list[dict[str, Any]] = [
+            {"event": "run_started", "to_run": 1},
+            {"event": "task_started", "task": "T-01", "agent": "Agent-01", "attempt": 1},
+            {"event": "run_paused", "until": "2026-11-23T15:00:00+00:00", "reason": "usage limit (claude)"},
+            {"event": "task_stuck", "task": "T-01", "agent": "Agent-01", "why": "no output for 7m30s"},
+            {"event": "task_failed", "task": "T-01", "agent": "Agent-01", "reason": "exit 1", "stderr_tail": ["x"]},
+            {"event": "run_finished", "counts": {"failed": 1}, "exit_code": 1, "wall_seconds": 3.0, "cost_usd": 0.5},
+        ]
+        for event in events:
+            reporter.event(event)
+        reporter.flush()
+        bodies = list(hook.bodies)
+    for path in ("/g", "/s", "/d"):
+        assert len([b for b in bodies if b["path"] == path]) == 4
+    generic = {b["event"]: b for b in bodies if b["path"] == "/g"}
+    assert generic["run_paused"]["until"] == "2026-11-23T15:00:00+00:00"
+    assert generic["run_paused"]["text"].startswith("⏸️ run paused until 2026-11-23T15:00:00+00:00: usage limit")
+    assert generic["run_finished"]["cost_usd"] == 0.5 and "$0.5000" in generic["run_finished"]["text"]
+    slack = [b["text"] for b in bodies if b["path"] == "/s"]
+    assert any(t.startswith("⏸️ run paused") for t in slack) and any("looks stuck" in t for t in slack)
+    discord = [b["content"] for b in bodies if b["path"] == "/d"]
+    assert any(c.startswith("**⏸️ run paused") for c in discord) and any("```\nx\n```" in c for c in discord)
+    lines = [json.loads(line)["event"] for line in shown.getvalue().splitlines()]
+    assert lines == [e["event"] for e in events]
+
+
+def test_the_user_config_adds_targets_and_a_bad_one_is_named_by_file_and_line(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("# mine\nnotify:\n  - url: http://127.0.0.1:9/x\n    format: slack\n")
+    targets, problem = user_targets(config)
+    assert problem is None and targets[0].format == "slack" and targets[0].url == "http://127.0.0.1:9/x"
+    config.write_text("# mine\nnotify: ftp://example.com/\n")
+    targets, problem = user_targets(config)
+    assert targets == () and problem is not None and problem.startswith(f"{config}:2: bad value for 'notify'")
+    assert user_targets(tmp_path / "none.yaml") == ((), None)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        pytest.param("ftp://x/", "is not an http:// or https:// URL", id="scheme"),
+        pytest.param({"url": "http://x/", "format": "teams"}, "is not one of generic, slack, discord", id="format"),
+        pytest.param({"url": "http://x/", "events": ["task_done"]}, "unknown event", id="event"),
+        pytest.param({"url": "http://x/", "command": "true"}, "either url: or command:", id="both"),
+        pytest.param({"command": []}, "is not a command", id="empty-command"),
+        pytest.param({"hook": "http://x/"}, "unknown key 'hook'", id="key"),
+    ],
+)
+def test_validate_refuses_a_bad_target_on_its_line(tmp_path: Path, value: object, message: str) -> None:
+    from runner_helpers import cli
+
+    plan = write_plan(tmp_path, [Spec("T-01", "true")])
+    text = plan.read_text()
+    body = text.split("---\n", 2)[2]
+    plan.write_text("---\nbackend: shell\nnotify: " + json.dumps(value) + "\n---\n" + body)
+    line = 3
+    result = cli(tmp_path, "validate")
+    assert result.code == 2
+    assert f"master_plan.md:{line}" in result.stderr and message in result.stderr, result.stderr

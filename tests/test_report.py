@@ -1,0 +1,119 @@
+"""``orchestrator report`` and the timeline in final_output.md, against the result files of a real run.
+
+The plan: A (sleep 1.2) and B (sleep 0.3) at once, then C (sleep 0.6) after A: the critical path
+is A -> C whatever the machine's speed, as the sleeps are far apart; the figures are checked
+against the result files' own numbers, not against the sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from runner_helpers import Spec, cli, results, run, write_plan
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("report")
+    specs = [
+        Spec("T-01", "sleep 1.2", name="A"),
+        Spec("T-02", "sleep 0.3", name="B"),
+        Spec("T-03", "sleep 0.6", deps=["T-01"], name="C"),
+    ]
+    write_plan(path, specs, {"retries": 1})
+    assert run(path).code == 0
+    return path
+
+
+def _stamp(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
+
+
+def _union(spans: list[tuple[float, float]]) -> float:
+    total, (begin, end) = 0.0, spans[0]
+    for start, finish in spans[1:]:
+        if start > end:
+            total, begin = total + end - begin, start
+        end = max(end, finish)
+    return total + end - begin
+
+
+def test_the_figures_are_the_result_files(project: Path) -> None:
+    found = cli(project, "report", "--json")
+    assert found.code == 0, found.stderr
+    report: dict[str, Any] = json.loads(found.stdout)
+    records = {meta["task"]: meta for meta in results(project).values()}
+    work = sum(r["duration"] for r in records.values())
+    spans = sorted((_stamp(r["started"]), _stamp(r["finished"])) for r in records.values())
+    wall = _union(spans)  # time during which a task ran
+    assert report["work_seconds"] == pytest.approx(work, abs=0.01)
+    assert report["wall_seconds"] == pytest.approx(wall, abs=0.01)
+    assert report["speedup"] == pytest.approx(work / wall, abs=0.01)
+    assert report["speedup"] > 1.0  # B ran beside A
+    assert report["parallel_efficiency"] == pytest.approx(work / wall / 4, abs=0.01)
+    assert report["critical_path"]["tasks"] == ["T-01", "T-03"]
+    length = records["T-01"]["duration"] + records["T-03"]["duration"]
+    assert report["critical_path"]["seconds"] == pytest.approx(length, abs=0.01)
+    assert report["retries"] == 0 and report["cost_usd"] is None and report["tokens"] is None
+    assert report["backends"] == {
+        "shell": {"tasks": 3, "attempts": 3, "seconds": pytest.approx(work, abs=0.01), "cost_usd": None, "tokens": None}
+    }
+    tasks = {t["id"]: t for t in report["tasks"]}
+    assert set(tasks) == {"T-01", "T-02", "T-03"}
+    assert [tasks[t]["critical"] for t in ("T-01", "T-02", "T-03")] == [True, False, True]
+    for task_id, task in tasks.items():
+        assert task["duration"] == records[task_id]["duration"] and task["attempts"] == 1 and task["retries"] == 0
+    assert report["svg"] == ".orchestrator/report.svg"
+
+
+def test_html_holds_the_svg_and_the_svg_file_is_written(project: Path) -> None:
+    page = cli(project, "report", "--format", "html")
+    assert page.code == 0
+    assert page.stdout.startswith("<!DOCTYPE html>") and "<script" not in page.stdout
+    assert "http" not in page.stdout.replace('xmlns="http://www.w3.org/2000/svg"', "")  # self-contained
+    svg = re.search(r"<svg .*?</svg>", page.stdout, re.S)
+    assert svg is not None
+    for task in ("T-01 A", "T-02 B", "T-03 C"):
+        assert task in svg.group(0)
+    assert svg.group(0).count("<rect x=") == 3
+    written = (project / ".orchestrator" / "report.svg").read_text()
+    assert written.startswith("<svg ") and written.strip().endswith("</svg>")
+
+
+def test_markdown_has_the_figures_and_a_mermaid_gantt(project: Path) -> None:
+    text = cli(project, "report").stdout
+    assert "| Critical path | T-01 -> T-03 (" in text and "| Speed-up | " in text
+    assert "![timeline](report.svg)" in text
+    assert "| shell | 3 | 3 |" in text and "| T-01 ⭐ | completed | shell |" in text
+
+
+def test_final_output_has_a_valid_mermaid_gantt(project: Path) -> None:
+    text = (project / ".orchestrator" / "final_output.md").read_text()
+    assert "| Speed-up vs sequential |" in text  # the summary is still there
+    block = re.search(r"## Timeline\n```mermaid\n(.*?)\n```", text, re.S)
+    assert block is not None, text
+    lines = block.group(1).splitlines()
+    assert lines[:3] == ["gantt", "    dateFormat x", "    axisFormat %H:%M:%S"]
+    sections = [line.strip() for line in lines if line.strip().startswith("section ")]
+    assert sections == ["section Layer 1", "section Layer 2"]
+    records = {meta["task"]: meta for meta in results(project).values()}
+    tasks = [line.strip() for line in lines[3:] if not line.strip().startswith("section ")]
+    assert len(tasks) == 3
+    for line in tasks:
+        # name :tags, id, start, end  (epoch milliseconds, as dateFormat x reads them)
+        match = re.fullmatch(r"(T-0\d) [A-C] :((?:done|crit|active), )*t\d, (\d{13}), (\d{13})", line)
+        assert match is not None, line
+        record = records[match.group(1)]
+        assert int(match.group(3)) == round(_stamp(record["started"]) * 1000)
+        assert int(match.group(4)) == round(_stamp(record["finished"]) * 1000)
+    by_task = {line[:4]: line for line in tasks}
+    assert "crit" in by_task["T-03"] and "crit" not in by_task["T-02"]
+
+
+def test_report_of_no_workspace_is_2(tmp_path: Path) -> None:
+    assert cli(tmp_path, "report").code == 2
