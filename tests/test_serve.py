@@ -334,3 +334,22 @@ def test_the_graph_escapes_what_the_plan_says(tmp_path: Path) -> None:
     svg = graph_svg(plan)
     assert "<script>" not in svg and "&lt;script&gt;" in svg
     assert svg.count("<g class=") == 6 and svg.count('class="edge"') == 7
+
+
+def test_a_log_is_sent_as_its_tail_from_a_whole_line(tmp_path: Path) -> None:
+    from orchestrator.serve.board import LOG_LIMIT, Board
+    from orchestrator.state.workspace import Workspace
+
+    workspace = Workspace.find(demo(tmp_path))
+    workspace.logs_dir.mkdir()
+    lines = [f"line {number:05d} of the log" for number in range(5000)]
+    (workspace.logs_dir / "agent-03.attempt-2.out").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (workspace.logs_dir / "agent-03.attempt-1.out").write_text("the first attempt\n", encoding="utf-8")
+    files = Board(workspace).task_files("T-03")
+    assert files is not None and files["attempt"] == 2 and files["attempts"] == [1, 2]
+    tail = files["stdout"]
+    assert tail["truncated"] is True and tail["bytes"] == len("\n".join(lines)) + 1
+    assert len(tail["text"].encode()) <= LOG_LIMIT
+    shown = tail["text"].splitlines()
+    assert shown[-1] == lines[-1] and shown[0] in lines  # whole lines only, the last one included
+    assert files["stderr"] is None and files["result"] is None
