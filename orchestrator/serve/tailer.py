@@ -12,6 +12,8 @@ dropped (its stream ends); the browser's EventSource reconnects and starts from 
 from __future__ import annotations
 
 import json
+import sys
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -71,6 +73,8 @@ class Tailer:
         self._subscribers: set[MemoryObjectSendStream[Message]] = set()
         self._keys: tuple[FileKey | None, ...] = ()
         self._alive: bool | None = None
+        self._stale = False  # something moved since the state was last built
+        self._next_state = 0.0  # (monotonic) when the state may be built again
 
     async def start(self) -> None:
         """Read the log so far and build the first state (before the first browser is served)."""
@@ -83,9 +87,18 @@ class Tailer:
         self.latest = self._snapshot()
 
     async def run(self) -> None:
+        """Look every ``interval`` seconds for as long as the server lives. A workspace file that
+        cannot be read (permissions, a disk error) is said once on stderr, and looked at again."""
+        said: set[str] = set()
         while True:
             await anyio.sleep(self.interval)
-            await self.tick()
+            try:
+                await self.tick()
+            except OSError as exc:
+                problem = f"dashboard: cannot read the workspace: {exc}"
+                if problem not in said:
+                    said.add(problem)
+                    print(problem, file=sys.stderr, flush=True)
 
     async def tick(self) -> None:
         """One look at the files: publish the new events, then the state if anything moved."""
@@ -102,7 +115,14 @@ class Tailer:
         alive = self._runner_alive()
         if events or keys != self._keys or alive != self._alive:
             self._keys, self._alive = keys, alive
+            self._stale = True
+        if self._stale and time.monotonic() >= self._next_state:
+            self._stale = False
+            started = time.monotonic()
             self.latest = await anyio.to_thread.run_sync(self._snapshot)
+            # A big plan's state takes a while to build: build it at most a fifth of the time
+            # (the events themselves go out at once, and the page applies them as they come).
+            self._next_state = time.monotonic() + 4 * (time.monotonic() - started)
             self._publish(self.latest)
 
     def _look(self) -> tuple[FileKey | None, ...]:
