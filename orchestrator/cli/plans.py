@@ -6,7 +6,6 @@ import argparse
 import functools
 import gc
 from pathlib import Path
-from typing import Any
 
 from orchestrator.cli.output import Handler, add_command, add_directory, emit_json, warn
 from orchestrator.errors import UsageError, WorkspaceError
@@ -147,29 +146,18 @@ def _blocks_outdated(plan: Plan, workspace: Workspace) -> bool:
 @without_gc_pauses
 def cmd_status(args: argparse.Namespace) -> int:
     from orchestrator.output.views import status_table
-    from orchestrator.state.pause import status_notes
-    from orchestrator.state.status import collect, counts
+    from orchestrator.state.status import collect
+    from orchestrator.state.summary import status_data
 
     workspace = Workspace.find(args.directory)
     plan = workspace.load_plan()
     views = collect(plan, workspace)
-    found = counts(views)
-    extra: dict[str, Any] = status_notes(workspace)
+    data = status_data(workspace, views)
     if args.json:
-        cost = [v.cost_usd for v in views if v.cost_usd is not None]
-        emit_json(
-            {
-                "workspace": str(workspace.root),
-                "counts": found,
-                "total": len(views),
-                "cost_usd": round(sum(cost), 6) if cost else None,
-                "tasks": [v.as_json() for v in views],
-                **extra,
-            }
-        )
+        emit_json(data)
     else:
-        print(status_table(views, found))
-        for line in extra.get("notes", []):
+        print(status_table(views, data["counts"]))
+        for line in data.get("notes", []):
             print(line)
     return ExitCode.OK
 

@@ -1,0 +1,230 @@
+"""The dashboard as a Starlette application: the page, its assets, the state, the event stream
+and a task's files; GET only.
+
+Routes::
+
+    /                      the page (static/index.html)
+    /static/...            its CSS and JavaScript, from the package
+    /api/state             the latest state (what the stream starts with)
+    /api/events            server-sent events: "state" (the whole state), "events" (new log lines)
+    /api/graph.svg         the task graph, drawn by ``picture``
+    /api/task/{id}         a task's brief, result and log tails
+    /api/context/{name}    a file under context/ (discoveries and shares)
+
+``Guard`` stands in front of all of them: with a token, every request must carry it (the
+``token`` query parameter, which also sets a cookie, or that cookie); without one (loopback
+only), a request must name a loopback host, so that a web page elsewhere cannot read the
+dashboard through DNS rebinding.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from http.cookies import CookieError, SimpleCookie
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import anyio
+from starlette.applications import Starlette
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from orchestrator.serve.board import Board
+from orchestrator.serve.tailer import Tailer
+from orchestrator.state.workspace import Workspace
+
+STATIC = Path(__file__).parent / "static"
+PING = 15.0  # seconds of silence after which the stream sends a comment, so proxies keep it open
+SECURITY_HEADERS = {
+    "content-security-policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "cache-control": "no-store",
+}
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address, IPv6 with or without brackets) is this machine only."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _host_name(header: str) -> str:
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class Guard:
+    """Every request passes here first: GET and HEAD only, the token (when there is one), the
+    loopback Host (when there is none), and headers that keep the page to itself."""
+
+    def __init__(self, app: ASGIApp, token: str | None, cookie: str) -> None:
+        self.app = app
+        self.token = token
+        self.cookie = cookie
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        refusal = self._refusal(scope, headers)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        set_cookie = self.token is not None and self._from_query(scope) == self.token
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                out = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    out.setdefault(name, value)
+                if set_cookie:
+                    out.append("set-cookie", f"{self.cookie}={self.token}; Path=/; HttpOnly; SameSite=Strict")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    def _refusal(self, scope: Scope, headers: Headers) -> Response | None:
+        if scope["method"] not in ("GET", "HEAD"):
+            return PlainTextResponse("the dashboard is read-only\n", 405, headers={"allow": "GET, HEAD"})
+        if self.token is None:
+            if not is_loopback(_host_name(headers.get("host", ""))):
+                return PlainTextResponse("this dashboard answers only to a loopback host name\n", 403)
+            return None
+        given = self._from_query(scope) or self._from_cookie(headers)
+        if given is None or not hmac.compare_digest(given.encode(), self.token.encode()):
+            return PlainTextResponse(
+                "a token is needed: open the URL `orchestrator serve` printed (it ends in ?token=...)\n", 401
+            )
+        return None
+
+    @staticmethod
+    def _from_query(scope: Scope) -> str | None:
+        values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
+        return values[-1] if values else None
+
+    def _from_cookie(self, headers: Headers) -> str | None:
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(headers.get("cookie", ""))
+        except CookieError:
+            return None
+        morsel = jar.get(self.cookie)
+        return morsel.value if morsel is not None else None
+
+
+class Stopping:
+    """Set by the server's signal handler (plain code between two bytecodes: no lock, no loop
+    call), read by every open stream once a second."""
+
+    def __init__(self) -> None:
+        self.value = False
+
+    def set(self) -> None:
+        self.value = True
+
+    def is_set(self) -> bool:
+        return self.value
+
+
+def build_app(workspace: Workspace, *, token: str | None = None, cookie: str = "orchestrator_token") -> Starlette:
+    """The dashboard of ``workspace``. ``app.state.tailer`` follows its events while the
+    application's lifespan lasts; ``app.state.stopping`` (set by the server on a signal) ends
+    every open stream."""
+    board = Board(workspace)
+    tailer = Tailer(board)
+    stopping = Stopping()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await tailer.start()
+        async with anyio.create_task_group() as group:
+            group.start_soon(tailer.run)
+            yield
+            tailer.stop()
+            group.cancel_scope.cancel()
+
+    async def index(request: Request) -> Response:
+        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+    async def state(request: Request) -> Response:
+        return Response(tailer.latest.data, media_type="application/json")
+
+    async def graph(request: Request) -> Response:
+        return Response(await anyio.to_thread.run_sync(board.svg), media_type="image/svg+xml")
+
+    async def task(request: Request) -> Response:
+        found = await anyio.to_thread.run_sync(board.task_files, request.path_params["task_id"])
+        if found is None:
+            return JSONResponse({"error": "no such task in the plan"}, 404)
+        return JSONResponse(found)
+
+    async def context(request: Request) -> Response:
+        found = await anyio.to_thread.run_sync(board.context_file, request.path_params["name"])
+        if found is None:
+            return JSONResponse({"error": "no such file under context/"}, 404)
+        return JSONResponse(found)
+
+    async def events(request: Request) -> Response:
+        return StreamingResponse(
+            _stream(tailer, stopping.is_set),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+        )
+
+    app = Starlette(
+        routes=[
+            Route("/", index),
+            Route("/api/state", state),
+            Route("/api/events", events),
+            Route("/api/graph.svg", graph),
+            Route("/api/task/{task_id}", task),
+            Route("/api/context/{name:path}", context),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        ],
+        lifespan=lifespan,
+    )
+    app.add_middleware(Guard, token=token, cookie=cookie)
+    app.state.tailer = tailer
+    app.state.stopping = stopping
+    return app
+
+
+async def _stream(tailer: Tailer, stopping: Callable[[], bool]) -> AsyncIterator[str]:
+    """One browser's stream: the latest state, then every message as it comes. Wakes at least
+    once a second to notice that the server is stopping; a comment after ``PING`` quiet seconds."""
+    receive = tailer.subscribe()
+    with receive:
+        yield "retry: 1000\n\n" + tailer.latest.encode()
+        quiet = 0.0
+        while not stopping():
+            message: Any = None
+            with anyio.move_on_after(1.0):
+                try:
+                    message = await receive.receive()
+                except anyio.EndOfStream:
+                    return
+            if message is None:
+                quiet += 1.0
+                if quiet >= PING:
+                    quiet = 0.0
+                    yield ": ping\n\n"
+                continue
+            quiet = 0.0
+            yield message.encode()

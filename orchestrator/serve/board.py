@@ -1,0 +1,207 @@
+"""The workspace as the dashboard shows it: the plan (read again when its file changes), every
+task's state (``state.status.collect`` and ``state.summary.status_data``, as ``status --json``),
+the pause, and the workspace's files, read safely.
+
+Every file it serves is read through ``Board.read``: the path, links resolved, must lie inside
+the workspace (or the folder asked for), be a regular file, and only a bounded part of it is read
+(a brief's head, a log's tail). A name that leads out (``..``, an absolute path, a symlink to
+/etc) reads as missing.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from orchestrator.documents import open_regular
+from orchestrator.errors import OrchestratorError
+from orchestrator.plan.model import Plan
+from orchestrator.serve.picture import graph_svg
+from orchestrator.state.pause import paused, read_pause
+from orchestrator.state.status import collect, pid_alive
+from orchestrator.state.summary import status_data
+from orchestrator.state.workspace import Workspace
+
+TEXT_LIMIT = 64 * 1024  # bytes of a brief, a result or a context file sent to the page
+LOG_LIMIT = 16 * 1024  # bytes of a log's tail
+CONTEXT_FILES = 200  # files of context/ listed at most
+CONTEXT_DIR = "context"
+
+Event = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class FileKey:
+    """What tells that a file changed without reading it."""
+
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: Path) -> FileKey | None:
+        try:
+            found = path.stat()
+        except OSError:
+            return None
+        return cls(found.st_size, found.st_mtime_ns)
+
+
+class Board:
+    """One workspace as the dashboard shows it. Called from worker threads (the tailer's refresh
+    and each request for a task's files), so the plan it caches is guarded by a lock."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.root = os.path.realpath(workspace.root)
+        self.context_dir = workspace.root / CONTEXT_DIR
+        self._lock = threading.Lock()
+        self._plan: Plan | None = None
+        self._plan_key: FileKey | None = None
+        self._svg = ""
+        self.plan_error: str | None = None
+        self.plan_version = 0
+
+    def plan(self) -> Plan | None:
+        """The plan as its file says now; while the file does not parse (an edit under way), the
+        last plan that did, and ``plan_error`` says what is wrong."""
+        key = FileKey.of(self.workspace.plan_file)
+        with self._lock:
+            if key is not None and key == self._plan_key:
+                return self._plan
+            self._plan_key = key
+            try:
+                plan = self.workspace.load_plan()
+            except (OrchestratorError, OSError) as exc:
+                self.plan_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                return self._plan
+            self._plan, self.plan_error = plan, None
+            self._svg = graph_svg(plan)
+            self.plan_version += 1
+            return plan
+
+    def svg(self) -> str:
+        self.plan()
+        with self._lock:
+            return self._svg
+
+    def snapshot(self, run: dict[str, Any], feed: list[Event], notable: list[Event]) -> dict[str, Any]:
+        """Everything the page shows at once: ``status --json``'s data, the run, the pause, the
+        totals, the recent events and the context files."""
+        plan = self.plan()
+        views = collect(plan, self.workspace) if plan is not None else []
+        data = status_data(self.workspace, views)
+        tokens = [v.tokens for v in views if v.tokens is not None]
+        if run.get("pid") and run.get("finished") is None:
+            run = {**run, "alive": pid_alive(int(run["pid"]))}
+        data.update(
+            {
+                "name": self.workspace.project_dir.name,
+                "request": plan.request if plan is not None else "",
+                "tokens": sum(tokens) if tokens else None,
+                "run": run,
+                "pause": self.pause(),
+                "plan_version": self.plan_version,
+                "plan_error": self.plan_error,
+                "context": self.context_files(),
+                "feed": feed,
+                "notable": notable,
+                "now": datetime.now().astimezone().isoformat(timespec="milliseconds"),
+            }
+        )
+        return data
+
+    def pause(self) -> dict[str, Any] | None:
+        """A usage-limit pause in force (``state/pause.json``), or ``None``."""
+        if not paused(self.workspace):
+            return None
+        data = read_pause(self.workspace) or {}
+        return {key: data.get(key) for key in ("until", "until_iso", "reason", "backend")}
+
+    def task_files(self, task_id: str) -> dict[str, Any] | None:
+        """A task's brief, result and the tail of its last attempt's logs; ``None`` for no such task."""
+        plan = self.plan()
+        task = plan.tasks.get(task_id) if plan is not None else None
+        if task is None:
+            return None
+        attempts = self.workspace.attempt_logs(task)
+        last = max(attempts) if attempts else None
+        logs = attempts.get(last, {}) if last is not None else {}
+        return {
+            "task": task.id,
+            "agent": task.agent,
+            "name": task.title,
+            "brief": self.read(self.workspace.brief(task)),
+            "result": self.read(self.workspace.result(task)),
+            "attempt": last,
+            "attempts": list(attempts),
+            "stdout": self.read(logs["out"], LOG_LIMIT, tail=True) if "out" in logs else None,
+            "stderr": self.read(logs["err"], LOG_LIMIT, tail=True) if "err" in logs else None,
+        }
+
+    def context_files(self) -> list[dict[str, Any]]:
+        """The files under ``context/`` (what agents discovered and shared), newest first."""
+        found: list[dict[str, Any]] = []
+        base = self.context_dir
+        for folder, dirs, files in os.walk(base):
+            dirs.sort()
+            for name in sorted(files):
+                path = Path(folder) / name
+                if not self.inside(path, base):
+                    continue
+                try:
+                    info = path.stat()
+                except OSError:
+                    continue
+                found.append(
+                    {
+                        "name": path.relative_to(base).as_posix(),
+                        "bytes": info.st_size,
+                        "modified": datetime.fromtimestamp(info.st_mtime).astimezone().isoformat(timespec="seconds"),
+                    }
+                )
+                if len(found) >= CONTEXT_FILES:
+                    break
+        found.sort(key=lambda entry: entry["modified"], reverse=True)
+        return found
+
+    def context_file(self, name: str) -> dict[str, Any] | None:
+        """One file under ``context/`` by its relative name; ``None`` for a name that leads out."""
+        relative = PurePosixPath(name)
+        if relative.is_absolute() or any(part in ("..", "") for part in relative.parts) or "\\" in name:
+            return None
+        return self.read(self.context_dir / relative, within=self.context_dir)
+
+    def inside(self, path: Path, within: Path | None = None) -> bool:
+        """Whether ``path``, every link resolved, lies inside ``within`` (default the workspace)."""
+        base = self.root if within is None else os.path.realpath(within)
+        real = os.path.realpath(path)
+        return os.path.commonpath([base, real]) == base and (within is None or real != base)
+
+    def read(
+        self, path: Path, limit: int = TEXT_LIMIT, *, tail: bool = False, within: Path | None = None
+    ) -> dict[str, Any] | None:
+        """At most ``limit`` bytes of a regular file inside the workspace (its tail when ``tail``),
+        as text; ``None`` when it is missing, not a file, or outside."""
+        if not self.inside(path, within) or not self.inside(path):
+            return None
+        try:
+            fd = open_regular(path)
+        except OSError:
+            return None
+        try:
+            size = os.fstat(fd).st_size
+            start = max(0, size - limit) if tail else 0
+            data = os.pread(fd, limit, start)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        truncated = size > limit
+        text = data.decode("utf-8", errors="replace")
+        if truncated and tail:
+            text = text.partition("\n")[2] or text  # from the first whole line
+        return {"path": self.workspace.relative(path), "text": text, "bytes": size, "truncated": truncated}

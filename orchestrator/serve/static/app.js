@@ -1,0 +1,365 @@
+// The dashboard page: one EventSource on api/events. A "state" message is the whole picture
+// (the same data as `orchestrator status --json`, and the run, the pause, recent events); an
+// "events" message is the new lines of state/events.jsonl, applied at once so a task turns
+// running or completed without waiting for the next state. Everything shown goes through
+// textContent: nothing a task printed can become markup.
+"use strict";
+
+const ICONS = {
+  pending: "🟡", waiting: "⏸️", running: "🔵", retrying: "🔄",
+  completed: "✅", failed: "❌", skipped: "⏭️", interrupted: "⏹️",
+};
+const EVENT_STATE = {
+  task_started: "running", task_retrying: "retrying", task_completed: "completed",
+  task_failed: "failed", task_skipped: "skipped", task_interrupted: "interrupted",
+};
+const LIFECYCLE = new Set(["run_started", "run_finished", ...Object.keys(EVENT_STATE)]);
+const TEXT_KEYS = ["message", "text", "summary", "title", "note", "content", "finding", "reason", "path", "file"];
+const FEED_SIZE = 100;
+const NOTABLE_SIZE = 200;
+
+let model = null;          // the latest state, with events applied since
+let clockOffset = 0;       // server clock minus this browser's, in ms
+let planVersion = -1;
+let selected = null;       // a task id
+let tab = null;            // "log" | "result" | "brief"
+let detail = null;         // the selected task's files, as api/task returned them
+let detailTimer = null;
+let source = null;
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+function now() { return Date.now() + clockOffset; }
+
+function seconds(value) {
+  if (value === null || value === undefined) return "–";
+  if (value < 60) return `${value.toFixed(1)}s`;
+  const m = Math.floor(value / 60), s = Math.floor(value % 60);
+  if (m < 60) return `${m}m ${String(s).padStart(2, "0")}s`;
+  return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, "0")}m`;
+}
+
+function money(value) { return value === null || value === undefined ? "–" : `$${Number(value).toFixed(4)}`; }
+function count(value) { return value === null || value === undefined ? "–" : Number(value).toLocaleString("en"); }
+function clock(iso) {
+  if (!iso) return "";
+  const t = new Date(iso);
+  return isNaN(t) ? String(iso) : t.toLocaleTimeString("en-GB", { hour12: false });
+}
+
+function duration(task) {
+  if ((task.status === "running" || task.status === "retrying") && task.started) {
+    const started = Date.parse(task.started);
+    if (!isNaN(started)) return Math.max(0, (now() - started) / 1000);
+  }
+  return task.duration;
+}
+
+// --- the stream -------------------------------------------------------------------------------
+
+function connect() {
+  source = new EventSource("api/events");
+  source.addEventListener("state", (e) => applyState(JSON.parse(e.data)));
+  source.addEventListener("events", (e) => applyEvents(JSON.parse(e.data)));
+  source.onopen = () => setConnection(true);
+  source.onerror = () => {
+    setConnection(false);
+    if (source.readyState === EventSource.CLOSED) setTimeout(connect, 3000);  // refused: try again later
+  };
+}
+
+function setConnection(live) {
+  const pill = $("connection");
+  pill.textContent = live ? "live" : "reconnecting…";
+  pill.className = `pill ${live ? "on" : "off"}`;
+}
+
+function applyState(data) {
+  model = data;
+  clockOffset = Date.parse(data.now) - Date.now() || 0;
+  if (data.plan_version !== planVersion) loadGraph(data.plan_version);
+  render();
+  if (selected) loadDetail();
+}
+
+function applyEvents(events) {
+  if (!model) return;
+  const byId = new Map(model.tasks.map((t) => [t.id, t]));
+  let touched = false;
+  for (const event of events) {
+    model.feed.push(event);
+    if (!LIFECYCLE.has(event.event)) model.notable.push(event);
+    const task = event.task ? byId.get(event.task) : undefined;
+    const state = EVENT_STATE[event.event];
+    if (task && state) {
+      task.status = state;
+      if (event.event === "task_started") { task.started = event.time; task.attempts = event.attempt ?? task.attempts; }
+      if (event.duration !== undefined) task.duration = event.duration;
+      if (event.attempts !== undefined) task.attempts = event.attempts;
+      if (event.cost_usd !== undefined && event.cost_usd !== null) task.cost_usd = event.cost_usd;
+      if (event.reason) task.reason = event.reason;
+      if (event.task === selected) touched = true;
+    }
+    if (event.event === "run_started") {
+      model.run = { name: event.run, started: event.time, pid: event.pid, to_run: event.to_run, finished: null, alive: true };
+    } else if (event.event === "run_finished" && model.run && event.run === model.run.name) {
+      Object.assign(model.run, { finished: event.time, exit_code: event.exit_code, wall_seconds: event.wall_seconds });
+    }
+  }
+  model.feed = model.feed.slice(-FEED_SIZE);
+  model.notable = model.notable.slice(-NOTABLE_SIZE);
+  model.counts = {};
+  for (const t of model.tasks) model.counts[t.status] = (model.counts[t.status] || 0) + 1;
+  render();
+  if (touched) loadDetail();
+}
+
+// --- drawing ----------------------------------------------------------------------------------
+
+function render() {
+  $("name").textContent = model.name || "";
+  document.title = `${model.name} · orchestrator`;
+  $("request").textContent = model.request || "";
+  renderRunState();
+  renderBanners();
+  renderTotals();
+  renderTable();
+  colourGraph();
+  renderEvents($("notable"), model.notable.slice().reverse(), true);
+  renderEvents($("feed"), model.feed.slice(-40).reverse(), false);
+  renderContext();
+}
+
+function renderRunState() {
+  const run = model.run || {};
+  const pill = $("run-state");
+  if (!run.name) { pill.textContent = "no run yet"; pill.className = "pill"; return; }
+  if (run.finished) {
+    pill.textContent = `run finished ${clock(run.finished)}${run.exit_code ? ` (exit ${run.exit_code})` : ""}`;
+    pill.className = `pill ${run.exit_code ? "off" : "on"}`;
+  } else if (run.alive === false) {
+    pill.textContent = "runner gone"; pill.className = "pill off";
+  } else {
+    pill.textContent = `running since ${clock(run.started)}`; pill.className = "pill live";
+  }
+}
+
+function renderBanners() {
+  const pause = model.pause;
+  const banner = $("pause-banner");
+  if (pause && pause.until * 1000 > now()) {
+    const left = Math.max(0, pause.until - now() / 1000);
+    banner.textContent = `⏸️ Paused until ${clock(pause.until_iso)} (in ${seconds(left)}): ${pause.reason || "usage limit"}` +
+      (pause.backend ? ` — backend ${pause.backend}` : "");
+    banner.hidden = false;
+  } else {
+    banner.hidden = true;
+  }
+  const error = $("plan-error");
+  error.textContent = model.plan_error ? `master_plan.md does not parse (showing the last plan that did): ${model.plan_error}` : "";
+  error.hidden = !model.plan_error;
+}
+
+function renderTotals() {
+  const box = $("totals");
+  box.replaceChildren();
+  const stat = (value, label, className) => {
+    const node = el("span", `stat ${className || ""}`);
+    node.append(el("b", "", value), document.createTextNode(label));
+    box.append(node);
+  };
+  stat(model.total, model.total === 1 ? "task" : "tasks");
+  for (const [state, n] of Object.entries(model.counts || {})) {
+    if (n) stat(n, ` ${state}`, `state state-${state}`);
+  }
+  stat(money(model.cost_usd), " cost");
+  const tokens = model.tasks.reduce((sum, t) => sum + (t.tokens || 0), 0);
+  stat(tokens ? count(tokens) : "–", " tokens");
+  const run = model.run || {};
+  if (run.started) {
+    const end = run.finished ? Date.parse(run.finished) : now();
+    stat(seconds(Math.max(0, (end - Date.parse(run.started)) / 1000)), run.finished ? " run took" : " elapsed");
+  }
+}
+
+function renderTable() {
+  const body = $("tasks").tBodies[0];
+  const rows = [];
+  for (const task of model.tasks) {
+    const row = el("tr", task.id === selected ? "selected" : "");
+    row.dataset.task = task.id;
+    row.dataset.state = task.status;
+    row.append(el("td", "", task.id), el("td", "", task.agent));
+    const name = el("td", "name", task.name);
+    if (task.reason && task.status !== "completed") name.title = task.reason;
+    row.append(name);
+    const state = el("td");
+    state.append(el("span", `state state-${task.status}`, task.status));
+    row.append(state);
+    row.append(
+      el("td", "num", task.attempts || "–"),
+      el("td", "num duration", seconds(duration(task))),
+      el("td", "num", money(task.cost_usd)),
+      el("td", "num", count(task.tokens)),
+    );
+    row.addEventListener("click", () => select(task.id));
+    rows.push(row);
+  }
+  body.replaceChildren(...rows);
+}
+
+function colourGraph() {
+  const states = new Map(model.tasks.map((t) => [t.id, t.status]));
+  for (const node of document.querySelectorAll("#graph g.node")) {
+    const state = states.get(node.dataset.task) || "pending";
+    node.setAttribute("class", `node state-${state}${node.dataset.task === selected ? " selected" : ""}`);
+  }
+}
+
+function loadGraph(version) {
+  fetch("api/graph.svg").then((r) => r.text()).then((svg) => {
+    const box = $("graph");
+    // The server drew it from the plan and escaped every name in it (orchestrator/serve/picture.py).
+    box.innerHTML = svg;
+    planVersion = version;
+    for (const node of box.querySelectorAll("g.node")) {
+      node.addEventListener("click", () => select(node.dataset.task));
+      node.addEventListener("keydown", (e) => { if (e.key === "Enter") select(node.dataset.task); });
+    }
+    if (model) colourGraph();
+  });
+}
+
+function describe(event) {
+  for (const key of TEXT_KEYS) {
+    if (typeof event[key] === "string" && event[key]) return event[key];
+  }
+  const rest = Object.fromEntries(Object.entries(event).filter(([k]) => !["event", "run", "time", "task", "agent"].includes(k)));
+  return Object.keys(rest).length ? JSON.stringify(rest) : "";
+}
+
+function renderEvents(list, events, full) {
+  const items = events.map((event) => {
+    const item = el("li");
+    item.append(el("span", "time", clock(event.time)), el("span", `kind ${event.event}`, event.event));
+    if (event.task) item.append(el("b", "", `${event.task} `));
+    const text = full || !LIFECYCLE.has(event.event) ? describe(event) : (event.name || "");
+    item.append(el("span", "detail", text));
+    return item;
+  });
+  if (!items.length) items.push(el("li", "muted", full ? "none yet" : "nothing yet"));
+  list.replaceChildren(...items);
+}
+
+function renderContext() {
+  const list = $("context");
+  const items = (model.context || []).map((file) => {
+    const item = el("li", "", `${file.name}`);
+    item.append(el("span", "muted", `  ${count(file.bytes)} bytes · ${clock(file.modified)}`));
+    item.addEventListener("click", () => showContext(file.name));
+    return item;
+  });
+  if (!items.length) items.push(el("li", "muted", "no files under context/ yet"));
+  list.replaceChildren(...items);
+}
+
+// --- the selected task --------------------------------------------------------------------------
+
+function select(id) {
+  selected = id;
+  detail = null;
+  tab = null;
+  render();
+  loadDetail();
+}
+
+function loadDetail() {
+  const id = selected;
+  if (!id) return;
+  fetch(`api/task/${encodeURIComponent(id)}`).then((r) => (r.ok ? r.json() : null)).then((found) => {
+    if (id !== selected) return;
+    detail = found;
+    renderDetail();
+  });
+  clearTimeout(detailTimer);
+  const task = model && model.tasks.find((t) => t.id === id);
+  if (task && (task.status === "running" || task.status === "retrying")) {
+    detailTimer = setTimeout(loadDetail, 2000);  // a running task's log grows between events
+  }
+}
+
+function renderDetail() {
+  const task = model.tasks.find((t) => t.id === selected);
+  $("detail-title").textContent = task ? `${task.id} [${task.agent}] ${task.name}` : selected;
+  const tabs = $("detail-tabs");
+  tabs.hidden = false;
+  if (!tab) tab = task && task.status === "completed" && detail && detail.result ? "result" : "log";
+  for (const button of tabs.querySelectorAll("button")) {
+    button.classList.toggle("active", button.dataset.tab === tab);
+  }
+  const meta = $("detail-meta");
+  const text = $("detail-text");
+  text.hidden = false;
+  if (!detail) { meta.textContent = "no such task in the plan"; text.hidden = true; return; }
+  let shown = null;
+  if (tab === "log") {
+    const parts = [];
+    if (detail.stdout) parts.push(detail.stdout.text);
+    if (detail.stderr && detail.stderr.text) parts.push(`--- stderr ---\n${detail.stderr.text}`);
+    const cut = (detail.stdout && detail.stdout.truncated) || (detail.stderr && detail.stderr.truncated);
+    meta.textContent = detail.attempt
+      ? `attempt ${detail.attempt} of ${detail.attempts.length}: ${cut ? "the last 16 KiB of " : ""}its log` +
+        (detail.stdout ? ` (${detail.stdout.path})` : "")
+      : "no log yet: it has not run";
+    text.textContent = parts.join("\n") || (detail.attempt ? "(nothing printed yet)" : "");
+    text.hidden = !detail.attempt;
+    text.scrollTop = text.scrollHeight;
+    return;
+  }
+  shown = tab === "result" ? detail.result : detail.brief;
+  if (!shown) { meta.textContent = tab === "result" ? "no result yet" : "no brief rendered yet"; text.hidden = true; return; }
+  meta.textContent = shown.path + (shown.truncated ? ` (the first ${count(shown.text.length)} characters)` : "");
+  text.textContent = shown.text;
+}
+
+function showContext(name) {
+  fetch(`api/context/${name.split("/").map(encodeURIComponent).join("/")}`)
+    .then((r) => (r.ok ? r.json() : null)).then((found) => {
+      selected = null; detail = null;
+      clearTimeout(detailTimer);
+      render();
+      $("detail-title").textContent = `context/${name}`;
+      $("detail-tabs").hidden = true;
+      $("detail-meta").textContent = found ? found.path : "not readable";
+      $("detail-text").hidden = !found;
+      $("detail-text").textContent = found ? found.text : "";
+    });
+}
+
+function tick() {
+  if (!model) return;
+  const byId = new Map(model.tasks.map((t) => [t.id, t]));
+  for (const row of document.querySelectorAll("#tasks tbody tr")) {
+    const task = byId.get(row.dataset.task);
+    if (task && (task.status === "running" || task.status === "retrying")) {
+      row.querySelector(".duration").textContent = seconds(duration(task));
+    }
+  }
+  renderTotals();
+  renderBanners();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  for (const button of document.querySelectorAll("#detail-tabs button")) {
+    button.addEventListener("click", () => { tab = button.dataset.tab; renderDetail(); });
+  }
+  connect();
+  setInterval(tick, 1000);
+});

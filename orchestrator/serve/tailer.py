@@ -1,0 +1,198 @@
+"""One reader of ``state/events.jsonl`` per server, however many browsers watch.
+
+``Tailer.run`` looks at the workspace four times a second: the size of the event log (new lines
+are read from its ``Cursor`` and sent to every subscriber as they are), and the few files whose
+change alters what the page shows without an event (master_plan.md, the pause, the journal,
+results/, context/). When anything moved it builds the page's state once (``Board.snapshot``, in
+a worker thread) and sends that to every subscriber too. A browser that connects late gets the
+latest state first, then the stream. A subscriber that falls behind by ``BUFFER`` messages is
+dropped (its stream ends); the browser's EventSource reconnects and starts from a fresh state.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from orchestrator.serve.board import Board, FileKey
+from orchestrator.state.events import Cursor, read_new
+from orchestrator.state.status import pid_alive
+
+INTERVAL = 0.25  # seconds between looks at the files
+BUFFER = 256  # messages a subscriber may lag behind before it is dropped
+FEED = 100  # recent events a late browser is given
+NOTABLE = 200  # recent events of other kinds (discoveries, shares, notices...) a late browser is given
+
+# The events of a task's or a run's life, which the page shows as states; any other kind
+# (notice, discover, share, task_added...) is listed as it comes, whatever its name.
+LIFECYCLE = frozenset(
+    {
+        "run_started",
+        "run_finished",
+        "task_started",
+        "task_retrying",
+        "task_completed",
+        "task_failed",
+        "task_skipped",
+        "task_interrupted",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One server-sent event: its ``event:`` name and its JSON, encoded once for every subscriber."""
+
+    kind: str
+    data: str
+
+    def encode(self) -> str:
+        return f"event: {self.kind}\ndata: {self.data}\n\n"
+
+
+Event = dict[str, Any]
+
+
+class Tailer:
+    def __init__(self, board: Board, interval: float = INTERVAL) -> None:
+        self.board = board
+        self.interval = interval
+        self.path = board.workspace.events_file
+        self.cursor = Cursor()
+        self.feed: deque[Event] = deque(maxlen=FEED)
+        self.notable: deque[Event] = deque(maxlen=NOTABLE)
+        self.last_run: dict[str, Any] = {}
+        self.latest = Message("state", "{}")
+        self._subscribers: set[MemoryObjectSendStream[Message]] = set()
+        self._keys: tuple[FileKey | None, ...] = ()
+        self._alive: bool | None = None
+        self._stale = False  # something moved since the state was last built
+        self._next_state = 0.0  # (monotonic) when the state may be built again
+
+    async def start(self) -> None:
+        """Read the log so far and build the first state (before the first browser is served)."""
+        await anyio.to_thread.run_sync(self._catch_up)
+
+    def _catch_up(self) -> None:
+        self._keys = self._look()
+        self._absorb(read_new(self.path, self.cursor))
+        self._alive = self._runner_alive()
+        self.latest = self._snapshot()
+
+    async def run(self) -> None:
+        """Look every ``interval`` seconds for as long as the server lives. A workspace file that
+        cannot be read (permissions, a disk error) is said once on stderr, and looked at again."""
+        said: set[str] = set()
+        while True:
+            await anyio.sleep(self.interval)
+            try:
+                await self.tick()
+            except OSError as exc:
+                problem = f"dashboard: cannot read the workspace: {exc}"
+                if problem not in said:
+                    said.add(problem)
+                    print(problem, file=sys.stderr, flush=True)
+
+    async def tick(self) -> None:
+        """One look at the files: publish the new events, then the state if anything moved."""
+        keys = self._look()
+        events: list[Event] = []
+        size = keys[0].size if keys[0] is not None else 0
+        if size < self.cursor.offset:  # the log was replaced by a shorter one: read it again
+            self.cursor = Cursor()
+        if size > self.cursor.offset:
+            events = await anyio.to_thread.run_sync(read_new, self.path, self.cursor)
+            self._absorb(events)
+            if events:
+                self._publish(Message("events", json.dumps(events, ensure_ascii=False, default=str)))
+        alive = self._runner_alive()
+        if events or keys != self._keys or alive != self._alive:
+            self._keys, self._alive = keys, alive
+            self._stale = True
+        if self._stale and time.monotonic() >= self._next_state:
+            self._stale = False
+            started = time.monotonic()
+            self.latest = await anyio.to_thread.run_sync(self._snapshot)
+            # A big plan's state takes a while to build: build it at most a fifth of the time
+            # (the events themselves go out at once, and the page applies them as they come).
+            self._next_state = time.monotonic() + 4 * (time.monotonic() - started)
+            self._publish(self.latest)
+
+    def _look(self) -> tuple[FileKey | None, ...]:
+        workspace = self.board.workspace
+        return (
+            FileKey.of(self.path),
+            FileKey.of(workspace.plan_file),
+            FileKey.of(workspace.state_dir / "pause.json"),
+            FileKey.of(workspace.journal_file),
+            FileKey.of(workspace.results_dir),
+            FileKey.of(self.board.context_dir),
+        )
+
+    def _runner_alive(self) -> bool | None:
+        """Whether the last run's runner lives, while its log has not said it finished (a runner
+        killed with -9 says nothing: its tasks turn interrupted on the page when it goes)."""
+        pid = self.last_run.get("pid")
+        if not pid or self.last_run.get("finished") is not None:
+            return None
+        return pid_alive(int(pid))
+
+    def _absorb(self, events: list[Event]) -> None:
+        for event in events:
+            kind = event.get("event")
+            self.feed.append(event)
+            if kind not in LIFECYCLE:
+                self.notable.append(event)
+            if kind == "run_started":
+                self.last_run = {
+                    "name": event.get("run"),
+                    "started": event.get("time") or event.get("run"),
+                    "pid": event.get("pid"),
+                    "to_run": event.get("to_run"),
+                    "finished": None,
+                }
+            elif kind == "run_finished" and event.get("run") == self.last_run.get("name"):
+                self.last_run = {
+                    **self.last_run,
+                    "finished": event.get("time"),
+                    "exit_code": event.get("exit_code"),
+                    "wall_seconds": event.get("wall_seconds"),
+                    "stopped": event.get("stopped"),
+                }
+
+    def _snapshot(self) -> Message:
+        data = self.board.snapshot(dict(self.last_run), list(self.feed), list(self.notable))
+        return Message("state", json.dumps(data, ensure_ascii=False, default=str))
+
+    def subscribe(self) -> MemoryObjectReceiveStream[Message]:
+        """A stream of every message from now on (the caller sends ``latest`` first)."""
+        send, receive = anyio.create_memory_object_stream[Message](BUFFER)
+        self._subscribers.add(send)
+        return receive
+
+    def _publish(self, message: Message) -> None:
+        for send in list(self._subscribers):
+            try:
+                send.send_nowait(message)
+            except anyio.WouldBlock:  # too far behind: drop it, its browser reconnects
+                send.close()
+                self._subscribers.discard(send)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):  # its browser went away
+                self._subscribers.discard(send)
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    def stop(self) -> None:
+        """End every subscriber's stream (the server is stopping)."""
+        for send in self._subscribers:
+            send.close()
+        self._subscribers.clear()

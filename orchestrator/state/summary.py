@@ -1,0 +1,24 @@
+"""What ``status --json`` says about a workspace, as data: one builder that ``status`` and
+``serve`` (the dashboard's table and totals) share, so the two never disagree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.state.pause import status_notes
+from orchestrator.state.status import TaskView, counts
+from orchestrator.state.workspace import Workspace
+
+
+def status_data(workspace: Workspace, views: list[TaskView]) -> dict[str, Any]:
+    """Every task's view (``views``, as ``status.collect`` reads them), how many are in each
+    state, what they cost, and a usage-limit pause in force (``paused_until``, ``notes``)."""
+    cost = [v.cost_usd for v in views if v.cost_usd is not None]
+    return {
+        "workspace": str(workspace.root),
+        "counts": counts(views),
+        "total": len(views),
+        "cost_usd": round(sum(cost), 6) if cost else None,
+        "tasks": [v.as_json() for v in views],
+        **status_notes(workspace),
+    }

@@ -1,0 +1,355 @@
+"""``orchestrator serve``: the dashboard over real HTTP on loopback, and in a real headless Chromium.
+
+The server runs as a real subprocess (``python -m orchestrator serve --port 0 --json``); requests go
+out over sockets with their paths exactly as written; runs are real runs of shell plans.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from dashboard_helpers import (
+    CLI,
+    DEMO_PLAN,
+    HANG_GUARD,
+    Served,
+    Stream,
+    browser_missing,
+    channel_events,
+    http_get,
+    serve,
+    served,
+    watch_a_run,
+)
+
+from orchestrator.state import events
+
+SECRET = "TOP-SECRET: never served"
+
+
+def demo(tmp_path: Path) -> Path:
+    """A project whose workspace holds the demo plan (T-03 released at once by its signoff file)."""
+    project = tmp_path / "billing"
+    (project / ".orchestrator").mkdir(parents=True)
+    (project / ".orchestrator" / "master_plan.md").write_text(DEMO_PLAN, encoding="utf-8")
+    (project / "signoff").write_text("the owner\n", encoding="utf-8")
+    return project
+
+
+def events_file(project: Path) -> Path:
+    return project / ".orchestrator" / "state" / "events.jsonl"
+
+
+@pytest.mark.slow
+def test_the_page_follows_a_run_in_headless_chromium(tmp_path: Path) -> None:
+    reason = browser_missing()
+    if reason:
+        pytest.skip(reason)
+    project = tmp_path / "billing"
+    project.mkdir()
+    seen = watch_a_run(project, tmp_path / "dashboard.png")
+    assert seen.running_in_table and seen.running_in_graph
+    assert "still waiting" in seen.log_tail
+    for kind in ("discover", "share", "custom_signal"):  # kinds the page knows nothing about, shown as they are
+        assert any(kind in line for line in seen.generic_events), seen.generic_events
+    assert any("duplicate rounding" in line for line in seen.generic_events)
+    assert any('"origin":"cron"' in line for line in seen.generic_events)
+    assert any("rounding.md" in line for line in seen.context_files)
+    assert seen.completed_in_table and seen.completed_in_graph
+    assert not seen.reloaded, "the page was reloaded: the change must come down the stream"
+    assert "run finished" in seen.run_pill
+    assert seen.run_exit == 0
+    assert seen.screenshot is not None and seen.screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert seen.screenshot.stat().st_size > 20_000
+
+
+def test_an_appended_event_reaches_every_open_stream_and_sigterm_ends_them(tmp_path: Path) -> None:
+    project = demo(tmp_path)
+    server = serve(project)
+    assert isinstance(server, Served)
+    try:
+        assert server.info["ok"] is True and server.info["token_required"] is False
+        assert server.url == f"http://127.0.0.1:{server.port}/"
+        streams = [Stream.open(server.port) for _ in range(3)]
+        for stream in streams:
+            kind, state = stream.next()
+            assert kind == "state" and state["total"] == 6 and state["feed"] == []
+        sent = channel_events()
+        events.append(events_file(project), sent)
+        for stream in streams:
+            kind, data = stream.until(lambda kind, _: kind == "events")
+            assert [event["event"] for event in data] == ["discover", "share", "custom_signal"]
+            assert data[0]["text"] == sent[0]["text"]
+            kind, state = stream.until(lambda kind, _: kind == "state")
+            assert [event["event"] for event in state["notable"]] == ["discover", "share", "custom_signal"]
+    finally:
+        code = server.stop(signal.SIGTERM)
+    assert code == 0, server.errors()
+    for stream in streams:
+        with pytest.raises(EOFError):
+            stream.until(lambda kind, _: False)
+        stream.close()
+
+
+def test_a_late_client_gets_the_state_then_the_stream(tmp_path: Path) -> None:
+    project = demo(tmp_path)
+    finished = subprocess.run(
+        [*CLI, "run", "--json"], cwd=project, capture_output=True, text=True, timeout=HANG_GUARD, check=False
+    )
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    (project / ".orchestrator" / "state" / "pause.json").write_text(
+        json.dumps({"until": 4102444800, "until_iso": "2100-01-01T00:00:00+00:00", "backend": "claude", "reason": "x"})
+    )
+    with served(project) as server:
+        state = http_get(server.port, "/api/state").json()
+        assert state["counts"]["completed"] == 6
+        assert {task["id"]: task["status"] for task in state["tasks"]} == dict.fromkeys(
+            ("T-01", "T-02", "T-03", "T-04", "T-05", "T-06"), "completed"
+        )
+        assert state["run"]["finished"] is not None and state["run"]["exit_code"] == 0
+        assert state["feed"][-1]["event"] == "run_finished"
+        assert state["pause"]["until_iso"] == "2100-01-01T00:00:00+00:00"
+        status = json.loads(
+            subprocess.run([*CLI, "status", "--json"], cwd=project, capture_output=True, text=True, check=True).stdout
+        )
+        assert {key: state[key] for key in status} == status  # the same data as `status --json`
+        stream = Stream.open(server.port)
+        kind, first = stream.next()
+        assert kind == "state" and first["counts"] == state["counts"]
+        events.append(events_file(project), [{"event": "notice", "run": None, "message": "disk almost full"}])
+        _, data = stream.until(lambda kind, _: kind == "events")
+        assert data == [{"event": "notice", "run": None, "message": "disk almost full"}]
+        stream.close()
+        files = http_get(server.port, "/api/task/T-03").json()
+        assert "signed off by the owner" in files["stdout"]["text"]
+        assert files["result"]["path"] == ".orchestrator/results/agent-03-result.md"
+        assert files["brief"]["text"].startswith("---\ntask: T-03")
+        assert http_get(server.port, "/api/task/T-99").status == 404
+        svg = http_get(server.port, "/api/graph.svg")
+        assert svg.headers["content-type"].startswith("image/svg+xml")
+        assert svg.body.count(b'class="node ') == 6
+
+
+def test_a_token_is_needed_on_every_request_when_there_is_one(tmp_path: Path) -> None:
+    project = demo(tmp_path)
+    token = "a-token-of-enough-characters"
+    with served(project, "--token", token) as server:
+        assert server.info["token_required"] is True
+        assert server.url.endswith(f"/?token={token}")
+        for path in ("/", "/api/state", "/api/events", "/static/app.js", "/api/task/T-01"):
+            refused = http_get(server.port, path)
+            assert refused.status == 401, path
+            assert b"token" in refused.body
+        assert http_get(server.port, "/api/state?token=wrong-token-of-enough-chars").status == 401
+        wrong = f"orchestrator_token_{server.port}=wrong-token-of-enough-chars"
+        assert http_get(server.port, "/api/state", {"Cookie": wrong}).status == 401
+        page = http_get(server.port, f"/?token={token}")
+        assert page.status == 200 and b"<!doctype html>" in page.body
+        cookie = page.headers["set-cookie"]
+        assert cookie.startswith(f"orchestrator_token_{server.port}={token};") and "HttpOnly" in cookie
+        jar = {"Cookie": f"orchestrator_token_{server.port}={token}"}
+        assert http_get(server.port, "/static/app.js", jar).status == 200
+        assert http_get(server.port, "/api/state", jar).json()["total"] == 6
+        stream = Stream.open(server.port, headers=jar)
+        assert stream.next()[0] == "state"
+        stream.close()
+
+
+def test_off_loopback_a_token_is_required_before_anything_listens(tmp_path: Path) -> None:
+    project = demo(tmp_path)
+    env = {"ORCHESTRATOR_SERVE_TOKEN": ""}
+    refused = serve(project, "--host", "0.0.0.0", env=env, expect_start=False)
+    assert isinstance(refused, subprocess.CompletedProcess)
+    assert refused.returncode == 2
+    assert json.loads(refused.stdout)["ok"] is False
+    assert refused.stderr.count("\n") == 1 and "a token is needed" in refused.stderr
+    assert "ORCHESTRATOR_SERVE_TOKEN" in refused.stderr
+    short = serve(project, "--host", "0.0.0.0", env={"ORCHESTRATOR_SERVE_TOKEN": "short"}, expect_start=False)
+    assert isinstance(short, subprocess.CompletedProcess) and short.returncode == 2
+    assert "at least 16" in short.stderr
+    token = "from-the-environment-0123456789"
+    with served(project, "--host", "0.0.0.0", env={"ORCHESTRATOR_SERVE_TOKEN": token}) as server:
+        assert server.info["token_required"] is True and server.url.endswith(f"?token={token}")
+        assert http_get(server.port, "/api/state").status == 401
+        assert http_get(server.port, f"/api/state?token={token}").status == 200
+
+
+def test_no_file_outside_the_workspace_is_served(tmp_path: Path) -> None:
+    project = demo(tmp_path)
+    secret = tmp_path / "secret.txt"
+    secret.write_text(SECRET, encoding="utf-8")
+    workspace = project / ".orchestrator"
+    (workspace / "context" / "notes").mkdir(parents=True)
+    (workspace / "context" / "notes" / "fine.md").write_text("a shared note\n", encoding="utf-8")
+    (workspace / "context" / "leak.md").symlink_to(secret)
+    (workspace / "context" / "outside").symlink_to(tmp_path, target_is_directory=True)
+    (workspace / "agent_tasks").mkdir()
+    (workspace / "agent_tasks" / "agent-01.md").symlink_to(secret)
+    (workspace / "state").mkdir()
+    (workspace / "state" / "inside.txt").write_text("inside, but not under context/\n", encoding="utf-8")
+    with served(project) as server:
+        assert http_get(server.port, "/api/context/notes/fine.md").json()["text"] == "a shared note\n"
+        listed = [entry["name"] for entry in http_get(server.port, "/api/state").json()["context"]]
+        assert listed == ["notes/fine.md"]
+        for path in (
+            "/static/../../../../../secret.txt",
+            "/static/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/secret.txt",
+            "/static/..%2f..%2f..%2f..%2f..%2fsecret.txt",
+            "/static/../board.py",
+            "/api/context/../../secret.txt",
+            "/api/context/%2e%2e/%2e%2e/secret.txt",
+            "/api/context/..%2f..%2fsecret.txt",
+            "/api/context/../state/inside.txt",
+            "/api/context//" + str(secret).lstrip("/"),
+            "/api/context/leak.md",
+            "/api/context/outside/secret.txt",
+            "/api/task/..%2f..%2f..%2fsecret.txt",
+            "/../../secret.txt",
+        ):
+            reply = http_get(server.port, path)
+            assert reply.status in (400, 404), (path, reply.status)
+            assert SECRET.encode() not in reply.body and b"inside, but not" not in reply.body, path
+        files = http_get(server.port, "/api/task/T-01").json()
+        assert files["brief"] is None  # agent-01.md is a link to a file outside
+        assert SECRET not in json.dumps(files)
+
+
+def test_read_only_and_only_for_loopback_names(tmp_path: Path) -> None:
+    project = demo(tmp_path)
+    with served(project) as server:
+        for method in ("POST", "PUT", "DELETE"):
+            reply = http_get(server.port, "/api/state", method=method)
+            assert reply.status == 405 and reply.headers["allow"] == "GET, HEAD"
+        rebound = http_get(server.port, "/api/state", {"Host": f"attacker.example:{server.port}"})
+        assert rebound.status == 403
+        for host in (f"localhost:{server.port}", f"127.0.0.1:{server.port}", f"[::1]:{server.port}"):
+            assert http_get(server.port, "/api/state", {"Host": host}).status == 200, host
+        page = http_get(server.port, "/")
+        assert page.headers["content-security-policy"].startswith("default-src 'self'")
+        assert page.headers["referrer-policy"] == "no-referrer"
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    project = demo(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        refused = serve(project, "--port", str(port), expect_start=False)
+        assert isinstance(refused, subprocess.CompletedProcess)
+        assert refused.returncode == 2
+        assert refused.stderr == (
+            f"port {port} on 127.0.0.1 is in use (another dashboard?) — pass --port N, or --port 0 for any free port\n"
+        )
+        text = subprocess.run(
+            [*CLI, "serve", "--port", str(port)], cwd=project, capture_output=True, text=True, timeout=HANG_GUARD
+        )
+        assert text.returncode == 2 and text.stderr.count("\n") == 1 and text.stdout == ""
+
+
+def test_without_the_web_stack_it_says_what_to_install(tmp_path: Path) -> None:
+    project = demo(tmp_path)
+    code = (
+        "import sys; sys.modules['uvicorn'] = None; "
+        "from orchestrator.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, "serve"], cwd=project, capture_output=True, text=True, timeout=HANG_GUARD
+    )
+    assert done.returncode == 2
+    assert done.stderr == (
+        "serve needs uvicorn, which a plain install leaves out: pip install 'orchestrator[serve]' "
+        "(in a checkout: pip install -e '.[serve]')\n"
+    )
+
+
+def test_one_reader_of_the_log_however_many_subscribers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tailer reads the log once per change and fans out; a subscriber that lags is dropped."""
+    from orchestrator.serve import tailer as tailing
+    from orchestrator.serve.board import Board
+    from orchestrator.state.workspace import Workspace
+
+    project = demo(tmp_path)
+    reads: list[int] = []
+    real = events.read_new
+
+    def counted(path: Path, cursor: Any) -> list[dict[str, Any]]:
+        reads.append(cursor.offset)
+        return real(path, cursor)
+
+    monkeypatch.setattr(tailing, "read_new", counted)
+
+    async def scenario() -> None:
+        tailer = tailing.Tailer(Board(Workspace.find(project)))
+        await tailer.start()
+        receivers = [tailer.subscribe() for _ in range(5)]
+        laggard = tailer.subscribe()
+        reads.clear()
+        events.append(events_file(project), [{"event": "notice", "run": None, "message": "one"}])
+        await tailer.tick()
+        assert len(reads) == 1
+        for receiver in receivers:
+            got = [receiver.receive_nowait(), receiver.receive_nowait()]
+            assert [m.kind for m in got] == ["events", "state"]
+            assert json.loads(got[0].data)[0]["message"] == "one"
+        await tailer.tick()  # nothing moved: nothing read, nothing sent
+        assert len(reads) == 1
+        for receiver in receivers:
+            with pytest.raises(anyio.WouldBlock):
+                receiver.receive_nowait()
+        for number in range(tailing.BUFFER):  # the laggard never reads; the others keep up
+            events.append(events_file(project), [{"event": "notice", "run": None, "message": str(number)}])
+            await tailer.tick()
+            for receiver in receivers:
+                while True:
+                    try:
+                        receiver.receive_nowait()
+                    except anyio.WouldBlock:
+                        break
+        assert tailer.subscribers == 5
+        with pytest.raises(anyio.EndOfStream):
+            while True:
+                laggard.receive_nowait()
+        tailer.stop()
+        for receiver in [*receivers, laggard]:
+            receiver.close()
+
+    anyio.run(scenario)
+
+
+def test_the_graph_escapes_what_the_plan_says(tmp_path: Path) -> None:
+    from orchestrator.plan.parser import parse_plan
+    from orchestrator.serve.picture import graph_svg
+
+    text = DEMO_PLAN.replace("| T-02 | Check the style |", "| T-02 | <script>alert(1)</script> |")
+    plan = parse_plan(text, tmp_path / "master_plan.md")
+    svg = graph_svg(plan)
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
+    assert svg.count("<g class=") == 6 and svg.count('class="edge"') == 7
+
+
+def test_a_log_is_sent_as_its_tail_from_a_whole_line(tmp_path: Path) -> None:
+    from orchestrator.serve.board import LOG_LIMIT, Board
+    from orchestrator.state.workspace import Workspace
+
+    workspace = Workspace.find(demo(tmp_path))
+    workspace.logs_dir.mkdir()
+    lines = [f"line {number:05d} of the log" for number in range(5000)]
+    (workspace.logs_dir / "agent-03.attempt-2.out").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (workspace.logs_dir / "agent-03.attempt-1.out").write_text("the first attempt\n", encoding="utf-8")
+    files = Board(workspace).task_files("T-03")
+    assert files is not None and files["attempt"] == 2 and files["attempts"] == [1, 2]
+    tail = files["stdout"]
+    assert tail["truncated"] is True and tail["bytes"] == len("\n".join(lines)) + 1
+    assert len(tail["text"].encode()) <= LOG_LIMIT
+    shown = tail["text"].splitlines()
+    assert shown[-1] == lines[-1] and shown[0] in lines  # whole lines only, the last one included
+    assert files["stderr"] is None and files["result"] is None
