@@ -40,7 +40,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from orchestrator.cli import doctor, plans, running, skill
+    from orchestrator.cli import channels, doctor, plans, running, skill
 
     parser = Parser(
         prog="orchestrator",
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"orchestrator {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (plans, running, skill, doctor):
+    for module in (plans, running, skill, doctor, channels):
         module.register(sub)
     return parser
 

@@ -147,6 +147,7 @@ def _blocks_outdated(plan: Plan, workspace: Workspace) -> bool:
 @without_gc_pauses
 def cmd_status(args: argparse.Namespace) -> int:
     from orchestrator.output.views import status_table
+    from orchestrator.state.context import status_data, status_lines
     from orchestrator.state.pause import status_notes
     from orchestrator.state.status import collect, counts
 
@@ -155,6 +156,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     views = collect(plan, workspace)
     found = counts(views)
     extra: dict[str, Any] = status_notes(workspace)
+    discovered = status_data(workspace)
     if args.json:
         cost = [v.cost_usd for v in views if v.cost_usd is not None]
         emit_json(
@@ -164,12 +166,13 @@ def cmd_status(args: argparse.Namespace) -> int:
                 "total": len(views),
                 "cost_usd": round(sum(cost), 6) if cost else None,
                 "tasks": [v.as_json() for v in views],
+                "discoveries": discovered,
                 **extra,
             }
         )
     else:
         print(status_table(views, found))
-        for line in extra.get("notes", []):
+        for line in [*extra.get("notes", []), *status_lines(discovered)]:
             print(line)
     return ExitCode.OK
 
