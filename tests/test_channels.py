@@ -203,12 +203,44 @@ def test_ten_concurrent_writers_leave_every_entry_whole(tmp_path: Path) -> None:
     assert sorted(e.text for e in shared) == sorted(texts[n] for n in range(1, 10, 2))
     assert sorted(e.text for e in found) == sorted(texts[n] for n in range(0, 10, 2))
     for entry in (*shared, *found):
-        writer = int(entry.text.split()[1])
-        assert entry.task == f"T-0{writer % 4 + 1}"
+        number = int(entry.text.split()[1])
+        assert entry.task == f"T-0{number % 4 + 1}"
     logged = events.read_all(ws(tmp_path).events_file)
     assert sorted(e["text"] for e in logged) == sorted(texts.values())
     for name in ("shared.md", "discoveries.md"):
         assert (tmp_path / ".orchestrator" / "context" / name).read_text(encoding="utf-8").count("\n# ") == 0
+
+
+def _append_many(root: str, writer: int, barrier: Any, count: int) -> None:
+    workspace = Workspace(Path(root))
+    barrier.wait()
+    for n in range(count):
+        text = "\n".join(f"writer {writer} entry {n} line {i} " + "z" * 60 for i in range(40))
+        context.append(workspace, context.Kind.SHARE, f"T-0{writer % 4 + 1}", text)
+
+
+def test_appends_at_the_same_moment_never_mix(tmp_path: Path) -> None:
+    """Ten processes released together by a barrier append 20 entries each to one file: all 200
+    are read back whole (an entry written in more than one write() would be torn apart here)."""
+    import multiprocessing
+
+    diamond(tmp_path)
+    spawn = multiprocessing.get_context("spawn")
+    barrier = spawn.Barrier(10)
+    root = str(tmp_path / ".orchestrator")
+    workers = [spawn.Process(target=_append_many, args=(root, w, barrier, 20)) for w in range(10)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(HANG_GUARD)
+        assert worker.exitcode == 0
+    found = entries(tmp_path, context.Kind.SHARE)
+    assert len(found) == 200
+    for entry in found:
+        writer, number = int(entry.text.split()[1]), int(entry.text.split()[3])
+        expected = "\n".join(f"writer {writer} entry {number} line {i} " + "z" * 60 for i in range(40))
+        assert entry.text == expected and entry.task == f"T-0{writer % 4 + 1}"
+    assert len({e.text for e in found}) == 200
 
 
 # --- in a run -----------------------------------------------------------------------------------
@@ -218,7 +250,7 @@ def test_every_backend_gets_the_task_the_workspace_and_the_python(tmp_path: Path
     """A shell task and a command task see the variables; the channel call inside a task needs
     neither the workspace nor PATH: it runs from another directory with an empty PATH."""
     record = 'echo "$ORCHESTRATOR_TASK_ID|$ORCHESTRATOR_WORKSPACE|$ORCHESTRATOR_PYTHON" > "env-$ORCHESTRATOR_TASK_ID"'
-    script = f"{record}\nmkdir -p sub && cd sub && PATH= {CALL} share T-01 \"from $ORCHESTRATOR_TASK_ID\""
+    script = f'{record}\nmkdir -p sub && cd sub && PATH= {CALL} share T-01 "from $ORCHESTRATOR_TASK_ID"'
     write_plan(tmp_path, [Spec("T-01", script)], {"backend": "shell"})
     done = run(tmp_path)
     assert done.code == 0, done.stdout + done.stderr
@@ -247,7 +279,7 @@ def test_a_discovery_reaches_tasks_that_start_later_and_reruns_nothing(tmp_path:
     agent = (
         'if [ "$ORCHESTRATOR_TASK_ID" = T-01 ]; then '
         f'while [ ! -e {gate} ]; do sleep 0.05; done; {CALL} discover T-01 "DISCOVERY-42 the API pages at 100"; '
-        f"elif [ \"$ORCHESTRATOR_TASK_ID\" = T-03 ]; then touch {gate}; fi; cat > /dev/null; echo done"
+        f'elif [ "$ORCHESTRATOR_TASK_ID" = T-03 ]; then touch {gate}; fi; cat > /dev/null; echo done'
     )
     write_plan(tmp_path, specs, {"backend": "command", "command": ["bash", "-c", agent], "max_parallel": 2})
     done = run(tmp_path)
