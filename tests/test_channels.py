@@ -357,3 +357,15 @@ def test_a_shell_task_gets_no_prompt_but_reads_the_context(tmp_path: Path) -> No
     assert not list((tmp_path / ".orchestrator" / "logs").glob("*.in"))
     seen = json.loads((tmp_path / "seen.json").read_text())
     assert [e["text"] for e in seen["discoveries"]] == ["known before"]
+
+
+def test_an_unreadable_discoveries_file_does_not_stop_a_task(tmp_path: Path) -> None:
+    """A directory where discoveries.md should be: the agent task runs without discoveries, and
+    ``discover`` says what is wrong in one line (exit 2)."""
+    (tmp_path / ".orchestrator" / "context" / "discoveries.md").mkdir(parents=True)
+    told = prompt_of(tmp_path, None)
+    assert "## Channels" in told and "## Discoveries so far" not in told
+    done = cli(tmp_path, "discover", "T-01", "x")
+    assert done.code == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    status = cli(tmp_path, "status", "--json")  # the tasks are reported all the same
+    assert status.code == 0 and "discoveries.md" in json.loads(status.stdout)["discoveries"]["problem"]

@@ -92,9 +92,11 @@ def build_prompt(
     found = ""
     if channels and context_cap > 0:
         brief = brief.rstrip() + "\n\n" + channels_section(task.id, channels)
-        found = discoveries_section(
-            context.read_kind(workspace, context.Kind.DISCOVER), context_cap, f"{channels} context {task.id}"
-        )
+        try:
+            discovered = context.read_kind(workspace, context.Kind.DISCOVER)
+        except OSError:  # not a file, or unreadable: the task runs without them (``context`` says why)
+            discovered = []
+        found = discoveries_section(discovered, context_cap, f"{channels} context {task.id}")
     if not task.dependencies:
         return brief.rstrip() + "\n\n" + found if found else brief
     share = cap // len(task.dependencies) if cap else 0

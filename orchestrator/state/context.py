@@ -253,13 +253,20 @@ def _alive(pid: int) -> bool:
 
 
 def status_data(workspace: Workspace, latest: int = 3) -> dict[str, Any]:
-    """For ``status``: how many discoveries there are, and the ``latest`` few, newest first."""
-    found = read_kind(workspace, Kind.DISCOVER)
+    """For ``status``: how many discoveries there are, and the ``latest`` few, newest first (and
+    why not, when the file cannot be read: ``status`` reports the tasks all the same)."""
+    try:
+        found = read_kind(workspace, Kind.DISCOVER)
+    except OSError as exc:
+        where = workspace.relative(channel_file(workspace, Kind.DISCOVER))
+        return {"count": 0, "latest": [], "problem": f"{where}: {exc.strerror or exc}"}
     return {"count": len(found), "latest": [e.as_json() for e in reversed(found[-latest:])]}
 
 
 def status_lines(data: dict[str, Any]) -> list[str]:
     """``status_data`` in words: a Discoveries section, each entry on one line."""
+    if data.get("problem"):
+        return [f"Discoveries: cannot be read ({data['problem']})"]
     if not data["count"]:
         return []
     lines = [f"Discoveries: {data['count']} (newest first; `orchestrator context TASK` shows them all)"]
