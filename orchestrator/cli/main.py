@@ -41,7 +41,19 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from orchestrator.cli import check, doctor, plans, queue, report, running, serve, skill, watching, worktrees
+    from orchestrator.cli import (
+        channels,
+        check,
+        doctor,
+        plans,
+        queue,
+        report,
+        running,
+        serve,
+        skill,
+        watching,
+        worktrees,
+    )
 
     parser = Parser(
         prog="orchestrator",
@@ -53,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"orchestrator {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (plans, running, queue, watching, worktrees, skill, doctor, check, report, serve):
+    for module in (plans, running, queue, watching, channels, worktrees, skill, doctor, check, report, serve):
         module.register(sub)
     return parser
 

@@ -146,6 +146,7 @@ def _blocks_outdated(plan: Plan, workspace: Workspace) -> bool:
 @without_gc_pauses
 def cmd_status(args: argparse.Namespace) -> int:
     from orchestrator.output.views import status_table
+    from orchestrator.state.context import status_lines
     from orchestrator.state.status import collect
     from orchestrator.state.summary import status_data
 
@@ -157,7 +158,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         emit_json(data)
     else:
         print(status_table(views, data["counts"]))
-        for line in data.get("notes", []):
+        for line in [*data.get("notes", []), *status_lines(data["discoveries"])]:
             print(line)
     return ExitCode.OK
 

@@ -161,6 +161,12 @@ def describe(event: Event, workspace: Path | None = None) -> str | None:
     if kind in ("cancel_requested", "retry_requested"):
         what = kind.partition("_")[0]
         return f"✋ {what} {task} asked" + (f": {event['reason']}" if event.get("reason") else "")
+    if kind == "discovered":
+        return f"💡 {task} discovered: {event.get('text', '')}"
+    if kind == "shared":
+        return f"💬 {task} shared: {event.get('text', '')}"
+    if kind == "synced":
+        return f"🏁 sync{f' ({task})' if task else ''}: {event.get('text', '')}"
     if kind == "request_refused":
         return f"✋ {event.get('request_kind', 'request')} {task} refused: {event['reason']}"
     if kind == "run_paused":

@@ -269,6 +269,9 @@ class Settings:
     backoff_cap: float = field(default=60.0, metadata=_parser(_float(0.0)))
     kill_grace: float = field(default=5.0, metadata=_parser(_float(0.0)))
     input_cap: int = field(default=20_000, metadata=_parser(_int(0)))
+    # Characters of discoveries an agent's prompt holds (newest first), beside the channels'
+    # instructions; 0: a prompt says nothing of the channels.
+    context_cap: int = field(default=4_000, metadata=_parser(_int(0)))
     # Bytes of each stream an attempt's log keeps; None: all of it.
     log_cap: int | None = field(default=64 * 1024 * 1024, metadata=_parser(parse_size))
     fail_fast: bool = field(default=False, metadata=_parser(_bool))

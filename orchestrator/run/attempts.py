@@ -10,6 +10,7 @@ interpreted by its backend.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from orchestrator.executors.local import LocalExecutor
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import Settings
-from orchestrator.run.prompt import build_prompt
+from orchestrator.run.prompt import build_prompt, cli_command
 from orchestrator.state.journal import attempt_environment
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ErrorClass
@@ -174,7 +175,16 @@ class Launcher:
             prompt = continuation_prompt(task, ws.brief_name(task))
         else:
             powers = backend.powers(settings) if backend.cli() is not None else None  # agents are told
-            prompt = build_prompt(self.plan, ws, task, brief, settings.input_cap, powers)
+            prompt = build_prompt(
+                self.plan,
+                ws,
+                task,
+                brief,
+                settings.input_cap,
+                powers,
+                channels=cli_command(),
+                context_cap=settings.context_cap,
+            )
         job = Job(
             task=task,
             settings=settings,
@@ -194,6 +204,9 @@ class Launcher:
             "ORCHESTRATOR_AGENT": task.agent,
             "ORCHESTRATOR_RESULTS_DIR": str(ws.results_dir),
             "ORCHESTRATOR_INPUTS": "\n".join(str(p) for p in job.inputs),
+            # The interpreter that runs the orchestrator: a task calls the channels with
+            # "$ORCHESTRATOR_PYTHON" -m orchestrator share "$ORCHESTRATOR_TASK_ID" "...".
+            "ORCHESTRATOR_PYTHON": sys.executable,
         }
         launch = build_launch(invocation, job, ws.log_stem(task, number), env, base_env=self.base_env)
         return Attempt(

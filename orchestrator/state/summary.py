@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from orchestrator.state.context import status_data as discoveries
 from orchestrator.state.pause import status_notes
 from orchestrator.state.status import TaskView, counts
 from orchestrator.state.workspace import Workspace
@@ -20,5 +21,6 @@ def status_data(workspace: Workspace, views: list[TaskView]) -> dict[str, Any]:
         "total": len(views),
         "cost_usd": round(sum(cost), 6) if cost else None,
         "tasks": [v.as_json() for v in views],
+        "discoveries": discoveries(workspace),
         **status_notes(workspace),
     }

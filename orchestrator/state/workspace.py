@@ -52,11 +52,11 @@ class Workspace:
 
     def check_inside(self) -> None:
         """Raise ``WorkspaceError`` when a directory the commands write in (agent_tasks/, results/,
-        logs/, state/) is a symlink that leads out of the workspace: nothing is written through
+        logs/, state/, context/) is a symlink that leads out of the workspace: nothing is written through
         one. Called before a command writes anything; a link within the workspace is followed.
         (Files are never written through a link: each is replaced by a rename, or opened with
         ``O_NOFOLLOW``.)"""
-        for directory in (self.tasks_dir, self.results_dir, self.logs_dir, self.state_dir):
+        for directory in (self.tasks_dir, self.results_dir, self.logs_dir, self.state_dir, self.context_dir):
             if not os.path.islink(directory):  # (one lstat: the runner asks before every result it writes)
                 continue
             root, target = os.path.realpath(self.root), os.path.realpath(directory)
@@ -66,6 +66,11 @@ class Workspace:
                     f"writes only inside its workspace: make {directory.name}/ a directory there (move what the link "
                     "points to into it, to keep that)"
                 )
+
+    @property
+    def context_dir(self) -> Path:
+        """What tasks share, note, discover and sync (see ``state.context``)."""
+        return self.root / "context"
 
     @property
     def templates_dir(self) -> Path:
