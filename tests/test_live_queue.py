@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -299,3 +300,79 @@ def test_channel_commands_find_the_workspace_from_inside_a_task(tmp_path: Path) 
     done = subprocess.run([*CLI, "run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=HANG_GUARD)
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "inner.txt").read_text() == "inner\n"
+
+
+def test_retry_brings_back_what_a_failure_took_down_but_never_a_cancelled_task(tmp_path: Path) -> None:
+    """T-03 was cancelled in an earlier run and T-02 is cancelled in this one: a retry of the
+    failed T-01 brings back neither (and the runner does not trip over T-03, which this run
+    never selected)."""
+    write_plan(
+        tmp_path,
+        [
+            Spec("T-01", "test -f fixed"),
+            Spec("T-02", "echo two", deps=["T-01"]),
+            Spec("T-03", "echo three", deps=["T-01"]),
+            Spec("T-04", "echo four", deps=["T-01"]),
+            Spec("T-05", f"{WAIT_FOR_GO}; echo keeps the run going"),
+        ],
+    )
+    assert cli(tmp_path, "cancel", "T-03").code == 0  # no run going on
+    (tmp_path / "hold").touch()
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: results(tmp_path).get("T-04", {}).get("status") == "skipped", "T-01 to fail")
+        assert cli(tmp_path, "cancel", "T-02").code == 1  # skipped already: nothing to stop
+        (tmp_path / "fixed").touch()
+        assert cli(tmp_path, "retry", "T-01").code == 0
+        wait_until(lambda: results(tmp_path)["T-04"]["status"] == "completed", "T-04 to run after the retry")
+        assert cli(tmp_path, "retry", "T-03").code == 0  # itself: back in the queue
+        wait_until(lambda: results(tmp_path)["T-03"]["status"] == "completed", "T-03 to run")
+    finally:
+        code = _finish(runner, tmp_path)
+    assert code == 0, runner.stderr.read_text()
+    assert "Traceback" not in runner.stderr.read_text()
+
+
+def test_a_retry_of_a_cancelled_task_outlives_an_interrupted_run(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T-01", f"{WAIT_FOR_GO}; echo one"), Spec("T-02", "echo two")], {"max_parallel": 1})
+    assert cli(tmp_path, "cancel", "T-02").code == 0
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: _started(tmp_path, "T-01"), "T-01 to start")
+        assert cli(tmp_path, "retry", "T-02").code == 0
+        runner.kill(signal.SIGINT)
+        assert runner.wait() == 130
+    finally:
+        runner.cleanup()
+    (tmp_path / "go").touch()
+    again = cli(tmp_path, "run", "--json")
+    assert again.code == 0, again.stderr
+    assert results(tmp_path)["T-02"]["status"] == "completed"
+
+
+def test_only_request_events_are_requests(live: Path) -> None:
+    runner = start(live)
+    try:
+        wait_until(lambda: _started(live, "T-01"), "T-01 to start")
+        from orchestrator.state import events
+
+        log = workspace(live) / "state" / "events.jsonl"
+        run = events.live_run(log)
+        assert run is not None
+        fake = {"event": "discovered", "run": run["run"], "task": "T-02", "text": "cancel_requested retry_requested"}
+        events.append(log, [fake])
+        time.sleep(1.0)
+    finally:
+        code = _finish(runner, live)
+    assert code == 0
+    assert results(live)["T-02"]["status"] == "completed"
+
+
+def test_retry_with_no_run_refuses_a_task_whose_upstream_is_cancelled(live: Path) -> None:
+    assert cli(live, "cancel", "T-01").code == 0
+    assert cli(live, "run").code == 1
+    refused = cli(live, "retry", "T-02")
+    assert refused.code == 1 and "retry T-01 first" in refused.stderr
+    assert cli(live, "retry", "T-01").code == 0
+    (live / "go").touch()
+    assert cli(live, "run").code == 0

@@ -153,8 +153,11 @@ def _wait_for(
                 return event
             if event["event"] == "run_finished" and event.get("run") == live["run"]:
                 return None
-        if time.monotonic() > deadline or not pid_alive(int(live["pid"])):
+        if time.monotonic() > deadline:
             return None
+        if not pid_alive(int(live["pid"])):  # one last look: it may have answered as it ended
+            late = [e for e in events.read_new(workspace.events_file, cursor) if e.get("run") == live["run"]]
+            return next((e for e in late if answer(e)), None)
         time.sleep(_POLL)
 
 
@@ -215,6 +218,7 @@ def _offline(
     """No run going on: change what the next run does, holding the workspace lock."""
     from orchestrator.output.sections import update_plan_file
     from orchestrator.state import planfile, store
+    from orchestrator.state.identity import book_outdated, write_book
     from orchestrator.state.lock import WorkspaceLock
     from orchestrator.state.results import ResultRecord, write_result
     from orchestrator.state.status import collect
@@ -223,7 +227,8 @@ def _offline(
     lock = WorkspaceLock(workspace.lock_file, workspace.root.name)
     lock.acquire()
     try:
-        view = {v.id: v for v in collect(plan, workspace)}[task.id]
+        view_of = {v.id: v for v in collect(plan, workspace)}
+        view = view_of[task.id]
         status = view.status
         refused: str | None = None
         said: str
@@ -233,6 +238,8 @@ def _offline(
             elif status == TaskStatus.CANCELLED:
                 said = f"{task.id} is cancelled already"
             else:
+                if book_outdated(workspace, plan.book):  # the agent ids it was given stay every task's
+                    write_book(workspace, plan.book)
                 record = ResultRecord(task=task.id, agent=task.agent, name=task.title, status=TaskStatus.CANCELLED,
                                       attempts=view.attempts, reason=reason, finished=now_iso())  # fmt: skip
                 body = f"# {TaskStatus.CANCELLED.icon} {task.id} cancelled: {reason}\n"
@@ -242,6 +249,8 @@ def _offline(
                 _told(workspace, "task_cancelled", task, reason=reason)
         elif status == TaskStatus.COMPLETED:
             refused = f"{task.id} is completed (`orchestrator run --rerun {task.id}` redoes it)"
+        elif held := [d for d in task.dependencies if view_of[d].status == TaskStatus.CANCELLED]:
+            refused = f"upstream {held[0]} was cancelled: retry {held[0]} first"
         elif status == TaskStatus.CANCELLED:
             store.remove(workspace.result(task))
             said = f"↩️ {task.id} is back in the queue: it runs in the next `orchestrator run`"

@@ -161,6 +161,8 @@ def describe(event: Event, workspace: Path | None = None) -> str | None:
     if kind in ("cancel_requested", "retry_requested"):
         what = kind.partition("_")[0]
         return f"✋ {what} {task} asked" + (f": {event['reason']}" if event.get("reason") else "")
+    if kind == "task_stuck":
+        return f"⚠️ {task}{agent} looks stuck: {event.get('why', '')}"
     if kind == "discovered":
         return f"💡 {task} discovered: {event.get('text', '')}"
     if kind == "shared":

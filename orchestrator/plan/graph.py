@@ -148,6 +148,7 @@ class ReadyQueue:
         self._waiting: dict[str, int] = {}  # selected task -> dependencies not done yet
         self._heap: list[tuple[_Key, str]] = []
         self._finished: set[str] = set()  # completed, failed, or never to run
+        self._doomed_by: dict[str, str] = {}  # never to run because of this task (``fail``)
         self._handed: set[str] = set()  # popped and not pushed back
         for node in self._selected:
             pending = sum(1 for p in graph.predecessors(node) if p not in self._done)
@@ -199,6 +200,7 @@ class ReadyQueue:
         self._finished.add(task_id)
         doomed = {n for n in descendants(self._graph, task_id) if n in self._waiting and n not in self._finished}
         self._finished |= doomed
+        self._doomed_by.update(dict.fromkeys(doomed, task_id))
         if doomed:
             self._heap = [item for item in self._heap if item[1] not in doomed]
             heapq.heapify(self._heap)
@@ -228,6 +230,7 @@ class ReadyQueue:
                 continue
             if dep in self._finished or dep not in self._waiting:  # failed, given up, or not in this run
                 self._finished.add(task_id)
+                self._doomed_by[task_id] = dep
                 self._waiting[task_id] = 1
                 return dep
             pending += 1
@@ -250,12 +253,13 @@ class ReadyQueue:
         if task_id not in self._key:
             self._key[task_id] = (priority, -1.0, order)
             self._selected.add(task_id)
-        family = [task_id] + [
-            node for node in descendants(self._graph, task_id) if node in self._finished and node not in self._done
-        ]
+        # Only what was given up because of it (or of what it took down): a task that failed or
+        # was cancelled itself stays so.
+        family = [task_id] + [node for node in descendants(self._graph, task_id) if node in self._doomed_by]
         for node in family:
             self._finished.discard(node)
             self._handed.discard(node)
+            self._doomed_by.pop(node, None)
         back: list[str] = []
         doomed: dict[str, str] = {}
         for node in topological_order(self._graph.subgraph(family), {n: self._key[n][2] for n in family}):

@@ -22,6 +22,8 @@ from typing import Any
 
 import anyio
 
+from orchestrator.backends.base import AgentResult
+from orchestrator.documents import read_regular
 from orchestrator.errors import OrchestratorError
 from orchestrator.output.briefs import render_briefs
 from orchestrator.plan.graph import topological_order
@@ -31,14 +33,14 @@ from orchestrator.run.attempts import Attempt
 from orchestrator.run.prepare import Prepared, RunOptions, load_checked
 from orchestrator.run.scheduler import Scheduler
 from orchestrator.run.selection import settings_signature
-from orchestrator.state import events
+from orchestrator.state import events, store
 from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
 POLL_SECONDS = 0.25
 _BLOCK_LINE = re.compile(rb"^\s*<!--\s*orchestrator:(begin|end)\b")
-_REQUESTS = (b'"cancel_requested"', b'"retry_requested"')
+_REQUESTS = ("cancel_requested", "retry_requested")
 _GIVEN_UP = {
     TaskStatus.FAILED: "failed",
     TaskStatus.CANCELLED: "was cancelled",
@@ -79,11 +81,12 @@ class LiveQueue:
         self.options = options
         self.run = run
         self.cursor = events.Cursor(events_from)
-        self.cancelling: dict[str, str] = {}  # task -> why, while its attempt is being stopped
-        self._stat: tuple[int, int, int] | None = _stat(workspace.plan_file)
+        self.cancelling: dict[str, tuple[str, str]] = {}  # task -> (why, request), its attempt being stopped
+        self.ended = False  # the loop is over: what is asked now is refused
+        self._stat: tuple[int, int, int] | None = None  # (an add made while the run started is seen)
         self._digest = person_digest(prepared.plan.text.encode("utf-8"))
         self._told: set[str] = set()
-        scheduler.on_cancelled = self.cancelled
+        scheduler.cancelled = self.cancelled
 
     def hold_cancelled(self) -> None:
         """Before the loop starts: what depends on a task cancelled in an earlier run is skipped."""
@@ -107,61 +110,74 @@ class LiveQueue:
         while True:
             await anyio.sleep(POLL_SECONDS)
             self._requests()
-            changed = await anyio.to_thread.run_sync(self._plan_changed)
-            if changed is not None:
+            known = {task_id.lower() for task_id in self.plan.tasks}
+            changed = await anyio.to_thread.run_sync(self._plan_changed, known)
+            if isinstance(changed, str):
+                self.scheduler.inbox.change(functools.partial(self._notice_once, changed))
+            elif changed is not None and not self.ended:
                 self.scheduler.inbox.change(functools.partial(self._adopt, *changed))
 
     # --- the plan file ----------------------------------------------------------------------------
 
-    def _plan_changed(self) -> tuple[Plan, Profiles, list[str]] | None:
-        """In a worker thread: the plan as it is now and the tasks it has that this run has not,
-        if the text outside the tool's blocks changed; their briefs are rendered."""
+    def _plan_changed(self, known: set[str]) -> tuple[Plan, Profiles, list[str]] | str | None:
+        """In a worker thread: the plan as it is now and the tasks it has that this run has not
+        (``known``: this run's, lowered), their briefs rendered, if the text outside the tool's
+        blocks changed; or why it is not taken. A file that is no plan text for now (not UTF-8
+        mid-edit, a FIFO) is left to the status blocks' writer to report."""
         stat = _stat(self.workspace.plan_file)
         if stat is None or stat == self._stat:
             return None
         self._stat = stat
         try:
-            digest = person_digest(self.workspace.plan_file.read_bytes())
-        except OSError:
+            data = read_regular(self.workspace.plan_file)
+            data.decode("utf-8")
+        except (OSError, UnicodeDecodeError):
             return None
+        digest = person_digest(data)
         if digest == self._digest:
             return None
         self._digest = digest
+        name = self.workspace.relative(self.workspace.plan_file)
         try:
             plan, profiles = load_checked(self.workspace, self.options)
         except (OrchestratorError, OSError) as exc:
-            name = self.workspace.relative(self.workspace.plan_file)
-            self.scheduler.inbox.change(
-                functools.partial(self._notice_once, f"{name} changed, and is not taken into this run: {exc}")
-            )
-            return None
-        known = {task_id.lower() for task_id in self.plan.tasks}
+            return f"{name} changed, and is not taken into this run: {exc}"
         new = [task_id for task_id in plan.tasks if task_id.lower() not in known]
         if not new:
             return None
         try:
             render_briefs(plan, self.workspace)  # the new tasks' briefs (the others' as `render` would)
         except (OrchestratorError, OSError) as exc:
-            self.scheduler.inbox.change(
-                functools.partial(self._notice_once, f"tasks added to the plan are not taken into this run: {exc}")
-            )
-            return None
+            return f"tasks added to {name} are not taken into this run: {exc}"
         return plan, profiles, new
 
     def _adopt(self, plan: Plan, profiles: Profiles, new: list[str]) -> None:
         """On the loop: the tasks of ``new`` join this run, in dependency order."""
         ours, scheduler, prepared = self.plan, self.scheduler, self.prepared
-        if scheduler.stopped or scheduler.interrupted:
+        if scheduler.stopped or scheduler.interrupted or self.ended:
             return
         ours.book = plan.book
         order = {task_id: index for index, task_id in enumerate(plan.tasks)}
+        merges = scheduler.merges
         for task_id in topological_order(plan.graph.subgraph(new), order):
             task = plan.tasks[task_id]
+            if task_id in ours.tasks:  # taken meanwhile (a merge's resolution task)
+                continue
+            settings = profiles.settings_for(plan, task)
+            if settings.isolation == "worktree" and merges is None:
+                self._notice_once(
+                    f"{task_id} runs in a git worktree, and this run started with none: it runs in the next run"
+                )
+                continue
+            if merges is not None:
+                merges.executor.titles[task_id] = task.title
+                if settings.isolation == "worktree":
+                    merges.executor.isolated.add(task_id)
             ours.tasks[task_id] = task
             ours.order[task_id] = len(ours.order)
             ours.graph.add_node(task_id)
             ours.graph.add_edges_from((dep, task_id) for dep in task.dependencies)
-            settings = prepared.settings[task_id] = profiles.settings_for(plan, task)
+            prepared.settings[task_id] = settings
             prepared.signatures[task_id] = settings_signature(settings, profiles.signature(task))
             view = prepared.views[task_id] = TaskView.of(task, TaskStatus.WAITING)
             prepared.selection.run.append(task_id)
@@ -177,11 +193,16 @@ class LiveQueue:
     # --- requests ---------------------------------------------------------------------------------
 
     def _requests(self) -> None:
-        for event in events.read_new(self.workspace.events_file, self.cursor, only=_REQUESTS):
-            if event.get("run") != self.run:
+        wanted = tuple(f'"event": "{kind}"'.encode() for kind in _REQUESTS)
+        for event in events.read_new(self.workspace.events_file, self.cursor, only=wanted):
+            if event.get("run") != self.run or event["event"] not in _REQUESTS:
                 continue
             task_id, request = str(event.get("task", "")), str(event.get("request", ""))
             kind = str(event["event"]).removesuffix("_requested")
+            if self.ended:  # nothing starts or stops any more: say so now, not by silence
+                self._refuse(kind, task_id, request, "the run is ending")
+                self.scheduler.recorder.reporter.flush()
+                continue
             act: Callable[[str, str, str], None] = self._cancel if kind == "cancel" else self._retry
             reason = str(event.get("reason") or "cancelled by `orchestrator cancel`")
             self.scheduler.inbox.change(functools.partial(act, task_id, request, reason))
@@ -197,7 +218,7 @@ class LiveQueue:
             return
         running = scheduler.running.get(task_id)
         if running is not None:
-            self.cancelling[task_id] = reason
+            self.cancelling[task_id] = (reason, request)
             if running.scope is not None:
                 running.scope.cancel()  # ``cancelled`` records it once its processes are gone
             return
@@ -211,18 +232,25 @@ class LiveQueue:
         scheduler.recorder.not_run(task, TaskStatus.CANCELLED, reason, attempts=scheduler.attempts.get(task_id, 0))
         scheduler.skip(doomed, task_id, "was cancelled")
 
-    def cancelled(self, attempt: Attempt) -> None:
-        """On the loop: a running attempt ``_cancel`` stopped is over, its processes gone."""
+    def cancelled(self, attempt: Attempt, result: AgentResult | None) -> bool:
+        """On the loop, for an attempt that ended (``result``: what it did; ``None``: stopped by
+        its cancel, its processes gone): whether it was cancelled, and if so it is recorded
+        cancelled. An attempt that completed before its cancel could stop it stays completed."""
         scheduler, task = self.scheduler, attempt.task
-        if scheduler.running.get(task.id) is not attempt:
-            return
+        asked = self.cancelling.pop(task.id, None)
+        if asked is None or scheduler.running.get(task.id) is not attempt:
+            return False
+        reason, request = asked
+        if result is not None and result.completed:
+            self._refuse("cancel", task.id, request, f"{task.id} completed before it could be stopped")
+            return False
         del scheduler.running[task.id]
         scheduler.admission.ended(task.id)
         scheduler.journal.ended(task.id, attempt.number)
-        reason = self.cancelling.pop(task.id, "cancelled")
         scheduler.recorder.not_run(task, TaskStatus.CANCELLED, reason, attempts=attempt.number,
                                    session=attempt.observer.session_id, fingerprint=attempt.fingerprint)  # fmt: skip
         scheduler.skip(scheduler.queue.fail(task.id), task.id, "was cancelled")
+        return True
 
     def _retry(self, task_id: str, request: str, _reason: str) -> None:
         scheduler, views = self.scheduler, self.prepared.views
@@ -238,8 +266,8 @@ class LiveQueue:
             redo = f"`orchestrator run --rerun {task_id}` redoes it"
             self._refuse("retry", task_id, request, f"{task_id} is completed ({redo})")
             return
-        if scheduler.stopped:
-            self._refuse("retry", task_id, request, f"the run is stopping ({scheduler.stopped})")
+        if scheduler.stopped or scheduler.interrupted:
+            self._refuse("retry", task_id, request, f"the run is stopping ({scheduler.stopped or 'interrupted'})")
             return
         back, doomed = scheduler.queue.revive(task_id, task.priority, self.plan.order[task_id])
         if task_id in doomed:
@@ -255,6 +283,8 @@ class LiveQueue:
             view = views[node]
             was = view.status
             ready = all(dep in scheduler.queue.done for dep in self.plan.tasks[node].dependencies)
+            if was == TaskStatus.CANCELLED:  # a later run must not hold it back any more
+                store.remove(self.workspace.result(self.plan.tasks[node]), durable=False)
             view.status = TaskStatus.PENDING if ready else TaskStatus.WAITING
             view.reason = None
             self._emit("task_requeued", task=node, agent=self.plan.tasks[node].agent, was=str(was), request=request)

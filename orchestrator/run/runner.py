@@ -157,6 +157,7 @@ class Runner:
                 try:
                     await self._stoppably(scheduler.run)
                 finally:
+                    live.ended = True
                     with anyio.CancelScope(shield=True):
                         scheduler.finish()
                         journal.finish()

@@ -44,14 +44,14 @@ class Inbox:
 
     def __init__(self) -> None:
         self.outcomes: deque[Outcome] = deque()
-        self.changes: deque[Callable[[], None]] = deque()
+        self.changes: deque[Callable[[], object]] = deque()
         self._arrived = anyio.Event()
 
     def put(self, outcome: Outcome) -> None:
         self.outcomes.append(outcome)
         self._arrived.set()
 
-    def change(self, apply: Callable[[], None]) -> None:
+    def change(self, apply: Callable[[], object]) -> None:
         """``apply()`` on the loop's own task, before it next decides what starts."""
         self.changes.append(apply)
         self._arrived.set()
@@ -155,7 +155,9 @@ class Scheduler:
         self.interrupted = False
         self.inbox = Inbox()
         self.started = anyio.Event()  # set once the first tasks have started
-        self.on_cancelled: Callable[[Attempt], None] = lambda attempt: None  # ``run.live`` records it
+        # ``run.live``: whether an attempt that ended (``None``: stopped by its cancel) was cancelled;
+        # if so it is recorded so, and its outcome is not acted on.
+        self.cancelled: Callable[[Attempt, AgentResult | None], bool] = lambda attempt, result: False
 
     # --- the loop ---------------------------------------------------------------------------------
 
@@ -254,14 +256,14 @@ class Scheduler:
                 outcome = self.launcher.internal_error(attempt, exc)
             self.inbox.put(outcome)
         if attempt.scope.cancelled_caught:  # its processes are gone: now it is recorded cancelled
-            self.inbox.change(functools.partial(self.on_cancelled, attempt))
+            self.inbox.change(functools.partial(self.cancelled, attempt, None))
 
     # --- outcomes ---------------------------------------------------------------------------------
 
     def _handle(self, outcome: Outcome) -> None:
         attempt = outcome.attempt
         task = attempt.task
-        if self.running.get(task.id) is not attempt:
+        if self.running.get(task.id) is not attempt or self.cancelled(attempt, outcome.result):
             return
         del self.running[task.id]
         self.admission.ended(task.id)
