@@ -64,6 +64,17 @@ def next_id(ids: list[str]) -> str:
             return candidate
 
 
+def columns_of(header: list[str]) -> list[str | None]:
+    """What each column of a task table holds (``COLUMN_ALIASES``), as the parser reads them."""
+    columns = [COLUMN_ALIASES.get(normalize_heading(clean(cell))) for cell in header]
+    if "id" not in columns:  # "| # | Task |": the first such column is the id
+        for index, cell in enumerate(header):
+            if normalize_heading(clean(cell)) in {"task", ""} and columns[index] is None:
+                columns[index] = "id"
+                break
+    return columns
+
+
 def _cell(value: str) -> str:
     """``value`` fit for one table cell: one line, its pipes escaped."""
     return " ".join(value.split()).replace("|", "\\|")
@@ -82,9 +93,10 @@ def add_task(text: str, new: NewTask) -> tuple[str, str]:
         hint = "add a '## Task Decomposition' table such as '| Task ID | Description | Dependencies |' first"
         raise PlanError([Problem("master_plan.md", where, "no task table to add a row to", hint)])
     table = tables[0]
-    columns = [COLUMN_ALIASES.get(normalize_heading(clean(header))) for header in table.header]
+    columns = columns_of(table.header)
     if "id" not in columns:
-        columns[0] = "id"  # ("| # | Task |": the parser takes the first column for the id)
+        hint = "add a first column '| Task ID |' with ids such as T-01"
+        raise PlanError([Problem("master_plan.md", table.header_line, "the task table has no 'Task ID' column", hint)])
     ids = [clean(cells[columns.index("id")]) for _, cells in table.rows]
     task_id = new.id or next_id(ids)
     values: dict[str, str] = {"id": task_id, "description": new.description}

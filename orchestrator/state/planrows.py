@@ -9,20 +9,14 @@ which never loses a save somebody made meanwhile.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.plan.cells import COLUMN_ALIASES, clean, split_ids
-from orchestrator.plan.markdown import (
-    normalize_heading,
-    parse_document,
-    split_frontmatter,
-    split_lines,
-    split_row,
-    tables_in,
-)
-from orchestrator.plan.parser import DETAILS_KEYS, TASKS_KEYS
+from orchestrator.errors import PlanError
+from orchestrator.plan import edit
+from orchestrator.plan.cells import clean, split_ids
+from orchestrator.plan.markdown import parse_document, split_frontmatter, split_lines, split_row, tables_in
+from orchestrator.plan.parser import TASKS_KEYS
 from orchestrator.state import planfile
 
 
@@ -48,63 +42,36 @@ def add_task(path: Path, task: NewTask) -> None:
 
 
 def with_task(text: str, task: NewTask) -> str:
-    """``text`` with ``task`` added (see the module's docstring)."""
-    lines = split_lines(text)
-    newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
-    front = split_frontmatter(lines)
-    document = parse_document(lines, front.body_offset)
+    """``text`` with ``task`` added (see the module's docstring): its row and Task Details as
+    ``orchestrator add`` writes them (``plan.edit``), then its id in its dependents' cells."""
+    try:
+        result, _ = edit.add_task(
+            text,
+            edit.NewTask(
+                description=task.description,
+                id=task.id,
+                name=task.name,
+                after=list(task.dependencies),
+                priority=task.priority,
+                details=task.details,
+            ),
+        )
+    except PlanError as exc:
+        raise CannotAdd(str(exc)) from None
+    if not task.dependents:
+        return result
+    lines = split_lines(result)
+    document = parse_document(lines, split_frontmatter(lines).body_offset)
     section = document.section(*TASKS_KEYS)
-    tables = tables_in(section.tokens, document.lines) if section is not None else []
-    if not tables:
-        raise CannotAdd("the plan has no task table")
-    table = tables[0]
-    columns = _columns(table.header)
-    values: Mapping[str | None, str] = {
-        "id": task.id,
-        "name": task.name,
-        "description": task.description,
-        "deps": ", ".join(task.dependencies),
-        "priority": task.priority,
-    }
-    if "name" not in columns and "description" not in columns and "command" in columns:
-        values = {**values, "command": "-"}
-    row = "| " + " | ".join(_escaped(values.get(column, "")) for column in columns) + " |" + newline
-    if "deps" in columns and task.dependents:
-        ids, deps = columns.index("id"), columns.index("deps")
-        for number, cells in table.rows:
-            if len(cells) == len(columns) and clean(cells[ids]) in task.dependents:
-                lines[number - 1] = _depending(lines[number - 1], deps, task.id)
-    details = f"{newline}### {task.id} {task.name}{newline}{newline}" + newline.join(task.details.splitlines())
-    block = [line + newline for line in details.split(newline)]
-    details_section = document.section(*DETAILS_KEYS)
-    if details_section is None:
-        if lines and not lines[-1].endswith(("\n", "\r")):
-            lines[-1] += newline
-        block.insert(0, f"{newline}## Task Details{newline}")
-        at = len(lines)
-    else:
-        at = details_section.end
-        while at > details_section.body_start and not lines[at - 1].strip():
-            at -= 1
-    row_at = table.rows[-1][0] if table.rows else table.header_line + 1
-    # The later insertion first, so that the earlier one's line number still holds.
-    for where, new in sorted(((at, block), (row_at, [row])), key=lambda item: item[0], reverse=True):
-        lines[where:where] = new
+    table = tables_in(section.tokens, document.lines)[0] if section is not None else None
+    columns = edit.columns_of(table.header) if table is not None else []
+    if table is None or "deps" not in columns:
+        return result
+    ids, deps = columns.index("id"), columns.index("deps")
+    for number, cells in table.rows:
+        if len(cells) == len(columns) and clean(cells[ids]) in task.dependents:
+            lines[number - 1] = _depending(lines[number - 1], deps, task.id)
     return "".join(lines)
-
-
-def _columns(header: Sequence[str]) -> list[str | None]:
-    columns = [COLUMN_ALIASES.get(normalize_heading(clean(cell))) for cell in header]
-    if "id" not in columns:  # as the parser reads "| # | Task |": the first such column is the id
-        for index, cell in enumerate(header):
-            if normalize_heading(clean(cell)) in {"task", ""} and columns[index] is None:
-                columns[index] = "id"
-                break
-    return columns
-
-
-def _escaped(value: str) -> str:
-    return " ".join(value.split()).replace("|", "\\|")
 
 
 def _depending(line: str, column: int, task_id: str) -> str:
