@@ -297,3 +297,28 @@ def test_a_plan_without_isolation_runs_in_the_checkout_as_before(tmp_path: Path)
     assert not (project / ".orchestrator/worktrees").exists()
     assert "branch" not in results(project)["T-01"]
     assert os.path.exists(project / ".git")
+
+
+def test_a_task_added_mid_run_gets_its_own_worktree_and_is_merged(tmp_path: Path) -> None:
+    """`orchestrator add` during an isolated run: the new task works in a worktree of its own,
+    never in the person's checkout, and its work reaches the integration branch."""
+    project = repository(tmp_path, {"a.txt": "a\n"})
+    go = tmp_path / "go"
+    plan(project, [Spec("T-01", f"until [ -e {go} ]; do sleep 0.05; done; echo 'from T-01' >> a.txt")])
+    before = checkout(project)
+    runner = start(project)
+    try:
+        wait_until(lambda: any(e["event"] == "task_started" for e in runner.events()), "T-01 to start")
+        added = cli(project, "add", "--json", "Note", "--after", "T-01", "--command", "pwd > where.txt")
+        assert added.code == 0, added.stderr
+        assert json.loads(added.stdout)["taken"] is True
+        go.touch()
+        assert runner.wait() == 0, runner.stderr.read_text()
+    finally:
+        runner.cleanup()
+        go.touch()
+    assert not (project / "where.txt").exists()  # not in the person's checkout
+    where = on(project, INTEGRATION, "where.txt")
+    assert where is not None and where.strip().endswith(".orchestrator/worktrees/T-02")
+    assert on(project, INTEGRATION, "a.txt") == "a\nfrom T-01\n"
+    assert checkout(project)[:3] == before[:3]  # HEAD, branch and index (runner.out is the test's)
