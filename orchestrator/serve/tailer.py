@@ -42,6 +42,7 @@ LIFECYCLE = frozenset(
         "task_failed",
         "task_skipped",
         "task_interrupted",
+        "task_cancelled",
     }
 )
 

@@ -7,11 +7,12 @@
 
 const ICONS = {
   pending: "🟡", waiting: "⏸️", running: "🔵", retrying: "🔄",
-  completed: "✅", failed: "❌", skipped: "⏭️", interrupted: "⏹️",
+  completed: "✅", failed: "❌", skipped: "⏭️", interrupted: "⏹️", cancelled: "⏹️",
 };
 const EVENT_STATE = {
   task_started: "running", task_retrying: "retrying", task_completed: "completed",
   task_failed: "failed", task_skipped: "skipped", task_interrupted: "interrupted",
+  task_cancelled: "cancelled",
 };
 const LIFECYCLE = new Set(["run_started", "run_finished", ...Object.keys(EVENT_STATE)]);
 const TEXT_KEYS = ["message", "text", "summary", "title", "note", "content", "finding", "reason", "path", "file"];
