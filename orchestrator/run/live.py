@@ -161,8 +161,8 @@ class LiveQueue:
         merges = scheduler.merges
         for task_id in topological_order(plan.graph.subgraph(new), order):
             task = plan.tasks[task_id]
-            if task_id in ours.tasks:  # taken meanwhile (a merge's resolution task)
-                continue
+            if task_id in ours.tasks or (merges is not None and task_id in merges.writing):
+                continue  # a merge's resolution task: the merge queue takes it, with its dependents
             settings = profiles.settings_for(plan, task)
             if settings.isolation == "worktree" and merges is None:
                 self._notice_once(

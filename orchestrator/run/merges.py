@@ -69,6 +69,8 @@ class MergeQueue:
         self.trees = trees
         self.executor = executor
         self._lock = anyio.Lock()
+        self.writing: set[str] = set()  # resolution tasks written into the plan, not adopted yet:
+        # ``run.live``, which reads the plan file too, leaves them to ``adopt``
 
     # --- on the attempt's task --------------------------------------------------------------------
 
@@ -152,6 +154,7 @@ class MergeQueue:
         dependents = tuple(t.id for t in plan.tasks.values() if task.id in t.dependencies)
         by_hand = self.prepared.plan.settings.backend == "shell"
         details = _resolution_brief(task, work, conflict, self.trees, by_hand=by_hand)
+        self.writing.add(new_id)
         add_task(
             self.workspace.plan_file,
             NewTask(
@@ -177,6 +180,7 @@ class MergeQueue:
         render_briefs(fresh, ws)
         plan = prepared.plan
         for task_id in added:
+            self.writing.discard(task_id)
             task = fresh.tasks[task_id]
             plan.tasks[task_id] = task
             plan.order[task_id] = len(plan.order)
