@@ -142,3 +142,53 @@ def test_status_does_not_import_networkx(module: str) -> None:
     code = f"import sys, {module}; print('networkx' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def _queue(deps: dict[str, list[str]], selected: list[str] | None = None) -> ReadyQueue:
+    graph = build(deps)
+    chosen = list(graph) if selected is None else selected
+    return ReadyQueue(graph, priority={}, order=table_order(graph), selected=chosen)
+
+
+def _drain_ready(queue: ReadyQueue) -> list[str]:
+    found: list[str] = []
+    while (task := queue.pop()) is not None:
+        found.append(task)
+    return found
+
+
+def test_revive_brings_back_what_a_failure_took_down_and_nothing_given_up_for_another_reason() -> None:
+    queue = _queue({"a": [], "b": ["a"], "c": ["a"], "d": ["b", "e"], "e": [], "f": ["g"], "g": []})
+    assert _drain_ready(queue) == ["a", "e", "g"]
+    assert queue.cancel("c") == []  # cancelled while it waited for a
+    assert queue.fail("g") == ["f"]
+    assert queue.fail("a") == ["b", "d"]
+    back, doomed = queue.revive("a", priority=2, order=0)
+    assert back == ["a", "b", "d"] and doomed == {}  # c stays cancelled, f stays given up for g
+    assert queue.finished("c") and queue.finished("f")
+    assert _drain_ready(queue) == ["a"]
+    assert queue.complete("a") == ["b"]
+
+
+def test_revive_of_a_task_whose_upstream_still_failed_leaves_it_given_up() -> None:
+    queue = _queue({"a": [], "b": ["a"]})
+    assert _drain_ready(queue) == ["a"]
+    assert queue.fail("a") == ["b"]
+    assert queue.revive("b", priority=2, order=1) == ([], {"b": "a"})
+    assert queue.finished("b") and len(queue) == 0
+
+
+def test_a_task_added_late_starts_waits_or_is_given_up_by_its_dependencies() -> None:
+    graph = build({"a": [], "b": [], "c": []})
+    queue = ReadyQueue(graph, priority={}, order=table_order(graph), selected=list(graph))
+    assert _drain_ready(queue) == ["a", "b", "c"]
+    queue.complete("a")
+    queue.fail("b")
+    # The run adds each new row to the plan's graph, which the queue reads, then queues it.
+    for node, after in (("x", ["a"]), ("y", ["b"]), ("z", ["c"])):
+        graph.add_node(node)
+        graph.add_edges_from((dep, node) for dep in after)
+    assert queue.add("x", priority=2, order=3) is None and _drain_ready(queue) == ["x"]  # after a completed one
+    assert queue.add("y", priority=2, order=4) == "b" and queue.finished("y")  # after a failed one
+    assert queue.add("z", priority=2, order=5) is None and len(queue) == 0  # after a running one: waits
+    assert queue.complete("c") == ["z"]
