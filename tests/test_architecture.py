@@ -165,3 +165,19 @@ def test_the_architecture_page_names_every_package() -> None:
     page = (PACKAGE.parent / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
     for package in LAYERS[1:]:
         assert f"`{package}/`" in page, package
+
+
+def test_every_package_is_installed_by_a_plain_install() -> None:
+    """pyproject.toml lists the packages a non-editable `pip install .` copies: a package left out
+    works in the editable install the tests use, and is missing everywhere else."""
+    import tomllib
+
+    root = Path(orchestrator.__file__).parent
+    config = tomllib.loads((root.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(config["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(path.parent.relative_to(root.parent).parts)
+        for path in root.rglob("__init__.py")
+        if "__pycache__" not in path.parts
+    }
+    assert found - listed == set(), "add them to [tool.setuptools] packages in pyproject.toml"
