@@ -8,34 +8,18 @@ import os
 import sys
 from typing import Any
 
-from orchestrator.cli.output import Commands, Handler, add_command, emit_json
+from orchestrator.cli.output import Commands, Handler, add_command, emit_json, find_workspace, task_id_in
 from orchestrator.errors import UsageError
-from orchestrator.plan.model import Plan
 from orchestrator.state import context, events
 from orchestrator.state.context import Kind
-from orchestrator.state.workspace import DEFAULT_DIR, Workspace
+from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode
 
-WORKSPACE_VARIABLE = "ORCHESTRATOR_WORKSPACE"  # set in every attempt's environment
 TASK_VARIABLE = "ORCHESTRATOR_TASK_ID"
 
 # What each kind is called in events.jsonl, and in the line the command prints.
 _EVENTS = {Kind.SHARE: "shared", Kind.DISCOVER: "discovered", Kind.SYNC: "synced"}
 _DONE = {Kind.SHARE: "Shared", Kind.NOTE: "Noted", Kind.DISCOVER: "Discovered", Kind.SYNC: "Synced"}
-
-
-def _workspace(directory: str | None) -> Workspace:
-    """The workspace named, else the one of the task this runs in, else .orchestrator here."""
-    return Workspace.find(directory or os.environ.get(WORKSPACE_VARIABLE) or DEFAULT_DIR)
-
-
-def _task(plan: Plan, wanted: str) -> str:
-    from orchestrator.plan.settings import suggest
-
-    lowered = {task_id.lower(): task_id for task_id in plan.tasks}
-    if wanted.lower() not in lowered:
-        raise UsageError(f"no task {wanted} in the plan{suggest(wanted, list(plan.tasks))} — nothing was written")
-    return lowered[wanted.lower()]
 
 
 def _text(given: str) -> str:
@@ -71,8 +55,8 @@ def _entry_command(kind: Kind) -> Handler:
                 f"{kind.value} takes a task and a text, after an optional workspace: orchestrator {kind.value} "
                 f'[DIR] TASK "TEXT" — nothing was written'
             )
-        workspace = _workspace(words[0] if len(words) == 3 else None)
-        task = _task(workspace.load_plan(), words[-2])
+        workspace = find_workspace(words[0] if len(words) == 3 else None)
+        task = task_id_in(workspace.load_plan(), words[-2], after="nothing was written")
         return _record(workspace, kind, task, _text(words[-1]), args.json)
 
     return command
@@ -82,10 +66,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
     words = list(args.words)
     if len(words) > 2:
         raise UsageError('sync takes one milestone, after an optional workspace: orchestrator sync [DIR] "MILESTONE"')
-    workspace = _workspace(words[0] if len(words) == 2 else None)
+    workspace = find_workspace(words[0] if len(words) == 2 else None)
     # Inside a task, the checkpoint is that task's (its workspace is the one this writes to).
     wanted = args.task or (os.environ.get(TASK_VARIABLE) if len(words) == 1 else None)
-    task = _task(workspace.load_plan(), wanted) if wanted else None
+    task = task_id_in(workspace.load_plan(), wanted, after="nothing was written") if wanted else None
     return _record(workspace, Kind.SYNC, task, _text(words[-1]), args.json)
 
 
@@ -93,12 +77,12 @@ def cmd_context(args: argparse.Namespace) -> int:
     words = list(args.words)
     if len(words) > 2:
         raise UsageError("context takes one task, after an optional workspace: orchestrator context [DIR] TASK")
-    workspace = _workspace(words[0] if len(words) == 2 else None)
+    workspace = find_workspace(words[0] if len(words) == 2 else None)
     wanted = words[-1] if words else os.environ.get(TASK_VARIABLE)
     if not wanted:
         raise UsageError("name the task: orchestrator context [DIR] TASK")
     plan = workspace.load_plan()
-    task = _task(plan, wanted)
+    task = task_id_in(plan, wanted, after="nothing was written")
     upstream = [t for t in plan.topological_order() if t in plan.ancestors([task])]
     found = context.task_context(workspace, task, upstream)
     if args.json:

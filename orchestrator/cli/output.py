@@ -1,14 +1,22 @@
-"""What every command shares: how it is added to the parser, and how it prints."""
+"""What every command shares: how it is added to the parser, how it finds its workspace and
+the task it names, and how it prints."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from orchestrator.state.workspace import DEFAULT_DIR
+from orchestrator.state.workspace import DEFAULT_DIR, Workspace
+
+if TYPE_CHECKING:
+    from orchestrator.plan.model import Plan
+
+WORKSPACE_VARIABLE = "ORCHESTRATOR_WORKSPACE"  # set in every attempt's environment
 
 Handler = Callable[[argparse.Namespace], int]
 Commands = argparse._SubParsersAction  # the parser's sub-commands (argparse has no public name for it)
@@ -39,3 +47,28 @@ def add_directory(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_DIR,
         help="the workspace (default: .orchestrator in the current directory)",
     )
+
+
+def find_workspace(directory: str | None) -> Workspace:
+    """The workspace named, else the one of the task this runs in (``$ORCHESTRATOR_WORKSPACE``:
+    an agent calling a command from inside its task), else ``.orchestrator`` here."""
+    return Workspace.find(directory or os.environ.get(WORKSPACE_VARIABLE) or DEFAULT_DIR)
+
+
+def looks_like_workspace(word: str) -> bool:
+    """Whether ``word`` names a workspace (or a project holding one) rather than a task id."""
+    path = Path(word)
+    return path.is_dir() and ((path / "master_plan.md").exists() or (path / DEFAULT_DIR).is_dir())
+
+
+def task_id_in(plan: Plan, wanted: str, *, after: str = "") -> str:
+    """``wanted`` as the plan spells it (task ids are not case-sensitive), else a ``UsageError``
+    naming the closest id (``after``: what the message adds, such as "nothing was written")."""
+    from orchestrator.errors import UsageError
+    from orchestrator.plan.settings import suggest
+
+    lowered = {task_id.lower(): task_id for task_id in plan.tasks}
+    if wanted.lower() not in lowered:
+        tail = f" — {after}" if after else ""
+        raise UsageError(f"no task {wanted} in the plan{suggest(wanted, list(plan.tasks))}{tail}")
+    return lowered[wanted.lower()]

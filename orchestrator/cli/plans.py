@@ -7,7 +7,7 @@ import functools
 import gc
 from pathlib import Path
 
-from orchestrator.cli.output import Handler, add_command, add_directory, emit_json, warn
+from orchestrator.cli.output import Handler, add_command, add_directory, emit_json, task_id_in, warn
 from orchestrator.errors import UsageError, WorkspaceError
 from orchestrator.plan.model import Plan
 from orchestrator.state.workspace import Workspace, from_here
@@ -193,18 +193,12 @@ _STREAMS = (("in", "stdin"), ("out", "stdout"), ("err", "stderr"))
 
 @without_gc_pauses
 def cmd_logs(args: argparse.Namespace) -> int:
-    from orchestrator.plan.settings import suggest
-
     words = list(args.words)
     if len(words) > 2:
         raise UsageError("logs takes one task id, after an optional workspace: orchestrator logs [DIR] TASK")
     workspace = Workspace.find(words[0] if len(words) == 2 else None)
     plan = workspace.load_plan()
-    wanted = words[-1]
-    lowered = {task_id.lower(): task_id for task_id in plan.tasks}
-    if wanted.lower() not in lowered:
-        raise UsageError(f"no task {wanted} in the plan{suggest(wanted, list(plan.tasks))}")
-    task = plan.tasks[lowered[wanted.lower()]]
+    task = plan.tasks[task_id_in(plan, words[-1])]
     attempts = workspace.attempt_logs(task)
     if args.follow:
         from orchestrator.cli.watching import follow_logs

@@ -18,39 +18,25 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from orchestrator.cli.output import Commands, add_command, emit_json, warn
+from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, task_id_in, warn
 from orchestrator.errors import PlanError, Problem, UsageError
 from orchestrator.plan.model import Plan, Task
 from orchestrator.state import events
 from orchestrator.state.journal import now_iso
 from orchestrator.state.status import pid_alive
-from orchestrator.state.workspace import DEFAULT_DIR, Workspace
+from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode, TaskStatus
 
 ANSWER_WAIT = 10.0  # seconds a request waits for the run's answer, beyond the task's kill grace
 _POLL = 0.1
 
 
-def _default_workspace() -> str:
-    """Inside a task, the run's workspace (``ORCHESTRATOR_WORKSPACE``); else ``.orchestrator``."""
-    return os.environ.get("ORCHESTRATOR_WORKSPACE") or DEFAULT_DIR
-
-
 def _split(words: list[str], usage: str, *, at_most: int = 2) -> tuple[Workspace, list[str]]:
     """An optional workspace before the command's own words."""
     if len(words) > at_most:
         raise UsageError(f"too many arguments: {usage}")
-    directory = words[0] if len(words) == at_most else _default_workspace()
-    return Workspace.find(directory), words[1:] if len(words) == at_most else words
-
-
-def _task(plan: Plan, wanted: str) -> Task:
-    from orchestrator.plan.settings import suggest
-
-    lowered = {task_id.lower(): task_id for task_id in plan.tasks}
-    if wanted.lower() not in lowered:
-        raise UsageError(f"no task {wanted} in the plan{suggest(wanted, list(plan.tasks))}")
-    return plan.tasks[lowered[wanted.lower()]]
+    workspace = find_workspace(words[0] if len(words) == at_most else None)
+    return workspace, words[1:] if len(words) == at_most else words
 
 
 @contextlib.contextmanager
@@ -175,7 +161,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 def _request(args: argparse.Namespace, kind: str) -> int:
     workspace, (wanted,) = _split(args.words, f"orchestrator {kind} [DIR] TASK")
     plan = workspace.load_plan()
-    task = _task(plan, wanted)
+    task = plan.tasks[task_id_in(plan, wanted)]
     reason = getattr(args, "reason", None) or ("cancelled by `orchestrator cancel`" if kind == "cancel" else None)
     live = events.live_run(workspace.events_file)
     if live is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from orchestrator.cli.output import Commands, add_command, add_directory, emit_json, warn
+from orchestrator.cli.output import Commands, add_command, add_directory, emit_json, looks_like_workspace, warn
 from orchestrator.errors import UsageError
 from orchestrator.state import store
 from orchestrator.state.lock import WorkspaceLock
@@ -62,13 +62,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
-def _looks_like_workspace(word: str) -> bool:
-    from pathlib import Path
-
-    path = Path(word)
-    return path.is_dir() and ((path / "master_plan.md").exists() or (path / ".orchestrator").is_dir())
-
-
 def cmd_reset(args: argparse.Namespace) -> int:
     from orchestrator.documents import read_metadata
     from orchestrator.output.sections import update_plan_file
@@ -76,7 +69,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
 
     tasks = list(args.tasks)
     directory = args.directory
-    if tasks and directory == DEFAULT_DIR and _looks_like_workspace(tasks[0]):
+    if tasks and directory == DEFAULT_DIR and looks_like_workspace(tasks[0]):
         directory = tasks.pop(0)
     args.tasks = tasks
     workspace = Workspace.find(directory)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -13,23 +12,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.cli.output import Commands, add_command, emit_json
+from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, looks_like_workspace
 from orchestrator.errors import UsageError
 from orchestrator.output.reporter import describe
 from orchestrator.plan.model import Task
 from orchestrator.plan.settings import format_duration
 from orchestrator.state import events
 from orchestrator.state.status import pid_alive
-from orchestrator.state.workspace import DEFAULT_DIR, Workspace
+from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode
 
 _POLL = 0.2
 _ENDS = {"task_completed", "task_failed", "task_retrying", "task_interrupted", "task_cancelled"}
 OUTPUT_LINE_LIMIT = 2000  # characters of one output line that `watch --output` shows
-
-
-def _workspace(directory: str | None) -> Workspace:
-    return Workspace.find(directory or os.environ.get("ORCHESTRATOR_WORKSPACE") or DEFAULT_DIR)
 
 
 def _line(event: events.Event, workspace: Workspace) -> str:
@@ -77,7 +72,7 @@ class _Tail:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    workspace = _workspace(args.directory)
+    workspace = find_workspace(args.directory)
     path = workspace.events_file
     start = events.last_run_start(path)
     if start is None and sys.stderr.isatty():
@@ -223,9 +218,9 @@ def cmd_history(args: argparse.Namespace) -> int:
     if len(words) > 2:
         raise UsageError("too many arguments: orchestrator history [DIR] [TASK]")
     directory = None
-    if len(words) == 2 or (words and _is_workspace(words[0])):
+    if len(words) == 2 or (words and looks_like_workspace(words[0])):
         directory = words.pop(0)
-    workspace = _workspace(directory)
+    workspace = find_workspace(directory)
     wanted = words[0] if words else None
     attempts = attempts_of(events.read_all(workspace.events_file))
     if wanted is not None:
@@ -253,11 +248,6 @@ def cmd_history(args: argparse.Namespace) -> int:
         why = f": {attempt['reason']}" if attempt.get("reason") else ""
         print(f"  {attempt['task']} attempt {attempt['attempt']}: {attempt['outcome']}{took}{cost}{why}")
     return ExitCode.OK
-
-
-def _is_workspace(word: str) -> bool:
-    path = Path(word)
-    return (path / "master_plan.md").is_file() or (path / DEFAULT_DIR / "master_plan.md").is_file()
 
 
 def register(sub: Commands[argparse.ArgumentParser]) -> None:
