@@ -32,9 +32,7 @@ from orchestrator.plan.profiles import Profiles
 from orchestrator.run.attempts import Attempt
 from orchestrator.run.prepare import Prepared, RunOptions, load_checked
 from orchestrator.run.scheduler import Scheduler
-from orchestrator.run.selection import settings_signature
 from orchestrator.state import events, store
-from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
@@ -170,17 +168,9 @@ class LiveQueue:
                 )
                 continue
             if merges is not None:
-                merges.executor.titles[task_id] = task.title
-                if settings.isolation == "worktree":
-                    merges.executor.isolated.add(task_id)
-            ours.tasks[task_id] = task
-            ours.order[task_id] = len(ours.order)
-            ours.graph.add_node(task_id)
-            ours.graph.add_edges_from((dep, task_id) for dep in task.dependencies)
-            prepared.settings[task_id] = settings
-            prepared.signatures[task_id] = settings_signature(settings, profiles.signature(task))
-            view = prepared.views[task_id] = TaskView.of(task, TaskStatus.WAITING)
-            prepared.selection.run.append(task_id)
+                merges.take(task, settings)
+            prepared.join(task, settings, profiles)
+            view = prepared.views[task_id]
             after = list(task.dependencies)
             self._emit("task_added", task=task_id, agent=task.agent, name=task.title, after=after)
             blocker = scheduler.queue.add(task_id, priority=task.priority, order=ours.order[task_id])

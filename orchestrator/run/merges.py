@@ -38,12 +38,10 @@ from orchestrator.plan.model import Task
 from orchestrator.plan.settings import Settings
 from orchestrator.run.attempts import Outcome
 from orchestrator.run.prepare import Prepared
-from orchestrator.run.selection import settings_signature
 from orchestrator.state.journal import attempt_environment
 from orchestrator.state.planrows import NewTask, add_task
-from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import Workspace
-from orchestrator.vocabulary import ErrorClass, TaskStatus
+from orchestrator.vocabulary import ErrorClass
 
 VERIFY_TAIL = 3000  # characters of a failed verify's output a task's failure shows
 
@@ -182,24 +180,22 @@ class MergeQueue:
         for task_id in added:
             self.writing.discard(task_id)
             task = fresh.tasks[task_id]
-            plan.tasks[task_id] = task
-            plan.order[task_id] = len(plan.order)
             settings = prepared.profiles.settings_for(plan, task)
-            prepared.settings[task_id] = settings
-            prepared.signatures[task_id] = settings_signature(settings, prepared.profiles.signature(task))
-            prepared.views[task_id] = TaskView.of(task, TaskStatus.WAITING)
-            prepared.selection.run.append(task_id)
-            for dep in task.dependencies:
-                plan.graph.add_edge(dep, task_id)
+            prepared.join(task, settings, prepared.profiles)
             for other in fresh.tasks.values():
                 if task_id in other.dependencies and other.id in plan.tasks:
                     plan.tasks[other.id] = dataclasses.replace(plan.tasks[other.id], dependencies=other.dependencies)
                     plan.graph.add_edge(task_id, other.id)
                     prepared.views[other.id].dependencies = list(other.dependencies)
-            self.executor.titles[task_id] = task.title
-            if settings.isolation == "worktree":
-                self.executor.isolated.add(task_id)
+            self.take(task, settings)
             queue.add(task_id, priority=task.priority, order=plan.order[task_id])
+
+    def take(self, task: Task, settings: Settings) -> None:
+        """A task that joined the run goes to its worktree if its settings say so (its title for
+        the commits made for it)."""
+        self.executor.titles[task.id] = task.title
+        if settings.isolation == "worktree":
+            self.executor.isolated.add(task.id)
 
 
 def _failed(outcome: Outcome, error: ErrorClass, message: str) -> Outcome:

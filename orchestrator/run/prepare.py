@@ -11,7 +11,7 @@ from typing import Any
 
 from orchestrator.errors import UsageError
 from orchestrator.output.briefs import render_briefs
-from orchestrator.plan.model import Plan
+from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import Settings
 from orchestrator.run.attempts import Resumable
@@ -54,6 +54,21 @@ class Prepared:
     views: dict[str, TaskView]
     sessions: dict[str, Resumable] = field(default_factory=dict)  # interrupted agent sessions to resume
     attempts: dict[str, int] = field(default_factory=dict)  # each task's last attempt number, in any run
+
+    def join(self, task: Task, settings: Settings, profiles: Profiles) -> None:
+        """``task``, added to the plan while the run goes on (by `orchestrator add`, by hand, or
+        as a merge's resolution task), joins it: in the plan (its row last, its edges in the
+        graph), with ``settings``, its signature, a waiting view, and a place among what this
+        run runs. Queuing it is the caller's (``ReadyQueue.add``)."""
+        plan = self.plan
+        plan.tasks[task.id] = task
+        plan.order[task.id] = len(plan.order)
+        plan.graph.add_node(task.id)
+        plan.graph.add_edges_from((dep, task.id) for dep in task.dependencies)
+        self.settings[task.id] = settings
+        self.signatures[task.id] = settings_signature(settings, profiles.signature(task))
+        self.views[task.id] = TaskView.of(task, TaskStatus.WAITING)
+        self.selection.run.append(task.id)
 
     def resume(self, left: Iterable[OpenAttempt]) -> None:
         """The agent sessions of attempts a dead runner left open go on where they stopped (with
