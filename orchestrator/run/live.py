@@ -13,9 +13,7 @@ Each request is answered by an event: ``task_cancelled``, ``task_requeued`` or
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,12 +30,11 @@ from orchestrator.plan.profiles import Profiles
 from orchestrator.run.attempts import Attempt
 from orchestrator.run.prepare import Prepared, RunOptions, load_checked
 from orchestrator.run.scheduler import Scheduler
-from orchestrator.state import events, store
+from orchestrator.state import events, planfile, store
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
 POLL_SECONDS = 0.25
-_BLOCK_LINE = re.compile(rb"^\s*<!--\s*orchestrator:(begin|end)\b")
 _REQUESTS = ("cancel_requested", "retry_requested")
 _GIVEN_UP = {
     TaskStatus.FAILED: "failed",
@@ -45,21 +42,6 @@ _GIVEN_UP = {
     TaskStatus.SKIPPED: "was skipped",
     TaskStatus.INTERRUPTED: "was interrupted",
 }
-
-
-def person_digest(data: bytes) -> bytes:
-    """A digest of the plan file's text outside the tool's blocks: the runner rewrites those every
-    second, and only a change elsewhere (a row added, say) is worth parsing the plan again for."""
-    digest = hashlib.blake2b(digest_size=16)
-    inside = False
-    for line in data.splitlines(keepends=True):
-        marker = _BLOCK_LINE.match(line)
-        if marker:
-            inside = marker.group(1) == b"begin"
-            continue
-        if not inside:
-            digest.update(line)
-    return digest.digest()
 
 
 class LiveQueue:
@@ -82,7 +64,7 @@ class LiveQueue:
         self.cancelling: dict[str, tuple[str, str]] = {}  # task -> (why, request), its attempt being stopped
         self.ended = False  # the loop is over: what is asked now is refused
         self._stat: tuple[int, int, int] | None = None  # (an add made while the run started is seen)
-        self._digest = person_digest(prepared.plan.text.encode("utf-8"))
+        self._digest = planfile.person_digest(prepared.plan.text)
         self._told: set[str] = set()
         scheduler.cancelled = self.cancelled
 
@@ -127,11 +109,10 @@ class LiveQueue:
             return None
         self._stat = stat
         try:
-            data = read_regular(self.workspace.plan_file)
-            data.decode("utf-8")
+            text = read_regular(self.workspace.plan_file).decode("utf-8")
         except (OSError, UnicodeDecodeError):
             return None
-        digest = person_digest(data)
+        digest = planfile.person_digest(text)
         if digest == self._digest:
             return None
         self._digest = digest

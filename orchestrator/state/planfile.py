@@ -25,6 +25,7 @@ the plan (``master_plan.md.saved-<time>-<pid>``), never dropped.
 from __future__ import annotations
 
 import codecs
+import hashlib
 import os
 import re
 import threading
@@ -162,6 +163,21 @@ def _legacy_span(lines: list[str], name: str) -> tuple[int, int] | None:
                         return index, end + 1
                 return None
     return None
+
+
+def person_digest(text: str) -> bytes:
+    """A digest of the plan's text outside the tool's blocks: what a person (or `orchestrator
+    add`) changed, whatever the tool rewrote between its markers meanwhile."""
+    digest = hashlib.blake2b(digest_size=16)
+    inside = False
+    for line in split_lines(text):
+        if _BEGIN.match(line):
+            inside = True
+        elif _END.match(line):
+            inside = False
+        elif not inside:
+            digest.update(line.encode("utf-8"))
+    return digest.digest()
 
 
 class PlanFileUnreadable(ValueError):
