@@ -95,12 +95,12 @@ def cmd_watch(args: argparse.Namespace) -> int:
             if args.output and event["event"] == "task_started" and event.get("log"):
                 tails[task] = _Tail(task, workspace.root / str(event["log"]))
             elif args.output and event["event"] in _ENDS and task in tails:
-                _show_output(args, tails.pop(task), final=True)
+                _show_output(tails.pop(task), as_json=args.json, framed=True, final=True)
             if event["event"] == "run_finished" and event.get("run") == run:
                 sys.stdout.flush()
                 return int(event.get("exit_code", ExitCode.FAILED))
         for tail in tails.values():
-            _show_output(args, tail)
+            _show_output(tail, as_json=args.json, framed=True)
         sys.stdout.flush()
         if found:
             quiet_since = time.monotonic()
@@ -123,13 +123,18 @@ def _show(args: argparse.Namespace, event: events.Event, workspace: Workspace) -
         sys.stdout.write(_line(event, workspace) + "\n")
 
 
-def _show_output(args: argparse.Namespace, tail: _Tail, *, final: bool = False) -> None:
+def _show_output(tail: _Tail, *, as_json: bool, framed: bool, final: bool = False) -> None:
+    """The lines ``tail`` has now: as JSON, or framed under the task (``watch``), or as they were
+    printed, stderr's on stderr (``logs --follow``)."""
     for stream, text in tail.lines(final):
-        if args.json:
+        if as_json:
             line = {"event": "output", "task": tail.task, "stream": stream, "line": text}
             sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
-        else:
+        elif framed:
             sys.stdout.write(f"   {tail.task} {'│' if stream == 'out' else '┊'} {text}\n")
+        else:
+            (sys.stdout if stream == "out" else sys.stderr).write(text + "\n")
+    sys.stdout.flush()
 
 
 def follow_logs(workspace: Workspace, task: Task, number: int | None, *, as_json: bool) -> int:
@@ -156,20 +161,10 @@ def follow_logs(workspace: Workspace, task: Task, number: int | None, *, as_json
     tail = _Tail(task.id, workspace.log_stem(task, number))
     while True:
         over = running() != number  # read before the last lines: nothing written after is missed
-        _print_lines(tail, as_json=as_json, final=over)
+        _show_output(tail, as_json=as_json, framed=False, final=over)
         if over:
             return ExitCode.OK
         time.sleep(_POLL)
-
-
-def _print_lines(tail: _Tail, *, as_json: bool, final: bool) -> None:
-    for stream, text in tail.lines(final):
-        if as_json:
-            line = {"event": "output", "task": tail.task, "stream": stream, "line": text}
-            sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
-        else:
-            (sys.stdout if stream == "out" else sys.stderr).write(text + "\n")
-    sys.stdout.flush()
 
 
 # --- history --------------------------------------------------------------------------------------
