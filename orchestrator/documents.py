@@ -19,6 +19,15 @@ from typing import Any
 from orchestrator import yamlio
 
 
+def last_line_starting(data: bytes, prefix: bytes) -> int | None:
+    """The offset of the last line of ``data`` that starts with ``prefix`` (a JSON-lines file's
+    last line of one kind), or ``None``."""
+    found = data.rfind(prefix)
+    while found > 0 and data[found - 1 : found] != b"\n":
+        found = data.rfind(prefix, 0, found)
+    return found if found >= 0 else None
+
+
 def sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from orchestrator.documents import last_line_starting
 from orchestrator.state import store
 from orchestrator.state.status import pid_alive
 
@@ -154,10 +155,7 @@ def last_run_start(path: Path) -> int | None:
             data = file.read()
     except FileNotFoundError:
         return None
-    found = data.rfind(_RUN_STARTED)
-    while found > 0 and data[found - 1 : found] != b"\n":
-        found = data.rfind(_RUN_STARTED, 0, found)
-    return found if found >= 0 else None
+    return last_line_starting(data, _RUN_STARTED)
 
 
 def read_all(path: Path) -> list[Event]:

@@ -39,7 +39,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.documents import read_regular
+from orchestrator.documents import last_line_starting, read_regular
 from orchestrator.state import store
 
 JOURNAL_NAME = "attempts.jsonl"
@@ -109,10 +109,7 @@ def read(path: Path) -> JournalState:
 def _last_run(data: bytes) -> int:
     """Where the last run's lines begin (its ``run`` line): what the runs before it left was
     settled when it began."""
-    found = data.rfind(_RUN_LINE)
-    while found > 0 and data[found - 1 : found] != b"\n":
-        found = data.rfind(_RUN_LINE, 0, found)
-    return max(found, 0)
+    return last_line_starting(data, _RUN_LINE) or 0
 
 
 def _apply(state: JournalState, entry: dict[str, Any]) -> None:
