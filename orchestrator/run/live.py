@@ -25,7 +25,7 @@ from orchestrator.documents import read_regular
 from orchestrator.errors import OrchestratorError
 from orchestrator.output.briefs import render_briefs
 from orchestrator.plan.graph import topological_order
-from orchestrator.plan.model import Plan
+from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
 from orchestrator.run.attempts import Attempt
 from orchestrator.run.prepare import Prepared, RunOptions, load_checked
@@ -156,8 +156,7 @@ class LiveQueue:
             self._emit("task_added", task=task_id, agent=task.agent, name=task.title, after=after)
             blocker = scheduler.queue.add(task_id, priority=task.priority, order=ours.order[task_id])
             if blocker is not None:
-                what = _GIVEN_UP.get(prepared.views[blocker].status, "did not run")
-                scheduler.recorder.not_run(task, TaskStatus.SKIPPED, f"upstream {blocker} {what}")
+                scheduler.recorder.not_run(task, TaskStatus.SKIPPED, self._given_up(blocker))
             elif all(dep in scheduler.queue.done for dep in task.dependencies):
                 view.status = TaskStatus.PENDING
 
@@ -181,11 +180,21 @@ class LiveQueue:
     def _refuse(self, kind: str, task_id: str, request: str, reason: str) -> None:
         self._emit("request_refused", task=task_id, request=request, request_kind=kind, reason=reason)
 
-    def _cancel(self, task_id: str, request: str, reason: str) -> None:
-        scheduler, views = self.scheduler, self.prepared.views
+    def _known(self, kind: str, task_id: str, request: str) -> Task | None:
+        """The task a request names, or ``None`` with the request refused."""
         task = self.plan.tasks.get(task_id)
         if task is None:
-            self._refuse("cancel", task_id, request, f"no task {task_id} in this run")
+            self._refuse(kind, task_id, request, f"no task {task_id} in this run")
+        return task
+
+    def _given_up(self, blocker: str) -> str:
+        """Why ``blocker`` will not complete, as a dependent's reason says it."""
+        return f"upstream {blocker} {_GIVEN_UP.get(self.prepared.views[blocker].status, 'did not run')}"
+
+    def _cancel(self, task_id: str, request: str, reason: str) -> None:
+        scheduler, views = self.scheduler, self.prepared.views
+        task = self._known("cancel", task_id, request)
+        if task is None:
             return
         running = scheduler.running.get(task_id)
         if running is not None:
@@ -225,9 +234,8 @@ class LiveQueue:
 
     def _retry(self, task_id: str, request: str, _reason: str) -> None:
         scheduler, views = self.scheduler, self.prepared.views
-        task = self.plan.tasks.get(task_id)
+        task = self._known("retry", task_id, request)
         if task is None:
-            self._refuse("retry", task_id, request, f"no task {task_id} in this run")
             return
         status = views[task_id].status
         if task_id in scheduler.running or task_id in scheduler.delayed or not status.finished:
@@ -243,8 +251,7 @@ class LiveQueue:
         back, doomed = scheduler.queue.revive(task_id, task.priority, self.plan.order[task_id])
         if task_id in doomed:
             blocker = doomed[task_id]
-            what = _GIVEN_UP.get(views[blocker].status, "did not run")
-            self._refuse("retry", task_id, request, f"upstream {blocker} {what}: retry {blocker} first")
+            self._refuse("retry", task_id, request, f"{self._given_up(blocker)}: retry {blocker} first")
             return
         if task_id not in self.prepared.selection.run:
             self.prepared.selection.run.append(task_id)
