@@ -206,7 +206,7 @@ def _offline(
     from orchestrator.state import planfile, store
     from orchestrator.state.identity import book_outdated, write_book
     from orchestrator.state.lock import WorkspaceLock
-    from orchestrator.state.results import ResultRecord, write_result
+    from orchestrator.state.results import ResultRecord, not_run_body, write_result
     from orchestrator.state.status import collect
 
     workspace.check_inside()
@@ -228,8 +228,7 @@ def _offline(
                     write_book(workspace, plan.book)
                 record = ResultRecord(task=task.id, agent=task.agent, name=task.title, status=TaskStatus.CANCELLED,
                                       attempts=view.attempts, reason=reason, finished=now_iso())  # fmt: skip
-                body = f"# {TaskStatus.CANCELLED.icon} {task.id} cancelled: {reason}\n"
-                write_result(workspace.result(task), record, body)
+                write_result(workspace.result(task), record, not_run_body(task.id, TaskStatus.CANCELLED, reason))
                 said = f"⏹️ {task.id} cancelled: no run starts it (its dependents are skipped) until "
                 said += f"`orchestrator retry {task.id}`"
                 _told(workspace, "task_cancelled", task, reason=reason)

@@ -22,7 +22,7 @@ from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.settings import Settings
 from orchestrator.run.attempts import Attempt, Outcome
 from orchestrator.state.journal import Journal, iso_at, now_iso
-from orchestrator.state.results import ResultRecord, write_result
+from orchestrator.state.results import ResultRecord, not_run_body, write_result
 from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
@@ -171,8 +171,7 @@ class Recorder:
             fingerprint=fingerprint,
             session_id=session,
         )
-        body = f"# {status.icon} {task.id} {status}: {reason}\n"
-        self._write(task, record, body)
+        self._write(task, record, not_run_body(task.id, status, reason))
         self.emit(_EVENTS.get(status, "task_failed"), task=task.id, agent=task.agent, reason=reason)
 
     def interrupted(self, attempt: Attempt, why: str) -> None:

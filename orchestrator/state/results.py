@@ -131,6 +131,12 @@ def read_record(path: Path, task_id: str) -> ResultRecord | None:
     return record if record is not None and record.task.lower() == task_id.lower() else None
 
 
+def not_run_body(task_id: str, status: TaskStatus, reason: str | None) -> str:
+    """The body of the result of a task that ends with no attempt's output to show (skipped,
+    interrupted, cancelled, failed before it could start)."""
+    return f"# {status.icon} {task_id} {status}: {reason}\n"
+
+
 def write_result(path: Path, record: ResultRecord, body: str, *, durable: bool = True, exists: bool = True) -> None:
     """Write ``record`` and ``body`` as ``path``, atomically. ``durable=False`` leaves the fsync
     to a later ``store.sync_files`` (the runner's, within a second). A file there that is another
