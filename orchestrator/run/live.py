@@ -64,6 +64,9 @@ class LiveQueue:
         self.cancelling: dict[str, tuple[str, str]] = {}  # task -> (why, request), its attempt being stopped
         self.ended = False  # the loop is over: what is asked now is refused
         self._stat: tuple[int, int, int] | None = None  # (an add made while the run started is seen)
+        # This run's tasks, lowered (ids are not case-sensitive), kept as ``_adopt`` meets more:
+        # what the worker thread compares a changed plan with, never iterated from there.
+        self._known_ids = {task_id.lower() for task_id in prepared.plan.tasks}
         self._digest = planfile.person_digest(prepared.plan.text)
         self._told: set[str] = set()
         scheduler.cancelled = self.cancelled
@@ -90,8 +93,11 @@ class LiveQueue:
         while True:
             await anyio.sleep(POLL_SECONDS)
             self._requests()
-            known = {task_id.lower() for task_id in self.plan.tasks}
-            changed = await anyio.to_thread.run_sync(self._plan_changed, known)
+            stat = _stat(self.workspace.plan_file)  # (one stat here: a thread only for a change)
+            if stat is None or stat == self._stat:
+                continue
+            self._stat = stat
+            changed = await anyio.to_thread.run_sync(self._plan_changed)
             if isinstance(changed, str):
                 self.scheduler.inbox.change(functools.partial(self._notice_once, changed))
             elif changed is not None and not self.ended:
@@ -99,15 +105,11 @@ class LiveQueue:
 
     # --- the plan file ----------------------------------------------------------------------------
 
-    def _plan_changed(self, known: set[str]) -> tuple[Plan, Profiles, list[str]] | str | None:
-        """In a worker thread: the plan as it is now and the tasks it has that this run has not
-        (``known``: this run's, lowered), their briefs rendered, if the text outside the tool's
-        blocks changed; or why it is not taken. A file that is no plan text for now (not UTF-8
-        mid-edit, a FIFO) is left to the status blocks' writer to report."""
-        stat = _stat(self.workspace.plan_file)
-        if stat is None or stat == self._stat:
-            return None
-        self._stat = stat
+    def _plan_changed(self) -> tuple[Plan, Profiles, list[str]] | str | None:
+        """In a worker thread, once the plan file changed: the plan as it is now and the tasks it
+        has that this run has not, their briefs rendered, if the text outside the tool's blocks
+        changed; or why it is not taken. A file that is no plan text for now (not UTF-8 mid-edit,
+        a FIFO) is left to the status blocks' writer to report."""
         try:
             text = read_regular(self.workspace.plan_file).decode("utf-8")
         except (OSError, UnicodeDecodeError):
@@ -121,7 +123,7 @@ class LiveQueue:
             plan, profiles = load_checked(self.workspace, self.options)
         except (OrchestratorError, OSError) as exc:
             return f"{name} changed, and is not taken into this run: {exc}"
-        new = [task_id for task_id in plan.tasks if task_id.lower() not in known]
+        new = [task_id for task_id in plan.tasks if task_id.lower() not in self._known_ids]
         if not new:
             return None
         try:
@@ -141,6 +143,7 @@ class LiveQueue:
         for task_id in topological_order(plan.graph.subgraph(new), order):
             task = plan.tasks[task_id]
             if task_id in ours.tasks or (merges is not None and task_id in merges.writing):
+                self._known_ids.add(task_id.lower())
                 continue  # a merge's resolution task: the merge queue takes it, with its dependents
             settings = profiles.settings_for(plan, task)
             if settings.isolation == "worktree" and merges is None:
@@ -151,6 +154,7 @@ class LiveQueue:
             if merges is not None:
                 merges.take(task, settings)
             prepared.join(task, settings, profiles)
+            self._known_ids.add(task_id.lower())
             view = prepared.views[task_id]
             after = list(task.dependencies)
             self._emit("task_added", task=task_id, agent=task.agent, name=task.title, after=after)
