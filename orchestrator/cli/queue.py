@@ -14,7 +14,7 @@ import fcntl
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +125,12 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def _wait_for(
-    workspace: Workspace, live: events.Event | None, answer: Any, *, offset: int | None = None, wait: float = 5.0
+    workspace: Workspace,
+    live: events.Event | None,
+    answer: Callable[[events.Event], bool],
+    *,
+    offset: int | None = None,
+    wait: float = 5.0,
 ) -> events.Event | None:
     """The first event of the run ``live`` (from ``offset``) that ``answer`` accepts, waited for up to
     ``wait`` seconds; ``None`` with no run, or when it ends or dies first."""
