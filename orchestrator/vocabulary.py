@@ -114,3 +114,9 @@ class ExitCode(IntEnum):
 # MAX_ARG_STRLEN (32 pages) less the NUL that ends it. Text longer than this reaches a task through
 # a file or its stdin, never its command line.
 ARGUMENT_LIMIT = 32 * 4096 - 1
+
+
+def listed(shown: list[str], total: int) -> str:
+    """``shown`` (the first few of ``total`` things) as a message lists them: "T-01, T-02 and 3 more"."""
+    more = total - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")

@@ -35,7 +35,7 @@ from orchestrator.backends.probe import Cli
 from orchestrator.executors.base import ProcessRun
 from orchestrator.plan.profiles import Profile
 from orchestrator.plan.settings import Settings
-from orchestrator.vocabulary import ErrorClass
+from orchestrator.vocabulary import ErrorClass, listed
 
 # claude retries failed API calls 10 times by default (minutes against a dead API, 401 included);
 # two quick ones absorb a blip inside the session, then our retry policy takes over.
@@ -259,10 +259,9 @@ def denied(denials: list[Any]) -> str:
             what = str(given.get("command") or given.get("file_path") or given.get("path") or given.get("url") or "")
         what = " ".join(what.split())
         shown.append(f"{name} ({what[:60]}{'…' if len(what) > 60 else ''})" if what else name)
-    more = f" and {len(denials) - 3} more" if len(denials) > 3 else ""
     count = f"{len(denials)} tool call{'s' if len(denials) != 1 else ''}"
     return (
-        f"{count} denied: {', '.join(shown)}{more} — the agent could not do all it was asked; give it what it "
+        f"{count} denied: {listed(shown, len(denials))} — the agent could not do all it was asked; give it what it "
         "needs (tools, allowed_tools, permission_mode) and run it again"
     )
 

@@ -8,7 +8,7 @@ import platform
 from orchestrator import __version__
 from orchestrator.cli.output import Commands, add_command, emit_json
 from orchestrator.state.workspace import Workspace
-from orchestrator.vocabulary import ExitCode
+from orchestrator.vocabulary import ExitCode, listed
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -59,8 +59,7 @@ def _workspace(directory: str | None) -> Workspace | None:
 
 
 def _tasks(ids: list[str]) -> str:
-    shown = ", ".join(ids[:4])
-    return f"{shown} and {len(ids) - 4} more" if len(ids) > 4 else shown
+    return listed(ids[:4], len(ids))
 
 
 def register(sub: Commands[argparse.ArgumentParser]) -> None:

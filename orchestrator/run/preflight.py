@@ -17,7 +17,7 @@ from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import ACCESS, suggest
 from orchestrator.state.workspace import Workspace
-from orchestrator.vocabulary import ARGUMENT_LIMIT
+from orchestrator.vocabulary import ARGUMENT_LIMIT, listed
 
 
 def check_plan(plan: Plan, workspace: Workspace, profiles: Profiles | None = None) -> None:
@@ -118,7 +118,7 @@ def check_installed(plan: Plan, profiles: Profiles, only: list[str] | None = Non
     if missing:
         parts = []
         for program, tasks in missing.items():
-            needed = ", ".join(tasks[:3]) + (f" and {len(tasks) - 3} more" if len(tasks) > 3 else "")
+            needed = listed(tasks[:3], len(tasks))
             parts.append(f"{program} is not installed (needed by {needed}): {hints[program]}")
         raise BackendUnavailableError(
             "; ".join(parts) + " — nothing was started; `orchestrator doctor` shows what the plan needs"

@@ -35,7 +35,7 @@ from orchestrator.state import journal
 from orchestrator.state.pause import read_pause
 from orchestrator.state.status import pid_alive
 from orchestrator.state.workspace import Workspace, from_here
-from orchestrator.vocabulary import TaskStatus
+from orchestrator.vocabulary import TaskStatus, listed
 
 _FINISHED = b'{"event": "run_finished"'
 _TAIL = 64 * 1024  # bytes of events.jsonl read from its end to find the last run_finished
@@ -225,9 +225,7 @@ def last_finished(workspace: Workspace) -> dict[str, Any] | None:
 
 
 def _some(ids: tuple[str, ...]) -> str:
-    shown = ", ".join(ids[:5])
-    more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
-    return f"{len(ids)} task{'s' if len(ids) != 1 else ''} ({shown}{more})"
+    return f"{len(ids)} task{'s' if len(ids) != 1 else ''} ({listed(list(ids[:5]), len(ids))})"
 
 
 def _epoch(stamp: str | None) -> float | None:
