@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator import backends
 from orchestrator.backends.classify import classify, reset_time
-from orchestrator.backends.claude import ClaudeObserver, interpret_claude
+from orchestrator.backends.claude import ClaudeBackend, ClaudeObserver, interpret_claude
 from orchestrator.backends.codex import CodexObserver, interpret_codex
 from orchestrator.backends.gemini import interpret_gemini
 from orchestrator.executors.base import ProcessRun
+from orchestrator.plan.settings import Settings
 from orchestrator.vocabulary import ErrorClass
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -232,6 +234,40 @@ def test_claude_denied_a_question_to_a_person_only_is_still_completed() -> None:
     )
     result = interpret_claude(OK, observer, "")
     assert result.completed and result.text == "The plan: ..."
+
+
+@pytest.mark.parametrize(
+    ("ending", "recovered"),
+    [
+        pytest.param('{"type":"result","subtype":"success","is_error":false,"result":"Done.","session_id":"s-1",'
+                     '"total_cost_usd":0.02,"num_turns":1}', True, id="success"),
+        pytest.param('{"type":"result","subtype":"success","is_error":true,"api_error_status":500,'
+                     '"result":"API Error: 500","session_id":"s-1"}', False, id="is-error"),
+        pytest.param('{"type":"result","subtype":"success","is_error":false,"result":"I wrote it.",'
+                     '"permission_denials":[{"tool_name":"Write","tool_use_id":"t1","tool_input":{}}]}',
+                     False, id="denied"),
+        pytest.param('{"type":"result","subtype":"error_max_turns","is_error":true}', False, id="max-turns"),
+        pytest.param('{"type":"assistant","message":{"content":[{"type":"text","text":"Done."}]}}', False,
+                     id="no-result-yet"),
+        pytest.param('{"type":"result","subtype":"succ', False, id="torn-last-line"),
+    ],
+)  # fmt: skip
+def test_claude_recovers_only_a_successful_result_from_a_log(tmp_path: Path, ending: str, recovered: bool) -> None:
+    """What a dead runner's attempt left in its log: a finished task only on claude's own word."""
+    log = tmp_path / "agent-01.attempt-1.out"
+    log.write_text('{"type":"system","subtype":"init","session_id":"s-1"}\n' + ending + "\n", encoding="utf-8")
+    result = ClaudeBackend().recover(Settings(), log, tmp_path / "absent.err")
+    assert (result is not None) == recovered
+    if result is not None:
+        assert result.text == "Done." and result.session_id == "s-1" and result.cost_usd == 0.02
+
+
+def test_plain_processes_recover_nothing_from_a_log(tmp_path: Path) -> None:
+    """A shell task's output never says how it exited: no evidence, so it runs again."""
+    log = tmp_path / "agent-01.attempt-1.out"
+    log.write_text("all tests passed\n", encoding="utf-8")
+    for name in ("shell", "command", "codex", "gemini"):
+        assert backends.get(name).recover(Settings(), log, tmp_path / "absent.err") is None
 
 
 def test_claude_without_a_result_event_uses_stderr() -> None:

@@ -261,6 +261,63 @@ def test_a_task_edited_after_its_interruption_starts_a_new_session(tmp_path: Pat
     assert any(e["event"] == "notice" and "changed since its interrupted attempt" in e["message"] for e in events)
 
 
+def _as_if_the_runner_died_before_recording(workspace: Path, agent: str) -> None:
+    """Turn a finished run into what a runner killed (kill -9) in the moment after it copied the
+    agent's last line to the log, and before it wrote the result, leaves: the attempt open in the
+    journal (no ``end``, no ``finished``), its log whole, no result file. The log is real claude
+    output; only the runner's record of its end is taken away."""
+    attempts = workspace / "state" / "attempts.jsonl"
+    lines = attempts.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if json.loads(line)["event"] not in ("end", "finished")]
+    assert len(kept) == len(lines) - 2
+    attempts.write_text("".join(kept), encoding="utf-8")
+    (workspace / "results" / f"{agent}-result.md").unlink()
+
+
+def test_an_attempt_that_finished_as_its_runner_died_is_kept_from_its_log(tmp_path: Path) -> None:
+    """Issue 21: a task whose agent had printed its result when the runner died is not done
+    again, nor continued: the next run records it from the log, and sends the API nothing."""
+    workspace = write_plan(tmp_path, [("T-01", "Say hello", "None"), ("T-02", "Say goodbye", "T-01")])
+    with FakeAnthropic([Reply.say("Hello from T-01"), Reply.say("Goodbye from T-02")]) as api:
+        env = environment(api, tmp_path)
+        assert run(tmp_path, env, "--only", "T-01")[0] == 0
+        first, _ = result(tmp_path, "agent-01")
+        _as_if_the_runner_died_before_recording(workspace, "agent-01")
+        code, events = run(tmp_path, env)
+        sent = [json.dumps(body["messages"]) for body in api.main_requests]
+    assert code == 0
+    meta, body = result(tmp_path, "agent-01")
+    assert body.strip() == "Hello from T-01" and meta["status"] == "completed"
+    assert meta["attempts"] == 1 and meta["session_id"] == first["session_id"]
+    assert meta["fingerprint"] == first["fingerprint"] and meta["cost_usd"] == first["cost_usd"]
+    assert "recovered from the log of attempt 1" in meta["reason"]
+    assert meta["logs"] == [".orchestrator/logs/agent-01.attempt-1.out"]
+    assert [e["task"] for e in events if e["event"] == "task_started"] == ["T-02"]  # T-01 did not run again
+    assert any(e["event"] == "notice" and "T-01 had finished" in e["message"] for e in events)
+    assert len(sent) == 2 and "Hello from T-01" in sent[1]  # T-02 got the recovered result as its input
+    assert not (workspace / "logs" / "agent-01.attempt-2.out").exists()
+
+
+def test_an_attempt_whose_task_changed_since_is_not_kept_from_its_log(tmp_path: Path) -> None:
+    """The brief was edited after the attempt began: what it did answers an older task, so the
+    task runs again as its brief now says, in a new session."""
+    workspace = write_plan(tmp_path, [("T-01", "Say hello", "None")])
+    with FakeAnthropic([Reply.say("Hello"), Reply.say("Hello, as edited")]) as api:
+        env = environment(api, tmp_path)
+        assert run(tmp_path, env)[0] == 0
+        _as_if_the_runner_died_before_recording(workspace, "agent-01")
+        brief = workspace / "agent_tasks" / "agent-01.md"
+        brief.write_text(brief.read_text(encoding="utf-8") + "\nSay it twice.\n", encoding="utf-8")
+        code, events = run(tmp_path, env)
+        sent = json.dumps(api.main_requests[-1]["messages"])
+    assert code == 0
+    meta, body = result(tmp_path, "agent-01")
+    assert body.strip() == "Hello, as edited" and meta["attempts"] == 2
+    assert "recovered" not in (meta.get("reason") or "")
+    assert "Say it twice." in sent and "was interrupted" not in sent
+    assert [e["task"] for e in events if e["event"] == "task_started"] == ["T-01"]
+
+
 def test_cost_limit_stops_launching(tmp_path: Path) -> None:
     write_plan(tmp_path, [("T-01", "One", "None"), ("T-02", "Two", "None"), ("T-03", "Three", "None")])
     with FakeAnthropic(always(Reply.say("done"))) as api:

@@ -154,6 +154,14 @@ class Backend(ABC):
     def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
         """What the attempt achieved, from how the process ended and what it wrote."""
 
+    def recover(self, settings: Settings, stdout: Path, stderr: Path) -> AgentResult | None:
+        """What an attempt's logs alone prove it achieved, when the runner that started it died
+        before it could read the attempt's end (a kill -9; the agent may have finished since).
+        Only an outcome the output itself states counts: a completed result, or None (no such
+        evidence, or not a success: the task runs again). The default: None. A plain process's
+        log never says how it exited."""
+        return None
+
     def check(self, settings: Settings) -> str | None:
         """Why this backend cannot run at all with these settings (a setting it does not take), or None."""
         return None

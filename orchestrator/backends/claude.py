@@ -152,6 +152,22 @@ class ClaudeBackend(Backend):
         assert isinstance(observer, ClaudeObserver)
         return interpret_claude(run, observer, head(stderr, 20_000)[0], limits_for(job.settings))
 
+    def recover(self, settings: Settings, stdout: Path, stderr: Path) -> AgentResult | None:
+        """claude states its outcome in its last event (``result``, ``is_error``, denials): a log
+        that ends with a successful one is a finished task, whatever became of the process."""
+        observer = ClaudeObserver()
+        try:
+            with stdout.open("rb") as lines:
+                for line in lines:
+                    observer.feed(line)
+        except OSError:
+            return None
+        if observer.result is None:
+            return None
+        run = ProcessRun(None, None, 0.0, stdout_bytes=1)  # its exit status is not known: the event decides
+        result = interpret_claude(run, observer, head(stderr, 20_000)[0], limits_for(settings))
+        return result if result.completed else None
+
     def cli(self) -> Cli:
         return Cli(
             claude_bin(),

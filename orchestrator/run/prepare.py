@@ -70,11 +70,24 @@ class Prepared:
         self.views[task.id] = TaskView.of(task, TaskStatus.WAITING)
         self.selection.run.append(task.id)
 
+    def done_before(self, task_id: str) -> None:
+        """``task_id``, which this run was to run, was done before it began (``run.recovery``):
+        it runs no more, and a dependent whose dependencies are all done now is ready."""
+        self.selection.run.remove(task_id)
+        self.selection.done.add(task_id)
+        self.sessions.pop(task_id, None)
+        for child in self.plan.graph.successors(task_id):
+            view = self.views[child]
+            deps = self.plan.tasks[child].dependencies
+            if view.status == TaskStatus.WAITING and all(dep in self.selection.done for dep in deps):
+                view.status = TaskStatus.PENDING
+
     def resume(self, left: Iterable[OpenAttempt]) -> None:
         """The agent sessions of attempts a dead runner left open go on where they stopped (with
         what each was started with, for ``Launcher.prepare`` to compare)."""
+        running = set(self.selection.run)
         for attempt in left:
-            if attempt.session_id:
+            if attempt.session_id and attempt.task in running:
                 self.sessions.setdefault(attempt.task, Resumable(attempt.session_id, attempt.fingerprint))
 
 

@@ -113,7 +113,17 @@ class Recorder:
 
     def completed(self, outcome: Outcome, warning: str | None) -> ResultRecord:
         record = self._write_attempt(outcome, TaskStatus.COMPLETED, warning)
-        task = outcome.attempt.task
+        self._told_completed(outcome.attempt.task, record)
+        return record
+
+    def recovered(self, task: Task, record: ResultRecord, text: str) -> None:
+        """``task`` completed with ``text`` in an attempt the runner that started it did not
+        live to record (``run.recovery`` made ``record`` from its log): recorded as it would
+        have been."""
+        self._write(task, record, self._body(record, text))
+        self._told_completed(task, record)
+
+    def _told_completed(self, task: Task, record: ResultRecord) -> None:
         self.emit(
             "task_completed",
             task=task.id,
@@ -122,9 +132,8 @@ class Recorder:
             attempts=record.attempts,
             cost_usd=record.cost_usd,
             result=self.workspace.result_name(task),
-            warning=warning,
+            warning=record.reason,
         )
-        return record
 
     def failed(self, outcome: Outcome, reason: str) -> None:
         stderr = self._stderr(outcome)
@@ -219,19 +228,22 @@ class Recorder:
             diffstat=(run.work.diffstat or None) if run.work else None,
             merge=outcome.merged,
         )
-        body = self._render_result(
-            task=task,
+        self._write(task, record, self._body(record, result.text, stderr))
+        return record
+
+    def _body(self, record: ResultRecord, output: str, stderr: str = "") -> str:
+        status = record.status
+        return self._render_result(
+            task=self.plan.tasks[record.task],
             status=str(status),
             icon=status.icon,
-            reason=reason or "",
-            output=result.text.rstrip(),
+            reason=record.reason or "",
+            output=output.rstrip(),
             stderr_tail=stderr,
-            format=output_form(self.plan.settings.result_format, attempt.settings.backend),
-            logs=logs,
-            simulated=run.simulated,
+            format=output_form(self.plan.settings.result_format, record.backend),
+            logs=list(record.logs),
+            simulated=record.simulated,
         )
-        self._write(task, record, body)
-        return record
 
     def _render_result(self, **context: Any) -> str:
         """``result.md.j2``; should the workspace's own fail on this result, the packaged one

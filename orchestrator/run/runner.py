@@ -46,6 +46,7 @@ from orchestrator.run.merges import isolate
 from orchestrator.run.notify import notifying
 from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, load_checked, prepare
 from orchestrator.run.recorder import Recorder
+from orchestrator.run.recovery import recover_finished
 from orchestrator.run.scheduler import Scheduler
 from orchestrator.state import events, planfile, store
 from orchestrator.state import journal as journals
@@ -128,7 +129,6 @@ class Runner:
                 if stopped is None:  # interrupted before anything ran: the journal is left as it is
                     background.cancel_scope.cancel()
                     return self._not_started(prepared, started)
-                prepared.resume(left.open.values())  # what a kill -9 interrupted goes on where it stopped
                 journal = journals.Journal(ws.journal_file)
                 journal.begin()
                 run_name = journals.now_iso()
@@ -145,6 +145,9 @@ class Runner:
                 for task_id in stopped:
                     self._emit("notice", message=f"stopped {task_id}'s attempt left running by a dead runner")
                 self.recorder = Recorder(ws, plan, prepared.settings, prepared.views, self.reporter, journal)
+                for task_id in recover_finished(prepared, left.open.values(), self.recorder):
+                    self._emit("notice", message=f"{task_id} had finished after the runner stopped: kept from its log")
+                prepared.resume(left.open.values())  # what a kill -9 interrupted goes on where it stopped
                 scheduler = self.scheduler = _scheduler(ws, self.executor, prepared, self.recorder, journal)
                 scheduler.interrupted = self.interrupted
                 live = LiveQueue(

@@ -1,0 +1,110 @@
+"""Work a dead runner's attempts finished: recorded from their logs, not done a second time.
+
+A runner killed (kill -9, a crash, the machine's OOM killer) leaves its attempts open in the
+journal. Their agents may have finished by the time the next run settles them: a claude agent
+that printed its ``result`` event a moment before the runner died, or one the next run waited
+for (``run --wait-for-orphans``). When the attempt's log proves a finished, successful task
+(``Backend.recover``) and the task is still what that attempt was started with (its
+fingerprint: brief, settings and inputs), the result is written from the log and the task
+counts as done; otherwise the task goes on as before (its agent session continued, or run
+again).
+
+Not recovered: an attempt whose start was not journaled with its fingerprint (an older
+version's), a task in a worktree of its own (its work must still be committed and merged:
+``run/merges``), and any outcome but a completed one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+from orchestrator import documents
+from orchestrator.backends import get as backend_named
+from orchestrator.backends.base import AgentResult
+from orchestrator.documents import read_body
+from orchestrator.plan.model import Task
+from orchestrator.run.prepare import Prepared
+from orchestrator.run.recorder import Recorder
+from orchestrator.run.selection import fingerprint, upstream_of
+from orchestrator.state.journal import OpenAttempt, iso_at
+from orchestrator.state.results import ResultRecord
+from orchestrator.state.workspace import Workspace
+from orchestrator.vocabulary import TaskStatus
+
+
+def recover_finished(prepared: Prepared, left: Iterable[OpenAttempt], recorder: Recorder) -> list[str]:
+    """Record, from its log, each attempt in ``left`` (settled: no process of it runs) that
+    finished its task; returns the tasks so recorded, which this run then counts as done."""
+    ws = recorder.workspace
+    plan, selection = prepared.plan, prepared.selection
+    open_by_task = {attempt.task: attempt for attempt in left}
+    recovered: list[str] = []
+    for task_id in plan.topological_order():  # an upstream task first: its result is in a dependent's fingerprint
+        attempt = open_by_task.get(task_id)
+        if attempt is None or attempt.fingerprint is None or task_id not in selection.run:
+            continue
+        task, settings = plan.tasks[task_id], prepared.settings[task_id]
+        if settings.isolation != "none" or not all(dep in selection.done for dep in task.dependencies):
+            continue
+        brief = read_body(ws.brief(task))
+        if brief is None:
+            continue
+        upstream = upstream_of(task.dependencies, prepared.records)
+        if fingerprint(brief, prepared.signatures[task_id], upstream) != attempt.fingerprint:
+            continue  # changed since: what the attempt did answers an older task
+        log = ws.log(task, attempt.attempt, "out")
+        result = backend_named(settings.backend).recover(settings, log, ws.log(task, attempt.attempt, "err"))
+        if result is None:
+            continue
+        record = _record(ws, task, attempt, settings.backend, result)
+        recorder.recovered(task, record, result.text)
+        prepared.records[task_id] = record
+        prepared.done_before(task_id)
+        recovered.append(task_id)
+    return recovered
+
+
+def _record(ws: Workspace, task: Task, attempt: OpenAttempt, backend: str, result: AgentResult) -> ResultRecord:
+    """The result record ``attempt`` would have had, made from its log and its journal lines."""
+    number = attempt.attempt
+    streams = [stream for stream in ("out", "err") if _nonempty(ws.log(task, number, stream))]
+    finished = ws.log(task, number, "out").stat().st_mtime  # its last line, the result, was written then
+    began = _epoch(attempt.started)
+    return ResultRecord(
+        task=task.id,
+        agent=task.agent,
+        name=task.title,
+        status=TaskStatus.COMPLETED,
+        attempts=number,
+        reason=f"recovered from the log of attempt {number}: it finished after the runner that started it stopped",
+        exit_code=result.exit_code,
+        started=attempt.started,
+        finished=iso_at(finished),
+        duration=round(finished - began, 3) if began is not None else None,
+        backend=backend,
+        fingerprint=attempt.fingerprint,
+        output_hash=documents.sha256(result.text)[:16],
+        session_id=result.session_id,
+        cost_usd=result.cost_usd,  # claude's total for the session: what no record has counted yet
+        tokens=result.tokens,
+        turns=result.turns,
+        permission_denials=len(result.permission_denials) or None,
+        logs=tuple(ws.log_name(task, number, stream) for stream in streams),
+    )
+
+
+def _nonempty(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _epoch(iso: str | None) -> float | None:
+    """A journal's time (``now_iso``) as seconds since the epoch; None when absent or unreadable."""
+    try:
+        return datetime.fromisoformat(iso).timestamp() if iso else None
+    except ValueError:
+        return None
