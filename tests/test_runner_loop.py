@@ -23,8 +23,9 @@ from orchestrator.executors.base import LineCallback, StartCallback
 from orchestrator.executors.local import LocalExecutor
 from orchestrator.output.reporter import Reporter
 from orchestrator.run.recorder import Recorder
-from orchestrator.run.runner import Runner
-from orchestrator.vocabulary import ErrorClass
+from orchestrator.run.runner import Runner, Shown
+from orchestrator.state.status import TaskView
+from orchestrator.vocabulary import ErrorClass, TaskStatus
 
 
 class Collect(Reporter):
@@ -347,3 +348,18 @@ def test_the_synthesis_of_a_fake_run_is_made_up_too(tmp_path: Path) -> None:
     assert [launch.task for launch in executor.launches] == ["A", "aggregate"]
     final = (ws.root / "final_output.md").read_text()
     assert "## Synthesis\n[fake executor: no process ran" in final and "[simulated] aggregate" in final
+
+
+def test_the_status_blocks_are_rewritten_only_when_what_they_show_changed() -> None:
+    """A run of agents spends most seconds with nothing new to show: those seconds render and
+    write nothing. A failed write is tried again at the next flush."""
+    views = [TaskView("T-01", "Agent-01", "One", TaskStatus.RUNNING, [], "normal")]
+    shown = Shown()
+    assert shown.changed(views)
+    assert not shown.changed(views)
+    views[0].status = TaskStatus.COMPLETED
+    assert shown.changed(views) and not shown.changed(views)
+    views.append(TaskView("T-02", "Agent-02", "Two", TaskStatus.PENDING, ["T-01"], "normal"))  # added mid-run
+    assert shown.changed(views)
+    shown.forget()
+    assert shown.changed(views)

@@ -92,6 +92,7 @@ class Runner:
         self._stoppable: anyio.CancelScope | None = None  # what a signal cancels now
         self._unreadable_told = False
         self._synthesis_failed: str | None = None
+        self._shown = Shown()  # what the status blocks show now
         self.scheduler: Scheduler | None = None
 
     def run(self) -> RunSummary:
@@ -241,14 +242,20 @@ class Runner:
         (their text made here; the writes, fsyncs included, in a worker thread)."""
         paths = self.recorder.take_unsynced()
         plan, plan_file = prepared.plan, self.workspace.plan_file
-        shown = plan.settings.status_blocks
-        blocks = status_blocks(plan, list(prepared.views.values()), Templates.of(self.workspace)) if shown else []
+        views = list(prepared.views.values())
+        shown = plan.settings.status_blocks and self._shown.changed(views)
+        if not paths and not shown:
+            return  # nothing new to make durable or to show: most seconds of a run of agents
+        blocks = status_blocks(plan, views, Templates.of(self.workspace)) if shown else []
 
         def write() -> str | None:
             store.sync_files(paths)
             return _rewrite_status(plan_file, blocks, durable=False) if shown else None
 
-        self._unreadable(await anyio.to_thread.run_sync(write))
+        problem = await anyio.to_thread.run_sync(write)
+        if problem is not None:
+            self._shown.forget()
+        self._unreadable(problem)
 
     def _unreadable(self, problem: str | None) -> None:
         if problem is not None and not self._unreadable_told:
@@ -338,6 +345,28 @@ def _scheduler(
         rng=random.Random(),
         merges=merges,
     )
+
+
+class Shown:
+    """What of the tasks' views the status blocks of master_plan.md show, as last written: a
+    second in which none of it changed rewrites nothing (nothing in them moves with the clock)."""
+
+    def __init__(self) -> None:
+        self._last: list[object] | None = None
+
+    def changed(self, views: list[TaskView]) -> bool:
+        """Whether ``views`` show anything the blocks do not; if so, they are taken as shown."""
+        now: list[object] = [
+            (v.id, v.status, v.attempts, v.started, v.finished, v.duration, v.cost_usd, v.simulated) for v in views
+        ]
+        if now == self._last:
+            return False
+        self._last = now
+        return True
+
+    def forget(self) -> None:
+        """The blocks could not be written: the next flush writes them, changed or not."""
+        self._last = None
 
 
 def _profile_caps(prepared: Prepared) -> dict[str, int]:
