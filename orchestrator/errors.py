@@ -88,6 +88,13 @@ class BackendUnavailableError(OrchestratorError):
     exit_code = ExitCode.USAGE
 
 
+class NoAnswerError(OrchestratorError):
+    """Raised by ``cancel`` and ``retry`` when the run going on did not answer in time: not the
+    user's mistake, and not done (the run may still act on the request)."""
+
+    exit_code = ExitCode.FAILED
+
+
 class AgentCallError(OrchestratorError):
     """Raised by ``plan`` and ``aggregate --agent`` when the one agent call they make fails."""
 

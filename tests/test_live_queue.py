@@ -133,6 +133,28 @@ def test_cancel_mid_task_stops_its_processes_and_skips_its_dependents(tmp_path: 
     assert results(tmp_path)["T-02"]["status"] == "completed"
 
 
+@pytest.mark.slow
+def test_a_request_the_run_does_not_answer_is_exit_1_not_a_usage_error(tmp_path: Path) -> None:
+    """A run that cannot answer (here: stopped with SIGSTOP) is not the user's mistake: exit 1,
+    saying how long it waited and that the run may still do it."""
+    write_plan(tmp_path, [Spec("T-01", WAIT_FOR_GO)], {"kill_grace": 0.5})
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: _started(tmp_path, "T-01"), "T-01 to start")
+        os.kill(runner.process.pid, signal.SIGSTOP)
+        try:
+            asked = cli(tmp_path, "cancel", "T-01")
+        finally:
+            os.kill(runner.process.pid, signal.SIGCONT)
+        assert asked.code == 1, asked.stderr
+        assert "did not answer the cancel of T-01 within 10.5 s; it may still do it" in asked.stderr
+        assert "Traceback" not in asked.stderr
+        code = runner.wait()  # it does, once it can
+    finally:
+        runner.cleanup()
+    assert code == 1 and results(tmp_path)["T-01"]["status"] == "cancelled"
+
+
 def test_cancel_before_start_and_refusals(live: Path) -> None:
     runner = start(live)
     try:

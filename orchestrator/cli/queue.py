@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, task_id_in, warn
-from orchestrator.errors import PlanError, Problem, UsageError
+from orchestrator.errors import NoAnswerError, PlanError, Problem, UsageError
 from orchestrator.plan.model import Plan, Task
 from orchestrator.state import events
 from orchestrator.state.journal import now_iso
@@ -181,11 +181,15 @@ def _request(args: argparse.Namespace, kind: str) -> int:
                 return event.get("request") == request
             return event["event"] == done and event.get("task") == task.id
 
-        got = _wait_for(workspace, live, answer, offset=offset, wait=ANSWER_WAIT + plan.settings.kill_grace)
+        wait = ANSWER_WAIT + plan.settings.kill_grace  # (a cancel stops its processes first)
+        got = _wait_for(workspace, live, answer, offset=offset, wait=wait)
         if got is not None:
             return _answered(args, kind, task, got, live)
         if events.live_run(workspace.events_file) is not None:
-            raise UsageError(f"the run going on (pid {live['pid']}) did not answer the {kind} of {task.id} in time")
+            raise NoAnswerError(
+                f"the run going on (pid {live['pid']}) did not answer the {kind} of {task.id} within {wait:g} s; "
+                "it may still do it: `orchestrator watch` shows what it does"
+            )
     return _offline(args, kind, workspace, plan, task, reason)
 
 
