@@ -227,6 +227,32 @@ fi
     assert on(project, INTEGRATION, "resumed.txt") == "resumed\n"
 
 
+def test_a_merge_whose_verify_a_kill_9_cut_short_is_verified_by_the_next_run(tmp_path: Path) -> None:
+    """The runner killed while ``verify`` checked a merge: the merge stays on the integration
+    branch, but its task has no result, so the next run runs it again in its worktree and lands
+    it again, and ``verify`` runs on what is then merged: no merge counts as done unverified."""
+    project = repository(tmp_path, {"a.txt": "a\n"})
+    flag = tmp_path / "verifying"
+    hold = (
+        f"if [ ! -e {tmp_path}/verified-once ]; then touch {flag}; sleep 60; fi; echo checked >> {tmp_path}/verify.log"
+    )
+    plan(project, [Spec("T-01", "echo new > new.txt")], verify=hold)
+    runner = start(project)
+    try:
+        wait_until(flag.exists, "verify to start")
+        runner.kill(signal.SIGKILL)
+    finally:
+        runner.cleanup()
+    assert on(project, INTEGRATION, "new.txt") == "new\n"  # merged, not verified
+    (tmp_path / "verified-once").touch()
+    result = run(project)
+    assert result.code == 0, result.stdout + result.stderr
+    assert (tmp_path / "verify.log").read_text() == "checked\n"  # verified this time
+    found = results(project)["T-01"]
+    assert found["status"] == "completed" and found["merge"].startswith(f"merged into {INTEGRATION}")
+    assert on(project, INTEGRATION, "new.txt") == "new\n"
+
+
 def test_prune_removes_only_merged_clean_worktrees(tmp_path: Path) -> None:
     project = repository(tmp_path, {"a.txt": "a\n"})
     plan(project, [Spec("T-01", "echo one > one.txt"), Spec("T-02", "echo two > two.txt")])
