@@ -137,6 +137,19 @@ def test_ready_queue_hands_out_by_priority_then_critical_path_then_table_order()
     assert queue.pop() == "d"
 
 
+def test_ready_queue_weighs_each_task_by_what_it_took_when_it_last_ran() -> None:
+    """Known durations make the critical path one of time, not of task count: a long task
+    starts first, so that nobody waits on it alone at the end; a task with no history weighs
+    the median of the known ones."""
+    graph = build({"short": [], "long": [], "fresh": [], "after-short": ["short"]})
+    took = {"short": 1.0, "long": 30.0, "after-short": 2.0}
+    queue = ReadyQueue(graph, priority={}, order=table_order(graph), selected=list(graph), took=took)
+    # long: 30; short: 1 + 2 = 3; fresh (no history): the median, 2
+    assert [queue.pop(), queue.pop(), queue.pop(), queue.pop()] == ["long", "short", "fresh", None]
+    untimed = ReadyQueue(graph, priority={}, order=table_order(graph), selected=list(graph))
+    assert [untimed.pop(), untimed.pop(), untimed.pop()] == ["short", "long", "fresh"]  # by chain length
+
+
 @pytest.mark.parametrize("module", ["orchestrator.cli.plans", "orchestrator.state.status"])
 def test_status_does_not_import_networkx(module: str) -> None:
     code = f"import sys, {module}; print('networkx' in sys.modules)"

@@ -11,6 +11,7 @@ networkx is imported where a graph is first built (``build``): it costs about 0.
 from __future__ import annotations
 
 import heapq
+import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -127,8 +128,11 @@ class ReadyQueue:
     """Hands out tasks whose dependencies are all done, most urgent first.
 
     Order among ready tasks: priority (P0 first), then the longest remaining path to a sink
-    (critical path first), then table order. Tasks outside ``selected`` are treated as already
-    settled: ``done`` ones satisfy dependents, the others block them.
+    (critical path first), then table order. A task on that path weighs what it ``took`` when it
+    last ran, where that is known, and the median of those times where not (all alike, with no
+    history: the path counts tasks): a long task starts early, where no one waits on it alone
+    at the end. Tasks outside ``selected`` are treated as already settled: ``done`` ones
+    satisfy dependents, the others block them.
     """
 
     def __init__(
@@ -139,12 +143,18 @@ class ReadyQueue:
         order: Mapping[str, int],
         selected: Iterable[str],
         done: Iterable[str] = (),
+        took: Mapping[str, float] | None = None,
     ) -> None:
         self._graph = graph
         self._selected = set(selected)
         self._done = set(done)
-        path = remaining_path(graph, within=self._selected) if self._selected else {}
-        self._key: dict[str, _Key] = {n: (priority.get(n, 2), -path.get(n, 1.0), order[n]) for n in self._selected}
+        known = [seconds for node, seconds in (took or {}).items() if node in self._selected and seconds > 0]
+        self._typical = statistics.median(known) if known else 1.0  # what a task with no history weighs
+        weights = {node: (took or {}).get(node) or self._typical for node in self._selected}
+        path = remaining_path(graph, weights, within=self._selected) if self._selected else {}
+        self._key: dict[str, _Key] = {
+            n: (priority.get(n, 2), -path.get(n, self._typical), order[n]) for n in self._selected
+        }
         self._waiting: dict[str, int] = {}  # selected task -> dependencies not done yet
         self._heap: list[tuple[_Key, str]] = []
         self._finished: set[str] = set()  # completed, failed, or never to run
@@ -212,7 +222,7 @@ class ReadyQueue:
         each dependent not finished now waits for it too. Returns the dependency that will never
         complete (failed, given up on, not in this run), if one does: the task is finished then."""
         self._selected.add(node)
-        self._key[node] = (priority, -1.0, order)
+        self._key[node] = (priority, -self._typical, order)
         blocker = self._settle(node)
         for child in self._graph.successors(node):
             if child in self._waiting and child not in self._finished:

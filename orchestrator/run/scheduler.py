@@ -143,8 +143,7 @@ class Scheduler:
         self.journal = journal
         self.fail_fast = fail_fast
         self.rng = rng or random.Random()
-        priority = {task.id: task.priority for task in plan.tasks.values()}
-        self.queue = ReadyQueue(plan.graph, priority=priority, order=plan.order, selected=selected, done=done)
+        self.queue = _ready_queue(plan, selected, done, records)
         self.running: dict[str, Attempt] = {}
         self.attempts = dict(attempts)  # task -> number of its last attempt, in this run or an earlier one
         self.first_attempt: dict[str, int] = {}  # task -> number of its first attempt in this run
@@ -358,6 +357,14 @@ class Scheduler:
             if self.recorder.views[task_id].status in (TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.RETRYING):
                 reason = f"not started: {self.stopped or 'run stopped'}"
                 self.recorder.not_run(self.plan.tasks[task_id], TaskStatus.SKIPPED, reason)
+
+
+def _ready_queue(plan: Plan, selected: list[str], done: set[str], records: Mapping[str, ResultRecord]) -> ReadyQueue:
+    """The queue of this run's tasks: by priority, then the longest chain of work first, each task
+    weighing what it took when it last ran (its result's duration), where known."""
+    priority = {task.id: task.priority for task in plan.tasks.values()}
+    took = {task_id: record.duration for task_id, record in records.items() if record.duration}
+    return ReadyQueue(plan.graph, priority=priority, order=plan.order, selected=selected, done=done, took=took)
 
 
 def _until_next(delayed: Mapping[str, float], admission: Admission) -> float:
