@@ -22,6 +22,7 @@ import math
 import os
 import random
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -100,17 +101,24 @@ class AgentDag:
         """No schedule of these durations is shorter: max(critical path, total work / concurrency)."""
         return max(self.critical_path(durations), sum(durations.values()) / concurrency)
 
-    def replay(self, durations: Mapping[str, float], concurrency: int) -> float:
+    def replay(
+        self, durations: Mapping[str, float], concurrency: int, weights: Mapping[str, float] | None = None
+    ) -> float:
         """The makespan of a scheduler with no overhead at all that orders ready tasks as the
-        orchestrator does without knowing durations (longest chain of tasks to a sink first,
-        then table order), given these durations: what ordering alone costs against the bound."""
+        orchestrator does (longest chain of work to a sink first, then table order), given these
+        durations: what ordering alone costs against the bound. ``weights``: what each task weighs
+        on a chain, as the orchestrator knows it (the last run's durations; a task not in it the
+        median of those); none: every task weighs 1, as in a first run. ``weights=durations`` is
+        a scheduler told every duration beforehand."""
         succ: dict[str, list[str]] = {t: [] for t in self.tasks}
         for task in self.tasks.values():
             for dep in task.deps:
                 succ[dep].append(task.id)
-        chain: dict[str, int] = {}
+        typical = statistics.median(weights.values()) if weights else 1.0
+        chain: dict[str, float] = {}
         for task_id in reversed(list(self.tasks)):
-            chain[task_id] = 1 + max((chain[s] for s in succ[task_id]), default=0)
+            own = (weights or {}).get(task_id, typical)
+            chain[task_id] = own + max((chain[s] for s in succ[task_id]), default=0.0)
         order = {t: i for i, t in enumerate(self.tasks)}
         waiting = {t.id: len(t.deps) for t in self.tasks.values()}
         ready = sorted((t for t, n in waiting.items() if n == 0), key=lambda t: (-chain[t], order[t]))
@@ -329,14 +337,14 @@ def _cpu_of_zombie(pid: int) -> tuple[float, float]:
 
 
 def run_orchestrator(
-    command: Sequence[str], project: Path, env: Mapping[str, str], *, timeout: float = 900.0
+    command: Sequence[str], project: Path, env: Mapping[str, str], *, timeout: float = 900.0, args: Sequence[str] = ()
 ) -> OrchestratorRun:
-    """``orchestrator run --json`` in ``project``; its events go to ``run.jsonl`` beside it."""
+    """``orchestrator run --json ARGS`` in ``project``; its events go to ``run.jsonl`` beside it."""
     out_path = project.parent / "run.jsonl"
     err_path = project.parent / "run.err"
     began = time.perf_counter()
     with out_path.open("wb") as out, err_path.open("wb") as err:
-        proc = subprocess.Popen([*command, "run", "--json"], cwd=project, env=dict(env), stdout=out, stderr=err)
+        proc = subprocess.Popen([*command, "run", "--json", *args], cwd=project, env=dict(env), stdout=out, stderr=err)
         deadline = time.monotonic() + timeout
         while True:  # waitid(WNOWAIT) has no timeout: poll it
             info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG)
