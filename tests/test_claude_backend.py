@@ -241,6 +241,26 @@ def test_interrupted_task_continues_its_session(tmp_path: Path) -> None:
     assert resumed.count("Task Description") == 1  # the brief once: the first attempt's
 
 
+def test_a_continued_session_is_told_what_was_discovered_while_it_was_away(tmp_path: Path) -> None:
+    """The short 'go on' prompt carries the discoveries other tasks made after the attempt began:
+    the session never saw them, and a task that starts now would be told them."""
+    workspace = write_plan(tmp_path, [("T-01", "Long work", "None"), ("T-02", "Other work", "None")])
+    with FakeAnthropic([Reply.hang(120), Reply.say("finished, v2 in mind"), Reply.say("other done")]) as api:
+        env = environment(api, tmp_path)
+        _interrupt_first_attempt(tmp_path, workspace, env, api)
+        said = subprocess.run(
+            [sys.executable, "-m", "orchestrator", "discover", str(workspace), "T-02", "The API moved to /v2"],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert said.returncode == 0, said.stderr
+        code, _ = run(tmp_path, env)
+        last = [json.dumps(body["messages"][-1]["content"]) for body in api.main_requests[1:]]
+    assert code == 0
+    went_on = [text for text in last if "was interrupted" in text]
+    assert len(went_on) == 1 and "The API moved to /v2" in went_on[0]
+    assert "while your work was interrupted" in went_on[0]
+
+
 def test_a_task_edited_after_its_interruption_starts_a_new_session(tmp_path: Path) -> None:
     """A hand edit of the brief between the runs: the old session holds a stale task, so the
     task starts afresh with the brief as it stands, never a short 'go on' that would hide it."""

@@ -26,7 +26,7 @@ from orchestrator.executors.local import LocalExecutor
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import Settings
-from orchestrator.run.prompt import build_prompt, cli_command
+from orchestrator.run.prompt import build_prompt, cli_command, discoveries_since
 from orchestrator.state.journal import attempt_environment
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ErrorClass
@@ -39,6 +39,7 @@ class Resumable:
 
     session_id: str
     fingerprint: str | None = None
+    since: float | None = None  # when that attempt began (epoch seconds; None: not known)
 
 
 def continuation_prompt(task: Task, brief_name: str) -> str:
@@ -173,6 +174,9 @@ class Launcher:
             prompt = ""
         elif how == "continued":
             prompt = continuation_prompt(task, ws.brief_name(task))
+            if settings.context_cap > 0:  # what other tasks discovered while it was away
+                news = discoveries_since(ws, task, resume.since if resume else None, settings.context_cap)
+                prompt += "\n\n" + news if news else ""
         else:
             powers = backend.powers(settings) if backend.cli() is not None else None  # agents are told
             prompt = build_prompt(

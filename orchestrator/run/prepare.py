@@ -18,7 +18,7 @@ from orchestrator.run.attempts import Resumable
 from orchestrator.run.preflight import check_installed, check_plan
 from orchestrator.run.selection import Selection, expected_fingerprints, select, settings_signature
 from orchestrator.state import store
-from orchestrator.state.journal import OpenAttempt, attempts_started
+from orchestrator.state.journal import OpenAttempt, attempts_started, epoch_of
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView, collect, read_records
 from orchestrator.state.workspace import Workspace
@@ -88,7 +88,8 @@ class Prepared:
         running = set(self.selection.run)
         for attempt in left:
             if attempt.session_id and attempt.task in running:
-                self.sessions.setdefault(attempt.task, Resumable(attempt.session_id, attempt.fingerprint))
+                since = epoch_of(attempt.started)
+                self.sessions.setdefault(attempt.task, Resumable(attempt.session_id, attempt.fingerprint, since))
 
 
 def load_checked(workspace: Workspace, options: RunOptions, *, clis: bool = False) -> tuple[Plan, Profiles]:

@@ -9,6 +9,7 @@ import sys
 from orchestrator.documents import read_body
 from orchestrator.plan.model import Plan, Task
 from orchestrator.state import context
+from orchestrator.state.journal import epoch_of
 from orchestrator.state.workspace import Workspace
 
 
@@ -44,7 +45,31 @@ def channels_section(task: str, command: str) -> str:
     )
 
 
-def discoveries_section(entries: list[context.Entry], cap: int, more: str) -> str:
+def discoveries_since(workspace: Workspace, task: Task, since: float | None, cap: int) -> str:
+    """For a session that goes on (``attempts.continuation_prompt``): what the other tasks
+    discovered after its attempt began (``since``, epoch seconds; None: not known, so all of it),
+    which it was never told. Empty when there is nothing new."""
+    try:
+        discovered = context.read_kind(workspace, context.Kind.DISCOVER)
+    except OSError:
+        return ""
+
+    def new(entry: context.Entry) -> bool:
+        when = epoch_of(entry.time)
+        return entry.task != task.id and (since is None or when is None or when > since)
+
+    news = [entry for entry in discovered if new(entry)]
+    intro = "What other tasks found while your work was interrupted, newest first:"
+    return discoveries_section(news, cap, f"{cli_command()} context {task.id}", intro=intro)
+
+
+def discoveries_section(
+    entries: list[context.Entry],
+    cap: int,
+    more: str,
+    *,
+    intro: str = "What other tasks found before you started, newest first:",
+) -> str:
     """The discoveries (oldest first, as read), newest first in at most ``cap`` characters;
     what does not fit is counted, and ``more`` (a command) shows it all. Empty when there are none."""
     if not entries or cap <= 0:
@@ -59,7 +84,7 @@ def discoveries_section(entries: list[context.Entry], cap: int, more: str) -> st
             break
         shown.append(block)
         used += len(block)
-    parts = ["## Discoveries so far", "", "What other tasks found before you started, newest first:", "", *shown]
+    parts = ["## Discoveries so far", "", intro, "", *shown]
     left = len(entries) - len(shown)
     if left:
         parts.append(f"… {left} earlier discover{'y' if left == 1 else 'ies'} left out: `{more}` shows them all.\n")

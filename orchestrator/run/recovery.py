@@ -17,7 +17,6 @@ version's), a task in a worktree of its own (its work must still be committed an
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from pathlib import Path
 
 from orchestrator import documents
@@ -28,7 +27,7 @@ from orchestrator.plan.model import Task
 from orchestrator.run.prepare import Prepared
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.selection import fingerprint, upstream_of
-from orchestrator.state.journal import OpenAttempt, iso_at
+from orchestrator.state.journal import OpenAttempt, epoch_of, iso_at
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
@@ -71,7 +70,7 @@ def _record(ws: Workspace, task: Task, attempt: OpenAttempt, backend: str, resul
     number = attempt.attempt
     streams = [stream for stream in ("out", "err") if _nonempty(ws.log(task, number, stream))]
     finished = ws.log(task, number, "out").stat().st_mtime  # its last line, the result, was written then
-    began = _epoch(attempt.started)
+    began = epoch_of(attempt.started)
     return ResultRecord(
         task=task.id,
         agent=task.agent,
@@ -100,11 +99,3 @@ def _nonempty(path: Path) -> bool:
         return path.stat().st_size > 0
     except OSError:
         return False
-
-
-def _epoch(iso: str | None) -> float | None:
-    """A journal's time (``now_iso``) as seconds since the epoch; None when absent or unreadable."""
-    try:
-        return datetime.fromisoformat(iso).timestamp() if iso else None
-    except ValueError:
-        return None

@@ -298,7 +298,7 @@ class Scheduler:
             self.delayed[task.id] = anyio.current_time() + self.pause.remaining()
             self.waiting[task.id] = outcome
             if result.session_id:  # after the pause the task goes on in its session
-                self.sessions[task.id] = Resumable(result.session_id, attempt.fingerprint)
+                self.sessions[task.id] = Resumable(result.session_id, attempt.fingerprint, attempt.started)
             self.recorder.paused(task, until, decision.reason)
         elif isinstance(decision, policy.Block):
             self.admission.block(decision.backend, decision.blocked)
@@ -389,5 +389,5 @@ def _goes_on(decision: policy.Decision, attempt: Attempt, result: AgentResult) -
     if not (isinstance(decision, policy.Retry) and decision.rate_limited and session):
         return None
     if attempt.job.resume_session == session or (result.tokens and result.tokens.get("output")):
-        return Resumable(session, attempt.fingerprint)
+        return Resumable(session, attempt.fingerprint, attempt.started)
     return None

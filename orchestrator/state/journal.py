@@ -56,6 +56,14 @@ def iso_at(when: float) -> str:
     return datetime.fromtimestamp(when).astimezone().isoformat(timespec="milliseconds")
 
 
+def epoch_of(iso: str | None) -> float | None:
+    """A time as ``now_iso`` writes it, in seconds since the epoch; None when absent or unreadable."""
+    try:
+        return datetime.fromisoformat(iso).timestamp() if iso else None
+    except ValueError:
+        return None
+
+
 # The variables that name an attempt in the environment of its processes.
 ATTEMPT_MARKS = ("ORCHESTRATOR_WORKSPACE", "ORCHESTRATOR_TASK_ID", "ORCHESTRATOR_ATTEMPT")
 
