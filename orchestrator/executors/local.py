@@ -143,8 +143,7 @@ class LocalExecutor(Executor):
                 await process.wait()
                 await process.aclose()
                 reaper.spawned.discard(pgid)
-                await reaper.stop_adopted(tied, launch.limits.grace)
-                reaper.reap(tied)
+                await reaper.stop_adopted(tied, launch.limits.grace)  # (and reaps what exited)
         code = process.returncode
         assert code is not None
         return ProcessRun(
@@ -166,8 +165,7 @@ class LocalExecutor(Executor):
                 return True
             return any(reaper.environment_holds(pid, {"ORCHESTRATOR_WORKSPACE": w}) for w in self._workspaces)
 
-        await reaper.stop_adopted(tied, self._grace)
-        reaper.reap(tied)
+        await reaper.stop_adopted(tied, self._grace)  # (and reaps what exited)
 
     async def settle(self, leftovers: Sequence[Leftover], *, grace: float, wait: bool) -> list[str]:
         """Stop (or wait for) the process groups of ``leftovers``: all asked at once, then one
