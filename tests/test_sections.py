@@ -491,3 +491,28 @@ def test_a_run_survives_its_plan_being_replaced_over_and_over(tmp_path: Path) ->
             runner.kill()
             runner.wait()
     assert (ws.root / "final_output.md").exists()
+
+
+def test_blocks_rendered_before_the_lock_are_written_only_while_they_still_say_the_same(tmp_path: Path) -> None:
+    """``render`` renders the status blocks before it writes anything and writes them under the
+    lock: as rendered when the workspace still says the same, rendered again when a run ended
+    meanwhile."""
+    from dataclasses import replace
+
+    from orchestrator.output.sections import Rendered, render_status
+
+    ws = make_workspace(tmp_path, HEAD.encode())
+    plan = load_plan(ws.root)
+    rendered = render_status(plan, ws)
+    assert "🟡 Pending" in rendered.blocks[0].body
+    marked = Rendered(rendered.views, [replace(rendered.blocks[0], body="as rendered"), rendered.blocks[1]])
+    assert update_plan_file(plan, ws, rendered=marked)  # the same views: the blocks given are written
+    assert "\nas rendered\n" in ws.plan_file.read_text(encoding="utf-8")
+
+    run = subprocess.run([sys.executable, "-m", "orchestrator", "run", "--json"], cwd=tmp_path, capture_output=True)
+    assert run.returncode == 0, run.stderr
+    planfile.rewrite(ws.plan_file, lambda text: planfile.splice(text, rendered.blocks))  # the blocks of before
+    assert "🟡 Pending" in ws.plan_file.read_text(encoding="utf-8")
+    assert update_plan_file(plan, ws, rendered=rendered)  # a run ended since they were rendered: rendered again
+    text = ws.plan_file.read_text(encoding="utf-8")
+    assert "as rendered" not in text and "🟡 Pending" not in text and text.count("✅ Completed") == 2

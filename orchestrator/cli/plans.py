@@ -6,12 +6,16 @@ import argparse
 import functools
 import gc
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestrator.cli.output import Handler, add_command, add_directory, emit_json, task_id_in, warn
 from orchestrator.errors import UsageError, WorkspaceError
 from orchestrator.plan.model import Plan
 from orchestrator.state.workspace import Workspace, from_here
 from orchestrator.vocabulary import ExitCode
+
+if TYPE_CHECKING:
+    from orchestrator.output.sections import Rendered
 
 
 def without_gc_pauses(handler: Handler) -> Handler:
@@ -95,6 +99,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from orchestrator.run.preflight import check_plan
     from orchestrator.state import planfile
     from orchestrator.state.lock import WorkspaceLock
+    from orchestrator.state.status import collect
 
     workspace = Workspace.find(args.directory)
     plan = workspace.load_plan()
@@ -103,7 +108,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     # then writes nothing.
     report = prepare_briefs(plan, workspace, force=args.force)
     try:
-        outdated = _blocks_outdated(plan, workspace)  # (its templates too are rendered before any write)
+        rendered, outdated = _status_blocks(plan, workspace)  # (its templates too are rendered before any write)
     except planfile.PlanFileUnreadable as exc:
         raise WorkspaceError(f"{workspace.relative(workspace.plan_file)}: {exc}") from None
     # Not beside a run: its start clears temp files (a render's among them) and it writes the
@@ -113,8 +118,9 @@ def cmd_render(args: argparse.Namespace) -> int:
         workspace.check_inside()
         with WorkspaceLock(workspace.lock_file, workspace.root.name):
             write_briefs(report, workspace)
-            # The statuses are read again under the lock: a run may have ended meanwhile.
-            update_plan_file(plan, workspace)
+            # The statuses are read again under the lock: a run may have ended meanwhile (the
+            # blocks rendered above are written if they still say the same).
+            update_plan_file(plan, workspace, collect(plan, workspace), rendered=rendered)
     for name in report.kept_edited:
         warn(f"{name}: edited by hand since it was rendered; kept it (re-render with --force)")
     if args.json:
@@ -128,19 +134,18 @@ def cmd_render(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _blocks_outdated(plan: Plan, workspace: Workspace) -> bool:
-    """Whether master_plan.md's status blocks say something else than the workspace does now."""
+def _status_blocks(plan: Plan, workspace: Workspace) -> tuple[Rendered | None, bool]:
+    """master_plan.md's status blocks as the workspace says now (``None`` for a plan without
+    them), and whether the file says something else."""
     if not plan.settings.status_blocks:
-        return False
-    from orchestrator.output.sections import status_blocks
-    from orchestrator.output.templates import Templates
+        return None, False
+    from orchestrator.output.sections import render_status
     from orchestrator.plan.parser import read_plan_text
     from orchestrator.state import planfile
-    from orchestrator.state.status import collect
 
-    blocks = status_blocks(plan, collect(plan, workspace), Templates.of(workspace))
+    rendered = render_status(plan, workspace)
     text = read_plan_text(workspace.plan_file)
-    return planfile.splice(text, blocks) != text
+    return rendered, planfile.splice(text, rendered.blocks) != text
 
 
 @without_gc_pauses
