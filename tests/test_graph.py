@@ -3,6 +3,7 @@ on random DAGs, and ``status`` is kept from importing networkx (a fifth of a sec
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 
@@ -18,6 +19,7 @@ from orchestrator.plan.graph import (
     cycles,
     descendants,
     layers,
+    longest_chain,
     remaining_path,
     table_order,
     topological_order,
@@ -76,6 +78,9 @@ def test_layers_are_depths(case: Case) -> None:
     # the heaviest chain of unit tasks has one task in each layer: what `validate` counts them by
     path, total = critical_path(graph, dict.fromkeys(table, 1.0))
     assert len(path) == total == len(found)
+    chain = longest_chain(graph, order)  # validate's: the same length, a real chain, read on the graph as is
+    assert len(chain) == len(found)
+    assert all(graph.has_edge(a, b) for a, b in itertools.pairwise(chain))
 
 
 @settings(max_examples=200, deadline=None)

@@ -63,12 +63,12 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 @without_gc_pauses
 def cmd_validate(args: argparse.Namespace) -> int:
-    from orchestrator.plan.graph import critical_path
+    from orchestrator.plan.graph import longest_chain
     from orchestrator.run.preflight import check_plan
 
     workspace = Workspace.find(args.directory)
     plan = workspace.load_plan()
-    path, _ = critical_path(plan.graph, dict.fromkeys(plan.tasks, 1.0))
+    path = longest_chain(plan.graph, plan.order)
     depth = len(path)  # every task weighs 1, so the heaviest chain has one task in each layer
     check_plan(plan, workspace)
     data = {

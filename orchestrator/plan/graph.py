@@ -88,6 +88,15 @@ def remaining_path(
     return length
 
 
+def longest_chain(graph: DiGraph, order: Mapping[str, int] | None = None) -> list[str]:
+    """The dependency chain with the most tasks (``validate`` shows it), on the graph as it is:
+    with every task weighing the same, no weighted copy is needed. Among chains as long, the one
+    that comes first in table order."""
+    import networkx as nx
+
+    return list(nx.dag_longest_path(graph, topo_order=topological_order(graph, order)))
+
+
 def critical_path(graph: DiGraph, weights: Mapping[str, float]) -> tuple[list[str], float]:
     """The heaviest dependency chain under ``weights`` (durations, say) and its total."""
     import networkx as nx
