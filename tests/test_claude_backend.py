@@ -318,6 +318,51 @@ def test_an_attempt_that_finished_as_its_runner_died_is_kept_from_its_log(tmp_pa
     assert not (workspace / "logs" / "agent-01.attempt-2.out").exists()
 
 
+@pytest.mark.parametrize(
+    "how",
+    [
+        pytest.param(("run", "--rerun", "T-01"), id="rerun"),  # asked to run again: it does
+        pytest.param(("reset", "T-01"), id="reset"),  # its results forgotten: its dead attempt too
+    ],
+)
+def test_a_dead_attempt_is_not_kept_from_its_log_when_asked_to_run_again(tmp_path: Path, how: tuple[str, ...]) -> None:
+    workspace = write_plan(tmp_path, [("T-01", "Say hello", "None")])
+    with FakeAnthropic([Reply.say("Hello v1"), Reply.say("Hello v2")]) as api:
+        env = environment(api, tmp_path)
+        assert run(tmp_path, env)[0] == 0
+        first, _ = result(tmp_path, "agent-01")
+        _as_if_the_runner_died_before_recording(workspace, "agent-01")
+        if how[0] == "reset":
+            reset = subprocess.run(
+                [sys.executable, "-m", "orchestrator", "reset", str(workspace), *how[1:]],
+                env=env, capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+            assert reset.returncode == 0, reset.stderr
+            code, events = run(tmp_path, env)
+        else:
+            code, events = run(tmp_path, env, *how[1:])
+        sent = json.dumps(api.main_requests[-1]["messages"])
+    assert code == 0
+    meta, body = result(tmp_path, "agent-01")
+    assert body.strip() == "Hello v2" and meta["attempts"] == 2
+    assert meta["session_id"] != first["session_id"] and "was interrupted" not in sent  # afresh
+    assert not any(e["event"] == "notice" and "kept from its log" in e["message"] for e in events)
+
+
+def test_a_dead_attempt_of_the_fake_executor_is_never_kept(tmp_path: Path) -> None:
+    """What the fake executor wrote is made up: never evidence that a real task was done."""
+    workspace = write_plan(tmp_path, [("T-01", "Say hello", "None")])
+    with FakeAnthropic([Reply.say("Hello for real")]) as api:
+        env = environment(api, tmp_path)
+        assert run(tmp_path, env, "--executor", "fake")[0] == 0
+        _as_if_the_runner_died_before_recording(workspace, "agent-01")
+        code, events = run(tmp_path, env)
+    assert code == 0
+    meta, body = result(tmp_path, "agent-01")
+    assert body.strip() == "Hello for real" and not meta.get("simulated")
+    assert not any(e["event"] == "notice" and "kept from its log" in e["message"] for e in events)
+
+
 def test_an_attempt_whose_task_changed_since_is_not_kept_from_its_log(tmp_path: Path) -> None:
     """The brief was edited after the attempt began: what it did answers an older task, so the
     task runs again as its brief now says, in a new session."""

@@ -65,6 +65,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_reset(args: argparse.Namespace) -> int:
     from orchestrator.documents import read_metadata
     from orchestrator.output.sections import update_plan_file
+    from orchestrator.state import journal as journals
     from orchestrator.state import planfile
 
     tasks = list(args.tasks)
@@ -86,6 +87,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
     lock.acquire()  # never pull results from under a running runner
     try:
         removed: list[str] = []
+        chosen_ids: list[str] = []
         for task in plan.tasks.values():
             path = workspace.result(task)
             if args.tasks and task.id not in args.tasks:
@@ -94,10 +96,16 @@ def cmd_reset(args: argparse.Namespace) -> int:
             owner = meta.get("task") if meta is not None else None
             if isinstance(owner, str) and owner != task.id:
                 continue  # another task's result: not this one's to forget
-            if args.failed and (meta is None or meta.get("status") == TaskStatus.COMPLETED):
+            if args.failed and meta is not None and meta.get("status") == TaskStatus.COMPLETED:
                 continue
+            chosen_ids.append(task.id)  # (--failed: not completed, or with no result at all)
+            if args.failed and meta is None:
+                continue  # no result to remove
             if store.remove(path):
                 removed.append(task.id)
+        # What a dead runner's attempt of these left is not taken up either (kept from its log, its
+        # session continued): they run afresh.
+        journals.forget(workspace.journal_file, chosen_ids)
         try:
             update_plan_file(plan, workspace)
         except (planfile.PlanFileUnreadable, OSError) as exc:  # the results are reset all the same

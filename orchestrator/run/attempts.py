@@ -69,6 +69,7 @@ class Attempt:
     # the whole prompt (the interrupted attempt's fingerprint was not recorded); "restarted": the
     # task changed since the interrupted attempt, whose session is left behind
     scope: anyio.CancelScope | None = None  # while it runs: what `orchestrator cancel` cancels
+    told: float = 0.0  # wall clock, when its prompt was made (the discoveries it holds are older)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +163,7 @@ class Launcher:
             raise CannotInvoke(f"its brief {ws.brief_name(task)} is gone: run again to render it")
         backend = self.backend(settings.backend)
         current = fingerprint(brief)
+        told = time.time()  # (before the channels are read for its prompt)
         session, how = None, "new"
         if resume is not None and settings.resume_sessions and backend.resumable:
             if resume.fingerprint is None:
@@ -214,8 +216,9 @@ class Launcher:
         }
         launch = build_launch(invocation, job, ws.log_stem(task, number), env, base_env=self.base_env)
         return Attempt(
-            task, number, settings, backend, job, launch, backend.observer(job), fingerprint=current, session=how
-        )
+            task, number, settings, backend, job, launch, backend.observer(job), fingerprint=current, session=how,
+            told=told,
+        )  # fmt: skip
 
     async def run(
         self, attempt: Attempt, *, on_start: StartCallback | None = None, on_line: LineCallback | None = None

@@ -54,6 +54,8 @@ class Prepared:
     views: dict[str, TaskView]
     sessions: dict[str, Resumable] = field(default_factory=dict)  # interrupted agent sessions to resume
     attempts: dict[str, int] = field(default_factory=dict)  # each task's last attempt number, in any run
+    afresh: set[str] = field(default_factory=set)  # `run --rerun`'s tasks and their downstream: nothing
+    # an earlier attempt of theirs did is taken up (its session, its log)
 
     def join(self, task: Task, settings: Settings, profiles: Profiles) -> None:
         """``task``, added to the plan while the run goes on (by `orchestrator add`, by hand, or
@@ -85,10 +87,10 @@ class Prepared:
     def resume(self, left: Iterable[OpenAttempt]) -> None:
         """The agent sessions of attempts a dead runner left open go on where they stopped (with
         what each was started with, for ``Launcher.prepare`` to compare)."""
-        running = set(self.selection.run)
+        running = set(self.selection.run) - self.afresh
         for attempt in left:
             if attempt.session_id and attempt.task in running:
-                since = epoch_of(attempt.started)
+                since = epoch_of(attempt.told or attempt.started)
                 self.sessions.setdefault(attempt.task, Resumable(attempt.session_id, attempt.fingerprint, since))
 
 
@@ -141,14 +143,17 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
     for task_id in selection.run:
         ready = all(dep in selection.done for dep in plan.tasks[task_id].dependencies)
         views[task_id].status = TaskStatus.PENDING if ready else TaskStatus.WAITING
+    afresh = {task for named in options.rerun or () for task in (named, *plan.downstream(named))}
     sessions = {
         task_id: Resumable(record.session_id, record.fingerprint)
         for task_id, record in records.items()
-        if task_id in selection.run and record.status == TaskStatus.INTERRUPTED and record.session_id
+        if task_id in selection.run
+        and task_id not in afresh
+        and record.status == TaskStatus.INTERRUPTED
+        and record.session_id
     }
-    return Prepared(
-        plan, profiles, settings, signatures, records, selection, views, sessions, attempts_made(plan, workspace)
-    )
+    attempts = attempts_made(plan, workspace)
+    return Prepared(plan, profiles, settings, signatures, records, selection, views, sessions, attempts, afresh)
 
 
 _LOG_NAME = re.compile(r"(?P<slug>.+)\.attempt-(?P<number>\d+)\.(?:out|err|in)")

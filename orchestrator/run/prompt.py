@@ -47,8 +47,8 @@ def channels_section(task: str, command: str) -> str:
 
 def discoveries_since(workspace: Workspace, task: Task, since: float | None, cap: int) -> str:
     """For a session that goes on (``attempts.continuation_prompt``): what the other tasks
-    discovered after its attempt began (``since``, epoch seconds; None: not known, so all of it),
-    which it was never told. Empty when there is nothing new."""
+    discovered since its attempt's prompt was made (``since``, epoch seconds; None: not known, so
+    all of it), which it was never told. Empty when there is nothing new."""
     try:
         discovered = context.read_kind(workspace, context.Kind.DISCOVER)
     except OSError:
@@ -56,7 +56,7 @@ def discoveries_since(workspace: Workspace, task: Task, since: float | None, cap
 
     def new(entry: context.Entry) -> bool:
         when = epoch_of(entry.time)
-        return entry.task != task.id and (since is None or when is None or when > since)
+        return entry.task != task.id and (since is None or when is None or when >= since)
 
     news = [entry for entry in discovered if new(entry)]
     intro = "What other tasks found while your work was interrupted, newest first:"

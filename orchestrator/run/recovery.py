@@ -1,17 +1,20 @@
 """Work a dead runner's attempts finished: recorded from their logs, not done a second time.
 
 A runner killed (kill -9, a crash, the machine's OOM killer) leaves its attempts open in the
-journal. Their agents may have finished by the time the next run settles them: a claude agent
-that printed its ``result`` event a moment before the runner died, or one the next run waited
-for (``run --wait-for-orphans``). When the attempt's log proves a finished, successful task
-(``Backend.recover``) and the task is still what that attempt was started with (its
-fingerprint: brief, settings and inputs), the result is written from the log and the task
-counts as done; otherwise the task goes on as before (its agent session continued, or run
-again).
+journal. One of them may have finished in the moment before: its agent's last line (claude's
+``result`` event) copied to the attempt's log, the result not written yet. (An agent that
+outlives the runner writes into a pipe nobody reads: its later output never reaches the log.)
+When the log proves a finished, successful task (``Backend.recover``: claude's own verdict, its
+``result`` event, decides, as the exit status that would have followed is not known) and the
+task is still what that attempt was started with (its fingerprint: brief, settings and inputs),
+the result is written from the log and the task counts as done; otherwise it goes on as before
+(its agent session continued, or run again).
 
 Not recovered: an attempt whose start was not journaled with its fingerprint (an older
-version's), a task in a worktree of its own (its work must still be committed and merged:
-``run/merges``), and any outcome but a completed one.
+version's), or that a ``reset`` forgot; one the fake executor made (made up, never evidence); a
+task in a worktree of its own (its work must still be committed and merged: ``run/merges``); a
+task named by ``run --rerun`` and what is downstream of it (asked to run again); and any outcome
+but a completed one.
 """
 
 from __future__ import annotations
@@ -38,11 +41,12 @@ def recover_finished(prepared: Prepared, left: Iterable[OpenAttempt], recorder: 
     finished its task; returns the tasks so recorded, which this run then counts as done."""
     ws = recorder.workspace
     plan, selection = prepared.plan, prepared.selection
-    open_by_task = {attempt.task: attempt for attempt in left}
+    open_by_task = {attempt.task: attempt for attempt in left if attempt.executor in (None, "local")}
+    running = set(selection.run) - prepared.afresh  # (`run --rerun`: asked to run again, it does)
     recovered: list[str] = []
     for task_id in plan.topological_order():  # an upstream task first: its result is in a dependent's fingerprint
         attempt = open_by_task.get(task_id)
-        if attempt is None or attempt.fingerprint is None or task_id not in selection.run:
+        if attempt is None or attempt.fingerprint is None or task_id not in running:
             continue
         task, settings = plan.tasks[task_id], prepared.settings[task_id]
         if settings.isolation != "none" or not all(dep in selection.done for dep in task.dependencies):

@@ -130,8 +130,7 @@ class Runner:
                 if stopped is None:  # interrupted before anything ran: the journal is left as it is
                     background.cancel_scope.cancel()
                     return self._not_started(prepared, started)
-                journal = journals.Journal(ws.journal_file)
-                journal.begin()
+                journal = journals.Journal(ws.journal_file)  # (begun once the leftovers are taken up)
                 run_name = journals.now_iso()
                 self.reporter = Recording(self.reporter, EventLog(ws.events_file, run=run_name))
                 self.reporter = notifying(self.reporter, ws, plan, prepared.settings)  # notify:, stuck tasks
@@ -149,6 +148,7 @@ class Runner:
                 for task_id in recover_finished(prepared, left.open.values(), self.recorder):
                     self._emit("notice", message=f"{task_id} had finished after the runner stopped: kept from its log")
                 prepared.resume(left.open.values())  # what a kill -9 interrupted goes on where it stopped
+                journal.begin()  # what the dead runner left is history from here on
                 scheduler = self.scheduler = _scheduler(ws, self.executor, prepared, self.recorder, journal)
                 scheduler.interrupted = self.interrupted
                 live = LiveQueue(

@@ -225,7 +225,8 @@ class Scheduler:
             return
         attempt.started = time.time()
         # A kill -9 leaves a trace, and what it was started with: a later run resumes it only if unchanged.
-        self.journal.spawning(task_id, task.agent, number, self.launcher.executor.name, attempt.fingerprint)
+        self.journal.spawning(task_id, task.agent, number, self.launcher.executor.name,
+                              attempt.fingerprint, attempt.told)  # fmt: skip
         self.running[task_id] = attempt
         self.admission.started(task_id, self._slot(task_id))
         self.recorder.started(attempt)
@@ -298,7 +299,7 @@ class Scheduler:
             self.delayed[task.id] = anyio.current_time() + self.pause.remaining()
             self.waiting[task.id] = outcome
             if result.session_id:  # after the pause the task goes on in its session
-                self.sessions[task.id] = Resumable(result.session_id, attempt.fingerprint, attempt.started)
+                self.sessions[task.id] = Resumable(result.session_id, attempt.fingerprint, attempt.told)
             self.recorder.paused(task, until, decision.reason)
         elif isinstance(decision, policy.Block):
             self.admission.block(decision.backend, decision.blocked)
@@ -361,9 +362,9 @@ class Scheduler:
 
 def _ready_queue(plan: Plan, selected: list[str], done: set[str], records: Mapping[str, ResultRecord]) -> ReadyQueue:
     """The queue of this run's tasks: by priority, then the longest chain of work first, each task
-    weighing what it took when it last ran (its result's duration), where known."""
+    weighing what it took when it last completed (its result's duration), where known."""
     priority = {task.id: task.priority for task in plan.tasks.values()}
-    took = {task_id: record.duration for task_id, record in records.items() if record.duration}
+    took = {t: r.duration for t, r in records.items() if r.duration and r.status == TaskStatus.COMPLETED}
     return ReadyQueue(plan.graph, priority=priority, order=plan.order, selected=selected, done=done, took=took)
 
 
@@ -389,5 +390,5 @@ def _goes_on(decision: policy.Decision, attempt: Attempt, result: AgentResult) -
     if not (isinstance(decision, policy.Retry) and decision.rate_limited and session):
         return None
     if attempt.job.resume_session == session or (result.tokens and result.tokens.get("output")):
-        return Resumable(session, attempt.fingerprint, attempt.started)
+        return Resumable(session, attempt.fingerprint, attempt.told)
     return None

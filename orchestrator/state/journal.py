@@ -9,6 +9,7 @@ One JSON object per line, appended as things happen::
      "handle": {"pgid": 4250, "pgid_start": 9123}, "at": "..."}
     {"event": "session", "task": "T-01", "attempt": 1, "session_id": "5f1c..."}
     {"event": "retry", "task": "T-01", "attempt": 1, "at": "..."}
+    {"event": "forget", "task": "T-01", "at": "..."}         (``reset``: not to be taken up)
     {"event": "end", "task": "T-01", "attempt": 1, "at": "..."}
     {"event": "finished", "at": "..."}
 
@@ -33,7 +34,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -87,6 +88,7 @@ class OpenAttempt:
     handle: dict[str, Any] | None = None  # None: killed before its start line was written
     session_id: str | None = None
     fingerprint: str | None = None  # of what it was started with (``run.selection``)
+    told: str | None = None  # when its prompt was made: what the channels had told it by then
 
 
 @dataclass(slots=True)
@@ -131,8 +133,9 @@ def _apply(state: JournalState, entry: dict[str, Any]) -> None:
         if event == "start" and handle is None and "pgid" in entry:  # a journal of version 0.1
             handle = {"pgid": entry["pgid"], "pgid_start": entry.get("pgid_start")}
         earlier = state.open.get(task)
-        spawned = earlier.fingerprint if earlier is not None and earlier.attempt == entry.get("attempt", 1) else None
-        fingerprint = entry.get("fingerprint", spawned)
+        same = earlier is not None and earlier.attempt == entry.get("attempt", 1)
+        fingerprint = entry.get("fingerprint", earlier.fingerprint if same and earlier else None)
+        told = entry.get("told", earlier.told if same and earlier else None)
         state.open[task] = OpenAttempt(
             task,
             str(entry.get("agent", "")),
@@ -141,6 +144,7 @@ def _apply(state: JournalState, entry: dict[str, Any]) -> None:
             entry.get("executor", "local" if handle else None),
             dict(handle) if isinstance(handle, dict) else None,
             fingerprint=str(fingerprint) if fingerprint else None,
+            told=str(told) if told else None,
         )
         state.retrying.discard(task)
     elif event == "session":
@@ -151,10 +155,29 @@ def _apply(state: JournalState, entry: dict[str, Any]) -> None:
         found = state.open.get(task)
         if found is not None and found.attempt == entry.get("attempt"):
             del state.open[task]
+    elif event == "forget":  # `reset`: its processes are still settled, its work is not taken up
+        found = state.open.get(task)
+        if found is not None:
+            found.fingerprint = found.session_id = None
     elif event == "retry":
         state.retrying.add(task)
     elif event == "settled":
         state.retrying.discard(task)
+
+
+def forget(path: Path, tasks: Iterable[str]) -> None:
+    """``reset``: what the open attempts of ``tasks`` a dead runner left did is not taken up by
+    the next run (neither kept from its log nor its session continued); their processes are
+    still stopped. Appended below the last ``run`` line, as the runner's own lines are."""
+    state = read(path)
+    lines = b"".join(_line({"event": "forget", "task": task, "at": now_iso()}) for task in tasks if task in state.open)
+    if lines:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(path, flags)
+        try:
+            store.write_all(fd, lines, path)
+        finally:
+            os.close(fd)
 
 
 def attempts_started(path: Path) -> dict[str, int]:
@@ -199,13 +222,22 @@ class Journal:
             store.write_all(self._fd, _line(entry), self.path)
 
     def spawning(
-        self, task: str, agent: str, attempt: int, executor: str = "local", fingerprint: str | None = None
+        self,
+        task: str,
+        agent: str,
+        attempt: int,
+        executor: str = "local",
+        fingerprint: str | None = None,
+        told: float | None = None,
     ) -> None:
-        """The attempt is about to be started, by ``executor``, with what ``fingerprint`` covers."""
+        """The attempt is about to be started, by ``executor``, with what ``fingerprint`` covers
+        and a prompt made at ``told`` (epoch seconds)."""
         entry: dict[str, Any] = {"event": "spawn", "task": task, "agent": agent, "attempt": attempt}
         entry["executor"] = executor
         if fingerprint:
             entry["fingerprint"] = fingerprint
+        if told:
+            entry["told"] = iso_at(told)
         entry["at"] = now_iso()
         self.append(entry)
 
