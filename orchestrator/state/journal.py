@@ -4,7 +4,7 @@ One JSON object per line, appended as things happen::
 
     {"event": "run", "runner_pid": 4242, "at": "2026-11-21T09:00:00.000+00:00"}
     {"event": "spawn", "task": "T-01", "agent": "Agent-01", "attempt": 1, "executor": "local",
-     "fingerprint": "9c2e...", "at": "..."}
+     "fingerprint": "9c2e...", "told": "...", "at": "..."}
     {"event": "start", "task": "T-01", "agent": "Agent-01", "attempt": 1, "executor": "local",
      "handle": {"pgid": 4250, "pgid_start": 9123}, "at": "..."}
     {"event": "session", "task": "T-01", "attempt": 1, "session_id": "5f1c..."}
