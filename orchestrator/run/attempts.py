@@ -39,7 +39,7 @@ class Resumable:
 
     session_id: str
     fingerprint: str | None = None
-    since: float | None = None  # when that attempt began (epoch seconds; None: not known)
+    since: float | None = None  # when that attempt's prompt was made (epoch seconds; None: not known)
 
 
 def continuation_prompt(task: Task, brief_name: str) -> str:

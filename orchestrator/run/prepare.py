@@ -16,7 +16,13 @@ from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import Settings
 from orchestrator.run.attempts import Resumable
 from orchestrator.run.preflight import check_installed, check_plan
-from orchestrator.run.selection import Selection, expected_fingerprints, select, settings_signature
+from orchestrator.run.selection import (
+    Selection,
+    asked_again,
+    expected_fingerprints,
+    select,
+    settings_signature,
+)
 from orchestrator.state import store
 from orchestrator.state.journal import OpenAttempt, attempts_started, epoch_of
 from orchestrator.state.results import ResultRecord
@@ -143,7 +149,7 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
     for task_id in selection.run:
         ready = all(dep in selection.done for dep in plan.tasks[task_id].dependencies)
         views[task_id].status = TaskStatus.PENDING if ready else TaskStatus.WAITING
-    afresh = {task for named in options.rerun or () for task in (named, *plan.downstream(named))}
+    afresh = asked_again(plan, options.rerun)
     sessions = {
         task_id: Resumable(record.session_id, record.fingerprint)
         for task_id, record in records.items()

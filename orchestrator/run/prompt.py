@@ -45,20 +45,25 @@ def channels_section(task: str, command: str) -> str:
     )
 
 
+def _discovered(workspace: Workspace) -> list[context.Entry]:
+    """Every discovery so far, oldest first; none when the channel cannot be read (not a file, or
+    unreadable: the task runs without them, and ``context`` says why)."""
+    try:
+        return context.read_kind(workspace, context.Kind.DISCOVER)
+    except OSError:
+        return []
+
+
 def discoveries_since(workspace: Workspace, task: Task, since: float | None, cap: int) -> str:
     """For a session that goes on (``attempts.continuation_prompt``): what the other tasks
     discovered since its attempt's prompt was made (``since``, epoch seconds; None: not known, so
     all of it), which it was never told. Empty when there is nothing new."""
-    try:
-        discovered = context.read_kind(workspace, context.Kind.DISCOVER)
-    except OSError:
-        return ""
 
     def new(entry: context.Entry) -> bool:
         when = epoch_of(entry.time)
         return entry.task != task.id and (since is None or when is None or when >= since)
 
-    news = [entry for entry in discovered if new(entry)]
+    news = [entry for entry in _discovered(workspace) if new(entry)]
     intro = "What other tasks found while your work was interrupted, newest first:"
     return discoveries_section(news, cap, f"{cli_command()} context {task.id}", intro=intro)
 
@@ -117,11 +122,7 @@ def build_prompt(
     found = ""
     if channels and context_cap > 0:
         brief = brief.rstrip() + "\n\n" + channels_section(task.id, channels)
-        try:
-            discovered = context.read_kind(workspace, context.Kind.DISCOVER)
-        except OSError:  # not a file, or unreadable: the task runs without them (``context`` says why)
-            discovered = []
-        found = discoveries_section(discovered, context_cap, f"{channels} context {task.id}")
+        found = discoveries_section(_discovered(workspace), context_cap, f"{channels} context {task.id}")
     if not task.dependencies:
         return brief.rstrip() + "\n\n" + found if found else brief
     share = cap // len(task.dependencies) if cap else 0

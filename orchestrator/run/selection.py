@@ -90,6 +90,11 @@ def expected_fingerprints(
     return expected
 
 
+def asked_again(plan: Plan, rerun: Iterable[str] | None) -> set[str]:
+    """What ``run --rerun`` runs again: the named tasks and everything downstream of them."""
+    return {task for named in rerun or () for task in (named, *plan.downstream(named))}
+
+
 def select(
     plan: Plan,
     expected: Mapping[str, str],
@@ -133,8 +138,7 @@ def select(
         unknown = [t for t in rerun if t not in plan.tasks]
         if unknown:
             raise UsageError(f"--rerun: no task {', '.join(unknown)} in the plan")
-        for task_id in rerun:
-            done -= {task_id} | plan.downstream(task_id)
+        done -= asked_again(plan, rerun)
     # A cancelled task stays so until `orchestrator retry` or --rerun: its dependents are skipped.
     held = {t for t, r in records.items() if r.status == TaskStatus.CANCELLED and t not in (rerun or ())}
     return Selection([t for t in plan.tasks if t not in done and t not in held], done)
