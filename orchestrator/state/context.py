@@ -62,7 +62,6 @@ _TITLES = {
 _HEADING_RE = re.compile(r"^## (\S+) · (?:([A-Za-z0-9._-]+) · )?(share|note|discover|sync)$")
 _ESCAPE_RE = re.compile(r"^( {0,3})(\\*#)", re.M)
 _UNESCAPE_RE = re.compile(r"^( {0,3})\\(\\*#)", re.M)
-_APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,12 +127,7 @@ def append(workspace: Workspace, kind: Kind, task: str | None, text: str) -> Ent
     _check_inside(workspace, path.parent)
     _create(path, _TITLES[kind].format(task=task))
     data = f"\n{entry.markdown()}".encode()
-    fd = os.open(path, _APPEND_FLAGS)
-    try:
-        store.write_all(fd, data, path)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    store.append(path, data, sync=True)
     return entry
 
 

@@ -47,11 +47,7 @@ def append(path: Path, events: Iterable[Mapping[str, Any]]) -> None:
     if not data:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, _FLAGS, 0o666)
-    try:
-        store.write_all(fd, data, path)
-    finally:
-        os.close(fd)
+    store.append(path, data, create=True)
 
 
 class EventLog:

@@ -172,12 +172,7 @@ def forget(path: Path, tasks: Iterable[str]) -> None:
     state = read(path)
     lines = b"".join(_line({"event": "forget", "task": task, "at": now_iso()}) for task in tasks if task in state.open)
     if lines:
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
-        fd = os.open(path, flags)
-        try:
-            store.write_all(fd, lines, path)
-        finally:
-            os.close(fd)
+        store.append(path, lines)
 
 
 def attempts_started(path: Path) -> dict[str, int]:

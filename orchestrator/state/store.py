@@ -174,6 +174,22 @@ def write_all(fd: int, data: bytes, path: str | os.PathLike[str] | None = None) 
         raise named_error(exc, path) from exc
 
 
+_APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+
+
+def append(path: Path, data: bytes, *, create: bool = False, sync: bool = False) -> None:
+    """Append ``data`` to ``path`` in one ``write()`` with ``O_APPEND`` (whole lines from writers
+    at once never tear one another), through no symlink; ``create``: make the file if it is not
+    there; ``sync``: fsync it before returning."""
+    fd = os.open(path, _APPEND_FLAGS | (os.O_CREAT if create else 0), 0o666)
+    try:
+        write_all(fd, data, path)
+        if sync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_text(
     path: Path, text: str, *, durable: bool = True, parent_exists: bool = False, exists: bool = True
 ) -> None:
