@@ -25,8 +25,6 @@ import signal
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -223,6 +221,9 @@ def _kill_group(pgid: int) -> None:
 
 def post(url: str, body: dict[str, Any], timeout: float = REQUEST_TIMEOUT) -> None:
     """POST ``body`` as JSON; ``DeliveryFailed`` unless the answer is 2xx."""
+    import urllib.error  # (here: 20 ms of every run's start-up, for the runs that notify a webhook)
+    import urllib.request
+
     data = json.dumps(body, ensure_ascii=False, default=str).encode("utf-8")
     request = urllib.request.Request(
         url,
