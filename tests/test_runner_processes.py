@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -106,6 +107,23 @@ def test_local_executor_streams_output_and_lines(tmp_path: Path) -> None:
     assert lines == [b"one", b"three", b"four"]  # the last line counts even without a newline
     assert [handle["pgid"] for handle in starts] == [int((tmp_path / "pid").read_text())]
     assert run.stdout_bytes == 14 and run.stderr_bytes == 4
+
+
+def test_local_executor_reads_a_chatty_child_in_batches(tmp_path: Path) -> None:
+    """Forty lines written 10 ms apart reach ``on_line`` in a few batches, not one by one (each
+    read is a wake-up of the runner: an agent streaming its answer would cost one a line), and
+    every line arrives, in order, the last one at the child's exit."""
+    arrivals: list[tuple[float, bytes]] = []
+
+    def seen(line: bytes) -> None:
+        arrivals.append((time.monotonic(), line))
+
+    script = "for i in $(seq 1 40); do echo line-$i; sleep 0.01; done; echo last"
+    run = _run_argv(tmp_path, ["bash", "-c", script], Limits(timeout=HANG_GUARD), on_line=seen)
+    assert run.ok
+    assert [line for _, line in arrivals] == [f"line-{i}".encode() for i in range(1, 41)] + [b"last"]
+    batches = 1 + sum(1 for (before, _), (after, _) in itertools.pairwise(arrivals) if after - before > 0.005)
+    assert batches <= 8, f"{batches} wake-ups for 41 lines"
 
 
 def test_local_executor_a_failing_line_callback_stops_the_group(leftovers: Path) -> None:

@@ -124,8 +124,9 @@ class Executor(ABC):
         Whatever happens (a limit, an error in a callback, cancellation), everything the attempt
         started is stopped and reaped before this returns or raises. ``on_start`` receives the
         attempt's handle once it runs, before anything else can go wrong (the runner journals it);
-        ``on_line`` each complete stdout line as it arrives. Output on either stream counts as
-        activity for the inactivity limit. A launch that cannot start is a ``ProcessRun`` with
+        ``on_line`` each complete stdout line, in order, soon after it arrives (an executor may
+        read in batches: within a second, and all of it by the process's end). Output on either
+        stream counts as activity for the inactivity limit. A launch that cannot start is a ``ProcessRun`` with
         ``start_error``, not an exception."""
 
     async def close(self) -> None:

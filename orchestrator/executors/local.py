@@ -5,11 +5,18 @@ signalled at once. Whatever happens (a normal exit, the wall-clock limit, inacti
 a callback, cancellation by Ctrl-C), the group is stopped (SIGTERM, a grace period, SIGKILL) and
 the child reaped before ``run`` returns or raises. Output goes to the attempt's log files as it
 arrives; any output on either stream counts as activity.
+
+An attempt's pipes are read in batches: once what is there has been read, the next read waits
+``_BATCH`` seconds (or until the child exits), while the kernel keeps what comes meanwhile (the
+pipes are grown to hold a batch of a chatty agent). An agent that streams a line every 50 ms
+then costs the runner a few wake-ups a second, not one or two a line; a child that exits is
+read to its end at once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import math
 import os
 import subprocess
@@ -19,7 +26,7 @@ from types import TracebackType
 from typing import IO, ClassVar
 
 import anyio
-from anyio.abc import ByteReceiveStream, Process
+from anyio.abc import Process
 
 from orchestrator.executors import reaper
 from orchestrator.executors.base import (
@@ -42,6 +49,9 @@ from orchestrator.executors.groups import (
 from orchestrator.state.journal import ATTEMPT_MARKS
 
 _DRAIN = 2.0  # seconds a grandchild that left the group may keep writing after the child's exit
+_BATCH = 0.5  # seconds between reads of a pipe that had something to read
+_PIPE_SIZE = 1024 * 1024  # bytes a pipe holds (Linux: its default most-unprivileged limit)
+_READ = 1024 * 1024  # bytes read at once
 _LONGEST_LINE = 64 * 1024 * 1024  # a line longer than this is not buffered for on_line
 
 
@@ -106,11 +116,13 @@ class LocalExecutor(Executor):
         self._grace = launch.limits.grace
         if marks is not None:
             self._workspaces.add(marks["ORCHESTRATOR_WORKSPACE"])
+        pipes = _Pipes()
         try:
             with reaper.starting():
-                process = await _open(launch)
+                process = await _open(launch, pipes)
                 reaper.spawned.add(process.pid)
         except OSError as exc:
+            pipes.close()
             return ProcessRun(None, None, anyio.current_time() - began, start_error=_could_not_start(exc, launch))
         pgid = process.pid
         self._sessions.add(pgid)
@@ -118,14 +130,14 @@ class LocalExecutor(Executor):
         activity = _Activity(began)
         timed_out: str | None = None
         try:
-            with out_log, err_log, _one_error():
+            with pipes, out_log, err_log, _one_error():
                 if on_start is not None:
                     on_start({"pgid": pgid, "pgid_start": started_since_bound()})
                 async with anyio.create_task_group() as pumps:
-                    assert process.stdout is not None and process.stderr is not None
-                    pumps.start_soon(_pump, process.stdout, out_log, activity, on_line)
-                    pumps.start_soon(_pump, process.stderr, err_log, activity, None)
+                    pumps.start_soon(_pump, pipes.out, out_log, activity, on_line)
+                    pumps.start_soon(_pump, pipes.err, err_log, activity, None)
                     timed_out = await _wait(process, launch.limits, began, activity)
+                    activity.exited.set()  # what the pipes hold now is read at once
                     # The leader is gone. Children it left in its group would hold the pipes open
                     # for ever: they go too, and so do those that left the group (setsid) and
                     # were handed to the runner (reaper). One that is neither may still hold a
@@ -191,7 +203,38 @@ class LocalExecutor(Executor):
         return sorted(set(groups.values()))
 
 
-async def _open(launch: Launch) -> Process:
+class _Pipes:
+    """The attempt's stdout and stderr pipes: the child gets the write ends (closed here once it
+    has them), the runner reads the others (non-blocking, closed on leaving)."""
+
+    def __init__(self) -> None:
+        self.out, out_w = os.pipe()
+        self.err, err_w = os.pipe()
+        self.writers: list[int] = [out_w, err_w]
+        for fd in (self.out, self.err):
+            os.set_blocking(fd, False)
+            with contextlib.suppress(OSError):  # a smaller pipe only means more wake-ups
+                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
+
+    def given(self) -> None:
+        for fd in self.writers:
+            os.close(fd)
+        self.writers = []
+
+    def close(self) -> None:
+        self.given()
+        for fd in (self.out, self.err):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def __enter__(self) -> _Pipes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+async def _open(launch: Launch, pipes: _Pipes) -> Process:
     stdin: IO[bytes] | int = subprocess.DEVNULL
     if launch.stdin is not None:
         stdin = open(launch.stdin, "rb")  # noqa: SIM115 - closed below, once the child has it
@@ -199,13 +242,14 @@ async def _open(launch: Launch) -> Process:
         return await anyio.open_process(
             list(launch.argv),
             stdin=stdin,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stdout=pipes.writers[0],
+            stderr=pipes.writers[1],
             cwd=launch.cwd,
             env=dict(launch.env),
             start_new_session=True,
         )
     finally:
+        pipes.given()
         if not isinstance(stdin, int):
             stdin.close()
 
@@ -245,6 +289,7 @@ class _Activity:
         self.last = now
         self.open = 2
         self.closed = anyio.Event()
+        self.exited = anyio.Event()  # the child exited: read what is left without waiting
 
     def seen(self) -> None:
         self.last = anyio.current_time()
@@ -270,11 +315,21 @@ async def _wait(process: Process, limits: Limits, began: float, activity: _Activ
             return None
 
 
-async def _pump(stream: ByteReceiveStream, log: _Log, activity: _Activity, on_line: LineCallback | None) -> None:
-    """Copy one pipe to its log as it comes; complete lines to ``on_line``."""
+async def _pump(fd: int, log: _Log, activity: _Activity, on_line: LineCallback | None) -> None:
+    """Copy one pipe to its log, a batch at a time (see the module's docstring); complete lines
+    to ``on_line``."""
     pending = bytearray()
-    try:
-        async for chunk in stream:
+    ended = False
+    while not ended:
+        await anyio.wait_readable(fd)
+        while True:
+            try:
+                chunk = os.read(fd, _READ)
+            except BlockingIOError:
+                break
+            if not chunk:
+                ended = True
+                break
             activity.seen()
             log.write(chunk)
             if on_line is None:
@@ -287,8 +342,10 @@ async def _pump(stream: ByteReceiveStream, log: _Log, activity: _Activity, on_li
                 pending = bytearray(rest)
             elif len(pending) > _LONGEST_LINE:
                 pending.clear()
-    except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-        pass
+        log.flush()
+        if not ended:
+            with anyio.move_on_after(_BATCH):
+                await activity.exited.wait()
     if on_line is not None and pending:
         on_line(bytes(pending))
     activity.stream_ended()
@@ -326,7 +383,11 @@ class _Log:
         if len(keep) < len(data):
             self.cut = True
             self._file.write(f"\n{CUT_MARK} here: log_cap is {self.cap:,} bytes]\n".encode())
-        self._file.flush()
+
+    def flush(self) -> None:
+        """Hand what was written to the file system: a reader of the log sees it."""
+        if self._file is not None:
+            self._file.flush()
 
     def __enter__(self) -> _Log:
         return self
