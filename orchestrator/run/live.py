@@ -167,8 +167,11 @@ class LiveQueue:
     # --- requests ---------------------------------------------------------------------------------
 
     def _requests(self) -> None:
+        path = self.workspace.events_file
+        if events.size(path) == self.cursor.offset:
+            return  # nothing appended since the last look (a stat, not an open and a read)
         wanted = tuple(f'"event": "{kind}"'.encode() for kind in _REQUESTS)
-        for event in events.read_new(self.workspace.events_file, self.cursor, only=wanted):
+        for event in events.read_new(path, self.cursor, only=wanted):
             if event.get("run") != self.run or event["event"] not in _REQUESTS:
                 continue
             task_id, request = str(event.get("task", "")), str(event.get("request", ""))

@@ -102,7 +102,11 @@ class StuckWatch:
             settings, task = self.settings.get(run.task), self.plan.tasks.get(run.task)
             if run.told or settings is None or task is None:
                 continue
-            why = _why(settings, now - run.since, now - self._last_output(task, run))
+            running = now - run.since
+            quiet = settings.inactivity_timeout
+            # Silent no longer than it has run: its logs are looked at only once that could be enough.
+            could_be_silent = quiet is not None and quiet > 0 and running >= STUCK_SILENT * quiet
+            why = _why(settings, running, now - self._last_output(task, run) if could_be_silent else 0.0)
             if why is not None:
                 run.told = True
                 event: Event = {"event": "task_stuck", "time": journals.iso_at(now), "task": run.task}

@@ -22,6 +22,7 @@ class Workspace:
     results_dir: Path = field(init=False, repr=False, compare=False)
     logs_dir: Path = field(init=False, repr=False, compare=False)
     state_dir: Path = field(init=False, repr=False, compare=False)
+    events_file: Path = field(init=False, repr=False, compare=False)  # every event of every run (``events``)
 
     def __post_init__(self) -> None:
         root = self.root
@@ -32,6 +33,7 @@ class Workspace:
             ("results_dir", root / "results"),
             ("logs_dir", root / "logs"),
             ("state_dir", root / "state"),
+            ("events_file", root / "state" / "events.jsonl"),
         ):
             object.__setattr__(self, name, path)
 
@@ -115,11 +117,6 @@ class Workspace:
     def journal_file(self) -> Path:
         """The attempt journal (see ``journal``)."""
         return self.state_dir / "attempts.jsonl"
-
-    @property
-    def events_file(self) -> Path:
-        """Every event of every run (see ``events``)."""
-        return self.state_dir / "events.jsonl"
 
     def log_stem(self, task: Task, attempt: int) -> Path:
         """An attempt's logs without their stream's suffix (``.out``, ``.err``, ``.in``)."""
