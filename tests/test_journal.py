@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orchestrator.state.journal import Journal, iso_at, read
+from orchestrator.state.procs import process_started
 
 
 def test_open_attempts_follow_start_session_end(tmp_path: Path) -> None:
@@ -28,6 +29,7 @@ def test_open_attempts_follow_start_session_end(tmp_path: Path) -> None:
     journal.close()
     state = read(path)
     assert state.runner_pid == os.getpid()
+    assert state.runner_start is not None and state.runner_start == process_started(os.getpid())
     assert sorted(state.open) == ["T-01", "T-03"]
     first = state.open["T-01"]
     assert (first.agent, first.attempt, first.executor) == ("Agent-01", 1, "local")

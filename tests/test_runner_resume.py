@@ -401,6 +401,43 @@ def test_attempt_whose_runner_pid_was_reused_is_still_an_orphan(project: Path) -
     assert statuses(project) == {"T-01": "completed"}
 
 
+def test_commands_that_read_a_run_know_its_runner_by_pid_and_start_time(project: Path) -> None:
+    """A runner killed with -9 whose pid now belongs to another live process (here: pytest) is
+    gone for ``status``, ``check`` and ``logs --follow``: the start time its run recorded is not
+    that process's. Before, ``status`` showed its attempt running and ``logs --follow`` waited for
+    ever for a run that was over."""
+    write_plan(project, [Spec("T-01", "echo one"), Spec("T-02", "echo two")])
+    assert run(project, "--only", "T-02").code == 0  # a result, a journal and an event log of a real run
+    mine = process_start_time(os.getpid())
+    assert mine is not None
+    state = workspace(project) / "state"
+    (state / "attempts.jsonl").write_text(
+        "".join(
+            json.dumps(line) + "\n"
+            for line in (
+                {"event": "run", "runner_pid": os.getpid(), "runner_start": mine - 100, "at": "2026-01-01T00:00:00Z"},
+                {"event": "spawn", "task": "T-01", "agent": "Agent-01", "attempt": 1, "at": "2026-01-01T00:00:00Z"},
+            )
+        )
+    )
+    with (state / "events.jsonl").open("a") as events:
+        started = {"event": "run_started", "run": "2026-01-01T00:00:00.000+00:00", "time": "2026-01-01T00:00:00Z"}
+        events.write(json.dumps({**started, "to_run": 1, "pid": os.getpid(), "pid_start": mine - 100}) + "\n")
+
+    status = json.loads(cli(project, "status", "--json").stdout)
+    assert {t["id"]: t["status"] for t in status["tasks"]}["T-01"] == "interrupted"
+    check = cli(project, "check", "--format", "markdown")
+    assert check.code == 1 and "is gone" in check.stdout, check.stdout
+    follow = cli(project, "logs", "T-01", "--follow")  # (bounded by the hang guard)
+    assert follow.code == 2 and "no run is going on" in follow.stderr, follow.stderr
+
+    # The same files naming pytest's own start time: the runner is alive, as before.
+    for name in ("attempts.jsonl", "events.jsonl"):
+        (state / name).write_text((state / name).read_text().replace(str(mine - 100), str(mine)))
+    status = json.loads(cli(project, "status", "--json").stdout)
+    assert {t["id"]: t["status"] for t in status["tasks"]}["T-01"] == "running"
+
+
 @pytest.mark.slow
 def test_wait_orphans_lets_the_orphan_finish(project: Path, background: list[Background]) -> None:
     write_plan(project, [Spec("T-01", _guarded(0.6))])

@@ -18,7 +18,7 @@ from orchestrator.output.reporter import describe
 from orchestrator.plan.model import Task
 from orchestrator.plan.settings import format_duration
 from orchestrator.state import events
-from orchestrator.state.status import pid_alive
+from orchestrator.state.procs import pid_alive, ticks
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode
 
@@ -83,13 +83,14 @@ def cmd_watch(args: argparse.Namespace) -> int:
     cursor = events.Cursor(start)
     run: str | None = None
     pid: int | None = None
+    started: int | None = None  # when the runner's process started: its pid may be reused after it
     tails: dict[str, _Tail] = {}
     quiet_since = time.monotonic()
     while True:
         found = events.read_new(path, cursor)
         for event in found:
             if run is None and event["event"] == "run_started":
-                run, pid = event.get("run"), event.get("pid")
+                run, pid, started = event.get("run"), event.get("pid"), ticks(event.get("pid_start"))
             _show(args, event, workspace)
             task = str(event.get("task", ""))
             if args.output and event["event"] == "task_started" and event.get("log"):
@@ -107,7 +108,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         elif (
             time.monotonic() - quiet_since > 1.0
             and isinstance(pid, int)
-            and not pid_alive(pid)
+            and not pid_alive(pid, started)
             and not events.read_new(path, events.Cursor(cursor.offset))  # nothing it wrote as it died
         ):
             message = f"the runner (pid {pid}) died before the run finished — `orchestrator run` resumes it"
@@ -145,7 +146,7 @@ def follow_logs(workspace: Workspace, task: Task, number: int | None, *, as_json
     def running() -> int | None:
         state = journal.read(workspace.journal_file)
         found = state.open.get(task.id)
-        alive = state.runner_pid is not None and pid_alive(state.runner_pid)
+        alive = state.runner_pid is not None and pid_alive(state.runner_pid, state.runner_start)
         return found.attempt if found is not None and alive else None
 
     if number is None:
@@ -178,7 +179,7 @@ def attempts_of(all_events: list[events.Event]) -> list[dict[str, Any]]:
     for event in all_events:
         kind, run, task = event["event"], event.get("run"), str(event.get("task", ""))
         if kind == "run_started":
-            runs[run] = {"pid": event.get("pid"), "finished": False}
+            runs[run] = {"pid": event.get("pid"), "pid_start": ticks(event.get("pid_start")), "finished": False}
         elif kind == "run_finished" and run in runs:
             runs[run]["finished"] = True
         elif kind == "task_started":
@@ -195,7 +196,9 @@ def attempts_of(all_events: list[events.Event]) -> list[dict[str, Any]]:
             attempt["cost_usd"] = event.get("cost_usd")
     for (run, _task), attempt in open_.items():
         state = runs.get(run)
-        if state is not None and (state["finished"] or not (isinstance(state["pid"], int) and pid_alive(state["pid"]))):
+        if state is not None and (
+            state["finished"] or not (isinstance(state["pid"], int) and pid_alive(state["pid"], state["pid_start"]))
+        ):
             attempt["outcome"] = "lost"
             attempt["reason"] = "its runner ended without saying how it ended (killed?)"
     return found

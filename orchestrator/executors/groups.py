@@ -17,6 +17,8 @@ from pathlib import Path
 
 import anyio
 
+from orchestrator.state.procs import process_started, stat_fields
+
 _HAVE_PROC = os.path.isdir("/proc/self")
 _EXITED: frozenset[str | None] = frozenset({None, "Z", "X"})  # no such process, zombie, dead
 _POLL = 0.02  # seconds between looks at a group asked to stop
@@ -63,28 +65,13 @@ async def stop_group(pgid: int, grace: float) -> None:
     await stop_groups([pgid], grace)
 
 
-def _stat_fields(pid: int) -> list[str] | None:
-    """The fields of /proc/<pid>/stat after the command name (state first), or ``None``."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()
-
-
 def process_state(pid: int) -> str | None:
     """The state letter of ``pid`` (R, S, Z, ...) from /proc, or ``None`` when it is gone (or no /proc)."""
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return fields[0] if fields else None
 
 
-def process_start_time(pid: int) -> int | None:
-    """Start time of ``pid`` in clock ticks since boot (Linux), to tell a reused pid from the original."""
-    fields = _stat_fields(pid)
-    try:
-        return int(fields[19]) if fields else None
-    except (IndexError, ValueError):
-        return None
+process_start_time = process_started  # start time in clock ticks since boot: a reused pid is another process
 
 
 def started_since_bound() -> int | None:
@@ -103,7 +90,7 @@ def group_members(pgid: int) -> list[int]:
         for entry in os.scandir("/proc"):
             if not entry.name.isdigit():
                 continue
-            fields = _stat_fields(int(entry.name))
+            fields = stat_fields(int(entry.name))
             if fields is not None and len(fields) > 2 and fields[2] == str(pgid):
                 members.append(int(entry.name))
     return members
@@ -140,7 +127,7 @@ def groups_with_environment(marks: Sequence[Mapping[str, str]]) -> list[set[int]
             matches = [index for index, each in enumerate(wanted) if each and each <= environment]
             if not matches:
                 continue
-            fields = _stat_fields(int(entry.name))
+            fields = stat_fields(int(entry.name))
             if fields and len(fields) > 2 and fields[0] not in _EXITED:
                 for index in matches:
                     groups[index].add(int(fields[2]))

@@ -53,6 +53,7 @@ from orchestrator.state import journal as journals
 from orchestrator.state.events import EventLog
 from orchestrator.state.lock import WorkspaceLock
 from orchestrator.state.pause import Pause
+from orchestrator.state.procs import process_started
 from orchestrator.state.status import TaskView, counts
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode, TaskStatus
@@ -141,6 +142,7 @@ class Runner:
                     max_parallel=plan.settings.max_parallel,
                     workspace=str(ws.root),
                     pid=os.getpid(),
+                    pid_start=process_started(os.getpid()),  # with the pid, the runner (a pid can be reused)
                 )
                 for task_id in stopped:
                     self._emit("notice", message=f"stopped {task_id}'s attempt left running by a dead runner")

@@ -22,7 +22,8 @@ from orchestrator.errors import OrchestratorError
 from orchestrator.plan.model import Plan
 from orchestrator.serve.picture import graph_svg
 from orchestrator.state.pause import paused, read_pause
-from orchestrator.state.status import collect, pid_alive
+from orchestrator.state.procs import pid_alive, ticks
+from orchestrator.state.status import collect
 from orchestrator.state.summary import status_data
 from orchestrator.state.workspace import Workspace
 
@@ -96,7 +97,7 @@ class Board:
         data = status_data(self.workspace, views)
         tokens = [v.tokens for v in views if v.tokens is not None]
         if run.get("pid") and run.get("finished") is None:
-            run = {**run, "alive": pid_alive(int(run["pid"]))}
+            run = {**run, "alive": pid_alive(int(run["pid"]), ticks(run.get("pid_start")))}
         data.update(
             {
                 "name": self.workspace.project_dir.name,

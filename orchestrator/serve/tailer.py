@@ -23,7 +23,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from orchestrator.serve.board import Board, FileKey
 from orchestrator.state.events import Cursor, read_new
-from orchestrator.state.status import pid_alive
+from orchestrator.state.procs import pid_alive, ticks
 
 INTERVAL = 0.25  # seconds between looks at the files
 BUFFER = 256  # messages a subscriber may lag behind before it is dropped
@@ -143,7 +143,7 @@ class Tailer:
         pid = self.last_run.get("pid")
         if not pid or self.last_run.get("finished") is not None:
             return None
-        return pid_alive(int(pid))
+        return pid_alive(int(pid), ticks(self.last_run.get("pid_start")))
 
     def _absorb(self, events: list[Event]) -> None:
         for event in events:
@@ -156,6 +156,7 @@ class Tailer:
                     "name": event.get("run"),
                     "started": event.get("time") or event.get("run"),
                     "pid": event.get("pid"),
+                    "pid_start": event.get("pid_start"),
                     "to_run": event.get("to_run"),
                     "finished": None,
                 }

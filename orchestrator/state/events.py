@@ -3,7 +3,7 @@
 One JSON object per line, the same events a run's reporter shows (``task_started``,
 ``task_completed``, ``run_paused``...), each with the ``run`` it belongs to::
 
-    {"event": "run_started", "run": "2026-11-23T10:00:00.000+01:00", "pid": 4242, "time": "...", ...}
+    {"event": "run_started", "run": "2026-11-23T10:00:00.000+01:00", "pid": 4242, "pid_start": 8123456, ...}
     {"event": "task_started", "run": "2026-11-23T10:00:00.000+01:00", "task": "T-01", "attempt": 1, ...}
     {"event": "task_added", "run": null, "task": "T-07", "by": "cli", "time": "..."}
     {"event": "run_finished", "run": "2026-11-23T10:00:00.000+01:00", "exit_code": 0, ...}
@@ -28,7 +28,7 @@ from typing import Any
 
 from orchestrator.documents import last_line_starting
 from orchestrator.state import store
-from orchestrator.state.status import pid_alive
+from orchestrator.state.procs import pid_alive, ticks
 
 EVENTS_NAME = "events.jsonl"
 _FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
@@ -131,7 +131,7 @@ def live_run(path: Path) -> Event | None:
     if any(e["event"] == "run_finished" and e.get("run") == begun.get("run") for e in found[1:]):
         return None
     pid = begun.get("pid")
-    return begun if isinstance(pid, int) and pid_alive(pid) else None
+    return begun if isinstance(pid, int) and pid_alive(pid, ticks(begun.get("pid_start"))) else None
 
 
 def _parse(lines: Iterable[bytes]) -> Iterator[Event]:

@@ -33,7 +33,7 @@ from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import Settings, format_duration
 from orchestrator.state import journal
 from orchestrator.state.pause import read_pause
-from orchestrator.state.status import pid_alive
+from orchestrator.state.procs import pid_alive
 from orchestrator.state.workspace import Workspace, from_here
 from orchestrator.vocabulary import TaskStatus, listed
 
@@ -86,7 +86,7 @@ def check(workspace: Workspace, now: float | None = None) -> Health:
     statuses = result_statuses(workspace)
     state = journal.read(workspace.journal_file)
     health.runner_pid = state.runner_pid
-    health.runner_alive = state.runner_pid is not None and pid_alive(state.runner_pid)
+    health.runner_alive = state.runner_pid is not None and pid_alive(state.runner_pid, state.runner_start)
     found: dict[str, int] = {}
     for status, _ in statuses.values():
         found[status] = found.get(status, 0) + 1

@@ -2,7 +2,7 @@
 
 One JSON object per line, appended as things happen::
 
-    {"event": "run", "runner_pid": 4242, "at": "2026-11-21T09:00:00.000+00:00"}
+    {"event": "run", "runner_pid": 4242, "runner_start": 8123456, "at": "2026-11-21T09:00:00.000+00:00"}
     {"event": "spawn", "task": "T-01", "agent": "Agent-01", "attempt": 1, "executor": "local",
      "fingerprint": "9c2e...", "told": "...", "at": "..."}
     {"event": "start", "task": "T-01", "agent": "Agent-01", "attempt": 1, "executor": "local",
@@ -42,6 +42,7 @@ from typing import Any
 
 from orchestrator.documents import last_line_starting, read_regular
 from orchestrator.state import store
+from orchestrator.state.procs import process_started, ticks
 
 JOURNAL_NAME = "attempts.jsonl"
 _RUN_LINE = b'{"event": "run", '
@@ -94,6 +95,7 @@ class OpenAttempt:
 @dataclass(slots=True)
 class JournalState:
     runner_pid: int | None = None
+    runner_start: int | None = None  # its process's start (``procs.process_started``): a reused pid is not it
     open: dict[str, OpenAttempt] = field(default_factory=dict)  # task id -> its open attempt
     retrying: set[str] = field(default_factory=set)  # tasks whose next attempt waits for a backoff
 
@@ -126,6 +128,7 @@ def _apply(state: JournalState, entry: dict[str, Any]) -> None:
     event = entry["event"]
     if event == "run":
         state.runner_pid = int(entry["runner_pid"])
+        state.runner_start = ticks(entry.get("runner_start"))
         return
     task = str(entry["task"])
     if event in ("spawn", "start"):
@@ -209,7 +212,8 @@ class Journal:
         self._fd = fd = os.open(self.path, flags, 0o666)
         size = os.fstat(fd).st_size
         torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"  # a line a power cut cut short
-        run = _line({"event": "run", "runner_pid": os.getpid(), "at": now_iso()})
+        me = os.getpid()
+        run = _line({"event": "run", "runner_pid": me, "runner_start": process_started(me), "at": now_iso()})
         store.write_all(fd, b"\n" + run if torn else run, self.path)
 
     def append(self, entry: Mapping[str, Any]) -> None:

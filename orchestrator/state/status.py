@@ -10,6 +10,7 @@ from typing import Any
 from orchestrator.plan.model import Plan, Task
 from orchestrator.state import journal
 from orchestrator.state.pause import paused
+from orchestrator.state.procs import pid_alive
 from orchestrator.state.results import ResultRecord, read_record
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
@@ -78,23 +79,6 @@ class TaskView:
         }
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` is there (a zombie, dead and not yet reaped, counts as gone)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as file:
-            return file.read().rsplit(b")", 1)[-1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
-
-
 def read_records(plan: Plan, workspace: Workspace) -> dict[str, ResultRecord]:
     """Each task's result record, for the tasks that have one of their own."""
     present = set(_names(workspace.results_dir))
@@ -118,7 +102,7 @@ def collect(plan: Plan, workspace: Workspace) -> list[TaskView]:
     """
     records = read_records(plan, workspace)
     attempts = journal.read(workspace.journal_file)
-    runner_alive = attempts.runner_pid is not None and pid_alive(attempts.runner_pid)
+    runner_alive = attempts.runner_pid is not None and pid_alive(attempts.runner_pid, attempts.runner_start)
     views: dict[str, TaskView] = {}
     for task in plan.tasks.values():
         view = TaskView.of(task)
