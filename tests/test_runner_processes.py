@@ -283,6 +283,71 @@ def test_local_executor_output_keeps_an_inactive_process_alive(tmp_path: Path) -
     assert run.ok, run.describe()
 
 
+def test_local_executor_output_keeps_a_busy_process_alive_under_a_short_inactivity_limit(tmp_path: Path) -> None:
+    """Output is read in batches, but never so rarely that a process writing every 50 ms looks
+    silent for 0.4 s: a batch waits a quarter of the inactivity limit at most."""
+    run = _run(tmp_path, "for i in $(seq 1 30); do echo $i; sleep 0.05; done", Limits(timeout=60, inactivity=0.4))
+    assert run.ok, run.describe()
+
+
+def test_local_executor_a_process_that_floods_its_output_meets_its_timeout(tmp_path: Path) -> None:
+    """``yes`` writes faster than any runner reads: the reading goes a pipe's worth at a time, the
+    event loop gets its turn in between, and the wall-clock limit stops it. (In a process of its
+    own: a reader that never yields would hang this test, timers and all.)"""
+    code = (
+        "import anyio, os, sys\n"
+        "from pathlib import Path\n"
+        "from orchestrator.executors import Launch, Limits, LocalExecutor\n"
+        "d = Path(sys.argv[1])\n"
+        "launch = Launch('T-01', 1, ('yes',), d, dict(os.environ), None, d / 'out', d / 'err',\n"
+        "                Limits(timeout=1, grace=0.5, log_cap=1000))\n"
+        "async def main():\n"
+        "    run = await LocalExecutor().run(launch, on_line=lambda line: None)\n"
+        "    print(run.timed_out, run.stdout_bytes > 1000)\n"
+        "anyio.run(main)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=HANG_GUARD
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["timeout", "True"]
+
+
+def test_local_executor_leaves_no_descriptor_behind_when_a_start_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The attempt's pipes are closed whatever stops the start: a cancellation, an argument no
+    process can take (ValueError), a pipe the system refuses (then a start error, not a raise);
+    and where pipes cannot be grown (macOS), a process runs all the same."""
+    import fcntl
+
+    def descriptors() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    async def cancelled() -> None:
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await _process(tmp_path, ["true"], Limits(timeout=HANG_GUARD))
+
+    before = descriptors()
+    anyio.run(cancelled)
+    with pytest.raises(ValueError, match="null byte"):
+        _run_argv(tmp_path, ["echo", "a\0b"], Limits(timeout=HANG_GUARD))
+    with monkeypatch.context() as patched:
+
+        def refused() -> tuple[int, int]:
+            raise OSError(24, "Too many open files")
+
+        patched.setattr(os, "pipe", refused)
+        run = _run_argv(tmp_path, ["true"], Limits(timeout=HANG_GUARD))
+    assert run.start_error == "true: Too many open files"
+    assert descriptors() == before
+    monkeypatch.delattr(fcntl, "F_SETPIPE_SZ")
+    monkeypatch.delattr(fcntl, "F_GETPIPE_SZ")
+    assert _run_argv(tmp_path, ["echo", "hi"], Limits(timeout=HANG_GUARD)).ok
+    assert (tmp_path / "out").read_text() == "hi\n"
+
+
 def test_an_attempt_cancelled_as_it_starts_still_stops_its_process(tmp_path: Path) -> None:
     """Ctrl-C in the very moment an attempt's process has started (its handle just given) must
     still stop and reap that process."""

@@ -7,10 +7,13 @@ the child reaped before ``run`` returns or raises. Output goes to the attempt's 
 arrives; any output on either stream counts as activity.
 
 An attempt's pipes are read in batches: once what is there has been read, the next read waits
-``_BATCH`` seconds (or until the child exits), while the kernel keeps what comes meanwhile (the
-pipes are grown to hold a batch of a chatty agent). An agent that streams a line every 50 ms
-then costs the runner a few wake-ups a second, not one or two a line; a child that exits is
-read to its end at once.
+``_BATCH`` seconds (a quarter of the inactivity limit if that is less; at once when the child
+exits), while the kernel keeps what comes meanwhile (stdout's pipe is grown to hold a batch of a
+chatty agent). An agent that streams a line every 50 ms then costs the runner a few wake-ups a
+second, not one or two a line. A pipe that fills faster is read sooner (when it will be a
+quarter full at the rate it filled), a pipe's worth at most at a time with the event loop given
+its turn in between: a child that writes fast is neither slowed down nor allowed to hold up the
+rest of the run.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from types import TracebackType
 from typing import IO, ClassVar
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import Process
 
 from orchestrator.executors import reaper
@@ -50,8 +54,8 @@ from orchestrator.state.journal import ATTEMPT_MARKS
 
 _DRAIN = 2.0  # seconds a grandchild that left the group may keep writing after the child's exit
 _BATCH = 0.5  # seconds between reads of a pipe that had something to read
-_PIPE_SIZE = 1024 * 1024  # bytes a pipe holds (Linux: its default most-unprivileged limit)
-_READ = 1024 * 1024  # bytes read at once
+_PIPE_SIZE = 256 * 1024  # bytes stdout's pipe is grown to hold (Linux; a per-user budget: not more)
+_READ = 64 * 1024  # bytes read at once
 _LONGEST_LINE = 64 * 1024 * 1024  # a line longer than this is not buffered for on_line
 
 
@@ -116,13 +120,17 @@ class LocalExecutor(Executor):
         self._grace = launch.limits.grace
         if marks is not None:
             self._workspaces.add(marks["ORCHESTRATOR_WORKSPACE"])
-        pipes = _Pipes()
+        pipes: _Pipes | None = None
         try:
+            pipes = _Pipes()
             with reaper.starting():
                 process = await _open(launch, pipes)
                 reaper.spawned.add(process.pid)
-        except OSError as exc:
-            pipes.close()
+        except BaseException as exc:  # (a cancellation too: the pipes are closed on every path)
+            if pipes is not None:
+                pipes.close()
+            if not isinstance(exc, OSError):
+                raise
             return ProcessRun(None, None, anyio.current_time() - began, start_error=_could_not_start(exc, launch))
         pgid = process.pid
         self._sessions.add(pgid)
@@ -134,8 +142,9 @@ class LocalExecutor(Executor):
                 if on_start is not None:
                     on_start({"pgid": pgid, "pgid_start": started_since_bound()})
                 async with anyio.create_task_group() as pumps:
-                    pumps.start_soon(_pump, pipes.out, out_log, activity, on_line)
-                    pumps.start_soon(_pump, pipes.err, err_log, activity, None)
+                    wait = min(_BATCH, launch.limits.inactivity / 4) if launch.limits.inactivity else _BATCH
+                    pumps.start_soon(_pump, pipes.out, out_log, activity, on_line, wait)
+                    pumps.start_soon(_pump, pipes.err, err_log, activity, None, wait)
                     timed_out = await _wait(process, launch.limits, began, activity)
                     activity.exited.set()  # what the pipes hold now is read at once
                     # The leader is gone. Children it left in its group would hold the pipes open
@@ -208,13 +217,22 @@ class _Pipes:
     has them), the runner reads the others (non-blocking, closed on leaving)."""
 
     def __init__(self) -> None:
-        self.out, out_w = os.pipe()
-        self.err, err_w = os.pipe()
-        self.writers: list[int] = [out_w, err_w]
-        for fd in (self.out, self.err):
-            os.set_blocking(fd, False)
-            with contextlib.suppress(OSError):  # a smaller pipe only means more wake-ups
-                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
+        self.out = self.err = -1
+        self.writers: list[int] = []
+        try:
+            self.out, out_w = os.pipe()
+            self.writers.append(out_w)
+            self.err, err_w = os.pipe()
+            self.writers.append(err_w)
+            for fd in (self.out, self.err):
+                os.set_blocking(fd, False)
+        except BaseException:
+            self.close()
+            raise
+        grow = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only
+        if grow is not None:
+            with contextlib.suppress(OSError):  # over the user's budget: a smaller pipe, more wake-ups
+                fcntl.fcntl(self.out, grow, _PIPE_SIZE)
 
     def given(self) -> None:
         for fd in self.writers:
@@ -224,8 +242,10 @@ class _Pipes:
     def close(self) -> None:
         self.given()
         for fd in (self.out, self.err):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.out = self.err = -1
 
     def __enter__(self) -> _Pipes:
         return self
@@ -315,14 +335,17 @@ async def _wait(process: Process, limits: Limits, began: float, activity: _Activ
             return None
 
 
-async def _pump(fd: int, log: _Log, activity: _Activity, on_line: LineCallback | None) -> None:
+async def _pump(fd: int, log: _Log, activity: _Activity, on_line: LineCallback | None, wait: float = _BATCH) -> None:
     """Copy one pipe to its log, a batch at a time (see the module's docstring); complete lines
     to ``on_line``."""
+    size = _pipe_size(fd)
     pending = bytearray()
     ended = False
+    last = anyio.current_time()  # when the pipe was last read
     while not ended:
         await anyio.wait_readable(fd)
-        while True:
+        got = 0
+        while got < size:  # at most a pipe's worth: then the other tasks get their turn
             try:
                 chunk = os.read(fd, _READ)
             except BlockingIOError:
@@ -330,6 +353,7 @@ async def _pump(fd: int, log: _Log, activity: _Activity, on_line: LineCallback |
             if not chunk:
                 ended = True
                 break
+            got += len(chunk)
             activity.seen()
             log.write(chunk)
             if on_line is None:
@@ -343,12 +367,30 @@ async def _pump(fd: int, log: _Log, activity: _Activity, on_line: LineCallback |
             elif len(pending) > _LONGEST_LINE:
                 pending.clear()
         log.flush()
-        if not ended:
-            with anyio.move_on_after(_BATCH):
+        if ended:
+            break
+        now = anyio.current_time()
+        # Back when it will be a quarter full at the rate it filled since the last read: a
+        # streaming agent every ``wait``, a fast writer as often as it needs, never held up.
+        pause = 0.0 if got >= size else min(wait, (size / 4) * max(now - last, 1e-3) / max(got, 1))
+        last = now
+        if pause < 0.001:
+            await anyio.lowlevel.checkpoint()
+        else:
+            with anyio.move_on_after(pause):
                 await activity.exited.wait()
     if on_line is not None and pending:
         on_line(bytes(pending))
     activity.stream_ended()
+
+
+def _pipe_size(fd: int) -> int:
+    """How many bytes the pipe holds (64 KiB, Linux's default, where it cannot be asked)."""
+    query = getattr(fcntl, "F_GETPIPE_SZ", None)
+    if query is not None:
+        with contextlib.suppress(OSError):
+            return int(fcntl.fcntl(fd, query))
+    return 64 * 1024
 
 
 _LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
