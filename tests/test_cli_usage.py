@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from runner_helpers import Spec, cli, write_plan
 
-from orchestrator.cli.main import build_parser
+from orchestrator.cli.main import _HOME, COMMAND_MODULES, build_parser
 
 
 @pytest.mark.parametrize(
@@ -64,6 +64,20 @@ def test_every_option_says_what_it_does_and_json_help_fits_its_command() -> None
         assert json_help is not None
         streams = name in {"run", "watch"}  # one JSON object per event, as they come
         assert ("event" in json_help) == streams, f"{name}: --json help reads {json_help!r}"
+
+
+def test_a_command_line_that_names_a_command_builds_the_same_parser_for_it() -> None:
+    """``main`` builds only the named command's parser (``COMMAND_MODULES``): every command is in
+    the map, under the module that registers it, and its help and usage are what the whole
+    parser gives; a word that is no command builds the whole parser, which says so."""
+    whole = _subcommands()
+    assert sorted(whole) == sorted(_HOME)
+    for name, sub in whole.items():
+        alone = build_parser(name)
+        action = next(a for a in alone._actions if isinstance(a, argparse._SubParsersAction))
+        assert list(action.choices) == list(COMMAND_MODULES[_HOME[name]]), name
+        assert action.choices[name].format_help() == sub.format_help(), name
+    assert set(build_parser("sttaus")._actions[-1].choices) == set(whole)  # type: ignore[arg-type]
 
 
 def test_plan_takes_the_workspace_as_its_first_argument_like_every_command() -> None:
