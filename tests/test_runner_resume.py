@@ -35,7 +35,7 @@ from runner_helpers import (
 
 from orchestrator import load_plan
 from orchestrator.executors.groups import group_running as group_alive
-from orchestrator.executors.groups import process_start_time
+from orchestrator.state.procs import process_started
 
 
 @pytest.fixture
@@ -384,7 +384,7 @@ def test_attempt_whose_runner_pid_was_reused_is_still_an_orphan(project: Path) -
         lines = [
             {"event": "run", "runner_pid": os.getpid(), "at": "2026-01-01T00:00:00+00:00"},
             {"event": "start", "task": "T-01", "agent": "Agent-01", "attempt": 1, "pgid": orphan.pid,
-             "pgid_start": process_start_time(orphan.pid), "at": "2026-01-01T00:00:00+00:00"},
+             "pgid_start": process_started(orphan.pid), "at": "2026-01-01T00:00:00+00:00"},
         ]  # fmt: skip
         state = workspace(project) / "state"
         state.mkdir(parents=True)
@@ -408,7 +408,7 @@ def test_commands_that_read_a_run_know_its_runner_by_pid_and_start_time(project:
     ever for a run that was over."""
     write_plan(project, [Spec("T-01", "echo one"), Spec("T-02", "echo two")])
     assert run(project, "--only", "T-02").code == 0  # a result, a journal and an event log of a real run
-    mine = process_start_time(os.getpid())
+    mine = process_started(os.getpid())
     assert mine is not None
     state = workspace(project) / "state"
     (state / "attempts.jsonl").write_text(
@@ -677,7 +677,7 @@ def _orphan(project: Path, task: str = "T-01") -> subprocess.Popen[bytes]:
         {"event": "run", "runner_pid": dead.pid},
         {"event": "spawn", "task": task, "agent": "Agent-01", "attempt": 1},
         {"event": "start", "task": task, "agent": "Agent-01", "attempt": 1, "executor": "local",
-         "handle": {"pgid": orphan.pid, "pgid_start": process_start_time(orphan.pid)}},
+         "handle": {"pgid": orphan.pid, "pgid_start": process_started(orphan.pid)}},
         {"event": "session", "task": task, "attempt": 1, "session_id": "sess-123"},
     ]  # fmt: skip
     state = workspace(project) / "state"
@@ -713,7 +713,7 @@ def test_orphans_that_ignore_sigterm_are_stopped_together(project: Path) -> None
     for task, orphan in zip(tasks, orphans, strict=True):
         lines.append({"event": "spawn", "task": task, "agent": "Agent-01", "attempt": 1})
         lines.append({"event": "start", "task": task, "agent": "Agent-01", "attempt": 1, "executor": "local",
-                      "handle": {"pgid": orphan.pid, "pgid_start": process_start_time(orphan.pid)}})  # fmt: skip
+                      "handle": {"pgid": orphan.pid, "pgid_start": process_started(orphan.pid)}})  # fmt: skip
     state = workspace(project) / "state"
     state.mkdir(parents=True, exist_ok=True)
     (state / "attempts.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))

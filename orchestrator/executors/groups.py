@@ -71,11 +71,8 @@ def process_state(pid: int) -> str | None:
     return fields[0] if fields else None
 
 
-process_start_time = process_started  # start time in clock ticks since boot: a reused pid is another process
-
-
 def started_since_bound() -> int | None:
-    """A lower bound, in ``process_start_time``'s units, on the start time of a process started a
+    """A lower bound, in ``process_started``'s units, on the start time of a process started a
     moment ago: the boot-time clock less one second of slack."""
     if not _HAVE_PROC:
         return None
@@ -102,7 +99,7 @@ def any_member_since(pgid: int, earliest: int | None) -> bool:
     for pid in group_members(pgid):
         if process_state(pid) in _EXITED:
             continue
-        start = process_start_time(pid)
+        start = process_started(pid)
         if earliest is None or (start is not None and start >= earliest):
             return True
     return False
