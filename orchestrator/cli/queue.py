@@ -23,7 +23,6 @@ from orchestrator.errors import NoAnswerError, PlanError, Problem, UsageError
 from orchestrator.plan.model import Plan, Task
 from orchestrator.state import events
 from orchestrator.state.journal import now_iso
-from orchestrator.state.procs import pid_alive, ticks
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode, TaskStatus
 
@@ -146,9 +145,7 @@ def _wait_for(
                 return None
         if time.monotonic() > deadline:
             return None
-        if not pid_alive(
-            int(live["pid"]), ticks(live.get("pid_start"))
-        ):  # one last look: it may have answered as it ended
+        if not events.runner_alive(live):  # one last look: it may have answered as it ended
             late = [e for e in events.read_new(workspace.events_file, cursor) if e.get("run") == live["run"]]
             return next((e for e in late if answer(e)), None)
         time.sleep(_POLL)

@@ -18,7 +18,7 @@ from orchestrator.output.reporter import describe
 from orchestrator.plan.model import Task
 from orchestrator.plan.settings import format_duration
 from orchestrator.state import events
-from orchestrator.state.procs import pid_alive, ticks
+from orchestrator.state.procs import pid_alive
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode
 
@@ -82,15 +82,14 @@ def cmd_watch(args: argparse.Namespace) -> int:
         start = events.last_run_start(path)
     cursor = events.Cursor(start)
     run: str | None = None
-    pid: int | None = None
-    started: int | None = None  # when the runner's process started: its pid may be reused after it
+    begun: events.Event | None = None  # the run's run_started: it names its runner
     tails: dict[str, _Tail] = {}
     quiet_since = time.monotonic()
     while True:
         found = events.read_new(path, cursor)
         for event in found:
             if run is None and event["event"] == "run_started":
-                run, pid, started = event.get("run"), event.get("pid"), ticks(event.get("pid_start"))
+                run, begun = event.get("run"), event
             _show(args, event, workspace)
             task = str(event.get("task", ""))
             if args.output and event["event"] == "task_started" and event.get("log"):
@@ -107,11 +106,12 @@ def cmd_watch(args: argparse.Namespace) -> int:
             quiet_since = time.monotonic()
         elif (
             time.monotonic() - quiet_since > 1.0
-            and isinstance(pid, int)
-            and not pid_alive(pid, started)
+            and begun is not None
+            and isinstance(begun.get("pid"), int)
+            and not events.runner_alive(begun)
             and not events.read_new(path, events.Cursor(cursor.offset))  # nothing it wrote as it died
         ):
-            message = f"the runner (pid {pid}) died before the run finished — `orchestrator run` resumes it"
+            message = f"the runner (pid {begun['pid']}) died before the run finished — `orchestrator run` resumes it"
             _show(args, {"event": "notice", "run": run, "message": message}, workspace)
             return ExitCode.FAILED
         time.sleep(_POLL)
@@ -179,7 +179,7 @@ def attempts_of(all_events: list[events.Event]) -> list[dict[str, Any]]:
     for event in all_events:
         kind, run, task = event["event"], event.get("run"), str(event.get("task", ""))
         if kind == "run_started":
-            runs[run] = {"pid": event.get("pid"), "pid_start": ticks(event.get("pid_start")), "finished": False}
+            runs[run] = {"started": event, "finished": False}
         elif kind == "run_finished" and run in runs:
             runs[run]["finished"] = True
         elif kind == "task_started":
@@ -196,9 +196,7 @@ def attempts_of(all_events: list[events.Event]) -> list[dict[str, Any]]:
             attempt["cost_usd"] = event.get("cost_usd")
     for (run, _task), attempt in open_.items():
         state = runs.get(run)
-        if state is not None and (
-            state["finished"] or not (isinstance(state["pid"], int) and pid_alive(state["pid"], state["pid_start"]))
-        ):
+        if state is not None and (state["finished"] or not events.runner_alive(state["started"])):
             attempt["outcome"] = "lost"
             attempt["reason"] = "its runner ended without saying how it ended (killed?)"
     return found

@@ -130,8 +130,14 @@ def live_run(path: Path) -> Event | None:
     begun = found[0]
     if any(e["event"] == "run_finished" and e.get("run") == begun.get("run") for e in found[1:]):
         return None
-    pid = begun.get("pid")
-    return begun if isinstance(pid, int) and pid_alive(pid, ticks(begun.get("pid_start"))) else None
+    return begun if runner_alive(begun) else None
+
+
+def runner_alive(started: Event) -> bool:
+    """Whether the runner a ``run_started`` event names still runs: its ``pid``, a process that
+    started when its ``pid_start`` says (a pid the kernel gave another process since is not it)."""
+    pid = started.get("pid")
+    return isinstance(pid, int) and pid_alive(pid, ticks(started.get("pid_start")))
 
 
 def _parse(lines: Iterable[bytes]) -> Iterator[Event]:
