@@ -49,6 +49,7 @@ __all__ = [
     "AgentDag",
     "AgentTask",
     "Answers",
+    "Deals",
     "FakeAnthropic",
     "RateLimit",
     "Reply",
@@ -136,6 +137,45 @@ class AgentDag:
                     ready.append(child)
             ready.sort(key=lambda t: (-chain[t], order[t]))
         return now
+
+    def deals(self, durations: Mapping[str, float], concurrency: int, *, count: int = 2000, seed: int = 1) -> Deals:
+        """The same durations dealt to the tasks at random ``count`` times: the replay of a first
+        run's order (``replay`` without weights) and of a scheduler told every duration, each over
+        its deal's lower bound. How much of one run's ratio is the order's doing and how much is
+        which task happened to draw which duration: no first-run order can tell tasks apart by a
+        duration it does not know."""
+        rng = random.Random(seed)
+        pool = list(durations.values())
+        first: list[float] = []
+        known: list[float] = []
+        for _ in range(count):
+            rng.shuffle(pool)
+            dealt = dict(zip(self.tasks, pool, strict=True))
+            bound = self.lower_bound(dealt, concurrency)
+            first.append(self.replay(dealt, concurrency) / bound)
+            known.append(self.replay(dealt, concurrency, weights=dealt) / bound)
+        this = self.replay(durations, concurrency) / self.lower_bound(durations, concurrency)
+        return Deals(sorted(first), sorted(known), this)
+
+
+@dataclass(frozen=True, slots=True)
+class Deals:
+    """``AgentDag.deals``: ratios to the lower bound, each list sorted."""
+
+    first: list[float]  # the first-run order (a chain counts tasks)
+    known: list[float]  # told every duration beforehand
+    this: float  # the first-run order on the durations as the run dealt them
+
+    @staticmethod
+    def quantile(values: Sequence[float], q: float) -> float:
+        return values[min(len(values) - 1, int(q * len(values)))]
+
+    def within(self, values: Sequence[float], limit: float) -> float:
+        return sum(v <= limit for v in values) / len(values)
+
+    def rank(self) -> float:
+        """The share of deals on which the first-run order did no better than on the run's own."""
+        return sum(v >= self.this for v in self.first) / len(self.first)
 
 
 def ids(count: int) -> list[str]:

@@ -44,6 +44,7 @@ from agentlib import (
     JSON,
     AgentDag,
     Answers,
+    Deals,
     FakeAnthropic,
     OrchestratorRun,
     PlainRun,
@@ -157,6 +158,7 @@ class W6:
     targets: list[Target] = field(default_factory=list)
     startup_cpu: float | None = None  # the orchestrator's own CPU for a 1-task shell plan
     again: W6Run | None = None  # the first run's workspace run again (--rerun of every task)
+    deals: Deals | None = None  # the first run's durations dealt to the tasks at random
 
 
 def run_w6(command: Sequence[str], claude: str, sizes: Sizes, runs: int) -> W6:
@@ -180,6 +182,8 @@ def run_w6(command: Sequence[str], claude: str, sizes: Sizes, runs: int) -> W6:
             env = agent_env(api, directory, claude)
             run = run_orchestrator(command, project, env)
             result.runs.append(_w6_run(dag, parallel, run))
+            if index == 0:
+                result.deals = dag.deals(run.durations(), parallel)
             if index == 0 and sizes.others:  # the same plan run again: the orchestrator knows the durations now
                 say("  W6 again: every task run again (--rerun) on that workspace")
                 again = run_orchestrator(command, project, env, args=("--rerun", ",".join(dag.tasks)))
@@ -287,8 +291,26 @@ def render_w6(result: W6) -> str:
         "- CPU: read from `/proc` when `orchestrator run` exits, before it is reaped: its own "
         "`utime + stime` (its Python start-up included) against its children's `cutime + cstime` "
         f"(every claude process and what they ran).{startup}\n"
-        f"- {verdict(statistics.median(own) <= W6_LIMIT)} (not an issue target) the orchestrator's own delay: "
+        + _render_deals(result)
+        + f"- {verdict(statistics.median(own) <= W6_LIMIT)} (not an issue target) the orchestrator's own delay: "
         f"makespan ≤ {W6_LIMIT}× the zero-overhead replay: {_spread(own, '{:.3f}×')}."
+    )
+
+
+def _render_deals(result: W6) -> str:
+    deals = result.deals
+    if deals is None:
+        return ""
+    q = deals.quantile
+    return (
+        f"- Run 1's {len(result.dag)} durations dealt to the tasks at random {len(deals.first):,} times (the "
+        "same durations, only which task draws which changes), each deal replayed with no overhead: "
+        f"in the order of a first run, median {q(deals.first, 0.5):.3f}× the bound (p10 {q(deals.first, 0.1):.3f}×, "
+        f"p90 {q(deals.first, 0.9):.3f}×), within {W6_LIMIT}× on {deals.within(deals.first, W6_LIMIT):.0%} of the "
+        f"deals; told every duration, median {q(deals.known, 0.5):.3f}×, within {W6_LIMIT}× on "
+        f"{deals.within(deals.known, W6_LIMIT):.0%}. Run 1's own deal gives {deals.this:.3f}× in the first "
+        f"run's order: {deals.rank():.0%} of the deals do as badly or worse. A first run knows no "
+        "task's duration, so no order it can choose tells these deals apart.\n"
     )
 
 
