@@ -531,3 +531,33 @@ def test_dependencies_are_spelled_as_in_the_id_column_and_named_once() -> None:
         [["Ab", "a", "None"], ["Cd", "c", "ab, AB, Ab"], ["Ef", "e", "Ab, Cd, Ab"], ["Gh", "g", "Ab, Cd"]],
     )
     assert [t.dependencies for t in plan.tasks.values()] == [(), ("Ab",), ("Ab", "Cd"), ("Ab", "Cd")]
+
+
+_ROWS = "## Task Decomposition\n| Task ID | Description | Dependencies |\n|---|---|---|\n| T-01 | Scan | None |\n"
+AFTER_THE_TABLE = {
+    "a-legend-table": "\n| Symbol | Meaning |\n|---|---|\n| ✅ | done |\n",
+    "rows-in-a-code-fence": "\nFor example:\n\n```\n| T-09 | not a task | None |\n```\n",
+    "indented-code": "\nFor example:\n\n    | T-09 | not a task | None |\n",
+    "the-tools-status-block": (
+        "\n<!-- orchestrator:begin status — written by orchestrator -->\n| Task ID | Agent | Status |\n"
+        "|---|---|---|\n| T-01 | Agent-01 | ✅ Completed |\n<!-- orchestrator:end status -->\n"
+    ),
+    "a-note": "\nNote: T-01 may take a while.\n",
+}
+
+
+@pytest.mark.parametrize("after", AFTER_THE_TABLE.values(), ids=AFTER_THE_TABLE.keys())
+def test_what_follows_the_task_table_is_not_mistaken_for_cut_off_rows(after: str) -> None:
+    """Rows cut off from the task table are refused (tests/bad_plans/68-71); a table of another
+    kind, code, the tool's own block and notes under it are not rows of it."""
+    plan = parse_plan("# Plan\n\n" + _ROWS + after)
+    assert list(plan.tasks) == ["T-01"]
+
+
+def test_cut_off_rows_are_one_problem_not_one_more_per_task_details_section() -> None:
+    text = "# Plan\n\n" + _ROWS + "\n| T-02 | Report | T-01 |\n\n## Task Details\n### T-02 Report\nWrite it.\n"
+    with pytest.raises(PlanError) as caught:
+        parse_plan(text)
+    assert [(p.line, p.message.split(":")[0]) for p in caught.value.problems] == [
+        (8, "this row is not part of the task table, which ends on line 6")
+    ]

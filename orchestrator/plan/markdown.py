@@ -295,6 +295,11 @@ def _is_delimiter(cells: list[str]) -> bool:
     return bool(cells) and all(_DELIMITER_CELL.match(cell) for cell in cells)
 
 
+def is_delimiter_row(line: str) -> bool:
+    """``|---|:---:|``, whatever its number of cells."""
+    return "|" in line and _is_delimiter(split_row(line))
+
+
 def tables_in(tokens: list[Token], lines: list[str]) -> list[Table]:
     """Every GFM table among ``tokens`` with its cells (raw text, ``\\|`` unescaped) and 1-based lines.
 
@@ -332,6 +337,50 @@ def tables_in(tokens: list[Token], lines: list[str]) -> list[Table]:
 
 def _cell(text: str) -> str:
     return text.strip().replace("\\|", "|")
+
+
+def pipe_runs(section: Section, lines: list[str], start: int) -> list[tuple[int, int]]:
+    """Runs of lines that start with ``|`` (as a table row does: indented less than 4 spaces) in
+    ``section`` from the 0-based line ``start`` on, outside code blocks: ``(first, end)``, 0-based,
+    ``end`` excluded. What follows a table there: rows a blank line or a note cut off from it, or
+    another table."""
+    code = [tok.map for tok in section.tokens if tok.type in {"fence", "code_block"} and tok.map]
+    runs: list[tuple[int, int]] = []
+    first: int | None = None
+    in_block = False  # between the markers of a block the tool writes (state.planfile): its own table
+    for index in range(max(start, section.body_start), section.end):
+        line = lines[index]
+        stripped = line.lstrip(" ")
+        if stripped.startswith("<!--"):
+            marker = stripped[4:].lstrip()
+            if marker.startswith("orchestrator:begin"):
+                in_block = True
+            elif marker.startswith("orchestrator:end"):
+                in_block = False
+        is_row = (
+            stripped.startswith("|")
+            and len(line) - len(stripped) < 4
+            and not in_block
+            and not any(a <= index < b for a, b in code)
+        )
+        if is_row and first is None:
+            first = index
+        elif not is_row and first is not None:
+            runs.append((first, index))
+            first = None
+    if first is not None:
+        runs.append((first, section.end))
+    return runs
+
+
+def starts_table(lines: list[str], index: int, end: int) -> list[str] | None:
+    """The header cells of the GFM table whose header is line ``index`` (0-based), or ``None``."""
+    if index + 1 >= end:
+        return None
+    header, delimiter = split_row(lines[index]), split_row(lines[index + 1])
+    if len(header) != len(delimiter) or not _is_delimiter(delimiter):
+        return None
+    return [_cell(c) for c in header]
 
 
 def pipe_paragraphs(tokens: list[Token]) -> list[int]:

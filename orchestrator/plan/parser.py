@@ -29,11 +29,15 @@ from orchestrator.plan.markdown import (
     Document,
     FrontmatterError,
     Section,
+    is_delimiter_row,
     normalize_heading,
     parse_document,
     pipe_paragraphs,
+    pipe_runs,
     split_frontmatter,
     split_lines,
+    split_row,
+    starts_table,
     tables_in,
 )
 from orchestrator.plan.model import PLAN_FILE, PLAN_LIMIT, Plan, Task
@@ -49,6 +53,8 @@ class _Collector:
     def __init__(self, file: str) -> None:
         self.file = file
         self.problems: list[Problem] = []
+        self.cut_off: set[str] = set()  # ids of rows cut off from the task table (lowercase)
+        self.table_read = True  # False: no task table could be read, so no id is known
 
     def add(self, line: int, message: str, hint: str = "") -> None:
         self.problems.append(Problem(self.file, line, message, hint))
@@ -181,11 +187,18 @@ def _parse_tasks(document: Document, out: _Collector) -> dict[str, dict[str, Any
             "no '## Task Decomposition' section",
             "add one with a table such as '| Task ID | Description | Dependencies |' (see `orchestrator init`)",
         )
+        out.table_read = False
         return {}
     tables = tables_in(section.tokens, document.lines)
     if not tables:
         broken = pipe_paragraphs(section.tokens)
-        if broken:
+        if broken and not is_delimiter_row(document.lines[broken[0]] if broken[0] < len(document.lines) else ""):
+            out.add(
+                broken[0],
+                "this looks like a table but is not one: no '|---|' line under its header",
+                "add a line such as '|---|---|---|' (one '---' a column) right under the header",
+            )
+        elif broken:
             out.add(
                 broken[0],
                 "this looks like a table but is not one: the header and the '|---|' line must have the same "
@@ -198,6 +211,7 @@ def _parse_tasks(document: Document, out: _Collector) -> dict[str, dict[str, Any
                 "'## Task Decomposition' has no task table",
                 "add a table such as '| Task ID | Description | Dependencies |'",
             )
+        out.table_read = False
         return {}
     table = tables[0]
     columns: list[str | None] = []
@@ -227,6 +241,7 @@ def _parse_tasks(document: Document, out: _Collector) -> dict[str, dict[str, Any
             "the task table has no 'Task ID' column",
             "add a first column '| Task ID |' with ids such as T-01",
         )
+        out.table_read = False
         return {}
     if not {"description", "name", "command"} & seen_columns.keys():
         out.add(
@@ -276,7 +291,47 @@ def _parse_tasks(document: Document, out: _Collector) -> dict[str, dict[str, Any
         tasks[task_id] = fields
     if not tasks and not out.problems:
         out.add(table.header_line, "the task table has no rows", "add one row per task under the header")
+    end = table.rows[-1][0] if table.rows else table.header_line + 1  # the table's last line, 1-based
+    out.cut_off |= _cut_off_rows(document, section, end, columns.index("id"), out)
     return tasks
+
+
+def _cut_off_rows(document: Document, section: Section, end: int, id_column: int, out: _Collector) -> set[str]:
+    """Rows under the task table that a blank line, a note or an HTML comment cut off from it (to
+    Markdown they are text, not rows), and a second task table: never read, so never left
+    unsaid. Returns the ids they name (their Task Details are not reported again)."""
+    lines = document.lines
+    named: set[str] = set()
+    for first, stop in pipe_runs(section, lines, end):
+        header = starts_table(lines, first, stop)
+        if header is not None:
+            keys = [COLUMN_ALIASES.get(normalize_heading(clean(cell))) for cell in header]
+            if "id" in keys:
+                out.add(
+                    first + 1,
+                    f"a second task table: only the first one under '## {section.title}' is read",
+                    "move its rows into the first table (without a header of their own)",
+                )
+                named.update(_first_cells(lines[first + 2 : stop], keys.index("id")))
+            continue  # another kind of table: not tasks
+        rows = stop - first
+        out.add(
+            first + 1,
+            f"{'this row is' if rows == 1 else f'these {rows} rows are'} not part of the task table, which ends "
+            f"on line {end}: a blank line, a note or an HTML comment between rows ends a Markdown table",
+            "delete what separates them from the rows above (a note can go after the table)",
+        )
+        named.update(_first_cells(lines[first:stop], id_column))
+    return named
+
+
+def _first_cells(rows: list[str], column: int) -> set[str]:
+    found: set[str] = set()
+    for row in rows:
+        cells = split_row(row)
+        if column < len(cells) and clean(cells[column]):
+            found.add(clean(cells[column]).lower())
+    return found
 
 
 _TAGS_SPLIT_RE = re.compile(r"[,\s]+")
@@ -378,6 +433,8 @@ def _parse_details(document: Document, section: Section | None, tasks: list[str]
             if task_id is not None:
                 break
         if task_id is None:
+            if first.lower() in out.cut_off or not out.table_read:
+                continue  # its row, cut off from the table or in no table at all, is reported already
             hint = suggest(first, list(tasks)) or " (each '### ' heading must start with a task id)"
             out.add(
                 start + 1,
