@@ -210,6 +210,29 @@ def read_document(path: Path) -> tuple[dict[str, Any], str] | None:
         return None
 
 
+def metadata_problem(path: Path) -> str | None:
+    """Why ``read_metadata`` finds no frontmatter of a task in the file at ``path`` (it is not
+    UTF-8, has no frontmatter, YAML that does not parse, or names no task), or ``None``: it reads
+    (whichever task it names), or there is no such file."""
+    try:
+        with open(open_regular(path), encoding="utf-8") as handle:
+            if handle.readline().strip() != "---":
+                return "it does not start with a '---' frontmatter"
+            if not any(line.rstrip("\r\n") == "---" for line in handle):
+                return "its frontmatter has no closing '---'"
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError:
+        return "it is not UTF-8 text"
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror or exc})"
+    meta = read_metadata(path)
+    if meta is None:
+        return "its frontmatter is not valid YAML, or not a mapping"
+    task = meta.get("task")
+    return None if isinstance(task, str) and task else "its frontmatter names no task ('task: T-01')"
+
+
 def read_metadata(path: Path) -> dict[str, Any] | None:
     """Only the frontmatter of a result file: a result body may be many megabytes of output."""
     try:

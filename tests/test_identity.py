@@ -127,6 +127,56 @@ def test_an_edited_shell_brief_runs_as_edited(tmp_path: Path) -> None:
     assert "echo edited by hand" in brief.read_text()
 
 
+def test_a_plan_change_under_an_edited_brief_is_told_not_dropped_in_silence(tmp_path: Path) -> None:
+    """The brief as edited is what runs; when the plan then changes that task, the change cannot
+    run, and run and render say so, once the plan has moved on from what the brief was made of."""
+    write_plan(tmp_path, [Spec("T-01", "echo original", inline=True)])
+    assert run(tmp_path).code == 0
+    brief = tmp_path / ".orchestrator" / "agent_tasks" / "agent-01.md"
+    brief.write_text(brief.read_text().replace("echo original", "echo edited by hand"))
+    quiet = run(tmp_path)  # an edit alone: it runs, and nothing needs saying
+    assert quiet.tasks("task_started") == ["T-01"]
+    assert not [e for e in quiet.events if e["event"] == "notice"]
+    write_plan(tmp_path, [Spec("T-01", "echo changed in the plan", inline=True)])
+    again = run(tmp_path)
+    assert again.code == 0 and again.tasks("task_started") == []
+    notices = [e["message"] for e in again.events if e["event"] == "notice"]
+    assert notices == [
+        ".orchestrator/agent_tasks/agent-01.md: edited by hand, and the plan has changed T-01 since: the brief is "
+        "kept as edited, so the plan's change does not run (`orchestrator render --force`, or deleting the brief, "
+        "takes the plan's)"
+    ]
+    render = cli(tmp_path, "render")
+    assert render.code == 0 and "the plan has changed T-01 since" in render.stderr
+    assert "echo edited by hand" in brief.read_text()
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        pytest.param(("status: completed", "status: [completed"), "its frontmatter is not valid YAML", id="bad-yaml"),
+        pytest.param(("task: T-02\n", ""), "its frontmatter names no task", id="no-task"),
+        pytest.param(("---\n", ""), "it does not start with a '---' frontmatter", id="no-frontmatter"),
+    ],
+)
+def test_a_result_that_cannot_be_read_is_set_aside_not_written_over(
+    tmp_path: Path, edit: tuple[str, str], problem: str
+) -> None:
+    write_plan(tmp_path, [Spec("T-01", "echo one"), Spec("T-02", "echo two", deps=["T-01"])])
+    assert run(tmp_path).code == 0
+    results = tmp_path / ".orchestrator" / "results"
+    mine = results / "agent-02-result.md"
+    edited = mine.read_text().replace(*edit, 1)
+    mine.write_text(edited)
+    again = run(tmp_path)
+    assert again.code == 0 and again.tasks("task_started") == ["T-02"]
+    [notice] = [e["message"] for e in again.events if e["event"] == "notice"]
+    assert notice.startswith(f".orchestrator/results/agent-02-result.md cannot be read as T-02's result ({problem}")
+    assert notice.endswith("kept as agent-02-result.unreadable.md, and T-02 runs again")
+    assert (results / "agent-02-result.unreadable.md").read_text() == edited
+    assert result_body(tmp_path, "T-02").strip() == "two"
+
+
 def test_a_shell_brief_without_its_script_fails_with_one_line(tmp_path: Path) -> None:
     write_plan(tmp_path, [Spec("T-01", "echo original"), Spec("T-02", "echo two", deps=["T-01"])])
     assert cli(tmp_path, "render").code == 0

@@ -94,7 +94,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 @without_gc_pauses
 def cmd_render(args: argparse.Namespace) -> int:
-    from orchestrator.output.briefs import prepare_briefs, write_briefs
+    from orchestrator.output.briefs import edit_notice, prepare_briefs, write_briefs
     from orchestrator.output.sections import update_plan_file
     from orchestrator.run.preflight import check_plan
     from orchestrator.state import planfile
@@ -121,8 +121,12 @@ def cmd_render(args: argparse.Namespace) -> int:
             # The statuses are read again under the lock: a run may have ended meanwhile (the
             # blocks rendered above are written if they still say the same).
             update_plan_file(plan, workspace, collect(plan, workspace), rendered=rendered)
+    changed = dict((name, task_id) for task_id, name in report.changed_under_edit)
     for name in report.kept_edited:
-        warn(f"{name}: edited by hand since it was rendered; kept it (re-render with --force)")
+        if name in changed:
+            warn(edit_notice(changed[name], name))
+        else:
+            warn(f"{name}: edited by hand since it was rendered; kept it (re-render with --force)")
     if args.json:
         emit_json({"ok": True, **report.as_json()})
     else:

@@ -101,6 +101,9 @@ class RenderReport:
     written: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     kept_edited: list[str] = field(default_factory=list)  # hand-edited briefs left alone
+    # (task id, brief) of those whose task the plan has changed since the brief was rendered: the
+    # change is not in the brief, so it does not run
+    changed_under_edit: list[tuple[str, str]] = field(default_factory=list)
     # Briefs are kept as UTF-8 bytes: as str, one emoji makes a brief 4 bytes a character, and
     # 10,000 briefs held twice were most of a large run's memory.
     bodies: dict[str, bytes] = field(default_factory=dict)  # task id -> brief body as it now is on disk
@@ -146,7 +149,7 @@ def prepare_briefs(plan: Plan, workspace: Workspace, *, force: bool = False) -> 
         body, text = _render_brief(plan, workspace, task, templates, result_names)
         report.bodies[task.id] = body.encode("utf-8")
         rendered = text.encode("utf-8")
-        del body, text
+        del text
         existing: bytes | None = None
         if present and path.name in present:
             with contextlib.suppress(FileNotFoundError):
@@ -171,9 +174,12 @@ def prepare_briefs(plan: Plan, workspace: Workspace, *, force: bool = False) -> 
         if found is not None and not force and brief_was_edited(found):
             report.kept_edited.append(name)
             try:
-                report.bodies[task.id] = parse(found)[1].encode("utf-8")
+                meta, kept = parse(found)
             except ValueError as exc:
                 raise WorkspaceError(f"{name}: {exc} — fix the brief, or delete it to render it again") from None
+            report.bodies[task.id] = kept.encode("utf-8")
+            if meta.get("content_hash") != documents.sha256(body):  # what the plan says now is not what it said
+                report.changed_under_edit.append((task.id, name))
         else:
             pending.append((path, rendered))
             report.written.append(name)
@@ -181,6 +187,14 @@ def prepare_briefs(plan: Plan, workspace: Workspace, *, force: bool = False) -> 
     if book_outdated(workspace, plan.book):
         report.book = plan.book
     return report
+
+
+def edit_notice(task_id: str, name: str) -> str:
+    """What a person is told of a brief kept as they edited it when the plan has since changed its task."""
+    return (
+        f"{name}: edited by hand, and the plan has changed {task_id} since: the brief is kept as edited, "
+        "so the plan's change does not run (`orchestrator render --force`, or deleting the brief, takes the plan's)"
+    )
 
 
 def write_briefs(report: RenderReport, workspace: Workspace) -> None:

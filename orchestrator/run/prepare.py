@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator import documents
 from orchestrator.errors import UsageError
-from orchestrator.output.briefs import render_briefs
+from orchestrator.output.briefs import edit_notice, render_briefs
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import Settings
@@ -62,6 +63,7 @@ class Prepared:
     attempts: dict[str, int] = field(default_factory=dict)  # each task's last attempt number, in any run
     afresh: set[str] = field(default_factory=set)  # `run --rerun`'s tasks and their downstream: nothing
     # an earlier attempt of theirs did is taken up (its session, its log)
+    notices: list[str] = field(default_factory=list)  # for the run to tell at its start
 
     def join(self, task: Task, settings: Settings, profiles: Profiles) -> None:
         """``task``, added to the plan while the run goes on (by `orchestrator add`, by hand, or
@@ -131,7 +133,9 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
     plan, profiles = load_checked(workspace, options)
     for directory in (workspace.results_dir, workspace.logs_dir, workspace.state_dir):
         directory.mkdir(parents=True, exist_ok=True)
-    briefs = render_briefs(plan, workspace).bodies  # as they are on disk now, hand edits included
+    rendered = render_briefs(plan, workspace)
+    briefs = rendered.bodies  # as they are on disk now, hand edits included
+    notices = [edit_notice(task_id, name) for task_id, name in rendered.changed_under_edit]
     settings: dict[str, Settings] = {}
     signatures: dict[str, str] = {}
     legacy: dict[str, str] = {}  # as versions before the tools setting signed the same settings
@@ -145,6 +149,7 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
     records = read_records(plan, workspace)
     expected = expected_fingerprints(plan, briefs, signatures, records, legacy)
     selection = select(plan, expected, records, only=options.only, rerun=options.rerun, simulated_done=simulated)
+    notices += _set_unreadable_aside(plan, workspace, selection.run, records)
     views = {view.id: view for view in collect(plan, workspace)}
     for task_id in selection.run:
         ready = all(dep in selection.done for dep in plan.tasks[task_id].dependencies)
@@ -159,7 +164,35 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
         and record.session_id
     }
     attempts = attempts_made(plan, workspace)
-    return Prepared(plan, profiles, settings, signatures, records, selection, views, sessions, attempts, afresh)
+    return Prepared(
+        plan, profiles, settings, signatures, records, selection, views, sessions, attempts, afresh, notices
+    )
+
+
+def _set_unreadable_aside(
+    plan: Plan, workspace: Workspace, run: list[str], records: Mapping[str, ResultRecord]
+) -> list[str]:
+    """The result files of tasks about to run that cannot be read as a result (a hand edit broke
+    the frontmatter, say): they tell nothing of their task, which runs again, and are renamed
+    ``<name>.unreadable.md`` rather than written over. A notice for each."""
+    try:
+        present = set(os.listdir(workspace.results_dir))
+    except OSError:
+        return []
+    notices: list[str] = []
+    for task_id in run:
+        task = plan.tasks[task_id]
+        if task_id in records or workspace.result_file(task) not in present:
+            continue
+        path = workspace.result(task)
+        problem = documents.metadata_problem(path)
+        moved = store.move_aside(path, "unreadable") if problem is not None else None
+        if moved is not None:
+            notices.append(
+                f"{workspace.relative(path)} cannot be read as {task_id}'s result ({problem}): "
+                f"kept as {moved.name}, and {task_id} runs again"
+            )
+    return notices
 
 
 _LOG_NAME = re.compile(r"(?P<slug>.+)\.attempt-(?P<number>\d+)\.(?:out|err|in)")

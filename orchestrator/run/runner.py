@@ -144,6 +144,8 @@ class Runner:
                     pid=os.getpid(),
                     pid_start=process_started(os.getpid()),  # with the pid, the runner (a pid can be reused)
                 )
+                for message in prepared.notices:  # hand edits the run does not take, files set aside
+                    self._emit("notice", message=message)
                 for task_id in stopped:
                     self._emit("notice", message=f"stopped {task_id}'s attempt left running by a dead runner")
                 self.recorder = Recorder(ws, plan, prepared.settings, prepared.views, self.reporter, journal)

@@ -431,12 +431,20 @@ def set_aside(path: Path, task_id: str) -> Path | None:
     owner = meta.get("task") if meta is not None else None
     if meta is None or not isinstance(owner, str) or owner.lower() == task_id.lower():
         return None
+    return move_aside(path, owner)
+
+
+def move_aside(path: Path, label: str) -> Path | None:
+    """Rename ``path`` to ``<name>.<label>.md`` beside it (``.<label>.2.md`` if that is taken, and
+    so on), and return the new path; ``None`` when it is gone already, or no name is free."""
     stem = path.name.removesuffix(".md")
     for number in range(1, 1000):
-        suffix = f".{owner}.md" if number == 1 else f".{owner}.{number}.md"
+        suffix = f".{label}.md" if number == 1 else f".{label}.{number}.md"
         target = path.with_name(stem + suffix)
         if not target.exists():
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 os.rename(path, target)
+            except FileNotFoundError:
+                return None
             return target
     return None
