@@ -398,3 +398,17 @@ def test_retry_with_no_run_refuses_a_task_whose_upstream_is_cancelled(live: Path
     assert cli(live, "retry", "T-01").code == 0
     (live / "go").touch()
     assert cli(live, "run").code == 0
+
+
+def test_a_run_that_leaves_a_task_cancelled_exits_1_though_it_started_none_of_it(tmp_path: Path) -> None:
+    """cli-integration.md: 1 when a task failed, was skipped or cancelled. A task cancelled before
+    the run (no dependents to skip) used to leave 0, as if the plan were done; with --only, what
+    was asked is what counts."""
+    write_plan(tmp_path, [Spec("T-01", "echo one"), Spec("T-02", "echo two")])
+    assert cli(tmp_path, "cancel", "T-02").code == 0
+    held = cli(tmp_path, "run", "--json")
+    assert held.code == 1, held.stderr
+    assert held.finished()["counts"]["cancelled"] == 1
+    assert cli(tmp_path, "run", "--only", "T-01").code == 0
+    assert cli(tmp_path, "retry", "T-02").code == 0
+    assert cli(tmp_path, "run").code == 0

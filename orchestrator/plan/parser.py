@@ -24,6 +24,7 @@ from orchestrator.plan.cells import (
     parse_priority,
     split_ids,
 )
+from orchestrator.plan.cutoff import cut_off_rows
 from orchestrator.plan.identity import Book, Row, assign
 from orchestrator.plan.markdown import (
     Document,
@@ -33,11 +34,8 @@ from orchestrator.plan.markdown import (
     normalize_heading,
     parse_document,
     pipe_paragraphs,
-    pipe_runs,
     split_frontmatter,
     split_lines,
-    split_row,
-    starts_table,
     tables_in,
 )
 from orchestrator.plan.model import PLAN_FILE, PLAN_LIMIT, Plan, Task
@@ -292,46 +290,9 @@ def _parse_tasks(document: Document, out: _Collector) -> dict[str, dict[str, Any
     if not tasks and not out.problems:
         out.add(table.header_line, "the task table has no rows", "add one row per task under the header")
     end = table.rows[-1][0] if table.rows else table.header_line + 1  # the table's last line, 1-based
-    out.cut_off |= _cut_off_rows(document, section, end, columns.index("id"), out)
+    for line, message, hint in cut_off_rows(document, section, end, columns.index("id"), out.cut_off):
+        out.add(line, message, hint)
     return tasks
-
-
-def _cut_off_rows(document: Document, section: Section, end: int, id_column: int, out: _Collector) -> set[str]:
-    """Rows under the task table that a blank line, a note or an HTML comment cut off from it (to
-    Markdown they are text, not rows), and a second task table: never read, so never left
-    unsaid. Returns the ids they name (their Task Details are not reported again)."""
-    lines = document.lines
-    named: set[str] = set()
-    for first, stop in pipe_runs(section, lines, end):
-        header = starts_table(lines, first, stop)
-        if header is not None:
-            keys = [COLUMN_ALIASES.get(normalize_heading(clean(cell))) for cell in header]
-            if "id" in keys:
-                out.add(
-                    first + 1,
-                    f"a second task table: only the first one under '## {section.title}' is read",
-                    "move its rows into the first table (without a header of their own)",
-                )
-                named.update(_first_cells(lines[first + 2 : stop], keys.index("id")))
-            continue  # another kind of table: not tasks
-        rows = stop - first
-        out.add(
-            first + 1,
-            f"{'this row is' if rows == 1 else f'these {rows} rows are'} not part of the task table, which ends "
-            f"on line {end}: a blank line, a note or an HTML comment between rows ends a Markdown table",
-            "delete what separates them from the rows above (a note can go after the table)",
-        )
-        named.update(_first_cells(lines[first:stop], id_column))
-    return named
-
-
-def _first_cells(rows: list[str], column: int) -> set[str]:
-    found: set[str] = set()
-    for row in rows:
-        cells = split_row(row)
-        if column < len(cells) and clean(cells[column]):
-            found.add(clean(cells[column]).lower())
-    return found
 
 
 _TAGS_SPLIT_RE = re.compile(r"[,\s]+")

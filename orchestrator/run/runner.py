@@ -295,6 +295,8 @@ class Runner:
         stopped = scheduler.stopped or self._synthesis_failed
         found = counts(views)
         bad = any(prepared.views[t].status != TaskStatus.COMPLETED for t in prepared.selection.run)
+        # A task cancelled in an earlier run, and so not started in this one, leaves the plan undone too.
+        bad = bad or (not self.options.only and any(v.status == TaskStatus.CANCELLED for v in views))
         code = ExitCode.FAILED if bad or stopped else ExitCode.OK
         if self.interrupted:
             code = ExitCode.INTERRUPTED
