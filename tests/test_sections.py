@@ -443,6 +443,14 @@ def test_a_begin_marker_without_its_end_leaves_the_file_alone(tmp_path: Path) ->
         assert proc.stderr.startswith(".orchestrator/master_plan.md: line ")
         assert "Traceback" not in proc.stderr
         assert ws.plan_file.read_text(encoding="utf-8") == text
+    # validate lists it as render refuses it: 'fix every problem validate lists' leaves none behind
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "validate"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 2
+    line = text.split("\n").index(next(x for x in text.split("\n") if "orchestrator:begin status" in x)) + 1
+    assert proc.stderr.startswith(f"master_plan.md:{line}: the 'status' block's begin marker has no end marker")
+    assert planfile.broken_markers(text.replace("## My notes", "<!-- orchestrator:end status -->\n## My notes")) == []
 
 
 def test_markers_in_a_code_block_are_text(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator.cli.output import Handler, add_command, add_directory, emit_json, task_id_in, warn
-from orchestrator.errors import UsageError, WorkspaceError
+from orchestrator.errors import PlanError, Problem, UsageError, WorkspaceError
 from orchestrator.plan.model import Plan
 from orchestrator.state.workspace import Workspace, from_here
 from orchestrator.vocabulary import ExitCode
@@ -65,12 +65,17 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from orchestrator.plan.graph import longest_chain
     from orchestrator.run.preflight import check_plan
+    from orchestrator.state import planfile
 
     workspace = Workspace.find(args.directory)
     plan = workspace.load_plan()
     path = longest_chain(plan.graph, plan.order)
     depth = len(path)  # every task weighs 1, so the heaviest chain has one task in each layer
     check_plan(plan, workspace)
+    if plan.settings.status_blocks:  # markers render and run would refuse to write between
+        broken = planfile.broken_markers(plan.text)
+        if broken:
+            raise PlanError([Problem(workspace.plan_file.name, line, what, hint) for line, what, hint in broken])
     data = {
         "ok": True,
         "plan": str(workspace.plan_file),

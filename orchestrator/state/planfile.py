@@ -129,6 +129,22 @@ def _marked(lines: list[str], name: str) -> tuple[int, int] | None:
     )
 
 
+def broken_markers(text: str) -> list[tuple[int, str, str]]:
+    """Each block of ``text`` whose begin marker has lost its end marker, as (1-based line,
+    what, what to do): what ``splice`` would refuse, for ``validate`` to list first."""
+    lines = split_lines(text)
+    names = dict.fromkeys(m.group(1) for line in lines if (m := _BEGIN.match(line)))
+    found: list[tuple[int, str, str]] = []
+    for name in names:
+        try:
+            _marked(lines, name)
+        except MarkersBroken as exc:
+            where, _, rest = str(exc).partition(": ")
+            message, _, hint = rest.partition(" — ")
+            found.append((int(where.removeprefix("line ")), message, hint))
+    return found
+
+
 def _frontmatter_end(lines: list[str]) -> int:
     """The first line after the frontmatter (0 without one): markers in it are YAML text."""
     if lines and lines[0].strip() == "---":
