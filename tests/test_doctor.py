@@ -57,6 +57,16 @@ def test_run_stops_before_anything_starts_when_an_agent_cli_is_missing(tmp_path:
     assert as_json.code == 2 and report["ok"] is False and report["error"] == "BackendUnavailableError"
 
 
+def test_plan_looks_for_its_agent_cli_before_writing_anything(tmp_path: Path) -> None:
+    missing = str(tmp_path / "no-such" / "claude")
+    for extra in ((), ("--dry-run",), ("--json",)):
+        result = cli(tmp_path, "plan", "Summarise this project", *extra, env={"ORCHESTRATOR_CLAUDE_BIN": missing})
+        assert result.code == 2, result.stderr
+        text = result.stdout if extra == ("--json",) else result.stderr
+        assert f"{missing} is not installed (needed to plan)" in text and "nothing was written" in text
+        assert list(tmp_path.iterdir()) == [], list(tmp_path.rglob("*"))
+
+
 def test_a_rehearsal_with_the_fake_executor_needs_no_cli(tmp_path: Path) -> None:
     write_plan(tmp_path, [Spec("T-01", "echo a")], {"backend": "claude"})
     result = cli(tmp_path, "run", "--executor", "fake", env={"ORCHESTRATOR_CLAUDE_BIN": str(tmp_path / "none")})

@@ -265,6 +265,8 @@ def test_add_with_bad_input_writes_nothing(live: Path) -> None:
         done = cli(live, *args)
         assert done.code == 2, (args, done.stderr)
         assert len(done.stderr.strip().splitlines()) <= 2 and "Traceback" not in done.stderr, done.stderr
+        if "--after" in args:  # of the option given, not of a row and a line the plan does not have
+            assert done.stderr.strip() == "--after: no task T-99 in the plan"
     assert plan_file.read_bytes() == before
 
 

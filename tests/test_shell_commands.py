@@ -120,6 +120,14 @@ def test_init_with_a_backend_that_runs_commands_makes_a_plan_that_runs(tmp_path:
     assert statuses(tmp_path) == {"T-01": "completed", "T-02": "completed", "T-03": "completed"}
 
 
+def test_init_elsewhere_says_the_next_commands_with_the_workspace_they_need(tmp_path: Path) -> None:
+    made = cli(tmp_path, "init", "my plan", "--backend", "shell")
+    assert made.code == 0, made.stderr
+    last = made.stdout.strip().splitlines()[-1]
+    assert last.endswith("then `orchestrator validate 'my plan'` and `orchestrator run 'my plan'`."), last
+    assert cli(tmp_path, "validate", "my plan").code == 0  # as it says
+
+
 def test_init_refuses_an_unknown_backend(tmp_path: Path) -> None:
     made = cli(tmp_path, "init", "--backend", "bash")
     assert made.code == 2

@@ -56,8 +56,13 @@ def cmd_init(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"ok": True, "workspace": str(root), "plan": str(plan_file)})
     else:
+        import shlex
+
         print(f"Created {plan_file}")
-        print("Next: edit it (or let an agent write it), then `orchestrator validate` and `orchestrator run`.")
+        # Named as it was given unless the commands find it from here without a name.
+        named = "" if root.resolve() == (Path.cwd() / ".orchestrator").resolve() else " " + shlex.quote(str(root))
+        then = f"`orchestrator validate{named}` and `orchestrator run{named}`"
+        print(f"Next: edit it (or let an agent write it), then {then}.")
     return ExitCode.OK
 
 

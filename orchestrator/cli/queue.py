@@ -100,10 +100,12 @@ def cmd_add(args: argparse.Namespace) -> int:
         added[:] = [task_id]
         return result
 
-    if args.id is not None:
-        existing = workspace.load_plan()
-        if any(t.lower() == args.id.lower() for t in existing.tasks):
-            raise UsageError(f"--id {args.id}: the plan has that task already")
+    known = {t.lower() for t in workspace.load_plan().tasks}
+    if args.id is not None and args.id.lower() in known:
+        raise UsageError(f"--id {args.id}: the plan has that task already")
+    unknown = [task for task in new.after if task.lower() not in known]
+    if unknown:  # said of --after, not of a row and a line the plan does not have yet
+        raise UsageError(f"--after: no task {', '.join(unknown)} in the plan")
     with _plan_edit_lock(workspace):
         planfile.rewrite(workspace.plan_file, change)
     task_id = added[0]

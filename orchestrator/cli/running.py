@@ -168,6 +168,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     from orchestrator.plan.settings import Settings
     from orchestrator.run.planner import make_plan
+    from orchestrator.run.preflight import check_planner
 
     directory, request = _plan_words(args)
     root = Path(directory)
@@ -179,6 +180,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         settings = settings.replace(model=args.model)
     if "timeout" in vars(args):  # given: a duration, or None for none
         settings = settings.replace(timeout=args.timeout)
+    check_planner(settings.backend, settings.env)
     if args.dry_run:  # writes nothing: the planner's logs go to a directory that is removed after
         with tempfile.TemporaryDirectory(prefix="orchestrator-plan-") as scratch:
             planned = make_plan(request, root.absolute(), settings, logs=Path(scratch))

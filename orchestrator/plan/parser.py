@@ -259,7 +259,8 @@ def _parse_tasks(document: Document, out: _Collector) -> dict[str, dict[str, Any
             out.add(
                 line,
                 f"this row has {count} cells but the header has {header_cells}",
-                "check for a missing or extra '|' in the row",
+                "check for a missing or extra '|' in the row (a '|' inside a cell, as in a command's pipe, is written "
+                "'\\|')",
             )
             continue
         row: dict[str, str]

@@ -92,6 +92,17 @@ def check_plan(plan: Plan, workspace: Workspace, profiles: Profiles | None = Non
         raise PlanError(unique)
 
 
+def check_planner(backend: str, env: dict[str, str]) -> None:
+    """``orchestrator plan`` asks one agent for the plan: its CLI is looked for first, as a run's
+    are, so that a missing one is one line (exit 2) and nothing is written, not a failed call."""
+    cli = backends.get(backend).cli()
+    if cli is not None and not probe(cli, agent_environment(env), version=False).installed:
+        raise BackendUnavailableError(
+            f"{cli.program} is not installed (needed to plan): {cli.install} — nothing was written; "
+            "`orchestrator doctor` shows what each backend needs"
+        )
+
+
 def check_installed(plan: Plan, profiles: Profiles, only: list[str] | None = None) -> None:
     """Raise ``BackendUnavailableError`` (one line) when an agent CLI that the tasks to run need
     is not installed: a run stops before it starts anything, not task by task."""
