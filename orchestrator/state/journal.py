@@ -34,7 +34,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -182,20 +182,31 @@ def attempts_started(path: Path) -> dict[str, int]:
     """The highest attempt number the journal's ``spawn`` lines give each task, over every run
     (an attempt that printed nothing leaves no log to number the next one by)."""
     found: dict[str, int] = {}
+    for task, number in _spawned(path):
+        found[task] = max(found.get(task, 0), number)
+    return found
+
+
+def attempts_of(path: Path, task_id: str) -> set[int]:
+    """The numbers of every attempt of ``task_id`` the journal tells of, over every run: one that
+    printed nothing, or is still starting, has no log file to tell of it."""
+    return {number for task, number in _spawned(path, (b'{"event": "spawn"', b'{"event": "start"')) if task == task_id}
+
+
+def _spawned(path: Path, kinds: tuple[bytes, ...] = (b'{"event": "spawn"',)) -> Iterator[tuple[str, int]]:
+    """Each task and attempt number of the lines of ``kinds``, every run's (a torn line skipped)."""
     try:
         data = read_regular(path)
     except OSError:
-        return found
+        return
     for raw in data.splitlines():
-        if not raw.startswith(b'{"event": "spawn"'):
+        if not raw.startswith(kinds):
             continue
         try:
             entry = json.loads(raw)
-            task, number = str(entry["task"]), int(entry["attempt"])
-        except (ValueError, KeyError, TypeError):
+            yield str(entry["task"]), int(entry.get("attempt", 1))
+        except (ValueError, KeyError, TypeError, AttributeError):
             continue
-        found[task] = max(found.get(task, 0), number)
-    return found
 
 
 class Journal:
