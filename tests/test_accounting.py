@@ -20,9 +20,9 @@ def project(tmp_path: Path) -> Iterator[Path]:
     kill_leftovers(tmp_path, read_pids(tmp_path).values())
 
 
-def _interrupt(project: Path, name: str, sig: int = signal.SIGINT) -> None:
-    """Start a run in the background and stop it with ``sig`` once its attempt runs."""
-    runner = start(project, name=name)
+def _interrupt(project: Path, name: str, sig: int = signal.SIGINT, *args: str) -> None:
+    """Start a run (with ``args``) in the background and stop it with ``sig`` once its attempt runs."""
+    runner = start(project, *args, name=name)
     try:
         wait_until(lambda: bool(open_attempts(project)), "the attempt to start")
         runner.kill(sig)
@@ -31,7 +31,8 @@ def _interrupt(project: Path, name: str, sig: int = signal.SIGINT) -> None:
         runner.cleanup()
 
 
-QUIET_UNLESS_FAST = "test -e fast || sleep 60\necho one"
+# Sleeps, printing nothing, until the file ``fast`` is there; its pid is left for the cleanup.
+QUIET_UNLESS_FAST = 'echo $$ > "$ORCHESTRATOR_TASK_ID.pid"\ntest -e fast || exec sleep 60\necho one'
 
 
 def test_logs_shows_a_quiet_attempt_as_empty_not_missing(project: Path) -> None:
@@ -70,3 +71,24 @@ def test_logs_counts_the_attempts_interrupted_before_they_printed(project: Path)
     missing = cli(project, "logs", "T-01", "--attempt", "7")
     assert missing.code == 2 and missing.stderr.startswith("T-01 has no attempt 7; its attempts: 1-3")
     assert cli(project, "logs", "T-01", "--follow").stdout == "one\n"
+
+
+def test_status_counts_the_attempt_a_killed_runner_left(project: Path) -> None:
+    """Attempt 1 completes; attempt 2 (a re-run) is left running by a kill -9 of its runner."""
+    write_plan(project, [Spec("T-01", QUIET_UNLESS_FAST)])
+    (project / "fast").touch()
+    assert cli(project, "run").code == 0
+    (project / "fast").unlink()
+    _interrupt(project, "killed", signal.SIGKILL, "--rerun", "T-01")
+    started = next(a for a in _journal(project) if a["event"] == "start" and a["attempt"] == 2)["at"]
+    data = json.loads(cli(project, "status", "--json").stdout)
+    [task] = data["tasks"]
+    assert (task["status"], task["attempts"], task["started"]) == ("interrupted", 2, started)
+    assert task["finished"] is None and task["duration"] is None  # attempt 1's, not this one's
+    row = next(line for line in cli(project, "status").stdout.splitlines() if line.startswith("T-01"))
+    assert row.split()[3:6] == ["Interrupted", "-", "2"]
+
+
+def _journal(project: Path) -> list[dict[str, object]]:
+    text = (project / ".orchestrator" / "state" / "attempts.jsonl").read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines()]

@@ -110,11 +110,11 @@ def collect(plan: Plan, workspace: Workspace) -> list[TaskView]:
         if record is not None:
             view.take(record, workspace.result_name(task))
         attempt = attempts.open.get(task.id)
-        if attempt is not None:
+        if attempt is not None:  # the attempt the journal has open is the task's last, left behind or not
+            view.started, view.finished, view.duration = attempt.started, None, None  # (not its result's)
+            view.attempts = attempt.attempt
             if runner_alive:
                 view.status = TaskStatus.RUNNING
-                view.started = attempt.started
-                view.attempts = attempt.attempt
             else:
                 view.status = TaskStatus.INTERRUPTED
                 view.reason = f"runner (pid {attempts.runner_pid}) is gone; attempt left behind"
