@@ -92,3 +92,44 @@ def test_status_counts_the_attempt_a_killed_runner_left(project: Path) -> None:
 def _journal(project: Path) -> list[dict[str, object]]:
     text = (project / ".orchestrator" / "state" / "attempts.jsonl").read_text(encoding="utf-8")
     return [json.loads(line) for line in text.splitlines()]
+
+
+FLAKY = "test -e flaky.flag || { touch flaky.flag; exit 1; }\necho b"  # fails once, then succeeds
+
+
+def _report(project: Path) -> dict[str, dict[str, object]]:
+    shown = cli(project, "report", "--json")
+    assert shown.code == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    return {"total": {"retries": data["retries"]}, **{t["id"]: t for t in data["tasks"]}}
+
+
+def _labels(project: Path) -> dict[str, str]:
+    """Each task's status cell in master_plan.md's status block (its rows: | T-01 | Agent-01 | ✅ ...)."""
+    text = (project / ".orchestrator" / "master_plan.md").read_text(encoding="utf-8")
+    rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in text.splitlines() if line.startswith("| T-")]
+    return {row[0]: row[2] for row in rows if row[1].startswith("Agent-")}
+
+
+def test_retries_count_only_the_attempts_after_a_failure_in_the_run_of_the_result(project: Path) -> None:
+    """T-02 fails once and succeeds in its retry; after `reset --all` both run again and succeed
+    at once: the attempts of the first run are no retries of the second, though numbers go on."""
+    write_plan(project, [Spec("T-01", "echo a"), Spec("T-02", FLAKY, retries=1)])
+    assert cli(project, "run").code == 0
+    report = _report(project)
+    assert report["total"]["retries"] == 1
+    assert (report["T-01"]["attempts"], report["T-01"]["retries"]) == (1, 0)
+    assert (report["T-02"]["attempts"], report["T-02"]["retries"]) == (2, 1)
+    assert _labels(project) == {"T-01": "✅ Completed", "T-02": "✅ Completed (2 attempts)"}
+    assert "| Retries | 1 |" in cli(project, "report").stdout
+
+    assert cli(project, "reset", "--all").code == 0
+    assert cli(project, "run").code == 0
+    status = {t["id"]: t for t in json.loads(cli(project, "status", "--json").stdout)["tasks"]}
+    assert [(status[t]["attempts"], status[t]["run_attempts"]) for t in ("T-01", "T-02")] == [(2, 1), (3, 1)]
+    report = _report(project)
+    assert report["total"]["retries"] == 0
+    assert [(report[t]["attempts"], report[t]["retries"]) for t in ("T-01", "T-02")] == [(1, 0), (1, 0)]
+    assert _labels(project) == {"T-01": "✅ Completed", "T-02": "✅ Completed"}
+    assert "| Retries | 0 |" in cli(project, "report").stdout
+    assert cli(project, "logs", "T-02").stdout.startswith("T-02 [Agent-02] attempt 3 of 3\n")

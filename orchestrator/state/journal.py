@@ -90,6 +90,7 @@ class OpenAttempt:
     session_id: str | None = None
     fingerprint: str | None = None  # of what it was started with (``run.selection``)
     told: str | None = None  # when its prompt was made: what the channels had told it by then
+    in_run: int = 1  # its place among the attempts this run made of its task (``Attempt.in_run``)
 
 
 @dataclass(slots=True)
@@ -98,6 +99,7 @@ class JournalState:
     runner_start: int | None = None  # its process's start (``procs.process_started``): a reused pid is not it
     open: dict[str, OpenAttempt] = field(default_factory=dict)  # task id -> its open attempt
     retrying: set[str] = field(default_factory=set)  # tasks whose next attempt waits for a backoff
+    made: dict[str, set[int]] = field(default_factory=dict)  # task id -> its attempts this run made
 
 
 def read(path: Path) -> JournalState:
@@ -139,15 +141,19 @@ def _apply(state: JournalState, entry: dict[str, Any]) -> None:
         same = earlier is not None and earlier.attempt == entry.get("attempt", 1)
         fingerprint = entry.get("fingerprint", earlier.fingerprint if same and earlier else None)
         told = entry.get("told", earlier.told if same and earlier else None)
+        number = int(entry.get("attempt", 1))
+        made = state.made.setdefault(task, set())
+        made.add(number)
         state.open[task] = OpenAttempt(
             task,
             str(entry.get("agent", "")),
-            int(entry.get("attempt", 1)),
+            number,
             entry.get("at"),
             entry.get("executor", "local" if handle else None),
             dict(handle) if isinstance(handle, dict) else None,
             fingerprint=str(fingerprint) if fingerprint else None,
             told=str(told) if told else None,
+            in_run=len(made),
         )
         state.retrying.discard(task)
     elif event == "session":
