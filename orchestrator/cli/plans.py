@@ -85,7 +85,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         emit_json(data)
     else:
         print(
-            f"OK: {len(plan.tasks)} tasks, {data['dependencies']} dependencies, "
+            f"OK: {len(plan.tasks)} task{'s' if len(plan.tasks) != 1 else ''}, "
+            f"{data['dependencies']} {'dependency' if data['dependencies'] == 1 else 'dependencies'}, "
             f"{depth} layer{'s' if depth != 1 else ''}; "
             f"longest chain: {' -> '.join(path)}"
         )
@@ -127,7 +128,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         emit_json({"ok": True, **report.as_json()})
     else:
         print(
-            f"Rendered {len(plan.tasks)} briefs into {from_here(workspace.tasks_dir)}/: "
+            f"Rendered {len(plan.tasks)} brief{'s' if len(plan.tasks) != 1 else ''} "
+            f"into {from_here(workspace.tasks_dir)}/: "
             f"{len(report.written)} written, {len(report.unchanged)} unchanged, "
             f"{len(report.kept_edited)} kept (edited by hand)"
         )
