@@ -75,7 +75,8 @@ class Recorder:
         task = attempt.task
         view = self.views[task.id]
         view.status = TaskStatus.RUNNING
-        view.started = iso_at(attempt.started) if attempt.number == 1 or not view.started else view.started
+        # (from the first attempt of this run of the task: not an earlier run's start)
+        view.started = iso_at(attempt.started) if attempt.in_run == 1 or not view.started else view.started
         view.attempts, view.run_attempts = attempt.number, attempt.in_run
         log = self.workspace.log_stem(task, attempt.number).relative_to(self.workspace.root)
         self.emit("task_started", task=task.id, agent=task.agent, name=task.title, attempt=attempt.number, log=str(log))
