@@ -129,10 +129,20 @@ def test_paths_printed_for_people_start_where_they_stand(tmp_path: Path) -> None
     assert ran.stdout.rstrip().endswith("→ examples/demo/.orchestrator/final_output.md")
     assert cli(tmp_path, "aggregate", "examples/demo").stdout == "Wrote examples/demo/.orchestrator/final_output.md\n"
     rendered = cli(tmp_path, "render", "examples/demo", "--force").stdout
-    assert rendered.startswith("Rendered 1 briefs into examples/demo/.orchestrator/agent_tasks/: ")
+    assert rendered.startswith("Rendered 1 brief into examples/demo/.orchestrator/agent_tasks/: ")
     inside = project / ".orchestrator" / "results"
     again = cli(inside, "run", "../..", "--rerun", "T-01")
     assert again.stdout.rstrip().endswith(f"→ {project / '.orchestrator' / 'final_output.md'}")  # above: absolute
     # Scripts get paths relative to the project directory, as the files record them.
     events = [json.loads(line) for line in cli(tmp_path, "run", "examples/demo", "--json").stdout.splitlines()]
     assert events[-1]["final_output"] == ".orchestrator/final_output.md"
+
+
+def test_summary_lines_count_one_thing_in_the_singular(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T-01", "echo one")])
+    assert cli(tmp_path, "validate").stdout.startswith("OK: 1 task, 0 dependencies, 1 layer;")
+    assert cli(tmp_path, "status").stdout.splitlines()[-1] == "1 task: 1 pending"
+    write_plan(tmp_path, [Spec("T-01", "echo one"), Spec("T-02", "echo two", deps=["T-01"])])
+    assert cli(tmp_path, "validate").stdout.startswith("OK: 2 tasks, 1 dependency, 2 layers;")
+    assert cli(tmp_path, "status").stdout.splitlines()[-1] == "2 tasks: 1 pending, 1 waiting"
+    assert json.loads(cli(tmp_path, "validate", "--json").stdout)["dependencies"] == 1

@@ -428,8 +428,9 @@ def test_commands_that_read_a_run_know_its_runner_by_pid_and_start_time(project:
     assert {t["id"]: t["status"] for t in status["tasks"]}["T-01"] == "interrupted"
     check = cli(project, "check", "--format", "markdown")
     assert check.code == 1 and "is gone" in check.stdout, check.stdout
+    # Its attempt 1 (the journal's; it printed nothing) is over: followed, it ends at once, empty.
     follow = cli(project, "logs", "T-01", "--follow")  # (bounded by the hang guard)
-    assert follow.code == 2 and "no run is going on" in follow.stderr, follow.stderr
+    assert (follow.code, follow.stdout, follow.stderr) == (0, "", "")
 
     # The same files naming pytest's own start time: the runner is alive, as before.
     for name in ("attempts.jsonl", "events.jsonl"):

@@ -277,4 +277,4 @@ def test_plan_command_writes_a_valid_plan_with_claude(tmp_path: Path) -> None:
     check = subprocess.run(
         [sys.executable, "-m", "orchestrator", "validate"], cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
-    assert check.returncode == 0 and check.stdout.startswith("OK: 2 tasks, 1 dependencies"), check.stdout
+    assert check.returncode == 0 and check.stdout.startswith("OK: 2 tasks, 1 dependency"), check.stdout

@@ -95,7 +95,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         emit_json(data)
     else:
         print(
-            f"OK: {len(plan.tasks)} tasks, {data['dependencies']} dependencies, "
+            f"OK: {len(plan.tasks)} task{'s' if len(plan.tasks) != 1 else ''}, "
+            f"{data['dependencies']} {'dependency' if data['dependencies'] == 1 else 'dependencies'}, "
             f"{depth} layer{'s' if depth != 1 else ''}; "
             f"longest chain: {' -> '.join(path)}"
         )
@@ -141,7 +142,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         emit_json({"ok": True, **report.as_json()})
     else:
         print(
-            f"Rendered {len(plan.tasks)} briefs into {from_here(workspace.tasks_dir)}/: "
+            f"Rendered {len(plan.tasks)} brief{'s' if len(plan.tasks) != 1 else ''} "
+            f"into {from_here(workspace.tasks_dir)}/: "
             f"{len(report.written)} written, {len(report.unchanged)} unchanged, "
             f"{len(report.kept_edited)} kept (edited by hand)"
         )
@@ -218,28 +220,21 @@ def cmd_logs(args: argparse.Namespace) -> int:
     workspace = Workspace.find(words[0] if len(words) == 2 else None)
     plan = workspace.load_plan()
     task = plan.tasks[task_id_in(plan, words[-1])]
-    attempts = workspace.attempt_logs(task)
     if args.follow:
         from orchestrator.cli.watching import follow_logs
 
         return follow_logs(workspace, task, args.attempt, as_json=args.json)
+    from orchestrator.state.logs import attempts as attempts_of
+    from orchestrator.state.logs import numbers
+
+    attempts = attempts_of(workspace, task)
     if not attempts:
         raise UsageError(f"{task.id} has no logs: it has not run yet")
     number = args.attempt if args.attempt is not None else max(attempts)
     if number not in attempts:
-        raise UsageError(f"{task.id} has no attempt {number}; its attempts: {', '.join(map(str, attempts))}")
+        raise UsageError(f"{task.id} has no attempt {number}; its attempts: {numbers(attempts)}")
     files = attempts[number]
     if args.json:
-        logs = [
-            {
-                "stream": stream,
-                "path": workspace.relative(files[stream]),
-                "bytes": files[stream].stat().st_size,
-                "text": files[stream].read_bytes().decode("utf-8", errors="replace"),
-            }
-            for stream, _ in _STREAMS
-            if stream in files
-        ]
         emit_json(
             {
                 "ok": True,
@@ -247,24 +242,53 @@ def cmd_logs(args: argparse.Namespace) -> int:
                 "agent": task.agent,
                 "attempt": number,
                 "attempts": list(attempts),
-                "logs": logs,
+                "logs": [
+                    _log_json(workspace, stream, files.get(stream))
+                    for stream, _ in _STREAMS
+                    if stream != "in" or stream in files
+                ],
             }
         )
         return ExitCode.OK
-    print(f"{task.id} [{task.agent}] attempt {number} of {len(attempts)}")
+    print(f"{task.id} [{task.agent}] attempt {number} of {max(attempts)}")
     for stream, name in _STREAMS:
         path = files.get(stream)
         if stream == "in":  # what the agent was given: its brief and upstream results
             if path is not None:
                 print(f"── {name}: {from_here(path)}")
             continue
-        text = path.read_bytes().decode("utf-8", errors="replace") if path is not None else ""
-        if not text:
+        text = _read(path)
+        if not text:  # nothing written: an empty file, or none (the first byte makes it)
             print(f"── {name}: empty")
             continue
         print(f"── {name}: {from_here(path) if path else ''}")
         print(text, end="" if text.endswith("\n") else "\n")
     return ExitCode.OK
+
+
+def _read(path: Path | None) -> str:
+    """A log's text; empty for one never written (or gone since it was listed)."""
+    try:
+        return path.read_bytes().decode("utf-8", errors="replace") if path is not None else ""
+    except FileNotFoundError:
+        return ""
+
+
+def _log_json(workspace: Workspace, stream: str, path: Path | None) -> dict[str, object]:
+    """One stream of an attempt for ``logs --json``. A stream it never wrote to is there, empty,
+    its ``path`` null: its file was never made."""
+    data = b""
+    if path is not None:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            path = None
+    return {
+        "stream": stream,
+        "path": workspace.relative(path) if path is not None else None,
+        "bytes": len(data),
+        "text": data.decode("utf-8", errors="replace"),
+    }
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -237,7 +237,8 @@ def _offline(
                 if book_outdated(workspace, plan.book):  # the agent ids it was given stay every task's
                     write_book(workspace, plan.book)
                 record = ResultRecord(task=task.id, agent=task.agent, name=task.title, status=TaskStatus.CANCELLED,
-                                      attempts=view.attempts, reason=reason, finished=now_iso())  # fmt: skip
+                                      attempts=view.attempts, run_attempts=0, reason=reason,
+                                      finished=now_iso())  # fmt: skip
                 write_result(workspace.result(task), record, not_run_body(task.id, TaskStatus.CANCELLED, reason))
                 said = f"⏹️ {task.id} cancelled: no run starts it (its dependents are skipped) until "
                 said += f"`orchestrator retry {task.id}`"

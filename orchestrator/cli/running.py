@@ -207,7 +207,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     elif args.dry_run:
         print(planned.text, end="")
     else:
-        print(f"Wrote {target}: {len(planned.plan.tasks)} tasks. Next: `orchestrator run {root}`")
+        count = len(planned.plan.tasks)
+        print(f"Wrote {target}: {count} task{'s' if count != 1 else ''}. Next: `orchestrator run {root}`")
     return ExitCode.OK
 
 

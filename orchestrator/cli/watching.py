@@ -155,10 +155,12 @@ def follow_logs(workspace: Workspace, task: Task, number: int | None, *, as_json
             time.sleep(_POLL)
             number = running()
         if number is None:
-            logs = workspace.attempt_logs(task)
-            if not logs:
+            from orchestrator.state.logs import attempts
+
+            made = attempts(workspace, task)
+            if not made:
                 raise UsageError(f"{task.id} has no logs, and no run is going on to start it")
-            number = max(logs)
+            number = max(made)
     tail = _Tail(task.id, workspace.log_stem(task, number))
     while True:
         over = running() != number  # read before the last lines: nothing written after is missed

@@ -8,7 +8,11 @@ Figures (every one from the results' frontmatter, ``state.results.ResultRecord``
   slot was busy all the time);
 - ``critical_path``: the longest dependency chain by real durations, and ``critical_ratio``:
   wall ÷ its length (1.0: the run was as fast as the dependencies allow);
-- per task and per backend: attempts, retries, duration, cost and tokens;
+- per task and per backend: attempts, retries, duration, cost and tokens. A task's attempts are
+  those of the run of it that produced its result (``run_attempts``), its retries every one of
+  them after the first: each came after a failure or a limit. The attempts earlier runs made of
+  it (before a re-run, a ``reset``, an edit, an interruption) are not retries: ``history`` lists
+  every attempt;
 - the timeline (``timeline.py``): an SVG Gantt chart and mermaid ``gantt``.
 """
 
@@ -64,20 +68,20 @@ def build(plan: Plan, views: list[TaskView]) -> Report:
                 "started": view.started,
                 "finished": view.finished,
                 "duration": view.duration,
-                "attempts": view.attempts,
-                "retries": max(view.attempts - 1, 0),
+                "attempts": view.run_attempts,
+                "retries": max(view.run_attempts - 1, 0),
                 "cost_usd": view.cost_usd,
                 "tokens": view.tokens,
                 "critical": view.id in path,
             }
         )
-        if view.attempts == 0 and view.duration is None:
+        if view.run_attempts == 0 and view.duration is None:
             continue  # never ran: no figures for its backend
         totals = backends.setdefault(
             backend, {"tasks": 0, "attempts": 0, "seconds": 0.0, "cost_usd": None, "tokens": None}
         )
         totals["tasks"] += 1
-        totals["attempts"] += view.attempts
+        totals["attempts"] += view.run_attempts
         totals["seconds"] = round(totals["seconds"] + (view.duration or 0.0), 3)
         if view.cost_usd is not None:
             totals["cost_usd"] = round((totals["cost_usd"] or 0.0) + view.cost_usd, 6)

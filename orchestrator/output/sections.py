@@ -25,7 +25,7 @@ def status_blocks(plan: Plan, views: Sequence[TaskView], templates: Templates) -
             "id": v.id,
             "agent": v.agent,
             "label": v.status.label
-            + (f" ({v.attempts} attempts)" if v.attempts > 1 else "")
+            + (f" ({v.run_attempts} attempts)" if v.run_attempts > 1 else "")
             + (" (simulated)" if v.simulated else ""),
             "start": _clock(v.started),
             "end": _clock(v.finished),

@@ -85,7 +85,7 @@ def layers_text(plan: Plan, views: Sequence[TaskView] | None = None) -> str:
 
 def summary_line(views: Sequence[TaskView], found: dict[str, int]) -> str:
     parts = [f"{found[s]} {s}" for s in TaskStatus if found.get(s)]
-    text = f"{len(views)} tasks: " + (", ".join(parts) if parts else "none")
+    text = f"{len(views)} task{'s' if len(views) != 1 else ''}: " + (", ".join(parts) if parts else "none")
     cost = [v.cost_usd for v in views if v.cost_usd is not None]
     if cost:
         text += f"; cost ${sum(cost):.4f}"

@@ -70,6 +70,9 @@ class Attempt:
     # task changed since the interrupted attempt, whose session is left behind
     scope: anyio.CancelScope | None = None  # while it runs: what `orchestrator cancel` cancels
     told: float = 0.0  # wall clock, when its prompt was made (the discoveries it holds are older)
+    # Its place in this run of its task: 1 for the first attempt a run makes of the task (or the
+    # first after `orchestrator retry`), one more for each retry after a failure or a limit.
+    in_run: int = 1
 
 
 @dataclass(frozen=True, slots=True)

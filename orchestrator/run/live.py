@@ -214,9 +214,10 @@ class LiveQueue:
             self._refuse("cancel", task_id, request, f"{task_id} is {status} already")
             return
         scheduler.delayed.pop(task_id, None)
-        scheduler.waiting.pop(task_id, None)
+        waited = scheduler.waiting.pop(task_id, None)  # the attempt whose retry it waited for
         doomed = scheduler.queue.cancel(task_id)
-        scheduler.recorder.not_run(task, TaskStatus.CANCELLED, reason, attempts=scheduler.attempts.get(task_id, 0))
+        scheduler.recorder.not_run(task, TaskStatus.CANCELLED, reason, attempts=scheduler.attempts.get(task_id, 0),
+                                   run_attempts=waited.attempt.in_run if waited else 0)  # fmt: skip
         scheduler.skip(doomed, task_id, "was cancelled")
 
     def cancelled(self, attempt: Attempt, result: AgentResult | None) -> bool:
@@ -235,7 +236,8 @@ class LiveQueue:
         scheduler.admission.ended(task.id)
         scheduler.journal.ended(task.id, attempt.number)
         scheduler.recorder.not_run(task, TaskStatus.CANCELLED, reason, attempts=attempt.number,
-                                   session=attempt.observer.session_id, fingerprint=attempt.fingerprint)  # fmt: skip
+                                   run_attempts=attempt.in_run, session=attempt.observer.session_id,
+                                   fingerprint=attempt.fingerprint)  # fmt: skip
         scheduler.skip(scheduler.queue.fail(task.id), task.id, "was cancelled")
         return True
 

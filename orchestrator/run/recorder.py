@@ -75,8 +75,9 @@ class Recorder:
         task = attempt.task
         view = self.views[task.id]
         view.status = TaskStatus.RUNNING
-        view.started = iso_at(attempt.started) if attempt.number == 1 or not view.started else view.started
-        view.attempts = attempt.number
+        # (from the first attempt of this run of the task: not an earlier run's start)
+        view.started = iso_at(attempt.started) if attempt.in_run == 1 or not view.started else view.started
+        view.attempts, view.run_attempts = attempt.number, attempt.in_run
         log = self.workspace.log_stem(task, attempt.number).relative_to(self.workspace.root)
         self.emit("task_started", task=task.id, agent=task.agent, name=task.title, attempt=attempt.number, log=str(log))
         if attempt.session == "restarted":
@@ -162,18 +163,21 @@ class Recorder:
         reason: str,
         *,
         attempts: int = 0,
+        run_attempts: int = 0,
         session: str | None = None,
         fingerprint: str | None = None,
     ) -> None:
         """A task that ends this run without an attempt of its own to show: skipped, interrupted,
-        or failed before it could start (``session``, ``fingerprint``: an interrupted attempt's
-        agent session, and what that attempt was started with)."""
+        or failed before it could start (``attempts``: the number of its last attempt, of this run
+        or an earlier one; ``run_attempts``: how many this run made; ``session``, ``fingerprint``: an
+        interrupted attempt's agent session, and what that attempt was started with)."""
         record = ResultRecord(
             task=task.id,
             agent=task.agent,
             name=task.title,
             status=status,
             attempts=attempts,
+            run_attempts=run_attempts,
             reason=reason,
             finished=now_iso(),
             backend=self.settings[task.id].backend,
@@ -187,8 +191,15 @@ class Recorder:
         """An attempt stopped before its end: its agent session and what it was started with are
         kept, for a later run to go on from."""
         session = attempt.observer.session_id
-        self.not_run(attempt.task, TaskStatus.INTERRUPTED, why, attempts=attempt.number, session=session,
-                     fingerprint=attempt.fingerprint)  # fmt: skip
+        self.not_run(attempt.task, TaskStatus.INTERRUPTED, why, attempts=attempt.number, run_attempts=attempt.in_run,
+                     session=session, fingerprint=attempt.fingerprint)  # fmt: skip
+
+    def stopped_waiting(self, task: Task, outcome: Outcome | None) -> None:
+        """The run was interrupted while ``task`` waited for its next attempt, after ``outcome``."""
+        reason = "interrupted by the user before its next attempt"
+        last = outcome.attempt if outcome is not None else None
+        self.not_run(task, TaskStatus.INTERRUPTED, reason, attempts=last.number if last else 0,
+                     run_attempts=last.in_run if last else 0)  # fmt: skip
 
     def _write_attempt(
         self, outcome: Outcome, status: TaskStatus, reason: str | None, stderr: str = ""
@@ -207,6 +218,7 @@ class Recorder:
             name=task.title,
             status=status,
             attempts=attempt.number,
+            run_attempts=attempt.in_run,
             reason=reason,
             exit_code=result.exit_code if result.exit_code is not None else run.exit_code,
             error_class=None if status == TaskStatus.COMPLETED else result.error_class,

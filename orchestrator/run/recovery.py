@@ -81,6 +81,7 @@ def _record(ws: Workspace, task: Task, attempt: OpenAttempt, backend: str, resul
         name=task.title,
         status=TaskStatus.COMPLETED,
         attempts=number,
+        run_attempts=attempt.in_run,
         reason=f"recovered from the log of attempt {number}: it finished after the runner that started it stopped",
         exit_code=result.exit_code,
         started=attempt.started,

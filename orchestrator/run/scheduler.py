@@ -215,7 +215,7 @@ class Scheduler:
         self.recorder.workspace.check_inside()  # its logs go nowhere a symlink put meanwhile leads
         task = self.plan.tasks[task_id]
         number = self.attempts[task_id] = self.attempts.get(task_id, 0) + 1
-        self.first_attempt.setdefault(task_id, number)
+        first = self.first_attempt.setdefault(task_id, number)
         upstream = upstream_of(task.dependencies, self.records)
         of_brief = functools.partial(fingerprint, signature=self.signatures[task_id], upstream=upstream)
         try:
@@ -223,7 +223,7 @@ class Scheduler:
         except CannotInvoke as exc:
             self._give_up(task_id, TaskStatus.FAILED, str(exc), attempts=number)
             return
-        attempt.started = time.time()
+        attempt.started, attempt.in_run = time.time(), number - first + 1
         # A kill -9 leaves a trace, and what it was started with: a later run resumes it only if unchanged.
         self.journal.spawning(task_id, task.agent, number, self.launcher.executor.name,
                               attempt.fingerprint, attempt.told)  # fmt: skip
@@ -272,9 +272,8 @@ class Scheduler:
         self.session_costs.own(attempt.job.resume_session, result)
         self.admission.spend(result.cost_usd)
         now = anyio.current_time()
-        number = attempt.number - self.first_attempt[task.id] + 1  # in this run, as retries count
-        decision = self.retries.decide(
-            task.id, result, attempt=number, settings=attempt.settings, rng=self.rng, now=now
+        decision = self.retries.decide(  # (its place in this run of the task: retries count in it)
+            task.id, result, attempt=attempt.in_run, settings=attempt.settings, rng=self.rng, now=now
         )
         session = _goes_on(decision, attempt, result)
         if session is not None:
@@ -344,9 +343,7 @@ class Scheduler:
         for task_id in list(self.delayed):
             outcome = self.waiting.get(task_id)
             if self.interrupted:
-                reason = "interrupted by the user before its next attempt"
-                attempts = outcome.attempt.number if outcome else 0
-                self.recorder.not_run(self.plan.tasks[task_id], TaskStatus.INTERRUPTED, reason, attempts=attempts)
+                self.recorder.stopped_waiting(self.plan.tasks[task_id], outcome)
             elif outcome is not None:
                 failed = outcome.result.message or "failed"
                 self.recorder.failed(outcome, f"{failed}; not attempted again: {self.stopped or 'run stopped'}")

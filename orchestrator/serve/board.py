@@ -21,6 +21,7 @@ from orchestrator.documents import open_regular
 from orchestrator.errors import OrchestratorError
 from orchestrator.plan.model import Plan
 from orchestrator.serve.picture import graph_svg
+from orchestrator.state.logs import attempts as logs_of
 from orchestrator.state.pause import paused, read_pause
 from orchestrator.state.procs import pid_alive, ticks
 from orchestrator.state.status import collect
@@ -128,7 +129,7 @@ class Board:
         task = plan.tasks.get(task_id) if plan is not None else None
         if task is None:
             return None
-        attempts = self.workspace.attempt_logs(task)
+        attempts = logs_of(self.workspace, task)  # an attempt that printed nothing too
         last = max(attempts) if attempts else None
         logs = attempts.get(last, {}) if last is not None else {}
         return {

@@ -34,7 +34,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -90,6 +90,7 @@ class OpenAttempt:
     session_id: str | None = None
     fingerprint: str | None = None  # of what it was started with (``run.selection``)
     told: str | None = None  # when its prompt was made: what the channels had told it by then
+    in_run: int = 1  # its place among the attempts this run made of its task (``Attempt.in_run``)
 
 
 @dataclass(slots=True)
@@ -98,6 +99,7 @@ class JournalState:
     runner_start: int | None = None  # its process's start (``procs.process_started``): a reused pid is not it
     open: dict[str, OpenAttempt] = field(default_factory=dict)  # task id -> its open attempt
     retrying: set[str] = field(default_factory=set)  # tasks whose next attempt waits for a backoff
+    made: dict[str, set[int]] = field(default_factory=dict)  # task id -> its attempts this run made
 
 
 def read(path: Path) -> JournalState:
@@ -139,15 +141,19 @@ def _apply(state: JournalState, entry: dict[str, Any]) -> None:
         same = earlier is not None and earlier.attempt == entry.get("attempt", 1)
         fingerprint = entry.get("fingerprint", earlier.fingerprint if same and earlier else None)
         told = entry.get("told", earlier.told if same and earlier else None)
+        number = int(entry.get("attempt", 1))
+        made = state.made.setdefault(task, set())
+        made.add(number)
         state.open[task] = OpenAttempt(
             task,
             str(entry.get("agent", "")),
-            int(entry.get("attempt", 1)),
+            number,
             entry.get("at"),
             entry.get("executor", "local" if handle else None),
             dict(handle) if isinstance(handle, dict) else None,
             fingerprint=str(fingerprint) if fingerprint else None,
             told=str(told) if told else None,
+            in_run=len(made),
         )
         state.retrying.discard(task)
     elif event == "session":
@@ -182,20 +188,31 @@ def attempts_started(path: Path) -> dict[str, int]:
     """The highest attempt number the journal's ``spawn`` lines give each task, over every run
     (an attempt that printed nothing leaves no log to number the next one by)."""
     found: dict[str, int] = {}
+    for task, number in _spawned(path):
+        found[task] = max(found.get(task, 0), number)
+    return found
+
+
+def attempts_of(path: Path, task_id: str) -> set[int]:
+    """The numbers of every attempt of ``task_id`` the journal tells of, over every run: one that
+    printed nothing, or is still starting, has no log file to tell of it."""
+    return {number for task, number in _spawned(path, (b'{"event": "spawn"', b'{"event": "start"')) if task == task_id}
+
+
+def _spawned(path: Path, kinds: tuple[bytes, ...] = (b'{"event": "spawn"',)) -> Iterator[tuple[str, int]]:
+    """Each task and attempt number of the lines of ``kinds``, every run's (a torn line skipped)."""
     try:
         data = read_regular(path)
     except OSError:
-        return found
+        return
     for raw in data.splitlines():
-        if not raw.startswith(b'{"event": "spawn"'):
+        if not raw.startswith(kinds):
             continue
         try:
             entry = json.loads(raw)
-            task, number = str(entry["task"]), int(entry["attempt"])
-        except (ValueError, KeyError, TypeError):
+            yield str(entry["task"]), int(entry.get("attempt", 1))
+        except (ValueError, KeyError, TypeError, AttributeError):
             continue
-        found[task] = max(found.get(task, 0), number)
-    return found
 
 
 class Journal:

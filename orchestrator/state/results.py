@@ -28,7 +28,10 @@ class ResultRecord:
     agent: str
     name: str
     status: TaskStatus
-    attempts: int = 0
+    attempts: int = 0  # the number of its last attempt: numbers go on across runs
+    # How many attempts the run of the task that produced this result made (1 + its retries);
+    # None in a file written before it was recorded.
+    run_attempts: int | None = None
     reason: str | None = None
     exit_code: int | None = None
     error_class: ErrorClass | None = None
@@ -97,6 +100,7 @@ class ResultRecord:
             name=_text(data.get("name")) or "",
             status=TaskStatus.parse(data.get("status", TaskStatus.FAILED)),
             attempts=_int(data.get("attempts")) or 0,
+            run_attempts=_int(data.get("run_attempts")),
             reason=_text(data.get("reason")),
             exit_code=_int(data.get("exit_code")),
             error_class=_error_class(data.get("error_class")),

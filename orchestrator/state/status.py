@@ -29,7 +29,8 @@ class TaskView:
     started: str | None = None
     finished: str | None = None
     duration: float | None = None
-    attempts: int = 0
+    attempts: int = 0  # the number of its last attempt (numbers go on across runs)
+    run_attempts: int = 0  # how many attempts the run of it that made its state made: 1 + its retries
     reason: str | None = None
     backend: str | None = None
     cost_usd: float | None = None
@@ -49,6 +50,7 @@ class TaskView:
         self.finished = record.finished
         self.duration = record.duration
         self.attempts = record.attempts
+        self.run_attempts = record.attempts if record.run_attempts is None else record.run_attempts  # (older file)
         self.reason = record.reason
         self.backend = record.backend
         self.cost_usd = record.cost_usd
@@ -69,6 +71,7 @@ class TaskView:
             "finished": self.finished,
             "duration": self.duration,
             "attempts": self.attempts,
+            "run_attempts": self.run_attempts,
             "reason": self.reason,
             "backend": self.backend,
             "cost_usd": self.cost_usd,
@@ -110,11 +113,11 @@ def collect(plan: Plan, workspace: Workspace) -> list[TaskView]:
         if record is not None:
             view.take(record, workspace.result_name(task))
         attempt = attempts.open.get(task.id)
-        if attempt is not None:
+        if attempt is not None:  # the attempt the journal has open is the task's last, left behind or not
+            view.started, view.finished, view.duration = attempt.started, None, None  # (not its result's)
+            view.attempts, view.run_attempts = attempt.attempt, attempt.in_run
             if runner_alive:
                 view.status = TaskStatus.RUNNING
-                view.started = attempt.started
-                view.attempts = attempt.attempt
             else:
                 view.status = TaskStatus.INTERRUPTED
                 view.reason = f"runner (pid {attempts.runner_pid}) is gone; attempt left behind"
