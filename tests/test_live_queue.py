@@ -99,7 +99,8 @@ def test_cancel_mid_task_stops_its_processes_and_skips_its_dependents(tmp_path: 
     write_plan(
         tmp_path,
         [
-            Spec("T-01", "echo $$ > long.pid; sleep 300 & echo $! > child.pid; wait"),
+            # child.pid appears whole (a rename): the test reads it as soon as it is there
+            Spec("T-01", "echo $$ > long.pid; sleep 300 & echo $! > child.tmp; mv child.tmp child.pid; wait"),
             Spec("T-02", "echo two", deps=["T-01"]),
             Spec("T-03", "echo three"),
         ],
