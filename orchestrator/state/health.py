@@ -63,6 +63,9 @@ class Health:
     runner_pid: int | None = None
     runner_alive: bool = False
     last_run: dict[str, Any] | None = None  # the last run_finished event: exit_code, wall_seconds, time
+    # Completed tasks `run` would run again, and why (``run.freshness``, filled in by the command):
+    # worth knowing, not a person's to fix, so ``ok`` stays as it is.
+    out_of_date: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -76,6 +79,7 @@ class Health:
             "counts": self.counts,
             "runner": {"pid": self.runner_pid, "alive": self.runner_alive},
             "last_run": self.last_run,
+            "out_of_date": [{"task": task, "reason": why} for task, why in self.out_of_date.items()],
         }
 
 

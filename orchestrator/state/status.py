@@ -37,6 +37,7 @@ class TaskView:
     session_id: str | None = None
     result_file: str | None = None
     simulated: bool = False
+    out_of_date: str | None = None  # completed, but run would do it again: why (``run.freshness``)
 
     @classmethod
     def of(cls, task: Task, status: TaskStatus = TaskStatus.PENDING) -> TaskView:
@@ -76,6 +77,8 @@ class TaskView:
             "session_id": self.session_id,
             "result_file": self.result_file,
             "simulated": self.simulated,
+            "up_to_date": self.out_of_date is None if self.status == TaskStatus.COMPLETED else None,
+            "out_of_date": self.out_of_date,
         }
 
 

@@ -1,0 +1,195 @@
+"""Which completed results ``run`` would do again now, and why: what ``status``, ``graph``,
+``check`` and master_plan.md's status blocks show beside ✅ (``TaskView.out_of_date``).
+
+``run`` decides (``selection.up_to_date``, the same rule fed with the same fingerprints): a
+completed result is done when its fingerprint is the one its task would have now and every
+dependency is done. What differs is how the fingerprint now is known, without rendering 10,000
+briefs (0.7 s; ``status`` has 0.3 s in all): from the ``inputs`` digest the run recorded
+(``basis``), a few µs a task:
+
+- its ``upstream`` half differs: the fingerprint differs (an upstream result changed);
+- its ``plan`` half differs: the fingerprint may; the brief is rendered (that task's only) and
+  the fingerprint compared, as run would;
+- the brief's file was written after the attempt started (one ``stat`` a task): a brief edited by
+  hand since is compared the same way; one the tool wrote again (new settings in its header, a
+  new version) is what the plan renders, which the ``plan`` half vouches for.
+
+A result written by a version before ``inputs`` was recorded counts as up to date unless
+something upstream of it will run again: no workspace is called out of date wholesale for
+being older. A made-up result (the fake executor's) is judged like any other: it already says
+it is simulated.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from orchestrator.errors import OrchestratorError
+from orchestrator.output.briefs import brief_body, edited_body
+from orchestrator.output.templates import Templates
+from orchestrator.plan.graph import dependencies_first
+from orchestrator.plan.model import Plan, Task
+from orchestrator.plan.profiles import Profiles
+from orchestrator.run.basis import Basis, Signatures
+from orchestrator.run.selection import expected_fingerprint, up_to_date
+from orchestrator.state.results import ResultRecord
+from orchestrator.state.status import TaskView, collect, read_records
+from orchestrator.state.workspace import Workspace
+from orchestrator.vocabulary import TaskStatus
+
+PLAN_CHANGED = "its row, details, settings, profile or a template changed since it ran"
+BRIEF_EDITED = "its brief was edited by hand since it ran"
+NO_FINGERPRINT = "its result does not record what it was run from"
+
+
+def current_views(plan: Plan, workspace: Workspace) -> list[TaskView]:
+    """``status.collect``, with each completed task that ``run`` would do again marked so."""
+    views = collect(plan, workspace)
+    mark(views, out_of_date(plan, workspace))
+    return views
+
+
+def stale_in(workspace: Workspace) -> dict[str, str]:
+    """``out_of_date`` for ``check``: nothing when the plan cannot be read now (``check`` tells
+    what needs a person, and a plan being edited does not)."""
+    try:
+        plan = workspace.load_plan()
+    except OrchestratorError:
+        return {}
+    return out_of_date(plan, workspace)
+
+
+def mark(views: Iterable[TaskView], stale: Mapping[str, str]) -> None:
+    for view in views:
+        view.out_of_date = stale.get(view.id) if view.status == TaskStatus.COMPLETED else None
+
+
+def out_of_date(plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord] | None = None) -> dict[str, str]:
+    """Each task with a completed result that ``run`` would run again, and why, in table order."""
+    if records is None:
+        records = read_records(plan, workspace)
+    completed = {t: r for t, r in records.items() if r.status == TaskStatus.COMPLETED}
+    if not completed:
+        return {}
+    judge = _Judge(plan, workspace, records)
+    try:
+        own = {task_id: judge.why(plan.tasks[task_id], record) for task_id, record in completed.items()}
+    finally:
+        judge.close()
+    expected = {t: r.fingerprint for t, r in completed.items() if own[t] is None and r.fingerprint is not None}
+    order = dependencies_first({task_id: task.dependencies for task_id, task in plan.tasks.items()})
+    done = up_to_date(order, plan, expected, records, simulated_done=True)
+    stale: dict[str, str] = {}
+    for task_id in plan.tasks:
+        if task_id not in completed or task_id in done:
+            continue
+        blocked = next((dep for dep in plan.tasks[task_id].dependencies if dep not in done), None)
+        reason = own[task_id]
+        if blocked is not None and (reason is None or task_id in judge.upstream_changed):
+            reason = _upstream(blocked, records)  # what happens upstream says more than a digest
+        stale[task_id] = reason or NO_FINGERPRINT
+    return stale
+
+
+def _upstream(dep: str, records: Mapping[str, ResultRecord]) -> str:
+    record = records.get(dep)
+    if record is not None and record.status == TaskStatus.CANCELLED:
+        return f"upstream {dep} is cancelled"
+    return f"upstream {dep} will run again"
+
+
+class _Judge:
+    """Whether one completed result is still what its task would be run from now (its
+    dependencies' own state aside: ``up_to_date`` walks that)."""
+
+    def __init__(self, plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord]) -> None:
+        self.plan = plan
+        self.workspace = workspace
+        self.records = records
+        self.signatures = Signatures(plan, Profiles(workspace))
+        self.basis = Basis(plan, workspace, self.signatures, records)
+        self._templates: Templates | None = None
+        self._briefs = _open_dir(workspace.tasks_dir)
+        self.upstream_changed: set[str] = set()  # tasks judged out of date for their upstream digest
+
+    def why(self, task: Task, record: ResultRecord) -> str | None:
+        if record.fingerprint is None:
+            return NO_FINGERPRINT
+        if record.inputs is None:  # by an earlier version: taken as up to date
+            return None
+        plan_part, _, upstream = record.inputs.partition("-")
+        if upstream != self.basis.upstream_part(task):
+            self.upstream_changed.add(task.id)
+            return self._upstream_changed(task, record)
+        if plan_part != self.basis.plan_part(task):
+            try:
+                body = brief_body(self.plan, self.workspace, task, self.templates)
+            except OrchestratorError as exc:  # a template of the workspace's that fails: run will say so
+                return f"its brief cannot be rendered now ({str(exc).splitlines()[0] if str(exc) else exc})"
+            if self._same(task, record, body):
+                return None
+            return BRIEF_EDITED if edited_body(self.workspace, task) is not None else PLAN_CHANGED
+        if self._touched(task, record):
+            kept = edited_body(self.workspace, task)  # None: the brief the plan renders, as vouched for
+            if kept is not None and not self._same(task, record, kept):
+                return BRIEF_EDITED
+        return None
+
+    @property
+    def templates(self) -> Templates:
+        if self._templates is None:
+            self._templates = Templates.of(self.workspace)
+        return self._templates
+
+    def _same(self, task: Task, record: ResultRecord, body: str) -> bool:
+        signature, legacy = self.signatures.both(task)
+        return expected_fingerprint(task, body, signature, legacy, self.records) == record.fingerprint
+
+    def _touched(self, task: Task, record: ResultRecord) -> bool:
+        """Whether the brief's file was written after the attempt started (or cannot be told)."""
+        started = _epoch(record.started)
+        if started is None or self._briefs is None:
+            return True
+        try:
+            written = os.stat(f"{task.slug}.md", dir_fd=self._briefs).st_mtime
+        except OSError:  # gone: run renders it again, from what the plan half vouches for
+            return False
+        return written > started
+
+    def _upstream_changed(self, task: Task, record: ResultRecord) -> str:
+        """Which dependencies' results are newer than this one (the digest says only that one is)."""
+        began = _epoch(record.started)
+        newer = [
+            dep
+            for dep in task.dependencies
+            if (found := self.records.get(dep)) is not None
+            and began is not None
+            and (ended := _epoch(found.finished)) is not None
+            and ended > began
+        ]
+        if not newer:
+            return "an upstream result changed since it ran"
+        return f"upstream {', '.join(newer)} ran again since it did"
+
+    def close(self) -> None:
+        if self._briefs is not None:
+            os.close(self._briefs)
+            self._briefs = None
+
+
+def _open_dir(path: os.PathLike[str]) -> int | None:
+    try:
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return None
+
+
+def _epoch(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    try:
+        return datetime.fromisoformat(stamp).timestamp()
+    except ValueError:
+        return None
