@@ -3,25 +3,31 @@ is now without rendering a brief: the ``inputs`` field of a result's frontmatter
 
 A run's own test of whether a result is up to date is its fingerprint (``selection``): of the
 brief as run would render it now, which costs 70 µs a task (0.7 s at 10,000 tasks: too slow for
-``status``). So a run also records, for each task it completes, ``<plan>-<upstream>``:
+``status``). So a run also records, for each task it completes, ``v1-<plan>-<task>-<upstream>``:
 
-- ``plan``: a digest of everything its brief is rendered from (the task's row and details, the
-  plan's request and goal, the names of its inputs' result files, the templates, and the plan's
-  settings where a template of the workspace's own could use them) and of its settings' signature;
+- ``plan``: a digest of the whole plan as the run read it (its text outside the tool's status
+  blocks, its settings, the agent ids, the profiles its tasks name, the templates): while it
+  is the same, so is everything each task's brief and settings come from;
+- ``task``: a digest of what this task's brief is rendered from (its row and details, the plan's
+  request and goal, the names of its inputs' result files, the templates, and the plan's
+  settings where a template of the workspace's own could show them) and of its settings'
+  signature: asked only once the plan has changed;
 - ``upstream``: a digest of what its fingerprint takes from its dependencies (each one's
-  fingerprint and output hash).
+  fingerprint and output hash): asked only when one of them has a result newer than this one.
 
 Equal digests mean the fingerprint would be equal (a brief edited by hand aside: ``freshness``);
-a different ``upstream`` means it would differ; a different ``plan`` only that it may (a changed
+a different ``upstream`` means it would differ; a different ``task`` only that it may (a changed
 field the template does not show), and ``freshness`` then asks the fingerprint itself. Bump
 ``BASIS_VERSION`` when what a brief is rendered from or what a signature covers changes: the
-results made before then are checked the slow, exact way until they run again.
+results made before then count as made by an earlier version (up to date, unless upstream
+runs again) until they run again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -33,7 +39,12 @@ from orchestrator.run.selection import task_signature, upstream_of
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.workspace import Workspace
 
-BASIS_VERSION = "1"
+BASIS_VERSION = "v1"  # (a letter first: the field is then a plain YAML scalar, the quickest to read)
+_BLOCK = re.compile(r"^[ \t]*<!--\s*orchestrator:begin\b.*?^[ \t]*<!--\s*orchestrator:end\b[^\n]*$", re.M | re.S)
+
+
+def _digest(data: str) -> str:
+    return hashlib.blake2b(data.encode("utf-8", "surrogatepass"), digest_size=6).hexdigest()
 
 
 class Basis:
@@ -55,9 +66,16 @@ class Basis:
         # The brief template gets the task's settings: only a workspace's own template shows them.
         shown = repr(plan.settings) if own else ""
         common = (BASIS_VERSION, workspace.root.name, plan.request, plan.goal, _packaged(), own, shown)
-        self._common = hashlib.blake2b(repr(common).encode("utf-8", "surrogatepass"), digest_size=8)
+        self._common = hashlib.blake2b(repr(common).encode("utf-8", "surrogatepass"), digest_size=6)
+        profiles = Profiles(workspace)
+        named = sorted({task.profile for task in plan.tasks.values() if task.profile})
+        whole = (
+            *(common, repr(plan.settings), _BLOCK.sub("", plan.text)),
+            *(" ".join(task.agent for task in plan.tasks.values()), [repr(profiles.lookup(n)) for n in named]),
+        )
+        self.level = _digest(repr(whole))  # the ``plan`` half
 
-    def plan_part(self, task: Task) -> str:
+    def task_part(self, task: Task) -> str:
         tasks = self.plan.tasks
         row = (
             *(task.id, task.name, task.description, task.dependencies, task.priority, task.agent, task.profile),
@@ -71,15 +89,14 @@ class Basis:
         return digest.hexdigest()
 
     def upstream_part(self, task: Task, records: Mapping[str, ResultRecord] | None = None) -> str:
-        upstream = sorted(upstream_of(task.dependencies, self.records if records is None else records))
-        return hashlib.blake2b(repr(upstream).encode(), digest_size=8).hexdigest()
+        return _digest(repr(sorted(upstream_of(task.dependencies, self.records if records is None else records))))
 
     def of(self, task: Task, newer: Mapping[str, ResultRecord] | None = None) -> str:
         """``task``'s digest now; ``newer``: results written since ``records`` was read, which win."""
         records = self.records
         if newer:  # (its dependencies' only: a run completes 10,000 tasks)
             records = {d: r for d in task.dependencies if (r := newer.get(d) or self.records.get(d)) is not None}
-        return f"{self.plan_part(task)}-{self.upstream_part(task, records)}"
+        return f"{BASIS_VERSION}-{self.level}-{self.task_part(task)}-{self.upstream_part(task, records)}"
 
 
 class Signatures:

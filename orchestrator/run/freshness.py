@@ -32,7 +32,7 @@ from orchestrator.output.templates import Templates
 from orchestrator.plan.graph import dependencies_first
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
-from orchestrator.run.basis import Basis, Signatures
+from orchestrator.run.basis import BASIS_VERSION, Basis, Signatures
 from orchestrator.run.selection import expected_fingerprint, up_to_date
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView, collect, read_records
@@ -78,6 +78,11 @@ def out_of_date(plan: Plan, workspace: Workspace, records: Mapping[str, ResultRe
         own = {task_id: judge.why(plan.tasks[task_id], record) for task_id, record in completed.items()}
     finally:
         judge.close()
+    # Where no completed task depends on one that will run (or has no result), what is done
+    # is what is up to date on its own: no walk of the graph (most workspaces, most of the time).
+    doubtful = {t for t in plan.tasks if t not in completed or own[t] is not None}
+    if not any(dep in doubtful for task_id in completed for dep in plan.tasks[task_id].dependencies):
+        return {task_id: why for task_id, why in own.items() if why is not None}
     expected = {t: r.fingerprint for t, r in completed.items() if own[t] is None and r.fingerprint is not None}
     order = dependencies_first({task_id: task.dependencies for task_id, task in plan.tasks.items()})
     done = up_to_date(order, plan, expected, records, simulated_done=True)
@@ -117,13 +122,14 @@ class _Judge:
     def why(self, task: Task, record: ResultRecord) -> str | None:
         if record.fingerprint is None:
             return NO_FINGERPRINT
-        if record.inputs is None:  # by an earlier version: taken as up to date
+        parts = record.inputs.split("-") if record.inputs else ()
+        if len(parts) != 4 or parts[0] != BASIS_VERSION:  # by an earlier version: taken as up to date
             return None
-        plan_part, _, upstream = record.inputs.partition("-")
-        if upstream != self.basis.upstream_part(task):
+        _, level, own, upstream = parts
+        if self._upstream_ran(task, record) and upstream != self.basis.upstream_part(task):
             self.upstream_changed.add(task.id)
             return self._upstream_changed(task, record)
-        if plan_part != self.basis.plan_part(task):
+        if level != self.basis.level and own != self.basis.task_part(task):
             try:
                 body = brief_body(self.plan, self.workspace, task, self.templates)
             except OrchestratorError as exc:  # a template of the workspace's that fails: run will say so
@@ -136,6 +142,22 @@ class _Judge:
             if kept is not None and not self._same(task, record, kept):
                 return BRIEF_EDITED
         return None
+
+    def _upstream_ran(self, task: Task, record: ResultRecord) -> bool:
+        """Whether a dependency's result was written after this one's attempt started (only then
+        can what its fingerprint took from upstream have changed)."""
+        began = record.started
+        for dep in task.dependencies:
+            found = self.records.get(dep)
+            ended = found.finished if found is not None else None
+            if began is None or ended is None:
+                return True
+            if ended[-6:] == began[-6:] and len(ended) == len(began):  # the same offset: as text
+                if ended > began:
+                    return True
+            elif (_epoch(ended) or 0.0) > (_epoch(began) or 0.0):
+                return True
+        return False
 
     @property
     def templates(self) -> Templates:
