@@ -113,16 +113,23 @@ def test_a_cell_the_brief_does_not_show_is_not_called_a_change(tmp_path: Path) -
     assert agrees(tmp_path) == {}
 
 
-def test_a_brief_edited_by_hand_is_seen_and_one_rewritten_by_the_tool_is_not(tmp_path: Path) -> None:
+def test_a_brief_edited_by_hand_is_told_and_one_rewritten_by_the_tool_is_not(tmp_path: Path) -> None:
+    """Where the plan changed for a task, the brief run would use is asked: one edited by hand is
+    kept by run, and named as the reason. Briefs the tool wrote again (a new timeout rewrites
+    every brief's header) change nothing."""
     specs = [Spec(spec.id, "unused", deps=spec.deps) for spec in CHAIN]
-    write_plan(tmp_path, specs, {"backend": "command", "command": ["cat"]})
+    plan = write_plan(tmp_path, specs, {"backend": "command", "command": ["cat"]})
     assert run(tmp_path).code == 0
+    edit(
+        plan,
+        "| T-02 | Task T-02 | Run the T-02 script | T-01 | P2 |",
+        "| T-02 | Task T-02 | Run the T-02 script | T-01 | P1 |",
+    )
     brief = workspace(tmp_path) / "agent_tasks" / "agent-02.md"
     brief.write_text(brief.read_text(encoding="utf-8") + "\nAlso: HAND-EDITED LINE\n", encoding="utf-8")
     said = agrees(tmp_path)
     assert said == {"T-02": "its brief was edited by hand since it ran", "T-03": "upstream T-02 will run again"}
-    # A new timeout rewrites every brief's header (not its body): nothing is out of date.
-    edit(workspace(tmp_path) / "master_plan.md", "timeout: 120", "timeout: 301")
+    edit(plan, "timeout: 120", "timeout: 301")
     before = {p.name: p.stat().st_mtime_ns for p in (workspace(tmp_path) / "agent_tasks").iterdir()}
     assert cli(tmp_path, "render").code == 0
     after = {p.name: p.stat().st_mtime_ns for p in (workspace(tmp_path) / "agent_tasks").iterdir()}

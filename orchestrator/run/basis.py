@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -40,7 +39,7 @@ from orchestrator.state.results import ResultRecord
 from orchestrator.state.workspace import Workspace
 
 BASIS_VERSION = "v1"  # (a letter first: the field is then a plain YAML scalar, the quickest to read)
-_BLOCK = re.compile(r"^[ \t]*<!--\s*orchestrator:begin\b.*?^[ \t]*<!--\s*orchestrator:end\b[^\n]*$", re.M | re.S)
+_BEGIN, _END = "<!-- orchestrator:begin", "<!-- orchestrator:end"  # as the tool writes them (``state.planfile``)
 
 
 def _digest(data: str) -> str:
@@ -69,11 +68,12 @@ class Basis:
         self._common = hashlib.blake2b(repr(common).encode("utf-8", "surrogatepass"), digest_size=6)
         profiles = Profiles(workspace)
         named = sorted({task.profile for task in plan.tasks.values() if task.profile})
-        whole = (
-            *(common, repr(plan.settings), _BLOCK.sub("", plan.text)),
-            *(" ".join(task.agent for task in plan.tasks.values()), [repr(profiles.lookup(n)) for n in named]),
-        )
-        self.level = _digest(repr(whole))  # the ``plan`` half
+        whole = hashlib.blake2b(digest_size=6)
+        for part in (repr(common), repr(plan.settings), " ".join(task.agent for task in plan.tasks.values())):
+            whole.update(part.encode("utf-8", "surrogatepass") + b"\0")
+        whole.update(repr([profiles.lookup(name) for name in named]).encode("utf-8", "surrogatepass") + b"\0")
+        whole.update(_outside_blocks(plan.text).encode("utf-8", "surrogatepass"))
+        self.level = whole.hexdigest()  # the ``plan`` part
 
     def task_part(self, task: Task) -> str:
         tasks = self.plan.tasks
@@ -120,6 +120,19 @@ class Signatures:
 
     def __call__(self, task: Task) -> str:
         return self.both(task)[0]
+
+
+def _outside_blocks(text: str) -> str:
+    """The plan's text without the status blocks the tool rewrites (found as the tool writes their
+    markers; one a person respaced stays in: the plan then looks changed, and each task is asked)."""
+    kept: list[str] = []
+    at = 0
+    while (begin := text.find(_BEGIN, at)) >= 0 and (end := text.find(_END, begin)) >= 0:
+        kept.append(text[at : text.rfind("\n", 0, begin) + 1])
+        after = text.find("\n", end)
+        at = len(text) if after < 0 else after
+    kept.append(text[at:])
+    return "".join(kept)
 
 
 def _packaged() -> str:
