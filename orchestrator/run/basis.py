@@ -77,13 +77,28 @@ class Basis:
 
     def task_part(self, task: Task) -> str:
         tasks = self.plan.tasks
-        row = (
-            *(task.id, task.name, task.description, task.dependencies, task.priority, task.agent, task.profile),
-            *(task.timeout, task.timeout_set, task.retries, task.backend, task.command, task.access),
-            *(task.isolation, task.tags, task.details, sorted(task.extra.items())),
-            tuple(tasks[dep].agent if dep in tasks else "" for dep in task.dependencies),  # its inputs' file names
+        deps = task.dependencies
+        row = (  # (one flat tuple: asked of 10,000 tasks once the plan has changed)
+            task.id,
+            task.name,
+            task.description,
+            deps,
+            task.priority,
+            task.agent,
+            task.profile,
+            task.timeout,
+            task.timeout_set,
+            task.retries,
+            task.backend,
+            task.command,
+            task.access,
+            task.isolation,
+            task.tags,
+            task.details,
+            sorted(task.extra.items()) if task.extra else None,
+            [tasks[dep].agent if dep in tasks else "" for dep in deps] if deps else None,  # its inputs' names
             self.signature(task),
-        )  # (not its line: a row moved is the same task)
+        )  # fmt: skip  (not its line: a row moved is the same task)
         digest = self._common.copy()
         digest.update(repr(row).encode("utf-8", "surrogatepass"))
         return digest.hexdigest()

@@ -12,6 +12,9 @@ briefs (0.7 s; ``status`` has 0.3 s in all): from the ``inputs`` digest the run 
 - else its ``task`` part is asked: equal, they are; different, the fingerprint may differ (or not:
   a cell the brief does not show), so that task's brief is rendered and the fingerprint
   compared, as run would;
+  (``ASK_AT_MOST`` of them: past that, a task the plan changed for is taken to be out of date:
+  a change to hundreds of tasks at once that leaves every brief as it was, such as the plan's
+  goal, which the packaged brief does not show, is then called one);
 - its ``upstream`` part is asked when a dependency's result is newer than its attempt: different,
   the fingerprint differs (an upstream result changed).
 
@@ -49,6 +52,10 @@ from orchestrator.vocabulary import TaskStatus
 PLAN_CHANGED = "its row, details, settings, profile or a template changed since it ran"
 BRIEF_EDITED = "its brief was edited by hand since it ran"
 NO_FINGERPRINT = "its result does not record what it was run from"
+# Briefs rendered at most to ask fingerprints (one costs 0.1-0.7 ms): past them, a task the plan
+# changed for is called out of date unasked. A change to that many tasks at once (the request,
+# a setting, a template) is one to what their briefs or settings say, nearly always.
+ASK_AT_MOST = 100
 
 
 def current_views(plan: Plan, workspace: Workspace) -> list[TaskView]:
@@ -121,6 +128,7 @@ class _Judge:
         self.basis = Basis(plan, workspace, self.signatures, records)
         self._templates: Templates | None = None
         self.upstream_changed: set[str] = set()  # tasks judged out of date for their upstream digest
+        self.asked = 0  # fingerprints asked (a brief rendered for each)
         self._finished = {t: r.finished for t, r in records.items() if r.finished}
         stamps = {(len(stamp), stamp[-6:]) for r in records.values() for stamp in (r.started, r.finished) if stamp}
         self._as_text = len(stamps) <= 1
@@ -136,6 +144,9 @@ class _Judge:
             self.upstream_changed.add(task.id)
             return self._upstream_changed(task, record)
         if level != self.basis.level and own != self.basis.task_part(task):
+            self.asked += 1
+            if self.asked > ASK_AT_MOST:  # a change to every task, most likely to each one's brief
+                return PLAN_CHANGED
             try:
                 body = brief_body(self.plan, self.workspace, task, self.templates)
             except OrchestratorError as exc:  # a template of the workspace's that fails: run will say so
