@@ -32,6 +32,7 @@ it is simulated.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -124,14 +125,27 @@ class _Judge:
         self.plan = plan
         self.workspace = workspace
         self.records = records
-        self.signatures = Signatures(plan, Profiles(workspace))
-        self.basis = Basis(plan, workspace, self.signatures, records)
         self._templates: Templates | None = None
         self.upstream_changed: set[str] = set()  # tasks judged out of date for their upstream digest
         self.asked = 0  # fingerprints asked (a brief rendered for each)
-        self._finished = {t: r.finished for t, r in records.items() if r.finished}
-        stamps = {(len(stamp), stamp[-6:]) for r in records.values() for stamp in (r.started, r.finished) if stamp}
-        self._as_text = len(stamps) <= 1
+
+    @functools.cached_property
+    def signatures(self) -> Signatures:
+        return Signatures(self.plan, Profiles(self.workspace))
+
+    @functools.cached_property
+    def basis(self) -> Basis:  # (made for the first result that records its inputs: most often all)
+        return Basis(self.plan, self.workspace, self.signatures, self.records)
+
+    @functools.cached_property
+    def _finished(self) -> dict[str, str]:
+        return {t: r.finished for t, r in self.records.items() if r.finished}
+
+    @functools.cached_property
+    def _as_text(self) -> bool:
+        """Whether every time is written with the same offset, so that times compare as text."""
+        records = self.records.values()
+        return len({(len(stamp), stamp[-6:]) for r in records for stamp in (r.started, r.finished) if stamp}) <= 1
 
     def why(self, task: Task, record: ResultRecord) -> str | None:
         if record.fingerprint is None:
