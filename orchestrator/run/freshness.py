@@ -61,8 +61,9 @@ ASK_AT_MOST = 100
 
 def current_views(plan: Plan, workspace: Workspace) -> list[TaskView]:
     """``status.collect``, with each completed task that ``run`` would do again marked so."""
-    views = collect(plan, workspace)
-    mark(views, out_of_date(plan, workspace))
+    records = read_records(plan, workspace)  # (read once: most of what status costs)
+    views = collect(plan, workspace, records)
+    mark(views, out_of_date(plan, workspace, records))
     return views
 
 

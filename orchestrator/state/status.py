@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,7 +94,7 @@ def read_records(plan: Plan, workspace: Workspace) -> dict[str, ResultRecord]:
     return found
 
 
-def collect(plan: Plan, workspace: Workspace) -> list[TaskView]:
+def collect(plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord] | None = None) -> list[TaskView]:
     """The state of every task, in table order.
 
     A result file of the task's own decides completed/failed/skipped/interrupted; an attempt the
@@ -103,7 +103,8 @@ def collect(plan: Plan, workspace: Workspace) -> list[TaskView]:
     dependencies are completed and waiting when they are not, or while a usage-limit pause
     (``state/pause.json``) is in force: nothing starts until it ends.
     """
-    records = read_records(plan, workspace)
+    if records is None:  # (``records``: read already, as ``read_records`` reads them)
+        records = read_records(plan, workspace)
     attempts = journal.read(workspace.journal_file)
     runner_alive = attempts.runner_pid is not None and pid_alive(attempts.runner_pid, attempts.runner_start)
     views: dict[str, TaskView] = {}
