@@ -13,7 +13,9 @@ Something needs attention (a ``Finding``) when:
 - ``paused``: a usage-limit pause is in force;
 - ``failed``: tasks whose result says failed.
 
-master_plan.md is read only when attempts are open (for their limits).
+master_plan.md is read only when attempts are open (for their limits). The tasks out of date
+(``Health.out_of_date``) are told too, by the command (``run.freshness``, which reads the plan
+and every result, as ``status`` does): never a finding.
 """
 
 from __future__ import annotations
