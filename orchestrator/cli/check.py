@@ -12,6 +12,7 @@ from orchestrator.vocabulary import ExitCode
 
 def cmd_check(args: argparse.Namespace) -> int:
     from orchestrator.output.digest import Section, render
+    from orchestrator.run.freshness import stale_in
     from orchestrator.state.health import check
 
     sections: list[Section] = []
@@ -26,6 +27,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             code = max(code, exc.exit_code)
             continue
         health = check(workspace)
+        health.out_of_date = stale_in(workspace)
         sections.append((from_here(workspace.root), health, None))
         reports.append(health.as_json())
         if not health.ok:

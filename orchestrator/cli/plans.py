@@ -107,10 +107,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     from orchestrator.output.briefs import edit_notice, prepare_briefs, write_briefs
     from orchestrator.output.sections import update_plan_file
+    from orchestrator.run.freshness import current_views
     from orchestrator.run.preflight import check_plan
     from orchestrator.state import planfile
     from orchestrator.state.lock import WorkspaceLock
-    from orchestrator.state.status import collect
 
     workspace = Workspace.find(args.directory)
     plan = workspace.load_plan()
@@ -131,7 +131,7 @@ def cmd_render(args: argparse.Namespace) -> int:
             write_briefs(report, workspace)
             # The statuses are read again under the lock: a run may have ended meanwhile (the
             # blocks rendered above are written if they still say the same).
-            update_plan_file(plan, workspace, collect(plan, workspace), rendered=rendered)
+            update_plan_file(plan, workspace, current_views(plan, workspace), rendered=rendered)
     changed = dict((name, task_id) for task_id, name in report.changed_under_edit)
     for name in report.kept_edited:
         if name in changed:
@@ -157,9 +157,10 @@ def _status_blocks(plan: Plan, workspace: Workspace) -> tuple[Rendered | None, b
         return None, False
     from orchestrator.output.sections import render_status
     from orchestrator.plan.parser import read_plan_text
+    from orchestrator.run.freshness import current_views
     from orchestrator.state import planfile
 
-    rendered = render_status(plan, workspace)
+    rendered = render_status(plan, workspace, current_views(plan, workspace))
     text = read_plan_text(workspace.plan_file)
     return rendered, planfile.splice(text, rendered.blocks) != text
 
@@ -167,13 +168,13 @@ def _status_blocks(plan: Plan, workspace: Workspace) -> tuple[Rendered | None, b
 @without_gc_pauses
 def cmd_status(args: argparse.Namespace) -> int:
     from orchestrator.output.views import status_table
+    from orchestrator.run.freshness import current_views
     from orchestrator.state.context import status_lines
-    from orchestrator.state.status import collect
     from orchestrator.state.summary import status_data
 
     workspace = Workspace.find(args.directory)
     plan = workspace.load_plan()
-    views = collect(plan, workspace)
+    views = current_views(plan, workspace)
     data = status_data(workspace, views)
     if args.json:
         emit_json(data)
@@ -188,7 +189,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_graph(args: argparse.Namespace) -> int:
     from orchestrator.output.views import dot, layers_text, mermaid
     from orchestrator.plan.graph import layers
-    from orchestrator.state.status import collect
+    from orchestrator.run.freshness import current_views
 
     workspace = Workspace.find(args.directory)
     plan = workspace.load_plan()
@@ -201,11 +202,11 @@ def cmd_graph(args: argparse.Namespace) -> int:
             }
         )
     elif args.format == "mermaid":
-        print(mermaid(plan, collect(plan, workspace)))
+        print(mermaid(plan, current_views(plan, workspace)))
     elif args.format == "dot":
         print(dot(plan))
     else:
-        print(layers_text(plan, collect(plan, workspace)))
+        print(layers_text(plan, current_views(plan, workspace)))
     return ExitCode.OK
 
 

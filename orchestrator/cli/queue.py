@@ -213,6 +213,7 @@ def _offline(
 ) -> int:
     """No run going on: change what the next run does, holding the workspace lock."""
     from orchestrator.output.sections import update_plan_file
+    from orchestrator.run.freshness import current_views
     from orchestrator.state import planfile, store
     from orchestrator.state.identity import book_outdated, write_book
     from orchestrator.state.lock import WorkspaceLock
@@ -257,7 +258,7 @@ def _offline(
             said = f"{task.id} is {status}: it is in the queue already"
         if refused is None:
             with contextlib.suppress(planfile.PlanFileUnreadable, OSError):
-                update_plan_file(plan, workspace)
+                update_plan_file(plan, workspace, current_views(plan, workspace))
     finally:
         lock.release()
     if args.json:

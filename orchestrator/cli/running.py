@@ -65,6 +65,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_reset(args: argparse.Namespace) -> int:
     from orchestrator.documents import read_metadata
     from orchestrator.output.sections import update_plan_file
+    from orchestrator.run.freshness import current_views
     from orchestrator.state import journal as journals
     from orchestrator.state import planfile
 
@@ -107,7 +108,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
         # session continued): they run afresh.
         journals.forget(workspace.journal_file, chosen_ids)
         try:
-            update_plan_file(plan, workspace)
+            update_plan_file(plan, workspace, current_views(plan, workspace))
         except (planfile.PlanFileUnreadable, OSError) as exc:  # the results are reset all the same
             warn(f"{workspace.relative(workspace.plan_file)}: its status blocks are not updated ({exc})")
     finally:

@@ -68,6 +68,32 @@ def render_brief(plan: Plan, workspace: Workspace, task: Task, templates: Templa
     return _render_brief(plan, workspace, task, templates)[1]
 
 
+def brief_body(plan: Plan, workspace: Workspace, task: Task, templates: Templates) -> str:
+    """The body of ``task``'s brief as ``render_briefs`` would give it now, with nothing written:
+    the brief on disk when it is this task's and was edited by hand (one that is not UTF-8
+    counts as edited: run refuses it), else the brief rendered."""
+    kept = edited_body(workspace, task)
+    return kept if kept is not None else _render_brief(plan, workspace, task, templates)[0]
+
+
+def edited_body(workspace: Workspace, task: Task) -> str | None:
+    """The body of ``task``'s brief on disk when ``render_briefs`` would keep it (this task's,
+    edited by hand), else ``None``: it would render it."""
+    try:
+        found = documents.read_regular(workspace.brief(task)).decode("utf-8")
+    except OSError:
+        return None
+    except UnicodeDecodeError:
+        return ""
+    owner = _owner(found)
+    if (owner is not None and owner.lower() != task.id.lower()) or not brief_was_edited(found):
+        return None
+    try:
+        return parse(found)[1]
+    except ValueError:
+        return ""
+
+
 def _render_brief(
     plan: Plan,
     workspace: Workspace,

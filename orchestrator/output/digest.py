@@ -11,9 +11,13 @@ from collections.abc import Sequence
 from orchestrator.output.payloads import fit_discord
 from orchestrator.plan.settings import format_duration
 from orchestrator.state.health import Health
+from orchestrator.vocabulary import listed
 
 FORMATS = ("text", "markdown", "discord", "slack")
-MARKS = {"dead_runner": "💀", "overdue": "⏰", "silent": "🔇", "paused": "⏸️", "failed": "❌", "plan": "📝"}
+MARKS = {
+    **{"dead_runner": "💀", "overdue": "⏰", "silent": "🔇", "paused": "⏸️", "failed": "❌", "plan": "📝"},
+    "out_of_date": "🔁",  # not a finding: told beside them
+}
 
 
 Section = tuple[str, Health | None, str | None]  # the workspace as named, its health, or why there is none
@@ -48,18 +52,31 @@ def render(sections: Sequence[Section], fmt: str) -> str:
     return fit_discord(text) if fmt == "discord" else text
 
 
+def _stale(health: Health) -> str:
+    """The tasks ``run`` would run again: told, never a finding (nothing for a person to fix)."""
+    ids = list(health.out_of_date)
+    return (
+        f"{MARKS['out_of_date']} {len(ids)} completed task{'s' if len(ids) != 1 else ''} out of date "
+        f"({listed(ids[:5], len(ids))}): `orchestrator run` runs {'it' if len(ids) == 1 else 'them'} again"
+    )
+
+
 def _section(name: str, health: Health | None, error: str | None, fmt: str) -> str:
     title = _title(name, health)
     lines = [f"{MARKS.get(f.kind, '•')} {f.message}" for f in health.findings] if health else [f"{error}"]
+    if health is not None and health.ok:
+        lines = []
+    if health is not None and health.out_of_date:
+        lines.append(_stale(health))
     totals = _totals(health) if health else ""
     if fmt == "text":
-        return "\n".join([title, *(f"  {line}" for line in lines if health is None or not health.ok), f"  {totals}"])
+        return "\n".join([title, *(f"  {line}" for line in lines), f"  {totals}"])
     if fmt == "slack":
         esc = _slack
-        body = [f"• {esc(line)}" for line in lines if health is None or not health.ok]
+        body = [f"• {esc(line)}" for line in lines]
         return "\n".join([f"*{esc(title)}*", *body, f"_{esc(totals)}_" if totals else ""]).rstrip()
     heading = f"## {title}" if fmt == "markdown" else f"**{title}**"
-    body = [f"- {line}" for line in lines if health is None or not health.ok]
+    body = [f"- {line}" for line in lines]
     return "\n".join([heading, *body, f"*{totals}*" if totals else ""]).rstrip()
 
 

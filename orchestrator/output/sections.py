@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from orchestrator.output.templates import Templates
-from orchestrator.output.views import MERMAID_MAX_TASKS, mermaid, summary_line
+from orchestrator.output.views import MERMAID_MAX_TASKS, mermaid, status_label, summary_line
 from orchestrator.plan.model import Plan
 from orchestrator.plan.settings import format_duration
 from orchestrator.state import planfile
@@ -24,7 +24,7 @@ def status_blocks(plan: Plan, views: Sequence[TaskView], templates: Templates) -
         {
             "id": v.id,
             "agent": v.agent,
-            "label": v.status.label
+            "label": status_label(v)
             + (f" ({v.run_attempts} attempts)" if v.run_attempts > 1 else "")
             + (" (simulated)" if v.simulated else ""),
             "start": _clock(v.started),
@@ -49,9 +49,10 @@ class Rendered:
     blocks: list[planfile.Block]
 
 
-def render_status(plan: Plan, workspace: Workspace) -> Rendered:
-    """The status blocks for the workspace as it is now."""
-    views = collect(plan, workspace)
+def render_status(plan: Plan, workspace: Workspace, views: list[TaskView] | None = None) -> Rendered:
+    """The status blocks for ``views`` (the workspace as it is now: ``run.freshness.current_views``)."""
+    if views is None:
+        views = collect(plan, workspace)
     return Rendered(views, status_blocks(plan, views, Templates.of(workspace)))
 
 
@@ -72,7 +73,9 @@ def update_plan_file(
     """Put the status blocks into master_plan.md as it is on disk now (a person's edits since the
     plan was loaded are kept); whether the file changed. Raises ``planfile.PlanFileUnreadable``
     when the file is not UTF-8 at the moment. A plan with ``status_blocks: false`` is left alone.
-    ``rendered``: blocks rendered earlier, used if ``views`` (read now) still say the same."""
+    ``rendered``: blocks rendered earlier, used if ``views`` (read now) still say the same.
+    Pass ``views`` from ``run.freshness.current_views`` for the blocks to tell which completed
+    tasks are out of date (this layer cannot: ``collect`` alone does not)."""
     if not plan.settings.status_blocks:
         return False
     if views is None:

@@ -17,7 +17,15 @@ _MERMAID_CLASS = {
     "retrying": "fill:#cce5ff,stroke:#007bff",
     "skipped": "fill:#e2e3e5,stroke:#6c757d",
     "interrupted": "fill:#fff3cd,stroke:#fd7e14",
+    "outofdate": "fill:#fff3cd,stroke:#28a745,stroke-dasharray:4 2",  # completed, but run will redo it
 }
+OUT_OF_DATE = "out of date"  # beside a completed task's status when `run` would run it again
+
+
+def status_label(view: TaskView) -> str:
+    """The status as a person reads it: ``✅ Completed · out of date`` for a completed task that
+    ``run`` would run again (``TaskView.out_of_date``)."""
+    return view.status.label + (f" · {OUT_OF_DATE}" if view.out_of_date else "")
 
 
 def _quote(text: str) -> str:
@@ -41,17 +49,20 @@ def mermaid(plan: Plan, views: Sequence[TaskView] | None = None, *, limit: int |
     node = {task_id: f"n{index}" for index, task_id in enumerate(plan.tasks)}
     lines = ["graph TD"]
     states = {v.id: v.status for v in views} if views else {}
+    stale = {v.id for v in views if v.out_of_date} if views else set()
+    classes = {t: "outofdate" if t in stale else str(s) for t, s in states.items()}
     for task_id, task in plan.tasks.items():
         state = states.get(task_id)
         text = f"{state.icon if state else ''} {task_id}: {task.title}".strip()
+        text += f" ({OUT_OF_DATE})" if task_id in stale else ""
         lines.append(f'    {node[task_id]}["{_quote(text)}"]')
     for source, target in plan.edges():
         lines.append(f"    {node[source]} --> {node[target]}")
-    used = sorted({states[t] for t in states if states[t] in _MERMAID_CLASS})
-    for state in used:
-        lines.append(f"    classDef {state} {_MERMAID_CLASS[state]}")
-        members = ",".join(node[t] for t, s in states.items() if s == state)
-        lines.append(f"    class {members} {state}")
+    used = sorted({c for c in classes.values() if c in _MERMAID_CLASS})
+    for name in used:
+        lines.append(f"    classDef {name} {_MERMAID_CLASS[name]}")
+        members = ",".join(node[t] for t, c in classes.items() if c == name)
+        lines.append(f"    class {members} {name}")
     return "\n".join(lines)
 
 
@@ -70,6 +81,7 @@ def layers_text(plan: Plan, views: Sequence[TaskView] | None = None) -> str:
     from orchestrator.plan.graph import layers
 
     states = {v.id: v.status for v in views} if views else {}
+    stale = {v.id for v in views if v.out_of_date} if views else set()
     out: list[str] = []
     for depth, layer in enumerate(layers(plan.graph, plan.order), start=1):
         can = "in parallel" if len(layer) > 1 else ""
@@ -79,13 +91,17 @@ def layers_text(plan: Plan, views: Sequence[TaskView] | None = None) -> str:
             state = states.get(task_id)
             icon = state.icon if state else ""
             after = f"  ← {', '.join(task.dependencies)}" if task.dependencies else ""
-            out.append(f"  {icon + ' ' if icon else ''}{task_id} [{task.agent}] {task.title}{after}")
+            late = f" ({OUT_OF_DATE})" if task_id in stale else ""
+            out.append(f"  {icon + ' ' if icon else ''}{task_id} [{task.agent}] {task.title}{late}{after}")
     return "\n".join(out)
 
 
 def summary_line(views: Sequence[TaskView], found: dict[str, int]) -> str:
     parts = [f"{found[s]} {s}" for s in TaskStatus if found.get(s)]
     text = f"{len(views)} task{'s' if len(views) != 1 else ''}: " + (", ".join(parts) if parts else "none")
+    stale = sum(1 for v in views if v.out_of_date)
+    if stale:
+        text += f" ({stale} {OUT_OF_DATE}: run does {'it' if stale == 1 else 'them'} again)"
     cost = [v.cost_usd for v in views if v.cost_usd is not None]
     if cost:
         text += f"; cost ${sum(cost):.4f}"
@@ -102,11 +118,14 @@ def status_table(views: Sequence[TaskView], found: dict[str, int]) -> str:
         [
             v.id,
             v.agent,
-            v.status.label,
+            status_label(v),
             format_duration(v.duration) if v.duration is not None else "-",
             str(v.attempts) if v.attempts else "-",
             f"${v.cost_usd:.4f}" if v.cost_usd is not None else "-",
-            v.name + (f" — {v.reason}" if v.reason else "") + (" (simulated)" if v.simulated else ""),
+            v.name
+            + (f" — {v.reason}" if v.reason else "")
+            + (" (simulated)" if v.simulated else "")
+            + (f" — will run again: {v.out_of_date}" if v.out_of_date else ""),
         ]
         for v in views
     ]

@@ -46,6 +46,30 @@ def topological_order(graph: DiGraph, order: Mapping[str, int] | None = None) ->
     return list(nx.lexicographical_topological_sort(graph, key=position.__getitem__))
 
 
+def dependencies_first(dependencies: Mapping[str, Sequence[str]]) -> list[str]:
+    """Every task after what it depends on, without a graph (``status`` has none: building one
+    costs 0.2 s at 10,000 tasks). Any such order will do where only that matters; a chain as long
+    as the plan is walked without recursion. ``dependencies`` is a validated plan's: no cycles."""
+    placed: set[str] = set()
+    found: list[str] = []
+    for root in dependencies:
+        if root in placed:
+            continue
+        stack = [(root, iter(dependencies[root]))]
+        while stack:
+            node, deps = stack[-1]
+            for dep in deps:
+                if dep not in placed and dep in dependencies:
+                    stack.append((dep, iter(dependencies[dep])))
+                    break
+            else:
+                stack.pop()
+                if node not in placed:
+                    placed.add(node)
+                    found.append(node)
+    return found
+
+
 def layers(graph: DiGraph, order: Mapping[str, int] | None = None) -> list[list[str]]:
     """Tasks grouped by depth (layer 0 has no dependencies), each layer in table order."""
     import networkx as nx

@@ -23,6 +23,7 @@ from orchestrator.run.selection import (
     expected_fingerprints,
     select,
     settings_signature,
+    task_signature,
 )
 from orchestrator.state import store
 from orchestrator.state.journal import OpenAttempt, attempts_started, epoch_of
@@ -141,11 +142,9 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
     legacy: dict[str, str] = {}  # as versions before the tools setting signed the same settings
     for task in plan.tasks.values():
         settings[task.id] = profiles.settings_for(plan, task)
-        signatures[task.id] = settings_signature(settings[task.id], profiles.signature(task))
-        profile = profiles.get(task.profile)
-        if profile is not None and profile.tools and not profile.allowed_tools:  # its tools were pre-approvals then
-            earlier = settings[task.id].replace(tools=None, allowed_tools=profile.tools)
-            legacy[task.id] = settings_signature(earlier, profiles.signature(task))
+        signatures[task.id], earlier = task_signature(task, settings[task.id], profiles)
+        if earlier is not None:
+            legacy[task.id] = earlier
     records = read_records(plan, workspace)
     expected = expected_fingerprints(plan, briefs, signatures, records, legacy)
     selection = select(plan, expected, records, only=options.only, rerun=options.rerun, simulated_done=simulated)

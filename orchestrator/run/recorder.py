@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from orchestrator.output.templates import Templates
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.settings import Settings
 from orchestrator.run.attempts import Attempt, Outcome
+from orchestrator.run.basis import Basis
 from orchestrator.state.journal import Journal, iso_at, now_iso
 from orchestrator.state.results import ResultRecord, not_run_body, write_result
 from orchestrator.state.status import TaskView
@@ -53,8 +55,10 @@ class Recorder:
         views: dict[str, TaskView],
         reporter: Reporter,
         journal: Journal,
+        basis: Basis | None = None,
     ) -> None:
         self.workspace = workspace
+        self.basis = basis  # what a completed result records it was run from (``inputs``)
         self.plan = plan
         self.settings = settings
         self.views = views
@@ -121,6 +125,7 @@ class Recorder:
         """``task`` completed with ``text`` in an attempt the runner that started it did not
         live to record (``run.recovery`` made ``record`` from its log): recorded as it would
         have been."""
+        record = replace(record, inputs=self._inputs(task))
         self._write(task, record, self._body(record, text))
         self._told_completed(task, record)
 
@@ -228,6 +233,7 @@ class Recorder:
             backend=attempt.settings.backend,
             fingerprint=attempt.fingerprint,
             output_hash=documents.sha256(result.text)[:16],
+            inputs=self._inputs(task) if status == TaskStatus.COMPLETED else None,
             session_id=result.session_id or attempt.observer.session_id,
             cost_usd=result.cost_usd,
             tokens=result.tokens,
@@ -242,6 +248,11 @@ class Recorder:
         )
         self._write(task, record, self._body(record, result.text, stderr))
         return record
+
+    def _inputs(self, task: Task) -> str | None:
+        """The digest of what ``task`` ran from (``run.basis``), its dependencies' results as this
+        run has them."""
+        return self.basis.of(task, self.records) if self.basis is not None else None
 
     def _body(self, record: ResultRecord, output: str, stderr: str = "") -> str:
         status = record.status

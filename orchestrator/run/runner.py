@@ -41,6 +41,7 @@ from orchestrator.output.templates import Templates
 from orchestrator.plan.model import Plan
 from orchestrator.run.admission import Admission
 from orchestrator.run.attempts import Launcher
+from orchestrator.run.basis import Basis
 from orchestrator.run.live import LiveQueue
 from orchestrator.run.merges import isolate
 from orchestrator.run.notify import notifying
@@ -148,7 +149,8 @@ class Runner:
                     self._emit("notice", message=message)
                 for task_id in stopped:
                     self._emit("notice", message=f"stopped {task_id}'s attempt left running by a dead runner")
-                self.recorder = Recorder(ws, plan, prepared.settings, prepared.views, self.reporter, journal)
+                basis = Basis(plan, ws, lambda task: prepared.signatures[task.id], prepared.records)
+                self.recorder = Recorder(ws, plan, prepared.settings, prepared.views, self.reporter, journal, basis)
                 for task_id in recover_finished(prepared, left.open.values(), self.recorder):
                     self._emit("notice", message=f"{task_id} had finished after the runner stopped: kept from its log")
                 prepared.resume(left.open.values())  # what a kill -9 interrupted goes on where it stopped

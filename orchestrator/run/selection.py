@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from orchestrator import documents
 from orchestrator.errors import UsageError
-from orchestrator.plan.model import Plan
+from orchestrator.plan.model import Plan, Task
+from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import Settings
 from orchestrator.state.results import ResultRecord
 from orchestrator.vocabulary import TaskStatus
@@ -42,6 +43,18 @@ def settings_signature(settings: Settings, extra: str = "") -> str:
     if settings.isolation != "none":  # likewise: where the task works changes what it builds on
         data["isolation"] = settings.isolation
     return json.dumps(data, sort_keys=True, default=list) + extra
+
+
+def task_signature(task: Task, settings: Settings, profiles: Profiles) -> tuple[str, str | None]:
+    """The signature of ``task``'s ``settings`` (its profile's included), and the one a version
+    before the tools setting wrote for the same settings (``None`` when it is the same): a
+    result made then is up to date too."""
+    signature = settings_signature(settings, profiles.signature(task))
+    profile = profiles.get(task.profile)
+    if profile is not None and profile.tools and not profile.allowed_tools:  # its tools were pre-approvals then
+        earlier = settings.replace(tools=None, allowed_tools=profile.tools)
+        return signature, settings_signature(earlier, profiles.signature(task))
+    return signature, None
 
 
 def fingerprint(brief: str, signature: str, upstream: Upstream) -> str:
@@ -80,14 +93,49 @@ def expected_fingerprints(
         record = records.get(task_id)
         if record is None or record.status != TaskStatus.COMPLETED:
             continue
-        upstream = upstream_of(plan.tasks[task_id].dependencies, records)
+        earlier = legacy.get(task_id) if legacy else None
         brief = briefs[task_id].decode("utf-8")
-        value = fingerprint(brief, signatures[task_id], upstream)
-        if value != record.fingerprint and legacy and task_id in legacy:
-            earlier = fingerprint(brief, legacy[task_id], upstream)
-            value = earlier if earlier == record.fingerprint else value
-        expected[task_id] = value
+        expected[task_id] = expected_fingerprint(plan.tasks[task_id], brief, signatures[task_id], earlier, records)
     return expected
+
+
+def expected_fingerprint(
+    task: Task, brief: str, signature: str, legacy: str | None, records: Mapping[str, ResultRecord]
+) -> str:
+    """The fingerprint ``task`` would have if run now from ``brief`` against ``records``: its
+    result's, when made by an earlier version that signed the same settings as ``legacy``."""
+    upstream = upstream_of(task.dependencies, records)
+    value = fingerprint(brief, signature, upstream)
+    record = records.get(task.id)
+    if record is not None and value != record.fingerprint and legacy is not None:
+        earlier = fingerprint(brief, legacy, upstream)
+        value = earlier if earlier == record.fingerprint else value
+    return value
+
+
+def up_to_date(
+    order: Iterable[str],
+    plan: Plan,
+    expected: Mapping[str, str],
+    records: Mapping[str, ResultRecord],
+    *,
+    simulated_done: bool = False,
+) -> set[str]:
+    """The tasks a run counts as done: a completed result (a made-up one only with
+    ``simulated_done``) whose fingerprint is the one ``expected`` now, and every dependency done.
+    ``order``: every task after its dependencies."""
+    done: set[str] = set()
+    for task_id in order:
+        record = records.get(task_id)
+        if (
+            record is not None
+            and record.status == TaskStatus.COMPLETED
+            and (simulated_done or not record.simulated)
+            and record.fingerprint == expected.get(task_id)
+            and all(dep in done for dep in plan.tasks[task_id].dependencies)
+        ):
+            done.add(task_id)
+    return done
 
 
 def asked_again(plan: Plan, rerun: Iterable[str] | None) -> set[str]:
@@ -107,17 +155,7 @@ def select(
     """What this run must do; ``expected``: the fingerprints now (``expected_fingerprints``).
     A result the fake executor made up counts as done only for another fake run
     (``simulated_done``): a real run does the work."""
-    done: set[str] = set()
-    for task_id in plan.topological_order():
-        record = records.get(task_id)
-        if (
-            record is not None
-            and record.status == TaskStatus.COMPLETED
-            and (simulated_done or not record.simulated)
-            and record.fingerprint == expected.get(task_id)
-            and all(dep in done for dep in plan.tasks[task_id].dependencies)
-        ):
-            done.add(task_id)
+    done = up_to_date(plan.topological_order(), plan, expected, records, simulated_done=simulated_done)
     completed = {
         t for t, r in records.items() if r.status == TaskStatus.COMPLETED and (simulated_done or not r.simulated)
     }

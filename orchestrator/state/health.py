@@ -13,7 +13,9 @@ Something needs attention (a ``Finding``) when:
 - ``paused``: a usage-limit pause is in force;
 - ``failed``: tasks whose result says failed.
 
-master_plan.md is read only when attempts are open (for their limits).
+master_plan.md is read only when attempts are open (for their limits). The tasks out of date
+(``Health.out_of_date``) are told too, by the command (``run.freshness``, which reads the plan
+and every result, as ``status`` does): never a finding.
 """
 
 from __future__ import annotations
@@ -63,6 +65,9 @@ class Health:
     runner_pid: int | None = None
     runner_alive: bool = False
     last_run: dict[str, Any] | None = None  # the last run_finished event: exit_code, wall_seconds, time
+    # Completed tasks `run` would run again, and why (``run.freshness``, filled in by the command):
+    # worth knowing, not a person's to fix, so ``ok`` stays as it is.
+    out_of_date: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -76,6 +81,7 @@ class Health:
             "counts": self.counts,
             "runner": {"pid": self.runner_pid, "alive": self.runner_alive},
             "last_run": self.last_run,
+            "out_of_date": [{"task": task, "reason": why} for task, why in self.out_of_date.items()],
         }
 
 

@@ -41,6 +41,7 @@ class ResultRecord:
     backend: str | None = None
     fingerprint: str | None = None  # of its brief, settings and inputs (``run.selection``)
     output_hash: str | None = None  # of the output: part of each dependent's fingerprint
+    inputs: str | None = None  # digest of what it was run from, checkable without its brief (``run.basis``)
     session_id: str | None = None  # an agent session an interrupted attempt can resume
     cost_usd: float | None = None
     tokens: Mapping[str, int] | None = None
@@ -110,6 +111,7 @@ class ResultRecord:
             backend=_text(data.get("backend")),
             fingerprint=_text(data.get("fingerprint")),
             output_hash=_text(data.get("output_hash")),
+            inputs=_text(data.get("inputs")),
             session_id=_text(data.get("session_id")),
             cost_usd=_number(data.get("cost_usd")),
             tokens=tokens or None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,7 @@ class TaskView:
     session_id: str | None = None
     result_file: str | None = None
     simulated: bool = False
+    out_of_date: str | None = None  # completed, but run would do it again: why (``run.freshness``)
 
     @classmethod
     def of(cls, task: Task, status: TaskStatus = TaskStatus.PENDING) -> TaskView:
@@ -79,6 +80,8 @@ class TaskView:
             "session_id": self.session_id,
             "result_file": self.result_file,
             "simulated": self.simulated,
+            "up_to_date": self.out_of_date is None if self.status == TaskStatus.COMPLETED else None,
+            "out_of_date": self.out_of_date,
         }
 
 
@@ -94,7 +97,7 @@ def read_records(plan: Plan, workspace: Workspace) -> dict[str, ResultRecord]:
     return found
 
 
-def collect(plan: Plan, workspace: Workspace) -> list[TaskView]:
+def collect(plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord] | None = None) -> list[TaskView]:
     """The state of every task, in table order.
 
     A result file of the task's own decides completed/failed/skipped/interrupted; an attempt the
@@ -103,7 +106,8 @@ def collect(plan: Plan, workspace: Workspace) -> list[TaskView]:
     dependencies are completed and waiting when they are not, or while a usage-limit pause
     (``state/pause.json``) is in force: nothing starts until it ends.
     """
-    records = read_records(plan, workspace)
+    if records is None:  # (``records``: read already, as ``read_records`` reads them)
+        records = read_records(plan, workspace)
     attempts = journal.read(workspace.journal_file)
     runner_alive = attempts.runner_pid is not None and pid_alive(attempts.runner_pid, attempts.runner_start)
     views: dict[str, TaskView] = {}

@@ -1,0 +1,213 @@
+"""Which completed results ``run`` would do again now, and why: what ``status``, ``graph``,
+``check`` and master_plan.md's status blocks show beside ✅ (``TaskView.out_of_date``).
+
+``run`` decides (``selection.up_to_date``, the same rule fed with the same fingerprints): a
+completed result is done when its fingerprint is the one its task would have now and every
+dependency is done. What differs is how the fingerprint now is known, without rendering 10,000
+briefs (0.7 s; ``status`` has 0.3 s in all): from the ``inputs`` digest the run recorded
+(``basis``), a few µs a task:
+
+- its ``plan`` part is the plan's now (nothing in the plan, its profiles or templates changed
+  since the run): its row's inputs are as they were;
+- else its ``task`` part is asked: equal, they are; different, the fingerprint may differ (or not:
+  a cell the brief does not show), so that task's brief is rendered and the fingerprint
+  compared, as run would (every such task's: a change to the whole plan then costs what
+  rendering every brief costs, 0.1-0.7 ms a task, but status never says run will redo a task
+  it will not);
+- its ``upstream`` part is asked when a dependency's result is newer than its attempt: different,
+  the fingerprint differs (an upstream result changed).
+
+A brief edited by hand after its task ran is not looked for: telling one from a brief the tool
+wrote again (a new ``timeout`` or a new version rewrites every brief's header) takes reading it,
+and even a ``stat`` of each brief costs 25 ms at 10,000 tasks, more than all the rest; ``run``
+finds it (its fingerprint covers the brief on disk). One edited before the plan changed for its
+task is found: the fingerprint is then asked, from the brief run would use.
+
+A result written by a version before ``inputs`` was recorded counts as up to date unless
+something upstream of it will run again: no workspace is called out of date wholesale for
+being older. A made-up result (the fake executor's) is judged like any other: it already says
+it is simulated.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from orchestrator.errors import OrchestratorError
+from orchestrator.output.briefs import brief_body, edited_body
+from orchestrator.output.templates import Templates
+from orchestrator.plan.graph import dependencies_first
+from orchestrator.plan.model import Plan, Task
+from orchestrator.plan.profiles import Profiles
+from orchestrator.run.basis import BASIS_VERSION, Basis, Signatures
+from orchestrator.run.selection import expected_fingerprint, up_to_date
+from orchestrator.state.results import ResultRecord
+from orchestrator.state.status import TaskView, collect, read_records
+from orchestrator.state.workspace import Workspace
+from orchestrator.vocabulary import TaskStatus
+
+PLAN_CHANGED = "its row, details, settings, profile or a template changed since it ran"
+BRIEF_EDITED = "its brief was edited by hand since it ran"
+NO_FINGERPRINT = "its result does not record what it was run from"
+
+
+def current_views(plan: Plan, workspace: Workspace) -> list[TaskView]:
+    """``status.collect``, with each completed task that ``run`` would do again marked so."""
+    records = read_records(plan, workspace)  # (read once: most of what status costs)
+    views = collect(plan, workspace, records)
+    mark(views, out_of_date(plan, workspace, records))
+    return views
+
+
+def stale_in(workspace: Workspace) -> dict[str, str]:
+    """``out_of_date`` for ``check``: nothing when the plan cannot be read now (``check`` tells
+    what needs a person, and a plan being edited does not)."""
+    try:
+        plan = workspace.load_plan()
+    except OrchestratorError:
+        return {}
+    return out_of_date(plan, workspace)
+
+
+def mark(views: Iterable[TaskView], stale: Mapping[str, str]) -> None:
+    for view in views:
+        view.out_of_date = stale.get(view.id) if view.status == TaskStatus.COMPLETED else None
+
+
+def out_of_date(plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord] | None = None) -> dict[str, str]:
+    """Each task with a completed result that ``run`` would run again, and why, in table order."""
+    if records is None:
+        records = read_records(plan, workspace)
+    completed = {t: r for t, r in records.items() if r.status == TaskStatus.COMPLETED}
+    if not completed:
+        return {}
+    judge = _Judge(plan, workspace, records)
+    own = {task_id: judge.why(plan.tasks[task_id], record) for task_id, record in completed.items()}
+    # Where no completed task depends on one that will run (or has no result), what is done
+    # is what is up to date on its own: no walk of the graph (most workspaces, most of the time).
+    doubtful = {t for t in plan.tasks if t not in completed or own[t] is not None}
+    if not any(dep in doubtful for task_id in completed for dep in plan.tasks[task_id].dependencies):
+        return {task_id: why for task_id, why in own.items() if why is not None}
+    expected = {t: r.fingerprint for t, r in completed.items() if own[t] is None and r.fingerprint is not None}
+    order = dependencies_first({task_id: task.dependencies for task_id, task in plan.tasks.items()})
+    done = up_to_date(order, plan, expected, records, simulated_done=True)
+    stale: dict[str, str] = {}
+    for task_id in plan.tasks:
+        if task_id not in completed or task_id in done:
+            continue
+        blocked = next((dep for dep in plan.tasks[task_id].dependencies if dep not in done), None)
+        reason = own[task_id]
+        if blocked is not None and (reason is None or task_id in judge.upstream_changed):
+            reason = _upstream(blocked, records)  # what happens upstream says more than a digest
+        stale[task_id] = reason or NO_FINGERPRINT
+    return stale
+
+
+def _upstream(dep: str, records: Mapping[str, ResultRecord]) -> str:
+    record = records.get(dep)
+    if record is not None and record.status == TaskStatus.CANCELLED:
+        return f"upstream {dep} is cancelled"
+    return f"upstream {dep} will run again"
+
+
+class _Judge:
+    """Whether one completed result is still what its task would be run from now (its
+    dependencies' own state aside: ``up_to_date`` walks that)."""
+
+    def __init__(self, plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord]) -> None:
+        self.plan = plan
+        self.workspace = workspace
+        self.records = records
+        self._templates: Templates | None = None
+        self.upstream_changed: set[str] = set()  # tasks judged out of date for their upstream digest
+
+    @functools.cached_property
+    def signatures(self) -> Signatures:
+        return Signatures(self.plan, Profiles(self.workspace))
+
+    @functools.cached_property
+    def basis(self) -> Basis:  # (made for the first result that records its inputs: most often all)
+        return Basis(self.plan, self.workspace, self.signatures, self.records)
+
+    @functools.cached_property
+    def _finished(self) -> dict[str, str]:
+        return {t: r.finished for t, r in self.records.items() if r.finished}
+
+    @functools.cached_property
+    def _as_text(self) -> bool:
+        """Whether every time is written with the same offset, so that times compare as text."""
+        records = self.records.values()
+        return len({(len(stamp), stamp[-6:]) for r in records for stamp in (r.started, r.finished) if stamp}) <= 1
+
+    def why(self, task: Task, record: ResultRecord) -> str | None:
+        if record.fingerprint is None:
+            return NO_FINGERPRINT
+        parts = record.inputs.split("-") if record.inputs else ()
+        if len(parts) != 4 or parts[0] != BASIS_VERSION:  # by an earlier version: taken as up to date
+            return None
+        _, level, own, upstream = parts
+        if self._upstream_ran(task, record) and upstream != self.basis.upstream_part(task):
+            self.upstream_changed.add(task.id)
+            return self._upstream_changed(task, record)
+        if level != self.basis.level and own != self.basis.task_part(task):
+            try:
+                body = brief_body(self.plan, self.workspace, task, self.templates)
+            except OrchestratorError as exc:  # a template of the workspace's that fails: run will say so
+                return f"its brief cannot be rendered now ({str(exc).splitlines()[0] if str(exc) else exc})"
+            if self._same(task, record, body):
+                return None
+            return BRIEF_EDITED if edited_body(self.workspace, task) is not None else PLAN_CHANGED
+        return None  # (a brief edited by hand since is not looked for: see the module's docstring)
+
+    def _upstream_ran(self, task: Task, record: ResultRecord) -> bool:
+        """Whether a dependency's result was written after this one's attempt started (only then
+        can what its fingerprint took from upstream have changed)."""
+        began = record.started
+        if began is None:
+            return True
+        finished = self._finished
+        if self._as_text:  # every time written with the same offset: compared as text, quickly
+            for dep in task.dependencies:
+                ended = finished.get(dep)
+                if ended is None or ended > began:
+                    return True
+            return False
+        start = _epoch(began) or 0.0
+        return any((_epoch(finished.get(dep)) or math.inf) > start for dep in task.dependencies)
+
+    @property
+    def templates(self) -> Templates:
+        if self._templates is None:
+            self._templates = Templates.of(self.workspace)
+        return self._templates
+
+    def _same(self, task: Task, record: ResultRecord, body: str) -> bool:
+        signature, legacy = self.signatures.both(task)
+        return expected_fingerprint(task, body, signature, legacy, self.records) == record.fingerprint
+
+    def _upstream_changed(self, task: Task, record: ResultRecord) -> str:
+        """Which dependencies' results are newer than this one (the digest says only that one is)."""
+        began = _epoch(record.started)
+        newer = [
+            dep
+            for dep in task.dependencies
+            if (found := self.records.get(dep)) is not None
+            and began is not None
+            and (ended := _epoch(found.finished)) is not None
+            and ended > began
+        ]
+        if not newer:
+            return "an upstream result changed since it ran"
+        return f"upstream {', '.join(newer)} ran again since it did"
+
+
+def _epoch(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    try:
+        return datetime.fromisoformat(stamp).timestamp()
+    except ValueError:
+        return None
