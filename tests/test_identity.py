@@ -142,12 +142,12 @@ def test_a_plan_change_under_an_edited_brief_is_told_not_dropped_in_silence(tmp_
     assert again.code == 0 and again.tasks("task_started") == []
     notices = [e["message"] for e in again.events if e["event"] == "notice"]
     assert notices == [
-        ".orchestrator/agent_tasks/agent-01.md: edited by hand, and the plan has changed T-01 since: the brief is "
-        "kept as edited, so the plan's change does not run (`orchestrator render --force`, or deleting the brief, "
-        "takes the plan's)"
+        ".orchestrator/agent_tasks/agent-01.md: edited by hand, and what the plan gives T-01 has changed since it "
+        "was rendered: the brief is kept as edited, so that change does not run (`orchestrator render --force`, or "
+        "deleting the brief, takes the plan's)"
     ]
     render = cli(tmp_path, "render")
-    assert render.code == 0 and "the plan has changed T-01 since" in render.stderr
+    assert render.code == 0 and "what the plan gives T-01 has changed since" in render.stderr
     assert "echo edited by hand" in brief.read_text()
 
 

@@ -543,6 +543,10 @@ AFTER_THE_TABLE = {
         "|---|---|---|\n| T-01 | Agent-01 | ✅ Completed |\n<!-- orchestrator:end status -->\n"
     ),
     "a-note": "\nNote: T-01 may take a while.\n",
+    "rows-commented-out": "<!--\n| T-02 | Report | T-01 |\n-->\n",
+    "rows-in-pre": "\n<pre>\n| T-02 | not | a row |\n</pre>\n",
+    "exit-codes": "\nExit codes:\n| 0 | ok |\n| 1 | failed |\n",
+    "a-risks-table-with-an-id-column": "\n| ID | Risk | Mitigation |\n|---|---|---|\n| R-1 | slow disk | retry |\n",
 }
 
 

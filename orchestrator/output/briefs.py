@@ -216,10 +216,12 @@ def prepare_briefs(plan: Plan, workspace: Workspace, *, force: bool = False) -> 
 
 
 def edit_notice(task_id: str, name: str) -> str:
-    """What a person is told of a brief kept as they edited it when the plan has since changed its task."""
+    """What a person is told of a brief kept as they edited it when what the plan renders for its task
+    (its row, the request, a template) has changed since."""
     return (
-        f"{name}: edited by hand, and the plan has changed {task_id} since: the brief is kept as edited, "
-        "so the plan's change does not run (`orchestrator render --force`, or deleting the brief, takes the plan's)"
+        f"{name}: edited by hand, and what the plan gives {task_id} has changed since it was rendered: the brief is "
+        "kept as edited, so that change does not run (`orchestrator render --force`, or deleting the brief, takes "
+        "the plan's)"
     )
 
 

@@ -1,8 +1,16 @@
 """Rows under the task table that a blank line, a note or an HTML comment cut off from it (to
 Markdown they are text, not rows), and a second task table: the parser never reads them as
-tasks, so it must never leave them unsaid either."""
+tasks, so it must never leave them unsaid either.
+
+Only what looks like tasks of this table counts: a row whose id cell has the shape of the
+table's ids (``T-07`` beside ``T-01``: digits aside, the same), and a second table with an id
+column and a description, name or command column. A table of exit codes, risks or anything
+else under the task table, or rows commented out, are left alone as before."""
 
 from __future__ import annotations
+
+import re
+from collections.abc import Iterable
 
 from orchestrator.plan.cells import COLUMN_ALIASES, clean
 from orchestrator.plan.markdown import Document, Section, normalize_heading, pipe_runs, split_row, starts_table
@@ -10,17 +18,20 @@ from orchestrator.plan.markdown import Document, Section, normalize_heading, pip
 Problem = tuple[int, str, str]  # 1-based line, what, what to do
 
 
-def cut_off_rows(document: Document, section: Section, end: int, id_column: int, named: set[str]) -> list[Problem]:
+def cut_off_rows(
+    document: Document, section: Section, end: int, id_column: int, ids: Iterable[str], named: set[str]
+) -> list[Problem]:
     """The problems of what follows the task table in ``section`` from line ``end`` (1-based, the
-    table's last line) on; adds the ids those rows name, lowercase, to ``named`` (their Task
-    Details are not reported again as details of an unknown task)."""
+    table's last line) on; ``ids``: the table's task ids. Adds the ids those rows name, lowercase,
+    to ``named`` (their Task Details are not reported again as details of an unknown task)."""
     lines = document.lines
+    shapes = {_shape(task_id) for task_id in ids}
     problems: list[Problem] = []
     for first, stop in pipe_runs(section, lines, end):
         header = starts_table(lines, first, stop)
         if header is not None:
             keys = [COLUMN_ALIASES.get(normalize_heading(clean(cell))) for cell in header]
-            if "id" in keys:
+            if "id" in keys and {"description", "name", "command"} & set(keys):
                 problems.append(
                     (
                         first + 1,
@@ -30,6 +41,9 @@ def cut_off_rows(document: Document, section: Section, end: int, id_column: int,
                 )
                 named.update(_first_cells(lines[first + 2 : stop], keys.index("id")))
             continue  # another kind of table: not tasks
+        found = _first_cells(lines[first:stop], id_column)
+        if not any(_shape(cell) in shapes for cell in found):
+            continue  # not rows of this table's tasks: a note, a table of something else
         rows = stop - first
         problems.append(
             (
@@ -39,8 +53,13 @@ def cut_off_rows(document: Document, section: Section, end: int, id_column: int,
                 "delete what separates them from the rows above (a note can go after the table)",
             )
         )
-        named.update(_first_cells(lines[first:stop], id_column))
+        named.update(found)
     return problems
+
+
+def _shape(task_id: str) -> str:
+    """``t-9`` for ``T-07`` and ``T-1``: what ids of one table have in common, lowercase."""
+    return re.sub(r"\d+", "9", task_id.lower())
 
 
 def _first_cells(rows: list[str], column: int) -> set[str]:

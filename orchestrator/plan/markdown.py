@@ -341,10 +341,11 @@ def _cell(text: str) -> str:
 
 def pipe_runs(section: Section, lines: list[str], start: int) -> list[tuple[int, int]]:
     """Runs of lines that start with ``|`` (as a table row does: indented less than 4 spaces) in
-    ``section`` from the 0-based line ``start`` on, outside code blocks: ``(first, end)``, 0-based,
+    ``section`` from the 0-based line ``start`` on, outside code and HTML blocks: ``(first, end)``, 0-based,
     ``end`` excluded. What follows a table there: rows a blank line or a note cut off from it, or
     another table."""
-    code = [tok.map for tok in section.tokens if tok.type in {"fence", "code_block"} and tok.map]
+    # (an HTML block too: rows commented out between '<!--' and '-->' lines are meant not to run)
+    code = [tok.map for tok in section.tokens if tok.type in {"fence", "code_block", "html_block"} and tok.map]
     runs: list[tuple[int, int]] = []
     first: int | None = None
     in_block = False  # between the markers of a block the tool writes (state.planfile): its own table

@@ -291,7 +291,7 @@ def _parse_tasks(document: Document, out: _Collector) -> dict[str, dict[str, Any
     if not tasks and not out.problems:
         out.add(table.header_line, "the task table has no rows", "add one row per task under the header")
     end = table.rows[-1][0] if table.rows else table.header_line + 1  # the table's last line, 1-based
-    for line, message, hint in cut_off_rows(document, section, end, columns.index("id"), out.cut_off):
+    for line, message, hint in cut_off_rows(document, section, end, columns.index("id"), tasks, out.cut_off):
         out.add(line, message, hint)
     return tasks
 
