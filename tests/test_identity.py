@@ -296,3 +296,17 @@ def test_a_case_change_leaves_one_book_entry() -> None:
     assert assignment.agents == {"t-01": "Agent-01", "T-02": "Agent-02"}
     assert assignment.book.agents == {"t-01": "Agent-01", "T-02": "Agent-02"}
     assert assignment.book.retired == {}
+
+
+def test_cancel_with_no_run_keeps_a_result_a_hand_edit_left_unreadable(tmp_path: Path) -> None:
+    """Every writer of a result keeps what it would replace, not only run's start."""
+    write_plan(tmp_path, [Spec("T-01", "echo one")])
+    assert run(tmp_path).code == 0
+    results = tmp_path / ".orchestrator" / "results"
+    edited = (results / "agent-01-result.md").read_text().replace("status: completed", "status: [completed", 1)
+    (results / "agent-01-result.md").write_text(edited)
+    cancelled = cli(tmp_path, "cancel", "T-01")
+    assert cancelled.code == 0, cancelled.stderr
+    assert "kept as agent-01-result.unreadable.md" in cancelled.stderr
+    assert (results / "agent-01-result.unreadable.md").read_text() == edited
+    assert statuses(tmp_path) == {"T-01": "cancelled"}

@@ -240,7 +240,10 @@ def _offline(
                 record = ResultRecord(task=task.id, agent=task.agent, name=task.title, status=TaskStatus.CANCELLED,
                                       attempts=view.attempts, run_attempts=0, reason=reason,
                                       finished=now_iso())  # fmt: skip
-                write_result(workspace.result(task), record, not_run_body(task.id, TaskStatus.CANCELLED, reason))
+                path = workspace.result(task)
+                kept = write_result(path, record, not_run_body(task.id, TaskStatus.CANCELLED, reason))
+                if kept is not None:
+                    warn(f"{workspace.relative(path)} could not be read as {task.id}'s result: kept as {kept.name}")
                 said = f"⏹️ {task.id} cancelled: no run starts it (its dependents are skipped) until "
                 said += f"`orchestrator retry {task.id}`"
                 _told(workspace, "task_cancelled", task, reason=reason)

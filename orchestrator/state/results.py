@@ -143,13 +143,16 @@ def not_run_body(task_id: str, status: TaskStatus, reason: str | None) -> str:
     return f"# {status.icon} {task_id} {status}: {reason}\n"
 
 
-def write_result(path: Path, record: ResultRecord, body: str, *, durable: bool = True, exists: bool = True) -> None:
+def write_result(
+    path: Path, record: ResultRecord, body: str, *, durable: bool = True, exists: bool = True
+) -> Path | None:
     """Write ``record`` and ``body`` as ``path``, atomically. ``durable=False`` leaves the fsync
     to a later ``store.sync_files`` (the runner's, within a second). A file there that is another
-    task's is first moved aside (``store.set_aside``). ``exists=False``: the caller knows nothing is there."""
-    if exists:
-        set_aside(path, record.task)
+    task's, or that a hand edit left unreadable, is first moved aside (``store.set_aside``): its
+    new path is returned, for the caller to tell. ``exists=False``: the caller knows nothing is there."""
+    kept = set_aside(path, record.task, unreadable=True) if exists else None
     store.write_text(path, compose(record.to_mapping(), body), durable=durable, parent_exists=True, exists=exists)
+    return kept
 
 
 def _text(value: object) -> str | None:

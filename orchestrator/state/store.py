@@ -423,15 +423,18 @@ def iter_files(directory: Path, pattern: str) -> Iterator[Path]:
         yield from sorted(p for p in directory.glob(pattern) if not p.name.startswith(_TEMP_PREFIX))
 
 
-def set_aside(path: Path, task_id: str) -> Path | None:
+def set_aside(path: Path, task_id: str, *, unreadable: bool = False) -> Path | None:
     """If ``path`` holds a brief or result of a task other than ``task_id`` (its frontmatter says
     whose), rename it to ``<name>.<its task>.md`` beside it and return the new path: nothing is
-    overwritten that may be somebody's work."""
+    overwritten that may be somebody's work. ``unreadable``: a file there whose frontmatter names
+    no task, or cannot be read at all (a hand edit broke it), is renamed ``<name>.unreadable.md``."""
     meta = documents.read_metadata(path)
     owner = meta.get("task") if meta is not None else None
-    if meta is None or not isinstance(owner, str) or owner.lower() == task_id.lower():
-        return None
-    return move_aside(path, owner)
+    if isinstance(owner, str) and owner and owner.lower() != task_id.lower():
+        return move_aside(path, owner)
+    if unreadable and not (isinstance(owner, str) and owner) and documents.metadata_problem(path) is not None:
+        return move_aside(path, "unreadable")
+    return None
 
 
 def move_aside(path: Path, label: str) -> Path | None:
