@@ -176,3 +176,20 @@ def test_a_failed_write_names_the_journal(tmp_path: Path, monkeypatch: pytest.Mo
     assert raised.value.filename == str(path)
     monkeypatch.undo()
     journal.close()
+
+
+def test_attempts_of_one_task_reads_only_its_lines_and_all_of_them(tmp_path: Path) -> None:
+    """``logs`` asks one task's attempts of a journal that may hold millions of lines: only lines
+    naming the task are parsed, and a task whose id begins another's, or is not ASCII, is found."""
+    from orchestrator.state.journal import _line, attempts_of
+
+    path = tmp_path / "attempts.jsonl"
+    lines = [_line({"event": "run", "runner_pid": 1, "at": "x"})]
+    for task, number in (("T-1", 1), ("T-10", 1), ("T-1", 2), ("Tâche-1", 3), ("T-10", 4)):
+        lines.append(_line({"event": "spawn", "task": task, "agent": "A", "attempt": number, "at": "x"}))
+    lines.append(b'{"event": "spawn", "task": "T-1", "attempt": 9')  # torn by a crash: skipped
+    path.write_bytes(b"".join(lines))
+    assert attempts_of(path, "T-1") == {1, 2}
+    assert attempts_of(path, "T-10") == {1, 4}
+    assert attempts_of(path, "Tâche-1") == {3}
+    assert attempts_of(path, "T") == set()

@@ -196,17 +196,23 @@ def attempts_started(path: Path) -> dict[str, int]:
 def attempts_of(path: Path, task_id: str) -> set[int]:
     """The numbers of every attempt of ``task_id`` the journal tells of, over every run: one that
     printed nothing, or is still starting, has no log file to tell of it."""
-    return {number for task, number in _spawned(path, (b'{"event": "spawn"', b'{"event": "start"')) if task == task_id}
+    # Only the lines that name it are parsed: a journal of many runs of a big plan holds millions.
+    named = b'"task": ' + json.dumps(task_id, ensure_ascii=False).encode("utf-8")
+    kinds = (b'{"event": "spawn"', b'{"event": "start"')
+    return {number for task, number in _spawned(path, kinds, named) if task == task_id}
 
 
-def _spawned(path: Path, kinds: tuple[bytes, ...] = (b'{"event": "spawn"',)) -> Iterator[tuple[str, int]]:
-    """Each task and attempt number of the lines of ``kinds``, every run's (a torn line skipped)."""
+def _spawned(
+    path: Path, kinds: tuple[bytes, ...] = (b'{"event": "spawn"',), named: bytes = b""
+) -> Iterator[tuple[str, int]]:
+    """Each task and attempt number of the lines of ``kinds`` (that hold ``named``), every run's
+    (a torn line skipped)."""
     try:
         data = read_regular(path)
     except OSError:
         return
     for raw in data.splitlines():
-        if not raw.startswith(kinds):
+        if not raw.startswith(kinds) or named not in raw:
             continue
         try:
             entry = json.loads(raw)
