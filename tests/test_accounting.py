@@ -133,3 +133,30 @@ def test_retries_count_only_the_attempts_after_a_failure_in_the_run_of_the_resul
     assert _labels(project) == {"T-01": "✅ Completed", "T-02": "✅ Completed"}
     assert "| Retries | 0 |" in cli(project, "report").stdout
     assert cli(project, "logs", "T-02").stdout.startswith("T-02 [Agent-02] attempt 3 of 3\n")
+
+
+def test_a_live_retry_begins_a_new_run_of_the_task_in_the_journal_too(project: Path) -> None:
+    """`orchestrator retry` of a failed task in the run going on begins a new run of it (its
+    first attempt again): status, from the journal, says so while it runs and after a kill -9."""
+    wait = 'echo $$ > "$ORCHESTRATOR_TASK_ID.pid"; while [ ! -f go ]; do sleep 0.05; done'
+    write_plan(project, [Spec("T-01", f"test -f fixed\n{wait}"), Spec("T-02", wait)])
+    runner = start(project, name="retry")
+    try:
+        wait_until(lambda: _task(project, "T-01")["status"] == "failed", "T-01 to fail")
+        (project / "fixed").touch()
+        assert cli(project, "retry", "T-01").code == 0
+        wait_until(lambda: any(a["task"] == "T-01" for a in open_attempts(project)), "T-01 to run again")
+        running = _task(project, "T-01")
+        assert (running["status"], running["attempts"], running["run_attempts"]) == ("running", 2, 1)
+        runner.kill(signal.SIGKILL)
+        runner.wait()
+    finally:
+        runner.cleanup()
+    left = _task(project, "T-01")
+    assert (left["status"], left["attempts"], left["run_attempts"]) == ("interrupted", 2, 1)
+
+
+def _task(project: Path, task_id: str) -> dict[str, object]:
+    tasks = json.loads(cli(project, "status", "--json").stdout)["tasks"]
+    found: dict[str, object] = next(t for t in tasks if t["id"] == task_id)
+    return found

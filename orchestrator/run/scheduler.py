@@ -226,7 +226,7 @@ class Scheduler:
         attempt.started, attempt.in_run = time.time(), number - first + 1
         # A kill -9 leaves a trace, and what it was started with: a later run resumes it only if unchanged.
         self.journal.spawning(task_id, task.agent, number, self.launcher.executor.name,
-                              attempt.fingerprint, attempt.told)  # fmt: skip
+                              attempt.fingerprint, attempt.told, attempt.in_run)  # fmt: skip
         self.running[task_id] = attempt
         self.admission.started(task_id, self._slot(task_id))
         self.recorder.started(attempt)

@@ -4,7 +4,7 @@ One JSON object per line, appended as things happen::
 
     {"event": "run", "runner_pid": 4242, "runner_start": 8123456, "at": "2026-11-21T09:00:00.000+00:00"}
     {"event": "spawn", "task": "T-01", "agent": "Agent-01", "attempt": 1, "executor": "local",
-     "fingerprint": "9c2e...", "told": "...", "at": "..."}
+     "in_run": 1, "fingerprint": "9c2e...", "told": "...", "at": "..."}
     {"event": "start", "task": "T-01", "agent": "Agent-01", "attempt": 1, "executor": "local",
      "handle": {"pgid": 4250, "pgid_start": 9123}, "at": "..."}
     {"event": "session", "task": "T-01", "attempt": 1, "session_id": "5f1c..."}
@@ -144,6 +144,7 @@ def _apply(state: JournalState, entry: dict[str, Any]) -> None:
         number = int(entry.get("attempt", 1))
         made = state.made.setdefault(task, set())
         made.add(number)
+        in_run = entry.get("in_run", earlier.in_run if same and earlier else None)  # (a journal before it: counted)
         state.open[task] = OpenAttempt(
             task,
             str(entry.get("agent", "")),
@@ -153,7 +154,7 @@ def _apply(state: JournalState, entry: dict[str, Any]) -> None:
             dict(handle) if isinstance(handle, dict) else None,
             fingerprint=str(fingerprint) if fingerprint else None,
             told=str(told) if told else None,
-            in_run=len(made),
+            in_run=in_run if isinstance(in_run, int) and in_run > 0 else len(made),
         )
         state.retrying.discard(task)
     elif event == "session":
@@ -251,11 +252,15 @@ class Journal:
         executor: str = "local",
         fingerprint: str | None = None,
         told: float | None = None,
+        in_run: int | None = None,
     ) -> None:
         """The attempt is about to be started, by ``executor``, with what ``fingerprint`` covers
-        and a prompt made at ``told`` (epoch seconds)."""
+        and a prompt made at ``told`` (epoch seconds); ``in_run``: its place among the attempts
+        of this run of its task (a live ``retry`` begins a new one: see ``Attempt.in_run``)."""
         entry: dict[str, Any] = {"event": "spawn", "task": task, "agent": agent, "attempt": attempt}
         entry["executor"] = executor
+        if in_run is not None:
+            entry["in_run"] = in_run
         if fingerprint:
             entry["fingerprint"] = fingerprint
         if told:
