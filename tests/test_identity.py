@@ -168,6 +168,9 @@ def test_a_result_that_cannot_be_read_is_set_aside_not_written_over(
     mine = results / "agent-02-result.md"
     edited = mine.read_text().replace(*edit, 1)
     mine.write_text(edited)
+    shown = {t["id"]: t for t in json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]}
+    assert shown["T-02"]["status"] == "pending"
+    assert shown["T-02"]["reason"].startswith(f"its result file cannot be read ({problem}")
     again = run(tmp_path)
     assert again.code == 0 and again.tasks("task_started") == ["T-02"]
     [notice] = [e["message"] for e in again.events if e["event"] == "notice"]

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator import documents
 from orchestrator.plan.model import Plan, Task
 from orchestrator.state import journal
 from orchestrator.state.pause import paused
@@ -97,6 +98,22 @@ def read_records(plan: Plan, workspace: Workspace) -> dict[str, ResultRecord]:
     return found
 
 
+def _tell_unreadable(
+    plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord], views: Mapping[str, TaskView]
+) -> None:
+    """A task whose result file is there but cannot be read as its result (a hand edit broke the
+    frontmatter) is not done, and its view says why, as the next run will before it runs it."""
+    if len(records) == len(plan.tasks):
+        return
+    present = set(_names(workspace.results_dir))
+    for task in plan.tasks.values():
+        if task.id in records or workspace.result_file(task) not in present:
+            continue
+        problem = documents.metadata_problem(workspace.result(task))
+        if problem is not None and views[task.id].reason is None:
+            views[task.id].reason = f"its result file cannot be read ({problem}); the next run keeps it aside"
+
+
 def collect(plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord] | None = None) -> list[TaskView]:
     """The state of every task, in table order.
 
@@ -128,6 +145,7 @@ def collect(plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord
         elif runner_alive and task.id in attempts.retrying:
             view.status = TaskStatus.RETRYING
         views[task.id] = view
+    _tell_unreadable(plan, workspace, records, views)
     settle_waiting(views.values(), views)
     if paused(workspace):
         for view in views.values():
