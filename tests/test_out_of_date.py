@@ -158,6 +158,10 @@ def test_reset_and_only_leave_what_is_downstream_out_of_date(tmp_path: Path) -> 
     said = stale(tmp_path)
     assert said == {"T-02": "upstream T-01 ran again since it did", "T-03": "upstream T-02 will run again",
                     "T-05": "upstream T-01 ran again since it did"}  # fmt: skip
+    blocks = (workspace(tmp_path) / "master_plan.md").read_text(encoding="utf-8")  # as the run left them
+    assert (
+        "| T-02 | Agent-02 | ✅ Completed · out of date |" in blocks and "| T-01 | Agent-01 | ✅ Completed |" in blocks
+    )
     assert agrees(tmp_path) == said
 
 

@@ -39,6 +39,7 @@ from orchestrator.output.reporter import Recording, Reporter
 from orchestrator.output.sections import status_blocks
 from orchestrator.output.templates import Templates
 from orchestrator.plan.model import Plan
+from orchestrator.run import freshness
 from orchestrator.run.admission import Admission
 from orchestrator.run.attempts import Launcher
 from orchestrator.run.basis import Basis
@@ -293,6 +294,8 @@ class Runner:
         admission = scheduler.admission
         _write_final_output(plan, ws, views, synth, admission)
         if plan.settings.status_blocks:
+            if self.options.only:  # what it did not run may be out of date now: its upstream ran
+                freshness.mark(views, freshness.out_of_date(plan, ws))
             self._unreadable(_rewrite_status(ws.plan_file, status_blocks(plan, views, Templates.of(ws)), durable=True))
         stopped = scheduler.stopped or self._synthesis_failed
         found = counts(views)
