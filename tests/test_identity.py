@@ -195,6 +195,19 @@ def test_a_shell_brief_without_its_script_fails_with_one_line(tmp_path: Path) ->
     assert statuses(tmp_path) == {"T-01": "failed", "T-02": "skipped"}
 
 
+def test_a_workspace_template_without_the_script_is_named_in_the_failure(tmp_path: Path) -> None:
+    """Deleting the brief renders the same one again when the workspace's template is the cause:
+    the line says where to look."""
+    write_plan(tmp_path, [Spec("T-01", "echo original")])
+    templates = tmp_path / ".orchestrator" / "templates"
+    templates.mkdir()
+    (templates / "agent_task.md.j2").write_text("# {{ task.id }}\n\n{{ task.instructions }}\n", encoding="utf-8")
+    result = run(tmp_path)
+    assert result.code == 1
+    failed = next(e for e in result.events if e["event"] == "task_failed")
+    assert "templates/agent_task.md.j2 must keep that block" in failed["reason"]
+
+
 @pytest.mark.parametrize(
     ("rows", "book", "expected"),
     [

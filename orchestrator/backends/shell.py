@@ -113,7 +113,8 @@ class ShellBackend(Backend):
         if script is None:
             raise CannotInvoke(
                 f"{job.brief_name}: no code block under '## {SECTION}' — a shell task runs the first fenced "
-                f"code block there and never its prose; restore it, or delete the brief to have it rendered again"
+                "code block there and never its prose; restore it, or delete the brief to have it rendered again "
+                "(if it was rendered so, the workspace's templates/agent_task.md.j2 must keep that block)"
             )
         why = _unpassable(script)
         if why is not None:
