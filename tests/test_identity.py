@@ -66,6 +66,20 @@ def test_deleted_and_moved_rows_keep_their_numbers_and_new_ones_never_reuse_one(
     assert run(tmp_path).tasks("task_started") == []
 
 
+def test_the_details_a_deleted_row_left_are_named_as_such(tmp_path: Path) -> None:
+    """A row deleted but its '### T-02' section kept: not a typo of an id ('did you mean'), a
+    task the workspace had: the line says so."""
+    write_plan(tmp_path, THREE)
+    assert run(tmp_path).code == 0
+    plan = tmp_path / ".orchestrator" / "master_plan.md"
+    plan.write_text(
+        "".join(line for line in plan.read_text().splitlines(keepends=True) if not line.startswith("| T-02"))
+    )
+    checked = cli(tmp_path, "validate")
+    assert checked.code == 2
+    assert "Task Details for T-02, which is no longer in the task table — delete this section too" in checked.stderr
+
+
 def test_a_workspace_made_before_the_book_keeps_its_numbers(tmp_path: Path) -> None:
     """Version 0.1 kept no book: the numbers come from what its briefs and results say."""
     write_plan(tmp_path, THREE)

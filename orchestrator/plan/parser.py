@@ -53,6 +53,7 @@ class _Collector:
         self.problems: list[Problem] = []
         self.cut_off: set[str] = set()  # ids of rows cut off from the task table (lowercase)
         self.table_read = True  # False: no task table could be read, so no id is known
+        self.had: set[str] = set()  # every task id the workspace gave an agent id (lowercase)
 
     def add(self, line: int, message: str, hint: str = "") -> None:
         self.problems.append(Problem(self.file, line, message, hint))
@@ -131,6 +132,7 @@ def parse_plan(text: str, path: str | Path = PLAN_FILE, *, book: Book | None = N
     request = _section_text(document, document.section(*_REQUEST_KEYS))
     goal = _section_text(document, document.section(*_GOAL_KEYS))
     rows = _parse_tasks(document, out)
+    out.had = {task_id.lower() for task_id in (book.agents if book else ())}
     details = _parse_details(document, document.section(*DETAILS_KEYS), list(rows), out)
     for task_id, body in details.items():
         rows[task_id]["details"] = body
@@ -397,6 +399,13 @@ def _parse_details(document: Document, section: Section | None, tasks: list[str]
         if task_id is None:
             if first.lower() in out.cut_off or not out.table_read:
                 continue  # its row, cut off from the table or in no table at all, is reported already
+            if first.lower() in out.had:  # a row deleted, its details left
+                out.add(
+                    start + 1,
+                    f"Task Details for {first}, which is no longer in the task table",
+                    "delete this section too, or put the task's row back",
+                )
+                continue
             hint = suggest(first, list(tasks)) or " (each '### ' heading must start with a task id)"
             out.add(
                 start + 1,
