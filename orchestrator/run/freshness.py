@@ -34,7 +34,6 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 
 from orchestrator.errors import OrchestratorError
 from orchestrator.output.briefs import brief_body, edited_body
@@ -44,6 +43,7 @@ from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
 from orchestrator.run.basis import BASIS_VERSION, Basis, Signatures
 from orchestrator.run.selection import expected_fingerprint, up_to_date
+from orchestrator.state.journal import epoch_of
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView, collect, read_records
 from orchestrator.state.workspace import Workspace
@@ -175,8 +175,8 @@ class _Judge:
                 if ended is None or ended > began:
                     return True
             return False
-        start = _epoch(began) or 0.0
-        return any((_epoch(finished.get(dep)) or math.inf) > start for dep in task.dependencies)
+        start = epoch_of(began) or 0.0
+        return any((epoch_of(finished.get(dep)) or math.inf) > start for dep in task.dependencies)
 
     @property
     def templates(self) -> Templates:
@@ -190,24 +190,15 @@ class _Judge:
 
     def _upstream_changed(self, task: Task, record: ResultRecord) -> str:
         """Which dependencies' results are newer than this one (the digest says only that one is)."""
-        began = _epoch(record.started)
+        began = epoch_of(record.started)
         newer = [
             dep
             for dep in task.dependencies
             if (found := self.records.get(dep)) is not None
             and began is not None
-            and (ended := _epoch(found.finished)) is not None
+            and (ended := epoch_of(found.finished)) is not None
             and ended > began
         ]
         if not newer:
             return "an upstream result changed since it ran"
         return f"upstream {', '.join(newer)} ran again since it did"
-
-
-def _epoch(stamp: str | None) -> float | None:
-    if not stamp:
-        return None
-    try:
-        return datetime.fromisoformat(stamp).timestamp()
-    except ValueError:
-        return None

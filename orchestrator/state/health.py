@@ -25,7 +25,6 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from orchestrator.documents import read_metadata
@@ -143,7 +142,7 @@ def _late(workspace: Workspace, state: journal.JournalState, now: float) -> list
         plan = None
     profiles = Profiles(workspace) if plan is not None else None
     for task_id, attempt in sorted(state.open.items()):
-        started = _epoch(attempt.started)
+        started = journal.epoch_of(attempt.started)
         task = plan.tasks.get(task_id) if plan is not None else None
         if started is None:
             continue
@@ -232,15 +231,6 @@ def last_finished(workspace: Workspace) -> dict[str, Any] | None:
 
 def _some(ids: tuple[str, ...]) -> str:
     return f"{len(ids)} task{'s' if len(ids) != 1 else ''} ({listed(list(ids[:5]), len(ids))})"
-
-
-def _epoch(stamp: str | None) -> float | None:
-    if not stamp:
-        return None
-    try:
-        return datetime.fromisoformat(stamp).timestamp()
-    except ValueError:
-        return None
 
 
 def _number(value: object) -> float | None:
