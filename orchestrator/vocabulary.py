@@ -116,6 +116,12 @@ class ExitCode(IntEnum):
 ARGUMENT_LIMIT = 32 * 4096 - 1
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``3 tasks``, ``1 task``: a count and its noun, as a message says them (``plural`` where
+    adding an s will not do: ``dependency``, ``dependencies``)."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
 def listed(shown: list[str], total: int) -> str:
     """``shown`` (the first few of ``total`` things) as a message lists them: "T-01, T-02 and 3 more"."""
     more = total - len(shown)

@@ -35,7 +35,7 @@ from orchestrator.backends.probe import Cli
 from orchestrator.executors.base import ProcessRun
 from orchestrator.plan.profiles import Profile
 from orchestrator.plan.settings import Settings
-from orchestrator.vocabulary import ErrorClass, listed
+from orchestrator.vocabulary import ErrorClass, counted, listed
 
 # claude retries failed API calls 10 times by default (minutes against a dead API, 401 included);
 # two quick ones absorb a blip inside the session, then our retry policy takes over.
@@ -275,7 +275,7 @@ def denied(denials: list[Any]) -> str:
             what = str(given.get("command") or given.get("file_path") or given.get("path") or given.get("url") or "")
         what = " ".join(what.split())
         shown.append(f"{name} ({what[:60]}{'…' if len(what) > 60 else ''})" if what else name)
-    count = f"{len(denials)} tool call{'s' if len(denials) != 1 else ''}"
+    count = counted(len(denials), "tool call")
     return (
         f"{count} denied: {listed(shown, len(denials))} — the agent could not do all it was asked; give it what it "
         "needs (tools, allowed_tools, permission_mode) and run it again"

@@ -20,7 +20,7 @@ from typing import NoReturn
 from orchestrator import __version__
 from orchestrator.cli.output import emit_json, warn
 from orchestrator.errors import OrchestratorError, PlanError, UsageError, workspace_error_from
-from orchestrator.vocabulary import ExitCode
+from orchestrator.vocabulary import ExitCode, counted
 
 
 class _BadArguments(Exception):
@@ -151,4 +151,4 @@ def _report_error(exc: OrchestratorError, as_json: bool) -> None:
         )
     warn(str(exc))
     if problems:
-        warn(f"{len(problems)} problem{'s' if len(problems) != 1 else ''}; nothing was written.")
+        warn(f"{counted(len(problems), 'problem')}; nothing was written.")

@@ -12,7 +12,7 @@ from orchestrator.cli.output import Handler, add_command, add_directory, emit_js
 from orchestrator.errors import PlanError, Problem, UsageError, WorkspaceError
 from orchestrator.plan.model import Plan
 from orchestrator.state.workspace import Workspace, from_here
-from orchestrator.vocabulary import ExitCode
+from orchestrator.vocabulary import ExitCode, counted
 
 if TYPE_CHECKING:
     from orchestrator.output.sections import Rendered
@@ -81,11 +81,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
         broken = planfile.broken_markers(plan.text)
         if broken:
             raise PlanError([Problem(workspace.plan_file.name, line, what, hint) for line, what, hint in broken])
+    edges = len(plan.edges())
     data = {
         "ok": True,
         "plan": str(workspace.plan_file),
         "tasks": len(plan.tasks),
-        "dependencies": len(plan.edges()),
+        "dependencies": edges,
         "layers": depth,
         "longest_chain": path,
         "backend": plan.settings.backend,
@@ -95,9 +96,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         emit_json(data)
     else:
         print(
-            f"OK: {len(plan.tasks)} task{'s' if len(plan.tasks) != 1 else ''}, "
-            f"{data['dependencies']} {'dependency' if data['dependencies'] == 1 else 'dependencies'}, "
-            f"{depth} layer{'s' if depth != 1 else ''}; "
+            f"OK: {counted(len(plan.tasks), 'task')}, "
+            f"{counted(edges, 'dependency', 'dependencies')}, {counted(depth, 'layer')}; "
             f"longest chain: {' -> '.join(path)}"
         )
     return ExitCode.OK
@@ -142,7 +142,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         emit_json({"ok": True, **report.as_json()})
     else:
         print(
-            f"Rendered {len(plan.tasks)} brief{'s' if len(plan.tasks) != 1 else ''} "
+            f"Rendered {counted(len(plan.tasks), 'brief')} "
             f"into {from_here(workspace.tasks_dir)}/: "
             f"{len(report.written)} written, {len(report.unchanged)} unchanged, "
             f"{len(report.kept_edited)} kept (edited by hand)"

@@ -9,7 +9,7 @@ from orchestrator.errors import UsageError
 from orchestrator.state import store
 from orchestrator.state.lock import WorkspaceLock
 from orchestrator.state.workspace import DEFAULT_DIR, Workspace, from_here
-from orchestrator.vocabulary import ExitCode, TaskStatus
+from orchestrator.vocabulary import ExitCode, TaskStatus, counted
 
 
 def _duration(text: str) -> float | None:
@@ -116,10 +116,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"ok": True, "reset": removed})
     else:
-        print(
-            f"Reset {len(removed)} task{'s' if len(removed) != 1 else ''}"
-            + (f": {', '.join(removed)}" if removed else "")
-        )
+        print(f"Reset {counted(len(removed), 'task')}" + (f": {', '.join(removed)}" if removed else ""))
     return ExitCode.OK
 
 
@@ -209,7 +206,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(planned.text, end="")
     else:
         count = len(planned.plan.tasks)
-        print(f"Wrote {target}: {count} task{'s' if count != 1 else ''}. Next: `orchestrator run {root}`")
+        print(f"Wrote {target}: {counted(count, 'task')}. Next: `orchestrator run {root}`")
     return ExitCode.OK
 
 

@@ -26,6 +26,7 @@ from orchestrator.git.repo import (
     unmerged,
 )
 from orchestrator.git.worktrees import Trees
+from orchestrator.vocabulary import counted
 
 HUNKS_CAP = 20_000  # characters of conflicting hunks a resolution task's brief holds
 _CONTEXT = 3  # lines shown around each conflicting hunk
@@ -157,7 +158,7 @@ def merge_into_checkout(trees: Trees, mode: str) -> UserMerge:
     dirty = changes(repo, untracked=False)
     if dirty or merging(repo):
         raise UsageError(
-            f"{repo}: your working tree has uncommitted changes ({len(dirty)} file{'s' if len(dirty) != 1 else ''})"
+            f"{repo}: your working tree has uncommitted changes ({counted(len(dirty), 'file')})"
             f" — commit them, then run `orchestrator merge` again; nothing was changed"
         )
     if is_ancestor(repo, integration, "HEAD"):

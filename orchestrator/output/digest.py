@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from orchestrator.output.payloads import fit_discord
 from orchestrator.plan.settings import format_duration
 from orchestrator.state.health import Health
-from orchestrator.vocabulary import listed
+from orchestrator.vocabulary import counted, listed
 
 FORMATS = ("text", "markdown", "discord", "slack")
 MARKS = {
@@ -56,7 +56,7 @@ def _stale(health: Health) -> str:
     """The tasks ``run`` would run again: told, never a finding (nothing for a person to fix)."""
     ids = list(health.out_of_date)
     return (
-        f"{MARKS['out_of_date']} {len(ids)} completed task{'s' if len(ids) != 1 else ''} out of date "
+        f"{MARKS['out_of_date']} {counted(len(ids), 'completed task')} out of date "
         f"({listed(ids[:5], len(ids))}): `orchestrator run` runs {'it' if len(ids) == 1 else 'them'} again"
     )
 

@@ -16,7 +16,7 @@ from orchestrator.plan.settings import format_duration
 from orchestrator.state import store
 from orchestrator.state.status import TaskView, collect, counts
 from orchestrator.state.workspace import Workspace
-from orchestrator.vocabulary import TaskStatus
+from orchestrator.vocabulary import TaskStatus, counted
 
 TASK_HEADING = 3  # final_output.md's "### T-01 ..." above each output: its headings go below
 SYNTHESIS_HEADING = 2  # "## Synthesis"
@@ -79,7 +79,7 @@ def summarize(plan: Plan, views: list[TaskView], synthesis_cost: float | None = 
         "critical_path": (" -> ".join(path) + f" ({format_duration(length)})") if ran and path else "-",
         "cost": _cost(cost, synthesis_cost),
         "tokens": f"{sum(tokens):,}" if tokens else "",
-        "simulated": f"{simulated} task{'s' if simulated != 1 else ''}" if simulated else "",
+        "simulated": counted(simulated, "task") if simulated else "",
     }
 
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from orchestrator.plan.model import Plan
 from orchestrator.plan.settings import format_duration
 from orchestrator.state.status import TaskView
-from orchestrator.vocabulary import TaskStatus
+from orchestrator.vocabulary import TaskStatus, counted
 
 _MERMAID_CLASS = {
     "completed": "fill:#d4edda,stroke:#28a745",
@@ -85,7 +85,7 @@ def layers_text(plan: Plan, views: Sequence[TaskView] | None = None) -> str:
     out: list[str] = []
     for depth, layer in enumerate(layers(plan.graph, plan.order), start=1):
         can = "in parallel" if len(layer) > 1 else ""
-        out.append(f"Layer {depth} ({len(layer)} task{'s' if len(layer) != 1 else ''}{', ' + can if can else ''})")
+        out.append(f"Layer {depth} ({counted(len(layer), 'task')}{', ' + can if can else ''})")
         for task_id in layer:
             task = plan.tasks[task_id]
             state = states.get(task_id)
@@ -98,7 +98,7 @@ def layers_text(plan: Plan, views: Sequence[TaskView] | None = None) -> str:
 
 def summary_line(views: Sequence[TaskView], found: dict[str, int]) -> str:
     parts = [f"{found[s]} {s}" for s in TaskStatus if found.get(s)]
-    text = f"{len(views)} task{'s' if len(views) != 1 else ''}: " + (", ".join(parts) if parts else "none")
+    text = f"{counted(len(views), 'task')}: " + (", ".join(parts) if parts else "none")
     stale = sum(1 for v in views if v.out_of_date)
     if stale:
         text += f" ({stale} {OUT_OF_DATE}: run does {'it' if stale == 1 else 'them'} again)"

@@ -36,7 +36,7 @@ from orchestrator.state import journal
 from orchestrator.state.pause import read_pause
 from orchestrator.state.procs import pid_alive
 from orchestrator.state.workspace import Workspace, from_here
-from orchestrator.vocabulary import TaskStatus, listed
+from orchestrator.vocabulary import TaskStatus, counted, listed
 
 _FINISHED = b'{"event": "run_finished"'
 _TAIL = 64 * 1024  # bytes of events.jsonl read from its end to find the last run_finished
@@ -230,7 +230,7 @@ def last_finished(workspace: Workspace) -> dict[str, Any] | None:
 
 
 def _some(ids: tuple[str, ...]) -> str:
-    return f"{len(ids)} task{'s' if len(ids) != 1 else ''} ({listed(list(ids[:5]), len(ids))})"
+    return f"{counted(len(ids), 'task')} ({listed(list(ids[:5]), len(ids))})"
 
 
 def _number(value: object) -> float | None:
