@@ -149,7 +149,7 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
     expected = expected_fingerprints(plan, briefs, signatures, records, legacy)
     selection = select(plan, expected, records, only=options.only, rerun=options.rerun, simulated_done=simulated)
     notices += _set_unreadable_aside(plan, workspace, selection.run, records)
-    views = {view.id: view for view in collect(plan, workspace)}
+    views = {view.id: view for view in collect(plan, workspace, records)}  # (the results read once)
     for task_id in selection.run:
         ready = all(dep in selection.done for dep in plan.tasks[task_id].dependencies)
         views[task_id].status = TaskStatus.PENDING if ready else TaskStatus.WAITING
