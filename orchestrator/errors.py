@@ -21,7 +21,8 @@ import errno
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from orchestrator.vocabulary import ExitCode
 
@@ -57,6 +58,12 @@ class PlanError(OrchestratorError):
     def __init__(self, problems: Iterable[Problem]) -> None:
         self.problems: list[Problem] = sorted(problems, key=lambda p: (p.file, p.line))
         super().__init__("\n".join(str(p) for p in self.problems))
+
+    def located(self, path: Path) -> PlanError:
+        """The same problems, each that names ``path`` by its bare file name (all a function of
+        text knows) naming it as a user opens it from here instead."""
+        where = shown(path)
+        return PlanError(replace(p, file=where) if p.file == path.name else p for p in self.problems)
 
 
 class UsageError(OrchestratorError):
@@ -123,6 +130,17 @@ _OS_HINTS: dict[int, str] = {
 _TEMP_NAME = re.compile(r"^\.tmp-(?P<name>.+)\.\d+\.\d+$")
 
 
+def shown(path: str | Path) -> str:
+    """``path`` as a user at this directory names it: relative when it is under the current
+    directory, else as it is (absolute), so that an error's ``file:line`` opens from here."""
+    text = os.fspath(path)
+    with contextlib.suppress(ValueError):  # another drive (Windows): keep it absolute
+        relative = os.path.relpath(text)
+        if not relative.startswith(os.pardir):
+            return relative
+    return text
+
+
 def workspace_error_from(exc: OSError) -> WorkspaceError | None:
     """The one-line ``WorkspaceError`` for an ``OSError`` about a file the command needed (a
     workspace that cannot be written, a full disk, a file where a directory must be), naming the
@@ -135,10 +153,7 @@ def workspace_error_from(exc: OSError) -> WorkspaceError | None:
     temp = _TEMP_NAME.match(name)
     if temp is not None:
         path = os.path.join(head, temp.group("name"))
-    with contextlib.suppress(ValueError):  # another drive (Windows): keep it absolute
-        relative = os.path.relpath(path)
-        if not relative.startswith(os.pardir):
-            path = relative
+    path = shown(path)
     reason = exc.strerror or type(exc).__name__
     hint = getattr(exc, "hint", None) or _OS_HINTS.get(exc.errno or 0, "")
     return WorkspaceError(f"{path}: {reason}" + (f" — {hint}" if hint else ""))

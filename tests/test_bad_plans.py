@@ -26,10 +26,12 @@ import pytest
 import orchestrator
 from orchestrator import PlanError
 from orchestrator.cli.main import main
+from orchestrator.errors import shown
 from orchestrator.run.preflight import check_plan
 
 CORPUS = Path(__file__).parent / "bad_plans"
-PROBLEM_LINE = re.compile(r"^master_plan\.md:\d+: .+ — .+$")
+# The CLI runs in the project directory: a problem names the plan as a user there opens it.
+PROBLEM_LINE = re.compile(r"^\.orchestrator/master_plan\.md:\d+: .+ — .+$")
 SUMMARY_LINE = re.compile(r"^\d+ problems?; nothing was written\.$")
 
 _TABLE = b"## Task Decomposition\n| Task ID | Description | Dependencies |\n|---|---|---|\n"
@@ -274,7 +276,7 @@ def test_library_raises_plan_error(case: Case, tmp_path: Path) -> None:
             continue  # the summary is the CLI's
         assert substring in text, f"{substring!r} not in:\n{text}"
     for problem in problems:
-        assert problem.file == "master_plan.md"
+        assert problem.file == shown(workspace / "master_plan.md")  # as a user here opens it
         assert problem.line >= 1
         assert problem.message and problem.hint
         assert "\n" not in str(problem)
@@ -300,3 +302,35 @@ def test_json_problems(
             assert substring in joined
     check_stderr(err, case.expected)
     assert snapshot(tmp_path) == before
+
+
+def test_a_problem_names_the_plan_as_a_user_here_opens_it(tmp_path: Path) -> None:
+    """``master_plan.md:21`` alone did not say which workspace's plan; the path from the current
+    directory does (absolute when the plan is not below it), in the line and in ``--json``."""
+    case = next(c for c in CASES if c.name.startswith("13-"))
+    make_project(tmp_path / "proj", case.data)
+    (tmp_path / "elsewhere").mkdir()
+    below = run_cli(tmp_path, "validate", "proj")
+    assert below.returncode == 2
+    assert below.stderr.startswith("proj/.orchestrator/master_plan.md:"), below.stderr
+    outside = run_cli(tmp_path / "elsewhere", "validate", "../proj", "--json")
+    assert outside.returncode == 2
+    plan = tmp_path / "proj" / ".orchestrator" / "master_plan.md"
+    assert outside.stderr.startswith(f"{plan}:"), outside.stderr
+    assert {p["file"] for p in json.loads(outside.stdout)["problems"]} == {str(plan)}
+
+
+def test_a_backend_setting_is_blamed_on_its_own_line(tmp_path: Path) -> None:
+    plan = "---\nbackend: claude\nmax_parallel: 2\npermission_mode: yolo\n---\n" + SHELL_LESS_TABLE
+    make_project(tmp_path, plan.encode())
+    proc = run_cli(tmp_path, "validate")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(".orchestrator/master_plan.md:4: backend 'claude': permission_mode 'yolo'"), (
+        proc.stderr
+    )
+    assert "fix that setting" in proc.stderr
+
+
+SHELL_LESS_TABLE = (
+    "## Task Decomposition\n| Task ID | Description | Dependencies |\n|---|---|---|\n| T-01 | x | None |\n"
+)

@@ -146,3 +146,30 @@ def test_summary_lines_count_one_thing_in_the_singular(tmp_path: Path) -> None:
     assert cli(tmp_path, "validate").stdout.startswith("OK: 2 tasks, 1 dependency, 2 layers;")
     assert cli(tmp_path, "status").stdout.splitlines()[-1] == "2 tasks: 1 pending, 1 waiting"
     assert json.loads(cli(tmp_path, "validate", "--json").stdout)["dependencies"] == 1
+
+
+@pytest.mark.parametrize("args", [["--only", ""], ["--only", ",,"], ["--rerun", " "]], ids=["empty", "commas", "blank"])
+def test_an_empty_list_of_tasks_to_run_is_a_usage_error_not_every_task(tmp_path: Path, args: list[str]) -> None:
+    """A script's ``run --only "$IDS"`` with an empty list ran the whole plan (and paid for it)."""
+    write_plan(tmp_path, [Spec("T-01", "touch ran-1"), Spec("T-02", "touch ran-2")])
+    result = cli(tmp_path, "run", *args, "--json")
+    assert result.code == 2, result.stdout + result.stderr
+    assert json.loads(result.stdout)["message"].startswith(f"{args[0]}: no task id given")
+    assert not (tmp_path / "ran-1").exists() and not (tmp_path / "ran-2").exists()
+    assert sorted(p.name for p in (tmp_path / ".orchestrator").iterdir()) == ["master_plan.md"]
+
+
+def test_run_options_replace_the_plans_settings_and_an_unknown_backend_is_the_options_fault(tmp_path: Path) -> None:
+    """``--aggregate concat`` was ignored under a plan's ``aggregate: agent``; ``--backend claud``
+    was blamed on line 1 of master_plan.md; ``--backend SHELL`` was refused though the plan's
+    setting takes any case."""
+    write_plan(tmp_path, [Spec("T-01", "touch ran")], {"aggregate": "agent"})
+    unknown = cli(tmp_path, "run", "--backend", "claud", "--aggregate", "concat")
+    assert unknown.code == 2
+    assert unknown.stderr.startswith("--backend claud: no such backend (did you mean 'claude'?)"), unknown.stderr
+    assert not (tmp_path / "ran").exists()
+    refused = cli(tmp_path, "run")  # a shell plan cannot aggregate by an agent: said before anything runs
+    assert refused.code == 2 and "aggregation by an agent" in refused.stderr and not (tmp_path / "ran").exists()
+    ran = cli(tmp_path, "run", "--backend", "SHELL", "--aggregate", "concat")
+    assert ran.code == 0, ran.stderr
+    assert (tmp_path / "ran").exists()

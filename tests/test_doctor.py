@@ -253,7 +253,7 @@ def test_a_wrong_access_cell_is_one_line_naming_its_row(tmp_path: Path, row: str
     (workspace / "master_plan.md").write_text(head + row + "\n", encoding="utf-8")
     result = cli(tmp_path, "validate")
     assert result.code == 2 and message in result.stderr.splitlines()[-2] + result.stderr, result.stderr
-    assert all(line.startswith("master_plan.md:9: T-01") for line in result.stderr.splitlines()[:-1])
+    assert all(line.startswith(".orchestrator/master_plan.md:9: T-01") for line in result.stderr.splitlines()[:-1])
     assert not (workspace / "agent_tasks").exists()
 
 

@@ -74,7 +74,7 @@ def test_a_plan_that_is_not_a_plain_file_is_refused_at_once(tmp_path: Path, kind
     before = snapshot(tmp_path)
     result = cli(tmp_path, *command.split(), timeout=30)
     assert result.code == 2, result.stdout + result.stderr
-    _one_line(result.stderr, f"{workspace(tmp_path).resolve()}/master_plan.md: {said}", "plain text file")
+    _one_line(result.stderr, f".orchestrator/master_plan.md: {said}", "plain text file")  # as opened from here
     assert snapshot(tmp_path) == before
 
 
@@ -150,10 +150,11 @@ def test_a_profile_prompt_too_long_for_a_command_line_is_refused(tmp_path: Path)
     before = snapshot(tmp_path)
     result = cli(tmp_path, "validate")
     assert result.code == 2
-    assert f"{agents / 'writer.md'}:1: the prompt is 239,999 bytes; it is given to the agent as one argument" in (
-        result.stderr
+    assert (
+        ".orchestrator/agents/writer.md:1: the prompt is 239,999 bytes; it is given to the agent as one argument"
+        in result.stderr
     )
-    assert f"{agents / 'nul.md'}:1: the prompt holds a NUL byte" in result.stderr
+    assert ".orchestrator/agents/nul.md:1: the prompt holds a NUL byte" in result.stderr
     assert snapshot(tmp_path) == before
 
 
@@ -171,10 +172,10 @@ def test_a_profile_whose_yaml_is_broken_or_endless_is_one_line_with_its_line(tmp
     assert result.code == 2
     lines = result.stderr.splitlines()
     assert lines == [
-        f"{agents / 'laughs.md'}:7: cannot read profile: frontmatter is not valid YAML: more than 100,000 values, "
-        "each alias counted as all it stands for — fix its YAML frontmatter",
-        f"{agents / 'typo.md'}:3: cannot read profile: frontmatter is not valid YAML: mapping values are not allowed "
-        "in this context — fix its YAML frontmatter",
+        ".orchestrator/agents/laughs.md:7: cannot read profile: frontmatter is not valid YAML: "
+        "more than 100,000 values, each alias counted as all it stands for — fix its YAML frontmatter",
+        ".orchestrator/agents/typo.md:3: cannot read profile: frontmatter is not valid YAML: "
+        "mapping values are not allowed in this context — fix its YAML frontmatter",
         "2 problems; nothing was written.",
     ]
 

@@ -565,3 +565,13 @@ def test_cut_off_rows_are_one_problem_not_one_more_per_task_details_section() ->
     assert [(p.line, p.message.split(":")[0]) for p in caught.value.problems] == [
         (8, "this row is not part of the task table, which ends on line 6")
     ]
+
+
+@pytest.mark.parametrize("value", ["0", "none", "0s", "0m"])
+def test_a_time_limit_of_zero_or_none_is_no_limit_as_the_settings_table_says(value: str) -> None:
+    text = (
+        f"---\nbackend: shell\ntimeout: {value}\ninactivity_timeout: {value}\n---\n## Task Decomposition\n"
+        "| Task ID | Command | Dependencies |\n|---|---|---|\n| T-01 | true | None |\n"
+    )
+    settings = parse_plan(text).settings
+    assert settings.timeout is None and settings.inactivity_timeout is None

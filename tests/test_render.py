@@ -355,7 +355,7 @@ def test_broken_override_subprocess(tmp_path: Path) -> None:
     before = snapshot(tmp_path)
     proc = run_cli(tmp_path, "render")
     assert proc.returncode == 2
-    assert proc.stderr.startswith("templates/agent_task.md.j2:1: template error:")
+    assert proc.stderr.startswith(".orchestrator/templates/agent_task.md.j2:1: template error:")
     assert "Traceback" not in proc.stderr
     assert snapshot(tmp_path) == before
 

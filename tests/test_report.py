@@ -117,3 +117,18 @@ def test_final_output_has_a_valid_mermaid_gantt(project: Path) -> None:
 
 def test_report_of_no_workspace_is_2(tmp_path: Path) -> None:
     assert cli(tmp_path, "report").code == 2
+
+
+def test_a_workspace_report_cannot_write_to_still_gets_its_report(tmp_path: Path) -> None:
+    """A read-only workspace (a CI artifact, another user's) made ``report`` exit 2 for want of
+    report.svg; here a directory stands where the file goes, which the system refuses the same way."""
+    write_plan(tmp_path, [Spec("T-01", "true", name="A")])
+    assert run(tmp_path).code == 0
+    (tmp_path / ".orchestrator" / "report.svg").mkdir()
+    as_json = cli(tmp_path, "report", "--json")
+    assert as_json.code == 0, as_json.stderr
+    assert json.loads(as_json.stdout)["svg"] is None
+    assert as_json.stderr.startswith(".orchestrator/report.svg: ") and "without its timeline file" in as_json.stderr
+    text = cli(tmp_path, "report")
+    assert text.code == 0 and "| Critical path | T-01 (" in text.stdout
+    assert "report.svg)" not in text.stdout  # no link to a file that is not there

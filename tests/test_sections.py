@@ -449,7 +449,8 @@ def test_a_begin_marker_without_its_end_leaves_the_file_alone(tmp_path: Path) ->
     )
     assert proc.returncode == 2
     line = text.split("\n").index(next(x for x in text.split("\n") if "orchestrator:begin status" in x)) + 1
-    assert proc.stderr.startswith(f"master_plan.md:{line}: the 'status' block's begin marker has no end marker")
+    said = f".orchestrator/master_plan.md:{line}: the 'status' block's begin marker has no end marker"
+    assert proc.stderr.startswith(said)
     assert planfile.broken_markers(text.replace("## My notes", "<!-- orchestrator:end status -->\n## My notes")) == []
 
 

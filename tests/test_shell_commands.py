@@ -34,10 +34,10 @@ def test_a_shell_task_with_only_a_description_is_a_plan_error_and_never_runs(tmp
     assert checked.code == 2
     lines = checked.stderr.splitlines()
     assert lines[0] == (
-        "master_plan.md:9: T-01 is a shell task with no command: its description is not run as a script — add a "
-        "Command column with the command, or a ```bash block under '### T-01' in Task Details"
+        ".orchestrator/master_plan.md:9: T-01 is a shell task with no command: its description is not run as a "
+        "script — add a Command column with the command, or a ```bash block under '### T-01' in Task Details"
     )
-    assert lines[1].startswith("master_plan.md:10: T-02 is a shell task with no command")
+    assert lines[1].startswith(".orchestrator/master_plan.md:10: T-02 is a shell task with no command")
     assert "Traceback" not in checked.stderr
     ran = run(tmp_path)
     assert ran.code == 2
@@ -97,7 +97,7 @@ def test_a_command_cell_on_an_agent_task_is_a_plan_error(tmp_path: Path) -> None
     checked = cli(tmp_path, "validate")
     assert checked.code == 2
     assert checked.stderr.startswith(
-        "master_plan.md:10: T-02 has a Command but runs on 'claude', which does not run commands"
+        ".orchestrator/master_plan.md:10: T-02 has a Command but runs on 'claude', which does not run commands"
     )
 
 

@@ -110,6 +110,18 @@ def test_a_profile_problem_names_the_profile(tmp_path: Path) -> None:
     assert "agents/reviewer.md:1: backend 'codex': codex cannot be given a list of tools" in proc.stderr
 
 
+@pytest.mark.parametrize(("cleared", "code"), [("allowed_tools: []\n", 0), ("", 2)], ids=["cleared", "inherited"])
+def test_a_profile_clears_the_plans_pre_approvals_with_an_empty_list(tmp_path: Path, cleared: str, code: int) -> None:
+    """A reviewer with only Read, Grep and Glob under a plan that pre-approves ``Bash(echo:*)``:
+    ``allowed_tools: []`` in the profile was ignored (an empty list read as "not set")."""
+    profile = "---\nname: reviewer\ntools: Read, Grep, Glob\n" + cleared + "---\nReview.\n"
+    project(tmp_path, 'permission_mode: dontAsk\nallowed_tools: ["Bash(echo:*)"]\n', profile)
+    proc = validate(tmp_path)
+    assert proc.returncode == code, proc.stderr
+    if code:
+        assert "allowed_tools names Bash(echo:*), which tools does not give the agent" in proc.stderr
+
+
 def test_results_of_a_profile_with_tools_stay_up_to_date_after_the_upgrade(tmp_path: Path) -> None:
     """The fixture is a workspace the version before the tools setting ran to completion (its
     profile's tools were pre-approvals then): the same settings now mean a restriction, but the

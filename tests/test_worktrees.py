@@ -303,7 +303,8 @@ def test_validate_outside_a_git_repository_is_one_clear_error(tmp_path: Path) ->
     result = cli(project, "validate")
     assert result.code == 2
     lines = result.stderr.strip().splitlines()
-    assert lines[0].startswith("master_plan.md:") and "isolation: worktree needs a git repository" in lines[0]
+    assert lines[0].startswith(".orchestrator/master_plan.md:")
+    assert "isolation: worktree needs a git repository" in lines[0]
     assert lines[1:] == ["1 problem; nothing was written."]
     row = write_plan(project, [Spec("T-01", "true")])  # an Isolation cell says the same, at its row
     row.write_text(

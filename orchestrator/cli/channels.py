@@ -82,7 +82,7 @@ def cmd_context(args: argparse.Namespace) -> int:
     if not wanted:
         raise UsageError("name the task: orchestrator context [DIR] TASK")
     plan = workspace.load_plan()
-    task = task_id_in(plan, wanted, after="nothing was written")
+    task = task_id_in(plan, wanted)  # (a command that writes nothing says nothing of writing)
     upstream = [t for t in plan.topological_order() if t in plan.ancestors([task])]
     found = context.task_context(workspace, task, upstream)
     if args.json:

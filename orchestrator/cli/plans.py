@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator.cli.output import Handler, add_command, add_directory, emit_json, task_id_in, warn
-from orchestrator.errors import PlanError, Problem, UsageError, WorkspaceError
+from orchestrator.errors import PlanError, Problem, UsageError, WorkspaceError, shown
 from orchestrator.plan.model import Plan
 from orchestrator.state.workspace import Workspace, from_here
 from orchestrator.vocabulary import ExitCode, counted
@@ -80,7 +80,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if plan.settings.status_blocks:  # markers render and run would refuse to write between
         broken = planfile.broken_markers(plan.text)
         if broken:
-            raise PlanError([Problem(workspace.plan_file.name, line, what, hint) for line, what, hint in broken])
+            raise PlanError([Problem(shown(workspace.plan_file), line, what, hint) for line, what, hint in broken])
     edges = len(plan.edges())
     data = {
         "ok": True,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, task_id_in, warn
-from orchestrator.errors import NoAnswerError, PlanError, Problem, UsageError
+from orchestrator.errors import NoAnswerError, PlanError, Problem, UsageError, shown
 from orchestrator.plan.model import Plan, Task
 from orchestrator.state import events
 from orchestrator.state.journal import now_iso
@@ -92,7 +92,9 @@ def cmd_add(args: argparse.Namespace) -> int:
         try:
             result, task_id = add_task(text, new)
         except FrontmatterError as exc:
-            raise PlanError([Problem(workspace.plan_file.name, exc.line, str(exc), exc.hint)]) from None
+            raise PlanError([Problem(shown(workspace.plan_file), exc.line, str(exc), exc.hint)]) from None
+        except PlanError as exc:
+            raise exc.located(workspace.plan_file) from None
         plan = parse_plan(result, workspace.plan_file, book=read_book(workspace))
         if args.id is not None and any(t.lower() == task_id.lower() for t in plan.tasks if t != task_id):
             raise UsageError(f"--id {task_id}: the plan has that task already")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from orchestrator.cli.output import Commands, add_command, add_directory, emit_json
+from orchestrator.cli.output import Commands, add_command, add_directory, emit_json, warn
+from orchestrator.errors import workspace_error_from
 from orchestrator.state.workspace import Workspace
 
 SVG_NAME = "report.svg"
@@ -21,14 +22,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     title = workspace.project_dir.name
     svg_path = workspace.root / SVG_NAME
     workspace.check_inside()
-    store.write_text(svg_path, found.svg(title) + "\n")  # beside final_output.md, which the markdown links
+    svg: str | None = workspace.relative(svg_path)
+    try:
+        store.write_text(svg_path, found.svg(title) + "\n")  # beside final_output.md, which the markdown links
+    except OSError as exc:  # a workspace one may read but not write: the report is still worth having
+        error = workspace_error_from(exc)
+        if error is None:
+            raise
+        warn(f"{error} (the report is printed without its timeline file)")
+        svg = None
     fmt = "json" if args.json else args.format
     if fmt == "json":
-        emit_json({**found.as_json(), "svg": workspace.relative(svg_path)})
+        emit_json({**found.as_json(), "svg": svg})
     elif fmt == "html":
         print(report.html(found, title), end="")
     else:
-        print(report.markdown(found, title, SVG_NAME), end="")
+        print(report.markdown(found, title, SVG_NAME if svg else None), end="")
     return 0
 
 

@@ -22,10 +22,15 @@ def _duration(text: str) -> float | None:
         raise argparse.ArgumentTypeError(f"'{text}' is not a duration: use seconds, 90s, 5m, 1h30m or none") from None
 
 
-def _ids(text: str | None) -> list[str] | None:
-    if not text:
+def _ids(text: str | None, flag: str) -> list[str] | None:
+    """The task ids of ``--only``/``--rerun``; given but empty (``--only "$IDS"`` of a script whose
+    list came out empty) is an error, not "every task"."""
+    if text is None:
         return None
-    return [part for part in text.replace(",", " ").split() if part]
+    ids = [part for part in text.replace(",", " ").split() if part]
+    if not ids:
+        raise UsageError(f"{flag}: no task id given — name the tasks (T-01,T-02), or leave out {flag}")
+    return ids
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -33,7 +38,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from orchestrator.output.reporter import make_reporter
     from orchestrator.run.runner import Runner, RunOptions
 
-    if args.only and args.rerun:
+    if args.only is not None and args.rerun is not None:
         raise UsageError("--only and --rerun cannot be combined")
     if args.max_parallel is not None and args.max_parallel < 1:
         raise UsageError("--max-parallel must be at least 1")
@@ -42,13 +47,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     workspace = Workspace.find(args.directory)
     options = RunOptions(
         max_parallel=args.max_parallel,
-        only=_ids(args.only),
-        rerun=_ids(args.rerun),
+        only=_ids(args.only, "--only"),
+        rerun=_ids(args.rerun, "--rerun"),
         fail_fast=True if args.fail_fast else None,
-        backend=args.backend,
+        backend=args.backend.lower() if args.backend else None,  # as the plan's setting is read
         max_cost=args.max_cost,
         wait_for_orphans=args.wait_orphans,
-        aggregate="agent" if args.aggregate == "agent" else None,
+        aggregate=args.aggregate,  # concat too: it replaces a plan's `aggregate: agent`
     )
     reporter = make_reporter(as_json=args.json)
     try:

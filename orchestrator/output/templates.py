@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from orchestrator.errors import PlanError, Problem
+from orchestrator.errors import PlanError, Problem, shown
 from orchestrator.state.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -117,6 +117,14 @@ class Templates:
         """Whether the workspace has its own ``name``: it then runs in the sandbox."""
         return self.workspace is not None and (self.workspace.templates_dir / name).is_file()
 
+    def _error(self, name: str, line: int, message: str) -> PlanError:
+        """The error of template ``name``, naming the workspace's file as a user opens it."""
+        own = self.workspace is not None and self.overridden(name)
+        file = shown(self.workspace.templates_dir / name) if own and self.workspace else f"templates/{name}"
+        return PlanError(
+            [Problem(file, line, f"template error: {message}", "fix the template or delete it to use the packaged one")]
+        )
+
     def get(self, name: str) -> jinja2.Template:
         template = self._cache.get(name)
         if template is None:
@@ -126,10 +134,10 @@ class Templates:
             try:
                 template = env.get_template(name)
             except jinja2.TemplateSyntaxError as exc:
-                raise _template_error(exc.name or name, exc.lineno, exc.message or str(exc)) from None
+                raise self._error(exc.name or name, exc.lineno, exc.message or str(exc)) from None
             except UnicodeDecodeError as exc:
                 line = exc.object[: exc.start].count(b"\n") + 1
-                raise _template_error(name, line, f"not valid UTF-8 (byte 0x{exc.object[exc.start]:02x})") from None
+                raise self._error(name, line, f"not valid UTF-8 (byte 0x{exc.object[exc.start]:02x})") from None
             self._cache[name] = template
         return template
 
@@ -140,29 +148,16 @@ class Templates:
         try:
             return template.render(**context)
         except jinja2.TemplateSyntaxError as exc:  # in an included template
-            raise _template_error(exc.name or name, exc.lineno, exc.message or str(exc)) from None
+            raise self._error(exc.name or name, exc.lineno, exc.message or str(exc)) from None
         except jinja2.TemplateNotFound as exc:  # {% include %} of a file that is not there
             line = _template_line(exc, template.filename)
-            raise _template_error(name, line, f"no template named '{exc.name}'") from None
+            raise self._error(name, line, f"no template named '{exc.name}'") from None
         except jinja2.TemplateError as exc:
             line = getattr(exc, "lineno", 0) or _template_line(exc, template.filename)
-            raise _template_error(name, line, str(exc)) from None
+            raise self._error(name, line, str(exc)) from None
         except Exception as exc:  # a template is code: {{ 1/0 }}, a range the sandbox refuses, a bad int()...
             line = _template_line(exc, template.filename)
-            raise _template_error(name, line, f"{type(exc).__name__}: {exc}") from None
-
-
-def _template_error(name: str, line: int, message: str) -> PlanError:
-    return PlanError(
-        [
-            Problem(
-                f"templates/{name}",
-                line,
-                f"template error: {message}",
-                "fix the template or delete it to use the packaged one",
-            )
-        ]
-    )
+            raise self._error(name, line, f"{type(exc).__name__}: {exc}") from None
 
 
 def _template_line(exc: BaseException, filename: str | None) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.documents import NotAFile, TooLarge, read_regular
-from orchestrator.errors import PlanError, Problem, WorkspaceError
+from orchestrator.errors import PlanError, Problem, WorkspaceError, shown
 from orchestrator.plan import graph as graphs
 from orchestrator.plan.cells import (
     COLUMN_ALIASES,
@@ -63,19 +63,20 @@ def read_plan_text(path: Path) -> str:
     """The plan's text; a missing file or non-UTF-8 bytes become a ``PlanError``/``WorkspaceError``.
     Only a regular file is read (a FIFO would block, /dev/zero never end), of at most ``PLAN_LIMIT``
     bytes."""
+    where = shown(path)
     try:
         data = read_regular(path, PLAN_LIMIT)
     except FileNotFoundError:
         raise WorkspaceError(
-            f"{path}: no such file — run `orchestrator init` to create a workspace, or pass its directory"
+            f"{where}: no such file — run `orchestrator init` to create a workspace, or pass its directory"
         ) from None
     except NotAFile as exc:
         raise WorkspaceError(
-            f"{path}: {exc.strerror} — {PLAN_FILE} must be a plain text file: move this aside and write one there"
+            f"{where}: {exc.strerror} — {PLAN_FILE} must be a plain text file: move this aside and write one there"
         ) from None
     except TooLarge as exc:
         raise WorkspaceError(
-            f"{path}: {exc.strerror} — a plan holds tasks, not their data: put large text in files the tasks read"
+            f"{where}: {exc.strerror} — a plan holds tasks, not their data: put large text in files the tasks read"
         ) from None
     try:
         return data.decode("utf-8-sig")
@@ -85,7 +86,7 @@ def read_plan_text(path: Path) -> str:
         raise PlanError(
             [
                 Problem(
-                    path.name,
+                    where,
                     line,
                     f"not valid UTF-8 (byte 0x{exc.object[exc.start]:02x})",
                     "save the file as UTF-8",
@@ -105,7 +106,7 @@ def parse_plan(text: str, path: str | Path = PLAN_FILE, *, book: Book | None = N
     ``book``: the agent ids the plan's workspace gave so far (``state/agents.json``), which each
     task keeps; without one, tasks without an Agent cell are numbered in table order."""
     path = Path(path)
-    out = _Collector(path.name)
+    out = _Collector(shown(path))
     lines = split_lines(text)
     if "\0" in text:
         _refuse_nul(lines, out)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import documents
-from orchestrator.errors import PlanError, Problem
+from orchestrator.errors import PlanError, Problem, shown
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.settings import Settings, parse_duration, parse_setting
 from orchestrator.vocabulary import ARGUMENT_LIMIT
@@ -31,7 +31,7 @@ class Profile:
     description: str = ""
     prompt: str = ""
     tools: tuple[str, ...] | None = None  # the only tools the agent has; None: not restricted
-    allowed_tools: tuple[str, ...] = ()  # used without asking
+    allowed_tools: tuple[str, ...] | None = None  # used without asking; None: the plan's, () none
     permission_mode: str | None = None
     model: str | None = None
     backend: str | None = None
@@ -53,14 +53,14 @@ def _profile(path: Path) -> Profile | Problem:
         meta, body = documents.parse(documents.decode(documents.read_regular(path)))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         line = exc.line if isinstance(exc, documents.MalformedFrontmatter) else 1
-        return Problem(str(path), line, f"cannot read profile: {exc}", "fix its YAML frontmatter")
+        return Problem(shown(path), line, f"cannot read profile: {exc}", "fix its YAML frontmatter")
     prompt = body.strip()
     if "\0" in prompt:
-        return Problem(str(path), 1, "the prompt holds a NUL byte (\\0), which no process takes", "delete it")
+        return Problem(shown(path), 1, "the prompt holds a NUL byte (\\0), which no process takes", "delete it")
     size = len(prompt.encode("utf-8", "surrogateescape"))
     if size > ARGUMENT_LIMIT:
         return Problem(
-            str(path),
+            shown(path),
             1,
             f"the prompt is {size:,} bytes; it is given to the agent as one argument, of at most {ARGUMENT_LIMIT:,}",
             "shorten it: put reference material in files the agent reads",
@@ -91,7 +91,7 @@ def _profile(path: Path) -> Profile | Problem:
             fields["timeout_set"] = True
     except (TypeError, ValueError) as exc:
         return Problem(
-            str(path),
+            shown(path),
             1,
             f"bad profile setting: {exc}",
             "max_parallel is a whole number ≥ 1, timeout a duration, tools and allowed_tools lists of tools",
@@ -156,7 +156,7 @@ class Profiles:
                 changes["model"] = profile.model
             if profile.tools is not None:
                 changes["tools"] = profile.tools
-            if profile.allowed_tools:
+            if profile.allowed_tools is not None:  # `allowed_tools: []` clears the plan's
                 changes["allowed_tools"] = profile.allowed_tools
             if profile.permission_mode:
                 changes["permission_mode"] = profile.permission_mode
@@ -176,7 +176,7 @@ class Profiles:
             if found is None:
                 problems.append(
                     Problem(
-                        plan.path.name,
+                        shown(plan.path),
                         task.line,
                         f"{task.id}: unknown profile '{task.profile}'",
                         f"create {task.profile}.md in one of: {places}",

@@ -12,10 +12,10 @@ from orchestrator import backends
 from orchestrator.backends.base import Backend
 from orchestrator.backends.probe import Cli, agent_environment, probe
 from orchestrator.backends.shell import task_script
-from orchestrator.errors import BackendUnavailableError, PlanError, Problem
+from orchestrator.errors import BackendUnavailableError, PlanError, Problem, shown
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
-from orchestrator.plan.settings import ACCESS, suggest
+from orchestrator.plan.settings import ACCESS, SETTING_NAMES, suggest
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ARGUMENT_LIMIT, listed
 
@@ -26,7 +26,7 @@ def check_plan(plan: Plan, workspace: Workspace, profiles: Profiles | None = Non
     profiles = profiles or Profiles(workspace)
     problems = profiles.problems(plan)
     known = backends.names()
-    file = plan.path.name
+    file = shown(plan.path)
     cwd = _cwd_problem(plan, workspace)
     if cwd is not None:
         problems.append(cwd)
@@ -82,10 +82,29 @@ def check_plan(plan: Plan, workspace: Workspace, profiles: Profiles | None = Non
         if key[1] is not None and why != plan_checks.setdefault(name, backends.get(name).check(plan.settings)):
             profile = profiles.get(key[1])
             assert profile is not None
-            problems.append(Problem(str(profile.path), 1, f"backend '{name}': {why}", "fix the profile"))
+            problems.append(Problem(shown(profile.path), 1, f"backend '{name}': {why}", "fix the profile"))
         else:
-            problems.append(Problem(file, 1, f"backend '{name}': {why}", "set it in the frontmatter"))
+            problems.append(Problem(file, _blamed_line(plan, why), f"backend '{name}': {why}", "fix that setting"))
     problems += _isolation_problems(plan, workspace, isolated)
+    for name in plan.settings.backend_max_parallel:
+        if name not in known:  # a cap on a misspelt name caps nothing
+            problems.append(
+                Problem(
+                    file,
+                    _setting_line(plan, "backend_max_parallel"),
+                    f"backend_max_parallel: unknown backend '{name}'{suggest(name, known)}",
+                    f"use one of: {', '.join(known)}",
+                )
+            )
+    if plan.settings.aggregate == "agent" and plan.settings.backend == "shell":  # found out at the end, else
+        problems.append(
+            Problem(
+                file,
+                _setting_line(plan, "aggregate"),
+                "aggregation by an agent (aggregate: agent) needs an agent backend, and the plan's backend is shell",
+                "set backend to claude, codex, gemini or command, or aggregate to concat",
+            )
+        )
     if problems:
         # The same problem for many tasks is said once.
         unique = list({str(p): p for p in problems}.values())
@@ -169,7 +188,7 @@ def _inputs_problems(plan: Plan, workspace: Workspace) -> list[Problem]:
         if size > room:
             problems.append(
                 Problem(
-                    plan.path.name,
+                    shown(plan.path),
                     task.line,
                     f"{task.id}: depends on {len(task.dependencies):,} tasks, and the list of their result files "
                     f"($ORCHESTRATOR_INPUTS) would be {size:,} bytes, more than one environment variable may hold "
@@ -190,7 +209,7 @@ def _cwd_problem(plan: Plan, workspace: Workspace) -> Problem | None:
         return None
     what = "is not a directory" if where.exists() else "does not exist"
     return Problem(
-        plan.path.name,
+        shown(plan.path),
         _setting_line(plan, "cwd"),
         f"cwd '{cwd}': {where} {what}",
         "create that directory, or fix the path (it is relative to the project directory)",
@@ -204,7 +223,7 @@ def _isolation_problems(plan: Plan, workspace: Workspace, isolated: list[tuple[T
         return []
     from orchestrator.git.repo import git, rev, toplevel
 
-    file = plan.path.name
+    file = shown(plan.path)
     first = isolated[0][0]
     line, where = (first.line, f"{first.id}: ") if first.isolation else (_setting_line(plan, "isolation"), "")
     repo = toplevel(workspace.project_dir)
@@ -229,6 +248,17 @@ def _isolation_problems(plan: Plan, workspace: Workspace, isolated: list[tuple[T
             problems.append(Problem(file, _setting_line(plan, "cwd"), message, hint))
             break
     return problems
+
+
+def _blamed_line(plan: Plan, why: str) -> int:
+    """The frontmatter line of the first setting a backend's complaint names (``permission_mode
+    'yolo' is not one of...``), or 1 when the frontmatter sets none of them."""
+    for word in re.findall(r"[a-z_]+", why.replace("-", "_")):  # --permission-mode too
+        if word in SETTING_NAMES:
+            line = _setting_line(plan, word)
+            if line > 1:
+                return line
+    return 1
 
 
 def _setting_line(plan: Plan, name: str) -> int:

@@ -9,12 +9,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator import documents
+from orchestrator import backends, documents
 from orchestrator.errors import UsageError
 from orchestrator.output.briefs import edit_notice, render_briefs
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
-from orchestrator.plan.settings import Settings
+from orchestrator.plan.settings import Settings, suggest
 from orchestrator.run.attempts import Resumable
 from orchestrator.run.preflight import check_installed, check_plan
 from orchestrator.run.selection import (
@@ -108,6 +108,10 @@ def load_checked(workspace: Workspace, options: RunOptions, *, clis: bool = Fals
     that the agent CLIs of the tasks to run are installed; no directory of the workspace a
     symlink leading out of it): an error here means nothing was written."""
     plan = workspace.load_plan()
+    if options.backend is not None and options.backend not in backends.names():  # not the plan's fault
+        known = backends.names()
+        close = suggest(options.backend, known)
+        raise UsageError(f"--backend {options.backend}: no such backend{close} — use one of: {', '.join(known)}")
     overrides = options.overrides()
     if overrides:
         plan.settings = plan.settings.replace(**overrides)
