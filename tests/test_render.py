@@ -360,6 +360,26 @@ def test_broken_override_subprocess(tmp_path: Path) -> None:
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize("name", ["assignment.md.j2", "dependency_graph.md.j2", "final_output.md.j2"])
+def test_a_broken_template_the_run_renders_late_stops_it_before_any_task(tmp_path: Path, name: str) -> None:
+    """The status blocks and final_output.md are rendered after tasks start: a broken override
+    stopped the run there, having run (and paid for) tasks, and said "nothing was written"."""
+    ws = tmp_path / ".orchestrator"
+    (ws / "templates").mkdir(parents=True)
+    (ws / "master_plan.md").write_text(
+        "---\nbackend: shell\n---\n## Task Decomposition\n| Task ID | Command | Dependencies |\n|---|---|---|\n"
+        "| T-01 | touch ran | None |\n",
+        encoding="utf-8",
+    )
+    (ws / "templates" / name).write_text("fine\n{{ nope }}\n", encoding="utf-8")
+    before = snapshot(tmp_path)
+    proc = run_cli(tmp_path, "run")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.startswith(f".orchestrator/templates/{name}:2: template error: 'nope' is undefined")
+    assert "Traceback" not in proc.stderr and "Warning" not in proc.stderr
+    assert snapshot(tmp_path) == before  # no task ran, no file was written
+
+
 # --- file modes ----------------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from orchestrator import backends, documents
 from orchestrator.errors import UsageError
 from orchestrator.output.briefs import edit_notice, render_briefs
+from orchestrator.output.trial import try_overrides
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import Settings, suggest
@@ -106,7 +107,8 @@ class Prepared:
 def load_checked(workspace: Workspace, options: RunOptions, *, clis: bool = False) -> tuple[Plan, Profiles]:
     """The plan with the command line's overrides, checked (backends, profiles; with ``clis``,
     that the agent CLIs of the tasks to run are installed; no directory of the workspace a
-    symlink leading out of it): an error here means nothing was written."""
+    symlink leading out of it; the workspace's templates that render after tasks start render
+    now): an error here means nothing was written."""
     plan = workspace.load_plan()
     if options.backend is not None and options.backend not in backends.names():  # not the plan's fault
         known = backends.names()
@@ -117,6 +119,7 @@ def load_checked(workspace: Workspace, options: RunOptions, *, clis: bool = Fals
         plan.settings = plan.settings.replace(**overrides)
     profiles = Profiles(workspace)
     check_plan(plan, workspace, profiles)
+    try_overrides(plan, workspace)
     lowered = {task_id.lower(): task_id for task_id in plan.tasks}
     for flag, ids in (("--only", options.only), ("--rerun", options.rerun)):
         unknown = [task_id for task_id in ids or () if task_id.lower() not in lowered]
