@@ -116,6 +116,26 @@ def test_a_task_past_its_timeout_or_silent_past_its_limit_is_found(project: Path
     assert overdue.runner_alive and overdue.counts == {"running": 1}
 
 
+def test_a_run_stopped_by_ctrl_c_leaves_work_that_needs_a_person(project: Path, background: list[Background]) -> None:
+    """A nightly run SIGINTed or SIGTERMed half way said "all well" (exit 0): nothing failed, but
+    nothing will finish the work unless someone runs it again."""
+    write_plan(project, [Spec("T-01", _SLEEPER), Spec("T-02", "true", deps=["T-01"])])
+    runner = start(project)
+    background.append(runner)
+    wait_until(lambda: bool(open_attempts(project)), "T-01 to start")
+    runner.kill(signal.SIGINT)
+    assert runner.wait() == 130
+    result = cli(project, "check", "--json")
+    assert result.code == 1, result.stdout
+    (finding,) = json.loads(result.stdout)["workspaces"][0]["findings"]
+    assert finding["kind"] == "interrupted" and finding["tasks"] == ["T-01"]
+    assert "`orchestrator run` takes up where it stopped" in finding["message"]
+    assert "⏹️ 1 task (T-01) left interrupted" in cli(project, "check").stdout
+    write_plan(project, [Spec("T-01", "true"), Spec("T-02", "true", deps=["T-01"])])
+    assert run(project).code == 0
+    assert cli(project, "check").code == 0
+
+
 def test_a_pause_is_1(project: Path) -> None:
     write_plan(project, [Spec("T-01", "true")])
     workspace = Workspace.find(project)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from runner_helpers import Spec, cli, results, run, write_plan
+from runner_helpers import Spec, cli, open_attempts, results, run, wait_until, write_plan
+from runner_helpers import start as start_runner
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +134,17 @@ def test_a_workspace_report_cannot_write_to_still_gets_its_report(tmp_path: Path
     text = cli(tmp_path, "report")
     assert text.code == 0 and "| Critical path | T-01 (" in text.stdout
     assert "report.svg)" not in text.stdout  # no link to a file that is not there
+
+
+def test_a_run_stopped_before_any_task_ended_says_so_for_its_critical_path(tmp_path: Path) -> None:
+    """It read "Critical path | - (-)"."""
+    write_plan(tmp_path, [Spec("T-01", "echo started; sleep 60", name="A")])
+    runner = start_runner(tmp_path)
+    try:
+        wait_until(lambda: bool(open_attempts(tmp_path)), "T-01 to start")
+        runner.kill(signal.SIGINT)
+        assert runner.wait() == 130
+    finally:
+        runner.cleanup()
+    text = cli(tmp_path, "report").stdout
+    assert "| Critical path | - (no task ran to an end) |" in text, text

@@ -15,7 +15,15 @@ from orchestrator.vocabulary import counted, listed
 
 FORMATS = ("text", "markdown", "discord", "slack")
 MARKS = {
-    **{"dead_runner": "💀", "overdue": "⏰", "silent": "🔇", "paused": "⏸️", "failed": "❌", "plan": "📝"},
+    **{
+        "dead_runner": "💀",
+        "overdue": "⏰",
+        "silent": "🔇",
+        "paused": "⏸️",
+        "failed": "❌",
+        "interrupted": "⏹️",
+        "plan": "📝",
+    },
     "out_of_date": "🔁",  # not a finding: told beside them
 }
 

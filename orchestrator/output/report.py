@@ -128,7 +128,7 @@ def markdown(report: Report, title: str, svg_name: str | None) -> str:
         f"| Sum of task times | {format_duration(f['work_seconds'])} |",
         f"| Speed-up | {_ratio(f['speedup'])} |",
         f"| Parallel efficiency | {_percent(f['parallel_efficiency'])} of {f['max_parallel']} slots |",
-        f"| Critical path | {' -> '.join(path['tasks']) or '-'} ({format_duration(path['seconds'])}) |",
+        f"| Critical path | {_path(path, ' -> ')} |",
         f"| Wall time ÷ critical path | {_ratio(f['critical_ratio'])} |",
         f"| Retries | {f['retries']} |",
         f"| Cost | {_money(f['cost_usd'])} |",
@@ -174,7 +174,7 @@ def html(report: Report, title: str) -> str:
         ("Sum of task times", format_duration(f["work_seconds"])),
         ("Speed-up", _ratio(f["speedup"])),
         ("Parallel efficiency", f"{_percent(f['parallel_efficiency'])} of {f['max_parallel']} slots"),
-        ("Critical path", f"{' → '.join(path['tasks']) or '-'} ({format_duration(path['seconds'])})"),
+        ("Critical path", _path(path, " → ")),
         ("Retries", str(f["retries"])),
         ("Cost", _money(f["cost_usd"])),
         ("Tokens", _num(f["tokens"])),
@@ -190,6 +190,13 @@ def html(report: Report, title: str) -> str:
         "<h2>Tasks</h2><table><tr><th>Task</th><th>Name</th><th>Status</th><th>Backend</th><th>Duration</th>"
         f"<th>Attempts</th><th>Cost</th><th>Tokens</th></tr>{rows}</table></body></html>\n"
     )
+
+
+def _path(path: dict[str, Any], arrow: str) -> str:
+    """The critical path and its length; "-" and why when no task has a duration to chain."""
+    if not path["tasks"]:
+        return "- (no task ran to an end)"
+    return f"{arrow.join(path['tasks'])} ({format_duration(path['seconds'])})"
 
 
 def _ratio(value: float | None) -> str:

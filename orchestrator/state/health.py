@@ -11,7 +11,8 @@ Something needs attention (a ``Finding``) when:
 - ``overdue``: an attempt has run past its ``timeout``, or ``silent``: printed nothing for longer
   than its ``inactivity_timeout`` (the runner should have stopped it: it is wedged);
 - ``paused``: a usage-limit pause is in force;
-- ``failed``: tasks whose result says failed.
+- ``failed``: tasks whose result says failed;
+- ``interrupted``: tasks a run stopped (Ctrl-C, SIGTERM) left interrupted, and no run goes on.
 
 master_plan.md is read only when attempts are open (for their limits). The tasks out of date
 (``Health.out_of_date``) are told too, by the command (``run.freshness``, which reads the plan
@@ -126,6 +127,16 @@ def check(workspace: Workspace, now: float | None = None) -> Health:
                 "failed",
                 f"{_some(failed)} failed{why} — `orchestrator status` for why, `orchestrator reset --failed` to retry",
                 failed,
+            )
+        )
+    interrupted = tuple(sorted(task for task, (status, _) in statuses.items() if status == TaskStatus.INTERRUPTED))
+    if interrupted and not health.runner_alive:  # (a live run takes them up again by itself)
+        health.findings.append(
+            Finding(
+                "interrupted",
+                f"{_some(interrupted)} left interrupted by a run that was stopped, and no run goes on "
+                "— `orchestrator run` takes up where it stopped",
+                interrupted,
             )
         )
     health.last_run = last_finished(workspace)
