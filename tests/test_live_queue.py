@@ -315,6 +315,17 @@ def test_logs_follow_prints_output_as_it_comes_until_the_attempt_ends(tmp_path: 
         runner.cleanup()
 
 
+def test_logs_follow_of_an_attempt_that_never_was_is_a_usage_error(tmp_path: Path) -> None:
+    """It printed nothing and exited 0, as if attempt 99 had run and said nothing."""
+    write_plan(tmp_path, [Spec("T-01", "echo one")])
+    assert cli(tmp_path, "logs", "--follow", "--attempt", "1", "T-01").code == 2  # not run yet
+    assert cli(tmp_path, "run").code == 0
+    followed = cli(tmp_path, "logs", "--follow", "--attempt", "1", "T-01")
+    assert (followed.code, followed.stdout) == (0, "one\n")
+    missing = cli(tmp_path, "logs", "--follow", "--attempt", "99", "T-01")
+    assert missing.code == 2 and missing.stderr.startswith("T-01 has no attempt 99; its attempts: 1")
+
+
 def test_channel_commands_find_the_workspace_from_inside_a_task(tmp_path: Path) -> None:
     """A task's processes get ORCHESTRATOR_WORKSPACE: `add` from inside one needs no directory."""
     sub = tmp_path / "elsewhere"

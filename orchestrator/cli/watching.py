@@ -161,6 +161,13 @@ def follow_logs(workspace: Workspace, task: Task, number: int | None, *, as_json
             if not made:
                 raise UsageError(f"{task.id} has no logs, and no run is going on to start it")
             number = max(made)
+    elif number != running():
+        from orchestrator.state.logs import attempts, numbers
+
+        made = attempts(workspace, task)
+        if number not in made:  # (it printed nothing and said exit 0)
+            known = f"its attempts: {numbers(made)}" if made else "it has not run yet"
+            raise UsageError(f"{task.id} has no attempt {number}; {known}")
     tail = _Tail(task.id, workspace.log_stem(task, number))
     while True:
         over = running() != number  # read before the last lines: nothing written after is missed
