@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -475,3 +476,11 @@ def test_the_offline_fake_claude_says_it_is_fake_and_costs_nothing(tmp_path: Pat
     assert asked.code == 0, asked.stderr
     assert results(tmp_path)["T-01"]["cost_usd"] == 0.0125
     assert "and so is its cost of $0.0125 (FAKE_CLAUDE_COST)" in result_body(tmp_path, "T-01")
+
+
+def test_a_retry_line_names_the_attempt_to_come_and_a_short_wait_in_hundredths(tmp_path: Path) -> None:
+    """It read "retry 2 in 0.0s" under `retries: 2`: neither the retry's number nor a wait."""
+    write_plan(tmp_path, [Spec("T-01", "exit 3")], {"retries": 1, "backoff_base": 0.1})
+    result = cli(tmp_path, "run")
+    assert result.code == 1
+    assert re.search(r"^🔄 T-01 \[Agent-01\] exit code 3; attempt 2 in 0\.\d\ds$", result.stdout, re.M), result.stdout
