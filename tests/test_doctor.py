@@ -57,6 +57,32 @@ def test_run_stops_before_anything_starts_when_an_agent_cli_is_missing(tmp_path:
     assert as_json.code == 2 and report["ok"] is False and report["error"] == "BackendUnavailableError"
 
 
+def test_a_machine_without_claude_runs_the_rest_once_the_claude_tasks_are_done(tmp_path: Path) -> None:
+    """A claude task done elsewhere (or earlier) made every later run refuse for want of claude,
+    though nothing it would run needed it: CI without claude could not run the plan's shell tasks."""
+    fake = Path(__file__).resolve().parent.parent / "examples" / "bin" / "fake-claude"
+    plan = tmp_path / ".orchestrator" / "master_plan.md"
+    plan.parent.mkdir()
+    head = "---\nbackend: shell\n---\n## Task Decomposition\n"
+    head += "| Task ID | Description | Dependencies | Backend | Command |\n"
+    plan.write_text(head + "|---|---|---|---|---|\n| T-01 | Review the code | None | claude | |\n", encoding="utf-8")
+    assert cli(tmp_path, "run", env={"ORCHESTRATOR_CLAUDE_BIN": str(fake)}).code == 0
+    text = plan.read_text(encoding="utf-8").replace(
+        "| T-01 | Review the code | None | claude | |\n",
+        "| T-01 | Review the code | None | claude | |\n| T-02 | Count | None | shell | touch counted |\n",
+    )
+    plan.write_text(text, encoding="utf-8")
+    missing = str(tmp_path / "no-such" / "claude")
+    ran = cli(tmp_path, "run", env={"ORCHESTRATOR_CLAUDE_BIN": missing})
+    assert ran.code == 0, ran.stderr
+    assert (tmp_path / "counted").exists()
+    plan.write_text(text.replace("Review the code", "Review the code again"), encoding="utf-8")  # T-01 will run
+    refused = cli(tmp_path, "run", env={"ORCHESTRATOR_CLAUDE_BIN": missing})
+    assert refused.code == 2
+    assert refused.stderr.startswith(f"{missing} is not installed (needed by T-01)"), refused.stderr
+    assert "nothing was started" in refused.stderr
+
+
 def test_plan_looks_for_its_agent_cli_before_writing_anything(tmp_path: Path) -> None:
     missing = str(tmp_path / "no-such" / "claude")
     for extra in ((), ("--dry-run",), ("--json",)):

@@ -1,6 +1,7 @@
 """Rows under the task table that a blank line, a note or an HTML comment cut off from it (to
-Markdown they are text, not rows), and a second task table: the parser never reads them as
-tasks, so it must never leave them unsaid either.
+Markdown they are text, not rows), rows of tasks under a later section (appended to the file,
+below the status blocks), and a second task table: the parser never reads them as tasks, so it
+must never leave them unsaid either.
 
 Only what looks like tasks of this table counts: a row whose id cell has the shape of the
 table's ids (``T-07`` beside ``T-01``: digits aside, the same), and a second table with an id
@@ -54,6 +55,25 @@ def cut_off_rows(
             )
         )
         named.update(found)
+    for later in document.sections:  # `echo '| T-09 | ... |' >> master_plan.md` lands under the tool's sections
+        if later.start < section.end:
+            continue
+        for first, stop in pipe_runs(later, lines, later.body_start):
+            if starts_table(lines, first, stop) is not None:
+                continue  # a table of that section's own
+            found = _first_cells(lines[first:stop], id_column)
+            if not any(_shape(cell) in shapes for cell in found):
+                continue
+            rows, heading = stop - first, f"{'#' * later.level} {later.title}"
+            problems.append(
+                (
+                    first + 1,
+                    f"{'this row is' if rows == 1 else f'these {rows} rows are'} under '{heading}', not in the task "
+                    f"table, which ends on line {end}",
+                    f"move {'it' if rows == 1 else 'them'} into the table under '## {section.title}'",
+                )
+            )
+            named.update(found)
     return problems
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from orchestrator import backends
@@ -122,15 +123,20 @@ def check_planner(backend: str, env: dict[str, str]) -> None:
         )
 
 
-def check_installed(plan: Plan, profiles: Profiles, only: list[str] | None = None) -> None:
+def check_installed(
+    plan: Plan, profiles: Profiles, only: list[str] | None = None, *, done: Callable[[str], bool] | None = None
+) -> None:
     """Raise ``BackendUnavailableError`` (one line) when an agent CLI that the tasks to run need
-    is not installed: a run stops before it starts anything, not task by task."""
+    is not installed: a run stops before it starts anything, not task by task. ``only``: the
+    tasks to run (``None``: all); ``done(task_id)``: asked only of tasks whose CLI is missing,
+    whether the task is finished already (the work of claude tasks done elsewhere does not
+    stop a machine without claude from running the plan's shell tasks)."""
     missing: dict[str, list[str]] = {}
     hints: dict[str, str] = {}
     clis: dict[str, Cli | None] = {}  # backend -> the CLI it starts: asked once a backend
     seen: dict[tuple[str, str | None], bool] = {}  # (program, the PATH it is looked up in) -> found
     for task in plan.tasks.values():
-        if only and task.id not in only:
+        if only is not None and task.id not in only:
             continue
         settings = profiles.settings_for(plan, task)
         if settings.backend not in clis:
@@ -142,7 +148,7 @@ def check_installed(plan: Plan, profiles: Profiles, only: list[str] | None = Non
         key = (cli.program, settings.env.get("PATH", os.environ.get("PATH")))
         if key not in seen:
             seen[key] = probe(cli, agent_environment(settings.env), version=False).installed
-        if not seen[key]:
+        if not seen[key] and (done is None or not done(task.id)):
             missing.setdefault(cli.program, []).append(task.id)
             hints[cli.program] = cli.install
     if missing:

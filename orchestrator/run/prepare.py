@@ -127,15 +127,16 @@ def load_checked(workspace: Workspace, options: RunOptions, *, clis: bool = Fals
             raise UsageError(f"{flag}: no task {', '.join(unknown)} in the plan")
         if ids:  # task ids are not case-sensitive: --only t1 is T1
             ids[:] = [lowered[task_id.lower()] for task_id in ids]
-    if clis:
-        check_installed(plan, profiles, options.only)
+    if clis:  # (finished tasks need no CLI; those that will run again are checked by prepare)
+        check_installed(plan, profiles, options.only, done=lambda task_id: _completed(workspace, plan.tasks[task_id]))
     workspace.check_inside()  # nothing is written through a symlink that leads outside
     return plan, profiles
 
 
-def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = False) -> Prepared:
+def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = False, clis: bool = False) -> Prepared:
     """Call it holding the workspace lock: it renders briefs and writes the agent book.
-    ``simulated``: the run's executor is the fake one (made-up results count as done for it)."""
+    ``simulated``: the run's executor is the fake one (made-up results count as done for it);
+    ``clis``: it runs agent CLIs here, which the tasks to run need installed."""
     for directory in (workspace.root, workspace.tasks_dir, workspace.results_dir, workspace.state_dir):
         store.clean_temp_files(directory)
     plan, profiles = load_checked(workspace, options)
@@ -155,6 +156,8 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
     records = read_records(plan, workspace)
     expected = expected_fingerprints(plan, briefs, signatures, records, legacy)
     selection = select(plan, expected, records, only=options.only, rerun=options.rerun, simulated_done=simulated)
+    if clis:
+        check_installed(plan, profiles, selection.run)
     notices += _set_unreadable_aside(plan, workspace, selection.run, records)
     views = {view.id: view for view in collect(plan, workspace, records)}  # (the results read once)
     for task_id in selection.run:
@@ -173,6 +176,12 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
     return Prepared(
         plan, profiles, settings, signatures, records, selection, views, sessions, attempts, afresh, notices
     )
+
+
+def _completed(workspace: Workspace, task: Task) -> bool:
+    """Whether ``task``'s result file says completed (its frontmatter only)."""
+    meta = documents.read_metadata(workspace.result(task))
+    return meta is not None and meta.get("status") == TaskStatus.COMPLETED
 
 
 def _set_unreadable_aside(

@@ -126,7 +126,9 @@ class Runner:
         with anyio.open_signal_receiver(*_SIGNALS) as signals:
             async with anyio.create_task_group() as background:
                 background.start_soon(self._watch, signals)
-                prepared = prepare(ws, self.options, simulated=self.executor.name == "fake")
+                prepared = prepare(
+                    ws, self.options, simulated=self.executor.name == "fake", clis=self.executor.runs_here
+                )
                 plan = prepared.plan
                 left = journals.read(ws.journal_file)
                 stopped = await self._stoppably(self._settle_leftovers, left, plan.settings.kill_grace)
