@@ -487,6 +487,21 @@ def _plan(tmp_path: Path, api: FakeAnthropic, *args: str) -> subprocess.Complete
     )  # fmt: skip
 
 
+def test_a_plan_the_planner_got_wrong_twice_names_its_answer_not_a_file_never_written(tmp_path: Path) -> None:
+    """Its problems named master_plan.md (line 0 for an answer that was no plan), a file that
+    was never written."""
+    answer = _plan_answer(("T-01", []), ("T-02", ["T-9"]))
+    with FakeAnthropic([Reply.tool("StructuredOutput", answer), Reply.tool("StructuredOutput", answer)]) as api:
+        proc = _plan(tmp_path, api)
+    assert proc.returncode == 2, proc.stderr
+    problems = json.loads(proc.stdout)["problems"]
+    assert [(p["file"], p["message"]) for p in problems] == [
+        ("the planner's answer", "T-02 depends on unknown task 'T-9'")
+    ]
+    assert proc.stderr.startswith("the planner's answer:")
+    assert not (tmp_path / ".orchestrator" / "master_plan.md").exists()
+
+
 def test_plan_dry_run_with_a_timeout_in_minutes_writes_nothing(tmp_path: Path) -> None:
     """``--timeout`` takes a duration as the settings do; ``--dry-run`` prints the plan and leaves
     no file behind, the planner's logs included."""

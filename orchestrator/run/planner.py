@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -124,12 +124,15 @@ def answer_json(result: AgentResult) -> Any:
     return json.loads(text[start : end + 1])
 
 
+ANSWER = "the planner's answer"  # what a problem of the plan an agent wrote names: no file has it yet
+
+
 def to_markdown(request: str, data: Any, backend: str, path: Path) -> tuple[str, Plan]:
     """Render the agent's JSON as master_plan.md and validate it (``PlanError`` when invalid)."""
     try:
         rows, goal, criteria = _rows(data)
     except ValueError as exc:
-        raise PlanError([Problem(PLAN_FILE, 0, f"the planner's answer is not a plan: {exc}", "")]) from None
+        raise PlanError([Problem(ANSWER, 0, f"not a plan: {exc}", "")]) from None
     text = plan_markdown(request, rows, backend=backend, goal=goal, criteria=criteria)
     return text, parse_plan(text, path)
 
@@ -172,10 +175,10 @@ def make_plan(request: str, workspace: Path, settings: Settings, *, logs: Path |
         except (ValueError, PlanError) as exc:
             problems = str(exc)
             if attempt == 2:
-                raise PlanError(
-                    exc.problems
+                raise PlanError(  # (a plan never written: the problems name the answer, not master_plan.md)
+                    [replace(p, file=ANSWER) for p in exc.problems]
                     if isinstance(exc, PlanError)
-                    else [Problem(PLAN_FILE, 0, f"the planner's answer is not a plan: {exc}", "")]
+                    else [Problem(ANSWER, 0, f"not a plan: {exc}", "")]
                 ) from None
             previous = json.dumps(data, indent=1)[:20_000]
             prompt = (
