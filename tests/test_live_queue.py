@@ -280,6 +280,22 @@ def test_add_details_and_columns_the_table_lacked(live: Path) -> None:
     assert (task.title, task.priority, task.details) == ("Log", 1, "Write the changelog.\n\n```bash\necho log\n```")
 
 
+def test_add_refuses_details_whose_heading_would_end_them_and_names_the_file(live: Path) -> None:
+    """A '### ' heading in the details file started another task's details in the plan: the
+    error named master_plan.md's line, a file the user had not written."""
+    plan_file = workspace(live) / "master_plan.md"
+    before = plan_file.read_bytes()
+    (live / "brief.md").write_text("Write it.\n\n```md\n### In code: fine\n```\n\n### Steps\n1. go\n")
+    done = cli(live, "add", "Changelog", "--details-file", "brief.md")
+    assert done.code == 2
+    assert done.stderr.strip() == (
+        "brief.md:7: a '### ' heading would end the task's details in master_plan.md — make it '#### ' or deeper"
+    )
+    assert plan_file.read_bytes() == before
+    (live / "brief.md").write_text("Write it.\n\n#### Steps\n```bash\necho go\n```\n")
+    assert cli(live, "add", "Changelog", "--details-file", "brief.md").code == 0
+
+
 def test_history_keeps_every_attempt_of_every_run(tmp_path: Path) -> None:
     write_plan(tmp_path, [Spec("T-01", "test -f fixed")])  # prints nothing: no log file numbers it
     assert cli(tmp_path, "run").code == 1

@@ -55,7 +55,7 @@ def _plan_edit_lock(workspace: Workspace) -> Iterator[None]:
 
 def cmd_add(args: argparse.Namespace) -> int:
     from orchestrator.plan.cells import id_problem, split_ids
-    from orchestrator.plan.edit import NewTask, add_task
+    from orchestrator.plan.edit import NewTask, add_task, details_heading
     from orchestrator.plan.markdown import FrontmatterError
     from orchestrator.plan.parser import parse_plan
     from orchestrator.plan.profiles import Profiles
@@ -74,6 +74,13 @@ def cmd_add(args: argparse.Namespace) -> int:
             details = Path(args.details_file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"--details-file {args.details_file}: cannot read it ({exc})") from None
+        heading = details_heading(details)
+        if heading is not None:
+            line, hashes = heading
+            raise UsageError(
+                f"{args.details_file}:{line}: a '{hashes} ' heading would end the task's details in master_plan.md "
+                "— make it '#### ' or deeper"
+            )
     new = NewTask(
         description=description,
         id=args.id,

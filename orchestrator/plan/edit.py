@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 
 from orchestrator.errors import PlanError, Problem
 from orchestrator.plan.cells import COLUMN_ALIASES, clean
-from orchestrator.plan.markdown import normalize_heading, parse_document, split_frontmatter, split_lines, tables_in
+from orchestrator.plan.markdown import (
+    normalize_heading,
+    outside_fences,
+    parse_document,
+    split_frontmatter,
+    split_lines,
+    tables_in,
+)
 
 TASKS_KEYS = ("task decomposition", "tasks", "task list", "task breakdown", "task table")
 DETAILS_KEYS = ("task details", "details")
@@ -141,6 +148,21 @@ def _add_columns(lines: list[str], header: int, last: int, headers: list[str], n
         if not body.endswith("|"):
             body += " |"
         lines[index] = body + extra + newline
+
+
+_BREAKING_HEADING = re.compile(r"^ {0,3}(#{1,3})(?:[ \t]|$)")
+
+
+def details_heading(details: str) -> tuple[int, str] | None:
+    """The first line (1-based) of ``details`` with a heading of level 1 to 3 outside code, and its
+    hashes: under ``### T-09 Name`` it would end the task's details (a ``###`` starts another
+    task's, a ``##`` another section)."""
+    lines = split_lines(details)
+    for index in outside_fences(lines):
+        match = _BREAKING_HEADING.match(lines[index])
+        if match:
+            return index + 1, match.group(1)
+    return None
 
 
 def _add_details(text: str, task_id: str, name: str, details: str, newline: str) -> str:
