@@ -160,3 +160,16 @@ def _task(project: Path, task_id: str) -> dict[str, object]:
     tasks = json.loads(cli(project, "status", "--json").stdout)["tasks"]
     found: dict[str, object] = next(t for t in tasks if t["id"] == task_id)
     return found
+
+
+def test_an_attempt_that_could_not_start_counts_in_its_run(project: Path) -> None:
+    """A brief edited into one without its script: the attempt is numbered and failed, and it was
+    this run's first (``run_attempts`` said 0)."""
+    write_plan(project, [Spec("T-01", "echo a")])
+    assert cli(project, "run").code == 0
+    brief = project / ".orchestrator" / "agent_tasks" / "agent-01.md"
+    brief.write_text(brief.read_text(encoding="utf-8").replace("```bash\necho a\n```", "Say a."), encoding="utf-8")
+    assert cli(project, "run").code == 1
+    shown = json.loads(cli(project, "status", "--json").stdout)
+    (task,) = shown["tasks"]
+    assert (task["status"], task["attempts"], task["run_attempts"]) == ("failed", 2, 1)

@@ -315,7 +315,8 @@ class Scheduler:
 
     def _give_up(self, task_id: str, status: TaskStatus, reason: str, *, attempts: int = 0) -> None:
         """``task_id`` will not run in this run: record why, and skip everything downstream."""
-        self.recorder.not_run(self.plan.tasks[task_id], status, reason, attempts=attempts)
+        in_run = attempts - self.first_attempt.get(task_id, attempts) + 1 if attempts else 0  # (one it could not start)
+        self.recorder.not_run(self.plan.tasks[task_id], status, reason, attempts=attempts, run_attempts=in_run)
         self._skip_downstream(task_id, "failed" if status == TaskStatus.FAILED else "did not run")
 
     def _skip_downstream(self, task_id: str, what: str) -> None:
