@@ -29,6 +29,7 @@ from dashboard_helpers import (
     served,
     watch_a_run,
 )
+from runner_helpers import wait_until
 
 from orchestrator.state import events
 
@@ -136,6 +137,24 @@ def test_a_late_client_gets_the_state_then_the_stream(tmp_path: Path) -> None:
         svg = http_get(server.port, "/api/graph.svg")
         assert svg.headers["content-type"].startswith("image/svg+xml")
         assert svg.body.count(b'class="node ') == 6
+        # The plan changed since: the page says what `status` says, which tasks `run` would do again.
+        plan = project / ".orchestrator" / "master_plan.md"
+        text = plan.read_text(encoding="utf-8")
+        plan.write_text(text.replace('echo "published"', 'echo "published twice"'), encoding="utf-8")
+        stale: list[str] = []
+
+        def told() -> bool:  # (the state is built again at the server's next look at the files)
+            nonlocal state
+            state = http_get(server.port, "/api/state").json()
+            stale[:] = [t["id"] for t in state["tasks"] if t["up_to_date"] is False]
+            return bool(stale)
+
+        wait_until(told, "the page to tell T-06 out of date")
+        assert stale == ["T-06"]
+        status = json.loads(
+            subprocess.run([*CLI, "status", "--json"], cwd=project, capture_output=True, text=True, check=True).stdout
+        )
+        assert {key: state[key] for key in status} == status
 
 
 def test_a_token_is_needed_on_every_request_when_there_is_one(tmp_path: Path) -> None:

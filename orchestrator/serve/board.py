@@ -1,5 +1,5 @@
 """The workspace as the dashboard shows it: the plan (read again when its file changes), every
-task's state (``state.status.collect`` and ``state.summary.status_data``, as ``status --json``),
+task's state (``run.freshness.current_views`` and ``state.summary.status_data``, as ``status --json``),
 the pause, and the workspace's files, read safely.
 
 Every file it serves is read through ``Board.read``: the path, links resolved, must lie inside
@@ -20,11 +20,11 @@ from typing import Any
 from orchestrator.documents import open_regular
 from orchestrator.errors import OrchestratorError
 from orchestrator.plan.model import Plan
+from orchestrator.run.freshness import current_views
 from orchestrator.serve.picture import graph_svg
 from orchestrator.state.logs import attempts as logs_of
 from orchestrator.state.pause import paused, read_pause
 from orchestrator.state.procs import pid_alive, ticks
-from orchestrator.state.status import collect
 from orchestrator.state.summary import status_data
 from orchestrator.state.workspace import Workspace
 
@@ -94,7 +94,7 @@ class Board:
         """Everything the page shows at once: ``status --json``'s data, the run, the pause, the
         totals, the recent events and the context files."""
         plan = self.plan()
-        views = collect(plan, self.workspace) if plan is not None else []
+        views = current_views(plan, self.workspace) if plan is not None else []  # out of date told, as status does
         data = status_data(self.workspace, views)
         tokens = [v.tokens for v in views if v.tokens is not None]
         if run.get("pid") and run.get("finished") is None:

@@ -202,7 +202,11 @@ function renderTable() {
     if (task.reason && task.status !== "completed") name.title = task.reason;
     row.append(name);
     const state = el("td");
-    state.append(el("span", `state state-${task.status}`, task.status));
+    // A completed task `run` would do again (the plan changed since): said as `status` says it.
+    const stale = task.status === "completed" && task.out_of_date;
+    const label = el("span", `state state-${task.status}${stale ? " stale" : ""}`, stale ? "completed · out of date" : task.status);
+    if (stale) label.title = task.out_of_date;
+    state.append(label);
     row.append(state);
     row.append(
       el("td", "num", task.attempts || "–"),
