@@ -473,13 +473,13 @@ def _in_the_start_up_window(project: Path, *request: str) -> tuple[subprocess.Co
     import sys
 
     os.mkfifo(project / "release")
-    with (project / "runner.out").open("wb") as out, (project / "runner.err").open("wb") as err:
+    with (project / "runner.out").open("wb") as shown, (project / "runner.err").open("wb") as errors:
         runner = subprocess.Popen(
             [sys.executable, "-c", _HELD_RUN, "run", "--json"],
             cwd=project,
             stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
+            stdout=shown,
+            stderr=errors,
             start_new_session=True,
         )
     try:
