@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runner_helpers import Spec, plan_text, run, write_plan
+from runner_helpers import Spec, pid_gone, plan_text, run, write_plan
 
 from orchestrator.output.reporter import JsonReporter, Recording
 from orchestrator.plan.parser import parse_plan
@@ -247,15 +247,6 @@ def test_validate_refuses_a_bad_target_on_its_line(tmp_path: Path, value: object
     assert f"master_plan.md:{line}" in result.stderr and message in result.stderr, result.stderr
 
 
-def _gone(pid: int) -> bool:
-    """Whether process ``pid`` has ended (no such process, or a zombie left to be reaped)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
-
-
 def test_a_command_that_leaves_a_child_in_the_background_is_done_when_it_exits(tmp_path: Path) -> None:
     """The command's exit decides, at once: the child it left holding its stderr is killed with
     its group and not waited for. One event, one delivery, no failure told, nothing given up."""
@@ -271,7 +262,7 @@ def test_a_command_that_leaves_a_child_in_the_background_is_done_when_it_exits(t
     assert log.read_text().splitlines() == ["task_failed"]
     leftovers = [int(pid) for pid in pids.read_text().split()]
     assert len(leftovers) == 1
-    wait_for(lambda: all(_gone(pid) for pid in leftovers), "the background child to be killed")
+    wait_for(lambda: all(pid_gone(pid) for pid in leftovers), "the background child to be killed")
 
 
 def test_a_failing_command_s_last_line_is_told_though_a_child_holds_its_stderr(tmp_path: Path) -> None:
