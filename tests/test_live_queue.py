@@ -532,3 +532,69 @@ def test_a_retry_made_while_the_run_starts_reaches_it(tmp_path: Path) -> None:
     assert answer["ok"] is True and answer["run"] is not None and answer["event"] == "task_requeued"
     assert code == 0
     assert {r["status"] for r in results(tmp_path).values()} == {"completed"}
+
+
+# --- what status says of a task skipped for an upstream task that is no longer given up -----------
+
+
+def _states(project: Path) -> dict[str, tuple[str, str | None]]:
+    shown = cli(project, "status", "--json")
+    assert shown.code == 0, shown.stderr
+    return {t["id"]: (t["status"], t["reason"]) for t in json.loads(shown.stdout)["tasks"]}
+
+
+def test_a_retry_with_no_run_going_on_takes_the_skip_of_what_depends_on_it_away(tmp_path: Path) -> None:
+    """QA: after `retry T-01` with no run going on, T-02 was still shown `Skipped — upstream T-01
+    was cancelled` (status, graph, the plan's status blocks) though the next run runs it."""
+    specs = [
+        Spec("T-01", "echo one"),
+        Spec("T-02", "echo two", deps=["T-01"]),
+        Spec("T-03", "echo three", deps=["T-02"]),
+        Spec("T-04", "echo four"),
+    ]
+    plan = write_plan(tmp_path, specs)
+    assert cli(tmp_path, "cancel", "T-01").code == 0
+    assert cli(tmp_path, "run").code == 1
+    skipped = ("skipped", "upstream T-01 was cancelled")
+    assert _states(tmp_path) == {
+        "T-01": ("cancelled", "cancelled by `orchestrator cancel`"),
+        "T-02": skipped,
+        "T-03": skipped,
+        "T-04": ("completed", None),
+    }
+    assert cli(tmp_path, "retry", "T-01").code == 0
+    assert _states(tmp_path) == {
+        "T-01": ("pending", None),
+        "T-02": ("waiting", None),
+        "T-03": ("waiting", None),
+        "T-04": ("completed", None),
+    }
+    graph = cli(tmp_path, "graph").stdout
+    assert "⏸️ T-02 [Agent-02] Task T-02  ← T-01" in graph and "⏭️" not in graph, graph
+    assert "⏭️" not in plan.read_text() and "| T-03 | Agent-03 | ⏸️ Waiting |" in plan.read_text()
+    again = cli(tmp_path, "run", "--json")  # and that is what the next run does
+    assert again.code == 0, again.stderr
+    assert again.tasks("task_started") == ["T-01", "T-02", "T-03"]
+
+
+def test_a_skip_stays_while_what_caused_it_does(tmp_path: Path) -> None:
+    """A failed upstream task, and a run stopped by fail_fast, keep their skip (and its reason);
+    once the failed one completes (`run --only`), what it held is pending."""
+    specs = [
+        Spec("T-01", "test -f fixed"),
+        Spec("T-02", "echo two", deps=["T-01"]),
+        Spec("T-03", "echo three", deps=["T-02"]),
+    ]
+    write_plan(tmp_path, specs)
+    assert cli(tmp_path, "run").code == 1
+    held = ("skipped", "upstream T-01 failed")
+    assert _states(tmp_path) == {"T-01": ("failed", "exit code 1"), "T-02": held, "T-03": held}
+    (tmp_path / "fixed").touch()
+    assert cli(tmp_path, "run", "--only", "T-01").code == 0
+    assert _states(tmp_path) == {"T-01": ("completed", None), "T-02": ("pending", None), "T-03": ("waiting", None)}
+    stopped = tmp_path / "stopped"
+    stopped.mkdir()
+    write_plan(stopped, [Spec("T-01", "exit 1"), Spec("T-02", "echo two")], {"fail_fast": True, "max_parallel": 1})
+    assert cli(stopped, "run").code == 1
+    status, reason = _states(stopped)["T-02"]
+    assert status == "skipped" and reason is not None and reason.startswith("not started"), reason
