@@ -442,3 +442,186 @@ def test_a_run_that_leaves_a_task_cancelled_exits_1_though_it_started_none_of_it
     assert cli(tmp_path, "run", "--only", "T-01").code == 0
     assert cli(tmp_path, "retry", "T-02").code == 0
     assert cli(tmp_path, "run").code == 0
+
+
+# --- the runner's start-up: it holds the lock, and has not said run_started yet -------------------
+
+# A real `orchestrator run`, held where it has taken the workspace lock and not yet said
+# run_started: it says so with a file named held, and goes on once the test opens the named pipe
+# release for writing.
+_HELD_RUN = """
+import sys
+from pathlib import Path
+
+import orchestrator.run.runner as runner
+from orchestrator.cli.main import main
+
+prepare = runner.prepare
+
+def held(*args, **kwargs):
+    Path("held").touch()
+    with open("release") as fifo:
+        fifo.read()
+    return prepare(*args, **kwargs)
+
+runner.prepare = held
+sys.exit(main(sys.argv[1:]))
+"""
+
+# A real `orchestrator cancel` or `retry` that says, in a file named refused, each time it finds the
+# workspace lock taken: the test lets the run go on only once the request has met the held lock.
+_WATCHED_REQUEST = """
+import sys
+from pathlib import Path
+
+from orchestrator.cli.main import main
+from orchestrator.errors import LockedError
+from orchestrator.state.lock import WorkspaceLock
+
+acquire = WorkspaceLock.acquire
+
+def watched(self):
+    try:
+        acquire(self)
+    except LockedError:
+        with open("refused", "a") as told:
+            told.write("locked\\n")
+        raise
+
+WorkspaceLock.acquire = watched
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _in_the_start_up_window(project: Path, *request: str) -> tuple[subprocess.CompletedProcess[str], int]:
+    """``request`` (cancel or retry) made while a real runner holds the lock before its
+    run_started, the run let go on once the request found the lock taken; the request's outcome
+    and the run's exit code (once a file named go is there: what keeps the run going ends)."""
+    import sys
+
+    os.mkfifo(project / "release")
+    with (project / "runner.out").open("wb") as shown, (project / "runner.err").open("wb") as errors:
+        runner = subprocess.Popen(
+            [sys.executable, "-c", _HELD_RUN, "run", "--json"],
+            cwd=project,
+            stdin=subprocess.DEVNULL,
+            stdout=shown,
+            stderr=errors,
+            start_new_session=True,
+        )
+    try:
+        wait_until(lambda: (project / "held").exists() or runner.poll() is not None, "the runner to take the lock")
+        assert runner.poll() is None, (project / "runner.err").read_text()
+        asking = subprocess.Popen(
+            [sys.executable, "-c", _WATCHED_REQUEST, *request],
+            cwd=project,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        with asking:
+            wait_until(
+                lambda: (project / "refused").exists() or asking.poll() is not None, "the request to meet the lock"
+            )
+            with open(project / "release", "w"):
+                pass  # the run goes on
+            out, err = asking.communicate(timeout=HANG_GUARD)
+        asked = subprocess.CompletedProcess(asking.args, asking.returncode, out, err)
+        (project / "go").touch()
+        return asked, runner.wait(timeout=HANG_GUARD)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait(timeout=HANG_GUARD)
+
+
+def test_a_cancel_made_while_the_run_starts_reaches_it(tmp_path: Path) -> None:
+    """QA: exit 3 ("wait for it to finish, or stop it") though a run was going on, in 3 of 5 tries."""
+    write_plan(tmp_path, [Spec("T-01", WAIT_FOR_GO), Spec("T-02", "echo two", deps=["T-01"])])
+    asked, code = _in_the_start_up_window(tmp_path, "cancel", "T-01", "--json")
+    assert asked.returncode == 0, asked.stderr
+    answer = json.loads(asked.stdout)
+    assert answer["ok"] is True and answer["run"] is not None and answer["event"] == "task_cancelled"
+    assert code == 1  # it left T-01 cancelled
+    found = results(tmp_path)
+    assert found["T-01"]["status"] == "cancelled"
+    assert found["T-02"]["status"] == "skipped" and found["T-02"]["reason"] == "upstream T-01 was cancelled"
+
+
+def test_a_retry_made_while_the_run_starts_reaches_it(tmp_path: Path) -> None:
+    specs = [Spec("T-01", "echo one"), Spec("T-02", "echo two", deps=["T-01"]), Spec("T-03", WAIT_FOR_GO)]
+    write_plan(tmp_path, specs)
+    assert cli(tmp_path, "cancel", "T-01").code == 0  # no run going on
+    asked, code = _in_the_start_up_window(tmp_path, "retry", "T-01", "--json")
+    assert asked.returncode == 0, asked.stderr
+    answer = json.loads(asked.stdout)
+    assert answer["ok"] is True and answer["run"] is not None and answer["event"] == "task_requeued"
+    assert code == 0
+    assert {r["status"] for r in results(tmp_path).values()} == {"completed"}
+
+
+# --- what status says of a task skipped for an upstream task that is no longer given up -----------
+
+
+def _states(project: Path) -> dict[str, tuple[str, str | None]]:
+    shown = cli(project, "status", "--json")
+    assert shown.code == 0, shown.stderr
+    return {t["id"]: (t["status"], t["reason"]) for t in json.loads(shown.stdout)["tasks"]}
+
+
+def test_a_retry_with_no_run_going_on_takes_the_skip_of_what_depends_on_it_away(tmp_path: Path) -> None:
+    """QA: after `retry T-01` with no run going on, T-02 was still shown `Skipped — upstream T-01
+    was cancelled` (status, graph, the plan's status blocks) though the next run runs it."""
+    specs = [
+        Spec("T-01", "echo one"),
+        Spec("T-02", "echo two", deps=["T-01"]),
+        Spec("T-03", "echo three", deps=["T-02"]),
+        Spec("T-04", "echo four"),
+    ]
+    plan = write_plan(tmp_path, specs)
+    assert cli(tmp_path, "cancel", "T-01").code == 0
+    assert cli(tmp_path, "run").code == 1
+    skipped = ("skipped", "upstream T-01 was cancelled")
+    assert _states(tmp_path) == {
+        "T-01": ("cancelled", "cancelled by `orchestrator cancel`"),
+        "T-02": skipped,
+        "T-03": skipped,
+        "T-04": ("completed", None),
+    }
+    assert cli(tmp_path, "retry", "T-01").code == 0
+    assert _states(tmp_path) == {
+        "T-01": ("pending", None),
+        "T-02": ("waiting", None),
+        "T-03": ("waiting", None),
+        "T-04": ("completed", None),
+    }
+    graph = cli(tmp_path, "graph").stdout
+    assert "⏸️ T-02 [Agent-02] Task T-02  ← T-01" in graph and "⏭️" not in graph, graph
+    assert "⏭️" not in plan.read_text() and "| T-03 | Agent-03 | ⏸️ Waiting |" in plan.read_text()
+    again = cli(tmp_path, "run", "--json")  # and that is what the next run does
+    assert again.code == 0, again.stderr
+    assert again.tasks("task_started") == ["T-01", "T-02", "T-03"]
+
+
+def test_a_skip_stays_while_what_caused_it_does(tmp_path: Path) -> None:
+    """A failed upstream task, and a run stopped by fail_fast, keep their skip (and its reason);
+    once the failed one completes (`run --only`), what it held is pending."""
+    specs = [
+        Spec("T-01", "test -f fixed"),
+        Spec("T-02", "echo two", deps=["T-01"]),
+        Spec("T-03", "echo three", deps=["T-02"]),
+    ]
+    write_plan(tmp_path, specs)
+    assert cli(tmp_path, "run").code == 1
+    held = ("skipped", "upstream T-01 failed")
+    assert _states(tmp_path) == {"T-01": ("failed", "exit code 1"), "T-02": held, "T-03": held}
+    (tmp_path / "fixed").touch()
+    assert cli(tmp_path, "run", "--only", "T-01").code == 0
+    assert _states(tmp_path) == {"T-01": ("completed", None), "T-02": ("pending", None), "T-03": ("waiting", None)}
+    stopped = tmp_path / "stopped"
+    stopped.mkdir()
+    write_plan(stopped, [Spec("T-01", "exit 1"), Spec("T-02", "echo two")], {"fail_fast": True, "max_parallel": 1})
+    assert cli(stopped, "run").code == 1
+    status, reason = _states(stopped)["T-02"]
+    assert status == "skipped" and reason is not None and reason.startswith("not started"), reason

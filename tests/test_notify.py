@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runner_helpers import Spec, plan_text, run, write_plan
+from runner_helpers import Spec, pid_gone, plan_text, run, write_plan
 
 from orchestrator.output.reporter import JsonReporter, Recording
 from orchestrator.plan.parser import parse_plan
@@ -245,3 +245,49 @@ def test_validate_refuses_a_bad_target_on_its_line(tmp_path: Path, value: object
     result = cli(tmp_path, "validate")
     assert result.code == 2
     assert f"master_plan.md:{line}" in result.stderr and message in result.stderr, result.stderr
+
+
+def test_a_command_that_leaves_a_child_in_the_background_is_done_when_it_exits(tmp_path: Path) -> None:
+    """The command's exit decides, at once: the child it left holding its stderr is killed with
+    its group and not waited for. One event, one delivery, no failure told, nothing given up."""
+    from orchestrator.run.delivery import Courier, Message
+
+    log, pids = tmp_path / "cmd.log", tmp_path / "pids"
+    shell = f'echo "$ORCHESTRATOR_EVENT" >> {log}; sleep 300 & echo $! >> {pids}'
+    courier = Courier(parse_targets([{"command": shell, "timeout": "10s"}]), cwd=tmp_path, delays=(0.05,))
+    courier.send(0, Message("task_failed", {"event": "task_failed"}, "failed"))
+    wait_for(lambda: log.exists(), "the command to run")
+    given_up = courier.close()
+    assert given_up == 0 and courier.notices() == []
+    assert log.read_text().splitlines() == ["task_failed"]
+    leftovers = [int(pid) for pid in pids.read_text().split()]
+    assert len(leftovers) == 1
+    wait_for(lambda: all(pid_gone(pid) for pid in leftovers), "the background child to be killed")
+
+
+def test_a_failing_command_s_last_line_is_told_though_a_child_holds_its_stderr(tmp_path: Path) -> None:
+    from orchestrator.run.delivery import Courier, Message
+
+    shell = "echo first >&2; echo 'no such channel' >&2; sleep 300 & exit 3"
+    courier = Courier(parse_targets([{"command": shell}]), cwd=tmp_path, delays=(0.05,))
+    courier.send(0, Message("task_failed", {"event": "task_failed"}, "failed"))
+    notices: list[str] = []
+
+    def told() -> bool:
+        notices.extend(courier.notices())
+        return bool(notices)
+
+    wait_for(told, "the failure to be told")
+    courier.close()
+    assert len(notices) == 1 and "(exit 3: no such channel)" in notices[0], notices
+
+
+def test_a_run_notifies_a_backgrounding_command_once_per_event(tmp_path: Path) -> None:
+    """The run QA saw fire task_failed four times, then call the target down."""
+    log = tmp_path / "cmd.log"
+    target = {"command": f'echo "$ORCHESTRATOR_EVENT" >> {log}; sleep 300 &', "timeout": "1s"}
+    write_plan(tmp_path, [Spec("T-01", "exit 1"), Spec("T-02", "true")], {"notify": [target]})
+    result = run(tmp_path)
+    assert result.code == 1, result.stderr
+    assert sorted(log.read_text().splitlines()) == ["run_finished", "task_failed"]
+    assert not [e for e in result.events if e["event"] == "notice" and "notif" in e["message"]], result.events

@@ -3,7 +3,8 @@
 A run going on takes what these ask within a second (``run.live``): ``add`` writes the row into
 master_plan.md, which the run reads again; ``cancel`` and ``retry`` append a request to the event
 log and wait for the run's answer there. With no run going on, they change what the next run
-does, holding the workspace lock as ``reset`` does.
+does, holding the workspace lock as ``reset`` does; a run that has the lock but cannot take
+requests yet (it is starting) is waited for, as is another command holding the lock, for a while.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, task_id_in, warn
-from orchestrator.errors import NoAnswerError, PlanError, Problem, UsageError, shown
+from orchestrator.errors import LockedError, NoAnswerError, PlanError, Problem, UsageError, shown
 from orchestrator.plan.model import Plan, Task
 from orchestrator.state import events
 from orchestrator.state.journal import now_iso
+from orchestrator.state.lock import WorkspaceLock
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode, TaskStatus
 
@@ -178,29 +180,69 @@ def _request(args: argparse.Namespace, kind: str) -> int:
     plan = workspace.load_plan()
     task = plan.tasks[task_id_in(plan, wanted)]
     reason = getattr(args, "reason", None) or ("cancelled by `orchestrator cancel`" if kind == "cancel" else None)
-    live = events.live_run(workspace.events_file)
-    if live is not None:
-        request = uuid.uuid4().hex[:12]
-        offset = events.size(workspace.events_file)
-        asked = {"event": f"{kind}_requested", "run": live["run"], "task": task.id, "request": request}
-        events.append(workspace.events_file, [{**asked, "reason": reason, "time": now_iso()}])
-        done = "task_cancelled" if kind == "cancel" else "task_requeued"
+    wait = ANSWER_WAIT + plan.settings.kill_grace  # (a cancel stops its processes first)
+    while True:
+        found = _run_or_lock(workspace, wait)
+        if isinstance(found, WorkspaceLock):
+            return _offline(args, kind, workspace, plan, task, reason, found)
+        answered = _ask(args, kind, workspace, task, reason, found, wait)
+        if answered is not None:
+            return answered
+        # The run ended before it answered: what the next run does is changed instead.
 
-        def answer(event: events.Event) -> bool:
-            if event["event"] == "request_refused":
-                return event.get("request") == request
-            return event["event"] == done and event.get("task") == task.id
 
-        wait = ANSWER_WAIT + plan.settings.kill_grace  # (a cancel stops its processes first)
-        got = _wait_for(workspace, live, answer, offset=offset, wait=wait)
-        if got is not None:
-            return _answered(args, kind, task, got, live)
-        if events.live_run(workspace.events_file) is not None:
-            raise NoAnswerError(
-                f"the run going on (pid {live['pid']}) did not answer the {kind} of {task.id} within {wait:g} s; "
-                "it may still do it: `orchestrator watch` shows what it does"
-            )
-    return _offline(args, kind, workspace, plan, task, reason)
+def _ask(
+    args: argparse.Namespace,
+    kind: str,
+    workspace: Workspace,
+    task: Task,
+    reason: str | None,
+    live: events.Event,
+    wait: float,
+) -> int | None:
+    """Ask the run going on, and wait for its answer; ``None`` when it ended without one."""
+    request = uuid.uuid4().hex[:12]
+    offset = events.size(workspace.events_file)
+    asked = {"event": f"{kind}_requested", "run": live["run"], "task": task.id, "request": request}
+    events.append(workspace.events_file, [{**asked, "reason": reason, "time": now_iso()}])
+    done = "task_cancelled" if kind == "cancel" else "task_requeued"
+
+    def answer(event: events.Event) -> bool:
+        if event["event"] == "request_refused":
+            return event.get("request") == request
+        return event["event"] == done and event.get("task") == task.id
+
+    got = _wait_for(workspace, live, answer, offset=offset, wait=wait)
+    if got is not None:
+        return _answered(args, kind, task, got, live)
+    if events.live_run(workspace.events_file) is not None:
+        raise NoAnswerError(
+            f"the run going on (pid {live['pid']}) did not answer the {kind} of {task.id} within {wait:g} s; "
+            "it may still do it: `orchestrator watch` shows what it does"
+        )
+    return None
+
+
+def _run_or_lock(workspace: Workspace, wait: float) -> events.Event | WorkspaceLock:
+    """The run going on, to ask; or, with none, the workspace lock, held, to change what the next
+    run does. A run holds the lock from before it can take requests (its ``run_started``) to after
+    it stops taking them (its ``run_finished``): a lock held with no run going on is waited for, up
+    to ``wait`` seconds, until a run goes on or the lock is free; past that, ``LockedError``."""
+    workspace.check_inside()
+    deadline = time.monotonic() + wait
+    while True:
+        live = events.live_run(workspace.events_file)
+        if live is not None:
+            return live
+        lock = WorkspaceLock(workspace.lock_file, workspace.root.name)
+        try:
+            lock.acquire()
+        except LockedError:
+            if time.monotonic() > deadline:
+                raise
+        else:
+            return lock  # (no run can be going on: a runner holds this lock until it has finished)
+        time.sleep(_POLL)
 
 
 def _answered(args: argparse.Namespace, kind: str, task: Task, got: events.Event, live: events.Event) -> int:
@@ -218,20 +260,22 @@ def _answered(args: argparse.Namespace, kind: str, task: Task, got: events.Event
 
 
 def _offline(
-    args: argparse.Namespace, kind: str, workspace: Workspace, plan: Plan, task: Task, reason: str | None
+    args: argparse.Namespace,
+    kind: str,
+    workspace: Workspace,
+    plan: Plan,
+    task: Task,
+    reason: str | None,
+    lock: WorkspaceLock,
 ) -> int:
-    """No run going on: change what the next run does, holding the workspace lock."""
+    """No run going on: change what the next run does, holding the workspace ``lock`` (released here)."""
     from orchestrator.output.sections import update_plan_file
     from orchestrator.run.freshness import current_views
     from orchestrator.state import planfile, store
     from orchestrator.state.identity import book_outdated, write_book
-    from orchestrator.state.lock import WorkspaceLock
     from orchestrator.state.results import ResultRecord, not_run_body, write_result
     from orchestrator.state.status import collect
 
-    workspace.check_inside()
-    lock = WorkspaceLock(workspace.lock_file, workspace.root.name)
-    lock.acquire()
     try:
         view_of = {v.id: v for v in collect(plan, workspace)}
         view = view_of[task.id]

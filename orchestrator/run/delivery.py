@@ -12,7 +12,9 @@ A webhook is one POST of JSON (urllib; proxies from the environment, none for lo
 ``REQUEST_TIMEOUT``. A command runs in its own process group (session) with the event as JSON on
 stdin and in ``ORCHESTRATOR_EVENT_JSON``, the event's name in ``ORCHESTRATOR_EVENT``, its one-line
 text in ``ORCHESTRATOR_NOTIFY_TEXT``; it is killed (its whole group) past its ``timeout`` and
-reaped, and its group is killed once it exits so nothing it started outlives it.
+reaped, and its group is killed once it exits so nothing it started outlives it. Its exit status
+decides as soon as it exits: a child it left in the background (``sleep 300 &``) is killed with
+its group, and never waited for.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ import os
 import queue
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 from orchestrator import __version__
@@ -187,31 +190,45 @@ class _Line:
             "ORCHESTRATOR_EVENT_JSON": data,
             "ORCHESTRATOR_NOTIFY_TEXT": message.text,
         }
-        try:
-            process = subprocess.Popen(
-                argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                cwd=self.cwd,
-                env=env,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            raise DeliveryFailed(f"{argv[0]}: {exc.strerror or exc}", final=True) from None
-        self.process = process
-        try:
-            _, err = process.communicate(data.encode("utf-8"), timeout=target.timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(process.pid)
-            process.communicate()
-            raise DeliveryFailed(f"still running after {target.timeout:g}s: killed") from None
-        finally:
-            _kill_group(process.pid)  # what it left in its group goes with it
-            self.process = None
+        # The event goes in, and what the command says comes out, through unlinked files, not
+        # pipes: a child it leaves running in the background holds a pipe open, and waiting for
+        # that pipe's end (as ``communicate`` does) would wait for the child, not the command.
+        with tempfile.TemporaryFile() as given, tempfile.TemporaryFile() as said:
+            given.write(data.encode("utf-8"))
+            given.seek(0)
+            try:
+                process = subprocess.Popen(
+                    argv,
+                    stdin=given,
+                    stdout=subprocess.DEVNULL,
+                    stderr=said,
+                    cwd=self.cwd,
+                    env=env,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                raise DeliveryFailed(f"{argv[0]}: {exc.strerror or exc}", final=True) from None
+            self.process = process
+            try:
+                process.wait(timeout=target.timeout)
+            except subprocess.TimeoutExpired:
+                _kill_group(process.pid)
+                process.wait()
+                raise DeliveryFailed(f"still running after {target.timeout:g}s: killed") from None
+            finally:
+                _kill_group(process.pid)  # what it left in its group goes with it
+                self.process = None
+            err = _tail(said)
         if process.returncode != 0:
             last = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
             raise DeliveryFailed(f"exit {process.returncode}{': ' + last[0][:200] if last[0] else ''}")
+
+
+def _tail(file: IO[bytes], size: int = 4096) -> bytes:
+    """The last ``size`` bytes written to ``file``: what a failed command said last."""
+    end = file.seek(0, os.SEEK_END)
+    file.seek(max(0, end - size))
+    return file.read(size)
 
 
 def _kill_group(pgid: int) -> None:

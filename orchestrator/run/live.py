@@ -31,6 +31,7 @@ from orchestrator.run.attempts import Attempt
 from orchestrator.run.prepare import Prepared, RunOptions, load_checked
 from orchestrator.run.scheduler import Scheduler
 from orchestrator.state import events, planfile, store
+from orchestrator.state.status import upstream_reason
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
@@ -196,7 +197,7 @@ class LiveQueue:
 
     def _given_up(self, blocker: str) -> str:
         """Why ``blocker`` will not complete, as a dependent's reason says it."""
-        return f"upstream {blocker} {_GIVEN_UP.get(self.prepared.views[blocker].status, 'did not run')}"
+        return upstream_reason(blocker, _GIVEN_UP.get(self.prepared.views[blocker].status, "did not run"))
 
     def _cancel(self, task_id: str, request: str, reason: str) -> None:
         scheduler, views = self.scheduler, self.prepared.views

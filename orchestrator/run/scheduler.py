@@ -34,6 +34,7 @@ from orchestrator.run.selection import fingerprint, upstream_of
 from orchestrator.state.journal import Journal
 from orchestrator.state.pause import Pause
 from orchestrator.state.results import ResultRecord
+from orchestrator.state.status import upstream_reason
 from orchestrator.vocabulary import TaskStatus
 
 
@@ -327,7 +328,7 @@ class Scheduler:
         for child in doomed:
             self.delayed.pop(child, None)
             self.waiting.pop(child, None)
-            self.recorder.not_run(self.plan.tasks[child], TaskStatus.SKIPPED, f"upstream {task_id} {what}")
+            self.recorder.not_run(self.plan.tasks[child], TaskStatus.SKIPPED, upstream_reason(task_id, what))
 
     # --- the end ----------------------------------------------------------------------------------
 

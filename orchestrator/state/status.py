@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator import documents
+from orchestrator.plan.graph import dependencies_first
 from orchestrator.plan.model import Plan, Task
 from orchestrator.state import journal
 from orchestrator.state.pause import paused
@@ -15,6 +16,10 @@ from orchestrator.state.procs import pid_alive
 from orchestrator.state.results import ResultRecord, read_record
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
+
+_UPSTREAM = "upstream "  # how the reason of a task skipped for its upstream begins (``upstream_reason``)
+# What keeps a task that depends on it from running: a skip for it holds while one of these does.
+_GIVEN_UP = frozenset({TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.INTERRUPTED, TaskStatus.CANCELLED})
 
 
 @dataclass(slots=True)
@@ -146,12 +151,37 @@ def collect(plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord
             view.status = TaskStatus.RETRYING
         views[task.id] = view
     _tell_unreadable(plan, workspace, records, views)
+    _unskip(plan, views)
     settle_waiting(views.values(), views)
     if paused(workspace):
         for view in views.values():
             if view.status == TaskStatus.PENDING:
                 view.status = TaskStatus.WAITING
     return list(views.values())
+
+
+def upstream_reason(dependency: str, what: str) -> str:
+    """Why a task is skipped for a task it depends on, ``upstream T-01 was cancelled``: the one
+    wording a run records, which ``collect`` knows again."""
+    return f"{_UPSTREAM}{dependency} {what}"
+
+
+def _unskip(plan: Plan, views: dict[str, TaskView]) -> None:
+    """A task skipped for its upstream, none of whose dependencies is given up any more (a
+    ``retry`` with no run going on put the cancelled one back; a run since completed it), is
+    what the next run makes of it: it runs once they complete. Its skip no longer holds, and
+    saying it does (``upstream T-01 was cancelled`` beside a pending T-01) would be stale."""
+    if not any(v.status == TaskStatus.SKIPPED and (v.reason or "").startswith(_UPSTREAM) for v in views.values()):
+        return  # (no order to work out: most workspaces, most of the time)
+    for task_id in dependencies_first({task_id: task.dependencies for task_id, task in plan.tasks.items()}):
+        view = views[task_id]
+        if view.status != TaskStatus.SKIPPED or not (view.reason or "").startswith(_UPSTREAM):
+            continue
+        if any(views[dep].status in _GIVEN_UP for dep in view.dependencies):
+            continue  # (dependencies first: one that was skipped for the same cause is judged already)
+        fresh = TaskView.of(plan.tasks[task_id])  # pending, and waiting once ``settle_waiting`` looks
+        fresh.attempts, fresh.run_attempts = view.attempts, view.run_attempts  # (numbers go on across runs)
+        views[task_id] = fresh
 
 
 def settle_waiting(views: Iterable[TaskView], by_id: dict[str, TaskView]) -> None:
