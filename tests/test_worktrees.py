@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from runner_helpers import Spec, cli, kill_leftovers, results, run, start, wait_until, write_plan
 
 INTEGRATION = "orchestrator/integration"
@@ -349,3 +350,106 @@ def test_a_task_added_mid_run_gets_its_own_worktree_and_is_merged(tmp_path: Path
     assert where is not None and where.strip().endswith(".orchestrator/worktrees/T-02")
     assert on(project, INTEGRATION, "a.txt") == "a\nfrom T-01\n"
     assert checkout(project)[:3] == before[:3]  # HEAD, branch and index (runner.out is the test's)
+
+
+def block_plan(project: Path, specs: Sequence[Spec], **settings: Any) -> Path:
+    """As ``plan``, with the frontmatter a setting a line (as people write it), for errors that name one."""
+    path = write_plan(project, specs, {"isolation": "worktree", **settings})
+    _, front, body = path.read_text(encoding="utf-8").split("---\n", 2)
+    block = yaml.safe_dump(yaml.safe_load(front), sort_keys=False, default_flow_style=False)
+    path.write_text(f"---\n{block}---\n{body}", encoding="utf-8")
+    return path
+
+
+def line_of(plan_file: Path, prefix: str) -> int:
+    """The number of the first line of ``plan_file`` that starts with ``prefix``."""
+    lines = plan_file.read_text(encoding="utf-8").splitlines()
+    return next(number for number, line in enumerate(lines, start=1) if line.startswith(prefix))
+
+
+def refused(project: Path, command: str, *, fresh: bool = True) -> str:
+    """``command`` (validate or run) refuses the plan: exit 2, one line (returned); a run begins
+    nothing (no event) and, in a ``fresh`` workspace, writes nothing."""
+    result = cli(project, command, "--json") if command == "run" else cli(project, command)
+    assert result.code == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[1:] == ["1 problem; nothing was written."], lines
+    if command == "run":
+        assert [e.get("event") for e in result.events] == [None], result.stdout  # not even run_started
+        assert result.events[0]["error"] == "PlanError"
+    if fresh:
+        assert sorted(p.name for p in (project / ".orchestrator").iterdir()) == ["master_plan.md"]
+    return lines[0]
+
+
+def test_a_project_directory_not_committed_yet_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    """`init` in a new subdirectory of a repository, not committed: a worktree made from HEAD has
+    no such directory, so every task would fail to start. validate and run say so up front."""
+    repo = repository(tmp_path, {"b.txt": "b\n"})
+    project = repo / "proj"
+    project.mkdir()
+    block_plan(project, [Spec("T-01", "echo A > a.txt")])
+    isolation = line_of(project / ".orchestrator/master_plan.md", "isolation:")
+    for command in ("validate", "run"):
+        line = refused(project, command)
+        assert line.startswith(f".orchestrator/master_plan.md:{isolation}: isolation: worktree runs tasks in proj/ ")
+        assert "proj/ is not in that commit" in line and "commit it first" in line
+    (project / "README.md").write_text("the project\n", encoding="utf-8")
+    git(repo, "add", "proj/README.md")
+    git(repo, "commit", "-q", "-m", "proj")
+    result = run(project)
+    assert result.code == 0, result.stdout + result.stderr
+    assert on(repo, INTEGRATION, "proj/a.txt") == "A\n"  # the task ran at the project's place
+
+    (project / "sub").mkdir()  # a cwd made and not committed: its line is the one blamed
+    block_plan(project, [Spec("T-01", "echo A > a.txt")], cwd="sub")
+    line = refused(project, "validate", fresh=False)
+    cwd = line_of(project / ".orchestrator/master_plan.md", "cwd:")
+    assert line.startswith(f".orchestrator/master_plan.md:{cwd}: isolation: worktree runs tasks in proj/sub/ ")
+
+
+def test_an_integration_branch_checked_out_elsewhere_is_refused_up_front(tmp_path: Path) -> None:
+    """`integration_branch: main` with main checked out in the person's checkout: git would
+    refuse the integration worktree once the run had begun. validate and run refuse first."""
+    project = repository(tmp_path, {"a.txt": "a\n"})
+    block_plan(project, [Spec("T-01", "echo one > one.txt")], integration_branch="main")
+    named = line_of(project / ".orchestrator/master_plan.md", "integration_branch:")
+    for command in ("validate", "run"):
+        line = refused(project, command)
+        assert line.startswith(
+            f".orchestrator/master_plan.md:{named}: integration_branch 'main' is checked out in your checkout"
+        )
+        assert "integration_branch: orchestrator/project" in line  # what to do
+    assert git(project, "branch", "--list").split() == ["*", "main"]  # no branch made
+
+
+def test_two_workspaces_keeping_the_default_integration_branch_are_told_apart(tmp_path: Path) -> None:
+    """Two workspaces of one repository both keep the default branch name: the second is
+    refused up front (naming the isolation line), while the first, whose own integration
+    worktree holds the branch from its earlier run, runs again as before."""
+    repo = repository(tmp_path, {"top.txt": "t\n"})
+    for name in ("a", "b"):
+        (repo / name).mkdir()
+        (repo / name / f"{name}.txt").write_text(f"{name}\n", encoding="utf-8")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "two projects")
+    first, second = repo / "a", repo / "b"
+    block_plan(first, [Spec("T-01", "echo one > one.txt")])
+    block_plan(second, [Spec("T-01", "echo two > two.txt")])
+    assert run(first).code == 0
+    isolation = line_of(second / ".orchestrator/master_plan.md", "isolation:")
+    for command in ("validate", "run"):
+        line = refused(second, command)
+        assert line.startswith(
+            f".orchestrator/master_plan.md:{isolation}: isolation: worktree merges into '{INTEGRATION}' "
+            "(the default integration_branch), and it is the integration branch of the workspace a/.orchestrator in"
+        )
+        assert "add `integration_branch: orchestrator/b` to the frontmatter" in line
+    (first / "one.txt").write_text("again\n", encoding="utf-8")  # the first workspace: as before
+    assert cli(first, "validate").code == 0
+    assert run(first, "--rerun", "T-01").code == 0
+    block_plan(second, [Spec("T-01", "echo two > two.txt")], integration_branch="orchestrator/b")
+    result = run(second)
+    assert result.code == 0, result.stdout + result.stderr
+    assert on(repo, "orchestrator/b", "b/two.txt") == "two\n"
+    assert on(repo, INTEGRATION, "b/two.txt") is None
