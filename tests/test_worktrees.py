@@ -283,7 +283,7 @@ def test_merge_refuses_a_dirty_working_tree_and_then_merges_as_asked(tmp_path: P
     refused = cli(project, "merge")
     assert refused.code == 2
     assert refused.stderr.strip().splitlines() == [
-        f"{project}: your working tree has uncommitted changes (1 file) — commit them, then run "
+        f"{project}: your working tree has uncommitted changes (1 file: a.txt) — commit them, then run "
         "`orchestrator merge` again; nothing was changed"
     ]
     assert git(project, "rev-parse", "HEAD") == head and not (project / "one.txt").exists()
@@ -453,3 +453,47 @@ def test_two_workspaces_keeping_the_default_integration_branch_are_told_apart(tm
     assert result.code == 0, result.stdout + result.stderr
     assert on(repo, "orchestrator/b", "b/two.txt") == "two\n"
     assert on(repo, INTEGRATION, "b/two.txt") is None
+
+
+def test_a_workspace_git_tracks_is_told_before_the_run_and_named_when_merge_refuses(tmp_path: Path) -> None:
+    """master_plan.md committed: a worktree run writes its status blocks in the person's checkout,
+    so validate and run say so once (a notice, not an error), and merge's refusal names the files."""
+    project = repository(tmp_path, {name: f"{name}\n" for name in ("a.txt", "b.txt", "c.txt", "d.txt")})
+    (project / ".git" / "info" / "exclude").write_text("", encoding="utf-8")
+    plan(project, [Spec("T-01", "echo one > one.txt")])
+    git(project, "add", ".orchestrator/master_plan.md")
+    git(project, "commit", "-q", "-m", "the plan")
+    checked = cli(project, "validate")
+    assert checked.code == 0, checked.stderr
+    notice = checked.stderr.strip().splitlines()
+    assert len(notice) == 1 and notice[0].startswith(
+        ".orchestrator/ has files git tracks that a run writes (master_plan.md): your checkout will show them changed"
+    )
+    assert "git rm -r --cached .orchestrator" in notice[0] and '"Worktrees and the merge queue"' in notice[0]
+    assert json.loads(cli(project, "validate", "--json").stdout)["notices"] == [notice[0]]
+    result = run(project)
+    assert result.code == 0, result.stdout + result.stderr
+    told = [e["message"] for e in result.events if e.get("event") == "notice"]
+    assert told == [notice[0]]  # once
+    changed = git(project, "status", "--porcelain", "--untracked-files=no").split()
+    assert changed == ["M", ".orchestrator/master_plan.md"]
+
+    for name in ("a.txt", "b.txt", "c.txt", "d.txt"):
+        (project / name).write_text("changed\n", encoding="utf-8")
+    refused = cli(project, "merge")
+    assert refused.code == 2
+    assert refused.stderr.strip().splitlines() == [
+        f"{project}: your working tree has uncommitted changes (5 files: .orchestrator/master_plan.md, a.txt, "
+        "b.txt and 2 more) — commit them, then run `orchestrator merge` again; nothing was changed "
+        "(.orchestrator/ is tracked by git, and a run writes there: keep it out of git, "
+        "git rm -r --cached .orchestrator and add it to .gitignore)"
+    ]
+    git(project, "commit", "-qam", "mine")
+    assert cli(project, "merge").code == 0
+    assert (project / "one.txt").read_text() == "one\n"
+
+    # A plan kept in git as the docs allow: status blocks off, conflicts failing, nothing else
+    # of the workspace tracked: the run writes nothing git tracks, and nothing is said.
+    plan(project, [Spec("T-01", "echo one > one.txt")], status_blocks=False, on_conflict="fail")
+    quiet = cli(project, "validate")
+    assert quiet.code == 0 and quiet.stderr == "", quiet.stderr

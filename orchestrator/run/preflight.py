@@ -15,15 +15,19 @@ from orchestrator.backends.shell import task_script
 from orchestrator.errors import BackendUnavailableError, PlanError, Problem, shown
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
-from orchestrator.plan.settings import ACCESS, SETTING_NAMES, setting_line, suggest
+from orchestrator.plan.settings import ACCESS, SETTING_NAMES, Settings, setting_line, suggest
 from orchestrator.run import isolation
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ARGUMENT_LIMIT, listed
 
 
-def check_plan(plan: Plan, workspace: Workspace, profiles: Profiles | None = None) -> None:
+def check_plan(
+    plan: Plan, workspace: Workspace, profiles: Profiles | None = None, *, notices: list[str] | None = None
+) -> None:
     """Raise ``PlanError`` with every problem: unknown backends, a backend missing a setting or
-    unable to run a task as the plan states it, unknown profiles, a ``cwd`` that is not there."""
+    unable to run a task as the plan states it, unknown profiles, a ``cwd`` that is not there.
+    Given ``notices``, what is worth telling but no problem is added to it (``validate``: the
+    workspace's files that git tracks and a worktree run writes)."""
     profiles = profiles or Profiles(workspace)
     problems = profiles.problems(plan)
     known = backends.names()
@@ -36,10 +40,12 @@ def check_plan(plan: Plan, workspace: Workspace, profiles: Profiles | None = Non
     plan_checks: dict[str, str | None] = {}
     found: dict[str, Backend] = {}  # one of each backend the tasks use
     isolated: list[tuple[Task, str | None]] = []  # the tasks with isolation: worktree, and their cwd
+    apart: list[Settings] = []  # and their settings
     for task in plan.tasks.values():
         settings = profiles.settings_for(plan, task)
         if settings.isolation == "worktree":
             isolated.append((task, settings.cwd))
+            apart.append(settings)
         name = settings.backend
         if name not in known:
             line = task.line if task.backend else 1
@@ -110,6 +116,8 @@ def check_plan(plan: Plan, workspace: Workspace, profiles: Profiles | None = Non
         # The same problem for many tasks is said once.
         unique = list({str(p): p for p in problems}.values())
         raise PlanError(unique)
+    if notices is not None:
+        notices += isolation.notices(workspace, plan, apart)
 
 
 def check_planner(backend: str, env: dict[str, str]) -> None:
