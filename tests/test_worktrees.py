@@ -497,3 +497,23 @@ def test_a_workspace_git_tracks_is_told_before_the_run_and_named_when_merge_refu
     plan(project, [Spec("T-01", "echo one > one.txt")], status_blocks=False, on_conflict="fail")
     quiet = cli(project, "validate")
     assert quiet.code == 0 and quiet.stderr == "", quiet.stderr
+
+
+def test_verify_runs_at_the_project_directorys_place_in_the_integration_worktree(tmp_path: Path) -> None:
+    """As the docs say: a project in a subdirectory of its repository verifies in that
+    subdirectory of the integration worktree (its own paths work there), and not at ``cwd``,
+    where its tasks run."""
+    repo = repository(tmp_path, {"top.txt": "t\n"})
+    project = repo / "proj"
+    (project / "sub").mkdir(parents=True)
+    (project / "sub" / "keep.txt").write_text("k\n", encoding="utf-8")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "proj")
+    verify = f"pwd > {tmp_path}/verified-in"
+    plan(project, [Spec("T-01", f"pwd > {tmp_path}/ran-in; echo x > x.txt")], cwd="sub", verify=verify)
+    result = run(project)
+    assert result.code == 0, result.stdout + result.stderr
+    worktrees = (project / ".orchestrator/worktrees").resolve()
+    assert Path((tmp_path / "ran-in").read_text().strip()) == worktrees / "T-01/proj/sub"
+    assert Path((tmp_path / "verified-in").read_text().strip()) == worktrees / ".integration/proj"
+    assert on(repo, INTEGRATION, "proj/sub/x.txt") == "x\n"
