@@ -517,3 +517,32 @@ def test_verify_runs_at_the_project_directorys_place_in_the_integration_worktree
     assert Path((tmp_path / "ran-in").read_text().strip()) == worktrees / "T-01/proj/sub"
     assert Path((tmp_path / "verified-in").read_text().strip()) == worktrees / ".integration/proj"
     assert on(repo, INTEGRATION, "proj/sub/x.txt") == "x\n"
+
+
+def test_the_worktree_commands_outside_a_repository_say_what_fits_the_command(tmp_path: Path) -> None:
+    """`worktrees`, `worktrees prune` and `merge` outside a git repository: one line saying what
+    there is not, and why; "isolation: worktree needs one" only when the plan uses it."""
+    project = tmp_path / "plain"
+    project.mkdir()
+    write_plan(project, [Spec("T-01", "true")])
+    said = {
+        ("worktrees",): "no worktrees to list",
+        ("worktrees", "prune"): "no worktrees to prune",
+        ("merge",): "no integration branch to merge",
+    }
+    for args, nothing in said.items():
+        result = cli(project, *args)
+        assert result.code == 2
+        assert result.stderr.strip().splitlines() == [
+            f"{project} is not in a git repository: {nothing} (the plan runs its tasks in place, "
+            "without isolation: worktree)"
+        ]
+    plan(project, [Spec("T-01", "true")])
+    for args, nothing in said.items():
+        result = cli(project, *args, "--json")
+        assert result.code == 2
+        message = json.loads(result.stdout)["message"]
+        assert message == (
+            f"{project} is not in a git repository: {nothing} (isolation: worktree needs one: "
+            "run `git init` there and commit)"
+        )
