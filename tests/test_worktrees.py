@@ -419,8 +419,18 @@ def test_an_integration_branch_checked_out_elsewhere_is_refused_up_front(tmp_pat
         assert line.startswith(
             f".orchestrator/master_plan.md:{named}: integration_branch 'main' is checked out in your checkout"
         )
-        assert "integration_branch: orchestrator/project" in line  # what to do
+        assert line.endswith(
+            "name a new branch for this workspace alone (integration_branch: orchestrator/project), "
+            f"or check another branch out in {project} (git switch)"
+        )
     assert git(project, "branch", "--list").split() == ["*", "main"]  # no branch made
+    git(project, "switch", "-q", "-c", INTEGRATION)  # the default name, checked out by the person
+    path = block_plan(project, [Spec("T-01", "echo one > one.txt")])
+    line = refused(project, "validate", fresh=False)
+    assert line.startswith(
+        f".orchestrator/master_plan.md:{line_of(path, 'isolation:')}: isolation: worktree merges into '{INTEGRATION}' "
+        "(the default integration_branch), and it is checked out in your checkout"
+    )
 
 
 def test_two_workspaces_keeping_the_default_integration_branch_are_told_apart(tmp_path: Path) -> None:

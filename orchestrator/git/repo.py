@@ -126,7 +126,8 @@ def checked_out(tree: Path) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for block in done.out.split("\n\n"):
         fields = dict(line.partition(" ")[::2] for line in block.splitlines() if line)
-        if "worktree" in fields and "branch" in fields and "prunable" not in fields:
+        gone = "prunable" in fields or not Path(fields.get("worktree", "")).is_dir()  # (older git: no "prunable")
+        if "worktree" in fields and "branch" in fields and not gone:
             found[fields["branch"].removeprefix("refs/heads/")] = Path(fields["worktree"])
     return found
 

@@ -77,7 +77,8 @@ def _held(plan: Plan, workspace: Workspace, repo: Path, line: int, where: str) -
     named = setting_line(plan.text, "integration_branch")
     own = _own_name(workspace, integration)
     file = shown(plan.path)
-    if at.name == INTEGRATION_DIR and at.parent.name == "worktrees":  # another workspace's merge queue
+    workspace_of = at.name == INTEGRATION_DIR and at.parent.name == "worktrees"  # another workspace's merge queue
+    if workspace_of:
         other = at.parent.parent
         named_as = other.relative_to(repo) if other.is_relative_to(repo) else other
         holder = f"the integration branch of the workspace {named_as} in this repository"
@@ -85,17 +86,15 @@ def _held(plan: Plan, workspace: Workspace, repo: Path, line: int, where: str) -
         holder = "checked out in your checkout"
     else:
         holder = f"checked out in the worktree {at}"
+    switch = "" if workspace_of else f", or check another branch out in {at} (git switch)"
     if named > 1:
         message = f"integration_branch '{integration}' is {holder}, and a run merges into it in a worktree of its own"
-        hint = (
-            f"name a new branch for this workspace alone (integration_branch: {own}); "
-            "`orchestrator merge` brings it into yours"
-        )
+        hint = f"name a new branch for this workspace alone (integration_branch: {own}){switch}"
         return Problem(file, named, message, hint)
     message = (
         f"{where}isolation: worktree merges into '{integration}' (the default integration_branch), and it is {holder}"
     )
-    hint = f"give this workspace a branch of its own: add `integration_branch: {own}` to the frontmatter"
+    hint = f"give this workspace a branch of its own: add `integration_branch: {own}` to the frontmatter{switch}"
     return Problem(file, line, message, hint)
 
 
