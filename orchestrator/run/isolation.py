@@ -57,10 +57,11 @@ def problems(plan: Plan, workspace: Workspace, isolated: list[tuple[Task, str | 
         if not git(["check-ref-format", "--branch", branch], repo, check=False).ok:
             at = task.line if task is not None else setting_line(plan.text, "integration_branch")
             found.append(Problem(file, at, f"'{branch}' is not a branch name git takes", "change the name"))
-            return found
-    held = _held(plan, workspace, repo, line, where)
-    if held is not None:
-        found.append(held)
+            break
+    else:  # (a name git does not take is checked out nowhere)
+        held = _held(plan, workspace, repo, line, where)
+        if held is not None:
+            found.append(held)
     placed = _placed(plan, workspace, repo, head, isolated, line, where)
     if placed is not None:
         found.append(placed)
