@@ -117,9 +117,9 @@ def test_validate_runs_without_the_garbage_collector_and_turns_it_back_on(
     during: list[bool] = []
     real = checks.check_plan
 
-    def check_plan(plan: Plan, ws: Workspace) -> None:
+    def check_plan(plan: Plan, ws: Workspace, *, notices: list[str] | None = None) -> None:
         during.append(gc.isenabled())
-        real(plan, ws)
+        real(plan, ws, notices=notices)
 
     monkeypatch.setattr(checks, "check_plan", check_plan)
     assert main(["validate", str(workspace)]) == (0 if backend == "claude" else 2)  # a PlanError on the way out

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from runner_helpers import Spec, cli, kill_leftovers, results, run, start, wait_until, write_plan
 
 INTEGRATION = "orchestrator/integration"
@@ -282,7 +283,7 @@ def test_merge_refuses_a_dirty_working_tree_and_then_merges_as_asked(tmp_path: P
     refused = cli(project, "merge")
     assert refused.code == 2
     assert refused.stderr.strip().splitlines() == [
-        f"{project}: your working tree has uncommitted changes (1 file) — commit them, then run "
+        f"{project}: your working tree has uncommitted changes (1 file: a.txt) — commit them, then run "
         "`orchestrator merge` again; nothing was changed"
     ]
     assert git(project, "rev-parse", "HEAD") == head and not (project / "one.txt").exists()
@@ -349,3 +350,209 @@ def test_a_task_added_mid_run_gets_its_own_worktree_and_is_merged(tmp_path: Path
     assert where is not None and where.strip().endswith(".orchestrator/worktrees/T-02")
     assert on(project, INTEGRATION, "a.txt") == "a\nfrom T-01\n"
     assert checkout(project)[:3] == before[:3]  # HEAD, branch and index (runner.out is the test's)
+
+
+def block_plan(project: Path, specs: Sequence[Spec], **settings: Any) -> Path:
+    """As ``plan``, with the frontmatter a setting a line (as people write it), for errors that name one."""
+    path = write_plan(project, specs, {"isolation": "worktree", **settings})
+    _, front, body = path.read_text(encoding="utf-8").split("---\n", 2)
+    block = yaml.safe_dump(yaml.safe_load(front), sort_keys=False, default_flow_style=False)
+    path.write_text(f"---\n{block}---\n{body}", encoding="utf-8")
+    return path
+
+
+def line_of(plan_file: Path, prefix: str) -> int:
+    """The number of the first line of ``plan_file`` that starts with ``prefix``."""
+    lines = plan_file.read_text(encoding="utf-8").splitlines()
+    return next(number for number, line in enumerate(lines, start=1) if line.startswith(prefix))
+
+
+def refused(project: Path, command: str, *, fresh: bool = True) -> str:
+    """``command`` (validate or run) refuses the plan: exit 2, one line (returned); a run begins
+    nothing (no event) and, in a ``fresh`` workspace, writes nothing."""
+    result = cli(project, command, "--json") if command == "run" else cli(project, command)
+    assert result.code == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[1:] == ["1 problem; nothing was written."], lines
+    if command == "run":
+        assert [e.get("event") for e in result.events] == [None], result.stdout  # not even run_started
+        assert result.events[0]["error"] == "PlanError"
+    if fresh:
+        assert sorted(p.name for p in (project / ".orchestrator").iterdir()) == ["master_plan.md"]
+    return lines[0]
+
+
+def test_a_project_directory_not_committed_yet_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    """`init` in a new subdirectory of a repository, not committed: a worktree made from HEAD has
+    no such directory, so every task would fail to start. validate and run say so up front."""
+    repo = repository(tmp_path, {"b.txt": "b\n"})
+    project = repo / "proj"
+    project.mkdir()
+    block_plan(project, [Spec("T-01", "echo A > a.txt")])
+    isolation = line_of(project / ".orchestrator/master_plan.md", "isolation:")
+    for command in ("validate", "run"):
+        line = refused(project, command)
+        assert line.startswith(f".orchestrator/master_plan.md:{isolation}: isolation: worktree runs tasks in proj/ ")
+        assert "proj/ is not in that commit" in line and "commit it first" in line
+    (project / "README.md").write_text("the project\n", encoding="utf-8")
+    git(repo, "add", "proj/README.md")
+    git(repo, "commit", "-q", "-m", "proj")
+    result = run(project)
+    assert result.code == 0, result.stdout + result.stderr
+    assert on(repo, INTEGRATION, "proj/a.txt") == "A\n"  # the task ran at the project's place
+
+    (project / "sub").mkdir()  # a cwd made and not committed: its line is the one blamed
+    block_plan(project, [Spec("T-01", "echo A > a.txt")], cwd="sub")
+    line = refused(project, "validate", fresh=False)
+    cwd = line_of(project / ".orchestrator/master_plan.md", "cwd:")
+    assert line.startswith(f".orchestrator/master_plan.md:{cwd}: isolation: worktree runs tasks in proj/sub/ ")
+
+
+def test_an_integration_branch_checked_out_elsewhere_is_refused_up_front(tmp_path: Path) -> None:
+    """`integration_branch: main` with main checked out in the person's checkout: git would
+    refuse the integration worktree once the run had begun. validate and run refuse first."""
+    project = repository(tmp_path, {"a.txt": "a\n"})
+    block_plan(project, [Spec("T-01", "echo one > one.txt")], integration_branch="main")
+    named = line_of(project / ".orchestrator/master_plan.md", "integration_branch:")
+    for command in ("validate", "run"):
+        line = refused(project, command)
+        assert line.startswith(
+            f".orchestrator/master_plan.md:{named}: integration_branch 'main' is checked out in your checkout"
+        )
+        assert line.endswith(
+            "name a new branch for this workspace alone (integration_branch: orchestrator/project), "
+            f"or check another branch out in {project} (git switch)"
+        )
+    assert git(project, "branch", "--list").split() == ["*", "main"]  # no branch made
+    git(project, "switch", "-q", "-c", INTEGRATION)  # the default name, checked out by the person
+    path = block_plan(project, [Spec("T-01", "echo one > one.txt")])
+    line = refused(project, "validate", fresh=False)
+    assert line.startswith(
+        f".orchestrator/master_plan.md:{line_of(path, 'isolation:')}: isolation: worktree merges into '{INTEGRATION}' "
+        "(the default integration_branch), and it is checked out in your checkout"
+    )
+
+
+def test_two_workspaces_keeping_the_default_integration_branch_are_told_apart(tmp_path: Path) -> None:
+    """Two workspaces of one repository both keep the default branch name: the second is
+    refused up front (naming the isolation line), while the first, whose own integration
+    worktree holds the branch from its earlier run, runs again as before."""
+    repo = repository(tmp_path, {"top.txt": "t\n"})
+    for name in ("a", "b"):
+        (repo / name).mkdir()
+        (repo / name / f"{name}.txt").write_text(f"{name}\n", encoding="utf-8")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "two projects")
+    first, second = repo / "a", repo / "b"
+    block_plan(first, [Spec("T-01", "echo one > one.txt")])
+    block_plan(second, [Spec("T-01", "echo two > two.txt")])
+    assert run(first).code == 0
+    isolation = line_of(second / ".orchestrator/master_plan.md", "isolation:")
+    for command in ("validate", "run"):
+        line = refused(second, command)
+        assert line.startswith(
+            f".orchestrator/master_plan.md:{isolation}: isolation: worktree merges into '{INTEGRATION}' "
+            "(the default integration_branch), and it is the integration branch of the workspace a/.orchestrator in"
+        )
+        assert "add `integration_branch: orchestrator/b` to the frontmatter" in line
+    (first / "one.txt").write_text("again\n", encoding="utf-8")  # the first workspace: as before
+    assert cli(first, "validate").code == 0
+    assert run(first, "--rerun", "T-01").code == 0
+    block_plan(second, [Spec("T-01", "echo two > two.txt")], integration_branch="orchestrator/b")
+    result = run(second)
+    assert result.code == 0, result.stdout + result.stderr
+    assert on(repo, "orchestrator/b", "b/two.txt") == "two\n"
+    assert on(repo, INTEGRATION, "b/two.txt") is None
+
+
+def test_a_workspace_git_tracks_is_told_before_the_run_and_named_when_merge_refuses(tmp_path: Path) -> None:
+    """master_plan.md committed: a worktree run writes its status blocks in the person's checkout,
+    so validate and run say so once (a notice, not an error), and merge's refusal names the files."""
+    project = repository(tmp_path, {name: f"{name}\n" for name in ("a.txt", "b.txt", "c.txt", "d.txt")})
+    (project / ".git" / "info" / "exclude").write_text("", encoding="utf-8")
+    plan(project, [Spec("T-01", "echo one > one.txt")])
+    git(project, "add", ".orchestrator/master_plan.md")
+    git(project, "commit", "-q", "-m", "the plan")
+    checked = cli(project, "validate")
+    assert checked.code == 0, checked.stderr
+    notice = checked.stderr.strip().splitlines()
+    assert len(notice) == 1 and notice[0].startswith(
+        ".orchestrator/ has files git tracks that a run writes (master_plan.md): your checkout will show them changed"
+    )
+    assert "git rm -r --cached .orchestrator" in notice[0] and '"Worktrees and the merge queue"' in notice[0]
+    assert json.loads(cli(project, "validate", "--json").stdout)["notices"] == [notice[0]]
+    result = run(project)
+    assert result.code == 0, result.stdout + result.stderr
+    told = [e["message"] for e in result.events if e.get("event") == "notice"]
+    assert told == [notice[0]]  # once
+    changed = git(project, "status", "--porcelain", "--untracked-files=no").split()
+    assert changed == ["M", ".orchestrator/master_plan.md"]
+
+    for name in ("a.txt", "b.txt", "c.txt", "d.txt"):
+        (project / name).write_text("changed\n", encoding="utf-8")
+    refused = cli(project, "merge")
+    assert refused.code == 2
+    assert refused.stderr.strip().splitlines() == [
+        f"{project}: your working tree has uncommitted changes (5 files: .orchestrator/master_plan.md, a.txt, "
+        "b.txt and 2 more) — commit them, then run `orchestrator merge` again; nothing was changed "
+        "(.orchestrator/ is tracked by git, and a run writes there: keep it out of git, "
+        "git rm -r --cached .orchestrator and add it to .gitignore)"
+    ]
+    git(project, "commit", "-qam", "mine")
+    assert cli(project, "merge").code == 0
+    assert (project / "one.txt").read_text() == "one\n"
+
+    # A plan kept in git as the docs allow: status blocks off, conflicts failing, nothing else
+    # of the workspace tracked: the run writes nothing git tracks, and nothing is said.
+    plan(project, [Spec("T-01", "echo one > one.txt")], status_blocks=False, on_conflict="fail")
+    quiet = cli(project, "validate")
+    assert quiet.code == 0 and quiet.stderr == "", quiet.stderr
+
+
+def test_verify_runs_at_the_project_directorys_place_in_the_integration_worktree(tmp_path: Path) -> None:
+    """As the docs say: a project in a subdirectory of its repository verifies in that
+    subdirectory of the integration worktree (its own paths work there), and not at ``cwd``,
+    where its tasks run."""
+    repo = repository(tmp_path, {"top.txt": "t\n"})
+    project = repo / "proj"
+    (project / "sub").mkdir(parents=True)
+    (project / "sub" / "keep.txt").write_text("k\n", encoding="utf-8")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "proj")
+    verify = f"pwd > {tmp_path}/verified-in"
+    plan(project, [Spec("T-01", f"pwd > {tmp_path}/ran-in; echo x > x.txt")], cwd="sub", verify=verify)
+    result = run(project)
+    assert result.code == 0, result.stdout + result.stderr
+    worktrees = (project / ".orchestrator/worktrees").resolve()
+    assert Path((tmp_path / "ran-in").read_text().strip()) == worktrees / "T-01/proj/sub"
+    assert Path((tmp_path / "verified-in").read_text().strip()) == worktrees / ".integration/proj"
+    assert on(repo, INTEGRATION, "proj/sub/x.txt") == "x\n"
+
+
+def test_the_worktree_commands_outside_a_repository_say_what_fits_the_command(tmp_path: Path) -> None:
+    """`worktrees`, `worktrees prune` and `merge` outside a git repository: one line saying what
+    there is not, and why; "isolation: worktree needs one" only when the plan uses it."""
+    project = tmp_path / "plain"
+    project.mkdir()
+    write_plan(project, [Spec("T-01", "true")])
+    said = {
+        ("worktrees",): "no worktrees to list",
+        ("worktrees", "prune"): "no worktrees to prune",
+        ("merge",): "no integration branch to merge",
+    }
+    for args, nothing in said.items():
+        result = cli(project, *args)
+        assert result.code == 2
+        assert result.stderr.strip().splitlines() == [
+            f"{project} is not in a git repository: {nothing} (the plan runs its tasks in place, "
+            "without isolation: worktree)"
+        ]
+    plan(project, [Spec("T-01", "true")])
+    for args, nothing in said.items():
+        result = cli(project, *args, "--json")
+        assert result.code == 2
+        message = json.loads(result.stdout)["message"]
+        assert message == (
+            f"{project} is not in a git repository: {nothing} (isolation: worktree needs one: "
+            "run `git init` there and commit)"
+        )

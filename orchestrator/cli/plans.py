@@ -76,7 +76,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     plan = workspace.load_plan()
     path = longest_chain(plan.graph, plan.order)
     depth = len(path)  # every task weighs 1, so the heaviest chain has one task in each layer
-    check_plan(plan, workspace)
+    notices: list[str] = []
+    check_plan(plan, workspace, notices=notices)
     if plan.settings.status_blocks:  # markers render and run would refuse to write between
         broken = planfile.broken_markers(plan.text)
         if broken:
@@ -91,10 +92,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
         "longest_chain": path,
         "backend": plan.settings.backend,
         "max_parallel": plan.settings.max_parallel,
+        "notices": notices,
     }
     if args.json:
         emit_json(data)
     else:
+        for notice in notices:
+            warn(notice)
         print(
             f"OK: {counted(len(plan.tasks), 'task')}, "
             f"{counted(edges, 'dependency', 'dependencies')}, {counted(depth, 'layer')}; "

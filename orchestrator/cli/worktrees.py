@@ -25,11 +25,23 @@ def _size(count: int) -> str:
     return f"{value:.1f} GiB"  # pragma: no cover
 
 
-def _trees(workspace: Workspace) -> Trees:
+def _trees(workspace: Workspace, nothing: str) -> Trees:
+    """The workspace's worktrees; outside a git repository, a ``GitError`` saying ``nothing``
+    (what the command has no use for: "no worktrees to list") and why there is no repository to
+    expect: the plan does not use isolation, or it does and needs one."""
     from orchestrator.git.worktrees import Trees
+    from orchestrator.plan.profiles import Profiles
 
     plan = workspace.load_plan()
-    return Trees.of(workspace.project_dir, workspace.root, plan.settings.integration_branch)
+    profiles = Profiles(workspace)
+    isolated = any(profiles.settings_for(plan, task).isolation == "worktree" for task in plan.tasks.values())
+    why = (
+        "isolation: worktree needs one: run `git init` there and commit"
+        if isolated
+        else "the plan runs its tasks in place, without isolation: worktree"
+    )
+    integration = plan.settings.integration_branch
+    return Trees.of(workspace.project_dir, workspace.root, integration, missing=f"{nothing} ({why})")
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -39,7 +51,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     if args.ff_only and args.no_ff:
         raise UsageError("--ff-only and --no-ff cannot be combined")
     workspace = Workspace.find(args.directory)
-    trees = _trees(workspace)
+    trees = _trees(workspace, "no integration branch to merge")
     mode = "ff" if args.ff_only else "no-ff" if args.no_ff else "auto"
     with WorkspaceLock(workspace.lock_file, workspace.root.name):  # not while a run merges into it
         done = merge_into_checkout(trees, mode)
@@ -73,7 +85,7 @@ def cmd_worktrees(args: argparse.Namespace) -> int:
     if len(words) > 1:
         raise UsageError(f"worktrees: unexpected {' '.join(words[1:])} — use `orchestrator worktrees [prune] [DIR]`")
     workspace = Workspace.find(words[0] if words else DEFAULT_DIR)
-    trees = _trees(workspace)
+    trees = _trees(workspace, "no worktrees to prune" if prune else "no worktrees to list")
     if prune:
         return _prune(workspace, trees, args.json)
     listed = trees.listing()

@@ -16,6 +16,7 @@ from pathlib import Path
 from orchestrator.errors import GitError, UsageError
 from orchestrator.git.repo import (
     branch_exists,
+    changed_files,
     changes,
     conflict_at,
     git,
@@ -26,7 +27,7 @@ from orchestrator.git.repo import (
     unmerged,
 )
 from orchestrator.git.worktrees import Trees
-from orchestrator.vocabulary import counted
+from orchestrator.vocabulary import counted, listed
 
 HUNKS_CAP = 20_000  # characters of conflicting hunks a resolution task's brief holds
 _CONTEXT = 3  # lines shown around each conflicting hunk
@@ -155,12 +156,11 @@ def merge_into_checkout(trees: Trees, mode: str) -> UserMerge:
     if not head.ok:
         raise UsageError(f"{repo}: HEAD is detached — check out the branch to merge {integration} into, then run again")
     branch = head.out.strip()
-    dirty = changes(repo, untracked=False)
-    if dirty or merging(repo):
-        raise UsageError(
-            f"{repo}: your working tree has uncommitted changes ({counted(len(dirty), 'file')})"
-            f" — commit them, then run `orchestrator merge` again; nothing was changed"
-        )
+    if merging(repo):
+        raise UsageError(f"{repo}: a merge is in progress — finish or abort it, then run `orchestrator merge` again")
+    dirty = changed_files(repo)
+    if dirty:
+        raise UsageError(_dirty(trees, dirty))
     if is_ancestor(repo, integration, "HEAD"):
         return UserMerge(branch, "up to date", rev(repo, "HEAD") or "")
     fast = is_ancestor(repo, "HEAD", integration)
@@ -178,3 +178,23 @@ def merge_into_checkout(trees: Trees, mode: str) -> UserMerge:
         return UserMerge(branch, "conflict", rev(repo, "HEAD") or "", files)
     how = "fast-forward" if fast and mode != "no-ff" else "merge commit"
     return UserMerge(branch, how, rev(repo, "HEAD") or "")
+
+
+def _dirty(trees: Trees, files: list[str]) -> str:
+    """Why ``orchestrator merge`` will not merge onto ``files`` changed and not committed: each
+    named (a few, then how many more), and when the workspace's own files are among them (git
+    tracks ``.orchestrator/``, which a run writes), what to do about that."""
+    said = f"{counted(len(files), 'file')}: {listed(files[:3], len(files))}"
+    message = (
+        f"{trees.repo}: your working tree has uncommitted changes ({said}) — commit them, then run "
+        "`orchestrator merge` again; nothing was changed"
+    )
+    workspace = trees.directory.parent.resolve()
+    if workspace.is_relative_to(trees.repo.resolve()):
+        mine = workspace.relative_to(trees.repo.resolve()).as_posix()
+        if any(name.startswith(f"{mine}/") for name in files):
+            message += (
+                f" ({mine}/ is tracked by git, and a run writes there: keep it out of git,"
+                f" git rm -r --cached {mine} and add it to .gitignore)"
+            )
+    return message

@@ -110,11 +110,56 @@ def branch_exists(tree: Path, branch: str) -> bool:
     return git(["show-ref", "--verify", "-q", f"refs/heads/{branch}"], tree, check=False).ok
 
 
+def has_directory(tree: Path, ref: str, relative: str) -> bool:
+    """Whether the commit ``ref`` holds the directory ``relative`` (to the repository's top): git
+    keeps a directory only with a file in it, so one with nothing committed is not there."""
+    if relative in ("", "."):
+        return True
+    done = git(["cat-file", "-t", f"{ref}:{relative}"], tree, check=False)
+    return done.ok and done.out.strip() == "tree"
+
+
+def checked_out(tree: Path) -> dict[str, Path]:
+    """Each branch checked out in a worktree of the repository (the main one included), and
+    where; a worktree whose directory is gone (git calls it prunable) holds none."""
+    done = git(["worktree", "list", "--porcelain"], tree)
+    found: dict[str, Path] = {}
+    for block in done.out.split("\n\n"):
+        fields = dict(line.partition(" ")[::2] for line in block.splitlines() if line)
+        gone = "prunable" in fields or not Path(fields.get("worktree", "")).is_dir()  # (older git: no "prunable")
+        if "worktree" in fields and "branch" in fields and not gone:
+            found[fields["branch"].removeprefix("refs/heads/")] = Path(fields["worktree"])
+    return found
+
+
+def tracked(directory: Path) -> list[str]:
+    """The files under ``directory`` that git tracks, relative to it (none outside a repository)."""
+    try:
+        done = git(["ls-files", "-z"], directory, check=False)
+    except GitError:  # no git, or no such directory
+        return []
+    return [name for name in done.out.split("\0") if name] if done.ok else []
+
+
 def changes(tree: Path, *, untracked: bool = True) -> list[str]:
     """What ``git status`` shows changed in ``tree`` (untracked files too, unless told not)."""
     mode = "--untracked-files=all" if untracked else "--untracked-files=no"
     done = git(["status", "--porcelain=v1", mode], tree)
     return [line for line in done.out.splitlines() if line.strip()]
+
+
+def changed_files(tree: Path) -> list[str]:
+    """The tracked files of ``tree`` with uncommitted changes (staged or not), by name."""
+    done = git(["status", "--porcelain=v1", "-z", "--untracked-files=no"], tree)
+    names: list[str] = []
+    entries = iter(done.out.split("\0"))
+    for entry in entries:
+        if len(entry) < 4:
+            continue
+        names.append(entry[3:])
+        if entry[0] in "RC":  # a rename or copy: the name it came from follows
+            next(entries, None)
+    return names
 
 
 def merging(tree: Path) -> bool:

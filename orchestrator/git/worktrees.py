@@ -65,10 +65,13 @@ class Trees:
         self.integration = integration
 
     @classmethod
-    def of(cls, project_dir: Path, workspace_root: Path, integration: str) -> Trees:
+    def of(cls, project_dir: Path, workspace_root: Path, integration: str, *, missing: str = "") -> Trees:
+        """The worktrees of the workspace at ``workspace_root``; ``missing``: what a command
+        that finds no repository says after the fact (a run: that it needs one)."""
         repo = toplevel(project_dir)
         if repo is None:
-            raise GitError(f"{project_dir} is not in a git repository (isolation: worktree needs one): run `git init`")
+            said = missing or "isolation: worktree needs one: run `git init` there and commit"
+            raise GitError(f"{project_dir} is not in a git repository: {said}")
         return cls(repo, workspace_root / "worktrees", integration)
 
     def branch(self, task_id: str) -> str:

@@ -331,6 +331,18 @@ def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+def setting_line(text: str, name: str) -> int:
+    """The line of a plan's frontmatter (``text``: the whole file) that sets ``name`` (1 if none does)."""
+    lines = text.splitlines()
+    if lines and lines[0].strip() == "---":
+        for number, line in enumerate(lines[1:], start=2):
+            if line.strip() in ("---", "..."):
+                break
+            if re.match(rf"^{name}\s*:", line.replace("-", "_")):
+                return number
+    return 1
+
+
 def settings_from_mapping(data: Mapping[str, Any]) -> tuple[Settings, list[tuple[str, str]]]:
     """Settings from raw frontmatter; also every (key, message) that was wrong, all at once."""
     values: dict[str, Any] = {}

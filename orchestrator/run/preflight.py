@@ -16,14 +16,19 @@ from orchestrator.backends.shell import task_script
 from orchestrator.errors import BackendUnavailableError, PlanError, Problem, shown
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
-from orchestrator.plan.settings import ACCESS, SETTING_NAMES, suggest
+from orchestrator.plan.settings import ACCESS, SETTING_NAMES, Settings, setting_line, suggest
+from orchestrator.run import isolation
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ARGUMENT_LIMIT, listed
 
 
-def check_plan(plan: Plan, workspace: Workspace, profiles: Profiles | None = None) -> None:
+def check_plan(
+    plan: Plan, workspace: Workspace, profiles: Profiles | None = None, *, notices: list[str] | None = None
+) -> None:
     """Raise ``PlanError`` with every problem: unknown backends, a backend missing a setting or
-    unable to run a task as the plan states it, unknown profiles, a ``cwd`` that is not there."""
+    unable to run a task as the plan states it, unknown profiles, a ``cwd`` that is not there.
+    Given ``notices``, what is worth telling but no problem is added to it (``validate``: the
+    workspace's files that git tracks and a worktree run writes)."""
     profiles = profiles or Profiles(workspace)
     problems = profiles.problems(plan)
     known = backends.names()
@@ -36,10 +41,12 @@ def check_plan(plan: Plan, workspace: Workspace, profiles: Profiles | None = Non
     plan_checks: dict[str, str | None] = {}
     found: dict[str, Backend] = {}  # one of each backend the tasks use
     isolated: list[tuple[Task, str | None]] = []  # the tasks with isolation: worktree, and their cwd
+    apart: list[Settings] = []  # and their settings
     for task in plan.tasks.values():
         settings = profiles.settings_for(plan, task)
         if settings.isolation == "worktree":
             isolated.append((task, settings.cwd))
+            apart.append(settings)
         name = settings.backend
         if name not in known:
             line = task.line if task.backend else 1
@@ -86,7 +93,7 @@ def check_plan(plan: Plan, workspace: Workspace, profiles: Profiles | None = Non
             problems.append(Problem(shown(profile.path), 1, f"backend '{name}': {why}", "fix the profile"))
         else:
             problems.append(Problem(file, _blamed_line(plan, why), f"backend '{name}': {why}", "fix that setting"))
-    problems += _isolation_problems(plan, workspace, isolated)
+    problems += isolation.problems(plan, workspace, isolated)
     for name in plan.settings.backend_max_parallel:
         if name not in known:  # a cap on a misspelt name caps nothing
             problems.append(
@@ -110,6 +117,8 @@ def check_plan(plan: Plan, workspace: Workspace, profiles: Profiles | None = Non
         # The same problem for many tasks is said once.
         unique = list({str(p): p for p in problems}.values())
         raise PlanError(unique)
+    if notices is not None:
+        notices += isolation.notices(workspace, plan, apart)
 
 
 def check_planner(backend: str, env: dict[str, str]) -> None:
@@ -222,40 +231,6 @@ def _cwd_problem(plan: Plan, workspace: Workspace) -> Problem | None:
     )
 
 
-def _isolation_problems(plan: Plan, workspace: Workspace, isolated: list[tuple[Task, str | None]]) -> list[Problem]:
-    """``isolation: worktree`` needs a git repository with a commit to start from, branch names
-    git takes, and the directory tasks run in inside the repository."""
-    if not isolated:
-        return []
-    from orchestrator.git.repo import git, rev, toplevel
-
-    file = shown(plan.path)
-    first = isolated[0][0]
-    line, where = (first.line, f"{first.id}: ") if first.isolation else (_setting_line(plan, "isolation"), "")
-    repo = toplevel(workspace.project_dir)
-    if repo is None:
-        message = f"{where}isolation: worktree needs a git repository, and {workspace.project_dir} is in none"
-        return [Problem(file, line, message, "run `git init` there and commit, or set isolation: none")]
-    if rev(repo, "HEAD") is None:
-        message = f"{where}isolation: worktree starts from a commit, and {repo} has none yet"
-        return [Problem(file, line, message, "commit once (git commit), then run")]
-    problems: list[Problem] = []
-    integration = plan.settings.integration_branch
-    for branch, task in ((integration, None), *((f"{integration}-{t.id}", t) for t, _ in isolated)):
-        if not git(["check-ref-format", "--branch", branch], repo, check=False).ok:
-            at = task.line if task is not None else _setting_line(plan, "integration_branch")
-            problems.append(Problem(file, at, f"'{branch}' is not a branch name git takes", "change the name"))
-            break
-    for task, cwd in isolated:
-        place = Path(os.path.normpath(workspace.project_dir / (cwd or ".")))
-        if os.path.commonpath([place, repo]) != str(repo):
-            message = f"{task.id}: cwd {place} is outside the repository {repo}"
-            hint = "a task in a worktree runs inside the repository: change cwd"
-            problems.append(Problem(file, _setting_line(plan, "cwd"), message, hint))
-            break
-    return problems
-
-
 def _blamed_line(plan: Plan, why: str) -> int:
     """The frontmatter line of the first setting a backend's complaint names (``permission_mode
     'yolo' is not one of...``), or 1 when the frontmatter sets none of them."""
@@ -269,11 +244,4 @@ def _blamed_line(plan: Plan, why: str) -> int:
 
 def _setting_line(plan: Plan, name: str) -> int:
     """The line of the frontmatter that sets ``name`` (1 if none does)."""
-    lines = plan.text.splitlines()
-    if lines and lines[0].strip() == "---":
-        for number, line in enumerate(lines[1:], start=2):
-            if line.strip() in ("---", "..."):
-                break
-            if re.match(rf"^{name}\s*:", line.replace("-", "_")):
-                return number
-    return 1
+    return setting_line(plan.text, name)

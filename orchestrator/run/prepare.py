@@ -16,6 +16,7 @@ from orchestrator.output.trial import try_overrides
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import Settings, suggest
+from orchestrator.run import isolation
 from orchestrator.run.attempts import Resumable
 from orchestrator.run.preflight import check_installed, check_plan
 from orchestrator.run.selection import (
@@ -159,6 +160,7 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
     if clis:
         check_installed(plan, profiles, selection.run)
     notices += _set_unreadable_aside(plan, workspace, selection.run, records)
+    notices += isolation.notices(workspace, plan, settings.values())  # the workspace's files git tracks
     views = {view.id: view for view in collect(plan, workspace, records)}  # (the results read once)
     for task_id in selection.run:
         ready = all(dep in selection.done for dep in plan.tasks[task_id].dependencies)
