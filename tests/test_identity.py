@@ -162,6 +162,8 @@ def test_a_plan_change_under_an_edited_brief_is_told_not_dropped_in_silence(tmp_
     ]
     render = cli(tmp_path, "render")
     assert render.code == 0 and "what the plan gives T-01 has changed since" in render.stderr
+    as_json = json.loads(cli(tmp_path, "render", "--json").stdout)  # for a script too
+    assert as_json["changed_under_edit"] == [{"task": "T-01", "brief": ".orchestrator/agent_tasks/agent-01.md"}]
     assert "echo edited by hand" in brief.read_text()
 
 

@@ -138,8 +138,15 @@ class RenderReport:
     book: Book | None = field(default=None, repr=False)  # the agent ids to keep first, when they changed
     listed: set[str] = field(default_factory=set, repr=False)  # agent_tasks/ as prepare_briefs found it
 
-    def as_json(self) -> dict[str, list[str]]:
-        return {"written": self.written, "unchanged": self.unchanged, "kept_edited": self.kept_edited}
+    def as_json(self) -> dict[str, Any]:
+        # (changed_under_edit: the kept briefs whose task the plan changed since: that change does not run)
+        changed = [{"task": task_id, "brief": name} for task_id, name in self.changed_under_edit]
+        return {
+            "written": self.written,
+            "unchanged": self.unchanged,
+            "kept_edited": self.kept_edited,
+            "changed_under_edit": changed,
+        }
 
 
 def brief_was_edited(text: str) -> bool:
