@@ -381,6 +381,36 @@ def test_a_broken_template_the_run_renders_late_stops_it_before_any_task(tmp_pat
     assert snapshot(tmp_path) == before  # no task ran, no file was written
 
 
+def test_a_late_template_that_needs_results_is_not_refused_before_there_are_any(tmp_path: Path) -> None:
+    """Rendered before the run to find it broken, ``(completed | last)`` failed on a fresh
+    workspace ("No last item"), and such a workspace could never run: names are checked, not values."""
+    ws = tmp_path / ".orchestrator"
+    (ws / "templates").mkdir(parents=True)
+    (ws / "master_plan.md").write_text(
+        "---\nbackend: shell\n---\n## Task Decomposition\n| Task ID | Command | Dependencies |\n|---|---|---|\n"
+        "| T-01 | echo done | None |\n",
+        encoding="utf-8",
+    )
+    (ws / "templates" / "final_output.md.j2").write_text("# Last\n{{ (completed | last).id }}\n", encoding="utf-8")
+    proc = run_cli(tmp_path, "run")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (ws / "final_output.md").read_text(encoding="utf-8") == "# Last\nT-01\n"
+
+
+def test_what_each_late_template_is_given_is_what_the_packaged_one_uses() -> None:
+    """The names the check allows are those the run passes: the packaged templates use them all."""
+    import jinja2.meta
+
+    from orchestrator.output import final, sections
+    from orchestrator.output.templates import packaged_environment
+
+    env = packaged_environment()
+    for name, given in [*sections.GIVEN.items(), ("final_output.md.j2", final.GIVEN)]:
+        assert env.loader is not None
+        used = jinja2.meta.find_undeclared_variables(env.parse(env.loader.get_source(env, name)[0]))
+        assert used == set(given), name
+
+
 # --- file modes ----------------------------------------------------------------------------------
 
 

@@ -90,6 +90,10 @@ def _cost(tasks: list[float], synthesis: float | None) -> str:
     return text + (f" (the synthesis ${synthesis:.4f} of it)" if synthesis is not None else "")
 
 
+# What final_output.md.j2 is given (``output.trial`` checks an override uses no other name).
+GIVEN = ("request", "summary", "completed", "problems", "synthesis", "timeline")
+
+
 def build(
     plan: Plan,
     workspace: Workspace,

@@ -17,6 +17,9 @@ from orchestrator.state import planfile
 from orchestrator.state.status import TaskView, collect, counts
 from orchestrator.state.workspace import Workspace
 
+# What each template of the status blocks is given (``output.trial`` checks an override uses no other name).
+GIVEN = {"assignment.md.j2": ("rows", "summary"), "dependency_graph.md.j2": ("mermaid",)}
+
 
 def status_blocks(plan: Plan, views: Sequence[TaskView], templates: Templates) -> list[planfile.Block]:
     """The two tool-written blocks of master_plan.md, as they are for ``views``."""

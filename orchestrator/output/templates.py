@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -124,6 +125,28 @@ class Templates:
         return PlanError(
             [Problem(file, line, f"template error: {message}", "fix the template or delete it to use the packaged one")]
         )
+
+    def check_names(self, name: str, given: Iterable[str]) -> None:
+        """Compile ``name`` and raise the ``PlanError`` of the first variable it uses that is
+        neither ``given`` to it nor Jinja's own (``'nope' is undefined``), without rendering: what
+        a template does with the values (``completed | last`` of none yet) depends on the run."""
+        import jinja2.meta
+
+        self.get(name)  # a syntax error is said first
+        env = self.sandbox if self.overridden(name) else packaged_environment()
+        assert env.loader is not None
+        source = env.loader.get_source(env, name)[0]
+        unknown = jinja2.meta.find_undeclared_variables(env.parse(source)) - set(given) - set(env.globals)
+        if not unknown:
+            return
+        lines = source.splitlines()
+
+        def first_use(word: str) -> int:
+            pattern = re.compile(rf"\b{re.escape(word)}\b")
+            return next((n for n, line in enumerate(lines, 1) if pattern.search(line)), 0)
+
+        line, word = min((first_use(word), word) for word in unknown)
+        raise self._error(name, line, f"'{word}' is undefined")
 
     def get(self, name: str) -> jinja2.Template:
         template = self._cache.get(name)

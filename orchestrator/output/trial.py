@@ -1,34 +1,30 @@
-"""Render once, before a run starts, each template the workspace overrides that the run renders
-only after its tasks have started: a broken one then stops the run with nothing written (as
+"""Check, before a run starts, each template the workspace overrides that the run renders only
+after its tasks have started: a broken one then stops the run with nothing written (as
 ``templates.md`` promises), not after every task ran and was paid for.
 
-The brief's template needs no trial: briefs are rendered before anything starts. A result file's
+Checked without rendering: the template compiles, and uses no variable it is not given (a
+misspelt name). What it does with the values cannot be known before the run: a template that
+takes ``completed | last`` is fine once a task has completed, and so is not refused before.
+The brief's template needs no check: briefs are rendered before anything starts. A result file's
 falls back to the packaged template with a notice, so that a finished task's work is kept.
 """
 
 from __future__ import annotations
 
-from orchestrator.output.final import build
-from orchestrator.output.sections import status_blocks
+from orchestrator.output import final, sections
 from orchestrator.output.templates import Templates
 from orchestrator.plan.model import Plan
-from orchestrator.state.status import collect
 from orchestrator.state.workspace import Workspace
 
-STATUS_TEMPLATES = ("assignment.md.j2", "dependency_graph.md.j2")
 FINAL_TEMPLATE = "final_output.md.j2"
 
 
 def try_overrides(plan: Plan, workspace: Workspace) -> None:
-    """Raise the ``PlanError`` that rendering an overridden status block or final output would
-    raise later, rendering each with the workspace as it is now. Costs nothing without overrides."""
+    """Raise the ``PlanError`` of an overridden status-block or final-output template that does
+    not compile or names a variable it is not given. Costs nothing without overrides."""
     templates = Templates.of(workspace)
-    status = plan.settings.status_blocks and any(templates.overridden(name) for name in STATUS_TEMPLATES)
-    final = templates.overridden(FINAL_TEMPLATE)
-    if not status and not final:
-        return
-    views = collect(plan, workspace)
-    if status:
-        status_blocks(plan, views, templates)
-    if final:
-        build(plan, workspace, views)
+    late = dict(sections.GIVEN) if plan.settings.status_blocks else {}
+    late[FINAL_TEMPLATE] = final.GIVEN
+    for name, given in late.items():
+        if templates.overridden(name):
+            templates.check_names(name, given)

@@ -345,7 +345,8 @@ def pipe_runs(section: Section, lines: list[str], start: int) -> list[tuple[int,
     ``end`` excluded. What follows a table there: rows a blank line or a note cut off from it, or
     another table."""
     # (an HTML block too: rows commented out between '<!--' and '-->' lines are meant not to run)
-    code = [tok.map for tok in section.tokens if tok.type in {"fence", "code_block", "html_block"} and tok.map]
+    blocks = [tok.map for tok in section.tokens if tok.type in {"fence", "code_block", "html_block"} and tok.map]
+    code = {index for first, end in blocks for index in range(first, end)}  # (one look a line, however many blocks)
     runs: list[tuple[int, int]] = []
     first: int | None = None
     in_block = False  # between the markers of a block the tool writes (state.planfile): its own table
@@ -358,12 +359,7 @@ def pipe_runs(section: Section, lines: list[str], start: int) -> list[tuple[int,
                 in_block = True
             elif marker.startswith("orchestrator:end"):
                 in_block = False
-        is_row = (
-            stripped.startswith("|")
-            and len(line) - len(stripped) < 4
-            and not in_block
-            and not any(a <= index < b for a, b in code)
-        )
+        is_row = stripped.startswith("|") and len(line) - len(stripped) < 4 and not in_block and index not in code
         if is_row and first is None:
             first = index
         elif not is_row and first is not None:
