@@ -130,11 +130,12 @@ _OS_HINTS: dict[int, str] = {
 _TEMP_NAME = re.compile(r"^\.tmp-(?P<name>.+)\.\d+\.\d+$")
 
 
-def shown(path: str | Path) -> str:
+def shown(path: str | os.PathLike[str]) -> str:
     """``path`` as a user at this directory names it: relative when it is under the current
     directory, else as it is (absolute), so that an error's ``file:line`` opens from here."""
     text = os.fspath(path)
-    with contextlib.suppress(ValueError):  # another drive (Windows): keep it absolute
+    # (another drive on Windows, or a current directory deleted meanwhile: keep it as it is)
+    with contextlib.suppress(ValueError, OSError):
         relative = os.path.relpath(text)
         if not relative.startswith(os.pardir):
             return relative

@@ -371,3 +371,18 @@ def test_aggregate_waits_for_no_run_and_writes_nothing_beside_one(tmp_path: Path
     again = cli(tmp_path, "aggregate")
     assert again.code == 0, again.stderr
     assert final.read_bytes().replace(b"\r", b"") != b""
+
+
+@pytest.mark.parametrize("command", ["status", "validate", "run"])
+def test_a_current_directory_deleted_under_the_user_leaves_the_named_workspace_usable(
+    command: str, tmp_path: Path
+) -> None:
+    """Naming a file 'as opened from here' asked for the current directory: with it deleted (a
+    shell left in a removed checkout), every command that named its workspace gave a traceback."""
+    write_plan(tmp_path / "proj", [Spec("T-01", "true")])
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    script = f'cd "{gone}" && rmdir "{gone}" && exec "{sys.executable}" -m orchestrator {command} "{tmp_path / "proj"}"'
+    proc = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 0, proc.stdout + proc.stderr

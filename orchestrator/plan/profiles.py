@@ -193,10 +193,7 @@ def _short(directory: Path) -> str:
         return "~/" + str(directory.relative_to(home)) + "/"
     except ValueError:
         pass
-    try:
-        return str(directory.relative_to(Path.cwd())) + "/"
-    except ValueError:
-        return str(directory) + "/"
+    return shown(directory) + "/"
 
 
 def check(plan: Plan, profiles: Profiles) -> None:

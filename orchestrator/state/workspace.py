@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.errors import WorkspaceError
+from orchestrator.errors import WorkspaceError, shown
 from orchestrator.plan.model import PLAN_FILE, Plan, Task
 
 DEFAULT_DIR = ".orchestrator"
@@ -161,12 +161,8 @@ class Workspace:
 
 def from_here(path: str | os.PathLike[str]) -> str:
     """``path`` as the user would type it from where they stand (the current directory), as
-    messages show paths: relative when it is inside, absolute when it is not."""
-    try:
-        relative = os.path.relpath(path)
-    except ValueError:  # another drive (Windows)
-        return str(path)
-    return str(path) if relative.startswith(os.pardir) else relative
+    messages show paths: relative when it is inside, absolute when it is not (``errors.shown``)."""
+    return shown(path)
 
 
 def _log_stem(task: Task, attempt: int) -> str:
