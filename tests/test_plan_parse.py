@@ -547,6 +547,14 @@ AFTER_THE_TABLE = {
     "rows-in-pre": "\n<pre>\n| T-02 | not | a row |\n</pre>\n",
     "exit-codes": "\nExit codes:\n| 0 | ok |\n| 1 | failed |\n",
     "a-risks-table-with-an-id-column": "\n| ID | Risk | Mitigation |\n|---|---|---|\n| R-1 | slow disk | retry |\n",
+    # Under a later section: a person's notes on the tasks there are, not tasks of their own.
+    "review-notes-of-known-tasks": (
+        "\n## Review notes\n| Task | Verdict |\n|---|---|\n| T-01 | fine |\n<!-- more -->\n| T-01 | redo |\n"
+    ),
+    "a-narrower-row-of-a-new-id-in-notes": "\n## Notes\n| T-02 | later, maybe |\n",
+    "a-table-of-known-tasks-in-notes": (
+        "\n## Owners\n| Task ID | Description | Owner |\n|---|---|---|\n| T-01 | Scan | ana |\n"
+    ),
 }
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 from orchestrator.plan.cells import COLUMN_ALIASES, clean
 from orchestrator.plan.markdown import Document, Section, normalize_heading, pipe_runs, split_row, starts_table
+from orchestrator.vocabulary import listed
 
 Problem = tuple[int, str, str]  # 1-based line, what, what to do
 
@@ -55,25 +56,62 @@ def cut_off_rows(
             )
         )
         named.update(found)
+    known = {task_id.lower() for task_id in ids}
+    width = len(split_row(lines[end - 1]))  # the table's last row, as wide as its header
     for later in document.sections:  # `echo '| T-09 | ... |' >> master_plan.md` lands under the tool's sections
-        if later.start < section.end:
-            continue
-        for first, stop in pipe_runs(later, lines, later.body_start):
-            if starts_table(lines, first, stop) is not None:
+        if later.start >= section.end:
+            problems += _rows_elsewhere(lines, later, section.title, end, id_column, width, shapes, known, named)
+    return problems
+
+
+def _rows_elsewhere(
+    lines: list[str],
+    later: Section,
+    tasks_title: str,
+    end: int,
+    id_column: int,
+    width: int,
+    shapes: set[str],
+    known: set[str],
+    named: set[str],
+) -> list[Problem]:
+    """Rows of new tasks under a section after the task table's: headerless rows as wide as the
+    task table with an id of its shape that names no task (a note's own rows are narrower, or
+    name tasks there are), and a table with task columns whose ids name no task."""
+    heading = f"{'#' * later.level} {later.title}"
+    problems: list[Problem] = []
+    for first, stop in pipe_runs(later, lines, later.body_start):
+        header = starts_table(lines, first, stop)
+        if header is not None:
+            keys = [COLUMN_ALIASES.get(normalize_heading(clean(cell))) for cell in header]
+            if "id" not in keys or not {"description", "name", "command"} & set(keys):
                 continue  # a table of that section's own
-            found = _first_cells(lines[first:stop], id_column)
-            if not any(_shape(cell) in shapes for cell in found):
-                continue
-            rows, heading = stop - first, f"{'#' * later.level} {later.title}"
-            problems.append(
-                (
-                    first + 1,
-                    f"{'this row is' if rows == 1 else f'these {rows} rows are'} under '{heading}', not in the task "
-                    f"table, which ends on line {end}",
-                    f"move {'it' if rows == 1 else 'them'} into the table under '## {section.title}'",
+            unknown = _first_cells(lines[first + 2 : stop], keys.index("id")) - known
+            if any(_shape(cell) in shapes for cell in unknown):
+                problems.append(
+                    (
+                        first + 1,
+                        f"a second task table, under '{heading}': only the one under '## {tasks_title}' is read",
+                        "move its rows into the first table (without a header of their own)",
+                    )
                 )
+                named.update(unknown)
+            continue
+        cells = [split_row(row) for row in lines[first:stop]]
+        written = [clean(row[id_column]) for row in cells if len(row) == width and clean(row[id_column])]
+        new = [task_id for task_id in written if _shape(task_id) in shapes and task_id.lower() not in known]
+        if not new:
+            continue
+        many = len(new) > 1
+        problems.append(
+            (
+                first + 1,
+                f"{'these rows are' if many else 'this row is'} under '{heading}', not in the task table, which "
+                f"ends on line {end}: {listed(new[:5], len(new))} would never run",
+                f"move {'them' if many else 'it'} into the table under '## {tasks_title}'",
             )
-            named.update(found)
+        )
+        named.update(task_id.lower() for task_id in new)
     return problems
 
 
