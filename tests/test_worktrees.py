@@ -382,6 +382,28 @@ def refused(project: Path, command: str, *, fresh: bool = True) -> str:
     return lines[0]
 
 
+def test_a_workspace_beside_the_code_need_not_be_committed_when_its_tasks_run_elsewhere(tmp_path: Path) -> None:
+    """A workspace in a new ws/ with cwd: ../src (committed): the tasks run in src/, which every
+    worktree has; refusing ws/ refused a setup that worked. With verify, which runs at ws/'s
+    place, it is needed again."""
+    repo = tmp_path / "project"
+    (repo / "src").mkdir(parents=True)
+    (repo / "src" / "app.py").write_text("print('app')\n", encoding="utf-8")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "start")
+    (repo / ".git" / "info" / "exclude").write_text(".orchestrator/\n", encoding="utf-8")
+    project = repo / "ws"
+    project.mkdir()
+    block_plan(project, [Spec("T-01", "test -f app.py && echo seen > seen.txt")], cwd="../src")
+    ran = run(project)
+    assert ran.code == 0, ran.stdout + ran.stderr
+    assert on(repo, "orchestrator/integration", "src/seen.txt") == "seen\n"
+    block_plan(project, [Spec("T-01", "true")], cwd="../src", verify="true")
+    line = refused(project, "validate", fresh=False)
+    assert "ws/ is not in that commit" in line and ".orchestrator/, which git ignores, is none" in line
+
+
 def test_a_project_directory_not_committed_yet_is_refused_before_anything_starts(tmp_path: Path) -> None:
     """`init` in a new subdirectory of a repository, not committed: a worktree made from HEAD has
     no such directory, so every task would fail to start. validate and run say so up front."""
@@ -393,7 +415,7 @@ def test_a_project_directory_not_committed_yet_is_refused_before_anything_starts
     for command in ("validate", "run"):
         line = refused(project, command)
         assert line.startswith(f".orchestrator/master_plan.md:{isolation}: isolation: worktree runs tasks in proj/ ")
-        assert "proj/ is not in that commit" in line and "commit it first" in line
+        assert "proj/ is not in that commit" in line and "commit a file in it first" in line
     (project / "README.md").write_text("the project\n", encoding="utf-8")
     git(repo, "add", "proj/README.md")
     git(repo, "commit", "-q", "-m", "proj")

@@ -126,7 +126,10 @@ def _placed(
             return Problem(file, setting_line(plan.text, "cwd"), message, hint)
         if not place.is_dir():
             continue  # the cwd setting's own check says so
-        for directory in (project, place.resolve()):
+        # verify runs at the project directory's place, and a task without cwd runs there: only
+        # then must the worktrees hold it (a workspace beside the code, with cwd: ../src, need not)
+        needed = [place.resolve()] + ([project] if cwd and plan.settings.verify else [])
+        for directory in needed:
             relative = directory.relative_to(top).as_posix()
             if any(has_directory(repo, ref, relative) for ref in refs):
                 continue
@@ -135,7 +138,8 @@ def _placed(
                 f"{where}isolation: worktree runs tasks in {relative}/ of worktrees made from your last commit "
                 f"({head[:12]}), and {relative}/ is not in that commit"
             )
-            hint = f"commit it first (git commits a directory with the files in it: git add {relative}), then run"
+            alone = ", and .orchestrator/, which git ignores, is none" if directory == project else ""
+            hint = f"commit a file in it first (git keeps a directory only through its files{alone}), then run"
             return Problem(file, blame, message, hint)
     return None
 
