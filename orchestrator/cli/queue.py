@@ -16,6 +16,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,21 @@ def _plan_edit_lock(workspace: Workspace) -> Iterator[None]:
 # --- add ------------------------------------------------------------------------------------------
 
 
+def _on_details(exc: PlanError, text: str, task_id: str, details: str | None, file: str | None) -> PlanError:
+    """``exc`` with each problem on a line the details file gave the plan named at that file's
+    line: the plan is not written, so its line would name nothing the user can open."""
+    if details is None or file is None:
+        return exc
+    lines = text.splitlines()
+    heading = max((n for n, line in enumerate(lines, 1) if line.startswith(f"### {task_id}")), default=0)
+    lead = len(details) - len(details.lstrip("\n"))  # blank lines above the details are not written
+    size = len(details.strip("\n").splitlines())
+    return PlanError(
+        replace(p, file=file, line=p.line - heading + lead) if heading and heading < p.line <= heading + size else p
+        for p in exc.problems
+    )
+
+
 def cmd_add(args: argparse.Namespace) -> int:
     from orchestrator.plan.cells import id_problem, split_ids
     from orchestrator.plan.edit import NewTask, add_task, details_heading
@@ -78,10 +94,9 @@ def cmd_add(args: argparse.Namespace) -> int:
             raise UsageError(f"--details-file {args.details_file}: cannot read it ({exc})") from None
         heading = details_heading(details)
         if heading is not None:
-            line, hashes = heading
+            line, what, fix = heading
             raise UsageError(
-                f"{args.details_file}:{line}: a '{hashes} ' heading would end the task's details in master_plan.md "
-                "— make it '#### ' or deeper"
+                f"{args.details_file}:{line}: {what} would end the task's details in master_plan.md — {fix}"
             )
     new = NewTask(
         description=description,
@@ -104,7 +119,10 @@ def cmd_add(args: argparse.Namespace) -> int:
             raise PlanError([Problem(shown(workspace.plan_file), exc.line, str(exc), exc.hint)]) from None
         except PlanError as exc:
             raise exc.located(workspace.plan_file) from None
-        plan = parse_plan(result, workspace.plan_file, book=read_book(workspace))
+        try:
+            plan = parse_plan(result, workspace.plan_file, book=read_book(workspace))
+        except PlanError as exc:
+            raise _on_details(exc, result, task_id, details, args.details_file) from None
         if args.id is not None and any(t.lower() == task_id.lower() for t in plan.tasks if t != task_id):
             raise UsageError(f"--id {task_id}: the plan has that task already")
         check_plan(plan, workspace, Profiles(workspace))

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from orchestrator.errors import PlanError, Problem
 from orchestrator.plan.cells import COLUMN_ALIASES, clean
 from orchestrator.plan.markdown import (
+    headings,
     normalize_heading,
-    outside_fences,
     parse_document,
     split_frontmatter,
     split_lines,
@@ -150,18 +150,18 @@ def _add_columns(lines: list[str], header: int, last: int, headers: list[str], n
         lines[index] = body + extra + newline
 
 
-_BREAKING_HEADING = re.compile(r"^ {0,3}(#{1,3})(?:[ \t]|$)")
-
-
-def details_heading(details: str) -> tuple[int, str] | None:
-    """The first line (1-based) of ``details`` with a heading of level 1 to 3 outside code, and its
-    hashes: under ``### T-09 Name`` it would end the task's details (a ``###`` starts another
-    task's, a ``##`` another section)."""
-    lines = split_lines(details)
-    for index in outside_fences(lines):
-        match = _BREAKING_HEADING.match(lines[index])
-        if match:
-            return index + 1, match.group(1)
+def details_heading(details: str) -> tuple[int, str, str] | None:
+    """The first heading of level 1 to 3 in ``details`` (code aside): its 1-based line, what it is,
+    and what to do about it. Under ``### T-09 Name`` it would end the task's details (a ``###``
+    starts another task's; a ``##``, or text underlined with ``---``, another section)."""
+    for line, level, setext in headings(details):
+        if level > 3:
+            continue
+        if setext:
+            underline = "===" if level == 1 else "---"
+            return line, f"this line, underlined with '{underline}', is a heading that", "put a blank line between them"
+        hashes = "#" * level
+        return line, f"a '{hashes} ' heading", "make it '#### ' or deeper"
     return None
 
 

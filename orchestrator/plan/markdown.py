@@ -24,6 +24,16 @@ def _parser() -> MarkdownIt:
     return MarkdownIt("commonmark", {"html": True}).disable(["inline", "text_join"])
 
 
+def headings(text: str) -> list[tuple[int, int, bool]]:
+    """Each heading of ``text`` as Markdown reads it: its 1-based line, its level, and whether it
+    is a setext one (text underlined with ``===`` or ``---``), which no ``#`` tells."""
+    found = []
+    for token in _parser().parse(text):
+        if token.type == "heading_open" and token.map:
+            found.append((token.map[0] + 1, int(token.tag[1]), token.markup in ("=", "-")))
+    return found
+
+
 _LINE_RE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
 # Where str.splitlines splits besides LF, CRLF and CR.
 _OTHER_BREAKS_RE = re.compile("[\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
