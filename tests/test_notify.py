@@ -282,6 +282,33 @@ def test_a_failing_command_s_last_line_is_told_though_a_child_holds_its_stderr(t
     assert len(notices) == 1 and "(exit 3: no such channel)" in notices[0], notices
 
 
+def test_temporary_files_the_system_refuses_are_a_failed_delivery_not_a_dead_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the disk full, making the command's temporary files raised in the courier's thread:
+    a traceback, no notice, and the messages after it never tried."""
+    import errno
+
+    from orchestrator.run import delivery
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("orchestrator.run.delivery.tempfile.TemporaryFile", full)
+    courier = delivery.Courier(parse_targets([{"command": "true"}]), cwd=tmp_path, delays=(0.05,))
+    courier.send(0, delivery.Message("task_failed", {"event": "task_failed"}, "failed"))
+    courier.send(0, delivery.Message("run_finished", {"event": "run_finished"}, "done"))
+    notices: list[str] = []
+
+    def told() -> bool:
+        notices.extend(courier.notices())
+        return bool(notices)
+
+    wait_for(told, "the failure to be told")
+    courier.close()
+    assert "cannot make its temporary files: No space left on device" in notices[0], notices
+
+
 def test_a_run_notifies_a_backgrounding_command_once_per_event(tmp_path: Path) -> None:
     """The run QA saw fire task_failed four times, then call the target down."""
     log = tmp_path / "cmd.log"

@@ -193,9 +193,14 @@ class _Line:
         # The event goes in, and what the command says comes out, through unlinked files, not
         # pipes: a child it leaves running in the background holds a pipe open, and waiting for
         # that pipe's end (as ``communicate`` does) would wait for the child, not the command.
-        with tempfile.TemporaryFile() as given, tempfile.TemporaryFile() as said:
-            given.write(data.encode("utf-8"))
-            given.seek(0)
+        with contextlib.ExitStack() as files:
+            try:
+                given = files.enter_context(tempfile.TemporaryFile())
+                said = files.enter_context(tempfile.TemporaryFile())
+                given.write(data.encode("utf-8"))
+                given.seek(0)
+            except OSError as exc:  # a full disk, a TMPDIR that is gone: a failed try, not a dead thread
+                raise DeliveryFailed(f"cannot make its temporary files: {exc.strerror or exc}") from None
             try:
                 process = subprocess.Popen(
                     argv,
