@@ -503,6 +503,8 @@ def test_a_workspace_git_tracks_is_told_before_the_run_and_named_when_merge_refu
     )
     assert "git rm -r --cached .orchestrator" in notice[0] and '"Worktrees and the merge queue"' in notice[0]
     assert json.loads(cli(project, "validate", "--json").stdout)["notices"] == [notice[0]]
+    above = cli(tmp_path, "validate", "project")  # the git command it gives works from where it is said
+    assert "git rm -r --cached project/.orchestrator" in above.stderr, above.stderr
     result = run(project)
     assert result.code == 0, result.stdout + result.stderr
     told = [e["message"] for e in result.events if e.get("event") == "notice"]

@@ -159,7 +159,7 @@ def notices(workspace: Workspace, plan: Plan, settings: Iterable[Settings]) -> l
     ]
     if not written:
         return []
-    name = workspace.relative(workspace.root)
+    name = shown(workspace.root)  # (the git command runs from here)
     return [
         f"{name}/ has files git tracks that a run writes ({listed(written[:3], len(written))}): your checkout will "
         f"show them changed, and `orchestrator merge` refuses until they are committed — keep {name}/ out of git "
