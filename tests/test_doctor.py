@@ -76,11 +76,14 @@ def test_a_machine_without_claude_runs_the_rest_once_the_claude_tasks_are_done(t
     ran = cli(tmp_path, "run", env={"ORCHESTRATOR_CLAUDE_BIN": missing})
     assert ran.code == 0, ran.stderr
     assert (tmp_path / "counted").exists()
+    brief = tmp_path / ".orchestrator" / "agent_tasks" / "agent-01.md"
+    before = brief.read_bytes()
     plan.write_text(text.replace("Review the code", "Review the code again"), encoding="utf-8")  # T-01 will run
     refused = cli(tmp_path, "run", env={"ORCHESTRATOR_CLAUDE_BIN": missing})
     assert refused.code == 2
     assert refused.stderr.startswith(f"{missing} is not installed (needed by T-01)"), refused.stderr
     assert "nothing was started" in refused.stderr
+    assert brief.read_bytes() == before  # refused before its brief was written again
 
 
 def test_plan_looks_for_its_agent_cli_before_writing_anything(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from orchestrator import backends, documents
 from orchestrator.errors import UsageError
-from orchestrator.output.briefs import edit_notice, render_briefs
+from orchestrator.output.briefs import edit_notice, prepare_briefs, write_briefs
 from orchestrator.output.trial import try_overrides
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
@@ -143,8 +143,8 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
     plan, profiles = load_checked(workspace, options)
     for directory in (workspace.results_dir, workspace.logs_dir, workspace.state_dir):
         directory.mkdir(parents=True, exist_ok=True)
-    rendered = render_briefs(plan, workspace)
-    briefs = rendered.bodies  # as they are on disk now, hand edits included
+    rendered = prepare_briefs(plan, workspace)  # written once the CLIs of what runs are known to be here
+    briefs = rendered.bodies  # as they will be on disk, hand edits included
     notices = [edit_notice(task_id, name) for task_id, name in rendered.changed_under_edit]
     settings: dict[str, Settings] = {}
     signatures: dict[str, str] = {}
@@ -159,6 +159,7 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
     selection = select(plan, expected, records, only=options.only, rerun=options.rerun, simulated_done=simulated)
     if clis:
         check_installed(plan, profiles, selection.run)
+    write_briefs(rendered, workspace)
     notices += _set_unreadable_aside(plan, workspace, selection.run, records)
     notices += isolation.notices(workspace, plan, settings.values())  # the workspace's files git tracks
     views = {view.id: view for view in collect(plan, workspace, records)}  # (the results read once)
