@@ -397,6 +397,57 @@ def test_a_late_template_that_needs_results_is_not_refused_before_there_are_any(
     assert (ws / "final_output.md").read_text(encoding="utf-8") == "# Last\nT-01\n"
 
 
+def _late_override(tmp_path: Path, files: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    ws = tmp_path / ".orchestrator"
+    (ws / "templates").mkdir(parents=True)
+    (ws / "master_plan.md").write_text(
+        "---\nbackend: shell\n---\n## Task Decomposition\n| Task ID | Command | Dependencies |\n|---|---|---|\n"
+        "| T-01 | echo done | None |\n",
+        encoding="utf-8",
+    )
+    for name, text in files.items():
+        (ws / "templates" / name).write_text(text, encoding="utf-8")
+    return run_cli(tmp_path, "run")
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        pytest.param("{% if extra is defined %}{{ extra }}{% endif %}{{ title | default('Result') }}\n", id="guarded"),
+        pytest.param(
+            "{% if summary %}{% set t = 1 %}{% else %}{% set t = 2 %}{% endif %}{{ t }}\n", id="set-in-branches"
+        ),
+        pytest.param(
+            "{% macro row(x) %}{{ x.id }}{% endmacro %}{% for t in completed %}{{ row(t) }}{% endfor %}\n", id="macro"
+        ),
+        pytest.param('{% include "part.j2" %}\n', id="include"),
+    ],
+)
+def test_a_late_template_that_renders_is_not_refused_by_its_check(tmp_path: Path, template: str) -> None:
+    """Names a template sets itself, guards with `is defined` or `default`, or leaves to an
+    include that is fine, are no misspelt names (the check refused the first two kinds)."""
+    proc = _late_override(tmp_path, {"final_output.md.j2": template, "part.j2": "{{ summary | length }}\n"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("part", "said"),
+    [
+        pytest.param(
+            "line\n{{ summry.total }}\n", "templates/part.j2:2: template error: 'summry' is undefined", id="name"
+        ),
+        pytest.param("{% if %}\n", "templates/part.j2:1: template error: Expected an expression", id="syntax"),
+        pytest.param(None, "templates/final_output.md.j2:2: template error: no template named 'part.j2'", id="missing"),
+    ],
+)
+def test_what_a_late_template_includes_is_checked_before_any_task(tmp_path: Path, part: str | None, said: str) -> None:
+    """A broken included template was found only after every task had run."""
+    files = {"final_output.md.j2": '# Report\n{% include "part.j2" %}\n', **({"part.j2": part} if part else {})}
+    proc = _late_override(tmp_path, files)
+    assert proc.returncode == 2 and proc.stderr.startswith(f".orchestrator/{said}"), proc.stderr
+    assert not (tmp_path / ".orchestrator" / "results").exists()
+
+
 def test_what_each_late_template_is_given_is_what_the_packaged_one_uses() -> None:
     """The names the check allows are those the run passes: the packaged templates use them all."""
     import jinja2.meta

@@ -126,27 +126,52 @@ class Templates:
             [Problem(file, line, f"template error: {message}", "fix the template or delete it to use the packaged one")]
         )
 
-    def check_names(self, name: str, given: Iterable[str]) -> None:
-        """Compile ``name`` and raise the ``PlanError`` of the first variable it uses that is
-        neither ``given`` to it nor Jinja's own (``'nope' is undefined``), without rendering: what
-        a template does with the values (``completed | last`` of none yet) depends on the run."""
-        import jinja2.meta
+    def check_names(self, name: str, given: Iterable[str], _seen: set[str] | None = None) -> None:
+        """Compile ``name`` and the templates it includes, and raise the ``PlanError`` of the first
+        variable one uses that nothing gives it (``'nope' is undefined``), without rendering: what a
+        template does with the values (``completed | last`` of none yet) depends on the run.
 
+        Given: ``given``, Jinja's globals, and whatever the template sets anywhere (``set``, loop
+        targets, macros, imports); a name it only asks after (``x is defined``, ``x | default``)
+        is not used without a guard. Lenient where scope would need more care: a miss here is
+        said when the template renders, as before."""
+        import jinja2
+        import jinja2.meta
+        from jinja2 import nodes
+
+        seen = _seen if _seen is not None else set()
+        if name in seen:
+            return
+        seen.add(name)
         self.get(name)  # a syntax error is said first
         env = self.sandbox if self.overridden(name) else packaged_environment()
         assert env.loader is not None
-        source = env.loader.get_source(env, name)[0]
-        unknown = jinja2.meta.find_undeclared_variables(env.parse(source)) - set(given) - set(env.globals)
-        if not unknown:
-            return
-        lines = source.splitlines()
-
-        def first_use(word: str) -> int:
-            pattern = re.compile(rf"\b{re.escape(word)}\b")
-            return next((n for n, line in enumerate(lines, 1) if pattern.search(line)), 0)
-
-        line, word = min((first_use(word), word) for word in unknown)
-        raise self._error(name, line, f"'{word}' is undefined")
+        tree = env.parse(env.loader.get_source(env, name)[0])
+        known = set(given) | set(env.globals)
+        known |= {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+        known |= {n.name for n in tree.find_all(nodes.Macro)}
+        known |= {n.target for n in tree.find_all(nodes.Import)}
+        known |= {a if isinstance(a, str) else a[-1] for n in tree.find_all(nodes.FromImport) for a in n.names}
+        for test in tree.find_all(nodes.Test):
+            if test.name in ("defined", "undefined") and isinstance(test.node, nodes.Name):
+                known.add(test.node.name)
+        for used in tree.find_all(nodes.Filter):
+            if used.name in ("default", "d") and isinstance(used.node, nodes.Name):
+                known.add(used.node.name)
+        unknown = jinja2.meta.find_undeclared_variables(tree) - known
+        if unknown:
+            line, word = min((n.lineno, n.name) for n in tree.find_all(nodes.Name) if n.name in unknown)
+            raise self._error(name, line, f"'{word}' is undefined")
+        for node in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
+            named = getattr(node, "template", None)
+            if not isinstance(named, nodes.Const) or not isinstance(named.value, str):
+                continue  # a name computed as it renders
+            other = named.value
+            try:
+                self.get(other)
+            except jinja2.TemplateNotFound:
+                raise self._error(name, node.lineno, f"no template named '{other}'") from None
+            self.check_names(other, known, seen)  # an included template sees the context it is given
 
     def get(self, name: str) -> jinja2.Template:
         template = self._cache.get(name)
