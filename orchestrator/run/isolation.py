@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -159,11 +160,15 @@ def notices(workspace: Workspace, plan: Plan, settings: Iterable[Settings]) -> l
     ]
     if not written:
         return []
-    name = shown(workspace.root)  # (the git command runs from here)
+    name = shown(workspace.root)
+    # The command works from wherever it is said (outside the repository too), and with spaces.
+    project = shown(workspace.project_dir)
+    where = "" if project == "." else f"-C {shlex.quote(project)} "
+    command = f"git {where}rm -r --cached {shlex.quote(workspace.root.name)}"
     return [
         f"{name}/ has files git tracks that a run writes ({listed(written[:3], len(written))}): your checkout will "
         f"show them changed, and `orchestrator merge` refuses until they are committed — keep {name}/ out of git "
-        f"(git rm -r --cached {name}, then add it to .gitignore; {DOCS})"
+        f"({command}, then add it to .gitignore; {DOCS})"
     ]
 
 
