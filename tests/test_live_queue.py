@@ -637,3 +637,26 @@ def test_a_skip_stays_while_what_caused_it_does(tmp_path: Path) -> None:
     assert cli(stopped, "run").code == 1
     status, reason = _states(stopped)["T-02"]
     assert status == "skipped" and reason is not None and reason.startswith("not started"), reason
+
+
+@pytest.mark.parametrize(
+    ("details", "line"),
+    [
+        pytest.param("\nRun:\n\n| T-09 | x | None | true |\n", 4, id="leading-blank-line"),
+        pytest.param("\r\n\r\nRun:\r\n\r\n| T-09 | x | None | true |", 5, id="crlf-no-final-newline"),
+        pytest.param("Intro\n```\n### T-02 step\n```\n\n| T-09 | x | None | true |\n", 6, id="the-heading-in-code"),
+    ],
+)
+def test_a_problem_in_added_details_is_named_at_the_details_files_line(tmp_path: Path, details: str, line: int) -> None:
+    """Lines counted as the parser counts them (a form feed or U+2028 in the plan is no line
+    break), and the new task's heading found where its details follow it."""
+    plan = tmp_path / ".orchestrator" / "master_plan.md"
+    plan.parent.mkdir()
+    plan.write_text(
+        "---\nbackend: shell\n---\n# P\n\n## Original Request\n> a\u2028b\x0cc\n\n## Task Decomposition\n"
+        "| Task ID | Description | Dependencies | Command |\n|---|---|---|---|\n| T-01 | one | None | true |\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "d.md").write_bytes(details.encode())
+    done = cli(tmp_path, "add", "Two", "--command", "true", "--details-file", "d.md")
+    assert done.code == 2 and done.stderr.startswith(f"d.md:{line}: this row is under '## Task Details'"), done.stderr

@@ -22,6 +22,7 @@ from typing import Any
 
 from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, task_id_in, warn
 from orchestrator.errors import LockedError, NoAnswerError, PlanError, Problem, UsageError, shown
+from orchestrator.plan.markdown import split_lines
 from orchestrator.plan.model import Plan, Task
 from orchestrator.state import events
 from orchestrator.state.journal import now_iso
@@ -61,12 +62,21 @@ def _on_details(exc: PlanError, text: str, task_id: str, details: str | None, fi
     line: the plan is not written, so its line would name nothing the user can open."""
     if details is None or file is None:
         return exc
-    lines = text.splitlines()
-    heading = max((n for n, line in enumerate(lines, 1) if line.startswith(f"### {task_id}")), default=0)
-    lead = len(details) - len(details.lstrip("\n"))  # blank lines above the details are not written
-    size = len(details.strip("\n").splitlines())
+    lines = [line.rstrip("\r\n") for line in split_lines(text)]  # as the parser numbers them
+    lead = len(details) - len(details.lstrip("\n"))  # blank lines above are not written (plan.edit)
+    body = [line.rstrip("\r\n") for line in split_lines(details.strip("\n").replace("\r\n", "\n"))]
+    heading = next(  # the new task's heading is the one the details follow
+        (
+            n
+            for n in range(len(lines), 0, -1)
+            if lines[n - 1].startswith(f"### {task_id}") and lines[n : n + len(body)] == body
+        ),
+        0,
+    )
     return PlanError(
-        replace(p, file=file, line=p.line - heading + lead) if heading and heading < p.line <= heading + size else p
+        replace(p, file=file, line=p.line - heading + lead)
+        if heading and heading < p.line <= heading + len(body)
+        else p
         for p in exc.problems
     )
 
