@@ -552,6 +552,10 @@ AFTER_THE_TABLE = {
         "\n## Review notes\n| Task | Verdict |\n|---|---|\n| T-01 | fine |\n<!-- more -->\n| T-01 | redo |\n"
     ),
     "a-narrower-row-of-a-new-id-in-notes": "\n## Notes\n| T-02 | later, maybe |\n",
+    "a-backlog-table-of-tasks-not-planned-yet": (
+        "\n## Backlog\n| Task ID | Description |\n|---|---|\n| T-07 | Someday |\n"
+    ),
+    "a-pasted-row-whose-third-cell-is-a-date": "\n## Notes\n| T-03 | ok | 2026-01-01 |\n",
     "a-table-of-known-tasks-in-notes": (
         "\n## Owners\n| Task ID | Description | Owner |\n|---|---|---|\n| T-01 | Scan | ana |\n"
     ),

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from orchestrator.plan.cells import COLUMN_ALIASES, clean
+from orchestrator.plan.cells import COLUMN_ALIASES, clean, split_ids
 from orchestrator.plan.markdown import Document, Section, normalize_heading, pipe_runs, split_row, starts_table
 from orchestrator.vocabulary import listed
 
@@ -21,7 +22,13 @@ Problem = tuple[int, str, str]  # 1-based line, what, what to do
 
 
 def cut_off_rows(
-    document: Document, section: Section, end: int, id_column: int, ids: Iterable[str], named: set[str]
+    document: Document,
+    section: Section,
+    end: int,
+    id_column: int,
+    ids: Iterable[str],
+    named: set[str],
+    deps_column: int | None = None,
 ) -> list[Problem]:
     """The problems of what follows the task table in ``section`` from line ``end`` (1-based, the
     table's last line) on; ``ids``: the table's task ids. Adds the ids those rows name, lowercase,
@@ -60,8 +67,27 @@ def cut_off_rows(
     width = len(split_row(lines[end - 1]))  # the table's last row, as wide as its header
     for later in document.sections:  # `echo '| T-09 | ... |' >> master_plan.md` lands under the tool's sections
         if later.start >= section.end:
-            problems += _rows_elsewhere(lines, later, section.title, end, id_column, width, shapes, known, named)
+            where = _Columns(id_column, deps_column, width)
+            problems += _rows_elsewhere(lines, later, section.title, end, where, shapes, known, named)
     return problems
+
+
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    """Where the task table keeps a row's id and dependencies, and how many cells a row has."""
+
+    id: int
+    deps: int | None
+    width: int
+
+    def like_a_task(self, row: list[str], shapes: set[str]) -> bool:
+        """As wide as the task table, an id in its place, and dependencies that read as such
+        (none, or ids of the table's shape): a pasted row of dates or notes is not."""
+        if len(row) != self.width or not clean(row[self.id]):
+            return False
+        if self.deps is None:
+            return True
+        return all(_shape(dep) in shapes for dep in split_ids(clean(row[self.deps])))
 
 
 def _rows_elsewhere(
@@ -69,36 +95,37 @@ def _rows_elsewhere(
     later: Section,
     tasks_title: str,
     end: int,
-    id_column: int,
-    width: int,
+    columns: _Columns,
     shapes: set[str],
     known: set[str],
     named: set[str],
 ) -> list[Problem]:
     """Rows of new tasks under a section after the task table's: headerless rows as wide as the
     task table with an id of its shape that names no task (a note's own rows are narrower, or
-    name tasks there are), and a table with task columns whose ids name no task."""
+    name tasks there are), and a table with an id, a dependencies and a description, name or
+    command column whose ids name no task."""
     heading = f"{'#' * later.level} {later.title}"
     problems: list[Problem] = []
     for first, stop in pipe_runs(later, lines, later.body_start):
         header = starts_table(lines, first, stop)
         if header is not None:
             keys = [COLUMN_ALIASES.get(normalize_heading(clean(cell))) for cell in header]
-            if "id" not in keys or not {"description", "name", "command"} & set(keys):
-                continue  # a table of that section's own
+            if "id" not in keys or "deps" not in keys or not {"description", "name", "command"} & set(keys):
+                continue  # a table of that section's own: risks, a backlog (a task table has dependencies)
             unknown = _first_cells(lines[first + 2 : stop], keys.index("id")) - known
             if any(_shape(cell) in shapes for cell in unknown):
                 problems.append(
                     (
                         first + 1,
                         f"a second task table, under '{heading}': only the one under '## {tasks_title}' is read",
-                        "move its rows into the first table (without a header of their own)",
+                        "move its rows into the first table (without a header of their own), or, if it is no "
+                        "task table, name its columns otherwise",
                     )
                 )
                 named.update(unknown)
             continue
         cells = [split_row(row) for row in lines[first:stop]]
-        written = [clean(row[id_column]) for row in cells if len(row) == width and clean(row[id_column])]
+        written = [clean(row[columns.id]) for row in cells if columns.like_a_task(row, shapes)]
         new = [task_id for task_id in written if _shape(task_id) in shapes and task_id.lower() not in known]
         if not new:
             continue
@@ -108,7 +135,8 @@ def _rows_elsewhere(
                 first + 1,
                 f"{'these rows are' if many else 'this row is'} under '{heading}', not in the task table, which "
                 f"ends on line {end}: {listed(new[:5], len(new))} would never run",
-                f"move {'them' if many else 'it'} into the table under '## {tasks_title}'",
+                f"move {'them' if many else 'it'} into the table under '## {tasks_title}' (an example goes in a "
+                "code block)",
             )
         )
         named.update(task_id.lower() for task_id in new)

@@ -294,7 +294,8 @@ def _parse_tasks(document: Document, out: _Collector) -> dict[str, dict[str, Any
     if not tasks and not out.problems:
         out.add(table.header_line, "the task table has no rows", "add one row per task under the header")
     end = table.rows[-1][0] if table.rows else table.header_line + 1  # the table's last line, 1-based
-    for line, message, hint in cut_off_rows(document, section, end, columns.index("id"), tasks, out.cut_off):
+    deps = columns.index("deps") if "deps" in columns else None
+    for line, message, hint in cut_off_rows(document, section, end, columns.index("id"), tasks, out.cut_off, deps):
         out.add(line, message, hint)
     return tasks
 
