@@ -271,6 +271,12 @@ def test_a_failing_command_s_last_line_is_told_though_a_child_holds_its_stderr(t
     shell = "echo first >&2; echo 'no such channel' >&2; sleep 300 & exit 3"
     courier = Courier(parse_targets([{"command": shell}]), cwd=tmp_path, delays=(0.05,))
     courier.send(0, Message("task_failed", {"event": "task_failed"}, "failed"))
+    notices = _told(courier)
+    assert len(notices) == 1 and "(exit 3: no such channel)" in notices[0], notices
+
+
+def _told(courier: Any) -> list[str]:
+    """The notices ``courier`` gives once it has something to tell (then it is closed)."""
     notices: list[str] = []
 
     def told() -> bool:
@@ -279,7 +285,7 @@ def test_a_failing_command_s_last_line_is_told_though_a_child_holds_its_stderr(t
 
     wait_for(told, "the failure to be told")
     courier.close()
-    assert len(notices) == 1 and "(exit 3: no such channel)" in notices[0], notices
+    return notices
 
 
 def test_temporary_files_the_system_refuses_are_a_failed_delivery_not_a_dead_thread(
@@ -298,14 +304,7 @@ def test_temporary_files_the_system_refuses_are_a_failed_delivery_not_a_dead_thr
     courier = delivery.Courier(parse_targets([{"command": "true"}]), cwd=tmp_path, delays=(0.05,))
     courier.send(0, delivery.Message("task_failed", {"event": "task_failed"}, "failed"))
     courier.send(0, delivery.Message("run_finished", {"event": "run_finished"}, "done"))
-    notices: list[str] = []
-
-    def told() -> bool:
-        notices.extend(courier.notices())
-        return bool(notices)
-
-    wait_for(told, "the failure to be told")
-    courier.close()
+    notices = _told(courier)
     assert "cannot make its temporary files: No space left on device" in notices[0], notices
 
 

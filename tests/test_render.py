@@ -361,18 +361,24 @@ def test_broken_override_subprocess(tmp_path: Path) -> None:
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.parametrize("name", ["assignment.md.j2", "dependency_graph.md.j2", "final_output.md.j2"])
-def test_a_broken_template_the_run_renders_late_stops_it_before_any_task(tmp_path: Path, name: str) -> None:
-    """The status blocks and final_output.md are rendered after tasks start: a broken override
-    stopped the run there, having run (and paid for) tasks, and said "nothing was written"."""
+def _late_workspace(tmp_path: Path, files: dict[str, str], command: str = "touch ran") -> None:
+    """A one-task shell plan with ``files`` as the workspace's templates."""
     ws = tmp_path / ".orchestrator"
     (ws / "templates").mkdir(parents=True)
     (ws / "master_plan.md").write_text(
         "---\nbackend: shell\n---\n## Task Decomposition\n| Task ID | Command | Dependencies |\n|---|---|---|\n"
-        "| T-01 | touch ran | None |\n",
+        f"| T-01 | {command} | None |\n",
         encoding="utf-8",
     )
-    (ws / "templates" / name).write_text("fine\n{{ nope }}\n", encoding="utf-8")
+    for name, text in files.items():
+        (ws / "templates" / name).write_text(text, encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", ["assignment.md.j2", "dependency_graph.md.j2", "final_output.md.j2"])
+def test_a_broken_template_the_run_renders_late_stops_it_before_any_task(tmp_path: Path, name: str) -> None:
+    """The status blocks and final_output.md are rendered after tasks start: a broken override
+    stopped the run there, having run (and paid for) tasks, and said "nothing was written"."""
+    _late_workspace(tmp_path, {name: "fine\n{{ nope }}\n"})
     before = snapshot(tmp_path)
     proc = run_cli(tmp_path, "run")
     assert proc.returncode == 2, proc.stdout + proc.stderr
@@ -385,29 +391,10 @@ def test_a_late_template_that_needs_results_is_not_refused_before_there_are_any(
     """Rendered before the run to find it broken, ``(completed | last)`` failed on a fresh
     workspace ("No last item"), and such a workspace could never run: names are checked, not values."""
     ws = tmp_path / ".orchestrator"
-    (ws / "templates").mkdir(parents=True)
-    (ws / "master_plan.md").write_text(
-        "---\nbackend: shell\n---\n## Task Decomposition\n| Task ID | Command | Dependencies |\n|---|---|---|\n"
-        "| T-01 | echo done | None |\n",
-        encoding="utf-8",
-    )
-    (ws / "templates" / "final_output.md.j2").write_text("# Last\n{{ (completed | last).id }}\n", encoding="utf-8")
+    _late_workspace(tmp_path, {"final_output.md.j2": "# Last\n{{ (completed | last).id }}\n"}, "echo done")
     proc = run_cli(tmp_path, "run")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (ws / "final_output.md").read_text(encoding="utf-8") == "# Last\nT-01\n"
-
-
-def _late_override(tmp_path: Path, files: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    ws = tmp_path / ".orchestrator"
-    (ws / "templates").mkdir(parents=True)
-    (ws / "master_plan.md").write_text(
-        "---\nbackend: shell\n---\n## Task Decomposition\n| Task ID | Command | Dependencies |\n|---|---|---|\n"
-        "| T-01 | echo done | None |\n",
-        encoding="utf-8",
-    )
-    for name, text in files.items():
-        (ws / "templates" / name).write_text(text, encoding="utf-8")
-    return run_cli(tmp_path, "run")
 
 
 @pytest.mark.parametrize(
@@ -426,7 +413,8 @@ def _late_override(tmp_path: Path, files: dict[str, str]) -> subprocess.Complete
 def test_a_late_template_that_renders_is_not_refused_by_its_check(tmp_path: Path, template: str) -> None:
     """Names a template sets itself, guards with `is defined` or `default`, or leaves to an
     include that is fine, are no misspelt names (the check refused the first two kinds)."""
-    proc = _late_override(tmp_path, {"final_output.md.j2": template, "part.j2": "{{ summary | length }}\n"})
+    _late_workspace(tmp_path, {"final_output.md.j2": template, "part.j2": "{{ summary | length }}\n"})
+    proc = run_cli(tmp_path, "run")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -443,7 +431,8 @@ def test_a_late_template_that_renders_is_not_refused_by_its_check(tmp_path: Path
 def test_what_a_late_template_includes_is_checked_before_any_task(tmp_path: Path, part: str | None, said: str) -> None:
     """A broken included template was found only after every task had run."""
     files = {"final_output.md.j2": '# Report\n{% include "part.j2" %}\n', **({"part.j2": part} if part else {})}
-    proc = _late_override(tmp_path, files)
+    _late_workspace(tmp_path, files)
+    proc = run_cli(tmp_path, "run")
     assert proc.returncode == 2 and proc.stderr.startswith(f".orchestrator/{said}"), proc.stderr
     assert not (tmp_path / ".orchestrator" / "results").exists()
 
