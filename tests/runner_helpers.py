@@ -381,3 +381,16 @@ def read_pids(project: Path, pattern: str = "*.pid") -> dict[str, int]:
         if text:
             found[path.name] = int(text.splitlines()[-1])
     return found
+
+
+def as_if_the_runner_died_before_recording(workspace: Path, agent: str) -> None:
+    """Turn a finished run into what a runner killed (kill -9) in the moment after it copied the
+    agent's last line to the log, and before it wrote the result, leaves: the attempt open in the
+    journal (no ``end``, no ``finished``), its log whole, no result file. The log is the agent's
+    real output; only the runner's record of its end is taken away."""
+    attempts = workspace / "state" / "attempts.jsonl"
+    lines = attempts.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if json.loads(line)["event"] not in ("end", "finished")]
+    assert len(kept) == len(lines) - 2
+    attempts.write_text("".join(kept), encoding="utf-8")
+    (workspace / "results" / f"{agent}-result.md").unlink()

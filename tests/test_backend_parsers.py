@@ -262,11 +262,64 @@ def test_claude_recovers_only_a_successful_result_from_a_log(tmp_path: Path, end
         assert result.text == "Done." and result.session_id == "s-1" and result.cost_usd == 0.02
 
 
+_CODEX_FAILED_TURN = '{"type":"turn.failed","error":{"message":"stream disconnected before completion"}}'
+
+
+@pytest.mark.parametrize(
+    ("lines", "recovered"),
+    [
+        pytest.param(CODEX_SUCCESS, True, id="success"),
+        pytest.param(CODEX_SUCCESS[:-1], False, id="turn-not-completed"),
+        pytest.param([*CODEX_SUCCESS[:-1], _CODEX_FAILED_TURN], False, id="turn-failed"),
+        pytest.param([*CODEX_SUCCESS, '{"type":"error","message":"unexpected status 401 Unauthorized"}'], False,
+                     id="error-after"),
+        pytest.param([*CODEX_SUCCESS[:2], CODEX_SUCCESS[-1]], False, id="no-answer"),
+        pytest.param([*CODEX_SUCCESS[:-1], CODEX_SUCCESS[-1][:40]], False, id="torn-last-line"),
+    ],
+)  # fmt: skip
+def test_codex_recovers_only_a_completed_turn_from_a_log(tmp_path: Path, lines: list[str], recovered: bool) -> None:
+    """What a dead runner's codex attempt left in its log: a finished task only on codex's own word."""
+    log = tmp_path / "agent-01.attempt-1.out"
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = backends.get("codex").recover(Settings(), log, tmp_path / "absent.err")
+    assert (result is not None) == recovered
+    if result is not None:
+        assert result.completed and result.text == "The repo has a README." and result.exit_code is None
+        assert result.session_id == "0199a213-81c0-7800-8aa1-bbab2a035a53"
+        assert result.tokens == {"input_tokens": 24763, "cached_input_tokens": 24448, "output_tokens": 122}
+
+
+@pytest.mark.parametrize(
+    ("output", "recovered"),
+    [
+        pytest.param("Loaded cached credentials.\n" + GEMINI_SUCCESS, True, id="success"),
+        pytest.param(GEMINI_SUCCESS[: len(GEMINI_SUCCESS) // 2], False, id="torn"),
+        pytest.param('{"session_id":"s","error":{"type":"Error","message":"quota exceeded","code":429}}', False,
+                     id="error"),
+        pytest.param('{"session_id":"s","response":"partial","error":{"type":"FatalTurnLimitedError",'
+                     '"message":"Reached max session turns","code":53}}', False, id="turn-limit"),
+        pytest.param('{"session_id":"s","response":"","stats":{}}', False, id="no-answer"),
+        pytest.param("Loaded cached credentials.\n", False, id="nothing-yet"),
+    ],
+)  # fmt: skip
+def test_gemini_recovers_only_a_whole_answer_from_a_log(tmp_path: Path, output: str, recovered: bool) -> None:
+    """gemini prints its JSON object when it is done: only a whole one with an answer and no
+    error proves a finished task."""
+    log = tmp_path / "agent-01.attempt-1.out"
+    log.write_text(output, encoding="utf-8")
+    result = backends.get("gemini").recover(Settings(), log, tmp_path / "absent.err")
+    assert (result is not None) == recovered
+    if result is not None:
+        assert result.completed and result.text == "Three endpoints respond." and result.exit_code is None
+        assert result.tokens == {"prompt": 5120, "candidates": 88, "total": 5300}
+
+
 def test_plain_processes_recover_nothing_from_a_log(tmp_path: Path) -> None:
-    """A shell task's output never says how it exited: no evidence, so it runs again."""
+    """A shell task's output never says how it exited: no evidence, so it runs again (nor do an
+    agent CLI's lines that are not its events)."""
     log = tmp_path / "agent-01.attempt-1.out"
     log.write_text("all tests passed\n", encoding="utf-8")
-    for name in ("shell", "command", "codex", "gemini"):
+    for name in ("shell", "command", "claude", "codex", "gemini"):
         assert backends.get(name).recover(Settings(), log, tmp_path / "absent.err") is None
 
 

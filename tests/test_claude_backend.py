@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from fakeapi import FakeAnthropic, Reply, claude_env, claude_missing, find_claude
+from runner_helpers import as_if_the_runner_died_before_recording
 
 from orchestrator import documents
 from orchestrator.state import journal
@@ -281,19 +282,6 @@ def test_a_task_edited_after_its_interruption_starts_a_new_session(tmp_path: Pat
     assert any(e["event"] == "notice" and "changed since its interrupted attempt" in e["message"] for e in events)
 
 
-def _as_if_the_runner_died_before_recording(workspace: Path, agent: str) -> None:
-    """Turn a finished run into what a runner killed (kill -9) in the moment after it copied the
-    agent's last line to the log, and before it wrote the result, leaves: the attempt open in the
-    journal (no ``end``, no ``finished``), its log whole, no result file. The log is real claude
-    output; only the runner's record of its end is taken away."""
-    attempts = workspace / "state" / "attempts.jsonl"
-    lines = attempts.read_text(encoding="utf-8").splitlines(keepends=True)
-    kept = [line for line in lines if json.loads(line)["event"] not in ("end", "finished")]
-    assert len(kept) == len(lines) - 2
-    attempts.write_text("".join(kept), encoding="utf-8")
-    (workspace / "results" / f"{agent}-result.md").unlink()
-
-
 def test_an_attempt_that_finished_as_its_runner_died_is_kept_from_its_log(tmp_path: Path) -> None:
     """Issue 21: a task whose agent had printed its result when the runner died is not done
     again, nor continued: the next run records it from the log, and sends the API nothing."""
@@ -302,7 +290,7 @@ def test_an_attempt_that_finished_as_its_runner_died_is_kept_from_its_log(tmp_pa
         env = environment(api, tmp_path)
         assert run(tmp_path, env, "--only", "T-01")[0] == 0
         first, _ = result(tmp_path, "agent-01")
-        _as_if_the_runner_died_before_recording(workspace, "agent-01")
+        as_if_the_runner_died_before_recording(workspace, "agent-01")
         code, events = run(tmp_path, env)
         sent = [json.dumps(body["messages"]) for body in api.main_requests]
     assert code == 0
@@ -331,7 +319,7 @@ def test_a_dead_attempt_is_not_kept_from_its_log_when_asked_to_run_again(tmp_pat
         env = environment(api, tmp_path)
         assert run(tmp_path, env)[0] == 0
         first, _ = result(tmp_path, "agent-01")
-        _as_if_the_runner_died_before_recording(workspace, "agent-01")
+        as_if_the_runner_died_before_recording(workspace, "agent-01")
         if how[0] == "reset":
             reset = subprocess.run(
                 [sys.executable, "-m", "orchestrator", "reset", str(workspace), *how[1:]],
@@ -355,7 +343,7 @@ def test_a_dead_attempt_of_the_fake_executor_is_never_kept(tmp_path: Path) -> No
     with FakeAnthropic([Reply.say("Hello for real")]) as api:
         env = environment(api, tmp_path)
         assert run(tmp_path, env, "--executor", "fake")[0] == 0
-        _as_if_the_runner_died_before_recording(workspace, "agent-01")
+        as_if_the_runner_died_before_recording(workspace, "agent-01")
         code, events = run(tmp_path, env)
     assert code == 0
     meta, body = result(tmp_path, "agent-01")
@@ -370,7 +358,7 @@ def test_an_attempt_whose_task_changed_since_is_not_kept_from_its_log(tmp_path: 
     with FakeAnthropic([Reply.say("Hello"), Reply.say("Hello, as edited")]) as api:
         env = environment(api, tmp_path)
         assert run(tmp_path, env)[0] == 0
-        _as_if_the_runner_died_before_recording(workspace, "agent-01")
+        as_if_the_runner_died_before_recording(workspace, "agent-01")
         brief = workspace / "agent_tasks" / "agent-01.md"
         brief.write_text(brief.read_text(encoding="utf-8") + "\nSay it twice.\n", encoding="utf-8")
         code, events = run(tmp_path, env)

@@ -181,6 +181,18 @@ class Backend(ABC):
         return None
 
 
+def fed_from_log(observer: Observer, log: Path) -> bool:
+    """Feed ``observer`` every line of an attempt's stdout log, as it would have been fed live
+    (``recover``); False when the log cannot be read."""
+    try:
+        with log.open("rb") as lines:
+            for line in lines:
+                observer.feed(line)
+    except OSError:
+        return False
+    return True
+
+
 def limits_for(settings: Settings) -> Limits:
     return Limits(
         timeout=settings.timeout,

@@ -26,6 +26,7 @@ from orchestrator.backends.base import (
     Invocation,
     Job,
     Observer,
+    fed_from_log,
     head,
     json_event,
     limits_for,
@@ -156,13 +157,7 @@ class ClaudeBackend(Backend):
         """claude states its outcome in its last event (``result``, ``is_error``, denials): a log
         that ends with a successful one is a finished task, whatever became of the process."""
         observer = ClaudeObserver()
-        try:
-            with stdout.open("rb") as lines:
-                for line in lines:
-                    observer.feed(line)
-        except OSError:
-            return None
-        if observer.result is None:
+        if not fed_from_log(observer, stdout) or observer.result is None:
             return None
         run = ProcessRun(None, None, 0.0, stdout_bytes=1)  # its exit status is not known: the event decides
         result = interpret_claude(run, observer, head(stderr, 20_000)[0], limits_for(settings))

@@ -2,7 +2,8 @@
 
 stdout is JSONL: ``thread.started{thread_id}``, ``item.completed{item:{type:"agent_message", text}}``,
 ``turn.completed{usage}``, ``turn.failed{error:{message}}`` and ``error{message}``. Codex reports
-no cost. Offline it can retry forever, so the runner's timeouts are what stop it.
+no cost. A log that holds a completed turn and no error is a finished task (``recover``).
+Offline it can retry forever, so the runner's timeouts are what stop it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from orchestrator.backends.base import (
     Invocation,
     Job,
     Observer,
+    fed_from_log,
     json_event,
     limits_for,
 )
@@ -127,6 +129,17 @@ class CodexBackend(Backend):
     def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
         assert isinstance(observer, CodexObserver)
         return interpret_codex(run, observer, limits_for(job.settings))
+
+    def recover(self, settings: Settings, stdout: Path, stderr: Path) -> AgentResult | None:
+        """codex states a finished task in its log: a ``turn.completed`` event, no ``turn.failed``
+        or ``error`` event, and an answer (its last ``agent_message``)."""
+        observer = CodexObserver()
+        if not fed_from_log(observer, stdout) or not observer.completed or observer.errors or not observer.messages:
+            return None
+        # Its exit status is not known: the log decides, as interpret does of a turn that completed.
+        result = interpret_codex(ProcessRun(0, None, 0.0), observer, limits_for(settings))
+        result.exit_code = None
+        return result if result.completed else None
 
 
 def interpret_codex(run: ProcessRun, obs: CodexObserver, limits: Any = None) -> AgentResult:

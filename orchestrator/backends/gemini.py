@@ -1,7 +1,8 @@
 """``gemini``: ``gemini -p <ask> -o json --skip-trust``, the brief on stdin (``-p`` is appended to it).
 
-stdout is one JSON object ``{session_id, response, stats, error?}``. Exit codes: 41 auth, 42 input,
-52 config, 53 turn limit, 55 untrusted workspace.
+stdout is one JSON object ``{session_id, response, stats, error?}``, printed when gemini is done:
+a log holding one with a ``response`` and no ``error`` is a finished task (``recover``). Exit codes:
+41 auth, 42 input, 52 config, 53 turn limit, 55 untrusted workspace.
 """
 
 from __future__ import annotations
@@ -96,8 +97,36 @@ class GeminiBackend(Backend):
         return Invocation(tuple(argv), job.prompt, limits=limits_for(settings))
 
     def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
-        text, _ = head(stdout, 10_000_000)
+        text, _ = head(stdout, _STDOUT_CAP)
         return interpret_gemini(run, text, head(stderr, 20_000)[0], limits_for(job.settings))
+
+    def recover(self, settings: Settings, stdout: Path, stderr: Path) -> AgentResult | None:
+        """gemini prints its one JSON object when it is done: a log holding a whole one with an
+        answer (``response``) and no ``error`` is a finished task. (It fails with an ``error``
+        object and its own exit code, so the exit status left unknown changes nothing.)"""
+        text, more = head(stdout, _STDOUT_CAP)  # ("" when it cannot be read)
+        data = _answer(text)
+        if more or data is None or "error" in data or not data.get("response"):
+            return None
+        result = interpret_gemini(ProcessRun(0, None, 0.0), text, "", limits_for(settings))
+        result.exit_code = None
+        return result if result.completed else None
+
+
+_STDOUT_CAP = 10_000_000  # characters of stdout read: its JSON object, whatever came before it
+
+
+def _answer(stdout: str) -> dict[str, Any] | None:
+    """The JSON object gemini printed (after any lines before it, such as "Loaded cached
+    credentials."), or None."""
+    start = stdout.find("{")
+    if start < 0:
+        return None
+    try:
+        data = json.loads(stdout[start:])
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _tokens(stats: Any) -> dict[str, int] | None:
@@ -119,15 +148,7 @@ def interpret_gemini(run: ProcessRun, stdout: str, stderr: str, limits: Any = No
             error_class=ErrorClass.TIMEOUT if run.timed_out == "timeout" else ErrorClass.HANG,
             message=run.describe(limits),
         )
-    data: Any = None
-    start = stdout.find("{")
-    if start >= 0:
-        try:
-            data = json.loads(stdout[start:])
-        except ValueError:
-            data = None
-    if not isinstance(data, dict):
-        data = {}
+    data = _answer(stdout) or {}
     common: dict[str, Any] = {
         "text": str(data.get("response") or ""),
         "session_id": data.get("session_id"),
