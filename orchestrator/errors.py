@@ -9,7 +9,7 @@ input, bad usage and conditions that stop a command from starting are raised.
     ├── WorkspaceError                no workspace where one is needed, or it cannot be written: exit 2
     │   │                             (an OSError about a file becomes one: ``workspace_error_from``)
     │   └── GitError                  git refused what a worktree, a merge or ``orchestrator merge`` needed
-    ├── LockedError                   another run, render, reset or aggregate holds the workspace: exit 3
+    ├── LockedError                   another run, render, reset, aggregate or plan holds the workspace: exit 3
     ├── BackendUnavailableError       a backend cannot be used at all (CLI missing, misconfigured): exit 2
     └── AgentCallError                a single agent call a command depends on failed: exit 1
 """

@@ -106,7 +106,7 @@ class ExitCode(IntEnum):
     OK = 0
     FAILED = 1  # a task failed or was skipped, or an agent call a command needs failed
     USAGE = 2  # a bad plan or bad usage, or a workspace file the system refuses
-    LOCKED = 3  # another run, render, reset or aggregate holds the workspace
+    LOCKED = 3  # another run, render, reset, aggregate or plan holds the workspace
     INTERRUPTED = 130  # Ctrl-C, SIGTERM or SIGHUP
 
 

@@ -535,6 +535,38 @@ def test_plan_writes_nothing_when_the_second_answer_is_invalid_too(tmp_path: Pat
     assert not (tmp_path / ".orchestrator" / "master_plan.md").exists()
 
 
+def test_plan_and_init_do_not_replace_the_plan_of_a_run_going_on(tmp_path: Path) -> None:
+    """QA: ``plan --force`` beside a run wrote its plan, and the run took the new plan's tasks
+    into its own (a mix of two plans). Both it and ``init --force`` are refused as beside any
+    other writer, exit 3, before the planner is asked (nothing is paid for)."""
+    from runner_helpers import Spec, start, wait_until
+    from runner_helpers import write_plan as write_shell_plan
+
+    write_shell_plan(tmp_path, [Spec("T-01", "until [ -e go ]; do sleep 0.05; done")])
+    plan_file = tmp_path / ".orchestrator" / "master_plan.md"
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: any(e["event"] == "task_started" for e in runner.events()), "T-01 to start")
+        with FakeAnthropic(always(Reply.tool("StructuredOutput", _plan_answer(("T-01", []))))) as api:
+            planned = _plan(tmp_path, api, "--force")
+            asked = len(api.main_requests)
+        initialised = subprocess.run(
+            [sys.executable, "-m", "orchestrator", "init", str(tmp_path / ".orchestrator"), "--force"],
+            capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        )  # fmt: skip
+        (tmp_path / "go").touch()
+        assert runner.wait() == 0
+    finally:
+        runner.cleanup()
+    for proc in (planned, initialised):
+        assert proc.returncode == 3, proc.stdout + proc.stderr
+        assert f"another run, render, reset, aggregate or plan (pid {runner.pid}) is using" in proc.stderr
+    assert asked == 0
+    assert [e["event"] for e in runner.events()].count("task_started") == 1  # nothing else was taken in
+    kept = plan_file.read_text(encoding="utf-8")  # (the run's status blocks aside)
+    assert "until [ -e go ]" in kept and "Do T-01" not in kept and "Describe what you want done" not in kept
+
+
 def test_a_read_only_profile_cannot_write_whatever_the_permission_mode(tmp_path: Path) -> None:
     """A profile's ``tools`` is the agent's whole tool set (``--tools``), not a pre-approval:
     even under bypassPermissions, an agent given Read, Grep and Glob has nothing to write with."""

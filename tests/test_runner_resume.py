@@ -466,7 +466,7 @@ def test_second_runner_is_refused_while_the_first_runs(project: Path, background
     assert [t["status"] for t in status["tasks"]] == ["running"]
     second = cli(project, "run")
     assert second.code == 3
-    assert f"another run, render, reset or aggregate (pid {runner.pid}) is using" in second.stderr
+    assert f"another run, render, reset, aggregate or plan (pid {runner.pid}) is using" in second.stderr
     reset = cli(project, "reset", "--all")
     assert reset.code == 3
     # Nor does a render write beside it: the run's start clears temp files, and both write the

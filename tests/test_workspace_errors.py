@@ -359,7 +359,7 @@ def test_aggregate_waits_for_no_run_and_writes_nothing_beside_one(tmp_path: Path
         refused = cli(tmp_path, "aggregate")
         assert refused.code == 3, refused.stdout + refused.stderr
         assert _one_clean_line(refused.stderr).startswith(
-            f"another run, render, reset or aggregate (pid {runner.pid}) is using .orchestrator/"
+            f"another run, render, reset, aggregate or plan (pid {runner.pid}) is using .orchestrator/"
         )
         assert not final.exists()
         (tmp_path / "go").touch()

@@ -6,7 +6,7 @@ one parser and turns what they raise into one line and an exit code (``vocabular
 fail or be skipped, or the one agent call of ``plan`` or ``aggregate --agent`` failed, or
 ``merge`` met a conflict (nothing changed); 2 bad plan or usage, a workspace file the system
 refuses, or git refusing what a worktree or ``merge`` needed; 3 another run, render, reset,
-aggregate, merge or prune holds the workspace; 130 interrupted.
+aggregate, plan, merge or prune holds the workspace; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Run a markdown plan of atomic tasks as real sub-agents, in parallel, in dependency order.",
         epilog="Exit codes: 0 ok, 1 run: a task failed or was skipped (doctor: a CLI the plan needs is missing), "
         "2 bad plan or usage, "
-        "3 workspace held by another run, render, reset or aggregate, 130 interrupted.",
+        "3 workspace held by another run, render, reset, aggregate or plan, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"orchestrator {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

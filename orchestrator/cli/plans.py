@@ -43,6 +43,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     from orchestrator import backends
     from orchestrator.output.skeleton import skeleton
     from orchestrator.state import store
+    from orchestrator.state.lock import replacing_plan
 
     if args.backend not in backends.names():
         raise UsageError(f"--backend: no backend '{args.backend}' — use one of: {', '.join(backends.names())}")
@@ -50,9 +51,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     plan_file = root / "master_plan.md"
     if plan_file.exists() and not args.force:
         raise UsageError(f"{plan_file} already exists — edit it, or pass --force to replace it")
-    for sub in ("agent_tasks", "results", "logs"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
-    store.write_text(plan_file, skeleton(args.request or "", args.backend))
+    with replacing_plan(root):
+        for sub in ("agent_tasks", "results", "logs"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        store.write_text(plan_file, skeleton(args.request or "", args.backend))
     if args.json:
         emit_json({"ok": True, "workspace": str(root), "plan": str(plan_file)})
     else:

@@ -7,7 +7,7 @@ import argparse
 from orchestrator.cli.output import Commands, add_command, add_directory, emit_json, looks_like_workspace, warn
 from orchestrator.errors import UsageError
 from orchestrator.state import store
-from orchestrator.state.lock import WorkspaceLock
+from orchestrator.state.lock import WorkspaceLock, replacing_plan
 from orchestrator.state.workspace import DEFAULT_DIR, Workspace, from_here
 from orchestrator.vocabulary import ExitCode, TaskStatus, counted
 
@@ -188,11 +188,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="orchestrator-plan-") as scratch:
             planned = make_plan(request, root.absolute(), settings, logs=Path(scratch))
     else:
-        planned = make_plan(request, root.absolute(), settings)
-    if not args.dry_run:
-        for sub in ("agent_tasks", "results", "logs"):
-            (root / sub).mkdir(parents=True, exist_ok=True)
-        store.write_text(target, planned.text)
+        # Held while the planner works, not only for the write: no run starts meanwhile on the
+        # plan about to be replaced, and none going on has it replaced under it.
+        with replacing_plan(root):
+            planned = make_plan(request, root.absolute(), settings)
+            for sub in ("agent_tasks", "results", "logs"):
+                (root / sub).mkdir(parents=True, exist_ok=True)
+            store.write_text(target, planned.text)
     if args.json:
         emit_json(
             {

@@ -1,5 +1,5 @@
 """One writer per workspace: an ``flock`` on ``state/runner.lock``, held by ``run``, ``render``,
-``reset`` and ``aggregate``, that dies with its holder.
+``reset`` and ``aggregate`` (and ``plan``/``init --force`` replacing a plan), that dies with its holder.
 
 The kernel drops the lock when the holding process exits for any reason, ``kill -9`` included, so
 a lock left by a dead runner is simply taken over by the next one.
@@ -10,11 +10,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
 from orchestrator.errors import LockedError
+from orchestrator.plan.model import PLAN_FILE
 from orchestrator.state import store
+from orchestrator.state.workspace import Workspace
 
 
 class WorkspaceLock:
@@ -34,8 +37,8 @@ class WorkspaceLock:
             os.close(fd)
             who = f"pid {holder}" if holder else "another process"
             raise LockedError(
-                f"another run, render, reset or aggregate ({who}) is using {self.workspace_name}/ — wait for it to "
-                f"finish, or stop it (kill {holder or '<pid>'})"
+                f"another run, render, reset, aggregate or plan ({who}) is using {self.workspace_name}/ — wait for "
+                f"it to finish, or stop it (kill {holder or '<pid>'})"
             ) from None
         try:
             os.ftruncate(fd, 0)
@@ -65,3 +68,18 @@ class WorkspaceLock:
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
         self.release()
+
+
+@contextlib.contextmanager
+def replacing_plan(root: Path) -> Iterator[None]:
+    """The workspace's lock, held while ``plan`` or ``init --force`` replaces the master_plan.md at
+    ``root``: a run going on would take the new plan's tasks into its own half way, a mix of two
+    plans, so it is refused as beside any other writer (exit 3). With no plan there yet, no run
+    can be going on: nothing is taken, nor made."""
+    if not (root / PLAN_FILE).exists():
+        yield
+        return
+    workspace = Workspace(root.resolve())
+    workspace.check_inside()
+    with WorkspaceLock(workspace.lock_file, workspace.root.name):
+        yield
