@@ -110,3 +110,49 @@ def test_a_failed_results_raw_output_and_stderr_sit_in_code_blocks(tmp_path: Pat
     body = (tmp_path / ".orchestrator" / "results" / "agent-01-result.md").read_text(encoding="utf-8")
     assert "## Output\n````text\n- gone\n```\n````\n" in body
     assert "## Last lines of stderr\n````\n```\nboom\n````\n" in body
+
+
+def test_a_hand_edited_final_output_is_moved_aside_never_written_over(tmp_path: Path) -> None:
+    """QA pass 3: ``aggregate`` and every ``run`` wrote over a final_output.md a person had
+    edited, with no copy and no word. The edited file is kept, as final_output.edited.md (then
+    .edited.2.md), and both commands say so; the tool's own file is written over quietly."""
+    write_plan(tmp_path, [Spec("T-01", "echo one")])
+    ws = tmp_path / ".orchestrator"
+    final = ws / "final_output.md"
+    assert cli(tmp_path, "run").code == 0
+    assert cli(tmp_path, "aggregate").code == 0  # its own file, rewritten: nothing kept aside
+    assert not list(ws.glob("final_output.edited*"))
+    assert final.read_text(encoding="utf-8").endswith("before a new one is written -->\n")
+
+    edited = final.read_text(encoding="utf-8") + "\nMy notes on the result.\n"
+    final.write_text(edited, encoding="utf-8")
+    aggregated = cli(tmp_path, "aggregate", "--json")
+    assert aggregated.code == 0, aggregated.stderr
+    assert aggregated.stderr == (
+        ".orchestrator/final_output.md was edited by hand since it was written: kept as "
+        ".orchestrator/final_output.edited.md, and a new one written\n"
+    )
+    assert aggregated.stdout.count('"kept_edited": "') == 1
+    assert (ws / "final_output.edited.md").read_text(encoding="utf-8") == edited
+    assert "My notes" not in final.read_text(encoding="utf-8")
+
+    final.write_text("Rewritten by hand entirely.\n", encoding="utf-8")
+    rerun = cli(tmp_path, "run", "--rerun", "T-01", "--json")
+    assert rerun.code == 0, rerun.stderr
+    notices = [e["message"] for e in rerun.events if e["event"] == "notice"]
+    assert notices == [
+        ".orchestrator/final_output.md was edited by hand since it was written: kept as "
+        ".orchestrator/final_output.edited.2.md, and a new one written"
+    ]
+    assert (ws / "final_output.edited.2.md").read_text(encoding="utf-8") == "Rewritten by hand entirely.\n"
+    assert (ws / "final_output.edited.md").read_text(encoding="utf-8") == edited  # the first kept too
+
+
+def test_a_final_output_without_the_tools_last_line_is_kept_too(tmp_path: Path) -> None:
+    """One written before the last line existed, or by anyone else, cannot be told from an
+    edited one: it is kept, not lost."""
+    write_plan(tmp_path, [Spec("T-01", "echo one")])
+    ws = tmp_path / ".orchestrator"
+    (ws / "final_output.md").write_text("# 📦 Final Output\n\nWritten some other way.\n", encoding="utf-8")
+    assert cli(tmp_path, "run").code == 0
+    assert (ws / "final_output.edited.md").read_text(encoding="utf-8").endswith("Written some other way.\n")

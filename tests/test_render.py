@@ -394,7 +394,8 @@ def test_a_late_template_that_needs_results_is_not_refused_before_there_are_any(
     _late_workspace(tmp_path, {"final_output.md.j2": "# Last\n{{ (completed | last).id }}\n"}, "echo done")
     proc = run_cli(tmp_path, "run")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert (ws / "final_output.md").read_text(encoding="utf-8") == "# Last\nT-01\n"
+    written = (ws / "final_output.md").read_text(encoding="utf-8")
+    assert written.startswith("# Last\nT-01\n\n<!-- written by orchestrator")  # (its last line: the digest)
 
 
 @pytest.mark.parametrize(

@@ -126,7 +126,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
 
 
 def cmd_aggregate(args: argparse.Namespace) -> int:
-    from orchestrator.output.final import write_final_output
+    from orchestrator.output.final import edited_final_notice, write_final_output
 
     workspace = Workspace.find(args.directory)
     plan = workspace.load_plan()
@@ -139,9 +139,18 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
 
             synthesis = synthesize(plan, workspace)
             text, cost = synthesis.text, synthesis.cost_usd
-        write_final_output(plan, workspace, synthesis=text, synthesis_cost=cost)
+        kept = write_final_output(plan, workspace, synthesis=text, synthesis_cost=cost)
+    if kept is not None:
+        warn(edited_final_notice(workspace, kept))
     if args.json:
-        emit_json({"ok": True, "final_output": str(workspace.final_output), "synthesis_cost_usd": cost})
+        emit_json(
+            {
+                "ok": True,
+                "final_output": str(workspace.final_output),
+                "kept_edited": str(kept) if kept is not None else None,
+                "synthesis_cost_usd": cost,
+            }
+        )
     else:
         print(f"Wrote {from_here(workspace.final_output)}" + (f" (synthesis ${cost:.4f})" if cost else ""))
     return ExitCode.OK

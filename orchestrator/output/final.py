@@ -1,11 +1,19 @@
-"""final_output.md from whatever results exist: a summary, results in dependency order, problems."""
+"""final_output.md from whatever results exist: a summary, results in dependency order, problems.
+
+Its last line says what wrote it, with a digest of the text above it: a file that no longer
+matches (edited by hand, or written before the line existed) is moved aside, to
+``final_output.edited.md``, before a new one is written, never written over.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from orchestrator.documents import read_body
+from orchestrator import __version__
+from orchestrator.documents import read_body, sha256
 from orchestrator.output.markup import as_code_block, demote_headings, output_form, quoted_in
 from orchestrator.output.templates import Templates
 from orchestrator.output.timeline import MERMAID_LIMIT, bars, mermaid
@@ -197,6 +205,42 @@ def write_final_output(
     views: list[TaskView] | None = None,
     synthesis: str = "",
     synthesis_cost: float | None = None,
-) -> None:
-    text = build(plan, workspace, views, synthesis, synthesis_cost)
-    store.write_text(workspace.final_output, text.rstrip("\n") + "\n")
+) -> Path | None:
+    """Write final_output.md; returns where the one there was moved if it had been edited by
+    hand since it was written (else None: it is written over, being the tool's own)."""
+    text = signed(build(plan, workspace, views, synthesis, synthesis_cost))
+    path = workspace.final_output
+    try:
+        found: str | None = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        found = None
+    except UnicodeDecodeError:
+        found = ""  # not the tool's: kept
+    kept = store.move_aside(path, "edited") if found is not None and found != text and not own(found) else None
+    store.write_text(path, text)
+    return kept
+
+
+_SIGNATURE = re.compile(r"\n<!-- written by orchestrator \S+ \(sha256 ([0-9a-f]{64})\)[^\n]*-->\n\Z")
+
+
+def signed(text: str) -> str:
+    """``text`` with the last line that tells the tool's file from one edited since."""
+    body = text.rstrip("\n") + "\n"
+    return (
+        f"{body}\n<!-- written by orchestrator {__version__} (sha256 {sha256(body)}): "
+        "edited by hand, this file is moved to final_output.edited.md before a new one is written -->\n"
+    )
+
+
+def edited_final_notice(workspace: Workspace, kept: Path) -> str:
+    return (
+        f"{workspace.relative(workspace.final_output)} was edited by hand since it was written: "
+        f"kept as {workspace.relative(kept)}, and a new one written"
+    )
+
+
+def own(text: str) -> bool:
+    """Whether ``text`` is final_output.md as the tool wrote it: its last line's digest matches."""
+    match = _SIGNATURE.search(text)
+    return match is not None and match.group(1) == sha256(text[: match.start()])

@@ -34,7 +34,7 @@ import anyio
 from orchestrator.errors import AgentCallError, OrchestratorError
 from orchestrator.executors.base import Executor, Leftover
 from orchestrator.executors.local import LocalExecutor, children_waited_on_pidfds
-from orchestrator.output.final import write_final_output
+from orchestrator.output.final import edited_final_notice, write_final_output
 from orchestrator.output.reporter import Recording, Reporter
 from orchestrator.output.sections import status_blocks
 from orchestrator.output.templates import Templates
@@ -294,7 +294,8 @@ class Runner:
         scheduler.pause.clear_if_over()
         store.sync_files(self.recorder.take_unsynced())
         admission = scheduler.admission
-        _write_final_output(plan, ws, views, synth, admission)
+        if (kept := _write_final_output(plan, ws, views, synth, admission)) is not None:
+            self._emit("notice", message=edited_final_notice(ws, kept))
         if plan.settings.status_blocks:
             if self.options.only:  # what it did not run may be out of date now: its upstream ran
                 freshness.mark(views, freshness.out_of_date(plan, ws))
@@ -400,12 +401,11 @@ async def _tick_every_second(reporter: Reporter) -> None:
 
 def _write_final_output(
     plan: Plan, ws: Workspace, views: list[TaskView], synthesis: Synthesis | None, admission: Admission
-) -> None:
+) -> Path | None:
     if synthesis is None:
-        write_final_output(plan, ws, views)
-        return
+        return write_final_output(plan, ws, views)
     admission.spend(synthesis.cost_usd)  # the run's cost is all it spent, the synthesis too
-    write_final_output(plan, ws, views, synthesis.text, synthesis.cost_usd)
+    return write_final_output(plan, ws, views, synthesis.text, synthesis.cost_usd)
 
 
 def _executor_named(name: str, workspace: Workspace) -> Executor:
