@@ -106,3 +106,31 @@ def test_a_claude_agent_calls_the_channels_with_the_command_its_prompt_gives(tmp
     assert (tmp_path / "env.txt").read_text() == f"T-01 {workspace.root}\n"
     [entry] = context.read_kind(workspace, context.Kind.SHARE)
     assert (entry.task, entry.text) == ("T-01", "shared from claude")
+
+
+def test_the_channel_commands_are_pre_approved_and_nothing_else_with_them(tmp_path: Path) -> None:
+    """QA pass 3: under SKILL.md's own settings (acceptEdits, allowed_tools Read, Grep, Glob,
+    Write) the discover command the prompt gives was denied, and the task failed as denied. An
+    agent with a Bash tool has the channel commands pre-approved; any other command stays denied."""
+    settings = 'permission_mode: acceptEdits\nallowed_tools: ["Read", "Grep", "Glob", "Write"]\n'
+    workspace = write_plan(tmp_path, "| T-01 | Find | None | claude |", settings=settings)
+
+    def script(body: dict[str, Any]) -> Reply:
+        answers = sum(1 for message in body["messages"] if message["role"] == "assistant")
+        if answers == 0:
+            found = re.search(r'`([^`]+ discover T-01 "<text>")`', prompt_text(body))
+            assert found, prompt_text(body)
+            return Reply.tool("Bash", {"command": found.group(1).replace("<text>", "pages hold 100")})
+        if answers == 1:
+            # (not a file command such as `echo x > f` or `touch f`: acceptEdits runs those itself)
+            return Reply.tool("Bash", {"command": 'python3 -c \'open("pwned.txt", "w")\''})
+        return Reply.say("found it")
+
+    with FakeAnthropic(script) as api:
+        code, found, output = run(tmp_path, environment(api, tmp_path))
+    [entry] = context.read_kind(workspace, context.Kind.DISCOVER)
+    assert (entry.task, entry.text) == ("T-01", "pages hold 100")
+    assert not (tmp_path / "pwned.txt").exists()
+    [failed] = [e for e in found if e["event"] == "task_failed"]  # the other command was denied: not done
+    assert "pwned.txt" in failed["reason"] and "discover" not in failed["reason"], output
+    assert code == 1

@@ -40,6 +40,9 @@ class Job:
     resume_session: str | None = None
     profile: Profile | None = None
     brief_name: str = "its brief"  # the brief's file as a person types it, for messages
+    # The command the prompt tells the agent to call the channels with (``share``, ``note``,
+    # ``discover``, ``sync``, ``context``), or None when it offers none.
+    channels: str | None = None
 
     @property
     def cwd(self) -> Path:

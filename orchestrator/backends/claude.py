@@ -140,7 +140,7 @@ class ClaudeBackend(Backend):
 
     def invocation(self, job: Job) -> Invocation:
         return Invocation(
-            tuple(claude_argv(job.settings, job.profile, job.resume_session, self.json_schema)),
+            tuple(claude_argv(job.settings, job.profile, job.resume_session, self.json_schema, job.channels)),
             job.prompt,
             env={k: v for k, v in CLAUDE_ENV.items() if k not in job.settings.env},  # the plan's env wins
             limits=limits_for(job.settings),
@@ -217,9 +217,19 @@ class ClaudeBackend(Backend):
         return shutil.which(claude_bin()) is not None
 
 
+CHANNEL_VERBS = ("share", "note", "discover", "sync", "context")
+
+
 def claude_argv(
-    settings: Settings, profile: Profile | None, resume: str | None = None, json_schema: str | None = None
+    settings: Settings,
+    profile: Profile | None,
+    resume: str | None = None,
+    json_schema: str | None = None,
+    channels: str | None = None,
 ) -> list[str]:
+    """claude's command line. ``channels``: the command the prompt gives for the channels; an
+    agent with a Bash tool gets those calls pre-approved (and nothing else by them): headless,
+    it cannot ask, and the prompt tells it to make them."""
     # Partial messages: claude writes nothing else while a message is being generated, and a long
     # answer would look like a hang to the inactivity watchdog; each chunk is output that feeds it.
     argv = [claude_bin(), "-p", "--output-format", "stream-json", "--verbose", "--include-partial-messages"]
@@ -235,6 +245,8 @@ def claude_argv(
         # only what the rule matches (what else the agent asks for is denied: it cannot ask).
         argv += ["--tools", ",".join(dict.fromkeys(tool_name(t) for t in settings.tools))]
         allowed += [t for t in settings.tools if "(" in t and t not in allowed]
+    if channels and (settings.tools is None or "Bash" in {tool_name(t) for t in settings.tools}):
+        allowed += [f"Bash({channels} {verb}:*)" for verb in CHANNEL_VERBS]
     if allowed:
         argv += ["--allowedTools", ",".join(allowed)]
     system = "\n\n".join(p for p in ((profile.prompt if profile else ""), settings.append_system_prompt or "") if p)

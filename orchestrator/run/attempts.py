@@ -206,6 +206,7 @@ class Launcher:
             resume_session=session,
             profile=self.profiles.get(task.profile),
             brief_name=ws.brief_name(task),
+            channels=cli_command() if settings.context_cap > 0 and backend.reads_prompt else None,
         )
         invocation = backend.invocation(job)
         env = {
