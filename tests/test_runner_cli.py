@@ -128,6 +128,28 @@ def test_input_cap_truncates_upstream_with_a_note(tmp_path: Path) -> None:
         assert f"… {full - 150:,} more characters in `.orchestrator/results/agent-{task}-result.md`" in upstream
 
 
+def test_an_agent_that_runs_outside_the_project_directory_gets_paths_it_can_open(tmp_path: Path) -> None:
+    """QA pass 3: an agent with ``cwd: sub`` (or its own worktree) was told the rest of an
+    upstream result was in `.orchestrator/results/...`, a path that does not exist from where it
+    runs. It gets absolute paths there, and where the brief's own paths start; the agent opens
+    the path it is given."""
+    # The stand-in agent reads the file its prompt names, from where it runs (sub/).
+    opener = 'p=$(cat); printf "%s\\n" "$p"; f=$(printf "%s" "$p" | grep -o "[^\\`]*agent-01-result.md" | tail -1); '
+    opener += 'if test -r "$f"; then echo "OPENED $f"; fi'
+    settings = {"backend": "command", "command": ["bash", "-c", opener], "input_cap": 40, "cwd": "sub"}
+    write_plan(tmp_path, [Spec("T-01", "unused"), Spec("T-02", "unused", deps=["T-01"])], settings)
+    (tmp_path / "sub").mkdir()
+    result = run(tmp_path)
+    assert result.code == 0, result.stderr
+    stdin = (workspace(tmp_path) / "logs" / "agent-02.attempt-1.in").read_text()
+    upstream = stdin[stdin.index("## Upstream results") :]
+    results_file = workspace(tmp_path).resolve() / "results" / "agent-01-result.md"
+    assert f"### T-01: Task T-01 (`{results_file}`)" in upstream
+    assert f"more characters in `{results_file}`" in upstream
+    assert f"the brief's paths start at `{tmp_path.resolve()}`" in upstream
+    assert result_body(tmp_path, "T-02").rstrip().endswith(f"OPENED {results_file}")
+
+
 def test_shell_tasks_get_upstream_result_paths(tmp_path: Path) -> None:
     specs = [
         Spec("T-01", "echo first-output"),

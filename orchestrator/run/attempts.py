@@ -193,6 +193,7 @@ class Launcher:
                 powers,
                 channels=cli_command(),
                 context_cap=settings.context_cap,
+                elsewhere=settings.isolation == "worktree" or bool(settings.cwd),
             )
         job = Job(
             task=task,

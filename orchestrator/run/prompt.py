@@ -106,13 +106,16 @@ def build_prompt(
     *,
     channels: str | None = None,
     context_cap: int = 0,
+    elsewhere: bool = False,
 ) -> str:
     """The brief, what the agent may do (``permissions``: the backend's words, for agents), how
     to use the channels (``channels``: the command that calls the orchestrator), each
     dependency's result body, sharing ``cap`` characters between them, and the discoveries made
     before now, in at most ``context_cap`` characters (0: nothing of the channels).
 
-    Whatever does not fit is left in the result file, whose path is given so the agent can read it.
+    Whatever does not fit is left in the result file, whose path is given so the agent can read it:
+    from the project directory, or absolute for an agent that runs ``elsewhere`` (its own
+    worktree, a ``cwd``), which is also told where the brief's paths start.
     The permissions, channels and discoveries go in the prompt, not the brief file: a result's
     fingerprint covers the brief, and a completed task does not run again because another task
     discovered something after it.
@@ -127,10 +130,12 @@ def build_prompt(
         return brief.rstrip() + "\n\n" + found if found else brief
     share = cap // len(task.dependencies) if cap else 0
     parts = [brief.rstrip(), "", "## Upstream results", ""]
+    if elsewhere:
+        parts += [f"(You run outside the project directory: the brief's paths start at `{workspace.project_dir}`.)", ""]
     for dep in task.dependencies:
         path = workspace.result(plan.tasks[dep])
         body = read_body(path) or ""
-        where = workspace.relative(path)
+        where = str(path) if elsewhere else workspace.relative(path)
         parts.append(f"### {dep}: {plan.tasks[dep].title} (`{where}`)")
         parts.append("")
         if not body:
