@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import re
+import select
 import subprocess
 import sys
 import time
@@ -506,3 +507,55 @@ def test_a_retry_line_names_the_attempt_to_come_and_a_short_wait_in_hundredths(t
     result = cli(tmp_path, "run")
     assert result.code == 1
     assert re.search(r"^🔄 T-01 \[Agent-01\] exit code 3; attempt 2 in 0\.\d\ds$", result.stdout, re.M), result.stdout
+
+
+def test_watch_before_any_run_says_it_is_waiting_off_a_terminal_too(tmp_path: Path) -> None:
+    """QA pass 3: on a pipe (a script, an agent's Bash tool) ``watch`` with no run yet printed
+    nothing at all, for ever. It says why it waits, on stderr, then follows the run that starts."""
+    write_plan(tmp_path, [Spec("T-01", "echo one")])
+    watcher = subprocess.Popen(
+        [*CLI, "watch"], cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        assert watcher.stderr is not None
+        readable, _, _ = select.select([watcher.stderr], [], [], HANG_GUARD)
+        assert readable, "watch said nothing while it waited"
+        said = watcher.stderr.readline().decode()
+        assert said.startswith("waiting for a run to start in .orchestrator/ … (no run has started there yet")
+        assert run(tmp_path).code == 0
+        out, _ = watcher.communicate(timeout=HANG_GUARD)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
+    assert watcher.returncode == 0
+    assert "T-01" in out.decode() and "run finished" in out.decode()
+
+
+def test_reset_takes_ids_as_run_only_does_and_never_an_empty_list_for_all(tmp_path: Path) -> None:
+    """QA pass 3: ``reset T-01,T-02`` was refused ("no task T-01,T-02") though ``run --only``
+    takes that list; ids are taken in any case. An empty id (a script's empty list) is refused,
+    never taken for every task."""
+    write_plan(tmp_path, [Spec("T-01", "echo one"), Spec("T-02", "echo two"), Spec("T-03", "echo three")])
+    assert run(tmp_path).code == 0
+    for empty in ("", " , "):  # ("" names the current directory, which holds the workspace: no task named)
+        refused = cli(tmp_path, "reset", empty)
+        assert refused.code == 2, refused.stderr
+        assert refused.stderr.startswith(("reset: no task id given", "say what to reset")), refused.stderr
+    assert set(statuses(tmp_path).values()) == {"completed"}
+    reset = cli(tmp_path, "reset", "t-01,T-02", "--json")
+    assert reset.code == 0, reset.stderr
+    assert json.loads(reset.stdout)["reset"] == ["T-01", "T-02"]
+    assert statuses(tmp_path) == {"T-03": "completed"}
+    unknown = cli(tmp_path, "reset", "T-03,T-9")
+    assert unknown.code == 2 and unknown.stderr.startswith("no task T-9 in the plan")
+    assert statuses(tmp_path) == {"T-03": "completed"}  # nothing reset on a refusal
+
+
+def test_plan_refuses_an_empty_request_before_asking_anyone(tmp_path: Path) -> None:
+    """QA pass 3: ``plan ""`` called (and paid) the planner with nothing to plan."""
+    for request in ("", "   "):
+        refused = cli(tmp_path, "plan", ".orchestrator", request, "--backend", "claude")
+        assert refused.code == 2, refused.stderr
+        assert refused.stderr.startswith("plan needs a request: say what you want done")
+    assert not (tmp_path / ".orchestrator").exists()

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from orchestrator.cli.output import Commands, add_command, add_directory, emit_json, looks_like_workspace, warn
+from orchestrator.cli.output import (
+    Commands,
+    add_command,
+    add_directory,
+    emit_json,
+    looks_like_workspace,
+    task_id_in,
+    warn,
+)
 from orchestrator.errors import UsageError
 from orchestrator.state import store
 from orchestrator.state.lock import WorkspaceLock, replacing_plan
@@ -78,16 +86,15 @@ def cmd_reset(args: argparse.Namespace) -> int:
     directory = args.directory
     if tasks and directory == DEFAULT_DIR and looks_like_workspace(tasks[0]):
         directory = tasks.pop(0)
-    args.tasks = tasks
+    named = [t for word in tasks for t in word.replace(",", " ").split()]  # as run --only: T-01,T-02
+    if tasks and not named:  # `reset "$IDS"` of a script whose list came out empty: not "every task"
+        raise UsageError("reset: no task id given — name the tasks (T-01,T-02), or use --failed or --all")
     workspace = Workspace.find(directory)
     plan = workspace.load_plan()
-    chosen = [args.all, args.failed, bool(args.tasks)]
+    chosen = [args.all, args.failed, bool(named)]
     if sum(chosen) != 1:
         raise UsageError("say what to reset: task ids, --failed or --all (exactly one)")
-    if args.tasks:
-        unknown = [t for t in args.tasks if t not in plan.tasks]
-        if unknown:
-            raise UsageError(f"no task {', '.join(unknown)} in the plan")
+    args.tasks = list(dict.fromkeys(task_id_in(plan, t) for t in named))  # each as the plan spells it
     workspace.check_inside()
     lock = WorkspaceLock(workspace.lock_file, workspace.root.name)
     lock.acquire()  # never pull results from under a running runner
@@ -165,6 +172,10 @@ def _plan_words(args: argparse.Namespace) -> tuple[str, str]:
             'orchestrator plan "Summarise this project"'
         )
     request = words.pop()
+    if not request.strip():  # (a script's empty variable): the planner would be paid to guess
+        raise UsageError(
+            'plan needs a request: say what you want done, e.g. orchestrator plan "Summarise this project"'
+        )
     directory = words[0] if words else None
     if args.dir is not None:
         warn("--dir is deprecated: give the workspace as the first argument, `orchestrator plan DIR REQUEST`")

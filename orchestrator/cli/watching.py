@@ -75,8 +75,12 @@ def cmd_watch(args: argparse.Namespace) -> int:
     workspace = find_workspace(args.directory)
     path = workspace.events_file
     start = events.last_run_start(path)
-    if start is None and sys.stderr.isatty():
-        sys.stderr.write(f"waiting for a run to start in {workspace.relative(workspace.root)}/ …\n")
+    if start is None:  # said on a terminal or not: a script's log, an agent's Bash tool, see it too
+        sys.stderr.write(
+            f"waiting for a run to start in {workspace.relative(workspace.root)}/ … (no run has started there yet; "
+            "Ctrl-C to stop)\n"
+        )
+        sys.stderr.flush()
     while start is None:
         time.sleep(_POLL)
         start = events.last_run_start(path)
