@@ -369,3 +369,26 @@ def test_an_unreadable_discoveries_file_does_not_stop_a_task(tmp_path: Path) -> 
     assert done.code == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     status = cli(tmp_path, "status", "--json")  # the tasks are reported all the same
     assert status.code == 0 and "discoveries.md" in json.loads(status.stdout)["discoveries"]["problem"]
+
+
+def test_a_channel_command_names_its_file_from_where_it_was_called(tmp_path: Path) -> None:
+    """QA pass 3: called from another directory (a task with cwd, a worktree), ``share`` printed
+    `.orchestrator/context/shared.md`, which is not there from where it ran."""
+    project = tmp_path / "project"
+    (project / ".orchestrator").mkdir(parents=True)
+    (project / ".orchestrator" / "master_plan.md").write_text(
+        "---\nbackend: shell\n---\n## Task Decomposition\n| Task ID | Command | Dependencies |\n|---|---|---|\n"
+        "| T-01 | echo one | None |\n",
+        encoding="utf-8",
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "ORCHESTRATOR_WORKSPACE": str(project / ".orchestrator")}
+    said = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "share", "T-01", "via env", "--json"],
+        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert said.returncode == 0, said.stderr
+    named = json.loads(said.stdout)["file"]  # (not below the current directory: absolute)
+    assert named == str(project.resolve() / ".orchestrator" / "context" / "shared.md")
+    assert Path(elsewhere, named).is_file()

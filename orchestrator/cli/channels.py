@@ -12,7 +12,7 @@ from orchestrator.cli.output import Commands, Handler, add_command, emit_json, f
 from orchestrator.errors import UsageError
 from orchestrator.state import context, events
 from orchestrator.state.context import Kind
-from orchestrator.state.workspace import Workspace
+from orchestrator.state.workspace import Workspace, from_here
 from orchestrator.vocabulary import ExitCode
 
 TASK_VARIABLE = "ORCHESTRATOR_TASK_ID"
@@ -39,7 +39,7 @@ def _record(workspace: Workspace, kind: Kind, task: str | None, text: str, as_js
         run = context.running_run(workspace.events_file)
         event: dict[str, Any] = {"event": _EVENTS[kind], "run": run, "task": task, "text": entry.text}
         events.append(workspace.events_file, [{**event, "time": entry.time}])
-    where = workspace.relative(context.channel_file(workspace, kind, task))
+    where = from_here(context.channel_file(workspace, kind, task))  # (a task may call it from anywhere)
     if as_json:
         emit_json({"ok": True, **entry.as_json(), "file": where, "run": run})
     else:
