@@ -156,3 +156,18 @@ def test_a_final_output_without_the_tools_last_line_is_kept_too(tmp_path: Path) 
     (ws / "final_output.md").write_text("# 📦 Final Output\n\nWritten some other way.\n", encoding="utf-8")
     assert cli(tmp_path, "run").code == 0
     assert (ws / "final_output.edited.md").read_text(encoding="utf-8").endswith("Written some other way.\n")
+
+
+def test_a_failed_synthesis_names_the_logs_it_wrote_not_one_it_did_not(tmp_path: Path) -> None:
+    """QA pass 3: the failure pointed at logs/aggregator.err, which an agent that wrote nothing to
+    stderr never made; it names the logs that are there."""
+    write_plan(tmp_path, [Spec("T-01", "echo one")])
+    assert cli(tmp_path, "run").code == 0
+    plan = tmp_path / ".orchestrator" / "master_plan.md"
+    agent = '{backend: command, command: [bash, -c, "cat > /dev/null; echo half an answer; exit 3"],'
+    plan.write_text(plan.read_text(encoding="utf-8").replace("{backend: shell,", agent), encoding="utf-8")
+    failed = cli(tmp_path, "aggregate", "--agent")
+    assert failed.code == 1, failed.stderr
+    assert "the aggregating agent failed: exit code 3" in failed.stderr
+    assert failed.stderr.rstrip().endswith("(see .orchestrator/logs/aggregator.out)")
+    assert (tmp_path / ".orchestrator" / "logs" / "aggregator.out").is_file()

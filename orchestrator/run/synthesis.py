@@ -70,7 +70,7 @@ async def synthesize_async(plan: Plan, workspace: Workspace, executor: Executor 
     job = Job(task, settings, prompt, prompt, workspace.project_dir, workspace.root, 1)
     result, launch = await call_agent(backend, job, workspace.logs_dir / "aggregator", executor)
     if not result.completed:
-        raise AgentCallError(
-            f"the aggregating agent failed: {result.message} (see {workspace.relative(launch.stderr)})"
-        )
+        written = [path for path in (launch.stderr, launch.stdout) if path.exists()]  # (made by a first byte)
+        see = f" (see {', '.join(workspace.relative(path) for path in written)})" if written else ""
+        raise AgentCallError(f"the aggregating agent failed: {result.message}{see}")
     return Synthesis(result.text.strip(), result.cost_usd)
