@@ -175,6 +175,12 @@ def test_graph_and_check_tell_it_and_check_still_exits_0(tmp_path: Path) -> None
     assert "✅ T-01 [Agent-01] Task T-01 (out of date)" in graph and "✅ T-04 [Agent-04] Task T-04\n" in graph
     mermaid = cli(tmp_path, "graph", "--format", "mermaid").stdout
     assert "T-02: Task T-02 (out of date)" in mermaid and "class n0,n1,n2,n4 outofdate" in mermaid
+    nodes = json.loads(cli(tmp_path, "graph", "--json").stdout)["nodes"]  # (QA pass 3: it had neither)
+    assert {node["id"]: node["status"] for node in nodes} == dict.fromkeys(
+        ("T-01", "T-02", "T-03", "T-04", "T-05"), "completed"
+    )
+    assert [node["id"] for node in nodes if node["out_of_date"]] == ["T-01", "T-02", "T-03", "T-05"]
+    assert nodes[0]["out_of_date"] == "its row, details, settings, profile or a template changed since it ran"
     check = cli(tmp_path, "check")
     assert check.code == 0
     assert (

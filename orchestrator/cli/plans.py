@@ -200,9 +200,19 @@ def cmd_graph(args: argparse.Namespace) -> int:
     workspace = Workspace.find(args.directory)
     plan = workspace.load_plan()
     if args.json:
+        views = {view.id: view for view in current_views(plan, workspace)}  # what the other formats show
         emit_json(
             {
-                "nodes": [{"id": t.id, "agent": t.agent, "name": t.title} for t in plan.tasks.values()],
+                "nodes": [
+                    {
+                        "id": t.id,
+                        "agent": t.agent,
+                        "name": t.title,
+                        "status": str(views[t.id].status),
+                        "out_of_date": views[t.id].out_of_date,
+                    }
+                    for t in plan.tasks.values()
+                ],
                 "edges": [list(edge) for edge in plan.edges()],
                 "layers": layers(plan.graph, plan.order),
             }
