@@ -20,6 +20,8 @@ import pytest
 import yaml
 from runner_helpers import Spec, cli, kill_leftovers, results, run, start, wait_until, write_plan
 
+from orchestrator.output.reporter import describe
+
 INTEGRATION = "orchestrator/integration"
 
 
@@ -109,6 +111,11 @@ def test_tasks_editing_different_files_merge_and_their_dependent_sees_both(tmp_p
     assert on(project, INTEGRATION, "b.txt") == "b\nfrom T-02\n"
     assert on(project, INTEGRATION, "seen.txt") == "a\nfrom T-01\nb\nfrom T-02\n"
     assert checkout(project) == before  # the person's files, index, HEAD and branch: untouched
+    assert result.finished()["integration_branch"] == INTEGRATION  # (QA pass 3: the run never said where)
+    line = describe(result.finished())
+    assert line is not None and line.endswith(
+        f"; the work is on branch {INTEGRATION}: `orchestrator merge` brings it into yours"
+    )
 
     merged = cli(project, "merge", "--json")
     assert merged.code == 0, merged.stderr
@@ -320,7 +327,8 @@ def test_validate_outside_a_git_repository_is_one_clear_error(tmp_path: Path) ->
 def test_a_plan_without_isolation_runs_in_the_checkout_as_before(tmp_path: Path) -> None:
     project = repository(tmp_path, {"a.txt": "a\n"})
     write_plan(project, [Spec("T-01", "echo here > here.txt")])
-    assert run(project).code == 0
+    result = run(project)
+    assert result.code == 0 and result.finished()["integration_branch"] is None
     assert (project / "here.txt").read_text() == "here\n"
     assert not (project / ".orchestrator/worktrees").exists()
     assert "branch" not in results(project)["T-01"]

@@ -184,8 +184,11 @@ def describe(event: Event, workspace: Path | None = None) -> str | None:
         final = event["final_output"]
         if final and workspace is not None:
             final = from_here(workspace.parent / final)
-        return f"■ run finished in {format_duration(event['wall_seconds'])}: {parts}{cost} → {final}" + (
-            f" ({event['stopped']})" if event.get("stopped") else ""
+        branch = event.get("integration_branch")
+        return (
+            f"■ run finished in {format_duration(event['wall_seconds'])}: {parts}{cost} → {final}"
+            + (f" ({event['stopped']})" if event.get("stopped") else "")
+            + (f"; the work is on branch {branch}: `orchestrator merge` brings it into yours" if branch else "")
         )
     return None
 
