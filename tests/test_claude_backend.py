@@ -477,17 +477,27 @@ def _plan(tmp_path: Path, api: FakeAnthropic, *args: str) -> subprocess.Complete
 
 def test_a_plan_the_planner_got_wrong_twice_names_its_answer_not_a_file_never_written(tmp_path: Path) -> None:
     """Its problems named master_plan.md (line 0 for an answer that was no plan), a file that
-    was never written."""
+    was never written; then "the planner's answer:20", a line of nothing anyone could open. The
+    answer is kept beside the planner's logs, and its lines are named there."""
     answer = _plan_answer(("T-01", []), ("T-02", ["T-9"]))
     with FakeAnthropic([Reply.tool("StructuredOutput", answer), Reply.tool("StructuredOutput", answer)]) as api:
         proc = _plan(tmp_path, api)
     assert proc.returncode == 2, proc.stderr
     problems = json.loads(proc.stdout)["problems"]
-    assert [(p["file"], p["message"]) for p in problems] == [
-        ("the planner's answer", "T-02 depends on unknown task 'T-9'")
-    ]
-    assert proc.stderr.startswith("the planner's answer:")
+    kept = ".orchestrator/logs/planner.attempt-2.plan.md"  # (QA pass 3: a line of a file nobody could open)
+    assert [(p["file"], p["message"]) for p in problems] == [(kept, "T-02 depends on unknown task 'T-9'")]
+    assert proc.stderr.startswith(f"{kept}:{problems[0]['line']}: T-02 depends on unknown task 'T-9'")
+    assert "| T-02 |" in (tmp_path / kept).read_text(encoding="utf-8").splitlines()[problems[0]["line"] - 1]
     assert not (tmp_path / ".orchestrator" / "master_plan.md").exists()
+
+
+def test_a_dry_run_plan_got_wrong_twice_names_the_answer_it_kept_nowhere(tmp_path: Path) -> None:
+    answer = _plan_answer(("T-01", []), ("T-02", ["T-9"]))
+    with FakeAnthropic([Reply.tool("StructuredOutput", answer), Reply.tool("StructuredOutput", answer)]) as api:
+        proc = _plan(tmp_path, api, "--dry-run")
+    assert proc.returncode == 2, proc.stderr
+    assert [p["file"] for p in json.loads(proc.stdout)["problems"]] == ["the planner's answer"]
+    assert not (tmp_path / ".orchestrator").exists()
 
 
 def test_plan_dry_run_with_a_timeout_in_minutes_writes_nothing(tmp_path: Path) -> None:

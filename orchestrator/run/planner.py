@@ -19,12 +19,13 @@ import anyio
 from orchestrator import backends
 from orchestrator.backends.base import AgentResult, Job
 from orchestrator.backends.claude import ClaudeBackend
-from orchestrator.errors import AgentCallError, PlanError, Problem
+from orchestrator.errors import AgentCallError, PlanError, Problem, shown
 from orchestrator.output.skeleton import plan_markdown
 from orchestrator.plan.model import PLAN_FILE, Plan, Task
 from orchestrator.plan.parser import parse_plan
 from orchestrator.plan.settings import Settings
 from orchestrator.run.attempts import call_agent
+from orchestrator.state import store
 
 PLAN_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -127,14 +128,14 @@ def answer_json(result: AgentResult) -> Any:
 ANSWER = "the planner's answer"  # what a problem of the plan an agent wrote names: no file has it yet
 
 
-def to_markdown(request: str, data: Any, backend: str, path: Path) -> tuple[str, Plan]:
-    """Render the agent's JSON as master_plan.md and validate it (``PlanError`` when invalid)."""
+def to_markdown(request: str, data: Any, backend: str) -> str:
+    """The agent's JSON as master_plan.md's text, not validated yet (``PlanError`` when it is
+    no plan at all)."""
     try:
         rows, goal, criteria = _rows(data)
     except ValueError as exc:
         raise PlanError([Problem(ANSWER, 0, f"not a plan: {exc}", "")]) from None
-    text = plan_markdown(request, rows, backend=backend, goal=goal, criteria=criteria)
-    return text, parse_plan(text, path)
+    return plan_markdown(request, rows, backend=backend, goal=goal, criteria=criteria)
 
 
 async def _call(backend_name: str, settings: Settings, prompt: str, project: Path, logs: Path, attempt: int
@@ -168,17 +169,25 @@ def make_plan(request: str, workspace: Path, settings: Settings, *, logs: Path |
         if not result.completed:
             raise AgentCallError(f"the planner failed: {result.message}{where}")
         data: Any = result.text
+        text: str | None = None
         try:
             data = answer_json(result)
-            text, plan = to_markdown(request, data, settings.backend, workspace / PLAN_FILE)
-            return Planned(text, plan, cost or None, attempt)
+            text = to_markdown(request, data, settings.backend)
+            return Planned(text, parse_plan(text, workspace / PLAN_FILE), cost or None, attempt)
         except (ValueError, PlanError) as exc:
             problems = str(exc)
             if attempt == 2:
-                raise PlanError(  # (a plan never written: the problems name the answer, not master_plan.md)
-                    [replace(p, file=ANSWER) for p in exc.problems]
+                # Not master_plan.md, never written: the answer as a plan, kept beside the
+                # planner's logs for the lines to be read in, or (no logs kept) named as such.
+                answer = ANSWER
+                if text is not None and where:
+                    kept = logs / f"planner.attempt-{attempt}.plan.md"
+                    store.write_text(kept, text)
+                    answer = shown(kept)
+                raise PlanError(
+                    [replace(p, file=answer) for p in exc.problems]
                     if isinstance(exc, PlanError)
-                    else [Problem(ANSWER, 0, f"not a plan: {exc}", "")]
+                    else [Problem(answer, 0, f"not a plan: {exc}", "")]
                 ) from None
             previous = json.dumps(data, indent=1)[:20_000]
             prompt = (
