@@ -155,6 +155,34 @@ def test_install_project_writes_no_path_of_this_machine_and_protects_edits(tmp_p
     assert (target / "workflow.md").read_text(encoding="utf-8") == localized("workflow.md")
 
 
+def test_an_install_refused_names_each_file_and_why(tmp_path: Path) -> None:
+    """QA pass 3: a deleted file was called "(files)", a directory orchestrator never installed
+    "modified since it was installed", and with the manifest gone every file was "modified"."""
+    project = tmp_path / "project"
+    project.mkdir()
+    target = project / ".claude" / "skills" / NAME
+    assert install(project, tmp_path, "--project").returncode == 0
+    (target / "examples.md").unlink()
+    (target / "SKILL.md").write_text("mine\n", encoding="utf-8")
+    refused = install(project, tmp_path, "--project")
+    assert refused.returncode == 2
+    assert f"{target}: SKILL.md edited, examples.md deleted since it was installed — pass --force" in refused.stderr
+
+    (target / ".orchestrator-skill.json").unlink()  # the others still match the package's: not "edited"
+    refused = install(project, tmp_path, "--project")
+    said = "SKILL.md edited, examples.md deleted (no readable .orchestrator-skill.json: compared with this version's)"
+    assert said in refused.stderr
+
+    other = project / ".claude" / "skills" / NAME
+    for path in other.iterdir():
+        path.unlink()
+    (other / "README.txt").write_text("someone else's\n", encoding="utf-8")
+    refused = install(project, tmp_path, "--project")
+    assert refused.returncode == 2
+    assert "exists, and holds no skill orchestrator installed — move it aside, or pass --force" in refused.stderr
+    assert (other / "README.txt").read_text(encoding="utf-8") == "someone else's\n"
+
+
 def test_install_user_goes_to_home_or_claude_config_dir(tmp_path: Path) -> None:
     project = tmp_path / "project"
     project.mkdir()

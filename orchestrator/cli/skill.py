@@ -92,13 +92,27 @@ def install(*, user: bool, force: bool, project_dir: Path | None = None, home: P
             return Installed(target, name, list(SKILL_FILES), unchanged=True)
         modified = recorded is None or current != recorded
         if modified and not force:
-            changed = sorted(f for f in current if recorded is None or current[f] != recorded.get(f))
-            what = ", ".join(changed) or "files"
-            raise UsageError(f"{target} was modified since it was installed ({what}) — pass --force to replace it")
+            raise UsageError(_refusal(target, current, recorded, wanted))
     store.write_many([(target / file, text) for file, text in texts.items()])
     manifest = {"files": wanted, **({"python": sys.executable} if user else {})}  # no machine path in a project
     store.write_text(manifest_path, json.dumps(manifest, indent=2) + "\n")
     return Installed(target, name, list(SKILL_FILES), unchanged=False)
+
+
+def _refusal(target: Path, current: dict[str, str], recorded: dict[str, str] | None, wanted: dict[str, str]) -> str:
+    """Why ``target`` is not written over, naming each file: a copy edited or deleted since it
+    was installed, or a directory orchestrator did not install (no manifest: its files are
+    compared with the package's own, so one that still matches is not called modified)."""
+    if recorded is None and not current:
+        return f"{target} exists, and holds no skill orchestrator installed — move it aside, or pass --force"
+    reference = recorded if recorded is not None else wanted
+    edited = [f for f in SKILL_FILES if f in current and current[f] != reference.get(f)]
+    deleted = [f for f in SKILL_FILES if f not in current and (recorded is None or f in recorded)]
+    said = ", ".join([f"{f} edited" for f in edited] + [f"{f} deleted" for f in deleted])
+    since = (
+        "since it was installed" if recorded is not None else f"(no readable {MANIFEST}: compared with this version's)"
+    )
+    return f"{target}: {said} {since} — pass --force to replace it"
 
 
 def cmd_install_skill(args: argparse.Namespace) -> int:
