@@ -345,7 +345,9 @@ def test_running_the_examples_changes_no_tracked_file(snapshot: Path, tmp_path: 
             cwd=repo, env=env, capture_output=True, text=True, timeout=BLOCK_TIMEOUT,
         )  # fmt: skip
         assert ran.returncode == 0, ran.stdout + ran.stderr
-        assert ran.stdout.rstrip().endswith(f"→ examples/{name}/.orchestrator/final_output.md")
+        final = f"→ examples/{name}/.orchestrator/final_output.md"
+        merged = "; the work is on branch orchestrator/integration: `orchestrator merge` brings it into yours"
+        assert ran.stdout.rstrip().endswith((final, final + merged)), ran.stdout  # (worktrees: the branch)
     changed = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True, check=True)
     assert changed.stdout == ""
     for plan in ROOT.glob("examples/*/*/master_plan.md"):
