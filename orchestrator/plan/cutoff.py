@@ -39,8 +39,8 @@ def cut_off_rows(
     for first, stop in pipe_runs(section, lines, end):
         header = starts_table(lines, first, stop)
         if header is not None:
-            keys = [COLUMN_ALIASES.get(normalize_heading(clean(cell))) for cell in header]
-            if "id" in keys and {"description", "name", "command"} & set(keys):
+            keys = _task_columns(header)
+            if keys is not None:
                 problems.append(
                     (
                         first + 1,
@@ -109,8 +109,8 @@ def _rows_elsewhere(
     for first, stop in pipe_runs(later, lines, later.body_start):
         header = starts_table(lines, first, stop)
         if header is not None:
-            keys = [COLUMN_ALIASES.get(normalize_heading(clean(cell))) for cell in header]
-            if "id" not in keys or "deps" not in keys or not {"description", "name", "command"} & set(keys):
+            keys = _task_columns(header)
+            if keys is None or "deps" not in keys:
                 continue  # a table of that section's own: risks, a backlog (a task table has dependencies)
             unknown = _first_cells(lines[first + 2 : stop], keys.index("id")) - known
             if any(_shape(cell) in shapes for cell in unknown):
@@ -141,6 +141,13 @@ def _rows_elsewhere(
         )
         named.update(task_id.lower() for task_id in new)
     return problems
+
+
+def _task_columns(header: list[str]) -> list[str | None] | None:
+    """The column keys of a table whose header names an id and a description, name or command
+    column (a table of tasks, as far as its header tells); None for any other table."""
+    keys = [COLUMN_ALIASES.get(normalize_heading(clean(cell))) for cell in header]
+    return keys if "id" in keys and {"description", "name", "command"} & set(keys) else None
 
 
 def _shape(task_id: str) -> str:

@@ -99,7 +99,7 @@ def check_plan(
             problems.append(
                 Problem(
                     file,
-                    _setting_line(plan, "backend_max_parallel"),
+                    setting_line(plan.text, "backend_max_parallel"),
                     f"backend_max_parallel: unknown backend '{name}'{suggest(name, known)}",
                     f"use one of: {', '.join(known)}",
                 )
@@ -108,7 +108,7 @@ def check_plan(
         problems.append(
             Problem(
                 file,
-                _setting_line(plan, "aggregate"),
+                setting_line(plan.text, "aggregate"),
                 "aggregation by an agent (aggregate: agent) needs an agent backend, and the plan's backend is shell",
                 "set backend to claude, codex, gemini or command, or aggregate to concat",
             )
@@ -226,7 +226,7 @@ def _cwd_problem(plan: Plan, workspace: Workspace) -> Problem | None:
     what = "is not a directory" if where.exists() else "does not exist"
     return Problem(
         shown(plan.path),
-        _setting_line(plan, "cwd"),
+        setting_line(plan.text, "cwd"),
         f"cwd '{cwd}': {where} {what}",
         "create that directory, or fix the path (it is relative to the project directory)",
     )
@@ -237,12 +237,7 @@ def _blamed_line(plan: Plan, why: str) -> int:
     'yolo' is not one of...``), or 1 when the frontmatter sets none of them."""
     for word in re.findall(r"[a-z_]+", why.replace("-", "_")):  # --permission-mode too
         if word in SETTING_NAMES:
-            line = _setting_line(plan, word)
+            line = setting_line(plan.text, word)
             if line > 1:
                 return line
     return 1
-
-
-def _setting_line(plan: Plan, name: str) -> int:
-    """The line of the frontmatter that sets ``name`` (1 if none does)."""
-    return setting_line(plan.text, name)
