@@ -8,6 +8,7 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 from orchestrator import backends
 from orchestrator.backends.base import Backend
@@ -171,17 +172,27 @@ def check_installed(
         )
 
 
-def _command_problem(task: Task, backend: str, file: str) -> Problem | None:
-    """A shell task runs a command written as one, never its description; a Command cell is
-    for shell tasks only."""
+def command_fault(task: Task, backend: str) -> Literal["missing", "unused"] | None:
+    """What is wrong with a task's command on ``backend``: ``missing`` for a shell task with none
+    (it runs a command written as one, never its description), ``unused`` for a command on a
+    backend that runs none. ``add`` says the same of its options (``--command``)."""
     if backend == "shell" and task_script(task) is None:
+        return "missing"
+    if backend != "shell" and task.command:
+        return "unused"
+    return None
+
+
+def _command_problem(task: Task, backend: str, file: str) -> Problem | None:
+    fault = command_fault(task, backend)
+    if fault == "missing":
         return Problem(
             file,
             task.line,
             f"{task.id} is a shell task with no command: its description is not run as a script",
             f"add a Command column with the command, or a ```bash block under '### {task.id}' in Task Details",
         )
-    if backend != "shell" and task.command:
+    if fault == "unused":
         return Problem(
             file,
             task.line,
