@@ -237,8 +237,11 @@ class LiveReporter(Reporter):
 
         table = Table.grid(padding=(0, 2))
         finished = sum(self.done.values())
+        colour = "red" if self.done["failed"] else "green"  # rich's own is red-pink: red says a task failed
         table.add_row(
-            ProgressBar(total=max(self.total, 1), completed=finished, width=30),
+            ProgressBar(
+                total=max(self.total, 1), completed=finished, width=30, complete_style=colour, finished_style=colour
+            ),
             f"{finished}/{self.total}  🔵 {len(self.running)} running  ✅ {self.done['completed']}  "
             f"❌ {self.done['failed']}  ⏭️ {self.done['skipped']}",
         )
