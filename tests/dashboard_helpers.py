@@ -347,6 +347,7 @@ class Watched:
     run_exit: int | None = None
     serve_exit: int | None = None
     screenshot: Path | None = None
+    durations: dict[str, str] = field(default_factory=dict)  # each task's Duration cell at the end
 
 
 def _wait(driver: Any, condition: Callable[[Any], Any], what: str) -> Any:
@@ -416,6 +417,8 @@ def watch_a_run(project: Path, screenshot: Path) -> Watched:
                 _wait(driver, lambda d: _state(d, "T-06")[0] == "completed", "T-06 completed")
                 _wait(driver, lambda d: "finished" in d.find_element("id", "run-state").text, "the run finished")
                 seen.run_pill = driver.find_element("id", "run-state").text
+                for row in driver.find_elements("css selector", "#tasks tr[data-task]"):
+                    seen.durations[row.get_attribute("data-task")] = row.find_element("css selector", ".duration").text
                 seen.reloaded = driver.execute_script("return window.sameDocument !== true;")
             seen.run_exit = runner.wait(timeout=HANG_GUARD)
         finally:

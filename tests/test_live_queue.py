@@ -271,6 +271,33 @@ def test_add_with_bad_input_writes_nothing(live: Path) -> None:
     assert plan_file.read_bytes() == before
 
 
+def test_add_names_the_option_at_fault_not_a_line_of_the_plan_it_did_not_write(live: Path) -> None:
+    """On a shell plan, ``add`` without ``--command`` blamed master_plan.md:13, the line its row
+    would have had: a file that was not written. Each problem of the new row is said of the
+    options that made it."""
+    plan_file = workspace(live) / "master_plan.md"
+    before = plan_file.read_bytes()
+    missing = cli(live, "add", "Count the files")
+    assert missing.code == 2 and missing.stderr.startswith("--command is missing: T-03 would run on the shell"), (
+        missing.stderr
+    )
+    assert "--command 'CMD'" in missing.stderr and "--details-file" in missing.stderr
+    unused = cli(live, "add", "Count the files", "--backend", "claude", "--command", "ls")
+    assert unused.code == 2 and unused.stderr.startswith("--command: T-03 would run on 'claude'"), unused.stderr
+    for args in (("--backend", "nope"), ("--assignee", "nobody", "--command", "ls")):
+        done = cli(live, "add", "Count the files", *args)
+        assert done.code == 2 and args[1] in done.stderr, done.stderr
+        assert "master_plan.md" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    as_json = cli(live, "add", "--json", "Count the files")
+    assert as_json.code == 2
+    said = json.loads(as_json.stdout)
+    assert said["error"] == "UsageError" and said["message"].startswith("--command is missing"), said
+    assert "master_plan.md" not in missing.stderr + as_json.stdout
+    assert plan_file.read_bytes() == before
+    (live / "count.md").write_text("```bash\nls | wc -l\n```\n")  # a script in the details is a command too
+    assert cli(live, "add", "Count the files", "--details-file", "count.md").code == 0
+
+
 def test_add_details_and_columns_the_table_lacked(live: Path) -> None:
     (live / "brief.md").write_text("Write the changelog.\n\n```bash\necho log\n```\n")
     done = cli(live, "add", "Changelog", "--name", "Log", "--priority", "high", "--details-file", "brief.md")

@@ -20,8 +20,16 @@ _ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 def _run_on_a_terminal(project: Path, *args: str) -> tuple[int, str]:
     """``orchestrator run ARGS`` with a pseudo-terminal for stdin, stdout and stderr; what it
     wrote, control sequences taken out."""
+    code, written = _terminal_bytes(project, *args)
+    return code, _ESCAPE.sub("", written.decode("utf-8", errors="replace"))
+
+
+def _terminal_bytes(project: Path, *args: str) -> tuple[int, bytes]:
+    """``orchestrator run ARGS`` on a pseudo-terminal of 16 colours (``TERM=xterm``): all it wrote."""
     master, slave = pty.openpty()
     env = {**os.environ, "COLUMNS": "120", "LINES": "40", "TERM": "xterm"}
+    for name in ("NO_COLOR", "COLORTERM", "FORCE_COLOR"):  # rich would draw in other colours, or none
+        env.pop(name, None)
     process = subprocess.Popen(
         [*CLI, "run", *args], cwd=project, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True
     )
@@ -47,7 +55,58 @@ def _run_on_a_terminal(project: Path, *args: str) -> tuple[int, str]:
         if process.poll() is None:
             process.kill()
             process.wait()
-    return code, _ESCAPE.sub("", written.decode("utf-8", errors="replace"))
+    return code, written
+
+
+_SGR = re.compile(r"\x1b\[([0-9;]*)m|(\x1b\[[0-9;?]*[A-Za-z])|([^\x1b]+)")
+_BAR = "━╸╺"  # what rich draws a progress bar with
+
+
+def _bar_colours(written: bytes) -> set[str]:
+    """The foreground colours (SGR codes: ``31`` red, ``32`` green...) the progress bar's filled
+    part and the rest were drawn in."""
+    colours: set[str] = set()
+    foreground = ""
+    for sgr, _other, text in _SGR.findall(written.decode("utf-8", errors="replace")):
+        if text:
+            if any(glyph in text for glyph in _BAR):
+                colours.add(foreground)
+            continue
+        codes = sgr.split(";") if sgr else ["0"]
+        for index, code in enumerate(codes):
+            if code in {"0", "39"}:
+                foreground = ""
+            elif code.isdigit() and (30 <= int(code) <= 37 or 90 <= int(code) <= 97):
+                foreground = code
+            elif code == "38":
+                foreground = ";".join(codes[index:])
+                break
+    return colours
+
+
+_RED = {"31", "91"}
+
+
+@pytest.mark.parametrize(("script", "code"), [("true", 0), ("exit 1", 1)], ids=["none-failed", "one-failed"])
+def test_the_progress_bar_is_red_only_when_a_task_failed(tmp_path: Path, script: str, code: int) -> None:
+    """It was drawn in rich's own red-pink (bright red on 16 colours) while every task went
+    well. T-01 runs on for a while after T-02 ends, so the bar is drawn part done."""
+    write_plan(
+        tmp_path,
+        [
+            Spec("T-01", "while [ ! -f two ]; do sleep 0.05; done\nsleep 2"),
+            Spec("T-02", f"touch two\n{script}"),
+        ],
+    )
+    exit_code, written = _terminal_bytes(tmp_path)
+    assert exit_code == code
+    colours = _bar_colours(written)
+    filled = colours - {"90", ""}  # the part to do is grey (or the terminal's own colour)
+    assert filled, colours  # the bar was drawn with a part done
+    if code == 0:
+        assert filled == {"32"}, colours  # green
+    else:
+        assert filled & _RED and "32" not in filled, colours
 
 
 def test_a_running_tasks_clock_moves_and_finished_lines_stay(tmp_path: Path) -> None:

@@ -570,6 +570,47 @@ def test_what_follows_the_task_table_is_not_mistaken_for_cut_off_rows(after: str
     assert list(plan.tasks) == ["T-01"]
 
 
+_WIDE_ROWS = (
+    "## Task Decomposition\n| Task ID | Description | Dependencies | Command |\n|---|---|---|---|\n"
+    "| T-01 | Scan | None | true |\n"
+)
+NARROWER_NOTES = {
+    "a-note-of-two-cells": "\n## Notes\n| T-02 | later, maybe |\n",
+    "a-note-whose-last-cell-is-empty": "\n## Notes\n| T-02 | later | |\n",
+    "a-pasted-row-whose-third-cell-is-a-date": "\n## Notes\n| T-03 | ok | 2026-01-01 |\n",
+    "a-note-that-names-a-task-in-words": "\n## Notes\n| T-02 | after T-01, maybe |\n",
+    "a-table-of-your-own-with-a-header": (
+        "\n## Notes\n| Task | Note | Dependencies |\n|---|---|---|\n| T-02 | x | None |\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("after", NARROWER_NOTES.values(), ids=NARROWER_NOTES.keys())
+def test_a_narrower_row_under_a_later_section_that_reads_as_a_note_is_left_alone(after: str) -> None:
+    plan = parse_plan("# Plan\n\n" + _WIDE_ROWS + after)
+    assert list(plan.tasks) == ["T-01"]
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        pytest.param("| T-02 | Two | None |", id="no-dependencies"),
+        pytest.param("| T-02 | Two | T-01 |", id="a-dependency"),
+        pytest.param("| T-02 | Two | T-01, T-03 |", id="dependencies-one-new"),
+    ],
+)
+def test_a_narrower_row_appended_under_a_later_section_is_refused(row: str) -> None:
+    """``echo '| T-02 | Two | None |' >> master_plan.md`` on a plan of four columns: a row that
+    stands alone, a new id of the table's shape, a cell that says dependencies. It was ignored, the
+    task never run, and nothing said."""
+    text = "# Plan\n\n" + _WIDE_ROWS + "\n## Task Details\nScan it.\n" + row + "\n"
+    with pytest.raises(PlanError) as caught:
+        parse_plan(text)
+    [problem] = caught.value.problems
+    assert problem.line == 10 and "T-02 would never run" in problem.message, problem
+    assert "a cell for each of its 4 columns" in problem.hint and "header row" in problem.hint, problem
+
+
 def test_cut_off_rows_are_one_problem_not_one_more_per_task_details_section() -> None:
     text = "# Plan\n\n" + _ROWS + "\n| T-02 | Report | T-01 |\n\n## Task Details\n### T-02 Report\nWrite it.\n"
     with pytest.raises(PlanError) as caught:

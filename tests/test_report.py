@@ -117,6 +117,42 @@ def test_final_output_has_a_valid_mermaid_gantt(project: Path) -> None:
     assert "crit" in by_task["T-03"] and "crit" not in by_task["T-02"]
 
 
+def _as_mermaid_reads(text: str) -> str:
+    """``text`` as mermaid's lexer sees it: before parsing, mermaid swaps every ``#word;`` (an
+    entity code) for a placeholder free of ``#`` and ``;`` (``encodeEntities``); here, ``@``."""
+    return re.sub(r"#\w+;", "@", text)
+
+
+def _as_mermaid_shows(text: str) -> str:
+    """What mermaid draws of ``text``: each entity code ``#58;`` as its character."""
+    return re.sub(r"#(\d+);", lambda m: chr(int(m.group(1))), text)
+
+
+def test_a_task_name_with_colon_hash_and_semicolon_survives_both_mermaid_charts(tmp_path: Path) -> None:
+    """A gantt line is ``taskTxt taskData``, its name ``[^#:\\n;]+`` (mermaid's gantt.jison): the
+    name's ``:``, ``#`` and ``;`` were dropped for spaces. They are written as entity codes, which
+    mermaid 11 was seen to draw as the characters in headless Chromium. In the flowchart a bare
+    ``#2;`` was read as the entity code of the control character 2."""
+    name = "Build: parse #2; emit"
+    write_plan(tmp_path, [Spec("T-01", "true", name=name), Spec("T-02", "true", deps=["T-01"], name="Plain")])
+    assert run(tmp_path).code == 0
+    final = (tmp_path / ".orchestrator" / "final_output.md").read_text(encoding="utf-8")
+    report = cli(tmp_path, "report").stdout
+    for text in (final, report):
+        block = re.search(r"```mermaid\n(gantt\n.*?)\n```", text, re.S)
+        assert block is not None, text
+        line = next(line for line in block.group(1).splitlines() if "T-01" in line)
+        task = re.fullmatch(r"\s*([^#:\n;]+)(:[^#\n;]+)", _as_mermaid_reads(line))
+        assert task is not None, line  # one name, one bar's data: what the gantt lexer accepts
+        assert _as_mermaid_shows(line.split(" :")[0].strip()) == f"T-01 {name}"
+    graph = cli(tmp_path, "graph", "--format", "mermaid")
+    assert graph.code == 0, graph.stderr
+    label = re.search(r'n0\["(.*)"\]', graph.stdout)
+    assert label is not None, graph.stdout
+    assert "#" not in _as_mermaid_reads(label.group(1)) and '"' not in label.group(1)
+    assert _as_mermaid_shows(label.group(1)).endswith(f"T-01: {name}")
+
+
 def test_report_of_no_workspace_is_2(tmp_path: Path) -> None:
     assert cli(tmp_path, "report").code == 2
 

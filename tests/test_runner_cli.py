@@ -18,6 +18,7 @@ import pytest
 from runner_helpers import CLI, HANG_GUARD, Spec, cli, result_body, results, run, statuses, workspace, write_plan
 
 from orchestrator import load_plan
+from orchestrator.plan.settings import format_duration
 
 
 def test_failure_skips_exactly_the_downstream_tasks(tmp_path: Path) -> None:
@@ -499,6 +500,43 @@ def test_the_offline_fake_claude_says_it_is_fake_and_costs_nothing(tmp_path: Pat
     assert asked.code == 0, asked.stderr
     assert results(tmp_path)["T-01"]["cost_usd"] == 0.0125
     assert "and so is its cost of $0.0125 (FAKE_CLAUDE_COST)" in result_body(tmp_path, "T-01")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        pytest.param(None, "-", id="none"),
+        pytest.param(0.0, "0s", id="nothing"),
+        pytest.param(0.004, "<0.01s", id="under-a-hundredth"),
+        pytest.param(0.04, "0.04s", id="40ms"),
+        pytest.param(0.13, "0.13s", id="130ms"),
+        pytest.param(0.996, "1.0s", id="rounds-to-a-second"),
+        pytest.param(12.34, "12.3s", id="seconds"),
+        pytest.param(59.96, "1m00s", id="rounds-to-a-minute"),
+        pytest.param(75.3, "1m15s", id="minutes"),
+        pytest.param(3725.0, "1h02m05s", id="hours"),
+    ],
+)
+def test_the_one_duration_format(seconds: float | None, shown: str) -> None:
+    """A task of 40 ms read "0.0s", as if it took no time; 59.96 s read "60.0s"."""
+    assert format_duration(seconds) == shown
+
+
+def test_a_quick_tasks_duration_reads_the_same_wherever_it_is_shown(tmp_path: Path) -> None:
+    """The run's line, status, the report, final_output.md and the plan's status block all show a
+    task's duration through format_duration: never "0.0s" for a task that took some time."""
+    write_plan(tmp_path, [Spec("T-01", "true", name="Quick")])
+    result = cli(tmp_path, "run")
+    assert result.code == 0, result.stderr
+    took = format_duration(results(tmp_path)["T-01"]["duration"])
+    assert took != "0.0s" and re.fullmatch(r"<0\.01s|\d+\.\d\ds|\d+\.\ds|\d+m\d\ds", took), took
+    assert f"✅ T-01 [Agent-01] completed in {took}\n" in result.stdout
+    assert re.search(rf"^T-01 .*✅ Completed +{re.escape(took)} ", cli(tmp_path, "status").stdout, re.M)
+    assert f"| T-01 ⭐ | completed | shell | {took} |" in cli(tmp_path, "report").stdout
+    assert f"### T-01 Quick (Agent-01, {took})" in (workspace(tmp_path) / "final_output.md").read_text()
+    assert f"| {took} |" in (workspace(tmp_path) / "master_plan.md").read_text()
+    for text in (result.stdout, cli(tmp_path, "status").stdout, cli(tmp_path, "report").stdout):
+        assert " 0.0s" not in text and "(0.0s)" not in text
 
 
 def test_a_retry_line_names_the_attempt_to_come_and_a_short_wait_in_hundredths(tmp_path: Path) -> None:

@@ -29,8 +29,9 @@ from dashboard_helpers import (
     served,
     watch_a_run,
 )
-from runner_helpers import wait_until
+from runner_helpers import results, wait_until
 
+from orchestrator.plan.settings import format_duration
 from orchestrator.state import events
 
 SECRET = "TOP-SECRET: never served"
@@ -68,6 +69,8 @@ def test_the_page_follows_a_run_in_headless_chromium(tmp_path: Path) -> None:
     assert not seen.reloaded, "the page was reloaded: the change must come down the stream"
     assert "run finished" in seen.run_pill
     assert seen.run_exit == 0
+    ran = {meta["task"]: meta["duration"] for meta in results(project).values()}
+    assert seen.durations == {task: format_duration(took) for task, took in ran.items()}  # app.js's rule is the CLI's
     assert seen.screenshot is not None and seen.screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert seen.screenshot.stat().st_size > 20_000
 

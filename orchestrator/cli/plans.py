@@ -274,7 +274,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
             if path is not None:
                 print(f"── {name}: {from_here(path)}")
             continue
-        text = _read(path)
+        text = (_read(path) or b"").decode("utf-8", errors="replace")
         if not text:  # nothing written: an empty file, or none (the first byte makes it)
             print(f"── {name}: empty")
             continue
@@ -283,28 +283,23 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _read(path: Path | None) -> str:
-    """A log's text; empty for one never written (or gone since it was listed)."""
+def _read(path: Path | None) -> bytes | None:
+    """A log's bytes; None for one never written (or gone since it was listed)."""
     try:
-        return path.read_bytes().decode("utf-8", errors="replace") if path is not None else ""
+        return path.read_bytes() if path is not None else None
     except FileNotFoundError:
-        return ""
+        return None
 
 
 def _log_json(workspace: Workspace, stream: str, path: Path | None) -> dict[str, object]:
     """One stream of an attempt for ``logs --json``. A stream it never wrote to is there, empty,
     its ``path`` null: its file was never made."""
-    data = b""
-    if path is not None:
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            path = None
+    data = _read(path)
     return {
         "stream": stream,
-        "path": workspace.relative(path) if path is not None else None,
-        "bytes": len(data),
-        "text": data.decode("utf-8", errors="replace"),
+        "path": workspace.relative(path) if path is not None and data is not None else None,
+        "bytes": len(data or b""),
+        "text": (data or b"").decode("utf-8", errors="replace"),
     }
 
 

@@ -81,13 +81,40 @@ def _on_details(exc: PlanError, text: str, task_id: str, details: str | None, fi
     )
 
 
+def _check_options(plan: Plan, workspace: Workspace, task_id: str) -> None:
+    """``check_plan`` of the plan with the new row, its problems on that row said of the options
+    that made it: the plan is not written, so a line of it would name nothing to open."""
+    from orchestrator import backends
+    from orchestrator.plan.profiles import Profiles
+    from orchestrator.run.preflight import check_plan, command_fault
+
+    task, profiles = plan.tasks[task_id], Profiles(workspace)
+    backend = profiles.settings_for(plan, task).backend
+    fault = command_fault(task, backend) if backend in backends.names() else None
+    if fault == "missing":
+        raise UsageError(
+            f"--command is missing: {task_id} would run on the shell backend, which runs a command, never a "
+            "description — give it one: --command 'CMD', or --details-file FILE holding a ```bash block"
+        )
+    if fault == "unused":
+        raise UsageError(
+            f"--command: {task_id} would run on '{backend}', which does not run commands — add --backend shell, "
+            "or leave --command out"
+        )
+    try:
+        check_plan(plan, workspace, profiles)
+    except PlanError as exc:
+        row = [p for p in exc.problems if p.file == shown(plan.path) and p.line == task.line]
+        if not row:
+            raise
+        raise UsageError("; ".join(p.message + (f" — {p.hint}" if p.hint else "") for p in row)) from None
+
+
 def cmd_add(args: argparse.Namespace) -> int:
     from orchestrator.plan.cells import id_problem, split_ids
     from orchestrator.plan.edit import NewTask, add_task, details_heading
     from orchestrator.plan.markdown import FrontmatterError
     from orchestrator.plan.parser import parse_plan
-    from orchestrator.plan.profiles import Profiles
-    from orchestrator.run.preflight import check_plan
     from orchestrator.state import planfile
     from orchestrator.state.identity import read_book
 
@@ -135,7 +162,7 @@ def cmd_add(args: argparse.Namespace) -> int:
             raise _on_details(exc, result, task_id, details, args.details_file) from None
         if args.id is not None and any(t.lower() == task_id.lower() for t in plan.tasks if t != task_id):
             raise UsageError(f"--id {task_id}: the plan has that task already")
-        check_plan(plan, workspace, Profiles(workspace))
+        _check_options(plan, workspace, task_id)
         added[:] = [task_id]
         return result
 

@@ -138,8 +138,7 @@ def describe(event: Event, workspace: Path | None = None) -> str | None:
         warning = f" ⚠️ {event['warning']}" if event.get("warning") else ""
         return f"✅ {task}{agent} completed in {format_duration(event.get('duration'))}{cost}{warning}"
     if kind == "task_retrying":
-        delay = float(event["delay"])  # (backoff of 0.1 s with jitter: "in 0.0s" said nothing)
-        wait = f"{delay:.2f}s" if delay < 1 else format_duration(delay)
+        wait = format_duration(float(event["delay"]))
         return f"🔄 {task}{agent} {event['reason']}; attempt {event['attempt']} in {wait}"
     if kind == "task_failed":
         lines = event.get("stderr_tail") or ()
@@ -241,8 +240,11 @@ class LiveReporter(Reporter):
 
         table = Table.grid(padding=(0, 2))
         finished = sum(self.done.values())
+        colour = "red" if self.done["failed"] else "green"  # rich's own is red-pink: red says a task failed
         table.add_row(
-            ProgressBar(total=max(self.total, 1), completed=finished, width=30),
+            ProgressBar(
+                total=max(self.total, 1), completed=finished, width=30, complete_style=colour, finished_style=colour
+            ),
             f"{finished}/{self.total}  🔵 {len(self.running)} running  ✅ {self.done['completed']}  "
             f"❌ {self.done['failed']}  ⏭️ {self.done['skipped']}",
         )

@@ -8,12 +8,12 @@ are marked (``crit`` in mermaid, outlined in the SVG).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
+from orchestrator.output.views import mermaid_text
 from orchestrator.plan.graph import layers
 from orchestrator.plan.model import Plan
 from orchestrator.plan.settings import format_duration
@@ -121,7 +121,7 @@ def _tick_label(seconds: float) -> str:
     return format_duration(seconds)
 
 
-_UNSAFE = re.compile(r"[:;#\n\r]")
+_NAME_SPECIAL = ":;#"  # what a gantt's task name cannot hold as itself (views.mermaid_text)
 
 
 def mermaid(bars: Iterable[Bar]) -> str:
@@ -139,7 +139,7 @@ def mermaid(bars: Iterable[Bar]) -> str:
             tags = ["crit"] if bar.status == "failed" else []
         elif bar.critical:
             tags.append("crit")
-        name = _UNSAFE.sub(" ", f"{bar.task} {bar.name}").strip()
+        name = mermaid_text(f"{bar.task} {bar.name}", _NAME_SPECIAL).strip()
         start, end = round(bar.start * 1000), max(round(bar.end * 1000), round(bar.start * 1000) + 1)
         meta = ", ".join([*(t for t in tags if t), f"t{number}", str(start), str(end)])
         lines.append(f"    {name} :{meta}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
 from orchestrator.plan.model import Plan
@@ -28,10 +29,17 @@ def status_label(view: TaskView) -> str:
     return view.status.label + (f" · {OUT_OF_DATE}" if view.out_of_date else "")
 
 
-def _quote(text: str) -> str:
-    return text.replace('"', "'").replace("\n", " ")
+def mermaid_text(text: str, special: str) -> str:
+    """``text`` on one line for a mermaid diagram, each character of ``special`` written as the
+    entity code mermaid reads (``#58;`` for ``:``). Mermaid takes ``#`` with a word and ``;``
+    anywhere in a diagram for an entity code (``#2;`` shows as the control character 2), so such a
+    ``#`` is always coded; a flowchart's quoted label needs ``"`` coded too, and a gantt's task name
+    every ``:`` (where a bar's data starts), ``#`` (a comment) and ``;`` (the end of a statement)."""
+    flat = text.replace("\r", " ").replace("\n", " ")
+    return re.sub(f"[{re.escape(special)}]|#(?=\\w+;)", lambda found: f"#{ord(found.group())};", flat)
 
 
+_LABEL_SPECIAL = '"'  # what a flowchart's quoted label cannot hold as itself
 MERMAID_MAX_TASKS = 300  # mermaid renders nothing useful (or nothing at all) beyond a few hundred nodes
 
 
@@ -55,7 +63,7 @@ def mermaid(plan: Plan, views: Sequence[TaskView] | None = None, *, limit: int |
         state = states.get(task_id)
         text = f"{state.icon if state else ''} {task_id}: {task.title}".strip()
         text += f" ({OUT_OF_DATE})" if task_id in stale else ""
-        lines.append(f'    {node[task_id]}["{_quote(text)}"]')
+        lines.append(f'    {node[task_id]}["{mermaid_text(text, _LABEL_SPECIAL)}"]')
     for source, target in plan.edges():
         lines.append(f"    {node[source]} --> {node[target]}")
     used = sorted({c for c in classes.values() if c in _MERMAID_CLASS})

@@ -39,8 +39,8 @@ def cut_off_rows(
     for first, stop in pipe_runs(section, lines, end):
         header = starts_table(lines, first, stop)
         if header is not None:
-            keys = [COLUMN_ALIASES.get(normalize_heading(clean(cell))) for cell in header]
-            if "id" in keys and {"description", "name", "command"} & set(keys):
+            keys = _task_columns(header)
+            if keys is not None:
                 problems.append(
                     (
                         first + 1,
@@ -82,12 +82,27 @@ class _Columns:
 
     def like_a_task(self, row: list[str], shapes: set[str]) -> bool:
         """As wide as the task table, an id in its place, and dependencies that read as such
-        (none, or ids of the table's shape): a pasted row of dates or notes is not."""
-        if len(row) != self.width or not clean(row[self.id]):
+        (none, or ids of the table's shape): a pasted row of dates or notes is not. A narrower
+        row (``echo '| T-02 | Two | None |' >>`` a plan of four columns) is one when a cell
+        besides its id says dependencies outright (``None``, ``T-01``); a note's ``| T-02 |
+        later, maybe |`` does not."""
+        if self.id >= len(row) or not clean(row[self.id]):
             return False
-        if self.deps is None:
-            return True
-        return all(_shape(dep) in shapes for dep in split_ids(clean(row[self.deps])))
+        if len(row) == self.width:
+            return self.deps is None or _reads_as_deps(row[self.deps], shapes)
+        return (
+            self.deps is not None
+            and len(row) < self.width
+            and any(clean(cell) and _reads_as_deps(cell, shapes) for i, cell in enumerate(row) if i != self.id)
+        )
+
+    def narrower(self, row: list[str]) -> bool:
+        return len(row) < self.width
+
+
+def _reads_as_deps(cell: str, shapes: set[str]) -> bool:
+    """None, or only ids of the table's shape."""
+    return all(_shape(dep) in shapes for dep in split_ids(clean(cell)))
 
 
 def _rows_elsewhere(
@@ -109,8 +124,8 @@ def _rows_elsewhere(
     for first, stop in pipe_runs(later, lines, later.body_start):
         header = starts_table(lines, first, stop)
         if header is not None:
-            keys = [COLUMN_ALIASES.get(normalize_heading(clean(cell))) for cell in header]
-            if "id" not in keys or "deps" not in keys or not {"description", "name", "command"} & set(keys):
+            keys = _task_columns(header)
+            if keys is None or "deps" not in keys:
                 continue  # a table of that section's own: risks, a backlog (a task table has dependencies)
             unknown = _first_cells(lines[first + 2 : stop], keys.index("id")) - known
             if any(_shape(cell) in shapes for cell in unknown):
@@ -124,23 +139,35 @@ def _rows_elsewhere(
                 )
                 named.update(unknown)
             continue
-        cells = [split_row(row) for row in lines[first:stop]]
-        written = [clean(row[columns.id]) for row in cells if columns.like_a_task(row, shapes)]
-        new = [task_id for task_id in written if _shape(task_id) in shapes and task_id.lower() not in known]
-        if not new:
+        rows = [row for row in (split_row(line) for line in lines[first:stop]) if columns.like_a_task(row, shapes)]
+        rows = [row for row in rows if _shape(clean(row[columns.id])) in shapes]
+        rows = [row for row in rows if clean(row[columns.id]).lower() not in known]
+        if not rows:
             continue
+        new = [clean(row[columns.id]) for row in rows]
         many = len(new) > 1
+        move = f"move {'them' if many else 'it'} into the table under '## {tasks_title}'"
+        if any(columns.narrower(row) for row in rows):  # the evidence is thinner: say how to keep a note
+            move += f", a cell for each of its {columns.width} columns (a table of your own needs a header row;"
+        else:
+            move += " ("
         problems.append(
             (
                 first + 1,
                 f"{'these rows are' if many else 'this row is'} under '{heading}', not in the task table, which "
                 f"ends on line {end}: {listed(new[:5], len(new))} would never run",
-                f"move {'them' if many else 'it'} into the table under '## {tasks_title}' (an example goes in a "
-                "code block)",
+                f"{move} an example goes in a code block)",
             )
         )
         named.update(task_id.lower() for task_id in new)
     return problems
+
+
+def _task_columns(header: list[str]) -> list[str | None] | None:
+    """The column keys of a table whose header names an id and a description, name or command
+    column (a table of tasks, as far as its header tells); None for any other table."""
+    keys = [COLUMN_ALIASES.get(normalize_heading(clean(cell))) for cell in header]
+    return keys if "id" in keys and {"description", "name", "command"} & set(keys) else None
 
 
 def _shape(task_id: str) -> str:

@@ -69,12 +69,21 @@ def parse_size(value: object) -> int | None:
 
 
 def format_duration(seconds: float | None) -> str:
-    """``75.3`` -> ``"1m15s"``; short values keep one decimal."""
+    """``75.3`` -> ``"1m15s"``; under a minute one decimal (``12.5s``), under a second two
+    (``0.04s``: a quick task read ``0.0s``, as if it took no time), and under a hundredth
+    ``<0.01s``. Every duration the tool prints goes through here (the dashboard's app.js has
+    the same rule)."""
     if seconds is None:
         return "-"
-    if seconds < 60:
+    if seconds <= 0:
+        return "0s"
+    if seconds < 0.005:
+        return "<0.01s"
+    if seconds < 0.995:  # 0.996 would print as 1.00s
+        return f"{seconds:.2f}s"
+    if seconds < 59.95:  # 59.96 would print as 60.0s
         return f"{seconds:.1f}s"
-    minutes, secs = divmod(round(seconds), 60)
+    minutes, secs = divmod(int(seconds + 0.5), 60)  # half up, as app.js's Math.round
     if minutes < 60:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)

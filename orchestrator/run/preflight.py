@@ -8,6 +8,7 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 from orchestrator import backends
 from orchestrator.backends.base import Backend
@@ -99,7 +100,7 @@ def check_plan(
             problems.append(
                 Problem(
                     file,
-                    _setting_line(plan, "backend_max_parallel"),
+                    setting_line(plan.text, "backend_max_parallel"),
                     f"backend_max_parallel: unknown backend '{name}'{suggest(name, known)}",
                     f"use one of: {', '.join(known)}",
                 )
@@ -108,7 +109,7 @@ def check_plan(
         problems.append(
             Problem(
                 file,
-                _setting_line(plan, "aggregate"),
+                setting_line(plan.text, "aggregate"),
                 "aggregation by an agent (aggregate: agent) needs an agent backend, and the plan's backend is shell",
                 "set backend to claude, codex, gemini or command, or aggregate to concat",
             )
@@ -171,17 +172,27 @@ def check_installed(
         )
 
 
-def _command_problem(task: Task, backend: str, file: str) -> Problem | None:
-    """A shell task runs a command written as one, never its description; a Command cell is
-    for shell tasks only."""
+def command_fault(task: Task, backend: str) -> Literal["missing", "unused"] | None:
+    """What is wrong with a task's command on ``backend``: ``missing`` for a shell task with none
+    (it runs a command written as one, never its description), ``unused`` for a command on a
+    backend that runs none. ``add`` says the same of its options (``--command``)."""
     if backend == "shell" and task_script(task) is None:
+        return "missing"
+    if backend != "shell" and task.command:
+        return "unused"
+    return None
+
+
+def _command_problem(task: Task, backend: str, file: str) -> Problem | None:
+    fault = command_fault(task, backend)
+    if fault == "missing":
         return Problem(
             file,
             task.line,
             f"{task.id} is a shell task with no command: its description is not run as a script",
             f"add a Command column with the command, or a ```bash block under '### {task.id}' in Task Details",
         )
-    if backend != "shell" and task.command:
+    if fault == "unused":
         return Problem(
             file,
             task.line,
@@ -226,7 +237,7 @@ def _cwd_problem(plan: Plan, workspace: Workspace) -> Problem | None:
     what = "is not a directory" if where.exists() else "does not exist"
     return Problem(
         shown(plan.path),
-        _setting_line(plan, "cwd"),
+        setting_line(plan.text, "cwd"),
         f"cwd '{cwd}': {where} {what}",
         "create that directory, or fix the path (it is relative to the project directory)",
     )
@@ -237,12 +248,7 @@ def _blamed_line(plan: Plan, why: str) -> int:
     'yolo' is not one of...``), or 1 when the frontmatter sets none of them."""
     for word in re.findall(r"[a-z_]+", why.replace("-", "_")):  # --permission-mode too
         if word in SETTING_NAMES:
-            line = _setting_line(plan, word)
+            line = setting_line(plan.text, word)
             if line > 1:
                 return line
     return 1
-
-
-def _setting_line(plan: Plan, name: str) -> int:
-    """The line of the frontmatter that sets ``name`` (1 if none does)."""
-    return setting_line(plan.text, name)

@@ -39,12 +39,15 @@ function el(tag, className, text) {
 
 function now() { return Date.now() + clockOffset; }
 
-function seconds(value) {
+function seconds(value) {  // plan/settings.format_duration: the CLI's rule, kept the same
   if (value === null || value === undefined) return "–";
-  if (value < 60) return `${value.toFixed(1)}s`;
-  const m = Math.floor(value / 60), s = Math.floor(value % 60);
-  if (m < 60) return `${m}m ${String(s).padStart(2, "0")}s`;
-  return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, "0")}m`;
+  if (value <= 0) return "0s";
+  if (value < 0.005) return "<0.01s";
+  if (value < 0.995) return `${value.toFixed(2)}s`;
+  if (value < 59.95) return `${value.toFixed(1)}s`;
+  const total = Math.round(value), m = Math.floor(total / 60), s = String(total % 60).padStart(2, "0");
+  if (m < 60) return `${m}m${s}s`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m${s}s`;
 }
 
 function money(value) { return value === null || value === undefined ? "–" : `$${Number(value).toFixed(4)}`; }
