@@ -472,7 +472,9 @@ def test_second_runner_is_refused_while_the_first_runs(project: Path, background
     # Nor does a render write beside it: the run's start clears temp files, and both write the
     # same briefs and status sections.
     workspace = project / ".orchestrator"
-    # A render with nothing to write takes no lock, and succeeds.
+    # A render with nothing to write takes no lock, and succeeds (once the run has written its
+    # status blocks for T-01 running: until then, a render would have them to write).
+    wait_until(lambda: "🔵 Running" in (workspace / "master_plan.md").read_text(encoding="utf-8"), "the blocks")
     idle = cli(project, "render", "--json")
     assert idle.code == 0, idle.stderr
     assert json.loads(idle.stdout)["written"] == []
