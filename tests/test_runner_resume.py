@@ -746,7 +746,9 @@ def test_sigterm_while_waiting_for_a_dead_runners_attempt_ends_cleanly(
     try:
         runner = start(project, "--wait-orphans")
         background.append(runner)
-        time.sleep(1.0)  # it waits for the orphan
+        # Its SIGTERM handler is in place (the run's from then on), then it waits for the orphan.
+        wait_until(lambda: _catches(runner.pid, signal.SIGTERM), "the runner to take SIGTERM")
+        time.sleep(0.5)
         assert runner.process.poll() is None
         runner.kill(signal.SIGTERM)
         assert runner.wait(timeout=30) == 130
@@ -757,6 +759,16 @@ def test_sigterm_while_waiting_for_a_dead_runners_attempt_ends_cleanly(
     finally:
         orphan.kill()
         orphan.wait()
+
+
+def _catches(pid: int, sig: int) -> bool:
+    """Whether process ``pid`` has a handler of its own for ``sig`` (``SigCgt`` in /proc)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    except OSError:
+        return False
+    caught = next((line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), "0")
+    return bool(int(caught, 16) >> (sig - 1) & 1)
 
 
 def test_a_fake_run_settles_what_a_dead_local_run_left(project: Path) -> None:
