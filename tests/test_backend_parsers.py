@@ -75,6 +75,46 @@ def test_codex_failures_are_classified(line: str, error_class: str) -> None:
     assert result.message and result.message.startswith("codex: ")
 
 
+_RECONNECTING = (
+    '{"type":"error","message":"Reconnecting... 1/5 (stream disconnected before completion: error sending request)"}'
+)
+
+
+def test_codex_stream_errors_a_completed_turn_follows_were_retries() -> None:
+    """codex prints an ``error`` for each retry of a dropped stream (its StreamError), then may
+    complete the turn: the task is done, not failed and redone."""
+    observer = CodexObserver()
+    _feed(observer, [*CODEX_SUCCESS[:2], _RECONNECTING, _RECONNECTING.replace("1/5", "2/5"), *CODEX_SUCCESS[2:]])
+    result = interpret_codex(OK, observer)
+    assert result.completed, result.message
+    assert result.text == "The repo has a README." and result.error_class is None
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [
+        pytest.param([_RECONNECTING], id="error-after-the-completed-turn"),
+        pytest.param(['{"type":"turn.started"}', _RECONNECTING,
+                      '{"type":"turn.failed","error":{"message":"stream disconnected before completion"}}'],
+                     id="a-later-turn-failed"),
+    ],
+)  # fmt: skip
+def test_codex_an_error_after_the_last_completed_turn_fails(ending: list[str]) -> None:
+    observer = CodexObserver()
+    _feed(observer, [*CODEX_SUCCESS, *ending])
+    result = interpret_codex(FAILED, observer)
+    assert not result.completed
+    assert result.error_class == ErrorClass.TRANSIENT
+    assert result.message is not None and result.message.startswith("codex: ")
+
+
+def test_codex_retries_without_a_completed_turn_fail() -> None:
+    observer = CodexObserver()
+    _feed(observer, [*CODEX_SUCCESS[:2], _RECONNECTING])
+    result = interpret_codex(OK, observer)
+    assert not result.completed and result.error_class == ErrorClass.TRANSIENT
+
+
 def test_codex_exit_zero_without_a_completed_turn_is_not_success() -> None:
     observer = CodexObserver()
     _feed(observer, CODEX_SUCCESS[:2])
@@ -273,6 +313,7 @@ _CODEX_FAILED_TURN = '{"type":"turn.failed","error":{"message":"stream disconnec
         pytest.param([*CODEX_SUCCESS[:-1], _CODEX_FAILED_TURN], False, id="turn-failed"),
         pytest.param([*CODEX_SUCCESS, '{"type":"error","message":"unexpected status 401 Unauthorized"}'], False,
                      id="error-after"),
+        pytest.param([*CODEX_SUCCESS[:2], _RECONNECTING, *CODEX_SUCCESS[2:]], True, id="a-retry-it-got-past"),
         pytest.param([*CODEX_SUCCESS[:2], CODEX_SUCCESS[-1]], False, id="no-answer"),
         pytest.param([*CODEX_SUCCESS[:-1], CODEX_SUCCESS[-1][:40]], False, id="torn-last-line"),
     ],

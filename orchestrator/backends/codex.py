@@ -2,8 +2,11 @@
 
 stdout is JSONL: ``thread.started{thread_id}``, ``item.completed{item:{type:"agent_message", text}}``,
 ``turn.completed{usage}``, ``turn.failed{error:{message}}`` and ``error{message}``. Codex reports
-no cost. A log that holds a completed turn and no error is a finished task (``recover``).
-Offline it can retry forever, so the runner's timeouts are what stop it.
+no cost. An ``error`` event is not always the end: codex prints one for each retry of a dropped
+stream ("Reconnecting... 1/5 (...)", its StreamError) and the turn may then complete. So an
+error a later ``turn.completed`` follows was overcome; one after the last completed turn (or with
+none) fails the task. A log whose last completed turn no error follows is a finished task
+(``recover``). Offline it can retry forever, so the runner's timeouts are what stop it.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class CodexObserver(Observer):
         self.messages: list[str] = []
         self.usage: dict[str, int] = {}
         self.turns = 0
+        # Errors since the last completed turn: those before it were retries codex got past.
         self.errors: list[str] = []
         self.completed = False
 
@@ -60,6 +64,7 @@ class CodexObserver(Observer):
         elif kind == "turn.completed":
             self.turns += 1
             self.completed = True
+            self.errors.clear()
             usage = event.get("usage")
             for key, value in usage.items() if isinstance(usage, dict) else []:
                 if isinstance(value, int):
@@ -132,7 +137,8 @@ class CodexBackend(Backend):
 
     def recover(self, settings: Settings, stdout: Path, stderr: Path) -> AgentResult | None:
         """codex states a finished task in its log: a ``turn.completed`` event, no ``turn.failed``
-        or ``error`` event, and an answer (its last ``agent_message``)."""
+        or ``error`` event after it (one before it was a retry codex got past), and an answer (its
+        last ``agent_message``): the rule ``interpret`` applies."""
         observer = CodexObserver()
         if not fed_from_log(observer, stdout) or not observer.completed or observer.errors or not observer.messages:
             return None
