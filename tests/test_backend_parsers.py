@@ -123,6 +123,37 @@ def test_codex_exit_zero_without_a_completed_turn_is_not_success() -> None:
     assert result.error_class == ErrorClass.EXIT
 
 
+def _codex_item(kind: str, status: str, **fields: object) -> str:
+    return json.dumps({"type": "item.completed", "item": {"id": "item_5", "type": kind, "status": status, **fields}})
+
+
+def test_codex_a_declined_command_or_patch_fails_the_task_as_denied() -> None:
+    """Whatever the agent then says it did, what codex declined to run was not done."""
+    observer = CodexObserver()
+    declined = [
+        _codex_item("command_execution", "declined", command="bash -lc 'touch out.txt'", exit_code=None),
+        _codex_item("file_change", "declined", changes=[{"path": "a.md", "kind": "add"}, {"path": "b.md"}]),
+    ]
+    _feed(observer, [*CODEX_SUCCESS[:2], *declined, *CODEX_SUCCESS[2:]])
+    result = interpret_codex(OK, observer)
+    assert not result.completed and not result.retryable
+    assert result.error_class == ErrorClass.DENIED
+    assert result.message is not None
+    assert result.message.startswith("2 tool calls denied: command (bash -lc 'touch out.txt'), patch (a.md, b.md) — ")
+    assert "permission_mode" in result.message and "allowed_tools" not in result.message
+    assert len(result.permission_denials) == 2
+    assert result.text == "The repo has a README."  # kept for a person to read, not passed on as done
+
+
+def test_codex_a_failed_command_is_no_refusal() -> None:
+    """A ``failed`` command ran and exited non-zero: the agent saw that, and may well have meant it."""
+    observer = CodexObserver()
+    failed = _codex_item("command_execution", "failed", command="bash -lc 'exit 3'", exit_code=3)
+    _feed(observer, [*CODEX_SUCCESS[:2], failed, *CODEX_SUCCESS[2:]])
+    result = interpret_codex(OK, observer)
+    assert result.completed and result.permission_denials == []
+
+
 # --- gemini --------------------------------------------------------------------------------------
 
 GEMINI_SUCCESS = json.dumps(
@@ -148,6 +179,39 @@ def test_gemini_success() -> None:
     assert result.text == "Three endpoints respond."
     assert result.session_id == "c4bdf6e6-4b4b-4c48-9d0c-5b0f5d9b7e1a"
     assert result.tokens == {"prompt": 5120, "candidates": 88, "total": 5300}
+
+
+def _gemini_with_tools(tools: dict[str, object]) -> str:
+    data = json.loads(GEMINI_SUCCESS)
+    data["stats"]["tools"] = tools
+    return json.dumps(data)
+
+
+def test_gemini_a_rejected_call_fails_the_task_as_denied() -> None:
+    """``stats.tools.totalDecisions.reject``: calls gemini refused. Whatever the agent then says
+    it did, they were not done; ``byName`` names them as far as it tells."""
+    tools = {
+        "totalCalls": 3,
+        "totalDecisions": {"accept": 1, "reject": 3, "modify": 0, "auto_accept": 0},
+        "byName": {
+            "write_file": {"count": 2, "decisions": {"accept": 0, "reject": 2, "modify": 0, "auto_accept": 0}},
+            "read_file": {"count": 1, "decisions": {"accept": 1, "reject": 0, "modify": 0, "auto_accept": 0}},
+        },
+    }
+    result = interpret_gemini(OK, _gemini_with_tools(tools), "")
+    assert not result.completed and not result.retryable
+    assert result.error_class == ErrorClass.DENIED
+    assert result.message is not None
+    assert result.message.startswith("3 tool calls denied: write_file, write_file, ? — ")
+    assert "permission_mode" in result.message and "allowed_tools" not in result.message
+    assert len(result.permission_denials) == 3
+    assert result.text == "Three endpoints respond."
+
+
+def test_gemini_calls_accepted_are_no_refusal() -> None:
+    tools = {"totalCalls": 2, "totalDecisions": {"accept": 1, "reject": 0, "modify": 0, "auto_accept": 1}}
+    result = interpret_gemini(OK, _gemini_with_tools(tools), "")
+    assert result.completed and result.permission_denials == []
 
 
 @pytest.mark.parametrize(
@@ -314,6 +378,8 @@ _CODEX_FAILED_TURN = '{"type":"turn.failed","error":{"message":"stream disconnec
         pytest.param([*CODEX_SUCCESS, '{"type":"error","message":"unexpected status 401 Unauthorized"}'], False,
                      id="error-after"),
         pytest.param([*CODEX_SUCCESS[:2], _RECONNECTING, *CODEX_SUCCESS[2:]], True, id="a-retry-it-got-past"),
+        pytest.param([*CODEX_SUCCESS[:2], '{"type":"item.completed","item":{"id":"i","type":"command_execution",'
+                      '"command":"touch x","status":"declined"}}', *CODEX_SUCCESS[2:]], False, id="denied"),
         pytest.param([*CODEX_SUCCESS[:2], CODEX_SUCCESS[-1]], False, id="no-answer"),
         pytest.param([*CODEX_SUCCESS[:-1], CODEX_SUCCESS[-1][:40]], False, id="torn-last-line"),
     ],
@@ -340,6 +406,8 @@ def test_codex_recovers_only_a_completed_turn_from_a_log(tmp_path: Path, lines: 
         pytest.param('{"session_id":"s","response":"partial","error":{"type":"FatalTurnLimitedError",'
                      '"message":"Reached max session turns","code":53}}', False, id="turn-limit"),
         pytest.param('{"session_id":"s","response":"","stats":{}}', False, id="no-answer"),
+        pytest.param('{"session_id":"s","response":"I wrote it.","stats":{"tools":{"totalDecisions":{"reject":1}}}}',
+                     False, id="denied"),
         pytest.param("Loaded cached credentials.\n", False, id="nothing-yet"),
     ],
 )  # fmt: skip

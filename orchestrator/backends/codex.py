@@ -5,7 +5,11 @@ stdout is JSONL: ``thread.started{thread_id}``, ``item.completed{item:{type:"age
 no cost. An ``error`` event is not always the end: codex prints one for each retry of a dropped
 stream ("Reconnecting... 1/5 (...)", its StreamError) and the turn may then complete. So an
 error a later ``turn.completed`` follows was overcome; one after the last completed turn (or with
-none) fails the task. A log whose last completed turn no error follows is a finished task
+none) fails the task. A ``command_execution`` item that completes ``"status": "declined"`` was
+refused (a ``failed`` one ran and exited non-zero: the agent saw that), and so is a ``file_change``
+that says so (codex's exec schema gives a patch no such status today; a declined patch reads
+``failed`` there, which a patch that did not apply says too): the task fails as ``denied``,
+whatever the agent then says. A log whose last completed turn no error follows is a finished task
 (``recover``). Offline it can retry forever, so the runner's timeouts are what stop it.
 """
 
@@ -27,6 +31,7 @@ from orchestrator.backends.base import (
 )
 from orchestrator.backends.classify import classify, reset_time
 from orchestrator.backends.probe import Cli
+from orchestrator.backends.refusals import denied, refusal
 from orchestrator.executors.base import ProcessRun
 from orchestrator.plan.settings import Settings
 from orchestrator.vocabulary import ErrorClass
@@ -41,6 +46,7 @@ class CodexObserver(Observer):
         # Errors since the last completed turn: those before it were retries codex got past.
         self.errors: list[str] = []
         self.completed = False
+        self.denials: list[dict[str, Any]] = []  # the calls codex declined to run
 
     @property
     def session_id(self) -> str | None:
@@ -55,12 +61,12 @@ class CodexObserver(Observer):
             self.thread_id = event.get("thread_id") or self.thread_id
         elif kind == "item.completed":
             item = event.get("item")
-            if (
-                isinstance(item, dict)
-                and item.get("type") in ("agent_message", "assistant_message")
-                and item.get("text")
-            ):
+            if not isinstance(item, dict):
+                return
+            if item.get("type") in ("agent_message", "assistant_message") and item.get("text"):
                 self.messages.append(str(item["text"]))
+            elif item.get("status") == "declined":
+                self._declined(item)
         elif kind == "turn.completed":
             self.turns += 1
             self.completed = True
@@ -76,6 +82,18 @@ class CodexObserver(Observer):
         elif kind == "error":
             self.errors.append(str(event.get("message") or "error"))
 
+
+    def _declined(self, item: dict[str, Any]) -> None:
+        if item.get("type") == "command_execution":
+            self.denials.append(refusal("command", command=str(item.get("command") or "")))
+        elif item.get("type") == "file_change":
+            changes = item.get("changes")
+            paths = [str(c.get("path")) for c in changes if isinstance(c, dict)] if isinstance(changes, list) else []
+            self.denials.append(refusal("patch", path=", ".join(paths)))
+
+
+# What lets a refused call run: codex takes no list of tools, only a sandbox.
+CODEX_REMEDY = "permission_mode: a sandbox that allows it, such as workspace-write"
 
 # What each codex exec -s mode lets a headless agent do, in plain words.
 SANDBOX_POWERS = {
@@ -155,6 +173,7 @@ def interpret_codex(run: ProcessRun, obs: CodexObserver, limits: Any = None) -> 
         "tokens": obs.usage or None,
         "turns": obs.turns or None,
         "exit_code": run.exit_code,
+        "permission_denials": list(obs.denials),
     }
     if run.start_error:
         return AgentResult(False, error_class=ErrorClass.START, message=run.describe(limits), **common)
@@ -171,6 +190,10 @@ def interpret_codex(run: ProcessRun, obs: CodexObserver, limits: Any = None) -> 
             False, error_class=classify(message), message=f"codex: {message}", reset_at=reset_time(message), **common
         )
     if run.exit_code == 0 and obs.completed:
+        if obs.denials:
+            # Whatever the agent then claims, what it was refused was not done: never a success.
+            message = denied(obs.denials, CODEX_REMEDY)
+            return AgentResult(False, error_class=ErrorClass.DENIED, message=message, **common)
         return AgentResult(True, **common)
     return AgentResult(
         False, error_class=ErrorClass.EXIT, message=f"codex: {run.describe(limits)} without a completed turn", **common

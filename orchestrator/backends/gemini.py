@@ -2,7 +2,10 @@
 
 stdout is one JSON object ``{session_id, response, stats, error?}``, printed when gemini is done:
 a log holding one with a ``response`` and no ``error`` is a finished task (``recover``). Exit codes:
-41 auth, 42 input, 52 config, 53 turn limit, 55 untrusted workspace.
+41 auth, 42 input, 52 config, 53 turn limit, 55 untrusted workspace. ``stats.tools.totalDecisions``
+counts the tool calls by what was decided of them (``accept``, ``reject``, ``modify``,
+``auto_accept``; ``byName`` per tool): a ``reject`` is a refused call, and the task fails as
+``denied``, whatever the agent then says.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from orchestrator.backends.base import (
 )
 from orchestrator.backends.classify import classify, reset_time
 from orchestrator.backends.probe import Cli
+from orchestrator.backends.refusals import denied, refusal
 from orchestrator.executors.base import ProcessRun
 from orchestrator.plan.settings import Settings
 from orchestrator.vocabulary import ErrorClass
@@ -139,6 +143,27 @@ def _tokens(stats: Any) -> dict[str, int] | None:
     return totals or None
 
 
+# What lets a refused call run: gemini takes no list of tools, only an approval mode.
+GEMINI_REMEDY = "permission_mode: an approval mode that allows it, such as auto_edit"
+
+
+def _refused(stats: Any) -> list[dict[str, Any]]:
+    """The calls gemini refused: ``stats.tools.totalDecisions.reject`` of them, named from
+    ``byName`` (each tool's ``decisions.reject``) as far as it tells."""
+    tools = stats.get("tools") if isinstance(stats, dict) else None
+    decisions = tools.get("totalDecisions") if isinstance(tools, dict) else None
+    total = decisions.get("reject") if isinstance(decisions, dict) else None
+    if not isinstance(total, int) or isinstance(total, bool) or total <= 0:
+        return []
+    found: list[dict[str, Any]] = []
+    by_name = tools.get("byName") if isinstance(tools, dict) else None
+    for name, tool in by_name.items() if isinstance(by_name, dict) else []:
+        count = (tool.get("decisions") or {}).get("reject") if isinstance(tool, dict) else None
+        if isinstance(count, int) and count > 0:
+            found += [refusal(str(name)) for _ in range(count)]
+    return (found + [refusal("?") for _ in range(total)])[:total]
+
+
 def interpret_gemini(run: ProcessRun, stdout: str, stderr: str, limits: Any = None) -> AgentResult:
     if run.start_error:
         return AgentResult(False, error_class=ErrorClass.START, message=run.describe(limits))
@@ -154,6 +179,7 @@ def interpret_gemini(run: ProcessRun, stdout: str, stderr: str, limits: Any = No
         "session_id": data.get("session_id"),
         "tokens": _tokens(data.get("stats")),
         "exit_code": run.exit_code,
+        "permission_denials": _refused(data.get("stats")),
     }
     error = data.get("error")
     if run.exit_code in _EXIT_CLASSES:
@@ -171,4 +197,8 @@ def interpret_gemini(run: ProcessRun, stdout: str, stderr: str, limits: Any = No
             reset_at=reset_time(message),
             **common,
         )
+    if common["permission_denials"]:
+        # Whatever the agent then claims, what it was refused was not done: never a success.
+        message = denied(common["permission_denials"], GEMINI_REMEDY)
+        return AgentResult(False, error_class=ErrorClass.DENIED, message=message, **common)
     return AgentResult(True, **common)
