@@ -82,7 +82,6 @@ class CodexObserver(Observer):
         elif kind == "error":
             self.errors.append(str(event.get("message") or "error"))
 
-
     def _declined(self, item: dict[str, Any]) -> None:
         if item.get("type") == "command_execution":
             self.denials.append(refusal("command", command=str(item.get("command") or "")))
