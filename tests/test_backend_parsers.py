@@ -49,7 +49,8 @@ def test_codex_success_maps_text_session_and_tokens() -> None:
     assert result.completed
     assert result.text == "The repo has a README."
     assert result.session_id == "0199a213-81c0-7800-8aa1-bbab2a035a53"
-    assert result.tokens == {"input_tokens": 24763, "cached_input_tokens": 24448, "output_tokens": 122}
+    # input_tokens hold the cached ones: recorded apart, so that the sum is what was spent
+    assert result.tokens == {"input": 315, "output": 122, "cache_read": 24448}
     assert result.cost_usd is None  # codex reports no cost
 
 
@@ -123,6 +124,16 @@ def test_codex_exit_zero_without_a_completed_turn_is_not_success() -> None:
     assert result.error_class == ErrorClass.EXIT
 
 
+def test_codex_tokens_are_the_last_turns_running_total() -> None:
+    """codex's ``usage`` is the thread's total so far (from its running token count): a second
+    completed turn's replaces the first's, it does not add to it."""
+    observer = CodexObserver()
+    second = '{"type":"turn.completed","usage":{"input_tokens":30000,"cached_input_tokens":25000,"output_tokens":200}}'
+    _feed(observer, [*CODEX_SUCCESS, '{"type":"turn.started"}', second])
+    result = interpret_codex(OK, observer)
+    assert result.tokens == {"input": 5000, "output": 200, "cache_read": 25000}
+
+
 def _codex_item(kind: str, status: str, **fields: object) -> str:
     return json.dumps({"type": "item.completed", "item": {"id": "item_5", "type": kind, "status": status, **fields}})
 
@@ -164,7 +175,14 @@ GEMINI_SUCCESS = json.dumps(
             "models": {
                 "gemini-2.5-pro": {
                     "api": {"totalRequests": 2},
-                    "tokens": {"prompt": 5120, "candidates": 88, "total": 5300},
+                    "tokens": {
+                        "prompt": 5120,
+                        "candidates": 88,
+                        "total": 5300,
+                        "cached": 4096,
+                        "thoughts": 92,
+                        "tool": 0,
+                    },
                 }
             },
             "tools": {"totalCalls": 1},
@@ -178,7 +196,21 @@ def test_gemini_success() -> None:
     assert result.completed
     assert result.text == "Three endpoints respond."
     assert result.session_id == "c4bdf6e6-4b4b-4c48-9d0c-5b0f5d9b7e1a"
-    assert result.tokens == {"prompt": 5120, "candidates": 88, "total": 5300}
+    # prompt holds the cached tokens, total is the sum of the others: each counted once
+    assert result.tokens == {"input": 1024, "output": 180, "cache_read": 4096}
+
+
+def test_gemini_tokens_add_up_to_its_totals_across_models() -> None:
+    models = {
+        "gemini-2.5-pro": {"tokens": {"prompt": 1000, "candidates": 50, "total": 1100, "cached": 0, "thoughts": 50,
+                                      "tool": 0}},
+        "gemini-2.5-flash": {"tokens": {"prompt": 700, "candidates": 20, "total": 760, "cached": 300, "thoughts": 0,
+                                        "tool": 40}},
+    }  # fmt: skip
+    body = json.dumps({"session_id": "s", "response": "Done.", "stats": {"models": models}})
+    result = interpret_gemini(OK, body, "")
+    assert result.tokens == {"input": 1000 + 400 + 40, "output": 100 + 20, "cache_read": 300}
+    assert sum(result.tokens.values()) == 1100 + 760
 
 
 def _gemini_with_tools(tools: dict[str, object]) -> str:
@@ -393,7 +425,7 @@ def test_codex_recovers_only_a_completed_turn_from_a_log(tmp_path: Path, lines: 
     if result is not None:
         assert result.completed and result.text == "The repo has a README." and result.exit_code is None
         assert result.session_id == "0199a213-81c0-7800-8aa1-bbab2a035a53"
-        assert result.tokens == {"input_tokens": 24763, "cached_input_tokens": 24448, "output_tokens": 122}
+        assert result.tokens == {"input": 315, "output": 122, "cache_read": 24448}
 
 
 @pytest.mark.parametrize(
@@ -420,7 +452,7 @@ def test_gemini_recovers_only_a_whole_answer_from_a_log(tmp_path: Path, output: 
     assert (result is not None) == recovered
     if result is not None:
         assert result.completed and result.text == "Three endpoints respond." and result.exit_code is None
-        assert result.tokens == {"prompt": 5120, "candidates": 88, "total": 5300}
+        assert result.tokens == {"input": 1024, "output": 180, "cache_read": 4096}
 
 
 def test_plain_processes_recover_nothing_from_a_log(tmp_path: Path) -> None:

@@ -9,11 +9,12 @@ task's description names (``MODE=...``). The runs are real: ``orchestrator run``
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import pytest
-from runner_helpers import results, run
+from runner_helpers import cli, results, run
 
 _CODEX = """\
 import json, re, sys
@@ -124,3 +125,29 @@ def test_a_gemini_call_it_rejected_fails_the_task_as_denied(tmp_path: Path, monk
     assert meta["T-01"]["permission_denials"] == 1 and meta["T-01"]["attempts"] == 1
     assert meta["T-02"]["status"] == "skipped"
     assert meta["T-03"]["status"] == "completed"
+
+
+@pytest.mark.parametrize(
+    ("backend", "tokens"),
+    [
+        # usage {input_tokens: 1200, cached_input_tokens: 200, output_tokens: 345}: the input holds the cached
+        pytest.param("codex", {"input": 1000, "output": 345, "cache_read": 200}, id="codex"),
+        # tokens {prompt: 1000, candidates: 50, total: 1100, cached: 400, thoughts: 50, tool: 0}
+        pytest.param("gemini", {"input": 600, "output": 100, "cache_read": 400}, id="gemini"),
+    ],
+)
+def test_tokens_are_recorded_under_the_records_keys_and_counted_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str, tokens: dict[str, int]
+) -> None:
+    """The record's keys are claude's (workflow.md), whatever the CLI called them, and what
+    status and final_output.md add up is what the CLI said was spent: no token twice."""
+    project = _project(tmp_path, monkeypatch, backend, ["| T-01 | Answer MODE=ok | None |"])
+    outcome = run(project)
+    assert outcome.code == 0, outcome.stdout + outcome.stderr
+    assert results(project)["T-01"]["tokens"] == tokens
+    spent = 1545 if backend == "codex" else 1100
+    status = cli(project, "status", "--json")
+    assert status.code == 0, status.stderr
+    assert json.loads(status.stdout)["tasks"][0]["tokens"] == spent
+    final = (project / ".orchestrator" / "final_output.md").read_text(encoding="utf-8")
+    assert f"| Tokens | {spent:,} |" in final

@@ -2,12 +2,15 @@
 
 stdout is JSONL: ``thread.started{thread_id}``, ``item.completed{item:{type:"agent_message", text}}``,
 ``turn.completed{usage}``, ``turn.failed{error:{message}}`` and ``error{message}``. Codex reports
-no cost. An ``error`` event is not always the end: codex prints one for each retry of a dropped
-stream ("Reconnecting... 1/5 (...)", its StreamError) and the turn may then complete. So an
-error a later ``turn.completed`` follows was overcome; one after the last completed turn (or with
-none) fails the task. A ``command_execution`` item that completes ``"status": "declined"`` was
-refused (a ``failed`` one ran and exited non-zero: the agent saw that), and so is a ``file_change``
-that says so (codex's exec schema gives a patch no such status today; a declined patch reads
+no cost; its ``usage`` (``input_tokens`` with the ``cached_input_tokens`` in them,
+``output_tokens``) is recorded as ``input`` (less the cached), ``cache_read`` and ``output``.
+
+An ``error`` event is not always the end: codex prints one for each retry of a dropped stream
+("Reconnecting... 1/5 (...)", its StreamError) and the turn may then complete. So an error a
+later ``turn.completed`` follows was overcome; one after the last completed turn (or with none)
+fails the task. A ``command_execution`` item that completes ``"status": "declined"`` was refused
+(a ``failed`` one ran and exited non-zero: the agent saw that), and so is a ``file_change`` that
+says so (codex's exec schema gives a patch no such status today; a declined patch reads
 ``failed`` there, which a patch that did not apply says too): the task fails as ``denied``,
 whatever the agent then says. A log whose last completed turn no error follows is a finished task
 (``recover``). Offline it can retry forever, so the runner's timeouts are what stop it.
@@ -71,10 +74,10 @@ class CodexObserver(Observer):
             self.turns += 1
             self.completed = True
             self.errors.clear()
+            # The thread's running total (codex counts it from its own totals), so the last one.
             usage = event.get("usage")
-            for key, value in usage.items() if isinstance(usage, dict) else []:
-                if isinstance(value, int):
-                    self.usage[key] = self.usage.get(key, 0) + value
+            if isinstance(usage, dict):
+                self.usage = {k: v for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)}
         elif kind == "turn.failed":
             self.completed = False
             error = event.get("error")
@@ -165,11 +168,25 @@ class CodexBackend(Backend):
         return result if result.completed else None
 
 
+def codex_tokens(usage: dict[str, int]) -> dict[str, int] | None:
+    """codex's ``usage`` under the record's keys (claude's), so that their sum is what was spent:
+    its ``input_tokens`` include the ``cached_input_tokens`` (codex's own ``non_cached_input`` is
+    the one less the other), so ``input`` is the input not read from the cache."""
+    if not usage:
+        return None
+    cached = max(0, usage.get("cached_input_tokens", 0))
+    return {
+        "input": max(0, usage.get("input_tokens", 0) - cached),
+        "output": max(0, usage.get("output_tokens", 0)),
+        "cache_read": cached,
+    }
+
+
 def interpret_codex(run: ProcessRun, obs: CodexObserver, limits: Any = None) -> AgentResult:
     common: dict[str, Any] = {
         "text": obs.messages[-1] if obs.messages else "",
         "session_id": obs.thread_id,
-        "tokens": obs.usage or None,
+        "tokens": codex_tokens(obs.usage),
         "turns": obs.turns or None,
         "exit_code": run.exit_code,
         "permission_denials": list(obs.denials),

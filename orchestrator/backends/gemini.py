@@ -5,7 +5,9 @@ a log holding one with a ``response`` and no ``error`` is a finished task (``rec
 41 auth, 42 input, 52 config, 53 turn limit, 55 untrusted workspace. ``stats.tools.totalDecisions``
 counts the tool calls by what was decided of them (``accept``, ``reject``, ``modify``,
 ``auto_accept``; ``byName`` per tool): a ``reject`` is a refused call, and the task fails as
-``denied``, whatever the agent then says.
+``denied``, whatever the agent then says. Tokens (``stats.models.*.tokens``: ``prompt``,
+``candidates``, ``total``, ``cached``, ``thoughts``, ``tool``) are recorded as ``input``,
+``output`` and ``cache_read``, which add up to its ``total``.
 """
 
 from __future__ import annotations
@@ -134,13 +136,25 @@ def _answer(stdout: str) -> dict[str, Any] | None:
 
 
 def _tokens(stats: Any) -> dict[str, int] | None:
-    totals: dict[str, int] = {}
+    """gemini's ``stats.models.*.tokens`` under the record's keys (claude's), so that their sum is
+    its ``total``: ``prompt`` holds the ``cached`` tokens (the Gemini API's promptTokenCount
+    includes cachedContentTokenCount; gemini's own ``input`` is the one less the other), ``tool``
+    is input too (the prompts of tool use), and ``thoughts`` are output beside ``candidates``.
+    ``total`` is their sum, so it is not added again."""
+    totals = {"input": 0, "output": 0, "cache_read": 0}
+    seen = False
     models = stats.get("models") if isinstance(stats, dict) else None
-    for model in (models or {}).values():
-        for key, value in ((model or {}).get("tokens") or {}).items():
-            if isinstance(value, int):
-                totals[key] = totals.get(key, 0) + value
-    return totals or None
+    for model in (models or {}).values() if isinstance(models, dict) else []:
+        tokens = model.get("tokens") if isinstance(model, dict) else None
+        if not isinstance(tokens, dict):
+            continue
+        count = {k: v for k, v in tokens.items() if isinstance(v, int) and not isinstance(v, bool) and v > 0}
+        seen = seen or bool(tokens)
+        cached = count.get("cached", 0)
+        totals["input"] += max(0, count.get("prompt", 0) - cached) + count.get("tool", 0)
+        totals["output"] += count.get("candidates", 0) + count.get("thoughts", 0)
+        totals["cache_read"] += cached
+    return totals if seen else None
 
 
 # What lets a refused call run: gemini takes no list of tools, only an approval mode.
