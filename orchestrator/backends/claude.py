@@ -65,6 +65,11 @@ MODE_POWERS = {
     "command and reach the network with your user's rights; only in a sandbox or a throwaway checkout",
 }
 PERMISSION_MODES = tuple(MODE_POWERS)
+# Tools that only read (files, the web) or keep the agent's own to-do list. An agent whose tools
+# are all among them edits no file and runs no command, whatever its permission mode lets a tool
+# do: an acceptEdits plan's read-only reviewer (Access: read) is told that, not the mode's risk.
+READING_TOOLS = frozenset({"Read", "Grep", "Glob", "LS", "NotebookRead", "WebFetch", "WebSearch", "TodoWrite"})
+ONLY_READING = "with no tool that edits files or runs commands, it edits nothing and runs no command, whatever the mode"
 # Modes in which only pre-approved calls (and read-only ones) run: there a rule such as
 # Bash(git log:*) narrows a tool down. acceptEdits also runs file-changing commands (mkdir,
 # touch, ...); auto and bypassPermissions run anything.
@@ -180,9 +185,11 @@ class ClaudeBackend(Backend):
         if settings.tools is None:
             tools = "every tool claude has (Bash, Edit, Write, WebFetch, sub-agents, MCP tools)"
         else:
-            tools = "only " + (", ".join(settings.tools) or "no tool at all")
+            tools = ("only " + ", ".join(settings.tools)) if settings.tools else "no tool at all"
         allowed = ", ".join(settings.allowed_tools) or "none"
-        return f"tools: {tools}; pre-approved: {allowed}; permission mode {mode}: {MODE_POWERS.get(mode, '?')}"
+        reading = settings.tools is not None and all(tool_name(t) in READING_TOOLS for t in settings.tools)
+        words = ONLY_READING if reading else MODE_POWERS.get(mode, "?")
+        return f"tools: {tools}; pre-approved: {allowed}; permission mode {mode}: {words}"
 
     def check(self, settings: Settings) -> str | None:
         mode = settings.permission_mode
