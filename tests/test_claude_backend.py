@@ -602,6 +602,16 @@ def test_the_synthesis_call_counts_in_the_run_cost(tmp_path: Path) -> None:
     final = (tmp_path / ".orchestrator" / "final_output.md").read_text(encoding="utf-8")
     assert f"| Cost | ${total:.4f} (the synthesis ${total - task_cost:.4f} of it) |" in final
     assert "All said: hello." in final
+    # Its tokens too: the task's, and the aggregating agent's as its own result event states them.
+    task_tokens = sum(result(tmp_path, "agent-01")[0]["tokens"].values())
+    (log,) = (tmp_path / ".orchestrator" / "logs").glob("aggregator*.out")
+    last = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if '"type":"result"' in line][-1]
+    usage = last["usage"]
+    keys = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    synthesis_tokens = sum(int(usage.get(key) or 0) for key in keys)
+    assert task_tokens > 0 and synthesis_tokens > 0
+    tokens = task_tokens + synthesis_tokens
+    assert f"| Tokens | {tokens:,} (the synthesis {synthesis_tokens:,} of them) |" in final
 
 
 def test_denied_tool_calls_fail_the_task_and_are_not_passed_on_as_done(tmp_path: Path) -> None:

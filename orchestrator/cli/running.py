@@ -131,15 +131,15 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     workspace = Workspace.find(args.directory)
     plan = workspace.load_plan()
     workspace.check_inside()
-    text, cost = "", None
+    synthesis = None
     # Not beside a run, which writes final_output.md itself when it ends, from what it knows then.
     with WorkspaceLock(workspace.lock_file, workspace.root.name):
         if args.agent:
             from orchestrator.run.synthesis import synthesize
 
             synthesis = synthesize(plan, workspace)
-            text, cost = synthesis.text, synthesis.cost_usd
-        write_final_output(plan, workspace, synthesis=text, synthesis_cost=cost)
+        write_final_output(plan, workspace, synthesis=synthesis)
+    cost = synthesis.cost_usd if synthesis else None
     if args.json:
         emit_json({"ok": True, "final_output": str(workspace.final_output), "synthesis_cost_usd": cost})
     else:
