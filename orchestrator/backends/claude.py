@@ -36,7 +36,7 @@ from orchestrator.backends.probe import Cli
 from orchestrator.backends.refusals import denied
 from orchestrator.executors.base import ProcessRun
 from orchestrator.plan.profiles import Profile
-from orchestrator.plan.settings import Settings
+from orchestrator.plan.settings import Settings, suggest
 from orchestrator.vocabulary import ErrorClass
 
 # claude retries failed API calls 10 times by default (minutes against a dead API, 401 included);
@@ -194,7 +194,8 @@ class ClaudeBackend(Backend):
     def check(self, settings: Settings) -> str | None:
         mode = settings.permission_mode
         if mode is not None and mode not in PERMISSION_MODES:
-            return f"permission_mode {mode!r} is not one of claude's: {', '.join(PERMISSION_MODES)}"
+            modes = ", ".join(PERMISSION_MODES)
+            return f"permission_mode {mode!r} is not one of claude's{suggest(mode, PERMISSION_MODES)}: {modes}"
         tools = settings.tools
         if tools is not None:
             names = {tool_name(t) for t in tools}

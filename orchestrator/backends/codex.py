@@ -36,7 +36,7 @@ from orchestrator.backends.classify import classify, reset_time
 from orchestrator.backends.probe import Cli
 from orchestrator.backends.refusals import denied, refusal
 from orchestrator.executors.base import ProcessRun
-from orchestrator.plan.settings import Settings
+from orchestrator.plan.settings import Settings, suggest
 from orchestrator.vocabulary import ErrorClass
 
 
@@ -131,7 +131,10 @@ class CodexBackend(Backend):
     def check(self, settings: Settings) -> str | None:
         mode = settings.permission_mode
         if mode is not None and mode not in SANDBOX_MODES:
-            return f"permission_mode {mode!r} is not one of codex's sandboxes (-s): {', '.join(SANDBOX_MODES)}"
+            return (
+                f"permission_mode {mode!r} is not one of codex's sandboxes (-s){suggest(mode, SANDBOX_MODES)}: "
+                f"{', '.join(SANDBOX_MODES)}"
+            )
         if settings.tools is not None:
             return (
                 "codex cannot be given a list of tools, so tools would not restrict it; "

@@ -30,7 +30,7 @@ from orchestrator.backends.classify import classify, reset_time
 from orchestrator.backends.probe import Cli
 from orchestrator.backends.refusals import denied, refusal
 from orchestrator.executors.base import ProcessRun
-from orchestrator.plan.settings import Settings
+from orchestrator.plan.settings import Settings, suggest
 from orchestrator.vocabulary import ErrorClass
 
 ASK = "Carry out the task described above and answer with your result."
@@ -85,7 +85,10 @@ class GeminiBackend(Backend):
     def check(self, settings: Settings) -> str | None:
         mode = settings.permission_mode
         if mode is not None and mode not in APPROVAL_MODES:
-            return f"permission_mode {mode!r} is not one of gemini's approval modes: {', '.join(APPROVAL_MODES)}"
+            return (
+                f"permission_mode {mode!r} is not one of gemini's approval modes{suggest(mode, APPROVAL_MODES)}: "
+                f"{', '.join(APPROVAL_MODES)}"
+            )
         if settings.tools is not None:
             return (
                 "the gemini backend cannot restrict its tools by name, so tools would not restrict it; "
