@@ -612,6 +612,24 @@ def test_the_synthesis_call_counts_in_the_run_cost(tmp_path: Path) -> None:
     assert task_tokens > 0 and synthesis_tokens > 0
     tokens = task_tokens + synthesis_tokens
     assert f"| Tokens | {tokens:,} (the synthesis {synthesis_tokens:,} of them) |" in final
+    # report counts the synthesis as final_output.md does, and says how much was its.
+    report = json.loads(_cli(tmp_path, "report", "--json"))
+    assert report["cost_usd"] == pytest.approx(total) and report["tokens"] == tokens
+    assert report["synthesis"] == {"cost_usd": pytest.approx(total - task_cost), "tokens": synthesis_tokens}
+    assert f"| Tokens | {tokens:,} (the synthesis {synthesis_tokens:,} of them) |" in _cli(tmp_path, "report")
+    # Rebuilt without a synthesis, final_output.md and report count the task alone.
+    _cli(tmp_path, "aggregate")
+    report = json.loads(_cli(tmp_path, "report", "--json"))
+    assert report["synthesis"] is None and report["tokens"] == task_tokens
+    assert report["cost_usd"] == pytest.approx(task_cost)
+
+
+def _cli(project: Path, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "orchestrator", *args], cwd=project, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def test_denied_tool_calls_fail_the_task_and_are_not_passed_on_as_done(tmp_path: Path) -> None:

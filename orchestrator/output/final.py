@@ -15,6 +15,7 @@ from orchestrator.plan.graph import critical_path
 from orchestrator.plan.model import Plan
 from orchestrator.plan.settings import format_duration
 from orchestrator.state import store
+from orchestrator.state import synthesis as spent
 from orchestrator.state.status import TaskView, collect, counts
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus, counted
@@ -215,4 +216,6 @@ def write_final_output(
     synthesis: Synthesis | None = None,
 ) -> None:
     text = build(plan, workspace, views, synthesis)
+    # What the synthesis spent first: report counts it as final_output.md does (none: none).
+    spent.record(workspace, spent.Spent(synthesis.cost_usd, synthesis.tokens) if synthesis else None)
     store.write_text(workspace.final_output, text.rstrip("\n") + "\n")
