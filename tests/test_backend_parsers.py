@@ -49,7 +49,8 @@ def test_codex_success_maps_text_session_and_tokens() -> None:
     assert result.completed
     assert result.text == "The repo has a README."
     assert result.session_id == "0199a213-81c0-7800-8aa1-bbab2a035a53"
-    assert result.tokens == {"input_tokens": 24763, "cached_input_tokens": 24448, "output_tokens": 122}
+    # input_tokens hold the cached ones: recorded apart, so that the sum is what was spent
+    assert result.tokens == {"input": 315, "output": 122, "cache_read": 24448}
     assert result.cost_usd is None  # codex reports no cost
 
 
@@ -75,12 +76,93 @@ def test_codex_failures_are_classified(line: str, error_class: str) -> None:
     assert result.message and result.message.startswith("codex: ")
 
 
+_RECONNECTING = (
+    '{"type":"error","message":"Reconnecting... 1/5 (stream disconnected before completion: error sending request)"}'
+)
+
+
+def test_codex_stream_errors_a_completed_turn_follows_were_retries() -> None:
+    """codex prints an ``error`` for each retry of a dropped stream (its StreamError), then may
+    complete the turn: the task is done, not failed and redone."""
+    observer = CodexObserver()
+    _feed(observer, [*CODEX_SUCCESS[:2], _RECONNECTING, _RECONNECTING.replace("1/5", "2/5"), *CODEX_SUCCESS[2:]])
+    result = interpret_codex(OK, observer)
+    assert result.completed, result.message
+    assert result.text == "The repo has a README." and result.error_class is None
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [
+        pytest.param([_RECONNECTING], id="error-after-the-completed-turn"),
+        pytest.param(['{"type":"turn.started"}', _RECONNECTING,
+                      '{"type":"turn.failed","error":{"message":"stream disconnected before completion"}}'],
+                     id="a-later-turn-failed"),
+    ],
+)  # fmt: skip
+def test_codex_an_error_after_the_last_completed_turn_fails(ending: list[str]) -> None:
+    observer = CodexObserver()
+    _feed(observer, [*CODEX_SUCCESS, *ending])
+    result = interpret_codex(FAILED, observer)
+    assert not result.completed
+    assert result.error_class == ErrorClass.TRANSIENT
+    assert result.message is not None and result.message.startswith("codex: ")
+
+
+def test_codex_retries_without_a_completed_turn_fail() -> None:
+    observer = CodexObserver()
+    _feed(observer, [*CODEX_SUCCESS[:2], _RECONNECTING])
+    result = interpret_codex(OK, observer)
+    assert not result.completed and result.error_class == ErrorClass.TRANSIENT
+
+
 def test_codex_exit_zero_without_a_completed_turn_is_not_success() -> None:
     observer = CodexObserver()
     _feed(observer, CODEX_SUCCESS[:2])
     result = interpret_codex(OK, observer)
     assert not result.completed
     assert result.error_class == ErrorClass.EXIT
+
+
+def test_codex_tokens_are_the_last_turns_running_total() -> None:
+    """codex's ``usage`` is the thread's total so far (from its running token count): a second
+    completed turn's replaces the first's, it does not add to it."""
+    observer = CodexObserver()
+    second = '{"type":"turn.completed","usage":{"input_tokens":30000,"cached_input_tokens":25000,"output_tokens":200}}'
+    _feed(observer, [*CODEX_SUCCESS, '{"type":"turn.started"}', second])
+    result = interpret_codex(OK, observer)
+    assert result.tokens == {"input": 5000, "output": 200, "cache_read": 25000}
+
+
+def _codex_item(kind: str, status: str, **fields: object) -> str:
+    return json.dumps({"type": "item.completed", "item": {"id": "item_5", "type": kind, "status": status, **fields}})
+
+
+def test_codex_a_declined_command_or_patch_fails_the_task_as_denied() -> None:
+    """Whatever the agent then says it did, what codex declined to run was not done."""
+    observer = CodexObserver()
+    declined = [
+        _codex_item("command_execution", "declined", command="bash -lc 'touch out.txt'", exit_code=None),
+        _codex_item("file_change", "declined", changes=[{"path": "a.md", "kind": "add"}, {"path": "b.md"}]),
+    ]
+    _feed(observer, [*CODEX_SUCCESS[:2], *declined, *CODEX_SUCCESS[2:]])
+    result = interpret_codex(OK, observer)
+    assert not result.completed and not result.retryable
+    assert result.error_class == ErrorClass.DENIED
+    assert result.message is not None
+    assert result.message.startswith("2 tool calls denied: command (bash -lc 'touch out.txt'), patch (a.md, b.md) — ")
+    assert "permission_mode" in result.message and "allowed_tools" not in result.message
+    assert len(result.permission_denials) == 2
+    assert result.text == "The repo has a README."  # kept for a person to read, not passed on as done
+
+
+def test_codex_a_failed_command_is_no_refusal() -> None:
+    """A ``failed`` command ran and exited non-zero: the agent saw that, and may well have meant it."""
+    observer = CodexObserver()
+    failed = _codex_item("command_execution", "failed", command="bash -lc 'exit 3'", exit_code=3)
+    _feed(observer, [*CODEX_SUCCESS[:2], failed, *CODEX_SUCCESS[2:]])
+    result = interpret_codex(OK, observer)
+    assert result.completed and result.permission_denials == []
 
 
 # --- gemini --------------------------------------------------------------------------------------
@@ -93,7 +175,14 @@ GEMINI_SUCCESS = json.dumps(
             "models": {
                 "gemini-2.5-pro": {
                     "api": {"totalRequests": 2},
-                    "tokens": {"prompt": 5120, "candidates": 88, "total": 5300},
+                    "tokens": {
+                        "prompt": 5120,
+                        "candidates": 88,
+                        "total": 5300,
+                        "cached": 4096,
+                        "thoughts": 92,
+                        "tool": 0,
+                    },
                 }
             },
             "tools": {"totalCalls": 1},
@@ -107,7 +196,54 @@ def test_gemini_success() -> None:
     assert result.completed
     assert result.text == "Three endpoints respond."
     assert result.session_id == "c4bdf6e6-4b4b-4c48-9d0c-5b0f5d9b7e1a"
-    assert result.tokens == {"prompt": 5120, "candidates": 88, "total": 5300}
+    # prompt holds the cached tokens, total is the sum of the others: each counted once
+    assert result.tokens == {"input": 1024, "output": 180, "cache_read": 4096}
+
+
+def test_gemini_tokens_add_up_to_its_totals_across_models() -> None:
+    models = {
+        "gemini-2.5-pro": {"tokens": {"prompt": 1000, "candidates": 50, "total": 1100, "cached": 0, "thoughts": 50,
+                                      "tool": 0}},
+        "gemini-2.5-flash": {"tokens": {"prompt": 700, "candidates": 20, "total": 760, "cached": 300, "thoughts": 0,
+                                        "tool": 40}},
+    }  # fmt: skip
+    body = json.dumps({"session_id": "s", "response": "Done.", "stats": {"models": models}})
+    result = interpret_gemini(OK, body, "")
+    assert result.tokens == {"input": 1000 + 400 + 40, "output": 100 + 20, "cache_read": 300}
+    assert sum(result.tokens.values()) == 1100 + 760
+
+
+def _gemini_with_tools(tools: dict[str, object]) -> str:
+    data = json.loads(GEMINI_SUCCESS)
+    data["stats"]["tools"] = tools
+    return json.dumps(data)
+
+
+def test_gemini_a_rejected_call_fails_the_task_as_denied() -> None:
+    """``stats.tools.totalDecisions.reject``: calls gemini refused. Whatever the agent then says
+    it did, they were not done; ``byName`` names them as far as it tells."""
+    tools = {
+        "totalCalls": 3,
+        "totalDecisions": {"accept": 1, "reject": 3, "modify": 0, "auto_accept": 0},
+        "byName": {
+            "write_file": {"count": 2, "decisions": {"accept": 0, "reject": 2, "modify": 0, "auto_accept": 0}},
+            "read_file": {"count": 1, "decisions": {"accept": 1, "reject": 0, "modify": 0, "auto_accept": 0}},
+        },
+    }
+    result = interpret_gemini(OK, _gemini_with_tools(tools), "")
+    assert not result.completed and not result.retryable
+    assert result.error_class == ErrorClass.DENIED
+    assert result.message is not None
+    assert result.message.startswith("3 tool calls denied: write_file, write_file, ? — ")
+    assert "permission_mode" in result.message and "allowed_tools" not in result.message
+    assert len(result.permission_denials) == 3
+    assert result.text == "Three endpoints respond."
+
+
+def test_gemini_calls_accepted_are_no_refusal() -> None:
+    tools = {"totalCalls": 2, "totalDecisions": {"accept": 1, "reject": 0, "modify": 0, "auto_accept": 1}}
+    result = interpret_gemini(OK, _gemini_with_tools(tools), "")
+    assert result.completed and result.permission_denials == []
 
 
 @pytest.mark.parametrize(
@@ -273,6 +409,9 @@ _CODEX_FAILED_TURN = '{"type":"turn.failed","error":{"message":"stream disconnec
         pytest.param([*CODEX_SUCCESS[:-1], _CODEX_FAILED_TURN], False, id="turn-failed"),
         pytest.param([*CODEX_SUCCESS, '{"type":"error","message":"unexpected status 401 Unauthorized"}'], False,
                      id="error-after"),
+        pytest.param([*CODEX_SUCCESS[:2], _RECONNECTING, *CODEX_SUCCESS[2:]], True, id="a-retry-it-got-past"),
+        pytest.param([*CODEX_SUCCESS[:2], '{"type":"item.completed","item":{"id":"i","type":"command_execution",'
+                      '"command":"touch x","status":"declined"}}', *CODEX_SUCCESS[2:]], False, id="denied"),
         pytest.param([*CODEX_SUCCESS[:2], CODEX_SUCCESS[-1]], False, id="no-answer"),
         pytest.param([*CODEX_SUCCESS[:-1], CODEX_SUCCESS[-1][:40]], False, id="torn-last-line"),
     ],
@@ -286,7 +425,7 @@ def test_codex_recovers_only_a_completed_turn_from_a_log(tmp_path: Path, lines: 
     if result is not None:
         assert result.completed and result.text == "The repo has a README." and result.exit_code is None
         assert result.session_id == "0199a213-81c0-7800-8aa1-bbab2a035a53"
-        assert result.tokens == {"input_tokens": 24763, "cached_input_tokens": 24448, "output_tokens": 122}
+        assert result.tokens == {"input": 315, "output": 122, "cache_read": 24448}
 
 
 @pytest.mark.parametrize(
@@ -299,6 +438,8 @@ def test_codex_recovers_only_a_completed_turn_from_a_log(tmp_path: Path, lines: 
         pytest.param('{"session_id":"s","response":"partial","error":{"type":"FatalTurnLimitedError",'
                      '"message":"Reached max session turns","code":53}}', False, id="turn-limit"),
         pytest.param('{"session_id":"s","response":"","stats":{}}', False, id="no-answer"),
+        pytest.param('{"session_id":"s","response":"I wrote it.","stats":{"tools":{"totalDecisions":{"reject":1}}}}',
+                     False, id="denied"),
         pytest.param("Loaded cached credentials.\n", False, id="nothing-yet"),
     ],
 )  # fmt: skip
@@ -311,7 +452,7 @@ def test_gemini_recovers_only_a_whole_answer_from_a_log(tmp_path: Path, output: 
     assert (result is not None) == recovered
     if result is not None:
         assert result.completed and result.text == "Three endpoints respond." and result.exit_code is None
-        assert result.tokens == {"prompt": 5120, "candidates": 88, "total": 5300}
+        assert result.tokens == {"input": 1024, "output": 180, "cache_read": 4096}
 
 
 def test_plain_processes_recover_nothing_from_a_log(tmp_path: Path) -> None:

@@ -334,3 +334,73 @@ def test_a_backend_setting_is_blamed_on_its_own_line(tmp_path: Path) -> None:
 SHELL_LESS_TABLE = (
     "## Task Decomposition\n| Task ID | Description | Dependencies |\n|---|---|---|\n| T-01 | x | None |\n"
 )
+
+
+EVERYTHING_WRONG = """---
+backend: claude
+permission_mode: acceptEdit
+max_paralel: 3
+---
+# Plan
+
+## Task Decomposition
+| Task ID | Description | Dependencies |
+|---|---|---|
+| T-01 | One | T-03 |
+| T-02 | Two | T-01, T-09 |
+| T-03 | Three | T-02 |
+| T 04 | Four | None |
+"""
+
+
+def test_validate_lists_every_problem_of_the_plan_at_once(tmp_path: Path) -> None:
+    """SKILL.md: every problem at once. A dependency cycle among the rows that parse, and what
+    the plan's backend says of its settings, are listed beside the problems that keep the plan
+    from parsing, not after those are fixed; a misspelt mode gets its suggestion."""
+    make_project(tmp_path, EVERYTHING_WRONG.encode())
+    before = snapshot(tmp_path)
+    proc = run_cli(tmp_path, "validate")
+    assert proc.returncode == 2
+    expected = [
+        ".orchestrator/master_plan.md:3: backend 'claude': permission_mode 'acceptEdit' is not one of claude's "
+        "(did you mean 'acceptEdits'?): default, manual, acceptEdits,",
+        ".orchestrator/master_plan.md:4: unknown setting 'max_paralel' (did you mean 'max_parallel'?)",
+        ".orchestrator/master_plan.md:11: dependency cycle: T-01 -> T-02 -> T-03 -> T-01 — ",
+        ".orchestrator/master_plan.md:12: T-02 depends on unknown task 'T-09'",
+        ".orchestrator/master_plan.md:14: task id 'T 04' has characters outside",
+        "5 problems; nothing was written.",
+    ]
+    check_stderr(proc.stderr, expected)
+    assert snapshot(tmp_path) == before
+    # The library says the cycle with the others too (what the backend says needs the backends).
+    with pytest.raises(PlanError) as raised:
+        orchestrator.load_plan(tmp_path)
+    assert any(p.message.startswith("dependency cycle: T-01 -> T-02 -> T-03") for p in raised.value.problems)
+
+
+@pytest.mark.parametrize(
+    ("backend", "mode", "words"),
+    [
+        ("codex", "read_only", "is not one of codex's sandboxes (-s) (did you mean 'read-only'?): read-only,"),
+        ("gemini", "autoedit", "is not one of gemini's approval modes (did you mean 'auto_edit'?): default,"),
+    ],
+)
+def test_a_misspelt_permission_mode_gets_a_suggestion(tmp_path: Path, backend: str, mode: str, words: str) -> None:
+    plan = f"---\nbackend: {backend}\npermission_mode: {mode}\n---\n" + SHELL_LESS_TABLE
+    make_project(tmp_path, plan.encode())
+    proc = run_cli(tmp_path, "validate")
+    assert proc.returncode == 2
+    check_stderr(
+        proc.stderr, [f".orchestrator/master_plan.md:3: backend '{backend}': permission_mode '{mode}' {words}"]
+    )
+
+
+def test_the_plans_own_settings_are_checked_though_every_task_names_its_backend(tmp_path: Path) -> None:
+    """The plan's backend runs the aggregating agent, and any task added without a Backend cell:
+    its settings must fit it even while every task runs elsewhere."""
+    table = SHELL_LESS_TABLE.replace("| Dependencies |\n|---|---|---|", "| Dependencies | Backend |\n|---|---|---|---|")
+    plan = "---\nbackend: gemini\npermission_mode: acceptEdits\n---\n" + table.replace("| None |", "| None | claude |")
+    make_project(tmp_path, plan.encode())
+    proc = run_cli(tmp_path, "validate")
+    assert proc.returncode == 2
+    check_stderr(proc.stderr, [".orchestrator/master_plan.md:3: backend 'gemini': permission_mode 'acceptEdits'"])

@@ -644,6 +644,34 @@ def test_the_synthesis_call_counts_in_the_run_cost(tmp_path: Path) -> None:
     final = (tmp_path / ".orchestrator" / "final_output.md").read_text(encoding="utf-8")
     assert f"| Cost | ${total:.4f} (the synthesis ${total - task_cost:.4f} of it) |" in final
     assert "All said: hello." in final
+    # Its tokens too: the task's, and the aggregating agent's as its own result event states them.
+    task_tokens = sum(result(tmp_path, "agent-01")[0]["tokens"].values())
+    (log,) = (tmp_path / ".orchestrator" / "logs").glob("aggregator*.out")
+    last = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if '"type":"result"' in line][-1]
+    usage = last["usage"]
+    keys = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    synthesis_tokens = sum(int(usage.get(key) or 0) for key in keys)
+    assert task_tokens > 0 and synthesis_tokens > 0
+    tokens = task_tokens + synthesis_tokens
+    assert f"| Tokens | {tokens:,} (the synthesis {synthesis_tokens:,} of them) |" in final
+    # report counts the synthesis as final_output.md does, and says how much was its.
+    report = json.loads(_cli(tmp_path, "report", "--json"))
+    assert report["cost_usd"] == pytest.approx(total) and report["tokens"] == tokens
+    assert report["synthesis"] == {"cost_usd": pytest.approx(total - task_cost), "tokens": synthesis_tokens}
+    assert f"| Tokens | {tokens:,} (the synthesis {synthesis_tokens:,} of them) |" in _cli(tmp_path, "report")
+    # Rebuilt without a synthesis, final_output.md and report count the task alone.
+    _cli(tmp_path, "aggregate")
+    report = json.loads(_cli(tmp_path, "report", "--json"))
+    assert report["synthesis"] is None and report["tokens"] == task_tokens
+    assert report["cost_usd"] == pytest.approx(task_cost)
+
+
+def _cli(project: Path, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "orchestrator", *args], cwd=project, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def test_denied_tool_calls_fail_the_task_and_are_not_passed_on_as_done(tmp_path: Path) -> None:

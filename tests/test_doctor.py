@@ -268,6 +268,33 @@ def test_an_access_cell_gives_each_task_the_powers_its_work_needs(tmp_path: Path
     assert sorted(u["tasks"] for u in claude["uses"]) == [["T-01"], ["T-02"], ["T-03"]]
 
 
+def test_a_read_task_under_accept_edits_is_told_it_edits_nothing(tmp_path: Path) -> None:
+    """Access: read gives a claude task only Read, Grep and Glob: under an acceptEdits plan it
+    still edits nothing, and neither the agent nor doctor is told "it can rewrite any file". The
+    edit task beside it is. codex's and gemini's read is a read-only mode: its own words."""
+    workspace = tmp_path / ".orchestrator"
+    workspace.mkdir()
+    plan = ACCESS_PLAN.replace(
+        'permission_mode: default\nallowed_tools: ["Bash(git log:*)"]', "permission_mode: acceptEdits"
+    )
+    plan = plan.replace("| T-03 | Summarise | T-02 | - | - |", "| T-03 | Summarise | T-02 | read | gemini |")
+    (workspace / "master_plan.md").write_text(plan, encoding="utf-8")
+    assert cli(tmp_path, "run", "--executor", "fake").code == 0
+    logs = workspace / "logs"
+    told = {n: (logs / f"agent-0{n}.attempt-1.in").read_text(encoding="utf-8") for n in (1, 2, 3, 4)}
+    reading = (
+        "tools: only Read, Grep, Glob; pre-approved: none; permission mode acceptEdits: with no tool that edits "
+        "files or runs commands, it edits nothing and runs no command, whatever the mode"
+    )
+    assert reading in told[1] and "rewrite" not in told[1]
+    assert "permission mode acceptEdits: file edits run without asking" in told[2] and "rewrite any file" in told[2]
+    assert "approval mode plan: read-only" in told[3] and "sandbox read-only (codex exec -s)" in told[4]
+    report = json.loads(cli(tmp_path, "doctor", "--json").stdout)
+    claude = next(b for b in report["backends"] if b["backend"] == "claude")
+    powers = {tuple(u["tasks"]): u["powers"] for u in claude["uses"]}
+    assert powers[("T-01",)] == reading and "rewrite any file" in powers[("T-02",)]
+
+
 @pytest.mark.parametrize(
     ("row", "message"),
     [

@@ -33,10 +33,11 @@ from orchestrator.backends.base import (
 )
 from orchestrator.backends.classify import classify, reset_time
 from orchestrator.backends.probe import Cli
+from orchestrator.backends.refusals import denied
 from orchestrator.executors.base import ProcessRun
 from orchestrator.plan.profiles import Profile
-from orchestrator.plan.settings import Settings
-from orchestrator.vocabulary import ErrorClass, counted, listed
+from orchestrator.plan.settings import Settings, suggest
+from orchestrator.vocabulary import ErrorClass
 
 # claude retries failed API calls 10 times by default (minutes against a dead API, 401 included);
 # two quick ones absorb a blip inside the session, then our retry policy takes over.
@@ -46,6 +47,7 @@ CLAUDE_ENV = {
     "DISABLE_AUTOUPDATER": "1",
 }
 LOGIN_HINT = "log in with `claude` (then /login) or set ANTHROPIC_API_KEY"
+CLAUDE_REMEDY = "tools, allowed_tools, permission_mode"  # what lets a refused call run
 
 # What --permission-mode of the pinned claude takes (`claude --help`; "default" is still taken),
 # and what each lets a headless agent do, in plain words (``doctor`` and cli-integration.md).
@@ -63,6 +65,11 @@ MODE_POWERS = {
     "command and reach the network with your user's rights; only in a sandbox or a throwaway checkout",
 }
 PERMISSION_MODES = tuple(MODE_POWERS)
+# Tools that only read (files, the web) or keep the agent's own to-do list. An agent whose tools
+# are all among them edits no file and runs no command, whatever its permission mode lets a tool
+# do: an acceptEdits plan's read-only reviewer (Access: read) is told that, not the mode's risk.
+READING_TOOLS = frozenset({"Read", "Grep", "Glob", "LS", "NotebookRead", "WebFetch", "WebSearch", "TodoWrite"})
+ONLY_READING = "with no tool that edits files or runs commands, it edits nothing and runs no command, whatever the mode"
 # Modes in which only pre-approved calls (and read-only ones) run: there a rule such as
 # Bash(git log:*) narrows a tool down. acceptEdits also runs file-changing commands (mkdir,
 # touch, ...); auto and bypassPermissions run anything.
@@ -178,14 +185,17 @@ class ClaudeBackend(Backend):
         if settings.tools is None:
             tools = "every tool claude has (Bash, Edit, Write, WebFetch, sub-agents, MCP tools)"
         else:
-            tools = "only " + (", ".join(settings.tools) or "no tool at all")
+            tools = ("only " + ", ".join(settings.tools)) if settings.tools else "no tool at all"
         allowed = ", ".join(settings.allowed_tools) or "none"
-        return f"tools: {tools}; pre-approved: {allowed}; permission mode {mode}: {MODE_POWERS.get(mode, '?')}"
+        reading = settings.tools is not None and all(tool_name(t) in READING_TOOLS for t in settings.tools)
+        words = ONLY_READING if reading else MODE_POWERS.get(mode, "?")
+        return f"tools: {tools}; pre-approved: {allowed}; permission mode {mode}: {words}"
 
     def check(self, settings: Settings) -> str | None:
         mode = settings.permission_mode
         if mode is not None and mode not in PERMISSION_MODES:
-            return f"permission_mode {mode!r} is not one of claude's: {', '.join(PERMISSION_MODES)}"
+            modes = ", ".join(PERMISSION_MODES)
+            return f"permission_mode {mode!r} is not one of claude's{suggest(mode, PERMISSION_MODES)}: {modes}"
         tools = settings.tools
         if tools is not None:
             names = {tool_name(t) for t in tools}
@@ -271,24 +281,6 @@ def _work(denial: Any) -> bool:
     return not (isinstance(denial, dict) and denial.get("tool_name") in _INTERACTION_TOOLS)
 
 
-def denied(denials: list[Any]) -> str:
-    """``2 tool calls denied: Bash (touch made.txt), Write (notes.md) — …``: what was refused."""
-    shown: list[str] = []
-    for denial in denials[:3]:
-        name = str(denial.get("tool_name")) if isinstance(denial, dict) else "?"
-        given = denial.get("tool_input") if isinstance(denial, dict) else None
-        what = ""
-        if isinstance(given, dict):
-            what = str(given.get("command") or given.get("file_path") or given.get("path") or given.get("url") or "")
-        what = " ".join(what.split())
-        shown.append(f"{name} ({what[:60]}{'…' if len(what) > 60 else ''})" if what else name)
-    count = counted(len(denials), "tool call")
-    return (
-        f"{count} denied: {listed(shown, len(denials))} — the agent could not do all it was asked; give it what it "
-        "needs (tools, allowed_tools, permission_mode) and run it again"
-    )
-
-
 def _tokens(usage: Any) -> dict[str, int] | None:
     if not isinstance(usage, dict):
         return None
@@ -339,7 +331,7 @@ def interpret_claude(run: ProcessRun, obs: ClaudeObserver, stderr: str, limits: 
         refused = [denial for denial in result.permission_denials if _work(denial)]
         if refused:
             # Whatever the agent then claims, what it was refused was not done: never a success.
-            message = denied(refused)
+            message = denied(refused, CLAUDE_REMEDY)
             return AgentResult(False, text=result.text, error_class=ErrorClass.DENIED, message=message, **common)
         if run.exit_code not in (0, None):
             return AgentResult(

@@ -2,8 +2,18 @@
 
 stdout is JSONL: ``thread.started{thread_id}``, ``item.completed{item:{type:"agent_message", text}}``,
 ``turn.completed{usage}``, ``turn.failed{error:{message}}`` and ``error{message}``. Codex reports
-no cost. A log that holds a completed turn and no error is a finished task (``recover``).
-Offline it can retry forever, so the runner's timeouts are what stop it.
+no cost; its ``usage`` (``input_tokens`` with the ``cached_input_tokens`` in them,
+``output_tokens``) is recorded as ``input`` (less the cached), ``cache_read`` and ``output``.
+
+An ``error`` event is not always the end: codex prints one for each retry of a dropped stream
+("Reconnecting... 1/5 (...)", its StreamError) and the turn may then complete. So an error a
+later ``turn.completed`` follows was overcome; one after the last completed turn (or with none)
+fails the task. A ``command_execution`` item that completes ``"status": "declined"`` was refused
+(a ``failed`` one ran and exited non-zero: the agent saw that), and so is a ``file_change`` that
+says so (codex's exec schema gives a patch no such status today; a declined patch reads
+``failed`` there, which a patch that did not apply says too): the task fails as ``denied``,
+whatever the agent then says. A log whose last completed turn no error follows is a finished task
+(``recover``). Offline it can retry forever, so the runner's timeouts are what stop it.
 """
 
 from __future__ import annotations
@@ -24,8 +34,9 @@ from orchestrator.backends.base import (
 )
 from orchestrator.backends.classify import classify, reset_time
 from orchestrator.backends.probe import Cli
+from orchestrator.backends.refusals import denied, refusal
 from orchestrator.executors.base import ProcessRun
-from orchestrator.plan.settings import Settings
+from orchestrator.plan.settings import Settings, suggest
 from orchestrator.vocabulary import ErrorClass
 
 
@@ -35,8 +46,10 @@ class CodexObserver(Observer):
         self.messages: list[str] = []
         self.usage: dict[str, int] = {}
         self.turns = 0
+        # Errors since the last completed turn: those before it were retries codex got past.
         self.errors: list[str] = []
         self.completed = False
+        self.denials: list[dict[str, Any]] = []  # the calls codex declined to run
 
     @property
     def session_id(self) -> str | None:
@@ -51,19 +64,20 @@ class CodexObserver(Observer):
             self.thread_id = event.get("thread_id") or self.thread_id
         elif kind == "item.completed":
             item = event.get("item")
-            if (
-                isinstance(item, dict)
-                and item.get("type") in ("agent_message", "assistant_message")
-                and item.get("text")
-            ):
+            if not isinstance(item, dict):
+                return
+            if item.get("type") in ("agent_message", "assistant_message") and item.get("text"):
                 self.messages.append(str(item["text"]))
+            elif item.get("status") == "declined":
+                self._declined(item)
         elif kind == "turn.completed":
             self.turns += 1
             self.completed = True
+            self.errors.clear()
+            # The thread's running total (codex counts it from its own totals), so the last one.
             usage = event.get("usage")
-            for key, value in usage.items() if isinstance(usage, dict) else []:
-                if isinstance(value, int):
-                    self.usage[key] = self.usage.get(key, 0) + value
+            if isinstance(usage, dict):
+                self.usage = {k: v for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)}
         elif kind == "turn.failed":
             self.completed = False
             error = event.get("error")
@@ -71,6 +85,17 @@ class CodexObserver(Observer):
         elif kind == "error":
             self.errors.append(str(event.get("message") or "error"))
 
+    def _declined(self, item: dict[str, Any]) -> None:
+        if item.get("type") == "command_execution":
+            self.denials.append(refusal("command", command=str(item.get("command") or "")))
+        elif item.get("type") == "file_change":
+            changes = item.get("changes")
+            paths = [str(c.get("path")) for c in changes if isinstance(c, dict)] if isinstance(changes, list) else []
+            self.denials.append(refusal("patch", path=", ".join(paths)))
+
+
+# What lets a refused call run: codex takes no list of tools, only a sandbox.
+CODEX_REMEDY = "permission_mode: a sandbox that allows it, such as workspace-write"
 
 # What each codex exec -s mode lets a headless agent do, in plain words.
 SANDBOX_POWERS = {
@@ -106,7 +131,10 @@ class CodexBackend(Backend):
     def check(self, settings: Settings) -> str | None:
         mode = settings.permission_mode
         if mode is not None and mode not in SANDBOX_MODES:
-            return f"permission_mode {mode!r} is not one of codex's sandboxes (-s): {', '.join(SANDBOX_MODES)}"
+            return (
+                f"permission_mode {mode!r} is not one of codex's sandboxes (-s){suggest(mode, SANDBOX_MODES)}: "
+                f"{', '.join(SANDBOX_MODES)}"
+            )
         if settings.tools is not None:
             return (
                 "codex cannot be given a list of tools, so tools would not restrict it; "
@@ -132,7 +160,8 @@ class CodexBackend(Backend):
 
     def recover(self, settings: Settings, stdout: Path, stderr: Path) -> AgentResult | None:
         """codex states a finished task in its log: a ``turn.completed`` event, no ``turn.failed``
-        or ``error`` event, and an answer (its last ``agent_message``)."""
+        or ``error`` event after it (one before it was a retry codex got past), and an answer (its
+        last ``agent_message``): the rule ``interpret`` applies."""
         observer = CodexObserver()
         if not fed_from_log(observer, stdout) or not observer.completed or observer.errors or not observer.messages:
             return None
@@ -142,13 +171,28 @@ class CodexBackend(Backend):
         return result if result.completed else None
 
 
+def codex_tokens(usage: dict[str, int]) -> dict[str, int] | None:
+    """codex's ``usage`` under the record's keys (claude's), so that their sum is what was spent:
+    its ``input_tokens`` include the ``cached_input_tokens`` (codex's own ``non_cached_input`` is
+    the one less the other), so ``input`` is the input not read from the cache."""
+    if not usage:
+        return None
+    cached = max(0, usage.get("cached_input_tokens", 0))
+    return {
+        "input": max(0, usage.get("input_tokens", 0) - cached),
+        "output": max(0, usage.get("output_tokens", 0)),
+        "cache_read": cached,
+    }
+
+
 def interpret_codex(run: ProcessRun, obs: CodexObserver, limits: Any = None) -> AgentResult:
     common: dict[str, Any] = {
         "text": obs.messages[-1] if obs.messages else "",
         "session_id": obs.thread_id,
-        "tokens": obs.usage or None,
+        "tokens": codex_tokens(obs.usage),
         "turns": obs.turns or None,
         "exit_code": run.exit_code,
+        "permission_denials": list(obs.denials),
     }
     if run.start_error:
         return AgentResult(False, error_class=ErrorClass.START, message=run.describe(limits), **common)
@@ -165,6 +209,10 @@ def interpret_codex(run: ProcessRun, obs: CodexObserver, limits: Any = None) -> 
             False, error_class=classify(message), message=f"codex: {message}", reset_at=reset_time(message), **common
         )
     if run.exit_code == 0 and obs.completed:
+        if obs.denials:
+            # Whatever the agent then claims, what it was refused was not done: never a success.
+            message = denied(obs.denials, CODEX_REMEDY)
+            return AgentResult(False, error_class=ErrorClass.DENIED, message=message, **common)
         return AgentResult(True, **common)
     return AgentResult(
         False, error_class=ErrorClass.EXIT, message=f"codex: {run.describe(limits)} without a completed turn", **common

@@ -2,7 +2,12 @@
 
 stdout is one JSON object ``{session_id, response, stats, error?}``, printed when gemini is done:
 a log holding one with a ``response`` and no ``error`` is a finished task (``recover``). Exit codes:
-41 auth, 42 input, 52 config, 53 turn limit, 55 untrusted workspace.
+41 auth, 42 input, 52 config, 53 turn limit, 55 untrusted workspace. ``stats.tools.totalDecisions``
+counts the tool calls by what was decided of them (``accept``, ``reject``, ``modify``,
+``auto_accept``; ``byName`` per tool): a ``reject`` is a refused call, and the task fails as
+``denied``, whatever the agent then says. Tokens (``stats.models.*.tokens``: ``prompt``,
+``candidates``, ``total``, ``cached``, ``thoughts``, ``tool``) are recorded as ``input``,
+``output`` and ``cache_read``, which add up to its ``total``.
 """
 
 from __future__ import annotations
@@ -23,8 +28,9 @@ from orchestrator.backends.base import (
 )
 from orchestrator.backends.classify import classify, reset_time
 from orchestrator.backends.probe import Cli
+from orchestrator.backends.refusals import denied, refusal
 from orchestrator.executors.base import ProcessRun
-from orchestrator.plan.settings import Settings
+from orchestrator.plan.settings import Settings, suggest
 from orchestrator.vocabulary import ErrorClass
 
 ASK = "Carry out the task described above and answer with your result."
@@ -79,7 +85,10 @@ class GeminiBackend(Backend):
     def check(self, settings: Settings) -> str | None:
         mode = settings.permission_mode
         if mode is not None and mode not in APPROVAL_MODES:
-            return f"permission_mode {mode!r} is not one of gemini's approval modes: {', '.join(APPROVAL_MODES)}"
+            return (
+                f"permission_mode {mode!r} is not one of gemini's approval modes{suggest(mode, APPROVAL_MODES)}: "
+                f"{', '.join(APPROVAL_MODES)}"
+            )
         if settings.tools is not None:
             return (
                 "the gemini backend cannot restrict its tools by name, so tools would not restrict it; "
@@ -130,13 +139,46 @@ def _answer(stdout: str) -> dict[str, Any] | None:
 
 
 def _tokens(stats: Any) -> dict[str, int] | None:
-    totals: dict[str, int] = {}
+    """gemini's ``stats.models.*.tokens`` under the record's keys (claude's), so that their sum is
+    its ``total``: ``prompt`` holds the ``cached`` tokens (the Gemini API's promptTokenCount
+    includes cachedContentTokenCount; gemini's own ``input`` is the one less the other), ``tool``
+    is input too (the prompts of tool use), and ``thoughts`` are output beside ``candidates``.
+    ``total`` is their sum, so it is not added again."""
+    totals = {"input": 0, "output": 0, "cache_read": 0}
+    seen = False
     models = stats.get("models") if isinstance(stats, dict) else None
-    for model in (models or {}).values():
-        for key, value in ((model or {}).get("tokens") or {}).items():
-            if isinstance(value, int):
-                totals[key] = totals.get(key, 0) + value
-    return totals or None
+    for model in (models or {}).values() if isinstance(models, dict) else []:
+        tokens = model.get("tokens") if isinstance(model, dict) else None
+        if not isinstance(tokens, dict):
+            continue
+        count = {k: v for k, v in tokens.items() if isinstance(v, int) and not isinstance(v, bool) and v > 0}
+        seen = seen or bool(tokens)
+        cached = count.get("cached", 0)
+        totals["input"] += max(0, count.get("prompt", 0) - cached) + count.get("tool", 0)
+        totals["output"] += count.get("candidates", 0) + count.get("thoughts", 0)
+        totals["cache_read"] += cached
+    return totals if seen else None
+
+
+# What lets a refused call run: gemini takes no list of tools, only an approval mode.
+GEMINI_REMEDY = "permission_mode: an approval mode that allows it, such as auto_edit"
+
+
+def _refused(stats: Any) -> list[dict[str, Any]]:
+    """The calls gemini refused: ``stats.tools.totalDecisions.reject`` of them, named from
+    ``byName`` (each tool's ``decisions.reject``) as far as it tells."""
+    tools = stats.get("tools") if isinstance(stats, dict) else None
+    decisions = tools.get("totalDecisions") if isinstance(tools, dict) else None
+    total = decisions.get("reject") if isinstance(decisions, dict) else None
+    if not isinstance(total, int) or isinstance(total, bool) or total <= 0:
+        return []
+    found: list[dict[str, Any]] = []
+    by_name = tools.get("byName") if isinstance(tools, dict) else None
+    for name, tool in by_name.items() if isinstance(by_name, dict) else []:
+        count = (tool.get("decisions") or {}).get("reject") if isinstance(tool, dict) else None
+        if isinstance(count, int) and count > 0:
+            found += [refusal(str(name)) for _ in range(count)]
+    return (found + [refusal("?") for _ in range(total)])[:total]
 
 
 def interpret_gemini(run: ProcessRun, stdout: str, stderr: str, limits: Any = None) -> AgentResult:
@@ -154,6 +196,7 @@ def interpret_gemini(run: ProcessRun, stdout: str, stderr: str, limits: Any = No
         "session_id": data.get("session_id"),
         "tokens": _tokens(data.get("stats")),
         "exit_code": run.exit_code,
+        "permission_denials": _refused(data.get("stats")),
     }
     error = data.get("error")
     if run.exit_code in _EXIT_CLASSES:
@@ -171,4 +214,8 @@ def interpret_gemini(run: ProcessRun, stdout: str, stderr: str, limits: Any = No
             reset_at=reset_time(message),
             **common,
         )
+    if common["permission_denials"]:
+        # Whatever the agent then claims, what it was refused was not done: never a success.
+        message = denied(common["permission_denials"], GEMINI_REMEDY)
+        return AgentResult(False, error_class=ErrorClass.DENIED, message=message, **common)
     return AgentResult(True, **common)

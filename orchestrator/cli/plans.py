@@ -71,11 +71,17 @@ def cmd_init(args: argparse.Namespace) -> int:
 @without_gc_pauses
 def cmd_validate(args: argparse.Namespace) -> int:
     from orchestrator.plan.graph import longest_chain
-    from orchestrator.run.preflight import check_plan
+    from orchestrator.run.preflight import check_plan, frontmatter_problems
     from orchestrator.state import planfile
 
     workspace = Workspace.find(args.directory)
-    plan = workspace.load_plan()
+    try:
+        plan = workspace.load_plan()
+    except PlanError as exc:  # with what the frontmatter's backend says of its settings: all at once
+        more = [p for p in frontmatter_problems(workspace.plan_file) if p not in exc.problems]
+        if not more:
+            raise
+        raise PlanError([*exc.problems, *more]) from None
     path = longest_chain(plan.graph, plan.order)
     depth = len(path)  # every task weighs 1, so the heaviest chain has one task in each layer
     notices: list[str] = []

@@ -138,17 +138,17 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     workspace = Workspace.find(args.directory)
     plan = workspace.load_plan()
     workspace.check_inside()
-    text, cost = "", None
+    synthesis = None
     # Not beside a run, which writes final_output.md itself when it ends, from what it knows then.
     with WorkspaceLock(workspace.lock_file, workspace.root.name):
         if args.agent:
             from orchestrator.run.synthesis import synthesize
 
             synthesis = synthesize(plan, workspace)
-            text, cost = synthesis.text, synthesis.cost_usd
-        kept = write_final_output(plan, workspace, synthesis=text, synthesis_cost=cost)
+        kept = write_final_output(plan, workspace, synthesis=synthesis)
     if kept is not None:
         warn(edited_final_notice(workspace, kept))
+    cost = synthesis.cost_usd if synthesis else None
     if args.json:
         emit_json(
             {

@@ -8,6 +8,7 @@ matches (edited by hand, or written before the line existed) is moved aside, to
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from orchestrator.plan.graph import critical_path
 from orchestrator.plan.model import Plan
 from orchestrator.plan.settings import format_duration
 from orchestrator.state import store
+from orchestrator.state import synthesis as spent
 from orchestrator.state.status import TaskView, collect, counts
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus, counted
@@ -66,7 +68,17 @@ def busy_time(views: list[TaskView]) -> float | None:
     return total + (current_end - current_start).total_seconds()
 
 
-def summarize(plan: Plan, views: list[TaskView], synthesis_cost: float | None = None) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Synthesis:
+    """What the aggregating agent wrote (``aggregate: agent``), and what it spent where its CLI
+    says: final_output.md counts its cost and tokens in the totals, and says how much was its."""
+
+    text: str
+    cost_usd: float | None = None
+    tokens: int | None = None
+
+
+def summarize(plan: Plan, views: list[TaskView], synthesis: Synthesis | None = None) -> dict[str, Any]:
     ran = [v for v in views if v.duration is not None and v.status != TaskStatus.SKIPPED]
     wall = busy_time(ran)
     work = sum(v.duration or 0.0 for v in ran)
@@ -85,8 +97,8 @@ def summarize(plan: Plan, views: list[TaskView], synthesis_cost: float | None = 
         "work": format_duration(work) if ran else "-",
         "speedup": f"{work / wall:.2f}×" if wall and work else "-",
         "critical_path": (" -> ".join(path) + f" ({format_duration(length)})") if ran and path else "-",
-        "cost": _cost(cost, synthesis_cost),
-        "tokens": f"{sum(tokens):,}" if tokens else "",
+        "cost": _cost(cost, synthesis.cost_usd if synthesis else None),
+        "tokens": _tokens(tokens, synthesis.tokens if synthesis else None),
         "simulated": counted(simulated, "task") if simulated else "",
     }
 
@@ -98,6 +110,13 @@ def _cost(tasks: list[float], synthesis: float | None) -> str:
     return text + (f" (the synthesis ${synthesis:.4f} of it)" if synthesis is not None else "")
 
 
+def _tokens(tasks: list[int], synthesis: int | None) -> str:
+    if not tasks and synthesis is None:
+        return ""
+    text = f"{sum(tasks) + (synthesis or 0):,}"
+    return text + (f" (the synthesis {synthesis:,} of them)" if synthesis is not None else "")
+
+
 # What final_output.md.j2 is given (``output.trial`` checks an override uses no other name).
 GIVEN = ("request", "summary", "completed", "problems", "synthesis", "timeline")
 
@@ -106,10 +125,9 @@ def build(
     plan: Plan,
     workspace: Workspace,
     views: list[TaskView] | None = None,
-    synthesis: str = "",
-    synthesis_cost: float | None = None,
+    synthesis: Synthesis | None = None,
 ) -> str:
-    """The text of final_output.md; ``synthesis_cost``: what the aggregating agent cost, counted in."""
+    """The text of final_output.md; ``synthesis``: the aggregating agent's, its spend counted in."""
     if views is None:
         views = collect(plan, workspace)
     by_id = {v.id: v for v in views}
@@ -164,10 +182,10 @@ def build(
     return Templates.of(workspace).render(
         "final_output.md.j2",
         request=plan.request,
-        summary=summarize(plan, views, synthesis_cost),
+        summary=summarize(plan, views, synthesis),
         completed=completed,
         problems=problems,
-        synthesis=demote_headings(synthesis, SYNTHESIS_HEADING) if synthesis else synthesis,
+        synthesis=demote_headings(synthesis.text, SYNTHESIS_HEADING) if synthesis and synthesis.text else "",
         timeline=_timeline(plan, views),
     )
 
@@ -203,12 +221,11 @@ def write_final_output(
     plan: Plan,
     workspace: Workspace,
     views: list[TaskView] | None = None,
-    synthesis: str = "",
-    synthesis_cost: float | None = None,
+    synthesis: Synthesis | None = None,
 ) -> Path | None:
     """Write final_output.md; returns where the one there was moved if it had been edited by
     hand since it was written (else None: it is written over, being the tool's own)."""
-    text = signed(build(plan, workspace, views, synthesis, synthesis_cost))
+    text = signed(build(plan, workspace, views, synthesis))
     path = workspace.final_output
     try:
         found: str | None = path.read_bytes().decode("utf-8")
@@ -217,6 +234,8 @@ def write_final_output(
     except UnicodeDecodeError:
         found = ""  # not the tool's: kept
     kept = store.move_aside(path, "edited") if found is not None and found != text and not own(found) else None
+    # What the synthesis spent first: report counts it as final_output.md does (none: none).
+    spent.record(workspace, spent.Spent(synthesis.cost_usd, synthesis.tokens) if synthesis else None)
     store.write_text(path, text)
     return kept
 

@@ -13,7 +13,8 @@ Figures (every one from the results' frontmatter, ``state.results.ResultRecord``
   them after the first: each came after a failure or a limit. The attempts earlier runs made of
   it (before a re-run, a ``reset``, an edit, an interruption) are not retries: ``history`` lists
   every attempt;
-- the timeline (``timeline.py``): an SVG Gantt chart and mermaid ``gantt``.
+- the timeline (``timeline.py``): an SVG Gantt chart and mermaid ``gantt``;
+- the synthesis's spend (``state/synthesis.json``), counted in the totals as final_output.md does.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from orchestrator.plan.graph import critical_path
 from orchestrator.plan.model import Plan
 from orchestrator.plan.settings import format_duration
 from orchestrator.state.status import TaskView
+from orchestrator.state.synthesis import Spent
 from orchestrator.vocabulary import TaskStatus
 
 
@@ -46,7 +48,9 @@ class Report:
         return mermaid(self.bars)
 
 
-def build(plan: Plan, views: list[TaskView]) -> Report:
+def build(plan: Plan, views: list[TaskView], synthesis: Spent | None = None) -> Report:
+    """The figures of ``views``; ``synthesis``: what the aggregating agent spent (no task, yet
+    spend: counted in the totals, as final_output.md counts it, and shown apart)."""
     ran = [v for v in views if v.duration is not None and v.status != TaskStatus.SKIPPED]
     wall = busy_time(ran)
     work = sum(v.duration or 0.0 for v in ran)
@@ -100,11 +104,29 @@ def build(plan: Plan, views: list[TaskView]) -> Report:
         "critical_path": {"tasks": path, "seconds": round(length, 3) if path else None},
         "critical_ratio": round(wall / length, 3) if wall and path and length else None,
         "retries": sum(t["retries"] for t in tasks),
-        "cost_usd": round(sum(costs), 6) if costs else None,
-        "tokens": sum(tokens) if tokens else None,
+        "cost_usd": _total(costs, synthesis.cost_usd if synthesis else None, 6),
+        "tokens": _total(tokens, synthesis.tokens if synthesis else None),
         "backends": backends,
+        "synthesis": {"cost_usd": synthesis.cost_usd, "tokens": synthesis.tokens} if synthesis else None,
     }
     return Report(figures, bars(plan, views, set(path)))
+
+
+def _total(values: list[Any], synthesis: Any, digits: int | None = None) -> Any:
+    if not values and synthesis is None:
+        return None
+    total = sum(values) + (synthesis or 0)
+    return round(total, digits) if digits is not None else total
+
+
+def _part(f: dict[str, Any], key: str, shown: str) -> str:
+    """``shown`` (a total), and how much of it was the synthesis's when it spent any."""
+    part = (f.get("synthesis") or {}).get(key)
+    if part is None:
+        return shown
+    if key == "cost_usd":
+        return f"{shown} (the synthesis {_money(part)} of it)"
+    return f"{shown} (the synthesis {_num(part)} of them)"
 
 
 def _money(value: float | None) -> str:
@@ -131,8 +153,8 @@ def markdown(report: Report, title: str, svg_name: str | None) -> str:
         f"| Critical path | {_path(path, ' -> ')} |",
         f"| Wall time ÷ critical path | {_ratio(f['critical_ratio'])} |",
         f"| Retries | {f['retries']} |",
-        f"| Cost | {_money(f['cost_usd'])} |",
-        f"| Tokens | {_num(f['tokens'])} |",
+        f"| Cost | {_part(f, 'cost_usd', _money(f['cost_usd']))} |",
+        f"| Tokens | {_part(f, 'tokens', _num(f['tokens']))} |",
         "",
         "## By backend",
         "",
@@ -176,8 +198,8 @@ def html(report: Report, title: str) -> str:
         ("Parallel efficiency", f"{_percent(f['parallel_efficiency'])} of {f['max_parallel']} slots"),
         ("Critical path", _path(path, " → ")),
         ("Retries", str(f["retries"])),
-        ("Cost", _money(f["cost_usd"])),
-        ("Tokens", _num(f["tokens"])),
+        ("Cost", _part(f, "cost_usd", _money(f["cost_usd"]))),
+        ("Tokens", _part(f, "tokens", _num(f["tokens"]))),
     ]
     head = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in summary)
     return (

@@ -457,8 +457,12 @@ def _check_dependencies(tasks: dict[str, dict[str, Any]], out: _Collector) -> No
             task["dependencies"] = tuple(
                 dict.fromkeys(d if d in tasks else lowered.get(d.lower(), d) for d in task["dependencies"])
             )
-    if len(ids) and not out.problems and _has_cycle(ids, edges):
-        for cycle in graphs.cycles(graphs.build({task_id: tasks[task_id]["dependencies"] for task_id in ids})):
+    # Among the dependencies that name a task (whatever else is wrong: every problem at once).
+    if len(ids) and _has_cycle(ids, edges):
+        found: dict[str, list[str]] = {task_id: [] for task_id in ids}
+        for source, target in edges:
+            found[target].append(source)
+        for cycle in graphs.cycles(graphs.build(found)):
             path = " -> ".join([*cycle, cycle[0]])
             out.add(
                 tasks[cycle[0]]["line"],

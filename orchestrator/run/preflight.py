@@ -14,10 +14,19 @@ from orchestrator import backends
 from orchestrator.backends.base import Backend
 from orchestrator.backends.probe import Cli, agent_environment, probe
 from orchestrator.backends.shell import task_script
-from orchestrator.errors import BackendUnavailableError, PlanError, Problem, shown
+from orchestrator.errors import BackendUnavailableError, OrchestratorError, PlanError, Problem, shown
+from orchestrator.plan.markdown import FrontmatterError, split_frontmatter, split_lines
 from orchestrator.plan.model import Plan, Task
+from orchestrator.plan.parser import read_plan_text
 from orchestrator.plan.profiles import Profiles
-from orchestrator.plan.settings import ACCESS, SETTING_NAMES, Settings, setting_line, suggest
+from orchestrator.plan.settings import (
+    ACCESS,
+    SETTING_NAMES,
+    Settings,
+    setting_line,
+    settings_from_mapping,
+    suggest,
+)
 from orchestrator.run import isolation
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ARGUMENT_LIMIT, listed
@@ -93,7 +102,8 @@ def check_plan(
             assert profile is not None
             problems.append(Problem(shown(profile.path), 1, f"backend '{name}': {why}", "fix the profile"))
         else:
-            problems.append(Problem(file, _blamed_line(plan, why), f"backend '{name}': {why}", "fix that setting"))
+            problems.append(Problem(file, _blamed_line(plan.text, why), f"backend '{name}': {why}", "fix that setting"))
+    problems += settings_problems(plan.settings, plan.text, file)
     problems += isolation.problems(plan, workspace, isolated)
     for name in plan.settings.backend_max_parallel:
         if name not in known:  # a cap on a misspelt name caps nothing
@@ -120,6 +130,31 @@ def check_plan(
         raise PlanError(unique)
     if notices is not None:
         notices += isolation.notices(workspace, plan, apart)
+
+
+def settings_problems(settings: Settings, text: str, file: str) -> list[Problem]:
+    """What is wrong with a plan's own settings (``text``: its file, for the lines) for its own
+    backend, whether or not a task runs with them as they stand (the aggregating agent and a task
+    added later do): an unknown backend, a setting it does not take."""
+    name, known = settings.backend, backends.names()
+    if name not in known:
+        return [Problem(file, 1, f"unknown backend '{name}'{suggest(name, known)}", f"use one of: {', '.join(known)}")]
+    why = backends.get(name).check(settings)
+    return [Problem(file, _blamed_line(text, why), f"backend '{name}': {why}", "fix that setting")] if why else []
+
+
+def frontmatter_problems(path: Path) -> list[Problem]:
+    """``settings_problems`` of the plan file's frontmatter, read from it alone: ``validate`` lists
+    them beside the problems that keep the plan from parsing, so that all are fixed in one pass.
+    (What only the tasks show, their own backends, profiles, Access cells and scripts, waits for a
+    plan that parses.)"""
+    try:
+        text = read_plan_text(path)
+        data = split_frontmatter(split_lines(text)).data
+    except (OrchestratorError, FrontmatterError):
+        return []  # said by the parser already
+    settings, _ = settings_from_mapping(data)  # (a bad value is the parser's problem: the default here)
+    return settings_problems(settings, text, shown(path))
 
 
 def check_planner(backend: str, env: dict[str, str]) -> None:
@@ -243,12 +278,12 @@ def _cwd_problem(plan: Plan, workspace: Workspace) -> Problem | None:
     )
 
 
-def _blamed_line(plan: Plan, why: str) -> int:
-    """The frontmatter line of the first setting a backend's complaint names (``permission_mode
-    'yolo' is not one of...``), or 1 when the frontmatter sets none of them."""
+def _blamed_line(text: str, why: str) -> int:
+    """The frontmatter line (``text``: the plan's) of the first setting a backend's complaint
+    names (``permission_mode 'yolo' is not one of...``), or 1 when the frontmatter sets none."""
     for word in re.findall(r"[a-z_]+", why.replace("-", "_")):  # --permission-mode too
         if word in SETTING_NAMES:
-            line = setting_line(plan.text, word)
+            line = setting_line(text, word)
             if line > 1:
                 return line
     return 1

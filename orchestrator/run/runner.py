@@ -27,14 +27,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import anyio
 
 from orchestrator.errors import AgentCallError, OrchestratorError
 from orchestrator.executors.base import Executor, Leftover
 from orchestrator.executors.local import LocalExecutor, children_waited_on_pidfds
-from orchestrator.output.final import edited_final_notice, write_final_output
+from orchestrator.output.final import Synthesis, edited_final_notice, write_final_output
 from orchestrator.output.reporter import Recording, Reporter
 from orchestrator.output.sections import status_blocks
 from orchestrator.output.templates import Templates
@@ -59,9 +59,6 @@ from orchestrator.state.procs import process_started
 from orchestrator.state.status import TaskView, counts
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode, TaskStatus
-
-if TYPE_CHECKING:  # (imported when a run aggregates with an agent)
-    from orchestrator.run.synthesis import Synthesis
 
 _T = TypeVar("_T")
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -403,10 +400,9 @@ async def _tick_every_second(reporter: Reporter) -> None:
 def _write_final_output(
     plan: Plan, ws: Workspace, views: list[TaskView], synthesis: Synthesis | None, admission: Admission
 ) -> Path | None:
-    if synthesis is None:
-        return write_final_output(plan, ws, views)
-    admission.spend(synthesis.cost_usd)  # the run's cost is all it spent, the synthesis too
-    return write_final_output(plan, ws, views, synthesis.text, synthesis.cost_usd)
+    if synthesis is not None:
+        admission.spend(synthesis.cost_usd)  # the run's cost is all it spent, the synthesis too
+    return write_final_output(plan, ws, views, synthesis)
 
 
 def _executor_named(name: str, workspace: Workspace) -> Executor:

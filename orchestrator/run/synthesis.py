@@ -6,8 +6,6 @@ stays the default.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import anyio
 
 from orchestrator import backends
@@ -15,6 +13,7 @@ from orchestrator.backends.base import Job
 from orchestrator.documents import read_body
 from orchestrator.errors import AgentCallError, UsageError
 from orchestrator.executors.base import Executor
+from orchestrator.output.final import Synthesis
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.attempts import call_agent
 from orchestrator.state.status import collect
@@ -48,12 +47,6 @@ def synthesis_prompt(plan: Plan, workspace: Workspace, cap: int) -> str:
     return "\n".join(parts)
 
 
-@dataclass(frozen=True, slots=True)
-class Synthesis:
-    text: str
-    cost_usd: float | None = None  # what the aggregating agent's call cost, where its CLI says
-
-
 def synthesize(plan: Plan, workspace: Workspace) -> Synthesis:
     """Run the aggregating agent once; raises ``AgentCallError`` if it fails."""
     return anyio.run(synthesize_async, plan, workspace)
@@ -73,4 +66,5 @@ async def synthesize_async(plan: Plan, workspace: Workspace, executor: Executor 
         written = [path for path in (launch.stderr, launch.stdout) if path.exists()]  # (made by a first byte)
         see = f" (see {', '.join(workspace.relative(path) for path in written)})" if written else ""
         raise AgentCallError(f"the aggregating agent failed: {result.message}{see}")
-    return Synthesis(result.text.strip(), result.cost_usd)
+    tokens = sum(result.tokens.values()) if result.tokens else None
+    return Synthesis(result.text.strip(), result.cost_usd, tokens)
