@@ -639,6 +639,24 @@ def test_a_skip_stays_while_what_caused_it_does(tmp_path: Path) -> None:
     assert status == "skipped" and reason is not None and reason.startswith("not started"), reason
 
 
+def test_a_skip_says_the_cause_that_holds_now(tmp_path: Path) -> None:
+    """QA: T-02 skipped because T-01 was cancelled kept `upstream T-01 was cancelled` after T-01
+    was put back (`retry`) and failed in a `run --only T-01`: it says so now, as a run that
+    skipped it for that failure would have, down the chain too."""
+    specs = [
+        Spec("T-01", "test -f fixed"),
+        Spec("T-02", "echo two", deps=["T-01"]),
+        Spec("T-03", "true", deps=["T-02"]),
+    ]
+    write_plan(tmp_path, specs)
+    assert cli(tmp_path, "cancel", "T-01").code == 0
+    assert cli(tmp_path, "run").code == 1
+    assert cli(tmp_path, "retry", "T-01").code == 0
+    assert cli(tmp_path, "run", "--only", "T-01").code == 1
+    held = ("skipped", "upstream T-01 failed")
+    assert _states(tmp_path) == {"T-01": ("failed", "exit code 1"), "T-02": held, "T-03": held}
+
+
 @pytest.mark.parametrize(
     ("details", "line"),
     [
