@@ -573,6 +573,18 @@ def test_a_retry_made_while_the_run_starts_reaches_it(tmp_path: Path) -> None:
     assert {r["status"] for r in results(tmp_path).values()} == {"completed"}
 
 
+def test_an_add_made_while_the_run_starts_is_told_as_the_run_takes_it(tmp_path: Path) -> None:
+    """QA: `add` said `"taken": false` (it runs in the next run) while a run held the lock before
+    its run_started; that run then ran the task. It waits for the run, as cancel and retry do."""
+    write_plan(tmp_path, [Spec("T-01", WAIT_FOR_GO)])
+    asked, code = _in_the_start_up_window(tmp_path, "add", "the late one", "--command", "echo late", "--json")
+    assert asked.returncode == 0, asked.stderr
+    answer = json.loads(asked.stdout)
+    assert answer["taken"] is True and answer["run"] is not None and answer["id"] == "T-02"
+    assert code == 0
+    assert {task: r["status"] for task, r in results(tmp_path).items()} == {"T-01": "completed", "T-02": "completed"}
+
+
 # --- what status says of a task skipped for an upstream task that is no longer given up -----------
 
 
