@@ -48,7 +48,7 @@ from orchestrator.run.merges import isolate
 from orchestrator.run.notify import notifying
 from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, load_checked, prepare
 from orchestrator.run.recorder import Recorder
-from orchestrator.run.recovery import recover_finished
+from orchestrator.run.recovery import finished_in_logs, keep
 from orchestrator.run.scheduler import Scheduler
 from orchestrator.state import events, planfile, store
 from orchestrator.state import journal as journals
@@ -135,6 +135,7 @@ class Runner:
                 if stopped is None:  # interrupted before anything ran: the journal is left as it is
                     background.cancel_scope.cancel()
                     return self._not_started(prepared, started)
+                recovered = finished_in_logs(ws, prepared, left.open.values())  # (done: not in to_run)
                 journal = journals.Journal(ws.journal_file)  # (begun once the leftovers are taken up)
                 run_name = journals.now_iso()
                 self.reporter = Recording(self.reporter, EventLog(ws.events_file, run=run_name))
@@ -154,7 +155,7 @@ class Runner:
                     self._emit("notice", message=f"stopped {task_id}'s attempt left running by a dead runner")
                 basis = Basis(plan, ws, lambda task: prepared.signatures[task.id], prepared.records)
                 self.recorder = Recorder(ws, plan, prepared.settings, prepared.views, self.reporter, journal, basis)
-                for task_id in recover_finished(prepared, left.open.values(), self.recorder):
+                for task_id in keep(recovered, self.recorder):
                     self._emit("notice", message=f"{task_id} had finished after the runner stopped: kept from its log")
                 prepared.resume(left.open.values())  # what a kill -9 interrupted goes on where it stopped
                 journal.begin()  # what the dead runner left is history from here on
