@@ -36,13 +36,11 @@ from orchestrator.executors.base import Executor, Leftover
 from orchestrator.executors.local import LocalExecutor, children_waited_on_pidfds
 from orchestrator.output.final import write_final_output
 from orchestrator.output.reporter import Recording, Reporter
-from orchestrator.output.sections import status_blocks
-from orchestrator.output.templates import Templates
 from orchestrator.plan.model import Plan
-from orchestrator.run import freshness
 from orchestrator.run.admission import Admission
 from orchestrator.run.attempts import Launcher
 from orchestrator.run.basis import Basis
+from orchestrator.run.blocks import Blocks
 from orchestrator.run.live import LiveQueue
 from orchestrator.run.merges import isolate
 from orchestrator.run.notify import notifying
@@ -56,6 +54,7 @@ from orchestrator.state.events import EventLog
 from orchestrator.state.lock import WorkspaceLock
 from orchestrator.state.pause import Pause
 from orchestrator.state.procs import process_started
+from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView, counts
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode, TaskStatus
@@ -95,7 +94,7 @@ class Runner:
         self._stoppable: anyio.CancelScope | None = None  # what a signal cancels now
         self._unreadable_told = False
         self._synthesis_failed: str | None = None
-        self._shown = Shown()  # what the status blocks show now
+        self._blocks = Blocks(workspace)  # what the status blocks show now
         self.scheduler: Scheduler | None = None
 
     def run(self) -> RunSummary:
@@ -251,20 +250,18 @@ class Runner:
         """Make the results written since the last flush durable, and rewrite the status blocks
         (their text made here; the writes, fsyncs included, in a worker thread)."""
         paths = self.recorder.take_unsynced()
-        plan, plan_file = prepared.plan, self.workspace.plan_file
-        views = list(prepared.views.values())
-        shown = plan.settings.status_blocks and self._shown.changed(views)
-        if not paths and not shown:
+        plan_file, records = self.workspace.plan_file, _held(prepared, self.recorder)
+        blocks = await self._blocks.due(prepared, records, new_results=bool(paths))
+        if not paths and blocks is None:
             return  # nothing new to make durable or to show: most seconds of a run of agents
-        blocks = status_blocks(plan, views, Templates.of(self.workspace)) if shown else []
 
         def write() -> str | None:
             store.sync_files(paths)
-            return _rewrite_status(plan_file, blocks, durable=False) if shown else None
+            return _rewrite_status(plan_file, blocks, durable=False) if blocks is not None else None
 
         problem = await anyio.to_thread.run_sync(write)
         if problem is not None:
-            self._shown.forget()
+            self._blocks.forget()
         self._unreadable(problem)
 
     def _unreadable(self, problem: str | None) -> None:
@@ -296,10 +293,9 @@ class Runner:
         store.sync_files(self.recorder.take_unsynced())
         admission = scheduler.admission
         _write_final_output(plan, ws, views, synth, admission)
-        if plan.settings.status_blocks:
-            if self.options.only:  # what it did not run may be out of date now: its upstream ran
-                freshness.mark(views, freshness.out_of_date(plan, ws))
-            self._unreadable(_rewrite_status(ws.plan_file, status_blocks(plan, views, Templates.of(ws)), durable=True))
+        if plan.settings.status_blocks:  # (marked as status marks them: what it did not run, a row edited since)
+            blocks = self._blocks.final(prepared, _held(prepared, self.recorder))
+            self._unreadable(_rewrite_status(ws.plan_file, blocks, durable=True))
         stopped = scheduler.stopped or self._synthesis_failed
         found = counts(views)
         bad = any(prepared.views[t].status != TaskStatus.COMPLETED for t in prepared.selection.run)
@@ -361,26 +357,9 @@ def _scheduler(
     )
 
 
-class Shown:
-    """What of the tasks' views the status blocks of master_plan.md show, as last written: a
-    second in which none of it changed rewrites nothing (nothing in them moves with the clock)."""
-
-    def __init__(self) -> None:
-        self._last: list[object] | None = None
-
-    def changed(self, views: list[TaskView]) -> bool:
-        """Whether ``views`` show anything the blocks do not; if so, they are taken as shown."""
-        now: list[object] = [
-            (v.id, v.status, v.attempts, v.started, v.finished, v.duration, v.cost_usd, v.simulated) for v in views
-        ]
-        if now == self._last:
-            return False
-        self._last = now
-        return True
-
-    def forget(self) -> None:
-        """The blocks could not be written: the next flush writes them, changed or not."""
-        self._last = None
+def _held(prepared: Prepared, recorder: Recorder) -> dict[str, ResultRecord]:
+    """The results a run holds: those on disk at its start, then its own."""
+    return {**prepared.records, **recorder.records}
 
 
 def _profile_caps(prepared: Prepared) -> dict[str, int]:
