@@ -456,6 +456,29 @@ def test_a_run_that_leaves_a_task_cancelled_exits_1_though_it_started_none_of_it
     assert cli(tmp_path, "run").code == 0
 
 
+def test_a_cancel_in_a_run_that_keeps_a_hand_edited_result_aside_says_so(tmp_path: Path) -> None:
+    """QA: the run's cancel of a task outside it (`run --only T-01`) whose result file a hand
+    edit had left unreadable kept that file aside without a word; `cancel` with no run going on
+    says it."""
+    write_plan(tmp_path, [Spec("T-01", WAIT_FOR_GO), Spec("T-02", "echo two")])
+    results_dir = workspace(tmp_path) / "results"
+    results_dir.mkdir()
+    notes = "---\ntask: [broken\n---\nhand notes\n"
+    (results_dir / "agent-02-result.md").write_text(notes, encoding="utf-8")
+    runner = start(tmp_path, "--only", "T-01")
+    try:
+        wait_until(lambda: _started(tmp_path, "T-01"), "T-01 to start")
+        assert cli(tmp_path, "cancel", "T-02").code == 0
+        assert _finish(runner, tmp_path) == 0
+    finally:
+        runner.cleanup()
+    told = [e["message"] for e in _events(tmp_path) if e["event"] == "notice"]
+    said = ".orchestrator/results/agent-02-result.md could not be read as T-02's result: "
+    assert said + "kept as agent-02-result.unreadable.md" in told, told
+    assert (results_dir / "agent-02-result.unreadable.md").read_text(encoding="utf-8") == notes
+    assert results(tmp_path)["T-02"]["status"] == "cancelled"
+
+
 # --- the runner's start-up: it holds the lock, and has not said run_started yet -------------------
 
 # A real `orchestrator run`, held where it has taken the workspace lock and not yet said
