@@ -184,7 +184,8 @@ def describe(event: Event, workspace: Path | None = None) -> str | None:
         final = event["final_output"]
         if final and workspace is not None:
             final = from_here(workspace.parent / final)
-        return f"■ run finished in {format_duration(event['wall_seconds'])}: {parts}{cost} → {final}" + (
+        written = f" → {final}" if final else ""  # (none when it was interrupted before it started)
+        return f"■ run finished in {format_duration(event['wall_seconds'])}: {parts}{cost}{written}" + (
             f" ({event['stopped']})" if event.get("stopped") else ""
         )
     return None

@@ -184,6 +184,7 @@ class Runner:
 
     def _not_started(self, prepared: Prepared, started: float) -> RunSummary:
         """Interrupted before the first attempt: nothing ran, nothing of the journal was touched."""
+        _tell_unstarted(self.reporter, self.workspace, prepared.notices)
         found = counts(prepared.views.values())
         wall = time.time() - started
         self._emit(
@@ -355,6 +356,17 @@ def _scheduler(
         rng=random.Random(),
         merges=merges,
     )
+
+
+def _tell_unstarted(reporter: Reporter, workspace: Workspace, notices: list[str]) -> None:
+    """What preparing a run that was then interrupted (while it settled what a dead runner left)
+    did that a person must hear of (a result file kept aside, a hand edit not taken): shown, and
+    kept in the event log as a command's own changes are, outside any run (none started). The
+    next run would not say it: it finds nothing left to set aside."""
+    told = [{"event": "notice", "run": None, "time": journals.now_iso(), "message": text} for text in notices]
+    for event in told:
+        reporter.event({key: value for key, value in event.items() if key != "run"})
+    events.append(workspace.events_file, told)
 
 
 def _held(prepared: Prepared, recorder: Recorder) -> dict[str, ResultRecord]:
