@@ -21,6 +21,7 @@ from runner_helpers import (
     parse_events,
     pid_gone,
     results,
+    run,
     start,
     wait_until,
     workspace,
@@ -687,9 +688,21 @@ def test_a_skip_says_the_cause_that_holds_now(tmp_path: Path) -> None:
     assert cli(tmp_path, "cancel", "T-01").code == 0
     assert cli(tmp_path, "run").code == 1
     assert cli(tmp_path, "retry", "T-01").code == 0
-    assert cli(tmp_path, "run", "--only", "T-01").code == 1
+    only = run(tmp_path, "--only", "T-01")
+    assert only.code == 1
     held = ("skipped", "upstream T-01 failed")
     assert _states(tmp_path) == {"T-01": ("failed", "exit code 1"), "T-02": held, "T-03": held}
+    # The run that did not run them counts them, and writes them into the plan's blocks, the same way.
+    shown = json.loads(cli(tmp_path, "status", "--json").stdout)["counts"]
+    assert only.finished()["counts"] == shown and shown["skipped"] == 2
+    plan = (workspace(tmp_path) / "master_plan.md").read_text(encoding="utf-8")
+    assert "| T-02 | Agent-02 | ⏭️ Skipped |" in plan and "| T-03 | Agent-03 | ⏭️ Skipped |" in plan
+
+    (tmp_path / "fixed").touch()  # T-01 completes in another `run --only`: what it held waits to run
+    again = run(tmp_path, "--only", "T-01")
+    assert again.code == 0
+    assert _states(tmp_path) == {"T-01": ("completed", None), "T-02": ("pending", None), "T-03": ("waiting", None)}
+    assert again.finished()["counts"] == json.loads(cli(tmp_path, "status", "--json").stdout)["counts"]
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ from orchestrator.run import freshness
 from orchestrator.run.prepare import Prepared
 from orchestrator.state import planfile
 from orchestrator.state.results import ResultRecord
-from orchestrator.state.status import TaskView
+from orchestrator.state.status import TaskView, collect
 from orchestrator.state.workspace import Workspace
 
 
@@ -88,6 +88,25 @@ class Blocks:
         except (OrchestratorError, OSError):
             return False
         return True
+
+
+def as_status_reads(
+    prepared: Prepared, workspace: Workspace, written: Mapping[str, ResultRecord], *, only: bool
+) -> None:
+    """At the end of a ``run --only``, the views of the tasks it neither ran nor recorded made what
+    ``status`` reads now, not what was read at its start: a task skipped for an upstream the run
+    ran again says what holds now (still skipped, with the cause; waiting once it completed), in
+    the blocks and in ``run_finished``'s counts as in ``status``. (Without ``--only`` a task
+    outside the run is done or cancelled: nothing the run does changes how it reads.)"""
+    if not only:
+        return
+    ran = set(prepared.selection.run) | set(written)
+    if all(task_id in ran for task_id in prepared.views):
+        return
+    now = {view.id: view for view in collect(prepared.plan, workspace, {**prepared.records, **written})}
+    for task_id, view in prepared.views.items():
+        if task_id not in ran and task_id in now:
+            view.status, view.reason = now[task_id].status, now[task_id].reason
 
 
 class Shown:

@@ -40,7 +40,7 @@ from orchestrator.plan.model import Plan
 from orchestrator.run.admission import Admission
 from orchestrator.run.attempts import Launcher
 from orchestrator.run.basis import Basis
-from orchestrator.run.blocks import Blocks
+from orchestrator.run.blocks import Blocks, as_status_reads
 from orchestrator.run.live import LiveQueue
 from orchestrator.run.merges import isolate
 from orchestrator.run.notify import notifying
@@ -291,6 +291,7 @@ class Runner:
         ws, plan = self.workspace, prepared.plan
         views = list(prepared.views.values())
         scheduler.pause.clear_if_over()
+        as_status_reads(prepared, ws, self.recorder.records, only=bool(self.options.only))  # (what it did not run)
         store.sync_files(self.recorder.take_unsynced())
         admission = scheduler.admission
         _write_final_output(plan, ws, views, synth, admission)
