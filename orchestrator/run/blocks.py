@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 import anyio
 
+from orchestrator.documents import read_regular
 from orchestrator.errors import OrchestratorError
 from orchestrator.output.sections import status_blocks
 from orchestrator.output.templates import Templates
@@ -75,9 +76,8 @@ class Blocks:
     def _read(self) -> bool:
         """The plan on disk read again if a person changed it (a plan that cannot be read now,
         being edited, leaves the last one read); whether it did change."""
-        try:
-            with open(self.workspace.plan_file, encoding="utf-8") as file:
-                digest = planfile.person_digest(file.read())
+        try:  # (never a FIFO put in its place opened to wait for a writer: ``read_regular``)
+            digest = planfile.person_digest(read_regular(self.workspace.plan_file).decode("utf-8"))
         except (OSError, UnicodeDecodeError):
             return False
         if digest == self._digest:
