@@ -472,6 +472,7 @@ def test_a_cancel_in_a_run_that_keeps_a_hand_edited_result_aside_says_so(tmp_pat
         assert cli(tmp_path, "cancel", "T-02").code == 0
         assert _finish(runner, tmp_path) == 0
     finally:
+        (tmp_path / "go").touch()  # (T-01 ends by itself even if the runner was killed)
         runner.cleanup()
     told = [e["message"] for e in _events(tmp_path) if e["event"] == "notice"]
     said = ".orchestrator/results/agent-02-result.md could not be read as T-02's result: "

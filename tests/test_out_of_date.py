@@ -182,6 +182,7 @@ def test_the_status_blocks_a_run_writes_mark_what_status_marks(tmp_path: Path) -
         (tmp_path / "go").touch()
         assert runner.wait() == 0
     finally:
+        (tmp_path / "go").touch()  # (T-02 ends by itself even if the runner was killed)
         runner.cleanup()
     assert marked in plan.read_text(encoding="utf-8") and stale(tmp_path) == {"T-01": freshness.PLAN_CHANGED}
     assert "| T-02 | Agent-02 | ✅ Completed |" in plan.read_text(encoding="utf-8")
