@@ -51,7 +51,7 @@ def test_all_well_is_0_and_quiet_says_nothing(project: Path) -> None:
     assert run(project).code == 0
     result = cli(project, "check")
     assert result.code == 0, result.stdout + result.stderr
-    assert result.stdout.startswith("✅ .orchestrator: all well") and "results: 2 completed" in result.stdout
+    assert result.stdout.startswith("✅ .orchestrator: all well") and "tasks: 2 completed" in result.stdout
     assert "last run finished" in result.stdout and "(exit 0)" in result.stdout
     quiet = cli(project, "check", "--quiet")
     assert (quiet.code, quiet.stdout, quiet.stderr) == (0, "", "")
@@ -158,3 +158,23 @@ def test_no_workspace_is_2_and_the_worst_code_of_several_wins(project: Path) -> 
     assert good.startswith("✅ good/.orchestrator") and bad.startswith("⚠️ bad/.orchestrator")
     assert cli(project, "check", "good", "bad", "nowhere", "--json").code == 2
     assert cli(project, "check", "--format", "pdf").code == 2
+
+
+def test_check_counts_what_status_shows(project: Path) -> None:
+    """A task skipped for an upstream that `retry` (no run going on) put back in the queue is
+    waiting in `status`; `check` counted its result file, "2 skipped"."""
+    write_plan(
+        project, [Spec("T-01", "true"), Spec("T-02", "true", deps=["T-01"]), Spec("T-03", "true", deps=["T-02"])]
+    )
+    assert cli(project, "cancel", "T-01").code == 0
+    assert run(project).code == 1  # T-02 and T-03 skipped: upstream T-01 was cancelled
+    assert cli(project, "retry", "T-01").code == 0
+    shown = json.loads(cli(project, "status", "--json").stdout)["counts"]
+    (health,) = json.loads(cli(project, "check", "--json").stdout)["workspaces"]
+    assert health["counts"] == {state: n for state, n in shown.items() if n} == {"pending": 1, "waiting": 2}
+    assert "tasks: 1 pending, 2 waiting" in cli(project, "check").stdout
+    # While the plan cannot be read, what the result files say is all there is to count.
+    plan = project / ".orchestrator" / "master_plan.md"
+    plan.write_text("---\nmax_parallel: [\n---\n", encoding="utf-8")
+    (broken,) = json.loads(cli(project, "check", "--json").stdout)["workspaces"]
+    assert broken["counts"] == {"skipped": 2} and broken["out_of_date"] == []

@@ -302,6 +302,8 @@ def test_an_attempt_that_finished_as_its_runner_died_is_kept_from_its_log(tmp_pa
     assert meta["logs"] == [".orchestrator/logs/agent-01.attempt-1.out"]
     assert [e["task"] for e in events if e["event"] == "task_started"] == ["T-02"]  # T-01 did not run again
     assert any(e["event"] == "notice" and "T-01 had finished" in e["message"] for e in events)
+    started = next(e for e in events if e["event"] == "run_started")  # what runs: T-01 is done
+    assert (started["to_run"], started["already_done"]) == (1, 1)
     assert len(sent) == 2 and "Hello from T-01" in sent[1]  # T-02 got the recovered result as its input
     assert not (workspace / "logs" / "agent-01.attempt-2.out").exists()
 

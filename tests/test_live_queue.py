@@ -21,6 +21,7 @@ from runner_helpers import (
     parse_events,
     pid_gone,
     results,
+    run,
     start,
     wait_until,
     workspace,
@@ -483,6 +484,30 @@ def test_a_run_that_leaves_a_task_cancelled_exits_1_though_it_started_none_of_it
     assert cli(tmp_path, "run").code == 0
 
 
+def test_a_cancel_in_a_run_that_keeps_a_hand_edited_result_aside_says_so(tmp_path: Path) -> None:
+    """QA: the run's cancel of a task outside it (`run --only T-01`) whose result file a hand
+    edit had left unreadable kept that file aside without a word; `cancel` with no run going on
+    says it."""
+    write_plan(tmp_path, [Spec("T-01", WAIT_FOR_GO), Spec("T-02", "echo two")])
+    results_dir = workspace(tmp_path) / "results"
+    results_dir.mkdir()
+    notes = "---\ntask: [broken\n---\nhand notes\n"
+    (results_dir / "agent-02-result.md").write_text(notes, encoding="utf-8")
+    runner = start(tmp_path, "--only", "T-01")
+    try:
+        wait_until(lambda: _started(tmp_path, "T-01"), "T-01 to start")
+        assert cli(tmp_path, "cancel", "T-02").code == 0
+        assert _finish(runner, tmp_path) == 0
+    finally:
+        (tmp_path / "go").touch()  # (T-01 ends by itself even if the runner was killed)
+        runner.cleanup()
+    told = [e["message"] for e in _events(tmp_path) if e["event"] == "notice"]
+    said = ".orchestrator/results/agent-02-result.md could not be read as T-02's result: "
+    assert said + "kept as agent-02-result.unreadable.md" in told, told
+    assert (results_dir / "agent-02-result.unreadable.md").read_text(encoding="utf-8") == notes
+    assert results(tmp_path)["T-02"]["status"] == "cancelled"
+
+
 # --- the runner's start-up: it holds the lock, and has not said run_started yet -------------------
 
 # A real `orchestrator run`, held where it has taken the workspace lock and not yet said
@@ -600,6 +625,18 @@ def test_a_retry_made_while_the_run_starts_reaches_it(tmp_path: Path) -> None:
     assert {r["status"] for r in results(tmp_path).values()} == {"completed"}
 
 
+def test_an_add_made_while_the_run_starts_is_told_as_the_run_takes_it(tmp_path: Path) -> None:
+    """QA: `add` said `"taken": false` (it runs in the next run) while a run held the lock before
+    its run_started; that run then ran the task. It waits for the run, as cancel and retry do."""
+    write_plan(tmp_path, [Spec("T-01", WAIT_FOR_GO)])
+    asked, code = _in_the_start_up_window(tmp_path, "add", "the late one", "--command", "echo late", "--json")
+    assert asked.returncode == 0, asked.stderr
+    answer = json.loads(asked.stdout)
+    assert answer["taken"] is True and answer["run"] is not None and answer["id"] == "T-02"
+    assert code == 0
+    assert {task: r["status"] for task, r in results(tmp_path).items()} == {"T-01": "completed", "T-02": "completed"}
+
+
 # --- what status says of a task skipped for an upstream task that is no longer given up -----------
 
 
@@ -664,6 +701,36 @@ def test_a_skip_stays_while_what_caused_it_does(tmp_path: Path) -> None:
     assert cli(stopped, "run").code == 1
     status, reason = _states(stopped)["T-02"]
     assert status == "skipped" and reason is not None and reason.startswith("not started"), reason
+
+
+def test_a_skip_says_the_cause_that_holds_now(tmp_path: Path) -> None:
+    """QA: T-02 skipped because T-01 was cancelled kept `upstream T-01 was cancelled` after T-01
+    was put back (`retry`) and failed in a `run --only T-01`: it says so now, as a run that
+    skipped it for that failure would have, down the chain too."""
+    specs = [
+        Spec("T-01", "test -f fixed"),
+        Spec("T-02", "echo two", deps=["T-01"]),
+        Spec("T-03", "true", deps=["T-02"]),
+    ]
+    write_plan(tmp_path, specs)
+    assert cli(tmp_path, "cancel", "T-01").code == 0
+    assert cli(tmp_path, "run").code == 1
+    assert cli(tmp_path, "retry", "T-01").code == 0
+    only = run(tmp_path, "--only", "T-01")
+    assert only.code == 1
+    held = ("skipped", "upstream T-01 failed")
+    assert _states(tmp_path) == {"T-01": ("failed", "exit code 1"), "T-02": held, "T-03": held}
+    # The run that did not run them counts them, and writes them into the plan's blocks, the same way.
+    shown = json.loads(cli(tmp_path, "status", "--json").stdout)["counts"]
+    assert only.finished()["counts"] == shown and shown["skipped"] == 2
+    plan = (workspace(tmp_path) / "master_plan.md").read_text(encoding="utf-8")
+    assert "| T-02 | Agent-02 | ⏭️ Skipped |" in plan and "| T-03 | Agent-03 | ⏭️ Skipped |" in plan
+
+    (tmp_path / "fixed").touch()  # T-01 completes in another `run --only`: what it held waits to run
+    again = run(tmp_path, "--only", "T-01")
+    assert again.code == 0
+    assert _states(tmp_path) == {"T-01": ("completed", None), "T-02": ("pending", None), "T-03": ("waiting", None)}
+    assert again.finished()["counts"] == json.loads(cli(tmp_path, "status", "--json").stdout)["counts"]
 
 
 @pytest.mark.parametrize(

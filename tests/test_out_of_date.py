@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runner_helpers import Spec, cli, run, workspace, write_plan
+from runner_helpers import Spec, cli, run, start, wait_until, workspace, write_plan
 
 from orchestrator.output.briefs import brief_body
 from orchestrator.plan.graph import dependencies_first
@@ -163,6 +163,29 @@ def test_reset_and_only_leave_what_is_downstream_out_of_date(tmp_path: Path) -> 
         "| T-02 | Agent-02 | ✅ Completed · out of date |" in blocks and "| T-01 | Agent-01 | ✅ Completed |" in blocks
     )
     assert agrees(tmp_path) == said
+
+
+def test_the_status_blocks_a_run_writes_mark_what_status_marks(tmp_path: Path) -> None:
+    """QA: a row edited while the run went on left the task it had completed shown plain ✅ in
+    the blocks the run wrote, each second and at its end, while `status` said out of date."""
+    write_plan(
+        tmp_path, [Spec("T-01", "echo one", inline=True), Spec("T-02", "while [ ! -f go ]; do sleep 0.05; done")]
+    )
+    plan = workspace(tmp_path) / "master_plan.md"
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: "task_completed" in runner.stdout.read_text(encoding="utf-8"), "T-01 to complete")
+        edit(plan, "| echo one |", "| echo ONE |")
+        assert stale(tmp_path) == {"T-01": freshness.PLAN_CHANGED}  # status, while the run goes on
+        marked = "| T-01 | Agent-01 | ✅ Completed · out of date |"
+        wait_until(lambda: marked in plan.read_text(encoding="utf-8"), "the blocks to mark T-01", timeout=20)
+        (tmp_path / "go").touch()
+        assert runner.wait() == 0
+    finally:
+        (tmp_path / "go").touch()  # (T-02 ends by itself even if the runner was killed)
+        runner.cleanup()
+    assert marked in plan.read_text(encoding="utf-8") and stale(tmp_path) == {"T-01": freshness.PLAN_CHANGED}
+    assert "| T-02 | Agent-02 | ✅ Completed |" in plan.read_text(encoding="utf-8")
 
 
 def test_graph_and_check_tell_it_and_check_still_exits_0(tmp_path: Path) -> None:

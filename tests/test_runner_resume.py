@@ -771,6 +771,34 @@ def _catches(pid: int, sig: int) -> bool:
     return bool(int(caught, 16) >> (sig - 1) & 1)
 
 
+def test_a_run_interrupted_while_it_settles_still_tells_what_it_set_aside(
+    project: Path, background: list[Background]
+) -> None:
+    """QA: preparing the run kept an unreadable result aside (it runs again), and a SIGTERM while
+    the run waited for a dead runner's attempt lost the notice that says so: printed nowhere,
+    kept nowhere, and no later run finds anything to tell. It is shown, and kept in the event log."""
+    write_plan(project, [Spec("T-01", "echo one"), Spec("T-02", "echo two")])
+    orphan = _orphan(project)  # T-01's
+    broken = workspace(project) / "results" / "agent-02-result.md"
+    broken.parent.mkdir()
+    broken.write_text("---\ntask: [broken\n---\nhand notes\n", encoding="utf-8")
+    kept = broken.with_name("agent-02-result.unreadable.md")
+    try:
+        runner = start(project, "--wait-orphans")
+        background.append(runner)
+        wait_until(lambda: kept.exists() or runner.process.poll() is not None, "the run to set the result aside")
+        runner.kill(signal.SIGTERM)  # it is past preparing: the signal is the run's
+        assert runner.wait(timeout=30) == 130
+        said = "kept as agent-02-result.unreadable.md, and T-02 runs again"
+        assert any(e["event"] == "notice" and said in e["message"] for e in runner.events()), runner.events()
+        logged = [json.loads(line) for line in (workspace(project) / "state" / "events.jsonl").read_text().splitlines()]
+        assert [(e["event"], e["run"]) for e in logged] == [("notice", None)] and said in logged[0]["message"]
+        assert orphan.poll() is None  # waited for, not stopped: the next run settles it
+    finally:
+        orphan.kill()
+        orphan.wait()
+
+
 def test_a_fake_run_settles_what_a_dead_local_run_left(project: Path) -> None:
     """The orphan was started by local processes: a fake run stops it with them, it is never
     forgotten (the journal is started afresh after)."""

@@ -12,7 +12,7 @@ from orchestrator.vocabulary import ExitCode
 
 def cmd_check(args: argparse.Namespace) -> int:
     from orchestrator.output.digest import Section, render
-    from orchestrator.run.freshness import stale_in
+    from orchestrator.run.freshness import views_in
     from orchestrator.state.health import check
 
     sections: list[Section] = []
@@ -26,8 +26,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             reports.append({"workspace": directory, "ok": False, "error": str(exc)})
             code = max(code, exc.exit_code)
             continue
-        health = check(workspace)
-        health.out_of_date = stale_in(workspace)
+        views = views_in(workspace)  # (what `status` shows: check counts the same)
+        health = check(workspace, views=views)
+        health.out_of_date = {v.id: v.out_of_date for v in views or () if v.out_of_date is not None}
         sections.append((from_here(workspace.root), health, None))
         reports.append(health.as_json())
         if not health.ok:

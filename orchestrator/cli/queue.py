@@ -4,7 +4,8 @@ A run going on takes what these ask within a second (``run.live``): ``add`` writ
 master_plan.md, which the run reads again; ``cancel`` and ``retry`` append a request to the event
 log and wait for the run's answer there. With no run going on, they change what the next run
 does, holding the workspace lock as ``reset`` does; a run that has the lock but cannot take
-requests yet (it is starting) is waited for, as is another command holding the lock, for a while.
+requests yet (it is starting) is waited for, as is another command holding the lock, for a while
+(``add`` too: what a run that is starting will make of a row cannot be told).
 """
 
 from __future__ import annotations
@@ -166,20 +167,30 @@ def cmd_add(args: argparse.Namespace) -> int:
         added[:] = [task_id]
         return result
 
-    known = {t.lower() for t in workspace.load_plan().tasks}
+    plan = workspace.load_plan()
+    known = {t.lower() for t in plan.tasks}
     if args.id is not None and args.id.lower() in known:
         raise UsageError(f"--id {args.id}: the plan has that task already")
     unknown = [task for task in new.after if task.lower() not in known]
     if unknown:  # said of --after, not of a row and a line the plan does not have yet
         raise UsageError(f"--after: no task {', '.join(unknown)} in the plan")
-    with _plan_edit_lock(workspace):
-        planfile.rewrite(workspace.plan_file, change)
-    task_id = added[0]
-    live = events.live_run(workspace.events_file)
+    # A run that is starting has read the plan, or will, before it follows it: whether it has the
+    # row from its start or takes it once it follows the plan cannot be told from here. So the
+    # row is written once a run goes on (it follows the plan from its run_started: it takes the
+    # row, and says so), or with none, holding the lock that a run starting must take first.
+    found = _run_or_lock(workspace, ANSWER_WAIT + plan.settings.kill_grace)
+    live = None if isinstance(found, WorkspaceLock) else found
+    try:
+        with _plan_edit_lock(workspace):
+            planfile.rewrite(workspace.plan_file, change)
+        task_id = added[0]
+        if live is None:
+            added_event = {"event": "task_added", "run": None, "task": task_id, "name": args.name or ""}
+            events.append(workspace.events_file, [{**added_event, "after": new.after, "time": now_iso()}])
+    finally:
+        if isinstance(found, WorkspaceLock):
+            found.release()
     taken = _wait_for(workspace, live, lambda e: e["event"] == "task_added" and e.get("task") == task_id)
-    if live is None:
-        added_event = {"event": "task_added", "run": None, "task": task_id, "name": args.name or "", "after": new.after}
-        events.append(workspace.events_file, [{**added_event, "time": now_iso()}])
     if args.json:
         emit_json({"ok": True, "id": task_id, "run": live["run"] if live else None, "taken": taken is not None})
         return ExitCode.OK

@@ -33,7 +33,7 @@ Section = tuple[str, Health | None, str | None]  # the workspace as named, its h
 
 def _totals(health: Health) -> str:
     parts = [f"{n} {state}" for state, n in health.counts.items() if n]
-    line = f"results: {', '.join(parts)}" if parts else "no results yet"
+    line = f"tasks: {', '.join(parts)}" if parts else "no results yet"
     if health.runner_alive:
         line += f"; runner pid {health.runner_pid} running"
     last = health.last_run

@@ -184,8 +184,9 @@ def describe(event: Event, workspace: Path | None = None) -> str | None:
         if final and workspace is not None:
             final = from_here(workspace.parent / final)
         branch = event.get("integration_branch")
+        written = f" → {final}" if final else ""  # (none when it was interrupted before it started)
         return (
-            f"■ run finished in {format_duration(event['wall_seconds'])}: {parts}{cost} → {final}"
+            f"■ run finished in {format_duration(event['wall_seconds'])}: {parts}{cost}{written}"
             + (f" ({event['stopped']})" if event.get("stopped") else "")
             + (f"; the work is on branch {branch}: `orchestrator merge` brings it into yours" if branch else "")
         )

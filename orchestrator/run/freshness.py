@@ -62,14 +62,14 @@ def current_views(plan: Plan, workspace: Workspace) -> list[TaskView]:
     return views
 
 
-def stale_in(workspace: Workspace) -> dict[str, str]:
-    """``out_of_date`` for ``check``: nothing when the plan cannot be read now (``check`` tells
-    what needs a person, and a plan being edited does not)."""
+def views_in(workspace: Workspace) -> list[TaskView] | None:
+    """``current_views`` for ``check``, which counts what ``status`` shows: ``None`` when the plan
+    cannot be read now (``check`` tells what needs a person, and a plan being edited does not)."""
     try:
         plan = workspace.load_plan()
     except OrchestratorError:
-        return {}
-    return out_of_date(plan, workspace)
+        return None
+    return current_views(plan, workspace)
 
 
 def mark(views: Iterable[TaskView], stale: Mapping[str, str]) -> None:

@@ -31,18 +31,12 @@ from orchestrator.run.attempts import Attempt
 from orchestrator.run.prepare import Prepared, RunOptions, load_checked
 from orchestrator.run.scheduler import Scheduler
 from orchestrator.state import events, planfile, store
-from orchestrator.state.status import upstream_reason
+from orchestrator.state.status import GIVEN_UP, upstream_reason
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
 POLL_SECONDS = 0.25
 _REQUESTS = ("cancel_requested", "retry_requested")
-_GIVEN_UP = {
-    TaskStatus.FAILED: "failed",
-    TaskStatus.CANCELLED: "was cancelled",
-    TaskStatus.SKIPPED: "was skipped",
-    TaskStatus.INTERRUPTED: "was interrupted",
-}
 
 
 class LiveQueue:
@@ -197,7 +191,7 @@ class LiveQueue:
 
     def _given_up(self, blocker: str) -> str:
         """Why ``blocker`` will not complete, as a dependent's reason says it."""
-        return upstream_reason(blocker, _GIVEN_UP.get(self.prepared.views[blocker].status, "did not run"))
+        return upstream_reason(blocker, GIVEN_UP.get(self.prepared.views[blocker].status, "did not run"))
 
     def _cancel(self, task_id: str, request: str, reason: str) -> None:
         scheduler, views = self.scheduler, self.prepared.views

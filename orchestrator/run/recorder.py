@@ -8,7 +8,7 @@ status blocks of master_plan.md show) and the event a reporter shows.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -282,7 +282,7 @@ class Recorder:
     def _write(self, task: Task, record: ResultRecord, body: str) -> None:
         self.workspace.check_inside()  # not through a symlink put in results/' place meanwhile
         path = self.workspace.result(task)
-        write_result(path, record, body, durable=False, exists=path.name in self._present)
+        _put(self.workspace, path, record, body, path.name in self._present, self.emit)
         self._present.add(path.name)
         self.unsynced.append(path)
         self.records[task.id] = record
@@ -295,3 +295,15 @@ class Recorder:
         """The result files written since the last call: for the flush that makes them durable."""
         paths, self.unsynced = self.unsynced, []
         return paths
+
+
+def _put(
+    workspace: Workspace, path: Path, record: ResultRecord, body: str, exists: bool, emit: Callable[..., None]
+) -> None:
+    """``record`` written as ``path``; a file there that was no result of its task (a hand edit
+    left it unreadable, or it is another task's) is kept beside it, and a notice says where, as
+    ``cancel`` with no run going on says it: nothing of a person's is moved without a word."""
+    kept = write_result(path, record, body, durable=False, exists=exists)
+    if kept is not None:
+        name = workspace.relative(path)
+        emit("notice", message=f"{name} could not be read as {record.task}'s result: kept as {kept.name}")

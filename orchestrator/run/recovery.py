@@ -20,6 +20,7 @@ but a completed one.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator import documents
@@ -36,14 +37,23 @@ from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
 
-def recover_finished(prepared: Prepared, left: Iterable[OpenAttempt], recorder: Recorder) -> list[str]:
-    """Record, from its log, each attempt in ``left`` (settled: no process of it runs) that
-    finished its task; returns the tasks so recorded, which this run then counts as done."""
-    ws = recorder.workspace
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    """A task an attempt in a dead runner's journal finished, and what its log says it did."""
+
+    task: Task
+    record: ResultRecord
+    text: str
+
+
+def finished_in_logs(ws: Workspace, prepared: Prepared, left: Iterable[OpenAttempt]) -> list[Recovered]:
+    """Each attempt in ``left`` (settled: no process of it runs) that finished its task, found
+    before the run says what it runs (``run_started``'s ``to_run``): each such task is done
+    before the run begins (``Prepared.done_before``), recorded once the run records (``keep``)."""
     plan, selection = prepared.plan, prepared.selection
     open_by_task = {attempt.task: attempt for attempt in left if attempt.executor in (None, "local")}
     running = set(selection.run) - prepared.afresh  # (`run --rerun`: asked to run again, it does)
-    recovered: list[str] = []
+    found: list[Recovered] = []
     for task_id in plan.topological_order():  # an upstream task first: its result is in a dependent's fingerprint
         attempt = open_by_task.get(task_id)
         if attempt is None or attempt.fingerprint is None or task_id not in running:
@@ -62,11 +72,20 @@ def recover_finished(prepared: Prepared, left: Iterable[OpenAttempt], recorder: 
         if result is None:
             continue
         record = _record(ws, task, attempt, settings.backend, result)
-        recorder.recovered(task, record, result.text)
         prepared.records[task_id] = record
         prepared.done_before(task_id)
-        recovered.append(task_id)
-    return recovered
+        found.append(Recovered(task, record, result.text))
+    return found
+
+
+def keep(found: Iterable[Recovered], recorder: Recorder) -> list[str]:
+    """Record each of ``found`` as the runner that started it would have; the tasks so recorded.
+    (A runner killed before this finds them again: nothing was written of them.)"""
+    kept: list[str] = []
+    for recovered in found:
+        recorder.recovered(recovered.task, recovered.record, recovered.text)
+        kept.append(recovered.task.id)
+    return kept
 
 
 def _record(ws: Workspace, task: Task, attempt: OpenAttempt, backend: str, result: AgentResult) -> ResultRecord:

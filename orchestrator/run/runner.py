@@ -36,19 +36,17 @@ from orchestrator.executors.base import Executor, Leftover
 from orchestrator.executors.local import LocalExecutor, children_waited_on_pidfds
 from orchestrator.output.final import Synthesis, edited_final_notice, write_final_output
 from orchestrator.output.reporter import Recording, Reporter
-from orchestrator.output.sections import status_blocks
-from orchestrator.output.templates import Templates
 from orchestrator.plan.model import Plan
-from orchestrator.run import freshness
 from orchestrator.run.admission import Admission
 from orchestrator.run.attempts import Launcher
 from orchestrator.run.basis import Basis
+from orchestrator.run.blocks import Blocks, as_status_reads
 from orchestrator.run.live import LiveQueue
 from orchestrator.run.merges import isolate
 from orchestrator.run.notify import notifying
 from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, load_checked, prepare
 from orchestrator.run.recorder import Recorder
-from orchestrator.run.recovery import recover_finished
+from orchestrator.run.recovery import finished_in_logs, keep
 from orchestrator.run.scheduler import Scheduler
 from orchestrator.state import events, planfile, store
 from orchestrator.state import journal as journals
@@ -56,6 +54,7 @@ from orchestrator.state.events import EventLog
 from orchestrator.state.lock import WorkspaceLock
 from orchestrator.state.pause import Pause
 from orchestrator.state.procs import process_started
+from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView, counts
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode, TaskStatus
@@ -92,7 +91,7 @@ class Runner:
         self._stoppable: anyio.CancelScope | None = None  # what a signal cancels now
         self._unreadable_told = False
         self._synthesis_failed: str | None = None
-        self._shown = Shown()  # what the status blocks show now
+        self._blocks = Blocks(workspace)  # what the status blocks show now
         self.scheduler: Scheduler | None = None
 
     def run(self) -> RunSummary:
@@ -132,6 +131,7 @@ class Runner:
                 if stopped is None:  # interrupted before anything ran: the journal is left as it is
                     background.cancel_scope.cancel()
                     return self._not_started(prepared, started)
+                recovered = finished_in_logs(ws, prepared, left.open.values())  # (done: not in to_run)
                 journal = journals.Journal(ws.journal_file)  # (begun once the leftovers are taken up)
                 run_name = journals.now_iso()
                 self.reporter = Recording(self.reporter, EventLog(ws.events_file, run=run_name))
@@ -151,7 +151,7 @@ class Runner:
                     self._emit("notice", message=f"stopped {task_id}'s attempt left running by a dead runner")
                 basis = Basis(plan, ws, lambda task: prepared.signatures[task.id], prepared.records)
                 self.recorder = Recorder(ws, plan, prepared.settings, prepared.views, self.reporter, journal, basis)
-                for task_id in recover_finished(prepared, left.open.values(), self.recorder):
+                for task_id in keep(recovered, self.recorder):
                     self._emit("notice", message=f"{task_id} had finished after the runner stopped: kept from its log")
                 prepared.resume(left.open.values())  # what a kill -9 interrupted goes on where it stopped
                 journal.begin()  # what the dead runner left is history from here on
@@ -181,6 +181,7 @@ class Runner:
 
     def _not_started(self, prepared: Prepared, started: float) -> RunSummary:
         """Interrupted before the first attempt: nothing ran, nothing of the journal was touched."""
+        _tell_unstarted(self.reporter, self.workspace, prepared.notices)
         found = counts(prepared.views.values())
         wall = time.time() - started
         self._emit(
@@ -247,20 +248,18 @@ class Runner:
         """Make the results written since the last flush durable, and rewrite the status blocks
         (their text made here; the writes, fsyncs included, in a worker thread)."""
         paths = self.recorder.take_unsynced()
-        plan, plan_file = prepared.plan, self.workspace.plan_file
-        views = list(prepared.views.values())
-        shown = plan.settings.status_blocks and self._shown.changed(views)
-        if not paths and not shown:
+        plan_file, records = self.workspace.plan_file, _held(prepared, self.recorder)
+        blocks = await self._blocks.due(prepared, records, new_results=bool(paths))
+        if not paths and blocks is None:
             return  # nothing new to make durable or to show: most seconds of a run of agents
-        blocks = status_blocks(plan, views, Templates.of(self.workspace)) if shown else []
 
         def write() -> str | None:
             store.sync_files(paths)
-            return _rewrite_status(plan_file, blocks, durable=False) if shown else None
+            return _rewrite_status(plan_file, blocks, durable=False) if blocks is not None else None
 
         problem = await anyio.to_thread.run_sync(write)
         if problem is not None:
-            self._shown.forget()
+            self._blocks.forget()
         self._unreadable(problem)
 
     def _unreadable(self, problem: str | None) -> None:
@@ -289,14 +288,14 @@ class Runner:
         ws, plan = self.workspace, prepared.plan
         views = list(prepared.views.values())
         scheduler.pause.clear_if_over()
+        as_status_reads(prepared, ws, self.recorder.records, only=bool(self.options.only))  # (what it did not run)
         store.sync_files(self.recorder.take_unsynced())
         admission = scheduler.admission
         if (kept := _write_final_output(plan, ws, views, synth, admission)) is not None:
             self._emit("notice", message=edited_final_notice(ws, kept))
-        if plan.settings.status_blocks:
-            if self.options.only:  # what it did not run may be out of date now: its upstream ran
-                freshness.mark(views, freshness.out_of_date(plan, ws))
-            self._unreadable(_rewrite_status(ws.plan_file, status_blocks(plan, views, Templates.of(ws)), durable=True))
+        if plan.settings.status_blocks:  # (marked as status marks them: what it did not run, a row edited since)
+            blocks = self._blocks.final(prepared, _held(prepared, self.recorder))
+            self._unreadable(_rewrite_status(ws.plan_file, blocks, durable=True))
         stopped = scheduler.stopped or self._synthesis_failed
         found = counts(views)
         bad = any(prepared.views[t].status != TaskStatus.COMPLETED for t in prepared.selection.run)
@@ -359,26 +358,20 @@ def _scheduler(
     )
 
 
-class Shown:
-    """What of the tasks' views the status blocks of master_plan.md show, as last written: a
-    second in which none of it changed rewrites nothing (nothing in them moves with the clock)."""
+def _tell_unstarted(reporter: Reporter, workspace: Workspace, notices: list[str]) -> None:
+    """What preparing a run that was then interrupted (while it settled what a dead runner left)
+    did that a person must hear of (a result file kept aside, a hand edit not taken): shown, and
+    kept in the event log as a command's own changes are, outside any run (none started). The
+    next run would not say it: it finds nothing left to set aside."""
+    told = [{"event": "notice", "run": None, "time": journals.now_iso(), "message": text} for text in notices]
+    for event in told:
+        reporter.event({key: value for key, value in event.items() if key != "run"})
+    events.append(workspace.events_file, told)
 
-    def __init__(self) -> None:
-        self._last: list[object] | None = None
 
-    def changed(self, views: list[TaskView]) -> bool:
-        """Whether ``views`` show anything the blocks do not; if so, they are taken as shown."""
-        now: list[object] = [
-            (v.id, v.status, v.attempts, v.started, v.finished, v.duration, v.cost_usd, v.simulated) for v in views
-        ]
-        if now == self._last:
-            return False
-        self._last = now
-        return True
-
-    def forget(self) -> None:
-        """The blocks could not be written: the next flush writes them, changed or not."""
-        self._last = None
+def _held(prepared: Prepared, recorder: Recorder) -> dict[str, ResultRecord]:
+    """The results a run holds: those on disk at its start, then its own."""
+    return {**prepared.records, **recorder.records}
 
 
 def _profile_caps(prepared: Prepared) -> dict[str, int]:

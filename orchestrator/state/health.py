@@ -1,9 +1,8 @@
 """Does a workspace need a person? What ``orchestrator check`` reports, for cron and heartbeats.
 
-It reads no more than it must, so that it stays cheap on a plan of 10,000 tasks: the attempt
-journal's last run (``journal.read``), the first lines of the result files (``result_statuses``),
-``state/pause.json``, the log files' modification times of the attempts still open, and the one
-``run_finished`` line at the end of ``state/events.jsonl``. It changes nothing.
+Of its own it reads the attempt journal's last run (``journal.read``), ``state/pause.json``, the
+log files' modification times of the attempts still open, and the one ``run_finished`` line at
+the end of ``state/events.jsonl``; each task's state it is handed (below). It changes nothing.
 
 Something needs attention (a ``Finding``) when:
 
@@ -11,21 +10,27 @@ Something needs attention (a ``Finding``) when:
 - ``overdue``: an attempt has run past its ``timeout``, or ``silent``: printed nothing for longer
   than its ``inactivity_timeout`` (the runner should have stopped it: it is wedged);
 - ``paused``: a usage-limit pause is in force;
-- ``failed``: tasks whose result says failed;
+- ``failed``: tasks that failed;
 - ``interrupted``: tasks a run stopped (Ctrl-C, SIGTERM) left interrupted, and no run goes on.
 
-master_plan.md is read only when attempts are open (for their limits). The tasks out of date
-(``Health.out_of_date``) are told too, by the command (``run.freshness``, which reads the plan
-and every result, as ``status`` does): never a finding.
+Which state each task is in is what ``status`` shows when the command hands ``check`` the views
+``status`` reads (``views``: ``run.freshness.current_views``, which reads the plan and every
+result): a skip whose upstream cause is gone counts as waiting there, not as skipped, and the
+tasks out of date (``Health.out_of_date``) are told too, never a finding. Without them (the plan
+cannot be read now) the result files' own statuses are counted, from their first lines
+(``result_statuses``).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from orchestrator.documents import read_metadata
@@ -36,6 +41,7 @@ from orchestrator.plan.settings import Settings, format_duration
 from orchestrator.state import journal
 from orchestrator.state.pause import read_pause
 from orchestrator.state.procs import pid_alive
+from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import Workspace, from_here
 from orchestrator.vocabulary import TaskStatus, counted, listed
 
@@ -61,7 +67,7 @@ class Health:
 
     workspace: str  # as the user would type it
     findings: list[Finding] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)  # completed, failed, skipped, interrupted, running
+    counts: dict[str, int] = field(default_factory=dict)  # tasks in each state (those with none left out)
     runner_pid: int | None = None
     runner_alive: bool = False
     last_run: dict[str, Any] | None = None  # the last run_finished event: exit_code, wall_seconds, time
@@ -85,21 +91,21 @@ class Health:
         }
 
 
-def check(workspace: Workspace, now: float | None = None) -> Health:
-    """What needs attention in ``workspace`` now."""
+def check(workspace: Workspace, now: float | None = None, views: Sequence[TaskView] | None = None) -> Health:
+    """What needs attention in ``workspace`` now; each task's state as ``views`` (what ``status``
+    shows) has it, or, without them, as its result file says."""
     now = time.time() if now is None else now
     health = Health(from_here(workspace.root))
-    statuses = result_statuses(workspace)
     state = journal.read(workspace.journal_file)
     health.runner_pid = state.runner_pid
     health.runner_alive = state.runner_pid is not None and pid_alive(state.runner_pid, state.runner_start)
-    found: dict[str, int] = {}
-    for status, _ in statuses.values():
-        found[status] = found.get(status, 0) + 1
     open_ids = tuple(sorted(state.open))
-    if open_ids and health.runner_alive:
-        found[str(TaskStatus.RUNNING)] = len(open_ids)
-    health.counts = found
+    tasks = _from_views(views) if views is not None else _from_results(workspace, open_ids, health.runner_alive)
+    found: dict[str, int] = {}
+    for status, _ in tasks.values():
+        found[status] = found.get(status, 0) + 1
+    order = {str(state): n for n, state in enumerate(TaskStatus)}  # (as ``status`` lists them)
+    health.counts = dict(sorted(found.items(), key=lambda item: order.get(item[0], len(order))))
     if open_ids and not health.runner_alive:
         health.findings.append(
             Finding(
@@ -117,10 +123,9 @@ def check(workspace: Workspace, now: float | None = None) -> Health:
         health.findings.append(
             Finding("paused", f"paused until {pause.get('until_iso')}: {pause.get('reason')} — runs again by itself")
         )
-    failed = tuple(sorted(task for task, (status, _) in statuses.items() if status == TaskStatus.FAILED))
+    failed = tuple(sorted(task for task, (status, _) in tasks.items() if status == TaskStatus.FAILED))
     if failed:
-        first = read_metadata(workspace.results_dir / statuses[failed[0]][1])
-        reason = first.get("reason") if first else None
+        reason = tasks[failed[0]][1]()
         why = f" ({failed[0]}: {reason})" if reason else ""
         health.findings.append(
             Finding(
@@ -129,7 +134,13 @@ def check(workspace: Workspace, now: float | None = None) -> Health:
                 failed,
             )
         )
-    interrupted = tuple(sorted(task for task, (status, _) in statuses.items() if status == TaskStatus.INTERRUPTED))
+    interrupted = tuple(
+        sorted(
+            task
+            for task, (status, _) in tasks.items()
+            if status == TaskStatus.INTERRUPTED and task not in state.open  # (those are a dead runner's)
+        )
+    )
     if interrupted and not health.runner_alive:  # (a live run takes them up again by itself)
         health.findings.append(
             Finding(
@@ -141,6 +152,35 @@ def check(workspace: Workspace, now: float | None = None) -> Health:
         )
     health.last_run = last_finished(workspace)
     return health
+
+
+_Seen = dict[str, tuple[str, Callable[[], object]]]  # each task's state, and how to read why it is in it
+
+
+def _from_views(views: Sequence[TaskView]) -> _Seen:
+    return {view.id: (str(view.status), functools.partial(_said, view)) for view in views}
+
+
+def _said(view: TaskView) -> object:
+    return view.reason
+
+
+def _from_results(workspace: Workspace, open_ids: tuple[str, ...], runner_alive: bool) -> _Seen:
+    """Each task's state by its result file (read further for the reason only when asked), an
+    attempt a live runner has open counting as running."""
+    seen: _Seen = {
+        task: (status, functools.partial(_reason, workspace.results_dir / name))
+        for task, (status, name) in result_statuses(workspace).items()
+    }
+    if runner_alive:
+        for task in open_ids:
+            seen[task] = (str(TaskStatus.RUNNING), lambda: None)
+    return seen
+
+
+def _reason(path: Path) -> object:
+    meta = read_metadata(path)
+    return meta.get("reason") if meta else None
 
 
 def _late(workspace: Workspace, state: journal.JournalState, now: float) -> list[Finding]:

@@ -18,8 +18,15 @@ from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
 _UPSTREAM = "upstream "  # how the reason of a task skipped for its upstream begins (``upstream_reason``)
-# What keeps a task that depends on it from running: a skip for it holds while one of these does.
-_GIVEN_UP = frozenset({TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.INTERRUPTED, TaskStatus.CANCELLED})
+# What keeps a task that depends on it from running (a skip for it holds while one of these
+# does), as a dependent's reason says it: ``upstream T-01 was cancelled``.
+GIVEN_UP = {
+    TaskStatus.FAILED: "failed",
+    TaskStatus.CANCELLED: "was cancelled",
+    TaskStatus.SKIPPED: "was skipped",
+    TaskStatus.INTERRUPTED: "was interrupted",
+}
+_VAGUE = "did not run"  # what a run says of an upstream it gave up without a word of its own
 
 
 @dataclass(slots=True)
@@ -170,18 +177,42 @@ def _unskip(plan: Plan, views: dict[str, TaskView]) -> None:
     """A task skipped for its upstream, none of whose dependencies is given up any more (a
     ``retry`` with no run going on put the cancelled one back; a run since completed it), is
     what the next run makes of it: it runs once they complete. Its skip no longer holds, and
-    saying it does (``upstream T-01 was cancelled`` beside a pending T-01) would be stale."""
-    if not any(v.status == TaskStatus.SKIPPED and (v.reason or "").startswith(_UPSTREAM) for v in views.values()):
+    saying it does (``upstream T-01 was cancelled`` beside a pending T-01) would be stale.
+
+    One whose upstream is given up still, for another cause than its reason says (T-01 was
+    cancelled, put back, and has failed since in a ``run --only T-01``), says the cause that
+    holds now, as the run that skipped it then would have: ``upstream T-01 failed``."""
+    if not any(_for_upstream(v) for v in views.values()):
         return  # (no order to work out: most workspaces, most of the time)
     for task_id in dependencies_first({task_id: task.dependencies for task_id, task in plan.tasks.items()}):
         view = views[task_id]
-        if view.status != TaskStatus.SKIPPED or not (view.reason or "").startswith(_UPSTREAM):
+        if not _for_upstream(view):
             continue
-        if any(views[dep].status in _GIVEN_UP for dep in view.dependencies):
-            continue  # (dependencies first: one that was skipped for the same cause is judged already)
+        # (dependencies first: one that was skipped for the same cause is judged already)
+        held = next((dep for dep in view.dependencies if views[dep].status in GIVEN_UP), None)
+        if held is not None:
+            if not _holds(view.reason or "", views):
+                view.reason = views[held].reason if _for_upstream(views[held]) else _because(held, views)
+            continue
         fresh = TaskView.of(plan.tasks[task_id])  # pending, and waiting once ``settle_waiting`` looks
         fresh.attempts, fresh.run_attempts = view.attempts, view.run_attempts  # (numbers go on across runs)
         views[task_id] = fresh
+
+
+def _for_upstream(view: TaskView) -> bool:
+    return view.status == TaskStatus.SKIPPED and (view.reason or "").startswith(_UPSTREAM)
+
+
+def _because(dependency: str, views: Mapping[str, TaskView]) -> str:
+    return upstream_reason(dependency, GIVEN_UP.get(views[dependency].status, _VAGUE))
+
+
+def _holds(reason: str, views: Mapping[str, TaskView]) -> bool:
+    """Whether the upstream ``reason`` names is given up still, as it says (or it says no more
+    than that it did not run)."""
+    named, _, what = reason.removeprefix(_UPSTREAM).partition(" ")
+    view = views.get(named)
+    return view is not None and view.status in GIVEN_UP and what in (GIVEN_UP[view.status], _VAGUE)
 
 
 def settle_waiting(views: Iterable[TaskView], by_id: dict[str, TaskView]) -> None:

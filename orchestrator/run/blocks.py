@@ -1,0 +1,144 @@
+"""The status blocks of master_plan.md as a run writes them, about once a second and at its end.
+
+They show the run's own views of its tasks (it knows more than its files do: a task put back in
+the queue, one ready to start) and, beside ✅, each completed task that ``run`` would do again
+now, marked as ``status`` and the dashboard mark it: ``freshness.out_of_date``, judged against
+the plan as it is on disk now (a row edited while the run goes on makes a task it completed out
+of date, as ``status`` says at once), from the results the run holds (those on disk at its start,
+then its own: no result file read again).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import anyio
+
+from orchestrator.documents import read_regular
+from orchestrator.errors import OrchestratorError
+from orchestrator.output.sections import status_blocks
+from orchestrator.output.templates import Templates
+from orchestrator.plan.model import Plan
+from orchestrator.run import freshness
+from orchestrator.run.prepare import Prepared
+from orchestrator.state import planfile
+from orchestrator.state.results import ResultRecord
+from orchestrator.state.status import TaskView, collect
+from orchestrator.state.workspace import Workspace
+
+
+class Blocks:
+    """The blocks a run writes: marked as ``status`` marks, rewritten only when what they show
+    changed (nothing in them moves with the clock)."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.shown = Shown()
+        self._plan: Plan | None = None  # the plan on disk, as last read: what ``status`` judges against
+        self._digest: bytes | None = None  # its text outside the tool's blocks
+        self._stat: tuple[int, int, int] | None = None
+
+    async def due(
+        self, prepared: Prepared, records: Mapping[str, ResultRecord], *, new_results: bool
+    ) -> list[planfile.Block] | None:
+        """The blocks to write now, or ``None`` when they would show what they show. The marks
+        are judged again when results were written since (``new_results``) or the plan changed."""
+        if not prepared.plan.settings.status_blocks:
+            return None
+        stat = _stat(self.workspace.plan_file)
+        changed = stat != self._stat
+        if changed:  # (the run's own rewrites of the blocks too: the text outside them is compared)
+            self._stat = stat
+            changed = await anyio.to_thread.run_sync(self._read)
+        views = list(prepared.views.values())
+        if changed or new_results or not self.shown.written:
+            self._mark(prepared, views, records)
+        if not self.shown.changed(views):
+            return None
+        return status_blocks(prepared.plan, views, Templates.of(self.workspace))
+
+    def final(self, prepared: Prepared, records: Mapping[str, ResultRecord]) -> list[planfile.Block]:
+        """The blocks at the run's end, whatever they showed before."""
+        self._read()
+        views = list(prepared.views.values())
+        self._mark(prepared, views, records)
+        return status_blocks(prepared.plan, views, Templates.of(self.workspace))
+
+    def forget(self) -> None:
+        self.shown.forget()
+
+    def _mark(self, prepared: Prepared, views: list[TaskView], records: Mapping[str, ResultRecord]) -> None:
+        plan = self._plan or prepared.plan
+        held = {task_id: record for task_id, record in records.items() if task_id in plan.tasks}  # (rows deleted)
+        freshness.mark(views, freshness.out_of_date(plan, self.workspace, held))
+
+    def _read(self) -> bool:
+        """The plan on disk read again if a person changed it (a plan that cannot be read now,
+        being edited, leaves the last one read); whether it did change."""
+        try:  # (never a FIFO put in its place opened to wait for a writer: ``read_regular``)
+            digest = planfile.person_digest(read_regular(self.workspace.plan_file).decode("utf-8"))
+        except (OSError, UnicodeDecodeError):
+            return False
+        if digest == self._digest:
+            return False
+        self._digest = digest
+        try:
+            self._plan = self.workspace.load_plan()
+        except (OrchestratorError, OSError):
+            return False
+        return True
+
+
+def as_status_reads(
+    prepared: Prepared, workspace: Workspace, written: Mapping[str, ResultRecord], *, only: bool
+) -> None:
+    """At the end of a ``run --only``, the views of the tasks it neither ran nor recorded made what
+    ``status`` reads now, not what was read at its start: a task skipped for an upstream the run
+    ran again says what holds now (still skipped, with the cause; waiting once it completed), in
+    the blocks and in ``run_finished``'s counts as in ``status``. (Without ``--only`` a task
+    outside the run is done or cancelled: nothing the run does changes how it reads.)"""
+    if not only:
+        return
+    ran = set(prepared.selection.run) | set(written)
+    if all(task_id in ran for task_id in prepared.views):
+        return
+    now = {view.id: view for view in collect(prepared.plan, workspace, {**prepared.records, **written})}
+    for task_id, view in prepared.views.items():
+        if task_id not in ran and task_id in now:
+            view.status, view.reason = now[task_id].status, now[task_id].reason
+
+
+class Shown:
+    """What of the tasks' views the status blocks show, as last written: a second in which none
+    of it changed rewrites nothing (nothing in them moves with the clock)."""
+
+    def __init__(self) -> None:
+        self._last: list[object] | None = None
+
+    @property
+    def written(self) -> bool:
+        return self._last is not None
+
+    def changed(self, views: list[TaskView]) -> bool:
+        """Whether ``views`` show anything the blocks do not; if so, they are taken as shown."""
+        now: list[object] = [
+            (v.id, v.status, v.attempts, v.started, v.finished, v.duration, v.cost_usd, v.simulated, v.out_of_date)
+            for v in views
+        ]
+        if now == self._last:
+            return False
+        self._last = now
+        return True
+
+    def forget(self) -> None:
+        """The blocks could not be written: the next flush writes them, changed or not."""
+        self._last = None
+
+
+def _stat(path: os.PathLike[str]) -> tuple[int, int, int] | None:
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_mtime_ns, found.st_size, found.st_ino
