@@ -64,13 +64,9 @@ def _plan(project: Path, backend: str) -> None:
     )
 
 
-@pytest.mark.parametrize("backend", ["codex", "gemini"])
-def test_a_finished_attempt_of_a_dead_runner_is_kept_from_its_log(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
-) -> None:
-    """The agent had printed its finished answer when the runner died, before the result was
-    written: the next run records it from the log (its own words, not a run of it again), and the
-    task downstream is given it."""
+def _project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str) -> tuple[Path, Path]:
+    """A two-task plan on ``backend``, its stand-in CLI on the backend's variable; the project,
+    and the directory where the stand-in writes each prompt it was given."""
     project = tmp_path / "project"
     _plan(project, backend)
     calls = tmp_path / "calls"
@@ -78,6 +74,17 @@ def test_a_finished_attempt_of_a_dead_runner_is_kept_from_its_log(
     program = _stand_in(tmp_path, backend, _CODEX if backend == "codex" else _GEMINI)
     monkeypatch.setenv(f"ORCHESTRATOR_{backend.upper()}_BIN", str(program))
     monkeypatch.setenv("CALLS_DIR", str(calls))
+    return project, calls
+
+
+@pytest.mark.parametrize("backend", ["codex", "gemini"])
+def test_a_finished_attempt_of_a_dead_runner_is_kept_from_its_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    """The agent had printed its finished answer when the runner died, before the result was
+    written: the next run records it from the log (its own words, not a run of it again), and the
+    task downstream is given it."""
+    project, calls = _project(tmp_path, monkeypatch, backend)
     ws = workspace(project)
 
     first = run(project, "--only", "T-01")
@@ -106,13 +113,7 @@ def test_an_attempt_cut_short_by_its_runner_dying_runs_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
 ) -> None:
     """A log that stops before the agent's last word proves nothing: the task runs again."""
-    project = tmp_path / "project"
-    _plan(project, backend)
-    calls = tmp_path / "calls"
-    calls.mkdir()
-    program = _stand_in(tmp_path, backend, _CODEX if backend == "codex" else _GEMINI)
-    monkeypatch.setenv(f"ORCHESTRATOR_{backend.upper()}_BIN", str(program))
-    monkeypatch.setenv("CALLS_DIR", str(calls))
+    project, calls = _project(tmp_path, monkeypatch, backend)
     ws = workspace(project)
     assert run(project, "--only", "T-01").code == 0
     as_if_the_runner_died_before_recording(ws, "agent-01")
