@@ -200,6 +200,7 @@ class Background:
     process: subprocess.Popen[bytes]
     stdout: Path
     stderr: Path
+    project: Path | None = None
 
     @property
     def pid(self) -> int:
@@ -220,9 +221,29 @@ class Background:
             self.process.wait(timeout=HANG_GUARD)
 
     def cleanup(self) -> None:
+        """Kill the runner if it still runs, and whatever its attempts left running: a runner
+        killed leaves its tasks to the next run, and a test that ends early starts none."""
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=HANG_GUARD)
+        if self.project is not None:
+            kill_attempts(self.project)
+
+
+def kill_attempts(project: Path) -> None:
+    """SIGKILL every process started for an attempt of ``project``'s workspace (the runner gives
+    each its ``ORCHESTRATOR_WORKSPACE``), wherever it went: a test leaves no task behind."""
+    marker = f"ORCHESTRATOR_WORKSPACE={(project / '.orchestrator').resolve()}".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            environ = Path(f"/proc/{entry}/environ").read_bytes()
+        except OSError:
+            continue
+        if marker in environ.split(b"\0"):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(entry), signal.SIGKILL)
 
 
 def start(project: Path, *args: str, name: str = "runner") -> Background:
@@ -237,7 +258,7 @@ def start(project: Path, *args: str, name: str = "runner") -> Background:
             stderr=err,
             start_new_session=True,
         )
-    return Background(process, stdout, stderr)
+    return Background(process, stdout, stderr, project)
 
 
 def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
