@@ -525,3 +525,17 @@ def test_blocks_rendered_before_the_lock_are_written_only_while_they_still_say_t
     assert update_plan_file(plan, ws, rendered=rendered)  # a run ended since they were rendered: rendered again
     text = ws.plan_file.read_text(encoding="utf-8")
     assert "as rendered" not in text and "🟡 Pending" not in text and text.count("✅ Completed") == 2
+
+
+def test_the_person_digest_does_not_change_when_the_tool_adds_or_rewrites_its_blocks() -> None:
+    """A run compares it with the plan it read, to know whether a person changed the file: the
+    blocks it adds at its first write (their headings too) must not read as a change, or every
+    run parses a 10,000-task plan a second time. A person's edit anywhere else must."""
+    first = planfile.splice(HEAD, BLOCKS)
+    again = planfile.splice(
+        first, [Block("status", "Agent Assignment", "other"), Block("graph", "Dependency Graph", "H")]
+    )
+    assert planfile.person_digest(HEAD) == planfile.person_digest(first) == planfile.person_digest(again)
+    assert planfile.person_digest(first + "\nMy note.\n") != planfile.person_digest(first)
+    assert planfile.person_digest(first.replace("echo scan", "echo SCAN")) != planfile.person_digest(first)
+    assert planfile.person_digest(HEAD + "\n## My own heading\n") != planfile.person_digest(HEAD)

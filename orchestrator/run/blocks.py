@@ -32,8 +32,11 @@ class Blocks:
     """The blocks a run writes: marked as ``status`` marks, rewritten only when what they show
     changed (nothing in them moves with the clock)."""
 
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Workspace, *, only: bool = False) -> None:
         self.workspace = workspace
+        # Only a `run --only` leaves completed tasks out of date (those downstream of what it runs,
+        # which it does not run); in any other run a task whose upstream runs is run too.
+        self.only = only
         self.shown = Shown()
         self._plan: Plan | None = None  # the plan on disk, as last read: what ``status`` judges against
         self._digest: bytes | None = None  # its text outside the tool's blocks
@@ -43,16 +46,20 @@ class Blocks:
         self, prepared: Prepared, records: Mapping[str, ResultRecord], *, new_results: bool
     ) -> list[planfile.Block] | None:
         """The blocks to write now, or ``None`` when they would show what they show. The marks
-        are judged again when results were written since (``new_results``) or the plan changed."""
+        are judged when a person changed the plan, and in a ``run --only`` at first and when
+        results were written since (``new_results``). In any other run no completed task is out
+        of date (it would have been selected to run) until the plan changes, and a judgement at
+        10,000 tasks (about 0.1 s, and 10 MB held while it lasts) is not made for nothing."""
         if not prepared.plan.settings.status_blocks:
             return None
+        self._start(prepared)
         stat = _stat(self.workspace.plan_file)
         changed = stat != self._stat
         if changed:  # (the run's own rewrites of the blocks too: the text outside them is compared)
             self._stat = stat
             changed = await anyio.to_thread.run_sync(self._read)
         views = list(prepared.views.values())
-        if changed or new_results or not self.shown.written:
+        if changed or (self.only and (new_results or not self.shown.written)):
             self._mark(prepared, views, records)
         if not self.shown.changed(views):
             return None
@@ -60,9 +67,11 @@ class Blocks:
 
     def final(self, prepared: Prepared, records: Mapping[str, ResultRecord]) -> list[planfile.Block]:
         """The blocks at the run's end, whatever they showed before."""
+        self._start(prepared)
         self._read()
         views = list(prepared.views.values())
-        self._mark(prepared, views, records)
+        if self.only or self._plan is not None:  # (else nothing is out of date: see ``due``)
+            self._mark(prepared, views, records)
         return status_blocks(prepared.plan, views, Templates.of(self.workspace))
 
     def forget(self) -> None:
@@ -72,6 +81,12 @@ class Blocks:
         plan = self._plan or prepared.plan
         held = {task_id: record for task_id, record in records.items() if task_id in plan.tasks}  # (rows deleted)
         freshness.mark(views, freshness.out_of_date(plan, self.workspace, held))
+
+    def _start(self, prepared: Prepared) -> None:
+        """The plan the run read is the plan on disk until a person changes it: not parsed a
+        second time (a 10,000-task plan held twice is 15 MB of a run's memory)."""
+        if self._digest is None:
+            self._digest = planfile.person_digest(prepared.plan.text)
 
     def _read(self) -> bool:
         """The plan on disk read again if a person changed it (a plan that cannot be read now,

@@ -91,7 +91,7 @@ class Runner:
         self._stoppable: anyio.CancelScope | None = None  # what a signal cancels now
         self._unreadable_told = False
         self._synthesis_failed: str | None = None
-        self._blocks = Blocks(workspace)  # what the status blocks show now
+        self._blocks = Blocks(workspace, only=bool(self.options.only))  # what the status blocks show now
         self.scheduler: Scheduler | None = None
 
     def run(self) -> RunSummary:

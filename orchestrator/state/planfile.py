@@ -183,16 +183,27 @@ def _legacy_span(lines: list[str], name: str) -> tuple[int, int] | None:
 
 def person_digest(text: str) -> bytes:
     """A digest of the plan's text outside the tool's blocks: what a person (or `orchestrator
-    add`) changed, whatever the tool rewrote between its markers meanwhile."""
+    add`) changed, whatever the tool rewrote between its markers meanwhile. The heading the
+    tool puts above a block of its own (and the blank lines around it) is the block's too: a
+    plan whose blocks the run just added has the digest it had without them."""
     digest = hashlib.blake2b(digest_size=16)
     inside = False
+    above: list[str] = []  # blank lines and one heading, held until it is known whether a block follows
     for line in split_lines(text):
         if _BEGIN.match(line):
-            inside = True
+            inside, above = True, []
         elif _END.match(line):
             inside = False
-        elif not inside:
-            digest.update(line.encode("utf-8"))
+        elif inside:
+            continue
+        elif not line.strip() or (line.startswith("#") and not any(held.startswith("#") for held in above)):
+            above.append(line)
+        else:
+            for held in (*above, line):
+                digest.update(held.encode("utf-8"))
+            above = []
+    for held in above:
+        digest.update(held.encode("utf-8"))
     return digest.digest()
 
 
