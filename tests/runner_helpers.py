@@ -221,11 +221,16 @@ class Background:
             self.process.wait(timeout=HANG_GUARD)
 
     def cleanup(self) -> None:
-        """Kill the runner if it still runs, and whatever its attempts left running: a runner
-        killed leaves its tasks to the next run, and a test that ends early starts none."""
+        """Kill the runner if it still runs. What its attempts left running stays, as a killed
+        runner leaves it to the next run (tests of that rely on it): ``stop_all`` kills it too."""
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=HANG_GUARD)
+
+    def stop_all(self) -> None:
+        """``cleanup``, and every process its attempts left running: a test that ends early,
+        and starts no next run, leaves no task behind."""
+        self.cleanup()
         if self.project is not None:
             kill_attempts(self.project)
 

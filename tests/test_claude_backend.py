@@ -570,7 +570,7 @@ def test_plan_and_init_do_not_replace_the_plan_of_a_run_going_on(tmp_path: Path)
         assert runner.wait() == 0
     finally:
         (tmp_path / "go").touch()  # (a failed assertion above must not leave T-01 waiting for ever)
-        runner.cleanup()
+        runner.stop_all()
     for proc in (planned, initialised):
         assert proc.returncode == 3, proc.stdout + proc.stderr
         assert f"another run, render, reset, aggregate or plan (pid {runner.pid}) is using" in proc.stderr

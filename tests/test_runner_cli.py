@@ -544,7 +544,8 @@ def test_a_retry_line_names_the_attempt_to_come_and_a_short_wait_in_hundredths(t
     write_plan(tmp_path, [Spec("T-01", "exit 3")], {"retries": 1, "backoff_base": 0.1})
     result = cli(tmp_path, "run")
     assert result.code == 1
-    assert re.search(r"^🔄 T-01 \[Agent-01\] exit code 3; attempt 2 in 0\.\d\ds$", result.stdout, re.M), result.stdout
+    line = r"^🔄 T-01 \[Agent-01\] exit code 3; attempt 2 in (0\.\d\d|<0\.01)s$"  # (the wait is jittered: tiny too)
+    assert re.search(line, result.stdout, re.M), result.stdout
 
 
 def test_watch_before_any_run_says_it_is_waiting_off_a_terminal_too(tmp_path: Path) -> None:
