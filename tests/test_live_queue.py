@@ -754,3 +754,25 @@ def test_a_problem_in_added_details_is_named_at_the_details_files_line(tmp_path:
     (tmp_path / "d.md").write_bytes(details.encode())
     done = cli(tmp_path, "add", "Two", "--command", "true", "--details-file", "d.md")
     assert done.code == 2 and done.stderr.startswith(f"d.md:{line}: this row is under '## Task Details'"), done.stderr
+
+
+def test_a_result_file_a_person_writes_while_its_task_runs_is_kept_when_the_task_ends(tmp_path: Path) -> None:
+    """Nothing lost: the runner listed results/ when it started, and wrote each result over what a
+    person had put there since, without a word."""
+    write_plan(tmp_path, [Spec("T-01", WAIT_FOR_GO)])
+    results_dir = workspace(tmp_path) / "results"
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: _started(tmp_path, "T-01"), "T-01 to start")
+        notes = "# My notes on T-01\n\nwritten while it ran\n"
+        (results_dir / "agent-01-result.md").write_text(notes, encoding="utf-8")
+        (tmp_path / "go").touch()
+        assert _finish(runner, tmp_path) == 0
+    finally:
+        (tmp_path / "go").touch()
+        runner.cleanup()
+    told = [e["message"] for e in _events(tmp_path) if e["event"] == "notice"]
+    said = ".orchestrator/results/agent-01-result.md could not be read as T-01's result: "
+    assert said + "kept as agent-01-result.unreadable.md" in told, told
+    assert (results_dir / "agent-01-result.unreadable.md").read_text(encoding="utf-8") == notes
+    assert results(tmp_path)["T-01"]["status"] == "completed"

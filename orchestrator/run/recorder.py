@@ -67,7 +67,6 @@ class Recorder:
         self.templates = Templates.of(workspace)
         self.records: dict[str, ResultRecord] = {}  # written in this run
         self.unsynced: list[Path] = []  # written, not yet made durable (``take_unsynced``)
-        self._present = set(os.listdir(workspace.results_dir))  # no stat for a file known absent
         self._template_told = False
 
     def emit(self, kind: str, **data: Any) -> None:
@@ -282,8 +281,8 @@ class Recorder:
     def _write(self, task: Task, record: ResultRecord, body: str) -> None:
         self.workspace.check_inside()  # not through a symlink put in results/' place meanwhile
         path = self.workspace.result(task)
-        _put(self.workspace, path, record, body, path.name in self._present, self.emit)
-        self._present.add(path.name)
+        # looked for each time, not in a listing made at the start: a person may write there meanwhile
+        _put(self.workspace, path, record, body, os.path.lexists(path), self.emit)
         self.unsynced.append(path)
         self.records[task.id] = record
         view = self.views[task.id]
