@@ -539,3 +539,21 @@ def test_the_person_digest_does_not_change_when_the_tool_adds_or_rewrites_its_bl
     assert planfile.person_digest(first + "\nMy note.\n") != planfile.person_digest(first)
     assert planfile.person_digest(first.replace("echo scan", "echo SCAN")) != planfile.person_digest(first)
     assert planfile.person_digest(HEAD + "\n## My own heading\n") != planfile.person_digest(HEAD)
+
+
+def test_a_watch_of_the_plan_reads_it_only_when_it_moved_and_tells_only_a_persons_change(tmp_path: Path) -> None:
+    """What a run's status blocks and its live queue each keep: one stat a look, the text read only
+    when the file moved, and the run's own rewrite of its blocks no change."""
+    plan_file = tmp_path / "master_plan.md"
+    plan_file.write_text(HEAD, encoding="utf-8")
+    watch = planfile.PersonWatch(plan_file, HEAD)
+    assert watch.moved() and not watch.moved()  # the first look takes the file as it is
+    assert watch.changed() is None  # the text the run loaded
+    planfile.rewrite(plan_file, lambda text: planfile.splice(text, BLOCKS))
+    assert watch.moved() and watch.changed() is None  # the tool's blocks only
+    edited = plan_file.read_text(encoding="utf-8") + "\nMy note.\n"
+    plan_file.write_text(edited, encoding="utf-8")
+    assert watch.moved() and watch.changed() == edited
+    assert watch.changed() is None  # told once
+    plan_file.unlink()
+    assert not watch.moved() and watch.changed() is None  # being replaced: nothing to tell yet

@@ -10,12 +10,10 @@ then its own: no result file read again).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 import anyio
 
-from orchestrator.documents import read_regular
 from orchestrator.errors import OrchestratorError
 from orchestrator.output.sections import status_blocks
 from orchestrator.output.templates import Templates
@@ -39,8 +37,7 @@ class Blocks:
         self.only = only
         self.shown = Shown()
         self._plan: Plan | None = None  # the plan on disk, as last read: what ``status`` judges against
-        self._digest: bytes | None = None  # its text outside the tool's blocks
-        self._stat: tuple[int, int, int] | None = None
+        self._watch: planfile.PersonWatch | None = None  # whether a person changed it since
 
     async def due(
         self, prepared: Prepared, records: Mapping[str, ResultRecord], *, new_results: bool
@@ -52,12 +49,8 @@ class Blocks:
         10,000 tasks (about 0.1 s, and 10 MB held while it lasts) is not made for nothing."""
         if not prepared.plan.settings.status_blocks:
             return None
-        self._start(prepared)
-        stat = _stat(self.workspace.plan_file)
-        changed = stat != self._stat
-        if changed:  # (the run's own rewrites of the blocks too: the text outside them is compared)
-            self._stat = stat
-            changed = await anyio.to_thread.run_sync(self._read)
+        watch = self._start(prepared)
+        changed = watch.moved() and await anyio.to_thread.run_sync(self._read, watch)
         views = list(prepared.views.values())
         if changed or (self.only and (new_results or not self.shown.written)):
             self._mark(prepared, views, records)
@@ -67,8 +60,7 @@ class Blocks:
 
     def final(self, prepared: Prepared, records: Mapping[str, ResultRecord]) -> list[planfile.Block]:
         """The blocks at the run's end, whatever they showed before."""
-        self._start(prepared)
-        self._read()
+        self._read(self._start(prepared))
         views = list(prepared.views.values())
         if self.only or self._plan is not None:  # (else nothing is out of date: see ``due``)
             self._mark(prepared, views, records)
@@ -82,22 +74,20 @@ class Blocks:
         held = {task_id: record for task_id, record in records.items() if task_id in plan.tasks}  # (rows deleted)
         freshness.mark(views, freshness.out_of_date(plan, self.workspace, held))
 
-    def _start(self, prepared: Prepared) -> None:
+    def _start(self, prepared: Prepared) -> planfile.PersonWatch:
         """The plan the run read is the plan on disk until a person changes it: not parsed a
         second time (a 10,000-task plan held twice is 15 MB of a run's memory)."""
-        if self._digest is None:
-            self._digest = planfile.person_digest(prepared.plan.text)
+        if self._watch is None:
+            self._watch = planfile.PersonWatch(self.workspace.plan_file, prepared.plan.text)
+        return self._watch
 
-    def _read(self) -> bool:
+    def _read(self, watch: planfile.PersonWatch) -> bool:
         """The plan on disk read again if a person changed it (a plan that cannot be read now,
-        being edited, leaves the last one read); whether it did change."""
-        try:  # (never a FIFO put in its place opened to wait for a writer: ``read_regular``)
-            digest = planfile.person_digest(read_regular(self.workspace.plan_file).decode("utf-8"))
-        except (OSError, UnicodeDecodeError):
+        being edited, leaves the last one read); whether it did change. ``LiveQueue`` reads it
+        too, with the command line's overrides and checked, for the tasks added to it: this is
+        the plan as ``status`` reads it."""
+        if watch.changed() is None:
             return False
-        if digest == self._digest:
-            return False
-        self._digest = digest
         try:
             self._plan = self.workspace.load_plan()
         except (OrchestratorError, OSError):
@@ -149,11 +139,3 @@ class Shown:
     def forget(self) -> None:
         """The blocks could not be written: the next flush writes them, changed or not."""
         self._last = None
-
-
-def _stat(path: os.PathLike[str]) -> tuple[int, int, int] | None:
-    try:
-        found = os.stat(path)
-    except OSError:
-        return None
-    return found.st_mtime_ns, found.st_size, found.st_ino

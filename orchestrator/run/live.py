@@ -13,15 +13,12 @@ Each request is answered by an event: ``task_cancelled``, ``task_requeued`` or
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import anyio
 
 from orchestrator.backends.base import AgentResult
-from orchestrator.documents import read_regular
 from orchestrator.errors import OrchestratorError
 from orchestrator.output.briefs import render_briefs
 from orchestrator.plan.graph import topological_order
@@ -58,11 +55,11 @@ class LiveQueue:
         self.cursor = events.Cursor(events_from)
         self.cancelling: dict[str, tuple[str, str]] = {}  # task -> (why, request), its attempt being stopped
         self.ended = False  # the loop is over: what is asked now is refused
-        self._stat: tuple[int, int, int] | None = None  # (an add made while the run started is seen)
         # This run's tasks, lowered (ids are not case-sensitive), kept as ``_adopt`` meets more:
         # what the worker thread compares a changed plan with, never iterated from there.
         self._known_ids = {task_id.lower() for task_id in prepared.plan.tasks}
-        self._digest = planfile.person_digest(prepared.plan.text)
+        # (from the text the run loaded: an add made while the run started is seen)
+        self._watch = planfile.PersonWatch(workspace.plan_file, prepared.plan.text)
         self._told: set[str] = set()
         scheduler.cancelled = self.cancelled
 
@@ -88,10 +85,8 @@ class LiveQueue:
         while True:
             await anyio.sleep(POLL_SECONDS)
             self._requests()
-            stat = _stat(self.workspace.plan_file)  # (one stat here: a thread only for a change)
-            if stat is None or stat == self._stat:
+            if not self._watch.moved():  # (one stat here: a thread only for a change)
                 continue
-            self._stat = stat
             changed = await anyio.to_thread.run_sync(self._plan_changed)
             if isinstance(changed, str):
                 self.scheduler.inbox.change(functools.partial(self._notice_once, changed))
@@ -105,14 +100,8 @@ class LiveQueue:
         has that this run has not, their briefs rendered, if the text outside the tool's blocks
         changed; or why it is not taken. A file that is no plan text for now (not UTF-8 mid-edit,
         a FIFO) is left to the status blocks' writer to report."""
-        try:
-            text = read_regular(self.workspace.plan_file).decode("utf-8")
-        except (OSError, UnicodeDecodeError):
+        if self._watch.changed() is None:
             return None
-        digest = planfile.person_digest(text)
-        if digest == self._digest:
-            return None
-        self._digest = digest
         name = self.workspace.relative(self.workspace.plan_file)
         try:
             plan, profiles = load_checked(self.workspace, self.options)
@@ -270,11 +259,3 @@ class LiveQueue:
             view.status = TaskStatus.PENDING if ready else TaskStatus.WAITING
             view.reason = None
             self._emit("task_requeued", task=node, agent=self.plan.tasks[node].agent, was=str(was), request=request)
-
-
-def _stat(path: Path) -> tuple[int, int, int] | None:
-    try:
-        found = os.stat(path)
-    except OSError:
-        return None
-    return found.st_mtime_ns, found.st_size, found.st_ino

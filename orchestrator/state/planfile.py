@@ -207,6 +207,45 @@ def person_digest(text: str) -> bytes:
     return digest.digest()
 
 
+class PersonWatch:
+    """Whether a person changed the plan file since the text a run loaded: one ``stat`` a look
+    (``moved``, cheap enough for the event loop), and the text read (``changed``, for a worker
+    thread) only when its size or time moved. The run's own rewrites of its blocks are no change:
+    only the text outside them counts (``person_digest``). Each reader keeps its own watch."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self._key: tuple[int, int, int] | None = None
+        self._digest = person_digest(text)
+
+    def moved(self) -> bool:
+        """Whether the file's time, size or inode changed since the last look (a file that cannot
+        be looked at now, being replaced, has not moved)."""
+        try:
+            found = os.stat(self.path)
+        except OSError:
+            return False
+        key = (found.st_mtime_ns, found.st_size, found.st_ino)
+        if key == self._key:
+            return False
+        self._key = key
+        return True
+
+    def changed(self) -> str | None:
+        """The file's text if a person's part of it changed since the last text taken, else ``None``
+        (nor when it cannot be read as plan text now, mid-edit: never a FIFO put in its place opened
+        to wait for a writer, as ``read_regular`` does not)."""
+        try:
+            text = read_regular(self.path).decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+        digest = person_digest(text)
+        if digest == self._digest:
+            return None
+        self._digest = digest
+        return text
+
+
 class PlanFileUnreadable(ValueError):
     """Raised by ``rewrite`` when the plan file is not UTF-8 (a person is mid-edit, say): nothing
     is written, and the file stays as it is."""
