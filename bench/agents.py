@@ -489,7 +489,8 @@ class W8Row:
     retries: int | None = None  # the journal's retry lines
     pauses: int | None = None  # run_paused events
     paused_until: float | None = None  # the latest pause's end, as the orchestrator wrote it
-    started_in_pause: int | None = None  # attempts started between the first refusal and the reset
+    started_in_pause: int | None = None  # attempts started between the orchestrator's first pause and the reset
+    started_untold: int | None = None  # between the first refusal and that pause: no claude had said so yet
     resumed_after: float | None = None  # seconds from the reset to the first attempt started after it
     refused: int = 0
     first_request_after: float | None = None  # seconds from the reset to the first request answered
@@ -560,7 +561,9 @@ def _w8_orchestrator(
         row.paused_until = max(_when(str(e["until"])) for e in paused)
     if window.reset is not None and window.refused:
         starts = [_when(str(e["time"])) for e in run.events if e.get("event") == "task_started"]
-        row.started_in_pause = sum(1 for t in starts if window.refused[0] < t < window.reset)
+        told = min((_when(str(e["time"])) for e in paused), default=window.reset)
+        row.started_untold = sum(1 for t in starts if window.refused[0] < t < told)
+        row.started_in_pause = sum(1 for t in starts if told <= t < window.reset)
         after = [t for t in starts if t >= window.reset]
         row.resumed_after = min(after) - window.reset if after else None
     return row
@@ -583,6 +586,7 @@ def render_w8(result: W8) -> str:
                 "—" if row.retries is None else str(row.retries),
                 "—" if row.pauses is None else str(row.pauses),
                 paused,
+                "—" if row.started_untold is None else str(row.started_untold),
                 "—" if row.started_in_pause is None else str(row.started_in_pause),
                 "—" if row.resumed_after is None else f"{row.resumed_after:.2f}",
                 "—" if row.first_request_after is None else f"{row.first_request_after:.2f}",
@@ -597,6 +601,7 @@ def render_w8(result: W8) -> str:
         "retries spent",
         "pauses",
         "paused until",
+        "attempts started before a claude told the limit",
         "attempts started in the pause",
         "first attempt after the reset, s",
         "first request answered after the reset, s",
@@ -610,8 +615,11 @@ def render_w8(result: W8) -> str:
         f"{result.pause:g} s ahead in whole seconds) until the reset; claude does not re-send it.\n\n"
         + table(header, rows)
         + "\n\n- Retries spent: the journal's `retry` lines (`state/attempts.jsonl`); a pause writes none. "
-        "Attempts started in the pause: `task_started` events between the first refused request and the "
-        "reset. xargs runs one `xargs -P` a level; a task is lost when claude exits non-zero."
+        "Attempts started in the pause: `task_started` events from the orchestrator's first `run_paused` (the "
+        "first claude refused exits and says so) to the reset; before a claude told the limit: those between "
+        "the first refused request and that moment, which nothing in the run could know of yet (the tasks "
+        "that ended then were answered before the limit). xargs runs one `xargs -P` a level; a task is lost "
+        "when claude exits non-zero."
     )
 
 
