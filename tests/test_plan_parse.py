@@ -628,3 +628,15 @@ def test_a_time_limit_of_zero_or_none_is_no_limit_as_the_settings_table_says(val
     )
     settings = parse_plan(text).settings
     assert settings.timeout is None and settings.inactivity_timeout is None
+
+
+def test_a_rule_or_a_fenced_example_of_settings_above_the_table_is_no_misplaced_frontmatter() -> None:
+    """Settings in a '---' block below line 1 are refused (tests/bad_plans/78, 79), not dropped; a
+    markdown rule followed by prose, and settings shown in a code fence, are a person's text."""
+    table = "## Task Decomposition\n| Task ID | Description | Dependencies |\n|---|---|---|\n| T-01 | Scan | None |\n"
+    ruled = "# Plan\n\nThe request.\n\n---\n\nNote: keep it short.\n\n" + table
+    fenced = "# Plan\n\nA frontmatter looks so:\n\n```yaml\n---\nmax_cost: 1\n---\n```\n\n" + table
+    for text in (ruled, fenced):
+        assert list(parse_plan(text).tasks) == ["T-01"]
+    with pytest.raises(PlanError, match=r"master_plan\.md:5: these settings are not read"):
+        parse_plan(ruled.replace("Note: keep it short.", "max_cost: 1\n---"))

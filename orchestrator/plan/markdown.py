@@ -7,6 +7,7 @@ lines of one section and leave every other byte of the file as it was.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -145,6 +146,23 @@ def split_frontmatter(lines: list[str]) -> Frontmatter:
         if match:
             key_lines.setdefault(match.group(1), index + 1)
     return Frontmatter({str(k): v for k, v in data.items()}, key_lines, end + 1)
+
+
+def misplaced_frontmatter(lines: list[str], names: Collection[str]) -> int | None:
+    """The 1-based line of a ``---`` above the task table, outside code fences, whose next line
+    sets one of the settings ``names``: the frontmatter a person meant, below a blank line or a
+    title, where it is not read (only a block on the file's first line is). ``None`` if none."""
+    for index in outside_fences(lines):
+        line = lines[index]
+        if line.lstrip().startswith("|"):  # the task table: settings come before it
+            return None
+        if line.strip() != "---":
+            continue
+        following = next((later for later in lines[index + 1 :] if later.strip()), "")
+        match = re.match(r"^([A-Za-z0-9_-]+)\s*:", following)
+        if match and match.group(1).replace("-", "_") in names:
+            return index + 1
+    return None
 
 
 def _load_yaml(lines: list[str]) -> object:

@@ -31,6 +31,7 @@ from orchestrator.plan.markdown import (
     FrontmatterError,
     Section,
     is_delimiter_row,
+    misplaced_frontmatter,
     normalize_heading,
     parse_document,
     pipe_paragraphs,
@@ -115,6 +116,13 @@ def parse_plan(text: str, path: str | Path = PLAN_FILE, *, book: Book | None = N
     except FrontmatterError as exc:
         out.add(exc.line, str(exc), exc.hint or "fix the YAML between the two '---' lines, or remove them")
         raise PlanError(out.problems) from None
+    misplaced = misplaced_frontmatter(lines, SETTING_NAMES) if not front.body_offset else None
+    if misplaced is not None:  # (else a spending cap or a read-only mode written there is dropped)
+        out.add(
+            misplaced,
+            "these settings are not read: the frontmatter's '---' must be the file's first line",
+            "move the block to the top of the file, with nothing above it",
+        )
     settings, setting_problems = settings_from_mapping(front.data)
     for key, message in setting_problems:
         if key.strip().replace("-", "_") in SETTING_NAMES:
