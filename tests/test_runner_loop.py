@@ -321,6 +321,32 @@ def test_a_result_template_that_fails_on_a_result_falls_back_to_the_packaged_one
     assert len(notices) == 1 and "templates/result.md.j2" in notices[0]
 
 
+def test_status_block_and_final_output_templates_that_fail_mid_run_fall_back_and_the_run_ends(tmp_path: Path) -> None:
+    """QA: templates that pass the check before the start but fail on what a run gives them (a
+    row's missing attribute, the first of no problems) stopped the run: the task running was
+    interrupted, no run_finished, no final_output.md, and "nothing was written". The run goes on
+    with the packaged templates, and says so once each."""
+    from runner_helpers import run
+
+    write_plan(tmp_path, [Spec("T-01", "echo done")])
+    templates = Workspace.find(tmp_path).templates_dir
+    templates.mkdir()
+    (templates / "assignment.md.j2").write_text("{% for r in rows %}{{ r.nosuch.x }}{% endfor %}\n", encoding="utf-8")
+    (templates / "final_output.md.j2").write_text("# {{ (problems | first).id }}\n", encoding="utf-8")
+    done = run(tmp_path)
+    assert done.code == 0, done.stderr
+    assert done.finished()["counts"]["completed"] == 1
+    notices = [e["message"] for e in done.events if e["event"] == "notice"]
+    for name in ("assignment.md.j2", "final_output.md.j2"):
+        said = [n for n in notices if f"templates/{name}:1: template error" in n]
+        assert len(said) == 1 and said[0].endswith(f"{name} is rendered from the packaged template"), notices
+    workspace = Workspace.find(tmp_path).root
+    assert "done" in (workspace / "final_output.md").read_text(encoding="utf-8")
+    assert (
+        "| T-01 |" in (workspace / "master_plan.md").read_text(encoding="utf-8").split("orchestrator:begin status")[1]
+    )
+
+
 def test_made_up_results_are_not_done_for_a_real_run(tmp_path: Path) -> None:
     """A fake run rehearses; the real run that follows does the work (a second fake run keeps
     the made-up results)."""

@@ -16,7 +16,7 @@ from typing import Any
 from orchestrator import __version__
 from orchestrator.documents import read_body, sha256
 from orchestrator.output.markup import as_code_block, demote_headings, output_form, quoted_in
-from orchestrator.output.templates import Templates
+from orchestrator.output.templates import Renders, Templates
 from orchestrator.output.timeline import MERMAID_LIMIT, bars, mermaid
 from orchestrator.output.views import summary_line
 from orchestrator.plan.graph import critical_path
@@ -126,8 +126,10 @@ def build(
     workspace: Workspace,
     views: list[TaskView] | None = None,
     synthesis: Synthesis | None = None,
+    templates: Renders | None = None,
 ) -> str:
-    """The text of final_output.md; ``synthesis``: the aggregating agent's, its spend counted in."""
+    """The text of final_output.md; ``synthesis``: the aggregating agent's, its spend counted in;
+    ``templates``: a run's (``Lenient``), else the workspace's (a broken one is an error)."""
     if views is None:
         views = collect(plan, workspace)
     by_id = {v.id: v for v in views}
@@ -179,7 +181,7 @@ def build(
             )
         elif view.status in (TaskStatus.PENDING, TaskStatus.WAITING):
             problems.append({"id": task_id, "label": view.status.label, "reason": "not run yet", "file": "-"})
-    return Templates.of(workspace).render(
+    return (templates or Templates.of(workspace)).render(
         "final_output.md.j2",
         request=plan.request,
         summary=summarize(plan, views, synthesis),
@@ -222,10 +224,11 @@ def write_final_output(
     workspace: Workspace,
     views: list[TaskView] | None = None,
     synthesis: Synthesis | None = None,
+    templates: Renders | None = None,
 ) -> Path | None:
     """Write final_output.md; returns where the one there was moved if it had been edited by
     hand since it was written (else None: it is written over, being the tool's own)."""
-    text = signed(build(plan, workspace, views, synthesis))
+    text = signed(build(plan, workspace, views, synthesis, templates))
     path = workspace.final_output
     try:
         found: str | None = path.read_bytes().decode("utf-8")

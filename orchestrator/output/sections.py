@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from orchestrator.output.templates import Templates
+from orchestrator.output.templates import Renders, Templates
 from orchestrator.output.views import MERMAID_MAX_TASKS, mermaid, status_label, summary_line
 from orchestrator.plan.model import Plan
 from orchestrator.plan.settings import format_duration
@@ -21,7 +21,7 @@ from orchestrator.state.workspace import Workspace
 GIVEN = {"assignment.md.j2": ("rows", "summary"), "dependency_graph.md.j2": ("mermaid",)}
 
 
-def status_blocks(plan: Plan, views: Sequence[TaskView], templates: Templates) -> list[planfile.Block]:
+def status_blocks(plan: Plan, views: Sequence[TaskView], templates: Renders) -> list[planfile.Block]:
     """The two tool-written blocks of master_plan.md, as they are for ``views``."""
     rows = [
         {

@@ -12,9 +12,9 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from orchestrator.errors import PlanError, Problem, shown
 from orchestrator.state.workspace import Workspace
@@ -82,6 +82,37 @@ def _overrides_signature(directory: Path) -> object:
         return tuple(sorted((e.name, e.stat().st_mtime_ns, e.stat().st_size) for e in os.scandir(directory)))
     except OSError:
         return None
+
+
+class Renders(Protocol):
+    """What renders a template by name: ``Templates`` (a broken one is an error) or ``Lenient``."""
+
+    def render(self, name: str, **context: Any) -> str: ...
+
+
+class Lenient:
+    """What a run renders once its tasks have started (results, the status blocks,
+    final_output.md): the workspace's own template or, should it fail on what it is given now
+    (``{{ (problems | first).id }}`` with no problem), the packaged one, and ``notice`` of the
+    error, once a template. A task's work is never lost to a template, nor a run stopped by one:
+    ``output.trial`` refused before the start what it could see without rendering."""
+
+    def __init__(self, workspace: Workspace | None, notice: Callable[[str], None]) -> None:
+        self.workspace = workspace
+        self.notice = notice
+        self._told: set[str] = set()
+
+    def render(self, name: str, **context: Any) -> str:
+        templates = Templates.of(self.workspace)
+        try:
+            return templates.render(name, **context)
+        except PlanError as exc:
+            if not templates.overridden(name):
+                raise  # the packaged template's own failure: nothing to fall back on
+            if name not in self._told:
+                self._told.add(name)
+                self.notice(f"{exc}; until it is fixed, {name} is rendered from the packaged template")
+            return Templates.of(None).render(name, **context)
 
 
 class Templates:

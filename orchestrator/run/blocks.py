@@ -16,7 +16,7 @@ import anyio
 
 from orchestrator.errors import OrchestratorError
 from orchestrator.output.sections import status_blocks
-from orchestrator.output.templates import Templates
+from orchestrator.output.templates import Renders
 from orchestrator.plan.model import Plan
 from orchestrator.run import freshness
 from orchestrator.run.prepare import Prepared
@@ -30,8 +30,9 @@ class Blocks:
     """The blocks a run writes: marked as ``status`` marks, rewritten only when what they show
     changed (nothing in them moves with the clock)."""
 
-    def __init__(self, workspace: Workspace, *, only: bool = False) -> None:
+    def __init__(self, workspace: Workspace, templates: Renders, *, only: bool = False) -> None:
         self.workspace = workspace
+        self.templates = templates  # a run's: a template that fails mid-run is told, not fatal
         # Only a `run --only` leaves completed tasks out of date (those downstream of what it runs,
         # which it does not run); in any other run a task whose upstream runs is run too.
         self.only = only
@@ -56,7 +57,7 @@ class Blocks:
             self._mark(prepared, views, records)
         if not self.shown.changed(views):
             return None
-        return status_blocks(prepared.plan, views, Templates.of(self.workspace))
+        return status_blocks(prepared.plan, views, self.templates)
 
     def final(self, prepared: Prepared, records: Mapping[str, ResultRecord]) -> list[planfile.Block]:
         """The blocks at the run's end, whatever they showed before."""
@@ -64,7 +65,7 @@ class Blocks:
         views = list(prepared.views.values())
         if self.only or self._plan is not None:  # (else nothing is out of date: see ``due``)
             self._mark(prepared, views, records)
-        return status_blocks(prepared.plan, views, Templates.of(self.workspace))
+        return status_blocks(prepared.plan, views, self.templates)
 
     def forget(self) -> None:
         self.shown.forget()

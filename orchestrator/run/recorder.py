@@ -15,10 +15,9 @@ from typing import Any
 
 from orchestrator import documents
 from orchestrator.backends.base import tail
-from orchestrator.errors import PlanError
 from orchestrator.output.markup import output_form
 from orchestrator.output.reporter import Reporter
-from orchestrator.output.templates import Templates
+from orchestrator.output.templates import Lenient
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.settings import Settings
 from orchestrator.run.attempts import Attempt, Outcome
@@ -64,10 +63,10 @@ class Recorder:
         self.views = views
         self.reporter = reporter
         self.journal = journal
-        self.templates = Templates.of(workspace)
+        # (a result is never lost to a template: should the workspace's fail on one, the packaged one)
+        self.templates = Lenient(workspace, lambda message: self.emit("notice", message=message))
         self.records: dict[str, ResultRecord] = {}  # written in this run
         self.unsynced: list[Path] = []  # written, not yet made durable (``take_unsynced``)
-        self._template_told = False
 
     def emit(self, kind: str, **data: Any) -> None:
         self.reporter.event({"event": kind, "time": now_iso(), **data})
@@ -255,7 +254,8 @@ class Recorder:
 
     def _body(self, record: ResultRecord, output: str, stderr: str = "") -> str:
         status = record.status
-        return self._render_result(
+        return self.templates.render(
+            "result.md.j2",
             task=self.plan.tasks[record.task],
             status=str(status),
             icon=status.icon,
@@ -266,17 +266,6 @@ class Recorder:
             logs=list(record.logs),
             simulated=record.simulated,
         )
-
-    def _render_result(self, **context: Any) -> str:
-        """``result.md.j2``; should the workspace's own fail on this result, the packaged one
-        (a result is never lost to a template), and a notice, once."""
-        try:
-            return self.templates.render("result.md.j2", **context)
-        except PlanError as exc:
-            if not self._template_told:
-                self._template_told = True
-                self.emit("notice", message=f"{exc}; results are written with the packaged template")
-            return Templates.of(None).render("result.md.j2", **context)
 
     def _write(self, task: Task, record: ResultRecord, body: str) -> None:
         self.workspace.check_inside()  # not through a symlink put in results/' place meanwhile

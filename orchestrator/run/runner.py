@@ -36,6 +36,7 @@ from orchestrator.executors.base import Executor, Leftover
 from orchestrator.executors.local import LocalExecutor, children_waited_on_pidfds
 from orchestrator.output.final import Synthesis, edited_final_notice, write_final_output
 from orchestrator.output.reporter import Recording, Reporter
+from orchestrator.output.templates import Lenient
 from orchestrator.plan.model import Plan
 from orchestrator.run.admission import Admission
 from orchestrator.run.attempts import Launcher
@@ -91,7 +92,8 @@ class Runner:
         self._stoppable: anyio.CancelScope | None = None  # what a signal cancels now
         self._unreadable_told = False
         self._synthesis_failed: str | None = None
-        self._blocks = Blocks(workspace, only=bool(self.options.only))  # what the status blocks show now
+        self._templates = Lenient(workspace, lambda message: self._emit("notice", message=message))
+        self._blocks = Blocks(workspace, self._templates, only=bool(self.options.only))  # what the blocks show now
         self.scheduler: Scheduler | None = None
 
     def run(self) -> RunSummary:
@@ -291,7 +293,7 @@ class Runner:
         as_status_reads(prepared, ws, self.recorder.records, only=bool(self.options.only))  # (what it did not run)
         store.sync_files(self.recorder.take_unsynced())
         admission = scheduler.admission
-        if (kept := _write_final_output(plan, ws, views, synth, admission)) is not None:
+        if (kept := _write_final_output(plan, ws, views, synth, admission, self._templates)) is not None:
             self._emit("notice", message=edited_final_notice(ws, kept))
         if plan.settings.status_blocks:  # (marked as status marks them: what it did not run, a row edited since)
             blocks = self._blocks.final(prepared, _held(prepared, self.recorder))
@@ -391,11 +393,16 @@ async def _tick_every_second(reporter: Reporter) -> None:
 
 
 def _write_final_output(
-    plan: Plan, ws: Workspace, views: list[TaskView], synthesis: Synthesis | None, admission: Admission
+    plan: Plan,
+    ws: Workspace,
+    views: list[TaskView],
+    synthesis: Synthesis | None,
+    admission: Admission,
+    templates: Lenient,
 ) -> Path | None:
     if synthesis is not None:
         admission.spend(synthesis.cost_usd)  # the run's cost is all it spent, the synthesis too
-    return write_final_output(plan, ws, views, synthesis)
+    return write_final_output(plan, ws, views, synthesis, templates)
 
 
 def _executor_named(name: str, workspace: Workspace) -> Executor:
