@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import signal
@@ -670,9 +671,11 @@ def test_a_task_that_failed_while_its_retry_waited_is_recorded_failed_when_the_r
     assert found["C"]["status"] == "skipped"
 
 
-def _orphan(project: Path, task: str = "T-01") -> subprocess.Popen[bytes]:
-    """A process group a dead runner left: running, and open in the journal."""
-    orphan = subprocess.Popen(["sleep", "1000"], start_new_session=True)
+def _orphan(project: Path, task: str = "T-01", *, deaf: bool = False) -> subprocess.Popen[bytes]:
+    """A process group a dead runner left: running, and open in the journal. ``deaf``: it
+    ignores SIGTERM, as a program shutting down gracefully may for a while."""
+    argv = ["bash", "-c", "trap '' TERM; sleep 1000 & wait"] if deaf else ["sleep", "1000"]
+    orphan = subprocess.Popen(argv, start_new_session=True)
     (project / "orphan.pid").write_text(str(orphan.pid))
     dead = subprocess.Popen(["true"])
     dead.wait()
@@ -761,6 +764,36 @@ def test_sigterm_while_waiting_for_a_dead_runners_attempt_ends_cleanly(
         orphan.wait()
 
 
+def test_a_run_interrupted_in_the_grace_it_gave_a_dead_runners_attempts_kills_them_before_it_exits(
+    project: Path, background: list[Background]
+) -> None:
+    """QA: a Ctrl-C while the run waited out kill_grace for a dead runner's attempts that ignore
+    SIGTERM exited 130 and left them running, saying nothing. What was asked to stop is killed
+    at once (no group is left behind on any path), and the run says what became of them."""
+    write_plan(project, [Spec("T-01", "echo one")], {"kill_grace": 60})
+    orphan = _orphan(project, deaf=True)
+    try:
+        runner = start(project)
+        background.append(runner)
+        wait_until(lambda: _catches(runner.pid, signal.SIGINT), "the runner to take SIGINT")
+        wait_until(lambda: b"SigIgn" in Path(f"/proc/{orphan.pid}/status").read_bytes(), "the orphan to start")
+        time.sleep(1.0)  # (its SIGTERM sent, the run is in the 60 s grace)
+        assert orphan.poll() is None
+        runner.kill(signal.SIGINT)
+        assert runner.wait(timeout=30) == 130
+        assert orphan.wait(timeout=10) == -signal.SIGKILL
+        wait_until(lambda: not group_alive(orphan.pid), "its sleep to be killed too")
+        said = [e["message"] for e in runner.events() if e["event"] == "notice"]
+        assert said == [
+            "interrupted while settling the attempts a dead runner left (T-01): none of them runs now; "
+            "the next `orchestrator run` takes them up"
+        ], said
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(orphan.pid, signal.SIGKILL)
+        orphan.wait()
+
+
 def _catches(pid: int, sig: int) -> bool:
     """Whether process ``pid`` has a handler of its own for ``sig`` (``SigCgt`` in /proc)."""
     try:
@@ -792,7 +825,11 @@ def test_a_run_interrupted_while_it_settles_still_tells_what_it_set_aside(
         said = "kept as agent-02-result.unreadable.md, and T-02 runs again"
         assert any(e["event"] == "notice" and said in e["message"] for e in runner.events()), runner.events()
         logged = [json.loads(line) for line in (workspace(project) / "state" / "events.jsonl").read_text().splitlines()]
-        assert [(e["event"], e["run"]) for e in logged] == [("notice", None)] and said in logged[0]["message"]
+        assert [(e["event"], e["run"]) for e in logged] == [("notice", None)] * 2 and said in logged[0]["message"]
+        assert logged[1]["message"] == (
+            "interrupted while settling the attempts a dead runner left (T-01): what still runs of them is left "
+            "running (--wait-orphans); the next `orchestrator run` takes them up"
+        )
         assert orphan.poll() is None  # waited for, not stopped: the next run settles it
     finally:
         orphan.kill()

@@ -54,11 +54,13 @@ async def stop_groups(pgids: Iterable[int], grace: float) -> None:
     for pgid in asked:
         signal_group(pgid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
     deadline = anyio.current_time() + grace
-    while asked and anyio.current_time() < deadline:
-        await anyio.sleep(_POLL)
-        asked = [pgid for pgid in asked if group_running(pgid)]
-    for pgid in asked:
-        signal_group(pgid, signal.SIGKILL)
+    try:
+        while asked and anyio.current_time() < deadline:
+            await anyio.sleep(_POLL)
+            asked = [pgid for pgid in asked if group_running(pgid)]
+    finally:  # (cancelled mid-grace, by a Ctrl-C: what was asked to stop is stopped now, not left)
+        for pgid in asked:
+            signal_group(pgid, signal.SIGKILL)
 
 
 async def stop_group(pgid: int, grace: float) -> None:

@@ -132,7 +132,7 @@ class Runner:
                 stopped = await self._stoppably(self._settle_leftovers, left, plan.settings.kill_grace)
                 if stopped is None:  # interrupted before anything ran: the journal is left as it is
                     background.cancel_scope.cancel()
-                    return self._not_started(prepared, started)
+                    return self._not_started(prepared, started, left)
                 recovered = finished_in_logs(ws, prepared, left.open.values())  # (done: not in to_run)
                 journal = journals.Journal(ws.journal_file)  # (begun once the leftovers are taken up)
                 run_name = journals.now_iso()
@@ -181,9 +181,9 @@ class Runner:
             # Still inside the signal receiver: a signal now is taken, not a KeyboardInterrupt.
             return self._finish(prepared, scheduler, started, synthesis)
 
-    def _not_started(self, prepared: Prepared, started: float) -> RunSummary:
+    def _not_started(self, prepared: Prepared, started: float, left: journals.JournalState) -> RunSummary:
         """Interrupted before the first attempt: nothing ran, nothing of the journal was touched."""
-        _tell_unstarted(self.reporter, self.workspace, prepared.notices)
+        _tell_unstarted(self.reporter, self.workspace, prepared.notices, left, self.options.wait_for_orphans)
         found = counts(prepared.views.values())
         wall = time.time() - started
         self._emit(
@@ -360,11 +360,19 @@ def _scheduler(
     )
 
 
-def _tell_unstarted(reporter: Reporter, workspace: Workspace, notices: list[str]) -> None:
+def _tell_unstarted(
+    reporter: Reporter, workspace: Workspace, notices: list[str], left: journals.JournalState, waited: bool
+) -> None:
     """What preparing a run that was then interrupted (while it settled what a dead runner left)
-    did that a person must hear of (a result file kept aside, a hand edit not taken): shown, and
-    kept in the event log as a command's own changes are, outside any run (none started). The
-    next run would not say it: it finds nothing left to set aside."""
+    did that a person must hear of (a result file kept aside, a hand edit not taken), and what
+    became of those leftovers: shown, and kept in the event log as a command's own changes are,
+    outside any run (none started). The next run would not say it: it finds nothing to set aside."""
+    leftover = sorted({attempt.task for attempt in left.open.values()})
+    if leftover:
+        what = "what still runs of them is left running (--wait-orphans)" if waited else "none of them runs now"
+        ids = ", ".join(leftover)
+        notices = [*notices, f"interrupted while settling the attempts a dead runner left ({ids}): {what}; "
+                   "the next `orchestrator run` takes them up"]  # fmt: skip
     told = [{"event": "notice", "run": None, "time": journals.now_iso(), "message": text} for text in notices]
     for event in told:
         reporter.event({key: value for key, value in event.items() if key != "run"})
