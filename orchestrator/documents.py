@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import yamlio
+from orchestrator.vocabulary import TaskStatus
 
 
 def last_line_starting(data: bytes, prefix: bytes) -> int | None:
@@ -212,8 +213,8 @@ def read_document(path: Path) -> tuple[dict[str, Any], str] | None:
 
 def metadata_problem(path: Path) -> str | None:
     """Why ``read_metadata`` finds no frontmatter of a task in the file at ``path`` (it is not
-    UTF-8, has no frontmatter, YAML that does not parse, or names no task), or ``None``: it reads
-    (whichever task it names), or there is no such file."""
+    UTF-8, has no frontmatter, YAML that does not parse, names no task, or a status no task has),
+    or ``None``: it reads (whichever task it names), or there is no such file."""
     try:
         with open(open_regular(path), encoding="utf-8") as handle:
             if handle.readline().strip() != "---":
@@ -230,7 +231,12 @@ def metadata_problem(path: Path) -> str | None:
     if meta is None:
         return "its frontmatter is not valid YAML, or not a mapping"
     task = meta.get("task")
-    return None if isinstance(task, str) and task else "its frontmatter names no task ('task: T-01')"
+    if not (isinstance(task, str) and task):
+        return "its frontmatter names no task ('task: T-01')"
+    status = meta.get("status")
+    if status is not None and TaskStatus.read(status) is None:
+        return f"its status '{status}' is none of: {', '.join(TaskStatus)}"
+    return None
 
 
 def read_metadata(path: Path) -> dict[str, Any] | None:

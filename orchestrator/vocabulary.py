@@ -37,12 +37,12 @@ class TaskStatus(StrEnum):
         return self in _FINISHED
 
     @classmethod
-    def parse(cls, value: object) -> TaskStatus:
-        """A status read from a file a person may have edited: an unknown word counts as failed."""
+    def read(cls, value: object) -> TaskStatus | None:
+        """The status a word a person may have written names (``Completed`` too), or ``None``."""
         try:
-            return cls(str(value))
+            return cls(str(value).strip().lower())
         except ValueError:
-            return cls.FAILED
+            return None
 
 
 _ICONS = {

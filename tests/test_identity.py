@@ -173,6 +173,8 @@ def test_a_plan_change_under_an_edited_brief_is_told_not_dropped_in_silence(tmp_
         pytest.param(("status: completed", "status: [completed"), "its frontmatter is not valid YAML", id="bad-yaml"),
         pytest.param(("task: T-02\n", ""), "its frontmatter names no task", id="no-task"),
         pytest.param(("---\n", ""), "it does not start with a '---' frontmatter", id="no-frontmatter"),
+        # QA: a typo read as failed, with no reason anywhere, and the file was written over
+        pytest.param(("status: completed", "status: done"), "its status 'done' is none of: pending,", id="bad-status"),
     ],
 )
 def test_a_result_that_cannot_be_read_is_set_aside_not_written_over(
@@ -194,6 +196,16 @@ def test_a_result_that_cannot_be_read_is_set_aside_not_written_over(
     assert notice.endswith("kept as agent-02-result.unreadable.md, and T-02 runs again")
     assert (results / "agent-02-result.unreadable.md").read_text() == edited
     assert result_body(tmp_path, "T-02").strip() == "two"
+
+
+def test_a_status_word_a_person_capitalised_still_reads(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T-01", "echo one")])
+    assert run(tmp_path).code == 0
+    mine = tmp_path / ".orchestrator" / "results" / "agent-01-result.md"
+    mine.write_text(mine.read_text().replace("status: completed", "status: Completed ", 1))
+    shown = json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]
+    assert [(t["id"], t["status"]) for t in shown] == [("T-01", "completed")]
+    assert run(tmp_path).tasks("task_started") == []
 
 
 def test_a_shell_brief_without_its_script_fails_with_one_line(tmp_path: Path) -> None:

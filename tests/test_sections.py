@@ -8,6 +8,7 @@ never lost.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -452,6 +453,37 @@ def test_a_begin_marker_without_its_end_leaves_the_file_alone(tmp_path: Path) ->
     said = f".orchestrator/master_plan.md:{line}: the 'status' block's begin marker has no end marker"
     assert proc.stderr.startswith(said)
     assert planfile.broken_markers(text.replace("## My notes", "<!-- orchestrator:end status -->\n## My notes")) == []
+
+
+@pytest.mark.parametrize("edit", ["begin deleted", "block copied"])
+def test_an_end_marker_without_its_begin_or_a_second_block_is_refused_not_left_stale(tmp_path: Path, edit: str) -> None:
+    """QA: with its begin marker deleted, the next write appended a new block and left the old
+    table (showing ✅ where status said pending) above it for ever; a block copied elsewhere kept
+    what it showed when copied. validate said OK to both. Both are refused, as a begin marker
+    without its end is: one line naming the line, and the file left as it is."""
+    ws = make_workspace(tmp_path, HEAD.encode())
+    assert subprocess.run([sys.executable, "-m", "orchestrator", "render"], cwd=tmp_path, check=False).returncode == 0
+    text = ws.plan_file.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    begin = next(i for i, x in enumerate(lines) if "orchestrator:begin status" in x)
+    end = next(i for i, x in enumerate(lines) if "orchestrator:end status" in x)
+    if edit == "begin deleted":
+        text = "\n".join(lines[:begin] + lines[begin + 1 :])
+        line, said = end, "the 'status' block's end marker has no begin marker above it"
+    else:
+        text += "\n## A copy\n" + "\n".join(lines[begin : end + 1]) + "\n"
+        line = text.split("\n").index(lines[begin], end + 1) + 1
+        said = f"a second 'status' block (the first begins on line {begin + 1})"
+    ws.plan_file.write_text(text, encoding="utf-8")
+    with pytest.raises(planfile.MarkersBroken, match=re.escape(said)):
+        splice(text)
+    for command in ("validate", "render"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "orchestrator", command], cwd=tmp_path, capture_output=True, text=True, check=False
+        )
+        assert proc.returncode == 2, proc.stdout
+        assert f"master_plan.md:{line}: {said}" in proc.stderr or f"line {line}: {said}" in proc.stderr, proc.stderr
+        assert ws.plan_file.read_text(encoding="utf-8") == text
 
 
 def test_markers_in_a_code_block_are_text(tmp_path: Path) -> None:

@@ -102,27 +102,36 @@ def _with_newline(body: str, newline: str) -> list[str]:
 
 def _marked(lines: list[str], name: str) -> tuple[int, int] | None:
     """The lines of ``name``'s begin and end markers (those in code blocks are text, not
-    markers); ``None`` when there is no begin marker. A begin marker without its end marker is
-    ``MarkersBroken``: guessing where the block ends could swallow the person's text."""
+    markers); ``None`` when there is neither. Markers that do not make one whole block are
+    ``MarkersBroken``: a begin marker without its end (guessing where the block ends could swallow
+    the person's text), an end marker without its begin, or a second block (left showing what it
+    showed when it was copied, beside the one kept up to date)."""
     start: int | None = None
+    found: tuple[int, int] | None = None
     body = _frontmatter_end(lines)
     for index in outside_fences(lines):
         if index < body:
             continue
         line = lines[index]
-        if start is None:
-            match = _BEGIN.match(line)
-            if match and match.group(1) == name:
-                start = index
-        else:
-            match = _END.match(line)
-            if match and match.group(1) == name:
-                return start, index
-            match = _BEGIN.match(line)
-            if match and match.group(1) == name:
+        if (match := _BEGIN.match(line)) and match.group(1) == name:
+            if start is not None:
                 break
+            if found is not None:
+                raise MarkersBroken(
+                    f"line {index + 1}: a second '{name}' block (the first begins on line {found[0] + 1}), which "
+                    "would never be updated — delete one of them, from its begin marker to its end marker"
+                )
+            start = index
+        elif (match := _END.match(line)) and match.group(1) == name:
+            if start is None:
+                raise MarkersBroken(
+                    f"line {index + 1}: the '{name}' block's end marker has no begin marker above it "
+                    f"(<!-- orchestrator:begin {name} -->) — put it back where the block begins, or delete "
+                    "the end marker and what is left of the old block"
+                )
+            found, start = (start, index), None
     if start is None:
-        return None
+        return found
     raise MarkersBroken(
         f"line {start + 1}: the '{name}' block's begin marker has no end marker "
         f"(<!-- orchestrator:end {name} -->) — put it back where the block ends, or delete the begin marker"
@@ -130,10 +139,10 @@ def _marked(lines: list[str], name: str) -> tuple[int, int] | None:
 
 
 def broken_markers(text: str) -> list[tuple[int, str, str]]:
-    """Each block of ``text`` whose begin marker has lost its end marker, as (1-based line,
-    what, what to do): what ``splice`` would refuse, for ``validate`` to list first."""
+    """Each block of ``text`` whose markers do not make one whole block (``_marked``), as (1-based
+    line, what, what to do): what ``splice`` would refuse, for ``validate`` to list first."""
     lines = split_lines(text)
-    names = dict.fromkeys(m.group(1) for line in lines if (m := _BEGIN.match(line)))
+    names = dict.fromkeys(m.group(1) for line in lines if (m := _BEGIN.match(line) or _END.match(line)))
     found: list[tuple[int, str, str]] = []
     for name in names:
         try:

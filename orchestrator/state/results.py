@@ -84,7 +84,8 @@ class ResultRecord:
         """The record a frontmatter holds, leniently (a person may have edited it); ``None`` when it
         names no task."""
         task = data.get("task")
-        if not isinstance(task, str) or not task:
+        status = TaskStatus.read(data.get("status", TaskStatus.FAILED))
+        if not isinstance(task, str) or not task or status is None:  # (a status word no task has: unreadable)
             return None
         tokens = data.get("tokens")
         if isinstance(tokens, int) and not isinstance(tokens, bool):
@@ -99,7 +100,7 @@ class ResultRecord:
             task=task,
             agent=_text(data.get("agent")) or "",
             name=_text(data.get("name")) or "",
-            status=TaskStatus.parse(data.get("status", TaskStatus.FAILED)),
+            status=status,
             attempts=_int(data.get("attempts")) or 0,
             run_attempts=_int(data.get("run_attempts")),
             reason=_text(data.get("reason")),
