@@ -591,3 +591,33 @@ def test_the_worktree_commands_outside_a_repository_say_what_fits_the_command(tm
             f"{project} is not in a git repository: {nothing} (isolation: worktree needs one: "
             "run `git init` there and commit)"
         )
+
+
+def test_merge_names_the_files_it_would_write_over_that_git_does_not_track(tmp_path: Path) -> None:
+    """Files of the person's at paths the integration branch adds: an untracked one (git refused
+    with only "Aborting") and an ignored one (git wrote over it without a word). merge refuses as
+    it does uncommitted changes: one line naming them and what to do, exit 2, nothing changed."""
+    project = repository(tmp_path, {"a.txt": "a\n"})
+    plan(project, [Spec("T-01", "echo one > one.txt; mkdir out; echo theirs > out/run.log")])
+    assert run(project).code == 0
+    (project / "one.txt").write_text("mine\n", encoding="utf-8")
+    (project / "out").mkdir()
+    (project / "out" / "run.log").write_text("my log\n", encoding="utf-8")
+    (project / ".git" / "info" / "exclude").write_text(".orchestrator/\nout/\n", encoding="utf-8")
+    before = checkout(project)
+    said = (
+        f"{project}: your working tree has files git does not track where {INTEGRATION} adds files (2 files: "
+        "one.txt, out/run.log) — move them out of the way, then run `orchestrator merge` again; nothing was changed"
+    )
+    refused = cli(project, "merge")
+    assert refused.code == 2 and refused.stdout == ""
+    assert refused.stderr.strip().splitlines() == [said]
+    as_json = cli(project, "merge", "--json")
+    assert as_json.code == 2 and json.loads(as_json.stdout)["message"] == said
+    assert checkout(project) == before  # both files as the person left them
+    (project / "one.txt").rename(tmp_path / "one.mine")
+    (project / "out").rename(tmp_path / "out.mine")
+    done = cli(project, "merge")
+    assert done.code == 0, done.stderr
+    assert (project / "one.txt").read_text() == "one\n" and (project / "out/run.log").read_text() == "theirs\n"
+
