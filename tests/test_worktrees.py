@@ -20,6 +20,8 @@ import pytest
 import yaml
 from runner_helpers import Spec, cli, kill_leftovers, results, run, start, wait_until, write_plan
 
+from orchestrator.errors import GitError
+from orchestrator.git.worktrees import Trees
 from orchestrator.output.reporter import describe
 
 INTEGRATION = "orchestrator/integration"
@@ -591,3 +593,74 @@ def test_the_worktree_commands_outside_a_repository_say_what_fits_the_command(tm
             f"{project} is not in a git repository: {nothing} (isolation: worktree needs one: "
             "run `git init` there and commit)"
         )
+
+
+def test_merge_names_the_files_it_would_write_over_that_git_does_not_track(tmp_path: Path) -> None:
+    """Files of the person's at paths the integration branch adds: an untracked one (git refused
+    with only "Aborting") and an ignored one (git wrote over it without a word). merge refuses as
+    it does uncommitted changes: one line naming them and what to do, exit 2, nothing changed."""
+    project = repository(tmp_path, {"a.txt": "a\n"})
+    plan(project, [Spec("T-01", "echo one > one.txt; mkdir out; echo theirs > out/run.log")])
+    assert run(project).code == 0
+    (project / "one.txt").write_text("mine\n", encoding="utf-8")
+    (project / "out").mkdir()
+    (project / "out" / "run.log").write_text("my log\n", encoding="utf-8")
+    (project / ".git" / "info" / "exclude").write_text(".orchestrator/\nout/\n", encoding="utf-8")
+    before = checkout(project)
+    said = (
+        f"{project}: your working tree has files git does not track where {INTEGRATION} adds files (2 files: "
+        "one.txt, out/run.log) — move them out of the way, then run `orchestrator merge` again; nothing was changed"
+    )
+    refused = cli(project, "merge")
+    assert refused.code == 2 and refused.stdout == ""
+    assert refused.stderr.strip().splitlines() == [said]
+    as_json = cli(project, "merge", "--json")
+    assert as_json.code == 2 and json.loads(as_json.stdout)["message"] == said
+    assert checkout(project) == before  # both files as the person left them
+    (project / "one.txt").rename(tmp_path / "one.mine")
+    (project / "out").rename(tmp_path / "out.mine")
+    done = cli(project, "merge")
+    assert done.code == 0, done.stderr
+    assert (project / "one.txt").read_text() == "one\n" and (project / "out/run.log").read_text() == "theirs\n"
+
+
+def test_your_head_conflicting_with_the_integration_branch_is_refused_before_a_run_begins(tmp_path: Path) -> None:
+    """The person's own commit conflicts with what an earlier run merged. A run began (run_started,
+    then no run_finished: `watch` called the runner dead) and sent them to `orchestrator merge`,
+    which only said the conflict again. validate and run refuse it first, with advice that works:
+    git merge in the checkout, resolve, commit, run again; merge's own conflict says the same."""
+    project = repository(tmp_path, {"a.txt": "one\ntwo\n"})
+    path = block_plan(project, [Spec("T-01", "sed -i 's/two/two by T-01/' a.txt")])
+    assert run(project).code == 0
+    (project / "a.txt").write_text("one\ntwo by me\n", encoding="utf-8")
+    git(project, "commit", "-qam", "mine")
+    events = project / ".orchestrator/state/events.jsonl"
+    kept = events.read_text(encoding="utf-8")
+    advice = (
+        f"run `git merge {INTEGRATION}` in your checkout ({project}), resolve those files and commit, "
+        "then `orchestrator run` again"
+    )
+    for command in ("validate", "run"):
+        line = refused(project, command, fresh=False)
+        assert line == (
+            f".orchestrator/master_plan.md:{line_of(path, 'isolation:')}: isolation: worktree brings your HEAD "
+            f"into {INTEGRATION} first, and they conflict (1 file: a.txt) — {advice}"
+        )
+    assert events.read_text(encoding="utf-8") == kept  # no run_started: no runner for `watch` to call dead
+    merged = cli(project, "merge")
+    assert merged.code == 1
+    assert merged.stdout.strip() == (
+        f"{INTEGRATION} conflicts with main in a.txt: nothing was changed — run `git merge {INTEGRATION}` "
+        f"in your checkout ({project}), resolve those files and commit"
+    )
+    with pytest.raises(GitError) as caught:  # a HEAD moved between that check and the run's own merge
+        Trees.of(project, project / ".orchestrator", INTEGRATION).prepare()
+    assert str(caught.value) == f"your HEAD conflicts with {INTEGRATION} in a.txt — {advice}"
+
+    git(project, "merge", INTEGRATION, check=False)  # the advice, followed
+    (project / "a.txt").write_text("one\ntwo by me and T-01\n", encoding="utf-8")
+    git(project, "commit", "-qam", "both")
+    again = run(project)
+    assert again.code == 0, again.stdout + again.stderr
+    assert on(project, INTEGRATION, "a.txt") == "one\ntwo by me and T-01\n"
+    assert cli(project, "merge").stdout.strip() == f"main already has everything on {INTEGRATION}"

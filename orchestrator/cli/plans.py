@@ -85,7 +85,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     path = longest_chain(plan.graph, plan.order)
     depth = len(path)  # every task weighs 1, so the heaviest chain has one task in each layer
     notices: list[str] = []
-    check_plan(plan, workspace, notices=notices)
+    check_plan(plan, workspace, notices=notices, base=True)  # (as run checks it before it begins)
     if plan.settings.status_blocks:  # markers render and run would refuse to write between
         broken = planfile.broken_markers(plan.text)
         if broken:

@@ -46,6 +46,7 @@ def _trees(workspace: Workspace, nothing: str) -> Trees:
 
 def cmd_merge(args: argparse.Namespace) -> int:
     from orchestrator.git.merging import merge_into_checkout
+    from orchestrator.git.worktrees import by_hand
     from orchestrator.state.lock import WorkspaceLock
 
     if args.ff_only and args.no_ff:
@@ -68,7 +69,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     elif done.conflicts:
         print(
             f"{trees.integration} conflicts with {done.branch} in {', '.join(done.conflicts)}: nothing was changed"
-            f" — merge it by hand (git merge {trees.integration}) and resolve them"
+            f" — {by_hand(trees.repo, trees.integration)}"
         )
     elif done.how == "up to date":
         print(f"{done.branch} already has everything on {trees.integration}")

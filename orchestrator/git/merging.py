@@ -9,6 +9,7 @@ task fails with the conflict listed).
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,7 +148,8 @@ def merge_into_checkout(trees: Trees, mode: str) -> UserMerge:
     """``orchestrator merge``: the integration branch into the branch checked out in the person's
     checkout. ``mode``: ``ff`` (fast-forward or nothing), ``no-ff`` (always a merge commit) or
     ``auto`` (a fast-forward when it can be, else a merge commit). Refused (``UsageError``) on a
-    working tree with uncommitted changes to tracked files, or a detached HEAD. A conflict
+    working tree with uncommitted changes to tracked files or with files git does not track where
+    the integration branch adds files, or a detached HEAD. A conflict
     aborts the merge: the checkout is left exactly as it was, and the files are listed."""
     repo, integration = trees.repo, trees.integration
     if not branch_exists(repo, integration):
@@ -161,6 +163,13 @@ def merge_into_checkout(trees: Trees, mode: str) -> UserMerge:
     dirty = changed_files(repo)
     if dirty:
         raise UsageError(_dirty(trees, dirty))
+    in_the_way = _untracked_in_the_way(repo, integration)
+    if in_the_way:
+        said = f"{counted(len(in_the_way), 'file')}: {listed(in_the_way[:3], len(in_the_way))}"
+        raise UsageError(
+            f"{repo}: your working tree has files git does not track where {integration} adds files ({said}) — "
+            "move them out of the way, then run `orchestrator merge` again; nothing was changed"
+        )
     if is_ancestor(repo, integration, "HEAD"):
         return UserMerge(branch, "up to date", rev(repo, "HEAD") or "")
     fast = is_ancestor(repo, "HEAD", integration)
@@ -178,6 +187,20 @@ def merge_into_checkout(trees: Trees, mode: str) -> UserMerge:
         return UserMerge(branch, "conflict", rev(repo, "HEAD") or "", files)
     how = "fast-forward" if fast and mode != "no-ff" else "merge commit"
     return UserMerge(branch, how, rev(repo, "HEAD") or "")
+
+
+def _untracked_in_the_way(repo: Path, integration: str) -> list[str]:
+    """The files of the checkout that git does not track at paths the merge of ``integration``
+    would write: added on its side since the branches parted, and not in HEAD. Git refuses to
+    write over an untracked one with only "Aborting", and writes over an ignored one without a
+    word: neither is the person's to lose."""
+    added = set(_names(repo, f"HEAD...{integration}"))  # (renames as an add: the new path is written)
+    return [name for name in _names(repo, "HEAD", integration) if name in added and os.path.lexists(repo / name)]
+
+
+def _names(repo: Path, *revisions: str) -> list[str]:
+    done = git(["diff", "--name-only", "-z", "--no-renames", "--diff-filter=A", *revisions, "--"], repo)
+    return [name for name in done.out.split("\0") if name]
 
 
 def _dirty(trees: Trees, files: list[str]) -> str:

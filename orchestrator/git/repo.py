@@ -173,6 +173,16 @@ def unmerged(tree: Path) -> list[str]:
     return sorted({line for line in done.out.splitlines() if line})
 
 
+def merge_conflicts(tree: Path, ours: str, theirs: str) -> list[str]:
+    """The files a merge of ``theirs`` into ``ours`` would leave in conflict, found without touching
+    a worktree, the index or a ref (``git merge-tree``); none when it merges cleanly, or when git
+    cannot tell (unrelated histories: the merge itself says why)."""
+    done = git(["merge-tree", "--write-tree", "--name-only", "--no-messages", "-z", ours, theirs], tree, check=False)
+    if done.code != 1:
+        return []
+    return sorted({name for name in done.out.split("\0")[1:] if name})
+
+
 _BEGIN, _MIDDLE, _END = re.compile(r"^<{7}( |$)"), re.compile(r"^={7}$"), re.compile(r"^>{7}( |$)")
 
 

@@ -114,10 +114,8 @@ class Trees:
                 if not self._merge(path, base, f"orchestrator: bring {base[:12]} into {self.integration}"):
                     files = ", ".join(unmerged(path)) or "some files"
                     git(["merge", "--abort"], path)
-                    raise GitError(
-                        f"{self.integration} and your HEAD conflict in {files} — merge them by hand"
-                        f" (`orchestrator merge` brings {self.integration} into your branch)"
-                    )
+                    said = by_hand(self.repo, self.integration)
+                    raise GitError(f"your HEAD conflicts with {self.integration} in {files} — {said}{RUN_AGAIN}")
         return base
 
     def open(self, task_id: str, upstream: Sequence[str] = ()) -> Path:
@@ -250,6 +248,16 @@ class Trees:
                 freed += tree.bytes
         git(["worktree", "prune"], self.repo)
         return removed, freed
+
+
+RUN_AGAIN = ", then `orchestrator run` again"  # (after ``by_hand``, when a run was refused)
+
+
+def by_hand(repo: Path, integration: str) -> str:
+    """What to do when ``integration`` and the person's branch conflict in files a message has
+    named: the merge the tool never makes in their checkout, made there by them (``merge``, and a
+    run, which builds on both, say the same)."""
+    return f"run `git merge {integration}` in your checkout ({repo}), resolve those files and commit"
 
 
 def _conflicted(path: Path) -> bool:

@@ -10,7 +10,10 @@ Refused, because every task would fail to start or the run would die on git's ow
   ``worktrees/.integration`` (the person's checkout, or another workspace keeping the same
   ``integration_branch``): git checks a branch out in one worktree only;
 - a directory tasks run in that is outside the repository, or not in the commit the worktrees
-  start from (a project directory made and not committed yet: the worktree has no such place).
+  start from (a project directory made and not committed yet: the worktree has no such place);
+- with ``base`` (``validate``, and ``run`` before it begins: not a run reading its plan again),
+  the person's HEAD in conflict with the integration branch an earlier run left: a run brings
+  HEAD into it first, and the person merges it by hand.
 
 Told once (a notice): files of the workspace that git tracks and a run writes. The run writes
 them in the person's checkout, which then shows them changed, and ``orchestrator merge`` refuses
@@ -26,19 +29,31 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from orchestrator.errors import Problem, shown
-from orchestrator.git.repo import branch_exists, checked_out, git, has_directory, rev, toplevel, tracked
-from orchestrator.git.worktrees import INTEGRATION_DIR
+from orchestrator.git.repo import (
+    branch_exists,
+    checked_out,
+    git,
+    has_directory,
+    merge_conflicts,
+    rev,
+    toplevel,
+    tracked,
+)
+from orchestrator.git.worktrees import INTEGRATION_DIR, RUN_AGAIN, by_hand
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.settings import Settings, setting_line
 from orchestrator.state.workspace import Workspace
-from orchestrator.vocabulary import listed
+from orchestrator.vocabulary import counted, listed
 
 NEVER_WRITTEN = ("templates", "agents")  # the workspace's directories a run only reads
 DOCS = 'cli-integration.md, "Worktrees and the merge queue": "Keep `.orchestrator/` out of git"'
 
 
-def problems(plan: Plan, workspace: Workspace, isolated: list[tuple[Task, str | None]]) -> list[Problem]:
-    """Why the tasks in ``isolated`` (each with its ``cwd``) could not run in worktrees."""
+def problems(
+    plan: Plan, workspace: Workspace, isolated: list[tuple[Task, str | None]], *, base: bool = False
+) -> list[Problem]:
+    """Why the tasks in ``isolated`` (each with its ``cwd``) could not run in worktrees; with
+    ``base``, the person's HEAD checked against the integration branch too."""
     if not isolated:
         return []
     file = shown(plan.path)
@@ -66,6 +81,14 @@ def problems(plan: Plan, workspace: Workspace, isolated: list[tuple[Task, str | 
     placed = _placed(plan, workspace, repo, head, isolated, line, where)
     if placed is not None:
         found.append(placed)
+    if base and not found and branch_exists(repo, integration):
+        files = merge_conflicts(repo, integration, head)
+        if files:
+            said = f"{counted(len(files), 'file')}: {listed(files[:3], len(files))}"
+            message = (
+                f"{where}isolation: worktree brings your HEAD into {integration} first, and they conflict ({said})"
+            )
+            found.append(Problem(file, line, message, f"{by_hand(repo, integration)}{RUN_AGAIN}"))
     return found
 
 

@@ -33,7 +33,12 @@ from orchestrator.vocabulary import ARGUMENT_LIMIT, listed
 
 
 def check_plan(
-    plan: Plan, workspace: Workspace, profiles: Profiles | None = None, *, notices: list[str] | None = None
+    plan: Plan,
+    workspace: Workspace,
+    profiles: Profiles | None = None,
+    *,
+    notices: list[str] | None = None,
+    base: bool = False,
 ) -> None:
     """Raise ``PlanError`` with every problem: unknown backends, a backend missing a setting or
     unable to run a task as the plan states it, unknown profiles, a ``cwd`` that is not there.
@@ -104,7 +109,7 @@ def check_plan(
         else:
             problems.append(Problem(file, _blamed_line(plan.text, why), f"backend '{name}': {why}", "fix that setting"))
     problems += settings_problems(plan.settings, plan.text, file)
-    problems += isolation.problems(plan, workspace, isolated)
+    problems += isolation.problems(plan, workspace, isolated, base=base)
     for name in plan.settings.backend_max_parallel:
         if name not in known:  # a cap on a misspelt name caps nothing
             problems.append(

@@ -105,11 +105,14 @@ class Prepared:
                 self.sessions.setdefault(attempt.task, Resumable(attempt.session_id, attempt.fingerprint, since))
 
 
-def load_checked(workspace: Workspace, options: RunOptions, *, clis: bool = False) -> tuple[Plan, Profiles]:
+def load_checked(
+    workspace: Workspace, options: RunOptions, *, clis: bool = False, base: bool = False
+) -> tuple[Plan, Profiles]:
     """The plan with the command line's overrides, checked (backends, profiles; with ``clis``,
-    that the agent CLIs of the tasks to run are installed; no directory of the workspace a
-    symlink leading out of it; the workspace's templates that render after tasks start render
-    now): an error here means nothing was written."""
+    that the agent CLIs of the tasks to run are installed; with ``base``, that the person's HEAD
+    merges into the integration branch, as a run with worktrees begins by doing; no directory of
+    the workspace a symlink leading out of it; the workspace's templates that render after tasks
+    start render now): an error here means nothing was written."""
     plan = workspace.load_plan()
     if options.backend is not None and options.backend not in backends.names():  # not the plan's fault
         known = backends.names()
@@ -119,7 +122,7 @@ def load_checked(workspace: Workspace, options: RunOptions, *, clis: bool = Fals
     if overrides:
         plan.settings = plan.settings.replace(**overrides)
     profiles = Profiles(workspace)
-    check_plan(plan, workspace, profiles)
+    check_plan(plan, workspace, profiles, base=base)
     try_overrides(plan, workspace)
     lowered = {task_id.lower(): task_id for task_id in plan.tasks}
     for flag, ids in (("--only", options.only), ("--rerun", options.rerun)):

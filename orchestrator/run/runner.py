@@ -97,7 +97,8 @@ class Runner:
         self.scheduler: Scheduler | None = None
 
     def run(self) -> RunSummary:
-        load_checked(self.workspace, self.options, clis=self.executor.runs_here)  # one clear error, nothing written
+        here = self.executor.runs_here  # (then isolation: worktree makes worktrees, from the person's HEAD)
+        load_checked(self.workspace, self.options, clis=here, base=here)  # one clear error, nothing written
         lock = WorkspaceLock(self.workspace.lock_file, self.workspace.root.name)
         lock.acquire()
         try:
