@@ -184,3 +184,25 @@ def test_a_run_stopped_before_any_task_ended_says_so_for_its_critical_path(tmp_p
         runner.cleanup()
     text = cli(tmp_path, "report").stdout
     assert "| Critical path | - (no task ran to an end) |" in text, text
+
+
+def test_a_task_retried_in_its_run_is_counted_from_its_first_attempt(tmp_path: Path) -> None:
+    """QA: the result file tells of the last attempt only, and report (and final_output.md) took
+    it for the task: a retried task's bar began at its second attempt, and its first attempt's
+    time was in neither the wall time, the task times nor the critical path."""
+    write_plan(tmp_path, [Spec("T-01", "sleep 0.4; exit 3", retries=1)], {"backoff_base": 0.05})
+    assert run(tmp_path).code == 1
+    shown = json.loads(cli(tmp_path, "report", "--format", "json").stdout)
+    [task] = shown["tasks"]
+    lines = [json.loads(x) for x in (tmp_path / ".orchestrator" / "state" / "attempts.jsonl").read_text().splitlines()]
+    starts = [_stamp(e["at"]) for e in lines if e["event"] == "start"]
+    ends = [_stamp(e["at"]) for e in lines if e["event"] == "end"]
+    assert len(starts) == len(ends) == 2 and task["attempts"] == 2
+    assert _stamp(task["started"]) == pytest.approx(starts[0], abs=0.002)  # the first attempt's
+    both = (ends[0] - starts[0]) + (ends[1] - starts[1])
+    assert task["duration"] == pytest.approx(both, abs=0.02) and task["duration"] >= 0.8
+    assert shown["work_seconds"] == task["duration"] and shown["critical_path"]["seconds"] == task["duration"]
+    assert shown["wall_seconds"] >= task["duration"]  # from the first start to the end, the backoff too
+    final = (tmp_path / ".orchestrator" / "final_output.md").read_text(encoding="utf-8")
+    [bar] = [line for line in final.splitlines() if line.strip().startswith("T-01 ") and ":crit" in line]
+    assert bar.split(", ")[-2] == str(round(starts[0] * 1000)), bar  # its gantt bar too

@@ -13,12 +13,13 @@ SVG_NAME = "report.svg"
 
 def cmd_report(args: argparse.Namespace) -> int:
     from orchestrator.output import report
+    from orchestrator.output.final import as_spent
     from orchestrator.state import store, synthesis
     from orchestrator.state.status import collect
 
     workspace = Workspace.find(args.directory)
     plan = workspace.load_plan()
-    found = report.build(plan, collect(plan, workspace), synthesis.read(workspace))
+    found = report.build(plan, as_spent(collect(plan, workspace), workspace), synthesis.read(workspace))
     title = workspace.project_dir.name
     svg_path = workspace.root / SVG_NAME
     workspace.check_inside()

@@ -8,7 +8,7 @@ matches (edited by hand, or written before the line existed) is moved aside, to
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from orchestrator.output.views import summary_line
 from orchestrator.plan.graph import critical_path
 from orchestrator.plan.model import Plan
 from orchestrator.plan.settings import format_duration
-from orchestrator.state import store
+from orchestrator.state import journal, store
 from orchestrator.state import synthesis as spent
 from orchestrator.state.status import TaskView, collect, counts
 from orchestrator.state.workspace import Workspace
@@ -66,6 +66,25 @@ def busy_time(views: list[TaskView]) -> float | None:
         else:
             current_end = max(current_end, end)
     return total + (current_end - current_start).total_seconds()
+
+
+def as_spent(views: list[TaskView], workspace: Workspace) -> list[TaskView]:
+    """``views`` as the run that made each result spent it: a task retried in that run starts at
+    its first attempt's start and took the time of all its attempts together. Its result file
+    tells of the last attempt only, the journal of the others. What final_output.md and
+    ``report`` count the wall time, the task times, the critical path and the timeline by."""
+    earlier = {v.id: range(v.attempts - v.run_attempts + 1, v.attempts) for v in views if v.run_attempts > 1}
+    spans = journal.attempt_spans(workspace.journal_file, earlier)
+    if not spans:
+        return views
+    spent: list[TaskView] = []
+    for view in views:
+        found = [spans[view.id, number] for number in earlier.get(view.id, ()) if (view.id, number) in spans]
+        if found and view.duration is not None:
+            took = view.duration + sum(end - start for start, end in found)
+            view = replace(view, started=journal.iso_at(min(start for start, _ in found)), duration=round(took, 3))
+        spent.append(view)
+    return spent
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +149,7 @@ def build(
 ) -> str:
     """The text of final_output.md; ``synthesis``: the aggregating agent's, its spend counted in;
     ``templates``: a run's (``Lenient``), else the workspace's (a broken one is an error)."""
-    if views is None:
-        views = collect(plan, workspace)
+    views = as_spent(collect(plan, workspace) if views is None else views, workspace)
     by_id = {v.id: v for v in views}
     order = plan.topological_order()
     outputs = {

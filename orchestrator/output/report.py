@@ -1,6 +1,7 @@
 """``orchestrator report``: how a run went, from its result files.
 
-Figures (every one from the results' frontmatter, ``state.results.ResultRecord``):
+Figures (from the results' frontmatter, ``state.results.ResultRecord``, and for a task retried
+in the run that made its result, the journal's times of its earlier attempts: ``final.as_spent``):
 
 - ``wall_seconds``: time during which at least one task ran (``final.busy_time``: the gaps
   between resumed runs do not count), ``work_seconds``: the sum of the tasks' durations;

@@ -1,9 +1,9 @@
 """A run's timeline: each task's bar from its first attempt's start to its end, as a
 self-contained SVG Gantt chart (``report``) and as mermaid ``gantt`` source (final_output.md).
 
-The bars come from the result files (``started``: the first attempt's start, ``finished``: the
-end of the attempt that ended the task), grouped by dependency layer; tasks on the critical path
-are marked (``crit`` in mermaid, outlined in the SVG).
+The bars come from the result files (``started``, which ``final.as_spent`` makes the first
+attempt's start, ``finished``: the end of the attempt that ended the task), grouped by
+dependency layer; tasks on the critical path are marked (``crit`` in mermaid, outlined in the SVG).
 """
 
 from __future__ import annotations

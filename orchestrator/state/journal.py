@@ -34,7 +34,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -220,6 +220,36 @@ def _spawned(
             yield str(entry["task"]), int(entry.get("attempt", 1))
         except (ValueError, KeyError, TypeError, AttributeError):
             continue
+
+
+def attempt_spans(path: Path, wanted: Mapping[str, Collection[int]]) -> dict[tuple[str, int], tuple[float, float]]:
+    """(start, end), in seconds since the epoch, of the attempts ``wanted`` names (task id ->
+    attempt numbers) that the journal's ``start`` and ``end`` lines tell of, every run's: a result
+    file tells only of the attempt that ended its task."""
+    if not wanted:
+        return {}
+    try:
+        data = read_regular(path)
+    except OSError:
+        return {}
+    starts: dict[tuple[str, int], float] = {}
+    spans: dict[tuple[str, int], tuple[float, float]] = {}
+    for raw in data.splitlines():
+        if not raw.startswith((b'{"event": "start"', b'{"event": "end"')):
+            continue
+        try:
+            entry = json.loads(raw)
+            key = (str(entry["task"]), int(entry.get("attempt", 1)))
+            at = epoch_of(entry.get("at"))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+        if at is None or key[1] not in wanted.get(key[0], ()):
+            continue
+        if entry["event"] == "start":
+            starts[key] = at
+        elif key in starts:
+            spans[key] = (starts[key], at)
+    return spans
 
 
 class Journal:
