@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -117,9 +118,9 @@ def test_validate_runs_without_the_garbage_collector_and_turns_it_back_on(
     during: list[bool] = []
     real = checks.check_plan
 
-    def check_plan(plan: Plan, ws: Workspace, *, notices: list[str] | None = None) -> None:
+    def check_plan(plan: Plan, ws: Workspace, **options: Any) -> None:
         during.append(gc.isenabled())
-        real(plan, ws, notices=notices)
+        real(plan, ws, **options)
 
     monkeypatch.setattr(checks, "check_plan", check_plan)
     assert main(["validate", str(workspace)]) == (0 if backend == "claude" else 2)  # a PlanError on the way out
