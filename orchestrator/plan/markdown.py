@@ -143,8 +143,11 @@ def split_frontmatter(lines: list[str]) -> Frontmatter:
     key_lines: dict[str, int] = {}
     for index in range(1, end):
         match = re.match(r"^([A-Za-z0-9_-]+)\s*:", lines[index])
+        if match and match.group(1) in key_lines:  # YAML keeps the last value: a cap above it is not in force
+            first = key_lines[match.group(1)]
+            raise FrontmatterError(index + 1, f"'{match.group(1)}' is set twice (first on line {first})", "keep one")
         if match:
-            key_lines.setdefault(match.group(1), index + 1)
+            key_lines[match.group(1)] = index + 1
     return Frontmatter({str(k): v for k, v in data.items()}, key_lines, end + 1)
 
 
