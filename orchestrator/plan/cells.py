@@ -87,6 +87,55 @@ NOT_IDS = {*_NO_DEPS, "and"}  # words a Dependencies cell reads as something oth
 _EMPHASIS_RE = re.compile(r"(`+|\*{1,3}|_{1,3})(.+)\1")
 
 
+def header_columns(cells: list[str]) -> tuple[list[str | None], dict[str, str], list[tuple[str, str]]]:
+    """The field each cell of a task table's header names (``None``: a column of the person's
+    own, kept in the task's ``extra``), the header cell of each field, and the problems (what,
+    what to do): two columns of one field, and a header that reads as a misspelt field (its
+    cells would be dropped: a ``Dependancies`` column left every task without its dependencies)."""
+    columns: list[str | None] = []
+    seen: dict[str, str] = {}
+    problems: list[tuple[str, str]] = []
+    for header in cells:
+        words = normalize_heading(clean(header))
+        key = COLUMN_ALIASES.get(words)
+        if key is not None and key in seen:
+            problems.append((f"columns '{seen[key]}' and '{header}' mean the same thing", "keep one of them"))
+            key = None
+        elif key is None and (meant := _misspelt(words)) is not None:
+            problems.append(
+                (
+                    f"column '{header}' is none the tool reads, and its cells would be dropped (did you mean "
+                    f"'{meant}'?)",
+                    f"rename it '{meant}', or give a column of your own a name further from it",
+                )
+            )
+        if key is not None:
+            seen[key] = header
+        columns.append(key)
+    if "id" not in seen:
+        # "| # | Task | ..." or "| Task | Description |": the first such column is the id.
+        for index, header in enumerate(cells):
+            if normalize_heading(clean(header)) in {"task", ""} and columns[index] is None:
+                columns[index] = "id"
+                seen["id"] = header
+                break
+    return columns, seen, problems
+
+
+def _misspelt(words: str) -> str | None:
+    """The column name a header not among ``COLUMN_ALIASES`` was likely meant to be: one with
+    words added (``Dependencies (IDs)``), or a close spelling (``Dependancies``, ``Comand``)."""
+    import difflib
+
+    if not words or words == "task":
+        return None
+    meant = next((alias for alias in COLUMN_ALIASES if words.startswith(alias + " ")), None)
+    if meant is None:
+        close = difflib.get_close_matches(words, COLUMN_ALIASES, n=1, cutoff=0.8)
+        meant = close[0] if close else None
+    return meant.title().replace(" Id", " ID") if meant is not None else None
+
+
 def clean(cell: str) -> str:
     """Strip markdown emphasis and code marks a writer may put around an id (``**T-01**``, `` `T-01` ``).
 

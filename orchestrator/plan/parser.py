@@ -15,11 +15,11 @@ from orchestrator.documents import NotAFile, TooLarge, read_regular
 from orchestrator.errors import PlanError, Problem, WorkspaceError, shown
 from orchestrator.plan import graph as graphs
 from orchestrator.plan.cells import (
-    COLUMN_ALIASES,
     NOT_IDS,
     NUMBER_RE,
     clean,
     code_cell,
+    header_columns,
     id_problem,
     parse_priority,
     split_ids,
@@ -32,7 +32,6 @@ from orchestrator.plan.markdown import (
     Section,
     is_delimiter_row,
     misplaced_frontmatter,
-    normalize_heading,
     parse_document,
     pipe_paragraphs,
     split_frontmatter,
@@ -223,27 +222,9 @@ def _parse_tasks(document: Document, out: _Collector) -> dict[str, dict[str, Any
         out.table_read = False
         return {}
     table = tables[0]
-    columns: list[str | None] = []
-    seen_columns: dict[str, str] = {}
-    for header in table.header:
-        key = COLUMN_ALIASES.get(normalize_heading(clean(header)))
-        if key is not None and key in seen_columns:
-            out.add(
-                table.header_line,
-                f"columns '{seen_columns[key]}' and '{header}' mean the same thing",
-                "keep one of them",
-            )
-            key = None
-        if key is not None:
-            seen_columns[key] = header
-        columns.append(key)
-    if "id" not in seen_columns:
-        # "| # | Task | ..." or "| Task | Description |": the first such column is the id.
-        for index, header in enumerate(table.header):
-            if normalize_heading(clean(header)) in {"task", ""} and columns[index] is None:
-                columns[index] = "id"
-                seen_columns["id"] = header
-                break
+    columns, seen_columns, problems = header_columns(table.header)
+    for message, hint in problems:
+        out.add(table.header_line, message, hint)
     if "id" not in seen_columns:
         out.add(
             table.header_line,
