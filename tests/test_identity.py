@@ -354,3 +354,34 @@ def test_cancel_with_no_run_keeps_a_result_a_hand_edit_left_unreadable(tmp_path:
     assert "kept as agent-01-result.unreadable.md" in cancelled.stderr
     assert (results / "agent-01-result.unreadable.md").read_text() == edited
     assert statuses(tmp_path) == {"T-01": "cancelled"}
+
+
+def test_a_result_edited_by_hand_is_kept_by_a_rerun_and_by_reset(tmp_path: Path) -> None:
+    """QA: notes a person added to a result were written over by `run --rerun` and deleted by
+    `reset`, with no copy and no word. A result's frontmatter holds a hash of its body; one that
+    no longer matches is kept as .edited.md, and said, as final_output.md is."""
+    write_plan(tmp_path, [Spec("T-01", "echo one"), Spec("T-02", "echo two")])
+    assert run(tmp_path).code == 0
+    results = tmp_path / ".orchestrator" / "results"
+    for name in ("agent-01-result.md", "agent-02-result.md"):
+        with open(results / name, "a", encoding="utf-8") as handle:
+            handle.write("\nMY HAND NOTES\n")
+    edited = (results / "agent-01-result.md").read_text(encoding="utf-8")
+    again = run(tmp_path, "--rerun", "T-01")
+    assert again.code == 0 and again.tasks("task_started") == ["T-01"]
+    notices = [e["message"] for e in again.events if e["event"] == "notice"]
+    assert notices == [
+        ".orchestrator/results/agent-01-result.md was edited by hand since it was written: "
+        "kept as agent-01-result.edited.md"
+    ]
+    assert (results / "agent-01-result.edited.md").read_text(encoding="utf-8") == edited
+    assert "MY HAND NOTES" not in (results / "agent-01-result.md").read_text(encoding="utf-8")
+    assert run(tmp_path, "--rerun", "T-01").events and not (results / "agent-01-result.edited.2.md").exists()
+    notes_2 = (results / "agent-02-result.md").read_text(encoding="utf-8")
+    reset = cli(tmp_path, "reset", "T-02")
+    assert reset.code == 0 and reset.stdout.strip() == "Reset 1 task: T-02"
+    assert "agent-02-result.md was edited by hand since it was written: kept as agent-02-result.edited.md" in (
+        reset.stderr
+    )
+    assert (results / "agent-02-result.edited.md").read_text(encoding="utf-8") == notes_2
+    assert not (results / "agent-02-result.md").exists()

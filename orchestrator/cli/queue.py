@@ -362,7 +362,7 @@ def _offline(
                 path = workspace.result(task)
                 kept = write_result(path, record, not_run_body(task.id, TaskStatus.CANCELLED, reason))
                 if kept is not None:
-                    warn(f"{workspace.relative(path)} could not be read as {task.id}'s result: kept as {kept.name}")
+                    warn(kept.notice(workspace.relative(path)))
                 said = f"⏹️ {task.id} cancelled: no run starts it (its dependents are skipped) until "
                 said += f"`orchestrator retry {task.id}`"
                 _told(workspace, "task_cancelled", task, reason=reason)

@@ -81,6 +81,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
     from orchestrator.run.freshness import current_views
     from orchestrator.state import journal as journals
     from orchestrator.state import planfile
+    from orchestrator.state.results import keep_aside
 
     tasks = list(args.tasks)
     directory = args.directory
@@ -114,7 +115,10 @@ def cmd_reset(args: argparse.Namespace) -> int:
             chosen_ids.append(task.id)  # (--failed: not completed, or with no result at all)
             if args.failed and meta is None:
                 continue  # no result to remove
-            if store.remove(path):
+            if (kept := keep_aside(path, task.id)) is not None:  # a person's edit: kept, not deleted
+                warn(kept.notice(workspace.relative(path)))
+                removed.append(task.id)
+            elif store.remove(path):
                 removed.append(task.id)
         # What a dead runner's attempt of these left is not taken up either (kept from its log, its
         # session continued): they run afresh.

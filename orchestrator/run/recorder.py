@@ -293,5 +293,4 @@ def _put(
     ``cancel`` with no run going on says it: nothing of a person's is moved without a word."""
     kept = write_result(path, record, body, durable=False, exists=exists)
     if kept is not None:
-        name = workspace.relative(path)
-        emit("notice", message=f"{name} could not be read as {record.task}'s result: kept as {kept.name}")
+        emit("notice", message=kept.notice(workspace.relative(path)))

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.documents import compose, read_metadata
+from orchestrator.documents import compose, parse, read_metadata, read_text, sha256
 from orchestrator.state import store
 from orchestrator.state.store import set_aside
 from orchestrator.vocabulary import ErrorClass, TaskStatus
@@ -94,7 +94,7 @@ class ResultRecord:
             tokens = {str(k): int(v) for k, v in tokens.items() if isinstance(v, int) and not isinstance(v, bool)}
         else:
             tokens = None
-        known = {spec.name for spec in fields(cls)}
+        known = {spec.name for spec in fields(cls)} | {"content_hash"}  # (that one is the file's, not the task's)
         logs = data.get("logs")
         return cls(
             task=task,
@@ -144,16 +144,56 @@ def not_run_body(task_id: str, status: TaskStatus, reason: str | None) -> str:
     return f"# {status.icon} {task_id} {status}: {reason}\n"
 
 
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """A file found where a task's result goes, moved aside rather than written over or deleted."""
+
+    path: Path  # where it is now
+    why: str  # what it was: "could not be read as T-01's result", "was edited by hand ..."
+
+    def notice(self, name: str) -> str:
+        return f"{name} {self.why}: kept as {self.path.name}"
+
+
 def write_result(
     path: Path, record: ResultRecord, body: str, *, durable: bool = True, exists: bool = True
-) -> Path | None:
+) -> Kept | None:
     """Write ``record`` and ``body`` as ``path``, atomically. ``durable=False`` leaves the fsync
-    to a later ``store.sync_files`` (the runner's, within a second). A file there that is another
-    task's, or that a hand edit left unreadable, is first moved aside (``store.set_aside``): its
-    new path is returned, for the caller to tell. ``exists=False``: the caller knows nothing is there."""
-    kept = set_aside(path, record.task, unreadable=True) if exists else None
-    store.write_text(path, compose(record.to_mapping(), body), durable=durable, parent_exists=True, exists=exists)
+    to a later ``store.sync_files`` (the runner's, within a second). A file there that is not
+    this task's result as the tool wrote it is first moved aside (``keep_aside``), and said, for
+    the caller to tell. ``exists=False``: the caller knows nothing is there. The frontmatter holds
+    a hash of the body (``content_hash``), by which a hand edit of it is known."""
+    kept = keep_aside(path, record.task) if exists else None
+    mapping = {**record.to_mapping(), "content_hash": sha256(body.strip())}
+    store.write_text(path, compose(mapping, body), durable=durable, parent_exists=True, exists=exists)
     return kept
+
+
+def keep_aside(path: Path, task_id: str) -> Kept | None:
+    """Move aside what is at ``path`` if it is no result of ``task_id`` as the tool wrote it:
+    another task's (``<name>.T-02.md``), one a hand edit left unreadable (``.unreadable.md``), or
+    one whose body a person edited since (``.edited.md``): a person's work is never written
+    over, nor deleted by ``reset``."""
+    moved = set_aside(path, task_id, unreadable=True)
+    if moved is not None:
+        return Kept(moved, f"could not be read as {task_id}'s result")
+    if edited(path) and (moved := store.move_aside(path, "edited")) is not None:
+        return Kept(moved, "was edited by hand since it was written")
+    return None
+
+
+def edited(path: Path) -> bool:
+    """Whether the result at ``path`` has a body other than the one its ``content_hash`` was
+    made of (a result written before there was one, or by a person, cannot tell: not edited)."""
+    text = read_text(path)
+    if text is None:
+        return False
+    try:
+        meta, body = parse(text)
+    except ValueError:
+        return False
+    recorded = meta.get("content_hash")
+    return isinstance(recorded, str) and recorded != sha256(body.strip())
 
 
 def _text(value: object) -> str | None:
