@@ -126,6 +126,19 @@ def test_results_taken_away_mid_run_stop_it_cleanly_and_its_processes_with_it(tm
         assert result.stderr.splitlines()[-1].startswith(".orchestrator/results"), result.stderr
         pid = read_pids(tmp_path, "t02.pid")["t02.pid"]
         assert wait_gone(pid, timeout=5), "T-02 outlived the runner"
+        # QA: the run said nothing of how it ended in its event log: history then called its
+        # attempts lost ("killed?"), watch said the runner died, check said all well.
+        said = result.stderr.splitlines()[-1]
+        logged = [json.loads(x) for x in (tmp_path / ".orchestrator/state/events.jsonl").read_text().splitlines()]
+        assert logged[-1]["event"] == "run_finished" and logged[-1]["exit_code"] == 2
+        assert logged[-1]["stopped"] == f"error: {said}"
+        history = cli(tmp_path, "history").stdout
+        assert f"T-02 attempt 1: interrupted: the run stopped on an error: {said}" in history, history
+        assert "killed?" not in history
+        watched = cli(tmp_path, "watch")
+        assert watched.code == 2 and "died" not in watched.stdout + watched.stderr
+        checked = cli(tmp_path, "check")
+        assert checked.code == 1 and f"the last run stopped on an error: {said}" in checked.stdout, checked.stdout
     finally:
         kill_leftovers(tmp_path, read_pids(tmp_path, "t02.pid").values())
 

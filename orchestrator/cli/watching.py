@@ -194,7 +194,7 @@ def attempts_of(all_events: list[events.Event]) -> list[dict[str, Any]]:
         if kind == "run_started":
             runs[run] = {"started": event, "finished": False}
         elif kind == "run_finished" and run in runs:
-            runs[run]["finished"] = True
+            runs[run]["finished"], runs[run]["stopped"] = True, event.get("stopped")
         elif kind == "task_started":
             attempt = {"run": run, "task": task, "agent": event.get("agent"), "attempt": event.get("attempt"),
                        "started": event.get("time"), "ended": None, "outcome": "running", "reason": None,
@@ -209,7 +209,9 @@ def attempts_of(all_events: list[events.Event]) -> list[dict[str, Any]]:
             attempt["cost_usd"] = event.get("cost_usd")
     for (run, _task), attempt in open_.items():
         state = runs.get(run)
-        if state is not None and (state["finished"] or not events.runner_alive(state["started"])):
+        if state is not None and str(state.get("stopped") or "").startswith("error: "):  # (the run said why)
+            attempt["outcome"], attempt["reason"] = "interrupted", f"the run stopped on an {state['stopped']}"
+        elif state is not None and (state["finished"] or not events.runner_alive(state["started"])):
             attempt["outcome"] = "lost"
             attempt["reason"] = "its runner ended without saying how it ended (killed?)"
     return found

@@ -31,7 +31,7 @@ from typing import TypeVar
 
 import anyio
 
-from orchestrator.errors import AgentCallError, OrchestratorError
+from orchestrator.errors import AgentCallError, OrchestratorError, workspace_error_from
 from orchestrator.executors.base import Executor, Leftover
 from orchestrator.executors.local import LocalExecutor, children_waited_on_pidfds
 from orchestrator.output.final import Synthesis, edited_final_notice, write_final_output
@@ -102,7 +102,7 @@ class Runner:
         lock = WorkspaceLock(self.workspace.lock_file, self.workspace.root.name)
         lock.acquire()
         try:
-            with _one_error():
+            with _one_error(lambda: self.reporter):
                 return anyio.run(self._main)
         finally:
             try:
@@ -452,17 +452,27 @@ async def _closed(executor: Executor) -> AsyncIterator[None]:
 
 
 @contextmanager
-def _one_error() -> Iterator[None]:
+def _one_error(reporter: Callable[[], Reporter]) -> Iterator[None]:
     """An error raised inside the run's task groups comes out wrapped in an ``ExceptionGroup``:
-    one of them is raised as itself, so that a full disk is still an ``OSError`` naming its file."""
+    one of them is raised as itself, so that a full disk is still an ``OSError`` naming its file.
+    One that ends a run begun (its event log open: ``run_started`` is in it) is that run's end:
+    a ``run_finished`` saying so, for ``watch``, ``history`` and ``check`` (not a dead runner)."""
     try:
-        yield
-    except BaseExceptionGroup as group:
-        errors = group.exceptions
-        while len(errors) == 1 and isinstance(errors[0], BaseExceptionGroup):
-            errors = errors[0].exceptions
-        if len(errors) == 1:
-            raise errors[0] from None
+        try:
+            yield
+        except BaseExceptionGroup as group:
+            errors = group.exceptions
+            while len(errors) == 1 and isinstance(errors[0], BaseExceptionGroup):
+                errors = errors[0].exceptions
+            if len(errors) == 1:
+                raise errors[0] from None
+            raise
+    except (OrchestratorError, OSError) as exc:
+        error = workspace_error_from(exc) or exc if isinstance(exc, OSError) else exc  # (as the command says it)
+        if isinstance(log := reporter(), Recording):
+            code = error.exit_code if isinstance(error, OrchestratorError) else ExitCode.USAGE
+            log.log.add({"event": "run_finished", "time": journals.now_iso(), "counts": {}, "exit_code": int(code),
+                         "stopped": f"error: {error}", "final_output": None})  # fmt: skip
         raise
 
 

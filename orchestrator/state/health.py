@@ -151,6 +151,11 @@ def check(workspace: Workspace, now: float | None = None, views: Sequence[TaskVi
             )
         )
     health.last_run = last_finished(workspace)
+    stopped = str((health.last_run or {}).get("stopped") or "")
+    if stopped.startswith("error: ") and not health.runner_alive:
+        health.findings.append(
+            Finding("run_error", f"the last run stopped on an {stopped} — fix that, then `orchestrator run`")
+        )
     return health
 
 
