@@ -747,3 +747,47 @@ def test_a_task_that_leaves_work_its_branch_cannot_take_fails_and_keeps_all_of_i
     assert done.code == 0, done.stdout + done.stderr
     for name, text in (("m.txt", "mine\n"), ("s.txt", "s\n"), ("left.txt", "left\n")):
         assert on(project, INTEGRATION, name) == text
+
+
+def test_a_running_task_or_a_failed_one_that_changed_nothing_is_empty_never_merged(tmp_path: Path) -> None:
+    """`worktrees` read a task branch that is an ancestor of the integration branch as merged: a
+    task still running with nothing committed yet, or one that failed having changed nothing,
+    was called merged though it never was. They are `empty`; `prune` takes them (no work is
+    there), and keeps a failed task's branch that holds work."""
+    project = repository(tmp_path, {"a.txt": "a\n"})
+    go = tmp_path / "go"
+    plan(
+        project,
+        [
+            Spec("T-01", "echo one > one.txt"),
+            Spec("T-02", f"until [ -e {go} ]; do sleep 0.05; done; echo two > two.txt"),
+            Spec("T-03", "exit 5"),
+            Spec("T-04", "echo partial > partial.txt; exit 5"),
+        ],
+    )
+
+    def states() -> dict[str | None, str]:
+        listed = cli(project, "worktrees", "--json")
+        assert listed.code == 0, listed.stderr
+        return {w["task"]: w["state"] for w in json.loads(listed.stdout)["worktrees"]}
+
+    runner = start(project)
+    try:
+        ended = {"task_completed", "task_failed"}
+        wait_until(lambda: sum(e["event"] in ended for e in runner.events()) == 3, "T-01, T-03 and T-04 to end")
+        assert states() == {None: "clean", "T-01": "merged", "T-02": "empty", "T-03": "empty", "T-04": "clean"}
+        go.touch()
+        assert runner.wait() == 1, runner.stderr.read_text()
+    finally:
+        runner.cleanup()
+        go.touch()
+    assert states() == {None: "clean", "T-01": "merged", "T-02": "merged", "T-03": "empty", "T-04": "clean"}
+    text = cli(project, "worktrees")
+    assert any(line.split()[:3] == ["T-03", f"{INTEGRATION}-T-03", "empty"] for line in text.stdout.splitlines())
+    pruned = cli(project, "worktrees", "prune", "--json")
+    assert pruned.code == 0, pruned.stderr
+    report = json.loads(pruned.stdout)
+    assert [t["task"] for t in report["removed"]] == ["T-01", "T-02", "T-03"]
+    assert report["kept"] == [{"task": "T-04", "branch": f"{INTEGRATION}-T-04", "state": "clean"}]
+    assert on(project, f"{INTEGRATION}-T-04", "partial.txt") == "partial\n"  # the failed task's work, kept
+    assert git(project, "branch", "--list", f"{INTEGRATION}-T-03").strip() == ""  # an empty branch: no work lost

@@ -11,7 +11,7 @@ not merged yet (a resolution task's: its conflict is left there to resolve). Bef
 attempt it is found again as it was left, a kill -9 included: what an interrupted attempt left
 uncommitted is committed for it, and the integration branch merged in (what a rerun builds on).
 After each attempt everything in it is committed, with a message naming the task (``finish``).
-No worktree with uncommitted or unmerged work is removed: ``prune`` takes only merged ones.
+No worktree with uncommitted or unmerged work is removed: ``prune`` takes only merged or empty ones.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from orchestrator.state import store
 
 _MAKING = threading.Lock()
 INTEGRATION_DIR = ".integration"  # (no task id starts with a dot)
-STATES = ("clean", "dirty", "merged", "conflicted")
+STATES = ("clean", "dirty", "empty", "merged", "conflicted")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +53,7 @@ class Tree:
     task: str | None  # None: the integration branch's
     path: Path
     branch: str | None
-    state: str  # clean (committed, not merged yet), dirty, merged, conflicted
+    state: str  # clean (committed, not merged yet), dirty, empty (nothing of its own), merged, conflicted
     bytes: int
 
 
@@ -208,6 +208,7 @@ class Trees:
         done = git(["worktree", "list", "--porcelain"], self.repo)
         found: list[Tree] = []
         mine = self.directory.resolve()
+        line = self._line()
         for block in done.out.split("\n\n"):
             fields = dict(line.partition(" ")[::2] for line in block.splitlines() if line)
             where = fields.get("worktree")
@@ -216,10 +217,18 @@ class Trees:
             path = Path(where)
             branch = fields["branch"].removeprefix("refs/heads/") if "branch" in fields else None
             task = None if path.name == INTEGRATION_DIR else path.name
-            found.append(Tree(task, path, branch, self._state(path, branch, task), disk_use(path)))
+            found.append(Tree(task, path, branch, self._state(path, branch, task, line), disk_use(path)))
         return sorted(found, key=lambda t: (t.task is not None, t.task or ""))
 
-    def _state(self, path: Path, branch: str | None, task: str | None) -> str:
+    def _line(self) -> set[str]:
+        """The commits of the integration branch's own line (first parents): a task branch whose tip
+        is one of them never had a commit of its own (it was made there and nothing was committed:
+        a task still running, or one that changed nothing), where a merged one is reached through
+        a merge."""
+        done = git(["rev-list", "--first-parent", self.integration, "--"], self.repo, check=False)
+        return set(done.out.split()) if done.ok else set()
+
+    def _state(self, path: Path, branch: str | None, task: str | None, line: set[str]) -> str:
         if not path.is_dir():
             return "missing"
         if merging(path):
@@ -229,25 +238,28 @@ class Trees:
         if task is None or branch is None:
             return "clean"
         if is_ancestor(path, "HEAD", self.integration):
-            return "merged"
+            return "empty" if rev(path, "HEAD") in line else "merged"
         tried = git(["merge-tree", "--write-tree", "--name-only", self.integration, "HEAD"], path, check=False)
         return "conflicted" if tried.code == 1 else "clean"
 
     def prune(self) -> tuple[list[Tree], int]:
-        """Remove the merged task worktrees (and their branches, every commit of which is in the
-        integration branch), and the integration branch's when nothing is left uncommitted there;
-        what was removed and the bytes freed. A worktree with any uncommitted or unmerged work
-        stays (git itself refuses to remove a dirty one: no ``--force`` is ever given)."""
+        """Remove the merged and the empty task worktrees (and their task branches, every commit of
+        which is in the integration branch: an empty one holds no work at all), and the integration
+        branch's when nothing is left uncommitted there; what was removed and the bytes freed. A
+        worktree with any uncommitted or unmerged work stays (git itself refuses to remove a dirty
+        one: no ``--force`` is ever given), and no branch but a task's own is deleted. Never beside
+        a run (its caller holds the workspace lock): a running task's worktree is not taken."""
         removed: list[Tree] = []
         freed = 0
         trees = self.listing()
         for tree in trees:
             if tree.task is None:
                 continue
-            if tree.state != "merged":
+            if tree.state not in ("merged", "empty"):
                 continue
             git(["worktree", "remove", str(tree.path)], self.repo)
-            if tree.branch and is_ancestor(self.repo, tree.branch, self.integration):
+            own = tree.branch == self.branch(tree.task)
+            if own and tree.branch and is_ancestor(self.repo, tree.branch, self.integration):
                 git(["branch", "-D", "-q", tree.branch], self.repo)
             removed.append(tree)
             freed += tree.bytes
