@@ -664,3 +664,130 @@ def test_your_head_conflicting_with_the_integration_branch_is_refused_before_a_r
     assert again.code == 0, again.stdout + again.stderr
     assert on(project, INTEGRATION, "a.txt") == "one\ntwo by me and T-01\n"
     assert cli(project, "merge").stdout.strip() == f"main already has everything on {INTEGRATION}"
+
+
+AGENT_GIT = "git -c user.name=Agent -c user.email=agent@example.org"  # a task's own commits
+
+
+def test_a_task_that_switches_branch_or_detaches_head_has_that_work_merged(tmp_path: Path) -> None:
+    """T-01 commits on a branch of its own making, then leaves a file uncommitted; T-02 commits on
+    a detached HEAD. Both build on their task branch: the branch is fast-forwarded to what the task
+    left, and that is what is committed, recorded and merged (the tool once committed on the
+    agent's branch, recorded that commit, and merged the task branch, which had not moved:
+    "nothing to merge", and T-03 found nothing). The agent's own branch stays where it left it."""
+    project = repository(tmp_path, {"a.txt": "a\n"})
+    feature = (
+        f"git switch -q -c my-feature\necho precious > x.txt\ngit add x.txt\n{AGENT_GIT} commit -qm 'feature work'\n"
+        "echo more > y.txt"
+    )
+    detached = f"git checkout -q --detach\necho d > d.txt\ngit add d.txt\n{AGENT_GIT} commit -qm detached"
+    plan(
+        project,
+        [
+            Spec("T-01", feature),
+            Spec("T-02", detached),
+            Spec("T-03", "cat x.txt y.txt d.txt > seen.txt", deps=("T-01", "T-02")),
+        ],
+    )
+    result = run(project)
+    assert result.code == 0, result.stdout + result.stderr
+    assert on(project, INTEGRATION, "seen.txt") == "precious\nmore\nd\n"
+    found = results(project)
+    for task in ("T-01", "T-02"):
+        branch = f"{INTEGRATION}-{task}"
+        assert found[task]["commit"] == git(project, "rev-parse", branch).strip()  # the tip of what was merged
+        assert found[task]["merge"].startswith(f"merged into {INTEGRATION}")
+        tree = project / ".orchestrator/worktrees" / task
+        assert git(tree, "symbolic-ref", "HEAD").strip() == f"refs/heads/{branch}"  # back on its branch
+    assert "x.txt" in found["T-01"]["diffstat"] and "y.txt" in found["T-01"]["diffstat"]
+    assert git(project, "log", "--format=%s", "my-feature").splitlines() == ["feature work", "start"]  # kept as left
+    assert git(project, "log", "-1", "--format=%s", f"{INTEGRATION}-T-02").strip() == "detached"
+
+
+def test_a_task_that_leaves_work_its_branch_cannot_take_fails_and_keeps_all_of_it(tmp_path: Path) -> None:
+    """T-01 commits on its branch, then switches to a branch made from before that commit and
+    commits there, and leaves a file uncommitted: no fast-forward brings that onto its branch.
+    The task fails with one line saying what it found and what to do; nothing is merged or
+    moved, nothing is committed on the agent's branch, and the next run refuses to start it until
+    a person has followed that advice, after which its work is merged."""
+    project = repository(tmp_path, {"a.txt": "a\n"})
+    script = (
+        "if [ -e s.txt ]; then exit 0; fi\n"
+        f"echo mine > m.txt\ngit add m.txt\n{AGENT_GIT} commit -qm mine\n"
+        f"git switch -q -c side HEAD~1\necho s > s.txt\ngit add s.txt\n{AGENT_GIT} commit -qm side\n"
+        "echo left > left.txt"
+    )
+    plan(project, [Spec("T-01", script), Spec("T-02", "cat m.txt s.txt", deps=("T-01",))])
+    branch, tree = f"{INTEGRATION}-T-01", project / ".orchestrator/worktrees/T-01"
+    first = run(project)
+    assert first.code == 1, first.stdout + first.stderr
+    found = results(project)
+    assert found["T-01"]["status"] == "failed" and found["T-01"]["error_class"] == "conflict"
+    side = git(project, "rev-parse", "side").strip()
+    reason = found["T-01"]["reason"]
+    assert "\n" not in reason and reason.startswith("its worktree ") and "T-01 is on branch side (" in reason
+    assert reason.endswith(
+        f", not on its branch {branch}, and that does not build on it: nothing of it was merged, and all of it is kept"
+        f" there — bring that work onto {branch} (git switch {branch}, then git merge side), then run again"
+    ), reason
+    assert side[:12] in reason
+    assert found["T-01"]["commit"] == git(project, "rev-parse", branch).strip()  # its branch's tip, never side's
+    assert found["T-02"]["status"] == "skipped"
+    assert on(project, INTEGRATION, "m.txt") is None and on(project, INTEGRATION, "s.txt") is None
+    assert git(project, "log", "--format=%s", "side").splitlines() == ["side", "start"]  # nothing added to it
+    assert git(tree, "status", "--porcelain").strip() == "?? left.txt"  # left as it was
+    again = run(project)  # refused to start, again with nothing moved
+    assert again.code == 1
+    assert "not on its branch" in results(project)["T-01"]["reason"]
+    assert git(project, "rev-parse", "side").strip() == side and (tree / "left.txt").read_text() == "left\n"
+
+    git(tree, "switch", "-q", branch)  # the advice, followed
+    git(tree, "merge", "-q", "--no-edit", "side")
+    done = run(project)
+    assert done.code == 0, done.stdout + done.stderr
+    for name, text in (("m.txt", "mine\n"), ("s.txt", "s\n"), ("left.txt", "left\n")):
+        assert on(project, INTEGRATION, name) == text
+
+
+def test_a_running_task_or_a_failed_one_that_changed_nothing_is_empty_never_merged(tmp_path: Path) -> None:
+    """`worktrees` read a task branch that is an ancestor of the integration branch as merged: a
+    task still running with nothing committed yet, or one that failed having changed nothing,
+    was called merged though it never was. They are `empty`; `prune` takes them (no work is
+    there), and keeps a failed task's branch that holds work."""
+    project = repository(tmp_path, {"a.txt": "a\n"})
+    go = tmp_path / "go"
+    plan(
+        project,
+        [
+            Spec("T-01", "echo one > one.txt"),
+            Spec("T-02", f"until [ -e {go} ]; do sleep 0.05; done; echo two > two.txt"),
+            Spec("T-03", "exit 5"),
+            Spec("T-04", "echo partial > partial.txt; exit 5"),
+        ],
+    )
+
+    def states() -> dict[str | None, str]:
+        listed = cli(project, "worktrees", "--json")
+        assert listed.code == 0, listed.stderr
+        return {w["task"]: w["state"] for w in json.loads(listed.stdout)["worktrees"]}
+
+    runner = start(project)
+    try:
+        ended = {"task_completed", "task_failed"}
+        wait_until(lambda: sum(e["event"] in ended for e in runner.events()) == 3, "T-01, T-03 and T-04 to end")
+        assert states() == {None: "clean", "T-01": "merged", "T-02": "empty", "T-03": "empty", "T-04": "clean"}
+        go.touch()
+        assert runner.wait() == 1, runner.stderr.read_text()
+    finally:
+        runner.cleanup()
+        go.touch()
+    assert states() == {None: "clean", "T-01": "merged", "T-02": "merged", "T-03": "empty", "T-04": "clean"}
+    text = cli(project, "worktrees")
+    assert any(line.split()[:3] == ["T-03", f"{INTEGRATION}-T-03", "empty"] for line in text.stdout.splitlines())
+    pruned = cli(project, "worktrees", "prune", "--json")
+    assert pruned.code == 0, pruned.stderr
+    report = json.loads(pruned.stdout)
+    assert [t["task"] for t in report["removed"]] == ["T-01", "T-02", "T-03"]
+    assert report["kept"] == [{"task": "T-04", "branch": f"{INTEGRATION}-T-04", "state": "clean"}]
+    assert on(project, f"{INTEGRATION}-T-04", "partial.txt") == "partial\n"  # the failed task's work, kept
+    assert git(project, "branch", "--list", f"{INTEGRATION}-T-03").strip() == ""  # an empty branch: no work lost

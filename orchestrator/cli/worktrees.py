@@ -143,6 +143,6 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
         sub,
         "worktrees",
         cmd_worktrees,
-        "list the task worktrees (task, branch, state, disk use); `worktrees prune` removes the merged ones",
+        "list the task worktrees (task, branch, state, disk use); `worktrees prune` removes the merged and empty ones",
     )
-    p.add_argument("words", nargs="*", metavar="[prune] [DIR]", help="prune: remove the merged, clean worktrees")
+    p.add_argument("words", nargs="*", metavar="[prune] [DIR]", help="prune: remove merged or empty, clean worktrees")

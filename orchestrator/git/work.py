@@ -15,3 +15,4 @@ class Work:
     diffstat: str  # ``git diff --stat`` of the branch since it left the integration branch
     problem: str | None = None  # why its work could not be committed (it is still in the worktree)
     unresolved: tuple[str, ...] = ()  # a merge left in conflict: files still holding git's markers
+    strayed: bool = False  # the attempt left its worktree off its branch, on work the branch cannot take

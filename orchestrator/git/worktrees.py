@@ -11,7 +11,7 @@ not merged yet (a resolution task's: its conflict is left there to resolve). Bef
 attempt it is found again as it was left, a kill -9 included: what an interrupted attempt left
 uncommitted is committed for it, and the integration branch merged in (what a rerun builds on).
 After each attempt everything in it is committed, with a message naming the task (``finish``).
-No worktree with uncommitted or unmerged work is removed: ``prune`` takes only merged ones.
+No worktree with uncommitted or unmerged work is removed: ``prune`` takes only merged or empty ones.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from orchestrator.errors import GitError
 from orchestrator.git.repo import (
     branch_exists,
     changes,
+    checked_out,
     commit_all,
     conflict_at,
     diffstat,
@@ -42,7 +43,7 @@ from orchestrator.state import store
 
 _MAKING = threading.Lock()
 INTEGRATION_DIR = ".integration"  # (no task id starts with a dot)
-STATES = ("clean", "dirty", "merged", "conflicted")
+STATES = ("clean", "dirty", "empty", "merged", "conflicted")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,7 @@ class Tree:
     task: str | None  # None: the integration branch's
     path: Path
     branch: str | None
-    state: str  # clean (committed, not merged yet), dirty, merged, conflicted
+    state: str  # clean (committed, not merged yet), dirty, empty (nothing of its own), merged, conflicted
     bytes: int
 
 
@@ -122,6 +123,9 @@ class Trees:
         """The worktree ``task_id`` runs in, made or found again and holding what it builds on;
         raises ``GitError`` when that cannot be (nothing of it is lost)."""
         path = self._made(self.path(task_id), self.branch(task_id), self.integration)
+        strayed = bring_home(path, self.branch(task_id))
+        if strayed is not None:  # an attempt left it on work its branch cannot take: nothing is moved
+            raise GitError(strayed)
         if merging(path):  # a resolution task mid-way: it goes on with the conflict as it is
             return path
         if changes(path):
@@ -141,15 +145,22 @@ class Trees:
         return path
 
     def finish(self, task_id: str, message: str) -> Work:
-        """Commit everything the attempt changed in ``task_id``'s worktree: its work, recorded."""
+        """Commit everything the attempt changed in ``task_id``'s worktree on its branch: its work,
+        recorded. A worktree the attempt left on another branch or a detached HEAD is first brought
+        back to its branch (``bring_home``), or, when that cannot be, nothing is committed or moved
+        and the work says why: what is recorded is always the tip of the branch that is merged."""
         path, branch = self.path(task_id), self.branch(task_id)
         try:
+            strayed = bring_home(path, branch)
+            if strayed is not None:
+                return Work(branch, rev(path, f"refs/heads/{branch}"), "", problem=strayed, strayed=True)
             left = tuple(f for f in unmerged(path) if _conflicted(path / f)) if merging(path) else ()
             if left:  # a resolution left half done stays as it is, mid-merge, to go on with
                 problem = f"the conflict is not resolved in {', '.join(left)}: resolve it in {path}, then run again"
                 return Work(branch, rev(path, "HEAD"), "", problem=problem, unresolved=left)
             commit_all(path, message)
-            return Work(branch, rev(path, "HEAD"), diffstat(path, self.integration))
+            tip = f"refs/heads/{branch}"
+            return Work(branch, rev(path, tip), diffstat(path, self.integration, tip))
         except (GitError, OSError) as exc:
             return Work(branch, None, "", problem=f"its work could not be committed ({exc}); it is in {path}")
 
@@ -197,6 +208,7 @@ class Trees:
         done = git(["worktree", "list", "--porcelain"], self.repo)
         found: list[Tree] = []
         mine = self.directory.resolve()
+        line = self._line()
         for block in done.out.split("\n\n"):
             fields = dict(line.partition(" ")[::2] for line in block.splitlines() if line)
             where = fields.get("worktree")
@@ -205,10 +217,18 @@ class Trees:
             path = Path(where)
             branch = fields["branch"].removeprefix("refs/heads/") if "branch" in fields else None
             task = None if path.name == INTEGRATION_DIR else path.name
-            found.append(Tree(task, path, branch, self._state(path, branch, task), disk_use(path)))
+            found.append(Tree(task, path, branch, self._state(path, branch, task, line), disk_use(path)))
         return sorted(found, key=lambda t: (t.task is not None, t.task or ""))
 
-    def _state(self, path: Path, branch: str | None, task: str | None) -> str:
+    def _line(self) -> set[str]:
+        """The commits of the integration branch's own line (first parents): a task branch whose tip
+        is one of them never had a commit of its own (it was made there and nothing was committed:
+        a task still running, or one that changed nothing), where a merged one is reached through
+        a merge."""
+        done = git(["rev-list", "--first-parent", self.integration, "--"], self.repo, check=False)
+        return set(done.out.split()) if done.ok else set()
+
+    def _state(self, path: Path, branch: str | None, task: str | None, line: set[str]) -> str:
         if not path.is_dir():
             return "missing"
         if merging(path):
@@ -218,25 +238,28 @@ class Trees:
         if task is None or branch is None:
             return "clean"
         if is_ancestor(path, "HEAD", self.integration):
-            return "merged"
+            return "empty" if rev(path, "HEAD") in line else "merged"
         tried = git(["merge-tree", "--write-tree", "--name-only", self.integration, "HEAD"], path, check=False)
         return "conflicted" if tried.code == 1 else "clean"
 
     def prune(self) -> tuple[list[Tree], int]:
-        """Remove the merged task worktrees (and their branches, every commit of which is in the
-        integration branch), and the integration branch's when nothing is left uncommitted there;
-        what was removed and the bytes freed. A worktree with any uncommitted or unmerged work
-        stays (git itself refuses to remove a dirty one: no ``--force`` is ever given)."""
+        """Remove the merged and the empty task worktrees (and their task branches, every commit of
+        which is in the integration branch: an empty one holds no work at all), and the integration
+        branch's when nothing is left uncommitted there; what was removed and the bytes freed. A
+        worktree with any uncommitted or unmerged work stays (git itself refuses to remove a dirty
+        one: no ``--force`` is ever given), and no branch but a task's own is deleted. Never beside
+        a run (its caller holds the workspace lock): a running task's worktree is not taken."""
         removed: list[Tree] = []
         freed = 0
         trees = self.listing()
         for tree in trees:
             if tree.task is None:
                 continue
-            if tree.state != "merged":
+            if tree.state not in ("merged", "empty"):
                 continue
             git(["worktree", "remove", str(tree.path)], self.repo)
-            if tree.branch and is_ancestor(self.repo, tree.branch, self.integration):
+            own = tree.branch == self.branch(tree.task)
+            if own and tree.branch and is_ancestor(self.repo, tree.branch, self.integration):
                 git(["branch", "-D", "-q", tree.branch], self.repo)
             removed.append(tree)
             freed += tree.bytes
@@ -248,6 +271,41 @@ class Trees:
                 freed += tree.bytes
         git(["worktree", "prune"], self.repo)
         return removed, freed
+
+
+def bring_home(path: Path, branch: str) -> str | None:
+    """Put the worktree at ``path`` back on its task's ``branch`` when an attempt left it on another
+    branch or a detached HEAD (``git switch``, ``git checkout <commit>``): when what HEAD holds
+    builds on ``branch``, the branch is fast-forwarded to it (the attempt's commits are its work;
+    the other branch stays where it is) and HEAD set to the branch, its files and index untouched.
+    ``None`` when the worktree is on ``branch`` now; else one line saying what was found and what
+    to do, with nothing committed or moved."""
+    ref = f"refs/heads/{branch}"
+    on = git(["symbolic-ref", "-q", "HEAD"], path, check=False)
+    if on.ok and on.out.strip() == ref:
+        return None
+    name = on.out.strip().removeprefix("refs/heads/") if on.ok else None
+    head, tip = rev(path, "HEAD"), rev(path, ref)
+    found = (f"branch {name}" if name else "a detached HEAD") + (f" ({head[:12]})" if head else "")
+    where = f"its worktree {path} is on {found}, not on its branch {branch}"
+    if tip is None:
+        return (
+            f"{where}, which is gone: nothing of it was merged — make it there (git switch -c {branch}), then run again"
+        )
+    if head is not None and is_ancestor(path, tip, head):
+        elsewhere = checked_out(path).get(branch)
+        if elsewhere is not None:
+            said = f"{where}, which is checked out in {elsewhere}: nothing of it was merged"
+            return f"{said} — switch that worktree to another branch, then run again"
+        why = f"orchestrator: fast-forward to {found}, where the task left its worktree"
+        git(["update-ref", "-m", why, ref, head, tip], path)  # (only from ``tip``: nothing of it is lost)
+        git(["symbolic-ref", "-m", why, "HEAD", ref], path)
+        return None
+    keep = f"git merge {name or str(head)[:12]}"
+    return (
+        f"{where}, and that does not build on it: nothing of it was merged, and all of it is kept there"
+        f" — bring that work onto {branch} (git switch {branch}, then {keep}), then run again"
+    )
 
 
 RUN_AGAIN = ", then `orchestrator run` again"  # (after ``by_hand``, when a run was refused)

@@ -85,7 +85,8 @@ class MergeQueue:
         task, settings = outcome.attempt.task, outcome.attempt.settings
         trees, integration = self.trees, self.trees.integration
         if work.problem is not None:
-            return _failed(outcome, ErrorClass.CONFLICT if work.unresolved else ErrorClass.INTERNAL, work.problem)
+            parted = work.unresolved or work.strayed  # what the task left and its branch parted: no retry mends it
+            return _failed(outcome, ErrorClass.CONFLICT if parted else ErrorClass.INTERNAL, work.problem)
         where = trees.path(task.id)
         left = await anyio.to_thread.run_sync(conflict_markers, trees, work.branch)
         if left:
