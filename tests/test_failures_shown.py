@@ -66,3 +66,17 @@ def test_logs_of_a_task_that_is_not_there_or_did_not_run(tmp_path: Path) -> None
     assert unknown.code == 2 and json.loads(unknown.stdout)["message"].startswith("no task T-09 in the plan")
     missing = cli(tmp_path, "logs", "T-02", "--attempt", "3")
     assert missing.code == 2 and missing.stderr.startswith("T-02 has no attempt 3; its attempts: 1")
+
+
+def test_logs_says_a_log_its_result_names_is_gone_not_that_the_attempt_printed_nothing(tmp_path: Path) -> None:
+    """QA: with its .out deleted, `logs` said "stdout: empty" (and 0 bytes in --json) for an
+    attempt that printed hello, though its result names that log."""
+    write_plan(tmp_path, [Spec("T-01", "echo hello")])
+    assert run(tmp_path).code == 0
+    (tmp_path / ".orchestrator/logs/agent-01.attempt-1.out").unlink()
+    shown = cli(tmp_path, "logs", "T-01")
+    assert shown.code == 0
+    assert "── stdout: its log .orchestrator/logs/agent-01.attempt-1.out is gone (deleted since)" in shown.stdout
+    assert "── stderr: empty" in shown.stdout  # (it printed nothing there: no log named)
+    streams = {s["stream"]: s for s in json.loads(cli(tmp_path, "logs", "T-01", "--json").stdout)["logs"]}
+    assert streams["out"]["gone"] == ".orchestrator/logs/agent-01.attempt-1.out" and streams["err"]["gone"] is None

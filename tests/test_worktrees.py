@@ -207,6 +207,12 @@ def test_a_failing_verify_undoes_the_merge_and_fails_the_task_with_its_output(tm
     assert on(project, INTEGRATION, "bad.txt") is None  # the merge was undone
     assert on(project, f"{INTEGRATION}-T-02", "bad.txt") == "bad\n"  # the work was not
     assert "merge T-02" not in git(project, "log", "--format=%s", INTEGRATION)
+    # QA: `logs` showed neither of verify's logs (its output was in the result's reason only)
+    shown = cli(project, "logs", "T-02")
+    assert (
+        shown.code == 0
+        and "── verify stdout: .orchestrator/logs/agent-02.attempt-1.verify.out\nverify found bad.txt" in (shown.stdout)
+    ), shown.stdout
 
 
 def test_a_kill_9_mid_task_loses_nothing_and_the_next_run_goes_on_in_the_same_worktree(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator.cli.output import Handler, add_command, add_directory, emit_json, task_id_in, warn
 from orchestrator.errors import PlanError, Problem, UsageError, WorkspaceError, shown
-from orchestrator.plan.model import Plan
+from orchestrator.plan.model import Plan, Task
 from orchestrator.state.workspace import Workspace, from_here
 from orchestrator.vocabulary import ExitCode, counted
 
@@ -232,7 +232,9 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-_STREAMS = (("in", "stdin"), ("out", "stdout"), ("err", "stderr"))
+_STREAMS = (("in", "stdin"), ("out", "stdout"), ("err", "stderr"), ("verify.out", "verify stdout"),
+            ("verify.err", "verify stderr"))  # fmt: skip
+_OPTIONAL = ("in", "verify.out", "verify.err")  # shown when there: the others, empty or not
 
 
 @without_gc_pauses
@@ -257,6 +259,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     if number not in attempts:
         raise UsageError(f"{task.id} has no attempt {number}; its attempts: {numbers(attempts)}")
     files = attempts[number]
+    gone = _gone(workspace, task, number, files)
     if args.json:
         emit_json(
             {
@@ -266,9 +269,9 @@ def cmd_logs(args: argparse.Namespace) -> int:
                 "attempt": number,
                 "attempts": list(attempts),
                 "logs": [
-                    _log_json(workspace, stream, files.get(stream))
+                    {**_log_json(workspace, stream, files.get(stream)), "gone": gone.get(stream)}
                     for stream, _ in _STREAMS
-                    if stream != "in" or stream in files
+                    if stream not in _OPTIONAL or stream in files
                 ],
             }
         )
@@ -280,13 +283,30 @@ def cmd_logs(args: argparse.Namespace) -> int:
             if path is not None:
                 print(f"── {name}: {from_here(path)}")
             continue
+        if stream in _OPTIONAL and path is None:
+            continue
         text = (_read(path) or b"").decode("utf-8", errors="replace")
+        if stream in gone:  # the result names it: the attempt did print, and the file was deleted since
+            print(f"── {name}: its log {from_here(workspace.project_dir / gone[stream])} is gone (deleted since)")
+            continue
         if not text:  # nothing written: an empty file, or none (the first byte makes it)
             print(f"── {name}: empty")
             continue
         print(f"── {name}: {from_here(path) if path else ''}")
         print(text, end="" if text.endswith("\n") else "\n")
     return ExitCode.OK
+
+
+def _gone(workspace: Workspace, task: Task, number: int, files: dict[str, Path]) -> dict[str, str]:
+    """The streams of attempt ``number`` whose log its result names (as the project names it)
+    but which are not there: deleted since, not "printed nothing"."""
+    from orchestrator.state.results import read_record
+
+    record = read_record(workspace.result(task), task.id)
+    if record is None or record.attempts != number:
+        return {}
+    named = {name.rsplit(".", 1)[-1]: name for name in record.logs}
+    return {stream: name for stream, name in named.items() if stream not in files and stream in ("out", "err")}
 
 
 def _read(path: Path | None) -> bytes | None:

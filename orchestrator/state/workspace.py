@@ -12,6 +12,9 @@ from orchestrator.plan.model import PLAN_FILE, Plan, Task
 DEFAULT_DIR = ".orchestrator"
 
 
+_STREAMS = {"in", "out", "err", "verify.out", "verify.err"}  # an attempt's logs: agent-01.attempt-1.<stream>
+
+
 @dataclass(frozen=True, slots=True)
 class Workspace:
     root: Path
@@ -138,7 +141,8 @@ class Workspace:
 
     def attempt_logs(self, task: Task) -> dict[int, dict[str, Path]]:
         """Every attempt of ``task`` that left logs, by number: its streams (``in``, ``out``,
-        ``err``) and their files. Attempt numbers go on across runs, so this is every run's."""
+        ``err``, and ``verify.out``, ``verify.err`` of its ``verify`` command) and their files.
+        Attempt numbers go on across runs, so this is every run's."""
         found: dict[int, dict[str, Path]] = {}
         prefix = f"{task.slug}.attempt-"
         try:
@@ -147,7 +151,7 @@ class Workspace:
             return found
         for name in names:
             number, _, stream = name.removeprefix(prefix).partition(".")
-            if name.startswith(prefix) and number.isdigit() and stream in {"in", "out", "err"}:
+            if name.startswith(prefix) and number.isdigit() and stream in _STREAMS:
                 found.setdefault(int(number), {})[stream] = self.logs_dir / name
         return dict(sorted(found.items()))
 
