@@ -68,3 +68,21 @@ def test_graph_and_the_plans_graph_block_mark_simulated_tasks(tmp_path: Path) ->
     assert run(tmp_path).code == 0
     assert "simulated" not in cli(tmp_path, "graph").stdout + cli(tmp_path, "graph", "--format", "dot").stdout
     assert "simulated" not in (workspace(tmp_path) / "master_plan.md").read_text(encoding="utf-8")
+
+
+def test_check_does_not_call_made_up_results_all_well(tmp_path: Path) -> None:
+    _rehearsed(tmp_path)
+    text = cli(tmp_path, "check")
+    assert text.code == 1
+    assert "all well" not in text.stdout
+    assert "🎭 2 tasks (T-01, T-02) simulated: the fake executor ran nothing" in text.stdout
+    assert cli(tmp_path, "check", "--quiet").stdout.strip()  # said even to cron
+    report = json.loads(cli(tmp_path, "check", "--json").stdout)
+    assert report["ok"] is False and report["exit_code"] == 1
+    (found,) = report["workspaces"][0]["findings"]
+    assert found["kind"] == "simulated" and found["tasks"] == ["T-01", "T-02"]
+    assert report["workspaces"][0]["last_run"]["simulated"] == 2
+
+    assert run(tmp_path).code == 0  # the real run does the work: all well now
+    well = cli(tmp_path, "check")
+    assert well.code == 0 and "all well" in well.stdout, well.stdout
