@@ -86,3 +86,22 @@ def test_check_does_not_call_made_up_results_all_well(tmp_path: Path) -> None:
     assert run(tmp_path).code == 0  # the real run does the work: all well now
     well = cli(tmp_path, "check")
     assert well.code == 0 and "all well" in well.stdout, well.stdout
+
+
+def test_report_counts_and_marks_simulated_results(tmp_path: Path) -> None:
+    _rehearsed(tmp_path)
+    markdown = cli(tmp_path, "report").stdout
+    assert "| Tasks | 2: 2 completed (2 simulated: the fake executor ran nothing" in markdown
+    assert "| T-01 ⭐ | completed (simulated) |" in markdown or "| T-01 | completed (simulated) |" in markdown
+    assert "T-02 Task T-02 (simulated) :" in markdown  # the mermaid timeline
+    figures = json.loads(cli(tmp_path, "report", "--format", "json").stdout)
+    assert figures["simulated"] == 2 and [t["simulated"] for t in figures["tasks"]] == [True, True]
+    page = cli(tmp_path, "report", "--format", "html").stdout
+    assert "<th>Simulated</th>" in page and "<td>completed (simulated)</td>" in page
+    svg = (workspace(tmp_path) / "report.svg").read_text(encoding="utf-8")
+    assert svg.count("(simulated)") == 4  # each bar's label and its tooltip
+
+    assert run(tmp_path).code == 0
+    assert "simulated" not in cli(tmp_path, "report").stdout
+    assert "simulated" not in (workspace(tmp_path) / "report.svg").read_text(encoding="utf-8")
+    assert json.loads(cli(tmp_path, "report", "--format", "json").stdout)["simulated"] == 0
