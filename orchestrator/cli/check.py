@@ -46,7 +46,7 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
         "check",
         cmd_check,
         "exit 0 when all is well, 1 when a workspace needs attention (a dead runner, a task past its limits, "
-        "a pause, failures): for cron and heartbeats",
+        "a pause, failures, results the fake executor made up): for cron and heartbeats",
     )
     p.add_argument(
         "workspaces", nargs="*", metavar="WORKSPACE", help="workspaces to check (default: .orchestrator here)"

@@ -216,6 +216,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
                         "name": t.title,
                         "status": str(views[t.id].status),
                         "out_of_date": views[t.id].out_of_date,
+                        "simulated": views[t.id].simulated,
                     }
                     for t in plan.tasks.values()
                 ],
@@ -226,7 +227,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     elif args.format == "mermaid":
         print(mermaid(plan, current_views(plan, workspace)))
     elif args.format == "dot":
-        print(dot(plan))
+        print(dot(plan, current_views(plan, workspace)))
     else:
         print(layers_text(plan, current_views(plan, workspace)))
     return ExitCode.OK

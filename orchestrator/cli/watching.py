@@ -15,6 +15,7 @@ from typing import Any
 from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, looks_like_workspace
 from orchestrator.errors import UsageError
 from orchestrator.output.reporter import describe
+from orchestrator.output.views import simulated_mark
 from orchestrator.plan.model import Task
 from orchestrator.plan.settings import format_duration
 from orchestrator.state import events
@@ -198,7 +199,7 @@ def attempts_of(all_events: list[events.Event]) -> list[dict[str, Any]]:
         elif kind == "task_started":
             attempt = {"run": run, "task": task, "agent": event.get("agent"), "attempt": event.get("attempt"),
                        "started": event.get("time"), "ended": None, "outcome": "running", "reason": None,
-                       "cost_usd": None, "log": event.get("log")}  # fmt: skip
+                       "cost_usd": None, "log": event.get("log"), "simulated": False}  # fmt: skip
             open_[(run, task)] = attempt
             found.append(attempt)
         elif kind in _ENDS and (run, task) in open_:
@@ -207,6 +208,7 @@ def attempts_of(all_events: list[events.Event]) -> list[dict[str, Any]]:
             attempt["outcome"] = {"task_retrying": "retried"}.get(kind, kind.removeprefix("task_"))
             attempt["reason"] = event.get("reason") or event.get("warning")
             attempt["cost_usd"] = event.get("cost_usd")
+            attempt["simulated"] = event.get("simulated") is True  # the fake executor's: nothing ran
     for (run, _task), attempt in open_.items():
         state = runs.get(run)
         if state is not None and str(state.get("stopped") or "").startswith("error: "):  # (the run said why)
@@ -257,7 +259,8 @@ def cmd_history(args: argparse.Namespace) -> int:
         cost = f" ${attempt['cost_usd']:.4f}" if attempt.get("cost_usd") is not None else ""
         took = f" in {format_duration(attempt['duration'])}" if attempt["duration"] is not None else ""
         why = f": {attempt['reason']}" if attempt.get("reason") else ""
-        print(f"  {attempt['task']} attempt {attempt['attempt']}: {attempt['outcome']}{took}{cost}{why}")
+        outcome = attempt["outcome"] + simulated_mark(attempt["simulated"])
+        print(f"  {attempt['task']} attempt {attempt['attempt']}: {outcome}{took}{cost}{why}")
     return ExitCode.OK
 
 

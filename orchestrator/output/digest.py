@@ -23,6 +23,7 @@ MARKS = {
         "failed": "❌",
         "interrupted": "⏹️",
         "plan": "📝",
+        "simulated": "🎭",
     },
     "out_of_date": "🔁",  # not a finding: told beside them
 }

@@ -26,6 +26,7 @@ from typing import Any
 
 from orchestrator.output.final import busy_time
 from orchestrator.output.timeline import Bar, bars, mermaid, svg
+from orchestrator.output.views import SIMULATED, simulated_mark
 from orchestrator.plan.graph import critical_path
 from orchestrator.plan.model import Plan
 from orchestrator.plan.settings import format_duration
@@ -78,6 +79,7 @@ def build(plan: Plan, views: list[TaskView], synthesis: Spent | None = None) -> 
                 "cost_usd": view.cost_usd,
                 "tokens": view.tokens,
                 "critical": view.id in path,
+                "simulated": view.simulated,
             }
         )
         if view.run_attempts == 0 and view.duration is None:
@@ -97,6 +99,7 @@ def build(plan: Plan, views: list[TaskView], synthesis: Spent | None = None) -> 
     figures: dict[str, Any] = {
         "tasks": tasks,
         "counts": {str(s): n for s in TaskStatus if (n := sum(1 for v in views if v.status == s))},
+        "simulated": sum(1 for v in views if v.simulated),
         "wall_seconds": round(wall, 3) if wall is not None else None,
         "work_seconds": round(work, 3),
         "speedup": round(speedup, 3) if speedup else None,
@@ -146,7 +149,7 @@ def markdown(report: Report, title: str, svg_name: str | None) -> str:
         "",
         "| | |",
         "|---|---|",
-        f"| Tasks | {len(f['tasks'])}: {', '.join(f'{n} {s}' for s, n in f['counts'].items())} |",
+        f"| Tasks | {len(f['tasks'])}: {', '.join(f'{n} {s}' for s, n in f['counts'].items())}{_made_up(f)} |",
         f"| Wall time (while any task ran) | {format_duration(f['wall_seconds'])} |",
         f"| Sum of task times | {format_duration(f['work_seconds'])} |",
         f"| Speed-up | {_ratio(f['speedup'])} |",
@@ -170,9 +173,9 @@ def markdown(report: Report, title: str, svg_name: str | None) -> str:
     lines += ["", "## Tasks", "", "| Task | Status | Backend | Duration | Attempts | Cost | Tokens |"]
     lines.append("|---|---|---|---|---|---|---|")
     for t in f["tasks"]:
-        mark = " ⭐" if t["critical"] else ""
+        mark, status = " ⭐" if t["critical"] else "", t["status"] + simulated_mark(t["simulated"])
         lines.append(
-            f"| {t['id']}{mark} | {t['status']} | {t['backend']} | {format_duration(t['duration'])} | "
+            f"| {t['id']}{mark} | {status} | {t['backend']} | {format_duration(t['duration'])} | "
             f"{t['attempts']} | {_money(t['cost_usd'])} | {_num(t['tokens'])} |"
         )
     lines += ["", "⭐ on the critical path.", "", "## Timeline", ""]
@@ -187,12 +190,14 @@ def html(report: Report, title: str) -> str:
     f = report.figures
     rows = "".join(
         f"<tr><td>{escape(t['id'])}{' ⭐' if t['critical'] else ''}</td><td>{escape(t['name'])}</td>"
-        f"<td>{escape(t['status'])}</td><td>{escape(t['backend'])}</td><td>{format_duration(t['duration'])}</td>"
+        f"<td>{escape(t['status'] + simulated_mark(t['simulated']))}</td><td>{escape(t['backend'])}</td>"
+        f"<td>{format_duration(t['duration'])}</td>"
         f"<td>{t['attempts']}</td><td>{_money(t['cost_usd'])}</td><td>{_num(t['tokens'])}</td></tr>"
         for t in f["tasks"]
     )
     path = f["critical_path"]
     summary = [
+        *([("Simulated", _made_up(f).strip(" ()"))] if f["simulated"] else []),
         ("Wall time", format_duration(f["wall_seconds"])),
         ("Sum of task times", format_duration(f["work_seconds"])),
         ("Speed-up", _ratio(f["speedup"])),
@@ -213,6 +218,13 @@ def html(report: Report, title: str) -> str:
         "<h2>Tasks</h2><table><tr><th>Task</th><th>Name</th><th>Status</th><th>Backend</th><th>Duration</th>"
         f"<th>Attempts</th><th>Cost</th><th>Tokens</th></tr>{rows}</table></body></html>\n"
     )
+
+
+def _made_up(f: dict[str, Any]) -> str:
+    """How many of the results are simulated (the fake executor's: nothing ran, their figures are
+    made up), in brackets; nothing when none is."""
+    count = f["simulated"]
+    return f" ({count} {SIMULATED}: the fake executor ran nothing, their figures are made up)" if count else ""
 
 
 def _path(path: dict[str, Any], arrow: str) -> str:

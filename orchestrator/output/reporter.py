@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from orchestrator.output.views import SIMULATED, simulated_mark
 from orchestrator.plan.settings import format_duration
 from orchestrator.state.events import EventLog
 from orchestrator.state.workspace import DEFAULT_DIR, from_here
@@ -129,6 +130,11 @@ def describe(event: Event, workspace: Path | None = None) -> str | None:
         return (
             f"▶ run: {event['to_run']} to run, {event['already_done']} already done, "
             f"max {event['max_parallel']} in parallel"
+            + (
+                f" ({SIMULATED}: the fake executor runs nothing, every result is made up)"
+                if event.get("simulated")
+                else ""
+            )
         )
     if kind == "task_started":
         attempt = f" (attempt {event['attempt']})" if event.get("attempt", 1) > 1 else ""
@@ -136,7 +142,8 @@ def describe(event: Event, workspace: Path | None = None) -> str | None:
     if kind == "task_completed":
         cost = f", ${event['cost_usd']:.4f}" if event.get("cost_usd") is not None else ""
         warning = f" ⚠️ {event['warning']}" if event.get("warning") else ""
-        return f"✅ {task}{agent} completed in {format_duration(event.get('duration'))}{cost}{warning}"
+        made_up = simulated_mark(bool(event.get("simulated")))
+        return f"✅ {task}{agent} completed{made_up} in {format_duration(event.get('duration'))}{cost}{warning}"
     if kind == "task_retrying":
         wait = format_duration(float(event["delay"]))
         return f"🔄 {task}{agent} {event['reason']}; attempt {event['attempt']} in {wait}"
@@ -147,7 +154,8 @@ def describe(event: Event, workspace: Path | None = None) -> str | None:
             where = from_here(workspace) if workspace is not None else ".orchestrator"
             named = "" if where == DEFAULT_DIR else f"{where} "
             stderr += f"\n   └ all of it: orchestrator logs {named}{task}"
-        return f"❌ {task}{agent} failed: {event['reason']}{stderr}"
+        made_up = simulated_mark(bool(event.get("simulated")))
+        return f"❌ {task}{agent} failed{made_up}: {event['reason']}{stderr}"
     if kind == "task_skipped":
         return f"⏭️ {task}{agent} skipped: {event['reason']}"
     if kind == "task_interrupted":
@@ -179,6 +187,7 @@ def describe(event: Event, workspace: Path | None = None) -> str | None:
     if kind == "run_finished":
         found = event["counts"]
         parts = ", ".join(f"{n} {state}" for state, n in found.items() if n)
+        parts += f" ({event['simulated']} {SIMULATED})" if event.get("simulated") else ""
         cost = f"; cost ${event['cost_usd']:.4f}" if event.get("cost_usd") else ""
         final = event["final_output"]
         if final and workspace is not None:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from orchestrator.output.templates import Renders, Templates
-from orchestrator.output.views import MERMAID_MAX_TASKS, mermaid, status_label, summary_line
+from orchestrator.output.views import MERMAID_MAX_TASKS, mermaid, simulated_mark, status_label, summary_line
 from orchestrator.plan.model import Plan
 from orchestrator.plan.settings import format_duration
 from orchestrator.state import planfile
@@ -29,7 +29,7 @@ def status_blocks(plan: Plan, views: Sequence[TaskView], templates: Renders) -> 
             "agent": v.agent,
             "label": status_label(v)
             + (f" ({v.run_attempts} attempts)" if v.run_attempts > 1 else "")
-            + (" (simulated)" if v.simulated else ""),
+            + simulated_mark(v.simulated),
             "start": _clock(v.started),
             "end": _clock(v.finished),
             "duration": format_duration(v.duration) if v.duration is not None else "-",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
-from orchestrator.output.views import mermaid_text
+from orchestrator.output.views import mermaid_text, simulated_mark
 from orchestrator.plan.graph import layers
 from orchestrator.plan.model import Plan
 from orchestrator.plan.settings import format_duration
@@ -42,6 +42,7 @@ class Bar:
     end: float
     layer: int
     critical: bool = False
+    simulated: bool = False  # made up by the fake executor: no process ran
 
 
 def stamp(value: str | None) -> float | None:
@@ -61,7 +62,8 @@ def bars(plan: Plan, views: list[TaskView], critical: set[str]) -> list[Bar]:
         start, end = stamp(view.started), stamp(view.finished)
         if start is None or end is None or end < start:
             continue
-        found.append(Bar(view.id, view.name, str(view.status), start, end, depth.get(view.id, 0), view.id in critical))
+        layer, on_path = depth.get(view.id, 0), view.id in critical
+        found.append(Bar(view.id, view.name, str(view.status), start, end, layer, on_path, view.simulated))
     return found
 
 
@@ -95,8 +97,10 @@ def svg(bars: Sequence[Bar], title: str = "Timeline") -> str:
         width = max((bar.end - bar.start) * scale, 1.0)
         colour = COLOURS.get(bar.status, "#6e7781")
         outline = ' stroke="#000000" stroke-width="1.5"' if bar.critical else ""
-        label = escape(f"{bar.task} {bar.name}"[:34])
-        tip = escape(f"{bar.task} {bar.name}: {bar.status}, {format_duration(bar.end - bar.start)}")
+        outline += ' fill-opacity="0.35" stroke-dasharray="4 2"' if bar.simulated else ""  # made up: a ghost
+        made_up = simulated_mark(bar.simulated)
+        label = escape(f"{bar.task} {bar.name}"[: 34 - len(made_up)] + made_up)
+        tip = escape(f"{bar.task} {bar.name}: {bar.status}{made_up}, {format_duration(bar.end - bar.start)}")
         parts.append(f'<text x="8" y="{y + 13}">{label}</text>')
         parts.append(
             f'<rect x="{x:.1f}" y="{y}" width="{width:.1f}" height="{_ROW - 6}" rx="3" fill="{colour}"{outline}>'
@@ -139,7 +143,7 @@ def mermaid(bars: Iterable[Bar]) -> str:
             tags = ["crit"] if bar.status == "failed" else []
         elif bar.critical:
             tags.append("crit")
-        name = mermaid_text(f"{bar.task} {bar.name}", _NAME_SPECIAL).strip()
+        name = mermaid_text(f"{bar.task} {bar.name}{simulated_mark(bar.simulated)}", _NAME_SPECIAL).strip()
         start, end = round(bar.start * 1000), max(round(bar.end * 1000), round(bar.start * 1000) + 1)
         meta = ", ".join([*(t for t in tags if t), f"t{number}", str(start), str(end)])
         lines.append(f"    {name} :{meta}")

@@ -21,6 +21,13 @@ _MERMAID_CLASS = {
     "outofdate": "fill:#fff3cd,stroke:#28a745,stroke-dasharray:4 2",  # completed, but run will redo it
 }
 OUT_OF_DATE = "out of date"  # beside a completed task's status when `run` would run it again
+SIMULATED = "simulated"  # beside a result the fake executor made up: no process ran (``TaskView.simulated``)
+
+
+def simulated_mark(simulated: bool) -> str:
+    """`` (simulated)`` after whatever a read-out says of a made-up result, nothing after a real one:
+    the one wording of every read-out (status, run's lines, history, graph, check, report)."""
+    return f" ({SIMULATED})" if simulated else ""
 
 
 def status_label(view: TaskView) -> str:
@@ -58,11 +65,12 @@ def mermaid(plan: Plan, views: Sequence[TaskView] | None = None, *, limit: int |
     lines = ["graph TD"]
     states = {v.id: v.status for v in views} if views else {}
     stale = {v.id for v in views if v.out_of_date} if views else set()
+    made_up = {v.id for v in views if v.simulated} if views else set()
     classes = {t: "outofdate" if t in stale else str(s) for t, s in states.items()}
     for task_id, task in plan.tasks.items():
         state = states.get(task_id)
         text = f"{state.icon if state else ''} {task_id}: {task.title}".strip()
-        text += f" ({OUT_OF_DATE})" if task_id in stale else ""
+        text += simulated_mark(task_id in made_up) + (f" ({OUT_OF_DATE})" if task_id in stale else "")
         lines.append(f'    {node[task_id]}["{mermaid_text(text, _LABEL_SPECIAL)}"]')
     for source, target in plan.edges():
         lines.append(f"    {node[source]} --> {node[target]}")
@@ -74,10 +82,13 @@ def mermaid(plan: Plan, views: Sequence[TaskView] | None = None, *, limit: int |
     return "\n".join(lines)
 
 
-def dot(plan: Plan) -> str:
+def dot(plan: Plan, views: Sequence[TaskView] | None = None) -> str:
+    """The plan's graph for graphviz; a task whose result is made up (``views``) says so in its label."""
+    made_up = {v.id for v in views if v.simulated} if views else set()
     lines = ["digraph plan {", "    rankdir=LR;", "    node [shape=box];"]
     for task_id, task in plan.tasks.items():
-        lines.append(f"    {json.dumps(task_id)} [label={json.dumps(f'{task_id}: {task.title}')}];")
+        label = f"{task_id}: {task.title}{simulated_mark(task_id in made_up)}"
+        lines.append(f"    {json.dumps(task_id)} [label={json.dumps(label)}];")
     for source, target in plan.edges():
         lines.append(f"    {json.dumps(source)} -> {json.dumps(target)};")
     lines.append("}")
@@ -90,6 +101,7 @@ def layers_text(plan: Plan, views: Sequence[TaskView] | None = None) -> str:
 
     states = {v.id: v.status for v in views} if views else {}
     stale = {v.id for v in views if v.out_of_date} if views else set()
+    made_up = {v.id for v in views if v.simulated} if views else set()
     out: list[str] = []
     for depth, layer in enumerate(layers(plan.graph, plan.order), start=1):
         can = "in parallel" if len(layer) > 1 else ""
@@ -99,7 +111,7 @@ def layers_text(plan: Plan, views: Sequence[TaskView] | None = None) -> str:
             state = states.get(task_id)
             icon = state.icon if state else ""
             after = f"  ← {', '.join(task.dependencies)}" if task.dependencies else ""
-            late = f" ({OUT_OF_DATE})" if task_id in stale else ""
+            late = simulated_mark(task_id in made_up) + (f" ({OUT_OF_DATE})" if task_id in stale else "")
             out.append(f"  {icon + ' ' if icon else ''}{task_id} [{task.agent}] {task.title}{late}{after}")
     return "\n".join(out)
 
@@ -132,7 +144,7 @@ def status_table(views: Sequence[TaskView], found: dict[str, int]) -> str:
             f"${v.cost_usd:.4f}" if v.cost_usd is not None else "-",
             v.name
             + (f" — {v.reason}" if v.reason else "")
-            + (" (simulated)" if v.simulated else "")
+            + simulated_mark(v.simulated)
             + (f" — will run again: {v.out_of_date}" if v.out_of_date else ""),
         ]
         for v in views

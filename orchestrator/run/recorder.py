@@ -137,6 +137,7 @@ class Recorder:
             cost_usd=record.cost_usd,
             result=self.workspace.result_name(task),
             warning=record.reason,
+            simulated=record.simulated,
         )
 
     def failed(self, outcome: Outcome, reason: str) -> None:
@@ -150,6 +151,7 @@ class Recorder:
             attempt=outcome.attempt.number,
             reason=reason,
             stderr_tail=last_lines(stderr),
+            simulated=outcome.run.simulated,
         )
 
     def _stderr(self, outcome: Outcome) -> str:

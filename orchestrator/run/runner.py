@@ -23,7 +23,7 @@ import os
 import random
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,8 +141,7 @@ class Runner:
                 self.reporter = notifying(self.reporter, ws, plan, prepared.settings)  # notify:, stuck tasks
                 self._emit(
                     "run_started",
-                    to_run=len(prepared.selection.run),
-                    already_done=len(prepared.selection.done),
+                    **_selected(prepared, self.executor),
                     max_parallel=plan.settings.max_parallel,
                     workspace=str(ws.root),
                     pid=os.getpid(),
@@ -189,7 +188,7 @@ class Runner:
         wall = time.time() - started
         self._emit(
             "run_finished",
-            counts=found,
+            **_counted(prepared.views.values()),
             wall_seconds=round(wall, 3),
             exit_code=int(ExitCode.INTERRUPTED),
             cost_usd=None,
@@ -313,7 +312,7 @@ class Runner:
         )
         self._emit(
             "run_finished",
-            counts=found,
+            **_counted(views),
             wall_seconds=round(wall, 3),
             exit_code=int(code),
             cost_usd=summary.cost_usd,
@@ -325,6 +324,20 @@ class Runner:
 
     def _emit(self, kind: str, **data: object) -> None:
         self.reporter.event({"event": kind, "time": journals.now_iso(), **data})
+
+
+def _selected(prepared: Prepared, executor: Executor) -> dict[str, object]:
+    """``run_started``'s count of what it runs and what was done, and whether what it runs is
+    only simulated (the fake executor runs nothing: every result it writes is made up)."""
+    selection = prepared.selection
+    return {"to_run": len(selection.run), "already_done": len(selection.done), "simulated": executor.name == "fake"}
+
+
+def _counted(views: Iterable[TaskView]) -> dict[str, object]:
+    """``run_finished``'s counts of the tasks in each state, and how many of their results are
+    simulated (made up by the fake executor, this run or an earlier one)."""
+    shown = list(views)
+    return {"counts": counts(shown), "simulated": sum(1 for view in shown if view.simulated)}
 
 
 def _scheduler(

@@ -11,7 +11,11 @@ Something needs attention (a ``Finding``) when:
   than its ``inactivity_timeout`` (the runner should have stopped it: it is wedged);
 - ``paused``: a usage-limit pause is in force;
 - ``failed``: tasks that failed;
-- ``interrupted``: tasks a run stopped (Ctrl-C, SIGTERM) left interrupted, and no run goes on.
+- ``interrupted``: tasks a run stopped (Ctrl-C, SIGTERM) left interrupted, and no run goes on;
+- ``simulated``: tasks whose result the fake executor made up (``run --executor fake``: no
+  process ran). A rehearsal is no failure, but the work the plan asks for is not done: a real
+  ``run`` has still to do it, and made-up results must never pass for real ones, so ``check``
+  is not "all well" (exit 1) until it has (only known from the views: without them, not told).
 
 Which state each task is in is what ``status`` shows when the command hands ``check`` the views
 ``status`` reads (``views``: ``run.freshness.current_views``, which reads the plan and every
@@ -150,6 +154,8 @@ def check(workspace: Workspace, now: float | None = None, views: Sequence[TaskVi
                 interrupted,
             )
         )
+    if views is not None:
+        health.findings += _simulated(views)
     health.last_run = last_finished(workspace)
     stopped = str((health.last_run or {}).get("stopped") or "")
     if stopped.startswith("error: ") and not health.runner_alive:
@@ -157,6 +163,20 @@ def check(workspace: Workspace, now: float | None = None, views: Sequence[TaskVi
             Finding("run_error", f"the last run stopped on an {stopped} — fix that, then `orchestrator run`")
         )
     return health
+
+
+def _simulated(views: Sequence[TaskView]) -> list[Finding]:
+    """The tasks whose result is made up (``TaskView.simulated``), as one finding."""
+    made_up = tuple(sorted(view.id for view in views if view.simulated))
+    if not made_up:
+        return []
+    they = "it" if len(made_up) == 1 else "them"
+    message = (
+        f"{_some(made_up)} simulated: the fake executor ran nothing, "
+        f"{'its result is' if len(made_up) == 1 else 'their results are'} made up "
+        f"— `orchestrator run` runs {they} for real"
+    )
+    return [Finding("simulated", message, made_up)]
 
 
 _Seen = dict[str, tuple[str, Callable[[], object]]]  # each task's state, and how to read why it is in it
@@ -281,7 +301,7 @@ def last_finished(workspace: Workspace) -> dict[str, Any] | None:
         event = json.loads(data[at : data.find(b"\n", at)])
     except ValueError:
         return None
-    keys = ("run", "time", "exit_code", "wall_seconds", "cost_usd", "counts", "stopped")
+    keys = ("run", "time", "exit_code", "wall_seconds", "cost_usd", "counts", "simulated", "stopped")
     return {key: event.get(key) for key in keys} if isinstance(event, dict) else None
 
 
