@@ -44,8 +44,8 @@ def test_logs_shows_a_quiet_attempt_as_empty_not_missing(project: Path) -> None:
     data = json.loads(cli(project, "logs", "T-01", "--json").stdout)
     assert data["attempt"] == 1 and data["attempts"] == [1]
     assert data["logs"] == [
-        {"stream": "out", "path": None, "bytes": 0, "text": ""},
-        {"stream": "err", "path": None, "bytes": 0, "text": ""},
+        {"stream": "out", "path": None, "bytes": 0, "text": "", "gone": None},
+        {"stream": "err", "path": None, "bytes": 0, "text": "", "gone": None},
     ]
     follow = cli(project, "logs", "T-01", "--follow")
     assert (follow.code, follow.stdout, follow.stderr) == (0, "", "")

@@ -36,9 +36,14 @@ def write_plan(root: Path, rows: Sequence[tuple[str, str, str]], extra: str = ""
     table = "\n".join(f"| {tid} | {desc} | {deps} |" + (f" {extra} |" if extra else "") for tid, desc, deps in rows)
     header = "| Task ID | Description | Dependencies |" + (" Assignee |" if extra else "")
     rule = "|---|---|---|" + ("---|" if extra else "")
+    given = {"backend": "claude", "max_parallel": "1", "retries": "1", "backoff_base": "0.1", "timeout": "90"}
+    given["inactivity_timeout"] = "60"
+    for line in settings.splitlines():  # a setting given replaces the default (one written twice is refused)
+        key, _, value = line.partition(":")
+        given[key.strip()] = value.strip()
+    front = "".join(f"{key}: {value}\n" for key, value in given.items())
     (workspace / "master_plan.md").write_text(
-        "---\nbackend: claude\nmax_parallel: 1\nretries: 1\nbackoff_base: 0.1\ntimeout: 90\n"
-        f"inactivity_timeout: 60\n{settings}---\n# Plan\n\n## Original Request\n> Test the claude backend\n\n"
+        f"---\n{front}---\n# Plan\n\n## Original Request\n> Test the claude backend\n\n"
         f"## Task Decomposition\n{header}\n{rule}\n{table}\n",
         encoding="utf-8",
     )
