@@ -276,7 +276,11 @@ def test_prune_removes_only_merged_clean_worktrees(tmp_path: Path) -> None:
     assert pruned.code == 0, pruned.stderr
     report = json.loads(pruned.stdout)
     assert [t["task"] for t in report["removed"]] == ["T-02"] and report["freed_bytes"] > 0
-    assert report["kept"] == [{"task": "T-01", "branch": f"{INTEGRATION}-T-01", "state": "dirty"}]
+    waits = "1 task worktree kept, whose work merges into it"
+    assert report["kept"] == [
+        {"task": None, "branch": INTEGRATION, "state": "clean", "why": waits},
+        {"task": "T-01", "branch": f"{INTEGRATION}-T-01", "state": "dirty", "why": "dirty: uncommitted changes"},
+    ]
     assert (dirty / "notes.txt").read_text() == "work nobody committed\n"
     assert not (project / ".orchestrator/worktrees/T-02").exists()
     text = cli(project, "worktrees", "prune")
@@ -788,6 +792,35 @@ def test_a_running_task_or_a_failed_one_that_changed_nothing_is_empty_never_merg
     assert pruned.code == 0, pruned.stderr
     report = json.loads(pruned.stdout)
     assert [t["task"] for t in report["removed"]] == ["T-01", "T-02", "T-03"]
-    assert report["kept"] == [{"task": "T-04", "branch": f"{INTEGRATION}-T-04", "state": "clean"}]
+    assert [(k["task"], k["state"]) for k in report["kept"]] == [(None, "clean"), ("T-04", "clean")]
     assert on(project, f"{INTEGRATION}-T-04", "partial.txt") == "partial\n"  # the failed task's work, kept
     assert git(project, "branch", "--list", f"{INTEGRATION}-T-03").strip() == ""  # an empty branch: no work lost
+
+
+def test_prune_after_a_runner_died_keeps_the_worktree_its_open_attempt_still_works_in(tmp_path: Path) -> None:
+    """The runner killed, its task still at work: the lock is free, so `prune` ran, found the
+    worktree empty (nothing committed yet) and removed it, and the task's later writes failed.
+    A task the journal shows with an attempt open keeps its worktree, and the integration
+    branch's, and prune says why."""
+    project = repository(tmp_path, {"a.txt": "a\n"})
+    go, wrote = tmp_path / "go", tmp_path / "wrote"
+    script = f"until [ -e {go} ]; do sleep 0.05; done; echo work > w.txt && touch {wrote}"
+    plan(project, [Spec("T-01", f"touch {tmp_path}/started; {script}")])
+    runner = start(project)
+    try:
+        wait_until((tmp_path / "started").exists, "the task to start")
+        runner.kill(signal.SIGKILL)
+        pruned = cli(project, "worktrees", "prune", "--json")
+        assert pruned.code == 0, pruned.stderr
+        report = json.loads(pruned.stdout)
+        why = "T-01 has an attempt still open (its runner died: `orchestrator run` settles it)"
+        assert report["removed"] == []
+        assert [(k["task"], k["why"]) for k in report["kept"]] == [(None, why), ("T-01", why)]
+        text = cli(project, "worktrees", "prune")
+        assert f"kept .orchestrator/worktrees/T-01: {why}" in text.stdout.splitlines()
+        go.touch()
+        wait_until(wrote.exists, "the orphaned task to write its work")
+        assert (project / ".orchestrator/worktrees/T-01/w.txt").read_text() == "work\n"
+    finally:
+        go.touch()
+        runner.stop_all()

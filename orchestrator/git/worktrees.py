@@ -11,15 +11,16 @@ not merged yet (a resolution task's: its conflict is left there to resolve). Bef
 attempt it is found again as it was left, a kill -9 included: what an interrupted attempt left
 uncommitted is committed for it, and the integration branch merged in (what a rerun builds on).
 After each attempt everything in it is committed, with a message naming the task (``finish``).
-No worktree with uncommitted or unmerged work is removed: ``prune`` takes only merged or empty ones.
+No worktree with uncommitted or unmerged work is removed: ``prune`` takes only merged or empty ones,
+and never one whose task has an attempt open (a dead runner's, whose processes may still write).
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.errors import GitError
@@ -242,35 +243,81 @@ class Trees:
         tried = git(["merge-tree", "--write-tree", "--name-only", self.integration, "HEAD"], path, check=False)
         return "conflicted" if tried.code == 1 else "clean"
 
-    def prune(self) -> tuple[list[Tree], int]:
+    def prune(self, busy: Collection[str] = ()) -> Pruned:
         """Remove the merged and the empty task worktrees (and their task branches, every commit of
         which is in the integration branch: an empty one holds no work at all), and the integration
-        branch's when nothing is left uncommitted there; what was removed and the bytes freed. A
-        worktree with any uncommitted or unmerged work stays (git itself refuses to remove a dirty
-        one: no ``--force`` is ever given), and no branch but a task's own is deleted. Never beside
-        a run (its caller holds the workspace lock): a running task's worktree is not taken."""
-        removed: list[Tree] = []
-        freed = 0
+        branch's once nothing is left there that is not merged; what was removed, what was kept and
+        why, and the bytes freed. A worktree with any uncommitted or unmerged work stays (git itself
+        refuses to remove a dirty one: no ``--force`` is ever given), and no branch but a task's own
+        is deleted. Never beside a run (its caller holds the workspace lock); ``busy``: the tasks
+        the journal shows with an attempt still open (a dead runner's: its processes may still
+        write there), whose worktrees stay, the integration branch's with them."""
+        pruned = Pruned()
         trees = self.listing()
         for tree in trees:
             if tree.task is None:
                 continue
+            if tree.task in busy:
+                pruned.kept.append(Kept(tree, f"{tree.task} has an attempt still open ({STILL_OPEN})"))
+                continue
             if tree.state not in ("merged", "empty"):
+                pruned.kept.append(Kept(tree, f"{tree.state}: {WHY_KEPT.get(tree.state, 'not merged')}"))
                 continue
             git(["worktree", "remove", str(tree.path)], self.repo)
             own = tree.branch == self.branch(tree.task)
             if own and tree.branch and is_ancestor(self.repo, tree.branch, self.integration):
                 git(["branch", "-D", "-q", tree.branch], self.repo)
-            removed.append(tree)
-            freed += tree.bytes
-        left = [t for t in trees if t.task is not None and t not in removed]
+            pruned.removed.append(tree)
+            pruned.freed += tree.bytes
         for tree in trees:
-            if tree.task is None and tree.state == "clean" and not left:
-                git(["worktree", "remove", str(tree.path)], self.repo)
-                removed.append(tree)
-                freed += tree.bytes
+            if tree.task is not None:
+                continue
+            why = self._integration_kept(tree, busy, len(pruned.kept))
+            if why is not None:
+                pruned.kept.insert(0, Kept(tree, why))
+                continue
+            git(["worktree", "remove", str(tree.path)], self.repo)
+            pruned.removed.append(tree)
+            pruned.freed += tree.bytes
         git(["worktree", "prune"], self.repo)
-        return removed, freed
+        return pruned
+
+    def _integration_kept(self, tree: Tree, busy: Collection[str], kept: int) -> str | None:
+        """Why the integration branch's worktree stays, or ``None``: it may go."""
+        if busy:
+            names = ", ".join(sorted(busy))
+            return f"{names} {'has' if len(busy) == 1 else 'have'} an attempt still open ({STILL_OPEN})"
+        if kept:
+            return f"{kept} task worktree{'s' if kept > 1 else ''} kept, whose work merges into it"
+        if tree.state != "clean":
+            return f"{tree.state}: {WHY_KEPT.get(tree.state, 'not merged')}"
+        return None
+
+
+STILL_OPEN = "its runner died: `orchestrator run` settles it"
+WHY_KEPT = {
+    "clean": "committed, not merged yet",
+    "dirty": "uncommitted changes",
+    "conflicted": "a merge left to resolve",
+    "missing": "its directory is gone: `git worktree prune` forgets it",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """A worktree ``prune`` left in place, and why (one line)."""
+
+    tree: Tree
+    why: str
+
+
+@dataclass(slots=True)
+class Pruned:
+    """What ``prune`` did: the worktrees removed, those kept and why, the bytes freed."""
+
+    removed: list[Tree] = field(default_factory=list)
+    kept: list[Kept] = field(default_factory=list)
+    freed: int = 0
 
 
 def bring_home(path: Path, branch: str) -> str | None:
