@@ -824,3 +824,33 @@ def test_prune_after_a_runner_died_keeps_the_worktree_its_open_attempt_still_wor
     finally:
         go.touch()
         runner.stop_all()
+
+
+def test_files_a_task_writes_that_git_ignores_are_told_and_keep_its_worktree(tmp_path: Path) -> None:
+    """A task's output in paths the repository's .gitignore ignores was in no commit, named
+    nowhere, its worktree read as merged, and `prune` deleted it. They are still never committed
+    (build outputs would bloat every branch), but the run and the result tell of them, the
+    worktree's state is `ignored`, and `prune` keeps it, saying why."""
+    project = repository(tmp_path, {".gitignore": "out/\n*.log\n", "a.txt": "a\n"})
+    script = 'mkdir -p out; echo "expensive report" > out/report.md; echo notes > build.log; echo src > src.txt'
+    plan(project, [Spec("T-01", script), Spec("T-02", "echo two > two.txt")])
+    result = run(project)
+    assert result.code == 0, result.stdout + result.stderr
+    note = "left 2 files git ignores (build.log, out/report.md), not merged — they stay in .orchestrator/worktrees/T-01"
+    found = results(project)
+    assert found["T-01"]["merge"].endswith(f"; {note}") and found["T-01"]["reason"] == note
+    assert "ignores" not in found["T-02"]["merge"] and found["T-02"].get("reason") is None
+    completed = [e for e in result.events if e["event"] == "task_completed" and e["task"] == "T-01"]
+    assert completed[0]["warning"] == note  # the run tells it as the task completes
+    assert on(project, INTEGRATION, "src.txt") == "src\n" and on(project, INTEGRATION, "out/report.md") is None
+    listed = json.loads(cli(project, "worktrees", "--json").stdout)["worktrees"]
+    assert {w["task"]: w["state"] for w in listed} == {None: "clean", "T-01": "ignored", "T-02": "merged"}
+    pruned = cli(project, "worktrees", "prune")
+    assert pruned.code == 0, pruned.stderr
+    tree = project / ".orchestrator/worktrees/T-01"
+    assert (
+        f"kept .orchestrator/worktrees/T-01: ignored: 2 files git ignores (build.log, out/report.md), never committed "
+        f"nor merged — take what you need, then remove it yourself (git worktree remove --force {tree})"
+    ) in pruned.stdout.splitlines()
+    assert "removed .orchestrator/worktrees/T-02" in pruned.stdout
+    assert (tree / "out/report.md").read_text() == "expensive report\n" and (tree / "build.log").exists()

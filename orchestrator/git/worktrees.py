@@ -36,15 +36,16 @@ from orchestrator.git.repo import (
     is_ancestor,
     merging,
     rev,
+    status,
     toplevel,
     unmerged,
 )
-from orchestrator.git.work import Work
+from orchestrator.git.work import Work, ignored_files
 from orchestrator.state import store
 
 _MAKING = threading.Lock()
 INTEGRATION_DIR = ".integration"  # (no task id starts with a dot)
-STATES = ("clean", "dirty", "empty", "merged", "conflicted")
+STATES = ("clean", "dirty", "ignored", "empty", "merged", "conflicted")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +55,9 @@ class Tree:
     task: str | None  # None: the integration branch's
     path: Path
     branch: str | None
-    state: str  # clean (committed, not merged yet), dirty, empty (nothing of its own), merged, conflicted
+    state: str  # clean (committed, not merged yet), dirty, ignored, empty (nothing of its own), merged, conflicted
     bytes: int
+    ignored: tuple[str, ...] = ()  # a task's: files there git ignores (never committed, never merged)
 
 
 class Trees:
@@ -161,7 +163,8 @@ class Trees:
                 return Work(branch, rev(path, "HEAD"), "", problem=problem, unresolved=left)
             commit_all(path, message)
             tip = f"refs/heads/{branch}"
-            return Work(branch, rev(path, tip), diffstat(path, self.integration, tip))
+            ignored = tuple(status(path)[1])  # what no commit takes: told, and its worktree kept
+            return Work(branch, rev(path, tip), diffstat(path, self.integration, tip), ignored=ignored)
         except (GitError, OSError) as exc:
             return Work(branch, None, "", problem=f"its work could not be committed ({exc}); it is in {path}")
 
@@ -218,7 +221,8 @@ class Trees:
             path = Path(where)
             branch = fields["branch"].removeprefix("refs/heads/") if "branch" in fields else None
             task = None if path.name == INTEGRATION_DIR else path.name
-            found.append(Tree(task, path, branch, self._state(path, branch, task, line), disk_use(path)))
+            state, ignored = self._state(path, branch, task, line)
+            found.append(Tree(task, path, branch, state, disk_use(path), ignored))
         return sorted(found, key=lambda t: (t.task is not None, t.task or ""))
 
     def _line(self) -> set[str]:
@@ -229,19 +233,26 @@ class Trees:
         done = git(["rev-list", "--first-parent", self.integration, "--"], self.repo, check=False)
         return set(done.out.split()) if done.ok else set()
 
-    def _state(self, path: Path, branch: str | None, task: str | None, line: set[str]) -> str:
+    def _state(self, path: Path, branch: str | None, task: str | None, line: set[str]) -> tuple[str, tuple[str, ...]]:
+        """The worktree's state, and the files there git ignores: a task's, which no commit takes
+        (those ``verify`` leaves in the integration worktree are not counted). They are work not
+        merged: a worktree holding them is ``ignored`` (when not conflicted or dirty already)."""
         if not path.is_dir():
-            return "missing"
+            return "missing", ()
+        changed, ignored = status(path)  # (one call: changes and ignored files both)
+        left = tuple(ignored) if task is not None else ()
         if merging(path):
-            return "conflicted"
-        if changes(path):
-            return "dirty"
+            return "conflicted", left
+        if changed:
+            return "dirty", left
+        if left:
+            return "ignored", left
         if task is None or branch is None:
-            return "clean"
+            return "clean", left
         if is_ancestor(path, "HEAD", self.integration):
-            return "empty" if rev(path, "HEAD") in line else "merged"
+            return "empty" if rev(path, "HEAD") in line else "merged", left
         tried = git(["merge-tree", "--write-tree", "--name-only", self.integration, "HEAD"], path, check=False)
-        return "conflicted" if tried.code == 1 else "clean"
+        return "conflicted" if tried.code == 1 else "clean", left
 
     def prune(self, busy: Collection[str] = ()) -> Pruned:
         """Remove the merged and the empty task worktrees (and their task branches, every commit of
@@ -261,7 +272,7 @@ class Trees:
                 pruned.kept.append(Kept(tree, f"{tree.task} has an attempt still open ({STILL_OPEN})"))
                 continue
             if tree.state not in ("merged", "empty"):
-                pruned.kept.append(Kept(tree, f"{tree.state}: {WHY_KEPT.get(tree.state, 'not merged')}"))
+                pruned.kept.append(Kept(tree, _why(tree)))
                 continue
             git(["worktree", "remove", str(tree.path)], self.repo)
             own = tree.branch == self.branch(tree.task)
@@ -272,7 +283,7 @@ class Trees:
         for tree in trees:
             if tree.task is not None:
                 continue
-            why = self._integration_kept(tree, busy, len(pruned.kept))
+            why = _integration_kept(self, tree, busy, len(pruned.kept))
             if why is not None:
                 pruned.kept.insert(0, Kept(tree, why))
                 continue
@@ -281,17 +292,6 @@ class Trees:
             pruned.freed += tree.bytes
         git(["worktree", "prune"], self.repo)
         return pruned
-
-    def _integration_kept(self, tree: Tree, busy: Collection[str], kept: int) -> str | None:
-        """Why the integration branch's worktree stays, or ``None``: it may go."""
-        if busy:
-            names = ", ".join(sorted(busy))
-            return f"{names} {'has' if len(busy) == 1 else 'have'} an attempt still open ({STILL_OPEN})"
-        if kept:
-            return f"{kept} task worktree{'s' if kept > 1 else ''} kept, whose work merges into it"
-        if tree.state != "clean":
-            return f"{tree.state}: {WHY_KEPT.get(tree.state, 'not merged')}"
-        return None
 
 
 STILL_OPEN = "its runner died: `orchestrator run` settles it"
@@ -318,6 +318,26 @@ class Pruned:
     removed: list[Tree] = field(default_factory=list)
     kept: list[Kept] = field(default_factory=list)
     freed: int = 0
+
+
+def _why(tree: Tree) -> str:
+    """Why ``prune`` keeps a task's worktree that is neither merged nor empty."""
+    if tree.state == "ignored":
+        said = f"ignored: {ignored_files(tree.ignored)}, never committed nor merged"
+        return f"{said} — take what you need, then remove it yourself (git worktree remove --force {tree.path})"
+    return f"{tree.state}: {WHY_KEPT.get(tree.state, 'not merged')}"
+
+
+def _integration_kept(trees: Trees, tree: Tree, busy: Collection[str], kept: int) -> str | None:
+    """Why ``prune`` keeps the integration branch's worktree, or ``None``: it may go."""
+    if busy:
+        names = ", ".join(sorted(busy))
+        return f"{names} {'has' if len(busy) == 1 else 'have'} an attempt still open ({STILL_OPEN})"
+    if kept:
+        return f"{kept} task worktree{'s' if kept > 1 else ''} kept, whose work merges into it"
+    if tree.state != "clean":
+        return f"{tree.state}: {WHY_KEPT.get(tree.state, 'not merged')}"
+    return None
 
 
 def bring_home(path: Path, branch: str) -> str | None:
