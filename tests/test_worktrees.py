@@ -854,3 +854,33 @@ def test_files_a_task_writes_that_git_ignores_are_told_and_keep_its_worktree(tmp
     ) in pruned.stdout.splitlines()
     assert "removed .orchestrator/worktrees/T-02" in pruned.stdout
     assert (tree / "out/report.md").read_text() == "expensive report\n" and (tree / "build.log").exists()
+
+
+def test_prune_keeps_the_integration_worktree_until_its_work_is_merged_into_your_branch(tmp_path: Path) -> None:
+    """`prune` removed the integration worktree while its branch held work not merged into the
+    person's branch: that freed the branch for another workspace of the repository (validate and
+    run refuse a branch checked out in another workspace's integration worktree), whose `merge`
+    would then bring the first one's work along. It stays until `orchestrator merge` took it."""
+    repo = repository(tmp_path, {"top.txt": "t\n"})
+    for name in ("a", "b"):
+        (repo / name).mkdir()
+        (repo / name / f"{name}.txt").write_text(f"{name}\n", encoding="utf-8")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "two projects")
+    first, second = repo / "a", repo / "b"
+    block_plan(first, [Spec("T-01", "echo one > one.txt")])
+    block_plan(second, [Spec("T-01", "echo two > two.txt")])
+    assert run(first).code == 0
+    pruned = cli(first, "worktrees", "prune", "--json")
+    assert pruned.code == 0, pruned.stderr
+    report = json.loads(pruned.stdout)
+    assert [t["task"] for t in report["removed"]] == ["T-01"]
+    why = f"{INTEGRATION} has work not merged into main — `orchestrator merge` brings it"
+    assert report["kept"] == [{"task": None, "branch": INTEGRATION, "state": "clean", "why": why}]
+    assert f"kept the integration worktree: {why}" in cli(first, "worktrees", "prune").stdout.splitlines()
+    assert cli(second, "validate").code == 2  # the guard holds: the branch is still this workspace's
+    assert cli(first, "merge").code == 0
+    pruned = cli(first, "worktrees", "prune", "--json")
+    assert [t["task"] for t in json.loads(pruned.stdout)["removed"]] == [None]  # all merged: it goes now
+    assert not (first / ".orchestrator/worktrees/.integration").exists()
+    assert git(repo, "rev-parse", "--verify", "-q", INTEGRATION).strip()  # the branch itself stays

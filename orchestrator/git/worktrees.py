@@ -329,7 +329,10 @@ def _why(tree: Tree) -> str:
 
 
 def _integration_kept(trees: Trees, tree: Tree, busy: Collection[str], kept: int) -> str | None:
-    """Why ``prune`` keeps the integration branch's worktree, or ``None``: it may go."""
+    """Why ``prune`` keeps the integration branch's worktree, or ``None``: it may go. While the
+    branch holds work your checked-out branch does not have, its worktree stays: it is what keeps
+    another workspace of the repository from taking the branch up (``validate`` and ``run`` refuse
+    a branch checked out in another workspace's integration worktree), and merging it."""
     if busy:
         names = ", ".join(sorted(busy))
         return f"{names} {'has' if len(busy) == 1 else 'have'} an attempt still open ({STILL_OPEN})"
@@ -337,6 +340,10 @@ def _integration_kept(trees: Trees, tree: Tree, busy: Collection[str], kept: int
         return f"{kept} task worktree{'s' if kept > 1 else ''} kept, whose work merges into it"
     if tree.state != "clean":
         return f"{tree.state}: {WHY_KEPT.get(tree.state, 'not merged')}"
+    if not is_ancestor(trees.repo, trees.integration, "HEAD"):
+        head = git(["symbolic-ref", "-q", "--short", "HEAD"], trees.repo, check=False)
+        yours = head.out.strip() if head.ok and head.out.strip() else "your HEAD"
+        return f"{trees.integration} has work not merged into {yours} — `orchestrator merge` brings it"
     return None
 
 
