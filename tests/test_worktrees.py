@@ -282,7 +282,11 @@ def test_prune_removes_only_merged_clean_worktrees(tmp_path: Path) -> None:
     assert pruned.code == 0, pruned.stderr
     report = json.loads(pruned.stdout)
     assert [t["task"] for t in report["removed"]] == ["T-02"] and report["freed_bytes"] > 0
-    assert report["kept"] == [{"task": "T-01", "branch": f"{INTEGRATION}-T-01", "state": "dirty"}]
+    waits = "1 task worktree kept, whose work merges into it"
+    assert report["kept"] == [
+        {"task": None, "branch": INTEGRATION, "state": "clean", "why": waits},
+        {"task": "T-01", "branch": f"{INTEGRATION}-T-01", "state": "dirty", "why": "dirty: uncommitted changes"},
+    ]
     assert (dirty / "notes.txt").read_text() == "work nobody committed\n"
     assert not (project / ".orchestrator/worktrees/T-02").exists()
     text = cli(project, "worktrees", "prune")
@@ -794,6 +798,95 @@ def test_a_running_task_or_a_failed_one_that_changed_nothing_is_empty_never_merg
     assert pruned.code == 0, pruned.stderr
     report = json.loads(pruned.stdout)
     assert [t["task"] for t in report["removed"]] == ["T-01", "T-02", "T-03"]
-    assert report["kept"] == [{"task": "T-04", "branch": f"{INTEGRATION}-T-04", "state": "clean"}]
+    assert [(k["task"], k["state"]) for k in report["kept"]] == [(None, "clean"), ("T-04", "clean")]
     assert on(project, f"{INTEGRATION}-T-04", "partial.txt") == "partial\n"  # the failed task's work, kept
     assert git(project, "branch", "--list", f"{INTEGRATION}-T-03").strip() == ""  # an empty branch: no work lost
+
+
+def test_prune_after_a_runner_died_keeps_the_worktree_its_open_attempt_still_works_in(tmp_path: Path) -> None:
+    """The runner killed, its task still at work: the lock is free, so `prune` ran, found the
+    worktree empty (nothing committed yet) and removed it, and the task's later writes failed.
+    A task the journal shows with an attempt open keeps its worktree, and the integration
+    branch's, and prune says why."""
+    project = repository(tmp_path, {"a.txt": "a\n"})
+    go, wrote = tmp_path / "go", tmp_path / "wrote"
+    script = f"until [ -e {go} ]; do sleep 0.05; done; echo work > w.txt && touch {wrote}"
+    plan(project, [Spec("T-01", f"touch {tmp_path}/started; {script}")])
+    runner = start(project)
+    try:
+        wait_until((tmp_path / "started").exists, "the task to start")
+        runner.kill(signal.SIGKILL)
+        pruned = cli(project, "worktrees", "prune", "--json")
+        assert pruned.code == 0, pruned.stderr
+        report = json.loads(pruned.stdout)
+        why = "T-01 has an attempt still open (its runner died: `orchestrator run` settles it)"
+        assert report["removed"] == []
+        assert [(k["task"], k["why"]) for k in report["kept"]] == [(None, why), ("T-01", why)]
+        text = cli(project, "worktrees", "prune")
+        assert f"kept .orchestrator/worktrees/T-01: {why}" in text.stdout.splitlines()
+        go.touch()
+        wait_until(wrote.exists, "the orphaned task to write its work")
+        assert (project / ".orchestrator/worktrees/T-01/w.txt").read_text() == "work\n"
+    finally:
+        go.touch()
+        runner.stop_all()
+
+
+def test_files_a_task_writes_that_git_ignores_are_told_and_keep_its_worktree(tmp_path: Path) -> None:
+    """A task's output in paths the repository's .gitignore ignores was in no commit, named
+    nowhere, its worktree read as merged, and `prune` deleted it. They are still never committed
+    (build outputs would bloat every branch), but the run and the result tell of them, the
+    worktree's state is `ignored`, and `prune` keeps it, saying why."""
+    project = repository(tmp_path, {".gitignore": "out/\n*.log\n", "a.txt": "a\n"})
+    script = 'mkdir -p out; echo "expensive report" > out/report.md; echo notes > build.log; echo src > src.txt'
+    plan(project, [Spec("T-01", script), Spec("T-02", "echo two > two.txt")])
+    result = run(project)
+    assert result.code == 0, result.stdout + result.stderr
+    note = "left 2 files git ignores (build.log, out/report.md), not merged — they stay in .orchestrator/worktrees/T-01"
+    found = results(project)
+    assert found["T-01"]["merge"].endswith(f"; {note}") and found["T-01"]["reason"] == note
+    assert "ignores" not in found["T-02"]["merge"] and found["T-02"].get("reason") is None
+    completed = [e for e in result.events if e["event"] == "task_completed" and e["task"] == "T-01"]
+    assert completed[0]["warning"] == note  # the run tells it as the task completes
+    assert on(project, INTEGRATION, "src.txt") == "src\n" and on(project, INTEGRATION, "out/report.md") is None
+    listed = json.loads(cli(project, "worktrees", "--json").stdout)["worktrees"]
+    assert {w["task"]: w["state"] for w in listed} == {None: "clean", "T-01": "ignored", "T-02": "merged"}
+    pruned = cli(project, "worktrees", "prune")
+    assert pruned.code == 0, pruned.stderr
+    tree = project / ".orchestrator/worktrees/T-01"
+    assert (
+        f"kept .orchestrator/worktrees/T-01: ignored: 2 files git ignores (build.log, out/report.md), never committed "
+        f"nor merged — take what you need, then remove it yourself (git worktree remove --force {tree})"
+    ) in pruned.stdout.splitlines()
+    assert "removed .orchestrator/worktrees/T-02" in pruned.stdout
+    assert (tree / "out/report.md").read_text() == "expensive report\n" and (tree / "build.log").exists()
+
+
+def test_prune_keeps_the_integration_worktree_until_its_work_is_merged_into_your_branch(tmp_path: Path) -> None:
+    """`prune` removed the integration worktree while its branch held work not merged into the
+    person's branch: that freed the branch for another workspace of the repository (validate and
+    run refuse a branch checked out in another workspace's integration worktree), whose `merge`
+    would then bring the first one's work along. It stays until `orchestrator merge` took it."""
+    repo = repository(tmp_path, {"top.txt": "t\n"})
+    for name in ("a", "b"):
+        (repo / name).mkdir()
+        (repo / name / f"{name}.txt").write_text(f"{name}\n", encoding="utf-8")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "two projects")
+    first, second = repo / "a", repo / "b"
+    block_plan(first, [Spec("T-01", "echo one > one.txt")])
+    block_plan(second, [Spec("T-01", "echo two > two.txt")])
+    assert run(first).code == 0
+    pruned = cli(first, "worktrees", "prune", "--json")
+    assert pruned.code == 0, pruned.stderr
+    report = json.loads(pruned.stdout)
+    assert [t["task"] for t in report["removed"]] == ["T-01"]
+    why = f"{INTEGRATION} has work not merged into main — `orchestrator merge` brings it"
+    assert report["kept"] == [{"task": None, "branch": INTEGRATION, "state": "clean", "why": why}]
+    assert f"kept the integration worktree: {why}" in cli(first, "worktrees", "prune").stdout.splitlines()
+    assert cli(second, "validate").code == 2  # the guard holds: the branch is still this workspace's
+    assert cli(first, "merge").code == 0
+    pruned = cli(first, "worktrees", "prune", "--json")
+    assert [t["task"] for t in json.loads(pruned.stdout)["removed"]] == [None]  # all merged: it goes now
+    assert not (first / ".orchestrator/worktrees/.integration").exists()
+    assert git(repo, "rev-parse", "--verify", "-q", INTEGRATION).strip()  # the branch itself stays

@@ -109,26 +109,31 @@ def cmd_worktrees(args: argparse.Namespace) -> int:
 
 
 def _prune(workspace: Workspace, trees: Trees, as_json: bool) -> int:
+    from orchestrator.state import journal
     from orchestrator.state.lock import WorkspaceLock
 
     with WorkspaceLock(workspace.lock_file, workspace.root.name):  # never under a running run
-        removed, freed = trees.prune()
-    kept = [t for t in trees.listing() if t.task is not None]
+        busy = journal.read(workspace.journal_file).open  # a dead runner's attempts: maybe still at work
+        pruned = trees.prune(busy)
     if as_json:
         emit_json(
             {
                 "ok": True,
-                "removed": [{"task": t.task, "branch": t.branch, "bytes": t.bytes} for t in removed],
-                "kept": [{"task": t.task, "branch": t.branch, "state": t.state} for t in kept],
-                "freed_bytes": freed,
+                "removed": [{"task": t.task, "branch": t.branch, "bytes": t.bytes} for t in pruned.removed],
+                "kept": [
+                    {"task": k.tree.task, "branch": k.tree.branch, "state": k.tree.state, "why": k.why}
+                    for k in pruned.kept
+                ],
+                "freed_bytes": pruned.freed,
             }
         )
         return ExitCode.OK
-    for tree in removed:
+    for tree in pruned.removed:
         print(f"removed {workspace.relative(tree.path)} ({tree.task or 'integration'}, {_size(tree.bytes)})")
-    for tree in kept:
-        print(f"kept {workspace.relative(tree.path)}: {tree.state}")
-    print(f"freed {_size(freed)}")
+    for kept in pruned.kept:
+        where = workspace.relative(kept.tree.path) if kept.tree.task else "the integration worktree"
+        print(f"kept {where}: {kept.why}")
+    print(f"freed {_size(pruned.freed)}")
     return ExitCode.OK
 
 

@@ -148,6 +148,26 @@ def changes(tree: Path, *, untracked: bool = True) -> list[str]:
     return [line for line in done.out.splitlines() if line.strip()]
 
 
+def status(tree: Path) -> tuple[list[str], list[str]]:
+    """What ``git status`` finds in ``tree``, in one call: the changes (as ``changes`` lists them,
+    untracked files too), and the files there that git ignores, by name: never committed (``add
+    -A`` leaves them out), so no merge carries them."""
+    done = git(["status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignored"], tree)
+    changed: list[str] = []
+    ignored: list[str] = []
+    entries = iter(done.out.split("\0"))
+    for entry in entries:
+        if len(entry) < 4:
+            continue
+        if entry.startswith("!! "):
+            ignored.append(entry[3:])
+            continue
+        changed.append(entry)
+        if entry[0] in "RC":  # a rename or copy: the name it came from follows
+            next(entries, None)
+    return changed, sorted(ignored)
+
+
 def changed_files(tree: Path) -> list[str]:
     """The tracked files of ``tree`` with uncommitted changes (staged or not), by name."""
     done = git(["status", "--porcelain=v1", "-z", "--untracked-files=no"], tree)

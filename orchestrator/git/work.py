@@ -16,3 +16,18 @@ class Work:
     problem: str | None = None  # why its work could not be committed (it is still in the worktree)
     unresolved: tuple[str, ...] = ()  # a merge left in conflict: files still holding git's markers
     strayed: bool = False  # the attempt left its worktree off its branch, on work the branch cannot take
+    ignored: tuple[str, ...] = ()  # files it left there that git ignores: never committed, never merged
+
+    def ignored_note(self, where: str) -> str | None:
+        """One line telling of the files git ignores that the task left in its worktree (at
+        ``where``), naming a few; ``None`` when there are none."""
+        if not self.ignored:
+            return None
+        return f"left {ignored_files(self.ignored)}, not merged — they stay in {where}"
+
+
+def ignored_files(names: tuple[str, ...]) -> str:
+    """``2 files git ignores (out/report.md, build.log)``: how many, and the first few by name."""
+    count = len(names)
+    shown = ", ".join(names[:3]) + (f" and {count - 3} more" if count > 3 else "")
+    return f"{count} file{'s' if count > 1 else ''} git ignores ({shown})"

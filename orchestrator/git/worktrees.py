@@ -11,15 +11,16 @@ not merged yet (a resolution task's: its conflict is left there to resolve). Bef
 attempt it is found again as it was left, a kill -9 included: what an interrupted attempt left
 uncommitted is committed for it, and the integration branch merged in (what a rerun builds on).
 After each attempt everything in it is committed, with a message naming the task (``finish``).
-No worktree with uncommitted or unmerged work is removed: ``prune`` takes only merged or empty ones.
+No worktree with uncommitted or unmerged work is removed: ``prune`` takes only merged or empty ones,
+and never one whose task has an attempt open (a dead runner's, whose processes may still write).
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.errors import GitError
@@ -35,15 +36,16 @@ from orchestrator.git.repo import (
     is_ancestor,
     merging,
     rev,
+    status,
     toplevel,
     unmerged,
 )
-from orchestrator.git.work import Work
+from orchestrator.git.work import Work, ignored_files
 from orchestrator.state import store
 
 _MAKING = threading.Lock()
 INTEGRATION_DIR = ".integration"  # (no task id starts with a dot)
-STATES = ("clean", "dirty", "empty", "merged", "conflicted")
+STATES = ("clean", "dirty", "ignored", "empty", "merged", "conflicted")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +55,9 @@ class Tree:
     task: str | None  # None: the integration branch's
     path: Path
     branch: str | None
-    state: str  # clean (committed, not merged yet), dirty, empty (nothing of its own), merged, conflicted
+    state: str  # clean (committed, not merged yet), dirty, ignored, empty (nothing of its own), merged, conflicted
     bytes: int
+    ignored: tuple[str, ...] = ()  # a task's: files there git ignores (never committed, never merged)
 
 
 class Trees:
@@ -160,7 +163,8 @@ class Trees:
                 return Work(branch, rev(path, "HEAD"), "", problem=problem, unresolved=left)
             commit_all(path, message)
             tip = f"refs/heads/{branch}"
-            return Work(branch, rev(path, tip), diffstat(path, self.integration, tip))
+            ignored = tuple(status(path)[1])  # what no commit takes: told, and its worktree kept
+            return Work(branch, rev(path, tip), diffstat(path, self.integration, tip), ignored=ignored)
         except (GitError, OSError) as exc:
             return Work(branch, None, "", problem=f"its work could not be committed ({exc}); it is in {path}")
 
@@ -217,7 +221,8 @@ class Trees:
             path = Path(where)
             branch = fields["branch"].removeprefix("refs/heads/") if "branch" in fields else None
             task = None if path.name == INTEGRATION_DIR else path.name
-            found.append(Tree(task, path, branch, self._state(path, branch, task, line), disk_use(path)))
+            state, ignored = self._state(path, branch, task, line)
+            found.append(Tree(task, path, branch, state, disk_use(path), ignored))
         return sorted(found, key=lambda t: (t.task is not None, t.task or ""))
 
     def _line(self) -> set[str]:
@@ -228,49 +233,118 @@ class Trees:
         done = git(["rev-list", "--first-parent", self.integration, "--"], self.repo, check=False)
         return set(done.out.split()) if done.ok else set()
 
-    def _state(self, path: Path, branch: str | None, task: str | None, line: set[str]) -> str:
+    def _state(self, path: Path, branch: str | None, task: str | None, line: set[str]) -> tuple[str, tuple[str, ...]]:
+        """The worktree's state, and the files there git ignores: a task's, which no commit takes
+        (those ``verify`` leaves in the integration worktree are not counted). They are work not
+        merged: a worktree holding them is ``ignored`` (when not conflicted or dirty already)."""
         if not path.is_dir():
-            return "missing"
+            return "missing", ()
+        changed, ignored = status(path)  # (one call: changes and ignored files both)
+        left = tuple(ignored) if task is not None else ()
         if merging(path):
-            return "conflicted"
-        if changes(path):
-            return "dirty"
+            return "conflicted", left
+        if changed:
+            return "dirty", left
+        if left:
+            return "ignored", left
         if task is None or branch is None:
-            return "clean"
+            return "clean", left
         if is_ancestor(path, "HEAD", self.integration):
-            return "empty" if rev(path, "HEAD") in line else "merged"
+            return "empty" if rev(path, "HEAD") in line else "merged", left
         tried = git(["merge-tree", "--write-tree", "--name-only", self.integration, "HEAD"], path, check=False)
-        return "conflicted" if tried.code == 1 else "clean"
+        return "conflicted" if tried.code == 1 else "clean", left
 
-    def prune(self) -> tuple[list[Tree], int]:
+    def prune(self, busy: Collection[str] = ()) -> Pruned:
         """Remove the merged and the empty task worktrees (and their task branches, every commit of
         which is in the integration branch: an empty one holds no work at all), and the integration
-        branch's when nothing is left uncommitted there; what was removed and the bytes freed. A
-        worktree with any uncommitted or unmerged work stays (git itself refuses to remove a dirty
-        one: no ``--force`` is ever given), and no branch but a task's own is deleted. Never beside
-        a run (its caller holds the workspace lock): a running task's worktree is not taken."""
-        removed: list[Tree] = []
-        freed = 0
+        branch's once nothing is left there that is not merged; what was removed, what was kept and
+        why, and the bytes freed. A worktree with any uncommitted or unmerged work stays (git itself
+        refuses to remove a dirty one: no ``--force`` is ever given), and no branch but a task's own
+        is deleted. Never beside a run (its caller holds the workspace lock); ``busy``: the tasks
+        the journal shows with an attempt still open (a dead runner's: its processes may still
+        write there), whose worktrees stay, the integration branch's with them."""
+        pruned = Pruned()
         trees = self.listing()
         for tree in trees:
             if tree.task is None:
                 continue
+            if tree.task in busy:
+                pruned.kept.append(Kept(tree, f"{tree.task} has an attempt still open ({STILL_OPEN})"))
+                continue
             if tree.state not in ("merged", "empty"):
+                pruned.kept.append(Kept(tree, _why(tree)))
                 continue
             git(["worktree", "remove", str(tree.path)], self.repo)
             own = tree.branch == self.branch(tree.task)
             if own and tree.branch and is_ancestor(self.repo, tree.branch, self.integration):
                 git(["branch", "-D", "-q", tree.branch], self.repo)
-            removed.append(tree)
-            freed += tree.bytes
-        left = [t for t in trees if t.task is not None and t not in removed]
+            pruned.removed.append(tree)
+            pruned.freed += tree.bytes
         for tree in trees:
-            if tree.task is None and tree.state == "clean" and not left:
-                git(["worktree", "remove", str(tree.path)], self.repo)
-                removed.append(tree)
-                freed += tree.bytes
+            if tree.task is not None:
+                continue
+            why = _integration_kept(self, tree, busy, len(pruned.kept))
+            if why is not None:
+                pruned.kept.insert(0, Kept(tree, why))
+                continue
+            git(["worktree", "remove", str(tree.path)], self.repo)
+            pruned.removed.append(tree)
+            pruned.freed += tree.bytes
         git(["worktree", "prune"], self.repo)
-        return removed, freed
+        return pruned
+
+
+STILL_OPEN = "its runner died: `orchestrator run` settles it"
+WHY_KEPT = {
+    "clean": "committed, not merged yet",
+    "dirty": "uncommitted changes",
+    "conflicted": "a merge left to resolve",
+    "missing": "its directory is gone: `git worktree prune` forgets it",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """A worktree ``prune`` left in place, and why (one line)."""
+
+    tree: Tree
+    why: str
+
+
+@dataclass(slots=True)
+class Pruned:
+    """What ``prune`` did: the worktrees removed, those kept and why, the bytes freed."""
+
+    removed: list[Tree] = field(default_factory=list)
+    kept: list[Kept] = field(default_factory=list)
+    freed: int = 0
+
+
+def _why(tree: Tree) -> str:
+    """Why ``prune`` keeps a task's worktree that is neither merged nor empty."""
+    if tree.state == "ignored":
+        said = f"ignored: {ignored_files(tree.ignored)}, never committed nor merged"
+        return f"{said} — take what you need, then remove it yourself (git worktree remove --force {tree.path})"
+    return f"{tree.state}: {WHY_KEPT.get(tree.state, 'not merged')}"
+
+
+def _integration_kept(trees: Trees, tree: Tree, busy: Collection[str], kept: int) -> str | None:
+    """Why ``prune`` keeps the integration branch's worktree, or ``None``: it may go. While the
+    branch holds work your checked-out branch does not have, its worktree stays: it is what keeps
+    another workspace of the repository from taking the branch up (``validate`` and ``run`` refuse
+    a branch checked out in another workspace's integration worktree), and merging it."""
+    if busy:
+        names = ", ".join(sorted(busy))
+        return f"{names} {'has' if len(busy) == 1 else 'have'} an attempt still open ({STILL_OPEN})"
+    if kept:
+        return f"{kept} task worktree{'s' if kept > 1 else ''} kept, whose work merges into it"
+    if tree.state != "clean":
+        return f"{tree.state}: {WHY_KEPT.get(tree.state, 'not merged')}"
+    if not is_ancestor(trees.repo, trees.integration, "HEAD"):
+        head = git(["symbolic-ref", "-q", "--short", "HEAD"], trees.repo, check=False)
+        yours = head.out.strip() if head.ok and head.out.strip() else "your HEAD"
+        return f"{trees.integration} has work not merged into {yours} — `orchestrator merge` brings it"
+    return None
 
 
 def bring_home(path: Path, branch: str) -> str | None:

@@ -79,7 +79,11 @@ class MergeQueue:
         if work is None or not outcome.result.completed:
             return outcome
         async with self._lock:
-            return await self._land(outcome, work)
+            landed = await self._land(outcome, work)
+        note = work.ignored_note(self.workspace.relative(self.trees.path(outcome.attempt.task.id)))
+        if note is None or not landed.result.completed:
+            return landed
+        return _noted(landed, note, merged="; ".join(m for m in (landed.merged, note) if m))
 
     async def _land(self, outcome: Outcome, work: Work) -> Outcome:
         task, settings = outcome.attempt.task, outcome.attempt.settings
