@@ -95,6 +95,24 @@ def test_a_dead_runner_with_a_task_marked_running_is_1(project: Path, background
     assert f"pid {runner.pid}" in finding["message"]
 
 
+def test_a_runner_killed_while_a_task_waits_to_retry_is_a_dead_runner(
+    project: Path, background: list[Background]
+) -> None:
+    """QA: killed in the backoff before a retry, with no attempt open, the runner left nothing
+    check looked at: 'all well', exit 0, while the task's work was left undone by a dead runner."""
+    write_plan(project, [Spec("T-01", "exit 1")], {"retries": 1, "backoff_base": 60})
+    runner = start(project)
+    background.append(runner)
+    journal = project / ".orchestrator" / "state" / "attempts.jsonl"
+    wait_until(lambda: journal.exists() and '"retry"' in journal.read_text(), "T-01 to wait for its retry")
+    runner.kill(signal.SIGKILL)
+    result = cli(project, "check", "--json")
+    assert result.code == 1, result.stdout
+    (finding,) = json.loads(result.stdout)["workspaces"][0]["findings"]
+    assert finding["kind"] == "dead_runner" and finding["tasks"] == ["T-01"]
+    assert "left 1 task (T-01) waiting to retry" in finding["message"], finding["message"]
+
+
 def test_a_task_past_its_timeout_or_silent_past_its_limit_is_found(project: Path, background: list[Background]) -> None:
     # A live runner whose task has run (as check is told) an hour: past its 30 minutes of silence
     # first, then past its timeout. The runner's own watchdog would stop it; check finds a wedged one.

@@ -110,13 +110,16 @@ def check(workspace: Workspace, now: float | None = None, views: Sequence[TaskVi
         found[status] = found.get(status, 0) + 1
     order = {str(state): n for n, state in enumerate(TaskStatus)}  # (as ``status`` lists them)
     health.counts = dict(sorted(found.items(), key=lambda item: order.get(item[0], len(order))))
-    if open_ids and not health.runner_alive:
+    waiting = tuple(sorted(state.retrying - set(state.open)))  # (killed in a backoff: nothing runs, nor will)
+    if (open_ids or waiting) and not health.runner_alive:
+        left = [f"{_some(open_ids)} marked running"] if open_ids else []
+        left += [f"{_some(waiting)} waiting to retry"] if waiting else []
         health.findings.append(
             Finding(
                 "dead_runner",
-                f"the runner (pid {state.runner_pid}) is gone, and left {_some(open_ids)} marked running — "
+                f"the runner (pid {state.runner_pid}) is gone, and left {' and '.join(left)} — "
                 "`orchestrator run` stops what it left and goes on",
-                open_ids,
+                open_ids + waiting,
             )
         )
     elif open_ids:
