@@ -776,3 +776,26 @@ def test_a_result_file_a_person_writes_while_its_task_runs_is_kept_when_the_task
     assert said + "kept as agent-01-result.unreadable.md" in told, told
     assert (results_dir / "agent-01-result.unreadable.md").read_text(encoding="utf-8") == notes
     assert results(tmp_path)["T-01"]["status"] == "completed"
+
+
+def test_a_row_renamed_while_its_task_waits_is_told_not_run_twice_in_silence(tmp_path: Path) -> None:
+    """QA: renaming a waiting task's id mid-run (a person fixing a typo) took the new row into the
+    run and kept the old task too: the work ran twice, without a word. The run still runs the old
+    one (rows deleted wait for the next run, as documented), and now says so, with how to stop it."""
+    write_plan(tmp_path, [Spec("T-01", WAIT_FOR_GO), Spec("T-03", "echo once >> count.txt", deps=["T-01"])])
+    plan = workspace(tmp_path) / "master_plan.md"
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: _started(tmp_path, "T-01"), "T-01 to start")
+        text = plan.read_text(encoding="utf-8").replace("| T-03 |", "| T-02 |").replace("### T-03", "### T-02")
+        plan.write_text(text, encoding="utf-8")
+        said = (
+            "T-03 is no longer in .orchestrator/master_plan.md, and this run, which began with it, still runs it — "
+            "`orchestrator cancel T-03` stops it"
+        )
+        wait_until(lambda: any(e.get("message") == said for e in _events(tmp_path)), "the notice")
+        (tmp_path / "go").touch()
+        assert _finish(runner, tmp_path) == 0
+    finally:
+        (tmp_path / "go").touch()
+        runner.cleanup()

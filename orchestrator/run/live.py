@@ -108,8 +108,8 @@ class LiveQueue:
         except (OrchestratorError, OSError) as exc:
             return f"{name} changed, and is not taken into this run: {exc}"
         new = [task_id for task_id in plan.tasks if task_id.lower() not in self._known_ids]
-        if not new:
-            return None
+        if not new:  # (rows deleted or renamed: told on the loop, which may look at this run's tasks)
+            return (plan, profiles, new) if self._known_ids - {t.lower() for t in plan.tasks} else None
         try:
             render_briefs(plan, self.workspace)  # the new tasks' briefs (the others' as `render` would)
         except (OrchestratorError, OSError) as exc:
@@ -122,6 +122,12 @@ class LiveQueue:
         if scheduler.stopped or scheduler.interrupted or self.ended:
             return
         ours.book = plan.book
+        kept, name = {task_id.lower() for task_id in plan.tasks}, self.workspace.relative(self.workspace.plan_file)
+        for task_id in [t for t in ours.tasks if t.lower() not in kept and not prepared.views[t].status.finished]:
+            self._notice_once(  # (a row renamed would otherwise run twice, without a word)
+                f"{task_id} is no longer in {name}, and this run, which began with it, still runs it — "
+                f"`orchestrator cancel {task_id}` stops it"
+            )
         order = {task_id: index for index, task_id in enumerate(plan.tasks)}
         merges = scheduler.merges
         for task_id in topological_order(plan.graph.subgraph(new), order):
