@@ -432,7 +432,7 @@ def _check_dependencies(tasks: dict[str, dict[str, Any]], out: _Collector) -> No
             if target is None:
                 out.add(
                     line,
-                    f"{task_id} depends on unknown task '{dep}'{suggest(dep, ids)}",
+                    f"{task_id} depends on unknown task '{dep}'{suggest(dep, [i for i in ids if i != task_id])}",
                     "use an id from the Task ID column, or 'None'",
                 )
                 continue
