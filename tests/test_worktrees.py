@@ -890,3 +890,15 @@ def test_prune_keeps_the_integration_worktree_until_its_work_is_merged_into_your
     assert [t["task"] for t in json.loads(pruned.stdout)["removed"]] == [None]  # all merged: it goes now
     assert not (first / ".orchestrator/worktrees/.integration").exists()
     assert git(repo, "rev-parse", "--verify", "-q", INTEGRATION).strip()  # the branch itself stays
+
+
+def test_a_run_that_merged_nothing_does_not_send_you_to_the_integration_branch(tmp_path: Path) -> None:
+    project = repository(tmp_path, {"a.txt": "a\n"})
+    plan(project, [Spec("T-01", "echo more >> a.txt\nexit 1")], retries=0)
+    result = run(project)
+    assert result.code == 1, result.stdout + result.stderr
+    assert results(project)["T-01"]["status"] == "failed"
+    assert git(project, "rev-parse", INTEGRATION) == git(project, "rev-parse", "main")  # nothing on it
+    assert result.finished()["integration_branch"] is None
+    line = describe(result.finished())
+    assert line is not None and "1 failed" in line and "the work is on branch" not in line

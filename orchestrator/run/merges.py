@@ -29,6 +29,7 @@ from orchestrator.backends.base import AgentResult, tail
 from orchestrator.executors.base import Executor, Launch, Limits
 from orchestrator.executors.worktree import WorktreeExecutor
 from orchestrator.git.merging import Conflict, conflict_markers, merge_branch, tidy, undo
+from orchestrator.git.repo import rev
 from orchestrator.git.work import Work
 from orchestrator.git.worktrees import Trees
 from orchestrator.output.briefs import render_briefs
@@ -67,8 +68,15 @@ class MergeQueue:
         self.trees = trees
         self.executor = executor
         self._lock = anyio.Lock()
+        self.start = rev(trees.integration_path, "HEAD")  # the integration branch as the run found it
         self.writing: set[str] = set()  # resolution tasks written into the plan, not adopted yet:
         # ``run.live``, which reads the plan file too, leaves them to ``adopt``
+
+    def merged_branch(self) -> str | None:
+        """The integration branch when this run merged work into it (its tip moved), else ``None``:
+        a run that merged nothing has put no work there to bring into the person's branch."""
+        moved = rev(self.trees.integration_path, "HEAD") != self.start
+        return self.trees.integration if moved else None
 
     # --- on the attempt's task --------------------------------------------------------------------
 

@@ -318,7 +318,7 @@ class Runner:
             cost_usd=summary.cost_usd,
             stopped=stopped or ("interrupted" if self.interrupted else None),
             final_output=ws.relative(ws.final_output),
-            integration_branch=scheduler.merges.trees.integration if scheduler.merges is not None else None,
+            integration_branch=scheduler.merges.merged_branch() if scheduler.merges is not None else None,
         )
         return summary
 
