@@ -892,6 +892,51 @@ def test_prune_keeps_the_integration_worktree_until_its_work_is_merged_into_your
     assert git(repo, "rev-parse", "--verify", "-q", INTEGRATION).strip()  # the branch itself stays
 
 
+GUIDE = "# Resolving conflicts\n\n<<<<<<< HEAD\nours\n=======\ntheirs\n>>>>>>> branch\n"
+
+
+def test_a_file_a_task_writes_with_marker_lines_merges_and_a_resolution_left_with_them_does_not(
+    tmp_path: Path,
+) -> None:
+    """Conflict markers are looked for only where a merge into the branch left a conflict: a guide
+    to git that T-01 writes merges (it failed, and could never complete); T-02-merge's resolution
+    committed with a.txt's markers left is refused, naming a.txt alone (guide.md is on its branch too)."""
+    project = repository(tmp_path, {"a.txt": "one\ntwo\n"})
+    merged = f"git log --format=%s {INTEGRATION} | grep -q 'merge T-01'"
+    wait = f"for _ in $(seq 200); do {merged} && break; sleep 0.05; done"  # (T-01 failing: not forever)
+    guide = GUIDE.replace("\n", "\\n")
+    plan(
+        project,
+        [
+            Spec("T-01", f"sed -i 's/two/two by T-01/' a.txt\nprintf '{guide}' > guide.md"),
+            Spec("T-02", f"sed -i 's/two/two by T-02/' a.txt\n{wait}"),
+        ],
+    )
+    first = run(project)
+    found = results(project)
+    assert found["T-01"]["status"] == "completed", found["T-01"].get("reason")
+    assert on(project, INTEGRATION, "guide.md") == GUIDE
+    assert found["T-02"]["merge"] == "conflict in a.txt: resolved by T-02-merge"
+    assert first.finished()["integration_branch"] == INTEGRATION
+
+    # The resolution committed by hand with a.txt's markers still in it, its script made to pass.
+    resolution = project / ".orchestrator/worktrees/T-02-merge"
+    assert "<<<<<<<" in (resolution / "a.txt").read_text()
+    git(resolution, "commit", "-q", "-am", "resolved (not really)")
+    plan_file = project / ".orchestrator/master_plan.md"
+    text = plan_file.read_text()
+    head, _, details = text.partition("### T-02-merge")
+    script = details[details.index("```bash") : details.index("```\n", details.index("```bash") + 7) + 4]
+    plan_file.write_text(head + "### T-02-merge" + details.replace(script, "```bash\ntrue\n```\n"))
+    second = run(project)
+    assert second.code == 1, second.stdout + second.stderr
+    refused = results(project)["T-02-merge"]
+    assert refused["status"] == "failed" and refused["error_class"] == "conflict"
+    assert "conflict markers are left in a.txt:" in refused["reason"] and "guide.md" not in refused["reason"]
+    assert on(project, INTEGRATION, "a.txt") == "one\ntwo by T-01\n"  # nothing of it merged
+    assert second.finished()["integration_branch"] is None
+
+
 def test_a_run_that_merged_nothing_does_not_send_you_to_the_integration_branch(tmp_path: Path) -> None:
     project = repository(tmp_path, {"a.txt": "a\n"})
     plan(project, [Spec("T-01", "echo more >> a.txt\nexit 1")], retries=0)

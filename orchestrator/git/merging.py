@@ -23,6 +23,7 @@ from orchestrator.git.repo import (
     git,
     identity,
     is_ancestor,
+    merge_conflicts,
     merging,
     rev,
     unmerged,
@@ -121,12 +122,13 @@ def conflict_hunks(tree: Path, files: list[str]) -> str:
 
 
 def conflict_markers(trees: Trees, branch: str) -> list[str]:
-    """Files the branch changed that still hold a conflict (a ``<<<<<<<``, ``=======``,
-    ``>>>>>>>`` run of lines), as ``file:line``: a resolution left half done is not merged."""
+    """Files that a merge into the branch left in conflict and that still hold one at its tip (a
+    ``<<<<<<<``, ``=======``, ``>>>>>>>`` run of lines), as ``file:line``: a resolution left half
+    done (committed with its markers) is not merged. Only where a conflict was: a file a task
+    writes with such lines on purpose (a guide to git, a test's fixture) is its work."""
     path = trees.integration_path
-    done = git(["diff", "--name-only", "--diff-filter=AM", f"HEAD...{branch}"], path, check=False)
     found: list[str] = []
-    for name in done.out.splitlines():
+    for name in sorted(_conflicted(path, branch)):
         shown = git(["show", f"{branch}:{name}"], path, check=False)
         if not shown.ok:
             continue
@@ -134,6 +136,22 @@ def conflict_markers(trees: Trees, branch: str) -> list[str]:
         if line is not None:
             found.append(f"{name}:{line}")
     return found
+
+
+def _conflicted(path: Path, branch: str) -> set[str]:
+    """The files the merges made on ``branch`` since it left the integration branch (checked out
+    at ``path``) had in conflict, and that the branch changed: each merge done again by
+    ``git merge-tree``, which touches nothing."""
+    merges = git(["rev-list", "--merges", "--parents", f"HEAD..{branch}"], path, check=False)
+    files: set[str] = set()
+    for line in merges.out.splitlines():
+        parents = line.split()[1:]
+        if len(parents) == 2:  # (the tool never makes an octopus merge)
+            files.update(merge_conflicts(path, parents[0], parents[1]))
+    if not files:
+        return files
+    changed = git(["diff", "--name-only", "-z", "--diff-filter=AM", f"HEAD...{branch}"], path, check=False)
+    return files & set(changed.out.split("\0"))
 
 
 @dataclass(frozen=True, slots=True)
