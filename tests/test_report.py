@@ -206,3 +206,18 @@ def test_a_task_retried_in_its_run_is_counted_from_its_first_attempt(tmp_path: P
     final = (tmp_path / ".orchestrator" / "final_output.md").read_text(encoding="utf-8")
     [bar] = [line for line in final.splitlines() if line.strip().startswith("T-01 ") and ":crit" in line]
     assert bar.split(", ")[-2] == str(round(starts[0] * 1000)), bar  # its gantt bar too
+
+
+def test_parallel_efficiency_counts_the_slots_the_run_had_not_the_plans(tmp_path: Path) -> None:
+    """``run --max-parallel 1`` replaces the plan's 4: two tasks one after the other kept its one
+    slot busy, which is 100% (it read 25% of 4 slots); a later run with nothing left to run does
+    not change what the results were made with."""
+    write_plan(tmp_path, [Spec("T-01", "sleep 0.3"), Spec("T-02", "sleep 0.3")], {"max_parallel": 4})
+    assert run(tmp_path, "--max-parallel", "1").code == 0
+    assert run(tmp_path).code == 0  # (nothing to run: its 4 slots made no result)
+    report: dict[str, Any] = json.loads(cli(tmp_path, "report", "--json").stdout)
+    assert report["max_parallel"] == 1 and report["plan_max_parallel"] == 4
+    assert report["parallel_efficiency"] == pytest.approx(report["speedup"], abs=0.001)
+    assert report["parallel_efficiency"] == pytest.approx(1.0, abs=0.05)  # one slot, busy all the time
+    text = cli(tmp_path, "report").stdout
+    assert "of 1 slot (the run's max_parallel, as --max-parallel set it; the plan's is 4) |" in text, text

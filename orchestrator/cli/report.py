@@ -14,12 +14,13 @@ SVG_NAME = "report.svg"
 def cmd_report(args: argparse.Namespace) -> int:
     from orchestrator.output import report
     from orchestrator.output.final import as_spent
-    from orchestrator.state import store, synthesis
+    from orchestrator.state import events, store, synthesis
     from orchestrator.state.status import collect
 
     workspace = Workspace.find(args.directory)
     plan = workspace.load_plan()
-    found = report.build(plan, as_spent(collect(plan, workspace), workspace), synthesis.read(workspace))
+    views = as_spent(collect(plan, workspace), workspace)
+    found = report.build(plan, views, synthesis.read(workspace), events.run_slots(workspace.events_file))
     title = workspace.project_dir.name
     svg_path = workspace.root / SVG_NAME
     workspace.check_inside()

@@ -6,7 +6,8 @@ in the run that made its result, the journal's times of its earlier attempts: ``
 - ``wall_seconds``: time during which at least one task ran (``final.busy_time``: the gaps
   between resumed runs do not count), ``work_seconds``: the sum of the tasks' durations;
 - ``speedup``: work ÷ wall; ``parallel_efficiency``: speed-up ÷ ``max_parallel`` (1.0: every
-  slot was busy all the time);
+  slot was busy all the time), the slots the run that made the results had (``run --max-parallel``
+  replaces the plan's: ``state.events.run_slots``), and ``plan_max_parallel``, the plan's;
 - ``critical_path``: the longest dependency chain by real durations, and ``critical_ratio``:
   wall ÷ its length (1.0: the run was as fast as the dependencies allow);
 - per task and per backend: attempts, retries, duration, cost and tokens. A task's attempts are
@@ -32,7 +33,7 @@ from orchestrator.plan.model import Plan
 from orchestrator.plan.settings import format_duration
 from orchestrator.state.status import TaskView
 from orchestrator.state.synthesis import Spent
-from orchestrator.vocabulary import TaskStatus
+from orchestrator.vocabulary import TaskStatus, counted
 
 
 @dataclass(slots=True)
@@ -50,16 +51,17 @@ class Report:
         return mermaid(self.bars)
 
 
-def build(plan: Plan, views: list[TaskView], synthesis: Spent | None = None) -> Report:
+def build(plan: Plan, views: list[TaskView], synthesis: Spent | None = None, slots: int | None = None) -> Report:
     """The figures of ``views``; ``synthesis``: what the aggregating agent spent (no task, yet
-    spend: counted in the totals, as final_output.md counts it, and shown apart)."""
+    spend: counted in the totals, as final_output.md counts it, and shown apart); ``slots``: the
+    ``max_parallel`` the run ran with (the plan's when ``None``)."""
     ran = [v for v in views if v.duration is not None and v.status != TaskStatus.SKIPPED]
     wall = busy_time(ran)
     work = sum(v.duration or 0.0 for v in ran)
     path, length = critical_path(plan.graph, {v.id: v.duration or 0.0 for v in ran})
     path = path if ran else []
     speedup = work / wall if wall and work else None
-    max_parallel = plan.settings.max_parallel
+    max_parallel = slots or plan.settings.max_parallel
     backends: dict[str, dict[str, Any]] = {}
     tasks: list[dict[str, Any]] = []
     for view in views:
@@ -104,6 +106,7 @@ def build(plan: Plan, views: list[TaskView], synthesis: Spent | None = None) -> 
         "work_seconds": round(work, 3),
         "speedup": round(speedup, 3) if speedup else None,
         "max_parallel": max_parallel,
+        "plan_max_parallel": plan.settings.max_parallel,
         "parallel_efficiency": round(speedup / max_parallel, 3) if speedup else None,
         "critical_path": {"tasks": path, "seconds": round(length, 3) if path else None},
         "critical_ratio": round(wall / length, 3) if wall and path and length else None,
@@ -153,7 +156,7 @@ def markdown(report: Report, title: str, svg_name: str | None) -> str:
         f"| Wall time (while any task ran) | {format_duration(f['wall_seconds'])} |",
         f"| Sum of task times | {format_duration(f['work_seconds'])} |",
         f"| Speed-up | {_ratio(f['speedup'])} |",
-        f"| Parallel efficiency | {_percent(f['parallel_efficiency'])} of {f['max_parallel']} slots |",
+        f"| Parallel efficiency | {_efficiency(f)} |",
         f"| Critical path | {_path(path, ' -> ')} |",
         f"| Wall time ÷ critical path | {_ratio(f['critical_ratio'])} |",
         f"| Retries | {f['retries']} |",
@@ -201,7 +204,7 @@ def html(report: Report, title: str) -> str:
         ("Wall time", format_duration(f["wall_seconds"])),
         ("Sum of task times", format_duration(f["work_seconds"])),
         ("Speed-up", _ratio(f["speedup"])),
-        ("Parallel efficiency", f"{_percent(f['parallel_efficiency'])} of {f['max_parallel']} slots"),
+        ("Parallel efficiency", _efficiency(f)),
         ("Critical path", _path(path, " → ")),
         ("Retries", str(f["retries"])),
         ("Cost", _part(f, "cost_usd", _money(f["cost_usd"]))),
@@ -218,6 +221,14 @@ def html(report: Report, title: str) -> str:
         "<h2>Tasks</h2><table><tr><th>Task</th><th>Name</th><th>Status</th><th>Backend</th><th>Duration</th>"
         f"<th>Attempts</th><th>Cost</th><th>Tokens</th></tr>{rows}</table></body></html>\n"
     )
+
+
+def _efficiency(f: dict[str, Any]) -> str:
+    """``100% of 1 slot``, and where the slots came from when the run's are not the plan's."""
+    shown = f"{_percent(f['parallel_efficiency'])} of {counted(f['max_parallel'], 'slot')}"
+    if f["max_parallel"] == f["plan_max_parallel"]:
+        return shown
+    return f"{shown} (the run's max_parallel, as --max-parallel set it; the plan's is {f['plan_max_parallel']})"
 
 
 def _made_up(f: dict[str, Any]) -> str:

@@ -163,3 +163,12 @@ def last_run_start(path: Path) -> int | None:
 def read_all(path: Path) -> list[Event]:
     """Every event of every run, oldest first."""
     return read_new(path, Cursor())
+
+
+def run_slots(path: Path) -> int | None:
+    """The ``max_parallel`` the last run that had tasks to run ran with (its ``run_started``: the
+    plan's, or ``run --max-parallel``), the last run's when none had; ``None`` before any run."""
+    started = [e for e in read_new(path, Cursor(), only=(b'"run_started"',)) if e["event"] == "run_started"]
+    ran = [e for e in started if e.get("to_run")] or started
+    slots = ran[-1].get("max_parallel") if ran else None
+    return slots if isinstance(slots, int) and not isinstance(slots, bool) and slots > 0 else None
