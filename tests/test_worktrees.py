@@ -948,3 +948,20 @@ def test_a_run_that_merged_nothing_does_not_send_you_to_the_integration_branch(t
     assert result.finished()["integration_branch"] is None
     line = describe(result.finished())
     assert line is not None and "1 failed" in line and "the work is on branch" not in line
+
+
+def test_a_failed_tasks_branch_that_only_took_in_the_integration_branch_is_empty(tmp_path: Path) -> None:
+    """CI: a task whose attempt began after the integration branch moved gets that branch merged
+    into its own first; failing with no change of its own, it read `clean` (unmerged work), and
+    prune kept it. Nothing of its own is `empty`, whatever it took in."""
+    project = repository(tmp_path, {"a.txt": "a\n"})
+    flag = tmp_path / "flag"
+    plan(project, [Spec("T-01", f"[ -e {flag} ] && echo one > one.txt"), Spec("T-03", "exit 5")])
+    assert run(project).code == 1  # both fail, changing nothing
+    flag.touch()
+    assert run(project, "--only", "T-01").code == 0  # the integration branch moves
+    assert run(project).code == 1  # T-03 again: the integration branch is merged into its own first
+    assert on(project, f"{INTEGRATION}-T-03", "one.txt") == "one\n"  # (it took it in)
+    listed = cli(project, "worktrees", "--json")
+    states = {w["task"]: w["state"] for w in json.loads(listed.stdout)["worktrees"]}
+    assert states["T-03"] == "empty", states

@@ -251,6 +251,9 @@ class Trees:
             return "clean", left
         if is_ancestor(path, "HEAD", self.integration):
             return "empty" if rev(path, "HEAD") in line else "merged", left
+        base = git(["merge-base", self.integration, "HEAD"], path, check=False)
+        if base.ok and git(["diff", "--quiet", base.out.strip(), "HEAD", "--"], path, check=False).code == 0:
+            return "empty", left  # (the integration branch merged in before an attempt, and nothing of its own)
         tried = git(["merge-tree", "--write-tree", "--name-only", self.integration, "HEAD"], path, check=False)
         return "conflicted" if tried.code == 1 else "clean", left
 
