@@ -198,7 +198,9 @@ def check_shape(text: str, loader: Any) -> None:
             event = next(events)
         except StopIteration:
             return
-        except yaml.YAMLError:
+        except yaml.YAMLError as exc:
+            if "nesting depth" in str(getattr(exc, "problem", "")):  # PyYAML 6.0.4's own bound, met first
+                raise _refusal(exc, f"lists or mappings nested more than {MAX_DEPTH} deep") from None
             return  # malformed: the load says so, in its own words
         if isinstance(event, yaml.CollectionEndEvent):
             anchor, (count,) = open_.pop()
@@ -226,10 +228,11 @@ def check_shape(text: str, loader: Any) -> None:
         open_[-1][1][0] += count
 
 
-def _refusal(event: Any, problem: str) -> Exception:
+def _refusal(found: Any, problem: str) -> Exception:
+    """The error for ``problem`` at an event's start, or where another error was marked."""
     import yaml
 
-    return yaml.MarkedYAMLError(problem=problem, problem_mark=event.start_mark)
+    return yaml.MarkedYAMLError(problem=problem, problem_mark=getattr(found, "start_mark", None) or found.problem_mark)
 
 
 @lru_cache(maxsize=1)
