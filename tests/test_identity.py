@@ -385,3 +385,24 @@ def test_a_result_edited_by_hand_is_kept_by_a_rerun_and_by_reset(tmp_path: Path)
     )
     assert (results / "agent-02-result.edited.md").read_text(encoding="utf-8") == notes_2
     assert not (results / "agent-02-result.md").exists()
+
+
+def test_render_says_where_it_kept_a_brief_that_named_another_task(tmp_path: Path) -> None:
+    """QA: a brief copied onto another task's file (to start the next one from it) was moved aside
+    by `render` without a word, in text or --json; a run says so of results."""
+    write_plan(tmp_path, [Spec("T-01", "echo one"), Spec("T-02", "echo two")])
+    assert cli(tmp_path, "render").code == 0
+    briefs = tmp_path / ".orchestrator" / "agent_tasks"
+    copied = (briefs / "agent-01.md").read_text(encoding="utf-8")
+    (briefs / "agent-02.md").write_text(copied, encoding="utf-8")
+    shown = cli(tmp_path, "render", "--json")
+    assert shown.code == 0
+    assert json.loads(shown.stdout)["moved_aside"] == [
+        {"brief": ".orchestrator/agent_tasks/agent-02.md", "kept_as": "agent-02.T-01.md"}
+    ]
+    assert ".orchestrator/agent_tasks/agent-02.md is another task's brief: kept as agent-02.T-01.md" in shown.stderr
+    assert (briefs / "agent-02.T-01.md").read_text(encoding="utf-8") == copied
+    (briefs / "agent-02.md").write_text(copied, encoding="utf-8")  # again, and a run says so too
+    done = run(tmp_path)
+    said = ".orchestrator/agent_tasks/agent-02.md is another task's brief: kept as agent-02.T-01.2.md"
+    assert done.code == 0 and said in [e["message"] for e in done.events if e["event"] == "notice"]

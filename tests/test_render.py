@@ -139,6 +139,7 @@ def test_render_twice_writes_nothing_subprocess(tmp_path: Path) -> None:
         "unchanged": [f".orchestrator/agent_tasks/agent-0{i}.md" for i in (1, 2, 3)],
         "kept_edited": [],
         "changed_under_edit": [],
+        "moved_aside": [],
     }
     assert snapshot(tmp_path) == before
     assert not list(tmp_path.rglob(".tmp-*"))

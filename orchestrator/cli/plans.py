@@ -144,6 +144,8 @@ def cmd_render(args: argparse.Namespace) -> int:
             # The statuses are read again under the lock: a run may have ended meanwhile (the
             # blocks rendered above are written if they still say the same).
             update_plan_file(plan, workspace, current_views(plan, workspace), rendered=rendered)
+    for name, kept in report.moved_aside:  # (a person copied a brief onto another's: nothing moved without a word)
+        warn(f"{name} is another task's brief: kept as {kept}")
     changed = dict((name, task_id) for task_id, name in report.changed_under_edit)
     for name in report.kept_edited:
         if name in changed:

@@ -135,6 +135,7 @@ class RenderReport:
     bodies: dict[str, bytes] = field(default_factory=dict)  # task id -> brief body as it now is on disk
     pending: list[tuple[Path, bytes]] = field(default_factory=list, repr=False)  # briefs to write
     set_aside: list[tuple[Path, str]] = field(default_factory=list, repr=False)  # (brief, new owner): move first
+    moved_aside: list[tuple[str, str]] = field(default_factory=list)  # (brief, where it is now): another task's
     book: Book | None = field(default=None, repr=False)  # the agent ids to keep first, when they changed
     listed: set[str] = field(default_factory=set, repr=False)  # agent_tasks/ as prepare_briefs found it
 
@@ -146,6 +147,7 @@ class RenderReport:
             "unchanged": self.unchanged,
             "kept_edited": self.kept_edited,
             "changed_under_edit": changed,
+            "moved_aside": [{"brief": name, "kept_as": kept} for name, kept in self.moved_aside],
         }
 
 
@@ -238,7 +240,8 @@ def write_briefs(report: RenderReport, workspace: Workspace) -> None:
     if report.book is not None:
         write_book(workspace, report.book)
     for path, task_id in report.set_aside:
-        set_aside(path, task_id)
+        if (moved := set_aside(path, task_id)) is not None:
+            report.moved_aside.append((workspace.relative(path), moved.name))
     if report.pending:  # made with its files, on a first render (store.write_many)
         store.write_many(report.pending, listed={workspace.tasks_dir: report.listed}, whole=True)
     else:

@@ -163,6 +163,7 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
     if clis:
         check_installed(plan, profiles, selection.run)
     write_briefs(rendered, workspace)
+    notices += [f"{name} is another task's brief: kept as {kept}" for name, kept in rendered.moved_aside]
     notices += _set_unreadable_aside(plan, workspace, selection.run, records)
     notices += isolation.notices(workspace, plan, settings.values())  # the workspace's files git tracks
     views = {view.id: view for view in collect(plan, workspace, records)}  # (the results read once)
