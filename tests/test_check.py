@@ -167,6 +167,7 @@ def test_a_pause_is_1(project: Path) -> None:
 def test_no_workspace_is_2_and_the_worst_code_of_several_wins(project: Path) -> None:
     missing = cli(project, "check", "nowhere")
     assert missing.code == 2 and "nowhere: no such workspace" in missing.stdout
+    assert missing.stdout.splitlines()[-1].strip(), missing.stdout  # (QA: it ended in a line of two spaces)
     write_plan(project / "good", [Spec("T-01", "true")])
     write_plan(project / "bad", [Spec("T-01", "exit 1")])
     assert run(project / "good").code == 0 and run(project / "bad").code == 1

@@ -79,7 +79,7 @@ def _section(name: str, health: Health | None, error: str | None, fmt: str) -> s
         lines.append(_stale(health))
     totals = _totals(health) if health else ""
     if fmt == "text":
-        return "\n".join([title, *(f"  {line}" for line in lines), f"  {totals}"])
+        return "\n".join([title, *(f"  {line}" for line in lines), *([f"  {totals}"] if totals else [])])
     if fmt == "slack":
         esc = _slack
         body = [f"• {esc(line)}" for line in lines]
