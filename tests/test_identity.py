@@ -406,3 +406,23 @@ def test_render_says_where_it_kept_a_brief_that_named_another_task(tmp_path: Pat
     done = run(tmp_path)
     said = ".orchestrator/agent_tasks/agent-02.md is another task's brief: kept as agent-02.T-01.2.md"
     assert done.code == 0 and said in [e["message"] for e in done.events if e["event"] == "notice"]
+
+
+def test_a_result_a_person_wrote_to_mark_a_task_done_is_kept_when_the_task_runs(tmp_path: Path) -> None:
+    """QA: a result written from scratch (task and status only) reads as out of date, and the run
+    that does the task wrote over it, no copy. No completed result the tool writes lacks an
+    output_hash: one without it and without a content_hash is a person's, kept as .edited.md."""
+    write_plan(tmp_path, [Spec("T-01", "echo 1"), Spec("T-02", "echo 2", deps=["T-01"])])
+    results = tmp_path / ".orchestrator" / "results"
+    results.mkdir(parents=True)
+    mine = "---\ntask: T-01\nstatus: completed\n---\nmanual output\n"
+    (results / "agent-01-result.md").write_text(mine, encoding="utf-8")
+    done = run(tmp_path)
+    assert done.code == 0 and done.tasks("task_started") == ["T-01", "T-02"]
+    said = (
+        ".orchestrator/results/agent-01-result.md was written by hand, not by a run: kept as agent-01-result.edited.md"
+    )
+    assert said in [e["message"] for e in done.events if e["event"] == "notice"]
+    assert (results / "agent-01-result.edited.md").read_text(encoding="utf-8") == mine
+    again = run(tmp_path, "--rerun", "T-01")  # the tool's own results are written over, as ever
+    assert again.code == 0 and not (results / "agent-01-result.edited.2.md").exists()

@@ -177,23 +177,29 @@ def keep_aside(path: Path, task_id: str) -> Kept | None:
     moved = set_aside(path, task_id, unreadable=True)
     if moved is not None:
         return Kept(moved, f"could not be read as {task_id}'s result")
-    if edited(path) and (moved := store.move_aside(path, "edited")) is not None:
-        return Kept(moved, "was edited by hand since it was written")
+    why = edited(path)
+    if why is not None and (moved := store.move_aside(path, "edited")) is not None:
+        return Kept(moved, why)
     return None
 
 
-def edited(path: Path) -> bool:
-    """Whether the result at ``path`` has a body other than the one its ``content_hash`` was
-    made of (a result written before there was one, or by a person, cannot tell: not edited)."""
+def edited(path: Path) -> str | None:
+    """How the result at ``path`` is a person's rather than the tool's, or ``None``: a body other
+    than the one its ``content_hash`` was made of, or a completed result the tool cannot have
+    written (no hash and no ``output_hash``, which every completed result of every version has:
+    a person marked the task done by hand). An older version's result is neither."""
     text = read_text(path)
     if text is None:
-        return False
+        return None
     try:
         meta, body = parse(text)
     except ValueError:
-        return False
+        return None
     recorded = meta.get("content_hash")
-    return isinstance(recorded, str) and recorded != sha256(body.strip())
+    if isinstance(recorded, str):
+        return "was edited by hand since it was written" if recorded != sha256(body.strip()) else None
+    written = TaskStatus.read(meta.get("status")) != TaskStatus.COMPLETED or meta.get("output_hash") is not None
+    return None if written else "was written by hand, not by a run"
 
 
 def _text(value: object) -> str | None:
