@@ -211,7 +211,7 @@ def attempts_of(all_events: list[events.Event]) -> list[dict[str, Any]]:
             attempt["simulated"] = event.get("simulated") is True  # the fake executor's: nothing ran
     for (run, _task), attempt in open_.items():
         state = runs.get(run)
-        if state is not None and str(state.get("stopped") or "").startswith("error: "):  # (the run said why)
+        if state is not None and events.stopped_on_error(state.get("stopped")):  # (the run said why)
             attempt["outcome"], attempt["reason"] = "interrupted", f"the run stopped on an {state['stopped']}"
         elif state is not None and (state["finished"] or not events.runner_alive(state["started"])):
             attempt["outcome"] = "lost"

@@ -290,8 +290,8 @@ class Recorder:
 def _put(
     workspace: Workspace, path: Path, record: ResultRecord, body: str, exists: bool, emit: Callable[..., None]
 ) -> None:
-    """``record`` written as ``path``; a file there that was no result of its task (a hand edit
-    left it unreadable, or it is another task's) is kept beside it, and a notice says where, as
+    """``record`` written as ``path``; a file there that was no result of its task as the tool wrote
+    it (another task's, one a hand edit left unreadable or edited) is kept beside it, and a notice says where, as
     ``cancel`` with no run going on says it: nothing of a person's is moved without a word."""
     kept = write_result(path, record, body, durable=False, exists=exists)
     if kept is not None:

@@ -485,7 +485,7 @@ def _one_error(reporter: Callable[[], Reporter]) -> Iterator[None]:
         if isinstance(log := reporter(), Recording):
             code = error.exit_code if isinstance(error, OrchestratorError) else ExitCode.USAGE
             log.log.add({"event": "run_finished", "time": journals.now_iso(), "counts": {}, "exit_code": int(code),
-                         "stopped": f"error: {error}", "final_output": None})  # fmt: skip
+                         "stopped": f"{events.STOPPED_ON_ERROR}{error}", "final_output": None})  # fmt: skip
         raise
 
 

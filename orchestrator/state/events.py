@@ -165,6 +165,14 @@ def read_all(path: Path) -> list[Event]:
     return read_new(path, Cursor())
 
 
+STOPPED_ON_ERROR = "error: "  # how ``run_finished``'s ``stopped`` begins when an error ended a run begun
+
+
+def stopped_on_error(stopped: object) -> bool:
+    """Whether a ``run_finished``'s ``stopped`` says an error ended the run (the error follows)."""
+    return isinstance(stopped, str) and stopped.startswith(STOPPED_ON_ERROR)
+
+
 def run_slots(path: Path) -> int | None:
     """The ``max_parallel`` the last run that had tasks to run ran with (its ``run_started``: the
     plan's, or ``run --max-parallel``), the last run's when none had; ``None`` before any run."""

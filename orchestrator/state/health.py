@@ -42,7 +42,7 @@ from orchestrator.errors import PlanError
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import Settings, format_duration
-from orchestrator.state import journal
+from orchestrator.state import events, journal
 from orchestrator.state.pause import read_pause
 from orchestrator.state.procs import pid_alive
 from orchestrator.state.status import TaskView
@@ -161,7 +161,7 @@ def check(workspace: Workspace, now: float | None = None, views: Sequence[TaskVi
         health.findings += _simulated(views)
     health.last_run = last_finished(workspace)
     stopped = str((health.last_run or {}).get("stopped") or "")
-    if stopped.startswith("error: ") and not health.runner_alive:
+    if events.stopped_on_error(stopped) and not health.runner_alive:
         health.findings.append(
             Finding("run_error", f"the last run stopped on an {stopped} — fix that, then `orchestrator run`")
         )

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.documents import compose, parse, read_metadata, read_text, sha256
+from orchestrator.documents import compose, read_body, read_metadata, sha256
 from orchestrator.state import store
 from orchestrator.state.store import set_aside
 from orchestrator.vocabulary import ErrorClass, TaskStatus
@@ -188,16 +188,12 @@ def edited(path: Path) -> str | None:
     than the one its ``content_hash`` was made of, or a completed result the tool cannot have
     written (no hash and no ``output_hash``, which every completed result of every version has:
     a person marked the task done by hand). An older version's result is neither."""
-    text = read_text(path)
-    if text is None:
-        return None
-    try:
-        meta, body = parse(text)
-    except ValueError:
+    meta = read_metadata(path)  # (as every result is read: no PyYAML for our own frontmatter)
+    if meta is None:
         return None
     recorded = meta.get("content_hash")
     if isinstance(recorded, str):
-        return "was edited by hand since it was written" if recorded != sha256(body.strip()) else None
+        return "was edited by hand since it was written" if recorded != sha256(read_body(path) or "") else None
     written = TaskStatus.read(meta.get("status")) != TaskStatus.COMPLETED or meta.get("output_hash") is not None
     return None if written else "was written by hand, not by a run"
 
