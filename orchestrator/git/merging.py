@@ -20,6 +20,7 @@ from orchestrator.git.repo import (
     changed_files,
     changes,
     conflict_at,
+    current_branch,
     git,
     identity,
     is_ancestor,
@@ -172,10 +173,9 @@ def merge_into_checkout(trees: Trees, mode: str) -> UserMerge:
     repo, integration = trees.repo, trees.integration
     if not branch_exists(repo, integration):
         raise UsageError(f"no branch {integration} yet: run the plan first (its tasks need isolation: worktree)")
-    head = git(["symbolic-ref", "-q", "--short", "HEAD"], repo, check=False)
-    if not head.ok:
+    branch = current_branch(repo)
+    if branch is None:
         raise UsageError(f"{repo}: HEAD is detached — check out the branch to merge {integration} into, then run again")
-    branch = head.out.strip()
     if merging(repo):
         raise UsageError(f"{repo}: a merge is in progress — finish or abort it, then run `orchestrator merge` again")
     dirty = changed_files(repo)

@@ -119,6 +119,12 @@ def has_directory(tree: Path, ref: str, relative: str) -> bool:
     return done.ok and done.out.strip() == "tree"
 
 
+def current_branch(tree: Path) -> str | None:
+    """The branch checked out in ``tree`` (its short name), or ``None`` when HEAD is detached."""
+    head = git(["symbolic-ref", "-q", "--short", "HEAD"], tree, check=False)
+    return head.out.strip() or None if head.ok else None
+
+
 def checked_out(tree: Path) -> dict[str, Path]:
     """Each branch checked out in a worktree of the repository (the main one included), and
     where; a worktree whose directory is gone (git calls it prunable) holds none."""

@@ -30,10 +30,12 @@ from orchestrator.git.repo import (
     checked_out,
     commit_all,
     conflict_at,
+    current_branch,
     diffstat,
     git,
     identity,
     is_ancestor,
+    merge_conflicts,
     merging,
     rev,
     status,
@@ -254,8 +256,7 @@ class Trees:
         base = git(["merge-base", self.integration, "HEAD"], path, check=False)
         if base.ok and git(["diff", "--quiet", base.out.strip(), "HEAD", "--"], path, check=False).code == 0:
             return "empty", left  # (the integration branch merged in before an attempt, and nothing of its own)
-        tried = git(["merge-tree", "--write-tree", "--name-only", self.integration, "HEAD"], path, check=False)
-        return "conflicted" if tried.code == 1 else "clean", left
+        return "conflicted" if merge_conflicts(path, self.integration, "HEAD") else "clean", left
 
     def prune(self, busy: Collection[str] = ()) -> Pruned:
         """Remove the merged and the empty task worktrees (and their task branches, every commit of
@@ -344,8 +345,7 @@ def _integration_kept(trees: Trees, tree: Tree, busy: Collection[str], kept: int
     if tree.state != "clean":
         return f"{tree.state}: {WHY_KEPT.get(tree.state, 'not merged')}"
     if not is_ancestor(trees.repo, trees.integration, "HEAD"):
-        head = git(["symbolic-ref", "-q", "--short", "HEAD"], trees.repo, check=False)
-        yours = head.out.strip() if head.ok and head.out.strip() else "your HEAD"
+        yours = current_branch(trees.repo) or "your HEAD"
         return f"{trees.integration} has work not merged into {yours} — `orchestrator merge` brings it"
     return None
 
