@@ -65,12 +65,11 @@ def mermaid(plan: Plan, views: Sequence[TaskView] | None = None, *, limit: int |
     lines = ["graph TD"]
     states = {v.id: v.status for v in views} if views else {}
     stale = {v.id for v in views if v.out_of_date} if views else set()
-    made_up = {v.id for v in views if v.simulated} if views else set()
+    marks = _marks(views)
     classes = {t: "outofdate" if t in stale else str(s) for t, s in states.items()}
     for task_id, task in plan.tasks.items():
         state = states.get(task_id)
-        text = f"{state.icon if state else ''} {task_id}: {task.title}".strip()
-        text += simulated_mark(task_id in made_up) + (f" ({OUT_OF_DATE})" if task_id in stale else "")
+        text = f"{state.icon if state else ''} {task_id}: {task.title}".strip() + marks.get(task_id, "")
         lines.append(f'    {node[task_id]}["{mermaid_text(text, _LABEL_SPECIAL)}"]')
     for source, target in plan.edges():
         lines.append(f"    {node[source]} --> {node[target]}")
@@ -100,8 +99,7 @@ def layers_text(plan: Plan, views: Sequence[TaskView] | None = None) -> str:
     from orchestrator.plan.graph import layers
 
     states = {v.id: v.status for v in views} if views else {}
-    stale = {v.id for v in views if v.out_of_date} if views else set()
-    made_up = {v.id for v in views if v.simulated} if views else set()
+    marks = _marks(views)
     out: list[str] = []
     for depth, layer in enumerate(layers(plan.graph, plan.order), start=1):
         can = "in parallel" if len(layer) > 1 else ""
@@ -111,9 +109,14 @@ def layers_text(plan: Plan, views: Sequence[TaskView] | None = None) -> str:
             state = states.get(task_id)
             icon = state.icon if state else ""
             after = f"  ← {', '.join(task.dependencies)}" if task.dependencies else ""
-            late = simulated_mark(task_id in made_up) + (f" ({OUT_OF_DATE})" if task_id in stale else "")
+            late = marks.get(task_id, "")
             out.append(f"  {icon + ' ' if icon else ''}{task_id} [{task.agent}] {task.title}{late}{after}")
     return "\n".join(out)
+
+
+def _marks(views: Sequence[TaskView] | None) -> dict[str, str]:
+    """What a graph says after a task's name: `` (simulated)``, `` (out of date)``, or nothing."""
+    return {v.id: simulated_mark(v.simulated) + (f" ({OUT_OF_DATE})" if v.out_of_date else "") for v in views or ()}
 
 
 def summary_line(views: Sequence[TaskView], found: dict[str, int]) -> str:
