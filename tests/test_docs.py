@@ -56,6 +56,7 @@ class Block:
     line: int
     code: str
     exit_code: int
+    captured: Fenced | None = None  # the ```text block right after it: what it printed, captured
 
     @property
     def name(self) -> str:
@@ -82,15 +83,65 @@ def fenced_blocks(doc: str) -> Iterator[Fenced]:
 
 
 def runnable_blocks() -> list[Block]:
+    """Every ``# runnable`` block, with the ``text`` block that follows it after one blank line:
+    its output as `python tests/capture_docs.py` captured it, which the block's run must match."""
     found: list[Block] = []
     for doc in DOCS:
-        for block in fenced_blocks(doc):
+        blocks = list(fenced_blocks(doc))
+        for block, following in zip(blocks, [*blocks[1:], None], strict=True):
             first = block.body.split("\n", 1)[0]
             match = MARKER.fullmatch(first)
             if match is not None:
                 assert block.info in {"bash", "sh", "shell"}, f"{doc}:{block.line}: a runnable block must be bash"
-                found.append(Block(doc, block.line, block.body, int(match.group(1) or 0)))
+                closing = block.line + block.body.count("\n") + 1  # the closing fence's line
+                after = following is not None and following.info == "text" and following.line == closing + 2
+                captured = following if after else None
+                found.append(Block(doc, block.line, block.body, int(match.group(1) or 0), captured))
     return found
+
+
+# What differs from one run of a block to the next, and from one machine to another, is masked
+# before a captured output is compared with a new run: where it ran, times, durations, commit ids,
+# speed-ups, sizes, process ids; and the lines are compared in any order (parallel tasks print in
+# the order they end). What is left, every word and number of the output, must match.
+VOLATILE = [
+    (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?"), "<time>"),
+    (re.compile(r"\b\d\d:\d\d(?::\d\d)?\b"), "<clock>"),
+    (re.compile(r"\b\d+(?:\.\d+)?(?:h\d+m\d*s?|m\d+s|ms|s)\b"), "<duration>"),
+    (re.compile(r"\b[0-9a-f]{7,64}\b"), "<sha>"),
+    (re.compile(r"\d+(?:\.\d+)?[×x%](?!\w)"), "<ratio>"),
+    (re.compile(r"(\"(?:duration|bytes|freed_bytes|pid|wall_seconds|elapsed|seconds)\": )[\d.]+"), r"\1<n>"),
+    (re.compile(r"\b\d+(?:\.\d+)? ?(?:[KMG]i?B|bytes)\b"), "<size>"),
+    (re.compile(r"\b(pid|process) \d+"), r"\1 <n>"),
+    # Which of two tasks of the same work took longest is chance: the critical path's tasks.
+    (re.compile(r"(Critical path[^|]*\| )[^|(]*"), r"\1<path> "),
+    (re.compile(r" ⭐"), ""),
+    (re.compile(r"[ \t]+"), " "),
+]
+
+
+def neutral(output: str, where: Path) -> str:
+    """A block's output with the paths of the run that made it as a reader's machine would show
+    them: the copy of the repository as ``~/project``, its home as ``~``, its Python's bin as
+    ``~/.venv/bin``. Docs never name a path of the machine they were captured on."""
+    for real, shown in (
+        (where / "repo", "~/project"),
+        (where / "home", "~"),
+        (Path(sys.executable).parent, "~/.venv/bin"),
+        (where, "~/tmp"),
+    ):
+        output = output.replace(str(real), shown)
+    return output
+
+
+def shape(text: str) -> list[str]:
+    lines = []
+    for line in text.splitlines():
+        for pattern, mask in VOLATILE:
+            line = pattern.sub(mask, line)
+        if line.strip():
+            lines.append(line.strip())
+    return sorted(lines)
 
 
 BLOCKS = runnable_blocks()
@@ -103,13 +154,16 @@ def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The repository as a checkout would have it: tracked and untracked files, ignored ones left out."""
     if shutil.which("git") is None:
         pytest.skip("git is not installed")
+    return make_snapshot(tmp_path_factory.mktemp("snapshot") / "repo")
+
+
+def make_snapshot(target: Path) -> Path:
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
         cwd=ROOT,
         capture_output=True,
         check=True,
     ).stdout.decode()
-    target = tmp_path_factory.mktemp("snapshot") / "repo"
     for name in filter(None, listed.split("\0")):
         source, copy = ROOT / name, target / name
         if not source.is_symlink() and not source.exists():
@@ -185,7 +239,7 @@ def run_bash(code: str, repo: Path, env: dict[str, str]) -> subprocess.Completed
 @dataclass(frozen=True, slots=True)
 class Outcome:
     exit_code: int
-    output: str
+    output: str  # as a reader would see it: neutral()
     left: list[tuple[int, str]]  # processes the block left running (killed since)
 
 
@@ -199,7 +253,7 @@ def run_block(block: Block, snapshot: Path, where: Path) -> Outcome:
     for pid, _ in left:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    return Outcome(code, output, left)
+    return Outcome(code, neutral(output, where), left)
 
 
 @pytest.fixture(scope="module")
@@ -221,6 +275,11 @@ def test_runnable_block(block: Block, outcomes: dict[str, Future[Outcome]]) -> N
         f"{block.name} exited {outcome.exit_code}, expected {block.exit_code}:\n{outcome.output[-6000:]}"
     )
     assert not outcome.left, f"{block.name} left processes running: {outcome.left}"
+    if block.captured is not None:
+        assert shape(outcome.output) == shape(block.captured.body), (
+            f"{block.doc}:{block.captured.line}: the output shown no longer matches what the block prints; "
+            f"`python tests/capture_docs.py` captures it again. It printed:\n{outcome.output[-6000:]}"
+        )
 
 
 def _commands_in(code: str) -> set[str]:

@@ -80,3 +80,26 @@ def test_logs_says_a_log_its_result_names_is_gone_not_that_the_attempt_printed_n
     assert "── stderr: empty" in shown.stdout  # (it printed nothing there: no log named)
     streams = {s["stream"]: s for s in json.loads(cli(tmp_path, "logs", "T-01", "--json").stdout)["logs"]}
     assert streams["out"]["gone"] == ".orchestrator/logs/agent-01.attempt-1.out" and streams["err"]["gone"] is None
+
+
+def test_a_run_that_had_failures_ends_with_its_next_step(tmp_path: Path) -> None:
+    """One rule everywhere: `logs` says why, a plain `run` retries (no `reset --failed` needed)."""
+    write_plan(tmp_path, [Spec("T-01", "echo fine"), Spec("T-02", "exit 3"), Spec("T-03", "echo later", deps=["T-02"])])
+    ran = cli(tmp_path, "run")
+    assert ran.code == 1
+    again = "`orchestrator run` runs what did not complete again (completed tasks are kept)"
+    assert ran.stdout.splitlines()[-1] == f"next: `orchestrator logs T-02` shows why it failed; {again}"
+    from_above = cli(tmp_path.parent, "run", tmp_path.name)
+    named = again.replace("run`", f"run {tmp_path.name}`")
+    assert (
+        from_above.stdout.splitlines()[-1]
+        == f"next: `orchestrator logs {tmp_path.name} T-02` shows why it failed; {named}"
+    )
+    check = cli(tmp_path, "check")
+    assert "`orchestrator run` to retry" in check.stdout and "reset --failed" not in check.stdout
+    write_plan(
+        tmp_path, [Spec("T-01", "echo fine"), Spec("T-02", "echo fixed"), Spec("T-03", "echo later", deps=["T-02"])]
+    )
+    fixed = cli(tmp_path, "run")  # a plain run retries the failed task and its skipped dependent
+    assert fixed.code == 0 and not fixed.stdout.splitlines()[-1].startswith("next:")
+    assert "T-02 [Agent-02] completed" in fixed.stdout and "T-03 [Agent-03] completed" in fixed.stdout

@@ -171,3 +171,18 @@ def test_a_failed_synthesis_names_the_logs_it_wrote_not_one_it_did_not(tmp_path:
     assert "the aggregating agent failed: exit code 3" in failed.stderr
     assert failed.stderr.rstrip().endswith("(see .orchestrator/logs/aggregator.out)")
     assert (tmp_path / ".orchestrator" / "logs" / "aggregator.out").is_file()
+
+
+def test_one_run_one_wall_time(tmp_path: Path) -> None:
+    """final_output.md's wall time is the run line's figure (the run's), not another measure under
+    the same name; the time with a task running, which the speed-up divides by, has its own row."""
+    write_plan(tmp_path, [Spec("T-01", "sleep 0.3"), Spec("T-02", "echo two", deps=["T-01"])])
+    ran = cli(tmp_path, "run")
+    assert ran.code == 0, ran.stderr
+    said = next(line for line in ran.stdout.splitlines() if line.startswith("■ run finished in "))
+    wall = said.removeprefix("■ run finished in ").split(":")[0]
+    final = (tmp_path / ".orchestrator" / "final_output.md").read_text(encoding="utf-8")
+    assert f"| Wall time | {wall} |" in final
+    assert "| Time with a task running | " in final
+    assert "| Critical path (longest in time) | T-01 -> T-02 (" in final
+    assert "deepest chain (2 tasks): T-01 -> T-02" in cli(tmp_path, "validate").stdout

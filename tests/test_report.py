@@ -89,7 +89,7 @@ def test_html_holds_the_svg_and_the_svg_file_is_written(project: Path) -> None:
 
 def test_markdown_has_the_figures_and_a_mermaid_gantt(project: Path) -> None:
     text = cli(project, "report").stdout
-    assert "| Critical path | T-01 -> T-03 (" in text and "| Speed-up | " in text
+    assert "| Critical path (longest in time) | T-01 -> T-03 (" in text and "| Speed-up | " in text
     assert "![timeline](report.svg)" in text
     assert "| shell | 3 | 3 |" in text and "| T-01 ⭐ | completed | shell |" in text
 
@@ -168,7 +168,7 @@ def test_a_workspace_report_cannot_write_to_still_gets_its_report(tmp_path: Path
     assert json.loads(as_json.stdout)["svg"] is None
     assert as_json.stderr.startswith(".orchestrator/report.svg: ") and "without its timeline file" in as_json.stderr
     text = cli(tmp_path, "report")
-    assert text.code == 0 and "| Critical path | T-01 (" in text.stdout
+    assert text.code == 0 and "| Critical path (longest in time) | T-01 (" in text.stdout
     assert "report.svg)" not in text.stdout  # no link to a file that is not there
 
 
@@ -183,7 +183,7 @@ def test_a_run_stopped_before_any_task_ended_says_so_for_its_critical_path(tmp_p
     finally:
         runner.cleanup()
     text = cli(tmp_path, "report").stdout
-    assert "| Critical path | - (no task ran to an end) |" in text, text
+    assert "| Critical path (longest in time) | - (no task ran to an end) |" in text, text
 
 
 def test_a_task_retried_in_its_run_is_counted_from_its_first_attempt(tmp_path: Path) -> None:

@@ -185,7 +185,7 @@ def test_final_output_even_when_tasks_failed(tmp_path: Path) -> None:
         line.split("|")[1].strip(): line.split("|")[2].strip() for line in final.splitlines() if line.count("|") == 3
     }
     assert any(name.startswith("Wall time") and value.endswith("s") for name, value in rows.items())
-    assert rows["Critical path"].startswith("T-01 -> T-02 -> T-03 (")
+    assert rows["Critical path (longest in time)"].startswith("T-01 -> T-02 -> T-03 (")
     assert rows["Speed-up vs sequential"].endswith("×")
     positions = [final.index(f"RESULT-{word}") for word in ("ONE", "TWO", "THREE")]
     assert positions == sorted(positions)
@@ -258,10 +258,11 @@ def test_plain_output_without_a_tty_is_one_line_per_change(tmp_path: Path) -> No
     assert result.code == 1
     assert "\x1b" not in result.stdout  # no terminal control codes
     lines = result.stdout.splitlines()
-    assert len(lines) == 7, result.stdout
+    assert len(lines) == 8, result.stdout
     assert lines[0].startswith("▶ run: 3 to run, 0 already done")
-    assert lines[-1].startswith("■ run finished in ")
-    middle = sorted(lines[1:-1])
+    assert lines[-2].startswith("■ run finished in ")
+    assert lines[-1].startswith("next: `orchestrator logs T-02` shows why it failed")
+    middle = sorted(lines[1:-2])
     assert [line.split()[0] for line in middle] == ["⏭️", "✅", "❌", "🔵", "🔵"]
     assert any(line.startswith("❌ T-02 [Agent-02] failed: exit code 1") for line in middle)
     assert any(line.startswith("⏭️ T-03 [Agent-03] skipped: upstream T-02 failed") for line in middle)

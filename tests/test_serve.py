@@ -288,7 +288,7 @@ def test_without_the_web_stack_it_says_what_to_install(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert done.stderr == (
-        "serve needs uvicorn, which a plain install leaves out: pip install 'orchestrator[serve]' "
+        "serve needs uvicorn, which a plain install leaves out: pip install 'task-orchestrator[serve]' "
         "(in a checkout: pip install -e '.[serve]')\n"
     )
 

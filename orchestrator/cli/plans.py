@@ -110,7 +110,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(
             f"OK: {counted(len(plan.tasks), 'task')}, "
             f"{counted(edges, 'dependency', 'dependencies')}, {counted(depth, 'layer')}; "
-            f"longest chain: {' -> '.join(path)}"
+            f"deepest chain ({counted(len(path), 'task')}): {' -> '.join(path)}"
         )
     return ExitCode.OK
 

@@ -138,6 +138,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
 
 def cmd_aggregate(args: argparse.Namespace) -> int:
     from orchestrator.output.final import edited_final_notice, write_final_output
+    from orchestrator.state import events
 
     workspace = Workspace.find(args.directory)
     plan = workspace.load_plan()
@@ -149,7 +150,9 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
             from orchestrator.run.synthesis import synthesize
 
             synthesis = synthesize(plan, workspace)
-        kept = write_final_output(plan, workspace, synthesis=synthesis)
+        # The wall time is the last run's, as its last line and its final_output.md gave it.
+        run_seconds = events.last_run_seconds(workspace.events_file)
+        kept = write_final_output(plan, workspace, synthesis=synthesis, run_seconds=run_seconds)
     if kept is not None:
         warn(edited_final_notice(workspace, kept))
     cost = synthesis.cost_usd if synthesis else None

@@ -20,7 +20,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if missing:
         raise UsageError(
             f"serve needs {' and '.join(missing)}, which a plain install leaves out: "
-            "pip install 'orchestrator[serve]' (in a checkout: pip install -e '.[serve]')"
+            "pip install 'task-orchestrator[serve]' (in a checkout: pip install -e '.[serve]')"
         )
     from orchestrator.serve.server import Address, check_token, listen, serve
 

@@ -3,7 +3,9 @@
 A user install (``~/.claude/skills/``) is this machine's: its SKILL.md calls the CLI as
 ``<this python> -m orchestrator``, so it works whether or not the console script is on PATH. A
 project install (``.claude/skills/`` of the project) is committed with the project and used on
-other machines: its files are the package's own, word for word, with no path of this one. The
+other machines: its files are the package's own, word for word, with no path of this one, and
+its SKILL.md calls the ``orchestrator`` command its user's shell finds on PATH (installed with
+``pipx`` or ``uv tool``; SKILL.md says so in one line for the agent to pass on). The
 docs beside SKILL.md are reference text, copied as they are in both. A manifest of hashes tells a
 copy someone modified from one we wrote; a modified copy is only replaced with ``--force``.
 """
@@ -44,9 +46,13 @@ def skill_name(text: str) -> str:
 
 
 def localize(text: str, python: str) -> str:
-    """Point every ``python -m orchestrator`` at the interpreter that has the package installed."""
+    """Point every call of the ``orchestrator`` command in SKILL.md at the interpreter that has the
+    package installed: the allowed tool, a code span that starts with the command, and a line of a
+    code block that does. A project's copy keeps the plain command, found on PATH as its user's
+    shell finds it."""
     command = f"{python} -m orchestrator"
-    return re.sub(r"(?<![\w/.-])python3? -m orchestrator", lambda _: command, text)
+    text = text.replace("Bash(orchestrator:*)", f"Bash({command}:*)")
+    return re.sub(r"(?:^|(?<=`))orchestrator(?= )", lambda _: command, text, flags=re.M)
 
 
 @dataclass(slots=True)
@@ -65,7 +71,7 @@ def install(*, user: bool, force: bool, project_dir: Path | None = None, home: P
         if not path.is_file():
             raise UsageError(f"{path} is missing: this installation of orchestrator is incomplete")
         text = path.read_text(encoding="utf-8")
-        # Only the instructions, and only on this machine: the docs speak of `python -m orchestrator`.
+        # Only the instructions, and only on this machine: the docs speak of the `orchestrator` command.
         texts[name] = localize(text, sys.executable) if user and name == "SKILL.md" else text
     name = skill_name(texts["SKILL.md"])
     if user:

@@ -97,7 +97,12 @@ class Synthesis:
     tokens: int | None = None
 
 
-def summarize(plan: Plan, views: list[TaskView], synthesis: Synthesis | None = None) -> dict[str, Any]:
+def summarize(
+    plan: Plan, views: list[TaskView], synthesis: Synthesis | None = None, *, run_seconds: float | None = None
+) -> dict[str, Any]:
+    """The figures of final_output.md's summary. ``wall``: the run's wall time, the figure its last
+    line gives (``aggregate`` the last run's; before any run, the time with a task running); ``busy``:
+    the time while any task ran, which the speed-up divides the task times by."""
     ran = [v for v in views if v.duration is not None and v.status != TaskStatus.SKIPPED]
     wall = busy_time(ran)
     work = sum(v.duration or 0.0 for v in ran)
@@ -112,7 +117,8 @@ def summarize(plan: Plan, views: list[TaskView], synthesis: Synthesis | None = N
         "counts_text": summary_line(views, found).split(": ", 1)[1].split(";")[0],
         "wall_seconds": wall,
         "work_seconds": work,
-        "wall": format_duration(wall),
+        "wall": format_duration(wall if run_seconds is None else run_seconds),
+        "busy": format_duration(wall),
         "work": format_duration(work) if ran else "-",
         "speedup": f"{work / wall:.2f}×" if wall and work else "-",
         "critical_path": (" -> ".join(path) + f" ({format_duration(length)})") if ran and path else "-",
@@ -146,9 +152,12 @@ def build(
     views: list[TaskView] | None = None,
     synthesis: Synthesis | None = None,
     templates: Renders | None = None,
+    *,
+    run_seconds: float | None = None,
 ) -> str:
     """The text of final_output.md; ``synthesis``: the aggregating agent's, its spend counted in;
-    ``templates``: a run's (``Lenient``), else the workspace's (a broken one is an error)."""
+    ``templates``: a run's (``Lenient``), else the workspace's (a broken one is an error);
+    ``run_seconds``: the wall time of the run that writes it, as its last line says it."""
     views = as_spent(collect(plan, workspace) if views is None else views, workspace)
     by_id = {v.id: v for v in views}
     order = plan.topological_order()
@@ -202,7 +211,7 @@ def build(
     return (templates or Templates.of(workspace)).render(
         "final_output.md.j2",
         request=plan.request,
-        summary=summarize(plan, views, synthesis),
+        summary=summarize(plan, views, synthesis, run_seconds=run_seconds),
         completed=completed,
         problems=problems,
         synthesis=demote_headings(synthesis.text, SYNTHESIS_HEADING) if synthesis and synthesis.text else "",
@@ -243,10 +252,12 @@ def write_final_output(
     views: list[TaskView] | None = None,
     synthesis: Synthesis | None = None,
     templates: Renders | None = None,
+    *,
+    run_seconds: float | None = None,
 ) -> Path | None:
     """Write final_output.md; returns where the one there was moved if it had been edited by
     hand since it was written (else None: it is written over, being the tool's own)."""
-    text = signed(build(plan, workspace, views, synthesis, templates))
+    text = signed(build(plan, workspace, views, synthesis, templates, run_seconds=run_seconds))
     path = workspace.final_output
     try:
         found: str | None = path.read_bytes().decode("utf-8")

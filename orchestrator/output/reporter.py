@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -194,12 +195,42 @@ def describe(event: Event, workspace: Path | None = None) -> str | None:
             final = from_here(workspace.parent / final)
         branch = event.get("integration_branch")
         written = f" → {final}" if final else ""  # (none when it was interrupted before it started)
-        return (
+        finished = (
             f"■ run finished in {format_duration(event['wall_seconds'])}: {parts}{cost}{written}"
             + (f" ({event['stopped']})" if event.get("stopped") else "")
             + (f"; the work is on branch {branch}: `orchestrator merge` brings it into yours" if branch else "")
         )
+        step = next_step(event, workspace)
+        return finished + (f"\n{step}" if step else "")
     return None
+
+
+def next_step(event: Event, workspace: Path | None) -> str | None:
+    """The last line of a run that did not complete everything: what to do next. The rule
+    everywhere: `orchestrator logs T-03` shows why a task failed, and a plain `orchestrator run`
+    runs every task not completed again (failed, skipped, interrupted), keeping the completed
+    ones; `reset --failed` is not needed for that. A cancelled task stays so until `retry`."""
+    found = event.get("counts") or {}
+    failed, cancelled = event.get("failed") or [], event.get("cancelled") or []
+    named = _named(workspace)
+    if event.get("exit_code") == 130:
+        return f"next: `orchestrator run{named}` resumes where it stopped"
+    back = f"`orchestrator retry{named} {cancelled[0]}` runs a cancelled task again" if cancelled else ""
+    again = f"`orchestrator run{named}` runs what did not complete again (completed tasks are kept)"
+    if failed:
+        return f"next: `orchestrator logs{named} {failed[0]}` shows why it failed; {again}" + (
+            f"; {back}" if back else ""
+        )
+    if any(found.get(state) for state in ("skipped", "interrupted")) and not back:
+        return f"next: `orchestrator status{named}` shows why; {again}"
+    return f"next: {back} (a plain `orchestrator run` keeps it cancelled)" if back else None
+
+
+def _named(workspace: Path | None) -> str:
+    """The workspace as a command names it: nothing when the commands find it from here without a name."""
+    if workspace is None or workspace.resolve() == (Path.cwd() / ".orchestrator").resolve():
+        return ""
+    return " " + shlex.quote(from_here(workspace.parent if workspace.name == ".orchestrator" else workspace))
 
 
 def workspace_of(event: Event) -> Path | None:

@@ -293,7 +293,9 @@ class Runner:
         as_status_reads(prepared, ws, self.recorder.records, only=bool(self.options.only))  # (what it did not run)
         store.sync_files(self.recorder.take_unsynced())
         admission = scheduler.admission
-        if (kept := _write_final_output(plan, ws, views, synth, admission, self._templates)) is not None:
+        # One wall time for the run, measured once: final_output.md's and the run line's.
+        wall = round(time.time() - started, 3)
+        if (kept := _write_final_output(plan, ws, views, synth, admission, self._templates, wall)) is not None:
             self._emit("notice", message=edited_final_notice(ws, kept))
         if plan.settings.status_blocks:  # (marked as status marks them: what it did not run, a row edited since)
             blocks = self._blocks.final(prepared, _held(prepared, self.recorder))
@@ -306,7 +308,6 @@ class Runner:
         code = ExitCode.FAILED if bad or stopped else ExitCode.OK
         if self.interrupted:
             code = ExitCode.INTERRUPTED
-        wall = time.time() - started
         summary = RunSummary(
             int(code), found, wall, admission.cost if admission.cost_seen else None, stopped, prepared.selection.run
         )
@@ -337,7 +338,12 @@ def _counted(views: Iterable[TaskView]) -> dict[str, object]:
     """``run_finished``'s counts of the tasks in each state, and how many of their results are
     simulated (made up by the fake executor, this run or an earlier one)."""
     shown = list(views)
-    return {"counts": counts(shown), "simulated": sum(1 for view in shown if view.simulated)}
+    return {
+        "counts": counts(shown),
+        "simulated": sum(1 for view in shown if view.simulated),
+        "failed": sorted(view.id for view in shown if view.status == TaskStatus.FAILED),
+        "cancelled": sorted(view.id for view in shown if view.status == TaskStatus.CANCELLED),
+    }
 
 
 def _scheduler(
@@ -421,10 +427,11 @@ def _write_final_output(
     synthesis: Synthesis | None,
     admission: Admission,
     templates: Lenient,
+    run_seconds: float,
 ) -> Path | None:
     if synthesis is not None:
         admission.spend(synthesis.cost_usd)  # the run's cost is all it spent, the synthesis too
-    return write_final_output(plan, ws, views, synthesis, templates)
+    return write_final_output(plan, ws, views, synthesis, templates, run_seconds=run_seconds)
 
 
 def _executor_named(name: str, workspace: Workspace) -> Executor:

@@ -180,3 +180,12 @@ def run_slots(path: Path) -> int | None:
     ran = [e for e in started if e.get("to_run")] or started
     slots = ran[-1].get("max_parallel") if ran else None
     return slots if isinstance(slots, int) and not isinstance(slots, bool) and slots > 0 else None
+
+
+def last_run_seconds(path: Path) -> float | None:
+    """The wall time the last run that ended gave on its last line (``run_finished``'s
+    ``wall_seconds``), for ``aggregate`` to write final_output.md as that run did; ``None`` when
+    no run has ended with one."""
+    finished = [e for e in read_new(path, Cursor(), only=(b'"run_finished"',)) if e["event"] == "run_finished"]
+    seconds = finished[-1].get("wall_seconds") if finished else None
+    return float(seconds) if isinstance(seconds, int | float) and not isinstance(seconds, bool) else None

@@ -137,7 +137,7 @@ def check(workspace: Workspace, now: float | None = None, views: Sequence[TaskVi
         health.findings.append(
             Finding(
                 "failed",
-                f"{_some(failed)} failed{why} — `orchestrator status` for why, `orchestrator reset --failed` to retry",
+                f"{_some(failed)} failed{why} — `orchestrator status` for why, `orchestrator run` to retry",
                 failed,
             )
         )
