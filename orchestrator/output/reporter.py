@@ -228,7 +228,11 @@ def next_step(event: Event, workspace: Path | None) -> str | None:
 
 def _named(workspace: Path | None) -> str:
     """The workspace as a command names it: nothing when the commands find it from here without a name."""
-    if workspace is None or workspace.resolve() == (Path.cwd() / ".orchestrator").resolve():
+    try:
+        here = Path.cwd() / ".orchestrator"
+    except OSError:  # the current directory was deleted: the workspace is named as it is
+        here = None
+    if workspace is None or (here is not None and workspace.resolve() == here.resolve()):
         return ""
     return " " + shlex.quote(from_here(workspace.parent if workspace.name == ".orchestrator" else workspace))
 

@@ -23,7 +23,7 @@ import os
 import random
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +56,7 @@ from orchestrator.state.lock import WorkspaceLock
 from orchestrator.state.pause import Pause
 from orchestrator.state.procs import process_started
 from orchestrator.state.results import ResultRecord
-from orchestrator.state.status import TaskView, counts
+from orchestrator.state.status import TaskView, counts, outcome_counts
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode, TaskStatus
 
@@ -188,7 +188,7 @@ class Runner:
         wall = time.time() - started
         self._emit(
             "run_finished",
-            **_counted(prepared.views.values()),
+            **outcome_counts(prepared.views.values()),
             wall_seconds=round(wall, 3),
             exit_code=int(ExitCode.INTERRUPTED),
             cost_usd=None,
@@ -313,7 +313,7 @@ class Runner:
         )
         self._emit(
             "run_finished",
-            **_counted(views),
+            **outcome_counts(views),
             wall_seconds=round(wall, 3),
             exit_code=int(code),
             cost_usd=summary.cost_usd,
@@ -332,18 +332,6 @@ def _selected(prepared: Prepared, executor: Executor) -> dict[str, object]:
     only simulated (the fake executor runs nothing: every result it writes is made up)."""
     selection = prepared.selection
     return {"to_run": len(selection.run), "already_done": len(selection.done), "simulated": executor.name == "fake"}
-
-
-def _counted(views: Iterable[TaskView]) -> dict[str, object]:
-    """``run_finished``'s counts of the tasks in each state, and how many of their results are
-    simulated (made up by the fake executor, this run or an earlier one)."""
-    shown = list(views)
-    return {
-        "counts": counts(shown),
-        "simulated": sum(1 for view in shown if view.simulated),
-        "failed": sorted(view.id for view in shown if view.status == TaskStatus.FAILED),
-        "cancelled": sorted(view.id for view in shown if view.status == TaskStatus.CANCELLED),
-    }
 
 
 def _scheduler(

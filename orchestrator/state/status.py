@@ -237,3 +237,16 @@ def counts(views: Iterable[TaskView]) -> dict[str, int]:
     for view in views:
         found[str(view.status)] += 1
     return found
+
+
+def outcome_counts(views: Iterable[TaskView]) -> dict[str, object]:
+    """What ``run_finished`` says of the tasks: how many are in each state, how many of their
+    results are simulated (made up by the fake executor, this run or an earlier one), and which
+    failed and which are cancelled (the run's last line says what to do about them)."""
+    shown = list(views)
+    return {
+        "counts": counts(shown),
+        "simulated": sum(1 for view in shown if view.simulated),
+        "failed": sorted(view.id for view in shown if view.status == TaskStatus.FAILED),
+        "cancelled": sorted(view.id for view in shown if view.status == TaskStatus.CANCELLED),
+    }
