@@ -358,6 +358,74 @@ def test_claude_success_with_denied_tools_is_not_completed() -> None:
     assert result.text == "I wrote the file."  # kept for a person to read, not passed on as done
 
 
+def test_claude_a_call_of_a_tool_it_was_not_given_is_refused_from_recording() -> None:
+    """claude answers a call of a tool outside ``--tools`` with "No such tool available" and leaves
+    it out of ``permission_denials``; the agent then claims the work done. It is a refusal all
+    the same: the tool and its input are recorded, and the attempt fails as denied."""
+    _fixture("unavailable_tool")
+    observer = _claude("unavailable_tool")
+    assert observer.result is not None and observer.result["permission_denials"] == []
+    result = interpret_claude(OK, observer, "")
+    assert not result.completed and not result.retryable
+    assert result.error_class == ErrorClass.DENIED
+    (refused,) = result.permission_denials
+    assert refused["tool_name"] == "Write"
+    assert refused["tool_input"] == {"file_path": "/nowhere/notes.md", "content": "x"}
+    assert result.message is not None and result.message.startswith("1 tool call denied: Write (/nowhere/notes.md) — ")
+    assert result.text == "I created the file. Done."
+
+
+def test_claude_an_ordinary_tool_error_is_no_refusal_from_recording() -> None:
+    _fixture("tool_error")
+    result = interpret_claude(OK, _claude("tool_error"), "")
+    assert result.completed and result.permission_denials == []
+    assert result.text == "There is no such file."
+
+
+@pytest.mark.parametrize(
+    ("answer", "listed"),
+    [
+        pytest.param('"<tool_use_error>Error: No such tool available: Write. Write is disabled for this session, in '
+                     'subagents as well as here.</tool_use_error>"', False, id="unavailable"),
+        pytest.param('[{"type":"text","text":"<tool_use_error>Error: No such tool available: Write</tool_use_error>"}]',
+                     False, id="unavailable-as-blocks"),
+        pytest.param('"Permission to use Write has been denied."', True, id="permission-denied"),
+    ],
+)  # fmt: skip
+def test_claude_each_refused_call_is_recorded_once_in_the_order_made(answer: str, listed: bool) -> None:
+    """A call refused, whichever way claude says it, counts once beside the result's
+    ``permission_denials`` (``listed``: a rejection is in both), in the order the agent made the
+    calls; an ordinary error, ``InputValidationError`` included, is not a refusal."""
+    observer = ClaudeObserver()
+    write = '{"type":"tool_use","id":"t1","name":"Write","input":{"file_path":"/p/a.md","content":"x"}}'
+    bash = '{"type":"tool_use","id":"t2","name":"Bash","input":{"command":"touch b"}}'
+    read = '{"type":"tool_use","id":"t3","name":"Read","input":{"nope":1}}'
+    denials = [{"tool_name": "Bash", "tool_use_id": "t2", "tool_input": {"command": "touch b"}}]
+    if listed:
+        denials.insert(0, {"tool_name": "Write", "tool_use_id": "t1", "tool_input": {"file_path": "/p/a.md"}})
+    _feed(
+        observer,
+        [
+            '{"type":"assistant","message":{"content":[' + write + "," + bash + "," + read + "]}}",
+            '{"type":"user","message":{"content":[{"type":"tool_result","tool_use_id":"t1","is_error":true,'
+            f'"content":{answer}}}]}}}}',
+            '{"type":"user","message":{"content":[{"type":"tool_result","tool_use_id":"t2","content":"Permission to '
+            'use Bash with command touch b has been denied.","is_error":true}]},"tool_result_meta":[{"id":"t2",'
+            '"non_execution_kind":"permission-rule","permission_decision":{"decision":"reject","source":"config"}}]}',
+            '{"type":"user","message":{"content":[{"type":"tool_result","tool_use_id":"t3","content":"<tool_use_error>'
+            'InputValidationError: Read failed</tool_use_error>","is_error":true}]}}',
+            json.dumps({"type": "result", "subtype": "success", "is_error": False, "result": "All done.",
+                        "permission_denials": denials}),
+        ],
+    )  # fmt: skip
+    result = interpret_claude(OK, observer, "")
+    assert result.error_class == ErrorClass.DENIED
+    assert [(d["tool_name"], d["tool_input"]["command" if d["tool_name"] == "Bash" else "file_path"])
+            for d in result.permission_denials] == [("Write", "/p/a.md"), ("Bash", "touch b")]  # fmt: skip
+    assert result.message is not None
+    assert result.message.startswith("2 tool calls denied: Write (/p/a.md), Bash (touch b) — ")
+
+
 def test_claude_denied_a_question_to_a_person_only_is_still_completed() -> None:
     # Headless claude refuses ExitPlanMode and AskUserQuestion as a rule: no work was withheld.
     observer = ClaudeObserver()

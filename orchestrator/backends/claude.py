@@ -8,14 +8,18 @@ The brief goes on stdin, which is closed after it (an open empty pipe makes clau
 NDJSON: ``system/init`` (``session_id``), ``assistant``/``user`` messages, and a final ``result``
 with ``is_error``, ``subtype``, ``result``, ``total_cost_usd``, ``usage``, ``num_turns``,
 ``permission_denials`` and ``api_error_status``. ``is_error`` is the truth: API errors arrive as
-``subtype: "success"`` with ``is_error: true``. Every event is output, so every event resets the
-runner's inactivity watchdog; ``stream_event`` lines (partial messages) arrive as a message is
-generated, so a long answer is not taken for a hang.
+``subtype: "success"`` with ``is_error: true``. ``permission_denials`` lists only the calls a
+permission rule or mode refused: a call of a tool the agent was not given (``--tools``,
+``--disallowedTools``) is answered in a ``user`` event, a ``tool_result`` with ``is_error`` and
+``<tool_use_error>Error: No such tool available: Write...``, and is refused all the same.
+Every event is output, so every event resets the runner's inactivity watchdog; ``stream_event``
+lines (partial messages) arrive as a message is generated, so a long answer is not taken for a hang.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -97,6 +101,8 @@ class ClaudeObserver(Observer):
         self.limit_reset: float | None = None  # a usage limit's reset time (rate_limit_event)
         self.limit_rejected = False
         self.retry_delay: float | None = None  # seconds claude last waited before re-sending (api_retry)
+        self.calls: dict[str, tuple[str, Any]] = {}  # each tool_use's id: its tool and input, in order
+        self.refused: list[dict[str, Any]] = []  # calls claude answered with a refusal (``_refused``)
 
     @property
     def session_id(self) -> str | None:
@@ -136,6 +142,50 @@ class ClaudeObserver(Observer):
                     self.last_text = str(block["text"])
                 elif isinstance(block, dict) and block.get("type") == "tool_use":
                     self.tools.append(str(block.get("name")))
+                    self.calls[str(block.get("id"))] = (str(block.get("name")), block.get("input"))
+        elif kind == "user":
+            self._refused(event)
+
+    def _refused(self, event: dict[str, Any]) -> None:
+        """The calls a ``user`` event answers with a refusal: a tool the agent was not given
+        (``No such tool available``), or a call claude marks rejected (``tool_result_meta``'s
+        ``permission_decision``: a permission rule, a mode, a hook), which ``permission_denials``
+        lists too (``_refusals`` keeps each call once)."""
+        message = event.get("message")
+        content = message.get("content") if isinstance(message, dict) else None
+        found: dict[str, str] = {}  # each refused call's tool_use id: its tool, as the refusal names it
+        for block in content if isinstance(content, list) else []:
+            named = _unavailable(block)
+            if named is not None:
+                found[str(block.get("tool_use_id"))] = named
+        meta = event.get("tool_result_meta")
+        for entry in meta if isinstance(meta, list) else []:
+            decision = entry.get("permission_decision") if isinstance(entry, dict) else None
+            if isinstance(decision, dict) and decision.get("decision") == "reject":
+                found.setdefault(str(entry.get("id")), "?")
+        known = {entry["tool_use_id"] for entry in self.refused}
+        for call, named in found.items():
+            if call not in known:
+                tool, given = self.calls.get(call, (named, {}))
+                entry = {"tool_name": tool, "tool_use_id": call, "tool_input": given if isinstance(given, dict) else {}}
+                self.refused.append(entry)
+
+
+# claude's answer to a call of a tool the agent was not given (not in --tools, or in
+# --disallowedTools): its own error, never a tool's output (a failing command's begins "Exit code").
+_NO_SUCH_TOOL = re.compile(r"\s*<tool_use_error>Error: No such tool available: ([^\s.<]+)")
+
+
+def _unavailable(block: Any) -> str | None:
+    """The tool a ``tool_result`` block says the agent does not have, or ``None`` for any other
+    result (an ordinary tool error included: a Read of a missing file, a failing command)."""
+    if not (isinstance(block, dict) and block.get("type") == "tool_result" and block.get("is_error")):
+        return None
+    content = block.get("content")
+    if isinstance(content, list):
+        content = "".join(str(part.get("text") or "") for part in content if isinstance(part, dict))
+    found = _NO_SUCH_TOOL.match(content) if isinstance(content, str) else None
+    return found.group(1) if found else None
 
 
 class ClaudeBackend(Backend):
@@ -281,6 +331,17 @@ def _work(denial: Any) -> bool:
     return not (isinstance(denial, dict) and denial.get("tool_name") in _INTERACTION_TOOLS)
 
 
+def _refusals(event: dict[str, Any], obs: ClaudeObserver) -> list[Any]:
+    """Every call claude refused, in the order the agent made them: those its permissions denied
+    (``permission_denials``), and those of a tool it was not given, each once."""
+    refused: list[Any] = list(event.get("permission_denials") or [])
+    known = {entry.get("tool_use_id") for entry in refused if isinstance(entry, dict)}
+    refused += [entry for entry in obs.refused if entry["tool_use_id"] not in known]
+    order = {call: index for index, call in enumerate(obs.calls)}
+    last = len(order)
+    return sorted(refused, key=lambda e: order.get(str(e.get("tool_use_id")), last) if isinstance(e, dict) else last)
+
+
 def _tokens(usage: Any) -> dict[str, int] | None:
     if not isinstance(usage, dict):
         return None
@@ -303,7 +364,7 @@ def interpret_claude(run: ProcessRun, obs: ClaudeObserver, stderr: str, limits: 
         "tokens": _tokens(event.get("usage")),
         "turns": event.get("num_turns") if isinstance(event.get("num_turns"), int) else None,
         "exit_code": run.exit_code,
-        "permission_denials": list(event.get("permission_denials") or []),
+        "permission_denials": _refusals(event, obs),
         "structured": event.get("structured_output"),
     }
     if run.start_error:
