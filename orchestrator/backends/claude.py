@@ -18,15 +18,19 @@ lines (partial messages) arrive as a message is generated, so a long answer is n
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
+import struct
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from orchestrator.backends.base import (
     AgentResult,
     Backend,
+    CannotInvoke,
     Invocation,
     Job,
     Observer,
@@ -36,12 +40,13 @@ from orchestrator.backends.base import (
     limits_for,
 )
 from orchestrator.backends.classify import classify, reset_time
-from orchestrator.backends.probe import Cli
+from orchestrator.backends.probe import Cli, agent_environment
 from orchestrator.backends.refusals import denied
 from orchestrator.executors.base import ProcessRun
+from orchestrator.plan.model import Task
 from orchestrator.plan.profiles import Profile
 from orchestrator.plan.settings import Settings, suggest
-from orchestrator.vocabulary import ErrorClass
+from orchestrator.vocabulary import ARGUMENT_LIMIT, ErrorClass
 
 # claude retries failed API calls 10 times by default (minutes against a dead API, 401 included);
 # two quick ones absorb a blip inside the session, then our retry policy takes over.
@@ -196,12 +201,18 @@ class ClaudeBackend(Backend):
         self.json_schema = json_schema
 
     def invocation(self, job: Job) -> Invocation:
-        return Invocation(
-            tuple(claude_argv(job.settings, job.profile, job.resume_session, self.json_schema, job.channels)),
-            job.prompt,
-            env={k: v for k, v in CLAUDE_ENV.items() if k not in job.settings.env},  # the plan's env wins
-            limits=limits_for(job.settings),
-        )
+        argv = claude_argv(job.settings, job.profile, job.resume_session, self.json_schema, job.channels)
+        env = {k: v for k, v in CLAUDE_ENV.items() if k not in job.settings.env}  # the plan's env wins
+        fault = argv_fault(argv, {**agent_environment(job.settings.env), **env})
+        if fault is not None:  # (found before the run for what the plan says: a profile edited since)
+            raise CannotInvoke(f"{fault[0]} — {fault[1]}")
+        return Invocation(tuple(argv), job.prompt, env=env, limits=limits_for(job.settings))
+
+    def check_task(self, task: Task, settings: Settings, profile: Profile | None = None) -> tuple[str, str] | None:
+        """claude's command line holds the system prompt and the tool lists: what the system would
+        refuse to start is refused before the run (the brief itself goes on stdin: no limit)."""
+        argv = claude_argv(settings, profile, None, self.json_schema)
+        return argv_fault(argv, {**agent_environment(settings.env), **CLAUDE_ENV})
 
     def observer(self, job: Job) -> Observer:
         return ClaudeObserver()
@@ -319,6 +330,45 @@ def claude_argv(
     if resume:
         argv += ["--resume", resume]
     return argv
+
+
+# What the arguments that can grow long hold, in the plan's words (``argv_fault``).
+_LONG_ARGUMENTS = {
+    "--append-system-prompt": "the system prompt (the profile's prompt and append_system_prompt, together)",
+    "--json-schema": "the JSON schema",
+    "--tools": "tools",
+    "--allowedTools": "allowed_tools (with the rules in tools)",
+}
+
+
+def argv_fault(argv: Sequence[str], env: Mapping[str, str]) -> tuple[str, str] | None:
+    """Why the system would refuse to start claude with ``argv`` and ``env``, and what to do; or
+    None. Linux takes no argument over ``ARGUMENT_LIMIT`` bytes (MAX_ARG_STRLEN), and no command
+    line and environment over ARG_MAX together (each string with its NUL and its pointer)."""
+    for flag, value in itertools.pairwise(argv):
+        size = len(value.encode("utf-8", "surrogateescape"))
+        if size > ARGUMENT_LIMIT:
+            what = _LONG_ARGUMENTS.get(flag, f"the value of {flag}")
+            return (
+                f"{what} is {size:,} bytes, and claude takes it as one argument ({flag}), of at most "
+                f"{ARGUMENT_LIMIT:,}",
+                "shorten it: put reference material in files the agent reads",
+            )
+    try:
+        limit = os.sysconf("SC_ARG_MAX")
+    except (ValueError, OSError):  # not a system that says
+        return None
+    pointer = struct.calcsize("P")
+    strings = [*argv, *(f"{key}={value}" for key, value in env.items())]
+    total = sum(len(text.encode("utf-8", "surrogateescape")) + 1 + pointer for text in strings)
+    if limit > 0 and total > limit:
+        return (
+            f"claude's command line and environment come to {total:,} bytes, and the system starts no "
+            f"program given more than {limit:,} (ARG_MAX)",
+            "shorten the system prompt (the profile's prompt, append_system_prompt) or the plan's env, or "
+            "unset large environment variables",
+        )
+    return None
 
 
 # Tools that only talk to a person (to leave plan mode, to ask a question): headless claude
