@@ -240,6 +240,35 @@ def test_gemini_a_rejected_call_fails_the_task_as_denied() -> None:
     assert result.text == "Three endpoints respond."
 
 
+def test_gemini_a_call_of_a_tool_it_was_not_given_fails_the_task_as_denied() -> None:
+    """Headless, gemini leaves out the tools its approval mode would have to ask for: a call of
+    one is no decision (``byName`` counts it a ``fail``), only a line on stderr. A tool that ran
+    and failed is no refusal."""
+    tools = {
+        "totalCalls": 3, "totalSuccess": 1, "totalFail": 2,
+        "totalDecisions": {"accept": 0, "reject": 0, "modify": 0, "auto_accept": 2},
+        "byName": {
+            "write_file": {"count": 1, "success": 0, "fail": 1,
+                           "decisions": {"accept": 0, "reject": 0, "modify": 0, "auto_accept": 0}},
+            "read_file": {"count": 2, "success": 1, "fail": 1,
+                          "decisions": {"accept": 0, "reject": 0, "modify": 0, "auto_accept": 2}},
+        },
+    }  # fmt: skip
+    stderr = (
+        "Loaded cached credentials.\n"
+        "Error executing tool read_file: File not found: /p/missing.md\n"
+        'Error executing tool write_file: Tool "write_file" not found in registry. Tools must use the exact names '
+        'that are registered. Did you mean one of: "read_file", "glob", "web_fetch"?\n'
+    )
+    result = interpret_gemini(OK, _gemini_with_tools(tools), stderr)
+    assert not result.completed and result.error_class == ErrorClass.DENIED
+    assert result.permission_denials == [{"tool_name": "write_file", "tool_input": {}}]
+    assert result.message is not None and result.message.startswith("1 tool call denied: write_file — ")
+    assert "permission_mode" in result.message
+    ordinary = interpret_gemini(OK, _gemini_with_tools(tools), stderr.splitlines(keepends=True)[1])
+    assert ordinary.completed and ordinary.permission_denials == []
+
+
 def test_gemini_calls_accepted_are_no_refusal() -> None:
     tools = {"totalCalls": 2, "totalDecisions": {"accept": 1, "reject": 0, "modify": 0, "auto_accept": 1}}
     result = interpret_gemini(OK, _gemini_with_tools(tools), "")
@@ -509,14 +538,18 @@ def test_codex_recovers_only_a_completed_turn_from_a_log(tmp_path: Path, lines: 
         pytest.param('{"session_id":"s","response":"I wrote it.","stats":{"tools":{"totalDecisions":{"reject":1}}}}',
                      False, id="denied"),
         pytest.param("Loaded cached credentials.\n", False, id="nothing-yet"),
+        pytest.param(GEMINI_SUCCESS + '\0Error executing tool write_file: Tool "write_file" not found in registry.',
+                     False, id="unregistered-tool"),
     ],
 )  # fmt: skip
 def test_gemini_recovers_only_a_whole_answer_from_a_log(tmp_path: Path, output: str, recovered: bool) -> None:
     """gemini prints its JSON object when it is done: only a whole one with an answer and no
-    error proves a finished task."""
+    error, and no refused call on stderr (after the NUL here), proves a finished task."""
     log = tmp_path / "agent-01.attempt-1.out"
-    log.write_text(output, encoding="utf-8")
-    result = backends.get("gemini").recover(Settings(), log, tmp_path / "absent.err")
+    out, _, err = output.partition("\0")
+    log.write_text(out, encoding="utf-8")
+    (tmp_path / "agent-01.attempt-1.err").write_text(err, encoding="utf-8")
+    result = backends.get("gemini").recover(Settings(), log, tmp_path / "agent-01.attempt-1.err")
     assert (result is not None) == recovered
     if result is not None:
         assert result.completed and result.text == "Three endpoints respond." and result.exit_code is None
