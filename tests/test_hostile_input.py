@@ -239,6 +239,14 @@ def _claude_plan(project: Path, front: str, profile: str | None = None) -> None:
     )
 
 
+def _environment_short_of(limit: int, short: int) -> dict[str, str]:
+    """Variables that bring ours to ``short`` bytes below ``limit`` (each string counted with its
+    NUL and its pointer): a program with a short command line starts, one with a long one not."""
+    room = limit - short - sum(len(f"{k}={v}".encode()) + 9 for k, v in os.environ.items())
+    sizes = [100_000] * (room // 100_000) + [room % 100_000 - 20]
+    return {f"BIG_{n}": "x" * (size - len(f"BIG_{n}=") - 9) for n, size in enumerate(sizes)}
+
+
 def test_a_claude_system_prompt_too_long_for_its_one_argument_is_refused_before_the_run(tmp_path: Path) -> None:
     """A profile's prompt and the plan's append_system_prompt each fit in one argument, but claude
     is given them together in one (--append-system-prompt): the system would refuse to start it,
@@ -268,10 +276,7 @@ def test_a_claude_command_line_and_environment_over_arg_max_are_refused_before_t
     the system gives a program to start (ARG_MAX)."""
     limit = os.sysconf("SC_ARG_MAX")
     _claude_plan(tmp_path, "", "---\nname: writer\n---\n" + "Write well. " * 10_000)
-    # The environment comes to 60,000 bytes short of the limit: the runner starts, claude would not.
-    room = limit - 60_000 - sum(len(f"{k}={v}".encode()) + 9 for k, v in os.environ.items())
-    sizes = [100_000] * (room // 100_000) + [room % 100_000 - 20]
-    inherited = {f"BIG_{n}": "x" * (size - len(f"BIG_{n}=") - 9) for n, size in enumerate(sizes)}
+    inherited = _environment_short_of(limit, 60_000)
     before = snapshot(tmp_path)
     result = cli(tmp_path, "run", env={"ORCHESTRATOR_CLAUDE_BIN": str(FAKE_CLAUDE), **inherited})
     assert result.code == 2, result.stdout + result.stderr
@@ -301,6 +306,16 @@ def test_a_claude_attempt_whose_command_line_the_system_would_refuse_is_not_star
         "the system prompt (the profile's prompt and append_system_prompt, together) is 200,000 bytes, and claude "
         "takes it as one argument (--append-system-prompt), of at most 131,071 — shorten it"
     )
+
+
+def test_an_agent_call_outside_a_run_whose_command_line_the_system_would_refuse_is_one_line(tmp_path: Path) -> None:
+    """``aggregate --agent`` (like ``plan``) makes one agent call: one the system would refuse to
+    start is one line, exit 1, and no traceback."""
+    _claude_plan(tmp_path, f"append_system_prompt: {'Be brief. ' * 12_000}\n")
+    inherited = _environment_short_of(os.sysconf("SC_ARG_MAX"), 60_000)
+    result = cli(tmp_path, "aggregate", "--agent", env={"ORCHESTRATOR_CLAUDE_BIN": str(FAKE_CLAUDE), **inherited})
+    assert result.code == 1, result.stdout + result.stderr
+    _one_line(result.stderr, "could not start claude for the aggregator: claude's command line and environment come to")
 
 
 # --- a run's own files, changed under it ------------------------------------------------------------
