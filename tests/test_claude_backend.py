@@ -619,12 +619,13 @@ def test_a_read_only_profile_cannot_write_whatever_the_permission_mode(tmp_path:
     assert meta["error_class"] == "denied" and meta["permission_denials"] == 2
 
 
-@pytest.mark.parametrize("restricted", ["profile", "access"])
+@pytest.mark.parametrize("restricted", ["profile", "access", "project-deny"])
 def test_a_call_of_a_tool_the_agent_was_not_given_fails_the_task_as_denied(tmp_path: Path, restricted: str) -> None:
     """claude answers a call of a tool outside ``--tools`` with "No such tool available" (not a
     permission denial: ``permission_denials`` stays empty), and the agent then says it did the
     work. The task fails as denied, its result names the call, and its dependent is not run on
-    the claim. The agent is restricted by a profile's ``tools`` or by an Access cell."""
+    the claim. The agent is restricted by a profile's ``tools``, by an Access cell, or by the
+    project's own claude settings (``permissions.deny``, which takes the tool away)."""
     rows = [("T-01", "Write the notes", "None"), ("T-02", "Use the notes", "T-01")]
     if restricted == "profile":
         write_plan(tmp_path, rows, extra="reviewer")
@@ -634,8 +635,12 @@ def test_a_call_of_a_tool_the_agent_was_not_given_fails_the_task_as_denied(tmp_p
             "---\nname: reviewer\ndescription: Reads code\ntools: Read, Grep, Glob\n---\nYou review code.\n",
             encoding="utf-8",
         )
-    else:
+    elif restricted == "access":
         write_plan(tmp_path, rows, extra="read", column="Access", settings="permission_mode: acceptEdits\n")
+    else:
+        write_plan(tmp_path, rows, settings="permission_mode: acceptEdits\n")
+        (tmp_path / ".claude").mkdir()
+        (tmp_path / ".claude" / "settings.json").write_text('{"permissions": {"deny": ["Write"]}}', encoding="utf-8")
     script = [
         Reply.tool("Write", {"file_path": "notes.md", "content": "the notes"}),
         Reply.say("I created the file. Done."),
@@ -644,7 +649,7 @@ def test_a_call_of_a_tool_the_agent_was_not_given_fails_the_task_as_denied(tmp_p
         code, events = run(tmp_path, environment(api, tmp_path))
         offered = {tool["name"] for tool in api.main_requests[0].get("tools") or []}
         requests = len(api.main_requests)
-    assert "Write" not in offered and {"Read", "Grep", "Glob"} <= offered
+    assert "Write" not in offered and "Read" in offered
     assert code == 1
     assert not (tmp_path / "notes.md").exists()
     assert requests == 2  # T-01's two turns: no retry, and T-02 never asked
