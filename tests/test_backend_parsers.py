@@ -479,6 +479,10 @@ def test_claude_denied_a_question_to_a_person_only_is_still_completed() -> None:
         pytest.param('{"type":"result","subtype":"success","is_error":false,"result":"I wrote it.",'
                      '"permission_denials":[{"tool_name":"Write","tool_use_id":"t1","tool_input":{}}]}',
                      False, id="denied"),
+        pytest.param('{"type":"user","message":{"content":[{"type":"tool_result","tool_use_id":"t1","is_error":true,'
+                     '"content":"<tool_use_error>Error: No such tool available: Write</tool_use_error>"}]}}\n'
+                     '{"type":"result","subtype":"success","is_error":false,"result":"I wrote it.","session_id":"s-1",'
+                     '"permission_denials":[]}', False, id="tool-not-given"),
         pytest.param('{"type":"result","subtype":"error_max_turns","is_error":true}', False, id="max-turns"),
         pytest.param('{"type":"assistant","message":{"content":[{"type":"text","text":"Done."}]}}', False,
                      id="no-result-yet"),
