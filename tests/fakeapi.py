@@ -128,7 +128,13 @@ Other facts
     {"decision": "accept"}`` or no meta.  A sandbox (settings ``sandbox.
     enabled``) needs bubblewrap and socat on Linux: without them claude warns
     on stderr and runs commands unsandboxed, or with ``failIfUnavailable``
-    refuses to start (exit 1, ``error_during_execution``).
+    refuses to start (exit 1, ``error_during_execution``).  With them, a
+    command denied the network still exits as it will (``is_error: false``)
+    with ``<sandbox_violations>\ndeny network-outbound example.com:80 (user
+    denied)\n</sandbox_violations>`` in its output and ``tool_result_meta:
+    [{"id", "remedy": {"kind": "sandbox_violation"}, "permission_decision":
+    {"decision": "accept", ...}}]``; a write outside the allowed paths just
+    fails ("Read-only file system", exit 1) with no such mark.
   * Permissions (running as root): read-only commands (``echo hi``) run in
     every mode; a writing command (``touch f``) is refused in the default
     mode (is_error tool_result "... needs approval") and in ``dontAsk``, and

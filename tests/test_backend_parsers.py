@@ -455,6 +455,32 @@ def test_claude_each_refused_call_is_recorded_once_in_the_order_made(answer: str
     assert result.message.startswith("2 tool calls denied: Write (/p/a.md), Bash (touch b) — ")
 
 
+def test_claude_a_command_its_sandbox_stopped_is_refused() -> None:
+    """With claude's sandbox on, a command refused the network still exits 0 (the output holds
+    ``<sandbox_violations>``): claude marks it ``remedy: {kind: sandbox_violation}``. A command
+    that ran and failed carries no such mark, whatever its output says."""
+    observer = ClaudeObserver()
+    curl = '{"type":"tool_use","id":"t1","name":"Bash","input":{"command":"curl -sS https://example.com"}}'
+    fake = '{"type":"tool_use","id":"t2","name":"Bash","input":{"command":"cat notes.txt"}}'
+    _feed(
+        observer,
+        [
+            '{"type":"assistant","message":{"content":[' + curl + "," + fake + "]}}",
+            '{"type":"user","message":{"content":[{"tool_use_id":"t1","type":"tool_result","is_error":false,'
+            '"content":"<sandbox_violations>\\ndeny network-outbound example.com:443\\n</sandbox_violations>"}]},'
+            '"tool_result_meta":[{"id":"t1","remedy":{"kind":"sandbox_violation"},'
+            '"permission_decision":{"decision":"accept","source":"config","reason_type":"other"}}]}',
+            '{"type":"user","message":{"content":[{"tool_use_id":"t2","type":"tool_result","is_error":false,'
+            '"content":"<sandbox_violations>made up</sandbox_violations>"}]},"tool_result_meta":[{"id":"t2",'
+            '"permission_decision":{"decision":"accept","source":"config"}}]}',
+            '{"type":"result","subtype":"success","is_error":false,"result":"Fetched it.","permission_denials":[]}',
+        ],
+    )  # fmt: skip
+    result = interpret_claude(OK, observer, "")
+    assert result.error_class == ErrorClass.DENIED
+    assert result.message is not None and result.message.startswith("1 tool call denied: Bash (curl -sS https://")
+
+
 def test_claude_denied_a_question_to_a_person_only_is_still_completed() -> None:
     # Headless claude refuses ExitPlanMode and AskUserQuestion as a rule: no work was withheld.
     observer = ClaudeObserver()

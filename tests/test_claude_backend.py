@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -659,6 +660,29 @@ def test_a_call_of_a_tool_the_agent_was_not_given_fails_the_task_as_denied(tmp_p
     assert "I created the file. Done." in body  # kept for a person to judge, not passed on
     assert result(tmp_path, "agent-02")[0]["status"] == "skipped"
     assert not [e for e in events if e["event"] == "task_completed"]
+
+
+@pytest.mark.skipif(
+    not (shutil.which("bwrap") and shutil.which("socat")),
+    reason="claude's sandbox needs bubblewrap and socat (apt install bubblewrap socat)",
+)
+def test_a_command_claudes_sandbox_refused_fails_the_task_as_denied(tmp_path: Path) -> None:
+    """The project turns claude's sandbox on (its settings), with no network. A command refused
+    the network exits 0 all the same (it echoes after curl), and the agent says it fetched the
+    page: claude marks the call a sandbox violation, and the task fails as denied."""
+    write_plan(tmp_path, [("T-01", "Fetch the page", "None")], settings="allowed_tools: [Bash]\n")
+    (tmp_path / ".claude").mkdir()
+    sandbox = {"sandbox": {"enabled": True, "autoAllowBashIfSandboxed": True, "allowUnsandboxedCommands": False}}
+    (tmp_path / ".claude" / "settings.json").write_text(json.dumps(sandbox), encoding="utf-8")
+    command = "curl -sS -m 5 http://example.com -o page.html; echo fetched"
+    with FakeAnthropic([Reply.tool("Bash", {"command": command}), Reply.say("I fetched the page.")]) as api:
+        code, _ = run(tmp_path, environment(api, tmp_path))
+    assert code == 1
+    meta, body = result(tmp_path, "agent-01")
+    assert meta["error_class"] == "denied" and meta["permission_denials"] == 1
+    assert (
+        meta["reason"].startswith("1 tool call denied: Bash (curl -sS -m 5 http://example.com") and "I fetched" in body
+    )
 
 
 def test_an_ordinary_tool_error_is_no_refusal(tmp_path: Path) -> None:

@@ -11,7 +11,9 @@ with ``is_error``, ``subtype``, ``result``, ``total_cost_usd``, ``usage``, ``num
 ``subtype: "success"`` with ``is_error: true``. ``permission_denials`` lists only the calls a
 permission rule or mode refused: a call of a tool the agent was not given (``--tools``,
 ``--disallowedTools``) is answered in a ``user`` event, a ``tool_result`` with ``is_error`` and
-``<tool_use_error>Error: No such tool available: Write...``, and is refused all the same.
+``<tool_use_error>Error: No such tool available: Write...``, and is refused all the same; so is
+a command claude's sandbox (its settings' ``sandbox``) stopped, which says so in the event's
+``tool_result_meta``.
 Every event is output, so every event resets the runner's inactivity watchdog; ``stream_event``
 lines (partial messages) arrive as a message is generated, so a long answer is not taken for a hang.
 """
@@ -153,9 +155,11 @@ class ClaudeObserver(Observer):
 
     def _refused(self, event: dict[str, Any]) -> None:
         """The calls a ``user`` event answers with a refusal: a tool the agent was not given
-        (``No such tool available``), or a call claude marks rejected (``tool_result_meta``'s
+        (``No such tool available``), a call claude marks rejected (``tool_result_meta``'s
         ``permission_decision``: a permission rule, a mode, a hook), which ``permission_denials``
-        lists too (``_refusals`` keeps each call once)."""
+        lists too (``_refusals`` keeps each call once), or a command its sandbox stopped from
+        doing something (``remedy: {kind: sandbox_violation}``, with ``<sandbox_violations>`` in
+        its output: the command ran, the sandbox refused it the network or a path)."""
         message = event.get("message")
         content = message.get("content") if isinstance(message, dict) else None
         found: dict[str, str] = {}  # each refused call's tool_use id: its tool, as the refusal names it
@@ -166,7 +170,10 @@ class ClaudeObserver(Observer):
         meta = event.get("tool_result_meta")
         for entry in meta if isinstance(meta, list) else []:
             decision = entry.get("permission_decision") if isinstance(entry, dict) else None
-            if isinstance(decision, dict) and decision.get("decision") == "reject":
+            remedy = entry.get("remedy") if isinstance(entry, dict) else None
+            if (isinstance(decision, dict) and decision.get("decision") == "reject") or (
+                isinstance(remedy, dict) and remedy.get("kind") == "sandbox_violation"
+            ):
                 found.setdefault(str(entry.get("id")), "?")
         known = {entry["tool_use_id"] for entry in self.refused}
         for call, named in found.items():
