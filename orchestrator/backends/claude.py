@@ -8,14 +8,16 @@ The brief goes on stdin, which is closed after it (an open empty pipe makes clau
 NDJSON: ``system/init`` (``session_id``), ``assistant``/``user`` messages, and a final ``result``
 with ``is_error``, ``subtype``, ``result``, ``total_cost_usd``, ``usage``, ``num_turns``,
 ``permission_denials`` and ``api_error_status``. ``is_error`` is the truth: API errors arrive as
-``subtype: "success"`` with ``is_error: true``. ``permission_denials`` lists only the calls a
-permission rule or mode refused: a call of a tool the agent was not given (``--tools``,
-``--disallowedTools``) is answered in a ``user`` event, a ``tool_result`` with ``is_error`` and
-``<tool_use_error>Error: No such tool available: Write...``, and is refused all the same; so is
-a command claude's sandbox (its settings' ``sandbox``) stopped, which says so in the event's
-``tool_result_meta``.
-Every event is output, so every event resets the runner's inactivity watchdog; ``stream_event``
-lines (partial messages) arrive as a message is generated, so a long answer is not taken for a hang.
+``subtype: "success"`` with ``is_error: true``. Every event is output, so every event resets the
+runner's inactivity watchdog; ``stream_event`` lines (partial messages) arrive as a message is
+generated, so a long answer is not taken for a hang.
+
+``permission_denials`` lists only the calls a permission rule, mode or hook refused. A call of a
+tool the agent was not given (``--tools``, ``--disallowedTools``, a settings file's deny) is
+answered in a ``user`` event, a ``tool_result`` with ``is_error`` and ``<tool_use_error>Error: No
+such tool available: Write...``, and is refused all the same; so is a command claude's sandbox
+(its settings' ``sandbox``) stopped, which the event's ``tool_result_meta`` marks. The system
+prompt and the JSON schema go on the command line, so ``argv_fault`` checks it before a run.
 """
 
 from __future__ import annotations
@@ -390,7 +392,8 @@ def _work(denial: Any) -> bool:
 
 def _refusals(event: dict[str, Any], obs: ClaudeObserver) -> list[Any]:
     """Every call claude refused, in the order the agent made them: those its permissions denied
-    (``permission_denials``), and those of a tool it was not given, each once."""
+    (``permission_denials``), those of a tool it was not given and those its sandbox stopped
+    (``ClaudeObserver._refused``), each once."""
     refused: list[Any] = list(event.get("permission_denials") or [])
     known = {entry.get("tool_use_id") for entry in refused if isinstance(entry, dict)}
     refused += [entry for entry in obs.refused if entry["tool_use_id"] not in known]
