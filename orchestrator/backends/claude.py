@@ -22,11 +22,9 @@ prompt and the JSON schema go on the command line, so ``argv_fault`` checks it b
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import shutil
-import struct
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,13 +42,14 @@ from orchestrator.backends.base import (
     limits_for,
 )
 from orchestrator.backends.classify import classify, reset_time
+from orchestrator.backends.command_line import refused_start
 from orchestrator.backends.probe import Cli, agent_environment
 from orchestrator.backends.refusals import denied
 from orchestrator.executors.base import ProcessRun
 from orchestrator.plan.model import Task
 from orchestrator.plan.profiles import Profile
 from orchestrator.plan.settings import Settings, suggest
-from orchestrator.vocabulary import ARGUMENT_LIMIT, ErrorClass
+from orchestrator.vocabulary import ErrorClass
 
 # claude retries failed API calls 10 times by default (minutes against a dead API, 401 included);
 # two quick ones absorb a blip inside the session, then our retry policy takes over.
@@ -341,43 +340,19 @@ def claude_argv(
     return argv
 
 
-# What the arguments that can grow long hold, in the plan's words (``argv_fault``).
+# What the arguments that can grow long hold, in the plan's words (``refused_start``).
 _LONG_ARGUMENTS = {
     "--append-system-prompt": "the system prompt (the profile's prompt and append_system_prompt, together)",
     "--json-schema": "the JSON schema",
     "--tools": "tools",
     "--allowedTools": "allowed_tools (with the rules in tools)",
 }
+_SHORTEN = "shorten the system prompt (the profile's prompt, append_system_prompt) or the plan's env"
 
 
 def argv_fault(argv: Sequence[str], env: Mapping[str, str]) -> tuple[str, str] | None:
-    """Why the system would refuse to start claude with ``argv`` and ``env``, and what to do; or
-    None. Linux takes no argument over ``ARGUMENT_LIMIT`` bytes (MAX_ARG_STRLEN), and no command
-    line and environment over ARG_MAX together (each string with its NUL and its pointer)."""
-    for flag, value in itertools.pairwise(argv):
-        size = len(value.encode("utf-8", "surrogateescape"))
-        if size > ARGUMENT_LIMIT:
-            what = _LONG_ARGUMENTS.get(flag, f"the value of {flag}")
-            return (
-                f"{what} is {size:,} bytes, and claude takes it as one argument ({flag}), of at most "
-                f"{ARGUMENT_LIMIT:,}",
-                "shorten it: put reference material in files the agent reads",
-            )
-    try:
-        limit = os.sysconf("SC_ARG_MAX")
-    except (ValueError, OSError):  # not a system that says
-        return None
-    pointer = struct.calcsize("P")
-    strings = [*argv, *(f"{key}={value}" for key, value in env.items())]
-    total = sum(len(text.encode("utf-8", "surrogateescape")) + 1 + pointer for text in strings)
-    if limit > 0 and total > limit:
-        return (
-            f"claude's command line and environment come to {total:,} bytes, and the system starts no "
-            f"program given more than {limit:,} (ARG_MAX)",
-            "shorten the system prompt (the profile's prompt, append_system_prompt) or the plan's env, or "
-            "unset large environment variables",
-        )
-    return None
+    """Why the system would refuse to start claude with ``argv`` and ``env``, and what to do; or None."""
+    return refused_start("claude", argv, env, _LONG_ARGUMENTS, _SHORTEN)
 
 
 # Tools that only talk to a person (to leave plan mode, to ask a question): headless claude
