@@ -19,6 +19,11 @@ from collections.abc import Mapping, Sequence
 from orchestrator.vocabulary import ARGUMENT_LIMIT
 
 
+# Linux gives a command line and environment a quarter of the stack limit (what sysconf says),
+# but never more than 6 MiB, however large the stack (an unlimited one included).
+_KERNEL_CAP = 6 * 1024 * 1024
+
+
 def _size(text: str) -> int:
     return len(text.encode("utf-8", "surrogateescape"))
 
@@ -39,7 +44,7 @@ def refused_start(
                 "shorten it: put reference material in files the agent reads",
             )
     try:
-        limit = os.sysconf("SC_ARG_MAX")
+        limit = min(os.sysconf("SC_ARG_MAX"), _KERNEL_CAP)
     except (ValueError, OSError):  # not a system that says
         return None
     pointer = struct.calcsize("P")
