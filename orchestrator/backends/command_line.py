@@ -18,7 +18,6 @@ from collections.abc import Mapping, Sequence
 
 from orchestrator.vocabulary import ARGUMENT_LIMIT
 
-
 # Linux gives a command line and environment a quarter of the stack limit (what sysconf says),
 # but never more than 6 MiB, however large the stack (an unlimited one included).
 _KERNEL_CAP = 6 * 1024 * 1024
