@@ -110,6 +110,31 @@ Other facts
   * Skills: ``system/init`` lists them in ``skills`` (and
     ``slash_commands``): both ``$CLAUDE_CONFIG_DIR/skills/<n>/SKILL.md`` and
     ``<cwd>/.claude/skills/<n>/SKILL.md`` appear (plus ~16 built-ins).
+  * A call of a tool the agent does not have (not in ``--tools``, named in
+    ``--disallowedTools`` or a settings file's ``permissions.deny``, or no
+    such tool at all): a ``user`` event whose ``tool_result`` has
+    ``is_error: true`` and content ``<tool_use_error>Error: No such tool
+    available: Write. Write is disabled for this session, in subagents as
+    well as here.</tool_use_error>``; the run goes on, and the result has
+    ``subtype: "success"``, ``is_error: false`` and NO ``permission_denials``
+    entry for it.  A call a permission rule, a mode or a PreToolUse hook
+    refuses is in ``permission_denials``, its ``user`` event carries
+    ``tool_result_meta: [{"id", "non_execution_kind": "permission-rule"|
+    "user-rejected", "permission_decision": {"decision": "reject", "source":
+    "config"|"hook", ...}}]``, and a ``system``/``permission_denied`` event
+    (``tool_name``, ``tool_use_id``, ``message``) precedes it.  An ordinary
+    tool error (a missing file, a command exiting non-zero, bad input:
+    ``<tool_use_error>InputValidationError: ...``) has ``permission_decision:
+    {"decision": "accept"}`` or no meta.  A sandbox (settings ``sandbox.
+    enabled``) needs bubblewrap and socat on Linux: without them claude warns
+    on stderr and runs commands unsandboxed, or with ``failIfUnavailable``
+    refuses to start (exit 1, ``error_during_execution``).  With them, a
+    command denied the network still exits as it will (``is_error: false``)
+    with ``<sandbox_violations>\ndeny network-outbound example.com:80 (user
+    denied)\n</sandbox_violations>`` in its output and ``tool_result_meta:
+    [{"id", "remedy": {"kind": "sandbox_violation"}, "permission_decision":
+    {"decision": "accept", ...}}]``; a write outside the allowed paths just
+    fails ("Read-only file system", exit 1) with no such mark.
   * Permissions (running as root): read-only commands (``echo hi``) run in
     every mode; a writing command (``touch f``) is refused in the default
     mode (is_error tool_result "... needs approval") and in ``dontAsk``, and
@@ -965,6 +990,21 @@ SCENARIOS: dict[str, Scenario] = {
         args=("--json-schema", json.dumps(SCHEMA_EXAMPLE)),
     ),
     "resume": Scenario(lambda: [Reply.say("Second answer.")], resume=True, prompt="And now?"),
+    # A call of a tool the agent was not given: an is_error tool_result "<tool_use_error>Error: No
+    # such tool available: Write. ...", NOT in the result's permission_denials (same for a tool in
+    # --disallowedTools or a project's permissions.deny).
+    "unavailable_tool": Scenario(
+        lambda: [
+            Reply.tool("Write", {"file_path": "/nowhere/notes.md", "content": "x"}),
+            Reply.say("I created the file. Done."),
+        ],
+        args=("--tools", "Read,Grep,Glob"),
+    ),
+    # An ordinary tool error (a Read of a missing file): is_error tool_result, no refusal.
+    "tool_error": Scenario(
+        lambda: [Reply.tool("Read", {"file_path": "missing.txt"}), Reply.say("There is no such file.")],
+        args=("--tools", "Read,Grep,Glob"),
+    ),
     "retry_then_success": Scenario(lambda: [Reply.overloaded(), Reply.say("Recovered after a retry.")]),
     "stream_idle_timeout": Scenario(
         lambda: [Reply.hang(60)],

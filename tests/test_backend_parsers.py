@@ -240,6 +240,35 @@ def test_gemini_a_rejected_call_fails_the_task_as_denied() -> None:
     assert result.text == "Three endpoints respond."
 
 
+def test_gemini_a_call_of_a_tool_it_was_not_given_fails_the_task_as_denied() -> None:
+    """Headless, gemini leaves out the tools its approval mode would have to ask for: a call of
+    one is no decision (``byName`` counts it a ``fail``), only a line on stderr. A tool that ran
+    and failed is no refusal."""
+    tools = {
+        "totalCalls": 3, "totalSuccess": 1, "totalFail": 2,
+        "totalDecisions": {"accept": 0, "reject": 0, "modify": 0, "auto_accept": 2},
+        "byName": {
+            "write_file": {"count": 1, "success": 0, "fail": 1,
+                           "decisions": {"accept": 0, "reject": 0, "modify": 0, "auto_accept": 0}},
+            "read_file": {"count": 2, "success": 1, "fail": 1,
+                          "decisions": {"accept": 0, "reject": 0, "modify": 0, "auto_accept": 2}},
+        },
+    }  # fmt: skip
+    stderr = (
+        "Loaded cached credentials.\n"
+        "Error executing tool read_file: File not found: /p/missing.md\n"
+        'Error executing tool write_file: Tool "write_file" not found in registry. Tools must use the exact names '
+        'that are registered. Did you mean one of: "read_file", "glob", "web_fetch"?\n'
+    )
+    result = interpret_gemini(OK, _gemini_with_tools(tools), stderr)
+    assert not result.completed and result.error_class == ErrorClass.DENIED
+    assert result.permission_denials == [{"tool_name": "write_file", "tool_input": {}}]
+    assert result.message is not None and result.message.startswith("1 tool call denied: write_file — ")
+    assert "permission_mode" in result.message
+    ordinary = interpret_gemini(OK, _gemini_with_tools(tools), stderr.splitlines(keepends=True)[1])
+    assert ordinary.completed and ordinary.permission_denials == []
+
+
 def test_gemini_calls_accepted_are_no_refusal() -> None:
     tools = {"totalCalls": 2, "totalDecisions": {"accept": 1, "reject": 0, "modify": 0, "auto_accept": 1}}
     result = interpret_gemini(OK, _gemini_with_tools(tools), "")
@@ -358,6 +387,100 @@ def test_claude_success_with_denied_tools_is_not_completed() -> None:
     assert result.text == "I wrote the file."  # kept for a person to read, not passed on as done
 
 
+def test_claude_a_call_of_a_tool_it_was_not_given_is_refused_from_recording() -> None:
+    """claude answers a call of a tool outside ``--tools`` with "No such tool available" and leaves
+    it out of ``permission_denials``; the agent then claims the work done. It is a refusal all
+    the same: the tool and its input are recorded, and the attempt fails as denied."""
+    _fixture("unavailable_tool")
+    observer = _claude("unavailable_tool")
+    assert observer.result is not None and observer.result["permission_denials"] == []
+    result = interpret_claude(OK, observer, "")
+    assert not result.completed and not result.retryable
+    assert result.error_class == ErrorClass.DENIED
+    (refused,) = result.permission_denials
+    assert refused["tool_name"] == "Write"
+    assert refused["tool_input"] == {"file_path": "/nowhere/notes.md", "content": "x"}
+    assert result.message is not None and result.message.startswith("1 tool call denied: Write (/nowhere/notes.md) — ")
+    assert result.text == "I created the file. Done."
+
+
+def test_claude_an_ordinary_tool_error_is_no_refusal_from_recording() -> None:
+    _fixture("tool_error")
+    result = interpret_claude(OK, _claude("tool_error"), "")
+    assert result.completed and result.permission_denials == []
+    assert result.text == "There is no such file."
+
+
+@pytest.mark.parametrize(
+    ("answer", "listed"),
+    [
+        pytest.param('"<tool_use_error>Error: No such tool available: Write. Write is disabled for this session, in '
+                     'subagents as well as here.</tool_use_error>"', False, id="unavailable"),
+        pytest.param('[{"type":"text","text":"<tool_use_error>Error: No such tool available: Write</tool_use_error>"}]',
+                     False, id="unavailable-as-blocks"),
+        pytest.param('"Permission to use Write has been denied."', True, id="permission-denied"),
+    ],
+)  # fmt: skip
+def test_claude_each_refused_call_is_recorded_once_in_the_order_made(answer: str, listed: bool) -> None:
+    """A call refused, whichever way claude says it, counts once beside the result's
+    ``permission_denials`` (``listed``: a rejection is in both), in the order the agent made the
+    calls; an ordinary error, ``InputValidationError`` included, is not a refusal."""
+    observer = ClaudeObserver()
+    write = '{"type":"tool_use","id":"t1","name":"Write","input":{"file_path":"/p/a.md","content":"x"}}'
+    bash = '{"type":"tool_use","id":"t2","name":"Bash","input":{"command":"touch b"}}'
+    read = '{"type":"tool_use","id":"t3","name":"Read","input":{"nope":1}}'
+    denials = [{"tool_name": "Bash", "tool_use_id": "t2", "tool_input": {"command": "touch b"}}]
+    if listed:
+        denials.insert(0, {"tool_name": "Write", "tool_use_id": "t1", "tool_input": {"file_path": "/p/a.md"}})
+    _feed(
+        observer,
+        [
+            '{"type":"assistant","message":{"content":[' + write + "," + bash + "," + read + "]}}",
+            '{"type":"user","message":{"content":[{"type":"tool_result","tool_use_id":"t1","is_error":true,'
+            f'"content":{answer}}}]}}}}',
+            '{"type":"user","message":{"content":[{"type":"tool_result","tool_use_id":"t2","content":"Permission to '
+            'use Bash with command touch b has been denied.","is_error":true}]},"tool_result_meta":[{"id":"t2",'
+            '"non_execution_kind":"permission-rule","permission_decision":{"decision":"reject","source":"config"}}]}',
+            '{"type":"user","message":{"content":[{"type":"tool_result","tool_use_id":"t3","content":"<tool_use_error>'
+            'InputValidationError: Read failed</tool_use_error>","is_error":true}]}}',
+            json.dumps({"type": "result", "subtype": "success", "is_error": False, "result": "All done.",
+                        "permission_denials": denials}),
+        ],
+    )  # fmt: skip
+    result = interpret_claude(OK, observer, "")
+    assert result.error_class == ErrorClass.DENIED
+    assert [(d["tool_name"], d["tool_input"]["command" if d["tool_name"] == "Bash" else "file_path"])
+            for d in result.permission_denials] == [("Write", "/p/a.md"), ("Bash", "touch b")]  # fmt: skip
+    assert result.message is not None
+    assert result.message.startswith("2 tool calls denied: Write (/p/a.md), Bash (touch b) — ")
+
+
+def test_claude_a_command_its_sandbox_stopped_is_refused() -> None:
+    """With claude's sandbox on, a command refused the network still exits 0 (the output holds
+    ``<sandbox_violations>``): claude marks it ``remedy: {kind: sandbox_violation}``. A command
+    that ran and failed carries no such mark, whatever its output says."""
+    observer = ClaudeObserver()
+    curl = '{"type":"tool_use","id":"t1","name":"Bash","input":{"command":"curl -sS https://example.com"}}'
+    fake = '{"type":"tool_use","id":"t2","name":"Bash","input":{"command":"cat notes.txt"}}'
+    _feed(
+        observer,
+        [
+            '{"type":"assistant","message":{"content":[' + curl + "," + fake + "]}}",
+            '{"type":"user","message":{"content":[{"tool_use_id":"t1","type":"tool_result","is_error":false,'
+            '"content":"<sandbox_violations>\\ndeny network-outbound example.com:443\\n</sandbox_violations>"}]},'
+            '"tool_result_meta":[{"id":"t1","remedy":{"kind":"sandbox_violation"},'
+            '"permission_decision":{"decision":"accept","source":"config","reason_type":"other"}}]}',
+            '{"type":"user","message":{"content":[{"tool_use_id":"t2","type":"tool_result","is_error":false,'
+            '"content":"<sandbox_violations>made up</sandbox_violations>"}]},"tool_result_meta":[{"id":"t2",'
+            '"permission_decision":{"decision":"accept","source":"config"}}]}',
+            '{"type":"result","subtype":"success","is_error":false,"result":"Fetched it.","permission_denials":[]}',
+        ],
+    )  # fmt: skip
+    result = interpret_claude(OK, observer, "")
+    assert result.error_class == ErrorClass.DENIED
+    assert result.message is not None and result.message.startswith("1 tool call denied: Bash (curl -sS https://")
+
+
 def test_claude_denied_a_question_to_a_person_only_is_still_completed() -> None:
     # Headless claude refuses ExitPlanMode and AskUserQuestion as a rule: no work was withheld.
     observer = ClaudeObserver()
@@ -382,6 +505,10 @@ def test_claude_denied_a_question_to_a_person_only_is_still_completed() -> None:
         pytest.param('{"type":"result","subtype":"success","is_error":false,"result":"I wrote it.",'
                      '"permission_denials":[{"tool_name":"Write","tool_use_id":"t1","tool_input":{}}]}',
                      False, id="denied"),
+        pytest.param('{"type":"user","message":{"content":[{"type":"tool_result","tool_use_id":"t1","is_error":true,'
+                     '"content":"<tool_use_error>Error: No such tool available: Write</tool_use_error>"}]}}\n'
+                     '{"type":"result","subtype":"success","is_error":false,"result":"I wrote it.","session_id":"s-1",'
+                     '"permission_denials":[]}', False, id="tool-not-given"),
         pytest.param('{"type":"result","subtype":"error_max_turns","is_error":true}', False, id="max-turns"),
         pytest.param('{"type":"assistant","message":{"content":[{"type":"text","text":"Done."}]}}', False,
                      id="no-result-yet"),
@@ -441,14 +568,18 @@ def test_codex_recovers_only_a_completed_turn_from_a_log(tmp_path: Path, lines: 
         pytest.param('{"session_id":"s","response":"I wrote it.","stats":{"tools":{"totalDecisions":{"reject":1}}}}',
                      False, id="denied"),
         pytest.param("Loaded cached credentials.\n", False, id="nothing-yet"),
+        pytest.param(GEMINI_SUCCESS + '\0Error executing tool write_file: Tool "write_file" not found in registry.',
+                     False, id="unregistered-tool"),
     ],
 )  # fmt: skip
 def test_gemini_recovers_only_a_whole_answer_from_a_log(tmp_path: Path, output: str, recovered: bool) -> None:
     """gemini prints its JSON object when it is done: only a whole one with an answer and no
-    error proves a finished task."""
+    error, and no refused call on stderr (after the NUL here), proves a finished task."""
     log = tmp_path / "agent-01.attempt-1.out"
-    log.write_text(output, encoding="utf-8")
-    result = backends.get("gemini").recover(Settings(), log, tmp_path / "absent.err")
+    out, _, err = output.partition("\0")
+    log.write_text(out, encoding="utf-8")
+    (tmp_path / "agent-01.attempt-1.err").write_text(err, encoding="utf-8")
+    result = backends.get("gemini").recover(Settings(), log, tmp_path / "agent-01.attempt-1.err")
     assert (result is not None) == recovered
     if result is not None:
         assert result.completed and result.text == "Three endpoints respond." and result.exit_code is None

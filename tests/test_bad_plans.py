@@ -86,6 +86,18 @@ GENERATED: dict[str, tuple[bytes, list[str]]] = {
         + b"| T-01 | Scan | None |\n",
         ["master_plan.md:3: bad value for 'append_system_prompt': 199,999 bytes"],
     ),
+    # One variable over MAX_ARG_STRLEN: no process of the task could be started with it.
+    "gen-env-value-of-200-kb": (
+        b"---\nbackend: shell\nenv:\n  NOTES: "
+        + b"x" * 200_000
+        + b"\n---\n# Task Plan\n\n"
+        + _TABLE
+        + b"| T-01 | Scan | None |\n",
+        [
+            "master_plan.md:3: bad value for 'env': NOTES is 200,006 bytes with its name, and an environment variable "
+            "may be at most 131,071"
+        ],
+    ),
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,11 +31,14 @@ pytestmark = [
 ]
 
 
-def write_plan(root: Path, rows: Sequence[tuple[str, str, str]], extra: str = "", settings: str = "") -> Path:
+def write_plan(
+    root: Path, rows: Sequence[tuple[str, str, str]], extra: str = "", settings: str = "", column: str = "Assignee"
+) -> Path:
+    """A plan of ``rows``; ``extra``: every row's cell of one more ``column``."""
     workspace = root / ".orchestrator"
     workspace.mkdir(parents=True, exist_ok=True)
     table = "\n".join(f"| {tid} | {desc} | {deps} |" + (f" {extra} |" if extra else "") for tid, desc, deps in rows)
-    header = "| Task ID | Description | Dependencies |" + (" Assignee |" if extra else "")
+    header = "| Task ID | Description | Dependencies |" + (f" {column} |" if extra else "")
     rule = "|---|---|---|" + ("---|" if extra else "")
     given = {"backend": "claude", "max_parallel": "1", "retries": "1", "backoff_base": "0.1", "timeout": "90"}
     given["inactivity_timeout"] = "60"
@@ -612,6 +616,97 @@ def test_a_read_only_profile_cannot_write_whatever_the_permission_mode(tmp_path:
     assert offered and all({"Glob", "Grep", "Read"} <= set(names) and not writers & set(names) for names in offered)
     assert not (tmp_path / "reviewer-bash.txt").exists()
     assert not (tmp_path / "written.txt").exists()
+    meta, _ = result(tmp_path, "agent-01")  # and it did not review as asked: both calls were refused
+    assert meta["error_class"] == "denied" and meta["permission_denials"] == 2
+
+
+@pytest.mark.parametrize("restricted", ["profile", "access", "project-deny"])
+def test_a_call_of_a_tool_the_agent_was_not_given_fails_the_task_as_denied(tmp_path: Path, restricted: str) -> None:
+    """claude answers a call of a tool outside ``--tools`` with "No such tool available" (not a
+    permission denial: ``permission_denials`` stays empty), and the agent then says it did the
+    work. The task fails as denied, its result names the call, and its dependent is not run on
+    the claim. The agent is restricted by a profile's ``tools``, by an Access cell, or by the
+    project's own claude settings (``permissions.deny``, which takes the tool away)."""
+    rows = [("T-01", "Write the notes", "None"), ("T-02", "Use the notes", "T-01")]
+    if restricted == "profile":
+        write_plan(tmp_path, rows, extra="reviewer")
+        agents = tmp_path / ".orchestrator" / "agents"
+        agents.mkdir()
+        (agents / "reviewer.md").write_text(
+            "---\nname: reviewer\ndescription: Reads code\ntools: Read, Grep, Glob\n---\nYou review code.\n",
+            encoding="utf-8",
+        )
+    elif restricted == "access":
+        write_plan(tmp_path, rows, extra="read", column="Access", settings="permission_mode: acceptEdits\n")
+    else:
+        write_plan(tmp_path, rows, settings="permission_mode: acceptEdits\n")
+        (tmp_path / ".claude").mkdir()
+        (tmp_path / ".claude" / "settings.json").write_text('{"permissions": {"deny": ["Write"]}}', encoding="utf-8")
+    script = [
+        Reply.tool("Write", {"file_path": "notes.md", "content": "the notes"}),
+        Reply.say("I created the file. Done."),
+    ]
+    with FakeAnthropic(script) as api:
+        code, events = run(tmp_path, environment(api, tmp_path))
+        offered = {tool["name"] for tool in api.main_requests[0].get("tools") or []}
+        requests = len(api.main_requests)
+    assert "Write" not in offered and "Read" in offered
+    assert code == 1
+    assert not (tmp_path / "notes.md").exists()
+    assert requests == 2  # T-01's two turns: no retry, and T-02 never asked
+    meta, body = result(tmp_path, "agent-01")
+    assert meta["status"] == "failed" and meta["error_class"] == "denied" and meta["attempts"] == 1
+    assert meta["reason"].startswith("1 tool call denied: Write (notes.md) — ") and meta["permission_denials"] == 1
+    assert "I created the file. Done." in body  # kept for a person to judge, not passed on
+    assert result(tmp_path, "agent-02")[0]["status"] == "skipped"
+    assert not [e for e in events if e["event"] == "task_completed"]
+
+
+@pytest.mark.skipif(
+    not (shutil.which("bwrap") and shutil.which("socat")),
+    reason="claude's sandbox needs bubblewrap and socat (apt install bubblewrap socat)",
+)
+def test_a_command_claudes_sandbox_refused_fails_the_task_as_denied(tmp_path: Path) -> None:
+    """The project turns claude's sandbox on (its settings), with no network. A command refused
+    the network exits 0 all the same (it echoes after curl), and the agent says it fetched the
+    page: claude marks the call a sandbox violation, and the task fails as denied."""
+    write_plan(tmp_path, [("T-01", "Fetch the page", "None")], settings="allowed_tools: [Bash]\n")
+    (tmp_path / ".claude").mkdir()
+    sandbox = {"sandbox": {"enabled": True, "autoAllowBashIfSandboxed": True, "allowUnsandboxedCommands": False}}
+    (tmp_path / ".claude" / "settings.json").write_text(json.dumps(sandbox), encoding="utf-8")
+    command = "curl -sS -m 5 http://example.com -o page.html; echo fetched"
+    with FakeAnthropic([Reply.tool("Bash", {"command": command}), Reply.say("I fetched the page.")]) as api:
+        code, _ = run(tmp_path, environment(api, tmp_path))
+    assert code == 1
+    meta, body = result(tmp_path, "agent-01")
+    assert meta["error_class"] == "denied" and meta["permission_denials"] == 1
+    assert (
+        meta["reason"].startswith("1 tool call denied: Bash (curl -sS -m 5 http://example.com") and "I fetched" in body
+    )
+
+
+def test_an_ordinary_tool_error_is_no_refusal(tmp_path: Path) -> None:
+    """An agent's Read of a file that is not there, and a command that exits non-zero,
+    are errors the agent saw and answered: the tasks complete."""
+    write_plan(
+        tmp_path,
+        [("T-01", "Read the notes", "None"), ("T-02", "List a directory", "T-01")],
+        settings="allowed_tools: [Bash]\n",
+    )
+    script = [
+        Reply.tool("Read", {"file_path": str(tmp_path / "missing.txt")}),
+        Reply.say("There are no notes."),
+        Reply.tool("Bash", {"command": "ls no-such-directory"}),
+        Reply.say("That directory does not exist."),
+    ]
+    with FakeAnthropic(script) as api:
+        code, _ = run(tmp_path, environment(api, tmp_path))
+        answers = [json.dumps(body["messages"][-1]) for body in api.main_requests[1::2]]
+    assert all('"is_error": true' in answer for answer in answers)  # both calls failed, as the agent saw
+    assert code == 0
+    for agent in ("agent-01", "agent-02"):
+        meta, _ = result(tmp_path, agent)
+        assert meta["status"] == "completed" and "permission_denials" not in meta
 
 
 def test_a_retry_after_a_rate_limit_waits_what_the_api_asked(tmp_path: Path) -> None:

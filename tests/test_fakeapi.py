@@ -167,6 +167,8 @@ def test_recorded_fixture_shape(name: str) -> None:
         "structured_output": ("success", False),
         "resume": ("success", False),
         "retry_then_success": ("success", False),
+        "unavailable_tool": ("success", False),
+        "tool_error": ("success", False),
         "max_turns": ("error_max_turns", True),
         "max_budget": ("error_max_budget_usd", True),
     }.get(name, ("success", True))  # API errors keep subtype "success" but set is_error

@@ -16,7 +16,11 @@ import yaml
 from runner_helpers import Spec, cli, result_body, results, run, start, statuses, wait_until, workspace, write_plan
 
 from orchestrator import documents, yamlio
+from orchestrator.backends.base import CannotInvoke, Job
+from orchestrator.backends.claude import ClaudeBackend
 from orchestrator.cli.main import main
+from orchestrator.plan.model import Task
+from orchestrator.plan.settings import Settings
 
 Snapshot = dict[str, tuple[str, bytes, int]]
 
@@ -216,6 +220,102 @@ def test_a_task_with_more_inputs_than_its_environment_can_name_is_refused(tmp_pa
     assert "master_plan.md:2007: ALL: depends on 2,000 tasks, and the list of their result files" in result.stderr
     assert "— make it depend on a few tasks that each gather a share of the others" in result.stderr
     assert snapshot(tmp_path) == before
+
+
+FAKE_CLAUDE = Path(__file__).resolve().parent.parent / "examples" / "bin" / "fake-claude"
+
+
+def _claude_plan(project: Path, front: str, profile: str | None = None) -> None:
+    plan = workspace(project) / "master_plan.md"
+    plan.parent.mkdir(parents=True)
+    if profile is not None:
+        (workspace(project) / "agents").mkdir()
+        (workspace(project) / "agents" / "writer.md").write_text(profile, encoding="utf-8")
+    plan.write_text(
+        f"---\nbackend: claude\n{front}---\n## Task Decomposition\n"
+        "| Task ID | Description | Dependencies | Profile |\n|---|---|---|---|\n"
+        f"| T-01 | Say hello | None | {'writer' if profile is not None else ''} |\n",
+        encoding="utf-8",
+    )
+
+
+def _environment_short_of(limit: int, short: int) -> dict[str, str]:
+    """Variables that bring ours to ``short`` bytes below ``limit`` (each string counted with its
+    NUL and its pointer): a program with a short command line starts, one with a long one not."""
+    room = limit - short - sum(len(f"{k}={v}".encode()) + 9 for k, v in os.environ.items())
+    sizes = [100_000] * (room // 100_000) + [room % 100_000 - 20]
+    return {f"BIG_{n}": "x" * (size - len(f"BIG_{n}=") - 9) for n, size in enumerate(sizes)}
+
+
+def test_a_claude_system_prompt_too_long_for_its_one_argument_is_refused_before_the_run(tmp_path: Path) -> None:
+    """A profile's prompt and the plan's append_system_prompt each fit in one argument, but claude
+    is given them together in one (--append-system-prompt): the system would refuse to start it,
+    and every such task would fail with "Argument list too long". The run refuses before it starts."""
+    _claude_plan(
+        tmp_path,
+        f"append_system_prompt: {'Be brief. ' * 8_000}\n",
+        "---\nname: writer\n---\n" + "Write well. " * 6_000,
+    )
+    before = snapshot(tmp_path)
+    for command in ("validate", "run"):
+        result = cli(tmp_path, command, env={"ORCHESTRATOR_CLAUDE_BIN": str(FAKE_CLAUDE)})
+        assert result.code == 2, result.stdout + result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert lines[1:] == ["1 problem; nothing was written."] and "Traceback" not in result.stderr
+        assert lines[0].startswith(
+            ".orchestrator/master_plan.md:8: T-01: the system prompt (the profile's prompt and append_system_prompt, "
+            "together) is 152,000 bytes, and claude takes it as one argument (--append-system-prompt), of at most "
+            "131,071 — "
+        ), lines[0]
+        assert snapshot(tmp_path) == before  # nothing started, nothing written
+
+
+def test_a_claude_command_line_and_environment_over_arg_max_are_refused_before_the_run(tmp_path: Path) -> None:
+    """The profile's prompt fits in its one argument, but with the environment claude inherits
+    (here nearly all the system allows: the runner itself starts with it) it comes to more than
+    the system gives a program to start (ARG_MAX)."""
+    limit = os.sysconf("SC_ARG_MAX")
+    _claude_plan(tmp_path, "", "---\nname: writer\n---\n" + "Write well. " * 10_000)
+    inherited = _environment_short_of(limit, 60_000)
+    before = snapshot(tmp_path)
+    result = cli(tmp_path, "run", env={"ORCHESTRATOR_CLAUDE_BIN": str(FAKE_CLAUDE), **inherited})
+    assert result.code == 2, result.stdout + result.stderr
+    _one_line(
+        result.stderr.strip().splitlines()[0],
+        ".orchestrator/master_plan.md:7: T-01: claude's command line and environment come to ",
+    )
+    assert f"and the system starts no program given more than {limit:,} (ARG_MAX) — " in result.stderr
+    assert snapshot(tmp_path) == before
+
+
+def test_a_claude_attempt_whose_command_line_the_system_would_refuse_is_not_started(tmp_path: Path) -> None:
+    """What the run's start could not see (the planner's, an attempt of a plan changed since)
+    is refused when its attempt is made: one line, not "Argument list too long" from exec."""
+    job = Job(
+        task=Task("T-01", "", "Say hello"),
+        settings=Settings(append_system_prompt="Be brief. " * 20_000),
+        brief="Say hello",
+        prompt="Say hello",
+        project_dir=tmp_path,
+        workspace=workspace(tmp_path),
+        attempt=1,
+    )
+    with pytest.raises(CannotInvoke) as refused:
+        ClaudeBackend().invocation(job)
+    assert str(refused.value).startswith(
+        "the system prompt (the profile's prompt and append_system_prompt, together) is 200,000 bytes, and claude "
+        "takes it as one argument (--append-system-prompt), of at most 131,071 — shorten it"
+    )
+
+
+def test_an_agent_call_outside_a_run_whose_command_line_the_system_would_refuse_is_one_line(tmp_path: Path) -> None:
+    """``aggregate --agent`` (like ``plan``) makes one agent call: one the system would refuse to
+    start is one line, exit 1, and no traceback."""
+    _claude_plan(tmp_path, f"append_system_prompt: {'Be brief. ' * 12_000}\n")
+    inherited = _environment_short_of(os.sysconf("SC_ARG_MAX"), 60_000)
+    result = cli(tmp_path, "aggregate", "--agent", env={"ORCHESTRATOR_CLAUDE_BIN": str(FAKE_CLAUDE), **inherited})
+    assert result.code == 1, result.stdout + result.stderr
+    _one_line(result.stderr, "could not start claude for the aggregator: claude's command line and environment come to")
 
 
 # --- a run's own files, changed under it ------------------------------------------------------------

@@ -57,6 +57,18 @@ if mode == "rejected":
     tools["byName"]["write_file"] = {"count": 1, "success": 0, "fail": 1, "durationMs": 0,
                                      "decisions": {"accept": 0, "reject": 1, "modify": 0, "auto_accept": 0}}
     response = "I have created out.txt."
+elif mode in ("unregistered", "toolfailed"):
+    name = "write_file" if mode == "unregistered" else "read_file"
+    tools["totalCalls"] = tools["totalFail"] = 1
+    tools["byName"][name] = {"count": 1, "success": 0, "fail": 1, "durationMs": 0,
+                             "decisions": {"accept": 0, "reject": 0, "modify": 0, "auto_accept": 0}}
+    if mode == "unregistered":
+        print('Error executing tool write_file: Tool "write_file" not found in registry. Tools must use the '
+              'exact names that are registered. Did you mean one of: "read_file", "glob"?', file=sys.stderr)
+        response = "I have created out.txt."
+    else:
+        print("Error executing tool read_file: File not found: /nowhere/notes.md", file=sys.stderr)
+        response = "There are no notes."
 print("Loaded cached credentials.", flush=True)
 print(json.dumps({"session_id": "g-" + mode, "response": response,
                   "stats": {"models": {"gemini-2.5-pro": {"tokens": tokens}}, "tools": tools}}))
@@ -125,6 +137,29 @@ def test_a_gemini_call_it_rejected_fails_the_task_as_denied(tmp_path: Path, monk
     assert meta["T-01"]["permission_denials"] == 1 and meta["T-01"]["attempts"] == 1
     assert meta["T-02"]["status"] == "skipped"
     assert meta["T-03"]["status"] == "completed"
+
+
+def test_a_gemini_call_of_a_tool_it_was_not_given_fails_the_task_as_denied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Headless gemini has no write_file in its default mode: the call is answered "not found in
+    registry" (on stderr; no decision counts it), and the agent then says it wrote the file. A
+    tool that ran and failed is no refusal."""
+    project = _project(
+        tmp_path,
+        monkeypatch,
+        "gemini",
+        ["| T-01 | Write a file MODE=unregistered | None |", "| T-02 | Use it MODE=ok | T-01 |",
+         "| T-03 | Read notes MODE=toolfailed | None |"],
+    )  # fmt: skip
+    outcome = run(project)
+    assert outcome.code == 1, outcome.stdout + outcome.stderr
+    meta = results(project)
+    assert meta["T-01"]["status"] == "failed" and meta["T-01"]["error_class"] == "denied"
+    assert meta["T-01"]["reason"].startswith("1 tool call denied: write_file — ")
+    assert meta["T-01"]["permission_denials"] == 1 and meta["T-01"]["attempts"] == 1
+    assert meta["T-02"]["status"] == "skipped"
+    assert meta["T-03"]["status"] == "completed" and "permission_denials" not in meta["T-03"]
 
 
 @pytest.mark.parametrize(

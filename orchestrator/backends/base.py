@@ -178,9 +178,10 @@ class Backend(ABC):
         """What an agent started with ``settings`` may do, and the risk, in plain words."""
         return "not said by this backend: it runs with your user's rights unless its own settings limit it"
 
-    def check_task(self, task: Task, settings: Settings) -> tuple[str, str] | None:
-        """Why ``task`` cannot run on this backend as the plan states it, and what to do about it
-        (``validate`` asks, before any brief is rendered), or None."""
+    def check_task(self, task: Task, settings: Settings, profile: Profile | None = None) -> tuple[str, str] | None:
+        """Why ``task`` (with ``settings`` and its ``profile``) cannot run on this backend as the
+        plan states it, and what to do about it (``validate`` asks, before any brief is rendered),
+        or None."""
         return None
 
 

@@ -11,18 +11,28 @@ with ``is_error``, ``subtype``, ``result``, ``total_cost_usd``, ``usage``, ``num
 ``subtype: "success"`` with ``is_error: true``. Every event is output, so every event resets the
 runner's inactivity watchdog; ``stream_event`` lines (partial messages) arrive as a message is
 generated, so a long answer is not taken for a hang.
+
+``permission_denials`` lists only the calls a permission rule, mode or hook refused. A call of a
+tool the agent was not given (``--tools``, ``--disallowedTools``, a settings file's deny) is
+answered in a ``user`` event, a ``tool_result`` with ``is_error`` and ``<tool_use_error>Error: No
+such tool available: Write...``, and is refused all the same; so is a command claude's sandbox
+(its settings' ``sandbox``) stopped, which the event's ``tool_result_meta`` marks. The system
+prompt and the JSON schema go on the command line, so ``argv_fault`` checks it before a run.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from orchestrator.backends.base import (
     AgentResult,
     Backend,
+    CannotInvoke,
     Invocation,
     Job,
     Observer,
@@ -32,9 +42,11 @@ from orchestrator.backends.base import (
     limits_for,
 )
 from orchestrator.backends.classify import classify, reset_time
-from orchestrator.backends.probe import Cli
+from orchestrator.backends.command_line import refused_start
+from orchestrator.backends.probe import Cli, agent_environment
 from orchestrator.backends.refusals import denied
 from orchestrator.executors.base import ProcessRun
+from orchestrator.plan.model import Task
 from orchestrator.plan.profiles import Profile
 from orchestrator.plan.settings import Settings, suggest
 from orchestrator.vocabulary import ErrorClass
@@ -97,6 +109,8 @@ class ClaudeObserver(Observer):
         self.limit_reset: float | None = None  # a usage limit's reset time (rate_limit_event)
         self.limit_rejected = False
         self.retry_delay: float | None = None  # seconds claude last waited before re-sending (api_retry)
+        self.calls: dict[str, tuple[str, Any]] = {}  # each tool_use's id: its tool and input, in order
+        self.refused: list[dict[str, Any]] = []  # calls claude answered with a refusal (``_refused``)
 
     @property
     def session_id(self) -> str | None:
@@ -136,6 +150,55 @@ class ClaudeObserver(Observer):
                     self.last_text = str(block["text"])
                 elif isinstance(block, dict) and block.get("type") == "tool_use":
                     self.tools.append(str(block.get("name")))
+                    self.calls[str(block.get("id"))] = (str(block.get("name")), block.get("input"))
+        elif kind == "user":
+            self._refused(event)
+
+    def _refused(self, event: dict[str, Any]) -> None:
+        """The calls a ``user`` event answers with a refusal: a tool the agent was not given
+        (``No such tool available``), a call claude marks rejected (``tool_result_meta``'s
+        ``permission_decision``: a permission rule, a mode, a hook), which ``permission_denials``
+        lists too (``_refusals`` keeps each call once), or a command its sandbox stopped from
+        doing something (``remedy: {kind: sandbox_violation}``, with ``<sandbox_violations>`` in
+        its output: the command ran, the sandbox refused it the network or a path)."""
+        message = event.get("message")
+        content = message.get("content") if isinstance(message, dict) else None
+        found: dict[str, str] = {}  # each refused call's tool_use id: its tool, as the refusal names it
+        for block in content if isinstance(content, list) else []:
+            named = _unavailable(block)
+            if named is not None:
+                found[str(block.get("tool_use_id"))] = named
+        meta = event.get("tool_result_meta")
+        for entry in meta if isinstance(meta, list) else []:
+            decision = entry.get("permission_decision") if isinstance(entry, dict) else None
+            remedy = entry.get("remedy") if isinstance(entry, dict) else None
+            if (isinstance(decision, dict) and decision.get("decision") == "reject") or (
+                isinstance(remedy, dict) and remedy.get("kind") == "sandbox_violation"
+            ):
+                found.setdefault(str(entry.get("id")), "?")
+        known = {entry["tool_use_id"] for entry in self.refused}
+        for call, named in found.items():
+            if call not in known:
+                tool, given = self.calls.get(call, (named, {}))
+                entry = {"tool_name": tool, "tool_use_id": call, "tool_input": given if isinstance(given, dict) else {}}
+                self.refused.append(entry)
+
+
+# claude's answer to a call of a tool the agent was not given (not in --tools, or in
+# --disallowedTools): its own error, never a tool's output (a failing command's begins "Exit code").
+_NO_SUCH_TOOL = re.compile(r"\s*<tool_use_error>Error: No such tool available: ([^\s.<]+)")
+
+
+def _unavailable(block: Any) -> str | None:
+    """The tool a ``tool_result`` block says the agent does not have, or ``None`` for any other
+    result (an ordinary tool error included: a Read of a missing file, a failing command)."""
+    if not (isinstance(block, dict) and block.get("type") == "tool_result" and block.get("is_error")):
+        return None
+    content = block.get("content")
+    if isinstance(content, list):
+        content = "".join(str(part.get("text") or "") for part in content if isinstance(part, dict))
+    found = _NO_SUCH_TOOL.match(content) if isinstance(content, str) else None
+    return found.group(1) if found else None
 
 
 class ClaudeBackend(Backend):
@@ -146,12 +209,18 @@ class ClaudeBackend(Backend):
         self.json_schema = json_schema
 
     def invocation(self, job: Job) -> Invocation:
-        return Invocation(
-            tuple(claude_argv(job.settings, job.profile, job.resume_session, self.json_schema, job.channels)),
-            job.prompt,
-            env={k: v for k, v in CLAUDE_ENV.items() if k not in job.settings.env},  # the plan's env wins
-            limits=limits_for(job.settings),
-        )
+        argv = claude_argv(job.settings, job.profile, job.resume_session, self.json_schema, job.channels)
+        env = {k: v for k, v in CLAUDE_ENV.items() if k not in job.settings.env}  # the plan's env wins
+        fault = argv_fault(argv, {**agent_environment(job.settings.env), **env})
+        if fault is not None:  # (found before the run for what the plan says: a profile edited since)
+            raise CannotInvoke(f"{fault[0]} — {fault[1]}")
+        return Invocation(tuple(argv), job.prompt, env=env, limits=limits_for(job.settings))
+
+    def check_task(self, task: Task, settings: Settings, profile: Profile | None = None) -> tuple[str, str] | None:
+        """claude's command line holds the system prompt and the tool lists: what the system would
+        refuse to start is refused before the run (the brief itself goes on stdin: no limit)."""
+        argv = claude_argv(settings, profile, None, self.json_schema)
+        return argv_fault(argv, {**agent_environment(settings.env), **CLAUDE_ENV})
 
     def observer(self, job: Job) -> Observer:
         return ClaudeObserver()
@@ -271,6 +340,21 @@ def claude_argv(
     return argv
 
 
+# What the arguments that can grow long hold, in the plan's words (``refused_start``).
+_LONG_ARGUMENTS = {
+    "--append-system-prompt": "the system prompt (the profile's prompt and append_system_prompt, together)",
+    "--json-schema": "the JSON schema",
+    "--tools": "tools",
+    "--allowedTools": "allowed_tools (with the rules in tools)",
+}
+_SHORTEN = "shorten the system prompt (the profile's prompt, append_system_prompt) or the plan's env"
+
+
+def argv_fault(argv: Sequence[str], env: Mapping[str, str]) -> tuple[str, str] | None:
+    """Why the system would refuse to start claude with ``argv`` and ``env``, and what to do; or None."""
+    return refused_start("claude", argv, env, _LONG_ARGUMENTS, _SHORTEN)
+
+
 # Tools that only talk to a person (to leave plan mode, to ask a question): headless claude
 # refuses them all the time, and that refusal withholds no work.
 _INTERACTION_TOOLS = frozenset({"ExitPlanMode", "EnterPlanMode", "AskUserQuestion"})
@@ -279,6 +363,18 @@ _INTERACTION_TOOLS = frozenset({"ExitPlanMode", "EnterPlanMode", "AskUserQuestio
 def _work(denial: Any) -> bool:
     """Whether a denied call was work the agent meant to do (not a question to a person)."""
     return not (isinstance(denial, dict) and denial.get("tool_name") in _INTERACTION_TOOLS)
+
+
+def _refusals(event: dict[str, Any], obs: ClaudeObserver) -> list[Any]:
+    """Every call claude refused, in the order the agent made them: those its permissions denied
+    (``permission_denials``), those of a tool it was not given and those its sandbox stopped
+    (``ClaudeObserver._refused``), each once."""
+    refused: list[Any] = list(event.get("permission_denials") or [])
+    known = {entry.get("tool_use_id") for entry in refused if isinstance(entry, dict)}
+    refused += [entry for entry in obs.refused if entry["tool_use_id"] not in known]
+    order = {call: index for index, call in enumerate(obs.calls)}
+    last = len(order)
+    return sorted(refused, key=lambda e: order.get(str(e.get("tool_use_id")), last) if isinstance(e, dict) else last)
 
 
 def _tokens(usage: Any) -> dict[str, int] | None:
@@ -303,7 +399,7 @@ def interpret_claude(run: ProcessRun, obs: ClaudeObserver, stderr: str, limits: 
         "tokens": _tokens(event.get("usage")),
         "turns": event.get("num_turns") if isinstance(event.get("num_turns"), int) else None,
         "exit_code": run.exit_code,
-        "permission_denials": list(event.get("permission_denials") or []),
+        "permission_denials": _refusals(event, obs),
         "structured": event.get("structured_output"),
     }
     if run.start_error:

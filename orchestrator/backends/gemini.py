@@ -5,7 +5,11 @@ a log holding one with a ``response`` and no ``error`` is a finished task (``rec
 41 auth, 42 input, 52 config, 53 turn limit, 55 untrusted workspace. ``stats.tools.totalDecisions``
 counts the tool calls by what was decided of them (``accept``, ``reject``, ``modify``,
 ``auto_accept``; ``byName`` per tool): a ``reject`` is a refused call, and the task fails as
-``denied``, whatever the agent then says. Tokens (``stats.models.*.tokens``: ``prompt``,
+``denied``, whatever the agent then says. So is a call of a tool gemini did not give the agent
+(headless, it leaves out the tools its approval mode would have to ask for, such as
+``write_file`` and ``run_shell_command`` in the default mode): no decision counts it (``byName``
+has it as a ``fail``), but gemini says on stderr ``Error executing tool write_file: Tool
+"write_file" not found in registry...``. Tokens (``stats.models.*.tokens``: ``prompt``,
 ``candidates``, ``total``, ``cached``, ``thoughts``, ``tool``) are recorded as ``input``,
 ``output`` and ``cache_read``, which add up to its ``total``.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +122,7 @@ class GeminiBackend(Backend):
         data = _answer(text)
         if more or data is None or "error" in data or not data.get("response"):
             return None
-        result = interpret_gemini(ProcessRun(0, None, 0.0), text, "", limits_for(settings))
+        result = interpret_gemini(ProcessRun(0, None, 0.0), text, head(stderr, 20_000)[0], limits_for(settings))
         result.exit_code = None
         return result if result.completed else None
 
@@ -181,6 +186,16 @@ def _refused(stats: Any) -> list[dict[str, Any]]:
     return (found + [refusal("?") for _ in range(total)])[:total]
 
 
+# gemini's answer to a call of a tool it did not give the agent, on stderr (its own error, never a
+# tool's output: a tool that fails says "Error executing tool read_file: File not found...").
+_UNREGISTERED = re.compile(r'^Error executing tool \S+: Tool "([^"]+)" not found in registry', re.M)
+
+
+def _unregistered(stderr: str) -> list[dict[str, Any]]:
+    """The calls of tools the agent was not given, by name (gemini says no more of them)."""
+    return [refusal(name) for name in _UNREGISTERED.findall(stderr)]
+
+
 def interpret_gemini(run: ProcessRun, stdout: str, stderr: str, limits: Any = None) -> AgentResult:
     if run.start_error:
         return AgentResult(False, error_class=ErrorClass.START, message=run.describe(limits))
@@ -196,7 +211,7 @@ def interpret_gemini(run: ProcessRun, stdout: str, stderr: str, limits: Any = No
         "session_id": data.get("session_id"),
         "tokens": _tokens(data.get("stats")),
         "exit_code": run.exit_code,
-        "permission_denials": _refused(data.get("stats")),
+        "permission_denials": _refused(data.get("stats")) + _unregistered(stderr),
     }
     error = data.get("error")
     if run.exit_code in _EXIT_CLASSES:

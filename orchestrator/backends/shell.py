@@ -27,6 +27,7 @@ from orchestrator.backends.base import (
 from orchestrator.executors.base import ProcessRun
 from orchestrator.plan.markdown import fence_closes, fence_opening, outside_fences
 from orchestrator.plan.model import Task
+from orchestrator.plan.profiles import Profile
 from orchestrator.plan.settings import Settings
 from orchestrator.vocabulary import ARGUMENT_LIMIT
 
@@ -121,7 +122,7 @@ class ShellBackend(Backend):
             raise CannotInvoke(f"{job.brief_name}: {why[0]} — {why[1]}")
         return Invocation(("bash", "-e", "-c", script), None, limits=limits_for(job.settings))
 
-    def check_task(self, task: Task, settings: Settings) -> tuple[str, str] | None:
+    def check_task(self, task: Task, settings: Settings, profile: Profile | None = None) -> tuple[str, str] | None:
         script = task_script(task)  # as its brief will hold it
         if script is None or len(script) <= ARGUMENT_LIMIT // 4:  # (at most four bytes a character: it fits)
             return None

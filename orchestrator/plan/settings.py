@@ -226,6 +226,12 @@ def _env(value: object) -> dict[str, str]:
         if item is not None and not isinstance(item, str | int | float):
             raise ValueError(f"the value of {name} is {_shown(item)}, not text or a number")
         env[name] = str(item)
+        size = len(f"{name}={env[name]}".encode("utf-8", "surrogateescape"))
+        if size > ARGUMENT_LIMIT:  # every process of the task gets it: none could start
+            raise ValueError(
+                f"{name} is {size:,} bytes with its name, and an environment variable may be at most "
+                f"{ARGUMENT_LIMIT:,} (put long text in a file, and its path in the variable)"
+            )
     return env
 
 

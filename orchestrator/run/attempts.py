@@ -21,6 +21,7 @@ import anyio
 from orchestrator import backends
 from orchestrator.backends.base import AgentResult, Backend, CannotInvoke, Invocation, Job, Observer
 from orchestrator.documents import read_body
+from orchestrator.errors import AgentCallError
 from orchestrator.executors.base import Executor, Launch, LineCallback, ProcessRun, StartCallback
 from orchestrator.executors.local import LocalExecutor
 from orchestrator.plan.model import Plan, Task
@@ -259,8 +260,13 @@ class Launcher:
 async def call_agent(
     backend: Backend, job: Job, stem: Path, executor: Executor | None = None
 ) -> tuple[AgentResult, Launch]:
-    """One agent call outside a run (``plan``, ``aggregate --agent``): no journal, no retries."""
-    launch = build_launch(backend.invocation(job), job, stem)
+    """One agent call outside a run (``plan``, ``aggregate --agent``): no journal, no retries.
+    Raises ``AgentCallError`` when the call cannot be made at all (nothing is started)."""
+    try:
+        invocation = backend.invocation(job)
+    except CannotInvoke as exc:  # (a command line the system would refuse)
+        raise AgentCallError(f"could not start {backend.name} for the {job.task.agent}: {exc}") from None
+    launch = build_launch(invocation, job, stem)
     observer = backend.observer(job)
     run = await (executor or LocalExecutor()).run(launch, on_line=observer.feed)
     return backend.interpret(job, run, launch.stdout, launch.stderr, observer), launch

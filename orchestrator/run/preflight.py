@@ -78,7 +78,7 @@ def check_plan(
         backend = found.get(name)
         if backend is None:
             backend = found[name] = backends.get(name)
-        unfit = backend.check_task(task, settings)
+        unfit = backend.check_task(task, settings, profiles.get(task.profile))
         if unfit is not None:
             problems.append(Problem(file, task.line, f"{task.id}: {unfit[0]}", unfit[1]))
         command = _command_problem(task, name, file)
