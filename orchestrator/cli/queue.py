@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import os
 import time
 import uuid
@@ -27,7 +26,7 @@ from orchestrator.plan.markdown import split_lines
 from orchestrator.plan.model import Plan, Task
 from orchestrator.state import events
 from orchestrator.state.journal import now_iso
-from orchestrator.state.lock import WorkspaceLock
+from orchestrator.state.lock import WorkspaceLock, posix_locks
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode, TaskStatus
 
@@ -47,6 +46,7 @@ def _split(words: list[str], usage: str, *, at_most: int = 2) -> tuple[Workspace
 def _plan_edit_lock(workspace: Workspace) -> Iterator[None]:
     """One ``add`` at a time per workspace: each reads the plan with the rows the others added."""
     workspace.state_dir.mkdir(parents=True, exist_ok=True)
+    fcntl = posix_locks()
     fd = os.open(workspace.state_dir / "plan-edit.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

@@ -19,7 +19,6 @@ rest of the run.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import math
 import os
 import subprocess
@@ -229,6 +228,8 @@ class _Pipes:
         except BaseException:
             self.close()
             raise
+        import fcntl  # (not at the top: the package imports where there is none)
+
         grow = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only
         if grow is not None:
             with contextlib.suppress(OSError):  # over the user's budget: a smaller pipe, more wake-ups
@@ -386,6 +387,8 @@ async def _pump(fd: int, log: _Log, activity: _Activity, on_line: LineCallback |
 
 def _pipe_size(fd: int) -> int:
     """How many bytes the pipe holds (64 KiB, Linux's default, where it cannot be asked)."""
+    import fcntl
+
     query = getattr(fcntl, "F_GETPIPE_SZ", None)
     if query is not None:
         with contextlib.suppress(OSError):
