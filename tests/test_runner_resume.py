@@ -402,6 +402,47 @@ def test_attempt_whose_runner_pid_was_reused_is_still_an_orphan(project: Path) -
     assert statuses(project) == {"T-01": "completed"}
 
 
+def test_a_group_id_now_leading_somebody_elses_process_is_never_signalled(project: Path) -> None:
+    """A dead runner's attempt left the journal naming its process group; that group is gone and
+    its number now leads an unrelated process (here a ``sleep``, in a session of its own, that
+    started at another time than the attempt's leader). The next run counted the group as the
+    attempt's (a member started after the attempt: a reused pid always does) and SIGTERMed it.
+    Now the leader's start time tells them apart: the stranger is left alone, the task runs."""
+    write_plan(project, [Spec("T-01", "echo one")])
+    stranger = subprocess.Popen(["sleep", "1000"], start_new_session=True)
+    try:
+        began = process_started(stranger.pid)
+        assert began is not None
+        handle = {"pgid": stranger.pid, "pgid_start": began - 200, "leader_start": began - 100}
+        lines = [
+            {"event": "run", "runner_pid": 999_999_999, "at": "2026-01-01T00:00:00+00:00"},
+            {"event": "spawn", "task": "T-01", "agent": "Agent-01", "attempt": 1, "executor": "local",
+             "at": "2026-01-01T00:00:00+00:00"},
+            {"event": "start", "task": "T-01", "agent": "Agent-01", "attempt": 1, "executor": "local",
+             "handle": handle, "at": "2026-01-01T00:00:00+00:00"},
+        ]  # fmt: skip
+        state = workspace(project) / "state"
+        state.mkdir(parents=True)
+        (state / "attempts.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+        result = run(project)
+        assert result.code == 0, result.stderr
+        assert stranger.poll() is None, "an unrelated process was signalled"
+        assert statuses(project) == {"T-01": "completed"}
+        # The same journal naming the sleep's own start: it is the attempt's, and stopped.
+        (state / "attempts.jsonl").write_text(
+            "".join(
+                json.dumps(line) + "\n"
+                for line in [*lines[:2], {**lines[2], "handle": {**handle, "leader_start": began}}]
+            )
+        )
+        assert run(project).code == 0
+        assert stranger.wait(timeout=10) == -signal.SIGTERM
+    finally:
+        if stranger.poll() is None:
+            stranger.kill()
+            stranger.wait(timeout=10)
+
+
 def test_commands_that_read_a_run_know_its_runner_by_pid_and_start_time(project: Path) -> None:
     """A runner killed with -9 whose pid now belongs to another live process (here: pytest) is
     gone for ``status``, ``check`` and ``logs --follow``: the start time its run recorded is not

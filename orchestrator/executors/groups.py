@@ -107,6 +107,26 @@ def any_member_since(pgid: int, earliest: int | None) -> bool:
     return False
 
 
+def still_the_attempts(pgid: int, leader_start: int | None, earliest: int | None) -> bool:
+    """Whether process group ``pgid`` still runs and is still the attempt's that was given it, not
+    somebody else's group that has its number now (pids are reused). ``leader_start``: when the
+    attempt's first process (whose pid is the group's id) started, as ``process_started`` tells;
+    ``earliest``: a bound below that (``started_since_bound``), what journals before it recorded.
+
+    The kernel gives a pid to nobody while a group of that id has members; so a process with the
+    group's pid that started at another time leads another group: not ours, never signalled. With
+    the leader gone, the members left are the attempt's. Without /proc, the group's id is all
+    there is to go by."""
+    if not group_running(pgid):
+        return False
+    if not _HAVE_PROC:
+        return True
+    if leader_start is not None:
+        start = process_started(pgid)
+        return start is None or start == leader_start
+    return any_member_since(pgid, earliest)
+
+
 def groups_with_environment(marks: Sequence[Mapping[str, str]]) -> list[set[int]]:
     """For each of ``marks``, the process groups of running processes whose environment holds
     every one of its variables with that value (Linux /proc, processes of our own user; empty

@@ -42,14 +42,15 @@ from orchestrator.executors.base import (
     StartCallback,
 )
 from orchestrator.executors.groups import (
-    any_member_since,
     group_running,
     groups_with_environment,
     started_since_bound,
+    still_the_attempts,
     stop_group,
     stop_groups,
 )
 from orchestrator.state.journal import ATTEMPT_MARKS
+from orchestrator.state.procs import process_started, ticks
 
 _DRAIN = 2.0  # seconds a grandchild that left the group may keep writing after the child's exit
 _BATCH = 0.5  # seconds between reads of a pipe that had something to read
@@ -139,7 +140,8 @@ class LocalExecutor(Executor):
         try:
             with pipes, out_log, err_log, _one_error():
                 if on_start is not None:
-                    on_start({"pgid": pgid, "pgid_start": started_since_bound()})
+                    # With the pgid, when its leader started: a later group given the same id is not this one.
+                    on_start({"pgid": pgid, "pgid_start": started_since_bound(), "leader_start": process_started(pgid)})
                 async with anyio.create_task_group() as pumps:
                     wait = min(_BATCH, launch.limits.inactivity / 4) if launch.limits.inactivity else _BATCH
                     pumps.start_soon(_pump, pipes.out, out_log, activity, on_line, wait)
@@ -196,9 +198,8 @@ class LocalExecutor(Executor):
         for leftover in leftovers:
             handle = leftover.handle
             if handle is not None and isinstance(handle.get("pgid"), int) and handle["pgid"] > 0:
-                start = handle.get("pgid_start")
                 pgid = int(handle["pgid"])
-                if group_running(pgid) and any_member_since(pgid, start if isinstance(start, int) else None):
+                if still_the_attempts(pgid, ticks(handle.get("leader_start")), ticks(handle.get("pgid_start"))):
                     groups[pgid] = leftover.task
         for leftover, found in zip(leftovers, groups_with_environment([o.marks for o in leftovers]), strict=True):
             for pgid in found:
