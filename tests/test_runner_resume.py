@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import frontmatter
 import pytest
 from runner_helpers import (
@@ -35,6 +36,7 @@ from runner_helpers import (
 )
 
 from orchestrator import load_plan
+from orchestrator.executors import local
 from orchestrator.executors.groups import group_running as group_alive
 from orchestrator.state.procs import process_started
 
@@ -483,13 +485,17 @@ def test_commands_that_read_a_run_know_its_runner_by_pid_and_start_time(project:
 
 @pytest.mark.slow
 def test_wait_orphans_lets_the_orphan_finish(project: Path, background: list[Background]) -> None:
-    write_plan(project, [Spec("T-01", _guarded(0.6))])
+    write_plan(project, [Spec("T-01", _guarded(2.0))])  # (still running when the next run has started)
     runner = start(project)
     background.append(runner)
     wait_until(lambda: (project / "active" / "T-01").exists(), "T-01 to run")
+    leader = int(open_attempts(project)[0]["pgid"])
     runner.kill(signal.SIGKILL)
     again = run(project, "--wait-orphans")
     assert again.code == 0, again.stderr
+    # It said what it waited for, on stderr (stdout: the events of --json only), before T-01 ran again.
+    waiting = [line for line in again.stderr.splitlines() if "waiting for" in line]
+    assert waiting and f"T-01 (process group {leader})" in waiting[0] and "--wait-orphans" in waiting[0], again.stderr
     # The orphan ran to its end (it removed its active file) before the new attempt started.
     assert (project / "ran.log").read_text().split() == ["T-01", "T-01"]
     assert not (project / "overlap.log").exists()
@@ -927,3 +933,22 @@ def test_attempt_numbers_go_on_across_runs_and_no_log_is_overwritten(project: Pa
     assert {name: (logs / name).read_bytes() for name in first} == first
     assert (logs / "agent-01.attempt-3.out").read_text() == "done\n"
     assert results(project)["T-01"]["attempts"] == 3
+
+
+def test_wait_orphans_says_now_and_then_what_it_still_waits_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While ``run --wait-orphans`` waits for a dead runner's attempts it said nothing, however
+    long: now it names them at once, then says it still waits every ``_TELL_EVERY`` seconds."""
+    monkeypatch.setattr(local, "_TELL_EVERY", 0.3)
+    orphan = subprocess.Popen(["sleep", "1.2"], start_new_session=True)
+    told: list[str] = []
+    try:
+        anyio.run(local._wait_for, {orphan.pid: "T-07"}, told.append)
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+        orphan.wait(timeout=10)
+    assert told[0].startswith("⏳ waiting for") and f"T-07 (process group {orphan.pid})" in told[0], told
+    again = told[1:]
+    assert 2 <= len(again) <= 4 and all(line.startswith("⏳ still waiting (") and "T-07" in line for line in again), (
+        told
+    )

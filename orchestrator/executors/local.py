@@ -22,7 +22,7 @@ import contextlib
 import math
 import os
 import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, ClassVar
@@ -49,10 +49,12 @@ from orchestrator.executors.groups import (
     stop_group,
     stop_groups,
 )
+from orchestrator.plan.settings import format_duration
 from orchestrator.state.journal import ATTEMPT_MARKS
 from orchestrator.state.procs import process_started, ticks
 
 _DRAIN = 2.0  # seconds a grandchild that left the group may keep writing after the child's exit
+_TELL_EVERY = 10.0  # seconds between the lines of `run --wait-orphans` while it waits
 _BATCH = 0.5  # seconds between reads of a pipe that had something to read
 _PIPE_SIZE = 256 * 1024  # bytes stdout's pipe is grown to hold (Linux; a per-user budget: not more)
 _READ = 64 * 1024  # bytes read at once
@@ -189,7 +191,9 @@ class LocalExecutor(Executor):
 
         await reaper.stop_adopted(tied, self._grace)  # (and reaps what exited)
 
-    async def settle(self, leftovers: Sequence[Leftover], *, grace: float, wait: bool) -> list[str]:
+    async def settle(
+        self, leftovers: Sequence[Leftover], *, grace: float, wait: bool, tell: Callable[[str], None] | None = None
+    ) -> list[str]:
         """Stop (or wait for) the process groups of ``leftovers``: all asked at once, then one
         grace period. Besides the group its handle names, an attempt's processes are found by the
         variables that name it in their environment: those that left its group (setsid), and all
@@ -205,11 +209,34 @@ class LocalExecutor(Executor):
             for pgid in found:
                 groups.setdefault(pgid, leftover.task)
         if wait:
-            while any(group_running(pgid) for pgid in groups):
-                await anyio.sleep(0.2)
+            await _wait_for(groups, tell)
         else:
             await stop_groups(groups, grace)
         return sorted(set(groups.values()))
+
+
+async def _wait_for(groups: Mapping[int, str], tell: Callable[[str], None] | None) -> None:
+    """Wait for ``groups`` (a task's, each) to end, telling what runs still: at once, then every
+    ``_TELL_EVERY`` seconds while any runs."""
+    began = last = anyio.current_time()
+
+    def running() -> str:
+        by_task: dict[str, list[str]] = {}
+        for pgid, task in sorted(groups.items(), key=lambda item: (item[1], item[0])):
+            if group_running(pgid):
+                by_task.setdefault(task, []).append(str(pgid))
+        return ", ".join(f"{task} (process group {', '.join(pgids)})" for task, pgids in by_task.items())
+
+    still = running()
+    if still and tell is not None:
+        tell(f"⏳ waiting for what a dead runner's attempts still run: {still} (--wait-orphans; Ctrl-C stops waiting)")
+    while still:
+        await anyio.sleep(0.2)
+        now = anyio.current_time()
+        still = running()
+        if still and tell is not None and now - last >= _TELL_EVERY:
+            last = now
+            tell(f"⏳ still waiting ({format_duration(now - began)}) for {still}")
 
 
 class _Pipes:

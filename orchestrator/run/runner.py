@@ -19,9 +19,11 @@ Lifecycle of one ``Runner.run()``:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -211,7 +213,9 @@ class Runner:
         stopped: list[str] = []
         for name, leftovers in by_executor.items():
             executor = self.executor if name == self.executor.name else _executor_named(name, ws)
-            stopped += await executor.settle(leftovers, grace=grace, wait=self.options.wait_for_orphans)
+            stopped += await executor.settle(
+                leftovers, grace=grace, wait=self.options.wait_for_orphans, tell=_to_stderr
+            )
         return sorted(stopped)
 
     # --- signals ----------------------------------------------------------------------------------
@@ -372,6 +376,13 @@ def _scheduler(
         rng=random.Random(),
         merges=merges,
     )
+
+
+def _to_stderr(line: str) -> None:
+    """A line for the person while the run has not started (what ``--wait-orphans`` waits for):
+    on stderr, so that ``--json``'s stdout holds events only."""
+    with contextlib.suppress(OSError):
+        print(line, file=sys.stderr, flush=True)
 
 
 def _tell_unstarted(
