@@ -11,6 +11,7 @@ import json
 import socket
 import threading
 import time
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -317,3 +318,19 @@ def test_a_run_notifies_a_backgrounding_command_once_per_event(tmp_path: Path) -
     assert result.code == 1, result.stderr
     assert sorted(log.read_text().splitlines()) == ["run_finished", "task_failed"]
     assert not [e for e in result.events if e["event"] == "notice" and "notif" in e["message"]], result.events
+
+
+def test_a_short_timeout_warns_of_a_stuck_task_at_80_percent_not_when_it_is_killed(tmp_path: Path) -> None:
+    """The run looked for stuck tasks once a second: a 2 s timeout's 80% (1.6 s) was seen at
+    2 s, when the watchdog was killing the task: the warning came too late to be one. Now the run
+    looks when an attempt may come to 80% of its timeout."""
+    write_plan(tmp_path, [Spec("T-01", "sleep 5 && echo late")], {"timeout": "2s", "retries": 0})
+    result = run(tmp_path)
+    assert result.code == 1, result.stderr
+    kinds = [e["event"] for e in result.events if e.get("task") == "T-01"]
+    assert kinds.index("task_stuck") < kinds.index("task_failed"), kinds
+    at = {e["event"]: datetime.fromisoformat(e["time"]) for e in result.events if e.get("task") == "T-01"}
+    after = (at["task_stuck"] - at["task_started"]).total_seconds()
+    assert 1.55 <= after < 1.95, after  # at 80% of 2 s, not at 2 s
+    stuck = next(e for e in result.events if e["event"] == "task_stuck")
+    assert "of its 2.0s timeout" in stuck["why"], stuck

@@ -46,7 +46,7 @@ from orchestrator.run.basis import Basis
 from orchestrator.run.blocks import Blocks, as_status_reads
 from orchestrator.run.live import LiveQueue
 from orchestrator.run.merges import isolate
-from orchestrator.run.notify import notifying
+from orchestrator.run.notify import Notifying, notifying
 from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, load_checked, prepare
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.recovery import finished_in_logs, keep
@@ -419,9 +419,11 @@ def _profile_caps(prepared: Prepared) -> dict[str, int]:
 
 
 async def _tick_every_second(reporter: Reporter) -> None:
-    """The reporter's clock: a live view's timers move while nothing else happens."""
+    """The reporter's clock: a live view's timers move while nothing else happens; sooner when a
+    task may come to look stuck before the next second (a short timeout's 80%)."""
     while True:
-        await anyio.sleep(1.0)
+        every = 1.0
+        await anyio.sleep(reporter.next_tick(time.time(), every) if isinstance(reporter, Notifying) else every)
         reporter.tick()
 
 
