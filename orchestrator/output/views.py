@@ -24,6 +24,11 @@ OUT_OF_DATE = "out of date"  # beside a completed task's status when `run` would
 SIMULATED = "simulated"  # beside a result the fake executor made up: no process ran (``TaskView.simulated``)
 
 
+# What a speed-up, a critical path or a parallel efficiency says when a task they count was
+# simulated: the fake executor's durations are sub-millisecond noise, no figure to take as fact.
+NOT_MEASURED = "- (not measured: simulated, no process ran)"
+
+
 def simulated_mark(simulated: bool) -> str:
     """`` (simulated)`` after whatever a read-out says of a made-up result, nothing after a real one:
     the one wording of every read-out (status, run's lines, history, graph, check, report)."""
@@ -125,6 +130,9 @@ def summary_line(views: Sequence[TaskView], found: dict[str, int]) -> str:
     stale = sum(1 for v in views if v.out_of_date)
     if stale:
         text += f" ({stale} {OUT_OF_DATE}: run does {'it' if stale == 1 else 'them'} again)"
+    made_up = sum(1 for v in views if v.simulated)
+    if made_up:  # (as the run's last line says it: made-up results never pass for real ones)
+        text += f" ({made_up} {SIMULATED})"
     cost = [v.cost_usd for v in views if v.cost_usd is not None]
     if cost:
         text += f"; cost ${sum(cost):.4f}"
