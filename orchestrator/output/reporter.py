@@ -237,6 +237,7 @@ class LiveReporter(Reporter):
         self.done = {"completed": 0, "failed": 0, "skipped": 0}
         self.total = 0
         self.paused: str | None = None
+        self.simulated = False  # run --executor fake: the panel says nothing it shows is real work
         self.workspace: Path | None = None
         self._lines: list[str] = []
         # Redrawn by the run itself (``flush``, ``tick``), never by a thread of rich's own: what
@@ -258,6 +259,8 @@ class LiveReporter(Reporter):
             f"{finished}/{self.total}  🔵 {len(self.running)} running  ✅ {self.done['completed']}  "
             f"❌ {self.done['failed']}  ⏭️ {self.done['skipped']}",
         )
+        if self.simulated:
+            table.add_row(f"🎭 {SIMULATED}", "the fake executor runs nothing: every result is made up")
         if self.paused:
             table.add_row("⏸️ paused", self.paused)
         now = time.monotonic()
@@ -272,6 +275,7 @@ class LiveReporter(Reporter):
         task = event.get("task", "")
         if kind == "run_started":
             self.total = event["to_run"]
+            self.simulated = bool(event.get("simulated"))
         elif kind == "task_started":
             self.running[task] = (event.get("name", ""), time.monotonic())
         elif kind in {"task_completed", "task_failed", "task_skipped", "task_interrupted", "task_retrying",
