@@ -161,7 +161,8 @@ def describe(event: Event, workspace: Path | None = None) -> str | None:
     if kind == "task_interrupted":
         return f"⏹️ {task}{agent} interrupted"
     if kind == "task_cancelled":
-        return f"⏹️ {task}{agent} cancelled: {event['reason']}"
+        took = f" after {format_duration(event['duration'])}" if event.get("duration") is not None else ""
+        return f"⏹️ {task}{agent} cancelled{took}: {event['reason']}"
     if kind == "task_added":
         after = f" after {', '.join(event['after'])}" if event.get("after") else ""
         return f"➕ {task}{agent} added{after}: {event.get('name', '')}"

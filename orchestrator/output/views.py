@@ -18,6 +18,7 @@ _MERMAID_CLASS = {
     "retrying": "fill:#cce5ff,stroke:#007bff",
     "skipped": "fill:#e2e3e5,stroke:#6c757d",
     "interrupted": "fill:#fff3cd,stroke:#fd7e14",
+    "cancelled": "fill:#e2e3e5,stroke:#343a40,stroke-dasharray:2 2",  # stopped by `orchestrator cancel`
     "outofdate": "fill:#fff3cd,stroke:#28a745,stroke-dasharray:4 2",  # completed, but run will redo it
 }
 OUT_OF_DATE = "out of date"  # beside a completed task's status when `run` would run it again
@@ -89,14 +90,24 @@ def mermaid(plan: Plan, views: Sequence[TaskView] | None = None, *, limit: int |
 def dot(plan: Plan, views: Sequence[TaskView] | None = None) -> str:
     """The plan's graph for graphviz; a task whose result is made up (``views``) says so in its label."""
     made_up = {v.id for v in views if v.simulated} if views else set()
+    classes = {v.id: "outofdate" if v.out_of_date else str(v.status) for v in views or ()}
     lines = ["digraph plan {", "    rankdir=LR;", "    node [shape=box];"]
     for task_id, task in plan.tasks.items():
         label = f"{task_id}: {task.title}{simulated_mark(task_id in made_up)}"
-        lines.append(f"    {json.dumps(task_id)} [label={json.dumps(label)}];")
+        lines.append(f"    {json.dumps(task_id)} [label={json.dumps(label)}{_dot_colours(classes.get(task_id))}];")
     for source, target in plan.edges():
         lines.append(f"    {json.dumps(source)} -> {json.dumps(target)};")
     lines.append("}")
     return "\n".join(lines)
+
+
+def _dot_colours(name: str | None) -> str:
+    """A state's colours (the mermaid graph's: ``_MERMAID_CLASS``) as graphviz node attributes."""
+    if name not in _MERMAID_CLASS:
+        return ""
+    style = dict(part.split(":", 1) for part in _MERMAID_CLASS[name].split(","))
+    dashed = ",dashed" if "stroke-dasharray" in style else ""
+    return f', style="filled{dashed}", fillcolor="{style["fill"]}", color="{style["stroke"]}"'
 
 
 def layers_text(plan: Plan, views: Sequence[TaskView] | None = None) -> str:
