@@ -842,3 +842,25 @@ def test_a_task_cancelled_mid_run_has_its_duration_and_a_colour_of_its_own(tmp_p
     )
     dot = cli(tmp_path, "graph", "--format", "dot").stdout
     assert '"T-01" [label="T-01: ' in dot and 'style="filled,dashed", fillcolor="#e2e3e5"' in dot, dot
+
+
+@pytest.mark.slow
+def test_cancel_waits_for_the_kill_grace_the_run_gives_not_the_plans_on_disk(tmp_path: Path) -> None:
+    """``cancel`` waited 10 s beyond the plan's kill_grace as the plan on disk said it: edited to
+    0 while the run gives the task 11 s (its SIGTERM ignored), the cancel gave up at 10 s, saying
+    the run did not answer, though the run was doing it. It waits for the run's own now."""
+    plan = write_plan(tmp_path, [Spec("T-01", f"trap '' TERM; {WAIT_FOR_GO}")], {"kill_grace": 11})
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: _started(tmp_path, "T-01"), "T-01 to start")
+        text = plan.read_text(encoding="utf-8")
+        assert "kill_grace: 11" in text
+        plan.write_text(text.replace("kill_grace: 11", "kill_grace: 0"), encoding="utf-8")
+        began = time.monotonic()
+        cancelled = cli(tmp_path, "cancel", "T-01")
+        assert cancelled.code == 0, cancelled.stderr
+        assert time.monotonic() - began >= 10.5  # (the run needed its whole grace: SIGTERM was ignored)
+        assert runner.wait() == 1
+    finally:
+        runner.cleanup()
+    assert results(tmp_path)["T-01"]["status"] == "cancelled"

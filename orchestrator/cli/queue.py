@@ -251,10 +251,27 @@ def _request(args: argparse.Namespace, kind: str) -> int:
         found = _run_or_lock(workspace, wait)
         if isinstance(found, WorkspaceLock):
             return _offline(args, kind, workspace, plan, task, reason, found)
-        answered = _ask(args, kind, workspace, task, reason, found, wait)
+        answered = _ask(
+            args, kind, workspace, task, reason, found, ANSWER_WAIT + _kill_grace(workspace, plan, task, found)
+        )
         if answered is not None:
             return answered
         # The run ended before it answered: what the next run does is changed instead.
+
+
+def _kill_grace(workspace: Workspace, plan: Plan, task: Task, live: events.Event) -> float:
+    """The grace the run going on gives ``task``'s processes to stop before it kills them: as its
+    ``run_started`` recorded it (the plan on disk may say otherwise by now), else the task's as the
+    plan says (its profile's, its row's)."""
+    ran_with = events.task_limits(live, task.id)
+    if ran_with is not None and ran_with["kill_grace"] is not None:
+        return ran_with["kill_grace"]
+    from orchestrator.plan.profiles import Profiles
+
+    try:
+        return Profiles(workspace).settings_for(plan, task).kill_grace
+    except PlanError:
+        return plan.settings.kill_grace
 
 
 def _ask(

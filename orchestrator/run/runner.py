@@ -145,6 +145,10 @@ class Runner:
                     "run_started",
                     **_selected(prepared, self.executor),
                     max_parallel=plan.settings.max_parallel,
+                    # What the command line changed, and the limits the run stops attempts by, for
+                    # `check` and `cancel` to judge them by (the plan on disk may say otherwise).
+                    overrides=self.options.overrides(),
+                    limits=events.limits(plan.settings, prepared.settings),
                     workspace=str(ws.root),
                     pid=os.getpid(),
                     pid_start=process_started(os.getpid()),  # with the pid, the runner (a pid can be reused)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.documents import last_line_starting
+from orchestrator.plan.settings import Settings
 from orchestrator.state import store
 from orchestrator.state.procs import pid_alive, ticks
 
@@ -180,3 +181,39 @@ def run_slots(path: Path) -> int | None:
     ran = [e for e in started if e.get("to_run")] or started
     slots = ran[-1].get("max_parallel") if ran else None
     return slots if isinstance(slots, int) and not isinstance(slots, bool) and slots > 0 else None
+
+
+# --- the limits a run runs with -------------------------------------------------------------------
+
+LIMITS = ("timeout", "inactivity_timeout", "kill_grace")  # what ``check`` and ``cancel`` judge a run by
+
+
+def limits(run: Settings, tasks: Mapping[str, Settings]) -> dict[str, Any]:
+    """``run_started``'s ``limits``: the run's own (the plan's settings, the command line's
+    overrides applied), and under ``tasks`` those of each task whose differ (its profile, its
+    row). What a run stops attempts by, recorded for the commands that judge them from outside
+    (``check``, ``cancel``): the plan on disk may say otherwise by now."""
+    own = {name: getattr(run, name) for name in LIMITS}
+    differ: dict[str, dict[str, Any]] = {}
+    for task_id, settings in tasks.items():
+        mine = {name: getattr(settings, name) for name in LIMITS}
+        if mine != own:
+            differ[task_id] = mine
+    return {**own, "tasks": differ}
+
+
+def task_limits(started: Event | None, task_id: str) -> dict[str, float | None] | None:
+    """The limits the run ``started`` (its ``run_started`` event) runs ``task_id`` with, or
+    ``None`` when it did not record them (a version before). A task ``add`` gave the run later
+    has the run's own (its row's own limits are not recorded)."""
+    recorded = started.get("limits") if started is not None else None
+    if not isinstance(recorded, dict):
+        return None
+    tasks = recorded.get("tasks")
+    mine = tasks.get(task_id) if isinstance(tasks, dict) else None
+    source = mine if isinstance(mine, dict) else recorded
+    found: dict[str, float | None] = {}
+    for name in LIMITS:
+        value = source.get(name)
+        found[name] = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    return found
