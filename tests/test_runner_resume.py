@@ -36,7 +36,7 @@ from runner_helpers import (
 )
 
 from orchestrator import load_plan
-from orchestrator.executors import local
+from orchestrator.executors import groups, local
 from orchestrator.executors.groups import group_running as group_alive
 from orchestrator.state.procs import process_started
 
@@ -952,3 +952,26 @@ def test_wait_orphans_says_now_and_then_what_it_still_waits_for(monkeypatch: pyt
     assert 2 <= len(again) <= 4 and all(line.startswith("⏳ still waiting (") and "T-07" in line for line in again), (
         told
     )
+
+
+def test_a_group_found_then_given_to_somebody_else_is_neither_waited_for_nor_killed() -> None:
+    """A dead runner's group found running, whose number leads another process by the time the
+    runner looks again (the group emptied, the id reused): ``--wait-orphans`` does not wait for
+    it, and the SIGKILL at the end of the grace does not reach it."""
+    stranger = subprocess.Popen(["sh", "-c", "trap '' TERM; sleep 1000"], start_new_session=True)
+    try:
+        wait_until(lambda: process_started(stranger.pid) is not None, "the stranger to start")
+        began = process_started(stranger.pid)
+        assert began is not None
+        told: list[str] = []
+        then = {stranger.pid: began - 100}  # the leader the runner found had started at another time
+        anyio.run(local._wait_for, {stranger.pid: "T-01"}, told.append, then)
+        assert told == []  # not waited for: it is not the attempt's group
+        anyio.run(groups.stop_groups, [stranger.pid], 0.3, then)  # (SIGTERM: ignored; no SIGKILL)
+        assert stranger.poll() is None, "somebody else's process was killed"
+        anyio.run(groups.stop_groups, [stranger.pid], 0.3, {stranger.pid: began})  # its own: killed
+        assert stranger.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        if stranger.poll() is None:
+            stranger.kill()
+            stranger.wait(timeout=10)

@@ -47,9 +47,12 @@ def group_running(pgid: int) -> bool:
     return any(process_state(pid) not in _EXITED for pid in group_members(pgid))
 
 
-async def stop_groups(pgids: Iterable[int], grace: float) -> None:
+async def stop_groups(pgids: Iterable[int], grace: float, leaders: Mapping[int, int | None] | None = None) -> None:
     """SIGTERM every group at once, wait up to ``grace`` seconds for them all to empty, then
-    SIGKILL what is left: however many groups, one grace period."""
+    SIGKILL what is left: however many groups, one grace period. ``leaders``: when each group's
+    leader started as the caller found it (``None``: it was gone), for groups the runner did not
+    start itself: one whose id leads another process by the end of the grace (the group emptied,
+    its number given to somebody else) is not signalled again."""
     asked = [pgid for pgid in set(pgids) if signal_group(pgid, signal.SIGTERM)]
     for pgid in asked:
         signal_group(pgid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
@@ -60,7 +63,16 @@ async def stop_groups(pgids: Iterable[int], grace: float) -> None:
             asked = [pgid for pgid in asked if group_running(pgid)]
     finally:  # (cancelled mid-grace, by a Ctrl-C: what was asked to stop is stopped now, not left)
         for pgid in asked:
-            signal_group(pgid, signal.SIGKILL)
+            if leaders is None or same_leader(pgid, leaders.get(pgid)):
+                signal_group(pgid, signal.SIGKILL)
+
+
+def same_leader(pgid: int, then: int | None) -> bool:
+    """Whether group ``pgid`` is still the one whose leader started at ``then`` (``None``: its
+    leader was gone): its leader is, or is still gone. The kernel gives the group's number to
+    no new process while a member is left, so a leader with another start leads another group."""
+    now = process_started(pgid)
+    return now is None or now == then
 
 
 async def stop_group(pgid: int, grace: float) -> None:

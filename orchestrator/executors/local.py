@@ -44,6 +44,7 @@ from orchestrator.executors.base import (
 from orchestrator.executors.groups import (
     group_running,
     groups_with_environment,
+    same_leader,
     started_since_bound,
     still_the_attempts,
     stop_group,
@@ -208,22 +209,26 @@ class LocalExecutor(Executor):
         for leftover, found in zip(leftovers, groups_with_environment([o.marks for o in leftovers]), strict=True):
             for pgid in found:
                 groups.setdefault(pgid, leftover.task)
+        leaders = {pgid: process_started(pgid) for pgid in groups}  # (as found: a reused id is not them)
         if wait:
-            await _wait_for(groups, tell)
+            await _wait_for(groups, tell, leaders)
         else:
-            await stop_groups(groups, grace)
+            await stop_groups(groups, grace, leaders)
         return sorted(set(groups.values()))
 
 
-async def _wait_for(groups: Mapping[int, str], tell: Callable[[str], None] | None) -> None:
+async def _wait_for(
+    groups: Mapping[int, str], tell: Callable[[str], None] | None, leaders: Mapping[int, int | None] | None = None
+) -> None:
     """Wait for ``groups`` (a task's, each) to end, telling what runs still: at once, then every
-    ``_TELL_EVERY`` seconds while any runs."""
+    ``_TELL_EVERY`` seconds while any runs. ``leaders``: when each group's leader started as found
+    (a group whose number leads another process since is over: ``groups.same_leader``)."""
     began = last = anyio.current_time()
 
     def running() -> str:
         by_task: dict[str, list[str]] = {}
         for pgid, task in sorted(groups.items(), key=lambda item: (item[1], item[0])):
-            if group_running(pgid):
+            if group_running(pgid) and (leaders is None or same_leader(pgid, leaders.get(pgid))):
                 by_task.setdefault(task, []).append(str(pgid))
         return ", ".join(f"{task} (process group {', '.join(pgids)})" for task, pgids in by_task.items())
 
