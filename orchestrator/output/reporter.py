@@ -97,6 +97,13 @@ class _LineReporter(Reporter):
         self.flush()
 
 
+def to_stderr(line: str) -> None:
+    """A line for the person outside the run's events (what ``run --wait-orphans`` waits for,
+    before the run starts): on stderr, so that ``--json``'s stdout holds events only."""
+    with contextlib.suppress(OSError):
+        print(line, file=sys.stderr, flush=True)
+
+
 def reader_gone(stream: TextIO, exc: OSError) -> None:
     """Whoever read ``stream`` went away (a pipe's reader, a closed terminal): point it at
     /dev/null, so that neither the rest of the run nor the interpreter's final flush fails on it

@@ -19,11 +19,9 @@ Lifecycle of one ``Runner.run()``:
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -37,7 +35,7 @@ from orchestrator.errors import AgentCallError, OrchestratorError, workspace_err
 from orchestrator.executors.base import Executor, Leftover
 from orchestrator.executors.local import LocalExecutor, children_waited_on_pidfds
 from orchestrator.output.final import Synthesis, edited_final_notice, write_final_output
-from orchestrator.output.reporter import Recording, Reporter
+from orchestrator.output.reporter import Recording, Reporter, to_stderr
 from orchestrator.output.templates import Lenient
 from orchestrator.plan.model import Plan
 from orchestrator.run.admission import Admission
@@ -145,10 +143,7 @@ class Runner:
                     "run_started",
                     **_selected(prepared, self.executor),
                     max_parallel=plan.settings.max_parallel,
-                    # What the command line changed, and the limits the run stops attempts by, for
-                    # `check` and `cancel` to judge them by (the plan on disk may say otherwise).
-                    overrides=self.options.overrides(),
-                    limits=events.limits(plan.settings, prepared.settings),
+                    **events.ran_with(self.options.overrides(), plan.settings, prepared.settings),
                     workspace=str(ws.root),
                     pid=os.getpid(),
                     pid_start=process_started(os.getpid()),  # with the pid, the runner (a pid can be reused)
@@ -217,9 +212,7 @@ class Runner:
         stopped: list[str] = []
         for name, leftovers in by_executor.items():
             executor = self.executor if name == self.executor.name else _executor_named(name, ws)
-            stopped += await executor.settle(
-                leftovers, grace=grace, wait=self.options.wait_for_orphans, tell=_to_stderr
-            )
+            stopped += await executor.settle(leftovers, grace=grace, wait=self.options.wait_for_orphans, tell=to_stderr)
         return sorted(stopped)
 
     # --- signals ----------------------------------------------------------------------------------
@@ -380,13 +373,6 @@ def _scheduler(
         rng=random.Random(),
         merges=merges,
     )
-
-
-def _to_stderr(line: str) -> None:
-    """A line for the person while the run has not started (what ``--wait-orphans`` waits for):
-    on stderr, so that ``--json``'s stdout holds events only."""
-    with contextlib.suppress(OSError):
-        print(line, file=sys.stderr, flush=True)
 
 
 def _tell_unstarted(

@@ -188,6 +188,12 @@ def run_slots(path: Path) -> int | None:
 LIMITS = ("timeout", "inactivity_timeout", "kill_grace")  # what ``check`` and ``cancel`` judge a run by
 
 
+def ran_with(overrides: Mapping[str, Any], run: Settings, tasks: Mapping[str, Settings]) -> dict[str, Any]:
+    """``run_started``'s ``overrides`` (what the command line changed of the plan's settings)
+    and ``limits`` (below)."""
+    return {"overrides": dict(overrides), "limits": limits(run, tasks)}
+
+
 def limits(run: Settings, tasks: Mapping[str, Settings]) -> dict[str, Any]:
     """``run_started``'s ``limits``: the run's own (the plan's settings, the command line's
     overrides applied), and under ``tasks`` those of each task whose differ (its profile, its
