@@ -485,7 +485,7 @@ def test_commands_that_read_a_run_know_its_runner_by_pid_and_start_time(project:
 
 @pytest.mark.slow
 def test_wait_orphans_lets_the_orphan_finish(project: Path, background: list[Background]) -> None:
-    write_plan(project, [Spec("T-01", _guarded(2.0))])  # (still running when the next run has started)
+    write_plan(project, [Spec("T-01", _guarded(3.0))])  # (still running when the next run has started)
     runner = start(project)
     background.append(runner)
     wait_until(lambda: (project / "active" / "T-01").exists(), "T-01 to run")
