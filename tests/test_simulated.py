@@ -59,7 +59,10 @@ def test_graph_and_the_plans_graph_block_mark_simulated_tasks(tmp_path: Path) ->
     _rehearsed(tmp_path)
     assert "✅ T-01 [Agent-01] Task T-01 (simulated)" in cli(tmp_path, "graph").stdout
     assert 'n0["✅ T-01: Task T-01 (simulated)"]' in cli(tmp_path, "graph", "--format", "mermaid").stdout
-    assert '"T-02" [label="T-02: Task T-02 (simulated)"]' in cli(tmp_path, "graph", "--format", "dot").stdout
+    assert (
+        '"T-02" [label="T-02: Task T-02 (simulated)", style="filled"'
+        in cli(tmp_path, "graph", "--format", "dot").stdout
+    )
     nodes = json.loads(cli(tmp_path, "graph", "--json").stdout)["nodes"]
     assert [n["simulated"] for n in nodes] == [True, True]
     block = (workspace(tmp_path) / "master_plan.md").read_text(encoding="utf-8").split("graph TD")[1]
