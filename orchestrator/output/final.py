@@ -107,6 +107,8 @@ def summarize(plan: Plan, views: list[TaskView], synthesis: Synthesis | None = N
     tokens = [v.tokens for v in views if v.tokens is not None]
     simulated = sum(1 for v in views if v.simulated)
     noise = any(v.simulated for v in ran)  # a made-up duration: the figures made of it are no fact
+    speedup = f"{work / wall:.2f}×" if wall and work else "-"
+    chain = (" -> ".join(path) + f" ({format_duration(length)})") if ran and path else "-"
     return {
         "total": len(views),
         "counts": found,
@@ -115,12 +117,8 @@ def summarize(plan: Plan, views: list[TaskView], synthesis: Synthesis | None = N
         "work_seconds": work,
         "wall": format_duration(wall),
         "work": format_duration(work) if ran else "-",
-        "speedup": NOT_MEASURED if noise else f"{work / wall:.2f}×" if wall and work else "-",
-        "critical_path": NOT_MEASURED
-        if noise
-        else (" -> ".join(path) + f" ({format_duration(length)})")
-        if ran and path
-        else "-",
+        "speedup": NOT_MEASURED if noise else speedup,
+        "critical_path": NOT_MEASURED if noise else chain,
         "cost": _cost(cost, synthesis.cost_usd if synthesis else None),
         "tokens": _tokens(tokens, synthesis.tokens if synthesis else None),
         "simulated": counted(simulated, "task") if simulated else "",
