@@ -263,7 +263,7 @@ def _kill_grace(workspace: Workspace, plan: Plan, task: Task, live: events.Event
     """The grace the run going on gives ``task``'s processes to stop before it kills them: as its
     ``run_started`` recorded it (the plan on disk may say otherwise by now), else the task's as the
     plan says (its profile's, its row's)."""
-    ran_with = events.task_limits(live, task.id)
+    ran_with = events.task_limits(live, task.id, events.added_limits(workspace.events_file, live))
     if ran_with is not None and ran_with["kill_grace"] is not None:
         return ran_with["kill_grace"]
     from orchestrator.plan.profiles import Profiles

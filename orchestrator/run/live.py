@@ -147,7 +147,8 @@ class LiveQueue:
             self._known_ids.add(task_id.lower())
             view = prepared.views[task_id]
             after = list(task.dependencies)
-            self._emit("task_added", task=task_id, agent=task.agent, name=task.title, after=after)
+            own = events.own_limits(ours.settings, settings)  # (for check and cancel: its own, if not the run's)
+            self._emit("task_added", task=task_id, agent=task.agent, name=task.title, after=after, **own)
             blocker = scheduler.queue.add(task_id, priority=task.priority, order=ours.order[task_id])
             if blocker is not None:
                 scheduler.recorder.not_run(task, TaskStatus.SKIPPED, self._given_up(blocker))

@@ -225,13 +225,14 @@ def _late(workspace: Workspace, state: journal.JournalState, now: float) -> list
     live = events.live_run(workspace.events_file)
     if live is not None and live.get("pid") != state.runner_pid:
         live = None  # (another run's: not the one whose attempts these are)
+    added = events.added_limits(workspace.events_file, live)
     for task_id, attempt in sorted(state.open.items()):
         started = journal.epoch_of(attempt.started)
         task = plan.tasks.get(task_id) if plan is not None else None
         if started is None:
             continue
         settings = profiles.settings_for(plan, task) if profiles and plan and task else Settings()
-        ran_with = events.task_limits(live, task_id)
+        ran_with = events.task_limits(live, task_id, added)
         timeout = ran_with["timeout"] if ran_with is not None else settings.timeout
         quiet = ran_with["inactivity_timeout"] if ran_with is not None else settings.inactivity_timeout
         running = now - started
