@@ -134,6 +134,56 @@ def test_a_task_past_its_timeout_or_silent_past_its_limit_is_found(project: Path
     assert overdue.runner_alive and overdue.counts == {"running": 1}
 
 
+def test_check_judges_a_run_by_the_limits_it_runs_with_not_the_plan_on_disk(
+    project: Path, background: list[Background]
+) -> None:
+    """The plan edited while a run goes on (shorter limits, for the next run) made ``check`` call
+    the run's task overdue by limits it does not run with. The run records its limits (and what
+    its command line changed) in its ``run_started``; check judges its attempts by those."""
+    plan = write_plan(project, [Spec("T-01", _SLEEPER)], {"timeout": "1h", "inactivity_timeout": "30m"})
+    runner = start(project, "--max-parallel", "2")
+    background.append(runner)
+    wait_until(lambda: bool(open_attempts(project)), "T-01 to start")
+    text = plan.read_text(encoding="utf-8")
+    assert "timeout: 1h" in text and "inactivity_timeout: 30m" in text
+    plan.write_text(
+        text.replace("timeout: 1h", "timeout: 10m").replace("inactivity_timeout: 30m", "inactivity_timeout: 5m")
+    )
+    started = next(e for e in runner.events() if e["event"] == "run_started")
+    assert started["overrides"] == {"max_parallel": 2}
+    assert started["limits"] == {"timeout": 3600.0, "inactivity_timeout": 1800.0, "kill_grace": 1.0, "tasks": {}}
+    workspace = Workspace.find(project)
+    now = time.time()
+    assert check(workspace, now + 900).ok  # 15 minutes: within the run's limits, past the plan's now
+    silent = check(workspace, now + 2400)
+    assert [(f.kind, f.tasks) for f in silent.findings] == [("silent", ("T-01",))]
+    assert "30m00s inactivity limit" in silent.findings[0].message
+
+
+def test_a_task_added_to_a_run_is_judged_by_the_limits_the_run_took_it_with(
+    project: Path, background: list[Background]
+) -> None:
+    """A task ``add`` gives a run going on, whose profile sets a shorter timeout than the run's:
+    the run says its limits in its ``task_added``, and check judges it by them (not by the run's
+    own, nor by the profile as edited since)."""
+    write_plan(project, [Spec("T-01", _SLEEPER)], {"timeout": "1h", "inactivity_timeout": "1h"})
+    profile = project / ".orchestrator" / "agents" / "quick.md"
+    profile.parent.mkdir()
+    profile.write_text("---\nname: quick\ndescription: Quick\ntimeout: 10m\n---\nBe quick.\n", encoding="utf-8")
+    runner = start(project)
+    background.append(runner)
+    wait_until(lambda: bool(open_attempts(project)), "T-01 to start")
+    added = cli(project, "add", "quick one", "--assignee", "quick", "--command", _SLEEPER)
+    assert added.code == 0, added.stderr
+    wait_until(lambda: len(open_attempts(project)) == 2, "T-02 to start")
+    (event,) = [e for e in runner.events() if e["event"] == "task_added"]
+    assert event["limits"] == {"timeout": 600.0, "inactivity_timeout": 3600.0, "kill_grace": 1.0}
+    profile.write_text(profile.read_text(encoding="utf-8").replace("10m", "2h"), encoding="utf-8")
+    late = check(Workspace.find(project), time.time() + 900)
+    assert [(f.kind, f.tasks) for f in late.findings] == [("overdue", ("T-02",))], late.findings
+    assert "past its 10m00s timeout" in late.findings[0].message
+
+
 def test_a_run_stopped_by_ctrl_c_leaves_work_that_needs_a_person(project: Path, background: list[Background]) -> None:
     """A nightly run SIGINTed or SIGTERMed half way said "all well" (exit 0): nothing failed, but
     nothing will finish the work unless someone runs it again."""

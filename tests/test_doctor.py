@@ -4,11 +4,13 @@ not) on this machine as a run would start them, and what each group of tasks may
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from fakeapi import find_claude
-from runner_helpers import Spec, cli, write_plan
+from runner_helpers import HANG_GUARD, Spec, cli, write_plan
 
 from orchestrator import backends
 from orchestrator.plan.settings import Settings
@@ -344,3 +346,46 @@ def test_the_plans_env_overrides_what_claude_is_started_with(tmp_path: Path) -> 
     settings = Settings(env={"CLAUDE_CODE_MAX_RETRIES": "10"})
     theirs = backend.invocation(Job(task, settings, "b", "p", tmp_path, tmp_path, 1))
     assert "CLAUDE_CODE_MAX_RETRIES" not in theirs.env  # the plan's env (applied before) stands
+
+
+# --- the system -----------------------------------------------------------------------------------
+
+
+def test_doctor_names_the_system_and_that_it_is_supported(tmp_path: Path) -> None:
+    shown = cli(tmp_path, "doctor")
+    assert "system: Linux (supported)" in shown.stdout.splitlines()[1], shown.stdout
+    as_json = json.loads(cli(tmp_path, "doctor", "--json").stdout)
+    assert as_json["system"] == {"name": "Linux", "supported": True, "problem": None}
+
+
+_WITHOUT_FCNTL = (
+    "import sys; sys.modules['fcntl'] = None; from orchestrator.cli.main import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+def test_without_fcntl_the_package_imports_doctor_says_unsupported_and_run_says_use_wsl(tmp_path: Path) -> None:
+    """A system without ``fcntl`` (Windows outside WSL): importing the package crashed at import
+    time, a traceback for every command. Now it imports; ``doctor`` says the system cannot run
+    plans and to use WSL; ``run`` says so in one line (exit 2), with nothing written."""
+    write_plan(tmp_path, [Spec("T-01", "echo one")])
+
+    def without_fcntl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", _WITHOUT_FCNTL, *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=HANG_GUARD,
+            check=False,
+        )
+
+    doctor = without_fcntl("doctor")
+    assert doctor.returncode == 1, doctor.stderr
+    assert "Traceback" not in doctor.stderr
+    assert "system: ❌" in doctor.stdout and "WSL" in doctor.stdout, doctor.stdout
+    report = json.loads(without_fcntl("doctor", "--json").stdout)
+    assert report["ok"] is False and report["system"]["supported"] is False
+    ran = without_fcntl("run")
+    assert ran.returncode == 2 and "Traceback" not in ran.stderr
+    assert len(ran.stderr.strip().splitlines()) == 1 and "WSL" in ran.stderr, ran.stderr
+    assert not (tmp_path / ".orchestrator" / "results").exists()

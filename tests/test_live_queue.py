@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -28,6 +29,7 @@ from runner_helpers import (
     write_plan,
 )
 
+from orchestrator.output.reporter import describe
 from orchestrator.plan.parser import read_plan
 
 WAIT_FOR_GO = "while [ ! -f go ]; do sleep 0.05; done"
@@ -799,3 +801,66 @@ def test_a_row_renamed_while_its_task_waits_is_told_not_run_twice_in_silence(tmp
     finally:
         (tmp_path / "go").touch()
         runner.cleanup()
+
+
+def test_a_task_cancelled_mid_run_has_its_duration_and_a_colour_of_its_own(tmp_path: Path) -> None:
+    """A task cancelled while it ran had no duration anywhere (status, report, final_output.md)
+    and no colour in the graphs; now it has the time from its start to the cancel, and the
+    mermaid and dot graphs colour it as cancelled. One cancelled before it started has none."""
+    write_plan(tmp_path, [Spec("T-01", f"{WAIT_FOR_GO}; echo one"), Spec("T-02", "echo two", deps=["T-01"]),
+                          Spec("T-03", "echo three", deps=["T-02"])])  # fmt: skip
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: _started(tmp_path, "T-01"), "T-01 to start")
+        assert cli(tmp_path, "cancel", "T-03").code == 0  # not started: no duration
+        time.sleep(1.0)
+        assert cli(tmp_path, "cancel", "T-01").code == 0
+        code = runner.wait()
+    finally:
+        runner.cleanup()
+    assert code == 1
+    cancelled = {e["task"]: e for e in runner.events() if e["event"] == "task_cancelled"}
+    assert cancelled["T-01"]["duration"] >= 1.0 and cancelled["T-03"]["duration"] is None
+    line = describe({**cancelled["T-01"], "duration": 1.5})
+    assert line is not None and line.startswith("⏹️ T-01 [Agent-01] cancelled after 1.5s: "), line
+    tasks = {t["id"]: t for t in json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]}
+    assert tasks["T-01"]["status"] == "cancelled" and tasks["T-01"]["duration"] >= 1.0
+    assert tasks["T-01"]["started"] is not None and tasks["T-03"]["duration"] is None
+    row = next(line for line in cli(tmp_path, "status").stdout.splitlines() if line.startswith("T-01"))
+    assert re.search(r"Cancelled +[0-9.]+s ", row), row  # (a duration, not "-")
+    report = json.loads(cli(tmp_path, "report", "--json").stdout)
+    assert next(t for t in report["tasks"] if t["id"] == "T-01")["duration"] >= 1.0
+    final = (workspace(tmp_path) / "final_output.md").read_text(encoding="utf-8")
+    assert "T-01 " in final.split("## Timeline")[1].split("```")[1], final  # on the timeline, as it ran
+    mermaid = cli(tmp_path, "graph", "--format", "mermaid").stdout
+    assert "classDef cancelled " in mermaid and "class n0,n2 cancelled" in mermaid, mermaid
+    assert "classDef cancelled " in (workspace(tmp_path) / "master_plan.md").read_text(encoding="utf-8")
+    logs = cli(tmp_path, "logs", "T-02")  # skipped: it says so and why, not "not run yet"
+    assert (
+        logs.code == 2
+        and "T-02 has no logs: it was skipped without starting (upstream T-01 was cancelled)" in logs.stderr
+    )
+    dot = cli(tmp_path, "graph", "--format", "dot").stdout
+    assert '"T-01" [label="T-01: ' in dot and 'style="filled,dashed", fillcolor="#e2e3e5"' in dot, dot
+
+
+@pytest.mark.slow
+def test_cancel_waits_for_the_kill_grace_the_run_gives_not_the_plans_on_disk(tmp_path: Path) -> None:
+    """``cancel`` waited 10 s beyond the plan's kill_grace as the plan on disk said it: edited to
+    0 while the run gives the task 11 s (its SIGTERM ignored), the cancel gave up at 10 s, saying
+    the run did not answer, though the run was doing it. It waits for the run's own now."""
+    plan = write_plan(tmp_path, [Spec("T-01", f"trap '' TERM; {WAIT_FOR_GO}")], {"kill_grace": 11})
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: _started(tmp_path, "T-01"), "T-01 to start")
+        text = plan.read_text(encoding="utf-8")
+        assert "kill_grace: 11" in text
+        plan.write_text(text.replace("kill_grace: 11", "kill_grace: 0"), encoding="utf-8")
+        began = time.monotonic()
+        cancelled = cli(tmp_path, "cancel", "T-01")
+        assert cancelled.code == 0, cancelled.stderr
+        assert time.monotonic() - began >= 10.5  # (the run needed its whole grace: SIGTERM was ignored)
+        assert runner.wait() == 1
+    finally:
+        runner.cleanup()
+    assert results(tmp_path)["T-01"]["status"] == "cancelled"

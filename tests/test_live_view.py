@@ -123,3 +123,14 @@ def test_a_running_tasks_clock_moves_and_finished_lines_stay(tmp_path: Path) -> 
         "■ run finished in",
     ):
         assert line in shown, line
+
+
+def test_the_panel_of_a_simulated_run_says_it_is_simulated(tmp_path: Path) -> None:
+    """The live panel of ``run --executor fake`` showed counts and a progress bar as for real
+    work; it says now that nothing runs and every result is made up."""
+    write_plan(tmp_path, [Spec("T-01", "echo one"), Spec("T-02", "echo two", deps=["T-01"])])
+    code, shown = _run_on_a_terminal(tmp_path, "--executor", "fake")
+    assert code == 0, shown
+    assert "🎭 simulated" in shown and "the fake executor runs nothing: every result is made up" in shown, shown
+    code, shown = _run_on_a_terminal(tmp_path, "--rerun", "T-01")  # real work: no such row
+    assert code == 0 and "🎭" not in shown, shown

@@ -11,6 +11,7 @@ import json
 import socket
 import threading
 import time
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -317,3 +318,40 @@ def test_a_run_notifies_a_backgrounding_command_once_per_event(tmp_path: Path) -
     assert result.code == 1, result.stderr
     assert sorted(log.read_text().splitlines()) == ["run_finished", "task_failed"]
     assert not [e for e in result.events if e["event"] == "notice" and "notif" in e["message"]], result.events
+
+
+def test_a_short_timeout_warns_of_a_stuck_task_at_80_percent_not_when_it_is_killed(tmp_path: Path) -> None:
+    """The run looked for stuck tasks once a second: a 2 s timeout's 80% (1.6 s) was seen at
+    2 s, when the watchdog was killing the task: the warning came too late to be one. Now the run
+    looks when an attempt may come to 80% of its timeout."""
+    write_plan(tmp_path, [Spec("T-01", "sleep 5 && echo late")], {"timeout": "2s", "retries": 0})
+    result = run(tmp_path)
+    assert result.code == 1, result.stderr
+    kinds = [e["event"] for e in result.events if e.get("task") == "T-01"]
+    assert kinds.index("task_stuck") < kinds.index("task_failed"), kinds
+    at = {e["event"]: datetime.fromisoformat(e["time"]) for e in result.events if e.get("task") == "T-01"}
+    after = (at["task_stuck"] - at["task_started"]).total_seconds()
+    assert 1.55 <= after < 2.0, after  # at 80% of 2 s, before the kill (the unit test below pins the moment)
+    stuck = next(e for e in result.events if e["event"] == "task_stuck")
+    assert "of its 2.0s timeout" in stuck["why"], stuck
+
+
+def test_the_runs_clock_ticks_when_an_attempt_comes_to_80_percent_of_its_timeout(tmp_path: Path) -> None:
+    """The look for stuck tasks came once a second, at whatever offset from a task's start: a
+    2 s timeout's 80% was seen anywhere from 1.6 s to 2.6 s (past the kill). The clock now ticks
+    when an attempt comes to it; the rule itself says stuck from then on."""
+    ws = Workspace(tmp_path / ".orchestrator")
+    plan = parse_plan(plan_text([Spec("T-01", "true"), Spec("T-02", "true")]))
+    settings = {"T-01": Settings(timeout=2.0, inactivity_timeout=None), "T-02": Settings(timeout=None)}
+    inner = Recording(JsonReporter(io.StringIO()), EventLog(ws.events_file, run="r"))
+    watch = StuckWatch(ws, plan, settings)
+    reporter = Notifying(inner, (), watch, None)
+    assert reporter.next_tick(time.time(), 1.0) == 1.0  # nothing runs: once a second
+    reporter.event({"event": "task_started", "task": "T-01", "agent": "Agent-01", "attempt": 1})
+    since = watch.running["T-01"].since
+    assert reporter.next_tick(since + 0.1, 1.0) == 1.0  # 80% is 1.5 s away: the usual second first
+    assert reporter.next_tick(since + 1.2, 1.0) == pytest.approx(0.4)  # then at 1.6 s, not at 2.2 s
+    assert watch.stuck(since + 1.59) == []
+    (stuck,) = watch.stuck(since + 1.61)
+    assert stuck["task"] == "T-01" and "of its 2.0s timeout" in stuck["why"]
+    assert reporter.next_tick(since + 1.7, 1.0) == 1.0  # told once: no hurry any more

@@ -137,6 +137,23 @@ def test_a_brief_edited_by_hand_is_told_and_one_rewritten_by_the_tool_is_not(tmp
     assert agrees(tmp_path) == {}
 
 
+def test_a_brief_edited_by_hand_after_its_task_ran_is_out_of_date_in_status(tmp_path: Path) -> None:
+    """Nothing in the plan changed, only a completed task's brief, by hand: run redoes that task
+    (its fingerprint covers the brief on disk) and what depends on it, and status said nothing
+    was out of date. Now status says it, with the reason, as graph does, and run agrees."""
+    specs = [Spec(spec.id, "unused", deps=spec.deps) for spec in CHAIN]
+    write_plan(tmp_path, specs, {"backend": "command", "command": ["cat"]})
+    assert run(tmp_path).code == 0
+    brief = workspace(tmp_path) / "agent_tasks" / "agent-02.md"
+    brief.write_text(brief.read_text(encoding="utf-8") + "\nAlso: HAND-EDITED LINE\n", encoding="utf-8")
+    assert "(out of date)" in cli(tmp_path, "graph").stdout
+    said = agrees(tmp_path)
+    assert said == {"T-02": "its brief was edited by hand since it ran", "T-03": "upstream T-02 will run again"}
+    # A brief written again with the same words (touched) is no change: nothing is out of date.
+    brief.touch()
+    assert agrees(tmp_path) == {}
+
+
 def test_reset_and_only_leave_what_is_downstream_out_of_date(tmp_path: Path) -> None:
     write_plan(tmp_path, CHAIN)
     assert run(tmp_path).code == 0

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import frontmatter
 import pytest
 from runner_helpers import (
@@ -35,6 +36,7 @@ from runner_helpers import (
 )
 
 from orchestrator import load_plan
+from orchestrator.executors import groups, local
 from orchestrator.executors.groups import group_running as group_alive
 from orchestrator.state.procs import process_started
 
@@ -402,6 +404,47 @@ def test_attempt_whose_runner_pid_was_reused_is_still_an_orphan(project: Path) -
     assert statuses(project) == {"T-01": "completed"}
 
 
+def test_a_group_id_now_leading_somebody_elses_process_is_never_signalled(project: Path) -> None:
+    """A dead runner's attempt left the journal naming its process group; that group is gone and
+    its number now leads an unrelated process (here a ``sleep``, in a session of its own, that
+    started at another time than the attempt's leader). The next run counted the group as the
+    attempt's (a member started after the attempt: a reused pid always does) and SIGTERMed it.
+    Now the leader's start time tells them apart: the stranger is left alone, the task runs."""
+    write_plan(project, [Spec("T-01", "echo one")])
+    stranger = subprocess.Popen(["sleep", "1000"], start_new_session=True)
+    try:
+        began = process_started(stranger.pid)
+        assert began is not None
+        handle = {"pgid": stranger.pid, "pgid_start": began - 200, "leader_start": began - 100}
+        lines = [
+            {"event": "run", "runner_pid": 999_999_999, "at": "2026-01-01T00:00:00+00:00"},
+            {"event": "spawn", "task": "T-01", "agent": "Agent-01", "attempt": 1, "executor": "local",
+             "at": "2026-01-01T00:00:00+00:00"},
+            {"event": "start", "task": "T-01", "agent": "Agent-01", "attempt": 1, "executor": "local",
+             "handle": handle, "at": "2026-01-01T00:00:00+00:00"},
+        ]  # fmt: skip
+        state = workspace(project) / "state"
+        state.mkdir(parents=True)
+        (state / "attempts.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+        result = run(project)
+        assert result.code == 0, result.stderr
+        assert stranger.poll() is None, "an unrelated process was signalled"
+        assert statuses(project) == {"T-01": "completed"}
+        # The same journal naming the sleep's own start: it is the attempt's, and stopped.
+        (state / "attempts.jsonl").write_text(
+            "".join(
+                json.dumps(line) + "\n"
+                for line in [*lines[:2], {**lines[2], "handle": {**handle, "leader_start": began}}]
+            )
+        )
+        assert run(project).code == 0
+        assert stranger.wait(timeout=10) == -signal.SIGTERM
+    finally:
+        if stranger.poll() is None:
+            stranger.kill()
+            stranger.wait(timeout=10)
+
+
 def test_commands_that_read_a_run_know_its_runner_by_pid_and_start_time(project: Path) -> None:
     """A runner killed with -9 whose pid now belongs to another live process (here: pytest) is
     gone for ``status``, ``check`` and ``logs --follow``: the start time its run recorded is not
@@ -442,13 +485,17 @@ def test_commands_that_read_a_run_know_its_runner_by_pid_and_start_time(project:
 
 @pytest.mark.slow
 def test_wait_orphans_lets_the_orphan_finish(project: Path, background: list[Background]) -> None:
-    write_plan(project, [Spec("T-01", _guarded(0.6))])
+    write_plan(project, [Spec("T-01", _guarded(3.0))])  # (still running when the next run has started)
     runner = start(project)
     background.append(runner)
     wait_until(lambda: (project / "active" / "T-01").exists(), "T-01 to run")
+    leader = int(open_attempts(project)[0]["pgid"])
     runner.kill(signal.SIGKILL)
     again = run(project, "--wait-orphans")
     assert again.code == 0, again.stderr
+    # It said what it waited for, on stderr (stdout: the events of --json only), before T-01 ran again.
+    waiting = [line for line in again.stderr.splitlines() if "waiting for" in line]
+    assert waiting and f"T-01 (process group {leader})" in waiting[0] and "--wait-orphans" in waiting[0], again.stderr
     # The orphan ran to its end (it removed its active file) before the new attempt started.
     assert (project / "ran.log").read_text().split() == ["T-01", "T-01"]
     assert not (project / "overlap.log").exists()
@@ -886,3 +933,45 @@ def test_attempt_numbers_go_on_across_runs_and_no_log_is_overwritten(project: Pa
     assert {name: (logs / name).read_bytes() for name in first} == first
     assert (logs / "agent-01.attempt-3.out").read_text() == "done\n"
     assert results(project)["T-01"]["attempts"] == 3
+
+
+def test_wait_orphans_says_now_and_then_what_it_still_waits_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While ``run --wait-orphans`` waits for a dead runner's attempts it said nothing, however
+    long: now it names them at once, then says it still waits every ``_TELL_EVERY`` seconds."""
+    monkeypatch.setattr(local, "_TELL_EVERY", 0.3)
+    orphan = subprocess.Popen(["sleep", "1.2"], start_new_session=True)
+    told: list[str] = []
+    try:
+        anyio.run(local._wait_for, {orphan.pid: "T-07"}, told.append)
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+        orphan.wait(timeout=10)
+    assert told[0].startswith("⏳ waiting for") and f"T-07 (process group {orphan.pid})" in told[0], told
+    again = told[1:]
+    assert 2 <= len(again) <= 4 and all(line.startswith("⏳ still waiting (") and "T-07" in line for line in again), (
+        told
+    )
+
+
+def test_a_group_found_then_given_to_somebody_else_is_neither_waited_for_nor_killed() -> None:
+    """A dead runner's group found running, whose number leads another process by the time the
+    runner looks again (the group emptied, the id reused): ``--wait-orphans`` does not wait for
+    it, and the SIGKILL at the end of the grace does not reach it."""
+    stranger = subprocess.Popen(["sh", "-c", "trap '' TERM; sleep 1000"], start_new_session=True)
+    try:
+        wait_until(lambda: process_started(stranger.pid) is not None, "the stranger to start")
+        began = process_started(stranger.pid)
+        assert began is not None
+        told: list[str] = []
+        then = {stranger.pid: began - 100}  # the leader the runner found had started at another time
+        anyio.run(local._wait_for, {stranger.pid: "T-01"}, told.append, then)
+        assert told == []  # not waited for: it is not the attempt's group
+        anyio.run(groups.stop_groups, [stranger.pid], 0.3, then)  # (SIGTERM: ignored; no SIGKILL)
+        assert stranger.poll() is None, "somebody else's process was killed"
+        anyio.run(groups.stop_groups, [stranger.pid], 0.3, {stranger.pid: began})  # its own: killed
+        assert stranger.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        if stranger.poll() is None:
+            stranger.kill()
+            stranger.wait(timeout=10)

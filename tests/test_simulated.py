@@ -59,7 +59,10 @@ def test_graph_and_the_plans_graph_block_mark_simulated_tasks(tmp_path: Path) ->
     _rehearsed(tmp_path)
     assert "✅ T-01 [Agent-01] Task T-01 (simulated)" in cli(tmp_path, "graph").stdout
     assert 'n0["✅ T-01: Task T-01 (simulated)"]' in cli(tmp_path, "graph", "--format", "mermaid").stdout
-    assert '"T-02" [label="T-02: Task T-02 (simulated)"]' in cli(tmp_path, "graph", "--format", "dot").stdout
+    assert (
+        '"T-02" [label="T-02: Task T-02 (simulated)", style="filled"'
+        in cli(tmp_path, "graph", "--format", "dot").stdout
+    )
     nodes = json.loads(cli(tmp_path, "graph", "--json").stdout)["nodes"]
     assert [n["simulated"] for n in nodes] == [True, True]
     block = (workspace(tmp_path) / "master_plan.md").read_text(encoding="utf-8").split("graph TD")[1]
@@ -105,3 +108,39 @@ def test_report_counts_and_marks_simulated_results(tmp_path: Path) -> None:
     assert "simulated" not in cli(tmp_path, "report").stdout
     assert "simulated" not in (workspace(tmp_path) / "report.svg").read_text(encoding="utf-8")
     assert json.loads(cli(tmp_path, "report", "--format", "json").stdout)["simulated"] == 0
+
+
+def test_a_simulated_run_gives_no_speed_up_nor_critical_path_as_facts(tmp_path: Path) -> None:
+    """The fake executor's durations are sub-millisecond noise: final_output.md and ``report``
+    gave a speed-up, a critical path and an efficiency made of them as measured. Now they say
+    they were not measured; ``status`` and the plan's status block say how many are simulated."""
+    _rehearsed(tmp_path)
+    summary = (workspace(tmp_path) / "final_output.md").read_text(encoding="utf-8").split("## Timeline")[0]
+    assert "| Speed-up vs sequential | - (not measured: simulated, no process ran) |" in summary, summary
+    assert "| Critical path (longest in time) | - (not measured: simulated, no process ran) |" in summary
+    assert "×" not in summary and "T-01 -> T-02" not in summary
+    assert ":done, crit," not in (workspace(tmp_path) / "final_output.md").read_text(encoding="utf-8")
+
+    shown = cli(tmp_path, "report")
+    rows = (
+        "Speed-up",
+        "Parallel efficiency",
+        "Critical path (longest in time)",
+        "Time with a task running ÷ critical path",
+    )
+    for row in rows:
+        assert f"| {row} | - (not measured: simulated, no process ran) |" in shown.stdout, shown.stdout
+    assert "⭐ |" not in shown.stdout
+    figures = json.loads(cli(tmp_path, "report", "--json").stdout)
+    assert figures["measured"] is False and figures["speedup"] is None and figures["parallel_efficiency"] is None
+    assert figures["critical_path"] == {"tasks": [], "seconds": None} and figures["critical_ratio"] is None
+
+    assert cli(tmp_path, "status").stdout.splitlines()[-1] == "2 tasks: 2 completed (2 simulated)"
+    block = (workspace(tmp_path) / "master_plan.md").read_text(encoding="utf-8")
+    assert "**Totals**: 2 tasks: 2 completed (2 simulated)" in block
+
+    real = run(tmp_path)  # the work done: the figures are measured again
+    assert real.code == 0
+    figures = json.loads(cli(tmp_path, "report", "--json").stdout)
+    assert figures["measured"] is True and figures["critical_path"]["tasks"] == ["T-01", "T-02"]
+    assert "simulated" not in cli(tmp_path, "status").stdout.splitlines()[-1]

@@ -20,6 +20,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         emit_json({**diagnosis.as_json(), "orchestrator": __version__, "python": platform.python_version()})
         return ExitCode.OK if diagnosis.ok else ExitCode.FAILED
     print(f"orchestrator {__version__}, Python {platform.python_version()}")
+    system = diagnosis.system
+    print(f"system: {system.name} (supported)" if system.supported else f"system: ❌ {system.problem}")
     if diagnosis.plan is None:
         print("plan: none here (every agent backend is checked)")
     elif diagnosis.plan_problem:
@@ -43,7 +45,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             who = f"profile {use.profile}" if use.profile else "plan settings"
             print(f"    {_tasks(use.tasks)} ({who}): {use.powers}")
     if not diagnosis.ok:
-        print("Something the plan needs is missing (❌ above).")
+        print(
+            "Something the plan needs is missing (❌ above)." if system.supported else "This system cannot run plans."
+        )
     elif diagnosis.plan is not None:
         print("All the plan needs is here.")
     return ExitCode.OK if diagnosis.ok else ExitCode.FAILED

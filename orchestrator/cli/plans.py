@@ -12,7 +12,7 @@ from orchestrator.cli.output import Handler, add_command, add_directory, emit_js
 from orchestrator.errors import PlanError, Problem, UsageError, WorkspaceError, shown
 from orchestrator.plan.model import Plan, Task
 from orchestrator.state.workspace import Workspace, from_here
-from orchestrator.vocabulary import ExitCode, counted
+from orchestrator.vocabulary import ExitCode, TaskStatus, counted
 
 if TYPE_CHECKING:
     from orchestrator.output.sections import Rendered
@@ -240,6 +240,18 @@ _STREAMS = (("in", "stdin"), ("out", "stdout"), ("err", "stderr"), ("verify.out"
 _OPTIONAL = ("in", "verify.out", "verify.err")  # shown when there: the others, empty or not
 
 
+def _why_no_logs(workspace: Workspace, task: Task) -> str:
+    """Why a task has no attempt to show: what its result says (skipped, and why; cancelled
+    before it started...), else that it has not run yet."""
+    from orchestrator.state.results import read_record
+
+    record = read_record(workspace.result(task), task.id) if workspace.result(task).is_file() else None
+    if record is None or record.status in (TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.RUNNING):
+        return "it has not run yet"
+    why = f" ({record.reason})" if record.reason else ""
+    return f"it was {record.status} without starting{why}"
+
+
 @without_gc_pauses
 def cmd_logs(args: argparse.Namespace) -> int:
     words = list(args.words)
@@ -257,7 +269,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
     attempts = attempts_of(workspace, task)
     if not attempts:
-        raise UsageError(f"{task.id} has no logs: it has not run yet")
+        raise UsageError(f"{task.id} has no logs: {_why_no_logs(workspace, task)}")
     number = args.attempt if args.attempt is not None else max(attempts)
     if number not in attempts:
         raise UsageError(f"{task.id} has no attempt {number}; its attempts: {numbers(attempts)}")

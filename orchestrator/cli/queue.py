@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import os
 import time
 import uuid
@@ -27,7 +26,7 @@ from orchestrator.plan.markdown import split_lines
 from orchestrator.plan.model import Plan, Task
 from orchestrator.state import events
 from orchestrator.state.journal import now_iso
-from orchestrator.state.lock import WorkspaceLock
+from orchestrator.state.lock import WorkspaceLock, posix_locks
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode, TaskStatus
 
@@ -47,6 +46,7 @@ def _split(words: list[str], usage: str, *, at_most: int = 2) -> tuple[Workspace
 def _plan_edit_lock(workspace: Workspace) -> Iterator[None]:
     """One ``add`` at a time per workspace: each reads the plan with the rows the others added."""
     workspace.state_dir.mkdir(parents=True, exist_ok=True)
+    fcntl = posix_locks()
     fd = os.open(workspace.state_dir / "plan-edit.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -251,10 +251,27 @@ def _request(args: argparse.Namespace, kind: str) -> int:
         found = _run_or_lock(workspace, wait)
         if isinstance(found, WorkspaceLock):
             return _offline(args, kind, workspace, plan, task, reason, found)
-        answered = _ask(args, kind, workspace, task, reason, found, wait)
+        answered = _ask(
+            args, kind, workspace, task, reason, found, ANSWER_WAIT + _kill_grace(workspace, plan, task, found)
+        )
         if answered is not None:
             return answered
         # The run ended before it answered: what the next run does is changed instead.
+
+
+def _kill_grace(workspace: Workspace, plan: Plan, task: Task, live: events.Event) -> float:
+    """The grace the run going on gives ``task``'s processes to stop before it kills them: as its
+    ``run_started`` recorded it (the plan on disk may say otherwise by now), else the task's as the
+    plan says (its profile's, its row's)."""
+    ran_with = events.task_limits(live, task.id, events.added_limits(workspace.events_file, live))
+    if ran_with is not None and ran_with["kill_grace"] is not None:
+        return ran_with["kill_grace"]
+    from orchestrator.plan.profiles import Profiles
+
+    try:
+        return Profiles(workspace).settings_for(plan, task).kill_grace
+    except PlanError:
+        return plan.settings.kill_grace
 
 
 def _ask(

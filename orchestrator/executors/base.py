@@ -134,8 +134,11 @@ class Executor(ABC):
         one of them. Called once, at the end of a run."""
         return None
 
-    async def settle(self, leftovers: Sequence[Leftover], *, grace: float, wait: bool) -> list[str]:
+    async def settle(
+        self, leftovers: Sequence[Leftover], *, grace: float, wait: bool, tell: Callable[[str], None] | None = None
+    ) -> list[str]:
         """Stop the attempts a dead runner left running (all at once, then one ``grace`` period
         before they are made to stop), or with ``wait`` wait for them to end; returns the tasks
-        whose attempt was still running. Only leftovers of this executor's name are given."""
+        whose attempt was still running. Only leftovers of this executor's name are given.
+        ``tell``: while it waits, what it waits for (once, then now and then), in a line for a person."""
         return []

@@ -47,9 +47,12 @@ def group_running(pgid: int) -> bool:
     return any(process_state(pid) not in _EXITED for pid in group_members(pgid))
 
 
-async def stop_groups(pgids: Iterable[int], grace: float) -> None:
+async def stop_groups(pgids: Iterable[int], grace: float, leaders: Mapping[int, int | None] | None = None) -> None:
     """SIGTERM every group at once, wait up to ``grace`` seconds for them all to empty, then
-    SIGKILL what is left: however many groups, one grace period."""
+    SIGKILL what is left: however many groups, one grace period. ``leaders``: when each group's
+    leader started as the caller found it (``None``: it was gone), for groups the runner did not
+    start itself: one whose id leads another process by the end of the grace (the group emptied,
+    its number given to somebody else) is not signalled again."""
     asked = [pgid for pgid in set(pgids) if signal_group(pgid, signal.SIGTERM)]
     for pgid in asked:
         signal_group(pgid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
@@ -60,7 +63,16 @@ async def stop_groups(pgids: Iterable[int], grace: float) -> None:
             asked = [pgid for pgid in asked if group_running(pgid)]
     finally:  # (cancelled mid-grace, by a Ctrl-C: what was asked to stop is stopped now, not left)
         for pgid in asked:
-            signal_group(pgid, signal.SIGKILL)
+            if leaders is None or same_leader(pgid, leaders.get(pgid)):
+                signal_group(pgid, signal.SIGKILL)
+
+
+def same_leader(pgid: int, then: int | None) -> bool:
+    """Whether group ``pgid`` is still the one whose leader started at ``then`` (``None``: its
+    leader was gone): its leader is, or is still gone. The kernel gives the group's number to
+    no new process while a member is left, so a leader with another start leads another group."""
+    now = process_started(pgid)
+    return now is None or now == then
 
 
 async def stop_group(pgid: int, grace: float) -> None:
@@ -105,6 +117,26 @@ def any_member_since(pgid: int, earliest: int | None) -> bool:
         if earliest is None or (start is not None and start >= earliest):
             return True
     return False
+
+
+def still_the_attempts(pgid: int, leader_start: int | None, earliest: int | None) -> bool:
+    """Whether process group ``pgid`` still runs and is still the attempt's that was given it, not
+    somebody else's group that has its number now (pids are reused). ``leader_start``: when the
+    attempt's first process (whose pid is the group's id) started, as ``process_started`` tells;
+    ``earliest``: a bound below that (``started_since_bound``), what journals before it recorded.
+
+    The kernel gives a pid to nobody while a group of that id has members; so a process with the
+    group's pid that started at another time leads another group: not ours, never signalled. With
+    the leader gone, the members left are the attempt's. Without /proc, the group's id is all
+    there is to go by."""
+    if not group_running(pgid):
+        return False
+    if not _HAVE_PROC:
+        return True
+    if leader_start is not None:
+        start = process_started(pgid)
+        return start is None or start == leader_start
+    return any_member_since(pgid, earliest)
 
 
 def groups_with_environment(marks: Sequence[Mapping[str, str]]) -> list[set[int]]:

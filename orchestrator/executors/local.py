@@ -19,11 +19,10 @@ rest of the run.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import math
 import os
 import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, ClassVar
@@ -43,16 +42,20 @@ from orchestrator.executors.base import (
     StartCallback,
 )
 from orchestrator.executors.groups import (
-    any_member_since,
     group_running,
     groups_with_environment,
+    same_leader,
     started_since_bound,
+    still_the_attempts,
     stop_group,
     stop_groups,
 )
+from orchestrator.plan.settings import format_duration
 from orchestrator.state.journal import ATTEMPT_MARKS
+from orchestrator.state.procs import process_started, ticks
 
 _DRAIN = 2.0  # seconds a grandchild that left the group may keep writing after the child's exit
+_TELL_EVERY = 10.0  # seconds between the lines of `run --wait-orphans` while it waits
 _BATCH = 0.5  # seconds between reads of a pipe that had something to read
 _PIPE_SIZE = 256 * 1024  # bytes stdout's pipe is grown to hold (Linux; a per-user budget: not more)
 _READ = 64 * 1024  # bytes read at once
@@ -140,7 +143,8 @@ class LocalExecutor(Executor):
         try:
             with pipes, out_log, err_log, _one_error():
                 if on_start is not None:
-                    on_start({"pgid": pgid, "pgid_start": started_since_bound()})
+                    # With the pgid, when its leader started: a later group given the same id is not this one.
+                    on_start({"pgid": pgid, "pgid_start": started_since_bound(), "leader_start": process_started(pgid)})
                 async with anyio.create_task_group() as pumps:
                     wait = min(_BATCH, launch.limits.inactivity / 4) if launch.limits.inactivity else _BATCH
                     pumps.start_soon(_pump, pipes.out, out_log, activity, on_line, wait)
@@ -188,7 +192,9 @@ class LocalExecutor(Executor):
 
         await reaper.stop_adopted(tied, self._grace)  # (and reaps what exited)
 
-    async def settle(self, leftovers: Sequence[Leftover], *, grace: float, wait: bool) -> list[str]:
+    async def settle(
+        self, leftovers: Sequence[Leftover], *, grace: float, wait: bool, tell: Callable[[str], None] | None = None
+    ) -> list[str]:
         """Stop (or wait for) the process groups of ``leftovers``: all asked at once, then one
         grace period. Besides the group its handle names, an attempt's processes are found by the
         variables that name it in their environment: those that left its group (setsid), and all
@@ -197,19 +203,45 @@ class LocalExecutor(Executor):
         for leftover in leftovers:
             handle = leftover.handle
             if handle is not None and isinstance(handle.get("pgid"), int) and handle["pgid"] > 0:
-                start = handle.get("pgid_start")
                 pgid = int(handle["pgid"])
-                if group_running(pgid) and any_member_since(pgid, start if isinstance(start, int) else None):
+                if still_the_attempts(pgid, ticks(handle.get("leader_start")), ticks(handle.get("pgid_start"))):
                     groups[pgid] = leftover.task
         for leftover, found in zip(leftovers, groups_with_environment([o.marks for o in leftovers]), strict=True):
             for pgid in found:
                 groups.setdefault(pgid, leftover.task)
+        leaders = {pgid: process_started(pgid) for pgid in groups}  # (as found: a reused id is not them)
         if wait:
-            while any(group_running(pgid) for pgid in groups):
-                await anyio.sleep(0.2)
+            await _wait_for(groups, tell, leaders)
         else:
-            await stop_groups(groups, grace)
+            await stop_groups(groups, grace, leaders)
         return sorted(set(groups.values()))
+
+
+async def _wait_for(
+    groups: Mapping[int, str], tell: Callable[[str], None] | None, leaders: Mapping[int, int | None] | None = None
+) -> None:
+    """Wait for ``groups`` (a task's, each) to end, telling what runs still: at once, then every
+    ``_TELL_EVERY`` seconds while any runs. ``leaders``: when each group's leader started as found
+    (a group whose number leads another process since is over: ``groups.same_leader``)."""
+    began = last = anyio.current_time()
+
+    def running() -> str:
+        by_task: dict[str, list[str]] = {}
+        for pgid, task in sorted(groups.items(), key=lambda item: (item[1], item[0])):
+            if group_running(pgid) and (leaders is None or same_leader(pgid, leaders.get(pgid))):
+                by_task.setdefault(task, []).append(str(pgid))
+        return ", ".join(f"{task} (process group {', '.join(pgids)})" for task, pgids in by_task.items())
+
+    still = running()
+    if still and tell is not None:
+        tell(f"⏳ waiting for what a dead runner's attempts still run: {still} (--wait-orphans; Ctrl-C stops waiting)")
+    while still:
+        await anyio.sleep(0.2)
+        now = anyio.current_time()
+        still = running()
+        if still and tell is not None and now - last >= _TELL_EVERY:
+            last = now
+            tell(f"⏳ still waiting ({format_duration(now - began)}) for {still}")
 
 
 class _Pipes:
@@ -229,6 +261,8 @@ class _Pipes:
         except BaseException:
             self.close()
             raise
+        import fcntl  # (not at the top: the package imports where there is none)
+
         grow = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only
         if grow is not None:
             with contextlib.suppress(OSError):  # over the user's budget: a smaller pipe, more wake-ups
@@ -386,6 +420,8 @@ async def _pump(fd: int, log: _Log, activity: _Activity, on_line: LineCallback |
 
 def _pipe_size(fd: int) -> int:
     """How many bytes the pipe holds (64 KiB, Linux's default, where it cannot be asked)."""
+    import fcntl
+
     query = getattr(fcntl, "F_GETPIPE_SZ", None)
     if query is not None:
         with contextlib.suppress(OSError):

@@ -15,7 +15,7 @@ each call waited for: a cancelled attempt's worktree is left as it is, for the n
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import ClassVar
 
 import anyio
@@ -62,5 +62,7 @@ class WorktreeExecutor(Executor):
     async def close(self) -> None:
         await self.inner.close()
 
-    async def settle(self, leftovers: Sequence[Leftover], *, grace: float, wait: bool) -> list[str]:
-        return await self.inner.settle(leftovers, grace=grace, wait=wait)
+    async def settle(
+        self, leftovers: Sequence[Leftover], *, grace: float, wait: bool, tell: Callable[[str], None] | None = None
+    ) -> list[str]:
+        return await self.inner.settle(leftovers, grace=grace, wait=wait, tell=tell)

@@ -18,7 +18,7 @@ from orchestrator.documents import read_body, sha256
 from orchestrator.output.markup import as_code_block, demote_headings, output_form, quoted_in
 from orchestrator.output.templates import Renders, Templates
 from orchestrator.output.timeline import MERMAID_LIMIT, bars, mermaid
-from orchestrator.output.views import summary_line
+from orchestrator.output.views import NOT_MEASURED, summary_line
 from orchestrator.plan.graph import critical_path
 from orchestrator.plan.model import Plan
 from orchestrator.plan.settings import format_duration
@@ -111,6 +111,9 @@ def summarize(
     cost = [v.cost_usd for v in views if v.cost_usd is not None]
     tokens = [v.tokens for v in views if v.tokens is not None]
     simulated = sum(1 for v in views if v.simulated)
+    noise = any(v.simulated for v in ran)  # a made-up duration: the figures made of it are no fact
+    speedup = f"{work / wall:.2f}×" if wall and work else "-"
+    chain = (" -> ".join(path) + f" ({format_duration(length)})") if ran and path else "-"
     return {
         "total": len(views),
         "counts": found,
@@ -120,8 +123,8 @@ def summarize(
         "wall": format_duration(wall if run_seconds is None else run_seconds),
         "busy": format_duration(wall),
         "work": format_duration(work) if ran else "-",
-        "speedup": f"{work / wall:.2f}×" if wall and work else "-",
-        "critical_path": (" -> ".join(path) + f" ({format_duration(length)})") if ran and path else "-",
+        "speedup": NOT_MEASURED if noise else speedup,
+        "critical_path": NOT_MEASURED if noise else chain,
         "cost": _cost(cost, synthesis.cost_usd if synthesis else None),
         "tokens": _tokens(tokens, synthesis.tokens if synthesis else None),
         "simulated": counted(simulated, "task") if simulated else "",
@@ -224,7 +227,7 @@ def _timeline(plan: Plan, views: list[TaskView]) -> str:
     or more than ``MERMAID_LIMIT`` did (``orchestrator report`` draws any number)."""
     ran = [v for v in views if v.duration is not None and v.status != TaskStatus.SKIPPED]
     path, _ = critical_path(plan.graph, {v.id: v.duration or 0.0 for v in ran})
-    found = bars(plan, views, set(path))
+    found = bars(plan, views, set() if any(v.simulated for v in ran) else set(path))  # (noise: no path)
     return mermaid(found) if found and len(found) <= MERMAID_LIMIT else ""
 
 

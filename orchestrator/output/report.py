@@ -10,6 +10,8 @@ in the run that made its result, the journal's times of its earlier attempts: ``
   replaces the plan's: ``state.events.run_slots``), and ``plan_max_parallel``, the plan's;
 - ``critical_path``: the longest dependency chain by real durations, and ``critical_ratio``:
   wall ÷ its length (1.0: the run was as fast as the dependencies allow);
+- ``measured``: false when a task that ran was simulated (the fake executor: its duration is
+  noise): then speed-up, efficiency, critical path and ratio are not given (``None``, empty);
 - per task and per backend: attempts, retries, duration, cost and tokens. A task's attempts are
   those of the run of it that produced its result (``run_attempts``), its retries every one of
   them after the first: each came after a failure or a limit. The attempts earlier runs made of
@@ -27,7 +29,7 @@ from typing import Any
 
 from orchestrator.output.final import busy_time
 from orchestrator.output.timeline import Bar, bars, mermaid, svg
-from orchestrator.output.views import SIMULATED, simulated_mark
+from orchestrator.output.views import NOT_MEASURED, SIMULATED, simulated_mark
 from orchestrator.plan.graph import critical_path
 from orchestrator.plan.model import Plan
 from orchestrator.plan.settings import format_duration
@@ -59,8 +61,10 @@ def build(plan: Plan, views: list[TaskView], synthesis: Spent | None = None, slo
     wall = busy_time(ran)
     work = sum(v.duration or 0.0 for v in ran)
     path, length = critical_path(plan.graph, {v.id: v.duration or 0.0 for v in ran})
-    path = path if ran else []
-    speedup = work / wall if wall and work else None
+    # A simulated task's duration is sub-millisecond noise: no speed-up nor critical path is made of it.
+    noise = any(v.simulated for v in ran)
+    path = path if ran and not noise else []
+    speedup = work / wall if wall and work and not noise else None
     max_parallel = slots or plan.settings.max_parallel
     backends: dict[str, dict[str, Any]] = {}
     tasks: list[dict[str, Any]] = []
@@ -110,6 +114,7 @@ def build(plan: Plan, views: list[TaskView], synthesis: Spent | None = None, slo
         "parallel_efficiency": round(speedup / max_parallel, 3) if speedup else None,
         "critical_path": {"tasks": path, "seconds": round(length, 3) if path else None},
         "critical_ratio": round(wall / length, 3) if wall and path and length else None,
+        "measured": not noise,
         "retries": sum(t["retries"] for t in tasks),
         "cost_usd": _total(costs, synthesis.cost_usd if synthesis else None, 6),
         "tokens": _total(tokens, synthesis.tokens if synthesis else None),
@@ -155,10 +160,10 @@ def markdown(report: Report, title: str, svg_name: str | None) -> str:
         f"| Tasks | {len(f['tasks'])}: {', '.join(f'{n} {s}' for s, n in f['counts'].items())}{_made_up(f)} |",
         f"| Time with a task running | {format_duration(f['wall_seconds'])} |",
         f"| Sum of task times | {format_duration(f['work_seconds'])} |",
-        f"| Speed-up | {_ratio(f['speedup'])} |",
-        f"| Parallel efficiency | {_efficiency(f)} |",
-        f"| Critical path (longest in time) | {_path(path, ' -> ')} |",
-        f"| Time with a task running ÷ critical path | {_ratio(f['critical_ratio'])} |",
+        f"| Speed-up | {_measured(f, _ratio(f['speedup']))} |",
+        f"| Parallel efficiency | {_measured(f, _efficiency(f))} |",
+        f"| Critical path (longest in time) | {_measured(f, _path(path, ' -> '))} |",
+        f"| Time with a task running ÷ critical path | {_measured(f, _ratio(f['critical_ratio']))} |",
         f"| Retries | {f['retries']} |",
         f"| Cost | {_part(f, 'cost_usd', _money(f['cost_usd']))} |",
         f"| Tokens | {_part(f, 'tokens', _num(f['tokens']))} |",
@@ -203,9 +208,9 @@ def html(report: Report, title: str) -> str:
         *([("Simulated", _made_up(f).strip(" ()"))] if f["simulated"] else []),
         ("Time with a task running", format_duration(f["wall_seconds"])),
         ("Sum of task times", format_duration(f["work_seconds"])),
-        ("Speed-up", _ratio(f["speedup"])),
-        ("Parallel efficiency", _efficiency(f)),
-        ("Critical path (longest in time)", _path(path, " → ")),
+        ("Speed-up", _measured(f, _ratio(f["speedup"]))),
+        ("Parallel efficiency", _measured(f, _efficiency(f))),
+        ("Critical path (longest in time)", _measured(f, _path(path, " → "))),
         ("Retries", str(f["retries"])),
         ("Cost", _part(f, "cost_usd", _money(f["cost_usd"]))),
         ("Tokens", _part(f, "tokens", _num(f["tokens"]))),
@@ -229,6 +234,11 @@ def _efficiency(f: dict[str, Any]) -> str:
     if f["max_parallel"] == f["plan_max_parallel"]:
         return shown
     return f"{shown} (the run's max_parallel, as --max-parallel set it; the plan's is {f['plan_max_parallel']})"
+
+
+def _measured(f: dict[str, Any], shown: str) -> str:
+    """``shown``, or that it was not measured when a task it counts was simulated."""
+    return shown if f["measured"] else NOT_MEASURED
 
 
 def _made_up(f: dict[str, Any]) -> str:

@@ -98,6 +98,13 @@ class _LineReporter(Reporter):
         self.flush()
 
 
+def to_stderr(line: str) -> None:
+    """A line for the person outside the run's events (what ``run --wait-orphans`` waits for,
+    before the run starts): on stderr, so that ``--json``'s stdout holds events only."""
+    with contextlib.suppress(OSError):
+        print(line, file=sys.stderr, flush=True)
+
+
 def reader_gone(stream: TextIO, exc: OSError) -> None:
     """Whoever read ``stream`` went away (a pipe's reader, a closed terminal): point it at
     /dev/null, so that neither the rest of the run nor the interpreter's final flush fails on it
@@ -162,7 +169,8 @@ def describe(event: Event, workspace: Path | None = None) -> str | None:
     if kind == "task_interrupted":
         return f"⏹️ {task}{agent} interrupted"
     if kind == "task_cancelled":
-        return f"⏹️ {task}{agent} cancelled: {event['reason']}"
+        took = f" after {format_duration(event['duration'])}" if event.get("duration") is not None else ""
+        return f"⏹️ {task}{agent} cancelled{took}: {event['reason']}"
     if kind == "task_added":
         after = f" after {', '.join(event['after'])}" if event.get("after") else ""
         return f"➕ {task}{agent} added{after}: {event.get('name', '')}"
@@ -272,6 +280,7 @@ class LiveReporter(Reporter):
         self.done = {"completed": 0, "failed": 0, "skipped": 0}
         self.total = 0
         self.paused: str | None = None
+        self.simulated = False  # run --executor fake: the panel says nothing it shows is real work
         self.workspace: Path | None = None
         self._lines: list[str] = []
         # Redrawn by the run itself (``flush``, ``tick``), never by a thread of rich's own: what
@@ -293,6 +302,8 @@ class LiveReporter(Reporter):
             f"{finished}/{self.total}  🔵 {len(self.running)} running  ✅ {self.done['completed']}  "
             f"❌ {self.done['failed']}  ⏭️ {self.done['skipped']}",
         )
+        if self.simulated:
+            table.add_row(f"🎭 {SIMULATED}", "the fake executor runs nothing: every result is made up")
         if self.paused:
             table.add_row("⏸️ paused", self.paused)
         now = time.monotonic()
@@ -307,6 +318,7 @@ class LiveReporter(Reporter):
         task = event.get("task", "")
         if kind == "run_started":
             self.total = event["to_run"]
+            self.simulated = bool(event.get("simulated"))
         elif kind == "task_started":
             self.running[task] = (event.get("name", ""), time.monotonic())
         elif kind in {"task_completed", "task_failed", "task_skipped", "task_interrupted", "task_retrying",

@@ -18,10 +18,16 @@ _MERMAID_CLASS = {
     "retrying": "fill:#cce5ff,stroke:#007bff",
     "skipped": "fill:#e2e3e5,stroke:#6c757d",
     "interrupted": "fill:#fff3cd,stroke:#fd7e14",
+    "cancelled": "fill:#e2e3e5,stroke:#343a40,stroke-dasharray:2 2",  # stopped by `orchestrator cancel`
     "outofdate": "fill:#fff3cd,stroke:#28a745,stroke-dasharray:4 2",  # completed, but run will redo it
 }
 OUT_OF_DATE = "out of date"  # beside a completed task's status when `run` would run it again
 SIMULATED = "simulated"  # beside a result the fake executor made up: no process ran (``TaskView.simulated``)
+
+
+# What a speed-up, a critical path or a parallel efficiency says when a task they count was
+# simulated: the fake executor's durations are sub-millisecond noise, no figure to take as fact.
+NOT_MEASURED = "- (not measured: simulated, no process ran)"
 
 
 def simulated_mark(simulated: bool) -> str:
@@ -84,14 +90,24 @@ def mermaid(plan: Plan, views: Sequence[TaskView] | None = None, *, limit: int |
 def dot(plan: Plan, views: Sequence[TaskView] | None = None) -> str:
     """The plan's graph for graphviz; a task whose result is made up (``views``) says so in its label."""
     made_up = {v.id for v in views if v.simulated} if views else set()
+    classes = {v.id: "outofdate" if v.out_of_date else str(v.status) for v in views or ()}
     lines = ["digraph plan {", "    rankdir=LR;", "    node [shape=box];"]
     for task_id, task in plan.tasks.items():
         label = f"{task_id}: {task.title}{simulated_mark(task_id in made_up)}"
-        lines.append(f"    {json.dumps(task_id)} [label={json.dumps(label)}];")
+        lines.append(f"    {json.dumps(task_id)} [label={json.dumps(label)}{_dot_colours(classes.get(task_id))}];")
     for source, target in plan.edges():
         lines.append(f"    {json.dumps(source)} -> {json.dumps(target)};")
     lines.append("}")
     return "\n".join(lines)
+
+
+def _dot_colours(name: str | None) -> str:
+    """A state's colours (the mermaid graph's: ``_MERMAID_CLASS``) as graphviz node attributes."""
+    if name not in _MERMAID_CLASS:
+        return ""
+    style = dict(part.split(":", 1) for part in _MERMAID_CLASS[name].split(","))
+    dashed = ",dashed" if "stroke-dasharray" in style else ""
+    return f', style="filled{dashed}", fillcolor="{style["fill"]}", color="{style["stroke"]}"'
 
 
 def layers_text(plan: Plan, views: Sequence[TaskView] | None = None) -> str:
@@ -125,6 +141,9 @@ def summary_line(views: Sequence[TaskView], found: dict[str, int]) -> str:
     stale = sum(1 for v in views if v.out_of_date)
     if stale:
         text += f" ({stale} {OUT_OF_DATE}: run does {'it' if stale == 1 else 'them'} again)"
+    made_up = sum(1 for v in views if v.simulated)
+    if made_up:  # (as the run's last line says it: made-up results never pass for real ones)
+        text += f" ({made_up} {SIMULATED})"
     cost = [v.cost_usd for v in views if v.cost_usd is not None]
     if cost:
         text += f"; cost ${sum(cost):.4f}"

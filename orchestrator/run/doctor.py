@@ -2,13 +2,17 @@
 
     examine(workspace or None) -> Diagnosis
 
-For each backend the plan uses (every agent backend when there is no plan): whether its CLI is
-installed, its version, how it logs in, and for each group of tasks that share its settings (the
-plan's, a profile's) what those agents will be allowed to do, with the risk in plain words.
+First, the system: Linux and macOS are supported, Windows through WSL (the runner needs POSIX
+process groups and ``fcntl`` locks). For each backend the plan uses (every agent backend when
+there is no plan): whether its CLI is installed, its version, how it logs in, and for each group
+of tasks that share its settings (the plan's, a profile's) what those agents will be allowed to
+do, with the risk in plain words.
 """
 
 from __future__ import annotations
 
+import importlib
+import platform
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +23,34 @@ from orchestrator.plan.profiles import Profiles
 from orchestrator.state.workspace import Workspace
 
 AGENT_BACKENDS = ("claude", "codex", "gemini")
+SUPPORTED_SYSTEMS = {"Linux": "Linux", "Darwin": "macOS"}  # platform.system(): the name people know
+
+
+@dataclass(slots=True)
+class System:
+    """The operating system, and whether a run can work on it."""
+
+    name: str
+    problem: str | None  # None: supported
+
+    @property
+    def supported(self) -> bool:
+        return self.problem is None
+
+
+def this_system() -> System:
+    """This machine's system: supported are Linux and macOS (POSIX process groups, ``fcntl``
+    locks); elsewhere (Windows) the answer says to use WSL."""
+    kind = platform.system() or "unknown"
+    name = SUPPORTED_SYSTEMS.get(kind, kind)
+    advice = "orchestrator runs on Linux and macOS; on Windows, run it inside WSL"
+    if kind not in SUPPORTED_SYSTEMS:
+        return System(name, f"{name} is not supported: {advice}")
+    try:
+        importlib.import_module("fcntl")
+    except ImportError:
+        return System(name, f"this Python has no fcntl module, which runs need: {advice}")
+    return System(name, None)
 
 
 @dataclass(slots=True)
@@ -58,14 +90,16 @@ class Diagnosis:
     plan: str | None  # the plan file, as the workspace names it
     plan_problem: str | None
     checks: list[BackendCheck]
+    system: System = field(default_factory=this_system)
 
     @property
     def ok(self) -> bool:
-        return self.plan_problem is None and all(c.problem is None for c in self.checks)
+        return self.system.supported and self.plan_problem is None and all(c.problem is None for c in self.checks)
 
     def as_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
+            "system": {"name": self.system.name, "supported": self.system.supported, "problem": self.system.problem},
             "plan": self.plan,
             "plan_problem": self.plan_problem,
             "backends": [

@@ -147,7 +147,8 @@ class LiveQueue:
             self._known_ids.add(task_id.lower())
             view = prepared.views[task_id]
             after = list(task.dependencies)
-            self._emit("task_added", task=task_id, agent=task.agent, name=task.title, after=after)
+            own = events.own_limits(ours.settings, settings)  # (for check and cancel: its own, if not the run's)
+            self._emit("task_added", task=task_id, agent=task.agent, name=task.title, after=after, **own)
             blocker = scheduler.queue.add(task_id, priority=task.priority, order=ours.order[task_id])
             if blocker is not None:
                 scheduler.recorder.not_run(task, TaskStatus.SKIPPED, self._given_up(blocker))
@@ -207,7 +208,8 @@ class LiveQueue:
         waited = scheduler.waiting.pop(task_id, None)  # the attempt whose retry it waited for
         doomed = scheduler.queue.cancel(task_id)
         scheduler.recorder.not_run(task, TaskStatus.CANCELLED, reason, attempts=scheduler.attempts.get(task_id, 0),
-                                   run_attempts=waited.attempt.in_run if waited else 0)  # fmt: skip
+                                   run_attempts=waited.attempt.in_run if waited else 0,
+                                   started=waited.attempt.started if waited else None)  # fmt: skip
         scheduler.skip(doomed, task_id, "was cancelled")
 
     def cancelled(self, attempt: Attempt, result: AgentResult | None) -> bool:
@@ -227,7 +229,7 @@ class LiveQueue:
         scheduler.journal.ended(task.id, attempt.number)
         scheduler.recorder.not_run(task, TaskStatus.CANCELLED, reason, attempts=attempt.number,
                                    run_attempts=attempt.in_run, session=attempt.observer.session_id,
-                                   fingerprint=attempt.fingerprint)  # fmt: skip
+                                   fingerprint=attempt.fingerprint, started=attempt.started)  # fmt: skip
         scheduler.skip(scheduler.queue.fail(task.id), task.id, "was cancelled")
         return True
 

@@ -113,6 +113,22 @@ class StuckWatch:
                 found.append({**event, "agent": run.agent, "attempt": run.attempt, "why": why})
         return found
 
+    def due(self, now: float) -> float | None:
+        """The soonest moment after ``now`` when a running attempt may come to look stuck (80%
+        of its timeout; half its inactivity limit since it started, at the earliest): for the
+        run to look then, not at its next once-a-second look, which for a short timeout comes
+        at 100% of it, too late to warn of anything."""
+        soonest: float | None = None
+        for run in self.running.values():
+            settings = self.settings.get(run.task)
+            if run.told or settings is None:
+                continue
+            for limit, share in ((settings.timeout, STUCK_RUNNING), (settings.inactivity_timeout, STUCK_SILENT)):
+                at = run.since + share * limit if limit else None
+                if at is not None and at > now and (soonest is None or at < soonest):
+                    soonest = at
+        return soonest
+
     def _last_output(self, task: Task, run: _Running) -> float:
         latest = run.since
         for stream in ("out", "err"):
@@ -170,6 +186,12 @@ class Notifying(Recording):
             if kind in target.events:
                 body = payload(event, target.format, workspace=self.workspace, project=self.project)
                 self.courier.send(index, Message(kind, body, text))
+
+    def next_tick(self, now: float, every: float) -> float:
+        """Seconds until the run's clock should tick again: ``every``, or sooner when an attempt
+        may come to look stuck before that (``StuckWatch.due``)."""
+        due = self.watch.due(now)
+        return every if due is None else max(0.0, min(every, due - now))
 
     def tick(self) -> None:
         super().tick()

@@ -8,6 +8,7 @@ status blocks of master_plan.md show) and the event a reporter shows.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -171,11 +172,15 @@ class Recorder:
         run_attempts: int = 0,
         session: str | None = None,
         fingerprint: str | None = None,
+        started: float | None = None,
     ) -> None:
         """A task that ends this run without an attempt of its own to show: skipped, interrupted,
-        or failed before it could start (``attempts``: the number of its last attempt, of this run
-        or an earlier one; ``run_attempts``: how many this run made; ``session``, ``fingerprint``: an
-        interrupted attempt's agent session, and what that attempt was started with)."""
+        cancelled, or failed before it could start (``attempts``: the number of its last attempt, of
+        this run or an earlier one; ``run_attempts``: how many this run made; ``session``,
+        ``fingerprint``: an interrupted attempt's agent session, and what that attempt was started
+        with; ``started``: when the attempt that this ends started (wall clock), for a duration
+        from then to now: a task cancelled once it had started took that long)."""
+        now = time.time()
         record = ResultRecord(
             task=task.id,
             agent=task.agent,
@@ -184,13 +189,16 @@ class Recorder:
             attempts=attempts,
             run_attempts=run_attempts,
             reason=reason,
-            finished=now_iso(),
+            started=iso_at(started) if started else None,
+            finished=iso_at(now),
+            duration=round(now - started, 3) if started else None,
             backend=self.settings[task.id].backend,
             fingerprint=fingerprint,
             session_id=session,
         )
         self._write(task, record, not_run_body(task.id, status, reason))
-        self.emit(_EVENTS.get(status, "task_failed"), task=task.id, agent=task.agent, reason=reason)
+        more = {"duration": record.duration} if status == TaskStatus.CANCELLED else {}
+        self.emit(_EVENTS.get(status, "task_failed"), task=task.id, agent=task.agent, reason=reason, **more)
 
     def interrupted(self, attempt: Attempt, why: str) -> None:
         """An attempt stopped before its end: its agent session and what it was started with are

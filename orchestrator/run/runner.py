@@ -35,7 +35,7 @@ from orchestrator.errors import AgentCallError, OrchestratorError, workspace_err
 from orchestrator.executors.base import Executor, Leftover
 from orchestrator.executors.local import LocalExecutor, children_waited_on_pidfds
 from orchestrator.output.final import Synthesis, edited_final_notice, write_final_output
-from orchestrator.output.reporter import Recording, Reporter
+from orchestrator.output.reporter import Recording, Reporter, to_stderr
 from orchestrator.output.templates import Lenient
 from orchestrator.plan.model import Plan
 from orchestrator.run.admission import Admission
@@ -44,7 +44,7 @@ from orchestrator.run.basis import Basis
 from orchestrator.run.blocks import Blocks, as_status_reads
 from orchestrator.run.live import LiveQueue
 from orchestrator.run.merges import isolate
-from orchestrator.run.notify import notifying
+from orchestrator.run.notify import Notifying, notifying
 from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, load_checked, prepare
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.recovery import finished_in_logs, keep
@@ -143,6 +143,7 @@ class Runner:
                     "run_started",
                     **_selected(prepared, self.executor),
                     max_parallel=plan.settings.max_parallel,
+                    **events.ran_with(self.options.overrides(), plan.settings, prepared.settings),
                     workspace=str(ws.root),
                     pid=os.getpid(),
                     pid_start=process_started(os.getpid()),  # with the pid, the runner (a pid can be reused)
@@ -211,7 +212,7 @@ class Runner:
         stopped: list[str] = []
         for name, leftovers in by_executor.items():
             executor = self.executor if name == self.executor.name else _executor_named(name, ws)
-            stopped += await executor.settle(leftovers, grace=grace, wait=self.options.wait_for_orphans)
+            stopped += await executor.settle(leftovers, grace=grace, wait=self.options.wait_for_orphans, tell=to_stderr)
         return sorted(stopped)
 
     # --- signals ----------------------------------------------------------------------------------
@@ -402,9 +403,11 @@ def _profile_caps(prepared: Prepared) -> dict[str, int]:
 
 
 async def _tick_every_second(reporter: Reporter) -> None:
-    """The reporter's clock: a live view's timers move while nothing else happens."""
+    """The reporter's clock: a live view's timers move while nothing else happens; sooner when a
+    task may come to look stuck before the next second (a short timeout's 80%)."""
     while True:
-        await anyio.sleep(1.0)
+        every = 1.0
+        await anyio.sleep(reporter.next_tick(time.time(), every) if isinstance(reporter, Notifying) else every)
         reporter.tick()
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.documents import last_line_starting
+from orchestrator.plan.settings import Settings
 from orchestrator.state import store
 from orchestrator.state.procs import pid_alive, ticks
 
@@ -189,3 +190,68 @@ def last_run_seconds(path: Path) -> float | None:
     finished = [e for e in read_new(path, Cursor(), only=(b'"run_finished"',)) if e["event"] == "run_finished"]
     seconds = finished[-1].get("wall_seconds") if finished else None
     return float(seconds) if isinstance(seconds, int | float) and not isinstance(seconds, bool) else None
+
+
+# --- the limits a run runs with -------------------------------------------------------------------
+
+LIMITS = ("timeout", "inactivity_timeout", "kill_grace")  # what ``check`` and ``cancel`` judge a run by
+
+
+def ran_with(overrides: Mapping[str, Any], run: Settings, tasks: Mapping[str, Settings]) -> dict[str, Any]:
+    """``run_started``'s ``overrides`` (what the command line changed of the plan's settings)
+    and ``limits`` (below)."""
+    return {"overrides": dict(overrides), "limits": limits(run, tasks)}
+
+
+def own_limits(run: Settings, task: Settings) -> dict[str, Any]:
+    """``task_added``'s ``limits`` when the run runs the task it takes by other limits than its
+    own (a profile's, a row's, the plan's edited since the run began); else nothing."""
+    mine = {name: getattr(task, name) for name in LIMITS}
+    return {} if mine == {name: getattr(run, name) for name in LIMITS} else {"limits": mine}
+
+
+def limits(run: Settings, tasks: Mapping[str, Settings]) -> dict[str, Any]:
+    """``run_started``'s ``limits``: the run's own (the plan's settings, the command line's
+    overrides applied), and under ``tasks`` those of each task whose differ (its profile, its
+    row). What a run stops attempts by, recorded for the commands that judge them from outside
+    (``check``, ``cancel``): the plan on disk may say otherwise by now."""
+    own = {name: getattr(run, name) for name in LIMITS}
+    differ: dict[str, dict[str, Any]] = {}
+    for task_id, settings in tasks.items():
+        mine = {name: getattr(settings, name) for name in LIMITS}
+        if mine != own:
+            differ[task_id] = mine
+    return {**own, "tasks": differ}
+
+
+def added_limits(path: Path, started: Event | None) -> dict[str, Any]:
+    """The limits of the tasks the run ``started`` took once it went on (``task_added`` events of
+    its own that say them): those it runs by other limits than its own."""
+    start = last_run_start(path) if started is not None else None
+    if start is None or started is None:
+        return {}
+    found: dict[str, Any] = {}
+    for event in read_new(path, Cursor(start), only=(b'"task_added"',)):
+        if event["event"] == "task_added" and event.get("run") == started.get("run") and "limits" in event:
+            found[str(event.get("task"))] = event["limits"]
+    return found
+
+
+def task_limits(
+    started: Event | None, task_id: str, added: Mapping[str, Any] | None = None
+) -> dict[str, float | None] | None:
+    """The limits the run ``started`` (its ``run_started`` event) runs ``task_id`` with, or
+    ``None`` when it did not record them (a version before). ``added``: ``added_limits``, for a
+    task the run took once it went on."""
+    recorded = started.get("limits") if started is not None else None
+    if not isinstance(recorded, dict):
+        return None
+    tasks = recorded.get("tasks")
+    mine = tasks.get(task_id) if isinstance(tasks, dict) else None
+    mine = (added or {}).get(task_id, mine)
+    source = mine if isinstance(mine, dict) else recorded
+    found: dict[str, float | None] = {}
+    for name in LIMITS:
+        value = source.get(name)
+        found[name] = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    return found

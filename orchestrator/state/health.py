@@ -212,29 +212,38 @@ def _reason(path: Path) -> object:
 
 
 def _late(workspace: Workspace, state: journal.JournalState, now: float) -> list[Finding]:
-    """The open attempts of a live runner that are past their timeout or silent past their limit
-    (each task's own, so the plan is read: only here, when attempts are open)."""
+    """The open attempts of a live runner that are past their timeout or silent past their limit:
+    each task's as the run going on runs it (the limits its ``run_started`` recorded: the plan's
+    and the command line's then, whatever the plan on disk says now), else as the plan says
+    (a run of a version before; the plan is read only here, when attempts are open)."""
     findings: list[Finding] = []
     try:
         plan: Plan | None = workspace.load_plan()
     except PlanError:  # being edited: the plan's limits are not known, the defaults are used
         plan = None
     profiles = Profiles(workspace) if plan is not None else None
+    live = events.live_run(workspace.events_file)
+    if live is not None and live.get("pid") != state.runner_pid:
+        live = None  # (another run's: not the one whose attempts these are)
+    added = events.added_limits(workspace.events_file, live)
     for task_id, attempt in sorted(state.open.items()):
         started = journal.epoch_of(attempt.started)
         task = plan.tasks.get(task_id) if plan is not None else None
         if started is None:
             continue
         settings = profiles.settings_for(plan, task) if profiles and plan and task else Settings()
+        ran_with = events.task_limits(live, task_id, added)
+        timeout = ran_with["timeout"] if ran_with is not None else settings.timeout
+        quiet = ran_with["inactivity_timeout"] if ran_with is not None else settings.inactivity_timeout
         running = now - started
-        if settings.timeout and running > settings.timeout:
-            limit = format_duration(settings.timeout)
+        if timeout and running > timeout:
+            limit = format_duration(timeout)
             message = f"{task_id} has run {format_duration(running)}, past its {limit} timeout"
             findings.append(Finding("overdue", message, (task_id,)))
             continue
         silent = now - max([started, *_mtimes(workspace, task, attempt.attempt)])
-        if settings.inactivity_timeout and silent > settings.inactivity_timeout:
-            limit = format_duration(settings.inactivity_timeout)
+        if quiet and silent > quiet:
+            limit = format_duration(quiet)
             message = f"{task_id} has printed nothing for {format_duration(silent)}, past its {limit} inactivity limit"
             findings.append(Finding("silent", message, (task_id,)))
     return findings

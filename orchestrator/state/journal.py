@@ -6,7 +6,7 @@ One JSON object per line, appended as things happen::
     {"event": "spawn", "task": "T-01", "agent": "Agent-01", "attempt": 1, "executor": "local",
      "in_run": 1, "fingerprint": "9c2e...", "told": "...", "at": "..."}
     {"event": "start", "task": "T-01", "agent": "Agent-01", "attempt": 1, "executor": "local",
-     "handle": {"pgid": 4250, "pgid_start": 9123}, "at": "..."}
+     "handle": {"pgid": 4250, "pgid_start": 9123, "leader_start": 9124}, "at": "..."}
     {"event": "session", "task": "T-01", "attempt": 1, "session_id": "5f1c..."}
     {"event": "retry", "task": "T-01", "attempt": 1, "at": "..."}
     {"event": "forget", "task": "T-01", "at": "..."}         (``reset``: not to be taken up)
@@ -16,7 +16,8 @@ One JSON object per line, appended as things happen::
 A ``start`` without its ``end`` is an attempt in progress while the ``run`` line's runner lives,
 and a leftover once it is dead: the next run hands it to its executor to stop (the ``handle`` is
 the executor's own description of where the attempt runs: for local processes, its process
-group) and continues its agent session, told to go on only if its ``fingerprint`` (of the brief,
+group, and when its leader started: a group given the same id later is somebody else's, never
+signalled) and continues its agent session, told to go on only if its ``fingerprint`` (of the brief,
 settings and inputs it was started with) still holds. ``spawn`` comes just before the attempt is started: a
 runner killed between the two leaves an attempt with no handle, and the executor finds its
 processes by the variables that name the attempt in their environment (``attempt_environment``).

@@ -8,16 +8,29 @@ a lock left by a dead runner is simply taken over by the next one.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
+from types import ModuleType, TracebackType
 
-from orchestrator.errors import LockedError
+from orchestrator.errors import LockedError, UsageError
 from orchestrator.plan.model import PLAN_FILE
 from orchestrator.state import store
 from orchestrator.state.workspace import Workspace
+
+
+def posix_locks() -> ModuleType:
+    """The ``fcntl`` module, imported where a lock is taken rather than with the package: where
+    there is none (Windows without WSL), importing works and ``doctor`` says what to do; taking a
+    lock is one line that says it (exit 2)."""
+    try:
+        import fcntl
+    except ImportError:
+        raise UsageError(
+            "this system has no fcntl (file locks), which orchestrator needs: it runs on Linux and macOS; "
+            "on Windows, run it inside WSL (see `orchestrator doctor`)"
+        ) from None
+    return fcntl
 
 
 class WorkspaceLock:
@@ -31,7 +44,11 @@ class WorkspaceLock:
         # O_NOFOLLOW: a symlink put in its place is not followed (and truncated) outside the workspace.
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), 0o644)
         try:
+            fcntl = posix_locks()
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except UsageError:
+            os.close(fd)
+            raise
         except BlockingIOError:
             holder = self.holder(fd)
             os.close(fd)
