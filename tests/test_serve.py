@@ -7,12 +7,14 @@ out over sockets with their paths exactly as written; runs are real runs of shel
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_from_bytes
 
 import anyio
 import pytest
@@ -29,6 +31,8 @@ from dashboard_helpers import (
     served,
     watch_a_run,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from runner_helpers import results, wait_until
 
 from orchestrator.plan.settings import format_duration
@@ -375,3 +379,62 @@ def test_a_log_is_sent_as_its_tail_from_a_whole_line(tmp_path: Path) -> None:
     shown = tail["text"].splitlines()
     assert shown[-1] == lines[-1] and shown[0] in lines  # whole lines only, the last one included
     assert files["stderr"] is None and files["result"] is None
+
+
+# --- malformed input: every route answers a 4xx and a JSON error, never a 500 ------------------
+
+HOSTILE = st.one_of(
+    st.sampled_from(["%00", "a%00b", "%FF%FE", "%C0%AF", "..", "../..", "%2e%2e/%2e%2e/etc/passwd", "%", "%zz"]),
+    st.sampled_from(["T-01%00", "T-01/..", "T-", "-", "%20", "T-01%0A", "\\", "%5C..%5C"]),
+    st.integers(min_value=2100, max_value=6000).map(lambda n: "a" * n),
+    st.binary(min_size=1, max_size=40).map(lambda raw: quote_from_bytes(raw, safe="/.")),
+    st.text(min_size=1, max_size=40).map(lambda text: quote(text, safe="/.", errors="surrogatepass")),
+)
+
+
+def routes_of(project: Path) -> list[tuple[str, tuple[str, ...]]]:
+    """Every route the application has, read from it (a new route is swept too): its path
+    template, each ``{param}`` left in, and its methods."""
+    from starlette.routing import Mount, Route
+
+    from orchestrator.serve.app import build_app
+    from orchestrator.state.workspace import Workspace
+
+    found: list[tuple[str, tuple[str, ...]]] = []
+    for route in build_app(Workspace.find(project)).routes:
+        if isinstance(route, Route):
+            found.append((route.path, tuple(sorted(route.methods or ("GET",)))))
+        elif isinstance(route, Mount):
+            found.append((route.path + "/{path}", ("GET", "HEAD")))
+    assert len(found) >= 7, found
+    return found
+
+
+def hostile_path(template: str, value: str) -> str:
+    """``template`` with every ``{param}`` made ``value``; a route without one gets it as one more segment."""
+    filled = re.sub(r"\{[^}]*\}", lambda _: value, template)
+    return filled if filled != template else template.rstrip("/") + "/" + value
+
+
+def test_every_route_answers_malformed_input_with_a_4xx_and_json(tmp_path: Path) -> None:
+    project = demo(tmp_path)
+    routes = routes_of(project)
+    with served(project) as server:
+        query = "?" + server.url.split("?", 1)[1] if "?" in server.url else ""
+
+        @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @given(route=st.sampled_from(routes), value=HOSTILE, data=st.data())
+        def sweep(route: tuple[str, tuple[str, ...]], value: str, data: st.DataObject) -> None:
+            template, methods = route
+            method = data.draw(st.sampled_from(methods))
+            path = hostile_path(template, value) + query
+            reply = http_get(server.port, path, method=method)
+            assert 400 <= reply.status < 500 or reply.status == 200, (method, path, reply.status, reply.body[:200])
+            if reply.status >= 400 and method != "HEAD":
+                body = reply.json()
+                assert body["ok"] is False and isinstance(body["error"], str) and body["error"], (path, body)
+
+        sweep()
+        assert http_get(server.port, "/api/context/%00" + query).status == 400  # the issue's own example
+        assert http_get(server.port, "/api/task/T-01%00" + query).json()["ok"] is False
+    assert server.errors() == "", server.errors()  # no traceback: nothing on stderr at all

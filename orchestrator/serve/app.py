@@ -31,8 +31,9 @@ from urllib.parse import parse_qs
 import anyio
 from starlette.applications import Starlette
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -50,6 +51,26 @@ SECURITY_HEADERS = {
     "referrer-policy": "no-referrer",
     "cache-control": "no-store",
 }
+
+
+PATH_LIMIT = 2048  # characters of a request's path: a longer one names nothing the dashboard has
+
+
+def refusal(status: int, error: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """Every answer that is not what was asked: ``{"ok": false, "error": ...}`` and a 4xx."""
+    return JSONResponse({"ok": False, "error": error}, status, headers=headers)
+
+
+def path_problem(path: str) -> str | None:
+    """What makes a request's path (percent-decoded) name nothing: a control character (NUL...),
+    bytes that are not UTF-8, or a length past ``PATH_LIMIT``; ``None`` for a path to route."""
+    if len(path) > PATH_LIMIT:
+        return f"the path is {len(path)} characters long: at most {PATH_LIMIT}"
+    if any(ord(c) < 32 or ord(c) == 127 for c in path):
+        return "the path holds a control character (NUL, a newline...)"
+    if "\ufffd" in path or any(0xD800 <= ord(c) <= 0xDFFF for c in path):
+        return "the path holds bytes that are not UTF-8"
+    return None
 
 
 def is_loopback(host: str) -> bool:
@@ -102,17 +123,18 @@ class Guard:
 
     def _refusal(self, scope: Scope, headers: Headers) -> Response | None:
         if scope["method"] not in ("GET", "HEAD"):
-            return PlainTextResponse("the dashboard is read-only\n", 405, headers={"allow": "GET, HEAD"})
+            return refusal(405, "the dashboard is read-only", headers={"allow": "GET, HEAD"})
         if self.token is None:
             if not is_loopback(_host_name(headers.get("host", ""))):
-                return PlainTextResponse("this dashboard answers only to a loopback host name\n", 403)
-            return None
-        given = self._from_query(scope) or self._from_cookie(headers)
-        if given is None or not hmac.compare_digest(given.encode(), self.token.encode()):
-            return PlainTextResponse(
-                "a token is needed: open the URL `orchestrator serve` printed (it ends in ?token=...)\n", 401
-            )
-        return None
+                return refusal(403, "this dashboard answers only to a loopback host name")
+        else:
+            given = self._from_query(scope) or self._from_cookie(headers)
+            if given is None or not hmac.compare_digest(given.encode(), self.token.encode()):
+                return refusal(
+                    401, "a token is needed: open the URL `orchestrator serve` printed (it ends in ?token=...)"
+                )
+        problem = path_problem(scope.get("path", ""))
+        return refusal(400, problem) if problem is not None else None
 
     @staticmethod
     def _from_query(scope: Scope) -> str | None:
@@ -172,14 +194,18 @@ def build_app(workspace: Workspace, *, token: str | None = None, cookie: str = "
     async def task(request: Request) -> Response:
         found = await anyio.to_thread.run_sync(board.task_files, request.path_params["task_id"])
         if found is None:
-            return JSONResponse({"error": "no such task in the plan"}, 404)
+            return refusal(404, "no such task in the plan")
         return JSONResponse(found)
 
     async def context(request: Request) -> Response:
         found = await anyio.to_thread.run_sync(board.context_file, request.path_params["name"])
         if found is None:
-            return JSONResponse({"error": "no such file under context/"}, 404)
+            return refusal(404, "no such file under context/")
         return JSONResponse(found)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return refusal(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
 
     async def events(request: Request) -> Response:
         return StreamingResponse(
@@ -199,6 +225,7 @@ def build_app(workspace: Workspace, *, token: str | None = None, cookie: str = "
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         lifespan=lifespan,
+        exception_handlers={HTTPException: http_error},
     )
     app.add_middleware(Guard, token=token, cookie=cookie)
     app.state.tailer = tailer
