@@ -71,6 +71,11 @@ class Served:
     def port(self) -> int:
         return int(self.info["port"])
 
+    @property
+    def token(self) -> str:
+        """The token its URL carries (actions need it)."""
+        return self.url.partition("?token=")[2]
+
     def stop(self, sig: int = signal.SIGTERM) -> int:
         """Signal it and wait for its exit code (killed, and the test failed, if it hangs)."""
         if self.process.poll() is None:
@@ -181,9 +186,9 @@ class Stream:
                 raise EOFError("the stream ended")
             line = raw.decode("utf-8").rstrip("\n")
             if not line:
-                if data:
+                if data and kind != "clock":  # (the server's clock, sent as a stream opens: for the page)
                     return kind, json.loads("\n".join(data))
-                kind = "message"
+                kind, data = "message", []
                 continue
             if line.startswith(":"):
                 continue

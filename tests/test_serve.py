@@ -67,7 +67,8 @@ def test_the_page_follows_a_run_in_headless_chromium(tmp_path: Path) -> None:
     for kind in ("discover", "share", "custom_signal"):  # kinds the page knows nothing about, shown as they are
         assert any(kind in line for line in seen.generic_events), seen.generic_events
     assert any("duplicate rounding" in line for line in seen.generic_events)
-    assert any('"origin":"cron"' in line for line in seen.generic_events)
+    assert any("origin: cron" in line for line in seen.generic_events)
+    assert not any("{" in line for line in seen.generic_events), seen.generic_events  # words, never raw JSON
     assert any("rounding.md" in line for line in seen.context_files)
     assert seen.completed_in_table and seen.completed_in_graph
     assert not seen.reloaded, "the page was reloaded: the change must come down the stream"
@@ -85,7 +86,8 @@ def test_an_appended_event_reaches_every_open_stream_and_sigterm_ends_them(tmp_p
     assert isinstance(server, Served)
     try:
         assert server.info["ok"] is True and server.info["token_required"] is False
-        assert server.url == f"http://127.0.0.1:{server.port}/"
+        assert server.url.startswith(f"http://127.0.0.1:{server.port}/?token=")  # a fresh token: actions need it
+        assert len(server.url.partition("?token=")[2]) >= 16
         streams = [Stream.open(server.port) for _ in range(3)]
         for stream in streams:
             kind, state = stream.next()
@@ -134,7 +136,7 @@ def test_a_late_client_gets_the_state_then_the_stream(tmp_path: Path) -> None:
         assert kind == "state" and first["counts"] == state["counts"]
         events.append(events_file(project), [{"event": "notice", "run": None, "message": "disk almost full"}])
         _, data = stream.until(lambda kind, _: kind == "events")
-        assert data == [{"event": "notice", "run": None, "message": "disk almost full"}]
+        assert data == [{"event": "notice", "run": None, "message": "disk almost full", "said": "ℹ️ disk almost full"}]
         stream.close()
         files = http_get(server.port, "/api/task/T-03").json()
         assert "signed off by the owner" in files["stdout"]["text"]
@@ -251,9 +253,13 @@ def test_no_file_outside_the_workspace_is_served(tmp_path: Path) -> None:
 def test_read_only_and_only_for_loopback_names(tmp_path: Path) -> None:
     project = demo(tmp_path)
     with served(project) as server:
-        for method in ("POST", "PUT", "DELETE"):
+        for method in ("PUT", "DELETE", "PATCH"):
             reply = http_get(server.port, "/api/state", method=method)
-            assert reply.status == 405 and reply.headers["allow"] == "GET, HEAD"
+            assert reply.status == 405 and reply.headers["allow"] == "GET, HEAD, POST"
+            assert reply.json()["ok"] is False
+        assert http_get(server.port, "/api/state", method="POST").status == 403  # a POST is an action: the token
+        reply = http_get(server.port, "/api/state", {"X-Orchestrator-Token": server.token}, method="POST")
+        assert reply.status == 405 and reply.json()["ok"] is False
         rebound = http_get(server.port, "/api/state", {"Host": f"attacker.example:{server.port}"})
         assert rebound.status == 403
         for host in (f"localhost:{server.port}", f"127.0.0.1:{server.port}", f"[::1]:{server.port}"):
@@ -401,7 +407,7 @@ def routes_of(project: Path) -> list[tuple[str, tuple[str, ...]]]:
     from orchestrator.state.workspace import Workspace
 
     found: list[tuple[str, tuple[str, ...]]] = []
-    for route in build_app(Workspace.find(project)).routes:
+    for route in build_app(Workspace.find(project), token="t" * 16).routes:
         if isinstance(route, Route):
             found.append((route.path, tuple(sorted(route.methods or ("GET",)))))
         elif isinstance(route, Mount):
@@ -428,7 +434,8 @@ def test_every_route_answers_malformed_input_with_a_4xx_and_json(tmp_path: Path)
             template, methods = route
             method = data.draw(st.sampled_from(methods))
             path = hostile_path(template, value) + query
-            reply = http_get(server.port, path, method=method)
+            headers = {"X-Orchestrator-Token": server.token} if method == "POST" else {}  # (to reach the action)
+            reply = http_get(server.port, path, headers, method=method)
             assert 400 <= reply.status < 500 or reply.status == 200, (method, path, reply.status, reply.body[:200])
             if reply.status >= 400 and method != "HEAD":
                 body = reply.json()
@@ -438,3 +445,69 @@ def test_every_route_answers_malformed_input_with_a_4xx_and_json(tmp_path: Path)
         assert http_get(server.port, "/api/context/%00" + query).status == 400  # the issue's own example
         assert http_get(server.port, "/api/task/T-01%00" + query).json()["ok"] is False
     assert server.errors() == "", server.errors()  # no traceback: nothing on stderr at all
+
+
+# --- actions: cancel and retry, behind the token ------------------------------------------------
+
+
+def status_of(project: Path) -> dict[str, str]:
+    done = subprocess.run([*CLI, "status", "--json"], cwd=project, capture_output=True, text=True, check=True)
+    return {task["id"]: task["status"] for task in json.loads(done.stdout)["tasks"]}
+
+
+def test_an_action_needs_the_token_and_the_page_s_own_origin(tmp_path: Path) -> None:
+    project = demo(tmp_path)
+    with served(project) as server:
+        own = f"http://127.0.0.1:{server.port}"
+        cancel = "/api/task/T-02/cancel"
+        before = events_file(project).read_bytes() if events_file(project).exists() else b""
+        for headers in (
+            {},  # no token
+            {"X-Orchestrator-Token": "wrong-token-of-enough-characters"},
+            {"X-Orchestrator-Token": server.token, "Origin": "http://attacker.example"},
+            {"X-Orchestrator-Token": server.token, "Origin": "null"},
+            {"X-Orchestrator-Token": server.token, "Sec-Fetch-Site": "cross-site"},
+            {"X-Orchestrator-Token": server.token, "Sec-Fetch-Site": "same-site"},
+        ):
+            reply = http_get(server.port, cancel, headers, method="POST")
+            assert reply.status == 403, (headers, reply.status)
+            assert reply.json()["ok"] is False and reply.json()["error"], headers
+        assert http_get(server.port, f"{cancel}?token={server.token}", method="POST").status == 403  # header only
+        assert (events_file(project).read_bytes() if events_file(project).exists() else b"") == before
+        assert status_of(project)["T-02"] == "waiting"  # nothing was done
+        got = http_get(server.port, cancel)  # a GET on an action route does nothing either
+        assert got.status == 405 and got.json()["ok"] is False
+        assert (
+            http_get(server.port, "/api/task/T-99/cancel", {"X-Orchestrator-Token": server.token}, "POST").status == 404
+        )
+
+        token = {"X-Orchestrator-Token": server.token, "Origin": own, "Sec-Fetch-Site": "same-origin"}
+        done = http_get(server.port, cancel, token, method="POST")
+        assert done.status == 200, done.body
+        answer = done.json()
+        assert answer["ok"] is True and answer["task"] == "T-02" and answer["run"] is None
+        assert answer["said"].startswith("⏹️ T-02 cancelled: no run starts it")  # the CLI's own words
+        assert status_of(project)["T-02"] == "cancelled"
+        again = http_get(server.port, cancel, token, method="POST").json()
+        assert again["ok"] is True and again["said"] == "T-02 is cancelled already"
+        held = http_get(server.port, "/api/task/T-05/retry", token, method="POST")
+        assert (
+            held.status == 409 and held.json()["error"] == "retry T-05: upstream T-02 was cancelled: retry T-02 first"
+        )
+        back = http_get(server.port, "/api/task/T-02/retry", {"X-Orchestrator-Token": server.token}, method="POST")
+        assert back.status == 200 and back.json()["said"].startswith("↩️ T-02 is back in the queue")
+        assert status_of(project)["T-02"] == "waiting"
+    told = [json.loads(line)["event"] for line in events_file(project).read_text(encoding="utf-8").splitlines()]
+    assert told == ["task_cancelled", "task_requeued"]  # what `orchestrator cancel` and `retry` append
+
+
+def test_with_a_given_token_reads_and_actions_both_need_it(tmp_path: Path) -> None:
+    project = demo(tmp_path)
+    token = "a-token-of-enough-characters"
+    with served(project, "--token", token) as server:
+        assert server.token == token
+        cookie = {"Cookie": f"orchestrator_token_{server.port}={token}"}
+        refused = http_get(server.port, "/api/task/T-02/cancel", cookie, method="POST")  # a cookie goes cross-site
+        assert refused.status == 403 and status_of(project)["T-02"] == "waiting"
+        done = http_get(server.port, "/api/task/T-02/cancel", {"X-Orchestrator-Token": token}, method="POST")
+        assert done.status == 200 and status_of(project)["T-02"] == "cancelled"
