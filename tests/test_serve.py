@@ -7,11 +7,14 @@ out over sockets with their paths exactly as written; runs are real runs of shel
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_from_bytes
@@ -511,3 +514,125 @@ def test_with_a_given_token_reads_and_actions_both_need_it(tmp_path: Path) -> No
         assert refused.status == 403 and status_of(project)["T-02"] == "waiting"
         done = http_get(server.port, "/api/task/T-02/cancel", {"X-Orchestrator-Token": token}, method="POST")
         assert done.status == 200 and status_of(project)["T-02"] == "cancelled"
+
+
+ACT_PLAN = """\
+---
+backend: shell
+max_parallel: 3
+retries: 0
+timeout: 300
+inactivity_timeout: none
+kill_grace: 1
+---
+# Act from the page
+
+## Task Decomposition
+| Task ID | Task Name | Description | Dependencies | Priority |
+|---------|-----------|-------------|--------------|----------|
+| T-01 | Needs a fix | Fails until the file fixed exists | None | P1 |
+| T-02 | Long wait | Runs until it is cancelled | None | P1 |
+
+## Task Details
+
+### T-01 Needs a fix
+```bash
+test -f fixed || exit 1
+echo "fixed now"
+```
+
+### T-02 Long wait
+```bash
+while true; do sleep 0.1; done
+```
+"""
+
+
+def _shown_seconds(text: str) -> float:
+    """A duration as the page shows it (``format_duration``'s forms up to minutes) in seconds."""
+    minutes, _, rest = text.rpartition("m")
+    return float(minutes or 0) * 60 + float(rest.rstrip("s").lstrip("<"))
+
+
+@pytest.mark.slow
+def test_in_the_browser_clocks_tick_reasons_and_notices_read_as_words_and_buttons_act(tmp_path: Path) -> None:
+    from dashboard_helpers import chromium
+
+    reason = browser_missing()
+    if reason:
+        pytest.skip(reason)
+    project = tmp_path / "act"
+    (project / ".orchestrator").mkdir(parents=True)
+    (project / ".orchestrator" / "master_plan.md").write_text(ACT_PLAN, encoding="utf-8")
+    with served(project) as server, open(project / "run.out", "wb") as out:
+        runner = subprocess.Popen(
+            [*CLI, "run"], cwd=project, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+
+            def state() -> dict[str, Any]:
+                return {t["id"]: t for t in http_get(server.port, "/api/state").json()["tasks"]}
+
+            wait_until(
+                lambda: state()["T-01"]["status"] == "failed" and state()["T-02"]["status"] == "running",
+                "T-01 failed, T-02 running",
+            )
+            time.sleep(2.5)  # the state the server holds is older than the page: its clock must not be
+            with chromium(project / "chromium-profile") as driver:
+                driver.get(server.url)
+                row = "#tasks tr[data-task='{}']"
+
+                def cell(task: str, selector: str) -> str:
+                    return str(driver.find_element("css selector", f"{row.format(task)} {selector}").text)
+
+                wait_until(lambda: bool(driver.find_elements("css selector", row.format("T-02"))), "the table", 30)
+                assert "?token=" not in driver.current_url  # kept by the tab, out of the address bar
+                started = datetime.fromisoformat(state()["T-02"]["started"]).timestamp()
+                first = _shown_seconds(cell("T-02", ".duration"))
+                assert first >= time.time() - started - 1.5, (first, time.time() - started)
+                time.sleep(2.2)  # no event meanwhile: the page's own clock moves it
+                second = _shown_seconds(cell("T-02", ".duration"))
+                assert second >= first + 1.5, (first, second)
+                assert "elapsed" in driver.find_element("id", "totals").text
+
+                assert cell("T-01", ".why") == "exit code 1"  # as `status` and the run's line say it
+                events.append(
+                    events_file(project),
+                    [
+                        {"event": "notice", "run": None, "message": "disk almost full", "time": "2026-01-01T00:00:00"},
+                        {"event": "task_added", "run": None, "task": "T-09", "name": "Final list", "after": ["T-01"]},
+                    ],
+                )
+                wait_until(lambda: "Final list" in driver.find_element("id", "notable").text, "the notices", 30)
+                notable = driver.find_element("id", "notable").text
+                assert "ℹ️ disk almost full" in notable and "➕ T-09 added after T-01: Final list" in notable
+                assert "{" not in notable, notable
+
+                (project / "fixed").write_text("yes\n", encoding="utf-8")
+                assert not driver.find_elements("css selector", f"{row.format('T-01')} button.cancel")
+                driver.find_element("css selector", f"{row.format('T-01')} button.retry").click()
+                wait_until(lambda: _state_in(driver, "T-01") == "completed", "T-01 completed after Retry", 30)
+                assert "T-01 is back in the queue" in driver.find_element("id", "action-result").text
+
+                assert not driver.find_elements("css selector", f"{row.format('T-02')} button.retry")
+                driver.find_element("css selector", f"{row.format('T-02')} button.cancel").click()
+                wait_until(lambda: _state_in(driver, "T-02") == "cancelled", "T-02 cancelled after Cancel", 30)
+                assert "cancelled from the dashboard" in driver.find_element("id", "action-result").text
+                assert driver.find_elements("css selector", f"{row.format('T-02')} button.retry")  # it may come back
+                frozen = cell("T-02", ".duration")
+                time.sleep(1.5)
+                assert cell("T-02", ".duration") == frozen  # a finished task's duration stays
+            assert runner.wait(timeout=HANG_GUARD) == 1  # a task was cancelled
+        finally:
+            if runner.poll() is None:
+                os.killpg(runner.pid, signal.SIGTERM)
+                runner.wait(timeout=HANG_GUARD)
+    assert server.errors() == ""
+
+
+def _state_in(driver: Any, task: str) -> str | None:
+    found = driver.execute_script(
+        "const row = document.querySelector(`#tasks tr[data-task='${arguments[0]}']`); return row ? row.dataset.state : null;",
+        task,
+    )
+    return None if found is None else str(found)
