@@ -556,7 +556,7 @@ def _shown_seconds(text: str) -> float:
 
 @pytest.mark.slow
 def test_in_the_browser_clocks_tick_reasons_and_notices_read_as_words_and_buttons_act(tmp_path: Path) -> None:
-    from dashboard_helpers import chromium
+    from dashboard_helpers import chromium, task_state
 
     reason = browser_missing()
     if reason:
@@ -611,12 +611,12 @@ def test_in_the_browser_clocks_tick_reasons_and_notices_read_as_words_and_button
                 (project / "fixed").write_text("yes\n", encoding="utf-8")
                 assert not driver.find_elements("css selector", f"{row.format('T-01')} button.cancel")
                 driver.find_element("css selector", f"{row.format('T-01')} button.retry").click()
-                wait_until(lambda: _state_in(driver, "T-01") == "completed", "T-01 completed after Retry", 30)
+                wait_until(lambda: task_state(driver, "T-01")[0] == "completed", "T-01 completed after Retry", 30)
                 assert "T-01 is back in the queue" in driver.find_element("id", "action-result").text
 
                 assert not driver.find_elements("css selector", f"{row.format('T-02')} button.retry")
                 driver.find_element("css selector", f"{row.format('T-02')} button.cancel").click()
-                wait_until(lambda: _state_in(driver, "T-02") == "cancelled", "T-02 cancelled after Cancel", 30)
+                wait_until(lambda: task_state(driver, "T-02")[0] == "cancelled", "T-02 cancelled after Cancel", 30)
                 assert "cancelled from the dashboard" in driver.find_element("id", "action-result").text
                 assert driver.find_elements("css selector", f"{row.format('T-02')} button.retry")  # it may come back
                 frozen = cell("T-02", ".duration")
@@ -628,11 +628,3 @@ def test_in_the_browser_clocks_tick_reasons_and_notices_read_as_words_and_button
                 os.killpg(runner.pid, signal.SIGTERM)
                 runner.wait(timeout=HANG_GUARD)
     assert server.errors() == ""
-
-
-def _state_in(driver: Any, task: str) -> str | None:
-    found = driver.execute_script(
-        "const row = document.querySelector(`#tasks tr[data-task='${arguments[0]}']`); return row ? row.dataset.state : null;",
-        task,
-    )
-    return None if found is None else str(found)
