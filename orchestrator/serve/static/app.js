@@ -319,7 +319,7 @@ function renderEvents(list, events, full) {
     const item = el("li");
     item.append(el("span", "time", clock(event.time)), el("span", `kind ${event.event}`, event.event));
     if (event.task) item.append(el("b", "", `${event.task} `));
-    const text = full || !LIFECYCLE.has(event.event) ? describe(event) : (event.said || event.name || "");
+    const text = full || !LIFECYCLE.has(event.event) ? describe(event) : (event.name || "");
     item.append(el("span", "detail", text));
     return item;
   });
