@@ -63,7 +63,7 @@ SECURITY_HEADERS = {
 }
 
 
-TOKEN_HEADER = "x-orchestrator-token"
+TOKEN_HEADER = "X-Orchestrator-Token"
 PATH_LIMIT = 2048  # characters of a request's path: a longer one names nothing the dashboard has
 
 
