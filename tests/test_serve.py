@@ -588,12 +588,16 @@ def test_in_the_browser_clocks_tick_reasons_and_notices_read_as_words_and_button
                 wait_until(lambda: bool(driver.find_elements("css selector", row.format("T-02"))), "the table", 30)
                 assert "?token=" not in driver.current_url  # kept by the tab, out of the address bar
                 started = datetime.fromisoformat(state()["T-02"]["started"]).timestamp()
+                elapsed = "#totals .stat:last-child b"  # (the run's elapsed time, the last of the totals)
+                assert driver.find_element("id", "totals").text.endswith("elapsed")
                 first = _shown_seconds(cell("T-02", ".duration"))
                 assert first >= time.time() - started - 1.5, (first, time.time() - started)
-                time.sleep(2.2)  # no event meanwhile: the page's own clock moves it
+                run_first = _shown_seconds(driver.find_element("css selector", elapsed).text)
+                assert run_first >= first
+                time.sleep(2.2)  # no event meanwhile: the page's own clock moves them
                 second = _shown_seconds(cell("T-02", ".duration"))
                 assert second >= first + 1.5, (first, second)
-                assert "elapsed" in driver.find_element("id", "totals").text
+                assert _shown_seconds(driver.find_element("css selector", elapsed).text) >= run_first + 1.5
 
                 assert cell("T-01", ".why") == "exit code 1"  # as `status` and the run's line say it
                 events.append(
