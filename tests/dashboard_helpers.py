@@ -71,6 +71,11 @@ class Served:
     def port(self) -> int:
         return int(self.info["port"])
 
+    @property
+    def token(self) -> str:
+        """The token its URL carries (actions need it)."""
+        return self.url.partition("?token=")[2]
+
     def stop(self, sig: int = signal.SIGTERM) -> int:
         """Signal it and wait for its exit code (killed, and the test failed, if it hangs)."""
         if self.process.poll() is None:
@@ -181,9 +186,9 @@ class Stream:
                 raise EOFError("the stream ended")
             line = raw.decode("utf-8").rstrip("\n")
             if not line:
-                if data:
+                if data and kind != "clock":  # (the server's clock, sent as a stream opens: for the page)
                     return kind, json.loads("\n".join(data))
-                kind = "message"
+                kind, data = "message", []
                 continue
             if line.startswith(":"):
                 continue
@@ -356,7 +361,7 @@ def _wait(driver: Any, condition: Callable[[Any], Any], what: str) -> Any:
     return WebDriverWait(driver, HANG_GUARD, poll_frequency=0.1).until(condition, f"the page never showed {what}")
 
 
-def _state(driver: Any, task: str) -> tuple[str | None, str | None]:
+def task_state(driver: Any, task: str) -> tuple[str | None, str | None]:
     """A task's state as the table row and the graph box show it."""
     found = driver.execute_script(
         "const row = document.querySelector(`#tasks tr[data-task='${arguments[0]}']`);"
@@ -368,7 +373,7 @@ def _state(driver: Any, task: str) -> tuple[str | None, str | None]:
 
 
 def _shows(task: str, state: str) -> Callable[[Any], bool]:
-    return lambda driver: _state(driver, task)[0] == state
+    return lambda driver: task_state(driver, task)[0] == state
 
 
 def watch_a_run(project: Path, screenshot: Path) -> Watched:
@@ -387,9 +392,9 @@ def watch_a_run(project: Path, screenshot: Path) -> Watched:
         try:
             with chromium(project / "chromium-profile") as driver:
                 driver.get(server.url)
-                _wait(driver, lambda d: _state(d, "T-03")[0] == "running", "T-03 running in the table")
+                _wait(driver, lambda d: task_state(d, "T-03")[0] == "running", "T-03 running in the table")
                 seen.running_in_table = True
-                seen.running_in_graph = "state-running" in (_state(driver, "T-03")[1] or "")
+                seen.running_in_graph = "state-running" in (task_state(driver, "T-03")[1] or "")
                 for task in ("T-01", "T-02", "T-04"):
                     _wait(driver, _shows(task, "completed"), f"{task} completed")
                 events.append(workspace / "state" / "events.jsonl", channel_events())
@@ -411,10 +416,10 @@ def watch_a_run(project: Path, screenshot: Path) -> Watched:
                 driver.save_screenshot(str(screenshot))
                 seen.screenshot = screenshot
                 (project / "signoff").write_text("the billing owner\n", encoding="utf-8")
-                _wait(driver, lambda d: _state(d, "T-03")[0] == "completed", "T-03 completed")
-                seen.completed_in_graph = "state-completed" in (_state(driver, "T-03")[1] or "")
+                _wait(driver, lambda d: task_state(d, "T-03")[0] == "completed", "T-03 completed")
+                seen.completed_in_graph = "state-completed" in (task_state(driver, "T-03")[1] or "")
                 seen.completed_in_table = True
-                _wait(driver, lambda d: _state(d, "T-06")[0] == "completed", "T-06 completed")
+                _wait(driver, lambda d: task_state(d, "T-06")[0] == "completed", "T-06 completed")
                 _wait(driver, lambda d: "finished" in d.find_element("id", "run-state").text, "the run finished")
                 seen.run_pill = driver.find_element("id", "run-state").text
                 for row in driver.find_elements("css selector", "#tasks tr[data-task]"):

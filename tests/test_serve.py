@@ -7,12 +7,17 @@ out over sockets with their paths exactly as written; runs are real runs of shel
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_from_bytes
 
 import anyio
 import pytest
@@ -29,6 +34,8 @@ from dashboard_helpers import (
     served,
     watch_a_run,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from runner_helpers import results, wait_until
 
 from orchestrator.plan.settings import format_duration
@@ -63,7 +70,8 @@ def test_the_page_follows_a_run_in_headless_chromium(tmp_path: Path) -> None:
     for kind in ("discover", "share", "custom_signal"):  # kinds the page knows nothing about, shown as they are
         assert any(kind in line for line in seen.generic_events), seen.generic_events
     assert any("duplicate rounding" in line for line in seen.generic_events)
-    assert any('"origin":"cron"' in line for line in seen.generic_events)
+    assert any("origin: cron" in line for line in seen.generic_events)
+    assert not any("{" in line for line in seen.generic_events), seen.generic_events  # words, never raw JSON
     assert any("rounding.md" in line for line in seen.context_files)
     assert seen.completed_in_table and seen.completed_in_graph
     assert not seen.reloaded, "the page was reloaded: the change must come down the stream"
@@ -81,7 +89,8 @@ def test_an_appended_event_reaches_every_open_stream_and_sigterm_ends_them(tmp_p
     assert isinstance(server, Served)
     try:
         assert server.info["ok"] is True and server.info["token_required"] is False
-        assert server.url == f"http://127.0.0.1:{server.port}/"
+        assert server.url.startswith(f"http://127.0.0.1:{server.port}/?token=")  # a fresh token: actions need it
+        assert len(server.url.partition("?token=")[2]) >= 16
         streams = [Stream.open(server.port) for _ in range(3)]
         for stream in streams:
             kind, state = stream.next()
@@ -130,7 +139,7 @@ def test_a_late_client_gets_the_state_then_the_stream(tmp_path: Path) -> None:
         assert kind == "state" and first["counts"] == state["counts"]
         events.append(events_file(project), [{"event": "notice", "run": None, "message": "disk almost full"}])
         _, data = stream.until(lambda kind, _: kind == "events")
-        assert data == [{"event": "notice", "run": None, "message": "disk almost full"}]
+        assert data == [{"event": "notice", "run": None, "message": "disk almost full", "said": "ℹ️ disk almost full"}]
         stream.close()
         files = http_get(server.port, "/api/task/T-03").json()
         assert "signed off by the owner" in files["stdout"]["text"]
@@ -247,9 +256,13 @@ def test_no_file_outside_the_workspace_is_served(tmp_path: Path) -> None:
 def test_read_only_and_only_for_loopback_names(tmp_path: Path) -> None:
     project = demo(tmp_path)
     with served(project) as server:
-        for method in ("POST", "PUT", "DELETE"):
+        for method in ("PUT", "DELETE", "PATCH"):
             reply = http_get(server.port, "/api/state", method=method)
-            assert reply.status == 405 and reply.headers["allow"] == "GET, HEAD"
+            assert reply.status == 405 and reply.headers["allow"] == "GET, HEAD, POST"
+            assert reply.json()["ok"] is False
+        assert http_get(server.port, "/api/state", method="POST").status == 403  # a POST is an action: the token
+        reply = http_get(server.port, "/api/state", {"X-Orchestrator-Token": server.token}, method="POST")
+        assert reply.status == 405 and reply.json()["ok"] is False
         rebound = http_get(server.port, "/api/state", {"Host": f"attacker.example:{server.port}"})
         assert rebound.status == 403
         for host in (f"localhost:{server.port}", f"127.0.0.1:{server.port}", f"[::1]:{server.port}"):
@@ -375,3 +388,247 @@ def test_a_log_is_sent_as_its_tail_from_a_whole_line(tmp_path: Path) -> None:
     shown = tail["text"].splitlines()
     assert shown[-1] == lines[-1] and shown[0] in lines  # whole lines only, the last one included
     assert files["stderr"] is None and files["result"] is None
+
+
+# --- malformed input: every route answers a 4xx and a JSON error, never a 500 ------------------
+
+HOSTILE = st.one_of(
+    st.sampled_from(["%00", "a%00b", "%FF%FE", "%C0%AF", "..", "../..", "%2e%2e/%2e%2e/etc/passwd", "%", "%zz"]),
+    st.sampled_from(["T-01%00", "T-01/..", "T-", "-", "%20", "T-01%0A", "\\", "%5C..%5C"]),
+    st.integers(min_value=2100, max_value=6000).map(lambda n: "a" * n),
+    st.binary(min_size=1, max_size=40).map(lambda raw: quote_from_bytes(raw, safe="/.")),
+    st.text(min_size=1, max_size=40).map(lambda text: quote(text, safe="/.", errors="surrogatepass")),
+)
+
+
+def routes_of(project: Path) -> list[tuple[str, tuple[str, ...]]]:
+    """Every route the application has, read from it (a new route is swept too): its path
+    template, each ``{param}`` left in, and its methods."""
+    from starlette.routing import Mount, Route
+
+    from orchestrator.serve.app import build_app
+    from orchestrator.state.workspace import Workspace
+
+    found: list[tuple[str, tuple[str, ...]]] = []
+    for route in build_app(Workspace.find(project), token="t" * 16).routes:
+        if isinstance(route, Route):
+            found.append((route.path, tuple(sorted(route.methods or ("GET",)))))
+        elif isinstance(route, Mount):
+            found.append((route.path + "/{path}", ("GET", "HEAD")))
+    assert len(found) >= 7, found
+    return found
+
+
+def hostile_path(template: str, value: str) -> str:
+    """``template`` with every ``{param}`` made ``value``; a route without one gets it as one more segment."""
+    filled = re.sub(r"\{[^}]*\}", lambda _: value, template)
+    return filled if filled != template else template.rstrip("/") + "/" + value
+
+
+def test_every_route_answers_malformed_input_with_a_4xx_and_json(tmp_path: Path) -> None:
+    project = demo(tmp_path)
+    routes = routes_of(project)
+    with served(project) as server:
+        query = "?" + server.url.split("?", 1)[1] if "?" in server.url else ""
+
+        @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @given(route=st.sampled_from(routes), value=HOSTILE, data=st.data())
+        def sweep(route: tuple[str, tuple[str, ...]], value: str, data: st.DataObject) -> None:
+            template, methods = route
+            method = data.draw(st.sampled_from(methods))
+            path = hostile_path(template, value) + query
+            headers = {"X-Orchestrator-Token": server.token} if method == "POST" else {}  # (to reach the action)
+            reply = http_get(server.port, path, headers, method=method)
+            assert 400 <= reply.status < 500 or reply.status == 200, (method, path, reply.status, reply.body[:200])
+            if reply.status >= 400 and method != "HEAD":
+                body = reply.json()
+                assert body["ok"] is False and isinstance(body["error"], str) and body["error"], (path, body)
+
+        sweep()
+        assert http_get(server.port, "/api/context/%00" + query).status == 400  # the issue's own example
+        assert http_get(server.port, "/api/task/T-01%00" + query).json()["ok"] is False
+    assert server.errors() == "", server.errors()  # no traceback: nothing on stderr at all
+
+
+# --- actions: cancel and retry, behind the token ------------------------------------------------
+
+
+def status_of(project: Path) -> dict[str, str]:
+    done = subprocess.run([*CLI, "status", "--json"], cwd=project, capture_output=True, text=True, check=True)
+    return {task["id"]: task["status"] for task in json.loads(done.stdout)["tasks"]}
+
+
+def test_an_action_needs_the_token_and_the_page_s_own_origin(tmp_path: Path) -> None:
+    project = demo(tmp_path)
+    with served(project) as server:
+        own = f"http://127.0.0.1:{server.port}"
+        cancel = "/api/task/T-02/cancel"
+        before = events_file(project).read_bytes() if events_file(project).exists() else b""
+        for headers in (
+            {},  # no token
+            {"X-Orchestrator-Token": "wrong-token-of-enough-characters"},
+            {"X-Orchestrator-Token": server.token, "Origin": "http://attacker.example"},
+            {"X-Orchestrator-Token": server.token, "Origin": "null"},
+            {"X-Orchestrator-Token": server.token, "Sec-Fetch-Site": "cross-site"},
+            {"X-Orchestrator-Token": server.token, "Sec-Fetch-Site": "same-site"},
+        ):
+            reply = http_get(server.port, cancel, headers, method="POST")
+            assert reply.status == 403, (headers, reply.status)
+            assert reply.json()["ok"] is False and reply.json()["error"], headers
+        assert http_get(server.port, f"{cancel}?token={server.token}", method="POST").status == 403  # header only
+        assert (events_file(project).read_bytes() if events_file(project).exists() else b"") == before
+        assert status_of(project)["T-02"] == "waiting"  # nothing was done
+        got = http_get(server.port, cancel)  # a GET on an action route does nothing either
+        assert got.status == 405 and got.json()["ok"] is False
+        assert (
+            http_get(server.port, "/api/task/T-99/cancel", {"X-Orchestrator-Token": server.token}, "POST").status == 404
+        )
+
+        token = {"X-Orchestrator-Token": server.token, "Origin": own, "Sec-Fetch-Site": "same-origin"}
+        done = http_get(server.port, cancel, token, method="POST")
+        assert done.status == 200, done.body
+        answer = done.json()
+        assert answer["ok"] is True and answer["task"] == "T-02" and answer["run"] is None
+        assert answer["said"].startswith("⏹️ T-02 cancelled: no run starts it")  # the CLI's own words
+        assert status_of(project)["T-02"] == "cancelled"
+        again = http_get(server.port, cancel, token, method="POST").json()
+        assert again["ok"] is True and again["said"] == "T-02 is cancelled already"
+        held = http_get(server.port, "/api/task/T-05/retry", token, method="POST")
+        assert (
+            held.status == 409 and held.json()["error"] == "retry T-05: upstream T-02 was cancelled: retry T-02 first"
+        )
+        back = http_get(server.port, "/api/task/T-02/retry", {"X-Orchestrator-Token": server.token}, method="POST")
+        assert back.status == 200 and back.json()["said"].startswith("↩️ T-02 is back in the queue")
+        assert status_of(project)["T-02"] == "waiting"
+    told = [json.loads(line)["event"] for line in events_file(project).read_text(encoding="utf-8").splitlines()]
+    assert told == ["task_cancelled", "task_requeued"]  # what `orchestrator cancel` and `retry` append
+
+
+def test_with_a_given_token_reads_and_actions_both_need_it(tmp_path: Path) -> None:
+    project = demo(tmp_path)
+    token = "a-token-of-enough-characters"
+    with served(project, "--token", token) as server:
+        assert server.token == token
+        cookie = {"Cookie": f"orchestrator_token_{server.port}={token}"}
+        refused = http_get(server.port, "/api/task/T-02/cancel", cookie, method="POST")  # a cookie goes cross-site
+        assert refused.status == 403 and status_of(project)["T-02"] == "waiting"
+        done = http_get(server.port, "/api/task/T-02/cancel", {"X-Orchestrator-Token": token}, method="POST")
+        assert done.status == 200 and status_of(project)["T-02"] == "cancelled"
+
+
+ACT_PLAN = """\
+---
+backend: shell
+max_parallel: 3
+retries: 0
+timeout: 300
+inactivity_timeout: none
+kill_grace: 1
+---
+# Act from the page
+
+## Task Decomposition
+| Task ID | Task Name | Description | Dependencies | Priority |
+|---------|-----------|-------------|--------------|----------|
+| T-01 | Needs a fix | Fails until the file fixed exists | None | P1 |
+| T-02 | Long wait | Runs until it is cancelled | None | P1 |
+
+## Task Details
+
+### T-01 Needs a fix
+```bash
+test -f fixed || exit 1
+echo "fixed now"
+```
+
+### T-02 Long wait
+```bash
+while true; do sleep 0.1; done
+```
+"""
+
+
+def _shown_seconds(text: str) -> float:
+    """A duration as the page shows it (``format_duration``'s forms up to minutes) in seconds."""
+    minutes, _, rest = text.rpartition("m")
+    return float(minutes or 0) * 60 + float(rest.rstrip("s").lstrip("<"))
+
+
+@pytest.mark.slow
+def test_in_the_browser_clocks_tick_reasons_and_notices_read_as_words_and_buttons_act(tmp_path: Path) -> None:
+    from dashboard_helpers import chromium, task_state
+
+    reason = browser_missing()
+    if reason:
+        pytest.skip(reason)
+    project = tmp_path / "act"
+    (project / ".orchestrator").mkdir(parents=True)
+    (project / ".orchestrator" / "master_plan.md").write_text(ACT_PLAN, encoding="utf-8")
+    with served(project) as server, open(project / "run.out", "wb") as out:
+        runner = subprocess.Popen(
+            [*CLI, "run"], cwd=project, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+
+            def state() -> dict[str, Any]:
+                return {t["id"]: t for t in http_get(server.port, "/api/state").json()["tasks"]}
+
+            wait_until(
+                lambda: state()["T-01"]["status"] == "failed" and state()["T-02"]["status"] == "running",
+                "T-01 failed, T-02 running",
+            )
+            time.sleep(4.0)  # the state the server holds is older than the page: its clock must not be
+            with chromium(project / "chromium-profile") as driver:
+                driver.get(server.url)
+                row = "#tasks tr[data-task='{}']"
+
+                def cell(task: str, selector: str) -> str:
+                    return str(driver.find_element("css selector", f"{row.format(task)} {selector}").text)
+
+                wait_until(lambda: bool(driver.find_elements("css selector", row.format("T-02"))), "the table", 30)
+                assert "?token=" not in driver.current_url  # kept by the tab, out of the address bar
+                started = datetime.fromisoformat(state()["T-02"]["started"]).timestamp()
+                elapsed = "#totals .stat:last-child b"  # (the run's elapsed time, the last of the totals)
+                assert driver.find_element("id", "totals").text.endswith("elapsed")
+                first = _shown_seconds(cell("T-02", ".duration"))
+                assert first >= time.time() - started - 2.5, (first, time.time() - started)  # (a tick, and load)
+                run_first = _shown_seconds(driver.find_element("css selector", elapsed).text)
+                assert run_first >= first
+                time.sleep(3.0)  # no event meanwhile: the page's own clock moves them
+                second = _shown_seconds(cell("T-02", ".duration"))
+                assert second >= first + 1.5, (first, second)
+                assert _shown_seconds(driver.find_element("css selector", elapsed).text) >= run_first + 1.5
+
+                assert cell("T-01", ".why") == "exit code 1"  # as `status` and the run's line say it
+                events.append(
+                    events_file(project),
+                    [
+                        {"event": "notice", "run": None, "message": "disk almost full", "time": "2026-01-01T00:00:00"},
+                        {"event": "task_added", "run": None, "task": "T-09", "name": "Final list", "after": ["T-01"]},
+                    ],
+                )
+                wait_until(lambda: "Final list" in driver.find_element("id", "notable").text, "the notices", 30)
+                notable = driver.find_element("id", "notable").text
+                assert "ℹ️ disk almost full" in notable and "➕ T-09 added after T-01: Final list" in notable
+                assert "{" not in notable, notable
+
+                (project / "fixed").write_text("yes\n", encoding="utf-8")
+                assert not driver.find_elements("css selector", f"{row.format('T-01')} button.cancel")
+                driver.find_element("css selector", f"{row.format('T-01')} button.retry").click()
+                wait_until(lambda: task_state(driver, "T-01")[0] == "completed", "T-01 completed after Retry", 30)
+                assert "T-01 is back in the queue" in driver.find_element("id", "action-result").text
+
+                assert not driver.find_elements("css selector", f"{row.format('T-02')} button.retry")
+                driver.find_element("css selector", f"{row.format('T-02')} button.cancel").click()
+                wait_until(lambda: task_state(driver, "T-02")[0] == "cancelled", "T-02 cancelled after Cancel", 30)
+                assert "cancelled from the dashboard" in driver.find_element("id", "action-result").text
+                assert driver.find_elements("css selector", f"{row.format('T-02')} button.retry")  # it may come back
+                frozen = cell("T-02", ".duration")
+                time.sleep(1.5)
+                assert cell("T-02", ".duration") == frozen  # a finished task's duration stays
+            assert runner.wait(timeout=HANG_GUARD) == 1  # a task was cancelled
+        finally:
+            if runner.poll() is None:
+                os.killpg(runner.pid, signal.SIGTERM)
+                runner.wait(timeout=HANG_GUARD)
+    assert server.errors() == ""

@@ -2,10 +2,11 @@
 
 A run going on takes what these ask within a second (``run.live``): ``add`` writes the row into
 master_plan.md, which the run reads again; ``cancel`` and ``retry`` append a request to the event
-log and wait for the run's answer there. With no run going on, they change what the next run
-does, holding the workspace lock as ``reset`` does; a run that has the lock but cannot take
-requests yet (it is starting) is waited for, as is another command holding the lock, for a while
-(``add`` too: what a run that is starting will make of a row cannot be told).
+log and wait for the run's answer there (``run.requests``, which the dashboard's buttons use too).
+With no run going on, they change what the next run does, holding the workspace lock as ``reset``
+does; a run that has the lock but cannot take requests yet (it is starting) is waited for, as is
+another command holding the lock, for a while (``add`` too: what a run that is starting will make
+of a row cannot be told).
 """
 
 from __future__ import annotations
@@ -13,25 +14,20 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, task_id_in, warn
-from orchestrator.errors import LockedError, NoAnswerError, PlanError, Problem, UsageError, shown
+from orchestrator.errors import PlanError, Problem, UsageError, shown
 from orchestrator.plan.markdown import split_lines
-from orchestrator.plan.model import Plan, Task
+from orchestrator.plan.model import Plan
+from orchestrator.run.requests import ANSWER_WAIT, Kind, request, run_or_lock, wait_for
 from orchestrator.state import events
 from orchestrator.state.journal import now_iso
 from orchestrator.state.lock import WorkspaceLock, posix_locks
 from orchestrator.state.workspace import Workspace
-from orchestrator.vocabulary import ExitCode, TaskStatus
-
-ANSWER_WAIT = 10.0  # seconds a request waits for the run's answer, beyond the task's kill grace
-_POLL = 0.1
+from orchestrator.vocabulary import ExitCode
 
 
 def _split(words: list[str], usage: str, *, at_most: int = 2) -> tuple[Workspace, list[str]]:
@@ -178,7 +174,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     # row from its start or takes it once it follows the plan cannot be told from here. So the
     # row is written once a run goes on (it follows the plan from its run_started: it takes the
     # row, and says so), or with none, holding the lock that a run starting must take first.
-    found = _run_or_lock(workspace, ANSWER_WAIT + plan.settings.kill_grace)
+    found = run_or_lock(workspace, ANSWER_WAIT + plan.settings.kill_grace)
     live = None if isinstance(found, WorkspaceLock) else found
     try:
         with _plan_edit_lock(workspace):
@@ -190,7 +186,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     finally:
         if isinstance(found, WorkspaceLock):
             found.release()
-    taken = _wait_for(workspace, live, lambda e: e["event"] == "task_added" and e.get("task") == task_id)
+    taken = wait_for(workspace, live, lambda e: e["event"] == "task_added" and e.get("task") == task_id)
     if args.json:
         emit_json({"ok": True, "id": task_id, "run": live["run"] if live else None, "taken": taken is not None})
         return ExitCode.OK
@@ -200,34 +196,6 @@ def cmd_add(args: argparse.Namespace) -> int:
     else:
         print(f"➕ {task_id} added to {where}; it runs in the next `orchestrator run`")
     return ExitCode.OK
-
-
-def _wait_for(
-    workspace: Workspace,
-    live: events.Event | None,
-    answer: Callable[[events.Event], bool],
-    *,
-    offset: int | None = None,
-    wait: float = 5.0,
-) -> events.Event | None:
-    """The first event of the run ``live`` (from ``offset``) that ``answer`` accepts, waited for up to
-    ``wait`` seconds; ``None`` with no run, or when it ends or dies first."""
-    if live is None:
-        return None
-    cursor = events.Cursor(offset if offset is not None else events.last_run_start(workspace.events_file) or 0)
-    deadline = time.monotonic() + wait
-    while True:
-        for event in events.read_new(workspace.events_file, cursor):
-            if event.get("run") == live["run"] and answer(event):
-                return event
-            if event["event"] == "run_finished" and event.get("run") == live["run"]:
-                return None
-        if time.monotonic() > deadline:
-            return None
-        if not events.runner_alive(live):  # one last look: it may have answered as it ended
-            late = [e for e in events.read_new(workspace.events_file, cursor) if e.get("run") == live["run"]]
-            return next((e for e in late if answer(e)), None)
-        time.sleep(_POLL)
 
 
 # --- cancel and retry -----------------------------------------------------------------------------
@@ -241,178 +209,20 @@ def cmd_retry(args: argparse.Namespace) -> int:
     return _request(args, "retry")
 
 
-def _request(args: argparse.Namespace, kind: str) -> int:
+def _request(args: argparse.Namespace, kind: Kind) -> int:
     workspace, (wanted,) = _split(args.words, f"orchestrator {kind} [DIR] TASK")
     plan = workspace.load_plan()
     task = plan.tasks[task_id_in(plan, wanted)]
-    reason = getattr(args, "reason", None) or ("cancelled by `orchestrator cancel`" if kind == "cancel" else None)
-    wait = ANSWER_WAIT + plan.settings.kill_grace  # (a cancel stops its processes first)
-    while True:
-        found = _run_or_lock(workspace, wait)
-        if isinstance(found, WorkspaceLock):
-            return _offline(args, kind, workspace, plan, task, reason, found)
-        answered = _ask(
-            args, kind, workspace, task, reason, found, ANSWER_WAIT + _kill_grace(workspace, plan, task, found)
-        )
-        if answered is not None:
-            return answered
-        # The run ended before it answered: what the next run does is changed instead.
-
-
-def _kill_grace(workspace: Workspace, plan: Plan, task: Task, live: events.Event) -> float:
-    """The grace the run going on gives ``task``'s processes to stop before it kills them: as its
-    ``run_started`` recorded it (the plan on disk may say otherwise by now), else the task's as the
-    plan says (its profile's, its row's)."""
-    ran_with = events.task_limits(live, task.id, events.added_limits(workspace.events_file, live))
-    if ran_with is not None and ran_with["kill_grace"] is not None:
-        return ran_with["kill_grace"]
-    from orchestrator.plan.profiles import Profiles
-
-    try:
-        return Profiles(workspace).settings_for(plan, task).kill_grace
-    except PlanError:
-        return plan.settings.kill_grace
-
-
-def _ask(
-    args: argparse.Namespace,
-    kind: str,
-    workspace: Workspace,
-    task: Task,
-    reason: str | None,
-    live: events.Event,
-    wait: float,
-) -> int | None:
-    """Ask the run going on, and wait for its answer; ``None`` when it ended without one."""
-    request = uuid.uuid4().hex[:12]
-    offset = events.size(workspace.events_file)
-    asked = {"event": f"{kind}_requested", "run": live["run"], "task": task.id, "request": request}
-    events.append(workspace.events_file, [{**asked, "reason": reason, "time": now_iso()}])
-    done = "task_cancelled" if kind == "cancel" else "task_requeued"
-
-    def answer(event: events.Event) -> bool:
-        if event["event"] == "request_refused":
-            return event.get("request") == request
-        return event["event"] == done and event.get("task") == task.id
-
-    got = _wait_for(workspace, live, answer, offset=offset, wait=wait)
-    if got is not None:
-        return _answered(args, kind, task, got, live)
-    if events.live_run(workspace.events_file) is not None:
-        raise NoAnswerError(
-            f"the run going on (pid {live['pid']}) did not answer the {kind} of {task.id} within {wait:g} s; "
-            "it may still do it: `orchestrator watch` shows what it does"
-        )
-    return None
-
-
-def _run_or_lock(workspace: Workspace, wait: float) -> events.Event | WorkspaceLock:
-    """The run going on, to ask; or, with none, the workspace lock, held, to change what the next
-    run does. A run holds the lock from before it can take requests (its ``run_started``) to after
-    it stops taking them (its ``run_finished``): a lock held with no run going on is waited for, up
-    to ``wait`` seconds, until a run goes on or the lock is free; past that, ``LockedError``."""
-    workspace.check_inside()
-    deadline = time.monotonic() + wait
-    while True:
-        live = events.live_run(workspace.events_file)
-        if live is not None:
-            return live
-        lock = WorkspaceLock(workspace.lock_file, workspace.root.name)
-        try:
-            lock.acquire()
-        except LockedError:
-            if time.monotonic() > deadline:
-                raise
-        else:
-            return lock  # (no run can be going on: a runner holds this lock until it has finished)
-        time.sleep(_POLL)
-
-
-def _answered(args: argparse.Namespace, kind: str, task: Task, got: events.Event, live: events.Event) -> int:
-    refused = got["event"] == "request_refused"
+    answer = request(workspace, plan, task, kind, getattr(args, "reason", None))
+    for note in answer.notes:
+        warn(note)
     if args.json:
-        emit_json({"ok": not refused, "task": task.id, "run": live["run"], "event": got["event"],
-                   "reason": got.get("reason")})  # fmt: skip
-    elif refused:
-        warn(f"{kind} {task.id}: {got['reason']}")
-    elif kind == "cancel":
-        print(f"⏹️ {task.id} cancelled in the run going on (pid {live['pid']}): {got.get('reason')}")
+        emit_json(answer.as_json())
+    elif answer.ok:
+        print(answer.said)
     else:
-        print(f"↩️ {task.id} is back in the queue of the run going on (pid {live['pid']})")
-    return ExitCode.FAILED if refused else ExitCode.OK
-
-
-def _offline(
-    args: argparse.Namespace,
-    kind: str,
-    workspace: Workspace,
-    plan: Plan,
-    task: Task,
-    reason: str | None,
-    lock: WorkspaceLock,
-) -> int:
-    """No run going on: change what the next run does, holding the workspace ``lock`` (released here)."""
-    from orchestrator.output.sections import update_plan_file
-    from orchestrator.run.freshness import current_views
-    from orchestrator.state import planfile, store
-    from orchestrator.state.identity import book_outdated, write_book
-    from orchestrator.state.results import ResultRecord, not_run_body, write_result
-    from orchestrator.state.status import collect
-
-    try:
-        view_of = {v.id: v for v in collect(plan, workspace)}
-        view = view_of[task.id]
-        status = view.status
-        refused: str | None = None
-        said: str
-        if kind == "cancel":
-            if status == TaskStatus.COMPLETED:
-                refused = f"{task.id} is completed: there is nothing to cancel"
-            elif status == TaskStatus.CANCELLED:
-                said = f"{task.id} is cancelled already"
-            else:
-                if book_outdated(workspace, plan.book):  # the agent ids it was given stay every task's
-                    write_book(workspace, plan.book)
-                record = ResultRecord(task=task.id, agent=task.agent, name=task.title, status=TaskStatus.CANCELLED,
-                                      attempts=view.attempts, run_attempts=0, reason=reason,
-                                      finished=now_iso())  # fmt: skip
-                path = workspace.result(task)
-                kept = write_result(path, record, not_run_body(task.id, TaskStatus.CANCELLED, reason))
-                if kept is not None:
-                    warn(kept.notice(workspace.relative(path)))
-                said = f"⏹️ {task.id} cancelled: no run starts it (its dependents are skipped) until "
-                said += f"`orchestrator retry {task.id}`"
-                _told(workspace, "task_cancelled", task, reason=reason)
-        elif status == TaskStatus.COMPLETED:
-            refused = f"{task.id} is completed (`orchestrator run --rerun {task.id}` redoes it)"
-        elif held := [d for d in task.dependencies if view_of[d].status == TaskStatus.CANCELLED]:
-            refused = f"upstream {held[0]} was cancelled: retry {held[0]} first"
-        elif status == TaskStatus.CANCELLED:
-            store.remove(workspace.result(task))
-            said = f"↩️ {task.id} is back in the queue: it runs in the next `orchestrator run`"
-            _told(workspace, "task_requeued", task, was=str(status))
-        elif status.finished:
-            said = f"{task.id} ({status}) runs again in the next `orchestrator run`"
-        else:
-            said = f"{task.id} is {status}: it is in the queue already"
-        if refused is None:
-            with contextlib.suppress(planfile.PlanFileUnreadable, OSError):
-                update_plan_file(plan, workspace, current_views(plan, workspace))
-    finally:
-        lock.release()
-    if args.json:
-        emit_json({"ok": refused is None, "task": task.id, "run": None, "reason": refused})
-    elif refused is not None:
-        warn(f"{kind} {task.id}: {refused}")
-    else:
-        print(said)
-    return ExitCode.FAILED if refused is not None else ExitCode.OK
-
-
-def _told(workspace: Workspace, kind: str, task: Task, **data: Any) -> None:
-    """An event of a change made with no run going on, for ``watch`` and ``history``."""
-    event = {"event": kind, "run": None, "task": task.id, "agent": task.agent, **data, "time": now_iso()}
-    events.append(workspace.events_file, [event])
+        warn(answer.said)
+    return ExitCode.OK if answer.ok else ExitCode.FAILED
 
 
 def register(sub: Commands[argparse.ArgumentParser]) -> None:

@@ -22,14 +22,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"serve needs {' and '.join(missing)}, which a plain install leaves out: "
             "pip install 'task-orchestrator[serve]' (in a checkout: pip install -e '.[serve]')"
         )
-    from orchestrator.serve.server import Address, check_token, listen, serve
+    from orchestrator.serve.server import Address, listen, make_address, serve
 
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port}: use a port from 1 to 65535, or 0 for any free one")
     workspace = Workspace.find(args.directory)
-    token = check_token(args.host, args.token if args.token is not None else os.environ.get(TOKEN_ENV))
+    given = args.token if args.token is not None else os.environ.get(TOKEN_ENV)
+    make_address(args.host, args.port, given)  # a bad token is refused before anything listens
     sock = listen(args.host, args.port)
-    address = Address(args.host, sock.getsockname()[1], token)
+    address = make_address(args.host, sock.getsockname()[1], given)
 
     def announce(found: Address) -> None:
         if args.json:
@@ -40,12 +41,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     "host": found.host,
                     "port": found.port,
                     "workspace": str(workspace.root),
-                    "token_required": found.token is not None,
+                    "token_required": found.reads_need_token,
                 }
             )
         else:
             print(f"Dashboard of {workspace.relative(workspace.root)} at {found.url}", flush=True)
-            print("Read-only; Ctrl-C stops it.", flush=True)
+            print("Cancel and retry from the page need the token in this URL; Ctrl-C stops it.", flush=True)
 
     with sock:
         started = serve(workspace, sock, address, announce)
@@ -70,5 +71,6 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--token",
         default=None,
-        help=f"require this token on every request (default: ${TOKEN_ENV}); needed off loopback",
+        help=f"the token to require on every request (default: ${TOKEN_ENV}); needed off loopback. "
+        "Without one, a fresh token guards cancel and retry only",
     )

@@ -1,4 +1,6 @@
-"""``orchestrator serve``: a live web dashboard of a workspace, read-only, served on loopback.
+"""``orchestrator serve``: a live web dashboard of a workspace, served on loopback. It reads the
+workspace, and writes only what ``orchestrator cancel`` and ``retry`` write (``run.requests``),
+when the page's buttons ask with the token ``serve`` printed.
 
 ``board`` reads the workspace (the same readers as ``status``), ``tailer`` follows
 ``state/events.jsonl`` once per server and fans its events out to every browser, ``picture``

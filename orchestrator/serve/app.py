@@ -1,28 +1,36 @@
-"""The dashboard as a Starlette application: the page, its assets, the state, the event stream
-and a task's files; GET only.
+"""The dashboard as a Starlette application: the page, its assets, the state, the event stream,
+a task's files, and the two actions (cancel, retry).
 
 Routes::
 
-    /                      the page (static/index.html)
-    /static/...            its CSS and JavaScript, from the package
-    /api/state             the latest state (what the stream starts with)
-    /api/events            server-sent events: "state" (the whole state), "events" (new log lines)
-    /api/graph.svg         the task graph, drawn by ``picture``
-    /api/task/{id}         a task's brief, result and log tails
-    /api/context/{name}    a file under context/ (discoveries and shares)
+    /                          the page (static/index.html)
+    /static/...                its CSS and JavaScript, from the package
+    /api/state                 the latest state (what the stream starts with)
+    /api/events                server-sent events: "state" (the whole state), "events" (new log lines)
+    /api/graph.svg             the task graph, drawn by ``picture``
+    /api/task/{id}             a task's brief, result and log tails
+    POST /api/task/{id}/cancel what ``orchestrator cancel ID`` does (``run.requests``)
+    POST /api/task/{id}/retry  what ``orchestrator retry ID`` does
+    /api/context/{name}        a file under context/ (discoveries and shares)
 
-``Guard`` stands in front of all of them: with a token, every request must carry it (the
-``token`` query parameter, which also sets a cookie, or that cookie); without one (loopback
-only), a request must name a loopback host, so that a web page elsewhere cannot read the
-dashboard through DNS rebinding.
+``Guard`` stands in front of all of them. Reads: with ``reads_need_token`` (a token was given, or
+the host is not loopback), every request must carry the token (the ``token`` query parameter,
+which also sets a cookie, or that cookie); without, a request must name a loopback host, so that
+a web page elsewhere cannot read the dashboard through DNS rebinding. Actions (POST) always need
+the token, in the ``X-Orchestrator-Token`` header (which only the page served from here, having
+read it from its URL, can send), and are refused when ``Origin`` or ``Sec-Fetch-Site`` tell of
+another site. Whatever is refused or malformed (a NUL, bytes that are not UTF-8, an overlong path)
+is a 4xx with ``{"ok": false, "error": ...}``: never a 500.
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
 from typing import Any
@@ -31,12 +39,15 @@ from urllib.parse import parse_qs
 import anyio
 from starlette.applications import Starlette
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from orchestrator.errors import OrchestratorError
+from orchestrator.run.requests import Kind, request
 from orchestrator.serve.board import Board
 from orchestrator.serve.tailer import Tailer
 from orchestrator.state.workspace import Workspace
@@ -50,6 +61,27 @@ SECURITY_HEADERS = {
     "referrer-policy": "no-referrer",
     "cache-control": "no-store",
 }
+
+
+TOKEN_HEADER = "X-Orchestrator-Token"
+PATH_LIMIT = 2048  # characters of a request's path: a longer one names nothing the dashboard has
+
+
+def refusal(status: int, error: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """Every answer that is not what was asked: ``{"ok": false, "error": ...}`` and a 4xx."""
+    return JSONResponse({"ok": False, "error": error}, status, headers=headers)
+
+
+def path_problem(path: str) -> str | None:
+    """What makes a request's path (percent-decoded) name nothing: a control character (NUL...),
+    bytes that are not UTF-8, or a length past ``PATH_LIMIT``; ``None`` for a path to route."""
+    if len(path) > PATH_LIMIT:
+        return f"the path is {len(path)} characters long: at most {PATH_LIMIT}"
+    if any(ord(c) < 32 or ord(c) == 127 for c in path):
+        return "the path holds a control character (NUL, a newline...)"
+    if "\ufffd" in path or any(0xD800 <= ord(c) <= 0xDFFF for c in path):
+        return "the path holds bytes that are not UTF-8"
+    return None
 
 
 def is_loopback(host: str) -> bool:
@@ -70,12 +102,15 @@ def _host_name(header: str) -> str:
 
 
 class Guard:
-    """Every request passes here first: GET and HEAD only, the token (when there is one), the
-    loopback Host (when there is none), and headers that keep the page to itself."""
+    """Every request passes here first: GET, HEAD, and POST for an action; the loopback Host, or
+    the token on every request when reads need it; for an action, the token in ``TOKEN_HEADER``
+    and no sign of another site (``Origin``, ``Sec-Fetch-Site``); headers that keep the page to
+    itself."""
 
-    def __init__(self, app: ASGIApp, token: str | None, cookie: str) -> None:
+    def __init__(self, app: ASGIApp, token: str, reads_need_token: bool, cookie: str) -> None:
         self.app = app
         self.token = token
+        self.reads_need_token = reads_need_token
         self.cookie = cookie
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -83,11 +118,11 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        refusal = self._refusal(scope, headers)
-        if refusal is not None:
-            await refusal(scope, receive, send)
+        refused = self._refusal(scope, headers)
+        if refused is not None:
+            await refused(scope, receive, send)
             return
-        set_cookie = self.token is not None and self._from_query(scope) == self.token
+        set_cookie = self.reads_need_token and self._from_query(scope) == self.token
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -101,16 +136,36 @@ class Guard:
         await self.app(scope, receive, send_with_headers)
 
     def _refusal(self, scope: Scope, headers: Headers) -> Response | None:
-        if scope["method"] not in ("GET", "HEAD"):
-            return PlainTextResponse("the dashboard is read-only\n", 405, headers={"allow": "GET, HEAD"})
-        if self.token is None:
-            if not is_loopback(_host_name(headers.get("host", ""))):
-                return PlainTextResponse("this dashboard answers only to a loopback host name\n", 403)
-            return None
-        given = self._from_query(scope) or self._from_cookie(headers)
-        if given is None or not hmac.compare_digest(given.encode(), self.token.encode()):
-            return PlainTextResponse(
-                "a token is needed: open the URL `orchestrator serve` printed (it ends in ?token=...)\n", 401
+        method = scope["method"]
+        if method not in ("GET", "HEAD", "POST"):
+            return refusal(405, f"{method} is not a method of the dashboard", headers={"allow": "GET, HEAD, POST"})
+        if not self.reads_need_token and not is_loopback(_host_name(headers.get("host", ""))):
+            return refusal(403, "this dashboard answers only to a loopback host name")
+        if method == "POST":
+            problem = self._action_problem(headers)
+            if problem is not None:
+                return refusal(403, problem)
+        elif self.reads_need_token and not self._matches(self._from_query(scope) or self._from_cookie(headers)):
+            return refusal(401, "a token is needed: open the URL `orchestrator serve` printed (it ends in ?token=...)")
+        problem = path_problem(scope.get("path", ""))
+        return refusal(400, problem) if problem is not None else None
+
+    def _matches(self, given: str | None) -> bool:
+        return given is not None and hmac.compare_digest(given.encode(), self.token.encode())
+
+    def _action_problem(self, headers: Headers) -> str | None:
+        """Why an action is refused: sent from another site (a page elsewhere may post to
+        loopback), or without the token, which only the page served from here knows."""
+        site = headers.get("sec-fetch-site")
+        origin = headers.get("origin")
+        if (site is not None and site != "same-origin") or (
+            origin is not None and origin != f"http://{headers.get('host', '')}"
+        ):
+            return "a request from another site: actions are taken only from the dashboard's own page"
+        if not self._matches(headers.get(TOKEN_HEADER)):
+            return (
+                f"an action needs the dashboard's token in the {TOKEN_HEADER} header: open the URL "
+                "`orchestrator serve` printed (it ends in ?token=...)"
             )
         return None
 
@@ -143,10 +198,12 @@ class Stopping:
         return self.value
 
 
-def build_app(workspace: Workspace, *, token: str | None = None, cookie: str = "orchestrator_token") -> Starlette:
-    """The dashboard of ``workspace``. ``app.state.tailer`` follows its events while the
-    application's lifespan lasts; ``app.state.stopping`` (set by the server on a signal) ends
-    every open stream."""
+def build_app(
+    workspace: Workspace, *, token: str, reads_need_token: bool = False, cookie: str = "orchestrator_token"
+) -> Starlette:
+    """The dashboard of ``workspace``; its actions need ``token`` (and so does every request when
+    ``reads_need_token``). ``app.state.tailer`` follows its events while the application's
+    lifespan lasts; ``app.state.stopping`` (set by the server on a signal) ends every open stream."""
     board = Board(workspace)
     tailer = Tailer(board)
     stopping = Stopping()
@@ -172,14 +229,22 @@ def build_app(workspace: Workspace, *, token: str | None = None, cookie: str = "
     async def task(request: Request) -> Response:
         found = await anyio.to_thread.run_sync(board.task_files, request.path_params["task_id"])
         if found is None:
-            return JSONResponse({"error": "no such task in the plan"}, 404)
+            return refusal(404, "no such task in the plan")
         return JSONResponse(found)
 
     async def context(request: Request) -> Response:
         found = await anyio.to_thread.run_sync(board.context_file, request.path_params["name"])
         if found is None:
-            return JSONResponse({"error": "no such file under context/"}, 404)
+            return refusal(404, "no such file under context/")
         return JSONResponse(found)
+
+    async def act(request: Request) -> Response:
+        kind = request.url.path.rsplit("/", 1)[1]
+        return await anyio.to_thread.run_sync(_act, workspace, request.path_params["task_id"], ACTIONS[kind])
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return refusal(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
 
     async def events(request: Request) -> Response:
         return StreamingResponse(
@@ -195,15 +260,40 @@ def build_app(workspace: Workspace, *, token: str | None = None, cookie: str = "
             Route("/api/events", events),
             Route("/api/graph.svg", graph),
             Route("/api/task/{task_id}", task),
+            *(Route(f"/api/task/{{task_id}}/{kind}", act, methods=["POST"]) for kind in ACTIONS),
             Route("/api/context/{name:path}", context),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         lifespan=lifespan,
+        exception_handlers={HTTPException: http_error},
     )
-    app.add_middleware(Guard, token=token, cookie=cookie)
+    app.add_middleware(Guard, token=token, reads_need_token=reads_need_token, cookie=cookie)
     app.state.tailer = tailer
     app.state.stopping = stopping
     return app
+
+
+# What the page's buttons do: each is what the CLI command of its name does, through the same
+# function. Approving or rejecting a gate joins here once approval gates exist.
+ACTIONS: dict[str, Kind] = {"cancel": "cancel", "retry": "retry"}
+CANCEL_REASON = "cancelled from the dashboard"
+
+
+def _act(workspace: Workspace, task_id: str, kind: Kind) -> Response:
+    """``orchestrator cancel`` or ``retry`` of ``task_id``, answered as JSON: 200 when done, 409
+    when refused (``error`` says why), 404 for a task the plan does not have."""
+    try:
+        plan = workspace.load_plan()
+        task = plan.tasks.get(task_id)
+        if task is None:
+            return refusal(404, f"no task {task_id} in the plan")
+        answer = request(workspace, plan, task, kind, CANCEL_REASON if kind == "cancel" else None)
+    except OrchestratorError as exc:
+        return refusal(409, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    data = {**answer.as_json(), "said": answer.said, "notes": list(answer.notes)}
+    if not answer.ok:
+        return JSONResponse({**data, "error": answer.said}, 409)
+    return JSONResponse(data)
 
 
 async def _stream(tailer: Tailer, stopping: Callable[[], bool]) -> AsyncIterator[str]:
@@ -211,7 +301,10 @@ async def _stream(tailer: Tailer, stopping: Callable[[], bool]) -> AsyncIterator
     once a second to notice that the server is stopping; a comment after ``PING`` quiet seconds."""
     receive = tailer.subscribe()
     with receive:
-        yield "retry: 1000\n\n" + tailer.latest.encode()
+        # The server's clock as the stream opens: the page's clocks tick from it (the state's own
+        # ``now`` is when it was built, which may be long before a late page connects).
+        clock = json.dumps({"now": datetime.now().astimezone().isoformat(timespec="milliseconds")})
+        yield f"retry: 1000\n\nevent: clock\ndata: {clock}\n\n" + tailer.latest.encode()
         quiet = 0.0
         while not stopping():
             message: Any = None

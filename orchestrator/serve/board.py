@@ -180,7 +180,10 @@ class Board:
     def inside(self, path: Path, within: Path | None = None) -> bool:
         """Whether ``path``, every link resolved, lies inside ``within`` (default the workspace)."""
         base = self.root if within is None else os.path.realpath(within)
-        real = os.path.realpath(path)
+        try:
+            real = os.path.realpath(path)
+        except (OSError, ValueError):  # a NUL in a name, a loop of links: nothing there to read
+            return False
         return os.path.commonpath([base, real]) == base and (within is None or real != base)
 
     def read(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import secrets
 import signal
 import socket
 from collections.abc import Callable, Iterator
@@ -32,7 +33,8 @@ class Address:
 
     host: str
     port: int
-    token: str | None
+    token: str  # what an action (cancel, retry) must carry; given, or made at start
+    reads_need_token: bool  # every request must carry it too: one was given, or the host is not loopback
 
     @property
     def url(self) -> str:
@@ -41,12 +43,19 @@ class Address:
             host = socket.gethostname()
         elif ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}/" + (f"?token={self.token}" if self.token else "")
+        return f"http://{host}:{self.port}/?token={self.token}"
+
+
+def make_address(host: str, port: int, given: str | None) -> Address:
+    """Where the dashboard listens, with its token: ``given`` (checked by ``check_token``), or a
+    fresh one, which actions need but reads on loopback do not."""
+    token = check_token(host, given)
+    return Address(host, port, token or secrets.token_urlsafe(24), token is not None)
 
 
 def check_token(host: str, token: str | None) -> str | None:
-    """The token to require: none on loopback unless one is given; on any other address one must
-    be given (``UsageError`` otherwise), of at least ``MIN_TOKEN`` characters."""
+    """The token given, to require of every request: none is needed on loopback; on any other
+    address one must be given (``UsageError`` otherwise), of at least ``MIN_TOKEN`` characters."""
     token = token or None
     if token is None and not is_loopback(host):
         raise UsageError(
@@ -107,7 +116,7 @@ def serve(workspace: Workspace, sock: socket.socket, address: Address, announce:
     """Serve the dashboard of ``workspace`` on ``sock`` until a signal stops it; ``announce`` is
     called once it answers requests. False when it could not start (uvicorn said why)."""
     cookie = f"orchestrator_token_{address.port}"  # cookies ignore ports: one name per dashboard
-    app = build_app(workspace, token=address.token, cookie=cookie)
+    app = build_app(workspace, token=address.token, reads_need_token=address.reads_need_token, cookie=cookie)
     config = uvicorn.Config(
         app,
         log_config=None,

@@ -21,6 +21,7 @@ from typing import Any
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from orchestrator.output.reporter import describe
 from orchestrator.serve.board import Board, FileKey
 from orchestrator.state.events import Cursor, read_new
 from orchestrator.state.procs import pid_alive, ticks
@@ -83,7 +84,7 @@ class Tailer:
 
     def _catch_up(self) -> None:
         self._keys = self._look()
-        self._absorb(read_new(self.path, self.cursor))
+        self._absorb(self._said(read_new(self.path, self.cursor)))
         self._alive = self._runner_alive()
         self.latest = self._snapshot()
 
@@ -109,7 +110,7 @@ class Tailer:
         if size < self.cursor.offset:  # the log was replaced by a shorter one: read it again
             self.cursor = Cursor()
         if size > self.cursor.offset:
-            events = await anyio.to_thread.run_sync(read_new, self.path, self.cursor)
+            events = self._said(await anyio.to_thread.run_sync(read_new, self.path, self.cursor))
             self._absorb(events)
             if events:
                 self._publish(Message("events", json.dumps(events, ensure_ascii=False, default=str)))
@@ -144,6 +145,20 @@ class Tailer:
         if not pid or self.last_run.get("finished") is not None:
             return None
         return pid_alive(int(pid), ticks(self.last_run.get("pid_start")))
+
+    def _said(self, events: list[Event]) -> list[Event]:
+        """``events``, each with ``said``: the line the CLI prints for it (``reporter.describe``),
+        when the CLI has one (a kind it does not know, or an event missing what its line needs,
+        has none: the page says its fields)."""
+        root = self.board.workspace.root
+        told: list[Event] = []
+        for event in events:
+            try:
+                line = describe(event, root)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                line = None
+            told.append({**event, "said": line} if line else event)
+        return told
 
     def _absorb(self, events: list[Event]) -> None:
         for event in events:

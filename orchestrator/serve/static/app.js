@@ -2,7 +2,9 @@
 // (the same data as `orchestrator status --json`, and the run, the pause, recent events); an
 // "events" message is the new lines of state/events.jsonl, applied at once so a task turns
 // running or completed without waiting for the next state. Everything shown goes through
-// textContent: nothing a task printed can become markup.
+// textContent: nothing a task printed can become markup. Clocks (the elapsed time, a running
+// task's duration) tick every second from the start times the page has, on the server's clock.
+// Cancel and Retry post to api/task/ID/cancel|retry with the token `serve` printed in the URL.
 "use strict";
 
 const ICONS = {
@@ -15,6 +17,14 @@ const EVENT_STATE = {
   task_cancelled: "cancelled",
 };
 const LIFECYCLE = new Set(["run_started", "run_finished", ...Object.keys(EVENT_STATE)]);
+// Which buttons a task's row has, by its state: each posts to the server's route of its name,
+// which does what the CLI command of that name does. Approve and reject join here once approval
+// gates exist (a state that waits for a person, and its routes in serve/app.py's ACTIONS).
+const ACTIONS = {
+  cancel: { label: "Cancel", states: new Set(["pending", "waiting", "running", "retrying"]) },
+  retry: { label: "Retry", states: new Set(["failed", "cancelled", "skipped", "interrupted"]) },
+};
+const WHY_STATES = new Set(["failed", "skipped", "cancelled", "interrupted"]);
 const TEXT_KEYS = ["message", "text", "summary", "title", "note", "content", "finding", "reason", "path", "file"];
 const FEED_SIZE = 100;
 const NOTABLE_SIZE = 200;
@@ -27,6 +37,7 @@ let tab = null;            // "log" | "result" | "brief"
 let detail = null;         // the selected task's files, as api/task returned them
 let detailTimer = null;
 let source = null;
+const token = keepToken();  // what actions need: from the URL `serve` printed, kept for this tab
 
 const $ = (id) => document.getElementById(id);
 
@@ -38,6 +49,17 @@ function el(tag, className, text) {
 }
 
 function now() { return Date.now() + clockOffset; }
+
+function keepToken() {
+  const url = new URL(window.location.href);
+  const given = url.searchParams.get("token");
+  if (given) {
+    sessionStorage.setItem("orchestrator-token", given);
+    url.searchParams.delete("token");  // out of the address bar (and of screenshots): the tab keeps it
+    history.replaceState(null, "", url.pathname + url.search + url.hash);
+  }
+  return given || sessionStorage.getItem("orchestrator-token");
+}
 
 function seconds(value) {  // plan/settings.format_duration: the CLI's rule, kept the same
   if (value === null || value === undefined) return "–";
@@ -70,6 +92,7 @@ function duration(task) {
 
 function connect() {
   source = new EventSource("api/events");
+  source.addEventListener("clock", (e) => { clockOffset = Date.parse(JSON.parse(e.data).now) - Date.now() || 0; });
   source.addEventListener("state", (e) => applyState(JSON.parse(e.data)));
   source.addEventListener("events", (e) => applyEvents(JSON.parse(e.data)));
   source.onopen = () => setConnection(true);
@@ -86,8 +109,7 @@ function setConnection(live) {
 }
 
 function applyState(data) {
-  model = data;
-  clockOffset = Date.parse(data.now) - Date.now() || 0;
+  model = data;  // (its `now` is when it was built, maybe long ago: the clock event set the offset)
   if (data.plan_version !== planVersion) loadGraph(data.plan_version);
   render();
   if (selected) loadDetail();
@@ -210,17 +232,53 @@ function renderTable() {
     const label = el("span", `state state-${task.status}${stale ? " stale" : ""}`, stale ? "completed · out of date" : task.status);
     if (stale) label.title = task.out_of_date;
     state.append(label);
+    if (task.reason && WHY_STATES.has(task.status)) state.append(el("div", "why", task.reason));  // as `status` says it
     row.append(state);
     row.append(
       el("td", "num", task.attempts || "–"),
       el("td", "num duration", seconds(duration(task))),
       el("td", "num", money(task.cost_usd)),
       el("td", "num", count(task.tokens)),
+      actionCell(task),
     );
     row.addEventListener("click", () => select(task.id));
     rows.push(row);
   }
   body.replaceChildren(...rows);
+}
+
+function actionCell(task) {
+  const cell = el("td", "actions");
+  for (const [kind, action] of Object.entries(ACTIONS)) {
+    if (!action.states.has(task.status)) continue;
+    const button = el("button", `action ${kind}`, action.label);
+    button.type = "button";
+    button.dataset.action = kind;
+    button.disabled = !token;
+    button.title = token ? `orchestrator ${kind} ${task.id}` : "open the URL `orchestrator serve` printed (with its token) to act";
+    button.addEventListener("click", (e) => { e.stopPropagation(); act(kind, task.id, button); });
+    cell.append(button);
+  }
+  return cell;
+}
+
+function act(kind, id, button) {
+  button.disabled = true;
+  showAction(`${ACTIONS[kind].label} ${id}…`, "");
+  fetch(`api/task/${encodeURIComponent(id)}/${kind}`, {
+    method: "POST", headers: { "X-Orchestrator-Token": token || "" }, credentials: "same-origin",
+  })
+    .then((r) => r.json().catch(() => ({ ok: false, error: `HTTP ${r.status}` })))
+    .then((answer) => showAction(answer.ok ? answer.said : answer.error, answer.ok ? "done" : "refused"))
+    .catch((error) => showAction(`${kind} ${id}: the server did not answer (${error.message})`, "refused"))
+    .finally(() => { button.disabled = false; });
+}
+
+function showAction(text, outcome) {
+  const line = $("action-result");
+  line.textContent = text;
+  line.className = `banner action-result ${outcome}`;
+  line.hidden = !text;
 }
 
 function colourGraph() {
@@ -245,12 +303,15 @@ function loadGraph(version) {
   });
 }
 
-function describe(event) {
+function describe(event) {  // the CLI's line when it has one (`said`, from the server), else the event's words
+  if (event.said) return event.said;
   for (const key of TEXT_KEYS) {
     if (typeof event[key] === "string" && event[key]) return event[key];
   }
-  const rest = Object.fromEntries(Object.entries(event).filter(([k]) => !["event", "run", "time", "task", "agent"].includes(k)));
-  return Object.keys(rest).length ? JSON.stringify(rest) : "";
+  return Object.entries(event)
+    .filter(([k]) => !["event", "run", "time", "task", "agent", "said"].includes(k))
+    .map(([k, v]) => `${k.replace(/_/g, " ")}: ${v !== null && typeof v === "object" ? JSON.stringify(v) : v}`)
+    .join(" · ");
 }
 
 function renderEvents(list, events, full) {

@@ -1,0 +1,233 @@
+"""Cancel and retry asked from outside a run: what ``orchestrator cancel`` and ``retry`` do, and
+the dashboard's buttons, through the same function (``request``).
+
+A run going on takes what is asked within a second (``run.live``): a request is appended to the
+event log and the run's answer waited for there. With no run going on, what the next run does is
+changed, holding the workspace lock as ``reset`` does; a run that has the lock but cannot take
+requests yet (it is starting) is waited for, as is another command holding the lock, for a while.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from orchestrator.errors import NoAnswerError, PlanError
+from orchestrator.plan.model import Plan, Task
+from orchestrator.state import events
+from orchestrator.state.journal import now_iso
+from orchestrator.state.lock import WorkspaceLock
+from orchestrator.state.workspace import Workspace
+from orchestrator.vocabulary import TaskStatus
+
+ANSWER_WAIT = 10.0  # seconds a request waits for the run's answer, beyond the task's kill grace
+_POLL = 0.1
+
+Kind = Literal["cancel", "retry"]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What came of a cancel or a retry: ``said`` is the sentence to show (a refusal's, prefixed
+    by what was asked), ``notes`` what to warn of on the way (a hand-edited result kept)."""
+
+    ok: bool
+    task: str
+    run: str | None  # the run going on that answered; None when the workspace was changed
+    event: str | None  # the run's answering event (task_cancelled, task_requeued, request_refused)
+    reason: str | None
+    said: str
+    notes: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        """As ``cancel --json`` and ``retry --json`` print it."""
+        data: dict[str, Any] = {"ok": self.ok, "task": self.task, "run": self.run}
+        if self.run is not None:
+            data["event"] = self.event
+        data["reason"] = self.reason
+        return data
+
+
+def request(workspace: Workspace, plan: Plan, task: Task, kind: Kind, reason: str | None = None) -> Answer:
+    """Cancel or retry ``task``: asked of the run going on, or done to the workspace with none.
+    ``LockedError`` when the lock stays held with no run to ask; ``NoAnswerError`` when the run
+    going on did not answer in time."""
+    if kind == "cancel" and reason is None:
+        reason = "cancelled by `orchestrator cancel`"
+    wait = ANSWER_WAIT + plan.settings.kill_grace  # (a cancel stops its processes first)
+    while True:
+        found = run_or_lock(workspace, wait)
+        if isinstance(found, WorkspaceLock):
+            return _offline(kind, workspace, plan, task, reason, found)
+        answered = _ask(kind, workspace, task, reason, found, ANSWER_WAIT + _kill_grace(workspace, plan, task, found))
+        if answered is not None:
+            return answered
+        # The run ended before it answered: what the next run does is changed instead.
+
+
+def _kill_grace(workspace: Workspace, plan: Plan, task: Task, live: events.Event) -> float:
+    """The grace the run going on gives ``task``'s processes to stop before it kills them: as its
+    ``run_started`` recorded it (the plan on disk may say otherwise by now), else the task's as the
+    plan says (its profile's, its row's)."""
+    ran_with = events.task_limits(live, task.id, events.added_limits(workspace.events_file, live))
+    if ran_with is not None and ran_with["kill_grace"] is not None:
+        return ran_with["kill_grace"]
+    from orchestrator.plan.profiles import Profiles
+
+    try:
+        return Profiles(workspace).settings_for(plan, task).kill_grace
+    except PlanError:
+        return plan.settings.kill_grace
+
+
+def wait_for(
+    workspace: Workspace,
+    live: events.Event | None,
+    answer: Callable[[events.Event], bool],
+    *,
+    offset: int | None = None,
+    wait: float = 5.0,
+) -> events.Event | None:
+    """The first event of the run ``live`` (from ``offset``) that ``answer`` accepts, waited for up to
+    ``wait`` seconds; ``None`` with no run, or when it ends or dies first."""
+    if live is None:
+        return None
+    cursor = events.Cursor(offset if offset is not None else events.last_run_start(workspace.events_file) or 0)
+    deadline = time.monotonic() + wait
+    while True:
+        for event in events.read_new(workspace.events_file, cursor):
+            if event.get("run") == live["run"] and answer(event):
+                return event
+            if event["event"] == "run_finished" and event.get("run") == live["run"]:
+                return None
+        if time.monotonic() > deadline:
+            return None
+        if not events.runner_alive(live):  # one last look: it may have answered as it ended
+            late = [e for e in events.read_new(workspace.events_file, cursor) if e.get("run") == live["run"]]
+            return next((e for e in late if answer(e)), None)
+        time.sleep(_POLL)
+
+
+def run_or_lock(workspace: Workspace, wait: float) -> events.Event | WorkspaceLock:
+    """The run going on, to ask; or, with none, the workspace lock, held, to change what the next
+    run does. A run holds the lock from before it can take requests (its ``run_started``) to after
+    it stops taking them (its ``run_finished``): a lock held with no run going on is waited for, up
+    to ``wait`` seconds, until a run goes on or the lock is free; past that, ``LockedError``."""
+    from orchestrator.errors import LockedError
+
+    workspace.check_inside()
+    deadline = time.monotonic() + wait
+    while True:
+        live = events.live_run(workspace.events_file)
+        if live is not None:
+            return live
+        lock = WorkspaceLock(workspace.lock_file, workspace.root.name)
+        try:
+            lock.acquire()
+        except LockedError:
+            if time.monotonic() > deadline:
+                raise
+        else:
+            return lock  # (no run can be going on: a runner holds this lock until it has finished)
+        time.sleep(_POLL)
+
+
+def _ask(
+    kind: Kind, workspace: Workspace, task: Task, reason: str | None, live: events.Event, wait: float
+) -> Answer | None:
+    """Ask the run going on, and wait for its answer; ``None`` when it ended without one."""
+    request_id = uuid.uuid4().hex[:12]
+    offset = events.size(workspace.events_file)
+    asked = {"event": f"{kind}_requested", "run": live["run"], "task": task.id, "request": request_id}
+    events.append(workspace.events_file, [{**asked, "reason": reason, "time": now_iso()}])
+    done = "task_cancelled" if kind == "cancel" else "task_requeued"
+
+    def answer(event: events.Event) -> bool:
+        if event["event"] == "request_refused":
+            return event.get("request") == request_id
+        return event["event"] == done and event.get("task") == task.id
+
+    got = wait_for(workspace, live, answer, offset=offset, wait=wait)
+    if got is not None:
+        refused = got["event"] == "request_refused"
+        if refused:
+            said = f"{kind} {task.id}: {got['reason']}"
+        elif kind == "cancel":
+            said = f"⏹️ {task.id} cancelled in the run going on (pid {live['pid']}): {got.get('reason')}"
+        else:
+            said = f"↩️ {task.id} is back in the queue of the run going on (pid {live['pid']})"
+        return Answer(not refused, task.id, live["run"], got["event"], got.get("reason"), said)
+    if events.live_run(workspace.events_file) is not None:
+        raise NoAnswerError(
+            f"the run going on (pid {live['pid']}) did not answer the {kind} of {task.id} within {wait:g} s; "
+            "it may still do it: `orchestrator watch` shows what it does"
+        )
+    return None
+
+
+def _offline(
+    kind: Kind, workspace: Workspace, plan: Plan, task: Task, reason: str | None, lock: WorkspaceLock
+) -> Answer:
+    """No run going on: change what the next run does, holding the workspace ``lock`` (released here)."""
+    from orchestrator.output.sections import update_plan_file
+    from orchestrator.run.freshness import current_views
+    from orchestrator.state import planfile, store
+    from orchestrator.state.identity import book_outdated, write_book
+    from orchestrator.state.results import ResultRecord, not_run_body, write_result
+    from orchestrator.state.status import collect
+
+    notes: list[str] = []
+    try:
+        view_of = {v.id: v for v in collect(plan, workspace)}
+        view = view_of[task.id]
+        status = view.status
+        refused: str | None = None
+        said: str
+        if kind == "cancel":
+            if status == TaskStatus.COMPLETED:
+                refused = f"{task.id} is completed: there is nothing to cancel"
+            elif status == TaskStatus.CANCELLED:
+                said = f"{task.id} is cancelled already"
+            else:
+                if book_outdated(workspace, plan.book):  # the agent ids it was given stay every task's
+                    write_book(workspace, plan.book)
+                record = ResultRecord(task=task.id, agent=task.agent, name=task.title, status=TaskStatus.CANCELLED,
+                                      attempts=view.attempts, run_attempts=0, reason=reason,
+                                      finished=now_iso())  # fmt: skip
+                path = workspace.result(task)
+                kept = write_result(path, record, not_run_body(task.id, TaskStatus.CANCELLED, reason))
+                if kept is not None:
+                    notes.append(kept.notice(workspace.relative(path)))
+                said = f"⏹️ {task.id} cancelled: no run starts it (its dependents are skipped) until "
+                said += f"`orchestrator retry {task.id}`"
+                _told(workspace, "task_cancelled", task, reason=reason)
+        elif status == TaskStatus.COMPLETED:
+            refused = f"{task.id} is completed (`orchestrator run --rerun {task.id}` redoes it)"
+        elif held := [d for d in task.dependencies if view_of[d].status == TaskStatus.CANCELLED]:
+            refused = f"upstream {held[0]} was cancelled: retry {held[0]} first"
+        elif status == TaskStatus.CANCELLED:
+            store.remove(workspace.result(task))
+            said = f"↩️ {task.id} is back in the queue: it runs in the next `orchestrator run`"
+            _told(workspace, "task_requeued", task, was=str(status))
+        elif status.finished:
+            said = f"{task.id} ({status}) runs again in the next `orchestrator run`"
+        else:
+            said = f"{task.id} is {status}: it is in the queue already"
+        if refused is None:
+            with contextlib.suppress(planfile.PlanFileUnreadable, OSError):
+                update_plan_file(plan, workspace, current_views(plan, workspace))
+    finally:
+        lock.release()
+    if refused is not None:
+        return Answer(False, task.id, None, None, refused, f"{kind} {task.id}: {refused}", tuple(notes))
+    return Answer(True, task.id, None, None, None, said, tuple(notes))
+
+
+def _told(workspace: Workspace, kind: str, task: Task, **data: Any) -> None:
+    """An event of a change made with no run going on, for ``watch`` and ``history``."""
+    event = {"event": kind, "run": None, "task": task.id, "agent": task.agent, **data, "time": now_iso()}
+    events.append(workspace.events_file, [event])
