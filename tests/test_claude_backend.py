@@ -861,7 +861,7 @@ def test_one_cost_for_a_task_and_one_for_the_run_in_every_view(tmp_path: Path) -
         Reply.say("read it"),
     ]
     write_plan(tmp_path, [("T-01", "Read the notes", "None"), ("T-02", "Say hi", "None")], settings="retries: 2")
-    with FakeAnthropic(script + [Reply.say("hi")]) as api:
+    with FakeAnthropic([*script, Reply.say("hi")]) as api:
         code, events = run(tmp_path, environment(api, tmp_path), "--max-parallel", "1")
     assert code == 0, events
     workspace = tmp_path / ".orchestrator"
