@@ -193,7 +193,7 @@ def test_an_attempt_is_told_against_its_runs_budget_and_the_run_apart(project: P
         "T-01 [Agent-01] attempt 1 of 1 of its 4th run (--attempt 4)"
     )
     # A retry says which of its run's attempts it is; status and report count them alike.
-    flaky = 'test -e tried || { touch tried; exit 3; }\necho two'
+    flaky = "test -e tried || { touch tried; exit 3; }\necho two"
     write_plan(project, [Spec("T-01", "echo one", retries=0), Spec("T-02", flaky, retries=2)])
     ran = cli(project, "run")
     assert ran.code == 0 and "🔵 T-02 [Agent-02] started (attempt 2 of 3): " in ran.stdout
