@@ -126,3 +126,10 @@ def listed(shown: list[str], total: int) -> str:
     """``shown`` (the first few of ``total`` things) as a message lists them: "T-01, T-02 and 3 more"."""
     more = total - len(shown)
     return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
+def ordinal(number: int) -> str:
+    """``1st``, ``2nd``, ``3rd``, ``4th``... ``11th``, ``12th``, ``13th``, ``21st``."""
+    if number % 100 in (11, 12, 13):
+        return f"{number}th"
+    return f"{number}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(number % 10, 'th') }"

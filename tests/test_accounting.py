@@ -173,3 +173,37 @@ def test_an_attempt_that_could_not_start_counts_in_its_run(project: Path) -> Non
     shown = json.loads(cli(project, "status", "--json").stdout)
     (task,) = shown["tasks"]
     assert (task["status"], task["attempts"], task["run_attempts"]) == ("failed", 2, 1)
+
+
+def test_an_attempt_is_told_against_its_runs_budget_and_the_run_apart(project: Path) -> None:
+    """With retries: 0 the third run's log header said `attempt 3 of 3`, which reads as "retries
+    used up", and after `reset --all` a run began at "attempt 2". An attempt is now its place in
+    its run of the task against that run's budget, and which run it was; its number (its files')
+    last. status's Attempts column counts the run's attempts, as report does."""
+    write_plan(project, [Spec("T-01", "echo one", retries=0)])
+    for _ in range(3):
+        ran = cli(project, "run", "--rerun", "T-01")
+        assert ran.code == 0 and "(attempt" not in ran.stdout  # a new run of a task is no retry
+    assert cli(project, "logs", "T-01").stdout.splitlines()[0] == (
+        "T-01 [Agent-01] attempt 1 of 1 of its 3rd run (--attempt 3)"
+    )
+    assert cli(project, "reset", "--all").code == 0
+    assert "(attempt" not in cli(project, "run").stdout
+    assert cli(project, "logs", "T-01").stdout.splitlines()[0] == (
+        "T-01 [Agent-01] attempt 1 of 1 of its 4th run (--attempt 4)"
+    )
+    # A retry says which of its run's attempts it is; status and report count them alike.
+    flaky = "test -e tried || { touch tried; exit 3; }\necho two"
+    write_plan(project, [Spec("T-01", "echo one", retries=0), Spec("T-02", flaky, retries=2)])
+    ran = cli(project, "run")
+    assert ran.code == 0 and "🔵 T-02 [Agent-02] started (attempt 2 of 3): " in ran.stdout
+    assert cli(project, "logs", "T-02").stdout.splitlines()[0] == (
+        "T-02 [Agent-02] attempt 2 of 3 of its 1st run (--attempt 2)"
+    )
+    row = next(line.split() for line in cli(project, "status").stdout.splitlines() if line.startswith("T-01 "))
+    assert row[5] == "1"  # its 4th run's one attempt, not its number 4
+    shown = {t["id"]: t for t in json.loads(cli(project, "status", "--json").stdout)["tasks"]}
+    reported = {t["id"]: t for t in json.loads(cli(project, "report", "--json").stdout)["tasks"]}
+    for task in ("T-01", "T-02"):
+        assert shown[task]["run_attempts"] == reported[task]["attempts"]
+    assert (shown["T-01"]["attempts"], shown["T-02"]["run_attempts"]) == (4, 2)

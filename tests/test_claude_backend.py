@@ -847,3 +847,56 @@ def test_claude_in_a_worktree_writes_on_its_branch_and_its_dependent_sees_it(tmp
     assert show("a.txt") == "from-claude\n" and show("seen.txt") == "from-claude\n"
     meta, _ = result(tmp_path, "agent-01")
     assert meta["branch"] == "orchestrator/integration-T-01" and "a.txt" in meta["diffstat"]
+
+
+def test_one_cost_for_a_task_and_one_for_the_run_in_every_view(tmp_path: Path) -> None:
+    """A task that reads a file, then hits 429s and is retried on its resumed session: the run
+    line said $0.0173 while its line, status, report and its result said $0.0061 (the last
+    attempt's), and history gave the first attempt no cost. Every view now gives one figure for
+    the task and one for the run: what the CLI billed across its attempts, each counted once."""
+    (tmp_path / "notes.txt").write_text("the notes\n", encoding="utf-8")
+    script = [
+        Reply.tool("Read", {"file_path": str(tmp_path / "notes.txt")}),
+        *[Reply.rate_limited(retry_after=0)] * 3,  # claude retries twice itself: the attempt fails
+        Reply.say("read it"),
+    ]
+    write_plan(tmp_path, [("T-01", "Read the notes", "None"), ("T-02", "Say hi", "None")], settings="retries: 2")
+    with FakeAnthropic([*script, Reply.say("hi")]) as api:
+        code, events = run(tmp_path, environment(api, tmp_path), "--max-parallel", "1")
+    assert code == 0, events
+    workspace = tmp_path / ".orchestrator"
+
+    def cli_json(*args: str) -> Any:
+        done = subprocess.run(
+            [sys.executable, "-m", "orchestrator", *args, str(workspace), "--json"],
+            capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        return json.loads(done.stdout)
+
+    retried = [e for e in events if e["event"] == "task_retrying" and e["task"] == "T-01"]
+    assert len(retried) == 1 and retried[0]["cost_usd"] > 0  # the first attempt's own spend
+    attempts = [a for a in cli_json("history")["attempts"] if a["task"] == "T-01"]
+    assert [a["outcome"] for a in attempts] == ["retried", "completed"]
+    first, second = (a["cost_usd"] for a in attempts)
+    assert first > 0 and second > 0
+    task = first + second
+    meta, _ = result(tmp_path, "agent-01")
+    done = next(e for e in events if e["event"] == "task_completed" and e["task"] == "T-01")
+    status = next(t for t in cli_json("status")["tasks"] if t["id"] == "T-01")
+    report = cli_json("report")
+    reported = next(t for t in report["tasks"] if t["id"] == "T-01")
+    assert meta["cost_usd"] == pytest.approx(task) == done["cost_usd"] == status["cost_usd"] == reported["cost_usd"]
+    hi = next(t for t in cli_json("status")["tasks"] if t["id"] == "T-02")["cost_usd"]
+    run_cost = events[-1]["cost_usd"]
+    assert run_cost == pytest.approx(task + hi) == pytest.approx(cli_json("status")["cost_usd"])
+    assert report["cost_usd"] == pytest.approx(run_cost)
+    final = (workspace / "final_output.md").read_text(encoding="utf-8")
+    assert f"| Cost | ${run_cost:.4f} |" in final
+    # Tokens: both attempts' (a resumed session reports its last invocation's only).
+    assert meta["tokens"]["input"] > 0 and sum(meta["tokens"].values()) == reported["tokens"]
+    from orchestrator.serve.board import Board
+    from orchestrator.state.workspace import Workspace
+
+    board = Board(Workspace.find(workspace)).snapshot({}, [], [])
+    assert next(t for t in board["tasks"] if t["id"] == "T-01")["cost_usd"] == pytest.approx(task)
+    assert board["cost_usd"] == pytest.approx(run_cost)

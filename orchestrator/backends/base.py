@@ -74,6 +74,9 @@ class AgentResult:
     retry_after: float | None = None  # rate limit: seconds the API asked us to wait
     permission_denials: list[Any] = field(default_factory=list)
     structured: Any = None
+    # Once the runner has added it to the task's (``run.scheduler.TaskSpend``): ``cost_usd`` and
+    # ``tokens`` are the task's in this run of it, and this what the attempt alone cost.
+    attempt_cost_usd: float | None = None
 
     @property
     def retryable(self) -> bool:

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator.cli.output import Handler, add_command, add_directory, emit_json, task_id_in, warn
-from orchestrator.errors import PlanError, Problem, UsageError, WorkspaceError, shown
+from orchestrator.errors import OrchestratorError, PlanError, Problem, UsageError, WorkspaceError, shown
 from orchestrator.plan.model import Plan, Task
 from orchestrator.state.workspace import Workspace, from_here
-from orchestrator.vocabulary import ExitCode, TaskStatus, counted
+from orchestrator.vocabulary import ExitCode, TaskStatus, counted, ordinal
 
 if TYPE_CHECKING:
     from orchestrator.output.sections import Rendered
@@ -252,6 +252,25 @@ def _why_no_logs(workspace: Workspace, task: Task) -> str:
     return f"it was {record.status} without starting{why}"
 
 
+def _which_attempt(workspace: Workspace, plan: Plan, task: Task, number: int) -> str:
+    """Attempt ``number`` as a person reads it: its place in its run of the task against that
+    run's budget (``attempt 1 of 1``: not "retries used up"), and which run of the task it was;
+    its number, which its log files carry, last (``--attempt 3``)."""
+    from orchestrator.plan.profiles import Profiles
+    from orchestrator.state.journal import runs_of
+
+    found = runs_of(workspace.journal_file, task.id).get(number)
+    if found is None:  # (a journal from before it said, or one started afresh)
+        return f"attempt {number}"
+    run, in_run = found
+    try:
+        budget = Profiles(workspace).settings_for(plan, task).retries + 1
+    except OrchestratorError:
+        budget = plan.settings.retries + 1
+    budget = max(budget, in_run)  # (the plan may allow fewer retries by now)
+    return f"attempt {in_run} of {budget} of its {ordinal(run)} run (--attempt {number})"
+
+
 @without_gc_pauses
 def cmd_logs(args: argparse.Namespace) -> int:
     words = list(args.words)
@@ -291,7 +310,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
             }
         )
         return ExitCode.OK
-    print(f"{task.id} [{task.agent}] attempt {number} of {max(attempts)}")
+    print(f"{task.id} [{task.agent}] {_which_attempt(workspace, plan, task, number)}")
     for stream, name in _STREAMS:
         path = files.get(stream)
         if stream == "in":  # what the agent was given: its brief and upstream results

@@ -207,7 +207,7 @@ def attempts_of(all_events: list[events.Event]) -> list[dict[str, Any]]:
             attempt["ended"] = event.get("time")
             attempt["outcome"] = {"task_retrying": "retried"}.get(kind, kind.removeprefix("task_"))
             attempt["reason"] = event.get("reason") or event.get("warning")
-            attempt["cost_usd"] = event.get("cost_usd")
+            attempt["cost_usd"] = event.get("attempt_cost_usd", event.get("cost_usd"))  # its own
             attempt["simulated"] = event.get("simulated") is True  # the fake executor's: nothing ran
     for (run, _task), attempt in open_.items():
         state = runs.get(run)

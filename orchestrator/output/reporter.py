@@ -145,7 +145,10 @@ def describe(event: Event, workspace: Path | None = None) -> str | None:
             )
         )
     if kind == "task_started":
-        attempt = f" (attempt {event['attempt']})" if event.get("attempt", 1) > 1 else ""
+        # A retry says which of this run's attempts it is; a task's first attempt in a later run
+        # is no retry, whatever number its files carry (``logs`` says which run it was).
+        in_run = event.get("in_run", event.get("attempt")) or 1
+        attempt = f" (attempt {in_run} of {event.get('of') or in_run})" if in_run > 1 else ""
         return f"🔵 {task}{agent} started{attempt}: {event.get('name', '')}"
     if kind == "task_completed":
         cost = f", ${event['cost_usd']:.4f}" if event.get("cost_usd") is not None else ""

@@ -162,7 +162,9 @@ def status_table(views: Sequence[TaskView], found: dict[str, int]) -> str:
             v.agent,
             status_label(v),
             format_duration(v.duration) if v.duration is not None else "-",
-            str(v.attempts) if v.attempts else "-",
+            # The attempts of the run of the task that made this state, as ``report`` counts them
+            # (its files' numbers go on across runs: ``logs`` and ``history`` tell them).
+            str(v.run_attempts or v.attempts) if v.attempts else "-",
             f"${v.cost_usd:.4f}" if v.cost_usd is not None else "-",
             v.name
             + (f" — {v.reason}" if v.reason else "")

@@ -82,7 +82,16 @@ class Recorder:
         view.started = iso_at(attempt.started) if attempt.in_run == 1 or not view.started else view.started
         view.attempts, view.run_attempts = attempt.number, attempt.in_run
         log = self.workspace.log_stem(task, attempt.number).relative_to(self.workspace.root)
-        self.emit("task_started", task=task.id, agent=task.agent, name=task.title, attempt=attempt.number, log=str(log))
+        self.emit(
+            "task_started",
+            task=task.id,
+            agent=task.agent,
+            name=task.title,
+            attempt=attempt.number,
+            in_run=attempt.in_run,  # its place in this run of the task, of ``of`` it may make
+            of=max(attempt.settings.retries + 1, attempt.in_run),
+            log=str(log),
+        )
         if attempt.session == "restarted":
             self.emit(
                 "notice",
@@ -101,6 +110,7 @@ class Recorder:
             delay=delay,
             reason=reason,
             error_class=outcome.result.error_class,
+            cost_usd=outcome.result.attempt_cost_usd,  # the attempt's own (history shows each)
         )
 
     def paused(self, task: Task, until: str, reason: str) -> None:
@@ -117,7 +127,7 @@ class Recorder:
 
     def completed(self, outcome: Outcome, warning: str | None) -> ResultRecord:
         record = self._write_attempt(outcome, TaskStatus.COMPLETED, warning)
-        self._told_completed(outcome.attempt.task, record)
+        self._told_completed(outcome.attempt.task, record, outcome.result.attempt_cost_usd)
         return record
 
     def recovered(self, task: Task, record: ResultRecord, text: str) -> None:
@@ -128,14 +138,15 @@ class Recorder:
         self._write(task, record, self._body(record, text))
         self._told_completed(task, record)
 
-    def _told_completed(self, task: Task, record: ResultRecord) -> None:
+    def _told_completed(self, task: Task, record: ResultRecord, attempt_cost: float | None = None) -> None:
         self.emit(
             "task_completed",
             task=task.id,
             agent=task.agent,
             duration=record.duration,
             attempts=record.attempts,
-            cost_usd=record.cost_usd,
+            cost_usd=record.cost_usd,  # the task's, its attempts in this run of it added up
+            attempt_cost_usd=record.cost_usd if attempt_cost is None else attempt_cost,
             result=self.workspace.result_name(task),
             warning=record.reason,
             simulated=record.simulated,
@@ -153,6 +164,8 @@ class Recorder:
             reason=reason,
             stderr_tail=last_lines(stderr),
             simulated=outcome.run.simulated,
+            cost_usd=outcome.result.cost_usd,
+            attempt_cost_usd=outcome.result.attempt_cost_usd,
         )
 
     def _stderr(self, outcome: Outcome) -> str:

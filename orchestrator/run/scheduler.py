@@ -83,6 +83,29 @@ class SessionCosts:
         result.cost_usd = round(max(0.0, result.cost_usd - earlier), 10)
 
 
+class TaskSpend:
+    """What each task has spent in this run of it: its attempts' own costs and tokens added up.
+    Its result, its line, ``status``, ``report``, final_output.md and the dashboard all show that
+    one figure, and the run's total is what its attempts spent; ``history`` shows each attempt's."""
+
+    def __init__(self) -> None:
+        self._spent: dict[str, tuple[float | None, dict[str, int] | None]] = {}
+
+    def add(self, task: str, first: bool, result: AgentResult) -> None:
+        """Add what ``result``'s attempt spent (its own: ``SessionCosts.own`` first) to ``task``'s,
+        afresh at the first attempt of a run of the task; ``result`` then holds the task's totals,
+        and its own spend in ``attempt_cost_usd``."""
+        cost, tokens = (None, None) if first else self._spent.get(task, (None, None))
+        result.attempt_cost_usd = result.cost_usd
+        if result.cost_usd is not None:
+            cost = round((cost or 0.0) + result.cost_usd, 10)
+        if result.tokens:
+            before = tokens or {}
+            tokens = {key: before.get(key, 0) + result.tokens.get(key, 0) for key in {*before, *result.tokens}}
+        self._spent[task] = (cost, tokens)
+        result.cost_usd, result.tokens = cost, tokens
+
+
 class RetryBook:
     """What ``policy.decide`` needs to know of each task's past: the retries it has spent, and
     its rate-limited attempts in a row (how many, and when the first of them ended)."""
@@ -137,6 +160,7 @@ class Scheduler:
         self.records = records  # the results a fingerprint reads: on disk at the start, then this run's
         self.sessions = sessions  # task -> agent session an interrupted attempt left, to resume
         self.session_costs = SessionCosts()
+        self.spend = TaskSpend()
         self.launcher = launcher
         self.recorder = recorder
         self.admission = admission
@@ -271,7 +295,8 @@ class Scheduler:
         self.journal.ended(task.id, attempt.number)
         result = outcome.result
         self.session_costs.own(attempt.job.resume_session, result)
-        self.admission.spend(result.cost_usd)
+        self.admission.spend(result.cost_usd)  # the attempt's own: the run's total is what its attempts spent
+        self.spend.add(task.id, attempt.in_run == 1, result)
         now = anyio.current_time()
         decision = self.retries.decide(  # (its place in this run of the task: retries count in it)
             task.id, result, attempt=attempt.in_run, settings=attempt.settings, rng=self.rng, now=now

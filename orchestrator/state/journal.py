@@ -204,6 +204,33 @@ def attempts_of(path: Path, task_id: str) -> set[int]:
     return {number for task, number in _spawned(path, kinds, named) if task == task_id}
 
 
+def runs_of(path: Path, task_id: str) -> dict[int, tuple[int, int]]:
+    """Each attempt of ``task_id`` the journal's ``spawn`` lines tell of, every run's: which run of
+    the task it was in (1 for its first: a run of a task begins at an attempt whose ``in_run`` is
+    1) and its place in that run (``in_run``). What ``logs`` says of an attempt: the numbers of its
+    files go on across runs, so a task's third run with no retries writes ``attempt-3`` files."""
+    named = b'"task": ' + json.dumps(task_id, ensure_ascii=False).encode("utf-8")
+    try:
+        data = read_regular(path)
+    except OSError:
+        return {}
+    found: dict[int, tuple[int, int]] = {}
+    runs = 0
+    for raw in data.splitlines():
+        if not raw.startswith(b'{"event": "spawn"') or named not in raw:
+            continue
+        try:
+            entry = json.loads(raw)
+            number, in_run = int(entry.get("attempt", 1)), int(entry.get("in_run", 1))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+        if entry.get("task") != task_id:
+            continue
+        runs += 1 if in_run == 1 or runs == 0 else 0
+        found[number] = (runs, in_run)
+    return found
+
+
 def _spawned(
     path: Path, kinds: tuple[bytes, ...] = (b'{"event": "spawn"',), named: bytes = b""
 ) -> Iterator[tuple[str, int]]:
