@@ -34,6 +34,9 @@ HEADERS = {
     "profile": "Assignee",
     "backend": "Backend",
     "command": "Command",
+    "tags": "Tags",
+    "retries": "Retries",
+    "timeout": "Timeout",
 }
 _NUMBERED = re.compile(r"^(?P<prefix>.*?)(?P<number>\d+)$")
 
@@ -49,6 +52,9 @@ class NewTask:
     backend: str | None = None
     command: str | None = None
     details: str | None = None
+    tags: list[str] = field(default_factory=list)
+    retries: int | None = None
+    timeout: str | None = None  # as given (``10m``): the plan says it as its writer did
 
 
 def next_id(ids: list[str]) -> str:
@@ -114,6 +120,9 @@ def add_task(text: str, new: NewTask) -> tuple[str, str]:
         "profile": new.profile,
         "backend": new.backend,
         "command": f"`{new.command}`" if new.command else None,
+        "tags": ", ".join(new.tags) if new.tags else None,
+        "retries": str(new.retries) if new.retries is not None else None,
+        "timeout": new.timeout,
     }
     values.update({key: value for key, value in optional.items() if value})
     if "description" not in columns and "name" in columns and "name" not in values:
