@@ -32,6 +32,8 @@ echo "ids: $PROJECT $SCHEMA $API $UI $DOCS"
 ids() { python3 -c 'import json,sys; print(*[t["id"] for t in json.load(sys.stdin)["tasks"]])'; }
 echo "backend: $(orchestrator list --tag backend --json | ids)"
 echo "waiting: $(orchestrator list --status waiting --json | ids | wc -w)"
+# The API blocks the docs: it goes first among what is ready.
+orchestrator update "$API" -p critical
 orchestrator list --group-by priority
 orchestrator run > run.log
 echo "run: $?"
@@ -58,7 +60,7 @@ def test_a_project_scripted_from_the_shell_runs_to_the_end(tmp_path: Path) -> No
     assert lines[0] == "ids: T-04 T-05 T-06 T-07 T-08"  # each `add` printed its id alone
     assert lines[1] == "backend: T-05 T-06"
     assert lines[2] == "waiting: 6"
-    assert "priority: P0 (1)" in lines and "priority: P3 (2)" in lines
+    assert "priority: P0 (2)" in lines and "priority: P3 (2)" in lines
     assert lines[-2:] == ["run: 0", "completed: 8"]
     # What a person reads in the plan: one row each, the words a script gave as the plan says them.
     plan = (tmp_path / ".orchestrator" / "master_plan.md").read_text(encoding="utf-8")
@@ -126,3 +128,28 @@ def test_list_filters_compose_and_bad_ones_are_one_line(tmp_path: Path) -> None:
     assert bad.code == 2 and bad.stderr.count("\n") == 1 and "--status done: not a status — use one of" in bad.stderr
     grouped = cli(tmp_path, "list", "--group-by", "tag").stdout
     assert "tag: x (2)" in grouped and "tag: y (2)" in grouped and "tag: (none) (3)" in grouped
+
+
+def test_update_changes_the_row_in_place_and_refuses_what_the_plan_cannot_be(tmp_path: Path) -> None:
+    assert bash(tmp_path, "orchestrator init --backend shell > /dev/null").returncode == 0
+    plan_file = tmp_path / ".orchestrator" / "master_plan.md"
+    plan_file.write_text(plan_file.read_text(encoding="utf-8") + "\nA note of my own.\n", encoding="utf-8")
+    done = cli(tmp_path, "update", "t-02", "-p", "high", "--tag", "a,b", "--retries", "1", "--timeout", "5m")
+    assert done.code == 0, done.stderr
+    assert done.stderr == "✏️ T-02 updated in .orchestrator/master_plan.md: priority, retries, tags, timeout\n"
+    assert cli(tmp_path, "update", "T-02", "--untag", "a", "--title", "Assess it").code == 0
+    text = plan_file.read_text(encoding="utf-8")
+    assert "| T-02 | Assess it | Find TODO and FIXME markers | T-01 | P1 | 1 | 5m | b |" in text
+    assert text.endswith("\nA note of my own.\n")  # every other line as the person wrote it
+    for args, said in (
+        (("T-01", "--depends-on", "T-03"), "update T-01: dependency cycle: T-01 -> T-02 -> T-03 -> T-01"),
+        (("T-02", "--depends-on", "T-99"), "update T-02: T-02 depends on unknown task 'T-99'"),
+        (("T-02", "-p", "5"), "--priority 5: a number means opposite things in different tools"),
+        (("T-02",), "nothing to change"),
+        (("T-09", "-p", "high"), "T-09"),
+    ):
+        refused = cli(tmp_path, "update", *args)
+        assert refused.code == 2 and said in refused.stderr and refused.stderr.count("\n") == 1, refused.stderr
+        assert plan_file.read_text(encoding="utf-8") == text  # nothing written
+    shown = json.loads(cli(tmp_path, "update", "T-03", "--json", "--depends-on", "").stdout)
+    assert shown["changed"] == ["deps"] and shown["task"]["dependencies"] == []

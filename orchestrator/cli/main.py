@@ -48,6 +48,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "running": ("run", "reset", "plan", "aggregate"),
     "queue": ("add", "cancel", "retry"),
     "listing": ("list",),
+    "editing": ("update",),
     "watching": ("watch", "history"),
     "channels": ("share", "note", "discover", "sync", "context"),
     "worktrees": ("merge", "worktrees"),

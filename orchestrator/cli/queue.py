@@ -45,8 +45,9 @@ def _split(words: list[str], usage: str, *, at_most: int = 2) -> tuple[Workspace
 
 
 @contextlib.contextmanager
-def _plan_edit_lock(workspace: Workspace) -> Iterator[None]:
-    """One ``add`` at a time per workspace: each reads the plan with the rows the others added."""
+def plan_edit_lock(workspace: Workspace) -> Iterator[None]:
+    """One edit of the plan at a time per workspace (``add``, ``update``): each reads the plan with
+    the rows the others wrote."""
     workspace.state_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(workspace.state_dir / "plan-edit.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
@@ -185,7 +186,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     found = _run_or_lock(workspace, ANSWER_WAIT + plan.settings.kill_grace)
     live = None if isinstance(found, WorkspaceLock) else found
     try:
-        with _plan_edit_lock(workspace):
+        with plan_edit_lock(workspace):
             planfile.rewrite(workspace.plan_file, change)
         task_id = added[0]
         if live is None:
