@@ -61,11 +61,15 @@ def test_logs_counts_the_attempts_interrupted_before_they_printed(project: Path)
     shown = cli(project, "logs", "T-01")
     assert shown.code == 0, shown.stderr
     assert shown.stdout == (
-        "T-01 [Agent-01] attempt 3 of 3\n── stdout: .orchestrator/logs/agent-01.attempt-3.out\none\n── stderr: empty\n"
+        "T-01 [Agent-01] attempt 1 of 1 of its 3rd run (--attempt 3)\n"
+        "── stdout: .orchestrator/logs/agent-01.attempt-3.out\none\n── stderr: empty\n"
     )
     second = cli(project, "logs", "T-01", "--attempt", "2")
     assert second.code == 0, second.stderr
-    assert second.stdout == "T-01 [Agent-01] attempt 2 of 3\n── stdout: empty\n── stderr: empty\n"
+    assert (
+        second.stdout
+        == "T-01 [Agent-01] attempt 1 of 1 of its 2nd run (--attempt 2)\n── stdout: empty\n── stderr: empty\n"
+    )
     data = json.loads(cli(project, "logs", "T-01", "--attempt", "1", "--json").stdout)
     assert data["attempts"] == [1, 2, 3] and [log["bytes"] for log in data["logs"]] == [0, 0]
     missing = cli(project, "logs", "T-01", "--attempt", "7")
@@ -86,7 +90,7 @@ def test_status_counts_the_attempt_a_killed_runner_left(project: Path) -> None:
     assert (task["status"], task["attempts"], task["started"]) == ("interrupted", 2, started)
     assert task["finished"] is None and task["duration"] is None  # attempt 1's, not this one's
     row = next(line for line in cli(project, "status").stdout.splitlines() if line.startswith("T-01"))
-    assert row.split()[3:6] == ["Interrupted", "-", "2"]
+    assert row.split()[3:6] == ["Interrupted", "-", "1"]  # the one attempt of its run (its number: 2)
 
 
 def _journal(project: Path) -> list[dict[str, object]]:
@@ -132,7 +136,9 @@ def test_retries_count_only_the_attempts_after_a_failure_in_the_run_of_the_resul
     assert [(report[t]["attempts"], report[t]["retries"]) for t in ("T-01", "T-02")] == [(1, 0), (1, 0)]
     assert _labels(project) == {"T-01": "✅ Completed", "T-02": "✅ Completed"}
     assert "| Retries | 0 |" in cli(project, "report").stdout
-    assert cli(project, "logs", "T-02").stdout.startswith("T-02 [Agent-02] attempt 3 of 3\n")
+    assert cli(project, "logs", "T-02").stdout.startswith(
+        "T-02 [Agent-02] attempt 1 of 2 of its 2nd run (--attempt 3)\n"
+    )
 
 
 def test_a_live_retry_begins_a_new_run_of_the_task_in_the_journal_too(project: Path) -> None:
@@ -198,7 +204,7 @@ def test_an_attempt_is_told_against_its_runs_budget_and_the_run_apart(project: P
     ran = cli(project, "run")
     assert ran.code == 0 and "🔵 T-02 [Agent-02] started (attempt 2 of 3): " in ran.stdout
     assert cli(project, "logs", "T-02").stdout.splitlines()[0] == (
-        "T-02 [Agent-02] attempt 2 of 3 of its 1st run (--attempt 2)"
+        "T-02 [Agent-02] attempt 2 of 3"  # its first run: its files' number is its place in it
     )
     row = next(line.split() for line in cli(project, "status").stdout.splitlines() if line.startswith("T-01 "))
     assert row[5] == "1"  # its 4th run's one attempt, not its number 4

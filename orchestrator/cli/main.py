@@ -47,6 +47,8 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "plans": ("init", "validate", "render", "status", "logs", "graph"),
     "running": ("run", "reset", "plan", "aggregate"),
     "queue": ("add", "cancel", "retry"),
+    "listing": ("list",),
+    "editing": ("update",),
     "watching": ("watch", "history"),
     "channels": ("share", "note", "discover", "sync", "context"),
     "worktrees": ("merge", "worktrees"),

@@ -268,6 +268,8 @@ def _which_attempt(workspace: Workspace, plan: Plan, task: Task, number: int) ->
     except OrchestratorError:
         budget = plan.settings.retries + 1
     budget = max(budget, in_run)  # (the plan may allow fewer retries by now)
+    if run == 1:  # (its files' number is its place in the run)
+        return f"attempt {in_run} of {budget}"
     return f"attempt {in_run} of {budget} of its {ordinal(run)} run (--attempt {number})"
 
 

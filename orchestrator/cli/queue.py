@@ -17,7 +17,9 @@ import os
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+from orchestrator.cli import words
 from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, task_id_in, warn
 from orchestrator.errors import PlanError, Problem, UsageError, shown
 from orchestrator.plan.markdown import split_lines
@@ -39,8 +41,9 @@ def _split(words: list[str], usage: str, *, at_most: int = 2) -> tuple[Workspace
 
 
 @contextlib.contextmanager
-def _plan_edit_lock(workspace: Workspace) -> Iterator[None]:
-    """One ``add`` at a time per workspace: each reads the plan with the rows the others added."""
+def plan_edit_lock(workspace: Workspace) -> Iterator[None]:
+    """One edit of the plan at a time per workspace (``add``, ``update``): each reads the plan with
+    the rows the others wrote."""
     workspace.state_dir.mkdir(parents=True, exist_ok=True)
     fcntl = posix_locks()
     fd = os.open(workspace.state_dir / "plan-edit.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -137,11 +140,14 @@ def cmd_add(args: argparse.Namespace) -> int:
         id=args.id,
         name=args.name,
         after=[d for part in args.after or () for d in split_ids(part)],
-        priority=args.priority,
+        priority=words.priority(args.priority),
         profile=args.assignee,
         backend=args.backend,
         command=args.command,
         details=details,
+        tags=words.tags(args.tag),
+        retries=args.retries,
+        timeout=words.duration_text(args.timeout, "--timeout"),
     )
     workspace.check_inside()
     added: list[str] = []
@@ -177,7 +183,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     found = run_or_lock(workspace, ANSWER_WAIT + plan.settings.kill_grace)
     live = None if isinstance(found, WorkspaceLock) else found
     try:
-        with _plan_edit_lock(workspace):
+        with plan_edit_lock(workspace):
             planfile.rewrite(workspace.plan_file, change)
         task_id = added[0]
         if live is None:
@@ -188,14 +194,34 @@ def cmd_add(args: argparse.Namespace) -> int:
             found.release()
     taken = wait_for(workspace, live, lambda e: e["event"] == "task_added" and e.get("task") == task_id)
     if args.json:
-        emit_json({"ok": True, "id": task_id, "run": live["run"] if live else None, "taken": taken is not None})
+        emit_json(
+            {
+                "ok": True,
+                "id": task_id,
+                "run": live["run"] if live else None,
+                "taken": taken is not None,
+                "task": _task_json(workspace, task_id),
+            }
+        )
         return ExitCode.OK
+    # The id alone on stdout, for `ID=$(orchestrator add ...)`; what happened, for a person, on stderr.
+    print(task_id)
     where = workspace.relative(workspace.plan_file)
     if taken is not None:
-        print(f"➕ {task_id} added to {where}; the run going on (pid {live['pid'] if live else '?'}) has it")
+        warn(f"➕ {task_id} added to {where}; the run going on (pid {live['pid'] if live else '?'}) has it")
     else:
-        print(f"➕ {task_id} added to {where}; it runs in the next `orchestrator run`")
+        warn(f"➕ {task_id} added to {where}; it runs in the next `orchestrator run`")
     return ExitCode.OK
+
+
+def _task_json(workspace: Workspace, task_id: str) -> dict[str, Any]:
+    """A task as ``list --json`` (and ``status --json``) show it."""
+    from orchestrator.cli.listing import task_json
+    from orchestrator.run.freshness import current_views
+
+    plan = workspace.load_plan()
+    view = next(v for v in current_views(plan, workspace) if v.id == task_id)
+    return task_json(plan.tasks[task_id], view)
 
 
 # --- cancel and retry -----------------------------------------------------------------------------
@@ -231,12 +257,17 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
         "words", nargs="+", metavar="[DIR] DESCRIPTION", help="what the task does (after an optional workspace)"
     )
     p.usage = (
-        "%(prog)s [-h] [--json] [--id ID] [--after IDS] [--priority P] [--name NAME] [--assignee PROFILE] "
-        '[--backend B] [--command CMD] [--details-file FILE] [DIR] "<description>"'
+        "%(prog)s [-h] [--json] [--id ID] [--after IDS] [-p P] [--name NAME] [--assignee PROFILE] [--tag TAG] "
+        '[--retries N] [--timeout DURATION] [--backend B] [--command CMD] [--details-file FILE] [DIR] "<description>"'
     )
     p.add_argument("--id", help="its task id (default: the next free one, T-10 after T-09)")
-    p.add_argument("--after", action="append", metavar="IDS", help="the tasks it depends on: T-03,T-04")
-    p.add_argument("--priority", help="P0-P3, critical/high/normal/low")
+    p.add_argument(
+        "--after", "--depends-on", action="append", metavar="IDS", help="the tasks it depends on: T-03,T-04 (repeats)"
+    )
+    p.add_argument("-p", "--priority", help="critical, high, normal, low or P0-P3 (a number is refused)")
+    p.add_argument("--tag", action="append", help="a tag (repeatable, or a comma list): the Tags column")
+    p.add_argument("--retries", type=words.count, metavar="N", help="how many times it is retried after a failure")
+    p.add_argument("--timeout", metavar="DURATION", help="its time limit: 300, 10m, 1h30m or none")
     p.add_argument("--name", help="a short name")
     p.add_argument("--assignee", metavar="PROFILE", help="the specialist profile (agents/PROFILE.md) that does it")
     p.add_argument("--backend", help="claude, codex, gemini, shell or command (default: the plan's)")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from orchestrator.errors import PlanError, Problem
 from orchestrator.plan.cells import COLUMN_ALIASES, clean
 from orchestrator.plan.markdown import (
+    Table,
     headings,
     normalize_heading,
     parse_document,
@@ -34,6 +35,9 @@ HEADERS = {
     "profile": "Assignee",
     "backend": "Backend",
     "command": "Command",
+    "tags": "Tags",
+    "retries": "Retries",
+    "timeout": "Timeout",
 }
 _NUMBERED = re.compile(r"^(?P<prefix>.*?)(?P<number>\d+)$")
 
@@ -49,6 +53,9 @@ class NewTask:
     backend: str | None = None
     command: str | None = None
     details: str | None = None
+    tags: list[str] = field(default_factory=list)
+    retries: int | None = None
+    timeout: str | None = None  # as given (``10m``): the plan says it as its writer did
 
 
 def next_id(ids: list[str]) -> str:
@@ -87,8 +94,16 @@ def _cell(value: str) -> str:
     return " ".join(value.split()).replace("|", "\\|")
 
 
-def add_task(text: str, new: NewTask) -> tuple[str, str]:
-    """``text`` with ``new`` appended to its task table (and Task Details); returns it and the id."""
+@dataclass(slots=True)
+class _TaskTable:
+    lines: list[str]  # the plan's lines, each with its line end
+    newline: str
+    table: Table
+    columns: list[str | None]  # what each column holds
+
+
+def _task_table(text: str, doing: str) -> _TaskTable:
+    """The plan's task table, to ``doing`` (what an error says could not be done)."""
     lines = split_lines(text)
     newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
     front = split_frontmatter(lines)
@@ -98,12 +113,42 @@ def add_task(text: str, new: NewTask) -> tuple[str, str]:
     if section is None or not tables:
         where = section.start + 1 if section is not None else 1
         hint = "add a '## Task Decomposition' table such as '| Task ID | Description | Dependencies |' first"
-        raise PlanError([Problem("master_plan.md", where, "no task table to add a row to", hint)])
+        raise PlanError([Problem("master_plan.md", where, f"no task table to {doing}", hint)])
     table = tables[0]
     columns = columns_of(table.header)
     if "id" not in columns:
         hint = "add a first column '| Task ID |' with ids such as T-01"
         raise PlanError([Problem("master_plan.md", table.header_line, "the task table has no 'Task ID' column", hint)])
+    return _TaskTable(lines, newline, table, columns)
+
+
+def update_task(text: str, task_id: str, changes: Mapping[str, str]) -> str:
+    """``text`` with the cells of ``task_id``'s row set to ``changes`` (a field, as ``HEADERS``
+    names it: its new cell; an empty one says "the plan's default"). A column the table lacks is
+    added, empty in the other rows; every other line stays as the person wrote it."""
+    found = _task_table(text, "change a row of")
+    lines, columns, table = found.lines, found.columns, found.table
+    at = columns.index("id")
+    row = next((number for number, cells in table.rows if clean(cells[at]).lower() == task_id.lower()), None)
+    if row is None:
+        raise PlanError([Problem("master_plan.md", table.header_line, f"no row of {task_id} in the task table", "")])
+    missing = [key for key, value in changes.items() if value and key not in columns]
+    if missing:
+        _add_columns(lines, table.header_line, table.rows[-1][0], [HEADERS[key] for key in missing], found.newline)
+        columns += missing
+    cells = next(cells for number, cells in table.rows if number == row)
+    cells = [*cells, *[""] * (len(columns) - len(cells))]
+    for key, value in changes.items():
+        if key in columns:
+            cells[columns.index(key)] = value
+    lines[row - 1] = "| " + " | ".join(_cell(cell) for cell in cells) + " |" + found.newline
+    return "".join(lines)
+
+
+def add_task(text: str, new: NewTask) -> tuple[str, str]:
+    """``text`` with ``new`` appended to its task table (and Task Details); returns it and the id."""
+    found = _task_table(text, "add a row to")
+    lines, newline, table, columns = found.lines, found.newline, found.table, found.columns
     ids = [clean(cells[columns.index("id")]) for _, cells in table.rows]
     task_id = new.id or next_id(ids)
     values: dict[str, str] = {"id": task_id, "description": new.description}
@@ -114,6 +159,9 @@ def add_task(text: str, new: NewTask) -> tuple[str, str]:
         "profile": new.profile,
         "backend": new.backend,
         "command": f"`{new.command}`" if new.command else None,
+        "tags": ", ".join(new.tags) if new.tags else None,
+        "retries": str(new.retries) if new.retries is not None else None,
+        "timeout": new.timeout,
     }
     values.update({key: value for key, value in optional.items() if value})
     if "description" not in columns and "name" in columns and "name" not in values:

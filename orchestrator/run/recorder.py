@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import documents
-from orchestrator.backends.base import tail
+from orchestrator.backends.base import AgentResult, tail
 from orchestrator.output.markup import output_form
 from orchestrator.output.reporter import Reporter
 from orchestrator.output.templates import Lenient
@@ -82,16 +82,8 @@ class Recorder:
         view.started = iso_at(attempt.started) if attempt.in_run == 1 or not view.started else view.started
         view.attempts, view.run_attempts = attempt.number, attempt.in_run
         log = self.workspace.log_stem(task, attempt.number).relative_to(self.workspace.root)
-        self.emit(
-            "task_started",
-            task=task.id,
-            agent=task.agent,
-            name=task.title,
-            attempt=attempt.number,
-            in_run=attempt.in_run,  # its place in this run of the task, of ``of`` it may make
-            of=max(attempt.settings.retries + 1, attempt.in_run),
-            log=str(log),
-        )
+        started = {"task": task.id, "agent": task.agent, "name": task.title, "attempt": attempt.number}
+        self.emit("task_started", **started, **_place(attempt), log=str(log))
         if attempt.session == "restarted":
             self.emit(
                 "notice",
@@ -139,18 +131,7 @@ class Recorder:
         self._told_completed(task, record)
 
     def _told_completed(self, task: Task, record: ResultRecord, attempt_cost: float | None = None) -> None:
-        self.emit(
-            "task_completed",
-            task=task.id,
-            agent=task.agent,
-            duration=record.duration,
-            attempts=record.attempts,
-            cost_usd=record.cost_usd,  # the task's, its attempts in this run of it added up
-            attempt_cost_usd=record.cost_usd if attempt_cost is None else attempt_cost,
-            result=self.workspace.result_name(task),
-            warning=record.reason,
-            simulated=record.simulated,
-        )
+        self.emit("task_completed", **_completed(task, record, self.workspace.result_name(task), attempt_cost))
 
     def failed(self, outcome: Outcome, reason: str) -> None:
         stderr = self._stderr(outcome)
@@ -164,8 +145,7 @@ class Recorder:
             reason=reason,
             stderr_tail=last_lines(stderr),
             simulated=outcome.run.simulated,
-            cost_usd=outcome.result.cost_usd,
-            attempt_cost_usd=outcome.result.attempt_cost_usd,
+            **_spent(outcome.result),
         )
 
     def _stderr(self, outcome: Outcome) -> str:
@@ -317,3 +297,30 @@ def _put(
     kept = write_result(path, record, body, durable=False, exists=exists)
     if kept is not None:
         emit("notice", message=kept.notice(workspace.relative(path)))
+
+
+def _place(attempt: Attempt) -> dict[str, int]:
+    """``task_started``'s ``in_run`` and ``of``: the attempt's place in this run of its task, of
+    how many it may make (1 + its retries)."""
+    return {"in_run": attempt.in_run, "of": max(attempt.settings.retries + 1, attempt.in_run)}
+
+
+def _spent(result: AgentResult) -> dict[str, float | None]:
+    """``task_failed``'s ``cost_usd`` (the task's, in this run of it) and ``attempt_cost_usd``."""
+    return {"cost_usd": result.cost_usd, "attempt_cost_usd": result.attempt_cost_usd}
+
+
+def _completed(task: Task, record: ResultRecord, result: str, attempt_cost: float | None) -> dict[str, Any]:
+    """``task_completed``'s fields: ``cost_usd`` the task's (its attempts in this run of it added
+    up), ``attempt_cost_usd`` its last attempt's own (a result kept from a log: the same)."""
+    return {
+        "task": task.id,
+        "agent": task.agent,
+        "duration": record.duration,
+        "attempts": record.attempts,
+        "cost_usd": record.cost_usd,
+        "attempt_cost_usd": record.cost_usd if attempt_cost is None else attempt_cost,
+        "result": result,
+        "warning": record.reason,
+        "simulated": record.simulated,
+    }

@@ -1,0 +1,116 @@
+"""``orchestrator update``: a task's row changed in master_plan.md from the command line.
+
+The row's cells are set in place (``plan.edit.update_task``), every other line as the person
+wrote it; the plan with the change is checked as ``validate`` checks it, and one that would name
+an unknown task or make a cycle is refused in one line, nothing written. The file is replaced as
+``add`` replaces it, one edit at a time, never losing a save made meanwhile; a run going on reads
+the plan again as it does after any edit.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from orchestrator.cli import words
+from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, task_id_in, warn
+from orchestrator.errors import PlanError, UsageError, shown
+from orchestrator.vocabulary import ExitCode
+
+
+def _changes(args: argparse.Namespace, tags: tuple[str, ...]) -> dict[str, str]:
+    """What the options set, as the row's cells will say it (``HEADERS``' names)."""
+    from orchestrator.plan.cells import split_ids
+
+    changes: dict[str, str] = {}
+    if args.priority is not None:
+        changes["priority"] = words.priority(args.priority) or ""
+    if args.assignee is not None:
+        changes["profile"] = args.assignee.strip()
+    if args.title is not None:
+        if not args.title.strip():
+            raise UsageError("--title is empty: give the task a name")
+        changes["name"] = args.title
+    if args.depends_on is not None:  # the whole list: "" leaves none
+        changes["deps"] = ", ".join(d for part in args.depends_on for d in split_ids(part)) or "None"
+    if args.retries is not None:
+        changes["retries"] = str(args.retries)
+    if args.timeout is not None:
+        changes["timeout"] = words.duration_text(args.timeout, "--timeout") or ""
+    if args.tag or args.untag:
+        removed = {tag.lower() for tag in words.tags(args.untag)}
+        kept = [tag for tag in (*tags, *words.tags(args.tag)) if tag.lower() not in removed]
+        changes["tags"] = ", ".join(dict.fromkeys(kept))
+    if not changes:
+        raise UsageError("nothing to change — give at least one of --priority, --assignee, --title, --tag, --untag, "
+                         "--depends-on, --retries, --timeout")  # fmt: skip
+    return changes
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    from orchestrator.cli.listing import task_json
+    from orchestrator.cli.queue import plan_edit_lock
+    from orchestrator.plan.edit import update_task
+    from orchestrator.plan.parser import parse_plan
+    from orchestrator.plan.profiles import Profiles
+    from orchestrator.run.freshness import current_views
+    from orchestrator.run.preflight import check_plan
+    from orchestrator.state import planfile
+    from orchestrator.state.identity import read_book
+
+    if len(args.words) > 2:
+        raise UsageError("too many arguments: orchestrator update [DIR] TASK [options]")
+    workspace = find_workspace(args.words[0] if len(args.words) == 2 else None)
+    plan = workspace.load_plan()
+    task_id = task_id_in(plan, args.words[-1])
+    changes = _changes(args, plan.tasks[task_id].tags)
+    workspace.check_inside()
+
+    def change(text: str) -> str:
+        current = parse_plan(text, workspace.plan_file, book=read_book(workspace))
+        if task_id not in current.tasks:
+            raise UsageError(f"{task_id}: no longer in {shown(workspace.plan_file)}")
+        result = update_task(text, task_id, changes)
+        try:
+            check_plan(
+                parse_plan(result, workspace.plan_file, book=read_book(workspace)), workspace, Profiles(workspace)
+            )
+        except PlanError as exc:  # said of the options: the plan with the change is not written
+            said = "; ".join(p.message + (f" — {p.hint}" if p.hint else "") for p in exc.problems)
+            raise UsageError(f"update {task_id}: {said}") from None
+        return result
+
+    with plan_edit_lock(workspace):
+        planfile.rewrite(workspace.plan_file, change)
+    plan = workspace.load_plan()
+    view = next(v for v in current_views(plan, workspace) if v.id == task_id)
+    if args.json:
+        data: dict[str, Any] = {
+            "ok": True,
+            "id": task_id,
+            "changed": sorted(changes),
+            "task": task_json(plan.tasks[task_id], view),
+        }
+        emit_json(data)
+    else:
+        warn(f"✏️ {task_id} updated in {workspace.relative(workspace.plan_file)}: {', '.join(sorted(changes))}")
+    return ExitCode.OK
+
+
+def register(sub: Commands[argparse.ArgumentParser]) -> None:
+    p = add_command(sub, "update", cmd_update, "change a task's row in the plan: priority, assignee, title, tags...")
+    p.add_argument("words", nargs="+", metavar="[DIR] TASK", help="the task (after an optional workspace)")
+    p.usage = (
+        "%(prog)s [-h] [--json] [-p P] [--assignee A] [--title T] [--tag TAG] [--untag TAG] [--depends-on IDS] "
+        "[--retries N] [--timeout DURATION] [DIR] TASK"
+    )
+    p.add_argument("-p", "--priority", help="critical, high, normal, low or P0-P3 (a number is refused)")
+    p.add_argument("--assignee", metavar="A", help="who does it (a profile's name)")
+    p.add_argument("--title", help="its name")
+    p.add_argument("--tag", action="append", help="add a tag (repeatable, or a comma list)")
+    p.add_argument("--untag", action="append", metavar="TAG", help="remove a tag (repeatable, or a comma list)")
+    p.add_argument(
+        "--depends-on", "--after", action="append", metavar="IDS", help="its dependencies, all of them ('' for none)"
+    )
+    p.add_argument("--retries", type=words.count, metavar="N", help="how many times it is retried after a failure")
+    p.add_argument("--timeout", metavar="DURATION", help="its time limit: 300, 10m, 1h30m or none")

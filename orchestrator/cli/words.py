@@ -1,0 +1,57 @@
+"""What the words of a command line mean where several commands take them: a count, a duration
+as the plan writes it, a priority, tags. Each is refused in one line naming the accepted forms."""
+
+from __future__ import annotations
+
+import argparse
+
+from orchestrator.errors import UsageError
+
+
+def count(text: str) -> int:
+    """A count (of retries), for argparse: 0 or more."""
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"'{text}' is not a count: use 0, 1, 2...")
+    return int(text)
+
+
+def priority(given: str | None) -> str | None:
+    """A priority as the plan's cell will hold it (``P0``-``P3``); a number is refused: in some
+    task managers 10 runs first, here P10 would run last, so the words say which is meant."""
+    from orchestrator.plan.cells import NUMBER_RE, parse_priority
+
+    if given is None:
+        return None
+    accepted = "critical, high, normal or low, or P0-P3 (P0 runs first)"
+    if NUMBER_RE.fullmatch(given.strip()):
+        raise UsageError(f"--priority {given}: a number means opposite things in different tools — use {accepted}")
+    try:
+        level = parse_priority(given)
+    except ValueError:
+        raise UsageError(f"--priority {given}: not a priority — use {accepted}") from None
+    if level > 3:
+        raise UsageError(f"--priority {given}: use {accepted}")
+    return f"P{level}"  # as the plan's other rows say it
+
+
+def tags(given: list[str] | None) -> list[str]:
+    """``--tag`` repeated or with commas, each once, in the order given."""
+    found: list[str] = []
+    for part in given or ():
+        for tag in part.replace(",", " ").split():
+            if tag not in found:
+                found.append(tag)
+    return found
+
+
+def duration_text(given: str | None, flag: str) -> str | None:
+    """A duration as given (``10m``), once it reads as one: the plan says it as its writer did."""
+    from orchestrator.plan.settings import parse_duration
+
+    if given is None:
+        return None
+    try:
+        parse_duration(given)
+    except ValueError:
+        raise UsageError(f"{flag} {given}: not a duration — use seconds, 90s, 10m, 1h30m or none") from None
+    return given.strip()

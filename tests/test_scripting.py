@@ -1,0 +1,155 @@
+"""A plan scripted from the shell, as task managers of agent fleets are driven: each ``add``
+prints the new id alone, the next depends on it, ``list`` filters what a loop watches.
+
+Real bash scripts and the real CLI, in a real workspace: the ids a script captures, the rows
+``add`` writes into master_plan.md, and what ``list`` and ``run`` make of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from runner_helpers import cli
+
+# The orchestrator this test runs, as the script's `orchestrator` command.
+SHIM = f'orchestrator() {{ "{sys.executable}" -m orchestrator "$@"; }}\n'
+
+PROJECT_SCRIPT = r"""
+set -euo pipefail
+orchestrator init --backend shell > /dev/null  # its three tasks, T-01 to T-03, come first
+PROJECT=$(orchestrator add "Set up the project" -p critical --tag setup --command 'echo project > project.txt')
+SCHEMA=$(orchestrator add "Design the schema" --depends-on "$PROJECT" -p high --tag db --tag backend \
+  --command 'echo schema >> work.txt')
+API=$(orchestrator add "Write the API" --after "$PROJECT" --depends-on "$SCHEMA" --tag backend --retries 1 \
+  --timeout 2m --command 'echo api >> work.txt')
+UI=$(orchestrator add "Build the UI" --depends-on "$PROJECT" -p low --tag frontend --command 'echo ui >> work.txt')
+DOCS=$(orchestrator add "Document it" --depends-on "$API,$UI" -p P3 --tag docs --command 'echo docs >> work.txt')
+echo "ids: $PROJECT $SCHEMA $API $UI $DOCS"
+ids() { python3 -c 'import json,sys; print(*[t["id"] for t in json.load(sys.stdin)["tasks"]])'; }
+echo "backend: $(orchestrator list --tag backend --json | ids)"
+echo "waiting: $(orchestrator list --status waiting --json | ids | wc -w)"
+# The API blocks the docs: it goes first among what is ready.
+orchestrator update "$API" -p critical
+orchestrator list --group-by priority
+orchestrator run > run.log
+echo "run: $?"
+echo "completed: $(orchestrator list --status completed --json | ids | wc -w)"
+"""
+
+
+def bash(project: Path, script: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-c", SHIM + script],
+        cwd=project,
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_project_scripted_from_the_shell_runs_to_the_end(tmp_path: Path) -> None:
+    done = bash(tmp_path, PROJECT_SCRIPT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "ids: T-04 T-05 T-06 T-07 T-08"  # each `add` printed its id alone
+    assert lines[1] == "backend: T-05 T-06"
+    assert lines[2] == "waiting: 6"
+    assert "priority: P0 (2)" in lines and "priority: P3 (2)" in lines
+    assert lines[-2:] == ["run: 0", "completed: 8"]
+    # What a person reads in the plan: one row each, the words a script gave as the plan says them.
+    plan = (tmp_path / ".orchestrator" / "master_plan.md").read_text(encoding="utf-8")
+    row = next(line for line in plan.splitlines() if line.startswith("| T-06 "))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert "T-04, T-05" in cells and "backend" in cells and "1" in cells and "2m" in cells
+    assert next(line for line in plan.splitlines() if line.startswith("| T-04 ")).count("P0") == 1
+    order = (tmp_path / "work.txt").read_text().split()
+    assert order.index("schema") < order.index("api") < order.index("docs") and order.index("ui") < order.index("docs")
+    # The sentence for a person went to stderr, never into a captured id.
+    assert "➕ T-04 added to .orchestrator/master_plan.md" in done.stderr
+
+
+def test_priority_takes_words_and_refuses_numbers(tmp_path: Path) -> None:
+    assert bash(tmp_path, "orchestrator init --backend shell > /dev/null").returncode == 0
+    plan_file = tmp_path / ".orchestrator" / "master_plan.md"
+    before = plan_file.read_text(encoding="utf-8")
+    for number in ("10", "1", "0"):
+        refused = cli(tmp_path, "add", "x", "-p", number, "--command", "true")
+        assert refused.code == 2 and refused.stdout == ""
+        assert refused.stderr.strip() == (
+            f"--priority {number}: a number means opposite things in different tools — "
+            "use critical, high, normal or low, or P0-P3 (P0 runs first)"
+        )
+    odd = cli(tmp_path, "add", "x", "--priority", "P7", "--command", "true")
+    assert odd.code == 2 and "use critical, high, normal or low, or P0-P3" in odd.stderr
+    bad_timeout = cli(tmp_path, "add", "x", "--timeout", "soon", "--command", "true")
+    assert bad_timeout.code == 2 and "--timeout soon: not a duration" in bad_timeout.stderr
+    assert cli(tmp_path, "add", "x", "--retries", "-1", "--command", "true").code == 2
+    assert plan_file.read_text(encoding="utf-8") == before  # nothing written by a refused add
+    high = cli(tmp_path, "add", "urgent fix", "-p", "high", "--command", "true")
+    assert (high.code, high.stdout) == (0, "T-04\n")
+    assert "| T-04 |  | urgent fix |  | P1 |" in plan_file.read_text(encoding="utf-8")
+
+
+def test_add_json_gives_the_whole_task(tmp_path: Path) -> None:
+    assert bash(tmp_path, "orchestrator init --backend shell > /dev/null").returncode == 0
+    added = cli(tmp_path, "add", "--json", "Tagged", "--tag", "a,b", "--depends-on", "T-01", "--command", "true")
+    answer = json.loads(added.stdout)
+    assert answer["ok"] is True and answer["id"] == "T-04" and answer["taken"] is False
+    task = answer["task"]
+    status = next(t for t in json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"] if t["id"] == "T-04")
+    assert {k: v for k, v in task.items() if k not in ("assignee", "tags")} == status
+    assert task["tags"] == ["a", "b"] and task["assignee"] is None and task["dependencies"] == ["T-01"]
+
+
+def test_list_filters_compose_and_bad_ones_are_one_line(tmp_path: Path) -> None:
+    assert bash(tmp_path, "orchestrator init --backend shell > /dev/null").returncode == 0
+    for args in (("one", "--tag", "x"), ("two", "--tag", "x,y"), ("three", "--tag", "y")):
+        assert cli(tmp_path, "add", *args, "--command", "true").code == 0
+
+    def ids(*args: str) -> list[str]:
+        shown = cli(tmp_path, "list", "--json", *args)
+        assert shown.code == 0, shown.stderr
+        return [t["id"] for t in json.loads(shown.stdout)["tasks"]]
+
+    assert ids("--tag", "x") == ["T-04", "T-05"]
+    assert ids("--tag", "x", "--tag", "y") == ["T-05"]  # each --tag narrows
+    assert ids("--status", "pending", "--status", "waiting") == ids()  # a repeated --status widens
+    assert ids("--status", "pending,waiting", "--tag", "y") == ["T-05", "T-06"]
+    assert ids("--status", "completed") == []
+    table = cli(tmp_path, "list").stdout.splitlines()
+    assert table[0].split() == ["ID", "STATUS", "PRIORITY", "ASSIGNEE", "TAGS", "NAME"] and len(table) == 7
+    bad = cli(tmp_path, "list", "--status", "done")
+    assert bad.code == 2 and bad.stderr.count("\n") == 1 and "--status done: not a status — use one of" in bad.stderr
+    grouped = cli(tmp_path, "list", "--group-by", "tag").stdout
+    assert "tag: x (2)" in grouped and "tag: y (2)" in grouped and "tag: (none) (3)" in grouped
+
+
+def test_update_changes_the_row_in_place_and_refuses_what_the_plan_cannot_be(tmp_path: Path) -> None:
+    assert bash(tmp_path, "orchestrator init --backend shell > /dev/null").returncode == 0
+    plan_file = tmp_path / ".orchestrator" / "master_plan.md"
+    plan_file.write_text(plan_file.read_text(encoding="utf-8") + "\nA note of my own.\n", encoding="utf-8")
+    done = cli(tmp_path, "update", "t-02", "-p", "high", "--tag", "a,b", "--retries", "1", "--timeout", "5m")
+    assert done.code == 0, done.stderr
+    assert done.stderr == "✏️ T-02 updated in .orchestrator/master_plan.md: priority, retries, tags, timeout\n"
+    assert cli(tmp_path, "update", "T-02", "--untag", "a", "--title", "Assess it").code == 0
+    text = plan_file.read_text(encoding="utf-8")
+    assert "| T-02 | Assess it | Find TODO and FIXME markers | T-01 | P1 | 1 | 5m | b |" in text
+    assert text.endswith("\nA note of my own.\n")  # every other line as the person wrote it
+    for args, said in (
+        (("T-01", "--depends-on", "T-03"), "update T-01: dependency cycle: T-01 -> T-02 -> T-03 -> T-01"),
+        (("T-02", "--depends-on", "T-99"), "update T-02: T-02 depends on unknown task 'T-99'"),
+        (("T-02", "-p", "5"), "--priority 5: a number means opposite things in different tools"),
+        (("T-02",), "nothing to change"),
+        (("T-09", "-p", "high"), "T-09"),
+    ):
+        refused = cli(tmp_path, "update", *args)
+        assert refused.code == 2 and said in refused.stderr and refused.stderr.count("\n") == 1, refused.stderr
+        assert plan_file.read_text(encoding="utf-8") == text  # nothing written
+    shown = json.loads(cli(tmp_path, "update", "T-03", "--json", "--depends-on", "").stdout)
+    assert shown["changed"] == ["deps"] and shown["task"]["dependencies"] == []
