@@ -133,3 +133,41 @@ def test_init_refuses_an_unknown_backend(tmp_path: Path) -> None:
     assert made.code == 2
     assert made.stderr.startswith("--backend: no backend 'bash' — use one of: claude, codex, command, gemini, shell")
     assert not (tmp_path / ".orchestrator").exists()
+
+
+def test_a_shell_task_reads_its_upstream_bodies_and_result_list_from_files(tmp_path: Path) -> None:
+    """Each attempt gets $ORCHESTRATOR_INPUTS_FILE (its upstream result files, one a line, in the
+    order of its Dependencies) and $ORCHESTRATOR_INPUTS_DIR (each upstream's output alone, as
+    <task id>.md: no YAML header to strip, a '---' line of the output kept), under a project
+    path with spaces; a body of a task it no longer depends on is gone at its next attempt."""
+    project = tmp_path / "my project"
+    table = (
+        "| Task ID | Description | Dependencies | Command |\n|---|---|---|---|\n"
+        "| T-01 | one | None | printf 'first\\n---\\nname: not a header\\n' |\n"
+        "| T-02 | two | None | echo second |\n"
+        "| T-03 | reads | T-02, T-01 | - |\n"
+    )
+    script = (
+        "```bash\n"
+        'while IFS= read -r file; do basename "$file"; done < "$ORCHESTRATOR_INPUTS_FILE"\n'
+        'for body in "$ORCHESTRATOR_INPUTS_DIR"/*.md; do echo "== ${body##*/}"; cat "$body"; done\n'
+        "```\n"
+    )
+    workspace = _plan(project, table, f"### T-03 reads\n{script}")
+    ran = run(project)
+    assert ran.code == 0, ran.stderr
+    assert result_body(project, "T-03").splitlines() == [
+        "agent-02-result.md",
+        "agent-01-result.md",
+        "== T-01.md",
+        "first",
+        "---",
+        "name: not a header",
+        "== T-02.md",
+        "second",
+    ]
+    plan = workspace / "master_plan.md"
+    plan.write_text(plan.read_text(encoding="utf-8").replace("| T-02, T-01 |", "| T-02 |"), encoding="utf-8")
+    again = run(project)
+    assert again.code == 0, again.stderr
+    assert result_body(project, "T-03").splitlines() == ["agent-02-result.md", "== T-02.md", "second"]
