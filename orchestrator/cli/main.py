@@ -45,6 +45,7 @@ class Parser(argparse.ArgumentParser):
 #: command's module and building every parser costs a command some 50 ms (a test holds the map).
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "plans": ("init", "validate", "render", "status", "logs", "graph"),
+    "results": ("output",),
     "running": ("run", "reset", "plan", "aggregate"),
     "queue": ("add", "cancel", "retry"),
     "watching": ("watch", "history"),
