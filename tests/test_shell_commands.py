@@ -171,3 +171,25 @@ def test_a_shell_task_reads_its_upstream_bodies_and_result_list_from_files(tmp_p
     again = run(project)
     assert again.code == 0, again.stderr
     assert result_body(project, "T-03").splitlines() == ["agent-02-result.md", "== T-02.md", "second"]
+
+
+def test_the_shell_skeleton_reads_its_inputs_safely_under_a_path_with_spaces(tmp_path: Path) -> None:
+    """`init --backend shell`, then `run`, in a project whose path holds spaces: T-03 reads each
+    upstream's output alone through $ORCHESTRATOR_INPUTS_FILE and $ORCHESTRATOR_INPUTS_DIR (no
+    word-splitting of paths, no YAML header to strip), and its markdown list shows as markdown in
+    final_output.md while T-01's listing stays text. The skeleton points to what a user has."""
+    project = tmp_path / "my project"
+    project.mkdir()
+    (project / "a file.txt").write_text("TODO: write it\n", encoding="utf-8")
+    (project / "notes.md").write_text("nothing\n", encoding="utf-8")
+    assert cli(project, "init", "--backend", "shell").code == 0
+    plan = (project / ".orchestrator" / "master_plan.md").read_text(encoding="utf-8")
+    assert "`orchestrator --help`" in plan and "orchestrator install-skill" in plan
+    assert "result_format: auto" in plan
+    ran = run(project)
+    assert ran.code == 0, ran.stdout + ran.stderr
+    assert result_body(project, "T-01").splitlines() == ["a file.txt", "notes.md"]
+    assert result_body(project, "T-03") == "- T-01: 2 lines\n- T-02: 1 lines"
+    final = (project / ".orchestrator" / "final_output.md").read_text(encoding="utf-8")
+    assert "```text\na file.txt\nnotes.md\n```" in final
+    assert "\n- T-01: 2 lines\n- T-02: 1 lines\n" in final and "```text\n- T-01" not in final
