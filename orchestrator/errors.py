@@ -11,6 +11,8 @@ input, bad usage and conditions that stop a command from starting are raised.
     │   └── GitError                  git refused what a worktree, a merge or ``orchestrator merge`` needed
     ├── LockedError                   another run, render, reset, aggregate or plan holds the workspace: exit 3
     ├── BackendUnavailableError       a backend cannot be used at all (CLI missing, misconfigured): exit 2
+    ├── NoAnswerError                 the run going on did not answer ``cancel`` or ``retry`` in time: exit 1
+    ├── NoOutputError                 ``output``: the task has no completed result to print: exit 1
     └── AgentCallError                a single agent call a command depends on failed: exit 1
 """
 
@@ -98,6 +100,14 @@ class BackendUnavailableError(OrchestratorError):
 class NoAnswerError(OrchestratorError):
     """Raised by ``cancel`` and ``retry`` when the run going on did not answer in time: not the
     user's mistake, and not done (the run may still act on the request)."""
+
+    exit_code = ExitCode.FAILED
+
+
+class NoOutputError(OrchestratorError):
+    """Raised by ``output`` when the task it names has no output to print: it has not run, or its
+    result is not a completed one (failed, skipped, cancelled...). Not bad usage: the task is the
+    plan's, and may have one later."""
 
     exit_code = ExitCode.FAILED
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from runner_helpers import Spec, cli, write_plan
 
-from orchestrator.output.markup import as_code_block, demote_headings, quoted_in
+from orchestrator.output.markup import as_code_block, demote_headings, looks_like_markdown, output_form, quoted_in
 
 DIFF = "--- a/x.py\n+++ b/x.py\n@@ -1,2 +1,2 @@\n-old line\n+new line\n same"
 
@@ -48,20 +48,55 @@ def _results(project: Path) -> str:
 
 
 def test_shell_output_is_fenced_and_headings_of_markdown_are_demoted(tmp_path: Path) -> None:
+    """By default a shell task's stdout is text, in a code block, unless it is plainly markdown:
+    then it is shown as markdown, its headings below the task's own. ``result_format: text``
+    fences every output; a stray tag or a fence left open keeps markdown-looking output text."""
     specs = [
         Spec("T-01", f"cat <<'EOF'\n{DIFF}\nEOF", name="Diff"),
         Spec("T-02", "printf '# Findings\\n\\n- one\\n'", name="Notes"),
+        Spec("T-03", "printf '# Risky\\n\\n<script>alert(1)</script>\\n'", name="Tag"),
+        Spec("T-04", "printf '# Open\\n\\n```\\nnever closed\\n'", name="Fence"),
     ]
     write_plan(tmp_path, specs)
     assert cli(tmp_path, "run").code == 0
     results = _results(tmp_path)
     assert "### T-01 Diff (Agent-01, " in results
     assert f"```text\n{DIFF}\n```\n" in results  # lines kept apart; '-old line' is no bullet
-    assert "```text\n# Findings\n\n- one\n```" in results  # shell: text, by default
-    write_plan(tmp_path, specs, {"result_format": "markdown"})  # the same tasks: their results stand
+    assert "### T-02 Notes (Agent-02, " in results
+    assert "\n#### Findings\n\n- one\n" in results  # markdown: below the task's ###, not above it
+    assert "```text\n# Risky\n\n<script>alert(1)</script>\n```" in results
+    assert "````text\n# Open\n\n```\nnever closed\n````" in results
+    write_plan(tmp_path, specs, {"result_format": "text"})  # the same tasks: their results stand
     assert cli(tmp_path, "aggregate").code == 0
-    assert "### T-02 Notes (Agent-02, " in _results(tmp_path)
-    assert "\n#### Findings\n\n- one\n" in _results(tmp_path)  # below the task's ###, not above it
+    assert "```text\n# Findings\n\n- one\n```" in _results(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("output", "markdown"),
+    [
+        ("# Title\n\nSome text.\n\n- a\n- b\n", True),
+        ("- T-01: 5 lines\n- T-02: 0 lines", True),
+        ("| a | b |\n|---|---|\n| 1 | 2 |\n", True),
+        ("1. one\n2. two\n", True),
+        ("# Title\n\n```bash\nls\n```\n", True),
+        ("a.txt\nb.txt\nc/\n", False),  # ls: lines markdown would merge
+        ("hello from T-01, attempt 1", False),  # no structure
+        ("#!/bin/bash\n# comment\necho hi\necho there\n", False),  # a script's source
+        ("# Title\n<script>alert(1)</script>\n", False),
+        ("- item <b>bold</b>\n", False),  # a tag inside a line, too
+        ("# Title\n```\nunclosed\n", False),
+        ("# Title\n\n    indented code\n", False),
+        ("diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n- old\n+ new\n", False),
+        ("NAME  AGE\n----  ---\nbob   3\nal    4\n", False),
+        ("> a quote alone\n", False),
+        ("", False),
+    ],
+)
+def test_markdown_is_told_from_text_only_when_it_plainly_is(output: str, markdown: bool) -> None:
+    assert looks_like_markdown(output) is markdown
+    assert output_form("auto", "shell", output) == ("markdown" if markdown else "text")
+    assert output_form("auto", "claude", output) == "markdown"  # agents answer in markdown
+    assert output_form("text", "shell", output) == "text" and output_form("markdown", "shell", output) == "markdown"
 
 
 def test_an_agents_answer_keeps_its_markdown_with_its_headings_demoted(tmp_path: Path) -> None:

@@ -201,25 +201,27 @@ def test_a_brief_edited_to_hold_what_bash_cannot_take_fails_its_task_plainly(tmp
     assert not any("please report it" in reason for reason in reasons.values())
 
 
-def test_a_task_with_more_inputs_than_its_environment_can_name_is_refused(tmp_path: Path) -> None:
-    """$ORCHESTRATOR_INPUTS names every dependency's result file: for 2,000 of them it is longer
-    than one environment variable may be, and the task could never start."""
-    rows = "".join(f"| S-{n:04d} | echo {n} | None |\n" for n in range(2000))
-    deps = ", ".join(f"S-{n:04d}" for n in range(2000))
-    plan = workspace(tmp_path) / "master_plan.md"
-    plan.parent.mkdir(parents=True)
-    plan.write_text(
-        "---\nbackend: shell\n---\n## Task Decomposition\n| Task ID | Description | Dependencies |\n|---|---|---|\n"
-        + rows
-        + f"| ALL | echo all | {deps} |\n",
-        encoding="utf-8",
+def test_a_task_with_more_inputs_than_its_environment_can_name_reads_them_from_a_file(tmp_path: Path) -> None:
+    """$ORCHESTRATOR_INPUTS names every dependency's result file: for 170 of them under a long
+    project path it is longer than one environment variable may be. The task is not refused: it
+    reads them from $ORCHESTRATOR_INPUTS_FILE, one a line, and their bodies from
+    $ORCHESTRATOR_INPUTS_DIR, while the variable is left empty (never half a list)."""
+    project = tmp_path / ("p" * 240) / ("q" * 240) / ("r" * 240)
+    project.mkdir(parents=True)
+    count = 170
+    script = (
+        'wc -l < "$ORCHESTRATOR_INPUTS_FILE"\n'
+        'head -1 "$ORCHESTRATOR_INPUTS_FILE" | xargs -d "\\n" basename\n'
+        'cat "$ORCHESTRATOR_INPUTS_DIR/S-0007.md"\n'
+        'ls "$ORCHESTRATOR_INPUTS_DIR" | wc -l\n'
+        'echo "[$ORCHESTRATOR_INPUTS]"'
     )
-    before = snapshot(tmp_path)
-    result = cli(tmp_path, "validate")
-    assert result.code == 2
-    assert "master_plan.md:2007: ALL: depends on 2,000 tasks, and the list of their result files" in result.stderr
-    assert "— make it depend on a few tasks that each gather a share of the others" in result.stderr
-    assert snapshot(tmp_path) == before
+    specs = [Spec(f"S-{n:04d}", f"echo {n}") for n in range(count)]
+    write_plan(project, [*specs, Spec("ALL", script, deps=[spec.id for spec in specs])], {"max_parallel": 8})
+    assert cli(project, "validate").code == 0
+    result = run(project, timeout=240)
+    assert result.code == 0, result.stderr
+    assert result_body(project, "ALL").split("\n") == [str(count), "agent-001-result.md", "7", str(count), "[]"]
 
 
 FAKE_CLAUDE = Path(__file__).resolve().parent.parent / "examples" / "bin" / "fake-claude"

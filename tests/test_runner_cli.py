@@ -599,3 +599,39 @@ def test_plan_refuses_an_empty_request_before_asking_anyone(tmp_path: Path) -> N
         assert refused.code == 2, refused.stderr
         assert refused.stderr.startswith("plan needs a request: say what you want done")
     assert not (tmp_path / ".orchestrator").exists()
+
+
+def test_output_prints_a_completed_tasks_answer_alone_and_says_why_there_is_none(tmp_path: Path) -> None:
+    """`output T-01` prints the result's body, no YAML header (a '---' line the task printed is
+    kept); --json adds the result's file and metadata. A task with no result yet, or one whose
+    result is no completed one, is one line on stderr and exit 1; a task not in the plan, exit 2."""
+    write_plan(
+        tmp_path,
+        [
+            Spec("T-01", "printf '# Found\\n\\n---\\nname: not a header\\n'"),
+            Spec("T-02", "echo broken >&2; exit 3"),
+            Spec("T-03", "echo later", deps=["T-02"]),
+        ],
+    )
+    before = cli(tmp_path, "output", "T-01")
+    assert (before.code, before.stdout) == (1, "")
+    assert before.stderr == "T-01 has no result yet: run it first (`orchestrator run --only T-01`)\n"
+    assert run(tmp_path).code == 1
+    shown = cli(tmp_path, "output", "t-01")
+    assert (shown.code, shown.stdout, shown.stderr) == (0, "# Found\n\n---\nname: not a header\n", "")
+    as_json = cli(tmp_path, "output", ".orchestrator", "T-01", "--json")
+    assert as_json.code == 0
+    data = json.loads(as_json.stdout)
+    assert data["output"] == "# Found\n\n---\nname: not a header"
+    assert data["result_file"] == ".orchestrator/results/agent-01-result.md"
+    assert data["metadata"]["status"] == "completed" and data["metadata"]["task"] == "T-01"
+    failed = cli(tmp_path, "output", "T-02")
+    assert (failed.code, failed.stdout) == (1, "")
+    assert failed.stderr.startswith("T-02 has no output: its result says failed (")
+    assert failed.stderr.endswith("— `orchestrator logs T-02` shows what it printed\n")
+    assert len(failed.stderr.splitlines()) == 1
+    skipped = cli(tmp_path, "output", "T-03", "--json")
+    assert skipped.code == 1
+    assert json.loads(skipped.stdout)["error"] == "NoOutputError"
+    unknown = cli(tmp_path, "output", "T-04")
+    assert unknown.code == 2 and unknown.stderr.startswith("no task T-04 in the plan")

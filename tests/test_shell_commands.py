@@ -133,3 +133,63 @@ def test_init_refuses_an_unknown_backend(tmp_path: Path) -> None:
     assert made.code == 2
     assert made.stderr.startswith("--backend: no backend 'bash' — use one of: claude, codex, command, gemini, shell")
     assert not (tmp_path / ".orchestrator").exists()
+
+
+def test_a_shell_task_reads_its_upstream_bodies_and_result_list_from_files(tmp_path: Path) -> None:
+    """Each attempt gets $ORCHESTRATOR_INPUTS_FILE (its upstream result files, one a line, in the
+    order of its Dependencies) and $ORCHESTRATOR_INPUTS_DIR (each upstream's output alone, as
+    <task id>.md: no YAML header to strip, a '---' line of the output kept), under a project
+    path with spaces; a body of a task it no longer depends on is gone at its next attempt."""
+    project = tmp_path / "my project"
+    table = (
+        "| Task ID | Description | Dependencies | Command |\n|---|---|---|---|\n"
+        "| T-01 | one | None | printf 'first\\n---\\nname: not a header\\n' |\n"
+        "| T-02 | two | None | echo second |\n"
+        "| T-03 | reads | T-02, T-01 | - |\n"
+    )
+    script = (
+        "```bash\n"
+        'while IFS= read -r file; do basename "$file"; done < "$ORCHESTRATOR_INPUTS_FILE"\n'
+        'for body in "$ORCHESTRATOR_INPUTS_DIR"/*.md; do echo "== ${body##*/}"; cat "$body"; done\n'
+        "```\n"
+    )
+    workspace = _plan(project, table, f"### T-03 reads\n{script}")
+    ran = run(project)
+    assert ran.code == 0, ran.stderr
+    assert result_body(project, "T-03").splitlines() == [
+        "agent-02-result.md",
+        "agent-01-result.md",
+        "== T-01.md",
+        "first",
+        "---",
+        "name: not a header",
+        "== T-02.md",
+        "second",
+    ]
+    plan = workspace / "master_plan.md"
+    plan.write_text(plan.read_text(encoding="utf-8").replace("| T-02, T-01 |", "| T-02 |"), encoding="utf-8")
+    again = run(project)
+    assert again.code == 0, again.stderr
+    assert result_body(project, "T-03").splitlines() == ["agent-02-result.md", "== T-02.md", "second"]
+
+
+def test_the_shell_skeleton_reads_its_inputs_safely_under_a_path_with_spaces(tmp_path: Path) -> None:
+    """`init --backend shell`, then `run`, in a project whose path holds spaces: T-03 reads each
+    upstream's output alone through $ORCHESTRATOR_INPUTS_FILE and $ORCHESTRATOR_INPUTS_DIR (no
+    word-splitting of paths, no YAML header to strip), and its markdown list shows as markdown in
+    final_output.md while T-01's listing stays text. The skeleton points to what a user has."""
+    project = tmp_path / "my project"
+    project.mkdir()
+    (project / "a file.txt").write_text("TODO: write it\n", encoding="utf-8")
+    (project / "notes.md").write_text("nothing\n", encoding="utf-8")
+    assert cli(project, "init", "--backend", "shell").code == 0
+    plan = (project / ".orchestrator" / "master_plan.md").read_text(encoding="utf-8")
+    assert "`orchestrator --help`" in plan and "orchestrator install-skill" in plan
+    assert "result_format: auto" in plan
+    ran = run(project)
+    assert ran.code == 0, ran.stdout + ran.stderr
+    assert result_body(project, "T-01").splitlines() == ["a file.txt", "notes.md"]
+    assert result_body(project, "T-03") == "- T-01: 2 lines\n- T-02: 1 lines"
+    final = (project / ".orchestrator" / "final_output.md").read_text(encoding="utf-8")
+    assert "```text\na file.txt\nnotes.md\n```" in final
+    assert "\n- T-01: 2 lines\n- T-02: 1 lines\n" in final and "```text\n- T-01" not in final

@@ -965,3 +965,20 @@ def test_a_failed_tasks_branch_that_only_took_in_the_integration_branch_is_empty
     listed = cli(project, "worktrees", "--json")
     states = {w["task"]: w["state"] for w in json.loads(listed.stdout)["worktrees"]}
     assert states["T-03"] == "empty", states
+
+
+def test_a_task_in_its_worktree_reads_its_upstream_bodies_from_the_workspace(tmp_path: Path) -> None:
+    """The files naming an attempt's inputs are the workspace's, by absolute path: a task in its
+    own worktree reads its upstream's output alone as any other task does."""
+    project = repository(tmp_path, {"a.txt": "a\n"})
+    plan(
+        project,
+        [
+            Spec("T-01", "echo 'from T-01'"),
+            Spec("T-02", 'cat "$ORCHESTRATOR_INPUTS_DIR/T-01.md"\nwc -l < "$ORCHESTRATOR_INPUTS_FILE"', deps=("T-01",)),
+        ],
+    )
+    result = run(project)
+    assert result.code == 0, result.stdout + result.stderr
+    body = (project / ".orchestrator/results/agent-02-result.md").read_text(encoding="utf-8").split("---\n")[-1]
+    assert body.split() == ["from", "T-01", "1"]

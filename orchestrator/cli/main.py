@@ -4,9 +4,10 @@ Each command lives beside its kind (``plans``, ``running``, ``skill``); this mod
 one parser and turns what they raise into one line and an exit code (``vocabulary.ExitCode``):
 0 ok (``status``, ``graph`` and ``aggregate`` whatever the tasks' states); 1 ``run`` had a task
 fail or be skipped, or the one agent call of ``plan`` or ``aggregate --agent`` failed, or
-``merge`` met a conflict (nothing changed); 2 bad plan or usage, a workspace file the system
-refuses, or git refusing what a worktree or ``merge`` needed; 3 another run, render, reset,
-aggregate, plan, merge or prune holds the workspace; 130 interrupted.
+``merge`` met a conflict (nothing changed), or ``output`` found no completed result; 2 bad plan
+or usage, a workspace file the system refuses, or git refusing what a worktree or ``merge``
+needed; 3 another run, render, reset, aggregate, plan, merge or prune holds the workspace; 130
+interrupted.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Parser(argparse.ArgumentParser):
 #: command's module and building every parser costs a command some 50 ms (a test holds the map).
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "plans": ("init", "validate", "render", "status", "logs", "graph"),
+    "results": ("output",),
     "running": ("run", "reset", "plan", "aggregate"),
     "queue": ("add", "cancel", "retry"),
     "listing": ("list",),
@@ -69,7 +71,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = Parser(
         prog="orchestrator",
         description="Run a markdown plan of atomic tasks as real sub-agents, in parallel, in dependency order.",
-        epilog="Exit codes: 0 ok, 1 run: a task failed or was skipped (doctor: a CLI the plan needs is missing), "
+        epilog="Exit codes: 0 ok, 1 run: a task failed or was skipped (doctor: a CLI the plan needs is missing; "
+        "output: the task has no completed result), "
         "2 bad plan or usage, "
         "3 workspace held by another run, render, reset, aggregate or plan, 130 interrupted.",
     )

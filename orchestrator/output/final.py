@@ -177,7 +177,7 @@ def build(
         task = plan.tasks[task_id]
         if view.status == TaskStatus.COMPLETED:
             output = outputs[task_id]
-            form = output_form(plan.settings.result_format, view.backend or plan.settings_for(task).backend)
+            form = output_form(plan.settings.result_format, view.backend or plan.settings_for(task).backend, output)
             holder = holders.get(task_id)
             if output is None:
                 body = "(result file unreadable)"

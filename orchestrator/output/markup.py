@@ -14,6 +14,7 @@ from functools import lru_cache
 from markdown_it import MarkdownIt
 
 from orchestrator.output.templates import fence
+from orchestrator.plan.markdown import fence_closes, fence_opening
 
 _MAX_LEVEL = 6
 _ATX = re.compile(r"^( {0,3})(#{1,6})(?=[ \t]|$)")
@@ -27,12 +28,64 @@ def _parser() -> MarkdownIt:
     return MarkdownIt("commonmark", {"html": True}).disable(["inline", "text_join"])
 
 
-def output_form(result_format: str, backend: str | None) -> str:
+def output_form(result_format: str, backend: str | None, output: str | None = None) -> str:
     """``markdown`` or ``text``: the ``result_format`` setting, and for ``auto`` by the backend
-    that made the output (a shell task's stdout is text; agents answer in markdown)."""
+    that made the output (agents answer in markdown) and, for a shell task's stdout, by the output
+    itself when it is given: markdown when it plainly is (``looks_like_markdown``), else text."""
     if result_format != "auto":
         return result_format
-    return "text" if backend == "shell" else "markdown"
+    if backend != "shell":
+        return "markdown"
+    return "markdown" if output is not None and looks_like_markdown(output) else "text"
+
+
+# Blocks a markdown report is made of; anything else (an indented code block, raw HTML) is taken
+# for text a command printed.
+_MARKDOWN_BLOCKS = {
+    "heading_open", "bullet_list_open", "ordered_list_open", "table_open", "fence", "hr", "blockquote_open",
+}  # fmt: skip
+_STRUCTURE = {"heading_open", "bullet_list_open", "ordered_list_open", "table_open", "fence"}
+_TAG = re.compile(r"<[A-Za-z/!?]")
+
+
+@lru_cache(maxsize=1)
+def _table_parser() -> MarkdownIt:
+    return MarkdownIt("commonmark", {"html": True}).enable("table").disable(["inline", "text_join"])
+
+
+def looks_like_markdown(text: str) -> bool:
+    """Whether a command's output is plainly a markdown document, to be shown as one: it has a
+    heading, a list, a table or a fenced block; every fence it opens is closed; it has no HTML
+    (nothing like a tag: a stray ``<script>`` stays text) and no indented code block; and no
+    paragraph runs over two lines (``ls``, ``grep``, a diff, a script's source: lines that markdown
+    would merge into one are text). Anything in doubt stays text, in a code block."""
+    if not text.strip() or _TAG.search(text) or _open_fence(text):
+        return False
+    structured = False
+    for token in _table_parser().parse(text):
+        if token.type == "paragraph_open":
+            if token.map is not None and token.map[1] - token.map[0] > 1:
+                return False
+        elif token.type in ("html_block", "code_block"):
+            return False
+        elif token.level == 0 and (token.type.endswith("_open") or token.type in ("fence", "hr")):
+            if token.type not in _MARKDOWN_BLOCKS:
+                return False
+            structured = structured or token.type in _STRUCTURE
+    return structured
+
+
+def _open_fence(text: str) -> bool:
+    """Whether a code fence ``text`` opens is left open (it would swallow what follows it)."""
+    marker: str | None = None
+    for line in text.split("\n"):
+        stripped = line.lstrip(" ")
+        if marker is not None:
+            if fence_closes(stripped, marker):
+                marker = None
+        else:
+            marker = fence_opening(stripped)
+    return marker is not None
 
 
 def as_code_block(text: str) -> str:

@@ -63,11 +63,12 @@ _SHELL_TASKS = [
                 "| head -20 || true\n```"},
     {"id": "T-03", "name": "Report", "description": "Count the lines of T-01's and T-02's results",
      "deps": "T-01, T-02", "priority": "P2",
-     "details": "```bash\n# Each file named in $ORCHESTRATOR_INPUTS is a result: YAML frontmatter, then the output.\n"
-                "for file in $ORCHESTRATOR_INPUTS; do\n"
-                "  name=$(sed -n 's/^name: //p' \"$file\" | head -1)\n"
-                "  echo \"- $name: $(awk 'n >= 2 { print } /^---$/ { n++ }' \"$file\" | grep -c . || true) lines\"\n"
-                "done\n```"},
+     "details": "```bash\n# $ORCHESTRATOR_INPUTS_FILE lists the result files of T-01 and T-02, one a line;\n"
+                "# $ORCHESTRATOR_INPUTS_DIR/T-01.md holds what T-01 printed, alone (`orchestrator output T-01`).\n"
+                "while IFS= read -r result; do\n"
+                "  id=$(sed -n 's/^task: //p' \"$result\" | head -1)\n"
+                "  echo \"- $id: $(grep -c . \"$ORCHESTRATOR_INPUTS_DIR/$id.md\" || true) lines\"\n"
+                "done < \"$ORCHESTRATOR_INPUTS_FILE\"\n```"},
 ]  # fmt: skip
 
 # What `init --backend command` puts in the command setting: a stand-in that answers with the

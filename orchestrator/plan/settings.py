@@ -307,7 +307,8 @@ class Settings:
     resume_sessions: bool = field(default=True, metadata=_parser(_bool))
     aggregate: str = field(default="concat", metadata=_parser(_choice("concat", "agent")))
     # How final_output.md shows a task's output: as markdown, or as text in a code block; auto:
-    # text for shell tasks (a command's stdout), markdown for the rest (agents answer in it).
+    # markdown for agents (they answer in it), and for shell tasks (a command's stdout) only when
+    # the output plainly is markdown (``output.markup.looks_like_markdown``), else text.
     result_format: str = field(default="auto", metadata=_parser(_choice("auto", "markdown", "text")))
     # The status table and graph written into master_plan.md; off for a plan kept in version
     # control, whose file a run should leave as it is.

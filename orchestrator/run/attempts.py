@@ -10,6 +10,7 @@ interpreted by its backend.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -28,9 +29,10 @@ from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import Settings
 from orchestrator.run.prompt import build_prompt, cli_command, discoveries_since
+from orchestrator.state import inputs as inputs_files
 from orchestrator.state.journal import attempt_environment
 from orchestrator.state.workspace import Workspace
-from orchestrator.vocabulary import ErrorClass
+from orchestrator.vocabulary import ARGUMENT_LIMIT, ErrorClass
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +99,6 @@ def build_launch(
     """The launch of an invocation: logs at ``<stem>.out`` / ``.err``, the stdin text (if any)
     written to ``<stem>.in``; its environment is ``base_env`` (default: ours), then ``env``, the
     settings' and the backend's own."""
-    import os
-
     stem.parent.mkdir(parents=True, exist_ok=True)
     stdin: Path | None = None
     if invocation.stdin is not None:
@@ -117,6 +117,17 @@ def build_launch(
         invocation.limits,
         job.task.dependencies,
     )
+
+
+def _inputs_variable(paths: tuple[Path, ...]) -> dict[str, str]:
+    """``$ORCHESTRATOR_INPUTS``, the upstream result files one a line, while one environment entry
+    can hold them (some 1,500 paths); past that it is empty (never the runner's own, inherited), and
+    ``$ORCHESTRATOR_INPUTS_FILE`` is the way: it is the way always, the variable is kept for scripts
+    written before the file was."""
+    listed = "\n".join(str(p) for p in paths)
+    if len(os.fsencode(listed)) + len(inputs_files.LIST_VARIABLE) + 1 > ARGUMENT_LIMIT:
+        listed = ""
+    return {inputs_files.LIST_VARIABLE: listed}
 
 
 class Launcher:
@@ -211,11 +222,14 @@ class Launcher:
             channels=cli_command() if settings.context_cap > 0 and backend.reads_prompt else None,
         )
         invocation = backend.invocation(job)
+        written = inputs_files.write_inputs(ws, task.slug, tuple(zip(task.dependencies, job.inputs, strict=True)))
         env = {
             **attempt_environment(ws.root, task.id, number),
             "ORCHESTRATOR_AGENT": task.agent,
             "ORCHESTRATOR_RESULTS_DIR": str(ws.results_dir),
-            "ORCHESTRATOR_INPUTS": "\n".join(str(p) for p in job.inputs),
+            inputs_files.FILE_VARIABLE: str(written.listing),
+            inputs_files.DIR_VARIABLE: str(written.bodies),
+            **_inputs_variable(job.inputs),
             # The interpreter that runs the orchestrator: a task calls the channels with
             # "$ORCHESTRATOR_PYTHON" -m orchestrator share "$ORCHESTRATOR_TASK_ID" "...".
             "ORCHESTRATOR_PYTHON": sys.executable,

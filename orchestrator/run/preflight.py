@@ -29,7 +29,7 @@ from orchestrator.plan.settings import (
 )
 from orchestrator.run import isolation
 from orchestrator.state.workspace import Workspace
-from orchestrator.vocabulary import ARGUMENT_LIMIT, listed
+from orchestrator.vocabulary import listed
 
 
 def check_plan(
@@ -51,7 +51,6 @@ def check_plan(
     cwd = _cwd_problem(plan, workspace)
     if cwd is not None:
         problems.append(cwd)
-    problems += _inputs_problems(plan, workspace)
     seen_checks: set[tuple[str, str | None, str | None]] = set()
     plan_checks: dict[str, str | None] = {}
     found: dict[str, Backend] = {}  # one of each backend the tasks use
@@ -240,30 +239,6 @@ def _command_problem(task: Task, backend: str, file: str) -> Problem | None:
             "set its Backend cell to shell, or empty its Command cell",
         )
     return None
-
-
-def _inputs_problems(plan: Plan, workspace: Workspace) -> list[Problem]:
-    """A task whose dependencies' result files, one a line, are more than one environment entry
-    may hold (``$ORCHESTRATOR_INPUTS``): it could never start."""
-    room = ARGUMENT_LIMIT - len("ORCHESTRATOR_INPUTS=")
-    directory = len(os.fsencode(workspace.results_dir)) + len(os.sep) + len("-result.md") + 1  # (and a newline)
-    problems: list[Problem] = []
-    for task in plan.tasks.values():
-        if len(task.dependencies) * (directory + 256) <= room:  # (a slug is at most 200 characters)
-            continue
-        size = sum(directory + len(plan.tasks[dep].slug.encode()) for dep in task.dependencies) - 1
-        if size > room:
-            problems.append(
-                Problem(
-                    shown(plan.path),
-                    task.line,
-                    f"{task.id}: depends on {len(task.dependencies):,} tasks, and the list of their result files "
-                    f"($ORCHESTRATOR_INPUTS) would be {size:,} bytes, more than one environment variable may hold "
-                    f"({room:,})",
-                    "make it depend on a few tasks that each gather a share of the others",
-                )
-            )
-    return problems
 
 
 def _cwd_problem(plan: Plan, workspace: Workspace) -> Problem | None:

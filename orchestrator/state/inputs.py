@@ -1,0 +1,63 @@
+"""``state/inputs/``: what an attempt's script reads of its upstream results, as files.
+
+For each task, written when each of its attempts is prepared (its upstream results as they are
+then), atomically, and kept until the next attempt of that task rewrites them:
+
+    state/inputs/<slug>.txt   the upstream result files, one absolute path a line, in the order of
+                              its Dependencies cell (``$ORCHESTRATOR_INPUTS_FILE``): no limit on
+                              how many, where one environment variable holds some 1,500 paths
+    state/inputs/<slug>/      the body of each upstream result alone, its output without the YAML
+                              header, as ``<task id>.md`` (``$ORCHESTRATOR_INPUTS_DIR``); a body
+                              file of a task it no longer depends on is removed
+
+They are copies: results/ stays what a run reads and writes, and nothing here is ever a result.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.documents import read_body
+from orchestrator.state import store
+from orchestrator.state.workspace import Workspace
+
+FILE_VARIABLE = "ORCHESTRATOR_INPUTS_FILE"
+DIR_VARIABLE = "ORCHESTRATOR_INPUTS_DIR"
+LIST_VARIABLE = "ORCHESTRATOR_INPUTS"  # the same list in one variable: unset when it cannot hold it
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """Where one attempt's inputs were written."""
+
+    listing: Path  # the result files, one a line
+    bodies: Path  # the directory of ``<task id>.md`` bodies
+
+
+def inputs_dir(workspace: Workspace) -> Path:
+    return workspace.state_dir / "inputs"
+
+
+def write_inputs(workspace: Workspace, slug: str, upstream: Sequence[tuple[str, Path]]) -> Inputs:
+    """Write the inputs of the task ``slug`` from ``upstream`` (each dependency's id and result
+    file). A dependency with no result file has no body file (the listing names it still)."""
+    top = inputs_dir(workspace)
+    listing, bodies = top / f"{slug}.txt", top / slug
+    bodies.mkdir(parents=True, exist_ok=True)
+    text = "".join(f"{path}\n" for _, path in upstream)
+    store.write_text(listing, text, durable=False, parent_exists=True)
+    wanted: set[str] = set()
+    for task_id, path in upstream:
+        body = read_body(path)
+        if body is None:
+            continue
+        name = f"{task_id}.md"
+        wanted.add(name)
+        store.write_text(bodies / name, body + "\n" if body else "", durable=False, parent_exists=True)
+    for name in os.listdir(bodies):
+        if name.endswith(".md") and name not in wanted:
+            store.remove(bodies / name, durable=False)
+    return Inputs(listing, bodies)
