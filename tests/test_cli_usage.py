@@ -173,3 +173,13 @@ def test_run_options_replace_the_plans_settings_and_an_unknown_backend_is_the_op
     ran = cli(tmp_path, "run", "--backend", "SHELL", "--aggregate", "concat")
     assert ran.code == 0, ran.stderr
     assert (tmp_path / "ran").exists()
+
+
+def test_json_before_the_command_is_the_same_as_after_it(tmp_path: Path) -> None:
+    """`orchestrator --json status` was refused: scripts put a global flag first as often as last."""
+    write_plan(tmp_path, [Spec("T-01", "echo one")])
+    before, after = cli(tmp_path, "--json", "status"), cli(tmp_path, "status", "--json")
+    assert before.code == 0, before.stderr
+    assert json.loads(before.stdout) == json.loads(after.stdout)
+    bad = cli(tmp_path, "--json", "nonesuch")
+    assert bad.code == 2 and json.loads(bad.stdout)["ok"] is False  # still JSON, and still refused

@@ -86,7 +86,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    words = list(sys.argv[1:] if argv is None else argv)
+    words = _json_after_command(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser(words[0] if words and not words[0].startswith("-") else None)
     try:
         args = parser.parse_args(words)
@@ -112,6 +112,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         warn("interrupted")
         return ExitCode.INTERRUPTED
+
+
+def _json_after_command(words: list[str]) -> list[str]:
+    """``orchestrator --json status`` as ``orchestrator status --json``: every command takes
+    ``--json``, and scripts put it first as often as last (``gh``, ``kubectl`` take both)."""
+    lead = 0
+    while lead < len(words) and words[lead] == "--json":
+        lead += 1
+    if lead and lead < len(words) and not words[lead].startswith("-"):
+        return [*words[lead:], "--json"]
+    return words
 
 
 def entry() -> NoReturn:
