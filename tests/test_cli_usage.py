@@ -183,3 +183,26 @@ def test_json_before_the_command_is_the_same_as_after_it(tmp_path: Path) -> None
     assert json.loads(before.stdout) == json.loads(after.stdout)
     bad = cli(tmp_path, "--json", "nonesuch")
     assert bad.code == 2 and json.loads(bad.stdout)["ok"] is False  # still JSON, and still refused
+
+
+def test_validate_names_each_column_the_tool_does_not_read(tmp_path: Path) -> None:
+    """A `Colour` column passed validate without a word: a plan's writer may think it sets something."""
+    write_plan(tmp_path, [Spec("T-01", "echo one"), Spec("T-02", "echo two")])
+    plan = tmp_path / ".orchestrator" / "master_plan.md"
+    lines = plan.read_text(encoding="utf-8").splitlines()
+    header = next(n for n, line in enumerate(lines) if line.startswith("| Task ID"))
+    lines[header] += " Colour | Owner |"
+    lines[header + 1] += "---|---|"
+    for n in (header + 2, header + 3):
+        lines[n] += " red | me |"
+    plan.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    shown = cli(tmp_path, "validate")
+    assert shown.code == 0 and shown.stdout.startswith("OK: 2 tasks"), shown.stderr
+    said = [line for line in shown.stderr.splitlines() if "is none the tool reads" in line]
+    assert said == [
+        f".orchestrator/master_plan.md:{header + 1}: column '{name}' is none the tool reads: kept for templates "
+        f'only (task.extra["{name}"]); it sets nothing'
+        for name in ("Colour", "Owner")
+    ]
+    notices = json.loads(cli(tmp_path, "validate", "--json").stdout)["notices"]
+    assert [n for n in notices if "none the tool reads" in n] == said

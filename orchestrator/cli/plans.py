@@ -90,6 +90,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         broken = planfile.broken_markers(plan.text)
         if broken:
             raise PlanError([Problem(shown(workspace.plan_file), line, what, hint) for line, what, hint in broken])
+    notices += _own_columns(plan)
     edges = len(plan.edges())
     data = {
         "ok": True,
@@ -113,6 +114,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
             f"deepest chain ({counted(len(path), 'task')}): {' -> '.join(path)}"
         )
     return ExitCode.OK
+
+
+def _own_columns(plan: Plan) -> list[str]:
+    """A line for each column of the task table the tool does not read (``Colour``): its cells
+    are kept for templates only, and a plan's writer must not believe a setting is in force."""
+    own = list(dict.fromkeys(name for task in plan.tasks.values() for name in task.extra))
+    if not own:
+        return []
+    first = min(task.line for task in plan.tasks.values())  # the header is two lines above a table's first row
+    where = f"{shown(plan.path)}:{first - 2}" if first > 2 else shown(plan.path)
+    return [
+        f"{where}: column '{name}' is none the tool reads: kept for templates only (task.extra[\"{name}\"]); "
+        "it sets nothing"
+        for name in own
+    ]
 
 
 @without_gc_pauses
