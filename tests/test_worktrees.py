@@ -309,11 +309,36 @@ def test_merge_refuses_a_dirty_working_tree_and_then_merges_as_asked(tmp_path: P
     assert (project / "a.txt").read_text() == "my own edit\n"
     git(project, "commit", "-qam", "mine")
     assert cli(project, "merge", "--ff-only").code == 2  # the branches parted: no fast-forward
+    mine = git(project, "rev-parse", "HEAD").strip()
+    branch = git(project, "symbolic-ref", "--short", "HEAD").strip()
+    count = int(git(project, "rev-list", "--count", "HEAD..orchestrator/integration"))
+    commits = f"{count} commit{'s' if count != 1 else ''}"
+    # Before it moves a person's branch: which, from where, by how much; --dry-run only says so.
+    dry = cli(project, "merge", "--dry-run")
+    assert dry.code == 0 and git(project, "rev-parse", "HEAD").strip() == mine and not (project / "one.txt").exists()
+    assert dry.stdout.splitlines() == [
+        f"{branch} would move from {mine[:12]} by {commits} of orchestrator/integration (merge commit), in {project}",
+        "nothing was changed (--dry-run)",
+    ]
     done = cli(project, "merge", "--no-ff", "--json")
     assert done.code == 0, done.stderr
-    assert json.loads(done.stdout)["how"] == "merge commit"
+    answer = json.loads(done.stdout)
+    assert (answer["how"], answer["before"], answer["commits"], answer["dry_run"]) == (
+        "merge commit",
+        mine,
+        count,
+        False,
+    )
     assert (project / "one.txt").read_text() == "one\n" and (project / "a.txt").read_text() == "my own edit\n"
     assert git(project, "log", "-1", "--format=%P").count(" ") == 1  # a merge commit: two parents
+    # The undo it prints puts the branch back where it was.
+    git(project, "reset", "-q", "--hard", mine)
+    said = cli(project, "merge").stdout.splitlines()
+    assert said[0].startswith(f"{branch} moves from {mine[:12]} by {commits} of orchestrator/integration")
+    undo = said[-1].split(": ", 1)[1]
+    assert said[-1] == f"to undo it, on {branch} with nothing of yours added since: git reset --hard {mine}"
+    subprocess.run(undo.split(), cwd=project, check=True, capture_output=True)
+    assert git(project, "rev-parse", "HEAD").strip() == mine and not (project / "one.txt").exists()
 
 
 def test_validate_outside_a_git_repository_is_one_clear_error(tmp_path: Path) -> None:

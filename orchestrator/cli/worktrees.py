@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from orchestrator.cli.output import Commands, add_command, add_directory, emit_json
 from orchestrator.errors import UsageError
 from orchestrator.state.workspace import DEFAULT_DIR, Workspace
-from orchestrator.vocabulary import ExitCode
+from orchestrator.vocabulary import ExitCode, counted
 
 if TYPE_CHECKING:  # (imported when a command needs it)
     from orchestrator.git.worktrees import Trees
@@ -45,7 +45,7 @@ def _trees(workspace: Workspace, nothing: str) -> Trees:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from orchestrator.git.merging import merge_into_checkout
+    from orchestrator.git.merging import UserMerge, merge_into_checkout
     from orchestrator.git.worktrees import by_hand
     from orchestrator.state.lock import WorkspaceLock
 
@@ -54,8 +54,15 @@ def cmd_merge(args: argparse.Namespace) -> int:
     workspace = Workspace.find(args.directory)
     trees = _trees(workspace, "no integration branch to merge")
     mode = "ff" if args.ff_only else "no-ff" if args.no_ff else "auto"
+
+    def about(merge: UserMerge) -> None:  # before anything moves: which branch, from where, by how much
+        if not args.json:
+            moves = f"{counted(merge.commits, 'commit')} of {trees.integration}"
+            verb = "would move" if args.dry_run else "moves"
+            print(f"{merge.branch} {verb} from {merge.before[:12]} by {moves} ({merge.how}), in {trees.repo}")
+
     with WorkspaceLock(workspace.lock_file, workspace.root.name):  # not while a run merges into it
-        done = merge_into_checkout(trees, mode)
+        done = merge_into_checkout(trees, mode, dry_run=args.dry_run, told=about)
     data = {
         "ok": not done.conflicts,
         "branch": done.branch,
@@ -63,6 +70,9 @@ def cmd_merge(args: argparse.Namespace) -> int:
         "how": done.how,
         "commit": done.commit,
         "conflicts": done.conflicts,
+        "before": done.before,
+        "commits": done.commits,
+        "dry_run": args.dry_run,
     }
     if args.json:
         emit_json(data)
@@ -73,8 +83,11 @@ def cmd_merge(args: argparse.Namespace) -> int:
         )
     elif done.how == "up to date":
         print(f"{done.branch} already has everything on {trees.integration}")
+    elif args.dry_run:
+        print("nothing was changed (--dry-run)")
     else:
         print(f"merged {trees.integration} into {done.branch} ({done.how}): now at {done.commit[:12]}")
+        print(f"to undo it, on {done.branch} with nothing of yours added since: git reset --hard {done.before}")
     return ExitCode.FAILED if done.conflicts else ExitCode.OK
 
 
@@ -144,6 +157,7 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     add_directory(p)
     p.add_argument("--ff-only", action="store_true", help="fast-forward only: refuse when a merge commit is needed")
     p.add_argument("--no-ff", action="store_true", help="always make a merge commit")
+    p.add_argument("--dry-run", action="store_true", help="say what would move, and change nothing")
     p = add_command(
         sub,
         "worktrees",

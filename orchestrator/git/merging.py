@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,15 +162,21 @@ class UserMerge:
     how: str  # "fast-forward", "merge commit" or "up to date"
     commit: str
     conflicts: list[str] = field(default_factory=list)  # set: nothing was changed
+    before: str = ""  # the branch's commit before: `git reset --hard` to it undoes the merge
+    commits: int = 0  # the integration branch's commits the branch did not have, which it now has
 
 
-def merge_into_checkout(trees: Trees, mode: str) -> UserMerge:
+def merge_into_checkout(
+    trees: Trees, mode: str, *, dry_run: bool = False, told: Callable[[UserMerge], None] | None = None
+) -> UserMerge:
     """``orchestrator merge``: the integration branch into the branch checked out in the person's
     checkout. ``mode``: ``ff`` (fast-forward or nothing), ``no-ff`` (always a merge commit) or
     ``auto`` (a fast-forward when it can be, else a merge commit). Refused (``UsageError``) on a
     working tree with uncommitted changes to tracked files or with files git does not track where
     the integration branch adds files, or a detached HEAD. A conflict
-    aborts the merge: the checkout is left exactly as it was, and the files are listed."""
+    aborts the merge: the checkout is left exactly as it was, and the files are listed. ``told``
+    hears what is about to move (the branch, from which commit, by how many) before it moves;
+    ``dry_run``: only that."""
     repo, integration = trees.repo, trees.integration
     if not branch_exists(repo, integration):
         raise UsageError(f"no branch {integration} yet: run the plan first (its tasks need isolation: worktree)")
@@ -188,11 +195,19 @@ def merge_into_checkout(trees: Trees, mode: str) -> UserMerge:
             f"{repo}: your working tree has files git does not track where {integration} adds files ({said}) — "
             "move them out of the way, then run `orchestrator merge` again; nothing was changed"
         )
+    before = rev(repo, "HEAD") or ""
     if is_ancestor(repo, integration, "HEAD"):
-        return UserMerge(branch, "up to date", rev(repo, "HEAD") or "")
+        return UserMerge(branch, "up to date", before, before=before)
     fast = is_ancestor(repo, "HEAD", integration)
     if mode == "ff" and not fast:
         raise UsageError(f"{branch} cannot be fast-forwarded to {integration}: use --no-ff for a merge commit")
+    commits = int(git(["rev-list", "--count", f"HEAD..{integration}"], repo).out.strip() or 0)
+    how = "fast-forward" if fast and mode != "no-ff" else "merge commit"
+    about = UserMerge(branch, how, rev(repo, integration) or "", before=before, commits=commits)
+    if told is not None:
+        told(about)  # what is about to move, said before it moves
+    if dry_run:
+        return about
     flag = {"ff": "--ff-only", "no-ff": "--no-ff"}.get(mode, "--ff")
     message = f"Merge {integration} (orchestrator)"
     done = git([*identity(repo), "merge", flag, "--no-edit", "-q", "-m", message, integration], repo, check=False)
@@ -202,9 +217,8 @@ def merge_into_checkout(trees: Trees, mode: str) -> UserMerge:
             git(["merge", "--abort"], repo)
         if not files:
             raise GitError(f"git merge {integration}: {done.last_line()}")
-        return UserMerge(branch, "conflict", rev(repo, "HEAD") or "", files)
-    how = "fast-forward" if fast and mode != "no-ff" else "merge commit"
-    return UserMerge(branch, how, rev(repo, "HEAD") or "")
+        return UserMerge(branch, "conflict", rev(repo, "HEAD") or "", files, before=before)
+    return UserMerge(branch, how, rev(repo, "HEAD") or "", before=before, commits=commits)
 
 
 def _untracked_in_the_way(repo: Path, integration: str) -> list[str]:

@@ -191,7 +191,7 @@ def _refuse_fenced(lines: list[str], out: _Collector) -> None:
     mark = opening.group(1)
     if opening.group(2).lower() not in ("", "markdown", "md"):
         return
-    inside = next((line.strip() for line in lines[first:last - 1] if line.strip()), "")
+    inside = next((line.strip() for line in lines[first : last - 1] if line.strip()), "")
     if inside != "---" and not inside.startswith("#"):  # (what a plan begins with: settings, or a title)
         return
     fence = mark + opening.group(2)
