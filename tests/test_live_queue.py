@@ -11,6 +11,7 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from runner_helpers import (
@@ -518,6 +519,7 @@ def test_a_cancel_in_a_run_that_keeps_a_hand_edited_result_aside_says_so(tmp_pat
 _HELD_RUN = """
 import sys
 from pathlib import Path
+from typing import Any
 
 import orchestrator.run.runner as runner
 from orchestrator.cli.main import main
@@ -539,6 +541,7 @@ sys.exit(main(sys.argv[1:]))
 _WATCHED_REQUEST = """
 import sys
 from pathlib import Path
+from typing import Any
 
 from orchestrator.cli.main import main
 from orchestrator.errors import LockedError
@@ -864,3 +867,37 @@ def test_cancel_waits_for_the_kill_grace_the_run_gives_not_the_plans_on_disk(tmp
     finally:
         runner.cleanup()
     assert results(tmp_path)["T-01"]["status"] == "cancelled"
+
+
+def test_a_plan_deleted_or_renamed_mid_run_is_told_once_and_never_made_again(tmp_path: Path) -> None:
+    """Nothing said so: the run went on in silence. Now it says so once each way, goes on with the
+    tasks it has, and never writes a plan file of its own in the person's place."""
+    wait_for_go = "while [ ! -f go ]; do sleep 0.05; done\necho done"
+    write_plan(tmp_path, [Spec("T-01", wait_for_go), Spec("T-02", "echo two", deps=["T-01"])])
+    plan = tmp_path / ".orchestrator" / "master_plan.md"
+    runner = start(tmp_path, name="gone")
+    try:
+        wait_until(lambda: any(e["event"] == "task_started" for e in runner.events()), "T-01 to start")
+        plan.rename(tmp_path / "plan.bak")
+
+        def said(present: bool) -> list[dict[str, Any]]:
+            return [e for e in runner.events() if e["event"] == "plan_file" and e["present"] is present]
+
+        wait_until(lambda: bool(said(False)), "the run to tell the plan is gone")
+        time.sleep(1.0)  # several looks later, it was said once, and nothing was put in its place
+        assert len(said(False)) == 1 and not plan.exists()
+        told = said(False)[0]["message"]
+        assert told.startswith(".orchestrator/master_plan.md was deleted or renamed: the run goes on")
+        (tmp_path / "plan.bak").rename(plan)
+        wait_until(lambda: bool(said(True)), "the run to tell the plan is back")
+        plan.unlink()
+        wait_until(lambda: len(said(False)) == 2, "the run to tell the plan is gone again")
+        (tmp_path / "go").touch()
+        assert runner.wait() == 0
+    finally:
+        runner.stop_all()
+    finished = runner.events()[-1]
+    assert finished["event"] == "run_finished" and finished["counts"]["completed"] == 2
+    assert not plan.exists()  # deleted by its person: not made again, partial or whole
+    kept = (tmp_path / ".orchestrator" / "state" / "events.jsonl").read_text(encoding="utf-8")
+    assert kept.count('"event": "plan_file"') == 3  # in state/events.jsonl too

@@ -196,6 +196,8 @@ def describe(event: Event, workspace: Path | None = None) -> str | None:
         return f"⏸️ paused until {event['until']}: {event['reason']}"
     if kind == "notice":
         return f"ℹ️ {event['message']}"
+    if kind == "plan_file":
+        return f"{'ℹ️' if event.get('present') else '⚠️'} {event['message']}"
     if kind == "run_finished":
         found = event["counts"]
         parts = ", ".join(f"{n} {state}" for state, n in found.items() if n)

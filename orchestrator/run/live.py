@@ -13,6 +13,7 @@ Each request is answered by an event: ``task_cancelled``, ``task_requeued`` or
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -61,6 +62,7 @@ class LiveQueue:
         # (from the text the run loaded: an add made while the run started is seen)
         self._watch = planfile.PersonWatch(workspace.plan_file, prepared.plan.text)
         self._told: set[str] = set()
+        self._plan_there = True  # the plan file: deleted or renamed mid-run is told, once each way
         scheduler.cancelled = self.cancelled
 
     def hold_cancelled(self) -> None:
@@ -85,6 +87,7 @@ class LiveQueue:
         while True:
             await anyio.sleep(POLL_SECONDS)
             self._requests()
+            self._plan_gone_or_back()
             if not self._watch.moved():  # (one stat here: a thread only for a change)
                 continue
             changed = await anyio.to_thread.run_sync(self._plan_changed)
@@ -94,6 +97,24 @@ class LiveQueue:
                 self.scheduler.inbox.change(functools.partial(self._adopt, *changed))
 
     # --- the plan file ----------------------------------------------------------------------------
+
+    def _plan_gone_or_back(self) -> None:
+        """Told once when the plan file is deleted or renamed while the run goes on, and once when
+        it is back: the run goes on with the tasks it has, and never writes a plan file of its own
+        in its place (its status blocks wait for the file; ``planfile.rewrite`` makes none)."""
+        there = os.path.lexists(self.workspace.plan_file)
+        if there == self._plan_there:
+            return
+        self._plan_there = there
+        name = self.workspace.relative(self.workspace.plan_file)
+        message = (
+            f"{name} is back: the run reads it again"
+            if there
+            else f"{name} was deleted or renamed: the run goes on with the tasks it has and writes no plan file in "
+            "its place (put it back to add rows and see its status blocks)"
+        )
+        # (through the inbox: the loop wakes, and shows it now, not at the next task's end)
+        self.scheduler.inbox.change(functools.partial(self._emit, "plan_file", present=there, message=message))
 
     def _plan_changed(self) -> tuple[Plan, Profiles, list[str]] | str | None:
         """In a worker thread, once the plan file changed: the plan as it is now and the tasks it
