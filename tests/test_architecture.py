@@ -19,7 +19,7 @@ PACKAGE = Path(orchestrator.__file__).parent
 
 # Lowest first. A module may import its own layer and those below it, never one above.
 LAYERS = ("base", "plan", "state", "git", "executors", "backends", "output", "run", "serve", "cli")
-BASE = {"vocabulary", "errors", "yamlio", "documents", "lazy"}  # orchestrator/<name>.py at the bottom
+BASE = {"vocabulary", "errors", "yamlio", "documents", "lazy", "printable"}  # orchestrator/<name>.py at the bottom
 
 PUBLIC = {
     "orchestrator": [

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from orchestrator.cli.output import Handler, add_command, add_directory, emit_json, task_id_in, warn
 from orchestrator.errors import OrchestratorError, PlanError, Problem, UsageError, WorkspaceError, shown
 from orchestrator.plan.model import Plan, Task
+from orchestrator.printable import visible
 from orchestrator.state.workspace import Workspace, from_here
 from orchestrator.vocabulary import ExitCode, TaskStatus, counted, ordinal
 
@@ -345,6 +346,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
             print(f"── {name}: empty")
             continue
         print(f"── {name}: {from_here(path) if path else ''}")
+        text = visible(text)  # (logs/ keeps the raw bytes; a terminal is sent none it would act on)
         print(text, end="" if text.endswith("\n") else "\n")
     return ExitCode.OK
 

@@ -18,6 +18,7 @@ from orchestrator.output.reporter import describe
 from orchestrator.output.views import simulated_mark
 from orchestrator.plan.model import Task
 from orchestrator.plan.settings import format_duration
+from orchestrator.printable import visible
 from orchestrator.state import events
 from orchestrator.state.procs import pid_alive
 from orchestrator.state.workspace import Workspace
@@ -126,7 +127,7 @@ def _show(args: argparse.Namespace, event: events.Event, workspace: Workspace) -
     if args.json:
         sys.stdout.write(json.dumps(event, ensure_ascii=False, default=str) + "\n")
     else:
-        sys.stdout.write(_line(event, workspace) + "\n")
+        sys.stdout.write(visible(_line(event, workspace)) + "\n")
 
 
 def _show_output(tail: _Tail, *, as_json: bool, framed: bool, final: bool = False) -> None:
@@ -137,9 +138,9 @@ def _show_output(tail: _Tail, *, as_json: bool, framed: bool, final: bool = Fals
             line = {"event": "output", "task": tail.task, "stream": stream, "line": text}
             sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
         elif framed:
-            sys.stdout.write(f"   {tail.task} {'│' if stream == 'out' else '┊'} {text}\n")
-        else:
-            (sys.stdout if stream == "out" else sys.stderr).write(text + "\n")
+            sys.stdout.write(f"   {tail.task} {'│' if stream == 'out' else '┊'} {visible(text)}\n")
+        else:  # (what it printed, shown: a control character as \x1b, never acted on by the terminal)
+            (sys.stdout if stream == "out" else sys.stderr).write(visible(text) + "\n")
     sys.stdout.flush()
 
 

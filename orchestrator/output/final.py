@@ -22,6 +22,7 @@ from orchestrator.output.views import NOT_MEASURED, summary_line
 from orchestrator.plan.graph import critical_path
 from orchestrator.plan.model import Plan
 from orchestrator.plan.settings import format_duration
+from orchestrator.printable import visible
 from orchestrator.state import journal, store
 from orchestrator.state import synthesis as spent
 from orchestrator.state.status import TaskView, collect, counts
@@ -260,7 +261,7 @@ def write_final_output(
 ) -> Path | None:
     """Write final_output.md; returns where the one there was moved if it had been edited by
     hand since it was written (else None: it is written over, being the tool's own)."""
-    text = signed(build(plan, workspace, views, synthesis, templates, run_seconds=run_seconds))
+    text = signed(visible(build(plan, workspace, views, synthesis, templates, run_seconds=run_seconds)))
     path = workspace.final_output
     try:
         found: str | None = path.read_bytes().decode("utf-8")

@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 from orchestrator.output.views import SIMULATED, simulated_mark
 from orchestrator.plan.settings import format_duration
+from orchestrator.printable import visible
 from orchestrator.state.events import EventLog
 from orchestrator.state.workspace import DEFAULT_DIR, from_here
 
@@ -129,6 +130,14 @@ class JsonReporter(_LineReporter):
 
 
 def describe(event: Event, workspace: Path | None = None) -> str | None:
+    """The line an event is shown as (``None``: none), what agents printed in it made visible
+    (``printable.visible``): a terminal, ``watch`` and the dashboard are never sent a control
+    character an agent wrote."""
+    line = _describe(event, workspace)
+    return visible(line) if line is not None else None
+
+
+def _describe(event: Event, workspace: Path | None = None) -> str | None:
     """The plain-text line for an event; ``workspace``: the run's, whose parent its paths are
     relative to, to show them from where the user stands."""
     kind = event["event"]

@@ -420,3 +420,27 @@ def pipe_paragraphs(tokens: list[Token]) -> list[int]:
             if content.lstrip().startswith("|") and content.count("|") >= 2:
                 found.append(token.map[0] + 1)
     return found
+
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([\w+-]*)\s*$")
+
+
+def fenced_whole(lines: list[str]) -> tuple[int, int, str] | None:
+    """Where a text written whole inside one code fence opens and closes it (1-based lines) and
+    the fence (```` ```markdown ````): its first line that is not blank opens a fence of no
+    language but markdown, what it holds begins as a plan does (``---`` or a heading), and its
+    last line closes it. ``None`` for any other text."""
+    filled = [number for number, line in enumerate(lines, start=1) if line.strip()]
+    if len(filled) < 2:
+        return None
+    first, last = filled[0], filled[-1]
+    opening = _FENCE.match(lines[first - 1].rstrip("\r\n"))
+    closing = _FENCE.match(lines[last - 1].rstrip("\r\n"))
+    if opening is None or closing is None or closing.group(2) or closing.group(1)[0] != opening.group(1)[0]:
+        return None
+    if opening.group(2).lower() not in ("", "markdown", "md") or len(closing.group(1)) < len(opening.group(1)):
+        return None
+    inside = next((line.strip() for line in lines[first : last - 1] if line.strip()), "")
+    if inside != "---" and not inside.startswith("#"):  # (what a plan begins with: settings, or a title)
+        return None
+    return first, last, opening.group(1) + opening.group(2)

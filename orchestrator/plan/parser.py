@@ -30,6 +30,7 @@ from orchestrator.plan.markdown import (
     Document,
     FrontmatterError,
     Section,
+    fenced_whole,
     is_delimiter_row,
     misplaced_frontmatter,
     parse_document,
@@ -173,35 +174,20 @@ def _refuse_nul(lines: list[str], out: _Collector) -> None:
     raise PlanError(out.problems)
 
 
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([\w+-]*)\s*$")
-
-
 def _refuse_fenced(lines: list[str], out: _Collector) -> None:
     """A plan written whole inside a code fence (```` ```markdown ````, as an agent writes a file
     in a chat) is one code block to a markdown reader, not a plan: said so, with the two lines to
     delete, instead of "no '## Task Decomposition' section"."""
-    filled = [number for number, line in enumerate(lines, start=1) if line.strip()]
-    if len(filled) < 2:
-        return
-    first, last = filled[0], filled[-1]
-    opening = _FENCE.match(lines[first - 1].rstrip("\r\n"))
-    closing = _FENCE.match(lines[last - 1].rstrip("\r\n"))
-    if opening is None or closing is None or closing.group(2) or closing.group(1)[0] != opening.group(1)[0]:
-        return
-    mark = opening.group(1)
-    if opening.group(2).lower() not in ("", "markdown", "md"):
-        return
-    inside = next((line.strip() for line in lines[first : last - 1] if line.strip()), "")
-    if inside != "---" and not inside.startswith("#"):  # (what a plan begins with: settings, or a title)
-        return
-    fence = mark + opening.group(2)
-    out.add(
-        first,
-        f"the whole plan is inside a code fence ('{fence}' on line {first}, its end on line {last}): a markdown "
-        "reader takes it as one block of code, not as a plan",
-        f"delete lines {first} and {last}: master_plan.md is markdown itself",
-    )
-    raise PlanError(out.problems)
+    found = fenced_whole(lines)
+    if found is not None:
+        first, last, fence = found
+        out.add(
+            first,
+            f"the whole plan is inside a code fence ('{fence}' on line {first}, its end on line {last}): a markdown "
+            "reader takes it as one block of code, not as a plan",
+            f"delete lines {first} and {last}: master_plan.md is markdown itself",
+        )
+        raise PlanError(out.problems)
 
 
 def _lf(text: str) -> str:

@@ -106,13 +106,7 @@ class LiveQueue:
         if there == self._plan_there:
             return
         self._plan_there = there
-        name = self.workspace.relative(self.workspace.plan_file)
-        message = (
-            f"{name} is back: the run reads it again"
-            if there
-            else f"{name} was deleted or renamed: the run goes on with the tasks it has and writes no plan file in "
-            "its place (put it back to add rows and see its status blocks)"
-        )
+        message = _plan_file_said(self.workspace.relative(self.workspace.plan_file), there)
         # (through the inbox: the loop wakes, and shows it now, not at the next task's end)
         self.scheduler.inbox.change(functools.partial(self._emit, "plan_file", present=there, message=message))
 
@@ -288,3 +282,13 @@ class LiveQueue:
             view.status = TaskStatus.PENDING if ready else TaskStatus.WAITING
             view.reason = None
             self._emit("task_requeued", task=node, agent=self.plan.tasks[node].agent, was=str(was), request=request)
+
+
+def _plan_file_said(name: str, there: bool) -> str:
+    """``plan_file``'s message: the plan is back, or gone (deleted or renamed) while the run goes on."""
+    if there:
+        return f"{name} is back: the run reads it again"
+    return (
+        f"{name} was deleted or renamed: the run goes on with the tasks it has and writes no plan file in its "
+        "place (put it back to add rows and see its status blocks)"
+    )

@@ -20,6 +20,7 @@ from typing import Any
 from orchestrator.documents import open_regular
 from orchestrator.errors import OrchestratorError
 from orchestrator.plan.model import Plan
+from orchestrator.printable import visible
 from orchestrator.run.freshness import current_views
 from orchestrator.serve.picture import graph_svg
 from orchestrator.state.logs import attempts as logs_of
@@ -206,7 +207,7 @@ class Board:
         finally:
             os.close(fd)
         truncated = size > limit
-        text = data.decode("utf-8", errors="replace")
+        text = visible(data.decode("utf-8", errors="replace"))  # (a log as printed: shown, never acted on)
         if truncated and tail:
             text = text.partition("\n")[2] or text  # from the first whole line
         return {"path": self.workspace.relative(path), "text": text, "bytes": size, "truncated": truncated}

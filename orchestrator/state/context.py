@@ -36,6 +36,7 @@ from typing import Any
 
 from orchestrator.documents import read_regular
 from orchestrator.errors import WorkspaceError
+from orchestrator.printable import visible
 from orchestrator.state import events, store
 from orchestrator.state.journal import now_iso
 from orchestrator.state.workspace import Workspace
@@ -107,7 +108,7 @@ def clean_text(text: str) -> str:
             f"the text is {len(text):,} characters, more than the {MAX_TEXT:,} an entry holds — "
             "write it to a file and record where it is"
         )
-    return text
+    return visible(text)  # (a markdown file, shown in prompts and on terminals: no control character)
 
 
 def _escape(text: str) -> str:

@@ -37,6 +37,7 @@ from pathlib import Path
 from orchestrator.documents import read_regular
 from orchestrator.plan.markdown import outside_fences, split_lines
 from orchestrator.plan.model import PLAN_LIMIT
+from orchestrator.printable import visible
 from orchestrator.state import store
 
 _BEGIN = re.compile(r"^\s*<!--\s*orchestrator:begin\s+([a-z][a-z-]*)\b.*-->\s*$")
@@ -74,7 +75,7 @@ def splice(text: str, blocks: Sequence[Block]) -> str:
     missing: list[Block] = []
     for block in blocks:
         span = _marked(lines, block.name)
-        fenced = [block.begin() + newline, *_with_newline(block.body, newline), block.end() + newline]
+        fenced = [block.begin() + newline, *_with_newline(visible(block.body), newline), block.end() + newline]
         if span is not None:
             start, end = span
             lines[start + 1 : end] = fenced[1:-1]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.documents import compose, read_body, read_metadata, sha256
+from orchestrator.printable import visible
 from orchestrator.state import store
 from orchestrator.state.store import set_aside
 from orchestrator.vocabulary import ErrorClass, TaskStatus
@@ -164,6 +165,7 @@ def write_result(
     the caller to tell. ``exists=False``: the caller knows nothing is there. The frontmatter holds
     a hash of the body (``content_hash``), by which a hand edit of it is known."""
     kept = keep_aside(path, record.task) if exists else None
+    body = visible(body)  # what the task printed: no control character in a markdown file
     mapping = {**record.to_mapping(), "content_hash": sha256(body.strip())}
     store.write_text(path, compose(mapping, body), durable=durable, parent_exists=True, exists=exists)
     return kept

@@ -1,0 +1,18 @@
+"""Text a task or an agent printed, made fit to show: no control character reaches a terminal or
+a markdown file we write. ESC, BEL, NUL, DEL and the C1 controls are shown as ``\\x1b``, ``\\x07``,
+``\\x00``..., so an OSC title change, a clear-screen or a bell is seen and never acted on; newline
+and tab stay, and a CRLF line end reads as a newline. ``logs/`` keeps the raw bytes; ``--json``
+output is exact (JSON escapes control characters itself)."""
+
+from __future__ import annotations
+
+import re
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """``text`` with each control character but newline and tab written as ``\\xNN``."""
+    if not _CONTROL.search(text):
+        return text
+    return _CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", text.replace("\r\n", "\n"))

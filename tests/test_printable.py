@@ -1,0 +1,64 @@
+"""What agents print cannot take over a terminal or a file: control characters a task wrote are
+shown (``\\x1b``), never sent raw to a terminal nor written into a markdown file; ``logs/`` keeps
+the raw bytes. Real runs of shell tasks that print an OSC title change, a clear-screen, a bell
+and a NUL, and the bytes the real CLI prints and writes."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+from runner_helpers import CLI, Spec, cli, write_plan
+
+from orchestrator.printable import visible
+
+HOSTILE = r"printf 'title\033]0;pwned\007 clear\033[2J bell\007 nul\000 end\n'"
+RAW = (b"\x1b", b"\x07", b"\x00")
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def test_control_characters_are_shown_on_terminals_and_in_files_and_kept_raw_in_logs(tmp_path: Path) -> None:
+    script = f"{HOSTILE}\n{HOSTILE} >&2\nexit 1"
+    write_plan(tmp_path, [Spec("T-01", HOSTILE), Spec("T-02", script)])
+    ran = subprocess.run([*CLI, "run"], cwd=tmp_path, capture_output=True, timeout=60)
+    assert ran.returncode == 1
+    shown = rb"title\x1b]0;pwned\x07 clear\x1b[2J bell\x07 nul\x00 end"
+    assert shown in ran.stdout  # the failure's stderr tail, under its line
+    assert not any(raw in ran.stdout + ran.stderr for raw in RAW)
+    for args in (("logs", "T-02"), ("logs", "T-01"), ("status",), ("history",), ("watch",)):
+        out = subprocess.run([*CLI, *args], cwd=tmp_path, capture_output=True, timeout=60)
+        assert not any(raw in out.stdout + out.stderr for raw in RAW), (args, out.stdout)
+        if args[0] == "logs":
+            assert shown in out.stdout, out.stdout
+    workspace = tmp_path / ".orchestrator"
+    for written in (workspace / "results" / "agent-01-result.md", workspace / "results" / "agent-02-result.md",
+                    workspace / "final_output.md", workspace / "master_plan.md"):  # fmt: skip
+        data = written.read_bytes()
+        assert not any(raw in data for raw in RAW), written
+    assert shown in (workspace / "results" / "agent-02-result.md").read_bytes()
+    assert shown in (workspace / "final_output.md").read_bytes()
+    raw = b"title\x1b]0;pwned\x07 clear\x1b[2J bell\x07 nul\x00 end\n"
+    assert (workspace / "logs" / "agent-02.attempt-1.out").read_bytes() == raw  # the log: exactly as printed
+    assert (workspace / "logs" / "agent-02.attempt-1.err").read_bytes() == raw
+    as_json = cli(tmp_path, "logs", "T-02", "--json").stdout  # JSON escapes: the exact text, no raw byte
+    assert "\\u001b]0;pwned\\u0007" in as_json and "\x1b" not in as_json
+
+
+def test_a_shared_note_with_control_characters_is_kept_visible(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T-01", "true")])
+    assert cli(tmp_path, "share", "T-01", "done \x1b[2J now").code == 0
+    shared = (tmp_path / ".orchestrator" / "context" / "shared.md").read_text(encoding="utf-8")
+    assert "done \\x1b[2J now" in shared and "\x1b" not in shared
+
+
+@given(st.text())
+def test_visible_leaves_no_control_character_but_newline_and_tab(text: str) -> None:
+    shown = visible(text)
+    assert not CONTROL.search(shown)
+    assert visible(shown) == shown  # once is enough
+    if not CONTROL.search(text):
+        assert shown == text  # plain text, and every other character, is left as it is
+    assert shown.count("\n") >= text.count("\n") - text.count("\r\n")
