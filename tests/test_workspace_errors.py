@@ -338,6 +338,11 @@ def test_a_chatty_task_leaves_logs_no_longer_than_log_cap(tmp_path: Path) -> Non
         assert data.endswith(b"not kept]\n") and len(data) < 1048576 + 200
     body = (tmp_path / ".orchestrator" / "results" / "agent-01-result.md").read_text(encoding="utf-8")
     assert "o" * 1000 in body and "output truncated at 1,000,000 characters" in body
+    # The log was cut too: the result never says the full output is there.
+    assert (
+        "its log agent-01.attempt-1.out kept its first 1,048,576 bytes of 3,145,728 (log_cap): the rest is gone" in body
+    )
+    assert "the full output is in" not in body
 
 
 def test_log_cap_none_keeps_everything_and_the_default_is_64_mib(tmp_path: Path) -> None:

@@ -216,7 +216,13 @@ def process_result(run: ProcessRun, stdout: Path, stderr: Path, limits: Limits) 
     """The plain-process verdict shared by ``shell`` and ``command``: exit status is the truth."""
     text, more = head(stdout, OUTPUT_CAP) if run.stdout_bytes else ("", False)  # no output: no log file
     if more:
-        text += f"\n\n… output truncated at {OUTPUT_CAP:,} characters; the full output is in {stdout.name}\n"
+        cap = limits.log_cap
+        where = (
+            f"its log {stdout.name} kept its first {cap:,} bytes of {run.stdout_bytes:,} (log_cap): the rest is gone"
+            if cap is not None and run.stdout_bytes > cap
+            else f"the full output is in {stdout.name}"
+        )
+        text += f"\n\n… output truncated at {OUTPUT_CAP:,} characters; {where}\n"
     if run.ok:
         return AgentResult(True, text=text, exit_code=0)
     if run.start_error:

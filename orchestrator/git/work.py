@@ -1,9 +1,11 @@
 """``Work``: what one attempt in a worktree left on its task's branch. Its own module, importing
-nothing, because every ``ProcessRun`` may carry one (``executors.base``)."""
+only the vocabulary, because every ``ProcessRun`` may carry one (``executors.base``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from orchestrator.vocabulary import counted, listed
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +30,4 @@ class Work:
 
 def ignored_files(names: tuple[str, ...]) -> str:
     """``2 files git ignores (out/report.md, build.log)``: how many, and the first few by name."""
-    count = len(names)
-    shown = ", ".join(names[:3]) + (f" and {count - 3} more" if count > 3 else "")
-    return f"{count} file{'s' if count > 1 else ''} git ignores ({shown})"
+    return f"{counted(len(names), 'file')} git ignores ({listed(list(names[:3]), len(names))})"
