@@ -1007,3 +1007,24 @@ def test_a_task_in_its_worktree_reads_its_upstream_bodies_from_the_workspace(tmp
     assert result.code == 0, result.stdout + result.stderr
     body = (project / ".orchestrator/results/agent-02-result.md").read_text(encoding="utf-8").split("---\n")[-1]
     assert body.split() == ["from", "T-01", "1"]
+
+
+def test_validate_says_a_task_without_isolation_does_not_see_its_worktree_upstreams_files(tmp_path: Path) -> None:
+    """A plain task after a worktree task never saw that task's work, and validate said OK."""
+    project = repository(tmp_path, {"a.txt": "a\n"})
+    plan(project, [Spec("T-01", "echo one > one.txt"), Spec("T-02", "cat one.txt", deps=["T-01"])])
+    plan_file = project / ".orchestrator" / "master_plan.md"
+    text = plan_file.read_text(encoding="utf-8")
+    rows = [line for line in text.splitlines() if line.startswith("| T-02 ")]
+    text = text.replace("| Priority |", "| Priority | Isolation |", 1).replace("|----------|", "|---|---|", 1)
+    text = text.replace(rows[0], rows[0] + " none |").replace("| P2 |\n", "| P2 | |\n", 1)
+    plan_file.write_text(text, encoding="utf-8")
+    shown = cli(project, "validate")
+    assert shown.code == 0, shown.stderr
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if row.startswith("| T-02 "))
+    assert (
+        f".orchestrator/master_plan.md:{line}: T-02 depends on T-01 (isolation: worktree) but has no isolation itself: "
+        "it runs in your checkout and sees only their results, not their files"
+    ) in shown.stderr
+    plan(project, [Spec("T-01", "echo one > one.txt"), Spec("T-02", "cat one.txt", deps=["T-01"])])
+    assert "has no isolation itself" not in cli(project, "validate").stderr  # both isolated: nothing to say

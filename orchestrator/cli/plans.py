@@ -92,6 +92,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if broken:
             raise PlanError([Problem(shown(workspace.plan_file), line, what, hint) for line, what, hint in broken])
     notices += _own_columns(plan)
+    notices += _unseen_work(plan, workspace)
     edges = len(plan.edges())
     data = {
         "ok": True,
@@ -115,6 +116,28 @@ def cmd_validate(args: argparse.Namespace) -> int:
             f"deepest chain ({counted(len(path), 'task')}): {' -> '.join(path)}"
         )
     return ExitCode.OK
+
+
+def _unseen_work(plan: Plan, workspace: Workspace) -> list[str]:
+    """A line for each task without ``isolation: worktree`` that depends on one with it: it runs in
+    the checkout, where that task's work is not (it is on the integration branch until `merge`),
+    and gets only its result."""
+    from orchestrator.plan.profiles import Profiles
+
+    profiles = Profiles(workspace)
+    try:
+        isolated = {
+            task.id for task in plan.tasks.values() if profiles.settings_for(plan, task).isolation == "worktree"
+        }
+    except OrchestratorError:  # (a profile check_plan has told of)
+        return []
+    return [
+        f"{shown(plan.path)}:{task.line}: {task.id} depends on {', '.join(upstream)} (isolation: worktree) but has no "
+        f"isolation itself: it runs in your checkout and sees only their results, not their files (on "
+        f"orchestrator/integration until `orchestrator merge`) — give it isolation: worktree to build on them"
+        for task in plan.tasks.values()
+        if task.id not in isolated and (upstream := [d for d in task.dependencies if d in isolated])
+    ]
 
 
 def _own_columns(plan: Plan) -> list[str]:
