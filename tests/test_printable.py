@@ -62,3 +62,10 @@ def test_visible_leaves_no_control_character_but_newline_and_tab(text: str) -> N
     if not CONTROL.search(text):
         assert shown == text  # plain text, and every other character, is left as it is
     assert shown.count("\n") >= text.count("\n") - text.count("\r\n")
+
+
+def test_an_error_message_holding_what_was_typed_or_printed_is_shown_not_acted_on(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T-01", "true")])
+    refused = subprocess.run([*CLI, "logs", "T-\x1b]0;pwned\x07"], cwd=tmp_path, capture_output=True, timeout=60)
+    assert refused.returncode == 2 and b"T-\\x1b]0;pwned\\x07" in refused.stderr
+    assert not any(raw in refused.stderr + refused.stdout for raw in RAW)

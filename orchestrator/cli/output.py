@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.printable import visible
 from orchestrator.state.workspace import DEFAULT_DIR, Workspace
 
 if TYPE_CHECKING:
@@ -28,7 +29,8 @@ def emit_json(data: Any) -> None:
 
 
 def warn(message: str) -> None:
-    sys.stderr.write(message + "\n")
+    """A line on stderr; what an agent wrote in it (an error it printed) shown, never acted on."""
+    sys.stderr.write(visible(message) + "\n")
 
 
 def add_command(

@@ -347,7 +347,7 @@ class LiveReporter(Reporter):
         elif kind == "task_requeued":
             self.total += 1  # (counted done once already: it is to do again)
         elif kind == "run_paused":
-            self.paused = f"until {event['until']}: {event['reason']}"
+            self.paused = visible(f"until {event['until']}: {event['reason']}")  # (the agent's words)
         if kind in {"task_completed", "task_started", "run_started"}:
             self.paused = None
         self.workspace = workspace_of(event) or self.workspace

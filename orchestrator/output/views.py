@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from orchestrator.plan.model import Plan
 from orchestrator.plan.settings import format_duration
+from orchestrator.printable import visible
 from orchestrator.state.status import TaskView
 from orchestrator.vocabulary import TaskStatus, counted
 
@@ -167,7 +168,7 @@ def status_table(views: Sequence[TaskView], found: dict[str, int]) -> str:
             str(v.run_attempts or v.attempts) if v.attempts else "-",
             f"${v.cost_usd:.4f}" if v.cost_usd is not None else "-",
             v.name
-            + (f" — {v.reason}" if v.reason else "")
+            + (f" — {visible(v.reason)}" if v.reason else "")
             + simulated_mark(v.simulated)
             + (f" — will run again: {v.out_of_date}" if v.out_of_date else ""),
         ]
