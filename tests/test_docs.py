@@ -116,6 +116,7 @@ VOLATILE = [
     # Which of two tasks of the same work took longest is chance: the critical path's tasks.
     (re.compile(r"(Critical path[^|]*\| )[^|(]*"), r"\1<path> "),
     (re.compile(r" ⭐"), ""),
+    (re.compile(r"(by )\d+( commits?)"), r"\1<n>\2"),  # merge commits: as the tasks landed
     (re.compile(r"[ \t]+"), " "),
 ]
 

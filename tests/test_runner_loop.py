@@ -121,7 +121,8 @@ def test_a_resumed_session_counts_only_what_its_new_attempt_spent(
     summary = Runner(ws, reporter=Collect()).run()
     assert resumed == [None, "s-1"]
     assert summary.cost_usd == pytest.approx(0.03)  # what was really spent, not 0.04
-    assert frontmatter.load(str(ws.root / "results" / "agent-01-result.md")).metadata["cost_usd"] == 0.02
+    # The task's cost is what its attempts spent, added up: its result says the run's figure.
+    assert frontmatter.load(str(ws.root / "results" / "agent-01-result.md")).metadata["cost_usd"] == 0.03
 
 
 def test_the_cost_limit_message_gives_the_limit_unrounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -684,7 +684,9 @@ def test_your_head_conflicting_with_the_integration_branch_is_refused_before_a_r
     assert events.read_text(encoding="utf-8") == kept  # no run_started: no runner for `watch` to call dead
     merged = cli(project, "merge")
     assert merged.code == 1
-    assert merged.stdout.strip() == (
+    said = merged.stdout.strip().splitlines()
+    assert said[0].startswith("main moves from ") and len(said) == 2  # what it was about to do, then why not
+    assert said[1] == (
         f"{INTEGRATION} conflicts with main in a.txt: nothing was changed — run `git merge {INTEGRATION}` "
         f"in your checkout ({project}), resolve those files and commit"
     )

@@ -75,7 +75,7 @@ def splice(text: str, blocks: Sequence[Block]) -> str:
     missing: list[Block] = []
     for block in blocks:
         span = _marked(lines, block.name)
-        fenced = [block.begin() + newline, *_with_newline(visible(block.body), newline), block.end() + newline]
+        fenced = [block.begin() + newline, *_with_newline(block.body, newline), block.end() + newline]
         if span is not None:
             start, end = span
             lines[start + 1 : end] = fenced[1:-1]
@@ -98,6 +98,9 @@ def splice(text: str, blocks: Sequence[Block]) -> str:
 
 
 def _with_newline(body: str, newline: str) -> list[str]:
+    """A block's lines, each with ``newline``; what a task printed in it (a reason) made visible:
+    the plan is a markdown file, and holds no control character the tool put there."""
+    body = visible(body)
     return [line + newline for line in body.strip("\n").split("\n")] if body.strip("\n") else []
 
 
