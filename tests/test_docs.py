@@ -116,6 +116,7 @@ VOLATILE = [
     # Which of two tasks of the same work took longest is chance: the critical path's tasks.
     (re.compile(r"(Critical path[^|]*\| )[^|(]*"), r"\1<path> "),
     (re.compile(r" ⭐"), ""),
+    (re.compile(r"(~/\.venv/bin/python)3\b"), r"\1"),  # (captured where the venv's python was python3)
     (re.compile(r"(by )\d+( commits?)"), r"\1<n>\2"),  # merge commits: as the tasks landed
     (re.compile(r"[ \t]+"), " "),
 ]
@@ -128,6 +129,7 @@ def neutral(output: str, where: Path) -> str:
     for real, shown in (
         (where / "repo", "~/project"),
         (where / "home", "~"),
+        (Path(sys.executable), "~/.venv/bin/python"),  # (python or python3, as the venv was made)
         (Path(sys.executable).parent, "~/.venv/bin"),
         (where, "~/tmp"),
     ):
