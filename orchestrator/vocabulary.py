@@ -21,6 +21,10 @@ class TaskStatus(StrEnum):
     SKIPPED = "skipped"  # never started: an upstream task did not complete, or the run stopped
     INTERRUPTED = "interrupted"  # Ctrl-C, SIGTERM or SIGHUP, or its runner died
     CANCELLED = "cancelled"  # `orchestrator cancel`: stays so (later runs too) until `retry` or --rerun
+    BLOCKED = "blocked"  # held by a person (its row's Blocked cell): it and its dependents wait until released
+    AWAITING_APPROVAL = "awaiting_approval"  # an Approval gate: a person approves (or rejects) it
+    REJECTED = "rejected"  # `orchestrator reject`: what depends on it is skipped, until approved or retried
+    BYPASSED = "bypassed"  # its Condition was false: not run, and not a failure
 
     @property
     def icon(self) -> str:
@@ -29,12 +33,19 @@ class TaskStatus(StrEnum):
     @property
     def label(self) -> str:
         """``"✅ Completed"``: what status tables and the plan's status section show."""
-        return f"{_ICONS[self]} {self.value.capitalize()}"
+        return f"{_ICONS[self]} {self.value.replace('_', ' ').capitalize()}"
 
     @property
     def finished(self) -> bool:
         """Whether a result file says so (the task will not run again in this run)."""
         return self in _FINISHED
+
+    def to(self, new: TaskStatus) -> TaskStatus:
+        """``new``, where a task in this state may move to it (``TRANSITIONS``: the one state
+        machine, drawn in workflow.md); ``IllegalTransition`` where it may not."""
+        if new != self and new not in TRANSITIONS[self]:
+            raise IllegalTransition(f"a task cannot go from {self} to {new}")
+        return new
 
     @classmethod
     def read(cls, value: object) -> TaskStatus | None:
@@ -55,10 +66,63 @@ _ICONS = {
     TaskStatus.SKIPPED: "⏭️",
     TaskStatus.INTERRUPTED: "⏹️",
     TaskStatus.CANCELLED: "⏹️",
+    TaskStatus.BLOCKED: "🚧",
+    TaskStatus.AWAITING_APPROVAL: "✋",
+    TaskStatus.REJECTED: "🚫",
+    TaskStatus.BYPASSED: "↪️",
 }
 _FINISHED = frozenset(
-    {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.INTERRUPTED, TaskStatus.CANCELLED}
+    {
+        TaskStatus.COMPLETED,
+        TaskStatus.FAILED,
+        TaskStatus.SKIPPED,
+        TaskStatus.INTERRUPTED,
+        TaskStatus.CANCELLED,
+        TaskStatus.REJECTED,
+        TaskStatus.BYPASSED,
+    }
 )
+
+
+class IllegalTransition(RuntimeError):
+    """A move of a task's state the state machine has no arrow for: a bug of ours, never the plan's."""
+
+
+_S = TaskStatus
+# Where a task may go from each state: within a run (the scheduler, the recorder) and between runs
+# (a next run takes up what is not completed; `retry`, `approve`, a Blocked cell emptied). Only
+# along these does a run change a task's state (``TaskStatus.to``); tests walk every arrow.
+_AGAIN = frozenset({_S.PENDING, _S.WAITING, _S.BLOCKED})  # a later run, or a person, takes it up again
+TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
+    _S.WAITING: frozenset({_S.PENDING, _S.SKIPPED, _S.BYPASSED, _S.BLOCKED, _S.CANCELLED, _S.INTERRUPTED}),
+    _S.PENDING: frozenset(
+        {
+            _S.RUNNING,
+            _S.WAITING,
+            _S.BLOCKED,
+            _S.AWAITING_APPROVAL,
+            _S.BYPASSED,
+            _S.SKIPPED,
+            _S.FAILED,
+            _S.CANCELLED,
+            _S.INTERRUPTED,
+            _S.COMPLETED,
+        }
+    ),  # (completed: a result kept from the logs of a dead runner's attempt)
+    _S.BLOCKED: frozenset({_S.PENDING, _S.WAITING}),
+    _S.AWAITING_APPROVAL: frozenset({_S.PENDING, _S.WAITING, _S.COMPLETED, _S.REJECTED, _S.CANCELLED}),
+    _S.RUNNING: frozenset(
+        {_S.COMPLETED, _S.FAILED, _S.RETRYING, _S.WAITING, _S.INTERRUPTED, _S.CANCELLED, _S.AWAITING_APPROVAL}
+    ),
+    _S.RETRYING: frozenset({_S.RUNNING, _S.FAILED, _S.CANCELLED, _S.INTERRUPTED}),
+    _S.COMPLETED: _AGAIN | {_S.AWAITING_APPROVAL},  # (re-run; after approval: a result awaits it)
+    _S.FAILED: _AGAIN,
+    _S.SKIPPED: _AGAIN,
+    _S.INTERRUPTED: _AGAIN | {_S.COMPLETED, _S.FAILED},  # (a dead runner's attempt: kept from its logs)
+    _S.CANCELLED: _AGAIN,
+    _S.REJECTED: _AGAIN | {_S.COMPLETED},  # (`approve` after all: an after-gate's result counts)
+    _S.BYPASSED: _AGAIN,
+}
 
 
 class ErrorClass(StrEnum):
@@ -107,6 +171,7 @@ class ExitCode(IntEnum):
     FAILED = 1  # a task failed or was skipped, or an agent call a command needs failed
     USAGE = 2  # a bad plan or bad usage, or a workspace file the system refuses
     LOCKED = 3  # another run, render, reset, aggregate or plan holds the workspace
+    HELD = 4  # run: nothing failed, but tasks wait for a person (blocked); a later run goes on with them
     INTERRUPTED = 130  # Ctrl-C, SIGTERM or SIGHUP
 
 

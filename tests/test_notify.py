@@ -355,3 +355,21 @@ def test_the_runs_clock_ticks_when_an_attempt_comes_to_80_percent_of_its_timeout
     (stuck,) = watch.stuck(since + 1.61)
     assert stuck["task"] == "T-01" and "of its 2.0s timeout" in stuck["why"]
     assert reporter.next_tick(since + 1.7, 1.0) == 1.0  # told once: no hurry any more
+
+
+def test_task_completed_and_started_are_told_to_a_target_that_names_them_and_to_no_other(tmp_path: Path) -> None:
+    """ "Tell me when each task is done" is one line of settings: ``events: [task_completed]``;
+    a target that names no events keeps hearing only what needs a person."""
+    done_log, default_log = tmp_path / "done.log", tmp_path / "default.log"
+    named = {"command": f'echo "$ORCHESTRATOR_EVENT" >> {done_log}', "events": ["task_started", "task_completed"]}
+    default = {"command": f'echo "$ORCHESTRATOR_EVENT" >> {default_log}'}
+    write_plan(tmp_path, [Spec("T-01", "true"), Spec("T-02", "true", ["T-01"])], {"notify": [named, default]})
+    result = run(tmp_path)
+    assert result.code == 0, result.stderr
+    assert done_log.read_text().splitlines() == ["task_started", "task_completed"] * 2
+    assert default_log.read_text().splitlines() == ["run_finished"]
+
+
+def test_an_unknown_event_names_the_ones_a_target_may_hear(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"unknown event 'task_done'.*task_started, task_completed"):
+        parse_targets([{"command": "true", "events": ["task_done"]}])

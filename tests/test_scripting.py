@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from runner_helpers import cli
+from runner_helpers import Spec, cli, start, wait_until, write_plan
 
 # The orchestrator this test runs, as the script's `orchestrator` command.
 SHIM = f'orchestrator() {{ "{sys.executable}" -m orchestrator "$@"; }}\n'
@@ -41,11 +41,11 @@ echo "completed: $(orchestrator list --status completed --json | ids | wc -w)"
 """
 
 
-def bash(project: Path, script: str) -> subprocess.CompletedProcess[str]:
+def bash(project: Path, script: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["bash", "-c", SHIM + script],
         cwd=project,
-        env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"},
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", **env},
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -153,3 +153,116 @@ def test_update_changes_the_row_in_place_and_refuses_what_the_plan_cannot_be(tmp
         assert plan_file.read_text(encoding="utf-8") == text  # nothing written
     shown = json.loads(cli(tmp_path, "update", "T-03", "--json", "--depends-on", "").stdout)
     assert shown["changed"] == ["deps"] and shown["task"]["dependencies"] == []
+
+
+# In the style of the task managers' own examples: a project, phases by assignee and tag, context
+# shared between tasks, a loop that watches for blocked tasks, and a run to the end.
+BLOCKED_SCRIPT = r"""
+set -uo pipefail
+export PY
+orchestrator init --backend shell > /dev/null
+ids() { python3 -c 'import json,sys; print(*[t["id"] for t in json.load(sys.stdin)["tasks"]])'; }
+PROJECT=$(orchestrator add "Project: billing" -p critical --tag project --command 'echo billing > project.txt')
+SCHEMA=$(orchestrator add "Phase 1: schema" --depends-on "$PROJECT" --assignee db_specialist --tag phase-1 \
+  --command '"$PY" -m orchestrator share "$ORCHESTRATOR_TASK_ID" "ids are UUIDs" >/dev/null; echo schema >> work.txt')
+API=$(orchestrator add "Phase 2: API" --depends-on "$SCHEMA" --assignee backend_dev --tag phase-2 \
+  --command '"$PY" -m orchestrator context "$ORCHESTRATOR_TASK_ID" > api-context.txt; echo api >> work.txt')
+UI=$(orchestrator add "Phase 2: UI" --depends-on "$PROJECT" --assignee frontend_dev --tag phase-2 \
+  --command 'echo ui >> work.txt')
+SHIP=$(orchestrator add "Phase 3: ship" --depends-on "$API,$UI" -p low --tag phase-3 --command 'echo ship >> work.txt')
+orchestrator update "$UI" --status blocked --reason "waiting for the designs"
+orchestrator validate 2> validate.err > /dev/null
+orchestrator run > run1.log 2>&1
+echo "run 1: $?"
+cp work.txt after-run-1.txt
+echo "by db_specialist: $(orchestrator list --assignee db_specialist --json | ids)"
+echo "phase 2: $(orchestrator list --tag phase-2 --json | ids)"
+rounds=0
+while blocked=$(orchestrator list --status blocked --json | ids) && [ -n "$blocked" ]; do
+  rounds=$((rounds + 1))
+  for id in $blocked; do
+    echo "blocked: $id"
+    orchestrator update "$id" -p critical --status pending  # what blocked the ship goes first, now released
+  done
+done
+echo "rounds: $rounds"
+orchestrator run > run2.log 2>&1
+echo "run 2: $?"
+echo "completed: $(orchestrator list --status completed --json | ids | wc -w)"
+"""
+
+
+def test_a_blocked_task_waits_with_what_needs_it_until_a_script_releases_it(tmp_path: Path) -> None:
+    done = bash(tmp_path, BLOCKED_SCRIPT, PY=sys.executable)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    run1 = (tmp_path / "run1.log").read_text(encoding="utf-8")
+    # The blocked UI and the ship that needs it waited; the rest of the run went on; exit 4 says so.
+    assert lines[0] == "run 1: 4", run1
+    assert "🚧 T-07 [Agent-07] blocked: waiting for the designs" in run1, run1
+    assert "next: `orchestrator update T-07 --status pending` releases T-07" in run1.splitlines()[-1], run1
+    assert (tmp_path / "after-run-1.txt").read_text().split() == ["schema", "api"]
+    # Free role names with no profile file are labels a filter finds, said once by validate.
+    assert lines[1:3] == ["by db_specialist: T-05", "phase 2: T-06 T-07"]
+    told = (tmp_path / "validate.err").read_text(encoding="utf-8")
+    assert "assignee 'db_specialist' has no profile: a label only (T-05 runs with the plan's defaults)" in told
+    assert "T-07 is blocked (waiting for the designs)" in told
+    assert lines[3:5] == ["blocked: T-07", "rounds: 1"]
+    assert lines[5:] == ["run 2: 0", "completed: 8"], (tmp_path / "run2.log").read_text()
+    assert (tmp_path / "work.txt").read_text().split() == ["schema", "api", "ui", "ship"]
+    assert "ids are UUIDs" in (tmp_path / "api-context.txt").read_text(encoding="utf-8")
+    plan = (tmp_path / ".orchestrator" / "master_plan.md").read_text(encoding="utf-8")
+    row = next(line for line in plan.splitlines() if line.startswith("| T-07 "))
+    assert "P0" in row and "waiting for the designs" not in row  # released, its priority raised, in place
+
+
+def test_a_task_released_while_the_run_goes_on_runs_in_that_run(tmp_path: Path) -> None:
+    """The run holds a blocked task while others work, and takes it as soon as a person releases it."""
+    write_plan(
+        tmp_path,
+        [Spec("T-01", "sleep 2"), Spec("T-02", "echo two > two.txt"), Spec("T-03", "echo three", ["T-02"])],
+        {"backend": "shell"},
+    )
+    assert cli(tmp_path, "update", "T-02", "--status", "blocked").code == 0
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: "task_started" in [e["event"] for e in runner.events()], "T-01 to start")
+        released = cli(tmp_path, "update", "T-02", "--status", "pending")
+        assert released.code == 0, released.stderr
+        assert released.stderr.endswith("T-02 updated in .orchestrator/master_plan.md: released\n")
+        assert runner.wait() == 0, runner.stderr.read_text()
+    finally:
+        runner.cleanup()
+    kinds = [e["event"] for e in runner.events()]
+    assert kinds.count("run_started") == 1 and kinds[-1] == "run_finished", kinds
+    assert kinds.index("task_blocked") < kinds.index("task_released"), kinds
+    assert (tmp_path / "two.txt").read_text() == "two\n"
+
+
+def test_status_sets_only_what_a_person_may_set(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T-01", "true")])
+    refused = cli(tmp_path, "update", "T-01", "--status", "completed")
+    assert refused.code == 2 and "a person sets blocked (with --reason) or pending" in refused.stderr
+    alone = cli(tmp_path, "update", "T-01", "--reason", "why")
+    assert alone.code == 2 and "--reason goes with --status blocked" in alone.stderr
+    said_no = cli(tmp_path, "update", "T-01", "--status", "blocked", "--reason", "no")
+    assert said_no.code == 2 and "reads as not blocked" in said_no.stderr
+
+
+def test_an_unknown_assignee_is_refused_again_when_the_plan_says_so(tmp_path: Path) -> None:
+    (tmp_path / ".orchestrator" / "agents").mkdir(parents=True)
+    (tmp_path / ".orchestrator" / "agents" / "db-specialist.md").write_text("---\nname: db-specialist\n---\nSQL.\n")
+    write_plan(tmp_path, [Spec("T-01", "true")], {"unknown_assignee": "error"})
+    assert cli(tmp_path, "update", "T-01", "--assignee", "db_specialist").code == 2
+    assert cli(tmp_path, "add", "x", "--assignee", "db_specialist", "--command", "true").code == 2
+    write_plan(tmp_path, [Spec("T-01", "true")])  # the default: a name with no profile is a label
+    assert cli(tmp_path, "update", "T-01", "--assignee", "db_specialist").code == 0
+    assert [
+        t["id"] for t in json.loads(cli(tmp_path, "list", "--assignee", "db_specialist", "--json").stdout)["tasks"]
+    ] == ["T-01"]
+    plan = tmp_path / ".orchestrator" / "master_plan.md"
+    plan.write_text(plan.read_text(encoding="utf-8").replace("inactivity_timeout: none", "inactivity_timeout: none, "
+                                                             "unknown_assignee: error"), encoding="utf-8")  # fmt: skip
+    refused = cli(tmp_path, "validate")
+    assert refused.code == 2
+    assert "T-01: unknown profile 'db_specialist' (did you mean 'db-specialist'?)" in refused.stderr

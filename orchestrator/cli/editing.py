@@ -41,10 +41,34 @@ def _changes(args: argparse.Namespace, tags: tuple[str, ...]) -> dict[str, str]:
         removed = {tag.lower() for tag in words.tags(args.untag)}
         kept = [tag for tag in (*tags, *words.tags(args.tag)) if tag.lower() not in removed]
         changes["tags"] = ", ".join(dict.fromkeys(kept))
+    changes.update(_status(args))
     if not changes:
         raise UsageError("nothing to change — give at least one of --priority, --assignee, --title, --tag, --untag, "
-                         "--depends-on, --retries, --timeout")  # fmt: skip
+                         "--depends-on, --retries, --timeout, --status")  # fmt: skip
     return changes
+
+
+def _status(args: argparse.Namespace) -> dict[str, str]:
+    """The Blocked cell ``--status`` sets: a person holds a task back (``blocked``, with
+    ``--reason``) or lets it go (``pending``); every other state is the run's to set."""
+    from orchestrator.plan.cells import blocked_cell
+
+    status = (args.status or "").strip().lower()
+    if args.reason is not None and status != "blocked":
+        raise UsageError("--reason goes with --status blocked: say why the task is held")
+    if not status:
+        return {}
+    if status == "pending":
+        return {"blocked": ""}
+    if status != "blocked":
+        raise UsageError(
+            f"--status {args.status}: a person sets blocked (with --reason) or pending (released); the run sets "
+            "the others (`orchestrator cancel` and `retry` stop a task or put it back)"
+        )
+    reason = " ".join((args.reason or "").split()) or "yes"
+    if blocked_cell(reason) is None:
+        raise UsageError(f"--reason {args.reason!r} reads as not blocked in a Blocked cell: say why in a few words")
+    return {"blocked": reason}
 
 
 def cmd_update(args: argparse.Namespace) -> int:
@@ -93,8 +117,19 @@ def cmd_update(args: argparse.Namespace) -> int:
         }
         emit_json(data)
     else:
-        warn(f"✏️ {task_id} updated in {workspace.relative(workspace.plan_file)}: {', '.join(sorted(changes))}")
+        warn(f"✏️ {task_id} updated in {workspace.relative(workspace.plan_file)}: {_said(changes)}")
     return ExitCode.OK
+
+
+_SAID = {"name": "title", "profile": "assignee", "deps": "dependencies"}
+
+
+def _said(changes: dict[str, str]) -> str:
+    """What changed, as the options name it: ``priority, blocked`` (``released``: blocked no more)."""
+    said = sorted(_SAID.get(key, key) for key in changes if key != "blocked")
+    if "blocked" in changes:
+        said.append("blocked" if changes["blocked"] else "released")
+    return ", ".join(said)
 
 
 def register(sub: Commands[argparse.ArgumentParser]) -> None:
@@ -102,7 +137,7 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     p.add_argument("words", nargs="+", metavar="[DIR] TASK", help="the task (after an optional workspace)")
     p.usage = (
         "%(prog)s [-h] [--json] [-p P] [--assignee A] [--title T] [--tag TAG] [--untag TAG] [--depends-on IDS] "
-        "[--retries N] [--timeout DURATION] [DIR] TASK"
+        "[--retries N] [--timeout DURATION] [--status blocked|pending] [--reason WHY] [DIR] TASK"
     )
     p.add_argument("-p", "--priority", help="critical, high, normal, low or P0-P3 (a number is refused)")
     p.add_argument("--assignee", metavar="A", help="who does it (a profile's name)")
@@ -114,3 +149,9 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--retries", type=words.count, metavar="N", help="how many times it is retried after a failure")
     p.add_argument("--timeout", metavar="DURATION", help="its time limit: 300, 10m, 1h30m or none")
+    p.add_argument(
+        "--status",
+        metavar="blocked|pending",
+        help="blocked: hold it back (it and what depends on it wait, the rest runs); pending: release it",
+    )
+    p.add_argument("--reason", metavar="WHY", help="why it is blocked (its Blocked cell)")

@@ -93,6 +93,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             raise PlanError([Problem(shown(workspace.plan_file), line, what, hint) for line, what, hint in broken])
     notices += _own_columns(plan)
     notices += _unseen_work(plan, workspace)
+    notices += _labels_and_holds(plan, workspace)
     edges = len(plan.edges())
     data = {
         "ok": True,
@@ -116,6 +117,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
             f"deepest chain ({counted(len(path), 'task')}): {' -> '.join(path)}"
         )
     return ExitCode.OK
+
+
+def _labels_and_holds(plan: Plan, workspace: Workspace) -> list[str]:
+    """Assignees with no profile (labels), and the tasks a person holds back (a Blocked cell)."""
+    from orchestrator.plan.profiles import Profiles, labels
+
+    held = [
+        f"{shown(plan.path)}:{task.line}: {task.id} is blocked{f' ({task.blocked})' if task.blocked else ''}: it "
+        "and what depends on it wait until released (`orchestrator update " + task.id + " --status pending`)"
+        for task in plan.tasks.values()
+        if task.blocked is not None
+    ]
+    return labels(plan, Profiles(workspace)) + held
 
 
 def _unseen_work(plan: Plan, workspace: Workspace) -> list[str]:

@@ -35,6 +35,15 @@ def headline(event: Event, project: str) -> str:
         return f"⏸️ run paused until {event.get('until', '?')}: {event.get('reason', '')}{where}"
     if kind == "task_stuck":
         return f"⚠️ {task}{agent} looks stuck: {event.get('why', '')}{where}"
+    name = f" {event['name']}" if event.get("name") else ""
+    if kind == "task_completed":
+        took = f" in {format_duration(event['duration'])}" if event.get("duration") is not None else ""
+        cost = f", ${event['cost_usd']:.4f}" if event.get("cost_usd") else ""
+        return f"✅ {task}{agent}{name} completed{took}{cost}{where}"
+    if kind == "task_started":
+        return f"🔵 {task}{agent}{name} started{where}"
+    if kind == "task_blocked":
+        return f"🚧 {task}{agent}{name} is blocked: {event.get('reason', '')}{where}"
     return f"{kind}: {task}{where}".strip()
 
 

@@ -180,6 +180,10 @@ def _describe(event: Event, workspace: Path | None = None) -> str | None:
         return f"⏭️ {task}{agent} skipped: {event['reason']}"
     if kind == "task_interrupted":
         return f"⏹️ {task}{agent} interrupted"
+    if kind == "task_blocked":
+        return f"🚧 {task}{agent} {event['reason']}; what depends on it waits"
+    if kind == "task_released":
+        return f"▶️ {task}{agent} released: it starts once what it depends on is done"
     if kind == "task_cancelled":
         took = f" after {format_duration(event['duration'])}" if event.get("duration") is not None else ""
         return f"⏹️ {task}{agent} cancelled{took}: {event['reason']}"
@@ -245,7 +249,15 @@ def next_step(event: Event, workspace: Path | None) -> str | None:
         )
     if any(found.get(state) for state in ("skipped", "interrupted")) and not back:
         return f"next: `orchestrator status{named}` shows why; {again}"
-    return f"next: {back} (a plain `orchestrator run` keeps it cancelled)" if back else None
+    if back:
+        return f"next: {back} (a plain `orchestrator run` keeps it cancelled)"
+    blocked = event.get("blocked") or []
+    if blocked:
+        return (
+            f"next: `orchestrator update{named} {blocked[0]} --status pending` releases {blocked[0]} (blocked by a "
+            f"person), then `orchestrator run{named}` goes on with it"
+        )
+    return None
 
 
 def _named(workspace: Path | None) -> str:

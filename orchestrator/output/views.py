@@ -20,6 +20,7 @@ _MERMAID_CLASS = {
     "skipped": "fill:#e2e3e5,stroke:#6c757d",
     "interrupted": "fill:#fff3cd,stroke:#fd7e14",
     "cancelled": "fill:#e2e3e5,stroke:#343a40,stroke-dasharray:2 2",  # stopped by `orchestrator cancel`
+    "blocked": "fill:#ffe5d0,stroke:#b35c00,stroke-width:2px",  # held back by a person (a Blocked cell)
     "outofdate": "fill:#fff3cd,stroke:#28a745,stroke-dasharray:4 2",  # completed, but run will redo it
 }
 OUT_OF_DATE = "out of date"  # beside a completed task's status when `run` would run it again

@@ -55,6 +55,18 @@ COLUMN_ALIASES: dict[str, str] = {
     "permissions": "access",
     "command": "command",
     "isolation": "isolation",
+    "blocked": "blocked",
+    "condition": "condition",
+    "run if": "condition",
+    "if": "condition",
+    "when": "condition",
+    "approval": "approval",
+    "gate": "approval",
+    "output": "outputs",
+    "outputs": "outputs",
+    "output fields": "outputs",
+    "on hold": "blocked",
+    "hold": "blocked",
     "cmd": "command",
     "shell command": "command",
 }
@@ -82,6 +94,27 @@ MAX_ID_LENGTH = 64
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 _NO_DEPS = {"", "none", "-", "—", "–", "n/a", "na", "nil", "null", "no", "no dependencies"}
 NOT_IDS = {*_NO_DEPS, "and"}  # words a Dependencies cell reads as something other than an id
+
+
+_TAGS_SPLIT_RE = re.compile(r"[,\s]+")
+
+
+def tags_cell(text: str) -> tuple[str, ...]:
+    """A Tags cell read: its words, split at commas and spaces."""
+    return tuple(tag for tag in _TAGS_SPLIT_RE.split(text) if tag)
+
+
+_NOT_BLOCKED = {*_NO_DEPS, "released", "false", "0"}
+_BLOCKED_WORDS = {"yes", "y", "x", "true", "1", "blocked", "on hold", "hold", "✓", "✔", "🚧"}
+
+
+def blocked_cell(text: str) -> str | None:
+    """A Blocked cell read: ``None`` when the task is not held, else why it is (``""`` when the
+    cell only says it is: "yes", "x", "blocked")."""
+    words = clean(text)
+    if words.lower() in _NOT_BLOCKED:
+        return None
+    return "" if words.lower() in _BLOCKED_WORDS else words
 
 
 _EMPHASIS_RE = re.compile(r"(`+|\*{1,3}|_{1,3})(.+)\1")

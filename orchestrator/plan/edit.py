@@ -38,6 +38,7 @@ HEADERS = {
     "tags": "Tags",
     "retries": "Retries",
     "timeout": "Timeout",
+    "blocked": "Blocked",
 }
 _NUMBERED = re.compile(r"^(?P<prefix>.*?)(?P<number>\d+)$")
 

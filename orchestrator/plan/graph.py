@@ -203,6 +203,10 @@ class ReadyQueue:
         """Tasks ready now."""
         return len(self._heap)
 
+    def ready(self) -> list[str]:
+        """The tasks ready now, in no particular order."""
+        return [node for _, node in self._heap]
+
     def pop(self, allowed: Callable[[str], bool] | None = None) -> str | None:
         """The most urgent ready task that ``allowed`` accepts (the others stay queued), or ``None``."""
         held: list[tuple[_Key, str]] = []

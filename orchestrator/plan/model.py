@@ -36,6 +36,10 @@ class Task:
     access: str | None = None  # an Access cell: "read" or "edit" (``settings.access_settings``)
     isolation: str | None = None  # an Isolation cell: "none" or "worktree"
     tags: tuple[str, ...] = ()
+    blocked: str | None = None  # a Blocked cell: held by a person, with why ("" when no reason is given)
+    condition: str | None = None  # a Condition cell: it runs only when this holds (``plan.conditions``)
+    approval: str | None = None  # an Approval cell: "before" it starts, or "after" it completes, a person says so
+    outputs: tuple[tuple[str, str], ...] = ()  # an Output cell: the JSON fields (name, type) its answer must hold
     details: str | None = None
     line: int = 0
     extra: dict[str, str] = field(default_factory=dict)

@@ -16,13 +16,14 @@ from orchestrator.errors import PlanError, Problem, WorkspaceError, shown
 from orchestrator.plan import graph as graphs
 from orchestrator.plan.cells import (
     NOT_IDS,
-    NUMBER_RE,
+    blocked_cell,
     clean,
     code_cell,
     header_columns,
     id_problem,
     parse_priority,
     split_ids,
+    tags_cell,
 )
 from orchestrator.plan.cutoff import cut_off_rows
 from orchestrator.plan.identity import Book, Row, assign
@@ -40,6 +41,7 @@ from orchestrator.plan.markdown import (
     tables_in,
 )
 from orchestrator.plan.model import PLAN_FILE, PLAN_LIMIT, Plan, Task
+from orchestrator.plan.rowcells import more_cells
 from orchestrator.plan.settings import ACCESS_WORDS, SETTING_NAMES, parse_duration, settings_from_mapping, suggest
 
 _REQUEST_KEYS = ("original request", "request", "user request")
@@ -307,9 +309,6 @@ def _parse_tasks(document: Document, out: _Collector) -> dict[str, dict[str, Any
     return tasks
 
 
-_TAGS_SPLIT_RE = re.compile(r"[,\s]+")
-
-
 def _task_from_row(row: dict[str, str], extra: dict[str, str], line: int, out: _Collector) -> dict[str, Any] | None:
     """The fields of one Task (built once, after agents and details are known), or None."""
     task_id = clean(row.get("id", ""))
@@ -330,9 +329,10 @@ def _task_from_row(row: dict[str, str], extra: dict[str, str], line: int, out: _
         "dependencies": tuple(split_ids(get("deps", ""))),
         "agent": clean(row["agent"]) if "agent" in row else "",
         "profile": (clean(row["profile"]) or None) if "profile" in row else None,
-        "tags": tuple(t for t in _TAGS_SPLIT_RE.split(row["tags"]) if t) if "tags" in row else (),
+        "tags": tags_cell(row["tags"]) if "tags" in row else (),
         "backend": (clean(row["backend"]).lower() or None) if "backend" in row else None,
         "command": (code_cell(row["command"]) or None) if "command" in row else None,
+        "blocked": blocked_cell(row["blocked"]) if "blocked" in row else None,
     }
     access = clean(row["access"]).lower() if "access" in row else ""
     if access and access not in {"-", "—", "none", "default"}:
@@ -369,12 +369,8 @@ def _task_from_row(row: dict[str, str], extra: dict[str, str], line: int, out: _
                 f"{task_id}: bad timeout '{row['timeout']}'",
                 "use seconds (300), a duration (5m, 1h30m) or 'none'",
             )
-    retries = get("retries", "").strip()
-    if retries and retries not in {"-", "—"}:
-        if NUMBER_RE.fullmatch(retries):
-            fields["retries"] = int(retries)
-        else:
-            out.add(line, f"{task_id}: bad retries '{retries}'", "use a whole number from 0 up")
+    for what, hint in more_cells(row, fields):  # retries, condition, approval, outputs
+        out.add(line, f"{task_id}: {what}", hint)
     if fields["agent"] in {"-", "—"}:
         fields["agent"] = ""
     if fields["agent"]:

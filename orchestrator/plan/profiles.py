@@ -18,8 +18,8 @@ from typing import Any
 from orchestrator import documents
 from orchestrator.errors import PlanError, Problem, shown
 from orchestrator.plan.model import Plan, Task
-from orchestrator.plan.settings import Settings, parse_duration, parse_setting
-from orchestrator.vocabulary import ARGUMENT_LIMIT
+from orchestrator.plan.settings import Settings, parse_duration, parse_setting, suggest
+from orchestrator.vocabulary import ARGUMENT_LIMIT, listed
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +132,10 @@ class Profiles:
         found = self.lookup(name)
         return found if isinstance(found, Profile) else None
 
+    def names(self) -> list[str]:
+        """The names of the profiles there are (their files' names), for a did-you-mean."""
+        return sorted({path.stem for directory in self.dirs if directory.is_dir() for path in directory.glob("*.md")})
+
     def max_parallel(self, name: str | None) -> int | None:
         profile = self.get(name)
         return profile.max_parallel if profile else None
@@ -173,18 +177,35 @@ class Profiles:
             if not task.profile:
                 continue
             found = self.lookup(task.profile)
-            if found is None:
+            if found is None and plan.settings.unknown_assignee == "error":
                 problems.append(
                     Problem(
                         shown(plan.path),
                         task.line,
-                        f"{task.id}: unknown profile '{task.profile}'",
-                        f"create {task.profile}.md in one of: {places}",
+                        f"{task.id}: unknown profile '{task.profile}'{suggest(task.profile, self.names())}",
+                        f"create {task.profile}.md in one of: {places} (or set unknown_assignee: label)",
                     )
                 )
             elif isinstance(found, Problem):
                 problems.append(found)
         return problems
+
+
+def labels(plan: Plan, profiles: Profiles) -> list[str]:
+    """A line for each Assignee with no profile file behind it: a label its tasks are filed
+    under (they run with the plan's defaults), said once, with the profile it may have meant."""
+    found: dict[str, list[Task]] = {}
+    for task in plan.tasks.values():
+        if task.profile and profiles.lookup(task.profile) is None:
+            found.setdefault(task.profile, []).append(task)
+    names = profiles.names()
+    return [
+        f"{shown(plan.path)}:{tasks[0].line}: assignee '{name}' has no profile{suggest(name, names)}: a label only "
+        f"({listed([t.id for t in tasks[:3]], len(tasks))} {'runs' if len(tasks) == 1 else 'run'} with the plan's "
+        "defaults) — `unknown_assignee: "
+        "error` refuses such names"
+        for name, tasks in found.items()
+    ]
 
 
 def _short(directory: Path) -> str:

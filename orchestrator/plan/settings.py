@@ -324,6 +324,9 @@ class Settings:
     on_conflict: str = field(default="resolve", metadata=_parser(_choice("resolve", "fail")))
     # A command run (by sh) on the integration branch after each merge; failing, it undoes the merge.
     verify: str | None = field(default=None, metadata=_parser(_optional_str))
+    # An Assignee with no profile file: label, a name the task is filed under (it runs with the
+    # plan's defaults; `validate` lists such names once, with a did-you-mean); error, refused.
+    unknown_assignee: str = field(default="label", metadata=_parser(_choice("label", "error")))
     # Where the run's notifications go (``plan/targets.py``), besides the user's config file's.
     notify: tuple[Target, ...] = field(default=(), metadata=_parser(parse_targets))
 

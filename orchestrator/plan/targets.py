@@ -7,7 +7,8 @@ or a mapping::
     notify:
       - url: https://hooks.slack.com/services/T0/B0/XX
         format: slack                                        # generic (default), slack, discord
-        events: [run_finished, task_failed]                  # default: all of NOTIFY_EVENTS
+        events: [run_finished, task_failed]                  # default: NOTIFY_EVENTS; task_started
+                                                             # and task_completed when named
       - command: ["notify-send", "orchestrator"]             # a list, or one shell string
         timeout: 10s                                         # default 10s
 
@@ -22,8 +23,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-# What a run tells a target about: the events that need a person.
+# What a run tells a target about unless it names its events: the events that need a person.
 NOTIFY_EVENTS = ("run_finished", "task_failed", "run_paused", "task_stuck")
+# What else a target may name (``events: [task_completed]``: "tell me when each task is done").
+OPT_IN_EVENTS = ("task_started", "task_completed")
+EVENT_NAMES = NOTIFY_EVENTS + OPT_IN_EVENTS
 FORMATS = ("generic", "slack", "discord")
 DEFAULT_COMMAND_TIMEOUT = 10.0
 _KEYS = {"url", "format", "events", "command", "shell", "timeout"}
@@ -109,8 +113,8 @@ def _events(value: object, where: str) -> tuple[str, ...]:
     if not isinstance(words, list | tuple) or not words:
         raise ValueError(f"{where}events: {value!r} is not a list of events")
     for word in words:
-        if word not in NOTIFY_EVENTS:
-            raise ValueError(f"{where}unknown event {word!r} (use {', '.join(NOTIFY_EVENTS)})")
+        if word not in EVENT_NAMES:
+            raise ValueError(f"{where}unknown event {word!r} (use {', '.join(EVENT_NAMES)})")
     return tuple(str(w) for w in words)
 
 

@@ -26,6 +26,7 @@ from orchestrator.plan.graph import topological_order
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
 from orchestrator.run.attempts import Attempt
+from orchestrator.run.holds import follow_holds
 from orchestrator.run.prepare import Prepared, RunOptions, load_checked
 from orchestrator.run.scheduler import Scheduler
 from orchestrator.state import events, planfile, store
@@ -123,8 +124,8 @@ class LiveQueue:
         except (OrchestratorError, OSError) as exc:
             return f"{name} changed, and is not taken into this run: {exc}"
         new = [task_id for task_id in plan.tasks if task_id.lower() not in self._known_ids]
-        if not new:  # (rows deleted or renamed: told on the loop, which may look at this run's tasks)
-            return (plan, profiles, new) if self._known_ids - {t.lower() for t in plan.tasks} else None
+        if not new:  # (rows deleted, renamed, blocked or released: taken on the loop, which knows this run's tasks)
+            return plan, profiles, new
         try:
             render_briefs(plan, self.workspace)  # the new tasks' briefs (the others' as `render` would)
         except (OrchestratorError, OSError) as exc:
@@ -137,6 +138,7 @@ class LiveQueue:
         if scheduler.stopped or scheduler.interrupted or self.ended:
             return
         ours.book = plan.book
+        follow_holds(scheduler.holds, plan, prepared.views, scheduler.delayed, scheduler.recorder.blocked, self._emit)
         kept, name = {task_id.lower() for task_id in plan.tasks}, self.workspace.relative(self.workspace.plan_file)
         for task_id in [t for t in ours.tasks if t.lower() not in kept and not prepared.views[t].status.finished]:
             self._notice_once(  # (a row renamed would otherwise run twice, without a word)

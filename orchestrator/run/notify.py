@@ -24,7 +24,7 @@ from orchestrator.output.payloads import headline, payload
 from orchestrator.output.reporter import Event, Recording
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.settings import Settings, format_duration
-from orchestrator.plan.targets import NOTIFY_EVENTS, Target, parse_targets
+from orchestrator.plan.targets import EVENT_NAMES, Target, parse_targets
 from orchestrator.run.delivery import DRAIN_SECONDS, Courier, Message
 from orchestrator.state import journal as journals
 from orchestrator.state.workspace import Workspace
@@ -179,7 +179,7 @@ class Notifying(Recording):
 
     def _send(self, event: Event) -> None:
         kind = str(event.get("event"))
-        if self.courier is None or kind not in NOTIFY_EVENTS:
+        if self.courier is None or kind not in EVENT_NAMES:
             return
         text = headline(event, self.project)
         for index, target in enumerate(self.targets):

@@ -15,6 +15,7 @@ from orchestrator.backends.base import Backend
 from orchestrator.backends.probe import Cli, agent_environment, probe
 from orchestrator.backends.shell import task_script
 from orchestrator.errors import BackendUnavailableError, OrchestratorError, PlanError, Problem, shown
+from orchestrator.plan.conditions import plan_problems
 from orchestrator.plan.markdown import FrontmatterError, split_frontmatter, split_lines
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.parser import read_plan_text
@@ -51,6 +52,7 @@ def check_plan(
     cwd = _cwd_problem(plan, workspace)
     if cwd is not None:
         problems.append(cwd)
+    problems += [Problem(shown(plan.path), line, what, hint) for line, what, hint in plan_problems(plan.tasks)]
     seen_checks: set[tuple[str, str | None, str | None]] = set()
     plan_checks: dict[str, str | None] = {}
     found: dict[str, Backend] = {}  # one of each backend the tasks use

@@ -193,6 +193,12 @@ class Recorder:
         more = {"duration": record.duration} if status == TaskStatus.CANCELLED else {}
         self.emit(_EVENTS.get(status, "task_failed"), task=task.id, agent=task.agent, reason=reason, **more)
 
+    def blocked(self, task: Task, reason: str) -> None:
+        """``task`` held by a person: it does not start, and what needs it waits (no result)."""
+        view = self.views[task.id]
+        view.status, view.reason = TaskStatus.BLOCKED, reason
+        self.emit("task_blocked", task=task.id, agent=task.agent, name=task.title, reason=reason)
+
     def interrupted(self, attempt: Attempt, why: str) -> None:
         """An attempt stopped before its end: its agent session and what it was started with are
         kept, for a later run to go on from."""
@@ -316,6 +322,7 @@ def _completed(task: Task, record: ResultRecord, result: str, attempt_cost: floa
     return {
         "task": task.id,
         "agent": task.agent,
+        "name": task.title,
         "duration": record.duration,
         "attempts": record.attempts,
         "cost_usd": record.cost_usd,

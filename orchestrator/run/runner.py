@@ -42,6 +42,7 @@ from orchestrator.run.admission import Admission
 from orchestrator.run.attempts import Launcher
 from orchestrator.run.basis import Basis
 from orchestrator.run.blocks import Blocks, as_status_reads
+from orchestrator.run.holds import exit_code
 from orchestrator.run.live import LiveQueue
 from orchestrator.run.merges import isolate
 from orchestrator.run.notify import Notifying, notifying
@@ -306,7 +307,7 @@ class Runner:
         bad = any(prepared.views[t].status != TaskStatus.COMPLETED for t in prepared.selection.run)
         # A task cancelled in an earlier run, and so not started in this one, leaves the plan undone too.
         bad = bad or (not self.options.only and any(v.status == TaskStatus.CANCELLED for v in views))
-        code = ExitCode.FAILED if bad or stopped else ExitCode.OK
+        code = exit_code(bad, stopped, views)
         if self.interrupted:
             code = ExitCode.INTERRUPTED
         summary = RunSummary(

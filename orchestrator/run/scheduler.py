@@ -28,6 +28,7 @@ from orchestrator.plan.settings import Settings
 from orchestrator.run import policy
 from orchestrator.run.admission import Admission, Slot
 from orchestrator.run.attempts import Attempt, Launcher, Outcome, Resumable
+from orchestrator.run.holds import Holds
 from orchestrator.run.merges import MergeQueue
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.selection import fingerprint, upstream_of
@@ -159,13 +160,11 @@ class Scheduler:
         self.signatures = signatures
         self.records = records  # the results a fingerprint reads: on disk at the start, then this run's
         self.sessions = sessions  # task -> agent session an interrupted attempt left, to resume
-        self.session_costs = SessionCosts()
-        self.spend = TaskSpend()
+        self.session_costs, self.spend = SessionCosts(), TaskSpend()
         self.launcher = launcher
         self.recorder = recorder
         self.admission = admission
-        self.pause = pause
-        self.journal = journal
+        self.pause, self.journal = pause, journal
         self.fail_fast = fail_fast
         self.rng = rng or random.Random()
         self.queue = _ready_queue(plan, selected, done, records)
@@ -177,6 +176,7 @@ class Scheduler:
         self.waiting: dict[str, Outcome] = {}  # task -> the attempt that ended, whose next one is delayed
         self.stopped: str | None = None  # why nothing new starts (fail-fast, the cost limit)
         self.interrupted = False
+        self.holds = Holds(plan, selected)  # tasks a person holds (a Blocked cell): never started
         self.inbox = Inbox()
         self.started = anyio.Event()  # set once the first tasks have started
         # ``run.live``: whether an attempt that ended (``None``: stopped by its cancel) was cancelled;
@@ -186,13 +186,14 @@ class Scheduler:
     # --- the loop ---------------------------------------------------------------------------------
 
     async def run(self) -> None:
+        self.holds.tell(self.recorder.blocked)
         async with anyio.create_task_group() as attempts:
             while True:
                 self._release_due(anyio.current_time())
                 self._fill(attempts)
                 self.started.set()
-                if not self.running and (self.stopped or (not self.delayed and len(self.queue) == 0)):
-                    break  # once stopped, a retry still waiting will not start
+                if not self.running and (self.stopped or (not self.delayed and not self.holds.startable(self.queue))):
+                    break  # once stopped, a retry still waiting will not start; held tasks wait for a next run
                 self.recorder.reporter.flush()  # what this turn had to tell, in one write
                 await self.inbox.wait(_until_next(self.delayed, self.admission))
                 self._handle_waiting()
@@ -221,7 +222,7 @@ class Scheduler:
 
     def _may_start(self, task_id: str) -> bool:
         slot = self._slot(task_id)
-        return slot.backend in self.admission.blocked or self.admission.allows(slot)
+        return task_id not in self.holds and (slot.backend in self.admission.blocked or self.admission.allows(slot))
 
     def _fill(self, group: TaskGroup) -> None:
         if self.interrupted or self.admission.paused_for(time.time()) > 0:
@@ -378,7 +379,7 @@ class Scheduler:
         self.waiting.clear()
         if self.interrupted:
             return
-        for task_id in self.queue.drain():
+        for task_id in self.holds.without(self.queue.drain()):  # (held, and what needs them: for a next run)
             if self.recorder.views[task_id].status in (TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.RETRYING):
                 reason = f"not started: {self.stopped or 'run stopped'}"
                 self.recorder.not_run(self.plan.tasks[task_id], TaskStatus.SKIPPED, reason)

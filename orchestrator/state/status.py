@@ -159,12 +159,33 @@ def collect(plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord
         views[task.id] = view
     _tell_unreadable(plan, workspace, records, views)
     _unskip(plan, views)
+    hold_blocked(plan, views)
     settle_waiting(views.values(), views)
     if paused(workspace):
         for view in views.values():
             if view.status == TaskStatus.PENDING:
                 view.status = TaskStatus.WAITING
     return list(views.values())
+
+
+# What a Blocked cell holds back: a task that would start, or start again, in the next run.
+_HOLDABLE = frozenset({TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.FAILED, TaskStatus.SKIPPED,
+                       TaskStatus.INTERRUPTED})  # fmt: skip
+
+
+def blocked_reason(task: Task) -> str:
+    """What a blocked task's reason says: the person's words, and how it is released."""
+    why = f"blocked: {task.blocked}" if task.blocked else "blocked by hand (its Blocked cell)"
+    return f"{why} — `orchestrator update {task.id} --status pending` releases it"
+
+
+def hold_blocked(plan: Plan, views: Mapping[str, TaskView]) -> None:
+    """A task its row says is blocked is, unless it is done, running or cancelled; what depends
+    on it waits (``settle_waiting``)."""
+    for task in plan.tasks.values():
+        view = views[task.id]
+        if task.blocked is not None and view.status in _HOLDABLE:
+            view.status, view.reason = TaskStatus.BLOCKED, blocked_reason(task)
 
 
 def upstream_reason(dependency: str, what: str) -> str:
@@ -242,11 +263,12 @@ def counts(views: Iterable[TaskView]) -> dict[str, int]:
 def outcome_counts(views: Iterable[TaskView]) -> dict[str, object]:
     """What ``run_finished`` says of the tasks: how many are in each state, how many of their
     results are simulated (made up by the fake executor, this run or an earlier one), and which
-    failed and which are cancelled (the run's last line says what to do about them)."""
+    failed, which are cancelled and which blocked (the run's last line says what to do about them)."""
     shown = list(views)
     return {
         "counts": counts(shown),
         "simulated": sum(1 for view in shown if view.simulated),
         "failed": sorted(view.id for view in shown if view.status == TaskStatus.FAILED),
         "cancelled": sorted(view.id for view in shown if view.status == TaskStatus.CANCELLED),
+        "blocked": sorted(view.id for view in shown if view.status == TaskStatus.BLOCKED),
     }

@@ -9,12 +9,12 @@
 
 const ICONS = {
   pending: "🟡", waiting: "⏸️", running: "🔵", retrying: "🔄",
-  completed: "✅", failed: "❌", skipped: "⏭️", interrupted: "⏹️", cancelled: "⏹️",
+  completed: "✅", failed: "❌", skipped: "⏭️", interrupted: "⏹️", cancelled: "⏹️", blocked: "🚧",
 };
 const EVENT_STATE = {
   task_started: "running", task_retrying: "retrying", task_completed: "completed",
   task_failed: "failed", task_skipped: "skipped", task_interrupted: "interrupted",
-  task_cancelled: "cancelled",
+  task_cancelled: "cancelled", task_blocked: "blocked", task_released: "waiting",
 };
 const LIFECYCLE = new Set(["run_started", "run_finished", ...Object.keys(EVENT_STATE)]);
 // Which buttons a task's row has, by its state: each posts to the server's route of its name,
@@ -24,7 +24,7 @@ const ACTIONS = {
   cancel: { label: "Cancel", states: new Set(["pending", "waiting", "running", "retrying"]) },
   retry: { label: "Retry", states: new Set(["failed", "cancelled", "skipped", "interrupted"]) },
 };
-const WHY_STATES = new Set(["failed", "skipped", "cancelled", "interrupted"]);
+const WHY_STATES = new Set(["failed", "skipped", "cancelled", "interrupted", "blocked"]);
 const TEXT_KEYS = ["message", "text", "summary", "title", "note", "content", "finding", "reason", "path", "file"];
 const FEED_SIZE = 100;
 const NOTABLE_SIZE = 200;

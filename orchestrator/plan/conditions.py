@@ -1,0 +1,253 @@
+"""A task's ``Condition``: whether it runs, said of its upstream tasks' outcomes and the fields
+of their structured output, in a small expression language a person reads at a glance:
+
+    T-01 failed                          a fallback: runs only when T-01 failed
+    T-01 completed and T-02 completed    (a bare id means the same: ``T-01 and T-02``)
+    T-02.severity == "high"              a field of T-02's output (a JSON object)
+    T-03.count > 10 or T-01 failed
+
+The ids are the plan's own; what is around them is a jinja2 expression, compiled and evaluated
+by jinja2's sandbox (no ``eval``, no attribute of a Python object but a mapping's keys). Nothing
+here reads a file or runs anything: ``compile_condition`` checks a condition against the plan
+(``validate``), ``Condition.evaluate`` decides it from values a run hands it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
+from jinja2.sandbox import SandboxedEnvironment
+
+# What ``T-01 <word>`` asks of T-01's outcome; ``succeeded`` and ``success`` mean completed.
+OUTCOMES = {
+    "completed": "completed",
+    "succeeded": "completed",
+    "success": "completed",
+    "failed": "failed",
+    "failure": "failed",
+    "skipped": "skipped",
+    "bypassed": "bypassed",
+    "rejected": "rejected",
+    "cancelled": "cancelled",
+    "interrupted": "interrupted",
+}
+# The types an Output column may give a field (``count:int``), and the JSON values each takes.
+FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "string": (str,),
+    "int": (int,),
+    "integer": (int,),
+    "number": (int, float),
+    "float": (int, float),
+    "bool": (bool,),
+    "boolean": (bool,),
+    "list": (list,),
+    "array": (list,),
+    "object": (dict,),
+}
+_STRINGS = re.compile(r"""("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')""")
+_OUTCOME = "_outcome"
+_FIELDS = "_fields"
+_NAMES = {_OUTCOME, _FIELDS, "true", "false", "none", "True", "False", "None"}
+
+
+class ConditionError(ValueError):
+    """A condition that cannot be read or cannot be decided; its message says what and where."""
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    text: str  # as written in the plan
+    expression: str  # the jinja2 expression it was read as
+    tasks: tuple[str, ...]  # the tasks it names, in the order it names them
+    fields: tuple[tuple[str, str], ...]  # (task, field) it reads of their output
+
+    def evaluate(self, outcomes: Mapping[str, str], outputs: Mapping[str, Mapping[str, Any] | None]) -> bool:
+        """Whether it holds, given each named task's outcome (``completed``, ``failed``...) and its
+        output's fields (``None``: it has none). A field it reads that is not there is a
+        ``ConditionError``: never a false condition."""
+        for task, name in self.fields:
+            found = outputs.get(task)
+            if found is None:
+                raise ConditionError(f"{task} left no output fields (its answer held no JSON object) to read {name}")
+            if name not in found:
+                raise ConditionError(f"{task}'s output has no field '{name}' (it has: {', '.join(found) or 'none'})")
+        try:
+            value = _compiled(self.expression)(**{_OUTCOME: dict(outcomes), _FIELDS: dict(outputs)})
+        except (UndefinedError, TypeError, ValueError, ArithmeticError) as exc:
+            raise ConditionError(f"{self.text}: {exc}") from None
+        return bool(value)
+
+    def seen(self, outcomes: Mapping[str, str], outputs: Mapping[str, Mapping[str, Any] | None]) -> str:
+        """What it looked at, as a reason says it: ``T-01 failed, T-02.severity = "low"``."""
+        said = [f"{task} {outcomes.get(task, '?')}" for task in self.tasks]
+        for task, name in self.fields:
+            value = (outputs.get(task) or {}).get(name)
+            said.append(f"{task}.{name} = {json.dumps(value, ensure_ascii=False)}")
+        return ", ".join(dict.fromkeys(said))
+
+
+def compile_condition(text: str, ids: Iterable[str], depends_on: Iterable[str] = ()) -> Condition:
+    """``text`` read as a condition on the tasks of ``ids`` (the plan's); ``ConditionError`` names
+    what is wrong: a syntax error, a name that is no task, a task it does not depend on."""
+    known = sorted(set(ids), key=len, reverse=True)
+    _no_such_id(text, known)
+    tasks: list[str] = []
+    fields: list[tuple[str, str]] = []
+    parts = _STRINGS.split(text)
+    for index in range(0, len(parts), 2):  # (the odd parts are string literals: left as they are)
+        parts[index] = _read_ids(parts[index], known, tasks, fields)
+    expression = "".join(parts).strip()
+    if not expression:
+        raise ConditionError("the condition is empty")
+    env = _environment()
+    try:
+        tree = env.parse("{{ " + expression + " }}")
+    except TemplateSyntaxError as exc:
+        raise ConditionError(f"cannot read '{text}': {exc.message}") from None
+    unknown = sorted(meta.find_undeclared_variables(tree) - _NAMES)
+    if unknown:
+        raise ConditionError(
+            f"'{unknown[0]}' in '{text}' is no task of the plan (a task is named by its id, e.g. T-01 failed, "
+            'T-02.severity == "high")'
+        )
+    if any(isinstance(node, nodes.Call) for node in tree.find_all(nodes.Call)):
+        raise ConditionError(f"'{text}' calls a function: a condition compares outcomes and fields, nothing more")
+    upstream = set(depends_on)
+    outside = [task for task in dict.fromkeys(tasks) if task not in upstream]
+    if outside:
+        raise ConditionError(f"the condition names {outside[0]}, which the task does not depend on")
+    try:
+        _compiled(expression)
+    except TemplateSyntaxError as exc:
+        raise ConditionError(f"cannot read '{text}': {exc.message}") from None
+    return Condition(text, expression, tuple(dict.fromkeys(tasks)), tuple(dict.fromkeys(fields)))
+
+
+def _no_such_id(text: str, known: list[str]) -> None:
+    """A word written as an id (``T-1``, ``T-09``) that is no task's: said so, with the one meant."""
+    lowered = {task.lower() for task in known}
+    for part in _STRINGS.split(text)[::2]:
+        for word in re.findall(r"(?<![\w.-])[A-Za-z][A-Za-z_]*-[\w-]+", part):
+            if word.lower() not in lowered:
+                close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
+                meant = f" (did you mean {close[0]}?)" if close else ""
+                raise ConditionError(f"'{word}' in '{text}' is no task of the plan{meant}")
+
+
+def _read_ids(part: str, known: list[str], tasks: list[str], fields: list[tuple[str, str]]) -> str:
+    """``part`` (no string literal in it) with each task id made a lookup in what a run hands in."""
+    if not known:
+        return part
+    ids = "|".join(re.escape(task) for task in known)
+    pattern = re.compile(
+        rf"(?<![\w.-])(?P<id>{ids})(?![\w-])"
+        rf"(?:\.(?P<field>[A-Za-z_]\w*)|\s+(?P<word>{'|'.join(OUTCOMES)})\b)?",
+        re.IGNORECASE,
+    )
+
+    def lookup(match: re.Match[str]) -> str:
+        task = next(t for t in known if t.lower() == match["id"].lower())
+        tasks.append(task)
+        if match["field"]:
+            fields.append((task, match["field"]))
+            return f"{_FIELDS}[{json.dumps(task)}][{json.dumps(match['field'])}]"
+        outcome = OUTCOMES[(match["word"] or "completed").lower()]
+        return f"({_OUTCOME}[{json.dumps(task)}] == {json.dumps(outcome)})"
+
+    return pattern.sub(lookup, part)
+
+
+def output_fields(text: str) -> dict[str, Any] | None:
+    """The fields an output holds: the JSON object it is, or the last one it ends with (a line of
+    its own, or a fenced ```json block); ``None`` when there is none."""
+    stripped = text.strip()
+    candidates = [stripped]
+    fenced = re.findall(r"```(?:json)?\s*\n(\{.*?\})\s*\n```", text, re.DOTALL)
+    candidates += reversed(fenced)
+    candidates += [line.strip() for line in reversed(stripped.splitlines()) if line.strip().startswith("{")][:3]
+    for candidate in candidates:
+        try:
+            found = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(found, dict):
+            return found
+    return None
+
+
+def parse_outputs(cell: str) -> tuple[tuple[str, str], ...]:
+    """An Output column's fields: ``severity, count:int`` -> ``(("severity", "str"), ("count", "int"))``;
+    ``ValueError`` names a bad one."""
+    found: list[tuple[str, str]] = []
+    for word in re.split(r"[,;\s]+", re.sub(r"\s*:\s*", ":", cell.strip())):
+        if not word.strip():
+            continue
+        name, _, kind = (part.strip() for part in word.partition(":"))
+        if not re.fullmatch(r"[A-Za-z_]\w*", name):
+            raise ValueError(f"'{name}' is no field name (letters, digits and _)")
+        kind = (kind or "str").lower()
+        if kind not in FIELD_TYPES:
+            raise ValueError(f"'{word.strip()}': unknown type '{kind}' (use {', '.join(sorted(set(FIELD_TYPES)))})")
+        found.append((name, kind))
+    return tuple(found)
+
+
+def shape_problem(declared: Iterable[tuple[str, str]], fields: Mapping[str, Any] | None) -> str | None:
+    """What an output lacks of the fields its task declares (its Output column), or ``None``."""
+    declared = list(declared)
+    if not declared:
+        return None
+    if fields is None:
+        return f"its answer holds no JSON object with {', '.join(name for name, _ in declared)}"
+    for name, kind in declared:
+        if name not in fields:
+            return f"its answer's JSON object has no field '{name}'"
+        value = fields[name]
+        numeric = kind in ("int", "integer", "number", "float")
+        if not isinstance(value, FIELD_TYPES[kind]) or (numeric and isinstance(value, bool)):
+            return f"its answer's field '{name}' is {json.dumps(value)[:40]}, not {kind}"
+    return None
+
+
+@lru_cache(maxsize=1)
+def _environment() -> SandboxedEnvironment:
+    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
+@lru_cache(maxsize=256)
+def _compiled(expression: str) -> Any:
+    return _environment().compile_expression(expression, undefined_to_none=False)
+
+
+def plan_problems(tasks: Mapping[str, Any]) -> list[tuple[int, str, str]]:
+    """(line, what, what to do) for each Condition of ``tasks`` (a plan's ``Task`` rows) that
+    cannot be read, names a task it does not depend on, or reads a field its upstream's Output
+    column does not declare."""
+    found: list[tuple[int, str, str]] = []
+    for task in tasks.values():
+        if not task.condition:
+            continue
+        try:
+            condition = compile_condition(task.condition, tasks, task.dependencies)
+        except ConditionError as exc:
+            found.append((task.line, f"{task.id}: {exc}", _HINT))
+            continue
+        for upstream, name in condition.fields:
+            declared = [field for field, _ in tasks[upstream].outputs]
+            if declared and name not in declared:
+                close = difflib.get_close_matches(name, declared, n=1)
+                meant = f" (did you mean {close[0]}?)" if close else ""
+                what = f"{task.id}: {upstream} has no output field '{name}'{meant}"
+                found.append((task.line, what, f"its Output column declares: {', '.join(declared)}"))
+    return found
+
+
+_HINT = 'write it as T-01 failed, T-01 completed, T-02.severity == "high", joined by and, or, not'

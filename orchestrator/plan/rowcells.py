@@ -1,0 +1,42 @@
+"""The cells of a task's row that a workflow adds to the core ones (``plan.parser``): how many
+retries, the Condition it runs on, the Approval a person gives, the Output fields it answers with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.plan.cells import NUMBER_RE, clean, code_cell
+from orchestrator.plan.conditions import parse_outputs
+
+APPROVALS = ("before", "after")
+_NONE = {"", "-", "—", "none", "no"}
+
+
+def more_cells(row: dict[str, str], fields: dict[str, Any]) -> list[tuple[str, str]]:
+    """Put what those cells of ``row`` say in ``fields``; returns the problems (what, what to do)."""
+    problems: list[tuple[str, str]] = []
+    retries = row.get("retries", "").strip()
+    if retries and retries not in {"-", "—"}:
+        if NUMBER_RE.fullmatch(retries):
+            fields["retries"] = int(retries)
+        else:
+            problems.append((f"bad retries '{retries}'", "use a whole number from 0 up"))
+    condition = code_cell(row.get("condition", "")).strip()
+    if condition.lower() not in _NONE:
+        fields["condition"] = condition
+    approval = clean(row.get("approval", "")).lower()
+    if approval in APPROVALS:
+        fields["approval"] = approval
+    elif approval not in _NONE:
+        problems.append(
+            (
+                f"unknown approval '{row['approval']}'",
+                "use before (a person approves it before it starts) or after (before what depends on it starts)",
+            )
+        )
+    if row.get("outputs", "").strip() not in _NONE:
+        try:
+            fields["outputs"] = parse_outputs(code_cell(row["outputs"]))
+        except ValueError as exc:
+            problems.append((f"bad Output cell: {exc}", "list the fields its answer holds: severity, count:int"))
+    return problems
