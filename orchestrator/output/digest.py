@@ -33,7 +33,7 @@ Section = tuple[str, Health | None, str | None]  # the workspace as named, its h
 
 
 def _totals(health: Health) -> str:
-    parts = [f"{n} {state}" for state, n in health.counts.items() if n]
+    parts = [f"{n} {state.replace('_', ' ')}" for state, n in health.counts.items() if n]
     line = f"tasks: {', '.join(parts)}" if parts else "no results yet"
     if health.runner_alive:
         line += f"; runner pid {health.runner_pid} running"

@@ -23,7 +23,7 @@ def headline(event: Event, project: str) -> str:
     where = f" — {project}" if project else ""
     if kind == "run_finished":
         counts = event.get("counts") or {}
-        parts = ", ".join(f"{n} {state}" for state, n in counts.items() if n) or "nothing ran"
+        parts = ", ".join(f"{n} {state.replace('_', ' ')}" for state, n in counts.items() if n) or "nothing ran"
         cost = f"; cost ${event['cost_usd']:.4f}" if event.get("cost_usd") else ""
         mark = "✅" if event.get("exit_code") == 0 else "❌"
         stopped = f" ({event['stopped']})" if event.get("stopped") else ""
@@ -42,6 +42,8 @@ def headline(event: Event, project: str) -> str:
         return f"✅ {task}{agent}{name} completed{took}{cost}{where}"
     if kind == "task_started":
         return f"🔵 {task}{agent}{name} started{where}"
+    if kind == "approval_requested":
+        return f"✋ {task}{agent}{name} {event.get('reason', 'awaits approval')}{where}"
     if kind == "task_blocked":
         return f"🚧 {task}{agent}{name} is blocked: {event.get('reason', '')}{where}"
     return f"{kind}: {task}{where}".strip()

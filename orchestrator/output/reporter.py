@@ -26,6 +26,11 @@ from orchestrator.state.workspace import DEFAULT_DIR, from_here
 Event = dict[str, Any]
 
 
+# The live panel's count an event adds to (a task bypassed or rejected is done with, as a skip is).
+_PANEL_COUNT = {"task_completed": "completed", "task_failed": "failed", "task_skipped": "skipped",
+                "task_cancelled": "skipped", "task_bypassed": "skipped", "task_rejected": "skipped"}  # fmt: skip
+
+
 class Reporter:
     def event(self, event: Event) -> None:
         """One state change: task_started, task_retrying, task_completed, task_failed, task_skipped,
@@ -182,6 +187,18 @@ def _describe(event: Event, workspace: Path | None = None) -> str | None:
         return f"⏹️ {task}{agent} interrupted"
     if kind == "task_blocked":
         return f"🚧 {task}{agent} {event['reason']}; what depends on it waits"
+    if kind == "task_bypassed":
+        return f"↪️ {task}{agent} bypassed: {event['reason']}"
+    if kind == "task_rejected":
+        return f"🚫 {task}{agent} {event['reason']}"
+    if kind == "approval_requested":
+        return f"✋ {task}{agent} {event['reason']}"
+    if kind in ("approval_given", "approval_refused"):
+        by = f" by {event['by']}" if event.get("by") else ""
+        said = "approved" if kind == "approval_given" else "rejected"
+        return f"{'👍' if kind == 'approval_given' else '👎'} {task}{agent} {said}{by}" + (
+            f": {event['reason']}" if event.get("reason") else ""
+        )
     if kind == "task_released":
         return f"▶️ {task}{agent} released: it starts once what it depends on is done"
     if kind == "task_cancelled":
@@ -213,7 +230,7 @@ def _describe(event: Event, workspace: Path | None = None) -> str | None:
         return f"{'ℹ️' if event.get('present') else '⚠️'} {event['message']}"
     if kind == "run_finished":
         found = event["counts"]
-        parts = ", ".join(f"{n} {state}" for state, n in found.items() if n)
+        parts = ", ".join(f"{n} {state.replace('_', ' ')}" for state, n in found.items() if n)
         parts += f" ({event['simulated']} {SIMULATED})" if event.get("simulated") else ""
         cost = f"; cost ${event['cost_usd']:.4f}" if event.get("cost_usd") else ""
         final = event["final_output"]
@@ -251,6 +268,12 @@ def next_step(event: Event, workspace: Path | None) -> str | None:
         return f"next: `orchestrator status{named}` shows why; {again}"
     if back:
         return f"next: {back} (a plain `orchestrator run` keeps it cancelled)"
+    awaiting = event.get("awaiting_approval") or []
+    if awaiting:
+        return (
+            f"next: `orchestrator approve{named} {awaiting[0]}` (or `reject{named} {awaiting[0]} --reason ...`) "
+            f"decides at its gate, then `orchestrator run{named}` goes on"
+        )
     blocked = event.get("blocked") or []
     if blocked:
         return (
@@ -348,10 +371,9 @@ class LiveReporter(Reporter):
         elif kind == "task_started":
             self.running[task] = (event.get("name", ""), time.monotonic())
         elif kind in {"task_completed", "task_failed", "task_skipped", "task_interrupted", "task_retrying",
-                      "task_cancelled"}:  # fmt: skip
+                      "task_cancelled", "task_bypassed", "task_rejected", "approval_requested"}:  # fmt: skip
             self.running.pop(task, None)
-            key = {"task_completed": "completed", "task_failed": "failed", "task_skipped": "skipped",
-                   "task_cancelled": "skipped"}.get(kind)  # fmt: skip
+            key = _PANEL_COUNT.get(kind)
             if key:
                 self.done[key] += 1
         elif kind == "task_added":

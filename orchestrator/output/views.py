@@ -21,6 +21,9 @@ _MERMAID_CLASS = {
     "interrupted": "fill:#fff3cd,stroke:#fd7e14",
     "cancelled": "fill:#e2e3e5,stroke:#343a40,stroke-dasharray:2 2",  # stopped by `orchestrator cancel`
     "blocked": "fill:#ffe5d0,stroke:#b35c00,stroke-width:2px",  # held back by a person (a Blocked cell)
+    "awaiting_approval": "fill:#fff3cd,stroke:#c98a00,stroke-width:2px",  # at its Approval gate
+    "rejected": "fill:#f8d7da,stroke:#a33,stroke-dasharray:2 2",  # refused at its gate by a person
+    "bypassed": "fill:#f1f3f5,stroke:#7a8a99,stroke-dasharray:4 4",  # its Condition was false: not run
     "outofdate": "fill:#fff3cd,stroke:#28a745,stroke-dasharray:4 2",  # completed, but run will redo it
 }
 OUT_OF_DATE = "out of date"  # beside a completed task's status when `run` would run it again
@@ -138,7 +141,7 @@ def _marks(views: Sequence[TaskView] | None) -> dict[str, str]:
 
 
 def summary_line(views: Sequence[TaskView], found: dict[str, int]) -> str:
-    parts = [f"{found[s]} {s}" for s in TaskStatus if found.get(s)]
+    parts = [f"{found[s]} {s.replace('_', ' ')}" for s in TaskStatus if found.get(s)]
     text = f"{counted(len(views), 'task')}: " + (", ".join(parts) if parts else "none")
     stale = sum(1 for v in views if v.out_of_date)
     if stale:

@@ -193,6 +193,7 @@ class ReadyQueue:
         self._finished: set[str] = set()  # completed, failed, or never to run
         self._doomed_by: dict[str, str] = {}  # never to run because of this task (``fail``)
         self._handed: set[str] = set()  # popped and not pushed back
+        self.deciding: set[str] = set()  # tasks with a Condition: they run (or not) whatever their upstream did
         for node in self._selected:
             pending = sum(1 for p in graph.predecessors(node) if p not in self._done)
             self._waiting[node] = pending
@@ -245,13 +246,35 @@ class ReadyQueue:
         """Mark failed for good; returns every selected task downstream, now never to run, in
         table order."""
         self._finished.add(task_id)
-        doomed = {n for n in descendants(self._graph, task_id) if n in self._waiting and n not in self._finished}
+        if self.deciding:
+            doomed = self._doomed_deciding(task_id)
+        else:
+            doomed = {n for n in descendants(self._graph, task_id) if n in self._waiting and n not in self._finished}
         self._finished |= doomed
         self._doomed_by.update(dict.fromkeys(doomed, task_id))
         if doomed:
             self._heap = [item for item in self._heap if item[1] not in doomed]
             heapq.heapify(self._heap)
         return sorted(doomed, key=lambda node: self._key[node][2])
+
+    def _doomed_deciding(self, task_id: str) -> set[str]:
+        """What ``task_id``'s failure dooms when some tasks decide for themselves (``deciding``:
+        a Condition): such a task is not doomed; the dependency counts as settled for it, and it
+        is ready once all of its are, to decide on their outcomes; nor is what lies beyond it."""
+        doomed: set[str] = set()
+        stack = [task_id]
+        while stack:
+            for child in self._graph.successors(stack.pop()):
+                if child not in self._waiting or child in self._finished or child in doomed:
+                    continue
+                if child in self.deciding:
+                    self._waiting[child] -= 1
+                    if self._waiting[child] == 0:
+                        heapq.heappush(self._heap, (self._key[child], child))
+                else:
+                    doomed.add(child)
+                    stack.append(child)
+        return doomed
 
     def add(self, node: str, *, priority: int, order: int) -> str | None:
         """A task added to the plan while it runs (``orchestrator add``, a merge's resolution

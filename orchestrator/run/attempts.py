@@ -25,6 +25,7 @@ from orchestrator.documents import read_body
 from orchestrator.errors import AgentCallError
 from orchestrator.executors.base import Executor, Launch, LineCallback, ProcessRun, StartCallback
 from orchestrator.executors.local import LocalExecutor
+from orchestrator.plan.conditions import output_fields, shape_problem
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import Settings
@@ -254,6 +255,11 @@ class Launcher:
         run = await self.executor.run(attempt.launch, on_start=on_start, on_line=feed)
         launch = attempt.launch
         result = attempt.backend.interpret(attempt.job, run, launch.stdout, launch.stderr, observer)
+        if result.completed and attempt.task.outputs:  # it must answer with the fields its Output column names
+            problem = shape_problem(attempt.task.outputs, output_fields(result.text))
+            if problem is not None:
+                result.completed, result.error_class = False, ErrorClass.AGENT_ERROR
+                result.message = f"{problem} (its Output column: {', '.join(n for n, _ in attempt.task.outputs)})"
         return Outcome(attempt, run, result, time.time())
 
     def internal_error(self, attempt: Attempt, exc: Exception) -> Outcome:

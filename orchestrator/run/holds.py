@@ -8,10 +8,11 @@ goes on with them. A row released or blocked while the run goes on is taken then
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from orchestrator.plan.graph import ReadyQueue, descendants
 from orchestrator.plan.model import Plan, Task
+from orchestrator.run.prepare import Prepared
 from orchestrator.state.status import TaskView, blocked_reason
 from orchestrator.vocabulary import ExitCode, TaskStatus
 
@@ -21,6 +22,16 @@ class Holds:
         self.plan = plan
         # task -> why it is held, as its view says it
         self.reasons = {t: blocked_reason(plan.tasks[t]) for t in selected if plan.tasks[t].blocked is not None}
+        self.gates: dict[str, str] = {}  # task -> the gate it waits at for a person's word: before, after
+
+    def gate(self, task_id: str, gate: str, reason: str) -> None:
+        """``task_id`` waits at its Approval ``gate`` (``run.gates``)."""
+        self.reasons[task_id], self.gates[task_id] = reason, gate
+
+    def release(self, task_id: str) -> None:
+        """``task_id`` held no more (a person's word on its gate)."""
+        self.reasons.pop(task_id, None)
+        self.gates.pop(task_id, None)
 
     def follow(self, plan: Plan, waiting: Iterable[str]) -> tuple[list[str], list[str]]:
         """The plan as a person left it now: which of the tasks ``waiting`` (not started, not
@@ -30,10 +41,11 @@ class Holds:
             task = plan.tasks.get(task_id)
             if task is None:
                 continue
-            if task.blocked is not None and task_id not in self.reasons:
+            if task.blocked is not None and task_id not in self.reasons:  # (one at a gate waits there)
                 self.reasons[task_id] = blocked_reason(task)
                 held.append(task_id)
-            elif task.blocked is None and self.reasons.pop(task_id, None) is not None:
+            elif task.blocked is None and task_id in self.reasons and task_id not in self.gates:
+                del self.reasons[task_id]
                 released.append(task_id)
         return held, released
 
@@ -57,20 +69,36 @@ class Holds:
         return [task_id for task_id in tasks if task_id not in kept]
 
 
-def exit_code(bad: bool, stopped: str | None, views: list[TaskView]) -> ExitCode:
-    """A run's: OK when all is done; HELD when all it left undone waits for a person (blocked
-    tasks, and what needs them); FAILED otherwise."""
+def exit_code(prepared: Prepared, stopped: str | None, *, only: bool) -> ExitCode:
+    """A run's: OK when all it ran is done (a false condition too, and a failure a fallback took
+    over); HELD when all it left undone waits for a person (blocked tasks, tasks at an approval
+    gate, and what needs them); FAILED otherwise, or when it stopped early. A task cancelled or
+    rejected in an earlier run, and so not started in this one, leaves the plan undone too
+    (unless ``only`` named what to run)."""
+    views, plan = prepared.views, prepared.plan
+    taken_over = handled(plan, views)
+    bad = any(views[t].status not in DONE and t not in taken_over for t in prepared.selection.run)
+    bad = bad or (not only and any(v.status in (TaskStatus.CANCELLED, TaskStatus.REJECTED) for v in views.values()))
     if not (bad or stopped):
         return ExitCode.OK
-    return ExitCode.HELD if not stopped and only_held(views) else ExitCode.FAILED
+    return ExitCode.HELD if not stopped and only_held(views.values()) else ExitCode.FAILED
+
+
+def handled(plan: Plan, views: Mapping[str, TaskView]) -> set[str]:
+    """The failed tasks a fallback took over: a task with a Condition on them ran and completed."""
+    return {
+        dep
+        for task in plan.tasks.values()
+        if task.condition and views[task.id].status == TaskStatus.COMPLETED
+        for dep in task.dependencies
+        if views[dep].status == TaskStatus.FAILED
+    }
 
 
 def only_held(views: Iterable[TaskView]) -> bool:
     """Whether all a run left undone waits for a person: tasks blocked, and what needs them."""
-    undone = [view for view in views if view.status != TaskStatus.COMPLETED]
-    return any(v.status == TaskStatus.BLOCKED for v in undone) and all(
-        v.status in (TaskStatus.BLOCKED, TaskStatus.WAITING) for v in undone
-    )
+    undone = [view for view in views if view.status not in DONE]
+    return any(v.status in HELD for v in undone) and all(v.status in (*HELD, TaskStatus.WAITING) for v in undone)
 
 
 def follow_holds(
@@ -94,4 +122,6 @@ def follow_holds(
         emit("task_released", task=task_id, agent=plan.tasks[task_id].agent)
 
 
+DONE = (TaskStatus.COMPLETED, TaskStatus.BYPASSED)  # what a run leaves as it should (a false condition too)
+HELD = (TaskStatus.BLOCKED, TaskStatus.AWAITING_APPROVAL)  # waiting for a person
 _NOT_STARTED = (TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.BLOCKED)

@@ -28,14 +28,15 @@ from orchestrator.plan.profiles import Profiles
 from orchestrator.run.attempts import Attempt
 from orchestrator.run.holds import follow_holds
 from orchestrator.run.prepare import Prepared, RunOptions, load_checked
-from orchestrator.run.scheduler import Scheduler
-from orchestrator.state import events, planfile, store
+from orchestrator.run.scheduler import Scheduler, decided
+from orchestrator.state import approvals, events, planfile, store
 from orchestrator.state.status import GIVEN_UP, upstream_reason
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
 POLL_SECONDS = 0.25
-_REQUESTS = ("cancel_requested", "retry_requested")
+_REQUESTS = ("cancel_requested", "retry_requested", "approve_requested", "reject_requested")
+GIVEN_BACK = (TaskStatus.CANCELLED, TaskStatus.REJECTED)  # given up by a person: so until they say otherwise
 
 
 class LiveQueue:
@@ -65,12 +66,6 @@ class LiveQueue:
         self._told: set[str] = set()
         self._plan_there = True  # the plan file: deleted or renamed mid-run is told, once each way
         scheduler.cancelled = self.cancelled
-
-    def hold_cancelled(self) -> None:
-        """Before the loop starts: what depends on a task cancelled in an earlier run is skipped."""
-        for task_id, view in self.prepared.views.items():
-            if view.status == TaskStatus.CANCELLED and task_id not in self.prepared.selection.run:
-                self.scheduler.skip(self.scheduler.queue.fail(task_id), task_id, "was cancelled")
 
     @property
     def plan(self) -> Plan:
@@ -188,7 +183,9 @@ class LiveQueue:
                 self._refuse(kind, task_id, request, "the run is ending")
                 self.scheduler.recorder.reporter.flush()
                 continue
-            act: Callable[[str, str, str], None] = self._cancel if kind == "cancel" else self._retry
+            act: Callable[[str, str, str], None] = {"cancel": self._cancel, "retry": self._retry}.get(
+                kind, self._decide
+            )
             reason = str(event.get("reason") or "cancelled by `orchestrator cancel`")
             self.scheduler.inbox.change(functools.partial(act, task_id, request, reason))
 
@@ -228,6 +225,12 @@ class LiveQueue:
                                    run_attempts=waited.attempt.in_run if waited else 0,
                                    started=waited.attempt.started if waited else None)  # fmt: skip
         scheduler.skip(doomed, task_id, "was cancelled")
+
+    def _decide(self, task_id: str, request: str, _reason: str) -> None:
+        """`orchestrator approve` or `reject`, whose decision is in state/approvals.jsonl already."""
+        decision = approvals.latest(self.workspace).get(task_id)
+        if decision and self._known("decide", task_id, request) and not decided(self.scheduler, task_id, decision):
+            self._emit("approval_noted", task=task_id, request=request, decision=decision.decision)
 
     def cancelled(self, attempt: Attempt, result: AgentResult | None) -> bool:
         """On the loop, for an attempt that ended (``result``: what it did; ``None``: stopped by
@@ -279,11 +282,20 @@ class LiveQueue:
             view = views[node]
             was = view.status
             ready = all(dep in scheduler.queue.done for dep in self.plan.tasks[node].dependencies)
-            if was == TaskStatus.CANCELLED:  # a later run must not hold it back any more
+            if was in GIVEN_BACK:  # a later run must not hold it back any more (nor its gate's old word)
                 store.remove(self.workspace.result(self.plan.tasks[node]), durable=False)
+                if was == TaskStatus.REJECTED:
+                    approvals.record(self.workspace, node, approvals.REOPENED)
             view.status = TaskStatus.PENDING if ready else TaskStatus.WAITING
             view.reason = None
             self._emit("task_requeued", task=node, agent=self.plan.tasks[node].agent, was=str(was), request=request)
+
+
+def hold_given_back(live: LiveQueue) -> None:
+    """Before the loop starts: what depends on a task cancelled or rejected in an earlier run is skipped."""
+    for task_id, view in live.prepared.views.items():
+        if view.status in GIVEN_BACK and task_id not in live.prepared.selection.run:
+            live.scheduler.skip(live.scheduler.queue.fail(task_id), task_id, GIVEN_UP[view.status])
 
 
 def _plan_file_said(name: str, there: bool) -> str:

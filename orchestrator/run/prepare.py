@@ -27,7 +27,7 @@ from orchestrator.run.selection import (
     settings_signature,
     task_signature,
 )
-from orchestrator.state import store
+from orchestrator.state import approvals, store
 from orchestrator.state.journal import OpenAttempt, attempts_started, epoch_of
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView, collect, read_records
@@ -158,6 +158,7 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
         if earlier is not None:
             legacy[task.id] = earlier
     records = read_records(plan, workspace)
+    approvals.settle(workspace, plan.tasks, records)  # (results a person approved or rejected since)
     expected = expected_fingerprints(plan, briefs, signatures, records, legacy)
     selection = select(plan, expected, records, only=options.only, rerun=options.rerun, simulated_done=simulated)
     if clis:

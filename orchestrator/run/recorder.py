@@ -33,7 +33,10 @@ _EVENTS = {
     TaskStatus.SKIPPED: "task_skipped",
     TaskStatus.INTERRUPTED: "task_interrupted",
     TaskStatus.CANCELLED: "task_cancelled",
+    TaskStatus.BYPASSED: "task_bypassed",
+    TaskStatus.REJECTED: "task_rejected",
 }
+_DONE_WORK = (TaskStatus.COMPLETED, TaskStatus.AWAITING_APPROVAL)  # an attempt that did the work
 STDERR_TAIL = 3000  # characters of a failed attempt's stderr kept in its result file
 TERMINAL_LINES = 5  # of them, the last lines shown under the failure in the terminal
 TERMINAL_WIDTH = 200  # characters of each such line
@@ -77,7 +80,7 @@ class Recorder:
     def started(self, attempt: Attempt) -> None:
         task = attempt.task
         view = self.views[task.id]
-        view.status = TaskStatus.RUNNING
+        view.status = view.status.to(TaskStatus.RUNNING)
         # (from the first attempt of this run of the task: not an earlier run's start)
         view.started = iso_at(attempt.started) if attempt.in_run == 1 or not view.started else view.started
         view.attempts, view.run_attempts = attempt.number, attempt.in_run
@@ -117,9 +120,12 @@ class Recorder:
 
     # --- results ----------------------------------------------------------------------------------
 
-    def completed(self, outcome: Outcome, warning: str | None) -> ResultRecord:
-        record = self._write_attempt(outcome, TaskStatus.COMPLETED, warning)
-        self._told_completed(outcome.attempt.task, record, outcome.result.attempt_cost_usd)
+    def completed(self, outcome: Outcome, warning: str | None, *, awaiting: bool = False) -> ResultRecord:
+        """``awaiting``: its Approval gate is after it: its result awaits a person's word (``run.gates``)."""
+        status = TaskStatus.AWAITING_APPROVAL if awaiting else TaskStatus.COMPLETED
+        record = self._write_attempt(outcome, status, warning)
+        if not awaiting:
+            self.told_completed(outcome.attempt.task, record, outcome.result.attempt_cost_usd)
         return record
 
     def recovered(self, task: Task, record: ResultRecord, text: str) -> None:
@@ -127,10 +133,10 @@ class Recorder:
         live to record (``run.recovery`` made ``record`` from its log): recorded as it would
         have been."""
         record = replace(record, inputs=self._inputs(task))
-        self._write(task, record, self._body(record, text))
-        self._told_completed(task, record)
+        self.write(task, record, self._body(record, text))
+        self.told_completed(task, record)
 
-    def _told_completed(self, task: Task, record: ResultRecord, attempt_cost: float | None = None) -> None:
+    def told_completed(self, task: Task, record: ResultRecord, attempt_cost: float | None = None) -> None:
         self.emit("task_completed", **_completed(task, record, self.workspace.result_name(task), attempt_cost))
 
     def failed(self, outcome: Outcome, reason: str) -> None:
@@ -189,7 +195,7 @@ class Recorder:
             fingerprint=fingerprint,
             session_id=session,
         )
-        self._write(task, record, not_run_body(task.id, status, reason))
+        self.write(task, record, not_run_body(task.id, status, reason))
         more = {"duration": record.duration} if status == TaskStatus.CANCELLED else {}
         self.emit(_EVENTS.get(status, "task_failed"), task=task.id, agent=task.agent, reason=reason, **more)
 
@@ -233,14 +239,14 @@ class Recorder:
             run_attempts=attempt.in_run,
             reason=reason,
             exit_code=result.exit_code if result.exit_code is not None else run.exit_code,
-            error_class=None if status == TaskStatus.COMPLETED else result.error_class,
+            error_class=None if status in _DONE_WORK else result.error_class,
             started=iso_at(attempt.started),
             finished=iso_at(outcome.finished),
             duration=round(outcome.finished - attempt.started, 3),
             backend=attempt.settings.backend,
             fingerprint=attempt.fingerprint,
             output_hash=documents.sha256(result.text)[:16],
-            inputs=self._inputs(task) if status == TaskStatus.COMPLETED else None,
+            inputs=self._inputs(task) if status in _DONE_WORK else None,
             session_id=result.session_id or attempt.observer.session_id,
             cost_usd=result.cost_usd,
             tokens=result.tokens,
@@ -253,7 +259,7 @@ class Recorder:
             diffstat=(run.work.diffstat or None) if run.work else None,
             merge=outcome.merged,
         )
-        self._write(task, record, self._body(record, result.text, stderr))
+        self.write(task, record, self._body(record, result.text, stderr))
         return record
 
     def _inputs(self, task: Task) -> str | None:
@@ -276,7 +282,7 @@ class Recorder:
             simulated=record.simulated,
         )
 
-    def _write(self, task: Task, record: ResultRecord, body: str) -> None:
+    def write(self, task: Task, record: ResultRecord, body: str) -> None:
         self.workspace.check_inside()  # not through a symlink put in results/' place meanwhile
         path = self.workspace.result(task)
         # looked for each time, not in a listing made at the start: a person may write there meanwhile
@@ -286,6 +292,7 @@ class Recorder:
         view = self.views[task.id]
         if view.status == TaskStatus.RETRYING:  # its retry will not come: status no longer shows it retrying
             self.journal.settled(task.id)
+        view.status.to(record.status)  # (only along the state machine's arrows: ``TRANSITIONS``)
         view.take(record, self.workspace.result_name(task))
 
     def take_unsynced(self) -> list[Path]:

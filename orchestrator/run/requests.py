@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from orchestrator.errors import NoAnswerError, PlanError
 from orchestrator.plan.model import Plan, Task
-from orchestrator.state import events
+from orchestrator.state import approvals, events
 from orchestrator.state.journal import now_iso
 from orchestrator.state.lock import WorkspaceLock
 from orchestrator.state.workspace import Workspace
@@ -209,8 +209,10 @@ def _offline(
             refused = f"{task.id} is completed (`orchestrator run --rerun {task.id}` redoes it)"
         elif held := [d for d in task.dependencies if view_of[d].status == TaskStatus.CANCELLED]:
             refused = f"upstream {held[0]} was cancelled: retry {held[0]} first"
-        elif status == TaskStatus.CANCELLED:
+        elif status in (TaskStatus.CANCELLED, TaskStatus.REJECTED):
             store.remove(workspace.result(task))
+            if status == TaskStatus.REJECTED:  # its gate asks again
+                approvals.record(workspace, task.id, approvals.REOPENED)
             said = f"↩️ {task.id} is back in the queue: it runs in the next `orchestrator run`"
             _told(workspace, "task_requeued", task, was=str(status))
         elif status.finished:

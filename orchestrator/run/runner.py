@@ -43,7 +43,7 @@ from orchestrator.run.attempts import Launcher
 from orchestrator.run.basis import Basis
 from orchestrator.run.blocks import Blocks, as_status_reads
 from orchestrator.run.holds import exit_code
-from orchestrator.run.live import LiveQueue
+from orchestrator.run.live import LiveQueue, hold_given_back
 from orchestrator.run.merges import isolate
 from orchestrator.run.notify import Notifying, notifying
 from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, load_checked, prepare
@@ -59,7 +59,7 @@ from orchestrator.state.procs import process_started
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView, counts, outcome_counts
 from orchestrator.state.workspace import Workspace
-from orchestrator.vocabulary import ExitCode, TaskStatus
+from orchestrator.vocabulary import ExitCode
 
 _T = TypeVar("_T")
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -164,7 +164,7 @@ class Runner:
                 live = LiveQueue(
                     ws, prepared, scheduler, self.options, run=run_name, events_from=events.size(ws.events_file)
                 )
-                live.hold_cancelled()
+                hold_given_back(live)
                 background.start_soon(live.follow)
                 background.start_soon(self._flush_every_second, prepared, scheduler)
                 background.start_soon(_tick_every_second, self.reporter)
@@ -304,10 +304,7 @@ class Runner:
             self._unreadable(_rewrite_status(ws.plan_file, blocks, durable=True))
         stopped = scheduler.stopped or self._synthesis_failed
         found = counts(views)
-        bad = any(prepared.views[t].status != TaskStatus.COMPLETED for t in prepared.selection.run)
-        # A task cancelled in an earlier run, and so not started in this one, leaves the plan undone too.
-        bad = bad or (not self.options.only and any(v.status == TaskStatus.CANCELLED for v in views))
-        code = exit_code(bad, stopped, views)
+        code = exit_code(prepared, stopped, only=bool(self.options.only))
         if self.interrupted:
             code = ExitCode.INTERRUPTED
         summary = RunSummary(

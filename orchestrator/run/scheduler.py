@@ -28,10 +28,12 @@ from orchestrator.plan.settings import Settings
 from orchestrator.run import policy
 from orchestrator.run.admission import Admission, Slot
 from orchestrator.run.attempts import Attempt, Launcher, Outcome, Resumable
+from orchestrator.run.gates import HOLD, Gates
 from orchestrator.run.holds import Holds
 from orchestrator.run.merges import MergeQueue
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.selection import fingerprint, upstream_of
+from orchestrator.state.approvals import Decision, rejected_reason
 from orchestrator.state.journal import Journal
 from orchestrator.state.pause import Pause
 from orchestrator.state.results import ResultRecord
@@ -177,6 +179,7 @@ class Scheduler:
         self.stopped: str | None = None  # why nothing new starts (fail-fast, the cost limit)
         self.interrupted = False
         self.holds = Holds(plan, selected)  # tasks a person holds (a Blocked cell): never started
+        self.gates = Gates(plan, self.holds, recorder, records)  # conditions and approval gates
         self.inbox = Inbox()
         self.started = anyio.Event()  # set once the first tasks have started
         # ``run.live``: whether an attempt that ended (``None``: stopped by its cancel) was cancelled;
@@ -235,7 +238,14 @@ class Scheduler:
             if blocked is not None:
                 self._give_up(task_id, TaskStatus.SKIPPED, f"not started: {blocked}")
                 continue
-            self._start(task_id, group)
+            verdict = self.gates.check(task_id)
+            if isinstance(verdict, tuple):  # its condition false (or undecidable), or rejected
+                self._give_up(task_id, *verdict)
+            elif verdict == HOLD:  # at its gate: one before it starts stays ready, for when it is approved
+                if self.holds.gates.get(task_id) == "before":
+                    self.queue.push_back(task_id)
+            else:
+                self._start(task_id, group)
 
     def _start(self, task_id: str, group: TaskGroup) -> None:
         self.recorder.workspace.check_inside()  # its logs go nowhere a symlink put meanwhile leads
@@ -308,11 +318,14 @@ class Scheduler:
         elif not isinstance(decision, policy.Complete | policy.Pause):
             self.sessions.pop(task.id, None)  # a session that could not be continued: start afresh
         if isinstance(decision, policy.Complete):
-            self.records[task.id] = self.recorder.completed(outcome, decision.warning)
+            awaiting = task.approval == "after"  # its result waits for a person's word; so does what needs it
+            self.records[task.id] = self.recorder.completed(outcome, decision.warning, awaiting=awaiting)
             if self.merges is not None and outcome.added:  # a conflict's resolution task: its dependents wait
                 self.merges.adopt(outcome.added, self.queue)
-            for child in self.queue.complete(task.id):
-                self.recorder.ready(child)
+            if awaiting:
+                self.gates.await_approval(task, "after")
+            else:
+                self.completed(task.id)
         elif isinstance(decision, policy.Retry):
             if decision.rate_limited:
                 self.admission.rate_limited(now, decision.after)
@@ -340,49 +353,77 @@ class Scheduler:
         if limit is not None and self.admission.over_budget() and not self.stopped:
             self.stopped = f"cost limit reached: ${self.admission.cost:.4f} of ${limit:.4f}"
 
+    def completed(self, task_id: str) -> None:
+        for child in self.queue.complete(task_id):
+            self.recorder.ready(child)
+
     def _give_up(self, task_id: str, status: TaskStatus, reason: str, *, attempts: int = 0) -> None:
-        """``task_id`` will not run in this run: record why, and skip everything downstream."""
+        """``task_id`` will not run in this run: record why, and skip everything downstream (a
+        bypassed task's is bypassed too: a false condition is no failure)."""
         in_run = attempts - self.first_attempt.get(task_id, attempts) + 1 if attempts else 0  # (one it could not start)
         self.recorder.not_run(self.plan.tasks[task_id], status, reason, attempts=attempts, run_attempts=in_run)
-        self._skip_downstream(task_id, "failed" if status == TaskStatus.FAILED else "did not run")
+        self._skip_downstream(task_id, _GAVE_UP.get(status, "did not run"), status)
 
-    def _skip_downstream(self, task_id: str, what: str) -> None:
-        self.skip(self.queue.fail(task_id), task_id, what)
+    def _skip_downstream(self, task_id: str, what: str, status: TaskStatus = TaskStatus.FAILED) -> None:
+        doomed = self.queue.fail(task_id)
+        self.skip(doomed, task_id, what, TaskStatus.BYPASSED if status == TaskStatus.BYPASSED else TaskStatus.SKIPPED)
 
-    def skip(self, doomed: list[str], task_id: str, what: str) -> None:
-        """Record the tasks of ``doomed`` skipped, for ``upstream {task_id} {what}``."""
+    def skip(self, doomed: list[str], task_id: str, what: str, status: TaskStatus = TaskStatus.SKIPPED) -> None:
+        """Record the tasks of ``doomed`` skipped (or bypassed), for ``upstream {task_id} {what}``."""
         for child in doomed:
             self.delayed.pop(child, None)
             self.waiting.pop(child, None)
-            self.recorder.not_run(self.plan.tasks[child], TaskStatus.SKIPPED, upstream_reason(task_id, what))
+            self.recorder.not_run(self.plan.tasks[child], status, upstream_reason(task_id, what))
 
     # --- the end ----------------------------------------------------------------------------------
 
     def finish(self) -> None:
-        """Record what the run leaves undone: attempts that were running when it was stopped
-        (their outcome already in counts), retries that will not come, tasks never started."""
-        self._handle_waiting()
-        why = "interrupted by the user" if self.interrupted else "stopped: the run ended on an error"
-        for task_id, attempt in list(self.running.items()):
-            self.journal.ended(task_id, attempt.number)
-            self.recorder.interrupted(attempt, why)
-        self.running.clear()
-        # Tasks whose last attempt ended and whose next one waits: that attempt is what happened.
-        for task_id in list(self.delayed):
-            outcome = self.waiting.get(task_id)
-            if self.interrupted:
-                self.recorder.stopped_waiting(self.plan.tasks[task_id], outcome)
-            elif outcome is not None:
-                failed = outcome.result.message or "failed"
-                self.recorder.failed(outcome, f"{failed}; not attempted again: {self.stopped or 'run stopped'}")
-        self.delayed.clear()
-        self.waiting.clear()
-        if self.interrupted:
-            return
-        for task_id in self.holds.without(self.queue.drain()):  # (held, and what needs them: for a next run)
-            if self.recorder.views[task_id].status in (TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.RETRYING):
-                reason = f"not started: {self.stopped or 'run stopped'}"
-                self.recorder.not_run(self.plan.tasks[task_id], TaskStatus.SKIPPED, reason)
+        """Record what the run leaves undone (``finish_run``)."""
+        finish_run(self)
+
+
+def finish_run(scheduler: Scheduler) -> None:
+    """Record what the run leaves undone: attempts that were running when it was stopped
+    (their outcome already in counts), retries that will not come, tasks never started."""
+    scheduler._handle_waiting()
+    why = "interrupted by the user" if scheduler.interrupted else "stopped: the run ended on an error"
+    for task_id, attempt in list(scheduler.running.items()):
+        scheduler.journal.ended(task_id, attempt.number)
+        scheduler.recorder.interrupted(attempt, why)
+    scheduler.running.clear()
+    # Tasks whose last attempt ended and whose next one waits: that attempt is what happened.
+    for task_id in list(scheduler.delayed):
+        outcome = scheduler.waiting.get(task_id)
+        if scheduler.interrupted:
+            scheduler.recorder.stopped_waiting(scheduler.plan.tasks[task_id], outcome)
+        elif outcome is not None:
+            failed = outcome.result.message or "failed"
+            scheduler.recorder.failed(outcome, f"{failed}; not attempted again: {scheduler.stopped or 'run stopped'}")
+    scheduler.delayed.clear()
+    scheduler.waiting.clear()
+    if scheduler.interrupted:
+        return
+    for task_id in scheduler.holds.without(scheduler.queue.drain()):  # (held, and what needs them: for a next run)
+        if scheduler.recorder.views[task_id].status in (TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.RETRYING):
+            reason = f"not started: {scheduler.stopped or 'run stopped'}"
+            scheduler.recorder.not_run(scheduler.plan.tasks[task_id], TaskStatus.SKIPPED, reason)
+
+
+def decided(scheduler: Scheduler, task_id: str, decision: Decision) -> bool:
+    """A person's word on ``task_id`` (`approve`, `reject`): acted on if it waits at its gate
+    (``True``), else kept for when it gets there."""
+    verdict = scheduler.gates.decide(task_id, decision)
+    if verdict == "complete":
+        scheduler.completed(task_id)
+    elif verdict == "reject":
+        record = scheduler.records.get(task_id)
+        if record is None or record.status != TaskStatus.REJECTED:  # (a gate before: no result yet)
+            scheduler.recorder.not_run(scheduler.plan.tasks[task_id], TaskStatus.REJECTED, rejected_reason(decision))
+        scheduler.skip(scheduler.queue.cancel(task_id), task_id, "was rejected")  # (one held before is still queued)
+    return verdict is not None
+
+
+_GAVE_UP = {TaskStatus.FAILED: "failed", TaskStatus.BYPASSED: "was bypassed", TaskStatus.REJECTED: "was rejected"}
 
 
 def _ready_queue(plan: Plan, selected: list[str], done: set[str], records: Mapping[str, ResultRecord]) -> ReadyQueue:
@@ -390,7 +431,9 @@ def _ready_queue(plan: Plan, selected: list[str], done: set[str], records: Mappi
     weighing what it took when it last completed (its result's duration), where known."""
     priority = {task.id: task.priority for task in plan.tasks.values()}
     took = {t: r.duration for t, r in records.items() if r.duration and r.status == TaskStatus.COMPLETED}
-    return ReadyQueue(plan.graph, priority=priority, order=plan.order, selected=selected, done=done, took=took)
+    queue = ReadyQueue(plan.graph, priority=priority, order=plan.order, selected=selected, done=done, took=took)
+    queue.deciding = {task.id for task in plan.tasks.values() if task.condition}
+    return queue
 
 
 def _until_next(delayed: Mapping[str, float], admission: Admission) -> float:

@@ -177,6 +177,8 @@ def select(
         if unknown:
             raise UsageError(f"--rerun: no task {', '.join(unknown)} in the plan")
         done -= asked_again(plan, rerun)
-    # A cancelled task stays so until `orchestrator retry` or --rerun: its dependents are skipped.
-    held = {t for t, r in records.items() if r.status == TaskStatus.CANCELLED and t not in (rerun or ())}
+    # A cancelled or rejected task stays so until `orchestrator retry` (or `approve`) or --rerun:
+    # its dependents are skipped.
+    given_up = (TaskStatus.CANCELLED, TaskStatus.REJECTED)
+    held = {t for t, r in records.items() if r.status in given_up and t not in (rerun or ())}
     return Selection([t for t in plan.tasks if t not in done and t not in held], done)

@@ -274,20 +274,26 @@ def build_app(
 
 
 # What the page's buttons do: each is what the CLI command of its name does, through the same
-# function. Approving or rejecting a gate joins here once approval gates exist.
-ACTIONS: dict[str, Kind] = {"cancel": "cancel", "retry": "retry"}
+# function (``run.requests.request``; ``run.decisions.decide`` for a gate's approve and reject).
+ACTIONS: dict[str, str] = {"cancel": "cancel", "retry": "retry", "approve": "approve", "reject": "reject"}
 CANCEL_REASON = "cancelled from the dashboard"
 
 
-def _act(workspace: Workspace, task_id: str, kind: Kind) -> Response:
-    """``orchestrator cancel`` or ``retry`` of ``task_id``, answered as JSON: 200 when done, 409
-    when refused (``error`` says why), 404 for a task the plan does not have."""
+def _act(workspace: Workspace, task_id: str, kind: str) -> Response:
+    """``orchestrator cancel``, ``retry``, ``approve`` or ``reject`` of ``task_id``, answered as
+    JSON: 200 when done, 409 when refused (``error`` says why), 404 for a task the plan does not have."""
+    from orchestrator.run.decisions import decide
+
     try:
         plan = workspace.load_plan()
         task = plan.tasks.get(task_id)
         if task is None:
             return refusal(404, f"no task {task_id} in the plan")
-        answer = request(workspace, plan, task, kind, CANCEL_REASON if kind == "cancel" else None)
+        if kind in ("approve", "reject"):
+            answer = decide(workspace, plan, task, kind == "approve", f"{kind}d from the dashboard")
+        else:
+            asked: Kind = "cancel" if kind == "cancel" else "retry"
+            answer = request(workspace, plan, task, asked, CANCEL_REASON if kind == "cancel" else None)
     except OrchestratorError as exc:
         return refusal(409, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     data = {**answer.as_json(), "said": answer.said, "notes": list(answer.notes)}

@@ -10,7 +10,7 @@ from typing import Any
 from orchestrator import documents
 from orchestrator.plan.graph import dependencies_first
 from orchestrator.plan.model import Plan, Task
-from orchestrator.state import journal
+from orchestrator.state import approvals, journal
 from orchestrator.state.pause import paused
 from orchestrator.state.procs import pid_alive
 from orchestrator.state.results import ResultRecord, read_record
@@ -25,6 +25,7 @@ GIVEN_UP = {
     TaskStatus.CANCELLED: "was cancelled",
     TaskStatus.SKIPPED: "was skipped",
     TaskStatus.INTERRUPTED: "was interrupted",
+    TaskStatus.REJECTED: "was rejected",
 }
 _VAGUE = "did not run"  # what a run says of an upstream it gave up without a word of its own
 
@@ -160,7 +161,10 @@ def collect(plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord
     _tell_unreadable(plan, workspace, records, views)
     _unskip(plan, views)
     hold_blocked(plan, views)
+    decisions = approvals.latest(workspace) if any(t.approval for t in plan.tasks.values()) else {}
+    decided_after(views, records, decisions)
     settle_waiting(views.values(), views)
+    at_gates(plan, views, records, decisions)
     if paused(workspace):
         for view in views.values():
             if view.status == TaskStatus.PENDING:
@@ -186,6 +190,41 @@ def hold_blocked(plan: Plan, views: Mapping[str, TaskView]) -> None:
         view = views[task.id]
         if task.blocked is not None and view.status in _HOLDABLE:
             view.status, view.reason = TaskStatus.BLOCKED, blocked_reason(task)
+
+
+def decided_after(
+    views: Mapping[str, TaskView], records: Mapping[str, ResultRecord], decisions: Mapping[str, approvals.Decision]
+) -> None:
+    """A result awaiting approval that a person has decided on since: completed, or rejected."""
+    for task_id, view in views.items():
+        decision, record = decisions.get(task_id), records.get(task_id)
+        if view.status != TaskStatus.AWAITING_APPROVAL or decision is None or record is None:
+            continue
+        if decision.after(record.finished):
+            approved = decision.decision == approvals.APPROVED
+            view.status = TaskStatus.COMPLETED if approved else TaskStatus.REJECTED
+            view.reason = None if approved else approvals.rejected_reason(decision)
+
+
+def at_gates(
+    plan: Plan,
+    views: Mapping[str, TaskView],
+    records: Mapping[str, ResultRecord],
+    decisions: Mapping[str, approvals.Decision],
+) -> None:
+    """A task whose gate is before it starts, due to start (pending): awaiting approval, unless a
+    person decided since its last completed result (approved: it starts; rejected: rejected)."""
+    for task in plan.tasks.values():
+        view = views[task.id]
+        if task.approval != "before" or view.status != TaskStatus.PENDING:
+            continue
+        record, decision = records.get(task.id), decisions.get(task.id)
+        done = record.finished if record is not None and record.status == TaskStatus.COMPLETED else None
+        if decision is not None and decision.after(done):
+            if decision.decision == approvals.REJECTED:
+                view.status, view.reason = TaskStatus.REJECTED, approvals.rejected_reason(decision)
+            continue
+        view.status, view.reason = TaskStatus.AWAITING_APPROVAL, approvals.awaiting_reason(task.id, "before")
 
 
 def upstream_reason(dependency: str, what: str) -> str:
@@ -271,4 +310,5 @@ def outcome_counts(views: Iterable[TaskView]) -> dict[str, object]:
         "failed": sorted(view.id for view in shown if view.status == TaskStatus.FAILED),
         "cancelled": sorted(view.id for view in shown if view.status == TaskStatus.CANCELLED),
         "blocked": sorted(view.id for view in shown if view.status == TaskStatus.BLOCKED),
+        "awaiting_approval": sorted(view.id for view in shown if view.status == TaskStatus.AWAITING_APPROVAL),
     }

@@ -10,21 +10,25 @@
 const ICONS = {
   pending: "🟡", waiting: "⏸️", running: "🔵", retrying: "🔄",
   completed: "✅", failed: "❌", skipped: "⏭️", interrupted: "⏹️", cancelled: "⏹️", blocked: "🚧",
+  awaiting_approval: "✋", rejected: "🚫", bypassed: "↪️",
 };
 const EVENT_STATE = {
   task_started: "running", task_retrying: "retrying", task_completed: "completed",
   task_failed: "failed", task_skipped: "skipped", task_interrupted: "interrupted",
   task_cancelled: "cancelled", task_blocked: "blocked", task_released: "waiting",
+  approval_requested: "awaiting_approval", task_rejected: "rejected", task_bypassed: "bypassed",
 };
 const LIFECYCLE = new Set(["run_started", "run_finished", ...Object.keys(EVENT_STATE)]);
 // Which buttons a task's row has, by its state: each posts to the server's route of its name,
-// which does what the CLI command of that name does. Approve and reject join here once approval
-// gates exist (a state that waits for a person, and its routes in serve/app.py's ACTIONS).
+// which does what the CLI command of that name does (serve/app.py's ACTIONS).
 const ACTIONS = {
   cancel: { label: "Cancel", states: new Set(["pending", "waiting", "running", "retrying"]) },
-  retry: { label: "Retry", states: new Set(["failed", "cancelled", "skipped", "interrupted"]) },
+  retry: { label: "Retry", states: new Set(["failed", "cancelled", "skipped", "interrupted", "rejected"]) },
+  approve: { label: "Approve", states: new Set(["awaiting_approval"]) },
+  reject: { label: "Reject", states: new Set(["awaiting_approval"]) },
 };
-const WHY_STATES = new Set(["failed", "skipped", "cancelled", "interrupted", "blocked"]);
+const WHY_STATES = new Set(["failed", "skipped", "cancelled", "interrupted", "blocked", "awaiting_approval",
+  "rejected", "bypassed"]);
 const TEXT_KEYS = ["message", "text", "summary", "title", "note", "content", "finding", "reason", "path", "file"];
 const FEED_SIZE = 100;
 const NOTABLE_SIZE = 200;

@@ -1,0 +1,119 @@
+"""``state/approvals.jsonl``: what a person decided at a task's Approval gate, one line each,
+appended (``orchestrator approve T-03``, ``orchestrator reject T-03 --reason ...``).
+
+The latest line of a task is its decision; it holds for the task's next start (a gate
+``before``) or for the result it completed with (a gate ``after``): a decision older than the
+task's last completed result was used up by it. A run reads the file as a gate is reached, so
+a decision made between two runs, or while one goes on, is taken; nothing else writes there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+from orchestrator import documents
+from orchestrator.plan.model import Task
+from orchestrator.state import store
+from orchestrator.state.journal import now_iso
+from orchestrator.state.results import ResultRecord, write_result
+from orchestrator.state.workspace import Workspace
+from orchestrator.vocabulary import TaskStatus
+
+APPROVED, REJECTED = "approved", "rejected"
+REOPENED = "reopened"  # `orchestrator retry` of a rejected task: asked again, no decision in force
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    task: str
+    decision: str  # approved or rejected
+    reason: str
+    time: str  # ISO 8601, UTC
+    by: str  # the user who said it
+
+    def after(self, moment: str | None) -> bool:
+        """Whether it was made after ``moment`` (an ISO time; ``None``: ever)."""
+        return moment is None or _at(self.time) > _at(moment)
+
+
+def path(workspace: Workspace) -> Path:
+    return workspace.root / "state" / "approvals.jsonl"
+
+
+def record(workspace: Workspace, task: str, decision: str, reason: str = "") -> Decision:
+    """Append ``decision`` on ``task`` (durably: a person's word is not lost to a crash)."""
+    made = Decision(task, decision, reason, now_iso(), os.environ.get("USER") or os.environ.get("LOGNAME") or "")
+    line = json.dumps({"task": task, "decision": decision, "reason": reason, "time": made.time, "by": made.by})
+    target = path(workspace)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    store.append(target, (line + "\n").encode(), create=True, sync=True)
+    return made
+
+
+def latest(workspace: Workspace) -> dict[str, Decision]:
+    """Each task's latest decision; a line that is not one (cut by a crash, edited) is passed over."""
+    found: dict[str, Decision] = {}
+    try:
+        text = path(workspace).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return found
+    for line in text.splitlines():
+        try:
+            data = json.loads(line)
+            decision = Decision(
+                str(data["task"]), str(data["decision"]), str(data.get("reason") or ""), str(data["time"]),
+                str(data.get("by") or ""),
+            )  # fmt: skip
+            _at(decision.time)
+        except (ValueError, KeyError, TypeError):
+            continue
+        if decision.decision in (APPROVED, REJECTED):
+            found[decision.task] = decision
+        elif decision.decision == REOPENED:
+            found.pop(decision.task, None)
+    return found
+
+
+def _at(moment: str) -> datetime:
+    return datetime.fromisoformat(moment.replace("Z", "+00:00"))
+
+
+def awaiting_reason(task_id: str, gate: str) -> str:
+    """What a task waiting at its gate says, with how a person decides."""
+    what = "before it starts" if gate == "before" else "of its result, before what depends on it starts"
+    return f"awaiting approval {what}: `orchestrator approve {task_id}` (or `reject {task_id} --reason ...`)"
+
+
+def rejected_reason(decision: Decision) -> str:
+    by = f" by {decision.by}" if decision.by else ""
+    return f"rejected{by}" + (f": {decision.reason}" if decision.reason else "")
+
+
+def restate(workspace: Workspace, task: Task, record: ResultRecord, decision: Decision) -> ResultRecord:
+    """A result that awaited approval, made what ``decision`` says: completed, or rejected (its
+    output kept: the work is there for a person to see, and not passed on)."""
+    approved = decision.decision == APPROVED
+    status = TaskStatus.COMPLETED if approved else TaskStatus.REJECTED
+    new = replace(record, status=status, reason=record.reason if approved else rejected_reason(decision))
+    path = workspace.result(task)
+    body = documents.read_body(path) or ""
+    write_result(path, new, body)
+    return new
+
+
+def settle(workspace: Workspace, tasks: Mapping[str, Task], records: dict[str, ResultRecord]) -> None:
+    """As a run begins: each result that awaited approval and has been decided on since (between
+    runs, by `approve` or `reject`) made completed or rejected, in ``records`` too."""
+    waiting = [t for t, r in records.items() if r.status == TaskStatus.AWAITING_APPROVAL and t in tasks]
+    if not waiting:
+        return
+    decisions = latest(workspace)
+    for task_id in waiting:
+        decision = decisions.get(task_id)
+        if decision is not None and decision.after(records[task_id].finished):
+            records[task_id] = restate(workspace, tasks[task_id], records[task_id], decision)

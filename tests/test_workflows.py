@@ -1,0 +1,273 @@
+"""Workflows that branch and wait for a person: a Condition on what upstream tasks did and found,
+an Approval gate before or after a task, and the one state machine every move of a task follows.
+
+Real plans in tmp_path, real runs of shell tasks through the CLI, a real second terminal
+approving while a run goes on; the expression language and the state machine tested as values.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from runner_helpers import cli, start, wait_until
+
+from orchestrator.plan.conditions import ConditionError, compile_condition, output_fields, parse_outputs
+from orchestrator.vocabulary import TRANSITIONS, IllegalTransition, TaskStatus
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PLAN = """---
+backend: shell
+retries: 0
+---
+## Task Decomposition
+| Task ID | Command | Dependencies | Condition | Approval | Output |
+|---------|---------|--------------|-----------|----------|--------|
+{rows}
+"""
+
+
+def write(project: Path, *rows: str) -> Path:
+    path = project / ".orchestrator" / "master_plan.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(PLAN.format(rows="\n".join(rows)), encoding="utf-8")
+    return path
+
+
+def statuses(project: Path) -> dict[str, tuple[str, str | None]]:
+    shown = json.loads(cli(project, "status", "--json").stdout)
+    return {t["id"]: (t["status"], t["reason"]) for t in shown["tasks"]}
+
+
+# --- the expression language ----------------------------------------------------------------------
+
+
+def test_a_condition_reads_outcomes_and_fields_and_nothing_else() -> None:
+    ids = ["T-01", "T-02", "T-10"]
+    fallback = compile_condition("T-01 failed", ids, ["T-01"])
+    assert fallback.evaluate({"T-01": "failed"}, {}) and not fallback.evaluate({"T-01": "completed"}, {})
+    both = compile_condition('T-02.severity == "high" and T-01', ids, ["T-01", "T-02"])
+    outcomes = {"T-01": "completed", "T-02": "completed"}
+    assert both.evaluate(outcomes, {"T-02": {"severity": "high"}})
+    assert not both.evaluate(outcomes, {"T-02": {"severity": "low"}})
+    assert both.seen(outcomes, {"T-02": {"severity": "low"}}) == 'T-02 completed, T-01 completed, T-02.severity = "low"'
+    # An id inside a string is text; T-1 is not T-10; case does not matter.
+    quoted = compile_condition('t-10.name == "T-01 failed"', ids, ["T-10"])
+    assert quoted.evaluate({"T-10": "completed"}, {"T-10": {"name": "T-01 failed"}})
+    for bad, said in [
+        ("T-1 failed", "'T-1' in 'T-1 failed' is no task of the plan (did you mean T-10?)"),
+        ("T-02 failed", "names T-02, which the task does not depend on"),
+        ("T-01 failed and", "cannot read"),
+        ("range(3)", "calls a function"),
+        ("x > 1", "'x' in 'x > 1' is no task of the plan"),
+    ]:
+        with pytest.raises(ConditionError, match=re.escape(said)):
+            compile_condition(bad, ids, ["T-01", "T-10"])
+    # A field that is not there is never a false condition.
+    with pytest.raises(ConditionError, match="has no field 'count'"):
+        compile_condition("T-01.count > 1", ids, ["T-01"]).evaluate({"T-01": "completed"}, {"T-01": {"n": 1}})
+
+
+def test_output_fields_are_read_from_the_answer_and_declared_with_types() -> None:
+    assert output_fields('{"a": 1}') == {"a": 1}
+    assert output_fields('I checked it.\n{"severity": "high", "count": 2}\n') == {"severity": "high", "count": 2}
+    assert output_fields('Report\n```json\n{"ok": true}\n```\nDone.') == {"ok": True}
+    assert output_fields("no JSON here") is None
+    assert parse_outputs("severity, count: int; ok:bool") == (("severity", "str"), ("count", "int"), ("ok", "bool"))
+    with pytest.raises(ValueError, match="unknown type 'integr'"):
+        parse_outputs("count:integr")
+
+
+# --- the state machine ----------------------------------------------------------------------------
+
+
+def test_every_arrow_of_the_state_machine_is_walked_and_no_other() -> None:
+    assert set(TRANSITIONS) == set(TaskStatus)
+    walked = 0
+    for source in TaskStatus:
+        for target in TaskStatus:
+            if target == source or target in TRANSITIONS[source]:
+                assert source.to(target) is target
+                walked += 1
+            else:
+                with pytest.raises(IllegalTransition, match=f"from {source} to {target}"):
+                    source.to(target)
+    assert walked == len(TaskStatus) + sum(len(targets) for targets in TRANSITIONS.values())
+    # What only a run may do: nothing completed starts running without going through pending first.
+    assert TaskStatus.RUNNING not in TRANSITIONS[TaskStatus.COMPLETED]
+    assert TaskStatus.RUNNING not in TRANSITIONS[TaskStatus.AWAITING_APPROVAL]
+
+
+def test_the_diagram_in_workflow_md_is_the_state_machine() -> None:
+    text = (ROOT / "workflow.md").read_text(encoding="utf-8")
+    diagram = text[text.index("stateDiagram-v2") :].split("```")[0]
+    drawn = set(re.findall(r"^\s*(\w+) --> (\w+)\s*$", diagram, re.MULTILINE))
+    coded = {(str(a), str(b)) for a, targets in TRANSITIONS.items() for b in targets}
+    assert drawn == coded
+
+
+# --- conditions in a run --------------------------------------------------------------------------
+
+
+def test_a_fallback_runs_when_its_upstream_fails_and_a_false_condition_is_no_failure(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        """| T-01 | `echo '{"severity": "low", "count": 3}'` | None | | | severity, count:int |""",
+        "| T-02 | exit 3 | None | | | |",
+        "| T-03 | echo fallback > fallback.txt | T-02 | T-02 failed | | |",
+        '| T-04 | echo urgent > urgent.txt | T-01 | T-01.severity == "high" | | |',
+        "| T-05 | echo after-urgent | T-04 | | | |",
+        "| T-06 | echo many > many.txt | T-01 | T-01.count > 2 | | |",
+        "| T-07 | echo joined | T-03, T-04 | T-03 completed or T-04 completed | | |",
+    )
+    ran = cli(tmp_path, "run")
+    # T-02 failed, but the fallback written for it took over: the run is a success.
+    assert ran.code == 0, ran.stdout + ran.stderr
+    assert '↪️ T-04 [Agent-04] bypassed: condition false: T-01.severity == "high" (T-01 completed, ' in ran.stdout
+    seen = statuses(tmp_path)
+    assert seen["T-02"][0] == "failed" and seen["T-03"][0] == "completed" and seen["T-06"][0] == "completed"
+    assert seen["T-04"] == (
+        "bypassed",
+        'condition false: T-01.severity == "high" (T-01 completed, T-01.severity = "low")',
+    )
+    assert seen["T-05"] == ("bypassed", "upstream T-04 was bypassed")
+    assert seen["T-07"][0] == "completed"  # its own condition decided, on T-03 done and T-04 bypassed
+    assert (tmp_path / "fallback.txt").exists() and not (tmp_path / "urgent.txt").exists()
+    final = (tmp_path / ".orchestrator" / "final_output.md").read_text(encoding="utf-8")
+    assert "bypassed" in final.lower()
+    graph = cli(tmp_path, "graph", "--format", "mermaid").stdout
+    assert "classDef bypassed" in graph
+
+
+def test_a_condition_that_cannot_be_decided_fails_its_task(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "| T-01 | echo not-json | None | | | |",
+        "| T-02 | echo two | T-01 | T-01.count > 2 | | |",
+    )
+    ran = cli(tmp_path, "run")
+    assert ran.code == 1
+    status, reason = statuses(tmp_path)["T-02"]
+    assert status == "failed" and reason is not None
+    assert reason.startswith("its condition could not be decided: T-01 left no output fields")
+
+
+def test_an_answer_without_its_declared_fields_fails_the_task(tmp_path: Path) -> None:
+    write(tmp_path, """| T-01 | `echo '{"severity": "high"}'` | None | | | severity, count:int |""")
+    ran = cli(tmp_path, "run")
+    assert ran.code == 1
+    status, reason = statuses(tmp_path)["T-01"]
+    assert status == "failed" and "has no field 'count'" in (reason or "")
+
+
+@pytest.mark.parametrize(
+    ("row", "said"),
+    [
+        ("| T-02 | echo x | T-01 | T-1 failed | | |", "T-02: 'T-1' in 'T-1 failed' is no task of the plan"),
+        (
+            "| T-02 | echo x | None | T-01 failed | | |",
+            "T-02: the condition names T-01, which the task does not depend on",
+        ),
+        (
+            "| T-02 | echo x | T-01 | T-01.sevrity == 1 | | |",
+            "T-02: T-01 has no output field 'sevrity' (did you mean severity?)",
+        ),
+        ("| T-02 | echo x | T-01 | | sometimes | |", "T-02: unknown approval 'sometimes'"),
+        ("| T-02 | echo x | T-01 | | | n:integr |", "T-02: bad Output cell: 'n:integr': unknown type 'integr'"),
+    ],
+)
+def test_a_bad_condition_gate_or_output_is_one_line_with_its_place(tmp_path: Path, row: str, said: str) -> None:
+    plan = write(tmp_path, "| T-01 | echo one | None | | | severity |", row)
+    before = plan.read_bytes()
+    checked = cli(tmp_path, "validate")
+    assert checked.code == 2, checked.stderr
+    assert f".orchestrator/master_plan.md:9: {said}" in checked.stderr, checked.stderr
+    assert "Traceback" not in checked.stderr
+    assert cli(tmp_path, "run").code == 2 and plan.read_bytes() == before
+    assert not (tmp_path / ".orchestrator" / "results").exists()
+
+
+# --- approval gates -------------------------------------------------------------------------------
+
+
+def test_a_gate_before_holds_the_task_until_approved_across_runs(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "| T-01 | echo built > built.txt | None | | | |",
+        "| T-02 | echo deployed > deployed.txt | T-01 | | before | |",
+        "| T-03 | echo announced | T-02 | | | |",
+        "| T-04 | echo other | None | | | |",
+    )
+    first = cli(tmp_path, "run")
+    assert first.code == 4, first.stdout + first.stderr  # the rest done; a person is needed
+    assert "✋ T-02 [Agent-02] awaiting approval before it starts: `orchestrator approve T-02`" in first.stdout
+    assert first.stdout.splitlines()[-1].startswith("next: `orchestrator approve T-02`")
+    assert not (tmp_path / "deployed.txt").exists()
+    assert statuses(tmp_path)["T-02"][0] == "awaiting_approval"
+    assert statuses(tmp_path)["T-03"][0] == "waiting"
+    again = cli(tmp_path, "run")  # a restart: still waiting, nothing run twice
+    assert again.code == 4 and "T-01 [Agent-01] started" not in again.stdout
+    approved = cli(tmp_path, "approve", "T-02", "--reason", "green", "--json")
+    assert approved.code == 0 and json.loads(approved.stdout)["decision"] == "approved"
+    assert statuses(tmp_path)["T-02"][0] == "pending"
+    last = cli(tmp_path, "run")
+    assert last.code == 0, last.stdout + last.stderr
+    assert (tmp_path / "deployed.txt").read_text() == "deployed\n"
+    log = (tmp_path / ".orchestrator" / "state" / "approvals.jsonl").read_text(encoding="utf-8")
+    assert json.loads(log.splitlines()[-1])["reason"] == "green"
+    # Completed now: there is nothing left to decide.
+    done = cli(tmp_path, "approve", "T-02")
+    assert done.code == 1 and "T-02 is completed: there is nothing to decide" in done.stderr
+
+
+def test_a_gate_after_holds_the_result_and_a_rejection_skips_what_depends_on_it(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "| T-01 | echo the-migration | None | | after | |",
+        "| T-02 | echo next > next.txt | T-01 | | | |",
+    )
+    first = cli(tmp_path, "run")
+    assert first.code == 4
+    assert statuses(tmp_path)["T-01"][0] == "awaiting_approval"
+    result = (tmp_path / ".orchestrator" / "results" / "agent-01-result.md").read_text(encoding="utf-8")
+    assert "status: awaiting_approval" in result and "the-migration" in result  # the work is there to see
+    rejected = cli(tmp_path, "reject", "T-01", "--reason", "wrong table")
+    assert rejected.code == 0, rejected.stderr
+    assert statuses(tmp_path)["T-01"] == ("rejected", "rejected: wrong table")
+    last = cli(tmp_path, "run")
+    assert last.code == 1
+    seen = statuses(tmp_path)
+    assert seen["T-01"][0] == "rejected" and seen["T-02"] == ("skipped", "upstream T-01 was rejected")
+    assert not (tmp_path / "next.txt").exists()
+    # `retry` asks again: the gate waits for a new word.
+    assert cli(tmp_path, "retry", "T-01").code == 0
+    asked = cli(tmp_path, "run")
+    assert asked.code == 4 and statuses(tmp_path)["T-01"][0] == "awaiting_approval", asked.stdout
+
+
+def test_a_word_given_while_the_run_goes_on_is_taken_at_once(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "| T-01 | sleep 3 | None | | | |",
+        "| T-02 | echo gated > gated.txt | None | | before | |",
+    )
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: "approval_requested" in [e["event"] for e in runner.events()], "T-02 at its gate")
+        approved = cli(tmp_path, "approve", "T-02")
+        assert approved.code == 0 and "the run going on" in approved.stdout and "takes it now" in approved.stdout
+        assert runner.wait() == 0, runner.stderr.read_text()
+    finally:
+        runner.cleanup()
+    kinds = [e["event"] for e in runner.events()]
+    assert kinds.count("run_started") == 1 and "approval_given" in kinds
+    assert (tmp_path / "gated.txt").read_text() == "gated\n"
+
+
+def test_approve_refuses_a_task_without_a_gate(tmp_path: Path) -> None:
+    write(tmp_path, "| T-01 | echo one | None | | | |")
+    refused = cli(tmp_path, "approve", "T-01")
+    assert refused.code == 2 and "T-01: it has no Approval gate" in refused.stderr
