@@ -271,3 +271,30 @@ def test_approve_refuses_a_task_without_a_gate(tmp_path: Path) -> None:
     write(tmp_path, "| T-01 | echo one | None | | | |")
     refused = cli(tmp_path, "approve", "T-01")
     assert refused.code == 2 and "T-01: it has no Approval gate" in refused.stderr
+
+
+# --- learned estimates and history --stats ----------------------------------------------------------
+
+
+def test_status_estimates_the_end_from_earlier_runs_and_history_sums_them_up(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "| T-01 | sleep 0.4 | None | | | |",
+        "| T-02 | sleep 0.2 | T-01 | | | |",
+        "| T-03 | exit 1 | None | | | |",
+    )
+    assert cli(tmp_path, "run").code == 1
+    assert cli(tmp_path, "reset", "--all").code == 0  # results forgotten; what the runs took is not
+    shown = json.loads(cli(tmp_path, "status", "--json").stdout)
+    eta = shown["eta"]
+    assert eta["tasks_left"] == 3 and eta["learned"] == 3  # T-03 never completed: from its kind (shell)
+    assert 0.5 <= eta["seconds_left"] < 5, eta  # the chain T-01 -> T-02, about 0.6 s, not 3 x 60 s
+    text = cli(tmp_path, "status").stdout
+    assert re.search(r"Estimated: \S+ left \(ends about \d\d:\d\d\); 3 of 3 tasks' estimates learned", text), text
+    stats = json.loads(cli(tmp_path, "history", "--stats", "--json").stdout)
+    assert stats["tasks"]["T-03"]["success_rate"] == 0 and stats["most_failed"] == ["T-03"]
+    assert stats["tasks"]["T-01"]["success_rate"] == 1 and stats["slowest"][0] == "T-01"
+    assert stats["tasks"]["T-01"]["median_seconds"] >= 0.4
+    assert stats["kinds"]["shell"]["runs"] == 1
+    table = cli(tmp_path, "history", "--stats").stdout
+    assert table.startswith("By task\ntask ") and "Most often failed: T-03" in table

@@ -236,6 +236,7 @@ def _status_blocks(plan: Plan, workspace: Workspace) -> tuple[Rendered | None, b
 @without_gc_pauses
 def cmd_status(args: argparse.Namespace) -> int:
     from orchestrator.output.views import status_table
+    from orchestrator.run.estimates import eta_line, workspace_eta
     from orchestrator.run.freshness import current_views
     from orchestrator.state.context import status_lines
     from orchestrator.state.summary import status_data
@@ -244,10 +245,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     plan = workspace.load_plan()
     views = current_views(plan, workspace)
     data = status_data(workspace, views)
+    data["eta"] = workspace_eta(plan, workspace, views)
     if args.json:
         emit_json(data)
     else:
         print(status_table(views, data["counts"]))
+        if data["eta"] is not None:
+            print(eta_line(data["eta"]))
         for line in [*data.get("notes", []), *status_lines(data["discoveries"])]:
             print(line)
     return ExitCode.OK

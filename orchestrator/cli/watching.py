@@ -4,11 +4,11 @@ start) and ``history`` (every attempt of every run, from the event log)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,8 @@ from orchestrator.plan.model import Task
 from orchestrator.plan.settings import format_duration
 from orchestrator.printable import visible
 from orchestrator.state import events
+from orchestrator.state.history import attempts_of
+from orchestrator.state.history import seconds as _seconds
 from orchestrator.state.procs import pid_alive
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode
@@ -186,45 +188,23 @@ def follow_logs(workspace: Workspace, task: Task, number: int | None, *, as_json
 # --- history --------------------------------------------------------------------------------------
 
 
-def attempts_of(all_events: list[events.Event]) -> list[dict[str, Any]]:
-    """Every attempt the event log tells of, oldest first, each with how it ended."""
-    found: list[dict[str, Any]] = []
-    open_: dict[tuple[Any, str], dict[str, Any]] = {}
-    runs: dict[Any, dict[str, Any]] = {}
-    for event in all_events:
-        kind, run, task = event["event"], event.get("run"), str(event.get("task", ""))
-        if kind == "run_started":
-            runs[run] = {"started": event, "finished": False}
-        elif kind == "run_finished" and run in runs:
-            runs[run]["finished"], runs[run]["stopped"] = True, event.get("stopped")
-        elif kind == "task_started":
-            attempt = {"run": run, "task": task, "agent": event.get("agent"), "attempt": event.get("attempt"),
-                       "started": event.get("time"), "ended": None, "outcome": "running", "reason": None,
-                       "cost_usd": None, "log": event.get("log"), "simulated": False}  # fmt: skip
-            open_[(run, task)] = attempt
-            found.append(attempt)
-        elif kind in _ENDS and (run, task) in open_:
-            attempt = open_.pop((run, task))
-            attempt["ended"] = event.get("time")
-            attempt["outcome"] = {"task_retrying": "retried"}.get(kind, kind.removeprefix("task_"))
-            attempt["reason"] = event.get("reason") or event.get("warning")
-            attempt["cost_usd"] = event.get("attempt_cost_usd", event.get("cost_usd"))  # its own
-            attempt["simulated"] = event.get("simulated") is True  # the fake executor's: nothing ran
-    for (run, _task), attempt in open_.items():
-        state = runs.get(run)
-        if state is not None and events.stopped_on_error(state.get("stopped")):  # (the run said why)
-            attempt["outcome"], attempt["reason"] = "interrupted", f"the run stopped on an {state['stopped']}"
-        elif state is not None and (state["finished"] or not events.runner_alive(state["started"])):
-            attempt["outcome"] = "lost"
-            attempt["reason"] = "its runner ended without saying how it ended (killed?)"
-    return found
+def _stats(workspace: Workspace, attempts: list[dict[str, Any]], as_json: bool) -> int:
+    """``history --stats``: per task and per kind of task (its type, else its backend)."""
+    from orchestrator.errors import OrchestratorError
+    from orchestrator.output.stats import history_stats, stats_text
+    from orchestrator.run.estimates import kinds_of
 
-
-def _seconds(attempt: dict[str, Any]) -> float | None:
-    try:
-        return (datetime.fromisoformat(attempt["ended"]) - datetime.fromisoformat(attempt["started"])).total_seconds()
-    except (TypeError, ValueError):
-        return None
+    for attempt in attempts:
+        attempt["duration"] = _seconds(attempt)
+    kinds: dict[str, str] = {}
+    with contextlib.suppress(OrchestratorError):  # (a plan that does not load now: kinds unknown, figures kept)
+        kinds = kinds_of(workspace.load_plan(), workspace)
+    stats = history_stats(attempts, lambda task: kinds.get(task, "?"))
+    if as_json:
+        emit_json({"ok": True, **stats})
+    else:
+        print(stats_text(stats))
+    return ExitCode.OK
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -237,6 +217,8 @@ def cmd_history(args: argparse.Namespace) -> int:
     workspace = find_workspace(directory)
     wanted = words[0] if words else None
     attempts = attempts_of(events.read_all(workspace.events_file))
+    if args.stats:
+        return _stats(workspace, attempts, args.json)
     if wanted is not None:
         plan = workspace.load_plan()
         lowered = {task_id.lower(): task_id for task_id in plan.tasks}
@@ -274,4 +256,7 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     p.add_argument("--output", action="store_true", help="the running tasks' output lines too")
     p = add_command(sub, "history", cmd_history, "every attempt of every run, and how each ended")
     p.add_argument("words", nargs="*", metavar="[DIR] [TASK]", help="one task's attempts (after an optional workspace)")
-    p.usage = "%(prog)s [-h] [--json] [DIR] [TASK]"
+    p.usage = "%(prog)s [-h] [--json] [--stats] [DIR] [TASK]"
+    p.add_argument(
+        "--stats", action="store_true", help="per task and per type: runs, success rate, median and p90 time, cost"
+    )

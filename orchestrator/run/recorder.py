@@ -334,6 +334,7 @@ def _completed(task: Task, record: ResultRecord, result: str, attempt_cost: floa
         "attempts": record.attempts,
         "cost_usd": record.cost_usd,
         "attempt_cost_usd": record.cost_usd if attempt_cost is None else attempt_cost,
+        "tokens": record.total_tokens,
         "result": result,
         "warning": record.reason,
         "simulated": record.simulated,
