@@ -250,7 +250,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         emit_json(data)
     else:
         print(status_table(views, data["counts"]))
-        if data["eta"] is not None:
+        if data["eta"] is not None and data["eta"]["learned"]:  # (a guess from nothing is no estimate)
             print(eta_line(data["eta"]))
         for line in [*data.get("notes", []), *status_lines(data["discoveries"])]:
             print(line)
