@@ -1030,3 +1030,64 @@ def test_validate_says_a_task_without_isolation_does_not_see_its_worktree_upstre
     ) in shown.stderr
     plan(project, [Spec("T-01", "echo one > one.txt"), Spec("T-02", "cat one.txt", deps=["T-01"])])
     assert "has no isolation itself" not in cli(project, "validate").stderr  # both isolated: nothing to say
+
+
+def test_on_conflict_fail_advice_followed_to_the_letter_keeps_both_sides(tmp_path: Path) -> None:
+    """The whole flow of ``on_conflict: fail``: the task fails with what to do; a run before it is
+    done says so again and runs nothing; the person does exactly what it says, with git; the next
+    run merges the branch without running the task again (T-02's script writes the whole file: run
+    again on the resolution, it would write T-01's line away), its dependent sees both sides, and
+    ``orchestrator merge`` brings both into the person's branch."""
+    project = repository(tmp_path, {"a.txt": "one\ntwo\n"})
+    wait = f"until git log --format=%s {INTEGRATION} | grep -q 'merge T-01'; do sleep 0.05; done"
+    plan(
+        project,
+        [
+            Spec("T-01", "sed -i 's/two/two by T-01/' a.txt"),
+            Spec("T-02", f"printf 'one\\ntwo by T-02\\n' > a.txt\necho T-02 ran >> ran.log\necho said by T-02\n{wait}"),
+            Spec("T-03", "cat a.txt", deps=("T-02",)),
+        ],
+        on_conflict="fail",
+    )
+    first = run(project, "--json")
+    assert first.code == 1, first.stdout + first.stderr
+    failed = results(project)["T-02"]
+    worktree = project / ".orchestrator/worktrees/T-02"
+    said = failed["reason"]
+    assert f"conflicts with {INTEGRATION} in a.txt" in said
+    assert f"in {worktree}, run `git merge {INTEGRATION}`, resolve those files, `git add` them and `git commit`" in said
+    assert "then `orchestrator run` merges it, both sides kept, without running T-02 again" in said
+    assert said in cli(project, "status").stdout.replace("\n", "")  # (the table's reason: the same words)
+    assert "T-02" in cli(project, "check").stdout
+
+    # Run again before doing it: nothing runs, it stays failed as it was, and says so again.
+    early = run(project, "--json")
+    assert early.code == 1, early.stdout + early.stderr
+    assert results(project)["T-02"] == failed
+    told = [e for e in early.events if e.get("event") == "task_failed" and e.get("task") == "T-02"]
+    assert told and f"still conflicts with {INTEGRATION} in a.txt" in told[0]["reason"]
+    assert (worktree / "ran.log").read_text() == "T-02 ran\n"
+
+    # To the letter: in the worktree, git merge, resolve the file, git add, git commit.
+    assert git(worktree, "merge", INTEGRATION, check=False) is not None
+    assert "<<<<<<<" in (worktree / "a.txt").read_text()
+    (worktree / "a.txt").write_text("one\ntwo by T-01 and by T-02\n", encoding="utf-8")
+    git(worktree, "add", "a.txt")
+    git(worktree, "commit", "-q", "--no-edit")
+
+    second = run(project, "--json")
+    assert second.code == 0, second.stdout + second.stderr
+    assert on(project, INTEGRATION, "a.txt") == "one\ntwo by T-01 and by T-02\n"  # both sides, nothing lost
+    assert (worktree / "ran.log").read_text() == "T-02 ran\n"  # not run again
+    found = results(project)
+    assert found["T-02"]["status"] == "completed"
+    assert found["T-02"]["merge"].startswith(f"merged into {INTEGRATION}")
+    assert "not run again" in found["T-02"]["reason"]
+    assert "said by T-02" in (project / ".orchestrator/results/agent-02-result.md").read_text()  # its output kept
+    assert "two by T-01 and by T-02" in (project / ".orchestrator/results/agent-03-result.md").read_text()
+
+    # orchestrator merge, on a scratch branch: both sides in the person's branch too.
+    git(project, "switch", "-q", "-c", "scratch")
+    merged = cli(project, "merge", "--json")
+    assert merged.code == 0, merged.stdout + merged.stderr
+    assert (project / "a.txt").read_text() == "one\ntwo by T-01 and by T-02\n"

@@ -148,6 +148,13 @@ class Recorder:
             **_spent(outcome.result),
         )
 
+    def still_failed(self, task: Task, record: ResultRecord, why: str) -> None:
+        """``task`` stays failed as ``record`` says, not run again (``run/handmerge``: its conflict
+        is not resolved yet): shown failed, and ``why``; its result file as it was."""
+        self.records[task.id] = record
+        self.views[task.id].take(record, self.workspace.result_name(task))
+        self.emit("task_failed", task=task.id, agent=task.agent, attempt=record.attempts, reason=why)
+
     def _stderr(self, outcome: Outcome) -> str:
         """The end of a failed attempt's stderr log (3,000 characters), for its result and the terminal."""
         if not outcome.run.stderr_bytes:

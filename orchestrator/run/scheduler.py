@@ -220,8 +220,7 @@ class Scheduler:
         return Slot(self.plan.tasks[task_id].profile, self.settings[task_id].backend)
 
     def _may_start(self, task_id: str) -> bool:
-        slot = self._slot(task_id)
-        return slot.backend in self.admission.blocked or self.admission.allows(slot)
+        return (slot := self._slot(task_id)).backend in self.admission.blocked or self.admission.allows(slot)
 
     def _fill(self, group: TaskGroup) -> None:
         if self.interrupted or self.admission.paused_for(time.time()) > 0:
@@ -239,10 +238,12 @@ class Scheduler:
     def _start(self, task_id: str, group: TaskGroup) -> None:
         self.recorder.workspace.check_inside()  # its logs go nowhere a symlink put meanwhile leads
         task = self.plan.tasks[task_id]
-        number = self.attempts[task_id] = self.attempts.get(task_id, 0) + 1
-        first = self.first_attempt.setdefault(task_id, number)
         upstream = upstream_of(task.dependencies, self.records)
         of_brief = functools.partial(fingerprint, signature=self.signatures[task_id], upstream=upstream)
+        if self.merges is not None and self.merges.unresolved(task, self.records.get(task_id), of_brief, self.recorder):
+            return self._skip_downstream(task_id, "failed")  # its conflict not resolved yet: it stays failed
+        number = self.attempts[task_id] = self.attempts.get(task_id, 0) + 1
+        first = self.first_attempt.setdefault(task_id, number)
         try:
             attempt = self.launcher.prepare(task, number, of_brief, resume=self.sessions.get(task_id))
         except CannotInvoke as exc:
@@ -274,9 +275,8 @@ class Scheduler:
 
         with anyio.CancelScope() as attempt.scope:  # `orchestrator cancel` cancels it (``run.live``)
             try:
-                outcome = await self.launcher.run(attempt, on_start=started, on_line=line)
-                if self.merges is not None:  # its branch merged, one at a time, before it counts as complete
-                    outcome = await self.merges.land(outcome)
+                ran = functools.partial(self.launcher.run, attempt, on_start=started, on_line=line)
+                outcome = await (self.merges.landed(attempt, self.records.get(task.id), ran) if self.merges else ran())
             except Exception as exc:  # a bug of ours (a parser, a callback): this task fails, not the run
                 outcome = self.launcher.internal_error(attempt, exc)
             self.inbox.put(outcome)
