@@ -1,5 +1,6 @@
 """A run that takes changes while it goes on: tasks added to master_plan.md (by `orchestrator add`
-or by hand), and the cancels and retries asked for with `orchestrator cancel` and `retry`.
+or by hand), rows edited while their tasks wait (``run/edits``), and the cancels and retries
+asked for with `orchestrator cancel` and `retry`.
 
 ``LiveQueue.follow`` looks about four times a second: at the plan file (its size and time; when
 they change, whether the text outside the tool's own blocks did, and only then parses it, in a
@@ -26,6 +27,7 @@ from orchestrator.plan.graph import topological_order
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
 from orchestrator.run.attempts import Attempt
+from orchestrator.run.edits import Edits
 from orchestrator.run.prepare import Prepared, RunOptions, load_checked
 from orchestrator.run.scheduler import Scheduler
 from orchestrator.state import events, planfile, store
@@ -64,6 +66,7 @@ class LiveQueue:
         self._told: set[str] = set()
         self._plan_there = True  # the plan file: deleted or renamed mid-run is told, once each way
         scheduler.cancelled = self.cancelled
+        self._edits = Edits(workspace, prepared, scheduler, self._notice_once)
 
     def hold_cancelled(self) -> None:
         """Before the loop starts: what depends on a task cancelled in an earlier run is skipped."""
@@ -123,10 +126,10 @@ class LiveQueue:
         except (OrchestratorError, OSError) as exc:
             return f"{name} changed, and is not taken into this run: {exc}"
         new = [task_id for task_id in plan.tasks if task_id.lower() not in self._known_ids]
-        if not new:  # (rows deleted or renamed: told on the loop, which may look at this run's tasks)
-            return (plan, profiles, new) if self._known_ids - {t.lower() for t in plan.tasks} else None
+        if not new:  # (rows edited, deleted or renamed: seen to on the loop, which may look at this run's tasks)
+            return plan, profiles, new
         try:
-            render_briefs(plan, self.workspace)  # the new tasks' briefs (the others' as `render` would)
+            render_briefs(plan, self.workspace, only=new)  # (the others' on the loop: ``run/edits``)
         except (OrchestratorError, OSError) as exc:
             return f"tasks added to {name} are not taken into this run: {exc}"
         return plan, profiles, new
@@ -169,6 +172,7 @@ class LiveQueue:
                 scheduler.recorder.not_run(task, TaskStatus.SKIPPED, self._given_up(blocker))
             elif all(dep in scheduler.queue.done for dep in task.dependencies):
                 view.status = TaskStatus.PENDING
+        self._edits.take(plan)  # (after the new tasks: an edited row may name one)
 
     # --- requests ---------------------------------------------------------------------------------
 
