@@ -1068,12 +1068,23 @@ def test_on_conflict_fail_advice_followed_to_the_letter_keeps_both_sides(tmp_pat
     assert told and f"still conflicts with {INTEGRATION} in a.txt" in told[0]["reason"]
     assert (worktree / "ran.log").read_text() == "T-02 ran\n"
 
-    # To the letter: in the worktree, git merge, resolve the file, git add, git commit.
+    # To the letter: in the worktree, git merge, resolve the file, git add, git commit (first
+    # committed as git left it, by mistake: that is said, and nothing runs or merges).
     assert git(worktree, "merge", INTEGRATION, check=False) is not None
     assert "<<<<<<<" in (worktree / "a.txt").read_text()
-    (worktree / "a.txt").write_text("one\ntwo by T-01 and by T-02\n", encoding="utf-8")
+    midway = run(project, "--json")  # (the merge not committed yet: said, and left as it is)
+    told = [e for e in midway.events if e.get("event") == "task_failed" and e.get("task") == "T-02"]
+    assert told and f"the resolution in {worktree} is not committed yet" in told[0]["reason"]
+    assert "<<<<<<<" in (worktree / "a.txt").read_text() and results(project)["T-02"] == failed
     git(worktree, "add", "a.txt")
     git(worktree, "commit", "-q", "--no-edit")
+    marked = run(project, "--json")
+    assert marked.code == 1 and results(project)["T-02"] == failed, marked.stdout + marked.stderr
+    told = [e for e in marked.events if e.get("event") == "task_failed" and e.get("task") == "T-02"]
+    assert told and "conflict markers are left in a.txt:2" in told[0]["reason"]
+    assert on(project, INTEGRATION, "a.txt") == "one\ntwo by T-01\n"
+    (worktree / "a.txt").write_text("one\ntwo by T-01 and by T-02\n", encoding="utf-8")
+    git(worktree, "commit", "-q", "-am", "the marker line out")
 
     second = run(project, "--json")
     assert second.code == 0, second.stdout + second.stderr

@@ -9,9 +9,10 @@ writes a file writes over the other side's lines in it: the other side lost), so
 While the task is what that attempt ran (its fingerprint: brief, settings, inputs) and that
 attempt's work is still on its branch (``standing``):
 
-- its branch still conflicts with the integration branch, or the resolution is not committed
-  yet: the task stays failed as it was recorded (``Scheduler`` skips what depends on it), the run
-  says again what to do, and nothing runs;
+- its branch still conflicts with the integration branch, the resolution is not committed yet,
+  or it was committed with git's conflict markers left in: the task stays failed as it was
+  recorded (``Scheduler`` skips what depends on it), the run says again what to do, and
+  nothing runs;
 - its branch merges now: that attempt's outcome, read again from its logs (``kept_outcome``),
   goes to the merge queue (``MergeQueue.land``: markers, the merge, ``verify``) as if it had
   just ended; its dependents then run on the integration branch that holds both sides.
@@ -29,6 +30,7 @@ from pathlib import Path
 
 from orchestrator.backends.base import AgentResult, fed_from_log
 from orchestrator.executors.base import ProcessRun
+from orchestrator.git.merging import conflict_markers
 from orchestrator.git.repo import changes, diffstat, is_ancestor, merge_conflicts, merging, rev
 from orchestrator.git.work import Work
 from orchestrator.git.worktrees import Trees
@@ -73,9 +75,14 @@ def standing(trees: Trees, task_id: str, commit: str) -> Standing | None:
     tip = rev(trees.repo, f"refs/heads/{branch}")
     if tip is None or not is_ancestor(trees.repo, commit, tip):
         return None
+    then = f"then `orchestrator run` merges it without running {task_id} again"
     if (path / ".git").exists() and (merging(path) or changes(path, untracked=False)):
         why = f"the resolution in {path} is not committed yet — `git add` the files and `git commit` there"
-        return Standing(False, f"{why}, then `orchestrator run` merges it without running {task_id} again")
+        return Standing(False, f"{why}, {then}")
+    left = conflict_markers(trees, branch)
+    if left:
+        why = f"conflict markers are left in {', '.join(left)} on its branch {branch} — resolve them in {path}"
+        return Standing(False, f"{why}, `git commit`, {then}")
     files = merge_conflicts(trees.repo, trees.integration, tip)
     if files:
         clash = f"its branch {branch} still conflicts with {trees.integration} in {', '.join(files)}"
