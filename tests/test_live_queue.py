@@ -940,6 +940,11 @@ def test_a_row_edited_while_its_task_waits_is_what_runs(tmp_path: Path) -> None:
     assert found["T-02"]["name"] == "Renamed while waiting"
     assert "Renamed while waiting" in cli(tmp_path, "status").stdout
     assert "edited" not in (workspace(tmp_path) / "results" / "agent-01-result.md").read_text()  # ran as it began
+    table = cli(tmp_path, "status").stdout
+    lines = {line.split()[0]: line for line in table.splitlines() if line.startswith("T-0")}
+    assert "out of date" in lines["T-01"]  # its edit is the next run's
+    assert "will run again: upstream T-01 will run again" in lines["T-02"]  # (its own row: as it ran)
+    assert "out of date" not in lines["T-03"]
     changes = [e for e in runner.events() if e["event"] == "task_changed"]
     assert [e["task"] for e in changes] == ["T-02", "T-03"]  # never T-01, which was running
     assert changes[0]["name"] == "Renamed while waiting" and changes[0]["was"] == "Task T-02"
@@ -975,3 +980,27 @@ def test_a_row_edited_into_a_cycle_is_refused_in_one_line_and_runs_as_it_was(tmp
     assert len(told) == 1 and "cycle" in told[0] and "not taken into this run" in told[0]
     assert not [e for e in runner.events() if e["event"] == "task_changed"]
     assert (tmp_path / "three.txt").read_text() == "three\n"
+
+
+def test_a_brief_edited_by_hand_stays_when_its_waiting_tasks_row_changes(tmp_path: Path) -> None:
+    """T-02's brief edited by hand, then its row: the run takes the row (its title), keeps the
+    brief as edited (what runs), and says in a notice that the row's change to it does not run."""
+    write_plan(
+        tmp_path, [Spec("T-01", f"{WAIT_FOR_GO}; echo one"), Spec("T-02", "echo old > which.txt", deps=["T-01"])]
+    )
+    plan, brief = workspace(tmp_path) / "master_plan.md", workspace(tmp_path) / "agent_tasks" / "agent-02.md"
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: _started(tmp_path, "T-01"), "T-01 to start")
+        brief.write_text(brief.read_text(encoding="utf-8").replace("echo old", "echo by hand"), encoding="utf-8")
+        text = plan.read_text(encoding="utf-8").replace("| T-02 | Task T-02 |", "| T-02 | Renamed |")
+        plan.write_text(text.replace("echo old > which.txt", "echo new > which.txt"), encoding="utf-8")
+        wait_until(lambda: any(e["event"] == "task_changed" for e in runner.events()), "the run to take the row")
+    finally:
+        code = _finish(runner, tmp_path)
+    assert code == 0, runner.stderr.read_text()
+    assert (tmp_path / "which.txt").read_text() == "by hand\n"
+    assert "echo by hand > which.txt" in brief.read_text(encoding="utf-8")
+    told = [e["message"] for e in runner.events() if e["event"] == "notice"]
+    assert len(told) == 1 and told[0].startswith(".orchestrator/agent_tasks/agent-02.md: edited by hand"), told
+    assert results(tmp_path)["T-02"]["name"] == "Renamed"
