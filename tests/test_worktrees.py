@@ -1102,3 +1102,38 @@ def test_on_conflict_fail_advice_followed_to_the_letter_keeps_both_sides(tmp_pat
     merged = cli(project, "merge", "--json")
     assert merged.code == 0, merged.stdout + merged.stderr
     assert (project / "a.txt").read_text() == "one\ntwo by T-01 and by T-02\n"
+
+
+def test_a_waiting_tasks_row_naming_a_task_the_run_did_not_take_is_refused_in_one_line(tmp_path: Path) -> None:
+    """A run that started with no worktree does not take a row added with ``Isolation: worktree``;
+    a waiting task's row edited to depend on it names a task the run does not have: one notice,
+    and the task runs as its row was (after T-01 alone)."""
+    project = repository(tmp_path, {"a.txt": "a\n"})
+    write_plan(
+        project, [Spec("T-01", "while [ ! -f go ]; do sleep 0.05; done"), Spec("T-02", "echo two", deps=["T-01"])]
+    )
+    plan_file = project / ".orchestrator/master_plan.md"
+    runner = start(project)
+    try:
+        wait_until(lambda: any(e["event"] == "task_started" for e in runner.events()), "T-01 to start")
+        text = plan_file.read_text(encoding="utf-8").replace("| Priority |\n|", "| Priority | Isolation |\n|---|")
+        text = text.replace("| None | P2 |", "| None | P2 | |").replace("| T-01 | P2 |", "| T-01, T-04 | P2 | |")
+        row = "| T-04 | Elsewhere | Run the T-04 script | None | P2 | worktree |\n"
+        text = text.replace("\n\n## Task Details", f"\n{row}\n## Task Details").replace(
+            "## Task Details\n", "## Task Details\n\n### T-04 Elsewhere\n```bash\necho four\n```\n", 1
+        )
+        plan_file.write_text(text, encoding="utf-8")
+        wait_until(lambda: sum(e["event"] == "notice" for e in runner.events()) == 2, "the two notices")
+        (project / "go").touch()
+        assert runner.wait() == 0, runner.stderr.read_text()
+    finally:
+        (project / "go").touch()
+        runner.cleanup()
+    told = [e["message"] for e in runner.events() if e["event"] == "notice"]
+    assert told == [
+        "T-04 runs in a git worktree, and this run started with none: it runs in the next run",
+        "T-02's row changed in .orchestrator/master_plan.md, and this run keeps it as it was: it names T-04, a task "
+        "this run does not have — it runs in the next run",
+    ]
+    assert not [e for e in runner.events() if e["event"] == "task_changed"]
+    assert results(project)["T-02"]["status"] == "completed"
