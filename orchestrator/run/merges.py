@@ -108,7 +108,7 @@ class MergeQueue:
         branch since (``record``: its result), the attempt that failed on it, not run again
         (``run/handmerge``)."""
         kept = None
-        if attempt.task.id in self.executor.isolated and failed_on_conflict(record):
+        if self._kept_apart(attempt.task.id, record):
             assert record is not None
             kept = await anyio.to_thread.run_sync(kept_outcome, self.workspace, self.trees, attempt, record)
         return await self.land(kept or await run())
@@ -119,7 +119,7 @@ class MergeQueue:
         """Whether ``task``, which ``on_conflict: fail`` failed and is what it was then, stays
         failed, not run: its conflict not resolved yet (told again, with what to do, through
         ``recorder``). Else it runs, or merges (``landed``)."""
-        if task.id not in self.executor.isolated or record is None or not failed_on_conflict(record):
+        if record is None or not self._kept_apart(task.id, record):
             return False
         brief = read_body(self.workspace.brief(task))
         if brief is None or record.commit is None or of_brief(brief) != record.fingerprint:
@@ -129,6 +129,11 @@ class MergeQueue:
             return False
         recorder.still_failed(task, record, found.why)
         return True
+
+    def _kept_apart(self, task_id: str, record: ResultRecord | None) -> bool:
+        """Whether ``task_id`` is one ``on_conflict: fail`` failed, not asked to run again (``run --rerun``)."""
+        isolated = task_id in self.executor.isolated
+        return isolated and task_id not in self.prepared.afresh and failed_on_conflict(record)
 
     async def _land(self, outcome: Outcome, work: Work) -> Outcome:
         task, settings = outcome.attempt.task, outcome.attempt.settings
