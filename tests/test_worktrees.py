@@ -1137,3 +1137,36 @@ def test_a_waiting_tasks_row_naming_a_task_the_run_did_not_take_is_refused_in_on
     ]
     assert not [e for e in runner.events() if e["event"] == "task_changed"]
     assert results(project)["T-02"]["status"] == "completed"
+
+
+def test_a_failed_task_whose_branch_conflicts_when_it_runs_again_says_what_to_do_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    """T-02 failed; T-01, merged since, changed the same line: T-02's next attempt cannot bring the
+    integration branch into its worktree, and says what to do. Done to the letter (with git), the
+    run after that runs T-02 on the resolution, and both sides reach the integration branch."""
+    project = repository(tmp_path, {"a.txt": "one\ntwo\n"})
+    wait = f"until git log --format=%s {INTEGRATION} | grep -q 'merge T-01'; do sleep 0.05; done"
+    plan(
+        project,
+        [
+            Spec("T-01", "sed -i 's/^two$/two by T-01/' a.txt"),
+            Spec("T-02", f"sed -i 's/^two$/two by T-02/' a.txt\n{wait}\ntest -f {tmp_path}/ok"),
+        ],
+    )
+    assert run(project).code == 1
+    assert results(project)["T-02"]["error_class"] == "exit"
+    (tmp_path / "ok").touch()
+    second = run(project)
+    assert second.code == 1, second.stdout + second.stderr
+    worktree = project / ".orchestrator/worktrees/T-02"
+    said = results(project)["T-02"]["reason"]
+    assert f"conflicts with {INTEGRATION} in a.txt — resolve it in {worktree} (`git merge {INTEGRATION}`, " in said
+    assert "resolve those files, `git add` them and `git commit`), then run again" in said
+    git(worktree, "merge", INTEGRATION, check=False)
+    (worktree / "a.txt").write_text("one\ntwo by T-01 and by T-02\n", encoding="utf-8")
+    git(worktree, "add", "a.txt")
+    git(worktree, "commit", "-q", "--no-edit")
+    third = run(project)
+    assert third.code == 0, third.stdout + third.stderr
+    assert on(project, INTEGRATION, "a.txt") == "one\ntwo by T-01 and by T-02\n"
