@@ -27,6 +27,7 @@ from typing import Any
 
 import networkx as nx
 
+from orchestrator.errors import OrchestratorError
 from orchestrator.output.briefs import edit_notice, render_briefs
 from orchestrator.plan.graph import topological_order
 from orchestrator.plan.model import Plan, Task
@@ -86,7 +87,7 @@ class Edits:
                 continue  # its row names a conflict's resolution task: the merge queue takes the two (``adopt``)
             new = dataclasses.replace(new, agent=old.agent)  # (its files keep their names)
             settings = self.prepared.profiles.settings_for(ours, new)
-            problem = self._problem(old, new, settings)
+            problem = self._problem(old, new, settings) or self._brief(old, new)
             if problem is not None:
                 name = self.workspace.relative(self.workspace.plan_file)
                 self.notice(f"{task_id}'s row changed in {name}, and this run keeps it as it was: {problem}")
@@ -108,8 +109,7 @@ class Edits:
 
     def _replace(self, old: Task, new: Task, settings: Settings) -> None:
         prepared, scheduler, task_id = self.prepared, self.scheduler, new.id
-        plan = prepared.plan
-        plan.tasks[task_id] = new
+        plan = prepared.plan  # (``plan.tasks[task_id]`` is ``new`` already: ``_brief``)
         prepared.settings[task_id] = settings
         prepared.signatures[task_id] = settings_signature(settings, prepared.profiles.signature(new))
         view = prepared.views[task_id]
@@ -120,7 +120,6 @@ class Edits:
             if settings.isolation != "worktree":
                 merges.executor.isolated.discard(task_id)
             merges.take(new, settings)
-        self._brief(new)
         self._emit(old, new, settings)
         if old.dependencies == new.dependencies and old.priority == new.priority:
             return
@@ -135,11 +134,20 @@ class Edits:
             done = scheduler.queue.done
             view.status = TaskStatus.PENDING if all(d in done for d in new.dependencies) else TaskStatus.WAITING
 
-    def _brief(self, task: Task) -> None:
-        """Its brief rendered again from its row as it is now; one edited by hand is kept, and told."""
-        report = render_briefs(self.prepared.plan, self.workspace, only=(task.id,))
+    def _brief(self, old: Task, new: Task) -> str | None:
+        """``new`` in the run's plan, its brief rendered again from it (one edited by hand is kept,
+        and told); or, when that cannot be (a template's error, a brief that is not text), ``old``
+        back in its place and why."""
+        plan = self.prepared.plan
+        plan.tasks[new.id] = new
+        try:
+            report = render_briefs(plan, self.workspace, only=(new.id,))
+        except (OrchestratorError, OSError) as exc:
+            plan.tasks[old.id] = old
+            return f"its brief could not be rendered again ({exc})"
         for task_id, name in report.changed_under_edit:
             self.notice(edit_notice(task_id, name))
+        return None
 
     def _emit(self, old: Task, new: Task, settings: Settings) -> None:
         mine = events.own_limits(self.prepared.plan.settings, settings) or {
