@@ -1004,3 +1004,24 @@ def test_a_brief_edited_by_hand_stays_when_its_waiting_tasks_row_changes(tmp_pat
     told = [e["message"] for e in runner.events() if e["event"] == "notice"]
     assert len(told) == 1 and told[0].startswith(".orchestrator/agent_tasks/agent-02.md: edited by hand"), told
     assert results(tmp_path)["T-02"]["name"] == "Renamed"
+
+
+def test_a_priority_raised_while_a_task_waits_puts_it_first(tmp_path: Path) -> None:
+    """One slot; T-02 and T-03 wait for T-01, T-02 first by table order, until T-03's row is
+    given P0: then T-03 starts first."""
+    specs = [Spec("T-01", WAIT_FOR_GO), Spec("T-02", "true", deps=["T-01"]), Spec("T-03", "true", deps=["T-01"])]
+    write_plan(tmp_path, specs, {"max_parallel": 1})
+    plan = workspace(tmp_path) / "master_plan.md"
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: _started(tmp_path, "T-01"), "T-01 to start")
+        row = "| T-03 | Task T-03 | Run the T-03 script | T-01 |"
+        plan.write_text(plan.read_text(encoding="utf-8").replace(f"{row} P2 |", f"{row} P0 |"), encoding="utf-8")
+        wait_until(lambda: any(e["event"] == "task_changed" for e in runner.events()), "the run to take the row")
+    finally:
+        code = _finish(runner, tmp_path)
+    assert code == 0, runner.stderr.read_text()
+    (changed,) = [e for e in runner.events() if e["event"] == "task_changed"]
+    assert changed["task"] == "T-03" and changed["changed"] == ["priority"]
+    started = [e["task"] for e in runner.events() if e["event"] == "task_started"]
+    assert started == ["T-01", "T-03", "T-02"]
