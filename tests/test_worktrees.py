@@ -1058,6 +1058,7 @@ def test_on_conflict_fail_advice_followed_to_the_letter_keeps_both_sides(tmp_pat
     assert f"in {worktree}, run `git merge {INTEGRATION}`, resolve those files, `git add` them and `git commit`" in said
     assert "then `orchestrator run` merges it, both sides kept, without running T-02 again" in said
     assert said in cli(project, "status").stdout.replace("\n", "")  # (the table's reason: the same words)
+    assert f"── not merged: {said}\n" in cli(project, "logs", "T-02").stdout  # where `next:` sends you
     assert "T-02" in cli(project, "check").stdout
 
     # Run again before doing it: nothing runs, it stays failed as it was, and says so again.
