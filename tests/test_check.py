@@ -247,3 +247,34 @@ def test_check_counts_what_status_shows(project: Path) -> None:
     plan.write_text("---\nmax_parallel: [\n---\n", encoding="utf-8")
     (broken,) = json.loads(cli(project, "check", "--json").stdout)["workspaces"]
     assert broken["counts"] == {"skipped": 2} and broken["out_of_date"] == []
+
+
+def test_a_task_whose_row_is_edited_while_it_waits_is_judged_by_its_new_limits(
+    project: Path, background: list[Background]
+) -> None:
+    """A Timeout cell given to a waiting task's row while the run goes on: the task runs by it
+    (``task_changed`` says its limits), and check judges it by them, not by the run's own."""
+    go = "while [ ! -f go ]; do sleep 0.05; done; echo done"
+    plan = write_plan(
+        project,
+        [Spec("T-01", go), Spec("T-02", _SLEEPER, deps=["T-01"])],
+        {"timeout": "1h", "inactivity_timeout": "1h"},
+    )
+    runner = start(project)
+    background.append(runner)
+    wait_until(lambda: bool(open_attempts(project)), "T-01 to start")
+    text = plan.read_text(encoding="utf-8")
+    text = text.replace("| Priority |\n|", "| Priority | Timeout |\n|---|").replace(
+        "| T-01 | P2 |", "| T-01 | P2 | 10m |"
+    )
+    text = text.replace("| None | P2 |", "| None | P2 | |")
+    plan.write_text(text, encoding="utf-8")
+    wait_until(lambda: any(e["event"] == "task_changed" for e in runner.events()), "the run to take T-02's row")
+    (event,) = [e for e in runner.events() if e["event"] == "task_changed"]
+    assert event["task"] == "T-02" and event["changed"] == ["timeout"]
+    assert event["limits"] == {"timeout": 600.0, "inactivity_timeout": 3600.0, "kill_grace": 1.0}
+    (project / "go").touch()
+    wait_until(lambda: [a["task"] for a in open_attempts(project)] == ["T-02"], "T-02 to start")
+    late = check(Workspace.find(project), time.time() + 900)
+    assert [(f.kind, f.tasks) for f in late.findings] == [("overdue", ("T-02",))], late.findings
+    assert "past its 10m00s timeout" in late.findings[0].message

@@ -900,3 +900,127 @@ def test_a_plan_deleted_or_renamed_mid_run_is_told_once_and_never_made_again(tmp
     assert not plan.exists()  # deleted by its person: not made again, partial or whole
     kept = (tmp_path / ".orchestrator" / "state" / "events.jsonl").read_text(encoding="utf-8")
     assert kept.count('"event": "plan_file"') == 3  # in state/events.jsonl too
+
+
+def test_a_row_edited_while_its_task_waits_is_what_runs(tmp_path: Path) -> None:
+    """A person edits the rows of tasks the run has not started yet: T-02's title and script (its
+    Task Details), T-03's dependencies (it no longer waits for T-01, so it starts at once), T-01's
+    script while T-01 runs (not touched: the edit is for the next run). Each waiting task runs as
+    its row now says, its brief rendered again, its result and status under its new title."""
+    write_plan(
+        tmp_path,
+        [
+            Spec("T-01", f"{WAIT_FOR_GO}; echo one"),
+            Spec("T-02", "echo old > which.txt", deps=["T-01"]),
+            Spec("T-03", "echo free > free.txt", deps=["T-01"]),
+        ],
+    )
+    plan = workspace(tmp_path) / "master_plan.md"
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: _started(tmp_path, "T-01"), "T-01 to start")
+        text = plan.read_text(encoding="utf-8")
+        text = text.replace("| T-02 | Task T-02 |", "| T-02 | Renamed while waiting |")
+        text = text.replace("echo old > which.txt", "echo new > which.txt")
+        text = text.replace(
+            "| T-03 | Task T-03 | Run the T-03 script | T-01 |", "| T-03 | Task T-03 | Run the T-03 script | None |"
+        )
+        text = text.replace(f"{WAIT_FOR_GO}; echo one", f"{WAIT_FOR_GO}; echo edited")
+        plan.write_text(text, encoding="utf-8")
+        wait_until(lambda: (tmp_path / "free.txt").exists(), "T-03, free of T-01 now, to run")
+        assert not (tmp_path / "which.txt").exists()  # T-02 still waits for T-01
+        brief = (workspace(tmp_path) / "agent_tasks" / "agent-02.md").read_text(encoding="utf-8")
+        assert "echo new > which.txt" in brief and "Renamed while waiting" in brief
+    finally:
+        code = _finish(runner, tmp_path)
+    assert code == 0, runner.stderr.read_text()
+    assert (tmp_path / "which.txt").read_text() == "new\n"
+    found = results(tmp_path)
+    assert found["T-02"]["name"] == "Renamed while waiting"
+    assert "Renamed while waiting" in cli(tmp_path, "status").stdout
+    assert "edited" not in (workspace(tmp_path) / "results" / "agent-01-result.md").read_text()  # ran as it began
+    table = cli(tmp_path, "status").stdout
+    lines = {line.split()[0]: line for line in table.splitlines() if line.startswith("T-0")}
+    assert "out of date" in lines["T-01"]  # its edit is the next run's
+    assert "will run again: upstream T-01 will run again" in lines["T-02"]  # (its own row: as it ran)
+    assert "out of date" not in lines["T-03"]
+    changes = [e for e in runner.events() if e["event"] == "task_changed"]
+    assert [e["task"] for e in changes] == ["T-02", "T-03"]  # never T-01, which was running
+    assert changes[0]["name"] == "Renamed while waiting" and changes[0]["was"] == "Task T-02"
+    assert set(changes[0]["changed"]) == {"name", "details"} and changes[1]["changed"] == ["dependencies"]
+    assert describe(changes[0]) == (
+        "✏️ T-02 [Agent-02] takes its row as edited while it waited (name, details): Renamed while waiting"
+    )
+    assert cli(tmp_path, "status", "--json").code == 0
+    assert json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"][0]["status"] != "running"
+
+
+def test_a_row_edited_into_a_cycle_is_refused_in_one_line_and_runs_as_it_was(tmp_path: Path) -> None:
+    write_plan(
+        tmp_path,
+        [
+            Spec("T-01", f"{WAIT_FOR_GO}; echo one"),
+            Spec("T-02", "echo two > two.txt", deps=["T-01"]),
+            Spec("T-03", "echo three > three.txt", deps=["T-02"]),
+        ],
+    )
+    plan = workspace(tmp_path) / "master_plan.md"
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: _started(tmp_path, "T-01"), "T-01 to start")
+        text = plan.read_text(encoding="utf-8")
+        row = "| T-02 | Task T-02 | Run the T-02 script | T-01"
+        plan.write_text(text.replace(f"{row} |", f"{row}, T-03 |"), encoding="utf-8")
+        wait_until(lambda: any(e["event"] == "notice" for e in runner.events()), "the notice")
+    finally:
+        code = _finish(runner, tmp_path)
+    assert code == 0, runner.stderr.read_text()
+    told = [e["message"] for e in runner.events() if e["event"] == "notice"]
+    assert len(told) == 1 and "cycle" in told[0] and "not taken into this run" in told[0]
+    assert not [e for e in runner.events() if e["event"] == "task_changed"]
+    assert (tmp_path / "three.txt").read_text() == "three\n"
+
+
+def test_a_brief_edited_by_hand_stays_when_its_waiting_tasks_row_changes(tmp_path: Path) -> None:
+    """T-02's brief edited by hand, then its row: the run takes the row (its title), keeps the
+    brief as edited (what runs), and says in a notice that the row's change to it does not run."""
+    write_plan(
+        tmp_path, [Spec("T-01", f"{WAIT_FOR_GO}; echo one"), Spec("T-02", "echo old > which.txt", deps=["T-01"])]
+    )
+    plan, brief = workspace(tmp_path) / "master_plan.md", workspace(tmp_path) / "agent_tasks" / "agent-02.md"
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: _started(tmp_path, "T-01"), "T-01 to start")
+        brief.write_text(brief.read_text(encoding="utf-8").replace("echo old", "echo by hand"), encoding="utf-8")
+        text = plan.read_text(encoding="utf-8").replace("| T-02 | Task T-02 |", "| T-02 | Renamed |")
+        plan.write_text(text.replace("echo old > which.txt", "echo new > which.txt"), encoding="utf-8")
+        wait_until(lambda: any(e["event"] == "task_changed" for e in runner.events()), "the run to take the row")
+    finally:
+        code = _finish(runner, tmp_path)
+    assert code == 0, runner.stderr.read_text()
+    assert (tmp_path / "which.txt").read_text() == "by hand\n"
+    assert "echo by hand > which.txt" in brief.read_text(encoding="utf-8")
+    told = [e["message"] for e in runner.events() if e["event"] == "notice"]
+    assert len(told) == 1 and told[0].startswith(".orchestrator/agent_tasks/agent-02.md: edited by hand"), told
+    assert results(tmp_path)["T-02"]["name"] == "Renamed"
+
+
+def test_a_priority_raised_while_a_task_waits_puts_it_first(tmp_path: Path) -> None:
+    """One slot; T-02 and T-03 wait for T-01, T-02 first by table order, until T-03's row is
+    given P0: then T-03 starts first."""
+    specs = [Spec("T-01", WAIT_FOR_GO), Spec("T-02", "true", deps=["T-01"]), Spec("T-03", "true", deps=["T-01"])]
+    write_plan(tmp_path, specs, {"max_parallel": 1})
+    plan = workspace(tmp_path) / "master_plan.md"
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: _started(tmp_path, "T-01"), "T-01 to start")
+        row = "| T-03 | Task T-03 | Run the T-03 script | T-01 |"
+        plan.write_text(plan.read_text(encoding="utf-8").replace(f"{row} P2 |", f"{row} P0 |"), encoding="utf-8")
+        wait_until(lambda: any(e["event"] == "task_changed" for e in runner.events()), "the run to take the row")
+    finally:
+        code = _finish(runner, tmp_path)
+    assert code == 0, runner.stderr.read_text()
+    (changed,) = [e for e in runner.events() if e["event"] == "task_changed"]
+    assert changed["task"] == "T-03" and changed["changed"] == ["priority"]
+    started = [e["task"] for e in runner.events() if e["event"] == "task_started"]
+    assert started == ["T-01", "T-03", "T-02"]

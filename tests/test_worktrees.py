@@ -1030,3 +1030,144 @@ def test_validate_says_a_task_without_isolation_does_not_see_its_worktree_upstre
     ) in shown.stderr
     plan(project, [Spec("T-01", "echo one > one.txt"), Spec("T-02", "cat one.txt", deps=["T-01"])])
     assert "has no isolation itself" not in cli(project, "validate").stderr  # both isolated: nothing to say
+
+
+def test_on_conflict_fail_advice_followed_to_the_letter_keeps_both_sides(tmp_path: Path) -> None:
+    """The whole flow of ``on_conflict: fail``: the task fails with what to do; a run before it is
+    done says so again and runs nothing; the person does exactly what it says, with git; the next
+    run merges the branch without running the task again (T-02's script writes the whole file: run
+    again on the resolution, it would write T-01's line away), its dependent sees both sides, and
+    ``orchestrator merge`` brings both into the person's branch."""
+    project = repository(tmp_path, {"a.txt": "one\ntwo\n"})
+    wait = f"until git log --format=%s {INTEGRATION} | grep -q 'merge T-01'; do sleep 0.05; done"
+    plan(
+        project,
+        [
+            Spec("T-01", "sed -i 's/two/two by T-01/' a.txt"),
+            Spec("T-02", f"printf 'one\\ntwo by T-02\\n' > a.txt\necho T-02 ran >> ran.log\necho said by T-02\n{wait}"),
+            Spec("T-03", "cat a.txt", deps=("T-02",)),
+        ],
+        on_conflict="fail",
+    )
+    first = run(project, "--json")
+    assert first.code == 1, first.stdout + first.stderr
+    failed = results(project)["T-02"]
+    worktree = project / ".orchestrator/worktrees/T-02"
+    said = failed["reason"]
+    assert f"conflicts with {INTEGRATION} in a.txt" in said
+    assert f"in {worktree}, run `git merge {INTEGRATION}`, resolve those files, `git add` them and `git commit`" in said
+    assert "then `orchestrator run` merges it, both sides kept, without running T-02 again" in said
+    assert said in cli(project, "status").stdout.replace("\n", "")  # (the table's reason: the same words)
+    assert f"── not merged: {said}\n" in cli(project, "logs", "T-02").stdout  # where `next:` sends you
+    assert "T-02" in cli(project, "check").stdout
+
+    # Run again before doing it: nothing runs, it stays failed as it was, and says so again.
+    early = run(project, "--json")
+    assert early.code == 1, early.stdout + early.stderr
+    assert results(project)["T-02"] == failed
+    told = [e for e in early.events if e.get("event") == "task_failed" and e.get("task") == "T-02"]
+    assert told and f"still conflicts with {INTEGRATION} in a.txt" in told[0]["reason"]
+    assert (worktree / "ran.log").read_text() == "T-02 ran\n"
+
+    # To the letter: in the worktree, git merge, resolve the file, git add, git commit (first
+    # committed as git left it, by mistake: that is said, and nothing runs or merges).
+    assert git(worktree, "merge", INTEGRATION, check=False) is not None
+    assert "<<<<<<<" in (worktree / "a.txt").read_text()
+    midway = run(project, "--json")  # (the merge not committed yet: said, and left as it is)
+    told = [e for e in midway.events if e.get("event") == "task_failed" and e.get("task") == "T-02"]
+    assert told and f"the resolution in {worktree} is not committed yet" in told[0]["reason"]
+    assert "<<<<<<<" in (worktree / "a.txt").read_text() and results(project)["T-02"] == failed
+    git(worktree, "add", "a.txt")
+    git(worktree, "commit", "-q", "--no-edit")
+    marked = run(project, "--json")
+    assert marked.code == 1 and results(project)["T-02"] == failed, marked.stdout + marked.stderr
+    told = [e for e in marked.events if e.get("event") == "task_failed" and e.get("task") == "T-02"]
+    assert told and "conflict markers are left in a.txt:2" in told[0]["reason"]
+    assert on(project, INTEGRATION, "a.txt") == "one\ntwo by T-01\n"
+    (worktree / "a.txt").write_text("one\ntwo by T-01 and by T-02\n", encoding="utf-8")
+    git(worktree, "commit", "-q", "-am", "the marker line out")
+
+    second = run(project, "--json")
+    assert second.code == 0, second.stdout + second.stderr
+    assert on(project, INTEGRATION, "a.txt") == "one\ntwo by T-01 and by T-02\n"  # both sides, nothing lost
+    assert (worktree / "ran.log").read_text() == "T-02 ran\n"  # not run again
+    found = results(project)
+    assert found["T-02"]["status"] == "completed"
+    assert found["T-02"]["merge"].startswith(f"merged into {INTEGRATION}")
+    assert "not run again" in found["T-02"]["reason"]
+    assert "said by T-02" in (project / ".orchestrator/results/agent-02-result.md").read_text()  # its output kept
+    assert "two by T-01 and by T-02" in (project / ".orchestrator/results/agent-03-result.md").read_text()
+
+    # orchestrator merge, on a scratch branch: both sides in the person's branch too.
+    git(project, "switch", "-q", "-c", "scratch")
+    merged = cli(project, "merge", "--json")
+    assert merged.code == 0, merged.stdout + merged.stderr
+    assert (project / "a.txt").read_text() == "one\ntwo by T-01 and by T-02\n"
+
+
+def test_a_waiting_tasks_row_naming_a_task_the_run_did_not_take_is_refused_in_one_line(tmp_path: Path) -> None:
+    """A run that started with no worktree does not take a row added with ``Isolation: worktree``;
+    a waiting task's row edited to depend on it names a task the run does not have: one notice,
+    and the task runs as its row was (after T-01 alone)."""
+    project = repository(tmp_path, {"a.txt": "a\n"})
+    write_plan(
+        project, [Spec("T-01", "while [ ! -f go ]; do sleep 0.05; done"), Spec("T-02", "echo two", deps=["T-01"])]
+    )
+    plan_file = project / ".orchestrator/master_plan.md"
+    runner = start(project)
+    try:
+        wait_until(lambda: any(e["event"] == "task_started" for e in runner.events()), "T-01 to start")
+        text = plan_file.read_text(encoding="utf-8").replace("| Priority |\n|", "| Priority | Isolation |\n|---|")
+        text = text.replace("| None | P2 |", "| None | P2 | |").replace("| T-01 | P2 |", "| T-01, T-04 | P2 | |")
+        row = "| T-04 | Elsewhere | Run the T-04 script | None | P2 | worktree |\n"
+        text = text.replace("\n\n## Task Details", f"\n{row}\n## Task Details").replace(
+            "## Task Details\n", "## Task Details\n\n### T-04 Elsewhere\n```bash\necho four\n```\n", 1
+        )
+        plan_file.write_text(text, encoding="utf-8")
+        wait_until(lambda: sum(e["event"] == "notice" for e in runner.events()) == 2, "the two notices")
+        (project / "go").touch()
+        assert runner.wait() == 0, runner.stderr.read_text()
+    finally:
+        (project / "go").touch()
+        runner.cleanup()
+    told = [e["message"] for e in runner.events() if e["event"] == "notice"]
+    assert told == [
+        "T-04 runs in a git worktree, and this run started with none: it runs in the next run",
+        "T-02's row changed in .orchestrator/master_plan.md, and this run keeps it as it was: it names T-04, a task "
+        "this run does not have — it runs in the next run",
+    ]
+    assert not [e for e in runner.events() if e["event"] == "task_changed"]
+    assert results(project)["T-02"]["status"] == "completed"
+
+
+def test_a_failed_task_whose_branch_conflicts_when_it_runs_again_says_what_to_do_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    """T-02 failed; T-01, merged since, changed the same line: T-02's next attempt cannot bring the
+    integration branch into its worktree, and says what to do. Done to the letter (with git), the
+    run after that runs T-02 on the resolution, and both sides reach the integration branch."""
+    project = repository(tmp_path, {"a.txt": "one\ntwo\n"})
+    wait = f"until git log --format=%s {INTEGRATION} | grep -q 'merge T-01'; do sleep 0.05; done"
+    plan(
+        project,
+        [
+            Spec("T-01", "sed -i 's/^two$/two by T-01/' a.txt"),
+            Spec("T-02", f"sed -i 's/^two$/two by T-02/' a.txt\n{wait}\ntest -f {tmp_path}/ok"),
+        ],
+    )
+    assert run(project).code == 1
+    assert results(project)["T-02"]["error_class"] == "exit"
+    (tmp_path / "ok").touch()
+    second = run(project)
+    assert second.code == 1, second.stdout + second.stderr
+    worktree = project / ".orchestrator/worktrees/T-02"
+    said = results(project)["T-02"]["reason"]
+    assert f"conflicts with {INTEGRATION} in a.txt — resolve it in {worktree} (`git merge {INTEGRATION}`, " in said
+    assert "resolve those files, `git add` them and `git commit`), then run again" in said
+    git(worktree, "merge", INTEGRATION, check=False)
+    (worktree / "a.txt").write_text("one\ntwo by T-01 and by T-02\n", encoding="utf-8")
+    git(worktree, "add", "a.txt")
+    git(worktree, "commit", "-q", "--no-edit")
+    third = run(project)
+    assert third.code == 0, third.stdout + third.stderr
+    assert on(project, INTEGRATION, "a.txt") == "one\ntwo by T-01 and by T-02\n"

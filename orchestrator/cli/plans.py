@@ -389,7 +389,20 @@ def cmd_logs(args: argparse.Namespace) -> int:
         print(f"── {name}: {from_here(path) if path else ''}")
         text = visible(text)  # (logs/ keeps the raw bytes; a terminal is sent none it would act on)
         print(text, end="" if text.endswith("\n") else "\n")
+    unmerged = _not_merged(workspace, task, number)
+    if unmerged is not None:  # (what failed it is no stream's: its branch's merge, and what to do)
+        print(f"── not merged: {visible(unmerged)}")
     return ExitCode.OK
+
+
+def _not_merged(workspace: Workspace, task: Task, number: int) -> str | None:
+    """Why attempt ``number``'s work was not merged (``isolation: worktree``), when the task failed so."""
+    from orchestrator.state.results import read_record
+
+    record = read_record(workspace.result(task), task.id)
+    if record is None or record.attempts != number or record.status != TaskStatus.FAILED:
+        return None
+    return record.merge or None
 
 
 def _gone(workspace: Workspace, task: Task, number: int, files: dict[str, Path]) -> dict[str, str]:

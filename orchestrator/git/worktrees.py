@@ -145,7 +145,8 @@ class Trees:
                 git(["merge", "--abort"], path)
                 raise GitError(
                     f"its branch {self.branch(task_id)} conflicts with {self.integration} in {', '.join(files)}"
-                    f" — resolve it in {path} (git merge {self.integration}), then run again"
+                    f" — resolve it in {path} (`git merge {self.integration}`, resolve those files, `git add` them"
+                    " and `git commit`), then run again"
                 )
         return path
 

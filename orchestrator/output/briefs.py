@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,16 +161,21 @@ def brief_was_edited(text: str) -> bool:
     return not isinstance(recorded, str) or recorded != documents.sha256(body.strip())
 
 
-def render_briefs(plan: Plan, workspace: Workspace, *, force: bool = False) -> RenderReport:
-    """Write ``agent_tasks/<agent>.md`` for every task; idempotent, and never silently over a hand edit."""
-    report = prepare_briefs(plan, workspace, force=force)
+def render_briefs(
+    plan: Plan, workspace: Workspace, *, force: bool = False, only: Collection[str] | None = None
+) -> RenderReport:
+    """Write ``agent_tasks/<agent>.md`` for every task (``only``: those tasks'); idempotent, and
+    never silently over a hand edit."""
+    report = prepare_briefs(plan, workspace, force=force, only=only)
     write_briefs(report, workspace)
     return report
 
 
-def prepare_briefs(plan: Plan, workspace: Workspace, *, force: bool = False) -> RenderReport:
+def prepare_briefs(
+    plan: Plan, workspace: Workspace, *, force: bool = False, only: Collection[str] | None = None
+) -> RenderReport:
     """What ``render_briefs`` would write, and why, with nothing written yet: every template
-    error is raised here. ``write_briefs`` then writes it."""
+    error is raised here. ``write_briefs`` then writes it. ``only``: those tasks' briefs alone."""
     templates = Templates.of(workspace)
     report = RenderReport()
     pending = report.pending
@@ -179,7 +184,7 @@ def prepare_briefs(plan: Plan, workspace: Workspace, *, force: bool = False) -> 
     except FileNotFoundError:
         present = set()
     result_names = {task_id: workspace.result_name(task) for task_id, task in plan.tasks.items()}
-    for task in plan.tasks.values():
+    for task in plan.tasks.values() if only is None else [plan.tasks[t] for t in only]:
         path = workspace.brief(task)
         body, text = _render_brief(plan, workspace, task, templates, result_names)
         report.bodies[task.id] = body.encode("utf-8")

@@ -34,7 +34,7 @@ _PANEL_COUNT = {"task_completed": "completed", "task_failed": "failed", "task_sk
 class Reporter:
     def event(self, event: Event) -> None:
         """One state change: task_started, task_retrying, task_completed, task_failed, task_skipped,
-        task_interrupted, task_cancelled, task_added, task_requeued, run_paused, run_started,
+        task_interrupted, task_cancelled, task_added, task_changed, task_requeued, run_paused, run_started,
         run_finished, notice."""
 
     def flush(self) -> None:
@@ -207,6 +207,9 @@ def _describe(event: Event, workspace: Path | None = None) -> str | None:
     if kind == "task_added":
         after = f" after {', '.join(event['after'])}" if event.get("after") else ""
         return f"➕ {task}{agent} added{after}: {event.get('name', '')}"
+    if kind == "task_changed":
+        what = ", ".join(event.get("changed") or ()) or "its row"
+        return f"✏️ {task}{agent} takes its row as edited while it waited ({what}): {event.get('name', '')}"
     if kind == "task_requeued":
         return f"↩️ {task}{agent} back in the queue ({event.get('was', 'retry')})"
     if kind in ("cancel_requested", "retry_requested"):

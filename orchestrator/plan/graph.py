@@ -309,6 +309,17 @@ class ReadyQueue:
             heapq.heappush(self._heap, (self._key[task_id], task_id))
         return None
 
+    def requeue(self, task_id: str, *, priority: int) -> str | None:
+        """A task not handed out yet whose dependencies (its edges in the graph already) or
+        priority changed: counted again from its dependencies as they are now, as ``add`` counts a
+        new one. Returns the dependency that will never complete, if one does: finished then."""
+        if any(item[1] == task_id for item in self._heap):
+            self._heap = [item for item in self._heap if item[1] != task_id]
+            heapq.heapify(self._heap)
+        _, path, order = self._key[task_id]
+        self._key[task_id] = (priority, path, order)
+        return self._settle(task_id)
+
     def cancel(self, task_id: str) -> list[str]:
         """Never start ``task_id`` (ready or waiting); returns what ``fail`` returns."""
         if any(item[1] == task_id for item in self._heap):

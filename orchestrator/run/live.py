@@ -1,5 +1,6 @@
 """A run that takes changes while it goes on: tasks added to master_plan.md (by `orchestrator add`
-or by hand), and the cancels and retries asked for with `orchestrator cancel` and `retry`.
+or by hand), rows edited while their tasks wait (``run/edits``), and the cancels and retries
+asked for with `orchestrator cancel` and `retry`.
 
 ``LiveQueue.follow`` looks about four times a second: at the plan file (its size and time; when
 they change, whether the text outside the tool's own blocks did, and only then parses it, in a
@@ -26,6 +27,7 @@ from orchestrator.plan.graph import topological_order
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
 from orchestrator.run.attempts import Attempt
+from orchestrator.run.edits import Edits
 from orchestrator.run.holds import follow_holds
 from orchestrator.run.prepare import Prepared, RunOptions, load_checked
 from orchestrator.run.scheduler import Scheduler, decided
@@ -66,6 +68,7 @@ class LiveQueue:
         self._told: set[str] = set()
         self._plan_there = True  # the plan file: deleted or renamed mid-run is told, once each way
         scheduler.cancelled = self.cancelled
+        self._edits = Edits(workspace, prepared, scheduler, self._notice_once)
 
     @property
     def plan(self) -> Plan:
@@ -119,10 +122,10 @@ class LiveQueue:
         except (OrchestratorError, OSError) as exc:
             return f"{name} changed, and is not taken into this run: {exc}"
         new = [task_id for task_id in plan.tasks if task_id.lower() not in self._known_ids]
-        if not new:  # (rows deleted, renamed, blocked or released: taken on the loop, which knows this run's tasks)
+        if not new:  # (rows edited, deleted, renamed, blocked or released: seen to on the loop, which knows its tasks)
             return plan, profiles, new
         try:
-            render_briefs(plan, self.workspace)  # the new tasks' briefs (the others' as `render` would)
+            render_briefs(plan, self.workspace, only=new)  # (the others' on the loop: ``run/edits``)
         except (OrchestratorError, OSError) as exc:
             return f"tasks added to {name} are not taken into this run: {exc}"
         return plan, profiles, new
@@ -163,9 +166,10 @@ class LiveQueue:
             self._emit("task_added", task=task_id, agent=task.agent, name=task.title, after=after, **own)
             blocker = scheduler.queue.add(task_id, priority=task.priority, order=ours.order[task_id])
             if blocker is not None:
-                scheduler.recorder.not_run(task, TaskStatus.SKIPPED, self._given_up(blocker))
+                scheduler.recorder.not_run(task, TaskStatus.SKIPPED, _given_up(self.prepared, blocker))
             elif all(dep in scheduler.queue.done for dep in task.dependencies):
                 view.status = TaskStatus.PENDING
+        self._edits.take(plan)  # (after the new tasks: an edited row may name one)
 
     # --- requests ---------------------------------------------------------------------------------
 
@@ -198,10 +202,6 @@ class LiveQueue:
         if task is None:
             self._refuse(kind, task_id, request, f"no task {task_id} in this run")
         return task
-
-    def _given_up(self, blocker: str) -> str:
-        """Why ``blocker`` will not complete, as a dependent's reason says it."""
-        return upstream_reason(blocker, GIVEN_UP.get(self.prepared.views[blocker].status, "did not run"))
 
     def _cancel(self, task_id: str, request: str, reason: str) -> None:
         scheduler, views = self.scheduler, self.prepared.views
@@ -272,7 +272,7 @@ class LiveQueue:
         back, doomed = scheduler.queue.revive(task_id, task.priority, self.plan.order[task_id])
         if task_id in doomed:
             blocker = doomed[task_id]
-            self._refuse("retry", task_id, request, f"{self._given_up(blocker)}: retry {blocker} first")
+            self._refuse("retry", task_id, request, f"{_given_up(self.prepared, blocker)}: retry {blocker} first")
             return
         if task_id not in self.prepared.selection.run:
             self.prepared.selection.run.append(task_id)
@@ -289,6 +289,11 @@ class LiveQueue:
             view.status = TaskStatus.PENDING if ready else TaskStatus.WAITING
             view.reason = None
             self._emit("task_requeued", task=node, agent=self.plan.tasks[node].agent, was=str(was), request=request)
+
+
+def _given_up(prepared: Prepared, blocker: str) -> str:
+    """Why ``blocker`` will not complete, as a dependent's reason says it."""
+    return upstream_reason(blocker, GIVEN_UP.get(prepared.views[blocker].status, "did not run"))
 
 
 def hold_given_back(live: LiveQueue) -> None:

@@ -6,7 +6,9 @@ the integration branch, one at a time, before anything that depends on it starts
             ├─ merged ──▶ verify (if set) ──▶ ok: the task completes
             │                              └─ fails: the merge is undone, the task fails with its output
             └─ conflict (aborted: nothing merged)
-                 ├─ on_conflict: fail    ──▶ the task fails, the conflict listed
+                 ├─ on_conflict: fail    ──▶ the task fails, the conflict listed, with what to do:
+                 │                            resolved by hand on its branch, the next run merges it
+                 │                            without running it again (``run/handmerge``, ``kept``)
                  └─ on_conflict: resolve ──▶ the task completes; a resolution task is written into
                                               master_plan.md (its brief: both sides, the hunks) and
                                               its dependents wait for it (``adopt``)
@@ -22,10 +24,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import shlex
+from collections.abc import Awaitable, Callable
 
 import anyio
 
 from orchestrator.backends.base import AgentResult, tail
+from orchestrator.documents import read_body
 from orchestrator.executors.base import Executor, Launch, Limits
 from orchestrator.executors.worktree import WorktreeExecutor
 from orchestrator.git.merging import Conflict, conflict_markers, merge_branch, tidy, undo
@@ -37,10 +41,13 @@ from orchestrator.plan.cells import id_problem
 from orchestrator.plan.graph import ReadyQueue
 from orchestrator.plan.model import Task
 from orchestrator.plan.settings import Settings
-from orchestrator.run.attempts import Outcome
+from orchestrator.run.attempts import Attempt, Outcome
+from orchestrator.run.handmerge import KEPT, advice, failed_on_conflict, kept_outcome, standing
 from orchestrator.run.prepare import Prepared
+from orchestrator.run.recorder import Recorder, still_failed
 from orchestrator.state.journal import attempt_environment
 from orchestrator.state.planrows import NewTask, add_task
+from orchestrator.state.results import ResultRecord
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ErrorClass
 
@@ -93,6 +100,41 @@ class MergeQueue:
             return landed
         return _noted(landed, note, merged="; ".join(m for m in (landed.merged, note) if m))
 
+    async def landed(
+        self, attempt: Attempt, record: ResultRecord | None, run: Callable[[], Awaitable[Outcome]]
+    ) -> Outcome:
+        """``attempt``'s outcome once its branch is merged (``land``): the attempt run (``run``),
+        or, for a task ``on_conflict: fail`` failed whose conflict a person has resolved on its
+        branch since (``record``: its result), the attempt that failed on it, not run again
+        (``run/handmerge``)."""
+        kept = None
+        if self._kept_apart(attempt.task.id, record):
+            assert record is not None
+            kept = await anyio.to_thread.run_sync(kept_outcome, self.workspace, self.trees, attempt, record)
+        return await self.land(kept or await run())
+
+    def unresolved(
+        self, task: Task, record: ResultRecord | None, of_brief: Callable[[str], str], recorder: Recorder
+    ) -> bool:
+        """Whether ``task``, which ``on_conflict: fail`` failed and is what it was then, stays
+        failed, not run: its conflict not resolved yet (told again, with what to do, through
+        ``recorder``). Else it runs, or merges (``landed``)."""
+        if record is None or not self._kept_apart(task.id, record):
+            return False
+        brief = read_body(self.workspace.brief(task))
+        if brief is None or record.commit is None or of_brief(brief) != record.fingerprint:
+            return False
+        found = standing(self.trees, task.id, record.commit)
+        if found is None or found.merges:
+            return False
+        still_failed(recorder, task, record, found.why)
+        return True
+
+    def _kept_apart(self, task_id: str, record: ResultRecord | None) -> bool:
+        """Whether ``task_id`` is one ``on_conflict: fail`` failed, not asked to run again (``run --rerun``)."""
+        isolated = task_id in self.executor.isolated
+        return isolated and task_id not in self.prepared.afresh and failed_on_conflict(record)
+
     async def _land(self, outcome: Outcome, work: Work) -> Outcome:
         task, settings = outcome.attempt.task, outcome.attempt.settings
         trees, integration = self.trees, self.trees.integration
@@ -108,7 +150,7 @@ class MergeQueue:
         if isinstance(merged, Conflict):
             clash = f"its branch {work.branch} conflicts with {integration} in {merged.listed()}"
             if settings.on_conflict == "fail":
-                kept = f"{clash}; nothing was merged, and its worktree ({where}) and branch are kept"
+                kept = f"{clash}; {KEPT} — {advice(trees, task.id)}"
                 return _failed(outcome, ErrorClass.CONFLICT, kept)
             added = await anyio.to_thread.run_sync(self._resolution, task, work, merged)
             note = f"{clash}: resolution task {added} added to the plan"

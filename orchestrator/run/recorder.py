@@ -140,7 +140,7 @@ class Recorder:
         self.emit("task_completed", **_completed(task, record, self.workspace.result_name(task), attempt_cost))
 
     def failed(self, outcome: Outcome, reason: str) -> None:
-        stderr = self._stderr(outcome)
+        stderr = _stderr(self.workspace, outcome)
         self._write_attempt(outcome, TaskStatus.FAILED, reason, stderr)
         task = outcome.attempt.task
         self.emit(
@@ -153,13 +153,6 @@ class Recorder:
             simulated=outcome.run.simulated,
             **_spent(outcome.result),
         )
-
-    def _stderr(self, outcome: Outcome) -> str:
-        """The end of a failed attempt's stderr log (3,000 characters), for its result and the terminal."""
-        if not outcome.run.stderr_bytes:
-            return ""
-        attempt = outcome.attempt
-        return tail(self.workspace.log(attempt.task, attempt.number, "err"), STDERR_TAIL).rstrip()
 
     def not_run(
         self,
@@ -321,6 +314,22 @@ def _place(attempt: Attempt) -> dict[str, int]:
 def _spent(result: AgentResult) -> dict[str, float | None]:
     """``task_failed``'s ``cost_usd`` (the task's, in this run of it) and ``attempt_cost_usd``."""
     return {"cost_usd": result.cost_usd, "attempt_cost_usd": result.attempt_cost_usd}
+
+
+def _stderr(workspace: Workspace, outcome: Outcome) -> str:
+    """The end of a failed attempt's stderr log (3,000 characters), for its result and the terminal."""
+    if not outcome.run.stderr_bytes:
+        return ""
+    attempt = outcome.attempt
+    return tail(workspace.log(attempt.task, attempt.number, "err"), STDERR_TAIL).rstrip()
+
+
+def still_failed(recorder: Recorder, task: Task, record: ResultRecord, why: str) -> None:
+    """``task`` stays failed as ``record`` says, not run again (``run/handmerge``: its conflict
+    is not resolved yet): shown failed, and ``why``; its result file as it was."""
+    recorder.records[task.id] = record
+    recorder.views[task.id].take(record, recorder.workspace.result_name(task))
+    recorder.emit("task_failed", task=task.id, agent=task.agent, attempt=record.attempts, reason=why)
 
 
 def _completed(task: Task, record: ResultRecord, result: str, attempt_cost: float | None) -> dict[str, Any]:

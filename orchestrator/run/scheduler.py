@@ -250,10 +250,12 @@ class Scheduler:
     def _start(self, task_id: str, group: TaskGroup) -> None:
         self.recorder.workspace.check_inside()  # its logs go nowhere a symlink put meanwhile leads
         task = self.plan.tasks[task_id]
-        number = self.attempts[task_id] = self.attempts.get(task_id, 0) + 1
-        first = self.first_attempt.setdefault(task_id, number)
         upstream = upstream_of(task.dependencies, self.records)
         of_brief = functools.partial(fingerprint, signature=self.signatures[task_id], upstream=upstream)
+        if self.merges is not None and self.merges.unresolved(task, self.records.get(task_id), of_brief, self.recorder):
+            return self._skip_downstream(task_id, "failed")  # its conflict not resolved yet: it stays failed
+        number = self.attempts[task_id] = self.attempts.get(task_id, 0) + 1
+        first = self.first_attempt.setdefault(task_id, number)
         try:
             attempt = self.launcher.prepare(task, number, of_brief, resume=self.sessions.get(task_id))
         except CannotInvoke as exc:
@@ -285,9 +287,8 @@ class Scheduler:
 
         with anyio.CancelScope() as attempt.scope:  # `orchestrator cancel` cancels it (``run.live``)
             try:
-                outcome = await self.launcher.run(attempt, on_start=started, on_line=line)
-                if self.merges is not None:  # its branch merged, one at a time, before it counts as complete
-                    outcome = await self.merges.land(outcome)
+                ran = functools.partial(self.launcher.run, attempt, on_start=started, on_line=line)
+                outcome = await (self.merges.landed(attempt, self.records.get(task.id), ran) if self.merges else ran())
             except Exception as exc:  # a bug of ours (a parser, a callback): this task fails, not the run
                 outcome = self.launcher.internal_error(attempt, exc)
             self.inbox.put(outcome)

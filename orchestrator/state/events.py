@@ -226,13 +226,15 @@ def limits(run: Settings, tasks: Mapping[str, Settings]) -> dict[str, Any]:
 
 def added_limits(path: Path, started: Event | None) -> dict[str, Any]:
     """The limits of the tasks the run ``started`` took once it went on (``task_added`` events of
-    its own that say them): those it runs by other limits than its own."""
+    its own that say them), or whose rows it took again while they waited (``task_changed``):
+    those it runs by other limits than its own."""
     start = last_run_start(path) if started is not None else None
     if start is None or started is None:
         return {}
     found: dict[str, Any] = {}
-    for event in read_new(path, Cursor(start), only=(b'"task_added"',)):
-        if event["event"] == "task_added" and event.get("run") == started.get("run") and "limits" in event:
+    for event in read_new(path, Cursor(start), only=(b'"task_added"', b'"task_changed"')):
+        taken = event["event"] in ("task_added", "task_changed")
+        if taken and event.get("run") == started.get("run") and "limits" in event:
             found[str(event.get("task"))] = event["limits"]
     return found
 
