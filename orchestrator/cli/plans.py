@@ -8,7 +8,16 @@ import gc
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrator.cli.output import Handler, add_command, add_directory, emit_json, task_id_in, warn
+from orchestrator.cli.output import (
+    Handler,
+    add_command,
+    add_directory,
+    add_params,
+    emit_json,
+    given_params,
+    task_id_in,
+    warn,
+)
 from orchestrator.errors import OrchestratorError, PlanError, Problem, UsageError, WorkspaceError, shown
 from orchestrator.plan.model import Plan, Task
 from orchestrator.printable import visible
@@ -77,7 +86,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     workspace = Workspace.find(args.directory)
     try:
-        plan = workspace.load_plan()
+        plan = workspace.load_plan(given_params(args))
     except PlanError as exc:  # with what the frontmatter's backend says of its settings: all at once
         more = [p for p in frontmatter_problems(workspace.plan_file) if p not in exc.problems]
         if not more:
@@ -165,7 +174,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from orchestrator.state.lock import WorkspaceLock
 
     workspace = Workspace.find(args.directory)
-    plan = workspace.load_plan()
+    plan = workspace.load_plan(given_params(args), complete=True)
     check_plan(plan, workspace)
     # Everything is rendered before anything is written (the lock included): a broken template
     # then writes nothing.
@@ -227,7 +236,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from orchestrator.state.summary import status_data
 
     workspace = Workspace.find(args.directory)
-    plan = workspace.load_plan()
+    plan = workspace.load_plan(given_params(args))
     views = current_views(plan, workspace)
     data = status_data(workspace, views)
     if args.json:
@@ -246,7 +255,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     from orchestrator.run.freshness import current_views
 
     workspace = Workspace.find(args.directory)
-    plan = workspace.load_plan()
+    plan = workspace.load_plan(given_params(args))
     if args.json:
         views = {view.id: view for view in current_views(plan, workspace)}  # what the other formats show
         emit_json(
@@ -416,11 +425,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="backend written into the skeleton: claude (default), codex, gemini, shell (tasks as scripts) or command",
     )
     p.add_argument("--force", action="store_true", help="replace an existing master_plan.md")
-    add_directory(add_command(sub, "validate", cmd_validate, "parse master_plan.md and check the task graph"))
+    p = add_command(sub, "validate", cmd_validate, "parse master_plan.md and check the task graph")
+    add_directory(p)
+    add_params(p, "check the plan with")
     p = add_command(sub, "render", cmd_render, "write agent_tasks/agent-XX.md briefs and the status blocks")
     add_directory(p)
+    add_params(p, "render with")
     p.add_argument("--force", action="store_true", help="re-render briefs even where edited by hand")
-    add_directory(add_command(sub, "status", cmd_status, "show every task's state"))
+    p = add_command(sub, "status", cmd_status, "show every task's state")
+    add_directory(p)
+    add_params(p, "tell what is up to date with")
     p = add_command(sub, "logs", cmd_logs, "show what a task's attempt printed: its stdout and stderr logs")
     p.add_argument("words", nargs="+", metavar="[DIR] TASK", help="the task (after an optional workspace)")
     p.usage = "%(prog)s [-h] [--json] [--attempt N] [--follow] [DIR] TASK"
@@ -434,3 +448,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default="text",
         help="text: layers of tasks that can run in parallel (default); mermaid or dot: graph source to render",
     )
+    add_params(p, "show the graph with")

@@ -1,0 +1,276 @@
+"""A plan's parameters: the ``params`` setting, and ``{{ params.NAME }}`` in its tasks' text.
+
+A plan declares ``params:`` in its settings (each a default and a description; one without a
+default is required) and writes ``{{ params.NAME }}`` in a task's title, description, Task
+Details and Command. ``resolve`` gives a plan read from disk those values: the declared
+defaults, under the values its workspace's last ``run --param`` gave (``state/params.py``), under
+the ones this command was given. Only a ``{{ }}`` that names ``params`` is a parameter: any other
+braces in a plan (a Go template, a GitHub workflow's ``${{ }}``) are left as written.
+
+Each expression is evaluated in jinja2's sandbox with ``StrictUndefined`` (``{{ params.repo |
+upper }}`` works; ``params.__class__`` does not). In a Command, what an expression gives is
+shell-quoted as one word (``shlex.quote``): a value with spaces or ``;`` is one argument, never
+a second command. An expression naming a parameter the plan does not declare is a ``PlanError``
+at its line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.errors import PlanError, Problem, UsageError, shown
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from orchestrator.plan.model import Plan, Task
+
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# A ``{{ }}`` whose expression starts with ``params``: ``{{ params.repo }}``, ``{{ params['repo'] | upper }}``.
+EXPRESSION_RE = re.compile(r"\{\{-?\s*params\b[^{}]*?-?\}\}")
+_REFERENCE_RE = re.compile(r"params\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([^'\"]*)['\"]\s*\])")
+_QUOTED_RE = re.compile(r"""(['"])\{\{-?\s*params\b[^{}]*?-?\}\}\1""")
+_KEYS = ("default", "description")
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """One declared parameter: its default (``None``: required) and what it is."""
+
+    default: str | None = None
+    description: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is None
+
+
+def _text(value: object, what: str) -> str:
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    raise ValueError(f"{what} is {value!r}, not text or a number")
+
+
+def parse_params(value: object) -> dict[str, Param]:
+    """The ``params`` setting: a mapping of name to ``{default, description}`` (or to the default
+    alone); ``ValueError`` naming the parameter for anything else."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError("not a mapping of NAME: {default: ..., description: ...}")
+    found: dict[str, Param] = {}
+    for key, spec in value.items():
+        name = str(key)
+        if not NAME_RE.fullmatch(name):
+            raise ValueError(f"{name!r} is not a parameter name (letters, digits and '_', not first a digit)")
+        if isinstance(spec, Mapping):
+            unknown = [str(k) for k in spec if k not in _KEYS]
+            if unknown:
+                raise ValueError(f"params.{name}: unknown key '{unknown[0]}' (use default and description)")
+            default = spec.get("default")
+            description = spec.get("description")
+            found[name] = Param(
+                None if default is None else _text(default, f"params.{name}.default"),
+                "" if description is None else _text(description, f"params.{name}.description").strip(),
+            )
+        else:
+            found[name] = Param(None if spec is None else _text(spec, f"params.{name}"))
+    return found
+
+
+def parse_assignments(words: list[str] | None) -> dict[str, str]:
+    """``--param NAME=VALUE`` (repeatable) as a mapping; a word without ``=`` is a ``UsageError``."""
+    given: dict[str, str] = {}
+    for word in words or ():
+        name, equals, value = word.partition("=")
+        name = name.strip()
+        if not equals or not NAME_RE.fullmatch(name):
+            raise UsageError(f"--param {word}: write NAME=VALUE, e.g. --param repo=../other-repo")
+        given[name] = value
+    return given
+
+
+def references(text: str) -> list[str]:
+    """The parameter names the ``{{ params... }}`` expressions of ``text`` name, in order."""
+    names: list[str] = []
+    for match in EXPRESSION_RE.finditer(text):
+        for found in _REFERENCE_RE.finditer(match.group(0)):
+            names.append(found.group(1) or found.group(2))
+    return names
+
+
+def check_references(plan: Plan) -> None:
+    """A ``PlanError`` for every expression of the plan's text (outside its frontmatter) that
+    names a parameter it does not declare, or that is quoted by hand in a Command."""
+    from orchestrator.plan.settings import suggest
+
+    declared = plan.settings.params
+    text = plan.text
+    if "params" not in text:
+        return
+    where = shown(plan.path)
+    problems: list[Problem] = []
+    lines = text.splitlines()
+    start = _body_start(lines)
+    commands = {task.line for task in plan.tasks.values() if task.command and "{{" in task.command}
+    for number, line in enumerate(lines[start:], start=start + 1):
+        if "{{" not in line:
+            continue
+        for name in references(line):
+            if name not in declared:
+                known = ", ".join(declared) or "none"
+                problems.append(
+                    Problem(
+                        where,
+                        number,
+                        f"unknown parameter '{name}' in {{{{ params.{name} }}}}{suggest(name, list(declared))} "
+                        f"(declared: {known})",
+                        f"declare it in the settings (params: {{{name}: {{default: ..., description: ...}}}}), "
+                        "or fix the name",
+                    )
+                )
+        if number in commands and _QUOTED_RE.search(line):
+            problems.append(
+                Problem(
+                    where,
+                    number,
+                    "a {{ params... }} in a Command is quoted by hand: its value is shell-quoted already",
+                    "remove the quotes around it (a value with spaces is one argument as it is)",
+                )
+            )
+    if problems:
+        raise PlanError(problems)
+
+
+def _body_start(lines: list[str]) -> int:
+    """The index of the first line after the frontmatter (0 without one)."""
+    if lines and lines[0].strip() == "---":
+        for index, line in enumerate(lines[1:], start=1):
+            if line.strip() in ("---", "..."):
+                return index + 1
+    return 0
+
+
+def values_for(
+    declared: Mapping[str, Param],
+    remembered: Mapping[str, str],
+    given: Mapping[str, str],
+    *,
+    complete: bool,
+    where: str,
+) -> dict[str, str]:
+    """Each declared parameter's value: given, else remembered, else its default. A given name the
+    plan does not declare is a ``UsageError``; so, with ``complete``, is a required one without
+    a value (without ``complete``, it stays out: its expressions are left as written)."""
+    from orchestrator.plan.settings import suggest
+
+    for name in given:
+        if name not in declared:
+            known = ", ".join(declared) if declared else "none: add params: to its settings"
+            raise UsageError(
+                f"--param {name}: {where} declares no parameter '{name}'{suggest(name, list(declared))} "
+                f"(its parameters: {known})"
+            )
+    values: dict[str, str] = {}
+    for name, param in declared.items():
+        value = given.get(name, remembered.get(name, param.default))
+        if value is not None:
+            values[name] = value
+        elif complete:
+            what = f" ({param.description})" if param.description else ""
+            raise UsageError(
+                f"parameter '{name}'{what} is required by {where} and has no default — "
+                f"give it with --param {name}=VALUE"
+            )
+    return values
+
+
+@dataclass(slots=True)
+class _Renderer:
+    values: dict[str, str]
+    line: int
+    where: str
+    used: dict[str, str] = dataclasses.field(default_factory=dict)
+    cache: dict[str, jinja2.Template] = dataclasses.field(default_factory=dict)
+
+    def text(self, text: str | None, quote: Callable[[str], str] | None = None) -> str | None:
+        if not text or "{{" not in text:
+            return text
+        return EXPRESSION_RE.sub(lambda match: self._one(match.group(0), quote), text)
+
+    def _one(self, source: str, quote: Callable[[str], str] | None) -> str:
+        names = [name for name in dict.fromkeys(references(source))]
+        if any(name not in self.values for name in names):
+            return source  # a required parameter not given here (status, validate): left as written
+        for name in names:
+            self.used[name] = self.values[name]
+        import jinja2
+
+        try:
+            template = self.cache.get(source) or _environment().from_string(source)
+            self.cache[source] = template
+            result = template.render(params=self.values)
+        except jinja2.TemplateError as exc:
+            raise PlanError(
+                [Problem(self.where, self.line, f"{source}: {exc}", "write {{ params.NAME }}, with filters if need be")]
+            ) from None
+        return quote(result) if quote is not None else result
+
+
+_ENVIRONMENT: list[Any] = []
+
+
+def _environment() -> Any:
+    if not _ENVIRONMENT:
+        import jinja2
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        _ENVIRONMENT.append(ImmutableSandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined))
+    return _ENVIRONMENT[0]
+
+
+def substitute(plan: Plan, values: Mapping[str, str]) -> Plan:
+    """``plan`` with ``values`` in its tasks' names, descriptions, details and commands (a
+    command's shell-quoted), each task's ``params`` the ones its text used; ``plan.params``."""
+    plan.params = dict(values)
+    if "params" not in plan.text:
+        return plan
+    where = shown(plan.path)
+    cache: dict[str, jinja2.Template] = {}
+    tasks: dict[str, Task] = {}
+    for task_id, task in plan.tasks.items():
+        fields = (task.name, task.description, task.details, task.command)
+        if not any(field and "{{" in field for field in fields):
+            tasks[task_id] = task
+            continue
+        render = _Renderer(dict(values), task.line, where, cache=cache)
+        tasks[task_id] = dataclasses.replace(
+            task,
+            name=render.text(task.name) or "",
+            description=render.text(task.description) or "",
+            details=render.text(task.details),
+            command=render.text(task.command, shlex.quote),
+            params=tuple(sorted(render.used.items())),
+        )
+    plan.tasks = tasks
+    return plan
+
+
+def resolve(
+    plan: Plan,
+    remembered: Mapping[str, str],
+    given: Mapping[str, str],
+    *,
+    complete: bool = False,
+) -> Plan:
+    """``plan`` as read from disk, checked and given its parameters' values (``values_for``)."""
+    check_references(plan)
+    values = values_for(plan.settings.params, remembered, given, complete=complete, where=shown(plan.path))
+    return substitute(plan, values)
