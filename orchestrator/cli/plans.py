@@ -20,6 +20,7 @@ from orchestrator.cli.output import (
 )
 from orchestrator.errors import OrchestratorError, PlanError, Problem, UsageError, WorkspaceError, shown
 from orchestrator.plan.model import Plan, Task
+from orchestrator.plan.params import shown_values
 from orchestrator.printable import visible
 from orchestrator.state.workspace import Workspace, from_here
 from orchestrator.vocabulary import ExitCode, TaskStatus, counted, ordinal
@@ -102,6 +103,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
             raise PlanError([Problem(shown(workspace.plan_file), line, what, hint) for line, what, hint in broken])
     notices += _own_columns(plan)
     notices += _unseen_work(plan, workspace)
+    notices += [
+        f"{shown(plan.path)}: parameter '{name}' has no default: run needs --param {name}=VALUE"
+        for name in plan.settings.params
+        if name not in plan.params
+    ]
     edges = len(plan.edges())
     data = {
         "ok": True,
@@ -113,6 +119,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         "backend": plan.settings.backend,
         "max_parallel": plan.settings.max_parallel,
         "notices": notices,
+        "params": _params_json(plan),
     }
     if args.json:
         emit_json(data)
@@ -124,7 +131,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
             f"{counted(edges, 'dependency', 'dependencies')}, {counted(depth, 'layer')}; "
             f"deepest chain ({counted(len(path), 'task')}): {' -> '.join(path)}"
         )
+        if plan.params:
+            print(f"Parameters: {shown_values(plan.params)}")
     return ExitCode.OK
+
+
+def _params_json(plan: Plan) -> dict[str, dict[str, str | None]]:
+    """Each declared parameter: its default, description and the value the plan was read with."""
+    return {
+        name: {"default": param.default, "description": param.description, "value": plan.params.get(name)}
+        for name, param in plan.settings.params.items()
+    }
 
 
 def _unseen_work(plan: Plan, workspace: Workspace) -> list[str]:
@@ -239,10 +256,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     plan = workspace.load_plan(given_params(args))
     views = current_views(plan, workspace)
     data = status_data(workspace, views)
+    if plan.params:
+        data["params"] = plan.params
     if args.json:
         emit_json(data)
     else:
         print(status_table(views, data["counts"]))
+        if plan.params:
+            print(f"Parameters: {shown_values(plan.params)}")
         for line in [*data.get("notes", []), *status_lines(data["discoveries"])]:
             print(line)
     return ExitCode.OK
@@ -273,6 +294,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
                 ],
                 "edges": [list(edge) for edge in plan.edges()],
                 "layers": layers(plan.graph, plan.order),
+                "params": plan.params,
             }
         )
     elif args.format == "mermaid":

@@ -17,6 +17,7 @@ at its line.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import shlex
 from collections.abc import Callable, Mapping
@@ -83,6 +84,12 @@ def parse_params(value: object) -> dict[str, Param]:
         else:
             found[name] = Param(None if spec is None else _text(spec, f"params.{name}"))
     return found
+
+
+def shown_values(values: Mapping[str, str]) -> str:
+    """``repo="../api", depth="2"``: a run's values on one line (each a JSON string: a newline or
+    a quote in one is seen, not acted on); empty for none."""
+    return ", ".join(f"{name}={json.dumps(value, ensure_ascii=False)}" for name, value in values.items())
 
 
 def parse_assignments(words: list[str] | None) -> dict[str, str]:

@@ -143,6 +143,7 @@ class Runner:
                     "run_started",
                     **_selected(prepared, self.executor),
                     max_parallel=plan.settings.max_parallel,
+                    **({"params": plan.params} if plan.settings.params else {}),
                     **events.ran_with(self.options.overrides(), plan.settings, prepared.settings),
                     workspace=str(ws.root),
                     pid=os.getpid(),
