@@ -62,10 +62,15 @@ def cmd_init(args: argparse.Namespace) -> int:
     plan_file = root / "master_plan.md"
     if plan_file.exists() and not args.force:
         raise UsageError(f"{plan_file} already exists — edit it, or pass --force to replace it")
+    text, given = _from_template(args, plan_file) if args.template else (skeleton(args.request or "", args.backend), {})
     with replacing_plan(root):
         for sub in ("agent_tasks", "results", "logs"):
             (root / sub).mkdir(parents=True, exist_ok=True)
-        store.write_text(plan_file, skeleton(args.request or "", args.backend))
+        store.write_text(plan_file, text)
+        if given:  # kept as run --param keeps them: status, run and the dashboard read the plan with them
+            from orchestrator.state.params import remember
+
+            remember(Workspace(root.resolve()), given)
     if args.json:
         emit_json({"ok": True, "workspace": str(root), "plan": str(plan_file)})
     else:
@@ -77,6 +82,20 @@ def cmd_init(args: argparse.Namespace) -> int:
         then = f"`orchestrator validate{named}` and `orchestrator run{named}`"
         print(f"Next: edit it (or let an agent write it), then {then}.")
     return ExitCode.OK
+
+
+def _from_template(args: argparse.Namespace, plan_file: Path) -> tuple[str, dict[str, str]]:
+    """The text of template ``--template`` and the ``--param`` values, checked against it."""
+    from orchestrator.plan import library, params, parser
+
+    if args.request:
+        raise UsageError("--request and --template cannot be combined: the template has its request")
+    template = library.find(args.template)
+    text = parser.read_plan_text(template.path)
+    given = given_params(args)
+    declared = parser.parse_plan(text, template.path).settings.params
+    params.values_for(declared, {}, given, complete=False, where=f"template {args.template}")
+    return text, given
 
 
 @without_gc_pauses
@@ -447,6 +466,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="backend written into the skeleton: claude (default), codex, gemini, shell (tasks as scripts) or command",
     )
     p.add_argument("--force", action="store_true", help="replace an existing master_plan.md")
+    p.add_argument("--template", metavar="NAME", help="start from this plan (`orchestrator templates list`)")
+    add_params(p, "remember")
     p = add_command(sub, "validate", cmd_validate, "parse master_plan.md and check the task graph")
     add_directory(p)
     add_params(p, "check the plan with")

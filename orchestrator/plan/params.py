@@ -1,8 +1,8 @@
 """A plan's parameters: the ``params`` setting, and ``{{ params.NAME }}`` in its tasks' text.
 
 A plan declares ``params:`` in its settings (each a default and a description; one without a
-default is required) and writes ``{{ params.NAME }}`` in a task's title, description, Task
-Details and Command. ``resolve`` gives a plan read from disk those values: the declared
+default is required) and writes ``{{ params.NAME }}`` in its request and goal, and in a task's
+title, description, Task Details and Command. ``resolve`` gives a plan read from disk those values: the declared
 defaults, under the values its workspace's last ``run --param`` gave (``state/params.py``), under
 the ones this command was given. Only a ``{{ }}`` that names ``params`` is a parameter: any other
 braces in a plan (a Go template, a GitHub workflow's ``${{ }}``) are left as written.
@@ -244,13 +244,15 @@ def _environment() -> Any:
 
 
 def substitute(plan: Plan, values: Mapping[str, str]) -> Plan:
-    """``plan`` with ``values`` in its tasks' names, descriptions, details and commands (a
-    command's shell-quoted), each task's ``params`` the ones its text used; ``plan.params``."""
+    """``plan`` with ``values`` in its request, goal, and tasks' names, descriptions, details and
+    commands (a command's shell-quoted), each task's ``params`` the ones its text used; ``plan.params``."""
     plan.params = dict(values)
     if "params" not in plan.text:
         return plan
     where = shown(plan.path)
     cache: dict[str, jinja2.Template] = {}
+    for name in ("request", "goal"):  # (a problem in either is told at the plan's first line)
+        setattr(plan, name, _Renderer(dict(values), 1, where, cache=cache).text(getattr(plan, name)) or "")
     tasks: dict[str, Task] = {}
     for task_id, task in plan.tasks.items():
         fields = (task.name, task.description, task.details, task.command)
