@@ -229,6 +229,9 @@ def write(document: object) -> Written:
         task_id = clean(cells[headers.index(id_header)])
         if not task_id:
             raise ImportProblem(f"{where}.{id_header}", "no task id")
+        if task_id.lower() in (known := [i.lower() for i in ids]):
+            first = known.index(task_id.lower())
+            raise ImportProblem(f"{where}.{id_header}", f"duplicate task id '{task_id}' (tasks[{first}] has it)")
         ids.append(task_id)
         add("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |", where)
         body = _text(task.get(DETAILS), f"{where}.{DETAILS}") if DETAILS in task else None
