@@ -145,3 +145,21 @@ def test_another_value_runs_again_what_uses_it_and_what_depends_on_that(tmp_path
     assert set(statuses(tmp_path).values()) == {"completed"}
     stale = cli(tmp_path, "status", "--json", "--param", "repo=.")
     assert {t["id"] for t in json.loads(stale.stdout)["tasks"] if t["out_of_date"]} == {"T-01", "T-02"}
+
+
+def test_a_value_in_a_details_code_block_is_quoted_and_in_prose_as_given(tmp_path: Path) -> None:
+    """A shell task runs the first code block of its Task Details: the same quoting as a Command."""
+    marker = tmp_path / "pwned"
+    _plan(
+        tmp_path,
+        "---\nbackend: shell\nparams: {who: {description: who}}\n---\n# Plan\n\n## Task Decomposition\n"
+        "| Task ID | Description | Dependencies |\n|---|---|---|\n| T-01 | greet {{ params.who }} | None |\n\n"
+        "## Task Details\n\n### T-01 Greet\nSay hello to {{ params.who }}.\n"
+        "```bash\necho hello {{ params.who }}\n```\n",
+    )
+    done = run(tmp_path, "--param", f"who=ann; touch {marker}")
+    assert done.code == 0, done.stderr
+    assert result_body(tmp_path, "T-01").strip() == f"hello ann; touch {marker}"
+    assert not marker.exists()
+    brief = (tmp_path / ".orchestrator/agent_tasks/agent-01.md").read_text(encoding="utf-8")
+    assert f"Say hello to ann; touch {marker}." in brief

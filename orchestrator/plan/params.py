@@ -8,10 +8,10 @@ the ones this command was given. Only a ``{{ }}`` that names ``params`` is a par
 braces in a plan (a Go template, a GitHub workflow's ``${{ }}``) are left as written.
 
 Each expression is evaluated in jinja2's sandbox with ``StrictUndefined`` (``{{ params.repo |
-upper }}`` works; ``params.__class__`` does not). In a Command, what an expression gives is
-shell-quoted as one word (``shlex.quote``): a value with spaces or ``;`` is one argument, never
-a second command. An expression naming a parameter the plan does not declare is a ``PlanError``
-at its line.
+upper }}`` works; ``params.__class__`` does not). In a Command, and in a code block of Task
+Details (a shell task runs its first one), what an expression gives is shell-quoted as one word
+(``shlex.quote``): a value with spaces or ``;`` is one argument, never a second command. An
+expression naming a parameter the plan does not declare is a ``PlanError`` at its line.
 """
 
 from __future__ import annotations
@@ -243,6 +243,28 @@ def _environment() -> Any:
     return _ENVIRONMENT[0]
 
 
+def _details(render: _Renderer, text: str | None) -> str | None:
+    """A Task Details body with its values in: shell-quoted inside a code block (a shell task runs
+    its first one; an agent is shown a command to run), as they are in its prose."""
+    if not text or "{{" not in text:
+        return text
+    from orchestrator.plan.markdown import fence_closes, fence_opening
+
+    out: list[str] = []
+    marker: str | None = None
+    for line in text.split("\n"):
+        if marker is not None:
+            if fence_closes(line, marker):
+                marker = None
+                out.append(line)
+            else:
+                out.append(render.text(line, shlex.quote) or "")
+            continue
+        marker = fence_opening(line)
+        out.append(render.text(line) or "")
+    return "\n".join(out)
+
+
 def substitute(plan: Plan, values: Mapping[str, str]) -> Plan:
     """``plan`` with ``values`` in its request, goal, and tasks' names, descriptions, details and
     commands (a command's shell-quoted), each task's ``params`` the ones its text used; ``plan.params``."""
@@ -264,7 +286,7 @@ def substitute(plan: Plan, values: Mapping[str, str]) -> Plan:
             task,
             name=render.text(task.name) or "",
             description=render.text(task.description) or "",
-            details=render.text(task.details),
+            details=_details(render, task.details),
             command=render.text(task.command, shlex.quote),
             params=tuple(sorted(render.used.items())),
         )
