@@ -145,6 +145,15 @@ def test_another_value_runs_again_what_uses_it_and_what_depends_on_that(tmp_path
     assert set(statuses(tmp_path).values()) == {"completed"}
     stale = cli(tmp_path, "status", "--json", "--param", "repo=.")
     assert {t["id"] for t in json.loads(stale.stdout)["tasks"] if t["out_of_date"]} == {"T-01", "T-02"}
+    # Shown where the plan is: the dashboard, the graph, validate.
+    from orchestrator.serve.board import Board
+    from orchestrator.state.workspace import Workspace
+
+    board = Board(Workspace.find(tmp_path))
+    assert board.snapshot({}, [], [])["params"] == {"repo": "elsewhere", "who": "ann"}
+    assert cli(tmp_path, "graph").stdout.splitlines()[-1] == 'Parameters: repo="elsewhere", who="ann"'
+    checked = json.loads(cli(tmp_path, "validate", "--json").stdout)["params"]
+    assert checked["who"] == {"default": None, "description": "who asked for it", "value": "ann"}
 
 
 def test_a_value_in_a_details_code_block_is_quoted_and_in_prose_as_given(tmp_path: Path) -> None:

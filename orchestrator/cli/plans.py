@@ -322,6 +322,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
         print(dot(plan, current_views(plan, workspace)))
     else:
         print(layers_text(plan, current_views(plan, workspace)))
+        if plan.params:
+            print(f"Parameters: {shown_values(plan.params)}")
     return ExitCode.OK
 
 
