@@ -143,7 +143,6 @@ class Runner:
                     "run_started",
                     **_selected(prepared, self.executor),
                     max_parallel=plan.settings.max_parallel,
-                    **({"params": plan.params} if plan.settings.params else {}),
                     **events.ran_with(self.options.overrides(), plan.settings, prepared.settings),
                     workspace=str(ws.root),
                     pid=os.getpid(),
@@ -331,9 +330,12 @@ class Runner:
 
 def _selected(prepared: Prepared, executor: Executor) -> dict[str, object]:
     """``run_started``'s count of what it runs and what was done, and whether what it runs is
-    only simulated (the fake executor runs nothing: every result it writes is made up)."""
+    only simulated (the fake executor runs nothing: every result it writes is made up); a plan
+    with parameters, the values it was read with."""
     selection = prepared.selection
-    return {"to_run": len(selection.run), "already_done": len(selection.done), "simulated": executor.name == "fake"}
+    found: dict[str, object] = {"to_run": len(selection.run), "already_done": len(selection.done)}
+    found["simulated"] = executor.name == "fake"
+    return {**found, "params": prepared.plan.params} if prepared.plan.settings.params else found
 
 
 def _scheduler(
