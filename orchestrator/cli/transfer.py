@@ -105,6 +105,9 @@ def cmd_templates(args: argparse.Namespace) -> int:
     for item in listed:
         params = ", ".join(n + ("" if p["default"] is not None else " (required)") for n, p in item["params"].items())
         source = "bundled" if item["bundled"] else item["path"]
+        if "problem" in item:  # a template of the user's that does not read as a plan
+            print(f"{item['name']:<{width}}  (not a valid plan: {item['problem']}) [{source}]")
+            continue
         print(f"{item['name']:<{width}}  {item['title']}" + (f" — params: {params}" if params else "") + f" [{source}]")
     print(f"Yours go in {', '.join(str(d) for d in user_directories())}/NAME/master_plan.md")
     return ExitCode.OK

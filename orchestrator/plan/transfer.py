@@ -216,6 +216,7 @@ def write(document: object) -> Written:
     add("|" + "|".join("---" for _ in headers) + "|", "columns")
     id_header = headers[keys.index("id")]
     deps_header = headers[keys.index("deps")] if "deps" in keys else None
+    name_at = keys.index("name") if "name" in keys else None
     ids: list[str] = []
     details: list[tuple[int, str, str]] = []
     for index, task in enumerate(tasks):
@@ -241,7 +242,8 @@ def write(document: object) -> Written:
                     f"{where}.{DETAILS}",
                     f"holds a heading ({_headings_in(body)[0]!r}), which would end its details: use '####'",
                 )
-            details.append((index, task_id, body.strip("\n")))
+            heading = f"{task_id} {cells[name_at]}" if name_at is not None and cells[name_at] else task_id
+            details.append((index, heading, body.strip("\n")))
     lowered = {task_id.lower() for task_id in ids}
     if deps_header is not None:
         for index, task in enumerate(tasks):
@@ -251,9 +253,9 @@ def write(document: object) -> Written:
     if details:
         add("", "tasks")
         add(f"## {_DETAILS}", "tasks")
-        for index, task_id, body in details:
+        for index, heading, body in details:
             add("", f"tasks[{index}].{DETAILS}")
-            add(f"### {task_id}", f"tasks[{index}].{DETAILS}")
+            add(f"### {heading}", f"tasks[{index}].{DETAILS}")
             for line in body.split("\n"):
                 add(line, f"tasks[{index}].{DETAILS}")
     notes = document.get("notes") or []
