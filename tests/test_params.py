@@ -153,7 +153,7 @@ def test_another_value_runs_again_what_uses_it_and_what_depends_on_that(tmp_path
     assert board.snapshot({}, [], [])["params"] == {"repo": "elsewhere", "who": "ann"}
     assert cli(tmp_path, "graph").stdout.splitlines()[-1] == 'Parameters: repo="elsewhere", who="ann"'
     checked = json.loads(cli(tmp_path, "validate", "--json").stdout)["params"]
-    assert checked["who"] == {"default": None, "description": "who asked for it", "value": "ann"}
+    assert checked["who"] == {"default": None, "description": "who asked for it", "choices": [], "value": "ann"}
 
 
 def test_a_value_in_a_details_code_block_is_quoted_and_in_prose_as_given(tmp_path: Path) -> None:
@@ -172,3 +172,18 @@ def test_a_value_in_a_details_code_block_is_quoted_and_in_prose_as_given(tmp_pat
     assert not marker.exists()
     brief = (tmp_path / ".orchestrator/agent_tasks/agent-01.md").read_text(encoding="utf-8")
     assert f"Say hello to ann; touch {marker}." in brief
+
+
+def test_a_value_not_among_its_choices_is_refused(tmp_path: Path) -> None:
+    """As a GitHub ``type: choice`` input: the values it may take, checked before anything runs."""
+    _plan(tmp_path, _FRONT.replace("    description: who asked for it\n", "    choices: [ann, bob]\n") + _TABLE)
+    before = _listing(tmp_path)
+    done = cli(tmp_path, "run", "--param", "who=eve")
+    assert (done.code, done.stderr.strip()) == (2, "--param who=eve: not one of ann, bob")
+    assert _listing(tmp_path) == before
+    assert json.loads(cli(tmp_path, "validate", "--json").stdout)["params"]["who"]["choices"] == ["ann", "bob"]
+    default_outside = _FRONT.replace("    description: who asked for it\n", "    default: eve\n    choices: [ann]\n")
+    _plan(tmp_path, default_outside + _TABLE)
+    bad = cli(tmp_path, "validate")
+    assert bad.code == 2
+    assert "params.who: its default 'eve' is not one of its choices" in bad.stderr

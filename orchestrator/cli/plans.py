@@ -20,7 +20,7 @@ from orchestrator.cli.output import (
 )
 from orchestrator.errors import OrchestratorError, PlanError, Problem, UsageError, WorkspaceError, shown
 from orchestrator.plan.model import Plan, Task
-from orchestrator.plan.params import shown_values
+from orchestrator.plan.params import as_json, shown_values
 from orchestrator.printable import visible
 from orchestrator.state.workspace import Workspace, from_here
 from orchestrator.vocabulary import ExitCode, TaskStatus, counted, ordinal
@@ -156,11 +156,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _params_json(plan: Plan) -> dict[str, dict[str, str | None]]:
-    """Each declared parameter: its default, description and the value the plan was read with."""
-    return {
-        name: {"default": param.default, "description": param.description, "value": plan.params.get(name)}
-        for name, param in plan.settings.params.items()
-    }
+    """Each declared parameter: its default, description, choices and the value the plan was read with."""
+    return {name: {**as_json(param), "value": plan.params.get(name)} for name, param in plan.settings.params.items()}
 
 
 def _unseen_work(plan: Plan, workspace: Workspace) -> list[str]:

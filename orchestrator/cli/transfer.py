@@ -114,6 +114,7 @@ def cmd_templates(args: argparse.Namespace) -> int:
 
 
 def _described(name: str, path: Path, bundled: bool) -> dict[str, Any]:
+    from orchestrator.plan.params import as_json
     from orchestrator.plan.parser import read_plan
     from orchestrator.plan.transfer import export
 
@@ -124,7 +125,7 @@ def _described(name: str, path: Path, bundled: bool) -> dict[str, Any]:
         item["problem"] = str(exc).splitlines()[0]
         return item
     item["title"] = export(plan)["title"]
-    item["params"] = {n: {"default": p.default, "description": p.description} for n, p in plan.settings.params.items()}
+    item["params"] = {name: as_json(param) for name, param in plan.settings.params.items()}
     return item
 
 

@@ -36,7 +36,7 @@ NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 EXPRESSION_RE = re.compile(r"\{\{-?\s*params\b[^{}]*?-?\}\}")
 _REFERENCE_RE = re.compile(r"params\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([^'\"]*)['\"]\s*\])")
 _QUOTED_RE = re.compile(r"""(['"])\{\{-?\s*params\b[^{}]*?-?\}\}\1""")
-_KEYS = ("default", "description")
+_KEYS = ("default", "description", "choices")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +45,7 @@ class Param:
 
     default: str | None = None
     description: str = ""
+    choices: tuple[str, ...] = ()  # the values it may take (GitHub's ``type: choice`` options); () for any
 
     @property
     def required(self) -> bool:
@@ -77,13 +78,25 @@ def parse_params(value: object) -> dict[str, Param]:
                 raise ValueError(f"params.{name}: unknown key '{unknown[0]}' (use default and description)")
             default = spec.get("default")
             description = spec.get("description")
-            found[name] = Param(
+            choices = spec.get("choices") or []
+            if not isinstance(choices, list):
+                raise ValueError(f"params.{name}.choices: not a list of values, e.g. [fr, de]")
+            param = Param(
                 None if default is None else _text(default, f"params.{name}.default"),
                 "" if description is None else _text(description, f"params.{name}.description").strip(),
+                tuple(_text(choice, f"params.{name}.choices") for choice in choices),
             )
+            if param.choices and param.default is not None and param.default not in param.choices:
+                raise ValueError(f"params.{name}: its default {param.default!r} is not one of its choices")
+            found[name] = param
         else:
             found[name] = Param(None if spec is None else _text(spec, f"params.{name}"))
     return found
+
+
+def as_json(param: Param) -> dict[str, Any]:
+    """A parameter as ``validate --json`` and ``templates list --json`` show it."""
+    return {"default": param.default, "description": param.description, "choices": list(param.choices)}
 
 
 def shown_values(values: Mapping[str, str]) -> str:
@@ -188,6 +201,10 @@ def values_for(
     values: dict[str, str] = {}
     for name, param in declared.items():
         value = given.get(name, remembered.get(name, param.default))
+        if value is not None and param.choices and value not in param.choices:
+            if name in given:
+                raise UsageError(f"--param {name}={value}: not one of {', '.join(param.choices)}")
+            value = param.default  # a remembered value no longer allowed: the default
         if value is not None:
             values[name] = value
         elif complete:
