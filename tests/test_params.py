@@ -119,6 +119,14 @@ def test_a_parameter_quoted_by_hand_in_a_command_is_refused(tmp_path: Path) -> N
     checked = cli(tmp_path, "validate")
     assert checked.code == 2
     assert "in a Command is quoted by hand: its value is shell-quoted already" in checked.stderr
+    in_block = _TABLE + '```bash\nls "{{ params.repo }}"\n```\n'
+    _plan(tmp_path, _FRONT + in_block)
+    checked = cli(tmp_path, "validate")
+    line = (_FRONT + in_block).splitlines().index('ls "{{ params.repo }}"') + 1
+    assert checked.code == 2
+    assert checked.stderr.startswith(
+        f".orchestrator/master_plan.md:{line}: a {{{{ params... }}}} in a code block is quoted by hand"
+    )
 
 
 def test_other_braces_in_a_plan_are_left_as_written(tmp_path: Path) -> None:

@@ -139,8 +139,16 @@ def check_references(plan: Plan) -> None:
     problems: list[Problem] = []
     lines = text.splitlines()
     start = _body_start(lines)
+    from orchestrator.plan.markdown import fence_closes, fence_opening
+
     commands = {task.line for task in plan.tasks.values() if task.command and "{{" in task.command}
+    marker: str | None = None  # the fence of the code block the line is in (its values are quoted too)
     for number, line in enumerate(lines[start:], start=start + 1):
+        in_code = marker is not None
+        if marker is not None:
+            marker = None if fence_closes(line, marker) else marker
+        elif "`" in line or "~" in line:
+            marker = fence_opening(line)
         if "{{" not in line:
             continue
         for name in references(line):
@@ -156,12 +164,13 @@ def check_references(plan: Plan) -> None:
                         "or fix the name",
                     )
                 )
-        if number in commands and _QUOTED_RE.search(line):
+        if (number in commands or in_code) and _QUOTED_RE.search(line):
+            what = "a Command" if number in commands else "a code block"
             problems.append(
                 Problem(
                     where,
                     number,
-                    "a {{ params... }} in a Command is quoted by hand: its value is shell-quoted already",
+                    f"a {{{{ params... }}}} in {what} is quoted by hand: its value is shell-quoted already",
                     "remove the quotes around it (a value with spaces is one argument as it is)",
                 )
             )
