@@ -97,6 +97,8 @@ def test_an_undeclared_parameter_given_is_one_line_and_exit_2(tmp_path: Path) ->
         )
     bad = cli(tmp_path, "run", "--param", "who")
     assert (bad.code, bad.stderr.strip()) == (2, "--param who: write NAME=VALUE, e.g. --param repo=../other-repo")
+    twice = cli(tmp_path, "run", "--param", "who=a", "--param", "who=b")
+    assert (twice.code, twice.stderr.strip()) == (2, "--param who: given twice — give each parameter once")
     assert _listing(tmp_path) == before
 
 

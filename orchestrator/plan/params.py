@@ -53,6 +53,8 @@ class Param:
 
 
 def _text(value: object, what: str) -> str:
+    if isinstance(value, str) and "\0" in value:
+        raise ValueError(f"{what} holds a NUL character (\\0), which no process takes")
     if isinstance(value, str | int | float) and not isinstance(value, bool):
         return str(value)
     if isinstance(value, bool):
@@ -113,6 +115,8 @@ def parse_assignments(words: list[str] | None) -> dict[str, str]:
         name = name.strip()
         if not equals or not NAME_RE.fullmatch(name):
             raise UsageError(f"--param {word}: write NAME=VALUE, e.g. --param repo=../other-repo")
+        if name in given:
+            raise UsageError(f"--param {name}: given twice — give each parameter once")
         given[name] = value
     return given
 
