@@ -60,6 +60,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "check": ("check",),
     "report": ("report",),
     "serve": ("serve",),
+    "transfer": ("export", "import", "templates"),
 }
 _HOME = {command: module for module, commands in COMMAND_MODULES.items() for command in commands}
 

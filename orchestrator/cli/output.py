@@ -51,6 +51,24 @@ def add_directory(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_params(parser: argparse.ArgumentParser, what: str = "read the plan with") -> None:
+    """``--param NAME=VALUE``, repeatable: a value of the plan's ``params`` (``plan/params.py``)."""
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help=f"{what} this value of a parameter the plan declares (repeatable)",
+    )
+
+
+def given_params(args: argparse.Namespace) -> dict[str, str]:
+    """The ``--param`` values of a command, a bad one a ``UsageError``."""
+    from orchestrator.plan.params import parse_assignments
+
+    return parse_assignments(getattr(args, "param", None))
+
+
 def find_workspace(directory: str | None) -> Workspace:
     """The workspace named, else the one of the task this runs in (``$ORCHESTRATOR_WORKSPACE``:
     an agent calling a command from inside its task), else ``.orchestrator`` here."""

@@ -8,9 +8,19 @@ import gc
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrator.cli.output import Handler, add_command, add_directory, emit_json, task_id_in, warn
+from orchestrator.cli.output import (
+    Handler,
+    add_command,
+    add_directory,
+    add_params,
+    emit_json,
+    given_params,
+    task_id_in,
+    warn,
+)
 from orchestrator.errors import OrchestratorError, PlanError, Problem, UsageError, WorkspaceError, shown
 from orchestrator.plan.model import Plan, Task
+from orchestrator.plan.params import as_json, shown_values
 from orchestrator.printable import visible
 from orchestrator.state.workspace import Workspace, from_here
 from orchestrator.vocabulary import ExitCode, TaskStatus, counted, ordinal
@@ -52,10 +62,15 @@ def cmd_init(args: argparse.Namespace) -> int:
     plan_file = root / "master_plan.md"
     if plan_file.exists() and not args.force:
         raise UsageError(f"{plan_file} already exists — edit it, or pass --force to replace it")
+    text, given = _from_template(args, plan_file) if args.template else (skeleton(args.request or "", args.backend), {})
     with replacing_plan(root):
         for sub in ("agent_tasks", "results", "logs"):
             (root / sub).mkdir(parents=True, exist_ok=True)
-        store.write_text(plan_file, skeleton(args.request or "", args.backend))
+        store.write_text(plan_file, text)
+        if given:  # kept as run --param keeps them: status, run and the dashboard read the plan with them
+            from orchestrator.state.params import remember
+
+            remember(Workspace(root.resolve()), given)
     if args.json:
         emit_json({"ok": True, "workspace": str(root), "plan": str(plan_file)})
     else:
@@ -69,6 +84,20 @@ def cmd_init(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _from_template(args: argparse.Namespace, plan_file: Path) -> tuple[str, dict[str, str]]:
+    """The text of template ``--template`` and the ``--param`` values, checked against it."""
+    from orchestrator.plan import library, params, parser
+
+    if args.request:
+        raise UsageError("--request and --template cannot be combined: the template has its request")
+    template = library.find(args.template)
+    text = parser.read_plan_text(template.path)
+    given = given_params(args)
+    declared = parser.parse_plan(text, template.path).settings.params
+    params.values_for(declared, {}, given, complete=False, where=f"template {args.template}")
+    return text, given
+
+
 @without_gc_pauses
 def cmd_validate(args: argparse.Namespace) -> int:
     from orchestrator.plan.graph import longest_chain
@@ -77,7 +106,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     workspace = Workspace.find(args.directory)
     try:
-        plan = workspace.load_plan()
+        plan = workspace.load_plan(given_params(args))
     except PlanError as exc:  # with what the frontmatter's backend says of its settings: all at once
         more = [p for p in frontmatter_problems(workspace.plan_file) if p not in exc.problems]
         if not more:
@@ -91,9 +120,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
         broken = planfile.broken_markers(plan.text)
         if broken:
             raise PlanError([Problem(shown(workspace.plan_file), line, what, hint) for line, what, hint in broken])
-    notices += _own_columns(plan)
-    notices += _unseen_work(plan, workspace)
-    notices += _labels_and_holds(plan, workspace)
+    from orchestrator.cli import notices as notes
+
+    notices += notes.own_columns(plan)
+    notices += notes.unseen_work(plan, workspace)
+    notices += notes.labels_and_holds(plan, workspace)
+    notices += [
+        f"{shown(plan.path)}: parameter '{name}' has no default: run needs --param {name}=VALUE"
+        for name in plan.settings.params
+        if name not in plan.params
+    ]
     edges = len(plan.edges())
     data = {
         "ok": True,
@@ -105,6 +141,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         "backend": plan.settings.backend,
         "max_parallel": plan.settings.max_parallel,
         "notices": notices,
+        "params": _params_json(plan),
     }
     if args.json:
         emit_json(data)
@@ -116,57 +153,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
             f"{counted(edges, 'dependency', 'dependencies')}, {counted(depth, 'layer')}; "
             f"deepest chain ({counted(len(path), 'task')}): {' -> '.join(path)}"
         )
+        if plan.params:
+            print(f"Parameters: {shown_values(plan.params)}")
     return ExitCode.OK
 
 
-def _labels_and_holds(plan: Plan, workspace: Workspace) -> list[str]:
-    """Assignees with no profile (labels), and the tasks a person holds back (a Blocked cell)."""
-    from orchestrator.plan.profiles import Profiles, labels
-
-    held = [
-        f"{shown(plan.path)}:{task.line}: {task.id} is blocked{f' ({task.blocked})' if task.blocked else ''}: it "
-        "and what depends on it wait until released (`orchestrator update " + task.id + " --status pending`)"
-        for task in plan.tasks.values()
-        if task.blocked is not None
-    ]
-    return labels(plan, Profiles(workspace)) + held
-
-
-def _unseen_work(plan: Plan, workspace: Workspace) -> list[str]:
-    """A line for each task without ``isolation: worktree`` that depends on one with it: it runs in
-    the checkout, where that task's work is not (it is on the integration branch until `merge`),
-    and gets only its result."""
-    from orchestrator.plan.profiles import Profiles
-
-    profiles = Profiles(workspace)
-    try:
-        isolated = {
-            task.id for task in plan.tasks.values() if profiles.settings_for(plan, task).isolation == "worktree"
-        }
-    except OrchestratorError:  # (a profile check_plan has told of)
-        return []
-    return [
-        f"{shown(plan.path)}:{task.line}: {task.id} depends on {', '.join(upstream)} (isolation: worktree) but has no "
-        f"isolation itself: it runs in your checkout and sees only their results, not their files (on "
-        f"orchestrator/integration until `orchestrator merge`) — give it isolation: worktree to build on them"
-        for task in plan.tasks.values()
-        if task.id not in isolated and (upstream := [d for d in task.dependencies if d in isolated])
-    ]
-
-
-def _own_columns(plan: Plan) -> list[str]:
-    """A line for each column of the task table the tool does not read (``Colour``): its cells
-    are kept for templates only, and a plan's writer must not believe a setting is in force."""
-    own = list(dict.fromkeys(name for task in plan.tasks.values() for name in task.extra))
-    if not own:
-        return []
-    first = min(task.line for task in plan.tasks.values())  # the header is two lines above a table's first row
-    where = f"{shown(plan.path)}:{first - 2}" if first > 2 else shown(plan.path)
-    return [
-        f"{where}: column '{name}' is none the tool reads: kept for templates only (task.extra[\"{name}\"]); "
-        "it sets nothing"
-        for name in own
-    ]
+def _params_json(plan: Plan) -> dict[str, dict[str, str | None]]:
+    """Each declared parameter: its default, description, choices and the value the plan was read with."""
+    return {name: {**as_json(param), "value": plan.params.get(name)} for name, param in plan.settings.params.items()}
 
 
 @without_gc_pauses
@@ -179,7 +173,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from orchestrator.state.lock import WorkspaceLock
 
     workspace = Workspace.find(args.directory)
-    plan = workspace.load_plan()
+    plan = workspace.load_plan(given_params(args), complete=True)
     check_plan(plan, workspace)
     # Everything is rendered before anything is written (the lock included): a broken template
     # then writes nothing.
@@ -242,16 +236,20 @@ def cmd_status(args: argparse.Namespace) -> int:
     from orchestrator.state.summary import status_data
 
     workspace = Workspace.find(args.directory)
-    plan = workspace.load_plan()
+    plan = workspace.load_plan(given_params(args))
     views = current_views(plan, workspace)
     data = status_data(workspace, views)
     data["eta"] = workspace_eta(plan, workspace, views)
+    if plan.params:
+        data["params"] = plan.params
     if args.json:
         emit_json(data)
     else:
         print(status_table(views, data["counts"]))
         if data["eta"] is not None and data["eta"]["learned"]:  # (a guess from nothing is no estimate)
             print(eta_line(data["eta"]))
+        if plan.params:
+            print(f"Parameters: {shown_values(plan.params)}")
         for line in [*data.get("notes", []), *status_lines(data["discoveries"])]:
             print(line)
     return ExitCode.OK
@@ -264,7 +262,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     from orchestrator.run.freshness import current_views
 
     workspace = Workspace.find(args.directory)
-    plan = workspace.load_plan()
+    plan = workspace.load_plan(given_params(args))
     if args.json:
         views = {view.id: view for view in current_views(plan, workspace)}  # what the other formats show
         emit_json(
@@ -282,6 +280,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
                 ],
                 "edges": [list(edge) for edge in plan.edges()],
                 "layers": layers(plan.graph, plan.order),
+                "params": plan.params,
             }
         )
     elif args.format == "mermaid":
@@ -290,6 +289,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
         print(dot(plan, current_views(plan, workspace)))
     else:
         print(layers_text(plan, current_views(plan, workspace)))
+        if plan.params:
+            print(f"Parameters: {shown_values(plan.params)}")
     return ExitCode.OK
 
 
@@ -447,11 +448,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="backend written into the skeleton: claude (default), codex, gemini, shell (tasks as scripts) or command",
     )
     p.add_argument("--force", action="store_true", help="replace an existing master_plan.md")
-    add_directory(add_command(sub, "validate", cmd_validate, "parse master_plan.md and check the task graph"))
+    p.add_argument("--template", metavar="NAME", help="start from this plan (`orchestrator templates list`)")
+    add_params(p, "remember")
+    p = add_command(sub, "validate", cmd_validate, "parse master_plan.md and check the task graph")
+    add_directory(p)
+    add_params(p, "check the plan with")
     p = add_command(sub, "render", cmd_render, "write agent_tasks/agent-XX.md briefs and the status blocks")
     add_directory(p)
+    add_params(p, "render with")
     p.add_argument("--force", action="store_true", help="re-render briefs even where edited by hand")
-    add_directory(add_command(sub, "status", cmd_status, "show every task's state"))
+    p = add_command(sub, "status", cmd_status, "show every task's state")
+    add_directory(p)
+    add_params(p, "tell what is up to date with")
     p = add_command(sub, "logs", cmd_logs, "show what a task's attempt printed: its stdout and stderr logs")
     p.add_argument("words", nargs="+", metavar="[DIR] TASK", help="the task (after an optional workspace)")
     p.usage = "%(prog)s [-h] [--json] [--attempt N] [--follow] [DIR] TASK"
@@ -465,3 +473,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default="text",
         help="text: layers of tasks that can run in parallel (default); mermaid or dot: graph source to render",
     )
+    add_params(p, "show the graph with")

@@ -8,7 +8,9 @@ from orchestrator.cli.output import (
     Commands,
     add_command,
     add_directory,
+    add_params,
     emit_json,
+    given_params,
     looks_like_workspace,
     task_id_in,
     warn,
@@ -62,6 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_cost=args.max_cost,
         wait_for_orphans=args.wait_orphans,
         aggregate=args.aggregate,  # concat too: it replaces a plan's `aggregate: agent`
+        params=given_params(args),
     )
     reporter = make_reporter(as_json=args.json)
     try:
@@ -260,6 +263,7 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     p.add_argument("--backend", help="backend for tasks that do not name one (claude, codex, gemini, shell, command)")
     p.add_argument("--max-cost", type=float, metavar="USD", help="start nothing new once the run has cost this much")
     p.add_argument("--aggregate", choices=["concat", "agent"], help="how final_output.md is made (default concat)")
+    add_params(p, "run with (kept for later runs)")
     p.add_argument(
         "--wait-orphans",
         action="store_true",

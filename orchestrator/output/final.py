@@ -21,6 +21,7 @@ from orchestrator.output.timeline import MERMAID_LIMIT, bars, mermaid
 from orchestrator.output.views import NOT_MEASURED, summary_line
 from orchestrator.plan.graph import critical_path
 from orchestrator.plan.model import Plan
+from orchestrator.plan.params import shown_values
 from orchestrator.plan.settings import format_duration
 from orchestrator.printable import visible
 from orchestrator.state import journal, store
@@ -129,6 +130,7 @@ def summarize(
         "cost": _cost(cost, synthesis.cost_usd if synthesis else None),
         "tokens": _tokens(tokens, synthesis.tokens if synthesis else None),
         "simulated": counted(simulated, "task") if simulated else "",
+        "params": _cell(shown_values(plan.params)) if plan.params else "",
     }
 
 

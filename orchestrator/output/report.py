@@ -32,6 +32,7 @@ from orchestrator.output.timeline import Bar, bars, mermaid, svg
 from orchestrator.output.views import NOT_MEASURED, SIMULATED, simulated_mark
 from orchestrator.plan.graph import critical_path
 from orchestrator.plan.model import Plan
+from orchestrator.plan.params import shown_values
 from orchestrator.plan.settings import format_duration
 from orchestrator.state.status import TaskView
 from orchestrator.state.synthesis import Spent
@@ -120,6 +121,7 @@ def build(plan: Plan, views: list[TaskView], synthesis: Spent | None = None, slo
         "tokens": _total(tokens, synthesis.tokens if synthesis else None),
         "backends": backends,
         "synthesis": {"cost_usd": synthesis.cost_usd, "tokens": synthesis.tokens} if synthesis else None,
+        "params": dict(plan.params),
     }
     return Report(figures, bars(plan, views, set(path)))
 
@@ -167,6 +169,7 @@ def markdown(report: Report, title: str, svg_name: str | None) -> str:
         f"| Retries | {f['retries']} |",
         f"| Cost | {_part(f, 'cost_usd', _money(f['cost_usd']))} |",
         f"| Tokens | {_part(f, 'tokens', _num(f['tokens']))} |",
+        *([f"| Parameters | {_params(f)} |"] if f["params"] else []),
         "",
         "## By backend",
         "",
@@ -214,6 +217,7 @@ def html(report: Report, title: str) -> str:
         ("Retries", str(f["retries"])),
         ("Cost", _part(f, "cost_usd", _money(f["cost_usd"]))),
         ("Tokens", _part(f, "tokens", _num(f["tokens"]))),
+        *([("Parameters", shown_values(f["params"]))] if f["params"] else []),
     ]
     head = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in summary)
     return (
@@ -226,6 +230,10 @@ def html(report: Report, title: str) -> str:
         "<h2>Tasks</h2><table><tr><th>Task</th><th>Name</th><th>Status</th><th>Backend</th><th>Duration</th>"
         f"<th>Attempts</th><th>Cost</th><th>Tokens</th></tr>{rows}</table></body></html>\n"
     )
+
+
+def _params(f: dict[str, Any]) -> str:
+    return shown_values(f["params"]).replace("|", "\\|")
 
 
 def _efficiency(f: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from orchestrator.output.views import SIMULATED, simulated_mark
+from orchestrator.plan.params import shown_values
 from orchestrator.plan.settings import format_duration
 from orchestrator.printable import visible
 from orchestrator.state.events import EventLog
@@ -152,6 +153,7 @@ def _describe(event: Event, workspace: Path | None = None) -> str | None:
         return (
             f"▶ run: {event['to_run']} to run, {event['already_done']} already done, "
             f"max {event['max_parallel']} in parallel"
+            + (f", with {shown_values(event['params'])}" if event.get("params") else "")
             + (
                 f" ({SIMULATED}: the fake executor runs nothing, every result is made up)"
                 if event.get("simulated")

@@ -43,6 +43,7 @@ class Task:
     details: str | None = None
     line: int = 0
     extra: dict[str, str] = field(default_factory=dict)
+    params: tuple[tuple[str, str], ...] = ()  # the parameters its text names, with their values (``plan.params``)
 
     @property
     def instructions(self) -> str:
@@ -75,6 +76,7 @@ class Plan:
     text: str = ""
     frontmatter: dict[str, object] = field(default_factory=dict)
     book: Book = field(default_factory=Book)  # the agent ids given in its workspace, these tasks' included
+    params: dict[str, str] = field(default_factory=dict)  # its parameters' values (``plan.params.resolve``)
 
     @cached_property
     def graph(self) -> graphs.DiGraph:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.plan.params import Param, parse_params
 from orchestrator.plan.targets import Target, parse_targets
 from orchestrator.vocabulary import ARGUMENT_LIMIT
 
@@ -329,6 +330,9 @@ class Settings:
     unknown_assignee: str = field(default="label", metadata=_parser(_choice("label", "error")))
     # Where the run's notifications go (``plan/targets.py``), besides the user's config file's.
     notify: tuple[Target, ...] = field(default=(), metadata=_parser(parse_targets))
+    # The plan's parameters (``plan/params.py``): NAME: {default, description}, used as
+    # ``{{ params.NAME }}`` in titles, descriptions, Task Details and commands; ``run --param``.
+    params: dict[str, Param] = field(default_factory=dict, metadata=_parser(parse_params))
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -3,7 +3,7 @@ is now without rendering a brief: the ``inputs`` field of a result's frontmatter
 
 A run's own test of whether a result is up to date is its fingerprint (``selection``): of the
 brief as run would render it now, which costs 70 µs a task (0.7 s at 10,000 tasks: too slow for
-``status``). So a run also records, for each task it completes, ``v1-<plan>-<task>-<upstream>``:
+``status``). So a run also records, for each task it completes, ``v2-<plan>-<task>-<upstream>``:
 
 - ``plan``: a digest of the whole plan as the run read it (its text outside the tool's status
   blocks, its settings, the agent ids, the profiles its tasks name, the templates): while it
@@ -38,7 +38,7 @@ from orchestrator.run.selection import task_signature, upstream_of
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.workspace import Workspace
 
-BASIS_VERSION = "v1"  # (a letter first: the field is then a plain YAML scalar, the quickest to read)
+BASIS_VERSION = "v2"  # (a letter first: the field is then a plain YAML scalar, the quickest to read)
 _BEGIN, _END = "<!-- orchestrator:begin", "<!-- orchestrator:end"  # as the tool writes them (``state.planfile``)
 
 
@@ -64,7 +64,8 @@ class Basis:
         own = _templates_of(workspace.templates_dir)
         # The brief template gets the task's settings: only a workspace's own template shows them.
         shown = repr(plan.settings) if own else ""
-        common = (BASIS_VERSION, workspace.root.name, plan.request, plan.goal, _packaged(), own, shown)
+        values = sorted(plan.params.items())  # the parameters' values: the plan's text is the same for any
+        common = (BASIS_VERSION, workspace.root.name, plan.request, plan.goal, _packaged(), own, shown, values)
         self._common = hashlib.blake2b(repr(common).encode("utf-8", "surrogatepass"), digest_size=6)
         profiles = Profiles(workspace)
         named = sorted({task.profile for task in plan.tasks.values() if task.profile})
@@ -126,7 +127,8 @@ class Signatures:
 
     def both(self, task: Task) -> tuple[str, str | None]:
         # What ``Plan.settings_for`` and ``Profiles.settings_for`` read of a task.
-        key = (task.profile, task.timeout_set, task.timeout, task.retries, task.backend, task.access, task.isolation)
+        key = (task.profile, task.timeout_set, task.timeout, task.retries, task.backend, task.access, task.isolation,
+               task.params)  # fmt: skip
         found = self._made.get(key)
         if found is None:
             settings = self.profiles.settings_for(self.plan, task)

@@ -29,6 +29,7 @@ from orchestrator.run.selection import (
 )
 from orchestrator.state import approvals, store
 from orchestrator.state.journal import OpenAttempt, attempts_started, epoch_of
+from orchestrator.state.params import remember
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView, collect, read_records
 from orchestrator.state.workspace import Workspace
@@ -47,6 +48,7 @@ class RunOptions:
     max_cost: float | None = None
     wait_for_orphans: bool = False
     aggregate: str | None = None
+    params: dict[str, str] = field(default_factory=dict)  # --param: over what earlier runs were given
 
     def overrides(self) -> dict[str, Any]:
         names = ("max_parallel", "backend", "fail_fast", "max_cost", "aggregate")
@@ -113,7 +115,7 @@ def load_checked(
     merges into the integration branch, as a run with worktrees begins by doing; no directory of
     the workspace a symlink leading out of it; the workspace's templates that render after tasks
     start render now): an error here means nothing was written."""
-    plan = workspace.load_plan()
+    plan = workspace.load_plan(options.params, complete=True)
     if options.backend is not None and options.backend not in backends.names():  # not the plan's fault
         known = backends.names()
         close = suggest(options.backend, known)
@@ -146,6 +148,7 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
     plan, profiles = load_checked(workspace, options)
     for directory in (workspace.results_dir, workspace.logs_dir, workspace.state_dir):
         directory.mkdir(parents=True, exist_ok=True)
+    remember(workspace, options.params)  # what status, the dashboard and the next run read the plan with
     rendered = prepare_briefs(plan, workspace)  # written once the CLIs of what runs are known to be here
     briefs = rendered.bodies  # as they will be on disk, hand edits included
     notices = [edit_notice(task_id, name) for task_id, name in rendered.changed_under_edit]

@@ -328,9 +328,12 @@ class Runner:
 
 def _selected(prepared: Prepared, executor: Executor) -> dict[str, object]:
     """``run_started``'s count of what it runs and what was done, and whether what it runs is
-    only simulated (the fake executor runs nothing: every result it writes is made up)."""
+    only simulated (the fake executor runs nothing: every result it writes is made up); a plan
+    with parameters, the values it was read with."""
     selection = prepared.selection
-    return {"to_run": len(selection.run), "already_done": len(selection.done), "simulated": executor.name == "fake"}
+    found: dict[str, object] = {"to_run": len(selection.run), "already_done": len(selection.done)}
+    found["simulated"] = executor.name == "fake"
+    return {**found, "params": prepared.plan.params} if prepared.plan.settings.params else found
 
 
 def _scheduler(

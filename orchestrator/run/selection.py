@@ -49,11 +49,14 @@ def task_signature(task: Task, settings: Settings, profiles: Profiles) -> tuple[
     """The signature of ``task``'s ``settings`` (its profile's included), and the one a version
     before the tools setting wrote for the same settings (``None`` when it is the same): a
     result made then is up to date too."""
-    signature = settings_signature(settings, profiles.signature(task))
+    # The parameters its text names, with their values (only when it names some: results of
+    # plans without parameters stay up to date): another value runs it again.
+    extra = profiles.signature(task) + (json.dumps(task.params) if task.params else "")
+    signature = settings_signature(settings, extra)
     profile = profiles.get(task.profile)
     if profile is not None and profile.tools and not profile.allowed_tools:  # its tools were pre-approvals then
         earlier = settings.replace(tools=None, allowed_tools=profile.tools)
-        return signature, settings_signature(earlier, profiles.signature(task))
+        return signature, settings_signature(earlier, extra)
     return signature, None
 
 

@@ -63,7 +63,7 @@ class Board:
         self.context_dir = workspace.root / CONTEXT_DIR
         self._lock = threading.Lock()
         self._plan: Plan | None = None
-        self._plan_key: FileKey | None = None
+        self._plan_key: tuple[FileKey | None, FileKey | None] | None = None
         self._svg = ""
         self.plan_error: str | None = None
         self.plan_version = 0
@@ -71,9 +71,10 @@ class Board:
     def plan(self) -> Plan | None:
         """The plan as its file says now; while the file does not parse (an edit under way), the
         last plan that did, and ``plan_error`` says what is wrong."""
-        key = FileKey.of(self.workspace.plan_file)
+        # (and the values run --param gave: the plan's text is read with them)
+        key = (FileKey.of(self.workspace.plan_file), FileKey.of(self.workspace.params_file))
         with self._lock:
-            if key is not None and key == self._plan_key:
+            if key[0] is not None and key == self._plan_key:
                 return self._plan
             self._plan_key = key
             try:
@@ -104,6 +105,7 @@ class Board:
             {
                 "name": self.workspace.project_dir.name,
                 "request": plan.request if plan is not None else "",
+                "params": plan.params if plan is not None else {},
                 "tokens": sum(tokens) if tokens else None,
                 "run": run,
                 "pause": self.pause(),

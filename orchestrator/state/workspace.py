@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,16 +95,27 @@ class Workspace:
         return self.state_dir / "runner.lock"
 
     @property
+    def params_file(self) -> Path:
+        """The values ``run --param`` gave (``state.params``)."""
+        return self.state_dir / "params.json"
+
+    @property
     def agents_file(self) -> Path:
         """The agent id each task was given (``state.identity``)."""
         return self.state_dir / "agents.json"
 
-    def load_plan(self) -> Plan:
-        """The plan, its tasks with the agent ids this workspace gave them (``state/agents.json``)."""
+    def load_plan(self, params: Mapping[str, str] | None = None, *, complete: bool = False) -> Plan:
+        """The plan, its tasks with the agent ids this workspace gave them (``state/agents.json``)
+        and its parameters' values (``plan/params.py``): ``params`` over those ``run --param``
+        gave before (``state/params.json``) over the defaults; ``complete``: every one has a
+        value, or a ``UsageError`` says how to give it."""
+        from orchestrator.plan.params import resolve
         from orchestrator.plan.parser import read_plan
         from orchestrator.state.identity import read_book
+        from orchestrator.state.params import remembered
 
-        return read_plan(self.plan_file, book=read_book(self))
+        plan = read_plan(self.plan_file, book=read_book(self))
+        return resolve(plan, remembered(self) if plan.settings.params else {}, params or {}, complete=complete)
 
     def brief(self, task: Task) -> Path:
         return self.tasks_dir / f"{task.slug}.md"

@@ -157,6 +157,9 @@ function render() {
   $("name").textContent = model.name || "";
   document.title = `${model.name} · orchestrator`;
   $("request").textContent = model.request || "";
+  const params = Object.entries(model.params || {});  // the values the plan is read with (run --param)
+  $("params").hidden = !params.length;
+  $("params").textContent = params.length ? "Parameters: " + params.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ") : "";
   renderRunState();
   renderBanners();
   renderTotals();

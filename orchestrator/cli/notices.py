@@ -1,0 +1,57 @@
+"""What ``validate`` tells beside the plan's problems: lines worth a look, none of them an error."""
+
+from __future__ import annotations
+
+from orchestrator.errors import OrchestratorError, shown
+from orchestrator.plan.model import Plan
+from orchestrator.state.workspace import Workspace
+
+
+def own_columns(plan: Plan) -> list[str]:
+    """A line for each column of the task table the tool does not read (``Colour``): its cells
+    are kept for templates only, and a plan's writer must not believe a setting is in force."""
+    own = list(dict.fromkeys(name for task in plan.tasks.values() for name in task.extra))
+    if not own:
+        return []
+    first = min(task.line for task in plan.tasks.values())  # the header is two lines above a table's first row
+    where = f"{shown(plan.path)}:{first - 2}" if first > 2 else shown(plan.path)
+    return [
+        f"{where}: column '{name}' is none the tool reads: kept for templates only (task.extra[\"{name}\"]); "
+        "it sets nothing"
+        for name in own
+    ]
+
+
+def labels_and_holds(plan: Plan, workspace: Workspace) -> list[str]:
+    """Assignees with no profile (labels), and the tasks a person holds back (a Blocked cell)."""
+    from orchestrator.plan.profiles import Profiles, labels
+
+    held = [
+        f"{shown(plan.path)}:{task.line}: {task.id} is blocked{f' ({task.blocked})' if task.blocked else ''}: it "
+        "and what depends on it wait until released (`orchestrator update " + task.id + " --status pending`)"
+        for task in plan.tasks.values()
+        if task.blocked is not None
+    ]
+    return labels(plan, Profiles(workspace)) + held
+
+
+def unseen_work(plan: Plan, workspace: Workspace) -> list[str]:
+    """A line for each task without ``isolation: worktree`` that depends on one with it: it runs in
+    the checkout, where that task's work is not (it is on the integration branch until `merge`),
+    and gets only its result."""
+    from orchestrator.plan.profiles import Profiles
+
+    profiles = Profiles(workspace)
+    try:
+        isolated = {
+            task.id for task in plan.tasks.values() if profiles.settings_for(plan, task).isolation == "worktree"
+        }
+    except OrchestratorError:  # (a profile check_plan has told of)
+        return []
+    return [
+        f"{shown(plan.path)}:{task.line}: {task.id} depends on {', '.join(upstream)} (isolation: worktree) but has no "
+        f"isolation itself: it runs in your checkout and sees only their results, not their files (on "
+        f"orchestrator/integration until `orchestrator merge`) — give it isolation: worktree to build on them"
+        for task in plan.tasks.values()
+        if task.id not in isolated and (upstream := [d for d in task.dependencies if d in isolated])
+    ]

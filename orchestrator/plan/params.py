@@ -1,0 +1,337 @@
+"""A plan's parameters: the ``params`` setting, and ``{{ params.NAME }}`` in its tasks' text.
+
+A plan declares ``params:`` in its settings (each a default and a description; one without a
+default is required) and writes ``{{ params.NAME }}`` in its request and goal, and in a task's
+title, description, Task Details and Command. ``resolve`` gives a plan read from disk those values: the declared
+defaults, under the values its workspace's last ``run --param`` gave (``state/params.py``), under
+the ones this command was given. Only a ``{{ }}`` that names ``params`` is a parameter: any other
+braces in a plan (a Go template, a GitHub workflow's ``${{ }}``) are left as written.
+
+Each expression is evaluated in jinja2's sandbox with ``StrictUndefined`` (``{{ params.repo |
+upper }}`` works; ``params.__class__`` does not). In a Command, and in a code block of Task
+Details (a shell task runs its first one), what an expression gives is shell-quoted as one word
+(``shlex.quote``): a value with spaces or ``;`` is one argument, never a second command. An
+expression naming a parameter the plan does not declare is a ``PlanError`` at its line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.errors import PlanError, Problem, UsageError, shown
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from orchestrator.plan.model import Plan, Task
+
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# A ``{{ }}`` whose expression starts with ``params``: ``{{ params.repo }}``, ``{{ params['repo'] | upper }}``.
+EXPRESSION_RE = re.compile(r"\{\{-?\s*params\b[^{}]*?-?\}\}")
+_REFERENCE_RE = re.compile(r"params\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([^'\"]*)['\"]\s*\])")
+_QUOTED_RE = re.compile(r"""(['"])\{\{-?\s*params\b[^{}]*?-?\}\}\1""")
+_KEYS = ("default", "description", "choices")
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """One declared parameter: its default (``None``: required) and what it is."""
+
+    default: str | None = None
+    description: str = ""
+    choices: tuple[str, ...] = ()  # the values it may take (GitHub's ``type: choice`` options); () for any
+
+    @property
+    def required(self) -> bool:
+        return self.default is None
+
+
+def _text(value: object, what: str) -> str:
+    if isinstance(value, str) and "\0" in value:
+        raise ValueError(f"{what} holds a NUL character (\\0), which no process takes")
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    raise ValueError(f"{what} is {value!r}, not text or a number")
+
+
+def parse_params(value: object) -> dict[str, Param]:
+    """The ``params`` setting: a mapping of name to ``{default, description}`` (or to the default
+    alone); ``ValueError`` naming the parameter for anything else."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError("not a mapping of NAME: {default: ..., description: ...}")
+    found: dict[str, Param] = {}
+    for key, spec in value.items():
+        name = str(key)
+        if not NAME_RE.fullmatch(name):
+            raise ValueError(f"{name!r} is not a parameter name (letters, digits and '_', not first a digit)")
+        if isinstance(spec, Mapping):
+            unknown = [str(k) for k in spec if k not in _KEYS]
+            if unknown:
+                raise ValueError(f"params.{name}: unknown key '{unknown[0]}' (use default and description)")
+            default = spec.get("default")
+            description = spec.get("description")
+            choices = spec.get("choices") or []
+            if not isinstance(choices, list):
+                raise ValueError(f"params.{name}.choices: not a list of values, e.g. [fr, de]")
+            param = Param(
+                None if default is None else _text(default, f"params.{name}.default"),
+                "" if description is None else _text(description, f"params.{name}.description").strip(),
+                tuple(_text(choice, f"params.{name}.choices") for choice in choices),
+            )
+            if param.choices and param.default is not None and param.default not in param.choices:
+                raise ValueError(f"params.{name}: its default {param.default!r} is not one of its choices")
+            found[name] = param
+        else:
+            found[name] = Param(None if spec is None else _text(spec, f"params.{name}"))
+    return found
+
+
+def as_json(param: Param) -> dict[str, Any]:
+    """A parameter as ``validate --json`` and ``templates list --json`` show it."""
+    return {"default": param.default, "description": param.description, "choices": list(param.choices)}
+
+
+def shown_values(values: Mapping[str, str]) -> str:
+    """``repo="../api", depth="2"``: a run's values on one line (each a JSON string: a newline or
+    a quote in one is seen, not acted on); empty for none."""
+    return ", ".join(f"{name}={json.dumps(value, ensure_ascii=False)}" for name, value in values.items())
+
+
+def parse_assignments(words: list[str] | None) -> dict[str, str]:
+    """``--param NAME=VALUE`` (repeatable) as a mapping; a word without ``=`` is a ``UsageError``."""
+    given: dict[str, str] = {}
+    for word in words or ():
+        name, equals, value = word.partition("=")
+        name = name.strip()
+        if not equals or not NAME_RE.fullmatch(name):
+            raise UsageError(f"--param {word}: write NAME=VALUE, e.g. --param repo=../other-repo")
+        if name in given:
+            raise UsageError(f"--param {name}: given twice — give each parameter once")
+        given[name] = value
+    return given
+
+
+def references(text: str) -> list[str]:
+    """The parameter names the ``{{ params... }}`` expressions of ``text`` name, in order."""
+    names: list[str] = []
+    for match in EXPRESSION_RE.finditer(text):
+        for found in _REFERENCE_RE.finditer(match.group(0)):
+            names.append(found.group(1) or found.group(2))
+    return names
+
+
+def check_references(plan: Plan) -> None:
+    """A ``PlanError`` for every expression of the plan's text (outside its frontmatter) that
+    names a parameter it does not declare, or that is quoted by hand in a Command."""
+    from orchestrator.plan.settings import suggest
+
+    declared = plan.settings.params
+    text = plan.text
+    if "params" not in text:
+        return
+    where = shown(plan.path)
+    problems: list[Problem] = []
+    lines = text.splitlines()
+    start = _body_start(lines)
+    from orchestrator.plan.markdown import fence_closes, fence_opening
+
+    commands = {task.line for task in plan.tasks.values() if task.command and "{{" in task.command}
+    marker: str | None = None  # the fence of the code block the line is in (its values are quoted too)
+    for number, line in enumerate(lines[start:], start=start + 1):
+        in_code = marker is not None
+        if marker is not None:
+            marker = None if fence_closes(line, marker) else marker
+        elif "`" in line or "~" in line:
+            marker = fence_opening(line)
+        if "{{" not in line:
+            continue
+        for name in references(line):
+            if name not in declared:
+                known = ", ".join(declared) or "none"
+                problems.append(
+                    Problem(
+                        where,
+                        number,
+                        f"unknown parameter '{name}' in {{{{ params.{name} }}}}{suggest(name, list(declared))} "
+                        f"(declared: {known})",
+                        f"declare it in the settings (params: {{{name}: {{default: ..., description: ...}}}}), "
+                        "or fix the name",
+                    )
+                )
+        if (number in commands or in_code) and _QUOTED_RE.search(line):
+            what = "a Command" if number in commands else "a code block"
+            problems.append(
+                Problem(
+                    where,
+                    number,
+                    f"a {{{{ params... }}}} in {what} is quoted by hand: its value is shell-quoted already",
+                    "remove the quotes around it (a value with spaces is one argument as it is)",
+                )
+            )
+    if problems:
+        raise PlanError(problems)
+
+
+def _body_start(lines: list[str]) -> int:
+    """The index of the first line after the frontmatter (0 without one)."""
+    if lines and lines[0].strip() == "---":
+        for index, line in enumerate(lines[1:], start=1):
+            if line.strip() in ("---", "..."):
+                return index + 1
+    return 0
+
+
+def values_for(
+    declared: Mapping[str, Param],
+    remembered: Mapping[str, str],
+    given: Mapping[str, str],
+    *,
+    complete: bool,
+    where: str,
+) -> dict[str, str]:
+    """Each declared parameter's value: given, else remembered, else its default. A given name the
+    plan does not declare is a ``UsageError``; so, with ``complete``, is a required one without
+    a value (without ``complete``, it stays out: its expressions are left as written)."""
+    from orchestrator.plan.settings import suggest
+
+    for name in given:
+        if name not in declared:
+            known = ", ".join(declared) if declared else "none: add params: to its settings"
+            raise UsageError(
+                f"--param {name}: {where} declares no parameter '{name}'{suggest(name, list(declared))} "
+                f"(its parameters: {known})"
+            )
+    values: dict[str, str] = {}
+    for name, param in declared.items():
+        value = given.get(name, remembered.get(name, param.default))
+        if value is not None and param.choices and value not in param.choices:
+            if name in given:
+                raise UsageError(f"--param {name}={value}: not one of {', '.join(param.choices)}")
+            value = param.default  # a remembered value no longer allowed: the default
+        if value is not None:
+            values[name] = value
+        elif complete:
+            what = f" ({param.description})" if param.description else ""
+            raise UsageError(
+                f"parameter '{name}'{what} is required by {where} and has no default — "
+                f"give it with --param {name}=VALUE"
+            )
+    return values
+
+
+@dataclass(slots=True)
+class _Renderer:
+    values: dict[str, str]
+    line: int
+    where: str
+    used: dict[str, str] = dataclasses.field(default_factory=dict)
+    cache: dict[str, jinja2.Template] = dataclasses.field(default_factory=dict)
+
+    def text(self, text: str | None, quote: Callable[[str], str] | None = None) -> str | None:
+        if not text or "{{" not in text:
+            return text
+        return EXPRESSION_RE.sub(lambda match: self._one(match.group(0), quote), text)
+
+    def _one(self, source: str, quote: Callable[[str], str] | None) -> str:
+        names = [name for name in dict.fromkeys(references(source))]
+        if any(name not in self.values for name in names):
+            return source  # a required parameter not given here (status, validate): left as written
+        for name in names:
+            self.used[name] = self.values[name]
+        import jinja2
+
+        try:
+            template = self.cache.get(source) or _environment().from_string(source)
+            self.cache[source] = template
+            result = template.render(params=self.values)
+        except jinja2.TemplateError as exc:
+            raise PlanError(
+                [Problem(self.where, self.line, f"{source}: {exc}", "write {{ params.NAME }}, with filters if need be")]
+            ) from None
+        return quote(result) if quote is not None else result
+
+
+_ENVIRONMENT: list[Any] = []
+
+
+def _environment() -> Any:
+    if not _ENVIRONMENT:
+        import jinja2
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        _ENVIRONMENT.append(ImmutableSandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined))
+    return _ENVIRONMENT[0]
+
+
+def _details(render: _Renderer, text: str | None) -> str | None:
+    """A Task Details body with its values in: shell-quoted inside a code block (a shell task runs
+    its first one; an agent is shown a command to run), as they are in its prose."""
+    if not text or "{{" not in text:
+        return text
+    from orchestrator.plan.markdown import fence_closes, fence_opening
+
+    out: list[str] = []
+    marker: str | None = None
+    for line in text.split("\n"):
+        if marker is not None:
+            if fence_closes(line, marker):
+                marker = None
+                out.append(line)
+            else:
+                out.append(render.text(line, shlex.quote) or "")
+            continue
+        marker = fence_opening(line)
+        out.append(render.text(line) or "")
+    return "\n".join(out)
+
+
+def substitute(plan: Plan, values: Mapping[str, str]) -> Plan:
+    """``plan`` with ``values`` in its request, goal, and tasks' names, descriptions, details and
+    commands (a command's shell-quoted), each task's ``params`` the ones its text used; ``plan.params``."""
+    plan.params = dict(values)
+    if "params" not in plan.text:
+        return plan
+    where = shown(plan.path)
+    cache: dict[str, jinja2.Template] = {}
+    for name in ("request", "goal"):  # (a problem in either is told at the plan's first line)
+        setattr(plan, name, _Renderer(dict(values), 1, where, cache=cache).text(getattr(plan, name)) or "")
+    tasks: dict[str, Task] = {}
+    for task_id, task in plan.tasks.items():
+        fields = (task.name, task.description, task.details, task.command)
+        if not any(field and "{{" in field for field in fields):
+            tasks[task_id] = task
+            continue
+        render = _Renderer(dict(values), task.line, where, cache=cache)
+        tasks[task_id] = dataclasses.replace(
+            task,
+            name=render.text(task.name) or "",
+            description=render.text(task.description) or "",
+            details=_details(render, task.details),
+            command=render.text(task.command, shlex.quote),
+            params=tuple(sorted(render.used.items())),
+        )
+    plan.tasks = tasks
+    return plan
+
+
+def resolve(
+    plan: Plan,
+    remembered: Mapping[str, str],
+    given: Mapping[str, str],
+    *,
+    complete: bool = False,
+) -> Plan:
+    """``plan`` as read from disk, checked and given its parameters' values (``values_for``)."""
+    check_references(plan)
+    values = values_for(plan.settings.params, remembered, given, complete=complete, where=shown(plan.path))
+    return substitute(plan, values)
