@@ -55,6 +55,9 @@ COLUMN_ALIASES: dict[str, str] = {
     "permissions": "access",
     "command": "command",
     "isolation": "isolation",
+    "type": "type",
+    "task type": "type",
+    "approval": "approval",
     "cmd": "command",
     "shell command": "command",
 }

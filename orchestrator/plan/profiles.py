@@ -145,7 +145,7 @@ class Profiles:
         return documents.sha256(f"{profile.prompt}\n{profile.tools or ()}\n{profile.model}")[:16]
 
     def settings_for(self, plan: Plan, task: Task) -> Settings:
-        """Plan (with CLI overrides) < profile < the task's own columns."""
+        """Plan (with CLI overrides) < profile < the task's type < the task's own columns."""
         settings = plan.settings
         profile = self.get(task.profile)
         if profile is not None:

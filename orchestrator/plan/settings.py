@@ -9,10 +9,13 @@ import re
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.plan.targets import Target, parse_targets
 from orchestrator.vocabulary import ARGUMENT_LIMIT
+
+if TYPE_CHECKING:
+    from orchestrator.plan.tasktypes import TaskType
 
 _DURATION_RE = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s?)?\s*$")
 _NONE_WORDS = {"none", "null", "off", "never", "no", "-", "—", "0", ""}
@@ -263,6 +266,13 @@ def _branch(value: object) -> str:
     return text
 
 
+def _types(value: object) -> dict[str, TaskType]:
+    """The ``types:`` setting (``plan/tasktypes.py``)."""
+    from orchestrator.plan.tasktypes import parse_types
+
+    return parse_types(value)
+
+
 def _parser(parse: Callable[[object], Any]) -> dict[str, Any]:
     return {"parse": parse}
 
@@ -326,6 +336,8 @@ class Settings:
     verify: str | None = field(default=None, metadata=_parser(_optional_str))
     # Where the run's notifications go (``plan/targets.py``), besides the user's config file's.
     notify: tuple[Target, ...] = field(default=(), metadata=_parser(parse_targets))
+    # Task types the plan defines or changes (``plan/tasktypes.py``): ``{quick: {timeout: 1m}}``.
+    types: dict[str, TaskType] = field(default_factory=dict, metadata=_parser(_types))
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
