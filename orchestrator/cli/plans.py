@@ -93,6 +93,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             raise PlanError([Problem(shown(workspace.plan_file), line, what, hint) for line, what, hint in broken])
     notices += _own_columns(plan)
     notices += _unseen_work(plan, workspace)
+    typed, typed_lines = _typed(plan, workspace)
     edges = len(plan.edges())
     data = {
         "ok": True,
@@ -104,6 +105,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         "backend": plan.settings.backend,
         "max_parallel": plan.settings.max_parallel,
         "notices": notices,
+        "types": typed,
     }
     if args.json:
         emit_json(data)
@@ -115,7 +117,24 @@ def cmd_validate(args: argparse.Namespace) -> int:
             f"{counted(edges, 'dependency', 'dependencies')}, {counted(depth, 'layer')}; "
             f"deepest chain ({counted(len(path), 'task')}): {' -> '.join(path)}"
         )
+        for line in typed_lines:
+            print(line)
     return ExitCode.OK
+
+
+def _typed(plan: Plan, workspace: Workspace) -> tuple[list[dict[str, object]], list[str]]:
+    """Each task with a type: what it ends up with, and from where (``plan/provenance.py``), for
+    ``--json`` and as lines (the first ``SHOWN_AT_MOST``)."""
+    from orchestrator.plan import provenance
+    from orchestrator.plan.profiles import Profiles
+
+    profiles = Profiles(workspace)
+    typed = provenance.as_json(plan, profiles)
+    first = [task for task in plan.tasks.values() if task.type][: provenance.SHOWN_AT_MOST]
+    lines = [provenance.line(plan, profiles, task) for task in first]
+    if len(typed) > len(first):
+        lines.append(f"... and {len(typed) - len(first)} more tasks with a type (`validate --json` lists them all)")
+    return typed, lines
 
 
 def _unseen_work(plan: Plan, workspace: Workspace) -> list[str]:
