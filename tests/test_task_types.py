@@ -241,3 +241,23 @@ def test_the_type_and_approval_columns_are_not_reported_as_unread(tmp_path: Path
     )
     result = cli(tmp_path, "validate")
     assert result.code == 0 and "none the tool reads" not in result.stderr
+
+
+def test_add_and_update_set_the_type_column(tmp_path: Path) -> None:
+    workspace = write(
+        tmp_path,
+        "---\nbackend: shell\n---\n## Task Decomposition\n| Task ID | Command |\n|---|---|\n| T-01 | echo a |\n",
+    )
+    plan_file = workspace / "master_plan.md"
+    before = plan_file.read_text(encoding="utf-8")
+    refused = cli(tmp_path, "add", "--type", "reveiw", "--command", "echo b", "Check a")
+    assert refused.code == 2 and plan_file.read_text(encoding="utf-8") == before
+    assert refused.stderr.startswith("--type reveiw: no such type (did you mean 'review'?) — use one of: analysis,")
+    added = cli(tmp_path, "add", "--type", "Review", "--command", "echo b", "Check a")
+    assert added.code == 0, added.stderr
+    assert "| Task ID | Command | Description | Type |\n" in plan_file.read_text(encoding="utf-8")
+    assert cli(tmp_path, "update", "T-01", "--type", "test").code == 0
+    listed = json.loads(cli(tmp_path, "list", "--json").stdout)["tasks"]
+    assert [(t["id"], t["type"]) for t in listed] == [("T-01", "test"), ("T-02", "review")]
+    assert cli(tmp_path, "update", "T-02", "--type", "").code == 0
+    assert json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"][1]["type"] is None
