@@ -261,3 +261,34 @@ def test_add_and_update_set_the_type_column(tmp_path: Path) -> None:
     assert [(t["id"], t["type"]) for t in listed] == [("T-01", "test"), ("T-02", "review")]
     assert cli(tmp_path, "update", "T-02", "--type", "").code == 0
     assert json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"][1]["type"] is None
+
+
+def test_a_planners_answer_with_types_becomes_a_type_column() -> None:
+    """``orchestrator plan``: the agent's JSON names each task's type (an enum of the built-in
+    ones), and the plan written from it has a Type column only when some task has one."""
+    from orchestrator.output.skeleton import plan_markdown
+    from orchestrator.run.planner import PLAN_SCHEMA, _rows
+
+    answer = {
+        "goal": "g",
+        "success_criteria": "c",
+        "tasks": [
+            {"id": "T-01", "name": "Look", "description": "d", "dependencies": [], "type": "Research", "details": "x"},
+            {
+                "id": "T-02",
+                "name": "Fix",
+                "description": "d",
+                "dependencies": ["T-01"],
+                "access": "edit",
+                "details": "y",
+            },
+        ],
+    }
+    rows, goal, criteria = _rows(answer)
+    text = plan_markdown("r", rows, backend="claude", goal=goal, criteria=criteria)
+    assert "| Task ID | Task Name | Description | Dependencies | Priority | Type | Access |" in text
+    plan = parse_plan(text)
+    assert [(t.type, t.access) for t in plan.tasks.values()] == [("research", None), (None, "edit")]
+    assert PLAN_SCHEMA["properties"]["tasks"]["items"]["properties"]["type"]["enum"] == list(BUILT_IN)
+    untyped = plan_markdown("r", [{**row, "type": ""} for row in rows], backend="claude")
+    assert "| Type |" not in untyped
