@@ -292,3 +292,15 @@ def test_a_planners_answer_with_types_becomes_a_type_column() -> None:
     assert PLAN_SCHEMA["properties"]["tasks"]["items"]["properties"]["type"]["enum"] == list(BUILT_IN)
     untyped = plan_markdown("r", [{**row, "type": ""} for row in rows], backend="claude")
     assert "| Type |" not in untyped
+
+
+def test_status_and_graph_show_each_tasks_type(tmp_path: Path) -> None:
+    write(tmp_path, QUICK)
+    table = cli(tmp_path, "status").stdout.splitlines()
+    assert table[0].split()[:4] == ["Task", "Agent", "Type", "Status"]
+    assert table[2].split()[:3] == ["T-01", "Agent-01", "quick"] and table[4].split()[:3] == ["T-03", "Agent-03", "-"]
+    assert "T-01 [Agent-01] too slow for its type (quick)" in cli(tmp_path, "graph").stdout
+    assert '"T-01: too slow for its type (quick)"' in cli(tmp_path, "graph", "--format", "dot").stdout
+    untyped = QUICK.replace("| quick |", "| |").replace("| Quick |", "| |")
+    write(tmp_path, untyped)
+    assert "Type" not in cli(tmp_path, "status").stdout.splitlines()[0]
