@@ -304,3 +304,12 @@ def test_status_and_graph_show_each_tasks_type(tmp_path: Path) -> None:
     untyped = QUICK.replace("| quick |", "| |").replace("| Quick |", "| |")
     write(tmp_path, untyped)
     assert "Type" not in cli(tmp_path, "status").stdout.splitlines()[0]
+
+
+def test_report_counts_by_task_type(tmp_path: Path) -> None:
+    write(tmp_path, QUICK)
+    run(tmp_path)
+    figures = json.loads(cli(tmp_path, "report", "--format", "json").stdout)
+    assert [t["type"] for t in figures["tasks"]] == ["quick", "quick", None]
+    assert figures["types"]["quick"]["tasks"] == 2 and figures["types"]["quick"]["attempts"] == 2
+    assert "## By task type\n\n| Type | Tasks | Attempts | Time | Cost | Tokens |" in cli(tmp_path, "report").stdout
