@@ -275,6 +275,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
                         "id": t.id,
                         "agent": t.agent,
                         "name": t.title,
+                        "type": t.type,
                         "status": str(views[t.id].status),
                         "out_of_date": views[t.id].out_of_date,
                         "simulated": views[t.id].simulated,
