@@ -214,8 +214,9 @@ def test_type_priority_profile_and_approval_fill_only_the_rows_empty_cells() -> 
         "---\ntypes:\n  gate: {priority: P0, approval: before, profile: reviewer}\n---\n## Task Decomposition\n"
         "| Task ID | Description | Type | Priority | Approval | Assignee |\n|---|---|---|---|---|---|\n"
         "| T-01 | a | gate | | | |\n| T-02 | b | gate | low | after | writer |\n| T-03 | c | | | after | |\n"
+        "| T-04 | d | gate | | none | none |\n"
     )
-    one, two, three = plan.tasks.values()
+    one, two, three, four = plan.tasks.values()
     assert (one.priority, one.approval, one.profile, one.from_type) == (
         0,
         "before",
@@ -224,6 +225,7 @@ def test_type_priority_profile_and_approval_fill_only_the_rows_empty_cells() -> 
     )
     assert (two.priority, two.approval, two.profile, two.from_type) == (3, "after", "writer", ())
     assert (three.type, three.approval, three.priority) == (None, "after", 2)
+    assert (four.priority, four.approval, four.profile, four.from_type) == (0, None, None, ("priority",))
 
 
 def test_every_built_in_type_is_in_the_docs_table() -> None:

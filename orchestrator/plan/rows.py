@@ -100,13 +100,15 @@ def task_fields(
 
 
 _NO_WORDS = {"", "-", "—", "none", "default"}
+_EMPTY = {"", "-", "—", "default"}  # a cell its type fills ("none" says none, whatever the type says)
 
 
 def _type_cells(
     row: dict[str, str], fields: dict[str, Any], line: int, add: Add, kinds: Mapping[str, TaskType]
 ) -> None:
-    """The Type and Approval cells; the cells the row leaves empty that its type fills (Priority,
-    Assignee, Approval: the rest of a type reaches the task's settings, ``Plan.settings_for``)."""
+    """The Type and Approval cells; the cells the row leaves empty (or ``-``) that its type fills
+    (Priority, Assignee, Approval; ``none`` in the cell keeps it empty): the rest of a type reaches
+    the task's settings (``Plan.settings_for``)."""
     task_id = fields["id"]
     approval = clean(row.get("approval", "")).lower()
     if approval not in _NO_WORDS:
@@ -130,10 +132,10 @@ def _type_cells(
     if kind.sets("priority") and not row.get("priority", "").strip():
         fields["priority"] = kind.get("priority")
         given.append("priority")
-    if kind.get("profile") and not fields["profile"]:
+    if kind.get("profile") and clean(row.get("profile", "")).lower() in _EMPTY:
         fields["profile"] = kind.get("profile")
         given.append("profile")
-    if kind.sets("approval") and approval in _NO_WORDS:
+    if kind.sets("approval") and approval in _EMPTY:
         fields["approval"] = kind.get("approval")
         given.append("approval")
     if given:
