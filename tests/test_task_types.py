@@ -193,6 +193,7 @@ def test_types_yaml_beside_the_plan_defines_types_the_plans_settings_change(tmp_
         ("  quick:\n    approval: later\n", 5, "type 'quick': bad value for 'approval': 'later' is not before"),
         ("  quick: fast\n", 4, "type 'quick': 'fast' is not a mapping"),
         ("  Quick Check: {}\n", 4, "type name 'Quick Check' is not a word"),
+        ("  quick: {}\n  none: {timeout: 1m}\n", 5, "type name 'none' means no type in a Type cell"),
     ],
 )
 def test_a_bad_type_definition_is_one_line_naming_its_line(tmp_path: Path, types: str, line: int, message: str) -> None:

@@ -181,6 +181,10 @@ def read_types(value: object, origin: str = "the plan") -> tuple[dict[str, TaskT
     problems: list[TypeProblem] = []
     for key, fields in value.items():
         name = str(key).strip().lower()
+        if name in {"none", "default"}:
+            message = f"type name {setting._shown(key)} means no type in a Type cell"
+            problems.append(TypeProblem((str(key),), message, "give the type another name"))
+            continue
         if not _NAME_RE.fullmatch(name):
             message = f"type name {setting._shown(key)} is not a word"
             problems.append(TypeProblem((str(key),), message, "name it with lowercase letters, digits, '-' and '_'"))
