@@ -178,7 +178,8 @@ class Profiles:
                     Problem(
                         shown(plan.path),
                         task.line,
-                        f"{task.id}: unknown profile '{task.profile}'",
+                        f"{task.id}: unknown profile '{task.profile}'"
+                        + (f" (its type {task.type}'s)" if "profile" in task.from_type else ""),
                         f"create {task.profile}.md in one of: {places}",
                     )
                 )
