@@ -11,10 +11,10 @@ import json
 from pathlib import Path
 
 import pytest
+from runner_helpers import cli, run
 
 from orchestrator.plan.parser import parse_plan
 from orchestrator.plan.tasktypes import BUILT_IN
-from tests.runner_helpers import cli, run
 
 FAKE_CLAUDE = Path(__file__).resolve().parent.parent / "examples" / "bin" / "fake-claude"
 
