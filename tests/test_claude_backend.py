@@ -620,13 +620,14 @@ def test_a_read_only_profile_cannot_write_whatever_the_permission_mode(tmp_path:
     assert meta["error_class"] == "denied" and meta["permission_denials"] == 2
 
 
-@pytest.mark.parametrize("restricted", ["profile", "access", "project-deny"])
+@pytest.mark.parametrize("restricted", ["profile", "access", "type", "project-deny"])
 def test_a_call_of_a_tool_the_agent_was_not_given_fails_the_task_as_denied(tmp_path: Path, restricted: str) -> None:
     """claude answers a call of a tool outside ``--tools`` with "No such tool available" (not a
     permission denial: ``permission_denials`` stays empty), and the agent then says it did the
     work. The task fails as denied, its result names the call, and its dependent is not run on
-    the claim. The agent is restricted by a profile's ``tools``, by an Access cell, or by the
-    project's own claude settings (``permissions.deny``, which takes the tool away)."""
+    the claim. The agent is restricted by a profile's ``tools``, by an Access cell, by its task
+    type (``review`` reads only), or by the project's own claude settings (``permissions.deny``,
+    which takes the tool away)."""
     rows = [("T-01", "Write the notes", "None"), ("T-02", "Use the notes", "T-01")]
     if restricted == "profile":
         write_plan(tmp_path, rows, extra="reviewer")
@@ -638,6 +639,8 @@ def test_a_call_of_a_tool_the_agent_was_not_given_fails_the_task_as_denied(tmp_p
         )
     elif restricted == "access":
         write_plan(tmp_path, rows, extra="read", column="Access", settings="permission_mode: acceptEdits\n")
+    elif restricted == "type":
+        write_plan(tmp_path, rows, extra="review", column="Type", settings="permission_mode: acceptEdits\n")
     else:
         write_plan(tmp_path, rows, settings="permission_mode: acceptEdits\n")
         (tmp_path / ".claude").mkdir()

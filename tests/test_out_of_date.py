@@ -220,7 +220,7 @@ def test_graph_and_check_tell_it_and_check_still_exits_0(tmp_path: Path) -> None
         ("T-01", "T-02", "T-03", "T-04", "T-05"), "completed"
     )
     assert [node["id"] for node in nodes if node["out_of_date"]] == ["T-01", "T-02", "T-03", "T-05"]
-    assert nodes[0]["out_of_date"] == "its row, details, settings, profile or a template changed since it ran"
+    assert nodes[0]["out_of_date"] == "its row, details, settings, type, profile or a template changed since it ran"
     check = cli(tmp_path, "check")
     assert check.code == 0
     assert (

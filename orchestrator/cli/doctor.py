@@ -42,8 +42,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         if not check.needed and diagnosis.plan is not None:
             print("    not used by this plan")
         for use in check.uses:
-            who = f"profile {use.profile}" if use.profile else "plan settings"
-            print(f"    {_tasks(use.tasks)} ({who}): {use.powers}")
+            who = [f"profile {use.profile}"] if use.profile else []
+            who += [f"type {use.type}"] if use.type else []
+            print(f"    {_tasks(use.tasks)} ({', '.join(who) or 'plan settings'}): {use.powers}")
+    if diagnosis.types:
+        print("tasks with a type: what each ends up with, and from where")
+        for line in diagnosis.types:
+            print(f"    {line}")
     if not diagnosis.ok:
         print(
             "Something the plan needs is missing (❌ above)." if system.supported else "This system cannot run plans."

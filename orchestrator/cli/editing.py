@@ -10,6 +10,7 @@ the plan again as it does after any edit.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Collection
 from typing import Any
 
 from orchestrator.cli import words
@@ -18,11 +19,14 @@ from orchestrator.errors import PlanError, UsageError, shown
 from orchestrator.vocabulary import ExitCode
 
 
-def _changes(args: argparse.Namespace, tags: tuple[str, ...]) -> dict[str, str]:
-    """What the options set, as the row's cells will say it (``HEADERS``' names)."""
+def _changes(args: argparse.Namespace, tags: tuple[str, ...], types: Collection[str]) -> dict[str, str]:
+    """What the options set, as the row's cells will say it (``HEADERS``' names); ``types``: the
+    plan's task types."""
     from orchestrator.plan.cells import split_ids
 
     changes: dict[str, str] = {}
+    if args.type is not None:
+        changes["type"] = words.task_type(args.type, types) or ""
     if args.priority is not None:
         changes["priority"] = words.priority(args.priority) or ""
     if args.assignee is not None:
@@ -44,7 +48,7 @@ def _changes(args: argparse.Namespace, tags: tuple[str, ...]) -> dict[str, str]:
     changes.update(_status(args))
     if not changes:
         raise UsageError("nothing to change — give at least one of --priority, --assignee, --title, --tag, --untag, "
-                         "--depends-on, --retries, --timeout, --status")  # fmt: skip
+                         "--depends-on, --retries, --timeout, --type, --status")  # fmt: skip
     return changes
 
 
@@ -87,7 +91,7 @@ def cmd_update(args: argparse.Namespace) -> int:
     workspace = find_workspace(args.words[0] if len(args.words) == 2 else None)
     plan = workspace.load_plan()
     task_id = task_id_in(plan, args.words[-1])
-    changes = _changes(args, plan.tasks[task_id].tags)
+    changes = _changes(args, plan.tasks[task_id].tags, plan.types)
     workspace.check_inside()
 
     def change(text: str) -> str:
@@ -137,7 +141,7 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     p.add_argument("words", nargs="+", metavar="[DIR] TASK", help="the task (after an optional workspace)")
     p.usage = (
         "%(prog)s [-h] [--json] [-p P] [--assignee A] [--title T] [--tag TAG] [--untag TAG] [--depends-on IDS] "
-        "[--retries N] [--timeout DURATION] [--status blocked|pending] [--reason WHY] [DIR] TASK"
+        "[--retries N] [--timeout DURATION] [--type TYPE] [--status blocked|pending] [--reason WHY] [DIR] TASK"
     )
     p.add_argument("-p", "--priority", help="critical, high, normal, low or P0-P3 (a number is refused)")
     p.add_argument("--assignee", metavar="A", help="who does it (a profile's name)")
@@ -149,6 +153,7 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--retries", type=words.count, metavar="N", help="how many times it is retried after a failure")
     p.add_argument("--timeout", metavar="DURATION", help="its time limit: 300, 10m, 1h30m or none")
+    p.add_argument("--type", metavar="TYPE", help="its task type: research, review, implementation... ('' for none)")
     p.add_argument(
         "--status",
         metavar="blocked|pending",

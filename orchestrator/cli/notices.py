@@ -55,3 +55,18 @@ def unseen_work(plan: Plan, workspace: Workspace) -> list[str]:
         for task in plan.tasks.values()
         if task.id not in isolated and (upstream := [d for d in task.dependencies if d in isolated])
     ]
+
+
+def typed(plan: Plan, workspace: Workspace) -> tuple[list[dict[str, object]], list[str]]:
+    """Each task with a type: what it ends up with, and from where (``plan/provenance.py``), for
+    ``--json`` and as lines (the first ``SHOWN_AT_MOST``)."""
+    from orchestrator.plan import provenance
+    from orchestrator.plan.profiles import Profiles
+
+    profiles = Profiles(workspace)
+    typed = provenance.as_json(plan, profiles)
+    first = [task for task in plan.tasks.values() if task.type][: provenance.SHOWN_AT_MOST]
+    lines = [provenance.line(plan, profiles, task) for task in first]
+    if len(typed) > len(first):
+        lines.append(f"... and {len(typed) - len(first)} more tasks with a type (`validate --json` lists them all)")
+    return typed, lines

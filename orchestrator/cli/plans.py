@@ -130,6 +130,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for name in plan.settings.params
         if name not in plan.params
     ]
+    typed, typed_lines = notes.typed(plan, workspace)
     edges = len(plan.edges())
     data = {
         "ok": True,
@@ -142,6 +143,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         "max_parallel": plan.settings.max_parallel,
         "notices": notices,
         "params": _params_json(plan),
+        "types": typed,
     }
     if args.json:
         emit_json(data)
@@ -155,6 +157,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         )
         if plan.params:
             print(f"Parameters: {shown_values(plan.params)}")
+        for line in typed_lines:
+            print(line)
     return ExitCode.OK
 
 
@@ -272,6 +276,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
                         "id": t.id,
                         "agent": t.agent,
                         "name": t.title,
+                        "type": t.type,
                         "status": str(views[t.id].status),
                         "out_of_date": views[t.id].out_of_date,
                         "simulated": views[t.id].simulated,

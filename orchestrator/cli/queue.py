@@ -148,6 +148,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         tags=words.tags(args.tag),
         retries=args.retries,
         timeout=words.duration_text(args.timeout, "--timeout"),
+        type=words.task_type(args.type, workspace.load_plan().types) if args.type is not None else None,
     )
     workspace.check_inside()
     added: list[str] = []
@@ -258,7 +259,8 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     )
     p.usage = (
         "%(prog)s [-h] [--json] [--id ID] [--after IDS] [-p P] [--name NAME] [--assignee PROFILE] [--tag TAG] "
-        '[--retries N] [--timeout DURATION] [--backend B] [--command CMD] [--details-file FILE] [DIR] "<description>"'
+        "[--retries N] [--timeout DURATION] [--type TYPE] [--backend B] [--command CMD] [--details-file FILE] [DIR] "
+        '"<description>"'
     )
     p.add_argument("--id", help="its task id (default: the next free one, T-10 after T-09)")
     p.add_argument(
@@ -270,6 +272,9 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     p.add_argument("--timeout", metavar="DURATION", help="its time limit: 300, 10m, 1h30m or none")
     p.add_argument("--name", help="a short name")
     p.add_argument("--assignee", metavar="PROFILE", help="the specialist profile (agents/PROFILE.md) that does it")
+    p.add_argument(
+        "--type", metavar="TYPE", help="its task type: research, review, implementation... (the Type column)"
+    )
     p.add_argument("--backend", help="claude, codex, gemini, shell or command (default: the plan's)")
     p.add_argument("--command", help="the command it runs (backend shell or command)")
     p.add_argument("--details-file", metavar="FILE", help="its Task Details: the brief's instructions, from a file")

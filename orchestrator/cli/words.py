@@ -1,9 +1,10 @@
 """What the words of a command line mean where several commands take them: a count, a duration
-as the plan writes it, a priority, tags. Each is refused in one line naming the accepted forms."""
+as the plan writes it, a priority, tags, a task type. Each is refused in one line naming the accepted forms."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Collection
 
 from orchestrator.errors import UsageError
 
@@ -55,3 +56,21 @@ def duration_text(given: str | None, flag: str) -> str | None:
     except ValueError:
         raise UsageError(f"{flag} {given}: not a duration — use seconds, 90s, 10m, 1h30m or none") from None
     return given.strip()
+
+
+def task_type(given: str | None, known: Collection[str]) -> str | None:
+    """A task type as the plan's Type cell will hold it: one of ``known`` (the plan's types), or
+    ``""`` for none (``none`` or an empty word)."""
+    from orchestrator.plan.settings import suggest
+
+    if given is None:
+        return None
+    name = given.strip().lower()
+    if name in {"", "none", "-"}:
+        return ""
+    if name not in known:
+        raise UsageError(
+            f"--type {given}: no such type{suggest(name, sorted(known))} — use one of: {', '.join(sorted(known))}, "
+            "or define it under 'types:' in the plan's settings"
+        )
+    return name

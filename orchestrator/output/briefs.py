@@ -112,6 +112,7 @@ def _render_brief(
         request=plan.request,
         goal=plan.goal,
         settings=settings,
+        section=kind.get("section") if (kind := plan.type_of(task)) is not None else None,
     ).strip()  # as python-frontmatter strips it on reading, so the recorded hash matches
     meta = brief_metadata(plan, workspace, task, inputs, settings=settings)
     meta["rendered_by"] = _RENDERED_BY

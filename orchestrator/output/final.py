@@ -195,6 +195,7 @@ def build(
                     "id": task_id,
                     "name": task.title,
                     "agent": task.agent,
+                    "type": task.type,
                     "duration": format_duration(view.duration),
                     "body": body,
                     "output": output or "",

@@ -68,6 +68,7 @@ def build(plan: Plan, views: list[TaskView], synthesis: Spent | None = None, slo
     speedup = work / wall if wall and work and not noise else None
     max_parallel = slots or plan.settings.max_parallel
     backends: dict[str, dict[str, Any]] = {}
+    kinds: dict[str, dict[str, Any]] = {}  # the same, by task type
     tasks: list[dict[str, Any]] = []
     for view in views:
         backend = view.backend or plan.settings_for(plan.tasks[view.id]).backend
@@ -77,6 +78,7 @@ def build(plan: Plan, views: list[TaskView], synthesis: Spent | None = None, slo
                 "name": view.name,
                 "agent": view.agent,
                 "backend": backend,
+                "type": view.type,
                 "status": str(view.status),
                 "started": view.started,
                 "finished": view.finished,
@@ -91,16 +93,9 @@ def build(plan: Plan, views: list[TaskView], synthesis: Spent | None = None, slo
         )
         if view.run_attempts == 0 and view.duration is None:
             continue  # never ran: no figures for its backend
-        totals = backends.setdefault(
-            backend, {"tasks": 0, "attempts": 0, "seconds": 0.0, "cost_usd": None, "tokens": None}
-        )
-        totals["tasks"] += 1
-        totals["attempts"] += view.run_attempts
-        totals["seconds"] = round(totals["seconds"] + (view.duration or 0.0), 3)
-        if view.cost_usd is not None:
-            totals["cost_usd"] = round((totals["cost_usd"] or 0.0) + view.cost_usd, 6)
-        if view.tokens is not None:
-            totals["tokens"] = (totals["tokens"] or 0) + view.tokens
+        _count(backends, backend, view)
+        if view.type:
+            _count(kinds, view.type, view)
     costs = [v.cost_usd for v in views if v.cost_usd is not None]
     tokens = [v.tokens for v in views if v.tokens is not None]
     figures: dict[str, Any] = {
@@ -120,10 +115,23 @@ def build(plan: Plan, views: list[TaskView], synthesis: Spent | None = None, slo
         "cost_usd": _total(costs, synthesis.cost_usd if synthesis else None, 6),
         "tokens": _total(tokens, synthesis.tokens if synthesis else None),
         "backends": backends,
+        "types": kinds,
         "synthesis": {"cost_usd": synthesis.cost_usd, "tokens": synthesis.tokens} if synthesis else None,
         "params": dict(plan.params),
     }
     return Report(figures, bars(plan, views, set(path)))
+
+
+def _count(totals: dict[str, dict[str, Any]], key: str, view: TaskView) -> None:
+    """``view``'s figures added to ``totals[key]`` (tasks, attempts, seconds, cost, tokens)."""
+    found = totals.setdefault(key, {"tasks": 0, "attempts": 0, "seconds": 0.0, "cost_usd": None, "tokens": None})
+    found["tasks"] += 1
+    found["attempts"] += view.run_attempts
+    found["seconds"] = round(found["seconds"] + (view.duration or 0.0), 3)
+    if view.cost_usd is not None:
+        found["cost_usd"] = round((found["cost_usd"] or 0.0) + view.cost_usd, 6)
+    if view.tokens is not None:
+        found["tokens"] = (found["tokens"] or 0) + view.tokens
 
 
 def _total(values: list[Any], synthesis: Any, digits: int | None = None) -> Any:
@@ -177,10 +185,16 @@ def markdown(report: Report, title: str, svg_name: str | None) -> str:
         "|---|---|---|---|---|---|",
     ]
     for name, b in f["backends"].items():
-        lines.append(
-            f"| {name} | {b['tasks']} | {b['attempts']} | {format_duration(b['seconds'])} | "
-            f"{_money(b['cost_usd'])} | {_num(b['tokens'])} |"
-        )
+        lines.append(_totals_row(name, b))
+    if f["types"]:  # (a plan without task types has no such table)
+        lines += [
+            "",
+            "## By task type",
+            "",
+            "| Type | Tasks | Attempts | Time | Cost | Tokens |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [_totals_row(name, b) for name, b in f["types"].items()]
     lines += ["", "## Tasks", "", "| Task | Status | Backend | Duration | Attempts | Cost | Tokens |"]
     lines.append("|---|---|---|---|---|---|---|")
     for t in f["tasks"]:
@@ -194,6 +208,13 @@ def markdown(report: Report, title: str, svg_name: str | None) -> str:
         lines += [f"![timeline]({svg_name})", ""]
     lines += ["```mermaid", report.mermaid(), "```"]
     return "\n".join(lines) + "\n"
+
+
+def _totals_row(name: str, b: dict[str, Any]) -> str:
+    return (
+        f"| {name} | {b['tasks']} | {b['attempts']} | {format_duration(b['seconds'])} | "
+        f"{_money(b['cost_usd'])} | {_num(b['tokens'])} |"
+    )
 
 
 def html(report: Report, title: str) -> str:

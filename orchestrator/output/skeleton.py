@@ -23,7 +23,13 @@ def plan_markdown(
     """A master_plan.md from task rows (``id``, ``name``, ``description``, ``deps``, ``priority``,
     ``details``); ``command``: the ``command`` setting's line, for the command backend."""
     rows = [
-        {**row, **{key: cell(row.get(key, "")) for key in ("id", "name", "description", "deps", "priority", "access")}}
+        {
+            **row,
+            **{
+                key: cell(row.get(key, ""))
+                for key in ("id", "name", "description", "deps", "priority", "access", "type")
+            },
+        }
         for row in tasks
     ]
     return Templates.of(None).render(

@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Sequence
 
-from orchestrator.plan.model import Plan
+from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.settings import format_duration
 from orchestrator.printable import visible
 from orchestrator.state.status import TaskView
@@ -39,6 +39,11 @@ def simulated_mark(simulated: bool) -> str:
     """`` (simulated)`` after whatever a read-out says of a made-up result, nothing after a real one:
     the one wording of every read-out (status, run's lines, history, graph, check, report)."""
     return f" ({SIMULATED})" if simulated else ""
+
+
+def kind_mark(task: Task) -> str:
+    """What a graph says after a task's name of its task type: `` (review)``, or nothing."""
+    return f" ({task.type})" if task.type else ""
 
 
 def status_label(view: TaskView) -> str:
@@ -80,7 +85,9 @@ def mermaid(plan: Plan, views: Sequence[TaskView] | None = None, *, limit: int |
     classes = {t: "outofdate" if t in stale else str(s) for t, s in states.items()}
     for task_id, task in plan.tasks.items():
         state = states.get(task_id)
-        text = f"{state.icon if state else ''} {task_id}: {task.title}".strip() + marks.get(task_id, "")
+        text = (
+            f"{state.icon if state else ''} {task_id}: {task.title}".strip() + kind_mark(task) + marks.get(task_id, "")
+        )
         lines.append(f'    {node[task_id]}["{mermaid_text(text, _LABEL_SPECIAL)}"]')
     for source, target in plan.edges():
         lines.append(f"    {node[source]} --> {node[target]}")
@@ -98,7 +105,7 @@ def dot(plan: Plan, views: Sequence[TaskView] | None = None) -> str:
     classes = {v.id: "outofdate" if v.out_of_date else str(v.status) for v in views or ()}
     lines = ["digraph plan {", "    rankdir=LR;", "    node [shape=box];"]
     for task_id, task in plan.tasks.items():
-        label = f"{task_id}: {task.title}{simulated_mark(task_id in made_up)}"
+        label = f"{task_id}: {task.title}{kind_mark(task)}{simulated_mark(task_id in made_up)}"
         lines.append(f"    {json.dumps(task_id)} [label={json.dumps(label)}{_dot_colours(classes.get(task_id))}];")
     for source, target in plan.edges():
         lines.append(f"    {json.dumps(source)} -> {json.dumps(target)};")
@@ -131,7 +138,9 @@ def layers_text(plan: Plan, views: Sequence[TaskView] | None = None) -> str:
             icon = state.icon if state else ""
             after = f"  ← {', '.join(task.dependencies)}" if task.dependencies else ""
             late = marks.get(task_id, "")
-            out.append(f"  {icon + ' ' if icon else ''}{task_id} [{task.agent}] {task.title}{late}{after}")
+            out.append(
+                f"  {icon + ' ' if icon else ''}{task_id} [{task.agent}] {task.title}{kind_mark(task)}{late}{after}"
+            )
     return "\n".join(out)
 
 
@@ -160,11 +169,13 @@ def summary_line(views: Sequence[TaskView], found: dict[str, int]) -> str:
 
 def status_table(views: Sequence[TaskView], found: dict[str, int]) -> str:
     """A plain-text table for terminals and logs (no colour codes, so it pipes cleanly)."""
-    headers = ["Task", "Agent", "Status", "Duration", "Attempts", "Cost", "Name / reason"]
+    typed = any(v.type for v in views)  # a Type column for a plan with task types
+    headers = ["Task", "Agent", *(["Type"] if typed else []), "Status", "Duration", "Attempts", "Cost", "Name / reason"]
     rows = [
         [
             v.id,
             v.agent,
+            *([v.type or "-"] if typed else []),
             status_label(v),
             format_duration(v.duration) if v.duration is not None else "-",
             # The attempts of the run of the task that made this state, as ``report`` counts them

@@ -67,6 +67,8 @@ COLUMN_ALIASES: dict[str, str] = {
     "output fields": "outputs",
     "on hold": "blocked",
     "hold": "blocked",
+    "type": "type",
+    "task type": "type",
     "cmd": "command",
     "shell command": "command",
 }

@@ -39,6 +39,7 @@ HEADERS = {
     "retries": "Retries",
     "timeout": "Timeout",
     "blocked": "Blocked",
+    "type": "Type",
 }
 _NUMBERED = re.compile(r"^(?P<prefix>.*?)(?P<number>\d+)$")
 
@@ -57,6 +58,7 @@ class NewTask:
     tags: list[str] = field(default_factory=list)
     retries: int | None = None
     timeout: str | None = None  # as given (``10m``): the plan says it as its writer did
+    type: str | None = None  # a task type's name
 
 
 def next_id(ids: list[str]) -> str:
@@ -163,6 +165,7 @@ def add_task(text: str, new: NewTask) -> tuple[str, str]:
         "tags": ", ".join(new.tags) if new.tags else None,
         "retries": str(new.retries) if new.retries is not None else None,
         "timeout": new.timeout,
+        "type": new.type,
     }
     values.update({key: value for key, value in optional.items() if value})
     if "description" not in columns and "name" in columns and "name" not in values:

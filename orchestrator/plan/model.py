@@ -10,6 +10,7 @@ from typing import Any
 from orchestrator.plan import graph as graphs
 from orchestrator.plan.identity import Book
 from orchestrator.plan.settings import Settings, access_settings
+from orchestrator.plan.tasktypes import BUILT_IN, TaskType
 
 PLAN_FILE = "master_plan.md"
 PLAN_LIMIT = 64 * 1024 * 1024  # bytes: a 10,000-task plan with a page of details each is a tenth of this
@@ -35,10 +36,12 @@ class Task:
     command: str | None = None  # a Command cell: what a shell task runs (it never runs its description)
     access: str | None = None  # an Access cell: "read" or "edit" (``settings.access_settings``)
     isolation: str | None = None  # an Isolation cell: "none" or "worktree"
+    type: str | None = None  # a Type cell: the name of its type (``plan/tasktypes.py``), lowercase
+    approval: str | None = None  # an Approval cell, else its type's: "before" or "after"
+    from_type: tuple[str, ...] = ()  # which of priority, profile, approval its type gave (its row did not)
     tags: tuple[str, ...] = ()
     blocked: str | None = None  # a Blocked cell: held by a person, with why ("" when no reason is given)
     condition: str | None = None  # a Condition cell: it runs only when this holds (``plan.conditions``)
-    approval: str | None = None  # an Approval cell: "before" it starts, or "after" it completes, a person says so
     outputs: tuple[tuple[str, str], ...] = ()  # an Output cell: the JSON fields (name, type) its answer must hold
     details: str | None = None
     line: int = 0
@@ -77,6 +80,8 @@ class Plan:
     frontmatter: dict[str, object] = field(default_factory=dict)
     book: Book = field(default_factory=Book)  # the agent ids given in its workspace, these tasks' included
     params: dict[str, str] = field(default_factory=dict)  # its parameters' values (``plan.params.resolve``)
+    # The types its tasks may name: built in, then types.yaml's, then its settings' (``tasktypes.merged``).
+    types: dict[str, TaskType] = field(default_factory=lambda: dict(BUILT_IN))
 
     @cached_property
     def graph(self) -> graphs.DiGraph:
@@ -104,11 +109,19 @@ class Plan:
     def __len__(self) -> int:
         return len(self.tasks)
 
+    def type_of(self, task: Task) -> TaskType | None:
+        return self.types.get(task.type) if task.type else None
+
     def settings_for(self, task: Task, base: Settings | None = None) -> Settings:
-        """``base`` (the plan's settings by default) with this task's own Timeout / Retries /
-        Backend cells applied: the task's row has the last word."""
+        """``base`` (the plan's settings by default, its profile's applied by ``Profiles``) with
+        this task's type, then its own Timeout / Retries / Backend / Access / Isolation cells
+        applied: the task's row has the last word."""
         settings = self.settings if base is None else base
         changes: dict[str, Any] = {}
+        kind = self.type_of(task)
+        if kind is not None:
+            backend = task.backend or kind.get("backend") or settings.backend
+            changes.update(kind.settings(backend, access=not task.access))  # (an Access cell replaces its)
         if task.timeout_set:
             changes["timeout"] = task.timeout
         if task.retries is not None:

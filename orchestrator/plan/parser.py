@@ -14,21 +14,13 @@ from typing import Any
 from orchestrator.documents import NotAFile, TooLarge, read_regular
 from orchestrator.errors import PlanError, Problem, WorkspaceError, shown
 from orchestrator.plan import graph as graphs
-from orchestrator.plan.cells import (
-    NOT_IDS,
-    blocked_cell,
-    clean,
-    code_cell,
-    header_columns,
-    id_problem,
-    parse_priority,
-    split_ids,
-    tags_cell,
-)
+from orchestrator.plan import tasktypes
+from orchestrator.plan.cells import clean, header_columns
 from orchestrator.plan.cutoff import cut_off_rows
 from orchestrator.plan.identity import Book, Row, assign
 from orchestrator.plan.markdown import (
     Document,
+    Frontmatter,
     FrontmatterError,
     Section,
     fenced_whole,
@@ -41,8 +33,9 @@ from orchestrator.plan.markdown import (
     tables_in,
 )
 from orchestrator.plan.model import PLAN_FILE, PLAN_LIMIT, Plan, Task
-from orchestrator.plan.rowcells import more_cells
-from orchestrator.plan.settings import ACCESS_WORDS, SETTING_NAMES, parse_duration, settings_from_mapping, suggest
+from orchestrator.plan.rows import task_fields
+from orchestrator.plan.settings import SETTING_NAMES, settings_from_mapping, suggest
+from orchestrator.plan.tasktypes import TaskType
 
 _REQUEST_KEYS = ("original request", "request", "user request")
 _GOAL_KEYS = ("goal definition", "goal", "goals")
@@ -127,7 +120,10 @@ def parse_plan(text: str, path: str | Path = PLAN_FILE, *, book: Book | None = N
             "move the block to the top of the file, with nothing above it",
         )
     settings, setting_problems = settings_from_mapping(front.data)
+    kinds = _types(path, front, lines, settings.types, out)
     for key, message in setting_problems:
+        if key.strip().replace("-", "_") == "types":
+            continue  # (each of its problems is told by _types, on its own line)
         if key.strip().replace("-", "_") in SETTING_NAMES:
             hint = "fix the value, or delete the line to use the default"
         else:
@@ -143,7 +139,7 @@ def parse_plan(text: str, path: str | Path = PLAN_FILE, *, book: Book | None = N
         )
     request = _section_text(document, document.section(*_REQUEST_KEYS))
     goal = _section_text(document, document.section(*_GOAL_KEYS))
-    rows = _parse_tasks(document, out)
+    rows = _parse_tasks(document, out, kinds)
     out.had = {task_id.lower() for task_id in (book.agents if book else ())}
     details = _parse_details(document, document.section(*DETAILS_KEYS), list(rows), out)
     for task_id, body in details.items():
@@ -158,7 +154,23 @@ def parse_plan(text: str, path: str | Path = PLAN_FILE, *, book: Book | None = N
         raise PlanError(out.problems)
     # Each Task is built once, from fields complete by now (frozen dataclasses cost a copy to change).
     tasks = {task_id: Task(**fields) for task_id, fields in rows.items()}
-    return Plan(path, settings, request, goal, tasks, text, front.data, book=assignment.book)
+    return Plan(path, settings, request, goal, tasks, text, front.data, book=assignment.book, types=kinds)
+
+
+def _types(
+    path: Path, front: Frontmatter, lines: list[str], own: dict[str, TaskType], out: _Collector
+) -> dict[str, TaskType]:
+    """The types the plan's tasks may name: built in, then types.yaml's beside the plan, then the
+    plan's ``types:`` setting's; every problem of the setting on its own line."""
+    filed, problems = tasktypes.load_file(path.with_name(tasktypes.TYPES_FILE))
+    out.problems += problems
+    key = next((k for k in front.data if k.strip().replace("-", "_") == "types"), None)
+    if key is not None:
+        start = front.key_lines.get(key, 1) - 1
+        own, found = tasktypes.read_types(front.data[key])
+        for problem in found:
+            out.add(tasktypes.key_line(lines, start, front.body_offset, problem.keys), problem.message, problem.hint)
+    return tasktypes.merged(filed, own)
 
 
 _NUL_LINES_SHOWN = 10
@@ -207,7 +219,7 @@ def _section_text(document: Document, section: Section | None) -> str:
     return body.strip()
 
 
-def _parse_tasks(document: Document, out: _Collector) -> dict[str, dict[str, Any]]:
+def _parse_tasks(document: Document, out: _Collector, kinds: dict[str, TaskType]) -> dict[str, dict[str, Any]]:
     section = document.section(*TASKS_KEYS)
     if section is None:
         out.add(
@@ -286,7 +298,7 @@ def _parse_tasks(document: Document, out: _Collector) -> dict[str, dict[str, Any
                     extra[header] = cell
                 else:
                     row[key] = cell
-        fields = _task_from_row(row, extra, line, out)
+        fields = task_fields(row, extra, line, out.add, kinds)
         if fields is None:
             continue
         task_id = fields["id"]
@@ -307,78 +319,6 @@ def _parse_tasks(document: Document, out: _Collector) -> dict[str, dict[str, Any
     for line, message, hint in cut_off_rows(document, section, end, columns.index("id"), tasks, out.cut_off, deps):
         out.add(line, message, hint)
     return tasks
-
-
-def _task_from_row(row: dict[str, str], extra: dict[str, str], line: int, out: _Collector) -> dict[str, Any] | None:
-    """The fields of one Task (built once, after agents and details are known), or None."""
-    task_id = clean(row.get("id", ""))
-    problem = id_problem(task_id)
-    if problem is None and task_id.lower() in NOT_IDS:
-        problem = f"task id '{task_id}' cannot be depended on: in a Dependencies cell it means no dependency or 'and'"
-    if problem:
-        out.add(line, problem, "use ids such as T-01 made of letters, digits, '.', '_' and '-'")
-        return None
-    # Cells a table does not have are not read: a 10,000-row plan reads each row once.
-    get = row.get
-    fields: dict[str, Any] = {
-        "id": task_id,
-        "name": get("name", "").strip(),
-        "description": get("description", "").strip(),
-        "line": line,
-        "extra": extra,
-        "dependencies": tuple(split_ids(get("deps", ""))),
-        "agent": clean(row["agent"]) if "agent" in row else "",
-        "profile": (clean(row["profile"]) or None) if "profile" in row else None,
-        "tags": tags_cell(row["tags"]) if "tags" in row else (),
-        "backend": (clean(row["backend"]).lower() or None) if "backend" in row else None,
-        "command": (code_cell(row["command"]) or None) if "command" in row else None,
-        "blocked": blocked_cell(row["blocked"]) if "blocked" in row else None,
-    }
-    access = clean(row["access"]).lower() if "access" in row else ""
-    if access and access not in {"-", "—", "none", "default"}:
-        if access in ACCESS_WORDS:
-            fields["access"] = ACCESS_WORDS[access]
-        else:
-            out.add(line, f"{task_id}: unknown access '{row['access']}'", "use read (it changes nothing) or edit")
-    isolation = clean(row["isolation"]).lower() if "isolation" in row else ""
-    if isolation and isolation not in {"-", "—", "default"}:
-        if isolation in {"none", "worktree"}:
-            fields["isolation"] = isolation
-        else:
-            out.add(line, f"{task_id}: unknown isolation '{row['isolation']}'", "use worktree, or none")
-    if fields["profile"] in {"-", "—", "none"}:
-        fields["profile"] = None
-    if fields["backend"] in {"-", "—", "none", "default"}:
-        fields["backend"] = None
-    if "priority" in row:
-        try:
-            fields["priority"] = parse_priority(row["priority"])
-        except ValueError:
-            out.add(
-                line,
-                f"{task_id}: unknown priority '{row['priority']}'",
-                "use P0-P3, critical/high/normal/low, or a number (0 = most urgent)",
-            )
-    if get("timeout", "").strip():
-        try:
-            fields["timeout"] = parse_duration(row["timeout"])
-            fields["timeout_set"] = True
-        except ValueError:
-            out.add(
-                line,
-                f"{task_id}: bad timeout '{row['timeout']}'",
-                "use seconds (300), a duration (5m, 1h30m) or 'none'",
-            )
-    for what, hint in more_cells(row, fields):  # retries, condition, approval, outputs
-        out.add(line, f"{task_id}: {what}", hint)
-    if fields["agent"] in {"-", "—"}:
-        fields["agent"] = ""
-    if fields["agent"]:
-        problem = id_problem(fields["agent"], "agent id")
-        if problem:
-            out.add(line, f"{task_id}: {problem}", "use agent ids such as Agent-01, or leave the cell empty")
-            fields["agent"] = ""
-    return fields
 
 
 def _parse_details(document: Document, section: Section | None, tasks: list[str], out: _Collector) -> dict[str, str]:

@@ -149,7 +149,7 @@ class Profiles:
         return documents.sha256(f"{profile.prompt}\n{profile.tools or ()}\n{profile.model}")[:16]
 
     def settings_for(self, plan: Plan, task: Task) -> Settings:
-        """Plan (with CLI overrides) < profile < the task's own columns."""
+        """Plan (with CLI overrides) < profile < the task's type < the task's own columns."""
         settings = plan.settings
         profile = self.get(task.profile)
         if profile is not None:
@@ -177,13 +177,16 @@ class Profiles:
             if not task.profile:
                 continue
             found = self.lookup(task.profile)
-            if found is None and plan.settings.unknown_assignee == "error":
+            if found is None and (plan.settings.unknown_assignee == "error" or "profile" in task.from_type):
                 problems.append(
                     Problem(
                         shown(plan.path),
                         task.line,
-                        f"{task.id}: unknown profile '{task.profile}'{suggest(task.profile, self.names())}",
-                        f"create {task.profile}.md in one of: {places} (or set unknown_assignee: label)",
+                        f"{task.id}: unknown profile '{task.profile}'"
+                        + (f" (its type {task.type}'s)" if "profile" in task.from_type else "")
+                        + suggest(task.profile, self.names()),
+                        f"create {task.profile}.md in one of: {places}"
+                        + ("" if "profile" in task.from_type else " (or set unknown_assignee: label)"),
                     )
                 )
             elif isinstance(found, Problem):
@@ -196,7 +199,7 @@ def labels(plan: Plan, profiles: Profiles) -> list[str]:
     under (they run with the plan's defaults), said once, with the profile it may have meant."""
     found: dict[str, list[Task]] = {}
     for task in plan.tasks.values():
-        if task.profile and profiles.lookup(task.profile) is None:
+        if task.profile and "profile" not in task.from_type and profiles.lookup(task.profile) is None:
             found.setdefault(task.profile, []).append(task)
     names = profiles.names()
     return [

@@ -1,14 +1,14 @@
-"""The cells of a task's row that a workflow adds to the core ones (``plan.parser``): how many
-retries, the Condition it runs on, the Approval a person gives, the Output fields it answers with."""
+"""The cells of a task's row that a workflow adds to the core ones (``plan.rows``): how many
+retries, whether a person holds it back (Blocked), the Condition it runs on, the Output fields it
+answers with. (Type and Approval: ``plan.rows``, with the task's type.)"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.plan.cells import NUMBER_RE, clean, code_cell
+from orchestrator.plan.cells import NUMBER_RE, blocked_cell, code_cell
 from orchestrator.plan.conditions import parse_outputs
 
-APPROVALS = ("before", "after")
 _NONE = {"", "-", "—", "none", "no"}
 
 
@@ -24,16 +24,8 @@ def more_cells(row: dict[str, str], fields: dict[str, Any]) -> list[tuple[str, s
     condition = code_cell(row.get("condition", "")).strip()
     if condition.lower() not in _NONE:
         fields["condition"] = condition
-    approval = clean(row.get("approval", "")).lower()
-    if approval in APPROVALS:
-        fields["approval"] = approval
-    elif approval not in _NONE:
-        problems.append(
-            (
-                f"unknown approval '{row['approval']}'",
-                "use before (a person approves it before it starts) or after (before what depends on it starts)",
-            )
-        )
+    if "blocked" in row:
+        fields["blocked"] = blocked_cell(row["blocked"])
     if row.get("outputs", "").strip() not in _NONE:
         try:
             fields["outputs"] = parse_outputs(code_cell(row["outputs"]))

@@ -9,11 +9,14 @@ import re
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.plan.params import Param, parse_params
 from orchestrator.plan.targets import Target, parse_targets
 from orchestrator.vocabulary import ARGUMENT_LIMIT
+
+if TYPE_CHECKING:
+    from orchestrator.plan.tasktypes import TaskType
 
 _DURATION_RE = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s?)?\s*$")
 _NONE_WORDS = {"none", "null", "off", "never", "no", "-", "—", "0", ""}
@@ -264,6 +267,13 @@ def _branch(value: object) -> str:
     return text
 
 
+def _types(value: object) -> dict[str, TaskType]:
+    """The ``types:`` setting (``plan/tasktypes.py``)."""
+    from orchestrator.plan.tasktypes import parse_types
+
+    return parse_types(value)
+
+
 def _parser(parse: Callable[[object], Any]) -> dict[str, Any]:
     return {"parse": parse}
 
@@ -333,6 +343,8 @@ class Settings:
     # The plan's parameters (``plan/params.py``): NAME: {default, description}, used as
     # ``{{ params.NAME }}`` in titles, descriptions, Task Details and commands; ``run --param``.
     params: dict[str, Param] = field(default_factory=dict, metadata=_parser(parse_params))
+    # Task types the plan defines or changes (``plan/tasktypes.py``): ``{quick: {timeout: 1m}}``.
+    types: dict[str, TaskType] = field(default_factory=dict, metadata=_parser(_types))
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -73,6 +73,7 @@ class Basis:
         for part in (repr(common), repr(plan.settings), " ".join(task.agent for task in plan.tasks.values())):
             whole.update(part.encode("utf-8", "surrogatepass") + b"\0")
         whole.update(repr([profiles.lookup(name) for name in named]).encode("utf-8", "surrogatepass") + b"\0")
+        whole.update(repr(sorted(plan.types.items())).encode("utf-8", "surrogatepass") + b"\0")  # types.yaml's too
         whole.update(_outside_blocks(plan.text).encode("utf-8", "surrogatepass"))
         self.level = whole.hexdigest()  # the ``plan`` part
 
@@ -94,6 +95,8 @@ class Basis:
             task.command,
             task.access,
             task.isolation,
+            task.type,
+            task.approval,
             task.tags,
             task.details,
             sorted(task.extra.items()) if task.extra else None,
@@ -127,12 +130,21 @@ class Signatures:
 
     def both(self, task: Task) -> tuple[str, str | None]:
         # What ``Plan.settings_for`` and ``Profiles.settings_for`` read of a task.
-        key = (task.profile, task.timeout_set, task.timeout, task.retries, task.backend, task.access, task.isolation,
-               task.params)  # fmt: skip
+        key = (
+            task.profile,
+            task.timeout_set,
+            task.timeout,
+            task.retries,
+            task.backend,
+            task.access,
+            task.isolation,
+            task.type,
+            task.params,
+        )
         found = self._made.get(key)
         if found is None:
             settings = self.profiles.settings_for(self.plan, task)
-            found = self._made[key] = task_signature(task, settings, self.profiles)
+            found = self._made[key] = task_signature(self.plan, task, settings, self.profiles)
         return found
 
     def __call__(self, task: Task) -> str:

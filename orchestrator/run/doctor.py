@@ -19,6 +19,7 @@ from typing import Any
 from orchestrator import backends
 from orchestrator.backends.probe import Installation, agent_environment, probe
 from orchestrator.errors import PlanError
+from orchestrator.plan import provenance
 from orchestrator.plan.profiles import Profiles
 from orchestrator.state.workspace import Workspace
 
@@ -60,6 +61,7 @@ class Use:
     profile: str | None
     tasks: list[str]
     powers: str
+    type: str | None = None  # the task type they share, if one
 
 
 @dataclass(slots=True)
@@ -91,6 +93,8 @@ class Diagnosis:
     plan_problem: str | None
     checks: list[BackendCheck]
     system: System = field(default_factory=this_system)
+    types: list[str] = field(default_factory=list)  # each typed task's settings and where from (``provenance``)
+    types_json: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -102,6 +106,7 @@ class Diagnosis:
             "system": {"name": self.system.name, "supported": self.system.supported, "problem": self.system.problem},
             "plan": self.plan,
             "plan_problem": self.plan_problem,
+            "types": self.types_json,
             "backends": [
                 {
                     "backend": c.backend,
@@ -113,7 +118,9 @@ class Diagnosis:
                     "logged_in": c.installation.logged_in if c.installation else None,
                     "install": c.installation.install if c.installation else None,
                     "problem": c.problem,
-                    "uses": [{"profile": u.profile, "tasks": u.tasks, "powers": u.powers} for u in c.uses],
+                    "uses": [
+                        {"profile": u.profile, "type": u.type, "tasks": u.tasks, "powers": u.powers} for u in c.uses
+                    ],
                 }
                 for c in self.checks
             ],
@@ -122,7 +129,9 @@ class Diagnosis:
 
 def examine(workspace: Workspace | None) -> Diagnosis:
     """What ``doctor`` reports for ``workspace`` (None: no plan; every agent backend)."""
-    uses: dict[str, dict[tuple[str | None, str], Use]] = {}
+    uses: dict[str, dict[tuple[str | None, str | None, str], Use]] = {}
+    typed: list[str] = []
+    typed_json: list[dict[str, Any]] = []
     envs: dict[str, dict[str, str]] = {}
     plan_name: str | None = None
     plan_problem: str | None = None
@@ -138,10 +147,12 @@ def examine(workspace: Workspace | None) -> Diagnosis:
                 profile = profiles.get(task.profile)
                 name = profile.name if profile is not None else None
                 powers = backends.get(settings.backend).powers(settings)
-                group = uses.setdefault(settings.backend, {}).setdefault((name, powers), Use(name, [], powers))
+                key = (name, task.type, powers)
+                group = uses.setdefault(settings.backend, {}).setdefault(key, Use(name, [], powers, task.type))
                 group.tasks.append(task.id)
                 if settings.backend not in envs:
                     envs[settings.backend] = agent_environment(settings.env)
+            typed, typed_json = provenance.lines(plan, profiles), provenance.as_json(plan, profiles)
         except PlanError as exc:
             plan_problem = f"{exc} (run `orchestrator validate` for every problem)"
     names = list(uses) + [b for b in AGENT_BACKENDS if b not in uses]  # the plan's first
@@ -150,4 +161,4 @@ def examine(workspace: Workspace | None) -> Diagnosis:
         cli = backends.get(name).cli()
         found = probe(cli, envs.get(name) or agent_environment({})) if cli is not None else None
         checks.append(BackendCheck(name, found, list(uses.get(name, {}).values())))
-    return Diagnosis(plan_name, plan_problem, checks)
+    return Diagnosis(plan_name, plan_problem, checks, types=typed, types_json=typed_json)

@@ -50,7 +50,7 @@ from orchestrator.state.status import TaskView, collect, read_records
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
-PLAN_CHANGED = "its row, details, settings, profile or a template changed since it ran"
+PLAN_CHANGED = "its row, details, settings, type, profile or a template changed since it ran"
 BRIEF_EDITED = "its brief was edited by hand since it ran"
 NO_FINGERPRINT = "its result does not record what it was run from"
 

@@ -24,6 +24,7 @@ from orchestrator.output.skeleton import plan_markdown
 from orchestrator.plan.model import PLAN_FILE, Plan, Task
 from orchestrator.plan.parser import parse_plan
 from orchestrator.plan.settings import Settings
+from orchestrator.plan.tasktypes import BUILT_IN
 from orchestrator.run.attempts import call_agent
 from orchestrator.state import store
 
@@ -47,6 +48,11 @@ PLAN_SCHEMA: dict[str, Any] = {
                         "type": "string",
                         "enum": ["read", "edit"],
                         "description": "read: the task only reads (analysis, review, research); edit: it changes files",
+                    },
+                    "type": {
+                        "type": "string",
+                        "enum": list(BUILT_IN),
+                        "description": "The kind of work, which gives the task its defaults (cli-integration.md)",
                     },
                     "details": {"type": "string", "description": "The full instructions for the sub-agent"},
                 },
@@ -73,6 +79,9 @@ Rules:
 - "access" is what the sub-agent may do: "read" for analysis, review and research (it reads and
   changes nothing), "edit" for implementation (it edits files). Give "edit" only to tasks that
   must change files.
+- "type" is the kind of work: research, analysis, review or coordination (they read only),
+  implementation or docs (they edit files), test (it runs tests, with more time). Its brief asks
+  the sub-agent for a section of its kind: Findings, Verdict, Changes...
 {json_hint}
 The request:
 {request}
@@ -105,6 +114,7 @@ def _rows(data: Any) -> tuple[list[dict[str, str]], str, str]:
                 "deps": ", ".join(str(d) for d in deps) or "None",
                 "priority": str(item.get("priority") or "P2"),
                 "access": str(item.get("access") or ""),
+                "type": str(item.get("type") or "").strip().lower(),
                 "details": str(item.get("details") or item.get("description") or "").strip(),
             }
         )

@@ -65,8 +65,10 @@ def check_plan(
             apart.append(settings)
         name = settings.backend
         if name not in known:
-            line = task.line if task.backend else 1
-            where = f"{task.id}: " if task.backend else ""
+            kind = plan.type_of(task)
+            typed = not task.backend and kind is not None and kind.get("backend") == name
+            line = task.line if task.backend or typed else 1
+            where = f"{task.id}: " if task.backend else f"{task.id}: its type {kind.name}'s " if typed and kind else ""
             problems.append(
                 Problem(
                     file,

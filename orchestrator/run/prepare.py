@@ -22,6 +22,7 @@ from orchestrator.run.preflight import check_installed, check_plan
 from orchestrator.run.selection import (
     Selection,
     asked_again,
+    beyond_settings,
     expected_fingerprints,
     select,
     settings_signature,
@@ -81,7 +82,7 @@ class Prepared:
         plan.graph.add_node(task.id)
         plan.graph.add_edges_from((dep, task.id) for dep in task.dependencies)
         self.settings[task.id] = settings
-        self.signatures[task.id] = settings_signature(settings, profiles.signature(task))
+        self.signatures[task.id] = settings_signature(settings, beyond_settings(self.plan, task, profiles))
         self.views[task.id] = TaskView.of(task, TaskStatus.WAITING)
         self.selection.run.append(task.id)
 
@@ -157,7 +158,7 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
     legacy: dict[str, str] = {}  # as versions before the tools setting signed the same settings
     for task in plan.tasks.values():
         settings[task.id] = profiles.settings_for(plan, task)
-        signatures[task.id], earlier = task_signature(task, settings[task.id], profiles)
+        signatures[task.id], earlier = task_signature(plan, task, settings[task.id], profiles)
         if earlier is not None:
             legacy[task.id] = earlier
     records = read_records(plan, workspace)

@@ -45,13 +45,23 @@ def settings_signature(settings: Settings, extra: str = "") -> str:
     return json.dumps(data, sort_keys=True, default=list) + extra
 
 
-def task_signature(task: Task, settings: Settings, profiles: Profiles) -> tuple[str, str | None]:
-    """The signature of ``task``'s ``settings`` (its profile's included), and the one a version
-    before the tools setting wrote for the same settings (``None`` when it is the same): a
-    result made then is up to date too."""
+def beyond_settings(plan: Plan, task: Task, profiles: Profiles) -> str:
+    """What a task's signature covers beside its settings: its profile, and its type's definition
+    (what of it changes what the task does: not its timeout or retries); nothing for a task with
+    neither, so that results made before types stay up to date), and the values of the parameters
+    its text names."""
+    kind = plan.type_of(task)
     # The parameters its text names, with their values (only when it names some: results of
     # plans without parameters stay up to date): another value runs it again.
-    extra = profiles.signature(task) + (json.dumps(task.params) if task.params else "")
+    params = json.dumps(task.params) if task.params else ""
+    return profiles.signature(task) + (f"|type {kind.signature()}" if kind is not None else "") + params
+
+
+def task_signature(plan: Plan, task: Task, settings: Settings, profiles: Profiles) -> tuple[str, str | None]:
+    """The signature of ``task``'s ``settings`` (its profile's and type's included), and the one a
+    version before the tools setting wrote for the same settings (``None`` when it is the same):
+    a result made then is up to date too."""
+    extra = beyond_settings(plan, task, profiles)
     signature = settings_signature(settings, extra)
     profile = profiles.get(task.profile)
     if profile is not None and profile.tools and not profile.allowed_tools:  # its tools were pre-approvals then

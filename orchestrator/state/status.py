@@ -53,10 +53,11 @@ class TaskView:
     result_file: str | None = None
     simulated: bool = False
     out_of_date: str | None = None  # completed, but run would do it again: why (``run.freshness``)
+    type: str | None = None  # its task type (``plan/tasktypes.py``)
 
     @classmethod
     def of(cls, task: Task, status: TaskStatus = TaskStatus.PENDING) -> TaskView:
-        return cls(task.id, task.agent, task.title, status, list(task.dependencies), task.priority_name)
+        return cls(task.id, task.agent, task.title, status, list(task.dependencies), task.priority_name, type=task.type)
 
     def take(self, record: ResultRecord, result_file: str) -> None:
         """What ``record`` (this task's result) says."""
@@ -82,6 +83,7 @@ class TaskView:
             "status": str(self.status),
             "dependencies": self.dependencies,
             "priority": self.priority,
+            "type": self.type,
             "started": self.started,
             "finished": self.finished,
             "duration": self.duration,

@@ -231,6 +231,7 @@ function renderTable() {
     row.dataset.state = task.status;
     row.append(el("td", "", task.id), el("td", "", task.agent));
     const name = el("td", "name", task.name);
+    if (task.type) name.append(" ", el("span", "type", task.type));  // its task type, as status --json gives it
     if (task.reason && task.status !== "completed") name.title = task.reason;
     row.append(name);
     const state = el("td");
@@ -373,7 +374,7 @@ function loadDetail() {
 
 function renderDetail() {
   const task = model.tasks.find((t) => t.id === selected);
-  $("detail-title").textContent = task ? `${task.id} [${task.agent}] ${task.name}` : selected;
+  $("detail-title").textContent = task ? `${task.id} [${task.agent}] ${task.name}${task.type ? ` (${task.type})` : ""}` : selected;
   const tabs = $("detail-tabs");
   tabs.hidden = false;
   if (!tab) tab = task && task.status === "completed" && detail && detail.result ? "result" : "log";
