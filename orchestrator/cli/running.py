@@ -44,6 +44,7 @@ def _ids(text: str | None, flag: str) -> list[str] | None:
 def cmd_run(args: argparse.Namespace) -> int:
     from orchestrator.executors import LocalExecutor, named
     from orchestrator.output.reporter import make_reporter
+    from orchestrator.run.cluster import cluster_executor
     from orchestrator.run.runner import Runner, RunOptions
 
     if args.only is not None and args.rerun is not None:
@@ -67,6 +68,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         # This process starts nothing but attempts: whatever is handed to it is theirs.
         executor = LocalExecutor(whole_process=True) if args.executor == "local" else named(args.executor)
+        if args.executor == "dask":
+            executor = cluster_executor(args.scheduler)
         summary = Runner(workspace, options, reporter, executor).run()
     except KeyboardInterrupt:  # pragma: no cover - a Ctrl-C before the loop installed its handler
         return ExitCode.INTERRUPTED
@@ -267,9 +270,15 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--executor",
-        choices=["local", "fake"],
+        choices=["local", "dask", "fake"],
         default="local",
-        help="where attempts run: local processes (default), or fake: nothing runs and every result says so",
+        help="where attempts run: local processes (default), dask: on the workers of a Dask cluster, "
+        "or fake: nothing runs and every result says so",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="with --executor dask: the Dask scheduler (tcp://HOST:8786; default $ORCHESTRATOR_DASK_SCHEDULER)",
     )
 
     p = add_command(sub, "reset", cmd_reset, "forget results so those tasks run again")

@@ -10,6 +10,7 @@ interpreted by its backend.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -116,6 +117,7 @@ def build_launch(
         stem.with_name(stem.name + ".err"),
         invocation.limits,
         job.task.dependencies,
+        (job.settings.backend, *((job.profile.name,) if job.profile is not None else ())),
     )
 
 
@@ -254,6 +256,10 @@ class Launcher:
         run = await self.executor.run(attempt.launch, on_start=on_start, on_line=feed)
         launch = attempt.launch
         result = attempt.backend.interpret(attempt.job, run, launch.stdout, launch.stderr, observer)
+        if run.lost is not None:  # its worker went away mid-attempt: whatever it said, it did not finish
+            result = dataclasses.replace(
+                result, completed=False, error_class=ErrorClass.TRANSIENT, message=run.describe(launch.limits)
+            )
         return Outcome(attempt, run, result, time.time())
 
     def internal_error(self, attempt: Attempt, exc: Exception) -> Outcome:

@@ -242,6 +242,7 @@ class Recorder:
             permission_denials=len(result.permission_denials) or None,
             logs=tuple(logs),
             simulated=run.simulated,
+            worker=run.worker,
             branch=run.work.branch if run.work else None,
             commit=run.work.commit if run.work else None,
             diffstat=(run.work.diffstat or None) if run.work else None,

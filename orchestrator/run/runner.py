@@ -33,11 +33,13 @@ import anyio
 
 from orchestrator.errors import AgentCallError, OrchestratorError, workspace_error_from
 from orchestrator.executors.base import Executor, Leftover
+from orchestrator.executors.dask import DaskExecutor
 from orchestrator.executors.local import LocalExecutor, children_waited_on_pidfds
 from orchestrator.output.final import Synthesis, edited_final_notice, write_final_output
 from orchestrator.output.reporter import Recording, Reporter, to_stderr
 from orchestrator.output.templates import Lenient
 from orchestrator.plan.model import Plan
+from orchestrator.run import cluster
 from orchestrator.run.admission import Admission
 from orchestrator.run.attempts import Launcher
 from orchestrator.run.basis import Basis
@@ -98,7 +100,10 @@ class Runner:
 
     def run(self) -> RunSummary:
         here = self.executor.runs_here  # (then isolation: worktree makes worktrees, from the person's HEAD)
-        load_checked(self.workspace, self.options, clis=here, base=here)  # one clear error, nothing written
+        # One clear error, nothing written:
+        plan, profiles = load_checked(self.workspace, self.options, clis=here, base=here)
+        if isinstance(self.executor, DaskExecutor):  # the cluster answers and can run its tasks
+            cluster.check(self.executor, plan, profiles, self.options.only)
         lock = WorkspaceLock(self.workspace.lock_file, self.workspace.root.name)
         lock.acquire()
         try:
