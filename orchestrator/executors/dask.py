@@ -124,7 +124,7 @@ class DaskExecutor(Executor):
         if failed is not None:
             return dataclasses.replace(run, start_error=f"on the worker: {failed}")
         if ended is None or ended.info.get("rerun"):
-            why = lost or "Dask started it again after losing its worker; refused, not run twice"
+            why = lost or "Dask went to run it again elsewhere, which was refused: the task's retries decide"
             return dataclasses.replace(run, lost=why)
         worker = str(ended.info.get("worker")) if ended.info.get("worker") is not None else None
         if ended.start_error is not None:
@@ -194,9 +194,10 @@ async def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Client:
                 address, asynchronous=True, timeout=timeout, set_as_default=False, direct_to_workers=False
             )
     except (OSError, TimeoutError, ValueError) as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        timed_out = isinstance(exc, TimeoutError) or "timed out" in str(exc).lower()
+        detail = "" if timed_out or not str(exc) else f" ({str(exc).splitlines()[0]})"
         raise ClusterError(
-            f"the Dask scheduler at {address} did not answer within {format_duration(timeout)} ({detail}) — "
+            f"the Dask scheduler at {address} did not answer within {format_duration(timeout)}{detail} — "
             f"start it (`dask scheduler`) or give its address with --scheduler or ${SCHEDULER_VARIABLE}"
         ) from None
     return client

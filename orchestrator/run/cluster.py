@@ -22,10 +22,15 @@ import anyio
 from orchestrator import backends
 from orchestrator.backends.probe import Cli, Installation, probe
 from orchestrator.errors import ClusterError, UsageError
+from orchestrator.executors.base import Executor
 from orchestrator.executors.dask import CONNECT_TIMEOUT, SCHEDULER_VARIABLE, DaskExecutor, connect, workers_of
 from orchestrator.plan.model import Plan
 from orchestrator.plan.profiles import Profiles
+from orchestrator.run.prepare import RunOptions, load_checked
+from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import listed
+
+TIMEOUT_VARIABLE = "ORCHESTRATOR_DASK_TIMEOUT"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +55,14 @@ def scheduler_address(option: str | None, setting: str | None = None) -> str:
 
 
 def cluster_executor(option: str | None, setting: str | None = None) -> DaskExecutor:
-    return DaskExecutor(scheduler_address(option, setting))
+    """The executor of ``--executor dask``; ``$ORCHESTRATOR_DASK_TIMEOUT``: the seconds its
+    scheduler has to answer (default 10)."""
+    text = os.environ.get(TIMEOUT_VARIABLE, "")
+    try:
+        timeout = float(text) if text else CONNECT_TIMEOUT
+    except ValueError:
+        raise UsageError(f"${TIMEOUT_VARIABLE}: '{text}' is not a number of seconds") from None
+    return DaskExecutor(scheduler_address(option, setting), timeout=timeout)
 
 
 async def inspect(address: str, clis: Sequence[Cli], timeout: float = CONNECT_TIMEOUT) -> list[Worker]:
@@ -116,3 +128,12 @@ def check(executor: DaskExecutor, plan: Plan, profiles: Profiles, only: Sequence
                 problems.append(f"worker {worker.name}: {cli.program}: {found.login}")
     if problems:
         raise ClusterError("; ".join(problems) + " — nothing was started; `orchestrator doctor` shows the cluster")
+
+
+def checked(workspace: Workspace, options: RunOptions, executor: Executor) -> None:
+    """What a run checks before it takes the lock: the plan (``load_checked``; the agent CLIs
+    installed here when its executor runs programs here), and the cluster it runs on, if one."""
+    here = executor.runs_here  # (then isolation: worktree makes worktrees, from the person's HEAD)
+    plan, profiles = load_checked(workspace, options, clis=here, base=here)
+    if isinstance(executor, DaskExecutor):
+        check(executor, plan, profiles, options.only)

@@ -33,21 +33,20 @@ import anyio
 
 from orchestrator.errors import AgentCallError, OrchestratorError, workspace_error_from
 from orchestrator.executors.base import Executor, Leftover
-from orchestrator.executors.dask import DaskExecutor
 from orchestrator.executors.local import LocalExecutor, children_waited_on_pidfds
 from orchestrator.output.final import Synthesis, edited_final_notice, write_final_output
 from orchestrator.output.reporter import Recording, Reporter, to_stderr
 from orchestrator.output.templates import Lenient
 from orchestrator.plan.model import Plan
-from orchestrator.run import cluster
 from orchestrator.run.admission import Admission
 from orchestrator.run.attempts import Launcher
 from orchestrator.run.basis import Basis
 from orchestrator.run.blocks import Blocks, as_status_reads
+from orchestrator.run.cluster import checked
 from orchestrator.run.live import LiveQueue
 from orchestrator.run.merges import isolate
 from orchestrator.run.notify import Notifying, notifying
-from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, load_checked, prepare
+from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, prepare
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.recovery import finished_in_logs, keep
 from orchestrator.run.scheduler import Scheduler
@@ -99,11 +98,7 @@ class Runner:
         self.scheduler: Scheduler | None = None
 
     def run(self) -> RunSummary:
-        here = self.executor.runs_here  # (then isolation: worktree makes worktrees, from the person's HEAD)
-        # One clear error, nothing written:
-        plan, profiles = load_checked(self.workspace, self.options, clis=here, base=here)
-        if isinstance(self.executor, DaskExecutor):  # the cluster answers and can run its tasks
-            cluster.check(self.executor, plan, profiles, self.options.only)
+        checked(self.workspace, self.options, self.executor)  # one clear error, nothing written
         lock = WorkspaceLock(self.workspace.lock_file, self.workspace.root.name)
         lock.acquire()
         try:

@@ -1,0 +1,200 @@
+"""``run --executor dask``: a real ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1,
+each worker in a directory of its own; the runner is the real CLI in a subprocess.
+
+The attempts' processes run under the workers (started by them, in sessions of their own), not
+under the runner: what the tests look for in /proc after a Ctrl-C or a cancel is what a worker
+left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dask_helpers import Cluster, cluster, have_dask
+from runner_helpers import (
+    Spec,
+    cli,
+    kill_attempts,
+    result_body,
+    results,
+    start,
+    wait_until,
+    write_plan,
+)
+
+pytestmark = [pytest.mark.dask, pytest.mark.skipif(not have_dask(), reason="the dask extra is not installed")]
+
+
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with cluster(tmp_path_factory.mktemp("cluster"), resources="shell=4") as made:
+        yield made
+
+
+def attempt_processes(project: Path) -> list[int]:
+    """The processes of the project's attempts still alive (wherever they run on this machine)."""
+    marker = f"ORCHESTRATOR_WORKSPACE={(project / '.orchestrator').resolve()}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            environ = Path(f"/proc/{entry}/environ").read_bytes()
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in environ.split(b"\0") and state != "Z":
+            found.append(int(entry))
+    return found
+
+
+def status_json(project: Path) -> dict[str, dict[str, Any]]:
+    done = cli(project, "status", "--json")
+    return {task["id"]: task for task in json.loads(done.stdout)["tasks"]}
+
+
+DAG = [  # 8 tasks in four layers; each says where it ran and what it read
+    Spec("A", "echo A"),
+    Spec("B", 'sleep 0.3; echo "B after $(cat "$ORCHESTRATOR_INPUTS_FILE" | wc -l) input"', deps=("A",)),
+    Spec("C", "sleep 0.3; echo C", deps=("A",)),
+    Spec("D", "sleep 0.3; echo D", deps=("A",)),
+    Spec("E", "echo E; echo to-stderr >&2", deps=("B", "C")),
+    Spec("F", "echo F", deps=("C", "D")),
+    Spec("G", "echo G", deps=("E", "F")),
+    Spec("H", "echo H", deps=("G",)),
+]
+
+
+def test_a_dag_of_shell_tasks_runs_on_the_workers_and_gives_what_it_gives_locally(
+    two_workers: Cluster, tmp_path: Path
+) -> None:
+    remote, local = tmp_path / "remote", tmp_path / "local"
+    for project in (remote, local):
+        write_plan(project, DAG)
+    done = cli(remote, "run", "--executor", "dask", "--scheduler", two_workers.address)
+    assert done.code == 0, done.stdout + done.stderr
+    assert cli(local, "run").code == 0
+    found = results(remote)
+    assert {task: meta["status"] for task, meta in found.items()} == dict.fromkeys("ABCDEFGH", "completed")
+    assert {meta["worker"] for meta in found.values()} <= {"w1", "w2"}  # each result names its worker
+    assert {task: view["worker"] for task, view in status_json(remote).items()} == {
+        task: meta["worker"] for task, meta in found.items()
+    }
+    assert all(view["worker"] is None for view in status_json(local).values())
+    for task in "ABCDEFGH":  # the same results as locally, apart from the worker's name
+        assert result_body(remote, task) == result_body(local, task)
+    assert "to-stderr" in (remote / ".orchestrator" / "logs" / "agent-05.attempt-1.err").read_text()
+
+
+def test_a_worker_killed_mid_task_is_a_transient_failure_retried_on_the_other(tmp_path: Path) -> None:
+    # The test's own two workers: one of them is killed.
+    with cluster(tmp_path / "cluster") as own:
+        script = 'echo "$WORKER" > "ran-$ORCHESTRATOR_ATTEMPT"; echo $$ > "pid-$ORCHESTRATOR_ATTEMPT"\n'
+        script += 'if [ "$ORCHESTRATOR_ATTEMPT" = 1 ]; then sleep 60; fi\necho "done on $WORKER"'
+        write_plan(tmp_path, [Spec("T1", script, retries=1)])
+        runner = start(tmp_path, "--executor", "dask", "--scheduler", own.address)
+        try:
+            wait_until(lambda: (tmp_path / "pid-1").exists(), "the first attempt to start")
+            first = (tmp_path / "ran-1").read_text().strip()
+            own.kill_worker(first)  # the machine gone: the worker and what it ran
+            os.killpg(int((tmp_path / "pid-1").read_text()), signal.SIGKILL)
+            assert runner.wait() == 0, runner.stderr.read_text()
+        finally:
+            runner.stop_all()
+        meta = results(tmp_path)["T1"]
+        assert meta["status"] == "completed" and meta["attempts"] == 2
+        assert meta["worker"] != first and (tmp_path / "ran-2").read_text().strip() == meta["worker"]
+        retried = [event for event in runner.events() if event["event"] == "task_retrying"]
+        assert [event["error_class"] for event in retried] == ["transient"]
+        assert retried[0]["reason"].startswith("lost its worker")
+        assert not (tmp_path / "ran-3").exists()  # never run a third time, nor twice behind our back
+
+
+def test_ctrl_c_of_the_runner_leaves_no_process_on_either_worker(two_workers: Cluster, tmp_path: Path) -> None:
+    specs = [Spec(f"T{n}", 'echo $$ > "pid-$ORCHESTRATOR_TASK_ID"; sleep 60') for n in range(1, 5)]
+    write_plan(tmp_path, specs, {"kill_grace": 2})
+    runner = start(tmp_path, "--executor", "dask", "--scheduler", two_workers.address)
+    try:
+        wait_until(lambda: len(list(tmp_path.glob("pid-*"))) == 4, "four attempts to start")
+        assert len(attempt_processes(tmp_path)) >= 4
+        runner.kill(signal.SIGINT)
+        assert runner.wait() == 130
+        assert attempt_processes(tmp_path) == []  # stopped before the runner exited
+    finally:
+        runner.stop_all()
+    assert {meta["status"] for meta in results(tmp_path).values()} == {"interrupted"}
+
+
+def test_a_task_cancelled_mid_run_stops_its_remote_process(two_workers: Cluster, tmp_path: Path) -> None:
+    specs = [Spec("T1", "echo $$ > pid; sleep 60"), Spec("T2", "while [ ! -e go ]; do sleep 0.1; done; echo T2")]
+    write_plan(tmp_path, specs)
+    runner = start(tmp_path, "--executor", "dask", "--scheduler", two_workers.address)
+    try:
+        wait_until(lambda: (tmp_path / "pid").exists(), "T1 to start")
+        pid = int((tmp_path / "pid").read_text())
+        assert cli(tmp_path, "cancel", "T1").code == 0
+        wait_until(lambda: not Path(f"/proc/{pid}").exists(), "T1's process to stop", timeout=15)
+        (tmp_path / "go").touch()
+        assert runner.wait() == 1  # a task cancelled: the plan is not done
+    finally:
+        runner.stop_all()
+    found = results(tmp_path)
+    assert found["T1"]["status"] == "cancelled" and found["T2"]["status"] == "completed"
+
+
+def test_a_runner_killed_with_sigkill_leaves_nothing_running_and_the_next_run_loses_nothing(
+    two_workers: Cluster, tmp_path: Path
+) -> None:
+    specs = [
+        Spec("T1", 'echo T1 >> runs.log; echo "T1 on $WORKER"'),
+        Spec("T2", "echo T2 >> runs.log; echo $$ > pid; if [ ! -e second ]; then sleep 60; fi; echo T2", deps=("T1",)),
+        Spec("T3", "echo T3 >> runs.log; echo T3", deps=("T2",)),
+    ]
+    write_plan(tmp_path, specs)
+    runner = start(tmp_path, "--executor", "dask", "--scheduler", two_workers.address)
+    try:
+        wait_until(lambda: (tmp_path / "pid").exists(), "T2 to start")
+        runner.kill(signal.SIGKILL)
+        pid = int((tmp_path / "pid").read_text())
+        # Its client gone, the scheduler cancels its tasks, and the worker stops what they run.
+        wait_until(lambda: not Path(f"/proc/{pid}").exists(), "the dead runner's attempt to stop", timeout=20)
+        (tmp_path / "second").touch()
+        again = cli(tmp_path, "run", "--executor", "dask", "--scheduler", two_workers.address)
+        assert again.code == 0, again.stdout + again.stderr
+    finally:
+        runner.stop_all()
+    found = results(tmp_path)
+    assert {task: meta["status"] for task, meta in found.items()} == dict.fromkeys(("T1", "T2", "T3"), "completed")
+    assert (tmp_path / "runs.log").read_text().split() == ["T1", "T2", "T2", "T3"]  # T1 not run again
+    assert found["T2"]["attempts"] == 2
+
+
+def test_bad_set_ups_are_one_line_before_anything_starts(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T1", "echo T1")])
+    nobody = "tcp://127.0.0.1:9"  # nothing listens there
+    began = time.monotonic()
+    done = cli(tmp_path, "run", "--executor", "dask", "--scheduler", nobody, env={"ORCHESTRATOR_DASK_TIMEOUT": "2"})
+    assert done.code == 2
+    assert done.stderr.strip().count("\n") == 0 and nobody in done.stderr and "within 2.0s" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and time.monotonic() - began < 30
+    assert not (tmp_path / ".orchestrator" / "results").exists()  # nothing written
+    done = cli(tmp_path, "run", "--executor", "dask")
+    assert done.code == 2 and "--scheduler" in done.stderr and done.stderr.strip().count("\n") == 0
+
+    with cluster(tmp_path / "empty", workers=()) as empty:
+        done = cli(tmp_path, "run", "--executor", "dask", "--scheduler", empty.address)
+        assert done.code == 2 and "has no worker" in done.stderr, done.stderr
+        assert done.stderr.strip().count("\n") == 0
+        codex = tmp_path / "codex"
+        write_plan(codex, [Spec("T1", "do it")], {"backend": "codex"})
+        empty.start_worker("w1", env={**os.environ, "PATH": "/usr/bin:/bin"})
+        done = cli(codex, "run", "--executor", "dask", "--scheduler", empty.address)
+        assert done.code == 2 and "worker w1 has no codex (needed by T1)" in done.stderr, done.stderr
+    kill_attempts(tmp_path)
