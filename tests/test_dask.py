@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from dask_helpers import Cluster, cluster, have_dask
+from fakeapi import FakeAnthropic, Reply, claude_env, find_claude
 from runner_helpers import (
     Spec,
     cli,
@@ -198,3 +199,32 @@ def test_bad_set_ups_are_one_line_before_anything_starts(tmp_path: Path) -> None
         done = cli(codex, "run", "--executor", "dask", "--scheduler", empty.address)
         assert done.code == 2 and "worker w1 has no codex (needed by T1)" in done.stderr, done.stderr
     kill_attempts(tmp_path)
+
+
+@pytest.mark.claude
+@pytest.mark.skipif(find_claude() is None, reason="the claude CLI is not installed (tools/install-claude.sh)")
+def test_claude_tasks_run_on_the_workers_against_the_fake_api(tmp_path: Path) -> None:
+    claude = find_claude()
+    assert claude is not None
+    rows = [("T1", "None"), ("T2", "T1"), ("T3", "T1"), ("T4", "T2, T3")]
+    table = "\n".join(f"| {task} | Say hello as {task} | {deps} |" for task, deps in rows)
+    plan = tmp_path / ".orchestrator" / "master_plan.md"
+    plan.parent.mkdir(parents=True)
+    plan.write_text(
+        "---\nbackend: claude\nmax_parallel: 4\nretries: 0\ntimeout: 90\n---\n# Plan\n\n## Original Request\n"
+        f"> Say hello\n\n## Task Decomposition\n| Task ID | Description | Dependencies |\n|---|---|---|\n{table}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "claude-config").mkdir()
+    with FakeAnthropic(lambda body: Reply.say("hello from the cluster")) as api:
+        env = {**claude_env(api.base_url, tmp_path / "claude-config"), "ORCHESTRATOR_CLAUDE_BIN": claude}
+        env["HOME"] = str(tmp_path)
+        with cluster(tmp_path / "cluster", env=env) as own:
+            done = cli(tmp_path, "run", "--executor", "dask", "--scheduler", own.address, env=env, timeout=150)
+        assert done.code == 0, done.stdout + done.stderr
+        assert len(api.main_requests) == 4
+    found = results(tmp_path)
+    assert {meta["status"] for meta in found.values()} == {"completed"}
+    assert {meta["worker"] for meta in found.values()} <= {"w1", "w2"}
+    assert all(meta["cost_usd"] > 0 and meta["session_id"] for meta in found.values())
+    assert result_body(tmp_path, "T4").strip() == "hello from the cluster"
