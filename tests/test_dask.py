@@ -228,3 +228,21 @@ def test_claude_tasks_run_on_the_workers_against_the_fake_api(tmp_path: Path) ->
     assert {meta["worker"] for meta in found.values()} <= {"w1", "w2"}
     assert all(meta["cost_usd"] > 0 and meta["session_id"] for meta in found.values())
     assert result_body(tmp_path, "T4").strip() == "hello from the cluster"
+
+
+def test_doctor_shows_the_cluster_its_workers_resources_and_clis(two_workers: Cluster, tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T1", "echo T1")])
+    done = cli(tmp_path, "doctor", "--executor", "dask", "--scheduler", two_workers.address, "--json")
+    assert done.code == 0, done.stdout + done.stderr
+    found = json.loads(done.stdout)["cluster"]
+    assert found["scheduler"] == two_workers.address and found["problems"] == []
+    assert [(w["name"], w["threads"], w["resources"]) for w in found["workers"]] == [
+        ("w1", 4, {"shell": 4}),
+        ("w2", 4, {"shell": 4}),
+    ]
+    text = cli(tmp_path, "doctor", "--executor", "dask", "--scheduler", two_workers.address).stdout
+    assert f"cluster: {two_workers.address}: 2 workers" in text and "w1 (tcp://127.0.0.1:" in text
+    codex = tmp_path / "codex"
+    write_plan(codex, [Spec("T1", "do it")], {"backend": "codex"})
+    done = cli(codex, "doctor", "--executor", "dask", "--scheduler", two_workers.address, "--json")
+    assert done.code == 1 and json.loads(done.stdout)["cluster"]["problems"][0].startswith("worker w1 has no codex")

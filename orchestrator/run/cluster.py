@@ -137,3 +137,25 @@ def checked(workspace: Workspace, options: RunOptions, executor: Executor) -> No
     plan, profiles = load_checked(workspace, options, clis=here, base=here)
     if isinstance(executor, DaskExecutor):
         check(executor, plan, profiles, options.only)
+
+
+def survey(address: str, needed: Sequence[str], timeout: float = CONNECT_TIMEOUT) -> tuple[list[Worker], list[str]]:
+    """``doctor --executor dask``: the cluster's workers, each with the CLIs of the backends
+    ``needed`` as it has them, and what is wrong (no answer, no worker, a CLI missing on a worker
+    or without its login), each a line."""
+    clis = {name: cli for name in needed if (cli := backends.get(name).cli()) is not None}
+    try:
+        workers = anyio.run(inspect, address, list(clis.values()), timeout)
+    except ClusterError as exc:
+        return [], [str(exc)]
+    if not workers:
+        return [], [f"the Dask scheduler at {address} has no worker — start one: dask worker {address}"]
+    problems = []
+    for backend, cli in clis.items():
+        for worker in [w for w in workers if backend in w.resources] or workers:
+            found = worker.clis.get(cli.program)
+            if found is None or not found.installed:
+                problems.append(f"worker {worker.name} has no {cli.program}: {cli.install}")
+            elif found.logged_in is False:
+                problems.append(f"worker {worker.name}: {cli.program}: {found.login}")
+    return workers, problems
