@@ -246,3 +246,17 @@ def test_doctor_shows_the_cluster_its_workers_resources_and_clis(two_workers: Cl
     write_plan(codex, [Spec("T1", "do it")], {"backend": "codex"})
     done = cli(codex, "doctor", "--executor", "dask", "--scheduler", two_workers.address, "--json")
     assert done.code == 1 and json.loads(done.stdout)["cluster"]["problems"][0].startswith("worker w1 has no codex")
+
+
+def test_the_plan_settings_choose_the_cluster_and_the_variable_gives_the_scheduler(
+    two_workers: Cluster, tmp_path: Path
+) -> None:
+    write_plan(tmp_path, [Spec("T1", "echo one")], {"executor": "dask", "scheduler": two_workers.address})
+    assert cli(tmp_path, "run").code == 0
+    assert results(tmp_path)["T1"]["worker"] in ("w1", "w2")
+    other = tmp_path / "other"
+    write_plan(other, [Spec("T1", "echo one")], {"executor": "dask"})
+    assert cli(other, "run", env={"ORCHESTRATOR_DASK_SCHEDULER": two_workers.address}).code == 0
+    assert results(other)["T1"]["worker"] in ("w1", "w2")
+    assert cli(other, "run", "--rerun", "T1", "--executor", "local").code == 0  # the option wins
+    assert results(other)["T1"].get("worker") is None

@@ -326,6 +326,10 @@ class Settings:
     verify: str | None = field(default=None, metadata=_parser(_optional_str))
     # Where the run's notifications go (``plan/targets.py``), besides the user's config file's.
     notify: tuple[Target, ...] = field(default=(), metadata=_parser(parse_targets))
+    # Where attempts run: local processes, or the workers of a Dask cluster (``run --executor``
+    # replaces it), and that cluster's scheduler (``run --scheduler`` replaces it).
+    executor: str = field(default="local", metadata=_parser(_choice("local", "dask")))
+    scheduler: str | None = field(default=None, metadata=_parser(_optional_str))
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
