@@ -23,8 +23,11 @@ from runner_helpers import (
     Spec,
     cli,
     kill_attempts,
+    peak_overlap,
+    read_times,
     result_body,
     results,
+    stamped,
     start,
     wait_until,
     write_plan,
@@ -252,11 +255,23 @@ def test_the_plan_settings_choose_the_cluster_and_the_variable_gives_the_schedul
     two_workers: Cluster, tmp_path: Path
 ) -> None:
     write_plan(tmp_path, [Spec("T1", "echo one")], {"executor": "dask", "scheduler": two_workers.address})
-    assert cli(tmp_path, "run").code == 0
-    assert results(tmp_path)["T1"]["worker"] in ("w1", "w2")
+    done = cli(tmp_path, "run")
+    assert done.code == 0
+    worker = results(tmp_path)["T1"]["worker"]
+    assert worker in ("w1", "w2") and f"✅ T1 [Agent-01] completed on {worker} in " in done.stdout
     other = tmp_path / "other"
     write_plan(other, [Spec("T1", "echo one")], {"executor": "dask"})
     assert cli(other, "run", env={"ORCHESTRATOR_DASK_SCHEDULER": two_workers.address}).code == 0
     assert results(other)["T1"]["worker"] in ("w1", "w2")
     assert cli(other, "run", "--rerun", "T1", "--executor", "local").code == 0  # the option wins
     assert results(other)["T1"].get("worker") is None
+
+
+def test_worker_resources_cap_a_backend_across_the_cluster(tmp_path: Path) -> None:
+    # Each worker has 4 threads but one unit of `shell`: two shell attempts at once on the cluster.
+    with cluster(tmp_path / "cluster", resources="shell=1") as own:
+        write_plan(tmp_path, [Spec(f"T{n}", stamped("sleep 0.4")) for n in range(1, 7)], {"max_parallel": 6})
+        done = cli(tmp_path, "run", "--executor", "dask", "--scheduler", own.address)
+        assert done.code == 0, done.stdout + done.stderr
+    assert peak_overlap(read_times(tmp_path).values()) == 2
+    assert {meta["worker"] for meta in results(tmp_path).values()} == {"w1", "w2"}

@@ -146,6 +146,7 @@ class Recorder:
             stderr_tail=last_lines(stderr),
             simulated=outcome.run.simulated,
             **_spent(outcome.result),
+            **({"worker": outcome.run.worker} if outcome.run.worker else {}),
         )
 
     def _stderr(self, outcome: Outcome) -> str:
@@ -324,4 +325,5 @@ def _completed(task: Task, record: ResultRecord, result: str, attempt_cost: floa
         "result": result,
         "warning": record.reason,
         "simulated": record.simulated,
+        **({"worker": record.worker} if record.worker else {}),  # on a cluster: the worker that ran it
     }
