@@ -62,11 +62,15 @@ def local_cluster(root: Path, threads: int = 4) -> Iterator[str]:
             client.wait_for_workers(2, timeout=60)
         yield address
     finally:
-        for process in started:
+        for process in reversed(started):  # the workers first, then the scheduler
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
-        for process in started:
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # a worker that waits for a scheduler gone
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
 
 
 def one_run(project: Path, tasks: int, extra: list[str]) -> tuple[float, float]:

@@ -275,3 +275,40 @@ def test_worker_resources_cap_a_backend_across_the_cluster(tmp_path: Path) -> No
         assert done.code == 0, done.stdout + done.stderr
     assert peak_overlap(read_times(tmp_path).values()) == 2
     assert {meta["worker"] for meta in results(tmp_path).values()} == {"w1", "w2"}
+
+
+# --- the worker's side alone: remote.supervise, in this process ---------------------------------
+
+
+def _spec(script: str, **limits: Any) -> Any:
+    from orchestrator.executors import remote
+
+    given = {"timeout": None, "inactivity": None, "grace": 1.0, **limits}
+    return remote.Spec("k-" + str(time.monotonic_ns()), ["bash", "-c", script], "/tmp", {}, None, **given)
+
+
+def test_on_the_worker_a_leader_that_closes_its_pipes_is_waited_for_not_killed() -> None:
+    from orchestrator.executors import remote
+
+    ended = remote.supervise(_spec("exec >&- 2>&-; sleep 0.5; exit 3"), lambda batch: None, lambda: False)
+    assert (ended.exit_code, ended.signal, ended.timed_out) == (3, None, None)
+    assert ended.duration >= 0.5
+
+
+def test_on_the_worker_limits_are_enforced_and_output_is_sent_while_it_runs() -> None:
+    from orchestrator.executors import remote
+
+    sent: list[tuple[float, bytes]] = []
+    began = time.monotonic()
+    script = "for i in 1 2 3 4 5 6; do echo line $i; sleep 0.25; done; sleep 30"
+    ended = remote.supervise(
+        _spec(script, inactivity=1.0), lambda batch: sent.extend((time.monotonic(), c) for _, c in batch), lambda: False
+    )
+    assert ended.timed_out == "inactivity" and ended.signal == signal.SIGTERM
+    assert sent and sent[0][0] - began < 1.2  # the first lines came while it ran, not at its end
+    text = b"".join(chunk for _, chunk in sent) + b"".join(chunk for _, chunk in ended.rest)
+    assert text.decode().split() == [word for i in range(1, 7) for word in ("line", str(i))]
+    ended = remote.supervise(_spec("sleep 30", timeout=0.5), lambda batch: None, lambda: False)
+    assert ended.timed_out == "timeout" and ended.duration < 5
+    asked = remote.supervise(_spec("sleep 30"), lambda batch: None, lambda: time.monotonic() - began > 4)
+    assert asked.stopped and asked.signal == signal.SIGTERM

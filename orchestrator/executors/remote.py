@@ -15,6 +15,7 @@ new runner too, for the attempts a dead one left.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import signal
@@ -122,8 +123,9 @@ def _watch(
     send: Callable[[Chunks], None],
     stop_requested: Callable[[], bool],
 ) -> Ended:
-    """Read both pipes until they close (a grandchild holding one: ``_DRAIN`` seconds after the
-    leader's exit), sending batches; stop the group at a limit or when asked."""
+    """Read both pipes until the leader has exited and they are closed (a grandchild holding one:
+    ``_DRAIN`` seconds after the leader's exit), sending batches; stop the group at a limit or
+    when asked. Pipes closed are not an exit: the leader may run on without them."""
     assert process.stdout is not None and process.stderr is not None
     ended = Ended()
     streams = {process.stdout.fileno(): "out", process.stderr.fileno(): "err"}
@@ -135,8 +137,14 @@ def _watch(
         for fd in streams:
             os.set_blocking(fd, False)
             selector.register(fd, selectors.EVENT_READ)
-        while selector.get_map():
-            for item, _ in selector.select(timeout=0.1):
+        while True:
+            if selector.get_map():
+                ready = selector.select(timeout=0.1)
+            else:  # both pipes closed: the leader may still run (it closed them, or is exiting)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=0.1)
+                ready = []
+            for item, _ in ready:
                 fd = int(item.fd)
                 try:
                     chunk = os.read(fd, _READ)
@@ -157,7 +165,7 @@ def _watch(
                 if group_running(process.pid):  # children left in its group would hold the pipes
                     stop_groups_now([process.pid], min(spec.grace, 1.0))
             if exited_at is not None:
-                if now - exited_at >= _DRAIN:
+                if not selector.get_map() or time.monotonic() - exited_at >= _DRAIN:
                     break
                 continue
             reason = _limit(spec, began, last_output, now)
