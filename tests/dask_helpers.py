@@ -42,13 +42,13 @@ class Cluster:
     scheduler: subprocess.Popen[bytes] | None = None
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
-    def start_scheduler(self) -> None:
+    def start_scheduler(self, env: Mapping[str, str] | None = None) -> None:
         port = free_port()
         self.address = f"tcp://127.0.0.1:{port}"
         directory = self.root / "scheduler"
         directory.mkdir(parents=True, exist_ok=True)
         self.scheduler = _start(
-            [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], directory
+            [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], directory, env
         )
         _wait_for_port(port, self.scheduler, directory)
 
@@ -96,11 +96,22 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def cluster(root: Path, workers: Sequence[str] = ("w1", "w2"), **worker_options: object) -> Iterator[Cluster]:
-    """A scheduler and ``workers`` (each with ``worker_options``), stopped and reaped on leaving."""
+def cluster(
+    root: Path,
+    workers: Sequence[str] = ("w1", "w2"),
+    *,
+    allowed_failures: int | None = None,
+    **worker_options: object,
+) -> Iterator[Cluster]:
+    """A scheduler and ``workers`` (each with ``worker_options``), stopped and reaped on leaving.
+    ``allowed_failures``: the scheduler's ``distributed.scheduler.allowed-failures`` (Dask's
+    default, 3, when None)."""
     made = Cluster(root)
     try:
-        made.start_scheduler()
+        scheduler_env = None
+        if allowed_failures is not None:
+            scheduler_env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": str(allowed_failures)}
+        made.start_scheduler(scheduler_env)
         for name in workers:
             made.start_worker(name, **worker_options)  # type: ignore[arg-type]
         yield made

@@ -97,9 +97,14 @@ def test_a_dag_of_shell_tasks_runs_on_the_workers_and_gives_what_it_gives_locall
     assert "to-stderr" in (remote / ".orchestrator" / "logs" / "agent-05.attempt-1.err").read_text()
 
 
-def test_a_worker_killed_mid_task_is_a_transient_failure_retried_on_the_other(tmp_path: Path) -> None:
-    # The test's own two workers: one of them is killed.
-    with cluster(tmp_path / "cluster") as own:
+@pytest.mark.parametrize("allowed_failures", [None, 0], ids=["dask-reruns-refused", "no-dask-reruns"])
+def test_a_worker_killed_mid_task_is_a_transient_failure_retried_on_the_other(
+    tmp_path: Path, allowed_failures: int | None
+) -> None:
+    # The test's own two workers: one of them is killed. With Dask's default, the scheduler runs
+    # the task again on the other worker, which refuses; with allowed-failures 0 it says the
+    # worker was killed (KilledWorker). Either way: one transient failure, one retry of ours.
+    with cluster(tmp_path / "cluster", allowed_failures=allowed_failures) as own:
         script = 'echo "$WORKER" > "ran-$ORCHESTRATOR_ATTEMPT"; echo $$ > "pid-$ORCHESTRATOR_ATTEMPT"\n'
         script += 'if [ "$ORCHESTRATOR_ATTEMPT" = 1 ]; then sleep 60; fi\necho "done on $WORKER"'
         write_plan(tmp_path, [Spec("T1", script, retries=1)])

@@ -26,6 +26,7 @@ retry policy. The handle of an attempt is ``{"key": ..., "scheduler": ...}``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import uuid
@@ -58,6 +59,7 @@ class DaskExecutor(Executor):
         self.timeout = timeout
         self._client: Client | None = None
         self._declared: set[str] | None = None  # the resources some worker declares
+        self._reruns: bool | None = None  # whether the scheduler re-runs a task whose worker died
         self._running: dict[str, str] = {}  # key -> task, of this run's attempts on the cluster
 
     async def client(self) -> Client:
@@ -74,6 +76,18 @@ class DaskExecutor(Executor):
             self._declared = {name for info in workers.values() for name in (info.get("resources") or {})}
         return self._declared
 
+    async def reruns(self) -> bool:
+        """Whether the scheduler runs a task again after losing its worker (its
+        ``distributed.scheduler.allowed-failures`` above 0, Dask's default 3): then each attempt
+        claims its key on the scheduler first, and a second run of it is refused."""
+        if self._reruns is None:
+            client = await self.client()
+            try:
+                self._reruns = bool(await client.run_on_scheduler(allowed_failures))
+            except Exception:  # (a scheduler that refuses to run a function: assume the default)
+                self._reruns = True
+        return self._reruns
+
     async def run(
         self, launch: Launch, *, on_start: StartCallback | None = None, on_line: LineCallback | None = None
     ) -> ProcessRun:
@@ -84,11 +98,11 @@ class DaskExecutor(Executor):
         stdin = launch.stdin.read_bytes() if launch.stdin is not None else None
         limits = launch.limits
         spec = remote.Spec(key, launch.argv, str(launch.cwd), added_environment(launch.env), stdin,
-                           limits.timeout, limits.inactivity, limits.grace)  # fmt: skip
+                           limits.timeout, limits.inactivity, limits.grace, claim=await self.reruns())  # fmt: skip
         resources = {name: 1 for name in launch.resources if name in declared}
         if on_start is not None:
             on_start({"key": key, "scheduler": self.scheduler})
-        queue = _distributed().Queue(key, client=client)
+        queue = _Output(client, key)
         out_log, err_log = _Log(launch.stdout, limits.log_cap), _Log(launch.stderr, limits.log_cap)
         lines = _Lines(on_line)
         future = client.submit(on_worker, spec, key=key, pure=False, retries=0, resources=resources or None)
@@ -106,8 +120,9 @@ class DaskExecutor(Executor):
 
         try:
             with out_log, err_log:
-                ended, lost, failed = await _awaited(future, lambda: queue.get(batch=True), take)
-                take(await queue.get(batch=True))  # what it sent before its end
+                ended, lost, failed = await _awaited(future, queue.take, take)
+                if ended is None or ended.info.get("sent") or queue.made:
+                    take(await queue.take())  # what it sent before its end
                 if ended is not None:
                     take([ended.rest])
                 lines.end()
@@ -118,7 +133,7 @@ class DaskExecutor(Executor):
                 if not finished:
                     await self.stop([key], limits.grace)
                     await future.cancel()
-                await _quietly(queue.close())
+                queue.close()
         duration = anyio.current_time() - began
         run = ProcessRun(None, None, duration, stdout_bytes=out_log.count, stderr_bytes=err_log.count)
         if failed is not None:
@@ -225,19 +240,31 @@ def on_worker(spec: remote.Spec) -> remote.Ended:
     distributed = _distributed()
     worker = distributed.get_worker()
     client = distributed.get_client()
-    claim = distributed.Event(f"{spec.key}-claimed", client=client)
-    if claim.is_set():  # Dask runs it again after losing the worker that ran it: refused
-        return remote.Ended(info={"rerun": True, "worker": str(worker.name)})
-    claim.set()
-    queue = distributed.Queue(spec.key, client=client)
+    if spec.claim:
+        claim = distributed.Event(f"{spec.key}-claimed", client=client)
+        if claim.is_set():  # Dask runs it again after losing the worker that ran it: refused
+            return remote.Ended(info={"rerun": True, "worker": str(worker.name)})
+        claim.set()
+    queue: list[Any] = []  # made when it is first sent to (an attempt that is over in half a second is not)
+
+    def send(batch: remote.Chunks) -> None:
+        if not queue:
+            queue.append(distributed.Queue(spec.key, client=client))
+        queue[0].put(batch)
 
     def stop_requested() -> bool:
         state = worker.state.tasks.get(spec.key)
         return state is None or state.state not in ("executing", "long-running")
 
-    ended = remote.supervise(spec, queue.put, stop_requested)
+    ended = remote.supervise(spec, send, stop_requested)
     ended.info["worker"] = str(worker.name)
+    ended.info["sent"] = bool(queue)
     return ended
+
+
+def allowed_failures(dask_scheduler: Any = None) -> int:
+    """On the scheduler: how many times it runs a task again after losing its worker."""
+    return int(dask_scheduler.allowed_failures)
 
 
 async def stop_on_worker(keys: list[str], grace: float) -> list[str]:
@@ -297,6 +324,33 @@ async def _quietly(awaitable: Any) -> Any:
         return await awaitable
     except Exception:
         return None
+
+
+class _Output:
+    """The queue on the scheduler an attempt's output comes through, made when first looked at:
+    an attempt that ends before the first look and sent nothing costs no round trip."""
+
+    def __init__(self, client: Client, key: str) -> None:
+        self.client = client
+        self.key = key
+        self.queue: Any = None
+
+    @property
+    def made(self) -> bool:
+        return self.queue is not None
+
+    async def take(self) -> Any:
+        if self.queue is None:
+            self.queue = await _distributed().Queue(self.key, client=self.client)  # (made on the scheduler)
+        return await self.queue.get(batch=True)
+
+    def close(self) -> None:
+        """Release it on the scheduler (a message, not a round trip)."""
+        if self.queue is not None:
+            with contextlib.suppress(Exception):
+                self.queue.close()
+        elif self.client.status == "running":  # (the worker may have made it)
+            self.client._send_to_scheduler({"op": "queue_release", "name": self.key})
 
 
 class _Lines:

@@ -50,6 +50,7 @@ class Spec:
     timeout: float | None
     inactivity: float | None
     grace: float
+    claim: bool = True  # first claim the key on the scheduler: a second run of it is refused
 
 
 @dataclass(slots=True)
