@@ -1,6 +1,6 @@
 """W9, a Dask cluster beside the local executor: 200 x ``sleep 0.2`` at concurrency 8.
 
-    python bench/cluster.py [--runs 3] [--tasks 200]
+    python bench/cluster.py [--runs 3] [--tasks 200] [--write]
 
 Starts a ``dask scheduler`` and two ``dask worker`` processes (4 threads each, each in a
 directory of its own) on 127.0.0.1, then runs the same plan (``backend: shell``,
@@ -11,6 +11,7 @@ concurrency (200 x 0.2 s / 8 = 5 s); the runner's added cost per task is the slo
 (makespan - lower bound) x concurrency / tasks. Target: the cluster's makespan within 1.10x the
 lower bound. The CLI's wall time (start-up, the cluster check, final_output.md) is beside it.
 Needs the dask extra (``pip install -e '.[dask]'``); it runs the orchestrator of this Python.
+``--write`` puts the report in bench/RESULTS.md, between its markers (``bench/run.py`` keeps it).
 """
 
 from __future__ import annotations
@@ -33,6 +34,29 @@ CONCURRENCY = 8
 SLEEP = 0.2
 LIMIT = 1.10
 WORK = Path(__file__).resolve().parent / ".work" / "cluster"
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+BEGIN = "<!-- W9: written by bench/cluster.py -->"
+END = "<!-- /W9 -->"
+
+
+def section_of(path: Path) -> str | None:
+    """The W9 section a report holds, if any (``bench/run.py`` keeps it when it rewrites the file)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    if BEGIN not in text or END not in text:
+        return None
+    return BEGIN + text.split(BEGIN, 1)[1].split(END, 1)[0] + END
+
+
+def write_section(path: Path, body: str) -> None:
+    """``body`` as the report's W9 section: in place of the one it holds, else at its end."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    section = f"{BEGIN}\n{body.strip()}\n{END}"
+    old = section_of(path)
+    text = text.replace(old, section) if old else text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text, encoding="utf-8")
 
 
 @contextlib.contextmanager
@@ -94,10 +118,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--tasks", type=int, default=200)
+    parser.add_argument("--write", action="store_true", help="put the report in bench/RESULTS.md")
+    parser.add_argument("--threads", type=int, default=4, help="threads of each worker (default 4)")
     args = parser.parse_args()
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     bound = args.tasks * SLEEP / CONCURRENCY
     samples: dict[str, list[tuple[float, float]]] = {"local": [], "dask": []}
-    with local_cluster(WORK) as address:
+    with local_cluster(WORK, args.threads) as address:
         for round_ in range(1, args.runs + 1):
             for name, extra in (("local", []), ("dask", ["--executor", "dask", "--scheduler", address])):
                 makespan, wall = one_run(WORK / f"project-{name}", args.tasks, extra)
@@ -116,9 +143,24 @@ def main() -> int:
         rows.append([f"`--executor {name}`", f"{median:.2f}s ({makespans[0]:.2f}-{makespans[-1]:.2f})",
                      f"{ratio:.3f}x", f"{added:.1f} ms", f"{wall:.2f}s",
                      verdict(passed) if name == "dask" else "(reference)"])  # fmt: skip
-    print(f"W9: {args.tasks} x sleep {SLEEP} at concurrency {CONCURRENCY}, two local workers of 4 threads; "
-          f"lower bound {bound:.2f}s; median of {args.runs} runs")  # fmt: skip
-    print(table(["executor", "makespan (min-max)", "/ lower bound", "added per task", "CLI wall", "≤ 1.10x"], rows))
+    load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    report = "\n".join([
+        "## W9 — a Dask cluster beside the local executor",
+        "",
+        f"Written by `python bench/cluster.py --write` on {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. {args.tasks} x `sleep {SLEEP}`, independent, "
+        f"`max_parallel: {CONCURRENCY}`; a `dask scheduler` (allowed-failures 0) and two `dask worker`s of "
+        f"{args.threads} threads on 127.0.0.1, each in a directory of its own; both executors alternately, "
+        "a fresh workspace each run. "
+        f"Lower bound {bound:.2f}s (work / concurrency); makespan: first `started` to last `finished` of the "
+        f"results; added per task: (makespan - lower bound) x {CONCURRENCY} / {args.tasks}. Median of {args.runs} "
+        f"runs (min-max). Load average before: {load_before}, after: {load_after}.",
+        "",
+        table(["executor", "makespan (min-max)", "/ lower bound", "added per task", "CLI wall", "≤ 1.10x"], rows),
+    ])  # fmt: skip
+    print(report)
+    if args.write:
+        write_section(RESULTS, report)
     return 0 if ok else 1
 
 
