@@ -95,6 +95,10 @@ def test_a_dag_of_shell_tasks_runs_on_the_workers_and_gives_what_it_gives_locall
     for task in "ABCDEFGH":  # the same results as locally, apart from the worker's name
         assert result_body(remote, task) == result_body(local, task)
     assert "to-stderr" in (remote / ".orchestrator" / "logs" / "agent-05.attempt-1.err").read_text()
+    shown = cli(remote, "logs", "E").stdout.splitlines()[0]
+    assert shown == f"E [Agent-05] attempt 1 of 1 on worker {found['E']['worker']}"
+    assert json.loads(cli(remote, "logs", "E", "--json").stdout)["worker"] == found["E"]["worker"]
+    assert "worker" not in json.loads(cli(local, "logs", "E", "--json").stdout)
 
 
 @pytest.mark.parametrize("allowed_failures", [None, 0], ids=["dask-reruns-refused", "no-dask-reruns"])
