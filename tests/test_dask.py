@@ -321,3 +321,21 @@ def test_on_the_worker_limits_are_enforced_and_output_is_sent_while_it_runs() ->
     assert ended.timed_out == "timeout" and ended.duration < 5
     asked = remote.supervise(_spec("sleep 30"), lambda batch: None, lambda: time.monotonic() - began > 4)
     assert asked.stopped and asked.signal == signal.SIGTERM
+
+
+def test_a_scheduler_gone_mid_run_fails_the_task_in_words_and_leaves_nothing_running(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T1", "echo $$ > pid; sleep 60; echo done", retries=1)])
+    with cluster(tmp_path / "cluster") as own:
+        runner = start(tmp_path, "--executor", "dask", "--scheduler", own.address)
+        try:
+            wait_until(lambda: (tmp_path / "pid").exists(), "T1 to start")
+            assert own.scheduler is not None
+            os.killpg(own.scheduler.pid, signal.SIGKILL)
+            assert runner.wait(timeout=90) == 1  # not a hang
+        finally:
+            runner.stop_all()
+        pid = int((tmp_path / "pid").read_text())
+        wait_until(lambda: not Path(f"/proc/{pid}").exists(), "the worker to stop the attempt", timeout=30)
+    meta = results(tmp_path)["T1"]
+    assert meta["status"] == "failed" and "the connection to the Dask scheduler at" in meta["reason"]
+    assert "Traceback" not in runner.stderr.read_text()

@@ -63,8 +63,12 @@ class DaskExecutor(Executor):
         self._running: dict[str, str] = {}  # key -> task, of this run's attempts on the cluster
 
     async def client(self) -> Client:
-        """The client of this run (made on the first call, on the running event loop); a
-        scheduler that does not answer is a ``ClusterError``: one line with its address."""
+        """The client of this run (made on the first call, on the running event loop, and again
+        when the last one lost its scheduler); a scheduler that does not answer is a
+        ``ClusterError``: one line with its address."""
+        if self._client is not None and self._client.status not in ("running", "connecting"):
+            client, self._client = self._client, None
+            await _quietly(client.close(timeout=1))
         if self._client is None:
             self._client = await connect(self.scheduler, self.timeout)
         return self._client
@@ -92,13 +96,18 @@ class DaskExecutor(Executor):
         self, launch: Launch, *, on_start: StartCallback | None = None, on_line: LineCallback | None = None
     ) -> ProcessRun:
         began = anyio.current_time()
-        client = await self.client()
-        declared = await self.declared()
+        try:
+            client = await self.client()
+            declared = await self.declared()
+            claim = await self.reruns()
+        except (ClusterError, OSError) as exc:  # the scheduler went away mid-run and does not come back
+            why = str(exc) if isinstance(exc, ClusterError) else f"the Dask scheduler at {self.scheduler}: {exc}"
+            return ProcessRun(None, None, anyio.current_time() - began, start_error=why)
         key = f"orchestrator-{launch.task}-{launch.attempt}-{uuid.uuid4().hex[:12]}"
         stdin = launch.stdin.read_bytes() if launch.stdin is not None else None
         limits = launch.limits
         spec = remote.Spec(key, launch.argv, str(launch.cwd), added_environment(launch.env), stdin,
-                           limits.timeout, limits.inactivity, limits.grace, claim=await self.reruns())  # fmt: skip
+                           limits.timeout, limits.inactivity, limits.grace, claim=claim)  # fmt: skip
         resources = {name: 1 for name in launch.resources if name in declared}
         if on_start is not None:
             on_start({"key": key, "scheduler": self.scheduler})
@@ -121,8 +130,11 @@ class DaskExecutor(Executor):
         try:
             with out_log, err_log:
                 ended, lost, failed = await _awaited(future, queue.take, take)
+                if lost is not None and client.status != "running":
+                    lost = f"the connection to the Dask scheduler at {self.scheduler} was lost"
                 if ended is None or ended.info.get("sent") or queue.made:
-                    take(await queue.take())  # what it sent before its end
+                    with contextlib.suppress(Exception):  # (a cluster gone: what came is what there is)
+                        take(await queue.take())  # what it sent before its end
                 if ended is not None:
                     take([ended.rest])
                 lines.end()
@@ -200,9 +212,8 @@ class DaskExecutor(Executor):
 
 async def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Client:
     """A client of the scheduler at ``address`` on the running event loop, or ``ClusterError``."""
-    import logging
-
-    logging.getLogger("distributed").setLevel(logging.CRITICAL)  # our one line, not its tracebacks
+    _distributed()  # (imported first: it sets its loggers' levels as it loads)
+    quiet()
     try:
         with anyio.fail_after(timeout + 5):
             client: Client = await _distributed().Client(
@@ -216,6 +227,15 @@ async def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Client:
             f"start it (`dask scheduler`) or give its address with --scheduler or ${SCHEDULER_VARIABLE}"
         ) from None
     return client
+
+
+def quiet() -> None:
+    """Our one line for what goes wrong, not distributed's log lines and tracebacks on stderr."""
+    import logging
+
+    for name in [*logging.root.manager.loggerDict, "distributed"]:
+        if name == "distributed" or name.startswith(("distributed.", "tornado")):
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
 
 
 async def workers_of(client: Client) -> dict[str, dict[str, Any]]:
@@ -253,6 +273,10 @@ def on_worker(spec: remote.Spec) -> remote.Ended:
         queue[0].put(batch)
 
     def stop_requested() -> bool:
+        """The runner cancelled its task, or is gone (the scheduler cancels a lost client's
+        tasks), or this worker is closing (it lost its scheduler, or is told to stop)."""
+        if getattr(worker.status, "name", "running") not in ("running", "paused"):
+            return True
         state = worker.state.tasks.get(spec.key)
         return state is None or state.state not in ("executing", "long-running")
 
@@ -299,7 +323,11 @@ async def _awaited(
         async def pump() -> None:
             while True:
                 await anyio.sleep(_POLL)
-                take(await poll())
+                try:
+                    got = await poll()
+                except Exception:  # the cluster stops answering: the future says how it ended
+                    return
+                take(got)
 
         pumps.start_soon(pump)
         try:
@@ -341,7 +369,9 @@ class _Output:
 
     async def take(self) -> Any:
         if self.queue is None:
-            self.queue = await _distributed().Queue(self.key, client=self.client)  # (made on the scheduler)
+            queue = _distributed().Queue(self.key, client=self.client)
+            await queue._started  # made on the scheduler (``await queue`` would ask a second time)
+            self.queue = queue
         return await self.queue.get(batch=True)
 
     def close(self) -> None:
