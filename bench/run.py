@@ -75,6 +75,7 @@ from benchlib import (
     write_plan,
     xargs_tool,
 )
+from cluster import section_of as cluster_section_of
 from makespan import DagResult, render_dag, run_dag, w2_dag, w3_dag
 from overhead import W1, floor_tools, render_w1, run_w1
 from plan_scale import ScaleResult, render_plan_scale, run_plan_scale
@@ -316,6 +317,7 @@ class Suite:
     plan: ScaleResult | None = None
     agents: Report | None = None
     kept_agents: str | None = None  # the agents' section of the last report, when W6-W8 do not run
+    kept_cluster: str | None = None  # W9's section (bench/cluster.py), kept as it is
     crashed: list[str] = field(default_factory=list)
 
     def targets(self) -> list[Target]:
@@ -395,6 +397,8 @@ def render(suite: Suite) -> str:
     agents = render_agents(suite.agents) if suite.agents is not None else suite.kept_agents
     if agents:
         parts += ["", agents]
+    if suite.kept_cluster:  # W9, written by bench/cluster.py
+        parts += ["", suite.kept_cluster]
     return "\n".join(parts) + "\n"
 
 
@@ -431,6 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     disk = disk_line(WORK / "runs")
     suite = Suite(mode, runs, env, started=machine_line(), load_before=load(), tool_versions=versions(env), disk=disk)
     suite.kept_agents = section_of(output)
+    suite.kept_cluster = cluster_section_of(output)
     smoke = args.smoke
     ours = orchestrator_tool(env.orchestrator)
     floor, floor_bash = floor_tools(env.python)

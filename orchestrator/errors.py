@@ -11,6 +11,7 @@ input, bad usage and conditions that stop a command from starting are raised.
     │   └── GitError                  git refused what a worktree, a merge or ``orchestrator merge`` needed
     ├── LockedError                   another run, render, reset, aggregate or plan holds the workspace: exit 3
     ├── BackendUnavailableError       a backend cannot be used at all (CLI missing, misconfigured): exit 2
+    ├── ClusterError                  the cluster an executor runs on cannot run the plan (no answer, no worker): exit 2
     ├── NoAnswerError                 the run going on did not answer ``cancel`` or ``retry`` in time: exit 1
     ├── NoOutputError                 ``output``: the task has no completed result to print: exit 1
     └── AgentCallError                a single agent call a command depends on failed: exit 1
@@ -93,6 +94,13 @@ class LockedError(OrchestratorError):
 
 class BackendUnavailableError(OrchestratorError):
     """Raised when a backend cannot be used at all (its CLI is missing or misconfigured)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ClusterError(OrchestratorError):
+    """The cluster attempts would run on cannot run them: its scheduler does not answer, it has no
+    worker, or no worker has an agent CLI or a resource a task needs."""
 
     exit_code = ExitCode.USAGE
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import platform
+from typing import Any
 
 from orchestrator import __version__
 from orchestrator.cli.output import Commands, add_command, emit_json
 from orchestrator.state.workspace import Workspace
-from orchestrator.vocabulary import ExitCode, listed
+from orchestrator.vocabulary import ExitCode, counted, listed
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -16,9 +17,15 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     workspace = _workspace(args.directory)
     diagnosis = examine(workspace)
+    cluster = _cluster(args, [c.backend for c in diagnosis.checks if c.needed and c.installation is not None])
+    # On a cluster the agent CLIs run on the workers: those are what must have them.
+    here = diagnosis.ok if cluster is None else diagnosis.system.supported and diagnosis.plan_problem is None
+    ok = here and (cluster is None or not cluster["problems"])
     if args.json:
-        emit_json({**diagnosis.as_json(), "orchestrator": __version__, "python": platform.python_version()})
-        return ExitCode.OK if diagnosis.ok else ExitCode.FAILED
+        surveyed = {"cluster": cluster} if cluster is not None else {}
+        emit_json({**diagnosis.as_json(), "ok": ok, **surveyed, "orchestrator": __version__,
+                   "python": platform.python_version()})  # fmt: skip
+        return ExitCode.OK if ok else ExitCode.FAILED
     print(f"orchestrator {__version__}, Python {platform.python_version()}")
     system = diagnosis.system
     print(f"system: {system.name} (supported)" if system.supported else f"system: ❌ {system.problem}")
@@ -49,6 +56,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print("tasks with a type: what each ends up with, and from where")
         for line in diagnosis.types:
             print(f"    {line}")
+    if cluster is not None:
+        _print_cluster(cluster)
+    if cluster is not None and here:
+        print("The cluster cannot run the plan (❌ above)." if not ok else "All the plan needs is on the cluster.")
+        return ExitCode.OK if ok else ExitCode.FAILED
     if not diagnosis.ok:
         print(
             "Something the plan needs is missing (❌ above)." if system.supported else "This system cannot run plans."
@@ -56,6 +68,42 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     elif diagnosis.plan is not None:
         print("All the plan needs is here.")
     return ExitCode.OK if diagnosis.ok else ExitCode.FAILED
+
+
+def _cluster(args: argparse.Namespace, needed: list[str]) -> dict[str, Any] | None:
+    """With ``--executor dask``: the cluster as ``doctor --json`` gives it (``cluster``)."""
+    if args.executor != "dask":
+        return None
+    from orchestrator.run.cluster import cluster_executor, survey
+
+    executor = cluster_executor(args.scheduler)
+    workers, problems = survey(executor.scheduler, needed, executor.timeout)
+    listed_workers = []
+    for w in workers:
+        clis = {p: {"path": i.path, "version": i.version, "login": i.login, "logged_in": i.logged_in}
+                for p, i in w.clis.items()}  # fmt: skip
+        listed_workers.append(
+            {"name": w.name, "address": w.address, "threads": w.threads, "resources": dict(w.resources), "clis": clis}
+        )
+    return {"scheduler": executor.scheduler, "workers": listed_workers, "problems": problems}
+
+
+def _print_cluster(cluster: dict[str, Any]) -> None:
+    workers = cluster["workers"]
+    print(f"cluster: {cluster['scheduler']}: {counted(len(workers), 'worker')}")
+    for worker in workers:
+        resources = ", ".join(f"{name}={amount:g}" for name, amount in sorted(worker["resources"].items()))
+        print(f"  {worker['name']} ({worker['address']}): {counted(worker['threads'], 'thread')}"
+              + (f", resources {resources}" if resources else ""))  # fmt: skip
+        for program, found in sorted(worker["clis"].items()):
+            if found["path"] is None:
+                print(f"    ❌ {program}: not installed")
+            else:
+                mark = "❌" if found["logged_in"] is False else "✅"
+                version = found["version"] or "version unknown"
+                print(f"    {mark} {program}: {found['path']} ({version}); {found['login']}")
+    for problem in cluster["problems"]:
+        print(f"❌ {problem}")
 
 
 def _workspace(directory: str | None) -> Workspace | None:
@@ -80,4 +128,15 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "directory", nargs="?", default=None, help="the workspace (default: .orchestrator here, if there is one)"
+    )
+    p.add_argument(
+        "--executor",
+        choices=["local", "dask"],
+        default="local",
+        help="dask: check the cluster too (its workers, their resources, the agent CLIs on each)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="with --executor dask: the Dask scheduler (default $ORCHESTRATOR_DASK_SCHEDULER)",
     )

@@ -349,6 +349,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
         from orchestrator.cli.watching import follow_logs
 
         return follow_logs(workspace, task, args.attempt, as_json=args.json)
+    from orchestrator.state.journal import workers_of
     from orchestrator.state.logs import attempts as attempts_of
     from orchestrator.state.logs import numbers
 
@@ -368,6 +369,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
                 "agent": task.agent,
                 "attempt": number,
                 "attempts": list(attempts),
+                **({"worker": worker} if (worker := workers_of(workspace.journal_file, task.id).get(number)) else {}),
                 "logs": [
                     {**_log_json(workspace, stream, files.get(stream)), "gone": gone.get(stream)}
                     for stream, _ in _STREAMS
@@ -376,7 +378,9 @@ def cmd_logs(args: argparse.Namespace) -> int:
             }
         )
         return ExitCode.OK
-    print(f"{task.id} [{task.agent}] {_which_attempt(workspace, plan, task, number)}")
+    worker = workers_of(workspace.journal_file, task.id).get(number)  # on a cluster
+    where = f" on worker {worker}" if worker else ""
+    print(f"{task.id} [{task.agent}] {_which_attempt(workspace, plan, task, number)}{where}")
     for stream, name in _STREAMS:
         path = files.get(stream)
         if stream == "in":  # what the agent was given: its brief and upstream results

@@ -46,6 +46,7 @@ def _ids(text: str | None, flag: str) -> list[str] | None:
 def cmd_run(args: argparse.Namespace) -> int:
     from orchestrator.executors import LocalExecutor, named
     from orchestrator.output.reporter import make_reporter
+    from orchestrator.run.cluster import cluster_executor
     from orchestrator.run.runner import Runner, RunOptions
 
     if args.only is not None and args.rerun is not None:
@@ -69,13 +70,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     reporter = make_reporter(as_json=args.json)
     try:
         # This process starts nothing but attempts: whatever is handed to it is theirs.
-        executor = LocalExecutor(whole_process=True) if args.executor == "local" else named(args.executor)
+        chosen, scheduler = _executor_settings(workspace, args)
+        executor = LocalExecutor(whole_process=True) if chosen == "local" else named(chosen)
+        if chosen == "dask":
+            executor = cluster_executor(args.scheduler, scheduler)
         summary = Runner(workspace, options, reporter, executor).run()
     except KeyboardInterrupt:  # pragma: no cover - a Ctrl-C before the loop installed its handler
         return ExitCode.INTERRUPTED
     finally:
         reporter.close()
     return summary.exit_code
+
+
+def _executor_settings(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str | None]:
+    """The executor a run uses (``--executor``, else the plan's ``executor`` setting, else
+    local) and the plan's ``scheduler`` setting; read from the plan's frontmatter alone (the run
+    checks the whole plan, values included, before it starts anything)."""
+    from orchestrator.documents import read_metadata
+
+    meta = read_metadata(workspace.plan_file) if workspace.plan_file.is_file() else None
+    meta = meta or {}
+    chosen = args.executor or meta.get("executor") or "local"
+    scheduler = meta.get("scheduler")
+    chosen = chosen if chosen in ("local", "dask", "fake") else "local"  # (a bad value: the plan's check says so)
+    return chosen, scheduler if isinstance(scheduler, str) else None
 
 
 def cmd_reset(args: argparse.Namespace) -> int:
@@ -271,9 +289,15 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--executor",
-        choices=["local", "fake"],
-        default="local",
-        help="where attempts run: local processes (default), or fake: nothing runs and every result says so",
+        choices=["local", "dask", "fake"],
+        help="where attempts run: local processes (default, or the plan's `executor`), dask: on the workers of a "
+        "Dask cluster, or fake: nothing runs and every result says so",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="with --executor dask: the Dask scheduler (tcp://HOST:8786; default the plan's `scheduler`, "
+        "else $ORCHESTRATOR_DASK_SCHEDULER)",
     )
 
     p = add_command(sub, "reset", cmd_reset, "forget results so those tasks run again")

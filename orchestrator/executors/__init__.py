@@ -43,9 +43,17 @@ __getattr__ = lazy.exports(
 
 
 def named(name: str) -> Executor:
-    """The executor called ``name`` (``local`` or ``fake``); ``KeyError`` for another."""
+    """The executor called ``name`` (``local``, ``dask`` or ``fake``); ``KeyError`` for another. A
+    ``dask`` one made so knows its scheduler from ``$ORCHESTRATOR_DASK_SCHEDULER``, else from the
+    handles of the attempts it is asked to settle."""
+    import os
+
     from orchestrator.executors.fake import FakeExecutor
     from orchestrator.executors.local import LocalExecutor
 
+    if name == "dask":
+        from orchestrator.executors.dask import SCHEDULER_VARIABLE, DaskExecutor
+
+        return DaskExecutor(os.environ.get(SCHEDULER_VARIABLE, ""))
     executors: dict[str, type[Executor]] = {"local": LocalExecutor, "fake": FakeExecutor}
     return executors[name]()

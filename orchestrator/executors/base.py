@@ -11,11 +11,11 @@ and hands it back after a crash. ``LocalExecutor`` runs processes on this machin
 tasks with ``isolation: worktree``: ``run`` makes (or finds again, after a crash) the task's
 worktree from the integration branch and the branches of ``launch.upstream``, runs the launch
 there (``cwd`` replaced), commits what the attempt changed, and says so in its handle and its
-``ProcessRun.work``; ``settle`` stops a dead runner's processes and keeps every worktree. The
-ones to come fit the same two methods:
+``ProcessRun.work``; ``settle`` stops a dead runner's processes and keeps every worktree. A
+cluster fits the same two methods:
 
-- a cluster (Dask): ``run`` submits the launch and awaits its future; the handle names the
-  future's key, so that ``settle`` can cancel what a dead runner left.
+- a cluster (Dask, ``executors/dask``): ``run`` submits the launch and awaits its future; the
+  handle names the future's key, so that ``settle`` can stop what a dead runner left.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ class Launch:
     stderr: Path
     limits: Limits = field(default_factory=Limits)
     upstream: tuple[str, ...] = ()  # the tasks this one depends on (whose work a worktree merges first)
+    resources: tuple[str, ...] = ()  # what it uses that a cluster may count: its backend, its profile
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,15 +72,19 @@ class ProcessRun:
     stderr_bytes: int = 0
     simulated: bool = False  # no process ran (``FakeExecutor``): whatever it "did" is made up
     work: Work | None = None  # in a worktree (``WorktreeExecutor``): its branch, commit and diffstat
+    worker: str | None = None  # on a cluster (``DaskExecutor``): the worker that ran it
+    lost: str | None = None  # on a cluster: its worker was lost mid-attempt, and why (a transient failure)
 
     @property
     def ok(self) -> bool:
-        return self.exit_code == 0 and self.timed_out is None and self.start_error is None
+        return self.exit_code == 0 and self.timed_out is None and self.start_error is None and self.lost is None
 
     def describe(self, limits: Limits | None = None) -> str:
         """A one-line reason for a person: 'exit code 3', 'killed by SIGKILL', 'timed out after 5s'."""
         if self.start_error:
             return f"could not start: {self.start_error}"
+        if self.lost:
+            return f"lost its worker: {self.lost}"
         if self.timed_out == "timeout":
             limit = f" after {limits.timeout:g}s" if limits and limits.timeout else ""
             return f"timed out{limit} (wall-clock limit)"

@@ -170,7 +170,8 @@ def _describe(event: Event, workspace: Path | None = None) -> str | None:
         cost = f", ${event['cost_usd']:.4f}" if event.get("cost_usd") is not None else ""
         warning = f" ⚠️ {event['warning']}" if event.get("warning") else ""
         made_up = simulated_mark(bool(event.get("simulated")))
-        return f"✅ {task}{agent} completed{made_up} in {format_duration(event.get('duration'))}{cost}{warning}"
+        where = f" on {event['worker']}" if event.get("worker") else ""
+        return f"✅ {task}{agent} completed{made_up}{where} in {format_duration(event.get('duration'))}{cost}{warning}"
     if kind == "task_retrying":
         wait = format_duration(float(event["delay"]))
         return f"🔄 {task}{agent} {event['reason']}; attempt {event['attempt']} in {wait}"
@@ -182,7 +183,8 @@ def _describe(event: Event, workspace: Path | None = None) -> str | None:
             named = "" if where == DEFAULT_DIR else f"{where} "
             stderr += f"\n   └ all of it: orchestrator logs {named}{task}"
         made_up = simulated_mark(bool(event.get("simulated")))
-        return f"❌ {task}{agent} failed{made_up}: {event['reason']}{stderr}"
+        where = f" on {event['worker']}" if event.get("worker") else ""
+        return f"❌ {task}{agent} failed{made_up}{where}: {event['reason']}{stderr}"
     if kind == "task_skipped":
         return f"⏭️ {task}{agent} skipped: {event['reason']}"
     if kind == "task_interrupted":

@@ -345,6 +345,10 @@ class Settings:
     params: dict[str, Param] = field(default_factory=dict, metadata=_parser(parse_params))
     # Task types the plan defines or changes (``plan/tasktypes.py``): ``{quick: {timeout: 1m}}``.
     types: dict[str, TaskType] = field(default_factory=dict, metadata=_parser(_types))
+    # Where attempts run: local processes, or the workers of a Dask cluster (``run --executor``
+    # replaces it), and that cluster's scheduler (``run --scheduler`` replaces it).
+    executor: str = field(default="local", metadata=_parser(_choice("local", "dask")))
+    scheduler: str | None = field(default=None, metadata=_parser(_optional_str))
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -10,6 +10,7 @@ interpreted by its backend.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -117,6 +118,7 @@ def build_launch(
         stem.with_name(stem.name + ".err"),
         invocation.limits,
         job.task.dependencies,
+        (job.settings.backend, *((job.profile.name,) if job.profile is not None else ())),
     )
 
 
@@ -255,6 +257,10 @@ class Launcher:
         run = await self.executor.run(attempt.launch, on_start=on_start, on_line=feed)
         launch = attempt.launch
         result = attempt.backend.interpret(attempt.job, run, launch.stdout, launch.stderr, observer)
+        if run.lost is not None:  # its worker went away mid-attempt: whatever it said, it did not finish
+            result = dataclasses.replace(
+                result, completed=False, error_class=ErrorClass.TRANSIENT, message=run.describe(launch.limits)
+            )
         if result.completed and attempt.task.outputs:  # it must answer with the fields its Output column names
             problem = shape_problem(attempt.task.outputs, output_fields(result.text))
             if problem is not None:

@@ -152,6 +152,7 @@ class Recorder:
             stderr_tail=last_lines(stderr),
             simulated=outcome.run.simulated,
             **_spent(outcome.result),
+            **({"worker": outcome.run.worker} if outcome.run.worker else {}),
         )
 
     def not_run(
@@ -247,6 +248,7 @@ class Recorder:
             permission_denials=len(result.permission_denials) or None,
             logs=tuple(logs),
             simulated=run.simulated,
+            worker=run.worker,
             branch=run.work.branch if run.work else None,
             commit=run.work.commit if run.work else None,
             diffstat=(run.work.diffstat or None) if run.work else None,
@@ -347,4 +349,5 @@ def _completed(task: Task, record: ResultRecord, result: str, attempt_cost: floa
         "result": result,
         "warning": record.reason,
         "simulated": record.simulated,
+        **({"worker": record.worker} if record.worker else {}),  # on a cluster: the worker that ran it
     }

@@ -42,11 +42,12 @@ from orchestrator.run.admission import Admission
 from orchestrator.run.attempts import Launcher
 from orchestrator.run.basis import Basis
 from orchestrator.run.blocks import Blocks, as_status_reads
+from orchestrator.run.cluster import checked
 from orchestrator.run.holds import exit_code
 from orchestrator.run.live import LiveQueue, hold_given_back
 from orchestrator.run.merges import isolate
 from orchestrator.run.notify import Notifying, notifying
-from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, load_checked, prepare
+from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, prepare
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.recovery import finished_in_logs, keep
 from orchestrator.run.scheduler import Scheduler
@@ -98,8 +99,7 @@ class Runner:
         self.scheduler: Scheduler | None = None
 
     def run(self) -> RunSummary:
-        here = self.executor.runs_here  # (then isolation: worktree makes worktrees, from the person's HEAD)
-        load_checked(self.workspace, self.options, clis=here, base=here)  # one clear error, nothing written
+        checked(self.workspace, self.options, self.executor)  # one clear error, nothing written
         lock = WorkspaceLock(self.workspace.lock_file, self.workspace.root.name)
         lock.acquire()
         try:

@@ -304,7 +304,7 @@ class Scheduler:
             return
         del self.running[task.id]
         self.admission.ended(task.id)
-        self.journal.ended(task.id, attempt.number)
+        self.journal.ended(task.id, attempt.number, outcome.run.worker)
         result = outcome.result
         self.session_costs.own(attempt.job.resume_session, result)
         self.admission.spend(result.cost_usd)  # the attempt's own: the run's total is what its attempts spent

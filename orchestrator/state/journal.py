@@ -204,6 +204,27 @@ def attempts_of(path: Path, task_id: str) -> set[int]:
     return {number for task, number in _spawned(path, kinds, named) if task == task_id}
 
 
+def workers_of(path: Path, task_id: str) -> dict[int, str]:
+    """The worker that ran each attempt of ``task_id`` on a cluster, as the journal's ``end``
+    lines say (attempts that ran here have none)."""
+    named = b'"task": ' + json.dumps(task_id, ensure_ascii=False).encode("utf-8")
+    try:
+        data = read_regular(path)
+    except OSError:
+        return {}
+    found: dict[int, str] = {}
+    for raw in data.splitlines():
+        if not raw.startswith(b'{"event": "end"') or named not in raw or b'"worker"' not in raw:
+            continue
+        try:
+            entry = json.loads(raw)
+            if entry.get("task") == task_id and isinstance(entry.get("worker"), str):
+                found[int(entry["attempt"])] = entry["worker"]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return found
+
+
 def runs_of(path: Path, task_id: str) -> dict[int, tuple[int, int]]:
     """Each attempt of ``task_id`` the journal's ``spawn`` lines tell of, every run's: which run of
     the task it was in (1 for its first: a run of a task begins at an attempt whose ``in_run`` is
@@ -343,8 +364,12 @@ class Journal:
     def session(self, task: str, attempt: int, session_id: str) -> None:
         self.append({"event": "session", "task": task, "attempt": attempt, "session_id": session_id})
 
-    def ended(self, task: str, attempt: int) -> None:
-        self.append({"event": "end", "task": task, "attempt": attempt, "at": now_iso()})
+    def ended(self, task: str, attempt: int, worker: str | None = None) -> None:
+        """The attempt is over; ``worker``: on a cluster, the worker that ran it."""
+        entry: dict[str, Any] = {"event": "end", "task": task, "attempt": attempt, "at": now_iso()}
+        if worker is not None:
+            entry["worker"] = worker
+        self.append(entry)
 
     def retrying(self, task: str, attempt: int) -> None:
         """The next attempt of ``task`` waits for a backoff (``status`` shows it as retrying)."""

@@ -52,6 +52,7 @@ class TaskView:
     session_id: str | None = None
     result_file: str | None = None
     simulated: bool = False
+    worker: str | None = None  # on a cluster: the worker that ran its last attempt
     out_of_date: str | None = None  # completed, but run would do it again: why (``run.freshness``)
     type: str | None = None  # its task type (``plan/tasktypes.py``)
 
@@ -74,6 +75,7 @@ class TaskView:
         self.session_id = record.session_id
         self.result_file = result_file
         self.simulated = record.simulated
+        self.worker = record.worker
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -96,6 +98,7 @@ class TaskView:
             "session_id": self.session_id,
             "result_file": self.result_file,
             "simulated": self.simulated,
+            "worker": self.worker,
             "up_to_date": self.out_of_date is None if self.status == TaskStatus.COMPLETED else None,
             "out_of_date": self.out_of_date,
         }

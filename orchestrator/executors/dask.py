@@ -1,0 +1,408 @@
+"""``DaskExecutor``: each attempt runs as a process on a worker of a Dask cluster.
+
+The runner stays the one decision core and the one writer of ``.orchestrator/``: admission,
+limits, retries, the journal and the results are where they are locally. Only the process moves:
+
+    run(launch) ──submit(key, pure=False, retries=0, resources)──▶ a worker's thread:
+        claim the key (an attempt Dask would run a second time after losing its worker is
+        refused, not run: the runner retries it under the task's own policy) ──▶
+        remote.supervise: the process in a session of its own, its limits and kill grace
+        enforced there, its output sent to the runner in batches through a Queue named by the
+        key while it runs ──▶ how it ended, with its worker's name
+    the runner writes the logs and reads the lines from the batches as they come, as locally.
+
+Cancel (``cancel``, Ctrl-C, ``--fail-fast``, a budget stop): Dask's cancel does not interrupt a
+running task, so the runner asks every worker to stop the key's process group
+(``remote.stop``: SIGTERM, the grace, SIGKILL) and waits for that, then cancels the future. A
+runner that dies (``kill -9``) drops its client: the scheduler cancels its futures, and the
+worker's supervisor, seeing its task cancelled, stops the process; the next run's ``settle``
+asks the workers to stop whatever of the dead runner's keys still runs.
+
+A worker lost mid-attempt (``KilledWorker``, or Dask's re-run refused) is a ``ProcessRun`` with
+``lost`` set: a transient failure of that attempt, retried on another worker by the task's
+retry policy. The handle of an attempt is ``{"key": ..., "scheduler": ...}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import anyio
+
+from orchestrator.errors import ClusterError
+from orchestrator.executors import remote
+from orchestrator.executors.base import Executor, Launch, Leftover, LineCallback, ProcessRun, StartCallback
+from orchestrator.executors.local import _Log
+from orchestrator.plan.settings import format_duration
+
+Client = Any  # distributed.Client (only partly typed): used through ``_distributed()``
+
+SCHEDULER_VARIABLE = "ORCHESTRATOR_DASK_SCHEDULER"  # the scheduler's address when neither option nor setting gives it
+CONNECT_TIMEOUT = 10.0  # seconds a scheduler has to answer
+_POLL = 0.25  # seconds between two looks at an attempt's output queue
+_TELL_EVERY = 10.0
+_LONGEST_LINE = 64 * 1024 * 1024
+
+
+class DaskExecutor(Executor):
+    name: ClassVar[str] = "dask"
+    runs_here: ClassVar[bool] = False
+
+    def __init__(self, scheduler: str, *, timeout: float = CONNECT_TIMEOUT) -> None:
+        self.scheduler = scheduler
+        self.timeout = timeout
+        self._client: Client | None = None
+        self._declared: set[str] | None = None  # the resources some worker declares
+        self._reruns: bool | None = None  # whether the scheduler re-runs a task whose worker died
+        self._running: dict[str, str] = {}  # key -> task, of this run's attempts on the cluster
+
+    async def client(self) -> Client:
+        """The client of this run (made on the first call, on the running event loop, and again
+        when the last one lost its scheduler); a scheduler that does not answer is a
+        ``ClusterError``: one line with its address."""
+        if self._client is not None and self._client.status not in ("running", "connecting"):
+            client, self._client = self._client, None
+            await _quietly(client.close(timeout=1))
+        if self._client is None:
+            self._client = await connect(self.scheduler, self.timeout)
+        return self._client
+
+    async def declared(self) -> set[str]:
+        """The resources the workers declare (``dask worker --resources claude=4``)."""
+        if self._declared is None:
+            workers = await workers_of(await self.client())
+            self._declared = {name for info in workers.values() for name in (info.get("resources") or {})}
+        return self._declared
+
+    async def reruns(self) -> bool:
+        """Whether the scheduler runs a task again after losing its worker (its
+        ``distributed.scheduler.allowed-failures`` above 0, Dask's default 3): then each attempt
+        claims its key on the scheduler first, and a second run of it is refused."""
+        if self._reruns is None:
+            client = await self.client()
+            try:
+                self._reruns = bool(await client.run_on_scheduler(allowed_failures))
+            except Exception:  # (a scheduler that refuses to run a function: assume the default)
+                self._reruns = True
+        return self._reruns
+
+    async def run(
+        self, launch: Launch, *, on_start: StartCallback | None = None, on_line: LineCallback | None = None
+    ) -> ProcessRun:
+        began = anyio.current_time()
+        try:
+            client = await self.client()
+            declared = await self.declared()
+            claim = await self.reruns()
+        except (ClusterError, OSError) as exc:  # the scheduler went away mid-run and does not come back
+            why = str(exc) if isinstance(exc, ClusterError) else f"the Dask scheduler at {self.scheduler}: {exc}"
+            return ProcessRun(None, None, anyio.current_time() - began, start_error=why)
+        key = f"orchestrator-{launch.task}-{launch.attempt}-{uuid.uuid4().hex[:12]}"
+        stdin = launch.stdin.read_bytes() if launch.stdin is not None else None
+        limits = launch.limits
+        spec = remote.Spec(key, launch.argv, str(launch.cwd), added_environment(launch.env), stdin,
+                           limits.timeout, limits.inactivity, limits.grace, claim=claim)  # fmt: skip
+        resources = {name: 1 for name in launch.resources if name in declared}
+        if on_start is not None:
+            on_start({"key": key, "scheduler": self.scheduler})
+        queue = _Output(client, key)
+        out_log, err_log = _Log(launch.stdout, limits.log_cap), _Log(launch.stderr, limits.log_cap)
+        lines = _Lines(on_line)
+        future = client.submit(on_worker, spec, key=key, pure=False, retries=0, resources=resources or None)
+        self._running[key] = launch.task
+        finished = False
+
+        def take(items: Any) -> None:
+            for batch in items or ():
+                for stream, chunk in batch:
+                    (out_log if stream == "out" else err_log).write(chunk)
+                    if stream == "out":
+                        lines.feed(chunk)
+            out_log.flush()
+            err_log.flush()
+
+        try:
+            with out_log, err_log:
+                ended, lost, failed = await _awaited(future, queue.take, take)
+                if lost is not None and client.status != "running":
+                    lost = f"the connection to the Dask scheduler at {self.scheduler} was lost"
+                if ended is None or ended.info.get("sent") or queue.made:
+                    with contextlib.suppress(Exception):  # (a cluster gone: what came is what there is)
+                        take(await queue.take())  # what it sent before its end
+                if ended is not None:
+                    take([ended.rest])
+                lines.end()
+            finished = True
+        finally:
+            self._running.pop(key, None)
+            with anyio.CancelScope(shield=True):
+                if not finished:
+                    await self.stop([key], limits.grace)
+                    await future.cancel()
+                queue.close()
+        duration = anyio.current_time() - began
+        run = ProcessRun(None, None, duration, stdout_bytes=out_log.count, stderr_bytes=err_log.count)
+        if failed is not None:
+            return dataclasses.replace(run, start_error=f"on the worker: {failed}")
+        if ended is None or ended.info.get("rerun"):
+            why = lost or "Dask went to run it again elsewhere, which was refused: the task's retries decide"
+            return dataclasses.replace(run, lost=why)
+        worker = str(ended.info.get("worker")) if ended.info.get("worker") is not None else None
+        if ended.start_error is not None:
+            return dataclasses.replace(run, start_error=ended.start_error, worker=worker)
+        return dataclasses.replace(
+            run, exit_code=ended.exit_code, signal=ended.signal, timed_out=ended.timed_out, worker=worker
+        )
+
+    async def stop(self, keys: Sequence[str], grace: float) -> list[str]:
+        """Ask every worker to stop the attempts of ``keys`` (SIGTERM, ``grace``, SIGKILL) and
+        wait for it; the keys that were running. A worker that does not answer is left (it is
+        gone, and its processes with it, or it will find its tasks cancelled)."""
+        if not keys:
+            return []
+        client = await self.client()
+        with anyio.move_on_after(grace + self.timeout):
+            answers = await _quietly(client.run(stop_on_worker, list(keys), grace, on_error="return"))
+            if isinstance(answers, Mapping):
+                return sorted({key for found in answers.values() if isinstance(found, list) for key in found})
+        return []
+
+    async def close(self) -> None:
+        if self._client is None:
+            return
+        if self._running:
+            await self.stop(list(self._running), 1.0)
+        client, self._client = self._client, None
+        await _quietly(client.close(timeout=self.timeout))
+
+    async def settle(
+        self, leftovers: Sequence[Leftover], *, grace: float, wait: bool, tell: Callable[[str], None] | None = None
+    ) -> list[str]:
+        """Stop (or with ``wait`` wait for) what of a dead runner's keys still runs on a worker."""
+        keys = {str(o.handle["key"]): o.task for o in leftovers if o.handle and isinstance(o.handle.get("key"), str)}
+        if not keys:
+            return []
+        if not self.scheduler:  # (made by name, to settle: the scheduler its attempts ran on)
+            found = [o.handle.get("scheduler") for o in leftovers if o.handle]
+            self.scheduler = next((str(address) for address in found if isinstance(address, str)), "")
+        client = await self.client()
+        if not wait:
+            return sorted({keys[key] for key in await self.stop(list(keys), grace)})
+        seen: set[str] = set()
+        began = last = anyio.current_time()
+        while True:
+            answers = await client.run(running_on_worker, list(keys), on_error="return")
+            still = sorted({key for found in answers.values() if isinstance(found, list) for key in found})
+            seen.update(still)
+            if not still:
+                return sorted({keys[key] for key in seen})
+            now = anyio.current_time()
+            if tell is not None and (now == began or now - last >= _TELL_EVERY):
+                last = now
+                names = ", ".join(sorted({keys[key] for key in still}))
+                tell(f"⏳ waiting for what a dead runner's attempts still run on the cluster: {names} (--wait-orphans)")
+            await anyio.sleep(0.5)
+
+
+async def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Client:
+    """A client of the scheduler at ``address`` on the running event loop, or ``ClusterError``."""
+    _distributed()  # (imported first: it sets its loggers' levels as it loads)
+    quiet()
+    try:
+        with anyio.fail_after(timeout + 5):
+            client: Client = await _distributed().Client(
+                address, asynchronous=True, timeout=timeout, set_as_default=False, direct_to_workers=False
+            )
+    except (OSError, TimeoutError, ValueError) as exc:
+        timed_out = isinstance(exc, TimeoutError) or "timed out" in str(exc).lower()
+        detail = "" if timed_out or not str(exc) else f" ({str(exc).splitlines()[0]})"
+        raise ClusterError(
+            f"the Dask scheduler at {address} did not answer within {format_duration(timeout)}{detail} — "
+            f"start it (`dask scheduler`) or give its address with --scheduler or ${SCHEDULER_VARIABLE}"
+        ) from None
+    return client
+
+
+def quiet() -> None:
+    """Our one line for what goes wrong, not distributed's log lines and tracebacks on stderr."""
+    import logging
+
+    for name in [*logging.root.manager.loggerDict, "distributed"]:
+        if name == "distributed" or name.startswith(("distributed.", "tornado")):
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+
+
+async def workers_of(client: Client) -> dict[str, dict[str, Any]]:
+    """The scheduler's workers: address -> what it says of each (name, nthreads, resources)."""
+    identity = await client.scheduler.identity(n_workers=-1)
+    workers = identity.get("workers") or {}
+    return {str(address): dict(info) for address, info in workers.items()}
+
+
+def added_environment(env: Mapping[str, str], base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What a launch's environment adds to (or changes in) the runner's own: what travels to
+    the worker, where the worker's own environment is the base."""
+    base = os.environ if base is None else base
+    return {name: value for name, value in env.items() if base.get(name) != value}
+
+
+# --- on the worker -----------------------------------------------------------------------------
+
+
+def on_worker(spec: remote.Spec) -> remote.Ended:
+    """The task Dask runs: the attempt's process, supervised on this worker."""
+    distributed = _distributed()
+    worker = distributed.get_worker()
+    client = distributed.get_client()
+    if spec.claim:
+        claim = distributed.Event(f"{spec.key}-claimed", client=client)
+        if claim.is_set():  # Dask runs it again after losing the worker that ran it: refused
+            return remote.Ended(info={"rerun": True, "worker": str(worker.name)})
+        claim.set()
+    queue: list[Any] = []  # made when it is first sent to (an attempt that is over in half a second is not)
+
+    def send(batch: remote.Chunks) -> None:
+        if not queue:
+            queue.append(distributed.Queue(spec.key, client=client))
+        queue[0].put(batch)
+
+    def stop_requested() -> bool:
+        """The runner cancelled its task, or is gone (the scheduler cancels a lost client's
+        tasks), or this worker is closing (it lost its scheduler, or is told to stop)."""
+        if getattr(worker.status, "name", "running") not in ("running", "paused"):
+            return True
+        state = worker.state.tasks.get(spec.key)
+        return state is None or state.state not in ("executing", "long-running")
+
+    ended = remote.supervise(spec, send, stop_requested)
+    ended.info["worker"] = str(worker.name)
+    ended.info["sent"] = bool(queue)
+    return ended
+
+
+def allowed_failures(dask_scheduler: Any = None) -> int:
+    """On the scheduler: how many times it runs a task again after losing its worker."""
+    return int(dask_scheduler.allowed_failures)
+
+
+async def stop_on_worker(keys: list[str], grace: float) -> list[str]:
+    return await asyncio.to_thread(remote.stop, keys, grace)
+
+
+def running_on_worker(keys: list[str]) -> list[str]:
+    return remote.running(keys)
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _distributed() -> Any:
+    """The ``distributed`` package (the ``dask`` extra), imported when a cluster is used."""
+    import importlib
+
+    return importlib.import_module("distributed")
+
+
+async def _awaited(
+    future: Any, poll: Callable[[], Any], take: Callable[[Any], None]
+) -> tuple[remote.Ended | None, str | None, str | None]:
+    """Wait for the attempt's future, taking its output every ``_POLL`` seconds meanwhile: (how
+    it ended, why its worker was lost, what failed on the worker)."""
+    distributed = _distributed()
+    KilledWorker, FutureCancelledError = distributed.KilledWorker, distributed.client.FutureCancelledError
+
+    result: list[tuple[remote.Ended | None, str | None, str | None]] = []
+    async with anyio.create_task_group() as pumps:
+
+        async def pump() -> None:
+            while True:
+                await anyio.sleep(_POLL)
+                try:
+                    got = await poll()
+                except Exception:  # the cluster stops answering: the future says how it ended
+                    return
+                take(got)
+
+        pumps.start_soon(pump)
+        try:
+            ended = await future
+            result.append((ended, None, None) if isinstance(ended, remote.Ended) else (None, "no answer", None))
+        except KilledWorker as exc:
+            result.append((None, f"its worker was lost ({exc})", None))
+        except FutureCancelledError:
+            result.append((None, "its Dask task was cancelled on the cluster", None))
+        except (TimeoutError, OSError) as exc:
+            result.append((None, f"the cluster stopped answering ({type(exc).__name__}: {exc})", None))
+        except Exception as exc:
+            result.append((None, None, f"{type(exc).__name__}: {exc}"))
+        finally:
+            pumps.cancel_scope.cancel()
+    return result[0]
+
+
+async def _quietly(awaitable: Any) -> Any:
+    """``await awaitable``, an error of a cluster going away swallowed (``None``)."""
+    try:
+        return await awaitable
+    except Exception:
+        return None
+
+
+class _Output:
+    """The queue on the scheduler an attempt's output comes through, made when first looked at:
+    an attempt that ends before the first look and sent nothing costs no round trip."""
+
+    def __init__(self, client: Client, key: str) -> None:
+        self.client = client
+        self.key = key
+        self.queue: Any = None
+
+    @property
+    def made(self) -> bool:
+        return self.queue is not None
+
+    async def take(self) -> Any:
+        if self.queue is None:
+            queue = _distributed().Queue(self.key, client=self.client)
+            await queue._started  # made on the scheduler (``await queue`` would ask a second time)
+            self.queue = queue
+        return await self.queue.get(batch=True)
+
+    def close(self) -> None:
+        """Release it on the scheduler (a message, not a round trip)."""
+        if self.queue is not None:
+            with contextlib.suppress(Exception):
+                self.queue.close()
+        elif self.client.status == "running":  # (the worker may have made it)
+            self.client._send_to_scheduler({"op": "queue_release", "name": self.key})
+
+
+class _Lines:
+    """Complete stdout lines to ``on_line``, in order, from the chunks as they come."""
+
+    def __init__(self, on_line: LineCallback | None) -> None:
+        self.on_line = on_line
+        self.pending = bytearray()
+
+    def feed(self, chunk: bytes) -> None:
+        if self.on_line is None:
+            return
+        self.pending += chunk
+        if b"\n" in chunk:
+            *lines, rest = self.pending.split(b"\n")
+            for line in lines:
+                self.on_line(bytes(line))
+            self.pending = bytearray(rest)
+        elif len(self.pending) > _LONGEST_LINE:
+            self.pending.clear()
+
+    def end(self) -> None:
+        if self.on_line is not None and self.pending:
+            self.on_line(bytes(self.pending))
+        self.pending.clear()

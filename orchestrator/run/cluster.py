@@ -1,0 +1,161 @@
+"""A Dask cluster as a run and ``doctor`` see it: which scheduler, its workers, and on each worker
+the agent CLIs the plan needs (installed, version, logged in), asked of the worker itself.
+
+    cluster_executor(--scheduler) ──▶ DaskExecutor       (the address: option, setting, variable)
+    inspect(address, clis)        ──▶ [Worker]           (``doctor``; ``check`` before a run)
+    check(executor, plan, ...)    ──▶ ClusterError, one line, before anything starts
+
+A run checks its cluster before it takes the lock: a scheduler that does not answer (its address
+and the time it was given), no worker, a worker without an agent CLI a task needs or without its
+login, each one line and nothing written.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from orchestrator import backends
+from orchestrator.backends.probe import Cli, Installation, probe
+from orchestrator.errors import ClusterError, UsageError
+from orchestrator.executors.base import Executor
+from orchestrator.executors.dask import CONNECT_TIMEOUT, SCHEDULER_VARIABLE, DaskExecutor, connect, workers_of
+from orchestrator.plan.model import Plan
+from orchestrator.plan.profiles import Profiles
+from orchestrator.run.prepare import RunOptions, load_checked
+from orchestrator.state.workspace import Workspace
+from orchestrator.vocabulary import listed
+
+TIMEOUT_VARIABLE = "ORCHESTRATOR_DASK_TIMEOUT"
+
+
+@dataclass(frozen=True, slots=True)
+class Worker:
+    address: str
+    name: str
+    threads: int
+    resources: Mapping[str, float]
+    clis: Mapping[str, Installation] = field(default_factory=dict)  # program -> as the worker has it
+
+
+def scheduler_address(option: str | None, setting: str | None = None) -> str:
+    """The scheduler to use: ``--scheduler``, else the plan's ``scheduler`` setting, else
+    ``$ORCHESTRATOR_DASK_SCHEDULER``; ``UsageError`` when none says."""
+    address = option or setting or os.environ.get(SCHEDULER_VARIABLE, "")
+    if not address:
+        raise UsageError(
+            f"--executor dask needs a scheduler: give --scheduler tcp://HOST:8786, the plan's `scheduler` setting "
+            f"or ${SCHEDULER_VARIABLE}"
+        )
+    return address
+
+
+def cluster_executor(option: str | None, setting: str | None = None) -> DaskExecutor:
+    """The executor of ``--executor dask``; ``$ORCHESTRATOR_DASK_TIMEOUT``: the seconds its
+    scheduler has to answer (default 10)."""
+    text = os.environ.get(TIMEOUT_VARIABLE, "")
+    try:
+        timeout = float(text) if text else CONNECT_TIMEOUT
+    except ValueError:
+        raise UsageError(f"${TIMEOUT_VARIABLE}: '{text}' is not a number of seconds") from None
+    return DaskExecutor(scheduler_address(option, setting), timeout=timeout)
+
+
+async def inspect(address: str, clis: Sequence[Cli], timeout: float = CONNECT_TIMEOUT) -> list[Worker]:
+    """The cluster's workers, and on each the CLIs ``clis`` as it has them (``ClusterError``:
+    the scheduler did not answer)."""
+    client = await connect(address, timeout)
+    try:
+        found = await workers_of(client)
+        probed: Mapping[str, Any] = {}
+        if found and clis:
+            with anyio.move_on_after(60):
+                probed = await client.run(probe_on_worker, list(clis), on_error="return")
+        workers = []
+        for address_, info in sorted(found.items(), key=lambda item: str(item[1].get("name"))):
+            answer = probed.get(address_)
+            installations = dict(answer) if isinstance(answer, Mapping) else {}
+            name, threads = str(info.get("name") or address_), int(info.get("nthreads") or 0)
+            workers.append(Worker(address_, name, threads, dict(info.get("resources") or {}), installations))
+        return workers
+    finally:
+        await client.close()
+
+
+def probe_on_worker(clis: list[Cli]) -> dict[str, Installation]:
+    """Run on each worker: its agent CLIs, as its own environment has them."""
+    return {cli.program: probe(cli, os.environ) for cli in clis}
+
+
+def needed_clis(plan: Plan, profiles: Profiles, only: Sequence[str] | None = None) -> dict[str, tuple[Cli, list[str]]]:
+    """The agent CLIs the tasks to run start, each with those tasks: backend -> (cli, tasks)."""
+    wanted = set(only) if only is not None else None
+    found: dict[str, tuple[Cli, list[str]]] = {}
+    for task in plan.tasks.values():
+        if wanted is not None and task.id not in wanted:
+            continue
+        backend = profiles.settings_for(plan, task).backend
+        cli = backends.get(backend).cli()
+        if cli is not None:
+            found.setdefault(backend, (cli, []))[1].append(task.id)
+    return found
+
+
+def check(executor: DaskExecutor, plan: Plan, profiles: Profiles, only: Sequence[str] | None = None) -> None:
+    """Raise ``ClusterError`` (one line) when the cluster cannot run the tasks: its scheduler does
+    not answer, it has no worker, or the workers that would run a task lack its agent CLI or
+    its login (those that declare the backend as a resource, when some do; else all)."""
+    needs = needed_clis(plan, profiles, only)
+    workers = anyio.run(inspect, executor.scheduler, [cli for cli, _ in needs.values()], executor.timeout)
+    if not workers:
+        raise ClusterError(
+            f"the Dask scheduler at {executor.scheduler} has no worker — start one: "
+            f"dask worker {executor.scheduler} — nothing was started"
+        )
+    problems = []
+    for backend, (cli, tasks) in needs.items():
+        chosen = [w for w in workers if backend in w.resources] or workers
+        for worker in chosen:
+            found = worker.clis.get(cli.program)
+            if found is None or not found.installed:
+                needed = listed(tasks[:3], len(tasks))
+                problems.append(f"worker {worker.name} has no {cli.program} (needed by {needed})")
+            elif found.logged_in is False:
+                problems.append(f"worker {worker.name}: {cli.program}: {found.login}")
+    if problems:
+        raise ClusterError("; ".join(problems) + " — nothing was started; `orchestrator doctor` shows the cluster")
+
+
+def checked(workspace: Workspace, options: RunOptions, executor: Executor) -> None:
+    """What a run checks before it takes the lock: the plan (``load_checked``; the agent CLIs
+    installed here when its executor runs programs here), and the cluster it runs on, if one."""
+    here = executor.runs_here  # (then isolation: worktree makes worktrees, from the person's HEAD)
+    plan, profiles = load_checked(workspace, options, clis=here, base=here)
+    if isinstance(executor, DaskExecutor):
+        check(executor, plan, profiles, options.only)
+
+
+def survey(address: str, needed: Sequence[str], timeout: float = CONNECT_TIMEOUT) -> tuple[list[Worker], list[str]]:
+    """``doctor --executor dask``: the cluster's workers, each with the CLIs of the backends
+    ``needed`` as it has them, and what is wrong (no answer, no worker, a CLI missing on a worker
+    or without its login), each a line."""
+    clis = {name: cli for name in needed if (cli := backends.get(name).cli()) is not None}
+    try:
+        workers = anyio.run(inspect, address, list(clis.values()), timeout)
+    except ClusterError as exc:
+        return [], [str(exc)]
+    if not workers:
+        return [], [f"the Dask scheduler at {address} has no worker — start one: dask worker {address}"]
+    problems = []
+    for backend, cli in clis.items():
+        for worker in [w for w in workers if backend in w.resources] or workers:
+            found = worker.clis.get(cli.program)
+            if found is None or not found.installed:
+                problems.append(f"worker {worker.name} has no {cli.program}: {cli.install}")
+            elif found.logged_in is False:
+                problems.append(f"worker {worker.name}: {cli.program}: {found.login}")
+    return workers, problems

@@ -1,0 +1,157 @@
+"""A real Dask cluster on 127.0.0.1 for the tests: ``dask scheduler`` and ``dask worker`` processes.
+
+Each process starts in a session of its own and runs in a directory of its own (no shared files
+unless a test gives it some); ``Cluster.close`` stops and reaps them all. Workers run without a
+nanny, so a worker killed is gone (not restarted), as a machine that went away is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DASK = Path(sys.executable).with_name("dask")
+
+
+def have_dask() -> bool:
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        return False
+    return DASK.exists()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Cluster:
+    root: Path
+    address: str = ""
+    scheduler: subprocess.Popen[bytes] | None = None
+    workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start_scheduler(self, env: Mapping[str, str] | None = None) -> None:
+        port = free_port()
+        self.address = f"tcp://127.0.0.1:{port}"
+        directory = self.root / "scheduler"
+        directory.mkdir(parents=True, exist_ok=True)
+        self.scheduler = _start(
+            [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], directory, env
+        )
+        _wait_for_port(port, self.scheduler, directory)
+
+    def start_worker(
+        self, name: str, *, threads: int = 4, resources: str = "", env: Mapping[str, str] | None = None
+    ) -> Path:
+        """A worker named ``name`` in a directory of its own (returned); ``WORKER`` in its
+        environment is its name, for the tasks to say where they ran."""
+        directory = self.root / name
+        directory.mkdir(parents=True, exist_ok=True)
+        argv = [str(DASK), "worker", self.address, "--name", name, "--nthreads", str(threads), "--no-nanny",
+                "--no-dashboard", "--local-directory", str(directory)]  # fmt: skip
+        if resources:
+            argv += ["--resources", resources]
+        self.workers[name] = _start(argv, directory, {**(env or os.environ), "WORKER": name})
+        self.wait_for_workers(len(self.workers))
+        return directory
+
+    def wait_for_workers(self, count: int, timeout: float = 30.0) -> None:
+        from distributed import Client
+
+        with Client(self.address, timeout=10) as client:  # type: ignore[no-untyped-call]
+            client.wait_for_workers(count, timeout=timeout)
+
+    def kill_worker(self, name: str) -> None:
+        """The worker gone at once, as a machine that went away (its process group SIGKILLed)."""
+        process = self.workers.pop(name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def close(self) -> None:
+        for process in [*self.workers.values(), *([self.scheduler] if self.scheduler else [])]:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in [*self.workers.values(), *([self.scheduler] if self.scheduler else [])]:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+        self.workers.clear()
+        self.scheduler = None
+
+
+@contextlib.contextmanager
+def cluster(
+    root: Path,
+    workers: Sequence[str] = ("w1", "w2"),
+    *,
+    allowed_failures: int | None = None,
+    **worker_options: object,
+) -> Iterator[Cluster]:
+    """A scheduler and ``workers`` (each with ``worker_options``), stopped and reaped on leaving.
+    ``allowed_failures``: the scheduler's ``distributed.scheduler.allowed-failures`` (Dask's
+    default, 3, when None)."""
+    made = Cluster(root)
+    try:
+        scheduler_env = None
+        if allowed_failures is not None:
+            scheduler_env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": str(allowed_failures)}
+        made.start_scheduler(scheduler_env)
+        for name in workers:
+            made.start_worker(name, **worker_options)  # type: ignore[arg-type]
+        yield made
+    finally:
+        made.close()
+
+
+def _start(argv: list[str], cwd: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+    log = open(cwd / "process.log", "wb")  # noqa: SIM115 - the child has it; closed here at once
+    try:
+        return subprocess.Popen(
+            argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=dict(env or os.environ), start_new_session=True,
+        )  # fmt: skip
+    finally:
+        log.close()
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], directory: Path, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError((directory / "process.log").read_text(errors="replace"))
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"the scheduler did not listen on {port} within {timeout}s")
+
+
+def processes_with(marker: str) -> list[int]:
+    """The pids of the processes whose command line holds ``marker`` (not zombies)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found

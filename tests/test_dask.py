@@ -1,0 +1,341 @@
+"""``run --executor dask``: a real ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1,
+each worker in a directory of its own; the runner is the real CLI in a subprocess.
+
+The attempts' processes run under the workers (started by them, in sessions of their own), not
+under the runner: what the tests look for in /proc after a Ctrl-C or a cancel is what a worker
+left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dask_helpers import Cluster, cluster, have_dask
+from fakeapi import FakeAnthropic, Reply, claude_env, find_claude
+from runner_helpers import (
+    Spec,
+    cli,
+    kill_attempts,
+    peak_overlap,
+    read_times,
+    result_body,
+    results,
+    stamped,
+    start,
+    wait_until,
+    write_plan,
+)
+
+pytestmark = [pytest.mark.dask, pytest.mark.skipif(not have_dask(), reason="the dask extra is not installed")]
+
+
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with cluster(tmp_path_factory.mktemp("cluster"), resources="shell=4") as made:
+        yield made
+
+
+def attempt_processes(project: Path) -> list[int]:
+    """The processes of the project's attempts still alive (wherever they run on this machine)."""
+    marker = f"ORCHESTRATOR_WORKSPACE={(project / '.orchestrator').resolve()}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            environ = Path(f"/proc/{entry}/environ").read_bytes()
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in environ.split(b"\0") and state != "Z":
+            found.append(int(entry))
+    return found
+
+
+def status_json(project: Path) -> dict[str, dict[str, Any]]:
+    done = cli(project, "status", "--json")
+    return {task["id"]: task for task in json.loads(done.stdout)["tasks"]}
+
+
+DAG = [  # 8 tasks in four layers; each says where it ran and what it read
+    Spec("A", "echo A"),
+    Spec("B", 'sleep 0.3; echo "B after $(cat "$ORCHESTRATOR_INPUTS_FILE" | wc -l) input"', deps=("A",)),
+    Spec("C", "sleep 0.3; echo C", deps=("A",)),
+    Spec("D", "sleep 0.3; echo D", deps=("A",)),
+    Spec("E", "echo E; echo to-stderr >&2", deps=("B", "C")),
+    Spec("F", "echo F", deps=("C", "D")),
+    Spec("G", "echo G", deps=("E", "F")),
+    Spec("H", "echo H", deps=("G",)),
+]
+
+
+def test_a_dag_of_shell_tasks_runs_on_the_workers_and_gives_what_it_gives_locally(
+    two_workers: Cluster, tmp_path: Path
+) -> None:
+    remote, local = tmp_path / "remote", tmp_path / "local"
+    for project in (remote, local):
+        write_plan(project, DAG)
+    done = cli(remote, "run", "--executor", "dask", "--scheduler", two_workers.address)
+    assert done.code == 0, done.stdout + done.stderr
+    assert cli(local, "run").code == 0
+    found = results(remote)
+    assert {task: meta["status"] for task, meta in found.items()} == dict.fromkeys("ABCDEFGH", "completed")
+    assert {meta["worker"] for meta in found.values()} <= {"w1", "w2"}  # each result names its worker
+    assert {task: view["worker"] for task, view in status_json(remote).items()} == {
+        task: meta["worker"] for task, meta in found.items()
+    }
+    assert all(view["worker"] is None for view in status_json(local).values())
+    for task in "ABCDEFGH":  # the same results as locally, apart from the worker's name
+        assert result_body(remote, task) == result_body(local, task)
+    assert "to-stderr" in (remote / ".orchestrator" / "logs" / "agent-05.attempt-1.err").read_text()
+    shown = cli(remote, "logs", "E").stdout.splitlines()[0]
+    assert shown == f"E [Agent-05] attempt 1 of 1 on worker {found['E']['worker']}"
+    assert json.loads(cli(remote, "logs", "E", "--json").stdout)["worker"] == found["E"]["worker"]
+    assert "worker" not in json.loads(cli(local, "logs", "E", "--json").stdout)
+
+
+@pytest.mark.parametrize("allowed_failures", [None, 0], ids=["dask-reruns-refused", "no-dask-reruns"])
+def test_a_worker_killed_mid_task_is_a_transient_failure_retried_on_the_other(
+    tmp_path: Path, allowed_failures: int | None
+) -> None:
+    # The test's own two workers: one of them is killed. With Dask's default, the scheduler runs
+    # the task again on the other worker, which refuses; with allowed-failures 0 it says the
+    # worker was killed (KilledWorker). Either way: one transient failure, one retry of ours.
+    with cluster(tmp_path / "cluster", allowed_failures=allowed_failures) as own:
+        script = 'echo "$WORKER" > "ran-$ORCHESTRATOR_ATTEMPT"; echo $$ > "pid-$ORCHESTRATOR_ATTEMPT"\n'
+        script += 'if [ "$ORCHESTRATOR_ATTEMPT" = 1 ]; then sleep 60; fi\necho "done on $WORKER"'
+        write_plan(tmp_path, [Spec("T1", script, retries=1)])
+        runner = start(tmp_path, "--executor", "dask", "--scheduler", own.address)
+        try:
+            wait_until(lambda: (tmp_path / "pid-1").exists(), "the first attempt to start")
+            first = (tmp_path / "ran-1").read_text().strip()
+            own.kill_worker(first)  # the machine gone: the worker and what it ran
+            os.killpg(int((tmp_path / "pid-1").read_text()), signal.SIGKILL)
+            assert runner.wait() == 0, runner.stderr.read_text()
+        finally:
+            runner.stop_all()
+        meta = results(tmp_path)["T1"]
+        assert meta["status"] == "completed" and meta["attempts"] == 2
+        assert meta["worker"] != first and (tmp_path / "ran-2").read_text().strip() == meta["worker"]
+        retried = [event for event in runner.events() if event["event"] == "task_retrying"]
+        assert [event["error_class"] for event in retried] == ["transient"]
+        assert retried[0]["reason"].startswith("lost its worker")
+        assert not (tmp_path / "ran-3").exists()  # never run a third time, nor twice behind our back
+
+
+def test_ctrl_c_of_the_runner_leaves_no_process_on_either_worker(two_workers: Cluster, tmp_path: Path) -> None:
+    specs = [Spec(f"T{n}", 'echo $$ > "pid-$ORCHESTRATOR_TASK_ID"; sleep 60') for n in range(1, 5)]
+    write_plan(tmp_path, specs, {"kill_grace": 2})
+    runner = start(tmp_path, "--executor", "dask", "--scheduler", two_workers.address)
+    try:
+        wait_until(lambda: len(list(tmp_path.glob("pid-*"))) == 4, "four attempts to start")
+        assert len(attempt_processes(tmp_path)) >= 4
+        runner.kill(signal.SIGINT)
+        assert runner.wait() == 130
+        assert attempt_processes(tmp_path) == []  # stopped before the runner exited
+    finally:
+        runner.stop_all()
+    assert {meta["status"] for meta in results(tmp_path).values()} == {"interrupted"}
+
+
+def test_a_task_cancelled_mid_run_stops_its_remote_process(two_workers: Cluster, tmp_path: Path) -> None:
+    specs = [Spec("T1", "echo $$ > pid; sleep 60"), Spec("T2", "while [ ! -e go ]; do sleep 0.1; done; echo T2")]
+    write_plan(tmp_path, specs)
+    runner = start(tmp_path, "--executor", "dask", "--scheduler", two_workers.address)
+    try:
+        wait_until(lambda: (tmp_path / "pid").exists(), "T1 to start")
+        pid = int((tmp_path / "pid").read_text())
+        assert cli(tmp_path, "cancel", "T1").code == 0
+        wait_until(lambda: not Path(f"/proc/{pid}").exists(), "T1's process to stop", timeout=15)
+        (tmp_path / "go").touch()
+        assert runner.wait() == 1  # a task cancelled: the plan is not done
+    finally:
+        runner.stop_all()
+    found = results(tmp_path)
+    assert found["T1"]["status"] == "cancelled" and found["T2"]["status"] == "completed"
+
+
+def test_a_runner_killed_with_sigkill_leaves_nothing_running_and_the_next_run_loses_nothing(
+    two_workers: Cluster, tmp_path: Path
+) -> None:
+    specs = [
+        Spec("T1", 'echo T1 >> runs.log; echo "T1 on $WORKER"'),
+        Spec("T2", "echo T2 >> runs.log; echo $$ > pid; if [ ! -e second ]; then sleep 60; fi; echo T2", deps=("T1",)),
+        Spec("T3", "echo T3 >> runs.log; echo T3", deps=("T2",)),
+    ]
+    write_plan(tmp_path, specs)
+    runner = start(tmp_path, "--executor", "dask", "--scheduler", two_workers.address)
+    try:
+        wait_until(lambda: (tmp_path / "pid").exists(), "T2 to start")
+        runner.kill(signal.SIGKILL)
+        pid = int((tmp_path / "pid").read_text())
+        # Its client gone, the scheduler cancels its tasks, and the worker stops what they run.
+        wait_until(lambda: not Path(f"/proc/{pid}").exists(), "the dead runner's attempt to stop", timeout=20)
+        (tmp_path / "second").touch()
+        again = cli(tmp_path, "run", "--executor", "dask", "--scheduler", two_workers.address)
+        assert again.code == 0, again.stdout + again.stderr
+    finally:
+        runner.stop_all()
+    found = results(tmp_path)
+    assert {task: meta["status"] for task, meta in found.items()} == dict.fromkeys(("T1", "T2", "T3"), "completed")
+    assert (tmp_path / "runs.log").read_text().split() == ["T1", "T2", "T2", "T3"]  # T1 not run again
+    assert found["T2"]["attempts"] == 2
+
+
+def test_bad_set_ups_are_one_line_before_anything_starts(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T1", "echo T1")])
+    nobody = "tcp://127.0.0.1:9"  # nothing listens there
+    began = time.monotonic()
+    done = cli(tmp_path, "run", "--executor", "dask", "--scheduler", nobody, env={"ORCHESTRATOR_DASK_TIMEOUT": "2"})
+    assert done.code == 2
+    assert done.stderr.strip().count("\n") == 0 and nobody in done.stderr and "within 2.0s" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and time.monotonic() - began < 30
+    assert not (tmp_path / ".orchestrator" / "results").exists()  # nothing written
+    done = cli(tmp_path, "run", "--executor", "dask")
+    assert done.code == 2 and "--scheduler" in done.stderr and done.stderr.strip().count("\n") == 0
+
+    with cluster(tmp_path / "empty", workers=()) as empty:
+        done = cli(tmp_path, "run", "--executor", "dask", "--scheduler", empty.address)
+        assert done.code == 2 and "has no worker" in done.stderr, done.stderr
+        assert done.stderr.strip().count("\n") == 0
+        codex = tmp_path / "codex"
+        write_plan(codex, [Spec("T1", "do it")], {"backend": "codex"})
+        empty.start_worker("w1", env={**os.environ, "PATH": "/usr/bin:/bin"})
+        done = cli(codex, "run", "--executor", "dask", "--scheduler", empty.address)
+        assert done.code == 2 and "worker w1 has no codex (needed by T1)" in done.stderr, done.stderr
+    kill_attempts(tmp_path)
+
+
+@pytest.mark.claude
+@pytest.mark.skipif(find_claude() is None, reason="the claude CLI is not installed (tools/install-claude.sh)")
+def test_claude_tasks_run_on_the_workers_against_the_fake_api(tmp_path: Path) -> None:
+    claude = find_claude()
+    assert claude is not None
+    rows = [("T1", "None"), ("T2", "T1"), ("T3", "T1"), ("T4", "T2, T3")]
+    table = "\n".join(f"| {task} | Say hello as {task} | {deps} |" for task, deps in rows)
+    plan = tmp_path / ".orchestrator" / "master_plan.md"
+    plan.parent.mkdir(parents=True)
+    plan.write_text(
+        "---\nbackend: claude\nmax_parallel: 4\nretries: 0\ntimeout: 90\n---\n# Plan\n\n## Original Request\n"
+        f"> Say hello\n\n## Task Decomposition\n| Task ID | Description | Dependencies |\n|---|---|---|\n{table}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "claude-config").mkdir()
+    with FakeAnthropic(lambda body: Reply.say("hello from the cluster")) as api:
+        env = {**claude_env(api.base_url, tmp_path / "claude-config"), "ORCHESTRATOR_CLAUDE_BIN": claude}
+        env["HOME"] = str(tmp_path)
+        with cluster(tmp_path / "cluster", env=env) as own:
+            done = cli(tmp_path, "run", "--executor", "dask", "--scheduler", own.address, env=env, timeout=150)
+        assert done.code == 0, done.stdout + done.stderr
+        assert len(api.main_requests) == 4
+    found = results(tmp_path)
+    assert {meta["status"] for meta in found.values()} == {"completed"}
+    assert {meta["worker"] for meta in found.values()} <= {"w1", "w2"}
+    assert all(meta["cost_usd"] > 0 and meta["session_id"] for meta in found.values())
+    assert result_body(tmp_path, "T4").strip() == "hello from the cluster"
+
+
+def test_doctor_shows_the_cluster_its_workers_resources_and_clis(two_workers: Cluster, tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T1", "echo T1")])
+    done = cli(tmp_path, "doctor", "--executor", "dask", "--scheduler", two_workers.address, "--json")
+    assert done.code == 0, done.stdout + done.stderr
+    found = json.loads(done.stdout)["cluster"]
+    assert found["scheduler"] == two_workers.address and found["problems"] == []
+    assert [(w["name"], w["threads"], w["resources"]) for w in found["workers"]] == [
+        ("w1", 4, {"shell": 4}),
+        ("w2", 4, {"shell": 4}),
+    ]
+    text = cli(tmp_path, "doctor", "--executor", "dask", "--scheduler", two_workers.address).stdout
+    assert f"cluster: {two_workers.address}: 2 workers" in text and "w1 (tcp://127.0.0.1:" in text
+    codex = tmp_path / "codex"
+    write_plan(codex, [Spec("T1", "do it")], {"backend": "codex"})
+    done = cli(codex, "doctor", "--executor", "dask", "--scheduler", two_workers.address, "--json")
+    assert done.code == 1 and json.loads(done.stdout)["cluster"]["problems"][0].startswith("worker w1 has no codex")
+
+
+def test_the_plan_settings_choose_the_cluster_and_the_variable_gives_the_scheduler(
+    two_workers: Cluster, tmp_path: Path
+) -> None:
+    write_plan(tmp_path, [Spec("T1", "echo one")], {"executor": "dask", "scheduler": two_workers.address})
+    done = cli(tmp_path, "run")
+    assert done.code == 0
+    worker = results(tmp_path)["T1"]["worker"]
+    assert worker in ("w1", "w2") and f"✅ T1 [Agent-01] completed on {worker} in " in done.stdout
+    other = tmp_path / "other"
+    write_plan(other, [Spec("T1", "echo one")], {"executor": "dask"})
+    assert cli(other, "run", env={"ORCHESTRATOR_DASK_SCHEDULER": two_workers.address}).code == 0
+    assert results(other)["T1"]["worker"] in ("w1", "w2")
+    assert cli(other, "run", "--rerun", "T1", "--executor", "local").code == 0  # the option wins
+    assert results(other)["T1"].get("worker") is None
+
+
+def test_worker_resources_cap_a_backend_across_the_cluster(tmp_path: Path) -> None:
+    # Each worker has 4 threads but one unit of `shell`: two shell attempts at once on the cluster.
+    with cluster(tmp_path / "cluster", resources="shell=1") as own:
+        write_plan(tmp_path, [Spec(f"T{n}", stamped("sleep 0.4")) for n in range(1, 7)], {"max_parallel": 6})
+        done = cli(tmp_path, "run", "--executor", "dask", "--scheduler", own.address)
+        assert done.code == 0, done.stdout + done.stderr
+    assert peak_overlap(read_times(tmp_path).values()) == 2
+    assert {meta["worker"] for meta in results(tmp_path).values()} == {"w1", "w2"}
+
+
+# --- the worker's side alone: remote.supervise, in this process ---------------------------------
+
+
+def _spec(script: str, **limits: Any) -> Any:
+    from orchestrator.executors import remote
+
+    given = {"timeout": None, "inactivity": None, "grace": 1.0, **limits}
+    return remote.Spec("k-" + str(time.monotonic_ns()), ["bash", "-c", script], "/tmp", {}, None, **given)
+
+
+def test_on_the_worker_a_leader_that_closes_its_pipes_is_waited_for_not_killed() -> None:
+    from orchestrator.executors import remote
+
+    ended = remote.supervise(_spec("exec >&- 2>&-; sleep 0.5; exit 3"), lambda batch: None, lambda: False)
+    assert (ended.exit_code, ended.signal, ended.timed_out) == (3, None, None)
+    assert ended.duration >= 0.5
+
+
+def test_on_the_worker_limits_are_enforced_and_output_is_sent_while_it_runs() -> None:
+    from orchestrator.executors import remote
+
+    sent: list[tuple[float, bytes]] = []
+    began = time.monotonic()
+    script = "for i in 1 2 3 4 5 6; do echo line $i; sleep 0.25; done; sleep 30"
+    ended = remote.supervise(
+        _spec(script, inactivity=1.0), lambda batch: sent.extend((time.monotonic(), c) for _, c in batch), lambda: False
+    )
+    assert ended.timed_out == "inactivity" and ended.signal == signal.SIGTERM
+    assert sent and sent[0][0] - began < 1.2  # the first lines came while it ran, not at its end
+    text = b"".join(chunk for _, chunk in sent) + b"".join(chunk for _, chunk in ended.rest)
+    assert text.decode().split() == [word for i in range(1, 7) for word in ("line", str(i))]
+    ended = remote.supervise(_spec("sleep 30", timeout=0.5), lambda batch: None, lambda: False)
+    assert ended.timed_out == "timeout" and ended.duration < 5
+    asked = remote.supervise(_spec("sleep 30"), lambda batch: None, lambda: time.monotonic() - began > 4)
+    assert asked.stopped and asked.signal == signal.SIGTERM
+
+
+def test_a_scheduler_gone_mid_run_fails_the_task_in_words_and_leaves_nothing_running(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T1", "echo $$ > pid; sleep 60; echo done", retries=1)])
+    with cluster(tmp_path / "cluster") as own:
+        runner = start(tmp_path, "--executor", "dask", "--scheduler", own.address)
+        try:
+            wait_until(lambda: (tmp_path / "pid").exists(), "T1 to start")
+            assert own.scheduler is not None
+            os.killpg(own.scheduler.pid, signal.SIGKILL)
+            assert runner.wait(timeout=90) == 1  # not a hang
+        finally:
+            runner.stop_all()
+        pid = int((tmp_path / "pid").read_text())
+        wait_until(lambda: not Path(f"/proc/{pid}").exists(), "the worker to stop the attempt", timeout=30)
+    meta = results(tmp_path)["T1"]
+    assert meta["status"] == "failed" and "the connection to the Dask scheduler at" in meta["reason"]
+    assert "Traceback" not in runner.stderr.read_text()
