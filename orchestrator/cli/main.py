@@ -51,6 +51,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "queue": ("add", "cancel", "retry"),
     "listing": ("list",),
     "editing": ("update",),
+    "archiving": ("archive",),
     "watching": ("watch", "history"),
     "channels": ("share", "note", "discover", "sync", "context"),
     "worktrees": ("merge", "worktrees"),

@@ -35,8 +35,8 @@ def brief_inputs(
 ) -> list[dict[str, str]]:
     """The results a task's brief points to; ``result_names`` (task id -> result file as the user
     types it) saves rendering every brief from spelling each task's name once per dependent."""
-    if result_names is None:
-        return [{"task": dep, "path": workspace.result_name(plan.tasks[dep])} for dep in task.dependencies]
+    if result_names is None or task.archived_upstream:
+        return [{"task": dep.id, "path": workspace.result_name(dep)} for dep in plan.inputs_of(task)]
     return [{"task": dep, "path": result_names[dep]} for dep in task.dependencies]
 
 

@@ -39,6 +39,9 @@ class Task:
     details: str | None = None
     line: int = 0
     extra: dict[str, str] = field(default_factory=dict)
+    # Dependencies on tasks `orchestrator archive` moved out of the table (``Plan.archived``): done
+    # for good, so no edge and no wait; their results still reach this task as upstream results.
+    archived_upstream: tuple[str, ...] = ()
 
     @property
     def instructions(self) -> str:
@@ -59,6 +62,17 @@ class Task:
         return PRIORITY_NAMES.get(self.priority, f"P{self.priority}")
 
 
+@dataclass(frozen=True, slots=True)
+class ArchivedTask:
+    """A task ``orchestrator archive`` moved out of the table into ``archive/<date>.md``: its
+    ``Task`` (id, agent id, name: its result file is named after it) and how it finished."""
+
+    task: Task
+    status: str  # "completed" satisfies a dependency; a task archived with --force does not
+    archived: str  # the date, as its archive file is named (2026-11-25)
+    file: str  # that file, as the user types it
+
+
 @dataclass(eq=False)
 class Plan:
     """A validated plan: settings, context and the tasks in table order."""
@@ -71,6 +85,14 @@ class Plan:
     text: str = ""
     frontmatter: dict[str, object] = field(default_factory=dict)
     book: Book = field(default_factory=Book)  # the agent ids given in its workspace, these tasks' included
+    archived: dict[str, ArchivedTask] = field(default_factory=dict)  # tasks archived, not in the table
+
+    def inputs_of(self, task: Task) -> list[Task]:
+        """The tasks whose results reach ``task`` as upstream results: its dependencies in the
+        table, then those archived."""
+        return [self.tasks[dep] for dep in task.dependencies] + [
+            self.archived[dep].task for dep in task.archived_upstream if dep in self.archived
+        ]
 
     @cached_property
     def graph(self) -> graphs.DiGraph:
