@@ -119,11 +119,11 @@ def cmd_archive(args: argparse.Namespace) -> int:
         def change(text: str) -> str:
             result, _ = take_out(text, {task_id.lower() for task_id in ids})
             try:
-                parse_plan(result, workspace.plan_file, book=read_book(workspace), archived=after)
+                left = parse_plan(result, workspace.plan_file, book=read_book(workspace), archived=after)
             except PlanError as exc:  # a row depends on a task archived --force: said, nothing written
                 said = "; ".join(p.message for p in exc.problems[:3])
                 raise UsageError(f"archive: {shown(workspace.plan_file)} would not hold: {said}") from None
-            return result
+            return _blocks(left, workspace, result)
 
         if ids:
             change(plan.text)  # (refused before the archive is written)
@@ -138,6 +138,22 @@ def cmd_archive(args: argparse.Namespace) -> int:
         else:
             where = archive.day_file(workspace, day)
     return _report(args, workspace, ids, views, where)
+
+
+def _blocks(plan: Plan, workspace: Workspace, text: str) -> str:
+    """``text`` with its status blocks saying what is left (the archived tasks out of them); as
+    it was if they cannot be rendered now (a broken template override: ``render`` says why)."""
+    from orchestrator.errors import OrchestratorError
+    from orchestrator.output.sections import render_status
+    from orchestrator.run.freshness import current_views
+    from orchestrator.state import planfile
+
+    if not plan.settings.status_blocks:
+        return text
+    try:
+        return planfile.splice(text, render_status(plan, workspace, current_views(plan, workspace)).blocks)
+    except (OrchestratorError, OSError, ValueError):
+        return text
 
 
 def _as_archived(new: list[Any], workspace: Workspace, day: str) -> dict[str, Any]:
