@@ -52,6 +52,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "listing": ("list",),
     "editing": ("update",),
     "archiving": ("archive",),
+    "cleanup": ("cleanup",),
     "watching": ("watch", "history"),
     "channels": ("share", "note", "discover", "sync", "context"),
     "worktrees": ("merge", "worktrees"),
