@@ -172,3 +172,36 @@ def test_archive_killed_at_any_step_loses_nothing_and_a_rerun_finishes(kill_at: 
     text = archive.read_text(encoding="utf-8")
     assert all(text.count(f"\n| {task_id} | Agent-") == 1 for task_id in ids)  # each archived once
     assert len(list((tmp_path / ".orchestrator" / "results").glob("agent-0*-result.md"))) == 3
+
+
+# The real command, with a person saving the plan after `archive` read it and before it writes it.
+EDITED_MEANWHILE = """
+import sys
+from pathlib import Path
+from orchestrator.state import archive
+from orchestrator.cli.main import main
+
+real = archive.add
+
+def add(workspace, *args, **kwargs):
+    plan = Path(".orchestrator/master_plan.md")
+    text = plan.read_text(encoding="utf-8").replace("| T-03 | Report |", "| T-03 | Report, edited |")
+    plan.write_text(text + "\\n## Notes\\nSaved meanwhile.\\n", encoding="utf-8")
+    return real(workspace, *args, **kwargs)
+
+archive.add = add
+sys.exit(main(["archive", "T-01", "T-02"]))
+"""
+
+
+def test_a_save_made_while_archive_works_is_kept(tmp_path: Path) -> None:
+    assert (
+        bash(tmp_path, "orchestrator init --backend shell > /dev/null && orchestrator run > /dev/null").returncode == 0
+    )
+    done = subprocess.run([sys.executable, "-c", EDITED_MEANWHILE], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout == "T-01\nT-02\n", done.stderr
+    plan = _plan(tmp_path).read_text(encoding="utf-8")
+    assert "Saved meanwhile." in plan and "| T-03 | Report, edited |" in plan  # the person's save, whole
+    assert "| T-01 | Survey |" not in plan and "| T-02 | Assess |" not in plan  # and the rows archived from it
+    listed = json.loads(cli(tmp_path, "list", "--json").stdout)["tasks"]
+    assert [(t["id"], t["name"]) for t in listed] == [("T-03", "Report, edited")]
