@@ -124,6 +124,8 @@ def test_dry_run_and_json_write_nothing_and_say_what_would_go(tmp_path: Path) ->
     assert _plan(tmp_path).read_bytes() == before and not (tmp_path / ".orchestrator" / "archive").exists()
     usage = cli(tmp_path, "archive")
     assert usage.code == 2 and "say what to archive" in usage.stderr
+    both = cli(tmp_path, "archive", "--completed", "T-01")
+    assert both.code == 2 and "give it or ids (T-01), not both" in both.stderr
     unknown = cli(tmp_path, "archive", "T-09")
     assert unknown.code == 2 and "no task T-09 in the plan" in unknown.stderr
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 from typing import Any
 
 from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, looks_like_workspace, warn
@@ -88,7 +89,9 @@ def cmd_archive(args: argparse.Namespace) -> int:
 
     words = list(args.words)
     workspace = find_workspace(words.pop(0) if words and looks_like_workspace(words[0]) else None)
-    if args.completed == bool(words):
+    if args.completed and words:
+        raise UsageError(f"--completed archives every completed task: give it or ids ({' '.join(words)}), not both")
+    if not args.completed and not words:
         raise UsageError("say what to archive: orchestrator archive [DIR] --completed, or orchestrator archive ID...")
     workspace.check_inside()
     with plan_edit_lock(workspace):
@@ -137,7 +140,7 @@ def cmd_archive(args: argparse.Namespace) -> int:
             planfile.rewrite(workspace.plan_file, change)
         else:
             where = archive.day_file(workspace, day)
-    return _report(args, workspace, ids, views, where)
+    return _report(args, workspace, ids, where)
 
 
 def _blocks(plan: Plan, workspace: Workspace, text: str) -> str:
@@ -166,10 +169,8 @@ def _as_archived(new: list[Any], workspace: Workspace, day: str) -> dict[str, An
     }
 
 
-def _report(
-    args: argparse.Namespace, workspace: Workspace, ids: list[str], views: dict[str, TaskView], where: Any
-) -> int:
-    file = workspace.relative(where) if where is not None else None
+def _report(args: argparse.Namespace, workspace: Workspace, ids: list[str], where: Path) -> int:
+    file = workspace.relative(where)
     if args.json:
         emit_json({"ok": True, "dry_run": args.dry_run, "archived": ids, "file": file if ids else None})
         return ExitCode.OK
