@@ -33,6 +33,7 @@ echo "left: $(orchestrator list --json | python3 -c 'import json,sys; print(len(
 orchestrator validate > /dev/null
 C=$(orchestrator add "Use the data" --after "$A" --command 'cat "$ORCHESTRATOR_INPUTS_DIR"/*')
 echo "new: $C"
+orchestrator validate > /dev/null  # T-04 is known: archived, completed
 orchestrator run > /dev/null
 echo "archived list: $(orchestrator list --archived --tag data --json | python3 -c \
   'import json,sys; print(*[t["id"] + "@" + t["archived"] for t in json.load(sys.stdin)["tasks"]])')"
