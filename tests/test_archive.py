@@ -208,3 +208,22 @@ def test_a_save_made_while_archive_works_is_kept(tmp_path: Path) -> None:
     assert "| T-01 | Survey |" not in plan and "| T-02 | Assess |" not in plan  # and the rows archived from it
     listed = json.loads(cli(tmp_path, "list", "--json").stdout)["tasks"]
     assert [(t["id"], t["name"]) for t in listed] == [("T-03", "Report, edited")]
+
+
+def test_archiving_an_upstream_task_leaves_its_dependents_up_to_date(tmp_path: Path) -> None:
+    """The dependent's brief, inputs and fingerprint are what they were: archiving is no change
+    to its work, and the next run does nothing again (a task added after it, neither)."""
+    assert (
+        bash(tmp_path, "orchestrator init --backend shell > /dev/null && orchestrator run > /dev/null").returncode == 0
+    )
+    brief = tmp_path / ".orchestrator" / "agent_tasks" / "agent-03.md"
+    before = brief.read_text(encoding="utf-8")
+    assert cli(tmp_path, "archive", "T-01", "T-02").code == 0
+    (task,) = json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]
+    assert (task["id"], task["status"], task["up_to_date"]) == ("T-03", "completed", True), task
+    assert cli(tmp_path, "render").code == 0 and brief.read_text(encoding="utf-8") == before
+    assert json.loads(cli(tmp_path, "run", "--json").stdout.splitlines()[0])["to_run"] == 0
+    assert cli(tmp_path, "add", "after both", "--after", "T-02,T-03", "--command", "true").code == 0
+    assert json.loads(cli(tmp_path, "run", "--json").stdout.splitlines()[0])["to_run"] == 1
+    again = json.loads(cli(tmp_path, "run", "--json").stdout.splitlines()[0])
+    assert (again["to_run"], again["already_done"]) == (0, 2)

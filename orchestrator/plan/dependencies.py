@@ -67,6 +67,11 @@ def check_dependencies(
             edges.append((target, task_id))
         if outside:
             task["archived_upstream"] = tuple(outside)
+            named = [
+                lowered.get(d.lower()) or (gone[d.lower()].task.id if d.lower() in gone else d)
+                for d in task["dependencies"]
+            ]
+            task["row_dependencies"] = tuple(dict.fromkeys(d for d in named if d != task_id))
         # Canonical spelling of dependency ids (the table may differ in case), each once; a row
         # that names each dependency once, as spelled in the ID column, has it already.
         if outside or not exact or len(seen) != len(task["dependencies"]):

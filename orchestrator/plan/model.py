@@ -42,6 +42,13 @@ class Task:
     # Dependencies on tasks `orchestrator archive` moved out of the table (``Plan.archived``): done
     # for good, so no edge and no wait; their results still reach this task as upstream results.
     archived_upstream: tuple[str, ...] = ()
+    row_dependencies: tuple[str, ...] = ()  # with archived ones: its Dependencies cell, in order
+
+    @property
+    def upstream_ids(self) -> tuple[str, ...]:
+        """Every task it depends on, archived or not, in the order its row names them: what its
+        brief, its inputs and its fingerprint are made of, before and after an ``archive``."""
+        return self.row_dependencies or self.dependencies
 
     @property
     def instructions(self) -> str:
@@ -88,11 +95,11 @@ class Plan:
     archived: dict[str, ArchivedTask] = field(default_factory=dict)  # tasks archived, not in the table
 
     def inputs_of(self, task: Task) -> list[Task]:
-        """The tasks whose results reach ``task`` as upstream results: its dependencies in the
-        table, then those archived."""
-        return [self.tasks[dep] for dep in task.dependencies] + [
-            self.archived[dep].task for dep in task.archived_upstream if dep in self.archived
-        ]
+        """The tasks whose results reach ``task`` as upstream results, archived ones included, in
+        the order its row names them."""
+        if not task.archived_upstream:
+            return [self.tasks[dep] for dep in task.dependencies]
+        return [self.tasks[d] if d in self.tasks else self.archived[d].task for d in task.upstream_ids]
 
     @cached_property
     def graph(self) -> graphs.DiGraph:

@@ -241,7 +241,7 @@ class Scheduler:
         task = self.plan.tasks[task_id]
         number = self.attempts[task_id] = self.attempts.get(task_id, 0) + 1
         first = self.first_attempt.setdefault(task_id, number)
-        upstream = upstream_of(task.dependencies, self.records)
+        upstream = upstream_of(task.upstream_ids, self.records)
         of_brief = functools.partial(fingerprint, signature=self.signatures[task_id], upstream=upstream)
         try:
             attempt = self.launcher.prepare(task, number, of_brief, resume=self.sessions.get(task_id))
