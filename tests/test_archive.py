@@ -227,3 +227,24 @@ def test_archiving_an_upstream_task_leaves_its_dependents_up_to_date(tmp_path: P
     assert json.loads(cli(tmp_path, "run", "--json").stdout.splitlines()[0])["to_run"] == 1
     again = json.loads(cli(tmp_path, "run", "--json").stdout.splitlines()[0])
     assert (again["to_run"], again["already_done"]) == (0, 2)
+
+
+def test_archive_beside_a_run_takes_what_completed_and_the_run_goes_on(tmp_path: Path) -> None:
+    from runner_helpers import Spec, write_plan
+
+    go = tmp_path / "go"
+    waits = f"until [ -e {go} ]; do sleep 0.05; done; echo two"
+    write_plan(tmp_path, [Spec("T-01", "echo one"), Spec("T-02", waits, deps=("T-01",))])
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: "T-02" in cli(tmp_path, "list", "--status", "running").stdout, "T-02 to run")
+        done = cli(tmp_path, "archive", "--completed")
+        assert (done.code, done.stdout) == (0, "T-01\n"), done.stderr  # T-02 runs: not taken
+        go.touch()
+        assert runner.wait() == 0
+    finally:
+        go.touch()
+        runner.stop_all()
+    assert [t["id"] for t in json.loads(cli(tmp_path, "list", "--archived", "--json").stdout)["tasks"]] == ["T-01"]
+    (task,) = json.loads(cli(tmp_path, "list", "--json").stdout)["tasks"]
+    assert (task["id"], task["status"], task["up_to_date"]) == ("T-02", "completed", True)
