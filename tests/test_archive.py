@@ -166,7 +166,13 @@ def test_archive_killed_at_any_step_loses_nothing_and_a_rerun_finishes(kill_at: 
     in_plan = {t["id"] for t in json.loads(cli(tmp_path, "list", "--json").stdout)["tasks"]}
     archived = {t["id"] for t in json.loads(cli(tmp_path, "list", "--archived", "--json").stdout)["tasks"]}
     assert in_plan | archived == ids  # each task in the plan, the archive or both: none lost
-    assert cli(tmp_path, "validate").code == 0 and cli(tmp_path, "status").code == 0
+    validated = cli(tmp_path, "validate")
+    assert validated.code == 0 and cli(tmp_path, "status").code == 0
+    both = sorted(in_plan & archived)  # (killed between the archive file and the plan)
+    assert both == (["T-01", "T-02", "T-03"] if kill_at == 1 else []), both
+    for task_id in both:  # validate says so, and what finishes the job
+        assert f"{task_id} is in the task table and archived in" in validated.stderr
+        assert f"`orchestrator archive {task_id}` finishes an archive cut short" in validated.stderr
     finished = cli(tmp_path, "archive", "--completed")
     assert finished.code == 0, finished.stderr
     assert set(finished.stdout.split()) == in_plan  # a rerun finishes the job

@@ -73,7 +73,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from orchestrator.plan.graph import longest_chain
     from orchestrator.run.preflight import check_plan, frontmatter_problems
-    from orchestrator.state import planfile
+    from orchestrator.state import archive, planfile
 
     workspace = Workspace.find(args.directory)
     try:
@@ -93,6 +93,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             raise PlanError([Problem(shown(workspace.plan_file), line, what, hint) for line, what, hint in broken])
     notices += _own_columns(plan)
     notices += _unseen_work(plan, workspace)
+    notices += archive.in_both(workspace, list(plan.tasks))
     edges = len(plan.edges())
     data = {
         "ok": True,

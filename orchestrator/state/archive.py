@@ -94,6 +94,20 @@ def archived_tasks(workspace: Workspace) -> dict[str, ArchivedTask]:
     return {task_id: entry.archived for task_id, entry in entries(workspace).items()}
 
 
+def in_both(workspace: Workspace, task_ids: Sequence[str]) -> list[str]:
+    """For ``validate``: each task both in the plan's table and in the archive, said once. An
+    archive cut short leaves that (the row is the task until ``archive`` finishes the job); so
+    does a row given an archived id again, whose results would be the archived task's."""
+    rows = {task_id.lower(): task_id for task_id in task_ids}
+    return [
+        f"{rows[task_id.lower()]} is in the task table and archived in {entry.archived.file}: the row is the task — "
+        f"`orchestrator archive {rows[task_id.lower()]}` finishes an archive cut short; a new task needs an id of "
+        "its own (it would take the archived one's results)"
+        for task_id, entry in entries(workspace).items()
+        if task_id.lower() in rows
+    ]
+
+
 def _read(workspace: Workspace, path: Path) -> list[Entry]:
     where = workspace.relative(path)
     try:
