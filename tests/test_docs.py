@@ -107,6 +107,7 @@ def runnable_blocks() -> list[Block]:
 VOLATILE = [
     (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?"), "<time>"),
     (re.compile(r"\b\d\d:\d\d(?::\d\d)?\b"), "<clock>"),
+    (re.compile(r"\b\d{4}-\d\d-\d\d\b"), "<date>"),  # (the day's archive file)
     (re.compile(r"<?\b\d+(?:\.\d+)?(?:h\d+m\d*s?|m\d+s|ms|s)\b"), "<duration>"),  # <0.01s too
     (re.compile(r"\b[0-9a-f]{7,64}\b"), "<sha>"),
     (re.compile(r"\d+(?:\.\d+)?[×x%](?!\w)"), "<ratio>"),

@@ -84,6 +84,7 @@ def cmd_update(args: argparse.Namespace) -> int:
     from orchestrator.run.freshness import current_views
     from orchestrator.run.preflight import check_plan
     from orchestrator.state import planfile
+    from orchestrator.state.archive import archived_tasks
     from orchestrator.state.identity import read_book
 
     if len(args.words) > 2:
@@ -94,14 +95,18 @@ def cmd_update(args: argparse.Namespace) -> int:
     changes = _changes(args, plan.tasks[task_id].tags, plan.types)
     workspace.check_inside()
 
+    archived = archived_tasks(workspace)
+
     def change(text: str) -> str:
-        current = parse_plan(text, workspace.plan_file, book=read_book(workspace))
+        current = parse_plan(text, workspace.plan_file, book=read_book(workspace), archived=archived)
         if task_id not in current.tasks:
             raise UsageError(f"{task_id}: no longer in {shown(workspace.plan_file)}")
         result = update_task(text, task_id, changes)
         try:
             check_plan(
-                parse_plan(result, workspace.plan_file, book=read_book(workspace)), workspace, Profiles(workspace)
+                parse_plan(result, workspace.plan_file, book=read_book(workspace), archived=archived),
+                workspace,
+                Profiles(workspace),
             )
         except PlanError as exc:  # said of the options: the plan with the change is not written
             said = "; ".join(p.message + (f" — {p.hint}" if p.hint else "") for p in exc.problems)

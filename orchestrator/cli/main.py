@@ -52,6 +52,8 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "listing": ("list",),
     "editing": ("update",),
     "gates": ("approve", "reject"),
+    "archiving": ("archive",),
+    "cleanup": ("cleanup",),
     "watching": ("watch", "history"),
     "channels": ("share", "note", "discover", "sync", "context"),
     "worktrees": ("merge", "worktrees"),

@@ -102,7 +102,7 @@ def _from_template(args: argparse.Namespace, plan_file: Path) -> tuple[str, dict
 def cmd_validate(args: argparse.Namespace) -> int:
     from orchestrator.plan.graph import longest_chain
     from orchestrator.run.preflight import check_plan, frontmatter_problems
-    from orchestrator.state import planfile
+    from orchestrator.state import archive, planfile
 
     workspace = Workspace.find(args.directory)
     try:
@@ -131,6 +131,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if name not in plan.params
     ]
     typed, typed_lines = notes.typed(plan, workspace)
+    notices += archive.in_both(workspace, list(plan.tasks))
     edges = len(plan.edges())
     data = {
         "ok": True,

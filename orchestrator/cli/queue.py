@@ -116,6 +116,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     from orchestrator.plan.markdown import FrontmatterError
     from orchestrator.plan.parser import parse_plan
     from orchestrator.state import planfile
+    from orchestrator.state.archive import archived_tasks
     from orchestrator.state.identity import read_book
 
     workspace, (description,) = _split(args.words, 'orchestrator add [DIR] "<description>"')
@@ -155,13 +156,13 @@ def cmd_add(args: argparse.Namespace) -> int:
 
     def change(text: str) -> str:
         try:
-            result, task_id = add_task(text, new)
+            result, task_id = add_task(text, new, taken=list(archived))
         except FrontmatterError as exc:
             raise PlanError([Problem(shown(workspace.plan_file), exc.line, str(exc), exc.hint)]) from None
         except PlanError as exc:
             raise exc.located(workspace.plan_file) from None
         try:
-            plan = parse_plan(result, workspace.plan_file, book=read_book(workspace))
+            plan = parse_plan(result, workspace.plan_file, book=read_book(workspace), archived=archived)
         except PlanError as exc:
             raise _on_details(exc, result, task_id, details, args.details_file) from None
         if args.id is not None and any(t.lower() == task_id.lower() for t in plan.tasks if t != task_id):
@@ -171,7 +172,11 @@ def cmd_add(args: argparse.Namespace) -> int:
         return result
 
     plan = workspace.load_plan()
-    known = {t.lower() for t in plan.tasks}
+    archived = archived_tasks(workspace)
+    gone = {t.lower(): entry for t, entry in plan.archived.items()}
+    if args.id is not None and (entry := gone.get(args.id.lower())) is not None:
+        raise UsageError(f"--id {args.id}: {entry.task.id} is archived in {entry.file}, and an id is never used twice")
+    known = {t.lower() for t in [*plan.tasks, *plan.archived]}
     if args.id is not None and args.id.lower() in known:
         raise UsageError(f"--id {args.id}: the plan has that task already")
     unknown = [task for task in new.after if task.lower() not in known]

@@ -14,10 +14,14 @@ import signal
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 
-from orchestrator.state.procs import process_started, stat_fields
+from orchestrator.state.procs import process_started, stat_fields, ticks
+
+if TYPE_CHECKING:
+    from orchestrator.executors.base import Leftover
 
 _HAVE_PROC = os.path.isdir("/proc/self")
 _EXITED: frozenset[str | None] = frozenset({None, "Z", "X"})  # no such process, zombie, dead
@@ -162,4 +166,22 @@ def groups_with_environment(marks: Sequence[Mapping[str, str]]) -> list[set[int]
             if fields and len(fields) > 2 and fields[0] not in _EXITED:
                 for index in matches:
                     groups[index].add(int(fields[2]))
+    return groups
+
+
+def leftover_groups(leftovers: Sequence[Leftover]) -> dict[int, str]:
+    """The process groups still running of attempts a dead runner left (``Leftover``), each with
+    its task: the group its handle names, while still the attempt's, and those of the processes
+    whose environment names the attempt (those that left its group, and all of them when it has
+    no handle: its runner died starting it)."""
+    groups: dict[int, str] = {}
+    for leftover in leftovers:
+        handle = leftover.handle
+        if handle is not None and isinstance(handle.get("pgid"), int) and handle["pgid"] > 0:
+            pgid = int(handle["pgid"])
+            if still_the_attempts(pgid, ticks(handle.get("leader_start")), ticks(handle.get("pgid_start"))):
+                groups[pgid] = leftover.task
+    for leftover, found in zip(leftovers, groups_with_environment([o.marks for o in leftovers]), strict=True):
+        for pgid in found:
+            groups.setdefault(pgid, leftover.task)
     return groups

@@ -43,16 +43,15 @@ from orchestrator.executors.base import (
 )
 from orchestrator.executors.groups import (
     group_running,
-    groups_with_environment,
+    leftover_groups,
     same_leader,
     started_since_bound,
-    still_the_attempts,
     stop_group,
     stop_groups,
 )
 from orchestrator.plan.settings import format_duration
 from orchestrator.state.journal import ATTEMPT_MARKS
-from orchestrator.state.procs import process_started, ticks
+from orchestrator.state.procs import process_started
 
 _DRAIN = 2.0  # seconds a grandchild that left the group may keep writing after the child's exit
 _TELL_EVERY = 10.0  # seconds between the lines of `run --wait-orphans` while it waits
@@ -199,16 +198,7 @@ class LocalExecutor(Executor):
         grace period. Besides the group its handle names, an attempt's processes are found by the
         variables that name it in their environment: those that left its group (setsid), and all
         of them when it has no handle (its runner died starting it)."""
-        groups: dict[int, str] = {}
-        for leftover in leftovers:
-            handle = leftover.handle
-            if handle is not None and isinstance(handle.get("pgid"), int) and handle["pgid"] > 0:
-                pgid = int(handle["pgid"])
-                if still_the_attempts(pgid, ticks(handle.get("leader_start")), ticks(handle.get("pgid_start"))):
-                    groups[pgid] = leftover.task
-        for leftover, found in zip(leftovers, groups_with_environment([o.marks for o in leftovers]), strict=True):
-            for pgid in found:
-                groups.setdefault(pgid, leftover.task)
+        groups = leftover_groups(leftovers)
         leaders = {pgid: process_started(pgid) for pgid in groups}  # (as found: a reused id is not them)
         if wait:
             await _wait_for(groups, tell, leaders)

@@ -259,7 +259,7 @@ class Trees:
             return "empty", left  # (the integration branch merged in before an attempt, and nothing of its own)
         return "conflicted" if merge_conflicts(path, self.integration, "HEAD") else "clean", left
 
-    def prune(self, busy: Collection[str] = ()) -> Pruned:
+    def prune(self, busy: Collection[str] = (), *, dry_run: bool = False) -> Pruned:
         """Remove the merged and the empty task worktrees (and their task branches, every commit of
         which is in the integration branch: an empty one holds no work at all), and the integration
         branch's once nothing is left there that is not merged; what was removed, what was kept and
@@ -267,7 +267,8 @@ class Trees:
         refuses to remove a dirty one: no ``--force`` is ever given), and no branch but a task's own
         is deleted. Never beside a run (its caller holds the workspace lock); ``busy``: the tasks
         the journal shows with an attempt still open (a dead runner's: its processes may still
-        write there), whose worktrees stay, the integration branch's with them."""
+        write there), whose worktrees stay, the integration branch's with them. ``dry_run``: what
+        would go, nothing removed (``cleanup --dry-run``)."""
         pruned = Pruned()
         trees = self.listing()
         for tree in trees:
@@ -279,10 +280,11 @@ class Trees:
             if tree.state not in ("merged", "empty"):
                 pruned.kept.append(Kept(tree, _why(tree)))
                 continue
-            git(["worktree", "remove", str(tree.path)], self.repo)
-            own = tree.branch == self.branch(tree.task)
-            if own and tree.branch and is_ancestor(self.repo, tree.branch, self.integration):
-                git(["branch", "-D", "-q", tree.branch], self.repo)
+            if not dry_run:
+                git(["worktree", "remove", str(tree.path)], self.repo)
+                own = tree.branch == self.branch(tree.task)
+                if own and tree.branch and is_ancestor(self.repo, tree.branch, self.integration):
+                    git(["branch", "-D", "-q", tree.branch], self.repo)
             pruned.removed.append(tree)
             pruned.freed += tree.bytes
         for tree in trees:
@@ -292,10 +294,12 @@ class Trees:
             if why is not None:
                 pruned.kept.insert(0, Kept(tree, why))
                 continue
-            git(["worktree", "remove", str(tree.path)], self.repo)
+            if not dry_run:
+                git(["worktree", "remove", str(tree.path)], self.repo)
             pruned.removed.append(tree)
             pruned.freed += tree.bytes
-        git(["worktree", "prune"], self.repo)
+        if not dry_run:
+            git(["worktree", "prune"], self.repo)
         return pruned
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +35,8 @@ def brief_inputs(
 ) -> list[dict[str, str]]:
     """The results a task's brief points to; ``result_names`` (task id -> result file as the user
     types it) saves rendering every brief from spelling each task's name once per dependent."""
-    if result_names is None:
-        return [{"task": dep, "path": workspace.result_name(plan.tasks[dep])} for dep in task.dependencies]
+    if result_names is None or task.archived_upstream:
+        return [{"task": dep.id, "path": workspace.result_name(dep)} for dep in plan.inputs_of(task)]
     return [{"task": dep, "path": result_names[dep]} for dep in task.dependencies]
 
 
@@ -101,9 +101,12 @@ def _render_brief(
     templates: Templates,
     result_names: Mapping[str, str] | None = None,
 ) -> tuple[str, str]:
-    """(body, whole file text) of a task's brief."""
+    """(body, whole file text) of a task's brief. A dependency on an archived task is named as
+    the row names it: the brief is the one it was before the archive (its fingerprint too)."""
     settings = plan.settings_for(task)
     inputs = brief_inputs(plan, workspace, task, result_names)
+    if task.archived_upstream:
+        task = replace(task, dependencies=task.upstream_ids)
     body = templates.render(
         BRIEF_TEMPLATE,
         task=task,

@@ -8,7 +8,7 @@ have is added to the table, empty in the rows above (an empty cell means "the pl
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from orchestrator.errors import PlanError, Problem
@@ -148,11 +148,12 @@ def update_task(text: str, task_id: str, changes: Mapping[str, str]) -> str:
     return "".join(lines)
 
 
-def add_task(text: str, new: NewTask) -> tuple[str, str]:
-    """``text`` with ``new`` appended to its task table (and Task Details); returns it and the id."""
+def add_task(text: str, new: NewTask, taken: Collection[str] = ()) -> tuple[str, str]:
+    """``text`` with ``new`` appended to its task table (and Task Details); returns it and the id.
+    ``taken``: ids no longer in the table that a new task never gets (archived tasks')."""
     found = _task_table(text, "add a row to")
     lines, newline, table, columns = found.lines, found.newline, found.table, found.columns
-    ids = [clean(cells[columns.index("id")]) for _, cells in table.rows]
+    ids = [clean(cells[columns.index("id")]) for _, cells in table.rows] + list(taken)
     task_id = new.id or next_id(ids)
     values: dict[str, str] = {"id": task_id, "description": new.description}
     optional: Mapping[str, str | None] = {
@@ -238,3 +239,41 @@ def _add_details(text: str, task_id: str, name: str, details: str, newline: str)
         lines[end - 1] += newline
     lines.insert(end, newline + block)
     return "".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class TakenOut:
+    """A task's lines as the plan had them, once taken out (``take_out``): what an archive keeps."""
+
+    header: str  # the task table's header and delimiter lines
+    row: str
+    details: str | None  # its Task Details block, ``### T-03 ...`` and all, else None
+
+
+def take_out(text: str, ids: set[str]) -> tuple[str, dict[str, TakenOut]]:
+    """``text`` without the rows of ``ids`` (lower-case) and their Task Details blocks, and what
+    came out of it, by the id as the table spells it; every other line as the person wrote it."""
+    found = _task_table(text, "take a row out of")
+    lines, table, at = found.lines, found.table, found.columns.index("id")
+    header = "".join(lines[found.table.header_line - 1 : found.table.header_line + 1])
+    rows = {clean(cells[at]): number for number, cells in table.rows if clean(cells[at]).lower() in ids}
+    drop = set(rows.values())
+    details: dict[str, str] = {}
+    document = parse_document(lines, split_frontmatter(lines).body_offset)
+    section = document.section(*DETAILS_KEYS)
+    if section is not None:
+        starts = [tok.map[0] for tok in section.tokens if tok.type == "heading_open" and tok.tag == "h3" and tok.map]
+        lowered = {task_id.lower(): task_id for task_id in rows}
+        for index, start in enumerate(starts):
+            end = starts[index + 1] if index + 1 < len(starts) else section.end
+            while index + 1 == len(starts) and end > start + 1 and not lines[end - 1].strip():
+                end -= 1  # (the blank lines before the next section stay)
+            words = re.sub(r"^#+\s*", "", lines[start]).split()
+            first = clean(words[0]).rstrip(":.—-").lower() if words else ""
+            task_id = lowered.get(first) or lowered.get(clean(words[0]).lower() if words else "")
+            if task_id is not None and task_id not in details:
+                details[task_id] = "".join(lines[start:end]).rstrip("\r\n") + "\n"
+                drop.update(range(start + 1, end + 1))  # (1-based, as the rows' numbers)
+    kept = "".join(line for number, line in enumerate(lines, start=1) if number not in drop)
+    taken = {task_id: TakenOut(header, lines[number - 1], details.get(task_id)) for task_id, number in rows.items()}
+    return kept, taken

@@ -47,6 +47,16 @@ class Task:
     line: int = 0
     extra: dict[str, str] = field(default_factory=dict)
     params: tuple[tuple[str, str], ...] = ()  # the parameters its text names, with their values (``plan.params``)
+    # Dependencies on tasks `orchestrator archive` moved out of the table (``Plan.archived``): done
+    # for good, so no edge and no wait; their results still reach this task as upstream results.
+    archived_upstream: tuple[str, ...] = ()
+    row_dependencies: tuple[str, ...] = ()  # with archived ones: its Dependencies cell, in order
+
+    @property
+    def upstream_ids(self) -> tuple[str, ...]:
+        """Every task it depends on, archived or not, in the order its row names them: what its
+        brief, its inputs and its fingerprint are made of, before and after an ``archive``."""
+        return self.row_dependencies or self.dependencies
 
     @property
     def instructions(self) -> str:
@@ -67,6 +77,17 @@ class Task:
         return PRIORITY_NAMES.get(self.priority, f"P{self.priority}")
 
 
+@dataclass(frozen=True, slots=True)
+class ArchivedTask:
+    """A task ``orchestrator archive`` moved out of the table into ``archive/<date>.md``: its
+    ``Task`` (id, agent id, name: its result file is named after it) and how it finished."""
+
+    task: Task
+    status: str  # "completed" satisfies a dependency; a task archived with --force does not
+    archived: str  # the date, as its archive file is named (2026-11-25)
+    file: str  # that file, as the user types it
+
+
 @dataclass(eq=False)
 class Plan:
     """A validated plan: settings, context and the tasks in table order."""
@@ -82,6 +103,14 @@ class Plan:
     params: dict[str, str] = field(default_factory=dict)  # its parameters' values (``plan.params.resolve``)
     # The types its tasks may name: built in, then types.yaml's, then its settings' (``tasktypes.merged``).
     types: dict[str, TaskType] = field(default_factory=lambda: dict(BUILT_IN))
+    archived: dict[str, ArchivedTask] = field(default_factory=dict)  # tasks archived, not in the table
+
+    def inputs_of(self, task: Task) -> list[Task]:
+        """The tasks whose results reach ``task`` as upstream results, archived ones included, in
+        the order its row names them."""
+        if not task.archived_upstream:
+            return [self.tasks[dep] for dep in task.dependencies]
+        return [self.tasks[d] if d in self.tasks else self.archived[d].task for d in task.upstream_ids]
 
     @cached_property
     def graph(self) -> graphs.DiGraph:

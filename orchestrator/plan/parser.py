@@ -8,15 +8,16 @@ its line number and raised together as one ``PlanError``.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from orchestrator.documents import NotAFile, TooLarge, read_regular
 from orchestrator.errors import PlanError, Problem, WorkspaceError, shown
-from orchestrator.plan import graph as graphs
 from orchestrator.plan import tasktypes
 from orchestrator.plan.cells import clean, header_columns
 from orchestrator.plan.cutoff import cut_off_rows
+from orchestrator.plan.dependencies import check_dependencies
 from orchestrator.plan.identity import Book, Row, assign
 from orchestrator.plan.markdown import (
     Document,
@@ -32,7 +33,7 @@ from orchestrator.plan.markdown import (
     split_lines,
     tables_in,
 )
-from orchestrator.plan.model import PLAN_FILE, PLAN_LIMIT, Plan, Task
+from orchestrator.plan.model import PLAN_FILE, PLAN_LIMIT, ArchivedTask, Plan, Task
 from orchestrator.plan.rows import task_fields
 from orchestrator.plan.settings import SETTING_NAMES, settings_from_mapping, suggest
 from orchestrator.plan.tasktypes import TaskType
@@ -50,6 +51,7 @@ class _Collector:
         self.cut_off: set[str] = set()  # ids of rows cut off from the task table (lowercase)
         self.table_read = True  # False: no task table could be read, so no id is known
         self.had: set[str] = set()  # every task id the workspace gave an agent id (lowercase)
+        self.archived = False  # the workspace archived tasks: a table left with no rows is a plan
 
     def add(self, line: int, message: str, hint: str = "") -> None:
         self.problems.append(Problem(self.file, line, message, hint))
@@ -91,16 +93,23 @@ def read_plan_text(path: Path) -> str:
         ) from None
 
 
-def read_plan(path: Path, *, book: Book | None = None) -> Plan:
+def read_plan(path: Path, *, book: Book | None = None, archived: Mapping[str, ArchivedTask] | None = None) -> Plan:
     """Read and validate the plan file at ``path``; ``book``: the agent ids its workspace gave."""
-    return parse_plan(read_plan_text(path), path, book=book)
+    return parse_plan(read_plan_text(path), path, book=book, archived=archived)
 
 
-def parse_plan(text: str, path: str | Path = PLAN_FILE, *, book: Book | None = None) -> Plan:
+def parse_plan(
+    text: str,
+    path: str | Path = PLAN_FILE,
+    *,
+    book: Book | None = None,
+    archived: Mapping[str, ArchivedTask] | None = None,
+) -> Plan:
     """Parse and validate plan text; raises ``PlanError`` listing every problem found.
 
     ``book``: the agent ids the plan's workspace gave so far (``state/agents.json``), which each
-    task keeps; without one, tasks without an Agent cell are numbered in table order."""
+    task keeps; without one, tasks without an Agent cell are numbered in table order.
+    ``archived``: the tasks its workspace archived (``state/archive``), which a row may depend on."""
     path = Path(path)
     out = _Collector(shown(path))
     lines = split_lines(text)
@@ -139,6 +148,7 @@ def parse_plan(text: str, path: str | Path = PLAN_FILE, *, book: Book | None = N
         )
     request = _section_text(document, document.section(*_REQUEST_KEYS))
     goal = _section_text(document, document.section(*_GOAL_KEYS))
+    out.archived = bool(archived)
     rows = _parse_tasks(document, out, kinds)
     out.had = {task_id.lower() for task_id in (book.agents if book else ())}
     details = _parse_details(document, document.section(*DETAILS_KEYS), list(rows), out)
@@ -149,12 +159,16 @@ def parse_plan(text: str, path: str | Path = PLAN_FILE, *, book: Book | None = N
         out.add(line, message, hint)
     for task_id, agent in assignment.agents.items():
         rows[task_id]["agent"] = agent
-    _check_dependencies(rows, out)
+    check_dependencies(rows, out.add, archived)
     if out.problems:
         raise PlanError(out.problems)
     # Each Task is built once, from fields complete by now (frozen dataclasses cost a copy to change).
     tasks = {task_id: Task(**fields) for task_id, fields in rows.items()}
-    return Plan(path, settings, request, goal, tasks, text, front.data, book=assignment.book, types=kinds)
+    live = {task_id.lower() for task_id in tasks}  # (an archive cut short leaves a row in both: the row wins)
+    kept = {task_id: entry for task_id, entry in (archived or {}).items() if task_id.lower() not in live}
+    return Plan(
+        path, settings, request, goal, tasks, text, front.data, book=assignment.book, types=kinds, archived=kept
+    )
 
 
 def _types(
@@ -312,7 +326,7 @@ def _parse_tasks(document: Document, out: _Collector, kinds: dict[str, TaskType]
             continue
         lowered[task_id.lower()] = task_id
         tasks[task_id] = fields
-    if not tasks and not out.problems:
+    if not tasks and not out.problems and not out.archived:
         out.add(table.header_line, "the task table has no rows", "add one row per task under the header")
     end = table.rows[-1][0] if table.rows else table.header_line + 1  # the table's last line, 1-based
     deps = columns.index("deps") if "deps" in columns else None
@@ -363,73 +377,3 @@ def _parse_details(document: Document, section: Section | None, tasks: list[str]
             continue
         details[task_id] = _lf(document.source(start + 1, end)).strip("\n")
     return details
-
-
-def _check_dependencies(tasks: dict[str, dict[str, Any]], out: _Collector) -> None:
-    """Unknown ids, self-dependencies and cycles; dependency ids end up spelled as in the ID column."""
-    edges: list[tuple[str, str]] = []
-    ids = list(tasks)
-    lowered = {tid.lower(): tid for tid in tasks}
-    for task_id, task in tasks.items():
-        seen: set[str] = set()
-        line = task["line"]
-        exact = True  # every dependency spelled as in the ID column
-        for dep in task["dependencies"]:
-            if dep in tasks:
-                target: str | None = dep
-            else:
-                target = lowered.get(dep.lower())
-                exact = False
-            if dep == task_id or target == task_id:
-                out.add(line, f"{task_id} depends on itself", "remove it from its own Dependencies")
-                continue
-            if target is None:
-                out.add(
-                    line,
-                    f"{task_id} depends on unknown task '{dep}'{suggest(dep, [i for i in ids if i != task_id])}",
-                    "use an id from the Task ID column, or 'None'",
-                )
-                continue
-            if target in seen:
-                continue
-            seen.add(target)
-            edges.append((target, task_id))
-        # Canonical spelling of dependency ids (the table may differ in case), each once; a row
-        # that names each dependency once, as spelled in the ID column, has it already.
-        if not exact or len(seen) != len(task["dependencies"]):
-            task["dependencies"] = tuple(
-                dict.fromkeys(d if d in tasks else lowered.get(d.lower(), d) for d in task["dependencies"])
-            )
-    # Among the dependencies that name a task (whatever else is wrong: every problem at once).
-    if len(ids) and _has_cycle(ids, edges):
-        found: dict[str, list[str]] = {task_id: [] for task_id in ids}
-        for source, target in edges:
-            found[target].append(source)
-        for cycle in graphs.cycles(graphs.build(found)):
-            path = " -> ".join([*cycle, cycle[0]])
-            out.add(
-                tasks[cycle[0]]["line"],
-                f"dependency cycle: {path}",
-                "remove one of these dependencies so the tasks can run in some order",
-            )
-
-
-def _has_cycle(ids: list[str], edges: list[tuple[str, str]]) -> bool:
-    """Whether the graph has a cycle: what is left once every task without dependencies is removed
-    (Kahn). networkx finds the cycles to report; this yes-or-no keeps it out of ``status``, whose
-    whole budget on a 10,000-task plan is what importing networkx costs."""
-    indegree = dict.fromkeys(ids, 0)
-    children: dict[str, list[str]] = {node: [] for node in ids}
-    for source, target in edges:
-        indegree[target] += 1
-        children[source].append(target)
-    ready = [node for node, count in indegree.items() if count == 0]
-    seen = 0
-    while ready:
-        node = ready.pop()
-        seen += 1
-        for child in children[node]:
-            indegree[child] -= 1
-            if indegree[child] == 0:
-                ready.append(child)
-    return seen < len(ids)

@@ -49,6 +49,17 @@ def parse_duration(value: object) -> float | None:
     return total or None
 
 
+_DAYS_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(d|w)\s*$")
+
+
+def parse_retention(value: object) -> float | None:
+    """A duration (``parse_duration``), or days and weeks (``30d``, ``2w``): how long logs are kept."""
+    match = _DAYS_RE.match(str(value).lower()) if isinstance(value, str) else None
+    if match is None:
+        return parse_duration(value)
+    return float(match.group(1)) * (86400 if match.group(2) == "d" else 7 * 86400) or None
+
+
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:([kmg])(?:i?b)?|b)?\s*$")
 _SIZE_UNITS = {None: 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
@@ -349,6 +360,9 @@ class Settings:
     # replaces it), and that cluster's scheduler (``run --scheduler`` replaces it).
     executor: str = field(default="local", metadata=_parser(_choice("local", "dask")))
     scheduler: str | None = field(default=None, metadata=_parser(_optional_str))
+    # How long `orchestrator cleanup` keeps the logs of attempts that are not a task's latest;
+    # None: for good (cleanup removes no log).
+    retention: float | None = field(default=None, metadata=_parser(parse_retention))
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -218,14 +218,15 @@ class Launcher:
             project_dir=ws.project_dir,
             workspace=ws.root,
             attempt=number,
-            inputs=tuple(ws.result(self.plan.tasks[d]) for d in task.dependencies),
+            inputs=tuple(ws.result(upstream) for upstream in self.plan.inputs_of(task)),
             resume_session=session,
             profile=self.profiles.get(task.profile),
             brief_name=ws.brief_name(task),
             channels=cli_command() if settings.context_cap > 0 and backend.reads_prompt else None,
         )
         invocation = backend.invocation(job)
-        written = inputs_files.write_inputs(ws, task.slug, tuple(zip(task.dependencies, job.inputs, strict=True)))
+        upstream_ids = tuple(upstream.id for upstream in self.plan.inputs_of(task))
+        written = inputs_files.write_inputs(ws, task.slug, tuple(zip(upstream_ids, job.inputs, strict=True)))
         env = {
             **attempt_environment(ws.root, task.id, number),
             "ORCHESTRATOR_AGENT": task.agent,

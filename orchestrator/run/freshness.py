@@ -46,7 +46,7 @@ from orchestrator.run.basis import BASIS_VERSION, Basis, Signatures
 from orchestrator.run.selection import expected_fingerprint, up_to_date
 from orchestrator.state.journal import epoch_of
 from orchestrator.state.results import ResultRecord
-from orchestrator.state.status import TaskView, collect, read_records
+from orchestrator.state.status import TaskView, archived_records, collect, read_records
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
@@ -130,6 +130,12 @@ class _Judge:
         return Signatures(self.plan, Profiles(self.workspace))
 
     @functools.cached_property
+    def upstream(self) -> Mapping[str, ResultRecord]:
+        """The results a fingerprint reads: the tasks', and the archived ones rows depend on."""
+        archived = archived_records(self.plan, self.workspace)
+        return {**archived, **self.records} if archived else self.records
+
+    @functools.cached_property
     def basis(self) -> Basis:  # (made for the first result that records its inputs: most often all)
         return Basis(self.plan, self.workspace, self.signatures, self.records)
 
@@ -205,7 +211,7 @@ class _Judge:
 
     def _same(self, task: Task, record: ResultRecord, body: str) -> bool:
         signature, legacy = self.signatures.both(task)
-        return expected_fingerprint(task, body, signature, legacy, self.records) == record.fingerprint
+        return expected_fingerprint(task, body, signature, legacy, self.upstream) == record.fingerprint
 
     def _upstream_changed(self, task: Task, record: ResultRecord) -> str:
         """Which dependencies' results are newer than this one (the digest says only that one is)."""

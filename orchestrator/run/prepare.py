@@ -32,7 +32,7 @@ from orchestrator.state import approvals, store
 from orchestrator.state.journal import OpenAttempt, attempts_started, epoch_of
 from orchestrator.state.params import remember
 from orchestrator.state.results import ResultRecord
-from orchestrator.state.status import TaskView, collect, read_records
+from orchestrator.state.status import TaskView, archived_records, collect, read_records
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
@@ -70,6 +70,7 @@ class Prepared:
     afresh: set[str] = field(default_factory=set)  # `run --rerun`'s tasks and their downstream: nothing
     # an earlier attempt of theirs did is taken up (its session, its log)
     notices: list[str] = field(default_factory=list)  # for the run to tell at its start
+    archived: dict[str, ResultRecord] = field(default_factory=dict)  # archived tasks' results (upstream)
 
     def join(self, task: Task, settings: Settings, profiles: Profiles) -> None:
         """``task``, added to the plan while the run goes on (by `orchestrator add`, by hand, or
@@ -163,7 +164,8 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
             legacy[task.id] = earlier
     records = read_records(plan, workspace)
     approvals.settle(workspace, plan.tasks, records)  # (results a person approved or rejected since)
-    expected = expected_fingerprints(plan, briefs, signatures, records, legacy)
+    archived = archived_records(plan, workspace, every=True)
+    expected = expected_fingerprints(plan, briefs, signatures, {**archived, **records}, legacy)
     selection = select(plan, expected, records, only=options.only, rerun=options.rerun, simulated_done=simulated)
     if clis:
         check_installed(plan, profiles, selection.run)
@@ -186,7 +188,7 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
     }
     attempts = attempts_made(plan, workspace)
     return Prepared(
-        plan, profiles, settings, signatures, records, selection, views, sessions, attempts, afresh, notices
+        plan, profiles, settings, signatures, records, selection, views, sessions, attempts, afresh, notices, archived
     )
 
 

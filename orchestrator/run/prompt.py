@@ -126,17 +126,18 @@ def build_prompt(
     if channels and context_cap > 0:
         brief = brief.rstrip() + "\n\n" + channels_section(task.id, channels)
         found = discoveries_section(_discovered(workspace), context_cap, f"{channels} context {task.id}")
-    if not task.dependencies:
+    upstream = plan.inputs_of(task)
+    if not upstream:
         return brief.rstrip() + "\n\n" + found if found else brief
-    share = cap // len(task.dependencies) if cap else 0
+    share = cap // len(upstream) if cap else 0
     parts = [brief.rstrip(), "", "## Upstream results", ""]
     if elsewhere:
         parts += [f"(You run outside the project directory: the brief's paths start at `{workspace.project_dir}`.)", ""]
-    for dep in task.dependencies:
-        path = workspace.result(plan.tasks[dep])
+    for dep in upstream:
+        path = workspace.result(dep)
         body = read_body(path) or ""
         where = str(path) if elsewhere else workspace.relative(path)
-        parts.append(f"### {dep}: {plan.tasks[dep].title} (`{where}`)")
+        parts.append(f"### {dep.id}: {dep.title} (`{where}`)")
         parts.append("")
         if not body:
             parts.append("(no output)")

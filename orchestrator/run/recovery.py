@@ -64,7 +64,7 @@ def finished_in_logs(ws: Workspace, prepared: Prepared, left: Iterable[OpenAttem
         brief = read_body(ws.brief(task))
         if brief is None:
             continue
-        upstream = upstream_of(task.dependencies, prepared.records)
+        upstream = upstream_of(task.upstream_ids, {**prepared.archived, **prepared.records})
         if fingerprint(brief, prepared.signatures[task_id], upstream) != attempt.fingerprint:
             continue  # changed since: what the attempt did answers an older task
         log = ws.log(task, attempt.attempt, "out")

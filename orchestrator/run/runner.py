@@ -356,7 +356,7 @@ def _scheduler(
         done=prepared.selection.done,
         settings=prepared.settings,
         signatures=prepared.signatures,
-        records=dict(prepared.records),
+        records={**prepared.archived, **prepared.records},  # (what fingerprints read: archived upstreams too)
         sessions=dict(prepared.sessions),
         attempts=prepared.attempts,
         launcher=launcher,

@@ -250,7 +250,7 @@ class Scheduler:
     def _start(self, task_id: str, group: TaskGroup) -> None:
         self.recorder.workspace.check_inside()  # its logs go nowhere a symlink put meanwhile leads
         task = self.plan.tasks[task_id]
-        upstream = upstream_of(task.dependencies, self.records)
+        upstream = upstream_of(task.upstream_ids, self.records)
         of_brief = functools.partial(fingerprint, signature=self.signatures[task_id], upstream=upstream)
         if self.merges is not None and self.merges.unresolved(task, self.records.get(task_id), of_brief, self.recorder):
             return self._skip_downstream(task_id, "failed")  # its conflict not resolved yet: it stays failed

@@ -117,7 +117,7 @@ def expected_fingerprint(
 ) -> str:
     """The fingerprint ``task`` would have if run now from ``brief`` against ``records``: its
     result's, when made by an earlier version that signed the same settings as ``legacy``."""
-    upstream = upstream_of(task.dependencies, records)
+    upstream = upstream_of(task.upstream_ids, records)  # (archived ones too: ``status.archived_records``)
     value = fingerprint(brief, signature, upstream)
     record = records.get(task.id)
     if record is not None and value != record.fingerprint and legacy is not None:

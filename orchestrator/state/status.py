@@ -116,6 +116,22 @@ def read_records(plan: Plan, workspace: Workspace) -> dict[str, ResultRecord]:
     return found
 
 
+def archived_records(plan: Plan, workspace: Workspace, *, every: bool = False) -> dict[str, ResultRecord]:
+    """The result records of the archived completed tasks a row depends on (``every``: of all of
+    them, for a run, which may take a row that names any): what a dependent's fingerprint takes
+    from them, as from any upstream task's (``run.selection.upstream_of``). Apart from
+    ``read_records``, whose keys are the plan's tasks."""
+    wanted = plan.archived if every else {dep for task in plan.tasks.values() for dep in task.archived_upstream}
+    found: dict[str, ResultRecord] = {}
+    for dep in wanted:
+        entry = plan.archived.get(dep)
+        if entry is not None and entry.status == TaskStatus.COMPLETED:
+            record = read_record(workspace.result(entry.task), dep)
+            if record is not None:
+                found[dep] = record
+    return found
+
+
 def _tell_unreadable(
     plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord], views: Mapping[str, TaskView]
 ) -> None:

@@ -58,11 +58,12 @@ class Workspace:
 
     def check_inside(self) -> None:
         """Raise ``WorkspaceError`` when a directory the commands write in (agent_tasks/, results/,
-        logs/, state/, context/) is a symlink that leads out of the workspace: nothing is written through
-        one. Called before a command writes anything; a link within the workspace is followed.
+        logs/, state/, context/, archive/) is a symlink that leads out of the workspace: nothing is
+        written through one. Called before a command writes anything; a link within the workspace is followed.
         (Files are never written through a link: each is replaced by a rename, or opened with
         ``O_NOFOLLOW``.)"""
-        for directory in (self.tasks_dir, self.results_dir, self.logs_dir, self.state_dir, self.context_dir):
+        for directory in (self.tasks_dir, self.results_dir, self.logs_dir, self.state_dir, self.context_dir,
+                          self.archive_dir):  # fmt: skip
             if not os.path.islink(directory):  # (one lstat: the runner asks before every result it writes)
                 continue
             root, target = os.path.realpath(self.root), os.path.realpath(directory)
@@ -77,6 +78,11 @@ class Workspace:
     def context_dir(self) -> Path:
         """What tasks share, note, discover and sync (see ``state.context``)."""
         return self.root / "context"
+
+    @property
+    def archive_dir(self) -> Path:
+        """Tasks moved out of the plan's table, a markdown file a day (see ``state.archive``)."""
+        return self.root / "archive"
 
     @property
     def templates_dir(self) -> Path:
@@ -111,10 +117,11 @@ class Workspace:
         value, or a ``UsageError`` says how to give it."""
         from orchestrator.plan.params import resolve
         from orchestrator.plan.parser import read_plan
+        from orchestrator.state.archive import archived_tasks
         from orchestrator.state.identity import read_book
         from orchestrator.state.params import remembered
 
-        plan = read_plan(self.plan_file, book=read_book(self))
+        plan = read_plan(self.plan_file, book=read_book(self), archived=archived_tasks(self))
         return resolve(plan, remembered(self) if plan.settings.params else {}, params or {}, complete=complete)
 
     def brief(self, task: Task) -> Path:

@@ -1,0 +1,115 @@
+"""``orchestrator cleanup``: a workspace's stale state in one sweep, and never more.
+
+Real runs of the real CLI: a runner killed with SIGKILL leaves its lock's pid and its task's
+process group; a real git repository leaves merged and dirty worktrees; a task retried leaves an
+older attempt's logs, made old with ``os.utime``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+from runner_helpers import Spec, cli, open_attempts, pid_gone, run, start, wait_gone, wait_until, write_plan
+from test_worktrees import no_git_identity, plan, repository
+
+__all__ = ["no_git_identity"]  # (its git without an identity, for these tests too)
+
+
+def _everything(project: Path) -> dict[str, float]:
+    """Every file and directory under the project (the repository's own aside), with its time."""
+    return {
+        str(p.relative_to(project)): p.lstat().st_mtime
+        for p in sorted(project.rglob("*"))
+        if ".git" not in p.relative_to(project).parts[:1]
+    }
+
+
+def test_cleanup_removes_merged_worktrees_and_old_logs_and_keeps_work_and_the_latest_logs(tmp_path: Path) -> None:
+    project = repository(tmp_path, {"a.txt": "a\n"})
+    marker = tmp_path / "failed-once"
+    flaky = (
+        f"if [ -e {marker} ]; then echo second > three.txt; echo done >&2; "
+        f"else touch {marker}; echo first >&2; exit 1; fi"
+    )
+    specs = [
+        Spec("T-01", "echo one > one.txt"),
+        Spec("T-02", "echo two > two.txt"),
+        Spec("T-03", flaky, retries=1),
+    ]
+    plan(project, specs, retention="1h")
+    assert run(project).code == 0
+    logs = project / ".orchestrator" / "logs"
+    assert (logs / "agent-03.attempt-1.err").exists() and (logs / "agent-03.attempt-2.err").exists()
+    dirty = project / ".orchestrator" / "worktrees" / "T-02"
+    (dirty / "notes.txt").write_text("work nobody committed\n", encoding="utf-8")
+    old = time.time() - 7200
+    for path in logs.iterdir():
+        os.utime(path, (old, old))
+    before = _everything(project)
+
+    dry = cli(project, "cleanup", "--dry-run")
+    assert dry.code == 0, dry.stderr
+    said = dry.stdout.splitlines()
+    assert "would remove worktree .orchestrator/worktrees/T-01 (T-01)" in said
+    assert "would remove worktree .orchestrator/worktrees/T-03 (T-03)" in said
+    assert "would remove log .orchestrator/logs/agent-03.attempt-1.err (T-03)" in said
+    assert not any("T-02" in line or "attempt-2" in line or "agent-01" in line for line in said), said
+    assert "kept .orchestrator/worktrees/T-02: dirty: uncommitted changes" in dry.stderr
+    assert _everything(project) == before  # --dry-run: nothing removed, nothing touched
+
+    done = cli(project, "cleanup", "--json")
+    assert done.code == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["dry_run"] is False and report["freed_bytes"] > 0
+    removed = {(item["kind"], item["what"]) for item in report["removed"]}
+    assert ("log", ".orchestrator/logs/agent-03.attempt-1.err") in removed
+    assert [item["what"] for item in report["removed"] if item["kind"] == "worktree"] == [
+        ".orchestrator/worktrees/T-01",
+        ".orchestrator/worktrees/T-03",
+    ]
+    assert not (project / ".orchestrator" / "worktrees" / "T-01").exists()
+    assert (dirty / "notes.txt").read_text(encoding="utf-8") == "work nobody committed\n"  # work never removed
+    assert not (logs / "agent-03.attempt-1.err").exists()
+    assert (logs / "agent-03.attempt-2.err").exists()  # the latest attempt's logs stay, however old
+    assert sorted(p.name for p in (project / ".orchestrator" / "results").glob("*-result.md")) == [
+        "agent-01-result.md",
+        "agent-02-result.md",
+        "agent-03-result.md",
+    ]
+    again = cli(project, "cleanup")
+    assert again.code == 0 and again.stdout == ""  # nothing stale is left
+
+
+def test_cleanup_takes_away_what_a_dead_runner_left_and_is_refused_beside_a_run(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T-01", f"touch {tmp_path}/started; sleep 300")])
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: (tmp_path / "started").exists() and bool(open_attempts(tmp_path)), "the task to start")
+        (attempt,) = open_attempts(tmp_path)
+        for args in (("cleanup",), ("cleanup", "--dry-run")):
+            refused = cli(tmp_path, *args)
+            assert refused.code == 3 and refused.stdout == "" and refused.stderr.count("\n") == 1, refused.stderr
+            assert f"(pid {runner.pid}) is using .orchestrator/ — cleanup runs between runs" in refused.stderr
+        runner.kill(signal.SIGKILL)
+        pgid = int(attempt["pgid"])
+        assert not pid_gone(pgid)  # the task goes on without its runner
+        lock = tmp_path / ".orchestrator" / "state" / "runner.lock"
+        dry = cli(tmp_path, "cleanup", "--dry-run")
+        assert dry.code == 0, dry.stderr
+        assert dry.stdout.splitlines()[:2] == [
+            f"would remove runner_lock .orchestrator/state/runner.lock: pid {runner.pid} (gone)",
+            f"would remove processes process group {pgid}, left running by a dead runner (T-01)",
+        ]
+        assert "the next `orchestrator run` takes them up" in dry.stderr
+        assert not pid_gone(pgid) and lock.read_text().strip() == str(runner.pid)  # --dry-run stops nothing
+        done = cli(tmp_path, "cleanup")
+        assert done.code == 0, done.stderr
+        assert f"removed processes process group {pgid}, left running by a dead runner (T-01)" in done.stdout
+        assert wait_gone(pgid) and lock.read_text() == ""
+        assert (tmp_path / ".orchestrator" / "state" / "attempts.jsonl").exists()  # the next run takes it up
+    finally:
+        runner.stop_all()
