@@ -57,6 +57,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "skill": ("install-skill",),
     "doctor": ("doctor",),
     "check": ("check",),
+    "schedule": ("schedule",),
     "report": ("report",),
     "serve": ("serve",),
 }
