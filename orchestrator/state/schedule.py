@@ -102,6 +102,24 @@ def next_firing(expression: str, now: float | None = None) -> float | None:
     return following.timestamp() if following is not None else None
 
 
+def shown(workspace: Workspace, now: float) -> dict[str, Any] | None:
+    """The record as ``check --json`` and ``status --json`` show it: ``cron``, ``next``, ``fired``,
+    ``finished``, ``exit_code``, ``skipped``, ``skips``, ``log``; ``None`` without a schedule."""
+    record = read(workspace)
+    if record is None:
+        return None
+    return {
+        "cron": record["cron"],
+        "next": iso(next_firing(record["cron"], now)),
+        "fired": iso(record.get("fired")),
+        "finished": iso(record.get("finished")),
+        "exit_code": record.get("exit_code"),
+        "skipped": iso(record.get("skipped")),
+        "skips": record.get("skips") or 0,
+        "log": workspace.relative(log_of(workspace)),
+    }
+
+
 def problems(workspace: Workspace, now: float) -> list[tuple[str, str]]:
     """What ``check`` reports of the schedule, as ``(kind, message)``: ``schedule_overdue``, no
     scheduled run started since the expression last fired (``GRACE`` after it); ``schedule_failed``,
