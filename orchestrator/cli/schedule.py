@@ -16,6 +16,7 @@ from pathlib import Path
 
 from orchestrator.cli.output import Commands, Handler, add_command, emit_json, warn
 from orchestrator.errors import LockedError, OrchestratorError, UsageError
+from orchestrator.plan.times import iso
 from orchestrator.state.workspace import DEFAULT_DIR, Workspace, from_here
 from orchestrator.vocabulary import ExitCode
 
@@ -43,7 +44,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     before, _ = crontab.change(put)
     schedule.added(workspace, expression)
     workspace.logs_dir.mkdir(parents=True, exist_ok=True)
-    following = schedule.iso(schedule.next_firing(expression))
+    following = iso(schedule.next_firing(expression))
     replaced = before.find(where) is not None
     log = from_here(schedule.log_of(workspace))
     if args.json:
@@ -72,8 +73,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             {
                 "workspace": entry.workspace,
                 "cron": entry.cron,
-                "next": schedule.iso(schedule.next_firing(entry.cron)),
-                "fired": schedule.iso(record.get("fired")),
+                "next": iso(schedule.next_firing(entry.cron)),
+                "fired": iso(record.get("fired")),
                 "exit_code": record.get("exit_code"),
                 "skips": record.get("skips", 0),
                 "exists": Path(entry.workspace).is_dir(),
@@ -126,7 +127,7 @@ def cmd_fire(args: argparse.Namespace) -> int:
 
     workspace = Workspace.find(args.directory)
     now = time.time()
-    print(f"== {schedule.iso(now)}: scheduled run of {workspace.root}", flush=True)
+    print(f"== {iso(now)}: scheduled run of {workspace.root}", flush=True)
     schedule.update(workspace, fired=now)
     run = build_parser("run").parse_args(["run", str(workspace.root), *(["--json"] if args.json else [])])
     try:
@@ -142,7 +143,7 @@ def cmd_fire(args: argparse.Namespace) -> int:
         schedule.update(workspace, finished=time.time(), exit_code=int(ExitCode.INTERRUPTED))
         raise
     schedule.update(workspace, finished=time.time(), exit_code=code)
-    print(f"== {schedule.iso(time.time())}: the scheduled run exited {code}", flush=True)
+    print(f"== {iso(time.time())}: the scheduled run exited {code}", flush=True)
     return code
 
 

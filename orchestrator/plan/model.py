@@ -35,6 +35,7 @@ class Task:
     command: str | None = None  # a Command cell: what a shell task runs (it never runs its description)
     access: str | None = None  # an Access cell: "read" or "edit" (``settings.access_settings``)
     isolation: str | None = None  # an Isolation cell: "none" or "worktree"
+    not_before: float | None = None  # a Not before cell: the moment (epoch) before which it does not start
     tags: tuple[str, ...] = ()
     details: str | None = None
     line: int = 0

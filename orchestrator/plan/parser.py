@@ -1,8 +1,7 @@
 """master_plan.md in: parse the markdown into a validated ``Plan`` of ``Task`` rows and a DAG.
 
-The parser is forgiving about *form* (column names, dependency separators, priority words, emoji in
-headings) and strict about *meaning* (ids, dependencies, cycles). Every problem is collected with
-its line number and raised together as one ``PlanError``.
+Forgiving about *form* (column names, dependency separators, priority words, emoji in headings), strict
+about *meaning* (ids, dependencies, cycles); every problem is collected with its line and raised in one ``PlanError``.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from orchestrator.plan.cells import (
     code_cell,
     header_columns,
     id_problem,
+    not_before_cell,
     parse_priority,
     split_ids,
 )
@@ -333,6 +333,7 @@ def _task_from_row(row: dict[str, str], extra: dict[str, str], line: int, out: _
         "tags": tuple(t for t in _TAGS_SPLIT_RE.split(row["tags"]) if t) if "tags" in row else (),
         "backend": (clean(row["backend"]).lower() or None) if "backend" in row else None,
         "command": (code_cell(row["command"]) or None) if "command" in row else None,
+        "not_before": not_before_cell(get("not_before", ""), task_id, lambda what, hint: out.add(line, what, hint)),
     }
     access = clean(row["access"]).lower() if "access" in row else ""
     if access and access not in {"-", "—", "none", "default"}:

@@ -29,6 +29,7 @@ from orchestrator.run import policy
 from orchestrator.run.admission import Admission, Slot
 from orchestrator.run.attempts import Attempt, Launcher, Outcome, Resumable
 from orchestrator.run.merges import MergeQueue
+from orchestrator.run.not_before import Holds
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.selection import fingerprint, upstream_of
 from orchestrator.state.journal import Journal
@@ -159,8 +160,7 @@ class Scheduler:
         self.signatures = signatures
         self.records = records  # the results a fingerprint reads: on disk at the start, then this run's
         self.sessions = sessions  # task -> agent session an interrupted attempt left, to resume
-        self.session_costs = SessionCosts()
-        self.spend = TaskSpend()
+        self.session_costs, self.spend = SessionCosts(), TaskSpend()
         self.launcher = launcher
         self.recorder = recorder
         self.admission = admission
@@ -177,7 +177,7 @@ class Scheduler:
         self.waiting: dict[str, Outcome] = {}  # task -> the attempt that ended, whose next one is delayed
         self.stopped: str | None = None  # why nothing new starts (fail-fast, the cost limit)
         self.interrupted = False
-        self.inbox = Inbox()
+        self.inbox, self.holds = Inbox(), Holds()  # holds: the ready tasks whose Not before has not come
         self.started = anyio.Event()  # set once the first tasks have started
         # ``run.live``: whether an attempt that ended (``None``: stopped by its cancel) was cancelled;
         # if so it is recorded so, and its outcome is not acted on.
@@ -194,7 +194,7 @@ class Scheduler:
                 if not self.running and (self.stopped or (not self.delayed and len(self.queue) == 0)):
                     break  # once stopped, a retry still waiting will not start
                 self.recorder.reporter.flush()  # what this turn had to tell, in one write
-                await self.inbox.wait(_until_next(self.delayed, self.admission))
+                await self.inbox.wait(_until_next(self.delayed, self.admission, self.holds.held))
                 self._handle_waiting()
 
     def _handle_waiting(self) -> None:
@@ -220,10 +220,11 @@ class Scheduler:
         return Slot(self.plan.tasks[task_id].profile, self.settings[task_id].backend)
 
     def _may_start(self, task_id: str) -> bool:
-        slot = self._slot(task_id)
-        return slot.backend in self.admission.blocked or self.admission.allows(slot)
+        slot = self._slot(task_id)  # (a task whose Not before has not come stays queued, and waits)
+        return task_id not in self.holds.held and self.admission.admits(slot)
 
     def _fill(self, group: TaskGroup) -> None:
+        self.holds.update(self.plan, self.queue.queued, self.recorder, time.time())
         if self.interrupted or self.admission.paused_for(time.time()) > 0:
             return
         while not self.stopped and not self.admission.full():
@@ -392,11 +393,13 @@ def _ready_queue(plan: Plan, selected: list[str], done: set[str], records: Mappi
     return ReadyQueue(plan.graph, priority=priority, order=plan.order, selected=selected, done=done, took=took)
 
 
-def _until_next(delayed: Mapping[str, float], admission: Admission) -> float:
+def _until_next(delayed: Mapping[str, float], admission: Admission, held: Mapping[str, float]) -> float:
     """Seconds until something changes without an attempt ending: a retry due, a slot given
-    back after a rate limit, a pause over."""
+    back after a rate limit, a pause over, a task's Not before come."""
     now = anyio.current_time()
     times = list(delayed.values())
+    if held:
+        times.append(now + max(0.0, min(held.values()) - time.time()))
     if admission.ramp_at is not None:
         times.append(admission.ramp_at)
     paused = admission.paused_for(time.time())

@@ -22,6 +22,7 @@ from typing import Any
 
 from orchestrator.documents import read_regular
 from orchestrator.plan import cron
+from orchestrator.plan.times import iso
 from orchestrator.state import store
 from orchestrator.state.workspace import Workspace
 
@@ -73,13 +74,6 @@ def update(workspace: Workspace, **fields: Any) -> None:
 
 def removed(workspace: Workspace) -> None:
     store.remove(path_of(workspace))
-
-
-def iso(epoch: object) -> str | None:
-    """An epoch as local ISO 8601 (``2026-11-25T02:00:00+01:00``), ``None`` for none."""
-    if not isinstance(epoch, int | float) or isinstance(epoch, bool):
-        return None
-    return dt.datetime.fromtimestamp(epoch).astimezone().isoformat(timespec="seconds")
 
 
 def due(record: dict[str, Any], now: float) -> float | None:
