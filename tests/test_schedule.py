@@ -129,7 +129,7 @@ def test_the_users_own_crontab_lines_are_kept_byte_for_byte(tmp_path: Path, user
     # The user writes lines of their own after the block; a second schedule keeps them, and the first.
     later = "# added after\n30 4 * * 1 echo monday\n"
     assert _crontab("-", text=text + later).returncode == 0
-    assert cli(one, "schedule", "add", str(two / ".orchestrator"), "--cron", "@hourly").code == 0
+    assert cli(one, "schedule", "add", str(two / ".orchestrator"), "--cron", "@hourly", "--keep-done").code == 0
     listed = json.loads(cli(one, "schedule", "list", "--json").stdout)["schedules"]
     assert [(s["workspace"], s["cron"]) for s in listed] == [
         (str((one / ".orchestrator").resolve()), "0 2 * * *"),
@@ -137,6 +137,7 @@ def test_the_users_own_crontab_lines_are_kept_byte_for_byte(tmp_path: Path, user
     ]
     line = next(line for line in (_read_crontab() or "").splitlines() if "schedule fire" in line)
     assert f"{os.path.realpath(one)} &&" in line and "HOME=" in line and "PATH=" in line
+    assert "schedule fire --keep-done " in (_read_crontab() or "") and "--keep-done" not in line
     assert line.endswith(f">> {(one / '.orchestrator' / 'logs' / 'schedule.log').resolve()} 2>&1")
     assert cli(one, "schedule", "remove").code == 0
     assert cli(one, "schedule", "remove", str(two)).code == 0
@@ -201,6 +202,11 @@ def test_a_firing_runs_the_plan_notifies_and_notes_it_and_check_tells_a_failed_o
     )
     assert cli(tmp_path, "schedule", "fire").code == 0
     assert check(ws).ok
+    # Each firing is a fresh run of the whole plan, as a scheduled workflow is; --keep-done runs what `run` would.
+    again = cli(tmp_path, "schedule", "fire")
+    assert again.code == 0 and "▶ run: 1 to run, 0 already done" in again.stdout, again.stdout
+    kept = cli(tmp_path, "schedule", "fire", "--keep-done")
+    assert kept.code == 0 and "▶ run: 0 to run, 1 already done" in kept.stdout, kept.stdout
     later = time.time() + 2 * 86400
     health = check(ws, now=later)
     assert [f.kind for f in health.findings] == ["schedule_overdue"]

@@ -35,7 +35,9 @@ def cmd_add(args: argparse.Namespace) -> int:
     workspace = Workspace.find(args.directory)
     workspace.load_plan()  # a plan that does not parse would fail at every firing: refused now (exit 2)
     where = str(workspace.root)
-    line = crontab.line_for(expression, workspace.root, workspace.project_dir, schedule.log_of(workspace))
+    line = crontab.line_for(
+        expression, workspace.root, workspace.project_dir, schedule.log_of(workspace), keep_done=args.keep_done
+    )
 
     def put(table: crontab.Crontab) -> crontab.Crontab:
         kept = [e for e in table.entries if e.workspace != where]
@@ -129,8 +131,11 @@ def cmd_fire(args: argparse.Namespace) -> int:
     now = time.time()
     print(f"== {iso(now)}: scheduled run of {workspace.root}", flush=True)
     schedule.update(workspace, fired=now)
-    run = build_parser("run").parse_args(["run", str(workspace.root), *(["--json"] if args.json else [])])
+    words = ["run", str(workspace.root), *(["--json"] if args.json else [])]
     try:
+        if not args.keep_done:  # every firing a fresh run of the whole plan, as a scheduled workflow is
+            words += ["--rerun", ",".join(workspace.load_plan().tasks)]
+        run = build_parser("run").parse_args(words)
         code = int(run.handler(run))
     except LockedError as exc:
         print(f"skipped: {exc} — no second runner started; this firing exits 3", flush=True)
@@ -160,7 +165,15 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     add.add_argument("--cron", required=True, metavar="EXPR", help="when: five cron fields ('0 2 * * *') or @daily")
     _action(actions, "list", cmd_list, "the schedules in your crontab, when each fires next and how it last went")
     _action(actions, "remove", cmd_remove, "take the workspace's line out of your crontab")
-    _action(actions, "fire", cmd_fire, "what each cron line runs: `run`, noted for `check`; skipped while a run goes")
+    fire = _action(
+        actions, "fire", cmd_fire, "what each cron line runs: a run, noted for `check`; skipped while one goes"
+    )
+    for parser in (add, fire):
+        parser.add_argument(
+            "--keep-done",
+            action="store_true",
+            help="run only what is not completed and up to date, as `run` does (default: every task afresh)",
+        )
 
 
 def _action(

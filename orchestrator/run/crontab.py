@@ -94,10 +94,10 @@ def parse(text: str) -> Crontab:
     return Crontab("".join(lines[: begins[0]]), tuple(entries), "".join(lines[ends[0] + 1 :]))
 
 
-def line_for(expression: str, workspace: Path, project: Path, log: Path) -> str:
+def line_for(expression: str, workspace: Path, project: Path, log: Path, *, keep_done: bool = False) -> str:
     """The cron line that runs ``schedule fire`` on ``workspace`` with this Python, from the
     project directory, with this PATH and HOME (cron's own are bare: the agent CLIs would not be
-    found), its output appended to ``log``."""
+    found), its output appended to ``log``; ``keep_done``: its runs redo nothing up to date."""
     python = sys.executable
     for text in (str(workspace), python):
         if any(c in text for c in "%\n\r"):
@@ -105,7 +105,7 @@ def line_for(expression: str, workspace: Path, project: Path, log: Path) -> str:
     env = " ".join(f"{name}={shlex.quote(os.environ.get(name, default))}" for name, default in _ENV)
     command = (
         f"cd {shlex.quote(str(project))} && {env} {shlex.quote(python)} -m orchestrator schedule fire "
-        f"{shlex.quote(str(workspace))} >> {shlex.quote(str(log))} 2>&1"
+        f"{'--keep-done ' if keep_done else ''}{shlex.quote(str(workspace))} >> {shlex.quote(str(log))} 2>&1"
     )
     return f"{expression} {command}"
 
