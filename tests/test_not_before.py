@@ -103,3 +103,37 @@ def test_a_time_passed_holds_nothing(tmp_path: Path) -> None:
     done = cli(tmp_path, "run", "--json")
     assert done.code == 0, done.stderr
     assert "waits" not in done.stdout
+
+
+def test_the_schedule_and_a_task_s_time_show_in_validate_status_report_final_output_and_the_dashboard(
+    tmp_path: Path,
+) -> None:
+    from dashboard_helpers import http_get, served
+
+    _timed_plan(tmp_path, "2100-01-01T09:00Z")
+    state = tmp_path / ".orchestrator" / "state"
+    state.mkdir(parents=True, exist_ok=True)
+    fired = time.time() - 3600
+    record = {"cron": "0 2 * * *", "added": fired - 60, "fired": fired, "finished": fired + 5, "exit_code": 0}
+    (state / "schedule.json").write_text(json.dumps({**record, "skips": 2}))
+    when = "not before 2100-01-01T09:00:00+00:00"
+    env = {"TZ": "UTC"}
+    validated = cli(tmp_path, "validate", env=env)
+    assert validated.code == 0
+    assert f"T-02 waits: {when} (its Not before)" in validated.stderr
+    assert "📅 scheduled '0 2 * * *': next at " in validated.stderr and "(exit 0); 2 skipped" in validated.stderr
+    status = cli(tmp_path, "status", env=env).stdout
+    assert f"Task T-02 — {when}" in status and "📅 scheduled '0 2 * * *'" in status
+    assert cli(tmp_path, "aggregate", env=env).code == 0
+    final = (tmp_path / ".orchestrator" / "final_output.md").read_text()
+    assert "| Schedule | scheduled '0 2 * * *': next at " in final
+    assert f"| T-02 | ⏸️ Waiting | not run yet: {when} | - |" in final
+    report = cli(tmp_path, "report", env=env).stdout
+    assert "| Schedule | scheduled '0 2 * * *'" in report and f"| T-02 | waiting ({when}) |" in report
+    figures = json.loads(cli(tmp_path, "report", "--json", env=env).stdout)
+    assert figures["schedule"]["cron"] == "0 2 * * *" and figures["tasks"][1]["not_before"].startswith("2100-01-01")
+    with served(tmp_path, env=env) as server:
+        shown = http_get(server.port, "/api/state").json()
+    assert shown["schedule"]["cron"] == "0 2 * * *" and shown["schedule"]["skips"] == 2
+    assert any(note.startswith("📅 scheduled '0 2 * * *'") for note in shown["notes"])
+    assert {t["id"]: t["reason"] for t in shown["tasks"]}["T-02"] == when

@@ -93,6 +93,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             raise PlanError([Problem(shown(workspace.plan_file), line, what, hint) for line, what, hint in broken])
     notices += _own_columns(plan)
     notices += _unseen_work(plan, workspace)
+    notices += _timed(plan, workspace)
     edges = len(plan.edges())
     data = {
         "ok": True,
@@ -138,6 +139,25 @@ def _unseen_work(plan: Plan, workspace: Workspace) -> list[str]:
         for task in plan.tasks.values()
         if task.id not in isolated and (upstream := [d for d in task.dependencies if d in isolated])
     ]
+
+
+def _timed(plan: Plan, workspace: Workspace) -> list[str]:
+    """A line for each task whose Not before is still to come (a run holds it until then), and one
+    for the workspace's schedule (``orchestrator schedule``): when the plan runs next."""
+    import time
+
+    from orchestrator.plan.times import not_before_reason
+    from orchestrator.state import schedule
+
+    now = time.time()
+    told = [
+        f"{shown(plan.path)}:{task.line}: {task.id} waits: {not_before_reason(task.not_before)} (its Not before): "
+        "a run holds it until then, and goes on with the rest"
+        for task in plan.tasks.values()
+        if task.not_before is not None and task.not_before > now
+    ]
+    planned = schedule.shown(workspace, now)
+    return told + ([schedule.note(planned)] if planned is not None else [])
 
 
 def _own_columns(plan: Plan) -> list[str]:

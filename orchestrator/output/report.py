@@ -33,6 +33,7 @@ from orchestrator.output.views import NOT_MEASURED, SIMULATED, simulated_mark
 from orchestrator.plan.graph import critical_path
 from orchestrator.plan.model import Plan
 from orchestrator.plan.settings import format_duration
+from orchestrator.plan.times import iso
 from orchestrator.state.status import TaskView
 from orchestrator.state.synthesis import Spent
 from orchestrator.vocabulary import TaskStatus, counted
@@ -86,6 +87,7 @@ def build(plan: Plan, views: list[TaskView], synthesis: Spent | None = None, slo
                 "tokens": view.tokens,
                 "critical": view.id in path,
                 "simulated": view.simulated,
+                **_timed(plan.tasks[view.id].not_before),
             }
         )
         if view.run_attempts == 0 and view.duration is None:
@@ -122,6 +124,11 @@ def build(plan: Plan, views: list[TaskView], synthesis: Spent | None = None, slo
         "synthesis": {"cost_usd": synthesis.cost_usd, "tokens": synthesis.tokens} if synthesis else None,
     }
     return Report(figures, bars(plan, views, set(path)))
+
+
+def _timed(moment: float | None) -> dict[str, Any]:
+    """A task's ``not_before`` (its Not before cell), for the tasks that have one."""
+    return {"not_before": iso(moment)} if moment is not None else {}
 
 
 def _total(values: list[Any], synthesis: Any, digits: int | None = None) -> Any:
@@ -167,6 +174,7 @@ def markdown(report: Report, title: str, svg_name: str | None) -> str:
         f"| Retries | {f['retries']} |",
         f"| Cost | {_part(f, 'cost_usd', _money(f['cost_usd']))} |",
         f"| Tokens | {_part(f, 'tokens', _num(f['tokens']))} |",
+        *([f"| Schedule | {f['schedule_note'].removeprefix('📅 ')} |"] if f.get("schedule_note") else []),
         "",
         "## By backend",
         "",
@@ -182,6 +190,8 @@ def markdown(report: Report, title: str, svg_name: str | None) -> str:
     lines.append("|---|---|---|---|---|---|---|")
     for t in f["tasks"]:
         mark, status = " ⭐" if t["critical"] else "", t["status"] + simulated_mark(t["simulated"])
+        if t["status"] == TaskStatus.WAITING and t.get("not_before"):
+            status += f" (not before {t['not_before']})"
         lines.append(
             f"| {t['id']}{mark} | {status} | {t['backend']} | {format_duration(t['duration'])} | "
             f"{t['attempts']} | {_money(t['cost_usd'])} | {_num(t['tokens'])} |"

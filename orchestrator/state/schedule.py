@@ -114,6 +114,18 @@ def shown(workspace: Workspace, now: float) -> dict[str, Any] | None:
     }
 
 
+def note(shown: dict[str, Any]) -> str:
+    """The line ``status`` and ``report`` give a schedule (``shown``'s dict)."""
+    if shown["fired"] is None:
+        last = "not fired yet"
+    elif shown["finished"] is None or shown["finished"] < shown["fired"]:  # (one offset: ISO text compares)
+        last = f"last fired {shown['fired']}, its run not finished"
+    else:
+        last = f"last fired {shown['fired']} (exit {shown['exit_code']})"
+    skips = f"; {shown['skips']} skipped while a run went on" if shown["skips"] else ""
+    return f"📅 scheduled '{shown['cron']}': next at {shown['next']}; {last}{skips}"
+
+
 def problems(workspace: Workspace, now: float) -> list[tuple[str, str]]:
     """What ``check`` reports of the schedule, as ``(kind, message)``: ``schedule_overdue``, no
     scheduled run started since the expression last fired (``GRACE`` after it); ``schedule_failed``,

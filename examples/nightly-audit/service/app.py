@@ -2,7 +2,7 @@
 
 import os
 
-API_TOKEN = "sk-live-4f9a2c7e1b"  # planted: a secret written into the code
+API_TOKEN = "tok-demo-4f9a2c7e1b"  # planted: a secret written into the code
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "sqlite:///app.db")
 
