@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from runner_helpers import Spec, cli, kill_attempts, wait_until, write_plan
+from runner_helpers import Spec, cli, kill_attempts, parse_events, wait_until, write_plan
 
 from orchestrator.plan import cron
 from orchestrator.run.crontab import BEGIN, END
@@ -207,6 +207,10 @@ def test_a_firing_runs_the_plan_notifies_and_notes_it_and_check_tells_a_failed_o
     assert again.code == 0 and "▶ run: 1 to run, 0 already done" in again.stdout, again.stdout
     kept = cli(tmp_path, "schedule", "fire", "--keep-done")
     assert kept.code == 0 and "▶ run: 0 to run, 1 already done" in kept.stdout, kept.stdout
+    streamed = cli(
+        tmp_path, "schedule", "fire", "--json"
+    )  # the run's events alone on stdout; the log's lines on stderr
+    assert parse_events(streamed.stdout)[-1]["event"] == "run_finished" and "scheduled run of" in streamed.stderr
     later = time.time() + 2 * 86400
     health = check(ws, now=later)
     assert [f.kind for f in health.findings] == ["schedule_overdue"]

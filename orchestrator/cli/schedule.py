@@ -10,6 +10,7 @@ runner and exits 3.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import time
 from pathlib import Path
@@ -129,7 +130,8 @@ def cmd_fire(args: argparse.Namespace) -> int:
 
     workspace = Workspace.find(args.directory)
     now = time.time()
-    print(f"== {iso(now)}: scheduled run of {workspace.root}", flush=True)
+    say = warn if args.json else functools.partial(print, flush=True)  # (--json: stdout is the run's events)
+    say(f"== {iso(now)}: scheduled run of {workspace.root}")
     schedule.update(workspace, fired=now)
     words = ["run", str(workspace.root), *(["--json"] if args.json else [])]
     try:
@@ -138,7 +140,7 @@ def cmd_fire(args: argparse.Namespace) -> int:
         run = build_parser("run").parse_args(words)
         code = int(run.handler(run))
     except LockedError as exc:
-        print(f"skipped: {exc} — no second runner started; this firing exits 3", flush=True)
+        say(f"skipped: {exc} — no second runner started; this firing exits 3")
         schedule.update(workspace, skipped=time.time(), skip=True)
         return ExitCode.LOCKED
     except OrchestratorError as exc:
@@ -148,7 +150,7 @@ def cmd_fire(args: argparse.Namespace) -> int:
         schedule.update(workspace, finished=time.time(), exit_code=int(ExitCode.INTERRUPTED))
         raise
     schedule.update(workspace, finished=time.time(), exit_code=code)
-    print(f"== {iso(time.time())}: the scheduled run exited {code}", flush=True)
+    say(f"== {iso(time.time())}: the scheduled run exited {code}")
     return code
 
 

@@ -131,13 +131,14 @@ def summarize(
         "cost": _cost(cost, synthesis.cost_usd if synthesis else None),
         "tokens": _tokens(tokens, synthesis.tokens if synthesis else None),
         "simulated": counted(simulated, "task") if simulated else "",
+        "schedule": "",  # the workspace's schedule, when it has one (``scheduled``)
     }
 
 
 def scheduled(workspace: Workspace) -> dict[str, str]:
     """The summary's ``schedule`` row: the workspace's schedule, when it has one (``schedule add``)."""
     planned = schedule.shown(workspace, time.time())
-    return {"schedule": schedule.note(planned).removeprefix("📅 ")} if planned is not None else {}
+    return {"schedule": schedule.note(planned).removeprefix("📅 ") if planned is not None else ""}
 
 
 def _cost(tasks: list[float], synthesis: float | None) -> str:

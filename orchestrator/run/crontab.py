@@ -59,7 +59,8 @@ class Crontab:
         if not self.entries:
             return self.before + self.after
         lines = [BEGIN, *(f"{_NAMED}{e.workspace}\n{e.line}" for e in self.entries), END]
-        return self.before + "\n".join(lines) + "\n" + self.after
+        ended = self.before if not self.before or self.before.endswith("\n") else self.before + "\n"
+        return ended + "\n".join(lines) + "\n" + self.after
 
     def find(self, workspace: str) -> Entry | None:
         return next((e for e in self.entries if e.workspace == workspace), None)
