@@ -16,7 +16,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -223,21 +223,30 @@ def test_a_firing_runs_the_plan_notifies_and_notes_it_and_check_tells_a_failed_o
 
 
 @pytest.fixture
-def cron_daemon() -> Iterator[None]:
-    """Debian's cron running: the machine's own if one runs, else one started here (as root only)."""
+def cron_daemon() -> Iterator[Callable[[], None]]:
+    """Starts Debian's cron once the test has written its crontab: a daemon loads every crontab as
+    it starts, where one running already may miss a change made within the second it last looked
+    (it compares the spool's modification time, to the second). The machine's own, if one runs,
+    is used as it is; else one is started here (as root only), and stopped after."""
     if CRON_DAEMON is None or not HAS_CRONTAB:
         pytest.skip("cron is not installed (apt-get install cron; .ci/run installs it)")
-    if any(_comm(pid) in {"cron", "crond"} for pid in os.listdir("/proc") if pid.isdigit()):
-        yield
-        return
-    if os.geteuid() != 0:
+    running = any(_comm(pid) in {"cron", "crond"} for pid in os.listdir("/proc") if pid.isdigit())
+    if not running and os.geteuid() != 0:
         pytest.skip("no cron daemon runs, and only root can start one here")
-    daemon = subprocess.Popen([CRON_DAEMON, "-f"], start_new_session=True, stderr=subprocess.DEVNULL)
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start() -> None:
+        if not running:
+            started.append(
+                subprocess.Popen([str(CRON_DAEMON), "-f"], start_new_session=True, stderr=subprocess.DEVNULL)
+            )
+
     try:
-        yield
+        yield start
     finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        daemon.wait(timeout=10)
+        for daemon in started:
+            os.killpg(daemon.pid, signal.SIGTERM)
+            daemon.wait(timeout=10)
 
 
 def _comm(pid: str) -> str:
@@ -251,7 +260,7 @@ def _comm(pid: str) -> str:
 @pytest.mark.timeout(240)
 @needs_crontab
 def test_cron_fires_a_schedule_and_a_firing_while_its_run_goes_starts_no_second_runner(
-    tmp_path: Path, user_crontab: None, cron_daemon: None
+    tmp_path: Path, user_crontab: None, cron_daemon: Callable[[], None]
 ) -> None:
     mine = '# the user\'s own\nMAILTO=""\n'
     assert _crontab("-", text=mine).returncode == 0
@@ -260,6 +269,7 @@ def test_cron_fires_a_schedule_and_a_firing_while_its_run_goes_starts_no_second_
     ws = tmp_path / ".orchestrator"
     try:
         assert cli(tmp_path, "schedule", "add", "--cron", "* * * * *").code == 0
+        cron_daemon()
         wait_until(lambda: (tmp_path / "started").exists(), "cron to fire the schedule", timeout=130)
         log = ws / "logs" / "schedule.log"
         assert "scheduled run of" in log.read_text()
