@@ -60,6 +60,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "skill": ("install-skill",),
     "doctor": ("doctor",),
     "check": ("check",),
+    "schedule": ("schedule",),
     "report": ("report",),
     "serve": ("serve",),
     "transfer": ("export", "import", "templates"),

@@ -70,3 +70,22 @@ def typed(plan: Plan, workspace: Workspace) -> tuple[list[dict[str, object]], li
     if len(typed) > len(first):
         lines.append(f"... and {len(typed) - len(first)} more tasks with a type (`validate --json` lists them all)")
     return typed, lines
+
+
+def timed(plan: Plan, workspace: Workspace) -> list[str]:
+    """A line for each task whose Not before is still to come (a run holds it until then), and one
+    for the workspace's schedule (``orchestrator schedule``): when the plan runs next."""
+    import time
+
+    from orchestrator.plan.times import not_before_reason
+    from orchestrator.state import schedule
+
+    now = time.time()
+    told = [
+        f"{shown(plan.path)}:{task.line}: {task.id} waits: {not_before_reason(task.not_before)} (its Not before): "
+        "a run holds it until then, and goes on with the rest"
+        for task in plan.tasks.values()
+        if task.not_before is not None and task.not_before > now
+    ]
+    planned = schedule.shown(workspace, now)
+    return told + ([schedule.note(planned)] if planned is not None else [])

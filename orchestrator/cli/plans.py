@@ -132,6 +132,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     ]
     typed, typed_lines = notes.typed(plan, workspace)
     notices += archive.in_both(workspace, list(plan.tasks))
+    notices += notes.timed(plan, workspace)
     edges = len(plan.edges())
     data = {
         "ok": True,

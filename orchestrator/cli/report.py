@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 
 from orchestrator.cli.output import Commands, add_command, add_directory, emit_json, warn
 from orchestrator.errors import workspace_error_from
@@ -14,13 +15,16 @@ SVG_NAME = "report.svg"
 def cmd_report(args: argparse.Namespace) -> int:
     from orchestrator.output import report
     from orchestrator.output.final import as_spent
-    from orchestrator.state import events, store, synthesis
+    from orchestrator.state import events, schedule, store, synthesis
     from orchestrator.state.status import collect
 
     workspace = Workspace.find(args.directory)
     plan = workspace.load_plan()
     views = as_spent(collect(plan, workspace), workspace)
     found = report.build(plan, views, synthesis.read(workspace), events.run_slots(workspace.events_file))
+    planned = schedule.shown(workspace, time.time())
+    if planned is not None:  # (a workspace with no schedule: no key, as before)
+        found.figures.update(schedule=planned, schedule_note=schedule.note(planned))
     title = workspace.project_dir.name
     svg_path = workspace.root / SVG_NAME
     workspace.check_inside()

@@ -24,6 +24,8 @@ MARKS = {
         "interrupted": "⏹️",
         "plan": "📝",
         "simulated": "🎭",
+        "schedule_overdue": "📅",
+        "schedule_failed": "📅",
     },
     "out_of_date": "🔁",  # not a finding: told beside them
 }
@@ -42,6 +44,8 @@ def _totals(health: Health) -> str:
         wall = last.get("wall_seconds")
         took = format_duration(float(wall)) if isinstance(wall, int | float) else "-"
         line += f"; last run finished {last.get('time')} in {took} (exit {last.get('exit_code')})"
+    if health.schedule:
+        line += f"; scheduled '{health.schedule['cron']}', next at {health.schedule['next']}"
     return line
 
 

@@ -8,6 +8,7 @@ matches (edited by hand, or written before the line existed) is moved aside, to
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -23,8 +24,9 @@ from orchestrator.plan.graph import critical_path
 from orchestrator.plan.model import Plan
 from orchestrator.plan.params import shown_values
 from orchestrator.plan.settings import format_duration
+from orchestrator.plan.times import NOT_BEFORE
 from orchestrator.printable import visible
-from orchestrator.state import journal, store
+from orchestrator.state import journal, schedule, store
 from orchestrator.state import synthesis as spent
 from orchestrator.state.status import TaskView, collect, counts
 from orchestrator.state.workspace import Workspace
@@ -131,7 +133,14 @@ def summarize(
         "tokens": _tokens(tokens, synthesis.tokens if synthesis else None),
         "simulated": counted(simulated, "task") if simulated else "",
         "params": _cell(shown_values(plan.params)) if plan.params else "",
+        "schedule": "",  # the workspace's schedule, when it has one (``scheduled``)
     }
+
+
+def scheduled(workspace: Workspace) -> dict[str, str]:
+    """The summary's ``schedule`` row: the workspace's schedule, when it has one (``schedule add``)."""
+    planned = schedule.shown(workspace, time.time())
+    return {"schedule": schedule.note(planned).removeprefix("📅 ") if planned is not None else ""}
 
 
 def _cost(tasks: list[float], synthesis: float | None) -> str:
@@ -214,11 +223,13 @@ def build(
                 }
             )
         elif view.status in (TaskStatus.PENDING, TaskStatus.WAITING):
-            problems.append({"id": task_id, "label": view.status.label, "reason": "not run yet", "file": "-"})
+            timed = (view.reason or "").startswith(NOT_BEFORE)  # waiting for its Not before: said so
+            reason = f"not run yet: {view.reason}" if timed else "not run yet"
+            problems.append({"id": task_id, "label": view.status.label, "reason": _cell(reason), "file": "-"})
     return (templates or Templates.of(workspace)).render(
         "final_output.md.j2",
         request=plan.request,
-        summary=summarize(plan, views, synthesis, run_seconds=run_seconds),
+        summary=summarize(plan, views, synthesis, run_seconds=run_seconds) | scheduled(workspace),
         completed=completed,
         problems=problems,
         synthesis=demote_headings(synthesis.text, SYNTHESIS_HEADING) if synthesis and synthesis.text else "",

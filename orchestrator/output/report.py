@@ -34,6 +34,7 @@ from orchestrator.plan.graph import critical_path
 from orchestrator.plan.model import Plan
 from orchestrator.plan.params import shown_values
 from orchestrator.plan.settings import format_duration
+from orchestrator.plan.times import iso
 from orchestrator.state.status import TaskView
 from orchestrator.state.synthesis import Spent
 from orchestrator.vocabulary import TaskStatus, counted
@@ -89,6 +90,7 @@ def build(plan: Plan, views: list[TaskView], synthesis: Spent | None = None, slo
                 "tokens": view.tokens,
                 "critical": view.id in path,
                 "simulated": view.simulated,
+                **_timed(plan.tasks[view.id].not_before),
             }
         )
         if view.run_attempts == 0 and view.duration is None:
@@ -132,6 +134,11 @@ def _count(totals: dict[str, dict[str, Any]], key: str, view: TaskView) -> None:
         found["cost_usd"] = round((found["cost_usd"] or 0.0) + view.cost_usd, 6)
     if view.tokens is not None:
         found["tokens"] = (found["tokens"] or 0) + view.tokens
+
+
+def _timed(moment: float | None) -> dict[str, Any]:
+    """A task's ``not_before`` (its Not before cell), for the tasks that have one."""
+    return {"not_before": iso(moment)} if moment is not None else {}
 
 
 def _total(values: list[Any], synthesis: Any, digits: int | None = None) -> Any:
@@ -178,6 +185,7 @@ def markdown(report: Report, title: str, svg_name: str | None) -> str:
         f"| Cost | {_part(f, 'cost_usd', _money(f['cost_usd']))} |",
         f"| Tokens | {_part(f, 'tokens', _num(f['tokens']))} |",
         *([f"| Parameters | {_params(f)} |"] if f["params"] else []),
+        *([f"| Schedule | {f['schedule_note'].removeprefix('📅 ')} |"] if f.get("schedule_note") else []),
         "",
         "## By backend",
         "",
@@ -199,6 +207,8 @@ def markdown(report: Report, title: str, svg_name: str | None) -> str:
     lines.append("|---|---|---|---|---|---|---|")
     for t in f["tasks"]:
         mark, status = " ⭐" if t["critical"] else "", t["status"] + simulated_mark(t["simulated"])
+        if t["status"] == TaskStatus.WAITING and t.get("not_before"):
+            status += f" (not before {t['not_before']})"
         lines.append(
             f"| {t['id']}{mark} | {status} | {t['backend']} | {format_duration(t['duration'])} | "
             f"{t['attempts']} | {_money(t['cost_usd'])} | {_num(t['tokens'])} |"

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.settings import format_duration
+from orchestrator.plan.times import NOT_BEFORE
 from orchestrator.printable import visible
 from orchestrator.state.status import TaskView
 from orchestrator.vocabulary import TaskStatus, counted
@@ -101,11 +102,11 @@ def mermaid(plan: Plan, views: Sequence[TaskView] | None = None, *, limit: int |
 
 def dot(plan: Plan, views: Sequence[TaskView] | None = None) -> str:
     """The plan's graph for graphviz; a task whose result is made up (``views``) says so in its label."""
-    made_up = {v.id for v in views if v.simulated} if views else set()
+    marks = {v.id: simulated_mark(v.simulated) + timed_mark(v) for v in views or ()}
     classes = {v.id: "outofdate" if v.out_of_date else str(v.status) for v in views or ()}
     lines = ["digraph plan {", "    rankdir=LR;", "    node [shape=box];"]
     for task_id, task in plan.tasks.items():
-        label = f"{task_id}: {task.title}{kind_mark(task)}{simulated_mark(task_id in made_up)}"
+        label = f"{task_id}: {task.title}{kind_mark(task)}{marks.get(task_id, '')}"
         lines.append(f"    {json.dumps(task_id)} [label={json.dumps(label)}{_dot_colours(classes.get(task_id))}];")
     for source, target in plan.edges():
         lines.append(f"    {json.dumps(source)} -> {json.dumps(target)};")
@@ -145,8 +146,18 @@ def layers_text(plan: Plan, views: Sequence[TaskView] | None = None) -> str:
 
 
 def _marks(views: Sequence[TaskView] | None) -> dict[str, str]:
-    """What a graph says after a task's name: `` (simulated)``, `` (out of date)``, or nothing."""
-    return {v.id: simulated_mark(v.simulated) + (f" ({OUT_OF_DATE})" if v.out_of_date else "") for v in views or ()}
+    """What a graph says after a task's name: `` (simulated)``, `` (out of date)``, `` (not before
+    2026-12-01T09:00:00+00:00)`` for one waiting for its time, or nothing."""
+    return {
+        v.id: simulated_mark(v.simulated) + (f" ({OUT_OF_DATE})" if v.out_of_date else "") + timed_mark(v)
+        for v in views or ()
+    }
+
+
+def timed_mark(view: TaskView) -> str:
+    """`` (not before TIME)`` after a task waiting for its Not before (its reason says the time)."""
+    reason = view.reason or ""
+    return f" ({reason})" if view.status == TaskStatus.WAITING and reason.startswith(NOT_BEFORE) else ""
 
 
 def summary_line(views: Sequence[TaskView], found: dict[str, int]) -> str:

@@ -7,9 +7,11 @@ about what becomes part of a file name (``id_problem``).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from orchestrator.plan.markdown import normalize_heading
 from orchestrator.plan.model import DEFAULT_PRIORITY
+from orchestrator.plan.times import HINT, parse_instant
 
 # Normalized header text -> canonical column.
 COLUMN_ALIASES: dict[str, str] = {
@@ -71,6 +73,8 @@ COLUMN_ALIASES: dict[str, str] = {
     "task type": "type",
     "cmd": "command",
     "shell command": "command",
+    "not before": "not_before",
+    "start at": "not_before",
 }
 
 # Priority words and their level. Lower runs first; a bare integer N means PN.
@@ -251,3 +255,16 @@ def id_problem(value: str, what: str = "task id") -> str | None:
     if value.split(".")[0].lower() in _RESERVED:
         return f"{what} '{value}' is a reserved device name on Windows"
     return None
+
+
+def not_before_cell(cell: str, task_id: str, problem: Callable[[str, str], None]) -> float | None:
+    """A ``Not before`` cell: the moment the task may start, ``None`` for none (empty, ``-``); a
+    time that is not one, or has no zone, is told to ``problem`` (what, what to do)."""
+    text = clean(cell)
+    if text.lower() in {"", "-", "—", "–", "none"}:
+        return None
+    try:
+        return parse_instant(text)
+    except ValueError as exc:
+        problem(f"{task_id}: Not before {exc}", HINT)
+        return None

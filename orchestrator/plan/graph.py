@@ -224,6 +224,10 @@ class ReadyQueue:
             self._handed.add(found)
         return found
 
+    def queued(self) -> list[str]:
+        """The ready tasks not handed out yet, in no particular order."""
+        return [task_id for _, task_id in self._heap]
+
     def push_back(self, task_id: str) -> None:
         """Return a popped task to the queue (its retry is due, or it was not started after all)."""
         self._handed.discard(task_id)

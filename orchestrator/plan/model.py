@@ -39,6 +39,7 @@ class Task:
     type: str | None = None  # a Type cell: the name of its type (``plan/tasktypes.py``), lowercase
     approval: str | None = None  # an Approval cell, else its type's: "before" or "after"
     from_type: tuple[str, ...] = ()  # which of priority, profile, approval its type gave (its row did not)
+    not_before: float | None = None  # a Not before cell: the moment (epoch) before which it does not start
     tags: tuple[str, ...] = ()
     blocked: str | None = None  # a Blocked cell: held by a person, with why ("" when no reason is given)
     condition: str | None = None  # a Condition cell: it runs only when this holds (``plan.conditions``)

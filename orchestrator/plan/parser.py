@@ -1,8 +1,7 @@
 """master_plan.md in: parse the markdown into a validated ``Plan`` of ``Task`` rows and a DAG.
 
-The parser is forgiving about *form* (column names, dependency separators, priority words, emoji in
-headings) and strict about *meaning* (ids, dependencies, cycles). Every problem is collected with
-its line number and raised together as one ``PlanError``.
+Forgiving about *form* (column names, dependency separators, priority words, emoji in headings), strict
+about *meaning* (ids, dependencies, cycles); every problem is collected with its line and raised in one ``PlanError``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from orchestrator.plan.cells import NOT_IDS, clean, code_cell, id_problem, parse_priority, split_ids
+from orchestrator.plan.cells import NOT_IDS, clean, code_cell, id_problem, not_before_cell, parse_priority, split_ids
 from orchestrator.plan.rowcells import more_cells
 from orchestrator.plan.settings import ACCESS_WORDS, parse_duration, suggest
 from orchestrator.plan.tasktypes import APPROVALS, TaskType
@@ -46,6 +46,7 @@ def task_fields(
         "tags": tuple(t for t in _TAGS_SPLIT_RE.split(row["tags"]) if t) if "tags" in row else (),
         "backend": (clean(row["backend"]).lower() or None) if "backend" in row else None,
         "command": (code_cell(row["command"]) or None) if "command" in row else None,
+        "not_before": not_before_cell(get("not_before", ""), task_id, lambda what, hint: add(line, what, hint)),
     }
     access = clean(row["access"]).lower() if "access" in row else ""
     if access and access not in {"-", "—", "none", "default"}:

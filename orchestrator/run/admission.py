@@ -76,6 +76,11 @@ class Admission:
                 return False
         return True
 
+    def admits(self, slot: Slot) -> bool:
+        """Whether ``slot`` may be taken from the queue now: room under its caps, or a blocked
+        backend (its task is then skipped, not started)."""
+        return slot.backend in self.blocked or self.allows(slot)
+
     # --- rate limits: fewer at once for a while ---------------------------------------------------
 
     def rate_limited(self, now: float, wait: float = 0.0) -> None:

@@ -31,6 +31,7 @@ from orchestrator.run.attempts import Attempt, Launcher, Outcome, Resumable
 from orchestrator.run.gates import HOLD, Gates
 from orchestrator.run.holds import Holds
 from orchestrator.run.merges import MergeQueue
+from orchestrator.run.not_before import Timed
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.selection import fingerprint, upstream_of
 from orchestrator.state.approvals import Decision, rejected_reason
@@ -180,7 +181,7 @@ class Scheduler:
         self.interrupted = False
         self.holds = Holds(plan, selected)  # tasks a person holds (a Blocked cell): never started
         self.gates = Gates(plan, self.holds, recorder, records)  # conditions and approval gates
-        self.inbox = Inbox()
+        self.inbox, self.timed = Inbox(), Timed()  # timed: the ready tasks whose Not before has not come
         self.started = anyio.Event()  # set once the first tasks have started
         # ``run.live``: whether an attempt that ended (``None``: stopped by its cancel) was cancelled;
         # if so it is recorded so, and its outcome is not acted on.
@@ -198,7 +199,7 @@ class Scheduler:
                 if not self.running and (self.stopped or (not self.delayed and not self.holds.startable(self.queue))):
                     break  # once stopped, a retry still waiting will not start; held tasks wait for a next run
                 self.recorder.reporter.flush()  # what this turn had to tell, in one write
-                await self.inbox.wait(_until_next(self.delayed, self.admission))
+                await self.inbox.wait(_until_next(self.delayed, self.admission, self.timed.held))
                 self._handle_waiting()
 
     def _handle_waiting(self) -> None:
@@ -224,10 +225,11 @@ class Scheduler:
         return Slot(self.plan.tasks[task_id].profile, self.settings[task_id].backend)
 
     def _may_start(self, task_id: str) -> bool:
-        slot = self._slot(task_id)
-        return task_id not in self.holds and (slot.backend in self.admission.blocked or self.admission.allows(slot))
+        slot = self._slot(task_id)  # (one held by a person, or whose Not before has not come, waits)
+        return task_id not in self.holds and task_id not in self.timed.held and self.admission.admits(slot)
 
     def _fill(self, group: TaskGroup) -> None:
+        self.timed.update(self.plan, self.queue.queued, self.recorder, time.time())
         if self.interrupted or self.admission.paused_for(time.time()) > 0:
             return
         while not self.stopped and not self.admission.full():
@@ -437,11 +439,13 @@ def _ready_queue(plan: Plan, selected: list[str], done: set[str], records: Mappi
     return queue
 
 
-def _until_next(delayed: Mapping[str, float], admission: Admission) -> float:
+def _until_next(delayed: Mapping[str, float], admission: Admission, held: Mapping[str, float]) -> float:
     """Seconds until something changes without an attempt ending: a retry due, a slot given
-    back after a rate limit, a pause over."""
+    back after a rate limit, a pause over, a task's Not before come."""
     now = anyio.current_time()
     times = list(delayed.values())
+    if held:
+        times.append(now + max(0.0, min(held.values()) - time.time()))
     if admission.ramp_at is not None:
         times.append(admission.ramp_at)
     paused = admission.paused_for(time.time())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from orchestrator import documents
 from orchestrator.plan.graph import dependencies_first
 from orchestrator.plan.model import Plan, Task
+from orchestrator.plan.times import not_before_reason
 from orchestrator.state import approvals, journal
 from orchestrator.state.pause import paused
 from orchestrator.state.procs import pid_alive
@@ -190,6 +192,7 @@ def collect(plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord
         for view in views.values():
             if view.status == TaskStatus.PENDING:
                 view.status = TaskStatus.WAITING
+    _not_before(plan, views, time.time())
     return list(views.values())
 
 
@@ -246,6 +249,18 @@ def at_gates(
                 view.status, view.reason = TaskStatus.REJECTED, approvals.rejected_reason(decision)
             continue
         view.status, view.reason = TaskStatus.AWAITING_APPROVAL, approvals.awaiting_reason(task.id, "before")
+
+
+def _not_before(plan: Plan, views: Mapping[str, TaskView], now: float) -> None:
+    """A task whose Not before has not come waits for it, whatever else it waits for: told."""
+    for task in plan.tasks.values():
+        view = views[task.id]
+        if task.not_before is not None and task.not_before > now and view.status in _NOT_STARTED:
+            view.status = TaskStatus.WAITING
+            view.reason = view.reason or not_before_reason(task.not_before)
+
+
+_NOT_STARTED = (TaskStatus.PENDING, TaskStatus.WAITING)
 
 
 def upstream_reason(dependency: str, what: str) -> str:

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from orchestrator.state import schedule
 from orchestrator.state.context import status_data as discoveries
 from orchestrator.state.pause import status_notes
 from orchestrator.state.status import TaskView, counts
@@ -13,9 +15,10 @@ from orchestrator.state.workspace import Workspace
 
 def status_data(workspace: Workspace, views: list[TaskView]) -> dict[str, Any]:
     """Every task's view (``views``, as ``status.collect`` reads them), how many are in each
-    state, what they cost, and a usage-limit pause in force (``paused_until``, ``notes``)."""
+    state, what they cost, a usage-limit pause in force (``paused_until``, ``notes``), and the
+    workspace's schedule (``schedule``, and a note) when it has one."""
     cost = [v.cost_usd for v in views if v.cost_usd is not None]
-    return {
+    data = {
         "workspace": str(workspace.root),
         "counts": counts(views),
         "total": len(views),
@@ -24,3 +27,8 @@ def status_data(workspace: Workspace, views: list[TaskView]) -> dict[str, Any]:
         "discoveries": discoveries(workspace),
         **status_notes(workspace),
     }
+    planned = schedule.shown(workspace, time.time())
+    if planned is not None:  # (as a pause: told when there is one)
+        data["schedule"] = planned
+        data["notes"] = [*data.get("notes", []), schedule.note(planned)]
+    return data

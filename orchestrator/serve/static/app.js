@@ -198,6 +198,11 @@ function renderBanners() {
   const error = $("plan-error");
   error.textContent = model.plan_error ? `master_plan.md does not parse (showing the last plan that did): ${model.plan_error}` : "";
   error.hidden = !model.plan_error;
+  // The workspace's schedule (`orchestrator schedule add`): the same line `status` prints.
+  const schedule = $("schedule-line");
+  const note = model.schedule && (model.notes || []).find((line) => line.startsWith("📅"));
+  schedule.textContent = note || "";
+  schedule.hidden = !note;
 }
 
 function renderTotals() {
@@ -240,7 +245,8 @@ function renderTable() {
     const label = el("span", `state state-${task.status}${stale ? " stale" : ""}`, stale ? "completed · out of date" : task.status);
     if (stale) label.title = task.out_of_date;
     state.append(label);
-    if (task.reason && WHY_STATES.has(task.status)) state.append(el("div", "why", task.reason));  // as `status` says it
+    const timed = task.status === "waiting" && (task.reason || "").startsWith("not before ");  // its Not before
+    if (task.reason && (WHY_STATES.has(task.status) || timed)) state.append(el("div", "why", task.reason));  // as `status` says it
     row.append(state);
     row.append(
       el("td", "num", task.attempts || "–"),

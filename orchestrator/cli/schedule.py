@@ -1,0 +1,191 @@
+"""``orchestrator schedule add|list|remove|fire``: a plan run again and again by the machine's cron.
+
+``add`` writes a line in the managed block of the user's crontab (``run/crontab``) and the
+workspace's record (``state/schedule``); cron runs ``schedule fire`` at each time, which runs the
+plan as ``run`` does, its output appended to ``logs/schedule.log``, and notes how it went for
+``check``. A firing that finds the previous run still going says so in that log, starts no second
+runner and exits 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import time
+from pathlib import Path
+
+from orchestrator.cli.output import Commands, Handler, add_command, emit_json, warn
+from orchestrator.errors import LockedError, OrchestratorError, UsageError
+from orchestrator.plan.times import iso
+from orchestrator.state.workspace import DEFAULT_DIR, Workspace, from_here
+from orchestrator.vocabulary import ExitCode
+
+_JSON = "print one JSON object instead of text"
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from orchestrator.plan import cron
+    from orchestrator.run import crontab
+    from orchestrator.state import schedule
+
+    try:
+        expression = cron.parse(args.cron).text  # (a shorthand such as @daily as its five fields)
+    except ValueError as exc:
+        raise UsageError(f"--cron '{args.cron}': {exc} — nothing was written") from None
+    workspace = Workspace.find(args.directory)
+    workspace.load_plan()  # a plan that does not parse would fail at every firing: refused now (exit 2)
+    where = str(workspace.root)
+    line = crontab.line_for(
+        expression, workspace.root, workspace.project_dir, schedule.log_of(workspace), keep_done=args.keep_done
+    )
+
+    def put(table: crontab.Crontab) -> crontab.Crontab:
+        kept = [e for e in table.entries if e.workspace != where]
+        return crontab.Crontab(table.before, (*kept, crontab.Entry(where, expression, line)), table.after)
+
+    before, _ = crontab.change(put)
+    schedule.added(workspace, expression)
+    workspace.logs_dir.mkdir(parents=True, exist_ok=True)
+    following = iso(schedule.next_firing(expression))
+    replaced = before.find(where) is not None
+    log = from_here(schedule.log_of(workspace))
+    if args.json:
+        emit_json(
+            {"ok": True, "workspace": where, "cron": expression, "next": following, "replaced": replaced, "log": log}
+        )
+    else:
+        done = "rescheduled" if replaced else "scheduled"
+        print(f"{done} {from_here(workspace.root)}: '{expression}', next at {following}")
+        print(f"each run's output is appended to {log}; `orchestrator check` tells when one is overdue or failed")
+    if crontab.daemon_running() is False:
+        warn("no cron daemon runs on this machine: nothing fires until one does (Debian: service cron start)")
+    return ExitCode.OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from orchestrator.run import crontab
+    from orchestrator.state import schedule
+
+    rows: list[dict[str, object]] = []
+    for entry in crontab.parse(crontab.read()).entries:
+        record: dict[str, object] = {}
+        if Path(entry.workspace).is_dir():
+            record = schedule.read(Workspace(Path(entry.workspace))) or {}
+        rows.append(
+            {
+                "workspace": entry.workspace,
+                "cron": entry.cron,
+                "next": iso(schedule.next_firing(entry.cron)),
+                "fired": iso(record.get("fired")),
+                "exit_code": record.get("exit_code"),
+                "skips": record.get("skips", 0),
+                "exists": Path(entry.workspace).is_dir(),
+            }
+        )
+    if args.json:
+        emit_json({"ok": True, "schedules": rows})
+        return ExitCode.OK
+    if not rows:
+        print("no schedules — `orchestrator schedule add WORKSPACE --cron '0 2 * * *'` adds one")
+        return ExitCode.OK
+    for row in rows:
+        last = f"last fired {row['fired']} (exit {row['exit_code']})" if row["fired"] else "not fired yet"
+        gone = "" if row["exists"] else " — the workspace is gone: `orchestrator schedule remove` it"
+        print(f"{from_here(str(row['workspace']))}: '{row['cron']}', next at {row['next']}; {last}{gone}")
+    return ExitCode.OK
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from orchestrator.run import crontab
+    from orchestrator.state import schedule
+
+    try:
+        workspace: Workspace | None = Workspace.find(args.directory)
+    except OrchestratorError:  # gone since: its line can still go, by its path
+        workspace = None
+    path = Path(args.directory).absolute()
+    wanted = {str(workspace.root)} if workspace is not None else {str(path), str(path / DEFAULT_DIR)}
+    wanted |= {os.path.realpath(w) for w in wanted}
+
+    def drop(table: crontab.Crontab) -> crontab.Crontab:
+        return crontab.Crontab(table.before, tuple(e for e in table.entries if e.workspace not in wanted), table.after)
+
+    before, after = crontab.change(drop)
+    gone = [e.workspace for e in before.entries if e not in after.entries]
+    if not gone:
+        raise UsageError(f"{args.directory}: no schedule for it — `orchestrator schedule list` shows the schedules")
+    if workspace is not None:
+        schedule.removed(workspace)
+    if args.json:
+        emit_json({"ok": True, "removed": gone})
+    else:
+        print(f"removed the schedule of {from_here(gone[0])}")
+    return ExitCode.OK
+
+
+def cmd_fire(args: argparse.Namespace) -> int:
+    from orchestrator.cli.main import build_parser
+    from orchestrator.state import schedule
+
+    workspace = Workspace.find(args.directory)
+    now = time.time()
+    say = warn if args.json else functools.partial(print, flush=True)  # (--json: stdout is the run's events)
+    say(f"== {iso(now)}: scheduled run of {workspace.root}")
+    schedule.update(workspace, fired=now)
+    words = ["run", str(workspace.root), *(["--json"] if args.json else [])]
+    try:
+        if not args.keep_done:  # every firing a fresh run of the whole plan, as a scheduled workflow is
+            words += ["--rerun", ",".join(workspace.load_plan().tasks)]
+        run = build_parser("run").parse_args(words)
+        code = int(run.handler(run))
+    except LockedError as exc:
+        say(f"skipped: {exc} — no second runner started; this firing exits 3")
+        schedule.update(workspace, skipped=time.time(), skip=True)
+        return ExitCode.LOCKED
+    except OrchestratorError as exc:
+        schedule.update(workspace, finished=time.time(), exit_code=exc.exit_code)
+        raise
+    except KeyboardInterrupt:
+        schedule.update(workspace, finished=time.time(), exit_code=int(ExitCode.INTERRUPTED))
+        raise
+    schedule.update(workspace, finished=time.time(), exit_code=code)
+    say(f"== {iso(time.time())}: the scheduled run exited {code}")
+    return code
+
+
+def register(sub: Commands[argparse.ArgumentParser]) -> None:
+    p = add_command(
+        sub,
+        "schedule",
+        cmd_list,
+        "run a plan again and again by the machine's cron: `schedule add WORKSPACE --cron EXPR`, `schedule list`, "
+        "`schedule remove WORKSPACE` (a managed block of your crontab; your own lines are kept)",
+    )
+    actions = p.add_subparsers(dest="action", metavar="ACTION", help="add, list, remove, or fire (what cron runs)")
+    add = _action(actions, "add", cmd_add, "schedule the workspace's plan: a line in your crontab's managed block")
+    add.add_argument("--cron", required=True, metavar="EXPR", help="when: five cron fields ('0 2 * * *') or @daily")
+    _action(actions, "list", cmd_list, "the schedules in your crontab, when each fires next and how it last went")
+    _action(actions, "remove", cmd_remove, "take the workspace's line out of your crontab")
+    fire = _action(
+        actions, "fire", cmd_fire, "what each cron line runs: a run, noted for `check`; skipped while one goes"
+    )
+    for parser in (add, fire):
+        parser.add_argument(
+            "--keep-done",
+            action="store_true",
+            help="run only what is not completed and up to date, as `run` does (default: every task afresh)",
+        )
+
+
+def _action(
+    actions: Commands[argparse.ArgumentParser], name: str, handler: Handler, help_text: str
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = actions.add_parser(name, help=help_text, description=help_text)
+    parser.set_defaults(handler=handler)
+    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=_JSON)
+    if name != "list":
+        parser.add_argument(
+            "directory", nargs="?", default=DEFAULT_DIR, help="the workspace (default: .orchestrator here)"
+        )
+    return parser
