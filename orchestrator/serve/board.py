@@ -21,6 +21,7 @@ from orchestrator.documents import open_regular
 from orchestrator.errors import OrchestratorError
 from orchestrator.plan.model import Plan
 from orchestrator.printable import visible
+from orchestrator.run.estimates import workspace_eta
 from orchestrator.run.freshness import current_views
 from orchestrator.serve.picture import graph_svg
 from orchestrator.state.logs import attempts as logs_of
@@ -98,6 +99,7 @@ class Board:
         plan = self.plan()
         views = current_views(plan, self.workspace) if plan is not None else []  # out of date told, as status does
         data = status_data(self.workspace, views)
+        data["eta"] = workspace_eta(plan, self.workspace, views) if plan is not None else None  # (as status says)
         tokens = [v.tokens for v in views if v.tokens is not None]
         if run.get("pid") and run.get("finished") is None:
             run = {**run, "alive": pid_alive(int(run["pid"]), ticks(run.get("pid_start")))}
