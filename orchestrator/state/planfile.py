@@ -344,7 +344,9 @@ class _Out:
     def __init__(self, temp: Path) -> None:
         self.fd = os.open(temp, os.O_RDONLY | os.O_CLOEXEC)
         os.unlink(temp)
-        self.data = self.read()  # (what the swap took out: the caller has looked at it already)
+        # What the swap took out (the caller has looked at it already), as a digest: held until the
+        # next rewrite, a copy of a large plan would be most of what a run holds.
+        self.digest = _digest(self.read())
 
     def read(self) -> bytes:
         chunks = []
@@ -358,7 +360,7 @@ class _Out:
         """Whether it still holds what it held, a moment later. An editor that saves in place may
         have opened the file just before the swap: its write then lands here, a little after."""
         time.sleep(_SETTLE)
-        return self.read() == self.data
+        return _digest(self.read()) == self.digest
 
     def close(self) -> bytes:
         """What it holds now; the file is closed."""
@@ -373,12 +375,12 @@ class _Held:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._files: dict[str, tuple[_Out, bytes]] = {}  # path -> (what came out, what went in)
+        self._files: dict[str, tuple[_Out, bytes]] = {}  # path -> (what came out, digest of what went in)
 
     def keep(self, path: Path, out: _Out, put: bytes) -> None:
         with self._lock:
             done = [self._files.pop(str(path), None)]
-            self._files[str(path)] = (out, put)
+            self._files[str(path)] = (out, _digest(put))
             while len(self._files) > _HELD_AT_MOST:  # the longest held goes
                 done.append(self._files.pop(next(iter(self._files))))
         for old in done:
@@ -397,10 +399,14 @@ class _Held:
             return None
         out, put = held
         now = out.close()
-        return now if now != out.data and live == put else None
+        return now if _digest(now) != out.digest and _digest(live) == put else None
 
 
 _held = _Held()
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 def _changed(data: bytes, change: Callable[[str], str]) -> bytes:
