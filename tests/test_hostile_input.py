@@ -91,7 +91,9 @@ def test_a_plan_beyond_the_size_limit_is_refused(
     before = snapshot(tmp_path)
     assert main(["run"]) == 2
     err = capsys.readouterr().err
-    _one_line(err, "master_plan.md: is ", "bytes, more than the 100 read", "put large text in files")
+    problem, count = err.strip().splitlines()
+    _one_line(problem, "master_plan.md: is ", "bytes, more than the 100 a plan may have", "split it into smaller plans")
+    assert count == "1 problem; nothing was written."
     assert snapshot(tmp_path) == before
 
 

@@ -12,7 +12,14 @@ from orchestrator.plan.identity import Book
 from orchestrator.plan.settings import Settings, access_settings
 
 PLAN_FILE = "master_plan.md"
-PLAN_LIMIT = 64 * 1024 * 1024  # bytes: a 10,000-task plan with a page of details each is a tenth of this
+# The bytes a plan may have: past it, a command on the plan could outgrow MEMORY_RULE. Measured
+# with bench/memory.py on plans of 1,000 tasks with long Task Details and an emoji (then the plan's
+# text takes 4 bytes a character in memory, as every plan's does once a run wrote its status
+# blocks), `run --executor fake`, the command that takes most, peaked at 113 MB for 1 MiB, 123 for
+# 2, 169 for 3 (the rule: 160, 170, 180) and 204 for 5 (200); 2.5 MiB keeps a margin. A plan of
+# many small rows is far below it: 10,000 tasks are 0.4 MiB.
+PLAN_LIMIT = 5 * 1024 * 1024 // 2
+MEMORY_RULE = "a command's memory stays under 10 x the plan's size + 150 MB"
 DEFAULT_PRIORITY = 2
 PRIORITY_NAMES = {0: "P0", 1: "P1", 2: "P2", 3: "P3"}
 

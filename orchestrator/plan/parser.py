@@ -39,7 +39,7 @@ from orchestrator.plan.markdown import (
     split_lines,
     tables_in,
 )
-from orchestrator.plan.model import PLAN_FILE, PLAN_LIMIT, Plan, Task
+from orchestrator.plan.model import MEMORY_RULE, PLAN_FILE, PLAN_LIMIT, Plan, Task
 from orchestrator.plan.settings import ACCESS_WORDS, SETTING_NAMES, parse_duration, settings_from_mapping, suggest
 
 _REQUEST_KEYS = ("original request", "request", "user request")
@@ -76,9 +76,7 @@ def read_plan_text(path: Path) -> str:
             f"{where}: {exc.strerror} — {PLAN_FILE} must be a plain text file: move this aside and write one there"
         ) from None
     except TooLarge as exc:
-        raise WorkspaceError(
-            f"{where}: {exc.strerror} — a plan holds tasks, not their data: put large text in files the tasks read"
-        ) from None
+        raise PlanError([too_large(where, exc.size)]) from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -94,6 +92,17 @@ def read_plan_text(path: Path) -> str:
                 )
             ]
         ) from None
+
+
+def too_large(where: str, size: int) -> Problem:
+    """Why a plan of ``size`` bytes is refused: past ``PLAN_LIMIT``, a command's memory would
+    outgrow ``MEMORY_RULE`` (``bench/memory.py`` measures it)."""
+    return Problem(
+        where,
+        0,
+        f"is {size:,} bytes, more than the {PLAN_LIMIT:,} a plan may have ({MEMORY_RULE})",
+        "split it into smaller plans, and put large text in files the tasks read",
+    )
 
 
 def read_plan(path: Path, *, book: Book | None = None) -> Plan:
