@@ -39,7 +39,7 @@ from orchestrator.plan.markdown import (
     split_lines,
     tables_in,
 )
-from orchestrator.plan.model import MEMORY_RULE, PLAN_FILE, PLAN_LIMIT, Plan, Task
+from orchestrator.plan.model import PLAN_FILE, PLAN_LIMIT, READ_LIMIT, Plan, Task, own_size, too_large
 from orchestrator.plan.settings import ACCESS_WORDS, SETTING_NAMES, parse_duration, settings_from_mapping, suggest
 
 _REQUEST_KEYS = ("original request", "request", "user request")
@@ -63,10 +63,10 @@ class _Collector:
 def read_plan_text(path: Path) -> str:
     """The plan's text; a missing file or non-UTF-8 bytes become a ``PlanError``/``WorkspaceError``.
     Only a regular file is read (a FIFO would block, /dev/zero never end), of at most ``PLAN_LIMIT``
-    bytes."""
+    bytes outside its status blocks (``READ_LIMIT`` in all)."""
     where = shown(path)
     try:
-        data = read_regular(path, PLAN_LIMIT)
+        data = read_regular(path, READ_LIMIT)
     except FileNotFoundError:
         raise WorkspaceError(
             f"{where}: no such file — run `orchestrator init` to create a workspace, or pass its directory"
@@ -77,6 +77,8 @@ def read_plan_text(path: Path) -> str:
         ) from None
     except TooLarge as exc:
         raise PlanError([too_large(where, exc.size)]) from None
+    if (size := own_size(data)) > PLAN_LIMIT:
+        raise PlanError([too_large(where, size)])
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -92,17 +94,6 @@ def read_plan_text(path: Path) -> str:
                 )
             ]
         ) from None
-
-
-def too_large(where: str, size: int) -> Problem:
-    """Why a plan of ``size`` bytes is refused: past ``PLAN_LIMIT``, a command's memory would
-    outgrow ``MEMORY_RULE`` (``bench/memory.py`` measures it)."""
-    return Problem(
-        where,
-        0,
-        f"is {size:,} bytes, more than the {PLAN_LIMIT:,} a plan may have ({MEMORY_RULE})",
-        "split it into smaller plans, and put large text in files the tasks read",
-    )
 
 
 def read_plan(path: Path, *, book: Book | None = None) -> Plan:

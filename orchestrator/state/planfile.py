@@ -36,7 +36,7 @@ from pathlib import Path
 
 from orchestrator.documents import read_regular
 from orchestrator.plan.markdown import outside_fences, split_lines
-from orchestrator.plan.model import PLAN_LIMIT
+from orchestrator.plan.model import READ_LIMIT
 from orchestrator.printable import visible
 from orchestrator.state import store
 
@@ -323,7 +323,7 @@ def _rewrite(path: Path, change: Callable[[str], str], durable: bool) -> bool:
 
 def _read(path: Path) -> bytes:
     """The plan file's bytes; a FIFO or a device put in its place is an ``OSError``, not a hang."""
-    return read_regular(path, PLAN_LIMIT)
+    return read_regular(path, READ_LIMIT)
 
 
 def _swap_back(temp: Path, path: Path, ours: bytes) -> None:
