@@ -14,6 +14,8 @@ written by an untimed first command):
   W4  scale: 1,000 and 10,000 no-op tasks in a DAG — wall time and peak RSS (< 200 MB at 10,000)
   W5  CLI start: ``orchestrator status`` on a 1,000-task workspace after a run, median of 5
   plan  ``validate`` + ``render`` (< 2 s) and ``status`` (< 0.3 s) on a 10,000-task plan
+  memory  peak RSS of every command on a 10,000-task plan and on the largest plans accepted, against
+      10 x the plan's size + 150 MB (issue 39); see ``memory.py``
   W6-W8  agents (issue 21): the real claude CLI against a fake Messages API; see ``agents.py``.
       Skipped, with the reason in the report, where claude is not installed.
 
@@ -77,12 +79,13 @@ from benchlib import (
 )
 from cluster import section_of as cluster_section_of
 from makespan import DagResult, render_dag, run_dag, w2_dag, w3_dag
+from memory import PlanRow, memory_targets, render_memory, run_memory
 from overhead import W1, floor_tools, render_w1, run_w1
 from plan_scale import ScaleResult, render_plan_scale, run_plan_scale
 
 VENV = WORK / "venv"
 PEERS = ("doit", "snakemake")
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "plan", *AGENT_WORKLOADS)
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "plan", "memory", *AGENT_WORKLOADS)
 W4_SIZES = (1_000, 10_000)
 W4_GROWTH_LIMIT = 11.0
 W4_RSS_LIMIT = 200.0
@@ -315,6 +318,7 @@ class Suite:
     w4: W4 | None = None
     w5: W5 | None = None
     plan: ScaleResult | None = None
+    memory: list[PlanRow] | None = None
     agents: Report | None = None
     kept_agents: str | None = None  # the agents' section of the last report, when W6-W8 do not run
     kept_cluster: str | None = None  # W9's section (bench/cluster.py), kept as it is
@@ -326,6 +330,8 @@ class Suite:
         for part in (self.w1, self.w2, self.w3, self.plan, self.w4):
             if part is not None:
                 found += part.targets
+        if self.memory is not None:
+            found += memory_targets(self.memory)
         return found
 
 
@@ -392,6 +398,8 @@ def render(suite: Suite) -> str:
         parts += ["", "## W5 — CLI start", "", render_w5(suite.w5)]
     if suite.plan:
         parts += ["", "## Plan scale — validate / render / status", "", render_plan_scale(suite.plan)]
+    if suite.memory is not None:
+        parts += ["", "## Memory — peak RSS against 10 × plan size + 150 MB", "", render_memory(suite.memory)]
     if suite.crashed:
         parts += ["", "## Crashes", ""] + [f"- {line}" for line in suite.crashed]
     agents = render_agents(suite.agents) if suite.agents is not None else suite.kept_agents
@@ -510,6 +518,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         say("plan scale")
         suite.plan = run_plan_scale(env.orchestrator, tasks=300 if smoke else 10_000, runs=1 if smoke else runs)
         save()
+    if "memory" in only:
+        say("memory: peak RSS of every command")
+        suite.memory = run_memory(
+            env.orchestrator,
+            env.python,
+            tasks=300 if smoke else 10_000,
+            sizes=("0.3",) if smoke else ("largest",),
+        )
+        save()
     if only & set(AGENT_WORKLOADS):
         say("agents (W6-W8): the real claude CLI against a fake Messages API")
         suite.agents = run_agents(
@@ -549,6 +566,12 @@ def _crashes(suite: Suite) -> list[str]:
     found += [f"{o.tool}: {(o.error or '').splitlines()[0]}" for o in outcomes if o.error]
     if suite.plan is not None and suite.plan.error:
         found.append(f"plan_scale: {suite.plan.error.splitlines()[0]}")
+    if suite.memory is not None:
+        found += [
+            f"memory, {row.label} `{name}`: {why.splitlines()[0]}"
+            for row in suite.memory
+            for name, why in row.failed.items()
+        ]
     if suite.agents is not None:
         found += suite.agents.crashed
     return found

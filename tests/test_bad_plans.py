@@ -61,14 +61,14 @@ GENERATED: dict[str, tuple[bytes, list[str]]] = {
         b"# Task Plan\n\n" + _TABLE + b"| T-01 | Scan | None |\n| T-02 | echo a\x00b | T-01 |\n",
         ["master_plan.md:7: a NUL byte (\\0) in the plan — delete it", "1 problem"],
     ),
-    # Too big to keep in the corpus as files.
-    "gen-shell-script-of-5-mb": (
+    # Too big to keep in the corpus as files (and under PLAN_LIMIT, which a larger plan meets first).
+    "gen-shell-script-of-2-mb": (
         b"---\nbackend: shell\n---\n# Task Plan\n\n"
         + b"## Task Decomposition\n| Task ID | Command | Dependencies |\n|---|---|---|\n"
         + b"| T-01 | echo "
-        + b"x" * 5_000_000
+        + b"x" * 2_000_000
         + b" | None |\n",
-        ["master_plan.md:9: T-01: the script is 5,000,005 bytes, and bash takes it as one argument of at most 131,071"],
+        ["master_plan.md:9: T-01: the script is 2,000,005 bytes, and bash takes it as one argument of at most 131,071"],
     ),
     "gen-frontmatter-of-300-kb": (
         b"---\nbackend: shell\n"

@@ -87,11 +87,14 @@ def test_a_plan_beyond_the_size_limit_is_refused(
 ) -> None:
     write_plan(tmp_path, [Spec("T-01", "echo one")])
     monkeypatch.setattr("orchestrator.plan.parser.PLAN_LIMIT", 100)
+    monkeypatch.setattr("orchestrator.plan.model.PLAN_LIMIT", 100)
     monkeypatch.chdir(tmp_path)
     before = snapshot(tmp_path)
     assert main(["run"]) == 2
     err = capsys.readouterr().err
-    _one_line(err, "master_plan.md: is ", "bytes, more than the 100 read", "put large text in files")
+    problem, count = err.strip().splitlines()
+    _one_line(problem, "master_plan.md: holds ", "bytes outside its status blocks, more than the 100 a plan may have")
+    assert count == "1 problem; nothing was written."
     assert snapshot(tmp_path) == before
 
 

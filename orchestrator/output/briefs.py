@@ -136,7 +136,8 @@ class RenderReport:
     changed_under_edit: list[tuple[str, str]] = field(default_factory=list)
     # Briefs are kept as UTF-8 bytes: as str, one emoji makes a brief 4 bytes a character, and
     # 10,000 briefs held twice were most of a large run's memory.
-    bodies: dict[str, bytes] = field(default_factory=dict)  # task id -> brief body as it now is on disk
+    # (a brief to be written: its body is a view of the file's bytes in ``pending``, not a copy)
+    bodies: dict[str, bytes | memoryview] = field(default_factory=dict)  # task id -> brief body as it now is on disk
     pending: list[tuple[Path, bytes]] = field(default_factory=list, repr=False)  # briefs to write
     set_aside: list[tuple[Path, str]] = field(default_factory=list, repr=False)  # (brief, new owner): move first
     moved_aside: list[tuple[str, str]] = field(default_factory=list)  # (brief, where it is now): another task's
@@ -191,7 +192,7 @@ def prepare_briefs(
     for task in plan.tasks.values() if only is None else [plan.tasks[t] for t in only]:
         path = workspace.brief(task)
         body, text = _render_brief(plan, workspace, task, templates, result_names)
-        report.bodies[task.id] = body.encode("utf-8")
+        report.bodies[task.id] = encoded = body.encode("utf-8")
         rendered = text.encode("utf-8")
         del text
         existing: bytes | None = None
@@ -227,6 +228,8 @@ def prepare_briefs(
         else:
             pending.append((path, rendered))
             report.written.append(name)
+            if rendered.endswith(encoded + b"\n"):  # (it is: the file ends with its body) held once, not twice
+                report.bodies[task.id] = memoryview(rendered)[-1 - len(encoded) : -1]
     report.listed = present
     if book_outdated(workspace, plan.book):
         report.book = plan.book

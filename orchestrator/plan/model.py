@@ -7,13 +7,27 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from orchestrator.errors import Problem
 from orchestrator.plan import graph as graphs
 from orchestrator.plan.identity import Book
 from orchestrator.plan.settings import Settings, access_settings
 from orchestrator.plan.tasktypes import BUILT_IN, TaskType
 
 PLAN_FILE = "master_plan.md"
-PLAN_LIMIT = 64 * 1024 * 1024  # bytes: a 10,000-task plan with a page of details each is a tenth of this
+# The bytes a plan may have outside the status blocks the tool writes into it: past it, a command
+# on the plan could outgrow MEMORY_RULE. Measured with bench/memory.py on plans of 1,000 tasks with
+# long Task Details and an emoji (then the plan's text takes 4 bytes a character in memory, as
+# every plan's does once a run wrote its status blocks), `run --executor fake`, the command that
+# takes most, peaked at 113 MB for 1 MiB, 123 for 2, 169 for 3 (the rule: 160, 170, 180) and 204
+# for 5 (200); 2.5 MiB keeps a margin. The blocks grow with the tasks (~60-180 bytes each) and are
+# not counted, or a plan `validate` took would be refused once `render` had written them; the
+# bench measures with them in. A plan of many small rows is far below the limit: 10,000 tasks
+# are 0.4 MiB.
+PLAN_LIMIT = 5 * 1024 * 1024 // 2
+READ_LIMIT = 4 * PLAN_LIMIT  # bytes of master_plan.md read at most, its status blocks included
+MEMORY_RULE = "a command's memory stays under 10 x the plan's size + 150 MB"
+_BLOCK_BEGIN = b"<!-- orchestrator:begin "
+_BLOCK_END = b"<!-- orchestrator:end "
 DEFAULT_PRIORITY = 2
 PRIORITY_NAMES = {0: "P0", 1: "P1", 2: "P2", 3: "P3"}
 
@@ -184,3 +198,25 @@ class Plan:
 def _first_words(text: str, limit: int = 60) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def own_size(data: bytes) -> int:
+    """The bytes of a plan file outside the status blocks the tool writes into it (found as it
+    writes their markers): what ``PLAN_LIMIT`` bounds."""
+    size, at = len(data), 0
+    while (begin := data.find(_BLOCK_BEGIN, at)) >= 0 and (end := data.find(_BLOCK_END, begin)) >= 0:
+        after = data.find(b"\n", end)
+        at = len(data) if after < 0 else after
+        size -= at - begin
+    return size
+
+
+def too_large(where: str, size: int) -> Problem:
+    """Why a plan of ``size`` bytes (outside its status blocks) is refused: past ``PLAN_LIMIT``,
+    a command's memory would outgrow ``MEMORY_RULE`` (``bench/memory.py`` measures it)."""
+    return Problem(
+        where,
+        0,
+        f"holds {size:,} bytes outside its status blocks, more than the {PLAN_LIMIT:,} a plan may have ({MEMORY_RULE})",
+        "split it into smaller plans, and put large text in files the tasks read",
+    )

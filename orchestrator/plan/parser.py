@@ -32,7 +32,7 @@ from orchestrator.plan.markdown import (
     split_lines,
     tables_in,
 )
-from orchestrator.plan.model import PLAN_FILE, PLAN_LIMIT, ArchivedTask, Plan, Task
+from orchestrator.plan.model import PLAN_FILE, PLAN_LIMIT, READ_LIMIT, ArchivedTask, Plan, Task, own_size, too_large
 from orchestrator.plan.rows import task_fields
 from orchestrator.plan.settings import SETTING_NAMES, settings_from_mapping, suggest
 from orchestrator.plan.tasktypes import TaskType
@@ -59,10 +59,10 @@ class _Collector:
 def read_plan_text(path: Path) -> str:
     """The plan's text; a missing file or non-UTF-8 bytes become a ``PlanError``/``WorkspaceError``.
     Only a regular file is read (a FIFO would block, /dev/zero never end), of at most ``PLAN_LIMIT``
-    bytes."""
+    bytes outside its status blocks (``READ_LIMIT`` in all)."""
     where = shown(path)
     try:
-        data = read_regular(path, PLAN_LIMIT)
+        data = read_regular(path, READ_LIMIT)
     except FileNotFoundError:
         raise WorkspaceError(
             f"{where}: no such file — run `orchestrator init` to create a workspace, or pass its directory"
@@ -72,9 +72,9 @@ def read_plan_text(path: Path) -> str:
             f"{where}: {exc.strerror} — {PLAN_FILE} must be a plain text file: move this aside and write one there"
         ) from None
     except TooLarge as exc:
-        raise WorkspaceError(
-            f"{where}: {exc.strerror} — a plan holds tasks, not their data: put large text in files the tasks read"
-        ) from None
+        raise PlanError([too_large(where, exc.size)]) from None
+    if (size := own_size(data)) > PLAN_LIMIT:
+        raise PlanError([too_large(where, size)])
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -87,7 +87,7 @@ class Blocks:
         being edited, leaves the last one read); whether it did change. ``LiveQueue`` reads it
         too, with the command line's overrides and checked, for the tasks added to it: this is
         the plan as ``status`` reads it."""
-        if watch.changed() is None:
+        if not watch.changed():
             return False
         try:
             self._plan = self.workspace.load_plan()

@@ -114,7 +114,7 @@ class LiveQueue:
         has that this run has not, their briefs rendered, if the text outside the tool's blocks
         changed; or why it is not taken. A file that is no plan text for now (not UTF-8 mid-edit,
         a FIFO) is left to the status blocks' writer to report."""
-        if self._watch.changed() is None:
+        if not self._watch.changed():
             return None
         name = self.workspace.relative(self.workspace.plan_file)
         try:

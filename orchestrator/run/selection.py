@@ -92,7 +92,7 @@ class Selection:
 
 def expected_fingerprints(
     plan: Plan,
-    briefs: Mapping[str, bytes],
+    briefs: Mapping[str, bytes | memoryview],
     signatures: Mapping[str, str],
     records: Mapping[str, ResultRecord],
     legacy: Mapping[str, str] | None = None,
@@ -107,7 +107,7 @@ def expected_fingerprints(
         if record is None or record.status != TaskStatus.COMPLETED:
             continue
         earlier = legacy.get(task_id) if legacy else None
-        brief = briefs[task_id].decode("utf-8")
+        brief = str(briefs[task_id], "utf-8")
         expected[task_id] = expected_fingerprint(plan.tasks[task_id], brief, signatures[task_id], earlier, records)
     return expected
 

@@ -36,12 +36,14 @@ from pathlib import Path
 
 from orchestrator.documents import read_regular
 from orchestrator.plan.markdown import outside_fences, split_lines
-from orchestrator.plan.model import PLAN_LIMIT
+from orchestrator.plan.model import READ_LIMIT
 from orchestrator.printable import visible
 from orchestrator.state import store
 
 _BEGIN = re.compile(r"^\s*<!--\s*orchestrator:begin\s+([a-z][a-z-]*)\b.*-->\s*$")
 _END = re.compile(r"^\s*<!--\s*orchestrator:end\s+([a-z][a-z-]*)\s*-->\s*$")
+_BEGIN_BYTES = re.compile(_BEGIN.pattern.encode())  # (\s: ASCII whitespace only, in bytes)
+_END_BYTES = re.compile(_END.pattern.encode())
 _LEGACY_STATUS = re.compile(r"^<!-- Written by orchestrator: this section and \"Dependency Graph\" are rewritten")
 _HEADING = re.compile(r"^##\s+(.*?)\s*#*\s*$")
 _ATTEMPTS = 50  # swaps tried while others keep saving the file
@@ -194,29 +196,37 @@ def _legacy_span(lines: list[str], name: str) -> tuple[int, int] | None:
     return None
 
 
-def person_digest(text: str) -> bytes:
+def person_digest(text: str | bytes) -> bytes | None:
     """A digest of the plan's text outside the tool's blocks: what a person (or `orchestrator
     add`) changed, whatever the tool rewrote between its markers meanwhile. The heading the
     tool puts above a block of its own (and the blank lines around it) is the block's too: a
-    plan whose blocks the run just added has the digest it had without them."""
+    plan whose blocks the run just added has the digest it had without them. Made from the
+    file's bytes a line at a time (a byte order mark left out): the whole text decoded is 4 bytes
+    a character once it holds one emoji, and a run looks at its plan once a second. ``None``
+    for bytes that are not UTF-8."""
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text.removeprefix(codecs.BOM_UTF8)
     digest = hashlib.blake2b(digest_size=16)
     inside = False
-    above: list[str] = []  # blank lines and one heading, held until it is known whether a block follows
-    for line in split_lines(text):
-        if _BEGIN.match(line):
+    above: list[bytes] = []  # blank lines and one heading, held until it is known whether a block follows
+    for line in data.splitlines(keepends=True):  # (LF, CRLF and CR only, as split_lines)
+        try:
+            line.decode("utf-8")  # (a character never spans a line ending)
+        except UnicodeDecodeError:
+            return None
+        if _BEGIN_BYTES.match(line):
             inside, above = True, []
-        elif _END.match(line):
+        elif _END_BYTES.match(line):
             inside = False
         elif inside:
             continue
-        elif not line.strip() or (line.startswith("#") and not any(held.startswith("#") for held in above)):
+        elif not line.strip() or (line.startswith(b"#") and not any(held.startswith(b"#") for held in above)):
             above.append(line)
         else:
             for held in (*above, line):
-                digest.update(held.encode("utf-8"))
+                digest.update(held)
             above = []
     for held in above:
-        digest.update(held.encode("utf-8"))
+        digest.update(held)
     return digest.digest()
 
 
@@ -244,19 +254,18 @@ class PersonWatch:
         self._key = key
         return True
 
-    def changed(self) -> str | None:
-        """The file's text if a person's part of it changed since the last text taken, else ``None``
-        (nor when it cannot be read as plan text now, mid-edit: never a FIFO put in its place opened
-        to wait for a writer, as ``read_regular`` does not)."""
+    def changed(self) -> bool:
+        """Whether a person's part of the file changed since the last look (not when it cannot be
+        read as plan text now, mid-edit: never a FIFO put in its place opened to wait for a
+        writer, as ``read_regular`` does not)."""
         try:
-            text = read_regular(self.path).decode("utf-8")
-        except (OSError, UnicodeDecodeError):
-            return None
-        digest = person_digest(text)
-        if digest == self._digest:
-            return None
+            digest = person_digest(read_regular(self.path, READ_LIMIT))
+        except OSError:
+            return False
+        if digest is None or digest == self._digest:
+            return False
         self._digest = digest
-        return text
+        return True
 
 
 class PlanFileUnreadable(ValueError):
@@ -323,7 +332,7 @@ def _rewrite(path: Path, change: Callable[[str], str], durable: bool) -> bool:
 
 def _read(path: Path) -> bytes:
     """The plan file's bytes; a FIFO or a device put in its place is an ``OSError``, not a hang."""
-    return read_regular(path, PLAN_LIMIT)
+    return read_regular(path, READ_LIMIT)
 
 
 def _swap_back(temp: Path, path: Path, ours: bytes) -> None:
@@ -344,7 +353,9 @@ class _Out:
     def __init__(self, temp: Path) -> None:
         self.fd = os.open(temp, os.O_RDONLY | os.O_CLOEXEC)
         os.unlink(temp)
-        self.data = self.read()  # (what the swap took out: the caller has looked at it already)
+        # What the swap took out (the caller has looked at it already), as a digest: held until the
+        # next rewrite, a copy of a large plan would be most of what a run holds.
+        self.digest = _digest(self.read())
 
     def read(self) -> bytes:
         chunks = []
@@ -358,7 +369,7 @@ class _Out:
         """Whether it still holds what it held, a moment later. An editor that saves in place may
         have opened the file just before the swap: its write then lands here, a little after."""
         time.sleep(_SETTLE)
-        return self.read() == self.data
+        return _digest(self.read()) == self.digest
 
     def close(self) -> bytes:
         """What it holds now; the file is closed."""
@@ -373,12 +384,12 @@ class _Held:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._files: dict[str, tuple[_Out, bytes]] = {}  # path -> (what came out, what went in)
+        self._files: dict[str, tuple[_Out, bytes]] = {}  # path -> (what came out, digest of what went in)
 
     def keep(self, path: Path, out: _Out, put: bytes) -> None:
         with self._lock:
             done = [self._files.pop(str(path), None)]
-            self._files[str(path)] = (out, put)
+            self._files[str(path)] = (out, _digest(put))
             while len(self._files) > _HELD_AT_MOST:  # the longest held goes
                 done.append(self._files.pop(next(iter(self._files))))
         for old in done:
@@ -397,10 +408,14 @@ class _Held:
             return None
         out, put = held
         now = out.close()
-        return now if now != out.data and live == put else None
+        return now if _digest(now) != out.digest and _digest(live) == put else None
 
 
 _held = _Held()
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 def _changed(data: bytes, change: Callable[[str], str]) -> bytes:
