@@ -13,6 +13,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from orchestrator.cli import words
 from orchestrator.cli.output import Commands, add_command, add_directory, emit_json
 from orchestrator.errors import UsageError
 from orchestrator.plan.model import Task
@@ -84,7 +85,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         for task, view in rows
         if (statuses is None or view.status in statuses)
         and (args.assignee is None or (task.profile or "").lower() == args.assignee.lower())
-        and (not args.tag or all(any(t.lower() == tag.lower() for t in task.tags) for tag in args.tag))
+        and all(any(t.lower() == tag.lower() for t in task.tags) for tag in words.tags(args.tag))
     ]
     if args.json:
         shown = [task_json(task, view) for task, view in rows]
@@ -129,6 +130,8 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
         "--status", action="append", metavar="S", help="only tasks in this state (repeatable, or a comma list)"
     )
     p.add_argument("--assignee", metavar="A", help="only tasks with this assignee")
-    p.add_argument("--tag", action="append", metavar="T", help="only tasks with this tag (repeated: with all of them)")
+    p.add_argument(
+        "--tag", "--label", action="append", metavar="T", help="only tasks with this tag (repeated: with all of them)"
+    )
     p.add_argument("--group-by", choices=sorted(GROUPS), help="a heading for each status, assignee, tag or priority")
     p.add_argument("--archived", action="store_true", help="the archived tasks (`orchestrator archive`) instead")

@@ -49,6 +49,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "results": ("output",),
     "running": ("run", "reset", "plan", "aggregate"),
     "queue": ("add", "cancel", "retry"),
+    "spawning": ("spawn",),
     "listing": ("list",),
     "editing": ("update",),
     "gates": ("approve", "reject"),

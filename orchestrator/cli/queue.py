@@ -15,7 +15,7 @@ import argparse
 import contextlib
 import os
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +32,12 @@ from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode
 
 
-def _split(words: list[str], usage: str, *, at_most: int = 2) -> tuple[Workspace, list[str]]:
+def split_words(words: list[str], usage: str, *, at_most: int = 2) -> tuple[Workspace, list[str]]:
     """An optional workspace before the command's own words."""
     if len(words) > at_most:
         raise UsageError(f"too many arguments: {usage}")
+    if not words:
+        raise UsageError(f"too few arguments: {usage}")
     workspace = find_workspace(words[0] if len(words) == at_most else None)
     return workspace, words[1:] if len(words) == at_most else words
 
@@ -110,32 +112,55 @@ def _check_options(plan: Plan, workspace: Workspace, task_id: str) -> None:
         raise UsageError("; ".join(p.message + (f" — {p.hint}" if p.hint else "") for p in row)) from None
 
 
-def cmd_add(args: argparse.Namespace) -> int:
-    from orchestrator.plan.cells import id_problem, split_ids
-    from orchestrator.plan.edit import NewTask, add_task, details_heading
+@dataclass(frozen=True, slots=True)
+class Added:
+    """A row ``add`` (or ``spawn``) wrote: its id, the run going on when it was written (``None``:
+    none), and that run's ``task_added`` for it (``None``: not taken, or no run)."""
+
+    id: str
+    live: events.Event | None
+    taken: events.Event | None
+
+
+def read_details(details_file: str | None) -> str | None:
+    """``--details-file``'s text, refused in one line when it cannot be the task's details."""
+    from orchestrator.plan.edit import details_heading
+
+    if details_file is None:
+        return None
+    try:
+        details = Path(details_file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--details-file {details_file}: cannot read it ({exc})") from None
+    heading = details_heading(details)
+    if heading is not None:
+        line, what, fix = heading
+        raise UsageError(f"{details_file}:{line}: {what} would end the task's details in master_plan.md — {fix}")
+    return details
+
+
+def add_row(
+    args: argparse.Namespace,
+    workspace: Workspace,
+    description: str,
+    details: str | None,
+    details_file: str | None,
+    *,
+    wait: bool = True,
+) -> Added:
+    """The row ``args`` describe (``add``'s options: ``spawn`` takes the same), written into the
+    plan: taken by the run going on (waited for unless not ``wait``: ``taken_by``), or left for
+    the next run. Nothing is written when the options are refused (a ``UsageError`` naming the
+    option) or the plan would not parse."""
+    from orchestrator.plan.cells import split_ids
+    from orchestrator.plan.edit import NewTask, add_task
     from orchestrator.plan.markdown import FrontmatterError
     from orchestrator.plan.parser import parse_plan
     from orchestrator.state import planfile
     from orchestrator.state.archive import archived_tasks
     from orchestrator.state.identity import read_book
 
-    workspace, (description,) = _split(args.words, 'orchestrator add [DIR] "<description>"')
-    if not description.strip():
-        raise UsageError("the description is empty: say what the task does")
-    if args.id is not None and (problem := id_problem(args.id)):
-        raise UsageError(f"--id: {problem}")
-    details = None
-    if args.details_file is not None:
-        try:
-            details = Path(args.details_file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"--details-file {args.details_file}: cannot read it ({exc})") from None
-        heading = details_heading(details)
-        if heading is not None:
-            line, what, fix = heading
-            raise UsageError(
-                f"{args.details_file}:{line}: {what} would end the task's details in master_plan.md — {fix}"
-            )
+    check_words(args, description)
     new = NewTask(
         description=description,
         id=args.id,
@@ -164,7 +189,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         try:
             plan = parse_plan(result, workspace.plan_file, book=read_book(workspace), archived=archived)
         except PlanError as exc:
-            raise _on_details(exc, result, task_id, details, args.details_file) from None
+            raise _on_details(exc, result, task_id, details, details_file) from None
         if args.id is not None and any(t.lower() == task_id.lower() for t in plan.tasks if t != task_id):
             raise UsageError(f"--id {task_id}: the plan has that task already")
         _check_options(plan, workspace, task_id)
@@ -198,7 +223,30 @@ def cmd_add(args: argparse.Namespace) -> int:
     finally:
         if isinstance(found, WorkspaceLock):
             found.release()
-    taken = wait_for(workspace, live, lambda e: e["event"] == "task_added" and e.get("task") == task_id)
+    return Added(task_id, live, taken_by(workspace, live, task_id) if wait else None)
+
+
+def taken_by(workspace: Workspace, live: events.Event | None, task_id: str) -> events.Event | None:
+    """The ``task_added`` of the run ``live`` for ``task_id``, waited for up to 5 s."""
+    return wait_for(workspace, live, lambda e: e["event"] == "task_added" and e.get("task") == task_id)
+
+
+def check_words(args: argparse.Namespace, description: str) -> None:
+    """The description and ``--id``, refused before anything else is read."""
+    from orchestrator.plan.cells import id_problem
+
+    if not description.strip():
+        raise UsageError("the description is empty: say what the task does")
+    if args.id is not None and (problem := id_problem(args.id)):
+        raise UsageError(f"--id: {problem}")
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    workspace, (description,) = split_words(args.words, 'orchestrator add [DIR] "<description>"')
+    check_words(args, description)
+    details = read_details(args.details_file)
+    added = add_row(args, workspace, description, details, args.details_file)
+    task_id, live, taken = added.id, added.live, added.taken
     if args.json:
         emit_json(
             {
@@ -206,7 +254,7 @@ def cmd_add(args: argparse.Namespace) -> int:
                 "id": task_id,
                 "run": live["run"] if live else None,
                 "taken": taken is not None,
-                "task": _task_json(workspace, task_id),
+                "task": task_json_of(workspace, task_id),
             }
         )
         return ExitCode.OK
@@ -220,7 +268,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _task_json(workspace: Workspace, task_id: str) -> dict[str, Any]:
+def task_json_of(workspace: Workspace, task_id: str) -> dict[str, Any]:
     """A task as ``list --json`` (and ``status --json``) show it."""
     from orchestrator.cli.listing import task_json
     from orchestrator.run.freshness import current_views
@@ -242,7 +290,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def _request(args: argparse.Namespace, kind: Kind) -> int:
-    workspace, (wanted,) = _split(args.words, f"orchestrator {kind} [DIR] TASK")
+    workspace, (wanted,) = split_words(args.words, f"orchestrator {kind} [DIR] TASK")
     plan = workspace.load_plan()
     task = plan.tasks[task_id_in(plan, wanted)]
     answer = request(workspace, plan, task, kind, getattr(args, "reason", None))
@@ -267,21 +315,7 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
         "[--retries N] [--timeout DURATION] [--type TYPE] [--backend B] [--command CMD] [--details-file FILE] [DIR] "
         '"<description>"'
     )
-    p.add_argument("--id", help="its task id (default: the next free one, T-10 after T-09)")
-    p.add_argument(
-        "--after", "--depends-on", action="append", metavar="IDS", help="the tasks it depends on: T-03,T-04 (repeats)"
-    )
-    p.add_argument("-p", "--priority", help="critical, high, normal, low or P0-P3 (a number is refused)")
-    p.add_argument("--tag", action="append", help="a tag (repeatable, or a comma list): the Tags column")
-    p.add_argument("--retries", type=words.count, metavar="N", help="how many times it is retried after a failure")
-    p.add_argument("--timeout", metavar="DURATION", help="its time limit: 300, 10m, 1h30m or none")
-    p.add_argument("--name", help="a short name")
-    p.add_argument("--assignee", metavar="PROFILE", help="the specialist profile (agents/PROFILE.md) that does it")
-    p.add_argument(
-        "--type", metavar="TYPE", help="its task type: research, review, implementation... (the Type column)"
-    )
-    p.add_argument("--backend", help="claude, codex, gemini, shell or command (default: the plan's)")
-    p.add_argument("--command", help="the command it runs (backend shell or command)")
+    task_options(p, tag_flags=("--tag",), tag_help="a tag (repeatable, or a comma list): the Tags column")
     p.add_argument("--details-file", metavar="FILE", help="its Task Details: the brief's instructions, from a file")
     p = add_command(sub, "cancel", cmd_cancel, "stop a task (or keep it from starting); its dependents are skipped")
     p.add_argument("words", nargs="+", metavar="[DIR] TASK", help="the task (after an optional workspace)")
@@ -290,3 +324,21 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     p = add_command(sub, "retry", cmd_retry, "put a failed, skipped or cancelled task back in the queue")
     p.add_argument("words", nargs="+", metavar="[DIR] TASK", help="the task (after an optional workspace)")
     p.usage = "%(prog)s [-h] [--json] [DIR] TASK"
+
+
+def task_options(parser: argparse.ArgumentParser, *, tag_flags: tuple[str, ...], tag_help: str) -> None:
+    """The options of the row ``add`` writes, which ``spawn`` takes too."""
+    p = parser
+    p.add_argument("--id", help="its task id (default: the next free one, T-10 after T-09)")
+    p.add_argument(
+        "--after", "--depends-on", action="append", metavar="IDS", help="the tasks it depends on: T-03,T-04 (repeats)"
+    )
+    p.add_argument("-p", "--priority", help="critical, high, normal, low or P0-P3 (a number is refused)")
+    p.add_argument(*tag_flags, dest="tag", action="append", metavar=tag_flags[0].lstrip("-").upper(), help=tag_help)
+    p.add_argument("--retries", type=words.count, metavar="N", help="how many times it is retried after a failure")
+    p.add_argument("--timeout", metavar="DURATION", help="its time limit: 300, 10m, 1h30m or none")
+    p.add_argument("--name", help="a short name")
+    p.add_argument("--assignee", metavar="PROFILE", help="the specialist profile (agents/PROFILE.md) that does it")
+    p.add_argument("--type", metavar="TYPE", help="its task type: research, review, implementation... (Type column)")
+    p.add_argument("--backend", help="claude, codex, gemini, shell or command (default: the plan's)")
+    p.add_argument("--command", help="the command it runs (backend shell or command)")

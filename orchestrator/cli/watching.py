@@ -207,6 +207,23 @@ def _stats(workspace: Workspace, attempts: list[dict[str, Any]], as_json: bool) 
     return ExitCode.OK
 
 
+def _labelled(workspace: Workspace, every: list[events.Event], wanted: list[str]) -> set[str]:
+    """The tasks (lowered) with every label of ``wanted`` (``--label`` repeated, or a comma list):
+    as the plan's Tags column says, or as ``spawn`` gave them (its ``task_spawned`` events: a task
+    whose row is gone since is found too)."""
+    from orchestrator.cli.words import tags
+
+    labels: dict[str, set[str]] = {}
+    for event in every:
+        if event["event"] == "task_spawned" and isinstance(event.get("labels"), list):
+            labels.setdefault(str(event.get("task", "")).lower(), set()).update(str(x).lower() for x in event["labels"])
+    if workspace.plan_file.exists():
+        for task in workspace.load_plan().tasks.values():
+            labels.setdefault(task.id.lower(), set()).update(tag.lower() for tag in task.tags)
+    asked = {label.lower() for label in tags(wanted)}
+    return {task for task, have in labels.items() if asked <= have}
+
+
 def cmd_history(args: argparse.Namespace) -> int:
     words = list(args.words)
     if len(words) > 2:
@@ -216,7 +233,11 @@ def cmd_history(args: argparse.Namespace) -> int:
         directory = words.pop(0)
     workspace = find_workspace(directory)
     wanted = words[0] if words else None
-    attempts = attempts_of(events.read_all(workspace.events_file))
+    every = events.read_all(workspace.events_file)
+    attempts = attempts_of(every)
+    if args.label:
+        labelled = _labelled(workspace, every, args.label)
+        attempts = [a for a in attempts if str(a["task"]).lower() in labelled]
     if args.stats:
         return _stats(workspace, attempts, args.json)
     if wanted is not None:
@@ -232,7 +253,8 @@ def cmd_history(args: argparse.Namespace) -> int:
         emit_json({"ok": True, "attempts": attempts})
         return ExitCode.OK
     if not attempts:
-        print("no attempt recorded yet" + (f" for {wanted}" if wanted else ""))
+        labels = f" labelled {', '.join(args.label)}" if args.label else ""
+        print("no attempt recorded yet" + (f" for {wanted}" if wanted else "") + labels)
         return ExitCode.OK
     run = object()
     for attempt in attempts:
@@ -256,7 +278,10 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     p.add_argument("--output", action="store_true", help="the running tasks' output lines too")
     p = add_command(sub, "history", cmd_history, "every attempt of every run, and how each ended")
     p.add_argument("words", nargs="*", metavar="[DIR] [TASK]", help="one task's attempts (after an optional workspace)")
-    p.usage = "%(prog)s [-h] [--json] [--stats] [DIR] [TASK]"
+    p.usage = "%(prog)s [-h] [--json] [--stats] [--label L] [DIR] [TASK]"
     p.add_argument(
         "--stats", action="store_true", help="per task and per type: runs, success rate, median and p90 time, cost"
+    )
+    p.add_argument(
+        "--label", "--tag", action="append", metavar="L", help="only tasks with this label (repeated: with all of them)"
     )
