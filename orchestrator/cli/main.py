@@ -65,6 +65,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "report": ("report",),
     "serve": ("serve",),
     "transfer": ("export", "import", "templates"),
+    "completion": ("completion",),
 }
 _HOME = {command: module for module, commands in COMMAND_MODULES.items() for command in commands}
 
@@ -93,6 +94,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     words = _json_after_command(list(sys.argv[1:] if argv is None else argv))
+    if words[:1] == ["__complete"]:  # what a completion script asks at each Tab (cli.completion)
+        from orchestrator.cli.completion import complete
+
+        return complete(words[1:])
     parser = build_parser(words[0] if words and not words[0].startswith("-") else None)
     try:
         args = parser.parse_args(words)

@@ -1,0 +1,251 @@
+"""Shell completion: ``orchestrator completion bash|zsh|fish`` prints a script to source, and the
+script asks ``orchestrator __complete WORDS...`` what may come next, as ``gh``, ``docker`` and
+``kubectl`` do (cobra's ``__complete``).
+
+What may come next is read from the command's own parser (its options, their choices) and from
+the workspace (its task ids, for a ``TASK`` argument and for ``--after``/``--only``-like lists:
+``T-01,T-0`` completes to ``T-01,T-02``): one Python answer for every shell, never a copy of the
+command line in a shell script that drifts from it. A candidate a line on stdout; ``:files`` alone
+asks the shell for its own completion of files and directories (a workspace, ``--details-file``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, looks_like_workspace
+from orchestrator.vocabulary import ExitCode, TaskStatus
+
+FILES = ":files"
+SHELLS = ("bash", "zsh", "fish")
+_ID_LISTS = {"after", "only", "rerun", "depends_on", "task"}  # options whose value is task ids (comma lists)
+_FILE_VALUES = {"details_file", "dir"}
+
+BASH = r"""# orchestrator completion for bash. Load it in every shell (in ~/.bashrc):
+#   source <(orchestrator completion bash)
+_orchestrator_complete() {
+    local IFS=$'\n' cur="${COMP_WORDS[COMP_CWORD]}"
+    local -a found
+    found=($("${COMP_WORDS[0]}" __complete -- "${COMP_WORDS[@]:1:COMP_CWORD}" 2>/dev/null)) || return 0
+    if [[ "${found[0]}" == ":files" ]]; then
+        compopt -o filenames 2>/dev/null
+        found=($(compgen -f -- "$cur"))
+    fi
+    COMPREPLY=("${found[@]}")
+}
+complete -F _orchestrator_complete orchestrator
+"""
+
+ZSH = r"""#compdef orchestrator
+# orchestrator completion for zsh. Load it in every shell (in ~/.zshrc, after compinit):
+#   source <(orchestrator completion zsh)
+_orchestrator() {
+    local -a found
+    found=("${(@f)$(${words[1]} __complete -- "${(@)words[2,CURRENT]}" 2>/dev/null)}")
+    if [[ "${found[1]}" == ":files" ]]; then
+        _files
+    elif [[ -n "${found[1]}" ]]; then
+        compadd -Q -- "${found[@]}"
+    fi
+}
+compdef _orchestrator orchestrator
+"""
+
+FISH = r"""# orchestrator completion for fish. Load it in every shell:
+#   orchestrator completion fish > ~/.config/fish/completions/orchestrator.fish
+function __orchestrator_complete
+    set -l words (commandline -opc)
+    set -l found ($words[1] __complete -- $words[2..-1] (commandline -ct) 2>/dev/null)
+    if test "$found[1]" = ":files"
+        __fish_complete_path (commandline -ct)
+    else
+        printf '%s\n' $found
+    end
+end
+complete -c orchestrator -f -a '(__orchestrator_complete)'
+"""
+
+SCRIPTS = {"bash": BASH, "zsh": ZSH, "fish": FISH}
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    script = SCRIPTS[args.shell]
+    if args.json:
+        emit_json({"ok": True, "shell": args.shell, "script": script})
+    else:
+        sys.stdout.write(script)
+    return ExitCode.OK
+
+
+def complete(words: list[str]) -> int:
+    """``orchestrator __complete [--] WORDS...``: what may come after ``orchestrator WORDS[:-1]``
+    and start with ``WORDS[-1]``, a line each. Never an error: a shell shows nothing instead."""
+    if words[:1] == ["--"]:
+        words = words[1:]
+    try:
+        found = candidates(words or [""])
+    except Exception:  # a half-typed command line, a plan that does not parse: nothing to offer
+        found = []
+    sys.stdout.write("".join(f"{word}\n" for word in found))
+    return ExitCode.OK
+
+
+def _starting(current: str, offered: Iterable[str]) -> list[str]:
+    return [word for word in dict.fromkeys(offered) if word.lower().startswith(current.lower())]
+
+
+def candidates(words: list[str]) -> list[str]:
+    """What may complete ``words[-1]`` after ``words[:-1]`` (``[":files"]``: the shell's files)."""
+    from orchestrator.cli.main import _HOME, build_parser
+
+    *before, current = words
+    while before and before[0].startswith("-"):  # (`orchestrator --json status`)
+        before.pop(0)
+    if not before:
+        if current.startswith("-"):
+            return _starting(current, ["--json", "--help", "--version"])
+        return _starting(current, _HOME)
+    command, rest = before[0], before[1:]
+    if command not in _HOME:
+        return []
+    parser = _subparser(build_parser(command), command)
+    if rest and rest[-1] == "=" and len(rest) > 1:  # bash splits `--after=T-0` at the '='
+        rest = rest[:-1]
+    elif current.startswith("--") and "=" in current:  # zsh and fish keep it whole
+        option, _, value = current.partition("=")
+        return [f"{option}={word}" for word in _value(parser, option, value, rest)]
+    if rest and rest[-1].startswith("-") and _takes_value(parser, rest[-1]):
+        return _value(parser, rest[-1], current, rest)
+    if current.startswith("-"):
+        return _starting(current, _options(parser))
+    return _positional(parser, command, _positionals(parser, rest), current, rest)
+
+
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    found: argparse.ArgumentParser = action.choices[command]
+    return found
+
+
+def _action(parser: argparse.ArgumentParser, option: str) -> argparse.Action | None:
+    return next((a for a in parser._actions if option in a.option_strings), None)
+
+
+def _takes_value(parser: argparse.ArgumentParser, option: str) -> bool:
+    action = _action(parser, option)
+    return action is not None and action.nargs != 0
+
+
+def _options(parser: argparse.ArgumentParser) -> list[str]:
+    return [
+        option
+        for action in parser._actions
+        if action.help != argparse.SUPPRESS
+        for option in action.option_strings
+        if option.startswith("--") or option == "-h"
+    ]
+
+
+def _positionals(parser: argparse.ArgumentParser, rest: list[str]) -> list[str]:
+    """The words of ``rest`` that are positional arguments (not options, nor an option's value)."""
+    found: list[str] = []
+    value_next = False
+    for word in rest:
+        if value_next:
+            value_next = False
+        elif word.startswith("-") and word != "-":
+            value_next = "=" not in word and _takes_value(parser, word)
+        else:
+            found.append(word)
+    return found
+
+
+def _value(parser: argparse.ArgumentParser, option: str, current: str, rest: list[str]) -> list[str]:
+    """What may be the value of ``option``."""
+    action = _action(parser, option)
+    if action is None:
+        return []
+    if action.choices is not None:
+        return _starting(current, (str(choice) for choice in action.choices))
+    if action.dest in _ID_LISTS:
+        head, comma, last = current.rpartition(",")
+        given = {word.lower() for word in head.split(",")}
+        ids = [task for task in _task_ids(_positionals(parser, rest)) if task.lower() not in given]
+        return [f"{head}{comma}{task}" for task in _starting(last, ids)]
+    if action.dest == "backend":
+        from orchestrator import backends
+
+        return _starting(current, backends.names())
+    if action.dest == "status":
+        return _starting(current, (status.value for status in TaskStatus))
+    if action.dest == "assignee":
+        return _starting(current, _profiles(_positionals(parser, rest)))
+    if action.dest in _FILE_VALUES or (isinstance(action.metavar, str) and action.metavar.endswith("FILE")):
+        return [FILES]
+    return []
+
+
+def _positional(
+    parser: argparse.ArgumentParser, command: str, given: list[str], current: str, rest: list[str]
+) -> list[str]:
+    """What may be the next positional argument: task ids where the command takes a task (and
+    the shell's files when none matches: a workspace), files where it takes a workspace."""
+    action = next((a for a in parser._actions if not a.option_strings), None)
+    if action is None:
+        return []
+    if action.choices is not None:  # (completion bash)
+        return _starting(current, (str(choice) for choice in action.choices)) if not given else []
+    if action.dest == "directory":
+        return [FILES] if not given else []
+    slots, words = str(action.metavar or action.dest).split(), given
+    if slots[:1] == ["[DIR]"]:
+        slots = slots[1:]
+        if given and looks_like_workspace(given[0]):
+            given = given[1:]
+    many = action.dest == "tasks"  # reset T-01 T-02...
+    slot = slots[len(given)] if len(given) < len(slots) else (slots[-1] if many and slots else "")
+    if slot == "[prune]":
+        return _starting(current, ["prune"]) or [FILES]
+    if "TASK" in slot:
+        taken = {word.lower() for word in given}
+        ids = [task for task in _task_ids(words) if task.lower() not in taken]
+        return _starting(current, ids) or ([FILES] if not given else [])
+    return []
+
+
+def _workspace_in(given: list[str]) -> str | None:
+    return next((word for word in given if looks_like_workspace(word)), None)
+
+
+def _task_ids(given: list[str]) -> list[str]:
+    """The task ids of the workspace the command line names (or the one here), in plan order."""
+    return list(find_workspace(_workspace_in(given)).load_plan().tasks)
+
+
+def _profiles(given: list[str]) -> list[str]:
+    """The specialist profiles (``agents/NAME.md``) the workspace's tasks may name."""
+    from orchestrator.plan.profiles import search_dirs
+
+    workspace = find_workspace(_workspace_in(given))
+    return sorted({path.stem for directory in search_dirs(workspace.root) for path in _markdown(directory)})
+
+
+def _markdown(directory: Path) -> list[Path]:
+    try:
+        return sorted(directory.glob("*.md"))
+    except OSError:
+        return []
+
+
+def register(sub: Commands[argparse.ArgumentParser]) -> None:
+    p = add_command(
+        sub,
+        "completion",
+        cmd_completion,
+        "print the shell completion script for bash, zsh or fish (commands, options, task ids)",
+        json_help="print one JSON object: the shell and the script",
+    )
+    p.add_argument("shell", choices=SHELLS, help="the shell: bash, zsh or fish")
