@@ -64,6 +64,8 @@ from orchestrator.vocabulary import ExitCode
 
 _T = TypeVar("_T")
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# How long a run interrupted while it settles a dead runner's attempts may take to stop them.
+_SETTLE_BOUND = 30.0
 
 __all__ = ["RunOptions", "RunSummary", "Runner", "run"]
 
@@ -133,6 +135,9 @@ class Runner:
                 left = journals.read(ws.journal_file)
                 stopped = await self._stoppably(self._settle_leftovers, left, plan.settings.kill_grace)
                 if stopped is None:  # interrupted before anything ran: the journal is left as it is
+                    if not self.options.wait_for_orphans:  # (even before it began to: none is left running)
+                        with anyio.CancelScope(shield=True, deadline=anyio.current_time() + _SETTLE_BOUND):
+                            await self._settle_leftovers(left, 0.0)
                     background.cancel_scope.cancel()
                     return self._not_started(prepared, started, left)
                 recovered = finished_in_logs(ws, prepared, left.open.values())  # (done: not in to_run)
