@@ -489,7 +489,7 @@ def test_wait_orphans_lets_the_orphan_finish(project: Path, background: list[Bac
     runner = start(project)
     background.append(runner)
     # (its process may write its active file before the runner has written its start line)
-    wait_until(lambda: (project / "active" / "T-01").exists() and open_attempts(project), "T-01 to run")
+    wait_until(lambda: (project / "active" / "T-01").exists() and bool(open_attempts(project)), "T-01 to run")
     leader = int(open_attempts(project)[0]["pgid"])
     runner.kill(signal.SIGKILL)
     again = run(project, "--wait-orphans")
