@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -284,6 +285,64 @@ def test_worker_resources_cap_a_backend_across_the_cluster(tmp_path: Path) -> No
         assert done.code == 0, done.stdout + done.stderr
     assert peak_overlap(read_times(tmp_path).values()) == 2
     assert {meta["worker"] for meta in results(tmp_path).values()} == {"w1", "w2"}
+
+
+# --- no shared filesystem: files travel with the attempt, work comes back --------------------------
+
+
+def git(project: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=project, capture_output=True, text=True, check=False, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_without_a_shared_filesystem_inputs_travel_and_written_files_come_back(
+    two_workers: Cluster, tmp_path: Path
+) -> None:
+    specs = [
+        Spec("S1", 'pwd; echo made > out.txt; mkdir -p sub; printf "#!/bin/sh\\n" > sub/run.sh; chmod +x sub/run.sh'),
+        Spec("S2", 'cat "$ORCHESTRATOR_INPUTS_DIR/S1.md"; grep -c "^worker: " "$(head -1 "$ORCHESTRATOR_INPUTS_FILE")"',
+             deps=("S1",)),
+    ]  # fmt: skip
+    write_plan(tmp_path, specs, {"shared_filesystem": False})
+    done = cli(tmp_path, "run", "--executor", "dask", "--scheduler", two_workers.address)
+    assert done.code == 0, done.stdout + done.stderr
+    ran_in = result_body(tmp_path, "S1").strip()
+    assert ran_in.startswith(str(two_workers.root)) and not ran_in.startswith(str(tmp_path / ".orchestrator"))
+    assert (tmp_path / "out.txt").read_text() == "made\n"  # what it wrote came back to the project
+    assert os.access(tmp_path / "sub" / "run.sh", os.X_OK)
+    assert result_body(tmp_path, "S2").split() == [ran_in, "1"]  # its inputs came with it
+    assert not list(two_workers.root.rglob("orchestrator-attempt-*"))  # nothing left on the workers
+
+
+def test_without_a_shared_filesystem_worktree_tasks_work_on_bundles_and_their_branches_merge(
+    two_workers: Cluster, tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    git(project, "init", "-q", "-b", "main")
+    (project / "a.txt").write_text("a\n")
+    (project / "b.txt").write_text("b\n")
+    git(project, "add", "-A")
+    git(project, "-c", "user.name=Me", "-c", "user.email=me@example.org", "commit", "-q", "-m", "start")
+    (project / ".git" / "info" / "exclude").write_text(".orchestrator/\n")
+    specs = [
+        Spec("T1", "pwd; echo 'from T1' >> a.txt"),
+        Spec("T2", "echo 'from T2' >> b.txt"),
+        Spec("T3", "cat a.txt b.txt > seen.txt", deps=("T1", "T2")),
+    ]
+    write_plan(project, specs, {"isolation": "worktree", "shared_filesystem": False})
+    done = cli(project, "run", "--executor", "dask", "--scheduler", two_workers.address)
+    assert done.code == 0, done.stdout + done.stderr
+    found = results(project)
+    assert result_body(project, "T1").strip().startswith(str(two_workers.root))  # a checkout on the worker
+    integration = "orchestrator/integration"
+    assert git(project, "show", f"{integration}:seen.txt") == "a\nfrom T1\nb\nfrom T2\n"
+    for task in ("T1", "T2", "T3"):  # each branch fetched back and merged, as a local worktree task's
+        assert found[task]["merge"].startswith(f"merged into {integration}"), found[task]
+        assert found[task]["commit"] == git(project, "rev-parse", f"{integration}-{task}").strip()
+    assert git(project, "log", "-1", "--format=%s", f"{integration}-T1").strip() == "T1: Task T1 (attempt 1)"
+    assert git(project, "status", "--porcelain") == ""  # the person's checkout untouched
 
 
 # --- the worker's side alone: remote.supervise, in this process ---------------------------------

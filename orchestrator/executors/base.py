@@ -43,6 +43,15 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class Checkout:
+    """The git worktree an attempt of a task with ``isolation: worktree`` runs in: what an
+    executor whose machines do not share files sends (``executors/luggage``)."""
+
+    tree: Path  # the worktree, on the runner's machine
+    message: str  # the message of the commit of the attempt's work
+
+
+@dataclass(frozen=True, slots=True)
 class Launch:
     """One attempt to run: what, where, with what, where its output goes, within what limits."""
 
@@ -57,6 +66,7 @@ class Launch:
     limits: Limits = field(default_factory=Limits)
     upstream: tuple[str, ...] = ()  # the tasks this one depends on (whose work a worktree merges first)
     resources: tuple[str, ...] = ()  # what it uses that a cluster may count: its backend, its profile
+    checkout: Checkout | None = None  # in a worktree (``WorktreeExecutor``): which, and its commit's message
 
 
 @dataclass(frozen=True, slots=True)
