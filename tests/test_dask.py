@@ -287,6 +287,27 @@ def test_worker_resources_cap_a_backend_across_the_cluster(tmp_path: Path) -> No
     assert {meta["worker"] for meta in results(tmp_path).values()} == {"w1", "w2"}
 
 
+def test_status_names_the_worker_while_the_task_runs_and_report_after(two_workers: Cluster, tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T1", "while [ ! -e go ]; do sleep 0.05; done; echo T1")])  # silent until told
+    runner = start(tmp_path, "--executor", "dask", "--scheduler", two_workers.address)
+    try:
+        journal = tmp_path / ".orchestrator" / "state" / "attempts.jsonl"
+        wait_until(
+            lambda: journal.exists() and b'"worker"' in journal.read_bytes(), "the runner to learn which worker runs T1"
+        )
+        view = status_json(tmp_path)["T1"]
+        assert view["status"] == "running" and view["worker"] in ("w1", "w2")
+        assert f"Running on {view['worker']}" in cli(tmp_path, "status").stdout
+        (tmp_path / "go").touch()
+        assert runner.wait() == 0, runner.stderr.read_text()
+    finally:
+        runner.stop_all()
+    assert results(tmp_path)["T1"]["worker"] == view["worker"]
+    figures = json.loads(cli(tmp_path, "report", "--format", "json").stdout)
+    assert [task["worker"] for task in figures["tasks"]] == [view["worker"]]
+    assert f"| completed on {view['worker']} |" in cli(tmp_path, "report").stdout
+
+
 # --- no shared filesystem: files travel with the attempt, work comes back --------------------------
 
 

@@ -138,7 +138,8 @@ class Executor(ABC):
 
         Whatever happens (a limit, an error in a callback, cancellation), everything the attempt
         started is stopped and reaped before this returns or raises. ``on_start`` receives the
-        attempt's handle once it runs, before anything else can go wrong (the runner journals it);
+        attempt's handle once it runs, before anything else can go wrong (the runner journals it;
+        a cluster's executor calls it once more, the handle with its ``worker``, once a worker runs it);
         ``on_line`` each complete stdout line, in order, soon after it arrives (an executor may
         read in batches: within a second, and all of it by the process's end). Output on either
         stream counts as activity for the inactivity limit. A launch that cannot start is a ``ProcessRun`` with

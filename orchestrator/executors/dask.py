@@ -30,6 +30,7 @@ import contextlib
 import dataclasses
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -49,6 +50,7 @@ SCHEDULER_VARIABLE = "ORCHESTRATOR_DASK_SCHEDULER"  # the scheduler's address wh
 CONNECT_TIMEOUT = 10.0  # seconds a scheduler has to answer
 _POLL = 0.25  # seconds between two looks at an attempt's output queue
 _TELL_EVERY = 10.0
+_ANNOUNCE = 1.0  # seconds after which an attempt that sent nothing yet says which worker runs it
 _LONGEST_LINE = 64 * 1024 * 1024
 
 
@@ -134,6 +136,10 @@ class DaskExecutor(Executor):
         def take(items: Any) -> None:
             for batch in items or ():
                 for stream, chunk in batch:
+                    if stream == "worker":  # where it runs, said once: the handle again, with its worker
+                        if on_start is not None:
+                            on_start({"key": key, "scheduler": self.scheduler, "worker": chunk.decode()})
+                        continue
                     (out_log if stream == "out" else err_log).write(chunk)
                     if stream == "out":
                         lines.feed(chunk)
@@ -290,15 +296,20 @@ def on_worker(spec: remote.Spec) -> remote.Ended:
             return remote.Ended(start_error=f"its files on the worker: {exc}", info={"worker": str(worker.name)})
         spec = dataclasses.replace(spec, argv=unpacked.argv, cwd=unpacked.cwd, env=unpacked.env)
     queue: list[Any] = []  # made when it is first sent to (an attempt that is over in half a second is not)
+    began = time.monotonic()
 
     def send(batch: remote.Chunks) -> None:
-        if not queue:
+        if not queue:  # the first batch says where it runs, for `status` to say while it runs
             queue.append(distributed.Queue(spec.key, client=client))
+            batch = [("worker", str(worker.name).encode()), *batch]
         queue[0].put(batch)
 
     def stop_requested() -> bool:
         """The runner cancelled its task, or is gone (the scheduler cancels a lost client's
-        tasks), or this worker is closing (it lost its scheduler, or is told to stop)."""
+        tasks), or this worker is closing (it lost its scheduler, or is told to stop). (Asked
+        about ten times a second: an attempt silent for ``_ANNOUNCE`` seconds says where it runs.)"""
+        if not queue and time.monotonic() - began >= _ANNOUNCE:
+            send([])
         if getattr(worker.status, "name", "running") not in ("running", "paused"):
             return True
         state = worker.state.tasks.get(spec.key)
