@@ -208,9 +208,18 @@ def test_bad_set_ups_are_one_line_before_anything_starts(tmp_path: Path) -> None
         assert done.stderr.strip().count("\n") == 0
         codex = tmp_path / "codex"
         write_plan(codex, [Spec("T1", "do it")], {"backend": "codex"})
-        empty.start_worker("w1", env={**os.environ, "PATH": "/usr/bin:/bin"})
+        bare = {k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "CLAUDE_CONFIG_DIR")}
+        (tmp_path / "home").mkdir()
+        empty.start_worker("w1", env={**bare, "PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home")})
         done = cli(codex, "run", "--executor", "dask", "--scheduler", empty.address)
         assert done.code == 2 and "worker w1 has no codex (needed by T1)" in done.stderr, done.stderr
+        claude = find_claude()
+        if claude is not None:  # installed on the worker, and not logged in there
+            write_plan(codex, [Spec("T1", "do it")], {"backend": "claude"})
+            done = cli(codex, "run", "--executor", "dask", "--scheduler", empty.address,
+                       env={"ORCHESTRATOR_CLAUDE_BIN": claude})  # fmt: skip
+            assert done.code == 2 and f"worker w1: {claude}: no API key or login found" in done.stderr
+            assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
     kill_attempts(tmp_path)
 
 
@@ -259,6 +268,15 @@ def test_doctor_shows_the_cluster_its_workers_resources_and_clis(two_workers: Cl
     write_plan(codex, [Spec("T1", "do it")], {"backend": "codex"})
     done = cli(codex, "doctor", "--executor", "dask", "--scheduler", two_workers.address, "--json")
     assert done.code == 1 and json.loads(done.stdout)["cluster"]["problems"][0].startswith("worker w1 has no codex")
+    planned = tmp_path / "planned"  # no option: the plan's settings say which cluster
+    write_plan(planned, [Spec("T1", "echo T1")], {"executor": "dask", "scheduler": two_workers.address})
+    found = json.loads(cli(planned, "doctor", "--json").stdout)["cluster"]
+    assert found["scheduler"] == two_workers.address and len(found["workers"]) == 2
+    nobody = tmp_path / "nobody"
+    write_plan(nobody, [Spec("T1", "echo T1")], {"executor": "dask", "scheduler": "tcp://127.0.0.1:9"})
+    done = cli(nobody, "doctor", "--json", env={"ORCHESTRATOR_DASK_TIMEOUT": "1"})
+    [problem] = json.loads(done.stdout)["cluster"]["problems"]
+    assert done.code == 1 and "tcp://127.0.0.1:9 did not answer within 1.0s" in problem
 
 
 def test_the_plan_settings_choose_the_cluster_and_the_variable_gives_the_scheduler(

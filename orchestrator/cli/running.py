@@ -70,7 +70,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     reporter = make_reporter(as_json=args.json)
     try:
         # This process starts nothing but attempts: whatever is handed to it is theirs.
-        chosen, scheduler, shared = _executor_settings(workspace, args)
+        chosen, scheduler, shared = executor_settings(workspace, args.executor)
         executor = LocalExecutor(whole_process=True) if chosen == "local" else named(chosen)
         if chosen == "dask":
             executor = cluster_executor(args.scheduler, scheduler, shared=shared)
@@ -82,16 +82,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
-def _executor_settings(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str | None, bool]:
-    """The executor a run uses (``--executor``, else the plan's ``executor`` setting, else
+def executor_settings(workspace: Workspace | None, option: str | None) -> tuple[str, str | None, bool]:
+    """The executor a run (or ``doctor``) uses (``--executor``, else the plan's ``executor`` setting, else
     local), the plan's ``scheduler`` and ``shared_filesystem`` settings; read from the plan's
     frontmatter alone (the run checks the whole plan, values included, before it starts anything)."""
     from orchestrator.documents import read_metadata
     from orchestrator.plan.settings import parse_setting
 
-    meta = read_metadata(workspace.plan_file) if workspace.plan_file.is_file() else None
+    meta = read_metadata(workspace.plan_file) if workspace is not None and workspace.plan_file.is_file() else None
     meta = meta or {}
-    chosen = args.executor or meta.get("executor") or "local"
+    chosen = option or meta.get("executor") or "local"
     scheduler = meta.get("scheduler")
     chosen = chosen if chosen in ("local", "dask", "fake") else "local"  # (a bad value: the plan's check says so)
     try:
