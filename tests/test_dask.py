@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -207,9 +208,18 @@ def test_bad_set_ups_are_one_line_before_anything_starts(tmp_path: Path) -> None
         assert done.stderr.strip().count("\n") == 0
         codex = tmp_path / "codex"
         write_plan(codex, [Spec("T1", "do it")], {"backend": "codex"})
-        empty.start_worker("w1", env={**os.environ, "PATH": "/usr/bin:/bin"})
+        bare = {k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "CLAUDE_CONFIG_DIR")}
+        (tmp_path / "home").mkdir()
+        empty.start_worker("w1", env={**bare, "PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home")})
         done = cli(codex, "run", "--executor", "dask", "--scheduler", empty.address)
         assert done.code == 2 and "worker w1 has no codex (needed by T1)" in done.stderr, done.stderr
+        claude = find_claude()
+        if claude is not None:  # installed on the worker, and not logged in there
+            write_plan(codex, [Spec("T1", "do it")], {"backend": "claude"})
+            done = cli(codex, "run", "--executor", "dask", "--scheduler", empty.address,
+                       env={"ORCHESTRATOR_CLAUDE_BIN": claude})  # fmt: skip
+            assert done.code == 2 and f"worker w1: {claude}: no API key or login found" in done.stderr
+            assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
     kill_attempts(tmp_path)
 
 
@@ -258,6 +268,15 @@ def test_doctor_shows_the_cluster_its_workers_resources_and_clis(two_workers: Cl
     write_plan(codex, [Spec("T1", "do it")], {"backend": "codex"})
     done = cli(codex, "doctor", "--executor", "dask", "--scheduler", two_workers.address, "--json")
     assert done.code == 1 and json.loads(done.stdout)["cluster"]["problems"][0].startswith("worker w1 has no codex")
+    planned = tmp_path / "planned"  # no option: the plan's settings say which cluster
+    write_plan(planned, [Spec("T1", "echo T1")], {"executor": "dask", "scheduler": two_workers.address})
+    found = json.loads(cli(planned, "doctor", "--json").stdout)["cluster"]
+    assert found["scheduler"] == two_workers.address and len(found["workers"]) == 2
+    nobody = tmp_path / "nobody"
+    write_plan(nobody, [Spec("T1", "echo T1")], {"executor": "dask", "scheduler": "tcp://127.0.0.1:9"})
+    done = cli(nobody, "doctor", "--json", env={"ORCHESTRATOR_DASK_TIMEOUT": "1"})
+    [problem] = json.loads(done.stdout)["cluster"]["problems"]
+    assert done.code == 1 and "tcp://127.0.0.1:9 did not answer within 1.0s" in problem
 
 
 def test_the_plan_settings_choose_the_cluster_and_the_variable_gives_the_scheduler(
@@ -284,6 +303,85 @@ def test_worker_resources_cap_a_backend_across_the_cluster(tmp_path: Path) -> No
         assert done.code == 0, done.stdout + done.stderr
     assert peak_overlap(read_times(tmp_path).values()) == 2
     assert {meta["worker"] for meta in results(tmp_path).values()} == {"w1", "w2"}
+
+
+def test_status_names_the_worker_while_the_task_runs_and_report_after(two_workers: Cluster, tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T1", "while [ ! -e go ]; do sleep 0.05; done; echo T1")])  # silent until told
+    runner = start(tmp_path, "--executor", "dask", "--scheduler", two_workers.address)
+    try:
+        journal = tmp_path / ".orchestrator" / "state" / "attempts.jsonl"
+        wait_until(
+            lambda: journal.exists() and b'"worker"' in journal.read_bytes(), "the runner to learn which worker runs T1"
+        )
+        view = status_json(tmp_path)["T1"]
+        assert view["status"] == "running" and view["worker"] in ("w1", "w2")
+        assert f"Running on {view['worker']}" in cli(tmp_path, "status").stdout
+        (tmp_path / "go").touch()
+        assert runner.wait() == 0, runner.stderr.read_text()
+    finally:
+        runner.stop_all()
+    assert results(tmp_path)["T1"]["worker"] == view["worker"]
+    figures = json.loads(cli(tmp_path, "report", "--format", "json").stdout)
+    assert [task["worker"] for task in figures["tasks"]] == [view["worker"]]
+    assert f"| completed on {view['worker']} |" in cli(tmp_path, "report").stdout
+
+
+# --- no shared filesystem: files travel with the attempt, work comes back --------------------------
+
+
+def git(project: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=project, capture_output=True, text=True, check=False, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_without_a_shared_filesystem_inputs_travel_and_written_files_come_back(
+    two_workers: Cluster, tmp_path: Path
+) -> None:
+    specs = [
+        Spec("S1", 'pwd; echo made > out.txt; mkdir -p sub; printf "#!/bin/sh\\n" > sub/run.sh; chmod +x sub/run.sh'),
+        Spec("S2", 'cat "$ORCHESTRATOR_INPUTS_DIR/S1.md"; grep -c "^worker: " "$(head -1 "$ORCHESTRATOR_INPUTS_FILE")"',
+             deps=("S1",)),
+    ]  # fmt: skip
+    write_plan(tmp_path, specs, {"shared_filesystem": False})
+    done = cli(tmp_path, "run", "--executor", "dask", "--scheduler", two_workers.address)
+    assert done.code == 0, done.stdout + done.stderr
+    ran_in = result_body(tmp_path, "S1").strip()
+    assert ran_in.startswith(str(two_workers.root)) and not ran_in.startswith(str(tmp_path / ".orchestrator"))
+    assert (tmp_path / "out.txt").read_text() == "made\n"  # what it wrote came back to the project
+    assert os.access(tmp_path / "sub" / "run.sh", os.X_OK)
+    assert result_body(tmp_path, "S2").split() == [ran_in, "1"]  # its inputs came with it
+    assert not list(two_workers.root.rglob("orchestrator-attempt-*"))  # nothing left on the workers
+
+
+def test_without_a_shared_filesystem_worktree_tasks_work_on_bundles_and_their_branches_merge(
+    two_workers: Cluster, tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    git(project, "init", "-q", "-b", "main")
+    (project / "a.txt").write_text("a\n")
+    (project / "b.txt").write_text("b\n")
+    git(project, "add", "-A")
+    git(project, "-c", "user.name=Me", "-c", "user.email=me@example.org", "commit", "-q", "-m", "start")
+    (project / ".git" / "info" / "exclude").write_text(".orchestrator/\n")
+    specs = [
+        Spec("T1", "pwd; echo 'from T1' >> a.txt"),
+        Spec("T2", "echo 'from T2' >> b.txt"),
+        Spec("T3", "cat a.txt b.txt > seen.txt", deps=("T1", "T2")),
+    ]
+    write_plan(project, specs, {"isolation": "worktree", "shared_filesystem": False})
+    done = cli(project, "run", "--executor", "dask", "--scheduler", two_workers.address)
+    assert done.code == 0, done.stdout + done.stderr
+    found = results(project)
+    assert result_body(project, "T1").strip().startswith(str(two_workers.root))  # a checkout on the worker
+    integration = "orchestrator/integration"
+    assert git(project, "show", f"{integration}:seen.txt") == "a\nfrom T1\nb\nfrom T2\n"
+    for task in ("T1", "T2", "T3"):  # each branch fetched back and merged, as a local worktree task's
+        assert found[task]["merge"].startswith(f"merged into {integration}"), found[task]
+        assert found[task]["commit"] == git(project, "rev-parse", f"{integration}-{task}").strip()
+    assert git(project, "log", "-1", "--format=%s", f"{integration}-T1").strip() == "T1: Task T1 (attempt 1)"
+    assert git(project, "status", "--porcelain") == ""  # the person's checkout untouched
 
 
 # --- the worker's side alone: remote.supervise, in this process ---------------------------------

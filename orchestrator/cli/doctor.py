@@ -17,7 +17,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     workspace = _workspace(args.directory)
     diagnosis = examine(workspace)
-    cluster = _cluster(args, [c.backend for c in diagnosis.checks if c.needed and c.installation is not None])
+    needed = [c.backend for c in diagnosis.checks if c.needed and c.installation is not None]
+    cluster = _cluster(args, workspace, needed)
     # On a cluster the agent CLIs run on the workers: those are what must have them.
     here = diagnosis.ok if cluster is None else diagnosis.system.supported and diagnosis.plan_problem is None
     ok = here and (cluster is None or not cluster["problems"])
@@ -70,13 +71,18 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return ExitCode.OK if diagnosis.ok else ExitCode.FAILED
 
 
-def _cluster(args: argparse.Namespace, needed: list[str]) -> dict[str, Any] | None:
-    """With ``--executor dask``: the cluster as ``doctor --json`` gives it (``cluster``)."""
-    if args.executor != "dask":
+def _cluster(args: argparse.Namespace, workspace: Workspace | None, needed: list[str]) -> dict[str, Any] | None:
+    """With ``--executor dask``, or a plan whose ``executor`` setting says dask: the cluster as
+    ``doctor --json`` gives it (``cluster``); its scheduler as a run finds it (``--scheduler``,
+    the plan's ``scheduler``, ``$ORCHESTRATOR_DASK_SCHEDULER``)."""
+    from orchestrator.cli.running import executor_settings
+
+    chosen, scheduler, _ = executor_settings(workspace, args.executor)
+    if chosen != "dask":
         return None
     from orchestrator.run.cluster import cluster_executor, survey
 
-    executor = cluster_executor(args.scheduler)
+    executor = cluster_executor(args.scheduler, scheduler)
     workers, problems = survey(executor.scheduler, needed, executor.timeout)
     listed_workers = []
     for w in workers:
@@ -132,11 +138,13 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--executor",
         choices=["local", "dask"],
-        default="local",
-        help="dask: check the cluster too (its workers, their resources, the agent CLIs on each)",
+        default=None,
+        help="dask: check the cluster too (its workers, their resources, the agent CLIs on each); "
+        "default the plan's `executor` setting",
     )
     p.add_argument(
         "--scheduler",
         metavar="ADDRESS",
-        help="with --executor dask: the Dask scheduler (default $ORCHESTRATOR_DASK_SCHEDULER)",
+        help="with --executor dask: the Dask scheduler (default the plan's `scheduler`, "
+        "else $ORCHESTRATOR_DASK_SCHEDULER)",
     )

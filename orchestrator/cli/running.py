@@ -70,10 +70,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     reporter = make_reporter(as_json=args.json)
     try:
         # This process starts nothing but attempts: whatever is handed to it is theirs.
-        chosen, scheduler = _executor_settings(workspace, args)
+        chosen, scheduler, shared = executor_settings(workspace, args.executor)
         executor = LocalExecutor(whole_process=True) if chosen == "local" else named(chosen)
         if chosen == "dask":
-            executor = cluster_executor(args.scheduler, scheduler)
+            executor = cluster_executor(args.scheduler, scheduler, shared=shared)
         summary = Runner(workspace, options, reporter, executor).run()
     except KeyboardInterrupt:  # pragma: no cover - a Ctrl-C before the loop installed its handler
         return ExitCode.INTERRUPTED
@@ -82,18 +82,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
-def _executor_settings(workspace: Workspace, args: argparse.Namespace) -> tuple[str, str | None]:
-    """The executor a run uses (``--executor``, else the plan's ``executor`` setting, else
-    local) and the plan's ``scheduler`` setting; read from the plan's frontmatter alone (the run
-    checks the whole plan, values included, before it starts anything)."""
+def executor_settings(workspace: Workspace | None, option: str | None) -> tuple[str, str | None, bool]:
+    """The executor a run (or ``doctor``) uses (``--executor``, else the plan's ``executor`` setting, else
+    local), the plan's ``scheduler`` and ``shared_filesystem`` settings; read from the plan's
+    frontmatter alone (the run checks the whole plan, values included, before it starts anything)."""
     from orchestrator.documents import read_metadata
+    from orchestrator.plan.settings import parse_setting
 
-    meta = read_metadata(workspace.plan_file) if workspace.plan_file.is_file() else None
+    meta = read_metadata(workspace.plan_file) if workspace is not None and workspace.plan_file.is_file() else None
     meta = meta or {}
-    chosen = args.executor or meta.get("executor") or "local"
+    chosen = option or meta.get("executor") or "local"
     scheduler = meta.get("scheduler")
     chosen = chosen if chosen in ("local", "dask", "fake") else "local"  # (a bad value: the plan's check says so)
-    return chosen, scheduler if isinstance(scheduler, str) else None
+    try:
+        shared = bool(parse_setting("shared_filesystem", meta.get("shared_filesystem", True)))
+    except ValueError:
+        shared = True  # (the plan's check says so)
+    return chosen, scheduler if isinstance(scheduler, str) else None, shared
 
 
 def cmd_reset(args: argparse.Namespace) -> int:

@@ -43,6 +43,15 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class Checkout:
+    """The git worktree an attempt of a task with ``isolation: worktree`` runs in: what an
+    executor whose machines do not share files sends (``executors/luggage``)."""
+
+    tree: Path  # the worktree, on the runner's machine
+    message: str  # the message of the commit of the attempt's work
+
+
+@dataclass(frozen=True, slots=True)
 class Launch:
     """One attempt to run: what, where, with what, where its output goes, within what limits."""
 
@@ -57,6 +66,7 @@ class Launch:
     limits: Limits = field(default_factory=Limits)
     upstream: tuple[str, ...] = ()  # the tasks this one depends on (whose work a worktree merges first)
     resources: tuple[str, ...] = ()  # what it uses that a cluster may count: its backend, its profile
+    checkout: Checkout | None = None  # in a worktree (``WorktreeExecutor``): which, and its commit's message
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +138,8 @@ class Executor(ABC):
 
         Whatever happens (a limit, an error in a callback, cancellation), everything the attempt
         started is stopped and reaped before this returns or raises. ``on_start`` receives the
-        attempt's handle once it runs, before anything else can go wrong (the runner journals it);
+        attempt's handle once it runs, before anything else can go wrong (the runner journals it;
+        a cluster's executor calls it once more, the handle with its ``worker``, once a worker runs it);
         ``on_line`` each complete stdout line, in order, soon after it arrives (an executor may
         read in batches: within a second, and all of it by the process's end). Output on either
         stream counts as activity for the inactivity limit. A launch that cannot start is a ``ProcessRun`` with

@@ -29,14 +29,17 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import shutil
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import anyio
 
-from orchestrator.errors import ClusterError
-from orchestrator.executors import remote
+from orchestrator.errors import ClusterError, GitError
+from orchestrator.executors import luggage, remote
 from orchestrator.executors.base import Executor, Launch, Leftover, LineCallback, ProcessRun, StartCallback
 from orchestrator.executors.local import _Log
 from orchestrator.plan.settings import format_duration
@@ -47,6 +50,7 @@ SCHEDULER_VARIABLE = "ORCHESTRATOR_DASK_SCHEDULER"  # the scheduler's address wh
 CONNECT_TIMEOUT = 10.0  # seconds a scheduler has to answer
 _POLL = 0.25  # seconds between two looks at an attempt's output queue
 _TELL_EVERY = 10.0
+_ANNOUNCE = 1.0  # seconds after which an attempt that sent nothing yet says which worker runs it
 _LONGEST_LINE = 64 * 1024 * 1024
 
 
@@ -54,9 +58,10 @@ class DaskExecutor(Executor):
     name: ClassVar[str] = "dask"
     runs_here: ClassVar[bool] = False
 
-    def __init__(self, scheduler: str, *, timeout: float = CONNECT_TIMEOUT) -> None:
+    def __init__(self, scheduler: str, *, timeout: float = CONNECT_TIMEOUT, shared: bool = True) -> None:
         self.scheduler = scheduler
         self.timeout = timeout
+        self.shared = shared  # whether the workers see the project at its path (else: ``luggage``)
         self._client: Client | None = None
         self._declared: set[str] | None = None  # the resources some worker declares
         self._reruns: bool | None = None  # whether the scheduler re-runs a task whose worker died
@@ -106,8 +111,18 @@ class DaskExecutor(Executor):
         key = f"orchestrator-{launch.task}-{launch.attempt}-{uuid.uuid4().hex[:12]}"
         stdin = launch.stdin.read_bytes() if launch.stdin is not None else None
         limits = launch.limits
+        packed = None
+        if not self.shared:  # what it needs of this machine travels with it
+            workspace = Path(launch.env.get("ORCHESTRATOR_WORKSPACE") or launch.cwd)
+            try:
+                packed = await anyio.to_thread.run_sync(
+                    luggage.pack, workspace, launch.cwd, launch.env, launch.argv, launch.checkout
+                )
+            except (GitError, OSError) as exc:
+                why = f"its files for the worker: {exc}"
+                return ProcessRun(None, None, anyio.current_time() - began, start_error=why)
         spec = remote.Spec(key, launch.argv, str(launch.cwd), added_environment(launch.env), stdin,
-                           limits.timeout, limits.inactivity, limits.grace, claim=claim)  # fmt: skip
+                           limits.timeout, limits.inactivity, limits.grace, claim=claim, luggage=packed)  # fmt: skip
         resources = {name: 1 for name in launch.resources if name in declared}
         if on_start is not None:
             on_start({"key": key, "scheduler": self.scheduler})
@@ -121,6 +136,10 @@ class DaskExecutor(Executor):
         def take(items: Any) -> None:
             for batch in items or ():
                 for stream, chunk in batch:
+                    if stream == "worker":  # where it runs, said once: the handle again, with its worker
+                        if on_start is not None:
+                            on_start({"key": key, "scheduler": self.scheduler, "worker": chunk.decode()})
+                        continue
                     (out_log if stream == "out" else err_log).write(chunk)
                     if stream == "out":
                         lines.feed(chunk)
@@ -154,6 +173,10 @@ class DaskExecutor(Executor):
             why = lost or "Dask went to run it again elsewhere, which was refused: the task's retries decide"
             return dataclasses.replace(run, lost=why)
         worker = str(ended.info.get("worker")) if ended.info.get("worker") is not None else None
+        if packed is not None and ended.start_error is None:  # what it wrote, back where it would be
+            problem = await _unloaded(ended, launch, packed)
+            if problem is not None:
+                return dataclasses.replace(run, lost=f"what it wrote did not come back from {worker}: {problem}")
         if ended.start_error is not None:
             return dataclasses.replace(run, start_error=ended.start_error, worker=worker)
         return dataclasses.replace(
@@ -265,22 +288,43 @@ def on_worker(spec: remote.Spec) -> remote.Ended:
         if claim.is_set():  # Dask runs it again after losing the worker that ran it: refused
             return remote.Ended(info={"rerun": True, "worker": str(worker.name)})
         claim.set()
+    unpacked = None
+    if spec.luggage is not None:  # no shared filesystem: its files and checkout, in a directory of its own
+        try:
+            unpacked = luggage.unpack(spec.luggage, spec.env, tuple(spec.argv), worker.local_directory)
+        except (GitError, OSError) as exc:
+            return remote.Ended(start_error=f"its files on the worker: {exc}", info={"worker": str(worker.name)})
+        spec = dataclasses.replace(spec, argv=unpacked.argv, cwd=unpacked.cwd, env=unpacked.env)
     queue: list[Any] = []  # made when it is first sent to (an attempt that is over in half a second is not)
+    began = time.monotonic()
 
     def send(batch: remote.Chunks) -> None:
-        if not queue:
+        if not queue:  # the first batch says where it runs, for `status` to say while it runs
             queue.append(distributed.Queue(spec.key, client=client))
+            batch = [("worker", str(worker.name).encode()), *batch]
         queue[0].put(batch)
 
     def stop_requested() -> bool:
         """The runner cancelled its task, or is gone (the scheduler cancels a lost client's
-        tasks), or this worker is closing (it lost its scheduler, or is told to stop)."""
+        tasks), or this worker is closing (it lost its scheduler, or is told to stop). (Asked
+        about ten times a second: an attempt silent for ``_ANNOUNCE`` seconds says where it runs.)"""
+        if not queue and time.monotonic() - began >= _ANNOUNCE:
+            send([])
         if getattr(worker.status, "name", "running") not in ("running", "paused"):
             return True
         state = worker.state.tasks.get(spec.key)
         return state is None or state.state not in ("executing", "long-running")
 
-    ended = remote.supervise(spec, send, stop_requested)
+    try:
+        ended = remote.supervise(spec, send, stop_requested)
+        if unpacked is not None and spec.luggage is not None:
+            try:
+                ended.info["returned"] = luggage.gather(spec.luggage, unpacked)
+            except (GitError, OSError) as exc:
+                ended.info["unreturned"] = str(exc)
+    finally:
+        if unpacked is not None:
+            shutil.rmtree(unpacked.place, ignore_errors=True)
     ended.info["worker"] = str(worker.name)
     ended.info["sent"] = bool(queue)
     return ended
@@ -344,6 +388,21 @@ async def _awaited(
         finally:
             pumps.cancel_scope.cancel()
     return result[0]
+
+
+async def _unloaded(ended: remote.Ended, launch: Launch, packed: luggage.Luggage) -> str | None:
+    """Write what an attempt sent back from a worker that does not share files where it would
+    be had it run here (its files in its ``cwd``, its branch's commits in its worktree); what
+    kept it from coming back, if something did."""
+    returned = ended.info.get("returned")
+    if not isinstance(returned, luggage.Returned):
+        return str(ended.info.get("unreturned") or "nothing came back")
+    try:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(luggage.unload, returned, launch.cwd, launch.checkout, packed)
+    except (GitError, OSError) as exc:
+        return str(exc)
+    return None
 
 
 async def _quietly(awaitable: Any) -> Any:

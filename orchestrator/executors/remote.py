@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.executors.groups import group_running, signal_group
+from orchestrator.executors.luggage import Luggage
 
 _BATCH = 0.5  # seconds between two batches of output sent to the runner
 _BATCH_BYTES = 256 * 1024  # a batch this big is sent at once
@@ -40,7 +41,7 @@ Chunks = list[tuple[str, bytes]]  # ("out" | "err", bytes), in the order they we
 @dataclass(slots=True)
 class Spec:
     """One attempt as the worker receives it: picklable, with no path the worker must share but
-    ``cwd`` (and whatever the command itself reads)."""
+    ``cwd`` (and whatever the command itself reads); none at all with ``luggage``."""
 
     key: str
     argv: Sequence[str]
@@ -51,6 +52,7 @@ class Spec:
     inactivity: float | None
     grace: float
     claim: bool = True  # first claim the key on the scheduler: a second run of it is refused
+    luggage: Luggage | None = None  # no shared filesystem: its files, its checkout (``executors/luggage``)
 
 
 @dataclass(slots=True)

@@ -21,7 +21,16 @@ from typing import ClassVar
 import anyio
 
 from orchestrator.errors import GitError
-from orchestrator.executors.base import Executor, Handle, Launch, Leftover, LineCallback, ProcessRun, StartCallback
+from orchestrator.executors.base import (
+    Checkout,
+    Executor,
+    Handle,
+    Launch,
+    Leftover,
+    LineCallback,
+    ProcessRun,
+    StartCallback,
+)
 from orchestrator.git.worktrees import Trees
 
 
@@ -53,8 +62,9 @@ class WorktreeExecutor(Executor):
             if on_start is not None:
                 on_start({**handle, "worktree": str(tree), "branch": self.trees.branch(task)})
 
-        run = await self.inner.run(dataclasses.replace(launch, cwd=cwd), on_start=started, on_line=on_line)
         message = f"{task}: {self.titles.get(task, task)} (attempt {launch.attempt})"
+        moved = dataclasses.replace(launch, cwd=cwd, checkout=Checkout(tree, message))
+        run = await self.inner.run(moved, on_start=started, on_line=on_line)
         with anyio.CancelScope(shield=True):
             work = await anyio.to_thread.run_sync(self.trees.finish, task, message)
         return dataclasses.replace(run, work=work)
@@ -66,3 +76,12 @@ class WorktreeExecutor(Executor):
         self, leftovers: Sequence[Leftover], *, grace: float, wait: bool, tell: Callable[[str], None] | None = None
     ) -> list[str]:
         return await self.inner.settle(leftovers, grace=grace, wait=wait, tell=tell)
+
+
+class ClusterWorktreeExecutor(WorktreeExecutor):
+    """The same around a cluster's executor (``DaskExecutor``), under its name: the worktrees are
+    made and committed here, on the runner's machine; the workers run in them through a shared
+    filesystem, or on a checkout of their branch sent as a git bundle (``executors/luggage``)."""
+
+    name: ClassVar[str] = "dask"
+    runs_here: ClassVar[bool] = False

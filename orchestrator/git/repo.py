@@ -244,14 +244,14 @@ def identity(tree: Path) -> list[str]:
     return options
 
 
-def commit_all(tree: Path, message: str) -> bool:
+def commit_all(tree: Path, message: str, *, env: Mapping[str, str] | None = None) -> bool:
     """Commit everything changed in ``tree`` (new files too), or the merge in progress there;
-    whether a commit was made."""
+    whether a commit was made. ``env``: the identity to commit as (``GIT_AUTHOR_NAME``...)."""
     git(["add", "-A"], tree)
     staged = not git(["diff", "--cached", "--quiet"], tree, check=False).ok
     if not staged and not merging(tree):
         return False
-    git([*identity(tree), "commit", "--no-verify", "-q", "-m", message], tree)
+    git([*identity(tree), "commit", "--no-verify", "-q", "-m", message], tree, env=env)
     return True
 
 

@@ -90,6 +90,7 @@ def build(plan: Plan, views: list[TaskView], synthesis: Spent | None = None, slo
                 "tokens": view.tokens,
                 "critical": view.id in path,
                 "simulated": view.simulated,
+                "worker": view.worker,
                 **_timed(plan.tasks[view.id].not_before),
             }
         )
@@ -207,6 +208,7 @@ def markdown(report: Report, title: str, svg_name: str | None) -> str:
     lines.append("|---|---|---|---|---|---|---|")
     for t in f["tasks"]:
         mark, status = " ⭐" if t["critical"] else "", t["status"] + simulated_mark(t["simulated"])
+        status += f" on {t['worker']}" if t.get("worker") else ""
         if t["status"] == TaskStatus.WAITING and t.get("not_before"):
             status += f" (not before {t['not_before']})"
         lines.append(

@@ -187,7 +187,7 @@ def status_table(views: Sequence[TaskView], found: dict[str, int]) -> str:
             v.id,
             v.agent,
             *([v.type or "-"] if typed else []),
-            status_label(v),
+            status_label(v) + (f" on {v.worker}" if v.worker else ""),
             format_duration(v.duration) if v.duration is not None else "-",
             # The attempts of the run of the task that made this state, as ``report`` counts them
             # (its files' numbers go on across runs: ``logs`` and ``history`` tell them).

@@ -360,6 +360,9 @@ class Settings:
     # replaces it), and that cluster's scheduler (``run --scheduler`` replaces it).
     executor: str = field(default="local", metadata=_parser(_choice("local", "dask")))
     scheduler: str | None = field(default=None, metadata=_parser(_optional_str))
+    # Whether that cluster's workers see the project at its path (NFS, a cluster volume); false: an
+    # attempt's files travel with it and what it writes comes back (``executors/luggage``).
+    shared_filesystem: bool = field(default=True, metadata=_parser(_bool))
     # How long `orchestrator cleanup` keeps the logs of attempts that are not a task's latest;
     # None: for good (cleanup removes no log).
     retention: float | None = field(default=None, metadata=_parser(parse_retention))

@@ -54,15 +54,15 @@ def scheduler_address(option: str | None, setting: str | None = None) -> str:
     return address
 
 
-def cluster_executor(option: str | None, setting: str | None = None) -> DaskExecutor:
+def cluster_executor(option: str | None, setting: str | None = None, *, shared: bool = True) -> DaskExecutor:
     """The executor of ``--executor dask``; ``$ORCHESTRATOR_DASK_TIMEOUT``: the seconds its
-    scheduler has to answer (default 10)."""
+    scheduler has to answer (default 10); ``shared``: the plan's ``shared_filesystem``."""
     text = os.environ.get(TIMEOUT_VARIABLE, "")
     try:
         timeout = float(text) if text else CONNECT_TIMEOUT
     except ValueError:
         raise UsageError(f"${TIMEOUT_VARIABLE}: '{text}' is not a number of seconds") from None
-    return DaskExecutor(scheduler_address(option, setting), timeout=timeout)
+    return DaskExecutor(scheduler_address(option, setting), timeout=timeout, shared=shared)
 
 
 async def inspect(address: str, clis: Sequence[Cli], timeout: float = CONNECT_TIMEOUT) -> list[Worker]:
@@ -133,8 +133,9 @@ def check(executor: DaskExecutor, plan: Plan, profiles: Profiles, only: Sequence
 def checked(workspace: Workspace, options: RunOptions, executor: Executor) -> None:
     """What a run checks before it takes the lock: the plan (``load_checked``; the agent CLIs
     installed here when its executor runs programs here), and the cluster it runs on, if one."""
-    here = executor.runs_here  # (then isolation: worktree makes worktrees, from the person's HEAD)
-    plan, profiles = load_checked(workspace, options, clis=here, base=here)
+    here = executor.runs_here
+    # (isolation: worktree makes worktrees here, from the person's HEAD, wherever the processes run)
+    plan, profiles = load_checked(workspace, options, clis=here, base=executor.name != "fake")
     if isinstance(executor, DaskExecutor):
         check(executor, plan, profiles, options.only)
 

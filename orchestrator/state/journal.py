@@ -146,6 +146,7 @@ def _apply(state: JournalState, entry: dict[str, Any]) -> None:
         made = state.made.setdefault(task, set())
         made.add(number)
         in_run = entry.get("in_run", earlier.in_run if same and earlier else None)  # (a journal before it: counted)
+        session = earlier.session_id if same and earlier else None  # (a cluster's second start line: its worker)
         state.open[task] = OpenAttempt(
             task,
             str(entry.get("agent", "")),
@@ -155,6 +156,7 @@ def _apply(state: JournalState, entry: dict[str, Any]) -> None:
             dict(handle) if isinstance(handle, dict) else None,
             fingerprint=str(fingerprint) if fingerprint else None,
             told=str(told) if told else None,
+            session_id=session,
             in_run=in_run if isinstance(in_run, int) and in_run > 0 else len(made),
         )
         state.retrying.discard(task)
@@ -295,7 +297,7 @@ def attempt_spans(path: Path, wanted: Mapping[str, Collection[int]]) -> dict[tup
         if at is None or key[1] not in wanted.get(key[0], ()):
             continue
         if entry["event"] == "start":
-            starts[key] = at
+            starts.setdefault(key, at)  # (a cluster writes a second one, naming its worker)
         elif key in starts:
             spans[key] = (starts[key], at)
     return spans

@@ -173,6 +173,8 @@ def collect(plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord
         if attempt is not None:  # the attempt the journal has open is the task's last, left behind or not
             view.started, view.finished, view.duration = attempt.started, None, None  # (not its result's)
             view.attempts, view.run_attempts = attempt.attempt, attempt.in_run
+            worker = (attempt.handle or {}).get("worker")  # on a cluster, once a worker runs it
+            view.worker = worker if isinstance(worker, str) else None
             if runner_alive:
                 view.status = TaskStatus.RUNNING
             else:

@@ -245,6 +245,7 @@ function renderTable() {
     const label = el("span", `state state-${task.status}${stale ? " stale" : ""}`, stale ? "completed · out of date" : task.status);
     if (stale) label.title = task.out_of_date;
     state.append(label);
+    if (task.worker) state.append(" ", el("span", "worker", `on ${task.worker}`));  // on a cluster, as status says it
     const timed = task.status === "waiting" && (task.reason || "").startsWith("not before ");  // its Not before
     if (task.reason && (WHY_STATES.has(task.status) || timed)) state.append(el("div", "why", task.reason));  // as `status` says it
     row.append(state);
