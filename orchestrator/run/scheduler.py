@@ -217,12 +217,13 @@ class Scheduler:
                 del self.delayed[task_id]
                 self.waiting.pop(task_id, None)
                 self.queue.push_back(task_id)
-        self.admission.tick(now)
+        self.admission.tick(now, time.time())
 
     # --- starting ---------------------------------------------------------------------------------
 
     def _slot(self, task_id: str) -> Slot:
-        return Slot(self.plan.tasks[task_id].profile, self.settings[task_id].backend)
+        settings = self.settings[task_id]
+        return Slot(self.plan.tasks[task_id].profile, settings.backend, settings.limit_group)
 
     def _may_start(self, task_id: str) -> bool:
         slot = self._slot(task_id)  # (one held by a person, or whose Not before has not come, waits)
@@ -230,7 +231,7 @@ class Scheduler:
 
     def _fill(self, group: TaskGroup) -> None:
         self.timed.update(self.plan, self.queue.queued, self.recorder, time.time())
-        if self.interrupted or self.admission.paused_for(time.time()) > 0:
+        if self.interrupted:
             return
         while not self.stopped and not self.admission.full():
             task_id = self.queue.pop(self._may_start)
@@ -305,7 +306,7 @@ class Scheduler:
         if self.running.get(task.id) is not attempt or self.cancelled(attempt, outcome.result):
             return
         del self.running[task.id]
-        self.admission.ended(task.id)
+        began = self.admission.ended(task.id)
         self.journal.ended(task.id, attempt.number, outcome.run.worker)
         result = outcome.result
         self.session_costs.own(attempt.job.resume_session, result)
@@ -331,18 +332,19 @@ class Scheduler:
                 self.completed(task.id)
         elif isinstance(decision, policy.Retry):
             if decision.rate_limited:
-                self.admission.rate_limited(now, decision.after)
+                self.admission.rate_limited(attempt.settings.backend, now, result.retry_after or 0.0, began)
             self.delayed[task.id] = now + decision.after
             self.waiting[task.id] = outcome
             self.recorder.retrying(outcome, decision.after, decision.reason)
         elif isinstance(decision, policy.Pause):
-            until = self.pause.start(decision.until, attempt.settings.backend, decision.reason)
-            self.admission.pause(self.pause.until)
-            self.delayed[task.id] = anyio.current_time() + self.pause.remaining()
+            group = attempt.settings.limit_group or attempt.settings.backend
+            until, new = self.pause.start(decision.until, attempt.settings.backend, decision.reason, group)
+            self.admission.pause(self.pause.until_for(group), group)
+            self.delayed[task.id] = anyio.current_time() + self.pause.remaining(group)
             self.waiting[task.id] = outcome
             if result.session_id:  # after the pause the task goes on in its session
                 self.sessions[task.id] = Resumable(result.session_id, attempt.fingerprint, attempt.told)
-            self.recorder.paused(task, until, decision.reason)
+            self.recorder.paused(task, until, decision.reason, group if new else None)
         elif isinstance(decision, policy.Block):
             self.admission.block(decision.backend, decision.blocked)
             self.recorder.failed(outcome, decision.reason)
@@ -448,8 +450,8 @@ def _until_next(delayed: Mapping[str, float], admission: Admission, held: Mappin
         times.append(now + max(0.0, min(held.values()) - time.time()))
     if admission.ramp_at is not None:
         times.append(admission.ramp_at)
-    paused = admission.paused_for(time.time())
-    if paused > 0:
+    paused = admission.next_unpause(time.time())
+    if paused is not None:
         times.append(now + paused)
     return max(0.0, min(times) - now) if times else math.inf
 
