@@ -241,6 +241,7 @@ class Recorder:
             finished=iso_at(outcome.finished),
             duration=round(outcome.finished - attempt.started, 3),
             backend=attempt.settings.backend,
+            fallback_from=attempt.fallback_from,
             fingerprint=attempt.fingerprint,
             output_hash=documents.sha256(result.text)[:16],
             inputs=self._inputs(task) if status in _DONE_WORK else None,

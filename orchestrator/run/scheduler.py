@@ -28,6 +28,7 @@ from orchestrator.plan.settings import Settings
 from orchestrator.run import policy
 from orchestrator.run.admission import Admission, Slot
 from orchestrator.run.attempts import Attempt, Launcher, Outcome, Resumable
+from orchestrator.run.failover import Breakers, fails_over
 from orchestrator.run.gates import HOLD, Gates
 from orchestrator.run.holds import Holds
 from orchestrator.run.merges import MergeQueue
@@ -39,7 +40,7 @@ from orchestrator.state.journal import Journal
 from orchestrator.state.pause import Pause
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import upstream_reason
-from orchestrator.vocabulary import TaskStatus
+from orchestrator.vocabulary import ErrorClass, TaskStatus
 
 
 class Inbox:
@@ -175,6 +176,7 @@ class Scheduler:
         self.attempts = dict(attempts)  # task -> number of its last attempt, in this run or an earlier one
         self.first_attempt: dict[str, int] = {}  # task -> number of its first attempt in this run
         self.retries = RetryBook()
+        self.breakers = Breakers()  # per backend: open while it is down (``run.failover``)
         self.delayed: dict[str, float] = {}  # task -> loop time its next attempt may start
         self.waiting: dict[str, Outcome] = {}  # task -> the attempt that ended, whose next one is delayed
         self.stopped: str | None = None  # why nothing new starts (fail-fast, the cost limit)
@@ -222,8 +224,9 @@ class Scheduler:
     # --- starting ---------------------------------------------------------------------------------
 
     def _slot(self, task_id: str) -> Slot:
-        settings = self.settings[task_id]
-        return Slot(self.plan.tasks[task_id].profile, settings.backend, settings.limit_group)
+        settings = self.settings[task_id]  # (its backend: its own, or a fallback while its own is down)
+        backend = self.breakers.choose(settings, time.time(), self.admission.blocked)[0]
+        return Slot(self.plan.tasks[task_id].profile, backend, settings.limit_group)
 
     def _may_start(self, task_id: str) -> bool:
         slot = self._slot(task_id)  # (one held by a person, or whose Not before has not come, waits)
@@ -237,7 +240,7 @@ class Scheduler:
             task_id = self.queue.pop(self._may_start)
             if task_id is None:
                 return
-            blocked = self.admission.blocked.get(self.settings[task_id].backend)
+            blocked = self.admission.blocked.get(self._slot(task_id).backend)
             if blocked is not None:
                 self._give_up(task_id, TaskStatus.SKIPPED, f"not started: {blocked}")
                 continue
@@ -260,7 +263,9 @@ class Scheduler:
         number = self.attempts[task_id] = self.attempts.get(task_id, 0) + 1
         first = self.first_attempt.setdefault(task_id, number)
         try:
-            attempt = self.launcher.prepare(task, number, of_brief, resume=self.sessions.get(task_id))
+            backend, fallen = self.breakers.choose(self.settings[task_id], time.time(), self.admission.blocked)
+            resume = self.sessions.get(task_id)
+            attempt = self.launcher.prepare(task, number, of_brief, resume=resume, backend_name=backend)
         except CannotInvoke as exc:
             self._give_up(task_id, TaskStatus.FAILED, str(exc), attempts=number)
             return
@@ -271,6 +276,9 @@ class Scheduler:
         self.running[task_id] = attempt
         self.admission.started(task_id, self._slot(task_id))
         self.recorder.started(attempt)
+        if fallen is not None:
+            self.recorder.emit("task_failover", task=task_id, backend=backend, fallback_from=fallen,
+                               attempt=number, reason=self.breakers.why(fallen))  # fmt: skip
         group.start_soon(self._attempt, attempt, name=f"{task_id} attempt {number}")
 
     async def _attempt(self, attempt: Attempt) -> None:
@@ -313,6 +321,9 @@ class Scheduler:
         self.admission.spend(result.cost_usd)  # the attempt's own: the run's total is what its attempts spent
         self.spend.add(task.id, attempt.in_run == 1, result)
         now = anyio.current_time()
+        over = fails_over(self.breakers, attempt.settings, result, time.time(), self.admission.blocked)
+        if over is not None:  # its backend is down: the next attempt goes to a fallback, no retry spent
+            return self._fail_over(outcome, over)
         decision = self.retries.decide(  # (its place in this run of the task: retries count in it)
             task.id, result, attempt=attempt.in_run, settings=attempt.settings, rng=self.rng, now=now
         )
@@ -357,6 +368,15 @@ class Scheduler:
         limit = self.admission.max_cost
         if limit is not None and self.admission.over_budget() and not self.stopped:
             self.stopped = f"cost limit reached: ${self.admission.cost:.4f} of ${limit:.4f}"
+
+    def _fail_over(self, outcome: Outcome, reason: str) -> None:
+        task, result = outcome.attempt.task, outcome.result
+        if result.error_class is ErrorClass.AUTH:  # (what has no fallback is skipped, as always)
+            self.admission.block(outcome.attempt.settings.backend, self.breakers.why(outcome.attempt.settings.backend))
+        self.sessions.pop(task.id, None)  # (another vendor's agent starts afresh)
+        self.delayed[task.id] = anyio.current_time()
+        self.waiting[task.id] = outcome
+        self.recorder.retrying(outcome, 0.0, reason)
 
     def completed(self, task_id: str) -> None:
         for child in self.queue.complete(task_id):
