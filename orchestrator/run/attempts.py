@@ -168,7 +168,7 @@ class Launcher:
         fingerprint: Callable[[str], str],
         *,
         resume: Resumable | None = None,
-        backend_name: str | None = None,
+        on: str | None = None,
     ) -> Attempt:
         """Attempt ``number`` of ``task``, its brief read as it is on disk now (``fingerprint``
         gives the fingerprint of a brief); raises ``CannotInvoke`` with a one-line reason when it
@@ -176,10 +176,11 @@ class Launcher:
 
         ``resume``: the session an interrupted attempt left. It is continued with a short prompt
         when the task is what that attempt was started with; when the brief, settings or inputs
-        have changed since, the task starts a new session (the old one holds a stale task)."""
+        have changed since, the task starts a new session (the old one holds a stale task).
+        ``on``: the fallback backend it runs on instead of its own (``run.failover``)."""
         ws = self.workspace
         own = self.settings[task.id]
-        settings = fallback_settings(own, backend_name or own.backend, task.access)  # (``run.failover``)
+        settings = fallback_settings(own, on or own.backend, task.access)  # ``on``: a fallback (``run.failover``)
         brief = read_body(ws.brief(task))
         if brief is None:
             raise CannotInvoke(f"its brief {ws.brief_name(task)} is gone: run again to render it")

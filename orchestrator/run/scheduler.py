@@ -195,7 +195,7 @@ class Scheduler:
         self.holds.tell(self.recorder.blocked)
         async with anyio.create_task_group() as attempts:
             while True:
-                self._release_due(anyio.current_time())
+                release_due(self, anyio.current_time())
                 self._fill(attempts)
                 self.started.set()
                 if not self.running and (self.stopped or (not self.delayed and not self.holds.startable(self.queue))):
@@ -212,14 +212,6 @@ class Scheduler:
                 changes.popleft()()
             else:
                 self._handle(outcomes.popleft())
-
-    def _release_due(self, now: float) -> None:
-        for task_id, when in list(self.delayed.items()):
-            if when <= now:
-                del self.delayed[task_id]
-                self.waiting.pop(task_id, None)
-                self.queue.push_back(task_id)
-        self.admission.tick(now, time.time())
 
     # --- starting ---------------------------------------------------------------------------------
 
@@ -264,8 +256,7 @@ class Scheduler:
         first = self.first_attempt.setdefault(task_id, number)
         try:
             backend, fallen = self.breakers.choose(self.settings[task_id], time.time(), self.admission.blocked)
-            resume = self.sessions.get(task_id)
-            attempt = self.launcher.prepare(task, number, of_brief, resume=resume, backend_name=backend)
+            attempt = self.launcher.prepare(task, number, of_brief, resume=self.sessions.get(task_id), on=backend)
         except CannotInvoke as exc:
             self._give_up(task_id, TaskStatus.FAILED, str(exc), attempts=number)
             return
@@ -323,7 +314,7 @@ class Scheduler:
         now = anyio.current_time()
         over = fails_over(self.breakers, attempt.settings, result, time.time(), self.admission.blocked)
         if over is not None:  # its backend is down: the next attempt goes to a fallback, no retry spent
-            return self._fail_over(outcome, over)
+            return fail_over(self, outcome, over)
         decision = self.retries.decide(  # (its place in this run of the task: retries count in it)
             task.id, result, attempt=attempt.in_run, settings=attempt.settings, rng=self.rng, now=now
         )
@@ -369,15 +360,6 @@ class Scheduler:
         if limit is not None and self.admission.over_budget() and not self.stopped:
             self.stopped = f"cost limit reached: ${self.admission.cost:.4f} of ${limit:.4f}"
 
-    def _fail_over(self, outcome: Outcome, reason: str) -> None:
-        task, result = outcome.attempt.task, outcome.result
-        if result.error_class is ErrorClass.AUTH:  # (what has no fallback is skipped, as always)
-            self.admission.block(outcome.attempt.settings.backend, self.breakers.why(outcome.attempt.settings.backend))
-        self.sessions.pop(task.id, None)  # (another vendor's agent starts afresh)
-        self.delayed[task.id] = anyio.current_time()
-        self.waiting[task.id] = outcome
-        self.recorder.retrying(outcome, 0.0, reason)
-
     def completed(self, task_id: str) -> None:
         for child in self.queue.complete(task_id):
             self.recorder.ready(child)
@@ -405,6 +387,28 @@ class Scheduler:
     def finish(self) -> None:
         """Record what the run leaves undone (``finish_run``)."""
         finish_run(self)
+
+
+def release_due(scheduler: Scheduler, now: float) -> None:
+    """The retries due at loop time ``now`` back in the queue; the windows' slots due given back."""
+    for task_id, when in list(scheduler.delayed.items()):
+        if when <= now:
+            del scheduler.delayed[task_id]
+            scheduler.waiting.pop(task_id, None)
+            scheduler.queue.push_back(task_id)
+    scheduler.admission.tick(now, time.time())
+
+
+def fail_over(scheduler: Scheduler, outcome: Outcome, reason: str) -> None:
+    """``outcome``'s backend is down and its task names a fallback (``run.failover.fails_over``):
+    its next attempt starts now, on the fallback, spending no retry."""
+    task, result, backend = outcome.attempt.task, outcome.result, outcome.attempt.settings.backend
+    if result.error_class is ErrorClass.AUTH:  # (what has no fallback is skipped, as always)
+        scheduler.admission.block(backend, scheduler.breakers.why(backend))
+    scheduler.sessions.pop(task.id, None)  # (another vendor's agent starts afresh)
+    scheduler.delayed[task.id] = anyio.current_time()
+    scheduler.waiting[task.id] = outcome
+    scheduler.recorder.retrying(outcome, 0.0, reason)
 
 
 def finish_run(scheduler: Scheduler) -> None:
