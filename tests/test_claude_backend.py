@@ -903,3 +903,35 @@ def test_one_cost_for_a_task_and_one_for_the_run_in_every_view(tmp_path: Path) -
     board = Board(Workspace.find(workspace)).snapshot({}, [], [])
     assert next(t for t in board["tasks"] if t["id"] == "T-01")["cost_usd"] == pytest.approx(task)
     assert board["cost_usd"] == pytest.approx(run_cost)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_usage_limit_pauses_its_limit_group_once_and_only_it(tmp_path: Path, shared: bool) -> None:
+    # Two claude tasks meet the same usage limit: one pause, told once. The shell task shares no
+    # account with claude and starts at once; with `limit_group: team` (every task's) it shares
+    # the limit, and waits for the reset.
+    from datetime import datetime
+
+    resets_at = int(time.time()) + 4
+    rows = [
+        ("T-01", "Work", "None | claude | "),
+        ("T-02", "Work", "None | claude | "),
+        ("T-03", "Echo", "None | shell | echo ok"),
+    ]
+    workspace = tmp_path / ".orchestrator"
+    write_plan(tmp_path, [], settings="retries: 0\nmax_parallel: 2\n" + ("limit_group: team\n" if shared else ""))
+    plan = (workspace / "master_plan.md").read_text(encoding="utf-8")
+    head = plan.split("## Task Decomposition")[0]
+    table = "| Task ID | Description | Dependencies | Backend | Command |\n|---|---|---|---|---|\n"
+    table += "".join(f"| {tid} | {desc} | {rest} |\n" for tid, desc, rest in rows)
+    (workspace / "master_plan.md").write_text(head + "## Task Decomposition\n" + table, encoding="utf-8")
+    replies = [Reply.usage_limit(resets_at), Reply.usage_limit(resets_at), Reply.say("done"), Reply.say("done")]
+    with FakeAnthropic(replies) as api:
+        code, events = run(tmp_path, environment(api, tmp_path, auth="oauth"))
+    assert code == 0, events
+    paused = [e for e in events if e["event"] == "run_paused"]
+    assert len(paused) == 1 and paused[0]["limit_group"] == ("team" if shared else "claude"), paused
+    shell = next(e for e in events if e["event"] == "task_started" and e["task"] == "T-03")
+    started = datetime.fromisoformat(shell["time"]).timestamp()
+    assert (started >= resets_at) if shared else (started < resets_at), (started, resets_at)
+    assert sum(1 for e in events if e["event"] == "task_completed") == 3

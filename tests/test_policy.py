@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from pathlib import Path
@@ -170,34 +171,78 @@ def test_the_global_cap_and_the_profile_and_backend_caps() -> None:
     assert not admission.full() and admission.allows(reviewer)
 
 
-def test_a_rate_limit_halves_the_cap_once_a_burst_then_gives_slots_back() -> None:
+def test_a_rate_limit_halves_what_was_in_flight_once_a_round_then_gives_slots_back_ever_more_slowly() -> None:
     admission = Admission(max_parallel=8)
-    admission.rate_limited(now=100.0, wait=2.0)
-    admission.rate_limited(now=100.5, wait=2.0)  # the same burst: no second cut
-    assert admission.cap == 4
-    assert admission.ramp_at == 100.5 + RAMP_INTERVAL
-    admission.tick(now=101.0)
-    assert admission.cap == 4  # not due yet
-    caps = []
-    now = admission.ramp_at
-    while admission.ramp_at is not None:
-        admission.tick(now)
-        caps.append(admission.cap)
-        now += RAMP_INTERVAL
-    assert caps == [5, 6, 7, 8]  # one slot an interval, up to max_parallel, then no more ramp
-    admission.rate_limited(now=now + 60, wait=0.0)  # a later burst cuts again
-    assert admission.cap == 4
+    admission.tick(0.0)
+    for n in range(8):
+        admission.started(f"t{n}", Slot(None, "claude"))
+    admission.tick(100.0)
+    began = admission.ended("t0")
+    assert admission.rate_limited("claude", now=100.0, retry_after=2.0, started=began)  # 8 in flight: 4
+    window = admission.windows["claude"]
+    assert window.cap == 4 and window.ramp_at == 100.0 + 4 * RAMP_INTERVAL
+    # The others of that round, let in by the window before the cut: no second cut.
+    for n in range(1, 4):
+        assert not admission.rate_limited("claude", now=100.5, retry_after=2.0, started=admission.ended(f"t{n}"))
+    assert window.cap == 4
+    admission.tick(101.0)
+    admission.started("late", Slot(None, "claude"))  # 5 in flight, one of them started after the cut
+    admission.tick(102.0)
+    assert admission.rate_limited("claude", now=102.0, started=admission.ended("late"))  # a new round: cut
+    assert window.cap == 2 and window.cuts == 2
+    for n in range(4, 8):
+        admission.ended(f"t{n}")
+    gaps = []
+    now = window.ramp_at
+    while window.ramp_at is not None:
+        gaps.append(window.ramp_at)
+        admission.tick(window.ramp_at)
+    steps = [round(b - a, 6) for a, b in itertools.pairwise(gaps)]
+    assert steps == [RAMP_INTERVAL * n for n in range(3, 8)] and window.cap == 8  # one slot each interval x window
+    assert now == 102.0 + 2 * RAMP_INTERVAL
 
 
-def test_the_api_asked_wait_delays_the_first_slot_given_back() -> None:
-    admission = Admission(max_parallel=2)
-    admission.rate_limited(now=0.0, wait=30.0)
-    assert admission.cap == 1 and admission.ramp_at == 30.0
+def test_a_window_is_cut_to_half_what_was_in_flight_not_half_itself() -> None:
+    admission = Admission(max_parallel=8)
+    admission.started("a", Slot(None, "claude"))
+    admission.started("b", Slot(None, "claude"))
+    admission.rate_limited("claude", now=1.0, started=admission.ended("a"))
+    assert admission.windows["claude"].cap == 1  # 2 in flight: halving 8 to 4 would slow nothing
+
+
+def test_each_backend_has_its_own_window_under_the_global_cap_and_its_own_cap() -> None:
+    admission = Admission(max_parallel=6, backend_caps={"codex": 2})
+    claude, codex = Slot(None, "claude"), Slot(None, "codex")
+    for _ in range(3):  # 6 -> 3 -> 1 (three rounds), codex untouched
+        admission.rate_limited("claude", now=admission.now)
+        admission.now += 1
+    assert admission.windows["claude"].cap == 1
+    admission.started("a", claude)
+    assert not admission.allows(claude) and admission.allows(codex)
+    admission.started("b", codex)
+    admission.started("c", codex)
+    assert not admission.allows(codex)  # its own cap, 2, is its window's limit
+    assert admission.window("codex").limit == 2
+
+
+def test_the_api_asked_wait_is_a_floor_before_the_backend_s_next_attempt() -> None:
+    admission = Admission(max_parallel=4)
+    claude, codex = Slot(None, "claude"), Slot(None, "codex")
+    admission.tick(10.0)
+    admission.started("a", claude)
+    admission.started("b", claude)
+    admission.rate_limited("claude", now=10.0, retry_after=30.0, started=admission.ended("a"))
+    admission.ended("b")
+    assert admission.windows["claude"].cap == 1 and admission.ramp_at == 40.0  # the floor's end: the next change
+    admission.tick(39.9)
+    assert not admission.allows(claude) and admission.allows(codex)  # nothing in flight, yet it waits
+    admission.tick(40.0)
+    assert admission.allows(claude) and admission.windows["claude"].cap == 2  # and the ramp starts then
 
 
 def test_a_pause_and_the_cost_limit() -> None:
-    admission = Admission(max_parallel=2, max_cost=0.10, paused_until=50.0)
-    assert admission.paused_for(40.0) == 10.0 and admission.paused_for(60.0) == 0.0
+    admission = Admission(max_parallel=2, max_cost=0.10, paused={"*": 50.0})  # (a pause of every group)
+    assert admission.paused_for(40.0, "claude") == 10.0 and admission.paused_for(60.0) == 0.0
     admission.pause(45.0)  # an earlier end does not shorten a pause
     assert admission.paused_for(40.0) == 10.0
     admission.spend(None)
@@ -225,11 +270,28 @@ def test_a_usage_limit_whose_reset_has_passed_pauses_briefly_not_five_minutes(tm
     (tmp_path / "state").mkdir()
     pause = PauseFile(Workspace(tmp_path))
     pause.start(time.time() - 0.5, "claude", "limit")
-    assert 0 < pause.remaining() <= PASSED_PAUSE
+    assert 0 < pause.remaining("claude") <= PASSED_PAUSE
     pause = PauseFile(Workspace(tmp_path))
-    pause.until = 0.0
+    pause.groups.clear()
     pause.start(time.time() + 3, "claude", "limit")
-    assert 2 < pause.remaining() <= 3
-    pause.until = 0.0
+    assert 2 < pause.remaining("claude") <= 3
+    pause.groups.clear()
     pause.start(None, "claude", "limit")
-    assert pause.remaining() > DEFAULT_PAUSE - 5
+    assert pause.remaining("claude") > DEFAULT_PAUSE - 5
+
+
+def test_a_usage_limit_pauses_its_limit_group_only_once_and_a_restart_keeps_it(tmp_path: Path) -> None:
+    from orchestrator.state.pause import Pause as PauseFile
+    from orchestrator.state.workspace import Workspace
+
+    (tmp_path / "state").mkdir()
+    pause = PauseFile(Workspace(tmp_path))
+    assert pause.start(time.time() + 60, "claude", "limit")[1]  # new: told
+    assert not pause.start(time.time() + 60, "claude", "limit")[1]  # the same limit met again: not told
+    assert pause.start(time.time() + 30, "codex", "limit")[1]  # another account's
+    again = PauseFile(Workspace(tmp_path))
+    assert again.remaining("claude") > 55 and 25 < again.remaining("codex") <= 30 and again.remaining("gemini") == 0
+    admission = Admission(max_parallel=2, paused=again.groups)
+    admission.tick(0.0, time.time())
+    assert not admission.admits(Slot(None, "claude")) and not admission.admits(Slot(None, "shell", "codex"))
+    assert admission.admits(Slot(None, "gemini"))

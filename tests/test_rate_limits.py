@@ -84,3 +84,34 @@ def test_a_rate_limited_run_loses_no_task_spends_no_retry_and_redoes_no_step(tmp
         assert meta["status"] == "completed" and meta["attempts"] == 2 and body.strip() == f"{task} done"
     # One line a task: the second attempt continued the session instead of starting over.
     assert sorted((tmp_path / "steps.txt").read_text().split()) == ["T-01", "T-02"]
+
+
+def test_without_claude_s_own_retries_the_window_keeps_429s_low_and_loses_nothing(tmp_path: Path) -> None:
+    # CLAUDE_CODE_MAX_RETRIES=0: every 429 ends its attempt. The API admits 60 requests a minute
+    # (a bucket holding 2); 10 one-request tasks at max_parallel 5. The claude window is halved on
+    # the first burst and nothing of claude starts before the API's retry-after: without that
+    # floor, the tasks let in beside a refused one are refused in turn.
+    from fakeapi import RateLimit
+
+    workspace = tmp_path / ".orchestrator"
+    workspace.mkdir()
+    rows = "".join(f"| T-{n:02d} | Say done | None |\n" for n in range(1, 11))
+    (workspace / "master_plan.md").write_text(
+        "---\nbackend: claude\nmax_parallel: 5\nretries: 0\ntimeout: 90\n"
+        "env: {CLAUDE_CODE_MAX_RETRIES: '0'}\n---\n"
+        "# Plan\n\n## Task Decomposition\n| Task ID | Description | Dependencies |\n|---|---|---|\n" + rows,
+        encoding="utf-8",
+    )
+    assert CLAUDE is not None
+    bucket = RateLimit(60.0, burst=2)
+    with FakeAnthropic(lambda body: Reply.say("done"), rate_limit=bucket) as api:
+        env = claude_env(api.base_url, tmp_path / "claude-config")
+        env.update(ORCHESTRATOR_CLAUDE_BIN=CLAUDE, HOME=str(tmp_path))
+        proc = subprocess.run(
+            [sys.executable, "-m", "orchestrator", "run", str(workspace), "--json"],
+            env=env, capture_output=True, text=True, timeout=150,
+        )  # fmt: skip
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sum(1 for e in events if e["event"] == "task_completed") == 10
+    assert len(bucket.rejected) <= 5, (len(bucket.rejected), len(bucket.admitted))  # at most 0.5 a completed task

@@ -372,6 +372,7 @@ def test_a_slow_status_rewrite_does_not_make_the_loop_spin(tmp_path: Path, monke
 
     from orchestrator import Workspace
     from orchestrator.run import runner
+    from orchestrator.run import scheduler as scheduler_module
     from orchestrator.run.scheduler import Scheduler
     from orchestrator.state import planfile
 
@@ -387,14 +388,14 @@ def test_a_slow_status_rewrite_does_not_make_the_loop_spin(tmp_path: Path, monke
             time.sleep(1.0)
         return real_rewrite(path, change, **options)
 
-    real_release = Scheduler._release_due
+    real_release = scheduler_module.release_due
 
     def counted(self: Scheduler, now: float) -> None:
         turns[0] += 1
         real_release(self, now)
 
     monkeypatch.setattr(planfile, "rewrite", slow_rewrite)
-    monkeypatch.setattr(Scheduler, "_release_due", counted)
+    monkeypatch.setattr(scheduler_module, "release_due", counted)
     summary = runner.run(Workspace.find(tmp_path))
     assert summary.exit_code == 0
     assert 1 <= len(plan_writes) <= 2  # one at the start, perhaps one a second later: never overlapping

@@ -231,6 +231,8 @@ def _describe(event: Event, workspace: Path | None = None) -> str | None:
         return f"✋ {event.get('request_kind', 'request')} {task} refused: {event['reason']}"
     if kind == "run_paused":
         return f"⏸️ paused until {event['until']}: {event['reason']}"
+    if kind == "task_failover":
+        return f"🔀 {task}: on {event['backend']} instead of {event['fallback_from']}: {event.get('reason', '')}"
     if kind == "notice":
         return f"ℹ️ {event['message']}"
     if kind == "plan_file":

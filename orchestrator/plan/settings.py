@@ -297,6 +297,11 @@ class Settings:
     # At most this many at once on a backend (``{claude: 2}``), within max_parallel.
     backend_max_parallel: dict[str, int] = field(default_factory=dict, metadata=_parser(_caps))
     backend: str = field(default="claude", metadata=_parser(lambda v: _str(v).lower()))
+    # The backends an attempt goes to, in order, while its own backend's circuit breaker is open.
+    fallback: tuple[str, ...] = field(default=(), metadata=_parser(lambda v: tuple(w.lower() for w in _words(v))))
+    # The tasks whose backends share one account's usage limit: a usage limit met by one pauses
+    # them all, once, until its reset. None: the backend's name (each backend its own account).
+    limit_group: str | None = field(default=None, metadata=_parser(_optional_str))
     timeout: float | None = field(default=1800.0, metadata=_parser(parse_duration))
     # 15 minutes: more than the longest a claude Bash tool call may run silently (10 minutes).
     inactivity_timeout: float | None = field(default=900.0, metadata=_parser(parse_duration))

@@ -1,12 +1,15 @@
 """Whether another attempt may start now: one small unit, fed plain values, reading no clock.
 
-global cap        ``max_parallel``; after a rate limit it is halved (at least 1), then given
-                  back one slot every ``RAMP_INTERVAL`` seconds (additive increase,
-                  multiplicative decrease), so a fleet settles near the rate the API admits
+global cap        ``max_parallel``
+per-backend AIMD  each backend's own window of attempts in flight (``run.windows``): halved on
+                  a 429 burst, one slot given back each ``RAMP_INTERVAL`` x window without one, the API's
+                  retry-after a floor before the backend's next attempt; a fleet settles near
+                  the rate the API admits, and one backend's limit does not slow another
 per-profile caps  a profile's ``max_parallel``
-per-backend caps  the plan's ``backend_max_parallel`` (``{claude: 2}``)
+per-backend caps  the plan's ``backend_max_parallel`` (``{claude: 2}``): the window's limit
 blocked backends  not logged in: their tasks are skipped, not started
-pause             a usage limit: nothing starts until its reset time (wall clock)
+pause             a usage limit: nothing of its limit group (``limit_group``, by default the
+                  backend) starts until its reset time (wall clock); ``"*"``: every group
 cost limit        ``max_cost``: nothing new starts once the run has cost that much
 """
 
@@ -15,7 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-RAMP_INTERVAL = 5.0  # seconds between giving back one slot after a rate limit
+from orchestrator.run.windows import RAMP_INTERVAL, Window
+
+__all__ = ["RAMP_INTERVAL", "Admission", "Slot"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +29,11 @@ class Slot:
 
     profile: str | None
     backend: str
+    group: str | None = None  # its limit group (``limit_group``); None: the backend's own
+
+    @property
+    def limit(self) -> str:
+        return self.group or self.backend
 
 
 class Admission:
@@ -34,28 +44,32 @@ class Admission:
         profile_caps: Mapping[str, int] | None = None,
         backend_caps: Mapping[str, int] | None = None,
         max_cost: float | None = None,
-        paused_until: float = 0.0,
+        paused: Mapping[str, float] | None = None,
     ) -> None:
         self.limit = max_parallel
-        self.cap = max_parallel  # lower than the limit for a while after a rate limit
+        self.windows: dict[str, Window] = {}  # backend -> its AIMD window (made when first needed)
+        self.now = 0.0  # the loop's monotonic time, as ``tick`` last saw it
         self.profile_caps = dict(profile_caps or {})
         self.backend_caps = dict(backend_caps or {})
         self.max_cost = max_cost
-        self.paused_until = paused_until  # seconds since the epoch
-        self.ramp_at: float | None = None  # monotonic time of the next slot given back
+        self.paused = dict(paused or {})  # limit group ("*": all) -> when its pause ends (epoch seconds)
+        self.wall = 0.0  # the wall clock, as ``tick`` last saw it
         self.blocked: dict[str, str] = {}  # backend -> why nothing more starts on it
         self.cost = 0.0
         self.cost_seen = False
         self._running: dict[str, Slot] = {}
-        self._last_cut: float | None = None
+        self._since: dict[str, float] = {}  # task -> when its attempt started (the loop's clock)
 
     # --- what is running ------------------------------------------------------------------------
 
     def started(self, task: str, slot: Slot) -> None:
         self._running[task] = slot
+        self._since[task] = self.now
 
-    def ended(self, task: str) -> None:
+    def ended(self, task: str) -> float | None:
+        """``task``'s attempt is over; when it started (the loop's clock), if it was running."""
         self._running.pop(task, None)
+        return self._since.pop(task, None)
 
     @property
     def running(self) -> int:
@@ -63,10 +77,18 @@ class Admission:
 
     def full(self) -> bool:
         """No room under the global cap."""
-        return len(self._running) >= self.cap
+        return len(self._running) >= self.limit
+
+    def window(self, backend: str) -> Window:
+        if backend not in self.windows:
+            self.windows[backend] = Window(min(self.limit, self.backend_caps.get(backend, self.limit)))
+        return self.windows[backend]
 
     def allows(self, slot: Slot) -> bool:
-        """Whether the profile's and the backend's own caps leave room for ``slot``."""
+        """Whether the backend's window and the profile's and backend's own caps leave room for ``slot``."""
+        window = self.windows.get(slot.backend)
+        if window is not None and not window.room(self.on(slot.backend), self.now):
+            return False
         for key, caps, value in (
             ("profile", self.profile_caps, slot.profile),
             ("backend", self.backend_caps, slot.backend),
@@ -76,36 +98,52 @@ class Admission:
                 return False
         return True
 
+    def on(self, backend: str) -> int:
+        """Attempts of ``backend`` in flight."""
+        return sum(1 for s in self._running.values() if s.backend == backend)
+
     def admits(self, slot: Slot) -> bool:
         """Whether ``slot`` may be taken from the queue now: room under its caps, or a blocked
         backend (its task is then skipped, not started)."""
+        if self.paused_for(self.wall, slot.limit) > 0:
+            return False
         return slot.backend in self.blocked or self.allows(slot)
 
     # --- rate limits: fewer at once for a while ---------------------------------------------------
 
-    def rate_limited(self, now: float, wait: float = 0.0) -> None:
-        """The API said "too many": halve the cap (once for a burst of such answers: not again
-        within an interval of the last cut), and give slots back from when ``wait`` (what the
-        API asked for) and one interval have passed."""
-        if self._last_cut is None or now - self._last_cut >= RAMP_INTERVAL:
-            self.cap = max(1, self.cap // 2)
-            self._last_cut = now
-        self.ramp_at = max(self.ramp_at or 0.0, now + max(wait, RAMP_INTERVAL))
+    def rate_limited(self, backend: str, now: float, retry_after: float = 0.0, started: float | None = None) -> bool:
+        """``backend``'s API said "too many" at ``now`` to an attempt (ended) that ``started`` then,
+        asking ``retry_after`` seconds: its window is cut to half what was in flight (once a
+        round; True when it was), and nothing of it starts before the retry-after."""
+        flight = self.on(backend) + 1  # (the refused attempt's too)
+        return self.window(backend).limited(now, retry_after, started=started, flight=flight)
 
-    def tick(self, now: float) -> None:
-        """Give back a slot when one is due."""
-        if self.ramp_at is not None and now >= self.ramp_at:
-            self.cap = min(self.limit, self.cap + 1)
-            self.ramp_at = None if self.cap >= self.limit else now + RAMP_INTERVAL
+    def tick(self, now: float, wall: float | None = None) -> None:
+        """Give back the slots that are due (``now``: the loop's clock; ``wall``: seconds since the epoch)."""
+        self.now = now
+        self.wall = self.wall if wall is None else wall
+        for window in self.windows.values():
+            window.tick(now)
+
+    @property
+    def ramp_at(self) -> float | None:
+        """The next time a window gives a slot back or its retry-after floor ends."""
+        times = [t for w in self.windows.values() if (t := w.next_change(self.now)) is not None]
+        return min(times) if times else None
 
     # --- pauses, blocked backends, cost -------------------------------------------------------------
 
-    def pause(self, until: float) -> None:
-        self.paused_until = max(self.paused_until, until)
+    def pause(self, until: float, group: str = "*") -> None:
+        self.paused[group] = max(self.paused.get(group, 0.0), until)
 
-    def paused_for(self, wall_now: float) -> float:
-        """Seconds until the pause is over (0 when there is none)."""
-        return max(0.0, self.paused_until - wall_now)
+    def paused_for(self, wall_now: float, group: str = "*") -> float:
+        """Seconds until ``group``'s pause is over (0 when there is none)."""
+        return max(0.0, max(self.paused.get(group, 0.0), self.paused.get("*", 0.0)) - wall_now)
+
+    def next_unpause(self, wall_now: float) -> float | None:
+        """Seconds until the first pause in force ends (None when none is)."""
+        left = [until - wall_now for until in self.paused.values() if until > wall_now]
+        return min(left) if left else None
 
     def block(self, backend: str, reason: str) -> None:
         self.blocked.setdefault(backend, reason)

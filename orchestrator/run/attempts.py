@@ -30,6 +30,7 @@ from orchestrator.plan.conditions import output_fields, shape_problem
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import Settings
+from orchestrator.run.failover import fallback_settings
 from orchestrator.run.prompt import build_prompt, cli_command, discoveries_since
 from orchestrator.state import inputs as inputs_files
 from orchestrator.state.journal import attempt_environment
@@ -78,6 +79,7 @@ class Attempt:
     # Its place in this run of its task: 1 for the first attempt a run makes of the task (or the
     # first after `orchestrator retry`), one more for each retry after a failure or a limit.
     in_run: int = 1
+    fallback_from: str | None = None  # the task's own backend, when this attempt runs on a fallback
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +168,7 @@ class Launcher:
         fingerprint: Callable[[str], str],
         *,
         resume: Resumable | None = None,
+        on: str | None = None,
     ) -> Attempt:
         """Attempt ``number`` of ``task``, its brief read as it is on disk now (``fingerprint``
         gives the fingerprint of a brief); raises ``CannotInvoke`` with a one-line reason when it
@@ -173,9 +176,11 @@ class Launcher:
 
         ``resume``: the session an interrupted attempt left. It is continued with a short prompt
         when the task is what that attempt was started with; when the brief, settings or inputs
-        have changed since, the task starts a new session (the old one holds a stale task)."""
+        have changed since, the task starts a new session (the old one holds a stale task).
+        ``on``: the fallback backend it runs on instead of its own (``run.failover``)."""
         ws = self.workspace
-        settings = self.settings[task.id]
+        own = self.settings[task.id]
+        settings = fallback_settings(own, on or own.backend, task.access)  # ``on``: a fallback (``run.failover``)
         brief = read_body(ws.brief(task))
         if brief is None:
             raise CannotInvoke(f"its brief {ws.brief_name(task)} is gone: run again to render it")
@@ -241,7 +246,7 @@ class Launcher:
         launch = build_launch(invocation, job, ws.log_stem(task, number), env, base_env=self.base_env)
         return Attempt(
             task, number, settings, backend, job, launch, backend.observer(job), fingerprint=current, session=how,
-            told=told,
+            told=told, fallback_from=own.backend if settings.backend != own.backend else None,
         )  # fmt: skip
 
     async def run(

@@ -29,6 +29,7 @@ from orchestrator.plan.settings import (
     suggest,
 )
 from orchestrator.run import isolation
+from orchestrator.run.failover import fallback_settings
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import listed
 
@@ -113,6 +114,7 @@ def check_plan(
             problems.append(Problem(file, _blamed_line(plan.text, why), f"backend '{name}': {why}", "fix that setting"))
     problems += settings_problems(plan.settings, plan.text, file)
     problems += isolation.problems(plan, workspace, isolated, base=base)
+    problems += _fallback_problems(plan, profiles, known, file)
     for name in plan.settings.backend_max_parallel:
         if name not in known:  # a cap on a misspelt name caps nothing
             problems.append(
@@ -271,3 +273,25 @@ def _blamed_line(text: str, why: str) -> int:
             if line > 1:
                 return line
     return 1
+
+
+def _fallback_problems(plan: Plan, profiles: Profiles, known: list[str], file: str) -> list[Problem]:
+    """A ``fallback`` naming no backend, or one that cannot run the task as it stands: said once
+    a name, at the plan's ``fallback`` line (a task type's: the task's row)."""
+    problems: list[Problem] = []
+    said: set[tuple[str, str | None]] = set()
+    for task in plan.tasks.values():
+        settings = profiles.settings_for(plan, task)
+        ours = settings.fallback == plan.settings.fallback
+        line = setting_line(plan.text, "fallback") if ours else task.line
+        for name in settings.fallback:
+            why = None
+            if name not in known:
+                why = (f"fallback: unknown backend '{name}'{suggest(name, known)}", f"use one of: {', '.join(known)}")
+            elif (unfit := backends.get(name).check(fallback_settings(settings, name, task.access))) is not None:
+                why = (f"fallback: backend '{name}' cannot take {task.id} as it stands: {unfit}", "fix that setting")
+            key = (name, None if ours else task.id)
+            if why is not None and key not in said:
+                said.add(key)
+                problems.append(Problem(file, line, *why))
+    return problems

@@ -108,9 +108,12 @@ class Recorder:
             cost_usd=outcome.result.attempt_cost_usd,  # the attempt's own (history shows each)
         )
 
-    def paused(self, task: Task, until: str, reason: str) -> None:
+    def paused(self, task: Task, until: str, reason: str, group: str | None) -> None:
+        """``task`` waits for a usage limit's reset; ``group``: the limit group whose pause it
+        starts (told once), None when it joins one already told."""
         self.views[task.id].status = TaskStatus.WAITING
-        self.emit("run_paused", task=task.id, until=until, reason=reason)
+        if group is not None:
+            self.emit("run_paused", task=task.id, until=until, reason=reason, limit_group=group)
 
     def ready(self, task_id: str) -> None:
         """A waiting task's dependencies have all completed."""
@@ -238,6 +241,7 @@ class Recorder:
             finished=iso_at(outcome.finished),
             duration=round(outcome.finished - attempt.started, 3),
             backend=attempt.settings.backend,
+            fallback_from=attempt.fallback_from,
             fingerprint=attempt.fingerprint,
             output_hash=documents.sha256(result.text)[:16],
             inputs=self._inputs(task) if status in _DONE_WORK else None,

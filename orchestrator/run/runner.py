@@ -351,7 +351,7 @@ def _scheduler(
         profile_caps=_profile_caps(prepared),
         backend_caps=plan.settings.backend_max_parallel,
         max_cost=plan.settings.max_cost,
-        paused_until=pause.until,
+        paused=pause.groups,
     )
     executor, merges = isolate(workspace, prepared, executor)  # isolation: worktree
     launcher = Launcher(workspace, plan, prepared.settings, prepared.profiles, executor, attempt_base_environment())

@@ -28,6 +28,7 @@ from orchestrator.plan.settings import Settings
 from orchestrator.run import policy
 from orchestrator.run.admission import Admission, Slot
 from orchestrator.run.attempts import Attempt, Launcher, Outcome, Resumable
+from orchestrator.run.failover import Breakers, fails_over
 from orchestrator.run.gates import HOLD, Gates
 from orchestrator.run.holds import Holds
 from orchestrator.run.merges import MergeQueue
@@ -39,7 +40,7 @@ from orchestrator.state.journal import Journal
 from orchestrator.state.pause import Pause
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import upstream_reason
-from orchestrator.vocabulary import TaskStatus
+from orchestrator.vocabulary import ErrorClass, TaskStatus
 
 
 class Inbox:
@@ -175,6 +176,7 @@ class Scheduler:
         self.attempts = dict(attempts)  # task -> number of its last attempt, in this run or an earlier one
         self.first_attempt: dict[str, int] = {}  # task -> number of its first attempt in this run
         self.retries = RetryBook()
+        self.breakers = Breakers()  # per backend: open while it is down (``run.failover``)
         self.delayed: dict[str, float] = {}  # task -> loop time its next attempt may start
         self.waiting: dict[str, Outcome] = {}  # task -> the attempt that ended, whose next one is delayed
         self.stopped: str | None = None  # why nothing new starts (fail-fast, the cost limit)
@@ -193,7 +195,7 @@ class Scheduler:
         self.holds.tell(self.recorder.blocked)
         async with anyio.create_task_group() as attempts:
             while True:
-                self._release_due(anyio.current_time())
+                release_due(self, anyio.current_time())
                 self._fill(attempts)
                 self.started.set()
                 if not self.running and (self.stopped or (not self.delayed and not self.holds.startable(self.queue))):
@@ -211,18 +213,12 @@ class Scheduler:
             else:
                 self._handle(outcomes.popleft())
 
-    def _release_due(self, now: float) -> None:
-        for task_id, when in list(self.delayed.items()):
-            if when <= now:
-                del self.delayed[task_id]
-                self.waiting.pop(task_id, None)
-                self.queue.push_back(task_id)
-        self.admission.tick(now)
-
     # --- starting ---------------------------------------------------------------------------------
 
     def _slot(self, task_id: str) -> Slot:
-        return Slot(self.plan.tasks[task_id].profile, self.settings[task_id].backend)
+        settings = self.settings[task_id]  # (its backend: its own, or a fallback while its own is down)
+        backend = self.breakers.choose(settings, time.time(), self.admission.blocked)[0]
+        return Slot(self.plan.tasks[task_id].profile, backend, settings.limit_group)
 
     def _may_start(self, task_id: str) -> bool:
         slot = self._slot(task_id)  # (one held by a person, or whose Not before has not come, waits)
@@ -230,13 +226,13 @@ class Scheduler:
 
     def _fill(self, group: TaskGroup) -> None:
         self.timed.update(self.plan, self.queue.queued, self.recorder, time.time())
-        if self.interrupted or self.admission.paused_for(time.time()) > 0:
+        if self.interrupted:
             return
         while not self.stopped and not self.admission.full():
             task_id = self.queue.pop(self._may_start)
             if task_id is None:
                 return
-            blocked = self.admission.blocked.get(self.settings[task_id].backend)
+            blocked = self.admission.blocked.get(self._slot(task_id).backend)
             if blocked is not None:
                 self._give_up(task_id, TaskStatus.SKIPPED, f"not started: {blocked}")
                 continue
@@ -259,7 +255,8 @@ class Scheduler:
         number = self.attempts[task_id] = self.attempts.get(task_id, 0) + 1
         first = self.first_attempt.setdefault(task_id, number)
         try:
-            attempt = self.launcher.prepare(task, number, of_brief, resume=self.sessions.get(task_id))
+            backend, fallen = self.breakers.choose(self.settings[task_id], time.time(), self.admission.blocked)
+            attempt = self.launcher.prepare(task, number, of_brief, resume=self.sessions.get(task_id), on=backend)
         except CannotInvoke as exc:
             self._give_up(task_id, TaskStatus.FAILED, str(exc), attempts=number)
             return
@@ -270,6 +267,9 @@ class Scheduler:
         self.running[task_id] = attempt
         self.admission.started(task_id, self._slot(task_id))
         self.recorder.started(attempt)
+        if fallen is not None:
+            self.recorder.emit("task_failover", task=task_id, backend=backend, fallback_from=fallen,
+                               attempt=number, reason=self.breakers.why(fallen))  # fmt: skip
         group.start_soon(self._attempt, attempt, name=f"{task_id} attempt {number}")
 
     async def _attempt(self, attempt: Attempt) -> None:
@@ -305,13 +305,16 @@ class Scheduler:
         if self.running.get(task.id) is not attempt or self.cancelled(attempt, outcome.result):
             return
         del self.running[task.id]
-        self.admission.ended(task.id)
+        began = self.admission.ended(task.id)
         self.journal.ended(task.id, attempt.number, outcome.run.worker)
         result = outcome.result
         self.session_costs.own(attempt.job.resume_session, result)
         self.admission.spend(result.cost_usd)  # the attempt's own: the run's total is what its attempts spent
         self.spend.add(task.id, attempt.in_run == 1, result)
         now = anyio.current_time()
+        over = fails_over(self.breakers, attempt.settings, result, time.time(), self.admission.blocked)
+        if over is not None:  # its backend is down: the next attempt goes to a fallback, no retry spent
+            return fail_over(self, outcome, over)
         decision = self.retries.decide(  # (its place in this run of the task: retries count in it)
             task.id, result, attempt=attempt.in_run, settings=attempt.settings, rng=self.rng, now=now
         )
@@ -331,18 +334,19 @@ class Scheduler:
                 self.completed(task.id)
         elif isinstance(decision, policy.Retry):
             if decision.rate_limited:
-                self.admission.rate_limited(now, decision.after)
+                self.admission.rate_limited(attempt.settings.backend, now, result.retry_after or 0.0, began)
             self.delayed[task.id] = now + decision.after
             self.waiting[task.id] = outcome
             self.recorder.retrying(outcome, decision.after, decision.reason)
         elif isinstance(decision, policy.Pause):
-            until = self.pause.start(decision.until, attempt.settings.backend, decision.reason)
-            self.admission.pause(self.pause.until)
-            self.delayed[task.id] = anyio.current_time() + self.pause.remaining()
+            group = attempt.settings.limit_group or attempt.settings.backend
+            until, new = self.pause.start(decision.until, attempt.settings.backend, decision.reason, group)
+            self.admission.pause(self.pause.until_for(group), group)
+            self.delayed[task.id] = anyio.current_time() + self.pause.remaining(group)
             self.waiting[task.id] = outcome
             if result.session_id:  # after the pause the task goes on in its session
                 self.sessions[task.id] = Resumable(result.session_id, attempt.fingerprint, attempt.told)
-            self.recorder.paused(task, until, decision.reason)
+            self.recorder.paused(task, until, decision.reason, group if new else None)
         elif isinstance(decision, policy.Block):
             self.admission.block(decision.backend, decision.blocked)
             self.recorder.failed(outcome, decision.reason)
@@ -383,6 +387,28 @@ class Scheduler:
     def finish(self) -> None:
         """Record what the run leaves undone (``finish_run``)."""
         finish_run(self)
+
+
+def release_due(scheduler: Scheduler, now: float) -> None:
+    """The retries due at loop time ``now`` back in the queue; the windows' slots due given back."""
+    for task_id, when in list(scheduler.delayed.items()):
+        if when <= now:
+            del scheduler.delayed[task_id]
+            scheduler.waiting.pop(task_id, None)
+            scheduler.queue.push_back(task_id)
+    scheduler.admission.tick(now, time.time())
+
+
+def fail_over(scheduler: Scheduler, outcome: Outcome, reason: str) -> None:
+    """``outcome``'s backend is down and its task names a fallback (``run.failover.fails_over``):
+    its next attempt starts now, on the fallback, spending no retry."""
+    task, result, backend = outcome.attempt.task, outcome.result, outcome.attempt.settings.backend
+    if result.error_class is ErrorClass.AUTH:  # (what has no fallback is skipped, as always)
+        scheduler.admission.block(backend, scheduler.breakers.why(backend))
+    scheduler.sessions.pop(task.id, None)  # (another vendor's agent starts afresh)
+    scheduler.delayed[task.id] = anyio.current_time()
+    scheduler.waiting[task.id] = outcome
+    scheduler.recorder.retrying(outcome, 0.0, reason)
 
 
 def finish_run(scheduler: Scheduler) -> None:
@@ -448,8 +474,8 @@ def _until_next(delayed: Mapping[str, float], admission: Admission, held: Mappin
         times.append(now + max(0.0, min(held.values()) - time.time()))
     if admission.ramp_at is not None:
         times.append(admission.ramp_at)
-    paused = admission.paused_for(time.time())
-    if paused > 0:
+    paused = admission.next_unpause(time.time())
+    if paused is not None:
         times.append(now + paused)
     return max(0.0, min(times) - now) if times else math.inf
 

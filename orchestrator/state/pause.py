@@ -1,4 +1,8 @@
-"""Run-wide pauses that outlive the runner: a usage limit with a reset time is kept in state/pause.json."""
+"""Pauses that outlive the runner: a usage limit with a reset time is kept in state/pause.json.
+
+A pause holds the tasks of one limit group (``limit_group``: by default the backend's name), every
+backend that shares that account's limit; ``"*"`` (a file an older version wrote) holds them all.
+"""
 
 from __future__ import annotations
 
@@ -25,31 +29,50 @@ class Pause:
 
     def __init__(self, workspace: Workspace) -> None:
         self.path = workspace.state_dir / "pause.json"
-        self.until = 0.0
+        self.until = 0.0  # the latest end of any group's pause
+        self.groups: dict[str, float] = {}  # limit group -> when its pause ends (seconds since the epoch)
         data = read_pause(workspace)
         if data is not None:
-            self.until = float(data.get("until", 0.0))
+            with contextlib.suppress(TypeError, ValueError, AttributeError):  # a file edited by hand
+                self.until = float(data.get("until", 0.0))
+                groups = data.get("groups")
+                self.groups = {str(k): float(v) for k, v in groups.items()} if groups else {"*": self.until}
 
-    def remaining(self) -> float:
-        return max(0.0, self.until - time.time())
+    def until_for(self, group: str) -> float:
+        return max(self.groups.get(group, 0.0), self.groups.get("*", 0.0))
 
-    def start(self, reset_at: float | None, backend: str, reason: str) -> str:
-        """Pause until ``reset_at``; when it names none, for ``DEFAULT_PAUSE``; when it has passed
-        already (an agent slow to report it), only briefly: the limit is likely lifted."""
+    def remaining(self, group: str = "*") -> float:
+        return max(0.0, self.until_for(group) - time.time())
+
+    def start(self, reset_at: float | None, backend: str, reason: str, group: str | None = None) -> tuple[str, bool]:
+        """Pause ``group`` (by default ``backend``'s) until ``reset_at``; when it names none, for
+        ``DEFAULT_PAUSE``; when it has passed already (an agent slow to report it), only briefly:
+        the limit is likely lifted. Returns the end, and whether the pause is new (the group was
+        not paused yet): the other tasks that meet the same limit join it unannounced."""
         now = time.time()
+        group = group or backend
         if not reset_at:
             until = now + DEFAULT_PAUSE
         elif reset_at > now:
             until = reset_at
         else:
             until = now + PASSED_PAUSE
-        self.until = max(self.until, until)
-        data = {"until": self.until, "until_iso": _iso(self.until), "backend": backend, "reason": reason}
+        new = self.until_for(group) <= now
+        self.groups = {g: t for g, t in self.groups.items() if t > now}
+        self.groups[group] = max(self.groups.get(group, 0.0), until)
+        self.until = max(self.groups.values())
+        data = {
+            "until": self.until,
+            "until_iso": _iso(self.until),
+            "backend": backend,
+            "reason": reason,
+            "groups": self.groups,
+        }
         store.write_text(self.path, json.dumps(data, indent=2) + "\n")
-        return _iso(self.until)
+        return _iso(self.until_for(group)), new
 
     def clear_if_over(self) -> None:
-        if self.path.exists() and self.remaining() <= 0:
+        if self.path.exists() and self.until <= time.time():  # (every group's pause over)
             with contextlib.suppress(OSError):
                 self.path.unlink()
 

@@ -40,6 +40,7 @@ class ResultRecord:
     finished: str | None = None
     duration: float | None = None  # seconds, of the attempt that ended the task
     backend: str | None = None
+    fallback_from: str | None = None  # its own backend, when the attempt ran on a fallback (``run.failover``)
     fingerprint: str | None = None  # of its brief, settings and inputs (``run.selection``)
     output_hash: str | None = None  # of the output: part of each dependent's fingerprint
     inputs: str | None = None  # digest of what it was run from, checkable without its brief (``run.basis``)
@@ -112,6 +113,7 @@ class ResultRecord:
             finished=_text(data.get("finished")),
             duration=_number(data.get("duration")),
             backend=_text(data.get("backend")),
+            fallback_from=_text(data.get("fallback_from")),
             fingerprint=_text(data.get("fingerprint")),
             output_hash=_text(data.get("output_hash")),
             inputs=_text(data.get("inputs")),

@@ -1,0 +1,63 @@
+"""How many attempts of one backend may be in flight: AIMD, as TCP's congestion control does.
+
+    window   starts at the backend's limit (``max_parallel``, or its ``backend_max_parallel``)
+    429      the window becomes half (``DECREASE``, at least 1) of what was in flight when the
+             refused attempt ran (the window itself, if fewer); once a round: a 429 of an attempt
+             started before the last cut cuts no more (it was let in by the window then cut).
+             No attempt of the backend starts before the API's ``retry-after`` has passed (a
+             floor, always honoured)
+    ramp     from ``RAMP_INTERVAL`` after the last 429 (or its retry-after, if longer), one slot
+             given back each ``RAMP_INTERVAL`` x the window without a 429 (a larger window is
+             probed more slowly: each slot more is one more chance of a 429), up to the limit
+
+Pure: fed plain values, reading no clock (the times are the loop's monotonic clock).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+RAMP_INTERVAL = 5.0  # seconds: a burst of 429s within it is one cut; one slot given back each
+DECREASE = 0.5  # the window is multiplied by it on a 429 burst
+
+
+@dataclass(slots=True)
+class Window:
+    limit: int
+    cap: int = 0  # attempts that may be in flight now (set to ``limit`` when 0)
+    hold_until: float = 0.0  # no attempt starts before (the API's retry-after)
+    ramp_at: float | None = None  # when the next slot is given back
+    last_cut: float | None = None
+    cuts: int = 0  # 429 bursts seen (the window was cut that many times)
+
+    def __post_init__(self) -> None:
+        self.cap = self.cap or self.limit
+
+    def limited(self, now: float, retry_after: float = 0.0, *, started: float | None = None, flight: int = 0) -> bool:
+        """A 429 at ``now``; ``retry_after``: seconds the API asked; ``started``: when the refused
+        attempt started; ``flight``: the attempts of the backend in flight then, it included.
+        True when it cut the window."""
+        cut = self.last_cut is None or (started is None or started >= self.last_cut)
+        if cut:
+            self.cap = max(1, int(min(self.cap, flight or self.cap) * DECREASE))
+            self.cuts += 1
+            self.last_cut = now
+        self.hold_until = max(self.hold_until, now + max(0.0, retry_after))
+        later = now + max(retry_after, RAMP_INTERVAL * self.cap)  # (a new cut starts the ramp afresh)
+        self.ramp_at = later if cut else max(self.ramp_at or 0.0, later)
+        return cut
+
+    def tick(self, now: float) -> None:
+        """Give back a slot when one is due."""
+        if self.ramp_at is not None and now >= self.ramp_at:
+            self.cap = min(self.limit, self.cap + 1)
+            self.ramp_at = None if self.cap >= self.limit else now + RAMP_INTERVAL * self.cap
+
+    def room(self, running: int, now: float) -> bool:
+        """Whether one more attempt may start at ``now`` with ``running`` in flight."""
+        return running < self.cap and now >= self.hold_until
+
+    def next_change(self, now: float) -> float | None:
+        """The next time ``room`` or ``cap`` may change without an attempt ending."""
+        times = [t for t in (self.ramp_at, self.hold_until if self.hold_until > now else None) if t is not None]
+        return min(times) if times else None
