@@ -50,6 +50,7 @@ from orchestrator.run.notify import Notifying, notifying
 from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, prepare
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.recovery import finished_in_logs, keep
+from orchestrator.run.reuse import Reuse
 from orchestrator.run.scheduler import Scheduler
 from orchestrator.state import events, planfile, store
 from orchestrator.state import journal as journals
@@ -348,9 +349,10 @@ def _scheduler(
         max_cost=plan.settings.max_cost,
         paused_until=pause.until,
     )
+    simulated = executor.name == "fake"
     executor, merges = isolate(workspace, prepared, executor)  # isolation: worktree
     launcher = Launcher(workspace, plan, prepared.settings, prepared.profiles, executor, attempt_base_environment())
-    return Scheduler(
+    scheduler = Scheduler(
         plan=plan,
         selected=prepared.selection.run,
         done=prepared.selection.done,
@@ -368,6 +370,9 @@ def _scheduler(
         rng=random.Random(),
         merges=merges,
     )
+    scheduler.reuse = Reuse(recorder, prepared.settings, prepared.signatures, scheduler.records,
+                            simulated=simulated, forced=prepared.afresh)  # fmt: skip
+    return scheduler
 
 
 def _tell_unstarted(

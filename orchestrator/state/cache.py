@@ -1,0 +1,57 @@
+"""``cache/<key>.md``: completed results kept by the content they came from (``run/reuse.py``
+makes the key), for a later run to reuse instead of running the task again.
+
+Each entry is a copy of the result file as the run wrote it (its frontmatter and body), written
+atomically: a killed writer leaves the entry whole or absent. An entry is only ever added or
+replaced by one of the same key, never edited; removing ``cache/`` costs only re-runs.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from orchestrator.documents import parse
+from orchestrator.state import store
+from orchestrator.state.results import ResultRecord
+from orchestrator.state.workspace import Workspace
+
+_KEY = re.compile(r"[0-9a-f]{16,64}")
+
+
+def directory(workspace: Workspace) -> Path:
+    return workspace.root / "cache"
+
+
+def entry(workspace: Workspace, key: str) -> Path:
+    if not _KEY.fullmatch(key):  # (a key is ours: hex; never a path of a person's choosing)
+        raise ValueError(f"not a cache key: {key!r}")
+    return directory(workspace) / f"{key}.md"
+
+
+def keep(workspace: Workspace, key: str, result: Path) -> None:
+    """Keep the result file at ``result`` as ``key``'s entry (nothing when it cannot be read)."""
+    try:
+        data = result.read_bytes()
+    except OSError:
+        return
+    path = entry(workspace, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store.write_bytes(path, data, durable=False, parent_exists=True)
+
+
+def find(workspace: Workspace, key: str) -> tuple[ResultRecord, str] | None:
+    """``key``'s entry: the record and the body it was written with, or ``None`` (none, or one
+    that cannot be read as a completed result: it is not reused)."""
+    try:
+        text = entry(workspace, key).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    try:
+        meta, body = parse(text)
+    except ValueError:  # (an entry broken by hand: a miss, the task runs)
+        return None
+    record = ResultRecord.from_mapping(meta)
+    if record is None:
+        return None
+    return record, body
