@@ -51,7 +51,7 @@ def test_a_brief_changed_and_changed_back_reuses_the_first_result(tmp_path: Path
     completed = [e for e in done.events if e["event"] == "task_completed"]
     assert [e.get("reused") for e in completed] == [view["reused"]]
     assert "task_started" not in done.kinds("T-01")
-    assert "♻️ T-01" in cli(tmp_path, "status").stdout
+    assert "♻️ reused: same inputs as the run of" in cli(tmp_path, "status").stdout
     assert "reused" in (tmp_path / ".orchestrator" / "final_output.md").read_text(encoding="utf-8")
     assert "reused" in cli(tmp_path, "report").stdout
     # A run with nothing changed does nothing, and says nothing is reused: the result is up to date.

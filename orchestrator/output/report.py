@@ -29,7 +29,7 @@ from typing import Any
 
 from orchestrator.output.final import busy_time
 from orchestrator.output.timeline import Bar, bars, mermaid, svg
-from orchestrator.output.views import NOT_MEASURED, SIMULATED, simulated_mark
+from orchestrator.output.views import NOT_MEASURED, REUSED, SIMULATED, simulated_mark
 from orchestrator.plan.graph import critical_path
 from orchestrator.plan.model import Plan
 from orchestrator.plan.params import shown_values
@@ -90,6 +90,7 @@ def build(plan: Plan, views: list[TaskView], synthesis: Spent | None = None, slo
                 "tokens": view.tokens,
                 "critical": view.id in path,
                 "simulated": view.simulated,
+                "reused": view.reused,  # from the cache, no process started: why (``run/reuse``)
                 **_timed(plan.tasks[view.id].not_before),
             }
         )
@@ -104,6 +105,7 @@ def build(plan: Plan, views: list[TaskView], synthesis: Spent | None = None, slo
         "tasks": tasks,
         "counts": {str(s): n for s in TaskStatus if (n := sum(1 for v in views if v.status == s))},
         "simulated": sum(1 for v in views if v.simulated),
+        "reused": sum(1 for v in views if v.reused),
         "wall_seconds": round(wall, 3) if wall is not None else None,
         "work_seconds": round(work, 3),
         "speedup": round(speedup, 3) if speedup else None,
@@ -209,6 +211,8 @@ def markdown(report: Report, title: str, svg_name: str | None) -> str:
         mark, status = " ⭐" if t["critical"] else "", t["status"] + simulated_mark(t["simulated"])
         if t["status"] == TaskStatus.WAITING and t.get("not_before"):
             status += f" (not before {t['not_before']})"
+        if t.get("reused"):
+            status += f" ({REUSED} reused: {t['reused']})"
         lines.append(
             f"| {t['id']}{mark} | {status} | {t['backend']} | {format_duration(t['duration'])} | "
             f"{t['attempts']} | {_money(t['cost_usd'])} | {_num(t['tokens'])} |"
@@ -232,7 +236,7 @@ def html(report: Report, title: str) -> str:
     f = report.figures
     rows = "".join(
         f"<tr><td>{escape(t['id'])}{' ⭐' if t['critical'] else ''}</td><td>{escape(t['name'])}</td>"
-        f"<td>{escape(t['status'] + simulated_mark(t['simulated']))}</td><td>{escape(t['backend'])}</td>"
+        f"<td>{escape(t['status'] + simulated_mark(t['simulated']) + (' (reused)' if t.get('reused') else ''))}</td><td>{escape(t['backend'])}</td>"
         f"<td>{format_duration(t['duration'])}</td>"
         f"<td>{t['attempts']}</td><td>{_money(t['cost_usd'])}</td><td>{_num(t['tokens'])}</td></tr>"
         for t in f["tasks"]
