@@ -224,6 +224,11 @@ def markdown(report: Report, title: str, svg_name: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _reused(task: dict[str, Any]) -> str:
+    """`` (reused)`` after the status of a task whose result came from the cache (``run/reuse``)."""
+    return " (reused)" if task.get("reused") else ""
+
+
 def _totals_row(name: str, b: dict[str, Any]) -> str:
     return (
         f"| {name} | {b['tasks']} | {b['attempts']} | {format_duration(b['seconds'])} | "
@@ -236,7 +241,7 @@ def html(report: Report, title: str) -> str:
     f = report.figures
     rows = "".join(
         f"<tr><td>{escape(t['id'])}{' ⭐' if t['critical'] else ''}</td><td>{escape(t['name'])}</td>"
-        f"<td>{escape(t['status'] + simulated_mark(t['simulated']) + (' (reused)' if t.get('reused') else ''))}</td><td>{escape(t['backend'])}</td>"
+        f"<td>{escape(t['status'] + simulated_mark(t['simulated']) + _reused(t))}</td><td>{escape(t['backend'])}</td>"
         f"<td>{format_duration(t['duration'])}</td>"
         f"<td>{t['attempts']}</td><td>{_money(t['cost_usd'])}</td><td>{_num(t['tokens'])}</td></tr>"
         for t in f["tasks"]

@@ -136,13 +136,6 @@ class Recorder:
         self.write(task, record, self._body(record, text))
         self.told_completed(task, record)
 
-    def reused(self, task: Task, record: ResultRecord, body: str) -> ResultRecord:
-        """``task`` completed with a result the cache kept (``run/reuse``): written, told."""
-        record = replace(record, inputs=self._inputs(task))
-        self.write(task, record, body)
-        self.told_completed(task, record)
-        return record
-
     def told_completed(self, task: Task, record: ResultRecord, attempt_cost: float | None = None) -> None:
         self.emit("task_completed", **_completed(task, record, self.workspace.result_name(task), attempt_cost))
 

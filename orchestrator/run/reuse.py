@@ -46,7 +46,7 @@ def cache_key(task: Task, brief: str, signature: str, upstream: list[tuple[str, 
 
 class Reuse:
     """What a run reuses and keeps. ``records``: the results upstream output hashes are read from
-    (the scheduler's, which this run's completions update); ``forced``: the tasks run for real
+    (the scheduler's, which this run's completions update, a reused one included); ``forced``: the tasks run for real
     (``run --rerun``'s and their downstream)."""
 
     def __init__(
@@ -54,7 +54,7 @@ class Reuse:
         recorder: Recorder,
         settings: Mapping[str, Settings],
         signatures: Mapping[str, str],
-        records: Mapping[str, ResultRecord],
+        records: dict[str, ResultRecord],
         *,
         simulated: bool,
         forced: Set[str] = frozenset(),
@@ -104,7 +104,13 @@ class Reuse:
             turns=None,
             reused=f"same inputs as the run of {kept.finished or 'an earlier run'}",
         )
-        return self.recorder.reused(task, record, body)
+        recorder = self.recorder
+        if recorder.basis is not None:  # what it was run from, as for a result of this run (``run.basis``)
+            record = replace(record, inputs=recorder.basis.of(task, recorder.records))
+        recorder.write(task, record, body)
+        recorder.told_completed(task, record)
+        self.records[task.id] = record
+        return record
 
     def keep(self, task: Task, brief: str) -> None:
         """``task`` completed in this run from ``brief``: its result file is kept under its key."""

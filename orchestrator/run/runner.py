@@ -51,7 +51,7 @@ from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environm
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.recovery import finished_in_logs, keep
 from orchestrator.run.reuse import Reuse
-from orchestrator.run.scheduler import Scheduler
+from orchestrator.run.scheduler import Scheduler, finish_run
 from orchestrator.state import events, planfile, store
 from orchestrator.state import journal as journals
 from orchestrator.state.events import EventLog
@@ -174,7 +174,7 @@ class Runner:
                 finally:
                     live.ended = True
                     with anyio.CancelScope(shield=True):
-                        scheduler.finish()
+                        finish_run(scheduler)
                         journal.finish()
                         journal.close()
                 synthesis: Synthesis | None = None

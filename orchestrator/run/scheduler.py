@@ -258,8 +258,7 @@ class Scheduler:
         of_brief = functools.partial(fingerprint, signature=self.signatures[task_id], upstream=upstream)
         if self.merges is not None and self.merges.unresolved(task, self.records.get(task_id), of_brief, self.recorder):
             return self._skip_downstream(task_id, "failed")  # its conflict not resolved yet: it stays failed
-        if self.reuse is not None and (kept := self.reuse.reuse(task, of_brief)) is not None:
-            self.records[task_id] = kept
+        if self.reuse is not None and self.reuse.reuse(task, of_brief) is not None:
             return self.completed(task_id)  # the cache held its inputs' result: no process started
         number = self.attempts[task_id] = self.attempts.get(task_id, 0) + 1
         first = self.first_attempt.setdefault(task_id, number)
@@ -328,7 +327,7 @@ class Scheduler:
         if isinstance(decision, policy.Complete):
             awaiting = task.approval == "after"  # its result waits for a person's word; so does what needs it
             self.records[task.id] = self.recorder.completed(outcome, decision.warning, awaiting=awaiting)
-            if self.reuse is not None and not awaiting:
+            if self.reuse is not None:  # (not one awaiting a person: ``Reuse.cacheable``)
                 self.reuse.keep(task, attempt.job.brief)
             if self.merges is not None and outcome.added:  # a conflict's resolution task: its dependents wait
                 self.merges.adopt(outcome.added, self.queue)
@@ -384,12 +383,6 @@ class Scheduler:
             self.delayed.pop(child, None)
             self.waiting.pop(child, None)
             self.recorder.not_run(self.plan.tasks[child], status, upstream_reason(task_id, what))
-
-    # --- the end ----------------------------------------------------------------------------------
-
-    def finish(self) -> None:
-        """Record what the run leaves undone (``finish_run``)."""
-        finish_run(self)
 
 
 def finish_run(scheduler: Scheduler) -> None:
