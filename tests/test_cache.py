@@ -89,6 +89,10 @@ def test_rerun_and_cache_false_run_for_real(tmp_path: Path) -> None:
     write_plan(tmp_path, [spec("T-01", "v2")], {"cache": False})
     assert run(tmp_path).code == 0
     assert ran(tmp_path) == ["T-01"] * 4, "cache: false: never reused"
+    write_plan(tmp_path, [spec("T-01", "v1")])
+    assert cli(tmp_path, "reset", "T-01").code == 0
+    assert run(tmp_path).code == 0
+    assert ran(tmp_path) == ["T-01"] * 5, "reset: its kept results forgotten, it runs for real"
 
 
 def test_a_simulated_result_is_never_reused_by_a_real_run(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ Not cached: a task with ``cache: false`` (the plan's setting, or its type's), on
 ``isolation: worktree`` (its work is a commit merged into the integration branch, which a reused
 result would not bring back), and one whose result waits at an approval gate after it (a person
 is asked each time). ``run --rerun``'s tasks and their downstream run for real; their results are
-kept for the next run.
+kept for the next run. ``reset``'s tasks lose their entries (``cache.forget``): they run for real.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class Reuse:
         brief = read_body(self.workspace.brief(task))
         if brief is None:
             return None
-        found = cache.find(self.workspace, self.key(task, brief))
+        found = cache.find(self.workspace, task.id, self.key(task, brief))
         if found is None or found[0].status != TaskStatus.COMPLETED:
             return None
         kept, body = found
@@ -115,4 +115,4 @@ class Reuse:
     def keep(self, task: Task, brief: str) -> None:
         """``task`` completed in this run from ``brief``: its result file is kept under its key."""
         if self.cacheable(task):
-            cache.keep(self.workspace, self.key(task, brief), self.workspace.result(task))
+            cache.keep(self.workspace, task.id, self.key(task, brief), self.workspace.result(task))
