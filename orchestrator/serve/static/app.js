@@ -247,6 +247,7 @@ function renderTable() {
     state.append(label);
     const timed = task.status === "waiting" && (task.reason || "").startsWith("not before ");  // its Not before
     if (task.reason && (WHY_STATES.has(task.status) || timed)) state.append(el("div", "why", task.reason));  // as `status` says it
+    if (task.reused) state.append(el("div", "why", `♻️ reused: ${task.reused}`));  // from the cache: no process started
     row.append(state);
     row.append(
       el("td", "num", task.attempts || "–"),
