@@ -108,7 +108,7 @@ TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
             _S.INTERRUPTED,
             _S.COMPLETED,
         }
-    ),  # (completed: a result kept from the logs of a dead runner's attempt)
+    ),  # (completed: a result kept from the logs of a dead runner's attempt, or reused from the cache)
     _S.BLOCKED: frozenset({_S.PENDING, _S.WAITING}),
     _S.AWAITING_APPROVAL: frozenset({_S.PENDING, _S.WAITING, _S.COMPLETED, _S.REJECTED, _S.CANCELLED}),
     _S.RUNNING: frozenset(

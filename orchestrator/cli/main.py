@@ -55,6 +55,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "gates": ("approve", "reject"),
     "archiving": ("archive",),
     "cleanup": ("cleanup",),
+    "checkpoint": ("checkpoint",),
     "watching": ("watch", "history"),
     "channels": ("share", "note", "discover", "sync", "context"),
     "worktrees": ("merge", "worktrees"),

@@ -211,6 +211,7 @@ def build(
                     "format": form,
                     "quoted_by": holder,
                     "simulated": view.simulated,
+                    "reused": view.reused,  # from the cache (``run/reuse``): why
                 }
             )
         elif view.status.finished:

@@ -29,7 +29,7 @@ from typing import Any
 
 from orchestrator.output.final import busy_time
 from orchestrator.output.timeline import Bar, bars, mermaid, svg
-from orchestrator.output.views import NOT_MEASURED, SIMULATED, simulated_mark
+from orchestrator.output.views import NOT_MEASURED, REUSED, SIMULATED, simulated_mark
 from orchestrator.plan.graph import critical_path
 from orchestrator.plan.model import Plan
 from orchestrator.plan.params import shown_values
@@ -91,6 +91,7 @@ def build(plan: Plan, views: list[TaskView], synthesis: Spent | None = None, slo
                 "critical": view.id in path,
                 "simulated": view.simulated,
                 "worker": view.worker,
+                "reused": view.reused,  # from the cache, no process started: why (``run/reuse``)
                 **_timed(plan.tasks[view.id].not_before),
             }
         )
@@ -105,6 +106,7 @@ def build(plan: Plan, views: list[TaskView], synthesis: Spent | None = None, slo
         "tasks": tasks,
         "counts": {str(s): n for s in TaskStatus if (n := sum(1 for v in views if v.status == s))},
         "simulated": sum(1 for v in views if v.simulated),
+        "reused": sum(1 for v in views if v.reused),
         "wall_seconds": round(wall, 3) if wall is not None else None,
         "work_seconds": round(work, 3),
         "speedup": round(speedup, 3) if speedup else None,
@@ -211,6 +213,8 @@ def markdown(report: Report, title: str, svg_name: str | None) -> str:
         status += f" on {t['worker']}" if t.get("worker") else ""
         if t["status"] == TaskStatus.WAITING and t.get("not_before"):
             status += f" (not before {t['not_before']})"
+        if t.get("reused"):
+            status += f" ({REUSED} reused: {t['reused']})"
         lines.append(
             f"| {t['id']}{mark} | {status} | {t['backend']} | {format_duration(t['duration'])} | "
             f"{t['attempts']} | {_money(t['cost_usd'])} | {_num(t['tokens'])} |"
@@ -220,6 +224,11 @@ def markdown(report: Report, title: str, svg_name: str | None) -> str:
         lines += [f"![timeline]({svg_name})", ""]
     lines += ["```mermaid", report.mermaid(), "```"]
     return "\n".join(lines) + "\n"
+
+
+def _reused(task: dict[str, Any]) -> str:
+    """`` (reused)`` after the status of a task whose result came from the cache (``run/reuse``)."""
+    return " (reused)" if task.get("reused") else ""
 
 
 def _totals_row(name: str, b: dict[str, Any]) -> str:
@@ -234,7 +243,7 @@ def html(report: Report, title: str) -> str:
     f = report.figures
     rows = "".join(
         f"<tr><td>{escape(t['id'])}{' ⭐' if t['critical'] else ''}</td><td>{escape(t['name'])}</td>"
-        f"<td>{escape(t['status'] + simulated_mark(t['simulated']))}</td><td>{escape(t['backend'])}</td>"
+        f"<td>{escape(t['status'] + simulated_mark(t['simulated']) + _reused(t))}</td><td>{escape(t['backend'])}</td>"
         f"<td>{format_duration(t['duration'])}</td>"
         f"<td>{t['attempts']}</td><td>{_money(t['cost_usd'])}</td><td>{_num(t['tokens'])}</td></tr>"
         for t in f["tasks"]

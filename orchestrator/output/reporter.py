@@ -171,6 +171,8 @@ def _describe(event: Event, workspace: Path | None = None) -> str | None:
         warning = f" ⚠️ {event['warning']}" if event.get("warning") else ""
         made_up = simulated_mark(bool(event.get("simulated")))
         where = f" on {event['worker']}" if event.get("worker") else ""
+        if event.get("reused"):  # from the cache: no process started
+            return f"♻️ {task}{agent} reused{made_up}: {event['reused']}"
         return f"✅ {task}{agent} completed{made_up}{where} in {format_duration(event.get('duration'))}{cost}{warning}"
     if kind == "task_retrying":
         wait = format_duration(float(event["delay"]))

@@ -28,6 +28,7 @@ _MERMAID_CLASS = {
     "outofdate": "fill:#fff3cd,stroke:#28a745,stroke-dasharray:4 2",  # completed, but run will redo it
 }
 OUT_OF_DATE = "out of date"  # beside a completed task's status when `run` would run it again
+REUSED = "♻️"  # beside a result reused from the cache (``run/reuse``): no process started
 SIMULATED = "simulated"  # beside a result the fake executor made up: no process ran (``TaskView.simulated``)
 
 
@@ -166,6 +167,9 @@ def summary_line(views: Sequence[TaskView], found: dict[str, int]) -> str:
     stale = sum(1 for v in views if v.out_of_date)
     if stale:
         text += f" ({stale} {OUT_OF_DATE}: run does {'it' if stale == 1 else 'them'} again)"
+    reused = sum(1 for v in views if v.reused)
+    if reused:
+        text += f" ({reused} reused from the cache)"
     made_up = sum(1 for v in views if v.simulated)
     if made_up:  # (as the run's last line says it: made-up results never pass for real ones)
         text += f" ({made_up} {SIMULATED})"
@@ -196,6 +200,7 @@ def status_table(views: Sequence[TaskView], found: dict[str, int]) -> str:
             v.name
             + (f" — {visible(v.reason)}" if v.reason else "")
             + simulated_mark(v.simulated)
+            + (f" — {REUSED} reused: {v.reused}" if v.reused else "")
             + (f" — will run again: {v.out_of_date}" if v.out_of_date else ""),
         ]
         for v in views

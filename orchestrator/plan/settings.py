@@ -332,6 +332,8 @@ class Settings:
     max_budget_usd: float | None = field(default=None, metadata=_parser(_optional_float))
     max_cost: float | None = field(default=None, metadata=_parser(_optional_float))
     resume_sessions: bool = field(default=True, metadata=_parser(_bool))
+    # A completed task whose inputs are those of a result the cache keeps reuses it (``run/reuse``).
+    cache: bool = field(default=True, metadata=_parser(_bool))
     aggregate: str = field(default="concat", metadata=_parser(_choice("concat", "agent")))
     # How final_output.md shows a task's output: as markdown, or as text in a code block; auto:
     # markdown for agents (they answer in it), and for shell tasks (a command's stdout) only when

@@ -354,4 +354,5 @@ def _completed(task: Task, record: ResultRecord, result: str, attempt_cost: floa
         "warning": record.reason,
         "simulated": record.simulated,
         **({"worker": record.worker} if record.worker else {}),  # on a cluster: the worker that ran it
+        **({"reused": record.reused} if record.reused else {}),  # from the cache (``run/reuse``): why
     }

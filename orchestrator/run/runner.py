@@ -50,7 +50,8 @@ from orchestrator.run.notify import Notifying, notifying
 from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, prepare
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.recovery import finished_in_logs, keep
-from orchestrator.run.scheduler import Scheduler
+from orchestrator.run.reuse import Reuse
+from orchestrator.run.scheduler import Scheduler, finish_run
 from orchestrator.state import events, planfile, store
 from orchestrator.state import journal as journals
 from orchestrator.state.events import EventLog
@@ -178,7 +179,7 @@ class Runner:
                 finally:
                     live.ended = True
                     with anyio.CancelScope(shield=True):
-                        scheduler.finish()
+                        finish_run(scheduler)
                         journal.finish()
                         journal.close()
                 synthesis: Synthesis | None = None
@@ -353,9 +354,10 @@ def _scheduler(
         max_cost=plan.settings.max_cost,
         paused=pause.groups,
     )
+    simulated = executor.name == "fake"
     executor, merges = isolate(workspace, prepared, executor)  # isolation: worktree
     launcher = Launcher(workspace, plan, prepared.settings, prepared.profiles, executor, attempt_base_environment())
-    return Scheduler(
+    scheduler = Scheduler(
         plan=plan,
         selected=prepared.selection.run,
         done=prepared.selection.done,
@@ -373,6 +375,9 @@ def _scheduler(
         rng=random.Random(),
         merges=merges,
     )
+    scheduler.reuse = Reuse(recorder, prepared.settings, prepared.signatures, scheduler.records,
+                            simulated=simulated, forced=prepared.afresh)  # fmt: skip
+    return scheduler
 
 
 def _tell_unstarted(

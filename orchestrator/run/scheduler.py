@@ -34,6 +34,7 @@ from orchestrator.run.holds import Holds
 from orchestrator.run.merges import MergeQueue
 from orchestrator.run.not_before import Timed
 from orchestrator.run.recorder import Recorder
+from orchestrator.run.reuse import Reuse
 from orchestrator.run.selection import fingerprint, upstream_of
 from orchestrator.state.approvals import Decision, rejected_reason
 from orchestrator.state.journal import Journal
@@ -188,6 +189,7 @@ class Scheduler:
         # ``run.live``: whether an attempt that ended (``None``: stopped by its cancel) was cancelled;
         # if so it is recorded so, and its outcome is not acted on.
         self.cancelled: Callable[[Attempt, AgentResult | None], bool] = lambda attempt, result: False
+        self.reuse: Reuse | None = None  # the cache (``run.reuse``): a result reused instead of a run
 
     # --- the loop ---------------------------------------------------------------------------------
 
@@ -252,6 +254,8 @@ class Scheduler:
         of_brief = functools.partial(fingerprint, signature=self.signatures[task_id], upstream=upstream)
         if self.merges is not None and self.merges.unresolved(task, self.records.get(task_id), of_brief, self.recorder):
             return self._skip_downstream(task_id, "failed")  # its conflict not resolved yet: it stays failed
+        if self.reuse is not None and self.reuse.reuse(task, of_brief) is not None:
+            return self.completed(task_id)  # the cache held its inputs' result: no process started
         number = self.attempts[task_id] = self.attempts.get(task_id, 0) + 1
         first = self.first_attempt.setdefault(task_id, number)
         try:
@@ -326,6 +330,8 @@ class Scheduler:
         if isinstance(decision, policy.Complete):
             awaiting = task.approval == "after"  # its result waits for a person's word; so does what needs it
             self.records[task.id] = self.recorder.completed(outcome, decision.warning, awaiting=awaiting)
+            if self.reuse is not None:  # (not one awaiting a person: ``Reuse.cacheable``)
+                self.reuse.keep(task, attempt.job.brief)
             if self.merges is not None and outcome.added:  # a conflict's resolution task: its dependents wait
                 self.merges.adopt(outcome.added, self.queue)
             if awaiting:
@@ -381,12 +387,6 @@ class Scheduler:
             self.delayed.pop(child, None)
             self.waiting.pop(child, None)
             self.recorder.not_run(self.plan.tasks[child], status, upstream_reason(task_id, what))
-
-    # --- the end ----------------------------------------------------------------------------------
-
-    def finish(self) -> None:
-        """Record what the run leaves undone (``finish_run``)."""
-        finish_run(self)
 
 
 def release_due(scheduler: Scheduler, now: float) -> None:

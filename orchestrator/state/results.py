@@ -51,6 +51,8 @@ class ResultRecord:
     permission_denials: int | None = None
     logs: tuple[str, ...] = ()
     simulated: bool = False  # made by the fake executor: no process ran
+    # Reused from the cache (``run/reuse.py``), no process started: why ("same inputs as the run of ...").
+    reused: str | None = None
     worker: str | None = None  # on a cluster (``--executor dask``): the worker that ran the attempt
     # With isolation: worktree, the task's work: its branch, the commit its attempt left there,
     # ``git diff --stat`` since the branch left the integration branch, and what its merge did.
@@ -124,6 +126,7 @@ class ResultRecord:
             permission_denials=_int(data.get("permission_denials")),
             logs=tuple(str(item) for item in logs) if isinstance(logs, list) else (),
             simulated=data.get("simulated") is True,
+            reused=_text(data.get("reused")),
             worker=_text(data.get("worker")),
             branch=_text(data.get("branch")),
             commit=_text(data.get("commit")),

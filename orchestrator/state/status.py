@@ -55,6 +55,7 @@ class TaskView:
     result_file: str | None = None
     simulated: bool = False
     worker: str | None = None  # on a cluster: the worker that ran its last attempt
+    reused: str | None = None  # its result reused from the cache, no process started: why (``run/reuse.py``)
     out_of_date: str | None = None  # completed, but run would do it again: why (``run.freshness``)
     type: str | None = None  # its task type (``plan/tasktypes.py``)
 
@@ -78,6 +79,7 @@ class TaskView:
         self.result_file = result_file
         self.simulated = record.simulated
         self.worker = record.worker
+        self.reused = record.reused
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -101,6 +103,7 @@ class TaskView:
             "result_file": self.result_file,
             "simulated": self.simulated,
             "worker": self.worker,
+            "reused": self.reused,
             "up_to_date": self.out_of_date is None if self.status == TaskStatus.COMPLETED else None,
             "out_of_date": self.out_of_date,
         }

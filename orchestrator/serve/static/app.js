@@ -248,6 +248,7 @@ function renderTable() {
     if (task.worker) state.append(" ", el("span", "worker", `on ${task.worker}`));  // on a cluster, as status says it
     const timed = task.status === "waiting" && (task.reason || "").startsWith("not before ");  // its Not before
     if (task.reason && (WHY_STATES.has(task.status) || timed)) state.append(el("div", "why", task.reason));  // as `status` says it
+    if (task.reused) state.append(el("div", "why", `♻️ reused: ${task.reused}`));  // from the cache: no process started
     row.append(state);
     row.append(
       el("td", "num", task.attempts || "–"),

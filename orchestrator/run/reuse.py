@@ -1,0 +1,118 @@
+"""The cache with early cutoff (as Bazel's action cache and Shake's early cutoff): a completed
+result is kept by a key made of what it came from, and a task about to run whose key the cache
+holds takes that result instead of starting a process.
+
+A task's key covers its brief as it is on disk (rendered, hand edits included), the signature of
+its settings (backend, command, model, tools, its type and profile: ``selection.task_signature``),
+whether the run is simulated (the fake executor's made-up results are never reused by a real
+run), and each upstream's *output hash*, not its fingerprint nor its run time. So:
+
+- a brief changed and changed back (v1 -> v2 -> v1) finds v1's result again;
+- an upstream that runs again and prints what it printed before leaves its dependents' keys as
+  they were: they reuse their results (early cutoff); a different output changes their keys and
+  they run.
+
+Not cached: a task with ``cache: false`` (the plan's setting, or its type's), one with
+``isolation: worktree`` (its work is a commit merged into the integration branch, which a reused
+result would not bring back), and one whose result waits at an approval gate after it (a person
+is asked each time). ``run --rerun``'s tasks and their downstream run for real; their results are
+kept for the next run. ``reset``'s tasks lose their entries (``cache.forget``): they run for real.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Set
+from dataclasses import replace
+
+from orchestrator import documents
+from orchestrator.documents import read_body
+from orchestrator.plan.model import Task
+from orchestrator.plan.settings import Settings
+from orchestrator.run.recorder import Recorder
+from orchestrator.state import cache
+from orchestrator.state.journal import iso_at
+from orchestrator.state.results import ResultRecord
+from orchestrator.vocabulary import TaskStatus
+
+CACHE_VERSION = "c1"  # bump when what a key covers changes: earlier entries are then never found
+
+
+def cache_key(task: Task, brief: str, signature: str, upstream: list[tuple[str, str | None]], simulated: bool) -> str:
+    payload = json.dumps([CACHE_VERSION, task.id, brief, signature, sorted(upstream), simulated])
+    return documents.sha256(payload)[:32]
+
+
+class Reuse:
+    """What a run reuses and keeps. ``records``: the results upstream output hashes are read from
+    (the scheduler's, which this run's completions update, a reused one included); ``forced``: the tasks run for real
+    (``run --rerun``'s and their downstream)."""
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        settings: Mapping[str, Settings],
+        signatures: Mapping[str, str],
+        records: dict[str, ResultRecord],
+        *,
+        simulated: bool,
+        forced: Set[str] = frozenset(),
+    ) -> None:
+        self.recorder = recorder
+        self.workspace = recorder.workspace
+        self.settings = settings
+        self.signatures = signatures
+        self.records = records
+        self.simulated = simulated
+        self.forced = forced
+
+    def cacheable(self, task: Task) -> bool:
+        settings = self.settings[task.id]
+        return settings.cache and settings.isolation != "worktree" and task.approval != "after"
+
+    def key(self, task: Task, brief: str) -> str:
+        upstream = [(dep, found.output_hash if (found := self.records.get(dep)) else None) for dep in task.upstream_ids]
+        return cache_key(task, brief, self.signatures[task.id], upstream, self.simulated)
+
+    def reuse(self, task: Task, fingerprint: Callable[[str], str]) -> ResultRecord | None:
+        """``task``'s result taken from the cache and recorded completed, or ``None``: it runs."""
+        if task.id in self.forced or not self.cacheable(task):
+            return None
+        brief = read_body(self.workspace.brief(task))
+        if brief is None:
+            return None
+        found = cache.find(self.workspace, task.id, self.key(task, brief))
+        if found is None or found[0].status != TaskStatus.COMPLETED:
+            return None
+        kept, body = found
+        now = iso_at(time.time())
+        record = replace(
+            kept,
+            task=task.id,
+            agent=task.agent,
+            name=task.title,
+            started=now,
+            finished=now,
+            duration=0.0,
+            fingerprint=fingerprint(brief),  # what it would have had, run now: up to date from here on
+            run_attempts=0,
+            reason=None,
+            session_id=None,
+            cost_usd=None,  # nothing spent now
+            tokens=None,
+            turns=None,
+            reused=f"same inputs as the run of {kept.finished or 'an earlier run'}",
+        )
+        recorder = self.recorder
+        if recorder.basis is not None:  # what it was run from, as for a result of this run (``run.basis``)
+            record = replace(record, inputs=recorder.basis.of(task, recorder.records))
+        recorder.write(task, record, body)
+        recorder.told_completed(task, record)
+        self.records[task.id] = record
+        return record
+
+    def keep(self, task: Task, brief: str) -> None:
+        """``task`` completed in this run from ``brief``: its result file is kept under its key."""
+        if self.cacheable(task):
+            cache.keep(self.workspace, task.id, self.key(task, brief), self.workspace.result(task))

@@ -1,0 +1,106 @@
+"""The cache with early cutoff: a task whose inputs (its brief, settings, and its upstreams'
+outputs) are those of a result kept earlier reuses it, and no process starts. Each test proves
+"no process" with a script that appends a line to a file outside the workspace's results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from runner_helpers import Spec, cli, run, write_plan
+
+RAN = "ran.log"  # each task's script appends its id here: a line is a process that ran
+
+
+def ran(project: Path) -> list[str]:
+    path = project / RAN
+    return path.read_text(encoding="utf-8").split() if path.exists() else []
+
+
+def spec(task: str, output: str, deps: tuple[str, ...] = ()) -> Spec:
+    return Spec(task, f'echo "$ORCHESTRATOR_TASK_ID" >> {RAN}\necho "{output}"', deps=deps)
+
+
+def tasks(project: Path) -> dict[str, dict[str, Any]]:
+    done = cli(project, "status", "--json")
+    assert done.code == 0, done.stderr
+    return {t["id"]: t for t in json.loads(done.stdout)["tasks"]}
+
+
+def fresh_log(project: Path) -> None:
+    (project / RAN).unlink(missing_ok=True)
+
+
+def test_a_brief_changed_and_changed_back_reuses_the_first_result(tmp_path: Path) -> None:
+    write_plan(tmp_path, [spec("T-01", "v1")])
+    assert run(tmp_path).code == 0
+    write_plan(tmp_path, [spec("T-01", "v2")])
+    assert run(tmp_path).code == 0
+    assert ran(tmp_path) == ["T-01", "T-01"]
+    write_plan(tmp_path, [spec("T-01", "v1")])
+    done = run(tmp_path)
+    assert done.code == 0, done.stderr
+    assert ran(tmp_path) == ["T-01", "T-01"], "v1 again: its result reused, no process"
+    view = tasks(tmp_path)["T-01"]
+    assert view["status"] == "completed" and view["up_to_date"] is True
+    assert view["reused"].startswith("same inputs as the run of ")
+    result = (tmp_path / ".orchestrator" / "results" / "agent-01-result.md").read_text(encoding="utf-8")
+    body = result.split("\n---\n", 1)[1]
+    assert "v1" in body and "v2" not in body
+    completed = [e for e in done.events if e["event"] == "task_completed"]
+    assert [e.get("reused") for e in completed] == [view["reused"]]
+    assert "task_started" not in done.kinds("T-01")
+    assert "♻️ reused: same inputs as the run of" in cli(tmp_path, "status").stdout
+    assert "reused" in (tmp_path / ".orchestrator" / "final_output.md").read_text(encoding="utf-8")
+    assert "reused" in cli(tmp_path, "report").stdout
+    # A run with nothing changed does nothing, and says nothing is reused: the result is up to date.
+    assert run(tmp_path).code == 0 and ran(tmp_path) == ["T-01", "T-01"]
+
+
+def test_an_upstream_that_prints_the_same_again_leaves_its_dependent_alone(tmp_path: Path) -> None:
+    # T-01 changes (a comment) but prints the same: T-02 keeps its result (early cutoff). Then
+    # T-01 prints something else: T-02 runs.
+    plan = [spec("T-01", "same"), spec("T-02", "two", deps=("T-01",))]
+    write_plan(tmp_path, plan)
+    assert run(tmp_path).code == 0
+    fresh_log(tmp_path)
+    write_plan(tmp_path, [Spec("T-01", plan[0].script + "\n# edited"), plan[1]])
+    done = run(tmp_path)
+    assert done.code == 0, done.stderr
+    assert ran(tmp_path) == ["T-01"], "T-01 ran, and printed the same: T-02 not run again"
+    assert tasks(tmp_path)["T-02"]["reused"] and tasks(tmp_path)["T-01"]["reused"] is None
+    fresh_log(tmp_path)
+    write_plan(tmp_path, [spec("T-01", "different"), plan[1]])
+    assert run(tmp_path).code == 0
+    assert ran(tmp_path) == ["T-01", "T-02"]
+    assert tasks(tmp_path)["T-02"]["reused"] is None
+
+
+def test_rerun_and_cache_false_run_for_real(tmp_path: Path) -> None:
+    write_plan(tmp_path, [spec("T-01", "v1")])
+    assert run(tmp_path).code == 0
+    write_plan(tmp_path, [spec("T-01", "v2")])
+    assert run(tmp_path).code == 0
+    write_plan(tmp_path, [spec("T-01", "v1")])
+    assert run(tmp_path, "--rerun", "T-01").code == 0
+    assert ran(tmp_path) == ["T-01"] * 3, "--rerun runs it for real"
+    assert tasks(tmp_path)["T-01"]["reused"] is None
+    write_plan(tmp_path, [spec("T-01", "v2")], {"cache": False})
+    assert run(tmp_path).code == 0
+    assert ran(tmp_path) == ["T-01"] * 4, "cache: false: never reused"
+    write_plan(tmp_path, [spec("T-01", "v1")])
+    assert cli(tmp_path, "reset", "T-01").code == 0
+    assert run(tmp_path).code == 0
+    assert ran(tmp_path) == ["T-01"] * 5, "reset: its kept results forgotten, it runs for real"
+
+
+def test_a_simulated_result_is_never_reused_by_a_real_run(tmp_path: Path) -> None:
+    write_plan(tmp_path, [spec("T-01", "v1")])
+    assert run(tmp_path, "--executor", "fake").code == 0
+    write_plan(tmp_path, [spec("T-01", "v2")])
+    assert run(tmp_path).code == 0
+    write_plan(tmp_path, [spec("T-01", "v1")])
+    assert run(tmp_path).code == 0
+    assert ran(tmp_path) == ["T-01", "T-01"], "the fake run's v1 is no result of a real one"
+    assert tasks(tmp_path)["T-01"]["simulated"] is False

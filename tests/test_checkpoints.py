@@ -1,0 +1,98 @@
+"""``checkpoint save``, ``list`` and ``restore``: results and state kept and brought back, what a
+restore replaces kept as a checkpoint of its own, the history never rewound, and each refusal
+one line with nothing written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from runner_helpers import Spec, cli, run, start, wait_until, write_plan
+
+
+def output(project: Path, task: str) -> str:
+    done = cli(project, "output", task)
+    assert done.code == 0, done.stderr
+    return done.stdout.strip()
+
+
+def tree(project: Path) -> dict[str, bytes]:
+    root = project / ".orchestrator"
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_restore_brings_the_results_back_and_keeps_what_it_replaced(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T-01", "echo good")])
+    assert run(tmp_path).code == 0
+    saved = cli(tmp_path, "checkpoint", "save", "good", "--json")
+    assert saved.code == 0, saved.stderr
+    assert json.loads(saved.stdout)["results"] == 1
+    good_plan = (tmp_path / ".orchestrator" / "master_plan.md").read_bytes()
+    write_plan(tmp_path, [Spec("T-01", "echo bad"), Spec("T-02", "echo extra")])
+    assert run(tmp_path).code == 0
+    assert output(tmp_path, "T-01") == "bad"
+    branch_like = tmp_path / ".orchestrator" / "worktrees" / "T-01" / "work.txt"  # work: never touched
+    branch_like.parent.mkdir(parents=True)
+    branch_like.write_text("unmerged\n", encoding="utf-8")
+
+    done = cli(tmp_path, "checkpoint", "restore", "good")
+    assert done.code == 0, done.stderr
+    assert output(tmp_path, "T-01") == "good"
+    assert (tmp_path / ".orchestrator" / "master_plan.md").read_bytes() == good_plan
+    assert not (tmp_path / ".orchestrator" / "results" / "agent-02-result.md").exists()
+    assert branch_like.read_text(encoding="utf-8") == "unmerged\n"
+    listed = json.loads(cli(tmp_path, "checkpoint", "list", "--json").stdout)["checkpoints"]
+    before = [c for c in listed if c["name"].startswith("before-restore-")]
+    assert listed[0]["name"] == "good" and len(before) == 1
+    assert "results/agent-02-result.md" in before[0]["files"]  # what the restore replaced, kept
+    assert before[0]["name"] in done.stderr
+    # The history is not rewound: the runs since are still in it, and so is the restore.
+    history = cli(tmp_path, "history", "--json")
+    assert history.code == 0, history.stderr
+    lines = (tmp_path / ".orchestrator" / "state" / "events.jsonl").read_text(encoding="utf-8").splitlines()
+    kinds = [json.loads(line)["event"] for line in lines]
+    assert kinds.count("run_started") == 2 and kinds[-1] == "checkpoint_restored"
+    # And back again: the restore of what the restore replaced.
+    assert cli(tmp_path, "checkpoint", "restore", before[0]["name"]).code == 0
+    assert output(tmp_path, "T-01") == "bad" and output(tmp_path, "T-02") == "extra"
+
+
+def test_refusals_are_one_line_and_write_nothing(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T-01", "echo one")])
+    assert run(tmp_path).code == 0
+    assert cli(tmp_path, "checkpoint", "save", "first").code == 0
+    untouched = tree(tmp_path)
+    for args, words in (
+        (("save", "../escape"), "checkpoint name '../escape'"),
+        (("save", "first"), "checkpoint 'first' exists"),
+        (("restore", "nope"), "no checkpoint 'nope'"),
+    ):
+        done = cli(tmp_path, "checkpoint", *args)
+        assert done.code == 2, (args, done.stderr)
+        assert done.stderr.count("\n") == 1 and words in done.stderr and "Traceback" not in done.stderr
+        assert tree(tmp_path) == untouched, args
+
+
+def test_no_restore_while_a_run_goes_on(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T-01", "echo one")])
+    assert run(tmp_path).code == 0
+    assert cli(tmp_path, "checkpoint", "save", "first").code == 0
+    write_plan(tmp_path, [Spec("T-01", "until [ -e go ]; do sleep 0.02; done; echo two")])
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: "task_started" in [e["event"] for e in runner.events()], "the run to start T-01")
+        untouched = tree(tmp_path)
+        done = cli(tmp_path, "checkpoint", "restore", "first")
+        assert done.code == 3 and done.stderr.count("\n") == 1, done.stderr
+        kept = ("results/", "checkpoints/")  # (the run goes on writing its own: logs, status blocks)
+        assert {k: v for k, v in tree(tmp_path).items() if k.startswith(kept)} == {
+            k: v for k, v in untouched.items() if k.startswith(kept)
+        }
+    finally:
+        (tmp_path / "go").touch()
+        try:
+            runner.wait()
+        except subprocess.TimeoutExpired:
+            runner.stop_all()
+    assert output(tmp_path, "T-01") == "two"
