@@ -15,6 +15,8 @@ version's), or that a ``reset`` forgot; one the fake executor made (made up, nev
 task in a worktree of its own (its work must still be committed and merged: ``run/merges``); a
 task named by ``run --rerun`` and what is downstream of it (asked to run again); and any outcome
 but a completed one.
+
+Also here: the executor that started a dead runner's attempts, by the name its journal gives.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from orchestrator import documents
 from orchestrator.backends import get as backend_named
 from orchestrator.backends.base import AgentResult
 from orchestrator.documents import read_body
+from orchestrator.executors.base import Executor
 from orchestrator.plan.model import Task
 from orchestrator.run.prepare import Prepared
 from orchestrator.run.recorder import Recorder
@@ -123,3 +126,18 @@ def _nonempty(path: Path) -> bool:
         return path.stat().st_size > 0
     except OSError:
         return False
+
+
+def executor_named(name: str, workspace: Workspace) -> Executor:
+    """The executor that started a dead runner's attempts, to settle them; an unknown one is an
+    error, not a reason to forget them (the journal would be started afresh)."""
+    from orchestrator.errors import WorkspaceError
+    from orchestrator.executors import named
+
+    try:
+        return named(name)
+    except KeyError:
+        raise WorkspaceError(
+            f"{workspace.relative(workspace.journal_file)}: attempts started by the '{name}' executor are still open "
+            f"— run with that executor to settle them"
+        ) from None

@@ -49,7 +49,7 @@ from orchestrator.run.merges import isolate
 from orchestrator.run.notify import Notifying, notifying
 from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, prepare
 from orchestrator.run.recorder import Recorder
-from orchestrator.run.recovery import finished_in_logs, keep
+from orchestrator.run.recovery import executor_named, finished_in_logs, keep
 from orchestrator.run.reuse import Reuse
 from orchestrator.run.scheduler import Scheduler, finish_run
 from orchestrator.state import events, planfile, store
@@ -218,7 +218,7 @@ class Runner:
             by_executor.setdefault(name, []).append(Leftover(o.task, o.attempt, name, o.handle, marks))
         stopped: list[str] = []
         for name, leftovers in by_executor.items():
-            executor = self.executor if name == self.executor.name else _executor_named(name, ws)
+            executor = self.executor if name == self.executor.name else executor_named(name, ws)
             stopped += await executor.settle(leftovers, grace=grace, wait=self.options.wait_for_orphans, tell=to_stderr)
         return sorted(stopped)
 
@@ -434,21 +434,6 @@ def _write_final_output(
     if synthesis is not None:
         admission.spend(synthesis.cost_usd)  # the run's cost is all it spent, the synthesis too
     return write_final_output(plan, ws, views, synthesis, templates, run_seconds=run_seconds)
-
-
-def _executor_named(name: str, workspace: Workspace) -> Executor:
-    """The executor that started a dead runner's attempts, to settle them; an unknown one is an
-    error, not a reason to forget them (the journal would be started afresh)."""
-    from orchestrator.errors import WorkspaceError
-    from orchestrator.executors import named
-
-    try:
-        return named(name)
-    except KeyError:
-        raise WorkspaceError(
-            f"{workspace.relative(workspace.journal_file)}: attempts started by the '{name}' executor are still open "
-            f"— run with that executor to settle them"
-        ) from None
 
 
 def _rewrite_status(plan_file: Path, blocks: list[planfile.Block], *, durable: bool) -> str | None:
