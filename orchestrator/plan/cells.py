@@ -46,6 +46,8 @@ COLUMN_ALIASES: dict[str, str] = {
     "specialist": "profile",
     "timeout": "timeout",
     "time limit": "timeout",
+    "estimate": "estimate",
+    "expected time": "estimate",
     "retries": "retries",
     "retry": "retries",
     "max retries": "retries",

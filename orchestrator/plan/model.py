@@ -45,6 +45,7 @@ class Task:
     profile: str | None = None
     timeout: float | None = None
     timeout_set: bool = False  # a Timeout cell was given (its value may be None = no limit)
+    estimate: float | None = None  # an Estimate cell: seconds a person expects it to take (``run.estimates``)
     retries: int | None = None
     backend: str | None = None
     command: str | None = None  # a Command cell: what a shell task runs (it never runs its description)

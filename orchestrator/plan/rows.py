@@ -83,6 +83,11 @@ def task_fields(
                 f"{task_id}: bad timeout '{row['timeout']}'",
                 "use seconds (300), a duration (5m, 1h30m) or 'none'",
             )
+    if get("estimate", "").strip():
+        try:
+            fields["estimate"] = parse_duration(row["estimate"])
+        except ValueError:
+            add(line, f"{task_id}: bad estimate '{row['estimate']}'", "use seconds (300) or a duration (5m, 1h30m)")
     for what, hint in more_cells(row, fields):  # retries, blocked, condition, outputs
         add(line, f"{task_id}: {what}", hint)
     if fields["agent"] in {"-", "—"}:

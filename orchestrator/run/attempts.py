@@ -78,6 +78,7 @@ class Attempt:
     # Its place in this run of its task: 1 for the first attempt a run makes of the task (or the
     # first after `orchestrator retry`), one more for each retry after a failure or a limit.
     in_run: int = 1
+    brief: str = ""  # the fingerprint of its brief and settings alone (no inputs): what its estimate learns by
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +167,7 @@ class Launcher:
         fingerprint: Callable[[str], str],
         *,
         resume: Resumable | None = None,
+        brief_key: Callable[[str], str] | None = None,
     ) -> Attempt:
         """Attempt ``number`` of ``task``, its brief read as it is on disk now (``fingerprint``
         gives the fingerprint of a brief); raises ``CannotInvoke`` with a one-line reason when it
@@ -181,6 +183,7 @@ class Launcher:
             raise CannotInvoke(f"its brief {ws.brief_name(task)} is gone: run again to render it")
         backend = self.backend(settings.backend)
         current = fingerprint(brief)
+        key = brief_key(brief) if brief_key is not None else ""
         told = time.time()  # (before the channels are read for its prompt)
         session, how = None, "new"
         if resume is not None and settings.resume_sessions and backend.resumable:
@@ -241,7 +244,7 @@ class Launcher:
         launch = build_launch(invocation, job, ws.log_stem(task, number), env, base_env=self.base_env)
         return Attempt(
             task, number, settings, backend, job, launch, backend.observer(job), fingerprint=current, session=how,
-            told=told,
+            told=told, brief=key,
         )  # fmt: skip
 
     async def run(

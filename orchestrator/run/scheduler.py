@@ -28,6 +28,7 @@ from orchestrator.plan.settings import Settings
 from orchestrator.run import policy
 from orchestrator.run.admission import Admission, Slot
 from orchestrator.run.attempts import Attempt, Launcher, Outcome, Resumable
+from orchestrator.run.estimates import for_run
 from orchestrator.run.gates import HOLD, Gates
 from orchestrator.run.holds import Holds
 from orchestrator.run.merges import MergeQueue
@@ -170,7 +171,8 @@ class Scheduler:
         self.pause, self.journal = pause, journal
         self.fail_fast = fail_fast
         self.rng = rng or random.Random()
-        self.queue = _ready_queue(plan, selected, done, records)
+        self.estimates = for_run(plan, recorder.workspace, signatures, selected)  # learned from the runs before
+        self.queue = _ready_queue(plan, selected, done, {t: e.seconds for t, e in self.estimates.items()})
         self.running: dict[str, Attempt] = {}
         self.attempts = dict(attempts)  # task -> number of its last attempt, in this run or an earlier one
         self.first_attempt: dict[str, int] = {}  # task -> number of its first attempt in this run
@@ -259,7 +261,8 @@ class Scheduler:
         number = self.attempts[task_id] = self.attempts.get(task_id, 0) + 1
         first = self.first_attempt.setdefault(task_id, number)
         try:
-            attempt = self.launcher.prepare(task, number, of_brief, resume=self.sessions.get(task_id))
+            key = functools.partial(fingerprint, signature=self.signatures[task_id], upstream=[])
+            attempt = self.launcher.prepare(task, number, of_brief, resume=self.sessions.get(task_id), brief_key=key)
         except CannotInvoke as exc:
             self._give_up(task_id, TaskStatus.FAILED, str(exc), attempts=number)
             return
@@ -429,11 +432,10 @@ def decided(scheduler: Scheduler, task_id: str, decision: Decision) -> bool:
 _GAVE_UP = {TaskStatus.FAILED: "failed", TaskStatus.BYPASSED: "was bypassed", TaskStatus.REJECTED: "was rejected"}
 
 
-def _ready_queue(plan: Plan, selected: list[str], done: set[str], records: Mapping[str, ResultRecord]) -> ReadyQueue:
-    """The queue of this run's tasks: by priority, then the longest chain of work first, each task
-    weighing what it took when it last completed (its result's duration), where known."""
+def _ready_queue(plan: Plan, selected: list[str], done: set[str], took: Mapping[str, float]) -> ReadyQueue:
+    """The queue of this run's tasks: by priority, then the longest remaining path of work first,
+    each task weighing what it is expected to take (``run.estimates``: learned from the runs before)."""
     priority = {task.id: task.priority for task in plan.tasks.values()}
-    took = {t: r.duration for t, r in records.items() if r.duration and r.status == TaskStatus.COMPLETED}
     queue = ReadyQueue(plan.graph, priority=priority, order=plan.order, selected=selected, done=done, took=took)
     queue.deciding = {task.id for task in plan.tasks.values() if task.condition}
     return queue

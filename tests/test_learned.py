@@ -1,0 +1,71 @@
+"""A run that learns (issue 43): the ready queue orders by the longest remaining path of the
+estimates learned from the runs before (a ``reset`` forgets results, never that), else by a
+plan's Estimate cells; real runs of shell tasks through the CLI in tmp_path.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from runner_helpers import cli
+
+PLAN = """---
+backend: shell
+retries: 0
+max_parallel: 1
+---
+## Task Decomposition
+| Task ID | Command | Dependencies |{head}
+|---------|---------|--------------|{rule}
+{rows}
+"""
+
+
+def write(project: Path, *rows: str, estimate: bool = False) -> Path:
+    path = project / ".orchestrator" / "master_plan.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    head, rule = (" Estimate |", "---|") if estimate else ("", "")
+    path.write_text(PLAN.format(rows="\n".join(rows), head=head, rule=rule), encoding="utf-8")
+    return path
+
+
+def started_order(project: Path) -> list[list[str]]:
+    """Each run's tasks in the order it started them, oldest run first."""
+    runs: list[list[str]] = []
+    for line in (project / ".orchestrator" / "state" / "events.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if event["event"] == "run_started":
+            runs.append([])
+        elif event["event"] == "task_started":
+            runs[-1].append(event["task"])
+    return runs
+
+
+def test_a_run_after_a_reset_starts_the_task_that_took_longest_first(tmp_path: Path) -> None:
+    # One slot: a first run knows nothing, and starts in table order; the next one, after a
+    # reset that forgot every result, starts the long task first.
+    write(tmp_path, "| T-01 | true | None |", "| T-02 | true | None |", "| T-03 | sleep 0.3 | None |")
+    assert cli(tmp_path, "run").code == 0
+    assert cli(tmp_path, "reset", "--all").code == 0
+    assert cli(tmp_path, "run").code == 0
+    first, second = started_order(tmp_path)
+    assert first == ["T-01", "T-02", "T-03"]
+    assert second[0] == "T-03", second
+
+
+def test_with_no_history_the_estimate_cells_order_the_run(tmp_path: Path) -> None:
+    write(tmp_path, "| T-01 | true | None | 30s |", "| T-02 | true | None | 1h |", "| T-03 | true | None | - |",
+          estimate=True)  # fmt: skip
+    assert cli(tmp_path, "run").code == 0
+    assert started_order(tmp_path) == [["T-02", "T-03", "T-01"]]  # 1h, the 60 s default, 30 s
+
+
+def test_a_bad_estimate_cell_is_refused_with_its_line(tmp_path: Path) -> None:
+    plan = write(tmp_path, "| T-01 | true | None | soon |", estimate=True)
+    refused = cli(tmp_path, "validate")
+    assert refused.code == 2, refused.stderr
+    line = plan.read_text().splitlines().index("| T-01 | true | None | soon |") + 1
+    assert f"master_plan.md:{line}" in refused.stderr and "bad estimate 'soon'" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert not (tmp_path / ".orchestrator" / "state").exists() or cli(tmp_path, "run").code == 2
