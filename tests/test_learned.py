@@ -6,6 +6,7 @@ plan's Estimate cells; real runs of shell tasks through the CLI in tmp_path.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from runner_helpers import cli
@@ -52,6 +53,22 @@ def test_a_run_after_a_reset_starts_the_task_that_took_longest_first(tmp_path: P
     first, second = started_order(tmp_path)
     assert first == ["T-01", "T-02", "T-03"]
     assert second[0] == "T-03", second
+    # What the second run expected of each task and of its end, against what they took; and the
+    # run before it beside it.
+    report = json.loads(cli(tmp_path, "report", "--json").stdout)
+    expected = {t["id"]: t for t in report["estimates"]["tasks"]}
+    assert set(expected) == {"T-01", "T-02", "T-03"}
+    assert 0.3 <= expected["T-03"]["estimate"] < 5 and expected["T-03"]["actual"] >= 0.3, expected
+    assert set(report["estimates"]["run_error"]) == {"25%", "50%", "75%"}
+    assert all(isinstance(e, float) for e in report["estimates"]["run_error"].values()), report["estimates"]
+    compared = report["compared"]
+    assert compared["previous_run"]["run"] != compared["this_run"]["run"]
+    assert compared["this_run"]["failed"] == 0 and compared["previous_run"]["makespan_seconds"] > 0.3
+    assert {c["id"] for c in compared["changes"]} == {"T-01", "T-02", "T-03"}
+    watched = cli(tmp_path, "watch").stdout  # (the last run, from its start: it has finished)
+    assert re.search(r"^⏱️ 0/3 done: about \S+ left \(ends about \d\d:\d\d\)$", watched, re.M), watched
+    text = cli(tmp_path, "report").stdout
+    assert "## Estimates" in text and "## Compared with the previous run" in text and "| T-03 | " in text
 
 
 def test_with_no_history_the_estimate_cells_order_the_run(tmp_path: Path) -> None:

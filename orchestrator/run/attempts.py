@@ -78,6 +78,7 @@ class Attempt:
     # Its place in this run of its task: 1 for the first attempt a run makes of the task (or the
     # first after `orchestrator retry`), one more for each retry after a failure or a limit.
     in_run: int = 1
+    estimate: float | None = None  # seconds the run expected it to take (``run.estimates``), for ``report``
     brief: str = ""  # the fingerprint of its brief and settings alone (no inputs): what its estimate learns by
 
 

@@ -29,12 +29,13 @@ from orchestrator.run import policy
 from orchestrator.run.admission import Admission, Slot
 from orchestrator.run.attempts import Attempt, Launcher, Outcome, Resumable
 from orchestrator.run.estimates import for_run
+from orchestrator.run.forecast import Forecast
 from orchestrator.run.gates import HOLD, Gates
 from orchestrator.run.holds import Holds
 from orchestrator.run.merges import MergeQueue
 from orchestrator.run.not_before import Timed
 from orchestrator.run.recorder import Recorder
-from orchestrator.run.selection import fingerprint, upstream_of
+from orchestrator.run.selection import Upstream, fingerprint, upstream_of
 from orchestrator.state.approvals import Decision, rejected_reason
 from orchestrator.state.journal import Journal
 from orchestrator.state.pause import Pause
@@ -171,8 +172,9 @@ class Scheduler:
         self.pause, self.journal = pause, journal
         self.fail_fast = fail_fast
         self.rng = rng or random.Random()
-        self.estimates = for_run(plan, recorder.workspace, signatures, selected)  # learned from the runs before
-        self.queue = _ready_queue(plan, selected, done, {t: e.seconds for t, e in self.estimates.items()})
+        estimates = for_run(plan, recorder.workspace, signatures, selected)  # from the runs before
+        self.forecast = Forecast(plan, recorder.views, selected, estimates, admission.limit, recorder.emit)
+        self.queue = _ready_queue(plan, selected, done, self.forecast.seconds)
         self.running: dict[str, Attempt] = {}
         self.attempts = dict(attempts)  # task -> number of its last attempt, in this run or an earlier one
         self.first_attempt: dict[str, int] = {}  # task -> number of its first attempt in this run
@@ -196,6 +198,7 @@ class Scheduler:
         async with anyio.create_task_group() as attempts:
             while True:
                 self._release_due(anyio.current_time())
+                self.forecast.tell(self.queue.finished_count)  # (at the start; then at each hundredth finished)
                 self._fill(attempts)
                 self.started.set()
                 if not self.running and (self.stopped or (not self.delayed and not self.holds.startable(self.queue))):
@@ -223,11 +226,8 @@ class Scheduler:
 
     # --- starting ---------------------------------------------------------------------------------
 
-    def _slot(self, task_id: str) -> Slot:
-        return Slot(self.plan.tasks[task_id].profile, self.settings[task_id].backend)
-
     def _may_start(self, task_id: str) -> bool:
-        slot = self._slot(task_id)  # (one held by a person, or whose Not before has not come, waits)
+        slot = _slot(self.plan, self.settings, task_id)  # (one held, or whose Not before has not come, waits)
         return task_id not in self.holds and task_id not in self.timed.held and self.admission.admits(slot)
 
     def _fill(self, group: TaskGroup) -> None:
@@ -255,23 +255,23 @@ class Scheduler:
         self.recorder.workspace.check_inside()  # its logs go nowhere a symlink put meanwhile leads
         task = self.plan.tasks[task_id]
         upstream = upstream_of(task.upstream_ids, self.records)
-        of_brief = functools.partial(fingerprint, signature=self.signatures[task_id], upstream=upstream)
+        of_brief, key = _fingerprints(self.signatures[task_id], upstream)
         if self.merges is not None and self.merges.unresolved(task, self.records.get(task_id), of_brief, self.recorder):
             return self._skip_downstream(task_id, "failed")  # its conflict not resolved yet: it stays failed
         number = self.attempts[task_id] = self.attempts.get(task_id, 0) + 1
         first = self.first_attempt.setdefault(task_id, number)
         try:
-            key = functools.partial(fingerprint, signature=self.signatures[task_id], upstream=[])
             attempt = self.launcher.prepare(task, number, of_brief, resume=self.sessions.get(task_id), brief_key=key)
         except CannotInvoke as exc:
             self._give_up(task_id, TaskStatus.FAILED, str(exc), attempts=number)
             return
         attempt.started, attempt.in_run = time.time(), number - first + 1
+        attempt.estimate = self.forecast.seconds.get(task_id)  # (what the run expects of it: ``report``)
         # A kill -9 leaves a trace, and what it was started with: a later run resumes it only if unchanged.
         self.journal.spawning(task_id, task.agent, number, self.launcher.executor.name,
                               attempt.fingerprint, attempt.told, attempt.in_run)  # fmt: skip
         self.running[task_id] = attempt
-        self.admission.started(task_id, self._slot(task_id))
+        self.admission.started(task_id, _slot(self.plan, self.settings, task_id))
         self.recorder.started(attempt)
         group.start_soon(self._attempt, attempt, name=f"{task_id} attempt {number}")
 
@@ -439,6 +439,17 @@ def _ready_queue(plan: Plan, selected: list[str], done: set[str], took: Mapping[
     queue = ReadyQueue(plan.graph, priority=priority, order=plan.order, selected=selected, done=done, took=took)
     queue.deciding = {task.id for task in plan.tasks.values() if task.condition}
     return queue
+
+
+def _slot(plan: Plan, settings: Mapping[str, Settings], task_id: str) -> Slot:
+    return Slot(plan.tasks[task_id].profile, settings[task_id].backend)
+
+
+def _fingerprints(signature: str, upstream: Upstream) -> tuple[Callable[[str], str], Callable[[str], str]]:
+    """A brief's fingerprint with its inputs (what a result records), and without (what its
+    estimate learns by: ``task_started``'s ``brief``)."""
+    with_inputs = functools.partial(fingerprint, signature=signature, upstream=upstream)
+    return with_inputs, functools.partial(fingerprint, signature=signature, upstream=[])
 
 
 def _until_next(delayed: Mapping[str, float], admission: Admission, held: Mapping[str, float]) -> float:

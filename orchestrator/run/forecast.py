@@ -1,0 +1,46 @@
+"""What a run expects of its own end, told as it goes: a ``run_estimate`` event as it starts and
+each time another hundredth of its tasks is finished (at most 101 a run, whatever its size), with
+the seconds left, the expected end and cost (``run.estimates.eta`` on the run's live views). The
+live view shows the latest, ``watch`` prints each (``output.reporter.estimate_line``); ``report``
+reads them back after the fact to say how far off the run's estimate was at 25, 50 and 75% of
+the way (``output.learning``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+from orchestrator.plan.model import Plan
+from orchestrator.run.estimates import Estimate, eta
+from orchestrator.state.status import TaskView
+
+Emit = Callable[..., None]
+
+
+class Forecast:
+    def __init__(
+        self,
+        plan: Plan,
+        views: Mapping[str, TaskView],
+        tasks: Iterable[str],
+        estimates: Mapping[str, Estimate],
+        max_parallel: int,
+        emit: Emit,
+    ) -> None:
+        self.plan, self.views, self.estimates = plan, views, estimates
+        self.tasks = [t for t in tasks if t in views]  # this run's
+        self.max_parallel, self.emit = max_parallel, emit
+        self.seconds = {t: e.seconds for t, e in estimates.items()}  # what each is expected to take
+        self._step = -1  # the hundredth of the tasks finished when it last told
+
+    def tell(self, finished: int) -> None:
+        """``finished``: how many of the run's tasks are finished (completed, failed, never to
+        run): told when that is another hundredth of them."""
+        total = max(1, len(self.tasks))
+        step = min(100, finished * 100 // total)
+        if step == self._step:
+            return
+        self._step = step
+        found = eta(self.plan, (self.views[t] for t in self.tasks), self.estimates, self.max_parallel)
+        if found is None:
+            return
+        self.emit("run_estimate", finished=finished, total=len(self.tasks), **found)
