@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from runner_helpers import cli
@@ -86,3 +87,72 @@ def test_a_bad_estimate_cell_is_refused_with_its_line(tmp_path: Path) -> None:
     assert f"master_plan.md:{line}" in refused.stderr and "bad estimate 'soon'" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert not (tmp_path / ".orchestrator" / "state").exists() or cli(tmp_path, "run").code == 2
+
+
+# --- deadlines ------------------------------------------------------------------------------------
+
+DEADLINE_PLAN = """---
+backend: shell
+retries: 0
+{front}
+---
+## Task Decomposition
+| Task ID | Command | Dependencies | Estimate | Deadline |
+|---------|---------|--------------|----------|----------|
+{rows}
+"""
+
+
+def write_deadlines(project: Path, *rows: str, front: str = "") -> Path:
+    path = project / ".orchestrator" / "master_plan.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(DEADLINE_PLAN.format(rows="\n".join(rows), front=front), encoding="utf-8")
+    return path
+
+
+def test_status_and_check_say_which_deadline_the_estimates_will_miss_before_a_run(tmp_path: Path) -> None:
+    soon = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%MZ")
+    write_deadlines(
+        tmp_path,
+        "| T-01 | true | None | 2h | " + soon + " |",  # 2 h of work due in 1 h
+        "| T-02 | true | None | 1m | " + soon + " |",  # well in time: nothing said
+        front=f"deadline: {soon}",
+    )
+    shown = json.loads(cli(tmp_path, "status", "--json").stdout)
+    risky = {(d["task"], d["state"]) for d in shown["deadlines"]}
+    assert risky == {("T-01", "at_risk"), ("run", "at_risk")}, shown["deadlines"]
+    text = cli(tmp_path, "status").stdout
+    assert re.search(r"^⏰ T-01 will miss its deadline \d\d:\d\d \(.+\): expected about \d\d:\d\d$", text, re.M), text
+    assert "⏰ the run will miss its deadline" in text and "⏰ T-02" not in text
+    checked = cli(tmp_path, "check", "--json")
+    assert checked.code == 1, checked.stdout
+    kinds = {(f["kind"], tuple(f["tasks"])) for f in json.loads(checked.stdout)["workspaces"][0]["findings"]}
+    assert kinds == {("deadline_at_risk", ("T-01",)), ("deadline_at_risk", ())}, kinds
+
+
+def test_a_run_tells_of_a_deadline_missed_and_status_keeps_saying_it(tmp_path: Path) -> None:
+    write_deadlines(tmp_path, "| T-01 | sleep 0.2 | None | - | 2000-01-01T00:00Z |", "| T-02 | true | None | - | - |")
+    ran = cli(tmp_path, "run")
+    assert ran.code == 0, ran.stderr
+    assert "⏰ T-01 missed its deadline" in ran.stdout  # (told as the run went: a notification can follow)
+    told = [json.loads(line) for line in (tmp_path / ".orchestrator/state/events.jsonl").read_text().splitlines()]
+    missed = [e for e in told if e["event"] == "deadline_missed"]
+    assert [e["task"] for e in missed] == ["T-01"] and missed[0]["written"] == "2000-01-01T00:00Z"
+    assert re.search(
+        r"^⏰ T-01 missed its deadline \S+ \(2000-01-01T00:00Z\): ended", cli(tmp_path, "status").stdout, re.M
+    )
+    assert cli(tmp_path, "check").code == 1
+
+
+def test_bad_deadlines_are_refused_with_their_line(tmp_path: Path) -> None:
+    plan = write_deadlines(tmp_path, "| T-01 | true | None | - | tomorrow |")
+    refused = cli(tmp_path, "validate")
+    line = plan.read_text().splitlines().index("| T-01 | true | None | - | tomorrow |") + 1
+    assert refused.code == 2 and f"master_plan.md:{line}" in refused.stderr and "bad deadline" in refused.stderr
+    plan = write_deadlines(tmp_path, "| T-01 | true | None | - | 2026-12-01T09:00 |")  # no zone
+    refused = cli(tmp_path, "validate")
+    assert refused.code == 2 and "has no time zone" in refused.stderr, refused.stderr
+    write_deadlines(tmp_path, "| T-01 | true | None | - | - |", front="deadline: soon")
+    refused = cli(tmp_path, "validate")
+    assert refused.code == 2 and "master_plan.md:4" in refused.stderr and "'deadline'" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr

@@ -241,6 +241,8 @@ def _describe(event: Event, workspace: Path | None = None) -> str | None:
         return f"⏸️ paused until {event['until']}: {event['reason']}"
     if kind == "notice":
         return f"ℹ️ {event['message']}"
+    if kind in ("deadline_at_risk", "deadline_missed"):
+        return str(event["message"])
     if kind == "plan_file":
         return f"{'ℹ️' if event.get('present') else '⚠️'} {event['message']}"
     if kind == "run_finished":

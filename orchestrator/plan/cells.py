@@ -48,6 +48,8 @@ COLUMN_ALIASES: dict[str, str] = {
     "time limit": "timeout",
     "estimate": "estimate",
     "expected time": "estimate",
+    "deadline": "deadline",
+    "due": "deadline",
     "retries": "retries",
     "retry": "retries",
     "max retries": "retries",

@@ -3,13 +3,16 @@ each time another hundredth of its tasks is finished (at most 101 a run, whateve
 the seconds left, the expected end and cost (``run.estimates.eta`` on the run's live views). The
 live view shows the latest, ``watch`` prints each (``output.reporter.estimate_line``); ``report``
 reads them back after the fact to say how far off the run's estimate was at 25, 50 and 75% of
-the way (``output.learning``)."""
+the way (``output.learning``). At the same moments, a deadline the estimates now say will be
+missed, or that was, is told once (``deadline_at_risk``, ``deadline_missed``: ``run.deadlines``)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
 
 from orchestrator.plan.model import Plan
+from orchestrator.run.deadlines import RUN, any_deadline, deadline_line, verdicts
 from orchestrator.run.estimates import Estimate, eta
 from orchestrator.state.status import TaskView
 
@@ -30,6 +33,8 @@ class Forecast:
         self.tasks = [t for t in tasks if t in views]  # this run's
         self.max_parallel, self.emit = max_parallel, emit
         self.seconds = {t: e.seconds for t, e in estimates.items()}  # what each is expected to take
+        self.deadlines, self.started = any_deadline(plan), time.time()  # (the run starts with its loop)
+        self.told: set[tuple[str, str]] = set()  # (task or "run", state) already told
         self._step = -1  # the hundredth of the tasks finished when it last told
 
     def tell(self, finished: int) -> None:
@@ -44,3 +49,16 @@ class Forecast:
         if found is None:
             return
         self.emit("run_estimate", finished=finished, total=len(self.tasks), **found)
+        if self.deadlines:
+            self._judge()
+
+    def _judge(self) -> None:
+        """Each deadline the estimates now say will be missed, or that was: told once of each."""
+        views = [self.views[t] for t in self.tasks]
+        for verdict in verdicts(self.plan, views, self.estimates, self.max_parallel, self.started):
+            key = (verdict["task"], verdict["state"])
+            if key not in self.told:
+                self.told.add(key)
+                task = {} if verdict["task"] == RUN else {"task": verdict["task"]}
+                self.emit(f"deadline_{verdict['state']}", **task, message=deadline_line(verdict),
+                          **{k: verdict[k] for k in ("deadline", "expected_end", "written")})  # fmt: skip
