@@ -46,16 +46,16 @@ class Forecast:
             return
         self._step = step
         found = eta(self.plan, (self.views[t] for t in self.tasks), self.estimates, self.max_parallel)
-        if found is None:
-            return
-        self.emit("run_estimate", finished=finished, total=len(self.tasks), **found)
-        if self.deadlines:
+        if found is not None:
+            self.emit("run_estimate", finished=finished, total=len(self.tasks), **found)
+        if self.deadlines:  # (also with nothing left: a task done late, the run ending late)
             self._judge()
 
     def _judge(self) -> None:
         """Each deadline the estimates now say will be missed, or that was: told once of each."""
         views = [self.views[t] for t in self.tasks]
-        for verdict in verdicts(self.plan, views, self.estimates, self.max_parallel, self.started):
+        now = time.time()  # (with nothing left to do, the run ends now)
+        for verdict in verdicts(self.plan, views, self.estimates, self.max_parallel, self.started, now, now):
             key = (verdict["task"], verdict["state"])
             if key not in self.told:
                 self.told.add(key)
