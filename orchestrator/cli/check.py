@@ -6,6 +6,8 @@ import argparse
 
 from orchestrator.cli.output import Commands, add_command, emit_json
 from orchestrator.errors import OrchestratorError
+from orchestrator.state.health import Finding
+from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import DEFAULT_DIR, Workspace, from_here
 from orchestrator.vocabulary import ExitCode
 
@@ -29,6 +31,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         views = views_in(workspace)  # (what `status` shows: check counts the same)
         health = check(workspace, views=views)
         health.out_of_date = {v.id: v.out_of_date for v in views or () if v.out_of_date is not None}
+        health.findings += _deadlines(workspace, views)
         sections.append((from_here(workspace.root), health, None))
         reports.append(health.as_json())
         if not health.ok:
@@ -38,6 +41,21 @@ def cmd_check(args: argparse.Namespace) -> int:
     elif not (args.quiet and code == ExitCode.OK):
         print(render(sections, args.format))
     return code
+
+
+def _deadlines(workspace: Workspace, views: list[TaskView] | None) -> list[Finding]:
+    """A deadline the estimates say will be missed, or was: a person should know (``run.deadlines``)."""
+    from orchestrator.run.deadlines import RUN, deadline_line, workspace_verdicts
+
+    if views is None:  # (a plan that does not load now: nothing to judge)
+        return []
+    found = workspace_verdicts(workspace.load_plan(), workspace, views)
+    return [
+        Finding(
+            f"deadline_{v['state']}", deadline_line(v).removeprefix("⏰ "), () if v["task"] == RUN else (v["task"],)
+        )
+        for v in found
+    ]
 
 
 def register(sub: Commands[argparse.ArgumentParser]) -> None:

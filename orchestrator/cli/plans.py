@@ -236,6 +236,7 @@ def _status_blocks(plan: Plan, workspace: Workspace) -> tuple[Rendered | None, b
 @without_gc_pauses
 def cmd_status(args: argparse.Namespace) -> int:
     from orchestrator.output.views import status_table
+    from orchestrator.run.deadlines import deadline_line, workspace_verdicts
     from orchestrator.run.estimates import eta_line, workspace_eta
     from orchestrator.run.freshness import current_views
     from orchestrator.state.context import status_lines
@@ -246,6 +247,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     views = current_views(plan, workspace)
     data = status_data(workspace, views)
     data["eta"] = workspace_eta(plan, workspace, views)
+    data["deadlines"] = workspace_verdicts(plan, workspace, views)
     if plan.params:
         data["params"] = plan.params
     if args.json:
@@ -254,6 +256,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(status_table(views, data["counts"]))
         if data["eta"] is not None and data["eta"]["learned"]:  # (a guess from nothing is no estimate)
             print(eta_line(data["eta"]))
+        for verdict in data["deadlines"]:
+            print(deadline_line(verdict))
         if plan.params:
             print(f"Parameters: {shown_values(plan.params)}")
         for line in [*data.get("notes", []), *status_lines(data["discoveries"])]:

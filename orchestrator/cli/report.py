@@ -15,6 +15,7 @@ SVG_NAME = "report.svg"
 def cmd_report(args: argparse.Namespace) -> int:
     from orchestrator.output import report
     from orchestrator.output.final import as_spent
+    from orchestrator.output.learning import learning
     from orchestrator.state import events, schedule, store, synthesis
     from orchestrator.state.status import collect
 
@@ -22,6 +23,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     plan = workspace.load_plan()
     views = as_spent(collect(plan, workspace), workspace)
     found = report.build(plan, views, synthesis.read(workspace), events.run_slots(workspace.events_file))
+    found.figures.update(learning(events.read_all(workspace.events_file)))  # estimates; the run before
     planned = schedule.shown(workspace, time.time())
     if planned is not None:  # (a workspace with no schedule: no key, as before)
         found.figures.update(schedule=planned, schedule_note=schedule.note(planned))

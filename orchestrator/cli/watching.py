@@ -14,7 +14,7 @@ from typing import Any
 
 from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, looks_like_workspace
 from orchestrator.errors import UsageError
-from orchestrator.output.reporter import describe
+from orchestrator.output.reporter import describe, estimate_line
 from orchestrator.output.views import simulated_mark
 from orchestrator.plan.model import Task
 from orchestrator.plan.settings import format_duration
@@ -35,7 +35,7 @@ def _line(event: events.Event, workspace: Workspace) -> str:
     """How ``watch`` shows an event: as ``run`` does, or its kind and words for one it does not know
     (what agents share, discover, sync)."""
     try:
-        shown = describe(event, workspace.root)
+        shown = estimate_line(event) if event["event"] == "run_estimate" else describe(event, workspace.root)
     except (KeyError, TypeError, ValueError):
         shown = None
     if shown is not None:

@@ -35,6 +35,8 @@ def headline(event: Event, project: str) -> str:
         return f"⏸️ run paused until {event.get('until', '?')}: {event.get('reason', '')}{where}"
     if kind == "task_stuck":
         return f"⚠️ {task}{agent} looks stuck: {event.get('why', '')}{where}"
+    if kind in ("deadline_at_risk", "deadline_missed"):
+        return f"{event.get('message', kind)}{where}"
     name = f" {event['name']}" if event.get("name") else ""
     if kind == "task_completed":
         took = f" in {format_duration(event['duration'])}" if event.get("duration") is not None else ""

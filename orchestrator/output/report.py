@@ -28,6 +28,7 @@ from html import escape
 from typing import Any
 
 from orchestrator.output.final import busy_time
+from orchestrator.output.learning import markdown_lines
 from orchestrator.output.timeline import Bar, bars, mermaid, svg
 from orchestrator.output.views import NOT_MEASURED, REUSED, SIMULATED, simulated_mark
 from orchestrator.plan.graph import critical_path
@@ -219,7 +220,9 @@ def markdown(report: Report, title: str, svg_name: str | None) -> str:
             f"| {t['id']}{mark} | {status} | {t['backend']} | {format_duration(t['duration'])} | "
             f"{t['attempts']} | {_money(t['cost_usd'])} | {_num(t['tokens'])} |"
         )
-    lines += ["", "⭐ on the critical path.", "", "## Timeline", ""]
+    lines += ["", "⭐ on the critical path.", ""]
+    lines += markdown_lines(f)  # (the estimates against what they took; the run before)
+    lines += ["## Timeline", ""]
     if svg_name:
         lines += [f"![timeline]({svg_name})", ""]
     lines += ["```mermaid", report.mermaid(), "```"]

@@ -143,6 +143,14 @@ def describe(event: Event, workspace: Path | None = None) -> str | None:
     return visible(line) if line is not None else None
 
 
+def estimate_line(event: Event) -> str:
+    """A ``run_estimate`` as ``watch`` and the live view say it (``run`` prints none: one a task)."""
+    cost = f", expected cost ${event['expected_cost']:.4f}" if event.get("expected_cost") is not None else ""
+    end = str(event.get("expected_end", ""))[11:16]
+    left = format_duration(float(event["seconds_left"]))
+    return f"⏱️ {event.get('finished', 0)}/{event.get('total', 0)} done: about {left} left (ends about {end}){cost}"
+
+
 def _describe(event: Event, workspace: Path | None = None) -> str | None:
     """The plain-text line for an event; ``workspace``: the run's, whose parent its paths are
     relative to, to show them from where the user stands."""
@@ -237,6 +245,8 @@ def _describe(event: Event, workspace: Path | None = None) -> str | None:
         return f"🔀 {task}: on {event['backend']} instead of {event['fallback_from']}: {event.get('reason', '')}"
     if kind == "notice":
         return f"ℹ️ {event['message']}"
+    if kind in ("deadline_at_risk", "deadline_missed"):
+        return str(event["message"])
     if kind == "plan_file":
         return f"{'ℹ️' if event.get('present') else '⚠️'} {event['message']}"
     if kind == "run_finished":
@@ -340,6 +350,7 @@ class LiveReporter(Reporter):
         self.done = {"completed": 0, "failed": 0, "skipped": 0}
         self.total = 0
         self.paused: str | None = None
+        self.estimate: str | None = None  # the run's end as its latest run_estimate said it
         self.simulated = False  # run --executor fake: the panel says nothing it shows is real work
         self.workspace: Path | None = None
         self._lines: list[str] = []
@@ -366,6 +377,8 @@ class LiveReporter(Reporter):
             table.add_row(f"🎭 {SIMULATED}", "the fake executor runs nothing: every result is made up")
         if self.paused:
             table.add_row("⏸️ paused", self.paused)
+        if self.estimate:
+            table.add_row("", self.estimate)
         now = time.monotonic()
         for task, (name, since) in list(self.running.items())[:20]:
             table.add_row(f"  {task}", f"{format_duration(now - since)}  {name}")
@@ -391,6 +404,8 @@ class LiveReporter(Reporter):
             self.total += 1
         elif kind == "task_requeued":
             self.total += 1  # (counted done once already: it is to do again)
+        elif kind == "run_estimate":
+            self.estimate = estimate_line(event)
         elif kind == "run_paused":
             self.paused = visible(f"until {event['until']}: {event['reason']}")  # (the agent's words)
         if kind in {"task_completed", "task_started", "run_started"}:

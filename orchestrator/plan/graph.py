@@ -360,6 +360,11 @@ class ReadyQueue:
         """The tasks that completed (in this run or before it): dependents may start."""
         return self._done
 
+    @property
+    def finished_count(self) -> int:
+        """How many tasks completed, failed or were given up on in this queue."""
+        return len(self._finished)
+
     def finished(self, task_id: str) -> bool:
         """Whether ``task_id`` completed, failed or was given up on in this queue."""
         return task_id in self._finished

@@ -9,6 +9,7 @@ from typing import Any
 
 from orchestrator.errors import Problem
 from orchestrator.plan import graph as graphs
+from orchestrator.plan.deadlines import Deadline
 from orchestrator.plan.identity import Book
 from orchestrator.plan.settings import Settings, access_settings
 from orchestrator.plan.tasktypes import BUILT_IN, TaskType
@@ -45,6 +46,8 @@ class Task:
     profile: str | None = None
     timeout: float | None = None
     timeout_set: bool = False  # a Timeout cell was given (its value may be None = no limit)
+    deadline: Deadline | None = None  # a Deadline cell: when it should be done (``plan.deadlines``)
+    estimate: float | None = None  # an Estimate cell: seconds a person expects it to take (``run.estimates``)
     retries: int | None = None
     backend: str | None = None
     command: str | None = None  # a Command cell: what a shell task runs (it never runs its description)

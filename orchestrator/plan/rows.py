@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from orchestrator.plan.cells import NOT_IDS, clean, code_cell, id_problem, not_before_cell, parse_priority, split_ids
+from orchestrator.plan.deadlines import HINT as DEADLINE_HINT
+from orchestrator.plan.deadlines import parse_deadline
 from orchestrator.plan.rowcells import more_cells
 from orchestrator.plan.settings import ACCESS_WORDS, parse_duration, suggest
 from orchestrator.plan.tasktypes import APPROVALS, TaskType
@@ -83,6 +85,16 @@ def task_fields(
                 f"{task_id}: bad timeout '{row['timeout']}'",
                 "use seconds (300), a duration (5m, 1h30m) or 'none'",
             )
+    if get("estimate", "").strip():
+        try:
+            fields["estimate"] = parse_duration(row["estimate"])
+        except ValueError:
+            add(line, f"{task_id}: bad estimate '{row['estimate']}'", "use seconds (300) or a duration (5m, 1h30m)")
+    if get("deadline", "").strip():
+        try:
+            fields["deadline"] = parse_deadline(row["deadline"])
+        except ValueError as exc:
+            add(line, f"{task_id}: bad deadline: {exc}", DEADLINE_HINT)
     for what, hint in more_cells(row, fields):  # retries, blocked, condition, outputs
         add(line, f"{task_id}: {what}", hint)
     if fields["agent"] in {"-", "—"}:

@@ -16,6 +16,7 @@ from orchestrator.plan.targets import Target, parse_targets
 from orchestrator.vocabulary import ARGUMENT_LIMIT
 
 if TYPE_CHECKING:
+    from orchestrator.plan.deadlines import Deadline
     from orchestrator.plan.tasktypes import TaskType
 
 _DURATION_RE = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s?)?\s*$")
@@ -285,6 +286,13 @@ def _types(value: object) -> dict[str, TaskType]:
     return parse_types(value)
 
 
+def _deadline(value: object) -> Deadline | None:
+    """The ``deadline:`` setting (``plan/deadlines.py``)."""
+    from orchestrator.plan.deadlines import parse_deadline
+
+    return parse_deadline(value)
+
+
 def _parser(parse: Callable[[object], Any]) -> dict[str, Any]:
     return {"parse": parse}
 
@@ -373,6 +381,8 @@ class Settings:
     # How long `orchestrator cleanup` keeps the logs of attempts that are not a task's latest;
     # None: for good (cleanup removes no log).
     retention: float | None = field(default=None, metadata=_parser(parse_retention))
+    # When the whole run should be done: a moment, or a duration from its start (``plan.deadlines``).
+    deadline: Deadline | None = field(default=None, metadata=_parser(_deadline))
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -24,7 +24,15 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 # What a run tells a target about unless it names its events: the events that need a person.
-NOTIFY_EVENTS = ("run_finished", "task_failed", "run_paused", "task_stuck", "approval_requested")
+NOTIFY_EVENTS = (
+    "run_finished",
+    "task_failed",
+    "run_paused",
+    "task_stuck",
+    "approval_requested",
+    "deadline_at_risk",
+    "deadline_missed",
+)
 # What else a target may name (``events: [task_completed]``: "tell me when each task is done").
 OPT_IN_EVENTS = ("task_started", "task_completed")
 EVENT_NAMES = NOTIFY_EVENTS + OPT_IN_EVENTS

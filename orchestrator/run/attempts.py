@@ -80,6 +80,8 @@ class Attempt:
     # first after `orchestrator retry`), one more for each retry after a failure or a limit.
     in_run: int = 1
     fallback_from: str | None = None  # the task's own backend, when this attempt runs on a fallback
+    estimate: float | None = None  # seconds the run expected it to take (``run.estimates``), for ``report``
+    brief: str = ""  # the fingerprint of its brief and settings alone (no inputs): what its estimate learns by
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +171,7 @@ class Launcher:
         *,
         resume: Resumable | None = None,
         on: str | None = None,
+        brief_key: Callable[[str], str] | None = None,
     ) -> Attempt:
         """Attempt ``number`` of ``task``, its brief read as it is on disk now (``fingerprint``
         gives the fingerprint of a brief); raises ``CannotInvoke`` with a one-line reason when it
@@ -186,6 +189,7 @@ class Launcher:
             raise CannotInvoke(f"its brief {ws.brief_name(task)} is gone: run again to render it")
         backend = self.backend(settings.backend)
         current = fingerprint(brief)
+        key = brief_key(brief) if brief_key is not None else ""
         told = time.time()  # (before the channels are read for its prompt)
         session, how = None, "new"
         if resume is not None and settings.resume_sessions and backend.resumable:
@@ -246,7 +250,7 @@ class Launcher:
         launch = build_launch(invocation, job, ws.log_stem(task, number), env, base_env=self.base_env)
         return Attempt(
             task, number, settings, backend, job, launch, backend.observer(job), fingerprint=current, session=how,
-            told=told, fallback_from=own.backend if settings.backend != own.backend else None,
+            told=told, fallback_from=own.backend if settings.backend != own.backend else None, brief=key,
         )  # fmt: skip
 
     async def run(

@@ -1,11 +1,14 @@
 """What a task will take, learned from the runs before (``state.history``), and what that says
-of the run's end: ``status`` and ``status --json``'s ``eta``.
+of the run's end: ``status`` and ``status --json``'s ``eta``, and the order a run starts its
+ready tasks in (``Scheduler``: the longest remaining path of these estimates first).
 
-A task's estimate is the median of its own completed attempts' durations (and costs); with no
-history of its own, the median of the tasks of its kind (its type, else its backend); with none
-at all, ``DEFAULT_SECONDS``. The time left is the longer of the heaviest remaining chain of
-estimates and the remaining work spread over ``max_parallel`` slots (a running task counts what
-its estimate says is left of it).
+A task's estimate is, first found: the median of its own completed attempts made with the brief
+and settings it has now (``source`` ``history``); of its own completed attempts under another
+brief (``task``: last night's batch); of the tasks of its kind, its type, else its backend
+(``kind``); its plan row's ``Estimate`` cell (``plan``); else ``DEFAULT_SECONDS`` (``default``).
+Its cost comes the same way, where an attempt reported one. The time left is the longer of the
+heaviest remaining chain of estimates and the remaining work spread over ``max_parallel`` slots
+(a running task counts what its estimate says is left of it).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
-DEFAULT_SECONDS = 60.0  # a task with no history, and no task of its kind with any
+DEFAULT_SECONDS = 60.0  # a task with no history, none of its kind, and no Estimate cell
 _LEFT = (TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.RUNNING, TaskStatus.RETRYING)
 
 
@@ -34,39 +37,83 @@ _LEFT = (TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.RUNNING, TaskStatus.
 class Estimate:
     seconds: float
     cost_usd: float | None
-    source: str  # "history", "kind" or "default"
+    source: str  # "history", "task", "kind", "plan" or "default"
 
 
-def learn(all_events: Iterable[dict[str, Any]], kinds: Mapping[str, str]) -> dict[str, Estimate]:
-    """Each task of ``kinds`` (task id -> its kind)'s estimate, from the event log's attempts."""
-    took: dict[str, list[float]] = defaultdict(list)
-    cost: dict[str, list[float]] = defaultdict(list)
+def _median(values: list[float] | None) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def learn(
+    all_events: Iterable[dict[str, Any]],
+    kinds: Mapping[str, str],
+    *,
+    briefs: Mapping[str, str] | None = None,
+    given: Mapping[str, float] | None = None,
+) -> dict[str, Estimate]:
+    """Each task of ``kinds`` (task id -> its kind)'s estimate, from the event log's attempts;
+    ``briefs``: each task's brief fingerprint now (its own history under it comes first);
+    ``given``: the plan's Estimate cells."""
+    took: dict[tuple[str, str | None], list[float]] = defaultdict(list)  # (task, brief) -> seconds
+    cost: dict[tuple[str, str | None], list[float]] = defaultdict(list)
     for attempt in attempts_of(list(all_events)):
         if attempt["outcome"] != "completed" or attempt.get("simulated"):
             continue
+        key = (attempt["task"], attempt.get("brief"))
         duration = seconds(attempt)
         if duration is not None:
-            took[attempt["task"]].append(duration)
+            took[key].append(duration)
         if attempt.get("cost_usd") is not None:
-            cost[attempt["task"]].append(float(attempt["cost_usd"]))
+            cost[key].append(float(attempt["cost_usd"]))
+    any_took: dict[str, list[float]] = defaultdict(list)  # task -> seconds, whatever its brief
+    any_cost: dict[str, list[float]] = defaultdict(list)
+    for (task, _), durations in took.items():
+        any_took[task] += durations
+    for (task, _), costs in cost.items():
+        any_cost[task] += costs
     by_kind: dict[str, list[float]] = defaultdict(list)
     kind_cost: dict[str, list[float]] = defaultdict(list)
     for task, kind in kinds.items():
-        if took.get(task):
-            by_kind[kind].append(statistics.median(took[task]))
-        if cost.get(task):
-            kind_cost[kind].append(statistics.median(cost[task]))
+        if any_took.get(task):
+            by_kind[kind].append(statistics.median(any_took[task]))
+        if any_cost.get(task):
+            kind_cost[kind].append(statistics.median(any_cost[task]))
+    briefs, given = briefs or {}, given or {}
     found: dict[str, Estimate] = {}
     for task, kind in kinds.items():
-        own_cost = statistics.median(cost[task]) if cost.get(task) else None
-        if took.get(task):
-            found[task] = Estimate(statistics.median(took[task]), own_cost, "history")
+        own = (task, briefs.get(task)) if briefs.get(task) else None
+        if own is not None and took.get(own):
+            guess = Estimate(statistics.median(took[own]), _median(cost.get(own)), "history")
+        elif any_took.get(task):
+            guess = Estimate(statistics.median(any_took[task]), _median(any_cost.get(task)), "task")
         elif by_kind.get(kind):
-            guess = statistics.median(kind_cost[kind]) if kind_cost.get(kind) else None
-            found[task] = Estimate(statistics.median(by_kind[kind]), guess, "kind")
+            guess = Estimate(statistics.median(by_kind[kind]), _median(kind_cost.get(kind)), "kind")
+        elif given.get(task):
+            guess = Estimate(given[task], _median(kind_cost.get(kind)), "plan")
         else:
-            found[task] = Estimate(DEFAULT_SECONDS, None, "default")
+            guess = Estimate(DEFAULT_SECONDS, _median(kind_cost.get(kind)), "default")
+        found[task] = guess
     return found
+
+
+def for_run(
+    plan: Plan, workspace: Workspace, signatures: Mapping[str, str], tasks: Iterable[str]
+) -> dict[str, Estimate]:
+    """The estimates of a run's ``tasks`` (their briefs rendered, their settings' ``signatures``
+    known), learned once as the run starts: what its ready queue orders by."""
+    from orchestrator.documents import read_body
+    from orchestrator.run.selection import fingerprint
+    from orchestrator.state import events
+
+    briefs: dict[str, str] = {}
+    for task_id in tasks:
+        task = plan.tasks.get(task_id)
+        body = read_body(workspace.brief(task)) if task is not None and task_id in signatures else None
+        if body is not None:
+            briefs[task_id] = fingerprint(body, signatures[task_id], [])
+    given = {t.id: t.estimate for t in plan.tasks.values() if t.estimate}
+    every = events.read_all(workspace.events_file)
+    return learn(every, kinds_of(plan, workspace), briefs=briefs, given=given)
 
 
 def eta(
@@ -99,26 +146,19 @@ def eta(
         "expected_end": datetime.fromtimestamp(now + seconds_left).astimezone().isoformat(timespec="seconds"),
         "expected_cost": round(sum(c for c in costs if c is not None), 6) if costs else None,
         "tasks_left": len(left),
-        "learned": sum(1 for t in left if t in estimates and estimates[t].source != "default"),
+        "learned": sum(1 for t in left if t in estimates and estimates[t].source not in ("default", "plan")),
     }
 
 
 def workspace_eta(plan: Plan, workspace: Workspace, views: list[TaskView]) -> dict[str, Any] | None:
     """When the work left should be done, and what it should cost, from the runs before."""
-    from orchestrator.errors import OrchestratorError
-    from orchestrator.plan.profiles import Profiles
     from orchestrator.state import events
 
     if not any(v.status in (TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.RUNNING) for v in views):
         return None
-    profiles = Profiles(workspace)
-    try:
-        kinds = {
-            t.id: str(getattr(t, "type", None) or profiles.settings_for(plan, t).backend) for t in plan.tasks.values()
-        }
-    except OrchestratorError:
-        kinds = {t.id: "?" for t in plan.tasks.values()}
-    return eta(plan, views, learn(events.read_all(workspace.events_file), kinds), plan.settings.max_parallel)
+    given = {t.id: t.estimate for t in plan.tasks.values() if t.estimate}
+    learned = learn(events.read_all(workspace.events_file), kinds_of(plan, workspace), given=given)
+    return eta(plan, views, learned, plan.settings.max_parallel)
 
 
 def kinds_of(plan: Plan, workspace: Workspace) -> dict[str, str]:

@@ -86,7 +86,10 @@ class Recorder:
         view.attempts, view.run_attempts = attempt.number, attempt.in_run
         log = self.workspace.log_stem(task, attempt.number).relative_to(self.workspace.root)
         started = {"task": task.id, "agent": task.agent, "name": task.title, "attempt": attempt.number}
-        self.emit("task_started", **started, **_place(attempt), log=str(log))
+        brief: dict[str, Any] = {"brief": attempt.brief} if attempt.brief else {}  # (what its estimates learn by)
+        if attempt.estimate is not None:  # (what the run expected of it: ``report`` compares)
+            brief["estimate"] = round(attempt.estimate, 3)
+        self.emit("task_started", **started, **_place(attempt), log=str(log), **brief)
         if attempt.session == "restarted":
             self.emit(
                 "notice",

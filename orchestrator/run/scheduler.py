@@ -28,14 +28,16 @@ from orchestrator.plan.settings import Settings
 from orchestrator.run import policy
 from orchestrator.run.admission import Admission, Slot
 from orchestrator.run.attempts import Attempt, Launcher, Outcome, Resumable
+from orchestrator.run.estimates import for_run
 from orchestrator.run.failover import Breakers, fails_over
+from orchestrator.run.forecast import Forecast
 from orchestrator.run.gates import HOLD, Gates
 from orchestrator.run.holds import Holds
 from orchestrator.run.merges import MergeQueue
 from orchestrator.run.not_before import Timed
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.reuse import Reuse
-from orchestrator.run.selection import fingerprint, upstream_of
+from orchestrator.run.selection import Upstream, fingerprint, upstream_of
 from orchestrator.state.approvals import Decision, rejected_reason
 from orchestrator.state.journal import Journal
 from orchestrator.state.pause import Pause
@@ -172,7 +174,9 @@ class Scheduler:
         self.pause, self.journal = pause, journal
         self.fail_fast = fail_fast
         self.rng = rng or random.Random()
-        self.queue = _ready_queue(plan, selected, done, records)
+        estimates = for_run(plan, recorder.workspace, signatures, selected)  # from the runs before
+        self.forecast = Forecast(plan, recorder.views, selected, estimates, admission.limit, recorder.emit)
+        self.queue = _ready_queue(plan, selected, done, self.forecast.seconds)
         self.running: dict[str, Attempt] = {}
         self.attempts = dict(attempts)  # task -> number of its last attempt, in this run or an earlier one
         self.first_attempt: dict[str, int] = {}  # task -> number of its first attempt in this run
@@ -198,6 +202,7 @@ class Scheduler:
         async with anyio.create_task_group() as attempts:
             while True:
                 release_due(self, anyio.current_time())
+                self.forecast.tell(self.queue.finished_count)  # (at the start; then at each hundredth finished)
                 self._fill(attempts)
                 self.started.set()
                 if not self.running and (self.stopped or (not self.delayed and not self.holds.startable(self.queue))):
@@ -217,13 +222,8 @@ class Scheduler:
 
     # --- starting ---------------------------------------------------------------------------------
 
-    def _slot(self, task_id: str) -> Slot:
-        settings = self.settings[task_id]  # (its backend: its own, or a fallback while its own is down)
-        backend = self.breakers.choose(settings, time.time(), self.admission.blocked)[0]
-        return Slot(self.plan.tasks[task_id].profile, backend, settings.limit_group)
-
     def _may_start(self, task_id: str) -> bool:
-        slot = self._slot(task_id)  # (one held by a person, or whose Not before has not come, waits)
+        slot = _slot(self, task_id)  # (one held, or whose Not before has not come, waits)
         return task_id not in self.holds and task_id not in self.timed.held and self.admission.admits(slot)
 
     def _fill(self, group: TaskGroup) -> None:
@@ -234,7 +234,7 @@ class Scheduler:
             task_id = self.queue.pop(self._may_start)
             if task_id is None:
                 return
-            blocked = self.admission.blocked.get(self._slot(task_id).backend)
+            blocked = self.admission.blocked.get(_slot(self, task_id).backend)
             if blocked is not None:
                 self._give_up(task_id, TaskStatus.SKIPPED, f"not started: {blocked}")
                 continue
@@ -251,7 +251,7 @@ class Scheduler:
         self.recorder.workspace.check_inside()  # its logs go nowhere a symlink put meanwhile leads
         task = self.plan.tasks[task_id]
         upstream = upstream_of(task.upstream_ids, self.records)
-        of_brief = functools.partial(fingerprint, signature=self.signatures[task_id], upstream=upstream)
+        of_brief, key = _fingerprints(self.signatures[task_id], upstream)
         if self.merges is not None and self.merges.unresolved(task, self.records.get(task_id), of_brief, self.recorder):
             return self._skip_downstream(task_id, "failed")  # its conflict not resolved yet: it stays failed
         if self.reuse is not None and self.reuse.reuse(task, of_brief) is not None:
@@ -260,16 +260,19 @@ class Scheduler:
         first = self.first_attempt.setdefault(task_id, number)
         try:
             backend, fallen = self.breakers.choose(self.settings[task_id], time.time(), self.admission.blocked)
-            attempt = self.launcher.prepare(task, number, of_brief, resume=self.sessions.get(task_id), on=backend)
+            attempt = self.launcher.prepare(
+                task, number, of_brief, resume=self.sessions.get(task_id), on=backend, brief_key=key
+            )
         except CannotInvoke as exc:
             self._give_up(task_id, TaskStatus.FAILED, str(exc), attempts=number)
             return
         attempt.started, attempt.in_run = time.time(), number - first + 1
+        attempt.estimate = self.forecast.seconds.get(task_id)  # (what the run expects of it: ``report``)
         # A kill -9 leaves a trace, and what it was started with: a later run resumes it only if unchanged.
         self.journal.spawning(task_id, task.agent, number, self.launcher.executor.name,
                               attempt.fingerprint, attempt.told, attempt.in_run)  # fmt: skip
         self.running[task_id] = attempt
-        self.admission.started(task_id, self._slot(task_id))
+        self.admission.started(task_id, _slot(self, task_id))
         self.recorder.started(attempt)
         if fallen is not None:
             self.recorder.emit("task_failover", task=task_id, backend=backend, fallback_from=fallen,
@@ -455,14 +458,26 @@ def decided(scheduler: Scheduler, task_id: str, decision: Decision) -> bool:
 _GAVE_UP = {TaskStatus.FAILED: "failed", TaskStatus.BYPASSED: "was bypassed", TaskStatus.REJECTED: "was rejected"}
 
 
-def _ready_queue(plan: Plan, selected: list[str], done: set[str], records: Mapping[str, ResultRecord]) -> ReadyQueue:
-    """The queue of this run's tasks: by priority, then the longest chain of work first, each task
-    weighing what it took when it last completed (its result's duration), where known."""
+def _ready_queue(plan: Plan, selected: list[str], done: set[str], took: Mapping[str, float]) -> ReadyQueue:
+    """The queue of this run's tasks: by priority, then the longest remaining path of work first,
+    each task weighing what it is expected to take (``run.estimates``: learned from the runs before)."""
     priority = {task.id: task.priority for task in plan.tasks.values()}
-    took = {t: r.duration for t, r in records.items() if r.duration and r.status == TaskStatus.COMPLETED}
     queue = ReadyQueue(plan.graph, priority=priority, order=plan.order, selected=selected, done=done, took=took)
     queue.deciding = {task.id for task in plan.tasks.values() if task.condition}
     return queue
+
+
+def _slot(scheduler: Scheduler, task_id: str) -> Slot:
+    settings = scheduler.settings[task_id]  # (its backend: its own, or a fallback while its own is down)
+    backend = scheduler.breakers.choose(settings, time.time(), scheduler.admission.blocked)[0]
+    return Slot(scheduler.plan.tasks[task_id].profile, backend, settings.limit_group)
+
+
+def _fingerprints(signature: str, upstream: Upstream) -> tuple[Callable[[str], str], Callable[[str], str]]:
+    """A brief's fingerprint with its inputs (what a result records), and without (what its
+    estimate learns by: ``task_started``'s ``brief``)."""
+    with_inputs = functools.partial(fingerprint, signature=signature, upstream=upstream)
+    return with_inputs, functools.partial(fingerprint, signature=signature, upstream=[])
 
 
 def _until_next(delayed: Mapping[str, float], admission: Admission, held: Mapping[str, float]) -> float:

@@ -21,6 +21,7 @@ from orchestrator.documents import open_regular
 from orchestrator.errors import OrchestratorError
 from orchestrator.plan.model import Plan
 from orchestrator.printable import visible
+from orchestrator.run.deadlines import workspace_verdicts
 from orchestrator.run.estimates import workspace_eta
 from orchestrator.run.freshness import current_views
 from orchestrator.serve.picture import graph_svg
@@ -100,6 +101,7 @@ class Board:
         views = current_views(plan, self.workspace) if plan is not None else []  # out of date told, as status does
         data = status_data(self.workspace, views)
         data["eta"] = workspace_eta(plan, self.workspace, views) if plan is not None else None  # (as status says)
+        data["deadlines"] = workspace_verdicts(plan, self.workspace, views) if plan is not None else []
         tokens = [v.tokens for v in views if v.tokens is not None]
         if run.get("pid") and run.get("finished") is None:
             run = {**run, "alive": pid_alive(int(run["pid"]), ticks(run.get("pid_start")))}

@@ -44,6 +44,7 @@ LIFECYCLE = frozenset(
         "task_skipped",
         "task_interrupted",
         "task_cancelled",
+        "run_estimate",  # (the run's expected end, as it goes: the page's eta)
     }
 )
 

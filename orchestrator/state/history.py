@@ -27,7 +27,8 @@ def attempts_of(all_events: list[events.Event]) -> list[dict[str, Any]]:
         elif kind == "task_started":
             attempt = {"run": run, "task": task, "agent": event.get("agent"), "attempt": event.get("attempt"),
                        "started": event.get("time"), "ended": None, "outcome": "running", "reason": None,
-                       "cost_usd": None, "log": event.get("log"), "simulated": False}  # fmt: skip
+                       "cost_usd": None, "log": event.get("log"), "simulated": False,
+                       "brief": event.get("brief")}  # fmt: skip
             open_[(run, task)] = attempt
             found.append(attempt)
         elif kind in _ENDS and (run, task) in open_:

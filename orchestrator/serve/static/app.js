@@ -18,7 +18,7 @@ const EVENT_STATE = {
   task_cancelled: "cancelled", task_blocked: "blocked", task_released: "waiting",
   approval_requested: "awaiting_approval", task_rejected: "rejected", task_bypassed: "bypassed",
 };
-const LIFECYCLE = new Set(["run_started", "run_finished", ...Object.keys(EVENT_STATE)]);
+const LIFECYCLE = new Set(["run_started", "run_finished", "run_estimate", ...Object.keys(EVENT_STATE)]);
 // Which buttons a task's row has, by its state: each posts to the server's route of its name,
 // which does what the CLI command of that name does (serve/app.py's ACTIONS).
 const ACTIONS = {
@@ -121,6 +121,11 @@ function applyState(data) {
 
 function applyEvents(events) {
   if (!model) return;
+  if (events.length && events.every((event) => event.event === "run_estimate")) {  // the expected end alone: its figures, not the table
+    model.eta = events[events.length - 1];
+    renderTotals();
+    return;
+  }
   const byId = new Map(model.tasks.map((t) => [t.id, t]));
   let touched = false;
   for (const event of events) {
@@ -137,6 +142,7 @@ function applyEvents(events) {
       if (event.reason) task.reason = event.reason;
       if (event.task === selected) touched = true;
     }
+    if (event.event === "run_estimate") model.eta = event;  // the run's expected end, as it goes
     if (event.event === "run_started") {
       model.run = { name: event.run, started: event.time, pid: event.pid, to_run: event.to_run, finished: null, alive: true };
     } else if (event.event === "run_finished" && model.run && event.run === model.run.name) {
@@ -224,6 +230,11 @@ function renderTotals() {
   if (run.started) {
     const end = run.finished ? Date.parse(run.finished) : now();
     stat(seconds(Math.max(0, (end - Date.parse(run.started)) / 1000)), run.finished ? " run took" : " elapsed");
+  }
+  const eta = model.eta;  // as status --json gives it: from the runs before
+  if (eta && eta.learned) {
+    stat(seconds(eta.seconds_left), ` left (ends about ${String(eta.expected_end).slice(11, 16)})`);
+    if (eta.expected_cost !== null && eta.expected_cost !== undefined) stat(money(eta.expected_cost), " expected cost");
   }
 }
 

@@ -1,0 +1,167 @@
+"""What ``report`` says of a run's estimates and of the run before it, from the event log
+(``state/events.jsonl``: a ``reset`` forgets results, never that):
+
+- ``estimates``: per task, what the run expected it to take (its ``task_started``'s ``estimate``)
+  against what it took; and the error of the run's estimated length at 25, 50 and 75% of its
+  wall time (``errors_at``: from the last ``run_estimate`` told before each point);
+- ``previous``: the run before this one (the last that finished before it) beside it: makespan,
+  cost, tokens, tasks failed and retried, and the tasks whose time changed most.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from orchestrator.state.history import attempts_of, seconds
+
+WAY = (0.25, 0.5, 0.75)  # the points of a run's way its estimate's error is said at
+CHANGES = 5  # the tasks whose time changed most, shown
+
+
+def _at(moment: object) -> float:
+    return datetime.fromisoformat(str(moment)).timestamp()
+
+
+def errors_at(started: str, finished: str, estimates: Iterable[Mapping[str, Any]]) -> dict[str, float | None]:
+    """The signed error of the run's estimated length at each point of ``WAY`` of its wall time:
+    (elapsed + the seconds left the last ``run_estimate`` before that point said − the length it
+    had) ÷ the length it had; ``None`` where none was told before that point."""
+    begin, end = _at(started), _at(finished)
+    length = end - begin
+    told = sorted((_at(e["time"]), float(e["seconds_left"])) for e in estimates)
+    found: dict[str, float | None] = {}
+    for point in WAY:
+        at = begin + point * length
+        before = [(when, left) for when, left in told if when <= at]
+        if not before or length <= 0:
+            found[f"{round(point * 100)}%"] = None
+            continue
+        when, left = before[-1]
+        found[f"{round(point * 100)}%"] = round(((when - begin) + left - length) / length, 4)
+    return found
+
+
+def _runs(all_events: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """Each run's run_started and run_finished (``None``: not finished), oldest first."""
+    found: dict[Any, list[Any]] = {}
+    for event in all_events:
+        if event["event"] == "run_started":
+            found[event.get("run")] = [event, None]
+        elif event["event"] == "run_finished" and event.get("run") in found:
+            found[event.get("run")][1] = event
+    return [(start, end) for start, end in found.values()]
+
+
+def _tokens(value: object) -> int:
+    if isinstance(value, dict):
+        return sum(int(v) for v in value.values() if isinstance(v, int | float))
+    return int(value) if isinstance(value, int | float) else 0
+
+
+def _summary(run: Any, end: dict[str, Any], attempts: list[dict[str, Any]]) -> dict[str, Any]:
+    mine = [a for a in attempts if a["run"] == run and not a.get("simulated")]
+    costs = [float(a["cost_usd"]) for a in mine if a.get("cost_usd") is not None]
+    took: dict[str, float] = {}
+    for attempt in mine:
+        if attempt["outcome"] == "completed" and (duration := seconds(attempt)) is not None:
+            took[attempt["task"]] = duration
+    return {
+        "run": run,
+        "makespan_seconds": end.get("wall_seconds"),
+        "cost_usd": round(sum(costs), 6) if costs else None,
+        "tokens": sum(_tokens(a.get("tokens")) for a in mine) or None,
+        "failed": sum(1 for a in mine if a["outcome"] == "failed"),
+        "retried": sum(1 for a in mine if a["outcome"] == "retried"),
+        "took": took,
+    }
+
+
+_KEYS = ("run", "makespan_seconds", "cost_usd", "tokens", "failed", "retried")
+
+
+def learning(all_events: list[dict[str, Any]]) -> dict[str, Any]:
+    """``report``'s ``estimates`` (``None`` when no run has finished) and ``compared`` (``None``
+    with no run before it) for the workspace's last finished run."""
+    runs = [(start, end) for start, end in _runs(all_events) if end is not None]
+    if not runs:
+        return {"estimates": None, "compared": None}
+    start, end = runs[-1]
+    run = start.get("run")
+    attempts = attempts_of(all_events)
+    expected = {
+        (e.get("task"), e.get("attempt")): e["estimate"]
+        for e in all_events
+        if e["event"] == "task_started" and e.get("run") == run and e.get("estimate") is not None
+    }
+    tasks: list[dict[str, Any]] = []
+    for attempt in attempts:
+        guess = expected.get((attempt["task"], attempt["attempt"]))
+        actual = seconds(attempt) if attempt["run"] == run and attempt["outcome"] == "completed" else None
+        if guess is None or actual is None:
+            continue
+        error = round((float(guess) - actual) / actual, 4) if actual > 0 else None
+        tasks.append({"id": attempt["task"], "estimate": guess, "actual": round(actual, 3), "error": error})
+    told = [e for e in all_events if e["event"] == "run_estimate" and e.get("run") == run]
+    found: dict[str, Any] = {
+        "estimates": {"tasks": tasks, "run_error": errors_at(str(start["time"]), str(end["time"]), told)},
+        "compared": None,
+    }
+    if len(runs) > 1:
+        now = _summary(run, end, attempts)
+        before = _summary(runs[-2][0].get("run"), runs[-2][1] or {}, attempts)
+        shared = set(now["took"]) & set(before["took"])
+        changes = sorted(shared, key=lambda t: (-abs(now["took"][t] - before["took"][t]), t))[:CHANGES]
+        found["compared"] = {
+            "this_run": {key: now[key] for key in _KEYS},
+            "previous_run": {key: before[key] for key in _KEYS},
+            "changes": [
+                {"id": t, "before": round(before["took"][t], 3), "now": round(now["took"][t], 3)} for t in changes
+            ],
+        }
+    return found
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:+.0f}%"
+
+
+def markdown_lines(found: Mapping[str, Any]) -> list[str]:
+    """``report``'s sections of the estimates and of the run before, in markdown (none: nothing)."""
+    from orchestrator.plan.settings import format_duration
+
+    lines: list[str] = []
+    estimates = found.get("estimates")
+    if estimates and (estimates["tasks"] or any(v is not None for v in estimates["run_error"].values())):
+        errors = ", ".join(f"{_signed(v)} at {point}" for point, v in estimates["run_error"].items())
+        lines += ["## Estimates", "", f"The run's estimated length, against what it took: {errors} of the way.", ""]
+        lines += ["| Task | Estimate | Actual | Error |", "|---|---|---|---|"]
+        lines += [
+            f"| {t['id']} | {format_duration(t['estimate'])} | {format_duration(t['actual'])} | {_signed(t['error'])} |"
+            for t in estimates["tasks"]
+        ]
+        lines.append("")
+    compared = found.get("compared")
+    if compared:
+        now, before = compared["this_run"], compared["previous_run"]
+
+        def money(value: float | None) -> str:
+            return "-" if value is None else f"${value:.4f}"
+
+        rows = [
+            ("Makespan", format_duration(before["makespan_seconds"]), format_duration(now["makespan_seconds"])),
+            ("Cost", money(before["cost_usd"]), money(now["cost_usd"])),
+            ("Tokens", str(before["tokens"] or "-"), str(now["tokens"] or "-")),
+            ("Attempts failed", str(before["failed"]), str(now["failed"])),
+            ("Attempts retried", str(before["retried"]), str(now["retried"])),
+        ]
+        lines += ["## Compared with the previous run", "", "| | Previous run | This run |", "|---|---|---|"]
+        lines += [f"| {name} | {a} | {b} |" for name, a, b in rows]
+        if compared["changes"]:
+            changed = ", ".join(
+                f"{c['id']} {format_duration(c['before'])} → {format_duration(c['now'])}" for c in compared["changes"]
+            )
+            lines += ["", f"Biggest changes in a task's time: {changed}."]
+        lines.append("")
+    return lines

@@ -1,0 +1,138 @@
+"""Deadlines (``plan.deadlines``): which the estimates say a task or the run will miss, before it
+does, and which were missed. ``status`` and ``check`` say so; a run tells it once of each
+(``deadline_at_risk``, ``deadline_missed``: events a notification can be sent for).
+
+A task will miss its deadline when now plus the heaviest chain of estimates of the work left up
+to it (what it waits for, and itself: a running task counts what is left of it) ends after it;
+it has missed it when it completed after it, or is not done and the deadline has passed. The
+run: its expected end (``estimates.eta``) against ``deadline:``, and once finished its end. A
+deadline given as a duration counts from the start of the last run (none started: not judged).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from orchestrator.plan.deadlines import Deadline
+from orchestrator.plan.graph import remaining_path
+from orchestrator.plan.model import Plan
+from orchestrator.plan.times import iso
+from orchestrator.run.estimates import DEFAULT_SECONDS, Estimate, eta, kinds_of, learn
+from orchestrator.state.status import TaskView
+from orchestrator.state.workspace import Workspace
+from orchestrator.vocabulary import TaskStatus
+
+_LEFT = (TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.RUNNING, TaskStatus.RETRYING)
+RUN = "run"  # what a verdict on the run's own deadline names as its task
+
+
+def _at(moment: str | None) -> float | None:
+    try:
+        return datetime.fromisoformat(moment).timestamp() if moment else None
+    except ValueError:
+        return None
+
+
+def verdicts(
+    plan: Plan,
+    views: Iterable[TaskView],
+    estimates: Mapping[str, Estimate],
+    max_parallel: int,
+    run_started: float | None,
+    run_finished: float | None = None,
+    now: float | None = None,
+) -> list[dict[str, Any]]:
+    """Each deadline missed or expected to be: ``{"task" (``RUN`` for the run's), "deadline" (ISO),
+    "state": "at_risk" | "missed", "expected_end" (ISO, for one at risk; when it ended, for a
+    task that completed late)}``, in table order, the run's last."""
+    now = time.time() if now is None else now
+    views = list(views)
+    left: dict[str, float] = {}
+    for view in views:
+        if view.status in _LEFT:
+            guess = estimates[view.id].seconds if view.id in estimates else DEFAULT_SECONDS
+            if view.status == TaskStatus.RUNNING and _at(view.started) is not None:
+                guess = max(guess - (now - (_at(view.started) or now)), 0.05 * guess)
+            left[view.id] = guess
+    up_to: dict[str, float] = {}
+    if left and any(plan.tasks[t].deadline for t in left if t in plan.tasks):
+        up_to = remaining_path(plan.graph.reverse(copy=False), left, within=left)  # (its chain up to it)
+    found: list[dict[str, Any]] = []
+    for view in views:
+        task = plan.tasks.get(view.id)
+        due = task.deadline.moment(run_started) if task is not None and task.deadline else None
+        if due is None or task is None or task.deadline is None:
+            continue
+        found += _judge(view.id, task.deadline, due, view, up_to.get(view.id), now)
+    deadline = plan.settings.deadline
+    due = deadline.moment(run_started) if deadline is not None else None
+    if deadline is not None and due is not None:
+        if left:
+            expected = eta(plan, views, estimates, max_parallel, now)
+            seconds = float(expected["seconds_left"]) if expected else 0.0
+            found += _verdict(RUN, deadline, due, now + seconds, now, done=False)
+        elif run_finished is not None:
+            found += _verdict(RUN, deadline, due, run_finished, now, done=True)
+    return found
+
+
+def _judge(
+    task: str, deadline: Deadline, due: float, view: TaskView, chain: float | None, now: float
+) -> list[dict[str, Any]]:
+    if view.status == TaskStatus.COMPLETED:
+        ended = _at(view.finished)
+        return _verdict(task, deadline, due, ended, now, done=True) if ended is not None else []
+    if chain is not None:  # still to do
+        return _verdict(task, deadline, due, now + chain, now, done=False)
+    return _verdict(task, deadline, due, None, now, done=False)  # failed, skipped: missed once it passes
+
+
+def _verdict(
+    task: str, deadline: Deadline, due: float, end: float | None, now: float, *, done: bool
+) -> list[dict[str, Any]]:
+    shown = {"task": task, "deadline": iso(due), "written": deadline.text, "done": done}
+    if done:
+        return [{**shown, "state": "missed", "expected_end": iso(end)}] if end is not None and end > due else []
+    if now > due:
+        return [{**shown, "state": "missed", "expected_end": iso(end) if end is not None else None}]
+    if end is not None and end > due:
+        return [{**shown, "state": "at_risk", "expected_end": iso(end)}]
+    return []
+
+
+def deadline_line(verdict: Mapping[str, Any]) -> str:
+    """How ``status`` and ``check`` say a verdict."""
+    who = "the run" if verdict["task"] == RUN else str(verdict["task"])
+    due = str(verdict["deadline"])[11:16]
+    end = str(verdict.get("expected_end") or "")[11:16]
+    if verdict["state"] == "at_risk":
+        return f"⏰ {who} will miss its deadline {due} ({verdict['written']}): expected about {end}"
+    if verdict.get("done"):
+        return f"⏰ {who} missed its deadline {due} ({verdict['written']}): ended {end}"
+    return f"⏰ {who} missed its deadline {due} ({verdict['written']}): not done yet"
+
+
+def any_deadline(plan: Plan) -> bool:
+    return plan.settings.deadline is not None or any(t.deadline is not None for t in plan.tasks.values())
+
+
+def workspace_verdicts(plan: Plan, workspace: Workspace, views: list[TaskView]) -> list[dict[str, Any]]:
+    """``verdicts`` as ``status`` and ``check`` give them: the estimates learned from the event
+    log, a duration counted from the last run's start."""
+    from orchestrator.state import events
+
+    if not any_deadline(plan):
+        return []
+    every = events.read_all(workspace.events_file)
+    started = finished = None
+    for event in every:
+        if event["event"] == "run_started":
+            started, finished, run = _at(str(event.get("time"))), None, event.get("run")
+        elif event["event"] == "run_finished" and started is not None and event.get("run") == run:
+            finished = _at(str(event.get("time")))
+    given = {t.id: t.estimate for t in plan.tasks.values() if t.estimate}
+    learned = learn(every, kinds_of(plan, workspace), given=given)
+    return verdicts(plan, views, learned, plan.settings.max_parallel, started, finished)

@@ -1,0 +1,160 @@
+"""A run that learns (issue 43): the ready queue orders by the longest remaining path of the
+estimates learned from the runs before (a ``reset`` forgets results, never that), else by a
+plan's Estimate cells; real runs of shell tasks through the CLI in tmp_path.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from runner_helpers import cli
+
+PLAN = """---
+backend: shell
+retries: 0
+max_parallel: 1
+---
+## Task Decomposition
+| Task ID | Command | Dependencies |{head}
+|---------|---------|--------------|{rule}
+{rows}
+"""
+
+
+def write(project: Path, *rows: str, estimate: bool = False) -> Path:
+    path = project / ".orchestrator" / "master_plan.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    head, rule = (" Estimate |", "---|") if estimate else ("", "")
+    path.write_text(PLAN.format(rows="\n".join(rows), head=head, rule=rule), encoding="utf-8")
+    return path
+
+
+def started_order(project: Path) -> list[list[str]]:
+    """Each run's tasks in the order it started them, oldest run first."""
+    runs: list[list[str]] = []
+    for line in (project / ".orchestrator" / "state" / "events.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if event["event"] == "run_started":
+            runs.append([])
+        elif event["event"] == "task_started":
+            runs[-1].append(event["task"])
+    return runs
+
+
+def test_a_run_after_a_reset_starts_the_task_that_took_longest_first(tmp_path: Path) -> None:
+    # One slot: a first run knows nothing, and starts in table order; the next one, after a
+    # reset that forgot every result, starts the long task first.
+    write(tmp_path, "| T-01 | true | None |", "| T-02 | true | None |", "| T-03 | sleep 0.6 | None |")
+    assert cli(tmp_path, "run").code == 0
+    assert cli(tmp_path, "reset", "--all").code == 0
+    assert cli(tmp_path, "run").code == 0
+    first, second = started_order(tmp_path)
+    assert first == ["T-01", "T-02", "T-03"]
+    assert second[0] == "T-03", second
+    # What the second run expected of each task and of its end, against what they took; and the
+    # run before it beside it.
+    report = json.loads(cli(tmp_path, "report", "--json").stdout)
+    expected = {t["id"]: t for t in report["estimates"]["tasks"]}
+    assert set(expected) == {"T-01", "T-02", "T-03"}
+    assert 0.6 <= expected["T-03"]["estimate"] < 9 and expected["T-03"]["actual"] >= 0.6, expected
+    assert set(report["estimates"]["run_error"]) == {"25%", "50%", "75%"}
+    assert all(isinstance(e, float) for e in report["estimates"]["run_error"].values()), report["estimates"]
+    compared = report["compared"]
+    assert compared["previous_run"]["run"] != compared["this_run"]["run"]
+    assert compared["this_run"]["failed"] == 0 and compared["previous_run"]["makespan_seconds"] > 0.3
+    assert {c["id"] for c in compared["changes"]} == {"T-01", "T-02", "T-03"}
+    watched = cli(tmp_path, "watch").stdout  # (the last run, from its start: it has finished)
+    assert re.search(r"^⏱️ 0/3 done: about \S+ left \(ends about \d\d:\d\d\)$", watched, re.M), watched
+    text = cli(tmp_path, "report").stdout
+    assert "## Estimates" in text and "## Compared with the previous run" in text and "| T-03 | " in text
+
+
+def test_with_no_history_the_estimate_cells_order_the_run(tmp_path: Path) -> None:
+    write(tmp_path, "| T-01 | true | None | 30s |", "| T-02 | true | None | 1h |", "| T-03 | true | None | - |",
+          estimate=True)  # fmt: skip
+    assert cli(tmp_path, "run").code == 0
+    assert started_order(tmp_path) == [["T-02", "T-03", "T-01"]]  # 1h, the 60 s default, 30 s
+
+
+def test_a_bad_estimate_cell_is_refused_with_its_line(tmp_path: Path) -> None:
+    plan = write(tmp_path, "| T-01 | true | None | soon |", estimate=True)
+    refused = cli(tmp_path, "validate")
+    assert refused.code == 2, refused.stderr
+    line = plan.read_text().splitlines().index("| T-01 | true | None | soon |") + 1
+    assert f"master_plan.md:{line}" in refused.stderr and "bad estimate 'soon'" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert not (tmp_path / ".orchestrator" / "state").exists() or cli(tmp_path, "run").code == 2
+
+
+# --- deadlines ------------------------------------------------------------------------------------
+
+DEADLINE_PLAN = """---
+backend: shell
+retries: 0
+{front}
+---
+## Task Decomposition
+| Task ID | Command | Dependencies | Estimate | Deadline |
+|---------|---------|--------------|----------|----------|
+{rows}
+"""
+
+
+def write_deadlines(project: Path, *rows: str, front: str = "") -> Path:
+    path = project / ".orchestrator" / "master_plan.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(DEADLINE_PLAN.format(rows="\n".join(rows), front=front), encoding="utf-8")
+    return path
+
+
+def test_status_and_check_say_which_deadline_the_estimates_will_miss_before_a_run(tmp_path: Path) -> None:
+    soon = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%MZ")
+    write_deadlines(
+        tmp_path,
+        "| T-01 | true | None | 2h | " + soon + " |",  # 2 h of work due in 1 h
+        "| T-02 | true | None | 1m | " + soon + " |",  # well in time: nothing said
+        front=f"deadline: {soon}",
+    )
+    shown = json.loads(cli(tmp_path, "status", "--json").stdout)
+    risky = {(d["task"], d["state"]) for d in shown["deadlines"]}
+    assert risky == {("T-01", "at_risk"), ("run", "at_risk")}, shown["deadlines"]
+    text = cli(tmp_path, "status").stdout
+    assert re.search(r"^⏰ T-01 will miss its deadline \d\d:\d\d \(.+\): expected about \d\d:\d\d$", text, re.M), text
+    assert "⏰ the run will miss its deadline" in text and "⏰ T-02" not in text
+    checked = cli(tmp_path, "check", "--json")
+    assert checked.code == 1, checked.stdout
+    kinds = {(f["kind"], tuple(f["tasks"])) for f in json.loads(checked.stdout)["workspaces"][0]["findings"]}
+    assert kinds == {("deadline_at_risk", ("T-01",)), ("deadline_at_risk", ())}, kinds
+
+
+def test_a_run_tells_of_a_deadline_at_risk_then_missed_and_status_keeps_saying_it(tmp_path: Path) -> None:
+    # Due 0.1 s after the run starts, with no history (60 s expected): at risk from the start; it
+    # ends after its deadline, with the run: told as the run's last word on its end.
+    write_deadlines(tmp_path, "| T-01 | sleep 0.2 | None | - | 0.1s |")
+    ran = cli(tmp_path, "run")
+    assert ran.code == 0, ran.stderr
+    assert "⏰ T-01 will miss its deadline" in ran.stdout and "⏰ T-01 missed its deadline" in ran.stdout, ran.stdout
+    told = [json.loads(line) for line in (tmp_path / ".orchestrator/state/events.jsonl").read_text().splitlines()]
+    kinds = [e["event"] for e in told if e["event"].startswith("deadline_")]
+    assert kinds == ["deadline_at_risk", "deadline_missed"], kinds
+    assert all(e["task"] == "T-01" and e["written"] == "0.1s" for e in told if e["event"].startswith("deadline_"))
+    shown = cli(tmp_path, "status").stdout  # (counted from the last run's start)
+    assert re.search(r"^⏰ T-01 missed its deadline \S+ \(0\.1s\): ended \d\d:\d\d$", shown, re.M), shown
+    assert cli(tmp_path, "check").code == 1
+
+
+def test_bad_deadlines_are_refused_with_their_line(tmp_path: Path) -> None:
+    plan = write_deadlines(tmp_path, "| T-01 | true | None | - | tomorrow |")
+    refused = cli(tmp_path, "validate")
+    line = plan.read_text().splitlines().index("| T-01 | true | None | - | tomorrow |") + 1
+    assert refused.code == 2 and f"master_plan.md:{line}" in refused.stderr and "bad deadline" in refused.stderr
+    plan = write_deadlines(tmp_path, "| T-01 | true | None | - | 2026-12-01T09:00 |")  # no zone
+    refused = cli(tmp_path, "validate")
+    assert refused.code == 2 and "has no time zone" in refused.stderr, refused.stderr
+    write_deadlines(tmp_path, "| T-01 | true | None | - | - |", front="deadline: soon")
+    refused = cli(tmp_path, "validate")
+    assert refused.code == 2 and "master_plan.md:4" in refused.stderr and "'deadline'" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
