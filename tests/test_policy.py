@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from orchestrator.backends.base import AgentResult
 from orchestrator.plan.settings import Settings
 from orchestrator.run.admission import RAMP_INTERVAL, Admission, Slot
+from orchestrator.run.books import RetryBook
 from orchestrator.run.policy import Block, Complete, Fail, Pause, Retry, backoff, decide
-from orchestrator.run.scheduler import RetryBook
 from orchestrator.vocabulary import ErrorClass
 
 SETTINGS = Settings(retries=2, backoff_base=1.0, backoff_factor=2.0, backoff_cap=60.0, backend="claude")

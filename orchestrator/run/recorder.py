@@ -138,7 +138,7 @@ class Recorder:
         """``task`` completed with ``text`` in an attempt the runner that started it did not
         live to record (``run.recovery`` made ``record`` from its log): recorded as it would
         have been."""
-        record = replace(record, inputs=self._inputs(task))
+        record = replace(record, inputs=_inputs(self, task))
         self.write(task, record, self._body(record, text))
         self.told_completed(task, record)
 
@@ -247,7 +247,7 @@ class Recorder:
             fallback_from=attempt.fallback_from,
             fingerprint=attempt.fingerprint,
             output_hash=documents.sha256(result.text)[:16],
-            inputs=self._inputs(task) if status in _DONE_WORK else None,
+            inputs=_inputs(self, task) if status in _DONE_WORK else None,
             session_id=result.session_id or attempt.observer.session_id,
             cost_usd=result.cost_usd,
             tokens=result.tokens,
@@ -263,11 +263,6 @@ class Recorder:
         )
         self.write(task, record, self._body(record, result.text, stderr))
         return record
-
-    def _inputs(self, task: Task) -> str | None:
-        """The digest of what ``task`` ran from (``run.basis``), its dependencies' results as this
-        run has them."""
-        return self.basis.of(task, self.records) if self.basis is not None else None
 
     def _body(self, record: ResultRecord, output: str, stderr: str = "") -> str:
         status = record.status
@@ -359,3 +354,9 @@ def _completed(task: Task, record: ResultRecord, result: str, attempt_cost: floa
         **({"worker": record.worker} if record.worker else {}),  # on a cluster: the worker that ran it
         **({"reused": record.reused} if record.reused else {}),  # from the cache (``run/reuse``): why
     }
+
+
+def _inputs(recorder: Recorder, task: Task) -> str | None:
+    """The digest of what ``task`` ran from (``run.basis``), its dependencies' results as the
+    run has them."""
+    return recorder.basis.of(task, recorder.records) if recorder.basis is not None else None
