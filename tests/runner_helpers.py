@@ -420,3 +420,13 @@ def as_if_the_runner_died_before_recording(workspace: Path, agent: str) -> None:
     assert len(kept) == len(lines) - 2
     attempts.write_text("".join(kept), encoding="utf-8")
     (workspace / "results" / f"{agent}-result.md").unlink()
+
+
+def catches(pid: int, sig: int) -> bool:
+    """Whether process ``pid`` has a handler of its own for ``sig`` (``SigCgt`` in /proc)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    except OSError:
+        return False
+    caught = next((line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), "0")
+    return bool(int(caught, 16) >> (sig - 1) & 1)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from fakeapi import FakeAnthropic, Reply, claude_env, claude_missing, find_claude
-from runner_helpers import as_if_the_runner_died_before_recording
+from runner_helpers import as_if_the_runner_died_before_recording, catches
 
 from orchestrator import documents
 from orchestrator.state import journal
@@ -198,7 +198,10 @@ def test_usage_limit_pause_survives_a_restart_and_shows_in_status(tmp_path: Path
             [sys.executable, "-m", "orchestrator", "run", str(workspace), "--json"],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         )  # fmt: skip
-        time.sleep(3)
+        # Once its run has begun (its own handler takes SIGTERM: Python's own takes SIGINT from the
+        # start), a while in which it would have called the API.
+        _wait_for(lambda: catches(again.pid, signal.SIGTERM), 60)
+        time.sleep(1.5)
         again.send_signal(signal.SIGINT)
         out, _ = again.communicate(timeout=30)
         assert len(api.main_requests) == calls
@@ -251,6 +254,7 @@ def test_interrupted_task_continues_its_session(tmp_path: Path) -> None:
     assert resumed.count("Task Description") == 1  # the brief once: the first attempt's
 
 
+@pytest.mark.timeout(300)  # (a hang guard: it runs several processes one after another, slow on a loaded machine)
 def test_a_continued_session_is_told_what_was_discovered_while_it_was_away(tmp_path: Path) -> None:
     """The short 'go on' prompt carries the discoveries other tasks made after the attempt began:
     the session never saw them, and a task that starts now would be told them."""

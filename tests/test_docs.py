@@ -398,6 +398,7 @@ def test_example_plan_survives_its_status_sections(name: str, tmp_path: Path) ->
     assert [t.instructions for t in after.tasks.values()] == [t.instructions for t in before.tasks.values()]
 
 
+@pytest.mark.timeout(300)  # (a hang guard: it runs several processes one after another, slow on a loaded machine)
 def test_running_the_examples_changes_no_tracked_file(snapshot: Path, tmp_path: Path) -> None:
     """``orchestrator run examples/<name>`` from a checkout leaves ``git status`` clean: results go
     to ignored files, and the plans (``status_blocks: false``) are not rewritten."""

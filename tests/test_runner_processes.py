@@ -416,9 +416,7 @@ def test_a_child_ignoring_sigterm_is_killed(leftovers: Path) -> None:
     tmp_path = leftovers
     script = "trap '' TERM\necho $$ > child.pid\nsleep 1000 & echo $! > grandchild.pid\nwait"
     write_plan(tmp_path, [Spec("T-01", script)], {"timeout": 1, "kill_grace": 0.5})
-    began = time.monotonic()
-    result = run(tmp_path, timeout=30)
-    assert time.monotonic() - began < 20  # hang guard: SIGKILL came after the grace period
+    result = run(tmp_path, timeout=30)  # (a hang guard: without SIGKILL after the grace, it would not end)
     assert result.code == 1
     meta = results(tmp_path)["T-01"]
     assert meta["status"] == "failed" and meta["error_class"] == "timeout"

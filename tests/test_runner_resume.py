@@ -19,6 +19,7 @@ import pytest
 from runner_helpers import (
     Background,
     Spec,
+    catches,
     cli,
     completed_count,
     kill_leftovers,
@@ -485,18 +486,23 @@ def test_commands_that_read_a_run_know_its_runner_by_pid_and_start_time(project:
 
 @pytest.mark.slow
 def test_wait_orphans_lets_the_orphan_finish(project: Path, background: list[Background]) -> None:
-    write_plan(project, [Spec("T-01", _guarded(3.0))])  # (still running when the next run has started)
+    # T-01 runs until the test releases it (at most a minute): still running when the next run starts.
+    released = 'i=0; while [ ! -f release ] && [ "$i" -lt 1200 ]; do sleep 0.05; i=$((i+1)); done'
+    write_plan(project, [Spec("T-01", _GUARDED.replace("sleep {seconds}", released))])
     runner = start(project)
     background.append(runner)
     # (its process may write its active file before the runner has written its start line)
     wait_until(lambda: (project / "active" / "T-01").exists() and bool(open_attempts(project)), "T-01 to run")
     leader = int(open_attempts(project)[0]["pgid"])
     runner.kill(signal.SIGKILL)
-    again = run(project, "--wait-orphans")
-    assert again.code == 0, again.stderr
-    # It said what it waited for, on stderr (stdout: the events of --json only), before T-01 ran again.
-    waiting = [line for line in again.stderr.splitlines() if "waiting for" in line]
-    assert waiting and f"T-01 (process group {leader})" in waiting[0] and "--wait-orphans" in waiting[0], again.stderr
+    again = start(project, "--wait-orphans", name="again")
+    background.append(again)
+    # It says what it waits for, on stderr (stdout: the events of --json only), before T-01 runs again.
+    wait_until(lambda: "waiting for" in again.stderr.read_text(), "the run to say what it waits for")
+    (project / "release").touch()
+    assert again.wait(timeout=60) == 0, again.stderr.read_text()
+    waiting = [line for line in again.stderr.read_text().splitlines() if "waiting for" in line]
+    assert f"T-01 (process group {leader})" in waiting[0] and "--wait-orphans" in waiting[0], waiting
     # The orphan ran to its end (it removed its active file) before the new attempt started.
     assert (project / "ran.log").read_text().split() == ["T-01", "T-01"]
     assert not (project / "overlap.log").exists()
@@ -798,7 +804,7 @@ def test_sigterm_while_waiting_for_a_dead_runners_attempt_ends_cleanly(
         runner = start(project, "--wait-orphans")
         background.append(runner)
         # Its SIGTERM handler is in place (the run's from then on), then it waits for the orphan.
-        wait_until(lambda: _catches(runner.pid, signal.SIGTERM), "the runner to take SIGTERM")
+        wait_until(lambda: catches(runner.pid, signal.SIGTERM), "the runner to take SIGTERM")
         time.sleep(0.5)
         assert runner.process.poll() is None
         runner.kill(signal.SIGTERM)
@@ -825,7 +831,7 @@ def test_a_run_interrupted_in_the_grace_it_gave_a_dead_runners_attempts_kills_th
         background.append(runner)
         # SIGTERM, not SIGINT: Python catches SIGINT from its start (a KeyboardInterrupt), the run's
         # own handler takes all three signals once the run has begun, before it settles anything.
-        wait_until(lambda: _catches(runner.pid, signal.SIGTERM), "the run to take its signals")
+        wait_until(lambda: catches(runner.pid, signal.SIGTERM), "the run to take its signals")
         wait_until(lambda: b"SigIgn" in Path(f"/proc/{orphan.pid}/status").read_bytes(), "the orphan to start")
         time.sleep(1.0)  # (its SIGTERM sent, the run is in the 60 s grace)
         assert orphan.poll() is None
@@ -842,16 +848,6 @@ def test_a_run_interrupted_in_the_grace_it_gave_a_dead_runners_attempts_kills_th
         with contextlib.suppress(ProcessLookupError):
             os.killpg(orphan.pid, signal.SIGKILL)
         orphan.wait()
-
-
-def _catches(pid: int, sig: int) -> bool:
-    """Whether process ``pid`` has a handler of its own for ``sig`` (``SigCgt`` in /proc)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
-    except OSError:
-        return False
-    caught = next((line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), "0")
-    return bool(int(caught, 16) >> (sig - 1) & 1)
 
 
 def test_a_run_interrupted_while_it_settles_still_tells_what_it_set_aside(
