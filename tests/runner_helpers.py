@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -419,7 +420,10 @@ def as_if_the_runner_died_before_recording(workspace: Path, agent: str) -> None:
     kept = [line for line in lines if json.loads(line)["event"] not in ("end", "finished")]
     assert len(kept) == len(lines) - 2
     attempts.write_text("".join(kept), encoding="utf-8")
-    (workspace / "results" / f"{agent}-result.md").unlink()
+    result = workspace / "results" / f"{agent}-result.md"
+    task = str(frontmatter.loads(result.read_text(encoding="utf-8")).metadata["task"])
+    result.unlink()
+    shutil.rmtree(workspace / "cache" / task, ignore_errors=True)  # (kept after the result is written)
 
 
 def catches(pid: int, sig: int) -> bool:

@@ -208,7 +208,7 @@ def test_a_pause_is_1(project: Path) -> None:
     write_plan(project, [Spec("T-01", "true")])
     workspace = Workspace.find(project)
     workspace.state_dir.mkdir(parents=True)
-    until = Pause(workspace).start(time.time() + 3600, "claude", "usage limit reached")
+    until, _ = Pause(workspace).start(time.time() + 3600, "claude", "usage limit reached")
     result = cli(project, "check", "--format", "markdown")
     assert result.code == 1
     assert f"- ⏸️ paused until {until}: usage limit reached" in result.stdout

@@ -97,7 +97,9 @@ def test_a_result_that_names_another_task_is_not_this_ones(tmp_path: Path) -> No
     result.write_text(result.read_text().replace("task: T-03", "task: T-77"))
     assert task_status(tmp_path)["T-03"] == "pending"
     again = run(tmp_path)
-    assert again.tasks("task_started") == ["T-03"]
+    # Its inputs are what they were: the cache brings its result back (told as reused), no process.
+    [completed] = [e for e in again.events if e["event"] == "task_completed"]
+    assert completed["task"] == "T-03" and completed["reused"] and not again.tasks("task_started")
     # The file that named T-77 was moved aside, not overwritten.
     kept = tmp_path / ".orchestrator" / "results" / "agent-03-result.T-77.md"
     assert "task: T-77" in kept.read_text()
@@ -190,7 +192,8 @@ def test_a_result_that_cannot_be_read_is_set_aside_not_written_over(
     assert shown["T-02"]["status"] == "pending"
     assert shown["T-02"]["reason"].startswith(f"its result file cannot be read ({problem}")
     again = run(tmp_path)
-    assert again.code == 0 and again.tasks("task_started") == ["T-02"]
+    assert again.code == 0 and not again.tasks("task_started")  # (the cache brings its result back)
+    assert [e["task"] for e in again.events if e["event"] == "task_completed" and e["reused"]] == ["T-02"]
     [notice] = [e["message"] for e in again.events if e["event"] == "notice"]
     assert notice.startswith(f".orchestrator/results/agent-02-result.md cannot be read as T-02's result ({problem}")
     assert notice.endswith("kept as agent-02-result.unreadable.md, and T-02 runs again")

@@ -71,6 +71,8 @@ class Prepared:
     # an earlier attempt of theirs did is taken up (its session, its log)
     notices: list[str] = field(default_factory=list)  # for the run to tell at its start
     archived: dict[str, ResultRecord] = field(default_factory=dict)  # archived tasks' results (upstream)
+    named_again: set[str] = field(default_factory=set)  # `run --only`'s completed tasks: named, they run for
+    # real, as `--rerun`'s do (the cache holds the very result they have)
 
     def join(self, task: Task, settings: Settings, profiles: Profiles) -> None:
         """``task``, added to the plan while the run goes on (by `orchestrator add`, by hand, or
@@ -187,8 +189,21 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
         and record.session_id
     }
     attempts = attempts_made(plan, workspace)
+    named_again = {t for t in options.only or () if t in records and records[t].status == TaskStatus.COMPLETED}
     return Prepared(
-        plan, profiles, settings, signatures, records, selection, views, sessions, attempts, afresh, notices, archived
+        plan,
+        profiles,
+        settings,
+        signatures,
+        records,
+        selection,
+        views,
+        sessions,
+        attempts,
+        afresh,
+        notices,
+        archived,
+        named_again,
     )
 
 

@@ -376,7 +376,7 @@ def _scheduler(
         merges=merges,
     )
     scheduler.reuse = Reuse(recorder, prepared.settings, prepared.signatures, scheduler.records,
-                            simulated=simulated, forced=prepared.afresh)  # fmt: skip
+                            simulated=simulated, forced=prepared.afresh | prepared.named_again)  # fmt: skip
     return scheduler
 
 
