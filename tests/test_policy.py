@@ -16,6 +16,7 @@ from orchestrator.plan.settings import Settings
 from orchestrator.run.admission import RAMP_INTERVAL, Admission, Slot
 from orchestrator.run.books import RetryBook
 from orchestrator.run.policy import Block, Complete, Fail, Pause, Retry, backoff, decide
+from orchestrator.run.windows import UNKNOWN_WAIT, Window
 from orchestrator.vocabulary import ErrorClass
 
 SETTINGS = Settings(retries=2, backoff_base=1.0, backoff_factor=2.0, backoff_cap=60.0, backend="claude")
@@ -295,3 +296,14 @@ def test_a_usage_limit_pauses_its_limit_group_only_once_and_a_restart_keeps_it(t
     admission.tick(0.0, time.time())
     assert not admission.admits(Slot(None, "claude")) and not admission.admits(Slot(None, "shell", "codex"))
     assert admission.admits(Slot(None, "gemini"))
+
+
+def test_a_429_whose_retry_after_is_not_said_holds_the_backend_a_second_doubled_each_round_in_a_row() -> None:
+    window = Window(limit=4)
+    assert window.limited(10.0, started=9.0, flight=4) and window.hold_until == 10.0 + UNKNOWN_WAIT
+    assert not window.limited(10.2, started=9.5, flight=3)  # the same round: no cut, the same floor from now
+    assert window.hold_until == 10.2 + UNKNOWN_WAIT
+    assert window.limited(12.0, started=11.5, flight=2) and window.hold_until == 12.0 + 2 * UNKNOWN_WAIT
+    window.tick(window.ramp_at or 0.0)  # a slot given back: the streak is over
+    assert window.limited(40.0, started=39.0, flight=2) and window.hold_until == 40.0 + UNKNOWN_WAIT
+    assert window.limited(41.5, started=41.0, flight=1, retry_after=3.0) and window.hold_until == 44.5  # said: as said

@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -86,11 +87,13 @@ def test_a_rate_limited_run_loses_no_task_spends_no_retry_and_redoes_no_step(tmp
     assert sorted((tmp_path / "steps.txt").read_text().split()) == ["T-01", "T-02"]
 
 
-def test_without_claude_s_own_retries_the_window_keeps_429s_low_and_loses_nothing(tmp_path: Path) -> None:
-    # CLAUDE_CODE_MAX_RETRIES=0: every 429 ends its attempt. The API admits 60 requests a minute
-    # (a bucket holding 2); 10 one-request tasks at max_parallel 5. The claude window is halved on
-    # the first burst and nothing of claude starts before the API's retry-after: without that
-    # floor, the tasks let in beside a refused one are refused in turn.
+def test_without_claude_s_own_retries_every_429_holds_the_backend_and_nothing_is_lost(tmp_path: Path) -> None:
+    # CLAUDE_CODE_MAX_RETRIES=0: every 429 ends its attempt, and claude does not pass the API's
+    # retry-after on. The API admits 60 requests a minute (a bucket holding 2); 10 one-request
+    # tasks at max_parallel 5. The claude window is halved on the first burst, and after each 429
+    # the runner sees, nothing of claude starts for at least a second (the least the API asks):
+    # a window alone lets short attempts through too fast. (How few 429s that leaves is bench W7's
+    # figure, not this test's: it depends on how fast the machine starts claude.)
     from fakeapi import RateLimit
 
     workspace = tmp_path / ".orchestrator"
@@ -113,5 +116,12 @@ def test_without_claude_s_own_retries_the_window_keeps_429s_low_and_loses_nothin
         )  # fmt: skip
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert sum(1 for e in events if e["event"] == "task_completed") == 10
-    assert len(bucket.rejected) <= 5, (len(bucket.rejected), len(bucket.admitted))  # at most 0.5 a completed task
+    assert sum(1 for e in events if e["event"] == "task_completed") == 10  # nothing lost
+    assert bucket.rejected, "the test's API refused nothing: it tests nothing"
+    when = [(e["event"], datetime.fromisoformat(e["time"]).timestamp()) for e in events if "time" in e]
+    limited = [t for kind, t in when if kind == "task_retrying"]
+    starts = [t for kind, t in when if kind == "task_started"]
+    assert limited
+    for seen in limited:  # (the event times are to the millisecond)
+        too_soon = [round(t - seen, 3) for t in starts if seen < t < seen + 0.995]
+        assert not too_soon, f"claude attempts started {too_soon} s after a 429"

@@ -5,7 +5,11 @@
              refused attempt ran (the window itself, if fewer); once a round: a 429 of an attempt
              started before the last cut cuts no more (it was let in by the window then cut).
              No attempt of the backend starts before the API's ``retry-after`` has passed (a
-             floor, always honoured)
+             floor, always honoured). An agent that does not pass the API's retry-after on (claude
+             with ``CLAUDE_CODE_MAX_RETRIES=0`` says only "429") gets ``UNKNOWN_WAIT``, the least
+             the Messages API asks, doubled for each round cut in a row with no slot given back
+             between (``UNKNOWN_WAIT_CAP`` at most): a window of 1 still sends too fast when
+             attempts are short, and only spacing them slows it
     ramp     from ``RAMP_INTERVAL`` after the last 429 (or its retry-after, if longer), one slot
              given back each ``RAMP_INTERVAL`` x the window without a 429 (a larger window is
              probed more slowly: each slot more is one more chance of a 429), up to the limit
@@ -19,6 +23,8 @@ from dataclasses import dataclass
 
 RAMP_INTERVAL = 5.0  # seconds: a burst of 429s within it is one cut; one slot given back each
 DECREASE = 0.5  # the window is multiplied by it on a 429 burst
+UNKNOWN_WAIT = 1.0  # seconds: the floor after a 429 whose retry-after the agent did not say
+UNKNOWN_WAIT_CAP = 30.0
 
 
 @dataclass(slots=True)
@@ -29,6 +35,7 @@ class Window:
     ramp_at: float | None = None  # when the next slot is given back
     last_cut: float | None = None
     cuts: int = 0  # 429 bursts seen (the window was cut that many times)
+    streak: int = 0  # rounds cut in a row, no slot given back between (doubles ``UNKNOWN_WAIT``)
 
     def __post_init__(self) -> None:
         self.cap = self.cap or self.limit
@@ -41,8 +48,11 @@ class Window:
         if cut:
             self.cap = max(1, int(min(self.cap, flight or self.cap) * DECREASE))
             self.cuts += 1
+            self.streak += 1
             self.last_cut = now
-        self.hold_until = max(self.hold_until, now + max(0.0, retry_after))
+        if retry_after <= 0:  # (not said: the least the API asks, longer each round in a row)
+            retry_after = min(UNKNOWN_WAIT_CAP, UNKNOWN_WAIT * 2 ** max(0, self.streak - 1))
+        self.hold_until = max(self.hold_until, now + retry_after)
         later = now + max(retry_after, RAMP_INTERVAL * self.cap)  # (a new cut starts the ramp afresh)
         self.ramp_at = later if cut else max(self.ramp_at or 0.0, later)
         return cut
@@ -51,6 +61,7 @@ class Window:
         """Give back a slot when one is due."""
         if self.ramp_at is not None and now >= self.ramp_at:
             self.cap = min(self.limit, self.cap + 1)
+            self.streak = 0
             self.ramp_at = None if self.cap >= self.limit else now + RAMP_INTERVAL * self.cap
 
     def room(self, running: int, now: float) -> bool:
