@@ -22,6 +22,7 @@ from runner_helpers import (
     cli,
     parse_events,
     pid_gone,
+    plan_text,
     results,
     run,
     start,
@@ -979,6 +980,34 @@ def test_a_row_edited_into_a_cycle_is_refused_in_one_line_and_runs_as_it_was(tmp
     assert len(told) == 1 and "cycle" in told[0] and "not taken into this run" in told[0]
     assert not [e for e in runner.events() if e["event"] == "task_changed"]
     assert (tmp_path / "three.txt").read_text() == "three\n"
+
+
+def test_a_plan_saved_halfway_for_a_moment_is_no_notice_and_its_whole_save_is_taken(tmp_path: Path) -> None:
+    """An editor that saves by truncating the file and writing it shows the run a half-saved
+    plan (no task table yet) for a moment: the run says nothing of it (it once told "is not
+    taken into this run" for each), and takes the whole save, here a row added, when it comes."""
+    write_plan(tmp_path, [Spec("T-01", f"{WAIT_FOR_GO}; echo one")])
+    plan = workspace(tmp_path) / "master_plan.md"
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: _started(tmp_path, "T-01"), "T-01 to start")
+        for n in range(2, 10):  # (a look every 0.25 s: eight half-saved moments of 0.1 s are seen)
+            specs = [Spec("T-01", f"{WAIT_FOR_GO}; echo one")] + (
+                [Spec("T-09", "echo nine > nine.txt")] if n == 9 else []
+            )
+            whole = plan_text(specs).replace("## Task Decomposition", f"<!-- save {n} -->\n## Task Decomposition", 1)
+            with plan.open("w", encoding="utf-8") as saving:
+                saving.write(whole[: whole.index("## Task Decomposition")])
+                saving.flush()
+                time.sleep(0.1)
+                saving.write(whole[whole.index("## Task Decomposition") :])
+            time.sleep(0.1)
+        wait_until(lambda: any(e["event"] == "task_added" for e in runner.events()), "T-09 to be taken")
+    finally:
+        code = _finish(runner, tmp_path)
+    assert code == 0, runner.stderr.read_text()
+    assert not [e["message"] for e in runner.events() if e["event"] == "notice"]
+    assert (tmp_path / "nine.txt").read_text() == "nine\n"
 
 
 def test_a_brief_edited_by_hand_stays_when_its_waiting_tasks_row_changes(tmp_path: Path) -> None:

@@ -44,6 +44,7 @@ _BEGIN = re.compile(r"^\s*<!--\s*orchestrator:begin\s+([a-z][a-z-]*)\b.*-->\s*$"
 _END = re.compile(r"^\s*<!--\s*orchestrator:end\s+([a-z][a-z-]*)\s*-->\s*$")
 _BEGIN_BYTES = re.compile(_BEGIN.pattern.encode())  # (\s: ASCII whitespace only, in bytes)
 _END_BYTES = re.compile(_END.pattern.encode())
+SETTLE_SECONDS = 1.0  # a plan that changed into no plan is told only if it stays so this long
 _LEGACY_STATUS = re.compile(r"^<!-- Written by orchestrator: this section and \"Dependency Graph\" are rewritten")
 _HEADING = re.compile(r"^##\s+(.*?)\s*#*\s*$")
 _ATTEMPTS = 50  # swaps tried while others keep saving the file
@@ -253,6 +254,17 @@ class PersonWatch:
             return False
         self._key = key
         return True
+
+    def settled(self, seconds: float = SETTLE_SECONDS) -> bool:
+        """Whether the file stays as ``moved`` last saw it for ``seconds`` (for a worker thread):
+        an editor that saves by truncating and writing shows a half-saved file for a moment, and
+        a text that is no plan may be only that."""
+        time.sleep(seconds)
+        try:
+            found = os.stat(self.path)
+        except OSError:
+            return False
+        return (found.st_mtime_ns, found.st_size, found.st_ino) == self._key
 
     def changed(self) -> bool:
         """Whether a person's part of the file changed since the last look (not when it cannot be
