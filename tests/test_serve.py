@@ -616,12 +616,20 @@ def test_in_the_browser_clocks_tick_reasons_and_notices_read_as_words_and_button
                 assert not driver.find_elements("css selector", f"{row.format('T-01')} button.cancel")
                 driver.find_element("css selector", f"{row.format('T-01')} button.retry").click()
                 wait_until(lambda: task_state(driver, "T-01")[0] == "completed", "T-01 completed after Retry", 30)
-                assert "T-01 is back in the queue" in driver.find_element("id", "action-result").text
+                wait_until(  # (the state may come before the answer to the click: both are awaited)
+                    lambda: "T-01 is back in the queue" in driver.find_element("id", "action-result").text,
+                    "its word",
+                    30,
+                )
 
                 assert not driver.find_elements("css selector", f"{row.format('T-02')} button.retry")
                 driver.find_element("css selector", f"{row.format('T-02')} button.cancel").click()
                 wait_until(lambda: task_state(driver, "T-02")[0] == "cancelled", "T-02 cancelled after Cancel", 30)
-                assert "cancelled from the dashboard" in driver.find_element("id", "action-result").text
+                wait_until(
+                    lambda: "cancelled from the dashboard" in driver.find_element("id", "action-result").text,
+                    "the answer to Cancel",
+                    30,
+                )
                 assert driver.find_elements("css selector", f"{row.format('T-02')} button.retry")  # it may come back
                 frozen = cell("T-02", ".duration")
                 time.sleep(1.5)
