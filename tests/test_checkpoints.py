@@ -96,3 +96,14 @@ def test_no_restore_while_a_run_goes_on(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             runner.stop_all()
     assert output(tmp_path, "T-01") == "two"
+
+
+def test_two_restores_in_one_second_keep_both_replaced_states(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T-01", "echo good")])
+    assert run(tmp_path).code == 0
+    assert cli(tmp_path, "checkpoint", "save", "good").code == 0
+    first = cli(tmp_path, "checkpoint", "restore", "good", "--json")
+    second = cli(tmp_path, "checkpoint", "restore", "good", "--json")
+    assert first.code == 0 and second.code == 0, second.stderr
+    names = [c["name"] for c in json.loads(cli(tmp_path, "checkpoint", "list", "--json").stdout)["checkpoints"]]
+    assert len([n for n in names if n.startswith("before-restore-")]) == 2

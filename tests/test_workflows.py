@@ -298,3 +298,16 @@ def test_status_estimates_the_end_from_earlier_runs_and_history_sums_them_up(tmp
     assert stats["kinds"]["shell"]["runs"] == 1
     table = cli(tmp_path, "history", "--stats").stdout
     assert table.startswith("By task\ntask ") and "Most often failed: T-03" in table
+
+
+def test_an_approved_step_is_done_for_real_never_taken_from_the_cache(tmp_path: Path) -> None:
+    """A deploy of v1 approved, then v2, then v1 again: the third approval deploys v1 again. The
+    cache would have handed back the first deploy's result and deployed nothing (QA)."""
+    for version in ("v1", "v2", "v1"):
+        write(tmp_path, f"| T-01 | echo {version} >> deployed.log | None | | before | |")
+        assert cli(tmp_path, "run").code == 4
+        assert cli(tmp_path, "approve", "T-01").code == 0
+        done = cli(tmp_path, "run")
+        assert done.code == 0, done.stdout + done.stderr
+        assert "reused" not in done.stdout
+    assert (tmp_path / "deployed.log").read_text(encoding="utf-8").split() == ["v1", "v2", "v1"]

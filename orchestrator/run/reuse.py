@@ -14,8 +14,8 @@ run), and each upstream's *output hash*, not its fingerprint nor its run time. S
 
 Not cached: a task with ``cache: false`` (the plan's setting, or its type's), one with
 ``isolation: worktree`` (its work is a commit merged into the integration branch, which a reused
-result would not bring back), and one whose result waits at an approval gate after it (a person
-is asked each time). ``run --rerun``'s tasks and their downstream run for real; their results are
+result would not bring back), and one with an approval gate, before or after (a person is asked
+each time, and a step a person approved is the step done: a deploy approved runs). ``run --rerun``'s tasks and their downstream run for real; their results are
 kept for the next run. ``reset``'s tasks lose their entries (``cache.forget``): they run for real.
 """
 
@@ -69,7 +69,7 @@ class Reuse:
 
     def cacheable(self, task: Task) -> bool:
         settings = self.settings[task.id]
-        return settings.cache and settings.isolation != "worktree" and task.approval != "after"
+        return settings.cache and settings.isolation != "worktree" and task.approval is None
 
     def key(self, task: Task, brief: str) -> str:
         upstream = [(dep, found.output_hash if (found := self.records.get(dep)) else None) for dep in task.upstream_ids]

@@ -290,7 +290,13 @@ def _act(workspace: Workspace, task_id: str, kind: str) -> Response:
         if task is None:
             return refusal(404, f"no task {task_id} in the plan")
         if kind in ("approve", "reject"):
-            answer = decide(workspace, plan, task, kind == "approve", f"{kind}d from the dashboard")
+            answer = decide(
+                workspace,
+                plan,
+                task,
+                kind == "approve",
+                "approved from the dashboard" if kind == "approve" else "rejected from the dashboard",
+            )
         else:
             asked: Kind = "cancel" if kind == "cancel" else "retry"
             answer = request(workspace, plan, task, asked, CANCEL_REASON if kind == "cancel" else None)

@@ -110,7 +110,7 @@ def save(workspace: Workspace, name: str, saved: str) -> Checkpoint:
 def restore(workspace: Workspace, name: str, when: str, stamp: str) -> tuple[Checkpoint, Checkpoint]:
     """Bring back checkpoint ``name``'s files: each written atomically, and a file it did not hold
     (a result written since) removed, once all that is replaced is kept as the checkpoint
-    ``before-restore-<stamp>``. The caller holds the workspace lock. Returns both checkpoints."""
+    ``before-restore-<stamp>`` (``-2``, ``-3``... after it within the same second). The caller holds the workspace lock. Returns both checkpoints."""
     check_name(name)
     checkpoint = find(workspace, name)
     if checkpoint is None:
@@ -119,7 +119,11 @@ def restore(workspace: Workspace, name: str, when: str, stamp: str) -> tuple[Che
             f"no checkpoint {name!r} in {workspace.root.name}/ (there are: {known}) — see `checkpoint list`"
         )
     source = directory(workspace) / name
-    before = save(workspace, f"before-restore-{stamp}", when)
+    name_before, n = f"before-restore-{stamp}", 1
+    while (directory(workspace) / name_before).exists():  # (two restores within the stamp's second)
+        n += 1
+        name_before = f"before-restore-{stamp}-{n}"
+    before = save(workspace, name_before, when)
     kept = set(checkpoint.files)
     for relative in before.files:
         if relative not in kept:
