@@ -23,8 +23,10 @@ def _quantile(values: list[float], q: float) -> float | None:
 
 
 def _figures(attempts: list[dict[str, Any]]) -> dict[str, Any]:
-    runs = {a["run"] for a in attempts}
-    done_runs = {a["run"] for a in attempts if a["outcome"] == "completed"}
+    """``runs``: the runs of a task (for a kind: of each of its tasks), each counted a success
+    when one of its attempts completed."""
+    runs = {(a["run"], a["task"]) for a in attempts}
+    done_runs = {(a["run"], a["task"]) for a in attempts if a["outcome"] == "completed"}
     took = [a["duration"] for a in attempts if a["outcome"] == "completed" and a.get("duration") is not None]
     costs = [a["cost_usd"] for a in attempts if a.get("cost_usd") is not None]
     tokens = [a["tokens"] for a in attempts if a.get("tokens") is not None]
