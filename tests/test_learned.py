@@ -72,6 +72,22 @@ def test_a_run_after_a_reset_starts_the_task_that_took_longest_first(tmp_path: P
     assert "## Estimates" in text and "## Compared with the previous run" in text and "| T-03 | " in text
 
 
+def test_a_new_task_is_estimated_from_the_tasks_of_its_assignee_on_its_backend(tmp_path: Path) -> None:
+    # The slow role's T-01 took 0.6 s; T-04, new and of the same role, is expected to take as long
+    # (not the 60 s default, nor the quick shell tasks' time) and so starts first.
+    def plan(*rows: str) -> None:
+        text = PLAN.format(rows="\n".join(rows), head=" Assignee |", rule="---|")
+        (tmp_path / ".orchestrator" / "master_plan.md").write_text(text, encoding="utf-8")
+
+    (tmp_path / ".orchestrator").mkdir()
+    first = ("| T-01 | sleep 0.6 | None | slowpoke |", "| T-02 | true | None | |")
+    plan(*first)
+    assert cli(tmp_path, "run").code == 0
+    plan(*first, "| T-03 | true | None | |", "| T-04 | sleep 0.1 | None | slowpoke |")
+    assert cli(tmp_path, "run").code == 0
+    assert started_order(tmp_path)[1] == ["T-04", "T-03"]
+
+
 def test_with_no_history_the_estimate_cells_order_the_run(tmp_path: Path) -> None:
     write(tmp_path, "| T-01 | true | None | 30s |", "| T-02 | true | None | 1h |", "| T-03 | true | None | - |",
           estimate=True)  # fmt: skip

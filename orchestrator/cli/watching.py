@@ -189,7 +189,7 @@ def follow_logs(workspace: Workspace, task: Task, number: int | None, *, as_json
 
 
 def _stats(workspace: Workspace, attempts: list[dict[str, Any]], as_json: bool) -> int:
-    """``history --stats``: per task and per kind of task (its type, else its backend)."""
+    """``history --stats``: per task and per kind of task (its type, else its profile and backend, else its backend)."""
     from orchestrator.errors import OrchestratorError
     from orchestrator.output.stats import history_stats, stats_text
     from orchestrator.run.estimates import kinds_of

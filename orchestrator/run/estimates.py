@@ -4,7 +4,7 @@ ready tasks in (``Scheduler``: the longest remaining path of these estimates fir
 
 A task's estimate is, first found: the median of its own completed attempts made with the brief
 and settings it has now (``source`` ``history``); of its own completed attempts under another
-brief (``task``: last night's batch); of the tasks of its kind, its type, else its backend
+brief (``task``: last night's batch); of the tasks of its kind, its type, else its profile and backend, else its backend
 (``kind``); its plan row's ``Estimate`` cell (``plan``); else ``DEFAULT_SECONDS`` (``default``).
 Its cost comes the same way, where an attempt reported one. The time left is the longer of the
 heaviest remaining chain of estimates and the remaining work spread over ``max_parallel`` slots
@@ -163,7 +163,7 @@ def workspace_eta(plan: Plan, workspace: Workspace, views: list[TaskView]) -> di
 
 def kinds_of(plan: Plan, workspace: Workspace) -> dict[str, str]:
     """Each task's kind, for what a task with no history of its own is estimated from: its type,
-    else its backend."""
+    else its profile (or assignee label) and backend (``reviewer on claude``), else its backend."""
     from orchestrator.errors import OrchestratorError
     from orchestrator.plan.profiles import Profiles
 
@@ -171,7 +171,8 @@ def kinds_of(plan: Plan, workspace: Workspace) -> dict[str, str]:
     kinds: dict[str, str] = {}
     for task in plan.tasks.values():
         try:
-            kinds[task.id] = str(getattr(task, "type", None) or profiles.settings_for(plan, task).backend)
+            backend = profiles.settings_for(plan, task).backend
+            kinds[task.id] = task.type or (f"{task.profile} on {backend}" if task.profile else backend)
         except OrchestratorError:
             kinds[task.id] = "?"
     return kinds
