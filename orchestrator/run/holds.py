@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
+from orchestrator.plan.conditions import ConditionError, compile_condition
 from orchestrator.plan.graph import ReadyQueue, descendants
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.prepare import Prepared
@@ -85,14 +86,29 @@ def exit_code(prepared: Prepared, stopped: str | None, *, only: bool) -> ExitCod
 
 
 def handled(plan: Plan, views: Mapping[str, TaskView]) -> set[str]:
-    """The failed tasks a fallback took over: a task with a Condition on them ran and completed."""
+    """The failed tasks a fallback took over: a task that ran *because* one failed (its Condition
+    holds with it failed, and would not have held had it completed) ran and completed. A task
+    that runs whatever the outcome (``T-01 failed or T-01 completed``: a clean-up, say) hides
+    no failure, as a GitHub Actions job with ``if: always()`` does not."""
     return {
         dep
         for task in plan.tasks.values()
         if task.condition and views[task.id].status == TaskStatus.COMPLETED
         for dep in task.dependencies
-        if views[dep].status == TaskStatus.FAILED
+        if views[dep].status == TaskStatus.FAILED and _runs_because_it_failed(plan, views, task, dep)
     }
+
+
+def _runs_because_it_failed(plan: Plan, views: Mapping[str, TaskView], task: Task, failed: str) -> bool:
+    """Whether ``task``'s condition would have been false had ``failed`` completed (its outcomes
+    alone are looked at: a field it would read of a completed upstream cannot be known, and
+    then it is taken to be a fallback)."""
+    try:
+        condition = compile_condition(task.condition or "", plan.tasks, task.dependencies)
+        outcomes = {dep: str(views[dep].status) for dep in task.dependencies}
+        return not condition.evaluate({**outcomes, failed: str(TaskStatus.COMPLETED)}, {})
+    except ConditionError:
+        return True
 
 
 def only_held(views: Iterable[TaskView]) -> bool:
