@@ -14,7 +14,7 @@ from orchestrator import Workspace, load_plan
 from orchestrator.executors.base import Launch, LineCallback, ProcessRun, StartCallback
 from orchestrator.executors.local import LocalExecutor
 from orchestrator.output.reporter import Reporter
-from orchestrator.plan.graph import DiGraph, ReadyQueue, build, remaining_path
+from orchestrator.plan.graph import DiGraph, ReadyQueue, build
 from orchestrator.run.runner import Runner
 
 
@@ -130,26 +130,21 @@ def test_priorities_then_longest_path_then_table_order(tmp_path: Path) -> None:
     assert (tmp_path / "order.log").read_text().split() == expected
 
 
-def test_skewed_dag_finishes_near_its_lower_bound(tmp_path: Path) -> None:
-    """One long task beside a chain of short ones: level-by-level scheduling would take ~1.7x the bound."""
-    long, short, chain = 1.5, 0.2, 6
-    specs = [Spec("LONG", stamped(f"sleep {long}"))]
+def test_a_long_task_does_not_hold_back_the_chain_beside_it(tmp_path: Path) -> None:
+    """One long task beside a chain of short ones: a level-by-level runner would start C2 only once
+    LONG ends, at ~1.7x the bound. Here LONG waits for the chain's end (for 20 s at most, then
+    fails): the run completes only if the chain ran beside it. No clock judged: a loaded machine
+    slows both alike. (How near the bound a run ends is bench W3's figure.)"""
+    chain = 6
+    specs = [Spec("LONG", "for _ in $(seq 400); do [ -f chain.done ] && exit 0; sleep 0.05; done; exit 1")]
     for i in range(1, chain + 1):
-        specs.append(Spec(f"C{i}", stamped(f"sleep {short}"), deps=[f"C{i - 1}"] if i > 1 else []))
-    slots = 2
-    write_plan(tmp_path, specs, {"max_parallel": slots})
-    # The bound from the plan: the heaviest chain, or all the work spread over every slot.
+        last = "; touch chain.done" if i == chain else ""
+        specs.append(Spec(f"C{i}", f"sleep 0.05{last}", deps=[f"C{i - 1}"] if i > 1 else []))
     graph = build({spec.id: list(spec.deps) for spec in specs})
-    weight = {s.id: (long if s.id == "LONG" else short) for s in specs}
-    heaviest = max(remaining_path(graph, weight).values())
-    bound = max(heaviest, sum(weight.values()) / slots)
-    barriers = sum(max(weight[t] for t in level) for level in nx.topological_generations(graph))
-    assert barriers > 1.5 * bound  # the plan does tell the two apart
+    assert len(list(nx.topological_generations(graph))) == chain  # LONG is on the first level only
+    write_plan(tmp_path, specs, {"max_parallel": 2, "retries": 0})
     result = run(tmp_path)
-    assert result.code == 0, result.stderr
-    times = read_times(tmp_path)
-    makespan = max(end for _, end in times.values()) - min(start for start, _ in times.values())
-    assert makespan < 1.3 * bound, f"makespan {makespan:.2f}s vs lower bound {bound:.2f}s"
+    assert result.code == 0, result.stdout + result.stderr  # LONG saw the chain's end while it ran
 
 
 # --- ReadyQueue -------------------------------------------------------------------------------

@@ -251,7 +251,7 @@ def test_a_gate_after_holds_the_result_and_a_rejection_skips_what_depends_on_it(
 def test_a_word_given_while_the_run_goes_on_is_taken_at_once(tmp_path: Path) -> None:
     write(
         tmp_path,
-        "| T-01 | sleep 3 | None | | | |",
+        "| T-01 | while [ ! -f go ]; do sleep 0.05; done | None | | | |",  # (the run goes on until go)
         "| T-02 | echo gated > gated.txt | None | | before | |",
     )
     runner = start(tmp_path)
@@ -259,6 +259,8 @@ def test_a_word_given_while_the_run_goes_on_is_taken_at_once(tmp_path: Path) -> 
         wait_until(lambda: "approval_requested" in [e["event"] for e in runner.events()], "T-02 at its gate")
         approved = cli(tmp_path, "approve", "T-02")
         assert approved.code == 0 and "the run going on" in approved.stdout and "takes it now" in approved.stdout
+        wait_until(lambda: (tmp_path / "gated.txt").exists(), "T-02 to run")
+        (tmp_path / "go").touch()
         assert runner.wait() == 0, runner.stderr.read_text()
     finally:
         runner.cleanup()
