@@ -68,6 +68,7 @@ class LiveQueue:
         self._told: set[str] = set()
         self._plan_there = True  # the plan file: deleted or renamed mid-run is told, once each way
         scheduler.cancelled = self.cancelled
+        scheduler.stop_attempts = self.stop_running
         self._edits = Edits(workspace, prepared, scheduler, self._notice_once)
 
     @property
@@ -213,8 +214,7 @@ class LiveQueue:
         running = scheduler.running.get(task_id)
         if running is not None:
             self.cancelling[task_id] = (reason, request)
-            if running.scope is not None:
-                running.scope.cancel()  # ``cancelled`` records it once its processes are gone
+            running.stop()  # ``cancelled`` records it once its processes are gone
             return
         status = views[task_id].status
         if status.finished and task_id not in scheduler.delayed:
@@ -227,6 +227,14 @@ class LiveQueue:
                                    run_attempts=waited.attempt.in_run if waited else 0,
                                    started=waited.attempt.started if waited else None)  # fmt: skip
         scheduler.skip(doomed, task_id, "was cancelled")
+
+    def stop_running(self, reason: str) -> None:
+        """The run stops (fail-fast, its cost limit: ``Scheduler.halt``): every attempt running
+        now is stopped as a cancel stops one, and recorded cancelled with ``reason`` (one a person
+        is cancelling already keeps the person's reason)."""
+        for task_id, attempt in self.scheduler.running.items():
+            self.cancelling.setdefault(task_id, (reason, ""))  # (no request: nobody waits for an answer)
+            attempt.stop()
 
     def _decide(self, task_id: str, request: str, _reason: str) -> None:
         """`orchestrator approve` or `reject`, whose decision is in state/approvals.jsonl already."""
@@ -243,16 +251,23 @@ class LiveQueue:
         if asked is None or scheduler.running.get(task.id) is not attempt:
             return False
         reason, request = asked
-        if result is not None and result.completed:
-            self._refuse("cancel", task.id, request, f"{task.id} completed before it could be stopped")
+        if result is not None and (result.completed or not request):
+            if request:  # (a run's stop asked nobody: an attempt that ended first is what it did)
+                self._refuse("cancel", task.id, request, f"{task.id} completed before it could be stopped")
             return False
         del scheduler.running[task.id]
         scheduler.admission.ended(task.id)
         scheduler.journal.ended(task.id, attempt.number)
+        spent = scheduler.launcher.stopped(attempt) if result is None else result  # what it spent until then
+        scheduler.session_costs.own(attempt.job.resume_session, spent)
+        scheduler.admission.spend(spent.cost_usd)
+        scheduler.spend.add(task.id, attempt.in_run == 1, spent)  # (the task's, in this run of it)
         scheduler.recorder.not_run(task, TaskStatus.CANCELLED, reason, attempts=attempt.number,
                                    run_attempts=attempt.in_run, session=attempt.observer.session_id,
-                                   fingerprint=attempt.fingerprint, started=attempt.started)  # fmt: skip
+                                   fingerprint=attempt.fingerprint, started=attempt.started,
+                                   cost=spent.cost_usd, tokens=spent.tokens)  # fmt: skip
         scheduler.skip(scheduler.queue.fail(task.id), task.id, "was cancelled")
+        scheduler.check_budget()  # (what it spent may be what reaches the limit)
         return True
 
     def _retry(self, task_id: str, request: str, _reason: str) -> None:
