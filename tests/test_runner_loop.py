@@ -5,6 +5,7 @@ result is written, and the order of the event stream."""
 from __future__ import annotations
 
 import errno
+import json
 import re
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 import anyio
 import frontmatter
 import pytest
-from runner_helpers import Spec, kill_leftovers, pid_gone, read_pids, write_plan
+from runner_helpers import Spec, cli, kill_leftovers, pid_gone, read_pids, write_plan
 
 import orchestrator.backends as backends_module
 from orchestrator import Workspace
@@ -211,7 +212,10 @@ def test_the_cost_limit_stops_the_attempts_in_flight(tmp_path: Path, monkeypatch
     }
     assert frontmatter.load(str(ws.root / "results" / "agent-02-result.md")).metadata["cost_usd"] == 0.05
     cancelled = [e for e in reporter.events if e["event"] == "task_cancelled"]
-    assert [(e["task"], e["reason"], e["cost_usd"]) for e in cancelled] == [("B", why, 0.05)]
+    assert [(e["task"], e["reason"], e["attempt_cost_usd"]) for e in cancelled] == [("B", why, 0.05)]
+    report = json.loads(cli(tmp_path, "report", "--format", "json").stdout)  # (the task's partial cost, the run's)
+    assert [(t["status"], t["cost_usd"]) for t in report["tasks"] if t["id"] == "B"] == [("cancelled", 0.05)]
+    assert report["cost_usd"] == pytest.approx(0.65)
     finished = reporter.events[-1]
     assert finished["event"] == "run_finished" and finished["cancelled"] == ["B"] and finished["exit_code"] == 1
 

@@ -264,8 +264,7 @@ class LiveQueue:
         scheduler.spend.add(task.id, attempt.in_run == 1, spent)  # (the task's, in this run of it)
         scheduler.recorder.not_run(task, TaskStatus.CANCELLED, reason, attempts=attempt.number,
                                    run_attempts=attempt.in_run, session=attempt.observer.session_id,
-                                   fingerprint=attempt.fingerprint, started=attempt.started,
-                                   cost=spent.cost_usd, tokens=spent.tokens)  # fmt: skip
+                                   fingerprint=attempt.fingerprint, started=attempt.started, spent=spent)  # fmt: skip
         scheduler.skip(scheduler.queue.fail(task.id), task.id, "was cancelled")
         scheduler.check_budget()  # (what it spent may be what reaches the limit)
         return True

@@ -172,16 +172,15 @@ class Recorder:
         session: str | None = None,
         fingerprint: str | None = None,
         started: float | None = None,
-        cost: float | None = None,
-        tokens: dict[str, int] | None = None,
+        spent: AgentResult | None = None,
     ) -> None:
         """A task that ends this run without an attempt of its own to show: skipped, interrupted,
         cancelled, or failed before it could start (``attempts``: the number of its last attempt, of
         this run or an earlier one; ``run_attempts``: how many this run made; ``session``,
         ``fingerprint``: an interrupted attempt's agent session, and what that attempt was started
         with; ``started``: when the attempt that this ends started (wall clock), for a duration
-        from then to now: a task cancelled once it had started took that long; ``cost``,
-        ``tokens``: what the task spent in this run, that attempt's part as far as it reported it)."""
+        from then to now: a task cancelled once it had started took that long; ``spent``: what
+        that attempt reported spending by then, with what the task spent in this run: ``TaskSpend``)."""
         now = time.time()
         record = ResultRecord(
             task=task.id,
@@ -197,13 +196,13 @@ class Recorder:
             backend=self.settings[task.id].backend,
             fingerprint=fingerprint,
             session_id=session,
-            cost_usd=cost,
-            tokens=tokens,
+            cost_usd=spent.cost_usd if spent else None,
+            tokens=spent.tokens if spent else None,
         )
         self.write(task, record, not_run_body(task.id, status, reason))
         more: dict[str, Any] = {"duration": record.duration} if status == TaskStatus.CANCELLED else {}
-        if cost is not None:
-            more["cost_usd"] = cost
+        if spent is not None and spent.cost_usd is not None:  # (history counts the attempt's own)
+            more.update(_spent(spent))
         self.emit(_EVENTS.get(status, "task_failed"), task=task.id, agent=task.agent, reason=reason, **more)
 
     def blocked(self, task: Task, reason: str) -> None:
