@@ -10,12 +10,13 @@ interpreted by its backend.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +85,14 @@ class Attempt:
     estimate: float | None = None  # seconds the run expected it to take (``run.estimates``), for ``report``
     brief: str = ""  # the fingerprint of its brief and settings alone (no inputs): what its estimate learns by
     stop_asked: bool = False  # a cancel or the run's stop asked for it (``stop``)
+
+    @contextlib.contextmanager
+    def stoppable(self) -> Iterator[anyio.CancelScope]:
+        """The scope it runs in, which ``stop`` cancels (at once, if asked before)."""
+        with anyio.CancelScope() as self.scope:
+            if self.stop_asked:
+                self.scope.cancel()
+            yield self.scope
 
     def stop(self) -> None:
         """Stop it (`orchestrator cancel`, the run's stop): its scope cancelled now, or as soon as
