@@ -163,6 +163,28 @@ def test_a_task_cancelled_mid_run_stops_its_remote_process(two_workers: Cluster,
     assert found["T1"]["status"] == "cancelled" and found["T2"]["status"] == "completed"
 
 
+def test_fail_fast_stops_the_remote_process_of_a_task_in_flight(two_workers: Cluster, tmp_path: Path) -> None:
+    """T2 fails while T1 (a shell and its child) runs on a worker: the run stops T1 there, as a
+    cancel does, and leaves no process of it on either worker."""
+    specs = [
+        Spec("T1", "echo $$ > pid; sleep 60 & wait"),
+        Spec("T2", "while [ ! -e pid ]; do sleep 0.1; done; exit 1"),
+        Spec("T3", "echo T3", deps=("T1",)),
+    ]
+    write_plan(tmp_path, specs, {"kill_grace": 2})
+    runner = start(tmp_path, "--executor", "dask", "--scheduler", two_workers.address, "--fail-fast")
+    try:
+        code = runner.wait(timeout=30)  # not T1's 60 s
+        assert attempt_processes(tmp_path) == []  # stopped before the runner exited
+        assert not Path(f"/proc/{int((tmp_path / 'pid').read_text())}").exists()
+    finally:
+        runner.stop_all()
+    assert code == 1, runner.stderr.read_text()
+    found = results(tmp_path)
+    assert (found["T1"]["status"], found["T1"]["reason"]) == ("cancelled", "stopped: T2 failed and the run fails fast")
+    assert (found["T2"]["status"], found["T3"]["status"]) == ("failed", "skipped")
+
+
 def test_a_runner_killed_with_sigkill_leaves_nothing_running_and_the_next_run_loses_nothing(
     two_workers: Cluster, tmp_path: Path
 ) -> None:

@@ -15,9 +15,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runner_helpers import CLI, HANG_GUARD, Spec, cli, result_body, results, run, statuses, workspace, write_plan
+from runner_helpers import (
+    CLI,
+    HANG_GUARD,
+    Spec,
+    cli,
+    kill_leftovers,
+    pid_gone,
+    read_pids,
+    result_body,
+    results,
+    run,
+    statuses,
+    workspace,
+    write_plan,
+)
 
 from orchestrator import load_plan
+from orchestrator.output.reporter import describe
 from orchestrator.plan.settings import format_duration
 
 
@@ -63,16 +78,63 @@ def test_fail_fast_stops_launching(tmp_path: Path) -> None:
     result = run(tmp_path, "--fail-fast")
     assert result.code == 1
     assert sorted(result.tasks("task_started")) == ["T-01", "T-02"]
-    # What was running finishes; nothing new starts.
-    assert statuses(tmp_path) == {"T-01": "failed", "T-02": "completed", "T-03": "skipped", "T-04": "skipped"}
+    # What was running is stopped (``test_fail_fast_stops_the_attempts_in_flight``); nothing new starts.
+    assert statuses(tmp_path) == {"T-01": "failed", "T-02": "cancelled", "T-03": "skipped", "T-04": "skipped"}
     reasons = {e["task"]: e["reason"] for e in result.events if e["event"] == "task_skipped"}
     assert reasons["T-03"] == "not started: --fail-fast: T-01 failed"
+    assert reasons["T-04"] == "upstream T-02 was cancelled"
     assert result.finished()["stopped"] == "--fail-fast: T-01 failed"
     # Without --fail-fast the independent tasks go on.
     for path in (workspace(tmp_path) / "results").iterdir():
         path.unlink()
     result = run(tmp_path)
     assert statuses(tmp_path) == {"T-01": "failed", "T-02": "completed", "T-03": "completed", "T-04": "completed"}
+
+
+LONG = "echo $$ > long.pid; sleep 30 & echo $! > child.tmp; mv child.tmp child.pid; wait"  # a group with a child
+
+
+def test_fail_fast_stops_the_attempts_in_flight(tmp_path: Path) -> None:
+    """T-01 fails while T-02 (a shell and its child, in their own group) runs: the run stops
+    T-02 as a cancel would, its whole group gone, and says why; `retry` takes it up again."""
+    specs = [
+        Spec("T-01", "while [ ! -e child.pid ]; do sleep 0.05; done; exit 1"),
+        Spec("T-02", LONG),
+        Spec("T-03", "echo three", deps=["T-02"]),
+    ]
+    write_plan(tmp_path, specs, {"max_parallel": 2, "kill_grace": 1})
+    began = time.monotonic()
+    try:
+        result = run(tmp_path, "--fail-fast")
+        took = time.monotonic() - began
+        pids = [int((tmp_path / name).read_text()) for name in ("long.pid", "child.pid")]
+        assert all(pid_gone(pid) for pid in pids), "T-02's group outlived the run that stopped it"
+    finally:
+        kill_leftovers(tmp_path, read_pids(tmp_path).values())
+    assert took < 20, "the run waited for T-02 to end by itself"
+    assert result.code == 1
+    why = "stopped: T-01 failed and the run fails fast"
+    found = results(tmp_path)
+    assert (found["T-01"]["status"], found["T-02"]["status"]) == ("failed", "cancelled")
+    assert found["T-02"]["reason"] == why and found["T-02"]["duration"] > 0
+    assert (found["T-03"]["status"], found["T-03"]["reason"]) == ("skipped", "upstream T-02 was cancelled")
+    cancelled = [e for e in result.events if e["event"] == "task_cancelled"]
+    assert [(e["task"], e["reason"]) for e in cancelled] == [("T-02", why)]
+    finished = result.finished()
+    assert finished["stopped"] == "--fail-fast: T-01 failed" and finished["cancelled"] == ["T-02"]
+    assert finished["exit_code"] == 1
+    assert re.fullmatch(rf"⏹️ T-02 \[Agent-02\] cancelled after \S+: {why}", describe(cancelled[0]) or "")
+    assert "`orchestrator retry T-02` runs a cancelled task again" in (describe(finished) or "")
+    assert why in cli(tmp_path, "status").stdout
+    assert why in (workspace(tmp_path) / "final_output.md").read_text()
+    # A cancelled task stays so in a plain run, as one a person cancelled; `retry` takes it up.
+    plan = workspace(tmp_path) / "master_plan.md"
+    plan.write_text(plan.read_text().replace("sleep 30", "sleep 0").replace("exit 1", "exit 0"))
+    assert run(tmp_path).tasks("task_started") == ["T-01"]
+    assert cli(tmp_path, "retry", "T-02").code == 0
+    again = run(tmp_path)
+    assert again.code == 0, again.stdout + again.stderr
+    assert statuses(tmp_path) == dict.fromkeys(("T-01", "T-02", "T-03"), "completed")
 
 
 def test_fail_fast_does_not_wait_for_a_pending_retry(tmp_path: Path) -> None:

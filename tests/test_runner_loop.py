@@ -5,6 +5,7 @@ result is written, and the order of the event stream."""
 from __future__ import annotations
 
 import errno
+import json
 import re
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 import anyio
 import frontmatter
 import pytest
-from runner_helpers import Spec, write_plan
+from runner_helpers import Spec, cli, kill_leftovers, pid_gone, read_pids, write_plan
 
 import orchestrator.backends as backends_module
 from orchestrator import Workspace
@@ -166,6 +167,57 @@ def test_attempts_that_end_together_reach_the_cost_limit_as_one_by_one(
     assert summary.stopped == "cost limit reached: $0.0800 of $0.0800"
     assert summary.cost_usd == pytest.approx(0.08)
     assert result_status(Workspace.find(tmp_path))["Z"] == ("skipped", "not started: " + summary.stopped)
+
+
+def test_the_cost_limit_stops_the_attempts_in_flight(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A's cost reaches the limit while B (a shell and its child, in their own group) runs: B is
+    stopped as a cancel stops it, its whole group gone; what it had spent by then is counted."""
+    costs = {"A": 0.6, "B": 0.05}
+
+    class Costly(ShellBackend):
+        name = "costly-stop-test"
+
+        def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
+            return AgentResult(run.ok, text="ok", exit_code=run.exit_code, cost_usd=costs[job.task.id])
+
+    monkeypatch.setitem(backends_module._REGISTRY, Costly.name, Costly)
+    specs = [
+        Spec("A", "while [ ! -e child.pid ]; do sleep 0.05; done"),
+        Spec("B", "echo $$ > long.pid; sleep 30 & echo $! > child.tmp; mv child.tmp child.pid; wait"),
+        Spec("C", "true", deps=["B"]),
+        Spec("D", "true", priority="P3"),
+    ]
+    write_plan(tmp_path, specs, {"max_parallel": 2, "backend": Costly.name, "max_cost": 0.5, "kill_grace": 1})
+    reporter = Collect()
+    ws = Workspace.find(tmp_path)
+    began = time.monotonic()
+    try:
+        summary = Runner(ws, reporter=reporter).run()
+        took = time.monotonic() - began
+        pids = [int((tmp_path / name).read_text()) for name in ("long.pid", "child.pid")]
+        assert all(pid_gone(pid) for pid in pids), "B's group outlived the run that stopped it"
+    finally:
+        kill_leftovers(tmp_path, read_pids(tmp_path).values())
+    assert took < 20, "the run waited for B to end by itself"
+    assert summary.exit_code == 1
+    assert summary.stopped == "cost limit reached: $0.6000 of $0.5000"
+    assert summary.cost_usd == pytest.approx(0.65)  # B's part counted
+    why = "stopped: the run reached its cost limit of $0.50"
+    found = result_status(ws)
+    assert found == {
+        "A": ("completed", None),
+        "B": ("cancelled", why),
+        "C": ("skipped", "upstream B was cancelled"),
+        "D": ("skipped", "not started: " + summary.stopped),
+    }
+    assert frontmatter.load(str(ws.root / "results" / "agent-02-result.md")).metadata["cost_usd"] == 0.05
+    cancelled = [e for e in reporter.events if e["event"] == "task_cancelled"]
+    assert [(e["task"], e["reason"], e["attempt_cost_usd"]) for e in cancelled] == [("B", why, 0.05)]
+    report = json.loads(cli(tmp_path, "report", "--format", "json").stdout)  # (the task's partial cost, the run's)
+    assert [(t["status"], t["cost_usd"]) for t in report["tasks"] if t["id"] == "B"] == [("cancelled", 0.05)]
+    assert report["cost_usd"] == pytest.approx(0.65)
+    finished = reporter.events[-1]
+    assert finished["event"] == "run_finished" and finished["cancelled"] == ["B"] and finished["exit_code"] == 1
 
 
 @pytest.mark.parametrize("b_exit", [0, 3])

@@ -10,7 +10,8 @@ per-backend caps  the plan's ``backend_max_parallel`` (``{claude: 2}``): the win
 blocked backends  not logged in: their tasks are skipped, not started
 pause             a usage limit: nothing of its limit group (``limit_group``, by default the
                   backend) starts until its reset time (wall clock); ``"*"``: every group
-cost limit        ``max_cost``: nothing new starts once the run has cost that much
+cost limit        ``max_cost``: once the run has cost that much nothing new starts, and what
+                  runs is stopped (``scheduler.halt``)
 """
 
 from __future__ import annotations

@@ -10,11 +10,13 @@ interpreted by its backend.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import signal
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +84,22 @@ class Attempt:
     fallback_from: str | None = None  # the task's own backend, when this attempt runs on a fallback
     estimate: float | None = None  # seconds the run expected it to take (``run.estimates``), for ``report``
     brief: str = ""  # the fingerprint of its brief and settings alone (no inputs): what its estimate learns by
+    stop_asked: bool = False  # a cancel or the run's stop asked for it (``stop``)
+
+    @contextlib.contextmanager
+    def stoppable(self) -> Iterator[anyio.CancelScope]:
+        """The scope it runs in, which ``stop`` cancels (at once, if asked before)."""
+        with anyio.CancelScope() as self.scope:
+            if self.stop_asked:
+                self.scope.cancel()
+            yield self.scope
+
+    def stop(self) -> None:
+        """Stop it (`orchestrator cancel`, the run's stop): its scope cancelled now, or as soon as
+        it has one (an attempt started in the same turn of the loop has not entered it yet)."""
+        self.stop_asked = True
+        if self.scope is not None:
+            self.scope.cancel()
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +296,18 @@ class Launcher:
                 result.message = f"{problem} (its Output column: {', '.join(n for n, _ in attempt.task.outputs)})"
         return Outcome(attempt, run, result, time.time())
 
+    def stopped(self, attempt: Attempt) -> AgentResult:
+        """What an attempt stopped by a cancel (its processes gone, no ``ProcessRun`` back) had
+        reported by then, read from its logs by its backend: what it spent, its session. Nothing,
+        when they say nothing of it, or cannot be read."""
+        launch = attempt.launch
+        try:
+            run = ProcessRun(None, signal.SIGTERM, time.time() - attempt.started,
+                             stdout_bytes=_size(launch.stdout), stderr_bytes=_size(launch.stderr))  # fmt: skip
+            return attempt.backend.interpret(attempt.job, run, launch.stdout, launch.stderr, attempt.observer)
+        except Exception:  # (a parser's bug must not lose the cancel: what it spent is then not known)
+            return AgentResult(False, error_class=ErrorClass.INTERNAL)
+
     def internal_error(self, attempt: Attempt, exc: Exception) -> Outcome:
         """The outcome of an attempt the orchestrator itself failed to handle (its processes are
         stopped by then): the task fails with what went wrong, and the run goes on."""
@@ -291,6 +321,13 @@ class Launcher:
         )
         message = f"the orchestrator could not handle this attempt ({type(exc).__name__}: {exc}); please report it"
         return Outcome(attempt, run, AgentResult(False, error_class=ErrorClass.INTERNAL, message=message), time.time())
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 async def call_agent(

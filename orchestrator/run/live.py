@@ -30,7 +30,7 @@ from orchestrator.run.attempts import Attempt
 from orchestrator.run.edits import Edits
 from orchestrator.run.holds import follow_holds
 from orchestrator.run.prepare import Prepared, RunOptions, load_checked
-from orchestrator.run.scheduler import Scheduler, decided
+from orchestrator.run.scheduler import Scheduler, check_budget, decided
 from orchestrator.state import approvals, events, planfile, store
 from orchestrator.state.status import GIVEN_UP, upstream_reason
 from orchestrator.state.workspace import Workspace
@@ -196,7 +196,8 @@ class LiveQueue:
             self.scheduler.inbox.change(functools.partial(act, task_id, request, reason))
 
     def _refuse(self, kind: str, task_id: str, request: str, reason: str) -> None:
-        self._emit("request_refused", task=task_id, request=request, request_kind=kind, reason=reason)
+        if request:  # (none: the run's own stop, whose answer nobody waits for)
+            self._emit("request_refused", task=task_id, request=request, request_kind=kind, reason=reason)
 
     def _known(self, kind: str, task_id: str, request: str) -> Task | None:
         """The task a request names, or ``None`` with the request refused."""
@@ -213,8 +214,7 @@ class LiveQueue:
         running = scheduler.running.get(task_id)
         if running is not None:
             self.cancelling[task_id] = (reason, request)
-            if running.scope is not None:
-                running.scope.cancel()  # ``cancelled`` records it once its processes are gone
+            running.stop()  # ``cancelled`` records it once its processes are gone
             return
         status = views[task_id].status
         if status.finished and task_id not in scheduler.delayed:
@@ -243,16 +243,13 @@ class LiveQueue:
         if asked is None or scheduler.running.get(task.id) is not attempt:
             return False
         reason, request = asked
-        if result is not None and result.completed:
+        if result is not None and (result.completed or not request):  # (the run's stop: what ended is what it did)
             self._refuse("cancel", task.id, request, f"{task.id} completed before it could be stopped")
             return False
         del scheduler.running[task.id]
         scheduler.admission.ended(task.id)
         scheduler.journal.ended(task.id, attempt.number)
-        scheduler.recorder.not_run(task, TaskStatus.CANCELLED, reason, attempts=attempt.number,
-                                   run_attempts=attempt.in_run, session=attempt.observer.session_id,
-                                   fingerprint=attempt.fingerprint, started=attempt.started)  # fmt: skip
-        scheduler.skip(scheduler.queue.fail(task.id), task.id, "was cancelled")
+        _record_cancelled(scheduler, attempt, reason, _spent(scheduler, attempt, result))
         return True
 
     def _retry(self, task_id: str, request: str, _reason: str) -> None:
@@ -291,6 +288,35 @@ class LiveQueue:
             view.status = TaskStatus.PENDING if ready else TaskStatus.WAITING
             view.reason = None
             self._emit("task_requeued", task=node, agent=self.plan.tasks[node].agent, was=str(was), request=request)
+
+
+def stop_running(live: LiveQueue, reason: str) -> None:
+    """The run stops (fail-fast, its cost limit: ``scheduler.halt``): every attempt running now is
+    stopped as a cancel stops one, and recorded cancelled with ``reason`` (``LiveQueue.cancelled``;
+    one a person is cancelling already keeps the person's reason)."""
+    for task_id, attempt in live.scheduler.running.items():
+        live.cancelling.setdefault(task_id, (reason, ""))  # (no request: nobody waits for an answer)
+        attempt.stop()
+
+
+def _record_cancelled(scheduler: Scheduler, attempt: Attempt, reason: str, spent: AgentResult) -> None:
+    """``attempt``, stopped, recorded cancelled for ``reason``; what depends on its task skipped."""
+    task = attempt.task
+    scheduler.recorder.not_run(task, TaskStatus.CANCELLED, reason, attempts=attempt.number,
+                               run_attempts=attempt.in_run, session=attempt.observer.session_id,
+                               fingerprint=attempt.fingerprint, started=attempt.started, spent=spent)  # fmt: skip
+    scheduler.skip(scheduler.queue.fail(task.id), task.id, "was cancelled")
+
+
+def _spent(scheduler: Scheduler, attempt: Attempt, result: AgentResult | None) -> AgentResult:
+    """What a cancelled attempt spent until it was stopped (``result``: what it did, if it ended
+    first), counted as an ended attempt's is: the run's cost, the task's in this run of it."""
+    spent = scheduler.launcher.stopped(attempt) if result is None else result
+    scheduler.session_costs.own(attempt.job.resume_session, spent)
+    scheduler.admission.spend(spent.cost_usd)
+    scheduler.spend.add(attempt.task.id, attempt.in_run == 1, spent)
+    check_budget(scheduler)  # (what it spent may be what reaches the limit: the others are stopped)
+    return spent
 
 
 def _given_up(prepared: Prepared, blocker: str) -> str:

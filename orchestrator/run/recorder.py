@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from orchestrator import documents
 from orchestrator.backends.base import AgentResult, tail
@@ -172,13 +172,14 @@ class Recorder:
         session: str | None = None,
         fingerprint: str | None = None,
         started: float | None = None,
+        spent: AgentResult | None = None,
     ) -> None:
         """A task that ends this run without an attempt of its own to show: skipped, interrupted,
         cancelled, or failed before it could start (``attempts``: the number of its last attempt, of
         this run or an earlier one; ``run_attempts``: how many this run made; ``session``,
         ``fingerprint``: an interrupted attempt's agent session, and what that attempt was started
         with; ``started``: when the attempt that this ends started (wall clock), for a duration
-        from then to now: a task cancelled once it had started took that long)."""
+        from then to now: a task cancelled once it had started took that long; ``spent``: its cost)."""
         now = time.time()
         record = ResultRecord(
             task=task.id,
@@ -194,9 +195,11 @@ class Recorder:
             backend=self.settings[task.id].backend,
             fingerprint=fingerprint,
             session_id=session,
+            **_costs(spent),
         )
         self.write(task, record, not_run_body(task.id, status, reason))
-        more = {"duration": record.duration} if status == TaskStatus.CANCELLED else {}
+        more: dict[str, Any] = {"duration": record.duration} if status == TaskStatus.CANCELLED else {}
+        more.update(_spent(spent) if spent is not None and spent.cost_usd is not None else {})  # (for history)
         self.emit(_EVENTS.get(status, "task_failed"), task=task.id, agent=task.agent, reason=reason, **more)
 
     def blocked(self, task: Task, reason: str) -> None:
@@ -313,6 +316,16 @@ def _place(attempt: Attempt) -> dict[str, int]:
     """``task_started``'s ``in_run`` and ``of``: the attempt's place in this run of its task, of
     how many it may make (1 + its retries)."""
     return {"in_run": attempt.in_run, "of": max(attempt.settings.retries + 1, attempt.in_run)}
+
+
+class _Costs(TypedDict):
+    cost_usd: float | None
+    tokens: dict[str, int] | None
+
+
+def _costs(spent: AgentResult | None) -> _Costs:
+    """A result's ``cost_usd`` and ``tokens``: what its task spent in this run (``TaskSpend``)."""
+    return {"cost_usd": spent.cost_usd if spent else None, "tokens": spent.tokens if spent else None}
 
 
 def _spent(result: AgentResult) -> dict[str, float | None]:

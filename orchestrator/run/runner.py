@@ -19,6 +19,7 @@ Lifecycle of one ``Runner.run()``:
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import signal
@@ -44,7 +45,7 @@ from orchestrator.run.basis import Basis
 from orchestrator.run.blocks import Blocks, as_status_reads
 from orchestrator.run.cluster import checked
 from orchestrator.run.holds import exit_code
-from orchestrator.run.live import LiveQueue, hold_given_back
+from orchestrator.run.live import LiveQueue, hold_given_back, stop_running
 from orchestrator.run.merges import isolate
 from orchestrator.run.notify import Notifying, notifying
 from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, prepare
@@ -171,6 +172,7 @@ class Runner:
                     ws, prepared, scheduler, self.options, run=run_name, events_from=events.size(ws.events_file)
                 )
                 hold_given_back(live)
+                scheduler.stop_attempts = functools.partial(stop_running, live)  # (fail-fast, the cost limit)
                 background.start_soon(live.follow)
                 background.start_soon(self._flush_every_second, prepared, scheduler)
                 background.start_soon(_tick_every_second, self.reporter)

@@ -99,6 +99,7 @@ class Scheduler:
         # ``run.live``: whether an attempt that ended (``None``: stopped by its cancel) was cancelled;
         # if so it is recorded so, and its outcome is not acted on.
         self.cancelled: Callable[[Attempt, AgentResult | None], bool] = lambda attempt, result: False
+        self.stop_attempts: Callable[[str], None] = lambda reason: None  # ``run.live``: what runs stopped (``halt``)
         self.reuse: Reuse | None = None  # the cache (``run.reuse``): a result reused instead of a run
 
     # --- the loop ---------------------------------------------------------------------------------
@@ -200,14 +201,14 @@ class Scheduler:
                 journaled[0] = session
                 journal.session(task.id, attempt.number, session)
 
-        with anyio.CancelScope() as attempt.scope:  # `orchestrator cancel` cancels it (``run.live``)
+        with attempt.stoppable():  # `orchestrator cancel` and the run's stop cancel it (``run.live``)
             try:
                 ran = functools.partial(self.launcher.run, attempt, on_start=started, on_line=line)
                 outcome = await (self.merges.landed(attempt, self.records.get(task.id), ran) if self.merges else ran())
             except Exception as exc:  # a bug of ours (a parser, a callback): this task fails, not the run
                 outcome = self.launcher.internal_error(attempt, exc)
             self.inbox.put(outcome)
-        if attempt.scope.cancelled_caught:  # its processes are gone: now it is recorded cancelled
+        if attempt.scope and attempt.scope.cancelled_caught:  # its processes are gone: now it is recorded cancelled
             self.inbox.change(functools.partial(self.cancelled, attempt, None))
 
     # --- outcomes ---------------------------------------------------------------------------------
@@ -270,10 +271,8 @@ class Scheduler:
             self.recorder.failed(outcome, decision.reason)
             self._skip_downstream(task.id, "failed")
             if self.fail_fast and not self.stopped:
-                self.stopped = f"--fail-fast: {task.id} failed"
-        limit = self.admission.max_cost
-        if limit is not None and self.admission.over_budget() and not self.stopped:
-            self.stopped = f"cost limit reached: ${self.admission.cost:.4f} of ${limit:.4f}"
+                halt(self, f"--fail-fast: {task.id} failed", f"stopped: {task.id} failed and the run fails fast")
+        check_budget(self)
 
     def completed(self, task_id: str) -> None:
         for child in self.queue.complete(task_id):
@@ -359,6 +358,29 @@ def decided(scheduler: Scheduler, task_id: str, decision: Decision) -> bool:
             scheduler.recorder.not_run(scheduler.plan.tasks[task_id], TaskStatus.REJECTED, rejected_reason(decision))
         scheduler.skip(scheduler.queue.cancel(task_id), task_id, "was rejected")  # (one held before is still queued)
     return verdict is not None
+
+
+def check_budget(scheduler: Scheduler) -> None:
+    """Once the run has spent its ``max_cost``, it stops (``halt``)."""
+    limit, admission = scheduler.admission.max_cost, scheduler.admission
+    if limit is not None and admission.over_budget() and not scheduler.stopped:
+        halt(scheduler, f"cost limit reached: ${admission.cost:.4f} of ${limit:.4f}",
+             f"stopped: the run reached its cost limit of ${dollars(limit)}")  # fmt: skip
+
+
+def halt(scheduler: Scheduler, why: str, reason: str) -> None:
+    """The run stops (fail-fast, the cost limit): nothing new starts (``why``: what its end says),
+    and what runs now spends no more: each attempt is stopped as `orchestrator cancel` stops one
+    (its process group SIGTERM, ``kill_grace``, SIGKILL; on a worker, there) and ends cancelled
+    with ``reason``, its dependents skipped (``run.live.stop_running``)."""
+    scheduler.stopped = why
+    scheduler.stop_attempts(reason)
+
+
+def dollars(amount: float) -> str:
+    """``amount`` as a price reads: ``0.50``, ``0.015`` (cents at least, never rounded past 4 places)."""
+    digits = f"{amount:.4f}".rstrip("0")
+    return digits + "0" * max(0, 2 - len(digits.partition(".")[2]))
 
 
 _GAVE_UP = {TaskStatus.FAILED: "failed", TaskStatus.BYPASSED: "was bypassed", TaskStatus.REJECTED: "was rejected"}
