@@ -155,6 +155,34 @@ def test_a_condition_that_cannot_be_decided_fails_its_task(tmp_path: Path) -> No
     assert reason.startswith("its condition could not be decided: T-01 left no output fields")
 
 
+def test_a_condition_on_the_fields_of_a_failed_upstream_skips_its_task_and_fails_nothing_more(
+    tmp_path: Path,
+) -> None:
+    """T-01 failed: T-02, which reads T-01's fields, is skipped for it as a plain dependent is (one
+    failure, told once, not a second one blamed on T-02); a fallback written into the same
+    condition still runs; a bypassed upstream bypasses the task reading its fields."""
+    write(
+        tmp_path,
+        "| T-01 | exit 3 | None | | | count:int |",
+        "| T-02 | echo two > two.txt | T-01 | T-01.count > 2 | | |",
+        "| T-03 | echo three > three.txt | T-01 | T-01 failed or T-01.count > 2 | | |",
+        """| T-04 | `echo '{"n": 1}'` | None | | | n:int |""",
+        "| T-05 | echo five | T-04 | T-04.n > 5 | | n:int |",
+        "| T-06 | echo six > six.txt | T-05 | T-05.n > 0 | | |",
+    )
+    ran = cli(tmp_path, "run")
+    assert ran.code == 1, ran.stdout + ran.stderr
+    seen = statuses(tmp_path)
+    assert seen["T-01"][0] == "failed"
+    assert seen["T-02"] == ("skipped", "upstream T-01 failed")
+    assert seen["T-03"][0] == "completed" and (tmp_path / "three.txt").exists()
+    assert seen["T-05"][0] == "bypassed"
+    assert seen["T-06"] == ("bypassed", "upstream T-05 was bypassed")
+    assert not (tmp_path / "two.txt").exists() and not (tmp_path / "six.txt").exists()
+    assert "could not be decided" not in ran.stdout
+    assert [t for t, (status, _) in seen.items() if status == "failed"] == ["T-01"]
+
+
 def test_an_answer_without_its_declared_fields_fails_the_task(tmp_path: Path) -> None:
     write(tmp_path, """| T-01 | `echo '{"severity": "high"}'` | None | | | severity, count:int |""")
     ran = cli(tmp_path, "run")

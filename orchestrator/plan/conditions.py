@@ -62,6 +62,15 @@ class ConditionError(ValueError):
     """A condition that cannot be read or cannot be decided; its message says what and where."""
 
 
+class NotDone(ConditionError):
+    """A condition needs a field of a task that did not complete (failed, skipped, bypassed...):
+    the task is not run for it, as a plain dependent of that task is not."""
+
+    def __init__(self, task: str, outcome: str) -> None:
+        super().__init__(f"{task} {outcome}: it left no output fields to read")
+        self.task, self.outcome = task, outcome
+
+
 @dataclass(frozen=True, slots=True)
 class Condition:
     text: str  # as written in the plan
@@ -71,17 +80,25 @@ class Condition:
 
     def evaluate(self, outcomes: Mapping[str, str], outputs: Mapping[str, Mapping[str, Any] | None]) -> bool:
         """Whether it holds, given each named task's outcome (``completed``, ``failed``...) and its
-        output's fields (``None``: it has none). A field it reads that is not there is a
-        ``ConditionError``: never a false condition."""
-        for task, name in self.fields:
-            found = outputs.get(task)
-            if found is None:
-                raise ConditionError(f"{task} left no output fields (its answer held no JSON object) to read {name}")
-            if name not in found:
-                raise ConditionError(f"{task}'s output has no field '{name}' (it has: {', '.join(found) or 'none'})")
+        output's fields (``None``: it has none). ``and`` and ``or`` read no further than they need
+        (``T-01 failed or T-01.count > 2`` holds when T-01 failed). A field it needs that is not
+        there is a ``ConditionError`` (``NotDone`` when its task did not complete): never a false
+        condition."""
         try:
             value = _compiled(self.expression)(**{_OUTCOME: dict(outcomes), _FIELDS: dict(outputs)})
         except (UndefinedError, TypeError, ValueError, ArithmeticError) as exc:
+            for task, name in self.fields:
+                found = outputs.get(task)
+                if found is None and outcomes.get(task, "completed") != "completed":
+                    raise NotDone(task, outcomes[task]) from None
+                if found is None:
+                    raise ConditionError(
+                        f"{task} left no output fields (its answer held no JSON object) to read {name}"
+                    ) from None
+                if name not in found:
+                    raise ConditionError(
+                        f"{task}'s output has no field '{name}' (it has: {', '.join(found) or 'none'})"
+                    ) from None
             raise ConditionError(f"{self.text}: {exc}") from None
         return bool(value)
 
@@ -89,6 +106,8 @@ class Condition:
         """What it looked at, as a reason says it: ``T-01 failed, T-02.severity = "low"``."""
         said = [f"{task} {outcomes.get(task, '?')}" for task in self.tasks]
         for task, name in self.fields:
+            if outputs.get(task) is None:  # (it did not complete: its outcome said so)
+                continue
             value = (outputs.get(task) or {}).get(name)
             said.append(f"{task}.{name} = {json.dumps(value, ensure_ascii=False)}")
         return ", ".join(dict.fromkeys(said))
