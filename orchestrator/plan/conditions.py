@@ -130,7 +130,7 @@ def compile_condition(text: str, ids: Iterable[str], depends_on: Iterable[str] =
     try:
         tree = env.parse("{{ " + expression + " }}")
     except TemplateSyntaxError as exc:
-        raise ConditionError(f"cannot read '{text}': {exc.message}") from None
+        raise ConditionError(f"cannot read '{text}': {_said(exc)}") from None
     unknown = sorted(meta.find_undeclared_variables(tree) - _NAMES)
     if unknown:
         raise ConditionError(
@@ -146,8 +146,14 @@ def compile_condition(text: str, ids: Iterable[str], depends_on: Iterable[str] =
     try:
         _compiled(expression)
     except TemplateSyntaxError as exc:
-        raise ConditionError(f"cannot read '{text}': {exc.message}") from None
+        raise ConditionError(f"cannot read '{text}': {_said(exc)}") from None
     return Condition(text, expression, tuple(dict.fromkeys(tasks)), tuple(dict.fromkeys(fields)))
+
+
+def _said(exc: TemplateSyntaxError) -> str:
+    """jinja2's word for what it could not read, in a condition's terms (it reads one as a
+    ``{{ ... }}`` print statement)."""
+    return (exc.message or "a syntax error").replace("'end of print statement'", "end of the condition")
 
 
 def _no_such_id(text: str, known: list[str]) -> None:
