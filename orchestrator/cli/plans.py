@@ -106,7 +106,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     workspace = Workspace.find(args.directory)
     try:
-        plan = workspace.load_plan(given_params(args))
+        plan = workspace.load_plan(given_params(args), complete=True)  # (as run reads it: a value for each)
     except PlanError as exc:  # with what the frontmatter's backend says of its settings: all at once
         more = [p for p in frontmatter_problems(workspace.plan_file) if p not in exc.problems]
         if not more:
@@ -125,11 +125,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     notices += notes.own_columns(plan)
     notices += notes.unseen_work(plan, workspace)
     notices += notes.labels_and_holds(plan, workspace)
-    notices += [
-        f"{shown(plan.path)}: parameter '{name}' has no default: run needs --param {name}=VALUE"
-        for name in plan.settings.params
-        if name not in plan.params
-    ]
     typed, typed_lines = notes.typed(plan, workspace)
     notices += archive.in_both(workspace, list(plan.tasks))
     notices += notes.timed(plan, workspace)
