@@ -113,6 +113,23 @@ class Condition:
         return ", ".join(dict.fromkeys(said))
 
 
+_FALSE = "condition false: "  # how a bypassed task's reason begins, when its own condition was false
+
+
+def false_reason(text: str, seen: str) -> str:
+    """Why a task whose condition ``text`` was false is bypassed: the condition and what it saw."""
+    return f"{_FALSE}{text} ({seen})"
+
+
+def seen_in(reason: str | None, text: str | None) -> str | None:
+    """What condition ``text`` saw, as ``false_reason`` put it in ``reason``; ``None`` when
+    ``reason`` is no such reason of that condition (an upstream was bypassed, the cell changed)."""
+    prefix = f"{_FALSE}{text} ("
+    if text and reason and reason.startswith(prefix) and reason.endswith(")"):
+        return reason[len(prefix) : -1]
+    return None
+
+
 def compile_condition(text: str, ids: Iterable[str], depends_on: Iterable[str] = ()) -> Condition:
     """``text`` read as a condition on the tasks of ``ids`` (the plan's); ``ConditionError`` names
     what is wrong: a syntax error, a name that is no task, a task it does not depend on."""

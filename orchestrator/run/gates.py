@@ -24,7 +24,7 @@ from dataclasses import replace
 from typing import Any
 
 from orchestrator import documents
-from orchestrator.plan.conditions import ConditionError, NotDone, compile_condition, output_fields
+from orchestrator.plan.conditions import ConditionError, NotDone, compile_condition, false_reason, output_fields
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.holds import Holds
 from orchestrator.run.recorder import Recorder
@@ -83,7 +83,7 @@ class Gates:
             return TaskStatus.FAILED, f"its condition could not be decided: {exc}"
         if holds:
             return None
-        return TaskStatus.BYPASSED, f"condition false: {task.condition} ({condition.seen(outcomes, outputs)})"
+        return TaskStatus.BYPASSED, false_reason(task.condition or "", condition.seen(outcomes, outputs))
 
     def _fields(self, task_id: str) -> Mapping[str, Any] | None:
         """The fields of ``task_id``'s output: the JSON object its result's body is or ends with."""
