@@ -126,6 +126,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     notices += notes.unseen_work(plan, workspace)
     notices += notes.labels_and_holds(plan, workspace)
     typed, typed_lines = notes.typed(plan, workspace)
+    conditions, gates, branch_lines = notes.branches(plan)
     notices += archive.in_both(workspace, list(plan.tasks))
     notices += notes.timed(plan, workspace)
     edges = len(plan.edges())
@@ -141,6 +142,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         "notices": notices,
         "params": _params_json(plan),
         "types": typed,
+        "conditions": conditions,
+        "gates": gates,
     }
     if args.json:
         emit_json(data)
@@ -154,7 +157,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         )
         if plan.params:
             print(f"Parameters: {shown_values(plan.params)}")
-        for line in typed_lines:
+        for line in branch_lines + typed_lines:
             print(line)
     return ExitCode.OK
 
@@ -281,6 +284,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
                         "status": str(views[t.id].status),
                         "out_of_date": views[t.id].out_of_date,
                         "simulated": views[t.id].simulated,
+                        "condition": t.condition,
+                        "approval": t.approval,
                     }
                     for t in plan.tasks.values()
                 ],

@@ -292,4 +292,22 @@ def plan_problems(tasks: Mapping[str, Any]) -> list[tuple[int, str, str]]:
     return found
 
 
+def reads(task: Any, ids: Iterable[str]) -> tuple[str, ...]:
+    """The upstream tasks ``task``'s Condition names, in the order it names them: the edges a
+    graph labels with it. ``()`` for none, or for a condition that does not read (``validate``
+    says why)."""
+    if not task.condition:
+        return ()
+    try:
+        return compile_condition(task.condition, ids, task.dependencies).tasks
+    except ConditionError:
+        return ()
+
+
+GATES = {
+    "before": "approval before it starts",
+    "after": "approval of its result, before what depends on it starts",
+}  # what an Approval cell asks of a person, as validate says it
+
+
 _HINT = 'write it as T-01 failed, T-01 completed, T-02.severity == "high", joined by and, or, not'
