@@ -515,6 +515,68 @@ def test_a_dry_run_plan_got_wrong_twice_names_the_answer_it_kept_nowhere(tmp_pat
     assert not (tmp_path / ".orchestrator").exists()
 
 
+def test_a_drafted_plan_holds_a_fallback_a_gate_outputs_and_params(tmp_path: Path) -> None:
+    """The planner may answer with a task's condition, approval gate and output fields, and the
+    plan's parameters: the plan written from it holds them (a Condition, an Approval and an Output
+    column; params: in its settings, with {{ params.NAME }} in the tasks), and validates as written."""
+    answer = {
+        "goal": "Release",
+        "success_criteria": "Shipped once approved",
+        "params": [{"name": "version", "default": "1.4.0", "description": "the version to release"}],
+        "tasks": [
+            {"id": "T-01", "name": "Check", "description": "Run the checks for {{ params.version }}",
+             "dependencies": [], "details": "Run the checks.",
+             "output": [{"name": "failing", "type": "int"}, {"name": "severity"}]},
+            {"id": "T-02", "name": "Build", "description": "Build it", "dependencies": ["T-01"],
+             "details": "Build.", "condition": "T-01.failing == 0"},
+            {"id": "T-03", "name": "Triage", "description": "Triage the failures", "dependencies": ["T-01"],
+             "details": "Triage.", "condition": "T-01 failed or T-01.failing > 0"},
+            {"id": "T-04", "name": "Deploy", "description": "Deploy it", "dependencies": ["T-02"],
+             "details": "Deploy.", "approval": "before"},
+        ],
+    }  # fmt: skip
+    with FakeAnthropic([Reply.tool("StructuredOutput", answer)]) as api:
+        proc = _plan(tmp_path, api)
+        asked = json.dumps(api.main_requests[0])
+    assert proc.returncode == 0, proc.stderr
+    for word in ('"condition"', '"approval"', '"output"', '"params"'):  # in the schema the planner was given
+        assert word in asked, word
+    text = (tmp_path / ".orchestrator" / "master_plan.md").read_text(encoding="utf-8")
+    assert "| Condition | Approval | Output |" in text
+    assert (
+        "| T-01 | Check | Run the checks for {{ params.version }} | None | P2 | - | - | failing:int, severity:str |"
+        in text
+    )
+    assert "| T-02 | Build | Build it | T-01 | P2 | T-01.failing == 0 | - | - |" in text
+    assert "| T-04 | Deploy | Deploy it | T-02 | P2 | - | before | - |" in text
+    checked = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "validate", str(tmp_path / ".orchestrator"), "--json"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stderr
+    data = json.loads(checked.stdout)
+    assert [c["task"] for c in data["conditions"]] == ["T-02", "T-03"]
+    assert data["gates"] == [{"task": "T-04", "approval": "before"}]
+    assert data["params"]["version"]["default"] == "1.4.0"
+
+
+def test_a_drafted_condition_validate_would_refuse_goes_back_to_the_planner(tmp_path: Path) -> None:
+    """A condition reading a field its upstream does not declare is a problem of the answer, sent
+    back as a cycle is: the plan written is one validate takes."""
+    wrong = _plan_answer(("T-01", []), ("T-02", ["T-01"]))
+    wrong["tasks"][0]["output"] = [{"name": "failing", "type": "int"}]
+    wrong["tasks"][1]["condition"] = "T-01.failng == 0"
+    fixed = json.loads(json.dumps(wrong))
+    fixed["tasks"][1]["condition"] = "T-01.failing == 0"
+    with FakeAnthropic([Reply.tool("StructuredOutput", wrong), Reply.tool("StructuredOutput", fixed)]) as api:
+        proc = _plan(tmp_path, api)
+        second_prompt = json.dumps(api.main_requests[-1]["messages"])
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["attempts"] == 2
+    assert "T-01 has no output field 'failng'" in second_prompt
+    assert "T-01.failing == 0" in (tmp_path / ".orchestrator" / "master_plan.md").read_text(encoding="utf-8")
+
+
 def test_plan_dry_run_with_a_timeout_in_minutes_writes_nothing(tmp_path: Path) -> None:
     """``--timeout`` takes a duration as the settings do; ``--dry-run`` prints the plan and leaves
     no file behind, the planner's logs included."""

@@ -425,6 +425,17 @@ def test_running_the_examples_changes_no_tracked_file(snapshot: Path, tmp_path: 
         assert load_plan(plan).settings.status_blocks is False, plan
 
 
+@pytest.mark.parametrize(
+    "plan", sorted(ROOT.glob("examples/*/*/master_plan.md")), ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_an_example_kept_in_git_holds_no_status_block(plan: Path) -> None:
+    """A plan a run never writes to (``status_blocks: false``) holds no block a run once wrote: a
+    stale status table and graph from a run would mislead its reader."""
+    text = plan.read_text(encoding="utf-8")
+    assert load_plan(plan).settings.status_blocks is False
+    assert "orchestrator:begin" not in text and "## Agent Assignment" not in text and "## Dependency Graph" not in text
+
+
 def test_plans_shown_in_the_docs_are_valid() -> None:
     """Every markdown block that shows a whole plan (SKILL.md's format example, the example plans) parses."""
     from orchestrator.plan.parser import parse_plan

@@ -3,6 +3,7 @@ its task's heading, and a report that repeats its inputs shown once."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -221,3 +222,48 @@ def test_one_run_one_wall_time(tmp_path: Path) -> None:
     assert "| Time with a task running | " in final
     assert "| Critical path (longest in time) | T-01 -> T-02 (" in final
     assert "deepest chain (2 tasks): T-01 -> T-02" in cli(tmp_path, "validate").stdout
+
+
+GATED = """---
+backend: shell
+retries: 0
+---
+## Task Decomposition
+| Task ID | Command | Dependencies | Condition | Approval | Output | Blocked |
+|---------|---------|--------------|-----------|----------|--------|---------|
+| T-01 | `echo '{"severity": "low"}'` | None | | | severity | |
+| T-02 | echo urgent | T-01 | T-01.severity == "high" | | | |
+| T-03 | echo after-urgent | T-02 | | | | |
+| T-04 | echo deployed | T-01 | | before | | |
+| T-05 | echo held | None | | | | waiting for the keys |
+| T-06 | exit 3 | None | | | | |
+"""
+
+
+def test_tasks_waiting_for_a_person_and_bypassed_ones_each_have_their_own_table(tmp_path: Path) -> None:
+    """A task at its gate and a blocked one are listed with what to do; a false condition is no
+    failure: bypassed tasks sit under their own heading with the condition and what it saw, and
+    "Failed and skipped tasks" holds the failure alone."""
+    plan = tmp_path / ".orchestrator" / "master_plan.md"
+    plan.parent.mkdir(parents=True)
+    plan.write_text(GATED, encoding="utf-8")
+    assert cli(tmp_path, "run").code == 1
+    text = (tmp_path / ".orchestrator" / "final_output.md").read_text(encoding="utf-8")
+    waiting = text[text.index("## Waiting for a person") :].split("\n## ")[0]
+    assert "| T-04 | ✋ Awaiting approval | awaiting approval before it starts: `orchestrator approve T-04`" in waiting
+    assert (
+        "| T-05 | 🚧 Blocked | blocked: waiting for the keys — "
+        "`orchestrator update T-05 --status pending` releases it |" in waiting
+    )
+    bypassed = text[text.index("## Bypassed tasks") :].split("\n## ")[0]
+    assert '| T-02 | `T-01.severity == "high"` | false: T-01 completed, T-01.severity = "low" |' in bypassed
+    assert "| T-03 | - | upstream T-02 was bypassed |" in bypassed
+    problems = text[text.index("## Failed and skipped tasks") :].split("\n## ")[0]
+    assert "| T-06 | ❌ Failed |" in problems
+    assert not any(f"| {task} |" in problems for task in ("T-02", "T-03", "T-04", "T-05"))
+    # report gives a bypassed task's reason too, as status does.
+    report = cli(tmp_path, "report", "--json")
+    tasks = {t["id"]: t for t in json.loads(report.stdout)["tasks"]}
+    assert tasks["T-02"]["reason"].startswith('condition false: T-01.severity == "high"')
+    shown = cli(tmp_path, "report").stdout
+    assert '| T-02 | bypassed: condition false: T-01.severity == "high" (T-01 completed, ' in shown

@@ -71,18 +71,23 @@ def test_a_value_with_spaces_and_a_semicolon_is_one_argument_of_the_command(tmp_
 
 
 def test_a_required_parameter_not_given_is_one_line_and_nothing_runs(tmp_path: Path) -> None:
+    """run and validate say the same: the parameter's line in the plan, and how to give it a value.
+    validate reads the plan as run will: with its --param values, then those run remembers."""
     _plan(tmp_path)
     before = _listing(tmp_path)
-    done = cli(tmp_path, "run")
-    assert done.code == 2
-    assert done.stderr.strip().splitlines() == [
-        "parameter 'who' (who asked for it) is required by .orchestrator/master_plan.md and has no default — "
-        "give it with --param who=VALUE"
-    ]
+    line = _FRONT.splitlines().index("  who:") + 1
+    said = (
+        f".orchestrator/master_plan.md:{line}: parameter 'who' (who asked for it) has no default and no value — "
+        "give one with `run --param who=…` or a default"
+    )
+    for command in ("run", "validate", "render"):
+        done = cli(tmp_path, command)
+        assert done.code == 2, (command, done.stdout)
+        assert done.stderr.strip().splitlines() == [said], command
     assert _listing(tmp_path) == before
-    checked = cli(tmp_path, "validate")  # a valid plan: it says what run will need
-    assert checked.code == 0
-    assert "parameter 'who' has no default: run needs --param who=VALUE" in checked.stderr
+    assert cli(tmp_path, "validate", "--param", "who=me").code == 0
+    assert cli(tmp_path, "run", "--param", "who=me").code == 0
+    assert cli(tmp_path, "validate").code == 0  # the value run remembers
 
 
 def test_an_undeclared_parameter_given_is_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -191,7 +196,8 @@ def test_a_value_not_among_its_choices_is_refused(tmp_path: Path) -> None:
     done = cli(tmp_path, "run", "--param", "who=eve")
     assert (done.code, done.stderr.strip()) == (2, "--param who=eve: not one of ann, bob")
     assert _listing(tmp_path) == before
-    assert json.loads(cli(tmp_path, "validate", "--json").stdout)["params"]["who"]["choices"] == ["ann", "bob"]
+    checked = json.loads(cli(tmp_path, "validate", "--json", "--param", "who=ann").stdout)
+    assert checked["params"]["who"]["choices"] == ["ann", "bob"]
     default_outside = _FRONT.replace("    description: who asked for it\n", "    default: eve\n    choices: [ann]\n")
     _plan(tmp_path, default_outside + _TABLE)
     bad = cli(tmp_path, "validate")

@@ -109,6 +109,42 @@ def test_a_bad_document_is_refused_at_its_key_and_nothing_is_written(tmp_path: P
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.json"]
 
 
+def _gated(tmp_path: Path) -> dict[str, Any]:
+    done = cli(ROOT, "export", "examples/release-gate/.orchestrator")
+    assert done.code == 0, done.stderr
+    return dict(json.loads(done.stdout))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda d: d["tasks"][1].update({"Condition": "T-01.failng == 0"}),
+            "tasks[1]: T-02: T-01 has no output field 'failng' (did you mean failing?)",
+        ),
+        (
+            lambda d: d["tasks"][1].update({"Condition": "T-01.failing =="}),
+            "tasks[1]: T-02: cannot read 'T-01.failing ==': unexpected end of the condition",
+        ),
+        (
+            lambda d: d["tasks"][2].update({"Condition": "T-04 failed"}),
+            "tasks[2]: T-03: the condition names T-04, which the task does not depend on",
+        ),
+    ],
+)
+def test_a_condition_validate_would_refuse_is_refused_by_import(tmp_path: Path, change: Any, message: str) -> None:
+    """import checks a Condition as validate and run do: one that reads a field the upstream's
+    Output does not declare, or that cannot be read, is refused at its task's key."""
+    document = _gated(tmp_path)
+    change(document)
+    (tmp_path / "plan.json").write_text(json.dumps(document), encoding="utf-8")
+    done = cli(tmp_path, "import", "plan.json")
+    assert done.code == 2, done.stdout
+    assert done.stderr.startswith(f"plan.json: {message}"), done.stderr
+    assert done.stderr.strip().endswith("nothing was written") and len(done.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.json"]
+
+
 def test_export_piped_into_import_writes_a_plan_that_runs(tmp_path: Path) -> None:
     exported = subprocess.run(
         [

@@ -155,6 +155,34 @@ def test_a_condition_that_cannot_be_decided_fails_its_task(tmp_path: Path) -> No
     assert reason.startswith("its condition could not be decided: T-01 left no output fields")
 
 
+def test_a_condition_on_the_fields_of_a_failed_upstream_skips_its_task_and_fails_nothing_more(
+    tmp_path: Path,
+) -> None:
+    """T-01 failed: T-02, which reads T-01's fields, is skipped for it as a plain dependent is (one
+    failure, told once, not a second one blamed on T-02); a fallback written into the same
+    condition still runs; a bypassed upstream bypasses the task reading its fields."""
+    write(
+        tmp_path,
+        "| T-01 | exit 3 | None | | | count:int |",
+        "| T-02 | echo two > two.txt | T-01 | T-01.count > 2 | | |",
+        "| T-03 | echo three > three.txt | T-01 | T-01 failed or T-01.count > 2 | | |",
+        """| T-04 | `echo '{"n": 1}'` | None | | | n:int |""",
+        "| T-05 | echo five | T-04 | T-04.n > 5 | | n:int |",
+        "| T-06 | echo six > six.txt | T-05 | T-05.n > 0 | | |",
+    )
+    ran = cli(tmp_path, "run")
+    assert ran.code == 1, ran.stdout + ran.stderr
+    seen = statuses(tmp_path)
+    assert seen["T-01"][0] == "failed"
+    assert seen["T-02"] == ("skipped", "upstream T-01 failed")
+    assert seen["T-03"][0] == "completed" and (tmp_path / "three.txt").exists()
+    assert seen["T-05"][0] == "bypassed"
+    assert seen["T-06"] == ("bypassed", "upstream T-05 was bypassed")
+    assert not (tmp_path / "two.txt").exists() and not (tmp_path / "six.txt").exists()
+    assert "could not be decided" not in ran.stdout
+    assert [t for t, (status, _) in seen.items() if status == "failed"] == ["T-01"]
+
+
 def test_an_answer_without_its_declared_fields_fails_the_task(tmp_path: Path) -> None:
     write(tmp_path, """| T-01 | `echo '{"severity": "high"}'` | None | | | severity, count:int |""")
     ran = cli(tmp_path, "run")
@@ -316,3 +344,50 @@ def test_an_approved_step_is_done_for_real_never_taken_from_the_cache(tmp_path: 
         assert done.code == 0, done.stdout + done.stderr
         assert "reused" not in done.stdout
     assert (tmp_path / "deployed.log").read_text(encoding="utf-8").split() == ["v1", "v2", "v1"]
+
+
+# --- validate and graph show the branches and gates before a run ------------------------------------
+
+
+def test_validate_and_graph_show_conditions_and_gates_before_a_run(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "| T-01 | echo one | None | | | failing:int |",
+        "| T-02 | echo build | T-01 | T-01.failing == 0 | | |",
+        "| T-03 | echo triage | T-01 | T-01 failed or T-01.failing > 0 | | |",
+        "| T-04 | echo deploy | T-02 | | before | |",
+        "| T-05 | echo migrate | T-02, T-03 | T-02 completed | after | |",
+    )
+    checked = cli(tmp_path, "validate")
+    assert checked.code == 0, checked.stderr
+    lines = checked.stdout.splitlines()
+    told = [
+        "T-02 runs if: T-01.failing == 0",
+        "T-03 runs if: T-01 failed or T-01.failing > 0",
+        "T-04: approval before it starts",
+        "T-05 runs if: T-02 completed",
+        "T-05: approval of its result, before what depends on it starts",
+    ]
+    assert [line for line in lines if line.startswith("T-0")] == told, checked.stdout
+    data = json.loads(cli(tmp_path, "validate", "--json").stdout)
+    assert data["conditions"] == [
+        {"task": "T-02", "condition": "T-01.failing == 0", "reads": ["T-01"]},
+        {"task": "T-03", "condition": "T-01 failed or T-01.failing > 0", "reads": ["T-01"]},
+        {"task": "T-05", "condition": "T-02 completed", "reads": ["T-02"]},
+    ]
+    assert data["gates"] == [{"task": "T-04", "approval": "before"}, {"task": "T-05", "approval": "after"}]
+
+    text = cli(tmp_path, "graph").stdout
+    assert "T-02 [Agent-02] echo build  ← T-01 (runs if T-01.failing == 0)" in text, text
+    assert "T-04 [Agent-04] echo deploy (✋ approval before)  ← T-02" in text, text
+    assert "T-05 [Agent-05] echo migrate (✋ approval after)  ← T-02, T-03 (runs if T-02 completed)" in text, text
+    mermaid = cli(tmp_path, "graph", "--format", "mermaid").stdout
+    assert 'n0 -->|"if T-01.failing == 0"| n1' in mermaid, mermaid
+    assert 'n1 -->|"if T-02 completed"| n4' in mermaid and "n2 --> n4" in mermaid, mermaid
+    assert 'n3["⏸️ T-04: echo deploy (✋ approval before)"]' in mermaid, mermaid
+    dot = cli(tmp_path, "graph", "--format", "dot").stdout
+    assert '"T-01" -> "T-02" [label="if T-01.failing == 0", style=dashed];' in dot, dot
+    assert '"T-04" [label="T-04: echo deploy (✋ approval before)"' in dot, dot
+    nodes = {n["id"]: n for n in json.loads(cli(tmp_path, "graph", "--json").stdout)["nodes"]}
+    assert nodes["T-02"]["condition"] == "T-01.failing == 0" and nodes["T-04"]["approval"] == "before"
+    assert nodes["T-01"]["condition"] is None and nodes["T-01"]["approval"] is None

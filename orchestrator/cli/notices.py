@@ -72,6 +72,25 @@ def typed(plan: Plan, workspace: Workspace) -> tuple[list[dict[str, object]], li
     return typed, lines
 
 
+def branches(plan: Plan) -> tuple[list[dict[str, object]], list[dict[str, object]], list[str]]:
+    """What the plan's Conditions and Approval gates do, once each in table order: ``T-02 runs
+    if: T-01.failing == 0``, ``T-04: approval before it starts``; and the same for ``--json``
+    (``conditions``: ``task``, ``condition``, ``reads``; ``gates``: ``task``, ``approval``)."""
+    from orchestrator.plan.conditions import GATES, reads
+
+    conditions: list[dict[str, object]] = []
+    gates: list[dict[str, object]] = []
+    lines: list[str] = []
+    for task in plan.tasks.values():
+        if task.condition:
+            conditions.append({"task": task.id, "condition": task.condition, "reads": list(reads(task, plan.tasks))})
+            lines.append(f"{task.id} runs if: {task.condition}")
+        if task.approval in GATES:
+            gates.append({"task": task.id, "approval": task.approval})
+            lines.append(f"{task.id}: {GATES[task.approval]}")
+    return conditions, gates, lines
+
+
 def timed(plan: Plan, workspace: Workspace) -> list[str]:
     """A line for each task whose Not before is still to come (a run holds it until then), and one
     for the workspace's schedule (``orchestrator schedule``): when the plan runs next."""

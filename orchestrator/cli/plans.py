@@ -106,7 +106,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     workspace = Workspace.find(args.directory)
     try:
-        plan = workspace.load_plan(given_params(args))
+        plan = workspace.load_plan(given_params(args), complete=True)  # (as run reads it: a value for each)
     except PlanError as exc:  # with what the frontmatter's backend says of its settings: all at once
         more = [p for p in frontmatter_problems(workspace.plan_file) if p not in exc.problems]
         if not more:
@@ -125,12 +125,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     notices += notes.own_columns(plan)
     notices += notes.unseen_work(plan, workspace)
     notices += notes.labels_and_holds(plan, workspace)
-    notices += [
-        f"{shown(plan.path)}: parameter '{name}' has no default: run needs --param {name}=VALUE"
-        for name in plan.settings.params
-        if name not in plan.params
-    ]
     typed, typed_lines = notes.typed(plan, workspace)
+    conditions, gates, branch_lines = notes.branches(plan)
     notices += archive.in_both(workspace, list(plan.tasks))
     notices += notes.timed(plan, workspace)
     edges = len(plan.edges())
@@ -146,6 +142,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         "notices": notices,
         "params": _params_json(plan),
         "types": typed,
+        "conditions": conditions,
+        "gates": gates,
     }
     if args.json:
         emit_json(data)
@@ -159,7 +157,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         )
         if plan.params:
             print(f"Parameters: {shown_values(plan.params)}")
-        for line in typed_lines:
+        for line in branch_lines + typed_lines:
             print(line)
     return ExitCode.OK
 
@@ -286,6 +284,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
                         "status": str(views[t.id].status),
                         "out_of_date": views[t.id].out_of_date,
                         "simulated": views[t.id].simulated,
+                        "condition": t.condition,
+                        "approval": t.approval,
                     }
                     for t in plan.tasks.values()
                 ],

@@ -20,6 +20,7 @@ from orchestrator.output.markup import as_code_block, demote_headings, output_fo
 from orchestrator.output.templates import Renders, Templates
 from orchestrator.output.timeline import MERMAID_LIMIT, bars, mermaid
 from orchestrator.output.views import NOT_MEASURED, summary_line
+from orchestrator.plan.conditions import seen_in
 from orchestrator.plan.graph import critical_path
 from orchestrator.plan.model import Plan
 from orchestrator.plan.params import shown_values
@@ -158,7 +159,7 @@ def _tokens(tasks: list[int], synthesis: int | None) -> str:
 
 
 # What final_output.md.j2 is given (``output.trial`` checks an override uses no other name).
-GIVEN = ("request", "summary", "completed", "problems", "synthesis", "timeline")
+GIVEN = ("request", "summary", "completed", "problems", "held", "bypassed", "synthesis", "timeline")
 
 
 def build(
@@ -184,6 +185,8 @@ def build(
     holders = _quoted_by(plan, order, outputs)
     completed: list[dict[str, Any]] = []
     problems: list[dict[str, Any]] = []
+    held: list[dict[str, Any]] = []
+    bypassed: list[dict[str, Any]] = []
     for task_id in order:
         view = by_id[task_id]
         task = plan.tasks[task_id]
@@ -214,6 +217,17 @@ def build(
                     "reused": view.reused,  # from the cache (``run/reuse``): why
                 }
             )
+        elif view.status == TaskStatus.BYPASSED:  # a false condition: no failure, under a heading of its own
+            seen = seen_in(view.reason, task.condition)
+            bypassed.append(
+                {
+                    "id": task_id,
+                    "condition": f"`{_cell(task.condition)}`" if seen is not None else "-",
+                    "reason": _cell(f"false: {seen}" if seen is not None else view.reason),
+                }
+            )
+        elif view.status in (TaskStatus.AWAITING_APPROVAL, TaskStatus.BLOCKED):  # a person's word is needed
+            held.append({"id": task_id, "label": view.status.label, "reason": _cell(view.reason)})
         elif view.status.finished:
             problems.append(
                 {
@@ -233,6 +247,8 @@ def build(
         summary=summarize(plan, views, synthesis, run_seconds=run_seconds) | scheduled(workspace),
         completed=completed,
         problems=problems,
+        held=held,
+        bypassed=bypassed,
         synthesis=demote_headings(synthesis.text, SYNTHESIS_HEADING) if synthesis and synthesis.text else "",
         timeline=_timeline(plan, views),
     )

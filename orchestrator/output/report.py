@@ -82,6 +82,7 @@ def build(plan: Plan, views: list[TaskView], synthesis: Spent | None = None, slo
                 "backend": backend,
                 "type": view.type,
                 "status": str(view.status),
+                "reason": view.reason,  # as status gives it: a bypassed task's condition and what it saw
                 "started": view.started,
                 "finished": view.finished,
                 "duration": view.duration,
@@ -214,6 +215,7 @@ def markdown(report: Report, title: str, svg_name: str | None) -> str:
         status += f" on {t['worker']}" if t.get("worker") else ""
         if t["status"] == TaskStatus.WAITING and t.get("not_before"):
             status += f" (not before {t['not_before']})"
+        status += _why_bypassed(t).replace("|", "\\|")
         if t.get("reused"):
             status += f" ({REUSED} reused: {t['reused']})"
         lines.append(
@@ -227,6 +229,13 @@ def markdown(report: Report, title: str, svg_name: str | None) -> str:
         lines += [f"![timeline]({svg_name})", ""]
     lines += ["```mermaid", report.mermaid(), "```"]
     return "\n".join(lines) + "\n"
+
+
+def _why_bypassed(task: dict[str, Any]) -> str:
+    """``: condition false: ...`` after a bypassed task's status: not run, and why (no failure)."""
+    if task["status"] != TaskStatus.BYPASSED or not task.get("reason"):
+        return ""
+    return f": {task['reason']}"
 
 
 def _reused(task: dict[str, Any]) -> str:
@@ -246,7 +255,8 @@ def html(report: Report, title: str) -> str:
     f = report.figures
     rows = "".join(
         f"<tr><td>{escape(t['id'])}{' ⭐' if t['critical'] else ''}</td><td>{escape(t['name'])}</td>"
-        f"<td>{escape(t['status'] + simulated_mark(t['simulated']) + _reused(t))}</td><td>{escape(t['backend'])}</td>"
+        f"<td>{escape(t['status'] + simulated_mark(t['simulated']) + _reused(t) + _why_bypassed(t))}</td>"
+        f"<td>{escape(t['backend'])}</td>"
         f"<td>{format_duration(t['duration'])}</td>"
         f"<td>{t['attempts']}</td><td>{_money(t['cost_usd'])}</td><td>{_num(t['tokens'])}</td></tr>"
         for t in f["tasks"]

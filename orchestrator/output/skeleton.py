@@ -11,6 +11,9 @@ def cell(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
+_CELLS = ("id", "name", "description", "deps", "priority", "access", "type", "condition", "approval", "output")
+
+
 def plan_markdown(
     request: str,
     tasks: list[dict[str, str]],
@@ -19,16 +22,18 @@ def plan_markdown(
     goal: str = "",
     criteria: str = "",
     command: str = "",
+    params: dict[str, dict[str, str]] | None = None,
 ) -> str:
     """A master_plan.md from task rows (``id``, ``name``, ``description``, ``deps``, ``priority``,
-    ``details``); ``command``: the ``command`` setting's line, for the command backend."""
+    ``details``; ``access``, ``type``, ``condition``, ``approval``, ``output``: a column each when
+    some row has one); ``command``: the ``command`` setting's line, for the command backend;
+    ``params``: the ``params`` setting (name: default, description)."""
+    import yaml
+
     rows = [
         {
             **row,
-            **{
-                key: cell(row.get(key, ""))
-                for key in ("id", "name", "description", "deps", "priority", "access", "type")
-            },
+            **{key: cell(row.get(key, "")) for key in _CELLS},
         }
         for row in tasks
     ]
@@ -40,6 +45,7 @@ def plan_markdown(
         tasks=rows,
         goal=cell(goal),
         criteria=cell(criteria),
+        params=yaml.safe_dump({"params": params}, sort_keys=False, allow_unicode=True).rstrip() if params else "",
     )
 
 

@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Sequence
 
+from orchestrator.plan.conditions import reads
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.settings import format_duration
 from orchestrator.plan.times import NOT_BEFORE
@@ -48,6 +49,21 @@ def kind_mark(task: Task) -> str:
     return f" ({task.type})" if task.type else ""
 
 
+def gate_mark(task: Task) -> str:
+    """What a graph says after a task's name of its Approval gate: `` (✋ approval before)``, or nothing."""
+    return f" (✋ approval {task.approval})" if task.approval else ""
+
+
+def condition_edges(plan: Plan) -> dict[tuple[str, str], str]:
+    """Each edge a task's Condition reads (upstream, task), with the label a graph gives it:
+    ``if T-01.failing == 0`` (a condition naming two upstream tasks labels both edges)."""
+    found: dict[tuple[str, str], str] = {}
+    for task in plan.tasks.values():
+        for upstream in reads(task, plan.tasks):
+            found[upstream, task.id] = f"if {task.condition}"
+    return found
+
+
 def status_label(view: TaskView) -> str:
     """The status as a person reads it: ``✅ Completed · out of date`` for a completed task that
     ``run`` would run again (``TaskView.out_of_date``)."""
@@ -65,6 +81,7 @@ def mermaid_text(text: str, special: str) -> str:
 
 
 _LABEL_SPECIAL = '"'  # what a flowchart's quoted label cannot hold as itself
+_EDGE_SPECIAL = '"|'  # and an edge's label, between its two bars
 MERMAID_MAX_TASKS = 300  # mermaid renders nothing useful (or nothing at all) beyond a few hundred nodes
 
 
@@ -87,12 +104,13 @@ def mermaid(plan: Plan, views: Sequence[TaskView] | None = None, *, limit: int |
     classes = {t: "outofdate" if t in stale else str(s) for t, s in states.items()}
     for task_id, task in plan.tasks.items():
         state = states.get(task_id)
-        text = (
-            f"{state.icon if state else ''} {task_id}: {task.title}".strip() + kind_mark(task) + marks.get(task_id, "")
-        )
-        lines.append(f'    {node[task_id]}["{mermaid_text(text, _LABEL_SPECIAL)}"]')
+        text = f"{state.icon if state else ''} {task_id}: {task.title}".strip() + kind_mark(task) + gate_mark(task)
+        lines.append(f'    {node[task_id]}["{mermaid_text(text + marks.get(task_id, ""), _LABEL_SPECIAL)}"]')
+    labels = condition_edges(plan)
     for source, target in plan.edges():
-        lines.append(f"    {node[source]} --> {node[target]}")
+        label = labels.get((source, target))
+        arrow = f'-->|"{mermaid_text(label, _EDGE_SPECIAL)}"|' if label else "-->"
+        lines.append(f"    {node[source]} {arrow} {node[target]}")
     used = sorted({c for c in classes.values() if c in _MERMAID_CLASS})
     for name in used:
         lines.append(f"    classDef {name} {_MERMAID_CLASS[name]}")
@@ -107,10 +125,16 @@ def dot(plan: Plan, views: Sequence[TaskView] | None = None) -> str:
     classes = {v.id: "outofdate" if v.out_of_date else str(v.status) for v in views or ()}
     lines = ["digraph plan {", "    rankdir=LR;", "    node [shape=box];"]
     for task_id, task in plan.tasks.items():
-        label = f"{task_id}: {task.title}{kind_mark(task)}{marks.get(task_id, '')}"
-        lines.append(f"    {json.dumps(task_id)} [label={json.dumps(label)}{_dot_colours(classes.get(task_id))}];")
+        label = f"{task_id}: {task.title}{kind_mark(task)}{gate_mark(task)}{marks.get(task_id, '')}"
+        lines.append(
+            f"    {json.dumps(task_id, ensure_ascii=False)} [label={json.dumps(label, ensure_ascii=False)}"
+            f"{_dot_colours(classes.get(task_id))}];"
+        )
+    labels = condition_edges(plan)
     for source, target in plan.edges():
-        lines.append(f"    {json.dumps(source)} -> {json.dumps(target)};")
+        edge = labels.get((source, target))
+        more = f" [label={json.dumps(edge, ensure_ascii=False)}, style=dashed]" if edge else ""
+        lines.append(f"    {json.dumps(source)} -> {json.dumps(target)}{more};")
     lines.append("}")
     return "\n".join(lines)
 
@@ -139,7 +163,9 @@ def layers_text(plan: Plan, views: Sequence[TaskView] | None = None) -> str:
             state = states.get(task_id)
             icon = state.icon if state else ""
             after = f"  ← {', '.join(task.dependencies)}" if task.dependencies else ""
-            late = marks.get(task_id, "")
+            if after and reads(task, plan.tasks):
+                after += f" (runs if {task.condition})"
+            late = gate_mark(task) + marks.get(task_id, "")
             out.append(
                 f"  {icon + ' ' if icon else ''}{task_id} [{task.agent}] {task.title}{kind_mark(task)}{late}{after}"
             )

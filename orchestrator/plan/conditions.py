@@ -62,6 +62,15 @@ class ConditionError(ValueError):
     """A condition that cannot be read or cannot be decided; its message says what and where."""
 
 
+class NotDone(ConditionError):
+    """A condition needs a field of a task that did not complete (failed, skipped, bypassed...):
+    the task is not run for it, as a plain dependent of that task is not."""
+
+    def __init__(self, task: str, outcome: str) -> None:
+        super().__init__(f"{task} {outcome}: it left no output fields to read")
+        self.task, self.outcome = task, outcome
+
+
 @dataclass(frozen=True, slots=True)
 class Condition:
     text: str  # as written in the plan
@@ -71,17 +80,25 @@ class Condition:
 
     def evaluate(self, outcomes: Mapping[str, str], outputs: Mapping[str, Mapping[str, Any] | None]) -> bool:
         """Whether it holds, given each named task's outcome (``completed``, ``failed``...) and its
-        output's fields (``None``: it has none). A field it reads that is not there is a
-        ``ConditionError``: never a false condition."""
-        for task, name in self.fields:
-            found = outputs.get(task)
-            if found is None:
-                raise ConditionError(f"{task} left no output fields (its answer held no JSON object) to read {name}")
-            if name not in found:
-                raise ConditionError(f"{task}'s output has no field '{name}' (it has: {', '.join(found) or 'none'})")
+        output's fields (``None``: it has none). ``and`` and ``or`` read no further than they need
+        (``T-01 failed or T-01.count > 2`` holds when T-01 failed). A field it needs that is not
+        there is a ``ConditionError`` (``NotDone`` when its task did not complete): never a false
+        condition."""
         try:
             value = _compiled(self.expression)(**{_OUTCOME: dict(outcomes), _FIELDS: dict(outputs)})
         except (UndefinedError, TypeError, ValueError, ArithmeticError) as exc:
+            for task, name in self.fields:
+                found = outputs.get(task)
+                if found is None and outcomes.get(task, "completed") != "completed":
+                    raise NotDone(task, outcomes[task]) from None
+                if found is None:
+                    raise ConditionError(
+                        f"{task} left no output fields (its answer held no JSON object) to read {name}"
+                    ) from None
+                if name not in found:
+                    raise ConditionError(
+                        f"{task}'s output has no field '{name}' (it has: {', '.join(found) or 'none'})"
+                    ) from None
             raise ConditionError(f"{self.text}: {exc}") from None
         return bool(value)
 
@@ -89,9 +106,28 @@ class Condition:
         """What it looked at, as a reason says it: ``T-01 failed, T-02.severity = "low"``."""
         said = [f"{task} {outcomes.get(task, '?')}" for task in self.tasks]
         for task, name in self.fields:
+            if outputs.get(task) is None:  # (it did not complete: its outcome said so)
+                continue
             value = (outputs.get(task) or {}).get(name)
             said.append(f"{task}.{name} = {json.dumps(value, ensure_ascii=False)}")
         return ", ".join(dict.fromkeys(said))
+
+
+_FALSE = "condition false: "  # how a bypassed task's reason begins, when its own condition was false
+
+
+def false_reason(text: str, seen: str) -> str:
+    """Why a task whose condition ``text`` was false is bypassed: the condition and what it saw."""
+    return f"{_FALSE}{text} ({seen})"
+
+
+def seen_in(reason: str | None, text: str | None) -> str | None:
+    """What condition ``text`` saw, as ``false_reason`` put it in ``reason``; ``None`` when
+    ``reason`` is no such reason of that condition (an upstream was bypassed, the cell changed)."""
+    prefix = f"{_FALSE}{text} ("
+    if text and reason and reason.startswith(prefix) and reason.endswith(")"):
+        return reason[len(prefix) : -1]
+    return None
 
 
 def compile_condition(text: str, ids: Iterable[str], depends_on: Iterable[str] = ()) -> Condition:
@@ -111,7 +147,7 @@ def compile_condition(text: str, ids: Iterable[str], depends_on: Iterable[str] =
     try:
         tree = env.parse("{{ " + expression + " }}")
     except TemplateSyntaxError as exc:
-        raise ConditionError(f"cannot read '{text}': {exc.message}") from None
+        raise ConditionError(f"cannot read '{text}': {_said(exc)}") from None
     unknown = sorted(meta.find_undeclared_variables(tree) - _NAMES)
     if unknown:
         raise ConditionError(
@@ -127,8 +163,14 @@ def compile_condition(text: str, ids: Iterable[str], depends_on: Iterable[str] =
     try:
         _compiled(expression)
     except TemplateSyntaxError as exc:
-        raise ConditionError(f"cannot read '{text}': {exc.message}") from None
+        raise ConditionError(f"cannot read '{text}': {_said(exc)}") from None
     return Condition(text, expression, tuple(dict.fromkeys(tasks)), tuple(dict.fromkeys(fields)))
+
+
+def _said(exc: TemplateSyntaxError) -> str:
+    """jinja2's word for what it could not read, in a condition's terms (it reads one as a
+    ``{{ ... }}`` print statement)."""
+    return (exc.message or "a syntax error").replace("'end of print statement'", "end of the condition")
 
 
 def _no_such_id(text: str, known: list[str]) -> None:
@@ -248,6 +290,24 @@ def plan_problems(tasks: Mapping[str, Any]) -> list[tuple[int, str, str]]:
                 what = f"{task.id}: {upstream} has no output field '{name}'{meant}"
                 found.append((task.line, what, f"its Output column declares: {', '.join(declared)}"))
     return found
+
+
+def reads(task: Any, ids: Iterable[str]) -> tuple[str, ...]:
+    """The upstream tasks ``task``'s Condition names, in the order it names them: the edges a
+    graph labels with it. ``()`` for none, or for a condition that does not read (``validate``
+    says why)."""
+    if not task.condition:
+        return ()
+    try:
+        return compile_condition(task.condition, ids, task.dependencies).tasks
+    except ConditionError:
+        return ()
+
+
+GATES = {
+    "before": "approval before it starts",
+    "after": "approval of its result, before what depends on it starts",
+}  # what an Approval cell asks of a person, as validate says it
 
 
 _HINT = 'write it as T-01 failed, T-01 completed, T-02.severity == "high", joined by and, or, not'

@@ -198,10 +198,12 @@ def values_for(
     *,
     complete: bool,
     where: str,
+    line: Callable[[str], int] = lambda name: 0,
 ) -> dict[str, str]:
     """Each declared parameter's value: given, else remembered, else its default. A given name the
     plan does not declare is a ``UsageError``; so, with ``complete``, is a required one without
-    a value (without ``complete``, it stays out: its expressions are left as written)."""
+    a value (without ``complete``, it stays out: its expressions are left as written), told at
+    the ``line`` of the plan that declares it."""
     from orchestrator.plan.settings import suggest
 
     for name in given:
@@ -222,9 +224,10 @@ def values_for(
             values[name] = value
         elif complete:
             what = f" ({param.description})" if param.description else ""
+            at = line(name)
             raise UsageError(
-                f"parameter '{name}'{what} is required by {where} and has no default — "
-                f"give it with --param {name}=VALUE"
+                f"{where}{f':{at}' if at else ''}: parameter '{name}'{what} has no default and no value — "
+                f"give one with `run --param {name}=…` or a default"
             )
     return values
 
@@ -333,5 +336,29 @@ def resolve(
 ) -> Plan:
     """``plan`` as read from disk, checked and given its parameters' values (``values_for``)."""
     check_references(plan)
-    values = values_for(plan.settings.params, remembered, given, complete=complete, where=shown(plan.path))
+    values = values_for(
+        plan.settings.params,
+        remembered,
+        given,
+        complete=complete,
+        where=shown(plan.path),
+        line=lambda name: param_line(plan.text, name),
+    )
     return substitute(plan, values)
+
+
+def param_line(text: str, name: str) -> int:
+    """The line of a plan (``text``: the whole file) that declares parameter ``name``: its own key
+    under ``params:``, else the ``params:`` line."""
+    from orchestrator.plan.settings import setting_line
+
+    start = setting_line(text, "params")
+    lines = text.splitlines()
+    for number, line in enumerate(lines[start:], start=start + 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not line[:1].isspace():  # the next setting: params: is behind
+            break
+        if re.match(rf"^\s+['\"]?{re.escape(name)}['\"]?\s*:", line):
+            return number
+    return start

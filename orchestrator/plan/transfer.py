@@ -281,6 +281,7 @@ def write(document: object) -> Written:
 def check(written: Written, path: Path) -> Plan:
     """The plan ``written`` reads as, each problem a parser finds an ``ImportProblem`` at the key
     its line was written from."""
+    from orchestrator.plan.conditions import plan_problems
     from orchestrator.plan.params import check_references
     from orchestrator.plan.parser import parse_plan
 
@@ -291,4 +292,8 @@ def check(written: Written, path: Path) -> Plan:
         first = exc.problems[0]
         where = written.paths.get(first.line, "(document)")
         raise ImportProblem(where, first.message) from None
+    # The Conditions, as validate and run check them: a field the upstream's Output does not
+    # declare, one that cannot be read, a task it does not depend on.
+    for line, what, hint in sorted(plan_problems(plan.tasks))[:1]:
+        raise ImportProblem(written.paths.get(line, "(document)"), f"{what}; {hint}")
     return plan

@@ -5,7 +5,9 @@ As a ready task is taken from the queue, ``Gates.check`` says what becomes of it
 
 - a result that awaits a person's word from an earlier run (a gate ``after``): held, told again;
 - its condition false: ``bypassed``, with the condition and the values it saw; a condition that
-  cannot be decided (a field not there): ``failed``, never a false condition;
+  needs a field of an upstream that did not complete: ``skipped`` for that upstream (``bypassed``
+  for a bypassed one), as a plain dependent is; one that cannot be decided otherwise (a completed
+  upstream's answer without the field): ``failed``, never a false condition;
 - a gate ``before`` with no decision since its last completed result: held, ``awaiting_approval``,
   and a notification; rejected: ``rejected``, and what depends on it is skipped;
 - else it starts.
@@ -22,12 +24,13 @@ from dataclasses import replace
 from typing import Any
 
 from orchestrator import documents
-from orchestrator.plan.conditions import ConditionError, compile_condition, output_fields
+from orchestrator.plan.conditions import ConditionError, NotDone, compile_condition, false_reason, output_fields
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.holds import Holds
 from orchestrator.run.recorder import Recorder
 from orchestrator.state import approvals
 from orchestrator.state.results import ResultRecord
+from orchestrator.state.status import GIVEN_UP, upstream_reason
 from orchestrator.vocabulary import TaskStatus
 
 HOLD = "hold"  # ``check``: the task waits for a person; it stays ready, and is not started
@@ -72,11 +75,15 @@ class Gates:
             condition = compile_condition(task.condition or "", self.plan.tasks, task.dependencies)
             outputs = {dep: self._fields(dep) for dep, _ in condition.fields}
             holds = condition.evaluate(outcomes, outputs)
+        except NotDone as exc:  # (one failure told once: the task is skipped for it, as a plain dependent is)
+            if exc.outcome == TaskStatus.BYPASSED:
+                return TaskStatus.BYPASSED, upstream_reason(exc.task, "was bypassed")
+            return TaskStatus.SKIPPED, upstream_reason(exc.task, GIVEN_UP.get(TaskStatus(exc.outcome), "did not run"))
         except ConditionError as exc:
             return TaskStatus.FAILED, f"its condition could not be decided: {exc}"
         if holds:
             return None
-        return TaskStatus.BYPASSED, f"condition false: {task.condition} ({condition.seen(outcomes, outputs)})"
+        return TaskStatus.BYPASSED, false_reason(task.condition or "", condition.seen(outcomes, outputs))
 
     def _fields(self, task_id: str) -> Mapping[str, Any] | None:
         """The fields of ``task_id``'s output: the JSON object its result's body is or ends with."""

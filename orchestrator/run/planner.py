@@ -21,7 +21,9 @@ from orchestrator.backends.base import AgentResult, Job
 from orchestrator.backends.claude import ClaudeBackend
 from orchestrator.errors import AgentCallError, PlanError, Problem, shown
 from orchestrator.output.skeleton import plan_markdown
+from orchestrator.plan.conditions import plan_problems
 from orchestrator.plan.model import PLAN_FILE, Plan, Task
+from orchestrator.plan.params import check_references
 from orchestrator.plan.parser import parse_plan
 from orchestrator.plan.settings import Settings
 from orchestrator.plan.tasktypes import BUILT_IN
@@ -55,8 +57,44 @@ PLAN_SCHEMA: dict[str, Any] = {
                         "description": "The kind of work, which gives the task its defaults (cli-integration.md)",
                     },
                     "details": {"type": "string", "description": "The full instructions for the sub-agent"},
+                    "condition": {
+                        "type": "string",
+                        "description": 'When the task runs, said of tasks it depends on: "T-02 failed" (a fallback), '
+                        '"T-01.failing > 0" (a field of T-01\'s output); joined by and, or, not',
+                    },
+                    "approval": {
+                        "type": "string",
+                        "enum": ["before", "after"],
+                        "description": "before: a person approves the task before it starts; after: its result, "
+                        "before what depends on it starts",
+                    },
+                    "output": {
+                        "type": "array",
+                        "description": "The JSON fields the task must end its answer with, for a condition to read",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "name": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                                "type": {"type": "string", "enum": ["str", "int", "number", "bool", "list", "object"]},
+                            },
+                            "required": ["name"],
+                        },
+                    },
                 },
                 "required": ["id", "name", "description", "dependencies", "details"],
+            },
+        },
+        "params": {
+            "type": "array",
+            "description": "What changes from one run of the plan to the next, used as {{ params.NAME }}",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                    "default": {"type": "string"},
+                    "description": {"type": "string"},
+                },
+                "required": ["name", "default", "description"],
             },
         },
     },
@@ -82,6 +120,18 @@ Rules:
 - "type" is the kind of work: research, analysis, review or coordination (they read only),
   implementation or docs (they edit files), test (it runs tests, with more time). Its brief asks
   the sub-agent for a section of its kind: Findings, Verdict, Changes...
+- Only when the request calls for a branch or a person's word (leave them out otherwise):
+  - "condition": the task runs only when it holds, else it is bypassed (no failure). "T-02 failed"
+    for a fallback that takes over when T-02 fails; "T-01.failing > 0" or 'T-01.severity == "high"'
+    for a step that depends on what T-01 found. Every task it names is one of its dependencies.
+  - "output": the fields a condition reads must be declared on the task it reads them of, with
+    their type ("failing", "int"); that task's answer ends with a JSON object holding them.
+  - "approval": "before" for a risky step a person approves before it starts (a deploy, a
+    migration, a mass edit, a message sent); "after" for a result a person approves before what
+    depends on it starts.
+- "params": only for what the request says changes from one run to the next (a repository, a
+  language, a version): each with a default and a description, written as {{{{ params.NAME }}}} in
+  names, descriptions and details.
 {json_hint}
 The request:
 {request}
@@ -115,10 +165,40 @@ def _rows(data: Any) -> tuple[list[dict[str, str]], str, str]:
                 "priority": str(item.get("priority") or "P2"),
                 "access": str(item.get("access") or ""),
                 "type": str(item.get("type") or "").strip().lower(),
+                "condition": str(item.get("condition") or "").strip(),
+                "approval": str(item.get("approval") or "").strip().lower(),
+                "output": _output_cell(item.get("output")),
                 "details": str(item.get("details") or item.get("description") or "").strip(),
             }
         )
     return rows, str(data.get("goal") or ""), str(data.get("success_criteria") or "")
+
+
+def _output_cell(fields: Any) -> str:
+    """An Output cell from the answer's fields: ``[{"name": "failing", "type": "int"}]`` ->
+    ``failing:int`` (a cell written as text is taken as it is)."""
+    if isinstance(fields, str):
+        return fields.strip()
+    if not isinstance(fields, list):
+        return ""
+    found: list[str] = []
+    for field in fields:
+        if isinstance(field, dict):
+            found.append(f"{field.get('name', '')}:{field.get('type') or 'str'}")
+        else:
+            found.append(str(field))
+    return ", ".join(found)
+
+
+def _params(data: Any) -> dict[str, dict[str, str]]:
+    """The plan's parameters the answer declares, as the ``params`` setting holds them."""
+    found: dict[str, dict[str, str]] = {}
+    for item in data.get("params") or [] if isinstance(data, dict) else []:
+        if not isinstance(item, dict) or not item.get("name"):
+            raise ValueError("a parameter is not an object with a name")
+        spec = {key: str(item[key]) for key in ("default", "description") if item.get(key) is not None}
+        found[str(item["name"])] = spec
+    return found
 
 
 def answer_json(result: AgentResult) -> Any:
@@ -143,9 +223,21 @@ def to_markdown(request: str, data: Any, backend: str) -> str:
     no plan at all)."""
     try:
         rows, goal, criteria = _rows(data)
+        params = _params(data)
     except ValueError as exc:
         raise PlanError([Problem(ANSWER, 0, f"not a plan: {exc}", "")]) from None
-    return plan_markdown(request, rows, backend=backend, goal=goal, criteria=criteria)
+    return plan_markdown(request, rows, backend=backend, goal=goal, criteria=criteria, params=params)
+
+
+def checked(text: str, path: Path) -> Plan:
+    """``text`` read as a plan and checked as ``validate`` checks one before a run: its
+    parameters' expressions and its Conditions too (``PlanError``)."""
+    plan = parse_plan(text, path)
+    check_references(plan)
+    problems = [Problem(shown(path), line, what, hint) for line, what, hint in plan_problems(plan.tasks)]
+    if problems:
+        raise PlanError(problems)
+    return plan
 
 
 async def _call(backend_name: str, settings: Settings, prompt: str, project: Path, logs: Path, attempt: int
@@ -183,7 +275,7 @@ def make_plan(request: str, workspace: Path, settings: Settings, *, logs: Path |
         try:
             data = answer_json(result)
             text = to_markdown(request, data, settings.backend)
-            return Planned(text, parse_plan(text, workspace / PLAN_FILE), cost or None, attempt)
+            return Planned(text, checked(text, workspace / PLAN_FILE), cost or None, attempt)
         except (ValueError, PlanError) as exc:
             problems = str(exc)
             if attempt == 2:
