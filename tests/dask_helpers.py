@@ -74,7 +74,8 @@ class Cluster:
             client.wait_for_workers(count, timeout=timeout)
 
     def kill_worker(self, name: str) -> None:
-        """The worker gone at once, as a machine that went away (its process group SIGKILLed)."""
+        """The worker gone at once, as a machine that went away (its process group SIGKILLed: not
+        the attempts it runs, nor their watchdog, each in a session of its own)."""
         process = self.workers.pop(name)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)

@@ -8,6 +8,7 @@ left.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -102,26 +103,49 @@ def test_a_dag_of_shell_tasks_runs_on_the_workers_and_gives_what_it_gives_locall
     assert "worker" not in json.loads(cli(local, "logs", "E", "--json").stdout)
 
 
+def group_alive(pgid: int) -> list[int]:
+    """The live members of process group ``pgid`` (from /proc)."""
+    from orchestrator.executors.groups import group_members, process_state
+
+    return [pid for pid in group_members(pgid) if process_state(pid) not in (None, "Z", "X")]
+
+
 @pytest.mark.parametrize("allowed_failures", [None, 0], ids=["dask-reruns-refused", "no-dask-reruns"])
 def test_a_worker_killed_mid_task_is_a_transient_failure_retried_on_the_other(
     tmp_path: Path, allowed_failures: int | None
 ) -> None:
-    # The test's own two workers: one of them is killed. With Dask's default, the scheduler runs
-    # the task again on the other worker, which refuses; with allowed-failures 0 it says the
-    # worker was killed (KilledWorker). Either way: one transient failure, one retry of ours.
+    # The test's own two workers: one of them is killed, and only it (not the attempt's process
+    # group, which is in a session of its own). With Dask's default, the scheduler runs the task
+    # again on the other worker, which refuses; with allowed-failures 0 it says the worker was
+    # killed (KilledWorker). Either way: one transient failure, one retry of ours, and attempt 1's
+    # processes gone with its worker: never two runs of the task at once.
     with cluster(tmp_path / "cluster", allowed_failures=allowed_failures) as own:
         script = 'echo "$WORKER" > "ran-$ORCHESTRATOR_ATTEMPT"; echo $$ > "pid-$ORCHESTRATOR_ATTEMPT"\n'
-        script += 'if [ "$ORCHESTRATOR_ATTEMPT" = 1 ]; then sleep 60; fi\necho "done on $WORKER"'
+        script += 'if [ "$ORCHESTRATOR_ATTEMPT" = 1 ]; then\n'
+        script += '  (while [ ! -e go ]; do sleep 0.05; done; echo "attempt 1 went on" >> side.log) &\n'
+        script += "  sleep 60\nfi\n"
+        script += 'echo "done on $WORKER"'
         write_plan(tmp_path, [Spec("T1", script, retries=1)])
         runner = start(tmp_path, "--executor", "dask", "--scheduler", own.address)
+        pgid = 0
         try:
             wait_until(lambda: (tmp_path / "pid-1").exists(), "the first attempt to start")
             first = (tmp_path / "ran-1").read_text().strip()
-            own.kill_worker(first)  # the machine gone: the worker and what it ran
-            os.killpg(int((tmp_path / "pid-1").read_text()), signal.SIGKILL)
+            pgid = int((tmp_path / "pid-1").read_text())
+            wait_until(lambda: len(group_alive(pgid)) >= 3, "attempt 1's processes")  # bash, its subshell, sleep
+            own.kill_worker(first)  # the machine gone: only the worker's own process is killed
+            wait_until(lambda: not group_alive(pgid), "attempt 1's processes to go with their worker", timeout=5)
+            wait_until(lambda: (tmp_path / "ran-2").exists(), "the second attempt to start")
+            assert group_alive(pgid) == []
             assert runner.wait() == 0, runner.stderr.read_text()
+            (tmp_path / "go").touch()  # what attempt 1 would do next, had any of it lived on
+            time.sleep(0.5)
+            assert not (tmp_path / "side.log").exists()
         finally:
             runner.stop_all()
+            if pgid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pgid, signal.SIGKILL)
         meta = results(tmp_path)["T1"]
         assert meta["status"] == "completed" and meta["attempts"] == 2
         assert meta["worker"] != first and (tmp_path / "ran-2").read_text().strip() == meta["worker"]
