@@ -214,6 +214,20 @@ def test_a_runner_killed_with_sigkill_leaves_nothing_running_and_the_next_run_lo
     assert found["T2"]["attempts"] == 2
 
 
+def assign(project: Path, profile: str) -> None:
+    """Give every task of the project's plan the Assignee ``profile``."""
+    plan = project / ".orchestrator" / "master_plan.md"
+    lines = plan.read_text().splitlines()
+    header = next(number for number, line in enumerate(lines) if line.startswith("| Task ID"))
+    lines[header] += " Assignee |"
+    lines[header + 1] += "---|"
+    number = header + 2
+    while number < len(lines) and lines[number].startswith("|"):
+        lines[number] += f" {profile} |"
+        number += 1
+    plan.write_text("\n".join(lines) + "\n")
+
+
 def test_bad_set_ups_are_one_line_before_anything_starts(tmp_path: Path) -> None:
     write_plan(tmp_path, [Spec("T1", "echo T1")])
     nobody = "tcp://127.0.0.1:9"  # nothing listens there
@@ -237,6 +251,23 @@ def test_bad_set_ups_are_one_line_before_anything_starts(tmp_path: Path) -> None
         empty.start_worker("w1", env={**bare, "PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home")})
         done = cli(codex, "run", "--executor", "dask", "--scheduler", empty.address)
         assert done.code == 2 and "worker w1 has no codex (needed by T1)" in done.stderr, done.stderr
+        # A profile that asks for a resource no worker has: its attempts would wait for ever.
+        gpu = tmp_path / "gpu"
+        write_plan(gpu, [Spec("T1", "echo on $WORKER", inline=True)], {"backend": "shell"})
+        assign(gpu, "gpu-runner")
+        (gpu / ".orchestrator" / "agents").mkdir()
+        (gpu / ".orchestrator" / "agents" / "gpu-runner.md").write_text("---\nresources: [gpu]\n---\nUse the GPU.\n")
+        done = cli(gpu, "run", "--executor", "dask", "--scheduler", empty.address)
+        assert done.code == 2 and done.stderr.strip().count("\n") == 0, done.stderr
+        assert (
+            "profile gpu-runner asks for resource gpu=1 (needed by T1), which no worker has — "
+            "the workers' resources: w1: none"
+        ) in done.stderr
+        assert not (gpu / ".orchestrator" / "results").exists()
+        empty.start_worker("w2", resources="gpu=1")  # the resource asked for: only w2 runs it
+        done = cli(gpu, "run", "--executor", "dask", "--scheduler", empty.address)
+        assert done.code == 0, done.stdout + done.stderr
+        assert result_body(gpu, "T1").strip() == "on w2"
         claude = find_claude()
         if claude is not None:  # installed on the worker, and not logged in there
             write_plan(codex, [Spec("T1", "do it")], {"backend": "claude"})
@@ -292,6 +323,16 @@ def test_doctor_shows_the_cluster_its_workers_resources_and_clis(two_workers: Cl
     write_plan(codex, [Spec("T1", "do it")], {"backend": "codex"})
     done = cli(codex, "doctor", "--executor", "dask", "--scheduler", two_workers.address, "--json")
     assert done.code == 1 and json.loads(done.stdout)["cluster"]["problems"][0].startswith("worker w1 has no codex")
+    gpu = tmp_path / "gpu"  # a profile asking for a resource no worker has
+    write_plan(gpu, [Spec("T1", "echo T1")])
+    assign(gpu, "gpu")
+    (gpu / ".orchestrator" / "agents").mkdir()
+    (gpu / ".orchestrator" / "agents" / "gpu.md").write_text("---\nresources: {gpu: 2}\n---\nUse it.\n")
+    done = cli(gpu, "doctor", "--executor", "dask", "--scheduler", two_workers.address, "--json")
+    assert done.code == 1 and json.loads(done.stdout)["cluster"]["problems"] == [
+        "profile gpu asks for resource gpu=2 (needed by T1), which no worker has — "
+        "the workers' resources: w1: shell=4; w2: shell=4"
+    ]
     planned = tmp_path / "planned"  # no option: the plan's settings say which cluster
     write_plan(planned, [Spec("T1", "echo T1")], {"executor": "dask", "scheduler": two_workers.address})
     found = json.loads(cli(planned, "doctor", "--json").stdout)["cluster"]

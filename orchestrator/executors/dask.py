@@ -123,7 +123,8 @@ class DaskExecutor(Executor):
                 return ProcessRun(None, None, anyio.current_time() - began, start_error=why)
         spec = remote.Spec(key, launch.argv, str(launch.cwd), added_environment(launch.env), stdin,
                            limits.timeout, limits.inactivity, limits.grace, claim=claim, luggage=packed)  # fmt: skip
-        resources = {name: 1 for name in launch.resources if name in declared}
+        resources: dict[str, float] = {name: 1 for name in launch.resources if name in declared}
+        resources.update(launch.asks)  # (the run checked first that some worker declares them)
         if on_start is not None:
             on_start({"key": key, "scheduler": self.scheduler})
         queue = _Output(client, key)
