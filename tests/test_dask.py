@@ -283,7 +283,8 @@ def test_bad_set_ups_are_one_line_before_anything_starts(tmp_path: Path) -> None
 def test_claude_tasks_run_on_the_workers_against_the_fake_api(tmp_path: Path) -> None:
     claude = find_claude()
     assert claude is not None
-    rows = [("T1", "None"), ("T2", "T1"), ("T3", "T1"), ("T4", "T2, T3")]
+    # The shell DAG's shape: 8 tasks in five layers (A; B, C, D; E, F; G; H).
+    rows = [(spec.id, ", ".join(spec.deps) or "None") for spec in DAG]
     table = "\n".join(f"| {task} | Say hello as {task} | {deps} |" for task, deps in rows)
     plan = tmp_path / ".orchestrator" / "master_plan.md"
     plan.parent.mkdir(parents=True)
@@ -299,12 +300,15 @@ def test_claude_tasks_run_on_the_workers_against_the_fake_api(tmp_path: Path) ->
         with cluster(tmp_path / "cluster", env=env) as own:
             done = cli(tmp_path, "run", "--executor", "dask", "--scheduler", own.address, env=env, timeout=150)
         assert done.code == 0, done.stdout + done.stderr
-        assert len(api.main_requests) == 4
+        assert len(api.main_requests) == 8
     found = results(tmp_path)
-    assert {meta["status"] for meta in found.values()} == {"completed"}
-    assert {meta["worker"] for meta in found.values()} <= {"w1", "w2"}
+    assert {task: meta["status"] for task, meta in found.items()} == dict.fromkeys("ABCDEFGH", "completed")
+    assert all(meta["worker"] in ("w1", "w2") for meta in found.values())  # each result names its worker
+    assert {task: view["worker"] for task, view in status_json(tmp_path).items()} == {
+        task: meta["worker"] for task, meta in found.items()
+    }
     assert all(meta["cost_usd"] > 0 and meta["session_id"] for meta in found.values())
-    assert result_body(tmp_path, "T4").strip() == "hello from the cluster"
+    assert result_body(tmp_path, "H").strip() == "hello from the cluster"
 
 
 def test_doctor_shows_the_cluster_its_workers_resources_and_clis(two_workers: Cluster, tmp_path: Path) -> None:
