@@ -214,6 +214,92 @@ def test_a_runner_killed_with_sigkill_leaves_nothing_running_and_the_next_run_lo
     assert found["T2"]["attempts"] == 2
 
 
+def test_a_next_run_before_the_scheduler_cancelled_a_dead_runners_attempts_settles_them_all(tmp_path: Path) -> None:
+    # The scheduler keeps a dead client's tasks (as when the runner's machine vanished without
+    # closing its connection): the next run, started at once, must settle them itself. Two of
+    # them run (one unit of `shell` on each worker); the third waits on the cluster for a unit,
+    # and must never start once its runner is dead, not even when the first two are stopped.
+    with cluster(tmp_path / "cluster", keeps_clients=True, resources="shell=1") as own:
+        script = 'echo "$ORCHESTRATOR_TASK_ID $ORCHESTRATOR_ATTEMPT start" >> runs.log\n'
+        script += 'echo $$ > "pid-$ORCHESTRATOR_TASK_ID-$ORCHESTRATOR_ATTEMPT"\n'
+        script += "if [ ! -e second ]; then sleep 60; fi\n"
+        script += 'echo "$ORCHESTRATOR_TASK_ID $ORCHESTRATOR_ATTEMPT end" >> runs.log'
+        write_plan(tmp_path, [Spec(f"T{n}", script) for n in (1, 2, 3)], {"max_parallel": 3})
+        runner = start(tmp_path, "--executor", "dask", "--scheduler", own.address)
+        journal = tmp_path / ".orchestrator" / "state" / "attempts.jsonl"
+        try:
+            wait_until(lambda: len(list(tmp_path.glob("pid-*-1"))) == 2, "two attempts to start")
+            wait_until(lambda: journal.read_bytes().count(b'{"event": "start"') == 3, "the third to be submitted")
+            orphans = [int(path.read_text()) for path in tmp_path.glob("pid-*-1")]
+            runner.kill(signal.SIGKILL)
+            (tmp_path / "second").touch()
+            again = cli(tmp_path, "run", "--executor", "dask", "--scheduler", own.address)
+            assert again.code == 0, again.stdout + again.stderr
+            time.sleep(1.0)  # (time for a forgotten attempt to start late, were one left)
+        finally:
+            runner.stop_all()
+        assert not [pid for pid in orphans if Path(f"/proc/{pid}").exists()]
+    lines = (tmp_path / "runs.log").read_text().splitlines()
+    assert sorted(line for line in lines if " 1 " in line) == sorted(
+        f"{path.name.split('-')[1]} 1 start" for path in tmp_path.glob("pid-*-1")
+    )  # the two that ran were stopped, the third never started
+    second = sorted(line for line in lines if " 2 " in line)
+    assert second == [f"T{n} 2 {end}" for n in (1, 2, 3) for end in ("end", "start")]
+    found = results(tmp_path)
+    assert {task: (meta["status"], meta["attempts"]) for task, meta in found.items()} == dict.fromkeys(
+        ("T1", "T2", "T3"), ("completed", 2)
+    )
+
+
+FINISHED_CLAUDE = """#!/bin/sh
+# claude as the runner sees it: its result event, then (T1's first attempt) a process that lingers
+if [ "$1" = --version ]; then echo "9.9.9 (lingering fake)"; exit 0; fi
+cat > /dev/null
+echo "$ORCHESTRATOR_TASK_ID $ORCHESTRATOR_ATTEMPT" >> calls.log
+s=fake-$ORCHESTRATOR_TASK_ID t=$ORCHESTRATOR_TASK_ID
+echo '{"type":"system","subtype":"init","session_id":"'$s'","model":"fake"}'
+echo '{"type":"result","subtype":"success","is_error":false,"result":"'$t' done","session_id":"'$s'"}'
+if [ "$ORCHESTRATOR_TASK_ID" = T1 ] && [ "$ORCHESTRATOR_ATTEMPT" = 1 ]; then sleep 60; fi
+"""
+
+
+def test_a_dead_runners_attempt_whose_log_proves_it_finished_is_kept_not_run_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # T1's claude said its result (the runner wrote it to T1's log as it came) and lingers on;
+    # the runner is killed before it sees T1 end, and the next run starts before the scheduler
+    # has cancelled anything: it stops T1's process and keeps its result, as for a local orphan.
+    fake = tmp_path / "fake-claude"
+    fake.write_text(FINISHED_CLAUDE)
+    fake.chmod(0o755)
+    rows = "| T1 | Say T1 | None |\n| T2 | Say T2 | T1 |"
+    plan = tmp_path / ".orchestrator" / "master_plan.md"
+    plan.parent.mkdir(parents=True)
+    plan.write_text(
+        "---\nbackend: claude\nretries: 0\n---\n# Plan\n\n## Original Request\n> Say\n\n## Task Decomposition\n"
+        f"| Task ID | Description | Dependencies |\n|---|---|---|\n{rows}\n",
+        encoding="utf-8",
+    )
+    env = {"ORCHESTRATOR_CLAUDE_BIN": str(fake), "ANTHROPIC_API_KEY": "fake"}
+    for name, value in env.items():  # (the runner in the background has this environment)
+        monkeypatch.setenv(name, value)
+    with cluster(tmp_path / "cluster", keeps_clients=True, env={**os.environ, **env}) as own:
+        runner = start(tmp_path, "--executor", "dask", "--scheduler", own.address)
+        log = tmp_path / ".orchestrator" / "logs" / "agent-01.attempt-1.out"
+        try:
+            wait_until(lambda: log.exists() and b'"type":"result"' in log.read_bytes(), "T1's result in its log")
+            runner.kill(signal.SIGKILL)
+            again = cli(tmp_path, "run", "--executor", "dask", "--scheduler", own.address, env=env)
+            assert again.code == 0, again.stdout + again.stderr
+        finally:
+            runner.stop_all()
+    assert (tmp_path / "calls.log").read_text().split("\n")[:-1] == ["T1 1", "T2 1"]  # T1 not run again
+    found = results(tmp_path)
+    assert found["T1"]["status"] == "completed" and found["T1"]["reason"].startswith("recovered from the log")
+    assert found["T2"]["status"] == "completed" and result_body(tmp_path, "T1").strip() == "T1 done"
+    assert attempt_processes(tmp_path) == []
+
+
 def assign(project: Path, profile: str) -> None:
     """Give every task of the project's plan the Assignee ``profile``."""
     plan = project / ".orchestrator" / "master_plan.md"
