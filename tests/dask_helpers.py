@@ -42,14 +42,13 @@ class Cluster:
     scheduler: subprocess.Popen[bytes] | None = None
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
-    def start_scheduler(self, env: Mapping[str, str] | None = None) -> None:
+    def start_scheduler(self, env: Mapping[str, str] | None = None, preload: str = "") -> None:
         port = free_port()
         self.address = f"tcp://127.0.0.1:{port}"
         directory = self.root / "scheduler"
         directory.mkdir(parents=True, exist_ok=True)
-        self.scheduler = _start(
-            [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], directory, env
-        )
+        argv = [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]
+        self.scheduler = _start(argv + (["--preload", preload] if preload else []), directory, env)
         _wait_for_port(port, self.scheduler, directory)
 
     def start_worker(
@@ -74,7 +73,8 @@ class Cluster:
             client.wait_for_workers(count, timeout=timeout)
 
     def kill_worker(self, name: str) -> None:
-        """The worker gone at once, as a machine that went away (its process group SIGKILLed)."""
+        """The worker gone at once, as a machine that went away (its process group SIGKILLed: not
+        the attempts it runs, nor their watchdog, each in a session of its own)."""
         process = self.workers.pop(name)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
@@ -101,17 +101,20 @@ def cluster(
     workers: Sequence[str] = ("w1", "w2"),
     *,
     allowed_failures: int | None = None,
+    keeps_clients: bool = False,
     **worker_options: object,
 ) -> Iterator[Cluster]:
     """A scheduler and ``workers`` (each with ``worker_options``), stopped and reaped on leaving.
     ``allowed_failures``: the scheduler's ``distributed.scheduler.allowed-failures`` (Dask's
-    default, 3, when None)."""
+    default, 3, when None); ``keeps_clients``: a client whose connection breaks keeps its tasks
+    (``dask_keeps_clients``)."""
     made = Cluster(root)
     try:
         scheduler_env = None
         if allowed_failures is not None:
             scheduler_env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": str(allowed_failures)}
-        made.start_scheduler(scheduler_env)
+        preload = str(Path(__file__).with_name("dask_keeps_clients.py")) if keeps_clients else ""
+        made.start_scheduler(scheduler_env, preload)
         for name in workers:
             made.start_worker(name, **worker_options)  # type: ignore[arg-type]
         yield made

@@ -8,6 +8,7 @@ left.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -102,26 +103,49 @@ def test_a_dag_of_shell_tasks_runs_on_the_workers_and_gives_what_it_gives_locall
     assert "worker" not in json.loads(cli(local, "logs", "E", "--json").stdout)
 
 
+def group_alive(pgid: int) -> list[int]:
+    """The live members of process group ``pgid`` (from /proc)."""
+    from orchestrator.executors.groups import group_members, process_state
+
+    return [pid for pid in group_members(pgid) if process_state(pid) not in (None, "Z", "X")]
+
+
 @pytest.mark.parametrize("allowed_failures", [None, 0], ids=["dask-reruns-refused", "no-dask-reruns"])
 def test_a_worker_killed_mid_task_is_a_transient_failure_retried_on_the_other(
     tmp_path: Path, allowed_failures: int | None
 ) -> None:
-    # The test's own two workers: one of them is killed. With Dask's default, the scheduler runs
-    # the task again on the other worker, which refuses; with allowed-failures 0 it says the
-    # worker was killed (KilledWorker). Either way: one transient failure, one retry of ours.
+    # The test's own two workers: one of them is killed, and only it (not the attempt's process
+    # group, which is in a session of its own). With Dask's default, the scheduler runs the task
+    # again on the other worker, which refuses; with allowed-failures 0 it says the worker was
+    # killed (KilledWorker). Either way: one transient failure, one retry of ours, and attempt 1's
+    # processes gone with its worker: never two runs of the task at once.
     with cluster(tmp_path / "cluster", allowed_failures=allowed_failures) as own:
         script = 'echo "$WORKER" > "ran-$ORCHESTRATOR_ATTEMPT"; echo $$ > "pid-$ORCHESTRATOR_ATTEMPT"\n'
-        script += 'if [ "$ORCHESTRATOR_ATTEMPT" = 1 ]; then sleep 60; fi\necho "done on $WORKER"'
+        script += 'if [ "$ORCHESTRATOR_ATTEMPT" = 1 ]; then\n'
+        script += '  (while [ ! -e go ]; do sleep 0.05; done; echo "attempt 1 went on" >> side.log) &\n'
+        script += "  sleep 60\nfi\n"
+        script += 'echo "done on $WORKER"'
         write_plan(tmp_path, [Spec("T1", script, retries=1)])
         runner = start(tmp_path, "--executor", "dask", "--scheduler", own.address)
+        pgid = 0
         try:
             wait_until(lambda: (tmp_path / "pid-1").exists(), "the first attempt to start")
             first = (tmp_path / "ran-1").read_text().strip()
-            own.kill_worker(first)  # the machine gone: the worker and what it ran
-            os.killpg(int((tmp_path / "pid-1").read_text()), signal.SIGKILL)
+            pgid = int((tmp_path / "pid-1").read_text())
+            wait_until(lambda: len(group_alive(pgid)) >= 3, "attempt 1's processes")  # bash, its subshell, sleep
+            own.kill_worker(first)  # the machine gone: only the worker's own process is killed
+            wait_until(lambda: not group_alive(pgid), "attempt 1's processes to go with their worker", timeout=5)
+            wait_until(lambda: (tmp_path / "ran-2").exists(), "the second attempt to start")
+            assert group_alive(pgid) == []
             assert runner.wait() == 0, runner.stderr.read_text()
+            (tmp_path / "go").touch()  # what attempt 1 would do next, had any of it lived on
+            time.sleep(0.5)
+            assert not (tmp_path / "side.log").exists()
         finally:
             runner.stop_all()
+            if pgid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pgid, signal.SIGKILL)
         meta = results(tmp_path)["T1"]
         assert meta["status"] == "completed" and meta["attempts"] == 2
         assert meta["worker"] != first and (tmp_path / "ran-2").read_text().strip() == meta["worker"]
@@ -212,6 +236,106 @@ def test_a_runner_killed_with_sigkill_leaves_nothing_running_and_the_next_run_lo
     assert found["T2"]["attempts"] == 2
 
 
+def test_a_next_run_before_the_scheduler_cancelled_a_dead_runners_attempts_settles_them_all(tmp_path: Path) -> None:
+    # The scheduler keeps a dead client's tasks (as when the runner's machine vanished without
+    # closing its connection): the next run, started at once, must settle them itself. Two of
+    # them run (one unit of `shell` on each worker); the third waits on the cluster for a unit,
+    # and must never start once its runner is dead, not even when the first two are stopped.
+    with cluster(tmp_path / "cluster", keeps_clients=True, resources="shell=1") as own:
+        script = 'echo "$ORCHESTRATOR_TASK_ID $ORCHESTRATOR_ATTEMPT start" >> runs.log\n'
+        script += 'echo $$ > "pid-$ORCHESTRATOR_TASK_ID-$ORCHESTRATOR_ATTEMPT"\n'
+        script += "if [ ! -e second ]; then sleep 60; fi\n"
+        script += 'echo "$ORCHESTRATOR_TASK_ID $ORCHESTRATOR_ATTEMPT end" >> runs.log'
+        write_plan(tmp_path, [Spec(f"T{n}", script) for n in (1, 2, 3)], {"max_parallel": 3})
+        runner = start(tmp_path, "--executor", "dask", "--scheduler", own.address)
+        journal = tmp_path / ".orchestrator" / "state" / "attempts.jsonl"
+        try:
+            wait_until(lambda: len(list(tmp_path.glob("pid-*-1"))) == 2, "two attempts to start")
+            wait_until(lambda: journal.read_bytes().count(b'{"event": "start"') == 3, "the third to be submitted")
+            orphans = [int(path.read_text()) for path in tmp_path.glob("pid-*-1")]
+            runner.kill(signal.SIGKILL)
+            (tmp_path / "second").touch()
+            again = cli(tmp_path, "run", "--executor", "dask", "--scheduler", own.address)
+            assert again.code == 0, again.stdout + again.stderr
+            time.sleep(1.0)  # (time for a forgotten attempt to start late, were one left)
+        finally:
+            runner.stop_all()
+        assert not [pid for pid in orphans if Path(f"/proc/{pid}").exists()]
+    lines = (tmp_path / "runs.log").read_text().splitlines()
+    assert sorted(line for line in lines if " 1 " in line) == sorted(
+        f"{path.name.split('-')[1]} 1 start" for path in tmp_path.glob("pid-*-1")
+    )  # the two that ran were stopped, the third never started
+    second = sorted(line for line in lines if " 2 " in line)
+    assert second == [f"T{n} 2 {end}" for n in (1, 2, 3) for end in ("end", "start")]
+    found = results(tmp_path)
+    assert {task: (meta["status"], meta["attempts"]) for task, meta in found.items()} == dict.fromkeys(
+        ("T1", "T2", "T3"), ("completed", 2)
+    )
+
+
+FINISHED_CLAUDE = """#!/bin/sh
+# claude as the runner sees it: its result event, then (T1's first attempt) a process that lingers
+if [ "$1" = --version ]; then echo "9.9.9 (lingering fake)"; exit 0; fi
+cat > /dev/null
+echo "$ORCHESTRATOR_TASK_ID $ORCHESTRATOR_ATTEMPT" >> calls.log
+s=fake-$ORCHESTRATOR_TASK_ID t=$ORCHESTRATOR_TASK_ID
+echo '{"type":"system","subtype":"init","session_id":"'$s'","model":"fake"}'
+echo '{"type":"result","subtype":"success","is_error":false,"result":"'$t' done","session_id":"'$s'"}'
+if [ "$ORCHESTRATOR_TASK_ID" = T1 ] && [ "$ORCHESTRATOR_ATTEMPT" = 1 ]; then sleep 60; fi
+"""
+
+
+def test_a_dead_runners_attempt_whose_log_proves_it_finished_is_kept_not_run_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # T1's claude said its result (the runner wrote it to T1's log as it came) and lingers on;
+    # the runner is killed before it sees T1 end, and the next run starts before the scheduler
+    # has cancelled anything: it stops T1's process and keeps its result, as for a local orphan.
+    fake = tmp_path / "fake-claude"
+    fake.write_text(FINISHED_CLAUDE)
+    fake.chmod(0o755)
+    rows = "| T1 | Say T1 | None |\n| T2 | Say T2 | T1 |"
+    plan = tmp_path / ".orchestrator" / "master_plan.md"
+    plan.parent.mkdir(parents=True)
+    plan.write_text(
+        "---\nbackend: claude\nretries: 0\n---\n# Plan\n\n## Original Request\n> Say\n\n## Task Decomposition\n"
+        f"| Task ID | Description | Dependencies |\n|---|---|---|\n{rows}\n",
+        encoding="utf-8",
+    )
+    env = {"ORCHESTRATOR_CLAUDE_BIN": str(fake), "ANTHROPIC_API_KEY": "fake"}
+    for name, value in env.items():  # (the runner in the background has this environment)
+        monkeypatch.setenv(name, value)
+    with cluster(tmp_path / "cluster", keeps_clients=True, env={**os.environ, **env}) as own:
+        runner = start(tmp_path, "--executor", "dask", "--scheduler", own.address)
+        log = tmp_path / ".orchestrator" / "logs" / "agent-01.attempt-1.out"
+        try:
+            wait_until(lambda: log.exists() and b'"type":"result"' in log.read_bytes(), "T1's result in its log")
+            runner.kill(signal.SIGKILL)
+            again = cli(tmp_path, "run", "--executor", "dask", "--scheduler", own.address, env=env)
+            assert again.code == 0, again.stdout + again.stderr
+        finally:
+            runner.stop_all()
+    assert (tmp_path / "calls.log").read_text().split("\n")[:-1] == ["T1 1", "T2 1"]  # T1 not run again
+    found = results(tmp_path)
+    assert found["T1"]["status"] == "completed" and found["T1"]["reason"].startswith("recovered from the log")
+    assert found["T2"]["status"] == "completed" and result_body(tmp_path, "T1").strip() == "T1 done"
+    assert attempt_processes(tmp_path) == []
+
+
+def assign(project: Path, profile: str) -> None:
+    """Give every task of the project's plan the Assignee ``profile``."""
+    plan = project / ".orchestrator" / "master_plan.md"
+    lines = plan.read_text().splitlines()
+    header = next(number for number, line in enumerate(lines) if line.startswith("| Task ID"))
+    lines[header] += " Assignee |"
+    lines[header + 1] += "---|"
+    number = header + 2
+    while number < len(lines) and lines[number].startswith("|"):
+        lines[number] += f" {profile} |"
+        number += 1
+    plan.write_text("\n".join(lines) + "\n")
+
+
 def test_bad_set_ups_are_one_line_before_anything_starts(tmp_path: Path) -> None:
     write_plan(tmp_path, [Spec("T1", "echo T1")])
     nobody = "tcp://127.0.0.1:9"  # nothing listens there
@@ -235,6 +359,23 @@ def test_bad_set_ups_are_one_line_before_anything_starts(tmp_path: Path) -> None
         empty.start_worker("w1", env={**bare, "PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home")})
         done = cli(codex, "run", "--executor", "dask", "--scheduler", empty.address)
         assert done.code == 2 and "worker w1 has no codex (needed by T1)" in done.stderr, done.stderr
+        # A profile that asks for a resource no worker has: its attempts would wait for ever.
+        gpu = tmp_path / "gpu"
+        write_plan(gpu, [Spec("T1", "echo on $WORKER", inline=True)], {"backend": "shell"})
+        assign(gpu, "gpu-runner")
+        (gpu / ".orchestrator" / "agents").mkdir()
+        (gpu / ".orchestrator" / "agents" / "gpu-runner.md").write_text("---\nresources: [gpu]\n---\nUse the GPU.\n")
+        done = cli(gpu, "run", "--executor", "dask", "--scheduler", empty.address)
+        assert done.code == 2 and done.stderr.strip().count("\n") == 0, done.stderr
+        assert (
+            "profile gpu-runner asks for resource gpu=1 (needed by T1), which no worker has — "
+            "the workers' resources: w1: none"
+        ) in done.stderr
+        assert not (gpu / ".orchestrator" / "results").exists()
+        empty.start_worker("w2", resources="gpu=1")  # the resource asked for: only w2 runs it
+        done = cli(gpu, "run", "--executor", "dask", "--scheduler", empty.address)
+        assert done.code == 0, done.stdout + done.stderr
+        assert result_body(gpu, "T1").strip() == "on w2"
         claude = find_claude()
         if claude is not None:  # installed on the worker, and not logged in there
             write_plan(codex, [Spec("T1", "do it")], {"backend": "claude"})
@@ -250,7 +391,8 @@ def test_bad_set_ups_are_one_line_before_anything_starts(tmp_path: Path) -> None
 def test_claude_tasks_run_on_the_workers_against_the_fake_api(tmp_path: Path) -> None:
     claude = find_claude()
     assert claude is not None
-    rows = [("T1", "None"), ("T2", "T1"), ("T3", "T1"), ("T4", "T2, T3")]
+    # The shell DAG's shape: 8 tasks in five layers (A; B, C, D; E, F; G; H).
+    rows = [(spec.id, ", ".join(spec.deps) or "None") for spec in DAG]
     table = "\n".join(f"| {task} | Say hello as {task} | {deps} |" for task, deps in rows)
     plan = tmp_path / ".orchestrator" / "master_plan.md"
     plan.parent.mkdir(parents=True)
@@ -266,12 +408,15 @@ def test_claude_tasks_run_on_the_workers_against_the_fake_api(tmp_path: Path) ->
         with cluster(tmp_path / "cluster", env=env) as own:
             done = cli(tmp_path, "run", "--executor", "dask", "--scheduler", own.address, env=env, timeout=150)
         assert done.code == 0, done.stdout + done.stderr
-        assert len(api.main_requests) == 4
+        assert len(api.main_requests) == 8
     found = results(tmp_path)
-    assert {meta["status"] for meta in found.values()} == {"completed"}
-    assert {meta["worker"] for meta in found.values()} <= {"w1", "w2"}
+    assert {task: meta["status"] for task, meta in found.items()} == dict.fromkeys("ABCDEFGH", "completed")
+    assert all(meta["worker"] in ("w1", "w2") for meta in found.values())  # each result names its worker
+    assert {task: view["worker"] for task, view in status_json(tmp_path).items()} == {
+        task: meta["worker"] for task, meta in found.items()
+    }
     assert all(meta["cost_usd"] > 0 and meta["session_id"] for meta in found.values())
-    assert result_body(tmp_path, "T4").strip() == "hello from the cluster"
+    assert result_body(tmp_path, "H").strip() == "hello from the cluster"
 
 
 def test_doctor_shows_the_cluster_its_workers_resources_and_clis(two_workers: Cluster, tmp_path: Path) -> None:
@@ -290,6 +435,16 @@ def test_doctor_shows_the_cluster_its_workers_resources_and_clis(two_workers: Cl
     write_plan(codex, [Spec("T1", "do it")], {"backend": "codex"})
     done = cli(codex, "doctor", "--executor", "dask", "--scheduler", two_workers.address, "--json")
     assert done.code == 1 and json.loads(done.stdout)["cluster"]["problems"][0].startswith("worker w1 has no codex")
+    gpu = tmp_path / "gpu"  # a profile asking for a resource no worker has
+    write_plan(gpu, [Spec("T1", "echo T1")])
+    assign(gpu, "gpu")
+    (gpu / ".orchestrator" / "agents").mkdir()
+    (gpu / ".orchestrator" / "agents" / "gpu.md").write_text("---\nresources: {gpu: 2}\n---\nUse it.\n")
+    done = cli(gpu, "doctor", "--executor", "dask", "--scheduler", two_workers.address, "--json")
+    assert done.code == 1 and json.loads(done.stdout)["cluster"]["problems"] == [
+        "profile gpu asks for resource gpu=2 (needed by T1), which no worker has — "
+        "the workers' resources: w1: shell=4; w2: shell=4"
+    ]
     planned = tmp_path / "planned"  # no option: the plan's settings say which cluster
     write_plan(planned, [Spec("T1", "echo T1")], {"executor": "dask", "scheduler": two_workers.address})
     found = json.loads(cli(planned, "doctor", "--json").stdout)["cluster"]

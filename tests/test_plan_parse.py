@@ -641,3 +641,14 @@ def test_a_rule_or_a_fenced_example_of_settings_above_the_table_is_no_misplaced_
         assert list(parse_plan(text).tasks) == ["T-01"]
     with pytest.raises(PlanError, match=r"master_plan\.md:5: these settings are not read"):
         parse_plan(ruled.replace("Note: keep it short.", "max_cost: 1\n---"))
+
+
+def test_a_profiles_resources_are_names_or_names_with_amounts() -> None:
+    from orchestrator.plan.profiles import parse_resources
+
+    assert parse_resources(["gpu", "fast"]) == (("gpu", 1.0), ("fast", 1.0))
+    assert parse_resources("gpu, fast") == (("gpu", 1.0), ("fast", 1.0))
+    assert parse_resources({"gpu": 2, "memory": 8e9}) == (("gpu", 2.0), ("memory", 8e9))
+    for bad in ({"gpu": 0}, {"gpu": "two"}, {"gpu": True}, ["gpu=2"], ["two words"], 3):
+        with pytest.raises(ValueError, match="resource"):
+            parse_resources(bad)

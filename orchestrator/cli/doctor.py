@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import platform
 from typing import Any
 
@@ -80,10 +81,16 @@ def _cluster(args: argparse.Namespace, workspace: Workspace | None, needed: list
     chosen, scheduler, _ = executor_settings(workspace, args.executor)
     if chosen != "dask":
         return None
-    from orchestrator.run.cluster import cluster_executor, survey
+    from orchestrator.errors import OrchestratorError
+    from orchestrator.plan.profiles import Profiles
+    from orchestrator.run.cluster import asked_resources, cluster_executor, survey
 
     executor = cluster_executor(args.scheduler, scheduler)
-    workers, problems = survey(executor.scheduler, needed, executor.timeout)
+    asked = {}
+    if workspace is not None:
+        with contextlib.suppress(OrchestratorError):  # (a plan that does not load is told above)
+            asked = asked_resources(workspace.load_plan(), Profiles(workspace))
+    workers, problems = survey(executor.scheduler, needed, executor.timeout, asked)
     listed_workers = []
     for w in workers:
         clis = {p: {"path": i.path, "version": i.version, "login": i.login, "logged_in": i.logged_in}

@@ -66,6 +66,7 @@ class Launch:
     limits: Limits = field(default_factory=Limits)
     upstream: tuple[str, ...] = ()  # the tasks this one depends on (whose work a worktree merges first)
     resources: tuple[str, ...] = ()  # what it uses that a cluster may count: its backend, its profile
+    asks: tuple[tuple[str, float], ...] = ()  # resources its profile asks for (``resources``): always asked
     checkout: Checkout | None = None  # in a worktree (``WorktreeExecutor``): which, and its commit's message
 
 

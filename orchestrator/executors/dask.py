@@ -16,7 +16,9 @@ running task, so the runner asks every worker to stop the key's process group
 (``remote.stop``: SIGTERM, the grace, SIGKILL) and waits for that, then cancels the future. A
 runner that dies (``kill -9``) drops its client: the scheduler cancels its futures, and the
 worker's supervisor, seeing its task cancelled, stops the process; the next run's ``settle``
-asks the workers to stop whatever of the dead runner's keys still runs.
+cancels the dead runner's keys on the scheduler itself (it may not have yet: a runner's machine
+that vanished never closes its connection) and asks the workers to stop whatever of them still
+runs, and returns once none runs or will.
 
 A worker lost mid-attempt (``KilledWorker``, or Dask's re-run refused) is a ``ProcessRun`` with
 ``lost`` set: a transient failure of that attempt, retried on another worker by the task's
@@ -25,12 +27,9 @@ retry policy. The handle of an attempt is ``{"key": ..., "scheduler": ...}``.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import os
-import shutil
-import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -41,6 +40,14 @@ import anyio
 from orchestrator.errors import ClusterError, GitError
 from orchestrator.executors import luggage, remote
 from orchestrator.executors.base import Executor, Launch, Leftover, LineCallback, ProcessRun, StartCallback
+from orchestrator.executors.daskworker import (
+    allowed_failures,
+    on_worker,
+    pending_on_scheduler,
+    running_on_worker,
+    stop_on_worker,
+)
+from orchestrator.executors.daskworker import distributed_package as _distributed
 from orchestrator.executors.local import _Log
 from orchestrator.plan.settings import format_duration
 
@@ -50,7 +57,6 @@ SCHEDULER_VARIABLE = "ORCHESTRATOR_DASK_SCHEDULER"  # the scheduler's address wh
 CONNECT_TIMEOUT = 10.0  # seconds a scheduler has to answer
 _POLL = 0.25  # seconds between two looks at an attempt's output queue
 _TELL_EVERY = 10.0
-_ANNOUNCE = 1.0  # seconds after which an attempt that sent nothing yet says which worker runs it
 _LONGEST_LINE = 64 * 1024 * 1024
 
 
@@ -123,7 +129,8 @@ class DaskExecutor(Executor):
                 return ProcessRun(None, None, anyio.current_time() - began, start_error=why)
         spec = remote.Spec(key, launch.argv, str(launch.cwd), added_environment(launch.env), stdin,
                            limits.timeout, limits.inactivity, limits.grace, claim=claim, luggage=packed)  # fmt: skip
-        resources = {name: 1 for name in launch.resources if name in declared}
+        resources: dict[str, float] = {name: 1 for name in launch.resources if name in declared}
+        resources.update(launch.asks)  # (the run checked first that some worker declares them)
         if on_start is not None:
             on_start({"key": key, "scheduler": self.scheduler})
         queue = _Output(client, key)
@@ -207,7 +214,11 @@ class DaskExecutor(Executor):
     async def settle(
         self, leftovers: Sequence[Leftover], *, grace: float, wait: bool, tell: Callable[[str], None] | None = None
     ) -> list[str]:
-        """Stop (or with ``wait`` wait for) what of a dead runner's keys still runs on a worker."""
+        """Stop (or with ``wait`` wait for) what of a dead runner's keys still runs on a worker,
+        and cancel them on the scheduler first: it may not have done so yet (it does when it sees
+        the dead runner's connection drop, which a runner's machine that vanished never closes),
+        and an attempt that waits there for a worker would start later, beside its retry. Returns
+        once no worker runs any of them, nor will: the tasks whose attempts were running."""
         keys = {str(o.handle["key"]): o.task for o in leftovers if o.handle and isinstance(o.handle.get("key"), str)}
         if not keys:
             return []
@@ -215,16 +226,28 @@ class DaskExecutor(Executor):
             found = [o.handle.get("scheduler") for o in leftovers if o.handle]
             self.scheduler = next((str(address) for address in found if isinstance(address, str)), "")
         client = await self.client()
+        seen: set[str] = set()
+        if wait:
+            seen = await self._waited(client, keys, tell)
+        else:
+            seen = set(await _in_flight(client, list(keys), running_only=True))
+        _cancel(client, list(keys))  # (before any is stopped: stopped, it frees a worker for one that waits)
         if not wait:
-            return sorted({keys[key] for key in await self.stop(list(keys), grace)})
+            seen.update(await self.stop(list(keys), grace))
+        with anyio.move_on_after(grace + self.timeout + 5):  # (a worker that stops answering: it is gone)
+            while await _in_flight(client, list(keys)):
+                await anyio.sleep(0.1)
+        return sorted({keys[key] for key in seen})
+
+    async def _waited(self, client: Client, keys: Mapping[str, str], tell: Callable[[str], None] | None) -> set[str]:
+        """Wait until none of ``keys`` runs on a worker (``--wait-orphans``); the keys that did."""
         seen: set[str] = set()
         began = last = anyio.current_time()
         while True:
-            answers = await client.run(running_on_worker, list(keys), on_error="return")
-            still = sorted({key for found in answers.values() if isinstance(found, list) for key in found})
+            still = await _in_flight(client, list(keys), running_only=True)
             seen.update(still)
             if not still:
-                return sorted({keys[key] for key in seen})
+                return seen
             now = anyio.current_time()
             if tell is not None and (now == began or now - last >= _TELL_EVERY):
                 last = now
@@ -275,82 +298,27 @@ def added_environment(env: Mapping[str, str], base: Mapping[str, str] | None = N
     return {name: value for name, value in env.items() if base.get(name) != value}
 
 
-# --- on the worker -----------------------------------------------------------------------------
-
-
-def on_worker(spec: remote.Spec) -> remote.Ended:
-    """The task Dask runs: the attempt's process, supervised on this worker."""
-    distributed = _distributed()
-    worker = distributed.get_worker()
-    client = distributed.get_client()
-    if spec.claim:
-        claim = distributed.Event(f"{spec.key}-claimed", client=client)
-        if claim.is_set():  # Dask runs it again after losing the worker that ran it: refused
-            return remote.Ended(info={"rerun": True, "worker": str(worker.name)})
-        claim.set()
-    unpacked = None
-    if spec.luggage is not None:  # no shared filesystem: its files and checkout, in a directory of its own
-        try:
-            unpacked = luggage.unpack(spec.luggage, spec.env, tuple(spec.argv), worker.local_directory)
-        except (GitError, OSError) as exc:
-            return remote.Ended(start_error=f"its files on the worker: {exc}", info={"worker": str(worker.name)})
-        spec = dataclasses.replace(spec, argv=unpacked.argv, cwd=unpacked.cwd, env=unpacked.env)
-    queue: list[Any] = []  # made when it is first sent to (an attempt that is over in half a second is not)
-    began = time.monotonic()
-
-    def send(batch: remote.Chunks) -> None:
-        if not queue:  # the first batch says where it runs, for `status` to say while it runs
-            queue.append(distributed.Queue(spec.key, client=client))
-            batch = [("worker", str(worker.name).encode()), *batch]
-        queue[0].put(batch)
-
-    def stop_requested() -> bool:
-        """The runner cancelled its task, or is gone (the scheduler cancels a lost client's
-        tasks), or this worker is closing (it lost its scheduler, or is told to stop). (Asked
-        about ten times a second: an attempt silent for ``_ANNOUNCE`` seconds says where it runs.)"""
-        if not queue and time.monotonic() - began >= _ANNOUNCE:
-            send([])
-        if getattr(worker.status, "name", "running") not in ("running", "paused"):
-            return True
-        state = worker.state.tasks.get(spec.key)
-        return state is None or state.state not in ("executing", "long-running")
-
-    try:
-        ended = remote.supervise(spec, send, stop_requested)
-        if unpacked is not None and spec.luggage is not None:
-            try:
-                ended.info["returned"] = luggage.gather(spec.luggage, unpacked)
-            except (GitError, OSError) as exc:
-                ended.info["unreturned"] = str(exc)
-    finally:
-        if unpacked is not None:
-            shutil.rmtree(unpacked.place, ignore_errors=True)
-    ended.info["worker"] = str(worker.name)
-    ended.info["sent"] = bool(queue)
-    return ended
-
-
-def allowed_failures(dask_scheduler: Any = None) -> int:
-    """On the scheduler: how many times it runs a task again after losing its worker."""
-    return int(dask_scheduler.allowed_failures)
-
-
-async def stop_on_worker(keys: list[str], grace: float) -> list[str]:
-    return await asyncio.to_thread(remote.stop, keys, grace)
-
-
-def running_on_worker(keys: list[str]) -> list[str]:
-    return remote.running(keys)
-
-
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _distributed() -> Any:
-    """The ``distributed`` package (the ``dask`` extra), imported when a cluster is used."""
-    import importlib
+def _cancel(client: Client, keys: list[str]) -> None:
+    """Cancel ``keys`` on the scheduler for every client that wants them (a dead runner's
+    included), and release their output queues (a message each, no round trip)."""
+    reason = "settled by the next run: its runner is gone"
+    client._send_to_scheduler({"op": "cancel-keys", "keys": keys, "force": True, "reason": reason, "msg": reason})
+    for key in keys:
+        client._send_to_scheduler({"op": "queue_release", "name": key})
 
-    return importlib.import_module("distributed")
+
+async def _in_flight(client: Client, keys: list[str], *, running_only: bool = False) -> list[str]:
+    """Which of ``keys`` run on a worker; unless ``running_only``, also those the scheduler or a
+    worker will still run."""
+    answers = await client.run(running_on_worker, keys, running_only, on_error="return")
+    found = {key for each in answers.values() if isinstance(each, list) for key in each}
+    if not running_only:
+        with contextlib.suppress(Exception):  # (a scheduler that refuses to run a function: the workers say)
+            found.update(await client.run_on_scheduler(pending_on_scheduler, keys))
+    return sorted(found)
 
 
 async def _awaited(

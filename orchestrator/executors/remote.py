@@ -11,6 +11,11 @@ batches: the runner cancelled the attempt, or is gone. Whatever happens, the gro
 ``RUNNING`` holds the groups that run on this worker by attempt key, and ``stop`` stops them by
 key: a runner asks the worker directly (Dask's own cancel does not interrupt a running task), a
 new runner too, for the attempts a dead one left.
+
+A group never outlives its worker: ``executors/watchdog``, a small program the worker starts
+once (in a session of its own), is told of each attempt's key before its process starts and of
+its group once it has one, and SIGKILLs what is left of them when the worker dies (the pipe it
+reads from closes). Each attempt's environment holds its key (``ORCHESTRATOR_ATTEMPT_KEY``).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import os
 import selectors
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -27,6 +33,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.executors import watchdog
 from orchestrator.executors.groups import group_running, signal_group
 from orchestrator.executors.luggage import Luggage
 
@@ -74,7 +81,66 @@ _STOP: set[str] = set()  # keys a runner asked to stop
 _LOCK = threading.Lock()
 
 
+class _Watchdog:
+    """This worker's ``executors/watchdog`` process, started when first needed (and again, told
+    of the attempts that run, should it be gone)."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[bytes] | None = None
+        self.pipe: int | None = None  # the write end: held by this process alone (close-on-exec)
+        self.watched: dict[str, str] = {}  # key -> its last line
+        self.lock = threading.Lock()
+
+    def tell(self, key: str, line: str | None) -> None:
+        """Say ``line`` of ``key`` (``None``: it is over)."""
+        with self.lock:
+            if line is None:
+                self.watched.pop(key, None)
+                self._write(f"done {key}\n")
+                return
+            self.watched[key] = line
+            if not self._write(line):  # gone (killed?): a new one, told of every attempt that runs
+                self._start()
+                self._write("".join(self.watched.values()))
+
+    def _write(self, text: str) -> bool:
+        if self.process is None or self.pipe is None or self.process.poll() is not None:
+            return False
+        try:
+            os.write(self.pipe, text.encode())
+        except OSError:
+            return False
+        return True
+
+    def _start(self) -> None:
+        if self.pipe is not None:
+            os.close(self.pipe)
+        if self.process is not None:
+            self.process.wait()
+        read, self.pipe = os.pipe()  # (both close-on-exec: no attempt inherits the write end)
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", "-S", watchdog.__file__],
+                stdin=read,
+                stdout=subprocess.DEVNULL,
+                start_new_session=True,  # (a worker killed with its process group: this stays, to act)
+            )
+        finally:
+            os.close(read)
+
+
+_WATCHDOG = _Watchdog()
+
+
 def supervise(spec: Spec, send: Callable[[Chunks], None], stop_requested: Callable[[], bool]) -> Ended:
+    _WATCHDOG.tell(spec.key, f"key {spec.key}\n")  # (before its process exists: a worker may die meanwhile)
+    try:
+        return _supervise(spec, send, stop_requested)
+    finally:
+        _WATCHDOG.tell(spec.key, None)
+
+
+def _supervise(spec: Spec, send: Callable[[Chunks], None], stop_requested: Callable[[], bool]) -> Ended:
     began = time.monotonic()
     stdin: Any = subprocess.DEVNULL
     if spec.stdin is not None:
@@ -88,7 +154,7 @@ def supervise(spec: Spec, send: Callable[[Chunks], None], stop_requested: Callab
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             cwd=spec.cwd,
-            env=worker_environment(spec.env),
+            env={**worker_environment(spec.env), watchdog.KEY_VARIABLE: spec.key},
             start_new_session=True,
         )
     except OSError as exc:
@@ -97,6 +163,7 @@ def supervise(spec: Spec, send: Callable[[Chunks], None], stop_requested: Callab
         if stdin is not subprocess.DEVNULL:
             stdin.close()
     pgid = process.pid
+    _WATCHDOG.tell(spec.key, f"group {spec.key} {pgid} {watchdog.started(pgid)}\n")
     with _LOCK:
         RUNNING[spec.key] = pgid
     ended = Ended()

@@ -1,7 +1,8 @@
 """Specialist profiles: the ``Assignee`` column names one; a markdown file in Claude Code's subagent format.
 
 Frontmatter: ``name``, ``description``, ``tools``, ``model`` (Claude Code's keys) plus ours:
-``backend``, ``max_parallel``, ``timeout``, ``permission_mode``, ``allowed_tools``. ``tools`` is
+``backend``, ``max_parallel``, ``timeout``, ``permission_mode``, ``allowed_tools``, ``resources``
+(on a Dask cluster: the worker resources each attempt asks for, ``[gpu]`` or ``{gpu: 2}``). ``tools`` is
 what Claude Code makes of it: the only tools the agent has (``--tools``), not a pre-approval.
 The body is the system prompt, appended to the agent's own with ``--append-system-prompt``.
 Looked up in ``.orchestrator/agents/``, then the project's ``.claude/agents/``, then
@@ -38,6 +39,29 @@ class Profile:
     max_parallel: int | None = None
     timeout: float | None = None
     timeout_set: bool = False
+    resources: tuple[tuple[str, float], ...] = ()  # on a Dask cluster: what each attempt asks of a worker
+
+
+def parse_resources(value: Any) -> tuple[tuple[str, float], ...]:
+    """A profile's ``resources``: names (one unit each: ``[gpu]``, ``gpu, fast``) or names with
+    amounts (``{gpu: 2}``), as ``dask worker --resources`` declares them."""
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if isinstance(value, dict):
+        pairs = list(value.items())
+    elif isinstance(value, list):
+        pairs = [(name, 1) for name in value]
+    else:
+        raise ValueError("resources is a list of names or a mapping of names to amounts")
+    found: dict[str, float] = {}
+    for name, amount in pairs:
+        text = str(name).strip()
+        if not text or any(c.isspace() or c in ",=" for c in text):
+            raise ValueError(f"resources: '{name}' is not a resource name")
+        if isinstance(amount, bool) or not isinstance(amount, int | float) or not amount > 0:
+            raise ValueError(f"resources: {text}'s amount must be a number above 0")
+        found[text] = float(amount)
+    return tuple(found.items())
 
 
 def search_dirs(workspace_root: Path) -> list[Path]:
@@ -89,12 +113,15 @@ def _profile(path: Path) -> Profile | Problem:
         if "timeout" in meta:
             fields["timeout"] = parse_duration(meta["timeout"])
             fields["timeout_set"] = True
+        if meta.get("resources") is not None:
+            fields["resources"] = parse_resources(meta["resources"])
     except (TypeError, ValueError) as exc:
         return Problem(
             shown(path),
             1,
             f"bad profile setting: {exc}",
-            "max_parallel is a whole number ≥ 1, timeout a duration, tools and allowed_tools lists of tools",
+            "max_parallel is a whole number ≥ 1, timeout a duration, tools and allowed_tools lists of tools, "
+            "resources names or names with amounts",
         )
     return Profile(**fields)
 

@@ -141,6 +141,7 @@ def build_launch(
         invocation.limits,
         job.task.dependencies,
         (job.settings.backend, *((job.profile.name,) if job.profile is not None else ())),
+        asks=job.profile.resources if job.profile is not None else (),
     )
 
 

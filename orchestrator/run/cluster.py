@@ -7,7 +7,8 @@ the agent CLIs the plan needs (installed, version, logged in), asked of the work
 
 A run checks its cluster before it takes the lock: a scheduler that does not answer (its address
 and the time it was given), no worker, a worker without an agent CLI a task needs or without its
-login, each one line and nothing written.
+login, a resource a task's profile asks for (``resources``) that no worker has, each one line and
+nothing written.
 """
 
 from __future__ import annotations
@@ -126,8 +127,42 @@ def check(executor: DaskExecutor, plan: Plan, profiles: Profiles, only: Sequence
                 problems.append(f"worker {worker.name} has no {cli.program} (needed by {needed})")
             elif found.logged_in is False:
                 problems.append(f"worker {worker.name}: {cli.program}: {found.login}")
+    problems += missing_resources(workers, asked_resources(plan, profiles, only))
     if problems:
         raise ClusterError("; ".join(problems) + " — nothing was started; `orchestrator doctor` shows the cluster")
+
+
+def asked_resources(
+    plan: Plan, profiles: Profiles, only: Sequence[str] | None = None
+) -> dict[tuple[str, str, float], list[str]]:
+    """What the tasks to run ask of a worker through their profiles' ``resources``: (profile,
+    resource, amount) -> the tasks."""
+    wanted = set(only) if only is not None else None
+    found: dict[tuple[str, str, float], list[str]] = {}
+    for task in plan.tasks.values():
+        profile = profiles.get(task.profile)
+        if profile is None or (wanted is not None and task.id not in wanted):
+            continue
+        for name, amount in profile.resources:
+            found.setdefault((profile.name, name, amount), []).append(task.id)
+    return found
+
+
+def missing_resources(workers: Sequence[Worker], asked: Mapping[tuple[str, str, float], list[str]]) -> list[str]:
+    """A line for each resource a profile asks for that no worker has as much of (Dask would hold
+    its attempts until such a worker came: a run that hangs), naming the workers' resources."""
+    problems = []
+    for (profile, name, amount), tasks in asked.items():
+        if any(worker.resources.get(name, 0) >= amount for worker in workers):
+            continue
+        having = "; ".join(
+            f"{w.name}: {', '.join(f'{k}={v:g}' for k, v in sorted(w.resources.items())) or 'none'}" for w in workers
+        )
+        problems.append(
+            f"profile {profile} asks for resource {name}={amount:g} (needed by {listed(tasks[:3], len(tasks))}), "
+            f"which no worker has — the workers' resources: {having}"
+        )
+    return problems
 
 
 def checked(workspace: Workspace, options: RunOptions, executor: Executor) -> None:
@@ -140,10 +175,16 @@ def checked(workspace: Workspace, options: RunOptions, executor: Executor) -> No
         check(executor, plan, profiles, options.only)
 
 
-def survey(address: str, needed: Sequence[str], timeout: float = CONNECT_TIMEOUT) -> tuple[list[Worker], list[str]]:
+def survey(
+    address: str,
+    needed: Sequence[str],
+    timeout: float = CONNECT_TIMEOUT,
+    asked: Mapping[tuple[str, str, float], list[str]] | None = None,
+) -> tuple[list[Worker], list[str]]:
     """``doctor --executor dask``: the cluster's workers, each with the CLIs of the backends
     ``needed`` as it has them, and what is wrong (no answer, no worker, a CLI missing on a worker
-    or without its login), each a line."""
+    or without its login, a resource the profiles ask for, ``asked``, that no worker has), each a
+    line."""
     clis = {name: cli for name in needed if (cli := backends.get(name).cli()) is not None}
     try:
         workers = anyio.run(inspect, address, list(clis.values()), timeout)
@@ -159,4 +200,4 @@ def survey(address: str, needed: Sequence[str], timeout: float = CONNECT_TIMEOUT
                 problems.append(f"worker {worker.name} has no {cli.program}: {cli.install}")
             elif found.logged_in is False:
                 problems.append(f"worker {worker.name}: {cli.program}: {found.login}")
-    return workers, problems
+    return workers, problems + missing_resources(workers, asked or {})

@@ -10,9 +10,11 @@ task is still what that attempt was started with (its fingerprint: brief, settin
 the result is written from the log and the task counts as done; otherwise it goes on as before
 (its agent session continued, or run again).
 
-Not recovered: an attempt whose start was not journaled with its fingerprint (an older
-version's), or that a ``reset`` forgot; one the fake executor made (made up, never evidence); a
-task in a worktree of its own (its work must still be committed and merged: ``run/merges``); a
+On a Dask cluster the log is the runner's own, written as the output came: the same evidence. Not
+recovered: an attempt whose start was not journaled with its fingerprint (an older version's),
+or that a ``reset`` forgot; one the fake executor made (made up, never evidence); one on a
+cluster without a shared filesystem (what it wrote comes back only at its end); a task in a
+worktree of its own (its work must still be committed and merged: ``run/merges``); a
 task named by ``run --rerun`` and what is downstream of it (asked to run again); and any outcome
 but a completed one.
 
@@ -54,7 +56,7 @@ def finished_in_logs(ws: Workspace, prepared: Prepared, left: Iterable[OpenAttem
     before the run says what it runs (``run_started``'s ``to_run``): each such task is done
     before the run begins (``Prepared.done_before``), recorded once the run records (``keep``)."""
     plan, selection = prepared.plan, prepared.selection
-    open_by_task = {attempt.task: attempt for attempt in left if attempt.executor in (None, "local")}
+    open_by_task = {attempt.task: attempt for attempt in left if attempt.executor in (None, "local", "dask")}
     running = set(selection.run) - prepared.afresh  # (`run --rerun`: asked to run again, it does)
     found: list[Recovered] = []
     for task_id in plan.topological_order():  # an upstream task first: its result is in a dependent's fingerprint
@@ -64,6 +66,8 @@ def finished_in_logs(ws: Workspace, prepared: Prepared, left: Iterable[OpenAttem
         task, settings = plan.tasks[task_id], prepared.settings[task_id]
         if settings.isolation != "none" or not all(dep in selection.done for dep in task.dependencies):
             continue
+        if attempt.executor == "dask" and not settings.shared_filesystem:
+            continue  # (what it wrote on its worker came back only at its end: its runner saw none of it)
         brief = read_body(ws.brief(task))
         if brief is None:
             continue
