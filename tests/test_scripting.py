@@ -249,6 +249,37 @@ def test_status_sets_only_what_a_person_may_set(tmp_path: Path) -> None:
     assert said_no.code == 2 and "reads as not blocked" in said_no.stderr
 
 
+def test_a_running_or_finished_task_is_not_blocked(tmp_path: Path) -> None:
+    """Blocking a task the run has started (or finished) would hold nothing: it is refused in one
+    line saying what to do instead, and nothing is written; a task not started yet is held."""
+    write_plan(
+        tmp_path,
+        [Spec("T-01", "sleep 2"), Spec("T-02", "echo two > two.txt", ["T-01"]), Spec("T-03", "true", ["T-02"])],
+        {"backend": "shell"},
+    )
+    plan = tmp_path / ".orchestrator" / "master_plan.md"
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: "task_started" in [e["event"] for e in runner.events()], "T-01 to start")
+        running = cli(tmp_path, "update", "T-01", "--status", "blocked", "--reason", "wrong approach")
+        assert running.code == 2, running.stderr
+        assert running.stderr.count("\n") == 1 and "`orchestrator cancel T-01` stops it" in running.stderr
+        assert "wrong approach" not in plan.read_text(encoding="utf-8")  # nothing written
+        assert runner.wait() == 0, runner.stderr.read_text()
+    finally:
+        runner.cleanup()
+    assert (tmp_path / "two.txt").read_text() == "two\n"  # its dependent ran
+    done = cli(tmp_path, "update", "T-01", "--status", "blocked", "--reason", "too late")
+    assert done.code == 2 and done.stderr.count("\n") == 1 and "T-01 is completed" in done.stderr, done.stderr
+    assert "too late" not in plan.read_text(encoding="utf-8")
+    assert "blocked" not in cli(tmp_path, "validate").stderr
+    # A task that has not started yet is held as before, and released.
+    assert cli(tmp_path, "add", "Later", "--after", "T-03", "--command", "true").stdout == "T-04\n"
+    assert cli(tmp_path, "update", "T-04", "--status", "blocked", "--reason", "designs").code == 0
+    assert cli(tmp_path, "update", "T-04", "--status", "blocked", "--reason", "still the designs").code == 0
+    assert cli(tmp_path, "update", "T-04", "--status", "pending").code == 0
+
+
 def test_an_unknown_assignee_is_refused_again_when_the_plan_says_so(tmp_path: Path) -> None:
     (tmp_path / ".orchestrator" / "agents").mkdir(parents=True)
     (tmp_path / ".orchestrator" / "agents" / "db-specialist.md").write_text("---\nname: db-specialist\n---\nSQL.\n")
