@@ -283,6 +283,12 @@ def test_a_running_or_finished_task_is_not_blocked(tmp_path: Path) -> None:
     assert cli(tmp_path, "update", "T-04", "--status", "blocked", "--reason", "designs").code == 0
     assert cli(tmp_path, "update", "T-04", "--status", "blocked", "--reason", "still the designs").code == 0
     assert cli(tmp_path, "update", "T-04", "--status", "pending").code == 0
+    # A Blocked cell written by hand on a completed task is told for what it is, as status tells it.
+    text = plan.read_text(encoding="utf-8")
+    assert "| T-01 | Task T-01 | Run the T-01 script | None | P2 |  |  |\n" in text  # (no Command, no Blocked)
+    plan.write_text(text.replace("| None | P2 |  |  |", "| None | P2 |  | x |", 1), encoding="utf-8")
+    told = cli(tmp_path, "validate").stderr
+    assert "T-01's Blocked cell holds nothing: it is completed" in told and "T-01 is blocked" not in told, told
 
 
 def test_an_unknown_assignee_is_refused_again_when_the_plan_says_so(tmp_path: Path) -> None:
