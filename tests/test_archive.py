@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from runner_helpers import cli, start, wait_until
+from runner_helpers import Spec, cli, start, wait_until, write_plan
 from test_scripting import bash
 
 QUEUE_SCRIPT = r"""
@@ -111,6 +111,18 @@ def test_archive_by_id_refuses_what_has_not_done_its_work(tmp_path: Path) -> Non
     assert on_failed.code == 2 and "archived failed" in on_failed.stderr
     listed = json.loads(cli(tmp_path, "list", "--archived", "--json", "--status", "failed").stdout)["tasks"]
     assert [(t["id"], t["status"]) for t in listed] == [("X-1", "failed")]
+
+
+def test_archive_of_a_blocked_task_says_how_to_release_it(tmp_path: Path) -> None:
+    """``retry`` answers a blocked task "in the queue already": archive advises the release."""
+    write_plan(tmp_path, [Spec("T-01", "true"), Spec("T-02", "true", ["T-01"])], {"backend": "shell"})
+    assert cli(tmp_path, "update", "T-02", "--status", "blocked", "--reason", "designs").code == 0
+    refused = cli(tmp_path, "archive", "T-02")
+    assert refused.code == 1 and refused.stderr.count("\n") == 1, refused.stderr
+    assert "T-02 is blocked" in refused.stderr and "`orchestrator update T-02 --status pending`" in refused.stderr
+    assert "retry" not in refused.stderr and not _archive_files(tmp_path)
+    assert cli(tmp_path, "update", "T-02", "--status", "pending").code == 0  # what it advised: it runs then
+    assert cli(tmp_path, "run").code == 0
 
 
 def test_dry_run_and_json_write_nothing_and_say_what_would_go(tmp_path: Path) -> None:

@@ -84,8 +84,66 @@ def test_cleanup_removes_merged_worktrees_and_old_logs_and_keeps_work_and_the_la
     assert again.code == 0 and again.stdout == ""  # nothing stale is left
 
 
+def test_retention_takes_old_spawn_logs_inputs_and_cache_entries_but_what_a_result_needs(tmp_path: Path) -> None:
+    """``retention`` covers all that attempts leave, not their logs alone: the output of spawn
+    --detach's runner, the inputs an attempt read, cache entries no current result came from.
+    The entry a current result was kept as (or taken from) stays however old, and the history
+    estimates are learned from (the event log, the journal) is never rewritten."""
+    settings = {"backend": "shell", "retention": "1h"}
+    upstream = Spec("T-02", 'cat "$ORCHESTRATOR_INPUTS_DIR/T-01.md"', ["T-01"])
+    write_plan(tmp_path, [Spec("T-01", "echo one"), upstream], settings)
+    assert run(tmp_path).code == 0
+    ws = tmp_path / ".orchestrator"
+    (stale,) = (ws / "cache" / "T-01").glob("*.md")
+    write_plan(tmp_path, [Spec("T-01", "echo one; true"), upstream], settings)
+    assert run(tmp_path).code == 0  # T-01's brief changed: it ran again (a second entry); T-02 took its own
+    (current,) = [path for path in (ws / "cache" / "T-01").glob("*.md") if path != stale]
+    (taken,) = (ws / "cache" / "T-02").glob("*.md")
+    spawned = cli(tmp_path, "spawn", "--detach", "--id", "S-1", "--backend", "shell", "--command", "true", "aside")
+    assert spawned.code == 0, spawned.stderr
+    wait_until(lambda: "S-1" in cli(tmp_path, "list", "--status", "completed").stdout, "S-1 to complete")
+    wait_until(lambda: cli(tmp_path, "cleanup", "--dry-run").code == 0, "spawn's runner to end")
+    (spawn_log,) = (ws / "logs").glob("*.spawn.log")
+    slug = spawn_log.name.removesuffix(".spawn.log")
+    history = {name: (ws / "state" / name).read_bytes() for name in ("events.jsonl", "attempts.jsonl")}
+    old = time.time() - 7200
+    for top in ("logs", "state/inputs", "cache"):
+        for path in [ws / top, *(ws / top).rglob("*")]:
+            os.utime(path, (old, old))
+    fresh = ws / "state" / "inputs" / "agent-01.txt"
+    os.utime(fresh)  # written now: not older than the retention
+
+    dry = cli(tmp_path, "cleanup", "--dry-run")
+    assert dry.code == 0, dry.stderr
+    assert dry.stdout.splitlines() == [
+        "would remove log .orchestrator/logs/agent-01.attempt-1.out (T-01)",  # (as before: not its latest)
+        f"would remove spawn_log .orchestrator/logs/{slug}.spawn.log (S-1)",
+        "would remove inputs .orchestrator/state/inputs/agent-01/ (T-01)",
+        "would remove inputs .orchestrator/state/inputs/agent-02/ (T-02)",
+        "would remove inputs .orchestrator/state/inputs/agent-02.txt (T-02)",
+        f"would remove inputs .orchestrator/state/inputs/{slug}/ (S-1)",
+        f"would remove inputs .orchestrator/state/inputs/{slug}.txt (S-1)",
+        f"would remove cache .orchestrator/cache/T-01/{stale.name} (T-01)",
+    ]
+    assert stale.exists() and spawn_log.exists()  # --dry-run: nothing removed
+    swept = cli(tmp_path, "cleanup", "--json")
+    assert swept.code == 0, swept.stdout + swept.stderr
+    done = json.loads(swept.stdout)
+    assert [(item["kind"], item["task"]) for item in done["removed"]] == [
+        ("log", "T-01"), ("spawn_log", "S-1"), ("inputs", "T-01"), ("inputs", "T-02"), ("inputs", "T-02"),
+        ("inputs", "S-1"), ("inputs", "S-1"), ("cache", "T-01"),
+    ]  # fmt: skip
+    assert not stale.exists() and not spawn_log.exists() and not (ws / "state" / "inputs" / "agent-02").exists()
+    assert current.exists() and taken.exists() and fresh.exists()  # the current results' entries, however old
+    assert {name: (ws / "state" / name).read_bytes() for name in history} == history
+    # What stayed is what a run needs: T-02's result gone, the next run takes it from its entry again.
+    (ws / "results" / "agent-02-result.md").unlink()
+    assert run(tmp_path).code == 0
+    assert "reused:" in (ws / "results" / "agent-02-result.md").read_text(encoding="utf-8")
+
+
 def test_cleanup_takes_away_what_a_dead_runner_left_and_is_refused_beside_a_run(tmp_path: Path) -> None:
-    write_plan(tmp_path, [Spec("T-01", f"touch {tmp_path}/started; sleep 300")])
+    write_plan(tmp_path, [Spec("T-01", f"touch {tmp_path}/started; sleep 300")], {"retention": "1h"})
     runner = start(tmp_path)
     try:
         wait_until(lambda: (tmp_path / "started").exists() and bool(open_attempts(tmp_path)), "the task to start")
@@ -98,6 +156,10 @@ def test_cleanup_takes_away_what_a_dead_runner_left_and_is_refused_beside_a_run(
         pgid = int(attempt["pgid"])
         assert not pid_gone(pgid)  # the task goes on without its runner
         lock = tmp_path / ".orchestrator" / "state" / "runner.lock"
+        inputs = tmp_path / ".orchestrator" / "state" / "inputs"
+        old = time.time() - 7200
+        for path in [inputs, *inputs.rglob("*")]:  # old, but its attempt is still open: they stay
+            os.utime(path, (old, old))
         dry = cli(tmp_path, "cleanup", "--dry-run")
         assert dry.code == 0, dry.stderr
         assert dry.stdout.splitlines()[:2] == [
@@ -105,6 +167,7 @@ def test_cleanup_takes_away_what_a_dead_runner_left_and_is_refused_beside_a_run(
             f"would remove processes process group {pgid}, left running by a dead runner (T-01)",
         ]
         assert "the next `orchestrator run` takes them up" in dry.stderr
+        assert "inputs" not in dry.stdout and any(inputs.iterdir())
         assert not pid_gone(pgid) and lock.read_text().strip() == str(runner.pid)  # --dry-run stops nothing
         done = cli(tmp_path, "cleanup")
         assert done.code == 0, done.stderr

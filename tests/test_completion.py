@@ -76,6 +76,29 @@ def test_bash_completes_the_task_ids_of_the_workspaces_plan(project: Path) -> No
     assert _tab(project, "output", "other", "") == ["A-1"]
 
 
+def test_bash_completes_the_values_a_scripted_queue_uses(project: Path) -> None:
+    """Priorities, the states a person sets, and the tags, labels and assignees the plan and its
+    history use: what a script in the style of the task managers types after each option."""
+    for edit in (("T-01", "--tag", "db,backend"), ("T-02", "--tag", "Front", "--assignee", "db_specialist")):
+        assert cli(project, "update", *edit).code == 0
+    everything = ["critical", "high", "normal", "low", "P0", "P1", "P2", "P3"]
+    assert _tab(project, "add", "x", "-p", "") == everything
+    assert _tab(project, "update", "T-01", "--priority", "P") == ["P0", "P1", "P2", "P3"]
+    assert _tab(project, "update", "T-01", "--status", "") == ["blocked", "pending"]  # the run sets the others
+    assert _tab(project, "archive", "") == ["T-01", "T-02", "X-10"]
+    assert _tab(project, "archive", "T-01", "T-") == ["T-02"]  # archive takes several: each once
+    assert _tab(project, "list", "--tag", "") == ["backend", "db", "Front"]
+    assert _tab(project, "list", "--label", "f") == ["Front"]
+    assert _tab(project, "spawn", "--label", "") == ["backend", "db", "Front"]
+    assert _tab(project, "update", "T-01", "--untag", "") == ["db", "backend"]  # the task's own
+    assert _tab(project, "update", "T-01", "--tag", "") == ["Front"]  # the ones it has not
+    assert _tab(project, "list", "--assignee", "") == ["db_specialist"]  # a label in use, no profile file
+    spawned = cli(project, "spawn", "--id", "S-1", "--label", "nightly", "--backend", "shell", "--command", "true", "x")
+    assert spawned.code == 0, spawned.stderr
+    assert cli(project, "archive", "S-1").code == 0  # out of the table: history still has it
+    assert _tab(project, "history", "--label", "n") == ["nightly"]
+
+
 def test_bash_falls_back_to_files_where_a_path_goes(project: Path) -> None:
     (project / "brief.txt").write_text("x")
     assert _tab(project, "add", "--details-file", "bri") == ["brief.txt"]

@@ -11,9 +11,14 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
 from runner_helpers import Spec, cli, start, wait_until, write_plan
+
+from orchestrator.cli.main import main
 
 # The orchestrator this test runs, as the script's `orchestrator` command.
 SHIM = f'orchestrator() {{ "{sys.executable}" -m orchestrator "$@"; }}\n'
@@ -249,6 +254,43 @@ def test_status_sets_only_what_a_person_may_set(tmp_path: Path) -> None:
     assert said_no.code == 2 and "reads as not blocked" in said_no.stderr
 
 
+def test_a_running_or_finished_task_is_not_blocked(tmp_path: Path) -> None:
+    """Blocking a task the run has started (or finished) would hold nothing: it is refused in one
+    line saying what to do instead, and nothing is written; a task not started yet is held."""
+    write_plan(
+        tmp_path,
+        [Spec("T-01", "sleep 2"), Spec("T-02", "echo two > two.txt", ["T-01"]), Spec("T-03", "true", ["T-02"])],
+        {"backend": "shell"},
+    )
+    plan = tmp_path / ".orchestrator" / "master_plan.md"
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: "task_started" in [e["event"] for e in runner.events()], "T-01 to start")
+        running = cli(tmp_path, "update", "T-01", "--status", "blocked", "--reason", "wrong approach")
+        assert running.code == 2, running.stderr
+        assert running.stderr.count("\n") == 1 and "`orchestrator cancel T-01` stops it" in running.stderr
+        assert "wrong approach" not in plan.read_text(encoding="utf-8")  # nothing written
+        assert runner.wait() == 0, runner.stderr.read_text()
+    finally:
+        runner.cleanup()
+    assert (tmp_path / "two.txt").read_text() == "two\n"  # its dependent ran
+    done = cli(tmp_path, "update", "T-01", "--status", "blocked", "--reason", "too late")
+    assert done.code == 2 and done.stderr.count("\n") == 1 and "T-01 is completed" in done.stderr, done.stderr
+    assert "too late" not in plan.read_text(encoding="utf-8")
+    assert "blocked" not in cli(tmp_path, "validate").stderr
+    # A task that has not started yet is held as before, and released.
+    assert cli(tmp_path, "add", "Later", "--after", "T-03", "--command", "true").stdout == "T-04\n"
+    assert cli(tmp_path, "update", "T-04", "--status", "blocked", "--reason", "designs").code == 0
+    assert cli(tmp_path, "update", "T-04", "--status", "blocked", "--reason", "still the designs").code == 0
+    assert cli(tmp_path, "update", "T-04", "--status", "pending").code == 0
+    # A Blocked cell written by hand on a completed task is told for what it is, as status tells it.
+    text = plan.read_text(encoding="utf-8")
+    assert "| T-01 | Task T-01 | Run the T-01 script | None | P2 |  |  |\n" in text  # (no Command, no Blocked)
+    plan.write_text(text.replace("| None | P2 |  |  |", "| None | P2 |  | x |", 1), encoding="utf-8")
+    told = cli(tmp_path, "validate").stderr
+    assert "T-01's Blocked cell holds nothing: it is completed" in told and "T-01 is blocked" not in told, told
+
+
 def test_an_unknown_assignee_is_refused_again_when_the_plan_says_so(tmp_path: Path) -> None:
     (tmp_path / ".orchestrator" / "agents").mkdir(parents=True)
     (tmp_path / ".orchestrator" / "agents" / "db-specialist.md").write_text("---\nname: db-specialist\n---\nSQL.\n")
@@ -266,3 +308,38 @@ def test_an_unknown_assignee_is_refused_again_when_the_plan_says_so(tmp_path: Pa
     refused = cli(tmp_path, "validate")
     assert refused.code == 2
     assert "T-01: unknown profile 'db_specialist' (did you mean 'db-specialist'?)" in refused.stderr
+
+
+def test_add_and_update_on_a_large_plan_read_it_twice_and_check_it_in_linear_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scripting loop calls add and update once a task: on a 10,000-task plan each took 18 s,
+    reading the frontmatter again for every task (the fallback check's line, found before any
+    problem was) and parsing the plan four times (update). Counted here, not timed."""
+    import orchestrator.plan.parser as parser
+    import orchestrator.plan.settings as settings
+    import orchestrator.run.preflight as preflight
+
+    write_plan(
+        tmp_path, [Spec(f"T-{n:04d}", "true", [f"T-{n - 1:04d}"] if n else [], inline=True) for n in range(2000)]
+    )
+    monkeypatch.chdir(tmp_path)
+    calls: dict[str, int] = {}
+
+    def counted(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            calls[name] = calls.get(name, 0) + 1
+            return real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(parser, "parse_plan", counted("parse", parser.parse_plan))
+    monkeypatch.setattr(preflight, "setting_line", counted("setting_line", settings.setting_line))
+    assert main(["add", "Next", "--after", "T-1999", "--command", "true"]) == 0
+    assert calls == {"parse": 2}  # the plan as it is (the options' check), and with the row
+    calls.clear()
+    assert main(["update", "T-0005", "-p", "high", "--tag", "db"]) == 0
+    assert calls == {"parse": 2}
+    calls.clear()
+    assert main(["update", "T-0006", "--status", "blocked", "--reason", "designs"]) == 0
+    assert calls == {"parse": 2}

@@ -80,6 +80,19 @@ def test_body_is_short_and_calls_the_command_on_path() -> None:
 
 
 @pytest.mark.parametrize("doc", DOCS)
+def test_no_paragraph_says_a_line_twice(doc: str) -> None:
+    """A merge that keeps both sides leaves a line twice in a paragraph (SKILL.md said how a loop
+    learns what needs you twice, between the lines on blocking): the agent reads a garbled rule."""
+    text = re.sub(r"^(`{3,}|~{3,}).*?^\1", "", (ROOT / doc).read_text(encoding="utf-8"), flags=re.S | re.M)
+    for paragraph in text.split("\n\n"):
+        prose = [line for line in paragraph.splitlines() if not line.startswith("|")]  # (table rows may say alike)
+        words = " ".join(prose).split()
+        runs = [" ".join(words[i : i + 10]) for i in range(len(words) - 9)]  # ten words in a row
+        repeated = sorted({run for run in runs if runs.count(run) > 1})
+        assert not repeated, f"{doc}: a paragraph says twice: {repeated[0]}"
+
+
+@pytest.mark.parametrize("doc", DOCS)
 def test_relative_links_resolve(doc: str) -> None:
     path = ROOT / doc
     text = re.sub(r"^(`{3,}|~{3,}).*?^\1", "", path.read_text(encoding="utf-8"), flags=re.S | re.M)

@@ -35,6 +35,13 @@ _NOT_DONE = {
     TaskStatus.WAITING: "has not run: there is nothing to archive (delete its row to drop it)",
 }
 
+# The way on for a task that has not done its work, where it is not ``retry`` (which answers a
+# task still in the queue "in the queue already").
+_ON = {
+    TaskStatus.BLOCKED: "`orchestrator update {id} --status pending` releases it to run",
+    TaskStatus.AWAITING_APPROVAL: "`orchestrator approve {id}` lets it complete",
+}
+
 _ENDED = ("task_completed", "task_failed", "task_skipped", "task_interrupted", "task_cancelled")
 
 
@@ -58,8 +65,9 @@ def _wanted(plan: Plan, views: dict[str, TaskView], args: argparse.Namespace, id
         if status in _NOT_DONE:
             raise Refused(f"{task_id} {_NOT_DONE[status]}")
         if status != TaskStatus.COMPLETED and not args.force:
+            on = _ON.get(status, "`orchestrator retry {id}` runs it again").format(id=task_id)
             raise Refused(
-                f"{task_id} is {status}: it has not done its work — `orchestrator retry {task_id}` runs it again; "
+                f"{task_id} is {status}: it has not done its work — {on}; "
                 f"`archive --force {task_id}` puts it away as {status} (nothing may depend on it then)"
             )
         if task_id not in chosen:

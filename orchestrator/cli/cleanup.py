@@ -102,7 +102,8 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
         sub,
         "cleanup",
         cmd_cleanup,
-        "remove stale state: a dead runner's lock pid and processes, merged worktrees, logs past `retention`",
+        "remove stale state: a dead runner's lock pid and processes, merged worktrees, and logs, inputs and cache "
+        "entries past `retention`",
     )
     add_directory(p)
     p.add_argument("--dry-run", action="store_true", help="list what would be removed; remove nothing")

@@ -4,7 +4,8 @@ script asks ``orchestrator __complete WORDS...`` what may come next, as ``gh``, 
 
 What may come next is read from the command's own parser (its options, their choices) and from
 the workspace (its task ids, for a ``TASK`` argument and for ``--after``/``--only``-like lists:
-``T-01,T-0`` completes to ``T-01,T-02``): one Python answer for every shell, never a copy of the
+``T-01,T-0`` completes to ``T-01,T-02``; the tags, assignees and types its plan, archive and
+history use): one Python answer for every shell, never a copy of the
 command line in a shell script that drifts from it. A candidate a line on stdout; ``:files`` alone
 asks the shell for its own completion of files and directories (a workspace, ``--details-file``).
 """
@@ -23,6 +24,7 @@ FILES = ":files"
 SHELLS = ("bash", "zsh", "fish")
 _ID_LISTS = {"after", "only", "rerun", "depends_on", "task"}  # options whose value is task ids (comma lists)
 _FILE_VALUES = {"details_file", "dir"}
+_TAGS = {"tag", "label", "untag"}  # options whose value is a tag (a label: the same Tags column)
 
 BASH = r"""# orchestrator completion for bash. Load it in every shell (in ~/.bashrc):
 #   source <(orchestrator completion bash)
@@ -170,6 +172,8 @@ def _value(parser: argparse.ArgumentParser, option: str, current: str, rest: lis
         return []
     if action.choices is not None:
         return _starting(current, (str(choice) for choice in action.choices))
+    if isinstance(action.metavar, str) and "|" in action.metavar:  # what a person may set: blocked|pending
+        return _starting(current, action.metavar.split("|"))
     if action.dest in _ID_LISTS:
         head, comma, last = current.rpartition(",")
         given = {word.lower() for word in head.split(",")}
@@ -181,8 +185,17 @@ def _value(parser: argparse.ArgumentParser, option: str, current: str, rest: lis
         return _starting(current, backends.names())
     if action.dest == "status":
         return _starting(current, (status.value for status in TaskStatus))
+    if action.dest == "priority":
+        from orchestrator.cli.words import PRIORITIES
+
+        return _starting(current, PRIORITIES)
     if action.dest == "assignee":
-        return _starting(current, _profiles(_positionals(parser, rest)))
+        words = _positionals(parser, rest)
+        return _starting(current, [*_profiles(words), *_in_plan(words, "assignee")])
+    if action.dest in _TAGS:
+        return _starting(current, _tags(parser.prog.split()[-1], action.dest, _positionals(parser, rest)))
+    if action.dest == "type":
+        return _starting(current, _in_plan(_positionals(parser, rest), "type"))
     if action.dest in _FILE_VALUES or (isinstance(action.metavar, str) and action.metavar.endswith("FILE")):
         return [FILES]
     return []
@@ -205,11 +218,11 @@ def _positional(
         slots = slots[1:]
         if given and looks_like_workspace(given[0]):
             given = given[1:]
-    many = action.dest == "tasks"  # reset T-01 T-02...
+    many = action.dest == "tasks" or slots[-1:] == ["[ID...]"]  # reset T-01 T-02..., archive ID...
     slot = slots[len(given)] if len(given) < len(slots) else (slots[-1] if many and slots else "")
     if slot == "[prune]":
         return _starting(current, ["prune"]) or [FILES]
-    if "TASK" in slot:
+    if "TASK" in slot or "ID" in slot:
         taken = {word.lower() for word in given}
         ids = [task for task in _task_ids(words) if task.lower() not in taken]
         return _starting(current, ids) or ([FILES] if not given else [])
@@ -223,6 +236,39 @@ def _workspace_in(given: list[str]) -> str | None:
 def _task_ids(given: list[str]) -> list[str]:
     """The task ids of the workspace the command line names (or the one here), in plan order."""
     return list(find_workspace(_workspace_in(given)).load_plan().tasks)
+
+
+def _in_plan(given: list[str], what: str) -> list[str]:
+    """The assignees (profiles and free labels) or the types the workspace's tasks name, archived
+    ones too, sorted."""
+    plan = find_workspace(_workspace_in(given)).load_plan()
+    if what == "type":
+        return sorted(plan.types)
+    tasks = [*plan.tasks.values(), *(entry.task for entry in plan.archived.values())]
+    return sorted({task.profile for task in tasks if task.profile})
+
+
+def _tags(command: str, dest: str, given: list[str]) -> list[str]:
+    """The tags ``--tag``/``--label`` may name: those of the plan's tasks, archived ones and the
+    labels ``spawn`` gave (``history --label`` finds them); for ``update TASK``, ``--untag`` the
+    task's own and ``--tag`` the others."""
+    from orchestrator.state import events
+
+    workspace = find_workspace(_workspace_in(given))
+    plan = workspace.load_plan()
+    task = next((plan.tasks[t] for word in reversed(given) for t in plan.tasks if t.lower() == word.lower()), None)
+    if command == "update" and task is not None:
+        own = {tag.lower() for tag in task.tags}
+        if dest == "untag":
+            return list(task.tags)
+    else:
+        own = set()
+    found = [tag for t in (*plan.tasks.values(), *(e.task for e in plan.archived.values())) for tag in t.tags]
+    if command == "history":
+        for event in events.read_all(workspace.events_file):
+            if event.get("event") == "task_spawned" and isinstance(event.get("labels"), list):
+                found.extend(str(label) for label in event["labels"])
+    return sorted({tag.lower(): tag for tag in found if tag.lower() not in own}.values(), key=str.lower)
 
 
 def _profiles(given: list[str]) -> list[str]:

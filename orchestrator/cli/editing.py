@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.cli import words
 from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, task_id_in, warn
 from orchestrator.errors import PlanError, UsageError, shown
-from orchestrator.vocabulary import ExitCode
+from orchestrator.vocabulary import ExitCode, TaskStatus
+
+if TYPE_CHECKING:
+    from orchestrator.plan.model import Plan
+    from orchestrator.state.workspace import Workspace
 
 
 def _changes(args: argparse.Namespace, tags: tuple[str, ...], types: Collection[str]) -> dict[str, str]:
@@ -75,6 +79,30 @@ def _status(args: argparse.Namespace) -> dict[str, str]:
     return {"blocked": reason}
 
 
+# What to do instead of blocking a task a Blocked cell would not hold (``status.hold_blocked``
+# holds only a task that would start, or start again, in the next run).
+_INSTEAD = {
+    TaskStatus.RUNNING: "blocking holds back a task not started yet; `orchestrator cancel {id}` stops it",
+    TaskStatus.RETRYING: "blocking holds back a task not started yet; `orchestrator cancel {id}` stops it",
+    TaskStatus.COMPLETED: "there is nothing left to hold back (`orchestrator run --rerun {id}` redoes it)",
+    TaskStatus.BYPASSED: "there is nothing left to hold back (its Condition was false)",
+    TaskStatus.CANCELLED: "no run starts it until `orchestrator retry {id}`",
+    TaskStatus.AWAITING_APPROVAL: "it waits for a person already: `orchestrator reject {id}` holds back what needs it",
+    TaskStatus.REJECTED: "no run starts it until `orchestrator approve {id}` or `orchestrator retry {id}`",
+}
+
+
+def _holdable(plan: Plan, workspace: Workspace, task_id: str) -> None:
+    """Refuse blocking a task its Blocked cell would not hold: one running, finished, cancelled or
+    at an approval gate (the run would go on with it, and its dependents, as if not written)."""
+    from orchestrator.state.status import collect
+
+    status = next(v.status for v in collect(plan, workspace) if v.id == task_id)
+    instead = _INSTEAD.get(status)
+    if instead is not None:
+        raise UsageError(f"{task_id} is {status}: " + instead.format(id=task_id))
+
+
 def cmd_update(args: argparse.Namespace) -> int:
     from orchestrator.cli.listing import task_json
     from orchestrator.cli.queue import plan_edit_lock
@@ -98,26 +126,28 @@ def cmd_update(args: argparse.Namespace) -> int:
     archived = archived_tasks(workspace)
 
     def change(text: str) -> str:
-        current = parse_plan(text, workspace.plan_file, book=read_book(workspace), archived=archived)
-        if task_id not in current.tasks:
-            raise UsageError(f"{task_id}: no longer in {shown(workspace.plan_file)}")
-        result = update_task(text, task_id, changes)
+        # The plan is parsed once here, with the change (a 10,000-task plan takes a few hundred ms
+        # a parse): the row is found in the text, the plan checked as it will be written.
         try:
-            check_plan(
-                parse_plan(result, workspace.plan_file, book=read_book(workspace), archived=archived),
-                workspace,
-                Profiles(workspace),
-            )
+            result = update_task(text, task_id, changes)
+        except PlanError:  # (the table itself gone is told by the parse of the text as it is)
+            parse_plan(text, workspace.plan_file, book=read_book(workspace), archived=archived)
+            raise UsageError(f"{task_id}: no longer in {shown(workspace.plan_file)}") from None
+        try:
+            changed = parse_plan(result, workspace.plan_file, book=read_book(workspace), archived=archived)
+            check_plan(changed, workspace, Profiles(workspace))
         except PlanError as exc:  # said of the options: the plan with the change is not written
             said = "; ".join(p.message + (f" — {p.hint}" if p.hint else "") for p in exc.problems)
             raise UsageError(f"update {task_id}: {said}") from None
+        if changes.get("blocked"):
+            _holdable(changed, workspace, task_id)
         return result
 
     with plan_edit_lock(workspace):
         planfile.rewrite(workspace.plan_file, change)
-    plan = workspace.load_plan()
-    view = next(v for v in current_views(plan, workspace) if v.id == task_id)
     if args.json:
+        plan = workspace.load_plan()
+        view = next(v for v in current_views(plan, workspace) if v.id == task_id)
         data: dict[str, Any] = {
             "ok": True,
             "id": task_id,

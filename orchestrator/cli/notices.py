@@ -25,12 +25,18 @@ def own_columns(plan: Plan) -> list[str]:
 def labels_and_holds(plan: Plan, workspace: Workspace) -> list[str]:
     """Assignees with no profile (labels), and the tasks a person holds back (a Blocked cell)."""
     from orchestrator.plan.profiles import Profiles, labels
+    from orchestrator.state.status import collect
+    from orchestrator.vocabulary import TaskStatus
 
+    cells = [task for task in plan.tasks.values() if task.blocked is not None]
+    status = {view.id: view.status for view in collect(plan, workspace)} if cells else {}
     held = [
         f"{shown(plan.path)}:{task.line}: {task.id} is blocked{f' ({task.blocked})' if task.blocked else ''}: it "
         "and what depends on it wait until released (`orchestrator update " + task.id + " --status pending`)"
-        for task in plan.tasks.values()
-        if task.blocked is not None
+        if status[task.id] == TaskStatus.BLOCKED
+        else f"{shown(plan.path)}:{task.line}: {task.id}'s Blocked cell holds nothing: it is {status[task.id]} "
+        "(a cell holds back a task not started yet) — empty the cell"
+        for task in cells
     ]
     return labels(plan, Profiles(workspace)) + held
 

@@ -16,6 +16,9 @@ def count(text: str) -> int:
     return int(text)
 
 
+PRIORITIES = ("critical", "high", "normal", "low", "P0", "P1", "P2", "P3")  # what -p takes (P0 runs first)
+
+
 def priority(given: str | None) -> str | None:
     """A priority as the plan's cell will hold it (``P0``-``P3``); a number is refused: in some
     task managers 10 runs first, here P10 would run last, so the words say which is meant."""

@@ -283,7 +283,6 @@ def _fallback_problems(plan: Plan, profiles: Profiles, known: list[str], file: s
     for task in plan.tasks.values():
         settings = profiles.settings_for(plan, task)
         ours = settings.fallback == plan.settings.fallback
-        line = setting_line(plan.text, "fallback") if ours else task.line
         for name in settings.fallback:
             why = None
             if name not in known:
@@ -291,7 +290,7 @@ def _fallback_problems(plan: Plan, profiles: Profiles, known: list[str], file: s
             elif (unfit := backends.get(name).check(fallback_settings(settings, name, task.access))) is not None:
                 why = (f"fallback: backend '{name}' cannot take {task.id} as it stands: {unfit}", "fix that setting")
             key = (name, None if ours else task.id)
-            if why is not None and key not in said:
+            if why is not None and key not in said:  # (the line found only then: it reads the whole text)
                 said.add(key)
-                problems.append(Problem(file, line, *why))
+                problems.append(Problem(file, setting_line(plan.text, "fallback") if ours else task.line, *why))
     return problems

@@ -46,6 +46,18 @@ def cache_key(task: Task, brief: str, signature: str, upstream: list[tuple[str, 
     return documents.sha256(payload)[:32]
 
 
+def reused_from(kept: ResultRecord) -> str:
+    """What a result taken from the cache says of the entry it was taken from."""
+    return f"same inputs as the run of {kept.finished or 'an earlier run'}"
+
+
+def came_from(current: tuple[ResultRecord, str], entry: tuple[ResultRecord, str]) -> bool:
+    """Whether a task's current result (its record and body) is the cache ``entry``'s: kept as
+    it when the task completed (the same finish), or taken from it since (``reused_from``)."""
+    (result, body), (kept, kept_body) = current, entry
+    return body == kept_body and (result.finished == kept.finished or result.reused == reused_from(kept))
+
+
 class Reuse:
     """What a run reuses and keeps. ``records``: the results upstream output hashes are read from
     (the scheduler's, which this run's completions update, a reused one included); ``forced``: the tasks run for real
@@ -104,7 +116,7 @@ class Reuse:
             cost_usd=None,  # nothing spent now
             tokens=None,
             turns=None,
-            reused=f"same inputs as the run of {kept.finished or 'an earlier run'}",
+            reused=reused_from(kept),
         )
         recorder = self.recorder
         if recorder.basis is not None:  # what it was run from, as for a result of this run (``run.basis``)

@@ -27,22 +27,26 @@ def directory(workspace: Workspace) -> Path:
     return workspace.root / "cache"
 
 
-def _of(workspace: Workspace, task_id: str) -> Path:
+def task_directory(workspace: Workspace, task_id: str) -> Path:
     """The directory of ``task_id``'s entries: its id, or a digest of an id no file may be named."""
     name = task_id if _PLAIN.fullmatch(task_id) else "id-" + sha256(task_id)[:16]
     return directory(workspace) / name
 
 
+def is_key(name: str) -> bool:
+    return _KEY.fullmatch(name) is not None
+
+
 def entry(workspace: Workspace, task_id: str, key: str) -> Path:
-    if not _KEY.fullmatch(key):  # (a key is ours: hex; never a path of a person's choosing)
+    if not is_key(key):  # (a key is ours: hex; never a path of a person's choosing)
         raise ValueError(f"not a cache key: {key!r}")
-    return _of(workspace, task_id) / f"{key}.md"
+    return task_directory(workspace, task_id) / f"{key}.md"
 
 
 def forget(workspace: Workspace, task_ids: Iterable[str]) -> None:
     """Remove the entries of ``task_ids`` (``reset``: they run for real next time)."""
     for task_id in task_ids:
-        shutil.rmtree(_of(workspace, task_id), ignore_errors=True)
+        shutil.rmtree(task_directory(workspace, task_id), ignore_errors=True)
 
 
 def keep(workspace: Workspace, task_id: str, key: str, result: Path) -> None:
