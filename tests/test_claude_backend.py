@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -969,6 +971,152 @@ def test_one_cost_for_a_task_and_one_for_the_run_in_every_view(tmp_path: Path) -
     board = Board(Workspace.find(workspace)).snapshot({}, [], [])
     assert next(t for t in board["tasks"] if t["id"] == "T-01")["cost_usd"] == pytest.approx(task)
     assert board["cost_usd"] == pytest.approx(run_cost)
+
+
+def _dollars(text: str) -> list[float]:
+    return [float(found) for found in re.findall(r"\$(\d+\.\d+)", text)]
+
+
+@pytest.mark.timeout(300)  # (two runs of the real CLI, a server, nine CLI calls: slow on a loaded machine)
+@pytest.mark.parametrize("stop", ["sigint", "kill -9"])
+def test_one_cost_in_every_view_after_an_interrupted_resumed_and_retried_task(tmp_path: Path, stop: str) -> None:
+    """T-01 reads a file, meets 429s, and its retry (the same session, resumed) is stopped with
+    its runner mid-session (Ctrl-C, or kill -9); a new run resumes that session, which meets 429s
+    again and completes on its retry. claude reports a resumed session's whole cost: the new run
+    counted again what the first had counted already (its line said $0.0016 where it spent
+    $0.0008, and history's attempts added up to more than the task's figure). Every view now
+    gives one figure for the task, each attempt's own in history adding up to it, and the runs'
+    figures add up to what the CLI billed, each call once."""
+    from dashboard_helpers import http_get, served
+
+    (tmp_path / "notes.txt").write_text("the notes\n", encoding="utf-8")
+    held, release = threading.Event(), threading.Event()
+    replies: list[Reply | None] = [
+        Reply.say("hi"),  # T-02, which T-01 needs: one call, its cost is the price of one
+        Reply.tool("Read", {"file_path": str(tmp_path / "notes.txt")}),
+        *[Reply.rate_limited(retry_after=0)] * 3,  # claude retries twice itself: the attempt fails
+        None,  # the retry, resuming the session: held until the runner is stopped
+        *[Reply.rate_limited(retry_after=0)] * 3,  # the new run's attempt, resumed: fails
+        Reply.say("read it"),
+    ]
+
+    def answer(body: dict[str, Any]) -> Reply:
+        reply = replies.pop(0)
+        if reply is None:
+            held.set()
+            release.wait(HOLD_GUARD)
+            return Reply.broken()
+        return reply
+
+    workspace = write_plan(
+        tmp_path, [("T-01", "Read the notes", "T-02"), ("T-02", "Say hi", "None")], settings="retries: 2"
+    )
+    with FakeAnthropic(answer) as api:
+        env = environment(api, tmp_path)
+        first = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", "run", str(workspace)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        )  # fmt: skip
+        try:
+            _wait_for(held.is_set, 90)
+            attempts = workspace / "state" / "attempts.jsonl"
+            _wait_for(lambda: any(a.session_id for a in journal.read(attempts).open.values()), 30)
+            if stop == "sigint":
+                first.send_signal(signal.SIGINT)
+            else:
+                os.kill(first.pid, signal.SIGKILL)  # (its claude lives on, held: the next run stops it)
+            shown_first, _ = first.communicate(timeout=60)
+            assert first.returncode == (130 if stop == "sigint" else -signal.SIGKILL), shown_first
+            if stop == "sigint":  # what the run said it spent is what status says was spent
+                assert f"cost ${_status(workspace)['cost_usd']:.4f} " in shown_first, shown_first
+            second = subprocess.run(
+                [sys.executable, "-m", "orchestrator", "run", str(workspace)],
+                env=env, capture_output=True, text=True, timeout=150,
+            )  # fmt: skip
+        finally:
+            release.set()
+            if first.poll() is None:
+                first.kill()
+                first.communicate()
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert not replies and len(api.main_requests) == 10
+    ran = [json.loads(line) for line in (workspace / "state" / "events.jsonl").read_text().splitlines()]
+    runs = [e["run"] for e in ran if e["event"] == "run_started"]
+    assert len(runs) == 2
+    price = next(e for e in ran if e["event"] == "task_completed" and e["task"] == "T-02")["cost_usd"]
+    assert price > 0
+    # What the CLI billed: three answers (T-02's, the Read, the last), each once.
+    task, billed = 2 * price, 3 * price
+
+    def money(value: float) -> str:
+        return f"${value:.4f}"
+
+    # The lines the runs printed: the task's figure on its line, each run's own spend on its own.
+    second_shown = second.stdout
+    assert re.search(rf"✅ T-01 \[Agent-01\] completed in [^,]+, \{money(task)}\n", second_shown), second_shown
+    assert f"; cost {money(price)} → " in second_shown, second_shown  # not counted again: only the last answer
+    if stop == "sigint":
+        assert f"; cost {money(2 * price)} → " in shown_first, shown_first
+    # What each run's attempts spent (history's own costs), run by run: they add up to what was billed.
+    history = _cli_json(workspace, "history")["attempts"]
+    by_run = {run: sum(a["cost_usd"] or 0.0 for a in history if a["run"] == run) for run in runs}
+    assert by_run[runs[1]] == pytest.approx(price)
+    assert sum(by_run.values()) == pytest.approx(billed)
+    finished = {e["run"]: e["cost_usd"] for e in ran if e["event"] == "run_finished"}
+    assert all(finished[run] == pytest.approx(by_run[run]) for run in finished), (finished, by_run)
+    # history: every attempt of T-01, each with its own cost, adding up to the task's figure.
+    own = [a for a in history if a["task"] == "T-01"]
+    assert [a["attempt"] for a in own] == [1, 2, 3, 4]
+    assert [a["outcome"] for a in own] == [
+        "retried",
+        "interrupted" if stop == "sigint" else "lost",
+        "retried",
+        "completed",
+    ]
+    assert sum(a["cost_usd"] or 0.0 for a in own) == pytest.approx(task)
+    assert all((a["cost_usd"] or 0.0) >= 0 for a in own)
+    history_text = _cli(tmp_path, "history")
+    assert sum(sum(_dollars(line)) for line in history_text.splitlines() if "T-01 attempt" in line) == pytest.approx(
+        task
+    )
+    # The task's one figure, and the total, in every view.
+    meta, _ = result(tmp_path, "agent-01")
+    assert meta["cost_usd"] == pytest.approx(task)
+    status = _status(workspace)
+    assert next(t for t in status["tasks"] if t["id"] == "T-01")["cost_usd"] == pytest.approx(task)
+    assert status["cost_usd"] == pytest.approx(billed)
+    status_text = _cli(tmp_path, "status")
+    row = next(line for line in status_text.splitlines() if line.startswith("T-01 "))
+    assert _dollars(row) == [round(task, 4)] and f"cost {money(billed)}" in status_text, status_text
+    report = _cli_json(workspace, "report")
+    assert next(t for t in report["tasks"] if t["id"] == "T-01")["cost_usd"] == pytest.approx(task)
+    assert report["cost_usd"] == pytest.approx(billed)
+    report_text = _cli(tmp_path, "report")
+    row = next(line for line in report_text.splitlines() if line.startswith("| T-01"))
+    assert _dollars(row) == [round(task, 4)] and f"| Cost | {money(billed)} |" in report_text, report_text
+    final = (workspace / "final_output.md").read_text(encoding="utf-8")
+    assert re.search(rf"### T-01 Read the notes \(Agent-01, [^,]+, \{money(task)}\)", final), final
+    assert f"| Cost | {money(billed)} |" in final
+    with served(tmp_path) as server:
+        board = http_get(server.port, "/api/state").json()
+    assert next(t for t in board["tasks"] if t["id"] == "T-01")["cost_usd"] == pytest.approx(task)
+    assert board["cost_usd"] == pytest.approx(billed)
+
+
+HOLD_GUARD = 120.0  # seconds a held answer waits to be released
+
+
+def _cli_json(workspace: Path, *args: str) -> Any:
+    done = subprocess.run(
+        [sys.executable, "-m", "orchestrator", *args, str(workspace), "--json"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    return json.loads(done.stdout)
+
+
+def _status(workspace: Path) -> dict[str, Any]:
+    found: dict[str, Any] = _cli_json(workspace, "status")
+    return found
 
 
 @pytest.mark.parametrize("shared", [False, True])

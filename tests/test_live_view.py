@@ -134,3 +134,33 @@ def test_the_panel_of_a_simulated_run_says_it_is_simulated(tmp_path: Path) -> No
     assert "🎭 simulated" in shown and "the fake executor runs nothing: every result is made up" in shown, shown
     code, shown = _run_on_a_terminal(tmp_path, "--rerun", "T-01")  # real work: no such row
     assert code == 0 and "🎭" not in shown, shown
+
+
+# What the live panel itself writes, and nothing else: rich's Live hides the cursor while it
+# draws and shows it at the end (``?25l``, ``?25h``), takes its last drawing back line by line
+# (a carriage return, erase the line ``2K``, up one ``1A``) and colours (SGR ``...m``).
+_PANEL_OWN = re.compile(rb"\x1b\[\?25[lh]|\x1b\[2K|\x1b\[1A|\x1b\[[0-9;]*m")
+_RAW_CONTROL = re.compile(rb"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")  # all but a line end (\n, \r)
+
+
+def test_the_live_panel_writes_no_control_character_a_task_printed_or_was_named_with(tmp_path: Path) -> None:
+    """A task printing an OSC title change, a clear-screen, a bell and a NUL on both streams
+    while it runs and as it fails, and named with them (and with rich markup): on the terminal,
+    the panel's own cursor and colour sequences and nothing else. The panel drew a running task's
+    name raw (its ESC [2J cleared the screen), and a name holding ``[/]`` crashed the run."""
+    printf = "printf 'title\\033]0;pwned\\007 clear\\033[2J bell\\007 nul\\000 end\\n'"
+    script = f"{printf}\n{printf} >&2\nsleep 1.5\n{printf} >&2\nexit 1"
+    name = "Named title\x1b]0;pwned\x07 clear\x1b[2J bell\x07 [/] [bold red]markup"  # (a plan holds no NUL)
+    write_plan(tmp_path, [Spec("T-01", script, name=name), Spec("T-02", f"{printf}\nsleep 1.5", name=name)])
+    code, written = _terminal_bytes(tmp_path)
+    assert code == 1, written
+    rest = _PANEL_OWN.sub(b"", written)
+    assert not _RAW_CONTROL.search(rest), _RAW_CONTROL.findall(rest)
+    shown = rest.decode("utf-8")
+    assert "title\\x1b]0;pwned\\x07 clear\\x1b[2J bell\\x07 nul\\x00 end" in shown  # the failure's tail
+    # The panel's rows of the running tasks: the name as written, its controls shown, its markup as text.
+    panel = re.findall(r"T-0[12] +[\d.<]+s +(.*?) *\r", shown)
+    assert panel, shown
+    assert all(row == "Named title\\x1b]0;pwned\\x07 clear\\x1b[2J bell\\x07 [/] [bold red]markup" for row in panel), (
+        panel
+    )

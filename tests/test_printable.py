@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -69,3 +70,53 @@ def test_an_error_message_holding_what_was_typed_or_printed_is_shown_not_acted_o
     refused = subprocess.run([*CLI, "logs", "T-\x1b]0;pwned\x07"], cwd=tmp_path, capture_output=True, timeout=60)
     assert refused.returncode == 2 and b"T-\\x1b]0;pwned\\x07" in refused.stderr
     assert not any(raw in refused.stderr + refused.stdout for raw in RAW)
+
+
+def _controls(value: Any, where: str = "") -> list[str]:
+    """Where in a JSON answer a string (or a key) holds a control character but newline and tab."""
+    if isinstance(value, str):
+        return [where] if CONTROL.search(value) else []
+    if isinstance(value, dict):
+        found = [f"{where}/{key!r}" for key in value if CONTROL.search(key)]
+        return found + [spot for key, item in value.items() for spot in _controls(item, f"{where}/{key}")]
+    if isinstance(value, list):
+        return [spot for index, item in enumerate(value) for spot in _controls(item, f"{where}[{index}]")]
+    return []
+
+
+def test_the_dashboard_sends_no_control_character_an_agent_printed(tmp_path: Path) -> None:
+    """/api/state carried a failed task's ``stderr_tail`` (and its reason) with the raw ESC, BEL
+    and NUL: every answer of the dashboard (the state, the events as they come, a task's files, a
+    context file) now shows them as ``\\x1b``..., once (the page sets text, never markup)."""
+    from dashboard_helpers import Stream, http_get, served
+
+    script = f"{HOSTILE}\n{HOSTILE} >&2\nexit 1"
+    write_plan(tmp_path, [Spec("T-01", HOSTILE), Spec("T-02", script)])
+    assert subprocess.run([*CLI, "run"], cwd=tmp_path, capture_output=True, timeout=60).returncode == 1
+    notes = tmp_path / ".orchestrator" / "context" / "notes.md"  # an agent's own file, written raw
+    notes.parent.mkdir(exist_ok=True)
+    notes.write_bytes(b"seen \x1b]0;pwned\x07 \x1b[2J\x00\n")
+    shown = "title\\x1b]0;pwned\\x07 clear\\x1b[2J bell\\x07 nul\\x00 end"
+    with served(tmp_path) as server:
+        state = http_get(server.port, "/api/state").json()
+        failed = [e for e in state["feed"] if e["event"] == "task_failed"]
+        assert failed and shown in failed[0]["stderr_tail"][0], failed  # shown once: never \\x1b twice
+        answers = {"/api/state": state}
+        for path in ("/api/task/T-01", "/api/task/T-02", "/api/context/notes.md"):
+            answers[path] = http_get(server.port, path).json()
+        assert shown in answers["/api/task/T-02"]["stderr"]["text"]
+        assert answers["/api/context/notes.md"]["text"] == "seen \\x1b]0;pwned\\x07 \\x1b[2J\\x00\n"
+        stream = Stream.open(server.port)
+        try:
+            answers["stream state"] = stream.until(lambda kind, _: kind == "state")[1]
+            again = subprocess.run([*CLI, "run"], cwd=tmp_path, capture_output=True, timeout=60)  # T-02 fails again
+            assert again.returncode == 1
+            _, events = stream.until(
+                lambda kind, data: kind == "events" and any(e["event"] == "task_failed" for e in data)
+            )
+            answers["stream events"] = events
+        finally:
+            stream.close()
+    assert shown in next(e for e in events if e["event"] == "task_failed")["stderr_tail"][0]
+    for path, answer in answers.items():
+        assert not _controls(answer), (path, _controls(answer))

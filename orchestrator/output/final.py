@@ -209,6 +209,7 @@ def build(
                     "agent": task.agent,
                     "type": task.type,
                     "duration": format_duration(view.duration),
+                    "cost": f"${view.cost_usd:.4f}" if view.cost_usd is not None else "",  # (its line's, status')
                     "body": body,
                     "output": output or "",
                     "format": form,

@@ -362,6 +362,7 @@ class LiveReporter(Reporter):
     def _render(self) -> Any:
         from rich.progress_bar import ProgressBar
         from rich.table import Table
+        from rich.text import Text
 
         table = Table.grid(padding=(0, 2))
         finished = sum(self.done.values())
@@ -375,13 +376,16 @@ class LiveReporter(Reporter):
         )
         if self.simulated:
             table.add_row(f"🎭 {SIMULATED}", "the fake executor runs nothing: every result is made up")
+        # What a plan or an agent wrote (a task's name, a pause's reason) goes in as Text: drawn as
+        # written, never read as rich markup (a name holding "[/]" stopped the run), its control
+        # characters made visible where it enters the panel (``event``).
         if self.paused:
-            table.add_row("⏸️ paused", self.paused)
+            table.add_row("⏸️ paused", Text(self.paused))
         if self.estimate:
-            table.add_row("", self.estimate)
+            table.add_row("", Text(self.estimate))
         now = time.monotonic()
         for task, (name, since) in list(self.running.items())[:20]:
-            table.add_row(f"  {task}", f"{format_duration(now - since)}  {name}")
+            table.add_row(Text(f"  {task}"), Text(f"{format_duration(now - since)}  {name}"))
         if len(self.running) > 20:
             table.add_row("", f"… and {len(self.running) - 20} more")
         return table
@@ -393,7 +397,7 @@ class LiveReporter(Reporter):
             self.total = event["to_run"]
             self.simulated = bool(event.get("simulated"))
         elif kind == "task_started":
-            self.running[task] = (event.get("name", ""), time.monotonic())
+            self.running[task] = (visible(str(event.get("name", ""))), time.monotonic())  # (the plan's words)
         elif kind in {"task_completed", "task_failed", "task_skipped", "task_interrupted", "task_retrying",
                       "task_cancelled", "task_bypassed", "task_rejected", "approval_requested"}:  # fmt: skip
             self.running.pop(task, None)
@@ -405,7 +409,7 @@ class LiveReporter(Reporter):
         elif kind == "task_requeued":
             self.total += 1  # (counted done once already: it is to do again)
         elif kind == "run_estimate":
-            self.estimate = estimate_line(event)
+            self.estimate = visible(estimate_line(event))
         elif kind == "run_paused":
             self.paused = visible(f"until {event['until']}: {event['reason']}")  # (the agent's words)
         if kind in {"task_completed", "task_started", "run_started"}:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import anyio
 
@@ -14,6 +14,8 @@ from orchestrator.backends.base import AgentResult
 from orchestrator.plan.settings import Settings
 from orchestrator.run import policy
 from orchestrator.run.attempts import Outcome
+from orchestrator.state.history import Carried, carried
+from orchestrator.state.workspace import Workspace
 
 
 class Inbox:
@@ -48,8 +50,10 @@ class SessionCosts:
     ``total_cost_usd`` counts the whole session, the turns of the earlier attempts a resumed one
     continues included, which this run has counted already."""
 
-    def __init__(self) -> None:
-        self._last: dict[str, float] = {}  # session -> the total its agent last reported
+    def __init__(self, counted: dict[str, float] | None = None) -> None:
+        # session -> the total its agent last reported; ``counted``: for a session an earlier run
+        # began (an interrupted attempt's, resumed now), what the runs before counted of it
+        self._last: dict[str, float] = dict(counted or {})
 
     def own(self, resumed: str | None, result: AgentResult) -> None:
         """Make ``result.cost_usd`` the attempt's own spend; ``resumed``: the session it continued."""
@@ -64,16 +68,26 @@ class SessionCosts:
 class TaskSpend:
     """What each task has spent in this run of it: its attempts' own costs and tokens added up.
     Its result, its line, ``status``, ``report``, final_output.md and the dashboard all show that
-    one figure, and the run's total is what its attempts spent; ``history`` shows each attempt's."""
+    one figure, and the run's total is what its attempts spent; ``history`` shows each attempt's.
+    ``carried``: for a task whose first attempt here takes up the session an interrupted attempt
+    of an earlier run left, what that run of the task spent before (``history.carried``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, carried: Mapping[str, Carried] | None = None) -> None:
         self._spent: dict[str, tuple[float | None, dict[str, int] | None]] = {}
+        self._carried = dict(carried or {})
 
-    def add(self, task: str, first: bool, result: AgentResult) -> None:
+    def carried(self, task: str, first: bool, session: str | None) -> float | None:
+        """What ``task``'s earlier runs' attempts spent, for its ``first`` attempt in this run when
+        it goes on with their ``session`` (one that starts afresh carries nothing)."""
+        told = self._carried.get(task)
+        return told.cost_usd if told is not None and first and session == told.session else None
+
+    def add(self, task: str, first: bool, result: AgentResult, session: str | None = None) -> None:
         """Add what ``result``'s attempt spent (its own: ``SessionCosts.own`` first) to ``task``'s,
-        afresh at the first attempt of a run of the task; ``result`` then holds the task's totals,
-        and its own spend in ``attempt_cost_usd``."""
-        cost, tokens = (None, None) if first else self._spent.get(task, (None, None))
+        afresh at the first attempt of a run of the task (from what is ``carried``, when it resumed
+        ``session``); ``result`` then holds the task's totals, and its own spend in
+        ``attempt_cost_usd``."""
+        cost, tokens = (self.carried(task, first, session), None) if first else self._spent.get(task, (None, None))
         result.attempt_cost_usd = result.cost_usd
         if result.cost_usd is not None:
             cost = round((cost or 0.0) + result.cost_usd, 10)
@@ -82,6 +96,20 @@ class TaskSpend:
             tokens = {key: before.get(key, 0) + result.tokens.get(key, 0) for key in {*before, *result.tokens}}
         self._spent[task] = (cost, tokens)
         result.cost_usd, result.tokens = cost, tokens
+
+    def so_far(self, task: str, first: bool, session: str | None) -> float | None:
+        """What ``task`` has spent in this run of it, its attempt (``first``: the first here, which
+        added nothing yet; ``session``: the one it resumed) stopped before it ended."""
+        return self.carried(task, first, session) if first else self._spent.get(task, (None, None))[0]
+
+
+def spend_books(workspace: Workspace, sessions: Mapping[str, str]) -> tuple[SessionCosts, TaskSpend]:
+    """A run's ``SessionCosts`` and ``TaskSpend``, given the sessions it takes up (task -> the
+    session an interrupted attempt of an earlier run left): claude reports a resumed session's
+    whole cost, so what the runs before counted of it is not counted again, and the task's figure
+    goes on from what that run of it spent (``history.carried``)."""
+    told = carried(workspace.events_file, workspace.journal_file, sessions)
+    return SessionCosts({spent.session: spent.counted for spent in told.values()}), TaskSpend(told)
 
 
 class RetryBook:

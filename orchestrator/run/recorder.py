@@ -173,13 +173,16 @@ class Recorder:
         fingerprint: str | None = None,
         started: float | None = None,
         spent: AgentResult | None = None,
+        cost_usd: float | None = None,
     ) -> None:
         """A task that ends this run without an attempt of its own to show: skipped, interrupted,
         cancelled, or failed before it could start (``attempts``: the number of its last attempt, of
         this run or an earlier one; ``run_attempts``: how many this run made; ``session``,
         ``fingerprint``: an interrupted attempt's agent session, and what that attempt was started
         with; ``started``: when the attempt that this ends started (wall clock), for a duration
-        from then to now: a task cancelled once it had started took that long; ``spent``: its cost)."""
+        from then to now: a task cancelled once it had started took that long; ``spent``: the
+        result its cost and tokens are read from, else ``cost_usd``: what its attempts of this run
+        of it spent)."""
         now = time.time()
         record = ResultRecord(
             task=task.id,
@@ -195,7 +198,7 @@ class Recorder:
             backend=self.settings[task.id].backend,
             fingerprint=fingerprint,
             session_id=session,
-            **_costs(spent),
+            **(_costs(spent) if spent is not None else _Costs(cost_usd=cost_usd, tokens=None)),
         )
         self.write(task, record, not_run_body(task.id, status, reason))
         more: dict[str, Any] = {"duration": record.duration} if status == TaskStatus.CANCELLED else {}
@@ -208,19 +211,20 @@ class Recorder:
         view.status, view.reason = TaskStatus.BLOCKED, reason
         self.emit("task_blocked", task=task.id, agent=task.agent, name=task.title, reason=reason)
 
-    def interrupted(self, attempt: Attempt, why: str) -> None:
+    def interrupted(self, attempt: Attempt, why: str, spent: float | None = None) -> None:
         """An attempt stopped before its end: its agent session and what it was started with are
-        kept, for a later run to go on from."""
+        kept, for a later run to go on from; ``spent``: what its run of the task spent so far."""
         session = attempt.observer.session_id
         self.not_run(attempt.task, TaskStatus.INTERRUPTED, why, attempts=attempt.number, run_attempts=attempt.in_run,
-                     session=session, fingerprint=attempt.fingerprint)  # fmt: skip
+                     session=session, fingerprint=attempt.fingerprint, cost_usd=spent)  # fmt: skip
 
     def stopped_waiting(self, task: Task, outcome: Outcome | None) -> None:
         """The run was interrupted while ``task`` waited for its next attempt, after ``outcome``."""
         reason = "interrupted by the user before its next attempt"
         last = outcome.attempt if outcome is not None else None
         self.not_run(task, TaskStatus.INTERRUPTED, reason, attempts=last.number if last else 0,
-                     run_attempts=last.in_run if last else 0)  # fmt: skip
+                     run_attempts=last.in_run if last else 0,
+                     cost_usd=outcome.result.cost_usd if outcome else None)  # (the task's so far)  # fmt: skip
 
     def _write_attempt(
         self, outcome: Outcome, status: TaskStatus, reason: str | None, stderr: str = ""

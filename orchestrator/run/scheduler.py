@@ -27,7 +27,7 @@ from orchestrator.plan.settings import Settings
 from orchestrator.run import policy
 from orchestrator.run.admission import Admission, Slot
 from orchestrator.run.attempts import Attempt, Launcher, Outcome, Resumable
-from orchestrator.run.books import Inbox, RetryBook, SessionCosts, TaskSpend
+from orchestrator.run.books import Inbox, RetryBook, spend_books
 from orchestrator.run.estimates import for_run
 from orchestrator.run.failover import Breakers, fails_over
 from orchestrator.run.forecast import Forecast
@@ -73,7 +73,7 @@ class Scheduler:
         self.signatures = signatures
         self.records = records  # the results a fingerprint reads: on disk at the start, then this run's
         self.sessions = sessions  # task -> agent session an interrupted attempt left, to resume
-        self.session_costs, self.spend = SessionCosts(), TaskSpend()
+        self.session_costs, self.spend = spend_books(recorder.workspace, {t: r.session_id for t, r in sessions.items()})
         self.launcher = launcher
         self.recorder = recorder
         self.admission = admission
@@ -224,7 +224,7 @@ class Scheduler:
         result = outcome.result
         self.session_costs.own(attempt.job.resume_session, result)
         self.admission.spend(result.cost_usd)  # the attempt's own: the run's total is what its attempts spent
-        self.spend.add(task.id, attempt.in_run == 1, result)
+        self.spend.add(task.id, attempt.in_run == 1, result, attempt.job.resume_session)
         now = anyio.current_time()
         over = fails_over(self.breakers, attempt.settings, result, time.time(), self.admission.blocked)
         if over is not None:  # its backend is down: the next attempt goes to a fallback, no retry spent
@@ -326,7 +326,8 @@ def finish_run(scheduler: Scheduler) -> None:
     why = "interrupted by the user" if scheduler.interrupted else "stopped: the run ended on an error"
     for task_id, attempt in list(scheduler.running.items()):
         scheduler.journal.ended(task_id, attempt.number)
-        scheduler.recorder.interrupted(attempt, why)
+        spent = scheduler.spend.so_far(task_id, attempt.in_run == 1, attempt.job.resume_session)
+        scheduler.recorder.interrupted(attempt, why, spent)
     scheduler.running.clear()
     # Tasks whose last attempt ended and whose next one waits: that attempt is what happened.
     for task_id in list(scheduler.delayed):

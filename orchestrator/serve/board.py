@@ -20,7 +20,7 @@ from typing import Any
 from orchestrator.documents import open_regular
 from orchestrator.errors import OrchestratorError
 from orchestrator.plan.model import Plan
-from orchestrator.printable import visible
+from orchestrator.printable import visible, visible_data
 from orchestrator.run.deadlines import workspace_verdicts
 from orchestrator.run.estimates import workspace_eta
 from orchestrator.run.freshness import current_views
@@ -96,7 +96,7 @@ class Board:
 
     def snapshot(self, run: dict[str, Any], feed: list[Event], notable: list[Event]) -> dict[str, Any]:
         """Everything the page shows at once: ``status --json``'s data, the run, the pause, the
-        totals, the recent events and the context files."""
+        totals, the recent events and the context files; every string in it ``visible``."""
         plan = self.plan()
         views = current_views(plan, self.workspace) if plan is not None else []  # out of date told, as status does
         data = status_data(self.workspace, views)
@@ -121,7 +121,7 @@ class Board:
                 "now": datetime.now().astimezone().isoformat(timespec="milliseconds"),
             }
         )
-        return data
+        return visible_data(data)  # (a task's reason, an event's stderr_tail: what agents printed, shown)
 
     def pause(self) -> dict[str, Any] | None:
         """A usage-limit pause in force (``state/pause.json``), or ``None``."""
@@ -139,17 +139,19 @@ class Board:
         attempts = logs_of(self.workspace, task)  # an attempt that printed nothing too
         last = max(attempts) if attempts else None
         logs = attempts.get(last, {}) if last is not None else {}
-        return {
-            "task": task.id,
-            "agent": task.agent,
-            "name": task.title,
-            "brief": self.read(self.workspace.brief(task)),
-            "result": self.read(self.workspace.result(task)),
-            "attempt": last,
-            "attempts": list(attempts),
-            "stdout": self.read(logs["out"], LOG_LIMIT, tail=True) if "out" in logs else None,
-            "stderr": self.read(logs["err"], LOG_LIMIT, tail=True) if "err" in logs else None,
-        }
+        return visible_data(
+            {
+                "task": task.id,
+                "agent": task.agent,
+                "name": task.title,
+                "brief": self.read(self.workspace.brief(task)),
+                "result": self.read(self.workspace.result(task)),
+                "attempt": last,
+                "attempts": list(attempts),
+                "stdout": self.read(logs["out"], LOG_LIMIT, tail=True) if "out" in logs else None,
+                "stderr": self.read(logs["err"], LOG_LIMIT, tail=True) if "err" in logs else None,
+            }
+        )
 
     def context_files(self) -> list[dict[str, Any]]:
         """The files under ``context/`` (what agents discovered and shared), newest first."""

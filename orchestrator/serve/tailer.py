@@ -22,6 +22,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from orchestrator.output.reporter import describe
+from orchestrator.printable import visible_data
 from orchestrator.serve.board import Board, FileKey
 from orchestrator.state.events import Cursor, read_new
 from orchestrator.state.procs import pid_alive, ticks
@@ -150,7 +151,8 @@ class Tailer:
     def _said(self, events: list[Event]) -> list[Event]:
         """``events``, each with ``said``: the line the CLI prints for it (``reporter.describe``),
         when the CLI has one (a kind it does not know, or an event missing what its line needs,
-        has none: the page says its fields)."""
+        has none: the page says its fields); what agents printed in them (``stderr_tail``, a
+        reason) made ``visible``, as every string the page is sent."""
         root = self.board.workspace.root
         told: list[Event] = []
         for event in events:
@@ -158,7 +160,7 @@ class Tailer:
                 line = describe(event, root)
             except (KeyError, TypeError, ValueError, AttributeError):
                 line = None
-            told.append({**event, "said": line} if line else event)
+            told.append(visible_data({**event, "said": line} if line else event))
         return told
 
     def _absorb(self, events: list[Event]) -> None:

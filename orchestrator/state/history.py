@@ -4,10 +4,13 @@ run's remaining time learn from (``run.estimates``). A ``reset`` forgets results
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from orchestrator.state import events
+from orchestrator.state import events, journal
 
 ENDS = {"task_completed", "task_failed", "task_retrying", "task_interrupted", "task_cancelled"}
 _ENDS = ENDS
@@ -54,3 +57,51 @@ def seconds(attempt: dict[str, Any]) -> float | None:
         return (datetime.fromisoformat(attempt["ended"]) - datetime.fromisoformat(attempt["started"])).total_seconds()
     except (TypeError, ValueError):
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class Carried:
+    """What the attempts of earlier runs spent, for a task whose interrupted agent session a run
+    takes up: ``cost_usd``, what the attempts of the run of the task it goes on spent (their own
+    costs added up; None: none told one), and ``counted``, the part of that session's running
+    total (which claude reports whole on a resume) counted already."""
+
+    session: str
+    cost_usd: float | None
+    counted: float
+
+
+def carried(events_path: Path, journal_path: Path, resumed: Mapping[str, str]) -> dict[str, Carried]:
+    """For each task of ``resumed`` (task -> the session an interrupted attempt of an earlier run
+    left), what its earlier attempts spent (``Carried``). The run of the task goes on: back from
+    its last attempt to the first of its run, and on back past one that took up the session of
+    the attempt before it (a run that resumed an interrupted one). Each attempt's own cost is the
+    event log's (as ``history`` shows it), its session and place the journal's."""
+    if not resumed:
+        return {}
+    found = events.read_new(events_path, events.Cursor(), only=(b'"event": "task_', b'"event": "run_'))
+    places = journal.sessions_of(journal_path, resumed.keys())
+    own: dict[str, dict[int, float | None]] = {task: {} for task in resumed}
+    for attempt in attempts_of(found):
+        if attempt["task"] in own and isinstance(attempt["attempt"], int):
+            cost = attempt["cost_usd"]
+            own[attempt["task"]][attempt["attempt"]] = float(cost) if isinstance(cost, int | float) else None
+    told: dict[str, Carried] = {}
+    for task, session in resumed.items():
+        costs = own[task]
+        numbers = sorted(costs)
+        counted = sum(costs[n] or 0.0 for n in numbers if places.get((task, n), (1, None))[1] == session)
+        chain: list[float] = []
+        for index in range(len(numbers) - 1, -1, -1):
+            number = numbers[index]
+            cost = costs[number]
+            if cost is not None:
+                chain.append(cost)
+            in_run, its_session = places.get((task, number), (1, None))
+            if in_run != 1:
+                continue
+            before = places.get((task, numbers[index - 1]), (1, None))[1] if index > 0 else None
+            if its_session is None or before != its_session:  # a run of the task began here
+                break
+        told[task] = Carried(session, round(sum(chain), 10) if chain else None, round(counted, 10))
+    return told

@@ -254,6 +254,35 @@ def runs_of(path: Path, task_id: str) -> dict[int, tuple[int, int]]:
     return found
 
 
+def sessions_of(path: Path, tasks: Collection[str]) -> dict[tuple[str, int], tuple[int, str | None]]:
+    """Each attempt of ``tasks`` the journal's ``spawn`` lines tell of, every run's: its place in
+    its run of the task (``in_run``) and the agent session it ran in (its ``session`` line; None
+    when it told none). What an attempt that continues a session took up is known by it."""
+    if not tasks:
+        return {}
+    try:
+        data = read_regular(path)
+    except OSError:
+        return {}
+    found: dict[tuple[str, int], tuple[int, str | None]] = {}
+    for raw in data.splitlines():
+        if not raw.startswith((b'{"event": "spawn"', b'{"event": "session"')):
+            continue
+        try:
+            entry = json.loads(raw)
+            key = (str(entry["task"]), int(entry.get("attempt", 1)))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+        if key[0] not in tasks:
+            continue
+        in_run, session = found.get(key, (1, None))
+        if entry["event"] == "spawn":
+            found[key] = (int(entry.get("in_run", 1)) if isinstance(entry.get("in_run"), int) else 1, session)
+        elif isinstance(entry.get("session_id"), str):
+            found[key] = (in_run, entry["session_id"])
+    return found
+
+
 def _spawned(
     path: Path, kinds: tuple[bytes, ...] = (b'{"event": "spawn"',), named: bytes = b""
 ) -> Iterator[tuple[str, int]]:
