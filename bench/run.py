@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from agents import WORKLOADS as AGENT_WORKLOADS
-from agents import Report, run_agents, section_of
+from agents import Report, run_agents, section_of, w7_runs_default
 from agents import render as render_agents
 from benchlib import (
     BENCH_DIR,
@@ -530,7 +530,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if only & set(AGENT_WORKLOADS):
         say("agents (W6-W8): the real claude CLI against a fake Messages API")
         suite.agents = run_agents(
-            env.orchestrator, only=only, mode=mode, runs=args.runs or (3 if mode == "full" else 1)
+            env.orchestrator,
+            only=only,
+            mode=mode,
+            runs=args.runs or (3 if mode == "full" else 1),
+            w7_runs=w7_runs_default(mode, args.runs),
         )
         save()
     suite.crashed = _crashes(suite)

@@ -56,6 +56,8 @@ Client = Any  # distributed.Client (only partly typed): used through ``_distribu
 SCHEDULER_VARIABLE = "ORCHESTRATOR_DASK_SCHEDULER"  # the scheduler's address when neither option nor setting gives it
 CONNECT_TIMEOUT = 10.0  # seconds a scheduler has to answer
 _POLL = 0.25  # seconds between two looks at an attempt's output queue
+_FIRST_POLL = 0.5  # before the first: a worker sends no batch sooner (``remote._BATCH``) unless it is big
+_POLL_LIMIT = 30.0  # seconds a look may take (a poll under way is finished, not cut: a batch taken would be lost)
 _TELL_EVERY = 10.0
 _LONGEST_LINE = 64 * 1024 * 1024
 
@@ -72,6 +74,7 @@ class DaskExecutor(Executor):
         self._declared: set[str] | None = None  # the resources some worker declares
         self._reruns: bool | None = None  # whether the scheduler re-runs a task whose worker died
         self._running: dict[str, str] = {}  # key -> task, of this run's attempts on the cluster
+        self._ready_lock: anyio.Lock | None = None
 
     async def client(self) -> Client:
         """The client of this run (made on the first call, on the running event loop, and again
@@ -103,14 +106,21 @@ class DaskExecutor(Executor):
                 self._reruns = True
         return self._reruns
 
+    async def _ready(self) -> tuple[Client, set[str], bool]:
+        """The client, the resources declared and whether to claim, made once however many
+        attempts ask at the same moment: the first attempts of a run start together, and each
+        made a client of its own (all but one left open, heartbeating, the whole run long)."""
+        if self._ready_lock is None:
+            self._ready_lock = anyio.Lock()
+        async with self._ready_lock:
+            return await self.client(), await self.declared(), await self.reruns()
+
     async def run(
         self, launch: Launch, *, on_start: StartCallback | None = None, on_line: LineCallback | None = None
     ) -> ProcessRun:
         began = anyio.current_time()
         try:
-            client = await self.client()
-            declared = await self.declared()
-            claim = await self.reruns()
+            client, declared, claim = await self._ready()
         except (ClusterError, OSError) as exc:  # the scheduler went away mid-run and does not come back
             why = str(exc) if isinstance(exc, ClusterError) else f"the Dask scheduler at {self.scheduler}: {exc}"
             return ProcessRun(None, None, anyio.current_time() - began, start_error=why)
@@ -158,7 +168,7 @@ class DaskExecutor(Executor):
                 ended, lost, failed = await _awaited(future, queue.take, take)
                 if lost is not None and client.status != "running":
                     lost = f"the connection to the Dask scheduler at {self.scheduler} was lost"
-                if ended is None or ended.info.get("sent") or queue.made:
+                if ended is None or ended.info.get("sent"):  # (nothing sent: no round trip to ask)
                     with contextlib.suppress(Exception):  # (a cluster gone: what came is what there is)
                         take(await queue.take())  # what it sent before its end
                 if ended is not None:
@@ -324,8 +334,10 @@ async def _in_flight(client: Client, keys: list[str], *, running_only: bool = Fa
 async def _awaited(
     future: Any, poll: Callable[[], Any], take: Callable[[Any], None]
 ) -> tuple[remote.Ended | None, str | None, str | None]:
-    """Wait for the attempt's future, taking its output every ``_POLL`` seconds meanwhile: (how
-    it ended, why its worker was lost, what failed on the worker)."""
+    """Wait for the attempt's future, taking its output every ``_POLL`` seconds meanwhile (the
+    first look after ``_FIRST_POLL``: an attempt that ends sooner costs no round trip for it): (how
+    it ended, why its worker was lost, what failed on the worker). A look under way when the
+    future ends is finished first: cut, what it took off the queue would be lost."""
     distributed = _distributed()
     KilledWorker, FutureCancelledError = distributed.KilledWorker, distributed.client.FutureCancelledError
 
@@ -333,12 +345,16 @@ async def _awaited(
     async with anyio.create_task_group() as pumps:
 
         async def pump() -> None:
+            delay = _FIRST_POLL
             while True:
-                await anyio.sleep(_POLL)
-                try:
-                    got = await poll()
-                except Exception:  # the cluster stops answering: the future says how it ended
-                    return
+                await anyio.sleep(delay)
+                delay = _POLL
+                got = None
+                with anyio.move_on_after(_POLL_LIMIT, shield=True):
+                    try:
+                        got = await poll()
+                    except Exception:  # the cluster stops answering: the future says how it ended
+                        return
                 take(got)
 
         pumps.start_soon(pump)
