@@ -706,15 +706,15 @@ def test_reset_lets_a_failed_task_run_again_after_a_fix(project: Path) -> None:
 
 
 def test_a_task_that_failed_while_its_retry_waited_is_recorded_failed_when_the_run_stops(project: Path) -> None:
-    """fail_fast: A fails, so nothing new starts; B, already running, then fails too and would
-    be retried. B ran: its result says how it failed, with its attempt and its logs, not
-    'skipped: not started'."""
+    """fail_fast: B fails and waits for its retry (backoff up to an hour); then A fails, and the
+    run stops. B ran: its result says how it failed, with its attempt and its logs, not
+    'skipped: not started' (nor cancelled: nothing of it was running)."""
     specs = [
-        Spec("A", "exit 3"),
-        Spec("B", "sleep 1; echo trying >&2; exit 4", retries=2),
+        Spec("A", "sleep 0.5; exit 3"),
+        Spec("B", "echo trying >&2; exit 4", retries=2),
         Spec("C", "true", deps=["B"]),
     ]
-    write_plan(project, specs, {"fail_fast": True, "max_parallel": 2})
+    write_plan(project, specs, {"fail_fast": True, "max_parallel": 2, "backoff_base": 3600, "backoff_cap": 3600})
     result = run(project)
     assert result.code == 1
     found = results(project)

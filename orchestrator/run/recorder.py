@@ -218,14 +218,6 @@ class Recorder:
         self.not_run(attempt.task, TaskStatus.INTERRUPTED, why, attempts=attempt.number, run_attempts=attempt.in_run,
                      session=session, fingerprint=attempt.fingerprint, cost_usd=spent)  # fmt: skip
 
-    def stopped_waiting(self, task: Task, outcome: Outcome | None) -> None:
-        """The run was interrupted while ``task`` waited for its next attempt, after ``outcome``."""
-        reason = "interrupted by the user before its next attempt"
-        last = outcome.attempt if outcome is not None else None
-        self.not_run(task, TaskStatus.INTERRUPTED, reason, attempts=last.number if last else 0,
-                     run_attempts=last.in_run if last else 0,
-                     cost_usd=outcome.result.cost_usd if outcome else None)  # (the task's so far)  # fmt: skip
-
     def _write_attempt(
         self, outcome: Outcome, status: TaskStatus, reason: str | None, stderr: str = ""
     ) -> ResultRecord:
@@ -343,6 +335,15 @@ def _stderr(workspace: Workspace, outcome: Outcome) -> str:
         return ""
     attempt = outcome.attempt
     return tail(workspace.log(attempt.task, attempt.number, "err"), STDERR_TAIL).rstrip()
+
+
+def stopped_waiting(recorder: Recorder, task: Task, outcome: Outcome | None) -> None:
+    """The run was interrupted while ``task`` waited for its next attempt, after ``outcome``."""
+    reason = "interrupted by the user before its next attempt"
+    last = outcome.attempt if outcome is not None else None
+    recorder.not_run(task, TaskStatus.INTERRUPTED, reason, attempts=last.number if last else 0,
+                     run_attempts=last.in_run if last else 0,
+                     cost_usd=outcome.result.cost_usd if outcome else None)  # (the task's so far)  # fmt: skip
 
 
 def still_failed(recorder: Recorder, task: Task, record: ResultRecord, why: str) -> None:

@@ -35,7 +35,7 @@ from orchestrator.run.gates import HOLD, Gates
 from orchestrator.run.holds import Holds
 from orchestrator.run.merges import MergeQueue
 from orchestrator.run.not_before import Timed
-from orchestrator.run.recorder import Recorder
+from orchestrator.run.recorder import Recorder, stopped_waiting
 from orchestrator.run.reuse import Reuse
 from orchestrator.run.selection import Upstream, fingerprint, upstream_of
 from orchestrator.state.approvals import Decision, rejected_reason
@@ -333,7 +333,7 @@ def finish_run(scheduler: Scheduler) -> None:
     for task_id in list(scheduler.delayed):
         outcome = scheduler.waiting.get(task_id)
         if scheduler.interrupted:
-            scheduler.recorder.stopped_waiting(scheduler.plan.tasks[task_id], outcome)
+            stopped_waiting(scheduler.recorder, scheduler.plan.tasks[task_id], outcome)
         elif outcome is not None:
             failed = outcome.result.message or "failed"
             scheduler.recorder.failed(outcome, f"{failed}; not attempted again: {scheduler.stopped or 'run stopped'}")
