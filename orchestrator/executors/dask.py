@@ -241,6 +241,8 @@ class DaskExecutor(Executor):
             seen = await self._waited(client, keys, tell)
         else:
             seen = set(await _in_flight(client, list(keys), running_only=True))
+        for key in keys:  # (an attempt of them that starts late, the cancel not yet taken, refuses to run)
+            await _distributed().Event(f"{key}-claimed", client=client).set()
         _cancel(client, list(keys))  # (before any is stopped: stopped, it frees a worker for one that waits)
         if not wait:
             seen.update(await self.stop(list(keys), grace))
