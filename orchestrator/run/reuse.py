@@ -15,8 +15,9 @@ run), and each upstream's *output hash*, not its fingerprint nor its run time. S
 Not cached: a task with ``cache: false`` (the plan's setting, or its type's), one with
 ``isolation: worktree`` (its work is a commit merged into the integration branch, which a reused
 result would not bring back), and one with an approval gate, before or after (a person is asked
-each time, and a step a person approved is the step done: a deploy approved runs). ``run --rerun``'s tasks and their downstream run for real; their results are
-kept for the next run. ``reset``'s tasks lose their entries (``cache.forget``): they run for real.
+each time, and a step a person approved is the step done: a deploy approved runs). ``run --rerun``'s
+tasks and their downstream run for real; their results are kept for the next run. ``reset``'s tasks
+lose their entries (``cache.forget``): they run for real.
 """
 
 from __future__ import annotations

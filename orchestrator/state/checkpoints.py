@@ -110,7 +110,8 @@ def save(workspace: Workspace, name: str, saved: str) -> Checkpoint:
 def restore(workspace: Workspace, name: str, when: str, stamp: str) -> tuple[Checkpoint, Checkpoint]:
     """Bring back checkpoint ``name``'s files: each written atomically, and a file it did not hold
     (a result written since) removed, once all that is replaced is kept as the checkpoint
-    ``before-restore-<stamp>`` (``-2``, ``-3``... after it within the same second). The caller holds the workspace lock. Returns both checkpoints."""
+    ``before-restore-<stamp>`` (``-2``, ``-3``... after it within the same second). The caller
+    holds the workspace lock. Returns both checkpoints."""
     check_name(name)
     checkpoint = find(workspace, name)
     if checkpoint is None:
