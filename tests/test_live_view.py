@@ -134,3 +134,17 @@ def test_the_panel_of_a_simulated_run_says_it_is_simulated(tmp_path: Path) -> No
     assert "🎭 simulated" in shown and "the fake executor runs nothing: every result is made up" in shown, shown
     code, shown = _run_on_a_terminal(tmp_path, "--rerun", "T-01")  # real work: no such row
     assert code == 0 and "🎭" not in shown, shown
+
+
+def test_the_panel_shows_the_runs_end_once_an_estimate_is_learned(tmp_path: Path) -> None:
+    """The first run knows nothing: its panel says nothing of the end (it said "about 2m00s
+    left" from the 60 s defaults). After a reset, the run knows what each task took: it says."""
+    write_plan(tmp_path, [Spec("T-01", "sleep 0.6"), Spec("T-02", "sleep 0.6", deps=["T-01"])])
+    code, shown = _run_on_a_terminal(tmp_path)
+    assert code == 0, shown
+    assert "left (ends about" not in shown and "⏱️" not in shown, shown
+    assert _run_on_a_terminal(tmp_path, "--rerun", "T-01")[0] == 0  # (a second run learns from both)
+    code, shown = _run_on_a_terminal(tmp_path, "--rerun", "T-01")
+    assert code == 0, shown
+    told = re.findall(r"⏱️ (\d)/2 done: about (\S+) left \(ends about \d\d:\d\d\)", shown)
+    assert any(done == "0" and 1.0 <= float(left.rstrip("s")) < 3 for done, left in told), told  # T-01, then T-02

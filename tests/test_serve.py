@@ -756,3 +756,65 @@ def test_in_the_browser_a_gate_waits_on_the_page_approve_moves_it_on_and_reject_
     decisions = [json.loads(line) for line in approvals.read_text().splitlines()]
     assert [(d["task"], d["decision"]) for d in decisions] == [("T-02", "approved"), ("T-03", "rejected")]
     assert server.errors() == ""
+
+
+ETA_PLAN = """\
+---
+backend: shell
+max_parallel: 2
+retries: 0
+---
+# The end, as the page tells it
+
+## Task Decomposition
+| Task ID | Task Name | Command | Dependencies |{head}
+|---------|-----------|---------|--------------|{rule}
+| T-01 | First | `sleep 0.4` | None |{one}
+| T-02 | Second | `sleep 0.4` | T-01 |{two}
+"""
+
+
+@pytest.mark.slow
+def test_in_the_browser_the_runs_end_shows_once_an_estimate_is_learned_or_given(tmp_path: Path) -> None:
+    from dashboard_helpers import chromium
+
+    reason = browser_missing()
+    if reason:
+        pytest.skip(reason)
+    project = tmp_path / "eta"
+    plan = project / ".orchestrator" / "master_plan.md"
+    plan.parent.mkdir(parents=True)
+    plan.write_text(ETA_PLAN.format(head="", rule="", one="", two=""), encoding="utf-8")
+
+    def eta() -> Any:
+        done = subprocess.run([*CLI, "status", "--json"], cwd=project, capture_output=True, text=True, check=True)
+        return json.loads(done.stdout)["eta"]
+
+    with served(project) as server, chromium(project / "chromium-profile") as driver:
+        driver.get(server.url)
+
+        def totals() -> str:
+            return str(driver.find_element("id", "totals").text)
+
+        wait_until(lambda: "tasks" in totals(), "the totals", 30)
+        time.sleep(1.5)  # (a tick or two: nothing comes to say an end)
+        assert eta() is None and " left" not in totals(), totals()  # nothing learned, no Estimate cell
+        # A person's Estimate cell is an estimate: the page shows it, as `status` does.
+        plan.write_text(ETA_PLAN.format(head=" Estimate |", rule="---|", one=" - |", two=" 2m |"), encoding="utf-8")
+        wait_until(lambda: eta() is not None, "status to give an eta")
+        assert eta()["given"] == 1 and eta()["seconds_left"] == 180
+        wait_until(lambda: "3m00s left (ends about " in totals(), "the end from the Estimate cell", 30)
+        # Learned: a run, then a reset that forgets its results and keeps what the tasks took.
+        plan.write_text(ETA_PLAN.format(head="", rule="", one="", two=""), encoding="utf-8")
+        finished = subprocess.run([*CLI, "run"], cwd=project, capture_output=True, text=True, timeout=HANG_GUARD)
+        assert finished.returncode == 0, finished.stdout + finished.stderr
+        assert (
+            subprocess.run([*CLI, "reset", "--all"], cwd=project, capture_output=True, timeout=HANG_GUARD).returncode
+            == 0
+        )
+        wait_until(lambda: eta() is not None, "status to give an eta")
+        learned = eta()
+        assert learned["learned"] == 2 and 0.8 <= learned["seconds_left"] < 5, learned
+        shown = f"{format_duration(learned['seconds_left'])} left (ends about {learned['expected_end'][11:16]})"
+        wait_until(lambda: shown in totals(), f"{shown!r} in the totals", 30)
+    assert server.errors() == ""

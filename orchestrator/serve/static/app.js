@@ -231,8 +231,8 @@ function renderTotals() {
     const end = run.finished ? Date.parse(run.finished) : now();
     stat(seconds(Math.max(0, (end - Date.parse(run.started)) / 1000)), run.finished ? " run took" : " elapsed");
   }
-  const eta = model.eta;  // as status --json gives it: from the runs before
-  if (eta && eta.learned) {
+  const eta = model.eta;  // as status --json gives it (null while nothing is learned), or the run's last run_estimate
+  if (eta) {
     stat(seconds(eta.seconds_left), ` left (ends about ${String(eta.expected_end).slice(11, 16)})`);
     if (eta.expected_cost !== null && eta.expected_cost !== undefined) stat(money(eta.expected_cost), " expected cost");
   }
