@@ -818,3 +818,38 @@ def test_in_the_browser_the_runs_end_shows_once_an_estimate_is_learned_or_given(
         shown = f"{format_duration(learned['seconds_left'])} left (ends about {learned['expected_end'][11:16]})"
         wait_until(lambda: shown in totals(), f"{shown!r} in the totals", 30)
     assert server.errors() == ""
+
+
+@pytest.mark.slow
+def test_in_the_browser_a_restored_checkpoint_is_told_until_the_next_run(tmp_path: Path) -> None:
+    from dashboard_helpers import chromium
+
+    reason = browser_missing()
+    if reason:
+        pytest.skip(reason)
+    project = tmp_path / "restored"
+    plan = project / ".orchestrator" / "master_plan.md"
+    plan.parent.mkdir(parents=True)
+    plan.write_text(ETA_PLAN.format(head="", rule="", one="", two="").replace("sleep 0.4", "true"), encoding="utf-8")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*CLI, *args], cwd=project, capture_output=True, text=True, timeout=HANG_GUARD)
+
+    assert cli("run").returncode == 0
+    assert cli("checkpoint", "save", "v1").returncode == 0
+    with served(project) as server, chromium(project / "chromium-profile") as driver:
+        driver.get(server.url)
+        banner = driver.find_element("id", "restored-line")
+        wait_until(lambda: driver.find_elements("css selector", "#tasks tr[data-task]"), "the table", 30)
+        assert not banner.is_displayed()
+        assert cli("checkpoint", "restore", "v1").returncode == 0
+        status = json.loads(cli("status", "--json").stdout)
+        note = next(line for line in status["notes"] if line.startswith("⏪"))
+        assert "checkpoint v1" in note and status["restored"]["before"] in note
+        wait_until(lambda: banner.is_displayed() and banner.text == note, "the restore told as status tells it", 30)
+        state = http_get(server.port, "/api/state").json()
+        assert state["restored"] == status["restored"] and note in state["notes"]
+        assert cli("run").returncode == 0  # the next run: no longer said
+        wait_until(lambda: not banner.is_displayed(), "the banner gone once a run started", 30)
+        assert "restored" not in http_get(server.port, "/api/state").json()
+    assert server.errors() == ""

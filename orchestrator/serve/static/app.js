@@ -209,6 +209,11 @@ function renderBanners() {
   const note = model.schedule && (model.notes || []).find((line) => line.startsWith("📅"));
   schedule.textContent = note || "";
   schedule.hidden = !note;
+  // A checkpoint restored since the last run started (`orchestrator checkpoint restore`): as `status` says it.
+  const restored = $("restored-line");
+  const back = model.restored && (model.notes || []).find((line) => line.startsWith("⏪"));
+  restored.textContent = back || "";
+  restored.hidden = !back;
 }
 
 function renderTotals() {
