@@ -91,7 +91,9 @@ class IllegalTransition(RuntimeError):
 _S = TaskStatus
 # Where a task may go from each state: within a run (the scheduler, the recorder) and between runs
 # (a next run takes up what is not completed; `retry`, `approve`, a Blocked cell emptied). Only
-# along these does a run change a task's state (``TaskStatus.to``); tests walk every arrow.
+# along these does a run change a task's state (``TaskView.move``, through ``state.transitions``:
+# ``TaskStatus.to``); tests/test_state_machine.py has real runs walk every arrow a run takes, and
+# names those no run takes (how `status` reads a workspace between runs, and the few not reached).
 _AGAIN = frozenset({_S.PENDING, _S.WAITING, _S.BLOCKED})  # a later run, or a person, takes it up again
 TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
     _S.WAITING: frozenset({_S.PENDING, _S.SKIPPED, _S.BYPASSED, _S.BLOCKED, _S.CANCELLED, _S.INTERRUPTED}),
@@ -109,7 +111,7 @@ TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
             _S.COMPLETED,
         }
     ),  # (completed: a result kept from the logs of a dead runner's attempt, or reused from the cache)
-    _S.BLOCKED: frozenset({_S.PENDING, _S.WAITING}),
+    _S.BLOCKED: frozenset({_S.PENDING, _S.WAITING, _S.CANCELLED}),
     _S.AWAITING_APPROVAL: frozenset({_S.PENDING, _S.WAITING, _S.COMPLETED, _S.REJECTED, _S.CANCELLED}),
     _S.RUNNING: frozenset(
         {_S.COMPLETED, _S.FAILED, _S.RETRYING, _S.WAITING, _S.INTERRUPTED, _S.CANCELLED, _S.AWAITING_APPROVAL}

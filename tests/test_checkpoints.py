@@ -107,3 +107,35 @@ def test_two_restores_in_one_second_keep_both_replaced_states(tmp_path: Path) ->
     assert first.code == 0 and second.code == 0, second.stderr
     names = [c["name"] for c in json.loads(cli(tmp_path, "checkpoint", "list", "--json").stdout)["checkpoints"]]
     assert len([n for n in names if n.startswith("before-restore-")]) == 2
+
+
+def test_status_and_report_say_the_workspace_was_restored_until_the_next_run(tmp_path: Path) -> None:
+    """A restore was told only by `checkpoint list` and the event log: `status` showed the
+    checkpoint's results as if a run had made them. It says so now, until a run starts."""
+    write_plan(tmp_path, [Spec("T-01", "echo good")])
+    assert run(tmp_path).code == 0
+    assert cli(tmp_path, "checkpoint", "save", "v1").code == 0
+    write_plan(tmp_path, [Spec("T-01", "echo bad")])
+    assert run(tmp_path).code == 0
+    assert "restored" not in json.loads(cli(tmp_path, "status", "--json").stdout)
+    done = json.loads(cli(tmp_path, "checkpoint", "restore", "v1", "--json").stdout)
+    before, saved = done["before"]["name"], done["restored"]["saved"]
+
+    shown = json.loads(cli(tmp_path, "status", "--json").stdout)
+    restored = shown["restored"]
+    assert restored == {"checkpoint": "v1", "saved": saved, "time": done["before"]["saved"], "before": before}
+    line = (
+        f"⏪ restored from checkpoint v1 (saved {saved}) at {restored['time']}; what it replaced is kept as "
+        f"checkpoint {before} (`orchestrator checkpoint restore {before}` goes back)"
+    )
+    assert line in shown["notes"]
+    assert line in cli(tmp_path, "status").stdout.splitlines()
+    report = cli(tmp_path, "report")
+    assert f"| Restored | {line.removeprefix('⏪ ')} |" in report.stdout.splitlines(), report.stdout
+    figures = json.loads(cli(tmp_path, "report", "--json").stdout)
+    assert figures["restored"] == restored and figures["restored_note"] == line
+    assert "Restored" in cli(tmp_path, "report", "--format", "html").stdout
+
+    assert run(tmp_path).code == 0  # the next run: from here on, its own record tells
+    assert "restored" not in json.loads(cli(tmp_path, "status", "--json").stdout)
+    assert "⏪" not in cli(tmp_path, "status").stdout and "| Restored |" not in cli(tmp_path, "report").stdout

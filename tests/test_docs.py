@@ -109,6 +109,7 @@ VOLATILE = [
     (re.compile(r"\b\d\d:\d\d(?::\d\d)?\b"), "<clock>"),
     (re.compile(r"\b\d{4}-\d\d-\d\d\b"), "<date>"),  # (the day's archive file)
     (re.compile(r"<?\b\d+(?:\.\d+)?(?:h\d+m\d*s?|m\d+s|ms|s)\b"), "<duration>"),  # <0.01s too
+    (re.compile(r"before-restore-\d{8}T\d{6}(?:-\d+)?"), "before-restore-<stamp>"),  # (a checkpoint's)
     (re.compile(r"\b[0-9a-f]{7,64}\b"), "<sha>"),
     (re.compile(r"\d+(?:\.\d+)?[×x%](?!\w)"), "<ratio>"),
     (re.compile(r"(\"(?:duration|bytes|freed_bytes|pid|wall_seconds|elapsed|seconds)\": )[\d.]+"), r"\1<n>"),

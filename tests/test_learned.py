@@ -174,3 +174,33 @@ def test_bad_deadlines_are_refused_with_their_line(tmp_path: Path) -> None:
     refused = cli(tmp_path, "validate")
     assert refused.code == 2 and "master_plan.md:4" in refused.stderr and "'deadline'" in refused.stderr, refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_no_view_gives_an_estimate_until_one_is_learned_or_a_cell_gives_one(tmp_path: Path) -> None:
+    """`watch` printed "about 2m00s left" from the 60 s defaults while `status` hid it: now every
+    view says nothing of the end until an estimate is learned, or an Estimate cell gives one."""
+    write(tmp_path, "| T-01 | sleep 0.3 | None |", "| T-02 | true | T-01 |")
+    assert json.loads(cli(tmp_path, "status", "--json").stdout)["eta"] is None
+    assert "Estimated:" not in cli(tmp_path, "status").stdout
+    assert cli(tmp_path, "run").code == 0
+    assert "⏱️" not in cli(tmp_path, "watch").stdout  # the first run: nothing learned, nothing told
+    told = [json.loads(line) for line in (tmp_path / ".orchestrator/state/events.jsonl").read_text().splitlines()]
+    assert not [e for e in told if e["event"] == "run_estimate"]
+    assert all("estimate" not in e for e in told if e["event"] == "task_started")  # (report: no 60 s guesses)
+    assert "## Estimates" not in cli(tmp_path, "report").stdout
+    assert cli(tmp_path, "reset", "--all").code == 0
+    eta = json.loads(cli(tmp_path, "status", "--json").stdout)["eta"]
+    assert eta is not None and eta["learned"] == 2 and eta["given"] == 0 and 0.3 <= eta["seconds_left"] < 5, eta
+    assert re.search(r"^Estimated: \S+ left \(ends about \d\d:\d\d\); 2 of 2 ", cli(tmp_path, "status").stdout, re.M)
+    assert cli(tmp_path, "run").code == 0
+    assert re.search(r"^⏱️ 0/2 done: about \S+ left", cli(tmp_path, "watch").stdout, re.M)
+    # An Estimate cell is a person's estimate: shown, and said to be one.
+    other = tmp_path / "other"
+    write(other, "| T-01 | true | None | 5m |", "| T-02 | true | T-01 | - |", estimate=True)
+    eta = json.loads(cli(other, "status", "--json").stdout)["eta"]
+    assert eta is not None and eta["learned"] == 0 and eta["given"] == 1 and eta["seconds_left"] == 360, eta
+    text = cli(other, "status").stdout
+    assert (
+        "Estimated: 6m00s left" in text
+        and "0 of 2 tasks' estimates learned from earlier runs, 1 from the plan's Estimate cells" in text
+    ), text

@@ -164,3 +164,17 @@ def test_the_live_panel_writes_no_control_character_a_task_printed_or_was_named_
     assert all(row == "Named title\\x1b]0;pwned\\x07 clear\\x1b[2J bell\\x07 [/] [bold red]markup" for row in panel), (
         panel
     )
+
+
+def test_the_panel_shows_the_runs_end_once_an_estimate_is_learned(tmp_path: Path) -> None:
+    """The first run knows nothing: its panel says nothing of the end (it said "about 2m00s
+    left" from the 60 s defaults). After a reset, the run knows what each task took: it says."""
+    write_plan(tmp_path, [Spec("T-01", "sleep 0.6"), Spec("T-02", "sleep 0.6", deps=["T-01"])])
+    code, shown = _run_on_a_terminal(tmp_path)
+    assert code == 0, shown
+    assert "left (ends about" not in shown and "⏱️" not in shown, shown
+    assert _run_on_a_terminal(tmp_path, "--rerun", "T-01")[0] == 0  # (a second run learns from both)
+    code, shown = _run_on_a_terminal(tmp_path, "--rerun", "T-01")
+    assert code == 0, shown
+    told = re.findall(r"⏱️ (\d)/2 done: about (\S+) left \(ends about \d\d:\d\d\)", shown)
+    assert any(done == "0" and 1.0 <= float(left.rstrip("s")) < 3 for done, left in told), told  # T-01, then T-02

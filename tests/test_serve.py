@@ -640,3 +640,226 @@ def test_in_the_browser_clocks_tick_reasons_and_notices_read_as_words_and_button
                 os.killpg(runner.pid, signal.SIGTERM)
                 runner.wait(timeout=HANG_GUARD)
     assert server.errors() == ""
+
+
+GATE_PLAN = """\
+---
+backend: shell
+max_parallel: 4
+retries: 0
+timeout: 300
+inactivity_timeout: none
+kill_grace: 1
+---
+# Gates on the page
+
+## Task Decomposition
+| Task ID | Task Name | Command | Dependencies | Approval |
+|---------|-----------|---------|--------------|----------|
+| T-01 | Keep the run going | `while [ ! -f done ]; do sleep 0.1; done` | None | |
+| T-02 | Deploy | `echo deployed > deployed.txt` | None | before |
+| T-03 | Migrate | `echo migrated > migrated.txt` | None | before |
+| T-04 | Announce | `echo announced > announced.txt` | T-03 | |
+"""
+
+
+@pytest.mark.slow
+def test_in_the_browser_a_gate_waits_on_the_page_approve_moves_it_on_and_reject_skips_its_dependents(
+    tmp_path: Path,
+) -> None:
+    from dashboard_helpers import chromium, task_state
+
+    reason = browser_missing()
+    if reason:
+        pytest.skip(reason)
+    project = tmp_path / "gates"
+    (project / ".orchestrator").mkdir(parents=True)
+    (project / ".orchestrator" / "master_plan.md").write_text(GATE_PLAN, encoding="utf-8")
+    approvals = project / ".orchestrator" / "state" / "approvals.jsonl"
+    with served(project) as server, open(project / "run.out", "wb") as out:
+        runner = subprocess.Popen(
+            [*CLI, "run"], cwd=project, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+
+            def asked() -> list[str]:
+                if not events_file(project).exists():
+                    return []
+                lines = events_file(project).read_text(encoding="utf-8").splitlines()
+                return [e["task"] for line in lines if (e := json.loads(line))["event"] == "approval_requested"]
+
+            wait_until(
+                lambda: sorted(asked()) == ["T-02", "T-03"], "T-02 and T-03 at their gates in the run", HANG_GUARD
+            )
+            # Without the token, or from another site: refused, and nothing is decided.
+            own = f"http://127.0.0.1:{server.port}"
+            for kind in ("approve", "reject"):
+                for headers in (
+                    {},
+                    {"X-Orchestrator-Token": "wrong-token-of-enough-characters", "Origin": own},
+                    {"X-Orchestrator-Token": server.token, "Origin": "http://attacker.example"},
+                    {"X-Orchestrator-Token": server.token, "Sec-Fetch-Site": "cross-site"},
+                ):
+                    reply = http_get(server.port, f"/api/task/T-02/{kind}", headers, method="POST")
+                    assert reply.status == 403, (kind, headers, reply.status)
+                    assert reply.json()["ok"] is False and reply.json()["error"]
+            assert not approvals.exists()
+            told = [json.loads(line)["event"] for line in events_file(project).read_text().splitlines()]
+            assert "approval_given" not in told and "task_rejected" not in told
+            assert status_of(project)["T-02"] == "awaiting_approval" and not (project / "deployed.txt").exists()
+
+            with chromium(project / "chromium-profile") as driver:
+                driver.get(server.url)
+                row = "#tasks tr[data-task='{}']"
+                wait_until(
+                    lambda: task_state(driver, "T-02")[0] == "awaiting_approval", "T-02 waiting on the page", HANG_GUARD
+                )
+                assert task_state(driver, "T-03")[0] == "awaiting_approval"
+                assert "awaiting_approval" in (task_state(driver, "T-02")[1] or "")  # the graph's box too
+                for task in ("T-02", "T-03"):
+                    buttons = driver.find_elements("css selector", f"{row.format(task)} button")
+                    assert [b.get_attribute("data-action") for b in buttons] == ["approve", "reject"], task
+                assert not driver.find_elements("css selector", f"{row.format('T-01')} button.approve")
+
+                driver.find_element("css selector", f"{row.format('T-02')} button.approve").click()
+                wait_until(
+                    lambda: task_state(driver, "T-02")[0] == "completed", "T-02 completed after Approve", HANG_GUARD
+                )
+                wait_until(
+                    lambda: "T-02" in driver.find_element("id", "action-result").text,
+                    "the answer to Approve",
+                    HANG_GUARD,
+                )
+                assert (project / "deployed.txt").read_text() == "deployed\n"
+
+                driver.find_element("css selector", f"{row.format('T-03')} button.reject").click()
+                wait_until(
+                    lambda: task_state(driver, "T-03")[0] == "rejected", "T-03 rejected after Reject", HANG_GUARD
+                )
+                wait_until(lambda: task_state(driver, "T-04")[0] == "skipped", "T-04 skipped after Reject", HANG_GUARD)
+                wait_until(
+                    lambda: (
+                        "rejected from the dashboard"
+                        in driver.find_element("css selector", f"{row.format('T-03')} .why").text
+                    ),
+                    "the rejection's reason",
+                    HANG_GUARD,
+                )
+                wait_until(
+                    lambda: (
+                        "upstream T-03 was rejected"
+                        in driver.find_element("css selector", f"{row.format('T-04')} .why").text
+                    ),
+                    "why T-04 was skipped",
+                    HANG_GUARD,
+                )
+                assert not (project / "migrated.txt").exists() and not (project / "announced.txt").exists()
+            (project / "done").write_text("yes\n", encoding="utf-8")
+            assert runner.wait(timeout=HANG_GUARD) == 1  # a task was rejected, one skipped
+        finally:
+            (project / "done").write_text("yes\n", encoding="utf-8")
+            if runner.poll() is None:
+                os.killpg(runner.pid, signal.SIGTERM)
+                runner.wait(timeout=HANG_GUARD)
+    decisions = [json.loads(line) for line in approvals.read_text().splitlines()]
+    assert [(d["task"], d["decision"]) for d in decisions] == [("T-02", "approved"), ("T-03", "rejected")]
+    assert server.errors() == ""
+
+
+ETA_PLAN = """\
+---
+backend: shell
+max_parallel: 2
+retries: 0
+---
+# The end, as the page tells it
+
+## Task Decomposition
+| Task ID | Task Name | Command | Dependencies |{head}
+|---------|-----------|---------|--------------|{rule}
+| T-01 | First | `sleep 0.4` | None |{one}
+| T-02 | Second | `sleep 0.4` | T-01 |{two}
+"""
+
+
+@pytest.mark.slow
+def test_in_the_browser_the_runs_end_shows_once_an_estimate_is_learned_or_given(tmp_path: Path) -> None:
+    from dashboard_helpers import chromium
+
+    reason = browser_missing()
+    if reason:
+        pytest.skip(reason)
+    project = tmp_path / "eta"
+    plan = project / ".orchestrator" / "master_plan.md"
+    plan.parent.mkdir(parents=True)
+    plan.write_text(ETA_PLAN.format(head="", rule="", one="", two=""), encoding="utf-8")
+
+    def eta() -> Any:
+        done = subprocess.run([*CLI, "status", "--json"], cwd=project, capture_output=True, text=True, check=True)
+        return json.loads(done.stdout)["eta"]
+
+    with served(project) as server, chromium(project / "chromium-profile") as driver:
+        driver.get(server.url)
+
+        def totals() -> str:
+            return str(driver.find_element("id", "totals").text)
+
+        wait_until(lambda: "tasks" in totals(), "the totals", HANG_GUARD)
+        time.sleep(1.5)  # (a tick or two: nothing comes to say an end)
+        assert eta() is None and " left" not in totals(), totals()  # nothing learned, no Estimate cell
+        # A person's Estimate cell is an estimate: the page shows it, as `status` does.
+        plan.write_text(ETA_PLAN.format(head=" Estimate |", rule="---|", one=" - |", two=" 2m |"), encoding="utf-8")
+        wait_until(lambda: eta() is not None, "status to give an eta", HANG_GUARD)
+        assert eta()["given"] == 1 and eta()["seconds_left"] == 180
+        wait_until(lambda: "3m00s left (ends about " in totals(), "the end from the Estimate cell", HANG_GUARD)
+        # Learned: a run, then a reset that forgets its results and keeps what the tasks took.
+        plan.write_text(ETA_PLAN.format(head="", rule="", one="", two=""), encoding="utf-8")
+        finished = subprocess.run([*CLI, "run"], cwd=project, capture_output=True, text=True, timeout=HANG_GUARD)
+        assert finished.returncode == 0, finished.stdout + finished.stderr
+        assert (
+            subprocess.run([*CLI, "reset", "--all"], cwd=project, capture_output=True, timeout=HANG_GUARD).returncode
+            == 0
+        )
+        wait_until(lambda: eta() is not None, "status to give an eta", HANG_GUARD)
+        learned = eta()
+        assert learned["learned"] == 2 and 0.8 <= learned["seconds_left"] < 5, learned
+        shown = f"{format_duration(learned['seconds_left'])} left (ends about "  # (the minute: when each was built)
+        wait_until(lambda: shown in totals(), f"{shown!r} in the totals", HANG_GUARD)
+    assert server.errors() == ""
+
+
+@pytest.mark.slow
+def test_in_the_browser_a_restored_checkpoint_is_told_until_the_next_run(tmp_path: Path) -> None:
+    from dashboard_helpers import chromium
+
+    reason = browser_missing()
+    if reason:
+        pytest.skip(reason)
+    project = tmp_path / "restored"
+    plan = project / ".orchestrator" / "master_plan.md"
+    plan.parent.mkdir(parents=True)
+    plan.write_text(ETA_PLAN.format(head="", rule="", one="", two="").replace("sleep 0.4", "true"), encoding="utf-8")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*CLI, *args], cwd=project, capture_output=True, text=True, timeout=HANG_GUARD)
+
+    assert cli("run").returncode == 0
+    assert cli("checkpoint", "save", "v1").returncode == 0
+    with served(project) as server, chromium(project / "chromium-profile") as driver:
+        driver.get(server.url)
+        banner = driver.find_element("id", "restored-line")
+        wait_until(lambda: driver.find_elements("css selector", "#tasks tr[data-task]"), "the table", HANG_GUARD)
+        assert not banner.is_displayed()
+        assert cli("checkpoint", "restore", "v1").returncode == 0
+        status = json.loads(cli("status", "--json").stdout)
+        note = next(line for line in status["notes"] if line.startswith("⏪"))
+        assert "checkpoint v1" in note and status["restored"]["before"] in note
+        wait_until(
+            lambda: banner.is_displayed() and banner.text == note, "the restore told as status tells it", HANG_GUARD
+        )
+        state = http_get(server.port, "/api/state").json()
+        assert state["restored"] == status["restored"] and note in state["notes"]
+        assert cli("run").returncode == 0  # the next run: no longer said
+        wait_until(lambda: not banner.is_displayed(), "the banner gone once a run started", HANG_GUARD)
+        assert "restored" not in http_get(server.port, "/api/state").json()
+    assert server.errors() == ""

@@ -252,7 +252,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         emit_json(data)
     else:
         print(status_table(views, data["counts"]))
-        if data["eta"] is not None and data["eta"]["learned"]:  # (a guess from nothing is no estimate)
+        if data["eta"] is not None:  # (None too while nothing is learned and no Estimate cell gives one)
             print(eta_line(data["eta"]))
         for verdict in data["deadlines"]:
             print(deadline_line(verdict))

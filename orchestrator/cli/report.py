@@ -16,7 +16,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from orchestrator.output import report
     from orchestrator.output.final import as_spent
     from orchestrator.output.learning import learning
-    from orchestrator.state import events, schedule, store, synthesis
+    from orchestrator.state import checkpoints, events, schedule, store, synthesis
     from orchestrator.state.status import collect
 
     workspace = Workspace.find(args.directory)
@@ -27,6 +27,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     planned = schedule.shown(workspace, time.time())
     if planned is not None:  # (a workspace with no schedule: no key, as before)
         found.figures.update(schedule=planned, schedule_note=schedule.note(planned))
+    back = checkpoints.restored(workspace)
+    if back is not None:  # (the results shown are the checkpoint's, until the next run)
+        found.figures.update(restored=back, restored_note=checkpoints.restored_note(back))
     title = workspace.project_dir.name
     svg_path = workspace.root / SVG_NAME
     workspace.check_inside()

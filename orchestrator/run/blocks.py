@@ -112,6 +112,7 @@ def as_status_reads(
     now = {view.id: view for view in collect(prepared.plan, workspace, {**prepared.records, **written})}
     for task_id, view in prepared.views.items():
         if task_id not in ran and task_id in now:
+            # (read again as status reads it, not a move this run made: ``TaskView.move`` is for those)
             view.status, view.reason = now[task_id].status, now[task_id].reason
 
 

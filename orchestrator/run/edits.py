@@ -132,7 +132,7 @@ class Edits:
             scheduler.skip(scheduler.queue.fail(task_id), task_id, GIVEN_UP[TaskStatus.SKIPPED])
         else:
             done = scheduler.queue.done
-            view.status = TaskStatus.PENDING if all(d in done for d in new.dependencies) else TaskStatus.WAITING
+            view.move(TaskStatus.PENDING if all(d in done for d in new.dependencies) else TaskStatus.WAITING)
 
     def _brief(self, old: Task, new: Task) -> str | None:
         """``new`` in the run's plan, its brief rendered again from it (one edited by hand is kept,

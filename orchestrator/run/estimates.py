@@ -147,18 +147,28 @@ def eta(
         "expected_cost": round(sum(c for c in costs if c is not None), 6) if costs else None,
         "tasks_left": len(left),
         "learned": sum(1 for t in left if t in estimates and estimates[t].source not in ("default", "plan")),
+        "given": sum(1 for t in left if t in estimates and estimates[t].source == "plan"),
     }
 
 
+def known(found: Mapping[str, Any] | None) -> bool:
+    """Whether an ``eta`` says anything: some task left has an estimate learned from the runs
+    before, or an Estimate cell. One made of the 60 s defaults alone is no estimate, and no view
+    shows it (``status``, ``--json``'s ``eta``, the live view, ``watch``, the dashboard)."""
+    return found is not None and bool(found["learned"] or found["given"])
+
+
 def workspace_eta(plan: Plan, workspace: Workspace, views: list[TaskView]) -> dict[str, Any] | None:
-    """When the work left should be done, and what it should cost, from the runs before."""
+    """When the work left should be done, and what it should cost, from the runs before: ``None``
+    with nothing left, or while no task left has a learned estimate or an Estimate cell (``known``)."""
     from orchestrator.state import events
 
     if not any(v.status in (TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.RUNNING) for v in views):
         return None
     given = {t.id: t.estimate for t in plan.tasks.values() if t.estimate}
     learned = learn(events.read_all(workspace.events_file), kinds_of(plan, workspace), given=given)
-    return eta(plan, views, learned, plan.settings.max_parallel)
+    found = eta(plan, views, learned, plan.settings.max_parallel)
+    return found if known(found) else None
 
 
 def kinds_of(plan: Plan, workspace: Workspace) -> dict[str, str]:
@@ -182,4 +192,6 @@ def eta_line(found: dict[str, Any]) -> str:
     cost = f", expected cost ${found['expected_cost']:.4f}" if found["expected_cost"] is not None else ""
     end = found["expected_end"][11:16]
     learned = f"{found['learned']} of {found['tasks_left']} tasks' estimates learned from earlier runs"
+    if found.get("given"):
+        learned += f", {found['given']} from the plan's Estimate cells"
     return f"Estimated: {format_duration(found['seconds_left'])} left (ends about {end}){cost}; {learned}"

@@ -1,6 +1,7 @@
 """What a run expects of its own end, told as it goes: a ``run_estimate`` event as it starts and
 each time another hundredth of its tasks is finished (at most 101 a run, whatever its size), with
-the seconds left, the expected end and cost (``run.estimates.eta`` on the run's live views). The
+the seconds left, the expected end and cost (``run.estimates.eta`` on the run's live views); none
+while no task left has a learned estimate or an Estimate cell (``run.estimates.known``). The
 live view shows the latest, ``watch`` prints each (``output.reporter.estimate_line``); ``report``
 reads them back after the fact to say how far off the run's estimate was at 25, 50 and 75% of
 the way (``output.learning``). At the same moments, a deadline the estimates now say will be
@@ -13,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from orchestrator.plan.model import Plan
 from orchestrator.run.deadlines import RUN, any_deadline, deadline_line, verdicts
-from orchestrator.run.estimates import Estimate, eta
+from orchestrator.run.estimates import Estimate, eta, known
 from orchestrator.state.status import TaskView
 
 Emit = Callable[..., None]
@@ -33,6 +34,8 @@ class Forecast:
         self.tasks = [t for t in tasks if t in views]  # this run's
         self.max_parallel, self.emit = max_parallel, emit
         self.seconds = {t: e.seconds for t, e in estimates.items()}  # what each is expected to take
+        # What a task_started says the run expected of it (``report`` compares): never the default.
+        self.expected = {t: e.seconds for t, e in estimates.items() if e.source != "default"}
         self.deadlines, self.started = any_deadline(plan), time.time()  # (the run starts with its loop)
         self.told: set[tuple[str, str]] = set()  # (task or "run", state) already told
         self._step = -1  # the hundredth of the tasks finished when it last told
@@ -46,7 +49,8 @@ class Forecast:
             return
         self._step = step
         found = eta(self.plan, (self.views[t] for t in self.tasks), self.estimates, self.max_parallel)
-        if found is not None:
+        if known(found):  # (the 60 s defaults alone are no estimate: not told)
+            assert found is not None
             self.emit("run_estimate", finished=finished, total=len(self.tasks), **found)
         if self.deadlines:  # (also with nothing left: a task done late, the run ending late)
             self._judge()

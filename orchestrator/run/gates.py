@@ -49,7 +49,7 @@ class Gates:
         task = self.plan.tasks[task_id]
         view = self.recorder.views[task_id]
         if view.status == TaskStatus.WAITING:  # (ready: a task with a Condition is, once its upstream is done with)
-            view.status = view.status.to(TaskStatus.PENDING)
+            view.move(TaskStatus.PENDING)
         record = self.records.get(task_id)
         if record is not None and record.status == TaskStatus.AWAITING_APPROVAL:
             self.await_approval(task, "after")  # (its work is done: it waits for a word, not to run)
@@ -98,7 +98,8 @@ class Gates:
         reason = approvals.awaiting_reason(task.id, gate)
         self.holds.gate(task.id, gate, reason)
         view = self.recorder.views[task.id]
-        view.status, view.reason = view.status.to(TaskStatus.AWAITING_APPROVAL), reason
+        view.move(TaskStatus.AWAITING_APPROVAL)
+        view.reason = reason
         self.recorder.emit("approval_requested", task=task.id, agent=task.agent, name=task.title, gate=gate,
                            reason=reason)  # fmt: skip
 
@@ -118,7 +119,8 @@ class Gates:
                            gate=gate, by=decision.by, reason=decision.reason)  # fmt: skip
         if gate == "before":
             if approved:
-                view.status, view.reason = view.status.to(TaskStatus.PENDING), None
+                view.move(TaskStatus.PENDING)
+                view.reason = None
                 return "start"
             return "reject"
         record = self.records[task_id]

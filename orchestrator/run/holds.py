@@ -134,7 +134,8 @@ def follow_holds(
         blocked(plan.tasks[task_id], holds.reasons[task_id])
     for task_id in released:
         done = all(views[dep].status == TaskStatus.COMPLETED for dep in plan.tasks[task_id].dependencies)
-        views[task_id].status, views[task_id].reason = (TaskStatus.PENDING if done else TaskStatus.WAITING), None
+        views[task_id].move(TaskStatus.PENDING if done else TaskStatus.WAITING)
+        views[task_id].reason = None
         emit("task_released", task=task_id, agent=plan.tasks[task_id].agent)
 
 

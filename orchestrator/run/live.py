@@ -170,7 +170,7 @@ class LiveQueue:
             if blocker is not None:
                 scheduler.recorder.not_run(task, TaskStatus.SKIPPED, _given_up(self.prepared, blocker))
             elif all(dep in scheduler.queue.done for dep in task.dependencies):
-                view.status = TaskStatus.PENDING
+                view.move(TaskStatus.PENDING)
         self._edits.take(plan)  # (after the new tasks: an edited row may name one)
 
     # --- requests ---------------------------------------------------------------------------------
@@ -189,9 +189,8 @@ class LiveQueue:
                 self._refuse(kind, task_id, request, "the run is ending")
                 self.scheduler.recorder.reporter.flush()
                 continue
-            act: Callable[[str, str, str], None] = {"cancel": self._cancel, "retry": self._retry}.get(
-                kind, self._decide
-            )
+            acts: dict[str, Callable[[str, str, str], None]] = {"cancel": self._cancel, "retry": self._retry}
+            act = acts.get(kind, self._decide)
             reason = str(event.get("reason") or "cancelled by `orchestrator cancel`")
             self.scheduler.inbox.change(functools.partial(act, task_id, request, reason))
 
@@ -221,6 +220,7 @@ class LiveQueue:
             self._refuse("cancel", task_id, request, f"{task_id} is {status} already")
             return
         scheduler.delayed.pop(task_id, None)
+        scheduler.holds.release(task_id)  # (held at its gate, or by its Blocked cell: a retry asks again)
         waited = scheduler.waiting.pop(task_id, None)  # the attempt whose retry it waited for
         doomed = scheduler.queue.cancel(task_id)
         scheduler.recorder.not_run(task, TaskStatus.CANCELLED, reason, attempts=scheduler.attempts.get(task_id, 0),
@@ -285,7 +285,7 @@ class LiveQueue:
                 store.remove(self.workspace.result(self.plan.tasks[node]), durable=False)
                 if was == TaskStatus.REJECTED:
                     approvals.record(self.workspace, node, approvals.REOPENED)
-            view.status = TaskStatus.PENDING if ready else TaskStatus.WAITING
+            view.move(TaskStatus.PENDING if ready else TaskStatus.WAITING)
             view.reason = None
             self._emit("task_requeued", task=node, agent=self.plan.tasks[node].agent, was=str(was), request=request)
 

@@ -40,7 +40,9 @@ class Timed:
             if moment is not None and moment > now:
                 held[task_id] = moment
                 if view is not None and view.status == TaskStatus.PENDING:
-                    view.status, view.reason = TaskStatus.WAITING, not_before_reason(moment)
+                    view.move(TaskStatus.WAITING)
+                    view.reason = not_before_reason(moment)
                     recorder.emit("notice", message=f"{task_id} waits: {not_before_reason(moment)} (its Not before)")
             elif view is not None and (view.reason or "").startswith(NOT_BEFORE):
-                view.status, view.reason = TaskStatus.PENDING, None
+                view.move(TaskStatus.PENDING)
+                view.reason = None

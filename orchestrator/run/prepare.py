@@ -99,7 +99,7 @@ class Prepared:
             view = self.views[child]
             deps = self.plan.tasks[child].dependencies
             if view.status == TaskStatus.WAITING and all(dep in self.selection.done for dep in deps):
-                view.status = TaskStatus.PENDING
+                view.move(TaskStatus.PENDING)
 
     def resume(self, left: Iterable[OpenAttempt]) -> None:
         """The agent sessions of attempts a dead runner left open go on where they stopped (with
@@ -176,9 +176,15 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
     notices += _set_unreadable_aside(plan, workspace, selection.run, records)
     notices += isolation.notices(workspace, plan, settings.values())  # the workspace's files git tracks
     views = {view.id: view for view in collect(plan, workspace, records)}  # (the results read once)
+    for view in views.values():
+        if view.status in (TaskStatus.RUNNING, TaskStatus.RETRYING):
+            # Read so because the journal's runner pid is alive: another process's now, as this run
+            # holds the lock. Its attempt was left behind: interrupted, as status reads it once the
+            # pid is gone (a read, not a move: the run's moves start from what it reads).
+            view.status = TaskStatus.INTERRUPTED
     for task_id in selection.run:
         ready = all(dep in selection.done for dep in plan.tasks[task_id].dependencies)
-        views[task_id].status = TaskStatus.PENDING if ready else TaskStatus.WAITING
+        views[task_id].move(TaskStatus.PENDING if ready else TaskStatus.WAITING)  # (from what status reads)
     afresh = asked_again(plan, options.rerun)
     sessions = {
         task_id: Resumable(record.session_id, record.fingerprint)

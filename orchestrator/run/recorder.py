@@ -80,7 +80,7 @@ class Recorder:
     def started(self, attempt: Attempt) -> None:
         task = attempt.task
         view = self.views[task.id]
-        view.status = view.status.to(TaskStatus.RUNNING)
+        view.move(TaskStatus.RUNNING)
         # (from the first attempt of this run of the task: not an earlier run's start)
         view.started = iso_at(attempt.started) if attempt.in_run == 1 or not view.started else view.started
         view.attempts, view.run_attempts = attempt.number, attempt.in_run
@@ -98,7 +98,7 @@ class Recorder:
 
     def retrying(self, outcome: Outcome, delay: float, reason: str) -> None:
         task = outcome.attempt.task
-        self.views[task.id].status = TaskStatus.RETRYING
+        self.views[task.id].move(TaskStatus.RETRYING)
         self.journal.retrying(task.id, outcome.attempt.number)
         self.emit(
             "task_retrying",
@@ -114,7 +114,7 @@ class Recorder:
     def paused(self, task: Task, until: str, reason: str, group: str | None) -> None:
         """``task`` waits for a usage limit's reset; ``group``: the limit group whose pause it
         starts (told once), None when it joins one already told."""
-        self.views[task.id].status = TaskStatus.WAITING
+        self.views[task.id].move(TaskStatus.WAITING)
         if group is not None:
             self.emit("run_paused", task=task.id, until=until, reason=reason, limit_group=group)
 
@@ -122,7 +122,7 @@ class Recorder:
         """A waiting task's dependencies have all completed."""
         view = self.views[task_id]
         if view.status == TaskStatus.WAITING:
-            view.status = TaskStatus.PENDING
+            view.move(TaskStatus.PENDING)
 
     # --- results ----------------------------------------------------------------------------------
 
@@ -208,7 +208,8 @@ class Recorder:
     def blocked(self, task: Task, reason: str) -> None:
         """``task`` held by a person: it does not start, and what needs it waits (no result)."""
         view = self.views[task.id]
-        view.status, view.reason = TaskStatus.BLOCKED, reason
+        view.move(TaskStatus.BLOCKED)
+        view.reason = reason
         self.emit("task_blocked", task=task.id, agent=task.agent, name=task.title, reason=reason)
 
     def interrupted(self, attempt: Attempt, why: str, spent: float | None = None) -> None:
@@ -288,7 +289,7 @@ class Recorder:
         view = self.views[task.id]
         if view.status == TaskStatus.RETRYING:  # its retry will not come: status no longer shows it retrying
             self.journal.settled(task.id)
-        view.status.to(record.status)  # (only along the state machine's arrows: ``TRANSITIONS``)
+        view.move(record.status)  # (only along the state machine's arrows: ``TRANSITIONS``)
         view.take(record, self.workspace.result_name(task))
 
     def take_unsynced(self) -> list[Path]:

@@ -174,7 +174,7 @@ class Scheduler:
             self._give_up(task_id, TaskStatus.FAILED, str(exc), attempts=number)
             return
         attempt.started, attempt.in_run = time.time(), number - first + 1
-        attempt.estimate = self.forecast.seconds.get(task_id)  # (what the run expects of it: ``report``)
+        attempt.estimate = self.forecast.expected.get(task_id)  # (what the run expects of it: ``report``)
         # A kill -9 leaves a trace, and what it was started with: a later run resumes it only if unchanged.
         self.journal.spawning(task_id, task.agent, number, self.launcher.executor.name,
                               attempt.fingerprint, attempt.told, attempt.in_run)  # fmt: skip

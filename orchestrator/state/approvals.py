@@ -21,6 +21,7 @@ from orchestrator.plan.model import Task
 from orchestrator.state import store
 from orchestrator.state.journal import now_iso
 from orchestrator.state.results import ResultRecord, write_result
+from orchestrator.state.transitions import moved
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
@@ -98,7 +99,7 @@ def restate(workspace: Workspace, task: Task, record: ResultRecord, decision: De
     """A result that awaited approval, made what ``decision`` says: completed, or rejected (its
     output kept: the work is there for a person to see, and not passed on)."""
     approved = decision.decision == APPROVED
-    status = TaskStatus.COMPLETED if approved else TaskStatus.REJECTED
+    status = moved(task.id, record.status, TaskStatus.COMPLETED if approved else TaskStatus.REJECTED)
     new = replace(record, status=status, reason=record.reason if approved else rejected_reason(decision))
     path = workspace.result(task)
     body = documents.read_body(path) or ""

@@ -138,3 +138,32 @@ def restore(workspace: Workspace, name: str, when: str, stamp: str) -> tuple[Che
         [{"event": "checkpoint_restored", "time": when, "name": name, "before": before.name}],
     )
     return checkpoint, before
+
+
+def restored(workspace: Workspace) -> dict[str, Any] | None:
+    """The last ``checkpoint restore``, while no run has started since (the next run goes on from
+    what it brought back, and its own record tells of it): ``checkpoint`` (its name), ``saved``
+    (when it was kept; ``None`` if it is gone since), ``time`` (when it was restored) and
+    ``before`` (the checkpoint that keeps what it replaced). What ``status`` (text and
+    ``--json``'s ``restored``), the dashboard and ``report`` say of it."""
+    start = events.last_run_start(workspace.events_file) or 0
+    told = events.read_new(workspace.events_file, events.Cursor(start), only=(b'"checkpoint_restored"',))
+    last = next((e for e in reversed(told) if e["event"] == "checkpoint_restored"), None)
+    if last is None:
+        return None
+    kept = find(workspace, str(last.get("name")))
+    return {
+        "checkpoint": last.get("name"),
+        "saved": kept.saved if kept is not None else None,
+        "time": last.get("time"),
+        "before": last.get("before"),
+    }
+
+
+def restored_note(found: dict[str, Any]) -> str:
+    """The line ``status``, the dashboard and ``report`` give a restore (``restored``'s dict)."""
+    saved = f" (saved {found['saved']})" if found["saved"] else ""
+    return (
+        f"⏪ restored from checkpoint {found['checkpoint']}{saved} at {found['time']}; what it replaced is kept "
+        f"as checkpoint {found['before']} (`orchestrator checkpoint restore {found['before']}` goes back)"
+    )

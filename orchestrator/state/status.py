@@ -16,6 +16,7 @@ from orchestrator.state import approvals, journal
 from orchestrator.state.pause import paused
 from orchestrator.state.procs import pid_alive
 from orchestrator.state.results import ResultRecord, read_record
+from orchestrator.state.transitions import moved
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
@@ -63,8 +64,13 @@ class TaskView:
     def of(cls, task: Task, status: TaskStatus = TaskStatus.PENDING) -> TaskView:
         return cls(task.id, task.agent, task.title, status, list(task.dependencies), task.priority_name, type=task.type)
 
+    def move(self, new: TaskStatus) -> None:
+        """The task's state made ``new`` by the run: only along an arrow of the state machine
+        (``transitions.moved``: ``IllegalTransition`` off them)."""
+        self.status = moved(self.id, self.status, new)
+
     def take(self, record: ResultRecord, result_file: str) -> None:
-        """What ``record`` (this task's result) says."""
+        """What ``record`` (this task's result) says (as read: a run's own move to it is ``move``'s)."""
         self.status = record.status
         self.started = record.started
         self.finished = record.finished

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from orchestrator.state import schedule
+from orchestrator.state import checkpoints, schedule
 from orchestrator.state.context import status_data as discoveries
 from orchestrator.state.pause import status_notes
 from orchestrator.state.status import TaskView, counts
@@ -16,7 +16,8 @@ from orchestrator.state.workspace import Workspace
 def status_data(workspace: Workspace, views: list[TaskView]) -> dict[str, Any]:
     """Every task's view (``views``, as ``status.collect`` reads them), how many are in each
     state, what they cost, a usage-limit pause in force (``paused_until``, ``notes``), and the
-    workspace's schedule (``schedule``, and a note) when it has one."""
+    workspace's schedule (``schedule``, and a note) when it has one, and a checkpoint restored
+    since the last run started (``restored``, and a note)."""
     cost = [v.cost_usd for v in views if v.cost_usd is not None]
     data = {
         "workspace": str(workspace.root),
@@ -31,4 +32,8 @@ def status_data(workspace: Workspace, views: list[TaskView]) -> dict[str, Any]:
     if planned is not None:  # (as a pause: told when there is one)
         data["schedule"] = planned
         data["notes"] = [*data.get("notes", []), schedule.note(planned)]
+    back = checkpoints.restored(workspace)
+    if back is not None:  # (until the next run starts)
+        data["restored"] = back
+        data["notes"] = [*data.get("notes", []), checkpoints.restored_note(back)]
     return data

@@ -209,6 +209,11 @@ function renderBanners() {
   const note = model.schedule && (model.notes || []).find((line) => line.startsWith("📅"));
   schedule.textContent = note || "";
   schedule.hidden = !note;
+  // A checkpoint restored since the last run started (`orchestrator checkpoint restore`): as `status` says it.
+  const restored = $("restored-line");
+  const back = model.restored && (model.notes || []).find((line) => line.startsWith("⏪"));
+  restored.textContent = back || "";
+  restored.hidden = !back;
 }
 
 function renderTotals() {
@@ -231,8 +236,8 @@ function renderTotals() {
     const end = run.finished ? Date.parse(run.finished) : now();
     stat(seconds(Math.max(0, (end - Date.parse(run.started)) / 1000)), run.finished ? " run took" : " elapsed");
   }
-  const eta = model.eta;  // as status --json gives it: from the runs before
-  if (eta && eta.learned) {
+  const eta = model.eta;  // as status --json gives it (null while nothing is learned), or the run's last run_estimate
+  if (eta) {
     stat(seconds(eta.seconds_left), ` left (ends about ${String(eta.expected_end).slice(11, 16)})`);
     if (eta.expected_cost !== null && eta.expected_cost !== undefined) stat(money(eta.expected_cost), " expected cost");
   }

@@ -1,0 +1,32 @@
+"""The one place a run changes a task's state: ``moved`` checks the move against the state machine
+(``vocabulary.TRANSITIONS``, drawn in workflow.md): a move the diagram has no arrow for raises
+``IllegalTransition``, a bug of ours, never the plan's. ``TaskView.move`` (a task's live view in a
+run) and the rewrites of a result that awaited a person's word (``approvals.restate``) go through it.
+
+With ``ORCHESTRATOR_TRACE_STATES`` naming a file, each move is appended to it as one JSON line,
+``{"task", "from", "to", "pid"}``: what the tests read to see every move a run made, the moves no
+event tells included (a waiting task turning pending)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from orchestrator.vocabulary import TaskStatus
+
+TRACE = "ORCHESTRATOR_TRACE_STATES"
+
+
+def moved(task: str, old: TaskStatus, new: TaskStatus) -> TaskStatus:
+    """``new``, once the move of ``task`` from ``old`` to it is an arrow of the state machine."""
+    found = old.to(new)
+    if found != old:
+        path = os.environ.get(TRACE)
+        if path:
+            line = json.dumps({"task": task, "from": str(old), "to": str(found), "pid": os.getpid()}) + "\n"
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, line.encode())  # (one write of one line: moves of two processes never mix)
+            finally:
+                os.close(fd)
+    return found
