@@ -1171,3 +1171,30 @@ def test_a_failed_task_whose_branch_conflicts_when_it_runs_again_says_what_to_do
     third = run(project)
     assert third.code == 0, third.stdout + third.stderr
     assert on(project, INTEGRATION, "a.txt") == "one\ntwo by T-01 and by T-02\n"
+
+
+def test_a_failed_task_whose_branch_took_the_integration_branch_in_is_empty_and_prune_deletes_its_branch(
+    tmp_path: Path,
+) -> None:
+    """A task whose worktree is made while an upstream's merge moves the integration branch takes
+    it in with a merge commit of its own before its attempt (`Trees.open`): a CI run under load saw
+    such a failed task, which changed nothing, listed `empty` and reported removed by `prune`,
+    while its branch stayed. An empty branch holds no work: it goes with its worktree."""
+    project = repository(tmp_path, {"a.txt": "a\n"})
+    plan(project, [Spec("T-01", "exit 5")])
+    assert run(project).code == 1
+    tree = project / ".orchestrator" / "worktrees" / "T-01"
+    integration = project / ".orchestrator" / "worktrees" / ".integration"
+    assert tree.is_dir() and integration.is_dir(), sorted(p.name for p in tree.parent.iterdir())
+    (integration / "b.txt").write_text("b\n", encoding="utf-8")  # the integration branch moves on
+    git(integration, "add", "b.txt")
+    git(integration, "commit", "-q", "-m", "an upstream's merge")
+    git(tree, "merge", "--no-ff", "--no-edit", "-q", INTEGRATION)  # as `open` takes it in
+    assert git(project, "merge-base", "--is-ancestor", f"{INTEGRATION}-T-01", INTEGRATION, check=False) == ""
+    listed = cli(project, "worktrees", "--json")
+    assert {w["task"]: w["state"] for w in json.loads(listed.stdout)["worktrees"]}["T-01"] == "empty"
+    pruned = cli(project, "worktrees", "prune", "--json")
+    assert pruned.code == 0, pruned.stderr
+    assert [t["task"] for t in json.loads(pruned.stdout)["removed"]] == ["T-01"]
+    assert not tree.exists()
+    assert git(project, "branch", "--list", f"{INTEGRATION}-T-01").strip() == ""

@@ -260,8 +260,8 @@ class Trees:
         return "conflicted" if merge_conflicts(path, self.integration, "HEAD") else "clean", left
 
     def prune(self, busy: Collection[str] = (), *, dry_run: bool = False) -> Pruned:
-        """Remove the merged and the empty task worktrees (and their task branches, every commit of
-        which is in the integration branch: an empty one holds no work at all), and the integration
+        """Remove the merged and the empty task worktrees (and their task branches: every commit of a
+        merged one is in the integration branch, an empty one holds no work at all), and the integration
         branch's once nothing is left there that is not merged; what was removed, what was kept and
         why, and the bytes freed. A worktree with any uncommitted or unmerged work stays (git itself
         refuses to remove a dirty one: no ``--force`` is ever given), and no branch but a task's own
@@ -283,7 +283,13 @@ class Trees:
             if not dry_run:
                 git(["worktree", "remove", str(tree.path)], self.repo)
                 own = tree.branch == self.branch(tree.task)
-                if own and tree.branch and is_ancestor(self.repo, tree.branch, self.integration):
+                # empty: nothing of its own, though the integration branch may have been merged in
+                # (a merge commit the integration branch lacks); merged: every commit in it
+                if (
+                    own
+                    and tree.branch
+                    and (tree.state == "empty" or is_ancestor(self.repo, tree.branch, self.integration))
+                ):
                     git(["branch", "-D", "-q", tree.branch], self.repo)
             pruned.removed.append(tree)
             pruned.freed += tree.bytes
