@@ -976,7 +976,27 @@ def load() -> str:
         return "?"
 
 
-def render(report: Report) -> str:
+KEPT_NOTE = "_Not run by the command above: kept from the report it replaced (that run's date and load)._"
+
+
+def kept_parts(previous: str | None, report: Report) -> tuple[list[str], dict[str, str]]:
+    """What an earlier agents section says of the workloads this report did not run (``--only``):
+    its target rows and its subsections, kept so a run of one workload loses nobody's figures."""
+    if not previous:
+        return [], {}
+    ran = {"W6": report.w6 is not None, "W7": report.w7 is not None, "W8": report.w8 is not None}
+    rows = [line for line in previous.splitlines() if line.startswith("| W") and ran.get(line[2:4]) is False]
+    chunks = previous.split("\n### ")
+    subsections: dict[str, str] = {}
+    for chunk in chunks[1:]:
+        name = chunk.split(" ", 1)[0]
+        if name in ran and not ran[name]:
+            body = chunk.split(END, 1)[0].rstrip()
+            subsections[name] = "### " + body.replace(KEPT_NOTE + "\n\n", "")
+    return rows, subsections
+
+
+def render(report: Report, previous: str | None = None) -> str:
     command = "python bench/agents.py" + ("" if report.mode == "full" else f" --{report.mode}")
     parts = [
         BEGIN,
@@ -989,8 +1009,10 @@ def render(report: Report) -> str:
     if report.mode == "smoke":
         parts += ["", "Smoke run: a few tasks a workload, so the targets' verdicts mean nothing here."]
     targets = report.targets()
-    if targets:
-        parts += ["", table(["target", "measured", ""], [[t.name, t.value, verdict(t.ok)] for t in targets])]
+    kept_rows, kept = kept_parts(previous, report) if report.mode != "smoke" else ([], {})
+    if targets or kept_rows:
+        rows = table(["target", "measured", ""], [[t.name, t.value, verdict(t.ok)] for t in targets])
+        parts += ["", "\n".join([rows, *kept_rows])]
     parts += [
         "",
         "### Conditions",
@@ -1002,12 +1024,18 @@ def render(report: Report) -> str:
         f"- Load average (1/5/15 min) before: {report.load_before}, after: {report.load_after}; this machine's "
         "2 cores are shared with other work, and claude's start-up (~0.7 s of CPU) is CPU-bound.",
     ]
-    if report.w6 is not None:
-        parts += ["", "### W6 — latency", "", render_w6(report.w6)]
-    if report.w7 is not None:
-        parts += ["", "### W7 — rate limit", "", render_w7(report.w7)]
-    if report.w8 is not None:
-        parts += ["", "### W8 — usage limit mid-run", "", render_w8(report.w8)]
+    drawn = {
+        "W6": render_w6(report.w6) if report.w6 is not None else None,
+        "W7": render_w7(report.w7) if report.w7 is not None else None,
+        "W8": render_w8(report.w8) if report.w8 is not None else None,
+    }
+    headings = {"W6": "### W6 — latency", "W7": "### W7 — rate limit", "W8": "### W8 — usage limit mid-run"}
+    for name, text in drawn.items():
+        if text is not None:
+            parts += ["", headings[name], "", text]
+        elif name in kept:
+            title, _, body = kept[name].partition("\n")
+            parts += ["", title, "", KEPT_NOTE, "", body.strip("\n")]
     if report.crashed:
         parts += ["", "### Crashes", ""] + [f"- {line}" for line in report.crashed]
     return "\n".join([*parts, END])
@@ -1107,8 +1135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     WORK.mkdir(parents=True, exist_ok=True)
     warm_up(command)
     w7_runs = args.w7_runs or w7_runs_default(mode, args.runs)
+    previous = section_of(output)
     report = run_agents(command, only=only, mode=mode, runs=runs, w7_runs=w7_runs)
-    section = render(report)
+    section = render(report, previous)
     put_section(output, section)
     print(section)
     say(f"wrote the agents section of {output}")

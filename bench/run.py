@@ -78,6 +78,7 @@ from benchlib import (
     xargs_tool,
 )
 from cluster import section_of as cluster_section_of
+from learned import section_of as learned_section_of
 from makespan import DagResult, render_dag, run_dag, w2_dag, w3_dag
 from memory import PlanRow, memory_targets, render_memory, run_memory
 from overhead import W1, floor_tools, render_w1, run_w1
@@ -322,6 +323,7 @@ class Suite:
     agents: Report | None = None
     kept_agents: str | None = None  # the agents' section of the last report, when W6-W8 do not run
     kept_cluster: str | None = None  # W9's section (bench/cluster.py), kept as it is
+    kept_learned: str | None = None  # W6s's section (bench/learned.py), kept as it is
     crashed: list[str] = field(default_factory=list)
 
     def targets(self) -> list[Target]:
@@ -405,6 +407,8 @@ def render(suite: Suite) -> str:
     agents = render_agents(suite.agents) if suite.agents is not None else suite.kept_agents
     if agents:
         parts += ["", agents]
+    if suite.kept_learned:  # W6s, written by bench/learned.py
+        parts += ["", suite.kept_learned]
     if suite.kept_cluster:  # W9, written by bench/cluster.py
         parts += ["", suite.kept_cluster]
     return "\n".join(parts) + "\n"
@@ -444,6 +448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     suite = Suite(mode, runs, env, started=machine_line(), load_before=load(), tool_versions=versions(env), disk=disk)
     suite.kept_agents = section_of(output)
     suite.kept_cluster = cluster_section_of(output)
+    suite.kept_learned = learned_section_of(output)
     smoke = args.smoke
     ours = orchestrator_tool(env.orchestrator)
     floor, floor_bash = floor_tools(env.python)
