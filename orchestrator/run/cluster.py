@@ -6,13 +6,14 @@ the agent CLIs the plan needs (installed, version, logged in), asked of the work
     check(executor, plan, ...)    ──▶ ClusterError, one line, before anything starts
 
 A run checks its cluster before it takes the lock: a scheduler that does not answer (its address
-and the time it was given), no worker, a worker without an agent CLI a task needs or without its
-login, a resource a task's profile asks for (``resources``) that no worker has, each one line and
-nothing written.
+and the time it was given), no worker (one started just before has that time again to join), a
+worker without an agent CLI a task needs or without its login, a resource a task's profile asks
+for (``resources``) that no worker has, each one line and nothing written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -68,10 +69,15 @@ def cluster_executor(option: str | None, setting: str | None = None, *, shared: 
 
 async def inspect(address: str, clis: Sequence[Cli], timeout: float = CONNECT_TIMEOUT) -> list[Worker]:
     """The cluster's workers, and on each the CLIs ``clis`` as it has them (``ClusterError``:
-    the scheduler did not answer)."""
+    the scheduler did not answer); a scheduler with no worker yet is given ``timeout`` for one
+    to join."""
     client = await connect(address, timeout)
     try:
         found = await workers_of(client)
+        if not found:  # a cluster coming up (`dask worker ... &` just before): a worker has ``timeout`` to join
+            with contextlib.suppress(TimeoutError):
+                await client.wait_for_workers(1, timeout=timeout)
+            found = await workers_of(client)
         probed: Mapping[str, Any] = {}
         if found and clis:
             with anyio.move_on_after(60):
