@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -614,3 +615,79 @@ def test_a_scheduler_gone_mid_run_fails_the_task_in_words_and_leaves_nothing_run
     meta = results(tmp_path)["T1"]
     assert meta["status"] == "failed" and "the connection to the Dask scheduler at" in meta["reason"]
     assert "Traceback" not in runner.stderr.read_text()
+
+
+# --- what the check before a run asks of each worker --------------------------------------------
+
+
+def test_a_worker_that_cannot_see_the_project_stops_the_run_before_it_starts(
+    two_workers: Cluster, tmp_path: Path
+) -> None:
+    # The runner runs in a mount namespace of its own, where the project is on a tmpfs that only
+    # it sees: the workers (outside) find nothing at its path, as a machine without the share.
+    if subprocess.run(["unshare", "-rm", "true"], capture_output=True, check=False).returncode != 0:
+        pytest.skip("no mount namespace can be made here (unshare -rm)")
+    hidden, source, out = tmp_path / "hidden", tmp_path / "source", tmp_path / "out"
+    hidden.mkdir()
+    out.mkdir()
+    write_plan(source / "project", [Spec("T1", "echo T1")])
+    write_plan(source / "unshared", [Spec("T1", "echo T1")], {"shared_filesystem": False})
+    project = hidden / "project"
+    script = (
+        'mount -t tmpfs none "$1" && cp -r "$2"/. "$1" && cd "$1/project" || exit 99\n'
+        '"$3" -m orchestrator run --executor dask --scheduler "$4" > "$5/run.out" 2> "$5/run.err"\n'
+        'echo $? > "$5/run.code"\n'
+        '"$3" -m orchestrator doctor --executor dask --scheduler "$4" --json > "$5/doctor.json"\n'
+        'echo $? > "$5/doctor.code"\n'
+        'ls -A .orchestrator > "$5/written"\n'
+        'cd "$1/unshared" && "$3" -m orchestrator run --executor dask --scheduler "$4" > "$5/unshared.out" 2>&1\n'
+        'echo $? > "$5/unshared.code"\n'
+    )
+    argv = ["unshare", "-rm", "sh", "-c", script, "sh", str(hidden), str(source), sys.executable,
+            two_workers.address, str(out)]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not project.exists()  # (out here, as the workers see it)
+    error = (out / "run.err").read_text()
+    assert (out / "run.code").read_text().strip() == "2" and error.strip().count("\n") == 0, error
+    seen = f"cannot see {project}: set shared_filesystem: false, or mount it at the same path"
+    assert f"worker w1 {seen}; worker w2 {seen}" in error and "Traceback" not in error
+    assert (out / "written").read_text().split() == ["master_plan.md"]  # nothing written
+    assert (out / "doctor.code").read_text().strip() == "1"
+    problems = json.loads((out / "doctor.json").read_text())["cluster"]["problems"]
+    assert problems == [f"worker w1 {seen}", f"worker w2 {seen}"]
+    # Without a shared filesystem the workers need not see it: the same plan so runs.
+    assert (out / "unshared.code").read_text().strip() == "0", (out / "unshared.out").read_text()
+
+
+def test_a_worker_on_another_version_of_the_orchestrator_is_told(two_workers: Cluster, tmp_path: Path) -> None:
+    from orchestrator import __version__
+    from orchestrator.run.cluster import survey
+
+    workers, problems = survey(two_workers.address, [], directories=[str(tmp_path)])
+    assert problems == [] and [w.version for w in workers] == [__version__, __version__]
+    workers, problems = survey(two_workers.address, [], directories=[str(tmp_path)], version="0.0.1-runner")
+    assert problems == [
+        f"worker {name} runs orchestrator {__version__}, this runner 0.0.1-runner: "
+        "install the same version on every worker"
+        for name in ("w1", "w2")
+    ]
+    text = cli(tmp_path, "doctor", "--executor", "dask", "--scheduler", two_workers.address).stdout
+    assert "w1 (tcp://127.0.0.1:" in text and f"4 threads, resources shell=4, orchestrator {__version__}\n" in text
+
+
+def test_a_worker_that_cannot_import_the_orchestrator_is_told_before_anything_starts(tmp_path: Path) -> None:
+    broken = tmp_path / "broken" / "orchestrator"  # what the worker's Python imports as the orchestrator
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text('raise ImportError("this worker\'s orchestrator is broken")\n')
+    write_plan(tmp_path, [Spec("T1", "echo T1")])
+    with cluster(tmp_path / "cluster", workers=("w1",)) as own:
+        own.start_worker("w2", env={**os.environ, "PYTHONPATH": str(broken.parent)})
+        done = cli(tmp_path, "run", "--executor", "dask", "--scheduler", own.address)
+        assert done.code == 2 and done.stderr.strip().count("\n") == 0, done.stdout + done.stderr
+        broken_line = """worker w2 cannot run the orchestrator: ImportError("this worker's orchestrator is broken")"""
+        assert f"{broken_line} — nothing was started" in done.stderr
+        assert "has no" not in done.stderr and "Traceback" not in done.stderr
+        assert not (tmp_path / ".orchestrator" / "results").exists()
+        done = cli(tmp_path, "doctor", "--executor", "dask", "--scheduler", own.address, "--json")
+        assert done.code == 1 and json.loads(done.stdout)["cluster"]["problems"] == [broken_line]
