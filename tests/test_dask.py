@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dask_helpers import Cluster, cluster, have_dask
+from dask_helpers import Cluster, cluster, have_dask, venv_elsewhere
 from fakeapi import FakeAnthropic, Reply, claude_env, find_claude
 from runner_helpers import (
     Spec,
@@ -691,3 +691,13 @@ def test_a_worker_that_cannot_import_the_orchestrator_is_told_before_anything_st
         assert not (tmp_path / ".orchestrator" / "results").exists()
         done = cli(tmp_path, "doctor", "--executor", "dask", "--scheduler", own.address, "--json")
         assert done.code == 1 and json.loads(done.stdout)["cluster"]["problems"] == [broken_line]
+
+
+def test_an_attempt_on_a_worker_is_given_the_workers_own_python(tmp_path: Path) -> None:
+    python = venv_elsewhere(tmp_path / "elsewhere")  # the same packages, at another path
+    write_plan(tmp_path, [Spec("T1", 'echo "$ORCHESTRATOR_PYTHON"')])
+    with cluster(tmp_path / "cluster", workers=()) as own:
+        own.start_worker("w1", python=python)
+        done = cli(tmp_path, "run", "--executor", "dask", "--scheduler", own.address)
+        assert done.code == 0, done.stdout + done.stderr
+    assert result_body(tmp_path, "T1").strip() == str(python) != sys.executable  # the worker's, not the runner's
