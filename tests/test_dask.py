@@ -701,3 +701,17 @@ def test_an_attempt_on_a_worker_is_given_the_workers_own_python(tmp_path: Path) 
         done = cli(tmp_path, "run", "--executor", "dask", "--scheduler", own.address)
         assert done.code == 0, done.stdout + done.stderr
     assert result_body(tmp_path, "T1").strip() == str(python) != sys.executable  # the worker's, not the runner's
+
+
+def test_a_run_leaves_no_claim_on_the_scheduler(two_workers: Cluster, tmp_path: Path) -> None:
+    from distributed import Client
+
+    def claims(dask_scheduler: Any = None) -> list[str]:
+        return sorted(str(name) for name in dask_scheduler.extensions["events"]._events)
+
+    write_plan(tmp_path, [Spec(f"CLAIM{n}", f"echo {n}") for n in range(1, 5)] + [Spec("CLAIMX", "exit 3")])
+    done = cli(tmp_path, "run", "--executor", "dask", "--scheduler", two_workers.address)
+    assert done.code == 1 and results(tmp_path)["CLAIM1"]["worker"] in ("w1", "w2"), done.stdout + done.stderr
+    with Client(two_workers.address, timeout=10) as client:  # type: ignore[no-untyped-call]
+        left = client.run_on_scheduler(claims)
+    assert [name for name in left if name.startswith("orchestrator-CLAIM")] == []
