@@ -715,3 +715,96 @@ def test_a_run_leaves_no_claim_on_the_scheduler(two_workers: Cluster, tmp_path: 
     with Client(two_workers.address, timeout=10) as client:  # type: ignore[no-untyped-call]
         left = client.run_on_scheduler(claims)
     assert [name for name in left if name.startswith("orchestrator-CLAIM")] == []
+
+
+# --- limits and stops, as locally, on the workers -----------------------------------------------
+
+
+def test_a_task_timeout_ends_the_attempt_on_its_worker(two_workers: Cluster, tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T1", "echo $$ > pid; sleep 60 & wait")], {"timeout": 2})
+    done = cli(tmp_path, "run", "--executor", "dask", "--scheduler", two_workers.address)
+    assert done.code == 1, done.stdout + done.stderr
+    assert attempt_processes(tmp_path) == []  # the shell and its sleep, gone with the attempt
+    meta = results(tmp_path)["T1"]
+    assert meta["status"] == "failed" and meta["worker"] in ("w1", "w2")
+    assert "timed out after 2s (wall-clock limit)" in meta["reason"], meta
+
+
+def test_a_task_that_ignores_sigterm_is_killed_after_the_grace_when_cancelled(
+    two_workers: Cluster, tmp_path: Path
+) -> None:
+    script = "trap 'echo TERM >> trapped' TERM; echo $$ > pid; while true; do sleep 0.1; done"
+    write_plan(tmp_path, [Spec("T1", script)], {"kill_grace": 2})
+    runner = start(tmp_path, "--executor", "dask", "--scheduler", two_workers.address)
+    try:
+        wait_until(lambda: (tmp_path / "pid").exists(), "T1 to start")
+        assert cli(tmp_path, "cancel", "T1").code == 0
+        assert runner.wait() == 1
+        assert attempt_processes(tmp_path) == []  # SIGKILLed: it would not go on SIGTERM
+    finally:
+        runner.stop_all()
+    assert "TERM" in (tmp_path / "trapped").read_text()  # it was asked first, and went on
+    assert results(tmp_path)["T1"]["status"] == "cancelled"
+
+
+def test_max_parallel_caps_the_attempts_on_the_whole_cluster(two_workers: Cluster, tmp_path: Path) -> None:
+    # 8 threads and 8 units of `shell` on the cluster: only the plan's max_parallel holds them to 2.
+    write_plan(tmp_path, [Spec(f"T{n}", stamped("sleep 0.3")) for n in range(1, 7)], {"max_parallel": 2})
+    done = cli(tmp_path, "run", "--executor", "dask", "--scheduler", two_workers.address)
+    assert done.code == 0, done.stdout + done.stderr
+    assert peak_overlap(read_times(tmp_path).values()) <= 2
+
+
+def test_a_worker_declaring_a_profile_as_a_resource_runs_its_tasks_alone_and_one_at_a_time(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec(f"T{n}", stamped("sleep 0.3")) for n in range(1, 5)], {"max_parallel": 4})
+    assign(tmp_path, "reviewer")
+    (tmp_path / ".orchestrator" / "agents").mkdir()
+    (tmp_path / ".orchestrator" / "agents" / "reviewer.md").write_text("---\nname: reviewer\n---\nReview.\n")
+    with cluster(tmp_path / "cluster", workers=()) as own:
+        own.start_worker("w1", resources="reviewer=1")
+        own.start_worker("w2")
+        done = cli(tmp_path, "run", "--executor", "dask", "--scheduler", own.address)
+        assert done.code == 0, done.stdout + done.stderr
+    assert peak_overlap(read_times(tmp_path).values()) == 1
+    assert {meta["worker"] for meta in results(tmp_path).values()} == {"w1"}
+
+
+def test_the_cost_limit_stops_the_remote_attempt_in_flight(
+    two_workers: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A's cost reaches the limit while B (a shell and its child) runs on a worker: the run
+    stops B there, as a cancel does, before it ends (the runner in this process, for a backend
+    that reports a cost: the attempts' processes still run on the workers)."""
+    from orchestrator import backends as backends_module
+    from orchestrator.backends.base import AgentResult, Job, Observer
+    from orchestrator.backends.shell import ShellBackend
+    from orchestrator.executors.base import ProcessRun
+    from orchestrator.executors.dask import DaskExecutor
+    from orchestrator.output.reporter import Reporter
+    from orchestrator.run.runner import Runner
+    from orchestrator.state.workspace import Workspace
+
+    costs = {"A": 0.6, "B": 0.05}
+
+    class Costly(ShellBackend):
+        name = "costly-dask-test"
+
+        def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
+            return AgentResult(run.ok, text="ok", exit_code=run.exit_code, cost_usd=costs[job.task.id])
+
+    monkeypatch.setitem(backends_module._REGISTRY, Costly.name, Costly)
+    specs = [
+        Spec("A", "while [ ! -e child.pid ]; do sleep 0.05; done"),
+        Spec("B", "echo $$ > long.pid; sleep 60 & echo $! > child.tmp; mv child.tmp child.pid; wait"),
+    ]
+    write_plan(tmp_path, specs, {"max_parallel": 2, "backend": Costly.name, "max_cost": 0.5, "kill_grace": 1})
+    try:
+        summary = Runner(Workspace.find(tmp_path), reporter=Reporter(),
+                         executor=DaskExecutor(two_workers.address)).run()  # fmt: skip
+        assert attempt_processes(tmp_path) == []  # stopped before the run ended
+    finally:
+        kill_attempts(tmp_path)
+    assert summary.stopped == "cost limit reached: $0.6000 of $0.5000"
+    found = results(tmp_path)
+    why = "stopped: the run reached its cost limit of $0.50"
+    assert (found["A"]["status"], found["B"]["status"], found["B"]["reason"]) == ("completed", "cancelled", why)
