@@ -52,14 +52,23 @@ class Cluster:
         _wait_for_port(port, self.scheduler, directory)
 
     def start_worker(
-        self, name: str, *, threads: int = 4, resources: str = "", env: Mapping[str, str] | None = None
+        self,
+        name: str,
+        *,
+        threads: int = 4,
+        resources: str = "",
+        env: Mapping[str, str] | None = None,
+        python: Path | None = None,
     ) -> Path:
         """A worker named ``name`` in a directory of its own (returned); ``WORKER`` in its
-        environment is its name, for the tasks to say where they ran."""
+        environment is its name, for the tasks to say where they ran; ``python``: the interpreter
+        it runs on (default the ``dask`` script's own)."""
         directory = self.root / name
         directory.mkdir(parents=True, exist_ok=True)
         argv = [str(DASK), "worker", self.address, "--name", name, "--nthreads", str(threads), "--no-nanny",
                 "--no-dashboard", "--local-directory", str(directory)]  # fmt: skip
+        if python is not None:
+            argv.insert(0, str(python))
         if resources:
             argv += ["--resources", resources]
         self.workers[name] = _start(argv, directory, {**(env or os.environ), "WORKER": name})
@@ -142,6 +151,20 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], directory: Path,
             return
         time.sleep(0.1)
     raise RuntimeError(f"the scheduler did not listen on {port} within {timeout}s")
+
+
+def venv_elsewhere(place: Path) -> Path:
+    """This virtual environment seen from another path (``place``: its ``bin/python`` a link to
+    this interpreter, its packages links to these), as another machine's would be: an interpreter
+    whose ``sys.executable`` is not this one's. Returns that ``python``."""
+    (place / "bin").mkdir(parents=True)
+    (place / "pyvenv.cfg").write_bytes((Path(sys.prefix) / "pyvenv.cfg").read_bytes())
+    for name in ("lib", "lib64"):
+        if (Path(sys.prefix) / name).exists():
+            (place / name).symlink_to(Path(sys.prefix) / name)
+    python = place / "bin" / "python"
+    python.symlink_to(sys.executable)
+    return python
 
 
 def processes_with(marker: str) -> list[int]:

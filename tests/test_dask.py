@@ -13,13 +13,14 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from dask_helpers import Cluster, cluster, have_dask
+from dask_helpers import Cluster, cluster, have_dask, venv_elsewhere
 from fakeapi import FakeAnthropic, Reply, claude_env, find_claude
 from runner_helpers import (
     Spec,
@@ -614,3 +615,196 @@ def test_a_scheduler_gone_mid_run_fails_the_task_in_words_and_leaves_nothing_run
     meta = results(tmp_path)["T1"]
     assert meta["status"] == "failed" and "the connection to the Dask scheduler at" in meta["reason"]
     assert "Traceback" not in runner.stderr.read_text()
+
+
+# --- what the check before a run asks of each worker --------------------------------------------
+
+
+def test_a_worker_that_cannot_see_the_project_stops_the_run_before_it_starts(
+    two_workers: Cluster, tmp_path: Path
+) -> None:
+    # The runner runs in a mount namespace of its own, where the project is on a tmpfs that only
+    # it sees: the workers (outside) find nothing at its path, as a machine without the share.
+    if subprocess.run(["unshare", "-rm", "true"], capture_output=True, check=False).returncode != 0:
+        pytest.skip("no mount namespace can be made here (unshare -rm)")
+    hidden, source, out = tmp_path / "hidden", tmp_path / "source", tmp_path / "out"
+    hidden.mkdir()
+    out.mkdir()
+    write_plan(source / "project", [Spec("T1", "echo T1")])
+    write_plan(source / "unshared", [Spec("T1", "echo T1")], {"shared_filesystem": False})
+    project = hidden / "project"
+    script = (
+        'mount -t tmpfs none "$1" && cp -r "$2"/. "$1" && cd "$1/project" || exit 99\n'
+        '"$3" -m orchestrator run --executor dask --scheduler "$4" > "$5/run.out" 2> "$5/run.err"\n'
+        'echo $? > "$5/run.code"\n'
+        '"$3" -m orchestrator doctor --executor dask --scheduler "$4" --json > "$5/doctor.json"\n'
+        'echo $? > "$5/doctor.code"\n'
+        'ls -A .orchestrator > "$5/written"\n'
+        'cd "$1/unshared" && "$3" -m orchestrator run --executor dask --scheduler "$4" > "$5/unshared.out" 2>&1\n'
+        'echo $? > "$5/unshared.code"\n'
+    )
+    argv = ["unshare", "-rm", "sh", "-c", script, "sh", str(hidden), str(source), sys.executable,
+            two_workers.address, str(out)]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not project.exists()  # (out here, as the workers see it)
+    error = (out / "run.err").read_text()
+    assert (out / "run.code").read_text().strip() == "2" and error.strip().count("\n") == 0, error
+    seen = f"cannot see {project}: set shared_filesystem: false, or mount it at the same path"
+    assert f"worker w1 {seen}; worker w2 {seen}" in error and "Traceback" not in error
+    assert (out / "written").read_text().split() == ["master_plan.md"]  # nothing written
+    assert (out / "doctor.code").read_text().strip() == "1"
+    problems = json.loads((out / "doctor.json").read_text())["cluster"]["problems"]
+    assert problems == [f"worker w1 {seen}", f"worker w2 {seen}"]
+    # Without a shared filesystem the workers need not see it: the same plan so runs.
+    assert (out / "unshared.code").read_text().strip() == "0", (out / "unshared.out").read_text()
+
+
+def test_a_worker_on_another_version_of_the_orchestrator_is_told(two_workers: Cluster, tmp_path: Path) -> None:
+    from orchestrator import __version__
+    from orchestrator.run.cluster import survey
+
+    workers, problems = survey(two_workers.address, [], directories=[str(tmp_path)])
+    assert problems == [] and [w.version for w in workers] == [__version__, __version__]
+    workers, problems = survey(two_workers.address, [], directories=[str(tmp_path)], version="0.0.1-runner")
+    assert problems == [
+        f"worker {name} runs orchestrator {__version__}, this runner 0.0.1-runner: "
+        "install the same version on every worker"
+        for name in ("w1", "w2")
+    ]
+    text = cli(tmp_path, "doctor", "--executor", "dask", "--scheduler", two_workers.address).stdout
+    assert "w1 (tcp://127.0.0.1:" in text and f"4 threads, resources shell=4, orchestrator {__version__}\n" in text
+
+
+def test_a_worker_that_cannot_import_the_orchestrator_is_told_before_anything_starts(tmp_path: Path) -> None:
+    broken = tmp_path / "broken" / "orchestrator"  # what the worker's Python imports as the orchestrator
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text('raise ImportError("this worker\'s orchestrator is broken")\n')
+    write_plan(tmp_path, [Spec("T1", "echo T1")])
+    with cluster(tmp_path / "cluster", workers=("w1",)) as own:
+        own.start_worker("w2", env={**os.environ, "PYTHONPATH": str(broken.parent)})
+        done = cli(tmp_path, "run", "--executor", "dask", "--scheduler", own.address)
+        assert done.code == 2 and done.stderr.strip().count("\n") == 0, done.stdout + done.stderr
+        broken_line = """worker w2 cannot run the orchestrator: ImportError("this worker's orchestrator is broken")"""
+        assert f"{broken_line} — nothing was started" in done.stderr
+        assert "has no" not in done.stderr and "Traceback" not in done.stderr
+        assert not (tmp_path / ".orchestrator" / "results").exists()
+        done = cli(tmp_path, "doctor", "--executor", "dask", "--scheduler", own.address, "--json")
+        assert done.code == 1 and json.loads(done.stdout)["cluster"]["problems"] == [broken_line]
+
+
+def test_an_attempt_on_a_worker_is_given_the_workers_own_python(tmp_path: Path) -> None:
+    python = venv_elsewhere(tmp_path / "elsewhere")  # the same packages, at another path
+    write_plan(tmp_path, [Spec("T1", 'echo "$ORCHESTRATOR_PYTHON"')])
+    with cluster(tmp_path / "cluster", workers=()) as own:
+        own.start_worker("w1", python=python)
+        done = cli(tmp_path, "run", "--executor", "dask", "--scheduler", own.address)
+        assert done.code == 0, done.stdout + done.stderr
+    assert result_body(tmp_path, "T1").strip() == str(python) != sys.executable  # the worker's, not the runner's
+
+
+def test_a_run_leaves_no_claim_on_the_scheduler(two_workers: Cluster, tmp_path: Path) -> None:
+    from distributed import Client
+
+    def claims(dask_scheduler: Any = None) -> list[str]:
+        return sorted(str(name) for name in dask_scheduler.extensions["events"]._events)
+
+    write_plan(tmp_path, [Spec(f"CLAIM{n}", f"echo {n}") for n in range(1, 5)] + [Spec("CLAIMX", "exit 3")])
+    done = cli(tmp_path, "run", "--executor", "dask", "--scheduler", two_workers.address)
+    assert done.code == 1 and results(tmp_path)["CLAIM1"]["worker"] in ("w1", "w2"), done.stdout + done.stderr
+    with Client(two_workers.address, timeout=10) as client:  # type: ignore[no-untyped-call]
+        left = client.run_on_scheduler(claims)
+    assert [name for name in left if name.startswith("orchestrator-CLAIM")] == []
+
+
+# --- limits and stops, as locally, on the workers -----------------------------------------------
+
+
+def test_a_task_timeout_ends_the_attempt_on_its_worker(two_workers: Cluster, tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T1", "echo $$ > pid; sleep 60 & wait")], {"timeout": 2})
+    done = cli(tmp_path, "run", "--executor", "dask", "--scheduler", two_workers.address)
+    assert done.code == 1, done.stdout + done.stderr
+    assert attempt_processes(tmp_path) == []  # the shell and its sleep, gone with the attempt
+    meta = results(tmp_path)["T1"]
+    assert meta["status"] == "failed" and meta["worker"] in ("w1", "w2")
+    assert "timed out after 2s (wall-clock limit)" in meta["reason"], meta
+
+
+def test_a_task_that_ignores_sigterm_is_killed_after_the_grace_when_cancelled(
+    two_workers: Cluster, tmp_path: Path
+) -> None:
+    script = "trap 'echo TERM >> trapped' TERM; echo $$ > pid; while true; do sleep 0.1; done"
+    write_plan(tmp_path, [Spec("T1", script)], {"kill_grace": 2})
+    runner = start(tmp_path, "--executor", "dask", "--scheduler", two_workers.address)
+    try:
+        wait_until(lambda: (tmp_path / "pid").exists(), "T1 to start")
+        assert cli(tmp_path, "cancel", "T1").code == 0
+        assert runner.wait() == 1
+        assert attempt_processes(tmp_path) == []  # SIGKILLed: it would not go on SIGTERM
+    finally:
+        runner.stop_all()
+    assert "TERM" in (tmp_path / "trapped").read_text()  # it was asked first, and went on
+    assert results(tmp_path)["T1"]["status"] == "cancelled"
+
+
+def test_max_parallel_caps_the_attempts_on_the_whole_cluster(two_workers: Cluster, tmp_path: Path) -> None:
+    # 8 threads and 8 units of `shell` on the cluster: only the plan's max_parallel holds them to 2.
+    write_plan(tmp_path, [Spec(f"T{n}", stamped("sleep 0.3")) for n in range(1, 7)], {"max_parallel": 2})
+    done = cli(tmp_path, "run", "--executor", "dask", "--scheduler", two_workers.address)
+    assert done.code == 0, done.stdout + done.stderr
+    assert peak_overlap(read_times(tmp_path).values()) <= 2
+
+
+def test_a_worker_declaring_a_profile_as_a_resource_runs_its_tasks_alone_and_one_at_a_time(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec(f"T{n}", stamped("sleep 0.3")) for n in range(1, 5)], {"max_parallel": 4})
+    assign(tmp_path, "reviewer")
+    (tmp_path / ".orchestrator" / "agents").mkdir()
+    (tmp_path / ".orchestrator" / "agents" / "reviewer.md").write_text("---\nname: reviewer\n---\nReview.\n")
+    with cluster(tmp_path / "cluster", workers=()) as own:
+        own.start_worker("w1", resources="reviewer=1")
+        own.start_worker("w2")
+        done = cli(tmp_path, "run", "--executor", "dask", "--scheduler", own.address)
+        assert done.code == 0, done.stdout + done.stderr
+    assert peak_overlap(read_times(tmp_path).values()) == 1
+    assert {meta["worker"] for meta in results(tmp_path).values()} == {"w1"}
+
+
+def test_the_cost_limit_stops_the_remote_attempt_in_flight(
+    two_workers: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A's cost reaches the limit while B (a shell and its child) runs on a worker: the run
+    stops B there, as a cancel does, before it ends (the runner in this process, for a backend
+    that reports a cost: the attempts' processes still run on the workers)."""
+    from orchestrator import backends as backends_module
+    from orchestrator.backends.base import AgentResult, Job, Observer
+    from orchestrator.backends.shell import ShellBackend
+    from orchestrator.executors.base import ProcessRun
+    from orchestrator.executors.dask import DaskExecutor
+    from orchestrator.output.reporter import Reporter
+    from orchestrator.run.runner import Runner
+    from orchestrator.state.workspace import Workspace
+
+    costs = {"A": 0.6, "B": 0.05}
+
+    class Costly(ShellBackend):
+        name = "costly-dask-test"
+
+        def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
+            return AgentResult(run.ok, text="ok", exit_code=run.exit_code, cost_usd=costs[job.task.id])
+
+    monkeypatch.setitem(backends_module._REGISTRY, Costly.name, Costly)
+    specs = [
+        Spec("A", "while [ ! -e child.pid ]; do sleep 0.05; done"),
+        Spec("B", "echo $$ > long.pid; sleep 60 & echo $! > child.tmp; mv child.tmp child.pid; wait"),
+    ]
+    write_plan(tmp_path, specs, {"max_parallel": 2, "backend": Costly.name, "max_cost": 0.5, "kill_grace": 1})
+    try:
+        summary = Runner(Workspace.find(tmp_path), reporter=Reporter(),
+                         executor=DaskExecutor(two_workers.address)).run()  # fmt: skip
+        assert attempt_processes(tmp_path) == []  # stopped before the run ended
+    finally:
+        kill_attempts(tmp_path)
+    assert summary.stopped == "cost limit reached: $0.6000 of $0.5000"
+    found = results(tmp_path)
+    why = "stopped: the run reached its cost limit of $0.50"
+    assert (found["A"]["status"], found["B"]["status"], found["B"]["reason"]) == ("completed", "cancelled", why)

@@ -313,6 +313,26 @@ def test_the_docs_prove_the_commands_and_examples() -> None:
     assert {"README.md", "workflow.md", "templates.md", "cli-integration.md", "examples.md"} <= {b.doc for b in BLOCKS}
 
 
+def test_ci_fails_when_distributed_is_missing_rather_than_skip_the_cluster_tests(tmp_path: Path) -> None:
+    """tests/test_dask.py skips itself without distributed: .ci/run checks it installed, so CI
+    cannot pass without the cluster tests."""
+    import venv
+
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    line = next((line for line in ci.splitlines() if line.startswith('python -c "import distributed"')), None)
+    assert line is not None, ".ci/run does not check that distributed installed"
+    assert ci.index(line) > ci.index('pip install -q -e ".[test,dask]"')  # (after the install)
+    venv.create(tmp_path / "bare", with_pip=False)  # a Python without it
+    env = {name: value for name, value in os.environ.items() if name not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PATH"] = f"{tmp_path / 'bare' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    done = subprocess.run(["bash", "-c", line], env=env, capture_output=True, text=True, check=False, timeout=60)
+    assert done.returncode == 1 and "distributed did not install" in done.stderr, done.stderr
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # this one has it (the dask extra)
+    if subprocess.run([sys.executable, "-c", "import distributed"], capture_output=True, check=False).returncode == 0:
+        done = subprocess.run(["bash", "-c", line], env=env, capture_output=True, text=True, check=False, timeout=60)
+        assert done.returncode == 0, done.stderr
+
+
 def test_embedded_files_match_the_files() -> None:
     """A fenced block after ``<!-- file: PATH -->`` quotes PATH verbatim (templates, example plans)."""
     seen = 0

@@ -78,7 +78,7 @@ def _cluster(args: argparse.Namespace, workspace: Workspace | None, needed: list
     the plan's ``scheduler``, ``$ORCHESTRATOR_DASK_SCHEDULER``)."""
     from orchestrator.cli.running import executor_settings
 
-    chosen, scheduler, _ = executor_settings(workspace, args.executor)
+    chosen, scheduler, shared = executor_settings(workspace, args.executor)
     if chosen != "dask":
         return None
     from orchestrator.errors import OrchestratorError
@@ -90,14 +90,17 @@ def _cluster(args: argparse.Namespace, workspace: Workspace | None, needed: list
     if workspace is not None:
         with contextlib.suppress(OrchestratorError):  # (a plan that does not load is told above)
             asked = asked_resources(workspace.load_plan(), Profiles(workspace))
-    workers, problems = survey(executor.scheduler, needed, executor.timeout, asked)
+    # With a shared filesystem every worker must see the project where this machine does.
+    directories = [str(workspace.project_dir)] if workspace is not None and shared else []
+    workers, problems = survey(executor.scheduler, needed, executor.timeout, asked, directories=directories)
     listed_workers = []
     for w in workers:
         clis = {p: {"path": i.path, "version": i.version, "login": i.login, "logged_in": i.logged_in}
                 for p, i in w.clis.items()}  # fmt: skip
         listed_workers.append(
-            {"name": w.name, "address": w.address, "threads": w.threads, "resources": dict(w.resources), "clis": clis}
-        )
+            {"name": w.name, "address": w.address, "threads": w.threads, "resources": dict(w.resources), "clis": clis,
+             "orchestrator": w.version}
+        )  # fmt: skip
     return {"scheduler": executor.scheduler, "workers": listed_workers, "problems": problems}
 
 
@@ -106,8 +109,9 @@ def _print_cluster(cluster: dict[str, Any]) -> None:
     print(f"cluster: {cluster['scheduler']}: {counted(len(workers), 'worker')}")
     for worker in workers:
         resources = ", ".join(f"{name}={amount:g}" for name, amount in sorted(worker["resources"].items()))
+        version = f", orchestrator {worker['orchestrator']}" if worker["orchestrator"] else ""
         print(f"  {worker['name']} ({worker['address']}): {counted(worker['threads'], 'thread')}"
-              + (f", resources {resources}" if resources else ""))  # fmt: skip
+              + (f", resources {resources}" if resources else "") + version)  # fmt: skip
         for program, found in sorted(worker["clis"].items()):
             if found["path"] is None:
                 print(f"    ❌ {program}: not installed")

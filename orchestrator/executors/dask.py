@@ -18,7 +18,8 @@ runner that dies (``kill -9``) drops its client: the scheduler cancels its futur
 worker's supervisor, seeing its task cancelled, stops the process; the next run's ``settle``
 cancels the dead runner's keys on the scheduler itself (it may not have yet: a runner's machine
 that vanished never closes its connection) and asks the workers to stop whatever of them still
-runs, and returns once none runs or will.
+runs, and returns once none runs or will. An attempt's claim on the scheduler is dropped once
+Dask can no longer run it (its future released): a long-lived cluster keeps none.
 
 A worker lost mid-attempt (``KilledWorker``, or Dask's re-run refused) is a ``ProcessRun`` with
 ``lost`` set: a transient failure of that attempt, retried on another worker by the task's
@@ -182,6 +183,9 @@ class DaskExecutor(Executor):
                     await self.stop([key], limits.grace)
                     await future.cancel()
                 queue.close()
+                if claim and client.status == "running":  # (released first: a result lost with its worker
+                    future.release()  # is then not computed again, unclaimed)
+                    await _forget_claims(client, [key], self.timeout)
         duration = anyio.current_time() - began
         run = ProcessRun(None, None, duration, stdout_bytes=out_log.count, stderr_bytes=err_log.count)
         if failed is not None:
@@ -246,9 +250,11 @@ class DaskExecutor(Executor):
         _cancel(client, list(keys))  # (before any is stopped: stopped, it frees a worker for one that waits)
         if not wait:
             seen.update(await self.stop(list(keys), grace))
-        with anyio.move_on_after(grace + self.timeout + 5):  # (a worker that stops answering: it is gone)
+        with anyio.move_on_after(grace + self.timeout + 5) as waited:  # (a worker that stops answering: it is gone)
             while await _in_flight(client, list(keys)):
                 await anyio.sleep(0.1)
+        if not waited.cancelled_caught:  # none of them runs or will: their claims are done with
+            await _forget_claims(client, list(keys), self.timeout)
         return sorted({keys[key] for key in seen})
 
     async def _waited(self, client: Client, keys: Mapping[str, str], tell: Callable[[str], None] | None) -> set[str]:
@@ -320,6 +326,15 @@ def _cancel(client: Client, keys: list[str]) -> None:
     client._send_to_scheduler({"op": "cancel-keys", "keys": keys, "force": True, "reason": reason, "msg": reason})
     for key in keys:
         client._send_to_scheduler({"op": "queue_release", "name": key})
+
+
+async def _forget_claims(client: Client, keys: list[str], timeout: float) -> None:
+    """Drop the claims of ``keys`` (``{key}-claimed`` Events) on the scheduler, which keeps a set
+    Event for ever: once an attempt's future is released (or its keys cancelled and none runs),
+    Dask runs it no more, and its claim has nothing left to refuse."""
+    with anyio.move_on_after(timeout, shield=True):
+        for key in keys:
+            await _quietly(_distributed().Event(f"{key}-claimed", client=client).clear())
 
 
 async def _in_flight(client: Client, keys: list[str], *, running_only: bool = False) -> list[str]:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import shutil
+import sys
 import time
 from typing import Any
 
 from orchestrator.errors import GitError
 from orchestrator.executors import luggage, remote
 
+PYTHON_VARIABLE = "ORCHESTRATOR_PYTHON"
 _ANNOUNCE = 1.0  # seconds after which an attempt that sent nothing yet says which worker runs it
 
 
@@ -30,6 +32,9 @@ def on_worker(spec: remote.Spec) -> remote.Ended:
         if claim.is_set():  # Dask runs it again after losing the worker that ran it: refused
             return remote.Ended(info={"rerun": True, "worker": str(worker.name)})
         claim.set()
+    # The interpreter that runs the orchestrator here (the channels: "$ORCHESTRATOR_PYTHON" -m
+    # orchestrator share ...): the worker's, not the runner's, which this machine may not have.
+    spec = dataclasses.replace(spec, env={**spec.env, PYTHON_VARIABLE: sys.executable})
     unpacked = None
     if spec.luggage is not None:  # no shared filesystem: its files and checkout, in a directory of its own
         try:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -157,8 +156,6 @@ def unpack(luggage: Luggage, env: Mapping[str, str], argv: tuple[str, ...], unde
             return value.replace(luggage.workspace + os.sep, copy + os.sep)
 
         rewritten = {name: moved(value) for name, value in env.items()}
-        if "ORCHESTRATOR_PYTHON" in rewritten:  # the interpreter is the worker's
-            rewritten["ORCHESTRATOR_PYTHON"] = sys.executable
         return Unpacked(place, work, str(cwd), rewritten, tuple(moved(arg) for arg in argv))
     except BaseException:
         shutil.rmtree(place, ignore_errors=True)

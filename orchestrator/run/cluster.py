@@ -7,8 +7,10 @@ the agent CLIs the plan needs (installed, version, logged in), asked of the work
 
 A run checks its cluster before it takes the lock: a scheduler that does not answer (its address
 and the time it was given), no worker (one started just before has that time again to join), a
-worker without an agent CLI a task needs or without its login, a resource a task's profile asks
-for (``resources``) that no worker has, each one line and nothing written.
+worker that cannot run the orchestrator (it cannot import it, or runs another version than the
+runner's), a worker that cannot see the project directory (with a shared filesystem), a worker
+without an agent CLI a task needs or without its login, a resource a task's profile asks for
+(``resources``) that no worker has, each one line and nothing written.
 """
 
 from __future__ import annotations
@@ -16,23 +18,25 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
 
-from orchestrator import backends
+from orchestrator import __version__, backends
 from orchestrator.backends.probe import Cli, Installation, probe
 from orchestrator.errors import ClusterError, UsageError
 from orchestrator.executors.base import Executor
 from orchestrator.executors.dask import CONNECT_TIMEOUT, SCHEDULER_VARIABLE, DaskExecutor, connect, workers_of
 from orchestrator.plan.model import Plan
 from orchestrator.plan.profiles import Profiles
+from orchestrator.plan.settings import format_duration
 from orchestrator.run.prepare import RunOptions, load_checked
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import listed
 
 TIMEOUT_VARIABLE = "ORCHESTRATOR_DASK_TIMEOUT"
+_LOOK_LIMIT = 60.0  # seconds the workers have to answer what they have
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,9 @@ class Worker:
     threads: int
     resources: Mapping[str, float]
     clis: Mapping[str, Installation] = field(default_factory=dict)  # program -> as the worker has it
+    version: str | None = None  # the orchestrator's, as the worker imports it
+    unseen: tuple[str, ...] = ()  # the directories asked about that the worker cannot see
+    trouble: str | None = None  # why it cannot run the orchestrator, or gave no answer
 
 
 def scheduler_address(option: str | None, setting: str | None = None) -> str:
@@ -67,10 +74,12 @@ def cluster_executor(option: str | None, setting: str | None = None, *, shared: 
     return DaskExecutor(scheduler_address(option, setting), timeout=timeout, shared=shared)
 
 
-async def inspect(address: str, clis: Sequence[Cli], timeout: float = CONNECT_TIMEOUT) -> list[Worker]:
-    """The cluster's workers, and on each the CLIs ``clis`` as it has them (``ClusterError``:
-    the scheduler did not answer); a scheduler with no worker yet is given ``timeout`` for one
-    to join."""
+async def inspect(
+    address: str, clis: Sequence[Cli], timeout: float = CONNECT_TIMEOUT, directories: Sequence[str] = ()
+) -> list[Worker]:
+    """The cluster's workers, and on each the CLIs ``clis`` as it has them, the orchestrator's
+    version and which of ``directories`` it cannot see (``ClusterError``: the scheduler did not
+    answer); a scheduler with no worker yet is given ``timeout`` for one to join."""
     client = await connect(address, timeout)
     try:
         found = await workers_of(client)
@@ -79,23 +88,83 @@ async def inspect(address: str, clis: Sequence[Cli], timeout: float = CONNECT_TI
                 await client.wait_for_workers(1, timeout=timeout)
             found = await workers_of(client)
         probed: Mapping[str, Any] = {}
-        if found and clis:
-            with anyio.move_on_after(60):
-                probed = await client.run(probe_on_worker, list(clis), on_error="return")
+        if found:
+            with anyio.move_on_after(_LOOK_LIMIT):
+                probed = await client.run(look_on_worker, list(clis), list(directories), on_error="return")
         workers = []
         for address_, info in sorted(found.items(), key=lambda item: str(item[1].get("name"))):
-            answer = probed.get(address_)
-            installations = dict(answer) if isinstance(answer, Mapping) else {}
             name, threads = str(info.get("name") or address_), int(info.get("nthreads") or 0)
-            workers.append(Worker(address_, name, threads, dict(info.get("resources") or {}), installations))
+            worker = Worker(address_, name, threads, dict(info.get("resources") or {}))
+            workers.append(_answered(worker, probed.get(address_)))
         return workers
     finally:
         await client.close()
 
 
-def probe_on_worker(clis: list[Cli]) -> dict[str, Installation]:
-    """Run on each worker: its agent CLIs, as its own environment has them."""
-    return {cli.program: probe(cli, os.environ) for cli in clis}
+def _answered(worker: Worker, answer: Any) -> Worker:
+    """``worker`` with what it answered ``look_on_worker``: an exception is an orchestrator it
+    cannot import (or unpickle: another version), no answer a worker that did not answer."""
+    if isinstance(answer, BaseException):
+        reason = (str(answer).strip().splitlines() or [""])[0]
+        # (what failed before the function ran, Dask sends back as Exception('ImportError(...)'))
+        why = reason if type(answer) is Exception and reason else f"{type(answer).__name__}: {reason}".rstrip(": ")
+        return replace(worker, trouble=f"cannot run the orchestrator: {why}")
+    if not isinstance(answer, Mapping):
+        return replace(worker, trouble=f"did not answer within {format_duration(_LOOK_LIMIT)}")
+    version = answer.get("version")
+    return replace(
+        worker,
+        clis=dict(answer.get("clis") or {}),
+        version=str(version) if version is not None else None,
+        unseen=tuple(str(path) for path in answer.get("unseen") or ()),
+    )
+
+
+def look_on_worker(clis: list[Cli], directories: list[str]) -> dict[str, Any]:
+    """Run on each worker: its agent CLIs, as its own environment has them, the orchestrator's
+    version there, and which of ``directories`` it cannot see."""
+    return {
+        "clis": {cli.program: probe(cli, os.environ) for cli in clis},
+        "version": __version__,
+        "unseen": [path for path in directories if not os.path.isdir(path)],
+    }
+
+
+def worker_problems(workers: Sequence[Worker], version: str = __version__) -> list[str]:
+    """A line for each worker that cannot run the orchestrator (it cannot import it, or gave no
+    answer), runs another version of it than ``version`` (the runner's: what one sends the other
+    would not be read the same), or cannot see a directory the run needs there."""
+    problems = []
+    for worker in workers:
+        if worker.trouble is not None:
+            problems.append(f"worker {worker.name} {worker.trouble}")
+            continue
+        if worker.version != version:
+            problems.append(
+                f"worker {worker.name} runs orchestrator {worker.version}, this runner {version}: "
+                "install the same version on every worker"
+            )
+        problems += [
+            f"worker {worker.name} cannot see {path}: set shared_filesystem: false, or mount it at the same path"
+            for path in worker.unseen
+        ]
+    return problems
+
+
+def cli_problems(workers: Sequence[Worker], backend: str, cli: Cli, needed: str) -> list[str]:
+    """A line for each worker that would run ``backend``'s tasks (those that declare it as a
+    resource, when some do; else all) and lacks its CLI (``needed``: by which tasks, or how to
+    install it) or its login; a worker that cannot run the orchestrator is told of once, above."""
+    problems = []
+    for worker in [w for w in workers if backend in w.resources] or workers:
+        if worker.trouble is not None:
+            continue
+        found = worker.clis.get(cli.program)
+        if found is None or not found.installed:
+            problems.append(f"worker {worker.name} has no {cli.program}{needed}")
+        elif found.logged_in is False:
+            problems.append(f"worker {worker.name}: {cli.program}: {found.login}")
+    return problems
 
 
 def needed_clis(plan: Plan, profiles: Profiles, only: Sequence[str] | None = None) -> dict[str, tuple[Cli, list[str]]]:
@@ -112,27 +181,31 @@ def needed_clis(plan: Plan, profiles: Profiles, only: Sequence[str] | None = Non
     return found
 
 
-def check(executor: DaskExecutor, plan: Plan, profiles: Profiles, only: Sequence[str] | None = None) -> None:
+def check(
+    executor: DaskExecutor,
+    plan: Plan,
+    profiles: Profiles,
+    only: Sequence[str] | None = None,
+    *,
+    directories: Sequence[str] = (),
+    version: str = __version__,
+) -> None:
     """Raise ``ClusterError`` (one line) when the cluster cannot run the tasks: its scheduler does
-    not answer, it has no worker, or the workers that would run a task lack its agent CLI or
-    its login (those that declare the backend as a resource, when some do; else all)."""
+    not answer, it has no worker, a worker cannot run the orchestrator (``version``: the
+    runner's) or cannot see ``directories`` (the project's, with a shared filesystem), or the
+    workers that would run a task lack its agent CLI or its login (those that declare the
+    backend as a resource, when some do; else all)."""
     needs = needed_clis(plan, profiles, only)
-    workers = anyio.run(inspect, executor.scheduler, [cli for cli, _ in needs.values()], executor.timeout)
+    clis = [cli for cli, _ in needs.values()]
+    workers = anyio.run(inspect, executor.scheduler, clis, executor.timeout, directories)
     if not workers:
         raise ClusterError(
             f"the Dask scheduler at {executor.scheduler} has no worker — start one: "
             f"dask worker {executor.scheduler} — nothing was started"
         )
-    problems = []
+    problems = worker_problems(workers, version)
     for backend, (cli, tasks) in needs.items():
-        chosen = [w for w in workers if backend in w.resources] or workers
-        for worker in chosen:
-            found = worker.clis.get(cli.program)
-            if found is None or not found.installed:
-                needed = listed(tasks[:3], len(tasks))
-                problems.append(f"worker {worker.name} has no {cli.program} (needed by {needed})")
-            elif found.logged_in is False:
-                problems.append(f"worker {worker.name}: {cli.program}: {found.login}")
+        problems += cli_problems(workers, backend, cli, f" (needed by {listed(tasks[:3], len(tasks))})")
     problems += missing_resources(workers, asked_resources(plan, profiles, only))
     if problems:
         raise ClusterError("; ".join(problems) + " — nothing was started; `orchestrator doctor` shows the cluster")
@@ -178,7 +251,8 @@ def checked(workspace: Workspace, options: RunOptions, executor: Executor) -> No
     # (isolation: worktree makes worktrees here, from the person's HEAD, wherever the processes run)
     plan, profiles = load_checked(workspace, options, clis=here, base=executor.name != "fake")
     if isinstance(executor, DaskExecutor):
-        check(executor, plan, profiles, options.only)
+        directories = [str(workspace.project_dir)] if executor.shared else []
+        check(executor, plan, profiles, options.only, directories=directories)
 
 
 def survey(
@@ -186,24 +260,23 @@ def survey(
     needed: Sequence[str],
     timeout: float = CONNECT_TIMEOUT,
     asked: Mapping[tuple[str, str, float], list[str]] | None = None,
+    *,
+    directories: Sequence[str] = (),
+    version: str = __version__,
 ) -> tuple[list[Worker], list[str]]:
     """``doctor --executor dask``: the cluster's workers, each with the CLIs of the backends
-    ``needed`` as it has them, and what is wrong (no answer, no worker, a CLI missing on a worker
-    or without its login, a resource the profiles ask for, ``asked``, that no worker has), each a
-    line."""
+    ``needed`` as it has them, and what is wrong (no answer, no worker, a worker that cannot run
+    the orchestrator, runs another version than ``version`` or cannot see ``directories``, a CLI
+    missing on a worker or without its login, a resource the profiles ask for, ``asked``, that no
+    worker has), each a line."""
     clis = {name: cli for name in needed if (cli := backends.get(name).cli()) is not None}
     try:
-        workers = anyio.run(inspect, address, list(clis.values()), timeout)
+        workers = anyio.run(inspect, address, list(clis.values()), timeout, directories)
     except ClusterError as exc:
         return [], [str(exc)]
     if not workers:
         return [], [f"the Dask scheduler at {address} has no worker — start one: dask worker {address}"]
-    problems = []
+    problems = worker_problems(workers, version)
     for backend, cli in clis.items():
-        for worker in [w for w in workers if backend in w.resources] or workers:
-            found = worker.clis.get(cli.program)
-            if found is None or not found.installed:
-                problems.append(f"worker {worker.name} has no {cli.program}: {cli.install}")
-            elif found.logged_in is False:
-                problems.append(f"worker {worker.name}: {cli.program}: {found.login}")
+        problems += cli_problems(workers, backend, cli, f": {cli.install}")
     return workers, problems + missing_resources(workers, asked or {})
