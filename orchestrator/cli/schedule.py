@@ -135,9 +135,13 @@ def cmd_fire(args: argparse.Namespace) -> int:
     schedule.update(workspace, fired=now)
     words = ["run", str(workspace.root), *(["--json"] if args.json else [])]
     try:
-        if not args.keep_done:  # every firing a fresh run of the whole plan, as a scheduled workflow is
-            words += ["--rerun", ",".join(workspace.load_plan().tasks)]
+        forced: list[str] | None = None
+        if not args.keep_done:  # every firing a fresh run of the whole plan, as a scheduled workflow is:
+            tasks = workspace.load_plan().tasks  # every task runs again, the roots for real; a dependent
+            words += ["--rerun", ",".join(tasks)]  # whose upstream printed the same is reused (early cutoff)
+            forced = [task.id for task in tasks.values() if not task.dependencies]
         run = build_parser("run").parse_args(words)
+        run.forced = forced
         code = int(run.handler(run))
     except LockedError as exc:
         say(f"skipped: {exc} — no second runner started; this firing exits 3")
