@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from runner_helpers import Spec, cli, kill_attempts, parse_events, wait_until, write_plan
+from runner_helpers import Spec, cli, kill_attempts, parse_events, start, wait_until, write_plan
 
 from orchestrator.plan import cron
 from orchestrator.run.crontab import BEGIN, END
@@ -293,6 +293,29 @@ def test_a_firing_runs_the_plan_notifies_and_notes_it_and_check_tells_a_failed_o
     assert "was due at" in health.findings[0].message and "is cron running?" in health.findings[0].message
     text = cli(tmp_path, "check")
     assert text.code == 0 and "scheduled '0 2 * * *', next at" in text.stdout
+
+
+def test_a_firing_that_finds_the_run_before_it_going_starts_no_second_runner(tmp_path: Path) -> None:
+    """What cron runs (``schedule fire WORKSPACE``) while a run holds the workspace: exit 3, one
+    line saying so, counted as a skip; the running one goes on, the only run started."""
+    write_plan(tmp_path, [Spec("T-01", "sleep 120")], {"timeout": 200})
+    ws = tmp_path / ".orchestrator"
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: "task_started" in [e["event"] for e in runner.events()], "T-01 to start", timeout=60)
+        fired = cli(tmp_path, "schedule", "fire", str(ws.resolve()))
+        assert fired.code == 3, fired.stdout + fired.stderr
+        lines = fired.stdout.strip().splitlines()
+        assert len(lines) == 2 and lines[0].endswith(f"scheduled run of {ws.resolve()}"), lines
+        assert lines[1].startswith("skipped: another run") and lines[1].endswith(
+            "no second runner started; this firing exits 3"
+        ), lines[1]
+        record = json.loads((ws / "state" / "schedule.json").read_text())
+        assert record["skips"] == 1 and record["skipped"] >= record["fired"]
+        assert [e["event"] for e in _events(ws)].count("run_started") == 1
+        assert runner.process.poll() is None, "the run going on goes on"
+    finally:
+        runner.stop_all()
 
 
 # --- the real cron daemon ----------------------------------------------------------------------------
