@@ -5,6 +5,7 @@ outputs) are those of a result kept earlier reuses it, and no process starts. Ea
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +155,35 @@ def test_a_scheduled_firing_runs_the_roots_for_real_and_cuts_off_below(tmp_path:
     assert fired.code == 0, fired.stderr
     assert ran(tmp_path) == ["T-01", "T-03"], "the root for real, T-02 reused, T-03 (cache: false) run"
     assert tasks(tmp_path)["T-02"]["reused"] and tasks(tmp_path)["T-03"]["reused"] is None
+
+
+def test_the_nightly_audit_example_audits_a_repository_again_not_from_the_cache(tmp_path: Path) -> None:
+    # examples/nightly-audit reads a git repository the cache key does not cover (its path only):
+    # repo=A, then B, then A again must audit A as it is now, not reuse A's first audit.
+    example = Path(__file__).parent.parent / "examples" / "nightly-audit" / ".orchestrator" / "master_plan.md"
+    project = tmp_path / "audit"
+    (project / ".orchestrator").mkdir(parents=True)
+    (project / ".orchestrator" / "master_plan.md").write_bytes(example.read_bytes())
+    repos = {name: tmp_path / name for name in ("a", "b")}
+    for repo in repos.values():
+        repo.mkdir()
+        (repo / "x.py").write_text("# TODO one\n", encoding="utf-8")
+        _git(repo, "init", "-q")
+        _git(repo, "add", "-A")
+        _git(repo, "commit", "-q", "-m", "one")
+    for name in ("a", "b"):
+        assert run(project, "--param", f"repo={repos[name]}").code == 0
+    (repos["a"] / "x.py").write_text("# TODO one\n# TODO two\n", encoding="utf-8")
+    _git(repos["a"], "commit", "-q", "-am", "two")
+    again = run(project, "--param", f"repo={repos['a']}")
+    assert again.code == 0, again.stderr
+    assert "- x.py:2" in cli(project, "output", "T-02").stdout, "A as it is now: two markers"
+    assert not [e for e in again.events if e.get("reused")]
+
+
+def _git(repo: Path, *args: str) -> None:
+    done = subprocess.run(
+        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.org", *args],
+        cwd=repo, capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
