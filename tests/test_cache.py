@@ -5,6 +5,7 @@ outputs) are those of a result kept earlier reuses it, and no process starts. Ea
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -104,3 +105,85 @@ def test_a_simulated_result_is_never_reused_by_a_real_run(tmp_path: Path) -> Non
     assert run(tmp_path).code == 0
     assert ran(tmp_path) == ["T-01", "T-01"], "the fake run's v1 is no result of a real one"
     assert tasks(tmp_path)["T-01"]["simulated"] is False
+
+
+def test_rerun_of_an_upstream_that_prints_the_same_reuses_its_dependent(tmp_path: Path) -> None:
+    # `--rerun T-01` runs T-01 for real; T-02 downstream goes through the cache (early cutoff):
+    # T-01 printing what it printed before leaves T-02 reused, said so; printing another thing runs it.
+    (tmp_path / "value.txt").write_text("same\n", encoding="utf-8")
+    reads = Spec("T-01", f'echo "$ORCHESTRATOR_TASK_ID" >> {RAN}\ncat value.txt')
+    write_plan(tmp_path, [reads, spec("T-02", "two", deps=("T-01",))])
+    assert run(tmp_path).code == 0
+    fresh_log(tmp_path)
+    done = run(tmp_path, "--rerun", "T-01")
+    assert done.code == 0, done.stderr
+    assert ran(tmp_path) == ["T-01"], "T-01 ran again and printed the same: T-02 reused"
+    assert "task_started" not in done.kinds("T-02")
+    [completed] = [e for e in done.events if e["event"] == "task_completed" and e["task"] == "T-02"]
+    assert completed["reused"].startswith("same inputs as the run of ")
+    assert tasks(tmp_path)["T-02"]["reused"] and tasks(tmp_path)["T-01"]["reused"] is None
+    fresh_log(tmp_path)
+    (tmp_path / "value.txt").write_text("changed\n", encoding="utf-8")
+    done = run(tmp_path, "--rerun", "T-01")
+    assert done.code == 0, done.stderr
+    assert ran(tmp_path) == ["T-01", "T-02"], "T-01 printed something else: T-02 runs"
+    assert tasks(tmp_path)["T-02"]["reused"] is None
+    fresh_log(tmp_path)
+    assert run(tmp_path, "--rerun", "T-01,T-02").code == 0
+    assert ran(tmp_path) == ["T-01", "T-02"], "named, T-02 runs for real whatever T-01 prints"
+
+
+def test_a_scheduled_firing_runs_the_roots_for_real_and_cuts_off_below(tmp_path: Path) -> None:
+    # `schedule fire` reruns every task: the roots for real, their dependents through the cache;
+    # a dependent with `cache: false` (it reads outside state) runs every time.
+    plan = [
+        spec("T-01", "one"),
+        spec("T-02", "two", deps=("T-01",)),
+        Spec("T-03", f'echo "$ORCHESTRATOR_TASK_ID" >> {RAN}\necho three', deps=("T-02",), name="Digest"),
+    ]
+    path = write_plan(tmp_path, plan, {"types": {"digest": {"cache": False}}})
+    rows = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(rows):  # a Type column: T-03 is a digest
+        if line.startswith("| Task ID") or line.startswith("|----") or line.startswith("| T-0"):
+            cell = "Type" if line.startswith("| Task ID") else "---" if line.startswith("|-") else "-"
+            rows[number] = f"{line} {'digest' if line.startswith('| T-03') else cell} |"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert cli(tmp_path, "schedule", "fire").code == 0
+    assert ran(tmp_path) == ["T-01", "T-02", "T-03"]
+    fresh_log(tmp_path)
+    fired = cli(tmp_path, "schedule", "fire", "--json")
+    assert fired.code == 0, fired.stderr
+    assert ran(tmp_path) == ["T-01", "T-03"], "the root for real, T-02 reused, T-03 (cache: false) run"
+    assert tasks(tmp_path)["T-02"]["reused"] and tasks(tmp_path)["T-03"]["reused"] is None
+
+
+def test_the_nightly_audit_example_audits_a_repository_again_not_from_the_cache(tmp_path: Path) -> None:
+    # examples/nightly-audit reads a git repository the cache key does not cover (its path only):
+    # repo=A, then B, then A again must audit A as it is now, not reuse A's first audit.
+    example = Path(__file__).parent.parent / "examples" / "nightly-audit" / ".orchestrator" / "master_plan.md"
+    project = tmp_path / "audit"
+    (project / ".orchestrator").mkdir(parents=True)
+    (project / ".orchestrator" / "master_plan.md").write_bytes(example.read_bytes())
+    repos = {name: tmp_path / name for name in ("a", "b")}
+    for repo in repos.values():
+        repo.mkdir()
+        (repo / "x.py").write_text("# TODO one\n", encoding="utf-8")
+        _git(repo, "init", "-q")
+        _git(repo, "add", "-A")
+        _git(repo, "commit", "-q", "-m", "one")
+    for name in ("a", "b"):
+        assert run(project, "--param", f"repo={repos[name]}").code == 0
+    (repos["a"] / "x.py").write_text("# TODO one\n# TODO two\n", encoding="utf-8")
+    _git(repos["a"], "commit", "-q", "-am", "two")
+    again = run(project, "--param", f"repo={repos['a']}")
+    assert again.code == 0, again.stderr
+    assert "- x.py:2" in cli(project, "output", "T-02").stdout, "A as it is now: two markers"
+    assert not [e for e in again.events if e.get("reused")]
+
+
+def _git(repo: Path, *args: str) -> None:
+    done = subprocess.run(
+        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.org", *args],
+        cwd=repo, capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr

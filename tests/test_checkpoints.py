@@ -32,16 +32,12 @@ def test_restore_brings_the_results_back_and_keeps_what_it_replaced(tmp_path: Pa
     write_plan(tmp_path, [Spec("T-01", "echo bad"), Spec("T-02", "echo extra")])
     assert run(tmp_path).code == 0
     assert output(tmp_path, "T-01") == "bad"
-    branch_like = tmp_path / ".orchestrator" / "worktrees" / "T-01" / "work.txt"  # work: never touched
-    branch_like.parent.mkdir(parents=True)
-    branch_like.write_text("unmerged\n", encoding="utf-8")
 
     done = cli(tmp_path, "checkpoint", "restore", "good")
     assert done.code == 0, done.stderr
     assert output(tmp_path, "T-01") == "good"
     assert (tmp_path / ".orchestrator" / "master_plan.md").read_bytes() == good_plan
     assert not (tmp_path / ".orchestrator" / "results" / "agent-02-result.md").exists()
-    assert branch_like.read_text(encoding="utf-8") == "unmerged\n"
     listed = json.loads(cli(tmp_path, "checkpoint", "list", "--json").stdout)["checkpoints"]
     before = [c for c in listed if c["name"].startswith("before-restore-")]
     assert listed[0]["name"] == "good" and len(before) == 1
@@ -56,6 +52,78 @@ def test_restore_brings_the_results_back_and_keeps_what_it_replaced(tmp_path: Pa
     # And back again: the restore of what the restore replaced.
     assert cli(tmp_path, "checkpoint", "restore", before[0]["name"]).code == 0
     assert output(tmp_path, "T-01") == "bad" and output(tmp_path, "T-02") == "extra"
+
+
+def test_a_brief_edited_by_hand_goes_back_with_the_restore(tmp_path: Path) -> None:
+    """A checkpoint kept the results and the plan, not the briefs: after a brief rewritten by
+    hand, a restore left the rewrite, and its task out of date. The brief goes back now; what the
+    restore replaced (the rewrite) is kept in the before-restore checkpoint."""
+    write_plan(tmp_path, [Spec("T-01", "echo one"), Spec("T-02", "echo two", deps=("T-01",))])
+    assert run(tmp_path).code == 0
+    assert cli(tmp_path, "checkpoint", "save", "v1").code == 0
+    brief = tmp_path / ".orchestrator" / "agent_tasks" / "agent-02.md"
+    rendered = brief.read_bytes()
+    brief.write_bytes(rendered + b"\nAlso: mind the edge cases.\n")  # a rewrite, by hand
+
+    def up_to_date() -> dict[str, bool]:
+        return {t["id"]: t["up_to_date"] for t in json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]}
+
+    assert up_to_date() == {"T-01": True, "T-02": False}
+
+    done = cli(tmp_path, "checkpoint", "restore", "v1", "--json")
+    assert done.code == 0, done.stderr
+    assert brief.read_bytes() == rendered
+    assert up_to_date() == {"T-01": True, "T-02": True}
+    before = json.loads(done.stdout)["before"]
+    assert "agent_tasks/agent-02.md" in before["files"]
+    assert cli(tmp_path, "checkpoint", "restore", before["name"]).code == 0  # and back to the rewrite
+    assert brief.read_bytes().endswith(b"mind the edge cases.\n")
+
+
+def _git(project: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.org", *args],
+        cwd=project, capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_restore_never_touches_unmerged_work_on_a_worktree_branch(tmp_path: Path) -> None:
+    """A real ``isolation: worktree`` task whose commit could not be merged (a conflict, with
+    ``on_conflict: fail``): a restore to before the run removes its result, never its branch, its
+    commit nor its worktree directory."""
+    project = tmp_path / "project"
+    project.mkdir()
+    _git(project, "init", "-q", "-b", "main")
+    (project / "a.txt").write_text("one\ntwo\n", encoding="utf-8")
+    _git(project, "add", "-A")
+    _git(project, "commit", "-q", "-m", "start")
+    (project / ".git" / "info" / "exclude").write_text(".orchestrator/\n", encoding="utf-8")
+    integration = "orchestrator/integration"
+    wait = f"until git log --format=%s {integration} | grep -q 'merge T-01'; do sleep 0.05; done"
+    specs = [
+        Spec("T-01", "sed -i 's/two/two by T-01/' a.txt"),
+        Spec("T-02", f"sed -i 's/two/two by T-02/' a.txt\n{wait}"),
+    ]
+    write_plan(project, specs, {"isolation": "worktree", "on_conflict": "fail"})
+    assert cli(project, "checkpoint", "save", "before-run").code == 0
+    done = run(project)
+    assert done.code == 1, done.stdout + done.stderr  # T-02 failed: its work conflicts
+    branch = f"{integration}-T-02"
+    commit = _git(project, "rev-parse", branch)
+    tree = project / ".orchestrator" / "worktrees" / "T-02"
+    assert (tree / "a.txt").read_text(encoding="utf-8") == "one\ntwo by T-02\n"
+    merged = subprocess.run(["git", "merge-base", "--is-ancestor", commit, integration], cwd=project, check=False)
+    assert merged.returncode == 1, "T-02's commit is not merged: work a restore must leave alone"
+
+    restored = cli(project, "checkpoint", "restore", "before-run")
+    assert restored.code == 0, restored.stderr
+    assert not (project / ".orchestrator" / "results" / "agent-02-result.md").exists()
+    assert _git(project, "rev-parse", branch) == commit  # the branch and its unmerged commit
+    assert _git(project, "show", f"{commit}:a.txt") == "one\ntwo by T-02"
+    assert (tree / "a.txt").read_text(encoding="utf-8") == "one\ntwo by T-02\n"  # the worktree, as it was
+    assert str(tree) in _git(project, "worktree", "list")
 
 
 def test_refusals_are_one_line_and_write_nothing(tmp_path: Path) -> None:

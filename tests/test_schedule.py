@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from runner_helpers import Spec, cli, kill_attempts, parse_events, wait_until, write_plan
+from runner_helpers import Spec, cli, kill_attempts, parse_events, start, wait_until, write_plan
 
 from orchestrator.plan import cron
 from orchestrator.run.crontab import BEGIN, END
@@ -175,6 +175,82 @@ def test_a_crontab_changed_while_a_schedule_is_added_loses_neither_change(tmp_pa
     assert count.read_text().count("x") >= 3  # read, read again (changed: started over), read...
 
 
+def _fake_crontab(tmp_path: Path) -> dict[str, str]:
+    """A ``crontab`` on PATH that keeps the table in a file of the test's (``crontab.txt``): the
+    user's real crontab is never touched, and no cron is needed."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    table = tmp_path / "crontab.txt"
+    fake = bin_dir / "crontab"
+    fake.write_text(
+        "#!/bin/bash\n"
+        'case "$1" in\n'
+        f'  -l) if [ -f {table} ]; then cat {table}; else echo "no crontab for $USER" >&2; exit 1; fi ;;\n'
+        f"  -r) rm -f {table} ;;\n"
+        f"  -) cat > {table} ;;\n"
+        '  *) echo "fake crontab: $*" >&2; exit 2 ;;\n'
+        "esac\n"
+    )
+    fake.chmod(0o755)
+    return {"PATH": f"{bin_dir}:{os.environ['PATH']}", "XDG_CONFIG_HOME": str(tmp_path / "config")}
+
+
+_PARAMS = """---
+backend: shell
+params:
+  repo:
+    description: the repository to audit
+---
+# Plan
+
+## Task Decomposition
+| Task ID | Task Name | Description | Dependencies | Command |
+|---|---|---|---|---|
+| T-01 | Audit | count files | None | `ls {{ params.repo }}` |
+"""
+
+
+def test_add_refuses_a_plan_every_firing_would_refuse_and_keeps_its_params(tmp_path: Path) -> None:
+    env = _fake_crontab(tmp_path)
+    plan = tmp_path / ".orchestrator" / "master_plan.md"
+    plan.parent.mkdir()
+    plan.write_text(_PARAMS, encoding="utf-8")
+    # A required parameter with no value: every firing would exit 2. Refused now, in one line.
+    done = cli(tmp_path, "schedule", "add", "--cron", "0 2 * * *", env=env)
+    assert done.code == 2, done.stdout
+    assert done.stderr.strip().splitlines() == [
+        ".orchestrator/master_plan.md:4: parameter 'repo' (the repository to audit) has no default and no value — "
+        "give one with `schedule add --param repo=…` or a default — nothing was scheduled"
+    ]
+    assert not (tmp_path / "crontab.txt").exists()
+    assert not (tmp_path / ".orchestrator" / "state").exists()
+    # What validate refuses (an unknown backend): refused too, the crontab unchanged.
+    plan.write_text(_PARAMS.replace("backend: shell", "backend: nosuch"), encoding="utf-8")
+    done = cli(tmp_path, "schedule", "add", "--cron", "0 2 * * *", "--param", "repo=.", env=env)
+    assert done.code == 2 and "unknown backend 'nosuch'" in done.stderr, done.stderr
+    assert not (tmp_path / "crontab.txt").exists()
+    # Given with --param: scheduled, the value kept for every firing, which runs with it.
+    plan.write_text(_PARAMS, encoding="utf-8")
+    done = cli(tmp_path, "schedule", "add", "--cron", "0 2 * * *", "--param", "repo=bin", env=env)
+    assert done.code == 0, done.stderr
+    assert "schedule fire" in (tmp_path / "crontab.txt").read_text()
+    kept = json.loads((tmp_path / ".orchestrator" / "state" / "params.json").read_text())
+    assert kept["params"] == {"repo": "bin"}
+    # No notify target in the plan or the user's config: said, in one line, not an error.
+    told = [line for line in done.stderr.splitlines() if "notify" in line]
+    assert len(told) == 1 and "told only by `orchestrator check` and `orchestrator history`" in told[0]
+    fired = cli(tmp_path, "schedule", "fire", env=env)
+    assert fired.code == 0, fired.stdout + fired.stderr
+    assert "crontab" in cli(tmp_path, "output", "T-01").stdout  # `ls bin`: the fake crontab
+    # With a notify target (the user's config), nothing is said of it.
+    config = tmp_path / "config" / "orchestrator" / "config.yaml"
+    config.parent.mkdir(parents=True)
+    config.write_text("notify: http://127.0.0.1:9/hook\n", encoding="utf-8")
+    again = cli(tmp_path, "schedule", "add", "--cron", "0 3 * * *", env=env)
+    assert again.code == 0, again.stderr
+    assert "notify" not in again.stderr
+
+
 # --- firing, and check as the heartbeat -------------------------------------------------------------
 
 
@@ -217,6 +293,29 @@ def test_a_firing_runs_the_plan_notifies_and_notes_it_and_check_tells_a_failed_o
     assert "was due at" in health.findings[0].message and "is cron running?" in health.findings[0].message
     text = cli(tmp_path, "check")
     assert text.code == 0 and "scheduled '0 2 * * *', next at" in text.stdout
+
+
+def test_a_firing_that_finds_the_run_before_it_going_starts_no_second_runner(tmp_path: Path) -> None:
+    """What cron runs (``schedule fire WORKSPACE``) while a run holds the workspace: exit 3, one
+    line saying so, counted as a skip; the running one goes on, the only run started."""
+    write_plan(tmp_path, [Spec("T-01", "sleep 120")], {"timeout": 200})
+    ws = tmp_path / ".orchestrator"
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: "task_started" in [e["event"] for e in runner.events()], "T-01 to start", timeout=60)
+        fired = cli(tmp_path, "schedule", "fire", str(ws.resolve()))
+        assert fired.code == 3, fired.stdout + fired.stderr
+        lines = fired.stdout.strip().splitlines()
+        assert len(lines) == 2 and lines[0].endswith(f"scheduled run of {ws.resolve()}"), lines
+        assert lines[1].startswith("skipped: another run") and lines[1].endswith(
+            "no second runner started; this firing exits 3"
+        ), lines[1]
+        record = json.loads((ws / "state" / "schedule.json").read_text())
+        assert record["skips"] == 1 and record["skipped"] >= record["fired"]
+        assert [e["event"] for e in _events(ws)].count("run_started") == 1
+        assert runner.process.poll() is None, "the run going on goes on"
+    finally:
+        runner.stop_all()
 
 
 # --- the real cron daemon ----------------------------------------------------------------------------

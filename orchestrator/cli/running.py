@@ -60,6 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_parallel=args.max_parallel,
         only=_ids(args.only, "--only"),
         rerun=_ids(args.rerun, "--rerun"),
+        forced=args.forced,  # (no option: `schedule fire` sets it, to force only the plan's roots)
         fail_fast=True if args.fail_fast else None,
         backend=args.backend.lower() if args.backend else None,  # as the plan's setting is read
         max_cost=args.max_cost,
@@ -282,7 +283,13 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     add_directory(p)
     p.add_argument("--max-parallel", type=int, metavar="N", help="at most N tasks at once (default 4, or the plan's)")
     p.add_argument("--only", metavar="IDS", help="run just these tasks (their dependencies must be completed)")
-    p.add_argument("--rerun", metavar="IDS", help="run these tasks again, and everything downstream of them")
+    p.add_argument(
+        "--rerun",
+        metavar="IDS",
+        help="run these tasks again for real; what is downstream of them runs too, reusing its cached result when "
+        "their outputs come out the same",
+    )
+    p.set_defaults(forced=None)
     p.add_argument("--fail-fast", action="store_true", help="start nothing new once a task has failed")
     p.add_argument("--backend", help="backend for tasks that do not name one (claude, codex, gemini, shell, command)")
     p.add_argument("--max-cost", type=float, metavar="USD", help="start nothing new once the run has cost this much")

@@ -15,8 +15,9 @@ import os
 import time
 from pathlib import Path
 
-from orchestrator.cli.output import Commands, Handler, add_command, emit_json, warn
+from orchestrator.cli.output import Commands, Handler, add_command, add_params, emit_json, given_params, warn
 from orchestrator.errors import LockedError, OrchestratorError, UsageError
+from orchestrator.plan.model import Plan
 from orchestrator.plan.times import iso
 from orchestrator.state.workspace import DEFAULT_DIR, Workspace, from_here
 from orchestrator.vocabulary import ExitCode
@@ -27,14 +28,17 @@ _JSON = "print one JSON object instead of text"
 def cmd_add(args: argparse.Namespace) -> int:
     from orchestrator.plan import cron
     from orchestrator.run import crontab
+    from orchestrator.run.notify import user_config_path, user_targets
     from orchestrator.state import schedule
+    from orchestrator.state.params import remember
 
     try:
         expression = cron.parse(args.cron).text  # (a shorthand such as @daily as its five fields)
     except ValueError as exc:
         raise UsageError(f"--cron '{args.cron}': {exc} — nothing was written") from None
     workspace = Workspace.find(args.directory)
-    workspace.load_plan()  # a plan that does not parse would fail at every firing: refused now (exit 2)
+    params = given_params(args)
+    plan = _as_fired(workspace, params)  # a plan every firing would refuse is refused now (exit 2)
     where = str(workspace.root)
     line = crontab.line_for(
         expression, workspace.root, workspace.project_dir, schedule.log_of(workspace), keep_done=args.keep_done
@@ -46,6 +50,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 
     before, _ = crontab.change(put)
     schedule.added(workspace, expression)
+    remember(workspace, params)  # what each firing's `run` reads the plan with, as after `run --param`
     workspace.logs_dir.mkdir(parents=True, exist_ok=True)
     following = iso(schedule.next_firing(expression))
     replaced = before.find(where) is not None
@@ -60,7 +65,26 @@ def cmd_add(args: argparse.Namespace) -> int:
         print(f"each run's output is appended to {log}; `orchestrator check` tells when one is overdue or failed")
     if crontab.daemon_running() is False:
         warn("no cron daemon runs on this machine: nothing fires until one does (Debian: service cron start)")
+    if not plan.settings.notify and not user_targets()[0]:
+        warn(
+            f"no notify target (the plan's `notify:`, or {user_config_path()}'s): how each scheduled run went is "
+            "told only by `orchestrator check` and `orchestrator history` — set `notify: URL` in either to be told"
+        )
     return ExitCode.OK
+
+
+def _as_fired(workspace: Workspace, params: dict[str, str]) -> Plan:
+    """The plan as a firing's `run` will load it: ``params`` over those remembered over the
+    defaults, every parameter with a value, the plan's checks (backends, profiles, commands,
+    ``cwd``); what it would refuse is refused now, a ``UsageError`` or ``PlanError``."""
+    from orchestrator.run.prepare import RunOptions, load_checked
+
+    try:
+        plan, _ = load_checked(workspace, RunOptions(params=params))
+    except UsageError as exc:  # (a parameter without a value: given here, it is kept for every firing)
+        said = str(exc).replace("`run --param", "`schedule add --param")
+        raise UsageError(f"{said} — nothing was scheduled") from None
+    return plan
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -135,9 +159,13 @@ def cmd_fire(args: argparse.Namespace) -> int:
     schedule.update(workspace, fired=now)
     words = ["run", str(workspace.root), *(["--json"] if args.json else [])]
     try:
-        if not args.keep_done:  # every firing a fresh run of the whole plan, as a scheduled workflow is
-            words += ["--rerun", ",".join(workspace.load_plan().tasks)]
+        forced: list[str] | None = None
+        if not args.keep_done:  # every firing a fresh run of the whole plan, as a scheduled workflow is:
+            tasks = workspace.load_plan().tasks  # every task runs again, the roots for real; a dependent
+            words += ["--rerun", ",".join(tasks)]  # whose upstream printed the same is reused (early cutoff)
+            forced = [task.id for task in tasks.values() if not task.dependencies]
         run = build_parser("run").parse_args(words)
+        run.forced = forced
         code = int(run.handler(run))
     except LockedError as exc:
         say(f"skipped: {exc} — no second runner started; this firing exits 3")
@@ -165,6 +193,7 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     actions = p.add_subparsers(dest="action", metavar="ACTION", help="add, list, remove, or fire (what cron runs)")
     add = _action(actions, "add", cmd_add, "schedule the workspace's plan: a line in your crontab's managed block")
     add.add_argument("--cron", required=True, metavar="EXPR", help="when: five cron fields ('0 2 * * *') or @daily")
+    add_params(add, "run every firing with (kept for later runs, as `run --param` keeps it)")
     _action(actions, "list", cmd_list, "the schedules in your crontab, when each fires next and how it last went")
     _action(actions, "remove", cmd_remove, "take the workspace's line out of your crontab")
     fire = _action(

@@ -4,6 +4,7 @@ from (``plan/library.py``; ``init --template`` writes one)."""
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 from orchestrator.cli.output import Commands, add_command, add_directory, emit_json
 from orchestrator.errors import PlanError, UsageError, shown
+from orchestrator.plan.model import Plan
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode
 
@@ -80,7 +82,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     document = _read_document(args.file)
     try:
         written = write(document)
-        plan = check(written, plan_file)
+        plan = check(written, plan_file, functools.partial(_validated, Workspace(root)))
     except ImportProblem as exc:
         raise UsageError(f"{source}: {exc} — nothing was written") from None
     with replacing_plan(root):
@@ -92,6 +94,22 @@ def cmd_import(args: argparse.Namespace) -> int:
     else:
         print(f"Wrote {shown(plan_file)}: {len(plan.tasks)} tasks from {source}")
     return ExitCode.OK
+
+
+def _validated(workspace: Workspace, plan: Plan) -> None:
+    """What ``validate`` checks of a plan beyond its parsing (``PlanError``): its backends and what
+    each needs, profiles, commands, ``cwd``, fallbacks, the status blocks' markers; checked
+    against the workspace it is written to. Not whether git's HEAD merges into the integration
+    branch (the repository's state at ``run`` time, not the plan's)."""
+    from orchestrator.errors import Problem
+    from orchestrator.run.preflight import check_plan
+    from orchestrator.state import planfile
+
+    check_plan(plan, workspace)
+    if plan.settings.status_blocks:
+        broken = planfile.broken_markers(plan.text)
+        if broken:
+            raise PlanError([Problem(shown(plan.path), line, what, hint) for line, what, hint in broken])
 
 
 def cmd_templates(args: argparse.Namespace) -> int:

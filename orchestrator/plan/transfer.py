@@ -16,7 +16,7 @@ they are left out, and a run writes them again.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -278,9 +278,11 @@ def write(document: object) -> Written:
     return Written("\n".join(out) + "\n", paths)
 
 
-def check(written: Written, path: Path) -> Plan:
+def check(written: Written, path: Path, more: Callable[[Plan], None] | None = None) -> Plan:
     """The plan ``written`` reads as, each problem a parser finds an ``ImportProblem`` at the key
-    its line was written from."""
+    its line was written from. ``more``: what else ``validate`` checks of a plan (``PlanError``
+    of problems at its lines: its backends, profiles, commands, ``cwd``; the caller's, as those
+    checks are a run's, above this layer), mapped to keys the same way."""
     from orchestrator.plan.conditions import plan_problems
     from orchestrator.plan.params import check_references
     from orchestrator.plan.parser import parse_plan
@@ -296,4 +298,11 @@ def check(written: Written, path: Path) -> Plan:
     # declare, one that cannot be read, a task it does not depend on.
     for line, what, hint in sorted(plan_problems(plan.tasks))[:1]:
         raise ImportProblem(written.paths.get(line, "(document)"), f"{what}; {hint}")
+    if more is not None:
+        try:
+            more(plan)
+        except PlanError as exc:
+            first = exc.problems[0]
+            where = written.paths.get(first.line, f"master_plan.md:{first.line}")  # (else the plan's line)
+            raise ImportProblem(where, first.message + (f"; {first.hint}" if first.hint else "")) from None
     return plan

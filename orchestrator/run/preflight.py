@@ -68,7 +68,7 @@ def check_plan(
         if name not in known:
             kind = plan.type_of(task)
             typed = not task.backend and kind is not None and kind.get("backend") == name
-            line = task.line if task.backend or typed else 1
+            line = task.line if task.backend or typed else setting_line(plan.text, "backend")
             where = f"{task.id}: " if task.backend else f"{task.id}: its type {kind.name}'s " if typed and kind else ""
             problems.append(
                 Problem(
@@ -148,7 +148,9 @@ def settings_problems(settings: Settings, text: str, file: str) -> list[Problem]
     added later do): an unknown backend, a setting it does not take."""
     name, known = settings.backend, backends.names()
     if name not in known:
-        return [Problem(file, 1, f"unknown backend '{name}'{suggest(name, known)}", f"use one of: {', '.join(known)}")]
+        line = setting_line(text, "backend")  # (1 when a profile or --backend named it)
+        hint = f"use one of: {', '.join(known)}"
+        return [Problem(file, line, f"unknown backend '{name}'{suggest(name, known)}", hint)]
     why = backends.get(name).check(settings)
     return [Problem(file, _blamed_line(text, why), f"backend '{name}': {why}", "fix that setting")] if why else []
 

@@ -44,6 +44,10 @@ class RunOptions:
     max_parallel: int | None = None
     only: list[str] | None = None
     rerun: list[str] | None = None
+    # The tasks run for real whatever the cache holds (``None``: --rerun's). What --rerun runs
+    # downstream of them goes through the cache: early cutoff. `schedule fire` reruns every task
+    # and forces only the roots.
+    forced: list[str] | None = None
     fail_fast: bool | None = None
     backend: str | None = None
     max_cost: float | None = None
@@ -73,6 +77,8 @@ class Prepared:
     archived: dict[str, ResultRecord] = field(default_factory=dict)  # archived tasks' results (upstream)
     named_again: set[str] = field(default_factory=set)  # `run --only`'s completed tasks: named, they run for
     # real, as `--rerun`'s do (the cache holds the very result they have)
+    forced: set[str] = field(default_factory=set)  # `run --rerun`'s named tasks (not their downstream,
+    # which the cache may serve when their outputs come out the same): they run for real
 
     def join(self, task: Task, settings: Settings, profiles: Profiles) -> None:
         """``task``, added to the plan while the run goes on (by `orchestrator add`, by hand, or
@@ -210,6 +216,7 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
         notices,
         archived,
         named_again,
+        set((options.rerun or ()) if options.forced is None else options.forced),
     )
 
 

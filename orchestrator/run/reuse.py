@@ -16,8 +16,9 @@ Not cached: a task with ``cache: false`` (the plan's setting, or its type's), on
 ``isolation: worktree`` (its work is a commit merged into the integration branch, which a reused
 result would not bring back), and one with an approval gate, before or after (a person is asked
 each time, and a step a person approved is the step done: a deploy approved runs).
-``run --rerun``'s tasks and their downstream run for real, and so do ``run --only``'s completed
-ones; their results are kept for the next run. ``reset``'s tasks lose their entries
+``run --rerun``'s named tasks run for real, and so do ``run --only``'s completed ones; their
+results are kept for the next run. What runs again downstream of a rerun goes through the cache:
+a rerun task that prints what it printed before leaves its dependents reused. ``reset``'s tasks lose their entries
 (``cache.forget``): they run for real.
 """
 
@@ -61,7 +62,7 @@ def came_from(current: tuple[ResultRecord, str], entry: tuple[ResultRecord, str]
 class Reuse:
     """What a run reuses and keeps. ``records``: the results upstream output hashes are read from
     (the scheduler's, which this run's completions update, a reused one included); ``forced``: the tasks run for real
-    (``run --rerun``'s and their downstream)."""
+    (``run --rerun``'s named ones, not their downstream: early cutoff)."""
 
     def __init__(
         self,

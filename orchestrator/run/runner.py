@@ -378,7 +378,7 @@ def _scheduler(
         merges=merges,
     )
     scheduler.reuse = Reuse(recorder, prepared.settings, prepared.signatures, scheduler.records,
-                            simulated=simulated, forced=prepared.afresh | prepared.named_again)  # fmt: skip
+                            simulated=simulated, forced=prepared.forced | prepared.named_again)  # fmt: skip
     return scheduler
 
 

@@ -2,10 +2,11 @@
 kept them, for ``checkpoint restore`` to return to.
 
 A checkpoint holds what decides what the next run does and what the user reads: ``results/``
-(every file), ``master_plan.md``, ``final_output.md``, and of ``state/`` the parameters, agent ids
-and approvals. Not the logs, the event log nor the attempt journal: they are history, kept as
-they are (a restore is one more event in it), and a result's logs stay where it names them. Not
-``worktrees/`` nor any git branch: work on them is never touched.
+(every file), the briefs (``agent_tasks/*.md``: a brief edited by hand is what its task runs from,
+and part of its fingerprint), ``master_plan.md``, ``final_output.md``, and of ``state/`` the
+parameters, agent ids and approvals. Not the logs, the event log nor the attempt journal: they
+are history, kept as they are (a restore is one more event in it), and a result's logs stay where
+it names them. Not ``worktrees/`` nor any git branch: work on them is never touched.
 
 Saved into a directory beside it first, its ``manifest.json`` written last, then renamed into
 place: a checkpoint is whole or absent. A restore first saves what it replaces as the checkpoint
@@ -30,6 +31,7 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MANIFEST = "manifest.json"
 _STATE = ("state/params.json", "state/agents.json", "state/approvals.jsonl")
 _FILES = ("master_plan.md", "final_output.md", *_STATE)
+_BRIEFS = "agent_tasks"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,10 @@ def _present(workspace: Workspace) -> list[str]:
     found = [name for name in _FILES if (workspace.root / name).is_file()]
     if workspace.results_dir.is_dir():
         found += sorted(f"results/{p.name}" for p in workspace.results_dir.iterdir() if p.is_file())
+    if workspace.tasks_dir.is_dir():  # (a checkpoint saved before briefs were kept holds none: a
+        # restore of it removes them, and the next run renders them from the plan it brings back)
+        briefs = workspace.tasks_dir.iterdir()
+        found += sorted(f"{_BRIEFS}/{p.name}" for p in briefs if p.suffix == ".md" and p.is_file())
     return found
 
 
@@ -109,7 +115,7 @@ def save(workspace: Workspace, name: str, saved: str) -> Checkpoint:
 
 def restore(workspace: Workspace, name: str, when: str, stamp: str) -> tuple[Checkpoint, Checkpoint]:
     """Bring back checkpoint ``name``'s files: each written atomically, and a file it did not hold
-    (a result written since) removed, once all that is replaced is kept as the checkpoint
+    (a result or a brief written since) removed, once all that is replaced is kept as the checkpoint
     ``before-restore-<stamp>`` (``-2``, ``-3``... after it within the same second). The caller
     holds the workspace lock. Returns both checkpoints."""
     check_name(name)
