@@ -87,7 +87,7 @@ class Scheduler:
         self.attempts = dict(attempts)  # task -> number of its last attempt, in this run or an earlier one
         self.first_attempt: dict[str, int] = {}  # task -> number of its first attempt in this run
         self.retries = RetryBook()
-        self.breakers = Breakers()  # per backend: open while it is down (``run.failover``)
+        self.breakers = Breakers(self.forecast.started)  # per backend: open while it is down (``run.failover``)
         self.delayed: dict[str, float] = {}  # task -> loop time its next attempt may start
         self.waiting: dict[str, Outcome] = {}  # task -> the attempt that ended, whose next one is delayed
         self.stopped: str | None = None  # why nothing new starts (fail-fast, the cost limit)
