@@ -147,9 +147,9 @@ def test_status_and_check_say_which_deadline_the_estimates_will_miss_before_a_ru
 
 
 def test_a_run_tells_of_a_deadline_at_risk_then_missed_and_status_keeps_saying_it(tmp_path: Path) -> None:
-    # Due 0.1 s after the run starts, with no history (60 s expected): at risk from the start; it
-    # ends after its deadline, with the run: told as the run's last word on its end.
-    write_deadlines(tmp_path, "| T-01 | sleep 0.2 | None | - | 0.1s |")
+    # Due 0.1 s after the run starts, estimated at a minute: at risk from the start; missed as
+    # its moment passes, while it runs.
+    write_deadlines(tmp_path, "| T-01 | sleep 0.2 | None | 1m | 0.1s |")
     ran = cli(tmp_path, "run")
     assert ran.code == 0, ran.stderr
     assert "⏰ T-01 will miss its deadline" in ran.stdout and "⏰ T-01 missed its deadline" in ran.stdout, ran.stdout
@@ -160,6 +160,46 @@ def test_a_run_tells_of_a_deadline_at_risk_then_missed_and_status_keeps_saying_i
     shown = cli(tmp_path, "status").stdout  # (counted from the last run's start)
     assert re.search(r"^⏰ T-01 missed its deadline \S+ \(0\.1s\): ended \d\d:\d\d$", shown, re.M), shown
     assert cli(tmp_path, "check").code == 1
+
+
+def test_the_60_s_defaults_alone_put_no_deadline_at_risk(tmp_path: Path) -> None:
+    """20 `true` tasks in a chain, nothing learned, due in 3 to 4 minutes: 20 x 60 s of defaults
+    said "the run will miss its deadline", `check` exited 1 and a run told deadline_at_risk,
+    while no view shows an estimate made of them. Only an estimate learned or given says so."""
+    soon = (datetime.now(UTC) + timedelta(minutes=4)).strftime("%Y-%m-%dT%H:%MZ")
+    rows = [f"| T-{n:02} | true | {f'T-{n - 1:02}' if n > 1 else 'None'} | - | - |" for n in range(1, 20)]
+    write_deadlines(tmp_path, *rows, f"| T-20 | true | T-19 | - | {soon} |", front=f"deadline: {soon}\nmax_parallel: 2")
+    shown = json.loads(cli(tmp_path, "status", "--json").stdout)
+    assert shown["eta"] is None and shown["deadlines"] == [], shown["deadlines"]
+    text = cli(tmp_path, "status").stdout
+    assert "Estimated:" not in text and "⏰" not in text, text
+    checked = cli(tmp_path, "check", "--json")
+    findings = json.loads(checked.stdout)["workspaces"][0]["findings"]
+    assert not [f for f in findings if f["kind"].startswith("deadline")], findings
+    ran = cli(tmp_path, "run")
+    assert ran.code == 0, ran.stdout + ran.stderr
+    told = [json.loads(line) for line in (tmp_path / ".orchestrator/state/events.jsonl").read_text().splitlines()]
+    assert not [e for e in told if e["event"].startswith("deadline_")], [e for e in told if "deadline" in e["event"]]
+    assert cli(tmp_path, "check").code == 0
+    # An Estimate cell is an estimate: 20 minutes of work in T-20's chain, due in 4, puts it and
+    # the run at risk.
+    other = tmp_path / "other"
+    rows[0] = "| T-01 | true | None | 20m | - |"
+    write_deadlines(other, *rows, f"| T-20 | true | T-19 | - | {soon} |", front=f"deadline: {soon}\nmax_parallel: 2")
+    shown = json.loads(cli(other, "status", "--json").stdout)
+    assert {(d["task"], d["state"]) for d in shown["deadlines"]} == {("T-20", "at_risk"), ("run", "at_risk")}
+    assert cli(other, "check").code == 1
+
+
+def test_a_deadline_that_passes_during_a_long_task_is_told_as_it_passes(tmp_path: Path) -> None:
+    """A missed deadline was told only when a task finished or the run ended: now the run wakes
+    as its moment passes."""
+    write_deadlines(tmp_path, "| T-01 | sleep 3 | None | - | 1s |")
+    ran = cli(tmp_path, "run")
+    assert ran.code == 0, ran.stderr
+    told = [json.loads(line) for line in (tmp_path / ".orchestrator/state/events.jsonl").read_text().splitlines()]
+    kinds = [e["event"] for e in told if e["event"] in ("deadline_at_risk", "deadline_missed", "task_completed")]
+    assert kinds == ["deadline_missed", "task_completed"], kinds
 
 
 def test_bad_deadlines_are_refused_with_their_line(tmp_path: Path) -> None:

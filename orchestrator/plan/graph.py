@@ -70,6 +70,17 @@ def dependencies_first(dependencies: Mapping[str, Sequence[str]]) -> list[str]:
     return found
 
 
+def heaviest_up_to(dependencies: Mapping[str, Sequence[str]], weights: Mapping[str, float]) -> dict[str, float]:
+    """For each task of ``weights``, the heaviest chain of tasks of ``weights`` that ends with it
+    (what it waits for, and itself), without a graph (``status`` has none: ``dependencies_first``).
+    The largest of them is the heaviest chain of them all."""
+    among = {task: [d for d in dependencies.get(task, ()) if d in weights] for task in weights}
+    length: dict[str, float] = {}
+    for task in dependencies_first(among):
+        length[task] = weights[task] + max((length[d] for d in among[task]), default=0.0)
+    return length
+
+
 def layers(graph: DiGraph, order: Mapping[str, int] | None = None) -> list[list[str]]:
     """Tasks grouped by depth (layer 0 has no dependencies), each layer in table order."""
     import networkx as nx

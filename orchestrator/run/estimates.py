@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from orchestrator.plan.graph import remaining_path
+from orchestrator.plan.graph import heaviest_up_to
 from orchestrator.plan.model import Plan
 from orchestrator.plan.settings import format_duration
 from orchestrator.state.history import attempts_of, seconds
@@ -138,7 +138,7 @@ def eta(
         left[view.id] = guess
     if not left:
         return None
-    chain = max(remaining_path(plan.graph, left, within=left).values())
+    chain = max(heaviest_up_to(dependencies(plan), left).values())
     seconds_left = max(chain, sum(left.values()) / max(1, max_parallel))
     costs = [estimates[t].cost_usd for t in left if t in estimates and estimates[t].cost_usd is not None]
     return {
@@ -166,9 +166,17 @@ def workspace_eta(plan: Plan, workspace: Workspace, views: list[TaskView]) -> di
     if not any(v.status in (TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.RUNNING) for v in views):
         return None
     given = {t.id: t.estimate for t in plan.tasks.values() if t.estimate}
+    left = {v.id for v in views if v.status in _LEFT}
+    if not events.size(workspace.events_file) and not left & given.keys():
+        return None  # nothing learned, nothing given: no estimate (and no time spent finding so)
     learned = learn(events.read_all(workspace.events_file), kinds_of(plan, workspace), given=given)
     found = eta(plan, views, learned, plan.settings.max_parallel)
     return found if known(found) else None
+
+
+def dependencies(plan: Plan) -> dict[str, tuple[str, ...]]:
+    """Each task's dependencies in the plan, for ``heaviest_up_to``: no networkx graph is built."""
+    return {task.id: task.dependencies for task in plan.tasks.values()}
 
 
 def kinds_of(plan: Plan, workspace: Workspace) -> dict[str, str]:
