@@ -238,8 +238,6 @@ def cmd_history(args: argparse.Namespace) -> int:
     if args.label:
         labelled = _labelled(workspace, every, args.label)
         attempts = [a for a in attempts if str(a["task"]).lower() in labelled]
-    if args.stats:
-        return _stats(workspace, attempts, args.json)
     if wanted is not None:
         plan = workspace.load_plan()
         lowered = {task_id.lower(): task_id for task_id in plan.tasks}
@@ -247,6 +245,8 @@ def cmd_history(args: argparse.Namespace) -> int:
         if wanted.lower() not in lowered and wanted.lower() not in known:
             raise UsageError(f"no task {wanted} in the plan or its history")
         attempts = [a for a in attempts if str(a["task"]).lower() == wanted.lower()]
+    if args.stats:  # (of the task asked for, if one is)
+        return _stats(workspace, attempts, args.json)
     for attempt in attempts:
         attempt["duration"] = _seconds(attempt)
     if args.json:

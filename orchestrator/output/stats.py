@@ -78,7 +78,7 @@ def stats_text(stats: Mapping[str, Any]) -> str:
     head = f"{'':<14} {'runs':>4} {'success':>8} {'median':>8} {'p90':>8} {'cost':>10} {'tokens':>10}"
     lines = ["By task", head.replace(" " * 14, "task".ljust(14), 1)]
     lines += [row(task, figures) for task, figures in sorted(stats["tasks"].items())]
-    lines += ["", "By kind (type, else backend)", head.replace(" " * 14, "kind".ljust(14), 1)]
+    lines += ["", "By kind (type, else profile and backend, else backend)", head.replace(" " * 14, "kind".ljust(14), 1)]
     lines += [row(kind, figures) for kind, figures in stats["kinds"].items()]
     if stats["slowest"]:
         lines += ["", "Slowest (median): " + ", ".join(stats["slowest"])]
