@@ -244,3 +244,107 @@ def test_no_view_gives_an_estimate_until_one_is_learned_or_a_cell_gives_one(tmp_
         "Estimated: 6m00s left" in text
         and "0 of 2 tasks' estimates learned from earlier runs, 1 from the plan's Estimate cells" in text
     ), text
+
+
+# --- what attempts spent, and the tiers an estimate comes from ----------------------------------------
+
+FAKE_CLAUDE = """#!/bin/sh
+# claude as the runner sees it: a session, then its result with its cost and tokens. T-01's first
+# attempt and every attempt of T-02 meet a server error (500): retried, spent all the same.
+if [ "$1" = --version ]; then echo "9.9.9 (fake)"; exit 0; fi
+cat > /dev/null
+s=fake-$ORCHESTRATOR_TASK_ID-$ORCHESTRATOR_ATTEMPT
+echo '{"type":"system","subtype":"init","session_id":"'$s'","model":"fake"}'
+if [ "$ORCHESTRATOR_TASK_ID" = T-02 ] || [ "$ORCHESTRATOR_ATTEMPT" = 1 ]; then
+  echo '{"type":"result","subtype":"success","is_error":true,"api_error_status":500,"result":"API Error: 500","'\\
+'session_id":"'$s'","total_cost_usd":0.01,"usage":{"input_tokens":100,"output_tokens":10}}'
+  exit 1
+fi
+echo '{"type":"result","subtype":"success","is_error":false,"result":"done","session_id":"'$s'",'\\
+'"total_cost_usd":0.02,"usage":{"input_tokens":200,"output_tokens":20}}'
+"""
+
+CLAUDE_PLAN = """---
+backend: claude
+retries: 1
+backoff_base: 0.05
+---
+# Plan
+
+## Original Request
+> Say
+
+## Task Decomposition
+| Task ID | Description | Dependencies |
+|---|---|---|
+| T-01 | Say T-01 | None |
+| T-02 | Say T-02 | None |
+"""
+
+
+def test_what_a_retried_or_failed_attempt_spent_is_in_history_and_the_expected_cost(tmp_path: Path) -> None:
+    """task_retrying and task_failed carried no tokens: `history` lost what failed attempts spent."""
+    fake = tmp_path / "fake-claude"
+    fake.write_text(FAKE_CLAUDE, encoding="utf-8")
+    fake.chmod(0o755)
+    env = {"ORCHESTRATOR_CLAUDE_BIN": str(fake), "ANTHROPIC_API_KEY": "fake"}
+    (tmp_path / ".orchestrator").mkdir()
+    (tmp_path / ".orchestrator" / "master_plan.md").write_text(CLAUDE_PLAN, encoding="utf-8")
+    ran = cli(tmp_path, "run", env=env)
+    assert ran.code == 1, ran.stdout + ran.stderr  # T-02 failed
+    attempts = json.loads(cli(tmp_path, "history", "--json").stdout)["attempts"]
+    spent = sorted((a["task"], a["attempt"], a["outcome"], a["tokens"], a["cost_usd"]) for a in attempts)
+    assert spent == [
+        ("T-01", 1, "retried", 110, 0.01),
+        ("T-01", 2, "completed", 220, 0.02),
+        ("T-02", 1, "retried", 110, 0.01),
+        ("T-02", 2, "failed", 110, 0.01),
+    ], spent
+    assert {(a["kind"], a["backend"]) for a in attempts} == {("claude", "claude")}
+    stats = json.loads(cli(tmp_path, "history", "--stats", "--json").stdout)
+    t01, kind = stats["tasks"]["T-01"], stats["kinds"]["claude"]
+    assert (t01["tokens"], t01["cost_usd"], t01["attempts"], t01["failed_attempts"]) == (330, 0.03, 2, 1), t01
+    assert t01["p90_seconds"] is not None and t01["p90_seconds"] >= t01["median_seconds"]
+    assert (kind["tokens"], kind["cost_usd"], kind["runs"], kind["completed"]) == (550, 0.05, 2, 1), kind
+    # What the next run should cost: T-01's completed attempt, and T-02 (never completed) as its kind.
+    assert cli(tmp_path, "reset", "--all").code == 0
+    eta = json.loads(cli(tmp_path, "status", "--json").stdout)["eta"]
+    assert eta is not None and eta["expected_cost"] == 0.04 and eta["learned"] == 2, eta
+    assert "expected cost $0.0400" in cli(tmp_path, "status").stdout
+
+
+def test_a_next_batch_of_new_ids_is_estimated_from_the_earlier_batch_s_type(tmp_path: Path) -> None:
+    """The kind tier learned only from tasks still in the plan: a next batch learned nothing. T-01
+    (type test) took 0.6 s and is gone from the plan; T-04, new and of its type, is expected to
+    take as long and starts before T-03 (as quick as the gone T-02, of no type)."""
+
+    def plan(*rows: str) -> None:
+        text = PLAN.format(rows="\n".join(rows), head=" Type |", rule="---|")
+        (tmp_path / ".orchestrator" / "master_plan.md").write_text(text, encoding="utf-8")
+
+    (tmp_path / ".orchestrator").mkdir()
+    plan("| T-01 | sleep 0.6 | None | test |", "| T-02 | true | None | |")
+    assert cli(tmp_path, "run").code == 0
+    plan("| T-03 | true | None | |", "| T-04 | sleep 0.1 | None | test |")
+    assert cli(tmp_path, "run").code == 0
+    assert started_order(tmp_path)[1] == ["T-04", "T-03"]
+    stats = json.loads(cli(tmp_path, "history", "--stats", "--json").stdout)
+    assert stats["tasks"]["T-01"]["kind"] == "test" and stats["tasks"]["T-02"]["kind"] == "shell", stats["tasks"]
+    assert (stats["kinds"]["test"]["runs"], stats["kinds"]["shell"]["runs"]) == (2, 2), stats["kinds"]
+
+
+def test_a_task_s_own_brief_comes_before_its_other_briefs(tmp_path: Path) -> None:
+    """T-01 took long under its first command; once changed and run, the estimate of a run of it
+    as it is now is what it took under that command alone, not the median of both."""
+    write(tmp_path, "| T-01 | sleep 1.5 | None |")
+    assert cli(tmp_path, "run").code == 0
+    write(tmp_path, "| T-01 | sleep 0.1 | None |")  # another brief: expected from its other one
+    assert cli(tmp_path, "run").code == 0
+    assert cli(tmp_path, "reset", "--all").code == 0
+    assert cli(tmp_path, "run").code == 0
+    told = [json.loads(line) for line in (tmp_path / ".orchestrator/state/events.jsonl").read_text().splitlines()]
+    expected = [e.get("estimate") for e in told if e["event"] == "task_started"]
+    attempts = json.loads(cli(tmp_path, "history", "--json").stdout)["attempts"]
+    took = [a["duration"] for a in attempts]
+    assert expected[0] is None and expected[1] == round(took[0], 3), (expected, took)  # (its other brief's)
+    assert expected[2] == round(took[1], 3), (expected, took)  # its own brief's, not the median of both
