@@ -151,12 +151,13 @@ def test_ready_queue_hands_out_by_priority_then_critical_path_then_table_order()
 
 def test_ready_queue_weighs_each_task_by_what_it_took_when_it_last_ran() -> None:
     """Known durations make the critical path one of time, not of task count: a long task
-    starts first, so that nobody waits on it alone at the end; a task with no history weighs
-    the median of the known ones."""
+    starts first, so that nobody waits on it alone at the end; a task ``took`` leaves out weighs
+    the median of the known ones. (A run leaves none out: a task with no history and no Estimate
+    cell weighs ``run.estimates.DEFAULT_SECONDS``, 60 s.)"""
     graph = build({"short": [], "long": [], "fresh": [], "after-short": ["short"]})
     took = {"short": 1.0, "long": 30.0, "after-short": 2.0}
     queue = ReadyQueue(graph, priority={}, order=table_order(graph), selected=list(graph), took=took)
-    # long: 30; short: 1 + 2 = 3; fresh (no history): the median, 2
+    # long: 30; short: 1 + 2 = 3; fresh (not in took): the median, 2
     assert [queue.pop(), queue.pop(), queue.pop(), queue.pop()] == ["long", "short", "fresh", None]
     untimed = ReadyQueue(graph, priority={}, order=table_order(graph), selected=list(graph))
     assert [untimed.pop(), untimed.pop(), untimed.pop()] == ["short", "long", "fresh"]  # by chain length
