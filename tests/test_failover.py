@@ -15,6 +15,7 @@ import pytest
 from runner_helpers import cli, results, run
 
 from orchestrator.backends.base import AgentResult
+from orchestrator.plan.deadlines import Deadline
 from orchestrator.plan.settings import Settings
 from orchestrator.run.failover import OPEN_FOR, SERVER_ERRORS, USAGE_FAILOVER, Breakers, fails_over
 from orchestrator.vocabulary import ErrorClass
@@ -141,3 +142,15 @@ def test_a_usage_limit_fails_over_only_when_its_reset_is_far_or_past_the_deadlin
     assert breakers.choose(settings, 1001.0) == ("gemini", "claude")  # the next one not open
     assert breakers.of["codex"].open_until == math.inf
     assert breakers.choose(settings, 1001.0, blocked={"gemini"}) == ("claude", None)  # none left: its own
+    # A reset 10 min away (sooner than USAGE_FAILOVER) fails over when the run's deadline comes
+    # before it: a moment, or a duration from the run's start; one after it is waited out.
+    ten = _failed(ErrorClass.USAGE_LIMIT, "limit", reset_at=1000.0 + 600)
+    assert ten.reset_at is not None and ten.reset_at - 1000.0 < USAGE_FAILOVER
+    for deadline, started in ((Deadline("moment", at=1000.0 + 300), None), (Deadline("10m", after=600), 700.0)):
+        breakers, due = Breakers(started), Settings(backend="claude", fallback=("codex",), deadline=deadline)
+        assert (fails_over(breakers, due, ten, 1000.0) or "").startswith("failing over to codex")
+        assert breakers.choose(due, 1001.0) == ("codex", "claude")
+    for deadline, started in ((Deadline("moment", at=1000.0 + 1200), None), (Deadline("1h", after=3600), 700.0)):
+        breakers, due = Breakers(started), Settings(backend="claude", fallback=("codex",), deadline=deadline)
+        assert fails_over(breakers, due, ten, 1000.0) is None
+        assert breakers.choose(due, 1001.0) == ("claude", None)

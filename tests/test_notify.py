@@ -373,3 +373,24 @@ def test_task_completed_and_started_are_told_to_a_target_that_names_them_and_to_
 def test_an_unknown_event_names_the_ones_a_target_may_hear(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"unknown event 'task_done'.*task_started, task_completed"):
         parse_targets([{"command": "true", "events": ["task_done"]}])
+
+
+def test_a_target_hears_of_a_deadline_at_risk_then_missed(tmp_path: Path) -> None:
+    """A run due 1 s after its start, its task estimated at a minute: at risk from the start,
+    missed while the task runs; each posted once, with the line `status` says."""
+    with Hook() as hook:
+        plan = tmp_path / ".orchestrator" / "master_plan.md"
+        plan.parent.mkdir(parents=True)
+        plan.write_text(
+            f"---\nbackend: shell\nretries: 0\ndeadline: 1s\nnotify: {hook.url}/hook\n---\n## Task Decomposition\n"
+            "| Task ID | Command | Dependencies | Estimate |\n|---|---|---|---|\n| T-01 | sleep 3 | None | 1m |\n",
+            encoding="utf-8",
+        )
+        result = run(tmp_path)
+        assert result.code == 0, result.stderr
+        kinds = hook.kinds()
+        bodies = {b["event"]: b for b in hook.bodies}
+    assert sorted(kinds) == ["deadline_at_risk", "deadline_missed", "run_finished"], kinds
+    assert bodies["deadline_at_risk"]["text"].startswith("⏰ the run will miss its deadline"), bodies
+    assert bodies["deadline_missed"]["text"].startswith("⏰ the run missed its deadline"), bodies
+    assert bodies["deadline_missed"]["written"] == "1s" and bodies["deadline_missed"]["deadline"], bodies

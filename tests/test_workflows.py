@@ -329,8 +329,16 @@ def test_status_estimates_the_end_from_earlier_runs_and_history_sums_them_up(tmp
     # plan counted once, a success when any of its tasks completed).
     shell = stats["kinds"]["shell"]
     assert (shell["runs"], shell["completed"], shell["success_rate"]) == (3, 2, 0.667)
+    t01 = stats["tasks"]["T-01"]
+    assert t01["p90_seconds"] >= t01["median_seconds"] and shell["p90_seconds"] >= shell["median_seconds"] > 0
+    assert (t01["cost_usd"], t01["tokens"], shell["cost_usd"], shell["tokens"]) == (None, None, None, None)  # (shell)
     table = cli(tmp_path, "history", "--stats").stdout
     assert table.startswith("By task\ntask ") and "Most often failed: T-03" in table
+    assert "By kind (type, else profile and backend, else backend)" in table
+    # One task's figures alone: `history T-01 --stats` used to sum up every task.
+    one = json.loads(cli(tmp_path, "history", "T-01", "--stats", "--json").stdout)
+    assert list(one["tasks"]) == ["T-01"] and one["kinds"]["shell"]["runs"] == 1, one
+    assert "T-03" not in cli(tmp_path, "history", "T-01", "--stats").stdout
 
 
 def test_an_approved_step_is_done_for_real_never_taken_from_the_cache(tmp_path: Path) -> None:

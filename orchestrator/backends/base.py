@@ -75,8 +75,9 @@ class AgentResult:
     permission_denials: list[Any] = field(default_factory=list)
     structured: Any = None
     # Once the runner has added it to the task's (``run.scheduler.TaskSpend``): ``cost_usd`` and
-    # ``tokens`` are the task's in this run of it, and this what the attempt alone cost.
+    # ``tokens`` are the task's in this run of it, and these what the attempt alone cost and spent.
     attempt_cost_usd: float | None = None
+    attempt_tokens: dict[str, int] | None = None
 
     @property
     def retryable(self) -> bool:

@@ -189,7 +189,8 @@ def follow_logs(workspace: Workspace, task: Task, number: int | None, *, as_json
 
 
 def _stats(workspace: Workspace, attempts: list[dict[str, Any]], as_json: bool) -> int:
-    """``history --stats``: per task and per kind of task (its type, else its profile and backend, else its backend)."""
+    """``history --stats``: per task and per kind of task (its type, else its profile and backend,
+    else its backend: as each attempt's ``task_started`` says, else as the plan says now)."""
     from orchestrator.errors import OrchestratorError
     from orchestrator.output.stats import history_stats, stats_text
     from orchestrator.run.estimates import kinds_of
@@ -199,7 +200,7 @@ def _stats(workspace: Workspace, attempts: list[dict[str, Any]], as_json: bool) 
     kinds: dict[str, str] = {}
     with contextlib.suppress(OrchestratorError):  # (a plan that does not load now: kinds unknown, figures kept)
         kinds = kinds_of(workspace.load_plan(), workspace)
-    stats = history_stats(attempts, lambda task: kinds.get(task, "?"))
+    stats = history_stats(attempts, kinds)
     if as_json:
         emit_json({"ok": True, **stats})
     else:
@@ -238,8 +239,6 @@ def cmd_history(args: argparse.Namespace) -> int:
     if args.label:
         labelled = _labelled(workspace, every, args.label)
         attempts = [a for a in attempts if str(a["task"]).lower() in labelled]
-    if args.stats:
-        return _stats(workspace, attempts, args.json)
     if wanted is not None:
         plan = workspace.load_plan()
         lowered = {task_id.lower(): task_id for task_id in plan.tasks}
@@ -247,6 +246,8 @@ def cmd_history(args: argparse.Namespace) -> int:
         if wanted.lower() not in lowered and wanted.lower() not in known:
             raise UsageError(f"no task {wanted} in the plan or its history")
         attempts = [a for a in attempts if str(a["task"]).lower() == wanted.lower()]
+    if args.stats:  # (of the task asked for, if one is)
+        return _stats(workspace, attempts, args.json)
     for attempt in attempts:
         attempt["duration"] = _seconds(attempt)
     if args.json:

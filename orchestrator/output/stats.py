@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from orchestrator.plan.settings import format_duration
@@ -43,15 +43,22 @@ def _figures(attempts: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def history_stats(attempts: Iterable[dict[str, Any]], kind_of: Callable[[str], str]) -> dict[str, Any]:
-    """The figures, by task and by kind (``kind_of(task_id)``), and the slowest and most failed."""
+def history_stats(attempts: Iterable[dict[str, Any]], kinds: Mapping[str, str]) -> dict[str, Any]:
+    """The figures, by task and by kind, and the slowest and most failed. An attempt counts under
+    the kind its ``task_started`` recorded (on a fallback backend: that one's), else under its
+    task's in the plan now (``kinds``: an event log from before attempts said it); a task's own
+    kind is the plan's, else its last attempt's (a task gone from the plan), else ``?``."""
     real = [a for a in attempts if not a.get("simulated") and a["outcome"] not in ("running",)]
     by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
     by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for attempt in real:
         by_task[attempt["task"]].append(attempt)
-        by_kind[kind_of(attempt["task"])].append(attempt)
-    tasks = {task: {"kind": kind_of(task), **_figures(found)} for task, found in by_task.items()}
+        by_kind[attempt.get("kind") or kinds.get(attempt["task"], "?")].append(attempt)
+
+    def kind(task: str, found: list[dict[str, Any]]) -> str:
+        return kinds.get(task) or next((a["kind"] for a in reversed(found) if a.get("kind")), "?")
+
+    tasks = {task: {"kind": kind(task, found), **_figures(found)} for task, found in by_task.items()}
     timed = [t for t in tasks if tasks[t]["median_seconds"] is not None]
     return {
         "tasks": tasks,
@@ -78,7 +85,7 @@ def stats_text(stats: Mapping[str, Any]) -> str:
     head = f"{'':<14} {'runs':>4} {'success':>8} {'median':>8} {'p90':>8} {'cost':>10} {'tokens':>10}"
     lines = ["By task", head.replace(" " * 14, "task".ljust(14), 1)]
     lines += [row(task, figures) for task, figures in sorted(stats["tasks"].items())]
-    lines += ["", "By kind (type, else backend)", head.replace(" " * 14, "kind".ljust(14), 1)]
+    lines += ["", "By kind (type, else profile and backend, else backend)", head.replace(" " * 14, "kind".ljust(14), 1)]
     lines += [row(kind, figures) for kind, figures in stats["kinds"].items()]
     if stats["slowest"]:
         lines += ["", "Slowest (median): " + ", ".join(stats["slowest"])]

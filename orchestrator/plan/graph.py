@@ -70,6 +70,17 @@ def dependencies_first(dependencies: Mapping[str, Sequence[str]]) -> list[str]:
     return found
 
 
+def heaviest_up_to(dependencies: Mapping[str, Sequence[str]], weights: Mapping[str, float]) -> dict[str, float]:
+    """For each task of ``weights``, the heaviest chain of tasks of ``weights`` that ends with it
+    (what it waits for, and itself), without a graph (``status`` has none: ``dependencies_first``).
+    The largest of them is the heaviest chain of them all."""
+    among = {task: [d for d in dependencies.get(task, ()) if d in weights] for task in weights}
+    length: dict[str, float] = {}
+    for task in dependencies_first(among):
+        length[task] = weights[task] + max((length[d] for d in among[task]), default=0.0)
+    return length
+
+
 def layers(graph: DiGraph, order: Mapping[str, int] | None = None) -> list[list[str]]:
     """Tasks grouped by depth (layer 0 has no dependencies), each layer in table order."""
     import networkx as nx
@@ -161,11 +172,13 @@ class ReadyQueue:
     """Hands out tasks whose dependencies are all done, most urgent first.
 
     Order among ready tasks: priority (P0 first), then the longest remaining path to a sink
-    (critical path first), then table order. A task on that path weighs what it ``took`` when it
-    last ran, where that is known, and the median of those times where not (all alike, with no
-    history: the path counts tasks): a long task starts early, where no one waits on it alone
-    at the end. Tasks outside ``selected`` are treated as already settled: ``done`` ones
-    satisfy dependents, the others block them.
+    (critical path first), then table order. A task on that path weighs what ``took`` says it
+    takes: in a run, every task's estimate (``run.estimates``: learned from the runs before, or
+    its Estimate cell; a task with neither weighs ``DEFAULT_SECONDS``, 60 s). A task ``took``
+    leaves out weighs the median of the others (with none: 1, and the path counts tasks): a
+    long task starts early, where no one waits on it alone at the end. Tasks outside
+    ``selected`` are treated as already settled: ``done`` ones satisfy dependents, the others
+    block them.
     """
 
     def __init__(
@@ -182,7 +195,7 @@ class ReadyQueue:
         self._selected = set(selected)
         self._done = set(done)
         known = [seconds for node, seconds in (took or {}).items() if node in self._selected and seconds > 0]
-        self._typical = statistics.median(known) if known else 1.0  # what a task with no history weighs
+        self._typical = statistics.median(known) if known else 1.0  # what a task ``took`` leaves out weighs
         weights = {node: (took or {}).get(node) or self._typical for node in self._selected}
         path = remaining_path(graph, weights, within=self._selected) if self._selected else {}
         self._key: dict[str, _Key] = {

@@ -86,9 +86,9 @@ class TaskSpend:
         """Add what ``result``'s attempt spent (its own: ``SessionCosts.own`` first) to ``task``'s,
         afresh at the first attempt of a run of the task (from what is ``carried``, when it resumed
         ``session``); ``result`` then holds the task's totals, and its own spend in
-        ``attempt_cost_usd``."""
+        ``attempt_cost_usd`` and ``attempt_tokens``."""
         cost, tokens = (self.carried(task, first, session), None) if first else self._spent.get(task, (None, None))
-        result.attempt_cost_usd = result.cost_usd
+        result.attempt_cost_usd, result.attempt_tokens = result.cost_usd, result.tokens
         if result.cost_usd is not None:
             cost = round((cost or 0.0) + result.cost_usd, 10)
         if result.tokens:

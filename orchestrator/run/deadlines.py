@@ -7,6 +7,9 @@ to it (what it waits for, and itself: a running task counts what is left of it) 
 it has missed it when it completed after it, or is not done and the deadline has passed. The
 run: its expected end (``estimates.eta``) against ``deadline:``, and once finished its end. A
 deadline given as a duration counts from the start of the last run (none started: not judged).
+Only estimates say a deadline is at risk: while no task of a task's chain (for the run: no task
+left) has one learned or given, the 60 s defaults say nothing, as ``eta`` is not shown then; a
+missed deadline is a fact, said always.
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator.plan.deadlines import Deadline
-from orchestrator.plan.graph import remaining_path
+from orchestrator.plan.graph import heaviest_up_to
 from orchestrator.plan.model import Plan
 from orchestrator.plan.times import iso
-from orchestrator.run.estimates import DEFAULT_SECONDS, Estimate, eta, kinds_of, learn
+from orchestrator.run.estimates import DEFAULT_SECONDS, Estimate, dependencies, eta, kinds_of, known, learn
 from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
@@ -58,47 +61,57 @@ def verdicts(
                 guess = max(guess - (now - (_at(view.started) or now)), 0.05 * guess)
             left[view.id] = guess
     up_to: dict[str, float] = {}
+    sure: dict[str, float] = {}  # > 0: a task of its chain has an estimate learned or given
     if left and any(plan.tasks[t].deadline for t in left if t in plan.tasks):
-        up_to = remaining_path(plan.graph.reverse(copy=False), left, within=left)  # (its chain up to it)
+        needs = dependencies(plan)
+        up_to = heaviest_up_to(needs, left)  # (its chain up to it)
+        sure = heaviest_up_to(needs, {t: float(_known(estimates, t)) for t in left})
     found: list[dict[str, Any]] = []
     for view in views:
         task = plan.tasks.get(view.id)
         due = task.deadline.moment(run_started) if task is not None and task.deadline else None
         if due is None or task is None or task.deadline is None:
             continue
-        found += _judge(view.id, task.deadline, due, view, up_to.get(view.id), now)
+        found += _judge(view.id, task.deadline, due, view, up_to.get(view.id), now, sure.get(view.id, 0.0) > 0)
     deadline = plan.settings.deadline
     due = deadline.moment(run_started) if deadline is not None else None
     if deadline is not None and due is not None:
         if left:
             expected = eta(plan, views, estimates, max_parallel, now)
             seconds = float(expected["seconds_left"]) if expected else 0.0
-            found += _verdict(RUN, deadline, due, now + seconds, now, done=False)
+            found += _verdict(RUN, deadline, due, now + seconds, now, done=False, sure=known(expected))
         elif run_finished is not None:
             found += _verdict(RUN, deadline, due, run_finished, now, done=True)
     return found
 
 
+def _known(estimates: Mapping[str, Estimate], task: str) -> bool:
+    """Whether ``task``'s estimate is learned or given: the 60 s default is no estimate."""
+    return task in estimates and estimates[task].source != "default"
+
+
 def _judge(
-    task: str, deadline: Deadline, due: float, view: TaskView, chain: float | None, now: float
+    task: str, deadline: Deadline, due: float, view: TaskView, chain: float | None, now: float, sure: bool
 ) -> list[dict[str, Any]]:
     if view.status == TaskStatus.COMPLETED:
         ended = _at(view.finished)
         return _verdict(task, deadline, due, ended, now, done=True) if ended is not None else []
     if chain is not None:  # still to do
-        return _verdict(task, deadline, due, now + chain, now, done=False)
+        return _verdict(task, deadline, due, now + chain, now, done=False, sure=sure)
     return _verdict(task, deadline, due, None, now, done=False)  # failed, skipped: missed once it passes
 
 
 def _verdict(
-    task: str, deadline: Deadline, due: float, end: float | None, now: float, *, done: bool
+    task: str, deadline: Deadline, due: float, end: float | None, now: float, *, done: bool, sure: bool = False
 ) -> list[dict[str, Any]]:
+    """``sure``: the expected ``end`` rests on an estimate learned or given, not on the defaults
+    alone: only then is a deadline said to be at risk (a missed one is a fact, said always)."""
     shown = {"task": task, "deadline": iso(due), "written": deadline.text, "done": done}
     if done:
         return [{**shown, "state": "missed", "expected_end": iso(end)}] if end is not None and end > due else []
     if now > due:
         return [{**shown, "state": "missed", "expected_end": iso(end) if end is not None else None}]
-    if end is not None and end > due:
+    if sure and end is not None and end > due:
         return [{**shown, "state": "at_risk", "expected_end": iso(end)}]
     return []
 

@@ -5,7 +5,8 @@ ready tasks in (``Scheduler``: the longest remaining path of these estimates fir
 A task's estimate is, first found: the median of its own completed attempts made with the brief
 and settings it has now (``source`` ``history``); of its own completed attempts under another
 brief (``task``: last night's batch); of the tasks of its kind, its type, else its profile and backend, else its backend
-(``kind``); its plan row's ``Estimate`` cell (``plan``); else ``DEFAULT_SECONDS`` (``default``).
+(``kind``: each attempt counted as its ``task_started`` says it ran, a task gone from the plan
+too); its plan row's ``Estimate`` cell (``plan``); else ``DEFAULT_SECONDS`` (``default``).
 Its cost comes the same way, where an attempt reported one. The time left is the longer of the
 heaviest remaining chain of estimates and the remaining work spread over ``max_parallel`` slots
 (a running task counts what its estimate says is left of it).
@@ -21,8 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from orchestrator.plan.graph import remaining_path
-from orchestrator.plan.model import Plan
+from orchestrator.plan.graph import heaviest_up_to
+from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.settings import format_duration
 from orchestrator.state.history import attempts_of, seconds
 from orchestrator.state.status import TaskView
@@ -51,33 +52,43 @@ def learn(
     briefs: Mapping[str, str] | None = None,
     given: Mapping[str, float] | None = None,
 ) -> dict[str, Estimate]:
-    """Each task of ``kinds`` (task id -> its kind)'s estimate, from the event log's attempts;
+    """Each task of ``kinds`` (task id -> its kind)'s estimate, from the event log's attempts (an
+    attempt of the tasks of a kind is one whose ``task_started`` says so; one of a log from before
+    it did, of a task ``kinds`` gives that kind);
     ``briefs``: each task's brief fingerprint now (its own history under it comes first);
     ``given``: the plan's Estimate cells."""
     took: dict[tuple[str, str | None], list[float]] = defaultdict(list)  # (task, brief) -> seconds
     cost: dict[tuple[str, str | None], list[float]] = defaultdict(list)
+    of_kind: dict[tuple[str, str], list[float]] = defaultdict(list)  # (kind, task) -> seconds
+    kind_costs: dict[tuple[str, str], list[float]] = defaultdict(list)
     for attempt in attempts_of(list(all_events)):
         if attempt["outcome"] != "completed" or attempt.get("simulated"):
             continue
         key = (attempt["task"], attempt.get("brief"))
+        # The kind its task_started recorded (a task gone from the plan, an attempt on a fallback
+        # backend counted as what it was); a log from before that said it: the plan's.
+        kind = attempt.get("kind") or kinds.get(attempt["task"])
         duration = seconds(attempt)
         if duration is not None:
             took[key].append(duration)
+            if kind:
+                of_kind[(kind, attempt["task"])].append(duration)
         if attempt.get("cost_usd") is not None:
             cost[key].append(float(attempt["cost_usd"]))
+            if kind:
+                kind_costs[(kind, attempt["task"])].append(float(attempt["cost_usd"]))
     any_took: dict[str, list[float]] = defaultdict(list)  # task -> seconds, whatever its brief
     any_cost: dict[str, list[float]] = defaultdict(list)
     for (task, _), durations in took.items():
         any_took[task] += durations
     for (task, _), costs in cost.items():
         any_cost[task] += costs
-    by_kind: dict[str, list[float]] = defaultdict(list)
+    by_kind: dict[str, list[float]] = defaultdict(list)  # kind -> the median of each of its tasks
     kind_cost: dict[str, list[float]] = defaultdict(list)
-    for task, kind in kinds.items():
-        if any_took.get(task):
-            by_kind[kind].append(statistics.median(any_took[task]))
-        if any_cost.get(task):
-            kind_cost[kind].append(statistics.median(any_cost[task]))
+    for (kind, _), durations in of_kind.items():
+        by_kind[kind].append(statistics.median(durations))
+    for (kind, _), costs in kind_costs.items():
+        kind_cost[kind].append(statistics.median(costs))
     briefs, given = briefs or {}, given or {}
     found: dict[str, Estimate] = {}
     for task, kind in kinds.items():
@@ -138,7 +149,7 @@ def eta(
         left[view.id] = guess
     if not left:
         return None
-    chain = max(remaining_path(plan.graph, left, within=left).values())
+    chain = max(heaviest_up_to(dependencies(plan), left).values())
     seconds_left = max(chain, sum(left.values()) / max(1, max_parallel))
     costs = [estimates[t].cost_usd for t in left if t in estimates and estimates[t].cost_usd is not None]
     return {
@@ -166,9 +177,17 @@ def workspace_eta(plan: Plan, workspace: Workspace, views: list[TaskView]) -> di
     if not any(v.status in (TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.RUNNING) for v in views):
         return None
     given = {t.id: t.estimate for t in plan.tasks.values() if t.estimate}
+    left = {v.id for v in views if v.status in _LEFT}
+    if not events.size(workspace.events_file) and not left & given.keys():
+        return None  # nothing learned, nothing given: no estimate (and no time spent finding so)
     learned = learn(events.read_all(workspace.events_file), kinds_of(plan, workspace), given=given)
     found = eta(plan, views, learned, plan.settings.max_parallel)
     return found if known(found) else None
+
+
+def dependencies(plan: Plan) -> dict[str, tuple[str, ...]]:
+    """Each task's dependencies in the plan, for ``heaviest_up_to``: no networkx graph is built."""
+    return {task.id: task.dependencies for task in plan.tasks.values()}
 
 
 def kinds_of(plan: Plan, workspace: Workspace) -> dict[str, str]:
@@ -181,11 +200,16 @@ def kinds_of(plan: Plan, workspace: Workspace) -> dict[str, str]:
     kinds: dict[str, str] = {}
     for task in plan.tasks.values():
         try:
-            backend = profiles.settings_for(plan, task).backend
-            kinds[task.id] = task.type or (f"{task.profile} on {backend}" if task.profile else backend)
+            kinds[task.id] = kind_of(task, profiles.settings_for(plan, task).backend)
         except OrchestratorError:
             kinds[task.id] = "?"
     return kinds
+
+
+def kind_of(task: Task, backend: str) -> str:
+    """``task``'s kind when it runs on ``backend``: its type, else its profile (or assignee label)
+    and backend, else its backend. An attempt's ``task_started`` records it (``kind``)."""
+    return task.type or (f"{task.profile} on {backend}" if task.profile else backend)
 
 
 def eta_line(found: dict[str, Any]) -> str:

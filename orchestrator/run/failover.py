@@ -4,7 +4,8 @@ A backend's breaker opens when the backend itself is down, never on a failure of
 
     an auth failure                         open for the rest of the run
     a usage limit whose reset is past the   open until the reset (``deadline``: the run's, when a
-    run's deadline, or more than            plan sets one; else ``USAGE_FAILOVER`` from now)
+    run's deadline, or more than            plan sets one, a duration counted from ``Breakers``'
+                                            ``run_started``; else ``USAGE_FAILOVER`` from now)
     ``USAGE_FAILOVER`` away (or unsaid)
     ``SERVER_ERRORS`` transient errors in   open for ``OPEN_FOR``; a success in between starts
     a row (5xx, connection lost)            the count again
@@ -31,10 +32,11 @@ OPEN_FOR = 300.0  # seconds a breaker opened by server errors stays open
 USAGE_FAILOVER = 900.0  # seconds: a usage limit resetting later than this (or past the deadline) fails over
 
 
-def run_deadline(settings: Settings) -> float | None:
-    """The run's deadline (seconds since the epoch), if the plan sets one (``deadline:``)."""
-    value = getattr(settings, "deadline", None)
-    return float(value) if isinstance(value, int | float) else None
+def run_deadline(settings: Settings, run_started: float | None) -> float | None:
+    """The run's deadline (seconds since the epoch), if the plan sets one (``deadline:``): its
+    moment, or its duration from ``run_started`` (``None`` for a duration with no start known)."""
+    deadline = settings.deadline
+    return deadline.moment(run_started) if deadline is not None else None
 
 
 @dataclass(slots=True)
@@ -45,8 +47,9 @@ class Breaker:
 
 
 class Breakers:
-    def __init__(self) -> None:
+    def __init__(self, run_started: float | None = None) -> None:
         self.of: dict[str, Breaker] = {}
+        self.run_started = run_started  # (wall clock) what a ``deadline:`` given as a duration counts from
 
     def is_open(self, backend: str, wall: float) -> bool:
         breaker = self.of.get(backend)
@@ -104,7 +107,7 @@ def fails_over(
 ) -> str | None:
     """Why an attempt that ended with ``result`` on ``settings.backend`` goes to a fallback backend
     now (its breaker open, a fallback closed), or None: its outcome is acted on as always."""
-    why = breakers.record(settings.backend, result, wall, run_deadline(settings))
+    why = breakers.record(settings.backend, result, wall, run_deadline(settings, breakers.run_started))
     if result.completed or not settings.fallback or not breakers.is_open(settings.backend, wall):
         return None
     target, _ = breakers.choose(settings, wall, blocked)

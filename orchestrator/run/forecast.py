@@ -5,10 +5,14 @@ while no task left has a learned estimate or an Estimate cell (``run.estimates.k
 live view shows the latest, ``watch`` prints each (``output.reporter.estimate_line``); ``report``
 reads them back after the fact to say how far off the run's estimate was at 25, 50 and 75% of
 the way (``output.learning``). At the same moments, a deadline the estimates now say will be
-missed, or that was, is told once (``deadline_at_risk``, ``deadline_missed``: ``run.deadlines``)."""
+missed, or that was, is told once (``deadline_at_risk``, ``deadline_missed``: ``run.deadlines``);
+and on time, between tasks' ends: as each deadline's moment passes (a deadline missed during a
+long task is told then), and every ``RECHECK`` seconds while one is still to come (a running
+task that overruns its estimate turns at risk). The loop wakes for it (``wake_at``)."""
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Callable, Iterable, Mapping
 
@@ -18,6 +22,7 @@ from orchestrator.run.estimates import Estimate, eta, known
 from orchestrator.state.status import TaskView
 
 Emit = Callable[..., None]
+RECHECK = 30.0  # seconds: how often the deadlines are judged again while a task runs, one still to come
 
 
 class Forecast:
@@ -39,13 +44,19 @@ class Forecast:
         self.deadlines, self.started = any_deadline(plan), time.time()  # (the run starts with its loop)
         self.told: set[tuple[str, str]] = set()  # (task or "run", state) already told
         self._step = -1  # the hundredth of the tasks finished when it last told
+        self.moments = sorted(_moments(plan, self.tasks, self.started)) if self.deadlines else []
+        self._judged = self.started  # (wall clock) when the deadlines were last judged
 
     def tell(self, finished: int) -> None:
         """``finished``: how many of the run's tasks are finished (completed, failed, never to
-        run): told when that is another hundredth of them."""
+        run): told when that is another hundredth of them; the deadlines also when their time
+        to be judged again has come (``wake_at``)."""
         total = max(1, len(self.tasks))
         step = min(100, finished * 100 // total)
         if step == self._step:
+            wake = self.wake_at()
+            if wake is not None and time.time() >= wake:
+                self._judge()
             return
         self._step = step
         found = eta(self.plan, (self.views[t] for t in self.tasks), self.estimates, self.max_parallel)
@@ -55,10 +66,17 @@ class Forecast:
         if self.deadlines:  # (also with nothing left: a task done late, the run ending late)
             self._judge()
 
+    def wake_at(self) -> float | None:
+        """When (wall clock) the deadlines are judged again though no task has finished: just after
+        the next deadline moment, or ``RECHECK`` after the last judgement if sooner; ``None`` once
+        every moment has passed (what is left to tell is told as tasks finish and the run ends)."""
+        index = bisect.bisect_left(self.moments, self._judged)
+        return min(self.moments[index] + 0.01, self._judged + RECHECK) if index < len(self.moments) else None
+
     def _judge(self) -> None:
         """Each deadline the estimates now say will be missed, or that was: told once of each."""
         views = [self.views[t] for t in self.tasks]
-        now = time.time()  # (with nothing left to do, the run ends now)
+        now = self._judged = time.time()  # (with nothing left to do, the run ends now)
         for verdict in verdicts(self.plan, views, self.estimates, self.max_parallel, self.started, now, now):
             key = (verdict["task"], verdict["state"])
             if key not in self.told:
@@ -66,3 +84,10 @@ class Forecast:
                 task = {} if verdict["task"] == RUN else {"task": verdict["task"]}
                 self.emit(f"deadline_{verdict['state']}", **task, message=deadline_line(verdict),
                           **{k: verdict[k] for k in ("deadline", "expected_end", "written")})  # fmt: skip
+
+
+def _moments(plan: Plan, tasks: Iterable[str], started: float) -> list[float]:
+    """When each deadline of the run and its ``tasks`` falls, for a run begun at ``started``."""
+    found = [plan.tasks[t].deadline for t in tasks if t in plan.tasks]
+    found.append(plan.settings.deadline)
+    return [m for d in found if d is not None and (m := d.moment(started)) is not None]

@@ -23,6 +23,7 @@ from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.settings import Settings
 from orchestrator.run.attempts import Attempt, Outcome
 from orchestrator.run.basis import Basis
+from orchestrator.run.estimates import kind_of
 from orchestrator.state.journal import Journal, iso_at, now_iso
 from orchestrator.state.results import ResultRecord, not_run_body, write_result
 from orchestrator.state.status import TaskView
@@ -72,7 +73,7 @@ class Recorder:
         self.records: dict[str, ResultRecord] = {}  # written in this run
         self.unsynced: list[Path] = []  # written, not yet made durable (``take_unsynced``)
 
-    def emit(self, kind: str, **data: Any) -> None:
+    def emit(self, kind: str, /, **data: Any) -> None:  # (an event may have a ``kind``)
         self.reporter.event({"event": kind, "time": now_iso(), **data})
 
     # --- live states ------------------------------------------------------------------------------
@@ -89,7 +90,7 @@ class Recorder:
         brief: dict[str, Any] = {"brief": attempt.brief} if attempt.brief else {}  # (what its estimates learn by)
         if attempt.estimate is not None:  # (what the run expected of it: ``report`` compares)
             brief["estimate"] = round(attempt.estimate, 3)
-        self.emit("task_started", **started, **_place(attempt), log=str(log), **brief)
+        self.emit("task_started", **started, **_place(attempt), **_ran_as(attempt), log=str(log), **brief)
         if attempt.session == "restarted":
             self.emit(
                 "notice",
@@ -109,6 +110,7 @@ class Recorder:
             reason=reason,
             error_class=outcome.result.error_class,
             cost_usd=outcome.result.attempt_cost_usd,  # the attempt's own (history shows each)
+            tokens=_total(outcome.result.attempt_tokens),  # (its own too)
         )
 
     def paused(self, task: Task, until: str, reason: str, group: str | None) -> None:
@@ -131,7 +133,7 @@ class Recorder:
         status = TaskStatus.AWAITING_APPROVAL if awaiting else TaskStatus.COMPLETED
         record = self._write_attempt(outcome, status, warning)
         if not awaiting:
-            self.told_completed(outcome.attempt.task, record, outcome.result.attempt_cost_usd)
+            self.told_completed(outcome.attempt.task, record, outcome.result)
         return record
 
     def recovered(self, task: Task, record: ResultRecord, text: str) -> None:
@@ -142,8 +144,9 @@ class Recorder:
         self.write(task, record, self._body(record, text))
         self.told_completed(task, record)
 
-    def told_completed(self, task: Task, record: ResultRecord, attempt_cost: float | None = None) -> None:
-        self.emit("task_completed", **_completed(task, record, self.workspace.result_name(task), attempt_cost))
+    def told_completed(self, task: Task, record: ResultRecord, last: AgentResult | None = None) -> None:
+        # ``last``: its last attempt's result, with what that attempt alone spent (none: the record's)
+        self.emit("task_completed", **_completed(task, record, self.workspace.result_name(task), last))
 
     def failed(self, outcome: Outcome, reason: str) -> None:
         stderr = _stderr(self.workspace, outcome)
@@ -315,6 +318,13 @@ def _place(attempt: Attempt) -> dict[str, int]:
     return {"in_run": attempt.in_run, "of": max(attempt.settings.retries + 1, attempt.in_run)}
 
 
+def _ran_as(attempt: Attempt) -> dict[str, str]:
+    """``task_started``'s ``backend`` (a fallback's, when it failed over) and ``kind``: what the
+    estimates of its kind, and ``history --stats``, count the attempt under."""
+    backend = attempt.settings.backend
+    return {"backend": backend, "kind": kind_of(attempt.task, backend)}
+
+
 class _Costs(TypedDict):
     cost_usd: float | None
     tokens: dict[str, int] | None
@@ -325,9 +335,20 @@ def _costs(spent: AgentResult | None) -> _Costs:
     return {"cost_usd": spent.cost_usd if spent else None, "tokens": spent.tokens if spent else None}
 
 
-def _spent(result: AgentResult) -> dict[str, float | None]:
-    """``task_failed``'s ``cost_usd`` (the task's, in this run of it) and ``attempt_cost_usd``."""
-    return {"cost_usd": result.cost_usd, "attempt_cost_usd": result.attempt_cost_usd}
+def _spent(result: AgentResult) -> dict[str, float | int | None]:
+    """``task_failed``'s ``cost_usd`` and ``tokens`` (the task's, in this run of it), and the
+    attempt's own: ``attempt_cost_usd``, ``attempt_tokens``."""
+    return {
+        "cost_usd": result.cost_usd,
+        "attempt_cost_usd": result.attempt_cost_usd,
+        "tokens": _total(result.tokens),
+        "attempt_tokens": _total(result.attempt_tokens),
+    }
+
+
+def _total(tokens: Mapping[str, int] | None) -> int | None:
+    """Tokens as the events count them: their sum."""
+    return sum(tokens.values()) if tokens else None
 
 
 def _stderr(workspace: Workspace, outcome: Outcome) -> str:
@@ -355,9 +376,11 @@ def still_failed(recorder: Recorder, task: Task, record: ResultRecord, why: str)
     recorder.emit("task_failed", task=task.id, agent=task.agent, attempt=record.attempts, reason=why)
 
 
-def _completed(task: Task, record: ResultRecord, result: str, attempt_cost: float | None) -> dict[str, Any]:
-    """``task_completed``'s fields: ``cost_usd`` the task's (its attempts in this run of it added
-    up), ``attempt_cost_usd`` its last attempt's own (a result kept from a log: the same)."""
+def _completed(task: Task, record: ResultRecord, result: str, last: AgentResult | None) -> dict[str, Any]:
+    """``task_completed``'s fields: ``cost_usd`` and ``tokens`` the task's (its attempts in this run
+    of it added up), ``attempt_cost_usd`` and ``attempt_tokens`` its ``last`` attempt's own (a
+    result kept from a log or the cache: the same)."""
+    own = (last.attempt_cost_usd, _total(last.attempt_tokens)) if last else (record.cost_usd, record.total_tokens)
     return {
         "task": task.id,
         "agent": task.agent,
@@ -365,8 +388,9 @@ def _completed(task: Task, record: ResultRecord, result: str, attempt_cost: floa
         "duration": record.duration,
         "attempts": record.attempts,
         "cost_usd": record.cost_usd,
-        "attempt_cost_usd": record.cost_usd if attempt_cost is None else attempt_cost,
+        "attempt_cost_usd": own[0],
         "tokens": record.total_tokens,
+        "attempt_tokens": own[1],
         "result": result,
         "warning": record.reason,
         "simulated": record.simulated,

@@ -87,7 +87,7 @@ class Scheduler:
         self.attempts = dict(attempts)  # task -> number of its last attempt, in this run or an earlier one
         self.first_attempt: dict[str, int] = {}  # task -> number of its first attempt in this run
         self.retries = RetryBook()
-        self.breakers = Breakers()  # per backend: open while it is down (``run.failover``)
+        self.breakers = Breakers(self.forecast.started)  # per backend: open while it is down (``run.failover``)
         self.delayed: dict[str, float] = {}  # task -> loop time its next attempt may start
         self.waiting: dict[str, Outcome] = {}  # task -> the attempt that ended, whose next one is delayed
         self.stopped: str | None = None  # why nothing new starts (fail-fast, the cost limit)
@@ -115,7 +115,7 @@ class Scheduler:
                 if not self.running and (self.stopped or (not self.delayed and not self.holds.startable(self.queue))):
                     break  # once stopped, a retry still waiting will not start; held tasks wait for a next run
                 self.recorder.reporter.flush()  # what this turn had to tell, in one write
-                await self.inbox.wait(_until_next(self.delayed, self.admission, self.timed.held))
+                await self.inbox.wait(_until_next(self.delayed, self.admission, self.timed.held, self.forecast))
                 self._handle_waiting()
 
     def _handle_waiting(self) -> None:
@@ -409,13 +409,19 @@ def _fingerprints(signature: str, upstream: Upstream) -> tuple[Callable[[str], s
     return with_inputs, functools.partial(fingerprint, signature=signature, upstream=[])
 
 
-def _until_next(delayed: Mapping[str, float], admission: Admission, held: Mapping[str, float]) -> float:
+def _until_next(
+    delayed: Mapping[str, float], admission: Admission, held: Mapping[str, float], forecast: Forecast | None = None
+) -> float:
     """Seconds until something changes without an attempt ending: a retry due, a slot given
-    back after a rate limit, a pause over, a task's Not before come."""
+    back after a rate limit, a pause over, a task's Not before come, the deadlines to be judged
+    again (``Forecast.wake_at``: a deadline's moment passed)."""
     now = anyio.current_time()
     times = list(delayed.values())
     if held:
         times.append(now + max(0.0, min(held.values()) - time.time()))
+    judge = forecast.wake_at() if forecast is not None else None
+    if judge is not None:
+        times.append(now + max(0.0, judge - time.time()))
     if admission.ramp_at is not None:
         times.append(admission.ramp_at)
     paused = admission.next_unpause(time.time())

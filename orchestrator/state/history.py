@@ -31,7 +31,8 @@ def attempts_of(all_events: list[events.Event]) -> list[dict[str, Any]]:
             attempt = {"run": run, "task": task, "agent": event.get("agent"), "attempt": event.get("attempt"),
                        "started": event.get("time"), "ended": None, "outcome": "running", "reason": None,
                        "cost_usd": None, "log": event.get("log"), "simulated": False,
-                       "brief": event.get("brief")}  # fmt: skip
+                       "brief": event.get("brief"), "kind": event.get("kind"),
+                       "backend": event.get("backend")}  # fmt: skip
             open_[(run, task)] = attempt
             found.append(attempt)
         elif kind in _ENDS and (run, task) in open_:
@@ -40,7 +41,7 @@ def attempts_of(all_events: list[events.Event]) -> list[dict[str, Any]]:
             attempt["outcome"] = {"task_retrying": "retried"}.get(kind, kind.removeprefix("task_"))
             attempt["reason"] = event.get("reason") or event.get("warning")
             attempt["cost_usd"] = event.get("attempt_cost_usd", event.get("cost_usd"))  # its own
-            attempt["tokens"] = event.get("tokens")
+            attempt["tokens"] = event.get("attempt_tokens", event.get("tokens"))  # its own (a retry's: tokens)
             attempt["simulated"] = event.get("simulated") is True  # the fake executor's: nothing ran
     for (run, _task), attempt in open_.items():
         state = runs.get(run)
