@@ -863,3 +863,55 @@ def test_in_the_browser_a_restored_checkpoint_is_told_until_the_next_run(tmp_pat
         wait_until(lambda: not banner.is_displayed(), "the banner gone once a run started", HANG_GUARD)
         assert "restored" not in http_get(server.port, "/api/state").json()
     assert server.errors() == ""
+
+
+REUSE_PLAN = """\
+---
+backend: shell
+---
+# Reused
+
+## Task Decomposition
+| Task ID | Task Name | Command | Dependencies |
+|---------|-----------|---------|--------------|
+| T-01 | First | `echo {output}` | None |
+"""
+
+
+def reused(tmp_path: Path) -> tuple[Path, str]:
+    """A project whose T-01 printed v1, v2, then v1 again: its result taken from the cache. And why."""
+    project = tmp_path / "reused"
+    plan = project / ".orchestrator" / "master_plan.md"
+    plan.parent.mkdir(parents=True)
+    for output in ("v1", "v2", "v1"):
+        plan.write_text(REUSE_PLAN.format(output=output), encoding="utf-8")
+        done = subprocess.run([*CLI, "run"], cwd=project, capture_output=True, text=True, timeout=HANG_GUARD)
+        assert done.returncode == 0, done.stderr
+    status = subprocess.run([*CLI, "status", "--json"], cwd=project, capture_output=True, text=True, check=True)
+    why = json.loads(status.stdout)["tasks"][0]["reused"]
+    assert why and why.startswith("same inputs as the run of ")
+    return project, why
+
+
+def test_the_state_says_a_result_was_reused_as_status_does(tmp_path: Path) -> None:
+    project, why = reused(tmp_path)
+    with served(project) as server:
+        state = http_get(server.port, "/api/state").json()
+    assert {t["id"]: t["reused"] for t in state["tasks"]} == {"T-01": why}
+    assert server.errors() == ""
+
+
+@pytest.mark.slow
+def test_in_the_browser_a_reused_result_is_marked_with_why(tmp_path: Path) -> None:
+    from dashboard_helpers import chromium
+
+    reason = browser_missing()
+    if reason:
+        pytest.skip(reason)
+    project, why = reused(tmp_path)
+    with served(project) as server, chromium(project / "chromium-profile") as driver:
+        driver.get(server.url)
+        wait_until(lambda: driver.find_elements("css selector", "#tasks tr[data-task]"), "the table", HANG_GUARD)
+        row = driver.find_element("css selector", '#tasks tr[data-task="T-01"]')
+        assert f"♻️ reused: {why}" in row.text, row.text
+    assert server.errors() == ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from orchestrator.errors import OrchestratorError, shown
 from orchestrator.plan.model import Plan
 from orchestrator.state.workspace import Workspace
+from orchestrator.vocabulary import counted
 
 
 def own_columns(plan: Plan) -> list[str]:
@@ -114,3 +115,38 @@ def timed(plan: Plan, workspace: Workspace) -> list[str]:
     ]
     planned = schedule.shown(workspace, now)
     return told + ([schedule.note(planned)] if planned is not None else [])
+
+
+UNCACHED_SHOWN = 10  # tasks named on validate's line; `validate --json` lists them all
+
+
+def cache_and_checkpoint(plan: Plan, workspace: Workspace) -> tuple[dict[str, object], list[str]]:
+    """The tasks the cache never reuses nor keeps (``run/reuse.never_cached``: they run each time),
+    and the last checkpoint (``checkpoint save``), for ``--json`` (``uncached``: ``task``, ``why``;
+    ``checkpoint``: ``checkpoints.Checkpoint.as_json`` or ``None``) and as a line each."""
+    from orchestrator.plan.profiles import Profiles
+    from orchestrator.run.reuse import never_cached
+    from orchestrator.state import checkpoints
+
+    profiles = Profiles(workspace)
+    try:
+        why = {task.id: never_cached(task, profiles.settings_for(plan, task)) for task in plan.tasks.values()}
+    except OrchestratorError:  # (a profile check_plan has told of)
+        why = {}
+    uncached = [{"task": task, "why": reason} for task, reason in why.items() if reason is not None]
+    lines: list[str] = []
+    reasons = sorted({str(u["why"]) for u in uncached})
+    if len(uncached) == len(plan.tasks) > 1 and len(reasons) == 1:
+        lines.append(f"Never cached (each runs every time): every task ({reasons[0]})")
+    elif uncached:
+        named = ", ".join(f"{u['task']} ({u['why']})" for u in uncached[:UNCACHED_SHOWN])
+        more = len(uncached) - UNCACHED_SHOWN
+        named += f" and {more} more (`validate --json` lists them)" if more > 0 else ""
+        lines.append(f"Never cached (each runs every time): {named}")
+    last = checkpoints.every(workspace)[-1:]
+    for found in last:
+        lines.append(
+            f"Last checkpoint: {found.name}, saved {found.saved} ({counted(found.results, 'result')}): "
+            f"`orchestrator checkpoint restore {found.name}` goes back"
+        )
+    return {"uncached": uncached, "checkpoint": last[0].as_json() if last else None}, lines

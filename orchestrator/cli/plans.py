@@ -129,6 +129,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     conditions, gates, branch_lines = notes.branches(plan)
     notices += archive.in_both(workspace, list(plan.tasks))
     notices += notes.timed(plan, workspace)
+    kept, kept_lines = notes.cache_and_checkpoint(plan, workspace)
     edges = len(plan.edges())
     data = {
         "ok": True,
@@ -144,6 +145,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         "types": typed,
         "conditions": conditions,
         "gates": gates,
+        **kept,
     }
     if args.json:
         emit_json(data)
@@ -157,7 +159,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         )
         if plan.params:
             print(f"Parameters: {shown_values(plan.params)}")
-        for line in branch_lines + typed_lines:
+        for line in branch_lines + typed_lines + kept_lines:
             print(line)
     return ExitCode.OK
 
@@ -268,9 +270,11 @@ def cmd_graph(args: argparse.Namespace) -> int:
     from orchestrator.output.views import dot, layers_text, mermaid
     from orchestrator.plan.graph import layers
     from orchestrator.run.freshness import current_views
+    from orchestrator.state.summary import schedule_and_restore
 
     workspace = Workspace.find(args.directory)
     plan = workspace.load_plan(given_params(args))
+    told, notes = schedule_and_restore(workspace)  # (as status tells them)
     if args.json:
         views = {view.id: view for view in current_views(plan, workspace)}  # what the other formats show
         emit_json(
@@ -284,6 +288,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
                         "status": str(views[t.id].status),
                         "out_of_date": views[t.id].out_of_date,
                         "simulated": views[t.id].simulated,
+                        "reused": views[t.id].reused,  # from the cache, no process started: why
                         "condition": t.condition,
                         "approval": t.approval,
                     }
@@ -292,6 +297,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
                 "edges": [list(edge) for edge in plan.edges()],
                 "layers": layers(plan.graph, plan.order),
                 "params": plan.params,
+                **told,
             }
         )
     elif args.format == "mermaid":
@@ -302,6 +308,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
         print(layers_text(plan, current_views(plan, workspace)))
         if plan.params:
             print(f"Parameters: {shown_values(plan.params)}")
+        for line in notes:
+            print(line)
     return ExitCode.OK
 
 

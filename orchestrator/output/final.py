@@ -27,7 +27,7 @@ from orchestrator.plan.params import shown_values
 from orchestrator.plan.settings import format_duration
 from orchestrator.plan.times import NOT_BEFORE
 from orchestrator.printable import visible
-from orchestrator.state import journal, schedule, store
+from orchestrator.state import checkpoints, journal, schedule, store
 from orchestrator.state import synthesis as spent
 from orchestrator.state.status import TaskView, collect, counts
 from orchestrator.state.workspace import Workspace
@@ -139,9 +139,15 @@ def summarize(
 
 
 def scheduled(workspace: Workspace) -> dict[str, str]:
-    """The summary's ``schedule`` row: the workspace's schedule, when it has one (``schedule add``)."""
+    """The summary's ``schedule`` row: the workspace's schedule, when it has one (``schedule add``);
+    and its ``restored`` row: a checkpoint restored since the last run started (as ``status`` and
+    ``report`` tell it: ``aggregate`` after a ``checkpoint restore``)."""
     planned = schedule.shown(workspace, time.time())
-    return {"schedule": schedule.note(planned).removeprefix("📅 ") if planned is not None else ""}
+    back = checkpoints.restored(workspace)
+    return {
+        "schedule": schedule.note(planned).removeprefix("📅 ") if planned is not None else "",
+        "restored": checkpoints.restored_note(back).removeprefix("⏪ ") if back is not None else "",
+    }
 
 
 def _cost(tasks: list[float], synthesis: float | None) -> str:

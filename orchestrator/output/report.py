@@ -274,6 +274,7 @@ def html(report: Report, title: str) -> str:
         ("Cost", _part(f, "cost_usd", _money(f["cost_usd"]))),
         ("Tokens", _part(f, "tokens", _num(f["tokens"]))),
         *([("Parameters", shown_values(f["params"]))] if f["params"] else []),
+        *([("Schedule", f["schedule_note"].removeprefix("📅 "))] if f.get("schedule_note") else []),
         *([("Restored", f["restored_note"].removeprefix("⏪ "))] if f.get("restored_note") else []),
     ]
     head = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in summary)

@@ -121,7 +121,7 @@ def mermaid(plan: Plan, views: Sequence[TaskView] | None = None, *, limit: int |
 
 def dot(plan: Plan, views: Sequence[TaskView] | None = None) -> str:
     """The plan's graph for graphviz; a task whose result is made up (``views``) says so in its label."""
-    marks = {v.id: simulated_mark(v.simulated) + timed_mark(v) for v in views or ()}
+    marks = {v.id: simulated_mark(v.simulated) + reused_mark(v) + timed_mark(v) for v in views or ()}
     classes = {v.id: "outofdate" if v.out_of_date else str(v.status) for v in views or ()}
     lines = ["digraph plan {", "    rankdir=LR;", "    node [shape=box];"]
     for task_id, task in plan.tasks.items():
@@ -173,12 +173,21 @@ def layers_text(plan: Plan, views: Sequence[TaskView] | None = None) -> str:
 
 
 def _marks(views: Sequence[TaskView] | None) -> dict[str, str]:
-    """What a graph says after a task's name: `` (simulated)``, `` (out of date)``, `` (not before
-    2026-12-01T09:00:00+00:00)`` for one waiting for its time, or nothing."""
+    """What a graph says after a task's name: `` (simulated)``, `` (♻️ reused)``, `` (out of date)``,
+    `` (not before 2026-12-01T09:00:00+00:00)`` for one waiting for its time, or nothing."""
     return {
-        v.id: simulated_mark(v.simulated) + (f" ({OUT_OF_DATE})" if v.out_of_date else "") + timed_mark(v)
+        v.id: simulated_mark(v.simulated)
+        + reused_mark(v)
+        + (f" ({OUT_OF_DATE})" if v.out_of_date else "")
+        + timed_mark(v)
         for v in views or ()
     }
+
+
+def reused_mark(view: TaskView) -> str:
+    """`` (♻️ reused)`` after a task whose result came from the cache (``run/reuse``): no process
+    started; ``status`` says why."""
+    return f" ({REUSED} reused)" if view.reused else ""
 
 
 def timed_mark(view: TaskView) -> str:
@@ -220,8 +229,9 @@ def status_table(views: Sequence[TaskView], found: dict[str, int]) -> str:
             status_label(v) + (f" on {v.worker}" if v.worker else ""),
             format_duration(v.duration) if v.duration is not None else "-",
             # The attempts of the run of the task that made this state, as ``report`` counts them
-            # (its files' numbers go on across runs: ``logs`` and ``history`` tell them).
-            str(v.run_attempts or v.attempts) if v.attempts else "-",
+            # (its files' numbers go on across runs: ``logs`` and ``history`` tell them): 0 for a
+            # result reused from the cache, or a task cancelled before it started again.
+            str(v.run_attempts) if v.attempts else "-",
             f"${v.cost_usd:.4f}" if v.cost_usd is not None else "-",
             v.name
             + (f" — {visible(v.reason)}" if v.reason else "")

@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping, Set
+from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import replace
+from datetime import datetime
 
 from orchestrator import documents
 from orchestrator.documents import read_body
@@ -47,16 +48,44 @@ def cache_key(task: Task, brief: str, signature: str, upstream: list[tuple[str, 
     return documents.sha256(payload)[:32]
 
 
-def reused_from(kept: ResultRecord) -> str:
-    """What a result taken from the cache says of the entry it was taken from."""
-    return f"same inputs as the run of {kept.finished or 'an earlier run'}"
+def reused_from(kept: ResultRecord, upstream: Iterable[ResultRecord | None] = ()) -> str:
+    """What a result taken from the cache says of the entry it was taken from; ``upstream``: the
+    task's upstream results now. One that ran (not reused) after the entry was kept printed what
+    it printed then, or the key would differ: named, as early cutoff (``T-01 ran again with the
+    same output: ...``)."""
+    since = _moment(kept.finished)
+    again = [
+        found.task
+        for found in upstream
+        if found is not None and found.reused is None and since is not None
+        and (moment := _moment(found.finished)) is not None and moment > since
+    ]  # fmt: skip
+    same = f"same inputs as the run of {kept.finished or 'an earlier run'}"
+    return f"{', '.join(again)} ran again with the same output: {same}" if again else same
+
+
+def _moment(text: str | None) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None  # (one offset or another: comparable)
 
 
 def came_from(current: tuple[ResultRecord, str], entry: tuple[ResultRecord, str]) -> bool:
     """Whether a task's current result (its record and body) is the cache ``entry``'s: kept as
     it when the task completed (the same finish), or taken from it since (``reused_from``)."""
     (result, body), (kept, kept_body) = current, entry
-    return body == kept_body and (result.finished == kept.finished or result.reused == reused_from(kept))
+    return body == kept_body and (result.finished == kept.finished or (result.reused or "").endswith(reused_from(kept)))
+
+
+def never_cached(task: Task, settings: Settings) -> str | None:
+    """Why ``task`` (with its ``settings``) is never reused nor kept, as ``validate`` says it; ``None``: it is."""
+    if not settings.cache:
+        return "cache: false"
+    if settings.isolation == "worktree":
+        return "isolation: worktree"
+    return f"approval {task.approval}" if task.approval is not None else None
 
 
 class Reuse:
@@ -83,8 +112,7 @@ class Reuse:
         self.forced = forced
 
     def cacheable(self, task: Task) -> bool:
-        settings = self.settings[task.id]
-        return settings.cache and settings.isolation != "worktree" and task.approval is None
+        return never_cached(task, self.settings[task.id]) is None
 
     def key(self, task: Task, brief: str) -> str:
         upstream = [(dep, found.output_hash if (found := self.records.get(dep)) else None) for dep in task.upstream_ids]
@@ -117,7 +145,7 @@ class Reuse:
             cost_usd=None,  # nothing spent now
             tokens=None,
             turns=None,
-            reused=reused_from(kept),
+            reused=reused_from(kept, map(self.records.get, task.upstream_ids)),
         )
         recorder = self.recorder
         if recorder.basis is not None:  # what it was run from, as for a result of this run (``run.basis``)

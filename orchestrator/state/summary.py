@@ -28,12 +28,25 @@ def status_data(workspace: Workspace, views: list[TaskView]) -> dict[str, Any]:
         "discoveries": discoveries(workspace),
         **status_notes(workspace),
     }
+    found, notes = schedule_and_restore(workspace)
+    data.update(found)
+    if notes:
+        data["notes"] = [*data.get("notes", []), *notes]
+    return data
+
+
+def schedule_and_restore(workspace: Workspace) -> tuple[dict[str, Any], list[str]]:
+    """The workspace's schedule (``schedule``) when it has one, and a checkpoint restored since
+    the last run started (``restored``), with the line each is told in: what ``status`` and
+    ``graph`` say of them."""
+    found: dict[str, Any] = {}
+    notes: list[str] = []
     planned = schedule.shown(workspace, time.time())
     if planned is not None:  # (as a pause: told when there is one)
-        data["schedule"] = planned
-        data["notes"] = [*data.get("notes", []), schedule.note(planned)]
+        found["schedule"] = planned
+        notes.append(schedule.note(planned))
     back = checkpoints.restored(workspace)
     if back is not None:  # (until the next run starts)
-        data["restored"] = back
-        data["notes"] = [*data.get("notes", []), checkpoints.restored_note(back)]
-    return data
+        found["restored"] = back
+        notes.append(checkpoints.restored_note(back))
+    return found, notes
