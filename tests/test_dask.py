@@ -318,6 +318,7 @@ def test_a_dead_runners_attempt_whose_log_proves_it_finished_is_kept_not_run_aga
     assert (tmp_path / "calls.log").read_text().split("\n")[:-1] == ["T1 1", "T2 1"]  # T1 not run again
     found = results(tmp_path)
     assert found["T1"]["status"] == "completed" and found["T1"]["reason"].startswith("recovered from the log")
+    assert found["T1"]["worker"] in ("w1", "w2")  # the worker that ran it, as the journal named it
     assert found["T2"]["status"] == "completed" and result_body(tmp_path, "T1").strip() == "T1 done"
     assert attempt_processes(tmp_path) == []
 
@@ -493,6 +494,8 @@ def test_status_names_the_worker_while_the_task_runs_and_report_after(two_worker
         view = status_json(tmp_path)["T1"]
         assert view["status"] == "running" and view["worker"] in ("w1", "w2")
         assert f"Running on {view['worker']}" in cli(tmp_path, "status").stdout
+        shown = cli(tmp_path, "logs", "T1").stdout.splitlines()[0]  # silent so far: no log file yet
+        assert shown == f"T1 [Agent-01] attempt 1 of 1 on worker {view['worker']}", shown
         (tmp_path / "go").touch()
         assert runner.wait() == 0, runner.stderr.read_text()
     finally:

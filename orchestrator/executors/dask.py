@@ -21,8 +21,9 @@ that vanished never closes its connection) and asks the workers to stop whatever
 runs, and returns once none runs or will.
 
 A worker lost mid-attempt (``KilledWorker``, or Dask's re-run refused) is a ``ProcessRun`` with
-``lost`` set: a transient failure of that attempt, retried on another worker by the task's
-retry policy. The handle of an attempt is ``{"key": ..., "scheduler": ...}``.
+``lost`` set (and the worker it ran on): a transient failure of that attempt, retried on another
+worker by the task's retry policy. The handle of an attempt is ``{"key": ..., "scheduler": ...}``,
+and once a worker runs it, with its ``worker``.
 """
 
 from __future__ import annotations
@@ -149,11 +150,13 @@ class DaskExecutor(Executor):
         future = client.submit(on_worker, spec, key=key, pure=False, retries=0, resources=resources or None)
         self._running[key] = launch.task
         finished = False
+        named: list[str] = []  # the worker that runs it, once it says
 
         def take(items: Any) -> None:
             for batch in items or ():
                 for stream, chunk in batch:
                     if stream == "worker":  # where it runs, said once: the handle again, with its worker
+                        named[:] = [chunk.decode()]
                         if on_start is not None:
                             on_start({"key": key, "scheduler": self.scheduler, "worker": chunk.decode()})
                         continue
@@ -183,13 +186,14 @@ class DaskExecutor(Executor):
                     await future.cancel()
                 queue.close()
         duration = anyio.current_time() - began
-        run = ProcessRun(None, None, duration, stdout_bytes=out_log.count, stderr_bytes=err_log.count)
+        ran_on = named[0] if named else None  # (the worker it was lost with, when one ran it)
+        run = ProcessRun(None, None, duration, stdout_bytes=out_log.count, stderr_bytes=err_log.count, worker=ran_on)
         if failed is not None:
             return dataclasses.replace(run, start_error=f"on the worker: {failed}")
         if ended is None or ended.info.get("rerun"):
             why = lost or "Dask went to run it again elsewhere, which was refused: the task's retries decide"
             return dataclasses.replace(run, lost=why)
-        worker = str(ended.info.get("worker")) if ended.info.get("worker") is not None else None
+        worker = str(ended.info.get("worker")) if ended.info.get("worker") is not None else ran_on
         if packed is not None and ended.start_error is None:  # what it wrote, back where it would be
             problem = await _unloaded(ended, launch, packed)
             if problem is not None:
