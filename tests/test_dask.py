@@ -155,6 +155,58 @@ def test_a_worker_killed_mid_task_is_a_transient_failure_retried_on_the_other(
         assert not (tmp_path / "ran-3").exists()  # never run a third time, nor twice behind our back
 
 
+@pytest.mark.timeout(300)  # (a hang guard: its bounded wait for a worker, 30 s, slow on a loaded machine)
+def test_an_attempt_no_worker_can_run_ends_as_a_transient_failure_not_a_hang(tmp_path: Path) -> None:
+    # Only w1 declares `shell`: a shell attempt runs there alone. w1 killed mid-attempt, Dask holds
+    # the task (its re-run) in `no-worker` for ever; the runner gives it a bounded wait
+    # (placement.NO_WORKER_WAIT), then ends the attempt, saying why, and the run ends.
+    from orchestrator.executors.placement import NO_WORKER_WAIT
+
+    with cluster(tmp_path / "cluster", workers=()) as own:
+        own.start_worker("w1", resources="shell=1")
+        own.start_worker("w2")
+        write_plan(tmp_path, [Spec("T1", 'echo "$WORKER" > ran; echo $$ > pid; sleep 60')])
+        runner = start(tmp_path, "--executor", "dask", "--scheduler", own.address)
+        try:
+            wait_until(lambda: (tmp_path / "pid").exists(), "T1 to start")
+            assert (tmp_path / "ran").read_text().strip() == "w1"
+            journal = tmp_path / ".orchestrator" / "state" / "attempts.jsonl"
+            wait_until(lambda: b'"worker": "w1"' in journal.read_bytes(), "the runner to learn where T1 runs")
+            own.kill_worker("w1")
+            assert runner.wait(timeout=NO_WORKER_WAIT + 90) == 1  # not a hang
+        finally:
+            runner.stop_all()
+        assert attempt_processes(tmp_path) == []
+    meta = results(tmp_path)["T1"]
+    assert (meta["status"], meta["error_class"], meta["worker"]) == ("failed", "transient", "w1")
+    assert meta["reason"] == "lost its worker: no worker has shell=1 now: the only one, w1, was lost"
+    assert "Traceback" not in runner.stderr.read_text()
+    shown = cli(tmp_path, "logs", "T1").stdout.splitlines()[0]  # the lost attempt's worker, in its logs
+    assert shown.endswith("attempt 1 of 1 on worker w1"), shown
+
+
+def test_why_no_worker_can_run_an_attempt_names_the_workers_lost() -> None:
+    from orchestrator.executors.placement import is_stranded, why_stranded
+
+    seen = {"w1": {"claude": 1.0}, "w2": {}, "w3": {"gpu": 2.0}}
+    assert why_stranded({"claude": 1}, None, {"w2": {}, "w3": {"gpu": 2.0}}, seen) == (
+        "no worker has claude=1 now: the only one, w1, was lost"
+    )
+    assert why_stranded({"gpu": 1}, None, {"w2": {}}, seen) == "no worker has gpu=1 now: the only one, w3, was lost"
+    both = {**seen, "w4": {"gpu": 1.0}}
+    assert why_stranded({"gpu": 1}, None, {"w2": {}}, both) == "no worker has gpu=1 now: w3 and w4 were lost"
+    assert why_stranded({"tpu": 1}, None, {"w2": {}}, seen) == "no worker has tpu=1 now"
+    assert why_stranded({}, None, {}, seen) == "the cluster has no worker now: w1, w2 and w3 were lost"
+    assert why_stranded({}, None, {}, {}) == "the cluster has no worker now"
+    assert why_stranded({}, "w1", {"w2": {}}, seen) == "its agent session is on worker w1, which is gone"
+    assert why_stranded({"claude": 1, "gpu": 2}, None, {"w1": {"claude": 1.0}, "w3": {"gpu": 2.0}}, seen) == (
+        "no worker can run it now (it asks for claude=1, gpu=2)"
+    )
+    assert is_stranded("no-worker", {"w1": {}}) and is_stranded("queued", {}) and is_stranded("waiting", {})
+    assert not is_stranded("processing", {"w1": {}}) and not is_stranded("queued", {"w1": {}})
+    assert not is_stranded(None, {}) and not is_stranded("memory", {})
+
+
 def test_ctrl_c_of_the_runner_leaves_no_process_on_either_worker(two_workers: Cluster, tmp_path: Path) -> None:
     specs = [Spec(f"T{n}", 'echo $$ > "pid-$ORCHESTRATOR_TASK_ID"; sleep 60') for n in range(1, 5)]
     write_plan(tmp_path, specs, {"kill_grace": 2})
