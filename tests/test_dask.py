@@ -375,6 +375,89 @@ def test_a_dead_runners_attempt_whose_log_proves_it_finished_is_kept_not_run_aga
     assert attempt_processes(tmp_path) == []
 
 
+SESSION_CLAUDE = """#!/bin/sh
+# claude as far as sessions go: each lives in $HOME/sessions of the worker that ran it, and a
+# --resume of one not there fails as claude's does. Attempt 1 meets a usage limit $PAUSE s long.
+if [ "$1" = --version ]; then echo "9.9.9 (session fake)"; exit 0; fi
+cat > /dev/null
+resume="" previous=""
+for arg in "$@"; do if [ "$previous" = --resume ]; then resume=$arg; fi; previous=$arg; done
+echo "$ORCHESTRATOR_TASK_ID $ORCHESTRATOR_ATTEMPT $WORKER ${resume:-new}" >> calls.log
+if [ -n "$resume" ] && [ ! -e "$HOME/sessions/$resume" ]; then
+  echo "No conversation found with session ID: $resume" >&2; exit 1
+fi
+s=${resume:-fake-$ORCHESTRATOR_TASK_ID-$ORCHESTRATOR_ATTEMPT}
+mkdir -p "$HOME/sessions" && touch "$HOME/sessions/$s"
+echo '{"type":"system","subtype":"init","session_id":"'$s'","model":"fake"}'
+if [ "$ORCHESTRATOR_ATTEMPT" = 1 ]; then
+  limit="Claude AI usage limit reached|$(( $(date +%s) + PAUSE ))"
+  echo '{"type":"result","subtype":"success","is_error":true,"result":"'"$limit"'","session_id":"'$s'"}'
+  exit 1
+fi
+echo '{"type":"result","subtype":"success","is_error":false,"result":"done in '$s'","session_id":"'$s'"}'
+"""
+
+
+@pytest.mark.timeout(300)  # (a hang guard: two runs, one of them through a 20 s pause, slow on a loaded machine)
+def test_a_resumed_session_runs_on_the_worker_that_holds_it_or_starts_afresh_when_it_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each worker its own HOME, as separate machines: a session lives on the worker that ran it.
+    # T1's first attempt meets a usage limit; after the pause its session is resumed (--resume):
+    # on the same worker (Dask would pick the other one, its round robin of idle workers), and
+    # when that worker is gone, in a new session elsewhere, the run saying so.
+    fake = tmp_path / "fake-claude"
+    fake.write_text(SESSION_CLAUDE)
+    fake.chmod(0o755)
+    env = {"ORCHESTRATOR_CLAUDE_BIN": str(fake), "ANTHROPIC_API_KEY": "fake"}
+    for name, value in env.items():  # (the runner in the background has this environment)
+        monkeypatch.setenv(name, value)
+
+    def project(name: str, pause: int) -> Path:
+        made = tmp_path / name
+        plan = made / ".orchestrator" / "master_plan.md"
+        plan.parent.mkdir(parents=True)
+        plan.write_text(
+            f"---\nbackend: claude\nretries: 0\nenv: {{PAUSE: '{pause}'}}\n---\n# Plan\n\n## Original Request\n"
+            "> Say\n\n## Task Decomposition\n| Task ID | Description | Dependencies |\n|---|---|---|\n"
+            "| T1 | Say T1 | None |\n",
+            encoding="utf-8",
+        )
+        return made
+
+    def calls(made: Path) -> list[list[str]]:
+        log = made / "calls.log"
+        return [line.split() for line in log.read_text().splitlines()] if log.exists() else []
+
+    with cluster(tmp_path / "cluster", workers=()) as own:
+        for name in ("w1", "w2"):
+            (tmp_path / f"home-{name}").mkdir()
+            own.start_worker(name, env={**os.environ, **env, "HOME": str(tmp_path / f"home-{name}")})
+        held = project("held", 2)
+        done = cli(held, "run", "--executor", "dask", "--scheduler", own.address, env=env, timeout=120)
+        assert done.code == 0, done.stdout + done.stderr
+        (first, second) = calls(held)
+        assert first[:2] == ["T1", "1"] and first[3] == "new"
+        assert second == ["T1", "2", first[2], "fake-T1-1"]  # resumed, on the worker that holds it
+        assert result_body(held, "T1").strip() == "done in fake-T1-1"
+
+        moved = project("moved", 20)
+        runner = start(moved, "--executor", "dask", "--scheduler", own.address)
+        journal = moved / ".orchestrator" / "state" / "attempts.jsonl"
+        try:
+            wait_until(lambda: journal.exists() and b'{"event": "end"' in journal.read_bytes(), "the usage limit")
+            holder = calls(moved)[0][2]
+            own.kill_worker(holder)  # during the pause
+            assert runner.wait(timeout=120) == 0, runner.stderr.read_text()
+        finally:
+            runner.stop_all()
+        other = "w2" if holder == "w1" else "w1"
+        assert calls(moved) == [["T1", "1", holder, "new"], ["T1", "2", other, "new"]]
+        assert result_body(moved, "T1").strip() == "done in fake-T1-2"
+        notices = [event["message"] for event in runner.events() if event["event"] == "notice"]
+        assert f"T1's agent session is on worker {holder}, which is gone: it starts a new session" in notices
+
+
 def assign(project: Path, profile: str) -> None:
     """Give every task of the project's plan the Assignee ``profile``."""
     plan = project / ".orchestrator" / "master_plan.md"

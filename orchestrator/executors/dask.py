@@ -24,8 +24,9 @@ A worker lost mid-attempt (``KilledWorker``, or Dask's re-run refused) is a ``Pr
 ``lost`` set (and the worker it ran on): a transient failure of that attempt, retried on another
 worker by the task's retry policy. So is an attempt no worker can run for a while (``placement``:
 the only worker with a resource it asks for was lost, or none is left): Dask would hold it for
-ever. The handle of an attempt is ``{"key": ..., "scheduler": ...}``, and once a worker runs it,
-with its ``worker``.
+ever. An attempt that resumes an agent session runs on the worker that holds the session
+(``Launch.worker``, ``placement``). The handle of an attempt is ``{"key": ..., "scheduler": ...}``,
+and once a worker runs it, with its ``worker``.
 """
 
 from __future__ import annotations
@@ -100,6 +101,14 @@ class DaskExecutor(Executor):
             self._seen.update({str(i.get("name", a)): dict(i.get("resources") or {}) for a, i in workers.items()})
         return self._declared
 
+    async def has_worker(self, name: str) -> bool:
+        """Whether the worker named ``name`` is on the cluster now (a scheduler that does not
+        answer: it is not)."""
+        try:
+            return placement.address_of(await workers_of(await self.client()), name) is not None
+        except Exception:  # (a scheduler that does not answer, nor a worker then)
+            return False
+
     async def reruns(self) -> bool:
         """Whether the scheduler runs a task again after losing its worker (its
         ``distributed.scheduler.allowed-failures`` above 0, Dask's default 3): then each attempt
@@ -147,17 +156,25 @@ class DaskExecutor(Executor):
                            limits.timeout, limits.inactivity, limits.grace, claim=claim, luggage=packed)  # fmt: skip
         resources: dict[str, float] = {name: 1 for name in launch.resources if name in declared}
         resources.update(launch.asks)  # (the run checked first that some worker declares them)
+        pinned: list[str] | None = None  # resuming a session: on the worker that holds it, and no other
+        if launch.worker is not None:
+            address = placement.address_of(await _quietly(workers_of(client)) or {}, launch.worker)
+            if address is None:
+                why = f"its agent session is on worker {launch.worker}, which is gone"
+                return ProcessRun(None, None, anyio.current_time() - began, lost=why)
+            pinned = [address]
         if on_start is not None:
             on_start({"key": key, "scheduler": self.scheduler})
         queue = _Output(client, key)
         out_log, err_log = _Log(launch.stdout, limits.log_cap), _Log(launch.stderr, limits.log_cap)
         lines = _Lines(on_line)
-        future = client.submit(on_worker, spec, key=key, pure=False, retries=0, resources=resources or None)
+        future = client.submit(on_worker, spec, key=key, pure=False, retries=0, resources=resources or None,
+                               workers=pinned, allow_other_workers=False)  # fmt: skip
         self._running[key] = launch.task
         finished = False
         named: list[str] = []  # the worker that runs it, once it says
         wait = placement.wait_for_worker(limits.timeout)
-        watch = functools.partial(placement.stranded, client, key, wait, resources, None, self._seen)
+        watch = functools.partial(placement.stranded, client, key, wait, resources, launch.worker, self._seen)
 
         def take(items: Any) -> None:
             for batch in items or ():
