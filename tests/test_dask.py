@@ -156,6 +156,58 @@ def test_a_worker_killed_mid_task_is_a_transient_failure_retried_on_the_other(
         assert not (tmp_path / "ran-3").exists()  # never run a third time, nor twice behind our back
 
 
+@pytest.mark.timeout(300)  # (a hang guard: its bounded wait for a worker, 30 s, slow on a loaded machine)
+def test_an_attempt_no_worker_can_run_ends_as_a_transient_failure_not_a_hang(tmp_path: Path) -> None:
+    # Only w1 declares `shell`: a shell attempt runs there alone. w1 killed mid-attempt, Dask holds
+    # the task (its re-run) in `no-worker` for ever; the runner gives it a bounded wait
+    # (placement.NO_WORKER_WAIT), then ends the attempt, saying why, and the run ends.
+    from orchestrator.executors.placement import NO_WORKER_WAIT
+
+    with cluster(tmp_path / "cluster", workers=()) as own:
+        own.start_worker("w1", resources="shell=1")
+        own.start_worker("w2")
+        write_plan(tmp_path, [Spec("T1", 'echo "$WORKER" > ran; echo $$ > pid; sleep 60')])
+        runner = start(tmp_path, "--executor", "dask", "--scheduler", own.address)
+        try:
+            wait_until(lambda: (tmp_path / "pid").exists(), "T1 to start")
+            assert (tmp_path / "ran").read_text().strip() == "w1"
+            journal = tmp_path / ".orchestrator" / "state" / "attempts.jsonl"
+            wait_until(lambda: b'"worker": "w1"' in journal.read_bytes(), "the runner to learn where T1 runs")
+            own.kill_worker("w1")
+            assert runner.wait(timeout=NO_WORKER_WAIT + 90) == 1  # not a hang
+        finally:
+            runner.stop_all()
+        assert attempt_processes(tmp_path) == []
+    meta = results(tmp_path)["T1"]
+    assert (meta["status"], meta["error_class"], meta["worker"]) == ("failed", "transient", "w1")
+    assert meta["reason"] == "lost its worker: no worker has shell=1 now: the only one, w1, was lost"
+    assert "Traceback" not in runner.stderr.read_text()
+    shown = cli(tmp_path, "logs", "T1").stdout.splitlines()[0]  # the lost attempt's worker, in its logs
+    assert shown.endswith("attempt 1 of 1 on worker w1"), shown
+
+
+def test_why_no_worker_can_run_an_attempt_names_the_workers_lost() -> None:
+    from orchestrator.executors.placement import is_stranded, why_stranded
+
+    seen = {"w1": {"claude": 1.0}, "w2": {}, "w3": {"gpu": 2.0}}
+    assert why_stranded({"claude": 1}, None, {"w2": {}, "w3": {"gpu": 2.0}}, seen) == (
+        "no worker has claude=1 now: the only one, w1, was lost"
+    )
+    assert why_stranded({"gpu": 1}, None, {"w2": {}}, seen) == "no worker has gpu=1 now: the only one, w3, was lost"
+    both = {**seen, "w4": {"gpu": 1.0}}
+    assert why_stranded({"gpu": 1}, None, {"w2": {}}, both) == "no worker has gpu=1 now: w3 and w4 were lost"
+    assert why_stranded({"tpu": 1}, None, {"w2": {}}, seen) == "no worker has tpu=1 now"
+    assert why_stranded({}, None, {}, seen) == "the cluster has no worker now: w1, w2 and w3 were lost"
+    assert why_stranded({}, None, {}, {}) == "the cluster has no worker now"
+    assert why_stranded({}, "w1", {"w2": {}}, seen) == "its agent session is on worker w1, which is gone"
+    assert why_stranded({"claude": 1, "gpu": 2}, None, {"w1": {"claude": 1.0}, "w3": {"gpu": 2.0}}, seen) == (
+        "no worker can run it now (it asks for claude=1, gpu=2)"
+    )
+    assert is_stranded("no-worker", {"w1": {}}) and is_stranded("queued", {}) and is_stranded("waiting", {})
+    assert not is_stranded("processing", {"w1": {}}) and not is_stranded("queued", {"w1": {}})
+    assert not is_stranded(None, {}) and not is_stranded("memory", {})
+
+
 def test_ctrl_c_of_the_runner_leaves_no_process_on_either_worker(two_workers: Cluster, tmp_path: Path) -> None:
     specs = [Spec(f"T{n}", 'echo $$ > "pid-$ORCHESTRATOR_TASK_ID"; sleep 60') for n in range(1, 5)]
     write_plan(tmp_path, specs, {"kill_grace": 2})
@@ -319,8 +371,92 @@ def test_a_dead_runners_attempt_whose_log_proves_it_finished_is_kept_not_run_aga
     assert (tmp_path / "calls.log").read_text().split("\n")[:-1] == ["T1 1", "T2 1"]  # T1 not run again
     found = results(tmp_path)
     assert found["T1"]["status"] == "completed" and found["T1"]["reason"].startswith("recovered from the log")
+    assert found["T1"]["worker"] in ("w1", "w2")  # the worker that ran it, as the journal named it
     assert found["T2"]["status"] == "completed" and result_body(tmp_path, "T1").strip() == "T1 done"
     assert attempt_processes(tmp_path) == []
+
+
+SESSION_CLAUDE = """#!/bin/sh
+# claude as far as sessions go: each lives in $HOME/sessions of the worker that ran it, and a
+# --resume of one not there fails as claude's does. Attempt 1 meets a usage limit $PAUSE s long.
+if [ "$1" = --version ]; then echo "9.9.9 (session fake)"; exit 0; fi
+cat > /dev/null
+resume="" previous=""
+for arg in "$@"; do if [ "$previous" = --resume ]; then resume=$arg; fi; previous=$arg; done
+echo "$ORCHESTRATOR_TASK_ID $ORCHESTRATOR_ATTEMPT $WORKER ${resume:-new}" >> calls.log
+if [ -n "$resume" ] && [ ! -e "$HOME/sessions/$resume" ]; then
+  echo "No conversation found with session ID: $resume" >&2; exit 1
+fi
+s=${resume:-fake-$ORCHESTRATOR_TASK_ID-$ORCHESTRATOR_ATTEMPT}
+mkdir -p "$HOME/sessions" && touch "$HOME/sessions/$s"
+echo '{"type":"system","subtype":"init","session_id":"'$s'","model":"fake"}'
+if [ "$ORCHESTRATOR_ATTEMPT" = 1 ]; then
+  limit="Claude AI usage limit reached|$(( $(date +%s) + PAUSE ))"
+  echo '{"type":"result","subtype":"success","is_error":true,"result":"'"$limit"'","session_id":"'$s'"}'
+  exit 1
+fi
+echo '{"type":"result","subtype":"success","is_error":false,"result":"done in '$s'","session_id":"'$s'"}'
+"""
+
+
+@pytest.mark.timeout(300)  # (a hang guard: two runs, one of them through a 20 s pause, slow on a loaded machine)
+def test_a_resumed_session_runs_on_the_worker_that_holds_it_or_starts_afresh_when_it_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each worker its own HOME, as separate machines: a session lives on the worker that ran it.
+    # T1's first attempt meets a usage limit; after the pause its session is resumed (--resume):
+    # on the same worker (Dask would pick the other one, its round robin of idle workers), and
+    # when that worker is gone, in a new session elsewhere, the run saying so.
+    fake = tmp_path / "fake-claude"
+    fake.write_text(SESSION_CLAUDE)
+    fake.chmod(0o755)
+    env = {"ORCHESTRATOR_CLAUDE_BIN": str(fake), "ANTHROPIC_API_KEY": "fake"}
+    for name, value in env.items():  # (the runner in the background has this environment)
+        monkeypatch.setenv(name, value)
+
+    def project(name: str, pause: int) -> Path:
+        made = tmp_path / name
+        plan = made / ".orchestrator" / "master_plan.md"
+        plan.parent.mkdir(parents=True)
+        plan.write_text(
+            f"---\nbackend: claude\nretries: 0\nenv: {{PAUSE: '{pause}'}}\n---\n# Plan\n\n## Original Request\n"
+            "> Say\n\n## Task Decomposition\n| Task ID | Description | Dependencies |\n|---|---|---|\n"
+            "| T1 | Say T1 | None |\n",
+            encoding="utf-8",
+        )
+        return made
+
+    def calls(made: Path) -> list[list[str]]:
+        log = made / "calls.log"
+        return [line.split() for line in log.read_text().splitlines()] if log.exists() else []
+
+    with cluster(tmp_path / "cluster", workers=()) as own:
+        for name in ("w1", "w2"):
+            (tmp_path / f"home-{name}").mkdir()
+            own.start_worker(name, env={**os.environ, **env, "HOME": str(tmp_path / f"home-{name}")})
+        held = project("held", 2)
+        done = cli(held, "run", "--executor", "dask", "--scheduler", own.address, env=env, timeout=120)
+        assert done.code == 0, done.stdout + done.stderr
+        (first, second) = calls(held)
+        assert first[:2] == ["T1", "1"] and first[3] == "new"
+        assert second == ["T1", "2", first[2], "fake-T1-1"]  # resumed, on the worker that holds it
+        assert result_body(held, "T1").strip() == "done in fake-T1-1"
+
+        moved = project("moved", 20)
+        runner = start(moved, "--executor", "dask", "--scheduler", own.address)
+        journal = moved / ".orchestrator" / "state" / "attempts.jsonl"
+        try:
+            wait_until(lambda: journal.exists() and b'{"event": "end"' in journal.read_bytes(), "the usage limit")
+            holder = calls(moved)[0][2]
+            own.kill_worker(holder)  # during the pause
+            assert runner.wait(timeout=120) == 0, runner.stderr.read_text()
+        finally:
+            runner.stop_all()
+        other = "w2" if holder == "w1" else "w1"
+        assert calls(moved) == [["T1", "1", holder, "new"], ["T1", "2", other, "new"]]
+        assert result_body(moved, "T1").strip() == "done in fake-T1-2"
+        notices = [event["message"] for event in runner.events() if event["event"] == "notice"]
+        assert f"T1's agent session is on worker {holder}, which is gone: it starts a new session" in notices
 
 
 def assign(project: Path, profile: str) -> None:
@@ -494,6 +630,8 @@ def test_status_names_the_worker_while_the_task_runs_and_report_after(two_worker
         view = status_json(tmp_path)["T1"]
         assert view["status"] == "running" and view["worker"] in ("w1", "w2")
         assert f"Running on {view['worker']}" in cli(tmp_path, "status").stdout
+        shown = cli(tmp_path, "logs", "T1").stdout.splitlines()[0]  # silent so far: no log file yet
+        assert shown == f"T1 [Agent-01] attempt 1 of 1 on worker {view['worker']}", shown
         (tmp_path / "go").touch()
         assert runner.wait() == 0, runner.stderr.read_text()
     finally:

@@ -193,3 +193,25 @@ def test_attempts_of_one_task_reads_only_its_lines_and_all_of_them(tmp_path: Pat
     assert attempts_of(path, "T-10") == {1, 4}
     assert attempts_of(path, "Tâche-1") == {3}
     assert attempts_of(path, "T") == set()
+
+
+def test_the_worker_of_an_attempt_is_its_end_lines_or_while_it_runs_its_start_lines(tmp_path: Path) -> None:
+    from orchestrator.state.journal import workers_of
+
+    path = tmp_path / "attempts.jsonl"
+    journal = Journal(path)
+    journal.begin()
+    handle = {"key": "orchestrator-T1-1-x", "scheduler": "tcp://127.0.0.1:1"}
+    journal.started("T1", "Agent-01", 1, "dask", handle)
+    journal.started("T1", "Agent-01", 1, "dask", {**handle, "worker": "w1"})  # once a worker runs it
+    journal.started("T2", "Agent-02", 1, "dask", {**handle, "worker": "w2"})
+    assert workers_of(path, "T1") == {1: "w1"} and workers_of(path, "T2") == {1: "w2"}  # still running
+    journal.ended("T1", 1, "w1")
+    journal.started("T1", "Agent-01", 2, "dask", {**handle, "worker": "w2"})
+    journal.ended("T1", 2)  # lost before its worker said its name: its start line's is the word
+    journal.started("T1", "Agent-01", 3, "dask", {**handle, "worker": "w1"})
+    journal.ended("T1", 3, "w3")  # (an end line's worker is the last word)
+    journal.started("T1", "Agent-01", 3, "dask", {**handle, "worker": "w4"})
+    journal.close()
+    assert workers_of(path, "T1") == {1: "w1", 2: "w2", 3: "w3"}
+    assert workers_of(path, "T3") == {} and workers_of(tmp_path / "none.jsonl", "T1") == {}

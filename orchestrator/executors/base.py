@@ -68,6 +68,7 @@ class Launch:
     resources: tuple[str, ...] = ()  # what it uses that a cluster may count: its backend, its profile
     asks: tuple[tuple[str, float], ...] = ()  # resources its profile asks for (``resources``): always asked
     checkout: Checkout | None = None  # in a worktree (``WorktreeExecutor``): which, and its commit's message
+    worker: str | None = None  # on a cluster: the only worker it may run on (it holds the session it resumes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +146,12 @@ class Executor(ABC):
         read in batches: within a second, and all of it by the process's end). Output on either
         stream counts as activity for the inactivity limit. A launch that cannot start is a ``ProcessRun`` with
         ``start_error``, not an exception."""
+
+    async def has_worker(self, name: str) -> bool:
+        """Whether the worker named ``name`` (a ``ProcessRun.worker``) is there to run an attempt
+        pinned to it (``Launch.worker``: the agent session it resumes is there). An executor
+        without workers runs every attempt where it runs them all: yes."""
+        return True
 
     async def close(self) -> None:
         """The run is over: stop whatever its attempts left running that ``run`` could not tie to

@@ -22,24 +22,29 @@ runs, and returns once none runs or will. An attempt's claim on the scheduler is
 Dask can no longer run it (its future released): a long-lived cluster keeps none.
 
 A worker lost mid-attempt (``KilledWorker``, or Dask's re-run refused) is a ``ProcessRun`` with
-``lost`` set: a transient failure of that attempt, retried on another worker by the task's
-retry policy. The handle of an attempt is ``{"key": ..., "scheduler": ...}``.
+``lost`` set (and the worker it ran on): a transient failure of that attempt, retried on another
+worker by the task's retry policy. So is an attempt no worker can run for a while (``placement``:
+the only worker with a resource it asks for was lost, or none is left): Dask would hold it for
+ever. An attempt that resumes an agent session runs on the worker that holds the session
+(``Launch.worker``, ``placement``). The handle of an attempt is ``{"key": ..., "scheduler": ...}``,
+and once a worker runs it, with its ``worker``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import anyio
 
 from orchestrator.errors import ClusterError, GitError
-from orchestrator.executors import luggage, remote
+from orchestrator.executors import luggage, placement, remote
 from orchestrator.executors.base import Executor, Launch, Leftover, LineCallback, ProcessRun, StartCallback
 from orchestrator.executors.daskworker import (
     allowed_failures,
@@ -73,6 +78,7 @@ class DaskExecutor(Executor):
         self.shared = shared  # whether the workers see the project at its path (else: ``luggage``)
         self._client: Client | None = None
         self._declared: set[str] | None = None  # the resources some worker declares
+        self._seen: dict[str, placement.Resources] = {}  # every worker this run saw: name -> its resources
         self._reruns: bool | None = None  # whether the scheduler re-runs a task whose worker died
         self._running: dict[str, str] = {}  # key -> task, of this run's attempts on the cluster
         self._ready_lock: anyio.Lock | None = None
@@ -93,7 +99,16 @@ class DaskExecutor(Executor):
         if self._declared is None:
             workers = await workers_of(await self.client())
             self._declared = {name for info in workers.values() for name in (info.get("resources") or {})}
+            self._seen.update({str(i.get("name", a)): dict(i.get("resources") or {}) for a, i in workers.items()})
         return self._declared
+
+    async def has_worker(self, name: str) -> bool:
+        """Whether the worker named ``name`` is on the cluster now (a scheduler that does not
+        answer: it is not)."""
+        try:
+            return placement.address_of(await workers_of(await self.client()), name) is not None
+        except Exception:  # (a scheduler that does not answer, nor a worker then)
+            return False
 
     async def reruns(self) -> bool:
         """Whether the scheduler runs a task again after losing its worker (its
@@ -142,19 +157,31 @@ class DaskExecutor(Executor):
                            limits.timeout, limits.inactivity, limits.grace, claim=claim, luggage=packed)  # fmt: skip
         resources: dict[str, float] = {name: 1 for name in launch.resources if name in declared}
         resources.update(launch.asks)  # (the run checked first that some worker declares them)
+        pinned: list[str] | None = None  # resuming a session: on the worker that holds it, and no other
+        if launch.worker is not None:
+            address = placement.address_of(await _quietly(workers_of(client)) or {}, launch.worker)
+            if address is None:
+                why = f"its agent session is on worker {launch.worker}, which is gone"
+                return ProcessRun(None, None, anyio.current_time() - began, lost=why)
+            pinned = [address]
         if on_start is not None:
             on_start({"key": key, "scheduler": self.scheduler})
         queue = _Output(client, key)
         out_log, err_log = _Log(launch.stdout, limits.log_cap), _Log(launch.stderr, limits.log_cap)
         lines = _Lines(on_line)
-        future = client.submit(on_worker, spec, key=key, pure=False, retries=0, resources=resources or None)
+        future = client.submit(on_worker, spec, key=key, pure=False, retries=0, resources=resources or None,
+                               workers=pinned, allow_other_workers=False)  # fmt: skip
         self._running[key] = launch.task
         finished = False
+        named: list[str] = []  # the worker that runs it, once it says
+        wait = placement.wait_for_worker(limits.timeout)
+        watch = functools.partial(placement.stranded, client, key, wait, resources, launch.worker, self._seen)
 
         def take(items: Any) -> None:
             for batch in items or ():
                 for stream, chunk in batch:
                     if stream == "worker":  # where it runs, said once: the handle again, with its worker
+                        named[:] = [chunk.decode()]
                         if on_start is not None:
                             on_start({"key": key, "scheduler": self.scheduler, "worker": chunk.decode()})
                         continue
@@ -166,9 +193,11 @@ class DaskExecutor(Executor):
 
         try:
             with out_log, err_log:
-                ended, lost, failed = await _awaited(future, queue.take, take)
+                ended, lost, failed = await _awaited(future, queue.take, take, watch)
                 if lost is not None and client.status != "running":
                     lost = f"the connection to the Dask scheduler at {self.scheduler} was lost"
+                elif ended is None and lost is not None and not future.done():  # stranded: never to start later
+                    await _quietly(future.cancel())
                 if ended is None or ended.info.get("sent"):  # (nothing sent: no round trip to ask)
                     with contextlib.suppress(Exception):  # (a cluster gone: what came is what there is)
                         take(await queue.take())  # what it sent before its end
@@ -187,13 +216,14 @@ class DaskExecutor(Executor):
                     future.release()  # is then not computed again, unclaimed)
                     await _forget_claims(client, [key], self.timeout)
         duration = anyio.current_time() - began
-        run = ProcessRun(None, None, duration, stdout_bytes=out_log.count, stderr_bytes=err_log.count)
+        ran_on = named[0] if named else None  # (the worker it was lost with, when one ran it)
+        run = ProcessRun(None, None, duration, stdout_bytes=out_log.count, stderr_bytes=err_log.count, worker=ran_on)
         if failed is not None:
             return dataclasses.replace(run, start_error=f"on the worker: {failed}")
         if ended is None or ended.info.get("rerun"):
             why = lost or "Dask went to run it again elsewhere, which was refused: the task's retries decide"
             return dataclasses.replace(run, lost=why)
-        worker = str(ended.info.get("worker")) if ended.info.get("worker") is not None else None
+        worker = str(ended.info.get("worker")) if ended.info.get("worker") is not None else ran_on
         if packed is not None and ended.start_error is None:  # what it wrote, back where it would be
             problem = await _unloaded(ended, launch, packed)
             if problem is not None:
@@ -349,12 +379,14 @@ async def _in_flight(client: Client, keys: list[str], *, running_only: bool = Fa
 
 
 async def _awaited(
-    future: Any, poll: Callable[[], Any], take: Callable[[Any], None]
+    future: Any, poll: Callable[[], Any], take: Callable[[Any], None], watch: Callable[[], Awaitable[str | None]]
 ) -> tuple[remote.Ended | None, str | None, str | None]:
     """Wait for the attempt's future, taking its output every ``_POLL`` seconds meanwhile (the
     first look after ``_FIRST_POLL``: an attempt that ends sooner costs no round trip for it): (how
     it ended, why its worker was lost, what failed on the worker). A look under way when the
-    future ends is finished first: cut, what it took off the queue would be lost."""
+    future ends is finished first: cut, what it took off the queue would be lost. ``watch``
+    returns why no worker can run it, once that has lasted (``placement.stranded``): then the
+    wait ends, as for a lost worker."""
     distributed = _distributed()
     KilledWorker, FutureCancelledError = distributed.KilledWorker, distributed.client.FutureCancelledError
 
@@ -374,10 +406,20 @@ async def _awaited(
                         return
                 take(got)
 
+        waiting = anyio.CancelScope()
+
+        async def stranded() -> None:
+            why = await watch()
+            if why is not None:
+                result.append((None, why, None))
+                waiting.cancel()
+
         pumps.start_soon(pump)
+        pumps.start_soon(stranded)
         try:
-            ended = await future
-            result.append((ended, None, None) if isinstance(ended, remote.Ended) else (None, "no answer", None))
+            with waiting:
+                ended = await future
+                result.append((ended, None, None) if isinstance(ended, remote.Ended) else (None, "no answer", None))
         except KilledWorker as exc:
             result.append((None, f"its worker was lost ({exc})", None))
         except FutureCancelledError:

@@ -69,6 +69,9 @@ class WorktreeExecutor(Executor):
             work = await anyio.to_thread.run_sync(self.trees.finish, task, message)
         return dataclasses.replace(run, work=work)
 
+    async def has_worker(self, name: str) -> bool:
+        return await self.inner.has_worker(name)
+
     async def close(self) -> None:
         await self.inner.close()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import signal
 import sys
@@ -48,6 +49,7 @@ class Resumable:
     session_id: str
     fingerprint: str | None = None
     since: float | None = None  # when that attempt's prompt was made (epoch seconds; None: not known)
+    worker: str | None = None  # on a cluster: the worker that ran it, where the session lives
 
 
 def continuation_prompt(task: Task, brief_name: str) -> str:
@@ -75,7 +77,8 @@ class Attempt:
     fingerprint: str = ""  # of the brief it got, its settings and its inputs (``selection``)
     session: str = "new"  # "new"; "continued": resumed and told to go on; "resumed": resumed with
     # the whole prompt (the interrupted attempt's fingerprint was not recorded); "restarted": the
-    # task changed since the interrupted attempt, whose session is left behind
+    # task changed since the interrupted attempt, whose session is left behind; "moved": its
+    # session is on a worker that is gone (``afresh``)
     scope: anyio.CancelScope | None = None  # while it runs: what `orchestrator cancel` cancels
     told: float = 0.0  # wall clock, when its prompt was made (the discoveries it holds are older)
     # Its place in this run of its task: 1 for the first attempt a run makes of the task (or the
@@ -85,6 +88,7 @@ class Attempt:
     estimate: float | None = None  # seconds the run expected it to take (``run.estimates``), for ``report``
     brief: str = ""  # the fingerprint of its brief and settings alone (no inputs): what its estimate learns by
     stop_asked: bool = False  # a cancel or the run's stop asked for it (``stop``)
+    afresh: Callable[[], Attempt] | None = None  # resuming a session on a worker: the attempt in a new one
 
     @contextlib.contextmanager
     def stoppable(self) -> Iterator[anyio.CancelScope]:
@@ -267,15 +271,37 @@ class Launcher:
             "ORCHESTRATOR_PYTHON": sys.executable,
         }
         launch = build_launch(invocation, job, ws.log_stem(task, number), env, base_env=self.base_env)
+        afresh = None
+        if session is not None and resume is not None and resume.worker is not None:  # on the worker that has it
+            launch = dataclasses.replace(launch, worker=resume.worker)
+            afresh = functools.partial(self.prepare, task, number, fingerprint, on=on, brief_key=brief_key)
         return Attempt(
             task, number, settings, backend, job, launch, backend.observer(job), fingerprint=current, session=how,
-            told=told, fallback_from=own.backend if settings.backend != own.backend else None, brief=key,
+            told=told, fallback_from=own.backend if settings.backend != own.backend else None, brief=key, afresh=afresh,
         )  # fmt: skip
 
     async def run(
-        self, attempt: Attempt, *, on_start: StartCallback | None = None, on_line: LineCallback | None = None
+        self,
+        attempt: Attempt,
+        *,
+        on_start: StartCallback | None = None,
+        on_line: LineCallback | None = None,
+        tell: Callable[[str], None] | None = None,
     ) -> Outcome:
-        """Run ``attempt`` to its end (see ``Executor.run``) and interpret what it did."""
+        """Run ``attempt`` to its end (see ``Executor.run``) and interpret what it did. One that
+        would resume its agent session on a worker that is gone starts a new session instead,
+        and ``tell`` says so."""
+        gone = attempt.launch.worker
+        if gone is not None and attempt.afresh is not None and not await self.executor.has_worker(gone):
+            try:
+                fresh = attempt.afresh()  # (its brief read again)
+            except CannotInvoke as exc:
+                failed = AgentResult(False, error_class=ErrorClass.START, message=str(exc))
+                return Outcome(attempt, ProcessRun(None, None, 0.0, start_error=str(exc)), failed, time.time())
+            attempt.job, attempt.launch, attempt.observer = fresh.job, fresh.launch, fresh.observer
+            attempt.session, attempt.told, attempt.afresh = "moved", fresh.told, None
+            if tell is not None:
+                tell(f"{attempt.task.id}'s agent session is on worker {gone}, which is gone: it starts a new session")
         observer = attempt.observer
 
         def feed(line: bytes) -> None:

@@ -29,7 +29,7 @@ from orchestrator.run.selection import (
     task_signature,
 )
 from orchestrator.state import approvals, store
-from orchestrator.state.journal import OpenAttempt, attempts_started, epoch_of
+from orchestrator.state.journal import OpenAttempt, attempts_started, epoch_of, workers_of
 from orchestrator.state.params import remember
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView, archived_records, collect, read_records
@@ -114,7 +114,9 @@ class Prepared:
         for attempt in left:
             if attempt.session_id and attempt.task in running:
                 since = epoch_of(attempt.told or attempt.started)
-                self.sessions.setdefault(attempt.task, Resumable(attempt.session_id, attempt.fingerprint, since))
+                worker = (attempt.handle or {}).get("worker")  # on a cluster: where the session lives
+                where = worker if isinstance(worker, str) else None
+                self.sessions.setdefault(attempt.task, Resumable(attempt.session_id, attempt.fingerprint, since, where))
 
 
 def load_checked(
@@ -193,7 +195,7 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
         views[task_id].move(TaskStatus.PENDING if ready else TaskStatus.WAITING)  # (from what status reads)
     afresh = asked_again(plan, options.rerun)
     sessions = {
-        task_id: Resumable(record.session_id, record.fingerprint)
+        task_id: Resumable(record.session_id, record.fingerprint, worker=_ran_on(workspace, record))
         for task_id, record in records.items()
         if task_id in selection.run
         and task_id not in afresh
@@ -276,3 +278,8 @@ def attempts_made(plan: Plan, workspace: Workspace) -> dict[str, int]:
 def attempt_base_environment() -> dict[str, str]:
     """What every attempt's environment starts from: ours."""
     return dict(os.environ)
+
+
+def _ran_on(workspace: Workspace, record: ResultRecord) -> str | None:
+    """The worker that ran a result's attempt, on a cluster: where its agent session lives."""
+    return record.worker or workers_of(workspace.journal_file, record.task).get(record.attempts)

@@ -101,6 +101,7 @@ def _record(ws: Workspace, task: Task, attempt: OpenAttempt, backend: str, resul
     streams = [stream for stream in ("out", "err") if _nonempty(ws.log(task, number, stream))]
     finished = ws.log(task, number, "out").stat().st_mtime  # its last line, the result, was written then
     began = epoch_of(attempt.started)
+    worker = (attempt.handle or {}).get("worker")  # on a cluster: the worker its start line named
     return ResultRecord(
         task=task.id,
         agent=task.agent,
@@ -122,6 +123,7 @@ def _record(ws: Workspace, task: Task, attempt: OpenAttempt, backend: str, resul
         turns=result.turns,
         permission_denials=len(result.permission_denials) or None,
         logs=tuple(ws.log_name(task, number, stream) for stream in streams),
+        worker=worker if isinstance(worker, str) else None,
     )
 
 

@@ -203,7 +203,7 @@ class Scheduler:
 
         with attempt.stoppable():  # `orchestrator cancel` and the run's stop cancel it (``run.live``)
             try:
-                ran = functools.partial(self.launcher.run, attempt, on_start=started, on_line=line)
+                ran = functools.partial(self.launcher.run, attempt, on_start=started, on_line=line, tell=_notices(self))
                 outcome = await (self.merges.landed(attempt, self.records.get(task.id), ran) if self.merges else ran())
             except Exception as exc:  # a bug of ours (a parser, a callback): this task fails, not the run
                 outcome = self.launcher.internal_error(attempt, exc)
@@ -232,7 +232,7 @@ class Scheduler:
         decision = self.retries.decide(  # (its place in this run of the task: retries count in it)
             task.id, result, attempt=attempt.in_run, settings=attempt.settings, rng=self.rng, now=now
         )
-        session = _goes_on(decision, attempt, result)
+        session = _goes_on(decision, outcome)
         if session is not None:
             self.sessions[task.id] = session
         elif not isinstance(decision, policy.Complete | policy.Pause):
@@ -260,8 +260,6 @@ class Scheduler:
             self.admission.pause(self.pause.until_for(group), group)
             self.delayed[task.id] = anyio.current_time() + self.pause.remaining(group)
             self.waiting[task.id] = outcome
-            if result.session_id:  # after the pause the task goes on in its session
-                self.sessions[task.id] = Resumable(result.session_id, attempt.fingerprint, attempt.told)
             self.recorder.paused(task, until, decision.reason, group if new else None)
         elif isinstance(decision, policy.Block):
             self.admission.block(decision.backend, decision.blocked)
@@ -430,14 +428,24 @@ def _until_next(
     return max(0.0, min(times) - now) if times else math.inf
 
 
-def _goes_on(decision: policy.Decision, attempt: Attempt, result: AgentResult) -> Resumable | None:
-    """The session a rate-limited attempt's retry continues: the API turned its next request away,
-    not the session, which goes on where it stopped (as after a pause) without making again the
-    requests it made, told to go on if the task is unchanged. Only a session that got an answer (in
-    this attempt or one it continued): one whose first request was refused has done nothing yet."""
+def _notices(scheduler: Scheduler) -> Callable[[str], None]:
+    """What tells a notice an attempt has for the run (``Launcher.run``'s ``tell``): on the loop."""
+    return lambda message: scheduler.inbox.change(functools.partial(scheduler.recorder.emit, "notice", message=message))
+
+
+def _goes_on(decision: policy.Decision, outcome: Outcome) -> Resumable | None:
+    """The session the next attempt continues, on the worker that ran it (on a cluster: it holds
+    the session). After a pause (a usage limit), the session the attempt had. After a rate limit:
+    the API turned its next request away, not the session, which goes on where it stopped without
+    making again the requests it made, told to go on if the task is unchanged. Only a session that
+    got an answer (in this attempt or one it continued): one whose first request was refused has
+    done nothing yet."""
+    attempt, result, worker = outcome.attempt, outcome.result, outcome.run.worker
     session = result.session_id
+    if isinstance(decision, policy.Pause) and session:
+        return Resumable(session, attempt.fingerprint, attempt.told, worker)
     if not (isinstance(decision, policy.Retry) and decision.rate_limited and session):
         return None
     if attempt.job.resume_session == session or (result.tokens and result.tokens.get("output")):
-        return Resumable(session, attempt.fingerprint, attempt.told)
+        return Resumable(session, attempt.fingerprint, attempt.told, worker)
     return None

@@ -208,20 +208,27 @@ def attempts_of(path: Path, task_id: str) -> set[int]:
 
 def workers_of(path: Path, task_id: str) -> dict[int, str]:
     """The worker that ran each attempt of ``task_id`` on a cluster, as the journal's ``end``
-    lines say (attempts that ran here have none)."""
+    lines say, or for an attempt still running (or whose end a killed runner never wrote), the
+    handle of its ``start`` line once a worker ran it (attempts that ran here have none)."""
     named = b'"task": ' + json.dumps(task_id, ensure_ascii=False).encode("utf-8")
     try:
         data = read_regular(path)
     except OSError:
         return {}
     found: dict[int, str] = {}
+    ended: set[int] = set()  # (an end line's worker is the last word on its attempt)
     for raw in data.splitlines():
-        if not raw.startswith(b'{"event": "end"') or named not in raw or b'"worker"' not in raw:
+        if not raw.startswith((b'{"event": "end"', b'{"event": "start"')) or named not in raw or b'"worker"' not in raw:
             continue
         try:
             entry = json.loads(raw)
-            if entry.get("task") == task_id and isinstance(entry.get("worker"), str):
-                found[int(entry["attempt"])] = entry["worker"]
+            number = int(entry["attempt"])
+            where = entry.get("worker") if entry["event"] == "end" else (entry.get("handle") or {}).get("worker")
+            if entry.get("task") != task_id or not isinstance(where, str) or number in ended:
+                continue
+            found[number] = where
+            if entry["event"] == "end":
+                ended.add(number)
         except (ValueError, KeyError, TypeError, AttributeError):
             continue
     return found
