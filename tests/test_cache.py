@@ -120,7 +120,7 @@ def test_rerun_of_an_upstream_that_prints_the_same_reuses_its_dependent(tmp_path
     assert ran(tmp_path) == ["T-01"], "T-01 ran again and printed the same: T-02 reused"
     assert "task_started" not in done.kinds("T-02")
     [completed] = [e for e in done.events if e["event"] == "task_completed" and e["task"] == "T-02"]
-    assert completed["reused"].startswith("same inputs as the run of ")
+    assert completed["reused"].startswith("T-01 ran again with the same output: same inputs as the run of ")
     assert tasks(tmp_path)["T-02"]["reused"] and tasks(tmp_path)["T-01"]["reused"] is None
     fresh_log(tmp_path)
     (tmp_path / "value.txt").write_text("changed\n", encoding="utf-8")
