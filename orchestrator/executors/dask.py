@@ -46,6 +46,7 @@ import anyio
 from orchestrator.errors import ClusterError, GitError
 from orchestrator.executors import luggage, placement, remote
 from orchestrator.executors.base import Executor, Launch, Leftover, LineCallback, ProcessRun, StartCallback
+from orchestrator.executors.daskstream import Lines, Output
 from orchestrator.executors.daskworker import (
     allowed_failures,
     on_worker,
@@ -65,7 +66,6 @@ _POLL = 0.25  # seconds between two looks at an attempt's output queue
 _FIRST_POLL = 0.5  # before the first: a worker sends no batch sooner (``remote._BATCH``) unless it is big
 _POLL_LIMIT = 30.0  # seconds a look may take (a poll under way is finished, not cut: a batch taken would be lost)
 _TELL_EVERY = 10.0
-_LONGEST_LINE = 64 * 1024 * 1024
 
 
 class DaskExecutor(Executor):
@@ -166,9 +166,9 @@ class DaskExecutor(Executor):
             pinned = [address]
         if on_start is not None:
             on_start({"key": key, "scheduler": self.scheduler})
-        queue = _Output(client, key)
+        queue = Output(client, key)
         out_log, err_log = _Log(launch.stdout, limits.log_cap), _Log(launch.stderr, limits.log_cap)
-        lines = _Lines(on_line)
+        lines = Lines(on_line)
         future = client.submit(on_worker, spec, key=key, pure=False, retries=0, resources=resources or None,
                                workers=pinned, allow_other_workers=False)  # fmt: skip
         self._running[key] = launch.task
@@ -454,57 +454,3 @@ async def _quietly(awaitable: Any) -> Any:
         return await awaitable
     except Exception:
         return None
-
-
-class _Output:
-    """The queue on the scheduler an attempt's output comes through, made when first looked at:
-    an attempt that ends before the first look and sent nothing costs no round trip."""
-
-    def __init__(self, client: Client, key: str) -> None:
-        self.client = client
-        self.key = key
-        self.queue: Any = None
-
-    @property
-    def made(self) -> bool:
-        return self.queue is not None
-
-    async def take(self) -> Any:
-        if self.queue is None:
-            queue = _distributed().Queue(self.key, client=self.client)
-            await queue._started  # made on the scheduler (``await queue`` would ask a second time)
-            self.queue = queue
-        return await self.queue.get(batch=True)
-
-    def close(self) -> None:
-        """Release it on the scheduler (a message, not a round trip)."""
-        if self.queue is not None:
-            with contextlib.suppress(Exception):
-                self.queue.close()
-        elif self.client.status == "running":  # (the worker may have made it)
-            self.client._send_to_scheduler({"op": "queue_release", "name": self.key})
-
-
-class _Lines:
-    """Complete stdout lines to ``on_line``, in order, from the chunks as they come."""
-
-    def __init__(self, on_line: LineCallback | None) -> None:
-        self.on_line = on_line
-        self.pending = bytearray()
-
-    def feed(self, chunk: bytes) -> None:
-        if self.on_line is None:
-            return
-        self.pending += chunk
-        if b"\n" in chunk:
-            *lines, rest = self.pending.split(b"\n")
-            for line in lines:
-                self.on_line(bytes(line))
-            self.pending = bytearray(rest)
-        elif len(self.pending) > _LONGEST_LINE:
-            self.pending.clear()
-
-    def end(self) -> None:
-        if self.on_line is not None and self.pending:
-            self.on_line(bytes(self.pending))
-        self.pending.clear()
