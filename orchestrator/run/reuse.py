@@ -29,16 +29,19 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from orchestrator import documents
 from orchestrator.documents import read_body
 from orchestrator.plan.model import Task
 from orchestrator.plan.settings import Settings
-from orchestrator.run.recorder import Recorder
 from orchestrator.state import cache
 from orchestrator.state.journal import iso_at
 from orchestrator.state.results import ResultRecord
 from orchestrator.vocabulary import TaskStatus
+
+if TYPE_CHECKING:  # (validate names the tasks never cached: it runs nothing, and imports no anyio)
+    from orchestrator.run.recorder import Recorder
 
 CACHE_VERSION = "c1"  # bump when what a key covers changes: earlier entries are then never found
 
