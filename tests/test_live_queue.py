@@ -858,7 +858,12 @@ def test_cancel_waits_for_the_kill_grace_the_run_gives_not_the_plans_on_disk(tmp
         wait_until(lambda: _started(tmp_path, "T-01"), "T-01 to start")
         text = plan.read_text(encoding="utf-8")
         assert "kill_grace: 11" in text
-        plan.write_text(text.replace("kill_grace: 11", "kill_grace: 0"), encoding="utf-8")
+        # Saved whole (an in-place save that the run's block write meets in its moment of
+        # truncation is a plan without its table until the run's next write puts the save back:
+        # a cancel reading it then was refused on a loaded CI machine)
+        edited = plan.with_name("master_plan.md.edit")
+        edited.write_text(text.replace("kill_grace: 11", "kill_grace: 0"), encoding="utf-8")
+        os.replace(edited, plan)
         began = time.monotonic()
         cancelled = cli(tmp_path, "cancel", "T-01")
         assert cancelled.code == 0, cancelled.stderr

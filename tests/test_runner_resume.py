@@ -445,8 +445,6 @@ def test_a_group_id_now_leading_somebody_elses_process_is_never_signalled(projec
         if stranger.poll() is None:
             stranger.kill()
             stranger.wait(timeout=10)
-        assert stranger.stdout is not None
-        stranger.stdout.close()
 
 
 def test_commands_that_read_a_run_know_its_runner_by_pid_and_start_time(project: Path) -> None:
