@@ -192,7 +192,7 @@ def test_retry_puts_a_failed_task_back_in_the_run_going_on(tmp_path: Path) -> No
         (tmp_path / "fixed").touch()
         retried = cli(tmp_path, "retry", "--json", "T-01")
         assert retried.code == 0 and json.loads(retried.stdout)["ok"] is True, retried.stderr
-        wait_until(lambda: results(tmp_path)["T-02"]["status"] == "completed", "T-01 and T-02 to run again")
+        wait_until(lambda: results(tmp_path).get("T-02", {}).get("status") == "completed", "T-01 and T-02 to run again")
     finally:
         code = _finish(runner, tmp_path)
     assert code == 0
@@ -419,9 +419,11 @@ def test_retry_brings_back_what_a_failure_took_down_but_never_a_cancelled_task(t
         assert cli(tmp_path, "cancel", "T-02").code == 1  # skipped already: nothing to stop
         (tmp_path / "fixed").touch()
         assert cli(tmp_path, "retry", "T-01").code == 0
-        wait_until(lambda: results(tmp_path)["T-04"]["status"] == "completed", "T-04 to run after the retry")
+        wait_until(
+            lambda: results(tmp_path).get("T-04", {}).get("status") == "completed", "T-04 to run after the retry"
+        )
         assert cli(tmp_path, "retry", "T-03").code == 0  # itself: back in the queue
-        wait_until(lambda: results(tmp_path)["T-03"]["status"] == "completed", "T-03 to run")
+        wait_until(lambda: results(tmp_path).get("T-03", {}).get("status") == "completed", "T-03 to run")
     finally:
         code = _finish(runner, tmp_path)
     assert code == 0, runner.stderr.read_text()
