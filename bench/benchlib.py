@@ -658,3 +658,25 @@ def machine_line() -> str:
         f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, "
         f"{datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}"
     )
+
+
+def marked_section(path: Path, begin: str, end: str) -> str | None:
+    """The section of a report between ``begin`` and ``end``, markers included, if it holds one
+    (``bench/run.py`` keeps such sections, written by other scripts, when it rewrites the file)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    if begin not in text or end not in text:
+        return None
+    return begin + text.split(begin, 1)[1].split(end, 1)[0] + end
+
+
+def put_marked_section(path: Path, begin: str, end: str, body: str) -> None:
+    """``body`` as the report's section between ``begin`` and ``end``: in place of the one it
+    holds, else at its end; the rest of the file is kept."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    section = f"{begin}\n{body.strip()}\n{end}"
+    old = marked_section(path, begin, end)
+    text = text.replace(old, section) if old else text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text, encoding="utf-8")

@@ -28,7 +28,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from benchlib import fresh_dir, independent, orchestrator_makespan, say, table, verdict, write_plan
+from benchlib import (
+    fresh_dir,
+    independent,
+    marked_section,
+    orchestrator_makespan,
+    put_marked_section,
+    say,
+    table,
+    verdict,
+    write_plan,
+)
 
 CONCURRENCY = 8
 SLEEP = 0.2
@@ -41,22 +51,12 @@ END = "<!-- /W9 -->"
 
 def section_of(path: Path) -> str | None:
     """The W9 section a report holds, if any (``bench/run.py`` keeps it when it rewrites the file)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        return None
-    if BEGIN not in text or END not in text:
-        return None
-    return BEGIN + text.split(BEGIN, 1)[1].split(END, 1)[0] + END
+    return marked_section(path, BEGIN, END)
 
 
 def write_section(path: Path, body: str) -> None:
     """``body`` as the report's W9 section: in place of the one it holds, else at its end."""
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    section = f"{BEGIN}\n{body.strip()}\n{END}"
-    old = section_of(path)
-    text = text.replace(old, section) if old else text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text, encoding="utf-8")
+    put_marked_section(path, BEGIN, END, body)
 
 
 @contextlib.contextmanager

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentlib import AgentDag, random_dag, read_records
-from benchlib import Dag, Node, fresh_dir, say, table, verdict, write_plan
+from benchlib import Dag, Node, fresh_dir, marked_section, put_marked_section, say, table, verdict, write_plan
 
 CONCURRENCY = 4
 LIMIT = 1.05
@@ -187,21 +187,12 @@ def report(measured: dict[str, tuple[list[Run], list[Run]]], runs: int) -> str:
 
 def section_of(path: Path) -> str | None:
     """The W6s section a report holds, if any (``bench/run.py`` keeps it when it rewrites the file)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        return None
-    if BEGIN not in text or END not in text:
-        return None
-    return BEGIN + text.split(BEGIN, 1)[1].split(END, 1)[0] + END
+    return marked_section(path, BEGIN, END)
 
 
 def write_section(path: Path, body: str) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    section = f"{BEGIN}\n{body.strip()}\n{END}"
-    old = section_of(path)
-    text = text.replace(old, section) if old else text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text, encoding="utf-8")
+    """``body`` as the report's W6s section: in place of the one it holds, else at its end."""
+    put_marked_section(path, BEGIN, END, body)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
