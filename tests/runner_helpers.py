@@ -434,3 +434,14 @@ def catches(pid: int, sig: int) -> bool:
         return False
     caught = next((line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), "0")
     return bool(int(caught, 16) >> (sig - 1) & 1)
+
+
+def git(repo: Path, *args: str) -> str:
+    """``git ARGS`` in ``repo`` with an identity of its own (a fresh machine has none), its output
+    stripped; a failure fails the test with git's own words."""
+    done = subprocess.run(
+        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.org", *args],
+        cwd=repo, capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()

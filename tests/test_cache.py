@@ -5,11 +5,10 @@ outputs) are those of a result kept earlier reuses it, and no process starts. Ea
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
-from runner_helpers import Spec, cli, run, write_plan
+from runner_helpers import Spec, cli, git, run, write_plan
 
 RAN = "ran.log"  # each task's script appends its id here: a line is a process that ran
 
@@ -168,22 +167,14 @@ def test_the_nightly_audit_example_audits_a_repository_again_not_from_the_cache(
     for repo in repos.values():
         repo.mkdir()
         (repo / "x.py").write_text("# TODO one\n", encoding="utf-8")
-        _git(repo, "init", "-q")
-        _git(repo, "add", "-A")
-        _git(repo, "commit", "-q", "-m", "one")
+        git(repo, "init", "-q")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", "one")
     for name in ("a", "b"):
         assert run(project, "--param", f"repo={repos[name]}").code == 0
     (repos["a"] / "x.py").write_text("# TODO one\n# TODO two\n", encoding="utf-8")
-    _git(repos["a"], "commit", "-q", "-am", "two")
+    git(repos["a"], "commit", "-q", "-am", "two")
     again = run(project, "--param", f"repo={repos['a']}")
     assert again.code == 0, again.stderr
     assert "- x.py:2" in cli(project, "output", "T-02").stdout, "A as it is now: two markers"
     assert not [e for e in again.events if e.get("reused")]
-
-
-def _git(repo: Path, *args: str) -> None:
-    done = subprocess.run(
-        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.org", *args],
-        cwd=repo, capture_output=True, text=True, check=False, timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr

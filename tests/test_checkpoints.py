@@ -8,7 +8,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from runner_helpers import Spec, cli, run, start, wait_until, write_plan
+from runner_helpers import Spec, cli, git, run, start, wait_until, write_plan
 
 
 def output(project: Path, task: str) -> str:
@@ -80,25 +80,16 @@ def test_a_brief_edited_by_hand_goes_back_with_the_restore(tmp_path: Path) -> No
     assert brief.read_bytes().endswith(b"mind the edge cases.\n")
 
 
-def _git(project: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.org", *args],
-        cwd=project, capture_output=True, text=True, check=False, timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
-
-
 def test_restore_never_touches_unmerged_work_on_a_worktree_branch(tmp_path: Path) -> None:
     """A real ``isolation: worktree`` task whose commit could not be merged (a conflict, with
     ``on_conflict: fail``): a restore to before the run removes its result, never its branch, its
     commit nor its worktree directory."""
     project = tmp_path / "project"
     project.mkdir()
-    _git(project, "init", "-q", "-b", "main")
+    git(project, "init", "-q", "-b", "main")
     (project / "a.txt").write_text("one\ntwo\n", encoding="utf-8")
-    _git(project, "add", "-A")
-    _git(project, "commit", "-q", "-m", "start")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "start")
     (project / ".git" / "info" / "exclude").write_text(".orchestrator/\n", encoding="utf-8")
     integration = "orchestrator/integration"
     wait = f"until git log --format=%s {integration} | grep -q 'merge T-01'; do sleep 0.05; done"
@@ -111,7 +102,7 @@ def test_restore_never_touches_unmerged_work_on_a_worktree_branch(tmp_path: Path
     done = run(project)
     assert done.code == 1, done.stdout + done.stderr  # T-02 failed: its work conflicts
     branch = f"{integration}-T-02"
-    commit = _git(project, "rev-parse", branch)
+    commit = git(project, "rev-parse", branch)
     tree = project / ".orchestrator" / "worktrees" / "T-02"
     assert (tree / "a.txt").read_text(encoding="utf-8") == "one\ntwo by T-02\n"
     merged = subprocess.run(["git", "merge-base", "--is-ancestor", commit, integration], cwd=project, check=False)
@@ -120,10 +111,10 @@ def test_restore_never_touches_unmerged_work_on_a_worktree_branch(tmp_path: Path
     restored = cli(project, "checkpoint", "restore", "before-run")
     assert restored.code == 0, restored.stderr
     assert not (project / ".orchestrator" / "results" / "agent-02-result.md").exists()
-    assert _git(project, "rev-parse", branch) == commit  # the branch and its unmerged commit
-    assert _git(project, "show", f"{commit}:a.txt") == "one\ntwo by T-02"
+    assert git(project, "rev-parse", branch) == commit  # the branch and its unmerged commit
+    assert git(project, "show", f"{commit}:a.txt") == "one\ntwo by T-02"
     assert (tree / "a.txt").read_text(encoding="utf-8") == "one\ntwo by T-02\n"  # the worktree, as it was
-    assert str(tree) in _git(project, "worktree", "list")
+    assert str(tree) in git(project, "worktree", "list")
 
 
 def test_refusals_are_one_line_and_write_nothing(tmp_path: Path) -> None:
