@@ -47,6 +47,22 @@ def _started(project: Path, task: str) -> bool:
     return any(e["event"] == "task_started" and e.get("task") == task for e in _events(project))
 
 
+def _finished(project: Path, task: str) -> bool:
+    return any(e["event"] == "task_completed" and e.get("task") == task for e in _events(project))
+
+
+def _written_all_it_had(plan: Path, quiet: float = 2.5) -> None:
+    """Wait until the run has not rewritten ``plan`` for ``quiet`` seconds (it writes its status
+    blocks at most once a second, when they would show something new)."""
+    last, since = os.stat(plan).st_ino, time.monotonic()
+    deadline = since + 60
+    while time.monotonic() - since < quiet:
+        assert time.monotonic() < deadline, "the run kept rewriting the plan for a minute"
+        time.sleep(0.05)
+        if (now := os.stat(plan).st_ino) != last:
+            last, since = now, time.monotonic()
+
+
 def _finish(runner: Background, project: Path) -> int:
     (project / "go").touch()
     try:
@@ -961,6 +977,52 @@ def test_a_row_edited_while_its_task_waits_is_what_runs(tmp_path: Path) -> None:
     )
     assert cli(tmp_path, "status", "--json").code == 0
     assert json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"][0]["status"] != "running"
+
+
+def test_a_save_written_into_the_file_the_runs_write_took_out_is_put_back_and_taken_at_once(tmp_path: Path) -> None:
+    """An editor that saves in place opened the plan just before the run swapped its status
+    blocks in, and writes its save into the file the swap took out. The run puts that save back in
+    master_plan.md within about a second, though it has no news of its own to write then, and
+    takes the edited row: T-03, freed of T-01 by the save, runs while T-01 still does. (The run
+    used to put it back only at its next write, here when T-01 ended.)"""
+    write_plan(
+        tmp_path,
+        [
+            Spec("T-01", f"{WAIT_FOR_GO}; echo one"),
+            Spec("T-02", "while [ ! -f go2 ]; do sleep 0.05; done"),
+            Spec("T-03", "echo free > free.txt", deps=["T-01"]),
+        ],
+    )
+    plan = workspace(tmp_path) / "master_plan.md"
+    freed = "| T-03 | Task T-03 | Run the T-03 script | None |"
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: _started(tmp_path, "T-01") and _started(tmp_path, "T-02"), "T-01 and T-02 to start")
+        _written_all_it_had(plan)  # (so that the next write is the one for T-02's end)
+        editor = os.open(plan, os.O_RDWR)
+        try:
+            opened = os.fstat(editor).st_ino
+            (tmp_path / "go2").touch()  # T-02 ends: the run writes its blocks, swapping a new file in
+            wait_until(lambda: os.stat(plan).st_ino != opened, "the run's write to swap out the file the editor has")
+            time.sleep(0.2)  # (the write has returned: what the editor writes now is late)
+            size = os.fstat(editor).st_size
+            text = os.pread(editor, size, 0).decode("utf-8")
+            edited = text.replace("| T-03 | Task T-03 | Run the T-03 script | T-01 |", freed)
+            assert edited != text
+            os.ftruncate(editor, 0)
+            os.pwrite(editor, edited.encode("utf-8"), 0)
+        finally:
+            os.close(editor)
+        wait_until(lambda: freed in plan.read_text(encoding="utf-8"), "the late save to be back in the plan")
+        wait_until(lambda: (tmp_path / "free.txt").exists(), "T-03, freed of T-01 by the save, to run")
+        assert not _finished(tmp_path, "T-01")
+    finally:
+        code = _finish(runner, tmp_path)
+    assert code == 0, runner.stderr.read_text()
+    text = plan.read_text(encoding="utf-8")
+    assert freed in text and text.count("<!-- orchestrator:begin status") == 1
+    notices = [str(e.get("message")) for e in runner.events() if e["event"] == "notice"]
+    assert not [n for n in notices if "is not taken into this run" in n], notices
 
 
 def test_a_row_edited_into_a_cycle_is_refused_in_one_line_and_runs_as_it_was(tmp_path: Path) -> None:

@@ -202,6 +202,28 @@ def test_an_edit_to_the_swapped_in_file_before_it_is_swapped_back_is_set_aside(
     assert aside.read_text(encoding="utf-8").endswith("second save\n")
 
 
+def test_a_save_written_late_into_the_file_the_swap_took_out_is_told_and_put_back(tmp_path: Path) -> None:
+    """An editor opened the plan just before a rewrite swapped it out, and writes into it after the
+    rewrite has looked: ``saved_late`` says so (until then it does not), and the next rewrite puts
+    that save back in the plan, its blocks in it."""
+    path = tmp_path / "master_plan.md"
+    path.write_text(HEAD, encoding="utf-8")
+    assert planfile.rewrite(path, splice)
+    assert not planfile.saved_late(path)
+    with path.open("r+", encoding="utf-8") as editor:  # opened before the next swap
+        assert planfile.rewrite(path, lambda text: text + "the run's news\n")
+        assert not planfile.saved_late(path)  # nothing written into what came out yet
+        editor.seek(0)
+        editor.write(HEAD + "the person's late save\n")
+        editor.truncate()
+    assert "the person's late save" not in path.read_text(encoding="utf-8")  # in the file taken out
+    assert planfile.saved_late(path)
+    planfile.rewrite(path, splice)
+    text = path.read_text(encoding="utf-8")
+    assert "the person's late save" in text and "<!-- orchestrator:begin status" in text
+    assert not planfile.saved_late(path)
+
+
 _EDITOR = """
 import sys, time
 path, count = sys.argv[1], int(sys.argv[2])

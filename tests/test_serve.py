@@ -721,6 +721,10 @@ def test_in_the_browser_a_gate_waits_on_the_page_approve_moves_it_on_and_reject_
                     assert [b.get_attribute("data-action") for b in buttons] == ["approve", "reject"], task
                 assert not driver.find_elements("css selector", f"{row.format('T-01')} button.approve")
 
+                # T-03's Reject, found before T-02 moves on: the page redraws what changed (T-02's row),
+                # never the button a person is about to click on T-03's (pressed on one button and
+                # released on its replacement, a click is lost; Selenium calls the old one stale).
+                reject = driver.find_element("css selector", f"{row.format('T-03')} button.reject")
                 driver.find_element("css selector", f"{row.format('T-02')} button.approve").click()
                 wait_until(
                     lambda: task_state(driver, "T-02")[0] == "completed", "T-02 completed after Approve", HANG_GUARD
@@ -732,7 +736,7 @@ def test_in_the_browser_a_gate_waits_on_the_page_approve_moves_it_on_and_reject_
                 )
                 assert (project / "deployed.txt").read_text() == "deployed\n"
 
-                driver.find_element("css selector", f"{row.format('T-03')} button.reject").click()
+                reject.click()
                 wait_until(
                     lambda: task_state(driver, "T-03")[0] == "rejected", "T-03 rejected after Reject", HANG_GUARD
                 )

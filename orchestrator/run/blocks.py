@@ -43,7 +43,8 @@ class Blocks:
     async def due(
         self, prepared: Prepared, records: Mapping[str, ResultRecord], *, new_results: bool
     ) -> list[planfile.Block] | None:
-        """The blocks to write now, or ``None`` when they would show what they show. The marks
+        """The blocks to write now, or ``None`` when they would show what they show (and no save
+        of a person's waits in the file the last write took out: ``planfile.saved_late``). The marks
         are judged when a person changed the plan, and in a ``run --only`` at first and when
         results were written since (``new_results``). In any other run no completed task is out
         of date (it would have been selected to run) until the plan changes, and a judgement at
@@ -55,8 +56,8 @@ class Blocks:
         views = list(prepared.views.values())
         if changed or (self.only and (new_results or not self.shown.written)):
             self._mark(prepared, views, records)
-        if not self.shown.changed(views):
-            return None
+        if not self.shown.changed(views) and not planfile.saved_late(self.workspace.plan_file):
+            return None  # (a save late into the file the last write took out: written again, to put it back)
         return status_blocks(prepared.plan, views, self.templates)
 
     def final(self, prepared: Prepared, records: Mapping[str, ResultRecord]) -> list[planfile.Block]:

@@ -122,6 +122,8 @@ class LiveQueue:
         except (OrchestratorError, OSError) as exc:
             if not self._watch.settled():  # (saved halfway when read: the next look reads the rest)
                 return None
+            if planfile.saved_late(self.workspace.plan_file):  # (the run's next write puts the save back)
+                return None
             return f"{name} changed, and is not taken into this run: {exc}"
         new = [task_id for task_id in plan.tasks if task_id.lower() not in self._known_ids]
         if not new:  # (rows edited, deleted, renamed, blocked or released: seen to on the loop, which knows its tasks)

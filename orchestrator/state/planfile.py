@@ -17,7 +17,8 @@ an editor) saved meanwhile, their file is what came out: the blocks are put into
 swapped in again (theirs is swapped straight back first, so that nobody reads a file without
 their save). An editor that writes in place into the file it opened just before the swap is
 caught by reading what came out again a few milliseconds later, and, should its write come later
-still, at the next rewrite of the file (the file taken out is kept open until then). Should
+still, at the next rewrite of the file (the file taken out is kept open until then, and a run
+rewrites the file within a second of such a write: ``saved_late``). Should
 somebody change our file in the instant before it is swapped back, their change is kept beside
 the plan (``master_plan.md.saved-<time>-<pid>``), never dropped.
 """
@@ -365,6 +366,7 @@ class _Out:
     def __init__(self, temp: Path) -> None:
         self.fd = os.open(temp, os.O_RDONLY | os.O_CLOEXEC)
         os.unlink(temp)
+        self.key = self._key()  # (before the digest: a write between the two is seen as a move)
         # What the swap took out (the caller has looked at it already), as a digest: held until the
         # next rewrite, a copy of a large plan would be most of what a run holds.
         self.digest = _digest(self.read())
@@ -376,6 +378,15 @@ class _Out:
             chunks.append(chunk)
             offset += len(chunk)
         return b"".join(chunks)
+
+    def _key(self) -> tuple[int, int]:
+        found = os.fstat(self.fd)
+        return found.st_mtime_ns, found.st_size
+
+    def moved(self) -> bool:
+        """Whether it was written since it was taken out (one ``fstat``, cheap enough to ask once
+        a second): a late save may be in it."""
+        return self._key() != self.key
 
     def settled(self) -> bool:
         """Whether it still holds what it held, a moment later. An editor that saves in place may
@@ -408,6 +419,12 @@ class _Held:
             if old is not None:
                 os.close(old[0].fd)
 
+    def waiting(self, path: Path) -> bool:
+        """Whether the file taken out of ``path`` last was written since (``saved_late``)."""
+        with self._lock:
+            held = self._files.get(str(path))
+            return held is not None and held[0].moved()
+
     def take(self, path: Path) -> tuple[_Out, bytes] | None:
         with self._lock:
             return self._files.pop(str(path), None)
@@ -424,6 +441,16 @@ class _Held:
 
 
 _held = _Held()
+
+
+def saved_late(path: Path) -> bool:
+    """Whether a save may wait in the file this process's last ``rewrite`` of ``path`` took out:
+    an editor that writes in place, its file opened just before the swap, wrote into it after
+    ``rewrite`` had looked. The plan file on disk lacks that save until the next ``rewrite`` puts
+    it back, so a process that goes on (a run) rewrites the file soon after this says so, whether
+    or not it has anything new of its own to show: the person's save is in the plan at once, not
+    when the run next has news, and is not lost should the run be killed meanwhile."""
+    return _held.waiting(path)
 
 
 def _digest(data: bytes) -> bytes:

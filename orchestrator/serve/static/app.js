@@ -243,40 +243,63 @@ function renderTotals() {
   }
 }
 
+// The rows on the page, by task id. A render changes only the cells whose text changed: a button
+// is never replaced under the pointer that is about to click it (a click pressed on one button and
+// released on its replacement is no click), and a row's selection and hover stay where they are.
+let shownRows = new Map();
+
 function renderTable() {
   const body = $("tasks").tBodies[0];
-  const rows = [];
-  for (const task of model.tasks) {
-    const row = el("tr", task.id === selected ? "selected" : "");
-    row.dataset.task = task.id;
-    row.dataset.state = task.status;
-    row.append(el("td", "", task.id), el("td", "", task.agent));
-    const name = el("td", "name", task.name);
-    if (task.type) name.append(" ", el("span", "type", task.type));  // its task type, as status --json gives it
-    if (task.reason && task.status !== "completed") name.title = task.reason;
-    row.append(name);
-    const state = el("td");
-    // A completed task `run` would do again (the plan changed since): said as `status` says it.
-    const stale = task.status === "completed" && task.out_of_date;
-    const label = el("span", `state state-${task.status}${stale ? " stale" : ""}`, stale ? "completed · out of date" : task.status);
-    if (stale) label.title = task.out_of_date;
-    state.append(label);
-    if (task.worker) state.append(" ", el("span", "worker", `on ${task.worker}`));  // on a cluster, as status says it
-    const timed = task.status === "waiting" && (task.reason || "").startsWith("not before ");  // its Not before
-    if (task.reason && (WHY_STATES.has(task.status) || timed)) state.append(el("div", "why", task.reason));  // as `status` says it
-    if (task.reused) state.append(el("div", "why", `♻️ reused: ${task.reused}`));  // from the cache: no process started
-    row.append(state);
-    row.append(
-      el("td", "num", task.attempts || "–"),
-      el("td", "num duration", seconds(duration(task))),
-      el("td", "num", money(task.cost_usd)),
-      el("td", "num", count(task.tokens)),
-      actionCell(task),
-    );
-    row.addEventListener("click", () => select(task.id));
-    rows.push(row);
-  }
-  body.replaceChildren(...rows);
+  const rows = model.tasks.map((task) => {
+    const fresh = taskRow(task);
+    const old = shownRows.get(task.id);
+    return old ? patched(old, fresh) : fresh;
+  });
+  shownRows = new Map(rows.map((row) => [row.dataset.task, row]));
+  const same = rows.length === body.rows.length && rows.every((row, i) => body.rows[i] === row);
+  if (!same) body.replaceChildren(...rows);
+}
+
+function patched(old, fresh) {
+  old.className = fresh.className;
+  old.dataset.state = fresh.dataset.state;
+  const cells = Array.from(fresh.cells);  // (a live list: each cell moved into ``old`` leaves it)
+  if (old.cells.length !== cells.length) return fresh;
+  cells.forEach((cell, i) => {
+    if (old.cells[i].outerHTML !== cell.outerHTML) old.cells[i].replaceWith(cell);
+  });
+  return old;
+}
+
+function taskRow(task) {
+  const row = el("tr", task.id === selected ? "selected" : "");
+  row.dataset.task = task.id;
+  row.dataset.state = task.status;
+  row.append(el("td", "", task.id), el("td", "", task.agent));
+  const name = el("td", "name", task.name);
+  if (task.type) name.append(" ", el("span", "type", task.type));  // its task type, as status --json gives it
+  if (task.reason && task.status !== "completed") name.title = task.reason;
+  row.append(name);
+  const state = el("td");
+  // A completed task `run` would do again (the plan changed since): said as `status` says it.
+  const stale = task.status === "completed" && task.out_of_date;
+  const label = el("span", `state state-${task.status}${stale ? " stale" : ""}`, stale ? "completed · out of date" : task.status);
+  if (stale) label.title = task.out_of_date;
+  state.append(label);
+  if (task.worker) state.append(" ", el("span", "worker", `on ${task.worker}`));  // on a cluster, as status says it
+  const timed = task.status === "waiting" && (task.reason || "").startsWith("not before ");  // its Not before
+  if (task.reason && (WHY_STATES.has(task.status) || timed)) state.append(el("div", "why", task.reason));  // as `status` says it
+  if (task.reused) state.append(el("div", "why", `♻️ reused: ${task.reused}`));  // from the cache: no process started
+  row.append(state);
+  row.append(
+    el("td", "num", task.attempts || "–"),
+    el("td", "num duration", seconds(duration(task))),
+    el("td", "num", money(task.cost_usd)),
+    el("td", "num", count(task.tokens)),
+    actionCell(task),
+  );
+  row.addEventListener("click", () => select(task.id));
+  return row;
 }
 
 function actionCell(task) {
