@@ -453,7 +453,10 @@ def test_a_resumed_session_runs_on_the_worker_that_holds_it_or_starts_afresh_whe
         finally:
             runner.stop_all()
         other = "w2" if holder == "w1" else "w1"
-        assert calls(moved) == [["T1", "1", holder, "new"], ["T1", "2", other, "new"]]
+        # (what to look at should it fail: the run's own account, and what the scheduler said)
+        told = [{k: e[k] for k in ("event", "task", "worker", "message", "attempt") if k in e} for e in runner.events()]
+        scheduler_log = (tmp_path / "cluster" / "scheduler" / "process.log").read_text(errors="replace")[-3000:]
+        assert calls(moved) == [["T1", "1", holder, "new"], ["T1", "2", other, "new"]], (told, scheduler_log)
         assert result_body(moved, "T1").strip() == "done in fake-T1-2"
         notices = [event["message"] for event in runner.events() if event["event"] == "notice"]
         assert f"T1's agent session is on worker {holder}, which is gone: it starts a new session" in notices
