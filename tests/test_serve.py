@@ -918,4 +918,8 @@ def test_in_the_browser_a_reused_result_is_marked_with_why(tmp_path: Path) -> No
         wait_until(lambda: driver.find_elements("css selector", "#tasks tr[data-task]"), "the table", HANG_GUARD)
         row = driver.find_element("css selector", '#tasks tr[data-task="T-01"]')
         assert f"♻️ reused: {why}" in row.text, row.text
+        # Attempts as `status` counts them: none made by the run that reused it (not its first's 1).
+        attempts = row.find_elements("css selector", "td")[4].text
+    shown = subprocess.run([*CLI, "status"], cwd=project, capture_output=True, text=True, check=True).stdout
+    assert attempts == "0" and re.search(r"^T-01 .* 0 ", shown, re.MULTILINE), (attempts, shown)
     assert server.errors() == ""

@@ -135,9 +135,14 @@ function applyEvents(events) {
     const state = EVENT_STATE[event.event];
     if (task && state) {
       task.status = state;
-      if (event.event === "task_started") { task.started = event.time; task.attempts = event.attempt ?? task.attempts; }
+      if (event.event === "task_started") {
+        task.started = event.time;
+        task.attempts = event.attempt ?? task.attempts;
+        task.run_attempts = event.in_run ?? task.run_attempts;
+      }
       if (event.duration !== undefined) task.duration = event.duration;
       if (event.attempts !== undefined) task.attempts = event.attempts;
+      if (event.reused) task.run_attempts = 0;  // from the cache: no attempt made, as `status` counts
       if (event.cost_usd !== undefined && event.cost_usd !== null) task.cost_usd = event.cost_usd;
       if (event.reason) task.reason = event.reason;
       if (event.task === selected) touched = true;
@@ -292,7 +297,8 @@ function taskRow(task) {
   if (task.reused) state.append(el("div", "why", `♻️ reused: ${task.reused}`));  // from the cache: no process started
   row.append(state);
   row.append(
-    el("td", "num", task.attempts || "–"),
+    // The attempts of the run of it that made its state, as `status` and `report` count them.
+    el("td", "num", task.attempts ? String(task.run_attempts ?? task.attempts) : "–"),
     el("td", "num duration", seconds(duration(task))),
     el("td", "num", money(task.cost_usd)),
     el("td", "num", count(task.tokens)),
