@@ -224,6 +224,24 @@ def test_a_save_written_late_into_the_file_the_swap_took_out_is_told_and_put_bac
     assert not planfile.saved_late(path)
 
 
+def test_a_late_save_that_is_not_utf8_goes_back_as_it_is(tmp_path: Path) -> None:
+    """A late save the blocks cannot go into (not UTF-8): the next rewrite puts it back in the plan
+    as it is, and says the file is unreadable, rather than dropping it with the file it came in."""
+    path = tmp_path / "master_plan.md"
+    path.write_text(HEAD, encoding="utf-8")
+    saved = HEAD.encode() + b"caf\xe9 in Latin-1\n"
+    with path.open("r+b") as editor:
+        assert planfile.rewrite(path, splice)
+        editor.seek(0)
+        editor.write(saved)
+        editor.truncate()
+    assert planfile.saved_late(path)
+    with pytest.raises(planfile.PlanFileUnreadable):
+        planfile.rewrite(path, splice)
+    assert path.read_bytes() == saved
+    assert not planfile.saved_late(path)
+
+
 _EDITOR = """
 import sys, time
 path, count = sys.argv[1], int(sys.argv[2])

@@ -308,7 +308,14 @@ def _rewrite(path: Path, change: Callable[[str], str], durable: bool) -> bool:
     except FileNotFoundError:
         _held.take(path)
         return False
-    source = _held.late_save(path, expected) or expected  # the text to change: the person's latest
+    late = _held.late_save(path, expected)
+    source = late or expected  # the text to change: the person's latest
+    if late is not None:
+        try:
+            _changed(late, change)
+        except PlanFileUnreadable:  # their late save is no text we can change: it goes back as it is
+            store.write_bytes(path, late, durable=durable)
+            raise
     for _ in range(_ATTEMPTS):
         data = _changed(source, change)
         if data == expected:  # the file holds just that already
