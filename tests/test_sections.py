@@ -7,6 +7,7 @@ never lost.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import subprocess
@@ -15,6 +16,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -24,7 +26,7 @@ from orchestrator import Workspace, load_plan
 from orchestrator.output.briefs import render_briefs
 from orchestrator.output.sections import update_plan_file
 from orchestrator.plan.markdown import _LINE_RE, split_lines
-from orchestrator.state import planfile, store
+from orchestrator.state import planfile, store, swap
 from orchestrator.state.planfile import Block
 
 BLOCKS = [
@@ -209,19 +211,19 @@ def test_a_save_written_late_into_the_file_the_swap_took_out_is_told_and_put_bac
     path = tmp_path / "master_plan.md"
     path.write_text(HEAD, encoding="utf-8")
     assert planfile.rewrite(path, splice)
-    assert not planfile.saved_late(path)
+    assert planfile.saved_late(path) is None
     with path.open("r+", encoding="utf-8") as editor:  # opened before the next swap
         assert planfile.rewrite(path, lambda text: text + "the run's news\n")
-        assert not planfile.saved_late(path)  # nothing written into what came out yet
+        assert planfile.saved_late(path) is None  # nothing written into what came out yet
         editor.seek(0)
         editor.write(HEAD + "the person's late save\n")
         editor.truncate()
     assert "the person's late save" not in path.read_text(encoding="utf-8")  # in the file taken out
-    assert planfile.saved_late(path)
+    assert planfile.saved_late(path) is not None
     planfile.rewrite(path, splice)
     text = path.read_text(encoding="utf-8")
     assert "the person's late save" in text and "<!-- orchestrator:begin status" in text
-    assert not planfile.saved_late(path)
+    assert planfile.saved_late(path) is None
 
 
 def test_a_late_save_that_is_not_utf8_goes_back_as_it_is(tmp_path: Path) -> None:
@@ -235,11 +237,56 @@ def test_a_late_save_that_is_not_utf8_goes_back_as_it_is(tmp_path: Path) -> None
         editor.seek(0)
         editor.write(saved)
         editor.truncate()
-    assert planfile.saved_late(path)
+    assert planfile.saved_late(path) is not None
     with pytest.raises(planfile.PlanFileUnreadable):
         planfile.rewrite(path, splice)
     assert path.read_bytes() == saved
-    assert not planfile.saved_late(path)
+    assert planfile.saved_late(path) is None
+
+
+def test_a_late_save_outlives_a_rewrite_that_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rewrite that would put a late save back fails (a full disk): the save is still held,
+    ``saved_late`` still says so, and the next rewrite puts it back."""
+    path = tmp_path / "master_plan.md"
+    path.write_text(HEAD, encoding="utf-8")
+    with path.open("r+", encoding="utf-8") as editor:
+        assert planfile.rewrite(path, splice)
+        editor.write(HEAD + "the person's late save\n")
+    write_temp = store.write_temp
+
+    def full(*args: Any, **kwargs: Any) -> str:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store, "write_temp", full)
+    with pytest.raises(OSError, match="No space"):
+        planfile.rewrite(path, lambda text: splice(text) + "news\n")
+    assert planfile.saved_late(path) is not None
+    monkeypatch.setattr(store, "write_temp", write_temp)
+    planfile.rewrite(path, lambda text: splice(text) + "news\n")
+    assert "the person's late save" in path.read_text(encoding="utf-8")
+
+
+def test_a_save_written_between_the_swaps_check_and_the_hold_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The editor writes into the file taken out in the instant after the rewrite compared it
+    with what it read, before it holds it: what it holds is judged against what it compared,
+    so the save is seen (not taken as what the file held all along) and goes back in the plan."""
+    path = tmp_path / "master_plan.md"
+    path.write_text(HEAD, encoding="utf-8")
+    hold = swap._Out.__init__
+    with path.open("r+", encoding="utf-8") as editor:
+
+        def write_first(self: Any, temp: Path, held: bytes) -> None:
+            editor.write(HEAD + "saved in the instant\n")
+            editor.flush()
+            hold(self, temp, held)
+
+        monkeypatch.setattr(swap._Out, "__init__", write_first)
+        assert planfile.rewrite(path, splice)
+    monkeypatch.setattr(swap._Out, "__init__", hold)
+    planfile.rewrite(path, splice)  # (the next rewrite, if this one held it)
+    assert "saved in the instant" in path.read_text(encoding="utf-8")
 
 
 _EDITOR = """

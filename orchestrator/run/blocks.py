@@ -28,7 +28,7 @@ from orchestrator.state.workspace import Workspace
 
 class Blocks:
     """The blocks a run writes: marked as ``status`` marks, rewritten only when what they show
-    changed (nothing in them moves with the clock)."""
+    changed (nothing in them moves with the clock), or to put back a person's late save."""
 
     def __init__(self, workspace: Workspace, templates: Renders, *, only: bool = False) -> None:
         self.workspace = workspace
@@ -56,9 +56,15 @@ class Blocks:
         views = list(prepared.views.values())
         if changed or (self.only and (new_results or not self.shown.written)):
             self._mark(prepared, views, records)
-        if not self.shown.changed(views) and not planfile.saved_late(self.workspace.plan_file):
-            return None  # (a save late into the file the last write took out: written again, to put it back)
+        if not self.shown.changed(views) and not self._saved_late():
+            return None
         return status_blocks(prepared.plan, views, self.templates)
+
+    def _saved_late(self) -> bool:
+        """Whether a person's save waits in the file the last write took out, still for a moment
+        (``planfile.saved_late``): the blocks are written again, which puts it back."""
+        late = planfile.saved_late(self.workspace.plan_file)
+        return late is not None and late >= planfile.LATE_QUIET
 
     def final(self, prepared: Prepared, records: Mapping[str, ResultRecord]) -> list[planfile.Block]:
         """The blocks at the run's end, whatever they showed before."""

@@ -120,9 +120,8 @@ class LiveQueue:
         try:
             plan, profiles = load_checked(self.workspace, self.options)
         except (OrchestratorError, OSError) as exc:
-            if not self._watch.settled():  # (saved halfway when read: the next look reads the rest)
-                return None
-            if planfile.saved_late(self.workspace.plan_file):  # (the run's next write puts the save back)
+            if not self._watch.settled() or planfile.saved_late(self.workspace.plan_file) is not None:
+                self._watch.again()  # (saved halfway when read, or the run's next write puts a late save back)
                 return None
             return f"{name} changed, and is not taken into this run: {exc}"
         new = [task_id for task_id in plan.tasks if task_id.lower() not in self._known_ids]

@@ -1,4 +1,4 @@
-"""master_plan.md's tool-written blocks, and the one way the tool rewrites that file.
+"""master_plan.md's tool-written blocks, and how a person's changes to the rest of it are seen.
 
 The tool writes only between its own two marker lines::
 
@@ -11,16 +11,7 @@ Every other byte of the file is the person's, before, between and after the bloc
 it is. A block that is missing is appended at the end of the file with its heading; a plan written
 by version 0.1 (whose two sections had no markers) has exactly its old generated lines replaced.
 
-``rewrite`` never loses an edit made while it works: it swaps its new file with the old one in
-one step (``store.exchange``), then compares what it took out with what it read. If a person (or
-an editor) saved meanwhile, their file is what came out: the blocks are put into *that* text and
-swapped in again (theirs is swapped straight back first, so that nobody reads a file without
-their save). An editor that writes in place into the file it opened just before the swap is
-caught by reading what came out again a few milliseconds later, and, should its write come later
-still, at the next rewrite of the file (the file taken out is kept open until then, and a run
-rewrites the file within a second of such a write: ``saved_late``). Should
-somebody change our file in the instant before it is swapped back, their change is kept beside
-the plan (``master_plan.md.saved-<time>-<pid>``), never dropped.
+How the tool rewrites the file, never losing a save made meanwhile: ``state/swap``.
 """
 
 from __future__ import annotations
@@ -29,9 +20,8 @@ import codecs
 import hashlib
 import os
 import re
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +29,10 @@ from orchestrator.documents import read_regular
 from orchestrator.plan.markdown import outside_fences, split_lines
 from orchestrator.plan.model import READ_LIMIT
 from orchestrator.printable import visible
-from orchestrator.state import store
+from orchestrator.state.swap import LATE_QUIET as LATE_QUIET
+from orchestrator.state.swap import PlanFileUnreadable as PlanFileUnreadable
+from orchestrator.state.swap import rewrite as rewrite
+from orchestrator.state.swap import saved_late as saved_late
 
 _BEGIN = re.compile(r"^\s*<!--\s*orchestrator:begin\s+([a-z][a-z-]*)\b.*-->\s*$")
 _END = re.compile(r"^\s*<!--\s*orchestrator:end\s+([a-z][a-z-]*)\s*-->\s*$")
@@ -48,9 +41,11 @@ _END_BYTES = re.compile(_END.pattern.encode())
 SETTLE_SECONDS = 1.0  # a plan that changed into no plan is told only if it stays so this long
 _LEGACY_STATUS = re.compile(r"^<!-- Written by orchestrator: this section and \"Dependency Graph\" are rewritten")
 _HEADING = re.compile(r"^##\s+(.*?)\s*#*\s*$")
-_ATTEMPTS = 50  # swaps tried while others keep saving the file
-_HELD_AT_MOST = 8  # plan files whose last swapped-out file is kept open (``_Held``)
-_SETTLE = 0.005  # seconds to wait for a write into the file just swapped out (``_Out.settled``)
+
+
+class MarkersBroken(PlanFileUnreadable):
+    """Raised by ``splice`` (so by ``rewrite``) when a block's begin marker has lost its end
+    marker: nothing of ours is written, as ``PlanFileUnreadable`` says."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +262,10 @@ class PersonWatch:
             return False
         return (found.st_mtime_ns, found.st_size, found.st_ino) == self._key
 
+    def again(self) -> None:
+        """The file as last read is not taken: the next look reads and compares it again."""
+        self._key, self._digest = None, b""
+
     def changed(self) -> bool:
         """Whether a person's part of the file changed since the last look (not when it cannot be
         read as plan text now, mid-edit: never a FIFO put in its place opened to wait for a
@@ -279,196 +278,3 @@ class PersonWatch:
             return False
         self._digest = digest
         return True
-
-
-class PlanFileUnreadable(ValueError):
-    """Raised by ``rewrite`` when the plan file is not UTF-8 (a person is mid-edit, say): nothing
-    is written, and the file stays as it is."""
-
-
-class MarkersBroken(PlanFileUnreadable):
-    """Raised by ``splice`` (so by ``rewrite``) when a block's begin marker has lost its end
-    marker: nothing is written, and the file stays as it is."""
-
-
-def rewrite(path: Path, change: Callable[[str], str], *, durable: bool = True) -> bool:
-    """Replace ``path`` with ``change(its text)``, never losing a save someone made meanwhile;
-    ``False`` when that changes nothing or there is no file (at any moment: a tool that saves by
-    deleting and writing anew may have it gone for an instant). A byte order mark stays."""
-    try:
-        return _rewrite(path, change, durable)
-    except FileNotFoundError:
-        _held.take(path)
-        return False
-
-
-def _rewrite(path: Path, change: Callable[[str], str], durable: bool) -> bool:
-    try:
-        expected = _read(path)  # what we believe the file holds
-    except FileNotFoundError:
-        _held.take(path)
-        return False
-    late = _held.late_save(path, expected)
-    source = late or expected  # the text to change: the person's latest
-    if late is not None:
-        try:
-            _changed(late, change)
-        except PlanFileUnreadable:  # their late save is no text we can change: it goes back as it is
-            store.write_bytes(path, late, durable=durable)
-            raise
-    for _ in range(_ATTEMPTS):
-        data = _changed(source, change)
-        if data == expected:  # the file holds just that already
-            return source is not expected
-        temp = Path(store.write_temp(path, data, sync=durable))
-        try:
-            current = _read(path)
-            if current != expected:  # saved while the new text was made: start from that save
-                os.unlink(temp)
-                expected = source = current
-                continue
-            swapped = store.exchange(temp, path)
-        except FileNotFoundError:  # gone meanwhile: ours goes too, nothing is put in its place
-            temp.unlink(missing_ok=True)
-            raise
-        if not swapped:  # no atomic swap here: replace, and hope
-            store.replace(temp, path, durable=durable)
-            return True
-        if temp.read_bytes() != expected:  # saved between the look and the swap: theirs goes back
-            _swap_back(temp, path, data)
-            expected = source = _read(path)
-            continue
-        out = _Out(temp)
-        if out.settled():
-            _held.keep(path, out, data)
-            if durable:
-                store.fsync_directory(path.parent)
-            return True
-        expected, source = data, out.close()  # a late save into the file taken out: it gets the blocks
-    # Saved again and again faster than we can swap: put their latest back as it is.
-    store.write_bytes(path, source, durable=durable)
-    return True
-
-
-def _read(path: Path) -> bytes:
-    """The plan file's bytes; a FIFO or a device put in its place is an ``OSError``, not a hang."""
-    return read_regular(path, READ_LIMIT)
-
-
-def _swap_back(temp: Path, path: Path, ours: bytes) -> None:
-    """Put the person's file (swapped out to ``temp`` an instant ago) back at ``path``. Should
-    someone have changed ours in that instant, their change is kept beside the plan, never lost."""
-    store.exchange(temp, path)
-    came_back = temp.read_bytes()
-    if came_back == ours:
-        os.unlink(temp)
-        return
-    aside = path.with_name(f"{path.name}.saved-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
-    os.rename(temp, aside)
-
-
-class _Out:
-    """The file a swap took out, open, its name gone (nothing is left behind on disk)."""
-
-    def __init__(self, temp: Path) -> None:
-        self.fd = os.open(temp, os.O_RDONLY | os.O_CLOEXEC)
-        os.unlink(temp)
-        self.key = self._key()  # (before the digest: a write between the two is seen as a move)
-        # What the swap took out (the caller has looked at it already), as a digest: held until the
-        # next rewrite, a copy of a large plan would be most of what a run holds.
-        self.digest = _digest(self.read())
-
-    def read(self) -> bytes:
-        chunks = []
-        offset = 0
-        while chunk := os.pread(self.fd, 1 << 20, offset):
-            chunks.append(chunk)
-            offset += len(chunk)
-        return b"".join(chunks)
-
-    def _key(self) -> tuple[int, int]:
-        found = os.fstat(self.fd)
-        return found.st_mtime_ns, found.st_size
-
-    def moved(self) -> bool:
-        """Whether it was written since it was taken out (one ``fstat``, cheap enough to ask once
-        a second): a late save may be in it."""
-        return self._key() != self.key
-
-    def settled(self) -> bool:
-        """Whether it still holds what it held, a moment later. An editor that saves in place may
-        have opened the file just before the swap: its write then lands here, a little after."""
-        time.sleep(_SETTLE)
-        return _digest(self.read()) == self.digest
-
-    def close(self) -> bytes:
-        """What it holds now; the file is closed."""
-        data = self.read()
-        os.close(self.fd)
-        return data
-
-
-class _Held:
-    """The file each path's last swap took out, kept open until that path's next rewrite: a save
-    that lands in it even later than ``_Out.settled`` looks is found then, and kept."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._files: dict[str, tuple[_Out, bytes]] = {}  # path -> (what came out, digest of what went in)
-
-    def keep(self, path: Path, out: _Out, put: bytes) -> None:
-        with self._lock:
-            done = [self._files.pop(str(path), None)]
-            self._files[str(path)] = (out, _digest(put))
-            while len(self._files) > _HELD_AT_MOST:  # the longest held goes
-                done.append(self._files.pop(next(iter(self._files))))
-        for old in done:
-            if old is not None:
-                os.close(old[0].fd)
-
-    def waiting(self, path: Path) -> bool:
-        """Whether the file taken out of ``path`` last was written since (``saved_late``)."""
-        with self._lock:
-            held = self._files.get(str(path))
-            return held is not None and held[0].moved()
-
-    def take(self, path: Path) -> tuple[_Out, bytes] | None:
-        with self._lock:
-            return self._files.pop(str(path), None)
-
-    def late_save(self, path: Path, live: bytes) -> bytes | None:
-        """What a late in-place save wrote into the file taken out last, if one did and the live
-        file is still what we put in its place (else the live file is the newer save)."""
-        held = self.take(path)
-        if held is None:
-            return None
-        out, put = held
-        now = out.close()
-        return now if _digest(now) != out.digest and _digest(live) == put else None
-
-
-_held = _Held()
-
-
-def saved_late(path: Path) -> bool:
-    """Whether a save may wait in the file this process's last ``rewrite`` of ``path`` took out:
-    an editor that writes in place, its file opened just before the swap, wrote into it after
-    ``rewrite`` had looked. The plan file on disk lacks that save until the next ``rewrite`` puts
-    it back, so a process that goes on (a run) rewrites the file soon after this says so, whether
-    or not it has anything new of its own to show: the person's save is in the plan at once, not
-    when the run next has news, and is not lost should the run be killed meanwhile."""
-    return _held.waiting(path)
-
-
-def _digest(data: bytes) -> bytes:
-    return hashlib.blake2b(data, digest_size=16).digest()
-
-
-def _changed(data: bytes, change: Callable[[str], str]) -> bytes:
-    bom = codecs.BOM_UTF8 if data.startswith(codecs.BOM_UTF8) else b""
-    try:
-        text = data[len(bom) :].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise PlanFileUnreadable(f"line {line} is not valid UTF-8") from None
-    return bom + change(text).encode("utf-8")

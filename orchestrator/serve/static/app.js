@@ -315,7 +315,7 @@ function actionCell(task) {
     const button = el("button", `action ${kind}`, action.label);
     button.type = "button";
     button.dataset.action = kind;
-    button.disabled = !token;
+    button.disabled = !token || pending.has(`${kind} ${task.id}`);
     button.title = token ? `orchestrator ${kind} ${task.id}` : "open the URL `orchestrator serve` printed (with its token) to act";
     button.addEventListener("click", (e) => { e.stopPropagation(); act(kind, task.id, button); });
     cell.append(button);
@@ -323,7 +323,12 @@ function actionCell(task) {
   return cell;
 }
 
+// The actions posted and not answered yet ("kind id"): their buttons stay disabled, whatever is
+// redrawn meanwhile (a second click would post the same request twice).
+const pending = new Set();
+
 function act(kind, id, button) {
+  pending.add(`${kind} ${id}`);
   button.disabled = true;
   showAction(`${ACTIONS[kind].label} ${id}…`, "");
   fetch(`api/task/${encodeURIComponent(id)}/${kind}`, {
@@ -332,7 +337,7 @@ function act(kind, id, button) {
     .then((r) => r.json().catch(() => ({ ok: false, error: `HTTP ${r.status}` })))
     .then((answer) => showAction(answer.ok ? answer.said : answer.error, answer.ok ? "done" : "refused"))
     .catch((error) => showAction(`${kind} ${id}: the server did not answer (${error.message})`, "refused"))
-    .finally(() => { button.disabled = false; });
+    .finally(() => { pending.delete(`${kind} ${id}`); button.disabled = false; renderTable(); });
 }
 
 function showAction(text, outcome) {
