@@ -616,6 +616,12 @@ def test_in_the_browser_clocks_tick_reasons_and_notices_read_as_words_and_button
                 assert not driver.find_elements("css selector", f"{row.format('T-01')} button.cancel")
                 driver.find_element("css selector", f"{row.format('T-01')} button.retry").click()
                 wait_until(lambda: task_state(driver, "T-01")[0] == "completed", "T-01 completed after Retry", 30)
+                # Its attempts as `status` counts them, from the events the page was sent: those of
+                # the run of it that completed it (the retry's), not the number of its last attempt.
+                wait_until(lambda: state()["T-01"]["status"] == "completed", "T-01 completed on disk", 30)
+                counted = (state()["T-01"]["run_attempts"], state()["T-01"]["attempts"])
+                assert counted[0] != counted[1], counted  # (else the column could show either)
+                assert driver.find_elements("css selector", f"{row.format('T-01')} td")[4].text == str(counted[0])
                 wait_until(  # (the state may come before the answer to the click: both are awaited)
                     lambda: "T-01 is back in the queue" in driver.find_element("id", "action-result").text,
                     "its word",
@@ -920,6 +926,7 @@ def test_in_the_browser_a_reused_result_is_marked_with_why(tmp_path: Path) -> No
         assert f"♻️ reused: {why}" in row.text, row.text
         # Attempts as `status` counts them: none made by the run that reused it (not its first's 1).
         attempts = row.find_elements("css selector", "td")[4].text
-    shown = subprocess.run([*CLI, "status"], cwd=project, capture_output=True, text=True, check=True).stdout
-    assert attempts == "0" and re.search(r"^T-01 .* 0 ", shown, re.MULTILINE), (attempts, shown)
+    shown = subprocess.run([*CLI, "status", "--json"], cwd=project, capture_output=True, text=True, check=True)
+    (task,) = json.loads(shown.stdout)["tasks"]
+    assert (attempts, task["run_attempts"], task["attempts"]) == ("0", 0, 1)
     assert server.errors() == ""
