@@ -79,6 +79,8 @@ from benchlib import (
     cli_command,
     fresh_dir,
     machine_line,
+    marked_section,
+    put_marked_section,
     say,
     table,
     tool_version,
@@ -1057,28 +1059,9 @@ def _spread(values: Sequence[float], form: str) -> str:
     return f"{middle} ({form.format(min(values))}–{form.format(max(values))})"
 
 
-def put_section(path: Path, section: str) -> None:
-    """Write ``section`` into ``path`` in place of the last one (between the markers), or at its end;
-    the rest of the file is kept."""
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text.strip() else "") + section + "\n"
-    path.write_text(text, encoding="utf-8")
-
-
 def section_of(path: Path) -> str | None:
     """The agents section a file holds, if any (``bench/run.py`` keeps it when it rewrites the file)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        return None
-    if BEGIN not in text or END not in text:
-        return None
-    return BEGIN + text.split(BEGIN, 1)[1].split(END, 1)[0] + END
+    return marked_section(path, BEGIN, END)
 
 
 def w7_runs_default(mode: str, runs: int | None) -> int:
@@ -1138,7 +1121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = section_of(output)
     report = run_agents(command, only=only, mode=mode, runs=runs, w7_runs=w7_runs)
     section = render(report, previous)
-    put_section(output, section)
+    put_marked_section(output, BEGIN, END, section.removeprefix(BEGIN).removesuffix(END))
     print(section)
     say(f"wrote the agents section of {output}")
     return 1 if report.crashed else 0

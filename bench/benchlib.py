@@ -678,5 +678,5 @@ def put_marked_section(path: Path, begin: str, end: str, body: str) -> None:
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     section = f"{begin}\n{body.strip()}\n{end}"
     old = marked_section(path, begin, end)
-    text = text.replace(old, section) if old else text.rstrip("\n") + "\n\n" + section + "\n"
+    text = text.replace(old, section) if old else text.rstrip("\n") + ("\n\n" if text.strip() else "") + section + "\n"
     path.write_text(text, encoding="utf-8")
