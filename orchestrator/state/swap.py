@@ -183,10 +183,10 @@ class _Out:
 
     def written(self) -> float | None:
         """Seconds since it was last written, if it was since it was taken out (one ``fstat``)."""
-        found = os.fstat(self.fd)
-        if (found.st_mtime_ns, found.st_size) == self.key:
+        key = self._key()
+        if key == self.key:
             return None
-        return max(0.0, time.time() - found.st_mtime_ns / 1e9)
+        return max(0.0, time.time() - key[0] / 1e9)
 
     def settled(self) -> bool:
         """Whether it still holds what it held, a moment later. An editor that saves in place may
