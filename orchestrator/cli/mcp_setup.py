@@ -62,7 +62,8 @@ def install(project: Path, name: str, wanted: dict[str, Any], *, force: bool) ->
         try:
             config = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise UsageError(f"{path}: not readable JSON ({exc}) — fix it or move it aside; nothing was written") from None
+            problem = f"{path}: not readable JSON ({exc})"
+            raise UsageError(f"{problem} — fix it or move it aside; nothing was written") from None
         if not isinstance(config, dict) or not isinstance(config.get("mcpServers", {}), dict):
             raise UsageError(f"{path}: not an MCP configuration (an object with mcpServers) — nothing was written")
     servers = config.setdefault("mcpServers", {})
@@ -114,7 +115,9 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
         "add the MCP server to a project's .mcp.json, for Claude Code (or --print the entry)",
     )
     p.add_argument("--project", default=".", metavar="DIR", help="the project whose .mcp.json to write (default: here)")
-    p.add_argument("--name", default=SERVER, help=f"the server's name: its tools are mcp__NAME__add... (default {SERVER})")
+    p.add_argument(
+        "--name", default=SERVER, help=f"the server's name: its tools are mcp__NAME__add... (default {SERVER})"
+    )
     p.add_argument("--workspace", metavar="DIR", help="fix the workspace its tools use (default: .orchestrator there)")
     p.add_argument(
         "--python",
