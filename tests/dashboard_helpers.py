@@ -144,15 +144,19 @@ class Reply:
         return json.loads(self.body)
 
 
-def http_get(port: int, path: str, headers: Mapping[str, str] | None = None, method: str = "GET") -> Reply:
-    """One request to 127.0.0.1:``port``, ``path`` sent exactly as written."""
+def http_get(
+    port: int, path: str, headers: Mapping[str, str] | None = None, method: str = "GET", body: bytes | None = None
+) -> Reply:
+    """One request to 127.0.0.1:``port``, ``path`` sent exactly as written (with ``body``, if given)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=HANG_GUARD)
     try:
         named = {name.lower() for name in (headers or {})}
         connection.putrequest(method, path, skip_host="host" in named, skip_accept_encoding=True)
         for name, value in (headers or {}).items():
             connection.putheader(name, value)
-        connection.endheaders()
+        if body is not None and "content-length" not in named:
+            connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
         response = connection.getresponse()
         return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
     finally:
@@ -161,14 +165,15 @@ def http_get(port: int, path: str, headers: Mapping[str, str] | None = None, met
 
 @dataclass(slots=True)
 class Stream:
-    """A reader of the server-sent events of ``/api/events``, over a real socket."""
+    """A reader of the server-sent events of ``/api/live`` (the page's stream), over a real socket."""
 
     connection: http.client.HTTPConnection
     response: http.client.HTTPResponse
     pending: list[tuple[str, str]] = field(default_factory=list)
+    last_id: str | None = None  # the ``id:`` of the last message read (the event log's stream gives one)
 
     @classmethod
-    def open(cls, port: int, path: str = "/api/events", headers: Mapping[str, str] | None = None) -> Stream:
+    def open(cls, port: int, path: str = "/api/live", headers: Mapping[str, str] | None = None) -> Stream:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=HANG_GUARD)
         connection.request("GET", path, headers=dict(headers or {}))
         response = connection.getresponse()
@@ -196,6 +201,8 @@ class Stream:
             value = value.removeprefix(" ")
             if name == "event":
                 kind = value
+            elif name == "id":
+                self.last_id = value
             elif name == "data":
                 data.append(value)
 

@@ -175,7 +175,7 @@ def test_a_token_is_needed_on_every_request_when_there_is_one(tmp_path: Path) ->
     with served(project, "--token", token) as server:
         assert server.info["token_required"] is True
         assert server.url.endswith(f"/?token={token}")
-        for path in ("/", "/api/state", "/api/events", "/static/app.js", "/api/task/T-01"):
+        for path in ("/", "/api/state", "/api/live", "/api/events", "/static/app.js", "/api/task/T-01"):
             refused = http_get(server.port, path)
             assert refused.status == 401, path
             assert b"token" in refused.body

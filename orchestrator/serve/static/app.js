@@ -1,4 +1,4 @@
-// The dashboard page: one EventSource on api/events. A "state" message is the whole picture
+// The dashboard page: one EventSource on api/live. A "state" message is the whole picture
 // (the same data as `orchestrator status --json`, and the run, the pause, recent events); an
 // "events" message is the new lines of state/events.jsonl, applied at once so a task turns
 // running or completed without waiting for the next state. Everything shown goes through
@@ -95,7 +95,7 @@ function duration(task) {
 // --- the stream -------------------------------------------------------------------------------
 
 function connect() {
-  source = new EventSource("api/events");
+  source = new EventSource("api/live");
   source.addEventListener("clock", (e) => { clockOffset = Date.parse(JSON.parse(e.data).now) - Date.now() || 0; });
   source.addEventListener("state", (e) => applyState(JSON.parse(e.data)));
   source.addEventListener("events", (e) => applyEvents(JSON.parse(e.data)));
