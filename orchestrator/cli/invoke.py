@@ -115,8 +115,15 @@ class Shape:
 
 def _check_value(command: str, name: str, value: Any, schema: Mapping[str, Any]) -> None:
     kind = schema["type"]
-    python = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "array": list}[kind]
-    wrong = not isinstance(value, python) or (kind in ("integer", "number") and isinstance(value, bool))
+    python: dict[str, type | tuple[type, ...]] = {
+        "string": str,
+        "integer": int,
+        "number": (int, float),
+        "boolean": bool,
+        "array": list,
+    }
+    wanted = python[kind]
+    wrong = not isinstance(value, wanted) or (kind in ("integer", "number") and isinstance(value, bool))
     if kind == "array" and not wrong:
         wrong = not all(isinstance(item, str) for item in value)
     if wrong:

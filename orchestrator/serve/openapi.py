@@ -71,7 +71,7 @@ def document(schema: Callable[[str], dict[str, Any]] | None = None) -> dict[str,
     """The document; ``schema(command)``: a command's options as JSON Schema (none: any object)."""
 
     def options(command: str, *, without: tuple[str, ...] = ()) -> dict[str, Any]:
-        found = dict(schema(command)) if schema is not None else dict(ANY)
+        found: dict[str, Any] = dict(schema(command)) if schema is not None else dict(ANY)
         if without and "properties" in found:
             found["properties"] = {k: v for k, v in found["properties"].items() if k not in without}
             found["required"] = [k for k in found.get("required", []) if k not in without]
