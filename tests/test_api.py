@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 from dashboard_helpers import CLI, Served, Stream, http_get, served
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from runner_helpers import Spec, write_plan
 from test_hostile_input import snapshot
 
@@ -187,5 +189,71 @@ def test_bad_bodies_are_refused_with_a_4xx_and_write_nothing(tmp_path: Path) -> 
             reply = post(server, path, raw=body)
             assert reply.status == code, (path, body[:60], reply.status, reply.body[:300])
             assert reply.json()["ok"] is False and reply.json()["error"], (path, reply.json())
+        assert snapshot(project / ".orchestrator") == before
+    assert server.errors() == "", server.errors()
+
+
+def _signed(secret: bytes, body: bytes) -> str:
+    import hashlib
+    import hmac
+
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+JSON_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20))
+HOSTILE_BODIES = st.one_of(
+    st.binary(max_size=200),  # whatever bytes
+    st.text(max_size=50).map(lambda text: text.encode("utf-8", errors="surrogatepass")),
+    st.lists(JSON_SCALARS, max_size=4).map(lambda items: json.dumps(items).encode()),  # JSON, not an object
+    JSON_SCALARS.map(lambda value: json.dumps(value).encode()),
+    st.dictionaries(st.text(max_size=10).map(lambda k: "x_" + k), JSON_SCALARS, min_size=1, max_size=3).map(
+        lambda d: json.dumps(d).encode()
+    ),  # options no command takes
+    st.sampled_from(
+        [
+            b'{"description": 1}',
+            b'{"description": "x", "after": "T-01"}',
+            b'{"description": "x\\u0000"}',
+            b'{"priority": ["high"]}',
+            b'{"max_parallel": true}',
+            b'{"param": "a=b"}',
+            b'{"fail_fast": "yes"}',
+            b'{"task": "T-01"}',
+            b"[" * 100_000,
+            b'{"a": ' * 50_000,
+        ]
+    ),
+)
+
+
+def test_hostile_bodies_to_every_route_that_takes_one_are_4xx_and_write_nothing(tmp_path: Path) -> None:
+    """The routes that take a body, swept: bodies that are not JSON, not an object, options no command
+    takes, values of the wrong type, nesting without end; hooks signed and not. Every answer is a
+    4xx with ``{"ok": false, "error": ...}``, never a 500, and the workspace is the same bytes after. (An empty body is
+    ``{}``: for ``/api/runs``, a run with the plan's settings.)"""
+    trigger = {"events": ["pull_request"], "params": {"pr": "{{ event.pull_request.number }}"}}
+    project = project_with(
+        tmp_path, [Spec("T-01", "true")], {"params": {"pr": {"default": "0"}}, "triggers": {"github": trigger}}
+    )
+    secret = b"sweep-secret"
+    (tmp_path / "secret").write_bytes(secret)
+    routes = ["/api/tasks", "/api/task/T-01/update", "/api/runs", "/hooks/github"]
+    with served(project, "--webhook-secret-file", str(tmp_path / "secret")) as server:
+        before = snapshot(project / ".orchestrator")
+
+        @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @given(route=st.sampled_from(routes), body=HOSTILE_BODIES.filter(bytes.strip), sign=st.booleans())
+        def sweep(route: str, body: bytes, sign: bool) -> None:
+            headers = {"Content-Type": "application/json", "Authorization": f"Bearer {server.token}"}
+            if route.startswith("/hooks/"):
+                headers.update({"X-GitHub-Event": "pull_request", "X-GitHub-Delivery": "sweep"})
+                if sign:
+                    headers["X-Hub-Signature-256"] = _signed(secret, body)
+            reply = http_get(server.port, route, headers, method="POST", body=body)
+            assert 400 <= reply.status < 500, (route, body[:80], reply.status, reply.body[:200])
+            answer = reply.json()
+            assert answer["ok"] is False and isinstance(answer["error"], str) and answer["error"], answer
+
+        sweep()
         assert snapshot(project / ".orchestrator") == before
     assert server.errors() == "", server.errors()

@@ -214,6 +214,11 @@ function renderBanners() {
   const note = model.schedule && (model.notes || []).find((line) => line.startsWith("📅"));
   schedule.textContent = note || "";
   schedule.hidden = !note;
+  // The last run a webhook, the API or an MCP tool started: the same line `status` prints.
+  const launched = $("launched-line");
+  const fired = model.launched && (model.notes || []).find((line) => line.startsWith("🪝"));
+  launched.textContent = fired || "";
+  launched.hidden = !fired;
   // A checkpoint restored since the last run started (`orchestrator checkpoint restore`): as `status` says it.
   const restored = $("restored-line");
   const back = model.restored && (model.notes || []).find((line) => line.startsWith("⏪"));
