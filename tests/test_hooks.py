@@ -208,3 +208,19 @@ def test_a_bad_triggers_setting_is_one_line_with_its_line(tmp_path: Path, trigge
     line = next(n for n, row in enumerate(text.splitlines(), start=1) if row.startswith("triggers:"))
     assert f"master_plan.md:{line}" in done.stderr and said in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_form_encoded_delivery_is_read_from_its_payload_field(tmp_path: Path) -> None:
+    from urllib.parse import urlencode
+
+    root = project(tmp_path)
+    opened = json.dumps({"action": "opened", "pull_request": {"number": 9}})
+    with served(root, "--webhook-secret-file", str(tmp_path / "secret")) as server:
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        without = b"action=opened"
+        reply = deliver(server, without, delivery="f-0", **{"Content_Type": form["Content-Type"]})
+        assert reply.status == 400 and "payload" in reply.json()["error"]
+        body = urlencode({"payload": opened}).encode()
+        started = deliver(server, body, delivery="f-1", **{"Content_Type": form["Content-Type"]})
+        assert started.status == 202, started.body
+        assert finished(root)["launched"]["params"] == {"pr": "9"}

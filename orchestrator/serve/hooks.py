@@ -69,15 +69,17 @@ def _header(request: Request, name: str, pattern: re.Pattern[str]) -> str:
     return value
 
 
-def _payload(request: Request, body: bytes) -> dict[str, Any]:
+def _payload(request: Request, body: bytes, *, empty_ok: bool) -> dict[str, Any]:
     """The delivery's JSON object (GitHub's ``application/x-www-form-urlencoded``: its ``payload``)."""
     if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         try:
             fields = parse_qs(body.decode("utf-8"), strict_parsing=False, max_num_fields=10)
         except (UnicodeDecodeError, ValueError):
             raise Refused(400, "the form body does not parse") from None
-        body = (fields.get("payload") or [""])[0].encode()
-    return json_object(body)
+        if "payload" not in fields:
+            raise Refused(400, "a form-encoded delivery holds its JSON in its payload field: this one has none")
+        body = fields["payload"][0].encode()
+    return json_object(body, empty_ok=empty_ok)
 
 
 class Hooks:
@@ -119,7 +121,7 @@ class Hooks:
         verify(self.secret, body, request.headers.get(SIGNATURE))
         event = _header(request, "X-GitHub-Event", _EVENT)
         delivery = _header(request, "X-GitHub-Delivery", _DELIVERY)
-        payload = _payload(request, body)
+        payload = _payload(request, body, empty_ok=False)
         if event == "ping":
             return JSONResponse({"ok": True, "pong": True, "delivery": delivery})
         trigger = (await anyio.to_thread.run_sync(self._triggers)).github
@@ -138,7 +140,7 @@ class Hooks:
             raise Refused(404, "no such hook in the plan's triggers")
         verify(self.secret, body, request.headers.get(hook.header))
         delivery = _header(request, hook.delivery_header, _DELIVERY) if hook.delivery_header else None
-        payload = _payload(request, body)
+        payload = _payload(request, body, empty_ok=True)
         return await self._start(hook.params, payload, name, None, delivery)
 
     async def _start(
