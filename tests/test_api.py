@@ -257,3 +257,17 @@ def test_hostile_bodies_to_every_route_that_takes_one_are_4xx_and_write_nothing(
         sweep()
         assert snapshot(project / ".orchestrator") == before
     assert server.errors() == "", server.errors()
+
+
+def test_with_a_token_given_a_program_reads_with_it_as_a_bearer_or_header(tmp_path: Path) -> None:
+    project = project_with(tmp_path, [Spec("T-01", "true")])
+    token = "a-token-of-enough-characters"
+    with served(project, "--token", token) as server:
+        assert http_get(server.port, "/api/state").status == 401
+        assert (
+            http_get(server.port, "/api/state", {"Authorization": "Bearer wrong-token-of-enough-chars"}).status == 401
+        )
+        assert http_get(server.port, "/api/state", {"Authorization": f"Bearer {token}"}).json()["total"] == 1
+        assert http_get(server.port, "/api/openapi.json", {"X-Orchestrator-Token": token}).status == 200
+        refused = post(server, "/api/tasks", {"description": "x"}, token=False)
+        assert refused.status == 403 and "Bearer" in refused.json()["error"]
