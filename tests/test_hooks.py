@@ -132,7 +132,13 @@ def test_an_unsigned_wrongly_signed_or_oversized_delivery_starts_nothing(tmp_pat
         huge = b'{"a": "' + b"x" * (1024 * 1024) + b'"}'
         big = http_get(server.port, "/hooks/github", {**headers, "X-Hub-Signature-256": signed(huge)}, "POST", huge)
         assert big.status == 413
-        for path, method in (("/hooks/github", "GET"), ("/hooks/nope", "POST"), ("/hooks/github/x", "POST")):
+        for path, method in (
+            ("/hooks/github", "GET"),
+            ("/hooks/nope", "POST"),
+            ("/hooks/github/x", "POST"),
+            ("/hooks/../api/runs", "POST"),  # (no token asked on /hooks/: a path that leads elsewhere is no hook)
+            ("/hooks/%2e%2e/api/tasks", "POST"),
+        ):
             reply = http_get(server.port, path, {"X-Hub-Signature-256": signed(b"")}, method=method, body=b"")
             assert reply.status in (404, 405), (path, method, reply.status)
         bad = deliver(server, b"[1, 2]", delivery="y")
