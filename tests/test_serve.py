@@ -371,6 +371,95 @@ def test_the_graph_escapes_what_the_plan_says(tmp_path: Path) -> None:
     assert svg.count("<g class=") == 6 and svg.count('class="edge"') == 7
 
 
+def plan_of(dependencies: list[list[int]]) -> str:
+    """A shell plan whose task ``i`` (T-01 first) depends on the tasks ``dependencies[i]`` names."""
+    rows = "\n".join(
+        f"| T-{i + 1:02d} | Task {i + 1} | `true` | {', '.join(f'T-{d + 1:02d}' for d in deps) or 'None'} |"
+        for i, deps in enumerate(dependencies)
+    )
+    return (
+        "---\nbackend: shell\n---\n# Edges\n\n## Task Decomposition\n"
+        f"| Task ID | Task Name | Command | Dependencies |\n|---|---|---|---|\n{rows}\n"
+    )
+
+
+Box = tuple[float, float, float, float]  # x, y, width, height
+
+
+def drawn_graph(svg: str) -> tuple[dict[str, Box], list[tuple[str, str, list[tuple[float, float]]]]]:
+    """The SVG's boxes (by task) and its edges (from, to, and points along the path: its lines and
+    cubic curves sampled finely), read back from the markup alone."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    boxes: dict[str, Box] = {}
+    for group in root.iter(f"{ns}g"):
+        rect = group.find(f"{ns}rect")
+        assert rect is not None
+        x, y, width, height = (float(rect.attrib[key]) for key in ("x", "y", "width", "height"))
+        boxes[group.attrib["data-task"]] = (x, y, width, height)
+    edges = []
+    for path in root.iter(f"{ns}path"):
+        if path.attrib.get("class") != "edge":
+            continue
+        points: list[tuple[float, float]] = []
+        for command, numbers in re.findall(r"([MLC])([^MLC]*)", path.attrib["d"]):
+            values = [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", numbers)]
+            given_points = list(zip(values[::2], values[1::2], strict=True))
+            if command == "M":
+                points.append(given_points[0])
+                continue
+            start = points[-1]
+            controls = [start, *given_points] if command == "C" else [start, start, given_points[0], given_points[0]]
+            for step in range(1, 101):
+                t = step / 100
+                weights = ((1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t**2, t**3)
+                pairs = list(zip(weights, controls, strict=True))
+                points.append((sum(w * p[0] for w, p in pairs), sum(w * p[1] for w, p in pairs)))
+        edges.append((path.attrib["data-from"], path.attrib["data-to"], points))
+    return boxes, edges
+
+
+def assert_edges_go_around_boxes(plan_text: str, tmp_path: Path) -> None:
+    """Every edge of the plan is drawn once, from the right side of its dependency's box to the
+    left side of its dependent's, and no point of it lies inside any box."""
+    from orchestrator.plan.parser import parse_plan
+    from orchestrator.serve.picture import graph_svg
+
+    plan = parse_plan(plan_text, tmp_path / "master_plan.md")
+    boxes, edges = drawn_graph(graph_svg(plan))
+    assert sorted((source, target) for source, target, _ in edges) == sorted(plan.edges())
+    for source, target, points in edges:
+        sx, sy, sw, sh = boxes[source]
+        tx, ty, _, th = boxes[target]
+        (x0, y0), (x1, y1) = points[0], points[-1]
+        assert x0 == sx + sw and sy < y0 < sy + sh, (source, target, points[0])  # it leaves its dependency
+        assert x1 == tx and ty < y1 < ty + th, (source, target, points[-1])  # and reaches its dependent
+        for task, (bx, by, bw, bh) in boxes.items():
+            inside = [(x, y) for x, y in points if bx + 0.5 < x < bx + bw - 0.5 and by + 0.5 < y < by + bh - 0.5]
+            assert not inside, f"the edge {source} → {target} passes through {task}'s box at {inside[0]}"
+
+
+def test_an_edge_that_skips_layers_goes_around_the_boxes_between(tmp_path: Path) -> None:
+    # T-04 needs T-01 and T-03 (two layers on); T-07 needs T-02 and T-04; T-08 needs T-01 and T-07.
+    # Drawn straight, T-01 → T-04 would pass behind T-02 and T-03, as though T-03 needed T-01.
+    skips = plan_of([[], [0], [1], [0, 2], [0], [4], [1, 3], [0, 6]])
+    assert_edges_go_around_boxes(skips, tmp_path)
+    assert_edges_go_around_boxes(DEMO_PLAN, tmp_path)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_no_edge_of_any_plan_passes_through_a_box(tmp_path: Path, data: st.DataObject) -> None:
+    size = data.draw(st.integers(min_value=2, max_value=14), label="tasks")
+    dependencies = [
+        data.draw(st.lists(st.integers(min_value=0, max_value=i - 1), unique=True, max_size=4) if i else st.just([]))
+        for i in range(size)
+    ]
+    assert_edges_go_around_boxes(plan_of(dependencies), tmp_path)
+
+
 def test_a_log_is_sent_as_its_tail_from_a_whole_line(tmp_path: Path) -> None:
     from orchestrator.serve.board import LOG_LIMIT, Board
     from orchestrator.state.workspace import Workspace
