@@ -755,6 +755,7 @@ kill_grace: 1
 | T-02 | Deploy | `echo deployed > deployed.txt` | None | before |
 | T-03 | Migrate | `echo migrated > migrated.txt` | None | before |
 | T-04 | Announce | `echo announced > announced.txt` | T-03 | |
+| T-05 | Check the disk | `echo "no space left on the device" >&2; exit 3` | None | |
 """
 
 
@@ -762,7 +763,7 @@ kill_grace: 1
 def test_in_the_browser_a_gate_waits_on_the_page_approve_moves_it_on_and_reject_skips_its_dependents(
     tmp_path: Path,
 ) -> None:
-    from dashboard_helpers import chromium, task_state
+    from dashboard_helpers import chromium, hidden_actions, task_state
 
     reason = browser_missing()
     if reason:
@@ -803,13 +804,19 @@ def test_in_the_browser_a_gate_waits_on_the_page_approve_moves_it_on_and_reject_
             assert "approval_given" not in told and "task_rejected" not in told
             assert status_of(project)["T-02"] == "awaiting_approval" and not (project / "deployed.txt").exists()
 
-            with chromium(project / "chromium-profile") as driver:
+            with chromium(project / "chromium-profile", window=(1400, 1000)) as driver:
                 driver.get(server.url)
                 row = "#tasks tr[data-task='{}']"
                 wait_until(
                     lambda: task_state(driver, "T-02")[0] == "awaiting_approval", "T-02 waiting on the page", HANG_GUARD
                 )
+                wait_until(lambda: task_state(driver, "T-05")[0] == "failed", "T-05 failed on the page", HANG_GUARD)
                 assert task_state(driver, "T-03")[0] == "awaiting_approval"
+                # At 1400 px every button is in sight, the table not wider than its panel: Approve
+                # and Reject beside a gate's long reason, Cancel (T-01 runs), Retry (T-05 failed).
+                shown = [b.get_attribute("data-action") for b in driver.find_elements("css selector", "#tasks button")]
+                assert sorted(shown) == ["approve", "approve", "cancel", "cancel", "reject", "reject", "retry"], shown
+                assert hidden_actions(driver) == []
                 assert "awaiting_approval" in (task_state(driver, "T-02")[1] or "")  # the graph's box too
                 for task in ("T-02", "T-03"):
                     buttons = driver.find_elements("css selector", f"{row.format(task)} button")
@@ -854,7 +861,7 @@ def test_in_the_browser_a_gate_waits_on_the_page_approve_moves_it_on_and_reject_
                 )
                 assert not (project / "migrated.txt").exists() and not (project / "announced.txt").exists()
             (project / "done").write_text("yes\n", encoding="utf-8")
-            assert runner.wait(timeout=HANG_GUARD) == 1  # a task was rejected, one skipped
+            assert runner.wait(timeout=HANG_GUARD) == 1  # a task failed, one was rejected, one skipped
         finally:
             (project / "done").write_text("yes\n", encoding="utf-8")
             if runner.poll() is None:
