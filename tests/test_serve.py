@@ -872,6 +872,61 @@ def test_in_the_browser_a_gate_waits_on_the_page_approve_moves_it_on_and_reject_
     assert server.errors() == ""
 
 
+HELD_PLAN = """\
+---
+backend: shell
+retries: 0
+---
+# Held at a gate
+
+## Task Decomposition
+| Task ID | Task Name | Command | Dependencies | Approval | Estimate |
+|---------|-----------|---------|--------------|----------|----------|
+| T-01 | Build | `true` | None | | 1m |
+| T-02 | Deploy | `echo deployed` | T-01 | before | 2m |
+| T-03 | Announce | `echo announced` | T-02 | | 3m |
+"""
+
+
+@pytest.mark.slow
+def test_in_the_browser_a_run_that_left_work_for_a_person_says_so_with_no_time_left(tmp_path: Path) -> None:
+    from dashboard_helpers import chromium
+
+    reason = browser_missing()
+    if reason:
+        pytest.skip(reason)
+    project = tmp_path / "held"
+    (project / ".orchestrator").mkdir(parents=True)
+    (project / ".orchestrator" / "master_plan.md").write_text(HELD_PLAN, encoding="utf-8")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*CLI, *args], cwd=project, capture_output=True, text=True, timeout=HANG_GUARD)
+
+    assert cli("run").returncode == 4  # nothing failed: T-02 waits at its gate
+    status = json.loads(cli("status", "--json").stdout)
+    assert status["eta"] is not None  # (an estimate the page could show, and must not)
+    with served(project) as server, chromium(project / "chromium-profile") as driver:
+        driver.get(server.url)
+        pill = driver.find_element("id", "run-state")
+        wait_until(lambda: "waiting for a person" in pill.text, "the run told as waiting for a person", HANG_GUARD)
+        assert pill.text.startswith("✋ waiting for a person since "), pill.text
+        assert "T-02 waits for a person's word" in str(pill.get_attribute("title"))
+        failure = driver.execute_script(  # the colour of a run that failed, which this is not
+            "const s = document.createElement('span'); s.className = 'pill off'; document.body.append(s);"
+            "const c = getComputedStyle(s).backgroundColor; s.remove(); return c;"
+        )
+        assert pill.value_of_css_property("background-color") not in (failure, "rgba(0, 0, 0, 0)")
+        time.sleep(1.5)  # (a tick or two of the page's clock)
+        totals = driver.find_element("id", "totals")
+        assert "tasks" in totals.text and " left (ends about" not in totals.text, totals.text
+        # Decided: nothing waits for a person any more, and the time left is told again.
+        assert cli("approve", "T-02").returncode == 0
+        wait_until(lambda: "goes on" in pill.text, "the run no longer waiting for a person", HANG_GUARD)
+        assert "waiting for a person" not in pill.text
+        wait_until(lambda: " left (ends about" in totals.text, "the time left once decided", HANG_GUARD)
+    assert server.errors() == ""
+
+
 ETA_PLAN = """\
 ---
 backend: shell

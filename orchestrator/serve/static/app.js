@@ -181,13 +181,34 @@ function render() {
   renderContext();
 }
 
+// A run that ended with exit 4 (ExitCode.HELD) failed nothing: what it left waits for a person
+// (a task blocked, or at its Approval gate, and what needs it). The tasks that still do, by id.
+const HELD_EXIT = 4;
+const HELD_STATES = new Set(["blocked", "awaiting_approval"]);
+
+function heldFor() {
+  const run = model.run || {};
+  if (!run.finished || run.exit_code !== HELD_EXIT) return [];
+  return model.tasks.filter((t) => HELD_STATES.has(t.status)).map((t) => t.id);
+}
+
 function renderRunState() {
   const run = model.run || {};
   const pill = $("run-state");
+  pill.title = "";
   if (!run.name) { pill.textContent = "no run yet"; pill.className = "pill"; return; }
-  if (run.finished) {
-    pill.textContent = `run finished ${clock(run.finished)}${run.exit_code ? ` (exit ${run.exit_code})` : ""}`;
-    pill.className = `pill ${run.exit_code ? "off" : "on"}`;
+  const held = heldFor();
+  if (held.length) {
+    pill.textContent = `✋ waiting for a person since ${clock(run.finished)}`;
+    pill.className = "pill held";
+    pill.title = `the run ended (exit ${HELD_EXIT}) with nothing failed: ${held.join(", ")} ` +
+      `${held.length === 1 ? "waits" : "wait"} for a person's word (Approve or Reject, or a blocked task released); ` +
+      "then `orchestrator run` goes on";
+  } else if (run.finished) {
+    const decided = run.exit_code === HELD_EXIT;  // (held, and decided since: the next run goes on)
+    pill.textContent = `run finished ${clock(run.finished)}` +
+      (decided ? ": `orchestrator run` goes on" : run.exit_code ? ` (exit ${run.exit_code})` : "");
+    pill.className = `pill ${decided ? "" : run.exit_code ? "off" : "on"}`;
   } else if (run.alive === false) {
     pill.textContent = "runner gone"; pill.className = "pill off";
   } else {
@@ -241,7 +262,9 @@ function renderTotals() {
     const end = run.finished ? Date.parse(run.finished) : now();
     stat(seconds(Math.max(0, (end - Date.parse(run.started)) / 1000)), run.finished ? " run took" : " elapsed");
   }
-  const eta = model.eta;  // as status --json gives it (null while nothing is learned), or the run's last run_estimate
+  // As status --json gives it (null while nothing is learned), or the run's last run_estimate;
+  // none while the work left waits for a person: when it ends is theirs to say.
+  const eta = heldFor().length ? null : model.eta;
   if (eta) {
     stat(seconds(eta.seconds_left), ` left (ends about ${String(eta.expected_end).slice(11, 16)})`);
     if (eta.expected_cost !== null && eta.expected_cost !== undefined) stat(money(eta.expected_cost), " expected cost");
