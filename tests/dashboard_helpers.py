@@ -144,15 +144,19 @@ class Reply:
         return json.loads(self.body)
 
 
-def http_get(port: int, path: str, headers: Mapping[str, str] | None = None, method: str = "GET") -> Reply:
-    """One request to 127.0.0.1:``port``, ``path`` sent exactly as written."""
+def http_get(
+    port: int, path: str, headers: Mapping[str, str] | None = None, method: str = "GET", body: bytes | None = None
+) -> Reply:
+    """One request to 127.0.0.1:``port``, ``path`` sent exactly as written (with ``body``, if any)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=HANG_GUARD)
     try:
         named = {name.lower() for name in (headers or {})}
         connection.putrequest(method, path, skip_host="host" in named, skip_accept_encoding=True)
         for name, value in (headers or {}).items():
             connection.putheader(name, value)
-        connection.endheaders()
+        if body is not None:
+            connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
         response = connection.getresponse()
         return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
     finally:

@@ -593,6 +593,30 @@ def test_an_action_needs_the_token_and_the_page_s_own_origin(tmp_path: Path) -> 
     assert told == ["task_cancelled", "task_requeued"]  # what `orchestrator cancel` and `retry` append
 
 
+def test_an_action_s_reason_is_a_line_of_json_or_refused_with_nothing_done(tmp_path: Path) -> None:
+    project = demo(tmp_path)
+    with served(project) as server:
+        token = {"X-Orchestrator-Token": server.token, "Content-Type": "application/json"}
+        for body, code in (
+            (json.dumps({"reason": "x" * 9000}).encode(), 413),
+            (b"not json", 400),
+            (b'{"reason": 3}', 400),
+            (b'["a reason"]', 400),
+            (b"\xff\xfe", 400),
+        ):
+            reply = http_get(server.port, "/api/task/T-02/cancel", token, method="POST", body=body)
+            assert reply.status == code, (body[:20], reply.status, reply.body)
+            assert reply.json()["ok"] is False and reply.json()["error"]
+        assert status_of(project)["T-02"] == "waiting"  # nothing was done
+        given = json.dumps({"reason": "no longer\n needed\t\u0000\u001b[31m now"}).encode()
+        done = http_get(server.port, "/api/task/T-02/cancel", token, method="POST", body=given)
+        assert done.status == 200, done.body
+        assert done.json()["ok"] is True
+    cancelled = [json.loads(line) for line in events_file(project).read_text(encoding="utf-8").splitlines()]
+    said = "no longer needed [31m now"  # on one line, as `cancel --reason` takes it; no NUL, no escape
+    assert [(e["event"], e["reason"]) for e in cancelled] == [("task_cancelled", said)]
+
+
 def test_with_a_given_token_reads_and_actions_both_need_it(tmp_path: Path) -> None:
     project = demo(tmp_path)
     token = "a-token-of-enough-characters"
@@ -756,7 +780,9 @@ kill_grace: 1
 | T-03 | Migrate | `echo migrated > migrated.txt` | None | before |
 | T-04 | Announce | `echo announced > announced.txt` | T-03 | |
 | T-05 | Check the disk | `echo "no space left on the device" >&2; exit 3` | None | |
+| T-06 | Drop the old table | `echo dropped > dropped.txt` | None | before |
 """
+REJECTED_WHY = "the schema change   needs a DBA's review first"  # (its spaces made one, as the CLI does)
 
 
 @pytest.mark.slow
@@ -764,6 +790,7 @@ def test_in_the_browser_a_gate_waits_on_the_page_approve_moves_it_on_and_reject_
     tmp_path: Path,
 ) -> None:
     from dashboard_helpers import chromium, hidden_actions, task_state
+    from selenium.webdriver.common.keys import Keys
 
     reason = browser_missing()
     if reason:
@@ -785,7 +812,7 @@ def test_in_the_browser_a_gate_waits_on_the_page_approve_moves_it_on_and_reject_
                 return [e["task"] for line in lines if (e := json.loads(line))["event"] == "approval_requested"]
 
             wait_until(
-                lambda: sorted(asked()) == ["T-02", "T-03"], "T-02 and T-03 at their gates in the run", HANG_GUARD
+                lambda: sorted(asked()) == ["T-02", "T-03", "T-06"], "T-02, T-03, T-06 at their gates", HANG_GUARD
             )
             # Without the token, or from another site: refused, and nothing is decided.
             own = f"http://127.0.0.1:{server.port}"
@@ -815,10 +842,10 @@ def test_in_the_browser_a_gate_waits_on_the_page_approve_moves_it_on_and_reject_
                 # At 1400 px every button is in sight, the table not wider than its panel: Approve
                 # and Reject beside a gate's long reason, Cancel (T-01 runs), Retry (T-05 failed).
                 shown = [b.get_attribute("data-action") for b in driver.find_elements("css selector", "#tasks button")]
-                assert sorted(shown) == ["approve", "approve", "cancel", "cancel", "reject", "reject", "retry"], shown
+                assert sorted(shown) == ["approve"] * 3 + ["cancel"] * 2 + ["reject"] * 3 + ["retry"], shown
                 assert hidden_actions(driver) == []
                 assert "awaiting_approval" in (task_state(driver, "T-02")[1] or "")  # the graph's box too
-                for task in ("T-02", "T-03"):
+                for task in ("T-02", "T-03", "T-06"):
                     buttons = driver.find_elements("css selector", f"{row.format(task)} button")
                     assert [b.get_attribute("data-action") for b in buttons] == ["approve", "reject"], task
                 assert not driver.find_elements("css selector", f"{row.format('T-01')} button.approve")
@@ -838,17 +865,49 @@ def test_in_the_browser_a_gate_waits_on_the_page_approve_moves_it_on_and_reject_
                 )
                 assert (project / "deployed.txt").read_text() == "deployed\n"
 
+                # Reject asks why; kept waiting, nothing is sent.
+                dialog = driver.find_element("id", "reject-dialog")
                 reject.click()
+                wait_until(lambda: dialog.is_displayed(), "Reject asking why", HANG_GUARD)
+                assert "Reject T-03" in dialog.text
+                driver.find_element("id", "reject-keep").click()
+                wait_until(lambda: not dialog.is_displayed(), "the question put away", HANG_GUARD)
+                time.sleep(1.0)  # (a post would have been answered by now)
+                assert status_of(project)["T-03"] == "awaiting_approval"
+                assert [json.loads(line)["task"] for line in approvals.read_text().splitlines()] == ["T-02"]
+                # Asked again, a reason given (Enter: the dialog's first button, Reject).
+                reject.click()
+                wait_until(lambda: dialog.is_displayed(), "Reject asking why again", HANG_GUARD)
+                driver.find_element("id", "reject-reason").send_keys(REJECTED_WHY + Keys.ENTER)
                 wait_until(
                     lambda: task_state(driver, "T-03")[0] == "rejected", "T-03 rejected after Reject", HANG_GUARD
                 )
                 wait_until(lambda: task_state(driver, "T-04")[0] == "skipped", "T-04 skipped after Reject", HANG_GUARD)
+                said = " ".join(REJECTED_WHY.split())
+                wait_until(
+                    lambda: said in driver.find_element("css selector", f"{row.format('T-03')} .why").text,
+                    "the rejection's reason",
+                    HANG_GUARD,
+                )
+                # The same words `orchestrator reject --reason` leaves, in the same places.
+                cli = subprocess.run(
+                    [*CLI, "reject", "T-06", "--reason", REJECTED_WHY], cwd=project, capture_output=True, text=True
+                )
+                assert cli.returncode == 0, cli.stderr
+                wait_until(lambda: task_state(driver, "T-06")[0] == "rejected", "T-06 rejected by the CLI", HANG_GUARD)
+                reasons = {
+                    t["id"]: t["reason"]
+                    for t in json.loads(
+                        subprocess.run([*CLI, "status", "--json"], cwd=project, capture_output=True, text=True).stdout
+                    )["tasks"]
+                }
+                assert said in reasons["T-03"] and reasons["T-03"] == reasons["T-06"], reasons
                 wait_until(
                     lambda: (
-                        "rejected from the dashboard"
-                        in driver.find_element("css selector", f"{row.format('T-03')} .why").text
+                        driver.find_element("css selector", f"{row.format('T-03')} .why").text
+                        == driver.find_element("css selector", f"{row.format('T-06')} .why").text
                     ),
-                    "the rejection's reason",
+                    "the page telling both rejections alike",
                     HANG_GUARD,
                 )
                 wait_until(
@@ -868,7 +927,11 @@ def test_in_the_browser_a_gate_waits_on_the_page_approve_moves_it_on_and_reject_
                 os.killpg(runner.pid, signal.SIGTERM)
                 runner.wait(timeout=HANG_GUARD)
     decisions = [json.loads(line) for line in approvals.read_text().splitlines()]
-    assert [(d["task"], d["decision"]) for d in decisions] == [("T-02", "approved"), ("T-03", "rejected")]
+    assert [(d["task"], d["decision"], d["reason"]) for d in decisions] == [
+        ("T-02", "approved", "approved from the dashboard"),
+        ("T-03", "rejected", " ".join(REJECTED_WHY.split())),
+        ("T-06", "rejected", " ".join(REJECTED_WHY.split())),
+    ]
     assert server.errors() == ""
 
 

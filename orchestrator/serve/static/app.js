@@ -4,7 +4,8 @@
 // running or completed without waiting for the next state. Everything shown goes through
 // textContent: nothing a task printed can become markup. Clocks (the elapsed time, a running
 // task's duration) tick every second from the start times the page has, on the server's clock.
-// Cancel and Retry post to api/task/ID/cancel|retry with the token `serve` printed in the URL.
+// Cancel, Retry, Approve and Reject post to api/task/ID/cancel|retry|approve|reject with the token
+// `serve` printed in the URL; Reject asks why first, and sends the reason.
 "use strict";
 
 const ICONS = {
@@ -340,7 +341,10 @@ function actionCell(task) {
     button.dataset.action = kind;
     button.disabled = !token || pending.has(`${kind} ${task.id}`);
     button.title = token ? `orchestrator ${kind} ${task.id}` : "open the URL `orchestrator serve` printed (with its token) to act";
-    button.addEventListener("click", (e) => { e.stopPropagation(); act(kind, task.id, button); });
+    button.addEventListener("click", (e) => {
+      e.stopPropagation();
+      if (kind === "reject") askWhy(task.id, button); else act(kind, task.id, button);
+    });
     cell.append(button);
   }
   return cell;
@@ -350,12 +354,36 @@ function actionCell(task) {
 // redrawn meanwhile (a second click would post the same request twice).
 const pending = new Set();
 
-function act(kind, id, button) {
+// Reject asks why first, in a dialog (reject-dialog in index.html): the reason goes with it, as
+// `orchestrator reject --reason` sends it; closed without Reject (Escape, Keep it waiting), nothing is sent.
+let rejecting = null;  // { id, button } while the dialog is open
+
+function askWhy(id, button) {
+  const dialog = $("reject-dialog");
+  rejecting = { id, button };
+  $("reject-title").textContent = `Reject ${id}?`;
+  $("reject-confirm").textContent = `Reject ${id}`;
+  $("reject-reason").value = "";
+  dialog.returnValue = "";
+  dialog.showModal();
+  $("reject-reason").focus();
+}
+
+function answered() {
+  const asked = rejecting;
+  rejecting = null;
+  if (asked && $("reject-dialog").returnValue === "reject") act("reject", asked.id, asked.button, $("reject-reason").value);
+}
+
+function act(kind, id, button, reason) {
   pending.add(`${kind} ${id}`);
   button.disabled = true;
   showAction(`${ACTIONS[kind].label} ${id}…`, "");
+  const headers = { "X-Orchestrator-Token": token || "" };
+  if (reason !== undefined) headers["Content-Type"] = "application/json";
   fetch(`api/task/${encodeURIComponent(id)}/${kind}`, {
-    method: "POST", headers: { "X-Orchestrator-Token": token || "" }, credentials: "same-origin",
+    method: "POST", headers, credentials: "same-origin",
+    body: reason === undefined ? undefined : JSON.stringify({ reason }),
   })
     .then((r) => r.json().catch(() => ({ ok: false, error: `HTTP ${r.status}` })))
     .then((answer) => showAction(answer.ok ? answer.said : answer.error, answer.ok ? "done" : "refused"))
@@ -518,6 +546,7 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const button of document.querySelectorAll("#detail-tabs button")) {
     button.addEventListener("click", () => { tab = button.dataset.tab; renderDetail(); });
   }
+  $("reject-dialog").addEventListener("close", answered);
   connect();
   setInterval(tick, 1000);
 });
