@@ -1117,11 +1117,17 @@ def reused(tmp_path: Path) -> tuple[Path, str]:
     return project, why
 
 
+def cli_status(project: Path) -> str:
+    return subprocess.run([*CLI, "status"], cwd=project, capture_output=True, text=True, check=True).stdout
+
+
 def test_the_state_says_a_result_was_reused_as_status_does(tmp_path: Path) -> None:
     project, why = reused(tmp_path)
     with served(project) as server:
         state = http_get(server.port, "/api/state").json()
     assert {t["id"]: t["reused"] for t in state["tasks"]} == {"T-01": why}
+    status = json.loads(subprocess.run([*CLI, "status", "--json"], cwd=project, capture_output=True, check=True).stdout)
+    assert [t["reused_said"] for t in state["tasks"]] == [t["reused_said"] for t in status["tasks"]]
     assert server.errors() == ""
 
 
@@ -1137,7 +1143,13 @@ def test_in_the_browser_a_reused_result_is_marked_with_why(tmp_path: Path) -> No
         driver.get(server.url)
         wait_until(lambda: driver.find_elements("css selector", "#tasks tr[data-task]"), "the table", HANG_GUARD)
         row = driver.find_element("css selector", '#tasks tr[data-task="T-01"]')
-        assert f"♻️ reused: {why}" in row.text, row.text
+        # Said as people read time, in the words `status` prints (one formatter); the exact moment on hover.
+        line = next(line for line in cli_status(project).splitlines() if line.startswith("T-01 "))
+        said = line.partition("♻️ reused: ")[2]
+        assert re.fullmatch(r"same inputs as the run of \d{1,2} [A-Z][a-z]{2} \d\d:\d\d", said), line
+        assert f"♻️ reused: {said}" in row.text, row.text
+        assert not re.search(r"\d{4}-\d\d-\d\dT", row.text), row.text  # no raw ISO time
+        assert row.find_element("css selector", ".why.reused").get_attribute("title") == why
         # Attempts as `status` counts them: none made by the run that reused it (not its first's 1).
         attempts = row.find_elements("css selector", "td")[4].text
     shown = subprocess.run([*CLI, "status", "--json"], cwd=project, capture_output=True, text=True, check=True)

@@ -318,7 +318,11 @@ function taskRow(task) {
   if (task.worker) state.append(" ", el("span", "worker", `on ${task.worker}`));  // on a cluster, as status says it
   const timed = task.status === "waiting" && (task.reason || "").startsWith("not before ");  // its Not before
   if (task.reason && (WHY_STATES.has(task.status) || timed)) state.append(el("div", "why", task.reason));  // as `status` says it
-  if (task.reused) state.append(el("div", "why", `♻️ reused: ${task.reused}`));  // from the cache: no process started
+  if (task.reused) {  // from the cache: no process started. Said as `status` says it; the exact moment on hover
+    const why = el("div", "why reused", `♻️ reused: ${task.reused_said || task.reused}`);
+    why.title = task.reused;
+    state.append(why);
+  }
   row.append(state);
   row.append(
     // The attempts of the run of it that made its state, as `status` and `report` count them.
