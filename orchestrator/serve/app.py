@@ -15,6 +15,9 @@ Routes::
     /api/task/{id}             a task's brief, result and log tails
     POST /api/task/{id}/cancel what ``orchestrator cancel ID`` does (``run.requests``)
     POST /api/task/{id}/retry  what ``orchestrator retry ID`` does
+    POST /api/task/{id}/approve, .../reject
+                               what ``orchestrator approve|reject ID`` does; a JSON body
+                               ``{"reason": ...}`` is its ``--reason`` (cancel takes one too)
     /api/context/{name}        a file under context/ (discoveries and shares)
 
 ``Guard`` stands in front of all of them. Reads: with ``reads_need_token`` (a token was given, or
@@ -279,7 +282,8 @@ def build_app(
 
     async def act(request: Request) -> Response:
         kind = request.url.path.rsplit("/", 1)[1]
-        return await anyio.to_thread.run_sync(_act, workspace, request.path_params["task_id"], ACTIONS[kind])
+        reason = await _reason(request)
+        return await anyio.to_thread.run_sync(_act, workspace, request.path_params["task_id"], ACTIONS[kind], reason)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -318,11 +322,35 @@ def build_app(
 # function (``run.requests.request``; ``run.decisions.decide`` for a gate's approve and reject).
 ACTIONS: dict[str, str] = {"cancel": "cancel", "retry": "retry", "approve": "approve", "reject": "reject"}
 CANCEL_REASON = "cancelled from the dashboard"
+REASON_BYTES = 8 * 1024  # of an action's body: a reason is a line, not a document
 
 
-def _act(workspace: Workspace, task_id: str, kind: str) -> Response:
-    """``orchestrator cancel``, ``retry``, ``approve`` or ``reject`` of ``task_id``, answered as
-    JSON: 200 when done, 409 when refused (``error`` says why), 404 for a task the plan does not have."""
+async def _reason(request: Request) -> str | None:
+    """The ``reason`` an action's JSON body gives (the page asks for one at Reject), on one line
+    with single spaces as ``orchestrator reject --reason`` makes it; ``None`` for none.
+    A body too big or not ``{"reason": "..."}``: an ``HTTPException`` (413, 400)."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > REASON_BYTES:
+            raise HTTPException(413, f"the body is over {REASON_BYTES} bytes: a reason is one line")
+    if not body.strip():
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    reason = data.get("reason") if isinstance(data, dict) else 0
+    if not isinstance(reason, str | None):
+        raise HTTPException(400, 'an action\'s body is JSON: {"reason": "why"}')
+    printable = "".join(c if c.isprintable() else " " for c in reason or "")  # (a NUL, an escape: never kept)
+    return " ".join(printable.split()) or None
+
+
+def _act(workspace: Workspace, task_id: str, kind: str, reason: str | None = None) -> Response:
+    """``orchestrator cancel``, ``retry``, ``approve`` or ``reject`` of ``task_id`` (with its
+    ``--reason``), answered as JSON: 200 when done, 409 when refused (``error`` says why), 404 for
+    a task the plan does not have."""
     from orchestrator.run.decisions import decide
 
     try:
@@ -336,11 +364,11 @@ def _act(workspace: Workspace, task_id: str, kind: str) -> Response:
                 plan,
                 task,
                 kind == "approve",
-                "approved from the dashboard" if kind == "approve" else "rejected from the dashboard",
+                reason or ("approved from the dashboard" if kind == "approve" else "rejected from the dashboard"),
             )
         else:
             asked: Kind = "cancel" if kind == "cancel" else "retry"
-            answer = request(workspace, plan, task, asked, CANCEL_REASON if kind == "cancel" else None)
+            answer = request(workspace, plan, task, asked, (reason or CANCEL_REASON) if kind == "cancel" else None)
     except OrchestratorError as exc:
         return refusal(409, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     data = {**answer.as_json(), "said": answer.said, "notes": list(answer.notes)}
