@@ -201,6 +201,10 @@ def block_env(home: Path) -> dict[str, str]:
         if not k.startswith(("ORCHESTRATOR_", "CLAUDE_", "ANTHROPIC_")) and k not in {"VIRTUAL_ENV", "PYTHONPATH"}
     }
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    if str(ROOT) in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+        # A second checkout (a git worktree) tested with the venv of the first: the blocks run its
+        # code, as its own tests do, not the code the venv was installed from.
+        env["PYTHONPATH"] = str(ROOT)
     env["HOME"] = str(home)
     # A reader's machine has a git identity (an example commits an edit, as its reader would).
     for name, value in (("NAME", "Docs Reader"), ("EMAIL", "reader@example.org")):
