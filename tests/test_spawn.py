@@ -42,40 +42,52 @@ WAIT_FOR_GO = "while [ ! -f go ]; do sleep 0.05; done"
 
 _CANCELLED = "⏹️ T-02 cancelled in the run going on"  # the run answered within the spawn's second
 _ASKED = "✋ cancel of T-02 asked of the run going on"  # ...or was left the request
-# `orchestrator ARGS` with the first rewrite of master_plan.md parked once it is done: `parked`
-# written, then held until a `go-on` file is there (the spawn's row is in the file; the spawn
-# has not returned from writing it).
-PARKED_AFTER_WRITE = (
+# `orchestrator ARGS` with one function parked at its first call, before or after it runs (the
+# environment's PARK_BEFORE or PARK_AFTER, `module:name`): `parked` written, then held until a
+# `go-on` file is there.
+PARKED = (
     sys.executable,
     "-c",
     """
-import time
+import importlib, os, time
 from pathlib import Path
 from orchestrator.cli.main import entry
-from orchestrator.state import planfile
 
-rewrite = planfile.rewrite
+after = "PARK_AFTER" in os.environ
+module, name = os.environ["PARK_AFTER" if after else "PARK_BEFORE"].split(":")
+module = importlib.import_module(module)
+real = getattr(module, name)
 
-def parked(*args, **kwargs):
-    planfile.rewrite = rewrite
-    done = rewrite(*args, **kwargs)
+def park():
     Path("parked").touch()
     while not Path("go-on").exists():
         time.sleep(0.01)
+
+def parked(*args, **kwargs):
+    setattr(module, name, real)
+    if not after:
+        park()
+    done = real(*args, **kwargs)
+    if after:
+        park()
     return done
 
-planfile.rewrite = parked
+setattr(module, name, parked)
 entry()
 """,
 )
 
 
-def _spawn(project: Path, *words: str, program: Sequence[str] = CLI) -> subprocess.Popen[bytes]:
+def _spawn(
+    project: Path, *words: str, program: Sequence[str] = CLI, park: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """``spawn WORDS`` in a process group of its own, as a terminal's foreground job; its output
-    in files (``_ended`` waits for the process, not for every holder of a pipe to close it)."""
+    in files (``_ended`` waits for the process, not for every holder of a pipe to close it).
+    ``park``: run by ``PARKED``, with that in its environment."""
+    command = [*(PARKED if park else program), "spawn", *words]
     with (project / "spawn.out").open("wb") as out, (project / "spawn.err").open("wb") as err:
-        return subprocess.Popen([*program, "spawn", *words], cwd=project, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=err, start_new_session=True)  # fmt: skip
+        return subprocess.Popen(command, cwd=project, env={**os.environ, **(park or {})}, stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=err, start_new_session=True)  # fmt: skip
 
 
 def _ended(spawn: subprocess.Popen[bytes], project: Path) -> tuple[int, str]:
@@ -318,7 +330,7 @@ def test_ctrl_c_as_a_spawn_writes_its_row_is_taken_once_written_and_cancels_its_
     try:
         _wait_started(tmp_path, "T-01")
         spawn = _spawn(tmp_path, "Joined as it was written", "--command", "echo $$ > task.pid; sleep 300",
-                       program=PARKED_AFTER_WRITE)  # fmt: skip
+                       park={"PARK_AFTER": "orchestrator.state.planfile:rewrite"})  # fmt: skip
         wait_until(lambda: (tmp_path / "parked").exists(), "the row to be written")
         os.killpg(spawn.pid, signal.SIGINT)
         (tmp_path / "go-on").touch()
@@ -329,6 +341,31 @@ def test_ctrl_c_as_a_spawn_writes_its_row_is_taken_once_written_and_cancels_its_
         if (tmp_path / "task.pid").exists():  # (the run may have started it while the write was parked)
             assert wait_gone(_pid_in(tmp_path / "task.pid", "its pid"))
         assert runner.process.poll() is None
+    finally:
+        (tmp_path / "go").touch()
+        runner.wait()
+        runner.stop_all()
+
+
+def test_a_second_ctrl_c_as_a_spawn_asks_for_its_cancel_waits_until_it_is_asked(tmp_path: Path) -> None:
+    """Ctrl-C pressed twice: the second comes while the spawn is about to ask the run for the
+    cancel (parked there by a fake); it is taken once the cancel is asked, not before."""
+    write_plan(tmp_path, [Spec("T-01", f"{WAIT_FOR_GO}; echo one")])
+    runner = start(tmp_path)
+    try:
+        _wait_started(tmp_path, "T-01")
+        spawn = _spawn(tmp_path, "Stopped twice", "--command", "echo $$ > task.pid; sleep 300",
+                       park={"PARK_BEFORE": "orchestrator.run.requests:request"})  # fmt: skip
+        task = _pid_in(tmp_path / "task.pid", "the joined task to start")
+        os.killpg(spawn.pid, signal.SIGINT)
+        wait_until(lambda: (tmp_path / "parked").exists(), "the spawn to be about to ask")
+        os.killpg(spawn.pid, signal.SIGINT)
+        (tmp_path / "go-on").touch()
+        code, err = _ended(spawn, tmp_path)
+        assert code == 130, err
+        assert _CANCELLED in err or _ASKED in err, err
+        _wait_status(tmp_path, "T-02", "cancelled")
+        assert wait_gone(task)
     finally:
         (tmp_path / "go").touch()
         runner.wait()
@@ -398,8 +435,10 @@ def test_sigterm_of_a_spawn_following_a_run_going_on_cancels_its_task_there_as_c
     runner = start(tmp_path)
     try:
         _wait_started(tmp_path, "T-01")
-        spawn = _spawn(tmp_path, "Joined and killed", "--command", "echo $$ > task.pid; sleep 300")
+        command = ("nohup", *CLI)  # (SIGHUP ignored, as nohup starts it: it stays so)
+        spawn = _spawn(tmp_path, "Joined and killed", "--command", "echo $$ > task.pid; sleep 300", program=command)
         task = _pid_in(tmp_path / "task.pid", "the joined task to start")
+        os.kill(spawn.pid, signal.SIGHUP)
         os.kill(spawn.pid, signal.SIGTERM)  # `kill`, `timeout`: not a Ctrl-C
         code, err = _ended(spawn, tmp_path)
         assert code == 130, err

@@ -91,14 +91,15 @@ def cmd_spawn(args: argparse.Namespace) -> int:
         return _spawned(args, workspace, added, since)
     except KeyboardInterrupt:
         if written and not args.detach:
-            _cancel(workspace, written[0], signals[-1] if signals else "Ctrl-C")
+            with queue.signals_held():  # (a second Ctrl-C is taken once the cancel is asked: a second at most)
+                _cancel(workspace, written[0], signals[-1] if signals else "Ctrl-C")
         raise
 
 
 def _interrupted_by_any() -> list[str]:
     """SIGTERM and SIGHUP (``kill``, ``timeout``, a terminal closed) stop a ``spawn`` in the
-    foreground as Ctrl-C does, and its task with it; the list they are named in as they come.
-    (A run of its own takes all three as its own while it goes on: ``Runner``.)"""
+    foreground as Ctrl-C does, and its task with it, unless ignored (``nohup``); the list they
+    are named in as they come. (A run of its own takes all three as its own: ``Runner``.)"""
     came: list[str] = []
 
     def interrupt(number: int, _frame: object) -> None:
@@ -106,7 +107,8 @@ def _interrupted_by_any() -> list[str]:
         raise KeyboardInterrupt
 
     for number in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(number, interrupt)
+        if signal.getsignal(number) is not signal.SIG_IGN:
+            signal.signal(number, interrupt)
     return came
 
 
