@@ -18,9 +18,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+import pytest
 from runner_helpers import (
     CLI,
     HANG_GUARD,
@@ -78,26 +79,45 @@ entry()
 )
 
 
-def _spawn(
-    project: Path, *words: str, program: Sequence[str] = CLI, park: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    """``spawn WORDS`` in a process group of its own, as a terminal's foreground job; its output
-    in files (``_ended`` waits for the process, not for every holder of a pipe to close it).
-    ``park``: run by ``PARKED``, with that in its environment."""
-    command = [*(PARKED if park else program), "spawn", *words]
-    with (project / "spawn.out").open("wb") as out, (project / "spawn.err").open("wb") as err:
-        return subprocess.Popen(command, cwd=project, env={**os.environ, **(park or {})}, stdin=subprocess.DEVNULL,
-                                stdout=out, stderr=err, start_new_session=True)  # fmt: skip
+# A terminal's foreground job has SIGINT at its default; a test run may not: a suite started in
+# the background by a script ignores it, its children inherit that, and Python then never makes
+# SIGINT a KeyboardInterrupt (how issue 56's spawn hung). Each spawn is started with it restored.
+FOREGROUND = (
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])",
+)
+
+
+Spawner = Callable[..., "subprocess.Popen[bytes]"]
+
+
+@pytest.fixture
+def spawner(tmp_path: Path) -> Iterator[Spawner]:
+    """``spawner(*WORDS, program=CLI, park=None)``: ``spawn WORDS`` started in ``tmp_path`` as a
+    terminal's foreground job (its own process group, SIGINT at its default), its output in files
+    (``_ended`` waits for the process, not for every holder of a pipe to close it); ``park``: run
+    by ``PARKED``, with that in its environment. One still running at the end is killed."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def spawn(*words: str, program: Sequence[str] = CLI, park: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        command = [*FOREGROUND, *(PARKED if park else program), "spawn", *words]
+        env = {**os.environ, **(park or {})}
+        with (tmp_path / "spawn.out").open("wb") as out, (tmp_path / "spawn.err").open("wb") as err:
+            started.append(subprocess.Popen(command, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                            stderr=err, start_new_session=True))  # fmt: skip
+        return started[-1]
+
+    yield spawn
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def _ended(spawn: subprocess.Popen[bytes], project: Path) -> tuple[int, str]:
-    """The spawn's exit code and stderr, once it has exited (killed if it hangs)."""
-    try:
-        code = spawn.wait(timeout=HANG_GUARD)
-    finally:
-        if spawn.poll() is None:
-            spawn.kill()
-            spawn.wait()
+    """The spawn's exit code and stderr, once it has exited."""
+    code = spawn.wait(timeout=HANG_GUARD)
     assert (project / "spawn.out").read_bytes() == b""
     return code, (project / "spawn.err").read_text(encoding="utf-8")
 
@@ -250,39 +270,26 @@ def test_detach_beside_a_run_going_on_leaves_the_task_to_that_run(tmp_path: Path
     assert len([e for e in _events(tmp_path) if e["event"] == "run_started"]) == 1
 
 
-def test_ctrl_c_of_a_spawn_in_the_foreground_stops_its_task_and_leaves_no_process(tmp_path: Path) -> None:
+def test_ctrl_c_of_a_spawn_in_the_foreground_stops_its_task_and_leaves_no_process(
+    tmp_path: Path, spawner: Spawner
+) -> None:
     _plan(tmp_path)
     script = "echo $$ > task.pid; sleep 300 & echo $! > child.pid; wait"
-    spawn = subprocess.Popen(
-        [*CLI, "spawn", "Sleep a long time", "--command", script],
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,  # its own process group, as a terminal's foreground job
-    )
-    try:
-        wait_until(lambda: (tmp_path / "child.pid").exists() and (tmp_path / "child.pid").read_text().strip() != "",
-                   "the task to start")  # fmt: skip
-        pids = [int((tmp_path / name).read_text()) for name in ("task.pid", "child.pid")]
-        os.killpg(spawn.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the foreground group
-        out, err = spawn.communicate(timeout=HANG_GUARD)
-    finally:
-        if spawn.poll() is None:
-            spawn.kill()
-            spawn.wait()
-    assert spawn.returncode == 130, err.decode()
-    assert out == b""
+    spawn = spawner("Sleep a long time", "--command", script)
+    pids = [_pid_in(tmp_path / "task.pid", "the task to start"), _pid_in(tmp_path / "child.pid", "its child")]
+    os.killpg(spawn.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the foreground group
+    code, err = _ended(spawn, tmp_path)
+    assert code == 130, err
     assert all(pid_gone(pid) for pid in pids)
     assert results(tmp_path)["T-02"]["status"] == "interrupted"
 
 
-def test_ctrl_c_of_a_spawn_following_a_run_going_on_cancels_its_task_there(tmp_path: Path) -> None:
+def test_ctrl_c_of_a_spawn_following_a_run_going_on_cancels_its_task_there(tmp_path: Path, spawner: Spawner) -> None:
     write_plan(tmp_path, [Spec("T-01", f"{WAIT_FOR_GO}; echo one")])
     runner = start(tmp_path)
     try:
         _wait_started(tmp_path, "T-01")
-        spawn = _spawn(tmp_path, "Joined and stopped", "--command", "echo $$ > task.pid; sleep 300")
+        spawn = spawner("Joined and stopped", "--command", "echo $$ > task.pid; sleep 300")
         task = _pid_in(tmp_path / "task.pid", "the joined task to start")
         os.killpg(spawn.pid, signal.SIGINT)
         code, err = _ended(spawn, tmp_path)
@@ -303,14 +310,14 @@ def test_ctrl_c_of_a_spawn_following_a_run_going_on_cancels_its_task_there(tmp_p
 # (a lock it waits for, a write parked by a fake, a runner stopped with SIGSTOP), not timed.
 
 
-def test_ctrl_c_of_a_spawn_waiting_to_write_its_row_leaves_nothing_written(tmp_path: Path) -> None:
+def test_ctrl_c_of_a_spawn_waiting_to_write_its_row_leaves_nothing_written(tmp_path: Path, spawner: Spawner) -> None:
     _plan(tmp_path)
     plan_file = workspace(tmp_path) / "master_plan.md"
     before = plan_file.read_text()
     lock = os.open(workspace(tmp_path) / "state" / "plan-edit.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another `add` writing its row
-        spawn = _spawn(tmp_path, "Never written", "--command", "echo no")
+        spawn = spawner("Never written", "--command", "echo no")
         wait_until(lambda: _waits_for_a_lock(spawn.pid), "the spawn to wait for the plan's edit lock")
         os.killpg(spawn.pid, signal.SIGINT)
         code, err = _ended(spawn, tmp_path)
@@ -322,14 +329,16 @@ def test_ctrl_c_of_a_spawn_waiting_to_write_its_row_leaves_nothing_written(tmp_p
     assert cli(tmp_path, "run").code == 0  # nothing left for a run, and no lock held
 
 
-def test_ctrl_c_as_a_spawn_writes_its_row_is_taken_once_written_and_cancels_its_task(tmp_path: Path) -> None:
+def test_ctrl_c_as_a_spawn_writes_its_row_is_taken_once_written_and_cancels_its_task(
+    tmp_path: Path, spawner: Spawner
+) -> None:
     """The signal comes while the row is being written, before ``spawn`` could know it was: held
     until the write is done, it is taken with the row's id in hand, and the task is cancelled."""
     write_plan(tmp_path, [Spec("T-01", f"{WAIT_FOR_GO}; echo one")])
     runner = start(tmp_path)
     try:
         _wait_started(tmp_path, "T-01")
-        spawn = _spawn(tmp_path, "Joined as it was written", "--command", "echo $$ > task.pid; sleep 300",
+        spawn = spawner("Joined as it was written", "--command", "echo $$ > task.pid; sleep 300",
                        park={"PARK_AFTER": "orchestrator.state.planfile:rewrite"})  # fmt: skip
         wait_until(lambda: (tmp_path / "parked").exists(), "the row to be written")
         os.killpg(spawn.pid, signal.SIGINT)
@@ -347,14 +356,16 @@ def test_ctrl_c_as_a_spawn_writes_its_row_is_taken_once_written_and_cancels_its_
         runner.stop_all()
 
 
-def test_a_second_ctrl_c_as_a_spawn_asks_for_its_cancel_waits_until_it_is_asked(tmp_path: Path) -> None:
+def test_a_second_ctrl_c_as_a_spawn_asks_for_its_cancel_waits_until_it_is_asked(
+    tmp_path: Path, spawner: Spawner
+) -> None:
     """Ctrl-C pressed twice: the second comes while the spawn is about to ask the run for the
     cancel (parked there by a fake); it is taken once the cancel is asked, not before."""
     write_plan(tmp_path, [Spec("T-01", f"{WAIT_FOR_GO}; echo one")])
     runner = start(tmp_path)
     try:
         _wait_started(tmp_path, "T-01")
-        spawn = _spawn(tmp_path, "Stopped twice", "--command", "echo $$ > task.pid; sleep 300",
+        spawn = spawner("Stopped twice", "--command", "echo $$ > task.pid; sleep 300",
                        park={"PARK_BEFORE": "orchestrator.run.requests:request"})  # fmt: skip
         task = _pid_in(tmp_path / "task.pid", "the joined task to start")
         os.killpg(spawn.pid, signal.SIGINT)
@@ -372,7 +383,9 @@ def test_a_second_ctrl_c_as_a_spawn_asks_for_its_cancel_waits_until_it_is_asked(
         runner.stop_all()
 
 
-def test_ctrl_c_of_a_spawn_before_the_run_took_its_row_cancels_it_there_unstarted(tmp_path: Path) -> None:
+def test_ctrl_c_of_a_spawn_before_the_run_took_its_row_cancels_it_there_unstarted(
+    tmp_path: Path, spawner: Spawner
+) -> None:
     """The run going on is stopped (SIGSTOP) from before the row is written until the spawn has
     asked for the cancel and exited: it then sees the row and the request in one look, and takes
     the row first. The spawn does not wait for a run that does not answer."""
@@ -383,7 +396,7 @@ def test_ctrl_c_of_a_spawn_before_the_run_took_its_row_cancels_it_there_unstarte
         _wait_blocks_settled(tmp_path)
         os.kill(runner.pid, signal.SIGSTOP)
         try:
-            spawn = _spawn(tmp_path, "Never started", "--command", "echo $$ > task.pid; sleep 300")
+            spawn = spawner("Never started", "--command", "echo $$ > task.pid; sleep 300")
             wait_until(lambda: "Never started" in (workspace(tmp_path) / "master_plan.md").read_text(), "the row")
             os.killpg(spawn.pid, signal.SIGINT)
             code, err = _ended(spawn, tmp_path)
@@ -403,14 +416,16 @@ def test_ctrl_c_of_a_spawn_before_the_run_took_its_row_cancels_it_there_unstarte
     assert not (tmp_path / "task.pid").exists()
 
 
-def test_ctrl_c_of_a_spawn_whose_task_stops_slowly_ends_it_and_leaves_the_run_stopping_it(tmp_path: Path) -> None:
+def test_ctrl_c_of_a_spawn_whose_task_stops_slowly_ends_it_and_leaves_the_run_stopping_it(
+    tmp_path: Path, spawner: Spawner
+) -> None:
     """A task that ignores SIGTERM is killed by the run once its kill grace is over: the spawn
     does not wait out that grace. It ends while the task still runs, and the run cancels it."""
     write_plan(tmp_path, [Spec("T-01", f"{WAIT_FOR_GO}; echo one")], {"kill_grace": 3600})
     runner = start(tmp_path)
     try:
         _wait_started(tmp_path, "T-01")
-        spawn = _spawn(tmp_path, "Slow to stop", "--command", "trap '' TERM; echo $$ > task.pid; sleep 300")
+        spawn = spawner("Slow to stop", "--command", "trap '' TERM; echo $$ > task.pid; sleep 300")
         task = _pid_in(tmp_path / "task.pid", "the joined task to start")
         os.killpg(spawn.pid, signal.SIGINT)
         code, err = _ended(spawn, tmp_path)
@@ -430,13 +445,15 @@ def test_ctrl_c_of_a_spawn_whose_task_stops_slowly_ends_it_and_leaves_the_run_st
         runner.stop_all()
 
 
-def test_sigterm_of_a_spawn_following_a_run_going_on_cancels_its_task_there_as_ctrl_c_does(tmp_path: Path) -> None:
+def test_sigterm_of_a_spawn_following_a_run_going_on_cancels_its_task_there_as_ctrl_c_does(
+    tmp_path: Path, spawner: Spawner
+) -> None:
     write_plan(tmp_path, [Spec("T-01", f"{WAIT_FOR_GO}; echo one")])
     runner = start(tmp_path)
     try:
         _wait_started(tmp_path, "T-01")
         command = ("nohup", *CLI)  # (SIGHUP ignored, as nohup starts it: it stays so)
-        spawn = _spawn(tmp_path, "Joined and killed", "--command", "echo $$ > task.pid; sleep 300", program=command)
+        spawn = spawner("Joined and killed", "--command", "echo $$ > task.pid; sleep 300", program=command)
         task = _pid_in(tmp_path / "task.pid", "the joined task to start")
         os.kill(spawn.pid, signal.SIGHUP)
         os.kill(spawn.pid, signal.SIGTERM)  # `kill`, `timeout`: not a Ctrl-C

@@ -8,6 +8,10 @@ outcome: the answer (its result's body, as ``output`` prints it) on stdout, what
 way on stderr. ``--detach`` prints the id and returns at once, the task left to the run going on
 or to a runner of its own in the background (its own session, its lines in
 ``logs/<agent>.spawn.log``).
+
+Ctrl-C (SIGTERM, SIGHUP) from the moment the row is in the file stops the task: a run going on
+is asked to cancel it, and its answer waited for a second at most (a task its run stops within
+its kill grace is left to it); a run of its own stops it as ``run`` does.
 """
 
 from __future__ import annotations
