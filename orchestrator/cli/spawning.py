@@ -33,7 +33,7 @@ from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode, TaskStatus
 
 USAGE = 'orchestrator spawn [DIR] "<prompt>"'
-INTERRUPT_WAIT = 1.0  # seconds a Ctrl-C'd spawn gives the run going on to answer the cancel of its task
+INTERRUPT_WAIT = 0.8  # seconds a Ctrl-C'd spawn gives the run going on to answer its cancel: it ends within a second
 
 
 def _prompt_parts(prompt: str) -> tuple[str, str | None]:
