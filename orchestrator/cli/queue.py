@@ -14,7 +14,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-from collections.abc import Iterator
+import signal
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,22 @@ def plan_edit_lock(workspace: Workspace) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+#: The signals that end a command from outside: Ctrl-C, ``kill``, a terminal closed.
+STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """``STOPPING`` held off while the block runs and taken as it ends (Python raises a Ctrl-C's
+    ``KeyboardInterrupt`` as the mask is put back): what the block writes is written whole, and
+    the block tells its caller so, before any of them is acted on."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 # --- add ------------------------------------------------------------------------------------------
@@ -147,11 +164,14 @@ def add_row(
     details_file: str | None,
     *,
     wait: bool = True,
+    written: Callable[[str], None] | None = None,
 ) -> Added:
     """The row ``args`` describe (``add``'s options: ``spawn`` takes the same), written into the
     plan: taken by the run going on (waited for unless not ``wait``: ``taken_by``), or left for
     the next run. Nothing is written when the options are refused (a ``UsageError`` naming the
-    option) or the plan would not parse."""
+    option) or the plan would not parse. ``written`` is handed the new task's id once its row is
+    in the file, before a Ctrl-C that came as it was written is taken (``spawn``: the task it
+    must then cancel)."""
     from orchestrator.plan.cells import split_ids
     from orchestrator.plan.edit import NewTask, add_task
     from orchestrator.plan.markdown import FrontmatterError
@@ -214,8 +234,10 @@ def add_row(
     found = run_or_lock(workspace, ANSWER_WAIT + plan.settings.kill_grace)
     live = None if isinstance(found, WorkspaceLock) else found
     try:
-        with plan_edit_lock(workspace):
+        with plan_edit_lock(workspace), signals_held():  # (a Ctrl-C as it waits for the lock: nothing written)
             planfile.rewrite(workspace.plan_file, change)
+            if written is not None:
+                written(added[0])
         task_id = added[0]
         if live is None:
             added_event = {"event": "task_added", "run": None, "task": task_id, "name": args.name or ""}

@@ -8,7 +8,9 @@ worker thread) and at the event log, for the ``cancel_requested`` and ``retry_re
 the commands append there for this run. What it finds is handed to the loop
 (``Inbox.change``): every change of the scheduler's state still happens on the loop's own task.
 Each request is answered by an event: ``task_cancelled``, ``task_requeued`` or
-``request_refused``, which the command that asked waits for.
+``request_refused``, which the command that asked waits for. A look hands the loop the rows
+added before the requests it read: a cancel of a task whose row was written just before (a
+``spawn`` interrupted as it joins) finds it taken.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from orchestrator.vocabulary import TaskStatus
 
 POLL_SECONDS = 0.25
 _REQUESTS = ("cancel_requested", "retry_requested", "approve_requested", "reject_requested")
+_WANTED = tuple(f'"event": "{kind}"'.encode() for kind in _REQUESTS)  # (their lines, for a cheap look)
 GIVEN_BACK = (TaskStatus.CANCELLED, TaskStatus.REJECTED)  # given up by a person: so until they say otherwise
 
 
@@ -85,15 +88,16 @@ class LiveQueue:
     async def follow(self) -> None:
         while True:
             await anyio.sleep(POLL_SECONDS)
-            self._requests()
+            asked = self._requests()  # (read before the plan, handed over after the rows it adds)
             self._plan_gone_or_back()
-            if not self._watch.moved():  # (one stat here: a thread only for a change)
-                continue
-            changed = await anyio.to_thread.run_sync(self._plan_changed)
-            if isinstance(changed, str):
-                self.scheduler.inbox.change(functools.partial(self._notice_once, changed))
-            elif changed is not None and not self.ended:
-                self.scheduler.inbox.change(functools.partial(self._adopt, *changed))
+            if self._watch.moved():  # (one stat here: a thread only for a change)
+                changed = await anyio.to_thread.run_sync(self._plan_changed)
+                if isinstance(changed, str):
+                    self.scheduler.inbox.change(functools.partial(self._notice_once, changed))
+                elif changed is not None and not self.ended:
+                    self.scheduler.inbox.change(functools.partial(self._adopt, *changed))
+            for change in asked:
+                self.scheduler.inbox.change(change)
 
     # --- the plan file ----------------------------------------------------------------------------
 
@@ -176,12 +180,12 @@ class LiveQueue:
 
     # --- requests ---------------------------------------------------------------------------------
 
-    def _requests(self) -> None:
-        path = self.workspace.events_file
-        if events.size(path) == self.cursor.offset:
-            return  # nothing appended since the last look (a stat, not an open and a read)
-        wanted = tuple(f'"event": "{kind}"'.encode() for kind in _REQUESTS)
-        for event in events.read_new(path, self.cursor, only=wanted):
+    def _requests(self) -> list[Callable[[], None]]:
+        """What the requests appended for this run since the last look ask of the loop."""
+        asked: list[Callable[[], None]] = []
+        if events.size(self.workspace.events_file) == self.cursor.offset:
+            return asked  # nothing appended since the last look (a stat, not an open and a read)
+        for event in events.read_new(self.workspace.events_file, self.cursor, only=_WANTED):
             if event.get("run") != self.run or event["event"] not in _REQUESTS:
                 continue
             task_id, request = str(event.get("task", "")), str(event.get("request", ""))
@@ -193,7 +197,8 @@ class LiveQueue:
             acts: dict[str, Callable[[str, str, str], None]] = {"cancel": self._cancel, "retry": self._retry}
             act = acts.get(kind, self._decide)
             reason = str(event.get("reason") or "cancelled by `orchestrator cancel`")
-            self.scheduler.inbox.change(functools.partial(act, task_id, request, reason))
+            asked.append(functools.partial(act, task_id, request, reason))
+        return asked
 
     def _refuse(self, kind: str, task_id: str, request: str, reason: str) -> None:
         if request:  # (none: the run's own stop, whose answer nobody waits for)

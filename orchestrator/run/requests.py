@@ -52,21 +52,32 @@ class Answer:
         return data
 
 
-def request(workspace: Workspace, plan: Plan, task: Task, kind: Kind, reason: str | None = None) -> Answer:
+def request(
+    workspace: Workspace, plan: Plan, task: Task, kind: Kind, reason: str | None = None, *, within: float | None = None
+) -> Answer:
     """Cancel or retry ``task``: asked of the run going on, or done to the workspace with none.
     ``LockedError`` when the lock stays held with no run to ask; ``NoAnswerError`` when the run
-    going on did not answer in time."""
+    going on did not answer in time. ``within``: seconds it may take in all (a ``spawn`` that
+    Ctrl-C interrupts): the lock is waited for no longer, and a run going on that has not
+    answered by then is left the request, which it takes at its next look (an ``Answer`` with
+    no ``event``: the run may still refuse it, as ``watch`` shows)."""
     if kind == "cancel" and reason is None:
         reason = "cancelled by `orchestrator cancel`"
-    wait = ANSWER_WAIT + plan.settings.kill_grace  # (a cancel stops its processes first)
+    deadline = None if within is None else time.monotonic() + within
     while True:
-        found = run_or_lock(workspace, wait)
+        found = run_or_lock(workspace, _left(deadline, ANSWER_WAIT + plan.settings.kill_grace))
         if isinstance(found, WorkspaceLock):
             return _offline(kind, workspace, plan, task, reason, found)
-        answered = _ask(kind, workspace, task, reason, found, ANSWER_WAIT + _kill_grace(workspace, plan, task, found))
+        wait = ANSWER_WAIT + _kill_grace(workspace, plan, task, found)  # (a cancel stops its processes first)
+        answered = _ask(kind, workspace, task, reason, found, _left(deadline, wait), patient=deadline is None)
         if answered is not None:
             return answered
         # The run ended before it answered: what the next run does is changed instead.
+
+
+def _left(deadline: float | None, wait: float) -> float:
+    """``wait``, or with a ``deadline`` the seconds until it."""
+    return wait if deadline is None else max(0.0, deadline - time.monotonic())
 
 
 def _kill_grace(workspace: Workspace, plan: Plan, task: Task, live: events.Event) -> float:
@@ -137,9 +148,17 @@ def run_or_lock(workspace: Workspace, wait: float) -> events.Event | WorkspaceLo
 
 
 def _ask(
-    kind: Kind, workspace: Workspace, task: Task, reason: str | None, live: events.Event, wait: float
+    kind: Kind,
+    workspace: Workspace,
+    task: Task,
+    reason: str | None,
+    live: events.Event,
+    wait: float,
+    *,
+    patient: bool = True,
 ) -> Answer | None:
-    """Ask the run going on, and wait for its answer; ``None`` when it ended without one."""
+    """Ask the run going on, and wait for its answer; ``None`` when it ended without one. Not
+    ``patient``: a run that goes on without an answer by then is left the request."""
     request_id = uuid.uuid4().hex[:12]
     offset = events.size(workspace.events_file)
     asked = {"event": f"{kind}_requested", "run": live["run"], "task": task.id, "request": request_id}
@@ -162,6 +181,11 @@ def _ask(
             said = f"↩️ {task.id} is back in the queue of the run going on (pid {live['pid']})"
         return Answer(not refused, task.id, live["run"], got["event"], got.get("reason"), said)
     if events.live_run(workspace.events_file) is not None:
+        if not patient:
+            said = (
+                f"✋ {kind} of {task.id} asked of the run going on (pid {live['pid']}), which takes it within a second"
+            )
+            return Answer(True, task.id, live["run"], None, reason, said + " (`orchestrator watch` shows it)")
         raise NoAnswerError(
             f"the run going on (pid {live['pid']}) did not answer the {kind} of {task.id} within {wait:g} s; "
             "it may still do it: `orchestrator watch` shows what it does"
