@@ -91,7 +91,6 @@ import json
 import os
 import re
 import shutil
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -385,19 +384,7 @@ OPENCODE = Vendor(
 VENDORS = {vendor.backend: vendor for vendor in (CLAUDE, CODEX, GEMINI, OPENCODE)}
 
 
-# --- what the fake saw ------------------------------------------------------------------------------
-
-
-def said(api: FakeServer, index: int) -> str:
-    """What main request ``index`` carried, as text (to look for what a tool returned)."""
-    return json.dumps(api.main_requests[index])
-
-
-def main_times(api: FakeServer) -> list[float]:
-    """When each request that reached the script (or was limited) arrived, ``time.monotonic()``."""
-    main = {id(body) for body in api.main_requests} | {id(body) for body in api.limited}
-    chosen = [entry.time for entry in api.log if entry.body is not None and id(entry.body) in main]
-    return chosen or [entry.time for entry in api.log]
+# --- CI -------------------------------------------------------------------------------------------
 
 
 def required() -> bool:
@@ -422,10 +409,6 @@ def loopback(address: str) -> bool:
     return host.startswith("127.") or host in ("::1", "::ffff:127.0.0.1")
 
 
-def resets_in(seconds: float) -> int:
-    return int(time.time() + seconds)
-
-
 __all__ = [
     "CLAUDE",
     "CLAUDE_OLDEST",
@@ -437,7 +420,5 @@ __all__ = [
     "claude_subscriber",
     "hosts_reached",
     "loopback",
-    "main_times",
     "required",
-    "said",
 ]

@@ -20,7 +20,6 @@ of the flash model without consuming the script.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -207,9 +206,3 @@ def is_side_call(body: Mapping[str, Any]) -> bool:
 
 
 __all__ = ["FakeGemini", "google_error", "quota_exhausted", "rate_limited", "server_error", "usage"]
-
-
-if __name__ == "__main__":  # pragma: no cover - a manual check: python tests/fake_gemini.py
-    with FakeGemini([Reply.say("hello")]) as api:
-        print(api.base_url)
-        time.sleep(0.1)
