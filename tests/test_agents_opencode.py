@@ -6,7 +6,9 @@ import pytest
 from agentclis import OPENCODE
 from agentsuite import AgentSuite
 
-pytestmark = [pytest.mark.agents]
+# (a hang guard: an orchestrator run of a slow-starting CLI under load, two in some tests, and opencode
+# backing off a quota for 62 s before it gives up)
+pytestmark = [pytest.mark.agents, pytest.mark.timeout(480)]
 
 
 class TestOpencode(AgentSuite):
