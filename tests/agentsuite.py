@@ -183,8 +183,11 @@ class ResumedCost(Agent):
         assert meta["attempts"] == 2, meta
         retried = [e for e in events if e["event"] == "task_retrying"]
         assert len(retried) == 1 and retried[0]["error_class"] == "rate_limit", retried
-        # The same session, gone on with: the earlier turns are in what the model was sent.
-        assert meta["session_id"] == retried[0].get("session_id", meta["session_id"])
+        # The same session, gone on with: both attempts' (the journal's), and the earlier turns are
+        # in what the model was sent, with the short "go on" prompt.
+        lines = (tmp_path / ".orchestrator" / "state" / "attempts.jsonl").read_text(encoding="utf-8").splitlines()
+        sessions = [json.loads(line) for line in lines if '"event": "session"' in line]
+        assert [(s["attempt"], s["session_id"]) for s in sessions] == [(1, meta["session_id"]), (2, meta["session_id"])]
         assert "forty-two" in last and "was interrupted" in last
         # Each request after a 429 came at least the second the API asked (for the retry that
         # crosses attempts: where the CLI says how long, when it gives up).
