@@ -233,9 +233,10 @@ def render(found: dict[str, Rounds], left_out: Sequence[str], runs: int, tasks: 
         "to exit of each CLI as the runner measured them) / tasks: what it does between two agents "
         "(the result, the events, the status blocks, the next brief) and, after the last, final_output.md. "
         "Its start-up (Python, the plan, the workspace, the first brief) is paid once a run.",
-        "- gemini asks its router model before the answer: its first request is the router's. opencode "
-        "prints nothing until its first step: its start-up is the slowest here, and the orchestrator's "
-        "share the smallest.",
+        "- gemini asks its router model before the answer: its first request is the router's. opencode's "
+        "start-up is the slowest here, and the orchestrator's share the smallest. The load average (other "
+        "work on these 2 cores) weighs on every column alike: the two ways of running each CLI alternate "
+        "within each round.",
     ]
     lines += [f"- Left out: {line}" for line in left_out]
     return "\n".join(lines)
