@@ -42,8 +42,8 @@ _GEMINI = """\
 import json, sys
 sys.stdin.read()
 open("gemini-ran", "a").write("ran\\n")
-for event in ({"type": "init", "session_id": "g-1"}, {"type": "message", "role": "assistant", "content": "Gemini did it.",
-              "delta": True}, {"type": "result", "status": "success", "stats": {}}):
+answer = {"type": "message", "role": "assistant", "content": "Gemini did it.", "delta": True}
+for event in ({"type": "init", "session_id": "g-1"}, answer, {"type": "result", "status": "success", "stats": {}}):
     print(json.dumps(event))
 """
 
