@@ -132,7 +132,8 @@ def test_init_elsewhere_says_the_next_commands_with_the_workspace_they_need(tmp_
 def test_init_refuses_an_unknown_backend(tmp_path: Path) -> None:
     made = cli(tmp_path, "init", "--backend", "bash")
     assert made.code == 2
-    assert made.stderr.startswith("--backend: no backend 'bash' — use one of: claude, codex, command, gemini, shell")
+    known = "claude, codex, command, gemini, opencode, shell"
+    assert made.stderr.startswith(f"--backend: no backend 'bash' — use one of: {known}")
     assert not (tmp_path / ".orchestrator").exists()
 
 

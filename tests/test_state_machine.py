@@ -309,7 +309,9 @@ if not os.path.exists("limited"):
     open("limited", "w").write("once")
     print(f"You have reached your usage limit reached|{int(time.time()) + 1}", file=sys.stderr)
     sys.exit(1)
-print(json.dumps({"session_id": "g-1", "response": "done after the pause", "stats": {"models": {}}}))
+for event in ({"type": "init", "session_id": "g-1"}, {"type": "message", "role": "assistant",
+              "content": "done after the pause", "delta": True}, {"type": "result", "status": "success", "stats": {}}):
+    print(json.dumps(event))
 """
 
 

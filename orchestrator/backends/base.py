@@ -15,7 +15,7 @@ import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from orchestrator.backends.probe import Cli
 from orchestrator.executors.base import Limits, ProcessRun
@@ -23,6 +23,8 @@ from orchestrator.plan.model import Task
 from orchestrator.plan.profiles import Profile
 from orchestrator.plan.settings import Settings
 from orchestrator.vocabulary import ErrorClass
+
+Covers = Literal["session", "attempt"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,11 @@ class AgentResult:
     retry_after: float | None = None  # rate limit: seconds the API asked us to wait
     permission_denials: list[Any] = field(default_factory=list)
     structured: Any = None
+    # What ``cost_usd`` and ``tokens`` count when the attempt continued an agent session: the
+    # session's running total ("session": claude's cost since 2.1.277, codex's tokens), which
+    # ``run.books.SessionCosts`` makes the attempt's own, or this invocation's alone ("attempt").
+    cost_covers: Covers = "session"
+    tokens_cover: Covers = "attempt"
     # Once the runner has added it to the task's (``run.scheduler.TaskSpend``): ``cost_usd`` and
     # ``tokens`` are the task's in this run of it, and these what the attempt alone cost and spent.
     attempt_cost_usd: float | None = None

@@ -468,7 +468,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--backend",
         default="claude",
-        help="backend written into the skeleton: claude (default), codex, gemini, shell (tasks as scripts) or command",
+        help="backend written into the skeleton: claude (default), codex, gemini, opencode, shell (tasks as "
+        "scripts) or command",
     )
     p.add_argument("--force", action="store_true", help="replace an existing master_plan.md")
     p.add_argument("--template", metavar="NAME", help="start from this plan (`orchestrator templates list`)")

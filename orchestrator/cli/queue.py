@@ -362,5 +362,5 @@ def task_options(parser: argparse.ArgumentParser, *, tag_flags: tuple[str, ...],
     p.add_argument("--name", help="a short name")
     p.add_argument("--assignee", metavar="PROFILE", help="the specialist profile (agents/PROFILE.md) that does it")
     p.add_argument("--type", metavar="TYPE", help="its task type: research, review, implementation... (Type column)")
-    p.add_argument("--backend", help="claude, codex, gemini, shell or command (default: the plan's)")
+    p.add_argument("--backend", help="claude, codex, gemini, opencode, shell or command (default: the plan's)")
     p.add_argument("--command", help="the command it runs (backend shell or command)")

@@ -321,7 +321,9 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     )
     p.set_defaults(forced=None)
     p.add_argument("--fail-fast", action="store_true", help="start nothing new once a task has failed")
-    p.add_argument("--backend", help="backend for tasks that do not name one (claude, codex, gemini, shell, command)")
+    p.add_argument(
+        "--backend", help="backend for tasks that do not name one (claude, codex, gemini, opencode, shell, command)"
+    )
     p.add_argument("--max-cost", type=float, metavar="USD", help="start nothing new once the run has cost this much")
     p.add_argument("--aggregate", choices=["concat", "agent"], help="how final_output.md is made (default concat)")
     add_params(p, "run with (kept for later runs)")
@@ -352,7 +354,7 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
 
     p = add_command(sub, "plan", cmd_plan, "ask an agent to decompose a request and write master_plan.md")
     p.usage = (
-        "%(prog)s [-h] [--json] [--backend {claude,codex,gemini}] [--model MODEL] [--timeout DURATION] "
+        "%(prog)s [-h] [--json] [--backend {claude,codex,gemini,opencode}] [--model MODEL] [--timeout DURATION] "
         "[--dry-run] [--force] [DIR] REQUEST"
     )
     p.add_argument(
@@ -363,7 +365,10 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--dir", help=argparse.SUPPRESS)  # before 0.2 the workspace was --dir; still read
     p.add_argument(
-        "--backend", default="claude", choices=["claude", "codex", "gemini"], help="the planning agent (default claude)"
+        "--backend",
+        default="claude",
+        choices=["claude", "codex", "gemini", "opencode"],
+        help="the planning agent (default claude)",
     )
     p.add_argument("--model", help="model for the planning agent")
     p.add_argument(

@@ -3,7 +3,7 @@
 Each attempt gets a ``Reply``: what a process would have written and how it would have ended.
 Replies come from a function of the launch, or a mapping from task id to one reply or a list (one
 per attempt; the last one repeats); a task without one gets a made-up success in the format its
-command speaks (claude's stream-json, codex's and gemini's JSON, else text). Everything it
+command speaks (claude's and gemini's stream-json, codex's and opencode's JSON, else text). Everything it
 writes says it is fake: the first line of each log is ``FAKE_BANNER``, and the ``ProcessRun`` it
 returns is ``simulated``, which the runner writes into the result's frontmatter
 (``simulated: true``) and body.
@@ -45,6 +45,20 @@ def _default(launch: Launch) -> Reply:
     text = f"[simulated] {launch.task} attempt {launch.attempt}: no agent ran; this text is made up."
     argv = launch.argv
     session = f"fake-{launch.task}-{launch.attempt}"
+    if "-o" in argv and "stream-json" in argv:  # gemini -p ... -o stream-json
+        events = [
+            {"type": "init", "session_id": session},
+            {"type": "message", "role": "assistant", "content": text, "delta": True},
+            {"type": "result", "status": "success"},
+        ]
+        return Reply(stdout="".join(json.dumps(event) + "\n" for event in events))
+    if len(argv) > 2 and argv[1] == "run" and "--format" in argv:  # opencode run --format json
+        part = {"messageID": "simulated"}
+        events = [
+            {"type": "text", "sessionID": session, "part": {**part, "text": text}},
+            {"type": "step_finish", "sessionID": session, "part": {**part, "reason": "stop"}},
+        ]
+        return Reply(stdout="".join(json.dumps(event) + "\n" for event in events))
     if "stream-json" in argv:  # claude -p --output-format stream-json
         events = [
             {"type": "system", "subtype": "init", "session_id": session},
@@ -58,8 +72,6 @@ def _default(launch: Launch) -> Reply:
             {"type": "turn.completed"},
         ]
         return Reply(stdout="".join(json.dumps(event) + "\n" for event in events))
-    if "-o" in argv and "json" in argv:  # gemini -p ... -o json
-        return Reply(stdout=json.dumps({"response": text, "session_id": session}) + "\n")
     return Reply(stdout=text + "\n")
 
 

@@ -152,7 +152,7 @@ def scheduled(workspace: Workspace) -> dict[str, str]:
 
 def _cost(tasks: list[float], synthesis: float | None) -> str:
     if not tasks and synthesis is None:
-        return ""
+        return "none reported"  # (codex and gemini report none; nor does a plain command)
     text = f"${sum(tasks) + (synthesis or 0.0):.4f}"
     return text + (f" (the synthesis ${synthesis:.4f} of it)" if synthesis is not None else "")
 

@@ -329,7 +329,7 @@ class Settings:
     cwd: str | None = field(default=None, metadata=_parser(_optional_str))
     env: dict[str, str] = field(default_factory=dict, metadata=_parser(_env))
     command: tuple[str, ...] = field(default=(), metadata=_parser(_argv))
-    # Agent CLI settings (claude, codex, gemini); a profile may override some per task.
+    # Agent CLI settings (claude, codex, gemini, opencode); a profile may override some per task.
     model: str | None = field(default=None, metadata=_parser(_optional_str))
     max_turns: int | None = field(default=None, metadata=_parser(_optional_int))
     permission_mode: str | None = field(default=None, metadata=_parser(_optional_str))
@@ -452,6 +452,7 @@ ACCESS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "codex": {"read": {"permission_mode": "read-only"}, "edit": {"permission_mode": "workspace-write"}},
     "gemini": {"read": {"permission_mode": "plan"}, "edit": {"permission_mode": "auto_edit"}},
+    "opencode": {"read": {"permission_mode": "read-only"}, "edit": {"permission_mode": "default"}},
 }
 ACCESS_WORDS = {
     "read": "read",

@@ -94,7 +94,7 @@ def check_plan(
                     file,
                     task.line,
                     f"{task.id}: an Access cell does not limit a {name} task, which runs with your user's rights",
-                    "empty the cell, or run the task on claude, codex or gemini",
+                    "empty the cell, or run the task on claude, codex, gemini or opencode",
                 )
             )
         # A backend is checked once with the plan's settings, and again for each profile that
@@ -131,7 +131,7 @@ def check_plan(
                 file,
                 setting_line(plan.text, "aggregate"),
                 "aggregation by an agent (aggregate: agent) needs an agent backend, and the plan's backend is shell",
-                "set backend to claude, codex, gemini or command, or aggregate to concat",
+                "set backend to claude, codex, gemini, opencode or command, or aggregate to concat",
             )
         )
     if problems:
