@@ -218,6 +218,72 @@ def test_a_bad_condition_gate_or_output_is_one_line_with_its_place(tmp_path: Pat
     assert not (tmp_path / ".orchestrator" / "results").exists()
 
 
+# --- a finished plan is a fixed point --------------------------------------------------------------
+
+BRANCHES = (
+    """| T-01 | `echo '{"n": 0}'` | None | | | n:int |""",
+    "| T-02 | echo clean | T-01 | T-01.n == 0 | | |",
+    "| T-03 | echo dirty | T-01 | T-01.n > 0 | | |",
+    "| T-04 | date +%s%N > published.txt | T-02, T-03 | T-02 completed or T-03 completed | {gate} | |",
+    "| T-05 | echo announced > announced.txt | T-04 | | | |",
+)
+
+
+def snapshot(project: Path) -> dict[str, bytes]:
+    """Every result file and every file the tasks wrote, by name."""
+    found = {p.name: p.read_bytes() for p in (project / ".orchestrator" / "results").iterdir()}
+    return found | {p.name: p.read_bytes() for p in project.glob("*.txt")}
+
+
+@pytest.mark.parametrize("gate", ["before", ""])
+def test_a_bypassed_branch_settles_and_the_plan_is_a_fixed_point(tmp_path: Path, gate: str) -> None:
+    """Check, then Clean or Dirty, then Publish (after either, at a gate or not), then Announce:
+    once it has run to its end, a second run starts nothing, asks nothing and writes nothing, and
+    nothing is out of date. (Before: the bypassed branch "will run again" at every run, Publish
+    was called out of date, asked for again, and published again.)"""
+    write(tmp_path, *(row.replace("{gate}", gate) for row in BRANCHES))
+    first = cli(tmp_path, "run", "--json")
+    if gate:
+        assert first.code == 4, first.stdout + first.stderr
+        assert cli(tmp_path, "approve", "T-04").code == 0
+        first = cli(tmp_path, "run", "--json")
+    assert first.code == 0, first.stdout + first.stderr
+    assert (tmp_path / "announced.txt").exists()
+    seen = statuses(tmp_path)
+    assert seen["T-03"] == ("bypassed", "condition false: T-01.n > 0 (T-01 completed, T-01.n = 0)")
+    shown = json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]
+    assert [t["out_of_date"] for t in shown] == [None] * 5
+    cause = next(t["cause"] for t in shown if t["id"] == "T-03")
+    assert cause == {"kind": "condition", "condition": "T-01.n > 0", "seen": "T-01 completed, T-01.n = 0"}
+    before = snapshot(tmp_path)
+    for _ in range(2):
+        again = cli(tmp_path, "run", "--json")
+        assert again.code == 0, again.stdout + again.stderr
+        kinds = again.kinds()
+        assert "task_started" not in kinds and "approval_requested" not in kinds, kinds
+        assert not {"task_bypassed", "task_skipped", "task_completed"} & set(kinds), kinds
+        assert snapshot(tmp_path) == before  # (the published file's time too)
+    assert "out of date" not in cli(tmp_path, "status").stdout
+
+
+def test_a_bypassed_branch_is_decided_again_once_what_its_condition_reads_changes(tmp_path: Path) -> None:
+    """A bypass stays only while its condition sees the same: Check's answer changed, the branches
+    are decided again, and what comes after them runs again."""
+    path = write(tmp_path, *(row.replace("{gate}", "") for row in BRANCHES))
+    assert cli(tmp_path, "run").code == 0
+    path.write_text(path.read_text(encoding="utf-8").replace('{"n": 0}', '{"n": 2}'), encoding="utf-8")
+    shown = {t["id"]: t for t in json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]}
+    assert shown["T-02"]["out_of_date"] == "upstream T-01 will run again"
+    assert shown["T-04"]["out_of_date"] == "upstream T-02 will run again"
+    again = cli(tmp_path, "run", "--json")
+    assert again.code == 0, again.stdout + again.stderr
+    assert again.tasks("task_started")[:3] == ["T-01", "T-03", "T-04"]
+    assert "T-05" in again.tasks("task_completed")  # (run, or its result reused: its inputs are the same)
+    seen = statuses(tmp_path)
+    assert seen["T-02"] == ("bypassed", "condition false: T-01.n == 0 (T-01 completed, T-01.n = 2)")
+    assert seen["T-03"][0] == "completed"
+
+
 # --- approval gates -------------------------------------------------------------------------------
 
 

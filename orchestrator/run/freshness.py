@@ -43,7 +43,8 @@ from orchestrator.plan.graph import dependencies_first
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
 from orchestrator.run.basis import BASIS_VERSION, Basis, Signatures
-from orchestrator.run.selection import expected_fingerprint, up_to_date
+from orchestrator.run.selection import expected_fingerprint
+from orchestrator.run.settled import fields_in, settle
 from orchestrator.state.journal import epoch_of
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView, archived_records, collect, read_records
@@ -87,30 +88,43 @@ def out_of_date(plan: Plan, workspace: Workspace, records: Mapping[str, ResultRe
         return {}
     judge = _Judge(plan, workspace, records)
     own = {task_id: judge.why(plan.tasks[task_id], record) for task_id, record in completed.items()}
-    # Where no completed task depends on one that will run (or has no result), what is done
-    # is what is up to date on its own: no walk of the graph (most workspaces, most of the time).
+    # Where no completed task depends on one that will run (or has no result), nor decides on
+    # what its dependencies did (a Condition), what is done is what is up to date on its own: no
+    # walk of the graph (most workspaces, most of the time).
     doubtful = {t for t in plan.tasks if t not in completed or own[t] is not None}
-    if not any(dep in doubtful for task_id in completed for dep in plan.tasks[task_id].dependencies):
+    if not any(
+        plan.tasks[task_id].condition or any(dep in doubtful for dep in plan.tasks[task_id].dependencies)
+        for task_id in completed
+    ):
         return {task_id: why for task_id, why in own.items() if why is not None}
     expected = {t: r.fingerprint for t, r in completed.items() if own[t] is None and r.fingerprint is not None}
     order = dependencies_first({task_id: task.dependencies for task_id, task in plan.tasks.items()})
-    done = up_to_date(order, plan, expected, records, simulated_done=True)
+    fields = fields_in(workspace, plan, records)
+    stays = settle(order, plan, expected, records, fields, simulated_done=True, judge_rejected=False).states
     stale: dict[str, str] = {}
     for task_id in plan.tasks:
-        if task_id not in completed or task_id in done:
+        if task_id not in completed or stays.get(task_id) == TaskStatus.COMPLETED:
             continue
-        blocked = next((dep for dep in plan.tasks[task_id].dependencies if dep not in done), None)
+        task = plan.tasks[task_id]
         reason = own[task_id]
+        blocked = next((dep for dep in task.dependencies if dep not in stays), None)
+        if blocked is None and not task.condition:
+            blocked = next((dep for dep in task.dependencies if stays[dep] != TaskStatus.COMPLETED), None)
         if blocked is not None and (reason is None or task_id in judge.upstream_changed):
-            reason = _upstream(blocked, records)  # what happens upstream says more than a digest
+            reason = _upstream(blocked, stays)  # what happens upstream says more than a digest
+        elif reason is None and task.condition and blocked is None:
+            reason = CONDITION_NOW
         stale[task_id] = reason or NO_FINGERPRINT
     return stale
 
 
-def _upstream(dep: str, records: Mapping[str, ResultRecord]) -> str:
-    record = records.get(dep)
-    if record is not None and record.status == TaskStatus.CANCELLED:
-        return f"upstream {dep} is cancelled"
+CONDITION_NOW = "its condition does not hold now"
+
+
+def _upstream(dep: str, stays: Mapping[str, TaskStatus]) -> str:
+    status = stays.get(dep)
+    if status is not None:
+        return f"upstream {dep} is {status}"
     return f"upstream {dep} will run again"
 
 

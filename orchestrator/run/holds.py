@@ -14,24 +14,25 @@ from orchestrator.plan.conditions import ConditionError, compile_condition
 from orchestrator.plan.graph import ReadyQueue, descendants
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.prepare import Prepared
-from orchestrator.state.status import TaskView, blocked_reason
+from orchestrator.state.causes import Cause
+from orchestrator.state.status import TaskView, blocked_cause
 from orchestrator.vocabulary import ExitCode, TaskStatus
 
 
 class Holds:
     def __init__(self, plan: Plan, selected: Iterable[str]) -> None:
         self.plan = plan
-        # task -> why it is held, as its view says it
-        self.reasons = {t: blocked_reason(plan.tasks[t]) for t in selected if plan.tasks[t].blocked is not None}
+        # task -> why it is held
+        self.causes = {t: blocked_cause(plan.tasks[t]) for t in selected if plan.tasks[t].blocked is not None}
         self.gates: dict[str, str] = {}  # task -> the gate it waits at for a person's word: before, after
 
-    def gate(self, task_id: str, gate: str, reason: str) -> None:
+    def gate(self, task_id: str, gate: str, cause: Cause) -> None:
         """``task_id`` waits at its Approval ``gate`` (``run.gates``)."""
-        self.reasons[task_id], self.gates[task_id] = reason, gate
+        self.causes[task_id], self.gates[task_id] = cause, gate
 
     def release(self, task_id: str) -> None:
         """``task_id`` held no more (a person's word on its gate)."""
-        self.reasons.pop(task_id, None)
+        self.causes.pop(task_id, None)
         self.gates.pop(task_id, None)
 
     def follow(self, plan: Plan, waiting: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -42,30 +43,30 @@ class Holds:
             task = plan.tasks.get(task_id)
             if task is None:
                 continue
-            if task.blocked is not None and task_id not in self.reasons:  # (one at a gate waits there)
-                self.reasons[task_id] = blocked_reason(task)
+            if task.blocked is not None and task_id not in self.causes:  # (one at a gate waits there)
+                self.causes[task_id] = blocked_cause(task)
                 held.append(task_id)
-            elif task.blocked is None and task_id in self.reasons and task_id not in self.gates:
-                del self.reasons[task_id]
+            elif task.blocked is None and task_id in self.causes and task_id not in self.gates:
+                del self.causes[task_id]
                 released.append(task_id)
         return held, released
 
     def __contains__(self, task_id: object) -> bool:
-        return task_id in self.reasons
+        return task_id in self.causes
 
     def startable(self, queue: ReadyQueue) -> bool:
         """Whether a task is ready that is not held."""
-        return any(task_id not in self.reasons for task_id in queue.ready())
+        return any(task_id not in self.causes for task_id in queue.ready())
 
-    def tell(self, blocked: Callable[[Task, str], None]) -> None:
+    def tell(self, blocked: Callable[[Task, Cause], None]) -> None:
         """``blocked(task, why)`` for each task held now (as a run begins)."""
-        for task_id, reason in self.reasons.items():
-            blocked(self.plan.tasks[task_id], reason)
+        for task_id, cause in self.causes.items():
+            blocked(self.plan.tasks[task_id], cause)
 
     def without(self, tasks: Iterable[str]) -> list[str]:
         """``tasks`` but those held and those that depend on one of them: they wait, with no result."""
-        kept = set(self.reasons)
-        for task_id in self.reasons:
+        kept = set(self.causes)
+        for task_id in self.causes:
             kept |= descendants(self.plan.graph, task_id)
         return [task_id for task_id in tasks if task_id not in kept]
 
@@ -122,7 +123,7 @@ def follow_holds(
     plan: Plan,
     views: dict[str, TaskView],
     busy: Iterable[str],
-    blocked: Callable[[Task, str], None],
+    blocked: Callable[[Task, Cause], None],
     emit: Callable[..., None],
 ) -> None:
     """On the loop, the plan as a person left it now: the tasks not started (nor in ``busy``,
@@ -131,11 +132,10 @@ def follow_holds(
     skip = set(busy)
     held, released = holds.follow(plan, [t for t, v in views.items() if v.status in _NOT_STARTED and t not in skip])
     for task_id in held:
-        blocked(plan.tasks[task_id], holds.reasons[task_id])
+        blocked(plan.tasks[task_id], holds.causes[task_id])
     for task_id in released:
         done = all(views[dep].status == TaskStatus.COMPLETED for dep in plan.tasks[task_id].dependencies)
         views[task_id].move(TaskStatus.PENDING if done else TaskStatus.WAITING)
-        views[task_id].reason = None
         emit("task_released", task=task_id, agent=plan.tasks[task_id].agent)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from orchestrator import documents
 from orchestrator.plan.model import Task
 from orchestrator.state import store
+from orchestrator.state.causes import Cause, CauseKind
 from orchestrator.state.journal import now_iso
 from orchestrator.state.results import ResultRecord, write_result
 from orchestrator.state.transitions import moved
@@ -84,15 +85,9 @@ def _at(moment: str) -> datetime:
     return datetime.fromisoformat(moment.replace("Z", "+00:00"))
 
 
-def awaiting_reason(task_id: str, gate: str) -> str:
-    """What a task waiting at its gate says, with how a person decides."""
-    what = "before it starts" if gate == "before" else "of its result, before what depends on it starts"
-    return f"awaiting approval {what}: `orchestrator approve {task_id}` (or `reject {task_id} --reason ...`)"
-
-
-def rejected_reason(decision: Decision) -> str:
-    by = f" by {decision.by}" if decision.by else ""
-    return f"rejected{by}" + (f": {decision.reason}" if decision.reason else "")
+def rejected_cause(decision: Decision, gate: str) -> Cause:
+    """Why a task a person refused at its ``gate`` is rejected: who, and their words."""
+    return Cause(CauseKind.REJECTED, gate=gate, by=decision.by or None, said=decision.reason or None)
 
 
 def restate(workspace: Workspace, task: Task, record: ResultRecord, decision: Decision) -> ResultRecord:
@@ -100,7 +95,9 @@ def restate(workspace: Workspace, task: Task, record: ResultRecord, decision: De
     output kept: the work is there for a person to see, and not passed on)."""
     approved = decision.decision == APPROVED
     status = moved(task.id, record.status, TaskStatus.COMPLETED if approved else TaskStatus.REJECTED)
-    new = replace(record, status=status, reason=record.reason if approved else rejected_reason(decision))
+    cause = None if approved else rejected_cause(decision, "after")
+    reason = record.reason if approved else cause.sentence(task.id) if cause else None
+    new = replace(record, status=status, reason=reason, cause=cause)
     path = workspace.result(task)
     body = documents.read_body(path) or ""
     write_result(path, new, body)
