@@ -317,6 +317,47 @@ def test_a_gate_before_holds_the_task_until_approved_across_runs(tmp_path: Path)
     assert done.code == 1 and "T-02 is completed: there is nothing to decide" in done.stderr
 
 
+def test_a_gate_before_is_seen_between_runs_and_an_approval_is_told(tmp_path: Path) -> None:
+    """Right after a run stops at a gate, every view says the task awaits approval (before, one
+    whose dependencies were one completed and one bypassed read as waiting, with none awaiting);
+    once approved, that it starts in the next run."""
+    write(tmp_path, *(row.replace("{gate}", "before") for row in BRANCHES))
+    assert cli(tmp_path, "run").code == 4
+    shown = json.loads(cli(tmp_path, "status", "--json").stdout)
+    assert shown["counts"]["awaiting_approval"] == 1 and shown["counts"]["waiting"] == 1
+    publish = next(t for t in shown["tasks"] if t["id"] == "T-04")
+    assert publish["status"] == "awaiting_approval" and publish["cause"] == {"kind": "held", "gate": "before"}
+    assert "✋ Awaiting approval" in cli(tmp_path, "status").stdout
+    listed = cli(tmp_path, "list", "--json")
+    assert {t["id"]: t["status"] for t in json.loads(listed.stdout)["tasks"]}["T-04"] == "awaiting_approval"
+    assert cli(tmp_path, "approve", "T-04", env={"USER": "ann"}).code == 0
+    publish = next(t for t in json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"] if t["id"] == "T-04")
+    assert publish["status"] == "pending"
+    assert publish["cause"] == {"kind": "approved", "gate": "before", "by": "ann"}
+    assert publish["reason"] == "approved by ann: starts in the next `orchestrator run`"
+    assert "approved by ann: starts in the next `orchestrator run`" in cli(tmp_path, "status").stdout
+
+
+def test_a_gate_decided_stays_decided_until_its_inputs_change(tmp_path: Path) -> None:
+    """Approved on the inputs it had, a gate is not asked again when the task runs again with the
+    same (``--rerun``); once what it runs from changes, it is."""
+    path = write(
+        tmp_path,
+        "| T-01 | echo v1 | None | | | |",
+        "| T-02 | date +%s%N >> deployed.txt | T-01 | | before | |",
+    )
+    assert cli(tmp_path, "run").code == 4
+    assert cli(tmp_path, "approve", "T-02").code == 0
+    assert cli(tmp_path, "run").code == 0
+    again = cli(tmp_path, "run", "--json", "--rerun", "T-02")
+    assert again.code == 0 and "approval_requested" not in again.kinds(), again.stdout
+    assert len((tmp_path / "deployed.txt").read_text().splitlines()) == 2
+    path.write_text(path.read_text(encoding="utf-8").replace("echo v1", "echo v2"), encoding="utf-8")
+    changed = cli(tmp_path, "run", "--json")
+    assert changed.code == 4 and changed.tasks("approval_requested") == ["T-02"], changed.stdout
+    assert len((tmp_path / "deployed.txt").read_text().splitlines()) == 2
+
+
 def test_a_gate_after_holds_the_result_and_a_rejection_skips_what_depends_on_it(tmp_path: Path) -> None:
     write(
         tmp_path,

@@ -42,7 +42,7 @@ from orchestrator.output.templates import Templates
 from orchestrator.plan.graph import dependencies_first
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
-from orchestrator.run.basis import BASIS_VERSION, Basis, Signatures
+from orchestrator.run.basis import BASIS_VERSION, Basis, Signatures, inputs_now
 from orchestrator.run.selection import expected_fingerprint
 from orchestrator.run.settled import fields_in, settle
 from orchestrator.state.journal import epoch_of
@@ -59,7 +59,7 @@ NO_FINGERPRINT = "its result does not record what it was run from"
 def current_views(plan: Plan, workspace: Workspace) -> list[TaskView]:
     """``status.collect``, with each completed task that ``run`` would do again marked so."""
     records = read_records(plan, workspace)  # (read once: most of what status costs)
-    views = collect(plan, workspace, records)
+    views = collect(plan, workspace, records, inputs=inputs_now(plan, workspace, records))
     mark(views, out_of_date(plan, workspace, records))
     return views
 
@@ -100,7 +100,7 @@ def out_of_date(plan: Plan, workspace: Workspace, records: Mapping[str, ResultRe
     expected = {t: r.fingerprint for t, r in completed.items() if own[t] is None and r.fingerprint is not None}
     order = dependencies_first({task_id: task.dependencies for task_id, task in plan.tasks.items()})
     fields = fields_in(workspace, plan, records)
-    stays = settle(order, plan, expected, records, fields, simulated_done=True, judge_rejected=False).states
+    stays = settle(order, plan, expected, records, fields, simulated_done=True).states
     stale: dict[str, str] = {}
     for task_id in plan.tasks:
         if task_id not in completed or stays.get(task_id) == TaskStatus.COMPLETED:

@@ -8,8 +8,9 @@ As a ready task is taken from the queue, ``Gates.check`` says what becomes of it
   needs a field of an upstream that did not complete: ``skipped`` for that upstream (``bypassed``
   for a bypassed one), as a plain dependent is; one that cannot be decided otherwise (a completed
   upstream's answer without the field): ``failed``, never a false condition;
-- a gate ``before`` with no decision since its last completed result: held, ``awaiting_approval``,
-  and a notification; rejected: ``rejected``, and what depends on it is skipped;
+- a gate ``before`` with no decision that stands for it (``Decision.stands``: made on the inputs
+  it has now, or since its last completed result): held, ``awaiting_approval``, and a
+  notification; rejected: ``rejected``, and what depends on it is skipped;
 - else it starts.
 
 A task whose gate is ``after`` completes its work, and its result awaits approval (``after``):
@@ -27,7 +28,7 @@ from orchestrator import documents
 from orchestrator.plan.conditions import output_fields
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.holds import Holds
-from orchestrator.run.recorder import Recorder
+from orchestrator.run.recorder import Recorder, inputs_of
 from orchestrator.run.settled import condition_verdict
 from orchestrator.state import approvals
 from orchestrator.state.causes import Cause, CauseKind
@@ -70,7 +71,7 @@ class Gates:
         if task.approval == "before":
             done = record.finished if record is not None and record.status == TaskStatus.COMPLETED else None
             decision = approvals.latest(self.recorder.workspace).get(task_id)
-            if decision is None or not decision.after(done):
+            if decision is None or not decision.stands(inputs_of(self.recorder, task), done):
                 self.await_approval(task, "before")
                 return HOLD
             if decision.decision == approvals.REJECTED:

@@ -18,6 +18,7 @@ from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import Settings, suggest
 from orchestrator.run import isolation
 from orchestrator.run.attempts import Resumable
+from orchestrator.run.basis import inputs_now
 from orchestrator.run.preflight import check_installed, check_plan
 from orchestrator.run.selection import (
     Selection,
@@ -178,8 +179,9 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
     archived = archived_records(plan, workspace, every=True)
     expected = expected_fingerprints(plan, briefs, signatures, {**archived, **records}, legacy)
     fields = fields_in(workspace, plan, records)  # (what conditions read)
+    inputs = inputs_now(plan, workspace, records)  # (what a rejection is judged against)
     selection = select(
-        plan, expected, records, fields, only=options.only, rerun=options.rerun, simulated_done=simulated
+        plan, expected, records, fields, only=options.only, rerun=options.rerun, simulated_done=simulated, inputs=inputs
     )
     if clis:
         check_installed(plan, profiles, selection.run)

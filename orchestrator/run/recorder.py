@@ -141,7 +141,7 @@ class Recorder:
         """``task`` completed with ``text`` in an attempt the runner that started it did not
         live to record (``run.recovery`` made ``record`` from its log): recorded as it would
         have been."""
-        record = replace(record, inputs=_inputs(self, task))
+        record = replace(record, inputs=inputs_of(self, task))
         self.write(task, record, self._body(record, text))
         self.told_completed(task, record)
 
@@ -198,6 +198,7 @@ class Recorder:
             run_attempts=run_attempts,
             reason=reason,
             cause=cause,
+            inputs=inputs_of(self, task) if status == TaskStatus.REJECTED else None,  # (refused on these)
             started=iso_at(started) if started else None,
             finished=iso_at(now),
             duration=round(now - started, 3) if started else None,
@@ -237,7 +238,7 @@ class Recorder:
         self, outcome: Outcome, status: TaskStatus, reason: str | None, stderr: str = ""
     ) -> ResultRecord:
         task = outcome.attempt.task
-        inputs = _inputs(self, task) if status in _DONE_WORK else None
+        inputs = inputs_of(self, task) if status in _DONE_WORK else None
         record = attempt_record(self.workspace, outcome, status, reason, inputs)
         self.write(task, record, self._body(record, outcome.result.text, stderr))
         return record
@@ -423,7 +424,7 @@ def _completed(task: Task, record: ResultRecord, result: str, last: AgentResult 
     }
 
 
-def _inputs(recorder: Recorder, task: Task) -> str | None:
+def inputs_of(recorder: Recorder, task: Task) -> str | None:
     """The digest of what ``task`` ran from (``run.basis``), its dependencies' results as the
     run has them."""
     return recorder.basis.of(task, recorder.records) if recorder.basis is not None else None

@@ -9,7 +9,7 @@ everything downstream of it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from orchestrator import documents
@@ -108,17 +108,12 @@ def expected_fingerprints(
     expected: dict[str, str] = {}
     for task_id in plan.topological_order():
         record = records.get(task_id)
-        if record is None or record.status not in _FINGERPRINTED or (briefs.get(task_id) is None):
+        if record is None or record.status != TaskStatus.COMPLETED:
             continue
         earlier = legacy.get(task_id) if legacy else None
         brief = str(briefs[task_id], "utf-8")
         expected[task_id] = expected_fingerprint(plan.tasks[task_id], brief, signatures[task_id], earlier, records)
     return expected
-
-
-# The results whose fingerprint is asked: a completed one's, and a rejected one's (refused with
-# the inputs it records: asked again once they change).
-_FINGERPRINTED = (TaskStatus.COMPLETED, TaskStatus.REJECTED)
 
 
 def expected_fingerprint(
@@ -152,12 +147,15 @@ def select(
     only: list[str] | None = None,
     rerun: list[str] | None = None,
     simulated_done: bool = False,
+    inputs: Callable[[Task], str | None] | None = None,
 ) -> Selection:
     """What this run must do; ``expected``: the fingerprints now (``expected_fingerprints``);
-    ``fields``: the completed results' output fields (what conditions read). A result the fake
+    ``fields``: the completed results' output fields (what conditions read); ``inputs``: each
+    task's inputs now (what a rejection is judged against: ``run.settled``). A result the fake
     executor made up counts as done only for another fake run (``simulated_done``): a real run
     does the work."""
-    settled = settle(plan.topological_order(), plan, expected, records, fields, simulated_done=simulated_done)
+    order = plan.topological_order()
+    settled = settle(order, plan, expected, records, fields, simulated_done=simulated_done, inputs=inputs)
     done = settled.done
     completed = {
         t for t, r in records.items() if r.status == TaskStatus.COMPLETED and (simulated_done or not r.simulated)

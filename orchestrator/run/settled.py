@@ -12,7 +12,8 @@ A task's result stays, each of its dependencies staying too (every task after it
   (``condition_verdict``, the function the run's gate decides with); a task given up for an
   upstream task stays while that task stays given up as its cause names;
 - cancelled: always, until `orchestrator retry` (or ``run --rerun``);
-- rejected: while its inputs are those it was refused with (its fingerprint, where it has one);
+- rejected: while its inputs are those it was refused on (``approvals.same_inputs``), or while
+  what it depends on runs again (it is judged once that is settled: refused still, or asked again);
 - failed: only where a fallback took it over: a dependent that runs *because* it failed
   (``holds.runs_because_it_failed``) completed, and stays. A task that fails whatever a run
   does is left to a person (`orchestrator cancel`, a fix): the next run tries it again.
@@ -30,6 +31,7 @@ from typing import Any
 from orchestrator import documents
 from orchestrator.plan.conditions import ConditionError, NotDone, compile_condition, output_fields
 from orchestrator.plan.model import Plan, Task
+from orchestrator.state.approvals import same_inputs
 from orchestrator.state.causes import Cause, CauseKind, holds
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.workspace import Workspace
@@ -104,13 +106,13 @@ def settle(
     fields: Fields,
     *,
     simulated_done: bool = False,
-    judge_rejected: bool = True,
+    inputs: Callable[[Task], str | None] | None = None,
 ) -> Settled:
     """The tasks whose result stays (the module's rule). ``order``: every task after its
     dependencies; ``expected``: the fingerprints the completed (and rejected) results would have
     now; ``simulated_done``: a result the fake executor made up stays (for another fake run,
-    and for ``status``); ``judge_rejected``: whether a rejected result's fingerprint is asked
-    (``status`` has none to ask: it stays)."""
+    and for ``status``); ``inputs``: each task's inputs now (``run.basis``), which a rejection
+    is judged against (without it, a rejection stays)."""
     order = list(order)
     # A failure stays only where a fallback that stays took it over; which ones do is known only
     # once the walk is done: taken to stay, then those no fallback took over dropped, until none is.
@@ -121,7 +123,7 @@ def settle(
             for dep in task.dependencies:
                 children.setdefault(dep, []).append(task.id)
     while True:
-        settled = _walk(order, plan, expected, records, fields, assumed, simulated_done, judge_rejected)
+        settled = _walk(order, plan, expected, records, fields, assumed, simulated_done, inputs)
         taken = {
             task_id for task_id in assumed if _taken_over(plan, task_id, children.get(task_id, ()), settled.states)
         }
@@ -138,7 +140,7 @@ def _walk(
     fields: Fields,
     assumed: set[str],
     simulated_done: bool,
-    judge_rejected: bool,
+    inputs: Callable[[Task], str | None] | None,
 ) -> Settled:
     settled = Settled()
     states = settled.states
@@ -147,10 +149,11 @@ def _walk(
         if record is None or task is None:
             continue
         status = record.status
-        if status == TaskStatus.CANCELLED:  # (a person's: whatever runs before it)
-            states[task_id] = status
+        settled_deps = all(dep in states for dep in task.dependencies)
+        if status == TaskStatus.CANCELLED or (status == TaskStatus.REJECTED and not settled_deps):
+            states[task_id] = status  # (a person's word: whatever runs before it)
             continue
-        if any(dep not in states for dep in task.dependencies):
+        if not settled_deps:
             continue
         if status == TaskStatus.COMPLETED:
             stays = (simulated_done or not record.simulated) and record.fingerprint == expected.get(task_id)
@@ -161,7 +164,8 @@ def _walk(
         elif status in (TaskStatus.BYPASSED, TaskStatus.SKIPPED):
             stays = _still(plan, task, record, states, fields)
         elif status == TaskStatus.REJECTED:
-            stays = not judge_rejected or record.fingerprint is None or record.fingerprint == expected.get(task_id)
+            made, now = record.inputs, inputs(task) if inputs is not None else None
+            stays = made is None or now is None or same_inputs(made, now)
         else:
             stays = status == TaskStatus.FAILED and task_id in assumed
         if stays:

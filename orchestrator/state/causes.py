@@ -42,6 +42,11 @@ GIVEN_UP = {
     TaskStatus.BYPASSED: "was bypassed",
 }
 _VAGUE = "did not run"  # of an upstream whose state the run did not know (a task added mid-run)
+# What a task awaits a person's word on, by its gate.
+GATES = {
+    "before": "before it starts",
+    "after": "of its result, before what depends on it starts",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +97,7 @@ class Cause:
             return "rejected" + (f" by {self.by}" if self.by else "") + (f": {said}" if said else "")
         if kind == CauseKind.HELD:
             if self.gate is not None:
-                what = (
-                    "before it starts" if self.gate == "before" else "of its result, before what depends on it starts"
-                )
+                what = GATES.get(self.gate, GATES["after"])
                 return (
                     f"awaiting approval {what}: `orchestrator approve {task_id}` (or `reject {task_id} --reason ...`)"
                 )

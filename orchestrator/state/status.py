@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -173,14 +173,22 @@ def _tell_unreadable(
             view.read_as(view.status, note=f"its result file cannot be read ({problem}); the next run keeps it aside")
 
 
-def collect(plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord] | None = None) -> list[TaskView]:
+def collect(
+    plan: Plan,
+    workspace: Workspace,
+    records: Mapping[str, ResultRecord] | None = None,
+    *,
+    inputs: Callable[[Task], str | None] | None = None,
+) -> list[TaskView]:
     """The state of every task, in table order.
 
     A result file of the task's own decides completed/failed/skipped/interrupted; an attempt the
     journal has open means running while its runner is alive (retrying while it waits for a
     backoff), interrupted once the runner is gone; otherwise a task is pending when its
     dependencies are completed and waiting when they are not, or while a usage-limit pause
-    (``state/pause.json``) is in force: nothing starts until it ends.
+    (``state/pause.json``) is in force: nothing starts until it ends. ``inputs``: each task's
+    inputs now (``run.basis``), against which a person's word at its gate is judged
+    (``Decision.stands``; without it, the word holds until the task next completes).
     """
     if records is None:  # (``records``: read already, as ``read_records`` reads them)
         records = read_records(plan, workspace)
@@ -211,7 +219,7 @@ def collect(plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord
     decisions = approvals.latest(workspace) if any(t.approval for t in plan.tasks.values()) else {}
     decided_after(views, records, decisions)
     settle_waiting(views.values(), views, plan)
-    at_gates(plan, views, records, decisions)
+    at_gates(plan, views, records, decisions, inputs)
     if paused(workspace):
         for view in views.values():
             if view.status == TaskStatus.PENDING:
@@ -259,18 +267,22 @@ def at_gates(
     views: Mapping[str, TaskView],
     records: Mapping[str, ResultRecord],
     decisions: Mapping[str, approvals.Decision],
+    inputs: Callable[[Task], str | None] | None = None,
 ) -> None:
     """A task whose gate is before it starts, due to start (pending): awaiting approval, unless a
-    person decided since its last completed result (approved: it starts; rejected: rejected)."""
+    person's word stands for it (``Decision.stands``: approved, it starts in the next run, and
+    says so; rejected: rejected)."""
     for task in plan.tasks.values():
         view = views[task.id]
         if task.approval != "before" or view.status != TaskStatus.PENDING:
             continue
         record, decision = records.get(task.id), decisions.get(task.id)
         done = record.finished if record is not None and record.status == TaskStatus.COMPLETED else None
-        if decision is not None and decision.after(done):
+        if decision is not None and decision.stands(inputs(task) if inputs else None, done):
             if decision.decision == approvals.REJECTED:
                 view.read_as(TaskStatus.REJECTED, approvals.rejected_cause(decision, "before"))
+            else:
+                view.read_as(TaskStatus.PENDING, Cause(CauseKind.APPROVED, gate="before", by=decision.by or None))
             continue
         view.read_as(TaskStatus.AWAITING_APPROVAL, Cause(CauseKind.HELD, gate="before"))
 
