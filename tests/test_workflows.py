@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from runner_helpers import cli, start, wait_until
+from runner_helpers import Background, cli, start, wait_until
 
 from orchestrator.plan.conditions import ConditionError, compile_condition, output_fields, parse_outputs
 from orchestrator.vocabulary import TRANSITIONS, IllegalTransition, TaskStatus
@@ -402,6 +403,56 @@ def test_a_word_given_while_the_run_goes_on_is_taken_at_once(tmp_path: Path) -> 
     kinds = [e["event"] for e in runner.events()]
     assert kinds.count("run_started") == 1 and "approval_given" in kinds
     assert (tmp_path / "gated.txt").read_text() == "gated\n"
+
+
+def told(runner: Background, kind: str, task: str) -> Callable[[], bool]:
+    """Whether ``runner`` has told ``kind`` of ``task`` (an event of it, or naming it among its ``tasks``)."""
+    return lambda: any(e["event"] == kind and task in (e.get("task"), *(e.get("tasks") or ())) for e in runner.events())
+
+
+def test_run_wait_stays_up_for_a_person_and_takes_each_word_as_it_is_given(tmp_path: Path) -> None:
+    """``run --wait``: the run does not end at a gate or a Blocked cell; it says what it waits
+    for, takes an approval, a rejection and a release as they come, and ends, 0, once nothing is
+    left to do or wait for."""
+    path = tmp_path / ".orchestrator" / "master_plan.md"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        "---\nbackend: shell\nretries: 0\n---\n## Task Decomposition\n"
+        "| Task ID | Command | Dependencies | Approval | Blocked |\n|---|---|---|---|---|\n"
+        "| T-01 | echo built | None | | legal |\n"
+        "| T-02 | echo deployed > deployed.txt | T-01 | before | |\n"
+        "| T-03 | echo announced > announced.txt | T-02 | | |\n"
+        "| T-04 | echo risky > risky.txt | None | before | |\n",
+        encoding="utf-8",
+    )
+    runner = start(tmp_path, "--wait")
+    try:
+        wait_until(told(runner, "approval_requested", "T-04"), "T-04 at its gate")
+        wait_until(told(runner, "run_waiting", "T-01"), "the run waiting for a person")
+        assert runner.process.poll() is None  # (without --wait it would have ended here, exit 4)
+        assert cli(tmp_path, "update", "T-01", "--status", "pending").code == 0
+        wait_until(told(runner, "approval_requested", "T-02"), "T-02 at its gate once T-01 ran")
+        assert cli(tmp_path, "reject", "T-04", "--reason", "not today").code == 0
+        assert cli(tmp_path, "approve", "T-02").code == 0
+        code = runner.wait()
+    finally:
+        runner.stop_all()
+    assert code == 1, runner.stderr.read_text()  # (T-04 rejected: the plan is not done as asked)
+    kinds = [e["event"] for e in runner.events()]
+    assert kinds.count("run_started") == 1 and kinds[-1] == "run_finished"
+    assert (tmp_path / "announced.txt").exists() and not (tmp_path / "risky.txt").exists()
+    assert statuses(tmp_path)["T-04"][0] == "rejected" and (tmp_path / "deployed.txt").exists()
+
+
+def test_run_wait_timeout_ends_the_wait_as_a_run_without_it_ends(tmp_path: Path) -> None:
+    write(tmp_path, "| T-01 | echo one | None | | | |", "| T-02 | echo two | T-01 | | before | |")
+    waited = cli(tmp_path, "run", "--wait-timeout", "2s")
+    assert waited.code == 4, waited.stdout + waited.stderr
+    assert "⏳ waiting for a person (run --wait until" in waited.stdout
+    assert "run --wait: no word came for T-02 by" in waited.stdout
+    assert statuses(tmp_path)["T-02"][0] == "awaiting_approval"
+    refused = cli(tmp_path, "run", "--wait-timeout", "none")
+    assert refused.code == 2 and "'none' is no time to wait" in refused.stderr
 
 
 def test_approve_refuses_a_task_without_a_gate(tmp_path: Path) -> None:

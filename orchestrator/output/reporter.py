@@ -239,6 +239,11 @@ def _describe(event: Event, workspace: Path | None = None) -> str | None:
         return f"🏁 sync{f' ({task})' if task else ''}: {event.get('text', '')}"
     if kind == "request_refused":
         return f"✋ {event.get('request_kind', 'request')} {task} refused: {event['reason']}"
+    if kind == "run_waiting":
+        until = f" until {event['until']}" if event.get("until") else ""
+        reasons = event.get("reasons") or {}
+        said = "; ".join(f"{t}: {reasons.get(t, 'held')}" for t in event.get("tasks") or ())
+        return f"⏳ waiting for a person (run --wait{until}): {said}"
     if kind == "run_paused":
         return f"⏸️ paused until {event['until']}: {event['reason']}"
     if kind == "task_failover":

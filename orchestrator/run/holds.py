@@ -1,22 +1,29 @@
-"""Tasks a person holds back: a row's Blocked cell (``orchestrator update T-03 --status blocked``).
+"""Tasks a person holds back: a row's Blocked cell (``orchestrator update T-03 --status blocked``),
+and tasks at their Approval gate (``run.gates``).
 
 A held task is never started; what depends on it waits; the rest of the run goes on. The run
 ends once nothing but held tasks (and what needs them) is left, and leaves them as they are,
 with no result: the next run, once they are released (the cell emptied, ``--status pending``),
 goes on with them. A row released or blocked while the run goes on is taken then (``run.live``).
+
+With ``run --wait`` (``Patience``) the run does not end there: it stays up while tasks wait for
+a person, takes each word as it is given (`approve`, `reject`, `update`, the dashboard), and
+ends once nothing is left to do or wait for, or at ``--wait-timeout``.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
 
 from orchestrator.plan.conditions import ConditionError, compile_condition
 from orchestrator.plan.graph import ReadyQueue, descendants
 from orchestrator.plan.model import Plan, Task
+from orchestrator.plan.times import iso
 from orchestrator.run.prepare import Prepared
 from orchestrator.state.causes import Cause
 from orchestrator.state.status import TaskView, blocked_cause
-from orchestrator.vocabulary import ExitCode, TaskStatus
+from orchestrator.vocabulary import ExitCode, TaskStatus, listed
 
 
 class Holds:
@@ -25,6 +32,7 @@ class Holds:
         # task -> why it is held
         self.causes = {t: blocked_cause(plan.tasks[t]) for t in selected if plan.tasks[t].blocked is not None}
         self.gates: dict[str, str] = {}  # task -> the gate it waits at for a person's word: before, after
+        self.patience: Patience | None = None  # ``run --wait``: the run waits for a person (None: it ends)
 
     def gate(self, task_id: str, gate: str, cause: Cause) -> None:
         """``task_id`` waits at its Approval ``gate`` (``run.gates``)."""
@@ -58,6 +66,16 @@ class Holds:
         """Whether a task is ready that is not held."""
         return any(task_id not in self.causes for task_id in queue.ready())
 
+    def goes_on(self, queue: ReadyQueue) -> bool:
+        """Whether the run has something to start, or (``run --wait``) a person to wait for."""
+        if self.startable(queue):
+            return True
+        return self.patience is not None and bool(self.causes) and self.patience.waits(self)
+
+    def wake_at(self) -> float | None:
+        """When the run stops waiting for a person, if it waits with a limit (wall clock)."""
+        return self.patience.until if self.patience is not None and self.causes else None
+
     def tell(self, blocked: Callable[[Task, Cause], None]) -> None:
         """``blocked(task, why)`` for each task held now (as a run begins)."""
         for task_id, cause in self.causes.items():
@@ -69,6 +87,37 @@ class Holds:
         for task_id in self.causes:
             kept |= descendants(self.plan.graph, task_id)
         return [task_id for task_id in tasks if task_id not in kept]
+
+
+class Patience:
+    """``run --wait``: how long a run waits for a person once it has nothing else to do (``until``:
+    a wall-clock moment; ``None``: as long as it takes). Told once each time it begins waiting."""
+
+    def __init__(self, until: float | None, emit: Callable[..., None]) -> None:
+        self.until = until
+        self.emit = emit  # (the run's events: ``Recorder.emit``)
+        self.over = False
+        self._told: frozenset[str] = frozenset()
+
+    def waits(self, holds: Holds) -> bool:
+        """Whether the run goes on waiting for the tasks ``holds`` holds: said when what it waits
+        for changes; once past ``until``, said, and no more."""
+        if self.over:
+            return False
+        held = frozenset(holds.causes)
+        if self.until is not None and time.time() >= self.until:
+            self.over = True
+            waited = listed(sorted(held)[:5], len(held))
+            self.emit("notice", message=f"run --wait: no word came for {waited} by {iso(self.until)}; "
+                                        "the run ends, and a later run goes on with them")  # fmt: skip
+            return False
+        if held != self._told:
+            self._told = held
+            waiting = sorted(held)
+            gates = {task_id: holds.gates[task_id] for task_id in waiting if task_id in holds.gates}
+            self.emit("run_waiting", tasks=waiting, gates=gates, until=iso(self.until) if self.until else None,
+                 reasons={t: holds.causes[t].sentence(t) for t in waiting})  # fmt: skip
+        return True
 
 
 def exit_code(prepared: Prepared, stopped: str | None, *, only: bool) -> ExitCode:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +29,7 @@ from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
 from orchestrator.run.attempts import Attempt
 from orchestrator.run.edits import Edits
-from orchestrator.run.holds import follow_holds
+from orchestrator.run.holds import Patience, follow_holds
 from orchestrator.run.prepare import Prepared, RunOptions, load_checked
 from orchestrator.run.scheduler import Scheduler, check_budget, decided
 from orchestrator.state import approvals, events, planfile, store
@@ -320,12 +321,16 @@ def _spent(scheduler: Scheduler, attempt: Attempt, result: AgentResult | None) -
     return spent
 
 
-def hold_given_back(live: LiveQueue) -> None:
+def hold_at_start(live: LiveQueue) -> None:
     """Before the loop starts: what depends on a task that stays given up (cancelled, rejected,
     bypassed, or skipped for one of those: ``run.settled``) and is not settled itself is given
-    up for it; a task with a Condition counts it as finished, to decide on."""
+    up for it (a task with a Condition counts it as finished, to decide on); and with ``run
+    --wait``, how long the run waits for a person (``holds.Patience``)."""
     for task_id, status in live.prepared.selection.kept.items():
         live.scheduler.skip(live.scheduler.queue.fail(task_id), task_id, status)
+    if live.options.wait:
+        limit, emit = live.options.wait_timeout, live.scheduler.recorder.emit
+        live.scheduler.holds.patience = Patience(None if limit is None else time.time() + limit, emit)
 
 
 def _plan_file_said(name: str, there: bool) -> str:

@@ -56,6 +56,8 @@ class RunOptions:
     wait_for_orphans: bool = False
     aggregate: str | None = None
     params: dict[str, str] = field(default_factory=dict)  # --param: over what earlier runs were given
+    wait: bool = False  # --wait: stay up while tasks wait for a person (``run.holds.Patience``)
+    wait_timeout: float | None = None  # --wait-timeout: for at most this many seconds (None: as long as it takes)
 
     def overrides(self) -> dict[str, Any]:
         names = ("max_parallel", "backend", "fail_fast", "max_cost", "aggregate")

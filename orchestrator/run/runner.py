@@ -45,7 +45,7 @@ from orchestrator.run.basis import Basis
 from orchestrator.run.blocks import Blocks, as_status_reads
 from orchestrator.run.cluster import checked
 from orchestrator.run.holds import exit_code
-from orchestrator.run.live import LiveQueue, hold_given_back, stop_running
+from orchestrator.run.live import LiveQueue, hold_at_start, stop_running
 from orchestrator.run.merges import isolate
 from orchestrator.run.notify import Notifying, notifying
 from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, prepare
@@ -171,7 +171,7 @@ class Runner:
                 live = LiveQueue(
                     ws, prepared, scheduler, self.options, run=run_name, events_from=events.size(ws.events_file)
                 )
-                hold_given_back(live)
+                hold_at_start(live)
                 scheduler.stop_attempts = functools.partial(stop_running, live)  # (fail-fast, the cost limit)
                 background.start_soon(live.follow)
                 background.start_soon(self._flush_every_second, prepared, scheduler)

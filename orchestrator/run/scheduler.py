@@ -112,10 +112,10 @@ class Scheduler:
                 self.forecast.tell(self.queue.finished_count)  # (at the start; then at each hundredth finished)
                 self._fill(attempts)
                 self.started.set()
-                if not self.running and (self.stopped or (not self.delayed and not self.holds.startable(self.queue))):
-                    break  # once stopped, a retry still waiting will not start; held tasks wait for a next run
+                if not self.running and (self.stopped or (not self.delayed and not self.holds.goes_on(self.queue))):
+                    break  # once stopped, a retry still waiting will not start; held tasks wait (run --wait) or not
                 self.recorder.reporter.flush()  # what this turn had to tell, in one write
-                await self.inbox.wait(_until_next(self.delayed, self.admission, self.timed.held, self.forecast))
+                await self.inbox.wait(_until_next(self.delayed, self.admission, self.timed, self.forecast, self.holds))
                 self._handle_waiting()
 
     def _handle_waiting(self) -> None:
@@ -409,15 +409,21 @@ def _fingerprints(signature: str, upstream: Upstream) -> tuple[Callable[[str], s
 
 
 def _until_next(
-    delayed: Mapping[str, float], admission: Admission, held: Mapping[str, float], forecast: Forecast | None = None
+    delayed: Mapping[str, float],
+    admission: Admission,
+    timed: Timed,
+    forecast: Forecast | None = None,
+    holds: Holds | None = None,
 ) -> float:
     """Seconds until something changes without an attempt ending: a retry due, a slot given
     back after a rate limit, a pause over, a task's Not before come, the deadlines to be judged
-    again (``Forecast.wake_at``: a deadline's moment passed)."""
+    again (``Forecast.wake_at``: a deadline's moment passed), the end of ``run --wait``'s wait
+    for a person (``Holds.wake_at``)."""
     now = anyio.current_time()
     times = list(delayed.values())
-    if held:
-        times.append(now + max(0.0, min(held.values()) - time.time()))
+    moments = [*timed.held.values(), *([ends] if holds is not None and (ends := holds.wake_at()) is not None else [])]
+    if moments:
+        times.append(now + max(0.0, min(moments) - time.time()))
     judge = forecast.wake_at() if forecast is not None else None
     if judge is not None:
         times.append(now + max(0.0, judge - time.time()))
