@@ -80,7 +80,7 @@ class Blocks:
     def _mark(self, prepared: Prepared, views: list[TaskView], records: Mapping[str, ResultRecord]) -> None:
         plan = self._plan or prepared.plan
         held = {task_id: record for task_id, record in records.items() if task_id in plan.tasks}  # (rows deleted)
-        freshness.mark(views, freshness.out_of_date(plan, self.workspace, held))
+        freshness.mark(views, *freshness.judged(plan, self.workspace, held))
 
     def _start(self, prepared: Prepared) -> planfile.PersonWatch:
         """The plan the run read is the plan on disk until a person changes it: not parsed a

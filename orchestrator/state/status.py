@@ -52,6 +52,7 @@ class TaskView:
     worker: str | None = None  # on a cluster: the worker that ran its last attempt
     reused: str | None = None  # its result reused from the cache, no process started: why (``run/reuse.py``)
     out_of_date: str | None = None  # completed, but run would do it again: why (``run.freshness``)
+    settled: bool | None = None  # finished, and the next run leaves it so (``run.settled``); None: not judged
     type: str | None = None  # its task type (``plan/tasktypes.py``)
 
     @classmethod
@@ -125,6 +126,7 @@ class TaskView:
             "reused": self.reused,
             "up_to_date": self.out_of_date is None if self.status == TaskStatus.COMPLETED else None,
             "out_of_date": self.out_of_date,
+            "settled": self.settled,
         }
 
 
