@@ -285,6 +285,26 @@ def test_a_bypassed_branch_is_decided_again_once_what_its_condition_reads_change
     assert seen["T-03"][0] == "completed"
 
 
+def test_retry_takes_up_what_stays_as_it_is_or_says_how(tmp_path: Path) -> None:
+    """A bypass that stays (settled) is decided again after `retry`; a failure a fallback took over
+    stays too, and `retry` says how to run it again rather than that the next run will."""
+    write(
+        tmp_path,
+        """| T-01 | `echo '{"n": 0}'` | None | | | n:int |""",
+        "| T-02 | echo dirty | T-01 | T-01.n > 0 | | |",
+        "| T-03 | exit 3 | None | | | |",
+        "| T-04 | echo fallback | T-03 | T-03 failed | | |",
+    )
+    assert cli(tmp_path, "run").code == 0
+    shown = {t["id"]: t for t in json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]}
+    assert shown["T-02"]["settled"] is True and shown["T-03"]["settled"] is True
+    refused = cli(tmp_path, "retry", "T-03")
+    assert refused.code == 1 and "a fallback took it over" in refused.stderr and "run --rerun T-03" in refused.stderr
+    assert cli(tmp_path, "retry", "T-02").code == 0
+    again = cli(tmp_path, "run", "--json")
+    assert again.code == 0 and again.tasks("task_bypassed") == ["T-02"] and not again.tasks("task_started")
+
+
 # --- approval gates -------------------------------------------------------------------------------
 
 

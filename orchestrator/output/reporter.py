@@ -284,6 +284,8 @@ def next_step(event: Event, workspace: Path | None) -> str | None:
     named = _named(workspace)
     if event.get("exit_code") == 130:
         return f"next: `orchestrator run{named}` resumes where it stopped"
+    if event.get("exit_code") == 0:  # (done: a failure a fallback took over stays so, nothing to do)
+        return None
     back = f"`orchestrator retry{named} {cancelled[0]}` runs a cancelled task again" if cancelled else ""
     again = f"`orchestrator run{named}` runs what did not complete again (completed tasks are kept)"
     if failed:

@@ -20,7 +20,7 @@ goes on (``run.live`` hands them over); between runs ``approvals.settle`` does, 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import replace
 from typing import Any
 
@@ -46,7 +46,9 @@ def awaits_word_on_result(record: ResultRecord) -> bool:
 
 
 class Gates:
-    def __init__(self, plan: Plan, holds: Holds, recorder: Recorder, records: dict[str, ResultRecord]) -> None:
+    def __init__(
+        self, plan: Plan, holds: Holds, recorder: Recorder, records: MutableMapping[str, ResultRecord]
+    ) -> None:
         self.plan = plan
         self.holds = holds
         self.recorder = recorder

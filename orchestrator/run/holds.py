@@ -123,13 +123,14 @@ class Patience:
 def exit_code(prepared: Prepared, stopped: str | None, *, only: bool) -> ExitCode:
     """A run's: OK when all it ran is done (a false condition too, and a failure a fallback took
     over); HELD when all it left undone waits for a person (blocked tasks, tasks at an approval
-    gate, and what needs them); FAILED otherwise, or when it stopped early. A task cancelled or
-    rejected in an earlier run, and so not started in this one, leaves the plan undone too
-    (unless ``only`` named what to run)."""
+    gate, and what needs them); FAILED otherwise, or when it stopped early. A task left as an
+    earlier run left it (cancelled, rejected, skipped for one of those or for a failure a
+    fallback took over: ``run.settled``), and so not started in this one, counts as it did then
+    (unless ``only`` named what to run): a finished plan run again exits as it did."""
     views, plan = prepared.views, prepared.plan
     taken_over = handled(plan, views)
     bad = any(views[t].status not in DONE and t not in taken_over for t in prepared.selection.run)
-    bad = bad or (not only and any(v.status in (TaskStatus.CANCELLED, TaskStatus.REJECTED) for v in views.values()))
+    bad = bad or (not only and any(v.status not in DONE and v.id not in taken_over for v in views.values()))
     if not (bad or stopped):
         return ExitCode.OK
     return ExitCode.HELD if not stopped and only_held(views.values()) else ExitCode.FAILED

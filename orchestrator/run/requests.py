@@ -179,11 +179,10 @@ def _offline(
     from orchestrator.state.causes import Cause, CauseKind
     from orchestrator.state.identity import book_outdated, write_book
     from orchestrator.state.results import ResultRecord, not_run_body, write_result
-    from orchestrator.state.status import collect
 
     notes: list[str] = []
     try:
-        view_of = {v.id: v for v in collect(plan, workspace)}
+        view_of = {v.id: v for v in current_views(plan, workspace)}  # (settled: what the next run leaves)
         view = view_of[task.id]
         status = view.status
         refused: str | None = None
@@ -218,6 +217,15 @@ def _offline(
                 approvals.record(workspace, task.id, approvals.REOPENED)
             said = f"↩️ {task.id} is back in the queue: it runs in the next `orchestrator run`"
             _told(workspace, "task_requeued", task, was=str(status))
+        elif status in (TaskStatus.BYPASSED, TaskStatus.SKIPPED) and view.settled:
+            store.remove(workspace.result(task))  # (it stayed as it was: no work in it, a sentence)
+            said = f"↩️ {task.id} is back in the queue: the next `orchestrator run` decides it again"
+            _told(workspace, "task_requeued", task, was=str(status))
+        elif status == TaskStatus.FAILED and view.settled:
+            refused = (
+                f"{task.id} failed, and a fallback took it over (the run was done): "
+                f"`orchestrator run --rerun {task.id}` runs it again"
+            )
         elif status.finished:
             said = f"{task.id} ({status}) runs again in the next `orchestrator run`"
         else:

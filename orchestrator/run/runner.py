@@ -24,6 +24,7 @@ import os
 import random
 import signal
 import time
+from collections import ChainMap
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -365,7 +366,9 @@ def _scheduler(
         done=prepared.selection.done,
         settings=prepared.settings,
         signatures=prepared.signatures,
-        records={**prepared.archived, **prepared.records},  # (what fingerprints read: archived upstreams too)
+        # What fingerprints read: archived upstreams too, and every result this run writes as it
+        # writes it (a failure, a skip: a dependent started after it is fingerprinted against it)
+        records=ChainMap(recorder.records, {**prepared.archived, **prepared.records}),
         sessions=dict(prepared.sessions),
         attempts=prepared.attempts,
         launcher=launcher,

@@ -14,7 +14,7 @@ import functools
 import math
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 
 import anyio
 from anyio.abc import TaskGroup
@@ -55,7 +55,7 @@ class Scheduler:
         done: set[str],
         settings: Mapping[str, Settings],
         signatures: Mapping[str, str],
-        records: dict[str, ResultRecord],
+        records: MutableMapping[str, ResultRecord],
         sessions: dict[str, Resumable],
         attempts: Mapping[str, int],
         launcher: Launcher,
