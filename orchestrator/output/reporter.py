@@ -160,7 +160,8 @@ def _describe(event: Event, workspace: Path | None = None) -> str | None:
     if kind == "run_started":
         return (
             f"▶ run: {event['to_run']} to run, {event['already_done']} already done, "
-            f"max {event['max_parallel']} in parallel"
+            + (f"{event['kept']} left as they are, " if event.get("kept") else "")
+            + f"max {event['max_parallel']} in parallel"
             + (f", with {shown_values(event['params'])}" if event.get("params") else "")
             + (
                 f" ({SIMULATED}: the fake executor runs nothing, every result is made up)"

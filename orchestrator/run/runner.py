@@ -341,6 +341,8 @@ def _selected(prepared: Prepared, executor: Executor) -> dict[str, object]:
     with parameters, the values it was read with."""
     selection = prepared.selection
     found: dict[str, object] = {"to_run": len(selection.run), "already_done": len(selection.done)}
+    if selection.kept:  # (finished otherwise, and left as they are: ``run.settled``)
+        found["kept"] = len(selection.kept)
     found["simulated"] = executor.name == "fake"
     return {**found, "params": prepared.plan.params} if prepared.plan.settings.params else found
 
