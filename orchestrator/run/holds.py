@@ -130,7 +130,8 @@ def exit_code(prepared: Prepared, stopped: str | None, *, only: bool) -> ExitCod
     views, plan = prepared.views, prepared.plan
     taken_over = handled(plan, views)
     bad = any(views[t].status not in DONE and t not in taken_over for t in prepared.selection.run)
-    bad = bad or (not only and any(v.status not in DONE and v.id not in taken_over for v in views.values()))
+    left = any(v.status in _GIVEN_UP and v.id not in taken_over for v in views.values())
+    bad = bad or (not only and left)
     if not (bad or stopped):
         return ExitCode.OK
     return ExitCode.HELD if not stopped and only_held(views.values()) else ExitCode.FAILED
@@ -189,6 +190,7 @@ def follow_holds(
         emit("task_released", task=task_id, agent=plan.tasks[task_id].agent)
 
 
+_GIVEN_UP = (TaskStatus.CANCELLED, TaskStatus.REJECTED, TaskStatus.SKIPPED, TaskStatus.FAILED)
 DONE = (TaskStatus.COMPLETED, TaskStatus.BYPASSED)  # what a run leaves as it should (a false condition too)
 HELD = (TaskStatus.BLOCKED, TaskStatus.AWAITING_APPROVAL)  # waiting for a person
 _NOT_STARTED = (TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.BLOCKED)
