@@ -103,6 +103,7 @@ TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
             _S.WAITING,
             _S.BLOCKED,
             _S.AWAITING_APPROVAL,
+            _S.REJECTED,
             _S.BYPASSED,
             _S.SKIPPED,
             _S.FAILED,
@@ -110,7 +111,8 @@ TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
             _S.INTERRUPTED,
             _S.COMPLETED,
         }
-    ),  # (completed: a result kept from the logs of a dead runner's attempt, or reused from the cache)
+    ),  # (completed: a result kept from the logs of a dead runner's attempt, or reused from the cache;
+    # rejected: at a gate before it starts, refused by a word given while no run went on)
     _S.BLOCKED: frozenset({_S.PENDING, _S.WAITING, _S.CANCELLED}),
     _S.AWAITING_APPROVAL: frozenset({_S.PENDING, _S.WAITING, _S.COMPLETED, _S.REJECTED, _S.CANCELLED}),
     _S.RUNNING: frozenset(

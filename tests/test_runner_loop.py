@@ -438,7 +438,7 @@ def test_the_status_blocks_are_rewritten_only_when_what_they_show_changed() -> N
     shown = Shown()
     assert shown.changed(views)
     assert not shown.changed(views)
-    views[0].status = TaskStatus.COMPLETED
+    views[0].move(TaskStatus.COMPLETED)
     assert shown.changed(views) and not shown.changed(views)
     views.append(TaskView("T-02", "Agent-02", "Two", TaskStatus.PENDING, ["T-01"], "normal"))  # added mid-run
     assert shown.changed(views)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from runner_helpers import cli, start, wait_until
+from runner_helpers import Background, cli, start, wait_until
 
 from orchestrator.plan.conditions import ConditionError, compile_condition, output_fields, parse_outputs
 from orchestrator.vocabulary import TRANSITIONS, IllegalTransition, TaskStatus
@@ -218,6 +219,92 @@ def test_a_bad_condition_gate_or_output_is_one_line_with_its_place(tmp_path: Pat
     assert not (tmp_path / ".orchestrator" / "results").exists()
 
 
+# --- a finished plan is a fixed point --------------------------------------------------------------
+
+BRANCHES = (
+    """| T-01 | `echo '{"n": 0}'` | None | | | n:int |""",
+    "| T-02 | echo clean | T-01 | T-01.n == 0 | | |",
+    "| T-03 | echo dirty | T-01 | T-01.n > 0 | | |",
+    "| T-04 | date +%s%N > published.txt | T-02, T-03 | T-02 completed or T-03 completed | {gate} | |",
+    "| T-05 | echo announced > announced.txt | T-04 | | | |",
+)
+
+
+def snapshot(project: Path) -> dict[str, bytes]:
+    """Every result file and every file the tasks wrote, by name."""
+    found = {p.name: p.read_bytes() for p in (project / ".orchestrator" / "results").iterdir()}
+    return found | {p.name: p.read_bytes() for p in project.glob("*.txt")}
+
+
+@pytest.mark.parametrize("gate", ["before", ""])
+def test_a_bypassed_branch_settles_and_the_plan_is_a_fixed_point(tmp_path: Path, gate: str) -> None:
+    """Check, then Clean or Dirty, then Publish (after either, at a gate or not), then Announce:
+    once it has run to its end, a second run starts nothing, asks nothing and writes nothing, and
+    nothing is out of date. (Before: the bypassed branch "will run again" at every run, Publish
+    was called out of date, asked for again, and published again.)"""
+    write(tmp_path, *(row.replace("{gate}", gate) for row in BRANCHES))
+    first = cli(tmp_path, "run", "--json")
+    if gate:
+        assert first.code == 4, first.stdout + first.stderr
+        assert cli(tmp_path, "approve", "T-04").code == 0
+        first = cli(tmp_path, "run", "--json")
+    assert first.code == 0, first.stdout + first.stderr
+    assert (tmp_path / "announced.txt").exists()
+    seen = statuses(tmp_path)
+    assert seen["T-03"] == ("bypassed", "condition false: T-01.n > 0 (T-01 completed, T-01.n = 0)")
+    shown = json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]
+    assert [t["out_of_date"] for t in shown] == [None] * 5
+    cause = next(t["cause"] for t in shown if t["id"] == "T-03")
+    assert cause == {"kind": "condition", "condition": "T-01.n > 0", "seen": "T-01 completed, T-01.n = 0"}
+    before = snapshot(tmp_path)
+    for _ in range(2):
+        again = cli(tmp_path, "run", "--json")
+        assert again.code == 0, again.stdout + again.stderr
+        kinds = again.kinds()
+        assert "task_started" not in kinds and "approval_requested" not in kinds, kinds
+        assert not {"task_bypassed", "task_skipped", "task_completed"} & set(kinds), kinds
+        assert snapshot(tmp_path) == before  # (the published file's time too)
+    assert "out of date" not in cli(tmp_path, "status").stdout
+
+
+def test_a_bypassed_branch_is_decided_again_once_what_its_condition_reads_changes(tmp_path: Path) -> None:
+    """A bypass stays only while its condition sees the same: Check's answer changed, the branches
+    are decided again, and what comes after them runs again."""
+    path = write(tmp_path, *(row.replace("{gate}", "") for row in BRANCHES))
+    assert cli(tmp_path, "run").code == 0
+    path.write_text(path.read_text(encoding="utf-8").replace('{"n": 0}', '{"n": 2}'), encoding="utf-8")
+    shown = {t["id"]: t for t in json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]}
+    assert shown["T-02"]["out_of_date"] == "upstream T-01 will run again"
+    assert shown["T-04"]["out_of_date"] == "upstream T-02 will run again"
+    again = cli(tmp_path, "run", "--json")
+    assert again.code == 0, again.stdout + again.stderr
+    assert again.tasks("task_started")[:3] == ["T-01", "T-03", "T-04"]
+    assert "T-05" in again.tasks("task_completed")  # (run, or its result reused: its inputs are the same)
+    seen = statuses(tmp_path)
+    assert seen["T-02"] == ("bypassed", "condition false: T-01.n == 0 (T-01 completed, T-01.n = 2)")
+    assert seen["T-03"][0] == "completed"
+
+
+def test_retry_takes_up_what_stays_as_it_is_or_says_how(tmp_path: Path) -> None:
+    """A bypass that stays (settled) is decided again after `retry`; a failure a fallback took over
+    stays too, and `retry` says how to run it again rather than that the next run will."""
+    write(
+        tmp_path,
+        """| T-01 | `echo '{"n": 0}'` | None | | | n:int |""",
+        "| T-02 | echo dirty | T-01 | T-01.n > 0 | | |",
+        "| T-03 | exit 3 | None | | | |",
+        "| T-04 | echo fallback | T-03 | T-03 failed | | |",
+    )
+    assert cli(tmp_path, "run").code == 0
+    shown = {t["id"]: t for t in json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]}
+    assert shown["T-02"]["settled"] is True and shown["T-03"]["settled"] is True
+    refused = cli(tmp_path, "retry", "T-03")
+    assert refused.code == 1 and "a fallback took it over" in refused.stderr and "run --rerun T-03" in refused.stderr
+    assert cli(tmp_path, "retry", "T-02").code == 0
+    again = cli(tmp_path, "run", "--json")
+    assert again.code == 0 and again.tasks("task_bypassed") == ["T-02"] and not again.tasks("task_started")
+
+
 # --- approval gates -------------------------------------------------------------------------------
 
 
@@ -249,6 +336,47 @@ def test_a_gate_before_holds_the_task_until_approved_across_runs(tmp_path: Path)
     # Completed now: there is nothing left to decide.
     done = cli(tmp_path, "approve", "T-02")
     assert done.code == 1 and "T-02 is completed: there is nothing to decide" in done.stderr
+
+
+def test_a_gate_before_is_seen_between_runs_and_an_approval_is_told(tmp_path: Path) -> None:
+    """Right after a run stops at a gate, every view says the task awaits approval (before, one
+    whose dependencies were one completed and one bypassed read as waiting, with none awaiting);
+    once approved, that it starts in the next run."""
+    write(tmp_path, *(row.replace("{gate}", "before") for row in BRANCHES))
+    assert cli(tmp_path, "run").code == 4
+    shown = json.loads(cli(tmp_path, "status", "--json").stdout)
+    assert shown["counts"]["awaiting_approval"] == 1 and shown["counts"]["waiting"] == 1
+    publish = next(t for t in shown["tasks"] if t["id"] == "T-04")
+    assert publish["status"] == "awaiting_approval" and publish["cause"] == {"kind": "held", "gate": "before"}
+    assert "✋ Awaiting approval" in cli(tmp_path, "status").stdout
+    listed = cli(tmp_path, "list", "--json")
+    assert {t["id"]: t["status"] for t in json.loads(listed.stdout)["tasks"]}["T-04"] == "awaiting_approval"
+    assert cli(tmp_path, "approve", "T-04", env={"USER": "ann"}).code == 0
+    publish = next(t for t in json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"] if t["id"] == "T-04")
+    assert publish["status"] == "pending"
+    assert publish["cause"] == {"kind": "approved", "gate": "before", "by": "ann"}
+    assert publish["reason"] == "approved by ann: starts in the next `orchestrator run`"
+    assert "approved by ann: starts in the next `orchestrator run`" in cli(tmp_path, "status").stdout
+
+
+def test_a_gate_decided_stays_decided_until_its_inputs_change(tmp_path: Path) -> None:
+    """Approved on the inputs it had, a gate is not asked again when the task runs again with the
+    same (``--rerun``); once what it runs from changes, it is."""
+    path = write(
+        tmp_path,
+        "| T-01 | echo v1 | None | | | |",
+        "| T-02 | date +%s%N >> deployed.txt | T-01 | | before | |",
+    )
+    assert cli(tmp_path, "run").code == 4
+    assert cli(tmp_path, "approve", "T-02").code == 0
+    assert cli(tmp_path, "run").code == 0
+    again = cli(tmp_path, "run", "--json", "--rerun", "T-02")
+    assert again.code == 0 and "approval_requested" not in again.kinds(), again.stdout
+    assert len((tmp_path / "deployed.txt").read_text().splitlines()) == 2
+    path.write_text(path.read_text(encoding="utf-8").replace("echo v1", "echo v2"), encoding="utf-8")
+    changed = cli(tmp_path, "run", "--json")
+    assert changed.code == 4 and changed.tasks("approval_requested") == ["T-02"], changed.stdout
+    assert len((tmp_path / "deployed.txt").read_text().splitlines()) == 2
 
 
 def test_a_gate_after_holds_the_result_and_a_rejection_skips_what_depends_on_it(tmp_path: Path) -> None:
@@ -295,6 +423,56 @@ def test_a_word_given_while_the_run_goes_on_is_taken_at_once(tmp_path: Path) -> 
     kinds = [e["event"] for e in runner.events()]
     assert kinds.count("run_started") == 1 and "approval_given" in kinds
     assert (tmp_path / "gated.txt").read_text() == "gated\n"
+
+
+def told(runner: Background, kind: str, task: str) -> Callable[[], bool]:
+    """Whether ``runner`` has told ``kind`` of ``task`` (an event of it, or naming it among its ``tasks``)."""
+    return lambda: any(e["event"] == kind and task in (e.get("task"), *(e.get("tasks") or ())) for e in runner.events())
+
+
+def test_run_wait_stays_up_for_a_person_and_takes_each_word_as_it_is_given(tmp_path: Path) -> None:
+    """``run --wait``: the run does not end at a gate or a Blocked cell; it says what it waits
+    for, takes an approval, a rejection and a release as they come, and ends, 0, once nothing is
+    left to do or wait for."""
+    path = tmp_path / ".orchestrator" / "master_plan.md"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        "---\nbackend: shell\nretries: 0\n---\n## Task Decomposition\n"
+        "| Task ID | Command | Dependencies | Approval | Blocked |\n|---|---|---|---|---|\n"
+        "| T-01 | echo built | None | | legal |\n"
+        "| T-02 | echo deployed > deployed.txt | T-01 | before | |\n"
+        "| T-03 | echo announced > announced.txt | T-02 | | |\n"
+        "| T-04 | echo risky > risky.txt | None | before | |\n",
+        encoding="utf-8",
+    )
+    runner = start(tmp_path, "--wait")
+    try:
+        wait_until(told(runner, "approval_requested", "T-04"), "T-04 at its gate")
+        wait_until(told(runner, "run_waiting", "T-01"), "the run waiting for a person")
+        assert runner.process.poll() is None  # (without --wait it would have ended here, exit 4)
+        assert cli(tmp_path, "update", "T-01", "--status", "pending").code == 0
+        wait_until(told(runner, "approval_requested", "T-02"), "T-02 at its gate once T-01 ran")
+        assert cli(tmp_path, "reject", "T-04", "--reason", "not today").code == 0
+        assert cli(tmp_path, "approve", "T-02").code == 0
+        code = runner.wait()
+    finally:
+        runner.stop_all()
+    assert code == 1, runner.stderr.read_text()  # (T-04 rejected: the plan is not done as asked)
+    kinds = [e["event"] for e in runner.events()]
+    assert kinds.count("run_started") == 1 and kinds[-1] == "run_finished"
+    assert (tmp_path / "announced.txt").exists() and not (tmp_path / "risky.txt").exists()
+    assert statuses(tmp_path)["T-04"][0] == "rejected" and (tmp_path / "deployed.txt").exists()
+
+
+def test_run_wait_timeout_ends_the_wait_as_a_run_without_it_ends(tmp_path: Path) -> None:
+    write(tmp_path, "| T-01 | echo one | None | | | |", "| T-02 | echo two | T-01 | | before | |")
+    waited = cli(tmp_path, "run", "--wait-timeout", "2s")
+    assert waited.code == 4, waited.stdout + waited.stderr
+    assert "⏳ waiting for a person (run --wait until" in waited.stdout
+    assert "run --wait: no word came for T-02 by" in waited.stdout
+    assert statuses(tmp_path)["T-02"][0] == "awaiting_approval"
+    refused = cli(tmp_path, "run", "--wait-timeout", "none")
+    assert refused.code == 2 and "'none' is no time to wait" in refused.stderr
 
 
 def test_approve_refuses_a_task_without_a_gate(tmp_path: Path) -> None:

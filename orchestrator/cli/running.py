@@ -36,6 +36,14 @@ def _duration(text: str) -> float | None:
         raise argparse.ArgumentTypeError(f"'{text}' is not a duration: use seconds, 90s, 5m, 1h30m or none") from None
 
 
+def _positive_duration(text: str) -> float:
+    """A duration that is one (``30m``, ``2h``; not ``none`` nor 0), for argparse."""
+    value = _duration(text)
+    if value is None or value <= 0:
+        raise argparse.ArgumentTypeError(f"'{text}' is no time to wait: use 90s, 30m, 2h")
+    return value
+
+
 def _ids(text: str | None, flag: str) -> list[str] | None:
     """The task ids of ``--only``/``--rerun``; given but empty (``--only "$IDS"`` of a script whose
     list came out empty) is an error, not "every task"."""
@@ -87,6 +95,8 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         wait_for_orphans=args.wait_orphans,
         aggregate=args.aggregate,  # concat too: it replaces a plan's `aggregate: agent`
         params=given_params(args),
+        wait=args.wait or args.wait_timeout is not None,
+        wait_timeout=args.wait_timeout,
     )
 
 
@@ -327,6 +337,19 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     p.add_argument("--max-cost", type=float, metavar="USD", help="start nothing new once the run has cost this much")
     p.add_argument("--aggregate", choices=["concat", "agent"], help="how final_output.md is made (default concat)")
     add_params(p, "run with (kept for later runs)")
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="stay up while tasks wait for a person (an Approval gate, a Blocked cell): take each word as it is "
+        "given (approve, reject, update, the dashboard) and end once nothing is left to do or wait for",
+    )
+    p.add_argument(
+        "--wait-timeout",
+        type=_positive_duration,
+        metavar="DURATION",
+        help="with --wait (implies it): wait for a person at most this long (90s, 30m, 2h), then end as a run "
+        "without --wait does (exit 4)",
+    )
     p.add_argument(
         "--wait-orphans",
         action="store_true",

@@ -150,7 +150,9 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_fire(args: argparse.Namespace) -> int:
     from orchestrator.cli.main import build_parser
+    from orchestrator.run.freshness import views_in
     from orchestrator.state import schedule
+    from orchestrator.state.health import check
 
     workspace = Workspace.find(args.directory)
     now = time.time()
@@ -179,6 +181,10 @@ def cmd_fire(args: argparse.Namespace) -> int:
         raise
     schedule.update(workspace, finished=time.time(), exit_code=code)
     say(f"== {iso(time.time())}: the scheduled run exited {code}")
+    if code == ExitCode.HELD:  # (no failure: it stopped where a person is needed, as `check` tells)
+        for finding in check(workspace, views=views_in(workspace)).findings:
+            if finding.kind == "awaiting_approval":
+                say(f"   a person is needed: {finding.message}")
     return code
 
 

@@ -21,6 +21,7 @@ MARKS = {
         "silent": "🔇",
         "paused": "⏸️",
         "failed": "❌",
+        "awaiting_approval": "✋",
         "interrupted": "⏹️",
         "plan": "📝",
         "simulated": "🎭",

@@ -20,15 +20,15 @@ from orchestrator.output.markup import as_code_block, demote_headings, output_fo
 from orchestrator.output.templates import Renders, Templates
 from orchestrator.output.timeline import MERMAID_LIMIT, bars, mermaid
 from orchestrator.output.views import NOT_MEASURED, summary_line
-from orchestrator.plan.conditions import seen_in
 from orchestrator.plan.graph import critical_path
 from orchestrator.plan.model import Plan
 from orchestrator.plan.params import shown_values
 from orchestrator.plan.settings import format_duration
-from orchestrator.plan.times import NOT_BEFORE, spoken_in
+from orchestrator.plan.times import spoken_in
 from orchestrator.printable import visible
 from orchestrator.state import checkpoints, journal, schedule, store
 from orchestrator.state import synthesis as spent
+from orchestrator.state.causes import CauseKind
 from orchestrator.state.status import TaskView, collect, counts
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus, counted
@@ -225,11 +225,12 @@ def build(
                 }
             )
         elif view.status == TaskStatus.BYPASSED:  # a false condition: no failure, under a heading of its own
-            seen = seen_in(view.reason, task.condition)
+            cause = view.cause
+            seen = cause.seen if cause is not None and cause.kind == CauseKind.CONDITION else None
             bypassed.append(
                 {
                     "id": task_id,
-                    "condition": f"`{_cell(task.condition)}`" if seen is not None else "-",
+                    "condition": f"`{_cell(cause.condition or '')}`" if cause is not None and seen is not None else "-",
                     "reason": _cell(f"false: {seen}" if seen is not None else view.reason),
                 }
             )
@@ -245,8 +246,8 @@ def build(
                 }
             )
         elif view.status in (TaskStatus.PENDING, TaskStatus.WAITING):
-            timed = (view.reason or "").startswith(NOT_BEFORE)  # waiting for its Not before: said so
-            reason = f"not run yet: {view.reason}" if timed else "not run yet"
+            said = view.cause is not None  # (waiting for its Not before, approved at its gate: said so)
+            reason = f"not run yet: {view.reason}" if said else "not run yet"
             problems.append({"id": task_id, "label": view.status.label, "reason": _cell(reason), "file": "-"})
     return (templates or Templates.of(workspace)).render(
         "final_output.md.j2",

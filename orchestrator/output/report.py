@@ -83,6 +83,7 @@ def build(plan: Plan, views: list[TaskView], synthesis: Spent | None = None, slo
                 "type": view.type,
                 "status": str(view.status),
                 "reason": view.reason,  # as status gives it: a bypassed task's condition and what it saw
+                "cause": view.cause.as_json() if view.cause is not None else None,  # (as status --json has it)
                 "started": view.started,
                 "finished": view.finished,
                 "duration": view.duration,

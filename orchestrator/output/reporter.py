@@ -161,7 +161,8 @@ def _describe(event: Event, workspace: Path | None = None) -> str | None:
     if kind == "run_started":
         return (
             f"▶ run: {event['to_run']} to run, {event['already_done']} already done, "
-            f"max {event['max_parallel']} in parallel"
+            + (f"{event['kept']} left as they are, " if event.get("kept") else "")
+            + f"max {event['max_parallel']} in parallel"
             + (f", with {shown_values(event['params'])}" if event.get("params") else "")
             + (
                 f" ({SIMULATED}: the fake executor runs nothing, every result is made up)"
@@ -240,6 +241,11 @@ def _describe(event: Event, workspace: Path | None = None) -> str | None:
         return f"🏁 sync{f' ({task})' if task else ''}: {event.get('text', '')}"
     if kind == "request_refused":
         return f"✋ {event.get('request_kind', 'request')} {task} refused: {event['reason']}"
+    if kind == "run_waiting":
+        until = f" until {event['until']}" if event.get("until") else ""
+        reasons = event.get("reasons") or {}
+        said = "; ".join(f"{t}: {reasons.get(t, 'held')}" for t in event.get("tasks") or ())
+        return f"⏳ waiting for a person (run --wait{until}): {said}"
     if kind == "run_paused":
         return f"⏸️ paused until {event['until']}: {event['reason']}"
     if kind == "task_failover":
@@ -280,6 +286,8 @@ def next_step(event: Event, workspace: Path | None) -> str | None:
     named = _named(workspace)
     if event.get("exit_code") == 130:
         return f"next: `orchestrator run{named}` resumes where it stopped"
+    if event.get("exit_code") == 0:  # (done: a failure a fallback took over stays so, nothing to do)
+        return None
     back = f"`orchestrator retry{named} {cancelled[0]}` runs a cancelled task again" if cancelled else ""
     again = f"`orchestrator run{named}` runs what did not complete again (completed tasks are kept)"
     if failed:

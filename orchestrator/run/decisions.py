@@ -22,7 +22,9 @@ _ANSWERS = ("approval_given", "approval_refused", "approval_noted")
 def decide(workspace: Workspace, plan: Plan, task: Task, approve: bool, reason: str = "") -> Answer:
     """Approve (or reject) ``task`` at its gate. ``UsageError`` for a task with no Approval gate;
     a refusal (``Answer.ok`` false) for one with nothing left to decide."""
+    from orchestrator.run.basis import inputs_now
     from orchestrator.run.freshness import current_views
+    from orchestrator.state.status import read_records
 
     word = "approve" if approve else "reject"
     if task.approval is None:
@@ -36,7 +38,13 @@ def decide(workspace: Workspace, plan: Plan, task: Task, approve: bool, reason: 
         return _refused(task, word, f"{task.id} is completed: there is nothing to decide")
     if view.status in (TaskStatus.REJECTED, TaskStatus.CANCELLED):
         return _refused(task, word, f"{task.id} is {view.status}: `orchestrator retry {task.id}` asks again")
-    decision = approvals.record(workspace, task.id, approvals.APPROVED if approve else approvals.REJECTED, reason)
+    # At its gate now, the word is on the inputs it has now, and stands while they are the same;
+    # given ahead of it (its upstream still to run), it holds for when it gets there.
+    inputs = None
+    if view.status == TaskStatus.AWAITING_APPROVAL and task.approval == "before":
+        inputs = inputs_now(plan, workspace, read_records(plan, workspace))(task)
+    word_of = approvals.APPROVED if approve else approvals.REJECTED
+    decision = approvals.record(workspace, task.id, word_of, reason, inputs)
     live = events.live_run(workspace.events_file)
     said = "👍 approved" if approve else "👎 rejected"
     gate = "before it starts" if task.approval == "before" else "of its result"

@@ -36,7 +36,6 @@ from orchestrator.run.prepare import Prepared
 from orchestrator.run.scheduler import Scheduler
 from orchestrator.run.selection import settings_signature
 from orchestrator.state import events
-from orchestrator.state.status import GIVEN_UP, upstream_reason
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
@@ -127,9 +126,8 @@ class Edits:
         plan.graph.add_edges_from((dep, task_id) for dep in new.dependencies)
         blocker = scheduler.queue.requeue(task_id, priority=new.priority)
         if blocker is not None:  # a dependency that will not complete in this run
-            what = GIVEN_UP.get(prepared.views[blocker].status, "did not run")
-            scheduler.recorder.not_run(new, TaskStatus.SKIPPED, upstream_reason(blocker, what))
-            scheduler.skip(scheduler.queue.fail(task_id), task_id, GIVEN_UP[TaskStatus.SKIPPED])
+            scheduler.recorder.given_up(new, blocker)
+            scheduler.skip(scheduler.queue.fail(task_id), task_id, view.status)
         else:
             done = scheduler.queue.done
             view.move(TaskStatus.PENDING if all(d in done for d in new.dependencies) else TaskStatus.WAITING)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -30,11 +31,11 @@ from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
 from orchestrator.run.attempts import Attempt
 from orchestrator.run.edits import Edits
-from orchestrator.run.holds import follow_holds
+from orchestrator.run.holds import Patience, follow_holds
 from orchestrator.run.prepare import Prepared, RunOptions, load_checked
 from orchestrator.run.scheduler import Scheduler, check_budget, decided
 from orchestrator.state import approvals, events, planfile, store
-from orchestrator.state.status import GIVEN_UP, upstream_reason
+from orchestrator.state.causes import Cause, CauseKind
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
@@ -61,7 +62,7 @@ class LiveQueue:
         self.options = options
         self.run = run
         self.cursor = events.Cursor(events_from)
-        self.cancelling: dict[str, tuple[str, str]] = {}  # task -> (why, request), its attempt being stopped
+        self.cancelling: dict[str, tuple[Cause, str]] = {}  # task -> (why, request), its attempt being stopped
         self.ended = False  # the loop is over: what is asked now is refused
         # This run's tasks, lowered (ids are not case-sensitive), kept as ``_adopt`` meets more:
         # what the worker thread compares a changed plan with, never iterated from there.
@@ -173,7 +174,7 @@ class LiveQueue:
             self._emit("task_added", task=task_id, agent=task.agent, name=task.title, after=after, **own)
             blocker = scheduler.queue.add(task_id, priority=task.priority, order=ours.order[task_id])
             if blocker is not None:
-                scheduler.recorder.not_run(task, TaskStatus.SKIPPED, _given_up(self.prepared, blocker))
+                scheduler.recorder.given_up(task, blocker)
             elif all(dep in scheduler.queue.done for dep in task.dependencies):
                 view.move(TaskStatus.PENDING)
         self._edits.take(plan)  # (after the new tasks: an edited row may name one)
@@ -194,10 +195,10 @@ class LiveQueue:
                 self._refuse(kind, task_id, request, "the run is ending")
                 self.scheduler.recorder.reporter.flush()
                 continue
-            acts: dict[str, Callable[[str, str, str], None]] = {"cancel": self._cancel, "retry": self._retry}
+            acts: dict[str, Callable[[str, str, Cause], None]] = {"cancel": self._cancel, "retry": self._retry}
             act = acts.get(kind, self._decide)
-            reason = str(event.get("reason") or "cancelled by `orchestrator cancel`")
-            asked.append(functools.partial(act, task_id, request, reason))
+            cause = Cause.of(CauseKind.CANCELLED, str(event.get("reason") or "") or None)
+            asked.append(functools.partial(act, task_id, request, cause))
         return asked
 
     def _refuse(self, kind: str, task_id: str, request: str, reason: str) -> None:
@@ -211,7 +212,7 @@ class LiveQueue:
             self._refuse(kind, task_id, request, f"no task {task_id} in this run")
         return task
 
-    def _cancel(self, task_id: str, request: str, reason: str) -> None:
+    def _cancel(self, task_id: str, request: str, reason: Cause) -> None:
         scheduler, views = self.scheduler, self.prepared.views
         task = self._known("cancel", task_id, request)
         if task is None:
@@ -232,9 +233,9 @@ class LiveQueue:
         scheduler.recorder.not_run(task, TaskStatus.CANCELLED, reason, attempts=scheduler.attempts.get(task_id, 0),
                                    run_attempts=waited.attempt.in_run if waited else 0,
                                    started=waited.attempt.started if waited else None)  # fmt: skip
-        scheduler.skip(doomed, task_id, "was cancelled")
+        scheduler.skip(doomed, task_id, TaskStatus.CANCELLED)
 
-    def _decide(self, task_id: str, request: str, _reason: str) -> None:
+    def _decide(self, task_id: str, request: str, _reason: Cause) -> None:
         """`orchestrator approve` or `reject`, whose decision is in state/approvals.jsonl already."""
         decision = approvals.latest(self.workspace).get(task_id)
         if decision and self._known("decide", task_id, request) and not decided(self.scheduler, task_id, decision):
@@ -258,7 +259,7 @@ class LiveQueue:
         _record_cancelled(scheduler, attempt, reason, _spent(scheduler, attempt, result))
         return True
 
-    def _retry(self, task_id: str, request: str, _reason: str) -> None:
+    def _retry(self, task_id: str, request: str, _reason: Cause) -> None:
         scheduler, views = self.scheduler, self.prepared.views
         task = self._known("retry", task_id, request)
         if task is None:
@@ -277,7 +278,8 @@ class LiveQueue:
         back, doomed = scheduler.queue.revive(task_id, task.priority, self.plan.order[task_id])
         if task_id in doomed:
             blocker = doomed[task_id]
-            self._refuse("retry", task_id, request, f"{_given_up(self.prepared, blocker)}: retry {blocker} first")
+            said = Cause.upstream(blocker, self.prepared.views[blocker].status).sentence(task_id)
+            self._refuse("retry", task_id, request, f"{said}: retry {blocker} first")
             return
         if task_id not in self.prepared.selection.run:
             self.prepared.selection.run.append(task_id)
@@ -292,11 +294,10 @@ class LiveQueue:
                 if was == TaskStatus.REJECTED:
                     approvals.record(self.workspace, node, approvals.REOPENED)
             view.move(TaskStatus.PENDING if ready else TaskStatus.WAITING)
-            view.reason = None
             self._emit("task_requeued", task=node, agent=self.plan.tasks[node].agent, was=str(was), request=request)
 
 
-def stop_running(live: LiveQueue, reason: str) -> None:
+def stop_running(live: LiveQueue, reason: Cause) -> None:
     """The run stops (fail-fast, its cost limit: ``scheduler.halt``): every attempt running now is
     stopped as a cancel stops one, and recorded cancelled with ``reason`` (``LiveQueue.cancelled``;
     one a person is cancelling already keeps the person's reason)."""
@@ -305,13 +306,13 @@ def stop_running(live: LiveQueue, reason: str) -> None:
         attempt.stop()
 
 
-def _record_cancelled(scheduler: Scheduler, attempt: Attempt, reason: str, spent: AgentResult) -> None:
+def _record_cancelled(scheduler: Scheduler, attempt: Attempt, reason: Cause, spent: AgentResult) -> None:
     """``attempt``, stopped, recorded cancelled for ``reason``; what depends on its task skipped."""
     task = attempt.task
     scheduler.recorder.not_run(task, TaskStatus.CANCELLED, reason, attempts=attempt.number,
                                run_attempts=attempt.in_run, session=attempt.observer.session_id,
                                fingerprint=attempt.fingerprint, started=attempt.started, spent=spent)  # fmt: skip
-    scheduler.skip(scheduler.queue.fail(task.id), task.id, "was cancelled")
+    scheduler.skip(scheduler.queue.fail(task.id), task.id, TaskStatus.CANCELLED)
 
 
 def _spent(scheduler: Scheduler, attempt: Attempt, result: AgentResult | None) -> AgentResult:
@@ -325,16 +326,16 @@ def _spent(scheduler: Scheduler, attempt: Attempt, result: AgentResult | None) -
     return spent
 
 
-def _given_up(prepared: Prepared, blocker: str) -> str:
-    """Why ``blocker`` will not complete, as a dependent's reason says it."""
-    return upstream_reason(blocker, GIVEN_UP.get(prepared.views[blocker].status, "did not run"))
-
-
-def hold_given_back(live: LiveQueue) -> None:
-    """Before the loop starts: what depends on a task cancelled or rejected in an earlier run is skipped."""
-    for task_id, view in live.prepared.views.items():
-        if view.status in GIVEN_BACK and task_id not in live.prepared.selection.run:
-            live.scheduler.skip(live.scheduler.queue.fail(task_id), task_id, GIVEN_UP[view.status])
+def hold_at_start(live: LiveQueue) -> None:
+    """Before the loop starts: what depends on a task that stays given up (cancelled, rejected,
+    bypassed, or skipped for one of those: ``run.settled``) and is not settled itself is given
+    up for it (a task with a Condition counts it as finished, to decide on); and with ``run
+    --wait``, how long the run waits for a person (``holds.Patience``)."""
+    for task_id, status in live.prepared.selection.kept.items():
+        live.scheduler.skip(live.scheduler.queue.fail(task_id), task_id, status)
+    if live.options.wait:
+        limit, emit = live.options.wait_timeout, live.scheduler.recorder.emit
+        live.scheduler.holds.patience = Patience(None if limit is None else time.time() + limit, emit)
 
 
 def _plan_file_said(name: str, there: bool) -> str:

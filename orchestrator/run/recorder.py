@@ -24,6 +24,7 @@ from orchestrator.plan.settings import Settings
 from orchestrator.run.attempts import Attempt, Outcome
 from orchestrator.run.basis import Basis
 from orchestrator.run.estimates import kind_of
+from orchestrator.state.causes import Cause, CauseKind
 from orchestrator.state.journal import Journal, iso_at, now_iso
 from orchestrator.state.results import ResultRecord, not_run_body, write_result
 from orchestrator.state.status import TaskView
@@ -140,7 +141,7 @@ class Recorder:
         """``task`` completed with ``text`` in an attempt the runner that started it did not
         live to record (``run.recovery`` made ``record`` from its log): recorded as it would
         have been."""
-        record = replace(record, inputs=_inputs(self, task))
+        record = replace(record, inputs=inputs_of(self, task))
         self.write(task, record, self._body(record, text))
         self.told_completed(task, record)
 
@@ -168,7 +169,7 @@ class Recorder:
         self,
         task: Task,
         status: TaskStatus,
-        reason: str,
+        cause: Cause,
         *,
         attempts: int = 0,
         run_attempts: int = 0,
@@ -178,15 +179,16 @@ class Recorder:
         spent: AgentResult | None = None,
         cost_usd: float | None = None,
     ) -> None:
-        """A task that ends this run without an attempt of its own to show: skipped, interrupted,
-        cancelled, or failed before it could start (``attempts``: the number of its last attempt, of
-        this run or an earlier one; ``run_attempts``: how many this run made; ``session``,
-        ``fingerprint``: an interrupted attempt's agent session, and what that attempt was started
-        with; ``started``: when the attempt that this ends started (wall clock), for a duration
-        from then to now: a task cancelled once it had started took that long; ``spent``: the
-        result its cost and tokens are read from, else ``cost_usd``: what its attempts of this run
-        of it spent)."""
+        """A task that ends this run without an attempt of its own to show, for ``cause``: skipped,
+        bypassed, interrupted, cancelled, rejected, or failed before it could start (``attempts``:
+        the number of its last attempt, of this run or an earlier one; ``run_attempts``: how many
+        this run made; ``session``, ``fingerprint``: an interrupted attempt's agent session, and
+        what that attempt was started with; ``started``: when the attempt that this ends started
+        (wall clock), for a duration from then to now: a task cancelled once it had started took
+        that long; ``spent``: the result its cost and tokens are read from, else ``cost_usd``:
+        what its attempts of this run of it spent)."""
         now = time.time()
+        reason = cause.sentence(task.id)
         record = ResultRecord(
             task=task.id,
             agent=task.agent,
@@ -195,6 +197,8 @@ class Recorder:
             attempts=attempts,
             run_attempts=run_attempts,
             reason=reason,
+            cause=cause,
+            inputs=inputs_of(self, task) if status == TaskStatus.REJECTED else None,  # (refused on these)
             started=iso_at(started) if started else None,
             finished=iso_at(now),
             duration=round(now - started, 3) if started else None,
@@ -206,16 +210,24 @@ class Recorder:
         self.write(task, record, not_run_body(task.id, status, reason))
         more: dict[str, Any] = {"duration": record.duration} if status == TaskStatus.CANCELLED else {}
         more.update(_spent(spent) if spent is not None and spent.cost_usd is not None else {})  # (for history)
-        self.emit(_EVENTS.get(status, "task_failed"), task=task.id, agent=task.agent, reason=reason, **more)
+        self.emit(_EVENTS.get(status, "task_failed"), task=task.id, agent=task.agent, reason=reason,
+                  cause=cause.as_json(), **more)  # fmt: skip
 
-    def blocked(self, task: Task, reason: str) -> None:
+    def given_up(self, task: Task, blocker: str) -> None:
+        """``task`` will not run: ``blocker``, which it depends on, will not complete (failed,
+        given up, not in this run). Skipped, or bypassed for a bypassed one."""
+        status = self.views[blocker].status
+        given = TaskStatus.BYPASSED if status == TaskStatus.BYPASSED else TaskStatus.SKIPPED
+        self.not_run(task, given, Cause.upstream(blocker, status))
+
+    def blocked(self, task: Task, cause: Cause) -> None:
         """``task`` held by a person: it does not start, and what needs it waits (no result)."""
         view = self.views[task.id]
-        view.move(TaskStatus.BLOCKED)
-        view.reason = reason
-        self.emit("task_blocked", task=task.id, agent=task.agent, name=task.title, reason=reason)
+        view.move(TaskStatus.BLOCKED, cause)
+        self.emit("task_blocked", task=task.id, agent=task.agent, name=task.title, reason=view.reason,
+                  cause=cause.as_json())  # fmt: skip
 
-    def interrupted(self, attempt: Attempt, why: str, spent: float | None = None) -> None:
+    def interrupted(self, attempt: Attempt, why: Cause, spent: float | None = None) -> None:
         """An attempt stopped before its end: its agent session and what it was started with are
         kept, for a later run to go on from; ``spent``: what its run of the task spent so far."""
         session = attempt.observer.session_id
@@ -225,46 +237,10 @@ class Recorder:
     def _write_attempt(
         self, outcome: Outcome, status: TaskStatus, reason: str | None, stderr: str = ""
     ) -> ResultRecord:
-        attempt, run, result = outcome.attempt, outcome.run, outcome.result
-        task = attempt.task
-        ws = self.workspace
-        logs = [
-            ws.log_name(task, attempt.number, stream)
-            for stream, size in (("out", run.stdout_bytes), ("err", run.stderr_bytes))
-            if size
-        ]
-        record = ResultRecord(
-            task=task.id,
-            agent=task.agent,
-            name=task.title,
-            status=status,
-            attempts=attempt.number,
-            run_attempts=attempt.in_run,
-            reason=reason,
-            exit_code=result.exit_code if result.exit_code is not None else run.exit_code,
-            error_class=None if status in _DONE_WORK else result.error_class,
-            started=iso_at(attempt.started),
-            finished=iso_at(outcome.finished),
-            duration=round(outcome.finished - attempt.started, 3),
-            backend=attempt.settings.backend,
-            fallback_from=attempt.fallback_from,
-            fingerprint=attempt.fingerprint,
-            output_hash=documents.sha256(result.text)[:16],
-            inputs=_inputs(self, task) if status in _DONE_WORK else None,
-            session_id=result.session_id or attempt.observer.session_id,
-            cost_usd=result.cost_usd,
-            tokens=result.tokens,
-            turns=result.turns,
-            permission_denials=len(result.permission_denials) or None,
-            logs=tuple(logs),
-            simulated=run.simulated,
-            worker=run.worker,
-            branch=run.work.branch if run.work else None,
-            commit=run.work.commit if run.work else None,
-            diffstat=(run.work.diffstat or None) if run.work else None,
-            merge=outcome.merged,
-        )
-        self.write(task, record, self._body(record, result.text, stderr))
+        task = outcome.attempt.task
+        inputs = inputs_of(self, task) if status in _DONE_WORK else None
+        record = attempt_record(self.workspace, outcome, status, reason, inputs)
+        self.write(task, record, self._body(record, outcome.result.text, stderr))
         return record
 
     def _body(self, record: ResultRecord, output: str, stderr: str = "") -> str:
@@ -283,22 +259,70 @@ class Recorder:
         )
 
     def write(self, task: Task, record: ResultRecord, body: str) -> None:
+        """``task`` moved to ``record`` (its state, its cause): the move checked against the state
+        machine first (``IllegalTransition``, nothing written), then its result written, then its view."""
+        view = self.views[task.id]
+        view.status.to(record.status)
         self.workspace.check_inside()  # not through a symlink put in results/' place meanwhile
         path = self.workspace.result(task)
         # looked for each time, not in a listing made at the start: a person may write there meanwhile
         _put(self.workspace, path, record, body, os.path.lexists(path), self.emit)
         self.unsynced.append(path)
         self.records[task.id] = record
-        view = self.views[task.id]
         if view.status == TaskStatus.RETRYING:  # its retry will not come: status no longer shows it retrying
             self.journal.settled(task.id)
-        view.move(record.status)  # (only along the state machine's arrows: ``TRANSITIONS``)
-        view.take(record, self.workspace.result_name(task))
+        view.move(record.status, record.cause, note=record.reason if record.cause is None else None)
+        view.take_details(record, self.workspace.result_name(task))
 
     def take_unsynced(self) -> list[Path]:
         """The result files written since the last call: for the flush that makes them durable."""
         paths, self.unsynced = self.unsynced, []
         return paths
+
+
+def attempt_record(
+    ws: Workspace, outcome: Outcome, status: TaskStatus, reason: str | None, inputs: str | None
+) -> ResultRecord:
+    """The result an attempt's ``outcome`` leaves its task in ``status``: what it ran from
+    (``inputs``, for a result that did the work), what it did, spent and printed."""
+    attempt, run, result = outcome.attempt, outcome.run, outcome.result
+    task = attempt.task
+    logs = [
+        ws.log_name(task, attempt.number, stream)
+        for stream, size in (("out", run.stdout_bytes), ("err", run.stderr_bytes))
+        if size
+    ]
+    return ResultRecord(
+        task=task.id,
+        agent=task.agent,
+        name=task.title,
+        status=status,
+        attempts=attempt.number,
+        run_attempts=attempt.in_run,
+        reason=reason,
+        exit_code=result.exit_code if result.exit_code is not None else run.exit_code,
+        error_class=None if status in _DONE_WORK else result.error_class,
+        started=iso_at(attempt.started),
+        finished=iso_at(outcome.finished),
+        duration=round(outcome.finished - attempt.started, 3),
+        backend=attempt.settings.backend,
+        fallback_from=attempt.fallback_from,
+        fingerprint=attempt.fingerprint,
+        output_hash=documents.sha256(result.text)[:16],
+        inputs=inputs,
+        session_id=result.session_id or attempt.observer.session_id,
+        cost_usd=result.cost_usd,
+        tokens=result.tokens,
+        turns=result.turns,
+        permission_denials=len(result.permission_denials) or None,
+        logs=tuple(logs),
+        simulated=run.simulated,
+        worker=run.worker,
+        branch=run.work.branch if run.work else None,
+        commit=run.work.commit if run.work else None,
+        diffstat=(run.work.diffstat or None) if run.work else None,
+        merge=outcome.merged,
+    )
 
 
 def _put(
@@ -361,7 +385,7 @@ def _stderr(workspace: Workspace, outcome: Outcome) -> str:
 
 def stopped_waiting(recorder: Recorder, task: Task, outcome: Outcome | None) -> None:
     """The run was interrupted while ``task`` waited for its next attempt, after ``outcome``."""
-    reason = "interrupted by the user before its next attempt"
+    reason = Cause.of(CauseKind.INTERRUPTED, "interrupted by the user before its next attempt")
     last = outcome.attempt if outcome is not None else None
     recorder.not_run(task, TaskStatus.INTERRUPTED, reason, attempts=last.number if last else 0,
                      run_attempts=last.in_run if last else 0,
@@ -372,7 +396,8 @@ def still_failed(recorder: Recorder, task: Task, record: ResultRecord, why: str)
     """``task`` stays failed as ``record`` says, not run again (``run/handmerge``: its conflict
     is not resolved yet): shown failed, and ``why``; its result file as it was."""
     recorder.records[task.id] = record
-    recorder.views[task.id].take(record, recorder.workspace.result_name(task))
+    recorder.views[task.id].move(record.status, record.cause, note=record.reason)
+    recorder.views[task.id].take_details(record, recorder.workspace.result_name(task))
     recorder.emit("task_failed", task=task.id, agent=task.agent, attempt=record.attempts, reason=why)
 
 
@@ -399,7 +424,7 @@ def _completed(task: Task, record: ResultRecord, result: str, last: AgentResult 
     }
 
 
-def _inputs(recorder: Recorder, task: Task) -> str | None:
+def inputs_of(recorder: Recorder, task: Task) -> str | None:
     """The digest of what ``task`` ran from (``run.basis``), its dependencies' results as the
     run has them."""
     return recorder.basis.of(task, recorder.records) if recorder.basis is not None else None

@@ -200,13 +200,13 @@ def _offline(
     from orchestrator.output.sections import update_plan_file
     from orchestrator.run.freshness import current_views
     from orchestrator.state import planfile, store
+    from orchestrator.state.causes import Cause, CauseKind
     from orchestrator.state.identity import book_outdated, write_book
     from orchestrator.state.results import ResultRecord, not_run_body, write_result
-    from orchestrator.state.status import collect
 
     notes: list[str] = []
     try:
-        view_of = {v.id: v for v in collect(plan, workspace)}
+        view_of = {v.id: v for v in current_views(plan, workspace)}  # (settled: what the next run leaves)
         view = view_of[task.id]
         status = view.status
         refused: str | None = None
@@ -219,16 +219,18 @@ def _offline(
             else:
                 if book_outdated(workspace, plan.book):  # the agent ids it was given stay every task's
                     write_book(workspace, plan.book)
+                cause = Cause.of(CauseKind.CANCELLED, reason)
+                words = cause.sentence(task.id)
                 record = ResultRecord(task=task.id, agent=task.agent, name=task.title, status=TaskStatus.CANCELLED,
-                                      attempts=view.attempts, run_attempts=0, reason=reason,
+                                      attempts=view.attempts, run_attempts=0, reason=words, cause=cause,
                                       finished=now_iso())  # fmt: skip
                 path = workspace.result(task)
-                kept = write_result(path, record, not_run_body(task.id, TaskStatus.CANCELLED, reason))
+                kept = write_result(path, record, not_run_body(task.id, TaskStatus.CANCELLED, words))
                 if kept is not None:
                     notes.append(kept.notice(workspace.relative(path)))
                 said = f"⏹️ {task.id} cancelled: no run starts it (its dependents are skipped) until "
                 said += f"`orchestrator retry {task.id}`"
-                _told(workspace, "task_cancelled", task, reason=reason)
+                _told(workspace, "task_cancelled", task, reason=words, cause=cause.as_json())
         elif status == TaskStatus.COMPLETED:
             refused = f"{task.id} is completed (`orchestrator run --rerun {task.id}` redoes it)"
         elif held := [d for d in task.dependencies if view_of[d].status == TaskStatus.CANCELLED]:
@@ -239,6 +241,15 @@ def _offline(
                 approvals.record(workspace, task.id, approvals.REOPENED)
             said = f"↩️ {task.id} is back in the queue: it runs in the next `orchestrator run`"
             _told(workspace, "task_requeued", task, was=str(status))
+        elif status in (TaskStatus.BYPASSED, TaskStatus.SKIPPED) and view.settled:
+            store.remove(workspace.result(task))  # (it stayed as it was: no work in it, a sentence)
+            said = f"↩️ {task.id} is back in the queue: the next `orchestrator run` decides it again"
+            _told(workspace, "task_requeued", task, was=str(status))
+        elif status == TaskStatus.FAILED and view.settled:
+            refused = (
+                f"{task.id} failed, and a fallback took it over (the run was done): "
+                f"`orchestrator run --rerun {task.id}` runs it again"
+            )
         elif status.finished:
             said = f"{task.id} ({status}) runs again in the next `orchestrator run`"
         else:

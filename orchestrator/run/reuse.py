@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping, Set
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Set
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -101,7 +101,7 @@ class Reuse:
         recorder: Recorder,
         settings: Mapping[str, Settings],
         signatures: Mapping[str, str],
-        records: dict[str, ResultRecord],
+        records: MutableMapping[str, ResultRecord],
         *,
         simulated: bool,
         forced: Set[str] = frozenset(),

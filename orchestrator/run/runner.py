@@ -24,6 +24,7 @@ import os
 import random
 import signal
 import time
+from collections import ChainMap
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ from orchestrator.run.basis import Basis
 from orchestrator.run.blocks import Blocks, as_status_reads
 from orchestrator.run.cluster import checked
 from orchestrator.run.holds import exit_code
-from orchestrator.run.live import LiveQueue, hold_given_back, stop_running
+from orchestrator.run.live import LiveQueue, hold_at_start, stop_running
 from orchestrator.run.merges import isolate
 from orchestrator.run.notify import Notifying, notifying
 from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, prepare
@@ -171,7 +172,7 @@ class Runner:
                 live = LiveQueue(
                     ws, prepared, scheduler, self.options, run=run_name, events_from=events.size(ws.events_file)
                 )
-                hold_given_back(live)
+                hold_at_start(live)
                 scheduler.stop_attempts = functools.partial(stop_running, live)  # (fail-fast, the cost limit)
                 background.start_soon(live.follow)
                 background.start_soon(self._flush_every_second, prepared, scheduler)
@@ -340,6 +341,8 @@ def _selected(prepared: Prepared, executor: Executor) -> dict[str, object]:
     with parameters, the values it was read with."""
     selection = prepared.selection
     found: dict[str, object] = {"to_run": len(selection.run), "already_done": len(selection.done)}
+    if selection.kept:  # (finished otherwise, and left as they are: ``run.settled``)
+        found["kept"] = len(selection.kept)
     found["simulated"] = executor.name == "fake"
     return {**found, "params": prepared.plan.params} if prepared.plan.settings.params else found
 
@@ -365,7 +368,9 @@ def _scheduler(
         done=prepared.selection.done,
         settings=prepared.settings,
         signatures=prepared.signatures,
-        records={**prepared.archived, **prepared.records},  # (what fingerprints read: archived upstreams too)
+        # What fingerprints read: archived upstreams too, and every result this run writes as it
+        # writes it (a failure, a skip: a dependent started after it is fingerprinted against it)
+        records=ChainMap(recorder.records, {**prepared.archived, **prepared.records}),
         sessions=dict(prepared.sessions),
         attempts=prepared.attempts,
         launcher=launcher,
