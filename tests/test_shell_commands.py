@@ -35,7 +35,8 @@ def test_a_shell_task_with_only_a_description_is_a_plan_error_and_never_runs(tmp
     lines = checked.stderr.splitlines()
     assert lines[0] == (
         ".orchestrator/master_plan.md:9: T-01 is a shell task with no command: its description is not run as a "
-        "script — add a Command column with the command, or a ```bash block under '### T-01' in Task Details"
+        "script — give it one: `orchestrator update T-01 --command 'CMD'`, or a ```bash block under '### T-01' in "
+        "Task Details"
     )
     assert lines[1].startswith(".orchestrator/master_plan.md:10: T-02 is a shell task with no command")
     assert "Traceback" not in checked.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from orchestrator.errors import OrchestratorError, shown
+from orchestrator.plan.cells import release_command
 from orchestrator.plan.model import Plan
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import counted
@@ -33,7 +34,7 @@ def labels_and_holds(plan: Plan, workspace: Workspace) -> list[str]:
     status = {view.id: view.status for view in collect(plan, workspace)} if cells else {}
     held = [
         f"{shown(plan.path)}:{task.line}: {task.id} is blocked{f' ({task.blocked})' if task.blocked else ''}: it "
-        "and what depends on it wait until released (`orchestrator update " + task.id + " --status pending`)"
+        f"and what depends on it wait until released (`{release_command(task.id, task.blocked)}`)"
         if status[task.id] == TaskStatus.BLOCKED
         else f"{shown(plan.path)}:{task.line}: {task.id}'s Blocked cell holds nothing: it is {status[task.id]} "
         "(a cell holds back a task not started yet) — empty the cell"

@@ -122,6 +122,7 @@ class Plan:
     # The types its tasks may name: built in, then types.yaml's, then its settings' (``tasktypes.merged``).
     types: dict[str, TaskType] = field(default_factory=lambda: dict(BUILT_IN))
     archived: dict[str, ArchivedTask] = field(default_factory=dict)  # tasks archived, not in the table
+    table_line: int = 0  # the task table's header line (1-based; 0: not read from a file)
 
     def inputs_of(self, task: Task) -> list[Task]:
         """The tasks whose results reach ``task`` as upstream results, archived ones included, in

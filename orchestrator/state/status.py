@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator import documents
+from orchestrator.plan.cells import release_command
 from orchestrator.plan.graph import dependencies_first
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.times import not_before_reason
@@ -215,7 +216,7 @@ _HOLDABLE = frozenset({TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.FAILED
 def blocked_reason(task: Task) -> str:
     """What a blocked task's reason says: the person's words, and how it is released."""
     why = f"blocked: {task.blocked}" if task.blocked else "blocked by hand (its Blocked cell)"
-    return f"{why} — `orchestrator update {task.id} --status pending` releases it"
+    return f"{why} — `{release_command(task.id, task.blocked)}` releases it"
 
 
 def hold_blocked(plan: Plan, views: Mapping[str, TaskView]) -> None:

@@ -1,0 +1,226 @@
+"""Scripts written for the task managers the product was conceived from (their ``tm`` tool) run
+with only the command renamed: an empty plan to start from, ``add`` that never leaves ``$(...)``
+empty, ``share``/``sync`` with a task and a text, their status words, ``list | wc -l``.
+
+Real bash scripts and the real CLI, in real workspaces: what each command printed, and what it
+wrote in master_plan.md and context/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from runner_helpers import cli
+
+# The orchestrator this test runs, as the script's `orchestrator` command.
+SHIM = f'orchestrator() {{ "{sys.executable}" -m orchestrator "$@"; }}\n'
+
+
+def bash(project: Path, script: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in ("ORCHESTRATOR_TASK_ID", "ORCHESTRATOR_AGENT")}
+    return subprocess.run(
+        ["bash", "-c", SHIM + script],
+        cwd=project,
+        env={**clean, **env},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def plan_text(project: Path) -> str:
+    return (project / ".orchestrator" / "master_plan.md").read_text(encoding="utf-8")
+
+
+def row(project: Path, task_id: str) -> list[str]:
+    line = next(line for line in plan_text(project).splitlines() if line.startswith(f"| {task_id} "))
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def test_init_empty_gives_a_table_add_fills(tmp_path: Path) -> None:
+    made = cli(tmp_path, "init", "--empty")
+    assert made.code == 0, made.stderr
+    assert 'Next: `orchestrator add "DESCRIPTION"` for each task' in made.stdout
+    text = plan_text(tmp_path)
+    assert "| Task ID |" in text and "| T-01 " not in text and "### T-01" not in text  # no sample tasks
+    # Read as a plan with no tasks: list lists nothing, status says none.
+    shown = cli(tmp_path, "list")
+    assert (shown.code, shown.stdout, shown.stderr) == (0, "", "")
+    assert json.loads(cli(tmp_path, "list", "--json").stdout) == {"tasks": []}
+    assert cli(tmp_path, "status").code == 0
+    # What would run it says what to do, in one line naming the table.
+    for command in ("validate", "run"):
+        refused = cli(tmp_path, command)
+        assert refused.code == 2, refused.stderr
+        assert refused.stderr.splitlines()[0] == (
+            ".orchestrator/master_plan.md:19: the task table has no rows — add one row per task under the header, "
+            'or `orchestrator add "DESCRIPTION"` for each'
+        )
+    first = cli(tmp_path, "add", "Build the authentication system", "-p", "high")
+    assert (first.code, first.stdout) == (0, "T-01\n"), first.stderr
+    second = cli(tmp_path, "add", "Design the database", "--depends-on", "T-01")
+    assert (second.code, second.stdout) == (0, "T-02\n"), second.stderr
+    assert row(tmp_path, "T-02")[:4] == ["T-02", "", "Design the database", "T-01"]
+    assert cli(tmp_path, "validate").code == 0
+    refused = cli(tmp_path, "init", "--empty", "--template", "api-endpoints", "elsewhere")
+    assert refused.code == 2 and "--empty and --template cannot be combined" in refused.stderr
+
+
+def test_add_without_a_command_on_the_shell_backend_makes_a_task_that_waits_for_one(tmp_path: Path) -> None:
+    done = bash(
+        tmp_path,
+        """
+        orchestrator init --empty --backend shell > /dev/null
+        LINT=$(orchestrator add "Lint the code" 2> add.err)
+        echo "id: [$LINT] exit: $?"
+        TEST=$(orchestrator add "Run the tests" --depends-on "$LINT" --command 'echo tests >> work.txt')
+        echo "blocked: $(orchestrator list --status blocked --format ids)"
+        orchestrator run > run1.log 2>&1
+        echo "run 1: $?"
+        orchestrator update "$LINT" --command 'echo lint >> work.txt' 2> update.err
+        orchestrator run > run2.log 2>&1
+        echo "run 2: $?"
+        """,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[:2] == ["id: [T-01] exit: 0", "blocked: T-01"], done.stdout + done.stderr
+    # One warning, on stderr, saying what it waits for and what gives it.
+    assert (tmp_path / "add.err").read_text(encoding="utf-8") == (
+        "⚠️ T-01 added to .orchestrator/master_plan.md with no command: a shell task runs one, so it waits "
+        "(Blocked: no command yet) until `orchestrator update T-01 --command 'CMD'` gives it one\n"
+    )
+    # The first run held it and its dependent (exit 4: waiting for a person), the second ran both.
+    run1 = (tmp_path / "run1.log").read_text(encoding="utf-8")
+    assert lines[2] == "run 1: 4", run1
+    assert "blocked: no command yet — `orchestrator update T-01 --command 'CMD'` releases it" in run1
+    assert (tmp_path / "update.err").read_text(encoding="utf-8").endswith("T-01 updated in "
+                                                                          ".orchestrator/master_plan.md: command, "
+                                                                          "released\n")  # fmt: skip
+    assert lines[3] == "run 2: 0", (tmp_path / "run2.log").read_text(encoding="utf-8")
+    assert (tmp_path / "work.txt").read_text().split() == ["lint", "tests"]
+    assert row(tmp_path, "T-01")[-2:] == ["", "`echo lint >> work.txt`"] or "`echo lint >> work.txt`" in row(
+        tmp_path, "T-01"
+    )
+    # Released without a command, it is refused in one line saying how to give it one.
+    assert cli(tmp_path, "add", "Deploy").code == 0
+    refused = cli(tmp_path, "update", "T-03", "--status", "pending")
+    assert refused.code == 2 and refused.stderr.count("\n") == 1
+    assert "`orchestrator update T-03 --command 'CMD'`" in refused.stderr
+    # spawn runs its task now: with no command it is still refused, nothing written.
+    before = plan_text(tmp_path)
+    spawned = cli(tmp_path, "spawn", "Now")
+    assert spawned.code == 2 and "--command is missing" in spawned.stderr
+    assert plan_text(tmp_path) == before
+
+
+def on_a_terminal(project: Path, *args: str, **env: str) -> str:
+    """What ``orchestrator ARGS`` prints with its stdout a pseudo-terminal (``gh``'s rule: the
+    header and colours are for a person at one)."""
+    import pty
+
+    master, slave = pty.openpty()
+    clean = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TERM")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", *args],
+        cwd=project,
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=subprocess.PIPE,
+        env={**clean, "TERM": "xterm", **env},
+    )
+    os.close(slave)
+    written = b""
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the other side is closed
+            break
+        if not data:
+            break
+        written += data
+    os.close(master)
+    _, errors = process.communicate(timeout=60)
+    assert process.returncode == 0, errors
+    return written.decode("utf-8").replace("\r\n", "\n")
+
+
+def test_list_prints_a_header_and_colours_on_a_terminal_and_a_task_a_line_when_piped(tmp_path: Path) -> None:
+    assert cli(tmp_path, "init", "--empty").code == 0
+    assert cli(tmp_path, "add", "Design\tthe schema", "--assignee", "db_specialist", "--tag", "db").code == 0
+    assert cli(tmp_path, "add", "Write the API", "--depends-on", "T-01", "-p", "high").code == 0
+    # Piped: no header, a task a line, its fields between tabs (a tab in a title made a space).
+    piped = cli(tmp_path, "list")
+    assert piped.stdout == (
+        "T-01\tpending\tP2\tdb_specialist\tdb\tDesign the schema\nT-02\twaiting\tP1\t-\t-\tWrite the API\n"
+    )
+    assert cli(tmp_path, "list", "--format", "simple").stdout == "T-01\tDesign the schema\nT-02\tWrite the API\n"
+    assert cli(tmp_path, "list", "--format", "ids").stdout == "T-01\nT-02\n"
+    assert json.loads(cli(tmp_path, "list", "--format", "json").stdout) == json.loads(
+        cli(tmp_path, "list", "--json").stdout
+    )
+    counted = bash(tmp_path, "orchestrator list | wc -l; orchestrator list --status todo --format simple | wc -l")
+    assert counted.stdout.split() == ["2", "2"]
+    # On a terminal: a header, columns padded, the state coloured (none with NO_COLOR).
+    shown = on_a_terminal(tmp_path, "list")
+    assert shown.splitlines()[0].split() == ["ID", "STATUS", "PRIORITY", "ASSIGNEE", "TAGS", "NAME"]
+    assert "T-01  \x1b[33mpending\x1b[0m  P2        db_specialist  db    Design the schema" in shown, shown
+    plain = on_a_terminal(tmp_path, "list", NO_COLOR="1")
+    assert "\x1b" not in plain and plain.splitlines()[1] == (
+        "T-01  pending  P2        db_specialist  db    Design the schema"
+    )
+    assert on_a_terminal(tmp_path, "list", "--format", "simple") == "T-01  Design the schema\nT-02  Write the API\n"
+    grouped = on_a_terminal(tmp_path, "list", "--group-by", "status", "--format", "ids")
+    assert grouped == "status: pending (1)\nT-01\n\nstatus: waiting (1)\nT-02\n"
+    assert cli(tmp_path, "list", "--group-by", "status", "--format", "ids").stdout == "pending\tT-01\nwaiting\tT-02\n"
+
+
+def test_status_words_of_other_task_managers_name_states(tmp_path: Path) -> None:
+    assert cli(tmp_path, "init", "--empty", "--backend", "shell").code == 0
+    for args in (
+        ("Done", "--command", "true"),
+        ("Sleeps", "--command", "sleep 30"),
+        ("After", "--depends-on", "T-02", "--command", "true"),
+        ("Held",),
+    ):
+        assert cli(tmp_path, "add", *args).code == 0
+    assert cli(tmp_path, "cancel", "T-03").code == 0
+
+    def ids(*words: str) -> list[str]:
+        shown = cli(tmp_path, "list", "--format", "ids", *(part for word in words for part in ("--status", word)))
+        assert shown.code == 0, shown.stderr
+        return shown.stdout.split()
+
+    assert ids("todo") == ["T-01", "T-02"]  # not started: ready (pending) and waiting for upstream (none here)
+    assert ids("pending", "waiting") == ids("todo")
+    assert ids("cancelled") == ids("canceled") == ids("Canceled") == ["T-03"]
+    assert ids("blocked") == ["T-04"]
+    from runner_helpers import start, wait_until
+
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: ids("in_progress") == ["T-02"], "T-02 to run")
+        assert ids("in-progress") == ids("running") == ["T-02"]
+        assert ids("done") == ids("completed") == ["T-01"]
+        assert ids("todo,in_progress") == ["T-02"]
+        assert cli(tmp_path, "cancel", "T-02").code == 0
+        runner.wait()
+    finally:
+        runner.cleanup()
+    refused = cli(tmp_path, "list", "--status", "finished")
+    assert refused.code == 2 and refused.stdout == ""
+    assert refused.stderr == (
+        "--status finished: not a status — use one of pending, waiting, running, retrying, completed, failed, "
+        "skipped, interrupted, cancelled, blocked, awaiting_approval, rejected, bypassed; or in_progress (running), "
+        "todo (pending and waiting), done (completed), canceled (cancelled)\n"
+    )
+    # update --status takes them too: todo releases a held task as pending does.
+    assert cli(tmp_path, "update", "T-04", "--command", "true").code == 0
+    assert cli(tmp_path, "update", "T-04", "--status", "blocked", "--reason", "later").code == 0
+    assert cli(tmp_path, "update", "T-04", "--status", "todo").code == 0
+    assert ids("blocked") == []
