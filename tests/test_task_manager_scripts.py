@@ -224,3 +224,49 @@ def test_status_words_of_other_task_managers_name_states(tmp_path: Path) -> None
     assert cli(tmp_path, "update", "T-04", "--status", "blocked", "--reason", "later").code == 0
     assert cli(tmp_path, "update", "T-04", "--status", "todo").code == 0
     assert ids("blocked") == []
+
+
+def test_share_sync_note_and_discover_take_a_task_and_a_text_and_say_who_wrote_them(tmp_path: Path) -> None:
+    assert cli(tmp_path, "init", "--empty").code == 0
+    assert cli(tmp_path, "add", "Build the API").code == 0
+    assert cli(tmp_path, "add", "Build the UI", "--depends-on", "T-01").code == 0
+    ctx = tmp_path / ".orchestrator" / "context"
+    # sync TASK "TEXT" as share TASK "TEXT": the checkpoint is T-01's (it said "no such workspace").
+    synced = cli(tmp_path, "sync", "T-01", "Week 1: the API", env={"ORCHESTRATOR_AGENT": "orchestrator"})
+    assert (synced.code, synced.stdout) == (0, "Synced (T-01) → .orchestrator/context/sync.md\n"), synced.stderr
+    assert cli(tmp_path, "sync", "Kick-off").code == 0  # one word: a milestone no task made, as before
+    assert cli(tmp_path, "sync", ".orchestrator", "In the workspace named").code == 0
+    sync = (ctx / "sync.md").read_text(encoding="utf-8")
+    assert "· T-01 · sync · by orchestrator\n\nWeek 1: the API\n" in sync
+    assert " · sync\n\nKick-off\n" in sync and " · sync\n\nIn the workspace named\n" in sync
+    # --as names who wrote it over $ORCHESTRATOR_AGENT; without either, nobody is named.
+    assert cli(tmp_path, "share", "T-01", "JWT auth", "--as", "db_specialist").code == 0
+    assert cli(tmp_path, "share", "T-01", "PostgreSQL").code == 0
+    shared = (ctx / "shared.md").read_text(encoding="utf-8")
+    assert "· T-01 · share · by db_specialist\n\nJWT auth\n" in shared and "· T-01 · share\n\nPostgreSQL\n" in shared
+    data = json.loads(cli(tmp_path, "context", "T-02", "--json").stdout)
+    assert [(e["text"], e["author"]) for e in data["shared"]] == [("JWT auth", "db_specialist"), ("PostgreSQL", None)]
+    events_file = tmp_path / ".orchestrator" / "state" / "events.jsonl"
+    logged = [json.loads(line) for line in events_file.read_text(encoding="utf-8").splitlines()]
+    assert [e.get("author") for e in logged if e["event"] == "shared"] == ["db_specialist", None]
+    # Inside a task ($ORCHESTRATOR_TASK_ID set, as in every attempt) the task may be left out.
+    inside = {"ORCHESTRATOR_TASK_ID": "T-02", "ORCHESTRATOR_AGENT": "Agent-02"}
+    for kind in ("share", "note", "discover"):
+        done = cli(tmp_path, kind, f"{kind} from inside", env=inside)
+        assert done.code == 0 and "(T-02)" in done.stdout, done.stderr
+    assert cli(tmp_path, "share", ".orchestrator", "named workspace, task from inside", env=inside).code == 0
+    data = json.loads(cli(tmp_path, "context", "T-02", "--json").stdout)
+    assert [(e["task"], e["author"]) for e in data["shared"][-2:]] == [("T-02", "Agent-02")] * 2
+    assert [e["text"] for e in data["notes"]] == ["note from inside"]
+    assert [e["task"] for e in data["discoveries"]] == ["T-02"]
+    # Outside a task, the task is needed; a name is one word: each refused in one line, nothing written.
+    before = sorted((p, p.read_bytes()) for p in ctx.rglob("*.md"))
+    for args, env, said in (
+        (("share", "No task given"), {}, 'share takes a task and a text: orchestrator share [DIR] TASK "TEXT"'),
+        (("note", "T-01", "x", "--as", "two words"), {}, "--as 'two words': a name is one word"),
+        (("share", "T-01", "x"), {"ORCHESTRATOR_AGENT": "a/b"}, "$ORCHESTRATOR_AGENT 'a/b': a name is one word"),
+        (("sync", "T-09", "x"), {}, "no task T-09 in the plan"),
+    ):
+        refused = cli(tmp_path, *args, env=env)
+        assert refused.code == 2 and refused.stderr.count("\n") == 1 and said in refused.stderr, refused.stderr
+    assert sorted((p, p.read_bytes()) for p in ctx.rglob("*.md")) == before
