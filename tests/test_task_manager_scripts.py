@@ -270,3 +270,138 @@ def test_share_sync_note_and_discover_take_a_task_and_a_text_and_say_who_wrote_t
         refused = cli(tmp_path, *args, env=env)
         assert refused.code == 2 and refused.stderr.count("\n") == 1 and said in refused.stderr, refused.stderr
     assert sorted((p, p.read_bytes()) for p in ctx.rglob("*.md")) == before
+
+
+# The seeds' orchestrator guide (orchestrate_auth.sh, monitor.sh, its patterns), with `./tm` made
+# `orchestrator`, `TM_AGENT_ID` made `ORCHESTRATOR_AGENT`, and an `init --empty` first (tm made
+# its database on first use). Every other word is the guide's.
+TM_SCRIPT = r"""
+orchestrator init --empty > /dev/null
+export ORCHESTRATOR_AGENT="orchestrator"
+
+AUTH=$(orchestrator add "Implement secure authentication system" -p critical)
+orchestrator share $AUTH "Requirements Document:"
+orchestrator share $AUTH "- JWT-based authentication"
+orchestrator share $AUTH "- 2FA support (TOTP)"
+
+PHASE1=$(orchestrator add "Phase 1: Database Schema" --depends-on $AUTH)
+DB_USERS=$(orchestrator add "Design users table" \
+    --depends-on $PHASE1 \
+    --assignee db_specialist \
+    --tag phase1)
+DB_SESSIONS=$(orchestrator add "Design sessions table" \
+    --depends-on $PHASE1 \
+    --assignee db_specialist \
+    --tag phase1)
+
+PHASE2=$(orchestrator add "Phase 2: API Development" --depends-on $PHASE1)
+API_JWT=$(orchestrator add "Implement JWT generation/validation" \
+    --depends-on $PHASE2 \
+    --assignee backend_specialist \
+    --tag phase2)
+API_2FA=$(orchestrator add "Implement 2FA with TOTP" \
+    --depends-on $API_JWT \
+    --assignee security_specialist \
+    --tag phase2)
+
+orchestrator discover $AUTH "Found 2 API endpoints needed"
+for endpoint in users sessions; do
+    orchestrator add "Create $endpoint endpoint" --assignee backend_specialist
+done
+
+PRIMARY=$(orchestrator add "Try approach A" --assignee specialist_1)
+FALLBACK=$(orchestrator add "Fallback to approach B" --assignee specialist_2)
+orchestrator update $FALLBACK --status blocked  # Manually manage based on PRIMARY outcome
+
+orchestrator sync $AUTH "Milestone 1: Database complete (Day 3)"
+orchestrator sync $AUTH "Milestone 2: API complete (Day 7)"
+
+echo "ids: $AUTH $PHASE1 $DB_USERS $DB_SESSIONS $PHASE2 $API_JWT $API_2FA $PRIMARY $FALLBACK"
+echo "Total tasks created: $(orchestrator list | wc -l)"
+
+overview() {
+    echo "  Total tasks: $(orchestrator list | wc -l)"
+    echo "  Pending: $(orchestrator list --status pending | wc -l)"
+    echo "  In Progress: $(orchestrator list --status in_progress | wc -l)"
+    echo "  Blocked: $(orchestrator list --status blocked | wc -l)"
+    echo "  Completed: $(orchestrator list --status completed | wc -l)"
+    for specialist in db_specialist backend_specialist; do
+        count=$(orchestrator list --assignee $specialist --status in_progress | wc -l)
+        echo "  $specialist: $count active tasks"
+    done
+}
+overview
+echo "Blocked Tasks:"
+orchestrator list --status blocked --format simple | head -5
+echo "Phase 1:"
+orchestrator list --tag phase1 --format simple
+
+# The agents work; the monitor loop watches until nothing is left to do.
+orchestrator run --executor fake > run.log 2>&1 &
+RUN=$!
+rounds=0
+while [ "$(orchestrator list --status todo,in_progress | wc -l)" -gt 0 ] && [ $rounds -lt 600 ]; do
+    rounds=$((rounds + 1))
+    sleep 0.1
+done
+wait $RUN
+echo "run: $?"
+overview
+"""
+
+
+def test_a_task_manager_script_runs_with_only_its_command_renamed(tmp_path: Path) -> None:
+    done = bash(tmp_path, TM_SCRIPT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    said = done.stdout.splitlines()
+    assert "Traceback" not in done.stderr and "error" not in done.stderr.lower(), done.stderr
+    # What the commands not captured printed: share, discover, the loop's adds, sync.
+    at = next(n for n, line in enumerate(said) if line.startswith("ids: "))
+    assert said[:at] == [
+        *["Shared (T-01) → .orchestrator/context/shared.md"] * 3,
+        "Discovered (T-01) → .orchestrator/context/discoveries.md",
+        "T-08",
+        "T-09",
+        *["Synced (T-01) → .orchestrator/context/sync.md"] * 2,
+    ]
+    out = said[at:]
+    # Each add printed its id alone, for $(...): nine named, and two in the loop (T-08, T-09).
+    assert out[0] == "ids: T-01 T-02 T-03 T-04 T-05 T-06 T-07 T-10 T-11"
+    assert out[1] == "Total tasks created: 11"  # `list | wc -l` counts the tasks
+    assert out[2:9] == [
+        "  Total tasks: 11",
+        "  Pending: 4",  # ready to start: the project and the three other tasks with no dependency
+        "  In Progress: 0",
+        "  Blocked: 1",  # the fallback, held by hand
+        "  Completed: 0",
+        "  db_specialist: 0 active tasks",
+        "  backend_specialist: 0 active tasks",
+    ]
+    assert out[9:13] == ["Blocked Tasks:", "T-11\tFallback to approach B", "Phase 1:", "T-03\tDesign users table"]
+    assert out[13] == "T-04\tDesign sessions table"
+    # The run held the blocked fallback (exit 4: it waits for a person) and did the rest.
+    assert out[14] == "run: 4", (tmp_path / "run.log").read_text(encoding="utf-8")
+    assert out[15:] == [
+        "  Total tasks: 11",
+        "  Pending: 0",
+        "  In Progress: 0",
+        "  Blocked: 1",
+        "  Completed: 10",
+        "  db_specialist: 0 active tasks",
+        "  backend_specialist: 0 active tasks",
+    ]
+    # The rows say what the options said: priority, dependencies, assignee, tags, the hold.
+    assert row(tmp_path, "T-01")[2:5] == ["Implement secure authentication system", "", "P0"]
+    assert row(tmp_path, "T-03")[2:] == ["Design users table", "T-02", "", "db_specialist", "phase1", ""]
+    assert row(tmp_path, "T-07")[3] == "T-06" and row(tmp_path, "T-07")[5:7] == ["security_specialist", "phase2"]
+    assert row(tmp_path, "T-08")[2] == "Create users endpoint" and row(tmp_path, "T-11")[-1] == "yes"
+    # What was shared, discovered and synced is the project's, written by the orchestrator.
+    data = json.loads(cli(tmp_path, "context", "T-07", "--json").stdout)
+    assert [(e["task"], e["text"], e["author"]) for e in data["shared"]] == [
+        ("T-01", "Requirements Document:", "orchestrator"),
+        ("T-01", "- JWT-based authentication", "orchestrator"),
+        ("T-01", "- 2FA support (TOTP)", "orchestrator"),
+    ]
+    assert [(e["task"], e["text"]) for e in data["discoveries"]] == [("T-01", "Found 2 API endpoints needed")]
+    sync = (tmp_path / ".orchestrator" / "context" / "sync.md").read_text(encoding="utf-8")
+    assert sync.count("· T-01 · sync · by orchestrator\n") == 2 and "Milestone 2: API complete (Day 7)" in sync
