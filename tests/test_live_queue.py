@@ -715,7 +715,8 @@ def test_a_skip_stays_while_what_caused_it_does(tmp_path: Path) -> None:
     write_plan(tmp_path, specs)
     assert cli(tmp_path, "run").code == 1
     held = ("skipped", "upstream T-01 failed")
-    assert _states(tmp_path) == {"T-01": ("failed", "exit code 1"), "T-02": held, "T-03": held}
+    failed = ("failed", "exit code 1 at line 1 of the script: `test -f fixed` failed, and bash -e stops there")
+    assert _states(tmp_path) == {"T-01": failed, "T-02": held, "T-03": held}
     (tmp_path / "fixed").touch()
     assert cli(tmp_path, "run", "--only", "T-01").code == 0
     assert _states(tmp_path) == {"T-01": ("completed", None), "T-02": ("pending", None), "T-03": ("waiting", None)}
@@ -743,7 +744,8 @@ def test_a_skip_says_the_cause_that_holds_now(tmp_path: Path) -> None:
     only = run(tmp_path, "--only", "T-01")
     assert only.code == 1
     held = ("skipped", "upstream T-01 failed")
-    assert _states(tmp_path) == {"T-01": ("failed", "exit code 1"), "T-02": held, "T-03": held}
+    failed = ("failed", "exit code 1 at line 1 of the script: `test -f fixed` failed, and bash -e stops there")
+    assert _states(tmp_path) == {"T-01": failed, "T-02": held, "T-03": held}
     # The run that did not run them counts them, and writes them into the plan's blocks, the same way.
     shown = json.loads(cli(tmp_path, "status", "--json").stdout)["counts"]
     assert only.finished()["counts"] == shown and shown["skipped"] == 2
