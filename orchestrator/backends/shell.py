@@ -26,6 +26,7 @@ from orchestrator.backends.base import (
     Invocation,
     Job,
     Observer,
+    kept_output,
     limits_for,
     process_result,
     tail,
@@ -144,8 +145,11 @@ class ShellBackend(Backend):
             return None
         return _unpassable(script)
 
+    def observer(self, job: Job) -> Observer:
+        return kept_output(job.settings)
+
     def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
-        result = process_result(run, stdout, stderr, limits_for(job.settings))
+        result = process_result(run, stdout, stderr, limits_for(job.settings), observer)
         if result.error_class is ErrorClass.EXIT:
             # The first such line is where it stopped: a subshell's, then the line that ran it.
             found = _STOPPED.search(tail(stderr, 8_000))
