@@ -10,18 +10,11 @@ from orchestrator.vocabulary import counted
 
 
 def own_columns(plan: Plan) -> list[str]:
-    """A line for each column of the task table the tool does not read (``Colour``): its cells
-    are kept for templates only, and a plan's writer must not believe a setting is in force."""
-    own = list(dict.fromkeys(name for task in plan.tasks.values() for name in task.extra))
-    if not own:
-        return []
-    first = min(task.line for task in plan.tasks.values())  # the header is two lines above a table's first row
-    where = f"{shown(plan.path)}:{first - 2}" if first > 2 else shown(plan.path)
-    return [
-        f"{where}: column '{name}' is none the tool reads: kept for templates only (task.extra[\"{name}\"]); "
-        "it sets nothing"
-        for name in own
-    ]
+    """A line for each column of the task table the tool does not read (``plan/rows``; ``run``
+    says the same at its start)."""
+    from orchestrator.plan.rows import unread_columns
+
+    return unread_columns(plan)
 
 
 def labels_and_holds(plan: Plan, workspace: Workspace) -> list[str]:

@@ -61,6 +61,7 @@ COLUMN_ALIASES: dict[str, str] = {
     "permissions": "access",
     "command": "command",
     "isolation": "isolation",
+    "model": "model",
     "blocked": "blocked",
     "condition": "condition",
     "run if": "condition",

@@ -33,6 +33,8 @@ from orchestrator.run.failover import fallback_settings
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import listed
 
+AGENT_CLIS = ("claude", "codex", "gemini")  # the backends that give an agent CLI its model (--model, -m)
+
 
 def check_plan(
     plan: Plan,
@@ -97,6 +99,15 @@ def check_plan(
         command = _command_problem(task, name, file)
         if command is not None:
             problems.append(command)
+        if task.model and name not in AGENT_CLIS:  # (else silently run without it)
+            problems.append(
+                Problem(
+                    file,
+                    task.line,
+                    f"{task.id}: a Model cell does nothing for a {name} task, which starts no agent CLI",
+                    "empty the cell, or run the task on claude, codex or gemini",
+                )
+            )
         if task.access and name not in ACCESS:
             problems.append(
                 Problem(
