@@ -247,12 +247,12 @@ def test_import_refuses_a_plan_over_the_limit_before_writing_it(tmp_path: Path) 
     (tmp_path / "huge.json").write_bytes(b" " * (READ_LIMIT + 1))
     for args, said in ((["huge.json"], f"huge.json: {READ_LIMIT + 1:,} bytes, more than the {READ_LIMIT:,} bytes"),
                        (["-"], f"-: more than the {READ_LIMIT:,} bytes an export of a plan may be")):  # fmt: skip
-        done = subprocess.run(
+        piped = subprocess.run(
             [sys.executable, "-m", "orchestrator", "import", *args], input=b" " * (READ_LIMIT + 1), cwd=tmp_path,
             capture_output=True, timeout=60,
         )  # fmt: skip
-        assert done.returncode == 2 and done.stderr.decode().startswith(said), done.stderr
-        assert done.stderr.count(b"\n") == 1
+        assert piped.returncode == 2 and piped.stderr.decode().startswith(said), piped.stderr
+        assert piped.stderr.count(b"\n") == 1
     assert not (tmp_path / ".orchestrator").exists()
 
 

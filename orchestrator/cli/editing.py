@@ -67,7 +67,9 @@ def _status(args: argparse.Namespace) -> dict[str, str]:
     from orchestrator.plan.cells import blocked_cell
 
     named = statuses_named(args.status) if args.status is not None else None
-    status = "blocked" if named == {TaskStatus.BLOCKED} else "pending" if named and named <= _NOT_STARTED else ""
+    status = (
+        "blocked" if named == frozenset({TaskStatus.BLOCKED}) else "pending" if named and named <= _NOT_STARTED else ""
+    )
     if args.reason is not None and status != "blocked":
         raise UsageError("--reason goes with --status blocked: say why the task is held")
     if args.status is None:
