@@ -160,6 +160,10 @@ def test_rerun_of_an_upstream_that_prints_the_same_reuses_its_dependent(tmp_path
     fresh_log(tmp_path)
     assert run(tmp_path, "--rerun", "T-01,T-02").code == 0
     assert ran(tmp_path) == ["T-01", "T-02"], "named, T-02 runs for real whatever T-01 prints"
+    # The README's line for --rerun says so (it said the dependents ran "for real").
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    [line] = [line for line in readme.splitlines() if line.startswith("orchestrator run --rerun ")]
+    assert "for real" not in line and "dependents run through the cache" in line, line
 
 
 def test_a_scheduled_firing_runs_the_roots_for_real_and_cuts_off_below(tmp_path: Path) -> None:

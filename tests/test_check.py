@@ -307,3 +307,26 @@ def test_a_task_at_its_gate_needs_a_person_and_check_says_so(project: Path) -> N
     assert [f["kind"] for f in report["findings"]] == ["awaiting_approval"], report["findings"]
     assert cli(project, "approve", "T-02").code == 0
     assert cli(project, "check").code == 0  # (approved: the next run takes it; nobody is waited for)
+
+
+def test_a_deadline_finding_is_one_bullet_in_every_format(project: Path) -> None:
+    """`check --format discord` wrote "- •" before a finding with no mark of its own (a missed
+    deadline): the format's bullet and the text format's stand-in, both. Each line has one bullet,
+    the finding's mark after it; a finding of a kind with no mark has the bullet alone."""
+    from orchestrator.output.digest import render
+    from orchestrator.state.health import Finding, Health
+
+    path = project / ".orchestrator" / "master_plan.md"
+    write_plan(project, [Spec("T-01", "sleep 0.3")])
+    path.write_text(path.read_text().replace("| Task ID |", "| Deadline | Task ID |", 1).replace("|---", "|---|---", 1)
+                    .replace("| T-01 |", "| 0.1s | T-01 |", 1))  # fmt: skip
+    assert run(project).code == 0
+    for fmt, bullet in (("discord", "- "), ("markdown", "- "), ("slack", "• "), ("text", "  ")):
+        shown = cli(project, "check", "--format", fmt)
+        assert shown.code == 1, shown.stdout + shown.stderr
+        [line] = [line for line in shown.stdout.splitlines() if "missed its deadline" in line]
+        assert line.startswith(f"{bullet}⏰ T-01 missed its deadline "), (fmt, line)
+        assert "•" not in line.removeprefix("• "), (fmt, line)
+    health = Health("w", [Finding("some_new_kind", "a thing to look at")])
+    assert render([("w", health, None)], "discord").splitlines()[1] == "- a thing to look at"
+    assert render([("w", health, None)], "text").splitlines()[1] == "  • a thing to look at"

@@ -369,6 +369,18 @@ def test_every_command_named_in_the_docs_exists() -> None:
                     assert name in choices, f"{doc}:{block.line}: `orchestrator {name}` is not a command"
 
 
+def test_the_docs_install_the_distribution_not_the_other_project_named_orchestrator() -> None:
+    """`orchestrator` on the package index is another project: a `pip install` names the
+    distribution, `task-orchestrator` (cli-integration.md said `pip install 'orchestrator[serve]'`)."""
+    for doc in (*DOCS, "docs/ARCHITECTURE.md"):
+        text = (ROOT / doc).read_text(encoding="utf-8")
+        wrong = re.findall(r"(?:pip|pipx|uv tool) install ['\"]?orchestrator\b", text)
+        assert not wrong, f"{doc}: {wrong}"
+    from orchestrator.cli import serve
+
+    assert "pip install 'task-orchestrator[serve]'" in Path(serve.__file__).read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize("name", CLAUDE_PLANS)
 def test_claude_plan_is_valid_and_matches_its_twin(name: str) -> None:
     """The plan for agents validates, and its offline twin has the same tasks and dependencies."""

@@ -45,7 +45,8 @@ class Parser(argparse.ArgumentParser):
 #: A command line that names a command builds that command's parser only: importing every
 #: command's module and building every parser costs a command some 50 ms (a test holds the map).
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
-    "plans": ("init", "validate", "render", "status", "logs", "graph"),
+    "init": ("init",),
+    "plans": ("validate", "render", "status", "logs", "graph"),
     "results": ("output",),
     "running": ("run", "reset", "plan", "aggregate"),
     "queue": ("add", "cancel", "retry"),

@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 from orchestrator.errors import OrchestratorError, shown
+from orchestrator.plan.cells import release_command
 from orchestrator.plan.model import Plan
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import counted
 
 
 def own_columns(plan: Plan) -> list[str]:
-    """A line for each column of the task table the tool does not read (``Colour``): its cells
-    are kept for templates only, and a plan's writer must not believe a setting is in force."""
-    own = list(dict.fromkeys(name for task in plan.tasks.values() for name in task.extra))
-    if not own:
-        return []
-    first = min(task.line for task in plan.tasks.values())  # the header is two lines above a table's first row
-    where = f"{shown(plan.path)}:{first - 2}" if first > 2 else shown(plan.path)
-    return [
-        f"{where}: column '{name}' is none the tool reads: kept for templates only (task.extra[\"{name}\"]); "
-        "it sets nothing"
-        for name in own
-    ]
+    """A line for each column of the task table the tool does not read (``plan/rows``; ``run``
+    says the same at its start)."""
+    from orchestrator.plan.rows import unread_columns
+
+    return unread_columns(plan)
 
 
 def labels_and_holds(plan: Plan, workspace: Workspace) -> list[str]:
@@ -33,7 +27,7 @@ def labels_and_holds(plan: Plan, workspace: Workspace) -> list[str]:
     status = {view.id: view.status for view in collect(plan, workspace)} if cells else {}
     held = [
         f"{shown(plan.path)}:{task.line}: {task.id} is blocked{f' ({task.blocked})' if task.blocked else ''}: it "
-        "and what depends on it wait until released (`orchestrator update " + task.id + " --status pending`)"
+        f"and what depends on it wait until released (`{release_command(task.id, task.blocked)}`)"
         if status[task.id] == TaskStatus.BLOCKED
         else f"{shown(plan.path)}:{task.line}: {task.id}'s Blocked cell holds nothing: it is {status[task.id]} "
         "(a cell holds back a task not started yet) — empty the cell"

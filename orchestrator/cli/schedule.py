@@ -57,12 +57,23 @@ def cmd_add(args: argparse.Namespace) -> int:
     log = from_here(schedule.log_of(workspace))
     if args.json:
         emit_json(
-            {"ok": True, "workspace": where, "cron": expression, "next": following, "replaced": replaced, "log": log}
+            {
+                "ok": True,
+                "workspace": where,
+                "cron": expression,
+                "next": following,
+                "replaced": replaced,
+                "log": log,
+                "newline_added": before.unended,
+            }
         )
     else:
         done = "rescheduled" if replaced else "scheduled"
         print(f"{done} {from_here(workspace.root)}: '{expression}', next at {following}")
         print(f"each run's output is appended to {log}; `orchestrator check` tells when one is overdue or failed")
+        if before.unended:  # (once: the crontab ends with one from now on)
+            print("your crontab's last line had no newline at its end: one was added (Debian's cron ignores a last "
+                  "line without one)")  # fmt: skip
     if crontab.daemon_running() is False:
         warn("no cron daemon runs on this machine: nothing fires until one does (Debian: service cron start)")
     if not plan.settings.notify and not user_targets()[0]:

@@ -15,6 +15,7 @@ from orchestrator.output.briefs import edit_notice, prepare_briefs, write_briefs
 from orchestrator.output.trial import try_overrides
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
+from orchestrator.plan.rows import unread_columns
 from orchestrator.plan.settings import Settings, suggest
 from orchestrator.run import isolation
 from orchestrator.run.attempts import Resumable
@@ -167,7 +168,8 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
     remember(workspace, options.params)  # what status, the dashboard and the next run read the plan with
     rendered = prepare_briefs(plan, workspace)  # written once the CLIs of what runs are known to be here
     briefs = rendered.bodies  # as they will be on disk, hand edits included
-    notices = [edit_notice(task_id, name) for task_id, name in rendered.changed_under_edit]
+    notices = unread_columns(plan)  # (said by validate too: a column that sets nothing)
+    notices += [edit_notice(task_id, name) for task_id, name in rendered.changed_under_edit]
     settings: dict[str, Settings] = {}
     signatures: dict[str, str] = {}
     legacy: dict[str, str] = {}  # as versions before the tools setting signed the same settings

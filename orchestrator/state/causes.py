@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
+from orchestrator.plan.cells import release_command
 from orchestrator.plan.times import not_before_reason
 from orchestrator.vocabulary import TaskStatus
 
@@ -102,7 +103,7 @@ class Cause:
                     f"awaiting approval {what}: `orchestrator approve {task_id}` (or `reject {task_id} --reason ...`)"
                 )
             why = f"blocked: {said}" if said else "blocked by hand (its Blocked cell)"
-            return f"{why} — `orchestrator update {task_id} --status pending` releases it"
+            return f"{why} — `{release_command(task_id, said)}` releases it"
         if kind == CauseKind.APPROVED:
             return "approved" + (f" by {self.by}" if self.by else "") + ": starts in the next `orchestrator run`"
         if kind == CauseKind.INTERRUPTED and self.pid is not None:
