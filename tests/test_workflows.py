@@ -143,16 +143,22 @@ def test_a_fallback_runs_when_its_upstream_fails_and_a_false_condition_is_no_fai
 
 
 def test_a_condition_that_cannot_be_decided_fails_its_task(tmp_path: Path) -> None:
+    """A field of the wrong kind (a string compared with a number), a power past what a condition
+    may compute: the task fails, said why, in bounded time; never a false condition, nor a hang."""
     write(
         tmp_path,
-        "| T-01 | echo not-json | None | | | |",
+        """| T-01 | `echo '{"count": "many", "n": 1000000000}'` | None | | | count, n:int |""",
         "| T-02 | echo two | T-01 | T-01.count > 2 | | |",
+        "| T-03 | echo three > three.txt | T-01 | T-01.n ** T-01.n > 1 | | |",
     )
     ran = cli(tmp_path, "run")
-    assert ran.code == 1
-    status, reason = statuses(tmp_path)["T-02"]
-    assert status == "failed" and reason is not None
-    assert reason.startswith("its condition could not be decided: T-01 left no output fields")
+    assert ran.code == 1, ran.stdout + ran.stderr
+    seen = statuses(tmp_path)
+    status, reason = seen["T-02"]
+    assert status == "failed" and (reason or "").startswith("its condition could not be decided: T-01.count > 2: ")
+    status, reason = seen["T-03"]
+    assert status == "failed" and "1000000000 ** 1000000000 is a number of more than 4096 bits" in (reason or "")
+    assert not (tmp_path / "three.txt").exists() and "Traceback" not in ran.stderr
 
 
 def test_a_condition_on_the_fields_of_a_failed_upstream_skips_its_task_and_fails_nothing_more(
