@@ -260,6 +260,10 @@ class ClaudeBackend(Backend):
         words = ONLY_READING if reading else MODE_POWERS.get(mode, "?")
         return f"tools: {tools}; pre-approved: {allowed}; permission mode {mode}: {words}"
 
+    def read_only(self, settings: Settings) -> bool:
+        reading = settings.tools is not None and all(tool_name(t) in READING_TOOLS for t in settings.tools)
+        return reading or settings.permission_mode == "plan"
+
     def check(self, settings: Settings) -> str | None:
         mode = settings.permission_mode
         if mode is not None and mode not in PERMISSION_MODES:
