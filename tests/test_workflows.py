@@ -303,6 +303,24 @@ def test_a_word_given_while_the_run_goes_on_is_taken_at_once(tmp_path: Path) -> 
     assert (tmp_path / "gated.txt").read_text() == "gated\n"
 
 
+def test_a_task_rejected_at_its_gate_before_between_runs_ends_rejected(tmp_path: Path) -> None:
+    """A run stopped at T-02's gate before; ``reject T-02`` between runs; the next run died with
+    an IllegalTransition traceback (pending to rejected): the task reaches its gate, then the
+    word there rejects it, and what depends on it is skipped."""
+    write(
+        tmp_path,
+        "| T-01 | echo dropped > dropped.txt | None | | before | |",
+        "| T-02 | echo after | T-01 | | | |",
+    )
+    assert cli(tmp_path, "run").code == 4
+    assert cli(tmp_path, "reject", "T-01", "--reason", "not today").code == 0
+    ran = cli(tmp_path, "run")
+    assert ran.code == 1 and "Traceback" not in ran.stderr, ran.stdout + ran.stderr
+    seen = statuses(tmp_path)
+    assert seen["T-01"][0] == "rejected" and seen["T-02"] == ("skipped", "upstream T-01 was rejected")
+    assert not (tmp_path / "dropped.txt").exists()
+
+
 def test_approve_refuses_a_task_without_a_gate(tmp_path: Path) -> None:
     write(tmp_path, "| T-01 | echo one | None | | | |")
     refused = cli(tmp_path, "approve", "T-01")

@@ -65,6 +65,8 @@ class Gates:
                 self.await_approval(task, "before")
                 return HOLD
             if decision.decision == approvals.REJECTED:
+                if self.recorder.views[task_id].status != TaskStatus.AWAITING_APPROVAL:  # (rejected at its gate,
+                    self.recorder.views[task_id].move(TaskStatus.AWAITING_APPROVAL)  # between runs: never pending)
                 return TaskStatus.REJECTED, approvals.rejected_reason(decision)
         return None
 
