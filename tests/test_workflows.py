@@ -303,6 +303,55 @@ def test_a_word_given_while_the_run_goes_on_is_taken_at_once(tmp_path: Path) -> 
     assert (tmp_path / "gated.txt").read_text() == "gated\n"
 
 
+def test_a_word_said_again_at_a_gate_is_no_second_decision(tmp_path: Path) -> None:
+    """A second ``approve`` of a task wrote the approval again. Said again while the first word
+    stands (not yet used by a run, or acted on: rejected), it writes nothing and says so, exit 0
+    (``already`` in --json), as a second ``cancel`` does; the other word is still a decision."""
+    write(
+        tmp_path,
+        "| T-01 | echo deployed > deployed.txt | None | | before | |",
+        "| T-02 | echo migrated | None | | after | |",
+        "| T-03 | echo dropped > dropped.txt | None | | before | |",
+    )
+    log = tmp_path / ".orchestrator" / "state" / "approvals.jsonl"
+
+    def lines() -> list[dict[str, str]]:
+        return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()] if log.exists() else []
+
+    assert cli(tmp_path, "run").code == 4
+    for task, then in (
+        ("T-01", "the next `orchestrator run` takes it"),
+        ("T-02", "it is completed: its result counts"),
+    ):
+        first = cli(tmp_path, "approve", task, "--reason", "green")
+        assert first.code == 0 and "approved" in first.stdout, first.stderr
+        again = cli(tmp_path, "approve", task, "--reason", "still green")
+        assert again.code == 0, again.stderr
+        assert again.stdout.startswith(f"{task} is approved already (") and "green): nothing written" in again.stdout
+        assert again.stdout.rstrip().endswith(then), again.stdout
+        shown = json.loads(cli(tmp_path, "approve", task, "--json").stdout)
+        assert shown["ok"] is True and shown["already"] is True and shown["reason"] == "green"
+    assert [(d["task"], d["decision"]) for d in lines()] == [("T-01", "approved"), ("T-02", "approved")]
+    assert cli(tmp_path, "reject", "T-03", "--reason", "not today").code == 0
+    again = cli(tmp_path, "reject", "T-03", "--reason", "no")
+    assert again.code == 0 and again.stdout.startswith("T-03 is rejected already ("), again.stdout
+    assert len(lines()) == 3
+    # The run takes each word once; then a third word finds the rejection acted on, the rest done.
+    ran = cli(tmp_path, "run")
+    assert ran.code == 1 and "Traceback" not in ran.stderr, ran.stdout + ran.stderr  # (T-03 rejected)
+    assert (tmp_path / "deployed.txt").exists() and not (tmp_path / "dropped.txt").exists()
+    rejected = cli(tmp_path, "reject", "T-03", "--json")
+    assert rejected.code == 0 and json.loads(rejected.stdout)["already"] is True
+    assert "nothing written; it is rejected" in cli(tmp_path, "reject", "T-03").stdout
+    refused = cli(tmp_path, "approve", "T-03")
+    assert refused.code == 1 and "T-03 is rejected: `orchestrator retry T-03` asks again" in refused.stderr
+    done = cli(tmp_path, "approve", "T-01")
+    assert done.code == 1 and "T-01 is completed: there is nothing to decide" in done.stderr
+    assert len(lines()) == 3
+    first = json.loads(cli(tmp_path, "reject", "T-03", "--json").stdout)
+    assert first["already"] is True and first["decision"] == "rejected"
+
+
 def test_a_task_rejected_at_its_gate_before_between_runs_ends_rejected(tmp_path: Path) -> None:
     """A run stopped at T-02's gate before; ``reject T-02`` between runs; the next run died with
     an IllegalTransition traceback (pending to rejected): the task reaches its gate, then the
