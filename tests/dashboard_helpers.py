@@ -48,8 +48,8 @@ CHROMIUM_FLAGS = (
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
-    "--window-size=1360,1060",
 )
+WINDOW = (1360, 1060)  # the screenshot's size
 
 
 # --- the server -------------------------------------------------------------------------------
@@ -144,15 +144,19 @@ class Reply:
         return json.loads(self.body)
 
 
-def http_get(port: int, path: str, headers: Mapping[str, str] | None = None, method: str = "GET") -> Reply:
-    """One request to 127.0.0.1:``port``, ``path`` sent exactly as written."""
+def http_get(
+    port: int, path: str, headers: Mapping[str, str] | None = None, method: str = "GET", body: bytes | None = None
+) -> Reply:
+    """One request to 127.0.0.1:``port``, ``path`` sent exactly as written (with ``body``, if given)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=HANG_GUARD)
     try:
         named = {name.lower() for name in (headers or {})}
         connection.putrequest(method, path, skip_host="host" in named, skip_accept_encoding=True)
         for name, value in (headers or {}).items():
             connection.putheader(name, value)
-        connection.endheaders()
+        if body is not None and "content-length" not in named:
+            connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
         response = connection.getresponse()
         return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
     finally:
@@ -161,14 +165,15 @@ def http_get(port: int, path: str, headers: Mapping[str, str] | None = None, met
 
 @dataclass(slots=True)
 class Stream:
-    """A reader of the server-sent events of ``/api/events``, over a real socket."""
+    """A reader of the server-sent events of ``/api/live`` (the page's stream), over a real socket."""
 
     connection: http.client.HTTPConnection
     response: http.client.HTTPResponse
     pending: list[tuple[str, str]] = field(default_factory=list)
+    last_id: str | None = None  # the ``id:`` of the last message read (the event log's stream gives one)
 
     @classmethod
-    def open(cls, port: int, path: str = "/api/events", headers: Mapping[str, str] | None = None) -> Stream:
+    def open(cls, port: int, path: str = "/api/live", headers: Mapping[str, str] | None = None) -> Stream:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=HANG_GUARD)
         connection.request("GET", path, headers=dict(headers or {}))
         response = connection.getresponse()
@@ -196,6 +201,8 @@ class Stream:
             value = value.removeprefix(" ")
             if name == "event":
                 kind = value
+            elif name == "id":
+                self.last_id = value
             elif name == "data":
                 data.append(value)
 
@@ -229,16 +236,16 @@ def browser_missing() -> str | None:
 
 
 @contextlib.contextmanager
-def chromium(profile: Path) -> Iterator[Any]:
+def chromium(profile: Path, window: tuple[int, int] = WINDOW) -> Iterator[Any]:
     """The system's headless Chromium driven by its chromedriver (selenium downloads nothing: both
-    paths are given), with a fresh profile in ``profile``."""
+    paths are given), with a fresh profile in ``profile``, its window ``window`` (width, height) big."""
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
 
     options = Options()
     options.binary_location = str(CHROMIUM)
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
+    for flag in (*CHROMIUM_FLAGS, f"--window-size={window[0]},{window[1]}", f"--user-data-dir={profile}"):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
     try:
@@ -370,6 +377,28 @@ def task_state(driver: Any, task: str) -> tuple[str | None, str | None]:
         task,
     )
     return found[0], found[1]
+
+
+def hidden_actions(driver: Any) -> list[str]:
+    """The task table's buttons a person cannot see without scrolling sideways: each one whose
+    box lies outside the window or outside the table's own scrolling panel, and the panel itself
+    when it is wider than it shows (``"scrolls sideways"``)."""
+    found: list[str] = driver.execute_script(
+        """
+        const panel = document.querySelector('.table-panel .scroll');
+        const box = panel.getBoundingClientRect();
+        const hidden = panel.scrollWidth > panel.clientWidth
+            ? [`the table scrolls sideways: ${panel.scrollWidth} px in ${panel.clientWidth}`] : [];
+        for (const button of document.querySelectorAll('#tasks button.action')) {
+          const r = button.getBoundingClientRect();
+          if (r.width === 0 || r.left < Math.max(0, box.left) || r.right > Math.min(window.innerWidth, box.right)) {
+            hidden.push(`${button.closest('tr').dataset.task} ${button.textContent} at ${r.left}-${r.right}`);
+          }
+        }
+        return hidden;
+        """
+    )
+    return found
 
 
 def _shows(task: str, state: str) -> Callable[[Any], bool]:

@@ -181,9 +181,19 @@ ReplyKind = Literal["text", "tool_use", "error", "hang", "broken", "stream_error
 DEFAULT_MODEL = "claude-opus-5-5"
 
 
+def mcp_tool(server: str, tool: str) -> str:
+    """The name claude gives a tool of an MCP server (``--mcp-config``): ``mcp__<server>__<tool>``.
+
+    Observed with 2.1.329: a configured server's tools are not sent in the request's ``tools``
+    (they are deferred behind ``ToolSearch``), yet a ``tool_use`` block naming one is run, when
+    ``--allowedTools mcp__<server>`` (or a permission mode) allows it; its ``tool_result`` is
+    the text the server answered (``is_error`` for a tool error)."""
+    return f"mcp__{server}__{tool}"
+
+
 @dataclass(frozen=True)
 class ToolCall:
-    """One ``tool_use`` block."""
+    """One ``tool_use`` block (an MCP server's tool: ``mcp_tool(server, tool)`` as its name)."""
 
     name: str
     input: Mapping[str, Any]

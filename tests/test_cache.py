@@ -4,11 +4,18 @@ outputs) are those of a result kept earlier reuses it, and no process starts. Ea
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
+import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from runner_helpers import Spec, cli, git, run, write_plan
+
+from orchestrator.output.reporter import describe
+from orchestrator.plan.times import spoken, spoken_in
 
 RAN = "ran.log"  # each task's script appends its id here: a line is a process that ran
 
@@ -38,6 +45,23 @@ def fresh_log(project: Path) -> None:
     (project / RAN).unlink(missing_ok=True)
 
 
+def test_a_moment_is_said_as_people_read_time_on_this_machine_s_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Europe/Paris")
+    time.tzset()
+    try:
+        now = dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)
+        assert spoken(dt.datetime.fromisoformat("2026-11-25T13:02:33.116+00:00"), now) == "25 Nov 14:02"
+        assert spoken(dt.datetime.fromisoformat("2025-01-05T04:07:59Z"), now) == "5 Jan 2025 05:07"  # another year
+        this_year = dt.datetime.now(dt.UTC).replace(month=6, day=1, hour=8, minute=5).isoformat()
+        why = f"T-01 ran again with the same output: same inputs as the run of {this_year}"
+        assert spoken_in(why) == "T-01 ran again with the same output: same inputs as the run of 1 Jun 10:05"
+        for text in ("same inputs as the run of an earlier run", "2026-13-45T14:37:56+00:00", "2026-11-25T14:37"):
+            assert spoken_in(text) == text  # no moment, not a moment, no zone: left as written
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
 def test_a_brief_changed_and_changed_back_reuses_the_first_result(tmp_path: Path) -> None:
     write(tmp_path, [spec("T-01", "v1")])
     assert run(tmp_path).code == 0
@@ -57,9 +81,15 @@ def test_a_brief_changed_and_changed_back_reuses_the_first_result(tmp_path: Path
     completed = [e for e in done.events if e["event"] == "task_completed"]
     assert [e.get("reused") for e in completed] == [view["reused"]]
     assert "task_started" not in done.kinds("T-01")
-    assert "♻️ reused: same inputs as the run of" in cli(tmp_path, "status").stdout
-    assert "reused" in (tmp_path / ".orchestrator" / "final_output.md").read_text(encoding="utf-8")
-    assert "reused" in cli(tmp_path, "report").stdout
+    # Said as people read time wherever people read it (the exact moment stays in --json's `reused`):
+    # the one formatter, plan/times.spoken_in, which the dashboard shows too (status --json's reused_said).
+    said = view["reused_said"]
+    assert said == spoken_in(view["reused"]) and re.fullmatch(r"same inputs as the run of \d+ \w{3} \d\d:\d\d", said)
+    assert f"♻️ reused: {said}" in cli(tmp_path, "status").stdout
+    assert f"reused: {said}" in (tmp_path / ".orchestrator" / "final_output.md").read_text(encoding="utf-8")
+    assert f"♻️ reused: {said}" in cli(tmp_path, "report").stdout
+    assert describe(completed[0]) == f"♻️ T-01 [Agent-01] reused: {said}"  # the run's line, and the dashboard's
+    assert not re.search(r"\d{4}-\d\d-\d\dT", cli(tmp_path, "status").stdout)
     # A run with nothing changed does nothing, and says nothing is reused: the result is up to date.
     assert run(tmp_path).code == 0 and ran(tmp_path) == ["T-01", "T-01"]
 

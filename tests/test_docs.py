@@ -108,6 +108,7 @@ VOLATILE = [
     (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?"), "<time>"),
     (re.compile(r"\b\d\d:\d\d(?::\d\d)?\b"), "<clock>"),
     (re.compile(r"\b\d{4}-\d\d-\d\d\b"), "<date>"),  # (the day's archive file)
+    (re.compile(r"\b\d{1,2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)(?: \d{4})?\b"), "<day>"),  # 25 Nov
     (re.compile(r"<?\b\d+(?:\.\d+)?(?:h\d+m\d*s?|m\d+s|ms|s)\b"), "<duration>"),  # <0.01s too
     (re.compile(r"before-restore-\d{8}T\d{6}(?:-\d+)?"), "before-restore-<stamp>"),  # (a checkpoint's)
     (re.compile(r"\b[0-9a-f]{7,64}\b"), "<sha>"),
@@ -200,6 +201,10 @@ def block_env(home: Path) -> dict[str, str]:
         if not k.startswith(("ORCHESTRATOR_", "CLAUDE_", "ANTHROPIC_")) and k not in {"VIRTUAL_ENV", "PYTHONPATH"}
     }
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    if str(ROOT) in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+        # A second checkout (a git worktree) tested with the venv of the first: the blocks run its
+        # code, as its own tests do, not the code the venv was installed from.
+        env["PYTHONPATH"] = str(ROOT)
     env["HOME"] = str(home)
     # A reader's machine has a git identity (an example commits an edit, as its reader would).
     for name, value in (("NAME", "Docs Reader"), ("EMAIL", "reader@example.org")):

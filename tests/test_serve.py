@@ -175,7 +175,7 @@ def test_a_token_is_needed_on_every_request_when_there_is_one(tmp_path: Path) ->
     with served(project, "--token", token) as server:
         assert server.info["token_required"] is True
         assert server.url.endswith(f"/?token={token}")
-        for path in ("/", "/api/state", "/api/events", "/static/app.js", "/api/task/T-01"):
+        for path in ("/", "/api/state", "/api/live", "/api/events", "/static/app.js", "/api/task/T-01"):
             refused = http_get(server.port, path)
             assert refused.status == 401, path
             assert b"token" in refused.body
@@ -371,6 +371,95 @@ def test_the_graph_escapes_what_the_plan_says(tmp_path: Path) -> None:
     assert svg.count("<g class=") == 6 and svg.count('class="edge"') == 7
 
 
+def plan_of(dependencies: list[list[int]]) -> str:
+    """A shell plan whose task ``i`` (T-01 first) depends on the tasks ``dependencies[i]`` names."""
+    rows = "\n".join(
+        f"| T-{i + 1:02d} | Task {i + 1} | `true` | {', '.join(f'T-{d + 1:02d}' for d in deps) or 'None'} |"
+        for i, deps in enumerate(dependencies)
+    )
+    return (
+        "---\nbackend: shell\n---\n# Edges\n\n## Task Decomposition\n"
+        f"| Task ID | Task Name | Command | Dependencies |\n|---|---|---|---|\n{rows}\n"
+    )
+
+
+Box = tuple[float, float, float, float]  # x, y, width, height
+
+
+def drawn_graph(svg: str) -> tuple[dict[str, Box], list[tuple[str, str, list[tuple[float, float]]]]]:
+    """The SVG's boxes (by task) and its edges (from, to, and points along the path: its lines and
+    cubic curves sampled finely), read back from the markup alone."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    boxes: dict[str, Box] = {}
+    for group in root.iter(f"{ns}g"):
+        rect = group.find(f"{ns}rect")
+        assert rect is not None
+        x, y, width, height = (float(rect.attrib[key]) for key in ("x", "y", "width", "height"))
+        boxes[group.attrib["data-task"]] = (x, y, width, height)
+    edges = []
+    for path in root.iter(f"{ns}path"):
+        if path.attrib.get("class") != "edge":
+            continue
+        points: list[tuple[float, float]] = []
+        for command, numbers in re.findall(r"([MLC])([^MLC]*)", path.attrib["d"]):
+            values = [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", numbers)]
+            given_points = list(zip(values[::2], values[1::2], strict=True))
+            if command == "M":
+                points.append(given_points[0])
+                continue
+            start = points[-1]
+            controls = [start, *given_points] if command == "C" else [start, start, given_points[0], given_points[0]]
+            for step in range(1, 101):
+                t = step / 100
+                weights = ((1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t**2, t**3)
+                pairs = list(zip(weights, controls, strict=True))
+                points.append((sum(w * p[0] for w, p in pairs), sum(w * p[1] for w, p in pairs)))
+        edges.append((path.attrib["data-from"], path.attrib["data-to"], points))
+    return boxes, edges
+
+
+def assert_edges_go_around_boxes(plan_text: str, tmp_path: Path) -> None:
+    """Every edge of the plan is drawn once, from the right side of its dependency's box to the
+    left side of its dependent's, and no point of it lies inside any box."""
+    from orchestrator.plan.parser import parse_plan
+    from orchestrator.serve.picture import graph_svg
+
+    plan = parse_plan(plan_text, tmp_path / "master_plan.md")
+    boxes, edges = drawn_graph(graph_svg(plan))
+    assert sorted((source, target) for source, target, _ in edges) == sorted(plan.edges())
+    for source, target, points in edges:
+        sx, sy, sw, sh = boxes[source]
+        tx, ty, _, th = boxes[target]
+        (x0, y0), (x1, y1) = points[0], points[-1]
+        assert x0 == sx + sw and sy < y0 < sy + sh, (source, target, points[0])  # it leaves its dependency
+        assert x1 == tx and ty < y1 < ty + th, (source, target, points[-1])  # and reaches its dependent
+        for task, (bx, by, bw, bh) in boxes.items():
+            inside = [(x, y) for x, y in points if bx + 0.5 < x < bx + bw - 0.5 and by + 0.5 < y < by + bh - 0.5]
+            assert not inside, f"the edge {source} → {target} passes through {task}'s box at {inside[0]}"
+
+
+def test_an_edge_that_skips_layers_goes_around_the_boxes_between(tmp_path: Path) -> None:
+    # T-04 needs T-01 and T-03 (two layers on); T-07 needs T-02 and T-04; T-08 needs T-01 and T-07.
+    # Drawn straight, T-01 → T-04 would pass behind T-02 and T-03, as though T-03 needed T-01.
+    skips = plan_of([[], [0], [1], [0, 2], [0], [4], [1, 3], [0, 6]])
+    assert_edges_go_around_boxes(skips, tmp_path)
+    assert_edges_go_around_boxes(DEMO_PLAN, tmp_path)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_no_edge_of_any_plan_passes_through_a_box(tmp_path: Path, data: st.DataObject) -> None:
+    size = data.draw(st.integers(min_value=2, max_value=14), label="tasks")
+    dependencies = [
+        data.draw(st.lists(st.integers(min_value=0, max_value=i - 1), unique=True, max_size=4) if i else st.just([]))
+        for i in range(size)
+    ]
+    assert_edges_go_around_boxes(plan_of(dependencies), tmp_path)
+
+
 def test_a_log_is_sent_as_its_tail_from_a_whole_line(tmp_path: Path) -> None:
     from orchestrator.serve.board import LOG_LIMIT, Board
     from orchestrator.state.workspace import Workspace
@@ -502,6 +591,30 @@ def test_an_action_needs_the_token_and_the_page_s_own_origin(tmp_path: Path) -> 
         assert status_of(project)["T-02"] == "waiting"
     told = [json.loads(line)["event"] for line in events_file(project).read_text(encoding="utf-8").splitlines()]
     assert told == ["task_cancelled", "task_requeued"]  # what `orchestrator cancel` and `retry` append
+
+
+def test_an_action_s_reason_is_a_line_of_json_or_refused_with_nothing_done(tmp_path: Path) -> None:
+    project = demo(tmp_path)
+    with served(project) as server:
+        token = {"X-Orchestrator-Token": server.token, "Content-Type": "application/json"}
+        for body, code in (
+            (json.dumps({"reason": "x" * 9000}).encode(), 413),
+            (b"not json", 400),
+            (b'{"reason": 3}', 400),
+            (b'["a reason"]', 400),
+            (b"\xff\xfe", 400),
+        ):
+            reply = http_get(server.port, "/api/task/T-02/cancel", token, method="POST", body=body)
+            assert reply.status == code, (body[:20], reply.status, reply.body)
+            assert reply.json()["ok"] is False and reply.json()["error"]
+        assert status_of(project)["T-02"] == "waiting"  # nothing was done
+        given = json.dumps({"reason": "no longer\n needed\t\u0000\u001b[31m now"}).encode()
+        done = http_get(server.port, "/api/task/T-02/cancel", token, method="POST", body=given)
+        assert done.status == 200, done.body
+        assert done.json()["ok"] is True
+    cancelled = [json.loads(line) for line in events_file(project).read_text(encoding="utf-8").splitlines()]
+    said = "no longer needed [31m now"  # on one line, as `cancel --reason` takes it; no NUL, no escape
+    assert [(e["event"], e["reason"]) for e in cancelled] == [("task_cancelled", said)]
 
 
 def test_with_a_given_token_reads_and_actions_both_need_it(tmp_path: Path) -> None:
@@ -666,14 +779,18 @@ kill_grace: 1
 | T-02 | Deploy | `echo deployed > deployed.txt` | None | before |
 | T-03 | Migrate | `echo migrated > migrated.txt` | None | before |
 | T-04 | Announce | `echo announced > announced.txt` | T-03 | |
+| T-05 | Check the disk | `echo "no space left on the device" >&2; exit 3` | None | |
+| T-06 | Drop the old table | `echo dropped > dropped.txt` | None | before |
 """
+REJECTED_WHY = "the schema change   needs a DBA's review first"  # (its spaces made one, as the CLI does)
 
 
 @pytest.mark.slow
 def test_in_the_browser_a_gate_waits_on_the_page_approve_moves_it_on_and_reject_skips_its_dependents(
     tmp_path: Path,
 ) -> None:
-    from dashboard_helpers import chromium, task_state
+    from dashboard_helpers import chromium, hidden_actions, task_state
+    from selenium.webdriver.common.keys import Keys
 
     reason = browser_missing()
     if reason:
@@ -695,7 +812,7 @@ def test_in_the_browser_a_gate_waits_on_the_page_approve_moves_it_on_and_reject_
                 return [e["task"] for line in lines if (e := json.loads(line))["event"] == "approval_requested"]
 
             wait_until(
-                lambda: sorted(asked()) == ["T-02", "T-03"], "T-02 and T-03 at their gates in the run", HANG_GUARD
+                lambda: sorted(asked()) == ["T-02", "T-03", "T-06"], "T-02, T-03, T-06 at their gates", HANG_GUARD
             )
             # Without the token, or from another site: refused, and nothing is decided.
             own = f"http://127.0.0.1:{server.port}"
@@ -714,15 +831,21 @@ def test_in_the_browser_a_gate_waits_on_the_page_approve_moves_it_on_and_reject_
             assert "approval_given" not in told and "task_rejected" not in told
             assert status_of(project)["T-02"] == "awaiting_approval" and not (project / "deployed.txt").exists()
 
-            with chromium(project / "chromium-profile") as driver:
+            with chromium(project / "chromium-profile", window=(1400, 1000)) as driver:
                 driver.get(server.url)
                 row = "#tasks tr[data-task='{}']"
                 wait_until(
                     lambda: task_state(driver, "T-02")[0] == "awaiting_approval", "T-02 waiting on the page", HANG_GUARD
                 )
+                wait_until(lambda: task_state(driver, "T-05")[0] == "failed", "T-05 failed on the page", HANG_GUARD)
                 assert task_state(driver, "T-03")[0] == "awaiting_approval"
+                # At 1400 px every button is in sight, the table not wider than its panel: Approve
+                # and Reject beside a gate's long reason, Cancel (T-01 runs), Retry (T-05 failed).
+                shown = [b.get_attribute("data-action") for b in driver.find_elements("css selector", "#tasks button")]
+                assert sorted(shown) == ["approve"] * 3 + ["cancel"] * 2 + ["reject"] * 3 + ["retry"], shown
+                assert hidden_actions(driver) == []
                 assert "awaiting_approval" in (task_state(driver, "T-02")[1] or "")  # the graph's box too
-                for task in ("T-02", "T-03"):
+                for task in ("T-02", "T-03", "T-06"):
                     buttons = driver.find_elements("css selector", f"{row.format(task)} button")
                     assert [b.get_attribute("data-action") for b in buttons] == ["approve", "reject"], task
                 assert not driver.find_elements("css selector", f"{row.format('T-01')} button.approve")
@@ -742,17 +865,49 @@ def test_in_the_browser_a_gate_waits_on_the_page_approve_moves_it_on_and_reject_
                 )
                 assert (project / "deployed.txt").read_text() == "deployed\n"
 
+                # Reject asks why; kept waiting, nothing is sent.
+                dialog = driver.find_element("id", "reject-dialog")
                 reject.click()
+                wait_until(lambda: dialog.is_displayed(), "Reject asking why", HANG_GUARD)
+                assert "Reject T-03" in dialog.text
+                driver.find_element("id", "reject-keep").click()
+                wait_until(lambda: not dialog.is_displayed(), "the question put away", HANG_GUARD)
+                time.sleep(1.0)  # (a post would have been answered by now)
+                assert status_of(project)["T-03"] == "awaiting_approval"
+                assert [json.loads(line)["task"] for line in approvals.read_text().splitlines()] == ["T-02"]
+                # Asked again, a reason given (Enter: the dialog's first button, Reject).
+                reject.click()
+                wait_until(lambda: dialog.is_displayed(), "Reject asking why again", HANG_GUARD)
+                driver.find_element("id", "reject-reason").send_keys(REJECTED_WHY + Keys.ENTER)
                 wait_until(
                     lambda: task_state(driver, "T-03")[0] == "rejected", "T-03 rejected after Reject", HANG_GUARD
                 )
                 wait_until(lambda: task_state(driver, "T-04")[0] == "skipped", "T-04 skipped after Reject", HANG_GUARD)
+                said = " ".join(REJECTED_WHY.split())
+                wait_until(
+                    lambda: said in driver.find_element("css selector", f"{row.format('T-03')} .why").text,
+                    "the rejection's reason",
+                    HANG_GUARD,
+                )
+                # The same words `orchestrator reject --reason` leaves, in the same places.
+                cli = subprocess.run(
+                    [*CLI, "reject", "T-06", "--reason", REJECTED_WHY], cwd=project, capture_output=True, text=True
+                )
+                assert cli.returncode == 0, cli.stderr
+                wait_until(lambda: task_state(driver, "T-06")[0] == "rejected", "T-06 rejected by the CLI", HANG_GUARD)
+                reasons = {
+                    t["id"]: t["reason"]
+                    for t in json.loads(
+                        subprocess.run([*CLI, "status", "--json"], cwd=project, capture_output=True, text=True).stdout
+                    )["tasks"]
+                }
+                assert said in reasons["T-03"] and reasons["T-03"] == reasons["T-06"], reasons
                 wait_until(
                     lambda: (
-                        "rejected from the dashboard"
-                        in driver.find_element("css selector", f"{row.format('T-03')} .why").text
+                        driver.find_element("css selector", f"{row.format('T-03')} .why").text
+                        == driver.find_element("css selector", f"{row.format('T-06')} .why").text
                     ),
-                    "the rejection's reason",
+                    "the page telling both rejections alike",
                     HANG_GUARD,
                 )
                 wait_until(
@@ -765,14 +920,73 @@ def test_in_the_browser_a_gate_waits_on_the_page_approve_moves_it_on_and_reject_
                 )
                 assert not (project / "migrated.txt").exists() and not (project / "announced.txt").exists()
             (project / "done").write_text("yes\n", encoding="utf-8")
-            assert runner.wait(timeout=HANG_GUARD) == 1  # a task was rejected, one skipped
+            assert runner.wait(timeout=HANG_GUARD) == 1  # a task failed, one was rejected, one skipped
         finally:
             (project / "done").write_text("yes\n", encoding="utf-8")
             if runner.poll() is None:
                 os.killpg(runner.pid, signal.SIGTERM)
                 runner.wait(timeout=HANG_GUARD)
     decisions = [json.loads(line) for line in approvals.read_text().splitlines()]
-    assert [(d["task"], d["decision"]) for d in decisions] == [("T-02", "approved"), ("T-03", "rejected")]
+    assert [(d["task"], d["decision"], d["reason"]) for d in decisions] == [
+        ("T-02", "approved", "approved from the dashboard"),
+        ("T-03", "rejected", " ".join(REJECTED_WHY.split())),
+        ("T-06", "rejected", " ".join(REJECTED_WHY.split())),
+    ]
+    assert server.errors() == ""
+
+
+HELD_PLAN = """\
+---
+backend: shell
+retries: 0
+---
+# Held at a gate
+
+## Task Decomposition
+| Task ID | Task Name | Command | Dependencies | Approval | Estimate |
+|---------|-----------|---------|--------------|----------|----------|
+| T-01 | Build | `true` | None | | 1m |
+| T-02 | Deploy | `echo deployed` | T-01 | before | 2m |
+| T-03 | Announce | `echo announced` | T-02 | | 3m |
+"""
+
+
+@pytest.mark.slow
+def test_in_the_browser_a_run_that_left_work_for_a_person_says_so_with_no_time_left(tmp_path: Path) -> None:
+    from dashboard_helpers import chromium
+
+    reason = browser_missing()
+    if reason:
+        pytest.skip(reason)
+    project = tmp_path / "held"
+    (project / ".orchestrator").mkdir(parents=True)
+    (project / ".orchestrator" / "master_plan.md").write_text(HELD_PLAN, encoding="utf-8")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*CLI, *args], cwd=project, capture_output=True, text=True, timeout=HANG_GUARD)
+
+    assert cli("run").returncode == 4  # nothing failed: T-02 waits at its gate
+    status = json.loads(cli("status", "--json").stdout)
+    assert status["eta"] is not None  # (an estimate the page could show, and must not)
+    with served(project) as server, chromium(project / "chromium-profile") as driver:
+        driver.get(server.url)
+        pill = driver.find_element("id", "run-state")
+        wait_until(lambda: "waiting for a person" in pill.text, "the run told as waiting for a person", HANG_GUARD)
+        assert pill.text.startswith("✋ waiting for a person since "), pill.text
+        assert "T-02 waits for a person's word" in str(pill.get_attribute("title"))
+        failure = driver.execute_script(  # the colour of a run that failed, which this is not
+            "const s = document.createElement('span'); s.className = 'pill off'; document.body.append(s);"
+            "const c = getComputedStyle(s).backgroundColor; s.remove(); return c;"
+        )
+        assert pill.value_of_css_property("background-color") not in (failure, "rgba(0, 0, 0, 0)")
+        time.sleep(1.5)  # (a tick or two of the page's clock)
+        totals = driver.find_element("id", "totals")
+        assert "tasks" in totals.text and " left (ends about" not in totals.text, totals.text
+        # Decided: nothing waits for a person any more, and the time left is told again.
+        assert cli("approve", "T-02").returncode == 0
+        wait_until(lambda: "goes on" in pill.text, "the run no longer waiting for a person", HANG_GUARD)
+        assert "waiting for a person" not in pill.text
+        wait_until(lambda: " left (ends about" in totals.text, "the time left once decided", HANG_GUARD)
     assert server.errors() == ""
 
 
@@ -904,11 +1118,17 @@ def reused(tmp_path: Path) -> tuple[Path, str]:
     return project, why
 
 
+def cli_status(project: Path) -> str:
+    return subprocess.run([*CLI, "status"], cwd=project, capture_output=True, text=True, check=True).stdout
+
+
 def test_the_state_says_a_result_was_reused_as_status_does(tmp_path: Path) -> None:
     project, why = reused(tmp_path)
     with served(project) as server:
         state = http_get(server.port, "/api/state").json()
     assert {t["id"]: t["reused"] for t in state["tasks"]} == {"T-01": why}
+    status = json.loads(subprocess.run([*CLI, "status", "--json"], cwd=project, capture_output=True, check=True).stdout)
+    assert [t["reused_said"] for t in state["tasks"]] == [t["reused_said"] for t in status["tasks"]]
     assert server.errors() == ""
 
 
@@ -924,7 +1144,13 @@ def test_in_the_browser_a_reused_result_is_marked_with_why(tmp_path: Path) -> No
         driver.get(server.url)
         wait_until(lambda: driver.find_elements("css selector", "#tasks tr[data-task]"), "the table", HANG_GUARD)
         row = driver.find_element("css selector", '#tasks tr[data-task="T-01"]')
-        assert f"♻️ reused: {why}" in row.text, row.text
+        # Said as people read time, in the words `status` prints (one formatter); the exact moment on hover.
+        line = next(line for line in cli_status(project).splitlines() if line.startswith("T-01 "))
+        said = line.partition("♻️ reused: ")[2]
+        assert re.fullmatch(r"same inputs as the run of \d{1,2} [A-Z][a-z]{2} \d\d:\d\d", said), line
+        assert f"♻️ reused: {said}" in row.text, row.text
+        assert not re.search(r"\d{4}-\d\d-\d\dT", row.text), row.text  # no raw ISO time
+        assert row.find_element("css selector", ".why.reused").get_attribute("title") == why
         # Attempts as `status` counts them: none made by the run that reused it (not its first's 1).
         attempts = row.find_elements("css selector", "td")[4].text
     shown = subprocess.run([*CLI, "status", "--json"], cwd=project, capture_output=True, text=True, check=True)

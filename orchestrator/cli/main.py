@@ -65,6 +65,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "schedule": ("schedule",),
     "report": ("report",),
     "serve": ("serve",),
+    "mcp_setup": ("mcp", "install-mcp"),
     "transfer": ("export", "import", "templates"),
     "completion": ("completion",),
 }

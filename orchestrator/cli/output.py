@@ -4,10 +4,13 @@ the task it names, and how it prints."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,14 +26,33 @@ Handler = Callable[[argparse.Namespace], int]
 Commands = argparse._SubParsersAction  # the parser's sub-commands (argparse has no public name for it)
 
 
+# Where a command called in-process (``cli/invoke``: an MCP tool, an API route) prints: its own
+# two buffers, in its own context (a thread of the server each), never another call's.
+_CAPTURED: ContextVar[tuple[io.StringIO, io.StringIO] | None] = ContextVar("captured", default=None)
+
+
+@contextlib.contextmanager
+def captured() -> Iterator[tuple[io.StringIO, io.StringIO]]:
+    """What ``emit_json`` and ``warn`` print, kept in two buffers (stdout's, stderr's) while inside."""
+    buffers = (io.StringIO(), io.StringIO())
+    token = _CAPTURED.set(buffers)
+    try:
+        yield buffers
+    finally:
+        _CAPTURED.reset(token)
+
+
 def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
-    sys.stdout.flush()
+    buffers = _CAPTURED.get()
+    out = sys.stdout if buffers is None else buffers[0]
+    out.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+    out.flush()
 
 
 def warn(message: str) -> None:
     """A line on stderr; what an agent wrote in it (an error it printed) shown, never acted on."""
-    sys.stderr.write(visible(message) + "\n")
+    buffers = _CAPTURED.get()
+    (sys.stderr if buffers is None else buffers[1]).write(visible(message) + "\n")
 
 
 def add_command(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from orchestrator.cli.output import (
     Commands,
@@ -15,11 +16,14 @@ from orchestrator.cli.output import (
     task_id_in,
     warn,
 )
-from orchestrator.errors import UsageError
+from orchestrator.errors import OrchestratorError, UsageError
 from orchestrator.state import cache, store
 from orchestrator.state.lock import WorkspaceLock, replacing_plan
 from orchestrator.state.workspace import DEFAULT_DIR, Workspace, from_here
 from orchestrator.vocabulary import ExitCode, TaskStatus, counted
+
+if TYPE_CHECKING:
+    from orchestrator.run.runner import RunOptions
 
 
 def _duration(text: str) -> float | None:
@@ -44,10 +48,27 @@ def _ids(text: str | None, flag: str) -> list[str] | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from orchestrator.executors import LocalExecutor, named
-    from orchestrator.output.reporter import make_reporter
-    from orchestrator.run.cluster import cluster_executor
-    from orchestrator.run.runner import Runner, RunOptions
+    if args.launch is None:
+        return _run(args)
+    from orchestrator.state import launches
+
+    # Started in the background by `run/background` (the MCP server, the API, a webhook): how it
+    # ends is noted in state/launches.json, as `schedule fire` notes a scheduled run's end.
+    workspace = Workspace.find(args.directory)
+    code: int = ExitCode.INTERRUPTED
+    try:
+        code = _run(args)
+    except OrchestratorError as exc:
+        code = exc.exit_code
+        raise
+    finally:
+        launches.finished(workspace, args.launch, code)
+    return code
+
+
+def run_options(args: argparse.Namespace) -> RunOptions:
+    """What ``run``'s command line asks for, checked as far as it can be without the plan."""
+    from orchestrator.run.runner import RunOptions
 
     if args.only is not None and args.rerun is not None:
         raise UsageError("--only and --rerun cannot be combined")
@@ -55,8 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--max-parallel must be at least 1")
     if args.max_cost is not None and not args.max_cost >= 0:
         raise UsageError("--max-cost must be a number of dollars, 0 or more")
-    workspace = Workspace.find(args.directory)
-    options = RunOptions(
+    return RunOptions(
         max_parallel=args.max_parallel,
         only=_ids(args.only, "--only"),
         rerun=_ids(args.rerun, "--rerun"),
@@ -68,6 +88,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         aggregate=args.aggregate,  # concat too: it replaces a plan's `aggregate: agent`
         params=given_params(args),
     )
+
+
+def _run(args: argparse.Namespace) -> int:
+    from orchestrator.executors import LocalExecutor, named
+    from orchestrator.output.reporter import make_reporter
+    from orchestrator.run.cluster import cluster_executor
+    from orchestrator.run.runner import Runner
+
+    options = run_options(args)
+    workspace = Workspace.find(args.directory)
     reporter = make_reporter(as_json=args.json)
     try:
         # This process starts nothing but attempts: whatever is handed to it is theirs.
@@ -312,6 +342,7 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
         help="with --executor dask: the Dask scheduler (tcp://HOST:8786; default the plan's `scheduler`, "
         "else $ORCHESTRATOR_DASK_SCHEDULER)",
     )
+    p.add_argument("--launch", help=argparse.SUPPRESS)  # started by run/background: its entry in state/launches.json
 
     p = add_command(sub, "reset", cmd_reset, "forget results so those tasks run again")
     p.set_defaults(directory=DEFAULT_DIR)

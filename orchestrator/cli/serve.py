@@ -1,18 +1,63 @@
-"""``orchestrator serve``: the live web dashboard of a workspace (``orchestrator.serve``)."""
+"""``orchestrator serve``: the live web dashboard of a workspace and its API (``orchestrator.serve``),
+the API's routes calling the commands themselves (``CliCommands``: ``cli/invoke``)."""
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
+from collections.abc import Mapping
+from typing import Any
 
+from orchestrator.cli import invoke
 from orchestrator.cli.output import Commands, add_command, add_directory, emit_json
 from orchestrator.errors import UsageError
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode
 
 TOKEN_ENV = "ORCHESTRATOR_SERVE_TOKEN"
+SECRET_ENV = "ORCHESTRATOR_WEBHOOK_SECRET"
 NEEDS = ("starlette", "uvicorn")
+SECRET_LIMIT = 4096  # bytes of a webhook secret's file read
+
+
+class CliCommands:
+    """The commands as the API calls them: each in-process with ``--json`` (``invoke.call``), in
+    the served workspace; ``run`` started in the background (``invoke.start_run``)."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.fixed = str(workspace.root)
+
+    def call(self, command: str, arguments: Mapping[str, Any]) -> tuple[int, Any, str | None]:
+        outcome = invoke.call(command, arguments, fixed=self.fixed, source="api")
+        return outcome.code, outcome.data, outcome.error
+
+    def start_run(
+        self, arguments: Mapping[str, Any], *, source: str, what: str | None = None, delivery: str | None = None
+    ) -> tuple[int, Any, str | None]:
+        outcome = invoke.start_run(arguments, fixed=self.fixed, source=source, what=what, delivery=delivery)
+        return outcome.code, outcome.data, outcome.error
+
+    def schema(self, command: str) -> dict[str, Any]:
+        return invoke.shape(command).schema(directory=False)
+
+
+def webhook_secret(path: str | None) -> bytes | None:
+    """The webhooks' secret: ``--webhook-secret-file``'s first line, else ``$ORCHESTRATOR_WEBHOOK_SECRET``;
+    ``None``: hooks are off. A file that cannot be read, or an empty secret, is a ``UsageError``."""
+    if path is None:
+        given = os.environ.get(SECRET_ENV)
+        return given.encode() if given else None
+    try:
+        with open(path, "rb") as file:
+            raw = file.read(SECRET_LIMIT)
+    except OSError as exc:
+        raise UsageError(f"--webhook-secret-file {path}: cannot be read ({exc.strerror})") from None
+    secret = raw.split(b"\n", 1)[0].rstrip(b"\r")
+    if not secret:
+        raise UsageError(f"--webhook-secret-file {path}: its first line is empty — put the webhook's secret there")
+    return secret
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -22,6 +67,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"serve needs {' and '.join(missing)}, which a plain install leaves out: "
             "pip install 'task-orchestrator[serve]' (in a checkout: pip install -e '.[serve]')"
         )
+    if args.openapi:
+        from orchestrator.serve.openapi import document
+
+        print(json.dumps(document(lambda command: invoke.shape(command).schema(directory=False)), indent=2))
+        return ExitCode.OK
     from orchestrator.serve.server import Address, listen, make_address, serve
 
     if not 0 <= args.port <= 65535:
@@ -29,6 +79,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     workspace = Workspace.find(args.directory)
     given = args.token if args.token is not None else os.environ.get(TOKEN_ENV)
     make_address(args.host, args.port, given)  # a bad token is refused before anything listens
+    secret = webhook_secret(args.webhook_secret_file)
     sock = listen(args.host, args.port)
     address = make_address(args.host, sock.getsockname()[1], given)
 
@@ -42,14 +93,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     "port": found.port,
                     "workspace": str(workspace.root),
                     "token_required": found.reads_need_token,
+                    "hooks": secret is not None,
                 }
             )
         else:
             print(f"Dashboard of {workspace.relative(workspace.root)} at {found.url}", flush=True)
-            print("Cancel and retry from the page need the token in this URL; Ctrl-C stops it.", flush=True)
+            print(
+                "Actions and the API (POST) need the token in this URL (X-Orchestrator-Token or Authorization: "
+                f"Bearer); webhooks are {'on' if secret else 'off'}; Ctrl-C stops it.",
+                flush=True,
+            )
 
     with sock:
-        started = serve(workspace, sock, address, announce)
+        started = serve(workspace, sock, address, announce, CliCommands(workspace), secret)
     return ExitCode.OK if started else ExitCode.FAILED
 
 
@@ -72,5 +128,12 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
         "--token",
         default=None,
         help=f"the token to require on every request (default: ${TOKEN_ENV}); needed off loopback. "
-        "Without one, a fresh token guards cancel and retry only",
+        "Without one, a fresh token guards the actions and the API's POSTs only",
     )
+    p.add_argument(
+        "--webhook-secret-file",
+        metavar="FILE",
+        help=f"take webhooks (/hooks/github, /hooks/NAME) signed with the secret on this file's first line "
+        f"(default: ${SECRET_ENV}; neither: hooks are off)",
+    )
+    p.add_argument("--openapi", action="store_true", help="print the API's OpenAPI document and exit")

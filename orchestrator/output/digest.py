@@ -26,6 +26,7 @@ MARKS = {
         "simulated": "🎭",
         "schedule_overdue": "📅",
         "schedule_failed": "📅",
+        "launch_failed": "🪝",
     },
     "out_of_date": "🔁",  # not a finding: told beside them
 }
@@ -46,6 +47,10 @@ def _totals(health: Health) -> str:
         line += f"; last run finished {last.get('time')} in {took} (exit {last.get('exit_code')})"
     if health.schedule:
         line += f"; scheduled '{health.schedule['cron']}', next at {health.schedule['next']}"
+    if health.launched:
+        launched = health.launched
+        how = "running" if launched["running"] else f"exit {launched['exit_code']}"
+        line += f"; last started by {launched['source']} at {launched['started']} ({how})"
     return line
 
 

@@ -25,7 +25,7 @@ from orchestrator.plan.graph import critical_path
 from orchestrator.plan.model import Plan
 from orchestrator.plan.params import shown_values
 from orchestrator.plan.settings import format_duration
-from orchestrator.plan.times import NOT_BEFORE
+from orchestrator.plan.times import NOT_BEFORE, spoken_in
 from orchestrator.printable import visible
 from orchestrator.state import checkpoints, journal, schedule, store
 from orchestrator.state import synthesis as spent
@@ -228,7 +228,7 @@ def build(
                     "format": form,
                     "quoted_by": holder,
                     "simulated": view.simulated,
-                    "reused": view.reused,  # from the cache (``run/reuse``): why
+                    "reused": spoken_in(view.reused) if view.reused else None,  # from the cache (``run/reuse``): why
                 }
             )
         elif view.status == TaskStatus.BYPASSED:  # a false condition: no failure, under a heading of its own

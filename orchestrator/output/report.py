@@ -38,7 +38,7 @@ from orchestrator.plan.graph import critical_path
 from orchestrator.plan.model import Plan
 from orchestrator.plan.params import shown_values
 from orchestrator.plan.settings import format_duration
-from orchestrator.plan.times import iso
+from orchestrator.plan.times import iso, spoken_in
 from orchestrator.state.status import TaskView
 from orchestrator.state.synthesis import Spent
 from orchestrator.vocabulary import TaskStatus, counted
@@ -222,7 +222,7 @@ def markdown(report: Report, title: str, svg_name: str | None) -> str:
             status += f" (not before {t['not_before']})"
         status += _why_bypassed(t).replace("|", "\\|")
         if t.get("reused"):
-            status += f" ({REUSED} reused: {t['reused']})"
+            status += f" ({REUSED} reused: {spoken_in(t['reused'])})"
         lines.append(
             f"| {t['id']}{mark} | {status} | {t['backend']} | {format_duration(t['duration'])} | "
             f"{format_duration(t['span'])} | {t['attempts']} | {_money(t['cost_usd'])} | {_num(t['tokens'])} |"

@@ -20,6 +20,7 @@ from typing import Any, TextIO
 from orchestrator.output.views import SIMULATED, simulated_mark
 from orchestrator.plan.params import shown_values
 from orchestrator.plan.settings import format_duration
+from orchestrator.plan.times import spoken_in
 from orchestrator.printable import visible
 from orchestrator.state.events import EventLog
 from orchestrator.state.workspace import DEFAULT_DIR, from_here
@@ -180,7 +181,7 @@ def _describe(event: Event, workspace: Path | None = None) -> str | None:
         made_up = simulated_mark(bool(event.get("simulated")))
         where = f" on {event['worker']}" if event.get("worker") else ""
         if event.get("reused"):  # from the cache: no process started
-            return f"♻️ {task}{agent} reused{made_up}: {event['reused']}"
+            return f"♻️ {task}{agent} reused{made_up}: {spoken_in(str(event['reused']))}"
         return f"✅ {task}{agent} completed{made_up}{where} in {format_duration(event.get('duration'))}{cost}{warning}"
     if kind == "task_retrying":
         wait = format_duration(float(event["delay"]))

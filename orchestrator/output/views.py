@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from orchestrator.plan.conditions import reads
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.settings import format_duration
-from orchestrator.plan.times import NOT_BEFORE
+from orchestrator.plan.times import NOT_BEFORE, spoken_in
 from orchestrator.printable import visible
 from orchestrator.state.status import TaskView
 from orchestrator.vocabulary import TaskStatus, counted
@@ -236,7 +236,7 @@ def status_table(views: Sequence[TaskView], found: dict[str, int]) -> str:
             v.name
             + (f" — {visible(v.reason)}" if v.reason else "")
             + simulated_mark(v.simulated)
-            + (f" — {REUSED} reused: {v.reused}" if v.reused else "")
+            + (f" — {REUSED} reused: {spoken_in(v.reused)}" if v.reused else "")
             + (f" — will run again: {v.out_of_date}" if v.out_of_date else ""),
         ]
         for v in views

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.plan.params import Param, parse_params
 from orchestrator.plan.targets import Target, parse_targets
+from orchestrator.plan.triggers import Triggers, parse_triggers
 from orchestrator.vocabulary import ARGUMENT_LIMIT
 
 if TYPE_CHECKING:
@@ -394,6 +395,9 @@ class Settings:
     retention: float | None = field(default=None, metadata=_parser(parse_retention))
     # When the whole run should be done: a moment, or a duration from its start (``plan.deadlines``).
     deadline: Deadline | None = field(default=None, metadata=_parser(_deadline))
+    # Which webhook deliveries start a run (``serve``'s /hooks/), and the parameters each gives it
+    # (``plan/triggers.py``).
+    triggers: Triggers = field(default_factory=Triggers, metadata=_parser(parse_triggers))
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

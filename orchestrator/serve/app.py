@@ -6,21 +6,31 @@ Routes::
     /                          the page (static/index.html)
     /static/...                its CSS and JavaScript, from the package
     /api/state                 the latest state (what the stream starts with)
-    /api/events                server-sent events: "state" (the whole state), "events" (new log lines)
+    /api/live                  the page's server-sent events: "state" (the whole state), "events" (new log lines)
+    /api/events                the event log as server-sent events, resumable (``api``)
+    /api/openapi.json          the API's OpenAPI document (``openapi``)
+    POST /api/tasks, /api/task/{id}/update, /api/runs   add, update, start a run (``api``)
+    POST /hooks/github, /hooks/{name}                   webhooks that start runs (``hooks``)
     /api/graph.svg             the task graph, drawn by ``picture``
     /api/task/{id}             a task's brief, result and log tails
     POST /api/task/{id}/cancel what ``orchestrator cancel ID`` does (``run.requests``)
     POST /api/task/{id}/retry  what ``orchestrator retry ID`` does
+    POST /api/task/{id}/approve, .../reject
+                               what ``orchestrator approve|reject ID`` does; a JSON body
+                               ``{"reason": ...}`` is its ``--reason`` (cancel takes one too)
     /api/context/{name}        a file under context/ (discoveries and shares)
 
 ``Guard`` stands in front of all of them. Reads: with ``reads_need_token`` (a token was given, or
 the host is not loopback), every request must carry the token (the ``token`` query parameter,
-which also sets a cookie, or that cookie); without, a request must name a loopback host, so that
-a web page elsewhere cannot read the dashboard through DNS rebinding. Actions (POST) always need
-the token, in the ``X-Orchestrator-Token`` header (which only the page served from here, having
-read it from its URL, can send), and are refused when ``Origin`` or ``Sec-Fetch-Site`` tell of
-another site. Whatever is refused or malformed (a NUL, bytes that are not UTF-8, an overlong path)
-is a 4xx with ``{"ok": false, "error": ...}``: never a 500.
+which also sets a cookie, or that cookie, or a header as actions send it); without, a request
+must name a loopback host, so that a web page elsewhere cannot read the dashboard through DNS
+rebinding. Actions (POST) always need the token, in the ``X-Orchestrator-Token`` header or as
+``Authorization: Bearer`` (which only the page served from here, having read it from its URL, or
+a program given the token, can send), and are refused when ``Origin`` or ``Sec-Fetch-Site`` tell
+of another site. The hooks (``/hooks/...``, POST only) are guarded by their signature instead:
+GitHub neither knows the token nor names a loopback host. Whatever is refused or malformed (a
+NUL, bytes that are not UTF-8, an overlong path) is a 4xx with ``{"ok": false, "error": ...}``:
+never a 500.
 """
 
 from __future__ import annotations
@@ -48,7 +58,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orchestrator.errors import OrchestratorError
 from orchestrator.run.requests import Kind, request
+from orchestrator.serve.api import Api, Commands
 from orchestrator.serve.board import Board
+from orchestrator.serve.hooks import Hooks
+from orchestrator.serve.openapi import document
 from orchestrator.serve.tailer import Tailer
 from orchestrator.state.workspace import Workspace
 
@@ -64,6 +77,7 @@ SECURITY_HEADERS = {
 
 
 TOKEN_HEADER = "X-Orchestrator-Token"
+HOOKS = "/hooks/"
 PATH_LIMIT = 2048  # characters of a request's path: a longer one names nothing the dashboard has
 
 
@@ -137,6 +151,12 @@ class Guard:
 
     def _refusal(self, scope: Scope, headers: Headers) -> Response | None:
         method = scope["method"]
+        path = scope.get("path", "")
+        if path.startswith(HOOKS):  # (signed: hooks.verify)
+            if method != "POST":
+                return refusal(405, "a hook takes POST only", headers={"allow": "POST"})
+            problem = path_problem(path)
+            return refusal(400, problem) if problem is not None else None
         if method not in ("GET", "HEAD", "POST"):
             return refusal(405, f"{method} is not a method of the dashboard", headers={"allow": "GET, HEAD, POST"})
         if not self.reads_need_token and not is_loopback(_host_name(headers.get("host", ""))):
@@ -145,7 +165,9 @@ class Guard:
             problem = self._action_problem(headers)
             if problem is not None:
                 return refusal(403, problem)
-        elif self.reads_need_token and not self._matches(self._from_query(scope) or self._from_cookie(headers)):
+        elif self.reads_need_token and not self._matches(
+            self._from_query(scope) or self._from_header(headers) or self._from_cookie(headers)
+        ):
             return refusal(401, "a token is needed: open the URL `orchestrator serve` printed (it ends in ?token=...)")
         problem = path_problem(scope.get("path", ""))
         return refusal(400, problem) if problem is not None else None
@@ -162,12 +184,22 @@ class Guard:
             origin is not None and origin != f"http://{headers.get('host', '')}"
         ):
             return "a request from another site: actions are taken only from the dashboard's own page"
-        if not self._matches(headers.get(TOKEN_HEADER)):
+        if not self._matches(self._from_header(headers)):
             return (
-                f"an action needs the dashboard's token in the {TOKEN_HEADER} header: open the URL "
+                f"an action needs the dashboard's token in the {TOKEN_HEADER} header (or Authorization: Bearer): "
+                "open the URL "
                 "`orchestrator serve` printed (it ends in ?token=...)"
             )
         return None
+
+    @staticmethod
+    def _from_header(headers: Headers) -> str | None:
+        """The token as a program sends it: ``X-Orchestrator-Token``, or ``Authorization: Bearer``."""
+        given = headers.get(TOKEN_HEADER)
+        if given is None:
+            scheme, _, value = headers.get("authorization", "").partition(" ")
+            given = value.strip() if scheme.lower() == "bearer" and value.strip() else None
+        return given
 
     @staticmethod
     def _from_query(scope: Scope) -> str | None:
@@ -199,14 +231,24 @@ class Stopping:
 
 
 def build_app(
-    workspace: Workspace, *, token: str, reads_need_token: bool = False, cookie: str = "orchestrator_token"
+    workspace: Workspace,
+    *,
+    token: str,
+    reads_need_token: bool = False,
+    cookie: str = "orchestrator_token",
+    commands: Commands | None = None,
+    webhook_secret: bytes | None = None,
 ) -> Starlette:
     """The dashboard of ``workspace``; its actions need ``token`` (and so does every request when
-    ``reads_need_token``). ``app.state.tailer`` follows its events while the application's
-    lifespan lasts; ``app.state.stopping`` (set by the server on a signal) ends every open stream."""
+    ``reads_need_token``). ``commands``: what the API's routes call (``cli/serve``; without, they
+    answer 404); ``webhook_secret``: what the hooks' signatures are made with (without, hooks are
+    off). ``app.state.tailer`` follows its events while the application's lifespan lasts;
+    ``app.state.stopping`` (set by the server on a signal) ends every open stream."""
     board = Board(workspace)
     tailer = Tailer(board)
     stopping = Stopping()
+    api = Api(board, commands, stopping.is_set, document(commands.schema if commands is not None else None))
+    hooks = Hooks(board, commands, webhook_secret)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -240,13 +282,14 @@ def build_app(
 
     async def act(request: Request) -> Response:
         kind = request.url.path.rsplit("/", 1)[1]
-        return await anyio.to_thread.run_sync(_act, workspace, request.path_params["task_id"], ACTIONS[kind])
+        reason = await _reason(request)
+        return await anyio.to_thread.run_sync(_act, workspace, request.path_params["task_id"], ACTIONS[kind], reason)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         return refusal(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
 
-    async def events(request: Request) -> Response:
+    async def live(request: Request) -> Response:
         return StreamingResponse(
             _stream(tailer, stopping.is_set),
             media_type="text/event-stream",
@@ -257,12 +300,14 @@ def build_app(
         routes=[
             Route("/", index),
             Route("/api/state", state),
-            Route("/api/events", events),
+            Route("/api/live", live),
+            *api.routes(),
             Route("/api/graph.svg", graph),
             Route("/api/task/{task_id}", task),
             *(Route(f"/api/task/{{task_id}}/{kind}", act, methods=["POST"]) for kind in ACTIONS),
             Route("/api/context/{name:path}", context),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
+            *hooks.routes(),
         ],
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},
@@ -277,11 +322,35 @@ def build_app(
 # function (``run.requests.request``; ``run.decisions.decide`` for a gate's approve and reject).
 ACTIONS: dict[str, str] = {"cancel": "cancel", "retry": "retry", "approve": "approve", "reject": "reject"}
 CANCEL_REASON = "cancelled from the dashboard"
+REASON_BYTES = 8 * 1024  # of an action's body: a reason is a line, not a document
 
 
-def _act(workspace: Workspace, task_id: str, kind: str) -> Response:
-    """``orchestrator cancel``, ``retry``, ``approve`` or ``reject`` of ``task_id``, answered as
-    JSON: 200 when done, 409 when refused (``error`` says why), 404 for a task the plan does not have."""
+async def _reason(request: Request) -> str | None:
+    """The ``reason`` an action's JSON body gives (the page asks for one at Reject), on one line
+    with single spaces as ``orchestrator reject --reason`` makes it; ``None`` for none.
+    A body too big or not ``{"reason": "..."}``: an ``HTTPException`` (413, 400)."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > REASON_BYTES:
+            raise HTTPException(413, f"the body is over {REASON_BYTES} bytes: a reason is one line")
+    if not body.strip():
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    reason = data.get("reason") if isinstance(data, dict) else 0
+    if not isinstance(reason, str | None):
+        raise HTTPException(400, 'an action\'s body is JSON: {"reason": "why"}')
+    printable = "".join(c if c.isprintable() else " " for c in reason or "")  # (a NUL, an escape: never kept)
+    return " ".join(printable.split()) or None
+
+
+def _act(workspace: Workspace, task_id: str, kind: str, reason: str | None = None) -> Response:
+    """``orchestrator cancel``, ``retry``, ``approve`` or ``reject`` of ``task_id`` (with its
+    ``--reason``), answered as JSON: 200 when done, 409 when refused (``error`` says why), 404 for
+    a task the plan does not have."""
     from orchestrator.run.decisions import decide
 
     try:
@@ -295,11 +364,11 @@ def _act(workspace: Workspace, task_id: str, kind: str) -> Response:
                 plan,
                 task,
                 kind == "approve",
-                "approved from the dashboard" if kind == "approve" else "rejected from the dashboard",
+                reason or ("approved from the dashboard" if kind == "approve" else "rejected from the dashboard"),
             )
         else:
             asked: Kind = "cancel" if kind == "cancel" else "retry"
-            answer = request(workspace, plan, task, asked, CANCEL_REASON if kind == "cancel" else None)
+            answer = request(workspace, plan, task, asked, (reason or CANCEL_REASON) if kind == "cancel" else None)
     except OrchestratorError as exc:
         return refusal(409, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     data = {**answer.as_json(), "said": answer.said, "notes": list(answer.notes)}

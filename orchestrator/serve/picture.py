@@ -1,5 +1,5 @@
-"""The task graph as an SVG drawn on the server: one column per layer (``plan.graph.layers``),
-one box per task, an arrow from each dependency. No layout library and nothing for the browser to
+"""The task graph as an SVG drawn on the server: one column per layer, one box per task, an arrow
+from each dependency, routed around the boxes between (``layout``). Nothing for the browser to
 fetch; the page colours each box by its task's state through CSS classes (``state-running``...),
 so a state change restyles a box without drawing the graph again."""
 
@@ -7,14 +7,9 @@ from __future__ import annotations
 
 from html import escape
 
-from orchestrator.plan.graph import layers
 from orchestrator.plan.model import Plan
+from orchestrator.serve.layout import BOX_H, BOX_W, layout
 
-BOX_W = 176
-BOX_H = 44
-GAP_X = 56
-GAP_Y = 14
-MARGIN = 12
 TITLE_CHARS = 22
 
 
@@ -25,31 +20,20 @@ def _short(text: str, limit: int) -> str:
 def graph_svg(plan: Plan) -> str:
     """The plan's graph as a standalone ``<svg>`` element; each task's box is a ``<g>`` with
     ``data-task`` set to its id, for the page to colour and to select."""
-    columns = layers(plan.graph, plan.order)
-    place: dict[str, tuple[int, int]] = {}
-    for col, ids in enumerate(columns):
-        for row, task_id in enumerate(ids):
-            place[task_id] = (MARGIN + col * (BOX_W + GAP_X), MARGIN + row * (BOX_H + GAP_Y))
-    tallest = max((len(ids) for ids in columns), default=0)
-    width = MARGIN * 2 + max(len(columns), 1) * (BOX_W + GAP_X) - GAP_X
-    height = MARGIN * 2 + max(tallest, 1) * (BOX_H + GAP_Y) - GAP_Y
+    drawn = layout(plan)
+    width, height = drawn.width, drawn.height
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="task graph">',
         '<defs><marker id="arrow" viewBox="0 0 8 8" refX="8" refY="4" markerWidth="7" markerHeight="7" '
         'orient="auto"><path d="M0,0 L8,4 L0,8 z" class="arrowhead"/></marker></defs>',
     ]
-    for source, target in plan.edges():
-        if source not in place or target not in place:
-            continue
-        (sx, sy), (tx, ty) = place[source], place[target]
-        x1, y1, x2, y2 = sx + BOX_W, sy + BOX_H // 2, tx, ty + BOX_H // 2
-        bend = max((x2 - x1) // 2, 20)
+    for route in drawn.routes:
         parts.append(
-            f'<path class="edge" data-from="{escape(source)}" data-to="{escape(target)}" '
-            f'd="M{x1},{y1} C{x1 + bend},{y1} {x2 - bend},{y2} {x2},{y2}" marker-end="url(#arrow)"/>'
+            f'<path class="edge" data-from="{escape(route.source)}" data-to="{escape(route.target)}" '
+            f'd="{route.path()}" marker-end="url(#arrow)"/>'
         )
-    for task_id, (x, y) in place.items():
+    for task_id, (x, y) in drawn.boxes.items():
         task = plan.tasks[task_id]
         parts.append(
             f'<g class="node state-pending" data-task="{escape(task_id)}" tabindex="0">'

@@ -21,6 +21,7 @@ import anyio
 import uvicorn
 
 from orchestrator.errors import UsageError
+from orchestrator.serve.api import Commands
 from orchestrator.serve.app import Stopping, build_app, is_loopback
 from orchestrator.state.workspace import Workspace
 
@@ -112,11 +113,25 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def serve(workspace: Workspace, sock: socket.socket, address: Address, announce: Callable[[Address], None]) -> bool:
+def serve(
+    workspace: Workspace,
+    sock: socket.socket,
+    address: Address,
+    announce: Callable[[Address], None],
+    commands: Commands | None = None,
+    webhook_secret: bytes | None = None,
+) -> bool:
     """Serve the dashboard of ``workspace`` on ``sock`` until a signal stops it; ``announce`` is
     called once it answers requests. False when it could not start (uvicorn said why)."""
     cookie = f"orchestrator_token_{address.port}"  # cookies ignore ports: one name per dashboard
-    app = build_app(workspace, token=address.token, reads_need_token=address.reads_need_token, cookie=cookie)
+    app = build_app(
+        workspace,
+        token=address.token,
+        reads_need_token=address.reads_need_token,
+        cookie=cookie,
+        commands=commands,
+        webhook_secret=webhook_secret,
+    )
     config = uvicorn.Config(
         app,
         log_config=None,

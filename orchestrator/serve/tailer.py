@@ -3,10 +3,11 @@
 ``Tailer.run`` looks at the workspace four times a second: the size of the event log (new lines
 are read from its ``Cursor`` and sent to every subscriber as they are), and the few files whose
 change alters what the page shows without an event (master_plan.md, the pause, the journal,
-results/, context/). When anything moved it builds the page's state once (``Board.snapshot``, in
-a worker thread) and sends that to every subscriber too. A browser that connects late gets the
-latest state first, then the stream. A subscriber that falls behind by ``BUFFER`` messages is
-dropped (its stream ends); the browser's EventSource reconnects and starts from a fresh state.
+results/, context/, and the approvals: a gate decided with no run going). When anything moved
+it builds the page's state once (``Board.snapshot``, in a worker thread) and sends that to
+every subscriber too. A browser that connects late gets the latest state first, then the
+stream. A subscriber that falls behind by ``BUFFER`` messages is dropped (its stream ends); the
+browser's EventSource reconnects and starts from a fresh state.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from orchestrator.output.reporter import describe
 from orchestrator.printable import visible_data
 from orchestrator.serve.board import Board, FileKey
+from orchestrator.state import approvals
 from orchestrator.state.events import Cursor, read_new
 from orchestrator.state.procs import pid_alive, ticks
 
@@ -138,6 +140,7 @@ class Tailer:
             FileKey.of(workspace.journal_file),
             FileKey.of(workspace.results_dir),
             FileKey.of(self.board.context_dir),
+            FileKey.of(approvals.path(workspace)),
         )
 
     def _runner_alive(self) -> bool | None:

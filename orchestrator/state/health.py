@@ -15,6 +15,8 @@ Something needs attention (a ``Finding``) when:
 - ``schedule_overdue``: a schedule (``orchestrator schedule add``) fired no run since it was last
   due (``state/schedule.GRACE`` after); ``schedule_failed``: its last scheduled run exited neither
   0 nor 3 (a firing skipped while the run before still went);
+- ``launch_failed``: the last run started from outside (a webhook, the API, an MCP tool:
+  ``state/launches``) exited neither 0 nor 3;
 - ``simulated``: tasks whose result the fake executor made up (``run --executor fake``: no
   process ran). A rehearsal is no failure, but the work the plan asks for is not done: a real
   ``run`` has still to do it, and made-up results must never pass for real ones, so ``check``
@@ -45,7 +47,7 @@ from orchestrator.errors import PlanError
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import Settings, format_duration
-from orchestrator.state import events, journal, schedule
+from orchestrator.state import events, journal, launches, schedule
 from orchestrator.state.pause import read_pause
 from orchestrator.state.procs import pid_alive
 from orchestrator.state.status import TaskView
@@ -79,6 +81,7 @@ class Health:
     runner_alive: bool = False
     last_run: dict[str, Any] | None = None  # the last run_finished event: exit_code, wall_seconds, time
     schedule: dict[str, Any] | None = None  # the schedule's record (state/schedule.json), when it has one
+    launched: dict[str, Any] | None = None  # the last run a webhook, the API or MCP started (state/launches)
     # Completed tasks `run` would run again, and why (``run.freshness``, filled in by the command):
     # worth knowing, not a person's to fix, so ``ok`` stays as it is.
     out_of_date: dict[str, str] = field(default_factory=dict)
@@ -96,6 +99,7 @@ class Health:
             "runner": {"pid": self.runner_pid, "alive": self.runner_alive},
             "last_run": self.last_run,
             "schedule": self.schedule,
+            "launched": self.launched,
             "out_of_date": [{"task": task, "reason": why} for task, why in self.out_of_date.items()],
         }
 
@@ -167,6 +171,8 @@ def check(workspace: Workspace, now: float | None = None, views: Sequence[TaskVi
     health.last_run = last_finished(workspace)
     health.schedule = schedule.shown(workspace, now)
     health.findings += [Finding(kind, message) for kind, message in schedule.problems(workspace, now)]
+    health.launched = launches.last(workspace)
+    health.findings += [Finding(kind, message) for kind, message in launches.problems(workspace)]
     stopped = str((health.last_run or {}).get("stopped") or "")
     if events.stopped_on_error(stopped) and not health.runner_alive:
         health.findings.append(

@@ -11,7 +11,7 @@ from typing import Any
 from orchestrator import documents
 from orchestrator.plan.graph import dependencies_first
 from orchestrator.plan.model import Plan, Task
-from orchestrator.plan.times import not_before_reason
+from orchestrator.plan.times import not_before_reason, spoken_in
 from orchestrator.state import approvals, journal
 from orchestrator.state.pause import paused
 from orchestrator.state.procs import pid_alive
@@ -113,6 +113,7 @@ class TaskView:
             "simulated": self.simulated,
             "worker": self.worker,
             "reused": self.reused,
+            "reused_said": spoken_in(self.reused) if self.reused else None,  # (as status says it: 25 Nov 14:02)
             "up_to_date": self.out_of_date is None if self.status == TaskStatus.COMPLETED else None,
             "out_of_date": self.out_of_date,
         }

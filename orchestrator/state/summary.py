@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from orchestrator.state import checkpoints, schedule
+from orchestrator.state import checkpoints, launches, schedule
 from orchestrator.state.context import status_data as discoveries
 from orchestrator.state.pause import status_notes
 from orchestrator.state.status import TaskView, counts
@@ -36,7 +36,8 @@ def status_data(workspace: Workspace, views: list[TaskView]) -> dict[str, Any]:
 
 
 def schedule_and_restore(workspace: Workspace) -> tuple[dict[str, Any], list[str]]:
-    """The workspace's schedule (``schedule``) when it has one, and a checkpoint restored since
+    """The workspace's schedule (``schedule``) when it has one, the last run started from outside
+    (``launched``: a webhook, the API, an MCP tool), and a checkpoint restored since
     the last run started (``restored``), with the line each is told in: what ``status`` and
     ``graph`` say of them."""
     found: dict[str, Any] = {}
@@ -45,6 +46,10 @@ def schedule_and_restore(workspace: Workspace) -> tuple[dict[str, Any], list[str
     if planned is not None:  # (as a pause: told when there is one)
         found["schedule"] = planned
         notes.append(schedule.note(planned))
+    launched = launches.last(workspace)
+    if launched is not None:  # (a run a webhook, the API or an MCP tool started: the last one)
+        found["launched"] = launched
+        notes.append(launches.note(launched))
     back = checkpoints.restored(workspace)
     if back is not None:  # (until the next run starts)
         found["restored"] = back

@@ -1,10 +1,11 @@
-// The dashboard page: one EventSource on api/events. A "state" message is the whole picture
+// The dashboard page: one EventSource on api/live. A "state" message is the whole picture
 // (the same data as `orchestrator status --json`, and the run, the pause, recent events); an
 // "events" message is the new lines of state/events.jsonl, applied at once so a task turns
 // running or completed without waiting for the next state. Everything shown goes through
 // textContent: nothing a task printed can become markup. Clocks (the elapsed time, a running
 // task's duration) tick every second from the start times the page has, on the server's clock.
-// Cancel and Retry post to api/task/ID/cancel|retry with the token `serve` printed in the URL.
+// Cancel, Retry, Approve and Reject post to api/task/ID/cancel|retry|approve|reject with the token
+// `serve` printed in the URL; Reject asks why first, and sends the reason.
 "use strict";
 
 const ICONS = {
@@ -95,7 +96,7 @@ function duration(task) {
 // --- the stream -------------------------------------------------------------------------------
 
 function connect() {
-  source = new EventSource("api/events");
+  source = new EventSource("api/live");
   source.addEventListener("clock", (e) => { clockOffset = Date.parse(JSON.parse(e.data).now) - Date.now() || 0; });
   source.addEventListener("state", (e) => applyState(JSON.parse(e.data)));
   source.addEventListener("events", (e) => applyEvents(JSON.parse(e.data)));
@@ -181,13 +182,34 @@ function render() {
   renderContext();
 }
 
+// A run that ended with exit 4 (ExitCode.HELD) failed nothing: what it left waits for a person
+// (a task blocked, or at its Approval gate, and what needs it). The tasks that still do, by id.
+const HELD_EXIT = 4;
+const HELD_STATES = new Set(["blocked", "awaiting_approval"]);
+
+function heldFor() {
+  const run = model.run || {};
+  if (!run.finished || run.exit_code !== HELD_EXIT) return [];
+  return model.tasks.filter((t) => HELD_STATES.has(t.status)).map((t) => t.id);
+}
+
 function renderRunState() {
   const run = model.run || {};
   const pill = $("run-state");
+  pill.title = "";
   if (!run.name) { pill.textContent = "no run yet"; pill.className = "pill"; return; }
-  if (run.finished) {
-    pill.textContent = `run finished ${clock(run.finished)}${run.exit_code ? ` (exit ${run.exit_code})` : ""}`;
-    pill.className = `pill ${run.exit_code ? "off" : "on"}`;
+  const held = heldFor();
+  if (held.length) {
+    pill.textContent = `✋ waiting for a person since ${clock(run.finished)}`;
+    pill.className = "pill held";
+    pill.title = `the run ended (exit ${HELD_EXIT}) with nothing failed: ${held.join(", ")} ` +
+      `${held.length === 1 ? "waits" : "wait"} for a person's word (Approve or Reject, or a blocked task released); ` +
+      "then `orchestrator run` goes on";
+  } else if (run.finished) {
+    const decided = run.exit_code === HELD_EXIT;  // (held, and decided since: the next run goes on)
+    pill.textContent = `run finished ${clock(run.finished)}` +
+      (decided ? ": `orchestrator run` goes on" : run.exit_code ? ` (exit ${run.exit_code})` : "");
+    pill.className = `pill ${decided ? "" : run.exit_code ? "off" : "on"}`;
   } else if (run.alive === false) {
     pill.textContent = "runner gone"; pill.className = "pill off";
   } else {
@@ -214,6 +236,11 @@ function renderBanners() {
   const note = model.schedule && (model.notes || []).find((line) => line.startsWith("📅"));
   schedule.textContent = note || "";
   schedule.hidden = !note;
+  // The last run a webhook, the API or an MCP tool started: the same line `status` prints.
+  const launched = $("launched-line");
+  const fired = model.launched && (model.notes || []).find((line) => line.startsWith("🪝"));
+  launched.textContent = fired || "";
+  launched.hidden = !fired;
   // A checkpoint restored since the last run started (`orchestrator checkpoint restore`): as `status` says it.
   const restored = $("restored-line");
   const back = model.restored && (model.notes || []).find((line) => line.startsWith("⏪"));
@@ -241,7 +268,9 @@ function renderTotals() {
     const end = run.finished ? Date.parse(run.finished) : now();
     stat(seconds(Math.max(0, (end - Date.parse(run.started)) / 1000)), run.finished ? " run took" : " elapsed");
   }
-  const eta = model.eta;  // as status --json gives it (null while nothing is learned), or the run's last run_estimate
+  // As status --json gives it (null while nothing is learned), or the run's last run_estimate;
+  // none while the work left waits for a person: when it ends is theirs to say.
+  const eta = heldFor().length ? null : model.eta;
   if (eta) {
     stat(seconds(eta.seconds_left), ` left (ends about ${String(eta.expected_end).slice(11, 16)})`);
     if (eta.expected_cost !== null && eta.expected_cost !== undefined) stat(money(eta.expected_cost), " expected cost");
@@ -294,7 +323,11 @@ function taskRow(task) {
   if (task.worker) state.append(" ", el("span", "worker", `on ${task.worker}`));  // on a cluster, as status says it
   const timed = task.status === "waiting" && (task.reason || "").startsWith("not before ");  // its Not before
   if (task.reason && (WHY_STATES.has(task.status) || timed)) state.append(el("div", "why", task.reason));  // as `status` says it
-  if (task.reused) state.append(el("div", "why", `♻️ reused: ${task.reused}`));  // from the cache: no process started
+  if (task.reused) {  // from the cache: no process started. Said as `status` says it; the exact moment on hover
+    const why = el("div", "why reused", `♻️ reused: ${task.reused_said || task.reused}`);
+    why.title = task.reused;
+    state.append(why);
+  }
   row.append(state);
   row.append(
     // The attempts of the run of it that made its state, as `status` and `report` count them.
@@ -317,7 +350,10 @@ function actionCell(task) {
     button.dataset.action = kind;
     button.disabled = !token || pending.has(`${kind} ${task.id}`);
     button.title = token ? `orchestrator ${kind} ${task.id}` : "open the URL `orchestrator serve` printed (with its token) to act";
-    button.addEventListener("click", (e) => { e.stopPropagation(); act(kind, task.id, button); });
+    button.addEventListener("click", (e) => {
+      e.stopPropagation();
+      if (kind === "reject") askWhy(task.id, button); else act(kind, task.id, button);
+    });
     cell.append(button);
   }
   return cell;
@@ -327,12 +363,36 @@ function actionCell(task) {
 // redrawn meanwhile (a second click would post the same request twice).
 const pending = new Set();
 
-function act(kind, id, button) {
+// Reject asks why first, in a dialog (reject-dialog in index.html): the reason goes with it, as
+// `orchestrator reject --reason` sends it; closed without Reject (Escape, Keep it waiting), nothing is sent.
+let rejecting = null;  // { id, button } while the dialog is open
+
+function askWhy(id, button) {
+  const dialog = $("reject-dialog");
+  rejecting = { id, button };
+  $("reject-title").textContent = `Reject ${id}?`;
+  $("reject-confirm").textContent = `Reject ${id}`;
+  $("reject-reason").value = "";
+  dialog.returnValue = "";
+  dialog.showModal();
+  $("reject-reason").focus();
+}
+
+function answered() {
+  const asked = rejecting;
+  rejecting = null;
+  if (asked && $("reject-dialog").returnValue === "reject") act("reject", asked.id, asked.button, $("reject-reason").value);
+}
+
+function act(kind, id, button, reason) {
   pending.add(`${kind} ${id}`);
   button.disabled = true;
   showAction(`${ACTIONS[kind].label} ${id}…`, "");
+  const headers = { "X-Orchestrator-Token": token || "" };
+  if (reason !== undefined) headers["Content-Type"] = "application/json";
   fetch(`api/task/${encodeURIComponent(id)}/${kind}`, {
-    method: "POST", headers: { "X-Orchestrator-Token": token || "" }, credentials: "same-origin",
+    method: "POST", headers, credentials: "same-origin",
+    body: reason === undefined ? undefined : JSON.stringify({ reason }),
   })
     .then((r) => r.json().catch(() => ({ ok: false, error: `HTTP ${r.status}` })))
     .then((answer) => showAction(answer.ok ? answer.said : answer.error, answer.ok ? "done" : "refused"))
@@ -495,6 +555,7 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const button of document.querySelectorAll("#detail-tabs button")) {
     button.addEventListener("click", () => { tab = button.dataset.tab; renderDetail(); });
   }
+  $("reject-dialog").addEventListener("close", answered);
   connect();
   setInterval(tick, 1000);
 });

@@ -1,0 +1,171 @@
+"""Webhooks that start runs: ``POST /hooks/github`` (GitHub's deliveries) and ``POST /hooks/NAME``
+(any sender that signs its body the same way), as the plan's ``triggers`` setting says
+(``plan/triggers.py``).
+
+A delivery is taken in this order, and each refusal starts nothing and writes nothing:
+
+1. no secret was given to ``serve`` (``--webhook-secret-file``, ``ORCHESTRATOR_WEBHOOK_SECRET``):
+   404, hooks are off;
+2. a body over ``BODY_LIMIT`` (1 MiB): 413;
+3. the signature, ``sha256=`` and the hex HMAC-SHA256 of the body with the secret, compared in
+   constant time (``hmac.compare_digest``): missing or wrong, 401;
+4. what the delivery is: GitHub's ``X-GitHub-Event`` and ``X-GitHub-Delivery`` (a hook's
+   ``delivery_header``), a JSON object (GitHub's form encoding too); malformed, 400;
+5. an event the plan does not take: 202, ignored (GitHub's ``ping``: 200);
+6. its parameters, rendered from the delivery: one that cannot be read, 422;
+7. the run, started in the background (``Commands.start_run``): 202 with its launch; a run going
+   on (its ``pid``) or a delivery id taken before, 409.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qs
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from orchestrator.plan.triggers import TriggerError, render
+from orchestrator.serve.api import (
+    BODY_LIMIT,
+    Answer,
+    Commands,
+    Refused,
+    answered,
+    body_of,
+    json_object,
+    refusals,
+)
+from orchestrator.serve.board import Board
+
+SECRET_ENV = "ORCHESTRATOR_WEBHOOK_SECRET"
+SIGNATURE = "X-Hub-Signature-256"
+_DELIVERY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_EVENT = re.compile(r"^[a-z_]{1,64}$")
+
+
+def verify(secret: bytes, body: bytes, given: str | None) -> None:
+    """``Refused`` 401 unless ``given`` is ``sha256=`` (or nothing) and the body's HMAC-SHA256 in hex."""
+    if not given:
+        raise Refused(401, "the delivery is not signed: no signature header — set the webhook's secret")
+    digest = given.strip().removeprefix("sha256=").lower()
+    expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode(), digest.encode("ascii", errors="replace")):
+        raise Refused(401, "the signature does not match the body: is the webhook's secret the one serve was given?")
+
+
+def _header(request: Request, name: str, pattern: re.Pattern[str]) -> str:
+    value = request.headers.get(name)
+    if value is None:
+        raise Refused(400, f"no {name} header")
+    if not pattern.match(value):
+        raise Refused(400, f"the {name} header is not one this hook takes")
+    return value
+
+
+def _payload(request: Request, body: bytes, *, empty_ok: bool) -> dict[str, Any]:
+    """The delivery's JSON object (GitHub's ``application/x-www-form-urlencoded``: its ``payload``)."""
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        try:
+            fields = parse_qs(body.decode("utf-8"), strict_parsing=False, max_num_fields=10)
+        except (UnicodeDecodeError, ValueError):
+            raise Refused(400, "the form body does not parse") from None
+        if "payload" not in fields:
+            raise Refused(400, "a form-encoded delivery holds its JSON in its payload field: this one has none")
+        body = fields["payload"][0].encode()
+    return json_object(body, empty_ok=empty_ok)
+
+
+class Hooks:
+    """The two hook routes of one server: its secret (``None``: hooks are off), the board whose
+    plan says what starts a run, and the commands that start it."""
+
+    def __init__(self, board: Board, commands: Commands | None, secret: bytes | None) -> None:
+        self.board = board
+        self.commands = commands
+        self.secret = secret
+        self.lock = anyio.Lock()  # one delivery at a time: a run going on is seen by the next
+
+    def routes(self) -> list[Route]:
+        async def github(request: Request) -> Response:
+            return await refusals(lambda: self.github(request))
+
+        async def named(request: Request) -> Response:
+            return await refusals(lambda: self.named(request))
+
+        return [Route("/hooks/github", github, methods=["POST"]), Route("/hooks/{name}", named, methods=["POST"])]
+
+    async def _body(self, request: Request) -> bytes:
+        if self.secret is None or self.commands is None:
+            raise Refused(
+                404,
+                f"webhooks are off: start serve with --webhook-secret-file FILE (or {SECRET_ENV}) to take them",
+            )
+        return await body_of(request, BODY_LIMIT)
+
+    def _triggers(self) -> Any:
+        plan = self.board.plan()
+        if plan is None:
+            raise Refused(409, f"the plan does not load: {self.board.plan_error} — fix it; nothing was started")
+        return plan.settings.triggers
+
+    async def github(self, request: Request) -> Response:
+        body = await self._body(request)
+        assert self.secret is not None
+        verify(self.secret, body, request.headers.get(SIGNATURE))
+        event = _header(request, "X-GitHub-Event", _EVENT)
+        delivery = _header(request, "X-GitHub-Delivery", _DELIVERY)
+        payload = _payload(request, body, empty_ok=False)
+        if event == "ping":
+            return JSONResponse({"ok": True, "pong": True, "delivery": delivery})
+        trigger = (await anyio.to_thread.run_sync(self._triggers)).github
+        action = payload.get("action")
+        what = f"{event} {action}" if isinstance(action, str) else event
+        if trigger is None or not trigger.takes(event, action):
+            return JSONResponse({"ok": True, "ignored": f"the plan's triggers take no {what}"}, 202)
+        return await self._start(trigger.params, payload, "github", what, delivery)
+
+    async def named(self, request: Request) -> Response:
+        body = await self._body(request)
+        assert self.secret is not None
+        name = request.path_params["name"]
+        hook = (await anyio.to_thread.run_sync(self._triggers)).hooks.get(name)
+        if hook is None:
+            raise Refused(404, "no such hook in the plan's triggers")
+        verify(self.secret, body, request.headers.get(hook.header))
+        delivery = _header(request, hook.delivery_header, _DELIVERY) if hook.delivery_header else None
+        payload = _payload(request, body, empty_ok=True)
+        return await self._start(hook.params, payload, name, None, delivery)
+
+    async def _start(
+        self, params: Mapping[str, str], payload: dict[str, Any], source: str, what: str | None, delivery: str | None
+    ) -> Response:
+        try:
+            values = render(params, payload)
+        except TriggerError as exc:
+            raise Refused(422, str(exc)) from None
+        arguments = {"param": [f"{name}={value}" for name, value in values.items()]} if values else {}
+        commands = self.commands
+        assert commands is not None
+
+        def start() -> Answer:
+            return commands.start_run(arguments, source=source, what=what, delivery=delivery)
+
+        async with self.lock:
+            answer = await anyio.to_thread.run_sync(start)
+        return answered(answer, ok_status=202)
+
+
+def secret_of(text: str | bytes | None) -> bytes | None:
+    """A secret as given (a file's text, or the variable's), its line ending dropped; ``None`` for none."""
+    if text is None:
+        return None
+    raw = text.encode() if isinstance(text, str) else text
+    raw = raw.rstrip(b"\r\n")
+    return raw or None

@@ -1,0 +1,179 @@
+"""Runs started from outside, ``state/launches.json``: what started each (a webhook's delivery,
+the HTTP API, an MCP tool), when, its runner's pid and log, and how it ended; and the webhook
+deliveries already taken, ``state/deliveries.json``, so that one delivered twice is not run twice.
+
+::
+
+    {"launches": [{"id": "20261123T100000.123-4242", "source": "github", "what": "pull_request opened",
+      "delivery": "72d3162e-...", "params": {"pr": "7"}, "started": 1764036000.1, "pid": 4243,
+      "pid_start": 8123456, "log": "logs/launched/20261123T100000.123-4242.log",
+      "finished": 1764036060.5, "exit_code": 0}]}
+
+The server that starts a run writes its entry (``started``); the runner itself, started with
+``run --launch ID``, writes ``finished`` and ``exit_code`` as it ends, as ``schedule fire`` notes
+a scheduled run's. Both read, change and replace the file under an ``flock`` of
+``state/launches.lock``, so the two never lose each other's word; each file is replaced
+atomically (``state/store``). Only the last ``KEEP`` launches and ``DELIVERIES`` delivery ids
+are kept. ``check`` reports the last launched run that exited neither 0 nor 3 (``launch_failed``),
+``status`` and the dashboard tell the last one in a line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from orchestrator.documents import read_regular
+from orchestrator.plan.times import iso
+from orchestrator.state import store
+from orchestrator.state.procs import pid_alive, ticks
+from orchestrator.state.workspace import Workspace
+
+LAUNCHES_NAME = "launches.json"
+DELIVERIES_NAME = "deliveries.json"
+LOCK_NAME = "launches.lock"
+LOG_DIR = "launched"  # under logs/: what each launched run printed
+KEEP = 50  # launches kept in the record
+DELIVERIES = 1000  # delivery ids kept: GitHub redelivers by hand, days later at most
+
+Launch = dict[str, Any]
+
+
+def path_of(workspace: Workspace) -> Path:
+    return workspace.state_dir / LAUNCHES_NAME
+
+
+def log_dir(workspace: Workspace) -> Path:
+    return workspace.logs_dir / LOG_DIR
+
+
+@contextlib.contextmanager
+def held(workspace: Workspace) -> Iterator[None]:
+    """The record's lock (an ``flock``, released when its holder dies): one reader-writer at a time."""
+    from orchestrator.state.lock import posix_locks
+
+    workspace.state_dir.mkdir(parents=True, exist_ok=True)
+    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(workspace.state_dir / LOCK_NAME, flags, 0o644)
+    try:
+        fcntl = posix_locks()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _read(path: Path, key: str) -> list[Any]:
+    try:
+        data = json.loads(read_regular(path))
+    except (OSError, ValueError):
+        return []
+    found = data.get(key) if isinstance(data, dict) else None
+    return found if isinstance(found, list) else []
+
+
+def read(workspace: Workspace) -> list[Launch]:
+    """Every launch kept, oldest first (none when the file is missing or unreadable)."""
+    return [entry for entry in _read(path_of(workspace), "launches") if isinstance(entry, dict)]
+
+
+def _write(workspace: Workspace, launches: list[Launch]) -> None:
+    store.write_text(path_of(workspace), json.dumps({"launches": launches[-KEEP:]}, indent=2) + "\n")
+
+
+def new_id(now: float) -> str:
+    """A launch's id, and its log's name: when, to the millisecond, and this process."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(now))
+    return f"{stamp}.{int(now * 1000) % 1000:03d}-{os.getpid()}"
+
+
+def add(workspace: Workspace, entry: Launch) -> None:
+    """Note a launch (``id``, ``source``, ``started``, ``pid``, ``log``...). The caller holds ``held``."""
+    _write(workspace, [*read(workspace), entry])
+
+
+def finished(workspace: Workspace, launch_id: str, exit_code: int) -> None:
+    """Note how the launched run ``launch_id`` ended (written by the runner itself as it ends)."""
+    with held(workspace):
+        launches = read(workspace)
+        for entry in launches:
+            if entry.get("id") == launch_id:
+                entry.update(finished=time.time(), exit_code=int(exit_code))
+                _write(workspace, launches)
+                return
+
+
+def seen(workspace: Workspace, delivery: str) -> Launch | None:
+    """The launch a webhook delivery started, if it was taken before (its id kept); ``{}`` for a
+    delivery kept whose launch is no longer in the record. The caller holds ``held``."""
+    if delivery not in _read(workspace.state_dir / DELIVERIES_NAME, "deliveries"):
+        return None
+    return next((entry for entry in reversed(read(workspace)) if entry.get("delivery") == delivery), {})
+
+
+def taken(workspace: Workspace, delivery: str) -> None:
+    """Keep ``delivery``'s id: a second delivery of it starts nothing. The caller holds ``held``."""
+    path = workspace.state_dir / DELIVERIES_NAME
+    ids = [found for found in _read(path, "deliveries") if isinstance(found, str) and found != delivery]
+    store.write_text(path, json.dumps({"deliveries": [*ids, delivery][-DELIVERIES:]}, indent=2) + "\n")
+
+
+def shown(entry: Launch) -> dict[str, Any]:
+    """A launch as ``status --json``, ``check --json`` and the dashboard show it."""
+    running = entry.get("finished") is None and pid_alive(int(entry.get("pid") or 0), ticks(entry.get("pid_start")))
+    return {
+        "id": entry.get("id"),
+        "source": entry.get("source"),
+        "what": entry.get("what"),
+        "delivery": entry.get("delivery"),
+        "params": entry.get("params") or {},
+        "started": iso(entry.get("started")),
+        "pid": entry.get("pid"),
+        "running": running,
+        "finished": iso(entry.get("finished")),
+        "exit_code": entry.get("exit_code"),
+        "log": entry.get("log"),
+    }
+
+
+def last(workspace: Workspace) -> dict[str, Any] | None:
+    """The last launch, as ``shown``; ``None`` when no run was ever started from outside."""
+    launches = read(workspace)
+    return shown(launches[-1]) if launches else None
+
+
+def note(launch: dict[str, Any]) -> str:
+    """The line ``status`` gives the last launch (``shown``'s dict)."""
+    what = f"{launch['source']}" + (f" {launch['what']}" if launch.get("what") else "")
+    if launch.get("delivery"):
+        what += f" (delivery {launch['delivery']})"
+    if launch["running"]:
+        how = f"running (pid {launch['pid']})"
+    elif launch["exit_code"] is None:
+        how = f"its runner is gone without a word — see {launch['log']}"
+    else:
+        how = f"exit {launch['exit_code']}"
+    return f"🪝 last run started by {what} at {launch['started']}: {how}"
+
+
+def problems(workspace: Workspace) -> list[tuple[str, str]]:
+    """What ``check`` reports of launched runs: ``launch_failed``, the last one exited neither 0
+    nor 3 (another run held the workspace), as ``schedule_failed`` says of a scheduled run."""
+    launch = last(workspace)
+    if launch is None:
+        return []
+    code = launch["exit_code"]
+    if isinstance(code, int) and code not in (0, 3):
+        return [
+            (
+                "launch_failed",
+                f"the last run started by {launch['source']} at {launch['started']} exited {code} — "
+                f"its output is in {launch['log']}",
+            )
+        ]
+    return []
