@@ -71,6 +71,8 @@ def test_validate_and_doctor_say_what_each_typed_task_ends_up_with_and_from_wher
         "T-03 (review): timeout 10m00s from type review, retries 2 by default, access read from type review "
         "(nothing on shell: it runs with your user's rights), priority P1 from type review, "
         'section "Verdict" from type review',
+        "Never cached (each runs every time): every task (a command: it may do more than answer) — declare its "
+        "Output, or say cache: true (the plan's setting, or its type's), where its answer is all it does",
     ]
     data = json.loads(cli(tmp_path, "validate", "--json").stdout)
     assert data["types"][0] == {
@@ -370,3 +372,5 @@ backend: shell
     assert said in cli(tmp_path, "validate").stderr
     ran = cli(tmp_path, "run")
     assert ran.code == 0 and f"ℹ️ {said}" in ran.stdout, ran.stdout
+
+    assert "## By task type\n\n| Type | Tasks | Attempts | Span | Cost | Tokens |" in cli(tmp_path, "report").stdout

@@ -42,6 +42,7 @@ class Answer:
     reason: str | None
     said: str
     notes: tuple[str, ...] = ()
+    already: bool = False  # what was asked held already (a second approve, reject): nothing done
 
     def as_json(self) -> dict[str, Any]:
         """As ``cancel --json`` and ``retry --json`` print it."""

@@ -39,7 +39,10 @@ class TaskView:
     priority: str
     started: str | None = None
     finished: str | None = None
-    duration: float | None = None
+    duration: float | None = None  # its last attempt's time (its result's ``duration``)
+    # From its first attempt's start to its last's end, in the run of it that made its result
+    # (retries and the waits between them in it): ``output/final.as_spent`` sets it; None: not known.
+    span: float | None = None
     attempts: int = 0  # the number of its last attempt (numbers go on across runs)
     run_attempts: int = 0  # how many attempts the run of it that made its state made: 1 + its retries
     note: str | None = None  # an attempt's own words on it, where it has no cause: a failure's message, a warning
