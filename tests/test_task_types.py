@@ -317,7 +317,7 @@ def test_report_counts_by_task_type(tmp_path: Path) -> None:
     figures = json.loads(cli(tmp_path, "report", "--format", "json").stdout)
     assert [t["type"] for t in figures["tasks"]] == ["quick", "quick", None]
     assert figures["types"]["quick"]["tasks"] == 2 and figures["types"]["quick"]["attempts"] == 2
-    assert "## By task type\n\n| Type | Tasks | Attempts | Time | Cost | Tokens |" in cli(tmp_path, "report").stdout
+    assert "## By task type\n\n| Type | Tasks | Attempts | Span | Cost | Tokens |" in cli(tmp_path, "report").stdout
 
 
 def test_a_model_cell_reaches_the_agents_command_line_or_is_refused(tmp_path: Path) -> None:
@@ -372,5 +372,3 @@ backend: shell
     assert said in cli(tmp_path, "validate").stderr
     ran = cli(tmp_path, "run")
     assert ran.code == 0 and f"ℹ️ {said}" in ran.stdout, ran.stdout
-
-    assert "## By task type\n\n| Type | Tasks | Attempts | Span | Cost | Tokens |" in cli(tmp_path, "report").stdout
