@@ -19,7 +19,6 @@ from typing import TextIO
 
 from orchestrator.output.lines import Lines
 from orchestrator.output.lines import describe as describe  # (where the readers of events found it)
-from orchestrator.output.lines import estimate_line as estimate_line
 from orchestrator.state.events import EventLog
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.reporter import EventReporter

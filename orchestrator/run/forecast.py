@@ -2,7 +2,7 @@
 each time another hundredth of its tasks is finished (at most 101 a run, whatever its size), with
 the seconds left, the expected end and cost (``run.estimates.eta`` on the run's live views); none
 while no task left has a learned estimate or an Estimate cell (``run.estimates.known``). The
-live view shows the latest, ``watch`` prints each (``output.reporter.estimate_line``); ``report``
+live view shows the latest, ``watch`` prints each (``output.lines.estimate_line``); ``report``
 reads them back after the fact to say how far off the run's estimate was at 25, 50 and 75% of
 the way (``output.learning``). At the same moments, a deadline the estimates now say will be
 missed, or that was, is told once (``deadline_at_risk``, ``deadline_missed``: ``run.deadlines``);

@@ -156,7 +156,7 @@ class Tailer:
         return pid_alive(int(pid), ticks(self.last_run.data.get("pid_start")))
 
     def _said(self, events: list[Event]) -> list[Event]:
-        """``events``, each with ``said``: the line the CLI prints for it (``reporter.describe``),
+        """``events``, each with ``said``: the line the CLI prints for it (``lines.describe``),
         when the CLI has one (a kind it does not know, or an event missing what its line needs,
         has none: the page says its fields); what agents printed in them (``stderr_tail``, a
         reason) made ``visible``, as every string the page is sent."""
