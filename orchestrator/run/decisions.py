@@ -12,7 +12,7 @@ from orchestrator.errors import UsageError
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.requests import ANSWER_WAIT, Answer, wait_for
 from orchestrator.state import approvals, events
-from orchestrator.state.journal import now_iso
+from orchestrator.state.events.runs import ApproveRequested, RejectRequested
 from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
@@ -59,8 +59,8 @@ def decide(workspace: Workspace, plan: Plan, task: Task, approve: bool, reason: 
         return Answer(True, task.id, None, None, decision.reason or None, f"{said} {task.id} ({gate}): {then}")
     request = f"{word}-{decision.time}"
     offset = events.size(workspace.events_file)
-    asked = {"event": f"{word}_requested", "run": live["run"], "task": task.id, "request": request}
-    events.append(workspace.events_file, [{**asked, "reason": reason, "time": now_iso()}])
+    asked = ApproveRequested if approve else RejectRequested
+    events.append(workspace.events_file, [asked(run=live["run"], task=task.id, request=request, reason=reason)])
     got = wait_for(
         workspace, live, lambda e: e["event"] in _ANSWERS and e.get("task") == task.id, offset=offset,
         wait=ANSWER_WAIT,
