@@ -166,11 +166,8 @@ STILL_LONG = {
     "orchestrator.output.final.build",
     "orchestrator.plan.parser._parse_tasks",
     "orchestrator.plan.rows.task_fields",
-    "orchestrator.plan.transfer.write",
     "orchestrator.run.attempts.prepare",
     "orchestrator.run.preflight.check_plan",
-    "orchestrator.serve.app.build_app",
-    "orchestrator.serve.openapi.document",
 }
 
 
