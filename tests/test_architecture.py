@@ -162,7 +162,6 @@ STILL_LONG = {
     "orchestrator.backends.claude.interpret_claude",
     "orchestrator.cli.queue.add_row",
     "orchestrator.cli.running.register",
-    "orchestrator.executors.dask.run",
     "orchestrator.output.final.build",
     "orchestrator.plan.parser._parse_tasks",
     "orchestrator.plan.rows.task_fields",
