@@ -162,15 +162,11 @@ STILL_LONG = {
     "orchestrator.backends.claude.interpret_claude",
     "orchestrator.cli.queue.add_row",
     "orchestrator.cli.running.register",
-    "orchestrator.executors.dask.run",
     "orchestrator.output.final.build",
     "orchestrator.plan.parser._parse_tasks",
     "orchestrator.plan.rows.task_fields",
-    "orchestrator.plan.transfer.write",
     "orchestrator.run.attempts.prepare",
     "orchestrator.run.preflight.check_plan",
-    "orchestrator.serve.app.build_app",
-    "orchestrator.serve.openapi.document",
 }
 
 

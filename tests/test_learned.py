@@ -72,6 +72,39 @@ def test_a_run_after_a_reset_starts_the_task_that_took_longest_first(tmp_path: P
     assert "## Estimates" in text and "## Compared with the previous run" in text and "| T-03 | " in text
 
 
+def test_with_every_duration_learned_the_run_packs_its_slots_better_than_longest_first(tmp_path: Path) -> None:
+    """Two slots, two tasks of 0.6 s and three of 0.4 s: longest first starts both long ones and
+    ends at 1.4 s; starting a long one beside a short one ends at 1.2 s. Once every duration is
+    learned, the run plays its list out on them and starts the better pair (plan/listorder)."""
+    rows = ["| L-1 | sleep 0.6 | None |", "| L-2 | sleep 0.6 | None |"]
+    rows += [f"| S-{n} | sleep 0.4 | None |" for n in (1, 2, 3)]
+    path = write(tmp_path, *rows)
+    path.write_text(path.read_text(encoding="utf-8").replace("max_parallel: 1", "max_parallel: 2"), encoding="utf-8")
+    assert cli(tmp_path, "run").code == 0
+    assert cli(tmp_path, "reset", "--all").code == 0
+    assert cli(tmp_path, "run").code == 0
+    first, second = started_order(tmp_path)
+    assert first[:2] == ["L-1", "L-2"]  # (nothing known: the table's order)
+    assert sorted(task[0] for task in second[:2]) == ["L", "S"], second  # a long one beside a short one
+
+
+def test_the_list_played_out_keeps_priorities_and_gives_way_when_nothing_is_better() -> None:
+    from orchestrator.plan import listorder
+
+    took = {"A": 0.6, "B": 0.6, "C": 0.4, "D": 0.4, "E": 0.4}
+    order = ["A", "B", "C", "D", "E"]
+    better = listorder.improved(order, took, {}, {}, 2)
+    assert better is not None and sorted(better) == order and {better[0][0], better[1][0]} != {"A", "B"}
+    assert listorder.improved(order, took, {}, {"A": 1, "B": 1}, 2) is None  # (P1 before P2 whatever it costs)
+    assert listorder.improved(order, took, {"B": ["A"], "C": ["B"], "D": ["C"], "E": ["D"]}, {}, 2) is None  # a chain
+    # With a dependency (E needs A), what it finds still ends sooner when played out.
+    needs = {"E": ["A"]}
+    better = listorder.improved(order, took, needs, {}, 2)
+    play = listorder._Play(order, took, needs, 2)
+    assert better is not None
+    assert play.makespan({t: n for n, t in enumerate(better)}) < play.makespan({t: n for n, t in enumerate(order)})
+
+
 def test_a_new_task_is_estimated_from_the_tasks_of_its_assignee_on_its_backend(tmp_path: Path) -> None:
     # The slow role's T-01 took 0.6 s; T-04, new and of the same role, is expected to take as long
     # (not the 60 s default, nor the quick shell tasks' time) and so starts first.

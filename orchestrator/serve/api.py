@@ -107,6 +107,11 @@ def answered(answer: Answer, *, ok_status: int = 200) -> Response:
     return JSONResponse(body, 409 if code != 2 or kind in CONFLICTS else 400)
 
 
+def refusal(status: int, error: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """Every answer that is not what was asked: ``{"ok": false, "error": ...}`` and a 4xx."""
+    return JSONResponse({"ok": False, "error": error}, status, headers=headers)
+
+
 async def refusals(handler: Callable[[], Any]) -> Response:
     try:
         response: Response = await handler()
