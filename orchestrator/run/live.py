@@ -20,6 +20,7 @@ from typing import Any
 
 import anyio
 
+from orchestrator import timing
 from orchestrator.backends.base import AgentResult
 from orchestrator.errors import OrchestratorError
 from orchestrator.output.briefs import render_briefs
@@ -36,7 +37,6 @@ from orchestrator.state.status import GIVEN_UP, upstream_reason
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
-POLL_SECONDS = 0.25
 _REQUESTS = ("cancel_requested", "retry_requested", "approve_requested", "reject_requested")
 GIVEN_BACK = (TaskStatus.CANCELLED, TaskStatus.REJECTED)  # given up by a person: so until they say otherwise
 
@@ -84,7 +84,7 @@ class LiveQueue:
 
     async def follow(self) -> None:
         while True:
-            await anyio.sleep(POLL_SECONDS)
+            await anyio.sleep(timing.current().live_poll)
             self._requests()
             self._plan_gone_or_back()
             if not self._watch.moved():  # (one stat here: a thread only for a change)

@@ -56,6 +56,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from orchestrator import timing
 from orchestrator.errors import OrchestratorError
 from orchestrator.run.requests import Kind, request
 from orchestrator.serve.api import Api, Commands
@@ -66,7 +67,6 @@ from orchestrator.serve.tailer import Tailer
 from orchestrator.state.workspace import Workspace
 
 STATIC = Path(__file__).parent / "static"
-PING = 15.0  # seconds of silence after which the stream sends a comment, so proxies keep it open
 SECURITY_HEADERS = {
     "content-security-policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
     "frame-ancestors 'none'",
@@ -379,7 +379,7 @@ def _act(workspace: Workspace, task_id: str, kind: str, reason: str | None = Non
 
 async def _stream(tailer: Tailer, stopping: Callable[[], bool]) -> AsyncIterator[str]:
     """One browser's stream: the latest state, then every message as it comes. Wakes at least
-    once a second to notice that the server is stopping; a comment after ``PING`` quiet seconds."""
+    once a second to notice that the server is stopping; a comment after ``timing.ping`` quiet seconds."""
     receive = tailer.subscribe()
     with receive:
         # The server's clock as the stream opens: the page's clocks tick from it (the state's own
@@ -396,7 +396,7 @@ async def _stream(tailer: Tailer, stopping: Callable[[], bool]) -> AsyncIterator
                     return
             if message is None:
                 quiet += 1.0
-                if quiet >= PING:
+                if quiet >= timing.current().ping:
                     quiet = 0.0
                     yield ": ping\n\n"
                 continue
