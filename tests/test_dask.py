@@ -32,9 +32,12 @@ from runner_helpers import (
     results,
     stamped,
     start,
+    timing_text,
     wait_until,
     write_plan,
 )
+
+from orchestrator import timing
 
 pytestmark = [pytest.mark.dask, pytest.mark.skipif(not have_dask(), reason="the dask extra is not installed")]
 
@@ -156,12 +159,15 @@ def test_a_worker_killed_mid_task_is_a_transient_failure_retried_on_the_other(
         assert not (tmp_path / "ran-3").exists()  # never run a third time, nor twice behind our back
 
 
-@pytest.mark.timeout(300)  # (a hang guard: its bounded wait for a worker, 30 s, slow on a loaded machine)
-def test_an_attempt_no_worker_can_run_ends_as_a_transient_failure_not_a_hang(tmp_path: Path) -> None:
+@pytest.mark.timeout(300)  # (a hang guard: its bounded wait for a worker, slow on a loaded machine)
+def test_an_attempt_no_worker_can_run_ends_as_a_transient_failure_not_a_hang(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Only w1 declares `shell`: a shell attempt runs there alone. w1 killed mid-attempt, Dask holds
     # the task (its re-run) in `no-worker` for ever; the runner gives it a bounded wait
-    # (placement.NO_WORKER_WAIT), then ends the attempt, saying why, and the run ends.
-    from orchestrator.executors.placement import NO_WORKER_WAIT
+    # (timing.no_worker_wait, here 3 s of its 30), then ends the attempt, saying why, and the run ends.
+    no_worker_wait = 3.0
+    monkeypatch.setenv(timing.VARIABLE, timing_text(no_worker_wait=no_worker_wait))
 
     with cluster(tmp_path / "cluster", workers=()) as own:
         own.start_worker("w1", resources="shell=1")
@@ -174,7 +180,7 @@ def test_an_attempt_no_worker_can_run_ends_as_a_transient_failure_not_a_hang(tmp
             journal = tmp_path / ".orchestrator" / "state" / "attempts.jsonl"
             wait_until(lambda: b'"worker": "w1"' in journal.read_bytes(), "the runner to learn where T1 runs")
             own.kill_worker("w1")
-            assert runner.wait(timeout=NO_WORKER_WAIT + 90) == 1  # not a hang
+            assert runner.wait(timeout=no_worker_wait + 90) == 1  # not a hang
         finally:
             runner.stop_all()
         assert attempt_processes(tmp_path) == []

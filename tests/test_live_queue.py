@@ -26,11 +26,13 @@ from runner_helpers import (
     results,
     run,
     start,
+    timing_text,
     wait_until,
     workspace,
     write_plan,
 )
 
+from orchestrator import timing
 from orchestrator.output.reporter import describe
 from orchestrator.plan.parser import read_plan
 
@@ -156,9 +158,13 @@ def test_cancel_mid_task_stops_its_processes_and_skips_its_dependents(tmp_path: 
 
 
 @pytest.mark.slow
-def test_a_request_the_run_does_not_answer_is_exit_1_not_a_usage_error(tmp_path: Path) -> None:
+def test_a_request_the_run_does_not_answer_is_exit_1_not_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A run that cannot answer (here: stopped with SIGSTOP) is not the user's mistake: exit 1,
-    saying how long it waited and that the run may still do it."""
+    saying how long it waited (its answer wait, here 2 s of the tool's 10, and the kill grace) and
+    that the run may still do it."""
+    monkeypatch.setenv(timing.VARIABLE, timing_text(answer_wait=2))
     write_plan(tmp_path, [Spec("T-01", WAIT_FOR_GO)], {"kill_grace": 0.5})
     runner = start(tmp_path)
     try:
@@ -169,7 +175,7 @@ def test_a_request_the_run_does_not_answer_is_exit_1_not_a_usage_error(tmp_path:
         finally:
             os.kill(runner.process.pid, signal.SIGCONT)
         assert asked.code == 1, asked.stderr
-        assert "did not answer the cancel of T-01 within 10.5 s; it may still do it" in asked.stderr
+        assert "did not answer the cancel of T-01 within 2.5 s; it may still do it" in asked.stderr
         assert "Traceback" not in asked.stderr
         code = runner.wait()  # it does, once it can
     finally:
@@ -866,26 +872,30 @@ def test_a_task_cancelled_mid_run_has_its_duration_and_a_colour_of_its_own(tmp_p
 
 
 @pytest.mark.slow
-def test_cancel_waits_for_the_kill_grace_the_run_gives_not_the_plans_on_disk(tmp_path: Path) -> None:
-    """``cancel`` waited 10 s beyond the plan's kill_grace as the plan on disk said it: edited to
-    0 while the run gives the task 11 s (its SIGTERM ignored), the cancel gave up at 10 s, saying
-    the run did not answer, though the run was doing it. It waits for the run's own now."""
-    plan = write_plan(tmp_path, [Spec("T-01", f"trap '' TERM; {WAIT_FOR_GO}")], {"kill_grace": 11})
+def test_cancel_waits_for_the_kill_grace_the_run_gives_not_the_plans_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``cancel`` waited its answer wait (10 s; here 4) beyond the plan's kill_grace as the plan on
+    disk said it: edited to 0 while the run gives the task 5 s (its SIGTERM ignored), the cancel
+    gave up at 4 s, saying the run did not answer, though the run was doing it. It waits for the
+    run's own now."""
+    monkeypatch.setenv(timing.VARIABLE, timing_text(answer_wait=4))
+    plan = write_plan(tmp_path, [Spec("T-01", f"trap '' TERM; {WAIT_FOR_GO}")], {"kill_grace": 5})
     runner = start(tmp_path)
     try:
         wait_until(lambda: _started(tmp_path, "T-01"), "T-01 to start")
         text = plan.read_text(encoding="utf-8")
-        assert "kill_grace: 11" in text
+        assert "kill_grace: 5" in text
         # Saved whole (an in-place save that the run's block write meets in its moment of
         # truncation is a plan without its table until the run's next write puts the save back:
         # a cancel reading it then was refused on a loaded CI machine)
         edited = plan.with_name("master_plan.md.edit")
-        edited.write_text(text.replace("kill_grace: 11", "kill_grace: 0"), encoding="utf-8")
+        edited.write_text(text.replace("kill_grace: 5", "kill_grace: 0"), encoding="utf-8")
         os.replace(edited, plan)
         began = time.monotonic()
         cancelled = cli(tmp_path, "cancel", "T-01")
         assert cancelled.code == 0, cancelled.stderr
-        assert time.monotonic() - began >= 10.5  # (the run needed its whole grace: SIGTERM was ignored)
+        assert time.monotonic() - began >= 4.5  # (the run needed its whole grace: SIGTERM was ignored)
         assert runner.wait() == 1
     finally:
         runner.cleanup()

@@ -37,7 +37,7 @@ from runner_helpers import (
     write_plan,
 )
 
-from orchestrator import load_plan
+from orchestrator import load_plan, timing
 from orchestrator.executors import groups, local
 from orchestrator.executors.groups import group_running as group_alive
 from orchestrator.state.procs import process_started
@@ -952,8 +952,8 @@ def test_attempt_numbers_go_on_across_runs_and_no_log_is_overwritten(project: Pa
 
 def test_wait_orphans_says_now_and_then_what_it_still_waits_for(monkeypatch: pytest.MonkeyPatch) -> None:
     """While ``run --wait-orphans`` waits for a dead runner's attempts it said nothing, however
-    long: now it names them at once, then says it still waits every ``_TELL_EVERY`` seconds."""
-    monkeypatch.setattr(local, "_TELL_EVERY", 0.3)
+    long: now it names them at once, then says it still waits every ``timing.tell_every`` seconds."""
+    monkeypatch.setenv(timing.VARIABLE, "tell_every=0.3")
     orphan = subprocess.Popen(["sleep", "1.2"], start_new_session=True)
     told: list[str] = []
     try:
