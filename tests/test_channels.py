@@ -21,8 +21,9 @@ CALL = '"$ORCHESTRATOR_PYTHON" -m orchestrator'  # how a shell task calls the ch
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """Our environment without the variables of an attempt (the suite may itself run as a task)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATOR_")}
+    """Our environment without the variables of an attempt (the suite may itself run as a task);
+    the test clocks kept (``ORCHESTRATOR_TIMING``)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATOR_") or k == "ORCHESTRATOR_TIMING"}
     return {**env, **extra}
 
 
