@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from fakeapi import FakeAnthropic, Reply, claude_env, find_claude
 from runner_helpers import (
     Spec,
     cli,
+    cli_in_process,
     kill_attempts,
     peak_overlap,
     read_times,
@@ -40,12 +40,6 @@ from runner_helpers import (
 from orchestrator import timing
 
 pytestmark = [pytest.mark.dask, pytest.mark.skipif(not have_dask(), reason="the dask extra is not installed")]
-
-
-@pytest.fixture(scope="module")
-def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with cluster(tmp_path_factory.mktemp("cluster"), resources="shell=4") as made:
-        yield made
 
 
 def attempt_processes(project: Path) -> list[int]:
@@ -66,7 +60,7 @@ def attempt_processes(project: Path) -> list[int]:
 
 
 def status_json(project: Path) -> dict[str, dict[str, Any]]:
-    done = cli(project, "status", "--json")
+    done = cli_in_process(project, "status", "--json")
     return {task["id"]: task for task in json.loads(done.stdout)["tasks"]}
 
 
@@ -101,10 +95,10 @@ def test_a_dag_of_shell_tasks_runs_on_the_workers_and_gives_what_it_gives_locall
     for task in "ABCDEFGH":  # the same results as locally, apart from the worker's name
         assert result_body(remote, task) == result_body(local, task)
     assert "to-stderr" in (remote / ".orchestrator" / "logs" / "agent-05.attempt-1.err").read_text()
-    shown = cli(remote, "logs", "E").stdout.splitlines()[0]
+    shown = cli_in_process(remote, "logs", "E").stdout.splitlines()[0]
     assert shown == f"E [Agent-05] attempt 1 of 1 on worker {found['E']['worker']}"
-    assert json.loads(cli(remote, "logs", "E", "--json").stdout)["worker"] == found["E"]["worker"]
-    assert "worker" not in json.loads(cli(local, "logs", "E", "--json").stdout)
+    assert json.loads(cli_in_process(remote, "logs", "E", "--json").stdout)["worker"] == found["E"]["worker"]
+    assert "worker" not in json.loads(cli_in_process(local, "logs", "E", "--json").stdout)
 
 
 def group_alive(pgid: int) -> list[int]:
@@ -188,7 +182,7 @@ def test_an_attempt_no_worker_can_run_ends_as_a_transient_failure_not_a_hang(
     assert (meta["status"], meta["error_class"], meta["worker"]) == ("failed", "transient", "w1")
     assert meta["reason"] == "lost its worker: no worker has shell=1 now: the only one, w1, was lost"
     assert "Traceback" not in runner.stderr.read_text()
-    shown = cli(tmp_path, "logs", "T1").stdout.splitlines()[0]  # the lost attempt's worker, in its logs
+    shown = cli_in_process(tmp_path, "logs", "T1").stdout.splitlines()[0]  # the lost attempt's worker, in its logs
     assert shown.endswith("attempt 1 of 1 on worker w1"), shown
 
 
@@ -638,17 +632,17 @@ def test_status_names_the_worker_while_the_task_runs_and_report_after(two_worker
         )
         view = status_json(tmp_path)["T1"]
         assert view["status"] == "running" and view["worker"] in ("w1", "w2")
-        assert f"Running on {view['worker']}" in cli(tmp_path, "status").stdout
-        shown = cli(tmp_path, "logs", "T1").stdout.splitlines()[0]  # silent so far: no log file yet
+        assert f"Running on {view['worker']}" in cli_in_process(tmp_path, "status").stdout
+        shown = cli_in_process(tmp_path, "logs", "T1").stdout.splitlines()[0]  # silent so far: no log file yet
         assert shown == f"T1 [Agent-01] attempt 1 of 1 on worker {view['worker']}", shown
         (tmp_path / "go").touch()
         assert runner.wait() == 0, runner.stderr.read_text()
     finally:
         runner.stop_all()
     assert results(tmp_path)["T1"]["worker"] == view["worker"]
-    figures = json.loads(cli(tmp_path, "report", "--format", "json").stdout)
+    figures = json.loads(cli_in_process(tmp_path, "report", "--format", "json").stdout)
     assert [task["worker"] for task in figures["tasks"]] == [view["worker"]]
-    assert f"| completed on {view['worker']} |" in cli(tmp_path, "report").stdout
+    assert f"| completed on {view['worker']} |" in cli_in_process(tmp_path, "report").stdout
 
 
 # --- no shared filesystem: files travel with the attempt, work comes back --------------------------

@@ -20,6 +20,7 @@ from runner_helpers import (
     Background,
     Spec,
     cli,
+    cli_in_process,
     parse_events,
     pid_gone,
     plan_text,
@@ -366,12 +367,12 @@ def test_history_keeps_every_attempt_of_every_run(tmp_path: Path) -> None:
     assert cli(tmp_path, "run").code == 1
     (tmp_path / "fixed").touch()
     assert cli(tmp_path, "run").code == 0
-    shown = cli(tmp_path, "history", "--json", "T-01")
+    shown = cli_in_process(tmp_path, "history", "--json", "T-01")
     assert shown.code == 0, shown.stderr
     attempts = json.loads(shown.stdout)["attempts"]
     assert [(a["attempt"], a["outcome"]) for a in attempts] == [(1, "failed"), (2, "completed")]
     assert attempts[0]["run"] != attempts[1]["run"]
-    text = cli(tmp_path, "history").stdout
+    text = cli_in_process(tmp_path, "history").stdout
     assert text.count("run 20") == 2 and "T-01 attempt 2: completed" in text
     journal = (workspace(tmp_path) / "state" / "attempts.jsonl").read_text()
     assert journal.count('"event": "run"') == 2  # the first run's lines are kept
@@ -670,7 +671,7 @@ def test_an_add_made_while_the_run_starts_is_told_as_the_run_takes_it(tmp_path: 
 
 
 def _states(project: Path) -> dict[str, tuple[str, str | None]]:
-    shown = cli(project, "status", "--json")
+    shown = cli_in_process(project, "status", "--json")
     assert shown.code == 0, shown.stderr
     return {t["id"]: (t["status"], t["reason"]) for t in json.loads(shown.stdout)["tasks"]}
 
@@ -701,7 +702,7 @@ def test_a_retry_with_no_run_going_on_takes_the_skip_of_what_depends_on_it_away(
         "T-03": ("waiting", None),
         "T-04": ("completed", None),
     }
-    graph = cli(tmp_path, "graph").stdout
+    graph = cli_in_process(tmp_path, "graph").stdout
     assert "⏸️ T-02 [Agent-02] Task T-02  ← T-01" in graph and "⏭️" not in graph, graph
     assert "⏭️" not in plan.read_text() and "| T-03 | Agent-03 | ⏸️ Waiting |" in plan.read_text()
     again = cli(tmp_path, "run", "--json")  # and that is what the next run does
@@ -750,7 +751,7 @@ def test_a_skip_says_the_cause_that_holds_now(tmp_path: Path) -> None:
     held = ("skipped", "upstream T-01 failed")
     assert _states(tmp_path) == {"T-01": ("failed", "exit code 1"), "T-02": held, "T-03": held}
     # The run that did not run them counts them, and writes them into the plan's blocks, the same way.
-    shown = json.loads(cli(tmp_path, "status", "--json").stdout)["counts"]
+    shown = json.loads(cli_in_process(tmp_path, "status", "--json").stdout)["counts"]
     assert only.finished()["counts"] == shown and shown["skipped"] == 2
     plan = (workspace(tmp_path) / "master_plan.md").read_text(encoding="utf-8")
     assert "| T-02 | Agent-02 | ⏭️ Skipped |" in plan and "| T-03 | Agent-03 | ⏭️ Skipped |" in plan
@@ -759,7 +760,7 @@ def test_a_skip_says_the_cause_that_holds_now(tmp_path: Path) -> None:
     again = run(tmp_path, "--only", "T-01")
     assert again.code == 0
     assert _states(tmp_path) == {"T-01": ("completed", None), "T-02": ("pending", None), "T-03": ("waiting", None)}
-    assert again.finished()["counts"] == json.loads(cli(tmp_path, "status", "--json").stdout)["counts"]
+    assert again.finished()["counts"] == json.loads(cli_in_process(tmp_path, "status", "--json").stdout)["counts"]
 
 
 @pytest.mark.parametrize(
@@ -850,24 +851,24 @@ def test_a_task_cancelled_mid_run_has_its_duration_and_a_colour_of_its_own(tmp_p
     assert cancelled["T-01"]["duration"] >= 1.0 and cancelled["T-03"]["duration"] is None
     line = describe({**cancelled["T-01"], "duration": 1.5})
     assert line is not None and line.startswith("⏹️ T-01 [Agent-01] cancelled after 1.5s: "), line
-    tasks = {t["id"]: t for t in json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]}
+    tasks = {t["id"]: t for t in json.loads(cli_in_process(tmp_path, "status", "--json").stdout)["tasks"]}
     assert tasks["T-01"]["status"] == "cancelled" and tasks["T-01"]["duration"] >= 1.0
     assert tasks["T-01"]["started"] is not None and tasks["T-03"]["duration"] is None
-    row = next(line for line in cli(tmp_path, "status").stdout.splitlines() if line.startswith("T-01"))
+    row = next(line for line in cli_in_process(tmp_path, "status").stdout.splitlines() if line.startswith("T-01"))
     assert re.search(r"Cancelled +[0-9.]+s ", row), row  # (a duration, not "-")
-    report = json.loads(cli(tmp_path, "report", "--json").stdout)
+    report = json.loads(cli_in_process(tmp_path, "report", "--json").stdout)
     assert next(t for t in report["tasks"] if t["id"] == "T-01")["duration"] >= 1.0
     final = (workspace(tmp_path) / "final_output.md").read_text(encoding="utf-8")
     assert "T-01 " in final.split("## Timeline")[1].split("```")[1], final  # on the timeline, as it ran
-    mermaid = cli(tmp_path, "graph", "--format", "mermaid").stdout
+    mermaid = cli_in_process(tmp_path, "graph", "--format", "mermaid").stdout
     assert "classDef cancelled " in mermaid and "class n0,n2 cancelled" in mermaid, mermaid
     assert "classDef cancelled " in (workspace(tmp_path) / "master_plan.md").read_text(encoding="utf-8")
-    logs = cli(tmp_path, "logs", "T-02")  # skipped: it says so and why, not "not run yet"
+    logs = cli_in_process(tmp_path, "logs", "T-02")  # skipped: it says so and why, not "not run yet"
     assert (
         logs.code == 2
         and "T-02 has no logs: it was skipped without starting (upstream T-01 was cancelled)" in logs.stderr
     )
-    dot = cli(tmp_path, "graph", "--format", "dot").stdout
+    dot = cli_in_process(tmp_path, "graph", "--format", "dot").stdout
     assert '"T-01" [label="T-01: ' in dot and 'style="filled,dashed", fillcolor="#e2e3e5"' in dot, dot
 
 
@@ -971,9 +972,9 @@ def test_a_row_edited_while_its_task_waits_is_what_runs(tmp_path: Path) -> None:
     assert (tmp_path / "which.txt").read_text() == "new\n"
     found = results(tmp_path)
     assert found["T-02"]["name"] == "Renamed while waiting"
-    assert "Renamed while waiting" in cli(tmp_path, "status").stdout
+    assert "Renamed while waiting" in cli_in_process(tmp_path, "status").stdout
     assert "edited" not in (workspace(tmp_path) / "results" / "agent-01-result.md").read_text()  # ran as it began
-    table = cli(tmp_path, "status").stdout
+    table = cli_in_process(tmp_path, "status").stdout
     lines = {line.split()[0]: line for line in table.splitlines() if line.startswith("T-0")}
     assert "out of date" in lines["T-01"]  # its edit is the next run's
     assert "will run again: upstream T-01 will run again" in lines["T-02"]  # (its own row: as it ran)
@@ -985,8 +986,8 @@ def test_a_row_edited_while_its_task_waits_is_what_runs(tmp_path: Path) -> None:
     assert describe(changes[0]) == (
         "✏️ T-02 [Agent-02] takes its row as edited while it waited (name, details): Renamed while waiting"
     )
-    assert cli(tmp_path, "status", "--json").code == 0
-    assert json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"][0]["status"] != "running"
+    assert cli_in_process(tmp_path, "status", "--json").code == 0
+    assert json.loads(cli_in_process(tmp_path, "status", "--json").stdout)["tasks"][0]["status"] != "running"
 
 
 def test_a_save_written_into_the_file_the_runs_write_took_out_is_put_back_and_taken_at_once(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from runner_helpers import (
     Spec,
     catches,
     cli,
+    cli_in_process,
     completed_count,
     kill_leftovers,
     open_attempts,
@@ -193,11 +194,11 @@ def test_ctrl_c_while_a_task_waits_to_retry(project: Path, background: list[Back
     background.append(runner)
     wait_until(lambda: any(e["event"] == "task_retrying" for e in runner.events()), "T-01 to wait for a retry")
     # Another terminal sees the wait for what it is (the journal's retry line), not a pending task.
-    seen = json.loads(cli(project, "status", "--json").stdout)
+    seen = json.loads(cli_in_process(project, "status", "--json").stdout)
     assert [t["status"] for t in seen["tasks"]] == ["retrying", "waiting"]
     runner.kill(signal.SIGTERM)  # SIGTERM is handled like Ctrl-C
     assert runner.wait(timeout=30) == 130
-    seen = json.loads(cli(project, "status", "--json").stdout)
+    seen = json.loads(cli_in_process(project, "status", "--json").stdout)
     assert [t["status"] for t in seen["tasks"]] == ["interrupted", "waiting"]
     meta = results(project)["T-01"]
     assert meta["status"] == "interrupted"  # not left "retrying": no retry is coming
@@ -470,9 +471,9 @@ def test_commands_that_read_a_run_know_its_runner_by_pid_and_start_time(project:
         started = {"event": "run_started", "run": "2026-01-01T00:00:00.000+00:00", "time": "2026-01-01T00:00:00Z"}
         events.write(json.dumps({**started, "to_run": 1, "pid": os.getpid(), "pid_start": mine - 100}) + "\n")
 
-    status = json.loads(cli(project, "status", "--json").stdout)
+    status = json.loads(cli_in_process(project, "status", "--json").stdout)
     assert {t["id"]: t["status"] for t in status["tasks"]}["T-01"] == "interrupted"
-    check = cli(project, "check", "--format", "markdown")
+    check = cli_in_process(project, "check", "--format", "markdown")
     assert check.code == 1 and "is gone" in check.stdout, check.stdout
     # Its attempt 1 (the journal's; it printed nothing) is over: followed, it ends at once, empty.
     follow = cli(project, "logs", "T-01", "--follow")  # (bounded by the hang guard)
@@ -481,7 +482,7 @@ def test_commands_that_read_a_run_know_its_runner_by_pid_and_start_time(project:
     # The same files naming pytest's own start time: the runner is alive, as before.
     for name in ("attempts.jsonl", "events.jsonl"):
         (state / name).write_text((state / name).read_text().replace(str(mine - 100), str(mine)))
-    status = json.loads(cli(project, "status", "--json").stdout)
+    status = json.loads(cli_in_process(project, "status", "--json").stdout)
     assert {t["id"]: t["status"] for t in status["tasks"]}["T-01"] == "running"
 
 
@@ -518,7 +519,7 @@ def test_second_runner_is_refused_while_the_first_runs(project: Path, background
     runner = start(project)
     background.append(runner)
     wait_until(lambda: len(open_attempts(project)) == 1, "T-01 to run")
-    status = json.loads(cli(project, "status", "--json").stdout)
+    status = json.loads(cli_in_process(project, "status", "--json").stdout)
     assert [t["status"] for t in status["tasks"]] == ["running"]
     second = cli(project, "run")
     assert second.code == 3
@@ -692,7 +693,7 @@ def test_reset_forgets_results(project: Path) -> None:
     reset = cli(project, "reset", "T-04")
     assert reset.code == 0 and "Reset 1 task: T-04" in reset.stdout
     assert "T-04" not in statuses(project)
-    status = json.loads(cli(project, "status", "--json").stdout)
+    status = json.loads(cli_in_process(project, "status", "--json").stdout)
     assert {t["id"]: t["status"] for t in status["tasks"]}["T-04"] == "pending"
 
     reset = cli(project, "reset", "--failed", "--json")

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from runner_helpers import Spec, cli, kill_leftovers, results, run, start, wait_until, write_plan
+from runner_helpers import Spec, cli, cli_in_process, kill_leftovers, results, run, start, wait_until, write_plan
 
 from orchestrator.errors import GitError
 from orchestrator.git.worktrees import Trees
@@ -163,7 +163,7 @@ def test_tasks_editing_the_same_lines_get_a_resolution_task_never_an_overwrite(t
     assert "<<<<<<< HEAD" in hunks and "two by T-01" in hunks and "two by T-02" in hunks and ">>>>>>>" in hunks
     # A shell plan has no agent to resolve it: the task waits for a person, T-03 for it.
     assert found["T-02-merge"]["status"] == "failed" and found["T-03"]["status"] == "skipped"
-    listed = json.loads(cli(project, "worktrees", "--json").stdout)["worktrees"]
+    listed = json.loads(cli_in_process(project, "worktrees", "--json").stdout)["worktrees"]
     assert {w["task"]: w["state"] for w in listed}["T-02-merge"] == "conflicted"
 
     resolution = project / ".orchestrator/worktrees/T-02-merge"
@@ -188,7 +188,7 @@ def test_on_conflict_fail_fails_the_task_and_keeps_everything(tmp_path: Path) ->
     assert on(project, INTEGRATION, "a.txt") == "one\ntwo by T-01\n"
     assert on(project, f"{INTEGRATION}-T-02", "a.txt") == "one\ntwo by T-02\n"  # its work, committed, kept
     assert (project / ".orchestrator/worktrees/T-02/a.txt").read_text() == "one\ntwo by T-02\n"
-    listed = json.loads(cli(project, "worktrees", "--json").stdout)["worktrees"]
+    listed = json.loads(cli_in_process(project, "worktrees", "--json").stdout)["worktrees"]
     assert {w["task"]: w["state"] for w in listed} == {None: "clean", "T-01": "merged", "T-02": "conflicted"}
 
 
@@ -208,7 +208,7 @@ def test_a_failing_verify_undoes_the_merge_and_fails_the_task_with_its_output(tm
     assert on(project, f"{INTEGRATION}-T-02", "bad.txt") == "bad\n"  # the work was not
     assert "merge T-02" not in git(project, "log", "--format=%s", INTEGRATION)
     # QA: `logs` showed neither of verify's logs (its output was in the result's reason only)
-    shown = cli(project, "logs", "T-02")
+    shown = cli_in_process(project, "logs", "T-02")
     assert (
         shown.code == 0
         and "── verify stdout: .orchestrator/logs/agent-02.attempt-1.verify.out\nverify found bad.txt" in (shown.stdout)
@@ -275,7 +275,7 @@ def test_prune_removes_only_merged_clean_worktrees(tmp_path: Path) -> None:
     assert run(project).code == 0
     dirty = project / ".orchestrator/worktrees/T-01"
     (dirty / "notes.txt").write_text("work nobody committed\n", encoding="utf-8")
-    listed = json.loads(cli(project, "worktrees", "--json").stdout)["worktrees"]
+    listed = json.loads(cli_in_process(project, "worktrees", "--json").stdout)["worktrees"]
     assert {w["task"]: w["state"] for w in listed} == {None: "clean", "T-01": "dirty", "T-02": "merged"}
     assert all(w["bytes"] > 0 for w in listed)
     pruned = cli(project, "worktrees", "prune", "--json")
@@ -345,7 +345,7 @@ def test_validate_outside_a_git_repository_is_one_clear_error(tmp_path: Path) ->
     project = tmp_path / "plain"
     project.mkdir()
     plan(project, [Spec("T-01", "true")])
-    result = cli(project, "validate")
+    result = cli_in_process(project, "validate")
     assert result.code == 2
     lines = result.stderr.strip().splitlines()
     assert lines[0].startswith(".orchestrator/master_plan.md:")
@@ -357,7 +357,7 @@ def test_validate_outside_a_git_repository_is_one_clear_error(tmp_path: Path) ->
         .replace("| P2 |", "| P2 | worktree |"),
         encoding="utf-8",
     )  # fmt: skip
-    cell = cli(project, "validate")
+    cell = cli_in_process(project, "validate")
     assert cell.code == 2 and "T-01: isolation: worktree needs a git repository" in cell.stderr
 
 
@@ -523,7 +523,7 @@ def test_two_workspaces_keeping_the_default_integration_branch_are_told_apart(tm
         )
         assert "add `integration_branch: orchestrator/b` to the frontmatter" in line
     (first / "one.txt").write_text("again\n", encoding="utf-8")  # the first workspace: as before
-    assert cli(first, "validate").code == 0
+    assert cli_in_process(first, "validate").code == 0
     assert run(first, "--rerun", "T-01").code == 0
     block_plan(second, [Spec("T-01", "echo two > two.txt")], integration_branch="orchestrator/b")
     result = run(second)
@@ -540,15 +540,15 @@ def test_a_workspace_git_tracks_is_told_before_the_run_and_named_when_merge_refu
     plan(project, [Spec("T-01", "echo one > one.txt")])
     git(project, "add", ".orchestrator/master_plan.md")
     git(project, "commit", "-q", "-m", "the plan")
-    checked = cli(project, "validate")
+    checked = cli_in_process(project, "validate")
     assert checked.code == 0, checked.stderr
     notice = checked.stderr.strip().splitlines()
     assert len(notice) == 1 and notice[0].startswith(
         ".orchestrator/ has files git tracks that a run writes (master_plan.md): your checkout will show them changed"
     )
     assert "git rm -r --cached .orchestrator" in notice[0] and '"Worktrees and the merge queue"' in notice[0]
-    assert json.loads(cli(project, "validate", "--json").stdout)["notices"] == [notice[0]]
-    above = cli(tmp_path, "validate", "project")  # the git command it gives works from where it is said
+    assert json.loads(cli_in_process(project, "validate", "--json").stdout)["notices"] == [notice[0]]
+    above = cli_in_process(tmp_path, "validate", "project")  # the git command it gives works from where it is said
     assert "(git -C project rm -r --cached .orchestrator, then" in above.stderr, above.stderr
     said = subprocess.run(["git", "-C", "project", "rm", "-r", "-q", "--cached", "--dry-run", ".orchestrator"],
                           cwd=tmp_path, capture_output=True, text=True, check=False)  # fmt: skip
@@ -577,7 +577,7 @@ def test_a_workspace_git_tracks_is_told_before_the_run_and_named_when_merge_refu
     # A plan kept in git as the docs allow: status blocks off, conflicts failing, nothing else
     # of the workspace tracked: the run writes nothing git tracks, and nothing is said.
     plan(project, [Spec("T-01", "echo one > one.txt")], status_blocks=False, on_conflict="fail")
-    quiet = cli(project, "validate")
+    quiet = cli_in_process(project, "validate")
     assert quiet.code == 0 and quiet.stderr == "", quiet.stderr
 
 
@@ -804,7 +804,7 @@ def test_a_running_task_or_a_failed_one_that_changed_nothing_is_empty_never_merg
     )
 
     def states() -> dict[str | None, str]:
-        listed = cli(project, "worktrees", "--json")
+        listed = cli_in_process(project, "worktrees", "--json")
         assert listed.code == 0, listed.stderr
         return {w["task"]: w["state"] for w in json.loads(listed.stdout)["worktrees"]}
 
@@ -820,7 +820,7 @@ def test_a_running_task_or_a_failed_one_that_changed_nothing_is_empty_never_merg
         runner.cleanup()
         go.touch()
     assert states() == {None: "clean", "T-01": "merged", "T-02": "merged", "T-03": "empty", "T-04": "clean"}
-    text = cli(project, "worktrees")
+    text = cli_in_process(project, "worktrees")
     assert any(line.split()[:3] == ["T-03", f"{INTEGRATION}-T-03", "empty"] for line in text.stdout.splitlines())
     pruned = cli(project, "worktrees", "prune", "--json")
     assert pruned.code == 0, pruned.stderr
@@ -877,7 +877,7 @@ def test_files_a_task_writes_that_git_ignores_are_told_and_keep_its_worktree(tmp
     completed = [e for e in result.events if e["event"] == "task_completed" and e["task"] == "T-01"]
     assert completed[0]["warning"] == note  # the run tells it as the task completes
     assert on(project, INTEGRATION, "src.txt") == "src\n" and on(project, INTEGRATION, "out/report.md") is None
-    listed = json.loads(cli(project, "worktrees", "--json").stdout)["worktrees"]
+    listed = json.loads(cli_in_process(project, "worktrees", "--json").stdout)["worktrees"]
     assert {w["task"]: w["state"] for w in listed} == {None: "clean", "T-01": "ignored", "T-02": "merged"}
     pruned = cli(project, "worktrees", "prune")
     assert pruned.code == 0, pruned.stderr
@@ -912,7 +912,7 @@ def test_prune_keeps_the_integration_worktree_until_its_work_is_merged_into_your
     why = f"{INTEGRATION} has work not merged into main — `orchestrator merge` brings it"
     assert report["kept"] == [{"task": None, "branch": INTEGRATION, "state": "clean", "why": why}]
     assert f"kept the integration worktree: {why}" in cli(first, "worktrees", "prune").stdout.splitlines()
-    assert cli(second, "validate").code == 2  # the guard holds: the branch is still this workspace's
+    assert cli_in_process(second, "validate").code == 2  # the guard holds: the branch is still this workspace's
     assert cli(first, "merge").code == 0
     pruned = cli(first, "worktrees", "prune", "--json")
     assert [t["task"] for t in json.loads(pruned.stdout)["removed"]] == [None]  # all merged: it goes now
@@ -989,7 +989,7 @@ def test_a_failed_tasks_branch_that_only_took_in_the_integration_branch_is_empty
     assert run(project, "--only", "T-01").code == 0  # the integration branch moves
     assert run(project).code == 1  # T-03 again: the integration branch is merged into its own first
     assert on(project, f"{INTEGRATION}-T-03", "one.txt") == "one\n"  # (it took it in)
-    listed = cli(project, "worktrees", "--json")
+    listed = cli_in_process(project, "worktrees", "--json")
     states = {w["task"]: w["state"] for w in json.loads(listed.stdout)["worktrees"]}
     assert states["T-03"] == "empty", states
 
@@ -1021,7 +1021,7 @@ def test_validate_says_a_task_without_isolation_does_not_see_its_worktree_upstre
     text = text.replace("| Priority |", "| Priority | Isolation |", 1).replace("|----------|", "|---|---|", 1)
     text = text.replace(rows[0], rows[0] + " none |").replace("| P2 |\n", "| P2 | |\n", 1)
     plan_file.write_text(text, encoding="utf-8")
-    shown = cli(project, "validate")
+    shown = cli_in_process(project, "validate")
     assert shown.code == 0, shown.stderr
     line = next(n for n, row in enumerate(text.splitlines(), 1) if row.startswith("| T-02 "))
     assert (
@@ -1029,7 +1029,7 @@ def test_validate_says_a_task_without_isolation_does_not_see_its_worktree_upstre
         "it runs in your checkout and sees only their results, not their files"
     ) in shown.stderr
     plan(project, [Spec("T-01", "echo one > one.txt"), Spec("T-02", "cat one.txt", deps=["T-01"])])
-    assert "has no isolation itself" not in cli(project, "validate").stderr  # both isolated: nothing to say
+    assert "has no isolation itself" not in cli_in_process(project, "validate").stderr  # both isolated: nothing to say
 
 
 def test_on_conflict_fail_advice_followed_to_the_letter_keeps_both_sides(tmp_path: Path) -> None:
@@ -1057,9 +1057,9 @@ def test_on_conflict_fail_advice_followed_to_the_letter_keeps_both_sides(tmp_pat
     assert f"conflicts with {INTEGRATION} in a.txt" in said
     assert f"in {worktree}, run `git merge {INTEGRATION}`, resolve those files, `git add` them and `git commit`" in said
     assert "then `orchestrator run` merges it, both sides kept, without running T-02 again" in said
-    assert said in cli(project, "status").stdout.replace("\n", "")  # (the table's reason: the same words)
-    assert f"── not merged: {said}\n" in cli(project, "logs", "T-02").stdout  # where `next:` sends you
-    assert "T-02" in cli(project, "check").stdout
+    assert said in cli_in_process(project, "status").stdout.replace("\n", "")  # (the table's reason: the same words)
+    assert f"── not merged: {said}\n" in cli_in_process(project, "logs", "T-02").stdout  # where `next:` sends you
+    assert "T-02" in cli_in_process(project, "check").stdout
 
     # Run again before doing it: nothing runs, it stays failed as it was, and says so again.
     early = run(project, "--json")
@@ -1191,7 +1191,7 @@ def test_a_failed_task_whose_branch_took_the_integration_branch_in_is_empty_and_
     git(integration, "commit", "-q", "-m", "an upstream's merge")
     git(tree, "merge", "--no-ff", "--no-edit", "-q", INTEGRATION)  # as `open` takes it in
     assert git(project, "merge-base", "--is-ancestor", f"{INTEGRATION}-T-01", INTEGRATION, check=False) == ""
-    listed = cli(project, "worktrees", "--json")
+    listed = cli_in_process(project, "worktrees", "--json")
     assert {w["task"]: w["state"] for w in json.loads(listed.stdout)["worktrees"]}["T-01"] == "empty"
     pruned = cli(project, "worktrees", "prune", "--json")
     assert pruned.code == 0, pruned.stderr
