@@ -37,7 +37,6 @@ EXAMPLES = sorted(
     for p in ROOT.glob("examples/*/.orchestrator/master_plan.md")
     if p.parent.parent.name != "claude-review"
 )
-
 CLAUDE_PLANS = sorted(p.parent.parent.name for p in ROOT.glob("examples/*/claude/master_plan.md"))
 BLOCK_TIMEOUT = 120
 
