@@ -12,6 +12,10 @@
 - **One Dask cluster per test worker** (``two_workers``): a scheduler and two workers (``shell=4``
   each), started by the first test on this worker that asks, stopped at the end of its session.
   A test that needs a cluster of its own (a worker killed, resources of its own) starts one.
+  test_dask.py stays on one worker, so the suite starts one such cluster, not one per worker.
+- **Dask's own monitors slowed** (``DASK_QUIET``): a worker's profiler samples its threads every
+  10 ms and every process ticks every 20 ms, each idle scheduler and worker spending 1.5-2% of a
+  core: the clusters the tests start watch themselves every second instead. No test is about them.
 - **Tests handed out one by one** (``--dist loadgroup``, the pyproject's): a long file no longer
   holds one worker to the end of the run. The files of ``TOGETHER`` stay on one worker each, in
   the order they are collected: their tests share a module's fixture that does the work of all of
@@ -37,12 +41,22 @@ from orchestrator import timing
 
 os.environ.setdefault(timing.VARIABLE, timing_text())
 
+DASK_QUIET = {
+    "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
+    "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": "1s",
+    "DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__INTERVAL": "5s",
+    "DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__GIL__ENABLED": "False",
+}
+for _name, _value in DASK_QUIET.items():
+    os.environ.setdefault(_name, _value)
+
 TOGETHER = {
     "test_docs.py": "its blocks, run at once by a module's fixture",
     "test_bad_plans.py": "the cases' validate and render, run at once by a module's fixture",
     "test_schedule.py": "this user's crontab, one test at a time",
     "test_report.py": "the run a module's fixture makes once for most of its tests",
     "test_in_process.py": "the run a module's fixture makes once for most of its tests",
+    "test_dask.py": "the Dask cluster most of its tests share: one, not one idle on each worker",
 }
 
 if os.environ.get("PYTHONDONTWRITEBYTECODE") and not os.environ.get("PYTHONPYCACHEPREFIX"):

@@ -489,7 +489,10 @@ def test_bad_set_ups_are_one_line_before_anything_starts(tmp_path: Path) -> None
     assert done.code == 2 and "--scheduler" in done.stderr and done.stderr.strip().count("\n") == 0
 
     with cluster(tmp_path / "empty", workers=()) as empty:
-        done = cli(tmp_path, "run", "--executor", "dask", "--scheduler", empty.address)
+        # (a worker has $ORCHESTRATOR_DASK_TIMEOUT to join an empty cluster: 4 s here, of the tool's 10)
+        done = cli(
+            tmp_path, "run", "--executor", "dask", "--scheduler", empty.address, env={"ORCHESTRATOR_DASK_TIMEOUT": "4"}
+        )
         assert done.code == 2 and "has no worker" in done.stderr, done.stderr
         assert done.stderr.strip().count("\n") == 0
         codex = tmp_path / "codex"
