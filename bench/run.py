@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from agent_startup import section_of as startup_section_of
 from agents import WORKLOADS as AGENT_WORKLOADS
 from agents import Report, run_agents, section_of, w7_runs_default
 from agents import render as render_agents
@@ -324,6 +325,7 @@ class Suite:
     kept_agents: str | None = None  # the agents' section of the last report, when W6-W8 do not run
     kept_cluster: str | None = None  # W9's section (bench/cluster.py), kept as it is
     kept_learned: str | None = None  # W6s's section (bench/learned.py), kept as it is
+    kept_startup: str | None = None  # W10's section (bench/agent_startup.py), kept as it is
     crashed: list[str] = field(default_factory=list)
 
     def targets(self) -> list[Target]:
@@ -411,6 +413,8 @@ def render(suite: Suite) -> str:
         parts += ["", suite.kept_learned]
     if suite.kept_cluster:  # W9, written by bench/cluster.py
         parts += ["", suite.kept_cluster]
+    if suite.kept_startup:  # W10, written by bench/agent_startup.py
+        parts += ["", suite.kept_startup]
     return "\n".join(parts) + "\n"
 
 
@@ -449,6 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     suite.kept_agents = section_of(output)
     suite.kept_cluster = cluster_section_of(output)
     suite.kept_learned = learned_section_of(output)
+    suite.kept_startup = startup_section_of(output)
     smoke = args.smoke
     ours = orchestrator_tool(env.orchestrator)
     floor, floor_bash = floor_tools(env.python)

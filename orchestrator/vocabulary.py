@@ -84,6 +84,34 @@ _FINISHED = frozenset(
 )
 
 
+# The words other task managers (`tm`, GitHub, Jira) give a state, each with the states
+# it names here: `list --status in_progress` is `--status running`. A state's own name names itself.
+STATUS_ALIASES: dict[str, frozenset[TaskStatus]] = {
+    "in_progress": frozenset({TaskStatus.RUNNING}),
+    "todo": frozenset({TaskStatus.PENDING, TaskStatus.WAITING}),  # not started: ready, or waiting for its upstream
+    "done": frozenset({TaskStatus.COMPLETED}),
+    "canceled": frozenset({TaskStatus.CANCELLED}),
+}
+
+
+def statuses_named(word: str) -> frozenset[TaskStatus] | None:
+    """The states ``word`` names: a state (``awaiting-approval`` too), or one of ``STATUS_ALIASES``
+    (``in-progress`` too); ``None`` when it names none."""
+    key = "_".join(word.strip().lower().replace("-", " ").split())
+    if key in STATUS_ALIASES:
+        return STATUS_ALIASES[key]
+    status = TaskStatus.read(key)
+    return frozenset({status}) if status is not None else None
+
+
+def status_words() -> str:
+    """Every word ``statuses_named`` takes, as a message lists them."""
+    aliases = ", ".join(
+        f"{word} ({' and '.join(sorted(s.value for s in states))})" for word, states in STATUS_ALIASES.items()
+    )
+    return f"{', '.join(status.value for status in TaskStatus)}; or {aliases}"
+
+
 class IllegalTransition(RuntimeError):
     """A move of a task's state the state machine has no arrow for: a bug of ours, never the plan's."""
 
@@ -103,6 +131,7 @@ TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
             _S.WAITING,
             _S.BLOCKED,
             _S.AWAITING_APPROVAL,
+            _S.REJECTED,
             _S.BYPASSED,
             _S.SKIPPED,
             _S.FAILED,
@@ -110,7 +139,8 @@ TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
             _S.INTERRUPTED,
             _S.COMPLETED,
         }
-    ),  # (completed: a result kept from the logs of a dead runner's attempt, or reused from the cache)
+    ),  # (completed: a result kept from the logs of a dead runner's attempt, or reused from the cache;
+    # rejected: at a gate before it starts, refused by a word given while no run went on)
     _S.BLOCKED: frozenset({_S.PENDING, _S.WAITING, _S.CANCELLED}),
     _S.AWAITING_APPROVAL: frozenset({_S.PENDING, _S.WAITING, _S.COMPLETED, _S.REJECTED, _S.CANCELLED}),
     _S.RUNNING: frozenset(

@@ -171,8 +171,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Any, Literal, Self
+from urllib.parse import parse_qs, urlsplit
 
 JSON = dict[str, Any]
 
@@ -228,8 +228,9 @@ class Reply:
     headers: Mapping[str, str] = field(default_factory=dict)
     hang_seconds: float = 0.0
     stop_reason: str | None = None  # override the natural stop_reason
-    input_tokens: int = 100
+    input_tokens: int = 100  # the request's whole input, ``cached_tokens`` of it read from a cache
     output_tokens: int = 20
+    cached_tokens: int = 0  # each dialect words it as its API does (Anthropic's input_tokens leave them out)
     delay_seconds: float = 0.0  # sleep before answering at all
     chunk_seconds: float = 0.0  # sleep before each streamed text chunk: a long, slow generation
 
@@ -368,6 +369,10 @@ class RateLimit:
             self.rejected.append(now)
             return (1.0 - self._tokens) * 60.0 / self.per_minute
 
+    def side_reply(self, body: JSON) -> Reply:
+        """The answer to a side call (one ``classify`` tells from the agent's turns)."""
+        return Reply.say(SIDE_REPLY_TEXT, input_tokens=10, output_tokens=1)
+
     def refusal(self, wait: float) -> Reply:
         """The 429 the API sends when the bucket is empty."""
         reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + wait))
@@ -410,26 +415,21 @@ def is_side_call(body: Mapping[str, Any]) -> bool:
     return not tools
 
 
-class FakeAnthropic:
-    """A local fake of ``api.anthropic.com`` for the ``claude`` CLI.
+class FakeServer:
+    """The machinery every vendor's fake shares: a ``ThreadingHTTPServer`` on 127.0.0.1 (an
+    OS-chosen port) in a background thread, a script of :class:`Reply` consumed one per main
+    call, the requests logged, a :class:`RateLimit` in front. A vendor's dialect is a subclass:
+    its ``post`` routes a request and renders the chosen reply on the :class:`Wire` (its paths,
+    JSON and SSE shapes); ``FakeAnthropic`` below, ``fake_openai.FakeOpenAI`` (the Responses
+    API, for codex and opencode) and ``fake_gemini.FakeGemini`` (the Gemini API).
 
-    Usage::
-
-        with FakeAnthropic([Reply.say("hello")]) as api:
-            env["ANTHROPIC_BASE_URL"] = api.base_url
-            ...
-        api.requests        # every JSON body POSTed to /v1/messages
-        api.main_requests   # only those that consumed the script
-
-    ``script`` is a sequence of :class:`Reply` consumed one per main-agent
-    call (when exhausted, a text reply ``"[fakeapi: script exhausted]"`` is
-    sent and recorded in ``errors``), or a callable ``body -> Reply`` called
-    for every main-agent call.
-
-    ``rate_limit``: a :class:`RateLimit` every ``POST /v1/messages`` passes
-    first; what it refuses is answered 429 (listed in ``requests`` and
-    ``limited``, not in ``main_requests``/``side_requests``).
+    ``script`` is a sequence of :class:`Reply` consumed one per main call (when exhausted, a
+    text reply ``"[fakeapi: script exhausted]"`` is sent and recorded in ``errors``), or a
+    callable ``body -> Reply`` called for every main call. ``classify(body)`` tells a side call
+    (answered "ok", the script untouched) from a main one.
     """
+
+    name = "fakeapi"
 
     def __init__(
         self,
@@ -455,6 +455,7 @@ class FakeAnthropic:
         self.limited: list[JSON] = []  # refused by ``rate_limit``
         self.rate_limit = rate_limit
         self.log: list[LoggedRequest] = []  # every HTTP request, in order
+        self.chosen: list[Reply] = []  # the reply chosen for each request, in order
         self.errors: list[str] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -464,13 +465,13 @@ class FakeAnthropic:
         self.base_url = ""
 
     # ---- lifecycle ----------------------------------------------------
-    def start(self) -> FakeAnthropic:
+    def start(self) -> Self:
         handler = _make_handler(self)
         server = _QuietServer(("127.0.0.1", 0), handler)
         self._server = server
         port = server.server_address[1]
         self.base_url = f"http://127.0.0.1:{port}"
-        self._thread = threading.Thread(target=server.serve_forever, name="fakeapi", daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, name=self.name, daemon=True)
         self._thread.start()
         return self
 
@@ -484,7 +485,7 @@ class FakeAnthropic:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> FakeAnthropic:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -501,23 +502,55 @@ class FakeAnthropic:
         with self._lock:
             return len(self._script)
 
+    # ---- the dialect ----------------------------------------------------
+    def post(self, wire: Wire, path: str, body: JSON | None) -> None:
+        """Answer one ``POST`` (``path`` without its query string, which ``wire.query`` holds)."""
+        wire.send_json(404, {"error": {"message": f"no such endpoint: {path}"}})
+
+    def get(self, wire: Wire, path: str) -> None:
+        """Answer one ``GET``."""
+        wire.send_json(200, {})
+
+    def side_reply(self, body: JSON) -> Reply:
+        """The answer to a side call (one ``classify`` tells from the agent's turns)."""
+        return Reply.say(SIDE_REPLY_TEXT, input_tokens=10, output_tokens=1)
+
+    def refusal(self, wait: float) -> Reply:
+        """The 429 this vendor sends when ``rate_limit`` has no token for a request."""
+        assert self.rate_limit is not None
+        return self.rate_limit.refusal(wait)
+
     # ---- internals ----------------------------------------------------
     def next_id(self, prefix: str) -> str:
         return f"{prefix}_fake_{next(self._ids):04d}"
 
     def choose(self, body: JSON) -> Reply:
+        reply = self._choose(body)
+        with self._lock:
+            self.chosen.append(reply)
+        return reply
+
+    @property
+    def billed(self) -> tuple[int, int]:
+        """The input and output tokens of every answer given (side calls included): what the
+        vendor would bill, and what the CLI should report."""
+        with self._lock:
+            answers = [r for r in self.chosen if r.kind in ("text", "tool_use")]
+        return sum(r.input_tokens for r in answers), sum(r.output_tokens for r in answers)
+
+    def _choose(self, body: JSON) -> Reply:
         if self.rate_limit is not None:
             wait = self.rate_limit.take()
             if wait > 0:
                 with self._lock:
                     self.requests.append(body)
                     self.limited.append(body)
-                return self.rate_limit.refusal(wait)
+                return self.refusal(wait)
         with self._lock:
             self.requests.append(body)
             if self._classify(body):
                 self.side_requests.append(body)
-                return Reply.say(SIDE_REPLY_TEXT, input_tokens=10, output_tokens=1)
+                return self.side_reply(body)
             self.main_requests.append(body)
             if self._script_fn is not None:
                 fn = self._script_fn
@@ -533,20 +566,55 @@ class FakeAnthropic:
         return self._stop.wait(seconds)
 
 
+class FakeAnthropic(FakeServer):
+    """A local fake of ``api.anthropic.com`` for the ``claude`` CLI.
+
+    Usage::
+
+        with FakeAnthropic([Reply.say("hello")]) as api:
+            env["ANTHROPIC_BASE_URL"] = api.base_url
+            ...
+        api.requests        # every JSON body POSTed to /v1/messages
+        api.main_requests   # only those that consumed the script
+
+    ``script`` is a sequence of :class:`Reply` consumed one per main-agent
+    call (when exhausted, a text reply ``"[fakeapi: script exhausted]"`` is
+    sent and recorded in ``errors``), or a callable ``body -> Reply`` called
+    for every main-agent call.
+
+    ``rate_limit``: a :class:`RateLimit` every ``POST /v1/messages`` passes
+    first; what it refuses is answered 429 (listed in ``requests`` and
+    ``limited``, not in ``main_requests``/``side_requests``).
+    """
+
+    def post(self, wire: Wire, path: str, body: JSON | None) -> None:
+        if path.endswith("/v1/messages/count_tokens"):
+            wire.send_json(200, {"input_tokens": _count_tokens(body or {})})
+            return
+        if not path.endswith("/v1/messages") or body is None:
+            wire.send_json(404, {"type": "error", "error": {"type": "not_found_error", "message": path}})
+            return
+        reply = self.choose(body)
+        if reply.delay_seconds and self.wait(reply.delay_seconds):
+            return
+        model = str(body.get("model") or self.model)
+        _answer_messages(self, wire, reply, model, bool(body.get("stream")))
+
+
 # ---------------------------------------------------------------------------
 # Message rendering
 
 
-def _usage(input_tokens: int, output_tokens: int) -> JSON:
+def _usage(input_tokens: int, output_tokens: int, cached: int = 0) -> JSON:
     return {
-        "input_tokens": input_tokens,
+        "input_tokens": input_tokens - cached,
         "output_tokens": output_tokens,
         "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
+        "cache_read_input_tokens": cached,
     }
 
 
-def _content_blocks(api: FakeAnthropic, reply: Reply) -> list[JSON]:
+def _content_blocks(api: FakeServer, reply: Reply) -> list[JSON]:
     blocks: list[JSON] = []
     if reply.text or reply.kind == "text":
         blocks.append({"type": "text", "text": reply.text})
@@ -568,7 +636,7 @@ def _stop_reason(reply: Reply) -> str:
     return "tool_use" if reply.tool_calls else "end_turn"
 
 
-def render_message(api: FakeAnthropic, reply: Reply, model: str) -> JSON:
+def render_message(api: FakeServer, reply: Reply, model: str) -> JSON:
     """The non-streaming JSON body for ``reply``."""
     return {
         "id": api.next_id("msg"),
@@ -578,7 +646,7 @@ def render_message(api: FakeAnthropic, reply: Reply, model: str) -> JSON:
         "content": _content_blocks(api, reply),
         "stop_reason": _stop_reason(reply),
         "stop_sequence": None,
-        "usage": _usage(reply.input_tokens, reply.output_tokens),
+        "usage": _usage(reply.input_tokens, reply.output_tokens, reply.cached_tokens),
     }
 
 
@@ -587,7 +655,7 @@ def _chunks(text: str, size: int = 16) -> Iterator[str]:
         yield text[i : i + size]
 
 
-def _message_start(api: FakeAnthropic, reply: Reply, model: str) -> JSON:
+def _message_start(api: FakeServer, reply: Reply, model: str) -> JSON:
     return {
         "type": "message_start",
         "message": {
@@ -598,12 +666,12 @@ def _message_start(api: FakeAnthropic, reply: Reply, model: str) -> JSON:
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": _usage(reply.input_tokens, 1),
+            "usage": _usage(reply.input_tokens, 1, reply.cached_tokens),
         },
     }
 
 
-def render_stream(api: FakeAnthropic, reply: Reply, model: str) -> Iterator[tuple[str, JSON]]:
+def render_stream(api: FakeServer, reply: Reply, model: str) -> Iterator[tuple[str, JSON]]:
     """The SSE events (name, data) for a successful ``reply``."""
     yield "message_start", _message_start(api, reply, model)
     yield "ping", {"type": "ping"}
@@ -656,10 +724,10 @@ def render_stream(api: FakeAnthropic, reply: Reply, model: str) -> Iterator[tupl
             "type": "message_delta",
             "delta": {"stop_reason": _stop_reason(reply), "stop_sequence": None},
             "usage": {
-                "input_tokens": reply.input_tokens,
+                "input_tokens": reply.input_tokens - reply.cached_tokens,
                 "output_tokens": reply.output_tokens,
                 "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
+                "cache_read_input_tokens": reply.cached_tokens,
             },
         },
     )
@@ -682,135 +750,154 @@ class _QuietServer(ThreadingHTTPServer):
         pass
 
 
-def _make_handler(api: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "fakeapi/1"
+class Wire(BaseHTTPRequestHandler):
+    """One request as a dialect answers it: JSON, SSE (named events or bare ``data:`` lines, as
+    the Gemini API streams), or nothing (a dropped connection). ``query``: the request's query
+    string, parsed."""
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
+    protocol_version = "HTTP/1.1"
+    server_version = "fakeapi/1"
+    api: FakeServer  # set on the subclass ``_make_handler`` makes
+    query: dict[str, list[str]]
 
-        # -- helpers --
-        def _send_json(self, status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("request-id", "req_fake")
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
-            self.wfile.flush()
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
 
-        def _start_sse(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Cache-Control", "no-cache")
-            self.send_header("Connection", "close")
-            self.send_header("request-id", "req_fake")
-            self.end_headers()
-            self.close_connection = True
+    # -- what a dialect writes --
+    def send_json(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("request-id", "req_fake")
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
 
-        def _event(self, name: str, data: Mapping[str, Any]) -> None:
-            self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
-            self.wfile.flush()
+    def start_sse(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.send_header("request-id", "req_fake")
+        self.end_headers()
+        self.close_connection = True
 
-        def _read_body(self) -> JSON | None:
+    def event(self, name: str | None, data: Any) -> None:
+        """One SSE event; ``name`` None: a bare ``data:`` line (the Gemini API's stream)."""
+        head = f"event: {name}\n" if name is not None else ""
+        self.wfile.write(f"{head}data: {json.dumps(data)}\n\n".encode())
+        self.wfile.flush()
+
+    def drop(self) -> None:
+        """End the connection without (any more of) an answer."""
+        self.close_connection = True
+
+    # -- reading --
+    def _read_body(self) -> JSON | None:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            raw = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                raw += self.rfile.read(size)
+                self.rfile.readline()
+        else:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
-            if not raw:
-                return None
-            try:
-                parsed = json.loads(raw)
-            except ValueError:
-                return {"_raw": raw.decode(errors="replace")}
-            return parsed if isinstance(parsed, dict) else {"_json": parsed}
+        if not raw:
+            return None
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            return {"_raw": raw.decode(errors="replace")}
+        return parsed if isinstance(parsed, dict) else {"_json": parsed}
 
-        def _log(self, body: JSON | None) -> None:
-            entry = LoggedRequest(
-                method=self.command,
-                path=self.path,
-                body=body,
-                headers={k.lower(): v for k, v in self.headers.items()},
-                time=time.monotonic(),
-            )
-            with api._lock:
-                api.log.append(entry)
+    def _log(self, body: JSON | None) -> None:
+        entry = LoggedRequest(
+            method=self.command,
+            path=self.path,
+            body=body,
+            headers={k.lower(): v for k, v in self.headers.items()},
+            time=time.monotonic(),
+        )
+        with self.api._lock:
+            self.api.log.append(entry)
 
-        # -- verbs --
-        def do_HEAD(self) -> None:
-            self._log(None)
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+    # -- verbs --
+    def do_HEAD(self) -> None:
+        self._log(None)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
-        def do_GET(self) -> None:
-            self._log(None)
-            self._send_json(200, {})
+    def do_GET(self) -> None:
+        self._log(None)
+        parts = urlsplit(self.path)
+        self.query = parse_qs(parts.query)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.api.get(self, parts.path.rstrip("/"))
 
-        def do_POST(self) -> None:
-            body = self._read_body()
-            self._log(body)
-            path = urlsplit(self.path).path.rstrip("/")
-            if path.endswith("/v1/messages/count_tokens"):
-                self._send_json(200, {"input_tokens": _count_tokens(body or {})})
-                return
-            if not path.endswith("/v1/messages") or body is None:
-                self._send_json(404, {"type": "error", "error": {"type": "not_found_error", "message": path}})
-                return
-            reply = api.choose(body)
-            if reply.delay_seconds and api.wait(reply.delay_seconds):
-                return
-            model = str(body.get("model") or api.model)
-            stream = bool(body.get("stream"))
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                self._answer(reply, model, stream)
+    def do_POST(self) -> None:
+        body = self._read_body()
+        self._log(body)
+        parts = urlsplit(self.path)
+        self.query = parse_qs(parts.query)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.api.post(self, parts.path.rstrip("/"), body)
 
-        def _answer(self, reply: Reply, model: str, stream: bool) -> None:
-            if reply.kind == "error":
-                self._send_json(reply.status, reply.error_body(), reply.headers)
-                return
-            if not stream:
-                # claude's non-streaming fallback (after a stream idle timeout).
-                if reply.kind == "hang":
-                    api.wait(reply.hang_seconds)
-                    self.close_connection = True
-                    return
-                if reply.kind == "broken":
-                    self.close_connection = True  # drop without any response
-                    return
-                if reply.kind == "stream_error":
-                    self._send_json(529, Reply.error(529, reply.error_type, reply.text).error_body())
-                    return
-                self._send_json(200, render_message(api, reply, model))
-                return
-            self._start_sse()
-            if reply.kind == "hang":
-                self._event("message_start", _message_start(api, reply, model))
-                api.wait(reply.hang_seconds)
-                return
-            if reply.kind == "broken":
-                self._event("message_start", _message_start(api, reply, model))
-                self._event(
-                    "content_block_start",
-                    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-                )
-                self._event(
-                    "content_block_delta",
-                    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hal"}},
-                )
-                return
-            if reply.kind == "stream_error":
-                self._event("message_start", _message_start(api, reply, model))
-                self._event("error", {"type": "error", "error": {"type": reply.error_type, "message": reply.text}})
-                return
-            for name, data in render_stream(api, reply, model):
-                if reply.chunk_seconds and name == "content_block_delta" and api.wait(reply.chunk_seconds):
-                    return
-                self._event(name, data)
 
-    return Handler
+def _make_handler(api: FakeServer) -> type[Wire]:
+    return type("Handler", (Wire,), {"api": api})
+
+
+def _answer_messages(api: FakeServer, wire: Wire, reply: Reply, model: str, stream: bool) -> None:
+    """The Messages API's answer: JSON, or its SSE stream."""
+    if reply.kind == "error":
+        wire.send_json(reply.status, reply.error_body(), reply.headers)
+        return
+    if not stream:
+        # claude's non-streaming fallback (after a stream idle timeout).
+        if reply.kind == "hang":
+            api.wait(reply.hang_seconds)
+            wire.drop()
+            return
+        if reply.kind == "broken":
+            wire.drop()  # drop without any response
+            return
+        if reply.kind == "stream_error":
+            wire.send_json(529, Reply.error(529, reply.error_type, reply.text).error_body())
+            return
+        wire.send_json(200, render_message(api, reply, model))
+        return
+    wire.start_sse()
+    if reply.kind == "hang":
+        wire.event("message_start", _message_start(api, reply, model))
+        api.wait(reply.hang_seconds)
+        return
+    if reply.kind == "broken":
+        wire.event("message_start", _message_start(api, reply, model))
+        wire.event(
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        )
+        wire.event(
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hal"}},
+        )
+        return
+    if reply.kind == "stream_error":
+        wire.event("message_start", _message_start(api, reply, model))
+        wire.event("error", {"type": "error", "error": {"type": reply.error_type, "message": reply.text}})
+        return
+    for name, data in render_stream(api, reply, model):
+        if reply.chunk_seconds and name == "content_block_delta" and api.wait(reply.chunk_seconds):
+            return
+        wire.event(name, data)
 
 
 # ---------------------------------------------------------------------------
@@ -1078,11 +1165,13 @@ __all__ = [
     "SCENARIOS",
     "ClaudeRun",
     "FakeAnthropic",
+    "FakeServer",
     "LoggedRequest",
     "RateLimit",
     "Reply",
     "Scenario",
     "ToolCall",
+    "Wire",
     "claude_env",
     "find_claude",
     "fixture_path",

@@ -166,113 +166,83 @@ def test_codex_a_failed_command_is_no_refusal() -> None:
 
 
 # --- gemini --------------------------------------------------------------------------------------
+# gemini 0.61.0 -o stream-json, as it printed against tests/fake_gemini.py (ids shortened).
 
-GEMINI_SUCCESS = json.dumps(
-    {
-        "session_id": "c4bdf6e6-4b4b-4c48-9d0c-5b0f5d9b7e1a",
-        "response": "Three endpoints respond.",
-        "stats": {
-            "models": {
-                "gemini-2.5-pro": {
-                    "api": {"totalRequests": 2},
-                    "tokens": {
-                        "prompt": 5120,
-                        "candidates": 88,
-                        "total": 5300,
-                        "cached": 4096,
-                        "thoughts": 92,
-                        "tool": 0,
-                    },
-                }
-            },
-            "tools": {"totalCalls": 1},
-        },
-    }
-)
+GEMINI_INIT = '{"type":"init","timestamp":"2026-11-25T20:57:49.547Z","session_id":"fb7bc446-7dbf-41df","model":"auto"}'
+GEMINI_SUCCESS = [
+    GEMINI_INIT,
+    '{"type":"message","timestamp":"2026-11-25T20:57:49.548Z","role":"user","content":"Count the endpoints."}',
+    '{"type":"tool_use","timestamp":"2026-11-25T20:57:49.762Z","tool_name":"read_file","tool_id":"read_file__1_0",'
+    '"parameters":{"file_path":"api.md"}}',
+    '{"type":"tool_result","timestamp":"2026-11-25T20:57:49.864Z","tool_id":"read_file__1_0","status":"success",'
+    '"output":"3 endpoints"}',
+    '{"type":"message","timestamp":"2026-11-25T20:57:49.888Z","role":"assistant","content":"Three endpoints ",'
+    '"delta":true}',
+    '{"type":"message","timestamp":"2026-11-25T20:57:49.895Z","role":"assistant","content":"respond.","delta":true}',
+    '{"type":"result","timestamp":"2026-11-25T20:57:49.896Z","status":"success","stats":{"total_tokens":5300,'
+    '"input_tokens":5120,"output_tokens":180,"cached":4096,"input":1024,"duration_ms":349,"tool_calls":1,'
+    '"models":{"gemini-3.5-flash-lite":{"total_tokens":42,"input_tokens":30,"output_tokens":12,"cached":0,'
+    '"input":30},"gemini-3.8-flash":{"total_tokens":5258,"input_tokens":5090,"output_tokens":168,"cached":4096,'
+    '"input":994}}}}',
+]
+GEMINI_UNREGISTERED = [
+    '{"type":"tool_use","timestamp":"2026-11-25T20:58:16.435Z","tool_name":"write_file","tool_id":"write_file__2_0",'
+    '"parameters":{"file_path":"made.txt","content":"x"}}',
+    '{"type":"tool_result","timestamp":"2026-11-25T20:58:16.467Z","tool_id":"write_file__2_0","status":"error",'
+    '"output":"Tool \\"write_file\\" not found. Did you mean one of: \\"read_file\\"?","error":{"type":'
+    '"tool_not_registered","message":"Tool \\"write_file\\" not found. Did you mean one of: \\"read_file\\"?"}}',
+]
+GEMINI_NOT_FOUND = [
+    '{"type":"tool_use","timestamp":"2026-11-25T20:57:49.762Z","tool_name":"read_file","tool_id":"read_file__3_0",'
+    '"parameters":{"file_path":"notes.txt"}}',
+    '{"type":"tool_result","timestamp":"2026-11-25T20:57:49.864Z","tool_id":"read_file__3_0","status":"error",'
+    '"output":"File not found.","error":{"type":"file_not_found","message":"File not found: /p/notes.txt"}}',
+]
+
+
+def _gemini(*lines: str) -> str:
+    return "\n".join(lines) + "\n"
+
+
+def _gemini_failed(message: str) -> str:
+    stats = {"total_tokens": 42, "input_tokens": 30, "output_tokens": 12, "cached": 0}
+    error = json.dumps(
+        {"type": "result", "status": "error", "error": {"type": "unknown", "message": message}, "stats": stats}
+    )
+    return _gemini(GEMINI_INIT, error)
 
 
 def test_gemini_success() -> None:
-    result = interpret_gemini(OK, "Loaded cached credentials.\n" + GEMINI_SUCCESS, "")
+    result = interpret_gemini(OK, _gemini(*GEMINI_SUCCESS), "")
     assert result.completed
-    assert result.text == "Three endpoints respond."
-    assert result.session_id == "c4bdf6e6-4b4b-4c48-9d0c-5b0f5d9b7e1a"
-    # prompt holds the cached tokens, total is the sum of the others: each counted once
+    assert result.text == "Three endpoints respond."  # the answer after the last tool call, its pieces joined
+    assert result.session_id == "fb7bc446-7dbf-41df"
+    # input_tokens hold the cached ones, the router model's included: each counted once
     assert result.tokens == {"input": 1024, "output": 180, "cache_read": 4096}
-
-
-def test_gemini_tokens_add_up_to_its_totals_across_models() -> None:
-    models = {
-        "gemini-2.5-pro": {"tokens": {"prompt": 1000, "candidates": 50, "total": 1100, "cached": 0, "thoughts": 50,
-                                      "tool": 0}},
-        "gemini-2.5-flash": {"tokens": {"prompt": 700, "candidates": 20, "total": 760, "cached": 300, "thoughts": 0,
-                                        "tool": 40}},
-    }  # fmt: skip
-    body = json.dumps({"session_id": "s", "response": "Done.", "stats": {"models": models}})
-    result = interpret_gemini(OK, body, "")
-    assert result.tokens == {"input": 1000 + 400 + 40, "output": 100 + 20, "cache_read": 300}
-    assert sum(result.tokens.values()) == 1100 + 760
-
-
-def _gemini_with_tools(tools: dict[str, object]) -> str:
-    data = json.loads(GEMINI_SUCCESS)
-    data["stats"]["tools"] = tools
-    return json.dumps(data)
-
-
-def test_gemini_a_rejected_call_fails_the_task_as_denied() -> None:
-    """``stats.tools.totalDecisions.reject``: calls gemini refused. Whatever the agent then says
-    it did, they were not done; ``byName`` names them as far as it tells."""
-    tools = {
-        "totalCalls": 3,
-        "totalDecisions": {"accept": 1, "reject": 3, "modify": 0, "auto_accept": 0},
-        "byName": {
-            "write_file": {"count": 2, "decisions": {"accept": 0, "reject": 2, "modify": 0, "auto_accept": 0}},
-            "read_file": {"count": 1, "decisions": {"accept": 1, "reject": 0, "modify": 0, "auto_accept": 0}},
-        },
-    }
-    result = interpret_gemini(OK, _gemini_with_tools(tools), "")
-    assert not result.completed and not result.retryable
-    assert result.error_class == ErrorClass.DENIED
-    assert result.message is not None
-    assert result.message.startswith("3 tool calls denied: write_file, write_file, ? — ")
-    assert "permission_mode" in result.message and "allowed_tools" not in result.message
-    assert len(result.permission_denials) == 3
-    assert result.text == "Three endpoints respond."
+    assert sum(result.tokens.values()) == 5300 and result.cost_usd is None
 
 
 def test_gemini_a_call_of_a_tool_it_was_not_given_fails_the_task_as_denied() -> None:
     """Headless, gemini leaves out the tools its approval mode would have to ask for: a call of
-    one is no decision (``byName`` counts it a ``fail``), only a line on stderr. A tool that ran
-    and failed is no refusal."""
-    tools = {
-        "totalCalls": 3, "totalSuccess": 1, "totalFail": 2,
-        "totalDecisions": {"accept": 0, "reject": 0, "modify": 0, "auto_accept": 2},
-        "byName": {
-            "write_file": {"count": 1, "success": 0, "fail": 1,
-                           "decisions": {"accept": 0, "reject": 0, "modify": 0, "auto_accept": 0}},
-            "read_file": {"count": 2, "success": 1, "fail": 1,
-                          "decisions": {"accept": 0, "reject": 0, "modify": 0, "auto_accept": 2}},
-        },
-    }  # fmt: skip
-    stderr = (
-        "Loaded cached credentials.\n"
-        "Error executing tool read_file: File not found: /p/missing.md\n"
-        'Error executing tool write_file: Tool "write_file" not found in registry. Tools must use the exact names '
-        'that are registered. Did you mean one of: "read_file", "glob", "web_fetch"?\n'
-    )
-    result = interpret_gemini(OK, _gemini_with_tools(tools), stderr)
-    assert not result.completed and result.error_class == ErrorClass.DENIED
-    assert result.permission_denials == [{"tool_name": "write_file", "tool_input": {}}]
-    assert result.message is not None and result.message.startswith("1 tool call denied: write_file — ")
-    assert "permission_mode" in result.message
-    ordinary = interpret_gemini(OK, _gemini_with_tools(tools), stderr.splitlines(keepends=True)[1])
+    one is a ``tool_result`` error ``tool_not_registered`` (0.61.0 says "not found", no longer "not
+    found in registry"), and the agent then says it wrote the file. A tool that ran and failed is
+    no refusal."""
+    lines = [*GEMINI_SUCCESS[:2], *GEMINI_UNREGISTERED, *GEMINI_SUCCESS[2:]]
+    result = interpret_gemini(OK, _gemini(*lines), 'Error executing tool write_file: Tool "write_file" not found.')
+    assert not result.completed and not result.retryable and result.error_class == ErrorClass.DENIED
+    assert result.permission_denials == [
+        {"tool_name": "write_file", "tool_input": {"file_path": "made.txt", "content": "x"}}
+    ]
+    assert result.message is not None and result.message.startswith("1 tool call denied: write_file (made.txt) — ")
+    assert "permission_mode" in result.message and result.text == "Three endpoints respond."
+    ordinary = interpret_gemini(OK, _gemini(*GEMINI_SUCCESS[:2], *GEMINI_NOT_FOUND, *GEMINI_SUCCESS[2:]), "")
     assert ordinary.completed and ordinary.permission_denials == []
 
 
-def test_gemini_calls_accepted_are_no_refusal() -> None:
-    tools = {"totalCalls": 2, "totalDecisions": {"accept": 1, "reject": 0, "modify": 0, "auto_accept": 1}}
-    result = interpret_gemini(OK, _gemini_with_tools(tools), "")
-    assert result.completed and result.permission_denials == []
+def test_gemini_a_call_a_policy_denied_fails_the_task_as_denied() -> None:
+    denied = GEMINI_UNREGISTERED[1].replace("tool_not_registered", "policy_violation")
+    result = interpret_gemini(OK, _gemini(*GEMINI_SUCCESS[:2], GEMINI_UNREGISTERED[0], denied, *GEMINI_SUCCESS[2:]), "")
+    assert result.error_class == ErrorClass.DENIED and len(result.permission_denials) == 1
 
 
 @pytest.mark.parametrize(
@@ -286,21 +256,40 @@ def test_gemini_calls_accepted_are_no_refusal() -> None:
     ],
 )
 def test_gemini_exit_codes(code: int, error_class: str, words: str) -> None:
-    body = json.dumps({"error": {"type": "Error", "message": "details here", "code": code}})
-    result = interpret_gemini(ProcessRun(code, None, 1.0), body, "")
+    result = interpret_gemini(ProcessRun(code, None, 1.0), _gemini_failed("details here"), "")
     assert not result.completed
     assert result.error_class == error_class
     assert result.message is not None and words in result.message and "details here" in result.message
     assert result.error_class is not None and not result.error_class.retryable
 
 
-def test_gemini_quota_error_is_a_usage_limit() -> None:
-    body = json.dumps(
-        {"error": {"type": "ApiError", "message": "Quota exceeded for quota metric; retry in 45m", "code": 429}}
+def test_gemini_a_rate_limit_it_gave_up_on_names_the_wait() -> None:
+    """A 429 gemini retried ``general.maxAttempts`` times: the RetryInfo's wait is in its words."""
+    said = ("[API Error: You exceeded your current quota, please check your plan and billing details. Please retry "
+            "in 1s.\nSuggested retry after 1s.]\nPlease wait and try again later. To increase your limits, request a "
+            "quota increase through AI Studio, or switch to another /auth method")  # fmt: skip
+    result = interpret_gemini(ProcessRun(173, None, 1.0), _gemini_failed(said), "")
+    assert result.error_class == ErrorClass.RATE_LIMIT and result.retry_after == 1.0 and result.retryable
+    assert result.tokens == {"input": 30, "output": 12, "cache_read": 0}  # the router's answer was spent
+
+
+def test_gemini_a_daily_quota_is_a_usage_limit() -> None:
+    said = (
+        "[API Error: You have exhausted your daily quota on this model.]\nPlease wait and try again later. To "
+        "increase your limits, request a quota increase through AI Studio, or switch to another /auth method"
     )
-    result = interpret_gemini(FAILED, body, "")
-    assert result.error_class == ErrorClass.USAGE_LIMIT
-    assert result.reset_at is not None and result.reset_at > time.time() + 40 * 60
+    result = interpret_gemini(ProcessRun(173, None, 1.0), _gemini_failed(said), "")
+    assert result.error_class == ErrorClass.USAGE_LIMIT and result.retry_after is None
+
+
+def test_gemini_a_session_it_no_longer_has_starts_afresh() -> None:
+    """``--resume`` of a session gemini does not have: exit 42, which would fail the task as bad
+    input; it is a retry with a new session."""
+    stderr = ('Error resuming session: Invalid session identifier "f3e0613d".\n  Searched for sessions in '
+              "/h/.gemini/tmp/p/chats.\n")  # fmt: skip
+    result = interpret_gemini(ProcessRun(42, None, 1.0), "", stderr, resumed="f3e0613d")
+    assert result.error_class == ErrorClass.AGENT_ERROR and result.retryable
+    assert result.message is not None and "f3e0613d" in result.message
 
 
 def test_gemini_crash_without_json() -> None:
@@ -558,27 +547,20 @@ def test_codex_recovers_only_a_completed_turn_from_a_log(tmp_path: Path, lines: 
 @pytest.mark.parametrize(
     ("output", "recovered"),
     [
-        pytest.param("Loaded cached credentials.\n" + GEMINI_SUCCESS, True, id="success"),
-        pytest.param(GEMINI_SUCCESS[: len(GEMINI_SUCCESS) // 2], False, id="torn"),
-        pytest.param('{"session_id":"s","error":{"type":"Error","message":"quota exceeded","code":429}}', False,
+        pytest.param(_gemini(*GEMINI_SUCCESS), True, id="success"),
+        pytest.param(_gemini(*GEMINI_SUCCESS[:-1]), False, id="no-result-yet"),
+        pytest.param(_gemini_failed("[API Error: You have exhausted your daily quota on this model.]"), False,
                      id="error"),
-        pytest.param('{"session_id":"s","response":"partial","error":{"type":"FatalTurnLimitedError",'
-                     '"message":"Reached max session turns","code":53}}', False, id="turn-limit"),
-        pytest.param('{"session_id":"s","response":"","stats":{}}', False, id="no-answer"),
-        pytest.param('{"session_id":"s","response":"I wrote it.","stats":{"tools":{"totalDecisions":{"reject":1}}}}',
-                     False, id="denied"),
-        pytest.param("Loaded cached credentials.\n", False, id="nothing-yet"),
-        pytest.param(GEMINI_SUCCESS + '\0Error executing tool write_file: Tool "write_file" not found in registry.',
-                     False, id="unregistered-tool"),
+        pytest.param(_gemini(*GEMINI_SUCCESS[:2], *GEMINI_UNREGISTERED, *GEMINI_SUCCESS[2:]), False, id="denied"),
+        pytest.param(_gemini(GEMINI_INIT), False, id="nothing-yet"),
+        pytest.param("", False, id="empty"),
     ],
 )  # fmt: skip
-def test_gemini_recovers_only_a_whole_answer_from_a_log(tmp_path: Path, output: str, recovered: bool) -> None:
-    """gemini prints its JSON object when it is done: only a whole one with an answer and no
-    error, and no refused call on stderr (after the NUL here), proves a finished task."""
+def test_gemini_recovers_only_a_finished_turn_from_a_log(tmp_path: Path, output: str, recovered: bool) -> None:
+    """gemini's last event says how its turn ended: only a ``result`` of success, and no call it
+    refused, proves a finished task."""
     log = tmp_path / "agent-01.attempt-1.out"
-    out, _, err = output.partition("\0")
-    log.write_text(out, encoding="utf-8")
-    (tmp_path / "agent-01.attempt-1.err").write_text(err, encoding="utf-8")
+    log.write_text(output, encoding="utf-8")
     result = backends.get("gemini").recover(Settings(), log, tmp_path / "agent-01.attempt-1.err")
     assert (result is not None) == recovered
     if result is not None:

@@ -68,7 +68,7 @@ GENERATED: dict[str, tuple[bytes, list[str]]] = {
         + b"| T-01 | echo "
         + b"x" * 2_000_000
         + b" | None |\n",
-        ["master_plan.md:9: T-01: the script is 2,000,005 bytes, and bash takes it as one argument of at most 131,071"],
+        ["master_plan.md:9: T-01: the script is 2,000,005 bytes, and bash takes it as one argument of at most 130,893"],
     ),
     "gen-frontmatter-of-300-kb": (
         b"---\nbackend: shell\n"

@@ -103,15 +103,17 @@ def test_json_shapes(tmp_path: Path) -> None:
         done = cli(tmp_path, kind, *words, "--json")
         assert done.code == 0, done.stderr
         data = json.loads(done.stdout)
-        assert set(data) == {"ok", "time", "task", "kind", "text", "file", "run"}
-        assert (data["ok"], data["task"], data["kind"], data["text"], data["run"]) == (
-            True, "T-01", kind, words[-1], None,
+        assert set(data) == {"ok", "time", "task", "kind", "text", "author", "file", "run"}
+        assert (data["ok"], data["task"], data["kind"], data["text"], data["author"], data["run"]) == (
+            True, "T-01", kind, words[-1], None, None,
         )  # fmt: skip
         assert (tmp_path / data["file"]).is_file()
     shown = json.loads(cli(tmp_path, "context", "T-01", "--json").stdout)
     assert set(shown) == {"ok", "task", "upstream", "shared", "discoveries", "notes"}
     assert [e["text"] for e in shown["shared"]] == ["shared"]
-    assert shown["notes"] == [{"time": shown["notes"][0]["time"], "task": "T-01", "kind": "note", "text": "noted"}]
+    assert shown["notes"] == [
+        {"time": shown["notes"][0]["time"], "task": "T-01", "kind": "note", "text": "noted", "author": None}
+    ]
     status = json.loads(cli(tmp_path, "status", "--json").stdout)
     assert status["discoveries"]["count"] == 1
     assert [e["text"] for e in status["discoveries"]["latest"]] == ["found"]

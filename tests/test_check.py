@@ -279,3 +279,55 @@ def test_a_task_whose_row_is_edited_while_it_waits_is_judged_by_its_new_limits(
     late = check(Workspace.find(project), time.time() + 900)
     assert [(f.kind, f.tasks) for f in late.findings] == [("overdue", ("T-02",))], late.findings
     assert "past its 10m00s timeout" in late.findings[0].message
+
+
+def test_a_task_at_its_gate_needs_a_person_and_check_says_so(project: Path) -> None:
+    """A run stopped at a gate (exit 4), by hand or by a schedule: ``check`` is not "all well"
+    but says which task awaits approval and how to decide (exit 1); a scheduled run that stopped
+    there is no failed one."""
+    path = project / ".orchestrator" / "master_plan.md"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        "---\nbackend: shell\nretries: 0\n---\n## Task Decomposition\n"
+        "| Task ID | Command | Dependencies | Approval |\n|---|---|---|---|\n"
+        "| T-01 | echo built | None | |\n| T-02 | echo deployed | T-01 | before |\n",
+        encoding="utf-8",
+    )
+    assert cli(project, "run").code == 4
+    said = cli(project, "check")
+    assert said.code == 1, said.stdout
+    assert "✋ T-02 awaits approval before it starts — `orchestrator approve T-02`" in said.stdout
+    report = json.loads(cli(project, "check", "--json").stdout)["workspaces"][0]
+    assert [(f["kind"], f["tasks"]) for f in report["findings"]] == [("awaiting_approval", ["T-02"])]
+    # Fired by a schedule: the same, and no "failed scheduled run".
+    ws = Workspace.find(project / ".orchestrator")
+    (ws.state_dir / "schedule.json").write_text(json.dumps({"cron": "0 2 * * *", "added": time.time(), "skips": 0}))
+    fired = cli(project, "schedule", "fire")
+    assert fired.code == 4 and "a person is needed: T-02 awaits approval before it starts" in fired.stdout
+    report = json.loads(cli(project, "check", "--json").stdout)["workspaces"][0]
+    assert [f["kind"] for f in report["findings"]] == ["awaiting_approval"], report["findings"]
+    assert cli(project, "approve", "T-02").code == 0
+    assert cli(project, "check").code == 0  # (approved: the next run takes it; nobody is waited for)
+
+
+def test_a_deadline_finding_is_one_bullet_in_every_format(project: Path) -> None:
+    """`check --format discord` wrote "- •" before a finding with no mark of its own (a missed
+    deadline): the format's bullet and the text format's stand-in, both. Each line has one bullet,
+    the finding's mark after it; a finding of a kind with no mark has the bullet alone."""
+    from orchestrator.output.digest import render
+    from orchestrator.state.health import Finding, Health
+
+    path = project / ".orchestrator" / "master_plan.md"
+    write_plan(project, [Spec("T-01", "sleep 0.3")])
+    path.write_text(path.read_text().replace("| Task ID |", "| Deadline | Task ID |", 1).replace("|---", "|---|---", 1)
+                    .replace("| T-01 |", "| 0.1s | T-01 |", 1))  # fmt: skip
+    assert run(project).code == 0
+    for fmt, bullet in (("discord", "- "), ("markdown", "- "), ("slack", "• "), ("text", "  ")):
+        shown = cli(project, "check", "--format", fmt)
+        assert shown.code == 1, shown.stdout + shown.stderr
+        [line] = [line for line in shown.stdout.splitlines() if "missed its deadline" in line]
+        assert line.startswith(f"{bullet}⏰ T-01 missed its deadline "), (fmt, line)
+        assert "•" not in line.removeprefix("• "), (fmt, line)
+    health = Health("w", [Finding("some_new_kind", "a thing to look at")])
+    assert render([("w", health, None)], "discord").splitlines()[1] == "- a thing to look at"
+    assert render([("w", health, None)], "text").splitlines()[1] == "  • a thing to look at"

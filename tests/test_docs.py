@@ -301,13 +301,17 @@ def test_the_docs_prove_the_commands_and_examples() -> None:
     readme = [b for b in BLOCKS if b.doc == "README.md"]
     assert readme and "orchestrator run examples/repo-analysis" in readme[0].code
     assert "pip install -e ." in readme[0].code
-    # The test command sets up what the tests need: the pinned claude CLI, as CI does (.ci/run).
+    # The test command sets up what the tests need: the pinned agent CLIs, as CI does (.ci/run).
     tests_command = next(b.body for b in fenced_blocks("README.md") if b.body.startswith("# Run the tests"))
     pytest_command = "python -m pytest -q -n 4"
-    install = 'pip install -e ".[test,dask]" && bash tools/install-claude.sh > /dev/null'
+    install = (
+        'pip install -e ".[test,dask]" && bash tools/install-claude.sh > /dev/null'
+        " && bash tools/install-agents.sh > /dev/null"
+    )
     assert f"{install} && {pytest_command}\n" in tests_command
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "bash tools/install-claude.sh" in ci and f"\n{pytest_command}\n" in ci  # (CI runs what README says)
+    assert "bash tools/install-agents.sh" in ci
     assert 'pip install -q -e ".[test,dask]"' in ci  # (and installs what README's command installs)
     code = "\n".join(b.code for b in BLOCKS)
     for name in EXAMPLES:
@@ -363,6 +367,18 @@ def test_every_command_named_in_the_docs_exists() -> None:
             if block.info in {"bash", "sh", "shell"}:
                 for name in _commands_in(block.body):
                     assert name in choices, f"{doc}:{block.line}: `orchestrator {name}` is not a command"
+
+
+def test_the_docs_install_the_distribution_not_the_other_project_named_orchestrator() -> None:
+    """`orchestrator` on the package index is another project: a `pip install` names the
+    distribution, `task-orchestrator` (cli-integration.md said `pip install 'orchestrator[serve]'`)."""
+    for doc in (*DOCS, "docs/ARCHITECTURE.md"):
+        text = (ROOT / doc).read_text(encoding="utf-8")
+        wrong = re.findall(r"(?:pip|pipx|uv tool) install ['\"]?orchestrator\b", text)
+        assert not wrong, f"{doc}: {wrong}"
+    from orchestrator.cli import serve
+
+    assert "pip install 'task-orchestrator[serve]'" in Path(serve.__file__).read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("name", CLAUDE_PLANS)

@@ -121,7 +121,8 @@ def test_doctor_shows_the_cli_its_login_and_what_each_group_of_tasks_may_do(tmp_
     assert "every tool claude has" in uses[None]["powers"] and "acceptEdits" in uses[None]["powers"]
     assert "Risk: it can rewrite any file" in uses[None]["powers"]
     assert uses["reviewer"]["powers"].startswith("tools: only Read, Grep, Glob;")
-    assert [b["backend"] for b in report["backends"]] == ["claude", "codex", "gemini"]
+    assert [b["backend"] for b in report["backends"]] == ["claude", "codex", "gemini", "opencode"]
+    assert claude["untested"] is None  # the pinned version: tested
     assert not report["backends"][1]["needed"] and report["backends"][1]["problem"] is None
     # The same for a person: the plan's file, the version, the login, the reviewer's powers.
     text = cli(tmp_path, "doctor", env=env)
@@ -161,12 +162,12 @@ def test_doctor_without_a_plan_checks_every_agent_cli(tmp_path: Path) -> None:
     report = json.loads(result.stdout)
     assert result.code == 0 and report["plan"] is None
     found = {b["backend"]: b["installed"] for b in report["backends"]}
-    assert found == {"claude": False, "codex": True, "gemini": found["gemini"]}
+    assert found == {"claude": False, "codex": True, "gemini": found["gemini"], "opencode": found["opencode"]}
     missing = cli(tmp_path, "doctor", str(tmp_path / "nowhere"))
     assert missing.code == 2 and len(missing.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("backend", ["claude", "codex", "gemini", "shell", "command"])
+@pytest.mark.parametrize("backend", ["claude", "codex", "gemini", "opencode", "shell", "command"])
 def test_every_backend_says_what_its_default_lets_an_agent_do(backend: str) -> None:
     powers = backends.get(backend).powers(Settings())
     assert len(powers) > 40 and "?" not in powers
@@ -175,19 +176,37 @@ def test_every_backend_says_what_its_default_lets_an_agent_do(backend: str) -> N
 def test_every_permission_mode_has_its_risk_in_words() -> None:
     """The modes a backend takes are those it has words for; a mode that lets the agent change
     files or run commands unasked says the risk."""
-    from orchestrator.backends import claude, codex, gemini
+    from orchestrator.backends import claude_permissions, codex, gemini, opencode
 
-    risky = {"acceptEdits", "auto", "bypassPermissions", "workspace-write", "danger-full-access", "auto_edit", "yolo"}
-    for name, table in (
-        ("claude", claude.MODE_POWERS),
-        ("codex", codex.SANDBOX_POWERS),
-        ("gemini", gemini.APPROVAL_POWERS),
+    for name, table, risky in (
+        ("claude", claude_permissions.MODE_POWERS, {"acceptEdits", "auto", "bypassPermissions"}),
+        ("codex", codex.SANDBOX_POWERS, {"workspace-write", "danger-full-access"}),
+        ("gemini", gemini.APPROVAL_POWERS, {"auto_edit", "yolo"}),
+        # opencode's defaults let an agent edit and run commands: its own config decides
+        ("opencode", opencode.PERMISSION_POWERS, {"default", "auto"}),
     ):
         backend = backends.get(name)
         for mode, words in table.items():
             assert backend.check(Settings(permission_mode=mode, env={"IS_SANDBOX": "1"})) is None, (name, mode)
             assert ("Risk:" in words) == (mode in risky), (name, mode)
         assert backend.check(Settings(permission_mode="everything")) is not None
+
+
+def test_doctor_warns_of_a_cli_version_outside_those_its_backend_was_tested_with(tmp_path: Path) -> None:
+    """An older claude (before 2.1.197) or a newer one than the pinned: doctor says so, beside
+    its version; the plan still runs (a warning, not a problem)."""
+    reviewer_plan(tmp_path)
+    stub = tmp_path / "bin" / "claude"
+    stub.parent.mkdir(exist_ok=True)
+    stub.write_text('#!/bin/sh\nif [ "$1" = "--version" ]; then echo "2.0.9 (Claude Code)"; exit 0; fi\nexit 1\n')
+    stub.chmod(0o755)
+    env = {"ORCHESTRATOR_CLAUDE_BIN": str(stub), "ANTHROPIC_API_KEY": "sk-test", "HOME": str(tmp_path)}
+    report = json.loads(cli(tmp_path, "doctor", "--json", env=env).stdout)
+    claude = report["backends"][0]
+    assert report["ok"] is True and claude["problem"] is None
+    assert claude["untested"].startswith("older than the versions this backend was tested with (2.1.197 to ")
+    text = cli(tmp_path, "doctor", env=env)
+    assert text.code == 0 and "    ⚠️ version 2.0.9 (Claude Code): older than the versions" in text.stdout
 
 
 def test_doctor_with_the_real_claude_reads_its_version(tmp_path: Path) -> None:
@@ -201,10 +220,11 @@ def test_doctor_with_the_real_claude_reads_its_version(tmp_path: Path) -> None:
 
 
 def test_cli_integration_states_every_modes_risk_as_doctor_does() -> None:
-    from orchestrator.backends import claude, codex, gemini
+    from orchestrator.backends import claude_permissions, codex, gemini, opencode
 
     text = (Path(__file__).parent.parent / "cli-integration.md").read_text(encoding="utf-8")
-    for table in (claude.MODE_POWERS, codex.SANDBOX_POWERS, gemini.APPROVAL_POWERS):
+    tables = (claude_permissions.MODE_POWERS, codex.SANDBOX_POWERS, gemini.APPROVAL_POWERS, opencode.PERMISSION_POWERS)
+    for table in tables:
         for mode, words in table.items():
             assert f"| `{mode}`" in text and f"| {words} |" in text, mode
 

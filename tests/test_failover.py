@@ -42,7 +42,9 @@ _GEMINI = """\
 import json, sys
 sys.stdin.read()
 open("gemini-ran", "a").write("ran\\n")
-print(json.dumps({"session_id": "g-1", "response": "Gemini did it.", "stats": {"models": {}}}))
+answer = {"type": "message", "role": "assistant", "content": "Gemini did it.", "delta": True}
+for event in ({"type": "init", "session_id": "g-1"}, answer, {"type": "result", "status": "success", "stats": {}}):
+    print(json.dumps(event))
 """
 
 

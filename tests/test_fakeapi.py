@@ -232,3 +232,76 @@ def test_claude_auth_401(tmp_path: Path) -> None:
     assert result["is_error"] is True and result["api_error_status"] == 401
     assert "Invalid API key" in result["result"]
     assert len(api.requests) == 1  # CLAUDE_CODE_MAX_RETRIES=0 is honoured
+
+
+# --- the other vendors' dialects (tests/fake_openai.py, tests/fake_gemini.py) ---------------------
+
+
+def _events(raw: bytes) -> list[tuple[str | None, dict[str, Any]]]:
+    """The (event name, data) of an SSE body; the name is None for bare ``data:`` lines."""
+    found: list[tuple[str | None, dict[str, Any]]] = []
+    for chunk in raw.decode().split("\n\n"):
+        name = next((line[7:] for line in chunk.splitlines() if line.startswith("event: ")), None)
+        data = next((line[6:] for line in chunk.splitlines() if line.startswith("data: ")), None)
+        if data is not None:
+            found.append((name, json.loads(data)))
+    return found
+
+
+def test_the_responses_api_streams_items_then_usage() -> None:
+    """codex and opencode read ``response.output_item.done`` items and ``response.completed``'s
+    usage: a message, then a ``function_call`` (arguments a JSON string) or a freeform
+    ``custom_tool_call``; a request without tools is a side call (opencode's title)."""
+    from fake_openai import FakeOpenAI, rate_limited
+
+    script = [Reply.tool("exec_command", {"cmd": "ls"}, text="Looking."), Reply.tool("apply_patch", {"input": "*** x"}),
+              rate_limited(2)]  # fmt: skip
+    with FakeOpenAI(script) as api:
+        url = api.base_url + "/v1/responses"
+        _, headers, raw = _post(url, {"model": "m", "stream": True, "tools": [{"type": "function"}], "input": []})
+        events = _events(raw)
+        _, _, patch = _post(url, {"model": "m", "stream": True, "tools": [{"type": "function"}], "input": []})
+        _, _, side = _post(url, {"model": "m", "stream": False, "input": []})
+        status, limited_headers, body = _post(url, {"model": "m", "stream": True, "tools": [{}], "input": []})
+    assert headers["content-type"] == "text/event-stream"
+    names = [name for name, _ in events]
+    assert names[0] == "response.created" and names[-1] == "response.completed"
+    assert all(name == data["type"] for name, data in events)
+    done = [data["item"] for name, data in events if name == "response.output_item.done"]
+    assert [item["type"] for item in done] == ["message", "function_call"]
+    assert done[0]["content"][0]["text"] == "Looking." and json.loads(done[1]["arguments"]) == {"cmd": "ls"}
+    usage = events[-1][1]["response"]["usage"]
+    assert usage["input_tokens"] == 100 and usage["output_tokens"] == 20 and usage["total_tokens"] == 120
+    custom = [d["item"] for n, d in _events(patch) if n == "response.output_item.done"]
+    assert custom[0]["type"] == "custom_tool_call" and custom[0]["input"] == "*** x"
+    assert json.loads(side)["output"][0]["content"][0]["text"] == "ok" and len(api.side_requests) == 1
+    assert status == 429 and limited_headers["retry-after"] == "2" and limited_headers["retry-after-ms"] == "2000"
+    assert json.loads(body)["error"]["code"] == "rate_limit_exceeded"
+    assert api.billed == (100 + 100 + 10, 20 + 20 + 1)  # the answers and the side call; not the 429
+
+
+def test_the_gemini_api_streams_chunks_and_answers_the_router() -> None:
+    """gemini reads bare ``data:`` chunks of candidates, the last with ``finishReason`` and
+    ``usageMetadata``; its router's request (no tools, a JSON answer wanted) gets a model choice
+    without consuming the script; a 429's wait is a RetryInfo detail."""
+    from fake_gemini import RETRY_INFO, FakeGemini, rate_limited
+
+    with FakeGemini([Reply.tool("read_file", {"file_path": "a.md"}, text="Reading the notes now."),
+                     rate_limited(3)]) as api:  # fmt: skip
+        base = api.base_url + "/v1beta/models/gemini-x"
+        router = {"contents": [], "generationConfig": {"responseMimeType": "application/json"}}
+        _, _, chosen = _post(base + ":generateContent", router)
+        _, headers, raw = _post(base + ":streamGenerateContent?alt=sse", {"contents": [], "tools": [{}]})
+        status, _, body = _post(base + ":streamGenerateContent?alt=sse", {"contents": [], "tools": [{}]})
+    answer = json.loads(json.loads(chosen)["candidates"][0]["content"]["parts"][0]["text"])
+    assert answer["model_choice"] == "flash" and isinstance(answer["complexity_score"], int)
+    chunks = [data for _, data in _events(raw)]
+    assert headers["content-type"] == "text/event-stream" and all(name is None for name, _ in _events(raw))
+    parts = [part for chunk in chunks for part in chunk["candidates"][0]["content"]["parts"]]
+    assert "".join(p.get("text", "") for p in parts) == "Reading the notes now."
+    assert parts[-1] == {"functionCall": {"name": "read_file", "args": {"file_path": "a.md"}}}
+    assert chunks[-1]["candidates"][0]["finishReason"] == "STOP" and "usageMetadata" not in chunks[0]
+    assert chunks[-1]["usageMetadata"]["totalTokenCount"] == 120
+    error = json.loads(body)["error"]
+    assert status == 429 and error["status"] == "RESOURCE_EXHAUSTED"
+    assert {"@type": RETRY_INFO, "retryDelay": "3s"} in error["details"]

@@ -158,7 +158,12 @@ def test_a_run_tells_of_a_deadline_at_risk_then_missed_and_status_keeps_saying_i
     assert kinds == ["deadline_at_risk", "deadline_missed"], kinds
     assert all(e["task"] == "T-01" and e["written"] == "0.1s" for e in told if e["event"].startswith("deadline_"))
     shown = cli_in_process(tmp_path, "status").stdout  # (counted from the last run's start)
-    assert re.search(r"^⏰ T-01 missed its deadline \S+ \(0\.1s\): ended \d\d:\d\d$", shown, re.M), shown
+    # Seconds away: said to the second (to the minute, it read "missed its deadline 14:05 ...: ended 14:05").
+    assert re.search(r"^⏰ T-01 missed its deadline \d\d:\d\d:\d\d \(0\.1s\): ended \d\d:\d\d:\d\d$", shown, re.M), (
+        shown
+    )
+    line = next(line for line in ran.stdout.splitlines() if "will miss its deadline" in line)
+    assert re.search(r"will miss its deadline \d\d:\d\d:\d\d \(0\.1s\): expected about \d\d:\d\d:\d\d$", line), line
     assert cli_in_process(tmp_path, "check").code == 1
 
 

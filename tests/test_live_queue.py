@@ -302,10 +302,11 @@ def test_add_with_bad_input_writes_nothing(live: Path) -> None:
 def test_add_names_the_option_at_fault_not_a_line_of_the_plan_it_did_not_write(live: Path) -> None:
     """On a shell plan, ``add`` without ``--command`` blamed master_plan.md:13, the line its row
     would have had: a file that was not written. Each problem of the new row is said of the
-    options that made it."""
+    options that made it. (``add`` now writes such a row held until it has a command; ``spawn``,
+    which runs it at once, still refuses it.)"""
     plan_file = workspace(live) / "master_plan.md"
     before = plan_file.read_bytes()
-    missing = cli(live, "add", "Count the files")
+    missing = cli(live, "spawn", "Count the files")
     assert missing.code == 2 and missing.stderr.startswith("--command is missing: T-03 would run on the shell"), (
         missing.stderr
     )
@@ -315,7 +316,7 @@ def test_add_names_the_option_at_fault_not_a_line_of_the_plan_it_did_not_write(l
     done = cli(live, "add", "Count the files", "--backend", "nope")  # (an assignee with no profile is a label)
     assert done.code == 2 and "nope" in done.stderr, done.stderr
     assert "master_plan.md" not in done.stderr and "Traceback" not in done.stderr, done.stderr
-    as_json = cli(live, "add", "--json", "Count the files")
+    as_json = cli(live, "spawn", "--json", "Count the files")
     assert as_json.code == 2
     said = json.loads(as_json.stdout)
     assert said["error"] == "UsageError" and said["message"].startswith("--command is missing"), said
@@ -721,7 +722,8 @@ def test_a_skip_stays_while_what_caused_it_does(tmp_path: Path) -> None:
     write_plan(tmp_path, specs)
     assert cli(tmp_path, "run").code == 1
     held = ("skipped", "upstream T-01 failed")
-    assert _states(tmp_path) == {"T-01": ("failed", "exit code 1"), "T-02": held, "T-03": held}
+    failed = ("failed", "exit code 1 at line 1 of the script: `test -f fixed` failed, and bash -e stops there")
+    assert _states(tmp_path) == {"T-01": failed, "T-02": held, "T-03": held}
     (tmp_path / "fixed").touch()
     assert cli(tmp_path, "run", "--only", "T-01").code == 0
     assert _states(tmp_path) == {"T-01": ("completed", None), "T-02": ("pending", None), "T-03": ("waiting", None)}
@@ -749,7 +751,8 @@ def test_a_skip_says_the_cause_that_holds_now(tmp_path: Path) -> None:
     only = run(tmp_path, "--only", "T-01")
     assert only.code == 1
     held = ("skipped", "upstream T-01 failed")
-    assert _states(tmp_path) == {"T-01": ("failed", "exit code 1"), "T-02": held, "T-03": held}
+    failed = ("failed", "exit code 1 at line 1 of the script: `test -f fixed` failed, and bash -e stops there")
+    assert _states(tmp_path) == {"T-01": failed, "T-02": held, "T-03": held}
     # The run that did not run them counts them, and writes them into the plan's blocks, the same way.
     shown = json.loads(cli_in_process(tmp_path, "status", "--json").stdout)["counts"]
     assert only.finished()["counts"] == shown and shown["skipped"] == 2

@@ -45,6 +45,20 @@ def test_retryable_failures_are_retried_until_the_retries_are_spent(error: Error
     assert last == Fail("boom (after 3 attempts)", error)
 
 
+def test_an_attempt_that_lost_its_worker_spends_a_retry_as_the_readme_says() -> None:
+    """A Dask worker lost mid-attempt is a transient failure (``attempts.Launcher``): retried as
+    any is, spending one of the task's retries, and failed when none is left. The README said it
+    was "retried on another", as if for free."""
+    lost = outcome(ErrorClass.TRANSIENT, message="lost its worker: w1 left the cluster")
+    again = decide(lost, attempt=1, retries_used=0, settings=SETTINGS, rng=random.Random(2))
+    assert isinstance(again, Retry) and again.spends_retry and again.error_class is ErrorClass.TRANSIENT
+    spent = decide(lost, attempt=3, retries_used=2, settings=SETTINGS, rng=random.Random(2))
+    assert spent == Fail("lost its worker: w1 left the cluster (after 3 attempts)", ErrorClass.TRANSIENT)
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    said = " ".join(readme[readme.index("a worker lost mid-attempt") :].split()[:30])
+    assert "it spends one of the task's `retries` (with none left the task fails)" in said, said
+
+
 @pytest.mark.parametrize("error", [ErrorClass.START, ErrorClass.MAX_TURNS, ErrorClass.MAX_BUDGET, ErrorClass.REQUEST])
 def test_failures_no_retry_can_mend_fail_at_once(error: ErrorClass) -> None:
     decision = decide(outcome(error, message="no"), attempt=1, retries_used=0, settings=SETTINGS, rng=random.Random())

@@ -27,6 +27,7 @@ from orchestrator.output.reporter import Reporter
 from orchestrator.run.blocks import Shown
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.runner import Runner
+from orchestrator.state.events.base import EventRecord
 from orchestrator.state.status import TaskView
 from orchestrator.vocabulary import ErrorClass, TaskStatus
 
@@ -35,8 +36,8 @@ class Collect(Reporter):
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
 
-    def event(self, event: dict[str, Any]) -> None:
-        self.events.append(event)
+    def event(self, event: EventRecord) -> None:
+        self.events.append(event.as_json())
 
     def starts(self) -> list[tuple[str, int]]:
         return [(e["task"], e["attempt"]) for e in self.events if e["event"] == "task_started"]
@@ -438,7 +439,7 @@ def test_the_status_blocks_are_rewritten_only_when_what_they_show_changed() -> N
     shown = Shown()
     assert shown.changed(views)
     assert not shown.changed(views)
-    views[0].status = TaskStatus.COMPLETED
+    views[0].move(TaskStatus.COMPLETED)
     assert shown.changed(views) and not shown.changed(views)
     views.append(TaskView("T-02", "Agent-02", "Two", TaskStatus.PENDING, ["T-01"], "normal"))  # added mid-run
     assert shown.changed(views)

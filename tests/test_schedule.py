@@ -195,6 +195,35 @@ def _fake_crontab(tmp_path: Path) -> dict[str, str]:
     return {"PATH": f"{bin_dir}:{os.environ['PATH']}", "XDG_CONFIG_HOME": str(tmp_path / "config")}
 
 
+def test_a_crontab_whose_last_line_has_no_newline_gets_one_and_add_says_so_once(tmp_path: Path) -> None:
+    """Some crontabs (cronie's, one written by hand) end without a newline; Debian's `crontab`
+    refuses to install such a text, and its cron ignores such a last line. `schedule add` wrote
+    one after it silently, changing a byte of the user's file: it says so, once."""
+    env = _fake_crontab(tmp_path)
+    table = tmp_path / "crontab.txt"
+    mine = 'MAILTO=""\n15 3 * * * echo mine'  # (no newline at its end)
+    table.write_text(mine)
+    write_plan(tmp_path, [Spec("T-01", "echo one")])
+    said = (
+        "your crontab's last line had no newline at its end: one was added (Debian's cron ignores a last line "
+        "without one)"
+    )
+    first = cli(tmp_path, "schedule", "add", "--cron", "0 2 * * *", env=env)
+    assert first.code == 0, first.stderr
+    assert first.stdout.count(said) == 1, first.stdout
+    text = table.read_text()
+    assert text.startswith(mine + "\n" + BEGIN) and text.endswith(f"{END}\n")
+    again = cli(tmp_path, "schedule", "add", "--cron", "0 3 * * *", "--json", env=env)
+    assert again.code == 0 and json.loads(again.stdout)["newline_added"] is False and said not in again.stderr
+    # Lines of the user's after the block, the last with no newline: ended too, and said.
+    table.write_text(table.read_text() + "30 4 * * 1 echo monday")
+    third = cli(tmp_path, "schedule", "add", "--cron", "0 4 * * *", "--json", env=env)
+    assert json.loads(third.stdout)["newline_added"] is True
+    assert table.read_text().endswith("30 4 * * 1 echo monday\n")
+    assert cli(tmp_path, "schedule", "remove", env=env).code == 0
+    assert table.read_text() == mine + "\n30 4 * * 1 echo monday\n"
+
+
 _PARAMS = """---
 backend: shell
 params:

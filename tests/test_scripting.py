@@ -65,7 +65,9 @@ def test_a_project_scripted_from_the_shell_runs_to_the_end(tmp_path: Path) -> No
     assert lines[0] == "ids: T-04 T-05 T-06 T-07 T-08"  # each `add` printed its id alone
     assert lines[1] == "backend: T-05 T-06"
     assert lines[2] == "waiting: 6"
-    assert "priority: P0 (2)" in lines and "priority: P3 (2)" in lines
+    # Grouped and piped: the group is each line's first field (a heading on a terminal).
+    assert [line.split("\t")[:2] for line in lines if line.startswith("P0\t")] == [["P0", "T-04"], ["P0", "T-06"]]
+    assert len([line for line in lines if line.startswith("P3\t")]) == 2
     assert lines[-2:] == ["run: 0", "completed: 8"]
     # What a person reads in the plan: one row each, the words a script gave as the plan says them.
     plan = (tmp_path / ".orchestrator" / "master_plan.md").read_text(encoding="utf-8")
@@ -129,12 +131,15 @@ def test_list_filters_compose_and_bad_ones_are_one_line(tmp_path: Path) -> None:
     assert ids("--status", "pending", "--status", "waiting") == ids()  # a repeated --status widens
     assert ids("--status", "pending,waiting", "--tag", "y") == ["T-05", "T-06"]
     assert ids("--status", "completed") == []
-    table = cli_in_process(tmp_path, "list").stdout.splitlines()
-    assert table[0].split() == ["ID", "STATUS", "PRIORITY", "ASSIGNEE", "TAGS", "NAME"] and len(table) == 7
-    bad = cli_in_process(tmp_path, "list", "--status", "done")
-    assert bad.code == 2 and bad.stderr.count("\n") == 1 and "--status done: not a status — use one of" in bad.stderr
-    grouped = cli_in_process(tmp_path, "list", "--group-by", "tag").stdout
-    assert "tag: x (2)" in grouped and "tag: y (2)" in grouped and "tag: (none) (3)" in grouped
+    table = cli_in_process(tmp_path, "list").stdout.splitlines()  # (piped: a task a line, no header)
+    assert table[0].split("\t") == ["T-01", "pending", "P1", "-", "-", "Survey"] and len(table) == 6
+    bad = cli_in_process(tmp_path, "list", "--status", "started")
+    assert bad.code == 2 and bad.stderr.count("\n") == 1 and "--status started: not a status — use one of" in bad.stderr
+    grouped = [
+        line.split("\t")[:2] for line in cli_in_process(tmp_path, "list", "--group-by", "tag").stdout.splitlines()
+    ]
+    assert ["x", "T-04"] in grouped and ["y", "T-06"] in grouped and ["(none)", "T-01"] in grouped
+    assert len(grouped) == 7  # (T-05 under both of its tags)
 
 
 def test_update_changes_the_row_in_place_and_refuses_what_the_plan_cannot_be(tmp_path: Path) -> None:

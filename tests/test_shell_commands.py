@@ -35,7 +35,8 @@ def test_a_shell_task_with_only_a_description_is_a_plan_error_and_never_runs(tmp
     lines = checked.stderr.splitlines()
     assert lines[0] == (
         ".orchestrator/master_plan.md:9: T-01 is a shell task with no command: its description is not run as a "
-        "script — add a Command column with the command, or a ```bash block under '### T-01' in Task Details"
+        "script — give it one: `orchestrator update T-01 --command 'CMD'`, or a ```bash block under '### T-01' in "
+        "Task Details"
     )
     assert lines[1].startswith(".orchestrator/master_plan.md:10: T-02 is a shell task with no command")
     assert "Traceback" not in checked.stderr
@@ -132,7 +133,8 @@ def test_init_elsewhere_says_the_next_commands_with_the_workspace_they_need(tmp_
 def test_init_refuses_an_unknown_backend(tmp_path: Path) -> None:
     made = cli(tmp_path, "init", "--backend", "bash")
     assert made.code == 2
-    assert made.stderr.startswith("--backend: no backend 'bash' — use one of: claude, codex, command, gemini, shell")
+    known = "claude, codex, command, gemini, opencode, shell"
+    assert made.stderr.startswith(f"--backend: no backend 'bash' — use one of: {known}")
     assert not (tmp_path / ".orchestrator").exists()
 
 
@@ -194,3 +196,49 @@ def test_the_shell_skeleton_reads_its_inputs_safely_under_a_path_with_spaces(tmp
     final = (project / ".orchestrator" / "final_output.md").read_text(encoding="utf-8")
     assert "```text\na file.txt\nnotes.md\n```" in final
     assert "\n- T-01: 2 lines\n- T-02: 1 lines\n" in final and "```text\n- T-01" not in final
+
+
+def test_a_script_bash_e_stopped_names_the_line_and_the_command(tmp_path: Path) -> None:
+    """Under ``bash -e`` a script stops at the first command that fails, and says nothing: ``test
+    -f``, a ``grep`` that matches nothing left "exit code 1" and an empty stderr. The line and the
+    command are named on stderr, in the result's reason and in the run's line; a script that
+    turned -e off, or ended with ``exit``, is told of as before; the script's own line numbers,
+    ``$0`` and arguments are its own."""
+    details = (
+        '### T-01 Check\n```bash\necho "line $LINENO of $0 with $# arguments"\nif true; then\n'
+        "  grep -q needle haystack.txt\nfi\necho never\n```\n\n"
+        "### T-02 Nested\n```bash\ncheck() {\n  test -d build\n}\n(check)\n```\n\n"
+        "### T-03 Tolerant\n```bash\nset +e\nfalse\necho went on\nexit 3\n```\n"
+    )
+    table = (
+        "| Task ID | Description | Dependencies |\n|---|---|---|\n"
+        "| T-01 | Check | None |\n| T-02 | Nested | None |\n| T-03 | Tolerant | None |\n"
+    )
+    _plan(tmp_path, table, details, "backend: shell\nretries: 0\n")
+    (tmp_path / "haystack.txt").write_text("hay\n")
+    done = cli(tmp_path, "run")
+    assert done.code == 1
+    results = statuses(tmp_path)
+    assert results == {"T-01": "failed", "T-02": "failed", "T-03": "failed"}
+    reasons = {task: line.split(" failed: ", 1)[1] for line in done.stdout.splitlines() if " failed: " in line
+               for task in [line.split()[1]]}  # fmt: skip
+    assert reasons == {
+        "T-01": "exit code 1 at line 3 of the script: `grep -q needle haystack.txt` failed, and bash -e stops there",
+        "T-02": "exit code 1 at line 2 of the script: `test -d build` failed, and bash -e stops there",  # (the first)
+        "T-03": "exit code 3",
+    }
+    assert "│ [orchestrator] line 3: `grep -q needle haystack.txt` exited with 1" in done.stdout
+    assert "\nline 1 of bash with 0 arguments\n" in result_body(tmp_path, "T-01")
+    assert "\nwent on\n" in result_body(tmp_path, "T-03")
+    record = (tmp_path / ".orchestrator" / "results" / "agent-01-result.md").read_text(encoding="utf-8")
+    assert 'reason: "exit code 1 at line 3 of the script: `grep -q needle haystack.txt` failed' in record
+    logged = tmp_path / ".orchestrator" / "logs" / "agent-03.attempt-1.err"
+    assert not logged.exists()  # (nothing on stderr: -e was off, and exit is no failing command)
+
+
+def test_the_shell_skeleton_and_the_skill_say_a_script_runs_under_bash_e(tmp_path: Path) -> None:
+    assert cli(tmp_path, "init", "--backend", "shell").code == 0
+    plan = (tmp_path / ".orchestrator" / "master_plan.md").read_text(encoding="utf-8")
+    assert "# Each task's script runs under `bash -e`: the first command that fails stops it" in plan
+    skill = (Path(__file__).resolve().parent.parent / "SKILL.md").read_text(encoding="utf-8")
+    assert "The script runs under `bash -e`: the first command that fails" in " ".join(skill.split())

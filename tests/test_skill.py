@@ -152,11 +152,28 @@ def install(cwd: Path, home: Path, *args: str, config_dir: Path | None = None) -
     )
 
 
+def _outside_fences_and_in_shell_blocks(text: str) -> tuple[str, str]:
+    """The lines of ``text`` outside code fences, and those in ``bash`` (or unmarked) blocks."""
+    prose: list[str] = []
+    shell: list[str] = []
+    fence = ""
+    kind = ""
+    for line in text.split("\n"):
+        opened = re.match(r"^(`{3,}|~{3,})\s*(\w*)", line)
+        if not fence and opened:
+            fence, kind = opened.group(1), opened.group(2)
+        elif fence and re.fullmatch(re.escape(fence[0]) + "{" + str(len(fence)) + r",}\s*", line):
+            fence = ""
+        elif not fence:
+            prose.append(line)
+        elif kind in ("", "bash", "sh"):
+            shell.append(line)
+    return "\n".join(prose), "\n".join(shell)
+
+
 def localized(name: str) -> str:
-    """A file as a user install writes it: SKILL.md's commands call this Python; the docs are verbatim."""
+    """SKILL.md as a user install writes it: its commands call this Python."""
     text = (ROOT / name).read_text(encoding="utf-8")
-    if name != "SKILL.md":
-        return text
     text = text.replace("Bash(orchestrator:*)", f"Bash({sys.executable} -m orchestrator:*)")
     return re.sub(r"(?:^|(?<=`))orchestrator(?= )", f"{sys.executable} -m orchestrator", text, flags=re.M)
 
@@ -191,7 +208,7 @@ def test_install_project_writes_no_path_of_this_machine_and_protects_edits(tmp_p
 
     forced = install(project, tmp_path, "--project", "--force")
     assert forced.returncode == 0, forced.stderr
-    assert (target / "workflow.md").read_text(encoding="utf-8") == localized("workflow.md")
+    assert (target / "workflow.md").read_text(encoding="utf-8") == (ROOT / "workflow.md").read_text(encoding="utf-8")
 
 
 def test_an_install_refused_names_each_file_and_why(tmp_path: Path) -> None:
@@ -230,9 +247,20 @@ def test_install_user_goes_to_home_or_claude_config_dir(tmp_path: Path) -> None:
     target = tmp_path / ".claude" / "skills" / NAME
     assert sorted(p.name for p in target.glob("*.md")) == sorted(SKILL_FILES)
     assert not (project / ".claude").exists()
-    # This machine's: SKILL.md calls the Python that has the package; the docs are copied as they are.
-    for name in SKILL_FILES:
-        assert (target / name).read_text(encoding="utf-8") == localized(name)
+    # This machine's: SKILL.md calls the Python that has the package, and so do the four docs it
+    # links to (they said `orchestrator ...`, outside allowed-tools and maybe not on PATH).
+    assert (target / "SKILL.md").read_text(encoding="utf-8") == localized("SKILL.md")
+    command = f"{sys.executable} -m orchestrator"
+    for name in SKILL_FILES[1:]:
+        doc = (target / name).read_text(encoding="utf-8")
+        assert doc.replace(command, "orchestrator") == (ROOT / name).read_text(encoding="utf-8")  # that alone
+        assert doc.count(command) > 5, name
+        prose, shell = _outside_fences_and_in_shell_blocks(doc)
+        assert "`orchestrator " not in prose, name
+        assert not re.search(r"(^\s*|&& |; |\$\()orchestrator ", shell, re.M), name
+    # What the CLI printed stays as it printed it (argparse's `orchestrator run: ...`).
+    assert "\norchestrator run: argument --max-parallel" in (target / "cli-integration.md").read_text(encoding="utf-8")
+    assert f"{command} validate" in (target / "cli-integration.md").read_text(encoding="utf-8")
     installed = (target / "SKILL.md").read_text(encoding="utf-8")
     assert f"{sys.executable} -m orchestrator validate" in installed
     assert f"allowed-tools: Bash({sys.executable} -m orchestrator:*)" in installed

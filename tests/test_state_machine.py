@@ -27,7 +27,7 @@ from orchestrator.vocabulary import TRANSITIONS, TaskStatus
 
 S = TaskStatus
 COLUMNS = ("Command", "Dependencies", "Priority", "Retries", "Condition", "Approval", "Blocked", "Not before",
-           "Backend")  # fmt: skip
+           "Backend", "Output")  # fmt: skip
 LOOP = "while [ ! -f go ]; do sleep 0.05; done"  # runs until the test writes the file `go`
 
 # The arrows no run moves a task along (the test fails should a run take one: then it is walked,
@@ -129,17 +129,17 @@ def outcomes_and_a_rerun(project: Path) -> None:
 
 def conditions(project: Path) -> None:
     """A fallback that runs, branches bypassed, a condition that cannot be decided; then the
-    bypassed tasks taken up again (the next run decides again)."""
+    bypassed tasks named to run again decided again (a bypass otherwise stays: ``run.settled``)."""
     plan(project, [
         {"id": "T-01", "cmd": "exit 3"},
         {"id": "T-02", "cmd": "echo fallback", "dependencies": "T-01", "condition": "T-01 failed"},
         {"id": "T-03", "cmd": "echo main", "dependencies": "T-01", "condition": "T-01 completed"},
-        {"id": "T-04", "cmd": "echo '{\"n\": 1}'"},
-        {"id": "T-05", "cmd": "echo counted", "dependencies": "T-04", "condition": "T-04.count > 1"},
+        {"id": "T-04", "cmd": "echo '{\"n\": 1}'", "output": "n:int"},
+        {"id": "T-05", "cmd": "echo counted", "dependencies": "T-04", "condition": "T-04.n > 'one'"},
         {"id": "T-06", "cmd": "echo otherwise", "dependencies": "T-04", "condition": "T-04 failed"},
     ])  # fmt: skip
     assert ran(project) == 1
-    assert ran(project, "--rerun", "T-03") == 1
+    assert ran(project, "--rerun", "T-03,T-06") == 1
 
 
 def gates_while_the_run_goes_on(project: Path) -> None:
@@ -182,17 +182,21 @@ def gates_while_the_run_goes_on(project: Path) -> None:
 
 def gates_between_runs(project: Path) -> None:
     """Results awaiting a word, decided with no run going on, settled as the next run begins; a
-    gate before whose upstream runs again waits for it."""
+    gate before whose upstream runs again waits for it; one refused before it starts, recorded so
+    by the next run."""
     plan(project, [
         {"id": "T-01", "cmd": "echo a", "approval": "after"},
         {"id": "T-03", "cmd": "echo up"},
         {"id": "T-02", "cmd": "echo b", "dependencies": "T-03", "approval": "after"},
         {"id": "T-04", "cmd": "echo c", "dependencies": "T-03", "approval": "before"},
+        {"id": "T-05", "cmd": "echo d", "approval": "before"},
     ])  # fmt: skip
     assert ran(project) == 4
     asked(project, "approve", "T-01")
     asked(project, "reject", "T-02")
-    assert ran(project, "--rerun", "T-03,T-02") == 4  # T-02 rejected, run again after T-03: both at their gates
+    asked(project, "reject", "T-05")  # (refused before it starts: the next run records it so, pending -> rejected)
+    # T-02 rejected, run again after T-03: both at their gates; T-05 rejected (the plan is not done: 1)
+    assert ran(project, "--rerun", "T-03,T-02") == 1
 
 
 def cancel_and_retry(project: Path) -> None:
@@ -309,7 +313,9 @@ if not os.path.exists("limited"):
     open("limited", "w").write("once")
     print(f"You have reached your usage limit reached|{int(time.time()) + 1}", file=sys.stderr)
     sys.exit(1)
-print(json.dumps({"session_id": "g-1", "response": "done after the pause", "stats": {"models": {}}}))
+for event in ({"type": "init", "session_id": "g-1"}, {"type": "message", "role": "assistant",
+              "content": "done after the pause", "delta": True}, {"type": "result", "status": "success", "stats": {}}):
+    print(json.dumps(event))
 """
 
 

@@ -71,6 +71,8 @@ def test_validate_and_doctor_say_what_each_typed_task_ends_up_with_and_from_wher
         "T-03 (review): timeout 10m00s from type review, retries 2 by default, access read from type review "
         "(nothing on shell: it runs with your user's rights), priority P1 from type review, "
         'section "Verdict" from type review',
+        "Never cached (each runs every time): every task (a command: it may do more than answer) — declare its "
+        "Output, or say cache: true (the plan's setting, or its type's), where its answer is all it does",
     ]
     data = json.loads(cli_in_process(tmp_path, "validate", "--json").stdout)
     assert data["types"][0] == {
@@ -316,6 +318,60 @@ def test_report_counts_by_task_type(tmp_path: Path) -> None:
     assert [t["type"] for t in figures["tasks"]] == ["quick", "quick", None]
     assert figures["types"]["quick"]["tasks"] == 2 and figures["types"]["quick"]["attempts"] == 2
     assert (
-        "## By task type\n\n| Type | Tasks | Attempts | Time | Cost | Tokens |"
+        "## By task type\n\n| Type | Tasks | Attempts | Span | Cost | Tokens |"
         in cli_in_process(tmp_path, "report").stdout
     )
+
+
+def test_a_model_cell_reaches_the_agents_command_line_or_is_refused(tmp_path: Path) -> None:
+    """A per-task model: its Model cell is the agent CLI's model flag (over the plan's `model`
+    setting and its type's); a task that starts no agent CLI refuses it, by line, where it was
+    kept silently as a column nothing read, and `run` said nothing of it."""
+    write(
+        tmp_path,
+        """---
+backend: claude
+model: sonnet
+---
+## Task Decomposition
+| Task ID | Description | Model | Backend | Dependencies |
+|---|---|---|---|---|
+| T-01 | Plan the work | opus | | None |
+| T-02 | Do the work | | | None |
+| T-03 | Review with codex | o3 | codex | None |
+""",
+    )
+    codex = tmp_path / "stand-in-codex"
+    codex.write_text(STAND_IN_CODEX, encoding="utf-8")
+    codex.chmod(0o755)
+    env = {"ORCHESTRATOR_CLAUDE_BIN": str(FAKE_CLAUDE), "ORCHESTRATOR_CODEX_BIN": str(codex)}
+    result = cli(tmp_path, "run", env=env)
+    assert "T-01" in result.stdout, result.stderr
+    argv = {n: (tmp_path / f"argv-T-0{n}.txt").read_text(encoding="utf-8").splitlines() for n in range(1, 4)}
+    assert argv[1][argv[1].index("--model") + 1] == "opus"
+    assert argv[2][argv[2].index("--model") + 1] == "sonnet"  # (the plan's)
+    assert argv[3][argv[3].index("-m") + 1] == "o3"
+    shell = """---
+backend: shell
+---
+## Task Decomposition
+| Task ID | Description | Model | Colour | Command | Dependencies |
+|---|---|---|---|---|---|
+| T-01 | Count | opus | red | echo 1 | None |
+"""
+    write(tmp_path, shell)
+    for command in ("validate", "run"):
+        refused = cli(tmp_path, command)
+        assert refused.code == 2 and refused.stderr.splitlines()[0] == (
+            ".orchestrator/master_plan.md:7: T-01: a Model cell does nothing for a shell task, which starts no agent "
+            "CLI — empty the cell, or run the task on claude, codex or gemini"
+        ), refused.stderr
+    # A column nothing reads is said by run as by validate.
+    write(tmp_path, shell.replace("| opus |", "|  |"))
+    said = (
+        ".orchestrator/master_plan.md:5: column 'Colour' is none the tool reads: kept for templates only "
+        '(task.extra["Colour"]); it sets nothing'
+    )
+    assert said in cli(tmp_path, "validate").stderr
+    ran = cli(tmp_path, "run")
+    assert ran.code == 0 and f"ℹ️ {said}" in ran.stdout, ran.stdout

@@ -229,3 +229,75 @@ def test_a_template_reused_on_another_repository(tmp_path: Path) -> None:
     bad = cli(tmp_path, "init", "x", "--template", "codebase-analysis", "--param", "repo=src/")
     assert bad.code == 2 and "declares no parameter 'repo'" in bad.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_import_refuses_a_plan_over_the_limit_before_writing_it(tmp_path: Path) -> None:
+    """import wrote a plan validate then refused (100 MB): what is over the plan limit is refused
+    first, in one line, and nothing is written; so is a file larger than any plan's export."""
+    from orchestrator.plan.model import PLAN_LIMIT, READ_LIMIT
+
+    document = export(read_plan(ROOT / "examples/api-endpoints/.orchestrator/master_plan.md"))
+    document["tasks"][0]["Description"] = "x" * (PLAN_LIMIT + 1)
+    (tmp_path / "big.json").write_text(json.dumps(document), encoding="utf-8")
+    done = cli(tmp_path, "import", "big.json")
+    assert done.code == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("big.json: (document): the plan it makes holds ")
+    assert f"more than the {PLAN_LIMIT:,} a plan may have" in done.stderr and "nothing was written" in done.stderr
+    assert not (tmp_path / ".orchestrator").exists()
+    (tmp_path / "huge.json").write_bytes(b" " * (READ_LIMIT + 1))
+    for args, said in ((["huge.json"], f"huge.json: {READ_LIMIT + 1:,} bytes, more than the {READ_LIMIT:,} bytes"),
+                       (["-"], f"-: more than the {READ_LIMIT:,} bytes an export of a plan may be")):  # fmt: skip
+        piped = subprocess.run(
+            [sys.executable, "-m", "orchestrator", "import", *args], input=b" " * (READ_LIMIT + 1), cwd=tmp_path,
+            capture_output=True, timeout=60,
+        )  # fmt: skip
+        assert piped.returncode == 2 and piped.stderr.decode().startswith(said), piped.stderr
+        assert piped.stderr.count(b"\n") == 1
+    assert not (tmp_path / ".orchestrator").exists()
+
+
+def test_a_file_nested_too_deep_is_said_so_not_not_yaml(tmp_path: Path) -> None:
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")  # past Python's recursion
+    (tmp_path / "deep80.json").write_text("[" * 80 + "]" * 80, encoding="utf-8")  # within it, past a plan's
+    (tmp_path / "deep.yaml").write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    for name in ("deep.json", "deep80.json", "deep.yaml"):
+        done = cli(tmp_path, "import", name)
+        assert done.code == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert "too deeply nested: lists or mappings more than 64 deep" in done.stderr, done.stderr
+        assert "not YAML" not in done.stderr
+    assert not (tmp_path / ".orchestrator").exists()
+
+
+def test_export_carries_the_types_of_types_yaml(tmp_path: Path) -> None:
+    """A plan whose tasks name types of types.yaml exported without them: imported elsewhere, its
+    tasks named an unknown type. They go under the document's types setting, the plan's own
+    definitions over the file's, field by field, as the plan reads them."""
+    source = tmp_path / "source"
+    source.mkdir()
+    assert cli(source, "init", "--backend", "shell").code == 0
+    workspace = source / ".orchestrator"
+    (workspace / "types.yaml").write_text("quick:\n  timeout: 1m\n  retries: 0\nlint:\n  timeout: 30s\n")
+    plan = workspace / "master_plan.md"
+    plan.write_text(plan.read_text().replace("retries: 2\n", "retries: 2\ntypes: {quick: {retries: 1}}\n"))
+    assert cli(source, "update", "T-01", "--type", "quick").code == 0
+    assert cli(source, "update", "T-02", "--type", "lint").code == 0
+    exported = cli(source, "export")
+    assert exported.code == 0, exported.stderr
+    assert json.loads(exported.stdout)["settings"]["types"] == {
+        "quick": {"timeout": "1m", "retries": 1},
+        "lint": {"timeout": "30s"},
+    }
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "plan.json").write_text(exported.stdout)
+    done = cli(elsewhere, "import", "plan.json")
+    assert done.code == 0, done.stderr
+    here, there = read_plan(plan), read_plan(elsewhere / ".orchestrator" / "master_plan.md")
+    for task_id in ("T-01", "T-02"):
+        mine, theirs = here.tasks[task_id], there.tasks[task_id]
+        ours, theirs_ = here.settings_for(mine), there.settings_for(theirs)
+        assert (ours.timeout, ours.retries) == (theirs_.timeout, theirs_.retries), task_id
+    assert (
+        there.settings_for(there.tasks["T-01"]).timeout == 60 and there.settings_for(there.tasks["T-01"]).retries == 1
+    )
+    assert cli(elsewhere, "validate").code == 0

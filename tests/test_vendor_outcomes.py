@@ -1,10 +1,12 @@
 """What a run records of a codex or gemini task from what the CLI printed: refused calls, retried
 streams, token counts.
 
-The agent CLIs are stand-ins (neither is installed, and neither has a fake API in the tests):
-small programs on ``ORCHESTRATOR_CODEX_BIN`` / ``ORCHESTRATOR_GEMINI_BIN`` that print what the
-real CLI prints (the formats confirmed in ``tests/test_backend_parsers.py``) for the case the
-task's description names (``MODE=...``). The runs are real: ``orchestrator run`` starts them.
+The agent CLIs are stand-ins here (the real ones run against fakes of their APIs in
+``tests/test_agents_*.py``): small programs on ``ORCHESTRATOR_CODEX_BIN`` /
+``ORCHESTRATOR_GEMINI_BIN`` that print what the real CLI prints (the formats recorded in
+``tests/test_backend_parsers.py``) for the case the task's description names (``MODE=...``),
+cases a fake cannot make a real CLI print (codex's ``declined`` status). The runs are real:
+``orchestrator run`` starts them.
 """
 
 from __future__ import annotations
@@ -48,30 +50,20 @@ say(type="turn.completed", usage=usage)
 _GEMINI = """\
 import json, re, sys
 mode = re.search(r"MODE=(\\w+)", sys.stdin.read()).group(1)
-tokens = {"prompt": 1000, "candidates": 50, "total": 1100, "cached": 400, "thoughts": 50, "tool": 0}
-tools = {"totalCalls": 0, "totalSuccess": 0, "totalFail": 0, "totalDurationMs": 0,
-         "totalDecisions": {"accept": 0, "reject": 0, "modify": 0, "auto_accept": 0}, "byName": {}}
-response = "Gemini did it."
-if mode == "rejected":
-    tools["totalCalls"] = tools["totalFail"] = tools["totalDecisions"]["reject"] = 1
-    tools["byName"]["write_file"] = {"count": 1, "success": 0, "fail": 1, "durationMs": 0,
-                                     "decisions": {"accept": 0, "reject": 1, "modify": 0, "auto_accept": 0}}
-    response = "I have created out.txt."
-elif mode in ("unregistered", "toolfailed"):
-    name = "write_file" if mode == "unregistered" else "read_file"
-    tools["totalCalls"] = tools["totalFail"] = 1
-    tools["byName"][name] = {"count": 1, "success": 0, "fail": 1, "durationMs": 0,
-                             "decisions": {"accept": 0, "reject": 0, "modify": 0, "auto_accept": 0}}
-    if mode == "unregistered":
-        print('Error executing tool write_file: Tool "write_file" not found in registry. Tools must use the '
-              'exact names that are registered. Did you mean one of: "read_file", "glob"?', file=sys.stderr)
-        response = "I have created out.txt."
-    else:
-        print("Error executing tool read_file: File not found: /nowhere/notes.md", file=sys.stderr)
-        response = "There are no notes."
-print("Loaded cached credentials.", flush=True)
-print(json.dumps({"session_id": "g-" + mode, "response": response,
-                  "stats": {"models": {"gemini-2.5-pro": {"tokens": tokens}}, "tools": tools}}))
+def say(**event):
+    print(json.dumps(event), flush=True)
+say(type="init", session_id="g-" + mode, model="auto")
+answer = "Gemini did it."
+if mode in ("unregistered", "policy", "toolfailed"):
+    name = "read_file" if mode == "toolfailed" else "write_file"
+    say(type="tool_use", tool_name=name, tool_id=name + "__1", parameters={"file_path": "out.txt"})
+    kind = {"unregistered": "tool_not_registered", "policy": "policy_violation", "toolfailed": "file_not_found"}[mode]
+    say(type="tool_result", tool_id=name + "__1", status="error", output="no",
+        error={"type": kind, "message": "Tool " + name + " failed: " + kind})
+    answer = "There are no notes." if mode == "toolfailed" else "I have created out.txt."
+say(type="message", role="assistant", content=answer, delta=True)
+say(type="result", status="success",
+    stats={"total_tokens": 1100, "input_tokens": 1000, "output_tokens": 100, "cached": 400, "input": 600})
 """
 
 
@@ -121,19 +113,21 @@ def test_a_codex_stream_retried_then_completed_is_done_once(tmp_path: Path, monk
     assert meta["status"] == "completed" and meta["attempts"] == 1
 
 
-def test_a_gemini_call_it_rejected_fails_the_task_as_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_gemini_call_a_policy_denied_fails_the_task_as_denied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project = _project(
         tmp_path,
         monkeypatch,
         "gemini",
-        ["| T-01 | Write a file MODE=rejected | None |", "| T-02 | Use it MODE=ok | T-01 |",
+        ["| T-01 | Write a file MODE=policy | None |", "| T-02 | Use it MODE=ok | T-01 |",
          "| T-03 | Answer MODE=ok | None |"],
     )  # fmt: skip
     outcome = run(project)
     assert outcome.code == 1, outcome.stdout + outcome.stderr
     meta = results(project)
     assert meta["T-01"]["status"] == "failed" and meta["T-01"]["error_class"] == "denied"
-    assert meta["T-01"]["reason"].startswith("1 tool call denied: write_file — ")
+    assert meta["T-01"]["reason"].startswith("1 tool call denied: write_file (out.txt) — ")
     assert meta["T-01"]["permission_denials"] == 1 and meta["T-01"]["attempts"] == 1
     assert meta["T-02"]["status"] == "skipped"
     assert meta["T-03"]["status"] == "completed"
@@ -142,9 +136,9 @@ def test_a_gemini_call_it_rejected_fails_the_task_as_denied(tmp_path: Path, monk
 def test_a_gemini_call_of_a_tool_it_was_not_given_fails_the_task_as_denied(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Headless gemini has no write_file in its default mode: the call is answered "not found in
-    registry" (on stderr; no decision counts it), and the agent then says it wrote the file. A
-    tool that ran and failed is no refusal."""
+    """Headless gemini has no write_file in its default mode: the call's result is an error
+    ``tool_not_registered``, and the agent then says it wrote the file. A tool that ran and failed
+    is no refusal."""
     project = _project(
         tmp_path,
         monkeypatch,
@@ -156,7 +150,7 @@ def test_a_gemini_call_of_a_tool_it_was_not_given_fails_the_task_as_denied(
     assert outcome.code == 1, outcome.stdout + outcome.stderr
     meta = results(project)
     assert meta["T-01"]["status"] == "failed" and meta["T-01"]["error_class"] == "denied"
-    assert meta["T-01"]["reason"].startswith("1 tool call denied: write_file — ")
+    assert meta["T-01"]["reason"].startswith("1 tool call denied: write_file (out.txt) — ")
     assert meta["T-01"]["permission_denials"] == 1 and meta["T-01"]["attempts"] == 1
     assert meta["T-02"]["status"] == "skipped"
     assert meta["T-03"]["status"] == "completed" and "permission_denials" not in meta["T-03"]
@@ -167,7 +161,7 @@ def test_a_gemini_call_of_a_tool_it_was_not_given_fails_the_task_as_denied(
     [
         # usage {input_tokens: 1200, cached_input_tokens: 200, output_tokens: 345}: the input holds the cached
         pytest.param("codex", {"input": 1000, "output": 345, "cache_read": 200}, id="codex"),
-        # tokens {prompt: 1000, candidates: 50, total: 1100, cached: 400, thoughts: 50, tool: 0}
+        # stats {input_tokens: 1000, output_tokens: 100, cached: 400, total_tokens: 1100}
         pytest.param("gemini", {"input": 600, "output": 100, "cache_read": 400}, id="gemini"),
     ],
 )

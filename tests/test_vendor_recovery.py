@@ -1,9 +1,10 @@
 """A codex or gemini task whose agent had finished when its runner died is kept from its log.
 
-The agent CLIs are stand-ins here (neither is installed, and neither has a fake API in the
-tests): small programs on ``ORCHESTRATOR_CODEX_BIN`` / ``ORCHESTRATOR_GEMINI_BIN`` that print
-what the real CLI prints (the formats ``tests/test_backend_parsers.py`` holds), and write down
-each call and the prompt it was given. The runs are real: ``orchestrator run`` starts them.
+The agent CLIs are stand-ins here (the real ones run against fakes of their APIs in
+``tests/test_agents_*.py``): small programs on ``ORCHESTRATOR_CODEX_BIN`` /
+``ORCHESTRATOR_GEMINI_BIN`` that print what the real CLI prints (the formats
+``tests/test_backend_parsers.py`` holds, recorded from the pinned versions), and write down each
+call and the prompt it was given. The runs are real: ``orchestrator run`` starts them.
 """
 
 from __future__ import annotations
@@ -39,9 +40,15 @@ prompt = sys.stdin.read()
 task = os.environ["ORCHESTRATOR_TASK_ID"]
 with open(os.path.join(os.environ["CALLS_DIR"], task + ".prompt"), "a") as f:
     f.write(prompt + "\\n=== end of prompt ===\\n")
-print("Loaded cached credentials.", flush=True)
-print(json.dumps({"session_id": "session-" + task, "response": "Done by gemini for " + task,
-                  "stats": {"models": {"gemini-2.5-pro": {"tokens": {"prompt": 100, "candidates": 7, "total": 107}}}}}))
+events = [
+    {"type": "init", "session_id": "session-" + task, "model": "auto"},
+    {"type": "message", "role": "user", "content": prompt},
+    {"type": "message", "role": "assistant", "content": "Done by gemini for " + task, "delta": True},
+    {"type": "result", "status": "success",
+     "stats": {"total_tokens": 107, "input_tokens": 100, "output_tokens": 7, "cached": 0, "input": 100}},
+]
+for event in events:
+    print(json.dumps(event), flush=True)
 """
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from runner_helpers import cli, cli_in_process, start, wait_until
+from runner_helpers import Background, cli, cli_in_process, start, wait_until
 
 from orchestrator.plan.conditions import ConditionError, compile_condition, output_fields, parse_outputs
 from orchestrator.vocabulary import TRANSITIONS, IllegalTransition, TaskStatus
@@ -143,16 +144,22 @@ def test_a_fallback_runs_when_its_upstream_fails_and_a_false_condition_is_no_fai
 
 
 def test_a_condition_that_cannot_be_decided_fails_its_task(tmp_path: Path) -> None:
+    """A field of the wrong kind (a string compared with a number), a power past what a condition
+    may compute: the task fails, said why, in bounded time; never a false condition, nor a hang."""
     write(
         tmp_path,
-        "| T-01 | echo not-json | None | | | |",
+        """| T-01 | `echo '{"count": "many", "n": 1000000000}'` | None | | | count, n:int |""",
         "| T-02 | echo two | T-01 | T-01.count > 2 | | |",
+        "| T-03 | echo three > three.txt | T-01 | T-01.n ** T-01.n > 1 | | |",
     )
     ran = cli(tmp_path, "run")
-    assert ran.code == 1
-    status, reason = statuses(tmp_path)["T-02"]
-    assert status == "failed" and reason is not None
-    assert reason.startswith("its condition could not be decided: T-01 left no output fields")
+    assert ran.code == 1, ran.stdout + ran.stderr
+    seen = statuses(tmp_path)
+    status, reason = seen["T-02"]
+    assert status == "failed" and (reason or "").startswith("its condition could not be decided: T-01.count > 2: ")
+    status, reason = seen["T-03"]
+    assert status == "failed" and "1000000000 ** 1000000000 is a number of more than 4096 bits" in (reason or "")
+    assert not (tmp_path / "three.txt").exists() and "Traceback" not in ran.stderr
 
 
 def test_a_condition_on_the_fields_of_a_failed_upstream_skips_its_task_and_fails_nothing_more(
@@ -218,6 +225,92 @@ def test_a_bad_condition_gate_or_output_is_one_line_with_its_place(tmp_path: Pat
     assert not (tmp_path / ".orchestrator" / "results").exists()
 
 
+# --- a finished plan is a fixed point --------------------------------------------------------------
+
+BRANCHES = (
+    """| T-01 | `echo '{"n": 0}'` | None | | | n:int |""",
+    "| T-02 | echo clean | T-01 | T-01.n == 0 | | |",
+    "| T-03 | echo dirty | T-01 | T-01.n > 0 | | |",
+    "| T-04 | date +%s%N > published.txt | T-02, T-03 | T-02 completed or T-03 completed | {gate} | |",
+    "| T-05 | echo announced > announced.txt | T-04 | | | |",
+)
+
+
+def snapshot(project: Path) -> dict[str, bytes]:
+    """Every result file and every file the tasks wrote, by name."""
+    found = {p.name: p.read_bytes() for p in (project / ".orchestrator" / "results").iterdir()}
+    return found | {p.name: p.read_bytes() for p in project.glob("*.txt")}
+
+
+@pytest.mark.parametrize("gate", ["before", ""])
+def test_a_bypassed_branch_settles_and_the_plan_is_a_fixed_point(tmp_path: Path, gate: str) -> None:
+    """Check, then Clean or Dirty, then Publish (after either, at a gate or not), then Announce:
+    once it has run to its end, a second run starts nothing, asks nothing and writes nothing, and
+    nothing is out of date. (Before: the bypassed branch "will run again" at every run, Publish
+    was called out of date, asked for again, and published again.)"""
+    write(tmp_path, *(row.replace("{gate}", gate) for row in BRANCHES))
+    first = cli(tmp_path, "run", "--json")
+    if gate:
+        assert first.code == 4, first.stdout + first.stderr
+        assert cli(tmp_path, "approve", "T-04").code == 0
+        first = cli(tmp_path, "run", "--json")
+    assert first.code == 0, first.stdout + first.stderr
+    assert (tmp_path / "announced.txt").exists()
+    seen = statuses(tmp_path)
+    assert seen["T-03"] == ("bypassed", "condition false: T-01.n > 0 (T-01 completed, T-01.n = 0)")
+    shown = json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]
+    assert [t["out_of_date"] for t in shown] == [None] * 5
+    cause = next(t["cause"] for t in shown if t["id"] == "T-03")
+    assert cause == {"kind": "condition", "condition": "T-01.n > 0", "seen": "T-01 completed, T-01.n = 0"}
+    before = snapshot(tmp_path)
+    for _ in range(2):
+        again = cli(tmp_path, "run", "--json")
+        assert again.code == 0, again.stdout + again.stderr
+        kinds = again.kinds()
+        assert "task_started" not in kinds and "approval_requested" not in kinds, kinds
+        assert not {"task_bypassed", "task_skipped", "task_completed"} & set(kinds), kinds
+        assert snapshot(tmp_path) == before  # (the published file's time too)
+    assert "out of date" not in cli(tmp_path, "status").stdout
+
+
+def test_a_bypassed_branch_is_decided_again_once_what_its_condition_reads_changes(tmp_path: Path) -> None:
+    """A bypass stays only while its condition sees the same: Check's answer changed, the branches
+    are decided again, and what comes after them runs again."""
+    path = write(tmp_path, *(row.replace("{gate}", "") for row in BRANCHES))
+    assert cli(tmp_path, "run").code == 0
+    path.write_text(path.read_text(encoding="utf-8").replace('{"n": 0}', '{"n": 2}'), encoding="utf-8")
+    shown = {t["id"]: t for t in json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]}
+    assert shown["T-02"]["out_of_date"] == "upstream T-01 will run again"
+    assert shown["T-04"]["out_of_date"] == "upstream T-02 will run again"
+    again = cli(tmp_path, "run", "--json")
+    assert again.code == 0, again.stdout + again.stderr
+    assert again.tasks("task_started")[:3] == ["T-01", "T-03", "T-04"]
+    assert "T-05" in again.tasks("task_completed")  # (run, or its result reused: its inputs are the same)
+    seen = statuses(tmp_path)
+    assert seen["T-02"] == ("bypassed", "condition false: T-01.n == 0 (T-01 completed, T-01.n = 2)")
+    assert seen["T-03"][0] == "completed"
+
+
+def test_retry_takes_up_what_stays_as_it_is_or_says_how(tmp_path: Path) -> None:
+    """A bypass that stays (settled) is decided again after `retry`; a failure a fallback took over
+    stays too, and `retry` says how to run it again rather than that the next run will."""
+    write(
+        tmp_path,
+        """| T-01 | `echo '{"n": 0}'` | None | | | n:int |""",
+        "| T-02 | echo dirty | T-01 | T-01.n > 0 | | |",
+        "| T-03 | exit 3 | None | | | |",
+        "| T-04 | echo fallback | T-03 | T-03 failed | | |",
+    )
+    assert cli(tmp_path, "run").code == 0
+    shown = {t["id"]: t for t in json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]}
+    assert shown["T-02"]["settled"] is True and shown["T-03"]["settled"] is True
+    refused = cli(tmp_path, "retry", "T-03")
+    assert refused.code == 1 and "a fallback took it over" in refused.stderr and "run --rerun T-03" in refused.stderr
+    assert cli(tmp_path, "retry", "T-02").code == 0
+    again = cli(tmp_path, "run", "--json")
+    assert again.code == 0 and again.tasks("task_bypassed") == ["T-02"] and not again.tasks("task_started")
+
+
 # --- approval gates -------------------------------------------------------------------------------
 
 
@@ -249,6 +342,47 @@ def test_a_gate_before_holds_the_task_until_approved_across_runs(tmp_path: Path)
     # Completed now: there is nothing left to decide.
     done = cli(tmp_path, "approve", "T-02")
     assert done.code == 1 and "T-02 is completed: there is nothing to decide" in done.stderr
+
+
+def test_a_gate_before_is_seen_between_runs_and_an_approval_is_told(tmp_path: Path) -> None:
+    """Right after a run stops at a gate, every view says the task awaits approval (before, one
+    whose dependencies were one completed and one bypassed read as waiting, with none awaiting);
+    once approved, that it starts in the next run."""
+    write(tmp_path, *(row.replace("{gate}", "before") for row in BRANCHES))
+    assert cli(tmp_path, "run").code == 4
+    shown = json.loads(cli(tmp_path, "status", "--json").stdout)
+    assert shown["counts"]["awaiting_approval"] == 1 and shown["counts"]["waiting"] == 1
+    publish = next(t for t in shown["tasks"] if t["id"] == "T-04")
+    assert publish["status"] == "awaiting_approval" and publish["cause"] == {"kind": "held", "gate": "before"}
+    assert "✋ Awaiting approval" in cli(tmp_path, "status").stdout
+    listed = cli(tmp_path, "list", "--json")
+    assert {t["id"]: t["status"] for t in json.loads(listed.stdout)["tasks"]}["T-04"] == "awaiting_approval"
+    assert cli(tmp_path, "approve", "T-04", env={"USER": "ann"}).code == 0
+    publish = next(t for t in json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"] if t["id"] == "T-04")
+    assert publish["status"] == "pending"
+    assert publish["cause"] == {"kind": "approved", "gate": "before", "by": "ann"}
+    assert publish["reason"] == "approved by ann: starts in the next `orchestrator run`"
+    assert "approved by ann: starts in the next `orchestrator run`" in cli(tmp_path, "status").stdout
+
+
+def test_a_gate_decided_stays_decided_until_its_inputs_change(tmp_path: Path) -> None:
+    """Approved on the inputs it had, a gate is not asked again when the task runs again with the
+    same (``--rerun``); once what it runs from changes, it is."""
+    path = write(
+        tmp_path,
+        "| T-01 | echo v1 | None | | | |",
+        "| T-02 | date +%s%N >> deployed.txt | T-01 | | before | |",
+    )
+    assert cli(tmp_path, "run").code == 4
+    assert cli(tmp_path, "approve", "T-02").code == 0
+    assert cli(tmp_path, "run").code == 0
+    again = cli(tmp_path, "run", "--json", "--rerun", "T-02")
+    assert again.code == 0 and "approval_requested" not in again.kinds(), again.stdout
+    assert len((tmp_path / "deployed.txt").read_text().splitlines()) == 2
+    path.write_text(path.read_text(encoding="utf-8").replace("echo v1", "echo v2"), encoding="utf-8")
+    changed = cli(tmp_path, "run", "--json")
+    assert changed.code == 4 and changed.tasks("approval_requested") == ["T-02"], changed.stdout
+    assert len((tmp_path / "deployed.txt").read_text().splitlines()) == 2
 
 
 def test_a_gate_after_holds_the_result_and_a_rejection_skips_what_depends_on_it(tmp_path: Path) -> None:
@@ -295,6 +429,123 @@ def test_a_word_given_while_the_run_goes_on_is_taken_at_once(tmp_path: Path) -> 
     kinds = [e["event"] for e in runner.events()]
     assert kinds.count("run_started") == 1 and "approval_given" in kinds
     assert (tmp_path / "gated.txt").read_text() == "gated\n"
+
+
+def told(runner: Background, kind: str, task: str) -> Callable[[], bool]:
+    """Whether ``runner`` has told ``kind`` of ``task`` (an event of it, or naming it among its ``tasks``)."""
+    return lambda: any(e["event"] == kind and task in (e.get("task"), *(e.get("tasks") or ())) for e in runner.events())
+
+
+def test_run_wait_stays_up_for_a_person_and_takes_each_word_as_it_is_given(tmp_path: Path) -> None:
+    """``run --wait``: the run does not end at a gate or a Blocked cell; it says what it waits
+    for, takes an approval, a rejection and a release as they come, and ends, 0, once nothing is
+    left to do or wait for."""
+    path = tmp_path / ".orchestrator" / "master_plan.md"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        "---\nbackend: shell\nretries: 0\n---\n## Task Decomposition\n"
+        "| Task ID | Command | Dependencies | Approval | Blocked |\n|---|---|---|---|---|\n"
+        "| T-01 | echo built | None | | legal |\n"
+        "| T-02 | echo deployed > deployed.txt | T-01 | before | |\n"
+        "| T-03 | echo announced > announced.txt | T-02 | | |\n"
+        "| T-04 | echo risky > risky.txt | None | before | |\n",
+        encoding="utf-8",
+    )
+    runner = start(tmp_path, "--wait")
+    try:
+        wait_until(told(runner, "approval_requested", "T-04"), "T-04 at its gate")
+        wait_until(told(runner, "run_waiting", "T-01"), "the run waiting for a person")
+        assert runner.process.poll() is None  # (without --wait it would have ended here, exit 4)
+        assert cli(tmp_path, "update", "T-01", "--status", "pending").code == 0
+        wait_until(told(runner, "approval_requested", "T-02"), "T-02 at its gate once T-01 ran")
+        assert cli(tmp_path, "reject", "T-04", "--reason", "not today").code == 0
+        assert cli(tmp_path, "approve", "T-02").code == 0
+        code = runner.wait()
+    finally:
+        runner.stop_all()
+    assert code == 1, runner.stderr.read_text()  # (T-04 rejected: the plan is not done as asked)
+    kinds = [e["event"] for e in runner.events()]
+    assert kinds.count("run_started") == 1 and kinds[-1] == "run_finished"
+    assert (tmp_path / "announced.txt").exists() and not (tmp_path / "risky.txt").exists()
+    assert statuses(tmp_path)["T-04"][0] == "rejected" and (tmp_path / "deployed.txt").exists()
+
+
+def test_run_wait_timeout_ends_the_wait_as_a_run_without_it_ends(tmp_path: Path) -> None:
+    write(tmp_path, "| T-01 | echo one | None | | | |", "| T-02 | echo two | T-01 | | before | |")
+    waited = cli(tmp_path, "run", "--wait-timeout", "2s")
+    assert waited.code == 4, waited.stdout + waited.stderr
+    assert "⏳ waiting for a person (run --wait until" in waited.stdout
+    assert "run --wait: no word came for T-02 by" in waited.stdout
+    assert statuses(tmp_path)["T-02"][0] == "awaiting_approval"
+    refused = cli(tmp_path, "run", "--wait-timeout", "none")
+    assert refused.code == 2 and "'none' is no time to wait" in refused.stderr
+
+
+def test_a_word_said_again_at_a_gate_is_no_second_decision(tmp_path: Path) -> None:
+    """A second ``approve`` of a task wrote the approval again. Said again while the first word
+    stands (not yet used by a run, or acted on: rejected), it writes nothing and says so, exit 0
+    (``already`` in --json), as a second ``cancel`` does; the other word is still a decision."""
+    write(
+        tmp_path,
+        "| T-01 | echo deployed > deployed.txt | None | | before | |",
+        "| T-02 | echo migrated | None | | after | |",
+        "| T-03 | echo dropped > dropped.txt | None | | before | |",
+    )
+    log = tmp_path / ".orchestrator" / "state" / "approvals.jsonl"
+
+    def lines() -> list[dict[str, str]]:
+        return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()] if log.exists() else []
+
+    assert cli(tmp_path, "run").code == 4
+    for task, then in (
+        ("T-01", "the next `orchestrator run` takes it"),
+        ("T-02", "it is completed: its result counts"),
+    ):
+        first = cli(tmp_path, "approve", task, "--reason", "green")
+        assert first.code == 0 and "approved" in first.stdout, first.stderr
+        again = cli(tmp_path, "approve", task, "--reason", "still green")
+        assert again.code == 0, again.stderr
+        assert again.stdout.startswith(f"{task} is approved already (") and "green): nothing written" in again.stdout
+        assert again.stdout.rstrip().endswith(then), again.stdout
+        shown = json.loads(cli(tmp_path, "approve", task, "--json").stdout)
+        assert shown["ok"] is True and shown["already"] is True and shown["reason"] == "green"
+    assert [(d["task"], d["decision"]) for d in lines()] == [("T-01", "approved"), ("T-02", "approved")]
+    assert cli(tmp_path, "reject", "T-03", "--reason", "not today").code == 0
+    again = cli(tmp_path, "reject", "T-03", "--reason", "no")
+    assert again.code == 0 and again.stdout.startswith("T-03 is rejected already ("), again.stdout
+    assert len(lines()) == 3
+    # The run takes each word once; then a third word finds the rejection acted on, the rest done.
+    ran = cli(tmp_path, "run")
+    assert ran.code == 1 and "Traceback" not in ran.stderr, ran.stdout + ran.stderr  # (T-03 rejected)
+    assert (tmp_path / "deployed.txt").exists() and not (tmp_path / "dropped.txt").exists()
+    rejected = cli(tmp_path, "reject", "T-03", "--json")
+    assert rejected.code == 0 and json.loads(rejected.stdout)["already"] is True
+    assert "nothing written; it is rejected" in cli(tmp_path, "reject", "T-03").stdout
+    refused = cli(tmp_path, "approve", "T-03")
+    assert refused.code == 1 and "T-03 is rejected: `orchestrator retry T-03` asks again" in refused.stderr
+    done = cli(tmp_path, "approve", "T-01")
+    assert done.code == 1 and "T-01 is completed: there is nothing to decide" in done.stderr
+    assert len(lines()) == 3
+    first = json.loads(cli(tmp_path, "reject", "T-03", "--json").stdout)
+    assert first["already"] is True and first["decision"] == "rejected"
+
+
+def test_a_task_rejected_at_its_gate_before_between_runs_ends_rejected(tmp_path: Path) -> None:
+    """A run stopped at T-02's gate before; ``reject T-02`` between runs; the next run died with
+    an IllegalTransition traceback (pending to rejected): the task reaches its gate, then the
+    word there rejects it, and what depends on it is skipped."""
+    write(
+        tmp_path,
+        "| T-01 | echo dropped > dropped.txt | None | | before | |",
+        "| T-02 | echo after | T-01 | | | |",
+    )
+    assert cli(tmp_path, "run").code == 4
+    assert cli(tmp_path, "reject", "T-01", "--reason", "not today").code == 0
+    ran = cli(tmp_path, "run")
+    assert ran.code == 1 and "Traceback" not in ran.stderr, ran.stdout + ran.stderr
+    seen = statuses(tmp_path)
+    assert seen["T-01"][0] == "rejected" and seen["T-02"] == ("skipped", "upstream T-01 was rejected")
+    assert not (tmp_path / "dropped.txt").exists()
 
 
 def test_approve_refuses_a_task_without_a_gate(tmp_path: Path) -> None:

@@ -345,6 +345,26 @@ def test_a_chatty_task_leaves_logs_no_longer_than_log_cap(tmp_path: Path) -> Non
     assert "the full output is in" not in body
 
 
+def test_log_cap_cuts_the_log_not_the_result_the_dependents_read(tmp_path: Path) -> None:
+    """``log_cap: 1K`` kept 1 KiB of a 24 KB output in the log, as documented, and in the result
+    too: the dependent read 230 of 5,000 lines, and the log's "log cut here" line as if printed."""
+    write_plan(
+        tmp_path,
+        [
+            Spec("T-01", "seq 1 5000\necho done >&2"),
+            Spec("T-02", 'wc -l < "$ORCHESTRATOR_INPUTS_DIR/T-01.md"\ntail -1 "$ORCHESTRATOR_INPUTS_DIR/T-01.md"',
+                 ["T-01"]),
+        ],
+        {"log_cap": "1K"},
+    )  # fmt: skip
+    result = cli(tmp_path, "run")
+    assert result.code == 0, result.stderr
+    assert cli(tmp_path, "output", "T-02").stdout.split() == ["5000", "5000"]
+    assert cli(tmp_path, "output", "T-01").stdout == "".join(f"{n}\n" for n in range(1, 5001))
+    log = (tmp_path / ".orchestrator" / "logs" / "agent-01.attempt-1.out").read_bytes()
+    assert len(log) < 1024 + 200 and b"[orchestrator: log cut here: log_cap is 1,024 bytes]" in log
+
+
 def test_log_cap_none_keeps_everything_and_the_default_is_64_mib(tmp_path: Path) -> None:
     from orchestrator.plan.settings import Settings, parse_size
 

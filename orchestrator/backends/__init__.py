@@ -13,6 +13,7 @@ _BUILT_IN = {
     "claude": "claude:ClaudeBackend",
     "codex": "codex:CodexBackend",
     "gemini": "gemini:GeminiBackend",
+    "opencode": "opencode:OpencodeBackend",
     "shell": "shell:ShellBackend",
     "command": "command:CommandBackend",
 }

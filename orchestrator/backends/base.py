@@ -15,7 +15,7 @@ import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from orchestrator.backends.probe import Cli
 from orchestrator.executors.base import Limits, ProcessRun
@@ -23,6 +23,8 @@ from orchestrator.plan.model import Task
 from orchestrator.plan.profiles import Profile
 from orchestrator.plan.settings import Settings
 from orchestrator.vocabulary import ErrorClass
+
+Covers = Literal["session", "attempt"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,11 @@ class AgentResult:
     retry_after: float | None = None  # rate limit: seconds the API asked us to wait
     permission_denials: list[Any] = field(default_factory=list)
     structured: Any = None
+    # What ``cost_usd`` and ``tokens`` count when the attempt continued an agent session: the
+    # session's running total ("session": claude's cost since 2.1.277, codex's tokens), which
+    # ``run.books.SessionCosts`` makes the attempt's own, or this invocation's alone ("attempt").
+    cost_covers: Covers = "session"
+    tokens_cover: Covers = "attempt"
     # Once the runner has added it to the task's (``run.scheduler.TaskSpend``): ``cost_usd`` and
     # ``tokens`` are the task's in this run of it, and these what the attempt alone cost and spent.
     attempt_cost_usd: float | None = None
@@ -182,6 +189,12 @@ class Backend(ABC):
         """What an agent started with ``settings`` may do, and the risk, in plain words."""
         return "not said by this backend: it runs with your user's rights unless its own settings limit it"
 
+    def read_only(self, settings: Settings) -> bool:
+        """Whether an agent started with ``settings`` can change nothing (no edit, no command that
+        writes): its answer is all its work, so the cache may give it back (``run/reuse``). Only
+        what the settings themselves guarantee counts; the default: it may change things."""
+        return False
+
     def check_task(self, task: Task, settings: Settings, profile: Profile | None = None) -> tuple[str, str] | None:
         """Why ``task`` (with ``settings`` and its ``profile``) cannot run on this backend as the
         plan states it, and what to do about it (``validate`` asks, before any brief is rendered),
@@ -211,13 +224,57 @@ def limits_for(settings: Settings) -> Limits:
 
 
 OUTPUT_CAP = 1_000_000  # characters of output kept in a result file; the log holds the rest
+_OUTPUT_BYTES = OUTPUT_CAP * 4  # the most those characters take in UTF-8
 
 
-def process_result(run: ProcessRun, stdout: Path, stderr: Path, limits: Limits) -> AgentResult:
-    """The plain-process verdict shared by ``shell`` and ``command``: exit status is the truth."""
-    text, more = head(stdout, OUTPUT_CAP) if run.stdout_bytes else ("", False)  # no output: no log file
+class OutputKept(Observer):
+    """A plain process's stdout as it comes, up to what a result holds: its result is read from
+    here when ``log_cap`` cut the log shorter (the cap is the log's, never the result's that the
+    task's dependents read). Used only where the cap is below what a result holds."""
+
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+        self.size = 0
+        self.more = False
+
+    def feed(self, line: bytes) -> None:
+        if self.more:
+            return
+        if self.size + len(line) + 1 > _OUTPUT_BYTES:
+            self.more = True
+            return
+        self.lines.append(line.removesuffix(b"\n"))  # (a log replayed gives its lines' ends)
+        self.size += len(line) + 1
+
+    def text(self, total: int) -> str:
+        """What was kept, decoded: the lines with their ends (``total``: the bytes the stream
+        carried, which says whether the last line had one)."""
+        data = b"\n".join(self.lines)
+        if self.more or len(data) + 1 == total:
+            data += b"\n"
+        return data.decode("utf-8", errors="replace")
+
+
+def kept_output(settings: Settings) -> Observer:
+    """The observer of a plain process: ``OutputKept`` where ``log_cap`` may cut its log short of
+    what its result holds, else one that keeps nothing (the log has it all)."""
+    cap = settings.log_cap
+    return OutputKept() if cap is not None and cap < _OUTPUT_BYTES else Observer()
+
+
+def process_result(
+    run: ProcessRun, stdout: Path, stderr: Path, limits: Limits, observer: Observer | None = None
+) -> AgentResult:
+    """The plain-process verdict shared by ``shell`` and ``command``: exit status is the truth.
+    Its output is its stdout log's, or where ``log_cap`` cut the log, what ``observer`` kept."""
+    cap = limits.log_cap
+    if isinstance(observer, OutputKept) and cap is not None and run.stdout_bytes > cap:
+        text = observer.text(run.stdout_bytes)
+        more = observer.more or len(text) > OUTPUT_CAP
+        text = text[:OUTPUT_CAP]
+    else:
+        text, more = head(stdout, OUTPUT_CAP) if run.stdout_bytes else ("", False)  # no output: no log file
     if more:
-        cap = limits.log_cap
         where = (
             f"its log {stdout.name} kept its first {cap:,} bytes of {run.stdout_bytes:,} (log_cap): the rest is gone"
             if cap is not None and run.stdout_bytes > cap

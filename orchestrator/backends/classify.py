@@ -59,7 +59,9 @@ def reset_time(message: str, now: float | None = None) -> float | None:
     """When a usage limit lifts, from the forms agent CLIs use:
 
     ``Claude AI usage limit reached|1767225600`` (epoch seconds), ``resets 3pm``, ``resets at 15:30``,
-    ``resets in 2h 30m`` / ``try again in 45 minutes``.
+    ``resets in 2h 30m`` / ``try again in 45 minutes``, codex's ``try again at 9:57 PM`` and ``try
+    again at Nov 26th, 2026 9:57 PM`` (local time). A clock time with no seconds that fell in the
+    minute before ``now`` is now (the limit lifts within it), not the same time tomorrow.
     """
     now = time.time() if now is None else now
     match = re.search(r"\|(\d{10})\b", message)
@@ -74,6 +76,10 @@ def reset_time(message: str, now: float | None = None) -> float | None:
             total += int(number) * {"h": 3600, "m": 60, "s": 1}[unit.lower()]
         return now + total if total else None
     utc = re.search(r"\(UTC\)|\bUTC\b", message) is not None
+    current = datetime.fromtimestamp(now, tz=UTC) if utc else datetime.fromtimestamp(now)
+    match = _AGAIN_AT.search(message)
+    if match:  # codex: "try again at 9:57 PM", "try again at Nov 26th, 2026 9:57 PM"
+        return _again_at(match, current)
     match = re.search(
         r"resets?\s+(?:on\s+)?([A-Z][a-z]{2})[a-z]*\s+(\d{1,2}),?\s*(\d{1,2})(?::(\d{2}))?\s*(am|pm)?", message
     )
@@ -83,7 +89,6 @@ def reset_time(message: str, now: float | None = None) -> float | None:
         except ValueError:
             return None
         hour = _hour(int(match.group(3)), (match.group(5) or "").lower())
-        current = datetime.fromtimestamp(now, tz=UTC) if utc else datetime.fromtimestamp(now)
         try:
             target = current.replace(
                 month=month,
@@ -109,12 +114,47 @@ def reset_time(message: str, now: float | None = None) -> float | None:
             hour = 0
         if hour > 23 or minute > 59:
             return None
-        current = datetime.fromtimestamp(now, tz=UTC) if utc else datetime.fromtimestamp(now)
         target = current.replace(hour=hour, minute=minute, second=0, microsecond=0)
-        if target <= current:
-            target += timedelta(days=1)
-        return target.timestamp()
+        return _ahead(target, current, timedelta(days=1)).timestamp()
     return None
+
+
+_AGAIN_AT = re.compile(
+    r"(?:try again|retry)\s+at\s+(?:([A-Z][a-z]{2})[a-z]*\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(?:(\d{4})\s+)?)?"
+    r"(\d{1,2}):(\d{2})\s*([AaPp][Mm])?"
+)
+
+
+def _again_at(match: re.Match[str], current: datetime) -> float | None:
+    month, day, year, hour, minute, meridiem = match.groups()
+    try:
+        target = current.replace(
+            hour=_hour(int(hour), (meridiem or "").lower()), minute=int(minute), second=0, microsecond=0
+        )
+        if month:
+            target = target.replace(month=datetime.strptime(month, "%b").month, day=int(day))
+        if year:
+            return target.replace(year=int(year)).timestamp()
+    except ValueError:
+        return None
+    if not month:
+        return _ahead(target, current, timedelta(days=1)).timestamp()
+    if target > current - timedelta(minutes=1):
+        return max(target, current).timestamp()
+    try:
+        return target.replace(year=target.year + 1).timestamp()
+    except ValueError:
+        return None
+
+
+def _ahead(target: datetime, current: datetime, period: timedelta) -> datetime:
+    """``target``, a clock time to the minute: the next one after ``current``, or ``current``
+    itself when it fell in the minute before (the limit lifts within that minute)."""
+    if target > current:
+        return target
+    if current - target < timedelta(minutes=1):
+        return current
+    return target + period
 
 
 def _hour(hour: int, meridiem: str) -> int:

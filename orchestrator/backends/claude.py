@@ -7,7 +7,9 @@
 The brief goes on stdin, which is closed after it (an open empty pipe makes claude wait). stdout is
 NDJSON: ``system/init`` (``session_id``), ``assistant``/``user`` messages, and a final ``result``
 with ``is_error``, ``subtype``, ``result``, ``total_cost_usd``, ``usage``, ``num_turns``,
-``permission_denials`` and ``api_error_status``. ``is_error`` is the truth: API errors arrive as
+``permission_denials`` and ``api_error_status`` (``total_cost_usd`` of a resumed session: the whole
+session's since claude 2.1.277, the invocation's own before; ``system/init`` names the version,
+``claude_code_version``). ``is_error`` is the truth: API errors arrive as
 ``subtype: "success"`` with ``is_error: true``. Every event is output, so every event resets the
 runner's inactivity watchdog; ``stream_event`` lines (partial messages) arrive as a message is
 generated, so a long answer is not taken for a hang.
@@ -33,6 +35,7 @@ from orchestrator.backends.base import (
     AgentResult,
     Backend,
     CannotInvoke,
+    Covers,
     Invocation,
     Job,
     Observer,
@@ -42,13 +45,19 @@ from orchestrator.backends.base import (
     limits_for,
 )
 from orchestrator.backends.classify import classify, reset_time
+from orchestrator.backends.claude_permissions import (
+    check_permissions,
+    claude_powers,
+    only_reading,
+    tool_name,
+)
 from orchestrator.backends.command_line import refused_start
-from orchestrator.backends.probe import Cli, agent_environment
+from orchestrator.backends.probe import Cli, agent_environment, version_of
 from orchestrator.backends.refusals import denied
 from orchestrator.executors.base import ProcessRun
 from orchestrator.plan.model import Task
 from orchestrator.plan.profiles import Profile
-from orchestrator.plan.settings import Settings, suggest
+from orchestrator.plan.settings import Settings
 from orchestrator.vocabulary import ErrorClass
 
 # claude retries failed API calls 10 times by default (minutes against a dead API, 401 included);
@@ -59,38 +68,12 @@ CLAUDE_ENV = {
     "DISABLE_AUTOUPDATER": "1",
 }
 LOGIN_HINT = "log in with `claude` (then /login) or set ANTHROPIC_API_KEY"
+# The claude versions this backend was tested with (tests/test_agents_claude.py runs both), and the
+# first whose result counts a resumed session's whole cost in total_cost_usd (2.1.276 and before
+# count the invocation's own: found by bisecting the releases against tests/fakeapi.py).
+TESTED = ("2.1.197", "2.1.329")
+SESSION_COST_SINCE = (2, 1, 277)
 CLAUDE_REMEDY = "tools, allowed_tools, permission_mode"  # what lets a refused call run
-
-# What --permission-mode of the pinned claude takes (`claude --help`; "default" is still taken),
-# and what each lets a headless agent do, in plain words (``doctor`` and cli-integration.md).
-MODE_POWERS = {
-    "default": "a call that needs approval and is not in allowed_tools is denied (headless, nobody "
-    "can approve it): reads and searches run, edits and commands only if pre-approved",
-    "manual": "as default: what is not pre-approved is denied",
-    "acceptEdits": "file edits run without asking, and so do commands that change files (mkdir, touch, "
-    "mv, cp); other commands only if pre-approved. Risk: it can rewrite any file in its directory",
-    "plan": "read-only: it reads and plans, edits nothing and runs no command that changes anything",
-    "auto": "claude's classifier approves the calls it judges safe, commands included, without "
-    "asking. Risk: a judgement, not a rule, stands between the agent and your files",
-    "dontAsk": "only what tools and allowed_tools name runs; everything else is denied without asking",
-    "bypassPermissions": "every call runs, no check at all. Risk: it can delete files, run any "
-    "command and reach the network with your user's rights; only in a sandbox or a throwaway checkout",
-}
-PERMISSION_MODES = tuple(MODE_POWERS)
-# Tools that only read (files, the web) or keep the agent's own to-do list. An agent whose tools
-# are all among them edits no file and runs no command, whatever its permission mode lets a tool
-# do: an acceptEdits plan's read-only reviewer (Access: read) is told that, not the mode's risk.
-READING_TOOLS = frozenset({"Read", "Grep", "Glob", "LS", "NotebookRead", "WebFetch", "WebSearch", "TodoWrite"})
-ONLY_READING = "with no tool that edits files or runs commands, it edits nothing and runs no command, whatever the mode"
-# Modes in which only pre-approved calls (and read-only ones) run: there a rule such as
-# Bash(git log:*) narrows a tool down. acceptEdits also runs file-changing commands (mkdir,
-# touch, ...); auto and bypassPermissions run anything.
-_NARROWING_MODES = (None, "default", "manual", "dontAsk", "plan")
-
-
-def tool_name(entry: str) -> str:
-    """The tool a permission rule is about: ``Bash`` for ``Bash(git log:*)``."""
-    return entry.split("(", 1)[0].strip()
 
 
 def claude_bin() -> str:
@@ -111,6 +94,7 @@ class ClaudeObserver(Observer):
         self.retry_delay: float | None = None  # seconds claude last waited before re-sending (api_retry)
         self.calls: dict[str, tuple[str, Any]] = {}  # each tool_use's id: its tool and input, in order
         self.refused: list[dict[str, Any]] = []  # calls claude answered with a refusal (``_refused``)
+        self.version: str | None = None  # claude's own, as its system/init event says
 
     @property
     def session_id(self) -> str | None:
@@ -127,6 +111,9 @@ class ClaudeObserver(Observer):
         kind = event.get("type")
         if kind == "result":
             self.result = event
+        elif kind == "system" and event.get("subtype") == "init":
+            version = event.get("claude_code_version")
+            self.version = str(version) if isinstance(version, str) else self.version
         elif kind == "system" and event.get("subtype") == "api_retry":
             # claude waits what the API asked (retry-after) before each of its own retries: when
             # it gives up, that is the least the next attempt must wait.
@@ -247,49 +234,17 @@ class ClaudeBackend(Backend):
             credentials=("${CLAUDE_CONFIG_DIR}/.credentials.json", "~/.claude/.credentials.json"),
             login=LOGIN_HINT,
             keychain=True,
+            tested=TESTED,
         )
 
     def powers(self, settings: Settings) -> str:
-        mode = settings.permission_mode or "default"
-        if settings.tools is None:
-            tools = "every tool claude has (Bash, Edit, Write, WebFetch, sub-agents, MCP tools)"
-        else:
-            tools = ("only " + ", ".join(settings.tools)) if settings.tools else "no tool at all"
-        allowed = ", ".join(settings.allowed_tools) or "none"
-        reading = settings.tools is not None and all(tool_name(t) in READING_TOOLS for t in settings.tools)
-        words = ONLY_READING if reading else MODE_POWERS.get(mode, "?")
-        return f"tools: {tools}; pre-approved: {allowed}; permission mode {mode}: {words}"
+        return claude_powers(settings)
+
+    def read_only(self, settings: Settings) -> bool:
+        return only_reading(settings) or settings.permission_mode == "plan"
 
     def check(self, settings: Settings) -> str | None:
-        mode = settings.permission_mode
-        if mode is not None and mode not in PERMISSION_MODES:
-            modes = ", ".join(PERMISSION_MODES)
-            return f"permission_mode {mode!r} is not one of claude's{suggest(mode, PERMISSION_MODES)}: {modes}"
-        tools = settings.tools
-        if tools is not None:
-            names = {tool_name(t) for t in tools}
-            outside = [t for t in settings.allowed_tools if tool_name(t) not in names]
-            if outside:
-                return (
-                    f"allowed_tools names {', '.join(outside)}, which tools does not give the agent "
-                    f"(tools: {', '.join(tools) or 'none'}); add it to tools, or remove it from allowed_tools"
-                )
-            narrowed = [t for t in tools if "(" in t]
-            if narrowed and mode not in _NARROWING_MODES:
-                return (
-                    f"tools narrows {', '.join(narrowed)}, but permission_mode {mode} runs calls of that "
-                    "tool the rule does not match; use permission_mode dontAsk (only what tools and "
-                    "allowed_tools name runs), or give the whole tool"
-                )
-        as_root = hasattr(os, "geteuid") and os.geteuid() == 0
-        sandbox = (settings.env.get("IS_SANDBOX") or os.environ.get("IS_SANDBOX")) == "1"
-        if settings.permission_mode == "bypassPermissions" and as_root and not sandbox:
-            return (
-                "claude refuses --permission-mode bypassPermissions when run as root unless IS_SANDBOX=1; "
-                'if this machine is a sandbox, add `env: {IS_SANDBOX: "1"}` to the frontmatter, '
-                "else use acceptEdits with allowed_tools"
-            )
-        return None
+        return check_permissions(settings)
 
     @staticmethod
     def available() -> bool:
@@ -390,10 +345,19 @@ def _tokens(usage: Any) -> dict[str, int] | None:
     return found or None
 
 
+def cost_covers(version: str | None) -> Covers:
+    """What a claude's ``total_cost_usd`` counts on a resumed session: before 2.1.277 the
+    invocation's own cost ("attempt"), since then the whole session's ("session"; a version not
+    told: the pinned claude's way)."""
+    number = version_of(version)
+    return "attempt" if number is not None and number < SESSION_COST_SINCE else "session"
+
+
 def interpret_claude(run: ProcessRun, obs: ClaudeObserver, stderr: str, limits: Any = None) -> AgentResult:
     """The verdict on one claude attempt: the final ``result`` event decides, then exit status."""
     event = obs.result or {}
     common: dict[str, Any] = {
+        "cost_covers": cost_covers(obs.version),
         "session_id": event.get("session_id") or obs.session_id,
         "cost_usd": event.get("total_cost_usd") if isinstance(event.get("total_cost_usd"), int | float) else None,
         "tokens": _tokens(event.get("usage")),

@@ -1,19 +1,24 @@
-"""``codex``: ``codex exec --json --skip-git-repo-check [-m M] [-s workspace-write] -``, prompt on stdin.
+"""``codex``: ``codex exec --json --skip-git-repo-check [-m M] -s SANDBOX [resume THREAD] -``, prompt on stdin.
 
 stdout is JSONL: ``thread.started{thread_id}``, ``item.completed{item:{type:"agent_message", text}}``,
 ``turn.completed{usage}``, ``turn.failed{error:{message}}`` and ``error{message}``. Codex reports
 no cost; its ``usage`` (``input_tokens`` with the ``cached_input_tokens`` in them,
-``output_tokens``) is recorded as ``input`` (less the cached), ``cache_read`` and ``output``.
+``output_tokens``) is recorded as ``input`` (less the cached), ``cache_read`` and ``output``, and
+is the thread's running total: a resumed thread's counts the attempts before
+(``tokens_cover="session"``: the runner keeps the attempt's own).
 
 An ``error`` event is not always the end: codex prints one for each retry of a dropped stream
 ("Reconnecting... 1/5 (...)", its StreamError) and the turn may then complete. So an error a
 later ``turn.completed`` follows was overcome; one after the last completed turn (or with none)
-fails the task. A ``command_execution`` item that completes ``"status": "declined"`` was refused
-(a ``failed`` one ran and exited non-zero: the agent saw that), and so is a ``file_change`` that
-says so (codex's exec schema gives a patch no such status today; a declined patch reads
-``failed`` there, which a patch that did not apply says too): the task fails as ``denied``,
-whatever the agent then says. A log whose last completed turn no error follows is a finished task
-(``recover``). Offline it can retry forever, so the runner's timeouts are what stop it.
+fails the task. A call codex refused (a command that asked to leave the sandbox, a write or a
+patch the sandbox stopped) leaves no item in the JSON at all: only the thread's session file
+tells it (``codex_rollout``), and the task fails as ``denied``, whatever the agent then says. So
+does a ``command_execution`` or ``file_change`` item that completes ``"status": "declined"`` (a
+``failed`` one ran and exited non-zero: the agent saw that). A log whose last completed turn no
+error follows is a finished task (``recover``). ``resume THREAD`` continues an interrupted
+attempt's thread; an id codex no longer has starts a new thread silently, which fails the
+attempt (the short "go on" prompt alone would be all the new thread knew). Offline it can retry
+forever, so the runner's timeouts are what stop it.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from orchestrator.backends.base import (
     limits_for,
 )
 from orchestrator.backends.classify import classify, reset_time
+from orchestrator.backends.codex_rollout import home_of, read_rollout
 from orchestrator.backends.probe import Cli
 from orchestrator.backends.refusals import denied, refusal
 from orchestrator.executors.base import ProcessRun
@@ -41,7 +47,8 @@ from orchestrator.vocabulary import ErrorClass
 
 
 class CodexObserver(Observer):
-    def __init__(self) -> None:
+    def __init__(self, resumed: str | None = None) -> None:
+        self.resumed = resumed  # the thread the attempt was asked to continue
         self.thread_id: str | None = None
         self.messages: list[str] = []
         self.usage: dict[str, int] = {}
@@ -108,12 +115,16 @@ SANDBOX_POWERS = {
 SANDBOX_MODES = tuple(SANDBOX_POWERS)  # codex exec -s
 
 
+TESTED = ("0.169.0", "0.169.0")  # the codex versions this backend was tested with (tests/test_agents_codex.py)
+
+
 def codex_bin() -> str:
     return os.environ.get("ORCHESTRATOR_CODEX_BIN", "codex")
 
 
 class CodexBackend(Backend):
     name = "codex"
+    resumable = True
 
     def cli(self) -> Cli:
         return Cli(
@@ -122,11 +133,15 @@ class CodexBackend(Backend):
             keys=("OPENAI_API_KEY", "CODEX_API_KEY"),
             credentials=("${CODEX_HOME}/auth.json", "~/.codex/auth.json"),
             login="log in with `codex login` or set OPENAI_API_KEY",
+            tested=TESTED,
         )
 
     def powers(self, settings: Settings) -> str:
         mode = settings.permission_mode or "workspace-write"
         return f"sandbox {mode} (codex exec -s): {SANDBOX_POWERS.get(mode, '?')}"
+
+    def read_only(self, settings: Settings) -> bool:
+        return settings.permission_mode == "read-only"
 
     def check(self, settings: Settings) -> str | None:
         mode = settings.permission_mode
@@ -148,27 +163,44 @@ class CodexBackend(Backend):
         if settings.model:
             argv += ["-m", settings.model]
         argv += ["-s", settings.permission_mode or "workspace-write"]
+        if job.resume_session:
+            argv += ["resume", job.resume_session]
         argv.append("-")
         return Invocation(tuple(argv), job.prompt, limits=limits_for(settings))
 
     def observer(self, job: Job) -> Observer:
-        return CodexObserver()
+        return CodexObserver(job.resume_session)
 
     def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
         assert isinstance(observer, CodexObserver)
+        _refused(observer, job.settings)
         return interpret_codex(run, observer, limits_for(job.settings))
 
     def recover(self, settings: Settings, stdout: Path, stderr: Path) -> AgentResult | None:
         """codex states a finished task in its log: a ``turn.completed`` event, no ``turn.failed``
         or ``error`` event after it (one before it was a retry codex got past), and an answer (its
-        last ``agent_message``): the rule ``interpret`` applies."""
+        last ``agent_message``): the rule ``interpret`` applies (the calls it refused from its
+        session file, as there)."""
         observer = CodexObserver()
         if not fed_from_log(observer, stdout) or not observer.completed or observer.errors or not observer.messages:
             return None
+        _refused(observer, settings)
         # Its exit status is not known: the log decides, as interpret does of a turn that completed.
         result = interpret_codex(ProcessRun(0, None, 0.0), observer, limits_for(settings))
         result.exit_code = None
         return result if result.completed else None
+
+
+def _refused(observer: CodexObserver, settings: Settings) -> None:
+    """Add to ``observer`` what codex's JSON does not show, from the thread's session file
+    (``codex_rollout``), when this machine has it: the calls codex refused, and the thread's
+    tokens when the turn failed before ``turn.completed`` told them."""
+    found = read_rollout(home_of(settings.env), observer.thread_id)
+    if found is None:
+        return
+    observer.denials += found.refused
+    if not observer.usage:
+        observer.usage = dict(found.usage)
 
 
 def codex_tokens(usage: dict[str, int]) -> dict[str, int] | None:
@@ -190,6 +222,7 @@ def interpret_codex(run: ProcessRun, obs: CodexObserver, limits: Any = None) -> 
         "text": obs.messages[-1] if obs.messages else "",
         "session_id": obs.thread_id,
         "tokens": codex_tokens(obs.usage),
+        "tokens_cover": "session",
         "turns": obs.turns or None,
         "exit_code": run.exit_code,
         "permission_denials": list(obs.denials),
@@ -203,6 +236,11 @@ def interpret_codex(run: ProcessRun, obs: CodexObserver, limits: Any = None) -> 
             message=run.describe(limits),
             **common,
         )
+    if obs.resumed and obs.thread_id and obs.thread_id != obs.resumed:
+        # codex started a new thread: the one to continue is gone, and the new one was told only
+        # to go on. The next attempt starts afresh, with the whole brief.
+        message = f"codex did not continue thread {obs.resumed} (it started {obs.thread_id}): it no longer has it"
+        return AgentResult(False, error_class=ErrorClass.AGENT_ERROR, message=message, **common)
     if obs.errors:
         message = obs.errors[-1]
         return AgentResult(

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.backends.base import AgentResult, Backend, Invocation, Job, Observer, limits_for, process_result
+from orchestrator.backends.base import (
+    AgentResult,
+    Backend,
+    Invocation,
+    Job,
+    Observer,
+    kept_output,
+    limits_for,
+    process_result,
+)
 from orchestrator.executors.base import ProcessRun
 from orchestrator.plan.settings import Settings
 
@@ -15,8 +24,11 @@ class CommandBackend(Backend):
     def invocation(self, job: Job) -> Invocation:
         return Invocation(job.settings.command, job.prompt, limits=limits_for(job.settings))
 
+    def observer(self, job: Job) -> Observer:
+        return kept_output(job.settings)
+
     def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
-        return process_result(run, stdout, stderr, limits_for(job.settings))
+        return process_result(run, stdout, stderr, limits_for(job.settings), observer)
 
     def powers(self, settings: Settings) -> str:
         return (

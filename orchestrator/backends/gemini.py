@@ -1,22 +1,33 @@
-"""``gemini``: ``gemini -p <ask> -o json --skip-trust``, the brief on stdin (``-p`` is appended to it).
+"""``gemini``: ``gemini -p <ask> -o stream-json --skip-trust [-m M] [--approval-mode A] [--resume S]``.
 
-stdout is one JSON object ``{session_id, response, stats, error?}``, printed when gemini is done:
-a log holding one with a ``response`` and no ``error`` is a finished task (``recover``). Exit codes:
-41 auth, 42 input, 52 config, 53 turn limit, 55 untrusted workspace. ``stats.tools.totalDecisions``
-counts the tool calls by what was decided of them (``accept``, ``reject``, ``modify``,
-``auto_accept``; ``byName`` per tool): a ``reject`` is a refused call, and the task fails as
-``denied``, whatever the agent then says. So is a call of a tool gemini did not give the agent
-(headless, it leaves out the tools its approval mode would have to ask for, such as
-``write_file`` and ``run_shell_command`` in the default mode): no decision counts it (``byName``
-has it as a ``fail``), but gemini says on stderr ``Error executing tool write_file: Tool
-"write_file" not found in registry...``. Tokens (``stats.models.*.tokens``: ``prompt``,
-``candidates``, ``total``, ``cached``, ``thoughts``, ``tool``) are recorded as ``input``,
-``output`` and ``cache_read``, which add up to its ``total``.
+The brief goes on stdin; ``-p``'s words are appended to it. stdout is JSONL, one event a line as the turn goes:
+``init`` (``session_id``, ``model``), ``message`` (``role``, ``content``; the answer comes in
+``delta`` pieces), ``tool_use`` (``tool_name``, ``tool_id``, ``parameters``), ``tool_result``
+(``tool_id``, ``status``, ``output``, ``error: {type, message}``), and a last ``result``
+(``status``: success or error, ``error``, ``stats``: ``input_tokens`` with the ``cached`` in
+them, ``output_tokens``, per model in ``models``; the router model gemini asks before each
+turn is one of them). Every event is output, so a long answer feeds the runner's inactivity
+watchdog, and the session is known from the first line: an interrupted attempt is continued
+with ``--resume`` (a resumed invocation's stats count its own requests). A log whose ``result``
+says success is a finished task (``recover``).
+
+Exit codes: 41 auth, 42 input (an unknown ``--resume`` session too: "Error resuming session" on
+stderr), 52 config, 53 turn limit, 55 untrusted workspace; an API error the turn could not get
+past ends with a ``result`` whose ``error`` says it (exit 173 as seen with 0.61.0): "Suggested
+retry after 2s." after a rate limit (a 429 whose RetryInfo gave the wait; gemini retries one
+itself ``general.maxAttempts`` times), "You have exhausted your daily quota" (a quota no wait of
+seconds lifts).
+
+A ``tool_result`` that failed ``tool_not_registered`` (headless, gemini leaves out the tools its
+approval mode would have to ask for, such as ``write_file`` and ``run_shell_command`` in the
+default mode, and those a policy denies) or ``policy_violation`` is a refused call: the task
+fails as ``denied``, whatever the agent then says. A tool that ran and failed (``file_not_found``
+...) is no refusal. gemini reports no cost; tokens are recorded as ``input`` (less the cached),
+``output`` and ``cache_read``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -29,6 +40,7 @@ from orchestrator.backends.base import (
     Job,
     Observer,
     head,
+    json_event,
     limits_for,
 )
 from orchestrator.backends.classify import classify, reset_time
@@ -39,6 +51,7 @@ from orchestrator.plan.settings import Settings, suggest
 from orchestrator.vocabulary import ErrorClass
 
 ASK = "Carry out the task described above and answer with your result."
+TESTED = ("0.61.0", "0.61.0")  # the gemini versions this backend was tested with (tests/test_agents_gemini.py)
 _EXIT_CLASSES = {
     41: ErrorClass.AUTH,
     42: ErrorClass.START,
@@ -53,6 +66,8 @@ _EXIT_WORDS = {
     53: "turn limit reached",
     55: "untrusted workspace",
 }
+# A tool_result's error.type for a call gemini refused (not one that ran and failed).
+REFUSED = frozenset({"tool_not_registered", "policy_violation"})
 
 
 # What each gemini --approval-mode mode lets a headless agent do, in plain words.
@@ -71,8 +86,53 @@ def gemini_bin() -> str:
     return os.environ.get("ORCHESTRATOR_GEMINI_BIN", "gemini")
 
 
+class GeminiObserver(Observer):
+    """Reads gemini's stream-json events; keeps what the result record needs."""
+
+    def __init__(self, resumed: str | None = None) -> None:
+        self.resumed = resumed  # the session the attempt was asked to continue
+        self._session: str | None = None
+        self.answer: list[str] = []  # the agent's text since its last tool call
+        self.calls: dict[str, tuple[str, dict[str, Any]]] = {}  # tool_id -> its tool and parameters
+        self.refused: list[dict[str, Any]] = []
+        self.result: dict[str, Any] | None = None
+
+    @property
+    def session_id(self) -> str | None:
+        return self._session
+
+    def feed(self, line: bytes) -> None:
+        event = json_event(line)
+        if event is None:
+            return
+        kind = event.get("type")
+        if kind == "init" and isinstance(event.get("session_id"), str):
+            self._session = event["session_id"]
+        elif kind == "message" and event.get("role") == "assistant":
+            content = event.get("content")
+            if isinstance(content, str) and event.get("delta"):
+                self.answer.append(content)
+            elif isinstance(content, str):
+                self.answer = [content]
+        elif kind == "tool_use":
+            given = event.get("parameters")
+            self.calls[str(event.get("tool_id"))] = (
+                str(event.get("tool_name")),
+                given if isinstance(given, dict) else {},
+            )
+            self.answer = []
+        elif kind == "tool_result":
+            error = event.get("error")
+            if event.get("status") == "error" and isinstance(error, dict) and error.get("type") in REFUSED:
+                tool, given = self.calls.get(str(event.get("tool_id")), ("?", {}))
+                self.refused.append(refusal(tool, **{k: str(v) for k, v in given.items() if isinstance(v, str)}))
+        elif kind == "result":
+            self.result = event
+
+
 class GeminiBackend(Backend):
     name = "gemini"
+    resumable = True
 
     def cli(self) -> Cli:
         return Cli(
@@ -81,11 +141,15 @@ class GeminiBackend(Backend):
             keys=("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_APPLICATION_CREDENTIALS"),
             credentials=("~/.gemini/oauth_creds.json",),
             login="run `gemini` once to log in, or set GEMINI_API_KEY",
+            tested=TESTED,
         )
 
     def powers(self, settings: Settings) -> str:
         mode = settings.permission_mode or "default"
         return f"approval mode {mode}: {APPROVAL_POWERS.get(mode, '?')}"
+
+    def read_only(self, settings: Settings) -> bool:
+        return settings.permission_mode == "plan"
 
     def check(self, settings: Settings) -> str | None:
         mode = settings.permission_mode
@@ -103,132 +167,116 @@ class GeminiBackend(Backend):
 
     def invocation(self, job: Job) -> Invocation:
         settings = job.settings
-        argv = [gemini_bin(), "-p", ASK, "-o", "json", "--skip-trust"]
+        argv = [gemini_bin(), "-p", ASK, "-o", "stream-json", "--skip-trust"]
         if settings.model:
             argv += ["-m", settings.model]
         if settings.permission_mode:
             argv += ["--approval-mode", settings.permission_mode]
+        if job.resume_session:
+            argv += ["--resume", job.resume_session]
         return Invocation(tuple(argv), job.prompt, limits=limits_for(settings))
+
+    def observer(self, job: Job) -> Observer:
+        return GeminiObserver(job.resume_session)
 
     def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
         text, _ = head(stdout, _STDOUT_CAP)
-        return interpret_gemini(run, text, head(stderr, 20_000)[0], limits_for(job.settings))
+        return interpret_gemini(run, text, head(stderr, 20_000)[0], limits_for(job.settings), job.resume_session)
 
     def recover(self, settings: Settings, stdout: Path, stderr: Path) -> AgentResult | None:
-        """gemini prints its one JSON object when it is done: a log holding a whole one with an
-        answer (``response``) and no ``error`` is a finished task. (It fails with an ``error``
-        object and its own exit code, so the exit status left unknown changes nothing.)"""
+        """gemini's last event says how the turn ended: a log whose ``result`` says success (and
+        no call it refused) is a finished task, whatever became of the process."""
         text, more = head(stdout, _STDOUT_CAP)  # ("" when it cannot be read)
-        data = _answer(text)
-        if more or data is None or "error" in data or not data.get("response"):
+        if more:
             return None
         result = interpret_gemini(ProcessRun(0, None, 0.0), text, head(stderr, 20_000)[0], limits_for(settings))
         result.exit_code = None
         return result if result.completed else None
 
 
-_STDOUT_CAP = 10_000_000  # characters of stdout read: its JSON object, whatever came before it
-
-
-def _answer(stdout: str) -> dict[str, Any] | None:
-    """The JSON object gemini printed (after any lines before it, such as "Loaded cached
-    credentials."), or None."""
-    start = stdout.find("{")
-    if start < 0:
-        return None
-    try:
-        data = json.loads(stdout[start:])
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
+_STDOUT_CAP = 10_000_000  # characters of stdout read
 
 
 def _tokens(stats: Any) -> dict[str, int] | None:
-    """gemini's ``stats.models.*.tokens`` under the record's keys (claude's), so that their sum is
-    its ``total``: ``prompt`` holds the ``cached`` tokens (the Gemini API's promptTokenCount
-    includes cachedContentTokenCount; gemini's own ``input`` is the one less the other), ``tool``
-    is input too (the prompts of tool use), and ``thoughts`` are output beside ``candidates``.
-    ``total`` is their sum, so it is not added again."""
-    totals = {"input": 0, "output": 0, "cache_read": 0}
-    seen = False
-    models = stats.get("models") if isinstance(stats, dict) else None
-    for model in (models or {}).values() if isinstance(models, dict) else []:
-        tokens = model.get("tokens") if isinstance(model, dict) else None
-        if not isinstance(tokens, dict):
-            continue
-        count = {k: v for k, v in tokens.items() if isinstance(v, int) and not isinstance(v, bool) and v > 0}
-        seen = seen or bool(tokens)
-        cached = count.get("cached", 0)
-        totals["input"] += max(0, count.get("prompt", 0) - cached) + count.get("tool", 0)
-        totals["output"] += count.get("candidates", 0) + count.get("thoughts", 0)
-        totals["cache_read"] += cached
-    return totals if seen else None
+    """stream-json's ``stats`` under the record's keys (claude's), so that their sum is its
+    ``total_tokens``: ``input_tokens`` holds the ``cached`` ones (the Gemini API's
+    promptTokenCount includes cachedContentTokenCount)."""
+    if not isinstance(stats, dict):
+        return None
+    count = {k: v for k, v in stats.items() if isinstance(v, int) and not isinstance(v, bool) and v >= 0}
+    if "input_tokens" not in count and "output_tokens" not in count:
+        return None
+    cached = count.get("cached", 0)
+    return {
+        "input": max(0, count.get("input_tokens", 0) - cached),
+        "output": count.get("output_tokens", 0),
+        "cache_read": cached,
+    }
 
 
-# What lets a refused call run: gemini takes no list of tools, only an approval mode.
+# What gemini says of an API error it could not get past (the result's error message).
+_RETRY_AFTER = re.compile(r"(?:Suggested retry after|Please retry in)\s+(\d+(?:\.\d+)?)\s*(ms|s)\b", re.I)
+_QUOTA = re.compile(r"exhausted your (?:daily )?quota|quota (?:exceeded|exhausted)", re.I)
+
+
+def _api_error(message: str) -> tuple[ErrorClass, float | None, float | None]:
+    """The class of an API error gemini reports, the wait it names and when a limit lifts."""
+    wait = _RETRY_AFTER.search(message)
+    if wait is not None:
+        seconds = float(wait.group(1)) / (1000 if wait.group(2).lower() == "ms" else 1)
+        return ErrorClass.RATE_LIMIT, seconds, None
+    if _QUOTA.search(message):
+        return ErrorClass.USAGE_LIMIT, None, reset_time(message)
+    return classify(message), None, reset_time(message)
+
+
+# GEMINI_REMEDY: what lets a refused call run: gemini takes no list of tools, only an approval mode.
 GEMINI_REMEDY = "permission_mode: an approval mode that allows it, such as auto_edit"
 
 
-def _refused(stats: Any) -> list[dict[str, Any]]:
-    """The calls gemini refused: ``stats.tools.totalDecisions.reject`` of them, named from
-    ``byName`` (each tool's ``decisions.reject``) as far as it tells."""
-    tools = stats.get("tools") if isinstance(stats, dict) else None
-    decisions = tools.get("totalDecisions") if isinstance(tools, dict) else None
-    total = decisions.get("reject") if isinstance(decisions, dict) else None
-    if not isinstance(total, int) or isinstance(total, bool) or total <= 0:
-        return []
-    found: list[dict[str, Any]] = []
-    by_name = tools.get("byName") if isinstance(tools, dict) else None
-    for name, tool in by_name.items() if isinstance(by_name, dict) else []:
-        count = (tool.get("decisions") or {}).get("reject") if isinstance(tool, dict) else None
-        if isinstance(count, int) and count > 0:
-            found += [refusal(str(name)) for _ in range(count)]
-    return (found + [refusal("?") for _ in range(total)])[:total]
-
-
-# gemini's answer to a call of a tool it did not give the agent, on stderr (its own error, never a
-# tool's output: a tool that fails says "Error executing tool read_file: File not found...").
-_UNREGISTERED = re.compile(r'^Error executing tool \S+: Tool "([^"]+)" not found in registry', re.M)
-
-
-def _unregistered(stderr: str) -> list[dict[str, Any]]:
-    """The calls of tools the agent was not given, by name (gemini says no more of them)."""
-    return [refusal(name) for name in _UNREGISTERED.findall(stderr)]
-
-
-def interpret_gemini(run: ProcessRun, stdout: str, stderr: str, limits: Any = None) -> AgentResult:
-    if run.start_error:
-        return AgentResult(False, error_class=ErrorClass.START, message=run.describe(limits))
-    if run.timed_out:
-        return AgentResult(
-            False,
-            error_class=ErrorClass.TIMEOUT if run.timed_out == "timeout" else ErrorClass.HANG,
-            message=run.describe(limits),
-        )
-    data = _answer(stdout) or {}
+def interpret_gemini(
+    run: ProcessRun, stdout: str, stderr: str, limits: Any = None, resumed: str | None = None
+) -> AgentResult:
+    """The verdict on one gemini attempt, from its stream-json output: the ``result`` event
+    decides, then the exit status."""
+    obs = GeminiObserver(resumed)
+    for line in stdout.splitlines():
+        obs.feed(line.encode())
+    event = obs.result or {}
     common: dict[str, Any] = {
-        "text": str(data.get("response") or ""),
-        "session_id": data.get("session_id"),
-        "tokens": _tokens(data.get("stats")),
+        "text": "".join(obs.answer),
+        "session_id": obs.session_id,
+        "tokens": _tokens(event.get("stats")),
+        "cost_covers": "attempt",
         "exit_code": run.exit_code,
-        "permission_denials": _refused(data.get("stats")) + _unregistered(stderr),
+        "permission_denials": list(obs.refused),
     }
-    error = data.get("error")
+    if run.start_error:
+        return AgentResult(False, error_class=ErrorClass.START, message=run.describe(limits), **common)
+    if run.timed_out:
+        kind = ErrorClass.TIMEOUT if run.timed_out == "timeout" else ErrorClass.HANG
+        return AgentResult(False, error_class=kind, message=run.describe(limits), **common)
+    error = event.get("error") if isinstance(event.get("error"), dict) else None
+    detail = str(error.get("message") or "") if error else ""
+    last = (stderr.strip().splitlines() or [""])[-1]
+    if resumed and "Error resuming session" in stderr:
+        # The session to continue is gone: the next attempt starts afresh, with the whole brief.
+        message = f"gemini could not continue session {resumed}: {last}"
+        return AgentResult(False, error_class=ErrorClass.AGENT_ERROR, message=message, **common)
     if run.exit_code in _EXIT_CLASSES:
-        detail = (error or {}).get("message") if isinstance(error, dict) else None
-        message = f"gemini: {_EXIT_WORDS[run.exit_code]}" + (f": {detail}" if detail else "")
+        words = _EXIT_WORDS[run.exit_code]
+        message = f"gemini: {words}" + (f": {detail or last}" if detail or last else "")
         return AgentResult(False, error_class=_EXIT_CLASSES[run.exit_code], message=message, **common)
-    if isinstance(error, dict) or run.exit_code != 0:
-        detail = str(error.get("message")) if isinstance(error, dict) else (stderr.strip().splitlines() or [""])[-1]
-        status = error.get("code") if isinstance(error, dict) and isinstance(error.get("code"), int) else None
-        message = detail or run.describe(limits)
-        return AgentResult(
-            False,
-            error_class=classify(message, status) if detail else ErrorClass.EXIT,
-            message=f"gemini: {message}",
-            reset_at=reset_time(message),
-            **common,
-        )
+    if error is not None or event.get("status") == "error" or run.exit_code != 0 or not event:
+        said = detail or last
+        if not said:
+            return AgentResult(
+                False, error_class=ErrorClass.EXIT, message=f"gemini ended without a result ({run.describe(limits)})",
+                **common,
+            )  # fmt: skip
+        error_class, wait, reset = _api_error(said)
+        message = "gemini: " + " ".join(said.split())
+        return AgentResult(False, error_class=error_class, message=message, retry_after=wait, reset_at=reset, **common)
     if common["permission_denials"]:
         # Whatever the agent then claims, what it was refused was not done: never a success.
         message = denied(common["permission_denials"], GEMINI_REMEDY)

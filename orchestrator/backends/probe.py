@@ -2,8 +2,9 @@
 
     probe(cli, env, version=True) -> Installation
 
-``doctor`` shows it for every backend a plan uses; ``run`` checks only that the program is there
-(a lookup on PATH, no process) before it starts anything. Login is told from what the CLI reads
+``doctor`` shows it for every backend a plan uses, and warns of a version outside those its
+backend was tested with (``Cli.tested``); ``run`` checks only that the program is there (a lookup
+on PATH, no process) before it starts anything. Login is told from what the CLI reads
 (API-key variables, its credentials file); where the login may sit where we cannot see it (the
 macOS keychain), ``logged_in`` is None: the run finds out, and stops that backend's tasks with
 one line if it is not.
@@ -12,6 +13,7 @@ one line if it is not.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,6 +32,9 @@ class Cli:
     credentials: tuple[str, ...]  # files a login leaves (``~`` and ``$VAR`` expanded)
     login: str  # how to log in, in one line
     keychain: bool = False  # on macOS the login may sit in the keychain, out of our sight
+    # The versions the backend was written and tested for, oldest and newest (``tests/test_agents_*``
+    # run both ends where they differ): ``doctor`` warns of one outside them.
+    tested: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +45,7 @@ class Installation:
     login: str  # how it authenticates, or what is missing and how to fix it
     logged_in: bool | None  # None: cannot tell from here
     install: str
+    untested: str | None = None  # the version is outside the one the backend was tested for: what to know
 
     @property
     def installed(self) -> bool:
@@ -61,7 +67,32 @@ def probe(cli: Cli, env: Mapping[str, str], *, version: bool = True) -> Installa
             login, logged_in = f"no key set; a login may be in the macOS keychain (if not: {cli.login})", None
         else:
             login, logged_in = f"no API key or login found: {cli.login}", False
-    return Installation(cli.program, path, found, login, logged_in, cli.install)
+    return Installation(cli.program, path, found, login, logged_in, cli.install, untested(cli, found))
+
+
+def version_of(text: str | None) -> tuple[int, ...] | None:
+    """The version number in what a CLI says of its version: ``2.1.329 (Claude Code)``,
+    ``codex-cli 0.169.0``, ``0.61.0``; None when it holds none."""
+    found = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text or "")
+    return tuple(int(part) for part in found.groups() if part is not None) if found else None
+
+
+def untested(cli: Cli, version: str | None) -> str | None:
+    """Why ``version`` of ``cli`` may not behave as its backend expects (older or newer than the
+    versions it was tested with), or None."""
+    number = version_of(version)
+    if cli.tested is None or number is None:
+        return None
+    oldest, newest = cli.tested
+    span = oldest if oldest == newest else f"{oldest} to {newest}"
+    if number < (version_of(oldest) or ()):
+        return f"older than the versions this backend was tested with ({span}): upgrade it"
+    if number > (version_of(newest) or ()):
+        return (
+            f"newer than the versions this backend was tested with ({span}): what it prints may have changed; "
+            "watch the first results"
+        )
+    return None
 
 
 def _expand(template: str, env: Mapping[str, str]) -> Path:

@@ -7,6 +7,11 @@ with that script as the first fenced code block under ``## Task Description``, a
 what runs, so a person who edits the brief sees the edit run. The script runs under ``bash -e``
 in the project directory with stdin closed; its stdout is the result. Upstream result files are
 named in ``$ORCHESTRATOR_INPUTS`` (one path per line).
+
+``bash -e`` stops a script at the first command that fails, silently: ``test -f x`` or a
+``grep`` that matches nothing left a task failed with "exit code 1" and an empty stderr. An ERR
+trap set on the script's first line (so its line numbers stay the script's) writes one line on
+stderr naming the line and the command, and the result's reason says it.
 """
 
 from __future__ import annotations
@@ -21,17 +26,29 @@ from orchestrator.backends.base import (
     Invocation,
     Job,
     Observer,
+    kept_output,
     limits_for,
     process_result,
+    tail,
 )
 from orchestrator.executors.base import ProcessRun
 from orchestrator.plan.markdown import fence_closes, fence_opening, outside_fences
 from orchestrator.plan.model import Task
 from orchestrator.plan.profiles import Profile
 from orchestrator.plan.settings import Settings
-from orchestrator.vocabulary import ARGUMENT_LIMIT
+from orchestrator.vocabulary import ARGUMENT_LIMIT, ErrorClass
 
 SECTION = "Task Description"
+
+# Before the script, on its first line: when bash -e stops it at a failing command, one line on
+# stderr names the line and the command (an ERR trap, which -E hands to functions and subshells;
+# not where the script turned -e off with `set +e`, which bash does not stop at).
+_PRELUDE = (
+    "trap 'case $- in *e*) printf \"[orchestrator] line %s: \\`%s\\` exited with %s: bash -e stops the script "
+    'there\\n" "$LINENO" "${BASH_COMMAND//$\'"\'"\'\\n\'"\'"\'/ }" "$?" >&2;; esac\' ERR; '
+)
+_STOPPED = re.compile(r"^\[orchestrator\] line (\d+): `(.*)` exited with \d+: bash -e stops the script there$", re.M)
+_SCRIPT_LIMIT = ARGUMENT_LIMIT - len(_PRELUDE.encode())  # the bytes of bash's one argument left for the script
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 
 
@@ -91,9 +108,9 @@ def _unpassable(script: str) -> tuple[str, str] | None:
     if "\0" in script:
         return "the script holds a NUL byte (\\0), which no process takes", "delete it"
     size = len(script.encode("utf-8", "surrogateescape"))
-    if size > ARGUMENT_LIMIT:
+    if size > _SCRIPT_LIMIT:
         return (
-            f"the script is {size:,} bytes, and bash takes it as one argument of at most {ARGUMENT_LIMIT:,}",
+            f"the script is {size:,} bytes, and bash takes it as one argument of at most {_SCRIPT_LIMIT:,}",
             "save the script in a file in the project, and make the task run that file (bash ./script.sh)",
         )
     return None
@@ -120,7 +137,7 @@ class ShellBackend(Backend):
         why = _unpassable(script)
         if why is not None:
             raise CannotInvoke(f"{job.brief_name}: {why[0]} — {why[1]}")
-        return Invocation(("bash", "-e", "-c", script), None, limits=limits_for(job.settings))
+        return Invocation(("bash", "-e", "-E", "-c", _PRELUDE + script), None, limits=limits_for(job.settings))
 
     def check_task(self, task: Task, settings: Settings, profile: Profile | None = None) -> tuple[str, str] | None:
         script = task_script(task)  # as its brief will hold it
@@ -128,5 +145,17 @@ class ShellBackend(Backend):
             return None
         return _unpassable(script)
 
+    def observer(self, job: Job) -> Observer:
+        return kept_output(job.settings)
+
     def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
-        return process_result(run, stdout, stderr, limits_for(job.settings))
+        result = process_result(run, stdout, stderr, limits_for(job.settings), observer)
+        if result.error_class is ErrorClass.EXIT:
+            # The first such line is where it stopped: a subshell's, then the line that ran it.
+            found = _STOPPED.search(tail(stderr, 8_000))
+            if found is not None:
+                result.message = (
+                    f"{result.message} at line {found.group(1)} of the script: `{found.group(2)}` failed, "
+                    "and bash -e stops there"
+                )
+        return result

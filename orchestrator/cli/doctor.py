@@ -46,6 +46,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             print(f"{mark} {check.backend}: {found.program} not installed — {found.install}")
         else:
             print(f"{mark} {check.backend}: {found.path} ({found.version or 'version unknown'})")
+            if found.untested:
+                print(f"    ⚠️ version {found.version}: {found.untested}")
             login = "⚠️ " + found.login if found.logged_in is False else found.login
             print(f"    login: {login}")
         if not check.needed and diagnosis.plan is not None:

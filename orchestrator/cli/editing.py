@@ -16,19 +16,24 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.cli import words
 from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, task_id_in, warn
 from orchestrator.errors import PlanError, UsageError, shown
-from orchestrator.vocabulary import ExitCode, TaskStatus
+from orchestrator.vocabulary import ExitCode, TaskStatus, statuses_named
 
 if TYPE_CHECKING:
-    from orchestrator.plan.model import Plan
+    from orchestrator.plan.model import Plan, Task
     from orchestrator.state.workspace import Workspace
 
 
-def _changes(args: argparse.Namespace, tags: tuple[str, ...], types: Collection[str]) -> dict[str, str]:
+def _changes(args: argparse.Namespace, task: Task, types: Collection[str]) -> dict[str, str]:
     """What the options set, as the row's cells will say it (``HEADERS``' names); ``types``: the
     plan's task types."""
-    from orchestrator.plan.cells import split_ids
+    from orchestrator.plan.cells import NO_COMMAND, split_ids
 
     changes: dict[str, str] = {}
+    tags = task.tags
+    if args.command is not None:  # (a task `add` held for want of one is released by it)
+        changes["command"] = f"`{args.command.strip()}`" if args.command.strip() else ""
+        if task.blocked == NO_COMMAND and args.command.strip() and args.status is None:
+            changes["blocked"] = ""
     if args.type is not None:
         changes["type"] = words.task_type(args.type, types) or ""
     if args.priority is not None:
@@ -52,7 +57,7 @@ def _changes(args: argparse.Namespace, tags: tuple[str, ...], types: Collection[
     changes.update(_status(args))
     if not changes:
         raise UsageError("nothing to change — give at least one of --priority, --assignee, --title, --tag, --untag, "
-                         "--depends-on, --retries, --timeout, --type, --status")  # fmt: skip
+                         "--depends-on, --retries, --timeout, --type, --command, --status")  # fmt: skip
     return changes
 
 
@@ -61,12 +66,15 @@ def _status(args: argparse.Namespace) -> dict[str, str]:
     ``--reason``) or lets it go (``pending``); every other state is the run's to set."""
     from orchestrator.plan.cells import blocked_cell
 
-    status = (args.status or "").strip().lower()
+    named = statuses_named(args.status) if args.status is not None else None
+    status = (
+        "blocked" if named == frozenset({TaskStatus.BLOCKED}) else "pending" if named and named <= _NOT_STARTED else ""
+    )
     if args.reason is not None and status != "blocked":
         raise UsageError("--reason goes with --status blocked: say why the task is held")
-    if not status:
+    if args.status is None:
         return {}
-    if status == "pending":
+    if status == "pending":  # (todo too: not started, as the other task managers say it)
         return {"blocked": ""}
     if status != "blocked":
         raise UsageError(
@@ -78,6 +86,8 @@ def _status(args: argparse.Namespace) -> dict[str, str]:
         raise UsageError(f"--reason {args.reason!r} reads as not blocked in a Blocked cell: say why in a few words")
     return {"blocked": reason}
 
+
+_NOT_STARTED = frozenset({TaskStatus.PENDING, TaskStatus.WAITING})
 
 # What to do instead of blocking a task a Blocked cell would not hold (``status.hold_blocked``
 # holds only a task that would start, or start again, in the next run).
@@ -120,7 +130,7 @@ def cmd_update(args: argparse.Namespace) -> int:
     workspace = find_workspace(args.words[0] if len(args.words) == 2 else None)
     plan = workspace.load_plan()
     task_id = task_id_in(plan, args.words[-1])
-    changes = _changes(args, plan.tasks[task_id].tags, plan.types)
+    changes = _changes(args, plan.tasks[task_id], plan.types)
     workspace.check_inside()
 
     archived = archived_tasks(workspace)
@@ -176,7 +186,8 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     p.add_argument("words", nargs="+", metavar="[DIR] TASK", help="the task (after an optional workspace)")
     p.usage = (
         "%(prog)s [-h] [--json] [-p P] [--assignee A] [--title T] [--tag TAG] [--untag TAG] [--depends-on IDS] "
-        "[--retries N] [--timeout DURATION] [--type TYPE] [--status blocked|pending] [--reason WHY] [DIR] TASK"
+        "[--retries N] [--timeout DURATION] [--type TYPE] [--command CMD] [--status blocked|pending] [--reason WHY] "
+        "[DIR] TASK"
     )
     p.add_argument("-p", "--priority", help="critical, high, normal, low or P0-P3 (a number is refused)")
     p.add_argument("--assignee", metavar="A", help="who does it (a profile's name)")
@@ -189,6 +200,9 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     p.add_argument("--retries", type=words.count, metavar="N", help="how many times it is retried after a failure")
     p.add_argument("--timeout", metavar="DURATION", help="its time limit: 300, 10m, 1h30m or none")
     p.add_argument("--type", metavar="TYPE", help="its task type: research, review, implementation... ('' for none)")
+    p.add_argument(
+        "--command", metavar="CMD", help="the command it runs (a shell task); one added without a command is released"
+    )
     p.add_argument(
         "--status",
         metavar="blocked|pending",

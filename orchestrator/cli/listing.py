@@ -1,8 +1,12 @@
 """``orchestrator list``: the plan's tasks as a script reads them, filtered and grouped.
 
 The filters compose as a script expects (``gh``, ``kubectl``): each option narrows, a repeated
-``--status`` widens within itself; ``--json`` gives ``{"tasks": [...]}`` with the fields of
-``status --json`` and the plan's own (``assignee``, ``tags``); the table has one task a line.
+``--status`` widens within itself; a state is named by its own word or by the one other task
+managers use (``in_progress``, ``todo``, ``done``: ``vocabulary.STATUS_ALIASES``). What is printed
+follows ``gh``'s rule: on a terminal, a header and colours; piped, one task a line, its fields
+separated by tabs, no header, so ``list | wc -l`` counts tasks. ``--format`` picks the fields:
+``table`` (every column), ``simple`` (id and title), ``ids``, ``json`` (``{"tasks": [...]}`` with
+the fields of ``status --json`` and the plan's own, ``assignee`` and ``tags``; ``--json`` too).
 ``--archived`` lists the tasks ``archive`` moved out of the plan instead, with the same filters,
 each with the day it was archived (``archived``).
 """
@@ -10,7 +14,10 @@ each with the day it was archived (``archived``).
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.cli import words
@@ -19,7 +26,9 @@ from orchestrator.errors import UsageError
 from orchestrator.plan.model import Task
 from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import Workspace
-from orchestrator.vocabulary import ExitCode, TaskStatus
+from orchestrator.vocabulary import ExitCode, TaskStatus, status_words, statuses_named
+
+FORMATS = ("table", "simple", "ids", "json")
 
 GROUPS: dict[str, Callable[[Task, TaskView], list[str]]] = {
     "status": lambda task, view: [str(view.status)],
@@ -40,12 +49,13 @@ def _statuses(given: list[str] | None) -> set[TaskStatus] | None:
         return None
     wanted: set[TaskStatus] = set()
     for part in given:
-        for word in part.replace(",", " ").split():
-            try:
-                wanted.add(TaskStatus(word.lower()))
-            except ValueError:
-                names = ", ".join(status.value for status in TaskStatus)
-                raise UsageError(f"--status {word}: not a status — use one of {names}") from None
+        for word in part.split(","):
+            if not word.strip():
+                continue
+            named = statuses_named(word)
+            if named is None:
+                raise UsageError(f"--status {word.strip()}: not a status — use one of {status_words()}")
+            wanted |= named
     return wanted
 
 
@@ -73,6 +83,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from orchestrator.run.freshness import current_views
 
     statuses = _statuses(args.status)
+    shape = "json" if args.json else args.format
     workspace = Workspace.find(args.directory)
     plan = workspace.load_plan()
     days: dict[str, str] = {}
@@ -87,51 +98,126 @@ def cmd_list(args: argparse.Namespace) -> int:
         and (args.assignee is None or (task.profile or "").lower() == args.assignee.lower())
         and all(any(t.lower() == tag.lower() for t in task.tags) for tag in words.tags(args.tag))
     ]
-    if args.json:
+    if shape == "json":
         shown = [task_json(task, view) for task, view in rows]
         emit_json({"tasks": [{**data, "archived": days[data["id"]]} for data in shown] if days else shown})
         return ExitCode.OK
+    terminal = sys.stdout.isatty()
     if args.group_by is None:
-        print(_table(rows, days), end="")
+        print(Lines(shape, days, terminal).of(rows), end="")
         return ExitCode.OK
     groups: dict[str, list[tuple[Task, TaskView]]] = {}
     for task, view in rows:
         for key in GROUPS[args.group_by](task, view):
             groups.setdefault(key, []).append((task, view))
     for number, (key, members) in enumerate(sorted(groups.items())):
-        print(("\n" if number else "") + f"{args.group_by}: {key} ({len(members)})")
-        print(_table(members, days), end="")
+        if terminal:  # a heading for each group; piped, the group is each line's first field
+            print(("\n" if number else "") + f"{args.group_by}: {key} ({len(members)})")
+            print(Lines(shape, days, terminal).of(members), end="")
+        else:
+            print(Lines(shape, days, terminal, group=key).of(members), end="")
     return ExitCode.OK
 
 
-def _table(rows: list[tuple[Task, TaskView]], days: dict[str, str]) -> str:
-    """One task a line: id, status, priority, assignee, tags, (the day it was archived,) name;
-    columns padded, no colour."""
-    if not rows:
-        return ""
-    lines = [
-        [task.id, str(view.status), task.priority_name, task.profile or "-", ",".join(task.tags) or "-"]
-        + ([days[task.id]] if days else [])
-        + [task.title]
-        for task, view in rows
-    ]
-    header = ["ID", "STATUS", "PRIORITY", "ASSIGNEE", "TAGS"] + (["ARCHIVED"] if days else []) + ["NAME"]
-    widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header) - 1)]
-    return "".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(line[:-1], widths, strict=True)) + "  " + line[-1] + "\n"
-        for line in [header, *lines]
-    )
+# A state's colour on a terminal (SGR codes): done green, failed red, running blue, held for a person
+# magenta, not started yellow, the rest dim.
+_COLOURS = {
+    TaskStatus.COMPLETED: "32",
+    TaskStatus.BYPASSED: "32",
+    TaskStatus.FAILED: "31",
+    TaskStatus.REJECTED: "31",
+    TaskStatus.RUNNING: "34",
+    TaskStatus.RETRYING: "34",
+    TaskStatus.BLOCKED: "35",
+    TaskStatus.AWAITING_APPROVAL: "35",
+    TaskStatus.PENDING: "33",
+    TaskStatus.WAITING: "33",
+}
+
+
+def colours_wanted() -> bool:
+    """Whether a terminal's lines are coloured: not when ``NO_COLOR`` is set (no-color.org) or the
+    terminal is ``dumb``."""
+    return not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+@dataclass(frozen=True, slots=True)
+class Lines:
+    """The tasks' lines in a ``--format``: on a terminal (``terminal``) padded under a header
+    (``table``), the state coloured; else tab-separated, a task a line, no header; ``group``: the
+    first field of each piped line (``--group-by``'s key)."""
+
+    shape: str
+    days: dict[str, str]
+    terminal: bool
+    group: str | None = None
+
+    def of(self, rows: list[tuple[Task, TaskView]]) -> str:
+        if not rows:
+            return ""
+        lines = [self._fields(task, view) for task, view in rows]
+        if not self.terminal:
+            first = [self.group] if self.group is not None else []
+            return "".join("\t".join(first + [cell for cell, _ in line]) + "\n" for line in lines)
+        if self.shape == "table":
+            header = ["ID", "STATUS", "PRIORITY", "ASSIGNEE", "TAGS"] + (["ARCHIVED"] if self.days else []) + ["NAME"]
+            lines.insert(0, [(cell, None) for cell in header])
+        widths = [max(len(line[i][0]) for line in lines) for i in range(len(lines[0]) - 1)]
+        colour = colours_wanted()
+        shown = []
+        for line in lines:
+            padded = [
+                _painted(cell, code if colour else None) + " " * (width - len(cell))
+                for (cell, code), width in zip(line[:-1], widths, strict=True)
+            ]
+            shown.append("  ".join([*padded, line[-1][0]]) + "\n")
+        return "".join(shown)
+
+    def _fields(self, task: Task, view: TaskView) -> list[tuple[str, str | None]]:
+        """A task's fields in this shape, each with its colour (``None``: none)."""
+        if self.shape == "ids":
+            return [(task.id, None)]
+        title = " ".join(task.title.split())  # (one line, no tab: a field of its own)
+        if self.shape == "simple":
+            return [(task.id, None), (title, None)]
+        return [
+            (task.id, None),
+            (str(view.status), _COLOURS.get(view.status, "2")),
+            (task.priority_name, None),
+            (task.profile or "-", None),
+            (",".join(task.tags) or "-", None),
+            *([(self.days[task.id], None)] if self.days else []),
+            (title, None),
+        ]
+
+
+def _painted(cell: str, code: str | None) -> str:
+    return f"\x1b[{code}m{cell}\x1b[0m" if code else cell
 
 
 def register(sub: Commands[argparse.ArgumentParser]) -> None:
     p = add_command(sub, "list", cmd_list, "list the plan's tasks, filtered and grouped (for scripts: --json)")
     add_directory(p)
     p.add_argument(
-        "--status", action="append", metavar="S", help="only tasks in this state (repeatable, or a comma list)"
+        "--status",
+        action="append",
+        metavar="S",
+        help="only tasks in this state (repeatable, or a comma list); in_progress, todo (not started), done and "
+        "canceled name states too",
     )
     p.add_argument("--assignee", metavar="A", help="only tasks with this assignee")
     p.add_argument(
         "--tag", "--label", action="append", metavar="T", help="only tasks with this tag (repeated: with all of them)"
     )
-    p.add_argument("--group-by", choices=sorted(GROUPS), help="a heading for each status, assignee, tag or priority")
+    p.add_argument(
+        "--group-by", choices=sorted(GROUPS), help="a heading for each status, assignee, tag or priority (piped: "
+        "the group as each line's first field)"
+    )  # fmt: skip
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="table",
+        help="table: every column (default); simple: id and title; ids: the ids alone; json: as --json. On a "
+        "terminal with a header; piped, tab-separated, a task a line",
+    )
     p.add_argument("--archived", action="store_true", help="the archived tasks (`orchestrator archive`) instead")

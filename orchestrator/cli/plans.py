@@ -1,4 +1,4 @@
-"""The commands about a plan: ``init``, ``validate``, ``render``, ``status``, ``graph``."""
+"""The commands about a plan: ``validate``, ``render``, ``status``, ``logs``, ``graph``."""
 
 from __future__ import annotations
 
@@ -48,54 +48,6 @@ def without_gc_pauses(handler: Handler) -> Handler:
                 gc.enable()
 
     return run
-
-
-def cmd_init(args: argparse.Namespace) -> int:
-    from orchestrator import backends
-    from orchestrator.output.skeleton import skeleton
-    from orchestrator.state import store
-    from orchestrator.state.lock import replacing_plan
-
-    if args.backend not in backends.names():
-        raise UsageError(f"--backend: no backend '{args.backend}' — use one of: {', '.join(backends.names())}")
-    root = Path(args.directory)
-    plan_file = root / "master_plan.md"
-    if plan_file.exists() and not args.force:
-        raise UsageError(f"{plan_file} already exists — edit it, or pass --force to replace it")
-    text, given = _from_template(args, plan_file) if args.template else (skeleton(args.request or "", args.backend), {})
-    with replacing_plan(root):
-        for sub in ("agent_tasks", "results", "logs"):
-            (root / sub).mkdir(parents=True, exist_ok=True)
-        store.write_text(plan_file, text)
-        if given:  # kept as run --param keeps them: status, run and the dashboard read the plan with them
-            from orchestrator.state.params import remember
-
-            remember(Workspace(root.resolve()), given)
-    if args.json:
-        emit_json({"ok": True, "workspace": str(root), "plan": str(plan_file)})
-    else:
-        import shlex
-
-        print(f"Created {plan_file}")
-        # Named as it was given unless the commands find it from here without a name.
-        named = "" if root.resolve() == (Path.cwd() / ".orchestrator").resolve() else " " + shlex.quote(str(root))
-        then = f"`orchestrator validate{named}` and `orchestrator run{named}`"
-        print(f"Next: edit it (or let an agent write it), then {then}.")
-    return ExitCode.OK
-
-
-def _from_template(args: argparse.Namespace, plan_file: Path) -> tuple[str, dict[str, str]]:
-    """The text of template ``--template`` and the ``--param`` values, checked against it."""
-    from orchestrator.plan import library, params, parser
-
-    if args.request:
-        raise UsageError("--request and --template cannot be combined: the template has its request")
-    template = library.find(args.template)
-    text = parser.read_plan_text(template.path)
-    given = given_params(args)
-    declared = parser.parse_plan(text, template.path).settings.params
-    params.values_for(declared, {}, given, complete=False, where=f"template {args.template}")
-    return text, given
 
 
 @without_gc_pauses
@@ -462,17 +414,6 @@ def _log_json(workspace: Workspace, stream: str, path: Path | None) -> dict[str,
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = add_command(sub, "init", cmd_init, "create a workspace with a master_plan.md skeleton")
-    add_directory(p)
-    p.add_argument("--request", help="the original request to put in the skeleton")
-    p.add_argument(
-        "--backend",
-        default="claude",
-        help="backend written into the skeleton: claude (default), codex, gemini, shell (tasks as scripts) or command",
-    )
-    p.add_argument("--force", action="store_true", help="replace an existing master_plan.md")
-    p.add_argument("--template", metavar="NAME", help="start from this plan (`orchestrator templates list`)")
-    add_params(p, "remember")
     p = add_command(sub, "validate", cmd_validate, "parse master_plan.md and check the task graph")
     add_directory(p)
     add_params(p, "check the plan with")

@@ -14,7 +14,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-from collections.abc import Iterator
+import signal
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,12 @@ from orchestrator import timing
 from orchestrator.cli import words
 from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, task_id_in, warn
 from orchestrator.errors import PlanError, Problem, UsageError, shown
+from orchestrator.plan.cells import NO_COMMAND
 from orchestrator.plan.markdown import split_lines
 from orchestrator.plan.model import Plan
 from orchestrator.run.requests import Kind, request, run_or_lock, wait_for
 from orchestrator.state import events
-from orchestrator.state.journal import now_iso
+from orchestrator.state.events.tasks import TaskAdded
 from orchestrator.state.lock import WorkspaceLock, posix_locks
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode
@@ -57,6 +59,22 @@ def plan_edit_lock(workspace: Workspace) -> Iterator[None]:
         os.close(fd)
 
 
+#: The signals that end a command from outside: Ctrl-C, ``kill``, a terminal closed.
+STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """``STOPPING`` held off while the block runs and taken as it ends (Python raises a Ctrl-C's
+    ``KeyboardInterrupt`` as the mask is put back): what the block writes is written whole, and
+    the block tells its caller so, before any of them is acted on."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
 # --- add ------------------------------------------------------------------------------------------
 
 
@@ -84,6 +102,17 @@ def _on_details(exc: PlanError, text: str, task_id: str, details: str | None, fi
     )
 
 
+def _lacks_command(plan: Plan, workspace: Workspace, task_id: str) -> bool:
+    """Whether the new row is a shell task with no command to run."""
+    from orchestrator import backends
+    from orchestrator.plan.profiles import Profiles
+    from orchestrator.run.preflight import command_fault
+
+    task = plan.tasks[task_id]
+    backend = Profiles(workspace).settings_for(plan, task).backend
+    return backend in backends.names() and command_fault(task, backend) == "missing" and task.blocked is None
+
+
 def _check_options(plan: Plan, workspace: Workspace, task_id: str) -> None:
     """``check_plan`` of the plan with the new row, its problems on that row said of the options
     that made it: the plan is not written, so a line of it would name nothing to open."""
@@ -94,7 +123,7 @@ def _check_options(plan: Plan, workspace: Workspace, task_id: str) -> None:
     task, profiles = plan.tasks[task_id], Profiles(workspace)
     backend = profiles.settings_for(plan, task).backend
     fault = command_fault(task, backend) if backend in backends.names() else None
-    if fault == "missing":
+    if fault == "missing" and task.blocked is None:
         raise UsageError(
             f"--command is missing: {task_id} would run on the shell backend, which runs a command, never a "
             "description — give it one: --command 'CMD', or --details-file FILE holding a ```bash block"
@@ -116,11 +145,13 @@ def _check_options(plan: Plan, workspace: Workspace, task_id: str) -> None:
 @dataclass(frozen=True, slots=True)
 class Added:
     """A row ``add`` (or ``spawn``) wrote: its id, the run going on when it was written (``None``:
-    none), and that run's ``task_added`` for it (``None``: not taken, or no run)."""
+    none), that run's ``task_added`` for it (``None``: not taken, or no run), and whether it waits
+    for a command (``NO_COMMAND``)."""
 
     id: str
     live: events.Event | None
     taken: events.Event | None
+    held: bool = False
 
 
 def read_details(details_file: str | None) -> str | None:
@@ -148,11 +179,16 @@ def add_row(
     details_file: str | None,
     *,
     wait: bool = True,
+    written: Callable[[str], None] | None = None,
+    hold: bool = False,
 ) -> Added:
     """The row ``args`` describe (``add``'s options: ``spawn`` takes the same), written into the
     plan: taken by the run going on (waited for unless not ``wait``: ``taken_by``), or left for
     the next run. Nothing is written when the options are refused (a ``UsageError`` naming the
-    option) or the plan would not parse."""
+    option) or the plan would not parse. ``written`` is handed the new task's id once its row is
+    in the file, before a Ctrl-C that came as it was written is taken (``spawn``: the task it
+    must then cancel). ``hold``: a shell task given no command is written blocked
+    (``NO_COMMAND``), where it waits for one, rather than refused."""
     from orchestrator.plan.cells import split_ids
     from orchestrator.plan.edit import NewTask, add_task
     from orchestrator.plan.markdown import FrontmatterError
@@ -181,6 +217,18 @@ def add_row(
     added: list[str] = []
 
     def change(text: str) -> str:
+        result, task_id, plan = with_row(text)
+        if hold and _lacks_command(plan, workspace, task_id):
+            new.blocked = NO_COMMAND  # (the same row, held: what it waits for in its Blocked cell)
+            result, task_id, plan = with_row(text)
+        if args.id is not None and any(t.lower() == task_id.lower() for t in plan.tasks if t != task_id):
+            raise UsageError(f"--id {task_id}: the plan has that task already")
+        _check_options(plan, workspace, task_id)
+        added[:] = [task_id]
+        return result
+
+    def with_row(text: str) -> tuple[str, str, Plan]:
+        """The plan's text with the row, its id, and the plan it makes."""
         try:
             result, task_id = add_task(text, new, taken=list(archived))
         except FrontmatterError as exc:
@@ -191,11 +239,7 @@ def add_row(
             plan = parse_plan(result, workspace.plan_file, book=read_book(workspace), archived=archived)
         except PlanError as exc:
             raise _on_details(exc, result, task_id, details, details_file) from None
-        if args.id is not None and any(t.lower() == task_id.lower() for t in plan.tasks if t != task_id):
-            raise UsageError(f"--id {task_id}: the plan has that task already")
-        _check_options(plan, workspace, task_id)
-        added[:] = [task_id]
-        return result
+        return result, task_id, plan
 
     plan = workspace.load_plan()
     archived = archived_tasks(workspace)
@@ -215,16 +259,18 @@ def add_row(
     found = run_or_lock(workspace, timing.current().answer_wait + plan.settings.kill_grace)
     live = None if isinstance(found, WorkspaceLock) else found
     try:
-        with plan_edit_lock(workspace):
+        with plan_edit_lock(workspace), signals_held():  # (a Ctrl-C as it waits for the lock: nothing written)
             planfile.rewrite(workspace.plan_file, change)
+            if written is not None:
+                written(added[0])
         task_id = added[0]
         if live is None:
-            added_event = {"event": "task_added", "run": None, "task": task_id, "name": args.name or ""}
-            events.append(workspace.events_file, [{**added_event, "after": new.after, "time": now_iso()}])
+            added_event = TaskAdded(task=task_id, name=args.name or "", after=tuple(new.after))
+            events.append(workspace.events_file, [added_event])
     finally:
         if isinstance(found, WorkspaceLock):
             found.release()
-    return Added(task_id, live, taken_by(workspace, live, task_id) if wait else None)
+    return Added(task_id, live, taken_by(workspace, live, task_id) if wait else None, new.blocked == NO_COMMAND)
 
 
 def taken_by(workspace: Workspace, live: events.Event | None, task_id: str) -> events.Event | None:
@@ -246,9 +292,18 @@ def cmd_add(args: argparse.Namespace) -> int:
     workspace, (description,) = split_words(args.words, 'orchestrator add [DIR] "<description>"')
     check_words(args, description)
     details = read_details(args.details_file)
-    added = add_row(args, workspace, description, details, args.details_file)
+    added = add_row(args, workspace, description, details, args.details_file, hold=True)
     task_id, live, taken = added.id, added.live, added.taken
+    where = workspace.relative(workspace.plan_file)
+    # A shell task with no command yet waits for one: a script's `ID=$(orchestrator add ...)`
+    # gets its id all the same, and the one line on stderr says what to do.
+    held = (
+        f"⚠️ {task_id} added to {where} with no command: a shell task runs one, so it waits (Blocked: "
+        f"{NO_COMMAND}) until `orchestrator update {task_id} --command 'CMD'` gives it one"
+    )
     if args.json:
+        if added.held:
+            warn(held)
         emit_json(
             {
                 "ok": True,
@@ -261,8 +316,9 @@ def cmd_add(args: argparse.Namespace) -> int:
         return ExitCode.OK
     # The id alone on stdout, for `ID=$(orchestrator add ...)`; what happened, for a person, on stderr.
     print(task_id)
-    where = workspace.relative(workspace.plan_file)
-    if taken is not None:
+    if added.held:
+        warn(held)
+    elif taken is not None:
         warn(f"➕ {task_id} added to {where}; the run going on (pid {live['pid'] if live else '?'}) has it")
     else:
         warn(f"➕ {task_id} added to {where}; it runs in the next `orchestrator run`")
@@ -341,5 +397,5 @@ def task_options(parser: argparse.ArgumentParser, *, tag_flags: tuple[str, ...],
     p.add_argument("--name", help="a short name")
     p.add_argument("--assignee", metavar="PROFILE", help="the specialist profile (agents/PROFILE.md) that does it")
     p.add_argument("--type", metavar="TYPE", help="its task type: research, review, implementation... (Type column)")
-    p.add_argument("--backend", help="claude, codex, gemini, shell or command (default: the plan's)")
+    p.add_argument("--backend", help="claude, codex, gemini, opencode, shell or command (default: the plan's)")
     p.add_argument("--command", help="the command it runs (backend shell or command)")

@@ -16,12 +16,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     from orchestrator.output import report
     from orchestrator.output.final import as_spent
     from orchestrator.output.learning import learning
+    from orchestrator.run.freshness import current_views
     from orchestrator.state import checkpoints, events, schedule, store, synthesis
-    from orchestrator.state.status import collect
 
     workspace = Workspace.find(args.directory)
     plan = workspace.load_plan()
-    views = as_spent(collect(plan, workspace), workspace)
+    views = as_spent(current_views(plan, workspace), workspace)  # (the states and causes status shows)
     found = report.build(plan, views, synthesis.read(workspace), events.run_slots(workspace.events_file))
     found.figures.update(learning(events.read_all(workspace.events_file)))  # estimates; the run before
     planned = schedule.shown(workspace, time.time())

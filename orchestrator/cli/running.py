@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from orchestrator.cli import words
 from orchestrator.cli.output import (
     Commands,
     add_command,
@@ -24,16 +25,6 @@ from orchestrator.vocabulary import ExitCode, TaskStatus, counted
 
 if TYPE_CHECKING:
     from orchestrator.run.runner import RunOptions
-
-
-def _duration(text: str) -> float | None:
-    """A duration as the settings take it (``300``, ``5m``, ``1h30m``, ``none``), for argparse."""
-    from orchestrator.plan.settings import parse_duration
-
-    try:
-        return parse_duration(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a duration: use seconds, 90s, 5m, 1h30m or none") from None
 
 
 def _ids(text: str | None, flag: str) -> list[str] | None:
@@ -87,6 +78,8 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         wait_for_orphans=args.wait_orphans,
         aggregate=args.aggregate,  # concat too: it replaces a plan's `aggregate: agent`
         params=given_params(args),
+        wait=args.wait or args.wait_timeout is not None,
+        wait_timeout=args.wait_timeout,
     )
 
 
@@ -321,10 +314,25 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     )
     p.set_defaults(forced=None)
     p.add_argument("--fail-fast", action="store_true", help="start nothing new once a task has failed")
-    p.add_argument("--backend", help="backend for tasks that do not name one (claude, codex, gemini, shell, command)")
+    p.add_argument(
+        "--backend", help="backend for tasks that do not name one (claude, codex, gemini, opencode, shell, command)"
+    )
     p.add_argument("--max-cost", type=float, metavar="USD", help="start nothing new once the run has cost this much")
     p.add_argument("--aggregate", choices=["concat", "agent"], help="how final_output.md is made (default concat)")
     add_params(p, "run with (kept for later runs)")
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="stay up while tasks wait for a person (an Approval gate, a Blocked cell): take each word as it is "
+        "given (approve, reject, update, the dashboard) and end once nothing is left to do or wait for",
+    )
+    p.add_argument(
+        "--wait-timeout",
+        type=words.positive_duration,
+        metavar="DURATION",
+        help="with --wait (implies it): wait for a person at most this long (90s, 30m, 2h), then end as a run "
+        "without --wait does (exit 4)",
+    )
     p.add_argument(
         "--wait-orphans",
         action="store_true",
@@ -352,7 +360,7 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
 
     p = add_command(sub, "plan", cmd_plan, "ask an agent to decompose a request and write master_plan.md")
     p.usage = (
-        "%(prog)s [-h] [--json] [--backend {claude,codex,gemini}] [--model MODEL] [--timeout DURATION] "
+        "%(prog)s [-h] [--json] [--backend {claude,codex,gemini,opencode}] [--model MODEL] [--timeout DURATION] "
         "[--dry-run] [--force] [DIR] REQUEST"
     )
     p.add_argument(
@@ -363,12 +371,15 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--dir", help=argparse.SUPPRESS)  # before 0.2 the workspace was --dir; still read
     p.add_argument(
-        "--backend", default="claude", choices=["claude", "codex", "gemini"], help="the planning agent (default claude)"
+        "--backend",
+        default="claude",
+        choices=["claude", "codex", "gemini", "opencode"],
+        help="the planning agent (default claude)",
     )
     p.add_argument("--model", help="model for the planning agent")
     p.add_argument(
         "--timeout",
-        type=_duration,
+        type=words.duration,
         default=argparse.SUPPRESS,
         metavar="DURATION",
         help="time limit for the planning agent: seconds, or 90s, 5m, 1h30m, none (default 30m)",

@@ -57,12 +57,23 @@ def cmd_add(args: argparse.Namespace) -> int:
     log = from_here(schedule.log_of(workspace))
     if args.json:
         emit_json(
-            {"ok": True, "workspace": where, "cron": expression, "next": following, "replaced": replaced, "log": log}
+            {
+                "ok": True,
+                "workspace": where,
+                "cron": expression,
+                "next": following,
+                "replaced": replaced,
+                "log": log,
+                "newline_added": before.unended,
+            }
         )
     else:
         done = "rescheduled" if replaced else "scheduled"
         print(f"{done} {from_here(workspace.root)}: '{expression}', next at {following}")
         print(f"each run's output is appended to {log}; `orchestrator check` tells when one is overdue or failed")
+        if before.unended:  # (once: the crontab ends with one from now on)
+            print("your crontab's last line had no newline at its end: one was added (Debian's cron ignores a last "
+                  "line without one)")  # fmt: skip
     if crontab.daemon_running() is False:
         warn("no cron daemon runs on this machine: nothing fires until one does (Debian: service cron start)")
     if not plan.settings.notify and not user_targets()[0]:
@@ -150,7 +161,9 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_fire(args: argparse.Namespace) -> int:
     from orchestrator.cli.main import build_parser
+    from orchestrator.run.freshness import views_in
     from orchestrator.state import schedule
+    from orchestrator.state.health import check
 
     workspace = Workspace.find(args.directory)
     now = time.time()
@@ -179,6 +192,10 @@ def cmd_fire(args: argparse.Namespace) -> int:
         raise
     schedule.update(workspace, finished=time.time(), exit_code=code)
     say(f"== {iso(time.time())}: the scheduled run exited {code}")
+    if code == ExitCode.HELD:  # (no failure: it stopped where a person is needed, as `check` tells)
+        for finding in check(workspace, views=views_in(workspace)).findings:
+            if finding.kind == "awaiting_approval":
+                say(f"   a person is needed: {finding.message}")
     return code
 
 

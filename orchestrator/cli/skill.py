@@ -1,12 +1,12 @@
 """``orchestrator install-skill``: put SKILL.md and the docs it points to where Claude Code finds skills.
 
-A user install (``~/.claude/skills/``) is this machine's: its SKILL.md calls the CLI as
-``<this python> -m orchestrator``, so it works whether or not the console script is on PATH. A
+A user install (``~/.claude/skills/``) is this machine's: its SKILL.md and the docs beside it call
+the CLI as ``<this python> -m orchestrator``, so it works whether or not the console script is on
+PATH, and every call is within SKILL.md's ``allowed-tools``. A
 project install (``.claude/skills/`` of the project) is committed with the project and used on
 other machines: its files are the package's own, word for word, with no path of this one, and
 its SKILL.md calls the ``orchestrator`` command its user's shell finds on PATH (installed with
-``pipx`` or ``uv tool``; SKILL.md says so in one line for the agent to pass on). The
-docs beside SKILL.md are reference text, copied as they are in both. A manifest of hashes tells a
+``pipx`` or ``uv tool``; SKILL.md says so in one line for the agent to pass on). A manifest of hashes tells a
 copy someone modified from one we wrote; a modified copy is only replaced with ``--force``.
 """
 
@@ -45,14 +45,35 @@ def skill_name(text: str) -> str:
     return match.group(1)
 
 
+# Where a line of a shell block runs a command: its start, after `&&`, `||`, `;`, `|`, `$(`, or
+# after a variable set for it (`NAP=0 orchestrator run`).
+_COMMAND_AT = re.compile(r"(^\s*|&&\s*|\|\|\s*|;\s*|\|\s*|\$\(|\b[A-Z_][A-Z0-9_]*=\S*\s+)orchestrator(?= )")
+_SHELL_BLOCKS = {"", "bash", "sh", "shell", "console", "zsh"}
+
+
 def localize(text: str, python: str) -> str:
-    """Point every call of the ``orchestrator`` command in SKILL.md at the interpreter that has the
-    package installed: the allowed tool, a code span that starts with the command, and a line of a
-    code block that does. A project's copy keeps the plain command, found on PATH as its user's
+    """Point every call of the ``orchestrator`` command in a skill file at the interpreter that
+    has the package installed: the allowed tool, a code span that starts with the command, and a
+    command in a shell code block (not a block of output, where ``orchestrator run: ...`` is what
+    argparse printed). A project's copy keeps the plain command, found on PATH as its user's
     shell finds it."""
+    from orchestrator.plan.markdown import fence_closes, fence_opening
+
     command = f"{python} -m orchestrator"
     text = text.replace("Bash(orchestrator:*)", f"Bash({command}:*)")
-    return re.sub(r"(?:^|(?<=`))orchestrator(?= )", lambda _: command, text, flags=re.M)
+    lines = text.split("\n")
+    fence: str | None = None
+    shell = False
+    for index, line in enumerate(lines):
+        if fence is None and (opened := fence_opening(line)) is not None:
+            fence, shell = opened, line.strip().lstrip("`~").strip().split(" ")[0].lower() in _SHELL_BLOCKS
+        elif fence is not None and fence_closes(line, fence):
+            fence = None
+        elif fence is None:
+            lines[index] = re.sub(r"(?<=`)orchestrator(?= )", lambda _: command, line)
+        elif shell:
+            lines[index] = _COMMAND_AT.sub(lambda found: found.group(1) + command, line)
+    return "\n".join(lines)
 
 
 @dataclass(slots=True)
@@ -71,8 +92,9 @@ def install(*, user: bool, force: bool, project_dir: Path | None = None, home: P
         if not path.is_file():
             raise UsageError(f"{path} is missing: this installation of orchestrator is incomplete")
         text = path.read_text(encoding="utf-8")
-        # Only the instructions, and only on this machine: the docs speak of the `orchestrator` command.
-        texts[name] = localize(text, sys.executable) if user and name == "SKILL.md" else text
+        # On this machine, every file calls the Python that has the package (the one its allowed
+        # tool names), the reference docs as SKILL.md: a project's copy keeps the plain command.
+        texts[name] = localize(text, sys.executable) if user else text
     name = skill_name(texts["SKILL.md"])
     if user:
         # Claude Code reads user skills from $CLAUDE_CONFIG_DIR/skills when that is set, else ~/.claude/skills.

@@ -8,25 +8,32 @@ outcome: the answer (its result's body, as ``output`` prints it) on stdout, what
 way on stderr. ``--detach`` prints the id and returns at once, the task left to the run going on
 or to a runner of its own in the background (its own session, its lines in
 ``logs/<agent>.spawn.log``).
+
+Ctrl-C (SIGTERM, SIGHUP) from the moment the row is in the file stops the task: a run going on
+is asked to cancel it, and its answer waited for a second at most (a task its run stops within
+its kill grace is left to it); a run of its own stops it as ``run`` does.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
+import time
 from typing import Any
 
 from orchestrator.cli import queue
 from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, warn
 from orchestrator.errors import UsageError
 from orchestrator.state import events
-from orchestrator.state.journal import now_iso
+from orchestrator.state.events.tasks import TaskSpawned
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode, TaskStatus
 
 USAGE = 'orchestrator spawn [DIR] "<prompt>"'
+INTERRUPT_WAIT = 0.8  # seconds a Ctrl-C'd spawn gives the run going on to answer its cancel: it ends within a second
 
 
 def _prompt_parts(prompt: str) -> tuple[str, str | None]:
@@ -81,29 +88,49 @@ def cmd_spawn(args: argparse.Namespace) -> int:
                 "and `orchestrator run` them both"
             )
     since = events.size(workspace.events_file)
-    added = queue.add_row(args, workspace, description, details, None, wait=False)
+    written: list[str] = []  # (the row's id, as soon as it is in the file: a Ctrl-C then stops its task)
+    signals = [] if args.detach else _interrupted_by_any()
     try:
+        added = queue.add_row(args, workspace, description, details, None, wait=False, written=written.append)
         return _spawned(args, workspace, added, since)
-    except KeyboardInterrupt:  # the row is written: its task is stopped with this command
-        if not args.detach:
-            _cancel(workspace, added.id)
+    except KeyboardInterrupt:
+        if written and not args.detach:
+            with queue.signals_held():  # (a second Ctrl-C is taken once the cancel is asked: a second at most)
+                _cancel(workspace, written[0], signals[-1] if signals else "Ctrl-C")
         raise
+
+
+def _interrupted_by_any() -> list[str]:
+    """SIGTERM and SIGHUP (``kill``, ``timeout``, a terminal closed) stop a ``spawn`` in the
+    foreground as Ctrl-C does, and its task with it, unless ignored (``nohup``); the list they
+    are named in as they come. (A run of its own takes all three as its own: ``Runner``.)"""
+    came: list[str] = []
+
+    def interrupt(number: int, _frame: object) -> None:
+        came.append(signal.Signals(number).name)
+        raise KeyboardInterrupt
+
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(number) is not signal.SIG_IGN:
+            signal.signal(number, interrupt)
+    return came
 
 
 def _spawned(args: argparse.Namespace, workspace: Workspace, added: queue.Added, since: int) -> int:
     """Once the row is written: the task followed to its end, or (``--detach``) left to run."""
     task_id, live = added.id, added.live
     joined = queue.taken_by(workspace, live, task_id) is not None
-    spawned = {"event": "task_spawned", "run": live["run"] if joined and live else None, "task": task_id}
+    run = live["run"] if joined and live else None
     events.append(
-        workspace.events_file, [{**spawned, "labels": _labels(args), "detach": args.detach, "time": now_iso()}]
+        workspace.events_file,
+        [TaskSpawned(run=run, task=task_id, labels=tuple(_labels(args)), detach=bool(args.detach))],
     )
     where = workspace.relative(workspace.plan_file)
     if args.detach:
         log = None if joined else _detach(workspace, task_id, since)
         if args.json:
             task = queue.task_json_of(workspace, task_id)
-            emit_json({"ok": True, "id": task_id, "run": spawned["run"], "joined": joined, "detached": True,
+            emit_json({"ok": True, "id": task_id, "run": run, "joined": joined, "detached": True,
                        "log": log, "task": task})  # fmt: skip
             return ExitCode.OK
         print(task_id)
@@ -128,7 +155,8 @@ def _labels(args: argparse.Namespace) -> list[str]:
 def _finish(args: argparse.Namespace, workspace: Workspace, task_id: str, since: int, *, detached: bool) -> int:
     """Wait for the task's end (running it here if no run going on will), then say how it ended:
     its answer on stdout, or one JSON object; exit with its outcome."""
-    from orchestrator.output.reporter import PlainReporter, describe
+    from orchestrator.output.lines import describe
+    from orchestrator.output.reporter import PlainReporter
     from orchestrator.run.spawned import see_through
 
     def show(event: events.Event) -> None:
@@ -178,12 +206,15 @@ def _answer(workspace: Workspace, task_id: str) -> tuple[str, str] | None:
     return (workspace.relative(path), body) if body is not None else None
 
 
-def _cancel(workspace: Workspace, task_id: str) -> None:
+def _cancel(workspace: Workspace, task_id: str, why: str) -> None:
     """Ctrl-C of a ``spawn`` that follows its task in a run going on: the task is cancelled there
-    (the run goes on with its other tasks). A run of its own stopped the task itself."""
+    (the run goes on with its other tasks). A run of its own stopped the task itself. The run's
+    answer is waited for ``INTERRUPT_WAIT`` at most: one that stops the task's processes within
+    their kill grace, or answers late, is left the request."""
     from orchestrator.errors import OrchestratorError
     from orchestrator.run.requests import request
 
+    deadline = time.monotonic() + INTERRUPT_WAIT
     live = events.live_run(workspace.events_file)
     if live is None or live.get("pid") == os.getpid():
         return
@@ -191,7 +222,8 @@ def _cancel(workspace: Workspace, task_id: str) -> None:
         plan = workspace.load_plan()
         task = plan.tasks.get(task_id)
         if task is not None:
-            answer = request(workspace, plan, task, "cancel", "`orchestrator spawn` was interrupted (Ctrl-C)")
+            reason = f"`orchestrator spawn` was interrupted ({why})"
+            answer = request(workspace, plan, task, "cancel", reason, within=max(0.0, deadline - time.monotonic()))
             warn(answer.said)
     except (OrchestratorError, OSError) as exc:
         warn(f"{task_id} was not cancelled: {exc}")

@@ -47,26 +47,57 @@ def to_yaml(document: dict[str, Any]) -> str:
 
 
 def _read_document(name: str) -> object:
-    """The document of ``FILE`` (``-``: standard input): JSON, or YAML."""
+    """The document of ``FILE`` (``-``: standard input): JSON, or YAML. Refused in one line: a
+    file larger than the export of the largest plan (``READ_LIMIT``), one nested too deep."""
     from orchestrator import yamlio
-    from orchestrator.documents import read_regular
+    from orchestrator.documents import TooLarge, read_regular
+    from orchestrator.plan.model import PLAN_LIMIT, READ_LIMIT
 
+    too_large = f"more than the {READ_LIMIT:,} bytes an export of a plan may be (a plan holds at most {PLAN_LIMIT:,})"
     try:
-        data = sys.stdin.buffer.read() if name == "-" else read_regular(Path(name))
+        data = sys.stdin.buffer.read(READ_LIMIT + 1) if name == "-" else read_regular(Path(name), READ_LIMIT)
+        if len(data) > READ_LIMIT:
+            raise TooLarge(name, len(data), READ_LIMIT)
         text = data.decode("utf-8-sig")
     except FileNotFoundError:
         raise UsageError(f"{name}: no such file — give the file `orchestrator export` wrote, or - for stdin") from None
+    except TooLarge as exc:
+        size = f"{exc.size:,} bytes, " if name != "-" else ""  # (what stdin holds beyond is not read)
+        raise UsageError(f"{name}: {size}{too_large} — nothing was written") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{name}: cannot be read ({exc}) — give a UTF-8 JSON or YAML file") from None
+    nested = f"too deeply nested: lists or mappings more than {yamlio.MAX_DEPTH} deep"
     try:
-        return json.loads(text) if name.endswith(".json") else yamlio.safe_load(text)
+        document = json.loads(text) if name.endswith(".json") else yamlio.safe_load(text)
+    except RecursionError:  # (json's parser recurses: it meets Python's limit first)
+        raise UsageError(f"{name}: {nested} — give the file `orchestrator export` wrote") from None
     except ValueError as exc:
         raise UsageError(f"{name}: not JSON ({exc}) — give the file `orchestrator export` wrote") from None
     except Exception as exc:  # yaml.YAMLError: its message is several lines
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
-        what = getattr(exc, "problem", None) or "not YAML"
-        raise UsageError(f"{name}{where}: {what} — give the JSON or YAML file `orchestrator export` wrote") from None
+        what = getattr(exc, "problem", None) or (str(exc) if type(exc).__name__ == "YAMLError" else "not YAML")
+        if "nested more than" in what:
+            what = nested
+        fix = "give the JSON or YAML file `orchestrator export` wrote"
+        if "characters of YAML" in what:  # (yamlio.MAX_TEXT: a large plan's export goes as JSON)
+            fix = f"give it as JSON (`orchestrator export`'s default), read up to {READ_LIMIT:,} bytes"
+        raise UsageError(f"{name}{where}: {what} — {fix}") from None
+    if _depth(document) > yamlio.MAX_DEPTH:  # (JSON within Python's limit, deeper than a plan ever is)
+        raise UsageError(f"{name}: {nested} — give the file `orchestrator export` wrote")
+    return document
+
+
+def _depth(document: object) -> int:
+    """How deeply lists and mappings nest in ``document`` (walked without recursion)."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            stack.extend((item, depth + 1) for item in (value.values() if isinstance(value, dict) else value))
+    return deepest
 
 
 def cmd_import(args: argparse.Namespace) -> int:

@@ -69,6 +69,7 @@ class Launch:
     asks: tuple[tuple[str, float], ...] = ()  # resources its profile asks for (``resources``): always asked
     checkout: Checkout | None = None  # in a worktree (``WorktreeExecutor``): which, and its commit's message
     worker: str | None = None  # on a cluster: the only worker it may run on (it holds the session it resumes)
+    outputs: tuple[tuple[str, str], ...] = ()  # the JSON fields its answer must hold (its Output cell), and their types
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,10 +3,13 @@
 Each attempt gets a ``Reply``: what a process would have written and how it would have ended.
 Replies come from a function of the launch, or a mapping from task id to one reply or a list (one
 per attempt; the last one repeats); a task without one gets a made-up success in the format its
-command speaks (claude's stream-json, codex's and gemini's JSON, else text). Everything it
-writes says it is fake: the first line of each log is ``FAKE_BANNER``, and the ``ProcessRun`` it
-returns is ``simulated``, which the runner writes into the result's frontmatter
-(``simulated: true``) and body.
+command speaks (claude's and gemini's stream-json, codex's and opencode's JSON, else text), ending,
+for a task that declares its Output fields, with a JSON object of them: a value of each declared
+type (``MADE_UP``), and ``"simulated": true``, so that what reads them downstream (a Condition) can
+be rehearsed too. Everything it writes says it is fake: the first line of each log is
+``FAKE_BANNER``, the answer says ``[simulated]``, and the ``ProcessRun`` it returns is
+``simulated``, which the runner writes into the result's frontmatter (``simulated: true``) and
+body.
 """
 
 from __future__ import annotations
@@ -38,13 +41,55 @@ class Reply:
 Replies = Callable[[Launch], Reply] | Mapping[str, Reply | Sequence[Reply]]
 
 
+# The value a made-up answer gives a field of each type an Output cell may declare
+# (``plan.conditions.FIELD_TYPES``): of the declared shape, and plainly no finding.
+MADE_UP: dict[str, object] = {
+    "str": "[simulated]",
+    "string": "[simulated]",
+    "int": 0,
+    "integer": 0,
+    "number": 0,
+    "float": 0.0,
+    "bool": False,
+    "boolean": False,
+    "list": [],
+    "array": [],
+    "object": {},
+}
+
+
+def made_up_fields(outputs: Sequence[tuple[str, str]]) -> dict[str, object]:
+    """The fields a made-up answer holds: each declared one with a value of its type, and
+    ``simulated``: true (unless a field of that name is declared)."""
+    fields: dict[str, object] = {"simulated": True}
+    fields.update({name: MADE_UP.get(kind, "[simulated]") for name, kind in outputs})
+    return fields
+
+
 def _default(launch: Launch) -> Reply:
     """A made-up success, in the output format of the command the launch would have run: the
     agent CLIs' own JSON (so that their backends read it as a finished agent), plain text for
-    anything else. No cost and no tokens: none were spent."""
+    anything else; its last line the declared Output fields, made up. No cost and no tokens:
+    none were spent."""
     text = f"[simulated] {launch.task} attempt {launch.attempt}: no agent ran; this text is made up."
+    if launch.outputs:
+        text += "\n" + json.dumps(made_up_fields(launch.outputs))
     argv = launch.argv
     session = f"fake-{launch.task}-{launch.attempt}"
+    if "-o" in argv and "stream-json" in argv:  # gemini -p ... -o stream-json
+        events = [
+            {"type": "init", "session_id": session},
+            {"type": "message", "role": "assistant", "content": text, "delta": True},
+            {"type": "result", "status": "success"},
+        ]
+        return Reply(stdout="".join(json.dumps(event) + "\n" for event in events))
+    if len(argv) > 2 and argv[1] == "run" and "--format" in argv:  # opencode run --format json
+        part = {"messageID": "simulated"}
+        events = [
+            {"type": "text", "sessionID": session, "part": {**part, "text": text}},
+            {"type": "step_finish", "sessionID": session, "part": {**part, "reason": "stop"}},
+        ]
+        return Reply(stdout="".join(json.dumps(event) + "\n" for event in events))
     if "stream-json" in argv:  # claude -p --output-format stream-json
         events = [
             {"type": "system", "subtype": "init", "session_id": session},
@@ -58,8 +103,6 @@ def _default(launch: Launch) -> Reply:
             {"type": "turn.completed"},
         ]
         return Reply(stdout="".join(json.dumps(event) + "\n" for event in events))
-    if "-o" in argv and "json" in argv:  # gemini -p ... -o json
-        return Reply(stdout=json.dumps({"response": text, "session_id": session}) + "\n")
     return Reply(stdout=text + "\n")
 
 

@@ -21,12 +21,16 @@ MARKS = {
         "silent": "🔇",
         "paused": "⏸️",
         "failed": "❌",
+        "awaiting_approval": "✋",
         "interrupted": "⏹️",
         "plan": "📝",
         "simulated": "🎭",
         "schedule_overdue": "📅",
         "schedule_failed": "📅",
         "launch_failed": "🪝",
+        "deadline_at_risk": "⏰",
+        "deadline_missed": "⏰",
+        "run_error": "🛑",
     },
     "out_of_date": "🔁",  # not a finding: told beside them
 }
@@ -74,21 +78,25 @@ def _stale(health: Health) -> str:
     """The tasks ``run`` would run again: told, never a finding (nothing for a person to fix)."""
     ids = list(health.out_of_date)
     return (
-        f"{MARKS['out_of_date']} {counted(len(ids), 'completed task')} out of date "
+        f"{counted(len(ids), 'completed task')} out of date "
         f"({listed(ids[:5], len(ids))}): `orchestrator run` runs {'it' if len(ids) == 1 else 'them'} again"
     )
 
 
 def _section(name: str, health: Health | None, error: str | None, fmt: str) -> str:
     title = _title(name, health)
-    lines = [f"{MARKS.get(f.kind, '•')} {f.message}" for f in health.findings] if health else [f"{error}"]
-    if health is not None and health.ok:
-        lines = []
+    # Each line's mark (its finding's, else none) and its words: a format's bullet goes before
+    # the mark, the text format's "•" in its stead ("- •" in markdown and Discord was two).
+    items: list[tuple[str, str]] = [("", str(error))] if health is None else []
+    if health is not None and not health.ok:
+        items += [(MARKS.get(f.kind, ""), f.message) for f in health.findings]
     if health is not None and health.out_of_date:
-        lines.append(_stale(health))
+        items.append((MARKS["out_of_date"], _stale(health)))
     totals = _totals(health) if health else ""
     if fmt == "text":
+        lines = [f"{mark or '•'} {words}" if health is not None else words for mark, words in items]
         return "\n".join([title, *(f"  {line}" for line in lines), *([f"  {totals}"] if totals else [])])
+    lines = [f"{mark} {words}" if mark else words for mark, words in items]
     if fmt == "slack":
         esc = _slack
         body = [f"• {esc(line)}" for line in lines]

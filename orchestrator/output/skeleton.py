@@ -88,9 +88,9 @@ _SHELL_TASKS = [
 SKELETON_COMMAND = '["python3", "-c", "import sys; print(sys.stdin.read())"]'
 
 
-def skeleton(request: str, backend: str) -> str:
-    """The master_plan.md that ``orchestrator init`` writes: valid, runnable, and meant to be edited."""
-    if backend == "shell":
-        return plan_markdown(request, _SHELL_TASKS, backend=backend)
+def skeleton(request: str, backend: str, *, empty: bool = False) -> str:
+    """The master_plan.md that ``orchestrator init`` writes: valid, runnable, and meant to be
+    edited; ``empty``: its task table has no rows, for ``orchestrator add`` to fill."""
     command = SKELETON_COMMAND if backend == "command" else ""
-    return plan_markdown(request, _AGENT_TASKS, backend=backend, command=command)
+    tasks = [] if empty else _SHELL_TASKS if backend == "shell" else _AGENT_TASKS
+    return plan_markdown(request, tasks, backend=backend, command=command)

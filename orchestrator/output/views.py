@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from orchestrator.plan.conditions import reads
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.settings import format_duration
-from orchestrator.plan.times import NOT_BEFORE, spoken_in
+from orchestrator.plan.times import spoken_in
 from orchestrator.printable import visible
+from orchestrator.state.causes import CauseKind
 from orchestrator.state.status import TaskView
 from orchestrator.vocabulary import TaskStatus, counted
 
@@ -192,8 +193,8 @@ def reused_mark(view: TaskView) -> str:
 
 def timed_mark(view: TaskView) -> str:
     """`` (not before TIME)`` after a task waiting for its Not before (its reason says the time)."""
-    reason = view.reason or ""
-    return f" ({reason})" if view.status == TaskStatus.WAITING and reason.startswith(NOT_BEFORE) else ""
+    timed = view.cause is not None and view.cause.kind == CauseKind.NOT_BEFORE
+    return f" ({view.reason})" if view.status == TaskStatus.WAITING and timed else ""
 
 
 def summary_line(views: Sequence[TaskView], found: dict[str, int]) -> str:

@@ -61,6 +61,7 @@ COLUMN_ALIASES: dict[str, str] = {
     "permissions": "access",
     "command": "command",
     "isolation": "isolation",
+    "model": "model",
     "blocked": "blocked",
     "condition": "condition",
     "run if": "condition",
@@ -116,6 +117,17 @@ def tags_cell(text: str) -> tuple[str, ...]:
 
 _NOT_BLOCKED = {*_NO_DEPS, "released", "false", "0"}
 _BLOCKED_WORDS = {"yes", "y", "x", "true", "1", "blocked", "on hold", "hold", "✓", "✔", "🚧"}
+
+
+# The Blocked cell of a shell task `add` wrote with no command: it waits until it is given one.
+NO_COMMAND = "no command yet"
+
+
+def release_command(task_id: str, blocked: str | None) -> str:
+    """What releases a task held by its Blocked cell: a command, for one that waits for it."""
+    if blocked == NO_COMMAND:
+        return f"orchestrator update {task_id} --command 'CMD'"
+    return f"orchestrator update {task_id} --status pending"
 
 
 def blocked_cell(text: str) -> str | None:

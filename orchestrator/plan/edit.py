@@ -59,6 +59,7 @@ class NewTask:
     retries: int | None = None
     timeout: str | None = None  # as given (``10m``): the plan says it as its writer did
     type: str | None = None  # a task type's name
+    blocked: str | None = None  # its Blocked cell: why it is held
 
 
 def next_id(ids: list[str]) -> str:
@@ -167,6 +168,7 @@ def add_task(text: str, new: NewTask, taken: Collection[str] = ()) -> tuple[str,
         "retries": str(new.retries) if new.retries is not None else None,
         "timeout": new.timeout,
         "type": new.type,
+        "blocked": new.blocked,
     }
     values.update({key: value for key, value in optional.items() if value})
     if "description" not in columns and "name" in columns and "name" not in values:

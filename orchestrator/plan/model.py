@@ -53,6 +53,7 @@ class Task:
     command: str | None = None  # a Command cell: what a shell task runs (it never runs its description)
     access: str | None = None  # an Access cell: "read" or "edit" (``settings.access_settings``)
     isolation: str | None = None  # an Isolation cell: "none" or "worktree"
+    model: str | None = None  # a Model cell: the model its agent CLI is given (its ``model`` setting)
     type: str | None = None  # a Type cell: the name of its type (``plan/tasktypes.py``), lowercase
     approval: str | None = None  # an Approval cell, else its type's: "before" or "after"
     from_type: tuple[str, ...] = ()  # which of priority, profile, approval its type gave (its row did not)
@@ -122,6 +123,7 @@ class Plan:
     # The types its tasks may name: built in, then types.yaml's, then its settings' (``tasktypes.merged``).
     types: dict[str, TaskType] = field(default_factory=lambda: dict(BUILT_IN))
     archived: dict[str, ArchivedTask] = field(default_factory=dict)  # tasks archived, not in the table
+    table_line: int = 0  # the task table's header line (1-based; 0: not read from a file)
 
     def inputs_of(self, task: Task) -> list[Task]:
         """The tasks whose results reach ``task`` as upstream results, archived ones included, in
@@ -161,8 +163,8 @@ class Plan:
 
     def settings_for(self, task: Task, base: Settings | None = None) -> Settings:
         """``base`` (the plan's settings by default, its profile's applied by ``Profiles``) with
-        this task's type, then its own Timeout / Retries / Backend / Access / Isolation cells
-        applied: the task's row has the last word."""
+        this task's type, then its own Timeout / Retries / Backend / Access / Isolation / Model
+        cells applied: the task's row has the last word."""
         settings = self.settings if base is None else base
         changes: dict[str, Any] = {}
         kind = self.type_of(task)
@@ -177,6 +179,8 @@ class Plan:
             changes["backend"] = task.backend
         if task.isolation:
             changes["isolation"] = task.isolation
+        if task.model:
+            changes["model"] = task.model
         if task.access:
             changes.update(access_settings(changes.get("backend", settings.backend), task.access))
         return settings.replace(**changes) if changes else settings

@@ -50,7 +50,7 @@ class _Collector:
         self.cut_off: set[str] = set()  # ids of rows cut off from the task table (lowercase)
         self.table_read = True  # False: no task table could be read, so no id is known
         self.had: set[str] = set()  # every task id the workspace gave an agent id (lowercase)
-        self.archived = False  # the workspace archived tasks: a table left with no rows is a plan
+        self.table_line = 0  # the task table's header line (1-based)
 
     def add(self, line: int, message: str, hint: str = "") -> None:
         self.problems.append(Problem(self.file, line, message, hint))
@@ -147,7 +147,6 @@ def parse_plan(
         )
     request = _section_text(document, document.section(*_REQUEST_KEYS))
     goal = _section_text(document, document.section(*_GOAL_KEYS))
-    out.archived = bool(archived)
     rows = _parse_tasks(document, out, kinds)
     out.had = {task_id.lower() for task_id in (book.agents if book else ())}
     details = _parse_details(document, document.section(*DETAILS_KEYS), list(rows), out)
@@ -166,7 +165,17 @@ def parse_plan(
     live = {task_id.lower() for task_id in tasks}  # (an archive cut short leaves a row in both: the row wins)
     kept = {task_id: entry for task_id, entry in (archived or {}).items() if task_id.lower() not in live}
     return Plan(
-        path, settings, request, goal, tasks, text, front.data, book=assignment.book, types=kinds, archived=kept
+        path,
+        settings,
+        request,
+        goal,
+        tasks,
+        text,
+        front.data,
+        book=assignment.book,
+        types=kinds,
+        archived=kept,
+        table_line=out.table_line,
     )
 
 
@@ -267,6 +276,7 @@ def _parse_tasks(document: Document, out: _Collector, kinds: dict[str, TaskType]
         out.table_read = False
         return {}
     table = tables[0]
+    out.table_line = table.header_line
     columns, seen_columns, problems = header_columns(table.header)
     for message, hint in problems:
         out.add(table.header_line, message, hint)
@@ -325,8 +335,8 @@ def _parse_tasks(document: Document, out: _Collector, kinds: dict[str, TaskType]
             continue
         lowered[task_id.lower()] = task_id
         tasks[task_id] = fields
-    if not tasks and not out.problems and not out.archived:
-        out.add(table.header_line, "the task table has no rows", "add one row per task under the header")
+    # A table with no rows is a plan with no tasks (`init --empty`, every task archived): `add`
+    # adds to it, `list` lists nothing; what would run it says it has no rows (``preflight``).
     end = table.rows[-1][0] if table.rows else table.header_line + 1  # the table's last line, 1-based
     deps = columns.index("deps") if "deps" in columns else None
     for line, message, hint in cut_off_rows(document, section, end, columns.index("id"), tasks, out.cut_off, deps):

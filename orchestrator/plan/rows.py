@@ -10,9 +10,11 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from orchestrator.errors import shown
 from orchestrator.plan.cells import NOT_IDS, clean, code_cell, id_problem, not_before_cell, parse_priority, split_ids
 from orchestrator.plan.deadlines import HINT as DEADLINE_HINT
 from orchestrator.plan.deadlines import parse_deadline
+from orchestrator.plan.model import Plan
 from orchestrator.plan.rowcells import more_cells
 from orchestrator.plan.settings import ACCESS_WORDS, parse_duration, suggest
 from orchestrator.plan.tasktypes import APPROVALS, TaskType
@@ -62,6 +64,9 @@ def task_fields(
             fields["isolation"] = isolation
         else:
             add(line, f"{task_id}: unknown isolation '{row['isolation']}'", "use worktree, or none")
+    model = clean(row["model"]) if "model" in row else ""
+    if model and model.lower() not in {"-", "—", "none", "default", "inherit"}:
+        fields["model"] = model
     if fields["profile"] in {"-", "—", "none"}:
         fields["profile"] = None
     if fields["backend"] in {"-", "—", "none", "default"}:
@@ -150,3 +155,19 @@ def _type_cells(
         given.append("approval")
     if given:
         fields["from_type"] = tuple(given)
+
+
+def unread_columns(plan: Plan) -> list[str]:
+    """A line for each column of the task table the tool does not read (``Colour``): its cells
+    are kept for templates only, and a plan's writer must not believe a setting is in force
+    (``validate`` and ``run`` say it)."""
+    own = list(dict.fromkeys(name for task in plan.tasks.values() for name in task.extra))
+    if not own:
+        return []
+    first = min(task.line for task in plan.tasks.values())  # the header is two lines above a table's first row
+    where = f"{shown(plan.path)}:{first - 2}" if first > 2 else shown(plan.path)
+    return [
+        f"{where}: column '{name}' is none the tool reads: kept for templates only (task.extra[\"{name}\"]); "
+        "it sets nothing"
+        for name in own
+    ]

@@ -10,7 +10,9 @@ tasks, dependencies and settings. A document with a problem is refused with the 
 (``tasks[3].Dependencies: unknown task 'T-09'``), before anything is written.
 
 The tool's status blocks (``## Agent Assignment``, ``## Dependency Graph``) are not the plan:
-they are left out, and a run writes them again.
+they are left out, and a run writes them again. The task types of ``types.yaml`` beside the plan
+are: the document carries them under its ``types`` setting (the plan's own definitions over the
+file's, field by field, as the plan reads them), so that it imports elsewhere whole.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from orchestrator.plan.markdown import (
     split_lines,
     tables_in,
 )
-from orchestrator.plan.model import Plan
+from orchestrator.plan.model import PLAN_LIMIT, Plan, too_large
+from orchestrator.plan.tasktypes import TYPES_FILE, TYPES_LIMIT
 
 FORMAT = "orchestrator-plan/1"
 KEYS = ("format", "title", "settings", "request", "goal", "columns", "tasks", "notes")
@@ -80,13 +83,39 @@ def export(plan: Plan) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "title": title,
-        "settings": dict(plan.frontmatter),
+        "settings": _with_filed_types(dict(plan.frontmatter), plan.path.with_name(TYPES_FILE)),
         "request": plan.request,
         "goal": plan.goal,
         "columns": columns,
         "tasks": tasks,
         "notes": _notes(document),
     }
+
+
+def _with_filed_types(settings: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``settings`` with the types of the ``types.yaml`` at ``path`` under their ``types`` key,
+    the settings' own definitions over the file's, field by field (``tasktypes.merged``'s rule):
+    the document needs no file beside it. As they are when there is no such file (or it does not
+    read: the plan would not have read either)."""
+    from orchestrator import documents, yamlio
+
+    try:
+        filed = yamlio.safe_load(documents.read_regular(path, TYPES_LIMIT).decode("utf-8-sig"))
+    except FileNotFoundError:
+        return settings
+    except Exception:  # (OSError, UnicodeDecodeError, yaml.YAMLError: the plan was refused for it)
+        return settings
+    if not isinstance(filed, Mapping) or not filed:
+        return settings
+    key = next((k for k in settings if str(k).strip().replace("-", "_") == "types"), "types")
+    own = settings.get(key)
+    types: dict[str, dict[str, Any]] = {}
+    for layer in (filed, own if isinstance(own, Mapping) else {}):
+        for name, fields in layer.items():
+            kind = types.setdefault(str(name).strip().lower(), {})
+            if isinstance(fields, Mapping):
+                kind.update({str(field).strip().replace("-", "_"): value for field, value in fields.items()})
+    return {**settings, key: types}
 
 
 def _notes(document: Document) -> list[dict[str, str]]:
@@ -287,6 +316,9 @@ def check(written: Written, path: Path, more: Callable[[Plan], None] | None = No
     from orchestrator.plan.params import check_references
     from orchestrator.plan.parser import parse_plan
 
+    size = len(written.text.encode())  # (no status block in it yet: all of it counts)
+    if size > PLAN_LIMIT:  # what validate and run would refuse once it was written
+        raise ImportProblem("(document)", f"the plan it makes {too_large('', size).message}")
     try:
         plan = parse_plan(written.text, path)
         check_references(plan)

@@ -151,6 +151,19 @@ class Signatures:
         return self.both(task)[0]
 
 
+def inputs_now(plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord]) -> Callable[[Task], str]:
+    """Each task's ``inputs`` digest as it is now (against ``records``), the ``Basis`` made at the
+    first one asked for: what a person's word at a gate is judged by (``approvals.Decision``)."""
+    made: list[Basis] = []
+
+    def of(task: Task) -> str:
+        if not made:
+            made.append(Basis(plan, workspace, Signatures(plan, Profiles(workspace)), records))
+        return made[0].of(task)
+
+    return of
+
+
 def _outside_blocks(text: str) -> str:
     """The plan's text without the status blocks the tool rewrites (found as the tool writes their
     markers; one a person respaced stays in: the plan then looks changed, and each task is asked)."""

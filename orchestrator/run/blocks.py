@@ -81,7 +81,7 @@ class Blocks:
     def _mark(self, prepared: Prepared, views: list[TaskView], records: Mapping[str, ResultRecord]) -> None:
         plan = self._plan or prepared.plan
         held = {task_id: record for task_id, record in records.items() if task_id in plan.tasks}  # (rows deleted)
-        freshness.mark(views, freshness.out_of_date(plan, self.workspace, held))
+        freshness.mark(views, *freshness.judged(plan, self.workspace, held))
 
     def _start(self, prepared: Prepared) -> planfile.PersonWatch:
         """The plan the run read is the plan on disk until a person changes it: not parsed a
@@ -121,7 +121,8 @@ def as_status_reads(
     for task_id, view in prepared.views.items():
         if task_id not in ran and task_id in now:
             # (read again as status reads it, not a move this run made: ``TaskView.move`` is for those)
-            view.status, view.reason = now[task_id].status, now[task_id].reason
+            seen = now[task_id]
+            view.read_as(seen.status, seen.cause, note=seen.note)
 
 
 class Shown:
@@ -138,7 +139,18 @@ class Shown:
     def changed(self, views: list[TaskView]) -> bool:
         """Whether ``views`` show anything the blocks do not; if so, they are taken as shown."""
         now: list[object] = [
-            (v.id, v.status, v.attempts, v.started, v.finished, v.duration, v.cost_usd, v.simulated, v.out_of_date)
+            (
+                v.id,
+                v.status,
+                v.attempts,
+                v.started,
+                v.finished,
+                v.duration,
+                v.cost_usd,
+                v.simulated,
+                v.out_of_date,
+                v.reason,
+            )
             for v in views
         ]
         if now == self._last:

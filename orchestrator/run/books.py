@@ -47,22 +47,34 @@ class Inbox:
 
 class SessionCosts:
     """What each attempt spent, where the agent reports a session's running total: claude's
-    ``total_cost_usd`` counts the whole session, the turns of the earlier attempts a resumed one
-    continues included, which this run has counted already."""
+    ``total_cost_usd`` counts the whole session (since claude 2.1.277), codex's ``usage`` the
+    whole thread, the turns of the earlier attempts a resumed one continues included, which this
+    run has counted already. A figure the backend says covers the attempt alone
+    (``AgentResult.cost_covers``, ``tokens_cover``) is its own already."""
 
-    def __init__(self, counted: dict[str, float] | None = None) -> None:
-        # session -> the total its agent last reported; ``counted``: for a session an earlier run
-        # began (an interrupted attempt's, resumed now), what the runs before counted of it
+    def __init__(
+        self, counted: dict[str, float] | None = None, tokens: dict[str, dict[str, int]] | None = None
+    ) -> None:
+        # session -> the total its agent last reported; ``counted``, ``tokens``: for a session an
+        # earlier run began (an interrupted attempt's, resumed now), what the runs before counted of it
         self._last: dict[str, float] = dict(counted or {})
+        self._last_tokens: dict[str, dict[str, int]] = {k: dict(v) for k, v in (tokens or {}).items()}
 
     def own(self, resumed: str | None, result: AgentResult) -> None:
-        """Make ``result.cost_usd`` the attempt's own spend; ``resumed``: the session it continued."""
+        """Make ``result.cost_usd`` and ``result.tokens`` the attempt's own spend; ``resumed``:
+        the session it continued."""
         session = result.session_id
-        if result.cost_usd is None or not session:
+        if not session:
             return
-        earlier = self._last.get(session, 0.0) if resumed == session else 0.0
-        self._last[session] = result.cost_usd
-        result.cost_usd = round(max(0.0, result.cost_usd - earlier), 10)
+        again = resumed == session
+        if result.cost_usd is not None and result.cost_covers == "session":
+            earlier = self._last.get(session, 0.0) if again else 0.0
+            self._last[session] = result.cost_usd
+            result.cost_usd = round(max(0.0, result.cost_usd - earlier), 10)
+        if result.tokens and result.tokens_cover == "session":
+            before = self._last_tokens.get(session, {}) if again else {}
+            self._last_tokens[session] = dict(result.tokens)
+            result.tokens = {key: max(0, value - before.get(key, 0)) for key, value in result.tokens.items()}
 
 
 class TaskSpend:
@@ -109,7 +121,9 @@ def spend_books(workspace: Workspace, sessions: Mapping[str, str]) -> tuple[Sess
     whole cost, so what the runs before counted of it is not counted again, and the task's figure
     goes on from what that run of it spent (``history.carried``)."""
     told = carried(workspace.events_file, workspace.journal_file, sessions)
-    return SessionCosts({spent.session: spent.counted for spent in told.values()}), TaskSpend(told)
+    counted = {spent.session: spent.counted for spent in told.values()}
+    tokens = {spent.session: dict(spent.counted_tokens) for spent in told.values()}
+    return SessionCosts(counted, tokens), TaskSpend(told)
 
 
 class RetryBook:

@@ -54,13 +54,18 @@ class Crontab:
     before: str
     entries: tuple[Entry, ...]
     after: str
+    unended: bool = False  # as read, its last line had no newline, which Debian's cron ignores
 
     def text(self) -> str:
+        """The crontab to write: every line ended with a newline (the last one too: Debian's
+        ``crontab`` refuses, or cron ignores, a last line without one)."""
         if not self.entries:
-            return self.before + self.after
-        lines = [BEGIN, *(f"{_NAMED}{e.workspace}\n{e.line}" for e in self.entries), END]
-        ended = self.before if not self.before or self.before.endswith("\n") else self.before + "\n"
-        return ended + "\n".join(lines) + "\n" + self.after
+            text = self.before + self.after
+        else:
+            lines = [BEGIN, *(f"{_NAMED}{e.workspace}\n{e.line}" for e in self.entries), END]
+            ended = self.before if not self.before or self.before.endswith("\n") else self.before + "\n"
+            text = ended + "\n".join(lines) + "\n" + self.after
+        return text if not text or text.endswith("\n") else text + "\n"
 
     def find(self, workspace: str) -> Entry | None:
         return next((e for e in self.entries if e.workspace == workspace), None)
@@ -72,8 +77,9 @@ def parse(text: str) -> Crontab:
     lines = text.splitlines(keepends=True)
     begins = [n for n, line in enumerate(lines) if line.rstrip("\n") == BEGIN]
     ends = [n for n, line in enumerate(lines) if line.rstrip("\n") == END]
+    unended = bool(text) and not text.endswith("\n")
     if not begins and not ends:
-        return Crontab(text, (), "")
+        return Crontab(text, (), "", unended)
     if len(begins) != 1 or len(ends) != 1 or ends[0] < begins[0]:
         raise UsageError(
             "your crontab's orchestrator block is not one BEGIN line and one END line after it — "
@@ -92,7 +98,7 @@ def parse(text: str) -> Crontab:
         fields = line.split()
         expression = " ".join(fields[:1] if line.startswith("@") else fields[:5])
         entries.append(Entry(named.removeprefix(_NAMED), expression, line))
-    return Crontab("".join(lines[: begins[0]]), tuple(entries), "".join(lines[ends[0] + 1 :]))
+    return Crontab("".join(lines[: begins[0]]), tuple(entries), "".join(lines[ends[0] + 1 :]), unended)
 
 
 def line_for(expression: str, workspace: Path, project: Path, log: Path, *, keep_done: bool = False) -> str:

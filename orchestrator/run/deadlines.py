@@ -117,15 +117,29 @@ def _verdict(
 
 
 def deadline_line(verdict: Mapping[str, Any]) -> str:
-    """How ``status`` and ``check`` say a verdict."""
+    """How ``status``, ``check`` and the run say a verdict: its times to the minute, or to the
+    second where the deadline is seconds away from the end (``30s`` after the run's start)."""
     who = "the run" if verdict["task"] == RUN else str(verdict["task"])
-    due = str(verdict["deadline"])[11:16]
-    end = str(verdict.get("expected_end") or "")[11:16]
+    due, end = _clocks(str(verdict["deadline"]), verdict.get("expected_end"))
     if verdict["state"] == "at_risk":
         return f"⏰ {who} will miss its deadline {due} ({verdict['written']}): expected about {end}"
     if verdict.get("done"):
         return f"⏰ {who} missed its deadline {due} ({verdict['written']}): ended {end}"
     return f"⏰ {who} missed its deadline {due} ({verdict['written']}): not done yet"
+
+
+_SECONDS_AWAY = 600  # a deadline and an end closer than this are told to the second
+
+
+def _clocks(deadline: str, end: object) -> tuple[str, str]:
+    """The deadline and the (expected) end as a clock says them: ``HH:MM``, or ``HH:MM:SS`` when
+    the end (or, with none, now) is within ten minutes of the deadline (``14:05`` and ``14:05``
+    said nothing of a deadline 20 seconds missed)."""
+    due = datetime.fromisoformat(deadline)
+    then = datetime.fromisoformat(end) if isinstance(end, str) and end else None
+    away = (then.timestamp() if then is not None else time.time()) - due.timestamp()
+    shape = "%H:%M:%S" if abs(away) < _SECONDS_AWAY else "%H:%M"
+    return due.strftime(shape), then.strftime(shape) if then is not None else ""
 
 
 def any_deadline(plan: Plan) -> bool:

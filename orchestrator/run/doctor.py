@@ -4,7 +4,8 @@
 
 First, the system: Linux and macOS are supported, Windows through WSL (the runner needs POSIX
 process groups and ``fcntl`` locks). For each backend the plan uses (every agent backend when
-there is no plan): whether its CLI is installed, its version, how it logs in, and for each group
+there is no plan): whether its CLI is installed, its version (and a warning when it is outside
+those its backend was tested with), how it logs in, and for each group
 of tasks that share its settings (the plan's, a profile's) what those agents will be allowed to
 do, with the risk in plain words.
 """
@@ -23,7 +24,7 @@ from orchestrator.plan import provenance
 from orchestrator.plan.profiles import Profiles
 from orchestrator.state.workspace import Workspace
 
-AGENT_BACKENDS = ("claude", "codex", "gemini")
+AGENT_BACKENDS = ("claude", "codex", "gemini", "opencode")
 SUPPORTED_SYSTEMS = {"Linux": "Linux", "Darwin": "macOS"}  # platform.system(): the name people know
 
 
@@ -114,6 +115,7 @@ class Diagnosis:
                     "installed": c.installation.installed if c.installation else None,
                     "path": c.installation.path if c.installation else None,
                     "version": c.installation.version if c.installation else None,
+                    "untested": c.installation.untested if c.installation else None,
                     "login": c.installation.login if c.installation else None,
                     "logged_in": c.installation.logged_in if c.installation else None,
                     "install": c.installation.install if c.installation else None,

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
 
 import networkx as nx
 
@@ -36,7 +35,7 @@ from orchestrator.run.prepare import Prepared
 from orchestrator.run.scheduler import Scheduler
 from orchestrator.run.selection import settings_signature
 from orchestrator.state import events
-from orchestrator.state.status import GIVEN_UP, upstream_reason
+from orchestrator.state.events.tasks import TaskChanged
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
@@ -127,9 +126,8 @@ class Edits:
         plan.graph.add_edges_from((dep, task_id) for dep in new.dependencies)
         blocker = scheduler.queue.requeue(task_id, priority=new.priority)
         if blocker is not None:  # a dependency that will not complete in this run
-            what = GIVEN_UP.get(prepared.views[blocker].status, "did not run")
-            scheduler.recorder.not_run(new, TaskStatus.SKIPPED, upstream_reason(blocker, what))
-            scheduler.skip(scheduler.queue.fail(task_id), task_id, GIVEN_UP[TaskStatus.SKIPPED])
+            scheduler.recorder.given_up(new, blocker)
+            scheduler.skip(scheduler.queue.fail(task_id), task_id, view.status)
         else:
             done = scheduler.queue.done
             view.move(TaskStatus.PENDING if all(d in done for d in new.dependencies) else TaskStatus.WAITING)
@@ -153,5 +151,5 @@ class Edits:
         mine = events.own_limits(self.prepared.plan.settings, settings) or {
             "limits": {name: getattr(settings, name) for name in events.LIMITS}
         }
-        data: dict[str, Any] = {"name": new.title, "was": old.title, "changed": changed(old, new), **mine}
-        self.scheduler.recorder.emit("task_changed", task=new.id, agent=new.agent, **data)
+        self.scheduler.recorder.emit(TaskChanged(task=new.id, agent=new.agent, name=new.title, was=old.title,
+                                                 changed=tuple(changed(old, new)), limits=mine["limits"]))  # fmt: skip

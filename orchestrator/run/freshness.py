@@ -1,7 +1,7 @@
 """Which completed results ``run`` would do again now, and why: what ``status``, ``graph``,
 ``check`` and master_plan.md's status blocks show beside ✅ (``TaskView.out_of_date``).
 
-``run`` decides (``selection.up_to_date``, the same rule fed with the same fingerprints): a
+``run`` decides (``settled.settle``, the same rule fed with the same fingerprints): a
 completed result is done when its fingerprint is the one its task would have now and every
 dependency is done. What differs is how the fingerprint now is known, without rendering 10,000
 briefs (0.7 s; ``status`` has 0.3 s in all): from the ``inputs`` digest the run recorded
@@ -42,8 +42,9 @@ from orchestrator.output.templates import Templates
 from orchestrator.plan.graph import dependencies_first
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
-from orchestrator.run.basis import BASIS_VERSION, Basis, Signatures
-from orchestrator.run.selection import expected_fingerprint, up_to_date
+from orchestrator.run.basis import BASIS_VERSION, Basis, Signatures, inputs_now
+from orchestrator.run.selection import expected_fingerprint
+from orchestrator.run.settled import fields_in, settle
 from orchestrator.state.journal import epoch_of
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView, archived_records, collect, read_records
@@ -58,8 +59,9 @@ NO_FINGERPRINT = "its result does not record what it was run from"
 def current_views(plan: Plan, workspace: Workspace) -> list[TaskView]:
     """``status.collect``, with each completed task that ``run`` would do again marked so."""
     records = read_records(plan, workspace)  # (read once: most of what status costs)
-    views = collect(plan, workspace, records)
-    mark(views, out_of_date(plan, workspace, records))
+    views = collect(plan, workspace, records, inputs=inputs_now(plan, workspace, records))
+    stale, stays = judged(plan, workspace, records)
+    mark(views, stale, stays)
     return views
 
 
@@ -73,50 +75,85 @@ def views_in(workspace: Workspace) -> list[TaskView] | None:
     return current_views(plan, workspace)
 
 
-def mark(views: Iterable[TaskView], stale: Mapping[str, str]) -> None:
+def mark(views: Iterable[TaskView], stale: Mapping[str, str], stays: Mapping[str, TaskStatus] | None = None) -> None:
+    """Each completed view out of date as ``stale`` says; each finished one settled (it stays as
+    it is in the next run: ``run.settled``) as ``stays`` says (``None``: every finished one that
+    is not completed runs again, and every completed one not stale stays)."""
     for view in views:
-        view.out_of_date = stale.get(view.id) if view.status == TaskStatus.COMPLETED else None
+        done = view.status == TaskStatus.COMPLETED
+        view.out_of_date = stale.get(view.id) if done else None
+        if done:
+            view.settled = view.out_of_date is None
+        elif view.status.finished:
+            view.settled = stays is not None and stays.get(view.id) == view.status
+        else:
+            view.settled = None
 
 
 def out_of_date(plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord] | None = None) -> dict[str, str]:
     """Each task with a completed result that ``run`` would run again, and why, in table order."""
+    return judged(plan, workspace, records)[0]
+
+
+_GIVEN = (TaskStatus.FAILED, TaskStatus.BYPASSED, TaskStatus.SKIPPED, TaskStatus.CANCELLED, TaskStatus.REJECTED)
+
+
+def judged(
+    plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord] | None = None
+) -> tuple[dict[str, str], dict[str, TaskStatus] | None]:
+    """``out_of_date``, and which finished tasks stay as they are in the next run (``run.settled``;
+    ``None`` where that needed no walk of the graph: no result but completed ones stays)."""
     if records is None:
         records = read_records(plan, workspace)
     completed = {t: r for t, r in records.items() if r.status == TaskStatus.COMPLETED}
-    if not completed:
-        return {}
+    given = any(record.status in _GIVEN for record in records.values())
+    if not completed and not given:
+        return {}, None
     judge = _Judge(plan, workspace, records)
     own = {task_id: judge.why(plan.tasks[task_id], record) for task_id, record in completed.items()}
-    # Where no completed task depends on one that will run (or has no result), what is done
-    # is what is up to date on its own: no walk of the graph (most workspaces, most of the time).
+    # Where no completed task depends on one that will run (or has no result), nor decides on
+    # what its dependencies did (a Condition), what is done is what is up to date on its own: no
+    # walk of the graph (most workspaces, most of the time).
     doubtful = {t for t in plan.tasks if t not in completed or own[t] is not None}
-    if not any(dep in doubtful for task_id in completed for dep in plan.tasks[task_id].dependencies):
-        return {task_id: why for task_id, why in own.items() if why is not None}
+    if not given and not any(
+        plan.tasks[task_id].condition or any(dep in doubtful for dep in plan.tasks[task_id].dependencies)
+        for task_id in completed
+    ):
+        return {task_id: why for task_id, why in own.items() if why is not None}, None
     expected = {t: r.fingerprint for t, r in completed.items() if own[t] is None and r.fingerprint is not None}
     order = dependencies_first({task_id: task.dependencies for task_id, task in plan.tasks.items()})
-    done = up_to_date(order, plan, expected, records, simulated_done=True)
+    fields = fields_in(workspace, plan, records)
+    stays = settle(order, plan, expected, records, fields, simulated_done=True).states
     stale: dict[str, str] = {}
     for task_id in plan.tasks:
-        if task_id not in completed or task_id in done:
+        if task_id not in completed or stays.get(task_id) == TaskStatus.COMPLETED:
             continue
-        blocked = next((dep for dep in plan.tasks[task_id].dependencies if dep not in done), None)
+        task = plan.tasks[task_id]
         reason = own[task_id]
+        blocked = next((dep for dep in task.dependencies if dep not in stays), None)
+        if blocked is None and not task.condition:
+            blocked = next((dep for dep in task.dependencies if stays[dep] != TaskStatus.COMPLETED), None)
         if blocked is not None and (reason is None or task_id in judge.upstream_changed):
-            reason = _upstream(blocked, records)  # what happens upstream says more than a digest
+            reason = _upstream(blocked, stays)  # what happens upstream says more than a digest
+        elif reason is None and task.condition and blocked is None:
+            reason = CONDITION_NOW
         stale[task_id] = reason or NO_FINGERPRINT
-    return stale
+    return stale, stays
 
 
-def _upstream(dep: str, records: Mapping[str, ResultRecord]) -> str:
-    record = records.get(dep)
-    if record is not None and record.status == TaskStatus.CANCELLED:
-        return f"upstream {dep} is cancelled"
+CONDITION_NOW = "its condition does not hold now"
+
+
+def _upstream(dep: str, stays: Mapping[str, TaskStatus]) -> str:
+    status = stays.get(dep)
+    if status is not None:
+        return f"upstream {dep} is {status}"
     return f"upstream {dep} will run again"
 
 
 class _Judge:
     """Whether one completed result is still what its task would be run from now (its
-    dependencies' own state aside: ``up_to_date`` walks that)."""
+    dependencies' own state aside: ``settled.settle`` walks that)."""
 
     def __init__(self, plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord]) -> None:
         self.plan = plan

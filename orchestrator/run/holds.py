@@ -1,37 +1,49 @@
-"""Tasks a person holds back: a row's Blocked cell (``orchestrator update T-03 --status blocked``).
+"""Tasks a person holds back: a row's Blocked cell (``orchestrator update T-03 --status blocked``),
+and tasks at their Approval gate (``run.gates``).
 
 A held task is never started; what depends on it waits; the rest of the run goes on. The run
 ends once nothing but held tasks (and what needs them) is left, and leaves them as they are,
 with no result: the next run, once they are released (the cell emptied, ``--status pending``),
 goes on with them. A row released or blocked while the run goes on is taken then (``run.live``).
+
+With ``run --wait`` (``Patience``) the run does not end there: it stays up while tasks wait for
+a person, takes each word as it is given (`approve`, `reject`, `update`, the dashboard), and
+ends once nothing is left to do or wait for, or at ``--wait-timeout``.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
 
 from orchestrator.plan.conditions import ConditionError, compile_condition
 from orchestrator.plan.graph import ReadyQueue, descendants
 from orchestrator.plan.model import Plan, Task
+from orchestrator.plan.times import iso
 from orchestrator.run.prepare import Prepared
-from orchestrator.state.status import TaskView, blocked_reason
-from orchestrator.vocabulary import ExitCode, TaskStatus
+from orchestrator.state.causes import Cause
+from orchestrator.state.events.base import EventRecord
+from orchestrator.state.events.runs import Notice, RunWaiting
+from orchestrator.state.events.tasks import TaskReleased
+from orchestrator.state.status import TaskView, blocked_cause
+from orchestrator.vocabulary import ExitCode, TaskStatus, listed
 
 
 class Holds:
     def __init__(self, plan: Plan, selected: Iterable[str]) -> None:
         self.plan = plan
-        # task -> why it is held, as its view says it
-        self.reasons = {t: blocked_reason(plan.tasks[t]) for t in selected if plan.tasks[t].blocked is not None}
+        # task -> why it is held
+        self.causes = {t: blocked_cause(plan.tasks[t]) for t in selected if plan.tasks[t].blocked is not None}
         self.gates: dict[str, str] = {}  # task -> the gate it waits at for a person's word: before, after
+        self.patience: Patience | None = None  # ``run --wait``: the run waits for a person (None: it ends)
 
-    def gate(self, task_id: str, gate: str, reason: str) -> None:
+    def gate(self, task_id: str, gate: str, cause: Cause) -> None:
         """``task_id`` waits at its Approval ``gate`` (``run.gates``)."""
-        self.reasons[task_id], self.gates[task_id] = reason, gate
+        self.causes[task_id], self.gates[task_id] = cause, gate
 
     def release(self, task_id: str) -> None:
         """``task_id`` held no more (a person's word on its gate)."""
-        self.reasons.pop(task_id, None)
+        self.causes.pop(task_id, None)
         self.gates.pop(task_id, None)
 
     def follow(self, plan: Plan, waiting: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -42,44 +54,87 @@ class Holds:
             task = plan.tasks.get(task_id)
             if task is None:
                 continue
-            if task.blocked is not None and task_id not in self.reasons:  # (one at a gate waits there)
-                self.reasons[task_id] = blocked_reason(task)
+            if task.blocked is not None and task_id not in self.causes:  # (one at a gate waits there)
+                self.causes[task_id] = blocked_cause(task)
                 held.append(task_id)
-            elif task.blocked is None and task_id in self.reasons and task_id not in self.gates:
-                del self.reasons[task_id]
+            elif task.blocked is None and task_id in self.causes and task_id not in self.gates:
+                del self.causes[task_id]
                 released.append(task_id)
         return held, released
 
     def __contains__(self, task_id: object) -> bool:
-        return task_id in self.reasons
+        return task_id in self.causes
 
     def startable(self, queue: ReadyQueue) -> bool:
         """Whether a task is ready that is not held."""
-        return any(task_id not in self.reasons for task_id in queue.ready())
+        return any(task_id not in self.causes for task_id in queue.ready())
 
-    def tell(self, blocked: Callable[[Task, str], None]) -> None:
+    def goes_on(self, queue: ReadyQueue) -> bool:
+        """Whether the run has something to start, or (``run --wait``) a person to wait for."""
+        if self.startable(queue):
+            return True
+        return self.patience is not None and bool(self.causes) and self.patience.waits(self)
+
+    def wake_at(self) -> float | None:
+        """When the run stops waiting for a person, if it waits with a limit (wall clock)."""
+        return self.patience.until if self.patience is not None and self.causes else None
+
+    def tell(self, blocked: Callable[[Task, Cause], None]) -> None:
         """``blocked(task, why)`` for each task held now (as a run begins)."""
-        for task_id, reason in self.reasons.items():
-            blocked(self.plan.tasks[task_id], reason)
+        for task_id, cause in self.causes.items():
+            blocked(self.plan.tasks[task_id], cause)
 
     def without(self, tasks: Iterable[str]) -> list[str]:
         """``tasks`` but those held and those that depend on one of them: they wait, with no result."""
-        kept = set(self.reasons)
-        for task_id in self.reasons:
+        kept = set(self.causes)
+        for task_id in self.causes:
             kept |= descendants(self.plan.graph, task_id)
         return [task_id for task_id in tasks if task_id not in kept]
+
+
+class Patience:
+    """``run --wait``: how long a run waits for a person once it has nothing else to do (``until``:
+    a wall-clock moment; ``None``: as long as it takes). Told once each time it begins waiting."""
+
+    def __init__(self, until: float | None, emit: Callable[[EventRecord], None]) -> None:
+        self.until = until
+        self.emit = emit  # (the run's events: ``Recorder.emit``)
+        self.over = False
+        self._told: frozenset[str] = frozenset()
+
+    def waits(self, holds: Holds) -> bool:
+        """Whether the run goes on waiting for the tasks ``holds`` holds: said when what it waits
+        for changes; once past ``until``, said, and no more."""
+        if self.over:
+            return False
+        held = frozenset(holds.causes)
+        if self.until is not None and time.time() >= self.until:
+            self.over = True
+            waited = listed(sorted(held)[:5], len(held))
+            self.emit(Notice(message=f"run --wait: no word came for {waited} by {iso(self.until)}; "
+                                     "the run ends, and a later run goes on with them"))  # fmt: skip
+            return False
+        if held != self._told:
+            self._told = held
+            waiting = sorted(held)
+            gates = {task_id: holds.gates[task_id] for task_id in waiting if task_id in holds.gates}
+            self.emit(RunWaiting(tasks=tuple(waiting), gates=gates, until=iso(self.until) if self.until else None,
+                                 reasons={t: holds.causes[t].sentence(t) for t in waiting}))  # fmt: skip
+        return True
 
 
 def exit_code(prepared: Prepared, stopped: str | None, *, only: bool) -> ExitCode:
     """A run's: OK when all it ran is done (a false condition too, and a failure a fallback took
     over); HELD when all it left undone waits for a person (blocked tasks, tasks at an approval
-    gate, and what needs them); FAILED otherwise, or when it stopped early. A task cancelled or
-    rejected in an earlier run, and so not started in this one, leaves the plan undone too
-    (unless ``only`` named what to run)."""
+    gate, and what needs them); FAILED otherwise, or when it stopped early. A task left as an
+    earlier run left it (cancelled, rejected, skipped for one of those or for a failure a
+    fallback took over: ``run.settled``), and so not started in this one, counts as it did then
+    (unless ``only`` named what to run): a finished plan run again exits as it did."""
     views, plan = prepared.views, prepared.plan
     taken_over = handled(plan, views)
     bad = any(views[t].status not in DONE and t not in taken_over for t in prepared.selection.run)
-    bad = bad or (not only and any(v.status in (TaskStatus.CANCELLED, TaskStatus.REJECTED) for v in views.values()))
+    left = any(v.status in _GIVEN_UP and v.id not in taken_over for v in views.values())
+    bad = bad or (not only and left)
     if not (bad or stopped):
         return ExitCode.OK
     return ExitCode.HELD if not stopped and only_held(views.values()) else ExitCode.FAILED
@@ -122,8 +177,8 @@ def follow_holds(
     plan: Plan,
     views: dict[str, TaskView],
     busy: Iterable[str],
-    blocked: Callable[[Task, str], None],
-    emit: Callable[..., None],
+    blocked: Callable[[Task, Cause], None],
+    emit: Callable[[EventRecord], None],
 ) -> None:
     """On the loop, the plan as a person left it now: the tasks not started (nor in ``busy``,
     waiting for a retry) it holds from now on are ``blocked`` (their views say so), and those it
@@ -131,14 +186,14 @@ def follow_holds(
     skip = set(busy)
     held, released = holds.follow(plan, [t for t, v in views.items() if v.status in _NOT_STARTED and t not in skip])
     for task_id in held:
-        blocked(plan.tasks[task_id], holds.reasons[task_id])
+        blocked(plan.tasks[task_id], holds.causes[task_id])
     for task_id in released:
         done = all(views[dep].status == TaskStatus.COMPLETED for dep in plan.tasks[task_id].dependencies)
         views[task_id].move(TaskStatus.PENDING if done else TaskStatus.WAITING)
-        views[task_id].reason = None
-        emit("task_released", task=task_id, agent=plan.tasks[task_id].agent)
+        emit(TaskReleased(task=task_id, agent=plan.tasks[task_id].agent))
 
 
+_GIVEN_UP = (TaskStatus.CANCELLED, TaskStatus.REJECTED, TaskStatus.SKIPPED, TaskStatus.FAILED)
 DONE = (TaskStatus.COMPLETED, TaskStatus.BYPASSED)  # what a run leaves as it should (a false condition too)
 HELD = (TaskStatus.BLOCKED, TaskStatus.AWAITING_APPROVAL)  # waiting for a person
 _NOT_STARTED = (TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.BLOCKED)

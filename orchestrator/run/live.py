@@ -8,15 +8,17 @@ worker thread) and at the event log, for the ``cancel_requested`` and ``retry_re
 the commands append there for this run. What it finds is handed to the loop
 (``Inbox.change``): every change of the scheduler's state still happens on the loop's own task.
 Each request is answered by an event: ``task_cancelled``, ``task_requeued`` or
-``request_refused``, which the command that asked waits for.
+``request_refused``, which the command that asked waits for. A look hands the loop the rows
+added before the requests it read: a cancel of a task whose row was written just before (a
+``spawn`` interrupted as it joins) finds it taken.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import time
 from collections.abc import Callable
-from typing import Any
 
 import anyio
 
@@ -29,15 +31,19 @@ from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
 from orchestrator.run.attempts import Attempt
 from orchestrator.run.edits import Edits
-from orchestrator.run.holds import follow_holds
+from orchestrator.run.holds import Patience, follow_holds
 from orchestrator.run.prepare import Prepared, RunOptions, load_checked
 from orchestrator.run.scheduler import Scheduler, check_budget, decided
 from orchestrator.state import approvals, events, planfile, store
-from orchestrator.state.status import GIVEN_UP, upstream_reason
+from orchestrator.state.causes import Cause, CauseKind
+from orchestrator.state.events.base import EventRecord
+from orchestrator.state.events.runs import Notice, PlanFile, RequestRefused
+from orchestrator.state.events.tasks import ApprovalNoted, TaskAdded, TaskRequeued
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
 _REQUESTS = ("cancel_requested", "retry_requested", "approve_requested", "reject_requested")
+_WANTED = tuple(f'"event": "{kind}"'.encode() for kind in _REQUESTS)  # (their lines, for a cheap look)
 GIVEN_BACK = (TaskStatus.CANCELLED, TaskStatus.REJECTED)  # given up by a person: so until they say otherwise
 
 
@@ -58,7 +64,7 @@ class LiveQueue:
         self.options = options
         self.run = run
         self.cursor = events.Cursor(events_from)
-        self.cancelling: dict[str, tuple[str, str]] = {}  # task -> (why, request), its attempt being stopped
+        self.cancelling: dict[str, tuple[Cause, str]] = {}  # task -> (why, request), its attempt being stopped
         self.ended = False  # the loop is over: what is asked now is refused
         # This run's tasks, lowered (ids are not case-sensitive), kept as ``_adopt`` meets more:
         # what the worker thread compares a changed plan with, never iterated from there.
@@ -74,26 +80,27 @@ class LiveQueue:
     def plan(self) -> Plan:
         return self.prepared.plan
 
-    def _emit(self, kind: str, **data: Any) -> None:
-        self.scheduler.recorder.emit(kind, **data)
+    def _emit(self, event: EventRecord) -> None:
+        self.scheduler.recorder.emit(event)
 
     def _notice_once(self, message: str) -> None:
         if message not in self._told:
             self._told.add(message)
-            self._emit("notice", message=message)
+            self._emit(Notice(message=message))
 
     async def follow(self) -> None:
         while True:
             await anyio.sleep(timing.current().live_poll)
-            self._requests()
+            asked = self._requests()  # (read before the plan, handed over after the rows it adds)
             self._plan_gone_or_back()
-            if not self._watch.moved():  # (one stat here: a thread only for a change)
-                continue
-            changed = await anyio.to_thread.run_sync(self._plan_changed)
-            if isinstance(changed, str):
-                self.scheduler.inbox.change(functools.partial(self._notice_once, changed))
-            elif changed is not None and not self.ended:
-                self.scheduler.inbox.change(functools.partial(self._adopt, *changed))
+            if self._watch.moved():  # (one stat here: a thread only for a change)
+                changed = await anyio.to_thread.run_sync(self._plan_changed)
+                if isinstance(changed, str):
+                    self.scheduler.inbox.change(functools.partial(self._notice_once, changed))
+                elif changed is not None and not self.ended:
+                    self.scheduler.inbox.change(functools.partial(self._adopt, *changed))
+            for change in asked:
+                self.scheduler.inbox.change(change)
 
     # --- the plan file ----------------------------------------------------------------------------
 
@@ -107,7 +114,7 @@ class LiveQueue:
         self._plan_there = there
         message = _plan_file_said(self.workspace.relative(self.workspace.plan_file), there)
         # (through the inbox: the loop wakes, and shows it now, not at the next task's end)
-        self.scheduler.inbox.change(functools.partial(self._emit, "plan_file", present=there, message=message))
+        self.scheduler.inbox.change(functools.partial(self._emit, PlanFile(present=there, message=message)))
 
     def _plan_changed(self) -> tuple[Plan, Profiles, list[str]] | str | None:
         """In a worker thread, once the plan file changed: the plan as it is now and the tasks it
@@ -164,24 +171,23 @@ class LiveQueue:
             prepared.join(task, settings, profiles)
             self._known_ids.add(task_id.lower())
             view = prepared.views[task_id]
-            after = list(task.dependencies)
-            own = events.own_limits(ours.settings, settings)  # (for check and cancel: its own, if not the run's)
-            self._emit("task_added", task=task_id, agent=task.agent, name=task.title, after=after, **own)
+            own = events.own_limits(ours.settings, settings).get("limits")  # (check's, cancel's: if not the run's)
+            self._emit(TaskAdded(task=task_id, agent=task.agent, name=task.title, after=task.dependencies, limits=own))
             blocker = scheduler.queue.add(task_id, priority=task.priority, order=ours.order[task_id])
             if blocker is not None:
-                scheduler.recorder.not_run(task, TaskStatus.SKIPPED, _given_up(self.prepared, blocker))
+                scheduler.recorder.given_up(task, blocker)
             elif all(dep in scheduler.queue.done for dep in task.dependencies):
                 view.move(TaskStatus.PENDING)
         self._edits.take(plan)  # (after the new tasks: an edited row may name one)
 
     # --- requests ---------------------------------------------------------------------------------
 
-    def _requests(self) -> None:
-        path = self.workspace.events_file
-        if events.size(path) == self.cursor.offset:
-            return  # nothing appended since the last look (a stat, not an open and a read)
-        wanted = tuple(f'"event": "{kind}"'.encode() for kind in _REQUESTS)
-        for event in events.read_new(path, self.cursor, only=wanted):
+    def _requests(self) -> list[Callable[[], None]]:
+        """What the requests appended for this run since the last look ask of the loop."""
+        asked: list[Callable[[], None]] = []
+        if events.size(self.workspace.events_file) == self.cursor.offset:
+            return asked  # nothing appended since the last look (a stat, not an open and a read)
+        for event in events.read_new(self.workspace.events_file, self.cursor, only=_WANTED):
             if event.get("run") != self.run or event["event"] not in _REQUESTS:
                 continue
             task_id, request = str(event.get("task", "")), str(event.get("request", ""))
@@ -190,14 +196,15 @@ class LiveQueue:
                 self._refuse(kind, task_id, request, "the run is ending")
                 self.scheduler.recorder.reporter.flush()
                 continue
-            acts: dict[str, Callable[[str, str, str], None]] = {"cancel": self._cancel, "retry": self._retry}
+            acts: dict[str, Callable[[str, str, Cause], None]] = {"cancel": self._cancel, "retry": self._retry}
             act = acts.get(kind, self._decide)
-            reason = str(event.get("reason") or "cancelled by `orchestrator cancel`")
-            self.scheduler.inbox.change(functools.partial(act, task_id, request, reason))
+            cause = Cause.of(CauseKind.CANCELLED, str(event.get("reason") or "") or None)
+            asked.append(functools.partial(act, task_id, request, cause))
+        return asked
 
     def _refuse(self, kind: str, task_id: str, request: str, reason: str) -> None:
         if request:  # (none: the run's own stop, whose answer nobody waits for)
-            self._emit("request_refused", task=task_id, request=request, request_kind=kind, reason=reason)
+            self._emit(RequestRefused(task=task_id, request=request, request_kind=kind, reason=reason))
 
     def _known(self, kind: str, task_id: str, request: str) -> Task | None:
         """The task a request names, or ``None`` with the request refused."""
@@ -206,7 +213,7 @@ class LiveQueue:
             self._refuse(kind, task_id, request, f"no task {task_id} in this run")
         return task
 
-    def _cancel(self, task_id: str, request: str, reason: str) -> None:
+    def _cancel(self, task_id: str, request: str, reason: Cause) -> None:
         scheduler, views = self.scheduler, self.prepared.views
         task = self._known("cancel", task_id, request)
         if task is None:
@@ -227,13 +234,13 @@ class LiveQueue:
         scheduler.recorder.not_run(task, TaskStatus.CANCELLED, reason, attempts=scheduler.attempts.get(task_id, 0),
                                    run_attempts=waited.attempt.in_run if waited else 0,
                                    started=waited.attempt.started if waited else None)  # fmt: skip
-        scheduler.skip(doomed, task_id, "was cancelled")
+        scheduler.skip(doomed, task_id, TaskStatus.CANCELLED)
 
-    def _decide(self, task_id: str, request: str, _reason: str) -> None:
+    def _decide(self, task_id: str, request: str, _reason: Cause) -> None:
         """`orchestrator approve` or `reject`, whose decision is in state/approvals.jsonl already."""
         decision = approvals.latest(self.workspace).get(task_id)
         if decision and self._known("decide", task_id, request) and not decided(self.scheduler, task_id, decision):
-            self._emit("approval_noted", task=task_id, request=request, decision=decision.decision)
+            self._emit(ApprovalNoted(task=task_id, request=request, decision=decision.decision))
 
     def cancelled(self, attempt: Attempt, result: AgentResult | None) -> bool:
         """On the loop, for an attempt that ended (``result``: what it did; ``None``: stopped by
@@ -253,7 +260,7 @@ class LiveQueue:
         _record_cancelled(scheduler, attempt, reason, _spent(scheduler, attempt, result))
         return True
 
-    def _retry(self, task_id: str, request: str, _reason: str) -> None:
+    def _retry(self, task_id: str, request: str, _reason: Cause) -> None:
         scheduler, views = self.scheduler, self.prepared.views
         task = self._known("retry", task_id, request)
         if task is None:
@@ -272,7 +279,8 @@ class LiveQueue:
         back, doomed = scheduler.queue.revive(task_id, task.priority, self.plan.order[task_id])
         if task_id in doomed:
             blocker = doomed[task_id]
-            self._refuse("retry", task_id, request, f"{_given_up(self.prepared, blocker)}: retry {blocker} first")
+            said = Cause.upstream(blocker, self.prepared.views[blocker].status).sentence(task_id)
+            self._refuse("retry", task_id, request, f"{said}: retry {blocker} first")
             return
         if task_id not in self.prepared.selection.run:
             self.prepared.selection.run.append(task_id)
@@ -287,11 +295,10 @@ class LiveQueue:
                 if was == TaskStatus.REJECTED:
                     approvals.record(self.workspace, node, approvals.REOPENED)
             view.move(TaskStatus.PENDING if ready else TaskStatus.WAITING)
-            view.reason = None
-            self._emit("task_requeued", task=node, agent=self.plan.tasks[node].agent, was=str(was), request=request)
+            self._emit(TaskRequeued(task=node, agent=self.plan.tasks[node].agent, was=str(was), request=request))
 
 
-def stop_running(live: LiveQueue, reason: str) -> None:
+def stop_running(live: LiveQueue, reason: Cause) -> None:
     """The run stops (fail-fast, its cost limit: ``scheduler.halt``): every attempt running now is
     stopped as a cancel stops one, and recorded cancelled with ``reason`` (``LiveQueue.cancelled``;
     one a person is cancelling already keeps the person's reason)."""
@@ -300,13 +307,13 @@ def stop_running(live: LiveQueue, reason: str) -> None:
         attempt.stop()
 
 
-def _record_cancelled(scheduler: Scheduler, attempt: Attempt, reason: str, spent: AgentResult) -> None:
+def _record_cancelled(scheduler: Scheduler, attempt: Attempt, reason: Cause, spent: AgentResult) -> None:
     """``attempt``, stopped, recorded cancelled for ``reason``; what depends on its task skipped."""
     task = attempt.task
     scheduler.recorder.not_run(task, TaskStatus.CANCELLED, reason, attempts=attempt.number,
                                run_attempts=attempt.in_run, session=attempt.observer.session_id,
                                fingerprint=attempt.fingerprint, started=attempt.started, spent=spent)  # fmt: skip
-    scheduler.skip(scheduler.queue.fail(task.id), task.id, "was cancelled")
+    scheduler.skip(scheduler.queue.fail(task.id), task.id, TaskStatus.CANCELLED)
 
 
 def _spent(scheduler: Scheduler, attempt: Attempt, result: AgentResult | None) -> AgentResult:
@@ -320,16 +327,16 @@ def _spent(scheduler: Scheduler, attempt: Attempt, result: AgentResult | None) -
     return spent
 
 
-def _given_up(prepared: Prepared, blocker: str) -> str:
-    """Why ``blocker`` will not complete, as a dependent's reason says it."""
-    return upstream_reason(blocker, GIVEN_UP.get(prepared.views[blocker].status, "did not run"))
-
-
-def hold_given_back(live: LiveQueue) -> None:
-    """Before the loop starts: what depends on a task cancelled or rejected in an earlier run is skipped."""
-    for task_id, view in live.prepared.views.items():
-        if view.status in GIVEN_BACK and task_id not in live.prepared.selection.run:
-            live.scheduler.skip(live.scheduler.queue.fail(task_id), task_id, GIVEN_UP[view.status])
+def hold_at_start(live: LiveQueue) -> None:
+    """Before the loop starts: what depends on a task that stays given up (cancelled, rejected,
+    bypassed, or skipped for one of those: ``run.settled``) and is not settled itself is given
+    up for it (a task with a Condition counts it as finished, to decide on); and with ``run
+    --wait``, how long the run waits for a person (``holds.Patience``)."""
+    for task_id, status in live.prepared.selection.kept.items():
+        live.scheduler.skip(live.scheduler.queue.fail(task_id), task_id, status)
+    if live.options.wait:
+        limit, emit = live.options.wait_timeout, live.scheduler.recorder.emit
+        live.scheduler.holds.patience = Patience(None if limit is None else time.time() + limit, emit)
 
 
 def _plan_file_said(name: str, there: bool) -> str:

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from orchestrator.plan.model import Plan
-from orchestrator.plan.times import NOT_BEFORE, not_before_reason
 from orchestrator.run.recorder import Recorder
+from orchestrator.state.causes import Cause, CauseKind
+from orchestrator.state.events.runs import Notice
 from orchestrator.vocabulary import TaskStatus
 
 
@@ -40,9 +41,7 @@ class Timed:
             if moment is not None and moment > now:
                 held[task_id] = moment
                 if view is not None and view.status == TaskStatus.PENDING:
-                    view.move(TaskStatus.WAITING)
-                    view.reason = not_before_reason(moment)
-                    recorder.emit("notice", message=f"{task_id} waits: {not_before_reason(moment)} (its Not before)")
-            elif view is not None and (view.reason or "").startswith(NOT_BEFORE):
+                    view.move(TaskStatus.WAITING, Cause(CauseKind.NOT_BEFORE, until=moment))
+                    recorder.emit(Notice(message=f"{task_id} waits: {view.reason} (its Not before)"))
+            elif view is not None and view.cause is not None and view.cause.kind == CauseKind.NOT_BEFORE:
                 view.move(TaskStatus.PENDING)
-                view.reason = None

@@ -255,7 +255,7 @@ def make_plan(request: str, workspace: Path, settings: Settings, *, logs: Path |
     """Ask the backend for a plan, validate it, and send it back once with the problems if needed.
     The planner's logs go to ``logs`` (default: the workspace's ``logs/``)."""
     if settings.backend == "shell":
-        raise AgentCallError("`plan` needs an agent backend (claude, codex, gemini or command), not shell")
+        raise AgentCallError("`plan` needs an agent backend (claude, codex, gemini, opencode or command), not shell")
     hint = (
         ""
         if settings.backend == "claude"

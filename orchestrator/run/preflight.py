@@ -33,6 +33,8 @@ from orchestrator.run.failover import fallback_settings
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import listed
 
+AGENT_CLIS = ("claude", "codex", "gemini")  # the backends that give an agent CLI its model (--model, -m)
+
 
 def check_plan(
     plan: Plan,
@@ -54,6 +56,15 @@ def check_plan(
     if cwd is not None:
         problems.append(cwd)
     problems += [Problem(shown(plan.path), line, what, hint) for line, what, hint in plan_problems(plan.tasks)]
+    if not plan.tasks and not plan.archived:  # (a plan whose tasks were all archived ran them)
+        problems.append(
+            Problem(
+                file,
+                plan.table_line,
+                "the task table has no rows",
+                'add one row per task under the header, or `orchestrator add "DESCRIPTION"` for each',
+            )
+        )
     seen_checks: set[tuple[str, str | None, str | None]] = set()
     plan_checks: dict[str, str | None] = {}
     found: dict[str, Backend] = {}  # one of each backend the tasks use
@@ -88,13 +99,22 @@ def check_plan(
         command = _command_problem(task, name, file)
         if command is not None:
             problems.append(command)
+        if task.model and name not in AGENT_CLIS:  # (else silently run without it)
+            problems.append(
+                Problem(
+                    file,
+                    task.line,
+                    f"{task.id}: a Model cell does nothing for a {name} task, which starts no agent CLI",
+                    "empty the cell, or run the task on claude, codex or gemini",
+                )
+            )
         if task.access and name not in ACCESS:
             problems.append(
                 Problem(
                     file,
                     task.line,
                     f"{task.id}: an Access cell does not limit a {name} task, which runs with your user's rights",
-                    "empty the cell, or run the task on claude, codex or gemini",
+                    "empty the cell, or run the task on claude, codex, gemini or opencode",
                 )
             )
         # A backend is checked once with the plan's settings, and again for each profile that
@@ -131,7 +151,7 @@ def check_plan(
                 file,
                 setting_line(plan.text, "aggregate"),
                 "aggregation by an agent (aggregate: agent) needs an agent backend, and the plan's backend is shell",
-                "set backend to claude, codex, gemini or command, or aggregate to concat",
+                "set backend to claude, codex, gemini, opencode or command, or aggregate to concat",
             )
         )
     if problems:
@@ -232,12 +252,15 @@ def command_fault(task: Task, backend: str) -> Literal["missing", "unused"] | No
 
 def _command_problem(task: Task, backend: str, file: str) -> Problem | None:
     fault = command_fault(task, backend)
+    if fault == "missing" and task.blocked is not None:
+        return None  # held until it has one (`add` without --command): said when it is released
     if fault == "missing":
         return Problem(
             file,
             task.line,
             f"{task.id} is a shell task with no command: its description is not run as a script",
-            f"add a Command column with the command, or a ```bash block under '### {task.id}' in Task Details",
+            f"give it one: `orchestrator update {task.id} --command 'CMD'`, or a ```bash block under "
+            f"'### {task.id}' in Task Details",
         )
     if fault == "unused":
         return Problem(

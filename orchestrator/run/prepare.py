@@ -15,9 +15,11 @@ from orchestrator.output.briefs import edit_notice, prepare_briefs, write_briefs
 from orchestrator.output.trial import try_overrides
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
+from orchestrator.plan.rows import unread_columns
 from orchestrator.plan.settings import Settings, suggest
 from orchestrator.run import isolation
 from orchestrator.run.attempts import Resumable
+from orchestrator.run.basis import inputs_now
 from orchestrator.run.preflight import check_installed, check_plan
 from orchestrator.run.selection import (
     Selection,
@@ -28,6 +30,7 @@ from orchestrator.run.selection import (
     settings_signature,
     task_signature,
 )
+from orchestrator.run.settled import fields_in
 from orchestrator.state import approvals, store
 from orchestrator.state.journal import OpenAttempt, attempts_started, epoch_of, workers_of
 from orchestrator.state.params import remember
@@ -54,6 +57,8 @@ class RunOptions:
     wait_for_orphans: bool = False
     aggregate: str | None = None
     params: dict[str, str] = field(default_factory=dict)  # --param: over what earlier runs were given
+    wait: bool = False  # --wait: stay up while tasks wait for a person (``run.holds.Patience``)
+    wait_timeout: float | None = None  # --wait-timeout: for at most this many seconds (None: as long as it takes)
 
     def overrides(self) -> dict[str, Any]:
         names = ("max_parallel", "backend", "fail_fast", "max_cost", "aggregate")
@@ -163,7 +168,8 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
     remember(workspace, options.params)  # what status, the dashboard and the next run read the plan with
     rendered = prepare_briefs(plan, workspace)  # written once the CLIs of what runs are known to be here
     briefs = rendered.bodies  # as they will be on disk, hand edits included
-    notices = [edit_notice(task_id, name) for task_id, name in rendered.changed_under_edit]
+    notices = unread_columns(plan)  # (said by validate too: a column that sets nothing)
+    notices += [edit_notice(task_id, name) for task_id, name in rendered.changed_under_edit]
     settings: dict[str, Settings] = {}
     signatures: dict[str, str] = {}
     legacy: dict[str, str] = {}  # as versions before the tools setting signed the same settings
@@ -176,7 +182,11 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
     approvals.settle(workspace, plan.tasks, records)  # (results a person approved or rejected since)
     archived = archived_records(plan, workspace, every=True)
     expected = expected_fingerprints(plan, briefs, signatures, {**archived, **records}, legacy)
-    selection = select(plan, expected, records, only=options.only, rerun=options.rerun, simulated_done=simulated)
+    fields = fields_in(workspace, plan, records)  # (what conditions read)
+    inputs = inputs_now(plan, workspace, records)  # (what a rejection is judged against)
+    selection = select(
+        plan, expected, records, fields, only=options.only, rerun=options.rerun, simulated_done=simulated, inputs=inputs
+    )
     if clis:
         check_installed(plan, profiles, selection.run)
     write_briefs(rendered, workspace)
@@ -189,7 +199,7 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
             # Read so because the journal's runner pid is alive: another process's now, as this run
             # holds the lock. Its attempt was left behind: interrupted, as status reads it once the
             # pid is gone (a read, not a move: the run's moves start from what it reads).
-            view.status = TaskStatus.INTERRUPTED
+            view.read_as(TaskStatus.INTERRUPTED, view.cause, note=view.note)
     for task_id in selection.run:
         ready = all(dep in selection.done for dep in plan.tasks[task_id].dependencies)
         views[task_id].move(TaskStatus.PENDING if ready else TaskStatus.WAITING)  # (from what status reads)

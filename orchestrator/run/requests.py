@@ -20,12 +20,15 @@ from orchestrator import timing
 from orchestrator.errors import NoAnswerError, PlanError
 from orchestrator.plan.model import Plan, Task
 from orchestrator.state import approvals, events
+from orchestrator.state.events.runs import CancelRequested, RetryRequested
+from orchestrator.state.events.tasks import TaskCancelled, TaskRequeued
 from orchestrator.state.journal import now_iso
 from orchestrator.state.lock import WorkspaceLock
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
 Kind = Literal["cancel", "retry"]
+_ASKED: dict[Kind, type[CancelRequested | RetryRequested]] = {"cancel": CancelRequested, "retry": RetryRequested}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,7 @@ class Answer:
     reason: str | None
     said: str
     notes: tuple[str, ...] = ()
+    already: bool = False  # what was asked held already (a second approve, reject): nothing done
 
     def as_json(self) -> dict[str, Any]:
         """As ``cancel --json`` and ``retry --json`` print it."""
@@ -50,22 +54,33 @@ class Answer:
         return data
 
 
-def request(workspace: Workspace, plan: Plan, task: Task, kind: Kind, reason: str | None = None) -> Answer:
+def request(
+    workspace: Workspace, plan: Plan, task: Task, kind: Kind, reason: str | None = None, *, within: float | None = None
+) -> Answer:
     """Cancel or retry ``task``: asked of the run going on, or done to the workspace with none.
     ``LockedError`` when the lock stays held with no run to ask; ``NoAnswerError`` when the run
-    going on did not answer in time."""
+    going on did not answer in time. ``within``: seconds it may take in all (a ``spawn`` that
+    Ctrl-C interrupts): the lock is waited for no longer, and a run going on that has not
+    answered by then is left the request, which it takes at its next look (an ``Answer`` with
+    no ``event``: the run may still refuse it, as ``watch`` shows)."""
     if kind == "cancel" and reason is None:
         reason = "cancelled by `orchestrator cancel`"
     answer_wait = timing.current().answer_wait  # (the run's answer; beyond the task's kill grace)
-    wait = answer_wait + plan.settings.kill_grace  # (a cancel stops its processes first)
+    deadline = None if within is None else time.monotonic() + within
     while True:
-        found = run_or_lock(workspace, wait)
+        found = run_or_lock(workspace, _left(deadline, answer_wait + plan.settings.kill_grace))
         if isinstance(found, WorkspaceLock):
             return _offline(kind, workspace, plan, task, reason, found)
-        answered = _ask(kind, workspace, task, reason, found, answer_wait + _kill_grace(workspace, plan, task, found))
+        wait = answer_wait + _kill_grace(workspace, plan, task, found)  # (a cancel stops its processes first)
+        answered = _ask(kind, workspace, task, reason, found, _left(deadline, wait), patient=deadline is None)
         if answered is not None:
             return answered
         # The run ended before it answered: what the next run does is changed instead.
+
+
+def _left(deadline: float | None, wait: float) -> float:
+    """``wait``, or with a ``deadline`` the seconds until it."""
+    return wait if deadline is None else max(0.0, deadline - time.monotonic())
 
 
 def _kill_grace(workspace: Workspace, plan: Plan, task: Task, live: events.Event) -> float:
@@ -138,13 +153,21 @@ def run_or_lock(workspace: Workspace, wait: float) -> events.Event | WorkspaceLo
 
 
 def _ask(
-    kind: Kind, workspace: Workspace, task: Task, reason: str | None, live: events.Event, wait: float
+    kind: Kind,
+    workspace: Workspace,
+    task: Task,
+    reason: str | None,
+    live: events.Event,
+    wait: float,
+    *,
+    patient: bool = True,
 ) -> Answer | None:
-    """Ask the run going on, and wait for its answer; ``None`` when it ended without one."""
+    """Ask the run going on, and wait for its answer; ``None`` when it ended without one. Not
+    ``patient``: a run that goes on without an answer by then is left the request."""
     request_id = uuid.uuid4().hex[:12]
     offset = events.size(workspace.events_file)
-    asked = {"event": f"{kind}_requested", "run": live["run"], "task": task.id, "request": request_id}
-    events.append(workspace.events_file, [{**asked, "reason": reason, "time": now_iso()}])
+    asked = _ASKED[kind](run=live["run"], task=task.id, request=request_id, reason=reason)
+    events.append(workspace.events_file, [asked])
     done = "task_cancelled" if kind == "cancel" else "task_requeued"
 
     def answer(event: events.Event) -> bool:
@@ -163,6 +186,11 @@ def _ask(
             said = f"↩️ {task.id} is back in the queue of the run going on (pid {live['pid']})"
         return Answer(not refused, task.id, live["run"], got["event"], got.get("reason"), said)
     if events.live_run(workspace.events_file) is not None:
+        if not patient:
+            said = (
+                f"✋ {kind} of {task.id} asked of the run going on (pid {live['pid']}), which takes it within a second"
+            )
+            return Answer(True, task.id, live["run"], None, reason, said + " (`orchestrator watch` shows it)")
         raise NoAnswerError(
             f"the run going on (pid {live['pid']}) did not answer the {kind} of {task.id} within {wait:g} s; "
             "it may still do it: `orchestrator watch` shows what it does"
@@ -177,13 +205,13 @@ def _offline(
     from orchestrator.output.sections import update_plan_file
     from orchestrator.run.freshness import current_views
     from orchestrator.state import planfile, store
+    from orchestrator.state.causes import Cause, CauseKind
     from orchestrator.state.identity import book_outdated, write_book
     from orchestrator.state.results import ResultRecord, not_run_body, write_result
-    from orchestrator.state.status import collect
 
     notes: list[str] = []
     try:
-        view_of = {v.id: v for v in collect(plan, workspace)}
+        view_of = {v.id: v for v in current_views(plan, workspace)}  # (settled: what the next run leaves)
         view = view_of[task.id]
         status = view.status
         refused: str | None = None
@@ -196,16 +224,19 @@ def _offline(
             else:
                 if book_outdated(workspace, plan.book):  # the agent ids it was given stay every task's
                     write_book(workspace, plan.book)
+                cause = Cause.of(CauseKind.CANCELLED, reason)
+                words = cause.sentence(task.id)
                 record = ResultRecord(task=task.id, agent=task.agent, name=task.title, status=TaskStatus.CANCELLED,
-                                      attempts=view.attempts, run_attempts=0, reason=reason,
+                                      attempts=view.attempts, run_attempts=0, reason=words, cause=cause,
                                       finished=now_iso())  # fmt: skip
                 path = workspace.result(task)
-                kept = write_result(path, record, not_run_body(task.id, TaskStatus.CANCELLED, reason))
+                kept = write_result(path, record, not_run_body(task.id, TaskStatus.CANCELLED, words))
                 if kept is not None:
                     notes.append(kept.notice(workspace.relative(path)))
                 said = f"⏹️ {task.id} cancelled: no run starts it (its dependents are skipped) until "
                 said += f"`orchestrator retry {task.id}`"
-                _told(workspace, "task_cancelled", task, reason=reason)
+                cancelled = TaskCancelled(task=task.id, agent=task.agent, reason=words, cause=cause, duration=None)
+                _told(workspace, cancelled)
         elif status == TaskStatus.COMPLETED:
             refused = f"{task.id} is completed (`orchestrator run --rerun {task.id}` redoes it)"
         elif held := [d for d in task.dependencies if view_of[d].status == TaskStatus.CANCELLED]:
@@ -215,7 +246,16 @@ def _offline(
             if status == TaskStatus.REJECTED:  # its gate asks again
                 approvals.record(workspace, task.id, approvals.REOPENED)
             said = f"↩️ {task.id} is back in the queue: it runs in the next `orchestrator run`"
-            _told(workspace, "task_requeued", task, was=str(status))
+            _told(workspace, TaskRequeued(task=task.id, agent=task.agent, was=str(status)))
+        elif status in (TaskStatus.BYPASSED, TaskStatus.SKIPPED) and view.settled:
+            store.remove(workspace.result(task))  # (it stayed as it was: no work in it, a sentence)
+            said = f"↩️ {task.id} is back in the queue: the next `orchestrator run` decides it again"
+            _told(workspace, TaskRequeued(task=task.id, agent=task.agent, was=str(status)))
+        elif status == TaskStatus.FAILED and view.settled:
+            refused = (
+                f"{task.id} failed, and a fallback took it over (the run was done): "
+                f"`orchestrator run --rerun {task.id}` runs it again"
+            )
         elif status.finished:
             said = f"{task.id} ({status}) runs again in the next `orchestrator run`"
         else:
@@ -230,7 +270,6 @@ def _offline(
     return Answer(True, task.id, None, None, None, said, tuple(notes))
 
 
-def _told(workspace: Workspace, kind: str, task: Task, **data: Any) -> None:
-    """An event of a change made with no run going on, for ``watch`` and ``history``."""
-    event = {"event": kind, "run": None, "task": task.id, "agent": task.agent, **data, "time": now_iso()}
+def _told(workspace: Workspace, event: TaskCancelled | TaskRequeued) -> None:
+    """An event of a change made with no run going on (its ``run`` null), for ``watch`` and ``history``."""
     events.append(workspace.events_file, [event])

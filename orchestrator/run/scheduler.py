@@ -14,7 +14,7 @@ import functools
 import math
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 
 import anyio
 from anyio.abc import TaskGroup
@@ -38,11 +38,13 @@ from orchestrator.run.not_before import Timed
 from orchestrator.run.recorder import Recorder, stopped_waiting
 from orchestrator.run.reuse import Reuse
 from orchestrator.run.selection import Upstream, fingerprint, upstream_of
-from orchestrator.state.approvals import Decision, rejected_reason
+from orchestrator.state.approvals import Decision, rejected_cause
+from orchestrator.state.causes import Cause, CauseKind
+from orchestrator.state.events.runs import Notice
+from orchestrator.state.events.tasks import TaskFailover
 from orchestrator.state.journal import Journal
 from orchestrator.state.pause import Pause
 from orchestrator.state.results import ResultRecord
-from orchestrator.state.status import upstream_reason
 from orchestrator.vocabulary import ErrorClass, TaskStatus
 
 
@@ -55,7 +57,7 @@ class Scheduler:
         done: set[str],
         settings: Mapping[str, Settings],
         signatures: Mapping[str, str],
-        records: dict[str, ResultRecord],
+        records: MutableMapping[str, ResultRecord],
         sessions: dict[str, Resumable],
         attempts: Mapping[str, int],
         launcher: Launcher,
@@ -99,7 +101,7 @@ class Scheduler:
         # ``run.live``: whether an attempt that ended (``None``: stopped by its cancel) was cancelled;
         # if so it is recorded so, and its outcome is not acted on.
         self.cancelled: Callable[[Attempt, AgentResult | None], bool] = lambda attempt, result: False
-        self.stop_attempts: Callable[[str], None] = lambda reason: None  # ``run.live``: what runs stopped (``halt``)
+        self.stop_attempts: Callable[[Cause], None] = lambda cause: None  # ``run.live``: what runs stopped (``halt``)
         self.reuse: Reuse | None = None  # the cache (``run.reuse``): a result reused instead of a run
 
     # --- the loop ---------------------------------------------------------------------------------
@@ -112,10 +114,10 @@ class Scheduler:
                 self.forecast.tell(self.queue.finished_count)  # (at the start; then at each hundredth finished)
                 self._fill(attempts)
                 self.started.set()
-                if not self.running and (self.stopped or (not self.delayed and not self.holds.startable(self.queue))):
-                    break  # once stopped, a retry still waiting will not start; held tasks wait for a next run
+                if not self.running and (self.stopped or (not self.delayed and not self.holds.goes_on(self.queue))):
+                    break  # once stopped, a retry still waiting will not start; held tasks wait (run --wait) or not
                 self.recorder.reporter.flush()  # what this turn had to tell, in one write
-                await self.inbox.wait(_until_next(self.delayed, self.admission, self.timed.held, self.forecast))
+                await self.inbox.wait(_until_next(self.delayed, self.admission, self.timed, self.forecast, self.holds))
                 self._handle_waiting()
 
     def _handle_waiting(self) -> None:
@@ -143,7 +145,7 @@ class Scheduler:
                 return
             blocked = self.admission.blocked.get(_slot(self, task_id).backend)
             if blocked is not None:
-                self._give_up(task_id, TaskStatus.SKIPPED, f"not started: {blocked}")
+                self._give_up(task_id, TaskStatus.SKIPPED, Cause.of(CauseKind.STOPPED, f"not started: {blocked}"))
                 continue
             verdict = self.gates.check(task_id)
             if isinstance(verdict, tuple):  # its condition false (or undecidable), or rejected
@@ -160,7 +162,7 @@ class Scheduler:
         upstream = upstream_of(task.upstream_ids, self.records)
         of_brief, key = _fingerprints(self.signatures[task_id], upstream)
         if self.merges is not None and self.merges.unresolved(task, self.records.get(task_id), of_brief, self.recorder):
-            return self._skip_downstream(task_id, "failed")  # its conflict not resolved yet: it stays failed
+            return self._skip_downstream(task_id, TaskStatus.FAILED)  # its conflict not resolved yet: it stays failed
         if self.reuse is not None and self.reuse.reuse(task, of_brief) is not None:
             return self.completed(task_id)  # the cache held its inputs' result: no process started
         number = self.attempts[task_id] = self.attempts.get(task_id, 0) + 1
@@ -171,7 +173,7 @@ class Scheduler:
                 task, number, of_brief, resume=self.sessions.get(task_id), on=backend, brief_key=key
             )
         except CannotInvoke as exc:
-            self._give_up(task_id, TaskStatus.FAILED, str(exc), attempts=number)
+            self._give_up(task_id, TaskStatus.FAILED, Cause.of(CauseKind.FAILED, str(exc)), attempts=number)
             return
         attempt.started, attempt.in_run = time.time(), number - first + 1
         attempt.estimate = self.forecast.expected.get(task_id)  # (what the run expects of it: ``report``)
@@ -182,8 +184,8 @@ class Scheduler:
         self.admission.started(task_id, _slot(self, task_id))
         self.recorder.started(attempt)
         if fallen is not None:
-            self.recorder.emit("task_failover", task=task_id, backend=backend, fallback_from=fallen,
-                               attempt=number, reason=self.breakers.why(fallen))  # fmt: skip
+            self.recorder.emit(TaskFailover(task=task_id, backend=backend, fallback_from=fallen, attempt=number,
+                                            reason=self.breakers.why(fallen)))  # fmt: skip
         group.start_soon(self._attempt, attempt, name=f"{task_id} attempt {number}")
 
     async def _attempt(self, attempt: Attempt) -> None:
@@ -264,35 +266,37 @@ class Scheduler:
         elif isinstance(decision, policy.Block):
             self.admission.block(decision.backend, decision.blocked)
             self.recorder.failed(outcome, decision.reason)
-            self._skip_downstream(task.id, "failed")
+            self._skip_downstream(task.id, TaskStatus.FAILED)
         else:
             self.recorder.failed(outcome, decision.reason)
-            self._skip_downstream(task.id, "failed")
+            self._skip_downstream(task.id, TaskStatus.FAILED)
             if self.fail_fast and not self.stopped:
-                halt(self, f"--fail-fast: {task.id} failed", f"stopped: {task.id} failed and the run fails fast")
+                halt(self, f"--fail-fast: {task.id} failed", Cause(CauseKind.STOPPED, task=task.id))
         check_budget(self)
 
     def completed(self, task_id: str) -> None:
         for child in self.queue.complete(task_id):
             self.recorder.ready(child)
 
-    def _give_up(self, task_id: str, status: TaskStatus, reason: str, *, attempts: int = 0) -> None:
+    def _give_up(self, task_id: str, status: TaskStatus, cause: Cause, *, attempts: int = 0) -> None:
         """``task_id`` will not run in this run: record why, and skip everything downstream (a
         bypassed task's is bypassed too: a false condition is no failure)."""
         in_run = attempts - self.first_attempt.get(task_id, attempts) + 1 if attempts else 0  # (one it could not start)
-        self.recorder.not_run(self.plan.tasks[task_id], status, reason, attempts=attempts, run_attempts=in_run)
-        self._skip_downstream(task_id, _GAVE_UP.get(status, "did not run"), status)
+        self.recorder.not_run(self.plan.tasks[task_id], status, cause, attempts=attempts, run_attempts=in_run)
+        self._skip_downstream(task_id, status)
 
-    def _skip_downstream(self, task_id: str, what: str, status: TaskStatus = TaskStatus.FAILED) -> None:
-        doomed = self.queue.fail(task_id)
-        self.skip(doomed, task_id, what, TaskStatus.BYPASSED if status == TaskStatus.BYPASSED else TaskStatus.SKIPPED)
+    def _skip_downstream(self, task_id: str, status: TaskStatus) -> None:
+        """What depends on ``task_id``, which ended ``status`` and not completed, is given up."""
+        self.skip(self.queue.fail(task_id), task_id, status)
 
-    def skip(self, doomed: list[str], task_id: str, what: str, status: TaskStatus = TaskStatus.SKIPPED) -> None:
-        """Record the tasks of ``doomed`` skipped (or bypassed), for ``upstream {task_id} {what}``."""
+    def skip(self, doomed: list[str], task_id: str, status: TaskStatus) -> None:
+        """Record the tasks of ``doomed`` given up for ``task_id``, which is ``status``: bypassed
+        where it was bypassed (a false condition is no failure), else skipped."""
+        given = TaskStatus.BYPASSED if status == TaskStatus.BYPASSED else TaskStatus.SKIPPED
         for child in doomed:
             self.delayed.pop(child, None)
             self.waiting.pop(child, None)
-            self.recorder.not_run(self.plan.tasks[child], status, upstream_reason(task_id, what))
+            self.recorder.not_run(self.plan.tasks[child], given, Cause.upstream(task_id, status))
 
 
 def release_due(scheduler: Scheduler, now: float) -> None:
@@ -321,7 +325,7 @@ def finish_run(scheduler: Scheduler) -> None:
     """Record what the run leaves undone: attempts that were running when it was stopped
     (their outcome already in counts), retries that will not come, tasks never started."""
     scheduler._handle_waiting()
-    why = "interrupted by the user" if scheduler.interrupted else "stopped: the run ended on an error"
+    why = Cause.of(CauseKind.INTERRUPTED, None if scheduler.interrupted else "stopped: the run ended on an error")
     for task_id, attempt in list(scheduler.running.items()):
         scheduler.journal.ended(task_id, attempt.number)
         spent = scheduler.spend.so_far(task_id, attempt.in_run == 1, attempt.job.resume_session)
@@ -341,7 +345,7 @@ def finish_run(scheduler: Scheduler) -> None:
         return
     for task_id in scheduler.holds.without(scheduler.queue.drain()):  # (held, and what needs them: for a next run)
         if scheduler.recorder.views[task_id].status in (TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.RETRYING):
-            reason = f"not started: {scheduler.stopped or 'run stopped'}"
+            reason = Cause.of(CauseKind.STOPPED, f"not started: {scheduler.stopped or 'run stopped'}")
             scheduler.recorder.not_run(scheduler.plan.tasks[task_id], TaskStatus.SKIPPED, reason)
 
 
@@ -354,8 +358,10 @@ def decided(scheduler: Scheduler, task_id: str, decision: Decision) -> bool:
     elif verdict == "reject":
         record = scheduler.records.get(task_id)
         if record is None or record.status != TaskStatus.REJECTED:  # (a gate before: no result yet)
-            scheduler.recorder.not_run(scheduler.plan.tasks[task_id], TaskStatus.REJECTED, rejected_reason(decision))
-        scheduler.skip(scheduler.queue.cancel(task_id), task_id, "was rejected")  # (one held before is still queued)
+            cause = rejected_cause(decision, "before")
+            scheduler.recorder.not_run(scheduler.plan.tasks[task_id], TaskStatus.REJECTED, cause)
+        # (one held before it starts is still queued)
+        scheduler.skip(scheduler.queue.cancel(task_id), task_id, TaskStatus.REJECTED)
     return verdict is not None
 
 
@@ -364,10 +370,10 @@ def check_budget(scheduler: Scheduler) -> None:
     limit, admission = scheduler.admission.max_cost, scheduler.admission
     if limit is not None and admission.over_budget() and not scheduler.stopped:
         halt(scheduler, f"cost limit reached: ${admission.cost:.4f} of ${limit:.4f}",
-             f"stopped: the run reached its cost limit of ${dollars(limit)}")  # fmt: skip
+             Cause.of(CauseKind.STOPPED, f"stopped: the run reached its cost limit of ${dollars(limit)}"))  # fmt: skip
 
 
-def halt(scheduler: Scheduler, why: str, reason: str) -> None:
+def halt(scheduler: Scheduler, why: str, reason: Cause) -> None:
     """The run stops (fail-fast, the cost limit): nothing new starts (``why``: what its end says),
     and what runs now spends no more: each attempt is stopped as `orchestrator cancel` stops one
     (its process group SIGTERM, ``kill_grace``, SIGKILL; on a worker, there) and ends cancelled
@@ -380,9 +386,6 @@ def dollars(amount: float) -> str:
     """``amount`` as a price reads: ``0.50``, ``0.015`` (cents at least, never rounded past 4 places)."""
     digits = f"{amount:.4f}".rstrip("0")
     return digits + "0" * max(0, 2 - len(digits.partition(".")[2]))
-
-
-_GAVE_UP = {TaskStatus.FAILED: "failed", TaskStatus.BYPASSED: "was bypassed", TaskStatus.REJECTED: "was rejected"}
 
 
 def _ready_queue(plan: Plan, selected: list[str], done: set[str], took: Mapping[str, float]) -> ReadyQueue:
@@ -408,15 +411,21 @@ def _fingerprints(signature: str, upstream: Upstream) -> tuple[Callable[[str], s
 
 
 def _until_next(
-    delayed: Mapping[str, float], admission: Admission, held: Mapping[str, float], forecast: Forecast | None = None
+    delayed: Mapping[str, float],
+    admission: Admission,
+    timed: Timed,
+    forecast: Forecast | None = None,
+    holds: Holds | None = None,
 ) -> float:
     """Seconds until something changes without an attempt ending: a retry due, a slot given
     back after a rate limit, a pause over, a task's Not before come, the deadlines to be judged
-    again (``Forecast.wake_at``: a deadline's moment passed)."""
+    again (``Forecast.wake_at``: a deadline's moment passed), the end of ``run --wait``'s wait
+    for a person (``Holds.wake_at``)."""
     now = anyio.current_time()
     times = list(delayed.values())
-    if held:
-        times.append(now + max(0.0, min(held.values()) - time.time()))
+    moments = [*timed.held.values(), *([ends] if holds is not None and (ends := holds.wake_at()) is not None else [])]
+    if moments:
+        times.append(now + max(0.0, min(moments) - time.time()))
     judge = forecast.wake_at() if forecast is not None else None
     if judge is not None:
         times.append(now + max(0.0, judge - time.time()))
@@ -430,7 +439,7 @@ def _until_next(
 
 def _notices(scheduler: Scheduler) -> Callable[[str], None]:
     """What tells a notice an attempt has for the run (``Launcher.run``'s ``tell``): on the loop."""
-    return lambda message: scheduler.inbox.change(functools.partial(scheduler.recorder.emit, "notice", message=message))
+    return lambda message: scheduler.inbox.change(functools.partial(scheduler.recorder.emit, Notice(message=message)))
 
 
 def _goes_on(decision: policy.Decision, outcome: Outcome) -> Resumable | None:

@@ -9,14 +9,15 @@ everything downstream of it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 
 from orchestrator import documents
 from orchestrator.errors import UsageError
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import Settings
+from orchestrator.run.settled import Fields, settle
 from orchestrator.state.results import ResultRecord
 from orchestrator.vocabulary import TaskStatus
 
@@ -88,6 +89,9 @@ def upstream_of(dependencies: Iterable[str], records: Mapping[str, ResultRecord]
 class Selection:
     run: list[str]  # in table order
     done: set[str]  # completed and up to date (or, with --only, completed)
+    # Finished otherwise and staying so (``run.settled``): bypassed, cancelled, rejected, skipped
+    # for one of those, a failure a fallback took over; what depends on them is given up.
+    kept: dict[str, TaskStatus] = field(default_factory=dict)
 
 
 def expected_fingerprints(
@@ -126,29 +130,7 @@ def expected_fingerprint(
     return value
 
 
-def up_to_date(
-    order: Iterable[str],
-    plan: Plan,
-    expected: Mapping[str, str],
-    records: Mapping[str, ResultRecord],
-    *,
-    simulated_done: bool = False,
-) -> set[str]:
-    """The tasks a run counts as done: a completed result (a made-up one only with
-    ``simulated_done``) whose fingerprint is the one ``expected`` now, and every dependency done.
-    ``order``: every task after its dependencies."""
-    done: set[str] = set()
-    for task_id in order:
-        record = records.get(task_id)
-        if (
-            record is not None
-            and record.status == TaskStatus.COMPLETED
-            and (simulated_done or not record.simulated)
-            and record.fingerprint == expected.get(task_id)
-            and all(dep in done for dep in plan.tasks[task_id].dependencies)
-        ):
-            done.add(task_id)
-    return done
+_GIVEN_BACK = (TaskStatus.CANCELLED, TaskStatus.REJECTED)  # given up by a person: so until they say otherwise
 
 
 def asked_again(plan: Plan, rerun: Iterable[str] | None) -> set[str]:
@@ -160,15 +142,21 @@ def select(
     plan: Plan,
     expected: Mapping[str, str],
     records: Mapping[str, ResultRecord],
+    fields: Fields,
     *,
     only: list[str] | None = None,
     rerun: list[str] | None = None,
     simulated_done: bool = False,
+    inputs: Callable[[Task], str | None] | None = None,
 ) -> Selection:
-    """What this run must do; ``expected``: the fingerprints now (``expected_fingerprints``).
-    A result the fake executor made up counts as done only for another fake run
-    (``simulated_done``): a real run does the work."""
-    done = up_to_date(plan.topological_order(), plan, expected, records, simulated_done=simulated_done)
+    """What this run must do; ``expected``: the fingerprints now (``expected_fingerprints``);
+    ``fields``: the completed results' output fields (what conditions read); ``inputs``: each
+    task's inputs now (what a rejection is judged against: ``run.settled``). A result the fake
+    executor made up counts as done only for another fake run (``simulated_done``): a real run
+    does the work."""
+    order = plan.topological_order()
+    settled = settle(order, plan, expected, records, fields, simulated_done=simulated_done, inputs=inputs)
+    done = settled.done
     completed = {
         t for t, r in records.items() if r.status == TaskStatus.COMPLETED and (simulated_done or not r.simulated)
     }
@@ -185,13 +173,13 @@ def select(
                 )
         # The named tasks run; what they depend on counts as done as long as it completed.
         return Selection([t for t in plan.tasks if t in only], (completed | done) - set(only))
+    kept = settled.given_up
     if rerun:
         unknown = [t for t in rerun if t not in plan.tasks]
         if unknown:
             raise UsageError(f"--rerun: no task {', '.join(unknown)} in the plan")
-        done -= asked_again(plan, rerun)
-    # A cancelled or rejected task stays so until `orchestrator retry` (or `approve`) or --rerun:
-    # its dependents are skipped.
-    given_up = (TaskStatus.CANCELLED, TaskStatus.REJECTED)
-    held = {t for t, r in records.items() if r.status in given_up and t not in (rerun or ())}
-    return Selection([t for t in plan.tasks if t not in done and t not in held], done)
+        again = asked_again(plan, rerun)
+        done -= again
+        # (a task cancelled or rejected stays so under --rerun of what is upstream of it: naming it puts it back)
+        kept = {t: s for t, s in kept.items() if t not in again or (s in _GIVEN_BACK and t not in rerun)}
+    return Selection([t for t in plan.tasks if t not in done and t not in kept], done, kept)

@@ -56,7 +56,7 @@ async def synthesize_async(plan: Plan, workspace: Workspace, executor: Executor 
     """``synthesize`` on ``executor`` (the run's: a fake run's synthesis is made up too)."""
     settings = plan.settings
     if settings.backend == "shell":
-        raise UsageError("aggregation by an agent needs an agent backend (claude, codex, gemini or command)")
+        raise UsageError("aggregation by an agent needs an agent backend (claude, codex, gemini, opencode or command)")
     backend = backends.get(settings.backend)
     prompt = synthesis_prompt(plan, workspace, max(settings.input_cap * 5, 50_000))
     task = Task(id="aggregate", name="Synthesis", description=prompt, agent="aggregator")

@@ -2,8 +2,11 @@
 appended (``orchestrator approve T-03``, ``orchestrator reject T-03 --reason ...``).
 
 The latest line of a task is its decision; it holds for the task's next start (a gate
-``before``) or for the result it completed with (a gate ``after``): a decision older than the
-task's last completed result was used up by it. A run reads the file as a gate is reached, so
+``before``) or for the result it completed with (a gate ``after``). A decision made with the
+task's inputs known (``inputs``: ``run.basis``'s digest of its row, settings and upstream
+results, as `approve` found them) stands while they are the same: a gate decided stays decided
+until its task's inputs change, and is asked again then. One made without (given ahead of its
+gate, or by a version before) holds until the task next completes. A run reads the file as a gate is reached, so
 a decision made between two runs, or while one goes on, is taken; nothing else writes there.
 """
 
@@ -19,6 +22,7 @@ from pathlib import Path
 from orchestrator import documents
 from orchestrator.plan.model import Task
 from orchestrator.state import store
+from orchestrator.state.causes import Cause, CauseKind
 from orchestrator.state.journal import now_iso
 from orchestrator.state.results import ResultRecord, write_result
 from orchestrator.state.transitions import moved
@@ -36,20 +40,39 @@ class Decision:
     reason: str
     time: str  # ISO 8601, UTC
     by: str  # the user who said it
+    inputs: str | None = None  # the task's inputs it was made on (``run.basis``), when known
 
     def after(self, moment: str | None) -> bool:
         """Whether it was made after ``moment`` (an ISO time; ``None``: ever)."""
         return moment is None or _at(self.time) > _at(moment)
+
+    def stands(self, inputs: str | None, done: str | None) -> bool:
+        """Whether it holds for the task now: its ``inputs`` now the same as it was made on
+        (``same_inputs``); else, with either unknown, made after ``done`` (its last completed result)."""
+        if self.inputs is not None and inputs is not None:
+            return same_inputs(self.inputs, inputs)
+        return self.after(done)
+
+
+def same_inputs(made: str, now: str) -> bool:
+    """Whether two ``inputs`` digests (``v2-<plan>-<task>-<upstream>``: ``run.basis``) say the
+    task's own inputs are the same: its row and settings, and its upstream results (what else
+    of the plan changed is no concern of its gate)."""
+    first, second = made.split("-"), now.split("-")
+    return len(first) == len(second) == 4 and [first[i] for i in (0, 2, 3)] == [second[i] for i in (0, 2, 3)]
 
 
 def path(workspace: Workspace) -> Path:
     return workspace.root / "state" / "approvals.jsonl"
 
 
-def record(workspace: Workspace, task: str, decision: str, reason: str = "") -> Decision:
-    """Append ``decision`` on ``task`` (durably: a person's word is not lost to a crash)."""
-    made = Decision(task, decision, reason, now_iso(), os.environ.get("USER") or os.environ.get("LOGNAME") or "")
-    line = json.dumps({"task": task, "decision": decision, "reason": reason, "time": made.time, "by": made.by})
+def record(workspace: Workspace, task: str, decision: str, reason: str = "", inputs: str | None = None) -> Decision:
+    """Append ``decision`` on ``task`` (durably: a person's word is not lost to a crash), made on
+    its ``inputs`` when known."""
+    by = os.environ.get("USER") or os.environ.get("LOGNAME") or ""
+    made = Decision(task, decision, reason, now_iso(), by, inputs)
+    data = {"task": task, "decision": decision, "reason": reason, "time": made.time, "by": made.by}
+    line = json.dumps({**data, "inputs": inputs} if inputs else data)
     target = path(workspace)
     target.parent.mkdir(parents=True, exist_ok=True)
     store.append(target, (line + "\n").encode(), create=True, sync=True)
@@ -68,7 +91,7 @@ def latest(workspace: Workspace) -> dict[str, Decision]:
             data = json.loads(line)
             decision = Decision(
                 str(data["task"]), str(data["decision"]), str(data.get("reason") or ""), str(data["time"]),
-                str(data.get("by") or ""),
+                str(data.get("by") or ""), str(data["inputs"]) if data.get("inputs") else None,
             )  # fmt: skip
             _at(decision.time)
         except (ValueError, KeyError, TypeError):
@@ -84,15 +107,9 @@ def _at(moment: str) -> datetime:
     return datetime.fromisoformat(moment.replace("Z", "+00:00"))
 
 
-def awaiting_reason(task_id: str, gate: str) -> str:
-    """What a task waiting at its gate says, with how a person decides."""
-    what = "before it starts" if gate == "before" else "of its result, before what depends on it starts"
-    return f"awaiting approval {what}: `orchestrator approve {task_id}` (or `reject {task_id} --reason ...`)"
-
-
-def rejected_reason(decision: Decision) -> str:
-    by = f" by {decision.by}" if decision.by else ""
-    return f"rejected{by}" + (f": {decision.reason}" if decision.reason else "")
+def rejected_cause(decision: Decision, gate: str) -> Cause:
+    """Why a task a person refused at its ``gate`` is rejected: who, and their words."""
+    return Cause(CauseKind.REJECTED, gate=gate, by=decision.by or None, said=decision.reason or None)
 
 
 def restate(workspace: Workspace, task: Task, record: ResultRecord, decision: Decision) -> ResultRecord:
@@ -100,7 +117,9 @@ def restate(workspace: Workspace, task: Task, record: ResultRecord, decision: De
     output kept: the work is there for a person to see, and not passed on)."""
     approved = decision.decision == APPROVED
     status = moved(task.id, record.status, TaskStatus.COMPLETED if approved else TaskStatus.REJECTED)
-    new = replace(record, status=status, reason=record.reason if approved else rejected_reason(decision))
+    cause = None if approved else rejected_cause(decision, "after")
+    reason = record.reason if approved else cause.sentence(task.id) if cause else None
+    new = replace(record, status=status, reason=reason, cause=cause)
     path = workspace.result(task)
     body = documents.read_body(path) or ""
     write_result(path, new, body)

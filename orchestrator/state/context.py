@@ -7,10 +7,10 @@ markdown under ``.orchestrator/context/``, a person can read as it is::
     context/sync.md           checkpoints in the run's record
     context/notes/T-03.md     T-03's notes: its private reasoning, shown with T-03 only
 
-Each file opens with a title line; each entry is a heading line (its time, its task, its kind)
-and the text::
+Each file opens with a title line; each entry is a heading line (its time, its task, its kind,
+and who wrote it when that was said: ``--as``, ``$ORCHESTRATOR_AGENT``) and the text::
 
-    ## 2026-11-23T10:00:00.000+01:00 · T-03 · discover
+    ## 2026-11-23T10:00:00.000+01:00 · T-03 · discover · by Agent-03
 
     The API pages at 100 items, not 1000.
 
@@ -60,7 +60,10 @@ _TITLES = {
     Kind.SYNC: "# Checkpoints\n",
     Kind.NOTE: "# Notes of {task}\n",
 }
-_HEADING_RE = re.compile(r"^## (\S+) · (?:([A-Za-z0-9._-]+) · )?(share|note|discover|sync)$")
+AUTHOR_RE = re.compile(r"[A-Za-z0-9._@+-]{1,64}")  # who wrote an entry: one word, as an agent id is
+_HEADING_RE = re.compile(
+    r"^## (\S+) · (?:([A-Za-z0-9._-]+) · )?(share|note|discover|sync)(?: · by ([A-Za-z0-9._@+-]{1,64}))?$"
+)
 _ESCAPE_RE = re.compile(r"^( {0,3})(\\*#)", re.M)
 _UNESCAPE_RE = re.compile(r"^( {0,3})\\(\\*#)", re.M)
 
@@ -73,17 +76,18 @@ class Entry:
     task: str | None  # None: a checkpoint no task made
     kind: Kind
     text: str
+    author: str | None = None  # who wrote it (``--as``, ``$ORCHESTRATOR_AGENT``); None: not said
 
     def heading(self) -> str:
         task = f"{self.task} · " if self.task else ""
-        return f"## {self.time} · {task}{self.kind.value}"
+        return f"## {self.time} · {task}{self.kind.value}" + (f" · by {self.author}" if self.author else "")
 
     def markdown(self) -> str:
         """The entry as its file holds it (a heading-like line of its text escaped)."""
         return f"{self.heading()}\n\n{_escape(self.text)}\n"
 
     def as_json(self) -> dict[str, Any]:
-        return {"time": self.time, "task": self.task, "kind": self.kind.value, "text": self.text}
+        return {"time": self.time, "task": self.task, "kind": self.kind.value, "text": self.text, "author": self.author}
 
 
 def channel_file(workspace: Workspace, kind: Kind, task: str | None = None) -> Path:
@@ -119,10 +123,13 @@ def _unescape(text: str) -> str:
     return _UNESCAPE_RE.sub(r"\1\2", text)
 
 
-def append(workspace: Workspace, kind: Kind, task: str | None, text: str) -> Entry:
-    """Append one entry (``text`` as ``clean_text`` leaves it) and return it as readers will see it."""
+def append(workspace: Workspace, kind: Kind, task: str | None, text: str, author: str | None = None) -> Entry:
+    """Append one entry (``text`` as ``clean_text`` leaves it; ``author``: one word, ``AUTHOR_RE``)
+    and return it as readers will see it."""
     kept = clean_text(text)
-    entry = Entry(now_iso(), task, kind, kept)
+    if author is not None and not AUTHOR_RE.fullmatch(author):
+        raise ValueError(f"{author!r} is not a name an entry keeps: one word of letters, digits and . _ - @ +")
+    entry = Entry(now_iso(), task, kind, kept, author)
     path = channel_file(workspace, kind, task)
     path.parent.mkdir(parents=True, exist_ok=True)
     _check_inside(workspace, path.parent)
@@ -172,7 +179,7 @@ def read(path: Path) -> list[Entry]:
     def close() -> None:
         if heading is not None:
             body = _unescape("\n".join(lines).strip("\n"))
-            found.append(Entry(heading.group(1), heading.group(2), Kind(heading.group(3)), body))
+            found.append(Entry(heading.group(1), heading.group(2), Kind(heading.group(3)), body, heading.group(4)))
 
     for line in text.split("\n"):
         match = _HEADING_RE.match(line)

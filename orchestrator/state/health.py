@@ -11,6 +11,9 @@ Something needs attention (a ``Finding``) when:
   than its ``inactivity_timeout`` (the runner should have stopped it: it is wedged);
 - ``paused``: a usage-limit pause is in force;
 - ``failed``: tasks that failed;
+- ``awaiting_approval``: tasks at their Approval gate: a person's word is needed (``T-02 awaits
+  approval before it starts``), whether a run stopped there (exit 4, a scheduled one too) or one
+  goes on (``run --wait``);
 - ``interrupted``: tasks a run stopped (Ctrl-C, SIGTERM) left interrupted, and no run goes on;
 - ``schedule_overdue``: a schedule (``orchestrator schedule add``) fired no run since it was last
   due (``state/schedule.GRACE`` after); ``schedule_failed``: its last scheduled run exited neither
@@ -48,6 +51,7 @@ from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import Settings, format_duration
 from orchestrator.state import events, journal, launches, schedule
+from orchestrator.state.causes import GATES
 from orchestrator.state.pause import read_pause
 from orchestrator.state.procs import pid_alive
 from orchestrator.state.status import TaskView
@@ -150,6 +154,7 @@ def check(workspace: Workspace, now: float | None = None, views: Sequence[TaskVi
                 failed,
             )
         )
+    health.findings += _awaiting(tasks, views)
     interrupted = tuple(
         sorted(
             task
@@ -179,6 +184,21 @@ def check(workspace: Workspace, now: float | None = None, views: Sequence[TaskVi
             Finding("run_error", f"the last run stopped on an {stopped} — fix that, then `orchestrator run`")
         )
     return health
+
+
+def _awaiting(tasks: _Seen, views: Sequence[TaskView] | None) -> list[Finding]:
+    """The tasks at their Approval gate, as one finding that says how a person decides."""
+    ids = tuple(sorted(task for task, (status, _) in tasks.items() if status == TaskStatus.AWAITING_APPROVAL))
+    if not ids:
+        return []
+    first = ids[0]
+    cause = next((v.cause for v in views or () if v.id == first), None)
+    gate = GATES.get(cause.gate if cause is not None and cause.gate else "after", GATES["after"])
+    decide = f"`orchestrator approve {first}` (or `reject {first} --reason ...`)"
+    if len(ids) == 1:
+        return [Finding("awaiting_approval", f"{first} awaits approval {gate} — {decide}", ids)]
+    message = f"{_some(ids)} await approval ({first} {gate}) — {decide}, and the others alike"
+    return [Finding("awaiting_approval", message, ids)]
 
 
 def _simulated(views: Sequence[TaskView]) -> list[Finding]:

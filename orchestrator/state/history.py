@@ -5,7 +5,7 @@ run's remaining time learn from (``run.estimates``). A ``reset`` forgets results
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -65,11 +65,13 @@ class Carried:
     """What the attempts of earlier runs spent, for a task whose interrupted agent session a run
     takes up: ``cost_usd``, what the attempts of the run of the task it goes on spent (their own
     costs added up; None: none told one), and ``counted``, the part of that session's running
-    total (which claude reports whole on a resume) counted already."""
+    total (which claude reports whole on a resume) counted already; ``counted_tokens`` the same of
+    its tokens (which codex reports whole)."""
 
     session: str
     cost_usd: float | None
     counted: float
+    counted_tokens: Mapping[str, int] = field(default_factory=dict)  # its tokens, as ``counted`` (codex's)
 
 
 def carried(events_path: Path, journal_path: Path, resumed: Mapping[str, str]) -> dict[str, Carried]:
@@ -83,15 +85,25 @@ def carried(events_path: Path, journal_path: Path, resumed: Mapping[str, str]) -
     found = events.read_new(events_path, events.Cursor(), only=(b'"event": "task_', b'"event": "run_'))
     places = journal.sessions_of(journal_path, resumed.keys())
     own: dict[str, dict[int, float | None]] = {task: {} for task in resumed}
+    own_tokens: dict[str, dict[int, dict[str, int]]] = {task: {} for task in resumed}
     for attempt in attempts_of(found):
         if attempt["task"] in own and isinstance(attempt["attempt"], int):
-            cost = attempt["cost_usd"]
+            cost, tokens = attempt["cost_usd"], attempt.get("tokens")
             own[attempt["task"]][attempt["attempt"]] = float(cost) if isinstance(cost, int | float) else None
+            if isinstance(tokens, dict):
+                own_tokens[attempt["task"]][attempt["attempt"]] = {
+                    str(k): v for k, v in tokens.items() if isinstance(v, int) and not isinstance(v, bool)
+                }
     told: dict[str, Carried] = {}
     for task, session in resumed.items():
         costs = own[task]
         numbers = sorted(costs)
-        counted = sum(costs[n] or 0.0 for n in numbers if places.get((task, n), (1, None))[1] == session)
+        in_session = [n for n in numbers if places.get((task, n), (1, None))[1] == session]
+        counted = sum(costs[n] or 0.0 for n in in_session)
+        counted_tokens: dict[str, int] = {}
+        for number in in_session:
+            for key, value in own_tokens[task].get(number, {}).items():
+                counted_tokens[key] = counted_tokens.get(key, 0) + value
         chain: list[float] = []
         for index in range(len(numbers) - 1, -1, -1):
             number = numbers[index]
@@ -104,5 +116,5 @@ def carried(events_path: Path, journal_path: Path, resumed: Mapping[str, str]) -
             before = places.get((task, numbers[index - 1]), (1, None))[1] if index > 0 else None
             if its_session is None or before != its_session:  # a run of the task began here
                 break
-        told[task] = Carried(session, round(sum(chain), 10) if chain else None, round(counted, 10))
+        told[task] = Carried(session, round(sum(chain), 10) if chain else None, round(counted, 10), counted_tokens)
     return told

@@ -17,6 +17,7 @@ from typing import Any
 from orchestrator.documents import compose, read_body, read_metadata, sha256
 from orchestrator.printable import visible
 from orchestrator.state import store
+from orchestrator.state.causes import Cause
 from orchestrator.state.store import set_aside
 from orchestrator.vocabulary import ErrorClass, TaskStatus
 
@@ -34,6 +35,9 @@ class ResultRecord:
     # None in a file written before it was recorded.
     run_attempts: int | None = None
     reason: str | None = None
+    # Why it is in its state, as data (``state/causes.py``): its ``reason`` is this rendered. A
+    # result written before causes were recorded has none; its reason is read as written.
+    cause: Cause | None = None
     exit_code: int | None = None
     error_class: ErrorClass | None = None
     started: str | None = None  # local time with offset, to the millisecond
@@ -80,6 +84,8 @@ class ResultRecord:
                 value = dict(value)
             elif spec.name == "simulated":
                 value = value or None
+            elif spec.name == "cause" and value is not None:
+                value = value.as_json()
             if value is not None or spec.name in ("reason", "exit_code"):
                 data[spec.name] = value
         return {**data, **{k: v for k, v in self.extra.items() if k not in data}}
@@ -132,6 +138,7 @@ class ResultRecord:
             commit=_text(data.get("commit")),
             diffstat=_text(data.get("diffstat")),
             merge=_text(data.get("merge")),
+            cause=Cause.from_mapping(data.get("cause")),
             extra={k: v for k, v in data.items() if k not in known},
         )
 

@@ -129,7 +129,8 @@ def note(shown: dict[str, Any]) -> str:
 def problems(workspace: Workspace, now: float) -> list[tuple[str, str]]:
     """What ``check`` reports of the schedule, as ``(kind, message)``: ``schedule_overdue``, no
     scheduled run started since the expression last fired (``GRACE`` after it); ``schedule_failed``,
-    the last scheduled run ended with an exit code that is neither 0 nor a skip."""
+    the last scheduled run ended with an exit code that is neither 0, a skip, nor a stop where a
+    person is needed (4: the tasks that wait for one are ``check``'s own findings)."""
     record = read(workspace)
     if record is None:
         return []
@@ -147,7 +148,9 @@ def problems(workspace: Workspace, now: float) -> list[tuple[str, str]]:
             )
         )
     code = record.get("exit_code")
-    if isinstance(code, int) and code not in (0, 3):
+    # (0: done; 3: a firing skipped while the run before still went; 4: it stopped where a person
+    # is needed, at a gate or a Blocked cell: ``check`` tells which task awaits whom, not a failure)
+    if isinstance(code, int) and code not in (0, 3, 4):
         log = workspace.relative(log_of(workspace))
         found.append(
             (

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from orchestrator import documents
 from orchestrator.plan.graph import dependencies_first
 from orchestrator.plan.model import Plan, Task
-from orchestrator.plan.times import not_before_reason, spoken_in
+from orchestrator.plan.times import spoken_in
 from orchestrator.state import approvals, journal
+from orchestrator.state.causes import GIVEN_UP, Cause, CauseKind, holds
 from orchestrator.state.pause import paused
 from orchestrator.state.procs import pid_alive
 from orchestrator.state.results import ResultRecord, read_record
@@ -20,35 +21,32 @@ from orchestrator.state.transitions import moved
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
-_UPSTREAM = "upstream "  # how the reason of a task skipped for its upstream begins (``upstream_reason``)
-# What keeps a task that depends on it from running (a skip for it holds while one of these
-# does), as a dependent's reason says it: ``upstream T-01 was cancelled``.
-GIVEN_UP = {
-    TaskStatus.FAILED: "failed",
-    TaskStatus.CANCELLED: "was cancelled",
-    TaskStatus.SKIPPED: "was skipped",
-    TaskStatus.INTERRUPTED: "was interrupted",
-    TaskStatus.REJECTED: "was rejected",
-}
-_VAGUE = "did not run"  # what a run says of an upstream it gave up without a word of its own
-
 
 @dataclass(slots=True)
 class TaskView:
-    """One task's state as a person (or ``--json``) sees it."""
+    """One task's state as a person (or ``--json``) sees it.
+
+    Its status is read as ``status`` and changed in two ways only: ``move``, a run's move along an
+    arrow of the state machine, with its cause; and ``read_as`` (and ``take``), how a workspace's
+    files read between runs (``collect``), which is no move. Its ``reason`` is rendered from its
+    cause, or is the words of an attempt (``note``: a failure's message, a warning)."""
 
     id: str
     agent: str
     name: str
-    status: TaskStatus
+    _status: TaskStatus
     dependencies: list[str]
     priority: str
     started: str | None = None
     finished: str | None = None
-    duration: float | None = None
+    duration: float | None = None  # its last attempt's time (its result's ``duration``)
+    # From its first attempt's start to its last's end, in the run of it that made its result
+    # (retries and the waits between them in it): ``output/final.as_spent`` sets it; None: not known.
+    span: float | None = None
     attempts: int = 0  # the number of its last attempt (numbers go on across runs)
     run_attempts: int = 0  # how many attempts the run of it that made its state made: 1 + its retries
-    reason: str | None = None
+    note: str | None = None  # an attempt's own words on it, where it has no cause: a failure's message, a warning
+    cause: Cause | None = None  # why it is in its state (``state/causes.py``)
     backend: str | None = None
     cost_usd: float | None = None
     tokens: int | None = None
@@ -58,26 +56,45 @@ class TaskView:
     worker: str | None = None  # on a cluster: the worker that ran its last attempt
     reused: str | None = None  # its result reused from the cache, no process started: why (``run/reuse.py``)
     out_of_date: str | None = None  # completed, but run would do it again: why (``run.freshness``)
+    settled: bool | None = None  # finished, and the next run leaves it so (``run.settled``); None: not judged
     type: str | None = None  # its task type (``plan/tasktypes.py``)
 
     @classmethod
     def of(cls, task: Task, status: TaskStatus = TaskStatus.PENDING) -> TaskView:
         return cls(task.id, task.agent, task.title, status, list(task.dependencies), task.priority_name, type=task.type)
 
-    def move(self, new: TaskStatus) -> None:
-        """The task's state made ``new`` by the run: only along an arrow of the state machine
-        (``transitions.moved``: ``IllegalTransition`` off them)."""
-        self.status = moved(self.id, self.status, new)
+    @property
+    def status(self) -> TaskStatus:
+        return self._status
+
+    @property
+    def reason(self) -> str | None:
+        """Why it is in its state, as a person reads it."""
+        return self.cause.sentence(self.id) if self.cause is not None else self.note
+
+    def move(self, new: TaskStatus, cause: Cause | None = None, *, note: str | None = None) -> None:
+        """The task's state made ``new`` by the run, for ``cause``: only along an arrow of the
+        state machine (``transitions.moved``: ``IllegalTransition`` off them, before anything
+        is changed)."""
+        self._status = moved(self.id, self._status, new, cause)
+        self.cause, self.note = cause, note
+
+    def read_as(self, status: TaskStatus, cause: Cause | None = None, *, note: str | None = None) -> None:
+        """The state the workspace's files say it is in (``collect``, between runs): no move of a run."""
+        self._status, self.cause, self.note = status, cause, note
 
     def take(self, record: ResultRecord, result_file: str) -> None:
-        """What ``record`` (this task's result) says (as read: a run's own move to it is ``move``'s)."""
-        self.status = record.status
+        """What ``record`` (this task's result) says, as read (a run's move to it is ``move``'s)."""
+        self.take_details(record, result_file)
+        self.read_as(record.status, record.cause, note=record.reason if record.cause is None else None)
+
+    def take_details(self, record: ResultRecord, result_file: str) -> None:
+        """What ``record`` says of the task but its state: times, attempts, spend, its file."""
         self.started = record.started
         self.finished = record.finished
         self.duration = record.duration
         self.attempts = record.attempts
         self.run_attempts = record.attempts if record.run_attempts is None else record.run_attempts  # (older file)
-        self.reason = record.reason
         self.backend = record.backend
         self.cost_usd = record.cost_usd
         self.tokens = record.total_tokens
@@ -102,6 +119,7 @@ class TaskView:
             "attempts": self.attempts,
             "run_attempts": self.run_attempts,
             "reason": self.reason,
+            "cause": self.cause.as_json() if self.cause is not None else None,
             "backend": self.backend,
             "cost_usd": self.cost_usd,
             "tokens": self.tokens,
@@ -113,6 +131,7 @@ class TaskView:
             "reused_said": spoken_in(self.reused) if self.reused else None,  # (as status says it: 25 Nov 14:02)
             "up_to_date": self.out_of_date is None if self.status == TaskStatus.COMPLETED else None,
             "out_of_date": self.out_of_date,
+            "settled": self.settled,
         }
 
 
@@ -156,18 +175,27 @@ def _tell_unreadable(
         if task.id in records or workspace.result_file(task) not in present:
             continue
         problem = documents.metadata_problem(workspace.result(task))
-        if problem is not None and views[task.id].reason is None:
-            views[task.id].reason = f"its result file cannot be read ({problem}); the next run keeps it aside"
+        view = views[task.id]
+        if problem is not None and view.reason is None:
+            view.read_as(view.status, note=f"its result file cannot be read ({problem}); the next run keeps it aside")
 
 
-def collect(plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord] | None = None) -> list[TaskView]:
+def collect(
+    plan: Plan,
+    workspace: Workspace,
+    records: Mapping[str, ResultRecord] | None = None,
+    *,
+    inputs: Callable[[Task], str | None] | None = None,
+) -> list[TaskView]:
     """The state of every task, in table order.
 
     A result file of the task's own decides completed/failed/skipped/interrupted; an attempt the
     journal has open means running while its runner is alive (retrying while it waits for a
     backoff), interrupted once the runner is gone; otherwise a task is pending when its
     dependencies are completed and waiting when they are not, or while a usage-limit pause
-    (``state/pause.json``) is in force: nothing starts until it ends.
+    (``state/pause.json``) is in force: nothing starts until it ends. ``inputs``: each task's
+    inputs now (``run.basis``), against which a person's word at its gate is judged
+    (``Decision.stands``; without it, the word holds until the task next completes).
     """
     if records is None:  # (``records``: read already, as ``read_records`` reads them)
         records = read_records(plan, workspace)
@@ -186,24 +214,23 @@ def collect(plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord
             worker = (attempt.handle or {}).get("worker")  # on a cluster, once a worker runs it
             view.worker = worker if isinstance(worker, str) else None
             if runner_alive:
-                view.status = TaskStatus.RUNNING
+                view.read_as(TaskStatus.RUNNING)
             else:
-                view.status = TaskStatus.INTERRUPTED
-                view.reason = f"runner (pid {attempts.runner_pid}) is gone; attempt left behind"
+                view.read_as(TaskStatus.INTERRUPTED, Cause(CauseKind.INTERRUPTED, pid=attempts.runner_pid))
         elif runner_alive and task.id in attempts.retrying:
-            view.status = TaskStatus.RETRYING
+            view.read_as(TaskStatus.RETRYING)
         views[task.id] = view
     _tell_unreadable(plan, workspace, records, views)
     _unskip(plan, views)
     hold_blocked(plan, views)
     decisions = approvals.latest(workspace) if any(t.approval for t in plan.tasks.values()) else {}
     decided_after(views, records, decisions)
-    settle_waiting(views.values(), views)
-    at_gates(plan, views, records, decisions)
+    settle_waiting(views.values(), views, plan)
+    at_gates(plan, views, records, decisions, inputs)
     if paused(workspace):
         for view in views.values():
             if view.status == TaskStatus.PENDING:
-                view.status = TaskStatus.WAITING
+                view.read_as(TaskStatus.WAITING)
     _not_before(plan, views, time.time())
     return list(views.values())
 
@@ -213,10 +240,9 @@ _HOLDABLE = frozenset({TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.FAILED
                        TaskStatus.INTERRUPTED})  # fmt: skip
 
 
-def blocked_reason(task: Task) -> str:
-    """What a blocked task's reason says: the person's words, and how it is released."""
-    why = f"blocked: {task.blocked}" if task.blocked else "blocked by hand (its Blocked cell)"
-    return f"{why} — `orchestrator update {task.id} --status pending` releases it"
+def blocked_cause(task: Task) -> Cause:
+    """Why a blocked task is held: the person's words, in its Blocked cell."""
+    return Cause(CauseKind.HELD, said=task.blocked or None)
 
 
 def hold_blocked(plan: Plan, views: Mapping[str, TaskView]) -> None:
@@ -225,7 +251,7 @@ def hold_blocked(plan: Plan, views: Mapping[str, TaskView]) -> None:
     for task in plan.tasks.values():
         view = views[task.id]
         if task.blocked is not None and view.status in _HOLDABLE:
-            view.status, view.reason = TaskStatus.BLOCKED, blocked_reason(task)
+            view.read_as(TaskStatus.BLOCKED, blocked_cause(task))
 
 
 def decided_after(
@@ -237,9 +263,10 @@ def decided_after(
         if view.status != TaskStatus.AWAITING_APPROVAL or decision is None or record is None:
             continue
         if decision.after(record.finished):
-            approved = decision.decision == approvals.APPROVED
-            view.status = TaskStatus.COMPLETED if approved else TaskStatus.REJECTED
-            view.reason = None if approved else approvals.rejected_reason(decision)
+            if decision.decision == approvals.APPROVED:
+                view.read_as(TaskStatus.COMPLETED, note=record.reason if record.cause is None else None)
+            else:
+                view.read_as(TaskStatus.REJECTED, approvals.rejected_cause(decision, "after"))
 
 
 def at_gates(
@@ -247,20 +274,24 @@ def at_gates(
     views: Mapping[str, TaskView],
     records: Mapping[str, ResultRecord],
     decisions: Mapping[str, approvals.Decision],
+    inputs: Callable[[Task], str | None] | None = None,
 ) -> None:
     """A task whose gate is before it starts, due to start (pending): awaiting approval, unless a
-    person decided since its last completed result (approved: it starts; rejected: rejected)."""
+    person's word stands for it (``Decision.stands``: approved, it starts in the next run, and
+    says so; rejected: rejected)."""
     for task in plan.tasks.values():
         view = views[task.id]
         if task.approval != "before" or view.status != TaskStatus.PENDING:
             continue
         record, decision = records.get(task.id), decisions.get(task.id)
         done = record.finished if record is not None and record.status == TaskStatus.COMPLETED else None
-        if decision is not None and decision.after(done):
+        if decision is not None and decision.stands(inputs(task) if inputs else None, done):
             if decision.decision == approvals.REJECTED:
-                view.status, view.reason = TaskStatus.REJECTED, approvals.rejected_reason(decision)
+                view.read_as(TaskStatus.REJECTED, approvals.rejected_cause(decision, "before"))
+            else:
+                view.read_as(TaskStatus.PENDING, Cause(CauseKind.APPROVED, gate="before", by=decision.by or None))
             continue
-        view.status, view.reason = TaskStatus.AWAITING_APPROVAL, approvals.awaiting_reason(task.id, "before")
+        view.read_as(TaskStatus.AWAITING_APPROVAL, Cause(CauseKind.HELD, gate="before"))
 
 
 def _not_before(plan: Plan, views: Mapping[str, TaskView], now: float) -> None:
@@ -268,30 +299,28 @@ def _not_before(plan: Plan, views: Mapping[str, TaskView], now: float) -> None:
     for task in plan.tasks.values():
         view = views[task.id]
         if task.not_before is not None and task.not_before > now and view.status in _NOT_STARTED:
-            view.status = TaskStatus.WAITING
-            view.reason = view.reason or not_before_reason(task.not_before)
+            if view.reason is None:
+                view.read_as(TaskStatus.WAITING, Cause(CauseKind.NOT_BEFORE, until=task.not_before))
+            else:
+                view.read_as(TaskStatus.WAITING, view.cause, note=view.note)
 
 
 _NOT_STARTED = (TaskStatus.PENDING, TaskStatus.WAITING)
 
 
-def upstream_reason(dependency: str, what: str) -> str:
-    """Why a task is skipped for a task it depends on, ``upstream T-01 was cancelled``: the one
-    wording a run records, which ``collect`` knows again."""
-    return f"{_UPSTREAM}{dependency} {what}"
-
-
 def _unskip(plan: Plan, views: dict[str, TaskView]) -> None:
-    """A task skipped for its upstream, none of whose dependencies is given up any more (a
-    ``retry`` with no run going on put the cancelled one back; a run since completed it), is
-    what the next run makes of it: it runs once they complete. Its skip no longer holds, and
+    """A task skipped (or bypassed) for its upstream, none of whose dependencies is given up any
+    more (a ``retry`` with no run going on put the cancelled one back; a run since completed it),
+    is what the next run makes of it: it runs once they complete. Its skip no longer holds, and
     saying it does (``upstream T-01 was cancelled`` beside a pending T-01) would be stale.
 
-    One whose upstream is given up still, for another cause than its reason says (T-01 was
-    cancelled, put back, and has failed since in a ``run --only T-01``), says the cause that
-    holds now, as the run that skipped it then would have: ``upstream T-01 failed``."""
+    One whose upstream is given up still, for another cause than its own names (T-01 was
+    cancelled, put back, and has failed since in a ``run --only T-01``), gets the cause that
+    holds now, as the run that skipped it then would have: ``upstream T-01 failed``. A skip
+    written before causes were recorded (no cause) is judged by its dependencies alone."""
     if not any(_for_upstream(v) for v in views.values()):
         return  # (no order to work out: most workspaces, most of the time)
+    statuses = {task_id: view.status for task_id, view in views.items()}
     for task_id in dependencies_first({task_id: task.dependencies for task_id, task in plan.tasks.items()}):
         view = views[task_id]
         if not _for_upstream(view):
@@ -299,37 +328,45 @@ def _unskip(plan: Plan, views: dict[str, TaskView]) -> None:
         # (dependencies first: one that was skipped for the same cause is judged already)
         held = next((dep for dep in view.dependencies if views[dep].status in GIVEN_UP), None)
         if held is not None:
-            if not _holds(view.reason or "", views):
-                view.reason = views[held].reason if _for_upstream(views[held]) else _because(held, views)
+            if view.cause is not None and not holds(view.cause, statuses):
+                up = views[held]
+                cause = up.cause if _for_upstream(up) and up.cause is not None else Cause.upstream(held, up.status)
+                view.read_as(view.status, cause)
             continue
         fresh = TaskView.of(plan.tasks[task_id])  # pending, and waiting once ``settle_waiting`` looks
         fresh.attempts, fresh.run_attempts = view.attempts, view.run_attempts  # (numbers go on across runs)
         views[task_id] = fresh
+        statuses[task_id] = fresh.status
 
 
 def _for_upstream(view: TaskView) -> bool:
-    return view.status == TaskStatus.SKIPPED and (view.reason or "").startswith(_UPSTREAM)
+    """Skipped or bypassed for an upstream task (or skipped, by a version that kept no cause)."""
+    if view.status == TaskStatus.SKIPPED and view.cause is None:
+        return True
+    return view.status in _FOR_UPSTREAM and view.cause is not None and view.cause.kind == CauseKind.UPSTREAM
 
 
-def _because(dependency: str, views: Mapping[str, TaskView]) -> str:
-    return upstream_reason(dependency, GIVEN_UP.get(views[dependency].status, _VAGUE))
+_FOR_UPSTREAM = (TaskStatus.SKIPPED, TaskStatus.BYPASSED)
 
 
-def _holds(reason: str, views: Mapping[str, TaskView]) -> bool:
-    """Whether the upstream ``reason`` names is given up still, as it says (or it says no more
-    than that it did not run)."""
-    named, _, what = reason.removeprefix(_UPSTREAM).partition(" ")
-    view = views.get(named)
-    return view is not None and view.status in GIVEN_UP and what in (GIVEN_UP[view.status], _VAGUE)
-
-
-def settle_waiting(views: Iterable[TaskView], by_id: dict[str, TaskView]) -> None:
-    """Pending tasks with a dependency not completed are waiting."""
+def settle_waiting(views: Iterable[TaskView], by_id: Mapping[str, TaskView], plan: Plan | None = None) -> None:
+    """Pending tasks with a dependency not completed are waiting; one with a Condition (of
+    ``plan``) decides on its dependencies' outcomes, whatever they are: it waits only while one
+    of them is still to run (not finished, or finished as the next run takes up again)."""
     for view in views:
-        if view.status == TaskStatus.PENDING and any(
-            by_id[d].status != TaskStatus.COMPLETED for d in view.dependencies
-        ):
-            view.status = TaskStatus.WAITING
+        if view.status != TaskStatus.PENDING:
+            continue
+        task = plan.tasks.get(view.id) if plan is not None else None
+        if task is not None and task.condition:
+            if any(by_id[d].status not in DECIDED for d in view.dependencies):
+                view.read_as(TaskStatus.WAITING)
+        elif any(by_id[d].status != TaskStatus.COMPLETED for d in view.dependencies):
+            view.read_as(TaskStatus.WAITING)
+
+
+# The states a task with a Condition decides on (what the next run leaves as they are)
+DECIDED = frozenset({TaskStatus.COMPLETED, TaskStatus.BYPASSED, TaskStatus.CANCELLED, TaskStatus.REJECTED,
+                     TaskStatus.SKIPPED})  # fmt: skip
 
 
 def _names(directory: os.PathLike[str]) -> list[str]:
@@ -347,7 +384,16 @@ def counts(views: Iterable[TaskView]) -> dict[str, int]:
     return found
 
 
-def outcome_counts(views: Iterable[TaskView]) -> dict[str, object]:
+class Outcomes(TypedDict):
+    counts: dict[str, int]
+    simulated: int
+    failed: tuple[str, ...]
+    cancelled: tuple[str, ...]
+    blocked: tuple[str, ...]
+    awaiting_approval: tuple[str, ...]
+
+
+def outcome_counts(views: Iterable[TaskView]) -> Outcomes:
     """What ``run_finished`` says of the tasks: how many are in each state, how many of their
     results are simulated (made up by the fake executor, this run or an earlier one), and which
     failed, which are cancelled and which blocked (the run's last line says what to do about them)."""
@@ -355,8 +401,12 @@ def outcome_counts(views: Iterable[TaskView]) -> dict[str, object]:
     return {
         "counts": counts(shown),
         "simulated": sum(1 for view in shown if view.simulated),
-        "failed": sorted(view.id for view in shown if view.status == TaskStatus.FAILED),
-        "cancelled": sorted(view.id for view in shown if view.status == TaskStatus.CANCELLED),
-        "blocked": sorted(view.id for view in shown if view.status == TaskStatus.BLOCKED),
-        "awaiting_approval": sorted(view.id for view in shown if view.status == TaskStatus.AWAITING_APPROVAL),
+        "failed": _ids(shown, TaskStatus.FAILED),
+        "cancelled": _ids(shown, TaskStatus.CANCELLED),
+        "blocked": _ids(shown, TaskStatus.BLOCKED),
+        "awaiting_approval": _ids(shown, TaskStatus.AWAITING_APPROVAL),
     }
+
+
+def _ids(views: list[TaskView], status: TaskStatus) -> tuple[str, ...]:
+    return tuple(sorted(view.id for view in views if view.status == status))

@@ -4,26 +4,31 @@
 run) and the rewrites of a result that awaited a person's word (``approvals.restate``) go through it.
 
 With ``ORCHESTRATOR_TRACE_STATES`` naming a file, each move is appended to it as one JSON line,
-``{"task", "from", "to", "pid"}``: what the tests read to see every move a run made, the moves no
-event tells included (a waiting task turning pending)."""
+``{"task", "from", "to", "cause", "pid"}`` (``cause``: the move's, as data; ``null`` for none):
+what the tests read to see every move a run made, the moves no event tells included (a waiting
+task turning pending)."""
 
 from __future__ import annotations
 
 import json
 import os
 
+from orchestrator.state.causes import Cause
 from orchestrator.vocabulary import TaskStatus
 
 TRACE = "ORCHESTRATOR_TRACE_STATES"
 
 
-def moved(task: str, old: TaskStatus, new: TaskStatus) -> TaskStatus:
-    """``new``, once the move of ``task`` from ``old`` to it is an arrow of the state machine."""
+def moved(task: str, old: TaskStatus, new: TaskStatus, cause: Cause | None = None) -> TaskStatus:
+    """``new``, once the move of ``task`` from ``old`` to it, for ``cause``, is an arrow of the
+    state machine."""
     found = old.to(new)
     if found != old:
         path = os.environ.get(TRACE)
         if path:
-            line = json.dumps({"task": task, "from": str(old), "to": str(found), "pid": os.getpid()}) + "\n"
+            why = cause.as_json() if cause is not None else None
+            line = json.dumps({"task": task, "from": str(old), "to": str(found), "cause": why, "pid": os.getpid()})
+            line += "\n"
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
                 os.write(fd, line.encode())  # (one write of one line: moves of two processes never mix)

@@ -146,6 +146,7 @@ function applyEvents(events) {
       if (event.reused) task.run_attempts = 0;  // from the cache: no attempt made, as `status` counts
       if (event.cost_usd !== undefined && event.cost_usd !== null) task.cost_usd = event.cost_usd;
       if (event.reason) task.reason = event.reason;
+      if (event.reason) task.cause = event.cause ?? null;  // (why, as data: what the reason was rendered from)
       if (event.task === selected) touched = true;
     }
     if (event.event === "run_estimate") model.eta = event;  // the run's expected end, as it goes
@@ -321,8 +322,9 @@ function taskRow(task) {
   if (stale) label.title = task.out_of_date;
   state.append(label);
   if (task.worker) state.append(" ", el("span", "worker", `on ${task.worker}`));  // on a cluster, as status says it
-  const timed = task.status === "waiting" && (task.reason || "").startsWith("not before ");  // its Not before
-  if (task.reason && (WHY_STATES.has(task.status) || timed)) state.append(el("div", "why", task.reason));  // as `status` says it
+  // Waiting for its Not before, or approved at its gate before it starts: said, from its cause.
+  const said = ["not_before", "approved"].includes(task.cause?.kind);
+  if (task.reason && (WHY_STATES.has(task.status) || said)) state.append(el("div", "why", task.reason));  // as `status` says it
   if (task.reused) {  // from the cache: no process started. Said as `status` says it; the exact moment on hover
     const why = el("div", "why reused", `♻️ reused: ${task.reused_said || task.reused}`);
     why.title = task.reused;

@@ -1,0 +1,93 @@
+"""What a claude agent may do: its permission modes, its tools, and the settings claude refuses.
+
+``claude_powers`` words it for ``doctor`` and the agents' prompts; ``check_permissions`` says
+why a plan's settings cannot run (a mode claude does not take, a rule it would not apply, a mode
+it refuses as root).
+"""
+
+from __future__ import annotations
+
+import os
+
+from orchestrator.plan.settings import Settings, suggest
+
+# What --permission-mode of the pinned claude takes (`claude --help`; "default" is still taken),
+# and what each lets a headless agent do, in plain words (``doctor`` and cli-integration.md).
+MODE_POWERS = {
+    "default": "a call that needs approval and is not in allowed_tools is denied (headless, nobody "
+    "can approve it): reads and searches run, edits and commands only if pre-approved",
+    "manual": "as default: what is not pre-approved is denied",
+    "acceptEdits": "file edits run without asking, and so do commands that change files (mkdir, touch, "
+    "mv, cp); other commands only if pre-approved. Risk: it can rewrite any file in its directory",
+    "plan": "read-only: it reads and plans, edits nothing and runs no command that changes anything",
+    "auto": "claude's classifier approves the calls it judges safe, commands included, without "
+    "asking. Risk: a judgement, not a rule, stands between the agent and your files",
+    "dontAsk": "only what tools and allowed_tools name runs; everything else is denied without asking",
+    "bypassPermissions": "every call runs, no check at all. Risk: it can delete files, run any "
+    "command and reach the network with your user's rights; only in a sandbox or a throwaway checkout",
+}
+PERMISSION_MODES = tuple(MODE_POWERS)
+# Tools that only read (files, the web) or keep the agent's own to-do list. An agent whose tools
+# are all among them edits no file and runs no command, whatever its permission mode lets a tool
+# do: an acceptEdits plan's read-only reviewer (Access: read) is told that, not the mode's risk.
+READING_TOOLS = frozenset({"Read", "Grep", "Glob", "LS", "NotebookRead", "WebFetch", "WebSearch", "TodoWrite"})
+ONLY_READING = "with no tool that edits files or runs commands, it edits nothing and runs no command, whatever the mode"
+# Modes in which only pre-approved calls (and read-only ones) run: there a rule such as
+# Bash(git log:*) narrows a tool down. acceptEdits also runs file-changing commands (mkdir,
+# touch, ...); auto and bypassPermissions run anything.
+_NARROWING_MODES = (None, "default", "manual", "dontAsk", "plan")
+
+
+def tool_name(entry: str) -> str:
+    """The tool a permission rule is about: ``Bash`` for ``Bash(git log:*)``."""
+    return entry.split("(", 1)[0].strip()
+
+
+def only_reading(settings: Settings) -> bool:
+    """Whether the tools claude is given can only read (``Access: read``): nothing it runs changes a file."""
+    return settings.tools is not None and all(tool_name(t) in READING_TOOLS for t in settings.tools)
+
+
+def claude_powers(settings: Settings) -> str:
+    """What an agent started with ``settings`` may do, in plain words (``doctor``, the prompt)."""
+    mode = settings.permission_mode or "default"
+    if settings.tools is None:
+        tools = "every tool claude has (Bash, Edit, Write, WebFetch, sub-agents, MCP tools)"
+    else:
+        tools = ("only " + ", ".join(settings.tools)) if settings.tools else "no tool at all"
+    allowed = ", ".join(settings.allowed_tools) or "none"
+    words = ONLY_READING if only_reading(settings) else MODE_POWERS.get(mode, "?")
+    return f"tools: {tools}; pre-approved: {allowed}; permission mode {mode}: {words}"
+
+
+def check_permissions(settings: Settings) -> str | None:
+    """Why claude cannot run with these permission settings, and what to do, or None."""
+    mode = settings.permission_mode
+    if mode is not None and mode not in PERMISSION_MODES:
+        modes = ", ".join(PERMISSION_MODES)
+        return f"permission_mode {mode!r} is not one of claude's{suggest(mode, PERMISSION_MODES)}: {modes}"
+    tools = settings.tools
+    if tools is not None:
+        names = {tool_name(t) for t in tools}
+        outside = [t for t in settings.allowed_tools if tool_name(t) not in names]
+        if outside:
+            return (
+                f"allowed_tools names {', '.join(outside)}, which tools does not give the agent "
+                f"(tools: {', '.join(tools) or 'none'}); add it to tools, or remove it from allowed_tools"
+            )
+        narrowed = [t for t in tools if "(" in t]
+        if narrowed and mode not in _NARROWING_MODES:
+            return (
+                f"tools narrows {', '.join(narrowed)}, but permission_mode {mode} runs calls of that "
+                "tool the rule does not match; use permission_mode dontAsk (only what tools and "
+                "allowed_tools name runs), or give the whole tool"
+            )
+    as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+    sandbox = (settings.env.get("IS_SANDBOX") or os.environ.get("IS_SANDBOX")) == "1"
+    if settings.permission_mode == "bypassPermissions" and as_root and not sandbox:
+        return (
+            "claude refuses --permission-mode bypassPermissions when run as root unless IS_SANDBOX=1; "
+            'if this machine is a sandbox, add `env: {IS_SANDBOX: "1"}` to the frontmatter, '
+            "else use acceptEdits with allowed_tools"
+        )
+    return None
