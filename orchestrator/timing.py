@@ -10,6 +10,8 @@ A bad value is one line naming it (``UsageError``); ``cli.main`` reads it before
 
 These are waits, not decisions: how long a usage limit pauses a queue, a breaker stays open or a
 window ramps after a 429 is the API's answer read by ``run/policy`` and its neighbours, not here.
+Nor are the bounds on a call that hangs (a look at a cluster, a crontab command, an agent CLI's
+``--version``): they pass only when something is already wrong.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Timing:
     # A run (run/runner, run/live).
     flush: float = 1.0  # between two flushes of a run's results and status blocks (longer for a big plan)
     tick: float = 1.0  # between two ticks of the reporter's clock (stuck attempts, a live view's timers)
+    deadline_recheck: float = 30.0  # between two judgements of the deadlines while a task runs, one still to come
     live_poll: float = 0.25  # between two looks at the plan and the event log for what a run takes as it goes
     # An attempt on this machine (executors/local, groups, reaper).
     batch: float = 0.5  # between two reads of a pipe that had something to read (a worker: two batches sent)
@@ -52,6 +55,7 @@ class Timing:
     # Commands asking a run (run/requests, run/decisions, cli/queue, run/spawned, cli/watching, run/background).
     answer_wait: float = 10.0  # cancel, retry, approve, reject wait this long for the run's answer (beyond kill grace)
     add_wait: float = 5.0  # `add` waits this long for the run going on to take its row
+    interrupt_wait: float = 0.8  # a Ctrl-C'd `spawn` gives the run going on this long to answer its cancel
     request_poll: float = 0.1  # between two looks for a run's answer, or for the workspace's lock
     follow_poll: float = 0.2  # between two looks of `spawn` and `watch` at what a run did
     start_wait: float = 15.0  # a background run is waited for this long to hold the workspace
@@ -60,6 +64,7 @@ class Timing:
     notify_timeout: float = 5.0  # a webhook has this long to answer
     notify_retry: float = 0.5  # before the first retry of a failed delivery (then twice as long, then four times)
     notify_drain: float = 5.0  # at the end of a run, what is still queued is waited for this long
+    notify_join: float = 1.0  # then a target's thread still delivering is waited for this long to end
     notify_poll: float = 0.1  # between two looks of a target's thread at its queue
     # master_plan.md (state/planfile, state/swap).
     plan_settle: float = 1.0  # a plan that changed into no plan is told only if it stays so this long
@@ -68,6 +73,7 @@ class Timing:
     # The dashboard and API (serve/).
     serve_poll: float = 0.25  # between two looks at the workspace's files and the event log
     ping: float = 15.0  # seconds of silence after which a stream sends a comment, so proxies keep it open
+    stream_wake: float = 1.0  # a stream with nothing to send wakes this often to see whether the server stops
     serve_start_poll: float = 0.02  # between two looks at whether the server has started
 
     def replaced(self, text: str, source: str = VARIABLE) -> Timing:

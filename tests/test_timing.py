@@ -5,6 +5,7 @@ value is one line and exit 2 with nothing written, and the wait an attempt makes
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import os
 import re
@@ -113,3 +114,42 @@ def test_the_dask_timeout_variable_still_sets_the_schedulers_wait_over_the_recor
     monkeypatch.setenv(timing.VARIABLE, "")
     monkeypatch.delenv("ORCHESTRATOR_DASK_TIMEOUT")
     assert cluster_executor("tcp://127.0.0.1:9").timeout == 10.0
+
+
+def _fixed_waits(tree: ast.AST) -> list[int]:
+    """Lines of ``tree`` that wait a number written there: ``sleep(0.5)``, ``monotonic() + 2``."""
+
+    def number(node: ast.AST) -> bool:
+        return isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and node.value > 0
+
+    def clock(node: ast.AST) -> bool:
+        return (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("monotonic", "time", "current_time")
+        )
+
+    found = []
+    for node in ast.walk(tree):
+        called = getattr(node.func, "attr", getattr(node.func, "id", None)) if isinstance(node, ast.Call) else None
+        if isinstance(node, ast.Call) and called == "sleep" and node.args and number(node.args[0]):
+            found.append(node.lineno)
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            found += (
+                [node.lineno]
+                if (clock(node.left) and number(node.right)) or (clock(node.right) and number(node.left))
+                else []
+            )
+    return found
+
+
+def test_no_module_waits_a_number_of_its_own() -> None:
+    """Every wait is the record's: a ``sleep`` of a written number, or a deadline a written number
+    of seconds away, anywhere in the package is one the suite could not shorten nor a user change."""
+    assert _fixed_waits(ast.parse("time.sleep(0.5)\nanyio.sleep(0)\nend = time.monotonic() + 2\n")) == [1, 3]
+    found = {
+        str(path.relative_to(ROOT)): lines
+        for path in sorted((ROOT / "orchestrator").rglob("*.py"))
+        if (lines := _fixed_waits(ast.parse(path.read_text(encoding="utf-8"))))
+    }
+    assert found == {}, found

@@ -97,7 +97,7 @@ class Courier:
             time.sleep(clock.stop_poll)
         self._stop.set()
         given_up = sum(line.abandon() for line in self._lines)
-        joined_by = time.monotonic() + 1.0  # a command being killed is reaped; a request times out alone
+        joined_by = time.monotonic() + clock.notify_join  # a command being killed is reaped; a request times out alone
         for line in self._lines:
             line.thread.join(timeout=max(0.0, joined_by - time.monotonic()))
         return given_up

@@ -379,7 +379,8 @@ def _act(workspace: Workspace, task_id: str, kind: str, reason: str | None = Non
 
 async def _stream(tailer: Tailer, stopping: Callable[[], bool]) -> AsyncIterator[str]:
     """One browser's stream: the latest state, then every message as it comes. Wakes at least
-    once a second to notice that the server is stopping; a comment after ``timing.ping`` quiet seconds."""
+    every ``timing.stream_wake`` seconds to notice that the server is stopping; a comment after
+    ``timing.ping`` quiet seconds."""
     receive = tailer.subscribe()
     with receive:
         # The server's clock as the stream opens: the page's clocks tick from it (the state's own
@@ -387,15 +388,16 @@ async def _stream(tailer: Tailer, stopping: Callable[[], bool]) -> AsyncIterator
         clock = json.dumps({"now": datetime.now().astimezone().isoformat(timespec="milliseconds")})
         yield f"retry: 1000\n\nevent: clock\ndata: {clock}\n\n" + tailer.latest.encode()
         quiet = 0.0
+        wake = timing.current().stream_wake
         while not stopping():
             message: Any = None
-            with anyio.move_on_after(1.0):
+            with anyio.move_on_after(wake):
                 try:
                     message = await receive.receive()
                 except anyio.EndOfStream:
                     return
             if message is None:
-                quiet += 1.0
+                quiet += wake
                 if quiet >= timing.current().ping:
                     quiet = 0.0
                     yield ": ping\n\n"
