@@ -12,7 +12,9 @@
 - **One Dask cluster per test worker** (``two_workers``): a scheduler and two workers (``shell=4``
   each), started by the first test on this worker that asks, stopped at the end of its session.
   A test that needs a cluster of its own (a worker killed, resources of its own) starts one.
-  test_dask.py stays on one worker, so the suite starts one such cluster, not one per worker.
+  The tests that use it are test_dask.py's, which stays on one worker: the suite starts one such cluster, not
+  one idle on each worker. The tests that start a cluster of their own are test_dask_clusters.py's,
+  handed out one by one.
 - **Dask's own monitors slowed** (``DASK_QUIET``): a worker's profiler samples its threads every
   10 ms and every process ticks every 20 ms, each idle scheduler and worker spending 1.5-2% of a
   core: the clusters the tests start watch themselves every second instead. No test is about them.
@@ -56,7 +58,7 @@ TOGETHER = {
     "test_schedule.py": "this user's crontab, one test at a time",
     "test_report.py": "the run a module's fixture makes once for most of its tests",
     "test_in_process.py": "the run a module's fixture makes once for most of its tests",
-    "test_dask.py": "the Dask cluster most of its tests share: one, not one idle on each worker",
+    "test_dask.py": "the Dask cluster its tests share: one, not one idle on each worker",
 }
 
 if os.environ.get("PYTHONDONTWRITEBYTECODE") and not os.environ.get("PYTHONPYCACHEPREFIX"):
