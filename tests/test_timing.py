@@ -43,7 +43,7 @@ def test_the_variable_changes_the_waits_it_names_and_no_other() -> None:
     ("text", "said"),
     [
         ("drian=1", "ORCHESTRATOR_TIMING: no wait named 'drian' — did you mean drain?"),
-        ("xyzzy=1", "ORCHESTRATOR_TIMING: no wait named 'xyzzy' — name one of: flush, tick, live_poll,"),
+        ("xyzzy=1", "ORCHESTRATOR_TIMING: no wait named 'xyzzy' — name one of: flush, tick, deadline_recheck, live_poll,"),
         ("drain", "ORCHESTRATOR_TIMING: 'drain' gives no value — write drain=SECONDS, e.g. drain=0.5"),
         (
             "drain=soon",
@@ -78,11 +78,11 @@ def test_a_command_given_a_bad_wait_says_so_in_one_line_exits_2_and_writes_nothi
 
 def _late_writer(directory: Path, drain: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """What an attempt's log holds of a process that left its group, holds its stdout and writes
-    0.6 s after the attempt's leader exited, with the ``drain`` the environment gives. (Its
+    2 s after the attempt's leader exited, with the ``drain`` the environment gives. (Its
     environment bare: nothing ties it to the attempt, should it be handed to this process, a
     subreaper once a test here ran a runner in-process.)"""
     monkeypatch.setenv(timing.VARIABLE, drain)
-    script = "setsid env -i bash -c 'sleep 0.6; echo late' & echo $! > setsid.pid; echo early"
+    script = "setsid env -i bash -c 'sleep 2; echo late' & echo $! > setsid.pid; echo early"
     launch = Launch(
         "T-01", 1, ("bash", "-c", script), directory, dict(os.environ), None, directory / "out", directory / "err",
         Limits(timeout=60, grace=1),
