@@ -43,7 +43,7 @@ def test_the_variable_changes_the_waits_it_names_and_no_other() -> None:
     ("text", "said"),
     [
         ("drian=1", "ORCHESTRATOR_TIMING: no wait named 'drian' — did you mean drain?"),
-        ("xyzzy=1", "ORCHESTRATOR_TIMING: no wait named 'xyzzy' — name one of: flush, tick, deadline_recheck, live_poll,"),
+        ("xyzzy=1", "ORCHESTRATOR_TIMING: no wait named 'xyzzy' — name one of: flush, tick, deadline_recheck,"),
         ("drain", "ORCHESTRATOR_TIMING: 'drain' gives no value — write drain=SECONDS, e.g. drain=0.5"),
         (
             "drain=soon",

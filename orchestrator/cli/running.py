@@ -85,7 +85,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
 
 def _run(args: argparse.Namespace) -> int:
     from orchestrator.executors import LocalExecutor, named
-    from orchestrator.output.reporter import make_reporter
+    from orchestrator.output.choice import make_reporter
     from orchestrator.run.cluster import cluster_executor
     from orchestrator.run.runner import Runner
 

@@ -13,6 +13,7 @@ from orchestrator.plan.deadlines import Deadline
 from orchestrator.plan.identity import Book
 from orchestrator.plan.settings import Settings, access_settings
 from orchestrator.plan.tasktypes import BUILT_IN, TaskType
+from orchestrator.plan.values import DEFAULT_PRIORITY as DEFAULT_PRIORITY
 
 PLAN_FILE = "master_plan.md"
 # The bytes a plan may have outside the status blocks the tool writes into it: past it, a command
@@ -29,7 +30,6 @@ READ_LIMIT = 4 * PLAN_LIMIT  # bytes of master_plan.md read at most, its status 
 MEMORY_RULE = "a command's memory stays under 10 x the plan's size + 150 MB"
 _BLOCK_BEGIN = b"<!-- orchestrator:begin "
 _BLOCK_END = b"<!-- orchestrator:end "
-DEFAULT_PRIORITY = 2
 PRIORITY_NAMES = {0: "P0", 1: "P1", 2: "P2", 3: "P3"}
 
 

@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestrator.documents import read_regular
 from orchestrator.errors import WorkspaceError
@@ -25,7 +26,9 @@ from orchestrator.plan.edit import TakenOut
 from orchestrator.plan.markdown import is_delimiter_row, split_row
 from orchestrator.plan.model import ArchivedTask, Task
 from orchestrator.state import store
-from orchestrator.state.workspace import Workspace
+
+if TYPE_CHECKING:  # (types only: the workspace loads its plan with these, so they may not import it)
+    from orchestrator.state.workspace import Workspace
 
 COLUMNS = (
     "Task ID",
@@ -41,6 +44,7 @@ COLUMNS = (
     "Tags",
     "Archived",
 )
+
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}\.md$")
 
 
