@@ -1,6 +1,6 @@
 """The test suite's wall at two commits, side by side on this machine (issue 52: at most 0.5x).
 
-    python bench/suite_wall.py [OLD] [NEW] [--rounds N] [--workers N] [--install] [--keep] [--tests ...]
+    python bench/suite_wall.py [OLD] [NEW] [--rounds N] [--workers N] [--install] [--keep] [--write] [--tests ...]
 
 OLD defaults to 93d8223 (the commit issue 52 measured the suite at), NEW to ``HEAD``. Each commit
 is cloned from this repository into a directory of its own under ``$TMPDIR`` (``git clone``,
@@ -8,7 +8,8 @@ then a detached checkout), and its suite is run there as README.md runs it, ``py
 -q -n 4``, timed from the outside (the interpreter's start, collection and every worker's
 start-up included). Rounds alternate which commit goes first (A B, B A, ...), so that a load that
 comes or goes during the measurement falls on both; the table gives every round's wall, each
-commit's median, the test counts pytest's summary reports and the ratio NEW / OLD of the medians.
+commit's median, the test counts pytest's summary reports and the ratio NEW / OLD of the medians;
+``--write`` puts it in bench/RESULTS.md, in a section of its own that ``bench/run.py`` keeps.
 
 What each clone runs with:
 
@@ -44,12 +45,17 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+
+from benchlib import BENCH_DIR, marked_section, put_marked_section
 
 REPO = Path(__file__).resolve().parent.parent
 OLD = "93d8223"  # issue 52's reference: the suite measured at about 15 minutes on 2 cores
 SUMMARY = re.compile(r"(\d+) (passed|failed|skipped|errors?|xfailed|xpassed|deselected)")
 HANG_GUARD = 3 * 3600.0  # seconds one suite may take before the measurement gives up on it
+BEGIN = "<!-- suite: written by bench/suite_wall.py --write -->"
+END = "<!-- /suite -->"
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +161,31 @@ def table(old: str, new: str, suites: list[Suite]) -> str:
     return "\n".join(lines)
 
 
+def section(old: str, new: str, suites: list[Suite], rounds: int, workers: int, install: bool) -> str:
+    """RESULTS.md's section: how it was measured, and the table."""
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    how = "a fresh venv each (--install)" if install else "this venv's libraries"
+    return "\n".join(
+        [
+            "## The test suite (issue 52): its wall at two commits",
+            "",
+            f"Written by `python bench/suite_wall.py {old[:7]} {new[:7]} --rounds {rounds} --workers {workers}"
+            f"{' --install' if install else ''} --write` on {os.cpu_count()} cores, {when}. Each commit cloned"
+            f" into `$TMPDIR` and its suite run as README.md runs it (`python -m pytest -q -n {workers}`), with "
+            f"{how}, the agent CLIs of this repository's `.cache` and none of the shell's `ORCHESTRATOR_*`"
+            " variables; rounds alternate which commit goes first. Target: the same tests or more in at most 0.5x"
+            " the wall of 93d8223's suite (what the suite does for it: [README.md](README.md#the-test-suite)).",
+            "",
+            table(old, new, suites),
+        ]
+    )
+
+
+def section_of(path: Path) -> str | None:
+    """The suite's section a report holds, if any (``bench/run.py`` keeps it when it rewrites the file)."""
+    return marked_section(path, BEGIN, END)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("old", nargs="?", default=OLD, help=f"the reference commit (default {OLD})")
@@ -163,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=4, help="pytest -n, as README.md runs it (default 4)")
     parser.add_argument("--install", action="store_true", help="a fresh venv for each clone, as README.md installs")
     parser.add_argument("--keep", action="store_true", help="keep the clones and logs (their directory is printed)")
+    parser.add_argument("--write", action="store_true", help="put the table in bench/RESULTS.md")
     parser.add_argument(
         "--tests", nargs="+", default=[], metavar="PATH", help="only these test files (a smoke check: not the measure)"
     )
@@ -190,6 +222,12 @@ def main(argv: list[str] | None = None) -> int:
                 suites.append(suite)
         print()
         print(table(old, new, suites))
+        if args.write and not args.tests:
+            body = section(old, new, suites, args.rounds, args.workers, args.install)
+            put_marked_section(BENCH_DIR / "RESULTS.md", BEGIN, END, body)
+            print(f"written to {BENCH_DIR / 'RESULTS.md'}")
+        elif args.write:
+            print("not written: --tests measures a part of the suite, not the suite")
     finally:
         if not args.keep:
             shutil.rmtree(place, ignore_errors=True)
