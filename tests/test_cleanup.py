@@ -25,7 +25,7 @@ from runner_helpers import (
     wait_until,
     write_plan,
 )
-from test_worktrees import no_git_identity, plan, repository
+from worktree_helpers import no_git_identity, plan, repository
 
 __all__ = ["no_git_identity"]  # (its git without an identity, for these tests too)
 
