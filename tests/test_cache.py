@@ -256,7 +256,7 @@ def test_validate_says_which_tasks_are_cached_and_why(tmp_path: Path) -> None:
         "| T-06 | Deploy | echo deploy | | | | n:int | before | None |\n",
         encoding="utf-8",
     )
-    checked = cli(tmp_path, "validate")
+    checked = cli_in_process(tmp_path, "validate")
     assert checked.code == 0, checked.stderr
     lines = checked.stdout.splitlines()
     assert (
@@ -269,15 +269,15 @@ def test_validate_says_which_tasks_are_cached_and_why(tmp_path: Path) -> None:
         "T-05 (an agent that may edit: it may do more than answer), T-06 (approval before) — "
         "declare its Output, or say cache: true"
     ), never
-    data = json.loads(cli(tmp_path, "validate", "--json").stdout)
+    data = json.loads(cli_in_process(tmp_path, "validate", "--json").stdout)
     assert [c["task"] for c in data["cached"]] == ["T-02", "T-03", "T-04"]
     assert [u["task"] for u in data["uncached"]] == ["T-01", "T-05", "T-06"]
     # The plan's own `cache: true` caches every task but the gated one; `cache: auto` is the default.
     plan.write_text(plan.read_text(encoding="utf-8").replace("backend: shell\n", "backend: shell\ncache: true\n"))
-    data = json.loads(cli(tmp_path, "validate", "--json").stdout)
+    data = json.loads(cli_in_process(tmp_path, "validate", "--json").stdout)
     assert [u["task"] for u in data["uncached"]] == ["T-06"]
     plan.write_text(plan.read_text(encoding="utf-8").replace("cache: true\n", "cache: auto\n"))
-    assert [u["task"] for u in json.loads(cli(tmp_path, "validate", "--json").stdout)["uncached"]] == [
+    assert [u["task"] for u in json.loads(cli_in_process(tmp_path, "validate", "--json").stdout)["uncached"]] == [
         "T-01",
         "T-05",
         "T-06",

@@ -294,20 +294,20 @@ def test_a_task_at_its_gate_needs_a_person_and_check_says_so(project: Path) -> N
         encoding="utf-8",
     )
     assert cli(project, "run").code == 4
-    said = cli(project, "check")
+    said = cli_in_process(project, "check")
     assert said.code == 1, said.stdout
     assert "✋ T-02 awaits approval before it starts — `orchestrator approve T-02`" in said.stdout
-    report = json.loads(cli(project, "check", "--json").stdout)["workspaces"][0]
+    report = json.loads(cli_in_process(project, "check", "--json").stdout)["workspaces"][0]
     assert [(f["kind"], f["tasks"]) for f in report["findings"]] == [("awaiting_approval", ["T-02"])]
     # Fired by a schedule: the same, and no "failed scheduled run".
     ws = Workspace.find(project / ".orchestrator")
     (ws.state_dir / "schedule.json").write_text(json.dumps({"cron": "0 2 * * *", "added": time.time(), "skips": 0}))
     fired = cli(project, "schedule", "fire")
     assert fired.code == 4 and "a person is needed: T-02 awaits approval before it starts" in fired.stdout
-    report = json.loads(cli(project, "check", "--json").stdout)["workspaces"][0]
+    report = json.loads(cli_in_process(project, "check", "--json").stdout)["workspaces"][0]
     assert [f["kind"] for f in report["findings"]] == ["awaiting_approval"], report["findings"]
     assert cli(project, "approve", "T-02").code == 0
-    assert cli(project, "check").code == 0  # (approved: the next run takes it; nobody is waited for)
+    assert cli_in_process(project, "check").code == 0  # (approved: the next run takes it; nobody is waited for)
 
 
 def test_a_deadline_finding_is_one_bullet_in_every_format(project: Path) -> None:
@@ -323,7 +323,7 @@ def test_a_deadline_finding_is_one_bullet_in_every_format(project: Path) -> None
                     .replace("| T-01 |", "| 0.1s | T-01 |", 1))  # fmt: skip
     assert run(project).code == 0
     for fmt, bullet in (("discord", "- "), ("markdown", "- "), ("slack", "• "), ("text", "  ")):
-        shown = cli(project, "check", "--format", fmt)
+        shown = cli_in_process(project, "check", "--format", fmt)
         assert shown.code == 1, shown.stdout + shown.stderr
         [line] = [line for line in shown.stdout.splitlines() if "missed its deadline" in line]
         assert line.startswith(f"{bullet}⏰ T-01 missed its deadline "), (fmt, line)

@@ -235,7 +235,11 @@ def test_every_view_reads_the_same_states_and_causes(tmp_path: Path) -> None:
                             {"kind": "upstream", "task": "T-09", "status": "cancelled"})  # fmt: skip
 
     # status's table: each task's state and why, as --json says them.
-    table = {line.split()[0]: line for line in cli(tmp_path, "status").stdout.splitlines() if line.startswith("T-")}
+    table = {
+        line.split()[0]: line
+        for line in cli_in_process(tmp_path, "status").stdout.splitlines()
+        if line.startswith("T-")
+    }
     labels = {"completed": "Completed", "failed": "Failed", "skipped": "Skipped", "bypassed": "Bypassed",
               "awaiting_approval": "Awaiting approval", "rejected": "Rejected", "blocked": "Blocked",
               "cancelled": "Cancelled"}  # fmt: skip
@@ -244,14 +248,14 @@ def test_every_view_reads_the_same_states_and_causes(tmp_path: Path) -> None:
     # list, the dashboard, report: the same three, field for field.
     listed = {
         t["id"]: (t["status"], t["reason"], t["cause"])
-        for t in json.loads(cli(tmp_path, "list", "--json").stdout)["tasks"]
+        for t in json.loads(cli_in_process(tmp_path, "list", "--json").stdout)["tasks"]
     }
     assert listed == said
     with served(tmp_path) as server:
         state = http_get(server.port, "/api/state").json()
     assert {t["id"]: (t["status"], t["reason"], t["cause"]) for t in state["tasks"]} == said
     assert state["counts"] == shown["counts"]
-    report = json.loads(cli(tmp_path, "report", "--format", "json").stdout)
+    report = json.loads(cli_in_process(tmp_path, "report", "--format", "json").stdout)
     assert {t["id"]: (t["status"], t["reason"], t["cause"]) for t in report["tasks"]} == said
     # final_output.md: the row of each task not completed says why; the plan's status blocks, its state.
     final = (tmp_path / ".orchestrator" / "final_output.md").read_text(encoding="utf-8").replace("\\|", "|")
@@ -265,7 +269,7 @@ def test_every_view_reads_the_same_states_and_causes(tmp_path: Path) -> None:
         why = f"false: {cause['seen']}" if cause and cause["kind"] == "condition" else reason
         assert any(why in row for row in rows), (task_id, why, rows)
     # check: the same counts, and the task awaiting a person named.
-    checked = json.loads(cli(tmp_path, "check", "--json").stdout)["workspaces"][0]
+    checked = json.loads(cli_in_process(tmp_path, "check", "--json").stdout)["workspaces"][0]
     assert checked["counts"] == {state: n for state, n in shown["counts"].items() if n}
     found = {f["kind"]: f["tasks"] for f in checked["findings"]}
     assert found["awaiting_approval"] == ["T-06"] and found["failed"] == ["T-02"]

@@ -262,13 +262,13 @@ def test_work_that_waits_at_a_gate_is_told_as_work_left_not_as_an_end_time(tmp_p
     text = PLAN.format(rows="\n".join(rows), head=" Approval |", rule="---|")
     path.write_text(text, encoding="utf-8")
     assert cli(tmp_path, "run").code == 4
-    eta = json.loads(cli(tmp_path, "status", "--json").stdout)["eta"]
+    eta = json.loads(cli_in_process(tmp_path, "status", "--json").stdout)["eta"]
     assert eta is not None and eta["waits_for"] == ["T-02"], eta
-    shown = cli(tmp_path, "status").stdout
+    shown = cli_in_process(tmp_path, "status").stdout
     assert re.search(r"^Estimated: \S+ of work left, after a person's word on T-02; ", shown, re.M), shown
     assert "ends about" not in shown
     assert cli(tmp_path, "approve", "T-02").code == 0 and cli(tmp_path, "run").code == 0
-    assert json.loads(cli(tmp_path, "status", "--json").stdout)["eta"] is None  # (all done: nothing left)
+    assert json.loads(cli_in_process(tmp_path, "status", "--json").stdout)["eta"] is None  # (all done: nothing left)
 
 
 # --- what attempts spent, and the tiers an estimate comes from ----------------------------------------

@@ -185,12 +185,12 @@ def test_a_rehearsal_makes_up_the_declared_output_fields_on_every_backend(tmp_pa
         "T-07": "task_completed",
     }, status
     assert all(e["simulated"] for e in done.events if e["event"] == "task_completed")
-    made_up = json.loads(cli(tmp_path, "output", "T-01").stdout.strip().splitlines()[-1])
+    made_up = json.loads(cli_in_process(tmp_path, "output", "T-01").stdout.strip().splitlines()[-1])
     assert made_up == {
         "simulated": True, "failing": 0, "name": "[simulated]", "ok": False, "tags": [], "info": {}, "r": 0
     }  # fmt: skip
     for task, fields in (("T-02", {"severity": "[simulated]", "count": 0}), ("T-03", {"verdict": False})):
-        answer = cli(tmp_path, "output", task).stdout
+        answer = cli_in_process(tmp_path, "output", task).stdout
         assert "[simulated]" in answer and json.loads(answer.strip().splitlines()[-1]) == {"simulated": True, **fields}
     result = (tmp_path / ".orchestrator" / "results" / "agent-04-result.md").read_text(encoding="utf-8")
     assert "simulated: true" in result and '"pages": []' in result

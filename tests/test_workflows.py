@@ -258,7 +258,7 @@ def test_a_bypassed_branch_settles_and_the_plan_is_a_fixed_point(tmp_path: Path,
     assert (tmp_path / "announced.txt").exists()
     seen = statuses(tmp_path)
     assert seen["T-03"] == ("bypassed", "condition false: T-01.n > 0 (T-01 completed, T-01.n = 0)")
-    shown = json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]
+    shown = json.loads(cli_in_process(tmp_path, "status", "--json").stdout)["tasks"]
     assert [t["out_of_date"] for t in shown] == [None] * 5
     cause = next(t["cause"] for t in shown if t["id"] == "T-03")
     assert cause == {"kind": "condition", "condition": "T-01.n > 0", "seen": "T-01 completed, T-01.n = 0"}
@@ -270,7 +270,7 @@ def test_a_bypassed_branch_settles_and_the_plan_is_a_fixed_point(tmp_path: Path,
         assert "task_started" not in kinds and "approval_requested" not in kinds, kinds
         assert not {"task_bypassed", "task_skipped", "task_completed"} & set(kinds), kinds
         assert snapshot(tmp_path) == before  # (the published file's time too)
-    assert "out of date" not in cli(tmp_path, "status").stdout
+    assert "out of date" not in cli_in_process(tmp_path, "status").stdout
 
 
 def test_a_bypassed_branch_is_decided_again_once_what_its_condition_reads_changes(tmp_path: Path) -> None:
@@ -279,7 +279,7 @@ def test_a_bypassed_branch_is_decided_again_once_what_its_condition_reads_change
     path = write(tmp_path, *(row.replace("{gate}", "") for row in BRANCHES))
     assert cli(tmp_path, "run").code == 0
     path.write_text(path.read_text(encoding="utf-8").replace('{"n": 0}', '{"n": 2}'), encoding="utf-8")
-    shown = {t["id"]: t for t in json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]}
+    shown = {t["id"]: t for t in json.loads(cli_in_process(tmp_path, "status", "--json").stdout)["tasks"]}
     assert shown["T-02"]["out_of_date"] == "upstream T-01 will run again"
     assert shown["T-04"]["out_of_date"] == "upstream T-02 will run again"
     again = cli(tmp_path, "run", "--json")
@@ -302,7 +302,7 @@ def test_retry_takes_up_what_stays_as_it_is_or_says_how(tmp_path: Path) -> None:
         "| T-04 | echo fallback | T-03 | T-03 failed | | |",
     )
     assert cli(tmp_path, "run").code == 0
-    shown = {t["id"]: t for t in json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]}
+    shown = {t["id"]: t for t in json.loads(cli_in_process(tmp_path, "status", "--json").stdout)["tasks"]}
     assert shown["T-02"]["settled"] is True and shown["T-03"]["settled"] is True
     refused = cli(tmp_path, "retry", "T-03")
     assert refused.code == 1 and "a fallback took it over" in refused.stderr and "run --rerun T-03" in refused.stderr
@@ -350,19 +350,21 @@ def test_a_gate_before_is_seen_between_runs_and_an_approval_is_told(tmp_path: Pa
     once approved, that it starts in the next run."""
     write(tmp_path, *(row.replace("{gate}", "before") for row in BRANCHES))
     assert cli(tmp_path, "run").code == 4
-    shown = json.loads(cli(tmp_path, "status", "--json").stdout)
+    shown = json.loads(cli_in_process(tmp_path, "status", "--json").stdout)
     assert shown["counts"]["awaiting_approval"] == 1 and shown["counts"]["waiting"] == 1
     publish = next(t for t in shown["tasks"] if t["id"] == "T-04")
     assert publish["status"] == "awaiting_approval" and publish["cause"] == {"kind": "held", "gate": "before"}
-    assert "✋ Awaiting approval" in cli(tmp_path, "status").stdout
-    listed = cli(tmp_path, "list", "--json")
+    assert "✋ Awaiting approval" in cli_in_process(tmp_path, "status").stdout
+    listed = cli_in_process(tmp_path, "list", "--json")
     assert {t["id"]: t["status"] for t in json.loads(listed.stdout)["tasks"]}["T-04"] == "awaiting_approval"
     assert cli(tmp_path, "approve", "T-04", env={"USER": "ann"}).code == 0
-    publish = next(t for t in json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"] if t["id"] == "T-04")
+    publish = next(
+        t for t in json.loads(cli_in_process(tmp_path, "status", "--json").stdout)["tasks"] if t["id"] == "T-04"
+    )
     assert publish["status"] == "pending"
     assert publish["cause"] == {"kind": "approved", "gate": "before", "by": "ann"}
     assert publish["reason"] == "approved by ann: starts in the next `orchestrator run`"
-    assert "approved by ann: starts in the next `orchestrator run`" in cli(tmp_path, "status").stdout
+    assert "approved by ann: starts in the next `orchestrator run`" in cli_in_process(tmp_path, "status").stdout
 
 
 def test_a_gate_decided_stays_decided_until_its_inputs_change(tmp_path: Path) -> None:
