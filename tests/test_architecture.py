@@ -19,7 +19,8 @@ PACKAGE = Path(orchestrator.__file__).parent
 
 # Lowest first. A module may import its own layer and those below it, never one above.
 LAYERS = ("base", "plan", "state", "git", "executors", "backends", "output", "run", "serve", "cli")
-BASE = {"vocabulary", "errors", "yamlio", "documents", "lazy", "printable"}  # orchestrator/<name>.py at the bottom
+# orchestrator/<name>.py at the bottom
+BASE = {"vocabulary", "errors", "yamlio", "documents", "lazy", "printable", "timing"}
 
 PUBLIC = {
     "orchestrator": [

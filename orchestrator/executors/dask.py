@@ -43,6 +43,7 @@ from typing import Any, ClassVar
 
 import anyio
 
+from orchestrator import timing
 from orchestrator.errors import ClusterError, GitError
 from orchestrator.executors import luggage, placement, remote
 from orchestrator.executors.base import Executor, Launch, Leftover, LineCallback, ProcessRun, StartCallback
@@ -61,20 +62,16 @@ from orchestrator.plan.settings import format_duration
 Client = Any  # distributed.Client (only partly typed): used through ``_distributed()``
 
 SCHEDULER_VARIABLE = "ORCHESTRATOR_DASK_SCHEDULER"  # the scheduler's address when neither option nor setting gives it
-CONNECT_TIMEOUT = 10.0  # seconds a scheduler has to answer
-_POLL = 0.25  # seconds between two looks at an attempt's output queue
-_FIRST_POLL = 0.5  # before the first: a worker sends no batch sooner (``remote._BATCH``) unless it is big
 _POLL_LIMIT = 30.0  # seconds a look may take (a poll under way is finished, not cut: a batch taken would be lost)
-_TELL_EVERY = 10.0
 
 
 class DaskExecutor(Executor):
     name: ClassVar[str] = "dask"
     runs_here: ClassVar[bool] = False
 
-    def __init__(self, scheduler: str, *, timeout: float = CONNECT_TIMEOUT, shared: bool = True) -> None:
+    def __init__(self, scheduler: str, *, timeout: float | None = None, shared: bool = True) -> None:
         self.scheduler = scheduler
-        self.timeout = timeout
+        self.timeout = timing.current().dask_timeout if timeout is None else timeout
         self.shared = shared  # whether the workers see the project at its path (else: ``luggage``)
         self._client: Client | None = None
         self._declared: set[str] | None = None  # the resources some worker declares
@@ -275,7 +272,7 @@ class DaskExecutor(Executor):
             seen.update(await self.stop(list(keys), grace))
         with anyio.move_on_after(grace + self.timeout + 5) as waited:  # (a worker that stops answering: it is gone)
             while await _in_flight(client, list(keys)):
-                await anyio.sleep(0.1)
+                await anyio.sleep(timing.current().cluster_stop_poll)
         if not waited.cancelled_caught:  # none of them runs or will: their claims are done with
             await _forget_claims(client, list(keys), self.timeout)
         return sorted({keys[key] for key in seen})
@@ -283,6 +280,7 @@ class DaskExecutor(Executor):
     async def _waited(self, client: Client, keys: Mapping[str, str], tell: Callable[[str], None] | None) -> set[str]:
         """Wait until none of ``keys`` runs on a worker (``--wait-orphans``); the keys that did."""
         seen: set[str] = set()
+        clock = timing.current()
         began = last = anyio.current_time()
         while True:
             still = await _in_flight(client, list(keys), running_only=True)
@@ -290,15 +288,17 @@ class DaskExecutor(Executor):
             if not still:
                 return seen
             now = anyio.current_time()
-            if tell is not None and (now == began or now - last >= _TELL_EVERY):
+            if tell is not None and (now == began or now - last >= clock.tell_every):
                 last = now
                 names = ", ".join(sorted({keys[key] for key in still}))
                 tell(f"⏳ waiting for what a dead runner's attempts still run on the cluster: {names} (--wait-orphans)")
-            await anyio.sleep(0.5)
+            await anyio.sleep(clock.cluster_orphan_poll)
 
 
-async def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Client:
-    """A client of the scheduler at ``address`` on the running event loop, or ``ClusterError``."""
+async def connect(address: str, timeout: float | None = None) -> Client:
+    """A client of the scheduler at ``address`` on the running event loop, or ``ClusterError``;
+    ``timeout``: seconds it has to answer (``timing.dask_timeout`` when None)."""
+    timeout = timing.current().dask_timeout if timeout is None else timeout
     _distributed()  # (imported first: it sets its loggers' levels as it loads)
     quiet()
     try:
@@ -421,8 +421,9 @@ async def _in_flight(client: Client, keys: list[str], *, running_only: bool = Fa
 async def _awaited(
     future: Any, poll: Callable[[], Any], take: Callable[[Any], None], watch: Callable[[], Awaitable[str | None]]
 ) -> tuple[remote.Ended | None, str | None, str | None]:
-    """Wait for the attempt's future, taking its output every ``_POLL`` seconds meanwhile (the
-    first look after ``_FIRST_POLL``: an attempt that ends sooner costs no round trip for it): (how
+    """Wait for the attempt's future, taking its output every ``timing.cluster_poll`` seconds
+    meanwhile (the first look after ``timing.cluster_first_poll``, as a worker sends no batch sooner
+    unless it is big: an attempt that ends sooner costs no round trip for it): (how
     it ended, why its worker was lost, what failed on the worker). A look under way when the
     future ends is finished first: cut, what it took off the queue would be lost. ``watch``
     returns why no worker can run it, once that has lasted (``placement.stranded``): then the
@@ -434,10 +435,11 @@ async def _awaited(
     async with anyio.create_task_group() as pumps:
 
         async def pump() -> None:
-            delay = _FIRST_POLL
+            clock = timing.current()
+            delay = clock.cluster_first_poll
             while True:
                 await anyio.sleep(delay)
-                delay = _POLL
+                delay = clock.cluster_poll
                 got = None
                 with anyio.move_on_after(_POLL_LIMIT, shield=True):
                     try:

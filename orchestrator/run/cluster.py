@@ -23,11 +23,11 @@ from typing import Any
 
 import anyio
 
-from orchestrator import __version__, backends
+from orchestrator import __version__, backends, timing
 from orchestrator.backends.probe import Cli, Installation, probe
 from orchestrator.errors import ClusterError, UsageError
 from orchestrator.executors.base import Executor
-from orchestrator.executors.dask import CONNECT_TIMEOUT, SCHEDULER_VARIABLE, DaskExecutor, connect, workers_of
+from orchestrator.executors.dask import SCHEDULER_VARIABLE, DaskExecutor, connect, workers_of
 from orchestrator.plan.model import Plan
 from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import format_duration
@@ -65,21 +65,24 @@ def scheduler_address(option: str | None, setting: str | None = None) -> str:
 
 def cluster_executor(option: str | None, setting: str | None = None, *, shared: bool = True) -> DaskExecutor:
     """The executor of ``--executor dask``; ``$ORCHESTRATOR_DASK_TIMEOUT``: the seconds its
-    scheduler has to answer (default 10); ``shared``: the plan's ``shared_filesystem``."""
+    scheduler has to answer (default ``timing.dask_timeout``, 10); ``shared``: the plan's
+    ``shared_filesystem``."""
     text = os.environ.get(TIMEOUT_VARIABLE, "")
     try:
-        timeout = float(text) if text else CONNECT_TIMEOUT
+        timeout = float(text) if text else timing.current().dask_timeout
     except ValueError:
         raise UsageError(f"${TIMEOUT_VARIABLE}: '{text}' is not a number of seconds") from None
     return DaskExecutor(scheduler_address(option, setting), timeout=timeout, shared=shared)
 
 
 async def inspect(
-    address: str, clis: Sequence[Cli], timeout: float = CONNECT_TIMEOUT, directories: Sequence[str] = ()
+    address: str, clis: Sequence[Cli], timeout: float | None = None, directories: Sequence[str] = ()
 ) -> list[Worker]:
     """The cluster's workers, and on each the CLIs ``clis`` as it has them, the orchestrator's
     version and which of ``directories`` it cannot see (``ClusterError``: the scheduler did not
-    answer); a scheduler with no worker yet is given ``timeout`` for one to join."""
+    answer); a scheduler with no worker yet is given ``timeout`` (``timing.dask_timeout`` when
+    None) for one to join."""
+    timeout = timing.current().dask_timeout if timeout is None else timeout
     client = await connect(address, timeout)
     try:
         found = await workers_of(client)
@@ -258,7 +261,7 @@ def checked(workspace: Workspace, options: RunOptions, executor: Executor) -> No
 def survey(
     address: str,
     needed: Sequence[str],
-    timeout: float = CONNECT_TIMEOUT,
+    timeout: float | None = None,
     asked: Mapping[tuple[str, str, float], list[str]] | None = None,
     *,
     directories: Sequence[str] = (),

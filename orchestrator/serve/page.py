@@ -18,6 +18,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from orchestrator import timing
 from orchestrator.errors import OrchestratorError
 from orchestrator.run.requests import Kind, request
 from orchestrator.serve.api import refusal
@@ -26,7 +27,6 @@ from orchestrator.serve.tailer import Tailer
 from orchestrator.state.workspace import Workspace
 
 STATIC = Path(__file__).parent / "static"
-PING = 15.0  # seconds of silence after which the stream sends a comment, so proxies keep it open
 # What the page's buttons do: each is what the CLI command of its name does, through the same
 # function (``run.requests.request``; ``run.decisions.decide`` for a gate's approve and reject).
 ACTIONS: dict[str, str] = {"cancel": "cancel", "retry": "retry", "approve": "approve", "reject": "reject"}
@@ -146,7 +146,8 @@ def _act(workspace: Workspace, task_id: str, kind: str, reason: str | None = Non
 
 async def _stream(tailer: Tailer, stopping: Callable[[], bool]) -> AsyncIterator[str]:
     """One browser's stream: the latest state, then every message as it comes. Wakes at least
-    once a second to notice that the server is stopping; a comment after ``PING`` quiet seconds."""
+    every ``timing.stream_wake`` seconds to notice that the server is stopping; a comment after
+    ``timing.ping`` quiet seconds."""
     receive = tailer.subscribe()
     with receive:
         # The server's clock as the stream opens: the page's clocks tick from it (the state's own
@@ -154,16 +155,17 @@ async def _stream(tailer: Tailer, stopping: Callable[[], bool]) -> AsyncIterator
         clock = json.dumps({"now": datetime.now().astimezone().isoformat(timespec="milliseconds")})
         yield f"retry: 1000\n\nevent: clock\ndata: {clock}\n\n" + tailer.latest.encode()
         quiet = 0.0
+        wake = timing.current().stream_wake
         while not stopping():
             message: Any = None
-            with anyio.move_on_after(1.0):
+            with anyio.move_on_after(wake):
                 try:
                     message = await receive.receive()
                 except anyio.EndOfStream:
                     return
             if message is None:
-                quiet += 1.0
-                if quiet >= PING:
+                quiet += wake
+                if quiet >= timing.current().ping:
                     quiet = 0.0
                     yield ": ping\n\n"
                 continue
