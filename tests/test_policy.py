@@ -213,8 +213,35 @@ def test_a_rate_limit_halves_what_was_in_flight_once_a_round_then_gives_slots_ba
         gaps.append(window.ramp_at)
         admission.tick(window.ramp_at)
     steps = [round(b - a, 6) for a, b in itertools.pairwise(gaps)]
-    assert steps == [RAMP_INTERVAL * n for n in range(3, 8)] and window.cap == 8  # one slot each interval x window
+    # One slot each interval x window; the slots back to 4 and past it, where the last burst came
+    # after one at 8, twice as slow; past 4 with no 429, the ceiling is forgotten.
+    assert steps == [RAMP_INTERVAL * n for n in (6, 8, 5, 6, 7)] and window.cap == 8, steps
     assert now == 102.0 + 2 * RAMP_INTERVAL
+
+
+def test_bursts_in_a_row_at_the_same_window_make_the_slot_back_to_it_wait_ever_longer() -> None:
+    """W7 with claude's retries off: the API's limit sat just above one attempt at a time, and
+    the window went back to 2 every 5 s, each time for a 429 (0.55 refusals a completed task).
+    Each burst in a row at the same window doubles the wait for the slot back to it (8x at most);
+    one that comes higher up, or a window past it with no 429, starts afresh."""
+    window = Window(limit=8)
+    assert window.limited(0.0, retry_after=1.0, started=0.0, flight=2) and window.cap == 1
+    waits = []
+    now = 0.0
+    for _ in range(5):  # back to 2, refused there again
+        assert window.ramp_at is not None
+        waits.append(window.ramp_at - now)
+        now = window.ramp_at
+        window.tick(now)
+        assert window.cap == 2
+        now += 0.5
+        assert window.limited(now, retry_after=1.0, started=now - 0.1, flight=2) and window.cap == 1
+    assert waits == [RAMP_INTERVAL, 2 * RAMP_INTERVAL, 4 * RAMP_INTERVAL, 8 * RAMP_INTERVAL, 8 * RAMP_INTERVAL]
+    # Past the ceiling with no 429: forgotten, one slot each interval x window again.
+    window.tick(window.ramp_at or 0.0)
+    now = window.ramp_at or 0.0
+    window.tick(now)
+    assert window.cap == 3 and window.ceiling == 0 and window.ramp_at == now + 3 * RAMP_INTERVAL
 
 
 def test_a_window_is_cut_to_half_what_was_in_flight_not_half_itself() -> None:

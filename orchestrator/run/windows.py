@@ -13,6 +13,11 @@
     ramp     from ``RAMP_INTERVAL`` after the last 429 (or its retry-after, if longer), one slot
              given back each ``RAMP_INTERVAL`` x the window without a 429 (a larger window is
              probed more slowly: each slot more is one more chance of a 429), up to the limit
+    ceiling  the window a 429 burst came at is remembered; a slot that takes the window back to
+             it waits twice as long for each time in a row a burst came at it or below
+             (``BACKOFF_CAP`` times at most), as TCP's CUBIC lingers near the window that lost
+             last: where the API's limit sits just above a window, probing it again every few
+             seconds only buys 429s. Once the window is past the ceiling without a 429, it is forgotten
 
 Pure: fed plain values, reading no clock (the times are the loop's monotonic clock).
 """
@@ -25,6 +30,7 @@ RAMP_INTERVAL = 5.0  # seconds: a burst of 429s within it is one cut; one slot g
 DECREASE = 0.5  # the window is multiplied by it on a 429 burst
 UNKNOWN_WAIT = 1.0  # seconds: the floor after a 429 whose retry-after the agent did not say
 UNKNOWN_WAIT_CAP = 30.0
+BACKOFF_CAP = 8  # the slowest a slot back to the ceiling comes: 8 x its interval
 
 
 @dataclass(slots=True)
@@ -36,6 +42,8 @@ class Window:
     last_cut: float | None = None
     cuts: int = 0  # 429 bursts seen (the window was cut that many times)
     streak: int = 0  # rounds cut in a row, no slot given back between (doubles ``UNKNOWN_WAIT``)
+    ceiling: int = 0  # the window the last 429 burst came at (0: none, or passed since)
+    misses: int = 0  # bursts in a row at or below ``ceiling``: the slot back to it waits 2**misses longer
 
     def __post_init__(self) -> None:
         self.cap = self.cap or self.limit
@@ -46,14 +54,17 @@ class Window:
         True when it cut the window."""
         cut = self.last_cut is None or (started is None or started >= self.last_cut)
         if cut:
-            self.cap = max(1, int(min(self.cap, flight or self.cap) * DECREASE))
+            level = min(self.cap, flight or self.cap)  # the window the burst came at
+            self.misses = self.misses + 1 if self.ceiling and level <= self.ceiling else 0
+            self.ceiling = level
+            self.cap = max(1, int(level * DECREASE))
             self.cuts += 1
             self.streak += 1
             self.last_cut = now
         if retry_after <= 0:  # (not said: the least the API asks, longer each round in a row)
             retry_after = min(UNKNOWN_WAIT_CAP, UNKNOWN_WAIT * 2 ** max(0, self.streak - 1))
         self.hold_until = max(self.hold_until, now + retry_after)
-        later = now + max(retry_after, RAMP_INTERVAL * self.cap)  # (a new cut starts the ramp afresh)
+        later = now + max(retry_after, self._interval())  # (a new cut starts the ramp afresh)
         self.ramp_at = later if cut else max(self.ramp_at or 0.0, later)
         return cut
 
@@ -62,7 +73,15 @@ class Window:
         if self.ramp_at is not None and now >= self.ramp_at:
             self.cap = min(self.limit, self.cap + 1)
             self.streak = 0
-            self.ramp_at = None if self.cap >= self.limit else now + RAMP_INTERVAL * self.cap
+            if self.ceiling and self.cap > self.ceiling:  # past where it lost, and no 429: forgotten
+                self.ceiling = self.misses = 0
+            self.ramp_at = None if self.cap >= self.limit else now + self._interval()
+
+    def _interval(self) -> float:
+        """How long until the next slot is given back: ``RAMP_INTERVAL`` x the window, longer when
+        that slot takes the window back to its ceiling after bursts in a row there."""
+        slower = 2 ** min(self.misses, BACKOFF_CAP.bit_length() - 1) if self.cap + 1 >= self.ceiling > 0 else 1
+        return RAMP_INTERVAL * self.cap * slower
 
     def room(self, running: int, now: float) -> bool:
         """Whether one more attempt may start at ``now`` with ``running`` in flight."""
