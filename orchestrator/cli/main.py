@@ -18,9 +18,8 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from orchestrator import __version__
-from orchestrator.cli.output import emit_json, warn
 from orchestrator.errors import OrchestratorError, PlanError, UsageError, workspace_error_from
+from orchestrator.version import __version__
 from orchestrator.vocabulary import ExitCode, counted
 
 
@@ -96,6 +95,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     words = _json_after_command(list(sys.argv[1:] if argv is None else argv))
+    if words[:1] == ["--version"]:  # (as argparse prints it, without importing a command to build the parser)
+        sys.stdout.write(f"orchestrator {__version__}\n")
+        return ExitCode.OK
     if words[:1] == ["__complete"]:  # what a completion script asks at each Tab (cli.completion)
         from orchestrator.cli.completion import complete
 
@@ -123,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _report_error(error, getattr(args, "json", False))
         return error.exit_code
     except KeyboardInterrupt:
+        from orchestrator.cli.output import warn
+
         warn("interrupted")
         return ExitCode.INTERRUPTED
 
@@ -168,6 +172,8 @@ def _observed() -> bool:
 
 
 def _report_error(exc: OrchestratorError, as_json: bool) -> None:
+    from orchestrator.cli.output import emit_json, warn
+
     problems = exc.problems if isinstance(exc, PlanError) else []
     if as_json:
         emit_json(

@@ -31,12 +31,12 @@ from mcp.server import Server, ServerRequestContext
 from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 
-from orchestrator import __version__
 from orchestrator.cli import invoke
 from orchestrator.cli.output import find_workspace
 from orchestrator.documents import open_regular
 from orchestrator.errors import OrchestratorError
 from orchestrator.state.workspace import Workspace
+from orchestrator.version import __version__
 
 NAME = "orchestrator"
 RESOURCE_LIMIT = 1024 * 1024  # bytes of a resource read at most

@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from orchestrator import __version__
 from orchestrator.plan.targets import Target
+from orchestrator.version import __version__
 
 RETRY_DELAYS = (0.5, 1.0, 2.0)
 REQUEST_TIMEOUT = 5.0
