@@ -27,6 +27,7 @@ BASE = {
     "lazy",
     "printable",
     "version",
+    "paths",
 }  # orchestrator/<name>.py at the bottom
 
 PUBLIC = {

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 from orchestrator import lazy
 
 if TYPE_CHECKING:
+    from orchestrator.paths import PLAN_FILE
     from orchestrator.plan.identity import Book
-    from orchestrator.plan.model import PLAN_FILE, Plan, Task
+    from orchestrator.plan.model import Plan, Task
     from orchestrator.plan.parser import parse_plan, read_plan
     from orchestrator.plan.settings import Settings
 
@@ -21,7 +22,7 @@ __getattr__ = lazy.exports(
     __name__,
     {
         "Book": "orchestrator.plan.identity",
-        "PLAN_FILE": "orchestrator.plan.model",
+        "PLAN_FILE": "orchestrator.paths",
         "Plan": "orchestrator.plan.model",
         "Task": "orchestrator.plan.model",
         "parse_plan": "orchestrator.plan.parser",

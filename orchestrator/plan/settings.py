@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import re
 import shlex
@@ -415,6 +414,8 @@ def parse_setting(name: str, value: object) -> Any:
 
 def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
     """``" (did you mean 'x'?)"`` or ``""``."""
+    import difflib
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
