@@ -79,6 +79,7 @@ from benchlib import (
     xargs_tool,
 )
 from cluster import section_of as cluster_section_of
+from commands import section_of as commands_section_of
 from learned import section_of as learned_section_of
 from makespan import DagResult, render_dag, run_dag, w2_dag, w3_dag
 from memory import PlanRow, memory_targets, render_memory, run_memory
@@ -326,6 +327,7 @@ class Suite:
     kept_cluster: str | None = None  # W9's section (bench/cluster.py), kept as it is
     kept_learned: str | None = None  # W6s's section (bench/learned.py), kept as it is
     kept_startup: str | None = None  # W10's section (bench/agent_startup.py), kept as it is
+    kept_commands: str | None = None  # issue 52's start-up section (bench/commands.py), kept as it is
     crashed: list[str] = field(default_factory=list)
 
     def targets(self) -> list[Target]:
@@ -415,6 +417,8 @@ def render(suite: Suite) -> str:
         parts += ["", suite.kept_cluster]
     if suite.kept_startup:  # W10, written by bench/agent_startup.py
         parts += ["", suite.kept_startup]
+    if suite.kept_commands:  # issue 52's start-up and loop commands, written by bench/commands.py
+        parts += ["", suite.kept_commands]
     return "\n".join(parts) + "\n"
 
 
@@ -454,6 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     suite.kept_cluster = cluster_section_of(output)
     suite.kept_learned = learned_section_of(output)
     suite.kept_startup = startup_section_of(output)
+    suite.kept_commands = commands_section_of(output)
     smoke = args.smoke
     ours = orchestrator_tool(env.orchestrator)
     floor, floor_bash = floor_tools(env.python)

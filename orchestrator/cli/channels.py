@@ -39,8 +39,12 @@ def _told(kind: Kind, entry: context.Entry, run: str | None, task: str | None) -
     ``--help`` among them, does not build every kind's)."""
     from orchestrator.state.events.runs import Discovered, Shared, Synced
 
-    record = {Kind.SHARE: Shared, Kind.DISCOVER: Discovered, Kind.SYNC: Synced}[kind]
-    return record(time=entry.time, run=run, task=task, text=entry.text, author=entry.author or None)
+    records: dict[Kind, type[Shared | Discovered | Synced]] = {
+        Kind.SHARE: Shared,
+        Kind.DISCOVER: Discovered,
+        Kind.SYNC: Synced,
+    }
+    return records[kind](time=entry.time, run=run, task=task, text=entry.text, author=entry.author or None)
 
 
 def _text(given: str) -> str:
