@@ -129,25 +129,33 @@ def longest_chain(dependencies: Mapping[str, Sequence[str]], order: Mapping[str,
     graph (a test holds the two equal). Walked on the rows, without a graph: ``validate`` needs no
     other, and importing networkx cost it a third of its time at 1,000 tasks. ``dependencies`` is
     a validated plan's (ids of its rows, no cycles); ``order`` each row's position."""
-    waiting = {node: len(set(deps)) for node, deps in dependencies.items()}
+    once: dict[str, list[str]] = {}  # each task's dependencies, each once, as its row lists them
     dependents: dict[str, list[str]] = {node: [] for node in dependencies}
     for node, deps in dependencies.items():
-        for dep in dict.fromkeys(deps):
+        once[node] = list(dict.fromkeys(deps)) if len(deps) > 1 else list(deps)
+        for dep in once[node]:
             dependents[dep].append(node)
+    waiting = {node: len(deps) for node, deps in once.items()}
     ready = [(order[node], node) for node, count in waiting.items() if count == 0]
     heapq.heapify(ready)
     best: dict[str, tuple[int, str]] = {}  # each task: (tasks before it on its longest chain, the one before)
     while ready:
         _, node = heapq.heappop(ready)
-        links = [(best[dep][0] + 1, dep) for dep in dict.fromkeys(dependencies[node])]
-        best[node] = max(links, key=lambda link: link[0]) if links else (0, node)
+        length, link = 0, node
+        for dep in once[node]:  # the first of the longest
+            if best[dep][0] + 1 > length:
+                length, link = best[dep][0] + 1, dep
+        best[node] = (length, link)
         for child in dependents[node]:
             waiting[child] -= 1
             if waiting[child] == 0:
                 heapq.heappush(ready, (order[child], child))
     if not best:
         return []
-    end = max(best, key=lambda node: best[node][0])
+    end, longest = "", -1
+    for node, (length, _) in best.items():  # the first to end one, in the order they were placed
+        if length > longest:
+            end, longest = node, length
     chain = [end]
     while best[chain[-1]][1] != chain[-1]:
         chain.append(best[chain[-1]][1])
