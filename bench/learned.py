@@ -141,8 +141,8 @@ def _remaining(dag: AgentDag, took: dict[str, float]) -> dict[str, float]:
         for need in task.deps:
             after[need].append(task.id)
     found: dict[str, float] = {}
-    for task in reversed(list(dag.tasks)):
-        found[task] = took[task] + max((found[a] for a in after[task]), default=0.0)
+    for name in reversed(list(dag.tasks)):
+        found[name] = took[name] + max((found[a] for a in after[name]), default=0.0)
     return found
 
 

@@ -79,6 +79,7 @@ from benchlib import (
     xargs_tool,
 )
 from cluster import section_of as cluster_section_of
+from commands import section_of as commands_section_of
 from learned import section_of as learned_section_of
 from makespan import DagResult, render_dag, run_dag, w2_dag, w3_dag
 from memory import PlanRow, memory_targets, render_memory, run_memory
@@ -328,6 +329,7 @@ class Suite:
     kept_learned: str | None = None  # W6s's section (bench/learned.py), kept as it is
     kept_startup: str | None = None  # W10's section (bench/agent_startup.py), kept as it is
     kept_suite: str | None = None  # the test suite's wall (bench/suite_wall.py), kept as it is
+    kept_commands: str | None = None  # issue 52's start-up section (bench/commands.py), kept as it is
     crashed: list[str] = field(default_factory=list)
 
     def targets(self) -> list[Target]:
@@ -419,6 +421,8 @@ def render(suite: Suite) -> str:
         parts += ["", suite.kept_startup]
     if suite.kept_suite:  # the test suite, written by bench/suite_wall.py
         parts += ["", suite.kept_suite]
+    if suite.kept_commands:  # issue 52's start-up and loop commands, written by bench/commands.py
+        parts += ["", suite.kept_commands]
     return "\n".join(parts) + "\n"
 
 
@@ -459,6 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     suite.kept_learned = learned_section_of(output)
     suite.kept_startup = startup_section_of(output)
     suite.kept_suite = suite_section_of(output)
+    suite.kept_commands = commands_section_of(output)
     smoke = args.smoke
     ours = orchestrator_tool(env.orchestrator)
     floor, floor_bash = floor_tools(env.python)

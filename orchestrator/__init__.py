@@ -2,35 +2,35 @@
 
 The public API: load a plan and look at its tasks, run it (``Runner``), the executors
 a run can use, the words of its outcomes, and the errors it can raise. Everything else is
-internal; docs/ARCHITECTURE.md says where it lives. The names that start a run are imported when
-first used: a command that only reads a plan should not pay for anyio.
+internal; docs/ARCHITECTURE.md says where it lives. Every name but ``__version__`` is imported
+when first used (PEP 562): importing the package, as every command does before it runs, costs
+nothing beyond what that command needs (``--version`` needs no plan, ``status`` no anyio).
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from typing import TYPE_CHECKING
 
 from orchestrator import lazy
-from orchestrator.errors import (
-    AgentCallError,
-    BackendUnavailableError,
-    LockedError,
-    OrchestratorError,
-    PlanError,
-    Problem,
-    UsageError,
-    WorkspaceError,
-)
-from orchestrator.plan import Plan, Task, parse_plan
-from orchestrator.plan.settings import Settings
-from orchestrator.state.workspace import Workspace, load_plan
-from orchestrator.vocabulary import ErrorClass, ExitCode, TaskStatus
+from orchestrator.version import __version__
 
 if TYPE_CHECKING:
+    from orchestrator.errors import (
+        AgentCallError,
+        BackendUnavailableError,
+        LockedError,
+        OrchestratorError,
+        PlanError,
+        Problem,
+        UsageError,
+        WorkspaceError,
+    )
     from orchestrator.executors import Executor, FakeExecutor, LocalExecutor
+    from orchestrator.plan import Plan, Task, parse_plan
+    from orchestrator.plan.settings import Settings
     from orchestrator.run import Runner, RunOptions, RunSummary
+    from orchestrator.state.workspace import Workspace, load_plan
+    from orchestrator.vocabulary import ErrorClass, ExitCode, TaskStatus
 
 __all__ = [
     "AgentCallError",
@@ -62,6 +62,23 @@ __all__ = [
 __getattr__ = lazy.exports(
     __name__,
     {
+        "AgentCallError": "orchestrator.errors",
+        "BackendUnavailableError": "orchestrator.errors",
+        "LockedError": "orchestrator.errors",
+        "OrchestratorError": "orchestrator.errors",
+        "PlanError": "orchestrator.errors",
+        "Problem": "orchestrator.errors",
+        "UsageError": "orchestrator.errors",
+        "WorkspaceError": "orchestrator.errors",
+        "ErrorClass": "orchestrator.vocabulary",
+        "ExitCode": "orchestrator.vocabulary",
+        "TaskStatus": "orchestrator.vocabulary",
+        "Plan": "orchestrator.plan",
+        "Task": "orchestrator.plan",
+        "parse_plan": "orchestrator.plan",
+        "Settings": "orchestrator.plan.settings",
+        "Workspace": "orchestrator.state.workspace",
+        "load_plan": "orchestrator.state.workspace",
         "Executor": "orchestrator.executors",
         "FakeExecutor": "orchestrator.executors",
         "LocalExecutor": "orchestrator.executors",

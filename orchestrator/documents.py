@@ -9,7 +9,6 @@ the split). Nothing here writes: ``state.store`` does, atomically.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import stat
 from collections.abc import Mapping
@@ -30,6 +29,8 @@ def last_line_starting(data: bytes, prefix: bytes) -> int | None:
 
 
 def sha256(text: str) -> str:
+    import hashlib  # (OpenSSL's, loaded when a digest is first taken: most commands take none)
+
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

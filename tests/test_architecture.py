@@ -20,7 +20,7 @@ PACKAGE = Path(orchestrator.__file__).parent
 # Lowest first. A module may import its own layer and those below it, never one above.
 LAYERS = ("base", "plan", "state", "git", "executors", "backends", "output", "run", "serve", "cli")
 # orchestrator/<name>.py at the bottom
-BASE = {"vocabulary", "errors", "yamlio", "documents", "lazy", "printable", "timing"}
+BASE = {"vocabulary", "errors", "yamlio", "documents", "lazy", "printable", "timing", "version", "paths"}
 
 PUBLIC = {
     "orchestrator": [
@@ -144,6 +144,32 @@ def test_imports_only_go_down_the_layers() -> None:
             if other is not None and LAYERS.index(other) > LAYERS.index(own):
                 wrong.append(f"{name} ({own}) imports {target} ({other})")
     assert wrong == []
+
+
+def test_no_module_imports_the_package_face() -> None:
+    """``orchestrator/__init__.py`` sits above every layer: a module that took a name from it (as
+    run/ and output/ once took ``__version__``) pointed an arrow back up (issue 51)."""
+    wrong: list[str] = []
+    for name, path in modules().items():
+        if layer(name) is None:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "orchestrator":
+                wrong += [
+                    f"{name}: from orchestrator import {a.name}"
+                    for a in node.names
+                    if f"orchestrator.{a.name}" not in modules()
+                ]
+    assert wrong == []
+
+
+def test_the_version_is_the_distributions() -> None:
+    import tomllib
+
+    from orchestrator.version import __version__
+
+    config = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    assert orchestrator.__version__ == __version__ == config["project"]["version"]
 
 
 def test_no_import_cycles() -> None:

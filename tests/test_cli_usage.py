@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from runner_helpers import Spec, cli, cli_in_process, write_plan
 
-from orchestrator.cli.commands import COMMAND_MODULES, HOME, build_parser
+from orchestrator.cli.commands import COMMAND_MODULES, COMMANDS, HOME, BadArguments, build_parser
+from orchestrator.cli.main import main
 
 
 @pytest.mark.parametrize(
@@ -78,6 +79,33 @@ def test_a_command_line_that_names_a_command_builds_the_same_parser_for_it() -> 
         assert list(action.choices) == list(COMMAND_MODULES[HOME[name]]), name
         assert action.choices[name].format_help() == sub.format_help(), name
     assert set(build_parser("sttaus")._actions[-1].choices) == set(whole)  # type: ignore[arg-type]
+
+
+def test_a_command_line_that_names_no_command_lists_each_as_its_module_registers_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--help``, no command at all or a mistyped one: the parser of ``COMMANDS``' names and lines
+    alone (no command's module imported) prints what the whole parser prints, each line the one
+    the command's module gives it."""
+    whole = build_parser()
+    action = next(a for a in whole._actions if isinstance(a, argparse._SubParsersAction))
+    assert {a.dest: a.help for a in action._choices_actions} == {
+        name: line for commands in COMMANDS.values() for name, line in commands.items()
+    }
+    listing = build_parser(listing=True)
+    assert listing.format_help() == whole.format_help() and listing.format_usage() == whole.format_usage()
+    for words in ([], ["sttaus"], ["--json"], ["-x", "y"]):  # the same usage and the same error
+        said = []
+        for parser in (whole, listing):
+            with pytest.raises(BadArguments) as bad:
+                parser.parse_args(words)
+            said.append((bad.value.usage, bad.value.message))
+        assert said[0] == said[1], words
+    for words in (["--help"], ["-h"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(words)
+        assert exit_.value.code == 0
+        assert capsys.readouterr().out == whole.format_help()
 
 
 def test_plan_takes_the_workspace_as_its_first_argument_like_every_command() -> None:

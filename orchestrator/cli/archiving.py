@@ -19,14 +19,16 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, looks_like_workspace, warn
 from orchestrator.errors import PlanError, UsageError, shown
-from orchestrator.plan.model import Plan
-from orchestrator.state.status import TaskView
-from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode, TaskStatus, counted
+
+if TYPE_CHECKING:
+    from orchestrator.plan.model import Plan
+    from orchestrator.state.status import TaskView
+    from orchestrator.state.workspace import Workspace
 
 _NOT_DONE = {
     TaskStatus.RUNNING: "is running: archive it once it has finished",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from orchestrator.cli.output import (
     Commands,
@@ -19,20 +20,31 @@ from orchestrator.cli.output import (
 from orchestrator.errors import UsageError
 from orchestrator.state import context, events
 from orchestrator.state.context import Kind
-from orchestrator.state.events.runs import Discovered, Shared, Synced
 from orchestrator.state.workspace import Workspace, from_here
 from orchestrator.vocabulary import ExitCode
+
+if TYPE_CHECKING:
+    from orchestrator.state.events.runs import Discovered, Shared, Synced
 
 TASK_VARIABLE = "ORCHESTRATOR_TASK_ID"
 AGENT_VARIABLE = "ORCHESTRATOR_AGENT"  # who writes: a task's agent id inside it, a name given outside
 
-# What each kind is called in events.jsonl, and in the line the command prints.
-_EVENTS: dict[Kind, type[Shared | Discovered | Synced]] = {
-    Kind.SHARE: Shared,
-    Kind.DISCOVER: Discovered,
-    Kind.SYNC: Synced,
-}
+# The kinds events.jsonl is told of (each by its record, ``_told``), and the line the command prints.
+_EVENTS = frozenset({Kind.SHARE, Kind.DISCOVER, Kind.SYNC})
 _DONE = {Kind.SHARE: "Shared", Kind.NOTE: "Noted", Kind.DISCOVER: "Discovered", Kind.SYNC: "Synced"}
+
+
+def _told(kind: Kind, entry: context.Entry, run: str | None, task: str | None) -> Shared | Discovered | Synced:
+    """The event of ``entry``: its record imported as it is written (a command that writes none,
+    ``--help`` among them, does not build every kind's)."""
+    from orchestrator.state.events.runs import Discovered, Shared, Synced
+
+    records: dict[Kind, type[Shared | Discovered | Synced]] = {
+        Kind.SHARE: Shared,
+        Kind.DISCOVER: Discovered,
+        Kind.SYNC: Synced,
+    }
+    return records[kind](time=entry.time, run=run, task=task, text=entry.text, author=entry.author or None)
 
 
 def _text(given: str) -> str:
@@ -63,8 +75,7 @@ def _record(workspace: Workspace, kind: Kind, task: str | None, text: str, args:
     run = None
     if kind in _EVENTS:  # a note is the task's own: its text stays out of the run's record
         run = context.running_run(workspace.events_file)
-        told = _EVENTS[kind](time=entry.time, run=run, task=task, text=entry.text, author=entry.author or None)
-        events.append(workspace.events_file, [told])
+        events.append(workspace.events_file, [_told(kind, entry, run, task)])
     where = from_here(context.channel_file(workspace, kind, task))  # (a task may call it from anywhere)
     if args.json:
         emit_json({"ok": True, **entry.as_json(), "file": where, "run": run})

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from orchestrator.cli.output import Commands, add_command, emit_json
 from orchestrator.errors import OrchestratorError
-from orchestrator.state.health import Finding
-from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import DEFAULT_DIR, Workspace, from_here
 from orchestrator.vocabulary import ExitCode
+
+if TYPE_CHECKING:
+    from orchestrator.state.health import Finding
+    from orchestrator.state.status import TaskView
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -46,6 +49,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def _deadlines(workspace: Workspace, views: list[TaskView] | None) -> list[Finding]:
     """A deadline the estimates say will be missed, or was: a person should know (``run.deadlines``)."""
     from orchestrator.run.deadlines import RUN, deadline_line, workspace_verdicts
+    from orchestrator.state.health import Finding
 
     if views is None:  # (a plan that does not load now: nothing to judge)
         return []

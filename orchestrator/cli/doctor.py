@@ -7,9 +7,9 @@ import contextlib
 import platform
 from typing import Any
 
-from orchestrator import __version__
 from orchestrator.cli.output import Commands, add_command, emit_json
 from orchestrator.state.workspace import Workspace
+from orchestrator.version import __version__
 from orchestrator.vocabulary import ExitCode, counted, listed
 
 

@@ -16,13 +16,15 @@ import argparse
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.cli import words
 from orchestrator.cli.output import captured, find_workspace
 from orchestrator.errors import OrchestratorError, PlanError, UsageError
-from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode
+
+if TYPE_CHECKING:
+    from orchestrator.state.workspace import Workspace
 
 #: The commands another program calls this way: what an agent uses to run a queue.
 COMMANDS = (

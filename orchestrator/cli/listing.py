@@ -18,15 +18,17 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.cli import words
 from orchestrator.cli.output import Commands, add_command, add_directory, emit_json
 from orchestrator.errors import UsageError
-from orchestrator.plan.model import Task
 from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode, TaskStatus, status_words, statuses_named
+
+if TYPE_CHECKING:
+    from orchestrator.plan.model import Task
 
 FORMATS = ("table", "simple", "ids", "json")
 

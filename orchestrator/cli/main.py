@@ -17,20 +17,23 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from orchestrator import timing
-from orchestrator.cli.commands import BadArguments, build_parser
-from orchestrator.cli.output import emit_json, warn
+from orchestrator.cli.commands import HOME, BadArguments, build_parser
 from orchestrator.errors import OrchestratorError, PlanError, UsageError, workspace_error_from
+from orchestrator.version import __version__
 from orchestrator.vocabulary import ExitCode, counted
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     words = _json_after_command(list(sys.argv[1:] if argv is None else argv))
+    if words[:1] == ["--version"]:  # (as argparse prints it, without importing a command to build the parser)
+        sys.stdout.write(f"orchestrator {__version__}\n")
+        return ExitCode.OK
     if words[:1] == ["__complete"]:  # what a completion script asks at each Tab (cli.completion)
         from orchestrator.cli.completion import complete
 
         return complete(words[1:])
-    parser = build_parser(words[0] if words and not words[0].startswith("-") else None)
+    command = words[0] if words and not words[0].startswith("-") else None
+    parser = build_parser(command, listing=not any(word in HOME for word in words))
     try:
         args = parser.parse_args(words)
     except BadArguments as exc:
@@ -40,6 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _report_error(UsageError(exc.message), as_json)
         return ExitCode.USAGE
     try:
+        from orchestrator import timing
+
         timing.current()  # a bad $ORCHESTRATOR_TIMING is one line before the command starts anything
         return int(args.handler(args))
     except OrchestratorError as exc:
@@ -54,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _report_error(error, getattr(args, "json", False))
         return error.exit_code
     except KeyboardInterrupt:
+        from orchestrator.cli.output import warn
+
         warn("interrupted")
         return ExitCode.INTERRUPTED
 
@@ -99,6 +106,8 @@ def _observed() -> bool:
 
 
 def _report_error(exc: OrchestratorError, as_json: bool) -> None:
+    from orchestrator.cli.output import emit_json, warn
+
     problems = exc.problems if isinstance(exc, PlanError) else []
     if as_json:
         emit_json(

@@ -23,7 +23,7 @@ import sys
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import mcp_types as types
@@ -31,12 +31,14 @@ from mcp.server import Server, ServerRequestContext
 from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 
-from orchestrator import __version__
 from orchestrator.cli import invoke
 from orchestrator.cli.output import find_workspace
 from orchestrator.documents import open_regular
 from orchestrator.errors import OrchestratorError
-from orchestrator.state.workspace import Workspace
+from orchestrator.version import __version__
+
+if TYPE_CHECKING:
+    from orchestrator.state.workspace import Workspace
 
 NAME = "orchestrator"
 RESOURCE_LIMIT = 1024 * 1024  # bytes of a resource read at most

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from orchestrator.errors import OrchestratorError, shown
 from orchestrator.plan.cells import release_command
-from orchestrator.plan.model import Plan
-from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import counted
+
+if TYPE_CHECKING:
+    from orchestrator.plan.model import Plan
+    from orchestrator.state.workspace import Workspace
 
 
 def own_columns(plan: Plan) -> list[str]:

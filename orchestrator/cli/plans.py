@@ -19,7 +19,6 @@ from orchestrator.cli.output import (
     warn,
 )
 from orchestrator.errors import OrchestratorError, PlanError, Problem, UsageError, WorkspaceError, shown
-from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.params import as_json, shown_values
 from orchestrator.printable import visible
 from orchestrator.state.workspace import Workspace, from_here
@@ -27,6 +26,7 @@ from orchestrator.vocabulary import ExitCode, TaskStatus, counted, ordinal
 
 if TYPE_CHECKING:
     from orchestrator.output.sections import Rendered
+    from orchestrator.plan.model import Plan, Task
 
 
 def without_gc_pauses(handler: Handler) -> Handler:
@@ -64,7 +64,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if not more:
             raise
         raise PlanError([*exc.problems, *more]) from None
-    path = longest_chain(plan.graph, plan.order)
+    path = longest_chain({task.id: task.dependencies for task in plan.tasks.values()}, plan.order)
     depth = len(path)  # every task weighs 1, so the heaviest chain has one task in each layer
     notices: list[str] = []
     check_plan(plan, workspace, notices=notices, base=True)  # (as run checks it before it begins)

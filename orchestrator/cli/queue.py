@@ -18,7 +18,7 @@ import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator import timing
 from orchestrator.cli import words
@@ -26,13 +26,14 @@ from orchestrator.cli.output import Commands, add_command, emit_json, find_works
 from orchestrator.errors import PlanError, Problem, UsageError, shown
 from orchestrator.plan.cells import NO_COMMAND
 from orchestrator.plan.markdown import split_lines
-from orchestrator.plan.model import Plan
-from orchestrator.run.requests import Kind, request, run_or_lock, wait_for
 from orchestrator.state import events
-from orchestrator.state.events.tasks import TaskAdded
 from orchestrator.state.lock import WorkspaceLock, posix_locks
-from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode
+
+if TYPE_CHECKING:  # (run/requests is imported where a command asks a run: `--help` and `list` need it not)
+    from orchestrator.plan.model import Plan
+    from orchestrator.run.requests import Kind
+    from orchestrator.state.workspace import Workspace
 
 
 def split_words(words: list[str], usage: str, *, at_most: int = 2) -> tuple[Workspace, list[str]]:
@@ -256,6 +257,8 @@ def add_row(
     # row from its start or takes it once it follows the plan cannot be told from here. So the
     # row is written once a run goes on (it follows the plan from its run_started: it takes the
     # row, and says so), or with none, holding the lock that a run starting must take first.
+    from orchestrator.run.requests import run_or_lock
+
     found = run_or_lock(workspace, timing.current().answer_wait + plan.settings.kill_grace)
     live = None if isinstance(found, WorkspaceLock) else found
     try:
@@ -265,6 +268,8 @@ def add_row(
                 written(added[0])
         task_id = added[0]
         if live is None:
+            from orchestrator.state.events.tasks import TaskAdded
+
             added_event = TaskAdded(task=task_id, name=args.name or "", after=tuple(new.after))
             events.append(workspace.events_file, [added_event])
     finally:
@@ -275,6 +280,8 @@ def add_row(
 
 def taken_by(workspace: Workspace, live: events.Event | None, task_id: str) -> events.Event | None:
     """The ``task_added`` of the run ``live`` for ``task_id``, waited for up to 5 s."""
+    from orchestrator.run.requests import wait_for
+
     return wait_for(workspace, live, lambda e: e["event"] == "task_added" and e.get("task") == task_id)
 
 
@@ -350,6 +357,8 @@ def _request(args: argparse.Namespace, kind: Kind) -> int:
     workspace, (wanted,) = split_words(args.words, f"orchestrator {kind} [DIR] TASK")
     plan = workspace.load_plan()
     task = plan.tasks[task_id_in(plan, wanted)]
+    from orchestrator.run.requests import request
+
     answer = request(workspace, plan, task, kind, getattr(args, "reason", None))
     for note in answer.notes:
         warn(note)

@@ -18,7 +18,7 @@ from orchestrator.cli.output import (
     warn,
 )
 from orchestrator.errors import OrchestratorError, UsageError
-from orchestrator.state import cache, store
+from orchestrator.state import store
 from orchestrator.state.lock import WorkspaceLock, replacing_plan
 from orchestrator.state.workspace import DEFAULT_DIR, Workspace, from_here
 from orchestrator.vocabulary import ExitCode, TaskStatus, counted
@@ -173,6 +173,8 @@ def cmd_reset(args: argparse.Namespace) -> int:
         # What a dead runner's attempt of these left is not taken up either (kept from its log, its
         # session continued): they run afresh.
         journals.forget(workspace.journal_file, chosen_ids)
+        from orchestrator.state import cache
+
         cache.forget(workspace, chosen_ids)  # nor is a result the cache keeps: reset runs them for real
         try:
             update_plan_file(plan, workspace, current_views(plan, workspace))

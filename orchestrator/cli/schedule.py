@@ -14,13 +14,16 @@ import functools
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestrator.cli.output import Commands, Handler, add_command, add_params, emit_json, given_params, warn
 from orchestrator.errors import LockedError, OrchestratorError, UsageError
-from orchestrator.plan.model import Plan
 from orchestrator.plan.times import iso
 from orchestrator.state.workspace import DEFAULT_DIR, Workspace, from_here
 from orchestrator.vocabulary import ExitCode
+
+if TYPE_CHECKING:
+    from orchestrator.plan.model import Plan
 
 _JSON = "print one JSON object instead of text"
 

@@ -22,16 +22,17 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator import timing
 from orchestrator.cli import queue
 from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, warn
 from orchestrator.errors import UsageError
 from orchestrator.state import events
-from orchestrator.state.events.tasks import TaskSpawned
-from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode, TaskStatus
+
+if TYPE_CHECKING:
+    from orchestrator.state.workspace import Workspace
 
 USAGE = 'orchestrator spawn [DIR] "<prompt>"'
 
@@ -121,6 +122,8 @@ def _spawned(args: argparse.Namespace, workspace: Workspace, added: queue.Added,
     task_id, live = added.id, added.live
     joined = queue.taken_by(workspace, live, task_id) is not None
     run = live["run"] if joined and live else None
+    from orchestrator.state.events.tasks import TaskSpawned
+
     events.append(
         workspace.events_file,
         [TaskSpawned(run=run, task=task_id, labels=tuple(_labels(args)), detach=bool(args.detach))],

@@ -8,13 +8,15 @@ import functools
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.cli.output import Commands, add_command, add_directory, emit_json
 from orchestrator.errors import PlanError, UsageError, shown
-from orchestrator.plan.model import Plan
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode
+
+if TYPE_CHECKING:
+    from orchestrator.plan.model import Plan
 
 
 def cmd_export(args: argparse.Namespace) -> int:

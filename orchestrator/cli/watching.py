@@ -10,23 +10,22 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator import timing
 from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, looks_like_workspace
 from orchestrator.errors import UsageError
-from orchestrator.output.lines import describe
-from orchestrator.output.views import simulated_mark
-from orchestrator.plan.model import Task
 from orchestrator.plan.settings import format_duration
 from orchestrator.printable import visible
 from orchestrator.state import events
-from orchestrator.state.events.runs import Notice
 from orchestrator.state.history import attempts_of
 from orchestrator.state.history import seconds as _seconds
 from orchestrator.state.procs import pid_alive
-from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode
+
+if TYPE_CHECKING:
+    from orchestrator.plan.model import Task
+    from orchestrator.state.workspace import Workspace
 
 _ENDS = {"task_completed", "task_failed", "task_retrying", "task_interrupted", "task_cancelled"}
 OUTPUT_LINE_LIMIT = 2000  # characters of one output line that `watch --output` shows
@@ -35,6 +34,8 @@ OUTPUT_LINE_LIMIT = 2000  # characters of one output line that `watch --output` 
 def _line(event: events.Event, workspace: Workspace) -> str:
     """How ``watch`` shows an event: as ``run`` does, or its kind and words for one it does not know
     (what agents share, discover, sync)."""
+    from orchestrator.output.lines import describe  # (imported as `watch` shows a line: `--help` needs it not)
+
     try:
         shown = describe(event, workspace.root, estimates=True)
     except (KeyError, TypeError, ValueError, AttributeError):
@@ -77,6 +78,8 @@ class _Tail:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
+    from orchestrator.state.events.runs import Notice
+
     workspace = find_workspace(args.directory)
     path = workspace.events_file
     start = events.last_run_start(path)
@@ -227,6 +230,8 @@ def _labelled(workspace: Workspace, every: list[events.Event], wanted: list[str]
 
 
 def cmd_history(args: argparse.Namespace) -> int:
+    from orchestrator.output.views import simulated_mark
+
     words = list(args.words)
     if len(words) > 2:
         raise UsageError("too many arguments: orchestrator history [DIR] [TASK]")

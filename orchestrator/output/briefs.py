@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from orchestrator import __version__, documents
+from orchestrator import documents
 from orchestrator.documents import compose, parse
 from orchestrator.errors import WorkspaceError
 from orchestrator.output.templates import Templates
@@ -26,6 +26,7 @@ from orchestrator.state import store
 from orchestrator.state.identity import book_outdated, write_book
 from orchestrator.state.store import set_aside
 from orchestrator.state.workspace import Workspace
+from orchestrator.version import __version__
 
 BRIEF_TEMPLATE = "agent_task.md.j2"
 

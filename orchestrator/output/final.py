@@ -14,7 +14,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator import __version__
 from orchestrator.documents import read_body, sha256
 from orchestrator.output.markup import as_code_block, demote_headings, output_form, quoted_in
 from orchestrator.output.templates import Renders, Templates
@@ -31,6 +30,7 @@ from orchestrator.state import synthesis as spent
 from orchestrator.state.causes import CauseKind
 from orchestrator.state.status import TaskView, collect, counts
 from orchestrator.state.workspace import Workspace
+from orchestrator.version import __version__
 from orchestrator.vocabulary import TaskStatus, counted
 
 TASK_HEADING = 3  # final_output.md's "### T-01 ..." above each output: its headings go below

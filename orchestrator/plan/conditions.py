@@ -20,12 +20,11 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import TemplateError, TemplateSyntaxError
-from jinja2.environment import TemplateExpression
-
-from orchestrator.plan.expressions import MAX_CHARS, Refused, UnknownName, compile_tree, parse
+if TYPE_CHECKING:  # (jinja2 and the sandbox are imported when a condition is first read or evaluated)
+    from jinja2 import TemplateSyntaxError
+    from jinja2.environment import TemplateExpression
 
 # What ``T-01 <word>`` asks of T-01's outcome; ``succeeded`` and ``success`` mean completed.
 OUTCOMES = {
@@ -86,6 +85,8 @@ class Condition:
         (``T-01 failed or T-01.count > 2`` holds when T-01 failed). A field it needs that is not
         there is a ``ConditionError`` (``NotDone`` when its task did not complete): never a false
         condition."""
+        from jinja2 import TemplateError
+
         try:
             value = _compiled(self.expression)(**{_OUTCOME: dict(outcomes), _FIELDS: dict(outputs)})
             holds = bool(value)  # (a field it reads as a whole, missing: StrictUndefined raises here)
@@ -136,6 +137,10 @@ def seen_in(reason: str | None, text: str | None) -> str | None:
 def compile_condition(text: str, ids: Iterable[str], depends_on: Iterable[str] = ()) -> Condition:
     """``text`` read as a condition on the tasks of ``ids`` (the plan's); ``ConditionError`` names
     what is wrong: a syntax error, a name that is no task, a task it does not depend on."""
+    from jinja2 import TemplateSyntaxError
+
+    from orchestrator.plan.expressions import MAX_CHARS, Refused, UnknownName
+
     if len(text) > MAX_CHARS:
         raise ConditionError(f"the condition is {len(text)} characters long (at most {MAX_CHARS}): split the task")
     known = sorted(set(ids), key=len, reverse=True)
@@ -271,6 +276,8 @@ def shape_problem(declared: Iterable[tuple[str, str]], fields: Mapping[str, Any]
 @lru_cache(maxsize=256)
 def _compiled(expression: str) -> TemplateExpression:
     """``expression`` checked (``expressions.parse``: the language, its bounds) and compiled."""
+    from orchestrator.plan.expressions import compile_tree, parse
+
     return compile_tree(parse(expression, _NAMES))
 
 

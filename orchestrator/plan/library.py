@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.errors import UsageError
-from orchestrator.plan.model import PLAN_FILE
+from orchestrator.paths import PLAN_FILE
 
 BUNDLED = Path(__file__).parent.parent / "library"
 VARIABLE = "ORCHESTRATOR_TEMPLATES"

@@ -10,11 +10,13 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import lru_cache
-
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
+from typing import TYPE_CHECKING
 
 from orchestrator.yamlio import load_flat, safe_load
+
+if TYPE_CHECKING:  # (markdown-it is imported when a document is first parsed: `_parser`)
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
 
 
 @lru_cache(maxsize=1)
@@ -22,6 +24,8 @@ def _parser() -> MarkdownIt:
     # Inline parsing is switched off: we only need block structure and the raw text of each block,
     # and skipping it makes a 10,000-row table several times cheaper to read.
     # Tables are read by ``tables_in`` from their paragraphs, for the same reason.
+    from markdown_it import MarkdownIt
+
     return MarkdownIt("commonmark", {"html": True}).disable(["inline", "text_join"])
 
 

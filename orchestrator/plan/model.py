@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import Problem
+from orchestrator.paths import PLAN_FILE as PLAN_FILE  # (the plan's file name, exported with the plan)
 from orchestrator.plan import graph as graphs
 from orchestrator.plan.deadlines import Deadline
 from orchestrator.plan.identity import Book
@@ -15,7 +16,6 @@ from orchestrator.plan.settings import Settings, access_settings
 from orchestrator.plan.tasktypes import BUILT_IN, TaskType
 from orchestrator.plan.values import DEFAULT_PRIORITY as DEFAULT_PRIORITY
 
-PLAN_FILE = "master_plan.md"
 # The bytes a plan may have outside the status blocks the tool writes into it: past it, a command
 # on the plan could outgrow MEMORY_RULE. Measured with bench/memory.py on plans of 1,000 tasks with
 # long Task Details and an emoji (then the plan's text takes 4 bytes a character in memory, as

@@ -19,6 +19,9 @@ what it is given (no call, no ``*``, no ``join``: nothing a delivery can make ta
 grow); a value rendered is at most ``VALUE_LIMIT`` characters. A bad setting is a ``ValueError``
 whose message the frontmatter's reader puts on the key's line; a delivery a parameter cannot be
 read from is a ``TriggerError``.
+
+jinja2 is imported when a parameter is first checked or rendered (``_jinja``): a plan without
+``triggers``, as ``status`` and ``list`` read most, does not pay for it.
 """
 
 from __future__ import annotations
@@ -26,10 +29,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import StrictUndefined, TemplateError, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+if TYPE_CHECKING:
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 GITHUB = "github"
 TEMPLATE_LIMIT = 500  # characters of one parameter's expression
@@ -38,24 +42,24 @@ FILTERS = frozenset(
     {"default", "d", "lower", "upper", "trim", "string", "int", "length", "first", "last", "truncate", "tojson"}
 )
 TESTS = frozenset({"defined", "undefined", "none", "string", "number", "mapping", "sequence"})
-_ALLOWED = (
-    nodes.Template,
-    nodes.Output,
-    nodes.TemplateData,
-    nodes.Name,
-    nodes.Getattr,
-    nodes.Getitem,
-    nodes.Const,
-    nodes.Concat,
-    nodes.CondExpr,
-    nodes.Compare,
-    nodes.Operand,
-    nodes.And,
-    nodes.Or,
-    nodes.Not,
-    nodes.Filter,
-    nodes.Test,
-    nodes.Keyword,
+_ALLOWED = (  # the jinja2 nodes a parameter may be built of
+    "Template",
+    "Output",
+    "TemplateData",
+    "Name",
+    "Getattr",
+    "Getitem",
+    "Const",
+    "Concat",
+    "CondExpr",
+    "Compare",
+    "Operand",
+    "And",
+    "Or",
+    "Not",
+    "Filter",
+    "Test",
+    "Keyword",
 )
 _WORD = re.compile(r"^[a-z][a-z0-9_]*$")
 _HEADER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
@@ -91,7 +95,14 @@ class Triggers:
     hooks: dict[str, Hook] = field(default_factory=dict)
 
 
-_environment = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+@cache
+def _jinja() -> tuple[ImmutableSandboxedEnvironment, tuple[type, ...]]:
+    """The sandbox parameters are rendered in, and the node classes of ``_ALLOWED``."""
+    from jinja2 import StrictUndefined, nodes
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    allowed = tuple(getattr(nodes, name) for name in _ALLOWED)
+    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False), allowed
 
 
 def _expression(name: str, text: object) -> str:
@@ -101,12 +112,15 @@ def _expression(name: str, text: object) -> str:
     text = str(text)
     if len(text) > TEMPLATE_LIMIT:
         raise ValueError(f"params.{name}: {len(text)} characters, at most {TEMPLATE_LIMIT}")
+    from jinja2 import TemplateError, nodes
+
+    environment, allowed = _jinja()
     try:
-        tree = _environment.parse(text)
+        tree = environment.parse(text)
     except TemplateError as exc:
         raise ValueError(f"params.{name}: {exc.message}") from None
     for node in tree.find_all(nodes.Node):
-        if not isinstance(node, _ALLOWED):
+        if not isinstance(node, allowed):
             raise ValueError(
                 f"params.{name}: {type(node).__name__.lower()} is not allowed here — use an expression of the "
                 "event: {{ event.a.b }}, ~, a if b else c, filters " + ", ".join(sorted(FILTERS))
@@ -198,10 +212,13 @@ def parse_triggers(value: object) -> Triggers:
 
 def render(params: Mapping[str, str], event: Any) -> dict[str, str]:
     """Each parameter's value, read from the delivery ``event``; ``TriggerError`` when one cannot be."""
+    from jinja2 import TemplateError
+
+    environment, _ = _jinja()
     values: dict[str, str] = {}
     for name, text in params.items():
         try:
-            value = _environment.from_string(text).render(event=event)
+            value = environment.from_string(text).render(event=event)
         except (TemplateError, TypeError, ValueError, OverflowError) as exc:
             raise TriggerError(f"the parameter {name} ({text}) cannot be read from this delivery: {exc}") from None
         if len(value) > VALUE_LIMIT:

@@ -10,7 +10,6 @@ readers are plan/'s own, not for outside it.)
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 import shlex
@@ -292,6 +291,8 @@ def _branch(value: object) -> str:
 
 def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
     """``" (did you mean 'x'?)"`` or ``""``."""
+    import difflib
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 

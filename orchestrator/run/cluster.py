@@ -23,7 +23,7 @@ from typing import Any
 
 import anyio
 
-from orchestrator import __version__, backends, timing
+from orchestrator import backends, timing
 from orchestrator.backends.probe import Cli, Installation, probe
 from orchestrator.errors import ClusterError, UsageError
 from orchestrator.executors.base import Executor
@@ -33,6 +33,7 @@ from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import format_duration
 from orchestrator.run.prepare import RunOptions, load_checked
 from orchestrator.state.workspace import Workspace
+from orchestrator.version import __version__
 from orchestrator.vocabulary import listed
 
 TIMEOUT_VARIABLE = "ORCHESTRATOR_DASK_TIMEOUT"

@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from orchestrator import __version__, timing
+from orchestrator import timing
 from orchestrator.plan.targets import Target
+from orchestrator.version import __version__
 
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 

@@ -14,7 +14,6 @@ heaviest remaining chain of estimates and the remaining work spread over ``max_p
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -42,8 +41,16 @@ class Estimate:
     source: str  # "history", "task", "kind", "plan" or "default"
 
 
+def _middle(values: list[float]) -> float:
+    """The median of ``values``: ``statistics`` imported when a run's history gives one (``status``
+    of a plan never run needs it not)."""
+    import statistics
+
+    return statistics.median(values)
+
+
 def _median(values: list[float] | None) -> float | None:
-    return statistics.median(values) if values else None
+    return _middle(values) if values else None
 
 
 def learn(
@@ -87,19 +94,19 @@ def learn(
     by_kind: dict[str, list[float]] = defaultdict(list)  # kind -> the median of each of its tasks
     kind_cost: dict[str, list[float]] = defaultdict(list)
     for (kind, _), durations in of_kind.items():
-        by_kind[kind].append(statistics.median(durations))
+        by_kind[kind].append(_middle(durations))
     for (kind, _), costs in kind_costs.items():
-        kind_cost[kind].append(statistics.median(costs))
+        kind_cost[kind].append(_middle(costs))
     briefs, given = briefs or {}, given or {}
     found: dict[str, Estimate] = {}
     for task, kind in kinds.items():
         own = (task, briefs.get(task)) if briefs.get(task) else None
         if own is not None and took.get(own):
-            guess = Estimate(statistics.median(took[own]), _median(cost.get(own)), "history")
+            guess = Estimate(_middle(took[own]), _median(cost.get(own)), "history")
         elif any_took.get(task):
-            guess = Estimate(statistics.median(any_took[task]), _median(any_cost.get(task)), "task")
+            guess = Estimate(_middle(any_took[task]), _median(any_cost.get(task)), "task")
         elif by_kind.get(kind):
-            guess = Estimate(statistics.median(by_kind[kind]), _median(kind_cost.get(kind)), "kind")
+            guess = Estimate(_middle(by_kind[kind]), _median(kind_cost.get(kind)), "kind")
         elif given.get(task):
             guess = Estimate(given[task], _median(kind_cost.get(kind)), "plan")
         else:

@@ -14,21 +14,21 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from orchestrator import timing
 from orchestrator.errors import NoAnswerError, PlanError
 from orchestrator.plan.model import Plan, Task
 from orchestrator.state import approvals, events
-from orchestrator.state.events.runs import CancelRequested, RetryRequested
-from orchestrator.state.events.tasks import TaskCancelled, TaskRequeued
 from orchestrator.state.journal import now_iso
 from orchestrator.state.lock import WorkspaceLock
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
+if TYPE_CHECKING:
+    from orchestrator.state.events.tasks import TaskCancelled, TaskRequeued
+
 Kind = Literal["cancel", "retry"]
-_ASKED: dict[Kind, type[CancelRequested | RetryRequested]] = {"cancel": CancelRequested, "retry": RetryRequested}
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,9 +164,13 @@ def _ask(
 ) -> Answer | None:
     """Ask the run going on, and wait for its answer; ``None`` when it ended without one. Not
     ``patient``: a run that goes on without an answer by then is left the request."""
+    from orchestrator.state.events.runs import CancelRequested, RetryRequested  # (as it asks: `add` needs neither)
+
     request_id = uuid.uuid4().hex[:12]
     offset = events.size(workspace.events_file)
-    asked = _ASKED[kind](run=live["run"], task=task.id, request=request_id, reason=reason)
+    asked = (CancelRequested if kind == "cancel" else RetryRequested)(
+        run=live["run"], task=task.id, request=request_id, reason=reason
+    )
     events.append(workspace.events_file, [asked])
     done = "task_cancelled" if kind == "cancel" else "task_requeued"
 
@@ -206,6 +210,7 @@ def _offline(
     from orchestrator.run.freshness import current_views
     from orchestrator.state import planfile, store
     from orchestrator.state.causes import Cause, CauseKind
+    from orchestrator.state.events.tasks import TaskCancelled, TaskRequeued
     from orchestrator.state.identity import book_outdated, write_book
     from orchestrator.state.results import ResultRecord, not_run_body, write_result
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from orchestrator import __version__
+from orchestrator.version import __version__
 
 TOKEN_HEADER = "X-Orchestrator-Token"
 ANY = {"type": "object", "additionalProperties": True}

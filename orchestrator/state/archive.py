@@ -22,13 +22,15 @@ from typing import TYPE_CHECKING
 from orchestrator.documents import read_regular
 from orchestrator.errors import WorkspaceError
 from orchestrator.plan.cells import clean, parse_priority, split_ids
-from orchestrator.plan.edit import TakenOut
 from orchestrator.plan.markdown import is_delimiter_row, split_row
 from orchestrator.plan.model import ArchivedTask, Task
 from orchestrator.state import store
 
 if TYPE_CHECKING:  # (types only: the workspace loads its plan with these, so they may not import it)
     from orchestrator.state.workspace import Workspace
+
+if TYPE_CHECKING:  # (plan/edit, which writes a table, is not needed to read an archive)
+    from orchestrator.plan.edit import TakenOut
 
 COLUMNS = (
     "Task ID",

@@ -25,7 +25,6 @@ from typing import Any
 
 from orchestrator.errors import UsageError
 from orchestrator.state import events, store
-from orchestrator.state.events.runs import CheckpointRestored, CheckpointSaved
 from orchestrator.state.workspace import Workspace
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -110,6 +109,8 @@ def save(workspace: Workspace, name: str, saved: str) -> Checkpoint:
     store.write_text(staging / MANIFEST, json.dumps(checkpoint.as_json(), indent=1) + "\n")  # last: it is whole
     os.rename(staging, final)
     store.fsync_directory(final.parent)
+    from orchestrator.state.events.runs import CheckpointSaved  # (here: `status` reads checkpoints, writes none)
+
     events.append(workspace.events_file, [CheckpointSaved(time=saved, name=name)])
     return checkpoint
 
@@ -119,6 +120,8 @@ def restore(workspace: Workspace, name: str, when: str, stamp: str) -> tuple[Che
     (a result or a brief written since) removed, once all that is replaced is kept as the checkpoint
     ``before-restore-<stamp>`` (``-2``, ``-3``... after it within the same second). The caller
     holds the workspace lock. Returns both checkpoints."""
+    from orchestrator.state.events.runs import CheckpointRestored
+
     check_name(name)
     checkpoint = find(workspace, name)
     if checkpoint is None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import ModuleType, TracebackType
 
 from orchestrator.errors import LockedError, UsageError
-from orchestrator.plan.model import PLAN_FILE
+from orchestrator.paths import PLAN_FILE
 from orchestrator.state import store
 from orchestrator.state.workspace import Workspace
 

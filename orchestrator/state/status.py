@@ -6,11 +6,10 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from orchestrator import documents
 from orchestrator.plan.graph import dependencies_first
-from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.times import spoken_in
 from orchestrator.state import approvals, journal
 from orchestrator.state.causes import GIVEN_UP, Cause, CauseKind, holds
@@ -18,8 +17,11 @@ from orchestrator.state.pause import paused
 from orchestrator.state.procs import pid_alive
 from orchestrator.state.results import ResultRecord, read_record
 from orchestrator.state.transitions import moved
-from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
+
+if TYPE_CHECKING:
+    from orchestrator.plan.model import Plan, Task
+    from orchestrator.state.workspace import Workspace
 
 
 @dataclass(slots=True)

@@ -6,9 +6,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestrator.errors import WorkspaceError, shown
-from orchestrator.plan.model import PLAN_FILE, Plan, Task
+from orchestrator.paths import PLAN_FILE
+
+if TYPE_CHECKING:  # (a workspace's paths need no plan read: `--help` builds its parser on them)
+    from orchestrator.plan.model import Plan, Task
 
 DEFAULT_DIR = ".orchestrator"
 

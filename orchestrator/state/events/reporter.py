@@ -14,53 +14,56 @@ for the JSONL writer). ``tell`` hands an event to its method. The terminal's lin
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from orchestrator.state.events.base import EventRecord
-from orchestrator.state.events.runs import (
-    ApproveRequested,
-    CancelRequested,
-    CheckpointRestored,
-    CheckpointSaved,
-    DeadlineAtRisk,
-    DeadlineMissed,
-    Discovered,
-    Notice,
-    PlanFile,
-    RejectRequested,
-    RequestRefused,
-    RetryRequested,
-    RunEstimate,
-    RunFinished,
-    RunPaused,
-    RunStarted,
-    RunWaiting,
-    Shared,
-    Synced,
-)
-from orchestrator.state.events.tasks import (
-    ApprovalGiven,
-    ApprovalNoted,
-    ApprovalRefused,
-    ApprovalRequested,
-    TaskAdded,
-    TaskBlocked,
-    TaskBypassed,
-    TaskCancelled,
-    TaskChanged,
-    TaskCompleted,
-    TaskFailed,
-    TaskFailover,
-    TaskInterrupted,
-    TaskRejected,
-    TaskReleased,
-    TaskRequeued,
-    TaskRetrying,
-    TaskSkipped,
-    TaskSpawned,
-    TaskStarted,
-    TaskStuck,
-)
+
+if TYPE_CHECKING:  # (the records are only named here: a reader of the log need not build them all)
+    from orchestrator.state.events.runs import (
+        ApproveRequested,
+        CancelRequested,
+        CheckpointRestored,
+        CheckpointSaved,
+        DeadlineAtRisk,
+        DeadlineMissed,
+        Discovered,
+        Notice,
+        PlanFile,
+        RejectRequested,
+        RequestRefused,
+        RetryRequested,
+        RunEstimate,
+        RunFinished,
+        RunPaused,
+        RunStarted,
+        RunWaiting,
+        Shared,
+        Synced,
+    )
+    from orchestrator.state.events.tasks import (
+        ApprovalGiven,
+        ApprovalNoted,
+        ApprovalRefused,
+        ApprovalRequested,
+        TaskAdded,
+        TaskBlocked,
+        TaskBypassed,
+        TaskCancelled,
+        TaskChanged,
+        TaskCompleted,
+        TaskFailed,
+        TaskFailover,
+        TaskInterrupted,
+        TaskRejected,
+        TaskReleased,
+        TaskRequeued,
+        TaskRetrying,
+        TaskSkipped,
+        TaskSpawned,
+        TaskStarted,
+        TaskStuck,
+    )
+
 
 R = TypeVar("R")
 
