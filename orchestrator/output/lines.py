@@ -51,6 +51,8 @@ from orchestrator.state.events.tasks import (
     TaskCompleted,
     TaskFailed,
     TaskFailover,
+    TaskHedged,
+    TaskHedgeWon,
     TaskInterrupted,
     TaskRejected,
     TaskReleased,
@@ -215,6 +217,19 @@ class Lines(EventReporter[str | None]):
 
     def task_failover(self, event: TaskFailover) -> str:
         return f"🔀 {event.task}: on {event.backend} instead of {event.fallback_from}: {event.reason}"
+
+    def task_hedged(self, event: TaskHedged) -> str:
+        return (
+            f"🐢 {event.task}{_agent(event.agent)} attempt {event.first} is straggling"
+            f" ({format_duration(event.after)}, past {event.why}): attempt {event.attempt} hedges it on {event.backend}"
+        )
+
+    def task_hedge_won(self, event: TaskHedgeWon) -> str:
+        which = "the hedge" if event.hedge else "the first"
+        return (
+            f"🏁 {event.task}{_agent(event.agent)} {which} (attempt {event.attempt}) completed first;"
+            f" attempt {event.lost} stopped, {format_duration(max(0.0, event.won_by))} behind"
+        )
 
     # --- the queue, changed while a run goes on ---------------------------------------------------
 

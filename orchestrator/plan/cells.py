@@ -61,6 +61,7 @@ COLUMN_ALIASES: dict[str, str] = {
     "permissions": "access",
     "command": "command",
     "isolation": "isolation",
+    "hedge": "hedge",
     "model": "model",
     "blocked": "blocked",
     "condition": "condition",

@@ -10,6 +10,7 @@ from typing import Any
 from orchestrator.errors import Problem
 from orchestrator.plan import graph as graphs
 from orchestrator.plan.deadlines import Deadline
+from orchestrator.plan.hedging import Hedge
 from orchestrator.plan.identity import Book
 from orchestrator.plan.settings import Settings, access_settings
 from orchestrator.plan.tasktypes import BUILT_IN, TaskType
@@ -49,6 +50,8 @@ class Task:
     deadline: Deadline | None = None  # a Deadline cell: when it should be done (``plan.deadlines``)
     estimate: float | None = None  # an Estimate cell: seconds a person expects it to take (``run.estimates``)
     retries: int | None = None
+    hedge: Hedge | None = None  # a Hedge cell (``plan.hedging``)
+    hedge_set: bool = False  # a Hedge cell was given (``off`` included): said on the task itself
     backend: str | None = None
     command: str | None = None  # a Command cell: what a shell task runs (it never runs its description)
     access: str | None = None  # an Access cell: "read" or "edit" (``settings.access_settings``)
@@ -175,6 +178,8 @@ class Plan:
             changes["timeout"] = task.timeout
         if task.retries is not None:
             changes["retries"] = task.retries
+        if task.hedge_set:
+            changes["hedge"] = task.hedge
         if task.backend:
             changes["backend"] = task.backend
         if task.isolation:

@@ -8,6 +8,8 @@ from typing import Any
 
 from orchestrator.plan.cells import NUMBER_RE, blocked_cell, code_cell
 from orchestrator.plan.conditions import parse_outputs
+from orchestrator.plan.hedging import HINT as HEDGE_HINT
+from orchestrator.plan.hedging import parse_hedge
 
 _NONE = {"", "-", "—", "none", "no"}
 
@@ -21,6 +23,12 @@ def more_cells(row: dict[str, str], fields: dict[str, Any]) -> list[tuple[str, s
             fields["retries"] = int(retries)
         else:
             problems.append((f"bad retries '{retries}'", "use a whole number from 0 up"))
+    hedge = row.get("hedge", "").strip()
+    if hedge and hedge not in {"-", "—", "default"}:
+        try:
+            fields["hedge"], fields["hedge_set"] = parse_hedge(hedge), True
+        except ValueError:
+            problems.append((f"bad Hedge cell '{hedge}'", HEDGE_HINT))
     condition = code_cell(row.get("condition", "")).strip()
     if condition.lower() not in _NONE:
         fields["condition"] = condition

@@ -84,13 +84,15 @@ FIELDS: dict[str, Callable[[object], Any]] = {
     "approval": _approval,
     "section": _section,
     "cache": lambda value: parse_setting("cache", value),
+    "hedge": lambda value: parse_setting("hedge", value),
 }
 # The fields that become the task's settings (the rest are its cells, or its brief's).
 SETTING_FIELDS = (
-    "backend", "model", "timeout", "retries", "isolation", "permission_mode", "tools", "allowed_tools", "cache"
+    "backend", "model", "timeout", "retries", "isolation", "permission_mode", "tools", "allowed_tools", "cache",
+    "hedge",
 )  # fmt: skip
 # What a change to does not change what the task does, so its result stays up to date (as for a row's cells).
-_NOT_SIGNED = ("description", "timeout", "retries", "priority", "approval", "cache")
+_NOT_SIGNED = ("description", "timeout", "retries", "priority", "approval", "cache", "hedge")
 
 
 @dataclass(frozen=True, slots=True)

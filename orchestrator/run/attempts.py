@@ -107,6 +107,24 @@ class Attempt:
 
 
 @dataclass(frozen=True, slots=True)
+class Raced:
+    """What a hedged attempt raced (``run/hedge.py``): the attempt stopped (``lost``: its number,
+    ``spent``: what it spent, counted in the task's), whether the hedge won, when it started
+    (``after``, seconds into the first) and how much longer the loser had run than the winner took."""
+
+    lost: int
+    spent: AgentResult
+    resumed: str | None  # the session the stopped attempt continued
+    hedge_won: bool
+    after: float
+    won_by: float
+
+    def frontmatter(self, winner: int) -> dict[str, object]:
+        return {"winner": winner, "lost": self.lost, "won": "hedge" if self.hedge_won else "first",
+                "after": round(self.after, 3), "won_by": round(self.won_by, 3)}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     attempt: Attempt
     run: ProcessRun
@@ -114,6 +132,7 @@ class Outcome:
     finished: float  # wall clock
     merged: str | None = None  # what the merge queue did with its branch (``run/merges``)
     added: tuple[str, ...] = ()  # tasks the merge queue added to the plan (a conflict's resolution)
+    raced: Raced | None = None  # a hedged task: the attempt this one beat (``run/hedge``)
 
 
 def build_launch(

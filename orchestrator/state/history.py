@@ -35,6 +35,8 @@ def attempts_of(all_events: list[events.Event]) -> list[dict[str, Any]]:
                        "backend": event.get("backend")}  # fmt: skip
             open_[(run, task)] = attempt
             found.append(attempt)
+        elif kind in ("task_hedged", "task_hedge_won"):
+            _hedge(event, open_, found)
         elif kind in _ENDS and (run, task) in open_:
             attempt = open_.pop((run, task))
             attempt["ended"] = event.get("time")
@@ -51,6 +53,29 @@ def attempts_of(all_events: list[events.Event]) -> list[dict[str, Any]]:
             attempt["outcome"] = "lost"
             attempt["reason"] = "its runner ended without saying how it ended (killed?)"
     return found
+
+
+def _hedge(event: events.Event, open_: dict[tuple[Any, str], dict[str, Any]], found: list[dict[str, Any]]) -> None:
+    """A hedge (``run/hedge``): its attempt, open beside the task's own until the race is decided;
+    then the one stopped ends (``hedge_lost``, what it spent), and the winner is the task's."""
+    run, task = event.get("run"), str(event.get("task", ""))
+    if event["event"] == "task_hedged":
+        first = open_.get((run, task))
+        hedge = {**(first or {}), "run": run, "task": task, "attempt": event.get("attempt"),
+                 "started": event.get("time"), "ended": None, "outcome": "running", "reason": None,
+                 "cost_usd": None, "backend": event.get("backend"), "log": None}  # fmt: skip
+        open_[(run, f"{task}+hedge")] = hedge
+        found.append(hedge)
+        return
+    hedge = open_.pop((run, f"{task}+hedge"), None)
+    first = open_.get((run, task))
+    if hedge is None or first is None:
+        return
+    lost, kept = (first, hedge) if event.get("hedge") else (hedge, first)
+    why = f"stopped: attempt {event.get('attempt')} completed first"
+    lost.update(ended=event.get("time"), outcome="hedge_lost", cost_usd=event.get("cost_usd"),
+                tokens=event.get("tokens"), reason=why)  # fmt: skip
+    open_[(run, task)] = kept
 
 
 def seconds(attempt: dict[str, Any]) -> float | None:

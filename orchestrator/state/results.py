@@ -64,6 +64,9 @@ class ResultRecord:
     commit: str | None = None
     diffstat: str | None = None
     merge: str | None = None
+    # A hedged task (``run/hedge.py``): which attempt won, which was stopped, when the hedge
+    # started (``after``, seconds into the first) and by how much the winner won (``won_by``).
+    hedged: Mapping[str, Any] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # keys a person or a newer version added
 
     @property
@@ -80,7 +83,7 @@ class ResultRecord:
                 continue
             if spec.name == "logs":
                 value = list(value)
-            elif spec.name == "tokens" and value is not None:
+            elif spec.name in ("tokens", "hedged") and value is not None:
                 value = dict(value)
             elif spec.name == "simulated":
                 value = value or None
@@ -138,6 +141,7 @@ class ResultRecord:
             commit=_text(data.get("commit")),
             diffstat=_text(data.get("diffstat")),
             merge=_text(data.get("merge")),
+            hedged=dict(data["hedged"]) if isinstance(data.get("hedged"), Mapping) else None,
             cause=Cause.from_mapping(data.get("cause")),
             extra={k: v for k, v in data.items() if k not in known},
         )

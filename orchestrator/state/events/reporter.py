@@ -51,6 +51,8 @@ from orchestrator.state.events.tasks import (
     TaskCompleted,
     TaskFailed,
     TaskFailover,
+    TaskHedged,
+    TaskHedgeWon,
     TaskInterrupted,
     TaskRejected,
     TaskReleased,
@@ -146,6 +148,12 @@ class EventReporter(Generic[R]):
         return self.any_event(event)
 
     def task_failover(self, event: TaskFailover) -> R:
+        return self.any_event(event)
+
+    def task_hedged(self, event: TaskHedged) -> R:
+        return self.any_event(event)
+
+    def task_hedge_won(self, event: TaskHedgeWon) -> R:
         return self.any_event(event)
 
     # --- the queue, changed while a run goes on ---------------------------------------------------
