@@ -225,11 +225,12 @@ class Lines(EventReporter[str | None]):
         )
 
     def task_hedge_won(self, event: TaskHedgeWon) -> str:
-        which = "the hedge" if event.hedge else "the first"
-        return (
-            f"🏁 {event.task}{_agent(event.agent)} {which} (attempt {event.attempt}) completed first;"
-            f" attempt {event.lost} stopped, {format_duration(max(0.0, event.won_by))} behind"
-        )
+        if event.hedge:
+            said = f"the hedge (attempt {event.attempt}) completed first; attempt {event.lost} stopped, unfinished"
+            said += f" though it had run {format_duration(max(0.0, event.won_by))} longer"
+        else:
+            said = f"attempt {event.attempt} completed first; its hedge (attempt {event.lost}) stopped"
+        return f"🏁 {event.task}{_agent(event.agent)} {said}"
 
     # --- the queue, changed while a run goes on ---------------------------------------------------
 

@@ -11,8 +11,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.plan.durations import NONE_WORDS, parse_duration, parse_retention, parse_size, shown_value
+from orchestrator.plan.durations import NONE_WORDS, parse_retention, shown_value
 from orchestrator.plan.durations import format_duration as format_duration  # (re-exported: read from here)
+from orchestrator.plan.durations import parse_duration as parse_duration
+from orchestrator.plan.durations import parse_size as parse_size
 from orchestrator.plan.hedging import Hedge, parse_hedge
 from orchestrator.plan.params import Param, parse_params
 from orchestrator.plan.targets import Target, parse_targets

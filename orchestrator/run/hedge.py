@@ -200,6 +200,7 @@ class Hedger:
                 return await self._decide(first, hedge, receive)
             finally:
                 self.admission.ended(_key(hedge.attempt))
+        return _gone(first)  # (a task group that swallowed what ended it)
 
     async def _lane(self, lane: _Lane, run: Callable[[], Awaitable[Outcome]], send: ObjectSendStream[_Lane]) -> None:
         async with send:
@@ -231,7 +232,7 @@ class Hedger:
         task = first.attempt.task
         tokens = sum(spent.tokens.values()) if spent.tokens else None
         self.emit(TaskHedgeWon(task=task.id, agent=task.agent, attempt=winner.attempt.number,
-                               lost=loser.attempt.number, hedge=winner is hedge, won_by=round(abs(won_by), 3),
+                               lost=loser.attempt.number, hedge=winner is hedge, won_by=round(won_by, 3),
                                cost_usd=spent.cost_usd, tokens=tokens))  # fmt: skip
         outcome = dataclasses.replace(winner.outcome, raced=raced)
         if winner is not hedge:
@@ -275,9 +276,10 @@ class Hedger:
         twin.started, twin.in_run, twin.estimate = time.time(), attempt.in_run, attempt.estimate
         self.journal.spawning(task.id, task.agent, number, self.launcher.executor.name, twin.fingerprint, twin.told,
                               twin.in_run)  # fmt: skip
-        after = twin.started - first.started
+        after, ws = twin.started - first.started, self.launcher.workspace
+        log = str(ws.log_stem(task, number).relative_to(ws.root))
         self.emit(TaskHedged(task=task.id, agent=task.agent, attempt=number, first=attempt.number, backend=backend,
-                             after=round(after, 3), bound=round(bound.seconds, 3), why=bound.why))  # fmt: skip
+                             after=round(after, 3), bound=round(bound.seconds, 3), why=bound.why, log=log))  # fmt: skip
         return _Lane(twin, anyio.CancelScope(), twin.started)
 
     async def _run_hedge(self, lane: _Lane) -> Outcome:

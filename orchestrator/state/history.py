@@ -63,13 +63,12 @@ def _hedge(event: events.Event, open_: dict[tuple[Any, str], dict[str, Any]], fo
         first = open_.get((run, task))
         hedge = {**(first or {}), "run": run, "task": task, "attempt": event.get("attempt"),
                  "started": event.get("time"), "ended": None, "outcome": "running", "reason": None,
-                 "cost_usd": None, "backend": event.get("backend"), "log": None}  # fmt: skip
+                 "cost_usd": None, "backend": event.get("backend"), "log": event.get("log")}  # fmt: skip
         open_[(run, f"{task}+hedge")] = hedge
         found.append(hedge)
         return
-    hedge = open_.pop((run, f"{task}+hedge"), None)
-    first = open_.get((run, task))
-    if hedge is None or first is None:
+    hedge, first = open_.pop((run, f"{task}+hedge"), {}), open_.get((run, task))
+    if not hedge or first is None:
         return
     lost, kept = (first, hedge) if event.get("hedge") else (hedge, first)
     why = f"stopped: attempt {event.get('attempt')} completed first"

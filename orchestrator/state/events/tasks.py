@@ -204,13 +204,15 @@ class TaskHedged(EventRecord):
     after: float
     bound: float
     why: str = field(metadata=added(""))
+    log: str | None = field(default=None, metadata=OPTIONAL)  # its logs' stem, as ``task_started``'s
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskHedgeWon(EventRecord):
     """Of a hedged task's two attempts, ``attempt`` completed first (``hedge``: the second one
     did) and ``lost`` was stopped; ``won_by``: how much longer the stopped one had run than the
-    winner took; ``cost_usd`` and ``tokens``: what the stopped one spent, counted in the task's."""
+    winner took (negative: less, a hedge stopped early); ``cost_usd`` and ``tokens``: what the
+    stopped one spent, counted in the task's."""
 
     event: ClassVar[EventKind] = EventKind.TASK_HEDGE_WON
     task: str
