@@ -2,7 +2,8 @@
 the p90 of its kind's learned durations, or a duration) gets a second attempt beside it, once a
 slot is free; the first of the two to complete wins, the other is stopped.
 
-    attempt starts ──▶ bound passed? ──▶ a slot free? ──▶ the hedge starts (a fallback backend
+    attempt starts ──▶ bound passed? ──▶ the next slot that frees (before the ready queue's: a
+        straggler holds up what comes after it) ──▶ the hedge starts (a fallback backend
         where the task lists one; its own worktree, a lane, for ``isolation: worktree``)
     first to complete ──▶ the other stopped (its process group killed), what it spent counted
         ├─ the first won:  the hedge's lane removed, its work never merged
@@ -55,7 +56,7 @@ from orchestrator.state.journal import Journal
 
 MIN_COHORT = 3  # completed attempts of a kind before its p90 is trusted
 STUCK_SHARE = 0.8  # with no history: the timeout's share at which a task is stuck (``run.notify``)
-POLL = 0.25  # seconds between looks for a free slot, once the bound is passed
+POLL = 0.1  # seconds between looks for a free slot, once the bound is passed
 _SHELL = ("shell", "command")
 
 
@@ -189,11 +190,15 @@ class Hedger:
             with anyio.move_on_after(max(0.0, first.started + bound.seconds - time.time())):
                 return (await receive.receive()).outcome or _gone(first)
             hedge = None
-            while hedge is None:  # past the bound: a hedge as soon as a slot is free
-                hedge = self._hedge(attempt, bound, first)
-                if hedge is None:
-                    with anyio.move_on_after(POLL):
-                        return (await receive.receive()).outcome or _gone(first)
+            self.admission.reserved += 1  # past the bound: the next slot that frees is its hedge's
+            try:
+                while hedge is None:
+                    hedge = self._hedge(attempt, bound, first)
+                    if hedge is None:
+                        with anyio.move_on_after(POLL):
+                            return (await receive.receive()).outcome or _gone(first)
+            finally:
+                self.admission.reserved -= 1
             self.admission.started(_key(hedge.attempt), self.slot(attempt.task.id, hedge.attempt.settings.backend))
             try:
                 group.start_soon(self._lane, hedge, functools.partial(self._run_hedge, hedge), send.clone())
@@ -263,7 +268,7 @@ class Hedger:
         usable = [b for b in settings.fallback if b not in self.admission.blocked and b != settings.backend]
         backend = usable[0] if usable else settings.backend
         slot = self.slot(task.id, backend)
-        if self.admission.full() or not self.admission.allows(slot):
+        if not self.admission.room_for_hedge() or not self.admission.allows(slot):
             return None
         number = self.numbers[task.id] = self.numbers.get(task.id, attempt.number) + 1
         try:
