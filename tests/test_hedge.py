@@ -21,7 +21,7 @@ from runner_helpers import cli, results, run
 # Attempt 1 stalls (and leaves its pid, to prove it is gone); any later attempt is quick.
 STALLS = (
     'if [ "$ORCHESTRATOR_ATTEMPT" = 1 ]; then echo $$ > "$ORCHESTRATOR_TASK_ID.pid"; '
-    "echo stalled > stall.txt; sleep 60; fi; echo \"done by $ORCHESTRATOR_ATTEMPT\" | tee -a out.txt"
+    'echo stalled > stall.txt; sleep 60; fi; echo "done by $ORCHESTRATOR_ATTEMPT" | tee -a out.txt'
 )
 
 
@@ -94,8 +94,8 @@ def test_a_shell_task_is_not_hedged_unless_its_own_row_says_so(tmp_path: Path) -
     assert result.tasks("task_hedged") == ["T-02"]
     said = cli(tmp_path, "validate")
     assert said.code == 0, said.stderr
-    assert "Hedged (a straggler gets a second attempt): T-02 (0.50s)" in said.stdout
-    assert "Not hedged, though its hedge is set: T-01: a shell task is hedged only when" in said.stdout
+    assert "Raced (a straggler's hedge, or best of N): T-02 (0.50s)" in said.stdout
+    assert "Not raced, though it asks to be: T-01: a shell task is hedged only when" in said.stdout
     data = json.loads(cli(tmp_path, "validate", "--json").stdout)
     assert [h["task"] for h in data["hedged"]] == ["T-02"]
     assert [h["task"] for h in data["not_hedged"]] == ["T-01"]
@@ -138,7 +138,7 @@ def test_in_worktrees_only_the_winners_work_merges_and_the_lane_is_removed(tmp_p
     script = (
         f'echo "attempt $ORCHESTRATOR_ATTEMPT" > "work-$ORCHESTRATOR_ATTEMPT.txt"; '
         f'if [ "$ORCHESTRATOR_ATTEMPT" = {slow} ]; then sleep 60; fi; '
-        + ('sleep 2; ' if stalls == "hedge" else "")
+        + ("sleep 2; " if stalls == "hedge" else "")
         + "echo ok"
     )
     write(project, [("T-01", "1s", script)], isolation="worktree")

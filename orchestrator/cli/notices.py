@@ -162,9 +162,9 @@ def _cache_line(plan: Plan, heading: str, tasks: list[dict[str, str]]) -> str:
 
 
 def hedging(plan: Plan, workspace: Workspace) -> tuple[dict[str, object], list[str]]:
-    """Which tasks a straggler's hedge may race (``run/hedge.refusal``), for ``--json``
-    (``hedged``: ``task``, ``bound``; ``not_hedged``: ``task``, ``why``, the tasks whose ``hedge`` is
-    set but whose work is not safe to do twice) and a line each; nothing when no task sets one."""
+    """Which tasks a straggler's hedge or best of N may race (``run/hedge.refusal``), for ``--json``
+    (``hedged``: ``task``, ``bound``; ``not_hedged``: ``task``, ``why``, the tasks whose ``hedge`` or
+    ``best_of`` is set but whose work is not safe to do twice) and a line each; nothing when none."""
     from orchestrator.plan.profiles import Profiles
     from orchestrator.run.hedge import refusal
 
@@ -175,6 +175,13 @@ def hedging(plan: Plan, workspace: Workspace) -> tuple[dict[str, object], list[s
         try:
             settings = profiles.settings_for(plan, task)
         except OrchestratorError:  # (a profile check_plan has told of)
+            continue
+        if settings.best_of > 1:
+            why = refusal(plan, task, settings, said=True)
+            if why is None:
+                hedged.append({"task": task.id, "bound": f"best of {settings.best_of}, judge: {settings.judge}"})
+            else:
+                refused.append({"task": task.id, "why": why + f": its best of {settings.best_of} runs it once"})
             continue
         if settings.hedge is None:
             continue
@@ -187,6 +194,6 @@ def hedging(plan: Plan, workspace: Workspace) -> tuple[dict[str, object], list[s
     if hedged:
         shown = ", ".join(f"{h['task']} ({h['bound']})" for h in hedged[:UNCACHED_SHOWN])
         more = f" and {len(hedged) - UNCACHED_SHOWN} more" if len(hedged) > UNCACHED_SHOWN else ""
-        lines.append(f"Hedged (a straggler gets a second attempt): {shown}{more}")
-    lines += [f"Not hedged, though its hedge is set: {r['task']}: {r['why']}" for r in refused]
+        lines.append(f"Raced (a straggler's hedge, or best of N): {shown}{more}")
+    lines += [f"Not raced, though it asks to be: {r['task']}: {r['why']}" for r in refused]
     return {"hedged": hedged, "not_hedged": refused}, lines

@@ -62,6 +62,7 @@ COLUMN_ALIASES: dict[str, str] = {
     "command": "command",
     "isolation": "isolation",
     "hedge": "hedge",
+    "best of": "best_of",
     "model": "model",
     "blocked": "blocked",
     "condition": "condition",

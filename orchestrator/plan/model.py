@@ -52,6 +52,7 @@ class Task:
     retries: int | None = None
     hedge: Hedge | None = None  # a Hedge cell (``plan.hedging``)
     hedge_set: bool = False  # a Hedge cell was given (``off`` included): said on the task itself
+    best_of: int | None = None  # a Best of cell: attempts at once, one judged best (``plan.bestof``)
     backend: str | None = None
     command: str | None = None  # a Command cell: what a shell task runs (it never runs its description)
     access: str | None = None  # an Access cell: "read" or "edit" (``settings.access_settings``)
@@ -180,6 +181,8 @@ class Plan:
             changes["retries"] = task.retries
         if task.hedge_set:
             changes["hedge"] = task.hedge
+        if task.best_of is not None:
+            changes["best_of"] = task.best_of
         if task.backend:
             changes["backend"] = task.backend
         if task.isolation:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.plan.bestof import parse_best_of, parse_judge
 from orchestrator.plan.durations import NONE_WORDS, parse_retention, shown_value
 from orchestrator.plan.durations import format_duration as format_duration  # (re-exported: read from here)
 from orchestrator.plan.durations import parse_duration as parse_duration
@@ -253,6 +254,9 @@ class Settings:
     # A straggler's second attempt (``run/hedge.py``): past 2x the p90 of its kind's durations
     # (``2x``) or a duration (``10m``), one more starts beside it; the first to complete wins.
     hedge: Hedge | None = field(default=None, metadata=_parser(parse_hedge))
+    # Best of N (``run/bestof.py``): N attempts of a task at once, and who chooses the one kept.
+    best_of: int = field(default=1, metadata=_parser(parse_best_of))
+    judge: str = field(default="first", metadata=_parser(parse_judge))
     backoff_base: float = field(default=1.0, metadata=_parser(_float(0.0)))
     backoff_factor: float = field(default=2.0, metadata=_parser(_float(1.0)))
     backoff_cap: float = field(default=60.0, metadata=_parser(_float(0.0)))

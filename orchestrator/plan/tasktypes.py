@@ -85,14 +85,16 @@ FIELDS: dict[str, Callable[[object], Any]] = {
     "section": _section,
     "cache": lambda value: parse_setting("cache", value),
     "hedge": lambda value: parse_setting("hedge", value),
+    "best_of": lambda value: parse_setting("best_of", value),
+    "judge": lambda value: parse_setting("judge", value),
 }
 # The fields that become the task's settings (the rest are its cells, or its brief's).
 SETTING_FIELDS = (
     "backend", "model", "timeout", "retries", "isolation", "permission_mode", "tools", "allowed_tools", "cache",
-    "hedge",
+    "hedge", "best_of", "judge",
 )  # fmt: skip
 # What a change to does not change what the task does, so its result stays up to date (as for a row's cells).
-_NOT_SIGNED = ("description", "timeout", "retries", "priority", "approval", "cache", "hedge")
+_NOT_SIGNED = ("description", "timeout", "retries", "priority", "approval", "cache", "hedge", "best_of", "judge")
 
 
 @dataclass(frozen=True, slots=True)

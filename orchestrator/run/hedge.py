@@ -32,22 +32,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
-from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from anyio.abc import ObjectReceiveStream
 
 from orchestrator import backends
-from orchestrator.backends.base import CannotInvoke
-from orchestrator.errors import GitError, OrchestratorError
-from orchestrator.executors.base import Handle
-from orchestrator.executors.worktree import WorktreeExecutor
-from orchestrator.git.lanes import Lanes
-from orchestrator.git.lanes import lane as lane_name
-from orchestrator.git.work import Work
+from orchestrator.errors import OrchestratorError
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.settings import Settings, format_duration
-from orchestrator.run.admission import Admission, Slot
+from orchestrator.run.admission import Admission
 from orchestrator.run.attempts import Attempt, Launcher, Outcome, Raced
+from orchestrator.run.bestof import BestOf
 from orchestrator.run.books import SessionCosts, TaskSpend
 from orchestrator.run.estimates import kind_of
+from orchestrator.run.lanes import Lane, Racing, key, run_lane
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.log import read_all
 from orchestrator.state.events.tasks import TaskHedged, TaskHedgeWon
@@ -60,12 +56,12 @@ POLL = 0.1  # seconds between looks for a free slot, once the bound is passed
 _SHELL = ("shell", "command")
 
 
-def refusal(plan: Plan, task: Task, settings: Settings) -> str | None:
-    """Why ``task`` may not be hedged (``None``: it may, when its ``hedge`` is set): work that is
-    not safe to do twice at once."""
+def refusal(plan: Plan, task: Task, settings: Settings, *, said: bool = False) -> str | None:
+    """Why ``task`` may not be raced (``None``: it may, when its ``hedge`` is set): work that is
+    not safe to do twice at once. ``said``: asked on the task itself (its Best of cell or type)."""
     if settings.backend in _SHELL:
         kind = plan.type_of(task)
-        if not (task.hedge_set or (kind is not None and kind.sets("hedge"))):
+        if not (said or task.hedge_set or (kind is not None and kind.sets("hedge"))):
             return "a shell task is hedged only when its own Hedge cell or type says so"
         return None
     if settings.isolation == "worktree":
@@ -119,15 +115,6 @@ def bound_of(settings: Settings, kind_p90: float | None) -> Bound | None:
     return None
 
 
-@dataclass(slots=True)
-class _Lane:
-    attempt: Attempt
-    scope: anyio.CancelScope
-    started: float  # wall clock
-    outcome: Outcome | None = None
-    ended: float = 0.0
-
-
 class Hedger:
     """The races of one run: which attempts may be hedged, and the race of each that is."""
 
@@ -140,34 +127,26 @@ class Hedger:
         emit: Callable[[EventRecord], None],
         numbers: dict[str, int],
     ) -> None:
-        self.plan, self.launcher, self.admission, self.journal = plan, launcher, admission, journal
-        self.emit = emit
-        self.numbers = numbers  # task -> its last attempt's number (the scheduler's)
-        kinds = {
-            t.id: kind_of(t, launcher.settings[t.id].backend) for t in plan.tasks.values() if t.id in launcher.settings
-        }
-        self.cohorts = (
-            cohorts(read_all(launcher.workspace.events_file), kinds)
-            if any(s.hedge for s in launcher.settings.values())
-            else {}
-        )
+        self.plan, self.admission, self.emit = plan, admission, emit
+        self.racing = Racing(launcher, admission, journal, numbers)
+        self.best = BestOf(self.racing, emit)
+        own = launcher.settings
+        kinds = {t.id: kind_of(t, own[t.id].backend) for t in plan.tasks.values() if t.id in own}
+        hedged = any(s.hedge for s in own.values())
+        self.cohorts = cohorts(read_all(launcher.workspace.events_file), kinds) if hedged else {}
 
     def count(self, outcome: Outcome, first: bool, books: tuple[SessionCosts, TaskSpend, Admission]) -> bool:
-        """What the stopped attempt of ``outcome``'s race spent, counted (in the run's total and the
-        task's) before the winner's; whether the winner is still its run of the task's ``first``."""
-        raced = outcome.raced
-        if raced is None:
-            return first
+        """What the attempts ``outcome``'s beat spent (a race's, best of N's, the judge's), counted
+        (in the run's total and the task's) before the winner's; whether the winner is still its
+        run of the task's ``first``."""
         sessions, spend, admission = books
-        spent = dataclasses.replace(raced.spent)
-        sessions.own(raced.resumed, spent)
-        admission.spend(spent.cost_usd)
-        spend.add(outcome.attempt.task.id, first, spent, raced.resumed)
-        return False
-
-    def slot(self, task_id: str, backend: str) -> Slot:
-        """The slot an attempt of ``task_id`` on ``backend`` takes."""
-        return Slot(self.plan.tasks[task_id].profile, backend, self.launcher.settings[task_id].limit_group)
+        for result, resumed in outcome.beaten():
+            spent = dataclasses.replace(result)
+            sessions.own(resumed, spent)
+            admission.spend(spent.cost_usd)
+            spend.add(outcome.attempt.task.id, first, spent, resumed)
+            first = False
+        return first
 
     def bound(self, attempt: Attempt) -> Bound | None:
         """When ``attempt`` becomes a straggler to hedge (``None``: it is never hedged)."""
@@ -177,16 +156,19 @@ class Hedger:
         return bound_of(settings, p90(self.cohorts.get(kind_of(attempt.task, settings.backend))))
 
     def wrap(self, attempt: Attempt, **hooks: Any) -> Callable[[], Awaitable[Outcome]]:
-        """``attempt`` run to its end (``Launcher.run``, with ``hooks``), raced by a hedge once it straggles."""
-        run = functools.partial(self.launcher.run, attempt, **hooks)
+        """``attempt`` run to its end (``Launcher.run``, with ``hooks``): raced by N-1 more for a
+        task with ``best_of`` (``run.bestof``), else by a hedge once it straggles."""
+        run = functools.partial(self.racing.launcher.run, attempt, **hooks)
+        if attempt.settings.best_of > 1 and refusal(self.plan, attempt.task, attempt.settings, said=True) is None:
+            return functools.partial(self.best.race, attempt, run)
         bound = self.bound(attempt)
         return run if bound is None else functools.partial(self.race, attempt, run, bound)
 
     async def race(self, attempt: Attempt, run: Callable[[], Awaitable[Outcome]], bound: Bound) -> Outcome:
-        send, receive = anyio.create_memory_object_stream[_Lane](2)
-        first = _Lane(attempt, anyio.CancelScope(), attempt.started or time.time())
+        send, receive = anyio.create_memory_object_stream[Lane](2)
+        first = Lane(attempt, anyio.CancelScope(), attempt.started or time.time())
         async with anyio.create_task_group() as group, send, receive:
-            group.start_soon(self._lane, first, run, send.clone())
+            group.start_soon(run_lane, first, run, send.clone())
             with anyio.move_on_after(max(0.0, first.started + bound.seconds - time.time())):
                 return (await receive.receive()).outcome or _gone(first)
             hedge = None
@@ -199,136 +181,51 @@ class Hedger:
                             return (await receive.receive()).outcome or _gone(first)
             finally:
                 self.admission.reserved -= 1
-            self.admission.started(_key(hedge.attempt), self.slot(attempt.task.id, hedge.attempt.settings.backend))
-            try:
-                group.start_soon(self._lane, hedge, functools.partial(self._run_hedge, hedge), send.clone())
-                return await self._decide(first, hedge, receive)
-            finally:
-                self.admission.ended(_key(hedge.attempt))
+            group.start_soon(run_lane, hedge, functools.partial(self.racing.run, hedge), send.clone())
+            return await self._decide(first, hedge, receive)
         return _gone(first)  # (a task group that swallowed what ended it)
 
-    async def _lane(self, lane: _Lane, run: Callable[[], Awaitable[Outcome]], send: ObjectSendStream[_Lane]) -> None:
-        async with send:
-            with lane.scope:
-                lane.outcome = await run()
-            lane.ended = time.time()
-            with anyio.CancelScope(shield=True):
-                await send.send(lane)
-
-    async def _decide(self, first: _Lane, hedge: _Lane, receive: ObjectReceiveStream[_Lane]) -> Outcome:
+    async def _decide(self, first: Lane, hedge: Lane, receive: ObjectReceiveStream[Lane]) -> Outcome:
         """The first to complete wins, the other is stopped; both failed: the later one's outcome."""
         ended = await receive.receive()
-        if ended.outcome is None or not ended.outcome.result.completed:
+        if not ended.completed:
             ended = await receive.receive()  # the other one's chance
-            if ended.outcome is None or not ended.outcome.result.completed:
-                return await self._lost_both(first, hedge, ended)
         loser = hedge if ended is first else first
-        loser.scope.cancel()
-        await receive.receive()  # (its processes reaped, its worktree committed)
-        return await self._won(first, hedge, ended, loser)
-
-    async def _won(self, first: _Lane, hedge: _Lane, winner: _Lane, loser: _Lane) -> Outcome:
-        assert winner.outcome is not None
-        spent = loser.outcome.result if loser.outcome is not None else self.launcher.stopped(loser.attempt)
-        won_by = winner.started - loser.started  # the loser's head start, which did not make it first
-        raced = Raced(loser.attempt.number, spent, loser.attempt.job.resume_session, winner is hedge,
+        if loser.outcome is None and ended.completed:
+            loser.scope.cancel()
+            await receive.receive()  # (its processes reaped, its worktree committed)
+        assert ended.outcome is not None
+        spent = self.racing.spent(loser)
+        won_by = ended.started - loser.started if ended.completed else 0.0  # the loser's head start
+        raced = Raced(loser.attempt.number, spent, loser.attempt.job.resume_session, ended is hedge,
                       hedge.started - first.started, won_by)  # fmt: skip
-        self.journal.ended(loser.attempt.task.id, loser.attempt.number)
-        task = first.attempt.task
-        tokens = sum(spent.tokens.values()) if spent.tokens else None
-        self.emit(TaskHedgeWon(task=task.id, agent=task.agent, attempt=winner.attempt.number,
-                               lost=loser.attempt.number, hedge=winner is hedge, won_by=round(won_by, 3),
-                               cost_usd=spent.cost_usd, tokens=tokens))  # fmt: skip
-        outcome = dataclasses.replace(winner.outcome, raced=raced)
-        if winner is not hedge:
-            await anyio.to_thread.run_sync(self._drop, hedge.attempt)
-            return outcome
-        self._take_over(first.attempt, hedge.attempt)
-        moved = await anyio.to_thread.run_sync(self._adopt, first.attempt.task.id, hedge.attempt, outcome.run.work)
-        return dataclasses.replace(outcome, attempt=first.attempt, run=dataclasses.replace(outcome.run, work=moved))
+        self.racing.ended(loser, first.attempt)
+        if ended is hedge:  # (its journal's end is the task's: the loop's)
+            self.admission.ended(key(hedge.attempt))
+        if ended.completed:
+            task, tokens = first.attempt.task, sum(spent.tokens.values()) if spent.tokens else None
+            self.emit(TaskHedgeWon(task=task.id, agent=task.agent, attempt=ended.attempt.number,
+                                   lost=loser.attempt.number, hedge=ended is hedge, won_by=round(won_by, 3),
+                                   cost_usd=spent.cost_usd, tokens=tokens))  # fmt: skip
+        outcome = await self.racing.settle(first.attempt, ended, [first, hedge])
+        return dataclasses.replace(outcome, raced=raced)
 
-    async def _lost_both(self, first: _Lane, hedge: _Lane, last: _Lane) -> Outcome:
-        """Neither completed: the task's outcome is the one that ended last, the other's spend counted."""
-        other = hedge if last is first else first
-        assert last.outcome is not None
-        spent = other.outcome.result if other.outcome is not None else self.launcher.stopped(other.attempt)
-        self.journal.ended(other.attempt.task.id, other.attempt.number)
-        raced = Raced(other.attempt.number, spent, other.attempt.job.resume_session, last is hedge,
-                      hedge.started - first.started, 0.0)  # fmt: skip
-        outcome = dataclasses.replace(last.outcome, raced=raced)
-        if last is hedge:
-            self._take_over(first.attempt, hedge.attempt)
-            outcome = dataclasses.replace(outcome, attempt=first.attempt)
-        await anyio.to_thread.run_sync(self._drop, hedge.attempt)  # (a failed lane's work is not merged either)
-        return outcome
-
-    def _hedge(self, attempt: Attempt, bound: Bound, first: _Lane) -> _Lane | None:
-        """The hedge of ``attempt``, started now if a slot is free (``None``: not yet)."""
-        task, settings = attempt.task, attempt.settings
+    def _hedge(self, attempt: Attempt, bound: Bound, first: Lane) -> Lane | None:
+        """The hedge of ``attempt``, started now if a slot is free (``None``: not yet): on the
+        task's first fallback backend not blocked, else its own."""
+        settings = attempt.settings
         usable = [b for b in settings.fallback if b not in self.admission.blocked and b != settings.backend]
-        backend = usable[0] if usable else settings.backend
-        slot = self.slot(task.id, backend)
-        if not self.admission.room_for_hedge() or not self.admission.allows(slot):
+        lane = self.racing.start(attempt, usable[0] if usable else settings.backend)
+        if lane is None:
             return None
-        number = self.numbers[task.id] = self.numbers.get(task.id, attempt.number) + 1
-        try:
-            twin = self.launcher.prepare(task, number, lambda _: attempt.fingerprint, on=backend,
-                                         brief_key=lambda _: attempt.brief)  # fmt: skip
-        except CannotInvoke:
-            return None
-        if isinstance(self.launcher.executor, WorktreeExecutor) and task.id in self.launcher.executor.isolated:
-            twin.launch = dataclasses.replace(twin.launch, lane=lane_name(task.id, number))
-        twin.started, twin.in_run, twin.estimate = time.time(), attempt.in_run, attempt.estimate
-        self.journal.spawning(task.id, task.agent, number, self.launcher.executor.name, twin.fingerprint, twin.told,
-                              twin.in_run)  # fmt: skip
-        after, ws = twin.started - first.started, self.launcher.workspace
-        log = str(ws.log_stem(task, number).relative_to(ws.root))
-        self.emit(TaskHedged(task=task.id, agent=task.agent, attempt=number, first=attempt.number, backend=backend,
-                             after=round(after, 3), bound=round(bound.seconds, 3), why=bound.why, log=log))  # fmt: skip
-        return _Lane(twin, anyio.CancelScope(), twin.started)
-
-    async def _run_hedge(self, lane: _Lane) -> Outcome:
-        attempt = lane.attempt
-
-        def started(handle: Handle) -> None:
-            self.journal.started(
-                attempt.task.id, attempt.task.agent, attempt.number, self.launcher.executor.name, handle
-            )
-
-        return await self.launcher.run(attempt, on_start=started)
-
-    # --- worktrees: the winner's work kept, the loser's never merged --------------------------------
-
-    def _adopt(self, task_id: str, hedge: Attempt, work: Work | None) -> Work | None:
-        """The hedge won: its work moved onto the task's branch (what the stopped first attempt
-        left there dropped, never merged), its lane removed; the work as the merge queue takes it."""
-        executor, name = self.launcher.executor, hedge.launch.lane
-        if name is None or work is None or work.commit is None or not isinstance(executor, WorktreeExecutor):
-            return work
-        try:
-            Lanes(executor.trees).adopt(task_id, name, work.commit)
-        except GitError as exc:  # its work stays on the lane's branch: said, never lost
-            return dataclasses.replace(work, problem=f"the hedge's work could not be moved to its branch ({exc})")
-        return dataclasses.replace(work, branch=executor.trees.branch(task_id))
-
-    def _drop(self, hedge: Attempt) -> None:
-        executor = self.launcher.executor
-        if hedge.launch.lane is not None and isinstance(executor, WorktreeExecutor):
-            Lanes(executor.trees).drop(hedge.launch.lane)
-
-    @staticmethod
-    def _take_over(first: Attempt, hedge: Attempt) -> None:
-        """The task's attempt (the one the loop knows) becomes the hedge that won: its number, its
-        backend, its job and logs; its start stays the task's."""
-        first.number, first.settings, first.backend = hedge.number, hedge.settings, hedge.backend
-        first.job, first.launch, first.observer = hedge.job, hedge.launch, hedge.observer
-        first.fallback_from, first.session = hedge.fallback_from, hedge.session
+        task, hedge = attempt.task, lane.attempt
+        ws = self.racing.launcher.workspace
+        log = str(ws.log_stem(task, hedge.number).relative_to(ws.root))
+        self.emit(TaskHedged(task=task.id, agent=task.agent, attempt=hedge.number, first=attempt.number,
+                             backend=hedge.settings.backend, after=round(lane.started - first.started, 3),
+                             bound=round(bound.seconds, 3), why=bound.why, log=log))  # fmt: skip
+        return lane
 
 
-def _key(attempt: Attempt) -> str:
-    """The hedge's place in admission's books (the task's own attempt holds its id)."""
-    return f"{attempt.task.id}+{attempt.number}"
-
-
-def _gone(lane: _Lane) -> Outcome:
+def _gone(lane: Lane) -> Outcome:
     raise RuntimeError(f"{lane.attempt.task.id}: its attempt ended with no outcome")  # (cancelled: never sent)

@@ -321,6 +321,7 @@ def attempt_record(
         diffstat=(run.work.diffstat or None) if run.work else None,
         merge=outcome.merged,
         hedged=outcome.raced.frontmatter(attempt.number) if outcome.raced else None,
+        best_of=outcome.judged.frontmatter() if outcome.judged else None,
     )
 
 

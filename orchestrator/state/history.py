@@ -38,6 +38,9 @@ def attempts_of(all_events: list[events.Event]) -> list[dict[str, Any]]:
         elif kind in ("task_hedged", "task_hedge_won"):
             _hedge(event, open_, found)
         elif kind in _ENDS and (run, task) in open_:
+            other = open_.pop((run, f"{task}+hedge"), None)  # a race neither attempt won: both ended
+            if other is not None:
+                other.update(ended=event.get("time"), outcome="hedge_lost", reason="neither attempt completed")
             attempt = open_.pop((run, task))
             attempt["ended"] = event.get("time")
             attempt["outcome"] = {"task_retrying": "retried"}.get(kind, kind.removeprefix("task_"))

@@ -1,0 +1,129 @@
+"""Best of N (``run/bestof.py``, ``run/judges.py``): N attempts of a task at once, a judge chooses
+the one whose result becomes the task's, the others are kept beside it, and only the winner's
+branch merges.
+
+Real runs of the CLI as a subprocess; shell tasks whose answer depends on ``$ORCHESTRATOR_ATTEMPT``;
+with worktrees, a real git repository; the agent judge is the real ``claude`` CLI against the fake
+Messages API.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from runner_helpers import cli, results, run
+
+# Attempt n answers n lines; attempt 2 is the slowest.
+ANSWER = 'n=$ORCHESTRATOR_ATTEMPT; [ "$n" = 2 ] && sleep 1; for i in $(seq "$n"); do echo "line $i of $n"; done'
+
+
+def write(project: Path, rows: list[tuple[str, str, str]], **settings: Any) -> None:
+    """A plan of shell tasks: (id, Best of cell, script)."""
+    front = {"backend": "shell", "max_parallel": 4, "retries": 0, "kill_grace": 1, "timeout": 120,
+             "inactivity_timeout": "none", **settings}  # fmt: skip
+    lines = ["---", yaml.safe_dump(front, sort_keys=False).rstrip(), "---", "# Best of test", "",
+             "## Task Decomposition", "| Task ID | Task Name | Description | Dependencies | Best of |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    lines += [f"| {tid} | Task {tid} | Run it | None | {best} |" for tid, best, _ in rows]
+    lines += ["", "## Task Details"]
+    for tid, _, script in rows:
+        lines += ["", f"### {tid} Task {tid}", "```bash", script, "```"]
+    path = project / ".orchestrator" / "master_plan.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def candidates(found: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    return {c["attempt"]: c for c in found["best_of"]["candidates"]}
+
+
+@pytest.mark.parametrize(("judge", "chosen"), [("longest", 3), ("shortest", 1)])
+def test_the_judge_chooses_and_the_others_are_kept_beside_it(tmp_path: Path, judge: str, chosen: int) -> None:
+    write(tmp_path, [("T-01", "3", ANSWER)], judge=judge)
+    result = run(tmp_path)
+    assert result.code == 0, result.stdout + result.stderr
+    assert result.kinds("T-01").count("task_started") == 1  # (the task's attempt; the others beside it)
+    found = results(tmp_path)["T-01"]
+    assert found["attempts"] == chosen and found["best_of"]["judge"] == judge
+    assert f"the {judge} answer" in found["best_of"]["reason"]
+    listed = candidates(found)
+    assert sorted(listed) == [1, 2, 3] and [n for n, c in listed.items() if c["chosen"]] == [chosen]
+    body = (tmp_path / ".orchestrator/results/agent-01-result.md").read_text()
+    assert f"line {chosen} of {chosen}" in body
+    for number in {1, 2, 3} - {chosen}:
+        kept = tmp_path / ".orchestrator" / listed[number]["result"].removeprefix(".orchestrator/")
+        assert kept.name == f"agent-01-result.candidate-{number}.md"
+        assert f"line {number} of {number}" in kept.read_text() and "not chosen" in kept.read_text()
+    status = cli(tmp_path, "status")
+    assert f"best of 3, judged {judge}: attempt {chosen} chosen" in status.stdout
+    data = json.loads(cli(tmp_path, "status", "--json").stdout)
+    assert f"attempt {chosen} chosen" in str(data)
+    final = (tmp_path / ".orchestrator" / "final_output.md").read_text()
+    assert f"best of 3, judged {judge}: attempt {chosen} chosen" in final
+
+
+def test_judge_first_keeps_the_first_to_complete_and_stops_the_rest(tmp_path: Path) -> None:
+    script = (
+        'if [ "$ORCHESTRATOR_ATTEMPT" != 3 ]; then echo $$ > "slow-$ORCHESTRATOR_ATTEMPT.pid"; sleep 60; fi; echo fast'
+    )
+    write(tmp_path, [("T-01", "3", script)], judge="first")
+    result = run(tmp_path)
+    assert result.code == 0, result.stdout + result.stderr
+    found = results(tmp_path)["T-01"]
+    listed = candidates(found)
+    assert found["attempts"] == 3 and listed[3]["chosen"]
+    assert listed[1]["status"] == "stopped" and listed[2]["status"] == "stopped"
+    for pid_file in tmp_path.glob("slow-*.pid"):
+        pid = int(pid_file.read_text())
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(") ")[1][:1]
+
+
+def test_a_command_judge_runs_in_each_candidates_worktree_and_only_the_winner_merges(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    git(project, "init", "-q", "-b", "main")
+    (project / "base.txt").write_text("base\n")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "start")
+    (project / ".git" / "info" / "exclude").write_text(".orchestrator/\n")
+    # Each attempt writes its own answer to answer.txt; the judge passes only attempt 2's.
+    script = 'echo "$ORCHESTRATOR_ATTEMPT" > answer.txt; echo "attempt $ORCHESTRATOR_ATTEMPT"'
+    write(project, [("T-01", "3", script)], isolation="worktree", judge="grep -qx 2 answer.txt")
+    result = run(project)
+    assert result.code == 0, result.stdout + result.stderr
+    found = results(project)["T-01"]
+    assert found["attempts"] == 2 and "`grep -qx 2 answer.txt` passed in attempt 2's work" in found["best_of"]["reason"]
+    integration = "orchestrator/integration"
+    assert git(project, "show", f"{integration}:answer.txt") == "2\n"  # only the winner's work merged
+    branches = git(project, "branch", "--format=%(refname:short)", "--list", f"{integration}-T-01*").split()
+    assert branches == [f"{integration}-T-01"]
+    assert sorted(p.name for p in (project / ".orchestrator" / "worktrees").iterdir() if p.name.startswith("T-01")) == [
+        "T-01"
+    ]
+
+
+def test_no_candidate_passing_the_command_the_lowest_exit_wins(tmp_path: Path) -> None:
+    write(tmp_path, [("T-01", "2", 'echo "attempt $ORCHESTRATOR_ATTEMPT"')],
+          judge='exit $((4 - ORCHESTRATOR_CANDIDATE))')  # fmt: skip
+    result = run(tmp_path)
+    assert result.code == 0, result.stdout + result.stderr
+    found = results(tmp_path)["T-01"]
+    assert found["attempts"] == 2 and "no candidate passed" in found["best_of"]["reason"]
+
+
+def test_a_bad_best_of_cell_is_one_line(tmp_path: Path) -> None:
+    write(tmp_path, [("T-01", "lots", "echo ok")])
+    said = cli(tmp_path, "validate")
+    assert said.code != 0 and "Traceback" not in said.stderr
+    assert "bad Best of cell 'lots'" in said.stderr
+
+
+def git(project: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-c", "user.name=T", "-c", "user.email=t@e.org", *args], cwd=project,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    return done.stdout
