@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from fakeapi import FakeAnthropic, Reply, claude_missing, find_claude
 from runner_helpers import cli, results, run
 
 # Attempt n answers n lines; attempt 2 is the slowest.
@@ -127,3 +129,30 @@ def git(project: Path, *args: str) -> str:
     done = subprocess.run(["git", "-c", "user.name=T", "-c", "user.email=t@e.org", *args], cwd=project,
                           capture_output=True, text=True, check=True)  # fmt: skip
     return done.stdout
+
+
+CLAUDE = find_claude()
+
+
+@pytest.mark.claude
+@pytest.mark.skipif(CLAUDE is None, reason=claude_missing())
+def test_an_agent_judge_picks_with_a_reason_and_its_cost_counts(tmp_path: Path) -> None:
+    from test_claude_backend import environment, write_plan
+
+    write_plan(tmp_path, [("T-01", "Name a colour", "None")], extra="read", column="Access",
+               settings="max_parallel: 2\nbest_of: 2\njudge: agent\nretries: 0")  # fmt: skip
+    replies = [Reply.say("Answer: blue"), Reply.say("Answer: blue"),
+               Reply.say('{"choice": 2, "reason": "it names the colour plainly"}')]  # fmt: skip
+    with FakeAnthropic(replies) as api:
+        env = environment(api, tmp_path)
+        done = subprocess.run([sys.executable, "-m", "orchestrator", "run", str(tmp_path / ".orchestrator"), "--json"],
+                              env=env, capture_output=True, text=True, timeout=150, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        judged = json.dumps(api.main_requests[-1]["messages"])
+    assert "Candidate 1" in judged and "Candidate 2" in judged and "Answer: blue" in judged
+    found = results(tmp_path)["T-01"]
+    assert found["attempts"] == 2 and found["best_of"]["judge"] == "agent"
+    assert found["best_of"]["reason"] == "the judge agent chose it: it names the colour plainly"
+    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    completed = next(e for e in events if e["event"] == "task_completed")
+    assert completed["cost_usd"] > 2 * completed["attempt_cost_usd"]  # both candidates and the judge counted

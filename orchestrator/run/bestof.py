@@ -23,7 +23,8 @@ import time
 from collections.abc import Awaitable, Callable
 
 import anyio
-from anyio.abc import ObjectReceiveStream, ObjectSendStream, TaskGroup
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from orchestrator.run.attempts import Attempt, Judged, Outcome
 from orchestrator.run.judges import choose
@@ -62,7 +63,7 @@ class BestOf:
         attempt: Attempt,
         lanes: list[Lane],
         ended: list[Lane],
-        streams: tuple[TaskGroup, ObjectSendStream[Lane], ObjectReceiveStream[Lane]],
+        streams: tuple[TaskGroup, MemoryObjectSendStream[Lane], MemoryObjectReceiveStream[Lane]],
     ) -> None:
         """Start the other candidates as slots free, until every one has ended (judge ``first``: until
         one completed). A candidate that never gets a slot before the others have all ended is not run."""
