@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from runner_helpers import cli, results, run
+from runner_helpers import cli, results, run, start, wait_until
 
 # Attempt 1 stalls (and leaves its pid, to prove it is gone); any later attempt is quick.
 STALLS = (
@@ -155,3 +155,34 @@ def test_in_worktrees_only_the_winners_work_merges_and_the_lane_is_removed(tmp_p
     assert not (project / ".orchestrator" / "worktrees" / "T-01+2").exists()
     found = results(project)["T-01"]
     assert found["branch"] == f"{integration}-T-01" and found["merge"].startswith("merged into")
+
+
+def test_a_race_cancelled_from_outside_stops_both_and_gives_its_slots_back(tmp_path: Path) -> None:
+    # T-01 and its hedge hold two of three slots, T-00 the third; T-01 is cancelled, then T-00 let
+    # go: its three dependents run side by side only if the hedge's slot was given back.
+    stalls = 'echo $$ >> "$ORCHESTRATOR_TASK_ID.pids"; sleep 60'
+    side = 'echo "$ORCHESTRATOR_TASK_ID start" >> side.log; sleep 1; echo "$ORCHESTRATOR_TASK_ID end" >> side.log'
+    rows = [("T-01", "0.5s", stalls), ("T-00", "-", "while [ ! -e go ]; do sleep 0.1; done")]
+    rows += [(f"T-0{n}", "-", side) for n in (2, 3, 4)]
+    write(tmp_path, rows, max_parallel=3)
+    path = tmp_path / ".orchestrator" / "master_plan.md"
+    text = path.read_text()
+    for n in (2, 3, 4):
+        text = text.replace(f"| T-0{n} | Task T-0{n} | Run it | None |", f"| T-0{n} | Task T-0{n} | Run it | T-00 |")
+    path.write_text(text)
+    runner = start(tmp_path)
+    try:
+        pids = tmp_path / "T-01.pids"
+        wait_until(lambda: pids.exists() and len(pids.read_text().split()) == 2, "T-01 and its hedge running")
+        assert cli(tmp_path, "cancel", "T-01").code == 0
+        wait_until(lambda: results(tmp_path).get("T-01", {}).get("status") == "cancelled", "T-01 cancelled")
+        (tmp_path / "go").touch()
+        runner.wait()
+    finally:
+        runner.stop_all()
+    for pid in pids.read_text().split():
+        assert pid_gone(int(pid))
+    lines = (tmp_path / "side.log").read_text().split("\n")
+    starts = [lines.index(f"T-0{n} start") for n in (2, 3, 4)]
+    ends = [lines.index(f"T-0{n} end") for n in (2, 3, 4)]
+    assert max(starts) < min(ends), lines  # all three at once: no slot lost to the stopped race

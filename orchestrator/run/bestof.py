@@ -28,7 +28,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from orchestrator.run.attempts import Attempt, Judged, Outcome
 from orchestrator.run.judges import choose
-from orchestrator.run.lanes import Lane, Racing, key, run_lane
+from orchestrator.run.lanes import Lane, Racing, run_lane
 from orchestrator.run.recorder import attempt_record
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.results import write_result
@@ -48,15 +48,18 @@ class BestOf:
         send, receive = anyio.create_memory_object_stream[Lane](attempt.settings.best_of)
         lanes = [Lane(attempt, anyio.CancelScope(), attempt.started or time.time())]
         ended: list[Lane] = []
-        async with anyio.create_task_group() as group, send, receive:
-            group.start_soon(run_lane, lanes[0], run, send.clone())
-            await self._gather(attempt, lanes, ended, (group, send, receive))
-            for lane in lanes:
-                if lane not in ended:
-                    lane.scope.cancel()  # (judge: first, and one completed)
-            while len(ended) < len(lanes):
-                ended.append(await receive.receive())
-        return await self._choose(attempt, lanes, ended)
+        try:
+            async with anyio.create_task_group() as group, send, receive:
+                group.start_soon(run_lane, lanes[0], run, send.clone())
+                await self._gather(attempt, lanes, ended, (group, send, receive))
+                for lane in lanes:
+                    if lane not in ended:
+                        lane.scope.cancel()  # (judge: first, and one completed)
+                while len(ended) < len(lanes):
+                    ended.append(await receive.receive())
+            return await self._choose(attempt, lanes, ended)
+        finally:
+            self.racing.abandon(lanes, attempt)  # (stopped from outside: their slots back)
 
     async def _gather(
         self,
@@ -83,7 +86,7 @@ class BestOf:
                     done = await receive.receive()
                     ended.append(done)
                     if done.attempt is not attempt:
-                        admission.ended(key(done.attempt))  # (its slot free for the next candidate)
+                        self.racing.release(done.attempt)  # (its slot free for the next candidate)
                     if attempt.settings.judge == "first" and done.completed:
                         return
         finally:
@@ -102,7 +105,7 @@ class BestOf:
             if lane is not winner:
                 self.racing.ended(lane, own)
         if winner.attempt is not own:
-            self.racing.admission.ended(key(winner.attempt))
+            self.racing.release(winner.attempt)
         judged = Judged(judge, verdict.reason, candidates, spent + verdict.spent)
         outcome = await self.racing.settle(own, winner, lanes)
         return dataclasses.replace(outcome, judged=judged)

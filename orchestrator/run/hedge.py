@@ -43,7 +43,7 @@ from orchestrator.run.attempts import Attempt, Launcher, Outcome, Raced
 from orchestrator.run.bestof import BestOf
 from orchestrator.run.books import SessionCosts, TaskSpend
 from orchestrator.run.estimates import kind_of
-from orchestrator.run.lanes import Lane, Racing, key, run_lane
+from orchestrator.run.lanes import Lane, Racing, run_lane
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.log import read_all
 from orchestrator.state.events.tasks import TaskHedged, TaskHedgeWon
@@ -182,7 +182,10 @@ class Hedger:
             finally:
                 self.admission.reserved -= 1
             group.start_soon(run_lane, hedge, functools.partial(self.racing.run, hedge), send.clone())
-            return await self._decide(first, hedge, receive)
+            try:
+                return await self._decide(first, hedge, receive)
+            finally:
+                self.racing.abandon([hedge], attempt)  # (stopped from outside: its slot back)
         return _gone(first)  # (a task group that swallowed what ended it)
 
     async def _decide(self, first: Lane, hedge: Lane, receive: ObjectReceiveStream[Lane]) -> Outcome:
@@ -201,7 +204,7 @@ class Hedger:
                       hedge.started - first.started, won_by)  # fmt: skip
         self.racing.ended(loser, first.attempt)
         if ended is hedge:  # (its journal's end is the task's: the loop's)
-            self.admission.ended(key(hedge.attempt))
+            self.racing.release(hedge.attempt)
         if ended.completed:
             task, tokens = first.attempt.task, sum(spent.tokens.values()) if spent.tokens else None
             self.emit(TaskHedgeWon(task=task.id, agent=task.agent, attempt=ended.attempt.number,

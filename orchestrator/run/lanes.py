@@ -58,6 +58,7 @@ class Racing:
     def __init__(self, launcher: Launcher, admission: Admission, journal: Journal, numbers: dict[str, int]) -> None:
         self.launcher, self.admission, self.journal = launcher, admission, journal
         self.numbers = numbers  # task -> its last attempt's number (the scheduler's)
+        self.live: dict[str, Attempt] = {}  # the lanes' attempts holding a slot, by ``key``
 
     def slot(self, task_id: str, backend: str) -> Slot:
         """The slot an attempt of ``task_id`` on ``backend`` takes."""
@@ -83,6 +84,7 @@ class Racing:
         self.journal.spawning(task.id, task.agent, number, executor.name, other.fingerprint, other.told,
                               other.in_run)  # fmt: skip
         self.admission.started(key(other), slot)
+        self.live[key(other)] = other
         return Lane(other, anyio.CancelScope(), other.started)
 
     async def run(self, lane: Lane) -> Outcome:
@@ -101,7 +103,19 @@ class Racing:
         """A lane's attempt is over: journaled; its slot given back (not the task's own attempt's)."""
         self.journal.ended(lane.attempt.task.id, lane.attempt.number)
         if lane.attempt is not own:
-            self.admission.ended(key(lane.attempt))
+            self.release(lane.attempt)
+
+    def release(self, attempt: Attempt) -> None:
+        """``attempt``'s slot given back."""
+        if self.live.pop(key(attempt), None) is not None:
+            self.admission.ended(key(attempt))
+
+    def abandon(self, lanes: list[Lane], own: Attempt) -> None:
+        """A race stopped from outside (a cancel, the run's stop): what its lanes still hold given
+        back, each journaled ended (their processes are gone with the race's scope)."""
+        for lane in lanes:
+            if lane.attempt is not own and key(lane.attempt) in self.live:
+                self.ended(lane, own)
 
     async def settle(self, own: Attempt, winner: Lane, lanes: list[Lane]) -> Outcome:
         """``winner``'s outcome as the task's: made its attempt, its work on the task's branch, every
