@@ -156,3 +156,16 @@ def test_an_agent_judge_picks_with_a_reason_and_its_cost_counts(tmp_path: Path) 
     events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     completed = next(e for e in events if e["event"] == "task_completed")
     assert completed["cost_usd"] > 2 * completed["attempt_cost_usd"]  # both candidates and the judge counted
+
+
+def test_the_plans_best_of_alone_never_races_a_shell_task(tmp_path: Path) -> None:
+    # A script run three times at once may not be safe: only its own row (or type) may ask for it.
+    write(tmp_path, [("T-01", "-", 'echo "$ORCHESTRATOR_ATTEMPT" >> ran.txt'), ("T-02", "2", "echo ok")], best_of=3)
+    result = run(tmp_path)
+    assert result.code == 0, result.stdout + result.stderr
+    assert (tmp_path / "ran.txt").read_text() == "1\n"
+    found = results(tmp_path)
+    assert "best_of" not in found["T-01"] and len(found["T-02"]["best_of"]["candidates"]) == 2
+    said = cli(tmp_path, "validate").stdout
+    assert "Not raced, though it asks to be: T-01: a shell task is raced only when its own Best of cell" in said
+    assert "T-02 (best of 2, judge: first)" in said

@@ -95,7 +95,7 @@ def test_a_shell_task_is_not_hedged_unless_its_own_row_says_so(tmp_path: Path) -
     said = cli(tmp_path, "validate")
     assert said.code == 0, said.stderr
     assert "Raced (a straggler's hedge, or best of N): T-02 (0.50s)" in said.stdout
-    assert "Not raced, though it asks to be: T-01: a shell task is hedged only when" in said.stdout
+    assert "Not raced, though it asks to be: T-01: a shell task is raced only when its own Hedge cell" in said.stdout
     data = json.loads(cli(tmp_path, "validate", "--json").stdout)
     assert [h["task"] for h in data["hedged"]] == ["T-02"]
     assert [h["task"] for h in data["not_hedged"]] == ["T-01"]

@@ -177,7 +177,7 @@ def hedging(plan: Plan, workspace: Workspace) -> tuple[dict[str, object], list[s
         except OrchestratorError:  # (a profile check_plan has told of)
             continue
         if settings.best_of > 1:
-            why = refusal(plan, task, settings, said=True)
+            why = refusal(plan, task, settings, field="best_of")
             if why is None:
                 hedged.append({"task": task.id, "bound": f"best of {settings.best_of}, judge: {settings.judge}"})
             else:

@@ -56,13 +56,15 @@ POLL = 0.1  # seconds between looks for a free slot, once the bound is passed
 _SHELL = ("shell", "command")
 
 
-def refusal(plan: Plan, task: Task, settings: Settings, *, said: bool = False) -> str | None:
-    """Why ``task`` may not be raced (``None``: it may, when its ``hedge`` is set): work that is
-    not safe to do twice at once. ``said``: asked on the task itself (its Best of cell or type)."""
+def refusal(plan: Plan, task: Task, settings: Settings, *, field: str = "hedge") -> str | None:
+    """Why ``task`` may not be raced (``None``: it may, when its ``field``, ``hedge`` or ``best_of``,
+    is set): work that is not safe to do twice at once."""
     if settings.backend in _SHELL:
         kind = plan.type_of(task)
-        if not (said or task.hedge_set or (kind is not None and kind.sets("hedge"))):
-            return "a shell task is hedged only when its own Hedge cell or type says so"
+        own = task.hedge_set if field == "hedge" else task.best_of is not None
+        if not (own or (kind is not None and kind.sets(field))):
+            cell = "Hedge" if field == "hedge" else "Best of"
+            return f"a shell task is raced only when its own {cell} cell or type says so"
         return None
     if settings.isolation == "worktree":
         return None
@@ -159,7 +161,7 @@ class Hedger:
         """``attempt`` run to its end (``Launcher.run``, with ``hooks``): raced by N-1 more for a
         task with ``best_of`` (``run.bestof``), else by a hedge once it straggles."""
         run = functools.partial(self.racing.launcher.run, attempt, **hooks)
-        if attempt.settings.best_of > 1 and refusal(self.plan, attempt.task, attempt.settings, said=True) is None:
+        if attempt.settings.best_of > 1 and refusal(self.plan, attempt.task, attempt.settings, field="best_of") is None:
             return functools.partial(self.best.race, attempt, run)
         bound = self.bound(attempt)
         return run if bound is None else functools.partial(self.race, attempt, run, bound)
