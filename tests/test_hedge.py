@@ -186,3 +186,38 @@ def test_a_race_cancelled_from_outside_stops_both_and_gives_its_slots_back(tmp_p
     starts = [lines.index(f"T-0{n} start") for n in (2, 3, 4)]
     ends = [lines.index(f"T-0{n} end") for n in (2, 3, 4)]
     assert max(starts) < min(ends), lines  # all three at once: no slot lost to the stopped race
+
+
+def test_2x_is_twice_the_p90_of_the_kinds_learned_durations(tmp_path: Path) -> None:
+    # A first run teaches the kind (shell) three durations; in the next, T-09's first attempt
+    # stalls and is hedged at twice their p90, long before its timeout's 80% (96 s).
+    write(tmp_path, [(f"T-0{n}", "-", f"sleep 0.{n}") for n in (1, 2, 3)])
+    assert run(tmp_path).code == 0
+    stalls = 'if [ "$ORCHESTRATOR_ATTEMPT" = 1 ]; then sleep 60; fi; echo ok'
+    write(tmp_path, [(f"T-0{n}", "-", f"sleep 0.{n}") for n in (1, 2, 3)] + [("T-09", "2x", stalls)])
+    result = run(tmp_path)
+    assert result.code == 0, result.stdout + result.stderr
+    hedged = [e for e in result.events if e["event"] == "task_hedged"]
+    assert len(hedged) == 1 and hedged[0]["task"] == "T-09"
+    assert hedged[0]["why"].startswith("2x the p90 of its kind")
+    assert 0.2 <= hedged[0]["bound"] <= 2.0  # twice the p90 of 0.1-0.3 s (and what starting a process adds)
+
+
+def test_the_bound_of_each_hedge_setting() -> None:
+    from orchestrator.plan.hedging import parse_hedge
+    from orchestrator.plan.settings import Settings
+    from orchestrator.run.hedge import bound_of, p90
+
+    assert p90([1.0, 2.0]) is None and p90([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0]) == 10.0
+    two = Settings(hedge=parse_hedge("2x"), timeout=100.0)
+    found = bound_of(two, 4.0)
+    assert found is not None and found.seconds == 8.0
+    unknown = bound_of(two, None)  # no history: the stuck warning's 80% of the timeout
+    assert unknown is not None and unknown.seconds == 80.0
+    assert bound_of(Settings(hedge=parse_hedge("2x"), timeout=None), None) is None  # and with no timeout, never
+    fixed = bound_of(Settings(hedge=parse_hedge("10m")), None)
+    assert fixed is not None and fixed.seconds == 600.0
+    assert bound_of(Settings(), 4.0) is None  # off by default
+    for bad in ("0.5x", "soon", True):
+        with pytest.raises(ValueError):
+            parse_hedge(bad)
