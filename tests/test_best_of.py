@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 from fakeapi import FakeAnthropic, Reply, claude_missing, find_claude
-from runner_helpers import cli, results, run
+from runner_helpers import cli, results, run, wait_gone
 
 # Attempt n answers n lines; attempt 2 is the slowest.
 ANSWER = 'n=$ORCHESTRATOR_ATTEMPT; [ "$n" = 2 ] && sleep 1; for i in $(seq "$n"); do echo "line $i of $n"; done'
@@ -81,8 +81,7 @@ def test_judge_first_keeps_the_first_to_complete_and_stops_the_rest(tmp_path: Pa
     assert found["attempts"] == 3 and listed[3]["chosen"]
     assert listed[1]["status"] == "stopped" and listed[2]["status"] == "stopped"
     for pid_file in tmp_path.glob("slow-*.pid"):
-        pid = int(pid_file.read_text())
-        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(") ")[1][:1]
+        assert wait_gone(int(pid_file.read_text()))  # stopped: its process group killed
 
 
 def test_a_command_judge_runs_in_each_candidates_worktree_and_only_the_winner_merges(tmp_path: Path) -> None:
@@ -169,3 +168,12 @@ def test_the_plans_best_of_alone_never_races_a_shell_task(tmp_path: Path) -> Non
     said = cli(tmp_path, "validate").stdout
     assert "Not raced, though it asks to be: T-01: a shell task is raced only when its own Best of cell" in said
     assert "T-02 (best of 2, judge: first)" in said
+
+
+def test_an_agent_judge_on_a_shell_task_keeps_the_first_completed_and_says_why(tmp_path: Path) -> None:
+    write(tmp_path, [("T-01", "2", ANSWER)], judge="agent")
+    result = run(tmp_path)
+    assert result.code == 0, result.stdout + result.stderr
+    found = results(tmp_path)["T-01"]
+    assert found["best_of"]["reason"] == "judge: agent asks an agent; shell is none: the first completed kept"
+    assert "(candidates: 1 completed, 2 completed)" in cli(tmp_path, "status").stdout

@@ -9,14 +9,13 @@ whose next one does not (``$ORCHESTRATOR_ATTEMPT``); with worktrees, a real git 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from runner_helpers import cli, results, run, start, wait_until
+from runner_helpers import cli, results, run, start, wait_gone, wait_until
 
 # Attempt 1 stalls (and leaves its pid, to prove it is gone); any later attempt is quick.
 STALLS = (
@@ -42,11 +41,7 @@ def write(project: Path, rows: list[tuple[str, str, str]], **settings: Any) -> N
 
 
 def pid_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z")
+    return wait_gone(pid)  # (no such process, or a zombie: it runs no more)
 
 
 def test_a_straggler_is_hedged_the_hedge_wins_and_the_first_is_stopped(tmp_path: Path) -> None:

@@ -108,6 +108,8 @@ def _run_judge(command: str, lane: Lane, launcher: Launcher) -> int:
 
 async def _by_agent(lanes: Sequence[Lane], done: list[Lane], launcher: Launcher) -> Verdict:
     own = lanes[0].attempt
+    if not own.backend.reads_prompt:  # (a shell or command task: nothing to ask)
+        return Verdict(done[0], f"judge: agent asks an agent; {own.backend.name} is none: the first completed kept")
     cap = max(2_000, own.settings.input_cap // max(1, len(done)))
     shown = "\n\n".join(f"## Candidate {lane.attempt.number}\n\n{_text(lane)[:cap]}" for lane in done)
     prompt = (

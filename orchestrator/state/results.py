@@ -80,7 +80,9 @@ class ResultRecord:
             shown = best.get("candidates")
             them = [c for c in shown if isinstance(c, Mapping)] if isinstance(shown, list) else []
             chosen = next((c.get("attempt") for c in them if c.get("chosen")), "?")
-            return f"best of {len(them)}, judged {best.get('judge')}: attempt {chosen} chosen, {best.get('reason')}"
+            each = ", ".join(f"{c.get('attempt')} {c.get('status')}" for c in them)
+            said = f"best of {len(them)}, judged {best.get('judge')}: attempt {chosen} chosen, {best.get('reason')}"
+            return f"{said} (candidates: {each})"
         if isinstance(hedged, Mapping):
             who = "its hedge" if hedged.get("won") == "hedge" else "its first attempt"
             return f"hedged after {hedged.get('after')}s: {who} (attempt {hedged.get('winner')}) won"
