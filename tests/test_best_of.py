@@ -177,3 +177,15 @@ def test_an_agent_judge_on_a_shell_task_keeps_the_first_completed_and_says_why(t
     found = results(tmp_path)["T-01"]
     assert found["best_of"]["reason"] == "judge: agent asks an agent; shell is none: the first completed kept"
     assert "(candidates: 1 completed, 2 completed)" in cli(tmp_path, "status").stdout
+
+
+def test_history_shows_every_candidate_with_its_own_spend(tmp_path: Path) -> None:
+    write(tmp_path, [("T-01", "3", ANSWER)], judge="longest")
+    result = run(tmp_path)
+    assert result.code == 0, result.stdout + result.stderr
+    judged = [e for e in result.events if e["event"] == "task_judged"]
+    assert len(judged) == 1 and judged[0]["attempt"] == 3 and len(judged[0]["candidates"]) == 3
+    attempts = json.loads(cli(tmp_path, "history", "--json").stdout)["attempts"]
+    outcomes = {a["attempt"]: a["outcome"] for a in attempts if a["task"] == "T-01"}
+    assert outcomes == {1: "not_chosen", 2: "not_chosen", 3: "completed"}, attempts
+    assert all(a["log"] == f"logs/agent-01.attempt-{a['attempt']}" for a in attempts)

@@ -54,6 +54,7 @@ from orchestrator.state.events.tasks import (
     TaskHedged,
     TaskHedgeWon,
     TaskInterrupted,
+    TaskJudged,
     TaskRejected,
     TaskReleased,
     TaskRequeued,
@@ -222,6 +223,12 @@ class Lines(EventReporter[str | None]):
         return (
             f"🐢 {event.task}{_agent(event.agent)} attempt {event.first} is straggling"
             f" ({format_duration(event.after)}, past {event.why}): attempt {event.attempt} hedges it on {event.backend}"
+        )
+
+    def task_judged(self, event: TaskJudged) -> str:
+        return (
+            f"⚖️ {event.task}{_agent(event.agent)} best of {len(event.candidates)}: attempt {event.attempt}"
+            f" chosen ({event.judge}): {visible(event.reason)}"
         )
 
     def task_hedge_won(self, event: TaskHedgeWon) -> str:

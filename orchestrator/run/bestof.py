@@ -26,11 +26,14 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from orchestrator.backends.base import AgentResult
 from orchestrator.run.attempts import Attempt, Judged, Outcome
 from orchestrator.run.judges import choose
 from orchestrator.run.lanes import Lane, Racing, run_lane
 from orchestrator.run.recorder import attempt_record
 from orchestrator.state.events.base import EventRecord
+from orchestrator.state.events.tasks import TaskJudged
+from orchestrator.state.journal import iso_at
 from orchestrator.state.results import write_result
 from orchestrator.vocabulary import TaskStatus
 
@@ -98,9 +101,13 @@ class BestOf:
         winner = verdict.winner or lanes[0]  # (none completed: the task's own attempt's outcome)
         if winner.outcome is None:  # (its own attempt stopped: the last to end speaks for the task)
             winner = next(lane for lane in reversed(ended) if lane.outcome is not None)
-        others = [lane for lane in lanes if lane is not winner]
-        spent = tuple((self.racing.spent(lane), lane.attempt.job.resume_session) for lane in others)
+        spending = {id(lane): self.racing.spent(lane) for lane in lanes}
+        spent = tuple((spending[id(lane)], lane.attempt.job.resume_session) for lane in lanes if lane is not winner)
         candidates = tuple(self._keep(lane, winner, verdict.reason) for lane in lanes)
+        task = own.task
+        told = [{**c, **_times(lane), **_spend(spending[id(lane)])} for c, lane in zip(candidates, lanes, strict=True)]
+        self.emit(TaskJudged(task=task.id, agent=task.agent, attempt=winner.attempt.number, judge=judge,
+                             reason=verdict.reason, candidates=tuple(told)))  # fmt: skip
         for lane in lanes:
             if lane is not winner:
                 self.racing.ended(lane, own)
@@ -130,3 +137,13 @@ class BestOf:
         write_result(path, record, body, durable=False, exists=path.exists())
         found["result"] = ws.relative(path)
         return found
+
+
+def _times(lane: Lane) -> dict[str, object]:
+    """When a candidate started and ended, as the event log writes moments (``history`` reads them)."""
+    return {"started": iso_at(lane.started), "ended": iso_at(lane.ended or time.time())}
+
+
+def _spend(result: AgentResult) -> dict[str, object]:
+    """What a candidate spent: its own cost and tokens (``history`` shows them)."""
+    return {"cost_usd": result.cost_usd, "tokens": sum(result.tokens.values()) if result.tokens else None}

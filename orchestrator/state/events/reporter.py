@@ -54,6 +54,7 @@ from orchestrator.state.events.tasks import (
     TaskHedged,
     TaskHedgeWon,
     TaskInterrupted,
+    TaskJudged,
     TaskRejected,
     TaskReleased,
     TaskRequeued,
@@ -154,6 +155,9 @@ class EventReporter(Generic[R]):
         return self.any_event(event)
 
     def task_hedge_won(self, event: TaskHedgeWon) -> R:
+        return self.any_event(event)
+
+    def task_judged(self, event: TaskJudged) -> R:
         return self.any_event(event)
 
     # --- the queue, changed while a run goes on ---------------------------------------------------

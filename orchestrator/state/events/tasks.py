@@ -226,6 +226,21 @@ class TaskHedgeWon(EventRecord):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TaskJudged(EventRecord):
+    """Best of N decided: ``attempt`` chosen by ``judge`` for ``reason``; ``candidates``: each one's
+    ``attempt``, ``status`` (completed, failed, stopped), ``chosen``, ``started`` and ``ended``, and
+    what it spent (``cost_usd``, ``tokens``), counted in the task's."""
+
+    event: ClassVar[EventKind] = EventKind.TASK_JUDGED
+    task: str
+    agent: str = field(metadata=added(""))
+    attempt: int
+    judge: str
+    reason: str
+    candidates: tuple[dict[str, Any], ...] = field(metadata=added(()))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TaskAdded(EventRecord):
     """A task added to the plan: taken by the run going on (``agent``; ``limits`` when it runs by
     other limits than the run's), or by ``add`` with no run going on."""
