@@ -85,6 +85,7 @@ from makespan import DagResult, render_dag, run_dag, w2_dag, w3_dag
 from memory import PlanRow, memory_targets, render_memory, run_memory
 from overhead import W1, floor_tools, render_w1, run_w1
 from plan_scale import ScaleResult, render_plan_scale, run_plan_scale
+from stragglers import section_of as stragglers_section_of
 from suite_wall import section_of as suite_section_of
 
 VENV = WORK / "venv"
@@ -330,6 +331,7 @@ class Suite:
     kept_startup: str | None = None  # W10's section (bench/agent_startup.py), kept as it is
     kept_suite: str | None = None  # the test suite's wall (bench/suite_wall.py), kept as it is
     kept_commands: str | None = None  # issue 52's start-up section (bench/commands.py), kept as it is
+    kept_stragglers: str | None = None  # W11's section (bench/stragglers.py), kept as it is
     crashed: list[str] = field(default_factory=list)
 
     def targets(self) -> list[Target]:
@@ -423,6 +425,8 @@ def render(suite: Suite) -> str:
         parts += ["", suite.kept_suite]
     if suite.kept_commands:  # issue 52's start-up and loop commands, written by bench/commands.py
         parts += ["", suite.kept_commands]
+    if suite.kept_stragglers:  # W11, written by bench/stragglers.py
+        parts += ["", suite.kept_stragglers]
     return "\n".join(parts) + "\n"
 
 
@@ -464,6 +468,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     suite.kept_startup = startup_section_of(output)
     suite.kept_suite = suite_section_of(output)
     suite.kept_commands = commands_section_of(output)
+    suite.kept_stragglers = stragglers_section_of(output)
     smoke = args.smoke
     ours = orchestrator_tool(env.orchestrator)
     floor, floor_bash = floor_tools(env.python)

@@ -72,8 +72,8 @@ def _sample(hint: Any) -> Any:
         return _sample(next(arg for arg in args if arg is not type(None)))
     if hint is Cause:
         return Cause.upstream("T-01", TaskStatus.FAILED)
-    if origin is tuple:
-        return ("T-01", "T-02")
+    if origin is tuple:  # (of ids; of mappings: task_judged's candidates)
+        return ("T-01", "T-02") if args[0] is str else (_sample(args[0]), _sample(args[0]))
     if origin is dict:
         return {"T-01": 2 if args[1] is int else "before"}
     return {str: "T-01", int: 3, float: 1.5, bool: True}[hint]

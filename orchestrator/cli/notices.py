@@ -163,3 +163,41 @@ def _cache_line(plan: Plan, heading: str, tasks: list[dict[str, str]]) -> str:
     named = ", ".join(f"{t['task']} ({t['why']})" for t in tasks[:UNCACHED_SHOWN])
     more = len(tasks) - UNCACHED_SHOWN
     return heading + ": " + named + (f" and {more} more (`validate --json` lists them)" if more > 0 else "")
+
+
+def hedging(plan: Plan, workspace: Workspace) -> tuple[dict[str, object], list[str]]:
+    """Which tasks a straggler's hedge or best of N may race (``run/raceable.refusal``), for ``--json``
+    (``hedged``: ``task``, ``bound``; ``not_hedged``: ``task``, ``why``, the tasks whose ``hedge`` or
+    ``best_of`` is set but whose work is not safe to do twice) and a line each; nothing when none."""
+    from orchestrator.plan.profiles import Profiles
+    from orchestrator.run.raceable import refusal
+
+    profiles = Profiles(workspace)
+    hedged: list[dict[str, str]] = []
+    refused: list[dict[str, str]] = []
+    for task in plan.tasks.values():
+        try:
+            settings = profiles.settings_for(plan, task)
+        except OrchestratorError:  # (a profile check_plan has told of)
+            continue
+        if settings.best_of > 1:
+            why = refusal(plan, task, settings, field="best_of")
+            if why is None:
+                hedged.append({"task": task.id, "bound": f"best of {settings.best_of}, judge: {settings.judge}"})
+            else:
+                refused.append({"task": task.id, "why": why + f": its best of {settings.best_of} runs it once"})
+            continue
+        if settings.hedge is None:
+            continue
+        why = refusal(plan, task, settings)
+        if why is None:
+            hedged.append({"task": task.id, "bound": str(settings.hedge)})
+        else:
+            refused.append({"task": task.id, "why": why})
+    lines = []
+    if hedged:
+        shown = ", ".join(f"{h['task']} ({h['bound']})" for h in hedged[:UNCACHED_SHOWN])
+        more = f" and {len(hedged) - UNCACHED_SHOWN} more" if len(hedged) > UNCACHED_SHOWN else ""
+        lines.append(f"Raced (a straggler's hedge, or best of N): {shown}{more}")
+    lines += [f"Not raced, though it asks to be: {r['task']}: {r['why']}" for r in refused]
+    return {"hedged": hedged, "not_hedged": refused}, lines

@@ -82,6 +82,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     notices += archive.in_both(workspace, list(plan.tasks))
     notices += notes.timed(plan, workspace)
     kept, kept_lines = notes.cache_and_checkpoint(plan, workspace)
+    hedges, hedge_lines = notes.hedging(plan, workspace)
     edges = len(plan.edges())
     data = {
         "ok": True,
@@ -98,6 +99,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         "conditions": conditions,
         "gates": gates,
         **kept,
+        **hedges,
     }
     if args.json:
         emit_json(data)
@@ -111,7 +113,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         )
         if plan.params:
             print(f"Parameters: {shown_values(plan.params)}")
-        for line in branch_lines + typed_lines + kept_lines:
+        for line in branch_lines + typed_lines + kept_lines + hedge_lines:
             print(line)
     return ExitCode.OK
 

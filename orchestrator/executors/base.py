@@ -70,6 +70,7 @@ class Launch:
     checkout: Checkout | None = None  # in a worktree (``WorktreeExecutor``): which, and its commit's message
     worker: str | None = None  # on a cluster: the only worker it may run on (it holds the session it resumes)
     outputs: tuple[tuple[str, str], ...] = ()  # the JSON fields its answer must hold (its Output cell), and their types
+    lane: str | None = None  # a second attempt raced beside the task's own (``run/hedge``): its worktree's name
 
 
 @dataclass(frozen=True, slots=True)

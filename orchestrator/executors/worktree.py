@@ -15,6 +15,7 @@ each call waited for: a cancelled attempt's worktree is left as it is, for the n
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import ClassVar
 
@@ -52,21 +53,22 @@ class WorktreeExecutor(Executor):
         if task not in self.isolated:
             return await self.inner.run(launch, on_start=on_start, on_line=on_line)
         upstream = [dep for dep in launch.upstream if dep in self.isolated]
+        name, start = launch.lane or task, self.trees.branch(task) if launch.lane else None  # (a raced lane's own)
         try:
-            tree = await anyio.to_thread.run_sync(self.trees.open, task, upstream)
+            tree = await anyio.to_thread.run_sync(functools.partial(self.trees.open, name, upstream, start=start))
             cwd = self.trees.inside(launch.cwd, tree)
         except (GitError, OSError) as exc:
             return ProcessRun(None, None, 0.0, start_error=f"its worktree: {exc}")
 
         def started(handle: Handle) -> None:
             if on_start is not None:
-                on_start({**handle, "worktree": str(tree), "branch": self.trees.branch(task)})
+                on_start({**handle, "worktree": str(tree), "branch": self.trees.branch(name)})
 
         message = f"{task}: {self.titles.get(task, task)} (attempt {launch.attempt})"
         moved = dataclasses.replace(launch, cwd=cwd, checkout=Checkout(tree, message))
         run = await self.inner.run(moved, on_start=started, on_line=on_line)
         with anyio.CancelScope(shield=True):
-            work = await anyio.to_thread.run_sync(self.trees.finish, task, message)
+            work = await anyio.to_thread.run_sync(self.trees.finish, name, message)
         return dataclasses.replace(run, work=work)
 
     async def has_worker(self, name: str) -> bool:

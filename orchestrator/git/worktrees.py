@@ -124,10 +124,12 @@ class Trees:
                     raise GitError(f"your HEAD conflicts with {self.integration} in {files} — {said}{RUN_AGAIN}")
         return base
 
-    def open(self, task_id: str, upstream: Sequence[str] = ()) -> Path:
+    def open(self, task_id: str, upstream: Sequence[str] = (), *, start: str | None = None) -> Path:
         """The worktree ``task_id`` runs in, made or found again and holding what it builds on;
-        raises ``GitError`` when that cannot be (nothing of it is lost)."""
-        path = self._made(self.path(task_id), self.branch(task_id), self.integration)
+        raises ``GitError`` when that cannot be (nothing of it is lost). ``start``: where a new
+        branch begins (a lane's: its task's branch), else the integration branch."""
+        start = start if start is not None and branch_exists(self.repo, start) else self.integration
+        path = self._made(self.path(task_id), self.branch(task_id), start)
         strayed = bring_home(path, self.branch(task_id))
         if strayed is not None:  # an attempt left it on work its branch cannot take: nothing is moved
             raise GitError(strayed)

@@ -229,6 +229,7 @@ def build(
                     "quoted_by": holder,
                     "simulated": view.simulated,
                     "reused": spoken_in(view.reused) if view.reused else None,  # from the cache (``run/reuse``): why
+                    "raced": view.raced,  # a hedge or best of N: what it did
                 }
             )
         elif view.status == TaskStatus.BYPASSED:  # a false condition: no failure, under a heading of its own

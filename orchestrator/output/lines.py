@@ -51,7 +51,10 @@ from orchestrator.state.events.tasks import (
     TaskCompleted,
     TaskFailed,
     TaskFailover,
+    TaskHedged,
+    TaskHedgeWon,
     TaskInterrupted,
+    TaskJudged,
     TaskRejected,
     TaskReleased,
     TaskRequeued,
@@ -215,6 +218,26 @@ class Lines(EventReporter[str | None]):
 
     def task_failover(self, event: TaskFailover) -> str:
         return f"🔀 {event.task}: on {event.backend} instead of {event.fallback_from}: {event.reason}"
+
+    def task_hedged(self, event: TaskHedged) -> str:
+        return (
+            f"🐢 {event.task}{_agent(event.agent)} attempt {event.first} is straggling"
+            f" ({format_duration(event.after)}, past {event.why}): attempt {event.attempt} hedges it on {event.backend}"
+        )
+
+    def task_judged(self, event: TaskJudged) -> str:
+        return (
+            f"⚖️ {event.task}{_agent(event.agent)} best of {len(event.candidates)}: attempt {event.attempt}"
+            f" chosen ({event.judge}): {visible(event.reason)}"
+        )
+
+    def task_hedge_won(self, event: TaskHedgeWon) -> str:
+        if event.hedge:
+            said = f"the hedge (attempt {event.attempt}) completed first; attempt {event.lost} stopped, unfinished"
+            said += f" though it had run {format_duration(max(0.0, event.won_by))} longer"
+        else:
+            said = f"attempt {event.attempt} completed first; its hedge (attempt {event.lost}) stopped"
+        return f"🏁 {event.task}{_agent(event.agent)} {said}"
 
     # --- the queue, changed while a run goes on ---------------------------------------------------
 

@@ -238,6 +238,7 @@ def status_table(views: Sequence[TaskView], found: dict[str, int]) -> str:
             + (f" — {visible(v.reason)}" if v.reason else "")
             + simulated_mark(v.simulated)
             + (f" — {REUSED} reused: {spoken_in(v.reused)}" if v.reused else "")
+            + (f" — {visible(v.raced)}" if v.raced else "")
             + (f" — will run again: {v.out_of_date}" if v.out_of_date else ""),
         ]
         for v in views

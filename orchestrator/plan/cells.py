@@ -61,6 +61,8 @@ COLUMN_ALIASES: dict[str, str] = {
     "permissions": "access",
     "command": "command",
     "isolation": "isolation",
+    "hedge": "hedge",
+    "best of": "best_of",
     "model": "model",
     "blocked": "blocked",
     "condition": "condition",

@@ -11,6 +11,7 @@ from orchestrator.errors import Problem
 from orchestrator.paths import PLAN_FILE as PLAN_FILE  # (the plan's file name, exported with the plan)
 from orchestrator.plan import graph as graphs
 from orchestrator.plan.deadlines import Deadline
+from orchestrator.plan.hedging import Hedge
 from orchestrator.plan.identity import Book
 from orchestrator.plan.settings import Settings, access_settings
 from orchestrator.plan.tasktypes import BUILT_IN, TaskType
@@ -49,6 +50,9 @@ class Task:
     deadline: Deadline | None = None  # a Deadline cell: when it should be done (``plan.deadlines``)
     estimate: float | None = None  # an Estimate cell: seconds a person expects it to take (``run.estimates``)
     retries: int | None = None
+    hedge: Hedge | None = None  # a Hedge cell (``plan.hedging``)
+    hedge_set: bool = False  # a Hedge cell was given (``off`` included): said on the task itself
+    best_of: int | None = None  # a Best of cell: attempts at once, one judged best (``plan.bestof``)
     backend: str | None = None
     command: str | None = None  # a Command cell: what a shell task runs (it never runs its description)
     access: str | None = None  # an Access cell: "read" or "edit" (``settings.access_settings``)
@@ -175,6 +179,10 @@ class Plan:
             changes["timeout"] = task.timeout
         if task.retries is not None:
             changes["retries"] = task.retries
+        if task.hedge_set:
+            changes["hedge"] = task.hedge
+        if task.best_of is not None:
+            changes["best_of"] = task.best_of
         if task.backend:
             changes["backend"] = task.backend
         if task.isolation:

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from orchestrator.plan.bestof import HINT as BEST_OF_HINT
+from orchestrator.plan.bestof import parse_best_of
 from orchestrator.plan.cells import NUMBER_RE, blocked_cell, code_cell
 from orchestrator.plan.conditions import parse_outputs
+from orchestrator.plan.hedging import HINT as HEDGE_HINT
+from orchestrator.plan.hedging import parse_hedge
 
 _NONE = {"", "-", "—", "none", "no"}
 
@@ -21,6 +25,17 @@ def more_cells(row: dict[str, str], fields: dict[str, Any]) -> list[tuple[str, s
             fields["retries"] = int(retries)
         else:
             problems.append((f"bad retries '{retries}'", "use a whole number from 0 up"))
+    hedge = row.get("hedge", "").strip()
+    if hedge and hedge not in {"-", "—", "default"}:
+        try:
+            fields["hedge"], fields["hedge_set"] = parse_hedge(hedge), True
+        except ValueError:
+            problems.append((f"bad Hedge cell '{hedge}'", HEDGE_HINT))
+    if row.get("best_of", "").strip() not in {"", "-", "—", "default"}:
+        try:
+            fields["best_of"] = parse_best_of(row["best_of"])
+        except ValueError:
+            problems.append((f"bad Best of cell '{row['best_of'].strip()}'", BEST_OF_HINT))
     condition = code_cell(row.get("condition", "")).strip()
     if condition.lower() not in _NONE:
         fields["condition"] = condition

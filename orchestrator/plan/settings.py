@@ -10,7 +10,9 @@ from typing import Any
 from orchestrator.plan.access import ACCESS as ACCESS
 from orchestrator.plan.access import ACCESS_WORDS as ACCESS_WORDS
 from orchestrator.plan.access import access_settings as access_settings
+from orchestrator.plan.bestof import parse_best_of, parse_judge
 from orchestrator.plan.deadlines import Deadline, parse_deadline
+from orchestrator.plan.hedging import Hedge, parse_hedge
 from orchestrator.plan.params import Param, parse_params
 from orchestrator.plan.targets import Target, parse_targets
 from orchestrator.plan.tasktypes import TaskType, parse_types
@@ -65,6 +67,12 @@ class Settings:
     # 15 minutes: more than the longest a claude Bash tool call may run silently (10 minutes).
     inactivity_timeout: float | None = field(default=900.0, metadata=_parser(parse_duration))
     retries: int = field(default=2, metadata=_parser(RETRIES))
+    # A straggler's second attempt (``run/hedge.py``): past 2x the p90 of its kind's durations
+    # (``2x``) or a duration (``10m``), one more starts beside it; the first to complete wins.
+    hedge: Hedge | None = field(default=None, metadata=_parser(parse_hedge))
+    # Best of N (``run/bestof.py``): N attempts of a task at once, and who chooses the one kept.
+    best_of: int = field(default=1, metadata=_parser(parse_best_of))
+    judge: str = field(default="first", metadata=_parser(parse_judge))
     backoff_base: float = field(default=1.0, metadata=_parser(_float(0.0)))
     backoff_factor: float = field(default=2.0, metadata=_parser(_float(1.0)))
     backoff_cap: float = field(default=60.0, metadata=_parser(_float(0.0)))

@@ -23,7 +23,9 @@ from typing import Any
 from orchestrator.errors import Problem, shown
 from orchestrator.plan import values as setting
 from orchestrator.plan.access import ACCESS_WORDS, access_settings
+from orchestrator.plan.bestof import parse_best_of, parse_judge
 from orchestrator.plan.cells import parse_priority
+from orchestrator.plan.hedging import parse_hedge
 from orchestrator.plan.values import ISOLATION, RETRIES, parse_duration
 
 TYPES_FILE = "types.yaml"
@@ -85,13 +87,17 @@ FIELDS: dict[str, Callable[[object], Any]] = {
     "approval": _approval,
     "section": _section,
     "cache": setting._cache,
+    "hedge": parse_hedge,
+    "best_of": parse_best_of,
+    "judge": parse_judge,
 }
 # The fields that become the task's settings (the rest are its cells, or its brief's).
 SETTING_FIELDS = (
-    "backend", "model", "timeout", "retries", "isolation", "permission_mode", "tools", "allowed_tools", "cache"
+    "backend", "model", "timeout", "retries", "isolation", "permission_mode", "tools", "allowed_tools", "cache",
+    "hedge", "best_of", "judge",
 )  # fmt: skip
 # What a change to does not change what the task does, so its result stays up to date (as for a row's cells).
-_NOT_SIGNED = ("description", "timeout", "retries", "priority", "approval", "cache")
+_NOT_SIGNED = ("description", "timeout", "retries", "priority", "approval", "cache", "hedge", "best_of", "judge")
 
 
 @dataclass(frozen=True, slots=True)

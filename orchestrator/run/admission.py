@@ -60,6 +60,9 @@ class Admission:
         self.cost_seen = False
         self._running: dict[str, Slot] = {}
         self._since: dict[str, float] = {}  # task -> when its attempt started (the loop's clock)
+        # Stragglers past their bound waiting for a slot for their hedge (``run.hedge``): the next
+        # slots that free are theirs, before the ready queue's.
+        self.reserved = 0
 
     # --- what is running ------------------------------------------------------------------------
 
@@ -77,8 +80,12 @@ class Admission:
         return len(self._running)
 
     def full(self) -> bool:
-        """No room under the global cap."""
-        return len(self._running) >= self.limit
+        """No room under the global cap (the slots stragglers wait for, for their hedges, held)."""
+        return len(self._running) + self.reserved >= self.limit
+
+    def room_for_hedge(self) -> bool:
+        """A slot free for a straggler's hedge (one of those ``reserved``)."""
+        return len(self._running) < self.limit
 
     def window(self, backend: str) -> Window:
         if backend not in self.windows:

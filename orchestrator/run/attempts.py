@@ -107,6 +107,39 @@ class Attempt:
 
 
 @dataclass(frozen=True, slots=True)
+class Raced:
+    """What a hedged attempt raced (``run/hedge.py``): the attempt stopped (``lost``: its number,
+    ``spent``: what it spent, counted in the task's), whether the hedge won, when it started
+    (``after``, seconds into the first) and how much longer the loser had run than the winner took."""
+
+    lost: int
+    spent: AgentResult
+    resumed: str | None  # the session the stopped attempt continued
+    hedge_won: bool
+    after: float
+    won_by: float
+
+    def frontmatter(self, winner: int) -> dict[str, object]:
+        return {"winner": winner, "lost": self.lost, "won": "hedge" if self.hedge_won else "first",
+                "after": round(self.after, 3), "won_by": round(self.won_by, 3)}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """How best of N (``run/bestof.py``) chose the task's result: by which ``judge``, why, each
+    candidate (its attempt, state, answer's length, the file it is kept in, whether chosen), and
+    what the others and the judge spent (with the session each continued), counted in the task's."""
+
+    judge: str
+    reason: str
+    candidates: tuple[dict[str, object], ...]
+    spent: tuple[tuple[AgentResult, str | None], ...]
+
+    def frontmatter(self) -> dict[str, object]:
+        return {"judge": self.judge, "reason": self.reason, "candidates": [dict(c) for c in self.candidates]}
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     attempt: Attempt
     run: ProcessRun
@@ -114,6 +147,13 @@ class Outcome:
     finished: float  # wall clock
     merged: str | None = None  # what the merge queue did with its branch (``run/merges``)
     added: tuple[str, ...] = ()  # tasks the merge queue added to the plan (a conflict's resolution)
+    raced: Raced | None = None  # a hedged task: the attempt this one beat (``run/hedge``)
+    judged: Judged | None = None  # best of N: how this one was chosen (``run/bestof``)
+
+    def beaten(self) -> list[tuple[AgentResult, str | None]]:
+        """What the attempts this one beat (and a judge) spent, with the session each continued."""
+        found = [(self.raced.spent, self.raced.resumed)] if self.raced is not None else []
+        return found + list(self.judged.spent if self.judged is not None else ())
 
 
 def build_launch(

@@ -320,6 +320,8 @@ def attempt_record(
         commit=run.work.commit if run.work else None,
         diffstat=(run.work.diffstat or None) if run.work else None,
         merge=outcome.merged,
+        hedged=outcome.raced.frontmatter(attempt.number) if outcome.raced else None,
+        best_of=outcome.judged.frontmatter() if outcome.judged else None,
     )
 
 

@@ -32,6 +32,7 @@ from orchestrator.run.estimates import Estimate, for_run
 from orchestrator.run.failover import Breakers, fails_over
 from orchestrator.run.forecast import Forecast
 from orchestrator.run.gates import HOLD, Gates
+from orchestrator.run.hedge import Hedger
 from orchestrator.run.holds import Holds
 from orchestrator.run.merges import MergeQueue
 from orchestrator.run.not_before import Timed
@@ -40,6 +41,7 @@ from orchestrator.run.reuse import Reuse
 from orchestrator.run.selection import Upstream, fingerprint, upstream_of
 from orchestrator.state.approvals import Decision, rejected_cause
 from orchestrator.state.causes import Cause, CauseKind
+from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.runs import Notice
 from orchestrator.state.events.tasks import TaskFailover
 from orchestrator.state.journal import Journal
@@ -76,8 +78,7 @@ class Scheduler:
         self.records = records  # the results a fingerprint reads: on disk at the start, then this run's
         self.sessions = sessions  # task -> agent session an interrupted attempt left, to resume
         self.session_costs, self.spend = spend_books(recorder.workspace, {t: r.session_id for t, r in sessions.items()})
-        self.launcher = launcher
-        self.recorder = recorder
+        self.launcher, self.recorder = launcher, recorder
         self.admission = admission
         self.pause, self.journal = pause, journal
         self.fail_fast = fail_fast
@@ -103,6 +104,7 @@ class Scheduler:
         self.cancelled: Callable[[Attempt, AgentResult | None], bool] = lambda attempt, result: False
         self.stop_attempts: Callable[[Cause], None] = lambda cause: None  # ``run.live``: what runs stopped (``halt``)
         self.reuse: Reuse | None = None  # the cache (``run.reuse``): a result reused instead of a run
+        self.hedger = Hedger(plan, launcher, admission, journal, _on_loop(self), self.attempts)  # (``run.hedge``)
 
     # --- the loop ---------------------------------------------------------------------------------
 
@@ -205,7 +207,7 @@ class Scheduler:
 
         with attempt.stoppable():  # `orchestrator cancel` and the run's stop cancel it (``run.live``)
             try:
-                ran = functools.partial(self.launcher.run, attempt, on_start=started, on_line=line, tell=_notices(self))
+                ran = self.hedger.wrap(attempt, on_start=started, on_line=line, tell=_notices(self))  # (a race)
                 outcome = await (self.merges.landed(attempt, self.records.get(task.id), ran) if self.merges else ran())
             except Exception as exc:  # a bug of ours (a parser, a callback): this task fails, not the run
                 outcome = self.launcher.internal_error(attempt, exc)
@@ -223,10 +225,11 @@ class Scheduler:
         del self.running[task.id]
         began = self.admission.ended(task.id)
         self.journal.ended(task.id, attempt.number, outcome.run.worker)
-        result = outcome.result
+        result = outcome.result  # (a hedged task's: the attempt it raced counted first, ``Hedger.count``)
+        first = self.hedger.count(outcome, attempt.in_run == 1, (self.session_costs, self.spend, self.admission))
         self.session_costs.own(attempt.job.resume_session, result)
         self.admission.spend(result.cost_usd)  # the attempt's own: the run's total is what its attempts spent
-        self.spend.add(task.id, attempt.in_run == 1, result, attempt.job.resume_session)
+        self.spend.add(task.id, first, result, attempt.job.resume_session)
         now = anyio.current_time()
         over = fails_over(self.breakers, attempt.settings, result, time.time(), self.admission.blocked)
         if over is not None:  # its backend is down: the next attempt goes to a fallback, no retry spent
@@ -442,6 +445,11 @@ def _until_next(
     if paused is not None:
         times.append(now + paused)
     return max(0.0, min(times) - now) if times else math.inf
+
+
+def _on_loop(scheduler: Scheduler) -> Callable[[EventRecord], None]:
+    """What emits an event an attempt's task has for the run: on the loop, before its outcome."""
+    return lambda event: scheduler.inbox.change(functools.partial(scheduler.recorder.emit, event))
 
 
 def _notices(scheduler: Scheduler) -> Callable[[str], None]:

@@ -35,7 +35,14 @@ def attempts_of(all_events: list[events.Event]) -> list[dict[str, Any]]:
                        "backend": event.get("backend")}  # fmt: skip
             open_[(run, task)] = attempt
             found.append(attempt)
+        elif kind in ("task_hedged", "task_hedge_won"):
+            _hedge(event, open_, found)
+        elif kind == "task_judged":
+            _judged(event, open_, found)
         elif kind in _ENDS and (run, task) in open_:
+            other = open_.pop((run, f"{task}+hedge"), None)  # a race neither attempt won: both ended
+            if other is not None:
+                other.update(ended=event.get("time"), outcome="hedge_lost", reason="neither attempt completed")
             attempt = open_.pop((run, task))
             attempt["ended"] = event.get("time")
             attempt["outcome"] = {"task_retrying": "retried"}.get(kind, kind.removeprefix("task_"))
@@ -51,6 +58,54 @@ def attempts_of(all_events: list[events.Event]) -> list[dict[str, Any]]:
             attempt["outcome"] = "lost"
             attempt["reason"] = "its runner ended without saying how it ended (killed?)"
     return found
+
+
+def _hedge(event: events.Event, open_: dict[tuple[Any, str], dict[str, Any]], found: list[dict[str, Any]]) -> None:
+    """A hedge (``run/hedge``): its attempt, open beside the task's own until the race is decided;
+    then the one stopped ends (``hedge_lost``, what it spent), and the winner is the task's."""
+    run, task = event.get("run"), str(event.get("task", ""))
+    if event["event"] == "task_hedged":
+        first = open_.get((run, task))
+        hedge = {**(first or {}), "run": run, "task": task, "attempt": event.get("attempt"),
+                 "started": event.get("time"), "ended": None, "outcome": "running", "reason": None,
+                 "cost_usd": None, "backend": event.get("backend"), "log": event.get("log")}  # fmt: skip
+        open_[(run, f"{task}+hedge")] = hedge
+        found.append(hedge)
+        return
+    hedge, first = open_.pop((run, f"{task}+hedge"), {}), open_.get((run, task))
+    if not hedge or first is None:
+        return
+    lost, kept = (first, hedge) if event.get("hedge") else (hedge, first)
+    why = f"stopped: attempt {event.get('attempt')} completed first"
+    lost.update(ended=event.get("time"), outcome="hedge_lost", cost_usd=event.get("cost_usd"),
+                tokens=event.get("tokens"), reason=why)  # fmt: skip
+    open_[(run, task)] = kept
+
+
+def _judged(event: events.Event, open_: dict[tuple[Any, str], dict[str, Any]], found: list[dict[str, Any]]) -> None:
+    """Best of N decided (``run/bestof``): each candidate not chosen an attempt of its own, ended
+    ``not_chosen`` (or failed, stopped) with what it spent; the chosen one the task's, its end the
+    task's end."""
+    run, task = event.get("run"), str(event.get("task", ""))
+    own = open_.get((run, task))
+    if own is None:
+        return
+    shown = event.get("candidates")
+    for candidate in shown if isinstance(shown, list) else []:
+        state = candidate.get("status")
+        told = {"attempt": candidate.get("attempt"), "started": candidate.get("started"),
+                "ended": None if candidate.get("chosen") else candidate.get("ended"), "cost_usd": None,
+                "outcome": "running" if candidate.get("chosen") else "not_chosen" if state == "completed" else state,
+                "reason": None if candidate.get("chosen") else f"not chosen: {event.get('reason')}"}  # fmt: skip
+        if not candidate.get("chosen"):
+            told.update(cost_usd=candidate.get("cost_usd"), tokens=candidate.get("tokens"))
+        if candidate.get("attempt") == own.get("attempt"):
+            own.update(told)
+            continue
+        log = own.get("log")  # (its logs are named as the task's own attempt's, with its number)
+        found.append({**own, **told, "log": log.rsplit("-", 1)[0] + f"-{told['attempt']}" if log else None})
+        if candidate.get("chosen"):
+            open_[(run, task)] = found[-1]
 
 
 def seconds(attempt: dict[str, Any]) -> float | None:

@@ -64,7 +64,29 @@ class ResultRecord:
     commit: str | None = None
     diffstat: str | None = None
     merge: str | None = None
+    # A hedged task (``run/hedge.py``): which attempt won, which was stopped, when the hedge
+    # started (``after``, seconds into the first) and by how much the winner won (``won_by``).
+    hedged: Mapping[str, Any] | None = None
+    # Best of N (``run/bestof.py``): the judge, its reason, and every candidate (the others' results
+    # are kept beside this file, ``<this file's name>.candidate-<attempt>.md``).
+    best_of: Mapping[str, Any] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # keys a person or a newer version added
+
+    @property
+    def raced(self) -> str | None:
+        """What a hedge or best of N did, in one line (``status``, the dashboard, final_output.md)."""
+        best, hedged = self.best_of, self.hedged
+        if isinstance(best, Mapping):
+            shown = best.get("candidates")
+            them = [c for c in shown if isinstance(c, Mapping)] if isinstance(shown, list) else []
+            chosen = next((c.get("attempt") for c in them if c.get("chosen")), "?")
+            each = ", ".join(f"{c.get('attempt')} {c.get('status')}" for c in them)
+            said = f"best of {len(them)}, judged {best.get('judge')}: attempt {chosen} chosen, {best.get('reason')}"
+            return f"{said} (candidates: {each})"
+        if isinstance(hedged, Mapping):
+            who = "its hedge" if hedged.get("won") == "hedge" else "its first attempt"
+            return f"hedged after {hedged.get('after')}s: {who} (attempt {hedged.get('winner')}) won"
+        return None
 
     @property
     def total_tokens(self) -> int | None:
@@ -80,7 +102,7 @@ class ResultRecord:
                 continue
             if spec.name == "logs":
                 value = list(value)
-            elif spec.name == "tokens" and value is not None:
+            elif spec.name in ("tokens", "hedged", "best_of") and value is not None:
                 value = dict(value)
             elif spec.name == "simulated":
                 value = value or None
@@ -138,6 +160,8 @@ class ResultRecord:
             commit=_text(data.get("commit")),
             diffstat=_text(data.get("diffstat")),
             merge=_text(data.get("merge")),
+            hedged=dict(data["hedged"]) if isinstance(data.get("hedged"), Mapping) else None,
+            best_of=dict(data["best_of"]) if isinstance(data.get("best_of"), Mapping) else None,
             cause=Cause.from_mapping(data.get("cause")),
             extra={k: v for k, v in data.items() if k not in known},
         )

@@ -60,6 +60,7 @@ class TaskView:
     out_of_date: str | None = None  # completed, but run would do it again: why (``run.freshness``)
     settled: bool | None = None  # finished, and the next run leaves it so (``run.settled``); None: not judged
     type: str | None = None  # its task type (``plan/tasktypes.py``)
+    raced: str | None = None  # what a hedge or best of N did (``ResultRecord.raced``)
 
     @classmethod
     def of(cls, task: Task, status: TaskStatus = TaskStatus.PENDING) -> TaskView:
@@ -105,6 +106,7 @@ class TaskView:
         self.simulated = record.simulated
         self.worker = record.worker
         self.reused = record.reused
+        self.raced = record.raced
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -134,6 +136,7 @@ class TaskView:
             "up_to_date": self.out_of_date is None if self.status == TaskStatus.COMPLETED else None,
             "out_of_date": self.out_of_date,
             "settled": self.settled,
+            "raced": self.raced,
         }
 
 

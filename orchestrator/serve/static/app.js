@@ -330,6 +330,7 @@ function taskRow(task) {
     why.title = task.reused;
     state.append(why);
   }
+  if (task.raced) state.append(el("div", "why raced", `🏁 ${task.raced}`));  // a hedge or best of N, as `status` says it
   row.append(state);
   row.append(
     // The attempts of the run of it that made its state, as `status` and `report` count them.

@@ -63,6 +63,9 @@ class EventKind(StrEnum):
     TASK_RELEASED = "task_released"
     TASK_STUCK = "task_stuck"
     TASK_FAILOVER = "task_failover"
+    TASK_HEDGED = "task_hedged"
+    TASK_HEDGE_WON = "task_hedge_won"
+    TASK_JUDGED = "task_judged"
     # the queue, changed while a run goes on
     TASK_ADDED = "task_added"
     TASK_CHANGED = "task_changed"

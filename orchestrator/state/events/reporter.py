@@ -53,7 +53,10 @@ if TYPE_CHECKING:  # (the records are only named here: a reader of the log need 
         TaskCompleted,
         TaskFailed,
         TaskFailover,
+        TaskHedged,
+        TaskHedgeWon,
         TaskInterrupted,
+        TaskJudged,
         TaskRejected,
         TaskReleased,
         TaskRequeued,
@@ -149,6 +152,15 @@ class EventReporter(Generic[R]):
         return self.any_event(event)
 
     def task_failover(self, event: TaskFailover) -> R:
+        return self.any_event(event)
+
+    def task_hedged(self, event: TaskHedged) -> R:
+        return self.any_event(event)
+
+    def task_hedge_won(self, event: TaskHedgeWon) -> R:
+        return self.any_event(event)
+
+    def task_judged(self, event: TaskJudged) -> R:
         return self.any_event(event)
 
     # --- the queue, changed while a run goes on ---------------------------------------------------

@@ -191,6 +191,56 @@ class TaskFailover(EventRecord):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TaskHedged(EventRecord):
+    """A straggling attempt (``first``) got a second one beside it (``attempt``, on ``backend``),
+    ``after`` seconds into it, past its ``bound`` (``why``: where the bound comes from)."""
+
+    event: ClassVar[EventKind] = EventKind.TASK_HEDGED
+    task: str
+    agent: str = field(metadata=added(""))
+    attempt: int
+    first: int
+    backend: str
+    after: float
+    bound: float
+    why: str = field(metadata=added(""))
+    log: str | None = field(default=None, metadata=OPTIONAL)  # its logs' stem, as ``task_started``'s
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskHedgeWon(EventRecord):
+    """Of a hedged task's two attempts, ``attempt`` completed first (``hedge``: the second one
+    did) and ``lost`` was stopped; ``won_by``: how much longer the stopped one had run than the
+    winner took (negative: less, a hedge stopped early); ``cost_usd`` and ``tokens``: what the
+    stopped one spent, counted in the task's."""
+
+    event: ClassVar[EventKind] = EventKind.TASK_HEDGE_WON
+    task: str
+    agent: str = field(metadata=added(""))
+    attempt: int
+    lost: int
+    hedge: bool
+    won_by: float
+    cost_usd: float | None = field(metadata=added(None))
+    tokens: int | None = field(metadata=added(None))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskJudged(EventRecord):
+    """Best of N decided: ``attempt`` chosen by ``judge`` for ``reason``; ``candidates``: each one's
+    ``attempt``, ``status`` (completed, failed, stopped), ``chosen``, ``started`` and ``ended``, and
+    what it spent (``cost_usd``, ``tokens``), counted in the task's."""
+
+    event: ClassVar[EventKind] = EventKind.TASK_JUDGED
+    task: str
+    agent: str = field(metadata=added(""))
+    attempt: int
+    judge: str
+    reason: str
+    candidates: tuple[dict[str, Any], ...] = field(metadata=added(()))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TaskAdded(EventRecord):
     """A task added to the plan: taken by the run going on (``agent``; ``limits`` when it runs by
     other limits than the run's), or by ``add`` with no run going on."""

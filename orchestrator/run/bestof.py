@@ -1,0 +1,149 @@
+"""Best of N: a task with ``best_of: N`` runs N attempts of itself at once (each in a worktree of its
+own when isolated), and its ``judge`` (``run/judges.py``) chooses the one whose result becomes the
+task's.
+
+    the task's attempt starts ──▶ N-1 more, each as a slot frees (before the ready queue's)
+    judge: first ──▶ the first to complete wins, the others are stopped
+    any other judge ──▶ all end, then the judge chooses among those that completed
+    the winner ──▶ the task's attempt (its result, its branch: only it merges); every other
+        candidate's result kept beside the task's, ``<result>.candidate-<attempt>.md``, listed in
+        the result's ``best_of`` with the judge's reason; their lanes removed unmerged;
+        what every candidate (and an agent judge) spent counted in the task's cost
+
+None completed: the task's outcome is its own attempt's (its retries as always), the others'
+spend counted too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import time
+from collections.abc import Awaitable, Callable
+
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from orchestrator.backends.base import AgentResult
+from orchestrator.run.attempts import Attempt, Judged, Outcome
+from orchestrator.run.judges import choose
+from orchestrator.run.lanes import Lane, Racing, run_lane
+from orchestrator.run.recorder import attempt_record
+from orchestrator.state.events.base import EventRecord
+from orchestrator.state.events.tasks import TaskJudged
+from orchestrator.state.journal import iso_at
+from orchestrator.state.results import write_result
+from orchestrator.vocabulary import TaskStatus
+
+POLL = 0.1  # seconds between looks for a free slot for the next candidate
+
+
+class BestOf:
+    """The best-of-N races of one run."""
+
+    def __init__(self, racing: Racing, emit: Callable[[EventRecord], None]) -> None:
+        self.racing = racing
+        self.emit = emit
+
+    async def race(self, attempt: Attempt, run: Callable[[], Awaitable[Outcome]]) -> Outcome:
+        send, receive = anyio.create_memory_object_stream[Lane](attempt.settings.best_of)
+        lanes = [Lane(attempt, anyio.CancelScope(), attempt.started or time.time())]
+        ended: list[Lane] = []
+        try:
+            async with anyio.create_task_group() as group, send, receive:
+                group.start_soon(run_lane, lanes[0], run, send.clone())
+                await self._gather(attempt, lanes, ended, (group, send, receive))
+                for lane in lanes:
+                    if lane not in ended:
+                        lane.scope.cancel()  # (judge: first, and one completed)
+                while len(ended) < len(lanes):
+                    ended.append(await receive.receive())
+            return await self._choose(attempt, lanes, ended)
+        finally:
+            self.racing.abandon(lanes, attempt)  # (stopped from outside: their slots back)
+
+    async def _gather(
+        self,
+        attempt: Attempt,
+        lanes: list[Lane],
+        ended: list[Lane],
+        streams: tuple[TaskGroup, MemoryObjectSendStream[Lane], MemoryObjectReceiveStream[Lane]],
+    ) -> None:
+        """Start the other candidates as slots free, until every one has ended (judge ``first``: until
+        one completed). A candidate that never gets a slot before the others have all ended is not run."""
+        group, send, receive = streams
+        admission, wanted = self.racing.admission, attempt.settings.best_of - 1
+        admission.reserved += wanted
+        try:
+            while len(ended) < len(lanes) or (wanted and admission.room_for_hedge()):
+                if wanted:
+                    lane = self.racing.start(attempt, attempt.settings.backend)
+                    if lane is not None:
+                        wanted, admission.reserved = wanted - 1, admission.reserved - 1
+                        lanes.append(lane)
+                        group.start_soon(run_lane, lane, functools.partial(self.racing.run, lane), send.clone())
+                        continue
+                with anyio.move_on_after(POLL if wanted else math.inf):
+                    done = await receive.receive()
+                    ended.append(done)
+                    if done.attempt is not attempt:
+                        self.racing.release(done.attempt)  # (its slot free for the next candidate)
+                    if attempt.settings.judge == "first" and done.completed:
+                        return
+        finally:
+            admission.reserved -= wanted
+
+    async def _choose(self, own: Attempt, lanes: list[Lane], ended: list[Lane]) -> Outcome:
+        judge = own.settings.judge
+        verdict = await choose(judge, lanes, ended, self.racing.launcher)
+        winner = verdict.winner or lanes[0]  # (none completed: the task's own attempt's outcome)
+        if winner.outcome is None:  # (its own attempt stopped: the last to end speaks for the task)
+            winner = next(lane for lane in reversed(ended) if lane.outcome is not None)
+        spending = {id(lane): self.racing.spent(lane) for lane in lanes}
+        spent = tuple((spending[id(lane)], lane.attempt.job.resume_session) for lane in lanes if lane is not winner)
+        candidates = tuple(self._keep(lane, winner, verdict.reason) for lane in lanes)
+        task = own.task
+        told = [{**c, **_times(lane), **_spend(spending[id(lane)])} for c, lane in zip(candidates, lanes, strict=True)]
+        self.emit(TaskJudged(task=task.id, agent=task.agent, attempt=winner.attempt.number, judge=judge,
+                             reason=verdict.reason, candidates=tuple(told)))  # fmt: skip
+        for lane in lanes:
+            if lane is not winner:
+                self.racing.ended(lane, own)
+        if winner.attempt is not own:
+            self.racing.release(winner.attempt)
+        judged = Judged(judge, verdict.reason, candidates, spent + verdict.spent)
+        outcome = await self.racing.settle(own, winner, lanes)
+        return dataclasses.replace(outcome, judged=judged)
+
+    def _keep(self, lane: Lane, winner: Lane, reason: str) -> dict[str, object]:
+        """A candidate as the task's result lists it; one not chosen that ended, its result kept
+        beside the task's (``<result>.candidate-<attempt>.md``)."""
+        attempt, outcome = lane.attempt, lane.outcome
+        state = "stopped" if outcome is None else "completed" if outcome.result.completed else "failed"
+        found: dict[str, object] = {"attempt": attempt.number, "status": state, "chosen": lane is winner}
+        if outcome is not None:
+            found["chars"] = len(outcome.result.text)
+        if lane is winner or outcome is None:
+            return found
+        ws = self.racing.launcher.workspace
+        path = ws.result(attempt.task)
+        path = path.with_name(f"{path.stem}.candidate-{attempt.number}.md")
+        status = TaskStatus.COMPLETED if outcome.result.completed else TaskStatus.FAILED
+        record = attempt_record(ws, outcome, status, f"a candidate not chosen: {reason}", None)
+        heading = f"# {attempt.task.id}: candidate attempt {attempt.number}, not chosen"
+        body = f"{heading}\n\n{outcome.result.text.rstrip()}\n"
+        write_result(path, record, body, durable=False, exists=path.exists())
+        found["result"] = ws.relative(path)
+        return found
+
+
+def _times(lane: Lane) -> dict[str, object]:
+    """When a candidate started and ended, as the event log writes moments (``history`` reads them)."""
+    return {"started": iso_at(lane.started), "ended": iso_at(lane.ended or time.time())}
+
+
+def _spend(result: AgentResult) -> dict[str, object]:
+    """What a candidate spent: its own cost and tokens (``history`` shows them)."""
+    return {"cost_usd": result.cost_usd, "tokens": sum(result.tokens.values()) if result.tokens else None}

@@ -1,0 +1,215 @@
+"""Hedging a straggler: an attempt that has run past its bound (the ``hedge`` setting: a factor of
+the p90 of its kind's learned durations, or a duration) gets a second attempt beside it, once a
+slot is free; the first of the two to complete wins, the other is stopped.
+
+    attempt starts ──▶ bound passed? ──▶ the next slot that frees (before the ready queue's: a
+        straggler holds up what comes after it) ──▶ the hedge starts (a fallback backend
+        where the task lists one; its own worktree, a lane, for ``isolation: worktree``)
+    first to complete ──▶ the other stopped (its process group killed), what it spent counted
+        ├─ the first won:  the hedge's lane removed, its work never merged
+        └─ the hedge won:  the task's branch moved to the lane's commit (the first's work dropped)
+    both fail ──▶ the one that ended last is the task's outcome (its retries as always)
+
+The bound is relative to the task's cohort: ``2x`` is twice the p90 of the durations of the
+completed attempts of its kind (``estimates.kind_of``: its type, else profile and backend), learned
+from the event log as the run starts. A kind with fewer than ``MIN_COHORT`` of them has no history:
+then only the timeout's 80% (when a task has a timeout) hedges it, the moment ``task_stuck`` warns.
+A hedge never starts for work not safe to do twice (``refusal``): an agent that may edit files
+outside a worktree, or a shell task whose own row or type does not ask for it.
+
+The race runs on the attempt's own task, inside its cancel scope (``Scheduler._attempt``): a cancel
+or the run's stop stops both. The scheduler sees one outcome, the winner's, with ``Outcome.raced``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from anyio.abc import ObjectReceiveStream
+
+from orchestrator.plan.model import Plan
+from orchestrator.plan.settings import Settings, format_duration
+from orchestrator.run.admission import Admission
+from orchestrator.run.attempts import Attempt, Launcher, Outcome, Raced
+from orchestrator.run.bestof import BestOf
+from orchestrator.run.books import SessionCosts, TaskSpend
+from orchestrator.run.estimates import kind_of
+from orchestrator.run.lanes import Lane, Racing, run_lane
+from orchestrator.run.raceable import refusal
+from orchestrator.state.events.base import EventRecord
+from orchestrator.state.events.log import read_all
+from orchestrator.state.events.tasks import TaskHedged, TaskHedgeWon
+from orchestrator.state.history import attempts_of, seconds
+from orchestrator.state.journal import Journal
+
+MIN_COHORT = 3  # completed attempts of a kind before its p90 is trusted
+STUCK_SHARE = 0.8  # with no history: the timeout's share at which a task is stuck (``run.notify``)
+POLL = 0.1  # seconds between looks for a free slot, once the bound is passed
+
+
+def cohorts(all_events: list[dict[str, Any]], kinds: Mapping[str, str]) -> dict[str, list[float]]:
+    """Each kind's durations: its completed attempts (not simulated), as ``task_started`` recorded
+    their kind (else the plan's kind of their task)."""
+    found: dict[str, list[float]] = {}
+    for attempt in attempts_of(all_events):
+        if attempt["outcome"] != "completed" or attempt.get("simulated"):
+            continue
+        kind = attempt.get("kind") or kinds.get(attempt["task"])
+        took = seconds(attempt)
+        if kind and took is not None:
+            found.setdefault(str(kind), []).append(took)
+    return found
+
+
+def p90(durations: list[float] | None) -> float | None:
+    """The 90th percentile of ``durations`` (``None``: fewer than ``MIN_COHORT``)."""
+    if not durations or len(durations) < MIN_COHORT:
+        return None
+    return statistics.quantiles(durations, n=10, method="inclusive")[8]
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    seconds: float
+    why: str  # where it comes from, for the event's line
+
+
+def bound_of(settings: Settings, kind_p90: float | None) -> Bound | None:
+    """When an attempt with ``settings`` is a straggler (``None``: never)."""
+    hedge = settings.hedge
+    if hedge is None:
+        return None
+    if hedge.seconds is not None:
+        return Bound(hedge.seconds, f"hedge: {hedge}")
+    found = hedge.bound(kind_p90)
+    if found is not None:
+        return Bound(found, f"{hedge} the p90 of its kind ({format_duration(kind_p90)})")
+    if settings.timeout:  # no history: as late as the stuck warning
+        return Bound(settings.timeout * STUCK_SHARE, "80% of its timeout (its kind has no history yet)")
+    return None
+
+
+class Hedger:
+    """The races of one run: which attempts may be hedged, and the race of each that is."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        launcher: Launcher,
+        admission: Admission,
+        journal: Journal,
+        emit: Callable[[EventRecord], None],
+        numbers: dict[str, int],
+    ) -> None:
+        self.plan, self.admission, self.emit = plan, admission, emit
+        self.racing = Racing(launcher, admission, journal, numbers)
+        self.best = BestOf(self.racing, emit)
+        own = launcher.settings
+        kinds = {t.id: kind_of(t, own[t.id].backend) for t in plan.tasks.values() if t.id in own}
+        hedged = any(s.hedge for s in own.values())
+        self.cohorts = cohorts(read_all(launcher.workspace.events_file), kinds) if hedged else {}
+
+    def count(self, outcome: Outcome, first: bool, books: tuple[SessionCosts, TaskSpend, Admission]) -> bool:
+        """What the attempts ``outcome``'s beat spent (a race's, best of N's, the judge's), counted
+        (in the run's total and the task's) before the winner's; whether the winner is still its
+        run of the task's ``first``."""
+        sessions, spend, admission = books
+        for result, resumed in outcome.beaten():
+            spent = dataclasses.replace(result)
+            sessions.own(resumed, spent)
+            admission.spend(spent.cost_usd)
+            spend.add(outcome.attempt.task.id, first, spent, resumed)
+            first = False
+        return first
+
+    def bound(self, attempt: Attempt) -> Bound | None:
+        """When ``attempt`` becomes a straggler to hedge (``None``: it is never hedged)."""
+        settings = attempt.settings
+        if settings.hedge is None or refusal(self.plan, attempt.task, settings) is not None:
+            return None
+        return bound_of(settings, p90(self.cohorts.get(kind_of(attempt.task, settings.backend))))
+
+    def wrap(self, attempt: Attempt, **hooks: Any) -> Callable[[], Awaitable[Outcome]]:
+        """``attempt`` run to its end (``Launcher.run``, with ``hooks``): raced by N-1 more for a
+        task with ``best_of`` (``run.bestof``), else by a hedge once it straggles."""
+        run = functools.partial(self.racing.launcher.run, attempt, **hooks)
+        if attempt.settings.best_of > 1 and refusal(self.plan, attempt.task, attempt.settings, field="best_of") is None:
+            return functools.partial(self.best.race, attempt, run)
+        bound = self.bound(attempt)
+        return run if bound is None else functools.partial(self.race, attempt, run, bound)
+
+    async def race(self, attempt: Attempt, run: Callable[[], Awaitable[Outcome]], bound: Bound) -> Outcome:
+        send, receive = anyio.create_memory_object_stream[Lane](2)
+        first = Lane(attempt, anyio.CancelScope(), attempt.started or time.time())
+        async with anyio.create_task_group() as group, send, receive:
+            group.start_soon(run_lane, first, run, send.clone())
+            with anyio.move_on_after(max(0.0, first.started + bound.seconds - time.time())):
+                return (await receive.receive()).outcome or _gone(first)
+            hedge = None
+            self.admission.reserved += 1  # past the bound: the next slot that frees is its hedge's
+            try:
+                while hedge is None:
+                    hedge = self._hedge(attempt, bound, first)
+                    if hedge is None:
+                        with anyio.move_on_after(POLL):
+                            return (await receive.receive()).outcome or _gone(first)
+            finally:
+                self.admission.reserved -= 1
+            group.start_soon(run_lane, hedge, functools.partial(self.racing.run, hedge), send.clone())
+            try:
+                return await self._decide(first, hedge, receive)
+            finally:
+                self.racing.abandon([hedge], attempt)  # (stopped from outside: its slot back)
+        return _gone(first)  # (a task group that swallowed what ended it)
+
+    async def _decide(self, first: Lane, hedge: Lane, receive: ObjectReceiveStream[Lane]) -> Outcome:
+        """The first to complete wins, the other is stopped; both failed: the later one's outcome."""
+        ended = await receive.receive()
+        if not ended.completed:
+            ended = await receive.receive()  # the other one's chance
+        loser = hedge if ended is first else first
+        if loser.outcome is None and ended.completed:
+            loser.scope.cancel()
+            await receive.receive()  # (its processes reaped, its worktree committed)
+        assert ended.outcome is not None
+        spent = self.racing.spent(loser)
+        won_by = ended.started - loser.started if ended.completed else 0.0  # the loser's head start
+        raced = Raced(loser.attempt.number, spent, loser.attempt.job.resume_session, ended is hedge,
+                      hedge.started - first.started, won_by)  # fmt: skip
+        self.racing.ended(loser, first.attempt)
+        if ended is hedge:  # (its journal's end is the task's: the loop's)
+            self.racing.release(hedge.attempt)
+        if ended.completed:
+            task, tokens = first.attempt.task, sum(spent.tokens.values()) if spent.tokens else None
+            self.emit(TaskHedgeWon(task=task.id, agent=task.agent, attempt=ended.attempt.number,
+                                   lost=loser.attempt.number, hedge=ended is hedge, won_by=round(won_by, 3),
+                                   cost_usd=spent.cost_usd, tokens=tokens))  # fmt: skip
+        outcome = await self.racing.settle(first.attempt, ended, [first, hedge])
+        return dataclasses.replace(outcome, raced=raced)
+
+    def _hedge(self, attempt: Attempt, bound: Bound, first: Lane) -> Lane | None:
+        """The hedge of ``attempt``, started now if a slot is free (``None``: not yet): on the
+        task's first fallback backend not blocked, else its own."""
+        settings = attempt.settings
+        usable = [b for b in settings.fallback if b not in self.admission.blocked and b != settings.backend]
+        lane = self.racing.start(attempt, usable[0] if usable else settings.backend)
+        if lane is None:
+            return None
+        task, hedge = attempt.task, lane.attempt
+        ws = self.racing.launcher.workspace
+        log = str(ws.log_stem(task, hedge.number).relative_to(ws.root))
+        self.emit(TaskHedged(task=task.id, agent=task.agent, attempt=hedge.number, first=attempt.number,
+                             backend=hedge.settings.backend, after=round(lane.started - first.started, 3),
+                             bound=round(bound.seconds, 3), why=bound.why, log=log))  # fmt: skip
+        return lane
+
+
+def _gone(lane: Lane) -> Outcome:
+    raise RuntimeError(f"{lane.attempt.task.id}: its attempt ended with no outcome")  # (cancelled: never sent)

@@ -1,0 +1,191 @@
+"""Best of N (``run/bestof.py``, ``run/judges.py``): N attempts of a task at once, a judge chooses
+the one whose result becomes the task's, the others are kept beside it, and only the winner's
+branch merges.
+
+Real runs of the CLI as a subprocess; shell tasks whose answer depends on ``$ORCHESTRATOR_ATTEMPT``;
+with worktrees, a real git repository; the agent judge is the real ``claude`` CLI against the fake
+Messages API.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fakeapi import FakeAnthropic, Reply, claude_missing, find_claude
+from runner_helpers import cli, results, run, wait_gone
+
+# Attempt n answers n lines; attempt 2 is the slowest.
+ANSWER = 'n=$ORCHESTRATOR_ATTEMPT; [ "$n" = 2 ] && sleep 1; for i in $(seq "$n"); do echo "line $i of $n"; done'
+
+
+def write(project: Path, rows: list[tuple[str, str, str]], **settings: Any) -> None:
+    """A plan of shell tasks: (id, Best of cell, script)."""
+    front = {"backend": "shell", "max_parallel": 4, "retries": 0, "kill_grace": 1, "timeout": 120,
+             "inactivity_timeout": "none", **settings}  # fmt: skip
+    lines = ["---", yaml.safe_dump(front, sort_keys=False).rstrip(), "---", "# Best of test", "",
+             "## Task Decomposition", "| Task ID | Task Name | Description | Dependencies | Best of |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    lines += [f"| {tid} | Task {tid} | Run it | None | {best} |" for tid, best, _ in rows]
+    lines += ["", "## Task Details"]
+    for tid, _, script in rows:
+        lines += ["", f"### {tid} Task {tid}", "```bash", script, "```"]
+    path = project / ".orchestrator" / "master_plan.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def candidates(found: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    return {c["attempt"]: c for c in found["best_of"]["candidates"]}
+
+
+@pytest.mark.parametrize(("judge", "chosen"), [("longest", 3), ("shortest", 1)])
+def test_the_judge_chooses_and_the_others_are_kept_beside_it(tmp_path: Path, judge: str, chosen: int) -> None:
+    write(tmp_path, [("T-01", "3", ANSWER)], judge=judge)
+    result = run(tmp_path)
+    assert result.code == 0, result.stdout + result.stderr
+    assert result.kinds("T-01").count("task_started") == 1  # (the task's attempt; the others beside it)
+    found = results(tmp_path)["T-01"]
+    assert found["attempts"] == chosen and found["best_of"]["judge"] == judge
+    assert f"the {judge} answer" in found["best_of"]["reason"]
+    listed = candidates(found)
+    assert sorted(listed) == [1, 2, 3] and [n for n, c in listed.items() if c["chosen"]] == [chosen]
+    body = (tmp_path / ".orchestrator/results/agent-01-result.md").read_text()
+    assert f"line {chosen} of {chosen}" in body
+    for number in {1, 2, 3} - {chosen}:
+        kept = tmp_path / ".orchestrator" / listed[number]["result"].removeprefix(".orchestrator/")
+        assert kept.name == f"agent-01-result.candidate-{number}.md"
+        assert f"line {number} of {number}" in kept.read_text() and "not chosen" in kept.read_text()
+    status = cli(tmp_path, "status")
+    assert f"best of 3, judged {judge}: attempt {chosen} chosen" in status.stdout
+    data = json.loads(cli(tmp_path, "status", "--json").stdout)
+    assert f"attempt {chosen} chosen" in str(data)
+    final = (tmp_path / ".orchestrator" / "final_output.md").read_text()
+    assert f"best of 3, judged {judge}: attempt {chosen} chosen" in final
+
+
+def test_judge_first_keeps_the_first_to_complete_and_stops_the_rest(tmp_path: Path) -> None:
+    script = (
+        'if [ "$ORCHESTRATOR_ATTEMPT" != 3 ]; then echo $$ > "slow-$ORCHESTRATOR_ATTEMPT.pid"; sleep 60; fi; echo fast'
+    )
+    write(tmp_path, [("T-01", "3", script)], judge="first")
+    result = run(tmp_path)
+    assert result.code == 0, result.stdout + result.stderr
+    found = results(tmp_path)["T-01"]
+    listed = candidates(found)
+    assert found["attempts"] == 3 and listed[3]["chosen"]
+    assert listed[1]["status"] == "stopped" and listed[2]["status"] == "stopped"
+    for pid_file in tmp_path.glob("slow-*.pid"):
+        assert wait_gone(int(pid_file.read_text()))  # stopped: its process group killed
+
+
+def test_a_command_judge_runs_in_each_candidates_worktree_and_only_the_winner_merges(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    git(project, "init", "-q", "-b", "main")
+    (project / "base.txt").write_text("base\n")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "start")
+    (project / ".git" / "info" / "exclude").write_text(".orchestrator/\n")
+    # Each attempt writes its own answer to answer.txt; the judge passes only attempt 2's.
+    script = 'echo "$ORCHESTRATOR_ATTEMPT" > answer.txt; echo "attempt $ORCHESTRATOR_ATTEMPT"'
+    write(project, [("T-01", "3", script)], isolation="worktree", judge="grep -qx 2 answer.txt")
+    result = run(project)
+    assert result.code == 0, result.stdout + result.stderr
+    found = results(project)["T-01"]
+    assert found["attempts"] == 2 and "`grep -qx 2 answer.txt` passed in attempt 2's work" in found["best_of"]["reason"]
+    integration = "orchestrator/integration"
+    assert git(project, "show", f"{integration}:answer.txt") == "2\n"  # only the winner's work merged
+    branches = git(project, "branch", "--format=%(refname:short)", "--list", f"{integration}-T-01*").split()
+    assert branches == [f"{integration}-T-01"]
+    assert sorted(p.name for p in (project / ".orchestrator" / "worktrees").iterdir() if p.name.startswith("T-01")) == [
+        "T-01"
+    ]
+
+
+def test_no_candidate_passing_the_command_the_lowest_exit_wins(tmp_path: Path) -> None:
+    write(tmp_path, [("T-01", "2", 'echo "attempt $ORCHESTRATOR_ATTEMPT"')],
+          judge='exit $((4 - ORCHESTRATOR_CANDIDATE))')  # fmt: skip
+    result = run(tmp_path)
+    assert result.code == 0, result.stdout + result.stderr
+    found = results(tmp_path)["T-01"]
+    assert found["attempts"] == 2 and "no candidate passed" in found["best_of"]["reason"]
+
+
+def test_a_bad_best_of_cell_is_one_line(tmp_path: Path) -> None:
+    write(tmp_path, [("T-01", "lots", "echo ok")])
+    said = cli(tmp_path, "validate")
+    assert said.code != 0 and "Traceback" not in said.stderr
+    assert "bad Best of cell 'lots'" in said.stderr
+
+
+def git(project: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-c", "user.name=T", "-c", "user.email=t@e.org", *args], cwd=project,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    return done.stdout
+
+
+CLAUDE = find_claude()
+
+
+@pytest.mark.claude
+@pytest.mark.skipif(CLAUDE is None, reason=claude_missing())
+def test_an_agent_judge_picks_with_a_reason_and_its_cost_counts(tmp_path: Path) -> None:
+    from test_claude_backend import environment, write_plan
+
+    write_plan(tmp_path, [("T-01", "Name a colour", "None")], extra="read", column="Access",
+               settings="max_parallel: 2\nbest_of: 2\njudge: agent\nretries: 0")  # fmt: skip
+    replies = [Reply.say("Answer: blue"), Reply.say("Answer: blue"),
+               Reply.say('{"choice": 2, "reason": "it names the colour plainly"}')]  # fmt: skip
+    with FakeAnthropic(replies) as api:
+        env = environment(api, tmp_path)
+        done = subprocess.run([sys.executable, "-m", "orchestrator", "run", str(tmp_path / ".orchestrator"), "--json"],
+                              env=env, capture_output=True, text=True, timeout=150, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        judged = json.dumps(api.main_requests[-1]["messages"])
+    assert "Candidate 1" in judged and "Candidate 2" in judged and "Answer: blue" in judged
+    found = results(tmp_path)["T-01"]
+    assert found["attempts"] == 2 and found["best_of"]["judge"] == "agent"
+    assert found["best_of"]["reason"] == "the judge agent chose it: it names the colour plainly"
+    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    completed = next(e for e in events if e["event"] == "task_completed")
+    assert completed["cost_usd"] > 2 * completed["attempt_cost_usd"]  # both candidates and the judge counted
+
+
+def test_the_plans_best_of_alone_never_races_a_shell_task(tmp_path: Path) -> None:
+    # A script run three times at once may not be safe: only its own row (or type) may ask for it.
+    write(tmp_path, [("T-01", "-", 'echo "$ORCHESTRATOR_ATTEMPT" >> ran.txt'), ("T-02", "2", "echo ok")], best_of=3)
+    result = run(tmp_path)
+    assert result.code == 0, result.stdout + result.stderr
+    assert (tmp_path / "ran.txt").read_text() == "1\n"
+    found = results(tmp_path)
+    assert "best_of" not in found["T-01"] and len(found["T-02"]["best_of"]["candidates"]) == 2
+    said = cli(tmp_path, "validate").stdout
+    assert "Not raced, though it asks to be: T-01: a shell task is raced only when its own Best of cell" in said
+    assert "T-02 (best of 2, judge: first)" in said
+
+
+def test_an_agent_judge_on_a_shell_task_keeps_the_first_completed_and_says_why(tmp_path: Path) -> None:
+    write(tmp_path, [("T-01", "2", ANSWER)], judge="agent")
+    result = run(tmp_path)
+    assert result.code == 0, result.stdout + result.stderr
+    found = results(tmp_path)["T-01"]
+    assert found["best_of"]["reason"] == "judge: agent asks an agent; shell is none: the first completed kept"
+    assert "(candidates: 1 completed, 2 completed)" in cli(tmp_path, "status").stdout
+
+
+def test_history_shows_every_candidate_with_its_own_spend(tmp_path: Path) -> None:
+    write(tmp_path, [("T-01", "3", ANSWER)], judge="longest")
+    result = run(tmp_path)
+    assert result.code == 0, result.stdout + result.stderr
+    judged = [e for e in result.events if e["event"] == "task_judged"]
+    assert len(judged) == 1 and judged[0]["attempt"] == 3 and len(judged[0]["candidates"]) == 3
+    attempts = json.loads(cli(tmp_path, "history", "--json").stdout)["attempts"]
+    outcomes = {a["attempt"]: a["outcome"] for a in attempts if a["task"] == "T-01"}
+    assert outcomes == {1: "not_chosen", 2: "not_chosen", 3: "completed"}, attempts
+    assert all(a["log"] == f"logs/agent-01.attempt-{a['attempt']}" for a in attempts)
