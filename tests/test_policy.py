@@ -222,7 +222,7 @@ def test_a_rate_limit_halves_what_was_in_flight_once_a_round_then_gives_slots_ba
 def test_bursts_in_a_row_at_the_same_window_make_the_slot_back_to_it_wait_ever_longer() -> None:
     """W7 with claude's retries off: the API's limit sat just above one attempt at a time, and
     the window went back to 2 every 5 s, each time for a 429 (0.55 refusals a completed task).
-    Each burst in a row at the same window doubles the wait for the slot back to it (8x at most);
+    Each burst in a row at the same window doubles the wait for the slot back to it (4x at most);
     one that comes higher up, or a window past it with no 429, starts afresh."""
     window = Window(limit=8)
     assert window.limited(0.0, retry_after=1.0, started=0.0, flight=2) and window.cap == 1
@@ -236,7 +236,7 @@ def test_bursts_in_a_row_at_the_same_window_make_the_slot_back_to_it_wait_ever_l
         assert window.cap == 2
         now += 0.5
         assert window.limited(now, retry_after=1.0, started=now - 0.1, flight=2) and window.cap == 1
-    assert waits == [RAMP_INTERVAL, 2 * RAMP_INTERVAL, 4 * RAMP_INTERVAL, 8 * RAMP_INTERVAL, 8 * RAMP_INTERVAL]
+    assert waits == [RAMP_INTERVAL, 2 * RAMP_INTERVAL, 4 * RAMP_INTERVAL, 4 * RAMP_INTERVAL, 4 * RAMP_INTERVAL]
     # Past the ceiling with no 429: forgotten, one slot each interval x window again.
     window.tick(window.ramp_at or 0.0)
     now = window.ramp_at or 0.0

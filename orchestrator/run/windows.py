@@ -30,7 +30,7 @@ RAMP_INTERVAL = 5.0  # seconds: a burst of 429s within it is one cut; one slot g
 DECREASE = 0.5  # the window is multiplied by it on a 429 burst
 UNKNOWN_WAIT = 1.0  # seconds: the floor after a 429 whose retry-after the agent did not say
 UNKNOWN_WAIT_CAP = 30.0
-BACKOFF_CAP = 8  # the slowest a slot back to the ceiling comes: 8 x its interval
+BACKOFF_CAP = 4  # the slowest a slot back to the ceiling comes: 4 x its interval
 
 
 @dataclass(slots=True)
