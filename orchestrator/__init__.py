@@ -3,7 +3,9 @@
 The public API: load a plan and look at its tasks, run it (``Runner``), the executors
 a run can use, the words of its outcomes, and the errors it can raise. Everything else is
 internal; docs/ARCHITECTURE.md says where it lives. The names that start a run are imported when
-first used: a command that only reads a plan should not pay for anyio.
+first used: a command that only reads a plan should not pay for anyio. Importing the package
+imports the registries of the executors and the backends, which tell the plan layer their names
+(``plan/kinds``): the composition root of the layers.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from orchestrator.errors import (
     UsageError,
     WorkspaceError,
 )
+
+# The registry of the executors, imported first so that every executor's name is in ``plan/kinds``
+# before any plan is read (each executor's module is imported when first used).
+from orchestrator.executors import registry as _executors  # noqa: F401
 from orchestrator.plan import Plan, Task, parse_plan
 from orchestrator.plan.settings import Settings
 from orchestrator.state.workspace import Workspace, load_plan

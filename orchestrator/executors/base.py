@@ -16,6 +16,10 @@ cluster fits the same two methods:
 
 - a cluster (Dask, ``executors/dask``): ``run`` submits the launch and awaits its future; the
   handle names the future's key, so that ``settle`` can stop what a dead runner left.
+
+What an executor can do (``Capabilities``: it simulates, runs processes here, leaves logs a dead
+runner's work is recovered from, runs on a cluster) is what the layers above read of it, never its
+name; ``executors/registry`` lists every executor by name.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
+from orchestrator.executors.capabilities import Capabilities, Cluster, Setup
 from orchestrator.git.work import Work
 
 Handle = Mapping[str, Any]  # JSON-able: where an attempt runs, in its executor's own words
@@ -125,12 +130,25 @@ class Leftover:
 
 class Executor(ABC):
     """Runs attempts. One instance serves a whole run; ``run`` is called once per attempt, many
-    at a time, from the runner's event loop (anyio)."""
+    at a time, from the runner's event loop (anyio).
 
-    name: ClassVar[str]
-    #: Whether attempts start programs on this machine: then a run first checks that the agent
-    #: CLIs its tasks need are installed here.
-    runs_here: ClassVar[bool] = False
+    ``name`` is what the journal records of the attempts it starts (the registry's name for it)
+    and ``can`` what it can do; both are the class's, except a wrapper's (``WorktreeExecutor``),
+    which are those of the executor it wraps."""
+
+    name: str
+    can: Capabilities = Capabilities()
+
+    @classmethod
+    def made(cls, setup: Setup) -> Executor:
+        """The executor of a run, made with what the command knows (``Setup``); raises
+        ``UsageError`` when that is not enough (a cluster's without a scheduler)."""
+        return cls()
+
+    @property
+    def cluster(self) -> Cluster | None:
+        """The cluster its attempts run on (``Capabilities.cluster``); None for one that has none."""
+        return None
 
     @abstractmethod
     async def run(

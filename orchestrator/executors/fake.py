@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
 
 import anyio
 
 from orchestrator.executors.base import Executor, Launch, LineCallback, ProcessRun, StartCallback
+from orchestrator.executors.capabilities import Capabilities
 
 FAKE_BANNER = "[fake executor: no process ran; this output is made up]"
 
@@ -78,7 +78,8 @@ def _default(launch: Launch) -> Reply:
 class FakeExecutor(Executor):
     """Runs nothing. ``launches`` lists every launch it was given, in order."""
 
-    name: ClassVar[str] = "fake"
+    name = "fake"
+    can = Capabilities(simulated=True)
 
     def __init__(self, replies: Replies | None = None) -> None:
         self.replies = replies

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.plan import kinds
 from orchestrator.plan.params import Param, parse_params
 from orchestrator.plan.targets import Target, parse_targets
 from orchestrator.plan.triggers import Triggers, parse_triggers
@@ -261,11 +262,15 @@ def _caps(value: object) -> dict[str, int]:
     return {str(k).strip().lower(): _int(1)(v) for k, v in value.items()}
 
 
-def _choice(*choices: str) -> Callable[[object], str]:
+def _choice(*choices: str, among: Callable[[], list[str]] | None = None) -> Callable[[object], str]:
+    """One of ``choices``, or of what ``among`` gives when the value is read (names registered from
+    above: ``plan/kinds``)."""
+
     def parse(value: object) -> str:
         text = _str(value).lower()
-        if text not in choices:
-            raise ValueError(f"{_shown(value)} is not one of {', '.join(choices)}")
+        known = among() if among is not None else choices
+        if text not in known:
+            raise ValueError(f"{_shown(value)} is not one of {', '.join(known)}")
         return text
 
     return parse
@@ -374,7 +379,7 @@ class Settings:
     types: dict[str, TaskType] = field(default_factory=dict, metadata=_parser(_types))
     # Where attempts run: local processes, or the workers of a Dask cluster (``run --executor``
     # replaces it), and that cluster's scheduler (``run --scheduler`` replaces it).
-    executor: str = field(default="local", metadata=_parser(_choice("local", "dask")))
+    executor: str = field(default="local", metadata=_parser(_choice(among=lambda: kinds.executors(in_plan=True))))
     scheduler: str | None = field(default=None, metadata=_parser(_optional_str))
     # Whether that cluster's workers see the project at its path (NFS, a cluster volume); false: an
     # attempt's files travel with it and what it writes comes back (``executors/luggage``).

@@ -34,6 +34,7 @@ from typing import TypeVar
 import anyio
 
 from orchestrator.errors import AgentCallError, OrchestratorError, workspace_error_from
+from orchestrator.executors import registry as executors
 from orchestrator.executors.base import Executor, Leftover
 from orchestrator.executors.local import LocalExecutor, children_waited_on_pidfds
 from orchestrator.output.final import Synthesis, edited_final_notice, write_final_output
@@ -51,7 +52,7 @@ from orchestrator.run.merges import isolate
 from orchestrator.run.notify import Notifying, notifying
 from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, prepare
 from orchestrator.run.recorder import Recorder
-from orchestrator.run.recovery import executor_named, finished_in_logs, keep
+from orchestrator.run.recovery import finished_in_logs, keep, settler
 from orchestrator.run.reuse import Reuse
 from orchestrator.run.scheduler import Scheduler, finish_run
 from orchestrator.state import events, planfile, store
@@ -132,7 +133,7 @@ class Runner:
             async with anyio.create_task_group() as background:
                 background.start_soon(self._watch, signals)
                 prepared = prepare(
-                    ws, self.options, simulated=self.executor.name == "fake", clis=self.executor.runs_here
+                    ws, self.options, simulated=self.executor.can.simulated, clis=self.executor.can.runs_here
                 )
                 plan = prepared.plan
                 left = journals.read(ws.journal_file)
@@ -215,13 +216,12 @@ class Runner:
         ws = self.workspace
         by_executor: dict[str, list[Leftover]] = {}
         for o in left.open.values():
-            # A spawn line names no executor in a journal of version 0.1: local processes, then.
-            name = o.executor or "local"
+            name = o.executor or executors.DEFAULT  # (a spawn line of a journal of version 0.1 names none)
             marks = journals.attempt_environment(ws.root, o.task, o.attempt)
             by_executor.setdefault(name, []).append(Leftover(o.task, o.attempt, name, o.handle, marks))
         stopped: list[str] = []
         for name, leftovers in by_executor.items():
-            executor = self.executor if name == self.executor.name else executor_named(name, ws)
+            executor = settler(name, self.executor, ws)
             stopped += await executor.settle(leftovers, grace=grace, wait=self.options.wait_for_orphans, tell=to_stderr)
         return sorted(stopped)
 
@@ -343,7 +343,7 @@ def _selected(prepared: Prepared, executor: Executor) -> dict[str, object]:
     found: dict[str, object] = {"to_run": len(selection.run), "already_done": len(selection.done)}
     if selection.kept:  # (finished otherwise, and left as they are: ``run.settled``)
         found["kept"] = len(selection.kept)
-    found["simulated"] = executor.name == "fake"
+    found["simulated"] = executor.can.simulated
     return {**found, "params": prepared.plan.params} if prepared.plan.settings.params else found
 
 
@@ -359,7 +359,7 @@ def _scheduler(
         max_cost=plan.settings.max_cost,
         paused=pause.groups,
     )
-    simulated = executor.name == "fake"
+    simulated = executor.can.simulated
     executor, merges = isolate(workspace, prepared, executor)  # isolation: worktree
     launcher = Launcher(workspace, plan, prepared.settings, prepared.profiles, executor, attempt_base_environment())
     scheduler = Scheduler(

@@ -1,0 +1,108 @@
+"""The registries hold: nothing outside ``executors/`` names an executor, the layers below learn the
+names from ``plan/kinds``, and a wrapper is the executor it wraps."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import orchestrator
+from orchestrator.executors import registry as executors
+from orchestrator.executors.capabilities import Capabilities
+from orchestrator.executors.fake import FakeExecutor
+from orchestrator.executors.local import LocalExecutor
+from orchestrator.executors.worktree import WorktreeExecutor
+from orchestrator.git.worktrees import Trees
+from orchestrator.plan import kinds
+
+PACKAGE = Path(orchestrator.__file__).parent
+
+
+def _literals(node: ast.AST) -> list[str]:
+    """The string constants ``node`` is, or holds as a tuple, list or set literal."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.Tuple | ast.List | ast.Set):
+        return [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+    return []
+
+
+def named_outside(root: Path, names: set[str], home: str) -> list[str]:
+    """Where a module of ``root`` outside ``home/`` compares a value with one of ``names``
+    (``== "dask"``, ``in ("local", "dask")``) or lists two of them (``choices=["local", "dask"]``,
+    ``_choice("local", "dask")``)."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if path.relative_to(root).parts[0] == home:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Compare):
+                said = [s for operand in (node.left, *node.comparators) for s in _literals(operand)]
+                if names & set(said):
+                    found.append(f"{path.relative_to(root)}:{node.lineno}")
+            elif isinstance(node, ast.Tuple | ast.List | ast.Set | ast.Call):
+                items = node.args if isinstance(node, ast.Call) else node.elts
+                said = [s for item in items for s in _literals(item)]
+                if len(names & set(said)) >= 2:
+                    found.append(f"{path.relative_to(root)}:{node.lineno}")
+    return sorted(set(found), key=found.index)
+
+
+def test_nothing_outside_executors_compares_an_executors_name() -> None:
+    assert named_outside(PACKAGE, set(executors.names()), "executors") == []
+
+
+def test_the_name_check_finds_what_it_looks_for(tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "x.py").write_text(
+        'a = name == "dask"\nb = name in ("local", "fake")\nc = f(choices=["local", "dask"])\nd = "local"\n'
+    )
+    assert named_outside(tmp_path, {"local", "dask", "fake"}, "executors") == ["run/x.py:1", "run/x.py:2", "run/x.py:3"]
+
+
+def test_the_plan_layer_knows_the_executors_the_registry_lists() -> None:
+    assert kinds.executors() == executors.names()
+    assert kinds.executors(in_plan=True) == executors.names(in_plan=True)
+    assert "fake" not in kinds.executors(in_plan=True)  # (a plan cannot make its own results up)
+
+
+def test_every_executor_says_what_it_can_do() -> None:
+    can = {name: executors.can(name) for name in executors.names()}
+    assert can["fake"].simulated and not can["fake"].runs_here and not can["fake"].recoverable
+    assert can["local"].runs_here and can["local"].recoverable and not can["local"].cluster
+    assert can["dask"].cluster and can["dask"].recoverable and not can["dask"].runs_here
+    assert executors.can(None) == can[executors.DEFAULT]  # (a journal line naming none: a version 0.1 run's)
+    assert executors.can("k8s") == Capabilities()  # one this version does not know: nothing is done with it
+
+
+def test_a_worktree_is_the_executor_it_wraps(tmp_path: Path) -> None:
+    for inner in (LocalExecutor(), FakeExecutor()):
+        wrapped = WorktreeExecutor(inner, Trees(tmp_path, tmp_path / "worktrees", "integration"), set(), {})
+        assert (wrapped.name, wrapped.can, wrapped.cluster) == (inner.name, inner.can, inner.cluster)
+        assert executors.settler(inner.name, wrapped) is wrapped
+
+
+def test_a_dead_runners_attempts_are_settled_by_the_executor_that_started_them() -> None:
+    local = LocalExecutor()
+    assert executors.settler("local", local) is local
+    assert executors.settler(None, local) is local
+    assert isinstance(executors.settler("fake", local), FakeExecutor)
+    with pytest.raises(KeyError):
+        executors.settler("k8s", local)
+
+
+def test_a_plan_names_its_executor_from_the_registry(tmp_path: Path) -> None:
+    """A plan read without the registries imported by hand: the package face has registered them."""
+    plan = tmp_path / "master_plan.md"
+    plan.write_text("---\nexecutor: fake\n---\n# P\n\n## Task Decomposition\n| Task ID | Description |\n|---|---|\n"
+                    "| T-01 | x |\n")  # fmt: skip
+    code = (
+        "import sys\nfrom orchestrator.plan.parser import read_plan\nfrom orchestrator.errors import PlanError\n"
+        "try:\n    read_plan(sys.argv[1])\nexcept PlanError as e:\n    print(e)\n"
+    )
+    said = subprocess.run([sys.executable, "-c", code, str(plan)], capture_output=True, text=True, check=True).stdout
+    assert "bad value for 'executor': 'fake' is not one of local, dask" in said, said
