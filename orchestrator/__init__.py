@@ -14,6 +14,10 @@ __version__ = "0.1.0"
 
 from typing import TYPE_CHECKING
 
+# The registries of the backends and the executors, imported first so that every name (and each
+# backend's Access presets) is in ``plan/kinds`` before any plan is read; each backend's and
+# executor's module is imported when first used.
+from orchestrator import backends as _backends  # noqa: F401
 from orchestrator import lazy
 from orchestrator.errors import (
     AgentCallError,
@@ -26,8 +30,7 @@ from orchestrator.errors import (
     WorkspaceError,
 )
 
-# The registry of the executors, imported first so that every executor's name is in ``plan/kinds``
-# before any plan is read (each executor's module is imported when first used).
+# (the registries of the backends and the executors: see above)
 from orchestrator.executors import registry as _executors  # noqa: F401
 from orchestrator.plan import Plan, Task, parse_plan
 from orchestrator.plan.settings import Settings

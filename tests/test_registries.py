@@ -4,6 +4,7 @@ names from ``plan/kinds``, and a wrapper is the executor it wraps."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import orchestrator
+from orchestrator import backends
 from orchestrator.executors import registry as executors
 from orchestrator.executors.capabilities import Capabilities
 from orchestrator.executors.fake import FakeExecutor
@@ -106,3 +108,49 @@ def test_a_plan_names_its_executor_from_the_registry(tmp_path: Path) -> None:
     )
     said = subprocess.run([sys.executable, "-c", code, str(plan)], capture_output=True, text=True, check=True).stdout
     assert "bad value for 'executor': 'fake' is not one of local, dask" in said, said
+
+
+def _code_strings(path: Path) -> list[tuple[int, str]]:
+    """The string constants of a module's code (not its docstrings), with their lines."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+    ]
+
+
+def test_no_module_outside_backends_names_an_agent_backend() -> None:
+    """Each agent backend's knowledge is its module's: the layers above and below read the registry
+    (the default backend is named once more, as the ``backend`` setting's default)."""
+    from orchestrator.plan.settings import Settings
+
+    agents = set(backends.agents()) - {Settings().backend}
+    found = [
+        f"{path.relative_to(PACKAGE)}:{line}: {text!r}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.relative_to(PACKAGE).parts[0] != "backends"
+        for line, text in _code_strings(path)
+        if any(re.search(rf"\b{name}\b", text) for name in agents)
+    ]
+    assert found == []
+
+
+def test_the_opencode_backend_is_its_module_and_one_registration_line() -> None:
+    """The proof of the backend registry: the backend added last is one module and one line."""
+    found = [
+        (str(path.relative_to(PACKAGE)), line.strip())
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path != PACKAGE / "backends" / "opencode.py"
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if re.search(r"\bopencode\b", line, re.IGNORECASE)
+    ]
+    assert found == [("backends/__init__.py", '_built_in("opencode", "opencode:OpencodeBackend", agent=True)')]

@@ -312,7 +312,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def register(sub: Commands[argparse.ArgumentParser]) -> None:
+    from orchestrator import backends
     from orchestrator.executors import registry as executors
+    from orchestrator.plan.settings import Settings
 
     p = add_command(
         sub,
@@ -332,9 +334,7 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     )
     p.set_defaults(forced=None)
     p.add_argument("--fail-fast", action="store_true", help="start nothing new once a task has failed")
-    p.add_argument(
-        "--backend", help="backend for tasks that do not name one (claude, codex, gemini, opencode, shell, command)"
-    )
+    p.add_argument("--backend", help=f"backend for tasks that do not name one ({backends.listing()})")
     p.add_argument("--max-cost", type=float, metavar="USD", help="start nothing new once the run has cost this much")
     p.add_argument("--aggregate", choices=["concat", "agent"], help="how final_output.md is made (default concat)")
     add_params(p, "run with (kept for later runs)")
@@ -373,7 +373,7 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
 
     p = add_command(sub, "plan", cmd_plan, "ask an agent to decompose a request and write master_plan.md")
     p.usage = (
-        "%(prog)s [-h] [--json] [--backend {claude,codex,gemini,opencode}] [--model MODEL] [--timeout DURATION] "
+        f"%(prog)s [-h] [--json] [--backend {{{','.join(backends.agents())}}}] [--model MODEL] [--timeout DURATION] "
         "[--dry-run] [--force] [DIR] REQUEST"
     )
     p.add_argument(
@@ -385,9 +385,9 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     p.add_argument("--dir", help=argparse.SUPPRESS)  # before 0.2 the workspace was --dir; still read
     p.add_argument(
         "--backend",
-        default="claude",
-        choices=["claude", "codex", "gemini", "opencode"],
-        help="the planning agent (default claude)",
+        default=Settings().backend,
+        choices=backends.agents(),
+        help=f"the planning agent (default {Settings().backend})",
     )
     p.add_argument("--model", help="model for the planning agent")
     p.add_argument(

@@ -3,7 +3,7 @@
 Each attempt gets a ``Reply``: what a process would have written and how it would have ended.
 Replies come from a function of the launch, or a mapping from task id to one reply or a list (one
 per attempt; the last one repeats); a task without one gets a made-up success in the format its
-command speaks (claude's and gemini's stream-json, codex's and opencode's JSON, else text). Everything it
+command speaks (its backend's: ``Launch.simulate``, else text). Everything it
 writes says it is fake: the first line of each log is ``FAKE_BANNER``, and the ``ProcessRun`` it
 returns is ``simulated``, which the runner writes into the result's frontmatter
 (``simulated: true``) and body.
@@ -11,7 +11,6 @@ returns is ``simulated``, which the runner writes into the result's frontmatter
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -39,40 +38,13 @@ Replies = Callable[[Launch], Reply] | Mapping[str, Reply | Sequence[Reply]]
 
 
 def _default(launch: Launch) -> Reply:
-    """A made-up success, in the output format of the command the launch would have run: the
-    agent CLIs' own JSON (so that their backends read it as a finished agent), plain text for
-    anything else. No cost and no tokens: none were spent."""
+    """A made-up success, in the output format of the command the launch would have run
+    (``Launch.simulate``: its backend's, so that an agent's backend reads it as a finished agent),
+    plain text for anything else. No cost and no tokens: none were spent."""
     text = f"[simulated] {launch.task} attempt {launch.attempt}: no agent ran; this text is made up."
-    argv = launch.argv
-    session = f"fake-{launch.task}-{launch.attempt}"
-    if "-o" in argv and "stream-json" in argv:  # gemini -p ... -o stream-json
-        events = [
-            {"type": "init", "session_id": session},
-            {"type": "message", "role": "assistant", "content": text, "delta": True},
-            {"type": "result", "status": "success"},
-        ]
-        return Reply(stdout="".join(json.dumps(event) + "\n" for event in events))
-    if len(argv) > 2 and argv[1] == "run" and "--format" in argv:  # opencode run --format json
-        part = {"messageID": "simulated"}
-        events = [
-            {"type": "text", "sessionID": session, "part": {**part, "text": text}},
-            {"type": "step_finish", "sessionID": session, "part": {**part, "reason": "stop"}},
-        ]
-        return Reply(stdout="".join(json.dumps(event) + "\n" for event in events))
-    if "stream-json" in argv:  # claude -p --output-format stream-json
-        events = [
-            {"type": "system", "subtype": "init", "session_id": session},
-            {"type": "result", "subtype": "success", "is_error": False, "result": text, "session_id": session},
-        ]
-        return Reply(stdout="".join(json.dumps(event) + "\n" for event in events))
-    if argv[:2] == ("codex", "exec") or (len(argv) > 1 and argv[1] == "exec" and "--json" in argv):
-        events = [
-            {"type": "thread.started", "thread_id": session},
-            {"type": "item.completed", "item": {"type": "agent_message", "text": text}},
-            {"type": "turn.completed"},
-        ]
-        return Reply(stdout="".join(json.dumps(event) + "\n" for event in events))
-    return Reply(stdout=text + "\n")
+    if launch.simulate is None:
+        return Reply(stdout=text + "\n")
+    return Reply(stdout=launch.simulate(text, f"fake-{launch.task}-{launch.attempt}"))
 
 
 class FakeExecutor(Executor):

@@ -11,7 +11,8 @@ from orchestrator.errors import Problem
 from orchestrator.plan import graph as graphs
 from orchestrator.plan.deadlines import Deadline
 from orchestrator.plan.identity import Book
-from orchestrator.plan.settings import Settings, access_settings
+from orchestrator.plan.kinds import access_settings
+from orchestrator.plan.settings import Settings
 from orchestrator.plan.tasktypes import BUILT_IN, TaskType
 
 PLAN_FILE = "master_plan.md"

@@ -334,7 +334,7 @@ class Settings:
     cwd: str | None = field(default=None, metadata=_parser(_optional_str))
     env: dict[str, str] = field(default_factory=dict, metadata=_parser(_env))
     command: tuple[str, ...] = field(default=(), metadata=_parser(_argv))
-    # Agent CLI settings (claude, codex, gemini, opencode); a profile may override some per task.
+    # The agent CLIs' settings; a profile may override some per task.
     model: str | None = field(default=None, metadata=_parser(_optional_str))
     max_turns: int | None = field(default=None, metadata=_parser(_optional_int))
     permission_mode: str | None = field(default=None, metadata=_parser(_optional_str))
@@ -447,18 +447,9 @@ def settings_from_mapping(data: Mapping[str, Any]) -> tuple[Settings, list[tuple
     return Settings(**values), problems
 
 
-# What an Access cell means on each agent backend: "read" for analysis and review (the agent
-# reads, and changes nothing), "edit" for implementation (it edits files in its directory).
-# It replaces the plan's and the profile's values of these settings for that task.
-ACCESS: dict[str, dict[str, dict[str, Any]]] = {
-    "claude": {
-        "read": {"tools": ("Read", "Grep", "Glob"), "allowed_tools": ()},
-        "edit": {"permission_mode": "acceptEdits"},
-    },
-    "codex": {"read": {"permission_mode": "read-only"}, "edit": {"permission_mode": "workspace-write"}},
-    "gemini": {"read": {"permission_mode": "plan"}, "edit": {"permission_mode": "auto_edit"}},
-    "opencode": {"read": {"permission_mode": "read-only"}, "edit": {"permission_mode": "default"}},
-}
+# The words an Access cell may say, and what each means: "read" for analysis and review (the agent
+# reads, and changes nothing), "edit" for implementation (it edits files in its directory). What
+# each gives a task is its backend's (``Backend.access``, read through ``plan/kinds``).
 ACCESS_WORDS = {
     "read": "read",
     "read-only": "read",
@@ -467,12 +458,6 @@ ACCESS_WORDS = {
     "edits": "edit",
     "write": "edit",
 }
-
-
-def access_settings(backend: str, access: str) -> dict[str, Any]:
-    """The settings an Access cell (``read`` or ``edit``) gives a task on ``backend`` (none on a
-    backend that has no such modes: ``validate`` refuses the cell there)."""
-    return dict(ACCESS.get(backend, {}).get(access, {}))
 
 
 def _holds_nul(value: object) -> bool:

@@ -22,7 +22,8 @@ from typing import Any
 
 from orchestrator.errors import Problem, shown
 from orchestrator.plan import settings as setting
-from orchestrator.plan.settings import ACCESS_WORDS, access_settings, parse_duration, parse_setting
+from orchestrator.plan.kinds import access_settings
+from orchestrator.plan.settings import ACCESS_WORDS, parse_duration, parse_setting
 
 TYPES_FILE = "types.yaml"
 TYPES_LIMIT = 256 * 1024  # bytes: definitions, not data
