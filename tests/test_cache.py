@@ -20,6 +20,12 @@ from orchestrator.plan.times import spoken, spoken_in
 RAN = "ran.log"  # each task's script appends its id here: a line is a process that ran
 
 
+def write(project: Path, specs: list[Spec], settings: dict[str, Any] | None = None) -> Path:
+    """The plan, with ``cache: true``: these tasks' scripts note that they ran (what the tests
+    count), and their answers are their work (``run/reuse.cache_rule``)."""
+    return write_plan(project, specs, {"cache": True, **(settings or {})})
+
+
 def ran(project: Path) -> list[str]:
     path = project / RAN
     return path.read_text(encoding="utf-8").split() if path.exists() else []
@@ -57,12 +63,12 @@ def test_a_moment_is_said_as_people_read_time_on_this_machine_s_clock(monkeypatc
 
 
 def test_a_brief_changed_and_changed_back_reuses_the_first_result(tmp_path: Path) -> None:
-    write_plan(tmp_path, [spec("T-01", "v1")])
+    write(tmp_path, [spec("T-01", "v1")])
     assert run(tmp_path).code == 0
-    write_plan(tmp_path, [spec("T-01", "v2")])
+    write(tmp_path, [spec("T-01", "v2")])
     assert run(tmp_path).code == 0
     assert ran(tmp_path) == ["T-01", "T-01"]
-    write_plan(tmp_path, [spec("T-01", "v1")])
+    write(tmp_path, [spec("T-01", "v1")])
     done = run(tmp_path)
     assert done.code == 0, done.stderr
     assert ran(tmp_path) == ["T-01", "T-01"], "v1 again: its result reused, no process"
@@ -92,45 +98,45 @@ def test_an_upstream_that_prints_the_same_again_leaves_its_dependent_alone(tmp_p
     # T-01 changes (a comment) but prints the same: T-02 keeps its result (early cutoff). Then
     # T-01 prints something else: T-02 runs.
     plan = [spec("T-01", "same"), spec("T-02", "two", deps=("T-01",))]
-    write_plan(tmp_path, plan)
+    write(tmp_path, plan)
     assert run(tmp_path).code == 0
     fresh_log(tmp_path)
-    write_plan(tmp_path, [Spec("T-01", plan[0].script + "\n# edited"), plan[1]])
+    write(tmp_path, [Spec("T-01", plan[0].script + "\n# edited"), plan[1]])
     done = run(tmp_path)
     assert done.code == 0, done.stderr
     assert ran(tmp_path) == ["T-01"], "T-01 ran, and printed the same: T-02 not run again"
     assert tasks(tmp_path)["T-02"]["reused"] and tasks(tmp_path)["T-01"]["reused"] is None
     fresh_log(tmp_path)
-    write_plan(tmp_path, [spec("T-01", "different"), plan[1]])
+    write(tmp_path, [spec("T-01", "different"), plan[1]])
     assert run(tmp_path).code == 0
     assert ran(tmp_path) == ["T-01", "T-02"]
     assert tasks(tmp_path)["T-02"]["reused"] is None
 
 
 def test_rerun_and_cache_false_run_for_real(tmp_path: Path) -> None:
-    write_plan(tmp_path, [spec("T-01", "v1")])
+    write(tmp_path, [spec("T-01", "v1")])
     assert run(tmp_path).code == 0
-    write_plan(tmp_path, [spec("T-01", "v2")])
+    write(tmp_path, [spec("T-01", "v2")])
     assert run(tmp_path).code == 0
-    write_plan(tmp_path, [spec("T-01", "v1")])
+    write(tmp_path, [spec("T-01", "v1")])
     assert run(tmp_path, "--rerun", "T-01").code == 0
     assert ran(tmp_path) == ["T-01"] * 3, "--rerun runs it for real"
     assert tasks(tmp_path)["T-01"]["reused"] is None
-    write_plan(tmp_path, [spec("T-01", "v2")], {"cache": False})
+    write(tmp_path, [spec("T-01", "v2")], {"cache": False})
     assert run(tmp_path).code == 0
     assert ran(tmp_path) == ["T-01"] * 4, "cache: false: never reused"
-    write_plan(tmp_path, [spec("T-01", "v1")])
+    write(tmp_path, [spec("T-01", "v1")])
     assert cli(tmp_path, "reset", "T-01").code == 0
     assert run(tmp_path).code == 0
     assert ran(tmp_path) == ["T-01"] * 5, "reset: its kept results forgotten, it runs for real"
 
 
 def test_a_simulated_result_is_never_reused_by_a_real_run(tmp_path: Path) -> None:
-    write_plan(tmp_path, [spec("T-01", "v1")])
+    write(tmp_path, [spec("T-01", "v1")])
     assert run(tmp_path, "--executor", "fake").code == 0
-    write_plan(tmp_path, [spec("T-01", "v2")])
+    write(tmp_path, [spec("T-01", "v2")])
     assert run(tmp_path).code == 0
-    write_plan(tmp_path, [spec("T-01", "v1")])
+    write(tmp_path, [spec("T-01", "v1")])
     assert run(tmp_path).code == 0
     assert ran(tmp_path) == ["T-01", "T-01"], "the fake run's v1 is no result of a real one"
     assert tasks(tmp_path)["T-01"]["simulated"] is False
@@ -141,7 +147,7 @@ def test_rerun_of_an_upstream_that_prints_the_same_reuses_its_dependent(tmp_path
     # T-01 printing what it printed before leaves T-02 reused, said so; printing another thing runs it.
     (tmp_path / "value.txt").write_text("same\n", encoding="utf-8")
     reads = Spec("T-01", f'echo "$ORCHESTRATOR_TASK_ID" >> {RAN}\ncat value.txt')
-    write_plan(tmp_path, [reads, spec("T-02", "two", deps=("T-01",))])
+    write(tmp_path, [reads, spec("T-02", "two", deps=("T-01",))])
     assert run(tmp_path).code == 0
     fresh_log(tmp_path)
     done = run(tmp_path, "--rerun", "T-01")
@@ -174,7 +180,7 @@ def test_a_scheduled_firing_runs_the_roots_for_real_and_cuts_off_below(tmp_path:
         spec("T-02", "two", deps=("T-01",)),
         Spec("T-03", f'echo "$ORCHESTRATOR_TASK_ID" >> {RAN}\necho three', deps=("T-02",), name="Digest"),
     ]
-    path = write_plan(tmp_path, plan, {"types": {"digest": {"cache": False}}})
+    path = write(tmp_path, plan, {"types": {"digest": {"cache": False}}})
     rows = path.read_text(encoding="utf-8").splitlines()
     for number, line in enumerate(rows):  # a Type column: T-03 is a digest
         if line.startswith("| Task ID") or line.startswith("|----") or line.startswith("| T-0"):
@@ -212,3 +218,101 @@ def test_the_nightly_audit_example_audits_a_repository_again_not_from_the_cache(
     assert again.code == 0, again.stderr
     assert "- x.py:2" in cli(project, "output", "T-02").stdout, "A as it is now: two markers"
     assert not [e for e in again.events if e.get("reused")]
+
+
+def test_a_command_whose_work_is_beside_its_answer_is_run_again_not_reused(tmp_path: Path) -> None:
+    """The issue's case: ``printf out-a | tee file.txt``, changed to out-b, then back to out-a. A
+    reused answer would leave file.txt holding out-b: by default a command runs, as its work may
+    be more than what it prints."""
+    plan = tmp_path / ".orchestrator" / "master_plan.md"
+    plan.parent.mkdir()
+    text = (
+        "---\nbackend: shell\n---\n## Task Decomposition\n"
+        "| Task ID | Command | Dependencies |\n|---|---|---|\n| T-01 | {} | None |\n"
+    )
+    for word in ("out-a", "out-b", "out-a"):
+        plan.write_text(text.format(f"printf {word} \\| tee file.txt"), encoding="utf-8")
+        done = run(tmp_path)
+        assert done.code == 0, done.stderr
+        assert (tmp_path / "file.txt").read_text(encoding="utf-8") == word
+    assert not [e for e in done.events if e.get("reused")] and done.tasks("task_started") == ["T-01"]
+    assert tasks(tmp_path)["T-01"]["reused"] is None
+
+
+def test_validate_says_which_tasks_are_cached_and_why(tmp_path: Path) -> None:
+    """Cached: a task that declares its Output, one that says ``cache: true`` (its type here),
+    a read-only agent (``Access: read``). Not: a command, an agent that may edit, a gate."""
+    plan = tmp_path / ".orchestrator" / "master_plan.md"
+    plan.parent.mkdir()
+    plan.write_text(
+        "---\nbackend: shell\ntypes: {pure: {cache: true}}\n---\n## Task Decomposition\n"
+        "| Task ID | Description | Command | Backend | Access | Type | Output | Approval | Dependencies |\n"
+        "|---|---|---|---|---|---|---|---|---|\n"
+        "| T-01 | Note it | printf out \\| tee file.txt | | | | | | None |\n"
+        """| T-02 | Count | `echo '{"n": 1}'` | | | | n:int | | None |\n"""
+        "| T-03 | Say it | echo pure | | | pure | | | None |\n"
+        "| T-04 | Review the code | | claude | read | | | | None |\n"
+        "| T-05 | Fix the code | | claude | edit | | | | None |\n"
+        "| T-06 | Deploy | echo deploy | | | | n:int | before | None |\n",
+        encoding="utf-8",
+    )
+    checked = cli(tmp_path, "validate")
+    assert checked.code == 0, checked.stderr
+    lines = checked.stdout.splitlines()
+    assert (
+        "Cached (reused while its inputs are the same): T-02 (declares its Output), T-03 (cache: true), "
+        "T-04 (read-only agent)" in lines
+    ), checked.stdout
+    [never] = [line for line in lines if line.startswith("Never cached")]
+    assert never.startswith(
+        "Never cached (each runs every time): T-01 (a command: it may do more than answer), "
+        "T-05 (an agent that may edit: it may do more than answer), T-06 (approval before) — "
+        "declare its Output, or say cache: true"
+    ), never
+    data = json.loads(cli(tmp_path, "validate", "--json").stdout)
+    assert [c["task"] for c in data["cached"]] == ["T-02", "T-03", "T-04"]
+    assert [u["task"] for u in data["uncached"]] == ["T-01", "T-05", "T-06"]
+    # The plan's own `cache: true` caches every task but the gated one; `cache: auto` is the default.
+    plan.write_text(plan.read_text(encoding="utf-8").replace("backend: shell\n", "backend: shell\ncache: true\n"))
+    data = json.loads(cli(tmp_path, "validate", "--json").stdout)
+    assert [u["task"] for u in data["uncached"]] == ["T-06"]
+    plan.write_text(plan.read_text(encoding="utf-8").replace("cache: true\n", "cache: auto\n"))
+    assert [u["task"] for u in json.loads(cli(tmp_path, "validate", "--json").stdout)["uncached"]] == [
+        "T-01",
+        "T-05",
+        "T-06",
+    ]
+
+
+def test_a_task_that_declares_its_output_is_cached_by_default(tmp_path: Path) -> None:
+    """Its answer is its work: a brief changed and changed back reuses the first result, no
+    ``cache: true`` needed."""
+    plan = tmp_path / ".orchestrator" / "master_plan.md"
+    plan.parent.mkdir()
+    text = (
+        "---\nbackend: shell\n---\n## Task Decomposition\n"
+        "| Task ID | Command | Output | Dependencies |\n|---|---|---|---|\n"
+        """| T-01 | `echo "T-01" >> {ran}; echo '{{"v": "{v}"}}'` | v | None |\n"""
+    )
+    for version in ("v1", "v2", "v1"):
+        plan.write_text(text.format(ran=RAN, v=version), encoding="utf-8")
+        assert run(tmp_path).code == 0
+    assert ran(tmp_path) == ["T-01", "T-01"], "v1 again: reused"
+    assert tasks(tmp_path)["T-01"]["reused"]
+
+
+def test_a_read_only_agent_is_one_its_settings_keep_from_changing_anything() -> None:
+    """What each backend's own settings guarantee, and nothing else: claude with only reading
+    tools or in plan mode, codex's read-only sandbox, gemini's plan mode; an Access: read cell
+    gives each of these."""
+    from orchestrator import backends
+    from orchestrator.plan.settings import Settings, access_settings
+
+    for name in ("claude", "codex", "gemini"):
+        backend = backends.get(name)
+        assert backend.read_only(Settings(backend=name, **access_settings(name, "read"))), name
+        assert not backend.read_only(Settings(backend=name, **access_settings(name, "edit"))), name
+        assert not backend.read_only(Settings(backend=name)), name
+    assert backends.get("claude").read_only(Settings(backend="claude", permission_mode="plan"))
+    assert not backends.get("claude").read_only(Settings(backend="claude", tools=("Read", "Bash")))
+    assert not backends.get("shell").read_only(Settings(backend="shell"))

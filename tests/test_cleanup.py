@@ -89,7 +89,7 @@ def test_retention_takes_old_spawn_logs_inputs_and_cache_entries_but_what_a_resu
     --detach's runner, the inputs an attempt read, cache entries no current result came from.
     The entry a current result was kept as (or taken from) stays however old, and the history
     estimates are learned from (the event log, the journal) is never rewritten."""
-    settings = {"backend": "shell", "retention": "1h"}
+    settings = {"backend": "shell", "retention": "1h", "cache": True}
     upstream = Spec("T-02", 'cat "$ORCHESTRATOR_INPUTS_DIR/T-01.md"', ["T-01"])
     write_plan(tmp_path, [Spec("T-01", "echo one"), upstream], settings)
     assert run(tmp_path).code == 0

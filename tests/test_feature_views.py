@@ -17,6 +17,9 @@ from runner_helpers import Spec, cli, run, write_plan
 REUSED = "(♻️ reused)"
 
 
+CACHED = {"cache": True}  # (a command's answer is reused only where the plan says it is all its work)
+
+
 def spec(task: str, output: str, deps: tuple[str, ...] = ()) -> Spec:
     return Spec(task, f'echo "{output}"', deps=deps)
 
@@ -44,7 +47,7 @@ def reused_twice(project: Path) -> None:
     """T-01 printed v1, then v2, then v1 again: the last run takes v1's result from the cache, and
     T-02's (its input is v1's output again) too."""
     for output in ("v1", "v2", "v1"):
-        write_plan(project, [spec("T-01", output), spec("T-02", "two", deps=("T-01",))])
+        write_plan(project, [spec("T-01", output), spec("T-02", "two", deps=("T-01",))], CACHED)
         done = run(project)
         assert done.code == 0, done.stderr
 
@@ -78,10 +81,10 @@ def test_early_cutoff_names_the_upstream_that_ran_again_with_the_same_output(tmp
     """A dependent reused because its upstream ran again and printed the same said only "same
     inputs as the run of TIME", as if nothing upstream had run."""
     plan = [spec("T-01", "same"), spec("T-02", "two", deps=("T-01",))]
-    write_plan(tmp_path, plan)
+    write_plan(tmp_path, plan, CACHED)
     assert run(tmp_path).code == 0
     first = views(tmp_path)["T-02"]["finished"]
-    write_plan(tmp_path, [Spec("T-01", plan[0].script + "\n# edited"), plan[1]])
+    write_plan(tmp_path, [Spec("T-01", plan[0].script + "\n# edited"), plan[1]], CACHED)
     done = run(tmp_path)
     assert done.code == 0, done.stderr
     why = f"T-01 ran again with the same output: same inputs as the run of {first}"
@@ -89,7 +92,7 @@ def test_early_cutoff_names_the_upstream_that_ran_again_with_the_same_output(tmp
     assert shown["T-02"]["reused"] == why and shown["T-01"]["reused"] is None
     assert [e.get("reused") for e in done.events if e["event"] == "task_completed"] == [None, why]
     # Back to the first brief: T-01 is reused itself, so nothing upstream of T-02 ran again.
-    write_plan(tmp_path, plan)
+    write_plan(tmp_path, plan, CACHED)
     assert run(tmp_path).code == 0
     again = views(tmp_path)
     assert again["T-01"]["reused"] is not None
@@ -100,7 +103,8 @@ GATED = """\
 ---
 backend: shell
 types: {{deploy: {{cache: false}}}}
-{more}---
+cache: {cache}
+---
 # Views
 
 ## Task Decomposition
@@ -115,7 +119,7 @@ types: {{deploy: {{cache: false}}}}
 def test_validate_names_the_tasks_never_cached_and_the_last_checkpoint(tmp_path: Path) -> None:
     plan = tmp_path / ".orchestrator" / "master_plan.md"
     plan.parent.mkdir(parents=True)
-    plan.write_text(GATED.format(more=""), encoding="utf-8")
+    plan.write_text(GATED.format(cache="true"), encoding="utf-8")
     done = cli(tmp_path, "validate")
     assert done.code == 0, done.stderr
     line = "Never cached (each runs every time): T-02 (approval before), T-03 (cache: false)"
@@ -131,7 +135,7 @@ def test_validate_names_the_tasks_never_cached_and_the_last_checkpoint(tmp_path:
     assert told in done.stdout.splitlines(), done.stdout
     assert json.loads(cli(tmp_path, "validate", "--json").stdout)["checkpoint"]["name"] == "v1"
 
-    plan.write_text(GATED.format(more="cache: false\n"), encoding="utf-8")  # the whole plan: said once
+    plan.write_text(GATED.format(cache="false"), encoding="utf-8")  # the whole plan: said once
     done = cli(tmp_path, "validate")
     assert "Never cached (each runs every time): every task (cache: false)" in done.stdout.splitlines(), done.stdout
 

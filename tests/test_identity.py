@@ -91,7 +91,7 @@ def test_a_workspace_made_before_the_book_keeps_its_numbers(tmp_path: Path) -> N
 
 
 def test_a_result_that_names_another_task_is_not_this_ones(tmp_path: Path) -> None:
-    write_plan(tmp_path, THREE)
+    write_plan(tmp_path, THREE, {"cache": True})
     assert run(tmp_path).code == 0
     result = tmp_path / ".orchestrator" / "results" / "agent-03-result.md"
     result.write_text(result.read_text().replace("task: T-03", "task: T-77"))
@@ -182,7 +182,7 @@ def test_a_plan_change_under_an_edited_brief_is_told_not_dropped_in_silence(tmp_
 def test_a_result_that_cannot_be_read_is_set_aside_not_written_over(
     tmp_path: Path, edit: tuple[str, str], problem: str
 ) -> None:
-    write_plan(tmp_path, [Spec("T-01", "echo one"), Spec("T-02", "echo two", deps=["T-01"])])
+    write_plan(tmp_path, [Spec("T-01", "echo one"), Spec("T-02", "echo two", deps=["T-01"])], {"cache": True})
     assert run(tmp_path).code == 0
     results = tmp_path / ".orchestrator" / "results"
     mine = results / "agent-02-result.md"

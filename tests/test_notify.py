@@ -25,6 +25,9 @@ from orchestrator.plan.settings import Settings
 from orchestrator.plan.targets import parse_targets
 from orchestrator.run.notify import Notifying, StuckWatch, user_targets
 from orchestrator.state.events import EventLog
+from orchestrator.state.events.base import EventRecord
+from orchestrator.state.events.runs import RunFinished, RunPaused, RunStarted
+from orchestrator.state.events.tasks import TaskFailed, TaskStarted, TaskStuck
 from orchestrator.state.workspace import Workspace
 
 
@@ -187,14 +190,18 @@ def test_a_pause_notifies_and_every_kind_in_each_format(tmp_path: Path) -> None:
         targets += parse_targets({"url": hook.url + "/d", "format": "discord"})
         inner = Recording(JsonReporter(shown), EventLog(ws.events_file, run="r"))
         reporter = Notifying(inner, targets, StuckWatch(ws, plan, {"T-01": Settings()}), None)
-        events: list[dict[str, Any]] = [
-            {"event": "run_started", "to_run": 1},
-            {"event": "task_started", "task": "T-01", "agent": "Agent-01", "attempt": 1},
-            {"event": "run_paused", "until": "2026-11-23T15:00:00+00:00", "reason": "usage limit (claude)"},
-            {"event": "task_stuck", "task": "T-01", "agent": "Agent-01", "why": "no output for 7m30s"},
-            {"event": "task_failed", "task": "T-01", "agent": "Agent-01", "reason": "exit 1", "stderr_tail": ["x"]},
-            {"event": "run_finished", "counts": {"failed": 1}, "exit_code": 1, "wall_seconds": 3.0, "cost_usd": 0.5},
-        ]
+        events: list[EventRecord] = [
+            RunStarted(to_run=1, already_done=0, max_parallel=1, simulated=False, overrides={}, limits={},
+                       workspace=str(ws.root), pid=1, pid_start=None),
+            TaskStarted(task="T-01", agent="Agent-01", name="", attempt=1, in_run=1, of=1, backend="shell",
+                        kind="shell", log="logs/agent-01.attempt-1"),
+            RunPaused(task="T-01", until="2026-11-23T15:00:00+00:00", reason="usage limit (claude)", limit_group="x"),
+            TaskStuck(task="T-01", agent="Agent-01", attempt=1, why="no output for 7m30s"),
+            TaskFailed(task="T-01", agent="Agent-01", reason="exit 1", stderr_tail=("x",), cost_usd=None,
+                       attempt_cost_usd=None, tokens=None, attempt_tokens=None),
+            RunFinished(counts={"failed": 1}, exit_code=1, wall_seconds=3.0, cost_usd=0.5, stopped=None,
+                        final_output=None, integration_branch=None),
+        ]  # fmt: skip
         for event in events:
             reporter.event(event)
         reporter.flush()
@@ -347,7 +354,8 @@ def test_the_runs_clock_ticks_when_an_attempt_comes_to_80_percent_of_its_timeout
     watch = StuckWatch(ws, plan, settings)
     reporter = Notifying(inner, (), watch, None)
     assert reporter.next_tick(time.time(), 1.0) == 1.0  # nothing runs: once a second
-    reporter.event({"event": "task_started", "task": "T-01", "agent": "Agent-01", "attempt": 1})
+    reporter.event(TaskStarted(task="T-01", agent="Agent-01", name="", attempt=1, in_run=1, of=1, backend="shell",
+                               kind="shell", log="logs/agent-01.attempt-1"))  # fmt: skip
     since = watch.running["T-01"].since
     assert reporter.next_tick(since + 0.1, 1.0) == 1.0  # 80% is 1.5 s away: the usual second first
     assert reporter.next_tick(since + 1.2, 1.0) == pytest.approx(0.4)  # then at 1.6 s, not at 2.2 s

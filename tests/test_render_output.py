@@ -455,3 +455,25 @@ def test_a_kernel_without_syncfs_falls_back_to_a_global_sync(tmp_path: Path, mon
     assert store.write_many([(tmp_path / f"f{i}.md", f"{i}\n") for i in range(3)]) == 3
     assert syncs == [1]
     assert (tmp_path / "f2.md").read_text(encoding="utf-8") == "2\n"
+
+
+def test_clean_temp_files_leaves_a_live_writers_temp_file_alone(tmp_path: Path) -> None:
+    """A runner cleans temp files at its start, holding the workspace lock; a command that takes
+    no lock (``serve`` keeping a webhook delivery's id, ``approve``) may be mid-write in the same
+    directory. Its temp file (a live pid in the name) stays, so its rename still finds it; a dead
+    writer's goes."""
+    live = subprocess.Popen(["sleep", "60"])
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    try:
+        mine = tmp_path / f".tmp-deliveries.json.{live.pid}.3"
+        gone = tmp_path / f".tmp-deliveries.json.{dead.pid}.4"
+        for path in (mine, gone):
+            path.write_bytes(b"{}")
+        store.clean_temp_files(tmp_path)
+        assert mine.exists() and not gone.exists()
+        store.replace(mine, tmp_path / "deliveries.json")  # (the live writer's rename, after the clean)
+        assert (tmp_path / "deliveries.json").read_bytes() == b"{}"
+    finally:
+        live.kill()
+        live.wait()

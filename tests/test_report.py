@@ -18,6 +18,8 @@ import pytest
 from runner_helpers import Spec, cli, open_attempts, results, run, wait_until, write_plan
 from runner_helpers import start as start_runner
 
+from orchestrator.plan.settings import format_duration
+
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -189,7 +191,9 @@ def test_a_run_stopped_before_any_task_ended_says_so_for_its_critical_path(tmp_p
 def test_a_task_retried_in_its_run_is_counted_from_its_first_attempt(tmp_path: Path) -> None:
     """QA: the result file tells of the last attempt only, and report (and final_output.md) took
     it for the task: a retried task's bar began at its second attempt, and its first attempt's
-    time was in neither the wall time, the task times nor the critical path."""
+    time was in neither the wall time, the task times nor the critical path. Its ``span`` runs
+    from its first attempt's start to its last's end, and is what those count; its ``duration``
+    is its last attempt's, as ``status`` and its result say."""
     write_plan(tmp_path, [Spec("T-01", "sleep 0.4; exit 3", retries=1)], {"backoff_base": 0.05})
     assert run(tmp_path).code == 1
     shown = json.loads(cli(tmp_path, "report", "--format", "json").stdout)
@@ -199,13 +203,45 @@ def test_a_task_retried_in_its_run_is_counted_from_its_first_attempt(tmp_path: P
     ends = [_stamp(e["at"]) for e in lines if e["event"] == "end"]
     assert len(starts) == len(ends) == 2 and task["attempts"] == 2
     assert _stamp(task["started"]) == pytest.approx(starts[0], abs=0.002)  # the first attempt's
-    both = (ends[0] - starts[0]) + (ends[1] - starts[1])
-    assert task["duration"] == pytest.approx(both, abs=0.1) and task["duration"] >= 0.8  # (stamps read apart)
-    assert shown["work_seconds"] == task["duration"] and shown["critical_path"]["seconds"] == task["duration"]
-    assert shown["wall_seconds"] >= task["duration"]  # from the first start to the end, the backoff too
+    assert task["duration"] == pytest.approx(ends[1] - starts[1], abs=0.1) and task["duration"] < 0.8
+    assert task["span"] == pytest.approx(ends[1] - starts[0], abs=0.1) and task["span"] >= 0.8  # the backoff too
+    assert shown["work_seconds"] == task["span"] and shown["critical_path"]["seconds"] == task["span"]
+    assert shown["wall_seconds"] == pytest.approx(task["span"], abs=0.01)
     final = (tmp_path / ".orchestrator" / "final_output.md").read_text(encoding="utf-8")
     [bar] = [line for line in final.splitlines() if line.strip().startswith("T-01 ") and ":crit" in line]
     assert bar.split(", ")[-2] == str(round(starts[0] * 1000)), bar  # its gantt bar too
+
+
+def test_a_tasks_duration_means_its_last_attempt_everywhere_and_its_span_is_named_apart(tmp_path: Path) -> None:
+    """A task's duration meant two things: its last attempt's time in ``status``, its result and
+    ``history --stats``, from its first start to its last end in ``report`` (whose critical path
+    used it). Now ``duration`` is the last attempt's in every view, final_output.md's heading and
+    ``report``'s Duration column too, and the first start to the last end is ``span``: report's
+    Span column, the critical path and the sum it divides the wall time by."""
+    write_plan(
+        tmp_path,
+        [Spec("T-01", "[ -f once ] || { touch once; sleep 0.6; exit 3; }; sleep 0.2", retries=1), Spec("T-02", "true")],
+        {"backoff_base": 0.3},
+    )
+    assert run(tmp_path).code == 0
+    status = {t["id"]: t for t in json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]}
+    result = (tmp_path / ".orchestrator" / "results" / "agent-01-result.md").read_text(encoding="utf-8")
+    recorded = float(re.search(r"^duration: ([\d.]+)$", result, re.M)[1])  # type: ignore[index]
+    stats = json.loads(cli(tmp_path, "history", "--stats", "--json").stdout)["tasks"]["T-01"]
+    report = {t["id"]: t for t in json.loads(cli(tmp_path, "report", "--json").stdout)["tasks"]}
+    last = status["T-01"]["duration"]
+    assert 0.15 < last < 0.55, last  # the second attempt's sleep 0.2, not the first's 0.6
+    assert recorded == last and report["T-01"]["duration"] == last
+    assert stats["median_seconds"] == pytest.approx(last, abs=0.05)
+    span = report["T-01"]["span"]
+    assert span >= 0.6 + 0.2 and span > last  # both attempts and the wait between them
+    text = cli(tmp_path, "report").stdout
+    assert "| Task | Status | Backend | Duration | Span | Attempts | Cost | Tokens |" in text
+    assert f"| {format_duration(last)} | {format_duration(span)} | 2 |" in text, text
+    assert "| Sum of task spans |" in text and "Sum of task times" not in text
+    final = (tmp_path / ".orchestrator" / "final_output.md").read_text(encoding="utf-8")
+    assert f"(Agent-01, {format_duration(last)})" in final, final
+    assert "| Sum of task spans |" in final
 
 
 def test_parallel_efficiency_counts_the_slots_the_run_had_not_the_plans(tmp_path: Path) -> None:

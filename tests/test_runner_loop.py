@@ -27,6 +27,7 @@ from orchestrator.output.reporter import Reporter
 from orchestrator.run.blocks import Shown
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.runner import Runner
+from orchestrator.state.events.base import EventRecord
 from orchestrator.state.status import TaskView
 from orchestrator.vocabulary import ErrorClass, TaskStatus
 
@@ -35,8 +36,8 @@ class Collect(Reporter):
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
 
-    def event(self, event: dict[str, Any]) -> None:
-        self.events.append(event)
+    def event(self, event: EventRecord) -> None:
+        self.events.append(event.as_json())
 
     def starts(self) -> list[tuple[str, int]]:
         return [(e["task"], e["attempt"]) for e in self.events if e["event"] == "task_started"]

@@ -16,6 +16,7 @@ from orchestrator.executors.local import LocalExecutor
 from orchestrator.output.reporter import Reporter
 from orchestrator.plan.graph import DiGraph, ReadyQueue, build
 from orchestrator.run.runner import Runner
+from orchestrator.state.events.base import EventRecord
 
 
 def test_concurrency_cap_is_never_exceeded_and_is_reached(tmp_path: Path) -> None:
@@ -287,8 +288,8 @@ def test_a_task_starts_after_its_inputs_are_written_and_events_tell_one_slot_at_
     events: list[dict[str, Any]] = []
 
     class Collect(Reporter):
-        def event(self, event: dict[str, Any]) -> None:
-            events.append(event)
+        def event(self, event: EventRecord) -> None:
+            events.append(event.as_json())
 
     summary = Runner(ws, reporter=Collect(), executor=executor).run()
     assert summary.exit_code == 0

@@ -1092,6 +1092,7 @@ def test_in_the_browser_a_restored_checkpoint_is_told_until_the_next_run(tmp_pat
 REUSE_PLAN = """\
 ---
 backend: shell
+cache: true
 ---
 # Reused
 

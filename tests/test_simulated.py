@@ -144,3 +144,51 @@ def test_a_simulated_run_gives_no_speed_up_nor_critical_path_as_facts(tmp_path: 
     figures = json.loads(cli(tmp_path, "report", "--json").stdout)
     assert figures["measured"] is True and figures["critical_path"]["tasks"] == ["T-01", "T-02"]
     assert "simulated" not in cli(tmp_path, "status").stdout.splitlines()[-1]
+
+
+REHEARSED = """---
+retries: 0
+---
+## Task Decomposition
+| Task ID | Description | Command | Backend | Dependencies | Condition | Output |
+|---------|-------------|---------|---------|--------------|-----------|--------|
+| T-01 | Check | echo real > real.txt | shell | None | | failing:int, name, ok:bool, tags:list, info:object, r:number |
+| T-02 | Review the code | | claude | None | | severity, count:int |
+| T-03 | Review the tests | | codex | None | | verdict:bool |
+| T-04 | Review the docs | | gemini | None | | pages:list |
+| T-05 | Build | echo build > build.txt | shell | T-01, T-02 | T-01.failing == 0 and T-02.count == 0 | |
+| T-06 | Triage | echo triage > triage.txt | shell | T-01 | T-01.failing > 0 | |
+| T-07 | Report | echo report | shell | T-03, T-04, T-05 | not T-03.verdict and T-04.pages == [] | |
+"""
+
+
+def test_a_rehearsal_makes_up_the_declared_output_fields_on_every_backend(tmp_path: Path) -> None:
+    """``run --executor fake`` failed every task with an Output column: its made-up answer held no
+    JSON object. It now ends with one, each declared field a value of its type, on each backend's
+    own reply format, still marked simulated; the conditions downstream decide on them."""
+    plan = tmp_path / ".orchestrator" / "master_plan.md"
+    plan.parent.mkdir()
+    plan.write_text(REHEARSED, encoding="utf-8")
+    done = cli(tmp_path, "run", "--executor", "fake", "--json")
+    assert done.code == 0, done.stdout + done.stderr
+    status = {e["task"]: e["event"] for e in done.events if e.get("task")}
+    assert status == {
+        "T-01": "task_completed",
+        "T-02": "task_completed",
+        "T-03": "task_completed",
+        "T-04": "task_completed",
+        "T-05": "task_completed",
+        "T-06": "task_bypassed",
+        "T-07": "task_completed",
+    }, status
+    assert all(e["simulated"] for e in done.events if e["event"] == "task_completed")
+    made_up = json.loads(cli(tmp_path, "output", "T-01").stdout.strip().splitlines()[-1])
+    assert made_up == {
+        "simulated": True, "failing": 0, "name": "[simulated]", "ok": False, "tags": [], "info": {}, "r": 0
+    }  # fmt: skip
+    for task, fields in (("T-02", {"severity": "[simulated]", "count": 0}), ("T-03", {"verdict": False})):
+        answer = cli(tmp_path, "output", task).stdout
+        assert "[simulated]" in answer and json.loads(answer.strip().splitlines()[-1]) == {"simulated": True, **fields}
+    result = (tmp_path / ".orchestrator" / "results" / "agent-04-result.md").read_text(encoding="utf-8")
+    assert "simulated: true" in result and '"pages": []' in result
+    assert not (tmp_path / "real.txt").exists() and not (tmp_path / "build.txt").exists()

@@ -27,7 +27,7 @@ from orchestrator.vocabulary import TRANSITIONS, TaskStatus
 
 S = TaskStatus
 COLUMNS = ("Command", "Dependencies", "Priority", "Retries", "Condition", "Approval", "Blocked", "Not before",
-           "Backend")  # fmt: skip
+           "Backend", "Output")  # fmt: skip
 LOOP = "while [ ! -f go ]; do sleep 0.05; done"  # runs until the test writes the file `go`
 
 # The arrows no run moves a task along (the test fails should a run take one: then it is walked,
@@ -134,8 +134,8 @@ def conditions(project: Path) -> None:
         {"id": "T-01", "cmd": "exit 3"},
         {"id": "T-02", "cmd": "echo fallback", "dependencies": "T-01", "condition": "T-01 failed"},
         {"id": "T-03", "cmd": "echo main", "dependencies": "T-01", "condition": "T-01 completed"},
-        {"id": "T-04", "cmd": "echo '{\"n\": 1}'"},
-        {"id": "T-05", "cmd": "echo counted", "dependencies": "T-04", "condition": "T-04.count > 1"},
+        {"id": "T-04", "cmd": "echo '{\"n\": 1}'", "output": "n:int"},
+        {"id": "T-05", "cmd": "echo counted", "dependencies": "T-04", "condition": "T-04.n > 'one'"},
         {"id": "T-06", "cmd": "echo otherwise", "dependencies": "T-04", "condition": "T-04 failed"},
     ])  # fmt: skip
     assert ran(project) == 1

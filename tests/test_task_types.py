@@ -71,6 +71,8 @@ def test_validate_and_doctor_say_what_each_typed_task_ends_up_with_and_from_wher
         "T-03 (review): timeout 10m00s from type review, retries 2 by default, access read from type review "
         "(nothing on shell: it runs with your user's rights), priority P1 from type review, "
         'section "Verdict" from type review',
+        "Never cached (each runs every time): every task (a command: it may do more than answer) — declare its "
+        "Output, or say cache: true (the plan's setting, or its type's), where its answer is all it does",
     ]
     data = json.loads(cli(tmp_path, "validate", "--json").stdout)
     assert data["types"][0] == {
@@ -315,7 +317,7 @@ def test_report_counts_by_task_type(tmp_path: Path) -> None:
     figures = json.loads(cli(tmp_path, "report", "--format", "json").stdout)
     assert [t["type"] for t in figures["tasks"]] == ["quick", "quick", None]
     assert figures["types"]["quick"]["tasks"] == 2 and figures["types"]["quick"]["attempts"] == 2
-    assert "## By task type\n\n| Type | Tasks | Attempts | Time | Cost | Tokens |" in cli(tmp_path, "report").stdout
+    assert "## By task type\n\n| Type | Tasks | Attempts | Span | Cost | Tokens |" in cli(tmp_path, "report").stdout
 
 
 def test_a_model_cell_reaches_the_agents_command_line_or_is_refused(tmp_path: Path) -> None:

@@ -144,16 +144,22 @@ def test_a_fallback_runs_when_its_upstream_fails_and_a_false_condition_is_no_fai
 
 
 def test_a_condition_that_cannot_be_decided_fails_its_task(tmp_path: Path) -> None:
+    """A field of the wrong kind (a string compared with a number), a power past what a condition
+    may compute: the task fails, said why, in bounded time; never a false condition, nor a hang."""
     write(
         tmp_path,
-        "| T-01 | echo not-json | None | | | |",
+        """| T-01 | `echo '{"count": "many", "n": 1000000000}'` | None | | | count, n:int |""",
         "| T-02 | echo two | T-01 | T-01.count > 2 | | |",
+        "| T-03 | echo three > three.txt | T-01 | T-01.n ** T-01.n > 1 | | |",
     )
     ran = cli(tmp_path, "run")
-    assert ran.code == 1
-    status, reason = statuses(tmp_path)["T-02"]
-    assert status == "failed" and reason is not None
-    assert reason.startswith("its condition could not be decided: T-01 left no output fields")
+    assert ran.code == 1, ran.stdout + ran.stderr
+    seen = statuses(tmp_path)
+    status, reason = seen["T-02"]
+    assert status == "failed" and (reason or "").startswith("its condition could not be decided: T-01.count > 2: ")
+    status, reason = seen["T-03"]
+    assert status == "failed" and "1000000000 ** 1000000000 is a number of more than 4096 bits" in (reason or "")
+    assert not (tmp_path / "three.txt").exists() and "Traceback" not in ran.stderr
 
 
 def test_a_condition_on_the_fields_of_a_failed_upstream_skips_its_task_and_fails_nothing_more(
@@ -473,6 +479,73 @@ def test_run_wait_timeout_ends_the_wait_as_a_run_without_it_ends(tmp_path: Path)
     assert statuses(tmp_path)["T-02"][0] == "awaiting_approval"
     refused = cli(tmp_path, "run", "--wait-timeout", "none")
     assert refused.code == 2 and "'none' is no time to wait" in refused.stderr
+
+
+def test_a_word_said_again_at_a_gate_is_no_second_decision(tmp_path: Path) -> None:
+    """A second ``approve`` of a task wrote the approval again. Said again while the first word
+    stands (not yet used by a run, or acted on: rejected), it writes nothing and says so, exit 0
+    (``already`` in --json), as a second ``cancel`` does; the other word is still a decision."""
+    write(
+        tmp_path,
+        "| T-01 | echo deployed > deployed.txt | None | | before | |",
+        "| T-02 | echo migrated | None | | after | |",
+        "| T-03 | echo dropped > dropped.txt | None | | before | |",
+    )
+    log = tmp_path / ".orchestrator" / "state" / "approvals.jsonl"
+
+    def lines() -> list[dict[str, str]]:
+        return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()] if log.exists() else []
+
+    assert cli(tmp_path, "run").code == 4
+    for task, then in (
+        ("T-01", "the next `orchestrator run` takes it"),
+        ("T-02", "it is completed: its result counts"),
+    ):
+        first = cli(tmp_path, "approve", task, "--reason", "green")
+        assert first.code == 0 and "approved" in first.stdout, first.stderr
+        again = cli(tmp_path, "approve", task, "--reason", "still green")
+        assert again.code == 0, again.stderr
+        assert again.stdout.startswith(f"{task} is approved already (") and "green): nothing written" in again.stdout
+        assert again.stdout.rstrip().endswith(then), again.stdout
+        shown = json.loads(cli(tmp_path, "approve", task, "--json").stdout)
+        assert shown["ok"] is True and shown["already"] is True and shown["reason"] == "green"
+    assert [(d["task"], d["decision"]) for d in lines()] == [("T-01", "approved"), ("T-02", "approved")]
+    assert cli(tmp_path, "reject", "T-03", "--reason", "not today").code == 0
+    again = cli(tmp_path, "reject", "T-03", "--reason", "no")
+    assert again.code == 0 and again.stdout.startswith("T-03 is rejected already ("), again.stdout
+    assert len(lines()) == 3
+    # The run takes each word once; then a third word finds the rejection acted on, the rest done.
+    ran = cli(tmp_path, "run")
+    assert ran.code == 1 and "Traceback" not in ran.stderr, ran.stdout + ran.stderr  # (T-03 rejected)
+    assert (tmp_path / "deployed.txt").exists() and not (tmp_path / "dropped.txt").exists()
+    rejected = cli(tmp_path, "reject", "T-03", "--json")
+    assert rejected.code == 0 and json.loads(rejected.stdout)["already"] is True
+    assert "nothing written; it is rejected" in cli(tmp_path, "reject", "T-03").stdout
+    refused = cli(tmp_path, "approve", "T-03")
+    assert refused.code == 1 and "T-03 is rejected: `orchestrator retry T-03` asks again" in refused.stderr
+    done = cli(tmp_path, "approve", "T-01")
+    assert done.code == 1 and "T-01 is completed: there is nothing to decide" in done.stderr
+    assert len(lines()) == 3
+    first = json.loads(cli(tmp_path, "reject", "T-03", "--json").stdout)
+    assert first["already"] is True and first["decision"] == "rejected"
+
+
+def test_a_task_rejected_at_its_gate_before_between_runs_ends_rejected(tmp_path: Path) -> None:
+    """A run stopped at T-02's gate before; ``reject T-02`` between runs; the next run died with
+    an IllegalTransition traceback (pending to rejected): the task reaches its gate, then the
+    word there rejects it, and what depends on it is skipped."""
+    write(
+        tmp_path,
+        "| T-01 | echo dropped > dropped.txt | None | | before | |",
+        "| T-02 | echo after | T-01 | | | |",
+    )
+    assert cli(tmp_path, "run").code == 4
+    assert cli(tmp_path, "reject", "T-01", "--reason", "not today").code == 0
+    ran = cli(tmp_path, "run")
+    assert ran.code == 1 and "Traceback" not in ran.stderr, ran.stdout + ran.stderr
+    seen = statuses(tmp_path)
+    assert seen["T-01"][0] == "rejected" and seen["T-02"] == ("skipped", "upstream T-01 was rejected")
+    assert not (tmp_path / "dropped.txt").exists()
 
 
 def test_approve_refuses_a_task_without_a_gate(tmp_path: Path) -> None:

@@ -212,6 +212,12 @@ class Backend(ABC):
         """What an agent started with ``settings`` may do, and the risk, in plain words."""
         return "not said by this backend: it runs with your user's rights unless its own settings limit it"
 
+    def read_only(self, settings: Settings) -> bool:
+        """Whether an agent started with ``settings`` can change nothing (no edit, no command that
+        writes): its answer is all its work, so the cache may give it back (``run/reuse``). Only
+        what the settings themselves guarantee counts; the default: it may change things."""
+        return False
+
     def check_task(self, task: Task, settings: Settings, profile: Profile | None = None) -> tuple[str, str] | None:
         """Why ``task`` (with ``settings`` and its ``profile``) cannot run on this backend as the
         plan states it, and what to do about it (``validate`` asks, before any brief is rendered),

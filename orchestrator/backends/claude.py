@@ -49,6 +49,7 @@ from orchestrator.backends.classify import classify, reset_time
 from orchestrator.backends.claude_permissions import (
     check_permissions,
     claude_powers,
+    only_reading,
     tool_name,
 )
 from orchestrator.backends.command_line import refused_start
@@ -253,6 +254,9 @@ class ClaudeBackend(Backend):
 
     def powers(self, settings: Settings) -> str:
         return claude_powers(settings)
+
+    def read_only(self, settings: Settings) -> bool:
+        return only_reading(settings) or settings.permission_mode == "plan"
 
     def check(self, settings: Settings) -> str | None:
         return check_permissions(settings)

@@ -43,6 +43,11 @@ def tool_name(entry: str) -> str:
     return entry.split("(", 1)[0].strip()
 
 
+def only_reading(settings: Settings) -> bool:
+    """Whether the tools claude is given can only read (``Access: read``): nothing it runs changes a file."""
+    return settings.tools is not None and all(tool_name(t) in READING_TOOLS for t in settings.tools)
+
+
 def claude_powers(settings: Settings) -> str:
     """What an agent started with ``settings`` may do, in plain words (``doctor``, the prompt)."""
     mode = settings.permission_mode or "default"
@@ -51,8 +56,7 @@ def claude_powers(settings: Settings) -> str:
     else:
         tools = ("only " + ", ".join(settings.tools)) if settings.tools else "no tool at all"
     allowed = ", ".join(settings.allowed_tools) or "none"
-    reading = settings.tools is not None and all(tool_name(t) in READING_TOOLS for t in settings.tools)
-    words = ONLY_READING if reading else MODE_POWERS.get(mode, "?")
+    words = ONLY_READING if only_reading(settings) else MODE_POWERS.get(mode, "?")
     return f"tools: {tools}; pre-approved: {allowed}; permission mode {mode}: {words}"
 
 

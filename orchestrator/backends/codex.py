@@ -153,6 +153,9 @@ class CodexBackend(Backend):
         mode = settings.permission_mode or "workspace-write"
         return f"sandbox {mode} (codex exec -s): {SANDBOX_POWERS.get(mode, '?')}"
 
+    def read_only(self, settings: Settings) -> bool:
+        return settings.permission_mode == "read-only"
+
     def check(self, settings: Settings) -> str | None:
         mode = settings.permission_mode
         if mode is not None and mode not in SANDBOX_MODES:

@@ -158,6 +158,9 @@ class GeminiBackend(Backend):
         mode = settings.permission_mode or "default"
         return f"approval mode {mode}: {APPROVAL_POWERS.get(mode, '?')}"
 
+    def read_only(self, settings: Settings) -> bool:
+        return settings.permission_mode == "plan"
+
     def check(self, settings: Settings) -> str | None:
         mode = settings.permission_mode
         if mode is not None and mode not in APPROVAL_MODES:

@@ -189,6 +189,9 @@ class OpencodeBackend(Backend):
         mode = settings.permission_mode or "default"
         return f"permissions {mode}: {PERMISSION_POWERS.get(mode, '?')}"
 
+    def read_only(self, settings: Settings) -> bool:
+        return settings.permission_mode == "read-only"  # (edits, commands and sub-agents denied by OPENCODE_PERMISSION)
+
     def check(self, settings: Settings) -> str | None:
         mode = settings.permission_mode
         if mode is not None and mode not in PERMISSION_MODES:

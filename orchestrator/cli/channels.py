@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
 
 from orchestrator.cli.output import (
     Commands,
@@ -20,6 +19,7 @@ from orchestrator.cli.output import (
 from orchestrator.errors import UsageError
 from orchestrator.state import context, events
 from orchestrator.state.context import Kind
+from orchestrator.state.events.runs import Discovered, Shared, Synced
 from orchestrator.state.workspace import Workspace, from_here
 from orchestrator.vocabulary import ExitCode
 
@@ -27,7 +27,11 @@ TASK_VARIABLE = "ORCHESTRATOR_TASK_ID"
 AGENT_VARIABLE = "ORCHESTRATOR_AGENT"  # who writes: a task's agent id inside it, a name given outside
 
 # What each kind is called in events.jsonl, and in the line the command prints.
-_EVENTS = {Kind.SHARE: "shared", Kind.DISCOVER: "discovered", Kind.SYNC: "synced"}
+_EVENTS: dict[Kind, type[Shared | Discovered | Synced]] = {
+    Kind.SHARE: Shared,
+    Kind.DISCOVER: Discovered,
+    Kind.SYNC: Synced,
+}
 _DONE = {Kind.SHARE: "Shared", Kind.NOTE: "Noted", Kind.DISCOVER: "Discovered", Kind.SYNC: "Synced"}
 
 
@@ -59,10 +63,8 @@ def _record(workspace: Workspace, kind: Kind, task: str | None, text: str, args:
     run = None
     if kind in _EVENTS:  # a note is the task's own: its text stays out of the run's record
         run = context.running_run(workspace.events_file)
-        event: dict[str, Any] = {"event": _EVENTS[kind], "run": run, "task": task, "text": entry.text}
-        if entry.author:
-            event["author"] = entry.author
-        events.append(workspace.events_file, [{**event, "time": entry.time}])
+        told = _EVENTS[kind](time=entry.time, run=run, task=task, text=entry.text, author=entry.author or None)
+        events.append(workspace.events_file, [told])
     where = from_here(context.channel_file(workspace, kind, task))  # (a task may call it from anywhere)
     if args.json:
         emit_json({"ok": True, **entry.as_json(), "file": where, "run": run})

@@ -28,7 +28,7 @@ def _decide(args: argparse.Namespace, *, approve: bool) -> int:
     task = plan.tasks[task_id_in(plan, args.words[-1])]
     answer = decide(workspace, plan, task, approve, " ".join((args.reason or "").split()))
     if args.json:
-        emit_json({**answer.as_json(), "decision": "approved" if approve else "rejected"})
+        emit_json({**answer.as_json(), "decision": "approved" if approve else "rejected", "already": answer.already})
     elif answer.ok:
         print(answer.said)
     else:

@@ -49,6 +49,8 @@ TYPES: dict[Any, dict[str, Any]] = {
     int: {"type": "integer"},
     float: {"type": "number"},
     words.count: {"type": "integer", "minimum": 0},
+    words.duration: {"type": "string", "description": "a duration: seconds, 90s, 5m, 1h30m or none"},
+    words.positive_duration: {"type": "string", "description": "a duration: 90s, 30m, 2h"},
 }
 
 

@@ -6,8 +6,8 @@ one parser and turns what they raise into one line and an exit code (``vocabular
 fail or be skipped, or the one agent call of ``plan`` or ``aggregate --agent`` failed, or
 ``merge`` met a conflict (nothing changed), or ``output`` found no completed result; 2 bad plan
 or usage, a workspace file the system refuses, or git refusing what a worktree or ``merge``
-needed; 3 another run, render, reset, aggregate, plan, merge or prune holds the workspace; 130
-interrupted.
+needed; 3 another run, render, reset, aggregate, plan, merge or prune holds the workspace; 4 ``run``
+left tasks waiting for a person; 130 interrupted (cli-integration.md's "Exit codes" says them all).
 """
 
 from __future__ import annotations
@@ -81,10 +81,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = Parser(
         prog="orchestrator",
         description="Run a markdown plan of atomic tasks as real sub-agents, in parallel, in dependency order.",
-        epilog="Exit codes: 0 ok, 1 run: a task failed or was skipped (doctor: a CLI the plan needs is missing; "
-        "output: the task has no completed result), "
-        "2 bad plan or usage, "
-        "3 workspace held by another run, render, reset, aggregate or plan, 130 interrupted.",
+        epilog="Exit codes: 0 ok, 1 the work is not done (run: a task failed, was skipped, cancelled or rejected) "
+        "or an agent call failed, 2 bad plan or usage (nothing written), 3 workspace held by another run, render, "
+        "reset or aggregate, 4 run: tasks wait for a person, 130 interrupted. Each command's: cli-integration.md.",
     )
     parser.add_argument("--version", action="version", version=f"orchestrator {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -111,36 +111,51 @@ def timed(plan: Plan, workspace: Workspace) -> list[str]:
     return told + ([schedule.note(planned)] if planned is not None else [])
 
 
-UNCACHED_SHOWN = 10  # tasks named on validate's line; `validate --json` lists them all
+UNCACHED_SHOWN = 10  # tasks named on each of validate's cache lines; `validate --json` lists them all
 
 
 def cache_and_checkpoint(plan: Plan, workspace: Workspace) -> tuple[dict[str, object], list[str]]:
-    """The tasks the cache never reuses nor keeps (``run/reuse.never_cached``: they run each time),
-    and the last checkpoint (``checkpoint save``), for ``--json`` (``uncached``: ``task``, ``why``;
-    ``checkpoint``: ``checkpoints.Checkpoint.as_json`` or ``None``) and as a line each."""
+    """Which tasks the cache keeps and reuses and which it never does, and why (``run/reuse.
+    cache_rule``), and the last checkpoint (``checkpoint save``), for ``--json`` (``cached`` and
+    ``uncached``: ``task``, ``why``; ``checkpoint``: ``checkpoints.Checkpoint.as_json`` or
+    ``None``) and as a line each."""
     from orchestrator.plan.profiles import Profiles
-    from orchestrator.run.reuse import never_cached
+    from orchestrator.run.reuse import MAY_DO_MORE, SAID_TRUE, cache_rule
     from orchestrator.state import checkpoints
 
     profiles = Profiles(workspace)
     try:
-        why = {task.id: never_cached(task, profiles.settings_for(plan, task)) for task in plan.tasks.values()}
+        rules = {task.id: cache_rule(task, profiles.settings_for(plan, task)) for task in plan.tasks.values()}
     except OrchestratorError:  # (a profile check_plan has told of)
-        why = {}
-    uncached = [{"task": task, "why": reason} for task, reason in why.items() if reason is not None]
-    lines: list[str] = []
-    reasons = sorted({str(u["why"]) for u in uncached})
-    if len(uncached) == len(plan.tasks) > 1 and len(reasons) == 1:
-        lines.append(f"Never cached (each runs every time): every task ({reasons[0]})")
-    elif uncached:
-        named = ", ".join(f"{u['task']} ({u['why']})" for u in uncached[:UNCACHED_SHOWN])
-        more = len(uncached) - UNCACHED_SHOWN
-        named += f" and {more} more (`validate --json` lists them)" if more > 0 else ""
-        lines.append(f"Never cached (each runs every time): {named}")
+        rules = {}
+    cached: list[dict[str, str]] = [{"task": task, "why": why} for task, (kept, why) in rules.items() if kept]
+    uncached: list[dict[str, str]] = [{"task": task, "why": why} for task, (kept, why) in rules.items() if not kept]
+    never = _cache_line(plan, "Never cached (each runs every time)", uncached)
+    if any(u["why"] in MAY_DO_MORE for u in uncached):
+        never += (
+            f" — declare its Output, or say {SAID_TRUE} (the plan's setting, or its type's), where its answer is "
+            "all it does"
+        )
+    lines = [_cache_line(plan, "Cached (reused while its inputs are the same)", cached), never]
     last = checkpoints.every(workspace)[-1:]
     for found in last:
         lines.append(
             f"Last checkpoint: {found.name}, saved {found.saved} ({counted(found.results, 'result')}): "
             f"`orchestrator checkpoint restore {found.name}` goes back"
         )
-    return {"uncached": uncached, "checkpoint": last[0].as_json() if last else None}, lines
+    checkpoint = last[0].as_json() if last else None
+    data: dict[str, object] = {"cached": cached, "uncached": uncached, "checkpoint": checkpoint}
+    return data, [line for line in lines if line]
+
+
+def _cache_line(plan: Plan, heading: str, tasks: list[dict[str, str]]) -> str:
+    """``heading: T-01 (why), T-02 (why)``, the first ``UNCACHED_SHOWN``; ``every task (why)``
+    when one reason holds of the whole plan; ``""`` for none."""
+    reasons = sorted({t["why"] for t in tasks})
+    if len(tasks) == len(plan.tasks) > 1 and len(reasons) == 1:
+        return f"{heading}: every task ({reasons[0]})"
+    if not tasks:
+        return ""
+    named = ", ".join(f"{t['task']} ({t['why']})" for t in tasks[:UNCACHED_SHOWN])
+    more = len(tasks) - UNCACHED_SHOWN
+    return heading + ": " + named + (f" and {more} more (`validate --json` lists them)" if more > 0 else "")

@@ -28,7 +28,7 @@ from orchestrator.plan.markdown import split_lines
 from orchestrator.plan.model import Plan
 from orchestrator.run.requests import ANSWER_WAIT, Kind, request, run_or_lock, wait_for
 from orchestrator.state import events
-from orchestrator.state.journal import now_iso
+from orchestrator.state.events.tasks import TaskAdded
 from orchestrator.state.lock import WorkspaceLock, posix_locks
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode
@@ -264,8 +264,8 @@ def add_row(
                 written(added[0])
         task_id = added[0]
         if live is None:
-            added_event = {"event": "task_added", "run": None, "task": task_id, "name": args.name or ""}
-            events.append(workspace.events_file, [{**added_event, "after": new.after, "time": now_iso()}])
+            added_event = TaskAdded(task=task_id, name=args.name or "", after=tuple(new.after))
+            events.append(workspace.events_file, [added_event])
     finally:
         if isinstance(found, WorkspaceLock):
             found.release()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from orchestrator.cli import words
 from orchestrator.cli.output import (
     Commands,
     add_command,
@@ -24,24 +25,6 @@ from orchestrator.vocabulary import ExitCode, TaskStatus, counted
 
 if TYPE_CHECKING:
     from orchestrator.run.runner import RunOptions
-
-
-def _duration(text: str) -> float | None:
-    """A duration as the settings take it (``300``, ``5m``, ``1h30m``, ``none``), for argparse."""
-    from orchestrator.plan.settings import parse_duration
-
-    try:
-        return parse_duration(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a duration: use seconds, 90s, 5m, 1h30m or none") from None
-
-
-def _positive_duration(text: str) -> float:
-    """A duration that is one (``30m``, ``2h``; not ``none`` nor 0), for argparse."""
-    value = _duration(text)
-    if value is None or value <= 0:
-        raise argparse.ArgumentTypeError(f"'{text}' is no time to wait: use 90s, 30m, 2h")
-    return value
 
 
 def _ids(text: str | None, flag: str) -> list[str] | None:
@@ -346,7 +329,7 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--wait-timeout",
-        type=_positive_duration,
+        type=words.positive_duration,
         metavar="DURATION",
         help="with --wait (implies it): wait for a person at most this long (90s, 30m, 2h), then end as a run "
         "without --wait does (exit 4)",
@@ -392,7 +375,7 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     p.add_argument("--model", help="model for the planning agent")
     p.add_argument(
         "--timeout",
-        type=_duration,
+        type=words.duration,
         default=argparse.SUPPRESS,
         metavar="DURATION",
         help="time limit for the planning agent: seconds, or 90s, 5m, 1h30m, none (default 30m)",

@@ -28,7 +28,7 @@ from orchestrator.cli import queue
 from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, warn
 from orchestrator.errors import UsageError
 from orchestrator.state import events
-from orchestrator.state.journal import now_iso
+from orchestrator.state.events.tasks import TaskSpawned
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode, TaskStatus
 
@@ -120,16 +120,17 @@ def _spawned(args: argparse.Namespace, workspace: Workspace, added: queue.Added,
     """Once the row is written: the task followed to its end, or (``--detach``) left to run."""
     task_id, live = added.id, added.live
     joined = queue.taken_by(workspace, live, task_id) is not None
-    spawned = {"event": "task_spawned", "run": live["run"] if joined and live else None, "task": task_id}
+    run = live["run"] if joined and live else None
     events.append(
-        workspace.events_file, [{**spawned, "labels": _labels(args), "detach": args.detach, "time": now_iso()}]
+        workspace.events_file,
+        [TaskSpawned(run=run, task=task_id, labels=tuple(_labels(args)), detach=bool(args.detach))],
     )
     where = workspace.relative(workspace.plan_file)
     if args.detach:
         log = None if joined else _detach(workspace, task_id, since)
         if args.json:
             task = queue.task_json_of(workspace, task_id)
-            emit_json({"ok": True, "id": task_id, "run": spawned["run"], "joined": joined, "detached": True,
+            emit_json({"ok": True, "id": task_id, "run": run, "joined": joined, "detached": True,
                        "log": log, "task": task})  # fmt: skip
             return ExitCode.OK
         print(task_id)
@@ -154,7 +155,8 @@ def _labels(args: argparse.Namespace) -> list[str]:
 def _finish(args: argparse.Namespace, workspace: Workspace, task_id: str, since: int, *, detached: bool) -> int:
     """Wait for the task's end (running it here if no run going on will), then say how it ended:
     its answer on stdout, or one JSON object; exit with its outcome."""
-    from orchestrator.output.reporter import PlainReporter, describe
+    from orchestrator.output.lines import describe
+    from orchestrator.output.reporter import PlainReporter
     from orchestrator.run.spawned import see_through
 
     def show(event: events.Event) -> None:

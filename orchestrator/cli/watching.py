@@ -14,12 +14,13 @@ from typing import Any
 
 from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, looks_like_workspace
 from orchestrator.errors import UsageError
-from orchestrator.output.reporter import describe, estimate_line
+from orchestrator.output.lines import describe
 from orchestrator.output.views import simulated_mark
 from orchestrator.plan.model import Task
 from orchestrator.plan.settings import format_duration
 from orchestrator.printable import visible
 from orchestrator.state import events
+from orchestrator.state.events.runs import Notice
 from orchestrator.state.history import attempts_of
 from orchestrator.state.history import seconds as _seconds
 from orchestrator.state.procs import pid_alive
@@ -35,8 +36,8 @@ def _line(event: events.Event, workspace: Workspace) -> str:
     """How ``watch`` shows an event: as ``run`` does, or its kind and words for one it does not know
     (what agents share, discover, sync)."""
     try:
-        shown = estimate_line(event) if event["event"] == "run_estimate" else describe(event, workspace.root)
-    except (KeyError, TypeError, ValueError):
+        shown = describe(event, workspace.root, estimates=True)
+    except (KeyError, TypeError, ValueError, AttributeError):
         shown = None
     if shown is not None:
         return shown
@@ -120,7 +121,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
             and not events.read_new(path, events.Cursor(cursor.offset))  # nothing it wrote as it died
         ):
             message = f"the runner (pid {begun['pid']}) died before the run finished — `orchestrator run` resumes it"
-            _show(args, {"event": "notice", "run": run, "message": message}, workspace)
+            _show(args, Notice(run=run, message=message).as_json(), workspace)
             return ExitCode.FAILED
         time.sleep(_POLL)
 

@@ -16,6 +16,24 @@ def count(text: str) -> int:
     return int(text)
 
 
+def duration(text: str) -> float | None:
+    """A duration as the settings take it (``300``, ``5m``, ``1h30m``, ``none``), for argparse."""
+    from orchestrator.plan.settings import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a duration: use seconds, 90s, 5m, 1h30m or none") from None
+
+
+def positive_duration(text: str) -> float:
+    """A duration that is one (``30m``, ``2h``; not ``none`` nor 0), for argparse."""
+    value = duration(text)
+    if value is None or value <= 0:
+        raise argparse.ArgumentTypeError(f"'{text}' is no time to wait: use 90s, 30m, 2h")
+    return value
+
+
 PRIORITIES = ("critical", "high", "normal", "low", "P0", "P1", "P2", "P3")  # what -p takes (P0 runs first)
 
 

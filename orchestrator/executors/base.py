@@ -77,6 +77,7 @@ class Launch:
     # With a simulating executor (the fake): how its command prints an answer (text, session), in
     # the format its backend reads (``Backend.simulated``): what a made-up success writes.
     simulate: Callable[[str, str], str] | None = None
+    outputs: tuple[tuple[str, str], ...] = ()  # the JSON fields its answer must hold (its Output cell), and their types
 
 
 @dataclass(frozen=True, slots=True)

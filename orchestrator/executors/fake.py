@@ -3,14 +3,17 @@
 Each attempt gets a ``Reply``: what a process would have written and how it would have ended.
 Replies come from a function of the launch, or a mapping from task id to one reply or a list (one
 per attempt; the last one repeats); a task without one gets a made-up success in the format its
-command speaks (its backend's: ``Launch.simulate``, else text). Everything it
-writes says it is fake: the first line of each log is ``FAKE_BANNER``, and the ``ProcessRun`` it
-returns is ``simulated``, which the runner writes into the result's frontmatter
-(``simulated: true``) and body.
+command speaks (its backend's: ``Launch.simulate``, else text), ending, for a task that declares
+its Output fields, with a JSON object of them: a value of each declared type (``MADE_UP``), and
+``"simulated": true``, so that what reads them downstream (a Condition) can be rehearsed too.
+Everything it writes says it is fake: the first line of each log is ``FAKE_BANNER``, the answer
+says ``[simulated]``, and the ``ProcessRun`` it returns is ``simulated``, which the runner writes
+into the result's frontmatter (``simulated: true``) and body.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -37,11 +40,39 @@ class Reply:
 Replies = Callable[[Launch], Reply] | Mapping[str, Reply | Sequence[Reply]]
 
 
+# The value a made-up answer gives a field of each type an Output cell may declare
+# (``plan.conditions.FIELD_TYPES``): of the declared shape, and plainly no finding.
+MADE_UP: dict[str, object] = {
+    "str": "[simulated]",
+    "string": "[simulated]",
+    "int": 0,
+    "integer": 0,
+    "number": 0,
+    "float": 0.0,
+    "bool": False,
+    "boolean": False,
+    "list": [],
+    "array": [],
+    "object": {},
+}
+
+
+def made_up_fields(outputs: Sequence[tuple[str, str]]) -> dict[str, object]:
+    """The fields a made-up answer holds: each declared one with a value of its type, and
+    ``simulated``: true (unless a field of that name is declared)."""
+    fields: dict[str, object] = {"simulated": True}
+    fields.update({name: MADE_UP.get(kind, "[simulated]") for name, kind in outputs})
+    return fields
+
+
 def _default(launch: Launch) -> Reply:
     """A made-up success, in the output format of the command the launch would have run
     (``Launch.simulate``: its backend's, so that an agent's backend reads it as a finished agent),
-    plain text for anything else. No cost and no tokens: none were spent."""
+    plain text for anything else; its last line the declared Output fields, made up. No cost and
+    no tokens: none were spent."""
     text = f"[simulated] {launch.task} attempt {launch.attempt}: no agent ran; this text is made up."
+    if launch.outputs:
+        text += "\n" + json.dumps(made_up_fields(launch.outputs))
     if launch.simulate is None:
         return Reply(stdout=text + "\n")
     return Reply(stdout=launch.simulate(text, f"fake-{launch.task}-{launch.attempt}"))

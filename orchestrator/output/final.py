@@ -74,22 +74,29 @@ def busy_time(views: list[TaskView]) -> float | None:
 
 
 def as_spent(views: list[TaskView], workspace: Workspace) -> list[TaskView]:
-    """``views`` as the run that made each result spent it: a task retried in that run starts at
-    its first attempt's start and took the time of all its attempts together. Its result file
-    tells of the last attempt only, the journal of the others. What final_output.md and
-    ``report`` count the wall time, the task times, the critical path and the timeline by."""
+    """``views`` as the run that made each result spent it: each with its ``span``, from its first
+    attempt's start to its last's end in that run (a task retried there starts at its first
+    attempt: its result file tells of the last attempt only, the journal of the others), its
+    ``duration`` still its last attempt's. What final_output.md and ``report`` count the wall
+    time, the critical path, the sum of spans and the timeline by (``span_of``)."""
     earlier = {v.id: range(v.attempts - v.run_attempts + 1, v.attempts) for v in views if v.run_attempts > 1}
     spans = journal.attempt_spans(workspace.journal_file, earlier)
-    if not spans:
-        return views
     spent: list[TaskView] = []
     for view in views:
         found = [spans[view.id, number] for number in earlier.get(view.id, ()) if (view.id, number) in spans]
         if found and view.duration is not None:
-            took = view.duration + sum(end - start for start, end in found)
-            view = replace(view, started=journal.iso_at(min(start for start, _ in found)), duration=round(took, 3))
+            view = replace(view, started=journal.iso_at(min(start for start, _ in found)))
+        start, end = _stamp(view.started), _stamp(view.finished)
+        if view.duration is not None and start is not None and end is not None and end >= start:
+            view = replace(view, span=round(max((end - start).total_seconds(), view.duration), 3))
         spent.append(view)
     return spent
+
+
+def span_of(view: TaskView) -> float:
+    """The seconds ``view``'s task took in the run that made its result: its ``span`` where
+    ``as_spent`` found it, else its ``duration`` (0 for none)."""
+    return view.span if view.span is not None else view.duration or 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,11 +114,11 @@ def summarize(
 ) -> dict[str, Any]:
     """The figures of final_output.md's summary. ``wall``: the run's wall time, the figure its last
     line gives (``aggregate`` the last run's; before any run, the time with a task running); ``busy``:
-    the time while any task ran, which the speed-up divides the task times by."""
+    the time while any task ran, which the speed-up divides the sum of the tasks' spans by."""
     ran = [v for v in views if v.duration is not None and v.status != TaskStatus.SKIPPED]
     wall = busy_time(ran)
-    work = sum(v.duration or 0.0 for v in ran)
-    path, length = critical_path(plan.graph, {v.id: v.duration or 0.0 for v in views})
+    work = sum(span_of(v) for v in ran)
+    path, length = critical_path(plan.graph, {v.id: span_of(v) for v in views})
     found = counts(views)
     cost = [v.cost_usd for v in views if v.cost_usd is not None]
     tokens = [v.tokens for v in views if v.tokens is not None]
@@ -266,7 +273,7 @@ def _timeline(plan: Plan, views: list[TaskView]) -> str:
     """mermaid ``gantt`` of the tasks that ran, their critical path marked; empty when none ran
     or more than ``MERMAID_LIMIT`` did (``orchestrator report`` draws any number)."""
     ran = [v for v in views if v.duration is not None and v.status != TaskStatus.SKIPPED]
-    path, _ = critical_path(plan.graph, {v.id: v.duration or 0.0 for v in ran})
+    path, _ = critical_path(plan.graph, {v.id: span_of(v) for v in ran})
     found = bars(plan, views, set() if any(v.simulated for v in ran) else set(path))  # (noise: no path)
     return mermaid(found) if found and len(found) <= MERMAID_LIMIT else ""
 

@@ -1,7 +1,8 @@
 """What a notification says: one event as generic JSON, a Slack message or a Discord message.
 
 Generic JSON is the event as the run reports it (``run --json``), with ``workspace`` and a
-one-line ``text`` added. Slack gets ``{"text", "blocks"}`` (mrkdwn), Discord ``{"content"}``
+one-line ``text`` added: its headline, ``Headline``'s (a method per kind of event that has one of
+its own; the others say their kind and task). Slack gets ``{"text", "blocks"}`` (mrkdwn), Discord ``{"content"}``
 (markdown, at most 2,000 characters, Discord's own limit).
 """
 
@@ -10,53 +11,90 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.plan.settings import format_duration
+from orchestrator.state.events.base import EventRecord
+from orchestrator.state.events.reporter import EventReporter
+from orchestrator.state.events.runs import DeadlineAtRisk, DeadlineMissed, RunFinished, RunPaused
+from orchestrator.state.events.tasks import (
+    ApprovalRequested,
+    TaskBlocked,
+    TaskCompleted,
+    TaskFailed,
+    TaskStarted,
+    TaskStuck,
+)
 
-Event = dict[str, Any]
 DISCORD_LIMIT = 2000
 
 
-def headline(event: Event, project: str) -> str:
+def headline(event: EventRecord, project: str) -> str:
     """One line a person reads on a phone: what happened, to which task, in which project."""
-    kind = event.get("event")
-    task = event.get("task", "")
-    agent = f" [{event['agent']}]" if event.get("agent") else ""
-    where = f" — {project}" if project else ""
-    if kind == "run_finished":
-        counts = event.get("counts") or {}
+    return Headline(f" — {project}" if project else "").tell(event)
+
+
+def _agent(agent: str | None) -> str:
+    return f" [{agent}]" if agent else ""
+
+
+def _name(name: str) -> str:
+    return f" {name}" if name else ""
+
+
+class Headline(EventReporter[str]):
+    """Each event's headline; ``where``: the project, as the headline ends."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def any_event(self, event: EventRecord) -> str:
+        return f"{event.event}: {getattr(event, 'task', None) or ''}{self.where}".strip()
+
+    def run_finished(self, event: RunFinished) -> str:
+        counts = event.counts or {}
         parts = ", ".join(f"{n} {state.replace('_', ' ')}" for state, n in counts.items() if n) or "nothing ran"
-        cost = f"; cost ${event['cost_usd']:.4f}" if event.get("cost_usd") else ""
-        mark = "✅" if event.get("exit_code") == 0 else "❌"
-        stopped = f" ({event['stopped']})" if event.get("stopped") else ""
-        wall = format_duration(event.get("wall_seconds"))
-        return f"{mark} run finished in {wall}: {parts}{cost}{stopped}{where}"
-    if kind == "task_failed":
-        return f"❌ {task}{agent} failed: {event.get('reason', '')}{where}"
-    if kind == "run_paused":
-        return f"⏸️ run paused until {event.get('until', '?')}: {event.get('reason', '')}{where}"
-    if kind == "task_stuck":
-        return f"⚠️ {task}{agent} looks stuck: {event.get('why', '')}{where}"
-    if kind in ("deadline_at_risk", "deadline_missed"):
-        return f"{event.get('message', kind)}{where}"
-    name = f" {event['name']}" if event.get("name") else ""
-    if kind == "task_completed":
-        took = f" in {format_duration(event['duration'])}" if event.get("duration") is not None else ""
-        cost = f", ${event['cost_usd']:.4f}" if event.get("cost_usd") else ""
-        return f"✅ {task}{agent}{name} completed{took}{cost}{where}"
-    if kind == "task_started":
-        return f"🔵 {task}{agent}{name} started{where}"
-    if kind == "approval_requested":
-        return f"✋ {task}{agent}{name} {event.get('reason', 'awaits approval')}{where}"
-    if kind == "task_blocked":
-        return f"🚧 {task}{agent}{name} is blocked: {event.get('reason', '')}{where}"
-    return f"{kind}: {task}{where}".strip()
+        cost = f"; cost ${event.cost_usd:.4f}" if event.cost_usd else ""
+        mark = "✅" if event.exit_code == 0 else "❌"
+        stopped = f" ({event.stopped})" if event.stopped else ""
+        wall = format_duration(event.wall_seconds)
+        return f"{mark} run finished in {wall}: {parts}{cost}{stopped}{self.where}"
+
+    def task_failed(self, event: TaskFailed) -> str:
+        return f"❌ {event.task}{_agent(event.agent)} failed: {event.reason}{self.where}"
+
+    def run_paused(self, event: RunPaused) -> str:
+        return f"⏸️ run paused until {event.until or '?'}: {event.reason}{self.where}"
+
+    def task_stuck(self, event: TaskStuck) -> str:
+        return f"⚠️ {event.task}{_agent(event.agent)} looks stuck: {event.why}{self.where}"
+
+    def deadline_at_risk(self, event: DeadlineAtRisk) -> str:
+        return f"{event.message}{self.where}"
+
+    def deadline_missed(self, event: DeadlineMissed) -> str:
+        return f"{event.message}{self.where}"
+
+    def task_completed(self, event: TaskCompleted) -> str:
+        took = f" in {format_duration(event.duration)}" if event.duration is not None else ""
+        cost = f", ${event.cost_usd:.4f}" if event.cost_usd else ""
+        return f"✅ {event.task}{_agent(event.agent)}{_name(event.name)} completed{took}{cost}{self.where}"
+
+    def task_started(self, event: TaskStarted) -> str:
+        return f"🔵 {event.task}{_agent(event.agent)}{_name(event.name)} started{self.where}"
+
+    def approval_requested(self, event: ApprovalRequested) -> str:
+        said = event.reason or "awaits approval"
+        return f"✋ {event.task}{_agent(event.agent)}{_name(event.name)} {said}{self.where}"
+
+    def task_blocked(self, event: TaskBlocked) -> str:
+        return f"🚧 {event.task}{_agent(event.agent)}{_name(event.name)} is blocked: {event.reason}{self.where}"
 
 
-def _details(event: Event) -> list[str]:
+def _details(event: EventRecord) -> list[str]:
     """Lines below the headline: a failure's last lines of stderr."""
-    return [str(line) for line in (event.get("stderr_tail") or ())][-10:]
+    lines = event.stderr_tail if isinstance(event, TaskFailed) else None
+    return [str(line) for line in (lines or ())][-10:]
 
 
-def payload(event: Event, fmt: str, *, workspace: str, project: str) -> dict[str, Any]:
+def payload(event: EventRecord, fmt: str, *, workspace: str, project: str) -> dict[str, Any]:
     """The body posted for ``event`` in format ``fmt`` (``generic``, ``slack``, ``discord``)."""
     text = headline(event, project)
     details = _details(event)
@@ -70,7 +108,7 @@ def payload(event: Event, fmt: str, *, workspace: str, project: str) -> dict[str
         if details:
             content += "\n```\n" + "\n".join(details).replace("```", "'''") + "\n```"
         return {"content": fit_discord(content)}
-    return {**event, "workspace": workspace, "text": text}
+    return {**event.as_json(), "workspace": workspace, "text": text}
 
 
 def fit_discord(content: str) -> str:

@@ -4,15 +4,18 @@ Figures (from the results' frontmatter, ``state.results.ResultRecord``, and for 
 in the run that made its result, the journal's times of its earlier attempts: ``final.as_spent``):
 
 - ``wall_seconds``: time during which at least one task ran (``final.busy_time``: the gaps
-  between resumed runs do not count), ``work_seconds``: the sum of the tasks' durations;
+  between resumed runs do not count), ``work_seconds``: the sum of the tasks' spans;
+- per task two times: ``duration``, its last attempt's (what ``status``, its result and
+  ``history`` say), and ``span``, from its first attempt's start to its last's end in the run
+  that made its result (``final.as_spent``: retries and the waits between them in it);
 - ``speedup``: work ÷ wall; ``parallel_efficiency``: speed-up ÷ ``max_parallel`` (1.0: every
   slot was busy all the time), the slots the run that made the results had (``run --max-parallel``
   replaces the plan's: ``state.events.run_slots``), and ``plan_max_parallel``, the plan's;
-- ``critical_path``: the longest dependency chain by real durations, and ``critical_ratio``:
+- ``critical_path``: the longest dependency chain by the tasks' spans, and ``critical_ratio``:
   wall ÷ its length (1.0: the run was as fast as the dependencies allow);
 - ``measured``: false when a task that ran was simulated (the fake executor: its duration is
   noise): then speed-up, efficiency, critical path and ratio are not given (``None``, empty);
-- per task and per backend: attempts, retries, duration, cost and tokens. A task's attempts are
+- per task and per backend: attempts, retries, duration and span, cost and tokens. A task's attempts are
   those of the run of it that produced its result (``run_attempts``), its retries every one of
   them after the first: each came after a failure or a limit. The attempts earlier runs made of
   it (before a re-run, a ``reset``, an edit, an interruption) are not retries: ``history`` lists
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from orchestrator.output.final import busy_time
+from orchestrator.output.final import busy_time, span_of
 from orchestrator.output.learning import markdown_lines
 from orchestrator.output.timeline import Bar, bars, mermaid, svg
 from orchestrator.output.views import NOT_MEASURED, REUSED, SIMULATED, simulated_mark
@@ -62,8 +65,8 @@ def build(plan: Plan, views: list[TaskView], synthesis: Spent | None = None, slo
     ``max_parallel`` the run ran with (the plan's when ``None``)."""
     ran = [v for v in views if v.duration is not None and v.status != TaskStatus.SKIPPED]
     wall = busy_time(ran)
-    work = sum(v.duration or 0.0 for v in ran)
-    path, length = critical_path(plan.graph, {v.id: v.duration or 0.0 for v in ran})
+    work = sum(span_of(v) for v in ran)
+    path, length = critical_path(plan.graph, {v.id: span_of(v) for v in ran})
     # A simulated task's duration is sub-millisecond noise: no speed-up nor critical path is made of it.
     noise = any(v.simulated for v in ran)
     path = path if ran and not noise else []
@@ -86,7 +89,8 @@ def build(plan: Plan, views: list[TaskView], synthesis: Spent | None = None, slo
                 "cause": view.cause.as_json() if view.cause is not None else None,  # (as status --json has it)
                 "started": view.started,
                 "finished": view.finished,
-                "duration": view.duration,
+                "duration": view.duration,  # its last attempt's
+                "span": view.span,  # its first attempt's start to its last's end (``final.as_spent``)
                 "attempts": view.run_attempts,
                 "retries": max(view.run_attempts - 1, 0),
                 "cost_usd": view.cost_usd,
@@ -135,7 +139,7 @@ def _count(totals: dict[str, dict[str, Any]], key: str, view: TaskView) -> None:
     found = totals.setdefault(key, {"tasks": 0, "attempts": 0, "seconds": 0.0, "cost_usd": None, "tokens": None})
     found["tasks"] += 1
     found["attempts"] += view.run_attempts
-    found["seconds"] = round(found["seconds"] + (view.duration or 0.0), 3)
+    found["seconds"] = round(found["seconds"] + span_of(view), 3)
     if view.cost_usd is not None:
         found["cost_usd"] = round((found["cost_usd"] or 0.0) + view.cost_usd, 6)
     if view.tokens is not None:
@@ -182,7 +186,7 @@ def markdown(report: Report, title: str, svg_name: str | None) -> str:
         "|---|---|",
         f"| Tasks | {len(f['tasks'])}: {', '.join(f'{n} {s}' for s, n in f['counts'].items())}{_made_up(f)} |",
         f"| Time with a task running | {format_duration(f['wall_seconds'])} |",
-        f"| Sum of task times | {format_duration(f['work_seconds'])} |",
+        f"| Sum of task spans | {format_duration(f['work_seconds'])} |",
         f"| Speed-up | {_measured(f, _ratio(f['speedup']))} |",
         f"| Parallel efficiency | {_measured(f, _efficiency(f))} |",
         f"| Critical path (longest in time) | {_measured(f, _path(path, ' -> '))} |",
@@ -196,7 +200,7 @@ def markdown(report: Report, title: str, svg_name: str | None) -> str:
         "",
         "## By backend",
         "",
-        "| Backend | Tasks | Attempts | Time | Cost | Tokens |",
+        "| Backend | Tasks | Attempts | Span | Cost | Tokens |",
         "|---|---|---|---|---|---|",
     ]
     for name, b in f["backends"].items():
@@ -206,12 +210,12 @@ def markdown(report: Report, title: str, svg_name: str | None) -> str:
             "",
             "## By task type",
             "",
-            "| Type | Tasks | Attempts | Time | Cost | Tokens |",
+            "| Type | Tasks | Attempts | Span | Cost | Tokens |",
             "|---|---|---|---|---|---|",
         ]
         lines += [_totals_row(name, b) for name, b in f["types"].items()]
-    lines += ["", "## Tasks", "", "| Task | Status | Backend | Duration | Attempts | Cost | Tokens |"]
-    lines.append("|---|---|---|---|---|---|---|")
+    lines += ["", "## Tasks", "", "| Task | Status | Backend | Duration | Span | Attempts | Cost | Tokens |"]
+    lines.append("|---|---|---|---|---|---|---|---|")
     for t in f["tasks"]:
         mark, status = " ⭐" if t["critical"] else "", t["status"] + simulated_mark(t["simulated"])
         status += f" on {t['worker']}" if t.get("worker") else ""
@@ -222,7 +226,7 @@ def markdown(report: Report, title: str, svg_name: str | None) -> str:
             status += f" ({REUSED} reused: {spoken_in(t['reused'])})"
         lines.append(
             f"| {t['id']}{mark} | {status} | {t['backend']} | {format_duration(t['duration'])} | "
-            f"{t['attempts']} | {_money(t['cost_usd'])} | {_num(t['tokens'])} |"
+            f"{format_duration(t['span'])} | {t['attempts']} | {_money(t['cost_usd'])} | {_num(t['tokens'])} |"
         )
     lines += ["", "⭐ on the critical path.", ""]
     lines += markdown_lines(f)  # (the estimates against what they took; the run before)
@@ -259,7 +263,7 @@ def html(report: Report, title: str) -> str:
         f"<tr><td>{escape(t['id'])}{' ⭐' if t['critical'] else ''}</td><td>{escape(t['name'])}</td>"
         f"<td>{escape(t['status'] + simulated_mark(t['simulated']) + _reused(t) + _why_bypassed(t))}</td>"
         f"<td>{escape(t['backend'])}</td>"
-        f"<td>{format_duration(t['duration'])}</td>"
+        f"<td>{format_duration(t['duration'])}</td><td>{format_duration(t['span'])}</td>"
         f"<td>{t['attempts']}</td><td>{_money(t['cost_usd'])}</td><td>{_num(t['tokens'])}</td></tr>"
         for t in f["tasks"]
     )
@@ -267,7 +271,7 @@ def html(report: Report, title: str) -> str:
     summary = [
         *([("Simulated", _made_up(f).strip(" ()"))] if f["simulated"] else []),
         ("Time with a task running", format_duration(f["wall_seconds"])),
-        ("Sum of task times", format_duration(f["work_seconds"])),
+        ("Sum of task spans", format_duration(f["work_seconds"])),
         ("Speed-up", _measured(f, _ratio(f["speedup"]))),
         ("Parallel efficiency", _measured(f, _efficiency(f))),
         ("Critical path (longest in time)", _measured(f, _path(path, " → "))),
@@ -286,7 +290,7 @@ def html(report: Report, title: str) -> str:
         f"<h1>Run report: {escape(title)}</h1><table>{head}</table>"
         "<h2>Timeline</h2>"
         f"{report.svg(title)}"
-        "<h2>Tasks</h2><table><tr><th>Task</th><th>Name</th><th>Status</th><th>Backend</th><th>Duration</th>"
+        "<h2>Tasks</h2><table><tr><th>Task</th><th>Name</th><th>Status</th><th>Backend</th><th>Duration</th><th>Span</th>"
         f"<th>Attempts</th><th>Cost</th><th>Tokens</th></tr>{rows}</table></body></html>\n"
     )
 

@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import TemplateError, TemplateSyntaxError
+from jinja2.environment import TemplateExpression
+
+from orchestrator.plan.expressions import MAX_CHARS, Refused, UnknownName, compile_tree, parse
 
 # What ``T-01 <word>`` asks of T-01's outcome; ``succeeded`` and ``success`` mean completed.
 OUTCOMES = {
@@ -55,7 +57,7 @@ FIELD_TYPES: dict[str, tuple[type, ...]] = {
 _STRINGS = re.compile(r"""("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')""")
 _OUTCOME = "_outcome"
 _FIELDS = "_fields"
-_NAMES = {_OUTCOME, _FIELDS, "true", "false", "none", "True", "False", "None"}
+_NAMES = frozenset({_OUTCOME, _FIELDS})  # the only names a condition's expression has: the ids made lookups
 
 
 class ConditionError(ValueError):
@@ -86,7 +88,8 @@ class Condition:
         condition."""
         try:
             value = _compiled(self.expression)(**{_OUTCOME: dict(outcomes), _FIELDS: dict(outputs)})
-        except (UndefinedError, TypeError, ValueError, ArithmeticError) as exc:
+            holds = bool(value)  # (a field it reads as a whole, missing: StrictUndefined raises here)
+        except (TemplateError, TypeError, ValueError, ArithmeticError, RecursionError) as exc:
             for task, name in self.fields:
                 found = outputs.get(task)
                 if found is None and outcomes.get(task, "completed") != "completed":
@@ -100,7 +103,7 @@ class Condition:
                         f"{task}'s output has no field '{name}' (it has: {', '.join(found) or 'none'})"
                     ) from None
             raise ConditionError(f"{self.text}: {exc}") from None
-        return bool(value)
+        return holds
 
     def seen(self, outcomes: Mapping[str, str], outputs: Mapping[str, Mapping[str, Any] | None]) -> str:
         """What it looked at, as a reason says it: ``T-01 failed, T-02.severity = "low"``."""
@@ -133,8 +136,13 @@ def seen_in(reason: str | None, text: str | None) -> str | None:
 def compile_condition(text: str, ids: Iterable[str], depends_on: Iterable[str] = ()) -> Condition:
     """``text`` read as a condition on the tasks of ``ids`` (the plan's); ``ConditionError`` names
     what is wrong: a syntax error, a name that is no task, a task it does not depend on."""
+    if len(text) > MAX_CHARS:
+        raise ConditionError(f"the condition is {len(text)} characters long (at most {MAX_CHARS}): split the task")
     known = sorted(set(ids), key=len, reverse=True)
     _no_such_id(text, known)
+    for part in _STRINGS.split(text)[::2]:
+        for name in re.findall(rf"(?<![\w.-])({_OUTCOME}|{_FIELDS})\b", part):
+            raise _no_task(name, text)  # (the names the ids are made: never one of its own)
     tasks: list[str] = []
     fields: list[tuple[str, str]] = []
     parts = _STRINGS.split(text)
@@ -143,34 +151,35 @@ def compile_condition(text: str, ids: Iterable[str], depends_on: Iterable[str] =
     expression = "".join(parts).strip()
     if not expression:
         raise ConditionError("the condition is empty")
-    env = _environment()
-    try:
-        tree = env.parse("{{ " + expression + " }}")
-    except TemplateSyntaxError as exc:
-        raise ConditionError(f"cannot read '{text}': {_said(exc)}") from None
-    unknown = sorted(meta.find_undeclared_variables(tree) - _NAMES)
-    if unknown:
-        raise ConditionError(
-            f"'{unknown[0]}' in '{text}' is no task of the plan (a task is named by its id, e.g. T-01 failed, "
-            'T-02.severity == "high")'
-        )
-    if any(isinstance(node, nodes.Call) for node in tree.find_all(nodes.Call)):
-        raise ConditionError(f"'{text}' calls a function: a condition compares outcomes and fields, nothing more")
-    upstream = set(depends_on)
-    outside = [task for task in dict.fromkeys(tasks) if task not in upstream]
-    if outside:
-        raise ConditionError(f"the condition names {outside[0]}, which the task does not depend on")
     try:
         _compiled(expression)
     except TemplateSyntaxError as exc:
         raise ConditionError(f"cannot read '{text}': {_said(exc)}") from None
+    except UnknownName as exc:
+        raise _no_task(exc.name, text) from None
+    except Refused as exc:
+        raise ConditionError(f"'{text}': {exc}") from None
+    upstream = set(depends_on)
+    outside = [task for task in dict.fromkeys(tasks) if task not in upstream]
+    if outside:
+        raise ConditionError(f"the condition names {outside[0]}, which the task does not depend on")
     return Condition(text, expression, tuple(dict.fromkeys(tasks)), tuple(dict.fromkeys(fields)))
+
+
+def _no_task(name: str, text: str) -> ConditionError:
+    return ConditionError(
+        f"'{name}' in '{text}' is no task of the plan (a task is named by its id, e.g. T-01 failed, "
+        'T-02.severity == "high")'
+    )
 
 
 def _said(exc: TemplateSyntaxError) -> str:
     """jinja2's word for what it could not read, in a condition's terms (it reads one as a
-    ``{{ ... }}`` print statement)."""
-    return (exc.message or "a syntax error").replace("'end of print statement'", "end of the condition")
+    ``{{ ... }}`` print statement, or a template of its own)."""
+    said = exc.message or "a syntax error"
+    for end in ("'end of print statement'", "'end of template'"):
+        said = said.replace(end, "end of the condition")
+    return said
 
 
 def _no_such_id(text: str, known: list[str]) -> None:
@@ -259,14 +268,10 @@ def shape_problem(declared: Iterable[tuple[str, str]], fields: Mapping[str, Any]
     return None
 
 
-@lru_cache(maxsize=1)
-def _environment() -> SandboxedEnvironment:
-    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-
-
 @lru_cache(maxsize=256)
-def _compiled(expression: str) -> Any:
-    return _environment().compile_expression(expression, undefined_to_none=False)
+def _compiled(expression: str) -> TemplateExpression:
+    """``expression`` checked (``expressions.parse``: the language, its bounds) and compiled."""
+    return compile_tree(parse(expression, _NAMES))
 
 
 def plan_problems(tasks: Mapping[str, Any]) -> list[tuple[int, str, str]]:
@@ -284,7 +289,10 @@ def plan_problems(tasks: Mapping[str, Any]) -> list[tuple[int, str, str]]:
             continue
         for upstream, name in condition.fields:
             declared = [field for field, _ in tasks[upstream].outputs]
-            if declared and name not in declared:
+            if not declared:
+                what = f"{task.id}: {upstream} declares no Output, so it has no field '{name}' to read"
+                found.append((task.line, what, f"give {upstream} an Output cell naming it ({name}, or {name}:int...)"))
+            elif name not in declared:
                 close = difflib.get_close_matches(name, declared, n=1)
                 meant = f" (did you mean {close[0]}?)" if close else ""
                 what = f"{task.id}: {upstream} has no output field '{name}'{meant}"

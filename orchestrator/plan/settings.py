@@ -138,6 +138,16 @@ def _float(minimum: float) -> Callable[[object], float]:
     return parse
 
 
+def _cache(value: object) -> bool | None:
+    """``true``, ``false``, or ``auto`` (the default: ``None``, the cache decides by the task)."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return None
+    try:
+        return _bool(value)
+    except ValueError:
+        raise ValueError(f"{_shown(value)} is not true, false or auto") from None
+
+
 def _optional_float(value: object) -> float | None:
     if value is None or (isinstance(value, str) and value.strip().lower() in _NONE_WORDS):
         return None
@@ -346,8 +356,9 @@ class Settings:
     max_budget_usd: float | None = field(default=None, metadata=_parser(_optional_float))
     max_cost: float | None = field(default=None, metadata=_parser(_optional_float))
     resume_sessions: bool = field(default=True, metadata=_parser(_bool))
-    # A completed task whose inputs are those of a result the cache keeps reuses it (``run/reuse``).
-    cache: bool = field(default=True, metadata=_parser(_bool))
+    # A completed task whose inputs are those of a result the cache keeps reuses it (``run/reuse``):
+    # True, False, or None (``auto``): only where its answer is its work (``reuse.cache_rule``).
+    cache: bool | None = field(default=None, metadata=_parser(_cache))
     aggregate: str = field(default="concat", metadata=_parser(_choice("concat", "agent")))
     # How final_output.md shows a task's output: as markdown, or as text in a code block; auto:
     # markdown for agents (they answer in it), and for shell tasks (a command's stdout) only when

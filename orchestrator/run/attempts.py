@@ -152,6 +152,7 @@ def build_launch(
         job.task.dependencies,
         (job.settings.backend, *((job.profile.name,) if job.profile is not None else ())),
         asks=job.profile.resources if job.profile is not None else (),
+        outputs=job.task.outputs,  # (what a fake attempt makes up: ``executors.fake``)
     )
 
 

@@ -12,7 +12,8 @@ from orchestrator.errors import UsageError
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.requests import ANSWER_WAIT, Answer, wait_for
 from orchestrator.state import approvals, events
-from orchestrator.state.journal import now_iso
+from orchestrator.state.events.runs import ApproveRequested, RejectRequested
+from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
@@ -21,7 +22,9 @@ _ANSWERS = ("approval_given", "approval_refused", "approval_noted")
 
 def decide(workspace: Workspace, plan: Plan, task: Task, approve: bool, reason: str = "") -> Answer:
     """Approve (or reject) ``task`` at its gate. ``UsageError`` for a task with no Approval gate;
-    a refusal (``Answer.ok`` false) for one with nothing left to decide."""
+    a refusal (``Answer.ok`` false) for one with nothing left to decide; the same word said again
+    while the first still stands (``standing``) is no new decision: nothing is written, and the
+    answer says so (``Answer.already``), as a second ``cancel`` of a cancelled task does."""
     from orchestrator.run.basis import inputs_now
     from orchestrator.run.freshness import current_views
     from orchestrator.state.status import read_records
@@ -32,6 +35,9 @@ def decide(workspace: Workspace, plan: Plan, task: Task, approve: bool, reason: 
             f"{word} {task.id}: it has no Approval gate — give its row an Approval cell (before or after) first"
         )
     view = next(v for v in current_views(plan, workspace) if v.id == task.id)
+    again = standing(workspace, task, view, approvals.APPROVED if approve else approvals.REJECTED)
+    if again is not None:
+        return again
     if view.status in (TaskStatus.RUNNING, TaskStatus.RETRYING) and task.approval == "before":
         return _refused(task, word, f"{task.id} is {view.status}: its gate before it starts was passed")
     if view.status == TaskStatus.COMPLETED and view.out_of_date is None:
@@ -53,8 +59,8 @@ def decide(workspace: Workspace, plan: Plan, task: Task, approve: bool, reason: 
         return Answer(True, task.id, None, None, decision.reason or None, f"{said} {task.id} ({gate}): {then}")
     request = f"{word}-{decision.time}"
     offset = events.size(workspace.events_file)
-    asked = {"event": f"{word}_requested", "run": live["run"], "task": task.id, "request": request}
-    events.append(workspace.events_file, [{**asked, "reason": reason, "time": now_iso()}])
+    asked = ApproveRequested if approve else RejectRequested
+    events.append(workspace.events_file, [asked(run=live["run"], task=task.id, request=request, reason=reason)])
     got = wait_for(
         workspace, live, lambda e: e["event"] in _ANSWERS and e.get("task") == task.id, offset=offset,
         wait=ANSWER_WAIT,
@@ -64,6 +70,38 @@ def decide(workspace: Workspace, plan: Plan, task: Task, approve: bool, reason: 
     else:
         said += f" {task.id} ({gate}): the run going on (pid {live['pid']}) takes it now"
     return Answer(True, task.id, live["run"], got["event"] if got else None, decision.reason or None, said)
+
+
+def standing(workspace: Workspace, task: Task, view: TaskView, word: str) -> Answer | None:
+    """The answer to ``word`` (approved or rejected) said again of ``task`` while its latest
+    decision, the same word, still stands: not used up by a result completed since (a gate
+    before), made on the result that awaits it (a gate after), or acted on already (the task
+    running past its gate, or rejected); ``None`` when there is none (a new word is written)."""
+    decision = approvals.latest(workspace).get(task.id)
+    if decision is None or decision.decision != word:
+        return None
+    on_result = view.status in (TaskStatus.COMPLETED, TaskStatus.AWAITING_APPROVAL) and view.out_of_date is None
+    if task.approval == "after":  # (made on the result that awaits it, or that it made count)
+        holds = on_result and decision.after(view.finished)
+        acted = holds and view.status == TaskStatus.COMPLETED
+    else:  # (not used up by a result completed since: kept for its next start)
+        holds = not (view.status == TaskStatus.COMPLETED and not decision.after(view.finished))
+        acted = view.status in (TaskStatus.RUNNING, TaskStatus.RETRYING)
+    if word == approvals.REJECTED:
+        acted = view.status == TaskStatus.REJECTED
+        holds = holds or acted
+    if not holds:
+        return None
+    by = f" by {decision.by}" if decision.by else ""
+    why = f": {decision.reason}" if decision.reason else ""
+    if acted:
+        then = f"it is {view.status}" + (": its result counts" if view.status == TaskStatus.COMPLETED else "")
+    elif events.live_run(workspace.events_file) is not None:
+        then = "the run going on takes it"
+    else:
+        then = "the next `orchestrator run` takes it" if word == approvals.APPROVED else "what depends on it is skipped"
+    said = f"{task.id} is {word} already ({decision.time}{by}{why}): nothing written; {then}"
+    return Answer(True, task.id, None, None, decision.reason or None, said, already=True)
 
 
 def _refused(task: Task, word: str, why: str) -> Answer:

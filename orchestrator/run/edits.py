@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
 
 import networkx as nx
 
@@ -36,6 +35,7 @@ from orchestrator.run.prepare import Prepared
 from orchestrator.run.scheduler import Scheduler
 from orchestrator.run.selection import settings_signature
 from orchestrator.state import events
+from orchestrator.state.events.tasks import TaskChanged
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
@@ -151,5 +151,5 @@ class Edits:
         mine = events.own_limits(self.prepared.plan.settings, settings) or {
             "limits": {name: getattr(settings, name) for name in events.LIMITS}
         }
-        data: dict[str, Any] = {"name": new.title, "was": old.title, "changed": changed(old, new), **mine}
-        self.scheduler.recorder.emit("task_changed", task=new.id, agent=new.agent, **data)
+        self.scheduler.recorder.emit(TaskChanged(task=new.id, agent=new.agent, name=new.title, was=old.title,
+                                                 changed=tuple(changed(old, new)), limits=mine["limits"]))  # fmt: skip

@@ -2,7 +2,7 @@
 each time another hundredth of its tasks is finished (at most 101 a run, whatever its size), with
 the seconds left, the expected end and cost (``run.estimates.eta`` on the run's live views); none
 while no task left has a learned estimate or an Estimate cell (``run.estimates.known``). The
-live view shows the latest, ``watch`` prints each (``output.reporter.estimate_line``); ``report``
+live view shows the latest, ``watch`` prints each (``output.lines.estimate_line``); ``report``
 reads them back after the fact to say how far off the run's estimate was at 25, 50 and 75% of
 the way (``output.learning``). At the same moments, a deadline the estimates now say will be
 missed, or that was, is told once (``deadline_at_risk``, ``deadline_missed``: ``run.deadlines``);
@@ -19,9 +19,12 @@ from collections.abc import Callable, Iterable, Mapping
 from orchestrator.plan.model import Plan
 from orchestrator.run.deadlines import RUN, any_deadline, deadline_line, verdicts
 from orchestrator.run.estimates import Estimate, eta, known
+from orchestrator.state.events.base import EventRecord
+from orchestrator.state.events.runs import DeadlineAtRisk, DeadlineMissed, RunEstimate
 from orchestrator.state.status import TaskView
 
-Emit = Callable[..., None]
+Emit = Callable[[EventRecord], None]
+_DEADLINES = {"at_risk": DeadlineAtRisk, "missed": DeadlineMissed}  # a verdict's state, its event
 RECHECK = 30.0  # seconds: how often the deadlines are judged again while a task runs, one still to come
 
 
@@ -62,7 +65,7 @@ class Forecast:
         found = eta(self.plan, (self.views[t] for t in self.tasks), self.estimates, self.max_parallel)
         if known(found):  # (the 60 s defaults alone are no estimate: not told)
             assert found is not None
-            self.emit("run_estimate", finished=finished, total=len(self.tasks), **found)
+            self.emit(RunEstimate(finished=finished, total=len(self.tasks), **found))
         if self.deadlines:  # (also with nothing left: a task done late, the run ending late)
             self._judge()
 
@@ -81,9 +84,9 @@ class Forecast:
             key = (verdict["task"], verdict["state"])
             if key not in self.told:
                 self.told.add(key)
-                task = {} if verdict["task"] == RUN else {"task": verdict["task"]}
-                self.emit(f"deadline_{verdict['state']}", **task, message=deadline_line(verdict),
-                          **{k: verdict[k] for k in ("deadline", "expected_end", "written")})  # fmt: skip
+                told = _DEADLINES[verdict["state"]]
+                self.emit(told(task=None if verdict["task"] == RUN else verdict["task"], message=deadline_line(verdict),
+                               **{k: verdict[k] for k in ("deadline", "expected_end", "written")}))  # fmt: skip
 
 
 def _moments(plan: Plan, tasks: Iterable[str], started: float) -> list[float]:

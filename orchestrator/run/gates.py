@@ -32,6 +32,7 @@ from orchestrator.run.recorder import Recorder, inputs_of
 from orchestrator.run.settled import condition_verdict
 from orchestrator.state import approvals
 from orchestrator.state.causes import Cause, CauseKind
+from orchestrator.state.events.tasks import ApprovalGiven, ApprovalRefused, ApprovalRequested, TaskRejected
 from orchestrator.state.results import ResultRecord
 from orchestrator.vocabulary import TaskStatus
 
@@ -94,8 +95,8 @@ class Gates:
         self.holds.gate(task.id, gate, cause)
         view = self.recorder.views[task.id]
         view.move(TaskStatus.AWAITING_APPROVAL, cause)
-        self.recorder.emit("approval_requested", task=task.id, agent=task.agent, name=task.title, gate=gate,
-                           reason=view.reason, cause=cause.as_json())  # fmt: skip
+        self.recorder.emit(ApprovalRequested(task=task.id, agent=task.agent, name=task.title, gate=gate,
+                                             reason=view.reason or "", cause=cause))  # fmt: skip
 
     def decide(self, task_id: str, decision: approvals.Decision) -> str | None:
         """A person's word on a task held at its gate: ``"start"`` (approved before it starts),
@@ -109,8 +110,8 @@ class Gates:
         task = self.plan.tasks[task_id]
         view = self.recorder.views[task_id]
         approved = decision.decision == approvals.APPROVED
-        self.recorder.emit("approval_given" if approved else "approval_refused", task=task_id, agent=task.agent,
-                           gate=gate, by=decision.by, reason=decision.reason)  # fmt: skip
+        word = ApprovalGiven if approved else ApprovalRefused
+        self.recorder.emit(word(task=task_id, agent=task.agent, gate=gate, by=decision.by, reason=decision.reason))
         if gate == "before":
             if approved:
                 view.move(TaskStatus.PENDING)
@@ -127,6 +128,5 @@ class Gates:
         if approved:
             self.recorder.told_completed(task, new)
             return "complete"
-        self.recorder.emit("task_rejected", task=task_id, agent=task.agent, reason=reason,
-                           cause=cause.as_json() if cause else None)  # fmt: skip
+        self.recorder.emit(TaskRejected(task=task_id, agent=task.agent, reason=reason or "", cause=cause))
         return "reject"

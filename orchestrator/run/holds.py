@@ -22,6 +22,9 @@ from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.times import iso
 from orchestrator.run.prepare import Prepared
 from orchestrator.state.causes import Cause
+from orchestrator.state.events.base import EventRecord
+from orchestrator.state.events.runs import Notice, RunWaiting
+from orchestrator.state.events.tasks import TaskReleased
 from orchestrator.state.status import TaskView, blocked_cause
 from orchestrator.vocabulary import ExitCode, TaskStatus, listed
 
@@ -93,7 +96,7 @@ class Patience:
     """``run --wait``: how long a run waits for a person once it has nothing else to do (``until``:
     a wall-clock moment; ``None``: as long as it takes). Told once each time it begins waiting."""
 
-    def __init__(self, until: float | None, emit: Callable[..., None]) -> None:
+    def __init__(self, until: float | None, emit: Callable[[EventRecord], None]) -> None:
         self.until = until
         self.emit = emit  # (the run's events: ``Recorder.emit``)
         self.over = False
@@ -108,15 +111,15 @@ class Patience:
         if self.until is not None and time.time() >= self.until:
             self.over = True
             waited = listed(sorted(held)[:5], len(held))
-            self.emit("notice", message=f"run --wait: no word came for {waited} by {iso(self.until)}; "
-                                        "the run ends, and a later run goes on with them")  # fmt: skip
+            self.emit(Notice(message=f"run --wait: no word came for {waited} by {iso(self.until)}; "
+                                     "the run ends, and a later run goes on with them"))  # fmt: skip
             return False
         if held != self._told:
             self._told = held
             waiting = sorted(held)
             gates = {task_id: holds.gates[task_id] for task_id in waiting if task_id in holds.gates}
-            self.emit("run_waiting", tasks=waiting, gates=gates, until=iso(self.until) if self.until else None,
-                 reasons={t: holds.causes[t].sentence(t) for t in waiting})  # fmt: skip
+            self.emit(RunWaiting(tasks=tuple(waiting), gates=gates, until=iso(self.until) if self.until else None,
+                                 reasons={t: holds.causes[t].sentence(t) for t in waiting}))  # fmt: skip
         return True
 
 
@@ -175,7 +178,7 @@ def follow_holds(
     views: dict[str, TaskView],
     busy: Iterable[str],
     blocked: Callable[[Task, Cause], None],
-    emit: Callable[..., None],
+    emit: Callable[[EventRecord], None],
 ) -> None:
     """On the loop, the plan as a person left it now: the tasks not started (nor in ``busy``,
     waiting for a retry) it holds from now on are ``blocked`` (their views say so), and those it
@@ -187,7 +190,7 @@ def follow_holds(
     for task_id in released:
         done = all(views[dep].status == TaskStatus.COMPLETED for dep in plan.tasks[task_id].dependencies)
         views[task_id].move(TaskStatus.PENDING if done else TaskStatus.WAITING)
-        emit("task_released", task=task_id, agent=plan.tasks[task_id].agent)
+        emit(TaskReleased(task=task_id, agent=plan.tasks[task_id].agent))
 
 
 _GIVEN_UP = (TaskStatus.CANCELLED, TaskStatus.REJECTED, TaskStatus.SKIPPED, TaskStatus.FAILED)

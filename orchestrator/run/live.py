@@ -19,7 +19,6 @@ import functools
 import os
 import time
 from collections.abc import Callable
-from typing import Any
 
 import anyio
 
@@ -36,6 +35,9 @@ from orchestrator.run.prepare import Prepared, RunOptions, load_checked
 from orchestrator.run.scheduler import Scheduler, check_budget, decided
 from orchestrator.state import approvals, events, planfile, store
 from orchestrator.state.causes import Cause, CauseKind
+from orchestrator.state.events.base import EventRecord
+from orchestrator.state.events.runs import Notice, PlanFile, RequestRefused
+from orchestrator.state.events.tasks import ApprovalNoted, TaskAdded, TaskRequeued
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
@@ -78,13 +80,13 @@ class LiveQueue:
     def plan(self) -> Plan:
         return self.prepared.plan
 
-    def _emit(self, kind: str, **data: Any) -> None:
-        self.scheduler.recorder.emit(kind, **data)
+    def _emit(self, event: EventRecord) -> None:
+        self.scheduler.recorder.emit(event)
 
     def _notice_once(self, message: str) -> None:
         if message not in self._told:
             self._told.add(message)
-            self._emit("notice", message=message)
+            self._emit(Notice(message=message))
 
     async def follow(self) -> None:
         while True:
@@ -112,7 +114,7 @@ class LiveQueue:
         self._plan_there = there
         message = _plan_file_said(self.workspace.relative(self.workspace.plan_file), there)
         # (through the inbox: the loop wakes, and shows it now, not at the next task's end)
-        self.scheduler.inbox.change(functools.partial(self._emit, "plan_file", present=there, message=message))
+        self.scheduler.inbox.change(functools.partial(self._emit, PlanFile(present=there, message=message)))
 
     def _plan_changed(self) -> tuple[Plan, Profiles, list[str]] | str | None:
         """In a worker thread, once the plan file changed: the plan as it is now and the tasks it
@@ -169,9 +171,8 @@ class LiveQueue:
             prepared.join(task, settings, profiles)
             self._known_ids.add(task_id.lower())
             view = prepared.views[task_id]
-            after = list(task.dependencies)
-            own = events.own_limits(ours.settings, settings)  # (for check and cancel: its own, if not the run's)
-            self._emit("task_added", task=task_id, agent=task.agent, name=task.title, after=after, **own)
+            own = events.own_limits(ours.settings, settings).get("limits")  # (check's, cancel's: if not the run's)
+            self._emit(TaskAdded(task=task_id, agent=task.agent, name=task.title, after=task.dependencies, limits=own))
             blocker = scheduler.queue.add(task_id, priority=task.priority, order=ours.order[task_id])
             if blocker is not None:
                 scheduler.recorder.given_up(task, blocker)
@@ -203,7 +204,7 @@ class LiveQueue:
 
     def _refuse(self, kind: str, task_id: str, request: str, reason: str) -> None:
         if request:  # (none: the run's own stop, whose answer nobody waits for)
-            self._emit("request_refused", task=task_id, request=request, request_kind=kind, reason=reason)
+            self._emit(RequestRefused(task=task_id, request=request, request_kind=kind, reason=reason))
 
     def _known(self, kind: str, task_id: str, request: str) -> Task | None:
         """The task a request names, or ``None`` with the request refused."""
@@ -239,7 +240,7 @@ class LiveQueue:
         """`orchestrator approve` or `reject`, whose decision is in state/approvals.jsonl already."""
         decision = approvals.latest(self.workspace).get(task_id)
         if decision and self._known("decide", task_id, request) and not decided(self.scheduler, task_id, decision):
-            self._emit("approval_noted", task=task_id, request=request, decision=decision.decision)
+            self._emit(ApprovalNoted(task=task_id, request=request, decision=decision.decision))
 
     def cancelled(self, attempt: Attempt, result: AgentResult | None) -> bool:
         """On the loop, for an attempt that ended (``result``: what it did; ``None``: stopped by
@@ -294,7 +295,7 @@ class LiveQueue:
                 if was == TaskStatus.REJECTED:
                     approvals.record(self.workspace, node, approvals.REOPENED)
             view.move(TaskStatus.PENDING if ready else TaskStatus.WAITING)
-            self._emit("task_requeued", task=node, agent=self.plan.tasks[node].agent, was=str(was), request=request)
+            self._emit(TaskRequeued(task=node, agent=self.plan.tasks[node].agent, was=str(was), request=request))
 
 
 def stop_running(live: LiveQueue, reason: Cause) -> None:

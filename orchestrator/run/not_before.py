@@ -11,6 +11,7 @@ from collections.abc import Callable
 from orchestrator.plan.model import Plan
 from orchestrator.run.recorder import Recorder
 from orchestrator.state.causes import Cause, CauseKind
+from orchestrator.state.events.runs import Notice
 from orchestrator.vocabulary import TaskStatus
 
 
@@ -41,6 +42,6 @@ class Timed:
                 held[task_id] = moment
                 if view is not None and view.status == TaskStatus.PENDING:
                     view.move(TaskStatus.WAITING, Cause(CauseKind.NOT_BEFORE, until=moment))
-                    recorder.emit("notice", message=f"{task_id} waits: {view.reason} (its Not before)")
+                    recorder.emit(Notice(message=f"{task_id} waits: {view.reason} (its Not before)"))
             elif view is not None and view.cause is not None and view.cause.kind == CauseKind.NOT_BEFORE:
                 view.move(TaskStatus.PENDING)

@@ -22,12 +22,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.output.payloads import headline, payload
-from orchestrator.output.reporter import Event, Recording
+from orchestrator.output.reporter import Recording
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.settings import Settings, format_duration
 from orchestrator.plan.targets import EVENT_NAMES, Target, parse_targets
 from orchestrator.run.delivery import DRAIN_SECONDS, Courier, Message
 from orchestrator.state import journal as journals
+from orchestrator.state.events.base import EventRecord
+from orchestrator.state.events.reporter import EventReporter
+from orchestrator.state.events.runs import Notice, RunFinished, RunStarted
+from orchestrator.state.events.tasks import (
+    TaskCompleted,
+    TaskFailed,
+    TaskInterrupted,
+    TaskRetrying,
+    TaskSkipped,
+    TaskStarted,
+    TaskStuck,
+)
 from orchestrator.state.workspace import Workspace
 
 STUCK_RUNNING = 0.8
@@ -79,7 +91,7 @@ class _Running:
     told: bool = False
 
 
-class StuckWatch:
+class StuckWatch(EventReporter[None]):
     """The running attempts, from the run's events, and which of them look stuck now."""
 
     def __init__(self, workspace: Workspace, plan: Plan, settings: dict[str, Settings]) -> None:
@@ -88,17 +100,19 @@ class StuckWatch:
         self.settings = settings  # each task's (its profile's and row's applied)
         self.running: dict[str, _Running] = {}
 
-    def see(self, event: Event) -> None:
-        kind, task = event.get("event"), event.get("task")
-        if not isinstance(task, str):
-            return
-        if kind == "task_started":
-            self.running[task] = _Running(task, str(event.get("agent", "")), int(event.get("attempt", 1)), time.time())
-        elif kind in ("task_completed", "task_failed", "task_retrying", "task_interrupted", "task_skipped"):
-            self.running.pop(task, None)
+    def any_event(self, event: EventRecord) -> None:
+        """Nothing to do with a running attempt."""
 
-    def stuck(self, now: float) -> list[Event]:
-        found: list[Event] = []
+    def task_started(self, event: TaskStarted) -> None:
+        self.running[event.task] = _Running(event.task, event.agent, event.attempt, time.time())
+
+    def _ended(self, event: TaskCompleted | TaskFailed | TaskRetrying | TaskInterrupted | TaskSkipped) -> None:
+        self.running.pop(event.task, None)
+
+    task_completed = task_failed = task_retrying = task_interrupted = task_skipped = _ended
+
+    def stuck(self, now: float) -> list[TaskStuck]:
+        found: list[TaskStuck] = []
         for run in self.running.values():
             settings, task = self.settings.get(run.task), self.plan.tasks.get(run.task)
             if run.told or settings is None or task is None:
@@ -110,8 +124,8 @@ class StuckWatch:
             why = _why(settings, running, now - self._last_output(task, run) if could_be_silent else 0.0)
             if why is not None:
                 run.told = True
-                event: Event = {"event": "task_stuck", "time": journals.iso_at(now), "task": run.task}
-                found.append({**event, "agent": run.agent, "attempt": run.attempt, "why": why})
+                when = journals.iso_at(now)
+                found.append(TaskStuck(time=when, task=run.task, agent=run.agent, attempt=run.attempt, why=why))
         return found
 
     def due(self, now: float) -> float | None:
@@ -164,22 +178,25 @@ class Notifying(Recording):
         self.project = workspace.project_dir.name
         self._problem = problem
 
-    def event(self, event: Event) -> None:
-        kind = event.get("event")
-        if kind == "run_finished":  # its notification delivered (or given up) first: it is the last event
-            self._send(event)
-            self._drain()
-            super().event(event)
-            return
-        super().event(event)
-        self.watch.see(event)
-        if kind == "run_started" and self._problem:
+    def run_finished(self, event: RunFinished) -> None:
+        # its notification delivered (or given up) first: it is the last event
+        self._send(event)
+        self._drain()
+        super().any_event(event)
+
+    def run_started(self, event: RunStarted) -> None:
+        self.any_event(event)
+        if self._problem:
             self._notice(self._problem)
             self._problem = None
+
+    def any_event(self, event: EventRecord) -> None:
+        super().any_event(event)
+        self.watch.tell(event)
         self._send(event)
 
-    def _send(self, event: Event) -> None:
-        kind = str(event.get("event"))
+    def _send(self, event: EventRecord) -> None:
+        kind = str(event.event)
         if self.courier is None or kind not in EVENT_NAMES:
             return
         text = headline(event, self.project)
@@ -222,7 +239,7 @@ class Notifying(Recording):
             self._notice(f"{given_up} notification{plural} not delivered within {DRAIN_SECONDS:g}s; given up")
 
     def _notice(self, message: str) -> None:
-        super().event({"event": "notice", "time": journals.now_iso(), "message": message})
+        super().any_event(Notice(message=message))
 
 
 def notifying(reporter: Recording, workspace: Workspace, plan: Plan, settings: dict[str, Settings]) -> Notifying:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from orchestrator import documents
 from orchestrator.backends.base import AgentResult, tail
@@ -25,19 +25,26 @@ from orchestrator.run.attempts import Attempt, Outcome
 from orchestrator.run.basis import Basis
 from orchestrator.run.estimates import kind_of
 from orchestrator.state.causes import Cause, CauseKind
-from orchestrator.state.journal import Journal, iso_at, now_iso
+from orchestrator.state.events.base import EventRecord
+from orchestrator.state.events.runs import Notice, RunPaused
+from orchestrator.state.events.tasks import (
+    TaskBlocked,
+    TaskBypassed,
+    TaskCancelled,
+    TaskCompleted,
+    TaskFailed,
+    TaskInterrupted,
+    TaskRejected,
+    TaskRetrying,
+    TaskSkipped,
+    TaskStarted,
+)
+from orchestrator.state.journal import Journal, iso_at
 from orchestrator.state.results import ResultRecord, not_run_body, write_result
 from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
-_EVENTS = {
-    TaskStatus.SKIPPED: "task_skipped",
-    TaskStatus.INTERRUPTED: "task_interrupted",
-    TaskStatus.CANCELLED: "task_cancelled",
-    TaskStatus.BYPASSED: "task_bypassed",
-    TaskStatus.REJECTED: "task_rejected",
-}
 _DONE_WORK = (TaskStatus.COMPLETED, TaskStatus.AWAITING_APPROVAL)  # an attempt that did the work
 STDERR_TAIL = 3000  # characters of a failed attempt's stderr kept in its result file
 TERMINAL_LINES = 5  # of them, the last lines shown under the failure in the terminal
@@ -70,12 +77,13 @@ class Recorder:
         self.reporter = reporter
         self.journal = journal
         # (a result is never lost to a template: should the workspace's fail on one, the packaged one)
-        self.templates = Lenient(workspace, lambda message: self.emit("notice", message=message))
+        self.templates = Lenient(workspace, lambda message: self.emit(Notice(message=message)))
         self.records: dict[str, ResultRecord] = {}  # written in this run
         self.unsynced: list[Path] = []  # written, not yet made durable (``take_unsynced``)
 
-    def emit(self, kind: str, /, **data: Any) -> None:  # (an event may have a ``kind``)
-        self.reporter.event({"event": kind, "time": now_iso(), **data})
+    def emit(self, event: EventRecord) -> None:
+        """``event`` told: shown by the reporter, kept in the run's event log."""
+        self.reporter.event(event)
 
     # --- live states ------------------------------------------------------------------------------
 
@@ -86,32 +94,25 @@ class Recorder:
         # (from the first attempt of this run of the task: not an earlier run's start)
         view.started = iso_at(attempt.started) if attempt.in_run == 1 or not view.started else view.started
         view.attempts, view.run_attempts = attempt.number, attempt.in_run
-        log = self.workspace.log_stem(task, attempt.number).relative_to(self.workspace.root)
-        started = {"task": task.id, "agent": task.agent, "name": task.title, "attempt": attempt.number}
-        brief: dict[str, Any] = {"brief": attempt.brief} if attempt.brief else {}  # (what its estimates learn by)
-        if attempt.estimate is not None:  # (what the run expected of it: ``report`` compares)
-            brief["estimate"] = round(attempt.estimate, 3)
-        self.emit("task_started", **started, **_place(attempt), **_ran_as(attempt), log=str(log), **brief)
+        self.emit(_started(self.workspace, attempt))
         if attempt.session == "restarted":
-            self.emit(
-                "notice",
-                message=f"{task.id} changed since its interrupted attempt: it starts a new agent session",
-            )
+            self.emit(Notice(message=f"{task.id} changed since its interrupted attempt: it starts a new agent session"))
 
     def retrying(self, outcome: Outcome, delay: float, reason: str) -> None:
         task = outcome.attempt.task
         self.views[task.id].move(TaskStatus.RETRYING)
         self.journal.retrying(task.id, outcome.attempt.number)
         self.emit(
-            "task_retrying",
-            task=task.id,
-            agent=task.agent,
-            attempt=outcome.attempt.number + 1,
-            delay=delay,
-            reason=reason,
-            error_class=outcome.result.error_class,
-            cost_usd=outcome.result.attempt_cost_usd,  # the attempt's own (history shows each)
-            tokens=_total(outcome.result.attempt_tokens),  # (its own too)
+            TaskRetrying(
+                task=task.id,
+                agent=task.agent,
+                attempt=outcome.attempt.number + 1,
+                delay=delay,
+                reason=reason,
+                error_class=outcome.result.error_class,
+                cost_usd=outcome.result.attempt_cost_usd,  # the attempt's own (history shows each)
+                tokens=_total(outcome.result.attempt_tokens),  # (its own too)
+            )
         )
 
     def paused(self, task: Task, until: str, reason: str, group: str | None) -> None:
@@ -119,7 +120,7 @@ class Recorder:
         starts (told once), None when it joins one already told."""
         self.views[task.id].move(TaskStatus.WAITING)
         if group is not None:
-            self.emit("run_paused", task=task.id, until=until, reason=reason, limit_group=group)
+            self.emit(RunPaused(task=task.id, until=until, reason=reason, limit_group=group))
 
     def ready(self, task_id: str) -> None:
         """A waiting task's dependencies have all completed."""
@@ -147,22 +148,23 @@ class Recorder:
 
     def told_completed(self, task: Task, record: ResultRecord, last: AgentResult | None = None) -> None:
         # ``last``: its last attempt's result, with what that attempt alone spent (none: the record's)
-        self.emit("task_completed", **_completed(task, record, self.workspace.result_name(task), last))
+        self.emit(_completed(task, record, self.workspace.result_name(task), last))
 
     def failed(self, outcome: Outcome, reason: str) -> None:
         stderr = _stderr(self.workspace, outcome)
         self._write_attempt(outcome, TaskStatus.FAILED, reason, stderr)
         task = outcome.attempt.task
         self.emit(
-            "task_failed",
-            task=task.id,
-            agent=task.agent,
-            attempt=outcome.attempt.number,
-            reason=reason,
-            stderr_tail=last_lines(stderr),
-            simulated=outcome.run.simulated,
-            **_spent(outcome.result),
-            **({"worker": outcome.run.worker} if outcome.run.worker else {}),
+            TaskFailed(
+                task=task.id,
+                agent=task.agent,
+                attempt=outcome.attempt.number,
+                reason=reason,
+                stderr_tail=tuple(last_lines(stderr)),
+                simulated=outcome.run.simulated,
+                **_spent(outcome.result),
+                worker=outcome.run.worker or None,
+            )
         )
 
     def not_run(
@@ -208,10 +210,7 @@ class Recorder:
             **(_costs(spent) if spent is not None else _Costs(cost_usd=cost_usd, tokens=None)),
         )
         self.write(task, record, not_run_body(task.id, status, reason))
-        more: dict[str, Any] = {"duration": record.duration} if status == TaskStatus.CANCELLED else {}
-        more.update(_spent(spent) if spent is not None and spent.cost_usd is not None else {})  # (for history)
-        self.emit(_EVENTS.get(status, "task_failed"), task=task.id, agent=task.agent, reason=reason,
-                  cause=cause.as_json(), **more)  # fmt: skip
+        self.emit(_not_run(task, status, cause, reason, record.duration, spent))
 
     def given_up(self, task: Task, blocker: str) -> None:
         """``task`` will not run: ``blocker``, which it depends on, will not complete (failed,
@@ -224,8 +223,7 @@ class Recorder:
         """``task`` held by a person: it does not start, and what needs it waits (no result)."""
         view = self.views[task.id]
         view.move(TaskStatus.BLOCKED, cause)
-        self.emit("task_blocked", task=task.id, agent=task.agent, name=task.title, reason=view.reason,
-                  cause=cause.as_json())  # fmt: skip
+        self.emit(TaskBlocked(task=task.id, agent=task.agent, name=task.title, reason=view.reason or "", cause=cause))
 
     def interrupted(self, attempt: Attempt, why: Cause, spent: float | None = None) -> None:
         """An attempt stopped before its end: its agent session and what it was started with are
@@ -326,27 +324,58 @@ def attempt_record(
 
 
 def _put(
-    workspace: Workspace, path: Path, record: ResultRecord, body: str, exists: bool, emit: Callable[..., None]
+    workspace: Workspace, path: Path, record: ResultRecord, body: str, exists: bool, emit: Callable[[Notice], None]
 ) -> None:
     """``record`` written as ``path``; a file there that was no result of its task as the tool wrote
     it (another task's, one a hand edit left unreadable or edited) is kept beside it, and a notice says where, as
     ``cancel`` with no run going on says it: nothing of a person's is moved without a word."""
     kept = write_result(path, record, body, durable=False, exists=exists)
     if kept is not None:
-        emit("notice", message=kept.notice(workspace.relative(path)))
+        emit(Notice(message=kept.notice(workspace.relative(path))))
 
 
-def _place(attempt: Attempt) -> dict[str, int]:
-    """``task_started``'s ``in_run`` and ``of``: the attempt's place in this run of its task, of
-    how many it may make (1 + its retries)."""
-    return {"in_run": attempt.in_run, "of": max(attempt.settings.retries + 1, attempt.in_run)}
+def _started(workspace: Workspace, attempt: Attempt) -> TaskStarted:
+    """``task_started``: ``in_run`` and ``of``, the attempt's place in this run of its task, of how
+    many it may make (1 + its retries); ``backend`` (a fallback's, when it failed over) and
+    ``kind``, what the estimates of its kind, and ``history --stats``, count the attempt under;
+    ``brief``, what its estimates learn by; ``estimate``, what the run expected of it (``report``
+    compares)."""
+    task, backend = attempt.task, attempt.settings.backend
+    return TaskStarted(
+        task=task.id,
+        agent=task.agent,
+        name=task.title,
+        attempt=attempt.number,
+        in_run=attempt.in_run,
+        of=max(attempt.settings.retries + 1, attempt.in_run),
+        backend=backend,
+        kind=kind_of(task, backend),
+        log=str(workspace.log_stem(task, attempt.number).relative_to(workspace.root)),
+        brief=attempt.brief or None,
+        estimate=round(attempt.estimate, 3) if attempt.estimate is not None else None,
+    )
 
 
-def _ran_as(attempt: Attempt) -> dict[str, str]:
-    """``task_started``'s ``backend`` (a fallback's, when it failed over) and ``kind``: what the
-    estimates of its kind, and ``history --stats``, count the attempt under."""
-    backend = attempt.settings.backend
-    return {"backend": backend, "kind": kind_of(attempt.task, backend)}
+_NOT_RUN: dict[TaskStatus, type[TaskSkipped | TaskInterrupted | TaskBypassed | TaskRejected]] = {
+    TaskStatus.SKIPPED: TaskSkipped,
+    TaskStatus.INTERRUPTED: TaskInterrupted,
+    TaskStatus.BYPASSED: TaskBypassed,
+    TaskStatus.REJECTED: TaskRejected,
+}
+
+
+def _not_run(
+    task: Task, status: TaskStatus, cause: Cause, reason: str, duration: float | None, spent: AgentResult | None
+) -> TaskSkipped | TaskInterrupted | TaskBypassed | TaskRejected | TaskCancelled | TaskFailed:
+    """The event of a task that ends this run without an attempt of its own to show (``not_run``):
+    a cancelled one with its ``duration``, and what it spent when it spent anything (for history)."""
+    if status == TaskStatus.CANCELLED:
+        cancelled = TaskCancelled(task=task.id, agent=task.agent, reason=reason, cause=cause, duration=duration)
+        return replace(cancelled, **_spent(spent)) if spent is not None and spent.cost_usd is not None else cancelled
+    if status in _NOT_RUN:
+        return _NOT_RUN[status](task=task.id, agent=task.agent, reason=reason, cause=cause)
+    return TaskFailed(task=task.id, agent=task.agent, reason=reason, cause=cause, cost_usd=None,
+                      attempt_cost_usd=None, tokens=None, attempt_tokens=None)  # fmt: skip
 
 
 class _Costs(TypedDict):
@@ -359,7 +388,14 @@ def _costs(spent: AgentResult | None) -> _Costs:
     return {"cost_usd": spent.cost_usd if spent else None, "tokens": spent.tokens if spent else None}
 
 
-def _spent(result: AgentResult) -> dict[str, float | int | None]:
+class _Spent(TypedDict):
+    cost_usd: float | None
+    attempt_cost_usd: float | None
+    tokens: int | None
+    attempt_tokens: int | None
+
+
+def _spent(result: AgentResult) -> _Spent:
     """``task_failed``'s ``cost_usd`` and ``tokens`` (the task's, in this run of it), and the
     attempt's own: ``attempt_cost_usd``, ``attempt_tokens``."""
     return {
@@ -398,30 +434,31 @@ def still_failed(recorder: Recorder, task: Task, record: ResultRecord, why: str)
     recorder.records[task.id] = record
     recorder.views[task.id].move(record.status, record.cause, note=record.reason)
     recorder.views[task.id].take_details(record, recorder.workspace.result_name(task))
-    recorder.emit("task_failed", task=task.id, agent=task.agent, attempt=record.attempts, reason=why)
+    recorder.emit(TaskFailed(task=task.id, agent=task.agent, attempt=record.attempts, reason=why, cost_usd=None,
+                             attempt_cost_usd=None, tokens=None, attempt_tokens=None))  # fmt: skip
 
 
-def _completed(task: Task, record: ResultRecord, result: str, last: AgentResult | None) -> dict[str, Any]:
+def _completed(task: Task, record: ResultRecord, result: str, last: AgentResult | None) -> TaskCompleted:
     """``task_completed``'s fields: ``cost_usd`` and ``tokens`` the task's (its attempts in this run
     of it added up), ``attempt_cost_usd`` and ``attempt_tokens`` its ``last`` attempt's own (a
     result kept from a log or the cache: the same)."""
     own = (last.attempt_cost_usd, _total(last.attempt_tokens)) if last else (record.cost_usd, record.total_tokens)
-    return {
-        "task": task.id,
-        "agent": task.agent,
-        "name": task.title,
-        "duration": record.duration,
-        "attempts": record.attempts,
-        "cost_usd": record.cost_usd,
-        "attempt_cost_usd": own[0],
-        "tokens": record.total_tokens,
-        "attempt_tokens": own[1],
-        "result": result,
-        "warning": record.reason,
-        "simulated": record.simulated,
-        **({"worker": record.worker} if record.worker else {}),  # on a cluster: the worker that ran it
-        **({"reused": record.reused} if record.reused else {}),  # from the cache (``run/reuse``): why
-    }
+    return TaskCompleted(
+        task=task.id,
+        agent=task.agent,
+        name=task.title,
+        duration=record.duration,
+        attempts=record.attempts,
+        cost_usd=record.cost_usd,
+        attempt_cost_usd=own[0],
+        tokens=record.total_tokens,
+        attempt_tokens=own[1],
+        result=result,
+        warning=record.reason,
+        simulated=record.simulated,
+        worker=record.worker or None,  # on a cluster: the worker that ran it
+        reused=record.reused or None,  # from the cache (``run/reuse``): why
+    )
 
 
 def inputs_of(recorder: Recorder, task: Task) -> str | None:

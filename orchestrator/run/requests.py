@@ -19,6 +19,8 @@ from typing import Any, Literal
 from orchestrator.errors import NoAnswerError, PlanError
 from orchestrator.plan.model import Plan, Task
 from orchestrator.state import approvals, events
+from orchestrator.state.events.runs import CancelRequested, RetryRequested
+from orchestrator.state.events.tasks import TaskCancelled, TaskRequeued
 from orchestrator.state.journal import now_iso
 from orchestrator.state.lock import WorkspaceLock
 from orchestrator.state.workspace import Workspace
@@ -28,6 +30,7 @@ ANSWER_WAIT = 10.0  # seconds a request waits for the run's answer, beyond the t
 _POLL = 0.1
 
 Kind = Literal["cancel", "retry"]
+_ASKED: dict[Kind, type[CancelRequested | RetryRequested]] = {"cancel": CancelRequested, "retry": RetryRequested}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,7 @@ class Answer:
     reason: str | None
     said: str
     notes: tuple[str, ...] = ()
+    already: bool = False  # what was asked held already (a second approve, reject): nothing done
 
     def as_json(self) -> dict[str, Any]:
         """As ``cancel --json`` and ``retry --json`` print it."""
@@ -161,8 +165,8 @@ def _ask(
     ``patient``: a run that goes on without an answer by then is left the request."""
     request_id = uuid.uuid4().hex[:12]
     offset = events.size(workspace.events_file)
-    asked = {"event": f"{kind}_requested", "run": live["run"], "task": task.id, "request": request_id}
-    events.append(workspace.events_file, [{**asked, "reason": reason, "time": now_iso()}])
+    asked = _ASKED[kind](run=live["run"], task=task.id, request=request_id, reason=reason)
+    events.append(workspace.events_file, [asked])
     done = "task_cancelled" if kind == "cancel" else "task_requeued"
 
     def answer(event: events.Event) -> bool:
@@ -230,7 +234,8 @@ def _offline(
                     notes.append(kept.notice(workspace.relative(path)))
                 said = f"⏹️ {task.id} cancelled: no run starts it (its dependents are skipped) until "
                 said += f"`orchestrator retry {task.id}`"
-                _told(workspace, "task_cancelled", task, reason=words, cause=cause.as_json())
+                cancelled = TaskCancelled(task=task.id, agent=task.agent, reason=words, cause=cause, duration=None)
+                _told(workspace, cancelled)
         elif status == TaskStatus.COMPLETED:
             refused = f"{task.id} is completed (`orchestrator run --rerun {task.id}` redoes it)"
         elif held := [d for d in task.dependencies if view_of[d].status == TaskStatus.CANCELLED]:
@@ -240,11 +245,11 @@ def _offline(
             if status == TaskStatus.REJECTED:  # its gate asks again
                 approvals.record(workspace, task.id, approvals.REOPENED)
             said = f"↩️ {task.id} is back in the queue: it runs in the next `orchestrator run`"
-            _told(workspace, "task_requeued", task, was=str(status))
+            _told(workspace, TaskRequeued(task=task.id, agent=task.agent, was=str(status)))
         elif status in (TaskStatus.BYPASSED, TaskStatus.SKIPPED) and view.settled:
             store.remove(workspace.result(task))  # (it stayed as it was: no work in it, a sentence)
             said = f"↩️ {task.id} is back in the queue: the next `orchestrator run` decides it again"
-            _told(workspace, "task_requeued", task, was=str(status))
+            _told(workspace, TaskRequeued(task=task.id, agent=task.agent, was=str(status)))
         elif status == TaskStatus.FAILED and view.settled:
             refused = (
                 f"{task.id} failed, and a fallback took it over (the run was done): "
@@ -264,7 +269,6 @@ def _offline(
     return Answer(True, task.id, None, None, None, said, tuple(notes))
 
 
-def _told(workspace: Workspace, kind: str, task: Task, **data: Any) -> None:
-    """An event of a change made with no run going on, for ``watch`` and ``history``."""
-    event = {"event": kind, "run": None, "task": task.id, "agent": task.agent, **data, "time": now_iso()}
+def _told(workspace: Workspace, event: TaskCancelled | TaskRequeued) -> None:
+    """An event of a change made with no run going on (its ``run`` null), for ``watch`` and ``history``."""
     events.append(workspace.events_file, [event])

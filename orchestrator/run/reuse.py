@@ -12,7 +12,12 @@ run), and each upstream's *output hash*, not its fingerprint nor its run time. S
   they were: they reuse their results (early cutoff); a different output changes their keys and
   they run.
 
-Not cached: a task with ``cache: false`` (the plan's setting, or its type's), one with
+A result is kept and reused only where the task's work is its answer (``cache_rule``): a task
+that says ``cache: true`` (the plan's setting, or its type's or profile's), one that declares its
+``Output`` fields, and an agent its settings keep from changing anything (``Backend.read_only``:
+``Access: read``). Any other (a shell command, an agent that may edit) may have done its work
+beside its answer (``printf out-a | tee file.txt``): giving its answer back would not do that
+work again, so it runs. Never cached, whatever it says: a task with ``cache: false``, one with
 ``isolation: worktree`` (its work is a commit merged into the integration branch, which a reused
 result would not bring back), and one with an approval gate, before or after (a person is asked
 each time, and a step a person approved is the step done: a deploy approved runs).
@@ -31,7 +36,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from orchestrator import documents
+from orchestrator import backends, documents
 from orchestrator.documents import read_body
 from orchestrator.plan.model import Task
 from orchestrator.plan.settings import Settings
@@ -82,13 +87,44 @@ def came_from(current: tuple[ResultRecord, str], entry: tuple[ResultRecord, str]
     return body == kept_body and (result.finished == kept.finished or (result.reused or "").endswith(reused_from(kept)))
 
 
-def never_cached(task: Task, settings: Settings) -> str | None:
-    """Why ``task`` (with its ``settings``) is never reused nor kept, as ``validate`` says it; ``None``: it is."""
-    if not settings.cache:
-        return "cache: false"
+# Why a task's result is kept and reused (``cache_rule``), and why not, as ``validate`` says it.
+SAID_TRUE = "cache: true"
+DECLARES_OUTPUT = "declares its Output"
+READ_ONLY = "read-only agent"
+COMMAND_MAY_DO_MORE = "a command: it may do more than answer"
+AGENT_MAY_DO_MORE = "an agent that may edit: it may do more than answer"
+MAY_DO_MORE = (COMMAND_MAY_DO_MORE, AGENT_MAY_DO_MORE)
+
+
+def cache_rule(task: Task, settings: Settings) -> tuple[bool, str]:
+    """Whether ``task`` (with its ``settings``) is kept and reused by the cache, and why, as
+    ``validate`` says it: ``(True, "declares its Output")``, ``(False, "approval before")``."""
+    if settings.cache is False:
+        return False, "cache: false"
     if settings.isolation == "worktree":
-        return "isolation: worktree"
-    return f"approval {task.approval}" if task.approval is not None else None
+        return False, "isolation: worktree"
+    if task.approval is not None:
+        return False, f"approval {task.approval}"
+    if settings.cache is True:
+        return True, SAID_TRUE
+    if task.outputs:
+        return True, DECLARES_OUTPUT
+    if _read_only(settings):
+        return True, READ_ONLY
+    return False, COMMAND_MAY_DO_MORE if settings.backend in ("shell", "command") else AGENT_MAY_DO_MORE
+
+
+def _read_only(settings: Settings) -> bool:
+    try:
+        return backends.get(settings.backend).read_only(settings)
+    except KeyError:  # (a backend validate refuses)
+        return False
+
+
+def never_cached(task: Task, settings: Settings) -> str | None:
+    """Why ``task`` (with its ``settings``) is never reused nor kept; ``None``: it is."""
+    cached, why = cache_rule(task, settings)
+    return None if cached else why
 
 
 class Reuse:

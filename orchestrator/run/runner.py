@@ -58,6 +58,7 @@ from orchestrator.run.scheduler import Scheduler, finish_run
 from orchestrator.state import events, planfile, store
 from orchestrator.state import journal as journals
 from orchestrator.state.events import EventLog
+from orchestrator.state.events.runs import Notice, RunFinished, RunStarted
 from orchestrator.state.lock import WorkspaceLock
 from orchestrator.state.pause import Pause
 from orchestrator.state.procs import process_started
@@ -100,7 +101,7 @@ class Runner:
         self._stoppable: anyio.CancelScope | None = None  # what a signal cancels now
         self._unreadable_told = False
         self._synthesis_failed: str | None = None
-        self._templates = Lenient(workspace, lambda message: self._emit("notice", message=message))
+        self._templates = Lenient(workspace, lambda message: self.reporter.event(Notice(message=message)))
         self._blocks = Blocks(workspace, self._templates, only=bool(self.options.only))  # what the blocks show now
         self.scheduler: Scheduler | None = None
 
@@ -149,23 +150,16 @@ class Runner:
                 run_name = journals.now_iso()
                 self.reporter = Recording(self.reporter, EventLog(ws.events_file, run=run_name))
                 self.reporter = notifying(self.reporter, ws, plan, prepared.settings)  # notify:, stuck tasks
-                self._emit(
-                    "run_started",
-                    **_selected(prepared, self.executor),
-                    max_parallel=plan.settings.max_parallel,
-                    **events.ran_with(self.options.overrides(), plan.settings, prepared.settings),
-                    workspace=str(ws.root),
-                    pid=os.getpid(),
-                    pid_start=process_started(os.getpid()),  # with the pid, the runner (a pid can be reused)
-                )
+                self.reporter.event(_run_started(prepared, self.executor, self.options, ws))
                 for message in prepared.notices:  # hand edits the run does not take, files set aside
-                    self._emit("notice", message=message)
+                    self.reporter.event(Notice(message=message))
                 for task_id in stopped:
-                    self._emit("notice", message=f"stopped {task_id}'s attempt left running by a dead runner")
+                    self.reporter.event(Notice(message=f"stopped {task_id}'s attempt left running by a dead runner"))
                 basis = Basis(plan, ws, lambda task: prepared.signatures[task.id], prepared.records)
                 self.recorder = Recorder(ws, plan, prepared.settings, prepared.views, self.reporter, journal, basis)
                 for task_id in keep(recovered, self.recorder):
-                    self._emit("notice", message=f"{task_id} had finished after the runner stopped: kept from its log")
+                    kept = f"{task_id} had finished after the runner stopped: kept from its log"
+                    self.reporter.event(Notice(message=kept))
                 prepared.resume(left.open.values())  # what a kill -9 interrupted goes on where it stopped
                 journal.begin()  # what the dead runner left is history from here on
                 scheduler = self.scheduler = _scheduler(ws, self.executor, prepared, self.recorder, journal)
@@ -198,14 +192,16 @@ class Runner:
         _tell_unstarted(self.reporter, self.workspace, prepared.notices, left, self.options.wait_for_orphans)
         found = counts(prepared.views.values())
         wall = time.time() - started
-        self._emit(
-            "run_finished",
-            **outcome_counts(prepared.views.values()),
-            wall_seconds=round(wall, 3),
-            exit_code=int(ExitCode.INTERRUPTED),
-            cost_usd=None,
-            stopped="interrupted before any task started",
-            final_output=None,
+        self.reporter.event(
+            RunFinished(
+                **outcome_counts(prepared.views.values()),
+                wall_seconds=round(wall, 3),
+                exit_code=int(ExitCode.INTERRUPTED),
+                cost_usd=None,
+                stopped="interrupted before any task started",
+                final_output=None,
+                integration_branch=None,
+            )
         )
         return RunSummary(int(ExitCode.INTERRUPTED), found, wall, None, "interrupted before any task started", [])
 
@@ -280,7 +276,7 @@ class Runner:
             self._unreadable_told = True
             name = self.workspace.relative(self.workspace.plan_file)
             message = f"{name}: its status blocks are not updated ({problem}); the run goes on with the plan it loaded"
-            self._emit("notice", message=message)
+            self.reporter.event(Notice(message=message))
             self.reporter.flush()  # now, not at the loop's next turn: that may be a long task away
 
     # --- the end ----------------------------------------------------------------------------------
@@ -288,13 +284,13 @@ class Runner:
     async def _synthesize(self, prepared: Prepared) -> Synthesis | None:
         from orchestrator.run.synthesis import synthesize_async
 
-        self._emit("notice", message="aggregating with an agent")
+        self.reporter.event(Notice(message="aggregating with an agent"))
         self.reporter.flush()  # the agent takes a while: say so now
         try:
             return await synthesize_async(prepared.plan, self.workspace, self.executor)
         except (AgentCallError, OrchestratorError) as exc:
             self._synthesis_failed = str(exc)
-            self._emit("notice", message=str(exc))
+            self.reporter.event(Notice(message=str(exc)))
             return None
 
     def _finish(self, prepared: Prepared, scheduler: Scheduler, started: float, synth: Synthesis | None) -> RunSummary:
@@ -307,7 +303,7 @@ class Runner:
         # One wall time for the run, measured once: final_output.md's and the run line's.
         wall = round(time.time() - started, 3)
         if (kept := _write_final_output(plan, ws, views, synth, admission, self._templates, wall)) is not None:
-            self._emit("notice", message=edited_final_notice(ws, kept))
+            self.reporter.event(Notice(message=edited_final_notice(ws, kept)))
         if plan.settings.status_blocks:  # (marked as status marks them: what it did not run, a row edited since)
             blocks = self._blocks.final(prepared, _held(prepared, self.recorder))
             self._unreadable(_rewrite_status(ws.plan_file, blocks, durable=True))
@@ -319,32 +315,37 @@ class Runner:
         summary = RunSummary(
             int(code), found, wall, admission.cost if admission.cost_seen else None, stopped, prepared.selection.run
         )
-        self._emit(
-            "run_finished",
-            **outcome_counts(views),
-            wall_seconds=round(wall, 3),
-            exit_code=int(code),
-            cost_usd=summary.cost_usd,
-            stopped=stopped or ("interrupted" if self.interrupted else None),
-            final_output=ws.relative(ws.final_output),
-            integration_branch=scheduler.merges.merged_branch() if scheduler.merges is not None else None,
+        self.reporter.event(
+            RunFinished(
+                **outcome_counts(views),
+                wall_seconds=round(wall, 3),
+                exit_code=int(code),
+                cost_usd=summary.cost_usd,
+                stopped=stopped or ("interrupted" if self.interrupted else None),
+                final_output=ws.relative(ws.final_output),
+                integration_branch=scheduler.merges.merged_branch() if scheduler.merges is not None else None,
+            )
         )
         return summary
 
-    def _emit(self, kind: str, **data: object) -> None:
-        self.reporter.event({"event": kind, "time": journals.now_iso(), **data})
 
-
-def _selected(prepared: Prepared, executor: Executor) -> dict[str, object]:
-    """``run_started``'s count of what it runs and what was done, and whether what it runs is
-    only simulated (the fake executor runs nothing: every result it writes is made up); a plan
-    with parameters, the values it was read with."""
-    selection = prepared.selection
-    found: dict[str, object] = {"to_run": len(selection.run), "already_done": len(selection.done)}
-    if selection.kept:  # (finished otherwise, and left as they are: ``run.settled``)
-        found["kept"] = len(selection.kept)
-    found["simulated"] = executor.can.simulated
-    return {**found, "params": prepared.plan.params} if prepared.plan.settings.params else found
+def _run_started(prepared: Prepared, executor: Executor, options: RunOptions, ws: Workspace) -> RunStarted:
+    """What it runs and what was done (``kept``: finished otherwise, and left as they are), whether
+    it only simulates (the fake executor), a plan's parameters, its limits, and the runner (with
+    when its process started: a pid can be reused)."""
+    selection, plan = prepared.selection, prepared.plan
+    return RunStarted(
+        to_run=len(selection.run),
+        already_done=len(selection.done),
+        kept=len(selection.kept) or None,
+        simulated=executor.can.simulated,
+        params=plan.params if plan.settings.params else None,
+        max_parallel=plan.settings.max_parallel,
+        **events.ran_with(options.overrides(), plan.settings, prepared.settings),
+        workspace=str(ws.root),
+        pid=os.getpid(),
+        pid_start=process_started(os.getpid()),
+    )
 
 
 def _scheduler(
@@ -400,9 +401,9 @@ def _tell_unstarted(
         ids = ", ".join(leftover)
         notices = [*notices, f"interrupted while settling the attempts a dead runner left ({ids}): {what}; "
                    "the next `orchestrator run` takes them up"]  # fmt: skip
-    told = [{"event": "notice", "run": None, "time": journals.now_iso(), "message": text} for text in notices]
+    told = [Notice(message=text) for text in notices]
     for event in told:
-        reporter.event({key: value for key, value in event.items() if key != "run"})
+        reporter.event(event)
     events.append(workspace.events_file, told)
 
 
@@ -485,8 +486,9 @@ def _one_error(reporter: Callable[[], Reporter]) -> Iterator[None]:
         error = workspace_error_from(exc) or exc if isinstance(exc, OSError) else exc  # (as the command says it)
         if isinstance(log := reporter(), Recording):
             code = error.exit_code if isinstance(error, OrchestratorError) else ExitCode.USAGE
-            log.log.add({"event": "run_finished", "time": journals.now_iso(), "counts": {}, "exit_code": int(code),
-                         "stopped": f"{events.STOPPED_ON_ERROR}{error}", "final_output": None})  # fmt: skip
+            log.log.tell(RunFinished(counts={}, exit_code=int(code), cost_usd=None,
+                                     stopped=f"{events.STOPPED_ON_ERROR}{error}", final_output=None,
+                                     integration_branch=None))  # fmt: skip
         raise
 
 

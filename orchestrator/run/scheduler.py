@@ -40,6 +40,8 @@ from orchestrator.run.reuse import Reuse
 from orchestrator.run.selection import Upstream, fingerprint, upstream_of
 from orchestrator.state.approvals import Decision, rejected_cause
 from orchestrator.state.causes import Cause, CauseKind
+from orchestrator.state.events.runs import Notice
+from orchestrator.state.events.tasks import TaskFailover
 from orchestrator.state.journal import Journal
 from orchestrator.state.pause import Pause
 from orchestrator.state.results import ResultRecord
@@ -182,8 +184,8 @@ class Scheduler:
         self.admission.started(task_id, _slot(self, task_id))
         self.recorder.started(attempt)
         if fallen is not None:
-            self.recorder.emit("task_failover", task=task_id, backend=backend, fallback_from=fallen,
-                               attempt=number, reason=self.breakers.why(fallen))  # fmt: skip
+            self.recorder.emit(TaskFailover(task=task_id, backend=backend, fallback_from=fallen, attempt=number,
+                                            reason=self.breakers.why(fallen)))  # fmt: skip
         group.start_soon(self._attempt, attempt, name=f"{task_id} attempt {number}")
 
     async def _attempt(self, attempt: Attempt) -> None:
@@ -437,7 +439,7 @@ def _until_next(
 
 def _notices(scheduler: Scheduler) -> Callable[[str], None]:
     """What tells a notice an attempt has for the run (``Launcher.run``'s ``tell``): on the loop."""
-    return lambda message: scheduler.inbox.change(functools.partial(scheduler.recorder.emit, "notice", message=message))
+    return lambda message: scheduler.inbox.change(functools.partial(scheduler.recorder.emit, Notice(message=message)))
 
 
 def _goes_on(decision: policy.Decision, outcome: Outcome) -> Resumable | None:

@@ -8,7 +8,8 @@ Routes (``openapi`` documents them all, served at ``/api/openapi.json``)::
     POST /api/runs                  start a run: ``orchestrator run``'s options as JSON (202); 409
                                     with the runner's ``pid`` while one goes on
     GET  /api/events                ``state/events.jsonl`` as server-sent events, each line's JSON
-                                    as it is on disk, its ``id`` the byte offset just past it:
+                                    as it is on disk (docs/events.schema.json: ``state/events``'
+                                    records), its ``id`` the byte offset just past it:
                                     ``Last-Event-ID`` resumes after it
 
 A route that changes something calls the command itself (``Commands``, which ``cli/serve``

@@ -102,7 +102,8 @@ def document(schema: Callable[[str], dict[str, Any]] | None = None) -> dict[str,
         ),
         "/api/events": _get(
             "the event log (state/events.jsonl) as server-sent events: each message's data one event's JSON as "
-            "it is on disk, its id the byte offset past its line; `Last-Event-ID` resumes after it",
+            "it is on disk (its keys: docs/events.schema.json, the schema version in `v`), its id the byte "
+            "offset past its line; `Last-Event-ID` resumes after it",
             _sse("server-sent events, one per event"),
             400,
             parameters=[

@@ -22,11 +22,15 @@ from typing import Any
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from orchestrator.output.reporter import describe
+from orchestrator.output.lines import describe
 from orchestrator.printable import visible_data
 from orchestrator.serve.board import Board, FileKey
 from orchestrator.state import approvals
 from orchestrator.state.events import Cursor, read_new
+from orchestrator.state.events.base import EventKind, EventRecord
+from orchestrator.state.events.records import parse
+from orchestrator.state.events.reporter import EventReporter
+from orchestrator.state.events.runs import RunFinished, RunStarted
 from orchestrator.state.procs import pid_alive, ticks
 
 INTERVAL = 0.25  # seconds between looks at the files
@@ -38,16 +42,16 @@ NOTABLE = 200  # recent events of other kinds (discoveries, shares, notices...) 
 # (notice, discover, share, task_added...) is listed as it comes, whatever its name.
 LIFECYCLE = frozenset(
     {
-        "run_started",
-        "run_finished",
-        "task_started",
-        "task_retrying",
-        "task_completed",
-        "task_failed",
-        "task_skipped",
-        "task_interrupted",
-        "task_cancelled",
-        "run_estimate",  # (the run's expected end, as it goes: the page's eta)
+        EventKind.RUN_STARTED,
+        EventKind.RUN_FINISHED,
+        EventKind.TASK_STARTED,
+        EventKind.TASK_RETRYING,
+        EventKind.TASK_COMPLETED,
+        EventKind.TASK_FAILED,
+        EventKind.TASK_SKIPPED,
+        EventKind.TASK_INTERRUPTED,
+        EventKind.TASK_CANCELLED,
+        EventKind.RUN_ESTIMATE,  # (the run's expected end, as it goes: the page's eta)
     }
 )
 
@@ -74,7 +78,7 @@ class Tailer:
         self.cursor = Cursor()
         self.feed: deque[Event] = deque(maxlen=FEED)
         self.notable: deque[Event] = deque(maxlen=NOTABLE)
-        self.last_run: dict[str, Any] = {}
+        self.last_run = LastRun()
         self.latest = Message("state", "{}")
         self._subscribers: set[MemoryObjectSendStream[Message]] = set()
         self._keys: tuple[FileKey | None, ...] = ()
@@ -146,13 +150,13 @@ class Tailer:
     def _runner_alive(self) -> bool | None:
         """Whether the last run's runner lives, while its log has not said it finished (a runner
         killed with -9 says nothing: its tasks turn interrupted on the page when it goes)."""
-        pid = self.last_run.get("pid")
-        if not pid or self.last_run.get("finished") is not None:
+        pid = self.last_run.data.get("pid")
+        if not pid or self.last_run.data.get("finished") is not None:
             return None
-        return pid_alive(int(pid), ticks(self.last_run.get("pid_start")))
+        return pid_alive(int(pid), ticks(self.last_run.data.get("pid_start")))
 
     def _said(self, events: list[Event]) -> list[Event]:
-        """``events``, each with ``said``: the line the CLI prints for it (``reporter.describe``),
+        """``events``, each with ``said``: the line the CLI prints for it (``lines.describe``),
         when the CLI has one (a kind it does not know, or an event missing what its line needs,
         has none: the page says its fields); what agents printed in them (``stderr_tail``, a
         reason) made ``visible``, as every string the page is sent."""
@@ -168,30 +172,15 @@ class Tailer:
 
     def _absorb(self, events: list[Event]) -> None:
         for event in events:
-            kind = event.get("event")
             self.feed.append(event)
-            if kind not in LIFECYCLE:
+            if event.get("event") not in LIFECYCLE:
                 self.notable.append(event)
-            if kind == "run_started":
-                self.last_run = {
-                    "name": event.get("run"),
-                    "started": event.get("time") or event.get("run"),
-                    "pid": event.get("pid"),
-                    "pid_start": event.get("pid_start"),
-                    "to_run": event.get("to_run"),
-                    "finished": None,
-                }
-            elif kind == "run_finished" and event.get("run") == self.last_run.get("name"):
-                self.last_run = {
-                    **self.last_run,
-                    "finished": event.get("time"),
-                    "exit_code": event.get("exit_code"),
-                    "wall_seconds": event.get("wall_seconds"),
-                    "stopped": event.get("stopped"),
-                }
+            record = parse(event)
+            if record is not None:
+                self.last_run.tell(record)
 
     def _snapshot(self) -> Message:
-        data = self.board.snapshot(dict(self.last_run), list(self.feed), list(self.notable))
+        data = self.board.snapshot(dict(self.last_run.data), list(self.feed), list(self.notable))
         return Message("state", json.dumps(data, ensure_ascii=False, default=str))
 
     def subscribe(self) -> MemoryObjectReceiveStream[Message]:
@@ -219,3 +208,33 @@ class Tailer:
         for send in self._subscribers:
             send.close()
         self._subscribers.clear()
+
+
+class LastRun(EventReporter[None]):
+    """The last run as the page shows it (``data``), from its ``run_started`` and ``run_finished``."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+
+    def any_event(self, event: EventRecord) -> None:
+        """Nothing of the run as a whole."""
+
+    def run_started(self, event: RunStarted) -> None:
+        self.data = {
+            "name": event.run,
+            "started": event.time or event.run,
+            "pid": event.pid or None,
+            "pid_start": event.pid_start,
+            "to_run": event.to_run,
+            "finished": None,
+        }
+
+    def run_finished(self, event: RunFinished) -> None:
+        if event.run == self.data.get("name"):
+            self.data = {
+                **self.data,
+                "finished": event.time,
+                "exit_code": event.exit_code,
+                "wall_seconds": event.wall_seconds,
+                "stopped": event.stopped,
+            }

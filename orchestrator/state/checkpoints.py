@@ -25,6 +25,7 @@ from typing import Any
 
 from orchestrator.errors import UsageError
 from orchestrator.state import events, store
+from orchestrator.state.events.runs import CheckpointRestored, CheckpointSaved
 from orchestrator.state.workspace import Workspace
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -109,7 +110,7 @@ def save(workspace: Workspace, name: str, saved: str) -> Checkpoint:
     store.write_text(staging / MANIFEST, json.dumps(checkpoint.as_json(), indent=1) + "\n")  # last: it is whole
     os.rename(staging, final)
     store.fsync_directory(final.parent)
-    events.append(workspace.events_file, [{"event": "checkpoint_saved", "time": saved, "name": name}])
+    events.append(workspace.events_file, [CheckpointSaved(time=saved, name=name)])
     return checkpoint
 
 
@@ -141,7 +142,7 @@ def restore(workspace: Workspace, name: str, when: str, stamp: str) -> tuple[Che
         store.write_bytes(target, (source / relative).read_bytes())
     events.append(
         workspace.events_file,
-        [{"event": "checkpoint_restored", "time": when, "name": name, "before": before.name}],
+        [CheckpointRestored(time=when, name=name, before=before.name)],
     )
     return checkpoint, before
 

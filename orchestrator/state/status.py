@@ -6,7 +6,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from orchestrator import documents
 from orchestrator.plan.graph import dependencies_first
@@ -39,7 +39,10 @@ class TaskView:
     priority: str
     started: str | None = None
     finished: str | None = None
-    duration: float | None = None
+    duration: float | None = None  # its last attempt's time (its result's ``duration``)
+    # From its first attempt's start to its last's end, in the run of it that made its result
+    # (retries and the waits between them in it): ``output/final.as_spent`` sets it; None: not known.
+    span: float | None = None
     attempts: int = 0  # the number of its last attempt (numbers go on across runs)
     run_attempts: int = 0  # how many attempts the run of it that made its state made: 1 + its retries
     note: str | None = None  # an attempt's own words on it, where it has no cause: a failure's message, a warning
@@ -381,7 +384,16 @@ def counts(views: Iterable[TaskView]) -> dict[str, int]:
     return found
 
 
-def outcome_counts(views: Iterable[TaskView]) -> dict[str, object]:
+class Outcomes(TypedDict):
+    counts: dict[str, int]
+    simulated: int
+    failed: tuple[str, ...]
+    cancelled: tuple[str, ...]
+    blocked: tuple[str, ...]
+    awaiting_approval: tuple[str, ...]
+
+
+def outcome_counts(views: Iterable[TaskView]) -> Outcomes:
     """What ``run_finished`` says of the tasks: how many are in each state, how many of their
     results are simulated (made up by the fake executor, this run or an earlier one), and which
     failed, which are cancelled and which blocked (the run's last line says what to do about them)."""
@@ -389,8 +401,12 @@ def outcome_counts(views: Iterable[TaskView]) -> dict[str, object]:
     return {
         "counts": counts(shown),
         "simulated": sum(1 for view in shown if view.simulated),
-        "failed": sorted(view.id for view in shown if view.status == TaskStatus.FAILED),
-        "cancelled": sorted(view.id for view in shown if view.status == TaskStatus.CANCELLED),
-        "blocked": sorted(view.id for view in shown if view.status == TaskStatus.BLOCKED),
-        "awaiting_approval": sorted(view.id for view in shown if view.status == TaskStatus.AWAITING_APPROVAL),
+        "failed": _ids(shown, TaskStatus.FAILED),
+        "cancelled": _ids(shown, TaskStatus.CANCELLED),
+        "blocked": _ids(shown, TaskStatus.BLOCKED),
+        "awaiting_approval": _ids(shown, TaskStatus.AWAITING_APPROVAL),
     }
+
+
+def _ids(views: list[TaskView], status: TaskStatus) -> tuple[str, ...]:
+    return tuple(sorted(view.id for view in views if view.status == status))

@@ -394,14 +394,36 @@ def remove(path: Path, *, durable: bool = True) -> bool:
 
 def clean_temp_files(directory: Path) -> None:
     """Remove temp files a killed writer left behind (they never replaced anything), and the
-    new directories ``write_many`` had not renamed into place yet."""
+    new directories ``write_many`` had not renamed into place yet. A temp file of a writer still
+    alive (its pid in the name) is its, mid-write: a runner cleans at its start, while a command
+    that takes no lock (``serve`` taking a webhook delivery, ``approve``) may be writing there."""
     if directory.is_dir():
         for leftover in directory.glob(_TEMP_PREFIX + "*"):
+            if _writer_alive(leftover.name):
+                continue
             if leftover.is_dir() and not leftover.is_symlink():
                 _remove_staging(leftover)
                 continue
             with contextlib.suppress(OSError):
                 leftover.unlink()
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process that named this temp file (``.tmp-NAME.PID.N``, or a staging
+    directory being removed, ``....PID.N.gone``) is another live process."""
+    parts = name.removesuffix(".gone").rsplit(".", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == _PID[0] or pid <= 0:
+        return False  # (ours: none is mid-write while we clean)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # (alive, another user's)
+    return True
 
 
 def _remove_staging(staging: Path) -> None:

@@ -1,19 +1,22 @@
 """The event log, ``state/events.jsonl``: everything every run told, kept across runs.
 
 One JSON object per line, the same events a run's reporter shows (``task_started``,
-``task_completed``, ``run_paused``...), each with the ``run`` it belongs to::
+``task_completed``, ``run_paused``...: one record each, ``records``), each with the ``run`` it
+belongs to and the schema version ``v`` (``base.VERSION``; a line written before versions has
+none, and the same keys)::
 
-    {"event": "run_started", "run": "2026-11-23T10:00:00.000+01:00", "pid": 4242, "pid_start": 8123456, ...}
-    {"event": "task_started", "run": "2026-11-23T10:00:00.000+01:00", "task": "T-01", "attempt": 1, ...}
-    {"event": "task_added", "run": null, "task": "T-07", "by": "cli", "time": "..."}
-    {"event": "run_finished", "run": "2026-11-23T10:00:00.000+01:00", "exit_code": 0, ...}
+    {"event": "run_started", "run": "2026-11-23T10:00:00.000+01:00", "v": 1, "time": "...", "pid": 4242, ...}
+    {"event": "task_started", "run": "2026-11-23T10:00:00.000+01:00", "v": 1, "time": "...", "task": "T-01", ...}
+    {"event": "task_added", "run": null, "v": 1, "time": "...", "task": "T-07", "name": "...", "after": []}
+    {"event": "run_finished", "run": "2026-11-23T10:00:00.000+01:00", "v": 1, "time": "...", "exit_code": 0, ...}
 
 The file is only ever appended to: by the runner (a batch of lines in one ``write()`` each time
 its loop waits) and by the commands that change a run from outside (``add``, ``cancel``,
 ``discover``...). Every writer opens it with ``O_APPEND`` and writes whole lines in one call, so
 lines of several writers never mix, and a killed writer leaves whole lines (a line torn by a
 power cut is skipped by readers). ``watch``, ``history``, ``serve`` and ``check`` read it; nothing
-the tool does removes a line of it.
+the tool does removes a line of it. Readers get each line as it is (a dict, ``Event``):
+``records.parse`` makes one a record.
 """
 
 from __future__ import annotations
@@ -29,21 +32,29 @@ from typing import Any
 from orchestrator.documents import last_line_starting
 from orchestrator.plan.settings import Settings
 from orchestrator.state import store
+from orchestrator.state.events.base import EventRecord
+from orchestrator.state.events.reporter import EventReporter
 from orchestrator.state.procs import pid_alive, ticks
 
 EVENTS_NAME = "events.jsonl"
 _FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
 _RUN_STARTED = b'{"event": "run_started"'
 
-Event = dict[str, Any]
+Event = dict[str, Any]  # a line of the log, as read
 
 
-def _line(event: Mapping[str, Any]) -> bytes:
+def _line(event: EventRecord | Mapping[str, Any], run: str | None = None) -> bytes:
+    """``event``'s line: a record's with its ``run`` (its own, else ``run``: null for none), ``event``
+    first (readers look for ``{"event": "run_started"`` at a line's start); a mapping as it is."""
+    if isinstance(event, EventRecord):
+        data = event.as_json()
+        event = {"event": data.pop("event"), "run": data.pop("run", run), **data}
     return json.dumps(event, ensure_ascii=False, default=str).encode("utf-8") + b"\n"
 
 
-def append(path: Path, events: Iterable[Mapping[str, Any]]) -> None:
-    """Append ``events`` in one write (a command's own events: an add, a cancel, a discovery)."""
+def append(path: Path, events: Iterable[EventRecord | Mapping[str, Any]]) -> None:
+    """Append ``events`` in one write (a command's own events: an add, a cancel, a discovery; a
+    line read from a log, or a test's, as it is)."""
     data = b"".join(_line(event) for event in events)
     if not data:
         return
@@ -51,8 +62,9 @@ def append(path: Path, events: Iterable[Mapping[str, Any]]) -> None:
     store.append(path, data, create=True)
 
 
-class EventLog:
-    """A run's handle on the log: events are gathered and written when the loop waits (``flush``)."""
+class EventLog(EventReporter[None]):
+    """A run's handle on the log, its JSONL writer: every event it is told is a line of the run,
+    gathered and written when the loop waits (``flush``)."""
 
     def __init__(self, path: Path, run: str) -> None:
         self.path = path
@@ -61,8 +73,8 @@ class EventLog:
         self._fd: int | None = None
         self.failed: OSError | None = None  # a full disk: the run goes on, its log stops
 
-    def add(self, event: Mapping[str, Any]) -> None:
-        self._pending.append(_line({"event": event.get("event"), "run": self.run, **event}))
+    def any_event(self, event: EventRecord) -> None:
+        self._pending.append(_line(event, self.run))
 
     def flush(self) -> None:
         if not self._pending or self.failed is not None:

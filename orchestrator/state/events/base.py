@@ -1,0 +1,199 @@
+"""What every event is: its ``EventKind``, and ``EventRecord``, the frozen record each kind of event
+is a subclass of, with the one way a record becomes a line of JSON and a line becomes a record.
+
+A record's JSON is ``{"event": kind, "v": VERSION, "time": ..., its fields...}``, each field under
+its own name: the keys ``state/events.jsonl``, ``run --json``, notifications and ``GET /api/events``
+carry (``docs/events.schema.json`` is generated from the records). Two kinds of field say more:
+
+- ``OPTIONAL``: a key written only when it says something (``worker``, ``reused``...): left
+  out while ``None``;
+- ``added(value)``: a key a version before may not have written: a line without it reads as
+  ``value``. A record made by the tool always has it.
+
+Reading is lenient, as a log kept across versions must be: keys a record does not know are left
+aside, and a line without a key its record needs (and no ``added`` value) is no record of that
+kind (``parse`` gives ``None``; readers that keep the raw line still have it).
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Mapping
+from dataclasses import MISSING, Field, dataclass, field, fields
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any, ClassVar, Self
+
+from orchestrator.state.causes import Cause
+from orchestrator.state.journal import now_iso
+
+#: The schema version each line carries as ``v``. It changes when a key is renamed, removed or
+#: changes its meaning; a key added is no new version (readers ignore keys they do not know). A
+#: line without ``v`` was written before versions were: it has the same keys, or fewer.
+VERSION = 1
+
+_OPTIONAL = "optional"  # field metadata: left out of the JSON while None
+_ABSENT = "absent"  # field metadata: what a line without the key reads as
+
+
+class EventKind(StrEnum):
+    """Every kind of event, by the name its lines carry in ``event``."""
+
+    # a run
+    RUN_STARTED = "run_started"
+    RUN_FINISHED = "run_finished"
+    RUN_PAUSED = "run_paused"
+    RUN_WAITING = "run_waiting"
+    RUN_ESTIMATE = "run_estimate"
+    DEADLINE_AT_RISK = "deadline_at_risk"
+    DEADLINE_MISSED = "deadline_missed"
+    NOTICE = "notice"
+    PLAN_FILE = "plan_file"
+    # a task's life
+    TASK_STARTED = "task_started"
+    TASK_RETRYING = "task_retrying"
+    TASK_COMPLETED = "task_completed"
+    TASK_FAILED = "task_failed"
+    TASK_SKIPPED = "task_skipped"
+    TASK_INTERRUPTED = "task_interrupted"
+    TASK_CANCELLED = "task_cancelled"
+    TASK_BYPASSED = "task_bypassed"
+    TASK_REJECTED = "task_rejected"
+    TASK_BLOCKED = "task_blocked"
+    TASK_RELEASED = "task_released"
+    TASK_STUCK = "task_stuck"
+    TASK_FAILOVER = "task_failover"
+    # the queue, changed while a run goes on
+    TASK_ADDED = "task_added"
+    TASK_CHANGED = "task_changed"
+    TASK_REQUEUED = "task_requeued"
+    TASK_SPAWNED = "task_spawned"
+    # approval gates
+    APPROVAL_REQUESTED = "approval_requested"
+    APPROVAL_GIVEN = "approval_given"
+    APPROVAL_REFUSED = "approval_refused"
+    APPROVAL_NOTED = "approval_noted"
+    # requests from outside a run, and its answer to one it refuses
+    CANCEL_REQUESTED = "cancel_requested"
+    RETRY_REQUESTED = "retry_requested"
+    APPROVE_REQUESTED = "approve_requested"
+    REJECT_REQUESTED = "reject_requested"
+    REQUEST_REFUSED = "request_refused"
+    # the channels tasks write to
+    SHARED = "shared"
+    DISCOVERED = "discovered"
+    SYNCED = "synced"
+    # checkpoints
+    CHECKPOINT_SAVED = "checkpoint_saved"
+    CHECKPOINT_RESTORED = "checkpoint_restored"
+
+
+#: A field's metadata: written only when it says something, left out of the JSON while ``None``
+#: (``field(default=None, metadata=OPTIONAL)``).
+OPTIONAL: Mapping[str, object] = MappingProxyType({_OPTIONAL: True})
+
+
+def left_out_while_none(spec: Field[Any]) -> bool:
+    """Whether the field ``spec`` is ``OPTIONAL``."""
+    return bool(spec.metadata.get(_OPTIONAL))
+
+
+def added(value: object) -> Mapping[str, object]:
+    """A field's metadata: every record has it, and a line written by a version before may lack
+    it: read as ``value`` (``field(metadata=added(value))``)."""
+    return MappingProxyType({_ABSENT: value})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventRecord:
+    """One event. ``time``: when it happened (ISO 8601, milliseconds); ``run``: the run it belongs to
+    (its name, the time it began): set by the run's own log for the run's events, by a command for
+    a request to a run going on; ``None`` for a command's change with no run going on."""
+
+    event: ClassVar[EventKind]  # (the key ``event`` of its line)
+
+    time: str = field(default_factory=now_iso)
+    run: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The event as its line holds it (``run`` only when it has one: a run's log adds its own)."""
+        data: dict[str, Any] = {"event": str(self.event)}
+        if self.run is not None:
+            data["run"] = self.run
+        data["v"] = VERSION
+        data["time"] = self.time
+        for spec in fields(self):
+            if spec.name in ("time", "run"):
+                continue
+            value = getattr(self, spec.name)
+            if value is None and left_out_while_none(spec):
+                continue
+            data[spec.name] = _plain(value)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self | None:
+        """The record a line of this kind holds, leniently (see the module's docstring); ``None``
+        when it lacks a key the record cannot do without."""
+        hints = _hints(cls)
+        given: dict[str, Any] = {"time": str(data.get("time") or ""), "run": _text(data.get("run"))}
+        for spec in fields(cls):
+            if spec.name in given:
+                continue
+            if spec.name in data:
+                given[spec.name] = _typed(data[spec.name], hints[spec.name])
+            elif _ABSENT in spec.metadata:
+                given[spec.name] = spec.metadata[_ABSENT]
+            elif spec.default is MISSING and spec.default_factory is MISSING:
+                return None
+        return cls(**given)
+
+    # Read as the JSON object it is written as, so that code written against the events as
+    # dicts (a reporter of a program that runs plans with the package) keeps working.
+
+    def __getitem__(self, key: str) -> Any:
+        return self.as_json()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.as_json()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.as_json().get(key, default)
+
+
+def _plain(value: object) -> object:
+    """A field's value as JSON holds it."""
+    if isinstance(value, Cause):
+        return value.as_json()
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, StrEnum):
+        return str(value)
+    return value
+
+
+def _typed(value: object, hint: object) -> object:
+    """A value read from JSON as its field holds it: a cause as a ``Cause``, a list as a tuple."""
+    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, _UnionType) else (hint,)
+    if Cause in options:
+        return Cause.from_mapping(value)
+    if isinstance(value, list) and any(typing.get_origin(option) is tuple for option in options):
+        return tuple(value)
+    return value
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+_UnionType = type(int | None)
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    """The types of ``cls``'s fields, resolved (once a class)."""
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]

@@ -1,0 +1,235 @@
+"""The records of a run as a whole (started, paused, waiting, its expected end, its deadlines,
+its notices, finished), of the requests commands make of it from outside, and of what commands
+write with or without one: the channels' lines and checkpoints.
+
+Each record's fields are the keys of its line (cli-integration.md, "JSON output", tells them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from orchestrator.state.events.base import OPTIONAL, EventKind, EventRecord, added
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunStarted(EventRecord):
+    """A run began: what it runs (``to_run``) and found done; ``kept``: the finished tasks it leaves
+        as they are; ``simulated``: the fake executor, nothing runs; ``params``: the values a plan with
+        parameters was read with; ``overrides`` and ``limits``: what the command line changed, and what
+        the run stops attempts by; ``pid`` and ``pid_start``: the runner (0, ``None``: not said, as
+    ``max_parallel``, by a version before)."""
+
+    event: ClassVar[EventKind] = EventKind.RUN_STARTED
+    to_run: int
+    already_done: int
+    kept: int | None = field(default=None, metadata=OPTIONAL)
+    simulated: bool = field(metadata=added(False))
+    params: dict[str, Any] | None = field(default=None, metadata=OPTIONAL)
+    max_parallel: int | None = field(metadata=added(None))
+    overrides: dict[str, Any] = field(metadata=added({}))
+    limits: dict[str, Any] = field(metadata=added({}))
+    workspace: str = field(metadata=added(""))
+    pid: int = field(metadata=added(0))
+    pid_start: int | None = field(metadata=added(None))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunFinished(EventRecord):
+    """A run ended: how many tasks are in each state (``counts``), how many results are simulated,
+    which failed, are cancelled, blocked or await approval; ``stopped``: why it stopped early (an
+    error that ended it: ``error: ...``, and then no ``simulated``, ``wall_seconds`` nor lists)."""
+
+    event: ClassVar[EventKind] = EventKind.RUN_FINISHED
+    counts: dict[str, int]
+    simulated: int | None = field(default=None, metadata=OPTIONAL)
+    failed: tuple[str, ...] | None = field(default=None, metadata=OPTIONAL)
+    cancelled: tuple[str, ...] | None = field(default=None, metadata=OPTIONAL)
+    blocked: tuple[str, ...] | None = field(default=None, metadata=OPTIONAL)
+    awaiting_approval: tuple[str, ...] | None = field(default=None, metadata=OPTIONAL)
+    wall_seconds: float | None = field(default=None, metadata=OPTIONAL)
+    exit_code: int
+    cost_usd: float | None = field(metadata=added(None))
+    stopped: str | None = field(metadata=added(None))
+    final_output: str | None
+    integration_branch: str | None = field(metadata=added(None))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunPaused(EventRecord):
+    """``task`` met a usage limit: the tasks of its ``limit_group`` wait ``until`` its reset."""
+
+    event: ClassVar[EventKind] = EventKind.RUN_PAUSED
+    task: str = field(metadata=added(""))
+    until: str
+    reason: str
+    limit_group: str | None = field(metadata=added(None))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunWaiting(EventRecord):
+    """``run --wait``: nothing left to start, the run waits for a person's word on ``tasks`` (those
+    at a gate: ``gates``; why each: ``reasons``), ``until`` its ``--wait-timeout`` (``None``: no end)."""
+
+    event: ClassVar[EventKind] = EventKind.RUN_WAITING
+    tasks: tuple[str, ...] = field(metadata=added(()))
+    gates: dict[str, str] = field(metadata=added({}))
+    until: str | None = field(metadata=added(None))
+    reasons: dict[str, str] = field(metadata=added({}))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunEstimate(EventRecord):
+    """What the run expects of its end, as ``status --json``'s ``eta`` says it: ``finished`` of
+    ``total`` tasks, ``seconds_left``, ``expected_end`` (ISO), ``expected_cost``."""
+
+    event: ClassVar[EventKind] = EventKind.RUN_ESTIMATE
+    finished: int = field(metadata=added(0))
+    total: int = field(metadata=added(0))
+    seconds_left: float
+    expected_end: str = field(metadata=added(""))
+    expected_cost: float | None = field(metadata=added(None))
+    tasks_left: int = field(metadata=added(0))
+    learned: int = field(metadata=added(0))
+    given: int = field(metadata=added(0))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Deadline(EventRecord):
+    """A deadline of ``task`` (none: the run's own) at ``deadline`` (ISO; ``written`` as the plan
+    says it), and when the estimates say it is done, or it ended (``expected_end``); ``message``:
+    its line."""
+
+    task: str | None = field(default=None, metadata=OPTIONAL)
+    message: str
+    deadline: str = field(metadata=added(""))
+    expected_end: str | None = field(metadata=added(None))
+    written: str = field(metadata=added(""))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadlineAtRisk(_Deadline):
+    """The estimates say the deadline will be missed."""
+
+    event: ClassVar[EventKind] = EventKind.DEADLINE_AT_RISK
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadlineMissed(_Deadline):
+    """The deadline was missed."""
+
+    event: ClassVar[EventKind] = EventKind.DEADLINE_MISSED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notice(EventRecord):
+    """Something a person should know that changes no task's state: ``message``."""
+
+    event: ClassVar[EventKind] = EventKind.NOTICE
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanFile(EventRecord):
+    """master_plan.md was deleted or renamed while the run goes on (``present``: false), or is back."""
+
+    event: ClassVar[EventKind] = EventKind.PLAN_FILE
+    present: bool
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Request(EventRecord):
+    """A command asks the run going on (``run``) something of ``task``, and waits for its answer to
+    ``request`` (the run's ``task_cancelled``, ``task_requeued``, ``approval_*``, or a ``request_refused``)."""
+
+    task: str
+    request: str = field(metadata=added(""))
+    reason: str | None = field(metadata=added(None))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelRequested(_Request):
+    """``cancel``."""
+
+    event: ClassVar[EventKind] = EventKind.CANCEL_REQUESTED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryRequested(_Request):
+    """``retry``."""
+
+    event: ClassVar[EventKind] = EventKind.RETRY_REQUESTED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApproveRequested(_Request):
+    """``approve``: the word itself is in state/approvals.jsonl already."""
+
+    event: ClassVar[EventKind] = EventKind.APPROVE_REQUESTED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RejectRequested(_Request):
+    """``reject``: the word itself is in state/approvals.jsonl already."""
+
+    event: ClassVar[EventKind] = EventKind.REJECT_REQUESTED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestRefused(EventRecord):
+    """The run refused ``request`` (a ``cancel``, ``retry``, ``decide``: ``request_kind``) for ``reason``."""
+
+    event: ClassVar[EventKind] = EventKind.REQUEST_REFUSED
+    task: str = field(metadata=added(""))
+    request: str = field(metadata=added(""))
+    request_kind: str = field(metadata=added("request"))
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Channel(EventRecord):
+    """A line a task (or a person) wrote to a channel: its ``text``, and its ``author`` when named."""
+
+    task: str | None = field(metadata=added(None))
+    text: str = field(metadata=added(""))
+    author: str | None = field(default=None, metadata=OPTIONAL)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Shared(_Channel):
+    """``share``: an update every task may read (context/shared.md)."""
+
+    event: ClassVar[EventKind] = EventKind.SHARED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Discovered(_Channel):
+    """``discover``: a finding for every task after it (context/discoveries.md)."""
+
+    event: ClassVar[EventKind] = EventKind.DISCOVERED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Synced(_Channel):
+    """``sync``: a point every task reached."""
+
+    event: ClassVar[EventKind] = EventKind.SYNCED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckpointSaved(EventRecord):
+    """``checkpoint save``: the checkpoint ``name``."""
+
+    event: ClassVar[EventKind] = EventKind.CHECKPOINT_SAVED
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckpointRestored(EventRecord):
+    """``checkpoint restore`` of ``name``; ``before``: the checkpoint that keeps what it replaced."""
+
+    event: ClassVar[EventKind] = EventKind.CHECKPOINT_RESTORED
+    name: str
+    before: str = field(metadata=added(""))
