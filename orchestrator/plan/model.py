@@ -52,7 +52,7 @@ class Task:
     retries: int | None = None
     backend: str | None = None
     command: str | None = None  # a Command cell: what a shell task runs (it never runs its description)
-    access: str | None = None  # an Access cell: "read" or "edit" (``settings.access_settings``)
+    access: str | None = None  # an Access cell: "read" or "edit" (``kinds.access_settings``)
     isolation: str | None = None  # an Isolation cell: "none" or "worktree"
     model: str | None = None  # a Model cell: the model its agent CLI is given (its ``model`` setting)
     type: str | None = None  # a Type cell: the name of its type (``plan/tasktypes.py``), lowercase
