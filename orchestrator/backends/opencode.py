@@ -136,9 +136,10 @@ class OpencodeObserver(Observer):
         self.after_error = True
         tokens = _dict(part.get("tokens"))
         cache = _dict(tokens.get("cache"))
+        said = [n for n in (_count(tokens.get("output")), _count(tokens.get("reasoning"))) if n is not None]
         counts = {
             "input": tokens.get("input"),
-            "output": (_count(tokens.get("output")) or 0) + (_count(tokens.get("reasoning")) or 0),
+            "output": sum(said) if said else None,  # (a step that says none spent none we know of)
             "cache_read": cache.get("read"),
             "cache_creation": cache.get("write"),
         }
