@@ -154,3 +154,52 @@ def test_the_opencode_backend_is_its_module_and_one_registration_line() -> None:
         if re.search(r"\bopencode\b", line, re.IGNORECASE)
     ]
     assert found == [("backends/__init__.py", '_built_in("opencode", "opencode:OpencodeBackend", agent=True)')]
+
+
+def test_the_columns_registry_is_what_add_update_and_archive_write() -> None:
+    from orchestrator.plan import columns, edit
+    from orchestrator.state import archive
+
+    plan = "# P\n\n## Task Decomposition\n| Task ID | Description |\n|---|---|\n| T-01 | x |\n"
+    for column in columns.COLUMNS:
+        if column.settable and column.key not in {"id", "description"}:  # added as the registry heads it
+            header = edit.update_task(plan, "T-01", {column.key: "v"}).splitlines()[3]
+            assert header == f"| Task ID | Description | {column.header} |", header
+            assert columns.header_columns([column.header])[0] == [column.key]  # and reads back as that column
+    kept = [c.archived for c in columns.COLUMNS if c.archived]
+    assert set(kept) <= set(archive.COLUMNS), set(kept) - set(archive.COLUMNS)
+
+
+# A cell each column with a reader cannot read, and the column's header.
+BAD_CELLS = {
+    "Not before": "tomorrow",
+    "Access": "maybe",
+    "Isolation": "box",
+    "Priority": "P9x",
+    "Timeout": "soon",
+    "Estimate": "soon",
+    "Deadline": "soon",
+    "Retries": "many",
+    "Output": "a:weird",
+    "Agent": "bad agent!",
+    "Approval": "later",
+}
+
+
+def test_every_cell_a_column_cannot_read_is_one_problem_with_its_hint(tmp_path: Path) -> None:
+    """The parser reads a row cell by cell through the registry: a bad cell of each column is its
+    own problem on the row's line, ``T-01: ...`` and what to do, in the registry's order."""
+    from orchestrator.errors import PlanError
+    from orchestrator.plan import columns
+    from orchestrator.plan.parser import parse_plan
+
+    hinted = [c for c in columns.COLUMNS if c.hint]
+    assert {c.header for c in hinted} == set(BAD_CELLS)
+    header = "| Task ID | Description | " + " | ".join(c.header for c in hinted) + " |"
+    row = "| T-01 | x | " + " | ".join(BAD_CELLS[c.header] for c in hinted) + " |"
+    text = f"# P\n\n## Task Decomposition\n{header}\n|{'---|' * (len(hinted) + 2)}\n{row}\n"
+    with pytest.raises(PlanError) as caught:
+        parse_plan(text, tmp_path / "master_plan.md")
+    problems = caught.value.problems
+    assert [(p.line, p.hint) for p in problems] == [(6, c.hint) for c in hinted], problems
+    assert all(p.message.startswith("T-01: ") for p in problems), problems
