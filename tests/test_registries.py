@@ -203,3 +203,61 @@ def test_every_cell_a_column_cannot_read_is_one_problem_with_its_hint(tmp_path: 
     problems = caught.value.problems
     assert [(p.line, p.hint) for p in problems] == [(6, c.hint) for c in hinted], problems
     assert all(p.message.startswith("T-01: ") for p in problems), problems
+
+
+# The rows of docs/ARCHITECTURE.md's "Where a change goes" that say what a registry's new entry is.
+REGISTRY_ROWS = ("a new agent CLI", "a new column of the task table", "somewhere else to run attempts (an executor)")
+
+
+def _named_places(cell: str) -> list[str]:
+    """The modules and names a cell of ARCHITECTURE.md points at: `dir/module.py`, `dir/module`,
+    `dir/module.NAME`, `dir/`, and a test helper's `module.Name`."""
+    return [
+        token
+        for token in re.findall(r"`([^`\s]+)`", cell)
+        if re.fullmatch(r"(tests/)?[a-z_]+/[a-z_<>]*(\.py|\.[A-Za-z_]+)?|[a-z_]+\.[A-Z][A-Za-z_]+", token)
+    ]
+
+
+def _missing(place: str) -> bool:
+    """Whether the module or name ``place`` points at is not there (a pattern never is checked)."""
+    import importlib
+
+    if "<" in place:  # (tests/test_agents_<name>.py)
+        return False
+    if "/" not in place:  # a test helper's name: agentsuite.AgentSuite
+        module, _, name = place.partition(".")
+        return not hasattr(importlib.import_module(module), name)
+    in_tests = place.startswith("tests/")
+    root = PACKAGE.parent if in_tests else PACKAGE
+    if place.endswith("/"):
+        return not (root / place).is_dir()
+    if place.endswith(".py"):
+        return not (root / place).exists()
+    module, _, name = place.partition(".")
+    if not (root / f"{module}.py").exists():
+        return True
+    if not name or in_tests:
+        return False
+    return not hasattr(importlib.import_module("orchestrator." + module.replace("/", ".")), name)
+
+
+def test_architecture_says_true_what_a_new_backend_executor_or_column_touches() -> None:
+    """Each module and name the three rows point at is there (``backends/__init__.py``,
+    ``executors/registry.KINDS``, ``plan/columns.COLUMNS``...): the page cannot name a table a
+    refactoring took away, as it named ``plan/settings.ACCESS`` and ``run/doctor.AGENT_BACKENDS``."""
+    page = (PACKAGE.parent / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip(): line for line in page.splitlines() if line.startswith("| ")}
+    for title in REGISTRY_ROWS:
+        places = _named_places(rows[title])
+        assert len(places) >= 4, (title, places)
+        assert [place for place in places if _missing(place)] == [], title
+
+
+def test_the_architecture_check_finds_a_name_that_is_gone() -> None:
+    cell = "| x | `plan/settings.ACCESS`, `run/doctor.AGENT_BACKENDS`, `plan/rowcells`, `executors/registry.KINDS` |"
+    assert [place for place in _named_places(cell) if _missing(place)] == [
+        "plan/settings.ACCESS",
+        "run/doctor.AGENT_BACKENDS",
+        "plan/rowcells",
+    ]
