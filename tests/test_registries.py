@@ -58,6 +58,43 @@ def test_nothing_outside_executors_compares_an_executors_name() -> None:
     assert named_outside(PACKAGE, set(executors.names()), "executors") == []
 
 
+def _about_a_backend(node: ast.AST) -> bool:
+    """Whether ``node`` reads a backend: a name or attribute called ``backend`` (``settings.backend``)."""
+    return any(
+        (isinstance(n, ast.Name) and "backend" in n.id) or (isinstance(n, ast.Attribute) and "backend" in n.attr)
+        for n in ast.walk(node)
+    )
+
+
+def backend_named_outside(root: Path, names: set[str]) -> list[str]:
+    """Where a module of ``root`` outside ``backends/`` compares a backend with one of ``names``
+    (``backend == "shell"``, ``settings.backend in ("shell", "command")``)."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if path.relative_to(root).parts[0] == "backends":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Compare) and _about_a_backend(node):
+                said = [s for operand in (node.left, *node.comparators) for s in _literals(operand)]
+                if names & set(said):
+                    found.append(f"{path.relative_to(root)}:{node.lineno}")
+    return found
+
+
+def test_nothing_outside_backends_compares_a_backends_name() -> None:
+    """What a backend is (an agent CLI's, a script's, the stand-in command ``init`` writes) is read
+    from the registry and the backend's class, never from its name."""
+    assert backend_named_outside(PACKAGE, set(backends.names())) == []
+
+
+def test_the_backend_name_check_finds_what_it_looks_for(tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "x.py").write_text(
+        'a = backend == "shell"\nb = s.backend in ("shell", "command")\nc = "shell" in item\n'
+    )
+    assert backend_named_outside(tmp_path, {"shell", "command"}) == ["run/x.py:1", "run/x.py:2"]
+
+
 def test_the_name_check_finds_what_it_looks_for(tmp_path: Path) -> None:
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "x.py").write_text(

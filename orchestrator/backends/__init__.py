@@ -57,6 +57,12 @@ def prompted() -> list[str]:
     return [name for name in names(ordered=True) if _class(name).reads_prompt]
 
 
+def runs_script(name: str | None) -> bool:
+    """Whether backend ``name`` runs its task as a script (``Backend.runs_script``: shell); one
+    not known does not."""
+    return name is not None and name in names() and _class(name).runs_script
+
+
 def listing(chosen: list[str] | None = None) -> str:
     """``chosen`` (default every backend, in the order they registered) as a sentence lists them:
     "claude, codex or shell"."""

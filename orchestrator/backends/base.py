@@ -166,6 +166,13 @@ class Backend(ABC):
     #: changes nothing; ``edit``: it edits files in its directory) the settings it replaces the
     #: plan's and the profile's with. None: an Access cell does not limit it (``validate`` says so).
     access: ClassVar[Presets] = {}
+    #: Whether its task is a script it runs (its Command cell, else the first code block of its
+    #: Task Details; never its description): what it prints is a program's output, markdown only
+    #: when it plainly is, and no agent is there to resolve a merge conflict (a person does).
+    runs_script: ClassVar[bool] = False
+    #: What ``init --backend NAME`` writes in the plan's ``command`` setting, for a plan of it to
+    #: run as it stands (the command backend's stand-in, until the plan names the real program).
+    stand_in: ClassVar[str] = ""
 
     @abstractmethod
     def invocation(self, job: Job) -> Invocation:

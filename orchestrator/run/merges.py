@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 
+from orchestrator import backends
 from orchestrator.backends.base import AgentResult, tail
 from orchestrator.documents import read_body
 from orchestrator.executors.base import Executor, Launch, Limits
@@ -205,7 +206,7 @@ class MergeQueue:
             new_id = f"{task.id[:50]}-merge-{number}"
             number += 1
         dependents = tuple(t.id for t in plan.tasks.values() if task.id in t.dependencies)
-        by_hand = self.prepared.plan.settings.backend == "shell"
+        by_hand = backends.runs_script(self.prepared.plan.settings.backend)  # (no agent to resolve it)
         details = _resolution_brief(task, work, conflict, self.trees, by_hand=by_hand)
         self.writing.add(new_id)
         add_task(

@@ -253,9 +253,10 @@ def command_fault(task: Task, backend: str) -> Literal["missing", "unused"] | No
     """What is wrong with a task's command on ``backend``: ``missing`` for a shell task with none
     (it runs a command written as one, never its description), ``unused`` for a command on a
     backend that runs none. ``add`` says the same of its options (``--command``)."""
-    if backend == "shell" and task_script(task) is None:
+    scripted = backends.runs_script(backend)
+    if scripted and task_script(task) is None:
         return "missing"
-    if backend != "shell" and task.command:
+    if not scripted and task.command:
         return "unused"
     return None
 
