@@ -31,7 +31,7 @@ from runner_helpers import Spec, cli, write_plan
 from orchestrator import backends
 from orchestrator.backends.base import Job, Observer
 from orchestrator.executors.base import ProcessRun
-from orchestrator.plan.kinds import access_settings
+from orchestrator.plan.access import access_settings
 from orchestrator.plan.model import Task
 from orchestrator.plan.settings import Settings
 

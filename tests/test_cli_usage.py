@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from runner_helpers import Spec, cli, write_plan
 
-from orchestrator.cli.main import _HOME, COMMAND_MODULES, build_parser
+from orchestrator.cli.commands import COMMAND_MODULES, HOME, build_parser
 
 
 @pytest.mark.parametrize(
@@ -71,11 +71,11 @@ def test_a_command_line_that_names_a_command_builds_the_same_parser_for_it() -> 
     the map, under the module that registers it, and its help and usage are what the whole
     parser gives; a word that is no command builds the whole parser, which says so."""
     whole = _subcommands()
-    assert sorted(whole) == sorted(_HOME)
+    assert sorted(whole) == sorted(HOME)
     for name, sub in whole.items():
         alone = build_parser(name)
         action = next(a for a in alone._actions if isinstance(a, argparse._SubParsersAction))
-        assert list(action.choices) == list(COMMAND_MODULES[_HOME[name]]), name
+        assert list(action.choices) == list(COMMAND_MODULES[HOME[name]]), name
         assert action.choices[name].format_help() == sub.format_help(), name
     assert set(build_parser("sttaus")._actions[-1].choices) == set(whole)  # type: ignore[arg-type]
 

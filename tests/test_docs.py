@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator import load_plan
-from orchestrator.cli.main import build_parser, main
+from orchestrator.cli.commands import build_parser
+from orchestrator.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ("README.md", "SKILL.md", "workflow.md", "templates.md", "cli-integration.md", "examples.md")

@@ -251,6 +251,24 @@ def test_no_view_gives_an_estimate_until_one_is_learned_or_a_cell_gives_one(tmp_
     ), text
 
 
+def test_work_that_waits_at_a_gate_is_told_as_work_left_not_as_an_end_time(tmp_path: Path) -> None:
+    """A run stopped at a before-gate (exit 4): status said `0.10s left (ends about 14:05)`, an
+    end no clock could keep, as if the work ran on. It tells the work left, and whose word it waits on."""
+    path = write(tmp_path, "| T-01 | sleep 0.2 | None |", "| T-02 | true | T-01 |", "| T-03 | true | T-02 |")
+    assert cli(tmp_path, "run").code == 0 and cli(tmp_path, "reset", "--all").code == 0  # (estimates learned)
+    rows = ("| T-01 | sleep 0.2 | None | |", "| T-02 | true | T-01 | before |", "| T-03 | true | T-02 | |")
+    text = PLAN.format(rows="\n".join(rows), head=" Approval |", rule="---|")
+    path.write_text(text, encoding="utf-8")
+    assert cli(tmp_path, "run").code == 4
+    eta = json.loads(cli(tmp_path, "status", "--json").stdout)["eta"]
+    assert eta is not None and eta["waits_for"] == ["T-02"], eta
+    shown = cli(tmp_path, "status").stdout
+    assert re.search(r"^Estimated: \S+ of work left, after a person's word on T-02; ", shown, re.M), shown
+    assert "ends about" not in shown
+    assert cli(tmp_path, "approve", "T-02").code == 0 and cli(tmp_path, "run").code == 0
+    assert json.loads(cli(tmp_path, "status", "--json").stdout)["eta"] is None  # (all done: nothing left)
+
+
 # --- what attempts spent, and the tiers an estimate comes from ----------------------------------------
 
 FAKE_CLAUDE = """#!/bin/sh

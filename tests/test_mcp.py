@@ -81,7 +81,7 @@ def project(tmp_path: Path) -> Path:
 
 
 def test_each_tool_takes_its_commands_options_as_argparse_has_them(tmp_path: Path) -> None:
-    from orchestrator.cli.main import build_parser
+    from orchestrator.cli.commands import build_parser
 
     root = project(tmp_path)
     with mcp_client(root) as client:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.cli.main import Parser, build_parser
+from orchestrator.cli.commands import Parser, build_parser
 from orchestrator.plan.columns import COLUMNS, ID_GUESSES
 from orchestrator.plan.markdown import normalize_heading
 from orchestrator.vocabulary import ExitCode

@@ -372,3 +372,16 @@ backend: shell
     assert said in cli(tmp_path, "validate").stderr
     ran = cli(tmp_path, "run")
     assert ran.code == 0 and f"ℹ️ {said}" in ran.stdout, ran.stdout
+
+
+def test_a_types_field_the_plan_may_set_too_is_read_by_the_plans_own_reader() -> None:
+    """A type's `retries: -1` and the plan's must meet the same reader, so the two never drift:
+    the same function, not a copy (plan/values holds them both)."""
+    import dataclasses
+
+    from orchestrator.plan.settings import Settings
+    from orchestrator.plan.tasktypes import FIELDS, SETTING_FIELDS
+
+    plan = {f.name: f.metadata["parse"] for f in dataclasses.fields(Settings)}
+    shared = [name for name in SETTING_FIELDS if name not in ("backend", "timeout")]
+    assert shared and all(FIELDS[name] is plan[name] for name in shared), shared

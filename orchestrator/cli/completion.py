@@ -101,7 +101,7 @@ def _starting(current: str, offered: Iterable[str]) -> list[str]:
 
 def candidates(words: list[str]) -> list[str]:
     """What may complete ``words[-1]`` after ``words[:-1]`` (``[":files"]``: the shell's files)."""
-    from orchestrator.cli.main import _HOME, build_parser
+    from orchestrator.cli.commands import HOME, build_parser
 
     *before, current = words
     while before and before[0].startswith("-"):  # (`orchestrator --json status`)
@@ -109,9 +109,9 @@ def candidates(words: list[str]) -> list[str]:
     if not before:
         if current.startswith("-"):
             return _starting(current, ["--json", "--help", "--version"])
-        return _starting(current, _HOME)
+        return _starting(current, HOME)
     command, rest = before[0], before[1:]
-    if command not in _HOME:
+    if command not in HOME:
         return []
     parser = _subparser(build_parser(command), command)
     if rest and rest[-1] == "=" and len(rest) > 1:  # bash splits `--after=T-0` at the '='

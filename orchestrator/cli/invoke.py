@@ -140,7 +140,7 @@ def _check_value(command: str, name: str, value: Any, schema: Mapping[str, Any])
 
 
 def _subparser(command: str) -> argparse.ArgumentParser:
-    from orchestrator.cli.main import build_parser
+    from orchestrator.cli.commands import build_parser
 
     parser = build_parser(command)
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -256,7 +256,7 @@ def call(command: str, arguments: Mapping[str, Any], *, fixed: str | None = None
 def run_command(arguments: Mapping[str, Any], workspace: Workspace, *, directory: bool) -> argparse.Namespace:
     """``run``'s arguments as its parser reads them, checked as ``run`` checks them before it starts
     anything (the plan, its parameters, the tasks named): an error raised here wrote nothing."""
-    from orchestrator.cli.main import _BadArguments, build_parser
+    from orchestrator.cli.commands import BadArguments, build_parser
     from orchestrator.cli.running import run_options
     from orchestrator.run.prepare import load_checked
 
@@ -265,7 +265,7 @@ def run_command(arguments: Mapping[str, Any], workspace: Workspace, *, directory
     line = found.argv(arguments, str(workspace.root))
     try:
         args = build_parser("run").parse_args(line)
-    except _BadArguments as exc:
+    except BadArguments as exc:
         raise UsageError(exc.message) from None
     load_checked(workspace, run_options(args))
     return args

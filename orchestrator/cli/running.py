@@ -86,7 +86,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
 def _run(args: argparse.Namespace) -> int:
     from orchestrator.executors import registry
     from orchestrator.executors.capabilities import Setup
-    from orchestrator.output.reporter import make_reporter
+    from orchestrator.output.choice import make_reporter
     from orchestrator.run.runner import Runner
 
     options = run_options(args)

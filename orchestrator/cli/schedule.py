@@ -160,7 +160,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_fire(args: argparse.Namespace) -> int:
-    from orchestrator.cli.main import build_parser
+    from orchestrator.cli.commands import build_parser
     from orchestrator.run.freshness import views_in
     from orchestrator.state import schedule
     from orchestrator.state.health import check

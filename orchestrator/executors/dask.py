@@ -61,6 +61,7 @@ from orchestrator.executors.daskworker import (
     allowed_failures,
     on_worker,
     pending_on_scheduler,
+    release_on_scheduler,
     running_on_worker,
     stop_on_worker,
 )
@@ -230,7 +231,7 @@ class DaskExecutor(Executor):
                 queue.close()
                 if claim and client.status == "running":  # (released first: a result lost with its worker
                     future.release()  # is then not computed again, unclaimed)
-                    await _forget_claims(client, [key], self.timeout)
+                    await _release_claims(client, [key], self.timeout)
         duration = anyio.current_time() - began
         ran_on = named[0] if named else None  # (the worker it was lost with, when one ran it)
         run = ProcessRun(None, None, duration, stdout_bytes=out_log.count, stderr_bytes=err_log.count, worker=ran_on)
@@ -337,6 +338,16 @@ def _cancel(client: Client, keys: list[str]) -> None:
     client._send_to_scheduler({"op": "cancel-keys", "keys": keys, "force": True, "reason": reason, "msg": reason})
     for key in keys:
         client._send_to_scheduler({"op": "queue_release", "name": key})
+
+
+async def _release_claims(client: Client, keys: list[str], timeout: float) -> None:
+    """Release ``keys`` on the scheduler, then drop their claims, in one call run there
+    (``release_on_scheduler``); a scheduler that runs no function is told as two messages."""
+    with anyio.move_on_after(timeout, shield=True):
+        try:
+            await client.run_on_scheduler(release_on_scheduler, keys, client.id)
+        except Exception:
+            await _forget_claims(client, keys, timeout)
 
 
 async def _forget_claims(client: Client, keys: list[str], timeout: float) -> None:

@@ -82,6 +82,21 @@ def allowed_failures(dask_scheduler: Any = None) -> int:
     return int(dask_scheduler.allowed_failures)
 
 
+def release_on_scheduler(keys: list[str], client: str, dask_scheduler: Any = None) -> None:
+    """On the scheduler, in this order: ``client`` wants ``keys`` no more, and their claims
+    (``{key}-claimed`` Events) are dropped where no one else wants the key. Said as two messages
+    (the future's release on the client's stream, the Event's clear as a call of its own) the
+    clear could come first: a worker lost in between and Dask ran the attempt again elsewhere,
+    its claim gone, to refuse nothing."""
+    if client in dask_scheduler.clients:
+        dask_scheduler.client_releases_keys(keys=list(keys), client=client)
+    events = dask_scheduler.extensions.get("events")
+    for key in keys:
+        task = dask_scheduler.tasks.get(key)
+        if events is not None and (task is None or not task.who_wants):
+            events.event_clear(name=f"{key}-claimed")
+
+
 async def stop_on_worker(keys: list[str], grace: float) -> list[str]:
     return await asyncio.to_thread(remote.stop, keys, grace)
 

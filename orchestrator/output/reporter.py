@@ -150,14 +150,3 @@ class PlainReporter(_LineReporter):
         line = self.lines.said(event)
         if line is not None:
             self._write(line)
-
-
-def make_reporter(*, as_json: bool, stream: TextIO | None = None) -> Reporter:
-    from orchestrator.output.panel import LiveReporter
-
-    if as_json:
-        return JsonReporter(stream)
-    out = stream or sys.stdout
-    if out.isatty():
-        return LiveReporter()
-    return PlainReporter(out)

@@ -10,8 +10,8 @@ import re
 from collections.abc import Callable
 
 from orchestrator.plan.markdown import normalize_heading
-from orchestrator.plan.model import DEFAULT_PRIORITY
 from orchestrator.plan.times import HINT, parse_instant
+from orchestrator.plan.values import DEFAULT_PRIORITY
 
 # Priority words and their level. Lower runs first; a bare integer N means PN.
 PRIORITY_WORDS: dict[str, int] = {

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.plan.access import ACCESS_WORDS
 from orchestrator.plan.cells import (
     NUMBER_RE,
     blocked_cell,
@@ -34,10 +35,10 @@ from orchestrator.plan.conditions import parse_outputs
 from orchestrator.plan.deadlines import HINT as DEADLINE_HINT
 from orchestrator.plan.deadlines import parse_deadline
 from orchestrator.plan.markdown import normalize_heading
-from orchestrator.plan.settings import ACCESS_WORDS, parse_duration
 from orchestrator.plan.tasktypes import APPROVALS
 from orchestrator.plan.times import HINT as TIME_HINT
 from orchestrator.plan.times import parse_instant
+from orchestrator.plan.values import parse_duration
 
 # A cell read: the ``Task`` fields it gives (none: the task's default); ``ValueError`` with what is
 # wrong with it, said after the task's id, and the column's ``hint`` says what to do.

@@ -56,9 +56,3 @@ def presets(backend: str) -> Presets:
         load = _presets.get(backend)
         found = _loaded[backend] = load() if load is not None else {}
     return found
-
-
-def access_settings(backend: str, access: str) -> dict[str, Any]:
-    """The settings an Access cell (``read`` or ``edit``) gives a task on ``backend`` (none on a
-    backend that has no such modes: ``validate`` refuses the cell there)."""
-    return dict(presets(backend).get(access, {}))

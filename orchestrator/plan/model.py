@@ -9,11 +9,12 @@ from typing import Any
 
 from orchestrator.errors import Problem
 from orchestrator.plan import graph as graphs
+from orchestrator.plan.access import access_settings
 from orchestrator.plan.deadlines import Deadline
 from orchestrator.plan.identity import Book
-from orchestrator.plan.kinds import access_settings
 from orchestrator.plan.settings import Settings
 from orchestrator.plan.tasktypes import BUILT_IN, TaskType
+from orchestrator.plan.values import DEFAULT_PRIORITY as DEFAULT_PRIORITY
 
 PLAN_FILE = "master_plan.md"
 # The bytes a plan may have outside the status blocks the tool writes into it: past it, a command
@@ -30,7 +31,6 @@ READ_LIMIT = 4 * PLAN_LIMIT  # bytes of master_plan.md read at most, its status 
 MEMORY_RULE = "a command's memory stays under 10 x the plan's size + 150 MB"
 _BLOCK_BEGIN = b"<!-- orchestrator:begin "
 _BLOCK_END = b"<!-- orchestrator:end "
-DEFAULT_PRIORITY = 2
 PRIORITY_NAMES = {0: "P0", 1: "P1", 2: "P2", 3: "P3"}
 
 
@@ -52,7 +52,7 @@ class Task:
     retries: int | None = None
     backend: str | None = None
     command: str | None = None  # a Command cell: what a shell task runs (it never runs its description)
-    access: str | None = None  # an Access cell: "read" or "edit" (``kinds.access_settings``)
+    access: str | None = None  # an Access cell: "read" or "edit" (``access.access_settings``)
     isolation: str | None = None  # an Isolation cell: "none" or "worktree"
     model: str | None = None  # a Model cell: the model its agent CLI is given (its ``model`` setting)
     type: str | None = None  # a Type cell: the name of its type (``plan/tasktypes.py``), lowercase

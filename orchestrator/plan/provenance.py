@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.plan.kinds import access_settings, presets
+from orchestrator.plan.access import access_settings
+from orchestrator.plan.kinds import presets
 from orchestrator.plan.model import PRIORITY_NAMES, Plan, Task
 from orchestrator.plan.profiles import Profile, Profiles
 from orchestrator.plan.settings import Settings, format_duration

@@ -14,8 +14,8 @@ from orchestrator.errors import shown
 from orchestrator.plan.cells import NOT_IDS, clean, id_problem
 from orchestrator.plan.columns import read_cells
 from orchestrator.plan.model import Plan
-from orchestrator.plan.settings import suggest
 from orchestrator.plan.tasktypes import TaskType
+from orchestrator.plan.values import suggest
 
 Add = Callable[[int, str, str], None]  # (line, what is wrong, what to do)
 

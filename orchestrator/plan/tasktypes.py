@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import Problem, shown
-from orchestrator.plan import settings as setting
-from orchestrator.plan.kinds import access_settings
-from orchestrator.plan.settings import ACCESS_WORDS, parse_duration, parse_setting
+from orchestrator.plan import values as setting
+from orchestrator.plan.access import ACCESS_WORDS, access_settings
+from orchestrator.plan.cells import parse_priority
+from orchestrator.plan.values import ISOLATION, RETRIES, parse_duration
 
 TYPES_FILE = "types.yaml"
 TYPES_LIMIT = 256 * 1024  # bytes: definitions, not data
@@ -39,8 +40,6 @@ def _access(value: object) -> str:
 
 
 def _priority(value: object) -> int:
-    from orchestrator.plan.cells import parse_priority
-
     try:
         return parse_priority(setting._str(value))
     except ValueError:
@@ -68,23 +67,24 @@ def _profile(value: object) -> str | None:
     return None if text.lower() in {"none", "-"} else text or None
 
 
-# Each field a type may set, and how its value is read.
+# Each field a type may set, and how its value is read (a field the plan may set too is read by
+# the same reader as the plan's setting: a test holds it).
 FIELDS: dict[str, Callable[[object], Any]] = {
     "description": setting._str,
     "profile": _profile,
     "backend": lambda value: setting._str(value).lower(),
-    "model": lambda value: parse_setting("model", value),
+    "model": setting._optional_str,
     "timeout": parse_duration,
-    "retries": lambda value: parse_setting("retries", value),
+    "retries": RETRIES,
     "access": _access,
-    "permission_mode": lambda value: parse_setting("permission_mode", value),
-    "tools": lambda value: parse_setting("tools", value),
-    "allowed_tools": lambda value: parse_setting("allowed_tools", value),
-    "isolation": lambda value: parse_setting("isolation", value),
+    "permission_mode": setting._optional_str,
+    "tools": setting._tool_set,
+    "allowed_tools": setting._words,
+    "isolation": ISOLATION,
     "priority": _priority,
     "approval": _approval,
     "section": _section,
-    "cache": lambda value: parse_setting("cache", value),
+    "cache": setting._cache,
 }
 # The fields that become the task's settings (the rest are its cells, or its brief's).
 SETTING_FIELDS = (

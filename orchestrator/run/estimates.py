@@ -32,6 +32,7 @@ from orchestrator.vocabulary import TaskStatus
 
 DEFAULT_SECONDS = 60.0  # a task with no history, none of its kind, and no Estimate cell
 _LEFT = (TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.RUNNING, TaskStatus.RETRYING)
+_HELD = (TaskStatus.AWAITING_APPROVAL, TaskStatus.BLOCKED)  # a person's word starts them
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +183,12 @@ def workspace_eta(plan: Plan, workspace: Workspace, views: list[TaskView]) -> di
         return None  # nothing learned, nothing given: no estimate (and no time spent finding so)
     learned = learn(events.read_all(workspace.events_file), kinds_of(plan, workspace), given=given)
     found = eta(plan, views, learned, plan.settings.max_parallel)
-    return found if known(found) else None
+    if found is None or not known(found):
+        return None
+    # A task at its gate, or held by its Blocked cell, waits for a person: no clock says when
+    # the work after it ends, so the end is not told as if it ran on.
+    found["waits_for"] = sorted(v.id for v in views if v.status in _HELD)
+    return found
 
 
 def dependencies(plan: Plan) -> dict[str, tuple[str, ...]]:
@@ -218,4 +224,9 @@ def eta_line(found: dict[str, Any]) -> str:
     learned = f"{found['learned']} of {found['tasks_left']} tasks' estimates learned from earlier runs"
     if found.get("given"):
         learned += f", {found['given']} from the plan's Estimate cells"
+    held = found.get("waits_for")
+    if held:  # the end is a person's word away: the work, not a time of day
+        who = ", ".join(held)
+        left = format_duration(found["seconds_left"])
+        return f"Estimated: {left} of work left, after a person's word on {who}{cost}; {learned}"
     return f"Estimated: {format_duration(found['seconds_left'])} left (ends about {end}){cost}; {learned}"

@@ -24,7 +24,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from orchestrator.backends.base import AgentResult
-from orchestrator.plan.kinds import access_settings
+from orchestrator.plan.access import access_settings
 from orchestrator.plan.settings import Settings
 from orchestrator.vocabulary import ErrorClass
 

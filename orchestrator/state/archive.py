@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestrator.documents import read_regular
 from orchestrator.errors import WorkspaceError
@@ -26,7 +27,9 @@ from orchestrator.plan.edit import TakenOut
 from orchestrator.plan.markdown import is_delimiter_row, split_row
 from orchestrator.plan.model import ArchivedTask, Task
 from orchestrator.state import store
-from orchestrator.state.workspace import Workspace
+
+if TYPE_CHECKING:  # (types only: the workspace loads its plan with these, so they may not import it)
+    from orchestrator.state.workspace import Workspace
 
 # An archive file's table: the plan's columns it keeps (``Column.archived``, read back by
 # ``plan/columns``) and its own (how and when the task finished, and was archived).
@@ -44,6 +47,7 @@ COLUMNS = (
     "Tags",
     "Archived",
 )
+
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}\.md$")
 
 

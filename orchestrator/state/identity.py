@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.documents import read_metadata, read_regular
 from orchestrator.errors import WorkspaceError
 from orchestrator.plan.identity import NUMBERED, Book, highest_number
 from orchestrator.state import store
-from orchestrator.state.workspace import Workspace
+
+if TYPE_CHECKING:  # (types only: the workspace loads its plan with these, so they may not import it)
+    from orchestrator.state.workspace import Workspace
 
 _NOTE = (
     "Written by orchestrator. The agent id each task was given: its brief, result and logs are named "

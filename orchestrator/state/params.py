@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from orchestrator.documents import read_regular
 from orchestrator.errors import WorkspaceError
 from orchestrator.state import store
-from orchestrator.state.workspace import Workspace
+
+if TYPE_CHECKING:  # (types only: the workspace loads its plan with these, so they may not import it)
+    from orchestrator.state.workspace import Workspace
 
 _NOTE = "Written by orchestrator run --param: the values later commands read the plan with. Edit with run --param."
 
