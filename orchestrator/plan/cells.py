@@ -1,4 +1,5 @@
-"""The cells of a task table, read: column names, ids, dependency lists, priorities.
+"""The cells of a task table, read: ids, dependency lists, priorities, tags, a Blocked cell (the
+columns themselves, and which reader each cell gets: ``plan/columns``).
 
 Forgiving about form (emphasis around an id, "None." for no dependency, "P1 (high)"), strict
 about what becomes part of a file name (``id_problem``).
@@ -7,10 +8,8 @@ about what becomes part of a file name (``id_problem``).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 from orchestrator.plan.markdown import normalize_heading
-from orchestrator.plan.times import HINT, parse_instant
 from orchestrator.plan.values import DEFAULT_PRIORITY
 
 # Priority words and their level. Lower runs first; a bare integer N means PN.
@@ -153,16 +152,3 @@ def id_problem(value: str, what: str = "task id") -> str | None:
     if value.split(".")[0].lower() in _RESERVED:
         return f"{what} '{value}' is a reserved device name on Windows"
     return None
-
-
-def not_before_cell(cell: str, task_id: str, problem: Callable[[str, str], None]) -> float | None:
-    """A ``Not before`` cell: the moment the task may start, ``None`` for none (empty, ``-``); a
-    time that is not one, or has no zone, is told to ``problem`` (what, what to do)."""
-    text = clean(cell)
-    if text.lower() in {"", "-", "—", "–", "none"}:
-        return None
-    try:
-        return parse_instant(text)
-    except ValueError as exc:
-        problem(f"{task_id}: Not before {exc}", HINT)
-        return None
