@@ -84,6 +84,7 @@ from makespan import DagResult, render_dag, run_dag, w2_dag, w3_dag
 from memory import PlanRow, memory_targets, render_memory, run_memory
 from overhead import W1, floor_tools, render_w1, run_w1
 from plan_scale import ScaleResult, render_plan_scale, run_plan_scale
+from suite_wall import section_of as suite_section_of
 
 VENV = WORK / "venv"
 PEERS = ("doit", "snakemake")
@@ -326,6 +327,7 @@ class Suite:
     kept_cluster: str | None = None  # W9's section (bench/cluster.py), kept as it is
     kept_learned: str | None = None  # W6s's section (bench/learned.py), kept as it is
     kept_startup: str | None = None  # W10's section (bench/agent_startup.py), kept as it is
+    kept_suite: str | None = None  # the test suite's wall (bench/suite_wall.py), kept as it is
     crashed: list[str] = field(default_factory=list)
 
     def targets(self) -> list[Target]:
@@ -415,6 +417,8 @@ def render(suite: Suite) -> str:
         parts += ["", suite.kept_cluster]
     if suite.kept_startup:  # W10, written by bench/agent_startup.py
         parts += ["", suite.kept_startup]
+    if suite.kept_suite:  # the test suite, written by bench/suite_wall.py
+        parts += ["", suite.kept_suite]
     return "\n".join(parts) + "\n"
 
 
@@ -454,6 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     suite.kept_cluster = cluster_section_of(output)
     suite.kept_learned = learned_section_of(output)
     suite.kept_startup = startup_section_of(output)
+    suite.kept_suite = suite_section_of(output)
     smoke = args.smoke
     ours = orchestrator_tool(env.orchestrator)
     floor, floor_bash = floor_tools(env.python)

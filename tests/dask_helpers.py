@@ -8,6 +8,7 @@ nanny, so a worker killed is gone (not restarted), as a machine that went away i
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -17,6 +18,9 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from runner_helpers import Spec, cli_in_process
 
 DASK = Path(sys.executable).with_name("dask")
 
@@ -181,3 +185,52 @@ def processes_with(marker: str) -> list[int]:
         if marker in cmdline and state != "Z":
             found.append(int(entry.name))
     return found
+
+
+# --- what the tests of test_dask.py and test_dask_clusters.py share ---------------------------------
+def attempt_processes(project: Path) -> list[int]:
+    """The processes of the project's attempts still alive (wherever they run on this machine)."""
+    marker = f"ORCHESTRATOR_WORKSPACE={(project / '.orchestrator').resolve()}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            environ = Path(f"/proc/{entry}/environ").read_bytes()
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in environ.split(b"\0") and state != "Z":
+            found.append(int(entry))
+    return found
+
+
+def status_json(project: Path) -> dict[str, dict[str, Any]]:
+    done = cli_in_process(project, "status", "--json")
+    return {task["id"]: task for task in json.loads(done.stdout)["tasks"]}
+
+
+DAG = [  # 8 tasks in four layers; each says where it ran and what it read
+    Spec("A", "echo A"),
+    Spec("B", 'sleep 0.3; echo "B after $(cat "$ORCHESTRATOR_INPUTS_FILE" | wc -l) input"', deps=("A",)),
+    Spec("C", "sleep 0.3; echo C", deps=("A",)),
+    Spec("D", "sleep 0.3; echo D", deps=("A",)),
+    Spec("E", "echo E; echo to-stderr >&2", deps=("B", "C")),
+    Spec("F", "echo F", deps=("C", "D")),
+    Spec("G", "echo G", deps=("E", "F")),
+    Spec("H", "echo H", deps=("G",)),
+]
+
+
+def assign(project: Path, profile: str) -> None:
+    """Give every task of the project's plan the Assignee ``profile``."""
+    plan = project / ".orchestrator" / "master_plan.md"
+    lines = plan.read_text().splitlines()
+    header = next(number for number, line in enumerate(lines) if line.startswith("| Task ID"))
+    lines[header] += " Assignee |"
+    lines[header + 1] += "---|"
+    number = header + 2
+    while number < len(lines) and lines[number].startswith("|"):
+        lines[number] += f" {profile} |"
+        number += 1
+    plan.write_text("\n".join(lines) + "\n")

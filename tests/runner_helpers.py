@@ -8,6 +8,7 @@ and the tests read the workspace files and the ``--json`` event stream afterward
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,36 @@ from orchestrator.state import journal
 
 CLI = (sys.executable, "-m", "orchestrator")
 HANG_GUARD = 60.0  # seconds any one CLI call may take before the test fails as hung
+
+# The waits the tests run with: short, but long enough for a loaded machine (a run's answer to a
+# cancel, a worker to be found, are left at the product's own).
+TEST_TIMING = {
+    "flush": 0.25,
+    "tick": 0.25,
+    "live_poll": 0.05,
+    "batch": 0.1,
+    "drain": 0.5,
+    "orphan_poll": 0.05,
+    "cluster_first_poll": 0.1,
+    "cluster_poll": 0.05,
+    "cluster_orphan_poll": 0.1,
+    "cluster_stop_poll": 0.05,
+    "worker_poll": 0.05,
+    "announce": 0.25,
+    "placement_poll": 0.2,
+    "request_poll": 0.05,
+    "follow_poll": 0.05,
+    "start_poll": 0.02,
+    "notify_retry": 0.1,
+    "notify_poll": 0.05,
+    "serve_poll": 0.05,
+}
+
+
+def timing_text(**waits: float) -> str:
+    """``$ORCHESTRATOR_TIMING``'s text for the test clocks with ``waits`` over them."""
+    return ",".join(f"{name}={seconds:g}" for name, seconds in {**TEST_TIMING, **waits}.items())
+
 
 # Settings every test plan starts from; each test overrides what it is about.
 BASE_SETTINGS: dict[str, Any] = {
@@ -187,6 +219,51 @@ def cli(project: Path, *args: str, timeout: float = HANG_GUARD, env: Mapping[str
     if "--json" in args and args and args[0] == "run":
         result.events = parse_events(completed.stdout)
     return result
+
+
+def cli_in_process(project: Path, *args: str, env: Mapping[str, str] | None = None) -> Result:
+    """``cli`` without a new interpreter, for the quick commands a test calls often: the same
+    ``main(ARGS)`` the ``python -m orchestrator`` process runs, here, in ``project``, with ``env``
+    over the environment and stdin empty; its exit code, and stdout and stderr as that process's
+    pipes would have given them (UTF-8, ``backslashreplace`` on stderr, newlines as ``text=True``
+    reads them). What would have ended that process with a traceback (exit 1) ends here so too.
+    ``test_in_process.py`` holds it to the subprocess's answers; a test about the process itself
+    (signals, imports, start-up, exit) uses ``cli``."""
+    from orchestrator.cli.main import main
+
+    out, err = io.BytesIO(), io.BytesIO()
+    streams = (
+        io.TextIOWrapper(out, encoding="utf-8", errors="strict", write_through=True),
+        io.TextIOWrapper(err, encoding="utf-8", errors="backslashreplace", write_through=True),
+        io.TextIOWrapper(io.BytesIO(), encoding="utf-8"),
+    )
+    saved_streams, saved_env, saved_cwd = (sys.stdout, sys.stderr, sys.stdin), dict(os.environ), os.getcwd()
+    try:
+        os.environ.update(env or {})
+        os.chdir(project)
+        sys.stdout, sys.stderr, sys.stdin = streams
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # (argparse's --help and --version)
+            code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+            if exc.code is not None and not isinstance(exc.code, int):
+                print(exc.code, file=sys.stderr)
+        except Exception:  # as the interpreter ends a process on an uncaught exception
+            traceback.print_exc()
+            code = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        sys.stdout, sys.stderr, sys.stdin = saved_streams
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return Result(code, _as_piped(out.getvalue()), _as_piped(err.getvalue()))
+
+
+def _as_piped(data: bytes) -> str:
+    """Bytes a process wrote to a pipe, as ``subprocess.run(text=True)`` reads them."""
+    return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
 
 
 def run(project: Path, *args: str, timeout: float = HANG_GUARD) -> Result:

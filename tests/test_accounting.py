@@ -10,7 +10,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from runner_helpers import Spec, cli, kill_leftovers, open_attempts, read_pids, start, wait_until, write_plan
+from runner_helpers import (
+    Spec,
+    cli,
+    cli_in_process,
+    kill_leftovers,
+    open_attempts,
+    read_pids,
+    start,
+    wait_until,
+    write_plan,
+)
 
 
 @pytest.fixture
@@ -38,10 +48,10 @@ QUIET_UNLESS_FAST = 'echo $$ > "$ORCHESTRATOR_TASK_ID.pid"\ntest -e fast || exec
 def test_logs_shows_a_quiet_attempt_as_empty_not_missing(project: Path) -> None:
     write_plan(project, [Spec("T-01", "true")])
     assert cli(project, "run").code == 0
-    shown = cli(project, "logs", "T-01")
+    shown = cli_in_process(project, "logs", "T-01")
     assert shown.code == 0, shown.stderr
     assert shown.stdout == "T-01 [Agent-01] attempt 1 of 1\n── stdout: empty\n── stderr: empty\n"
-    data = json.loads(cli(project, "logs", "T-01", "--json").stdout)
+    data = json.loads(cli_in_process(project, "logs", "T-01", "--json").stdout)
     assert data["attempt"] == 1 and data["attempts"] == [1]
     assert data["logs"] == [
         {"stream": "out", "path": None, "bytes": 0, "text": "", "gone": None},
@@ -58,21 +68,21 @@ def test_logs_counts_the_attempts_interrupted_before_they_printed(project: Path)
     _interrupt(project, "second")
     (project / "fast").touch()
     assert cli(project, "run").code == 0
-    shown = cli(project, "logs", "T-01")
+    shown = cli_in_process(project, "logs", "T-01")
     assert shown.code == 0, shown.stderr
     assert shown.stdout == (
         "T-01 [Agent-01] attempt 1 of 1 of its 3rd run (--attempt 3)\n"
         "── stdout: .orchestrator/logs/agent-01.attempt-3.out\none\n── stderr: empty\n"
     )
-    second = cli(project, "logs", "T-01", "--attempt", "2")
+    second = cli_in_process(project, "logs", "T-01", "--attempt", "2")
     assert second.code == 0, second.stderr
     assert (
         second.stdout
         == "T-01 [Agent-01] attempt 1 of 1 of its 2nd run (--attempt 2)\n── stdout: empty\n── stderr: empty\n"
     )
-    data = json.loads(cli(project, "logs", "T-01", "--attempt", "1", "--json").stdout)
+    data = json.loads(cli_in_process(project, "logs", "T-01", "--attempt", "1", "--json").stdout)
     assert data["attempts"] == [1, 2, 3] and [log["bytes"] for log in data["logs"]] == [0, 0]
-    missing = cli(project, "logs", "T-01", "--attempt", "7")
+    missing = cli_in_process(project, "logs", "T-01", "--attempt", "7")
     assert missing.code == 2 and missing.stderr.startswith("T-01 has no attempt 7; its attempts: 1-3")
     assert cli(project, "logs", "T-01", "--follow").stdout == "one\n"
 
@@ -85,11 +95,11 @@ def test_status_counts_the_attempt_a_killed_runner_left(project: Path) -> None:
     (project / "fast").unlink()
     _interrupt(project, "killed", signal.SIGKILL, "--rerun", "T-01")
     started = next(a for a in _journal(project) if a["event"] == "start" and a["attempt"] == 2)["at"]
-    data = json.loads(cli(project, "status", "--json").stdout)
+    data = json.loads(cli_in_process(project, "status", "--json").stdout)
     [task] = data["tasks"]
     assert (task["status"], task["attempts"], task["started"]) == ("interrupted", 2, started)
     assert task["finished"] is None and task["duration"] is None  # attempt 1's, not this one's
-    row = next(line for line in cli(project, "status").stdout.splitlines() if line.startswith("T-01"))
+    row = next(line for line in cli_in_process(project, "status").stdout.splitlines() if line.startswith("T-01"))
     assert row.split()[3:6] == ["Interrupted", "-", "1"]  # the one attempt of its run (its number: 2)
 
 
@@ -102,7 +112,7 @@ FLAKY = "test -e flaky.flag || { touch flaky.flag; exit 1; }\necho b"  # fails o
 
 
 def _report(project: Path) -> dict[str, dict[str, object]]:
-    shown = cli(project, "report", "--json")
+    shown = cli_in_process(project, "report", "--json")
     assert shown.code == 0, shown.stderr
     data = json.loads(shown.stdout)
     return {"total": {"retries": data["retries"]}, **{t["id"]: t for t in data["tasks"]}}
@@ -125,18 +135,18 @@ def test_retries_count_only_the_attempts_after_a_failure_in_the_run_of_the_resul
     assert (report["T-01"]["attempts"], report["T-01"]["retries"]) == (1, 0)
     assert (report["T-02"]["attempts"], report["T-02"]["retries"]) == (2, 1)
     assert _labels(project) == {"T-01": "✅ Completed", "T-02": "✅ Completed (2 attempts)"}
-    assert "| Retries | 1 |" in cli(project, "report").stdout
+    assert "| Retries | 1 |" in cli_in_process(project, "report").stdout
 
     assert cli(project, "reset", "--all").code == 0
     assert cli(project, "run").code == 0
-    status = {t["id"]: t for t in json.loads(cli(project, "status", "--json").stdout)["tasks"]}
+    status = {t["id"]: t for t in json.loads(cli_in_process(project, "status", "--json").stdout)["tasks"]}
     assert [(status[t]["attempts"], status[t]["run_attempts"]) for t in ("T-01", "T-02")] == [(2, 1), (3, 1)]
     report = _report(project)
     assert report["total"]["retries"] == 0
     assert [(report[t]["attempts"], report[t]["retries"]) for t in ("T-01", "T-02")] == [(1, 0), (1, 0)]
     assert _labels(project) == {"T-01": "✅ Completed", "T-02": "✅ Completed"}
-    assert "| Retries | 0 |" in cli(project, "report").stdout
-    assert cli(project, "logs", "T-02").stdout.startswith(
+    assert "| Retries | 0 |" in cli_in_process(project, "report").stdout
+    assert cli_in_process(project, "logs", "T-02").stdout.startswith(
         "T-02 [Agent-02] attempt 1 of 2 of its 2nd run (--attempt 3)\n"
     )
 
@@ -163,7 +173,7 @@ def test_a_live_retry_begins_a_new_run_of_the_task_in_the_journal_too(project: P
 
 
 def _task(project: Path, task_id: str) -> dict[str, object]:
-    tasks = json.loads(cli(project, "status", "--json").stdout)["tasks"]
+    tasks = json.loads(cli_in_process(project, "status", "--json").stdout)["tasks"]
     found: dict[str, object] = next(t for t in tasks if t["id"] == task_id)
     return found
 
@@ -176,7 +186,7 @@ def test_an_attempt_that_could_not_start_counts_in_its_run(project: Path) -> Non
     brief = project / ".orchestrator" / "agent_tasks" / "agent-01.md"
     brief.write_text(brief.read_text(encoding="utf-8").replace("```bash\necho a\n```", "Say a."), encoding="utf-8")
     assert cli(project, "run").code == 1
-    shown = json.loads(cli(project, "status", "--json").stdout)
+    shown = json.loads(cli_in_process(project, "status", "--json").stdout)
     (task,) = shown["tasks"]
     assert (task["status"], task["attempts"], task["run_attempts"]) == ("failed", 2, 1)
 
@@ -190,12 +200,12 @@ def test_an_attempt_is_told_against_its_runs_budget_and_the_run_apart(project: P
     for _ in range(3):
         ran = cli(project, "run", "--rerun", "T-01")
         assert ran.code == 0 and "(attempt" not in ran.stdout  # a new run of a task is no retry
-    assert cli(project, "logs", "T-01").stdout.splitlines()[0] == (
+    assert cli_in_process(project, "logs", "T-01").stdout.splitlines()[0] == (
         "T-01 [Agent-01] attempt 1 of 1 of its 3rd run (--attempt 3)"
     )
     assert cli(project, "reset", "--all").code == 0
     assert "(attempt" not in cli(project, "run").stdout
-    assert cli(project, "logs", "T-01").stdout.splitlines()[0] == (
+    assert cli_in_process(project, "logs", "T-01").stdout.splitlines()[0] == (
         "T-01 [Agent-01] attempt 1 of 1 of its 4th run (--attempt 4)"
     )
     # A retry says which of its run's attempts it is; status and report count them alike.
@@ -203,13 +213,15 @@ def test_an_attempt_is_told_against_its_runs_budget_and_the_run_apart(project: P
     write_plan(project, [Spec("T-01", "echo one", retries=0), Spec("T-02", flaky, retries=2)])
     ran = cli(project, "run")
     assert ran.code == 0 and "🔵 T-02 [Agent-02] started (attempt 2 of 3): " in ran.stdout
-    assert cli(project, "logs", "T-02").stdout.splitlines()[0] == (
+    assert cli_in_process(project, "logs", "T-02").stdout.splitlines()[0] == (
         "T-02 [Agent-02] attempt 2 of 3"  # its first run: its files' number is its place in it
     )
-    row = next(line.split() for line in cli(project, "status").stdout.splitlines() if line.startswith("T-01 "))
+    row = next(
+        line.split() for line in cli_in_process(project, "status").stdout.splitlines() if line.startswith("T-01 ")
+    )
     assert row[5] == "1"  # its 4th run's one attempt, not its number 4
-    shown = {t["id"]: t for t in json.loads(cli(project, "status", "--json").stdout)["tasks"]}
-    reported = {t["id"]: t for t in json.loads(cli(project, "report", "--json").stdout)["tasks"]}
+    shown = {t["id"]: t for t in json.loads(cli_in_process(project, "status", "--json").stdout)["tasks"]}
+    reported = {t["id"]: t for t in json.loads(cli_in_process(project, "report", "--json").stdout)["tasks"]}
     for task in ("T-01", "T-02"):
         assert shown[task]["run_attempts"] == reported[task]["attempts"]
     assert (shown["T-01"]["attempts"], shown["T-02"]["run_attempts"]) == (4, 2)

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from runner_helpers import Spec, cli, start, wait_until, write_plan
+from runner_helpers import Spec, cli, cli_in_process, start, wait_until, write_plan
 from test_scripting import bash
 
 QUEUE_SCRIPT = r"""
@@ -75,7 +75,7 @@ def test_a_queue_archives_what_completed_and_a_new_task_builds_on_an_archived_on
     assert "### T-01 Survey" in text  # its Task Details, kept whole
     assert "Archived twice" not in text and text.count("\n## T-04 ") == 1
     # status and graph leave archived tasks out; validate knows the id.
-    status = json.loads(cli(tmp_path, "status", "--json").stdout)
+    status = json.loads(cli_in_process(tmp_path, "status", "--json").stdout)
     assert [t["id"] for t in status["tasks"]] == ["T-06"]
 
 
@@ -89,7 +89,7 @@ def test_archive_by_id_refuses_what_has_not_done_its_work(tmp_path: Path) -> Non
     assert "S-1 has not run: there is nothing to archive" in pending.stderr
     runner = start(tmp_path, "--only", "S-1")
     try:
-        wait_until(lambda: "running" in cli(tmp_path, "list", "--status", "running").stdout, "S-1 to run")
+        wait_until(lambda: "running" in cli_in_process(tmp_path, "list", "--status", "running").stdout, "S-1 to run")
         running = cli(tmp_path, "archive", "S-1")
         assert running.code == 1 and "S-1 is running: archive it once it has finished" in running.stderr
         assert "| S-1 |" in _plan(tmp_path).read_text(encoding="utf-8") and not _archive_files(tmp_path)
@@ -109,7 +109,7 @@ def test_archive_by_id_refuses_what_has_not_done_its_work(tmp_path: Path) -> Non
     assert again.code == 2 and "X-1 is archived already" in again.stderr
     on_failed = cli(tmp_path, "add", "needs X-1", "--after", "X-1", "--command", "true")
     assert on_failed.code == 2 and "archived failed" in on_failed.stderr
-    listed = json.loads(cli(tmp_path, "list", "--archived", "--json", "--status", "failed").stdout)["tasks"]
+    listed = json.loads(cli_in_process(tmp_path, "list", "--archived", "--json", "--status", "failed").stdout)["tasks"]
     assert [(t["id"], t["status"]) for t in listed] == [("X-1", "failed")]
 
 
@@ -175,11 +175,11 @@ def test_archive_killed_at_any_step_loses_nothing_and_a_rerun_finishes(kill_at: 
         [sys.executable, "-c", KILLED_ARCHIVE, str(kill_at)], cwd=tmp_path, capture_output=True, timeout=60
     )
     assert killed.returncode == (-signal.SIGKILL if kill_at < 2 else 0), killed.stderr
-    in_plan = {t["id"] for t in json.loads(cli(tmp_path, "list", "--json").stdout)["tasks"]}
-    archived = {t["id"] for t in json.loads(cli(tmp_path, "list", "--archived", "--json").stdout)["tasks"]}
+    in_plan = {t["id"] for t in json.loads(cli_in_process(tmp_path, "list", "--json").stdout)["tasks"]}
+    archived = {t["id"] for t in json.loads(cli_in_process(tmp_path, "list", "--archived", "--json").stdout)["tasks"]}
     assert in_plan | archived == ids  # each task in the plan, the archive or both: none lost
-    validated = cli(tmp_path, "validate")
-    assert validated.code == 0 and cli(tmp_path, "status").code == 0
+    validated = cli_in_process(tmp_path, "validate")
+    assert validated.code == 0 and cli_in_process(tmp_path, "status").code == 0
     both = sorted(in_plan & archived)  # (killed between the archive file and the plan)
     assert both == (["T-01", "T-02", "T-03"] if kill_at == 1 else []), both
     for task_id in both:  # validate says so, and what finishes the job
@@ -224,7 +224,7 @@ def test_a_save_made_while_archive_works_is_kept(tmp_path: Path) -> None:
     plan = _plan(tmp_path).read_text(encoding="utf-8")
     assert "Saved meanwhile." in plan and "| T-03 | Report, edited |" in plan  # the person's save, whole
     assert "| T-01 | Survey |" not in plan and "| T-02 | Assess |" not in plan  # and the rows archived from it
-    listed = json.loads(cli(tmp_path, "list", "--json").stdout)["tasks"]
+    listed = json.loads(cli_in_process(tmp_path, "list", "--json").stdout)["tasks"]
     assert [(t["id"], t["name"]) for t in listed] == [("T-03", "Report, edited")]
 
 
@@ -237,7 +237,7 @@ def test_archiving_an_upstream_task_leaves_its_dependents_up_to_date(tmp_path: P
     brief = tmp_path / ".orchestrator" / "agent_tasks" / "agent-03.md"
     before = brief.read_text(encoding="utf-8")
     assert cli(tmp_path, "archive", "T-01", "T-02").code == 0
-    (task,) = json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]
+    (task,) = json.loads(cli_in_process(tmp_path, "status", "--json").stdout)["tasks"]
     assert (task["id"], task["status"], task["up_to_date"]) == ("T-03", "completed", True), task
     assert cli(tmp_path, "render").code == 0 and brief.read_text(encoding="utf-8") == before
     assert json.loads(cli(tmp_path, "run", "--json").stdout.splitlines()[0])["to_run"] == 0
@@ -255,7 +255,7 @@ def test_archive_beside_a_run_takes_what_completed_and_the_run_goes_on(tmp_path:
     write_plan(tmp_path, [Spec("T-01", "echo one"), Spec("T-02", waits, deps=("T-01",))])
     runner = start(tmp_path)
     try:
-        wait_until(lambda: "T-02" in cli(tmp_path, "list", "--status", "running").stdout, "T-02 to run")
+        wait_until(lambda: "T-02" in cli_in_process(tmp_path, "list", "--status", "running").stdout, "T-02 to run")
         done = cli(tmp_path, "archive", "--completed")
         assert (done.code, done.stdout) == (0, "T-01\n"), done.stderr  # T-02 runs: not taken
         go.touch()
@@ -263,6 +263,8 @@ def test_archive_beside_a_run_takes_what_completed_and_the_run_goes_on(tmp_path:
     finally:
         go.touch()
         runner.stop_all()
-    assert [t["id"] for t in json.loads(cli(tmp_path, "list", "--archived", "--json").stdout)["tasks"]] == ["T-01"]
-    (task,) = json.loads(cli(tmp_path, "list", "--json").stdout)["tasks"]
+    assert [t["id"] for t in json.loads(cli_in_process(tmp_path, "list", "--archived", "--json").stdout)["tasks"]] == [
+        "T-01"
+    ]
+    (task,) = json.loads(cli_in_process(tmp_path, "list", "--json").stdout)["tasks"]
     assert (task["id"], task["status"], task["up_to_date"]) == ("T-02", "completed", True)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runner_helpers import Spec, cli, git, run, write_plan
+from runner_helpers import Spec, cli, cli_in_process, git, run, write_plan
 
 from orchestrator.output.reporter import describe
 from orchestrator.plan.times import spoken, spoken_in
@@ -36,7 +36,7 @@ def spec(task: str, output: str, deps: tuple[str, ...] = ()) -> Spec:
 
 
 def tasks(project: Path) -> dict[str, dict[str, Any]]:
-    done = cli(project, "status", "--json")
+    done = cli_in_process(project, "status", "--json")
     assert done.code == 0, done.stderr
     return {t["id"]: t for t in json.loads(done.stdout)["tasks"]}
 
@@ -85,11 +85,11 @@ def test_a_brief_changed_and_changed_back_reuses_the_first_result(tmp_path: Path
     # the one formatter, plan/times.spoken_in, which the dashboard shows too (status --json's reused_said).
     said = view["reused_said"]
     assert said == spoken_in(view["reused"]) and re.fullmatch(r"same inputs as the run of \d+ \w{3} \d\d:\d\d", said)
-    assert f"♻️ reused: {said}" in cli(tmp_path, "status").stdout
+    assert f"♻️ reused: {said}" in cli_in_process(tmp_path, "status").stdout
     assert f"reused: {said}" in (tmp_path / ".orchestrator" / "final_output.md").read_text(encoding="utf-8")
-    assert f"♻️ reused: {said}" in cli(tmp_path, "report").stdout
+    assert f"♻️ reused: {said}" in cli_in_process(tmp_path, "report").stdout
     assert describe(completed[0]) == f"♻️ T-01 [Agent-01] reused: {said}"  # the run's line, and the dashboard's
-    assert not re.search(r"\d{4}-\d\d-\d\dT", cli(tmp_path, "status").stdout)
+    assert not re.search(r"\d{4}-\d\d-\d\dT", cli_in_process(tmp_path, "status").stdout)
     # A run with nothing changed does nothing, and says nothing is reused: the result is up to date.
     assert run(tmp_path).code == 0 and ran(tmp_path) == ["T-01", "T-01"]
 
@@ -216,7 +216,7 @@ def test_the_nightly_audit_example_audits_a_repository_again_not_from_the_cache(
     git(repos["a"], "commit", "-q", "-am", "two")
     again = run(project, "--param", f"repo={repos['a']}")
     assert again.code == 0, again.stderr
-    assert "- x.py:2" in cli(project, "output", "T-02").stdout, "A as it is now: two markers"
+    assert "- x.py:2" in cli_in_process(project, "output", "T-02").stdout, "A as it is now: two markers"
     assert not [e for e in again.events if e.get("reused")]
 
 
@@ -256,7 +256,7 @@ def test_validate_says_which_tasks_are_cached_and_why(tmp_path: Path) -> None:
         "| T-06 | Deploy | echo deploy | | | | n:int | before | None |\n",
         encoding="utf-8",
     )
-    checked = cli(tmp_path, "validate")
+    checked = cli_in_process(tmp_path, "validate")
     assert checked.code == 0, checked.stderr
     lines = checked.stdout.splitlines()
     assert (
@@ -269,15 +269,15 @@ def test_validate_says_which_tasks_are_cached_and_why(tmp_path: Path) -> None:
         "T-05 (an agent that may edit: it may do more than answer), T-06 (approval before) — "
         "declare its Output, or say cache: true"
     ), never
-    data = json.loads(cli(tmp_path, "validate", "--json").stdout)
+    data = json.loads(cli_in_process(tmp_path, "validate", "--json").stdout)
     assert [c["task"] for c in data["cached"]] == ["T-02", "T-03", "T-04"]
     assert [u["task"] for u in data["uncached"]] == ["T-01", "T-05", "T-06"]
     # The plan's own `cache: true` caches every task but the gated one; `cache: auto` is the default.
     plan.write_text(plan.read_text(encoding="utf-8").replace("backend: shell\n", "backend: shell\ncache: true\n"))
-    data = json.loads(cli(tmp_path, "validate", "--json").stdout)
+    data = json.loads(cli_in_process(tmp_path, "validate", "--json").stdout)
     assert [u["task"] for u in data["uncached"]] == ["T-06"]
     plan.write_text(plan.read_text(encoding="utf-8").replace("cache: true\n", "cache: auto\n"))
-    assert [u["task"] for u in json.loads(cli(tmp_path, "validate", "--json").stdout)["uncached"]] == [
+    assert [u["task"] for u in json.loads(cli_in_process(tmp_path, "validate", "--json").stdout)["uncached"]] == [
         "T-01",
         "T-05",
         "T-06",

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runner_helpers import CLI, HANG_GUARD, Result, Spec, run, write_plan
+from runner_helpers import CLI, HANG_GUARD, Result, Spec, cli_in_process, run, write_plan
 
 from orchestrator.state import context, events
 from orchestrator.state.workspace import Workspace
@@ -21,8 +21,9 @@ CALL = '"$ORCHESTRATOR_PYTHON" -m orchestrator'  # how a shell task calls the ch
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """Our environment without the variables of an attempt (the suite may itself run as a task)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATOR_")}
+    """Our environment without the variables of an attempt (the suite may itself run as a task);
+    the test clocks kept (``ORCHESTRATOR_TIMING``)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATOR_") or k == "ORCHESTRATOR_TIMING"}
     return {**env, **extra}
 
 
@@ -113,10 +114,10 @@ def test_json_shapes(tmp_path: Path) -> None:
     assert shown["notes"] == [
         {"time": shown["notes"][0]["time"], "task": "T-01", "kind": "note", "text": "noted", "author": None}
     ]
-    status = json.loads(cli(tmp_path, "status", "--json").stdout)
+    status = json.loads(cli_in_process(tmp_path, "status", "--json").stdout)
     assert status["discoveries"]["count"] == 1
     assert [e["text"] for e in status["discoveries"]["latest"]] == ["found"]
-    human = cli(tmp_path, "status").stdout
+    human = cli_in_process(tmp_path, "status").stdout
     assert "Discoveries: 1" in human and "💡 T-01: found" in human
 
 
@@ -369,7 +370,7 @@ def test_an_unreadable_discoveries_file_does_not_stop_a_task(tmp_path: Path) -> 
     assert "## Channels" in told and "## Discoveries so far" not in told
     done = cli(tmp_path, "discover", "T-01", "x")
     assert done.code == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
-    status = cli(tmp_path, "status", "--json")  # the tasks are reported all the same
+    status = cli_in_process(tmp_path, "status", "--json")  # the tasks are reported all the same
     assert status.code == 0 and "discoveries.md" in json.loads(status.stdout)["discoveries"]["problem"]
 
 

@@ -43,7 +43,7 @@ def environment(api: FakeAnthropic, tmp_path: Path) -> dict[str, str]:
     config = tmp_path / "claude-config"
     config.mkdir(exist_ok=True)
     env = claude_env(api.base_url, config)
-    env = {k: v for k, v in env.items() if not k.startswith("ORCHESTRATOR_")}
+    env = {k: v for k, v in env.items() if not k.startswith("ORCHESTRATOR_") or k == "ORCHESTRATOR_TIMING"}
     env["ORCHESTRATOR_CLAUDE_BIN"] = CLAUDE
     env["HOME"] = str(tmp_path)
     return env

@@ -16,6 +16,7 @@ from runner_helpers import (
     Background,
     Spec,
     cli,
+    cli_in_process,
     kill_leftovers,
     open_attempts,
     read_pids,
@@ -49,13 +50,13 @@ def background() -> Iterator[list[Background]]:
 def test_all_well_is_0_and_quiet_says_nothing(project: Path) -> None:
     write_plan(project, [Spec("T-01", "echo one"), Spec("T-02", "echo two", deps=["T-01"])])
     assert run(project).code == 0
-    result = cli(project, "check")
+    result = cli_in_process(project, "check")
     assert result.code == 0, result.stdout + result.stderr
     assert result.stdout.startswith("✅ .orchestrator: all well") and "tasks: 2 completed" in result.stdout
     assert "last run finished" in result.stdout and "(exit 0)" in result.stdout
-    quiet = cli(project, "check", "--quiet")
+    quiet = cli_in_process(project, "check", "--quiet")
     assert (quiet.code, quiet.stdout, quiet.stderr) == (0, "", "")
-    data = json.loads(cli(project, "check", "--json").stdout)
+    data = json.loads(cli_in_process(project, "check", "--json").stdout)
     assert data["ok"] is True and data["exit_code"] == 0
     (health,) = data["workspaces"]
     assert health["findings"] == [] and health["counts"] == {"completed": 2} and health["last_run"]["exit_code"] == 0
@@ -64,19 +65,19 @@ def test_all_well_is_0_and_quiet_says_nothing(project: Path) -> None:
 def test_a_failure_is_1_in_every_format(project: Path) -> None:
     write_plan(project, [Spec("T-01", "echo 'no <luck> & more' >&2; exit 4"), Spec("T-02", "true")])
     assert run(project).code == 1
-    result = cli(project, "check")
+    result = cli_in_process(project, "check")
     assert result.code == 1
     assert result.stdout.startswith("⚠️ .orchestrator: 1 thing needs attention")
     assert "❌ 1 task (T-01) failed (T-01: exit code 4" in result.stdout
-    quiet = cli(project, "check", "-q")
+    quiet = cli_in_process(project, "check", "-q")
     assert quiet.code == 1 and quiet.stdout == result.stdout  # quiet only when all is well
-    markdown = cli(project, "check", "--format", "markdown").stdout
+    markdown = cli_in_process(project, "check", "--format", "markdown").stdout
     assert markdown.startswith("## ⚠️ .orchestrator") and "\n- ❌ 1 task (T-01) failed" in markdown
-    discord = cli(project, "check", "--format", "discord").stdout
+    discord = cli_in_process(project, "check", "--format", "discord").stdout
     assert discord.startswith("**⚠️ .orchestrator") and len(discord) <= 2001
-    slack = cli(project, "check", "--format", "slack").stdout
+    slack = cli_in_process(project, "check", "--format", "slack").stdout
     assert slack.startswith("*⚠️ .orchestrator") and "\n• ❌ 1 task (T-01) failed" in slack
-    data = json.loads(cli(project, "check", "--json").stdout)
+    data = json.loads(cli_in_process(project, "check", "--json").stdout)
     (finding,) = data["workspaces"][0]["findings"]
     assert finding["kind"] == "failed" and finding["tasks"] == ["T-01"]
 
@@ -86,9 +87,9 @@ def test_a_dead_runner_with_a_task_marked_running_is_1(project: Path, background
     runner = start(project)
     background.append(runner)
     wait_until(lambda: bool(open_attempts(project)), "T-01 to start")
-    assert cli(project, "check").code == 0  # running, and within its limits
+    assert cli_in_process(project, "check").code == 0  # running, and within its limits
     runner.kill(signal.SIGKILL)
-    result = cli(project, "check", "--json")
+    result = cli_in_process(project, "check", "--json")
     assert result.code == 1
     (finding,) = json.loads(result.stdout)["workspaces"][0]["findings"]
     assert finding["kind"] == "dead_runner" and finding["tasks"] == ["T-01"]
@@ -106,7 +107,7 @@ def test_a_runner_killed_while_a_task_waits_to_retry_is_a_dead_runner(
     journal = project / ".orchestrator" / "state" / "attempts.jsonl"
     wait_until(lambda: journal.exists() and '"retry"' in journal.read_text(), "T-01 to wait for its retry")
     runner.kill(signal.SIGKILL)
-    result = cli(project, "check", "--json")
+    result = cli_in_process(project, "check", "--json")
     assert result.code == 1, result.stdout
     (finding,) = json.loads(result.stdout)["workspaces"][0]["findings"]
     assert finding["kind"] == "dead_runner" and finding["tasks"] == ["T-01"]
@@ -193,15 +194,15 @@ def test_a_run_stopped_by_ctrl_c_leaves_work_that_needs_a_person(project: Path, 
     wait_until(lambda: bool(open_attempts(project)), "T-01 to start")
     runner.kill(signal.SIGINT)
     assert runner.wait() == 130
-    result = cli(project, "check", "--json")
+    result = cli_in_process(project, "check", "--json")
     assert result.code == 1, result.stdout
     (finding,) = json.loads(result.stdout)["workspaces"][0]["findings"]
     assert finding["kind"] == "interrupted" and finding["tasks"] == ["T-01"]
     assert "`orchestrator run` takes up where it stopped" in finding["message"]
-    assert "⏹️ 1 task (T-01) left interrupted" in cli(project, "check").stdout
+    assert "⏹️ 1 task (T-01) left interrupted" in cli_in_process(project, "check").stdout
     write_plan(project, [Spec("T-01", "true"), Spec("T-02", "true", deps=["T-01"])])
     assert run(project).code == 0
-    assert cli(project, "check").code == 0
+    assert cli_in_process(project, "check").code == 0
 
 
 def test_a_pause_is_1(project: Path) -> None:
@@ -209,24 +210,24 @@ def test_a_pause_is_1(project: Path) -> None:
     workspace = Workspace.find(project)
     workspace.state_dir.mkdir(parents=True)
     until, _ = Pause(workspace).start(time.time() + 3600, "claude", "usage limit reached")
-    result = cli(project, "check", "--format", "markdown")
+    result = cli_in_process(project, "check", "--format", "markdown")
     assert result.code == 1
     assert f"- ⏸️ paused until {until}: usage limit reached" in result.stdout
 
 
 def test_no_workspace_is_2_and_the_worst_code_of_several_wins(project: Path) -> None:
-    missing = cli(project, "check", "nowhere")
+    missing = cli_in_process(project, "check", "nowhere")
     assert missing.code == 2 and "nowhere: no such workspace" in missing.stdout
     assert missing.stdout.splitlines()[-1].strip(), missing.stdout  # (QA: it ended in a line of two spaces)
     write_plan(project / "good", [Spec("T-01", "true")])
     write_plan(project / "bad", [Spec("T-01", "exit 1")])
     assert run(project / "good").code == 0 and run(project / "bad").code == 1
-    both = cli(project, "check", "good", "bad")
+    both = cli_in_process(project, "check", "good", "bad")
     assert both.code == 1
     good, bad = both.stdout.split("\n\n")
     assert good.startswith("✅ good/.orchestrator") and bad.startswith("⚠️ bad/.orchestrator")
-    assert cli(project, "check", "good", "bad", "nowhere", "--json").code == 2
-    assert cli(project, "check", "--format", "pdf").code == 2
+    assert cli_in_process(project, "check", "good", "bad", "nowhere", "--json").code == 2
+    assert cli_in_process(project, "check", "--format", "pdf").code == 2
 
 
 def test_check_counts_what_status_shows(project: Path) -> None:
@@ -238,14 +239,14 @@ def test_check_counts_what_status_shows(project: Path) -> None:
     assert cli(project, "cancel", "T-01").code == 0
     assert run(project).code == 1  # T-02 and T-03 skipped: upstream T-01 was cancelled
     assert cli(project, "retry", "T-01").code == 0
-    shown = json.loads(cli(project, "status", "--json").stdout)["counts"]
-    (health,) = json.loads(cli(project, "check", "--json").stdout)["workspaces"]
+    shown = json.loads(cli_in_process(project, "status", "--json").stdout)["counts"]
+    (health,) = json.loads(cli_in_process(project, "check", "--json").stdout)["workspaces"]
     assert health["counts"] == {state: n for state, n in shown.items() if n} == {"pending": 1, "waiting": 2}
-    assert "tasks: 1 pending, 2 waiting" in cli(project, "check").stdout
+    assert "tasks: 1 pending, 2 waiting" in cli_in_process(project, "check").stdout
     # While the plan cannot be read, what the result files say is all there is to count.
     plan = project / ".orchestrator" / "master_plan.md"
     plan.write_text("---\nmax_parallel: [\n---\n", encoding="utf-8")
-    (broken,) = json.loads(cli(project, "check", "--json").stdout)["workspaces"]
+    (broken,) = json.loads(cli_in_process(project, "check", "--json").stdout)["workspaces"]
     assert broken["counts"] == {"skipped": 2} and broken["out_of_date"] == []
 
 
@@ -293,20 +294,20 @@ def test_a_task_at_its_gate_needs_a_person_and_check_says_so(project: Path) -> N
         encoding="utf-8",
     )
     assert cli(project, "run").code == 4
-    said = cli(project, "check")
+    said = cli_in_process(project, "check")
     assert said.code == 1, said.stdout
     assert "✋ T-02 awaits approval before it starts — `orchestrator approve T-02`" in said.stdout
-    report = json.loads(cli(project, "check", "--json").stdout)["workspaces"][0]
+    report = json.loads(cli_in_process(project, "check", "--json").stdout)["workspaces"][0]
     assert [(f["kind"], f["tasks"]) for f in report["findings"]] == [("awaiting_approval", ["T-02"])]
     # Fired by a schedule: the same, and no "failed scheduled run".
     ws = Workspace.find(project / ".orchestrator")
     (ws.state_dir / "schedule.json").write_text(json.dumps({"cron": "0 2 * * *", "added": time.time(), "skips": 0}))
     fired = cli(project, "schedule", "fire")
     assert fired.code == 4 and "a person is needed: T-02 awaits approval before it starts" in fired.stdout
-    report = json.loads(cli(project, "check", "--json").stdout)["workspaces"][0]
+    report = json.loads(cli_in_process(project, "check", "--json").stdout)["workspaces"][0]
     assert [f["kind"] for f in report["findings"]] == ["awaiting_approval"], report["findings"]
     assert cli(project, "approve", "T-02").code == 0
-    assert cli(project, "check").code == 0  # (approved: the next run takes it; nobody is waited for)
+    assert cli_in_process(project, "check").code == 0  # (approved: the next run takes it; nobody is waited for)
 
 
 def test_a_deadline_finding_is_one_bullet_in_every_format(project: Path) -> None:
@@ -322,7 +323,7 @@ def test_a_deadline_finding_is_one_bullet_in_every_format(project: Path) -> None
                     .replace("| T-01 |", "| 0.1s | T-01 |", 1))  # fmt: skip
     assert run(project).code == 0
     for fmt, bullet in (("discord", "- "), ("markdown", "- "), ("slack", "• "), ("text", "  ")):
-        shown = cli(project, "check", "--format", fmt)
+        shown = cli_in_process(project, "check", "--format", fmt)
         assert shown.code == 1, shown.stdout + shown.stderr
         [line] = [line for line in shown.stdout.splitlines() if "missed its deadline" in line]
         assert line.startswith(f"{bullet}⏰ T-01 missed its deadline "), (fmt, line)

@@ -8,11 +8,11 @@ import json
 import subprocess
 from pathlib import Path
 
-from runner_helpers import Spec, cli, git, run, start, wait_until, write_plan
+from runner_helpers import Spec, cli, cli_in_process, git, run, start, wait_until, write_plan
 
 
 def output(project: Path, task: str) -> str:
-    done = cli(project, "output", task)
+    done = cli_in_process(project, "output", task)
     assert done.code == 0, done.stderr
     return done.stdout.strip()
 
@@ -38,13 +38,13 @@ def test_restore_brings_the_results_back_and_keeps_what_it_replaced(tmp_path: Pa
     assert output(tmp_path, "T-01") == "good"
     assert (tmp_path / ".orchestrator" / "master_plan.md").read_bytes() == good_plan
     assert not (tmp_path / ".orchestrator" / "results" / "agent-02-result.md").exists()
-    listed = json.loads(cli(tmp_path, "checkpoint", "list", "--json").stdout)["checkpoints"]
+    listed = json.loads(cli_in_process(tmp_path, "checkpoint", "list", "--json").stdout)["checkpoints"]
     before = [c for c in listed if c["name"].startswith("before-restore-")]
     assert listed[0]["name"] == "good" and len(before) == 1
     assert "results/agent-02-result.md" in before[0]["files"]  # what the restore replaced, kept
     assert before[0]["name"] in done.stderr
     # The history is not rewound: the runs since are still in it, and so is the restore.
-    history = cli(tmp_path, "history", "--json")
+    history = cli_in_process(tmp_path, "history", "--json")
     assert history.code == 0, history.stderr
     lines = (tmp_path / ".orchestrator" / "state" / "events.jsonl").read_text(encoding="utf-8").splitlines()
     kinds = [json.loads(line)["event"] for line in lines]
@@ -66,7 +66,9 @@ def test_a_brief_edited_by_hand_goes_back_with_the_restore(tmp_path: Path) -> No
     brief.write_bytes(rendered + b"\nAlso: mind the edge cases.\n")  # a rewrite, by hand
 
     def up_to_date() -> dict[str, bool]:
-        return {t["id"]: t["up_to_date"] for t in json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]}
+        return {
+            t["id"]: t["up_to_date"] for t in json.loads(cli_in_process(tmp_path, "status", "--json").stdout)["tasks"]
+        }
 
     assert up_to_date() == {"T-01": True, "T-02": False}
 
@@ -164,7 +166,9 @@ def test_two_restores_in_one_second_keep_both_replaced_states(tmp_path: Path) ->
     first = cli(tmp_path, "checkpoint", "restore", "good", "--json")
     second = cli(tmp_path, "checkpoint", "restore", "good", "--json")
     assert first.code == 0 and second.code == 0, second.stderr
-    names = [c["name"] for c in json.loads(cli(tmp_path, "checkpoint", "list", "--json").stdout)["checkpoints"]]
+    names = [
+        c["name"] for c in json.loads(cli_in_process(tmp_path, "checkpoint", "list", "--json").stdout)["checkpoints"]
+    ]
     assert len([n for n in names if n.startswith("before-restore-")]) == 2
 
 
@@ -176,11 +180,11 @@ def test_status_and_report_say_the_workspace_was_restored_until_the_next_run(tmp
     assert cli(tmp_path, "checkpoint", "save", "v1").code == 0
     write_plan(tmp_path, [Spec("T-01", "echo bad")])
     assert run(tmp_path).code == 0
-    assert "restored" not in json.loads(cli(tmp_path, "status", "--json").stdout)
+    assert "restored" not in json.loads(cli_in_process(tmp_path, "status", "--json").stdout)
     done = json.loads(cli(tmp_path, "checkpoint", "restore", "v1", "--json").stdout)
     before, saved = done["before"]["name"], done["restored"]["saved"]
 
-    shown = json.loads(cli(tmp_path, "status", "--json").stdout)
+    shown = json.loads(cli_in_process(tmp_path, "status", "--json").stdout)
     restored = shown["restored"]
     assert restored == {"checkpoint": "v1", "saved": saved, "time": done["before"]["saved"], "before": before}
     line = (
@@ -188,13 +192,16 @@ def test_status_and_report_say_the_workspace_was_restored_until_the_next_run(tmp
         f"checkpoint {before} (`orchestrator checkpoint restore {before}` goes back)"
     )
     assert line in shown["notes"]
-    assert line in cli(tmp_path, "status").stdout.splitlines()
-    report = cli(tmp_path, "report")
+    assert line in cli_in_process(tmp_path, "status").stdout.splitlines()
+    report = cli_in_process(tmp_path, "report")
     assert f"| Restored | {line.removeprefix('⏪ ')} |" in report.stdout.splitlines(), report.stdout
-    figures = json.loads(cli(tmp_path, "report", "--json").stdout)
+    figures = json.loads(cli_in_process(tmp_path, "report", "--json").stdout)
     assert figures["restored"] == restored and figures["restored_note"] == line
-    assert "Restored" in cli(tmp_path, "report", "--format", "html").stdout
+    assert "Restored" in cli_in_process(tmp_path, "report", "--format", "html").stdout
 
     assert run(tmp_path).code == 0  # the next run: from here on, its own record tells
-    assert "restored" not in json.loads(cli(tmp_path, "status", "--json").stdout)
-    assert "⏪" not in cli(tmp_path, "status").stdout and "| Restored |" not in cli(tmp_path, "report").stdout
+    assert "restored" not in json.loads(cli_in_process(tmp_path, "status", "--json").stdout)
+    assert (
+        "⏪" not in cli_in_process(tmp_path, "status").stdout
+        and "| Restored |" not in cli_in_process(tmp_path, "report").stdout
+    )

@@ -13,8 +13,19 @@ import signal
 import time
 from pathlib import Path
 
-from runner_helpers import Spec, cli, open_attempts, pid_gone, run, start, wait_gone, wait_until, write_plan
-from test_worktrees import no_git_identity, plan, repository
+from runner_helpers import (
+    Spec,
+    cli,
+    cli_in_process,
+    open_attempts,
+    pid_gone,
+    run,
+    start,
+    wait_gone,
+    wait_until,
+    write_plan,
+)
+from worktree_helpers import no_git_identity, plan, repository
 
 __all__ = ["no_git_identity"]  # (its git without an identity, for these tests too)
 
@@ -101,7 +112,7 @@ def test_retention_takes_old_spawn_logs_inputs_and_cache_entries_but_what_a_resu
     (taken,) = (ws / "cache" / "T-02").glob("*.md")
     spawned = cli(tmp_path, "spawn", "--detach", "--id", "S-1", "--backend", "shell", "--command", "true", "aside")
     assert spawned.code == 0, spawned.stderr
-    wait_until(lambda: "S-1" in cli(tmp_path, "list", "--status", "completed").stdout, "S-1 to complete")
+    wait_until(lambda: "S-1" in cli_in_process(tmp_path, "list", "--status", "completed").stdout, "S-1 to complete")
     wait_until(lambda: cli(tmp_path, "cleanup", "--dry-run").code == 0, "spawn's runner to end")
     (spawn_log,) = (ws / "logs").glob("*.spawn.log")
     slug = spawn_log.name.removesuffix(".spawn.log")

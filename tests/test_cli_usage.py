@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from runner_helpers import Spec, cli, write_plan
+from runner_helpers import Spec, cli, cli_in_process, write_plan
 
 from orchestrator.cli.commands import COMMAND_MODULES, HOME, build_parser
 
@@ -95,7 +95,7 @@ def test_status_graph_and_aggregate_exit_0_with_a_failed_task_and_run_exits_1(tm
     for command in (["status"], ["status", "--json"], ["graph"], ["aggregate"], ["validate"]):
         result = cli(tmp_path, *command)
         assert result.code == 0, (command, result.stderr)
-    statuses = {t["id"]: t["status"] for t in json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]}
+    statuses = {t["id"]: t["status"] for t in json.loads(cli_in_process(tmp_path, "status", "--json").stdout)["tasks"]}
     assert statuses == {"T-01": "failed", "T-02": "skipped"}
 
 
@@ -109,14 +109,14 @@ def test_status_shows_tasks_waiting_while_a_usage_limit_pause_is_in_force(tmp_pa
     until = time.time() + 3600
     pause = {"until": until, "until_iso": "later", "backend": "claude", "reason": "usage limit reached"}
     (state / "pause.json").write_text(json.dumps(pause), encoding="utf-8")
-    shown = cli(tmp_path, "status")
+    shown = cli_in_process(tmp_path, "status")
     assert shown.code == 0, shown.stderr
     assert "T-01  Agent-01  ⏸️ Waiting" in shown.stdout and "T-02  Agent-02  ⏸️ Waiting" in shown.stdout
     assert "⏸️ paused until later: usage limit reached" in shown.stdout
-    tasks = json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]
+    tasks = json.loads(cli_in_process(tmp_path, "status", "--json").stdout)["tasks"]
     assert [t["status"] for t in tasks] == ["waiting", "waiting"]
     (state / "pause.json").write_text(json.dumps({**pause, "until": time.time() - 1}), encoding="utf-8")
-    assert "T-01  Agent-01  🟡 Pending" in cli(tmp_path, "status").stdout
+    assert "T-01  Agent-01  🟡 Pending" in cli_in_process(tmp_path, "status").stdout
 
 
 def test_paths_printed_for_people_start_where_they_stand(tmp_path: Path) -> None:
@@ -140,12 +140,12 @@ def test_paths_printed_for_people_start_where_they_stand(tmp_path: Path) -> None
 
 def test_summary_lines_count_one_thing_in_the_singular(tmp_path: Path) -> None:
     write_plan(tmp_path, [Spec("T-01", "echo one")])
-    assert cli(tmp_path, "validate").stdout.startswith("OK: 1 task, 0 dependencies, 1 layer;")
-    assert cli(tmp_path, "status").stdout.splitlines()[-1] == "1 task: 1 pending"
+    assert cli_in_process(tmp_path, "validate").stdout.startswith("OK: 1 task, 0 dependencies, 1 layer;")
+    assert cli_in_process(tmp_path, "status").stdout.splitlines()[-1] == "1 task: 1 pending"
     write_plan(tmp_path, [Spec("T-01", "echo one"), Spec("T-02", "echo two", deps=["T-01"])])
-    assert cli(tmp_path, "validate").stdout.startswith("OK: 2 tasks, 1 dependency, 2 layers;")
-    assert cli(tmp_path, "status").stdout.splitlines()[-1] == "2 tasks: 1 pending, 1 waiting"
-    assert json.loads(cli(tmp_path, "validate", "--json").stdout)["dependencies"] == 1
+    assert cli_in_process(tmp_path, "validate").stdout.startswith("OK: 2 tasks, 1 dependency, 2 layers;")
+    assert cli_in_process(tmp_path, "status").stdout.splitlines()[-1] == "2 tasks: 1 pending, 1 waiting"
+    assert json.loads(cli_in_process(tmp_path, "validate", "--json").stdout)["dependencies"] == 1
 
 
 @pytest.mark.parametrize("args", [["--only", ""], ["--only", ",,"], ["--rerun", " "]], ids=["empty", "commas", "blank"])
@@ -178,7 +178,7 @@ def test_run_options_replace_the_plans_settings_and_an_unknown_backend_is_the_op
 def test_json_before_the_command_is_the_same_as_after_it(tmp_path: Path) -> None:
     """`orchestrator --json status` was refused: scripts put a global flag first as often as last."""
     write_plan(tmp_path, [Spec("T-01", "echo one")])
-    before, after = cli(tmp_path, "--json", "status"), cli(tmp_path, "status", "--json")
+    before, after = cli_in_process(tmp_path, "--json", "status"), cli_in_process(tmp_path, "status", "--json")
     assert before.code == 0, before.stderr
     first, second = json.loads(before.stdout), json.loads(after.stdout)
     assert first["eta"] is None  # (nothing learned yet: no estimate)
@@ -198,7 +198,7 @@ def test_validate_names_each_column_the_tool_does_not_read(tmp_path: Path) -> No
     for n in (header + 2, header + 3):
         lines[n] += " red | me |"
     plan.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    shown = cli(tmp_path, "validate")
+    shown = cli_in_process(tmp_path, "validate")
     assert shown.code == 0 and shown.stdout.startswith("OK: 2 tasks"), shown.stderr
     said = [line for line in shown.stderr.splitlines() if "is none the tool reads" in line]
     assert said == [
@@ -206,5 +206,5 @@ def test_validate_names_each_column_the_tool_does_not_read(tmp_path: Path) -> No
         f'only (task.extra["{name}"]); it sets nothing'
         for name in ("Colour", "Owner")
     ]
-    notices = json.loads(cli(tmp_path, "validate", "--json").stdout)["notices"]
+    notices = json.loads(cli_in_process(tmp_path, "validate", "--json").stdout)["notices"]
     assert [n for n in notices if "none the tool reads" in n] == said

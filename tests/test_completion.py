@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from runner_helpers import Spec, cli, write_plan
+from runner_helpers import Spec, cli, cli_in_process, write_plan
 
 BIN = Path(sys.executable).parent  # where the `orchestrator` console script of this install is
 
@@ -21,7 +21,7 @@ BIN = Path(sys.executable).parent  # where the `orchestrator` console script of 
 def _tab(project: Path, *words: str, shell: str = "bash") -> list[str]:
     """What a Tab after ``orchestrator WORDS`` offers (the last word is the one being typed)."""
     if not (project / f"completion.{shell}").exists():
-        script = cli(project, "completion", shell)
+        script = cli_in_process(project, "completion", shell)
         assert script.code == 0, script.stderr
         (project / f"completion.{shell}").write_text(script.stdout)
     quoted = " ".join("'" + word.replace("'", "'\\''") + "'" for word in ("orchestrator", *words))
@@ -116,17 +116,17 @@ def test_no_workspace_offers_no_ids_and_no_error(tmp_path: Path) -> None:
 
 def test_completion_prints_each_shells_script(tmp_path: Path) -> None:
     for shell, marker in (("bash", "complete -F"), ("zsh", "compdef _orchestrator"), ("fish", "complete -c")):
-        shown = cli(tmp_path, "completion", shell)
+        shown = cli_in_process(tmp_path, "completion", shell)
         assert shown.code == 0 and marker in shown.stdout and "__complete" in shown.stdout
-    as_json = json.loads(cli(tmp_path, "completion", "zsh", "--json").stdout)
+    as_json = json.loads(cli_in_process(tmp_path, "completion", "zsh", "--json").stdout)
     assert as_json["shell"] == "zsh" and as_json["script"].startswith("#compdef orchestrator")
-    refused = cli(tmp_path, "completion", "tcsh")
+    refused = cli_in_process(tmp_path, "completion", "tcsh")
     assert refused.code == 2 and "invalid choice: 'tcsh'" in refused.stderr
 
 
 @pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed here")
 def test_zsh_completes_task_ids(project: Path) -> None:
-    script = cli(project, "completion", "zsh").stdout
+    script = cli_in_process(project, "completion", "zsh").stdout
     (project / "completion.zsh").write_text(script)
     call = (
         "autoload -U compinit && compinit -u; source completion.zsh; "

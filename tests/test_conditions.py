@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from runner_helpers import cli
+from runner_helpers import cli, cli_in_process
 
 from orchestrator.plan.conditions import Condition, ConditionError, compile_condition
 
@@ -64,7 +64,7 @@ def test_a_condition_that_would_hang_crash_or_escape_is_one_line_of_validate(
     row = "| T-02 | echo two > two.txt | T-01 |"
     plan.write_text(PLAN.format(condition=condition).replace(row, f"| T-02 | echo two > two.txt | {dependencies} |"))
     before = plan.read_bytes()
-    checked = cli(tmp_path, "validate")
+    checked = cli_in_process(tmp_path, "validate")
     assert checked.code == 2, checked.stdout + checked.stderr
     first = checked.stderr.splitlines()[0]
     assert first.startswith(".orchestrator/master_plan.md:9: T-02: "), checked.stderr

@@ -324,7 +324,7 @@ def test_the_docs_prove_the_commands_and_examples() -> None:
 
 
 def test_ci_fails_when_distributed_is_missing_rather_than_skip_the_cluster_tests(tmp_path: Path) -> None:
-    """tests/test_dask.py skips itself without distributed: .ci/run checks it installed, so CI
+    """tests/test_dask*.py skip themselves without distributed: .ci/run checks it installed, so CI
     cannot pass without the cluster tests."""
     import venv
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from fakeapi import find_claude
-from runner_helpers import HANG_GUARD, Spec, cli, write_plan
+from runner_helpers import HANG_GUARD, Spec, cli, cli_in_process, write_plan
 
 from orchestrator import backends
 from orchestrator.plan.settings import Settings
@@ -329,7 +329,7 @@ def test_a_wrong_access_cell_is_one_line_naming_its_row(tmp_path: Path, row: str
     workspace.mkdir()
     head = ACCESS_PLAN.split("| T-01")[0]
     (workspace / "master_plan.md").write_text(head + row + "\n", encoding="utf-8")
-    result = cli(tmp_path, "validate")
+    result = cli_in_process(tmp_path, "validate")
     assert result.code == 2 and message in result.stderr.splitlines()[-2] + result.stderr, result.stderr
     assert all(line.startswith(".orchestrator/master_plan.md:9: T-01") for line in result.stderr.splitlines()[:-1])
     assert not (workspace / "agent_tasks").exists()

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from runner_helpers import cli, results, run
+from runner_helpers import cli_in_process, results, run
 
 from orchestrator.backends.base import AgentResult
 from orchestrator.plan.deadlines import Deadline
@@ -99,7 +99,7 @@ def test_a_task_that_fails_by_its_own_fault_does_not_fail_over(tmp_path: Path, m
 
 def test_an_unknown_fallback_backend_is_refused_with_its_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     project = _project(tmp_path, monkeypatch, ["| T-01 | Work MODE=auth | None |"], fallback="gemni")
-    outcome = cli(project, "validate")
+    outcome = cli_in_process(project, "validate")
     assert outcome.code == 2
     assert (
         "master_plan.md:3: fallback: unknown backend 'gemni' (did you mean 'gemini'?)"

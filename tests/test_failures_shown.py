@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from runner_helpers import Spec, cli, run, write_plan
+from runner_helpers import Spec, cli, cli_in_process, run, write_plan
 
 NOISY = 'echo "partial output"\nfor i in $(seq 1 30); do echo "noise $i" >&2; done\necho "fatal: disk full" >&2\nexit 4'
 
@@ -43,28 +43,28 @@ def test_the_failed_event_carries_the_stderr_tail_trimmed(tmp_path: Path) -> Non
 def test_logs_shows_an_attempts_output_and_stderr(tmp_path: Path) -> None:
     write_plan(tmp_path, [Spec("T-01", 'echo "attempt $ORCHESTRATOR_ATTEMPT" >&2\necho out\nexit 1', retries=1)])
     assert cli(tmp_path, "run").code == 1
-    shown = cli(tmp_path, "logs", "t-01")
+    shown = cli_in_process(tmp_path, "logs", "t-01")
     assert shown.code == 0, shown.stderr
     assert shown.stdout == (
         "T-01 [Agent-01] attempt 2 of 2\n"
         "── stdout: .orchestrator/logs/agent-01.attempt-2.out\nout\n"
         "── stderr: .orchestrator/logs/agent-01.attempt-2.err\nattempt 2\n"
     )
-    first = json.loads(cli(tmp_path, "logs", "T-01", "--attempt", "1", "--json").stdout)
+    first = json.loads(cli_in_process(tmp_path, "logs", "T-01", "--attempt", "1", "--json").stdout)
     assert first["ok"] is True and first["attempt"] == 1 and first["attempts"] == [1, 2]
     assert {log["stream"]: log["text"] for log in first["logs"]} == {"out": "out\n", "err": "attempt 1\n"}
     assert first["logs"][0]["path"] == ".orchestrator/logs/agent-01.attempt-1.out"
-    above = cli(tmp_path.parent, "logs", tmp_path.name, "T-01")
+    above = cli_in_process(tmp_path.parent, "logs", tmp_path.name, "T-01")
     assert f"── stderr: {tmp_path.name}/.orchestrator/logs/agent-01.attempt-2.err" in above.stdout
 
 
 def test_logs_of_a_task_that_is_not_there_or_did_not_run(tmp_path: Path) -> None:
     write_plan(tmp_path, [Spec("T-01", "echo one"), Spec("T-02", "echo two", deps=["T-01"])])
-    assert cli(tmp_path, "logs", "T-01").stderr.startswith("T-01 has no logs: it has not run yet")
+    assert cli_in_process(tmp_path, "logs", "T-01").stderr.startswith("T-01 has no logs: it has not run yet")
     assert cli(tmp_path, "run").code == 0
-    unknown = cli(tmp_path, "logs", "T-09", "--json")
+    unknown = cli_in_process(tmp_path, "logs", "T-09", "--json")
     assert unknown.code == 2 and json.loads(unknown.stdout)["message"].startswith("no task T-09 in the plan")
-    missing = cli(tmp_path, "logs", "T-02", "--attempt", "3")
+    missing = cli_in_process(tmp_path, "logs", "T-02", "--attempt", "3")
     assert missing.code == 2 and missing.stderr.startswith("T-02 has no attempt 3; its attempts: 1")
 
 
@@ -74,11 +74,11 @@ def test_logs_says_a_log_its_result_names_is_gone_not_that_the_attempt_printed_n
     write_plan(tmp_path, [Spec("T-01", "echo hello")])
     assert run(tmp_path).code == 0
     (tmp_path / ".orchestrator/logs/agent-01.attempt-1.out").unlink()
-    shown = cli(tmp_path, "logs", "T-01")
+    shown = cli_in_process(tmp_path, "logs", "T-01")
     assert shown.code == 0
     assert "── stdout: its log .orchestrator/logs/agent-01.attempt-1.out is gone (deleted since)" in shown.stdout
     assert "── stderr: empty" in shown.stdout  # (it printed nothing there: no log named)
-    streams = {s["stream"]: s for s in json.loads(cli(tmp_path, "logs", "T-01", "--json").stdout)["logs"]}
+    streams = {s["stream"]: s for s in json.loads(cli_in_process(tmp_path, "logs", "T-01", "--json").stdout)["logs"]}
     assert streams["out"]["gone"] == ".orchestrator/logs/agent-01.attempt-1.out" and streams["err"]["gone"] is None
 
 
@@ -95,7 +95,7 @@ def test_a_run_that_had_failures_ends_with_its_next_step(tmp_path: Path) -> None
         from_above.stdout.splitlines()[-1]
         == f"next: `orchestrator logs {tmp_path.name} T-02` shows why it failed; {named}"
     )
-    check = cli(tmp_path, "check")
+    check = cli_in_process(tmp_path, "check")
     assert "`orchestrator run` to retry" in check.stdout and "reset --failed" not in check.stdout
     write_plan(
         tmp_path, [Spec("T-01", "echo fine"), Spec("T-02", "echo fixed"), Spec("T-03", "echo later", deps=["T-02"])]

@@ -12,7 +12,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from runner_helpers import Spec, cli, run, write_plan
+from runner_helpers import Spec, cli, cli_in_process, run, write_plan
 
 REUSED = "(♻️ reused)"
 
@@ -25,7 +25,7 @@ def spec(task: str, output: str, deps: tuple[str, ...] = ()) -> Spec:
 
 
 def status_json(project: Path) -> dict[str, Any]:
-    done = cli(project, "status", "--json")
+    done = cli_in_process(project, "status", "--json")
     assert done.code == 0, done.stderr
     data: dict[str, Any] = json.loads(done.stdout)
     return data
@@ -37,7 +37,7 @@ def views(project: Path) -> dict[str, dict[str, Any]]:
 
 def attempts_column(project: Path) -> dict[str, str]:
     """Each task's Attempts cell of ``status``'s table."""
-    lines = cli(project, "status").stdout.splitlines()
+    lines = cli_in_process(project, "status").stdout.splitlines()
     headers = re.split(r"\s{2,}", lines[0])
     at = headers.index("Attempts")
     return {cells[0]: cells[at] for line in lines[2:] if line.startswith("T-") and (cells := re.split(r"\s{2,}", line))}
@@ -59,19 +59,19 @@ def test_a_reused_result_is_marked_in_every_graph_and_counts_the_attempts_report
     shown = views(tmp_path)
     assert shown["T-01"]["reused"] and shown["T-02"]["reused"]
 
-    text = cli(tmp_path, "graph")
+    text = cli_in_process(tmp_path, "graph")
     assert text.code == 0, text.stderr
     line = next(line for line in text.stdout.splitlines() if "T-01 [" in line)
     assert line.endswith(f"Task T-01 {REUSED}"), line
     for fmt in ("mermaid", "dot"):
-        drawn = cli(tmp_path, "graph", "--format", fmt)
+        drawn = cli_in_process(tmp_path, "graph", "--format", fmt)
         assert drawn.code == 0 and drawn.stdout.count(REUSED) == 2, drawn.stdout
-    nodes = {n["id"]: n for n in json.loads(cli(tmp_path, "graph", "--json").stdout)["nodes"]}
+    nodes = {n["id"]: n for n in json.loads(cli_in_process(tmp_path, "graph", "--json").stdout)["nodes"]}
     assert {t: n["reused"] for t, n in nodes.items()} == {t: v["reused"] for t, v in shown.items()}
     plan = (tmp_path / ".orchestrator" / "master_plan.md").read_text(encoding="utf-8")
     assert plan.count(REUSED) == 2  # its graph block, the mermaid graph's words
 
-    report = {t["id"]: t for t in json.loads(cli(tmp_path, "report", "--json").stdout)["tasks"]}
+    report = {t["id"]: t for t in json.loads(cli_in_process(tmp_path, "report", "--json").stdout)["tasks"]}
     assert report["T-01"]["attempts"] == 0
     assert attempts_column(tmp_path) == {"T-01": "0", "T-02": "0"}
     assert {t: v["run_attempts"] for t, v in shown.items()} == {"T-01": 0, "T-02": 0}
@@ -120,23 +120,23 @@ def test_validate_names_the_tasks_never_cached_and_the_last_checkpoint(tmp_path:
     plan = tmp_path / ".orchestrator" / "master_plan.md"
     plan.parent.mkdir(parents=True)
     plan.write_text(GATED.format(cache="true"), encoding="utf-8")
-    done = cli(tmp_path, "validate")
+    done = cli_in_process(tmp_path, "validate")
     assert done.code == 0, done.stderr
     line = "Never cached (each runs every time): T-02 (approval before), T-03 (cache: false)"
     assert line in done.stdout.splitlines()
     assert "checkpoint" not in done.stdout
-    data = json.loads(cli(tmp_path, "validate", "--json").stdout)
+    data = json.loads(cli_in_process(tmp_path, "validate", "--json").stdout)
     assert data["uncached"] == [{"task": "T-02", "why": "approval before"}, {"task": "T-03", "why": "cache: false"}]
     assert data["checkpoint"] is None
 
     saved = json.loads(cli(tmp_path, "checkpoint", "save", "v1", "--json").stdout)
-    done = cli(tmp_path, "validate")
+    done = cli_in_process(tmp_path, "validate")
     told = f"Last checkpoint: v1, saved {saved['saved']} (0 results): `orchestrator checkpoint restore v1` goes back"
     assert told in done.stdout.splitlines(), done.stdout
-    assert json.loads(cli(tmp_path, "validate", "--json").stdout)["checkpoint"]["name"] == "v1"
+    assert json.loads(cli_in_process(tmp_path, "validate", "--json").stdout)["checkpoint"]["name"] == "v1"
 
     plan.write_text(GATED.format(cache="false"), encoding="utf-8")  # the whole plan: said once
-    done = cli(tmp_path, "validate")
+    done = cli_in_process(tmp_path, "validate")
     assert "Never cached (each runs every time): every task (cache: false)" in done.stdout.splitlines(), done.stdout
 
 
@@ -152,13 +152,13 @@ def test_a_restore_and_a_schedule_show_in_graph_final_output_and_the_html_report
     record = {"cron": "0 2 * * *", "added": fired - 60, "fired": fired, "finished": fired + 5, "exit_code": 0}
     (state / "schedule.json").write_text(json.dumps({**record, "skips": 0}), encoding="utf-8")
     env = {"TZ": "UTC"}
-    status = json.loads(cli(tmp_path, "status", "--json", env=env).stdout)
+    status = json.loads(cli_in_process(tmp_path, "status", "--json", env=env).stdout)
     planned, back = status["notes"][-2:]
     assert planned.startswith("📅 scheduled '0 2 * * *'") and back.startswith("⏪ restored from checkpoint v1")
 
-    graph = cli(tmp_path, "graph", env=env)
+    graph = cli_in_process(tmp_path, "graph", env=env)
     assert graph.code == 0 and graph.stdout.splitlines()[-2:] == [planned, back], graph.stdout
-    data = json.loads(cli(tmp_path, "graph", "--json", env=env).stdout)
+    data = json.loads(cli_in_process(tmp_path, "graph", "--json", env=env).stdout)
     assert data["schedule"] == status["schedule"] and data["restored"] == status["restored"]
 
     assert cli(tmp_path, "aggregate", env=env).code == 0
@@ -166,13 +166,13 @@ def test_a_restore_and_a_schedule_show_in_graph_final_output_and_the_html_report
     assert f"| Restored | {back.removeprefix('⏪ ')} |" in final
     assert f"| Schedule | {planned.removeprefix('📅 ')} |" in final
 
-    page = cli(tmp_path, "report", "--format", "html", env=env)
+    page = cli_in_process(tmp_path, "report", "--format", "html", env=env)
     assert page.code == 0, page.stderr
     assert f"<tr><th>Schedule</th><td>{escape(planned.removeprefix('📅 '))}</td></tr>" in page.stdout
     assert f"<tr><th>Restored</th><td>{escape(back.removeprefix('⏪ '))}</td></tr>" in page.stdout
 
     assert run(tmp_path).code == 0  # a run: the restore is no longer told, by graph nor final_output.md
-    assert "⏪" not in cli(tmp_path, "graph").stdout
+    assert "⏪" not in cli_in_process(tmp_path, "graph").stdout
     assert cli(tmp_path, "aggregate").code == 0  # (the run had nothing to do: it wrote none)
     assert "| Restored |" not in (tmp_path / ".orchestrator" / "final_output.md").read_text(encoding="utf-8")
 
@@ -235,7 +235,11 @@ def test_every_view_reads_the_same_states_and_causes(tmp_path: Path) -> None:
                             {"kind": "upstream", "task": "T-09", "status": "cancelled"})  # fmt: skip
 
     # status's table: each task's state and why, as --json says them.
-    table = {line.split()[0]: line for line in cli(tmp_path, "status").stdout.splitlines() if line.startswith("T-")}
+    table = {
+        line.split()[0]: line
+        for line in cli_in_process(tmp_path, "status").stdout.splitlines()
+        if line.startswith("T-")
+    }
     labels = {"completed": "Completed", "failed": "Failed", "skipped": "Skipped", "bypassed": "Bypassed",
               "awaiting_approval": "Awaiting approval", "rejected": "Rejected", "blocked": "Blocked",
               "cancelled": "Cancelled"}  # fmt: skip
@@ -244,14 +248,14 @@ def test_every_view_reads_the_same_states_and_causes(tmp_path: Path) -> None:
     # list, the dashboard, report: the same three, field for field.
     listed = {
         t["id"]: (t["status"], t["reason"], t["cause"])
-        for t in json.loads(cli(tmp_path, "list", "--json").stdout)["tasks"]
+        for t in json.loads(cli_in_process(tmp_path, "list", "--json").stdout)["tasks"]
     }
     assert listed == said
     with served(tmp_path) as server:
         state = http_get(server.port, "/api/state").json()
     assert {t["id"]: (t["status"], t["reason"], t["cause"]) for t in state["tasks"]} == said
     assert state["counts"] == shown["counts"]
-    report = json.loads(cli(tmp_path, "report", "--format", "json").stdout)
+    report = json.loads(cli_in_process(tmp_path, "report", "--format", "json").stdout)
     assert {t["id"]: (t["status"], t["reason"], t["cause"]) for t in report["tasks"]} == said
     # final_output.md: the row of each task not completed says why; the plan's status blocks, its state.
     final = (tmp_path / ".orchestrator" / "final_output.md").read_text(encoding="utf-8").replace("\\|", "|")
@@ -265,7 +269,7 @@ def test_every_view_reads_the_same_states_and_causes(tmp_path: Path) -> None:
         why = f"false: {cause['seen']}" if cause and cause["kind"] == "condition" else reason
         assert any(why in row for row in rows), (task_id, why, rows)
     # check: the same counts, and the task awaiting a person named.
-    checked = json.loads(cli(tmp_path, "check", "--json").stdout)["workspaces"][0]
+    checked = json.loads(cli_in_process(tmp_path, "check", "--json").stdout)["workspaces"][0]
     assert checked["counts"] == {state: n for state, n in shown["counts"].items() if n}
     found = {f["kind"]: f["tasks"] for f in checked["findings"]}
     assert found["awaiting_approval"] == ["T-06"] and found["failed"] == ["T-02"]

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from runner_helpers import Spec, cli, write_plan
+from runner_helpers import Spec, cli, cli_in_process, write_plan
 
 from orchestrator.output.markup import as_code_block, demote_headings, looks_like_markdown, output_form, quoted_in
 
@@ -221,7 +221,7 @@ def test_one_run_one_wall_time(tmp_path: Path) -> None:
     assert f"| Wall time | {wall} |" in final
     assert "| Time with a task running | " in final
     assert "| Critical path (longest in time) | T-01 -> T-02 (" in final
-    assert "deepest chain (2 tasks): T-01 -> T-02" in cli(tmp_path, "validate").stdout
+    assert "deepest chain (2 tasks): T-01 -> T-02" in cli_in_process(tmp_path, "validate").stdout
 
 
 GATED = """---
@@ -262,8 +262,8 @@ def test_tasks_waiting_for_a_person_and_bypassed_ones_each_have_their_own_table(
     assert "| T-06 | ❌ Failed |" in problems
     assert not any(f"| {task} |" in problems for task in ("T-02", "T-03", "T-04", "T-05"))
     # report gives a bypassed task's reason too, as status does.
-    report = cli(tmp_path, "report", "--json")
+    report = cli_in_process(tmp_path, "report", "--json")
     tasks = {t["id"]: t for t in json.loads(report.stdout)["tasks"]}
     assert tasks["T-02"]["reason"].startswith('condition false: T-01.severity == "high"')
-    shown = cli(tmp_path, "report").stdout
+    shown = cli_in_process(tmp_path, "report").stdout
     assert '| T-02 | bypassed: condition false: T-01.severity == "high" (T-01 completed, ' in shown

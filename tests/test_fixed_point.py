@@ -29,7 +29,7 @@ from typing import Any
 
 from hypothesis import Phase, example, given, settings
 from hypothesis import strategies as st
-from runner_helpers import cli, kill_attempts, start
+from runner_helpers import cli, cli_in_process, kill_attempts, start
 
 from orchestrator.cli.main import main
 from orchestrator.run.freshness import current_views
@@ -188,7 +188,7 @@ def snapshot(project: Path) -> dict[str, bytes]:
 
 
 def states(project: Path) -> dict[str, Any]:
-    shown = json.loads(cli(project, "status", "--json").stdout)["tasks"]
+    shown = json.loads(cli_in_process(project, "status", "--json").stdout)["tasks"]
     return {task["id"]: task["status"] for task in shown}
 
 
@@ -222,7 +222,7 @@ def test_a_plan_run_to_its_end_is_a_fixed_point(tmp_path_factory: Any, drawn: An
         assert "task_started" not in kinds and "approval_requested" not in kinds, kinds
         assert not [kind for kind in kinds if kind.startswith("task_")], kinds  # (nothing recorded again)
         assert snapshot(project) == before
-        shown = json.loads(cli(project, "status", "--json").stdout)["tasks"]
+        shown = json.loads(cli_in_process(project, "status", "--json").stdout)["tasks"]
         assert all(t["settled"] for t in shown), [(t["id"], t["status"], t["settled"]) for t in shown]
     finally:
         kill_attempts(project)

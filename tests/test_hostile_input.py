@@ -13,7 +13,19 @@ from pathlib import Path
 
 import pytest
 import yaml
-from runner_helpers import Spec, cli, result_body, results, run, start, statuses, wait_until, workspace, write_plan
+from runner_helpers import (
+    Spec,
+    cli,
+    cli_in_process,
+    result_body,
+    results,
+    run,
+    start,
+    statuses,
+    wait_until,
+    workspace,
+    write_plan,
+)
 
 from orchestrator import documents, yamlio
 from orchestrator.backends.base import CannotInvoke, Job
@@ -155,7 +167,7 @@ def test_a_profile_prompt_too_long_for_a_command_line_is_refused(tmp_path: Path)
         encoding="utf-8",
     )
     before = snapshot(tmp_path)
-    result = cli(tmp_path, "validate")
+    result = cli_in_process(tmp_path, "validate")
     assert result.code == 2
     assert (
         ".orchestrator/agents/writer.md:1: the prompt is 239,999 bytes; it is given to the agent as one argument"
@@ -175,7 +187,7 @@ def test_a_profile_whose_yaml_is_broken_or_endless_is_one_line_with_its_line(tmp
         "| T-01 | Review | None | typo |\n| T-02 | Review | None | laughs |\n",
         encoding="utf-8",
     )
-    result = cli(tmp_path, "validate")
+    result = cli_in_process(tmp_path, "validate")
     assert result.code == 2
     lines = result.stderr.splitlines()
     assert lines == [
@@ -221,7 +233,7 @@ def test_a_task_with_more_inputs_than_its_environment_can_name_reads_them_from_a
     )
     specs = [Spec(f"S-{n:04d}", f"echo {n}") for n in range(count)]
     write_plan(project, [*specs, Spec("ALL", script, deps=[spec.id for spec in specs])], {"max_parallel": 8})
-    assert cli(project, "validate").code == 0
+    assert cli_in_process(project, "validate").code == 0
     result = run(project, timeout=240)
     assert result.code == 0, result.stderr
     assert result_body(project, "ALL").split("\n") == [str(count), "agent-001-result.md", "7", str(count), "[]"]
@@ -339,7 +351,7 @@ def test_a_brief_that_is_a_fifo_is_refused_and_a_result_that_is_one_is_replaced(
     result_file = workspace(tmp_path) / "results" / "agent-01-result.md"
     result_file.parent.mkdir(exist_ok=True)
     os.mkfifo(result_file)
-    assert cli(tmp_path, "status").code == 0
+    assert cli_in_process(tmp_path, "status").code == 0
     done = run(tmp_path)
     assert done.code == 0, done.stderr
     assert result_body(tmp_path, "T-01") == "one"

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from runner_helpers import Spec, cli, result_body, run, statuses, write_plan
+from runner_helpers import Spec, cli, cli_in_process, result_body, run, statuses, write_plan
 
 from orchestrator.plan.identity import Book, Row, assign
 
@@ -19,12 +19,12 @@ THREE = [Spec("T-01", "echo one"), Spec("T-02", "echo two", deps=["T-01"]), Spec
 
 
 def agents(project: Path) -> dict[str, str]:
-    data = json.loads(cli(project, "status", "--json").stdout)
+    data = json.loads(cli_in_process(project, "status", "--json").stdout)
     return {task["id"]: task["agent"] for task in data["tasks"]}
 
 
 def task_status(project: Path) -> dict[str, str]:
-    data = json.loads(cli(project, "status", "--json").stdout)
+    data = json.loads(cli_in_process(project, "status", "--json").stdout)
     return {task["id"]: task["status"] for task in data["tasks"]}
 
 
@@ -75,7 +75,7 @@ def test_the_details_a_deleted_row_left_are_named_as_such(tmp_path: Path) -> Non
     plan.write_text(
         "".join(line for line in plan.read_text().splitlines(keepends=True) if not line.startswith("| T-02"))
     )
-    checked = cli(tmp_path, "validate")
+    checked = cli_in_process(tmp_path, "validate")
     assert checked.code == 2
     assert "Task Details for T-02, which is no longer in the task table — delete this section too" in checked.stderr
 
@@ -121,7 +121,7 @@ def test_an_agent_cell_may_not_take_an_id_another_task_has_or_had(tmp_path: Path
     assert run(tmp_path).code == 0
     # T-01 is deleted; T-04 claims its number in its Agent cell: its files would be taken for T-04's.
     _plan_with_agents(tmp_path, [("T-02", ""), ("T-04", "Agent-01")])
-    refused = cli(tmp_path, "validate")
+    refused = cli_in_process(tmp_path, "validate")
     assert refused.code == 2
     assert "T-04: agent 'Agent-01' was given to T-01, whose files carry it" in refused.stderr
     _plan_with_agents(tmp_path, [("T-02", ""), ("T-04", "Reviewer")])
@@ -188,7 +188,7 @@ def test_a_result_that_cannot_be_read_is_set_aside_not_written_over(
     mine = results / "agent-02-result.md"
     edited = mine.read_text().replace(*edit, 1)
     mine.write_text(edited)
-    shown = {t["id"]: t for t in json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]}
+    shown = {t["id"]: t for t in json.loads(cli_in_process(tmp_path, "status", "--json").stdout)["tasks"]}
     assert shown["T-02"]["status"] == "pending"
     assert shown["T-02"]["reason"].startswith(f"its result file cannot be read ({problem}")
     again = run(tmp_path)
@@ -206,7 +206,7 @@ def test_a_status_word_a_person_capitalised_still_reads(tmp_path: Path) -> None:
     assert run(tmp_path).code == 0
     mine = tmp_path / ".orchestrator" / "results" / "agent-01-result.md"
     mine.write_text(mine.read_text().replace("status: completed", "status: Completed ", 1))
-    shown = json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]
+    shown = json.loads(cli_in_process(tmp_path, "status", "--json").stdout)["tasks"]
     assert [(t["id"], t["status"]) for t in shown] == [("T-01", "completed")]
     assert run(tmp_path).tasks("task_started") == []
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from runner_helpers import Spec, cli, plan_text, read_times, stamped, start, wait_until
+from runner_helpers import Spec, cli, cli_in_process, plan_text, read_times, stamped, start, wait_until
 
 from orchestrator.plan.times import parse_instant
 
@@ -77,13 +77,13 @@ def test_a_task_waits_for_its_time_while_the_rest_runs_and_status_and_graph_say_
     try:
         wait_until(lambda: any(e.get("task") == "T-01" for e in runner.events() if e["event"] == "task_completed"),
                    "T-01 to complete")  # fmt: skip
-        status = json.loads(cli(tmp_path, "status", "--json").stdout)
+        status = json.loads(cli_in_process(tmp_path, "status", "--json").stdout)
         views = {t["id"]: t for t in status["tasks"]}
         if time.time() < moment - 0.5:  # (a machine slow enough to be past the time: nothing left to see)
             assert views["T-02"]["status"] == "waiting"
             assert views["T-02"]["reason"].startswith("not before ")
             assert views["T-03"]["status"] == "waiting"
-            graph = cli(tmp_path, "graph").stdout
+            graph = cli_in_process(tmp_path, "graph").stdout
             assert "T-02 [Agent-02] Task T-02 (not before " in graph
         assert runner.wait() == 0
     finally:
@@ -118,19 +118,19 @@ def test_the_schedule_and_a_task_s_time_show_in_validate_status_report_final_out
     (state / "schedule.json").write_text(json.dumps({**record, "skips": 2}))
     when = "not before 2100-01-01T09:00:00+00:00"
     env = {"TZ": "UTC"}
-    validated = cli(tmp_path, "validate", env=env)
+    validated = cli_in_process(tmp_path, "validate", env=env)
     assert validated.code == 0
     assert f"T-02 waits: {when} (its Not before)" in validated.stderr
     assert "📅 scheduled '0 2 * * *': next at " in validated.stderr and "(exit 0); 2 skipped" in validated.stderr
-    status = cli(tmp_path, "status", env=env).stdout
+    status = cli_in_process(tmp_path, "status", env=env).stdout
     assert f"Task T-02 — {when}" in status and "📅 scheduled '0 2 * * *'" in status
     assert cli(tmp_path, "aggregate", env=env).code == 0
     final = (tmp_path / ".orchestrator" / "final_output.md").read_text()
     assert "| Schedule | scheduled '0 2 * * *': next at " in final
     assert f"| T-02 | ⏸️ Waiting | not run yet: {when} | - |" in final
-    report = cli(tmp_path, "report", env=env).stdout
+    report = cli_in_process(tmp_path, "report", env=env).stdout
     assert "| Schedule | scheduled '0 2 * * *'" in report and f"| T-02 | waiting ({when}) |" in report
-    figures = json.loads(cli(tmp_path, "report", "--json", env=env).stdout)
+    figures = json.loads(cli_in_process(tmp_path, "report", "--json", env=env).stdout)
     assert figures["schedule"]["cron"] == "0 2 * * *" and figures["tasks"][1]["not_before"].startswith("2100-01-01")
     with served(tmp_path, env=env) as server:
         shown = http_get(server.port, "/api/state").json()

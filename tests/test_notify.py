@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runner_helpers import Spec, pid_gone, plan_text, run, write_plan
+from runner_helpers import Spec, cli_in_process, pid_gone, plan_text, run, write_plan
 
 from orchestrator.output.reporter import JsonReporter, Recording
 from orchestrator.plan.parser import parse_plan
@@ -243,14 +243,13 @@ def test_the_user_config_adds_targets_and_a_bad_one_is_named_by_file_and_line(tm
     ],
 )
 def test_validate_refuses_a_bad_target_on_its_line(tmp_path: Path, value: object, message: str) -> None:
-    from runner_helpers import cli
 
     plan = write_plan(tmp_path, [Spec("T-01", "true")])
     text = plan.read_text()
     body = text.split("---\n", 2)[2]
     plan.write_text("---\nbackend: shell\nnotify: " + json.dumps(value) + "\n---\n" + body)
     line = 3
-    result = cli(tmp_path, "validate")
+    result = cli_in_process(tmp_path, "validate")
     assert result.code == 2
     assert f"master_plan.md:{line}" in result.stderr and message in result.stderr, result.stderr
 

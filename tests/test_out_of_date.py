@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runner_helpers import Spec, cli, run, start, wait_until, workspace, write_plan
+from runner_helpers import Spec, cli, cli_in_process, run, start, wait_until, workspace, write_plan
 
 from orchestrator.output.briefs import brief_body
 from orchestrator.plan.graph import dependencies_first
@@ -35,7 +35,7 @@ SHELL_TASK = """
 
 
 def status(project: Path) -> dict[str, Any]:
-    done = cli(project, "status", "--json")
+    done = cli_in_process(project, "status", "--json")
     assert done.code == 0, done.stderr
     data: dict[str, Any] = json.loads(done.stdout)
     return data
@@ -149,7 +149,7 @@ def test_a_brief_edited_by_hand_after_its_task_ran_is_out_of_date_in_status(tmp_
     assert run(tmp_path).code == 0
     brief = workspace(tmp_path) / "agent_tasks" / "agent-02.md"
     brief.write_text(brief.read_text(encoding="utf-8") + "\nAlso: HAND-EDITED LINE\n", encoding="utf-8")
-    assert "(out of date)" in cli(tmp_path, "graph").stdout
+    assert "(out of date)" in cli_in_process(tmp_path, "graph").stdout
     said = agrees(tmp_path)
     assert said == {"T-02": "its brief was edited by hand since it ran", "T-03": "upstream T-02 will run again"}
     # A brief written again with the same words (touched) is no change: nothing is out of date.
@@ -161,7 +161,7 @@ def test_reset_and_only_leave_what_is_downstream_out_of_date(tmp_path: Path) -> 
     write_plan(tmp_path, CHAIN)
     assert run(tmp_path).code == 0
     assert cli(tmp_path, "reset", "T-01").code == 0
-    table = cli(tmp_path, "status").stdout
+    table = cli_in_process(tmp_path, "status").stdout
     assert re.search(r"T-01 +Agent-01 +🟡 Pending", table)
     assert re.search(
         r"T-02 +Agent-02 +✅ Completed · out of date .*will run again: upstream T-01 will run again", table
@@ -211,28 +211,28 @@ def test_the_status_blocks_a_run_writes_mark_what_status_marks(tmp_path: Path) -
 def test_graph_and_check_tell_it_and_check_still_exits_0(tmp_path: Path) -> None:
     plan = write_plan(tmp_path, CHAIN)
     assert run(tmp_path).code == 0
-    assert "out of date" not in cli(tmp_path, "graph").stdout
-    assert "🔁" not in cli(tmp_path, "check").stdout
+    assert "out of date" not in cli_in_process(tmp_path, "graph").stdout
+    assert "🔁" not in cli_in_process(tmp_path, "check").stdout
     edit(plan, "| echo one |", "| echo ONE |")
-    graph = cli(tmp_path, "graph").stdout
+    graph = cli_in_process(tmp_path, "graph").stdout
     assert "✅ T-01 [Agent-01] Task T-01 (out of date)" in graph and "✅ T-04 [Agent-04] Task T-04\n" in graph
-    mermaid = cli(tmp_path, "graph", "--format", "mermaid").stdout
+    mermaid = cli_in_process(tmp_path, "graph", "--format", "mermaid").stdout
     assert "T-02: Task T-02 (out of date)" in mermaid and "class n0,n1,n2,n4 outofdate" in mermaid
-    nodes = json.loads(cli(tmp_path, "graph", "--json").stdout)["nodes"]  # (QA pass 3: it had neither)
+    nodes = json.loads(cli_in_process(tmp_path, "graph", "--json").stdout)["nodes"]  # (QA pass 3: it had neither)
     assert {node["id"]: node["status"] for node in nodes} == dict.fromkeys(
         ("T-01", "T-02", "T-03", "T-04", "T-05"), "completed"
     )
     assert [node["id"] for node in nodes if node["out_of_date"]] == ["T-01", "T-02", "T-03", "T-05"]
     assert nodes[0]["out_of_date"] == "its row, details, settings, type, profile or a template changed since it ran"
-    check = cli(tmp_path, "check")
+    check = cli_in_process(tmp_path, "check")
     assert check.code == 0
     assert (
         "🔁 4 completed tasks out of date (T-01, T-02, T-03, T-05): `orchestrator run` runs them again" in check.stdout
     )
-    data = json.loads(cli(tmp_path, "check", "--json").stdout)
+    data = json.loads(cli_in_process(tmp_path, "check", "--json").stdout)
     assert data["exit_code"] == 0 and data["workspaces"][0]["ok"] is True
     assert [item["task"] for item in data["workspaces"][0]["out_of_date"]] == ["T-01", "T-02", "T-03", "T-05"]
-    assert cli(tmp_path, "check", "--quiet").stdout == ""  # informational: quiet when all is well
+    assert cli_in_process(tmp_path, "check", "--quiet").stdout == ""  # informational: quiet when all is well
 
 
 def test_results_of_an_earlier_version_stay_up_to_date(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from runner_helpers import cli, result_body, run, statuses
+from runner_helpers import cli, cli_in_process, result_body, run, statuses
 
 _FRONT = """---
 backend: shell
@@ -66,7 +66,7 @@ def test_a_value_with_spaces_and_a_semicolon_is_one_argument_of_the_command(tmp_
     assert "written for a b; touch" in (tmp_path / ".orchestrator/agent_tasks/agent-02.md").read_text(encoding="utf-8")
     final = (tmp_path / ".orchestrator/final_output.md").read_text(encoding="utf-8")
     assert f'| Parameters | repo="my repo", who="{value}" |' in final
-    report = cli(tmp_path, "report", "--json")
+    report = cli_in_process(tmp_path, "report", "--json")
     assert json.loads(report.stdout)["params"] == {"repo": "my repo", "who": value}
 
 
@@ -85,9 +85,9 @@ def test_a_required_parameter_not_given_is_one_line_and_nothing_runs(tmp_path: P
         assert done.code == 2, (command, done.stdout)
         assert done.stderr.strip().splitlines() == [said], command
     assert _listing(tmp_path) == before
-    assert cli(tmp_path, "validate", "--param", "who=me").code == 0
+    assert cli_in_process(tmp_path, "validate", "--param", "who=me").code == 0
     assert cli(tmp_path, "run", "--param", "who=me").code == 0
-    assert cli(tmp_path, "validate").code == 0  # the value run remembers
+    assert cli_in_process(tmp_path, "validate").code == 0  # the value run remembers
 
 
 def test_an_undeclared_parameter_given_is_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -110,7 +110,7 @@ def test_an_undeclared_parameter_given_is_one_line_and_exit_2(tmp_path: Path) ->
 def test_an_unknown_parameter_in_the_plan_is_its_file_and_line(tmp_path: Path) -> None:
     text = _FRONT + _TABLE.replace("Look at {{ params.repo | upper }}", "Look at {{ params.rep }}")
     _plan(tmp_path, text)
-    checked = cli(tmp_path, "validate", "--param", "who=me")
+    checked = cli_in_process(tmp_path, "validate", "--param", "who=me")
     assert checked.code == 2
     line = text.splitlines().index("Look at {{ params.rep }} and nothing else.") + 1
     assert checked.stderr.splitlines()[0] == (
@@ -123,12 +123,12 @@ def test_an_unknown_parameter_in_the_plan_is_its_file_and_line(tmp_path: Path) -
 def test_a_parameter_quoted_by_hand_in_a_command_is_refused(tmp_path: Path) -> None:
     """Quoted already, ``'{{ params.repo }}'`` would be ``''my repo''``: two words."""
     _plan(tmp_path, _FRONT + _TABLE.replace("`printf '%s\\n' {{ params.repo }}", "`printf '%s\\n' '{{ params.repo }}'"))
-    checked = cli(tmp_path, "validate")
+    checked = cli_in_process(tmp_path, "validate")
     assert checked.code == 2
     assert "in a Command is quoted by hand: its value is shell-quoted already" in checked.stderr
     in_block = _TABLE + '```bash\nls "{{ params.repo }}"\n```\n'
     _plan(tmp_path, _FRONT + in_block)
-    checked = cli(tmp_path, "validate")
+    checked = cli_in_process(tmp_path, "validate")
     line = (_FRONT + in_block).splitlines().index('ls "{{ params.repo }}"') + 1
     assert checked.code == 2
     assert checked.stderr.startswith(
@@ -153,12 +153,12 @@ def test_another_value_runs_again_what_uses_it_and_what_depends_on_that(tmp_path
     # Remembered: a run without --param, status and the report read the plan with ann.
     again = run(tmp_path)
     assert again.tasks("task_completed") == []
-    assert json.loads(cli(tmp_path, "status", "--json").stdout)["params"] == {"repo": ".", "who": "ann"}
+    assert json.loads(cli_in_process(tmp_path, "status", "--json").stdout)["params"] == {"repo": ".", "who": "ann"}
     changed = run(tmp_path, "--param", "repo=elsewhere")
     assert sorted(changed.tasks("task_completed")) == ["T-01", "T-02"]  # T-03 names no parameter
     assert result_body(tmp_path, "T-01").splitlines() == ["elsewhere", "ann"]
     assert set(statuses(tmp_path).values()) == {"completed"}
-    stale = cli(tmp_path, "status", "--json", "--param", "repo=.")
+    stale = cli_in_process(tmp_path, "status", "--json", "--param", "repo=.")
     assert {t["id"] for t in json.loads(stale.stdout)["tasks"] if t["out_of_date"]} == {"T-01", "T-02"}
     # Shown where the plan is: the dashboard, the graph, validate.
     from orchestrator.serve.board import Board
@@ -166,8 +166,8 @@ def test_another_value_runs_again_what_uses_it_and_what_depends_on_that(tmp_path
 
     board = Board(Workspace.find(tmp_path))
     assert board.snapshot({}, [], [])["params"] == {"repo": "elsewhere", "who": "ann"}
-    assert cli(tmp_path, "graph").stdout.splitlines()[-1] == 'Parameters: repo="elsewhere", who="ann"'
-    checked = json.loads(cli(tmp_path, "validate", "--json").stdout)["params"]
+    assert cli_in_process(tmp_path, "graph").stdout.splitlines()[-1] == 'Parameters: repo="elsewhere", who="ann"'
+    checked = json.loads(cli_in_process(tmp_path, "validate", "--json").stdout)["params"]
     assert checked["who"] == {"default": None, "description": "who asked for it", "choices": [], "value": "ann"}
 
 
@@ -196,10 +196,10 @@ def test_a_value_not_among_its_choices_is_refused(tmp_path: Path) -> None:
     done = cli(tmp_path, "run", "--param", "who=eve")
     assert (done.code, done.stderr.strip()) == (2, "--param who=eve: not one of ann, bob")
     assert _listing(tmp_path) == before
-    checked = json.loads(cli(tmp_path, "validate", "--json", "--param", "who=ann").stdout)
+    checked = json.loads(cli_in_process(tmp_path, "validate", "--json", "--param", "who=ann").stdout)
     assert checked["params"]["who"]["choices"] == ["ann", "bob"]
     default_outside = _FRONT.replace("    description: who asked for it\n", "    default: eve\n    choices: [ann]\n")
     _plan(tmp_path, default_outside + _TABLE)
-    bad = cli(tmp_path, "validate")
+    bad = cli_in_process(tmp_path, "validate")
     assert bad.code == 2
     assert "params.who: its default 'eve' is not one of its choices" in bad.stderr

@@ -12,7 +12,7 @@ from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
-from runner_helpers import CLI, Spec, cli, write_plan
+from runner_helpers import CLI, Spec, cli, cli_in_process, write_plan
 
 from orchestrator.printable import visible
 
@@ -44,7 +44,7 @@ def test_control_characters_are_shown_on_terminals_and_in_files_and_kept_raw_in_
     raw = b"title\x1b]0;pwned\x07 clear\x1b[2J bell\x07 nul\x00 end\n"
     assert (workspace / "logs" / "agent-02.attempt-1.out").read_bytes() == raw  # the log: exactly as printed
     assert (workspace / "logs" / "agent-02.attempt-1.err").read_bytes() == raw
-    as_json = cli(tmp_path, "logs", "T-02", "--json").stdout  # JSON escapes: the exact text, no raw byte
+    as_json = cli_in_process(tmp_path, "logs", "T-02", "--json").stdout  # JSON escapes: the exact text, no raw byte
     assert "\\u001b]0;pwned\\u0007" in as_json and "\x1b" not in as_json
 
 

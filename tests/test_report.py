@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runner_helpers import Spec, cli, open_attempts, results, run, wait_until, write_plan
+from runner_helpers import Spec, cli_in_process, open_attempts, results, run, wait_until, write_plan
 from runner_helpers import start as start_runner
 
 from orchestrator.plan.settings import format_duration
@@ -48,7 +48,7 @@ def _union(spans: list[tuple[float, float]]) -> float:
 
 
 def test_the_figures_are_the_result_files(project: Path) -> None:
-    found = cli(project, "report", "--json")
+    found = cli_in_process(project, "report", "--json")
     assert found.code == 0, found.stderr
     report: dict[str, Any] = json.loads(found.stdout)
     records = {meta["task"]: meta for meta in results(project).values()}
@@ -76,7 +76,7 @@ def test_the_figures_are_the_result_files(project: Path) -> None:
 
 
 def test_html_holds_the_svg_and_the_svg_file_is_written(project: Path) -> None:
-    page = cli(project, "report", "--format", "html")
+    page = cli_in_process(project, "report", "--format", "html")
     assert page.code == 0
     assert page.stdout.startswith("<!DOCTYPE html>") and "<script" not in page.stdout
     assert "http" not in page.stdout.replace('xmlns="http://www.w3.org/2000/svg"', "")  # self-contained
@@ -90,7 +90,7 @@ def test_html_holds_the_svg_and_the_svg_file_is_written(project: Path) -> None:
 
 
 def test_markdown_has_the_figures_and_a_mermaid_gantt(project: Path) -> None:
-    text = cli(project, "report").stdout
+    text = cli_in_process(project, "report").stdout
     assert "| Critical path (longest in time) | T-01 -> T-03 (" in text and "| Speed-up | " in text
     assert "![timeline](report.svg)" in text
     assert "| shell | 3 | 3 |" in text and "| T-01 ⭐ | completed | shell |" in text
@@ -139,7 +139,7 @@ def test_a_task_name_with_colon_hash_and_semicolon_survives_both_mermaid_charts(
     write_plan(tmp_path, [Spec("T-01", "true", name=name), Spec("T-02", "true", deps=["T-01"], name="Plain")])
     assert run(tmp_path).code == 0
     final = (tmp_path / ".orchestrator" / "final_output.md").read_text(encoding="utf-8")
-    report = cli(tmp_path, "report").stdout
+    report = cli_in_process(tmp_path, "report").stdout
     for text in (final, report):
         block = re.search(r"```mermaid\n(gantt\n.*?)\n```", text, re.S)
         assert block is not None, text
@@ -147,7 +147,7 @@ def test_a_task_name_with_colon_hash_and_semicolon_survives_both_mermaid_charts(
         task = re.fullmatch(r"\s*([^#:\n;]+)(:[^#\n;]+)", _as_mermaid_reads(line))
         assert task is not None, line  # one name, one bar's data: what the gantt lexer accepts
         assert _as_mermaid_shows(line.split(" :")[0].strip()) == f"T-01 {name}"
-    graph = cli(tmp_path, "graph", "--format", "mermaid")
+    graph = cli_in_process(tmp_path, "graph", "--format", "mermaid")
     assert graph.code == 0, graph.stderr
     label = re.search(r'n0\["(.*)"\]', graph.stdout)
     assert label is not None, graph.stdout
@@ -156,7 +156,7 @@ def test_a_task_name_with_colon_hash_and_semicolon_survives_both_mermaid_charts(
 
 
 def test_report_of_no_workspace_is_2(tmp_path: Path) -> None:
-    assert cli(tmp_path, "report").code == 2
+    assert cli_in_process(tmp_path, "report").code == 2
 
 
 def test_a_workspace_report_cannot_write_to_still_gets_its_report(tmp_path: Path) -> None:
@@ -165,11 +165,11 @@ def test_a_workspace_report_cannot_write_to_still_gets_its_report(tmp_path: Path
     write_plan(tmp_path, [Spec("T-01", "true", name="A")])
     assert run(tmp_path).code == 0
     (tmp_path / ".orchestrator" / "report.svg").mkdir()
-    as_json = cli(tmp_path, "report", "--json")
+    as_json = cli_in_process(tmp_path, "report", "--json")
     assert as_json.code == 0, as_json.stderr
     assert json.loads(as_json.stdout)["svg"] is None
     assert as_json.stderr.startswith(".orchestrator/report.svg: ") and "without its timeline file" in as_json.stderr
-    text = cli(tmp_path, "report")
+    text = cli_in_process(tmp_path, "report")
     assert text.code == 0 and "| Critical path (longest in time) | T-01 (" in text.stdout
     assert "report.svg)" not in text.stdout  # no link to a file that is not there
 
@@ -184,7 +184,7 @@ def test_a_run_stopped_before_any_task_ended_says_so_for_its_critical_path(tmp_p
         assert runner.wait() == 130
     finally:
         runner.cleanup()
-    text = cli(tmp_path, "report").stdout
+    text = cli_in_process(tmp_path, "report").stdout
     assert "| Critical path (longest in time) | - (no task ran to an end) |" in text, text
 
 
@@ -196,7 +196,7 @@ def test_a_task_retried_in_its_run_is_counted_from_its_first_attempt(tmp_path: P
     is its last attempt's, as ``status`` and its result say."""
     write_plan(tmp_path, [Spec("T-01", "sleep 0.4; exit 3", retries=1)], {"backoff_base": 0.05})
     assert run(tmp_path).code == 1
-    shown = json.loads(cli(tmp_path, "report", "--format", "json").stdout)
+    shown = json.loads(cli_in_process(tmp_path, "report", "--format", "json").stdout)
     [task] = shown["tasks"]
     lines = [json.loads(x) for x in (tmp_path / ".orchestrator" / "state" / "attempts.jsonl").read_text().splitlines()]
     starts = [_stamp(e["at"]) for e in lines if e["event"] == "start"]
@@ -224,18 +224,18 @@ def test_a_tasks_duration_means_its_last_attempt_everywhere_and_its_span_is_name
         {"backoff_base": 0.3},
     )
     assert run(tmp_path).code == 0
-    status = {t["id"]: t for t in json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]}
+    status = {t["id"]: t for t in json.loads(cli_in_process(tmp_path, "status", "--json").stdout)["tasks"]}
     result = (tmp_path / ".orchestrator" / "results" / "agent-01-result.md").read_text(encoding="utf-8")
     recorded = float(re.search(r"^duration: ([\d.]+)$", result, re.M)[1])  # type: ignore[index]
-    stats = json.loads(cli(tmp_path, "history", "--stats", "--json").stdout)["tasks"]["T-01"]
-    report = {t["id"]: t for t in json.loads(cli(tmp_path, "report", "--json").stdout)["tasks"]}
+    stats = json.loads(cli_in_process(tmp_path, "history", "--stats", "--json").stdout)["tasks"]["T-01"]
+    report = {t["id"]: t for t in json.loads(cli_in_process(tmp_path, "report", "--json").stdout)["tasks"]}
     last = status["T-01"]["duration"]
     assert 0.15 < last < 0.55, last  # the second attempt's sleep 0.2, not the first's 0.6
     assert recorded == last and report["T-01"]["duration"] == last
     assert stats["median_seconds"] == pytest.approx(last, abs=0.05)
     span = report["T-01"]["span"]
     assert span >= 0.6 + 0.2 and span > last  # both attempts and the wait between them
-    text = cli(tmp_path, "report").stdout
+    text = cli_in_process(tmp_path, "report").stdout
     assert "| Task | Status | Backend | Duration | Span | Attempts | Cost | Tokens |" in text
     assert f"| {format_duration(last)} | {format_duration(span)} | 2 |" in text, text
     assert "| Sum of task spans |" in text and "Sum of task times" not in text
@@ -251,9 +251,9 @@ def test_parallel_efficiency_counts_the_slots_the_run_had_not_the_plans(tmp_path
     write_plan(tmp_path, [Spec("T-01", "sleep 0.3"), Spec("T-02", "sleep 0.3")], {"max_parallel": 4})
     assert run(tmp_path, "--max-parallel", "1").code == 0
     assert run(tmp_path).code == 0  # (nothing to run: its 4 slots made no result)
-    report: dict[str, Any] = json.loads(cli(tmp_path, "report", "--json").stdout)
+    report: dict[str, Any] = json.loads(cli_in_process(tmp_path, "report", "--json").stdout)
     assert report["max_parallel"] == 1 and report["plan_max_parallel"] == 4
     assert report["parallel_efficiency"] == pytest.approx(report["speedup"], abs=0.001)
     assert report["parallel_efficiency"] == pytest.approx(1.0, abs=0.05)  # one slot, busy all the time
-    text = cli(tmp_path, "report").stdout
+    text = cli_in_process(tmp_path, "report").stdout
     assert "of 1 slot (the run's max_parallel, as --max-parallel set it; the plan's is 4) |" in text, text

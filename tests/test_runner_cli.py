@@ -20,6 +20,7 @@ from runner_helpers import (
     HANG_GUARD,
     Spec,
     cli,
+    cli_in_process,
     kill_leftovers,
     pid_gone,
     read_pids,
@@ -125,7 +126,7 @@ def test_fail_fast_stops_the_attempts_in_flight(tmp_path: Path) -> None:
     assert finished["exit_code"] == 1
     assert re.fullmatch(rf"⏹️ T-02 \[Agent-02\] cancelled after \S+: {why}", describe(cancelled[0]) or "")
     assert "`orchestrator retry T-02` runs a cancelled task again" in (describe(finished) or "")
-    assert why in cli(tmp_path, "status").stdout
+    assert why in cli_in_process(tmp_path, "status").stdout
     assert why in (workspace(tmp_path) / "final_output.md").read_text()
     # A cancelled task stays so in a plain run, as one a person cancelled; `retry` takes it up.
     plan = workspace(tmp_path) / "master_plan.md"
@@ -555,7 +556,7 @@ def test_the_offline_fake_claude_says_it_is_fake_and_costs_nothing(tmp_path: Pat
     assert result.finished()["cost_usd"] is None
     final = (workspace(tmp_path) / "final_output.md").read_text(encoding="utf-8")
     assert "$" not in final and "no model ran" in final
-    status = json.loads(cli(tmp_path, "status", "--json").stdout)
+    status = json.loads(cli_in_process(tmp_path, "status", "--json").stdout)
     assert status["cost_usd"] is None
 
     asked = cli(tmp_path, "run", "--json", "--rerun", "T-01", env={
@@ -595,11 +596,11 @@ def test_a_quick_tasks_duration_reads_the_same_wherever_it_is_shown(tmp_path: Pa
     took = format_duration(results(tmp_path)["T-01"]["duration"])
     assert took != "0.0s" and re.fullmatch(r"<0\.01s|\d+\.\d\ds|\d+\.\ds|\d+m\d\ds", took), took
     assert f"✅ T-01 [Agent-01] completed in {took}\n" in result.stdout
-    assert re.search(rf"^T-01 .*✅ Completed +{re.escape(took)} ", cli(tmp_path, "status").stdout, re.M)
-    assert f"| T-01 ⭐ | completed | shell | {took} |" in cli(tmp_path, "report").stdout
+    assert re.search(rf"^T-01 .*✅ Completed +{re.escape(took)} ", cli_in_process(tmp_path, "status").stdout, re.M)
+    assert f"| T-01 ⭐ | completed | shell | {took} |" in cli_in_process(tmp_path, "report").stdout
     assert f"### T-01 Quick (Agent-01, {took})" in (workspace(tmp_path) / "final_output.md").read_text()
     assert f"| {took} |" in (workspace(tmp_path) / "master_plan.md").read_text()
-    for text in (result.stdout, cli(tmp_path, "status").stdout, cli(tmp_path, "report").stdout):
+    for text in (result.stdout, cli_in_process(tmp_path, "status").stdout, cli_in_process(tmp_path, "report").stdout):
         assert " 0.0s" not in text and "(0.0s)" not in text
 
 
@@ -676,25 +677,25 @@ def test_output_prints_a_completed_tasks_answer_alone_and_says_why_there_is_none
             Spec("T-03", "echo later", deps=["T-02"]),
         ],
     )
-    before = cli(tmp_path, "output", "T-01")
+    before = cli_in_process(tmp_path, "output", "T-01")
     assert (before.code, before.stdout) == (1, "")
     assert before.stderr == "T-01 has no result yet: run it first (`orchestrator run --only T-01`)\n"
     assert run(tmp_path).code == 1
-    shown = cli(tmp_path, "output", "t-01")
+    shown = cli_in_process(tmp_path, "output", "t-01")
     assert (shown.code, shown.stdout, shown.stderr) == (0, "# Found\n\n---\nname: not a header\n", "")
-    as_json = cli(tmp_path, "output", ".orchestrator", "T-01", "--json")
+    as_json = cli_in_process(tmp_path, "output", ".orchestrator", "T-01", "--json")
     assert as_json.code == 0
     data = json.loads(as_json.stdout)
     assert data["output"] == "# Found\n\n---\nname: not a header"
     assert data["result_file"] == ".orchestrator/results/agent-01-result.md"
     assert data["metadata"]["status"] == "completed" and data["metadata"]["task"] == "T-01"
-    failed = cli(tmp_path, "output", "T-02")
+    failed = cli_in_process(tmp_path, "output", "T-02")
     assert (failed.code, failed.stdout) == (1, "")
     assert failed.stderr.startswith("T-02 has no output: its result says failed (")
     assert failed.stderr.endswith("— `orchestrator logs T-02` shows what it printed\n")
     assert len(failed.stderr.splitlines()) == 1
-    skipped = cli(tmp_path, "output", "T-03", "--json")
+    skipped = cli_in_process(tmp_path, "output", "T-03", "--json")
     assert skipped.code == 1
     assert json.loads(skipped.stdout)["error"] == "NoOutputError"
-    unknown = cli(tmp_path, "output", "T-04")
+    unknown = cli_in_process(tmp_path, "output", "T-04")
     assert unknown.code == 2 and unknown.stderr.startswith("no task T-04 in the plan")

@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 import frontmatter
 import pytest
-from runner_helpers import Spec, cli, kill_leftovers, pid_gone, read_pids, write_plan
+from runner_helpers import Spec, cli, cli_in_process, kill_leftovers, pid_gone, read_pids, write_plan
 
 import orchestrator.backends as backends_module
 from orchestrator import Workspace
@@ -214,7 +214,9 @@ def test_the_cost_limit_stops_the_attempts_in_flight(tmp_path: Path, monkeypatch
     assert frontmatter.load(str(ws.root / "results" / "agent-02-result.md")).metadata["cost_usd"] == 0.05
     cancelled = [e for e in reporter.events if e["event"] == "task_cancelled"]
     assert [(e["task"], e["reason"], e["attempt_cost_usd"]) for e in cancelled] == [("B", why, 0.05)]
-    report = json.loads(cli(tmp_path, "report", "--format", "json").stdout)  # (the task's partial cost, the run's)
+    report = json.loads(
+        cli_in_process(tmp_path, "report", "--format", "json").stdout
+    )  # (the task's partial cost, the run's)
     assert [(t["status"], t["cost_usd"]) for t in report["tasks"] if t["id"] == "B"] == [("cancelled", 0.05)]
     assert report["cost_usd"] == pytest.approx(0.65)
     finished = reporter.events[-1]
@@ -387,19 +389,18 @@ def test_status_block_and_final_output_templates_that_fail_mid_run_fall_back_and
 def test_made_up_results_are_not_done_for_a_real_run(tmp_path: Path) -> None:
     """A fake run rehearses; the real run that follows does the work (a second fake run keeps
     the made-up results)."""
-    from runner_helpers import cli
 
     write_plan(tmp_path, [Spec("A", "echo real-a"), Spec("B", "echo real-b", deps=["A"])])
     assert cli(tmp_path, "run", "--executor", "fake").code == 0
     again = cli(tmp_path, "run", "--executor", "fake", "--json")
     assert again.events[0]["to_run"] == 0 and again.events[0]["already_done"] == 2
-    status = cli(tmp_path, "status").stdout
+    status = cli_in_process(tmp_path, "status").stdout
     assert status.count("(simulated)") == 2
     real = cli(tmp_path, "run", "--json")
     assert real.code == 0 and real.events[0]["to_run"] == 2
     ws = Workspace.find(tmp_path)
     assert frontmatter.load(str(ws.root / "results" / "agent-02-result.md")).content.strip() == "real-b"
-    assert "(simulated)" not in cli(tmp_path, "status").stdout
+    assert "(simulated)" not in cli_in_process(tmp_path, "status").stdout
 
 
 def test_the_synthesis_of_a_fake_run_is_made_up_too(tmp_path: Path) -> None:

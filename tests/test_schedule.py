@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from runner_helpers import Spec, cli, kill_attempts, parse_events, start, wait_until, write_plan
+from runner_helpers import Spec, cli, cli_in_process, kill_attempts, parse_events, start, wait_until, write_plan
 
 from orchestrator.plan import cron
 from orchestrator.run.crontab import BEGIN, END
@@ -130,7 +130,7 @@ def test_the_users_own_crontab_lines_are_kept_byte_for_byte(tmp_path: Path, user
     later = "# added after\n30 4 * * 1 echo monday\n"
     assert _crontab("-", text=text + later).returncode == 0
     assert cli(one, "schedule", "add", str(two / ".orchestrator"), "--cron", "@hourly", "--keep-done").code == 0
-    listed = json.loads(cli(one, "schedule", "list", "--json").stdout)["schedules"]
+    listed = json.loads(cli_in_process(one, "schedule", "list", "--json").stdout)["schedules"]
     assert [(s["workspace"], s["cron"]) for s in listed] == [
         (str((one / ".orchestrator").resolve()), "0 2 * * *"),
         (str((two / ".orchestrator").resolve()), "0 * * * *"),
@@ -270,7 +270,7 @@ def test_add_refuses_a_plan_every_firing_would_refuse_and_keeps_its_params(tmp_p
     assert len(told) == 1 and "told only by `orchestrator check` and `orchestrator history`" in told[0]
     fired = cli(tmp_path, "schedule", "fire", env=env)
     assert fired.code == 0, fired.stdout + fired.stderr
-    assert "crontab" in cli(tmp_path, "output", "T-01").stdout  # `ls bin`: the fake crontab
+    assert "crontab" in cli_in_process(tmp_path, "output", "T-01").stdout  # `ls bin`: the fake crontab
     # With a notify target (the user's config), nothing is said of it.
     config = tmp_path / "config" / "orchestrator" / "config.yaml"
     config.parent.mkdir(parents=True)
@@ -297,7 +297,7 @@ def test_a_firing_runs_the_plan_notifies_and_notes_it_and_check_tells_a_failed_o
     kept = json.loads(record.read_text())
     assert kept["exit_code"] == 1 and kept["finished"] >= kept["fired"]
     assert json.loads(notified.read_text())["event"] == "run_finished"  # the scheduled run's end notified
-    report = json.loads(cli(tmp_path, "check", "--json").stdout)["workspaces"][0]
+    report = json.loads(cli_in_process(tmp_path, "check", "--json").stdout)["workspaces"][0]
     kinds = [f["kind"] for f in report["findings"]]
     assert "schedule_failed" in kinds and "failed" in kinds
     assert report["schedule"]["cron"] == "0 2 * * *" and report["schedule"]["exit_code"] == 1
@@ -320,7 +320,7 @@ def test_a_firing_runs_the_plan_notifies_and_notes_it_and_check_tells_a_failed_o
     health = check(ws, now=later)
     assert [f.kind for f in health.findings] == ["schedule_overdue"]
     assert "was due at" in health.findings[0].message and "is cron running?" in health.findings[0].message
-    text = cli(tmp_path, "check")
+    text = cli_in_process(tmp_path, "check")
     assert text.code == 0 and "scheduled '0 2 * * *', next at" in text.stdout
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runner_helpers import Spec, cli, start, wait_until, write_plan
+from runner_helpers import Spec, cli, cli_in_process, start, wait_until, write_plan
 
 from orchestrator.cli.main import main
 
@@ -109,7 +109,9 @@ def test_add_json_gives_the_whole_task(tmp_path: Path) -> None:
     answer = json.loads(added.stdout)
     assert answer["ok"] is True and answer["id"] == "T-04" and answer["taken"] is False
     task = answer["task"]
-    status = next(t for t in json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"] if t["id"] == "T-04")
+    status = next(
+        t for t in json.loads(cli_in_process(tmp_path, "status", "--json").stdout)["tasks"] if t["id"] == "T-04"
+    )
     assert {k: v for k, v in task.items() if k not in ("assignee", "tags")} == status
     assert task["tags"] == ["a", "b"] and task["assignee"] is None and task["dependencies"] == ["T-01"]
 
@@ -120,7 +122,7 @@ def test_list_filters_compose_and_bad_ones_are_one_line(tmp_path: Path) -> None:
         assert cli(tmp_path, "add", *args, "--command", "true").code == 0
 
     def ids(*args: str) -> list[str]:
-        shown = cli(tmp_path, "list", "--json", *args)
+        shown = cli_in_process(tmp_path, "list", "--json", *args)
         assert shown.code == 0, shown.stderr
         return [t["id"] for t in json.loads(shown.stdout)["tasks"]]
 
@@ -129,11 +131,13 @@ def test_list_filters_compose_and_bad_ones_are_one_line(tmp_path: Path) -> None:
     assert ids("--status", "pending", "--status", "waiting") == ids()  # a repeated --status widens
     assert ids("--status", "pending,waiting", "--tag", "y") == ["T-05", "T-06"]
     assert ids("--status", "completed") == []
-    table = cli(tmp_path, "list").stdout.splitlines()  # (piped: a task a line, no header)
+    table = cli_in_process(tmp_path, "list").stdout.splitlines()  # (piped: a task a line, no header)
     assert table[0].split("\t") == ["T-01", "pending", "P1", "-", "-", "Survey"] and len(table) == 6
-    bad = cli(tmp_path, "list", "--status", "started")
+    bad = cli_in_process(tmp_path, "list", "--status", "started")
     assert bad.code == 2 and bad.stderr.count("\n") == 1 and "--status started: not a status — use one of" in bad.stderr
-    grouped = [line.split("\t")[:2] for line in cli(tmp_path, "list", "--group-by", "tag").stdout.splitlines()]
+    grouped = [
+        line.split("\t")[:2] for line in cli_in_process(tmp_path, "list", "--group-by", "tag").stdout.splitlines()
+    ]
     assert ["x", "T-04"] in grouped and ["y", "T-06"] in grouped and ["(none)", "T-01"] in grouped
     assert len(grouped) == 7  # (T-05 under both of its tags)
 
@@ -280,7 +284,7 @@ def test_a_running_or_finished_task_is_not_blocked(tmp_path: Path) -> None:
     done = cli(tmp_path, "update", "T-01", "--status", "blocked", "--reason", "too late")
     assert done.code == 2 and done.stderr.count("\n") == 1 and "T-01 is completed" in done.stderr, done.stderr
     assert "too late" not in plan.read_text(encoding="utf-8")
-    assert "blocked" not in cli(tmp_path, "validate").stderr
+    assert "blocked" not in cli_in_process(tmp_path, "validate").stderr
     # A task that has not started yet is held as before, and released.
     assert cli(tmp_path, "add", "Later", "--after", "T-03", "--command", "true").stdout == "T-04\n"
     assert cli(tmp_path, "update", "T-04", "--status", "blocked", "--reason", "designs").code == 0
@@ -290,7 +294,7 @@ def test_a_running_or_finished_task_is_not_blocked(tmp_path: Path) -> None:
     text = plan.read_text(encoding="utf-8")
     assert "| T-01 | Task T-01 | Run the T-01 script | None | P2 |  |  |\n" in text  # (no Command, no Blocked)
     plan.write_text(text.replace("| None | P2 |  |  |", "| None | P2 |  | x |", 1), encoding="utf-8")
-    told = cli(tmp_path, "validate").stderr
+    told = cli_in_process(tmp_path, "validate").stderr
     assert "T-01's Blocked cell holds nothing: it is completed" in told and "T-01 is blocked" not in told, told
 
 
@@ -303,12 +307,13 @@ def test_an_unknown_assignee_is_refused_again_when_the_plan_says_so(tmp_path: Pa
     write_plan(tmp_path, [Spec("T-01", "true")])  # the default: a name with no profile is a label
     assert cli(tmp_path, "update", "T-01", "--assignee", "db_specialist").code == 0
     assert [
-        t["id"] for t in json.loads(cli(tmp_path, "list", "--assignee", "db_specialist", "--json").stdout)["tasks"]
+        t["id"]
+        for t in json.loads(cli_in_process(tmp_path, "list", "--assignee", "db_specialist", "--json").stdout)["tasks"]
     ] == ["T-01"]
     plan = tmp_path / ".orchestrator" / "master_plan.md"
     plan.write_text(plan.read_text(encoding="utf-8").replace("inactivity_timeout: none", "inactivity_timeout: none, "
                                                              "unknown_assignee: error"), encoding="utf-8")  # fmt: skip
-    refused = cli(tmp_path, "validate")
+    refused = cli_in_process(tmp_path, "validate")
     assert refused.code == 2
     assert "T-01: unknown profile 'db_specialist' (did you mean 'db-specialist'?)" in refused.stderr
 

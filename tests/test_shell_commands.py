@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from runner_helpers import cli, result_body, run, statuses
+from runner_helpers import cli, cli_in_process, result_body, run, statuses
 
 
 def _plan(project: Path, table: str, details: str = "", frontmatter: str = "backend: shell\n") -> Path:
@@ -30,7 +30,7 @@ def test_a_shell_task_with_only_a_description_is_a_plan_error_and_never_runs(tmp
         "| T-02 | Grep the logs for errors | T-01 |\n",
         "### T-02 Grep\nGrep the logs for errors and count them.\n",
     )
-    checked = cli(tmp_path, "validate")
+    checked = cli_in_process(tmp_path, "validate")
     assert checked.code == 2
     lines = checked.stderr.splitlines()
     assert lines[0] == (
@@ -55,7 +55,7 @@ def test_a_command_cell_runs_and_a_details_code_block_runs(tmp_path: Path) -> No
         "| T-02 | Say what T-01 found | T-01 | - |\n",
         '### T-02 Report\nThe script below prints a line.\n\n```bash\necho "words: done"\n```\n',
     )
-    assert cli(tmp_path, "validate").code == 0
+    assert cli_in_process(tmp_path, "validate").code == 0
     ran = run(tmp_path)
     assert ran.code == 0, ran.stderr
     assert result_body(tmp_path, "T-01").strip() == "3"
@@ -96,7 +96,7 @@ def test_a_command_cell_on_an_agent_task_is_a_plan_error(tmp_path: Path) -> None
         "| T-02 | Review it | T-01 | claude | ls -l |\n",
         frontmatter="backend: claude\n",
     )
-    checked = cli(tmp_path, "validate")
+    checked = cli_in_process(tmp_path, "validate")
     assert checked.code == 2
     assert checked.stderr.startswith(
         ".orchestrator/master_plan.md:10: T-02 has a Command but runs on 'claude', which does not run commands"
@@ -115,7 +115,7 @@ def test_run_backend_shell_on_a_plan_of_prose_is_refused(tmp_path: Path) -> None
 def test_init_with_a_backend_that_runs_commands_makes_a_plan_that_runs(tmp_path: Path, backend: str) -> None:
     made = cli(tmp_path, "init", "--backend", backend)
     assert made.code == 0, made.stderr
-    checked = cli(tmp_path, "validate")
+    checked = cli_in_process(tmp_path, "validate")
     assert checked.code == 0, checked.stderr
     ran = run(tmp_path)
     assert ran.code == 0, ran.stdout + ran.stderr
@@ -127,7 +127,7 @@ def test_init_elsewhere_says_the_next_commands_with_the_workspace_they_need(tmp_
     assert made.code == 0, made.stderr
     last = made.stdout.strip().splitlines()[-1]
     assert last.endswith("then `orchestrator validate 'my plan'` and `orchestrator run 'my plan'`."), last
-    assert cli(tmp_path, "validate", "my plan").code == 0  # as it says
+    assert cli_in_process(tmp_path, "validate", "my plan").code == 0  # as it says
 
 
 def test_init_refuses_an_unknown_backend(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from runner_helpers import Spec, cli, run, workspace, write_plan
+from runner_helpers import Spec, cli, cli_in_process, run, workspace, write_plan
 
 
 def _rehearsed(project: Path) -> None:
@@ -44,70 +44,73 @@ def test_a_fake_run_says_so_in_its_lines_and_its_events(tmp_path: Path) -> None:
 def test_history_marks_the_attempts_that_were_simulated(tmp_path: Path) -> None:
     _rehearsed(tmp_path)
     assert run(tmp_path).code == 0
-    lines = [line.strip() for line in cli(tmp_path, "history").stdout.splitlines() if "attempt" in line]
+    lines = [line.strip() for line in cli_in_process(tmp_path, "history").stdout.splitlines() if "attempt" in line]
     assert [line.split(" in ")[0] for line in lines] == [
         "T-01 attempt 1: completed (simulated)",
         "T-02 attempt 1: completed (simulated)",
         "T-01 attempt 2: completed",
         "T-02 attempt 2: completed",
     ]
-    attempts = json.loads(cli(tmp_path, "history", "--json").stdout)["attempts"]
+    attempts = json.loads(cli_in_process(tmp_path, "history", "--json").stdout)["attempts"]
     assert [a["simulated"] for a in attempts] == [True, True, False, False]
 
 
 def test_graph_and_the_plans_graph_block_mark_simulated_tasks(tmp_path: Path) -> None:
     _rehearsed(tmp_path)
-    assert "✅ T-01 [Agent-01] Task T-01 (simulated)" in cli(tmp_path, "graph").stdout
-    assert 'n0["✅ T-01: Task T-01 (simulated)"]' in cli(tmp_path, "graph", "--format", "mermaid").stdout
+    assert "✅ T-01 [Agent-01] Task T-01 (simulated)" in cli_in_process(tmp_path, "graph").stdout
+    assert 'n0["✅ T-01: Task T-01 (simulated)"]' in cli_in_process(tmp_path, "graph", "--format", "mermaid").stdout
     assert (
         '"T-02" [label="T-02: Task T-02 (simulated)", style="filled"'
-        in cli(tmp_path, "graph", "--format", "dot").stdout
+        in cli_in_process(tmp_path, "graph", "--format", "dot").stdout
     )
-    nodes = json.loads(cli(tmp_path, "graph", "--json").stdout)["nodes"]
+    nodes = json.loads(cli_in_process(tmp_path, "graph", "--json").stdout)["nodes"]
     assert [n["simulated"] for n in nodes] == [True, True]
     block = (workspace(tmp_path) / "master_plan.md").read_text(encoding="utf-8").split("graph TD")[1]
     assert 'n1["✅ T-02: Task T-02 (simulated)"]' in block
 
     assert run(tmp_path).code == 0
-    assert "simulated" not in cli(tmp_path, "graph").stdout + cli(tmp_path, "graph", "--format", "dot").stdout
+    assert (
+        "simulated"
+        not in cli_in_process(tmp_path, "graph").stdout + cli_in_process(tmp_path, "graph", "--format", "dot").stdout
+    )
     assert "simulated" not in (workspace(tmp_path) / "master_plan.md").read_text(encoding="utf-8")
 
 
 def test_check_does_not_call_made_up_results_all_well(tmp_path: Path) -> None:
     _rehearsed(tmp_path)
-    text = cli(tmp_path, "check")
+    text = cli_in_process(tmp_path, "check")
     assert text.code == 1
     assert "all well" not in text.stdout
     assert "🎭 2 tasks (T-01, T-02) simulated: the fake executor ran nothing" in text.stdout
-    assert cli(tmp_path, "check", "--quiet").stdout.strip()  # said even to cron
-    report = json.loads(cli(tmp_path, "check", "--json").stdout)
+    assert cli_in_process(tmp_path, "check", "--quiet").stdout.strip()  # said even to cron
+    report = json.loads(cli_in_process(tmp_path, "check", "--json").stdout)
     assert report["ok"] is False and report["exit_code"] == 1
     (found,) = report["workspaces"][0]["findings"]
     assert found["kind"] == "simulated" and found["tasks"] == ["T-01", "T-02"]
     assert report["workspaces"][0]["last_run"]["simulated"] == 2
 
     assert run(tmp_path).code == 0  # the real run does the work: all well now
-    well = cli(tmp_path, "check")
+    well = cli_in_process(tmp_path, "check")
     assert well.code == 0 and "all well" in well.stdout, well.stdout
 
 
 def test_report_counts_and_marks_simulated_results(tmp_path: Path) -> None:
     _rehearsed(tmp_path)
-    markdown = cli(tmp_path, "report").stdout
+    markdown = cli_in_process(tmp_path, "report").stdout
     assert "| Tasks | 2: 2 completed (2 simulated: the fake executor ran nothing" in markdown
     assert "| T-01 ⭐ | completed (simulated) |" in markdown or "| T-01 | completed (simulated) |" in markdown
     assert "T-02 Task T-02 (simulated) :" in markdown  # the mermaid timeline
-    figures = json.loads(cli(tmp_path, "report", "--format", "json").stdout)
+    figures = json.loads(cli_in_process(tmp_path, "report", "--format", "json").stdout)
     assert figures["simulated"] == 2 and [t["simulated"] for t in figures["tasks"]] == [True, True]
-    page = cli(tmp_path, "report", "--format", "html").stdout
+    page = cli_in_process(tmp_path, "report", "--format", "html").stdout
     assert "<th>Simulated</th>" in page and "<td>completed (simulated)</td>" in page
     svg = (workspace(tmp_path) / "report.svg").read_text(encoding="utf-8")
     assert svg.count("(simulated)") == 4  # each bar's label and its tooltip
 
     assert run(tmp_path).code == 0
-    assert "simulated" not in cli(tmp_path, "report").stdout
+    assert "simulated" not in cli_in_process(tmp_path, "report").stdout
     assert "simulated" not in (workspace(tmp_path) / "report.svg").read_text(encoding="utf-8")
-    assert json.loads(cli(tmp_path, "report", "--format", "json").stdout)["simulated"] == 0
+    assert json.loads(cli_in_process(tmp_path, "report", "--format", "json").stdout)["simulated"] == 0
 
 
 def test_a_simulated_run_gives_no_speed_up_nor_critical_path_as_facts(tmp_path: Path) -> None:
@@ -121,7 +124,7 @@ def test_a_simulated_run_gives_no_speed_up_nor_critical_path_as_facts(tmp_path: 
     assert "×" not in summary and "T-01 -> T-02" not in summary
     assert ":done, crit," not in (workspace(tmp_path) / "final_output.md").read_text(encoding="utf-8")
 
-    shown = cli(tmp_path, "report")
+    shown = cli_in_process(tmp_path, "report")
     rows = (
         "Speed-up",
         "Parallel efficiency",
@@ -131,19 +134,19 @@ def test_a_simulated_run_gives_no_speed_up_nor_critical_path_as_facts(tmp_path: 
     for row in rows:
         assert f"| {row} | - (not measured: simulated, no process ran) |" in shown.stdout, shown.stdout
     assert "⭐ |" not in shown.stdout
-    figures = json.loads(cli(tmp_path, "report", "--json").stdout)
+    figures = json.loads(cli_in_process(tmp_path, "report", "--json").stdout)
     assert figures["measured"] is False and figures["speedup"] is None and figures["parallel_efficiency"] is None
     assert figures["critical_path"] == {"tasks": [], "seconds": None} and figures["critical_ratio"] is None
 
-    assert cli(tmp_path, "status").stdout.splitlines()[-1] == "2 tasks: 2 completed (2 simulated)"
+    assert cli_in_process(tmp_path, "status").stdout.splitlines()[-1] == "2 tasks: 2 completed (2 simulated)"
     block = (workspace(tmp_path) / "master_plan.md").read_text(encoding="utf-8")
     assert "**Totals**: 2 tasks: 2 completed (2 simulated)" in block
 
     real = run(tmp_path)  # the work done: the figures are measured again
     assert real.code == 0
-    figures = json.loads(cli(tmp_path, "report", "--json").stdout)
+    figures = json.loads(cli_in_process(tmp_path, "report", "--json").stdout)
     assert figures["measured"] is True and figures["critical_path"]["tasks"] == ["T-01", "T-02"]
-    assert "simulated" not in cli(tmp_path, "status").stdout.splitlines()[-1]
+    assert "simulated" not in cli_in_process(tmp_path, "status").stdout.splitlines()[-1]
 
 
 REHEARSED = """---
@@ -182,12 +185,12 @@ def test_a_rehearsal_makes_up_the_declared_output_fields_on_every_backend(tmp_pa
         "T-07": "task_completed",
     }, status
     assert all(e["simulated"] for e in done.events if e["event"] == "task_completed")
-    made_up = json.loads(cli(tmp_path, "output", "T-01").stdout.strip().splitlines()[-1])
+    made_up = json.loads(cli_in_process(tmp_path, "output", "T-01").stdout.strip().splitlines()[-1])
     assert made_up == {
         "simulated": True, "failing": 0, "name": "[simulated]", "ok": False, "tags": [], "info": {}, "r": 0
     }  # fmt: skip
     for task, fields in (("T-02", {"severity": "[simulated]", "count": 0}), ("T-03", {"verdict": False})):
-        answer = cli(tmp_path, "output", task).stdout
+        answer = cli_in_process(tmp_path, "output", task).stdout
         assert "[simulated]" in answer and json.loads(answer.strip().splitlines()[-1]) == {"simulated": True, **fields}
     result = (tmp_path / ".orchestrator" / "results" / "agent-04-result.md").read_text(encoding="utf-8")
     assert "simulated: true" in result and '"pages": []' in result

@@ -27,6 +27,7 @@ from runner_helpers import (
     HANG_GUARD,
     Spec,
     cli,
+    cli_in_process,
     pid_gone,
     results,
     start,
@@ -175,13 +176,15 @@ def test_spawn_with_no_run_going_on_runs_the_task_alone_and_prints_its_answer(tm
     assert "Say hello" in row and "greet" in row  # a row as `add` writes it; the label in the Tags column
     assert results(tmp_path)["T-02"]["status"] == "completed"
     # `history --label` finds it, `list --label` too; a label no task has finds nothing.
-    history = json.loads(cli(tmp_path, "history", "--label", "greet", "--json").stdout)
+    history = json.loads(cli_in_process(tmp_path, "history", "--label", "greet", "--json").stdout)
     assert [(a["task"], a["outcome"]) for a in history["attempts"]] == [("T-02", "completed")]
-    assert "T-02 attempt 1: completed" in cli(tmp_path, "history", "--label", "greet").stdout
-    assert [t["id"] for t in json.loads(cli(tmp_path, "list", "--label", "greet", "--json").stdout)["tasks"]] == [
-        "T-02"
-    ]
-    assert cli(tmp_path, "history", "--label", "nothing").stdout == "no attempt recorded yet labelled nothing\n"
+    assert "T-02 attempt 1: completed" in cli_in_process(tmp_path, "history", "--label", "greet").stdout
+    assert [
+        t["id"] for t in json.loads(cli_in_process(tmp_path, "list", "--label", "greet", "--json").stdout)["tasks"]
+    ] == ["T-02"]
+    assert (
+        cli_in_process(tmp_path, "history", "--label", "nothing").stdout == "no attempt recorded yet labelled nothing\n"
+    )
 
 
 def test_a_failing_spawn_exits_1_says_why_on_stderr_and_keeps_its_logs(tmp_path: Path) -> None:
@@ -195,7 +198,7 @@ def test_a_failing_spawn_exits_1_says_why_on_stderr_and_keeps_its_logs(tmp_path:
     text = cli(tmp_path, "spawn", "Break again", "--command", "exit 4", "--retries", "0")
     assert text.code == 1 and text.stdout == ""
     assert "T-03 failed: exit code 4 — `orchestrator logs T-03` shows what it printed" in text.stderr
-    logs = cli(tmp_path, "logs", "T-02")
+    logs = cli_in_process(tmp_path, "logs", "T-02")
     assert logs.code == 0 and "about to fail" in logs.stdout
 
 
@@ -241,13 +244,13 @@ def test_detach_prints_the_id_and_a_background_runner_in_its_own_session_runs_th
         stat = Path(f"/proc/{runner}/stat").read_text().rsplit(")", 1)[1].split()
         assert int(stat[3]) == runner and int(stat[3]) != os.getsid(0)  # a session of its own
         assert int(stat[4]) == 0  # no controlling terminal
-        listed = json.loads(cli(tmp_path, "list", "--json", "--label", "bg").stdout)["tasks"]
+        listed = json.loads(cli_in_process(tmp_path, "list", "--json", "--label", "bg").stdout)["tasks"]
         assert [(t["id"], t["status"]) for t in listed] == [("T-02", "running")]
     finally:
         (tmp_path / "go").touch()
     wait_until(lambda: results(tmp_path).get("T-02", {}).get("status") == "completed", "the task to complete")
     assert wait_gone(runner), "the background runner did not end with its task"
-    assert cli(tmp_path, "output", "T-02").stdout == "detached answer\n"
+    assert cli_in_process(tmp_path, "output", "T-02").stdout == "detached answer\n"
     log = (workspace(tmp_path) / "logs" / "agent-02.spawn.log").read_text()
     assert "✅ T-02 [Agent-02] completed" in log and "detached answer" in log
 
@@ -490,7 +493,7 @@ def test_a_prompt_of_several_lines_is_the_tasks_instructions_under_a_title_from_
     prompt = "Count the words\n\nThen say how many there are,\nin one line."
     done = cli(tmp_path, "spawn", prompt, "--command", "echo counted")
     assert done.code == 0, done.stderr
-    listed = json.loads(cli(tmp_path, "list", "--json").stdout)["tasks"]
+    listed = json.loads(cli_in_process(tmp_path, "list", "--json").stdout)["tasks"]
     assert listed[-1]["name"] == "Count the words"
     brief = (workspace(tmp_path) / "agent_tasks" / "agent-02.md").read_text()
     assert "Then say how many there are,\nin one line." in brief

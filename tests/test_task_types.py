@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from runner_helpers import cli, run
+from runner_helpers import cli, cli_in_process, run
 
 from orchestrator.plan.parser import parse_plan
 from orchestrator.plan.tasktypes import BUILT_IN
@@ -51,7 +51,7 @@ def test_a_types_timeout_applies_and_the_rows_own_timeout_overrides_it(tmp_path:
     assert finished["T-01"]["event"] == "task_failed" and "timed out after 1s" in finished["T-01"]["reason"]
     assert finished["T-02"]["event"] == "task_completed"
     assert finished["T-03"]["event"] == "task_completed"
-    status = json.loads(cli(tmp_path, "status", "--json").stdout)
+    status = json.loads(cli_in_process(tmp_path, "status", "--json").stdout)
     assert [(t["id"], t["type"]) for t in status["tasks"]] == [("T-01", "quick"), ("T-02", "quick"), ("T-03", None)]
 
 
@@ -62,7 +62,7 @@ def test_validate_and_doctor_say_what_each_typed_task_ends_up_with_and_from_wher
         .replace("| T-03 | no type: the plan's timeout | |", "| T-03 | review it | review |")
         .replace("  quick:\n", "  review: {timeout: 10m, priority: high}\n  quick:\n"),
     )
-    result = cli(tmp_path, "validate")
+    result = cli_in_process(tmp_path, "validate")
     assert result.code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[1:] == [
@@ -74,7 +74,7 @@ def test_validate_and_doctor_say_what_each_typed_task_ends_up_with_and_from_wher
         "Never cached (each runs every time): every task (a command: it may do more than answer) — declare its "
         "Output, or say cache: true (the plan's setting, or its type's), where its answer is all it does",
     ]
-    data = json.loads(cli(tmp_path, "validate", "--json").stdout)
+    data = json.loads(cli_in_process(tmp_path, "validate", "--json").stdout)
     assert data["types"][0] == {
         "task": "T-01",
         "type": "quick",
@@ -86,7 +86,7 @@ def test_validate_and_doctor_say_what_each_typed_task_ends_up_with_and_from_wher
     doctor = cli(tmp_path, "doctor")
     assert "    T-03 (review): timeout 10m00s from type review" in doctor.stdout
     assert json.loads(cli(tmp_path, "doctor", "--json").stdout)["types"] == data["types"]
-    assert json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"][2]["priority"] == "P1"
+    assert json.loads(cli_in_process(tmp_path, "status", "--json").stdout)["tasks"][2]["priority"] == "P1"
 
 
 AGENTS = """---
@@ -158,7 +158,7 @@ types:
     plan_file.write_text(plan.replace("{section: Findings}", "{section: Findings, timeout: 5m}"), encoding="utf-8")
     assert to_run() == 0  # a timeout does not change what a task does (as a Timeout cell does not)
     plan_file.write_text(plan.replace("{section: Findings}", "{section: Verdict, timeout: 5m}"), encoding="utf-8")
-    stale = json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]
+    stale = json.loads(cli_in_process(tmp_path, "status", "--json").stdout)["tasks"]
     assert [t["up_to_date"] for t in stale] == [False, True]
     assert to_run() == 1
     plan_file.write_text(plan.replace("{section: Findings}", "{section: Verdict, access: read, timeout: 5m}"))
@@ -175,12 +175,12 @@ def test_types_yaml_beside_the_plan_defines_types_the_plans_settings_change(tmp_
         "# task types of this project\nslow:\n  timeout: 2h\n  retries: 3\nreview:\n  access: default\n",
         encoding="utf-8",
     )
-    result = cli(tmp_path, "validate")
+    result = cli_in_process(tmp_path, "validate")
     assert result.code == 0, result.stderr
     assert "T-01 (slow): timeout 2h00m00s from type slow, retries 0 from type slow" in result.stdout
     assert "T-02 (review): timeout 30m00s by default, retries 2 by default, section" in result.stdout
     (workspace / "types.yaml").write_text("slow:\n  timeout: 2h\n  retires: 3\n", encoding="utf-8")
-    result = cli(tmp_path, "validate")
+    result = cli_in_process(tmp_path, "validate")
     assert result.code == 2
     assert result.stderr.startswith(
         ".orchestrator/types.yaml:3: type 'slow': unknown field 'retires' (did you mean 'retries'?) — use one of: "
@@ -244,7 +244,7 @@ def test_the_type_and_approval_columns_are_not_reported_as_unread(tmp_path: Path
         "---\nbackend: shell\n---\n## Task Decomposition\n| Task ID | Type | Approval | Command |\n"
         "|---|---|---|---|\n| T-01 | test | after | echo a |\n",
     )
-    result = cli(tmp_path, "validate")
+    result = cli_in_process(tmp_path, "validate")
     assert result.code == 0 and "none the tool reads" not in result.stderr
 
 
@@ -262,10 +262,10 @@ def test_add_and_update_set_the_type_column(tmp_path: Path) -> None:
     assert added.code == 0, added.stderr
     assert "| Task ID | Command | Description | Type |\n" in plan_file.read_text(encoding="utf-8")
     assert cli(tmp_path, "update", "T-01", "--type", "test").code == 0
-    listed = json.loads(cli(tmp_path, "list", "--json").stdout)["tasks"]
+    listed = json.loads(cli_in_process(tmp_path, "list", "--json").stdout)["tasks"]
     assert [(t["id"], t["type"]) for t in listed] == [("T-01", "test"), ("T-02", "review")]
     assert cli(tmp_path, "update", "T-02", "--type", "").code == 0
-    assert json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"][1]["type"] is None
+    assert json.loads(cli_in_process(tmp_path, "status", "--json").stdout)["tasks"][1]["type"] is None
 
 
 def test_a_planners_answer_with_types_becomes_a_type_column() -> None:
@@ -301,23 +301,26 @@ def test_a_planners_answer_with_types_becomes_a_type_column() -> None:
 
 def test_status_and_graph_show_each_tasks_type(tmp_path: Path) -> None:
     write(tmp_path, QUICK)
-    table = cli(tmp_path, "status").stdout.splitlines()
+    table = cli_in_process(tmp_path, "status").stdout.splitlines()
     assert table[0].split()[:4] == ["Task", "Agent", "Type", "Status"]
     assert table[2].split()[:3] == ["T-01", "Agent-01", "quick"] and table[4].split()[:3] == ["T-03", "Agent-03", "-"]
-    assert "T-01 [Agent-01] too slow for its type (quick)" in cli(tmp_path, "graph").stdout
-    assert '"T-01: too slow for its type (quick)"' in cli(tmp_path, "graph", "--format", "dot").stdout
+    assert "T-01 [Agent-01] too slow for its type (quick)" in cli_in_process(tmp_path, "graph").stdout
+    assert '"T-01: too slow for its type (quick)"' in cli_in_process(tmp_path, "graph", "--format", "dot").stdout
     untyped = QUICK.replace("| quick |", "| |").replace("| Quick |", "| |")
     write(tmp_path, untyped)
-    assert "Type" not in cli(tmp_path, "status").stdout.splitlines()[0]
+    assert "Type" not in cli_in_process(tmp_path, "status").stdout.splitlines()[0]
 
 
 def test_report_counts_by_task_type(tmp_path: Path) -> None:
     write(tmp_path, QUICK)
     run(tmp_path)
-    figures = json.loads(cli(tmp_path, "report", "--format", "json").stdout)
+    figures = json.loads(cli_in_process(tmp_path, "report", "--format", "json").stdout)
     assert [t["type"] for t in figures["tasks"]] == ["quick", "quick", None]
     assert figures["types"]["quick"]["tasks"] == 2 and figures["types"]["quick"]["attempts"] == 2
-    assert "## By task type\n\n| Type | Tasks | Attempts | Span | Cost | Tokens |" in cli(tmp_path, "report").stdout
+    assert (
+        "## By task type\n\n| Type | Tasks | Attempts | Span | Cost | Tokens |"
+        in cli_in_process(tmp_path, "report").stdout
+    )
 
 
 def test_a_model_cell_reaches_the_agents_command_line_or_is_refused(tmp_path: Path) -> None:

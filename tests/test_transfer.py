@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runner_helpers import cli
+from runner_helpers import cli, cli_in_process
 
 from orchestrator.plan.model import Plan
 from orchestrator.plan.parser import parse_plan, read_plan
@@ -71,7 +71,7 @@ def test_unknown_columns_and_settings_are_carried_without_being_known(tmp_path: 
 
 
 def _document(tmp_path: Path) -> dict[str, Any]:
-    done = cli(ROOT, "export", "examples/api-endpoints/.orchestrator")
+    done = cli_in_process(ROOT, "export", "examples/api-endpoints/.orchestrator")
     assert done.code == 0, done.stderr
     return dict(json.loads(done.stdout))
 
@@ -112,7 +112,7 @@ def test_a_bad_document_is_refused_at_its_key_and_nothing_is_written(tmp_path: P
 
 
 def _gated(tmp_path: Path) -> dict[str, Any]:
-    done = cli(ROOT, "export", "examples/release-gate/.orchestrator")
+    done = cli_in_process(ROOT, "export", "examples/release-gate/.orchestrator")
     assert done.code == 0, done.stderr
     return dict(json.loads(done.stdout))
 
@@ -168,10 +168,10 @@ def test_export_piped_into_import_writes_a_plan_that_runs(tmp_path: Path) -> Non
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.decode() == "Wrote .orchestrator/master_plan.md: 6 tasks from stdin\n"
-    assert cli(project, "validate").code == 0
+    assert cli_in_process(project, "validate").code == 0
     again = cli(project, "import", "-")
     assert again.code == 2 and "already exists — pass --force to replace it" in again.stderr
-    assert cli(project, "export", "--format", "yaml").stdout == exported.stdout.decode()
+    assert cli_in_process(project, "export", "--format", "yaml").stdout == exported.stdout.decode()
 
 
 def test_a_file_that_is_not_json_or_yaml_is_one_line(tmp_path: Path) -> None:
@@ -189,7 +189,7 @@ def test_templates_list_names_the_bundled_ones_and_the_users(tmp_path: Path) -> 
         (ROOT / "examples/repo-analysis/.orchestrator/master_plan.md").read_text(encoding="utf-8"), encoding="utf-8"
     )
     env = {"ORCHESTRATOR_TEMPLATES": str(tmp_path / "mine")}
-    listed = json.loads(cli(tmp_path, "templates", "list", "--json", env=env).stdout)
+    listed = json.loads(cli_in_process(tmp_path, "templates", "list", "--json", env=env).stdout)
     names = {t["name"]: t for t in listed["templates"]}
     assert set(names) == {*BUNDLED, "nightly-audit"}
     assert names["codebase-analysis"]["params"]["path"]["default"] == "app/"
@@ -212,7 +212,7 @@ def test_init_from_each_bundled_template_validates(tmp_path: Path, name: str) ->
         subprocess.run(["git", *ident, "commit", "-q", "--allow-empty", "-m", "start"], cwd=tmp_path, check=True)
     done = cli(tmp_path, "init", "--template", name)
     assert done.code == 0, done.stderr
-    checked = cli(tmp_path, "validate", "--json")
+    checked = cli_in_process(tmp_path, "validate", "--json")
     assert checked.code == 0, checked.stderr
     assert json.loads(checked.stdout)["params"]
 

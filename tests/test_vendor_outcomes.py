@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from runner_helpers import cli, results, run
+from runner_helpers import cli_in_process, results, run
 
 _CODEX = """\
 import json, re, sys
@@ -175,7 +175,7 @@ def test_tokens_are_recorded_under_the_records_keys_and_counted_once(
     assert outcome.code == 0, outcome.stdout + outcome.stderr
     assert results(project)["T-01"]["tokens"] == tokens
     spent = 1545 if backend == "codex" else 1100
-    status = cli(project, "status", "--json")
+    status = cli_in_process(project, "status", "--json")
     assert status.code == 0, status.stderr
     assert json.loads(status.stdout)["tasks"][0]["tokens"] == spent
     final = (project / ".orchestrator" / "final_output.md").read_text(encoding="utf-8")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from runner_helpers import Background, cli, start, wait_until
+from runner_helpers import Background, cli, cli_in_process, start, wait_until
 
 from orchestrator.plan.conditions import ConditionError, compile_condition, output_fields, parse_outputs
 from orchestrator.vocabulary import TRANSITIONS, IllegalTransition, TaskStatus
@@ -39,7 +39,7 @@ def write(project: Path, *rows: str) -> Path:
 
 
 def statuses(project: Path) -> dict[str, tuple[str, str | None]]:
-    shown = json.loads(cli(project, "status", "--json").stdout)
+    shown = json.loads(cli_in_process(project, "status", "--json").stdout)
     return {t["id"]: (t["status"], t["reason"]) for t in shown["tasks"]}
 
 
@@ -139,7 +139,7 @@ def test_a_fallback_runs_when_its_upstream_fails_and_a_false_condition_is_no_fai
     assert (tmp_path / "fallback.txt").exists() and not (tmp_path / "urgent.txt").exists()
     final = (tmp_path / ".orchestrator" / "final_output.md").read_text(encoding="utf-8")
     assert "bypassed" in final.lower()
-    graph = cli(tmp_path, "graph", "--format", "mermaid").stdout
+    graph = cli_in_process(tmp_path, "graph", "--format", "mermaid").stdout
     assert "classDef bypassed" in graph
 
 
@@ -217,7 +217,7 @@ def test_an_answer_without_its_declared_fields_fails_the_task(tmp_path: Path) ->
 def test_a_bad_condition_gate_or_output_is_one_line_with_its_place(tmp_path: Path, row: str, said: str) -> None:
     plan = write(tmp_path, "| T-01 | echo one | None | | | severity |", row)
     before = plan.read_bytes()
-    checked = cli(tmp_path, "validate")
+    checked = cli_in_process(tmp_path, "validate")
     assert checked.code == 2, checked.stderr
     assert f".orchestrator/master_plan.md:9: {said}" in checked.stderr, checked.stderr
     assert "Traceback" not in checked.stderr
@@ -258,7 +258,7 @@ def test_a_bypassed_branch_settles_and_the_plan_is_a_fixed_point(tmp_path: Path,
     assert (tmp_path / "announced.txt").exists()
     seen = statuses(tmp_path)
     assert seen["T-03"] == ("bypassed", "condition false: T-01.n > 0 (T-01 completed, T-01.n = 0)")
-    shown = json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]
+    shown = json.loads(cli_in_process(tmp_path, "status", "--json").stdout)["tasks"]
     assert [t["out_of_date"] for t in shown] == [None] * 5
     cause = next(t["cause"] for t in shown if t["id"] == "T-03")
     assert cause == {"kind": "condition", "condition": "T-01.n > 0", "seen": "T-01 completed, T-01.n = 0"}
@@ -270,7 +270,7 @@ def test_a_bypassed_branch_settles_and_the_plan_is_a_fixed_point(tmp_path: Path,
         assert "task_started" not in kinds and "approval_requested" not in kinds, kinds
         assert not {"task_bypassed", "task_skipped", "task_completed"} & set(kinds), kinds
         assert snapshot(tmp_path) == before  # (the published file's time too)
-    assert "out of date" not in cli(tmp_path, "status").stdout
+    assert "out of date" not in cli_in_process(tmp_path, "status").stdout
 
 
 def test_a_bypassed_branch_is_decided_again_once_what_its_condition_reads_changes(tmp_path: Path) -> None:
@@ -279,7 +279,7 @@ def test_a_bypassed_branch_is_decided_again_once_what_its_condition_reads_change
     path = write(tmp_path, *(row.replace("{gate}", "") for row in BRANCHES))
     assert cli(tmp_path, "run").code == 0
     path.write_text(path.read_text(encoding="utf-8").replace('{"n": 0}', '{"n": 2}'), encoding="utf-8")
-    shown = {t["id"]: t for t in json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]}
+    shown = {t["id"]: t for t in json.loads(cli_in_process(tmp_path, "status", "--json").stdout)["tasks"]}
     assert shown["T-02"]["out_of_date"] == "upstream T-01 will run again"
     assert shown["T-04"]["out_of_date"] == "upstream T-02 will run again"
     again = cli(tmp_path, "run", "--json")
@@ -302,7 +302,7 @@ def test_retry_takes_up_what_stays_as_it_is_or_says_how(tmp_path: Path) -> None:
         "| T-04 | echo fallback | T-03 | T-03 failed | | |",
     )
     assert cli(tmp_path, "run").code == 0
-    shown = {t["id"]: t for t in json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"]}
+    shown = {t["id"]: t for t in json.loads(cli_in_process(tmp_path, "status", "--json").stdout)["tasks"]}
     assert shown["T-02"]["settled"] is True and shown["T-03"]["settled"] is True
     refused = cli(tmp_path, "retry", "T-03")
     assert refused.code == 1 and "a fallback took it over" in refused.stderr and "run --rerun T-03" in refused.stderr
@@ -350,19 +350,21 @@ def test_a_gate_before_is_seen_between_runs_and_an_approval_is_told(tmp_path: Pa
     once approved, that it starts in the next run."""
     write(tmp_path, *(row.replace("{gate}", "before") for row in BRANCHES))
     assert cli(tmp_path, "run").code == 4
-    shown = json.loads(cli(tmp_path, "status", "--json").stdout)
+    shown = json.loads(cli_in_process(tmp_path, "status", "--json").stdout)
     assert shown["counts"]["awaiting_approval"] == 1 and shown["counts"]["waiting"] == 1
     publish = next(t for t in shown["tasks"] if t["id"] == "T-04")
     assert publish["status"] == "awaiting_approval" and publish["cause"] == {"kind": "held", "gate": "before"}
-    assert "✋ Awaiting approval" in cli(tmp_path, "status").stdout
-    listed = cli(tmp_path, "list", "--json")
+    assert "✋ Awaiting approval" in cli_in_process(tmp_path, "status").stdout
+    listed = cli_in_process(tmp_path, "list", "--json")
     assert {t["id"]: t["status"] for t in json.loads(listed.stdout)["tasks"]}["T-04"] == "awaiting_approval"
     assert cli(tmp_path, "approve", "T-04", env={"USER": "ann"}).code == 0
-    publish = next(t for t in json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"] if t["id"] == "T-04")
+    publish = next(
+        t for t in json.loads(cli_in_process(tmp_path, "status", "--json").stdout)["tasks"] if t["id"] == "T-04"
+    )
     assert publish["status"] == "pending"
     assert publish["cause"] == {"kind": "approved", "gate": "before", "by": "ann"}
     assert publish["reason"] == "approved by ann: starts in the next `orchestrator run`"
-    assert "approved by ann: starts in the next `orchestrator run`" in cli(tmp_path, "status").stdout
+    assert "approved by ann: starts in the next `orchestrator run`" in cli_in_process(tmp_path, "status").stdout
 
 
 def test_a_gate_decided_stays_decided_until_its_inputs_change(tmp_path: Path) -> None:
@@ -566,13 +568,13 @@ def test_status_estimates_the_end_from_earlier_runs_and_history_sums_them_up(tmp
     )
     assert cli(tmp_path, "run").code == 1
     assert cli(tmp_path, "reset", "--all").code == 0  # results forgotten; what the runs took is not
-    shown = json.loads(cli(tmp_path, "status", "--json").stdout)
+    shown = json.loads(cli_in_process(tmp_path, "status", "--json").stdout)
     eta = shown["eta"]
     assert eta["tasks_left"] == 3 and eta["learned"] == 3  # T-03 never completed: from its kind (shell)
     assert 0.5 <= eta["seconds_left"] < 5, eta  # the chain T-01 -> T-02, about 0.6 s, not 3 x 60 s
-    text = cli(tmp_path, "status").stdout
+    text = cli_in_process(tmp_path, "status").stdout
     assert re.search(r"Estimated: \S+ left \(ends about \d\d:\d\d\); 3 of 3 tasks' estimates learned", text), text
-    stats = json.loads(cli(tmp_path, "history", "--stats", "--json").stdout)
+    stats = json.loads(cli_in_process(tmp_path, "history", "--stats", "--json").stdout)
     assert stats["tasks"]["T-03"]["success_rate"] == 0 and stats["most_failed"] == ["T-03"]
     assert stats["tasks"]["T-01"]["success_rate"] == 1 and stats["slowest"][0] == "T-01"
     assert stats["tasks"]["T-01"]["median_seconds"] >= 0.4
@@ -583,13 +585,13 @@ def test_status_estimates_the_end_from_earlier_runs_and_history_sums_them_up(tmp
     t01 = stats["tasks"]["T-01"]
     assert t01["p90_seconds"] >= t01["median_seconds"] and shell["p90_seconds"] >= shell["median_seconds"] > 0
     assert (t01["cost_usd"], t01["tokens"], shell["cost_usd"], shell["tokens"]) == (None, None, None, None)  # (shell)
-    table = cli(tmp_path, "history", "--stats").stdout
+    table = cli_in_process(tmp_path, "history", "--stats").stdout
     assert table.startswith("By task\ntask ") and "Most often failed: T-03" in table
     assert "By kind (type, else profile and backend, else backend)" in table
     # One task's figures alone: `history T-01 --stats` used to sum up every task.
-    one = json.loads(cli(tmp_path, "history", "T-01", "--stats", "--json").stdout)
+    one = json.loads(cli_in_process(tmp_path, "history", "T-01", "--stats", "--json").stdout)
     assert list(one["tasks"]) == ["T-01"] and one["kinds"]["shell"]["runs"] == 1, one
-    assert "T-03" not in cli(tmp_path, "history", "T-01", "--stats").stdout
+    assert "T-03" not in cli_in_process(tmp_path, "history", "T-01", "--stats").stdout
 
 
 def test_an_approved_step_is_done_for_real_never_taken_from_the_cache(tmp_path: Path) -> None:
@@ -617,7 +619,7 @@ def test_validate_and_graph_show_conditions_and_gates_before_a_run(tmp_path: Pat
         "| T-04 | echo deploy | T-02 | | before | |",
         "| T-05 | echo migrate | T-02, T-03 | T-02 completed | after | |",
     )
-    checked = cli(tmp_path, "validate")
+    checked = cli_in_process(tmp_path, "validate")
     assert checked.code == 0, checked.stderr
     lines = checked.stdout.splitlines()
     told = [
@@ -628,7 +630,7 @@ def test_validate_and_graph_show_conditions_and_gates_before_a_run(tmp_path: Pat
         "T-05: approval of its result, before what depends on it starts",
     ]
     assert [line for line in lines if line.startswith("T-0")] == told, checked.stdout
-    data = json.loads(cli(tmp_path, "validate", "--json").stdout)
+    data = json.loads(cli_in_process(tmp_path, "validate", "--json").stdout)
     assert data["conditions"] == [
         {"task": "T-02", "condition": "T-01.failing == 0", "reads": ["T-01"]},
         {"task": "T-03", "condition": "T-01 failed or T-01.failing > 0", "reads": ["T-01"]},
@@ -636,17 +638,17 @@ def test_validate_and_graph_show_conditions_and_gates_before_a_run(tmp_path: Pat
     ]
     assert data["gates"] == [{"task": "T-04", "approval": "before"}, {"task": "T-05", "approval": "after"}]
 
-    text = cli(tmp_path, "graph").stdout
+    text = cli_in_process(tmp_path, "graph").stdout
     assert "T-02 [Agent-02] echo build  ← T-01 (runs if T-01.failing == 0)" in text, text
     assert "T-04 [Agent-04] echo deploy (✋ approval before)  ← T-02" in text, text
     assert "T-05 [Agent-05] echo migrate (✋ approval after)  ← T-02, T-03 (runs if T-02 completed)" in text, text
-    mermaid = cli(tmp_path, "graph", "--format", "mermaid").stdout
+    mermaid = cli_in_process(tmp_path, "graph", "--format", "mermaid").stdout
     assert 'n0 -->|"if T-01.failing == 0"| n1' in mermaid, mermaid
     assert 'n1 -->|"if T-02 completed"| n4' in mermaid and "n2 --> n4" in mermaid, mermaid
     assert 'n3["⏸️ T-04: echo deploy (✋ approval before)"]' in mermaid, mermaid
-    dot = cli(tmp_path, "graph", "--format", "dot").stdout
+    dot = cli_in_process(tmp_path, "graph", "--format", "dot").stdout
     assert '"T-01" -> "T-02" [label="if T-01.failing == 0", style=dashed];' in dot, dot
     assert '"T-04" [label="T-04: echo deploy (✋ approval before)"' in dot, dot
-    nodes = {n["id"]: n for n in json.loads(cli(tmp_path, "graph", "--json").stdout)["nodes"]}
+    nodes = {n["id"]: n for n in json.loads(cli_in_process(tmp_path, "graph", "--json").stdout)["nodes"]}
     assert nodes["T-02"]["condition"] == "T-01.failing == 0" and nodes["T-04"]["approval"] == "before"
     assert nodes["T-01"]["condition"] is None and nodes["T-01"]["approval"] is None

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from runner_helpers import Spec, cli, kill_leftovers, read_pids, wait_gone, write_plan
+from runner_helpers import Spec, cli, cli_in_process, kill_leftovers, read_pids, wait_gone, write_plan
 
 from orchestrator.errors import WorkspaceError, workspace_error_from
 
@@ -132,12 +132,12 @@ def test_results_taken_away_mid_run_stop_it_cleanly_and_its_processes_with_it(tm
         logged = [json.loads(x) for x in (tmp_path / ".orchestrator/state/events.jsonl").read_text().splitlines()]
         assert logged[-1]["event"] == "run_finished" and logged[-1]["exit_code"] == 2
         assert logged[-1]["stopped"] == f"error: {said}"
-        history = cli(tmp_path, "history").stdout
+        history = cli_in_process(tmp_path, "history").stdout
         assert f"T-02 attempt 1: interrupted: the run stopped on an error: {said}" in history, history
         assert "killed?" not in history
         watched = cli(tmp_path, "watch")
         assert watched.code == 2 and "died" not in watched.stdout + watched.stderr
-        checked = cli(tmp_path, "check")
+        checked = cli_in_process(tmp_path, "check")
         assert checked.code == 1 and f"the last run stopped on an error: {said}" in checked.stdout, checked.stdout
     finally:
         kill_leftovers(tmp_path, read_pids(tmp_path, "t02.pid").values())

@@ -9,82 +9,23 @@ config): the tool's own commits must carry its fallback identity.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pytest
-import yaml
-from runner_helpers import Spec, cli, kill_leftovers, results, run, start, wait_until, write_plan
+from runner_helpers import Spec, cli, cli_in_process, kill_leftovers, results, run, start, wait_until, write_plan
+from worktree_helpers import (  # (no_git_identity: autouse, for every test here)
+    INTEGRATION,
+    block_plan,
+    checkout,
+    git,
+    no_git_identity,  # noqa: F401
+    on,
+    plan,
+    repository,
+)
 
-from orchestrator.errors import GitError
-from orchestrator.git.worktrees import Trees
 from orchestrator.output.reporter import describe
-
-INTEGRATION = "orchestrator/integration"
-
-
-@pytest.fixture(autouse=True)
-def no_git_identity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Git as on a fresh machine: no user.name or user.email anywhere."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / "gitconfig"))
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
-    for name in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL"):
-        monkeypatch.delenv(name, raising=False)
-
-
-def git(project: Path, *args: str, check: bool = True) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.org", *args],
-        cwd=project, capture_output=True, text=True, check=False, timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 0 or not check, done.stderr
-    return done.stdout
-
-
-def repository(tmp_path: Path, files: Mapping[str, str]) -> Path:
-    """A git repository with ``files`` committed on ``main``; the workspace kept out of git."""
-    project = tmp_path / "project"
-    project.mkdir()
-    git(project, "init", "-q", "-b", "main")
-    for name, text in files.items():
-        (project / name).write_text(text, encoding="utf-8")
-    git(project, "add", "-A")
-    git(project, "commit", "-q", "-m", "start")
-    (project / ".git" / "info" / "exclude").write_text(".orchestrator/\n", encoding="utf-8")
-    return project
-
-
-def checkout(project: Path) -> tuple[str, str, str, str, dict[str, str]]:
-    """What the person's checkout is: HEAD, its branch, the index, git status, every file's text."""
-    files = {
-        str(p.relative_to(project)): p.read_text(encoding="utf-8")
-        for p in project.rglob("*")
-        if p.is_file() and ".git" not in p.parts and ".orchestrator" not in p.parts
-    }
-    return (
-        git(project, "rev-parse", "HEAD"),
-        git(project, "symbolic-ref", "HEAD"),
-        git(project, "ls-files", "-s"),
-        git(project, "status", "--porcelain", "--untracked-files=all"),
-        files,
-    )
-
-
-def plan(project: Path, specs: Sequence[Spec], **settings: Any) -> None:
-    write_plan(project, specs, {"isolation": "worktree", **settings})
-
-
-def on(project: Path, ref: str, name: str) -> str | None:
-    done = subprocess.run(["git", "show", f"{ref}:{name}"], cwd=project, capture_output=True, text=True, check=False)
-    return done.stdout if done.returncode == 0 else None
 
 
 def test_tasks_editing_different_files_merge_and_their_dependent_sees_both(tmp_path: Path) -> None:
@@ -163,7 +104,7 @@ def test_tasks_editing_the_same_lines_get_a_resolution_task_never_an_overwrite(t
     assert "<<<<<<< HEAD" in hunks and "two by T-01" in hunks and "two by T-02" in hunks and ">>>>>>>" in hunks
     # A shell plan has no agent to resolve it: the task waits for a person, T-03 for it.
     assert found["T-02-merge"]["status"] == "failed" and found["T-03"]["status"] == "skipped"
-    listed = json.loads(cli(project, "worktrees", "--json").stdout)["worktrees"]
+    listed = json.loads(cli_in_process(project, "worktrees", "--json").stdout)["worktrees"]
     assert {w["task"]: w["state"] for w in listed}["T-02-merge"] == "conflicted"
 
     resolution = project / ".orchestrator/worktrees/T-02-merge"
@@ -188,7 +129,7 @@ def test_on_conflict_fail_fails_the_task_and_keeps_everything(tmp_path: Path) ->
     assert on(project, INTEGRATION, "a.txt") == "one\ntwo by T-01\n"
     assert on(project, f"{INTEGRATION}-T-02", "a.txt") == "one\ntwo by T-02\n"  # its work, committed, kept
     assert (project / ".orchestrator/worktrees/T-02/a.txt").read_text() == "one\ntwo by T-02\n"
-    listed = json.loads(cli(project, "worktrees", "--json").stdout)["worktrees"]
+    listed = json.loads(cli_in_process(project, "worktrees", "--json").stdout)["worktrees"]
     assert {w["task"]: w["state"] for w in listed} == {None: "clean", "T-01": "merged", "T-02": "conflicted"}
 
 
@@ -208,7 +149,7 @@ def test_a_failing_verify_undoes_the_merge_and_fails_the_task_with_its_output(tm
     assert on(project, f"{INTEGRATION}-T-02", "bad.txt") == "bad\n"  # the work was not
     assert "merge T-02" not in git(project, "log", "--format=%s", INTEGRATION)
     # QA: `logs` showed neither of verify's logs (its output was in the result's reason only)
-    shown = cli(project, "logs", "T-02")
+    shown = cli_in_process(project, "logs", "T-02")
     assert (
         shown.code == 0
         and "── verify stdout: .orchestrator/logs/agent-02.attempt-1.verify.out\nverify found bad.txt" in (shown.stdout)
@@ -275,7 +216,7 @@ def test_prune_removes_only_merged_clean_worktrees(tmp_path: Path) -> None:
     assert run(project).code == 0
     dirty = project / ".orchestrator/worktrees/T-01"
     (dirty / "notes.txt").write_text("work nobody committed\n", encoding="utf-8")
-    listed = json.loads(cli(project, "worktrees", "--json").stdout)["worktrees"]
+    listed = json.loads(cli_in_process(project, "worktrees", "--json").stdout)["worktrees"]
     assert {w["task"]: w["state"] for w in listed} == {None: "clean", "T-01": "dirty", "T-02": "merged"}
     assert all(w["bytes"] > 0 for w in listed)
     pruned = cli(project, "worktrees", "prune", "--json")
@@ -291,85 +232,6 @@ def test_prune_removes_only_merged_clean_worktrees(tmp_path: Path) -> None:
     assert not (project / ".orchestrator/worktrees/T-02").exists()
     text = cli(project, "worktrees", "prune")
     assert text.code == 0 and "kept .orchestrator/worktrees/T-01: dirty" in text.stdout and "freed 0 B" in text.stdout
-
-
-def test_merge_refuses_a_dirty_working_tree_and_then_merges_as_asked(tmp_path: Path) -> None:
-    project = repository(tmp_path, {"a.txt": "a\n"})
-    plan(project, [Spec("T-01", "echo one > one.txt")])
-    assert run(project).code == 0
-    (project / "a.txt").write_text("my own edit\n", encoding="utf-8")
-    head = git(project, "rev-parse", "HEAD")
-    refused = cli(project, "merge")
-    assert refused.code == 2
-    assert refused.stderr.strip().splitlines() == [
-        f"{project}: your working tree has uncommitted changes (1 file: a.txt) — commit them, then run "
-        "`orchestrator merge` again; nothing was changed"
-    ]
-    assert git(project, "rev-parse", "HEAD") == head and not (project / "one.txt").exists()
-    assert (project / "a.txt").read_text() == "my own edit\n"
-    git(project, "commit", "-qam", "mine")
-    assert cli(project, "merge", "--ff-only").code == 2  # the branches parted: no fast-forward
-    mine = git(project, "rev-parse", "HEAD").strip()
-    branch = git(project, "symbolic-ref", "--short", "HEAD").strip()
-    count = int(git(project, "rev-list", "--count", "HEAD..orchestrator/integration"))
-    commits = f"{count} commit{'s' if count != 1 else ''}"
-    # Before it moves a person's branch: which, from where, by how much; --dry-run only says so.
-    dry = cli(project, "merge", "--dry-run")
-    assert dry.code == 0 and git(project, "rev-parse", "HEAD").strip() == mine and not (project / "one.txt").exists()
-    assert dry.stdout.splitlines() == [
-        f"{branch} would move from {mine[:12]} by {commits} of orchestrator/integration (merge commit), in {project}",
-        "nothing was changed (--dry-run)",
-    ]
-    done = cli(project, "merge", "--no-ff", "--json")
-    assert done.code == 0, done.stderr
-    answer = json.loads(done.stdout)
-    assert (answer["how"], answer["before"], answer["commits"], answer["dry_run"]) == (
-        "merge commit",
-        mine,
-        count,
-        False,
-    )
-    assert (project / "one.txt").read_text() == "one\n" and (project / "a.txt").read_text() == "my own edit\n"
-    assert git(project, "log", "-1", "--format=%P").count(" ") == 1  # a merge commit: two parents
-    # The undo it prints puts the branch back where it was.
-    git(project, "reset", "-q", "--hard", mine)
-    said = cli(project, "merge").stdout.splitlines()
-    assert said[0].startswith(f"{branch} moves from {mine[:12]} by {commits} of orchestrator/integration")
-    undo = said[-1].split(": ", 1)[1]
-    assert said[-1] == f"to undo it, on {branch} with nothing of yours added since: git reset --hard {mine}"
-    subprocess.run(undo.split(), cwd=project, check=True, capture_output=True)
-    assert git(project, "rev-parse", "HEAD").strip() == mine and not (project / "one.txt").exists()
-
-
-def test_validate_outside_a_git_repository_is_one_clear_error(tmp_path: Path) -> None:
-    project = tmp_path / "plain"
-    project.mkdir()
-    plan(project, [Spec("T-01", "true")])
-    result = cli(project, "validate")
-    assert result.code == 2
-    lines = result.stderr.strip().splitlines()
-    assert lines[0].startswith(".orchestrator/master_plan.md:")
-    assert "isolation: worktree needs a git repository" in lines[0]
-    assert lines[1:] == ["1 problem; nothing was written."]
-    row = write_plan(project, [Spec("T-01", "true")])  # an Isolation cell says the same, at its row
-    row.write_text(
-        row.read_text().replace("| Priority |", "| Priority | Isolation |").replace("|----------|", "|---|---|")
-        .replace("| P2 |", "| P2 | worktree |"),
-        encoding="utf-8",
-    )  # fmt: skip
-    cell = cli(project, "validate")
-    assert cell.code == 2 and "T-01: isolation: worktree needs a git repository" in cell.stderr
-
-
-def test_a_plan_without_isolation_runs_in_the_checkout_as_before(tmp_path: Path) -> None:
-    project = repository(tmp_path, {"a.txt": "a\n"})
-    write_plan(project, [Spec("T-01", "echo here > here.txt")])
-    result = run(project)
-    assert result.code == 0 and result.finished()["integration_branch"] is None
-    assert (project / "here.txt").read_text() == "here\n"
-    assert not (project / ".orchestrator/worktrees").exists()
-    assert "branch" not in results(project)["T-01"]
-    assert os.path.exists(project / ".git")
 
 
 def test_a_task_added_mid_run_gets_its_own_worktree_and_is_merged(tmp_path: Path) -> None:
@@ -397,190 +259,6 @@ def test_a_task_added_mid_run_gets_its_own_worktree_and_is_merged(tmp_path: Path
     assert checkout(project)[:3] == before[:3]  # HEAD, branch and index (runner.out is the test's)
 
 
-def block_plan(project: Path, specs: Sequence[Spec], **settings: Any) -> Path:
-    """As ``plan``, with the frontmatter a setting a line (as people write it), for errors that name one."""
-    path = write_plan(project, specs, {"isolation": "worktree", **settings})
-    _, front, body = path.read_text(encoding="utf-8").split("---\n", 2)
-    block = yaml.safe_dump(yaml.safe_load(front), sort_keys=False, default_flow_style=False)
-    path.write_text(f"---\n{block}---\n{body}", encoding="utf-8")
-    return path
-
-
-def line_of(plan_file: Path, prefix: str) -> int:
-    """The number of the first line of ``plan_file`` that starts with ``prefix``."""
-    lines = plan_file.read_text(encoding="utf-8").splitlines()
-    return next(number for number, line in enumerate(lines, start=1) if line.startswith(prefix))
-
-
-def refused(project: Path, command: str, *, fresh: bool = True) -> str:
-    """``command`` (validate or run) refuses the plan: exit 2, one line (returned); a run begins
-    nothing (no event) and, in a ``fresh`` workspace, writes nothing."""
-    result = cli(project, command, "--json") if command == "run" else cli(project, command)
-    assert result.code == 2, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert lines[1:] == ["1 problem; nothing was written."], lines
-    if command == "run":
-        assert [e.get("event") for e in result.events] == [None], result.stdout  # not even run_started
-        assert result.events[0]["error"] == "PlanError"
-    if fresh:
-        assert sorted(p.name for p in (project / ".orchestrator").iterdir()) == ["master_plan.md"]
-    return lines[0]
-
-
-def test_a_workspace_beside_the_code_need_not_be_committed_when_its_tasks_run_elsewhere(tmp_path: Path) -> None:
-    """A workspace in a new ws/ with cwd: ../src (committed): the tasks run in src/, which every
-    worktree has; refusing ws/ refused a setup that worked. With verify, which runs at ws/'s
-    place, it is needed again."""
-    repo = tmp_path / "project"
-    (repo / "src").mkdir(parents=True)
-    (repo / "src" / "app.py").write_text("print('app')\n", encoding="utf-8")
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "start")
-    (repo / ".git" / "info" / "exclude").write_text(".orchestrator/\n", encoding="utf-8")
-    project = repo / "ws"
-    project.mkdir()
-    block_plan(project, [Spec("T-01", "test -f app.py && echo seen > seen.txt")], cwd="../src")
-    ran = run(project)
-    assert ran.code == 0, ran.stdout + ran.stderr
-    assert on(repo, "orchestrator/integration", "src/seen.txt") == "seen\n"
-    block_plan(project, [Spec("T-01", "true")], cwd="../src", verify="true")
-    line = refused(project, "validate", fresh=False)
-    assert "ws/ is not in that commit" in line and ".orchestrator/, which git ignores, is none" in line
-
-
-def test_a_project_directory_not_committed_yet_is_refused_before_anything_starts(tmp_path: Path) -> None:
-    """`init` in a new subdirectory of a repository, not committed: a worktree made from HEAD has
-    no such directory, so every task would fail to start. validate and run say so up front."""
-    repo = repository(tmp_path, {"b.txt": "b\n"})
-    project = repo / "proj"
-    project.mkdir()
-    block_plan(project, [Spec("T-01", "echo A > a.txt")])
-    isolation = line_of(project / ".orchestrator/master_plan.md", "isolation:")
-    for command in ("validate", "run"):
-        line = refused(project, command)
-        assert line.startswith(f".orchestrator/master_plan.md:{isolation}: isolation: worktree runs tasks in proj/ ")
-        assert "proj/ is not in that commit" in line and "commit a file in it first" in line
-    (project / "README.md").write_text("the project\n", encoding="utf-8")
-    git(repo, "add", "proj/README.md")
-    git(repo, "commit", "-q", "-m", "proj")
-    result = run(project)
-    assert result.code == 0, result.stdout + result.stderr
-    assert on(repo, INTEGRATION, "proj/a.txt") == "A\n"  # the task ran at the project's place
-
-    (project / "sub").mkdir()  # a cwd made and not committed: its line is the one blamed
-    block_plan(project, [Spec("T-01", "echo A > a.txt")], cwd="sub")
-    line = refused(project, "validate", fresh=False)
-    cwd = line_of(project / ".orchestrator/master_plan.md", "cwd:")
-    assert line.startswith(f".orchestrator/master_plan.md:{cwd}: isolation: worktree runs tasks in proj/sub/ ")
-
-
-def test_an_integration_branch_checked_out_elsewhere_is_refused_up_front(tmp_path: Path) -> None:
-    """`integration_branch: main` with main checked out in the person's checkout: git would
-    refuse the integration worktree once the run had begun. validate and run refuse first."""
-    project = repository(tmp_path, {"a.txt": "a\n"})
-    block_plan(project, [Spec("T-01", "echo one > one.txt")], integration_branch="main")
-    named = line_of(project / ".orchestrator/master_plan.md", "integration_branch:")
-    for command in ("validate", "run"):
-        line = refused(project, command)
-        assert line.startswith(
-            f".orchestrator/master_plan.md:{named}: integration_branch 'main' is checked out in your checkout"
-        )
-        assert line.endswith(
-            "name a new branch for this workspace alone (integration_branch: orchestrator/project), "
-            f"or check another branch out in {project} (git switch)"
-        )
-    assert git(project, "branch", "--list").split() == ["*", "main"]  # no branch made
-    git(project, "switch", "-q", "-c", INTEGRATION)  # the default name, checked out by the person
-    path = block_plan(project, [Spec("T-01", "echo one > one.txt")])
-    line = refused(project, "validate", fresh=False)
-    assert line.startswith(
-        f".orchestrator/master_plan.md:{line_of(path, 'isolation:')}: isolation: worktree merges into '{INTEGRATION}' "
-        "(the default integration_branch), and it is checked out in your checkout"
-    )
-
-
-def test_two_workspaces_keeping_the_default_integration_branch_are_told_apart(tmp_path: Path) -> None:
-    """Two workspaces of one repository both keep the default branch name: the second is
-    refused up front (naming the isolation line), while the first, whose own integration
-    worktree holds the branch from its earlier run, runs again as before."""
-    repo = repository(tmp_path, {"top.txt": "t\n"})
-    for name in ("a", "b"):
-        (repo / name).mkdir()
-        (repo / name / f"{name}.txt").write_text(f"{name}\n", encoding="utf-8")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "two projects")
-    first, second = repo / "a", repo / "b"
-    block_plan(first, [Spec("T-01", "echo one > one.txt")])
-    block_plan(second, [Spec("T-01", "echo two > two.txt")])
-    assert run(first).code == 0
-    isolation = line_of(second / ".orchestrator/master_plan.md", "isolation:")
-    for command in ("validate", "run"):
-        line = refused(second, command)
-        assert line.startswith(
-            f".orchestrator/master_plan.md:{isolation}: isolation: worktree merges into '{INTEGRATION}' "
-            "(the default integration_branch), and it is the integration branch of the workspace a/.orchestrator in"
-        )
-        assert "add `integration_branch: orchestrator/b` to the frontmatter" in line
-    (first / "one.txt").write_text("again\n", encoding="utf-8")  # the first workspace: as before
-    assert cli(first, "validate").code == 0
-    assert run(first, "--rerun", "T-01").code == 0
-    block_plan(second, [Spec("T-01", "echo two > two.txt")], integration_branch="orchestrator/b")
-    result = run(second)
-    assert result.code == 0, result.stdout + result.stderr
-    assert on(repo, "orchestrator/b", "b/two.txt") == "two\n"
-    assert on(repo, INTEGRATION, "b/two.txt") is None
-
-
-def test_a_workspace_git_tracks_is_told_before_the_run_and_named_when_merge_refuses(tmp_path: Path) -> None:
-    """master_plan.md committed: a worktree run writes its status blocks in the person's checkout,
-    so validate and run say so once (a notice, not an error), and merge's refusal names the files."""
-    project = repository(tmp_path, {name: f"{name}\n" for name in ("a.txt", "b.txt", "c.txt", "d.txt")})
-    (project / ".git" / "info" / "exclude").write_text("", encoding="utf-8")
-    plan(project, [Spec("T-01", "echo one > one.txt")])
-    git(project, "add", ".orchestrator/master_plan.md")
-    git(project, "commit", "-q", "-m", "the plan")
-    checked = cli(project, "validate")
-    assert checked.code == 0, checked.stderr
-    notice = checked.stderr.strip().splitlines()
-    assert len(notice) == 1 and notice[0].startswith(
-        ".orchestrator/ has files git tracks that a run writes (master_plan.md): your checkout will show them changed"
-    )
-    assert "git rm -r --cached .orchestrator" in notice[0] and '"Worktrees and the merge queue"' in notice[0]
-    assert json.loads(cli(project, "validate", "--json").stdout)["notices"] == [notice[0]]
-    above = cli(tmp_path, "validate", "project")  # the git command it gives works from where it is said
-    assert "(git -C project rm -r --cached .orchestrator, then" in above.stderr, above.stderr
-    said = subprocess.run(["git", "-C", "project", "rm", "-r", "-q", "--cached", "--dry-run", ".orchestrator"],
-                          cwd=tmp_path, capture_output=True, text=True, check=False)  # fmt: skip
-    assert said.returncode == 0, said.stderr
-    result = run(project)
-    assert result.code == 0, result.stdout + result.stderr
-    told = [e["message"] for e in result.events if e.get("event") == "notice"]
-    assert told == [notice[0]]  # once
-    changed = git(project, "status", "--porcelain", "--untracked-files=no").split()
-    assert changed == ["M", ".orchestrator/master_plan.md"]
-
-    for name in ("a.txt", "b.txt", "c.txt", "d.txt"):
-        (project / name).write_text("changed\n", encoding="utf-8")
-    refused = cli(project, "merge")
-    assert refused.code == 2
-    assert refused.stderr.strip().splitlines() == [
-        f"{project}: your working tree has uncommitted changes (5 files: .orchestrator/master_plan.md, a.txt, "
-        "b.txt and 2 more) — commit them, then run `orchestrator merge` again; nothing was changed "
-        "(.orchestrator/ is tracked by git, and a run writes there: keep it out of git, "
-        "git rm -r --cached .orchestrator and add it to .gitignore)"
-    ]
-    git(project, "commit", "-qam", "mine")
-    assert cli(project, "merge").code == 0
-    assert (project / "one.txt").read_text() == "one\n"
-
-    # A plan kept in git as the docs allow: status blocks off, conflicts failing, nothing else
-    # of the workspace tracked: the run writes nothing git tracks, and nothing is said.
-    plan(project, [Spec("T-01", "echo one > one.txt")], status_blocks=False, on_conflict="fail")
-    quiet = cli(project, "validate")
-    assert quiet.code == 0 and quiet.stderr == "", quiet.stderr
-
-
 def test_verify_runs_at_the_project_directorys_place_in_the_integration_worktree(tmp_path: Path) -> None:
     """As the docs say: a project in a subdirectory of its repository verifies in that
     subdirectory of the integration worktree (its own paths work there), and not at ``cwd``,
@@ -599,108 +277,6 @@ def test_verify_runs_at_the_project_directorys_place_in_the_integration_worktree
     assert Path((tmp_path / "ran-in").read_text().strip()) == worktrees / "T-01/proj/sub"
     assert Path((tmp_path / "verified-in").read_text().strip()) == worktrees / ".integration/proj"
     assert on(repo, INTEGRATION, "proj/sub/x.txt") == "x\n"
-
-
-def test_the_worktree_commands_outside_a_repository_say_what_fits_the_command(tmp_path: Path) -> None:
-    """`worktrees`, `worktrees prune` and `merge` outside a git repository: one line saying what
-    there is not, and why; "isolation: worktree needs one" only when the plan uses it."""
-    project = tmp_path / "plain"
-    project.mkdir()
-    write_plan(project, [Spec("T-01", "true")])
-    said = {
-        ("worktrees",): "no worktrees to list",
-        ("worktrees", "prune"): "no worktrees to prune",
-        ("merge",): "no integration branch to merge",
-    }
-    for args, nothing in said.items():
-        result = cli(project, *args)
-        assert result.code == 2
-        assert result.stderr.strip().splitlines() == [
-            f"{project} is not in a git repository: {nothing} (the plan runs its tasks in place, "
-            "without isolation: worktree)"
-        ]
-    plan(project, [Spec("T-01", "true")])
-    for args, nothing in said.items():
-        result = cli(project, *args, "--json")
-        assert result.code == 2
-        message = json.loads(result.stdout)["message"]
-        assert message == (
-            f"{project} is not in a git repository: {nothing} (isolation: worktree needs one: "
-            "run `git init` there and commit)"
-        )
-
-
-def test_merge_names_the_files_it_would_write_over_that_git_does_not_track(tmp_path: Path) -> None:
-    """Files of the person's at paths the integration branch adds: an untracked one (git refused
-    with only "Aborting") and an ignored one (git wrote over it without a word). merge refuses as
-    it does uncommitted changes: one line naming them and what to do, exit 2, nothing changed."""
-    project = repository(tmp_path, {"a.txt": "a\n"})
-    plan(project, [Spec("T-01", "echo one > one.txt; mkdir out; echo theirs > out/run.log")])
-    assert run(project).code == 0
-    (project / "one.txt").write_text("mine\n", encoding="utf-8")
-    (project / "out").mkdir()
-    (project / "out" / "run.log").write_text("my log\n", encoding="utf-8")
-    (project / ".git" / "info" / "exclude").write_text(".orchestrator/\nout/\n", encoding="utf-8")
-    before = checkout(project)
-    said = (
-        f"{project}: your working tree has files git does not track where {INTEGRATION} adds files (2 files: "
-        "one.txt, out/run.log) — move them out of the way, then run `orchestrator merge` again; nothing was changed"
-    )
-    refused = cli(project, "merge")
-    assert refused.code == 2 and refused.stdout == ""
-    assert refused.stderr.strip().splitlines() == [said]
-    as_json = cli(project, "merge", "--json")
-    assert as_json.code == 2 and json.loads(as_json.stdout)["message"] == said
-    assert checkout(project) == before  # both files as the person left them
-    (project / "one.txt").rename(tmp_path / "one.mine")
-    (project / "out").rename(tmp_path / "out.mine")
-    done = cli(project, "merge")
-    assert done.code == 0, done.stderr
-    assert (project / "one.txt").read_text() == "one\n" and (project / "out/run.log").read_text() == "theirs\n"
-
-
-def test_your_head_conflicting_with_the_integration_branch_is_refused_before_a_run_begins(tmp_path: Path) -> None:
-    """The person's own commit conflicts with what an earlier run merged. A run began (run_started,
-    then no run_finished: `watch` called the runner dead) and sent them to `orchestrator merge`,
-    which only said the conflict again. validate and run refuse it first, with advice that works:
-    git merge in the checkout, resolve, commit, run again; merge's own conflict says the same."""
-    project = repository(tmp_path, {"a.txt": "one\ntwo\n"})
-    path = block_plan(project, [Spec("T-01", "sed -i 's/two/two by T-01/' a.txt")])
-    assert run(project).code == 0
-    (project / "a.txt").write_text("one\ntwo by me\n", encoding="utf-8")
-    git(project, "commit", "-qam", "mine")
-    events = project / ".orchestrator/state/events.jsonl"
-    kept = events.read_text(encoding="utf-8")
-    advice = (
-        f"run `git merge {INTEGRATION}` in your checkout ({project}), resolve those files and commit, "
-        "then `orchestrator run` again"
-    )
-    for command in ("validate", "run"):
-        line = refused(project, command, fresh=False)
-        assert line == (
-            f".orchestrator/master_plan.md:{line_of(path, 'isolation:')}: isolation: worktree brings your HEAD "
-            f"into {INTEGRATION} first, and they conflict (1 file: a.txt) — {advice}"
-        )
-    assert events.read_text(encoding="utf-8") == kept  # no run_started: no runner for `watch` to call dead
-    merged = cli(project, "merge")
-    assert merged.code == 1
-    said = merged.stdout.strip().splitlines()
-    assert said[0].startswith("main moves from ") and len(said) == 2  # what it was about to do, then why not
-    assert said[1] == (
-        f"{INTEGRATION} conflicts with main in a.txt: nothing was changed — run `git merge {INTEGRATION}` "
-        f"in your checkout ({project}), resolve those files and commit"
-    )
-    with pytest.raises(GitError) as caught:  # a HEAD moved between that check and the run's own merge
-        Trees.of(project, project / ".orchestrator", INTEGRATION).prepare()
-    assert str(caught.value) == f"your HEAD conflicts with {INTEGRATION} in a.txt — {advice}"
-
-    git(project, "merge", INTEGRATION, check=False)  # the advice, followed
-    (project / "a.txt").write_text("one\ntwo by me and T-01\n", encoding="utf-8")
-    git(project, "commit", "-qam", "both")
-    again = run(project)
-    assert again.code == 0, again.stdout + again.stderr
-    assert on(project, INTEGRATION, "a.txt") == "one\ntwo by me and T-01\n"
-    assert cli(project, "merge").stdout.strip() == f"main already has everything on {INTEGRATION}"
 
 
 AGENT_GIT = "git -c user.name=Agent -c user.email=agent@example.org"  # a task's own commits
@@ -804,7 +380,7 @@ def test_a_running_task_or_a_failed_one_that_changed_nothing_is_empty_never_merg
     )
 
     def states() -> dict[str | None, str]:
-        listed = cli(project, "worktrees", "--json")
+        listed = cli_in_process(project, "worktrees", "--json")
         assert listed.code == 0, listed.stderr
         return {w["task"]: w["state"] for w in json.loads(listed.stdout)["worktrees"]}
 
@@ -820,7 +396,7 @@ def test_a_running_task_or_a_failed_one_that_changed_nothing_is_empty_never_merg
         runner.cleanup()
         go.touch()
     assert states() == {None: "clean", "T-01": "merged", "T-02": "merged", "T-03": "empty", "T-04": "clean"}
-    text = cli(project, "worktrees")
+    text = cli_in_process(project, "worktrees")
     assert any(line.split()[:3] == ["T-03", f"{INTEGRATION}-T-03", "empty"] for line in text.stdout.splitlines())
     pruned = cli(project, "worktrees", "prune", "--json")
     assert pruned.code == 0, pruned.stderr
@@ -877,7 +453,7 @@ def test_files_a_task_writes_that_git_ignores_are_told_and_keep_its_worktree(tmp
     completed = [e for e in result.events if e["event"] == "task_completed" and e["task"] == "T-01"]
     assert completed[0]["warning"] == note  # the run tells it as the task completes
     assert on(project, INTEGRATION, "src.txt") == "src\n" and on(project, INTEGRATION, "out/report.md") is None
-    listed = json.loads(cli(project, "worktrees", "--json").stdout)["worktrees"]
+    listed = json.loads(cli_in_process(project, "worktrees", "--json").stdout)["worktrees"]
     assert {w["task"]: w["state"] for w in listed} == {None: "clean", "T-01": "ignored", "T-02": "merged"}
     pruned = cli(project, "worktrees", "prune")
     assert pruned.code == 0, pruned.stderr
@@ -912,7 +488,7 @@ def test_prune_keeps_the_integration_worktree_until_its_work_is_merged_into_your
     why = f"{INTEGRATION} has work not merged into main — `orchestrator merge` brings it"
     assert report["kept"] == [{"task": None, "branch": INTEGRATION, "state": "clean", "why": why}]
     assert f"kept the integration worktree: {why}" in cli(first, "worktrees", "prune").stdout.splitlines()
-    assert cli(second, "validate").code == 2  # the guard holds: the branch is still this workspace's
+    assert cli_in_process(second, "validate").code == 2  # the guard holds: the branch is still this workspace's
     assert cli(first, "merge").code == 0
     pruned = cli(first, "worktrees", "prune", "--json")
     assert [t["task"] for t in json.loads(pruned.stdout)["removed"]] == [None]  # all merged: it goes now
@@ -989,7 +565,7 @@ def test_a_failed_tasks_branch_that_only_took_in_the_integration_branch_is_empty
     assert run(project, "--only", "T-01").code == 0  # the integration branch moves
     assert run(project).code == 1  # T-03 again: the integration branch is merged into its own first
     assert on(project, f"{INTEGRATION}-T-03", "one.txt") == "one\n"  # (it took it in)
-    listed = cli(project, "worktrees", "--json")
+    listed = cli_in_process(project, "worktrees", "--json")
     states = {w["task"]: w["state"] for w in json.loads(listed.stdout)["worktrees"]}
     assert states["T-03"] == "empty", states
 
@@ -1009,27 +585,6 @@ def test_a_task_in_its_worktree_reads_its_upstream_bodies_from_the_workspace(tmp
     assert result.code == 0, result.stdout + result.stderr
     body = (project / ".orchestrator/results/agent-02-result.md").read_text(encoding="utf-8").split("---\n")[-1]
     assert body.split() == ["from", "T-01", "1"]
-
-
-def test_validate_says_a_task_without_isolation_does_not_see_its_worktree_upstreams_files(tmp_path: Path) -> None:
-    """A plain task after a worktree task never saw that task's work, and validate said OK."""
-    project = repository(tmp_path, {"a.txt": "a\n"})
-    plan(project, [Spec("T-01", "echo one > one.txt"), Spec("T-02", "cat one.txt", deps=["T-01"])])
-    plan_file = project / ".orchestrator" / "master_plan.md"
-    text = plan_file.read_text(encoding="utf-8")
-    rows = [line for line in text.splitlines() if line.startswith("| T-02 ")]
-    text = text.replace("| Priority |", "| Priority | Isolation |", 1).replace("|----------|", "|---|---|", 1)
-    text = text.replace(rows[0], rows[0] + " none |").replace("| P2 |\n", "| P2 | |\n", 1)
-    plan_file.write_text(text, encoding="utf-8")
-    shown = cli(project, "validate")
-    assert shown.code == 0, shown.stderr
-    line = next(n for n, row in enumerate(text.splitlines(), 1) if row.startswith("| T-02 "))
-    assert (
-        f".orchestrator/master_plan.md:{line}: T-02 depends on T-01 (isolation: worktree) but has no isolation itself: "
-        "it runs in your checkout and sees only their results, not their files"
-    ) in shown.stderr
-    plan(project, [Spec("T-01", "echo one > one.txt"), Spec("T-02", "cat one.txt", deps=["T-01"])])
-    assert "has no isolation itself" not in cli(project, "validate").stderr  # both isolated: nothing to say
 
 
 def test_on_conflict_fail_advice_followed_to_the_letter_keeps_both_sides(tmp_path: Path) -> None:
@@ -1057,9 +612,9 @@ def test_on_conflict_fail_advice_followed_to_the_letter_keeps_both_sides(tmp_pat
     assert f"conflicts with {INTEGRATION} in a.txt" in said
     assert f"in {worktree}, run `git merge {INTEGRATION}`, resolve those files, `git add` them and `git commit`" in said
     assert "then `orchestrator run` merges it, both sides kept, without running T-02 again" in said
-    assert said in cli(project, "status").stdout.replace("\n", "")  # (the table's reason: the same words)
-    assert f"── not merged: {said}\n" in cli(project, "logs", "T-02").stdout  # where `next:` sends you
-    assert "T-02" in cli(project, "check").stdout
+    assert said in cli_in_process(project, "status").stdout.replace("\n", "")  # (the table's reason: the same words)
+    assert f"── not merged: {said}\n" in cli_in_process(project, "logs", "T-02").stdout  # where `next:` sends you
+    assert "T-02" in cli_in_process(project, "check").stdout
 
     # Run again before doing it: nothing runs, it stays failed as it was, and says so again.
     early = run(project, "--json")
@@ -1191,7 +746,7 @@ def test_a_failed_task_whose_branch_took_the_integration_branch_in_is_empty_and_
     git(integration, "commit", "-q", "-m", "an upstream's merge")
     git(tree, "merge", "--no-ff", "--no-edit", "-q", INTEGRATION)  # as `open` takes it in
     assert git(project, "merge-base", "--is-ancestor", f"{INTEGRATION}-T-01", INTEGRATION, check=False) == ""
-    listed = cli(project, "worktrees", "--json")
+    listed = cli_in_process(project, "worktrees", "--json")
     assert {w["task"]: w["state"] for w in json.loads(listed.stdout)["worktrees"]}["T-01"] == "empty"
     pruned = cli(project, "worktrees", "prune", "--json")
     assert pruned.code == 0, pruned.stderr

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from orchestrator import timing
 from orchestrator.cli.commands import BadArguments, build_parser
 from orchestrator.cli.output import emit_json, warn
 from orchestrator.errors import OrchestratorError, PlanError, UsageError, workspace_error_from
@@ -39,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _report_error(UsageError(exc.message), as_json)
         return ExitCode.USAGE
     try:
+        timing.current()  # a bad $ORCHESTRATOR_TIMING is one line before the command starts anything
         return int(args.handler(args))
     except OrchestratorError as exc:
         _report_error(exc, getattr(args, "json", False))

@@ -20,13 +20,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from orchestrator import timing
 from orchestrator.cli import words
 from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, task_id_in, warn
 from orchestrator.errors import PlanError, Problem, UsageError, shown
 from orchestrator.plan.cells import NO_COMMAND
 from orchestrator.plan.markdown import split_lines
 from orchestrator.plan.model import Plan
-from orchestrator.run.requests import ANSWER_WAIT, Kind, request, run_or_lock, wait_for
+from orchestrator.run.requests import Kind, request, run_or_lock, wait_for
 from orchestrator.state import events
 from orchestrator.state.events.tasks import TaskAdded
 from orchestrator.state.lock import WorkspaceLock, posix_locks
@@ -255,7 +256,7 @@ def add_row(
     # row from its start or takes it once it follows the plan cannot be told from here. So the
     # row is written once a run goes on (it follows the plan from its run_started: it takes the
     # row, and says so), or with none, holding the lock that a run starting must take first.
-    found = run_or_lock(workspace, ANSWER_WAIT + plan.settings.kill_grace)
+    found = run_or_lock(workspace, timing.current().answer_wait + plan.settings.kill_grace)
     live = None if isinstance(found, WorkspaceLock) else found
     try:
         with plan_edit_lock(workspace), signals_held():  # (a Ctrl-C as it waits for the lock: nothing written)

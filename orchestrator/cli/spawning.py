@@ -24,6 +24,7 @@ import sys
 import time
 from typing import Any
 
+from orchestrator import timing
 from orchestrator.cli import queue
 from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, warn
 from orchestrator.errors import UsageError
@@ -33,7 +34,6 @@ from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode, TaskStatus
 
 USAGE = 'orchestrator spawn [DIR] "<prompt>"'
-INTERRUPT_WAIT = 0.8  # seconds a Ctrl-C'd spawn gives the run going on to answer its cancel: it ends within a second
 
 
 def _prompt_parts(prompt: str) -> tuple[str, str | None]:
@@ -209,12 +209,12 @@ def _answer(workspace: Workspace, task_id: str) -> tuple[str, str] | None:
 def _cancel(workspace: Workspace, task_id: str, why: str) -> None:
     """Ctrl-C of a ``spawn`` that follows its task in a run going on: the task is cancelled there
     (the run goes on with its other tasks). A run of its own stopped the task itself. The run's
-    answer is waited for ``INTERRUPT_WAIT`` at most: one that stops the task's processes within
+    answer is waited for ``timing.interrupt_wait`` at most: one that stops the task's processes within
     their kill grace, or answers late, is left the request."""
     from orchestrator.errors import OrchestratorError
     from orchestrator.run.requests import request
 
-    deadline = time.monotonic() + INTERRUPT_WAIT
+    deadline = time.monotonic() + timing.current().interrupt_wait
     live = events.live_run(workspace.events_file)
     if live is None or live.get("pid") == os.getpid():
         return

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator import timing
 from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, looks_like_workspace
 from orchestrator.errors import UsageError
 from orchestrator.output.lines import describe
@@ -27,7 +28,6 @@ from orchestrator.state.procs import pid_alive
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode
 
-_POLL = 0.2
 _ENDS = {"task_completed", "task_failed", "task_retrying", "task_interrupted", "task_cancelled"}
 OUTPUT_LINE_LIMIT = 2000  # characters of one output line that `watch --output` shows
 
@@ -87,7 +87,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         )
         sys.stderr.flush()
     while start is None:
-        time.sleep(_POLL)
+        time.sleep(timing.current().follow_poll)
         start = events.last_run_start(path)
     cursor = events.Cursor(start)
     run: str | None = None
@@ -123,7 +123,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
             message = f"the runner (pid {begun['pid']}) died before the run finished — `orchestrator run` resumes it"
             _show(args, Notice(run=run, message=message).as_json(), workspace)
             return ExitCode.FAILED
-        time.sleep(_POLL)
+        time.sleep(timing.current().follow_poll)
 
 
 def _show(args: argparse.Namespace, event: events.Event, workspace: Workspace) -> None:
@@ -161,7 +161,7 @@ def follow_logs(workspace: Workspace, task: Task, number: int | None, *, as_json
     if number is None:
         number = running()
         while number is None and events.live_run(workspace.events_file) is not None:
-            time.sleep(_POLL)
+            time.sleep(timing.current().follow_poll)
             number = running()
         if number is None:
             from orchestrator.state.logs import attempts
@@ -183,7 +183,7 @@ def follow_logs(workspace: Workspace, task: Task, number: int | None, *, as_json
         _show_output(tail, as_json=as_json, framed=False, final=over)
         if over:
             return ExitCode.OK
-        time.sleep(_POLL)
+        time.sleep(timing.current().follow_poll)
 
 
 # --- history --------------------------------------------------------------------------------------

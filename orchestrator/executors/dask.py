@@ -43,12 +43,12 @@ from typing import Any
 
 import anyio
 
+from orchestrator import timing
 from orchestrator.errors import ClusterError, GitError
 from orchestrator.executors import luggage, placement, remote
 from orchestrator.executors.base import Executor, Launch, Leftover, LineCallback, ProcessRun, StartCallback
 from orchestrator.executors.capabilities import Capabilities, Cluster, Setup
 from orchestrator.executors.daskscheduler import (
-    CONNECT_TIMEOUT,
     SCHEDULER_VARIABLE,
     Client,
     connect,
@@ -56,7 +56,7 @@ from orchestrator.executors.daskscheduler import (
     scheduler_address,
     workers_of,
 )
-from orchestrator.executors.daskstream import Lines, Output
+from orchestrator.executors.daskstream import Arrivals, Output
 from orchestrator.executors.daskworker import (
     allowed_failures,
     on_worker,
@@ -66,23 +66,20 @@ from orchestrator.executors.daskworker import (
     stop_on_worker,
 )
 from orchestrator.executors.daskworker import distributed_package as _distributed
-from orchestrator.executors.local import _Log
 
-_POLL = 0.25  # seconds between two looks at an attempt's output queue
-_FIRST_POLL = 0.5  # before the first: a worker sends no batch sooner (``remote._BATCH``) unless it is big
 _POLL_LIMIT = 30.0  # seconds a look may take (a poll under way is finished, not cut: a batch taken would be lost)
-_TELL_EVERY = 10.0
 
 
 class DaskExecutor(Executor):
     name = "dask"
     can = Capabilities(recoverable=True, cluster=True)
 
-    def __init__(self, scheduler: str | None = None, *, timeout: float = CONNECT_TIMEOUT, shared: bool = True) -> None:
+    def __init__(self, scheduler: str | None = None, *, timeout: float | None = None, shared: bool = True) -> None:
         """``scheduler``: its address (None: ``$ORCHESTRATOR_DASK_SCHEDULER``'s, else, to settle a
-        dead runner's attempts, the one their handles name)."""
+        dead runner's attempts, the one their handles name); ``timeout``: the seconds it has to
+        answer (``timing.dask_timeout`` when None)."""
         self.scheduler = scheduler if scheduler is not None else os.environ.get(SCHEDULER_VARIABLE, "")
-        self.timeout = timeout
+        self.timeout = timing.current().dask_timeout if timeout is None else timeout
         self.shared = shared  # whether the workers see the project at its path (else: ``luggage``)
         self._client: Client | None = None
         self._declared: set[str] | None = None  # the resources some worker declares
@@ -158,7 +155,25 @@ class DaskExecutor(Executor):
             why = str(exc) if isinstance(exc, ClusterError) else f"the Dask scheduler at {self.scheduler}: {exc}"
             return ProcessRun(None, None, anyio.current_time() - began, start_error=why)
         key = f"orchestrator-{launch.task}-{launch.attempt}-{uuid.uuid4().hex[:12]}"
-        stdin = launch.stdin.read_bytes() if launch.stdin is not None else None
+        submission = await self._submission(launch, key, client, declared, claim)
+        if isinstance(submission, ProcessRun):  # it cannot go, and why
+            return dataclasses.replace(submission, duration=anyio.current_time() - began)
+        handle = {"key": key, "scheduler": self.scheduler}
+        if on_start is not None:
+            on_start(handle)
+        arrivals = Arrivals(launch, handle, on_start, on_line)
+        ended, lost, failed = await self._followed(launch, client, claim, submission, arrivals)
+        run = ProcessRun(None, None, anyio.current_time() - began, stdout_bytes=arrivals.out_log.count,
+                         stderr_bytes=arrivals.err_log.count, worker=arrivals.worker)  # fmt: skip
+        return await _ended_as(launch, run, ended, lost, failed, submission.packed)
+
+    async def _submission(
+        self, launch: Launch, key: str, client: Client, declared: set[str], claim: bool
+    ) -> _Submission | ProcessRun:
+        """What goes to the cluster for ``launch``: its spec (its files packed with it when the
+        workers see no shared filesystem), the resources it asks, the worker it is pinned to when it
+        resumes a session there; or, when it cannot go, the attempt that never started (its
+        ``start_error``; ``lost`` when the worker that holds its session is gone)."""
         limits = launch.limits
         packed = None
         if not self.shared:  # what it needs of this machine travels with it
@@ -168,8 +183,8 @@ class DaskExecutor(Executor):
                     luggage.pack, workspace, launch.cwd, launch.env, launch.argv, launch.checkout
                 )
             except (GitError, OSError) as exc:
-                why = f"its files for the worker: {exc}"
-                return ProcessRun(None, None, anyio.current_time() - began, start_error=why)
+                return ProcessRun(None, None, 0.0, start_error=f"its files for the worker: {exc}")
+        stdin = launch.stdin.read_bytes() if launch.stdin is not None else None
         spec = remote.Spec(key, launch.argv, str(launch.cwd), added_environment(launch.env), stdin,
                            limits.timeout, limits.inactivity, limits.grace, claim=claim, luggage=packed)  # fmt: skip
         resources: dict[str, float] = {name: 1 for name in launch.resources if name in declared}
@@ -179,48 +194,40 @@ class DaskExecutor(Executor):
             address = placement.address_of(await _quietly(workers_of(client)) or {}, launch.worker)
             if address is None:
                 why = f"its agent session is on worker {launch.worker}, which is gone"
-                return ProcessRun(None, None, anyio.current_time() - began, lost=why)
+                return ProcessRun(None, None, 0.0, lost=why)
             pinned = [address]
-        if on_start is not None:
-            on_start({"key": key, "scheduler": self.scheduler})
+        return _Submission(spec, resources, pinned, packed)
+
+    async def _followed(
+        self, launch: Launch, client: Client, claim: bool, submission: _Submission, arrivals: Arrivals
+    ) -> tuple[remote.Ended | None, str | None, str | None]:
+        """Submit it and take its output as it comes until it ends: how it ended (``None`` when
+        it did not), why it was lost, how it failed on the worker. Stopped on every path out that is
+        not its end; its key released and its claim dropped after."""
+        key, limits = submission.spec.key, launch.limits
         queue = Output(client, key)
-        out_log, err_log = _Log(launch.stdout, limits.log_cap), _Log(launch.stderr, limits.log_cap)
-        lines = Lines(on_line)
-        future = client.submit(on_worker, spec, key=key, pure=False, retries=0, resources=resources or None,
-                               workers=pinned, allow_other_workers=False)  # fmt: skip
+        future = client.submit(on_worker, submission.spec, key=key, pure=False, retries=0,
+                               resources=submission.resources or None, workers=submission.pinned,
+                               allow_other_workers=False)  # fmt: skip
         self._running[key] = launch.task
         finished = False
-        named: list[str] = []  # the worker that runs it, once it says
         wait = placement.wait_for_worker(limits.timeout)
-        watch = functools.partial(placement.stranded, client, key, wait, resources, launch.worker, self._seen)
-
-        def take(items: Any) -> None:
-            for batch in items or ():
-                for stream, chunk in batch:
-                    if stream == "worker":  # where it runs, said once: the handle again, with its worker
-                        named[:] = [chunk.decode()]
-                        if on_start is not None:
-                            on_start({"key": key, "scheduler": self.scheduler, "worker": chunk.decode()})
-                        continue
-                    (out_log if stream == "out" else err_log).write(chunk)
-                    if stream == "out":
-                        lines.feed(chunk)
-            out_log.flush()
-            err_log.flush()
-
+        watch = functools.partial(
+            placement.stranded, client, key, wait, submission.resources, launch.worker, self._seen
+        )
         try:
-            with out_log, err_log:
-                ended, lost, failed = await _awaited(future, queue.take, take, watch)
+            with arrivals.out_log, arrivals.err_log:
+                ended, lost, failed = await _awaited(future, queue.take, arrivals.take, watch)
                 if lost is not None and client.status != "running":
                     lost = f"the connection to the Dask scheduler at {self.scheduler} was lost"
                 elif ended is None and lost is not None and not future.done():  # stranded: never to start later
                     await _quietly(future.cancel())
                 if ended is None or ended.info.get("sent"):  # (nothing sent: no round trip to ask)
                     with contextlib.suppress(Exception):  # (a cluster gone: what came is what there is)
-                        take(await queue.take())  # what it sent before its end
+                        arrivals.take(await queue.take())  # what it sent before its end
                 if ended is not None:
-                    take([ended.rest])
-                lines.end()
+                    arrivals.take([ended.rest])
+                arrivals.lines.end()
             finished = True
         finally:
             self._running.pop(key, None)
@@ -232,24 +239,7 @@ class DaskExecutor(Executor):
                 if claim and client.status == "running":  # (released first: a result lost with its worker
                     future.release()  # is then not computed again, unclaimed)
                     await _release_claims(client, [key], self.timeout)
-        duration = anyio.current_time() - began
-        ran_on = named[0] if named else None  # (the worker it was lost with, when one ran it)
-        run = ProcessRun(None, None, duration, stdout_bytes=out_log.count, stderr_bytes=err_log.count, worker=ran_on)
-        if failed is not None:
-            return dataclasses.replace(run, start_error=f"on the worker: {failed}")
-        if ended is None or ended.info.get("rerun"):
-            why = lost or "Dask went to run it again elsewhere, which was refused: the task's retries decide"
-            return dataclasses.replace(run, lost=why)
-        worker = str(ended.info.get("worker")) if ended.info.get("worker") is not None else ran_on
-        if packed is not None and ended.start_error is None:  # what it wrote, back where it would be
-            problem = await _unloaded(ended, launch, packed)
-            if problem is not None:
-                return dataclasses.replace(run, lost=f"what it wrote did not come back from {worker}: {problem}")
-        if ended.start_error is not None:
-            return dataclasses.replace(run, start_error=ended.start_error, worker=worker)
-        return dataclasses.replace(
-            run, exit_code=ended.exit_code, signal=ended.signal, timed_out=ended.timed_out, worker=worker
-        )
+        return ended, lost, failed
 
     async def stop(self, keys: Sequence[str], grace: float) -> list[str]:
         """Ask every worker to stop the attempts of ``keys`` (SIGTERM, ``grace``, SIGKILL) and
@@ -299,7 +289,7 @@ class DaskExecutor(Executor):
             seen.update(await self.stop(list(keys), grace))
         with anyio.move_on_after(grace + self.timeout + 5) as waited:  # (a worker that stops answering: it is gone)
             while await _in_flight(client, list(keys)):
-                await anyio.sleep(0.1)
+                await anyio.sleep(timing.current().cluster_stop_poll)
         if not waited.cancelled_caught:  # none of them runs or will: their claims are done with
             await _forget_claims(client, list(keys), self.timeout)
         return sorted({keys[key] for key in seen})
@@ -307,6 +297,7 @@ class DaskExecutor(Executor):
     async def _waited(self, client: Client, keys: Mapping[str, str], tell: Callable[[str], None] | None) -> set[str]:
         """Wait until none of ``keys`` runs on a worker (``--wait-orphans``); the keys that did."""
         seen: set[str] = set()
+        clock = timing.current()
         began = last = anyio.current_time()
         while True:
             still = await _in_flight(client, list(keys), running_only=True)
@@ -314,11 +305,11 @@ class DaskExecutor(Executor):
             if not still:
                 return seen
             now = anyio.current_time()
-            if tell is not None and (now == began or now - last >= _TELL_EVERY):
+            if tell is not None and (now == began or now - last >= clock.tell_every):
                 last = now
                 names = ", ".join(sorted({keys[key] for key in still}))
                 tell(f"⏳ waiting for what a dead runner's attempts still run on the cluster: {names} (--wait-orphans)")
-            await anyio.sleep(0.5)
+            await anyio.sleep(clock.cluster_orphan_poll)
 
 
 def added_environment(env: Mapping[str, str], base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -338,6 +329,43 @@ def _cancel(client: Client, keys: list[str]) -> None:
     client._send_to_scheduler({"op": "cancel-keys", "keys": keys, "force": True, "reason": reason, "msg": reason})
     for key in keys:
         client._send_to_scheduler({"op": "queue_release", "name": key})
+
+
+async def _ended_as(
+    launch: Launch,
+    run: ProcessRun,
+    ended: remote.Ended | None,
+    lost: str | None,
+    failed: str | None,
+    packed: Any,
+) -> ProcessRun:
+    """How the attempt ended, as a ``ProcessRun``; what it wrote brought back first when its
+    files travelled (a worker with no shared filesystem)."""
+    if failed is not None:
+        return dataclasses.replace(run, start_error=f"on the worker: {failed}")
+    if ended is None or ended.info.get("rerun"):
+        why = lost or "Dask went to run it again elsewhere, which was refused: the task's retries decide"
+        return dataclasses.replace(run, lost=why)
+    worker = str(ended.info.get("worker")) if ended.info.get("worker") is not None else run.worker
+    if packed is not None and ended.start_error is None:  # what it wrote, back where it would be
+        problem = await _unloaded(ended, launch, packed)
+        if problem is not None:
+            return dataclasses.replace(run, lost=f"what it wrote did not come back from {worker}: {problem}")
+    if ended.start_error is not None:
+        return dataclasses.replace(run, start_error=ended.start_error, worker=worker)
+    return dataclasses.replace(
+        run, exit_code=ended.exit_code, signal=ended.signal, timed_out=ended.timed_out, worker=worker
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Submission:
+    """What goes to the cluster for an attempt (``DaskExecutor._submission``)."""
+
+    spec: remote.Spec
+    resources: dict[str, float]
+    pinned: list[str] | None  # the worker's address, when it resumes a session held there
+    packed: Any  # its files, when they travel with it (``luggage``)
 
 
 async def _release_claims(client: Client, keys: list[str], timeout: float) -> None:
@@ -373,8 +401,9 @@ async def _in_flight(client: Client, keys: list[str], *, running_only: bool = Fa
 async def _awaited(
     future: Any, poll: Callable[[], Any], take: Callable[[Any], None], watch: Callable[[], Awaitable[str | None]]
 ) -> tuple[remote.Ended | None, str | None, str | None]:
-    """Wait for the attempt's future, taking its output every ``_POLL`` seconds meanwhile (the
-    first look after ``_FIRST_POLL``: an attempt that ends sooner costs no round trip for it): (how
+    """Wait for the attempt's future, taking its output every ``timing.cluster_poll`` seconds
+    meanwhile (the first look after ``timing.cluster_first_poll``, as a worker sends no batch sooner
+    unless it is big: an attempt that ends sooner costs no round trip for it): (how
     it ended, why its worker was lost, what failed on the worker). A look under way when the
     future ends is finished first: cut, what it took off the queue would be lost. ``watch``
     returns why no worker can run it, once that has lasted (``placement.stranded``): then the
@@ -386,10 +415,11 @@ async def _awaited(
     async with anyio.create_task_group() as pumps:
 
         async def pump() -> None:
-            delay = _FIRST_POLL
+            clock = timing.current()
+            delay = clock.cluster_first_poll
             while True:
                 await anyio.sleep(delay)
-                delay = _POLL
+                delay = clock.cluster_poll
                 got = None
                 with anyio.move_on_after(_POLL_LIMIT, shield=True):
                     try:

@@ -9,6 +9,7 @@ from typing import Any
 
 import anyio
 
+from orchestrator import timing
 from orchestrator.errors import ClusterError, UsageError
 from orchestrator.executors.capabilities import Setup
 from orchestrator.executors.daskworker import distributed_package as _distributed
@@ -17,8 +18,7 @@ from orchestrator.plan.settings import format_duration
 Client = Any  # distributed.Client (only partly typed): used through ``_distributed()``
 
 SCHEDULER_VARIABLE = "ORCHESTRATOR_DASK_SCHEDULER"  # the scheduler's address when neither option nor setting gives it
-TIMEOUT_VARIABLE = "ORCHESTRATOR_DASK_TIMEOUT"  # the seconds it has to answer (default ``CONNECT_TIMEOUT``)
-CONNECT_TIMEOUT = 10.0  # seconds a scheduler has to answer
+TIMEOUT_VARIABLE = "ORCHESTRATOR_DASK_TIMEOUT"  # the seconds it has to answer (default ``timing.dask_timeout``)
 
 
 def scheduler_address(setup: Setup) -> str:
@@ -34,16 +34,19 @@ def scheduler_address(setup: Setup) -> str:
 
 
 def connect_timeout() -> float:
-    """The seconds a scheduler has to answer: ``$ORCHESTRATOR_DASK_TIMEOUT``, default 10."""
+    """The seconds a scheduler has to answer: ``$ORCHESTRATOR_DASK_TIMEOUT``, default
+    ``timing.dask_timeout`` (10)."""
     text = os.environ.get(TIMEOUT_VARIABLE, "")
     try:
-        return float(text) if text else CONNECT_TIMEOUT
+        return float(text) if text else timing.current().dask_timeout
     except ValueError:
         raise UsageError(f"${TIMEOUT_VARIABLE}: '{text}' is not a number of seconds") from None
 
 
-async def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Client:
-    """A client of the scheduler at ``address`` on the running event loop, or ``ClusterError``."""
+async def connect(address: str, timeout: float | None = None) -> Client:
+    """A client of the scheduler at ``address`` on the running event loop, or ``ClusterError``;
+    ``timeout``: seconds it has to answer (``timing.dask_timeout`` when None)."""
+    timeout = timing.current().dask_timeout if timeout is None else timeout
     _distributed()  # (imported first: it sets its loggers' levels as it loads)
     quiet()
     try:

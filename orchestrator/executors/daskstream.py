@@ -1,13 +1,15 @@
 """The runner's side of an attempt's output on a Dask cluster: the queue on the scheduler its
-batches come through (``Output``), and the complete lines read from them as they come (``Lines``)."""
+batches come through (``Output``), the complete lines read from them as they come (``Lines``),
+and where each batch goes (``Arrivals``: its logs, its lines, the worker that runs it)."""
 
 from __future__ import annotations
 
 import contextlib
 from typing import Any
 
-from orchestrator.executors.base import LineCallback
+from orchestrator.executors.base import Launch, LineCallback, StartCallback
 from orchestrator.executors.daskworker import distributed_package as _distributed
+from orchestrator.executors.local import _Log
 
 Client = Any  # distributed.Client (only partly typed)
 
@@ -66,3 +68,31 @@ class Lines:
         if self.on_line is not None and self.pending:
             self.on_line(bytes(self.pending))
         self.pending.clear()
+
+
+class Arrivals:
+    """Where an attempt's batches go as they come: its stdout and stderr logs (capped as locally),
+    its lines, and once, the worker that runs it (told as its handle again, with that worker)."""
+
+    def __init__(self, launch: Launch, handle: dict[str, str], on_start: StartCallback | None,
+                 on_line: LineCallback | None) -> None:  # fmt: skip
+        self.out_log = _Log(launch.stdout, launch.limits.log_cap)
+        self.err_log = _Log(launch.stderr, launch.limits.log_cap)
+        self.lines = Lines(on_line)
+        self.handle = handle
+        self.on_start = on_start
+        self.worker: str | None = None  # the worker that runs it, once it says
+
+    def take(self, items: Any) -> None:
+        for batch in items or ():
+            for stream, chunk in batch:
+                if stream == "worker":  # where it runs, said once: the handle again, with its worker
+                    self.worker = chunk.decode()
+                    if self.on_start is not None:
+                        self.on_start({**self.handle, "worker": self.worker})
+                    continue
+                (self.out_log if stream == "out" else self.err_log).write(chunk)
+                if stream == "out":
+                    self.lines.feed(chunk)
+        self.out_log.flush()
+        self.err_log.flush()

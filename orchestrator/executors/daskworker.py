@@ -15,11 +15,11 @@ import sys
 import time
 from typing import Any
 
+from orchestrator import timing
 from orchestrator.errors import GitError
 from orchestrator.executors import luggage, remote
 
 PYTHON_VARIABLE = "ORCHESTRATOR_PYTHON"
-_ANNOUNCE = 1.0  # seconds after which an attempt that sent nothing yet says which worker runs it
 
 
 def on_worker(spec: remote.Spec) -> remote.Ended:
@@ -44,6 +44,7 @@ def on_worker(spec: remote.Spec) -> remote.Ended:
         spec = dataclasses.replace(spec, argv=unpacked.argv, cwd=unpacked.cwd, env=unpacked.env)
     queue: list[Any] = []  # made when it is first sent to (an attempt that is over in half a second is not)
     began = time.monotonic()
+    announce = timing.current().announce
 
     def send(batch: remote.Chunks) -> None:
         if not queue:  # the first batch says where it runs, for `status` to say while it runs
@@ -53,9 +54,9 @@ def on_worker(spec: remote.Spec) -> remote.Ended:
 
     def stop_requested() -> bool:
         """The runner cancelled its task, or is gone (the scheduler cancels a lost client's
-        tasks), or this worker is closing (it lost its scheduler, or is told to stop). (Asked
-        about ten times a second: an attempt silent for ``_ANNOUNCE`` seconds says where it runs.)"""
-        if not queue and time.monotonic() - began >= _ANNOUNCE:
+        tasks), or this worker is closing (it lost its scheduler, or is told to stop). (Asked every
+        ``timing.worker_poll``: an attempt silent for ``timing.announce`` seconds says where it runs.)"""
+        if not queue and time.monotonic() - began >= announce:
             send([])
         if getattr(worker.status, "name", "running") not in ("running", "paused"):
             return True

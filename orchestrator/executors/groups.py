@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from orchestrator import timing
 from orchestrator.state.procs import process_started, stat_fields, ticks
 
 if TYPE_CHECKING:
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 
 _HAVE_PROC = os.path.isdir("/proc/self")
 _EXITED: frozenset[str | None] = frozenset({None, "Z", "X"})  # no such process, zombie, dead
-_POLL = 0.02  # seconds between looks at a group asked to stop
 
 
 def signal_group(pgid: int, sig: int) -> bool:
@@ -63,7 +63,7 @@ async def stop_groups(pgids: Iterable[int], grace: float, leaders: Mapping[int, 
     deadline = anyio.current_time() + grace
     try:
         while asked and anyio.current_time() < deadline:
-            await anyio.sleep(_POLL)
+            await anyio.sleep(timing.current().stop_poll)
             asked = [pgid for pgid in asked if group_running(pgid)]
     finally:  # (cancelled mid-grace, by a Ctrl-C: what was asked to stop is stopped now, not left)
         for pgid in asked:

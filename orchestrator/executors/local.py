@@ -7,7 +7,7 @@ the child reaped before ``run`` returns or raises. Output goes to the attempt's 
 arrives; any output on either stream counts as activity.
 
 An attempt's pipes are read in batches: once what is there has been read, the next read waits
-``_BATCH`` seconds (a quarter of the inactivity limit if that is less; at once when the child
+``timing.batch`` seconds (a quarter of the inactivity limit if that is less; at once when the child
 exits), while the kernel keeps what comes meanwhile (stdout's pipe is grown to hold a batch of a
 chatty agent). An agent that streams a line every 50 ms then costs the runner a few wake-ups a
 second, not one or two a line. A pipe that fills faster is read sooner (when it will be a
@@ -31,6 +31,7 @@ import anyio
 import anyio.lowlevel
 from anyio.abc import Process
 
+from orchestrator import timing
 from orchestrator.executors import reaper
 from orchestrator.executors.base import Executor, Launch, Leftover, Limits, LineCallback, ProcessRun, StartCallback
 from orchestrator.executors.capabilities import Capabilities, Setup
@@ -46,9 +47,6 @@ from orchestrator.plan.settings import format_duration
 from orchestrator.state.journal import ATTEMPT_MARKS
 from orchestrator.state.procs import process_started
 
-_DRAIN = 2.0  # seconds a grandchild that left the group may keep writing after the child's exit
-_TELL_EVERY = 10.0  # seconds between the lines of `run --wait-orphans` while it waits
-_BATCH = 0.5  # seconds between reads of a pipe that had something to read
 _PIPE_SIZE = 256 * 1024  # bytes stdout's pipe is grown to hold (Linux; a per-user budget: not more)
 _READ = 64 * 1024  # bytes read at once
 _LONGEST_LINE = 64 * 1024 * 1024  # a line longer than this is not buffered for on_line
@@ -142,7 +140,9 @@ class LocalExecutor(Executor):
                     # With the pgid, when its leader started: a later group given the same id is not this one.
                     on_start({"pgid": pgid, "pgid_start": started_since_bound(), "leader_start": process_started(pgid)})
                 async with anyio.create_task_group() as pumps:
-                    wait = min(_BATCH, launch.limits.inactivity / 4) if launch.limits.inactivity else _BATCH
+                    clock = timing.current()
+                    batch = clock.batch
+                    wait = min(batch, launch.limits.inactivity / 4) if launch.limits.inactivity else batch
                     pumps.start_soon(_pump, pipes.out, out_log, activity, on_line, wait)
                     pumps.start_soon(_pump, pipes.err, err_log, activity, None, wait)
                     timed_out = await _wait(process, launch.limits, began, activity)
@@ -154,7 +154,7 @@ class LocalExecutor(Executor):
                     if group_running(pgid):
                         await stop_group(pgid, min(launch.limits.grace, 1.0))
                     await reaper.stop_adopted(tied, min(launch.limits.grace, 1.0))
-                    with anyio.move_on_after(_DRAIN):
+                    with anyio.move_on_after(clock.drain):  # (a grandchild that left the group)
                         await activity.closed.wait()
                     pumps.cancel_scope.cancel()
         finally:
@@ -208,8 +208,9 @@ async def _wait_for(
     groups: Mapping[int, str], tell: Callable[[str], None] | None, leaders: Mapping[int, int | None] | None = None
 ) -> None:
     """Wait for ``groups`` (a task's, each) to end, telling what runs still: at once, then every
-    ``_TELL_EVERY`` seconds while any runs. ``leaders``: when each group's leader started as found
+    ``timing.tell_every`` seconds while any runs. ``leaders``: when each group's leader started as found
     (a group whose number leads another process since is over: ``groups.same_leader``)."""
+    clock = timing.current()
     began = last = anyio.current_time()
 
     def running() -> str:
@@ -223,10 +224,10 @@ async def _wait_for(
     if still and tell is not None:
         tell(f"⏳ waiting for what a dead runner's attempts still run: {still} (--wait-orphans; Ctrl-C stops waiting)")
     while still:
-        await anyio.sleep(0.2)
+        await anyio.sleep(clock.orphan_poll)
         now = anyio.current_time()
         still = running()
-        if still and tell is not None and now - last >= _TELL_EVERY:
+        if still and tell is not None and now - last >= clock.tell_every:
             last = now
             tell(f"⏳ still waiting ({format_duration(now - began)}) for {still}")
 
@@ -356,7 +357,7 @@ async def _wait(process: Process, limits: Limits, began: float, activity: _Activ
             return None
 
 
-async def _pump(fd: int, log: _Log, activity: _Activity, on_line: LineCallback | None, wait: float = _BATCH) -> None:
+async def _pump(fd: int, log: _Log, activity: _Activity, on_line: LineCallback | None, wait: float) -> None:
     """Copy one pipe to its log, a batch at a time (see the module's docstring); complete lines
     to ``on_line``."""
     size = _pipe_size(fd)

@@ -7,7 +7,7 @@
 - **Stranded.** Dask holds a task that no worker can run in its ``no-worker`` state, for ever: the
   only worker with a resource it asks for (``claude=1``, ``gpu``) was lost, the worker it is
   pinned to is gone, or no worker is left at all. ``stranded`` watches the attempt's key on the
-  scheduler and, once that has lasted ``NO_WORKER_WAIT`` seconds (or the attempt's timeout, if
+  scheduler and, once that has lasted ``timing.no_worker_wait`` seconds (or the attempt's timeout, if
   shorter), says why in one line: the attempt then ends as a lost one, a transient failure its
   task's retries decide on, never a hang.
 
@@ -21,8 +21,8 @@ from typing import Any
 
 import anyio
 
-NO_WORKER_WAIT = 30.0  # seconds an attempt may wait for a worker that can run it, at most
-_WATCH = 1.0  # seconds between two looks at an attempt's key on the scheduler
+from orchestrator import timing
+
 _LOOK_LIMIT = 30.0  # seconds a look may take
 
 Resources = dict[str, float]
@@ -39,9 +39,10 @@ def placement_on_scheduler(key: str, dask_scheduler: Any = None) -> Look:
 
 
 def wait_for_worker(timeout: float | None) -> float:
-    """How long an attempt may wait for a worker that can run it: ``NO_WORKER_WAIT``, or its
-    timeout if shorter."""
-    return min(NO_WORKER_WAIT, timeout) if timeout else NO_WORKER_WAIT
+    """How long an attempt may wait for a worker that can run it: ``timing.no_worker_wait``, or
+    its timeout if shorter."""
+    most = timing.current().no_worker_wait
+    return min(most, timeout) if timeout else most
 
 
 def address_of(workers: Mapping[str, Mapping[str, Any]], name: str) -> str | None:
@@ -95,7 +96,7 @@ async def stranded(
     worker looked at, for the reason to name the ones lost."""
     since: float | None = None
     while True:
-        await anyio.sleep(_WATCH)
+        await anyio.sleep(timing.current().placement_poll)
         try:
             with anyio.fail_after(_LOOK_LIMIT):
                 state, workers = await client.run_on_scheduler(placement_on_scheduler, key)

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import anyio
 
+from orchestrator import timing
 from orchestrator.executors.groups import process_state
 
 _PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
-_POLL = 0.02  # seconds between looks at processes asked to stop
 _ROUNDS = 20  # stopping one adopted process may hand the runner its children: look again, this often
 _EXITED: frozenset[str | None] = frozenset({None, "Z", "X"})
 
@@ -156,13 +156,13 @@ async def stop_adopted(tied: Tied, grace: float) -> list[int]:
         left = found
         deadline = anyio.current_time() + grace
         while left and anyio.current_time() < deadline:
-            await anyio.sleep(_POLL)
+            await anyio.sleep(timing.current().stop_poll)
             left = [pid for pid in left if process_state(pid) not in _EXITED]
         for pid in left:
             _signal(pid, signal.SIGKILL)
         with anyio.move_on_after(1.0):  # gone, so that what it leaves is handed over for the next look
             while any(process_state(pid) not in _EXITED for pid in left):
-                await anyio.sleep(_POLL)
+                await anyio.sleep(timing.current().stop_poll)
         for pid in found:
             _reaped(pid)
     else:  # still handed more after every round: what has exited is reaped all the same

@@ -33,13 +33,12 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator import timing
 from orchestrator.executors import watchdog
 from orchestrator.executors.groups import group_running, signal_group
 from orchestrator.executors.luggage import Luggage
 
-_BATCH = 0.5  # seconds between two batches of output sent to the runner
 _BATCH_BYTES = 256 * 1024  # a batch this big is sent at once
-_DRAIN = 2.0  # seconds a grandchild that left the group may keep writing after the leader's exit
 _READ = 64 * 1024
 
 Chunks = list[tuple[str, bytes]]  # ("out" | "err", bytes), in the order they were read
@@ -194,9 +193,11 @@ def _watch(
     stop_requested: Callable[[], bool],
 ) -> Ended:
     """Read both pipes until the leader has exited and they are closed (a grandchild holding one:
-    ``_DRAIN`` seconds after the leader's exit), sending batches; stop the group at a limit or
-    when asked. Pipes closed are not an exit: the leader may run on without them."""
+    ``timing.drain`` seconds after the leader's exit), sending batches (``timing.batch`` apart);
+    stop the group at a limit or when asked. Pipes closed are not an exit: the leader may run on
+    without them."""
     assert process.stdout is not None and process.stderr is not None
+    clock = timing.current()
     ended = Ended()
     streams = {process.stdout.fileno(): "out", process.stderr.fileno(): "err"}
     batch: Chunks = []
@@ -209,10 +210,10 @@ def _watch(
             selector.register(fd, selectors.EVENT_READ)
         while True:
             if selector.get_map():
-                ready = selector.select(timeout=0.1)
+                ready = selector.select(timeout=clock.worker_poll)
             else:  # both pipes closed: the leader may still run (it closed them, or is exiting)
                 with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(timeout=0.1)
+                    process.wait(timeout=clock.worker_poll)
                 ready = []
             for item, _ in ready:
                 fd = int(item.fd)
@@ -227,7 +228,7 @@ def _watch(
                 size += len(chunk)
                 last_output = time.monotonic()
             now = time.monotonic()
-            if batch and (now - last_sent >= _BATCH or size >= _BATCH_BYTES):
+            if batch and (now - last_sent >= clock.batch or size >= _BATCH_BYTES):
                 send(batch)
                 batch, size, last_sent = [], 0, now
             if exited_at is None and process.poll() is not None:
@@ -235,7 +236,7 @@ def _watch(
                 if group_running(process.pid):  # children left in its group would hold the pipes
                     stop_groups_now([process.pid], min(spec.grace, 1.0))
             if exited_at is not None:
-                if not selector.get_map() or time.monotonic() - exited_at >= _DRAIN:
+                if not selector.get_map() or time.monotonic() - exited_at >= clock.drain:
                     break
                 continue
             reason = _limit(spec, began, last_output, now)
@@ -271,7 +272,7 @@ def stop_groups_now(pgids: Collection[int], grace: float) -> None:
         signal_group(pgid, signal.SIGCONT)
     deadline = time.monotonic() + grace
     while asked and time.monotonic() < deadline:
-        time.sleep(0.02)
+        time.sleep(timing.current().stop_poll)
         asked = [pgid for pgid in asked if group_running(pgid)]
     for pgid in asked:
         signal_group(pgid, signal.SIGKILL)

@@ -190,6 +190,7 @@ class ReadyQueue:
         selected: Iterable[str],
         done: Iterable[str] = (),
         took: Mapping[str, float] | None = None,
+        slots: int | None = None,
     ) -> None:
         self._graph = graph
         self._selected = set(selected)
@@ -201,6 +202,8 @@ class ReadyQueue:
         self._key: dict[str, _Key] = {
             n: (priority.get(n, 2), -path.get(n, self._typical), order[n]) for n in self._selected
         }
+        if slots is not None and took is not None and all(took.get(n, 0) > 0 for n in self._selected):
+            self._play_out(priority, weights, slots)  # every duration known: a better list, if one is found
         self._waiting: dict[str, int] = {}  # selected task -> dependencies not done yet
         self._heap: list[tuple[_Key, str]] = []
         self._finished: set[str] = set()  # completed, failed, or never to run
@@ -212,6 +215,25 @@ class ReadyQueue:
             self._waiting[node] = pending
             if pending == 0:
                 heapq.heappush(self._heap, (self._key[node], node))
+
+    def _play_out(self, priority: Mapping[str, int], weights: Mapping[str, float], slots: int) -> None:
+        """The list ``listorder.improved`` finds on the tasks that can run (their dependencies
+        selected or done) replaces the longest path first among tasks of the same priority."""
+        from orchestrator.plan import listorder
+
+        if len(self._selected) > listorder.LARGEST:
+            return
+        runnable: dict[str, None] = {}  # (in dependency order)
+        for node in topological_order(self._graph):
+            needs = list(self._graph.predecessors(node))
+            if node in self._selected and all(n in self._done or n in runnable for n in needs):
+                runnable[node] = None
+        listed = sorted(runnable, key=self._key.__getitem__)
+        needs_of = {n: [p for p in self._graph.predecessors(n) if p not in self._done] for n in listed}
+        better = listorder.improved(listed, weights, needs_of, priority, slots)
+        for place, node in enumerate(better or ()):
+            first, _, last = self._key[node]
+            self._key[node] = (first, float(place), last)
 
     def __len__(self) -> int:
         """Tasks ready now."""

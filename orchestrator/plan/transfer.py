@@ -176,8 +176,6 @@ def _headings_in(text: str) -> list[str]:
 
 def write(document: object) -> Written:
     """master_plan.md from a document; ``ImportProblem`` at the first key that is wrong."""
-    import yaml
-
     if not isinstance(document, Mapping):
         raise ImportProblem("(document)", "not a mapping of format, settings, tasks... (see `orchestrator export`)")
     unknown = [str(k) for k in document if k not in KEYS]
@@ -188,7 +186,21 @@ def write(document: object) -> Written:
     settings = document.get("settings") or {}
     if not isinstance(settings, Mapping):
         raise ImportProblem("settings", "not a mapping of setting: value")
-    columns = document.get("columns")
+    headers, keys = _columns(document.get("columns"))
+    tasks = document.get("tasks")
+    if not isinstance(tasks, list) or not tasks:
+        raise ImportProblem("tasks", "not a list of tasks, each a mapping of column: cell")
+    out = _Lines()
+    out.frontmatter(settings)
+    out.preamble(document)
+    details = out.table(headers, keys, tasks)
+    out.details(details)
+    out.notes(document.get("notes") or [])
+    return Written("\n".join(out.lines) + "\n", out.paths)
+
+
+def _columns(columns: object) -> tuple[list[str], list[str | None]]:
+    """The task table's headers, and the field each reads (``cells.header_columns``)."""
     if not isinstance(columns, list) or not columns:
         raise ImportProblem("columns", "not a list of the task table's headers, e.g. [Task ID, Description]")
     headers = [_text(c, f"columns[{i}]", one_line=True).strip() for i, c in enumerate(columns)]
@@ -202,110 +214,130 @@ def write(document: object) -> Written:
         raise ImportProblem("columns", problems[0][0])
     if "id" not in seen:
         raise ImportProblem("columns", "no 'Task ID' column")
-    tasks = document.get("tasks")
-    if not isinstance(tasks, list) or not tasks:
-        raise ImportProblem("tasks", "not a list of tasks, each a mapping of column: cell")
-    paths: dict[int, str] = {}
-    out: list[str] = []
+    return headers, keys
 
-    def add(line: str, path: str) -> None:
-        out.append(line)
-        paths[len(out)] = path
 
-    if settings:
-        add("---", "settings")
+def _no_heading(text: str, path: str, use: str, what: str = "") -> None:
+    """``ImportProblem`` at ``path`` when ``text`` holds a markdown heading (it would end its section)."""
+    found = _headings_in(text)
+    if found:
+        raise ImportProblem(path, f"holds a heading ({found[0]!r}){what}: use {use}")
+
+
+class _Lines:
+    """master_plan.md as it is written, each line with the document's key it came from (what
+    ``check`` names when the plan it reads as has a problem on that line)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.paths: dict[int, str] = {}
+
+    def add(self, line: str, path: str) -> None:
+        self.lines.append(line)
+        self.paths[len(self.lines)] = path
+
+    def section(self, heading: str, body: str, path: str, *, quoted: bool = False) -> None:
+        self.add("", path)
+        self.add(heading, path)
+        for line in body.split("\n") if body else ():
+            self.add(f"> {line}".rstrip() if quoted else line, path)
+
+    def frontmatter(self, settings: Mapping[Any, Any]) -> None:
+        import yaml
+
+        if not settings:
+            return
+        self.add("---", "settings")
         dumped = yaml.safe_dump(dict(settings), sort_keys=False, allow_unicode=True, width=10_000)
         key = ""
         for line in dumped.rstrip("\n").split("\n"):
             if line[:1] not in ("", " ", "-", "#"):
                 key = line.split(":", 1)[0].strip("'\"")
-            add(line, f"settings.{key}")
-        add("---", "settings")
-    title = _text(document.get("title"), "title", one_line=True).strip()
-    if title:
-        add(f"# {title}", "title")
-    request = _text(document.get("request"), "request").strip()
-    if _headings_in(request):
-        raise ImportProblem("request", f"holds a heading ({_headings_in(request)[0]!r}): use '####' or bold text")
-    if request:
-        add("", "request")
-        add(f"## {_REQUEST}", "request")
-        for line in request.split("\n"):
-            add(f"> {line}".rstrip(), "request")
-    goal = _text(document.get("goal"), "goal").strip()
-    if goal:
-        if _headings_in(goal):
-            raise ImportProblem("goal", f"holds a heading ({_headings_in(goal)[0]!r}): use '####' or bold text")
-        add("", "goal")
-        add(f"## {_GOAL}", "goal")
-        for line in goal.split("\n"):
-            add(line, "goal")
-    add("", "tasks")
-    add(f"## {_TASKS}", "tasks")
-    add("| " + " | ".join(headers) + " |", "columns")
-    add("|" + "|".join("---" for _ in headers) + "|", "columns")
-    id_header = headers[keys.index("id")]
-    deps_header = headers[keys.index("deps")] if "deps" in keys else None
-    name_at = keys.index("name") if "name" in keys else None
-    ids: list[str] = []
-    details: list[tuple[int, str, str]] = []
-    for index, task in enumerate(tasks):
-        where = f"tasks[{index}]"
-        if not isinstance(task, Mapping):
-            raise ImportProblem(where, "not a mapping of column: cell")
-        for key in task:
-            if key != DETAILS and key not in headers:
-                raise ImportProblem(f"{where}.{key}", f"no such column (columns: {', '.join(headers)})")
-        cells = [_text(task.get(h), f"{where}.{h}", one_line=True).strip() for h in headers]
-        task_id = clean(cells[headers.index(id_header)])
-        if not task_id:
-            raise ImportProblem(f"{where}.{id_header}", "no task id")
-        if task_id.lower() in (known := [i.lower() for i in ids]):
-            first = known.index(task_id.lower())
-            raise ImportProblem(f"{where}.{id_header}", f"duplicate task id '{task_id}' (tasks[{first}] has it)")
-        ids.append(task_id)
-        add("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |", where)
-        body = _text(task.get(DETAILS), f"{where}.{DETAILS}") if DETAILS in task else None
-        if body is not None:
-            if _headings_in(body):
-                raise ImportProblem(
-                    f"{where}.{DETAILS}",
-                    f"holds a heading ({_headings_in(body)[0]!r}), which would end its details: use '####'",
-                )
-            heading = f"{task_id} {cells[name_at]}" if name_at is not None and cells[name_at] else task_id
-            details.append((index, heading, body.strip("\n")))
-    lowered = {task_id.lower() for task_id in ids}
-    if deps_header is not None:
+            self.add(line, f"settings.{key}")
+        self.add("---", "settings")
+
+    def preamble(self, document: Mapping[Any, Any]) -> None:
+        """The title, the original request (quoted) and the goal."""
+        title = _text(document.get("title"), "title", one_line=True).strip()
+        if title:
+            self.add(f"# {title}", "title")
+        request = _text(document.get("request"), "request").strip()
+        _no_heading(request, "request", "'####' or bold text")
+        if request:
+            self.section(f"## {_REQUEST}", request, "request", quoted=True)
+        goal = _text(document.get("goal"), "goal").strip()
+        if goal:
+            _no_heading(goal, "goal", "'####' or bold text")
+            self.section(f"## {_GOAL}", goal, "goal")
+
+    def table(self, headers: list[str], keys: list[str | None], tasks: list[Any]) -> list[tuple[int, str, str]]:
+        """The task table, a row a task; each task's details, to come after it."""
+        self.add("", "tasks")
+        self.add(f"## {_TASKS}", "tasks")
+        self.add("| " + " | ".join(headers) + " |", "columns")
+        self.add("|" + "|".join("---" for _ in headers) + "|", "columns")
+        id_header = headers[keys.index("id")]
+        name_at = keys.index("name") if "name" in keys else None
+        ids: list[str] = []
+        details: list[tuple[int, str, str]] = []
         for index, task in enumerate(tasks):
-            for dep in split_ids(_text(task.get(deps_header), "")):
-                if dep.lower() not in lowered:
-                    raise ImportProblem(f"tasks[{index}].{deps_header}", f"unknown task '{dep}'")
-    if details:
-        add("", "tasks")
-        add(f"## {_DETAILS}", "tasks")
+            where = f"tasks[{index}]"
+            if not isinstance(task, Mapping):
+                raise ImportProblem(where, "not a mapping of column: cell")
+            for key in task:
+                if key != DETAILS and key not in headers:
+                    raise ImportProblem(f"{where}.{key}", f"no such column (columns: {', '.join(headers)})")
+            cells = [_text(task.get(h), f"{where}.{h}", one_line=True).strip() for h in headers]
+            task_id = clean(cells[headers.index(id_header)])
+            if not task_id:
+                raise ImportProblem(f"{where}.{id_header}", "no task id")
+            if task_id.lower() in (known := [i.lower() for i in ids]):
+                first = known.index(task_id.lower())
+                raise ImportProblem(f"{where}.{id_header}", f"duplicate task id '{task_id}' (tasks[{first}] has it)")
+            ids.append(task_id)
+            self.add("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |", where)
+            body = _text(task.get(DETAILS), f"{where}.{DETAILS}") if DETAILS in task else None
+            if body is not None:
+                _no_heading(body, f"{where}.{DETAILS}", "'####'", ", which would end its details")
+                heading = f"{task_id} {cells[name_at]}" if name_at is not None and cells[name_at] else task_id
+                details.append((index, heading, body.strip("\n")))
+        if "deps" in keys:
+            _known_dependencies(tasks, headers[keys.index("deps")], {task_id.lower() for task_id in ids})
+        return details
+
+    def details(self, details: list[tuple[int, str, str]]) -> None:
+        if not details:
+            return
+        self.add("", "tasks")
+        self.add(f"## {_DETAILS}", "tasks")
         for index, heading, body in details:
-            add("", f"tasks[{index}].{DETAILS}")
-            add(f"### {heading}", f"tasks[{index}].{DETAILS}")
-            for line in body.split("\n"):
-                add(line, f"tasks[{index}].{DETAILS}")
-    notes = document.get("notes") or []
-    if not isinstance(notes, list):
-        raise ImportProblem("notes", "not a list of {heading, body}")
-    for index, note in enumerate(notes):
-        where = f"notes[{index}]"
-        if not isinstance(note, Mapping) or set(note) - {"heading", "body"}:
-            raise ImportProblem(where, "not a mapping of heading and body")
-        heading = _text(note.get("heading"), f"{where}.heading", one_line=True).strip()
-        if not heading:
-            raise ImportProblem(f"{where}.heading", "no heading")
-        body = _text(note.get("body"), f"{where}.body").strip("\n")
-        if _headings_in(body):
-            raise ImportProblem(f"{where}.body", f"holds a heading ({_headings_in(body)[0]!r}): use '###' or below")
-        add("", where)
-        add(f"## {heading}", where)
-        for line in body.split("\n") if body else ():
-            add(line, where)
-    return Written("\n".join(out) + "\n", paths)
+            where = f"tasks[{index}].{DETAILS}"
+            self.add("", where)
+            self.add(f"### {heading}", where)
+            for line in body.split("\n"):  # (an empty body: one empty line, as export writes it)
+                self.add(line, where)
+
+    def notes(self, notes: object) -> None:
+        """The plan's other sections, each a heading and its body."""
+        if not isinstance(notes, list):
+            raise ImportProblem("notes", "not a list of {heading, body}")
+        for index, note in enumerate(notes):
+            where = f"notes[{index}]"
+            if not isinstance(note, Mapping) or set(note) - {"heading", "body"}:
+                raise ImportProblem(where, "not a mapping of heading and body")
+            heading = _text(note.get("heading"), f"{where}.heading", one_line=True).strip()
+            if not heading:
+                raise ImportProblem(f"{where}.heading", "no heading")
+            body = _text(note.get("body"), f"{where}.body").strip("\n")
+            _no_heading(body, f"{where}.body", "'###' or below")
+            self.section(f"## {heading}", body, where)
+
+
+def _known_dependencies(tasks: list[Any], header: str, ids: set[str]) -> None:
+    for index, task in enumerate(tasks):
+        for dep in split_ids(_text(task.get(header), "")):
+            if dep.lower() not in ids:
+                raise ImportProblem(f"tasks[{index}].{header}", f"unknown task '{dep}'")
 
 
 def check(written: Written, path: Path, more: Callable[[Plan], None] | None = None) -> Plan:

@@ -6,7 +6,7 @@ with its runner's pid.
 own process group, no terminal, no signal of the server's), as ``spawn --detach`` starts its
 runner; its output goes to ``logs/launched/ID.log``. It notes the launch in
 ``state/launches.json`` first (``state/launches``), and the runner notes how it ended there. It
-then waits, ``START_WAIT`` seconds at most, until the runner holds the workspace's lock or ends
+then waits, ``timing.start_wait`` seconds at most, until the runner holds the workspace's lock or ends
 (a plan that does not load, a run with nothing to do): what the caller is told is what happened,
 never a guess. A thread of the server reaps the runner when it ends (no zombie is left behind
 while the server lives; if the server goes first, init does).
@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator import timing
 from orchestrator.documents import read_regular
 from orchestrator.errors import LockedError, OrchestratorError
 from orchestrator.state import events, launches
@@ -31,7 +32,6 @@ from orchestrator.state.procs import pid_alive, process_started
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode
 
-START_WAIT = 15.0  # seconds a start waits for its runner to hold the workspace (or end)
 LOG_TAIL = 4096  # bytes of a runner's log read back when it ended at once
 
 
@@ -128,7 +128,7 @@ def start(
     what: str | None = None,
     delivery: str | None = None,
     params: Mapping[str, str] | None = None,
-    wait: float = START_WAIT,
+    wait: float | None = None,
 ) -> Started:
     """Start a run of ``workspace`` with the ``run`` command line's ``options``, for ``source``
     (``mcp``, ``api``, ``github``, a hook's name); ``what`` and ``delivery`` tell which event
@@ -176,7 +176,7 @@ def start(
                     "log": workspace.relative(log),
                 },
             )
-        code = _until_started(workspace, child, wait)
+        code = _until_started(workspace, child, timing.current().start_wait if wait is None else wait)
         relative = workspace.relative(log)
         if code not in (None, ExitCode.OK, ExitCode.FAILED):
             said = _first_line(log) or f"the run exited {code} before it began — see {relative}"
@@ -195,6 +195,7 @@ def _reap(child: subprocess.Popen[bytes]) -> None:
 def _until_started(workspace: Workspace, child: subprocess.Popen[bytes], wait: float) -> int | None:
     """The runner's exit code if it ended within ``wait`` seconds; ``None`` once it holds the
     workspace's lock (or still starts when ``wait`` is over)."""
+    poll = timing.current().start_poll
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         code = child.poll()
@@ -202,7 +203,7 @@ def _until_started(workspace: Workspace, child: subprocess.Popen[bytes], wait: f
             return code
         if _lock_holder(workspace) == child.pid:
             return None
-        time.sleep(0.05)
+        time.sleep(poll)
     return child.poll()
 
 

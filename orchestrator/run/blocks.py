@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 import anyio
 
+from orchestrator import timing
 from orchestrator.errors import OrchestratorError
 from orchestrator.output.sections import status_blocks
 from orchestrator.output.templates import Renders
@@ -64,7 +65,7 @@ class Blocks:
         """Whether a person's save waits in the file the last write took out, still for a moment
         (``planfile.saved_late``): the blocks are written again, which puts it back."""
         late = planfile.saved_late(self.workspace.plan_file)
-        return late is not None and late >= planfile.LATE_QUIET
+        return late is not None and late >= timing.current().late_quiet
 
     def final(self, prepared: Prepared, records: Mapping[str, ResultRecord]) -> list[planfile.Block]:
         """The blocks at the run's end, whatever they showed before."""

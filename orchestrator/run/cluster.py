@@ -25,12 +25,12 @@ from typing import Any
 
 import anyio
 
-from orchestrator import __version__, backends
+from orchestrator import __version__, backends, timing
 from orchestrator.backends.probe import Cli, Installation, probe
 from orchestrator.errors import ClusterError
 from orchestrator.executors.base import Executor
 from orchestrator.executors.capabilities import Cluster
-from orchestrator.executors.daskscheduler import CONNECT_TIMEOUT, connect, workers_of
+from orchestrator.executors.daskscheduler import connect, workers_of
 from orchestrator.plan.model import Plan
 from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import format_duration
@@ -54,11 +54,13 @@ class Worker:
 
 
 async def inspect(
-    address: str, clis: Sequence[Cli], timeout: float = CONNECT_TIMEOUT, directories: Sequence[str] = ()
+    address: str, clis: Sequence[Cli], timeout: float | None = None, directories: Sequence[str] = ()
 ) -> list[Worker]:
     """The cluster's workers, and on each the CLIs ``clis`` as it has them, the orchestrator's
     version and which of ``directories`` it cannot see (``ClusterError``: the scheduler did not
-    answer); a scheduler with no worker yet is given ``timeout`` for one to join."""
+    answer); a scheduler with no worker yet is given ``timeout`` (``timing.dask_timeout`` when
+    None) for one to join."""
+    timeout = timing.current().dask_timeout if timeout is None else timeout
     client = await connect(address, timeout)
     try:
         found = await workers_of(client)
@@ -238,7 +240,7 @@ def checked(workspace: Workspace, options: RunOptions, executor: Executor) -> No
 def survey(
     address: str,
     needed: Sequence[str],
-    timeout: float = CONNECT_TIMEOUT,
+    timeout: float | None = None,
     asked: Mapping[tuple[str, str, float], list[str]] | None = None,
     *,
     directories: Sequence[str] = (),

@@ -8,9 +8,10 @@ second); with none, the next run does (``approvals.settle``, ``run.gates``).
 
 from __future__ import annotations
 
+from orchestrator import timing
 from orchestrator.errors import UsageError
 from orchestrator.plan.model import Plan, Task
-from orchestrator.run.requests import ANSWER_WAIT, Answer, wait_for
+from orchestrator.run.requests import Answer, wait_for
 from orchestrator.state import approvals, events
 from orchestrator.state.events.runs import ApproveRequested, RejectRequested
 from orchestrator.state.status import TaskView
@@ -63,7 +64,7 @@ def decide(workspace: Workspace, plan: Plan, task: Task, approve: bool, reason: 
     events.append(workspace.events_file, [asked(run=live["run"], task=task.id, request=request, reason=reason)])
     got = wait_for(
         workspace, live, lambda e: e["event"] in _ANSWERS and e.get("task") == task.id, offset=offset,
-        wait=ANSWER_WAIT,
+        wait=timing.current().answer_wait,
     )  # fmt: skip
     if got is not None and got["event"] == "approval_noted":
         said += f" {task.id} ({gate}): kept for when the run going on (pid {live['pid']}) gets to it"

@@ -2,19 +2,19 @@
 
 Each target has a worker thread and a queue: the run only puts a message on the queue (no I/O on
 the run's thread), so a slow or dead endpoint neither slows nor fails it. A message that cannot be
-delivered is tried again after 0.5 s, 1 s and 2 s (four tries; a 4xx answer other than 429 is not
-tried again); once all its tries failed, the target counts as down: the run is told once (a
-``notice``), and later messages are tried once each until one gets through. At the end of the run
-``close`` waits at most ``DRAIN_SECONDS`` for what is still queued, never for a target that is
-down, and says how many it gave up.
+delivered is tried again after 0.5 s, 1 s and 2 s (``timing.notify_retry``, twice it, four times
+it: four tries; a 4xx answer other than 429 is not tried again); once all its tries failed, the
+target counts as down: the run is told once (a ``notice``), and later messages are tried once each
+until one gets through. At the end of the run ``close`` waits at most ``timing.notify_drain`` for
+what is still queued, never for a target that is down, and says how many it gave up.
 
 A webhook is one POST of JSON (urllib; proxies from the environment, none for loopback) with a
-``REQUEST_TIMEOUT``. A command runs in its own process group (session) with the event as JSON on
-stdin and in ``ORCHESTRATOR_EVENT_JSON``, the event's name in ``ORCHESTRATOR_EVENT``, its one-line
-text in ``ORCHESTRATOR_NOTIFY_TEXT``; it is killed (its whole group) past its ``timeout`` and
-reaped, and its group is killed once it exits so nothing it started outlives it. Its exit status
-decides as soon as it exits: a child it left in the background (``sleep 300 &``) is killed with
-its group, and never waited for.
+``timing.notify_timeout``. A command runs in its own process group (session) with the event as
+JSON on stdin and in ``ORCHESTRATOR_EVENT_JSON``, the event's name in ``ORCHESTRATOR_EVENT``, its
+one-line text in ``ORCHESTRATOR_NOTIFY_TEXT``; it is killed (its whole group) past its ``timeout``
+and reaped, and its group is killed once it exits so nothing it started outlives it. Its exit
+status decides as soon as it exits: a child it left in the background (``sleep 300 &``) is killed
+with its group, and never waited for.
 """
 
 from __future__ import annotations
@@ -33,12 +33,9 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from orchestrator import __version__
+from orchestrator import __version__, timing
 from orchestrator.plan.targets import Target
 
-RETRY_DELAYS = (0.5, 1.0, 2.0)
-REQUEST_TIMEOUT = 5.0
-DRAIN_SECONDS = 5.0
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
 
@@ -63,10 +60,13 @@ class Courier:
     """The targets' worker threads. ``send`` from the run's thread; ``notices`` says (once per
     target) which went down; ``close`` drains, within a bound."""
 
-    def __init__(self, targets: tuple[Target, ...], *, cwd: Path, delays: tuple[float, ...] = RETRY_DELAYS) -> None:
+    def __init__(self, targets: tuple[Target, ...], *, cwd: Path, delays: tuple[float, ...] | None = None) -> None:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._notices: list[str] = []
+        if delays is None:
+            first = timing.current().notify_retry
+            delays = (first, 2 * first, 4 * first)
         self._lines = [_Line(target, self, cwd, delays) for target in targets]
         for line in self._lines:
             line.thread.start()
@@ -88,15 +88,16 @@ class Courier:
     def stopping(self) -> threading.Event:
         return self._stop
 
-    def close(self, timeout: float = DRAIN_SECONDS) -> int:
+    def close(self, timeout: float | None = None) -> int:
         """Wait up to ``timeout`` seconds for the messages still queued (not for a target that is
         down), then stop; how many were given up."""
-        deadline = time.monotonic() + timeout
+        clock = timing.current()
+        deadline = time.monotonic() + (clock.notify_drain if timeout is None else timeout)
         while time.monotonic() < deadline and any(line.busy() for line in self._lines):
-            time.sleep(0.02)
+            time.sleep(clock.stop_poll)
         self._stop.set()
         given_up = sum(line.abandon() for line in self._lines)
-        joined_by = time.monotonic() + 1.0  # a command being killed is reaped; a request times out alone
+        joined_by = time.monotonic() + clock.notify_join  # a command being killed is reaped; a request times out alone
         for line in self._lines:
             line.thread.join(timeout=max(0.0, joined_by - time.monotonic()))
         return given_up
@@ -141,7 +142,7 @@ class _Line:
         stop = self.courier.stopping
         while not stop.is_set():
             try:
-                message = self.queue.get(timeout=0.1)
+                message = self.queue.get(timeout=timing.current().notify_poll)
             except queue.Empty:
                 continue
             try:
@@ -241,7 +242,7 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
-def post(url: str, body: dict[str, Any], timeout: float = REQUEST_TIMEOUT) -> None:
+def post(url: str, body: dict[str, Any], timeout: float | None = None) -> None:
     """POST ``body`` as JSON; ``DeliveryFailed`` unless the answer is 2xx."""
     import urllib.error  # (here: 20 ms of every run's start-up, for the runs that notify a webhook)
     import urllib.request
@@ -256,7 +257,7 @@ def post(url: str, body: dict[str, Any], timeout: float = REQUEST_TIMEOUT) -> No
     handlers = [urllib.request.ProxyHandler({})] if urlsplit(url).hostname in _LOOPBACK else []
     opener = urllib.request.build_opener(*handlers)
     try:
-        with opener.open(request, timeout=timeout) as answer:
+        with opener.open(request, timeout=timing.current().notify_timeout if timeout is None else timeout) as answer:
             answer.read(65536)
     except urllib.error.HTTPError as exc:
         final = 400 <= exc.code < 500 and exc.code not in (408, 429)

@@ -7,7 +7,7 @@ reads them back after the fact to say how far off the run's estimate was at 25, 
 the way (``output.learning``). At the same moments, a deadline the estimates now say will be
 missed, or that was, is told once (``deadline_at_risk``, ``deadline_missed``: ``run.deadlines``);
 and on time, between tasks' ends: as each deadline's moment passes (a deadline missed during a
-long task is told then), and every ``RECHECK`` seconds while one is still to come (a running
+long task is told then), and every ``timing.deadline_recheck`` seconds while one is still to come (a running
 task that overruns its estimate turns at risk). The loop wakes for it (``wake_at``)."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import bisect
 import time
 from collections.abc import Callable, Iterable, Mapping
 
+from orchestrator import timing
 from orchestrator.plan.model import Plan
 from orchestrator.run.deadlines import RUN, any_deadline, deadline_line, verdicts
 from orchestrator.run.estimates import Estimate, eta, known
@@ -25,7 +26,6 @@ from orchestrator.state.status import TaskView
 
 Emit = Callable[[EventRecord], None]
 _DEADLINES = {"at_risk": DeadlineAtRisk, "missed": DeadlineMissed}  # a verdict's state, its event
-RECHECK = 30.0  # seconds: how often the deadlines are judged again while a task runs, one still to come
 
 
 class Forecast:
@@ -71,10 +71,13 @@ class Forecast:
 
     def wake_at(self) -> float | None:
         """When (wall clock) the deadlines are judged again though no task has finished: just after
-        the next deadline moment, or ``RECHECK`` after the last judgement if sooner; ``None`` once
-        every moment has passed (what is left to tell is told as tasks finish and the run ends)."""
+        the next deadline moment, or ``timing.deadline_recheck`` after the last judgement if sooner;
+        ``None`` once every moment has passed (what is left to tell is told as tasks finish and the
+        run ends)."""
         index = bisect.bisect_left(self.moments, self._judged)
-        return min(self.moments[index] + 0.01, self._judged + RECHECK) if index < len(self.moments) else None
+        if index == len(self.moments):
+            return None
+        return min(self.moments[index] + 0.01, self._judged + timing.current().deadline_recheck)
 
     def _judge(self) -> None:
         """Each deadline the estimates now say will be missed, or that was: told once of each."""

@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import anyio
 
+from orchestrator import timing
 from orchestrator.backends.base import AgentResult
 from orchestrator.errors import OrchestratorError
 from orchestrator.output.briefs import render_briefs
@@ -41,7 +42,6 @@ from orchestrator.state.events.tasks import ApprovalNoted, TaskAdded, TaskRequeu
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
-POLL_SECONDS = 0.25
 _REQUESTS = ("cancel_requested", "retry_requested", "approve_requested", "reject_requested")
 _WANTED = tuple(f'"event": "{kind}"'.encode() for kind in _REQUESTS)  # (their lines, for a cheap look)
 GIVEN_BACK = (TaskStatus.CANCELLED, TaskStatus.REJECTED)  # given up by a person: so until they say otherwise
@@ -90,7 +90,7 @@ class LiveQueue:
 
     async def follow(self) -> None:
         while True:
-            await anyio.sleep(POLL_SECONDS)
+            await anyio.sleep(timing.current().live_poll)
             asked = self._requests()  # (read before the plan, handed over after the rows it adds)
             self._plan_gone_or_back()
             if self._watch.moved():  # (one stat here: a thread only for a change)

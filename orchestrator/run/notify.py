@@ -21,12 +21,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator import timing
 from orchestrator.output.payloads import headline, payload
 from orchestrator.output.reporter import Recording
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.settings import Settings, format_duration
 from orchestrator.plan.targets import EVENT_NAMES, Target, parse_targets
-from orchestrator.run.delivery import DRAIN_SECONDS, Courier, Message
+from orchestrator.run.delivery import Courier, Message
 from orchestrator.state import journal as journals
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.reporter import EventReporter
@@ -227,16 +228,17 @@ class Notifying(Recording):
                 self._notice(message)
 
     def _drain(self) -> None:
-        """The end of the run: what is still queued gets ``DRAIN_SECONDS``, then is given up."""
+        """The end of the run: what is still queued gets ``timing.notify_drain``, then is given up."""
         courier, self.courier = self.courier, None
         if courier is None:
             return
-        given_up = courier.close(DRAIN_SECONDS)
+        drain = timing.current().notify_drain
+        given_up = courier.close(drain)
         for message in courier.notices():
             self._notice(message)
         if given_up:
             plural = "s" if given_up != 1 else ""
-            self._notice(f"{given_up} notification{plural} not delivered within {DRAIN_SECONDS:g}s; given up")
+            self._notice(f"{given_up} notification{plural} not delivered within {drain:g}s; given up")
 
     def _notice(self, message: str) -> None:
         super().any_event(Notice(message=message))

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from orchestrator import timing
 from orchestrator.errors import NoAnswerError, PlanError
 from orchestrator.plan.model import Plan, Task
 from orchestrator.state import approvals, events
@@ -25,9 +26,6 @@ from orchestrator.state.journal import now_iso
 from orchestrator.state.lock import WorkspaceLock
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
-
-ANSWER_WAIT = 10.0  # seconds a request waits for the run's answer, beyond the task's kill grace
-_POLL = 0.1
 
 Kind = Literal["cancel", "retry"]
 _ASKED: dict[Kind, type[CancelRequested | RetryRequested]] = {"cancel": CancelRequested, "retry": RetryRequested}
@@ -67,12 +65,13 @@ def request(
     no ``event``: the run may still refuse it, as ``watch`` shows)."""
     if kind == "cancel" and reason is None:
         reason = "cancelled by `orchestrator cancel`"
+    answer_wait = timing.current().answer_wait  # (the run's answer; beyond the task's kill grace)
     deadline = None if within is None else time.monotonic() + within
     while True:
-        found = run_or_lock(workspace, _left(deadline, ANSWER_WAIT + plan.settings.kill_grace))
+        found = run_or_lock(workspace, _left(deadline, answer_wait + plan.settings.kill_grace))
         if isinstance(found, WorkspaceLock):
             return _offline(kind, workspace, plan, task, reason, found)
-        wait = ANSWER_WAIT + _kill_grace(workspace, plan, task, found)  # (a cancel stops its processes first)
+        wait = answer_wait + _kill_grace(workspace, plan, task, found)  # (a cancel stops its processes first)
         answered = _ask(kind, workspace, task, reason, found, _left(deadline, wait), patient=deadline is None)
         if answered is not None:
             return answered
@@ -105,14 +104,15 @@ def wait_for(
     answer: Callable[[events.Event], bool],
     *,
     offset: int | None = None,
-    wait: float = 5.0,
+    wait: float | None = None,
 ) -> events.Event | None:
     """The first event of the run ``live`` (from ``offset``) that ``answer`` accepts, waited for up to
-    ``wait`` seconds; ``None`` with no run, or when it ends or dies first."""
+    ``wait`` seconds (``timing.add_wait`` when None); ``None`` with no run, or when it ends or dies first."""
     if live is None:
         return None
     cursor = events.Cursor(offset if offset is not None else events.last_run_start(workspace.events_file) or 0)
-    deadline = time.monotonic() + wait
+    clock = timing.current()
+    deadline = time.monotonic() + (clock.add_wait if wait is None else wait)
     while True:
         for event in events.read_new(workspace.events_file, cursor):
             if event.get("run") == live["run"] and answer(event):
@@ -124,7 +124,7 @@ def wait_for(
         if not events.runner_alive(live):  # one last look: it may have answered as it ended
             late = [e for e in events.read_new(workspace.events_file, cursor) if e.get("run") == live["run"]]
             return next((e for e in late if answer(e)), None)
-        time.sleep(_POLL)
+        time.sleep(clock.request_poll)
 
 
 def run_or_lock(workspace: Workspace, wait: float) -> events.Event | WorkspaceLock:
@@ -135,6 +135,7 @@ def run_or_lock(workspace: Workspace, wait: float) -> events.Event | WorkspaceLo
     from orchestrator.errors import LockedError
 
     workspace.check_inside()
+    clock = timing.current()
     deadline = time.monotonic() + wait
     while True:
         live = events.live_run(workspace.events_file)
@@ -148,7 +149,7 @@ def run_or_lock(workspace: Workspace, wait: float) -> events.Event | WorkspaceLo
                 raise
         else:
             return lock  # (no run can be going on: a runner holds this lock until it has finished)
-        time.sleep(_POLL)
+        time.sleep(clock.request_poll)
 
 
 def _ask(

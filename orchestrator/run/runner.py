@@ -33,6 +33,7 @@ from typing import TypeVar
 
 import anyio
 
+from orchestrator import timing
 from orchestrator.errors import AgentCallError, OrchestratorError, workspace_error_from
 from orchestrator.executors import registry as executors
 from orchestrator.executors.base import Executor, Leftover
@@ -251,7 +252,7 @@ class Runner:
         while True:
             began = time.perf_counter()
             await self._flush(prepared)
-            await anyio.sleep(max(1.0, (time.perf_counter() - began) * 10))  # a big plan: a tenth of the time
+            await anyio.sleep(max(timing.current().flush, (time.perf_counter() - began) * 10))  # a big plan: a tenth
 
     async def _flush(self, prepared: Prepared) -> None:
         """Make the results written since the last flush durable, and rewrite the status blocks
@@ -425,7 +426,7 @@ async def _tick_every_second(reporter: Reporter) -> None:
     """The reporter's clock: a live view's timers move while nothing else happens; sooner when a
     task may come to look stuck before the next second (a short timeout's 80%)."""
     while True:
-        every = 1.0
+        every = timing.current().tick
         await anyio.sleep(reporter.next_tick(time.time(), every) if isinstance(reporter, Notifying) else every)
         reporter.tick()
 

@@ -28,7 +28,7 @@ from orchestrator.run import policy
 from orchestrator.run.admission import Admission, Slot
 from orchestrator.run.attempts import Attempt, Launcher, Outcome, Resumable
 from orchestrator.run.books import Inbox, RetryBook, spend_books
-from orchestrator.run.estimates import for_run
+from orchestrator.run.estimates import Estimate, for_run
 from orchestrator.run.failover import Breakers, fails_over
 from orchestrator.run.forecast import Forecast
 from orchestrator.run.gates import HOLD, Gates
@@ -84,7 +84,7 @@ class Scheduler:
         self.rng = rng or random.Random()
         estimates = for_run(plan, recorder.workspace, signatures, selected)  # from the runs before
         self.forecast = Forecast(plan, recorder.views, selected, estimates, admission.limit, recorder.emit)
-        self.queue = _ready_queue(plan, selected, done, self.forecast.seconds)
+        self.queue = _ready_queue(plan, selected, done, estimates, admission.limit)
         self.running: dict[str, Attempt] = {}
         self.attempts = dict(attempts)  # task -> number of its last attempt, in this run or an earlier one
         self.first_attempt: dict[str, int] = {}  # task -> number of its first attempt in this run
@@ -388,11 +388,18 @@ def dollars(amount: float) -> str:
     return digits + "0" * max(0, 2 - len(digits.partition(".")[2]))
 
 
-def _ready_queue(plan: Plan, selected: list[str], done: set[str], took: Mapping[str, float]) -> ReadyQueue:
+def _ready_queue(
+    plan: Plan, selected: list[str], done: set[str], estimates: Mapping[str, Estimate], slots: int | None
+) -> ReadyQueue:
     """The queue of this run's tasks: by priority, then the longest remaining path of work first,
-    each task weighing what it is expected to take (``run.estimates``: learned from the runs before)."""
+    each task weighing what it is expected to take (``run.estimates``: learned from the runs before);
+    when every task's is known, that list improved by playing the run out on ``slots`` (``plan.listorder``)."""
+    took = {task: estimate.seconds for task, estimate in estimates.items()}
+    if not all(t in estimates and estimates[t].source != "default" for t in selected):
+        slots = None  # (a 60 s guess is no duration to play a run out on)
     priority = {task.id: task.priority for task in plan.tasks.values()}
-    queue = ReadyQueue(plan.graph, priority=priority, order=plan.order, selected=selected, done=done, took=took)
+    queue = ReadyQueue(plan.graph, priority=priority, order=plan.order, selected=selected, done=done, took=took,
+                       slots=slots)  # fmt: skip
     queue.deciding = {task.id for task in plan.tasks.values() if task.condition}
     return queue
 

@@ -21,13 +21,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from orchestrator import timing
 from orchestrator.errors import LockedError
 from orchestrator.output.reporter import Reporter
 from orchestrator.state import events
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode, TaskStatus
 
-POLL_SECONDS = 0.2
 #: The events that end a task in a run, and the state each leaves it in.
 ENDS = {
     "task_completed": TaskStatus.COMPLETED,
@@ -90,7 +90,7 @@ def see_through(
                 # A run that had the task ended without an end of it: its result says how it stands.
                 return _as_recorded(workspace, task_id, run, str(run) in own)
         if events.live_run(workspace.events_file) is not None:
-            time.sleep(POLL_SECONDS)
+            time.sleep(timing.current().follow_poll)
             continue
         if tries >= 3:  # runs of its own that never told of it: not waited for a fourth time
             return Outcome(task_id, TaskStatus.FAILED, "its run ended without running it", None, True)
@@ -98,7 +98,7 @@ def see_through(
         try:
             _run_alone(workspace, task_id, reporter())
         except LockedError:  # another run took the workspace first: followed, then tried again
-            time.sleep(POLL_SECONDS)
+            time.sleep(timing.current().follow_poll)
 
 
 def _run_alone(workspace: Workspace, task_id: str, reporter: Reporter) -> None:

@@ -31,12 +31,11 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from orchestrator import timing
 from orchestrator.serve.board import Board
 
 BODY_LIMIT = 1024 * 1024  # bytes of a request's body
 READ_LIMIT = 1024 * 1024  # bytes of the event log read at once for a stream
-PING = 15.0  # seconds of silence after which a stream sends a comment
-LOOK = 0.25  # seconds between looks at the event log
 CONFLICTS = frozenset({"AlreadyDelivered", "RunGoingOn", "LockedError"})  # refused for what is, not what was asked
 Answer = tuple[int, Any, str | None]  # a command's exit code, what its --json printed, its error's one line
 
@@ -107,6 +106,11 @@ def answered(answer: Answer, *, ok_status: int = 200) -> Response:
     return JSONResponse(body, 409 if code != 2 or kind in CONFLICTS else 400)
 
 
+def refusal(status: int, error: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """Every answer that is not what was asked: ``{"ok": false, "error": ...}`` and a 4xx."""
+    return JSONResponse({"ok": False, "error": error}, status, headers=headers)
+
+
 async def refusals(handler: Callable[[], Any]) -> Response:
     try:
         response: Response = await handler()
@@ -146,6 +150,7 @@ async def log_stream(path: os.PathLike[str], offset: int, stopping: Callable[[],
     past it; a torn or foreign line is skipped (its offset passed all the same). Ends when the
     server stops, or when the log turns shorter than where it is (replaced)."""
     yield "retry: 1000\n\n"
+    clock = timing.current()
     quiet = 0.0
     while not stopping():
         try:
@@ -168,9 +173,9 @@ async def log_stream(path: os.PathLike[str], offset: int, stopping: Callable[[],
             quiet = 0.0
             yield "".join(messages)
             continue
-        await anyio.sleep(LOOK)
-        quiet += LOOK
-        if quiet >= PING:
+        await anyio.sleep(clock.serve_poll)
+        quiet += clock.serve_poll
+        if quiet >= clock.ping:
             quiet = 0.0
             yield ": ping\n\n"
 

@@ -1,5 +1,6 @@
-"""The dashboard as a Starlette application: the page, its assets, the state, the event stream,
-a task's files, and the two actions (cancel, retry).
+"""The dashboard as a Starlette application: the page's routes (``page``: the page, its assets,
+the state, its event stream, a task's files, the buttons), the API's (``api``) and the hooks'
+(``hooks``), all behind ``Guard``.
 
 Routes::
 
@@ -37,13 +38,9 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 from http.cookies import CookieError, SimpleCookie
-from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs
 
 import anyio
@@ -51,22 +48,17 @@ from starlette.applications import Starlette
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
-from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from orchestrator.errors import OrchestratorError
-from orchestrator.run.requests import Kind, request
-from orchestrator.serve.api import Api, Commands
+from orchestrator.serve.api import Api, Commands, refusal
 from orchestrator.serve.board import Board
 from orchestrator.serve.hooks import Hooks
 from orchestrator.serve.openapi import document
+from orchestrator.serve.page import Page
 from orchestrator.serve.tailer import Tailer
 from orchestrator.state.workspace import Workspace
 
-STATIC = Path(__file__).parent / "static"
-PING = 15.0  # seconds of silence after which the stream sends a comment, so proxies keep it open
 SECURITY_HEADERS = {
     "content-security-policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
     "frame-ancestors 'none'",
@@ -79,11 +71,6 @@ SECURITY_HEADERS = {
 TOKEN_HEADER = "X-Orchestrator-Token"
 HOOKS = "/hooks/"
 PATH_LIMIT = 2048  # characters of a request's path: a longer one names nothing the dashboard has
-
-
-def refusal(status: int, error: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    """Every answer that is not what was asked: ``{"ok": false, "error": ...}`` and a 4xx."""
-    return JSONResponse({"ok": False, "error": error}, status, headers=headers)
 
 
 def path_problem(path: str) -> str | None:
@@ -247,6 +234,7 @@ def build_app(
     board = Board(workspace)
     tailer = Tailer(board)
     stopping = Stopping()
+    page = Page(board, tailer, stopping.is_set)
     api = Api(board, commands, stopping.is_set, document(commands.schema if commands is not None else None))
     hooks = Hooks(board, commands, webhook_secret)
 
@@ -259,56 +247,12 @@ def build_app(
             tailer.stop()
             group.cancel_scope.cancel()
 
-    async def index(request: Request) -> Response:
-        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
-
-    async def state(request: Request) -> Response:
-        return Response(tailer.latest.data, media_type="application/json")
-
-    async def graph(request: Request) -> Response:
-        return Response(await anyio.to_thread.run_sync(board.svg), media_type="image/svg+xml")
-
-    async def task(request: Request) -> Response:
-        found = await anyio.to_thread.run_sync(board.task_files, request.path_params["task_id"])
-        if found is None:
-            return refusal(404, "no such task in the plan")
-        return JSONResponse(found)
-
-    async def context(request: Request) -> Response:
-        found = await anyio.to_thread.run_sync(board.context_file, request.path_params["name"])
-        if found is None:
-            return refusal(404, "no such file under context/")
-        return JSONResponse(found)
-
-    async def act(request: Request) -> Response:
-        kind = request.url.path.rsplit("/", 1)[1]
-        reason = await _reason(request)
-        return await anyio.to_thread.run_sync(_act, workspace, request.path_params["task_id"], ACTIONS[kind], reason)
-
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         return refusal(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
 
-    async def live(request: Request) -> Response:
-        return StreamingResponse(
-            _stream(tailer, stopping.is_set),
-            media_type="text/event-stream",
-            headers={"cache-control": "no-store", "x-accel-buffering": "no"},
-        )
-
     app = Starlette(
-        routes=[
-            Route("/", index),
-            Route("/api/state", state),
-            Route("/api/live", live),
-            *api.routes(),
-            Route("/api/graph.svg", graph),
-            Route("/api/task/{task_id}", task),
-            *(Route(f"/api/task/{{task_id}}/{kind}", act, methods=["POST"]) for kind in ACTIONS),
-            Route("/api/context/{name:path}", context),
-            Mount("/static", StaticFiles(directory=STATIC), name="static"),
-            *hooks.routes(),
-        ],
+        routes=[*page.routes(), *api.routes(), *hooks.routes()],
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},
     )
@@ -316,89 +260,3 @@ def build_app(
     app.state.tailer = tailer
     app.state.stopping = stopping
     return app
-
-
-# What the page's buttons do: each is what the CLI command of its name does, through the same
-# function (``run.requests.request``; ``run.decisions.decide`` for a gate's approve and reject).
-ACTIONS: dict[str, str] = {"cancel": "cancel", "retry": "retry", "approve": "approve", "reject": "reject"}
-CANCEL_REASON = "cancelled from the dashboard"
-REASON_BYTES = 8 * 1024  # of an action's body: a reason is a line, not a document
-
-
-async def _reason(request: Request) -> str | None:
-    """The ``reason`` an action's JSON body gives (the page asks for one at Reject), on one line
-    with single spaces as ``orchestrator reject --reason`` makes it; ``None`` for none.
-    A body too big or not ``{"reason": "..."}``: an ``HTTPException`` (413, 400)."""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > REASON_BYTES:
-            raise HTTPException(413, f"the body is over {REASON_BYTES} bytes: a reason is one line")
-    if not body.strip():
-        return None
-    try:
-        data = json.loads(body)
-    except ValueError:
-        data = None
-    reason = data.get("reason") if isinstance(data, dict) else 0
-    if not isinstance(reason, str | None):
-        raise HTTPException(400, 'an action\'s body is JSON: {"reason": "why"}')
-    printable = "".join(c if c.isprintable() else " " for c in reason or "")  # (a NUL, an escape: never kept)
-    return " ".join(printable.split()) or None
-
-
-def _act(workspace: Workspace, task_id: str, kind: str, reason: str | None = None) -> Response:
-    """``orchestrator cancel``, ``retry``, ``approve`` or ``reject`` of ``task_id`` (with its
-    ``--reason``), answered as JSON: 200 when done, 409 when refused (``error`` says why), 404 for
-    a task the plan does not have."""
-    from orchestrator.run.decisions import decide
-
-    try:
-        plan = workspace.load_plan()
-        task = plan.tasks.get(task_id)
-        if task is None:
-            return refusal(404, f"no task {task_id} in the plan")
-        if kind in ("approve", "reject"):
-            answer = decide(
-                workspace,
-                plan,
-                task,
-                kind == "approve",
-                reason or ("approved from the dashboard" if kind == "approve" else "rejected from the dashboard"),
-            )
-        else:
-            asked: Kind = "cancel" if kind == "cancel" else "retry"
-            answer = request(workspace, plan, task, asked, (reason or CANCEL_REASON) if kind == "cancel" else None)
-    except OrchestratorError as exc:
-        return refusal(409, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-    data = {**answer.as_json(), "said": answer.said, "notes": list(answer.notes)}
-    if not answer.ok:
-        return JSONResponse({**data, "error": answer.said}, 409)
-    return JSONResponse(data)
-
-
-async def _stream(tailer: Tailer, stopping: Callable[[], bool]) -> AsyncIterator[str]:
-    """One browser's stream: the latest state, then every message as it comes. Wakes at least
-    once a second to notice that the server is stopping; a comment after ``PING`` quiet seconds."""
-    receive = tailer.subscribe()
-    with receive:
-        # The server's clock as the stream opens: the page's clocks tick from it (the state's own
-        # ``now`` is when it was built, which may be long before a late page connects).
-        clock = json.dumps({"now": datetime.now().astimezone().isoformat(timespec="milliseconds")})
-        yield f"retry: 1000\n\nevent: clock\ndata: {clock}\n\n" + tailer.latest.encode()
-        quiet = 0.0
-        while not stopping():
-            message: Any = None
-            with anyio.move_on_after(1.0):
-                try:
-                    message = await receive.receive()
-                except anyio.EndOfStream:
-                    return
-            if message is None:
-                quiet += 1.0
-                if quiet >= PING:
-                    quiet = 0.0
-                    yield ": ping\n\n"
-                continue
-            quiet = 0.0
-            yield message.encode()

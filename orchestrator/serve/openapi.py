@@ -69,6 +69,30 @@ def _action(kind: str, what: str) -> dict[str, Any]:
 
 def document(schema: Callable[[str], dict[str, Any]] | None = None) -> dict[str, Any]:
     """The document; ``schema(command)``: a command's options as JSON Schema (none: any object)."""
+    paths: dict[str, Any] = {**_reading(), **_changing(), **_hooks()}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "orchestrator serve",
+            "version": __version__,
+            "description": "A workspace's dashboard and API: its state, its tasks, the commands that change it, its "
+            'event log, and webhooks that start runs. Every refusal is a 4xx with `{"ok": false, "error": ...}`.',
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "header": {"type": "apiKey", "in": "header", "name": TOKEN_HEADER},
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "query": {"type": "apiKey", "in": "query", "name": "token"},
+            },
+            "schemas": _schemas(schema),
+        },
+        "security": [{"header": []}, {"bearer": []}, {"query": []}],
+    }
+
+
+def _schemas(schema: Callable[[str], dict[str, Any]] | None) -> dict[str, Any]:
+    """The bodies and answers the paths name: an error, a launch, the state, the commands' options."""
 
     def options(command: str, *, without: tuple[str, ...] = ()) -> dict[str, Any]:
         found: dict[str, Any] = dict(schema(command)) if schema is not None else dict(ANY)
@@ -77,12 +101,33 @@ def document(schema: Callable[[str], dict[str, Any]] | None = None) -> dict[str,
             found["required"] = [k for k in found.get("required", []) if k not in without]
         return found
 
-    hook_headers = [
-        {"name": "X-Hub-Signature-256", "in": "header", "required": True, "schema": {"type": "string"}},
-        {"name": "X-GitHub-Event", "in": "header", "required": True, "schema": {"type": "string"}},
-        {"name": "X-GitHub-Delivery", "in": "header", "required": True, "schema": {"type": "string"}},
-    ]
-    paths: dict[str, Any] = {
+    return {
+        "Error": {
+            "type": "object",
+            "properties": {"ok": {"const": False}, "error": {"type": "string"}, "pid": {"type": "integer"}},
+            "required": ["ok", "error"],
+        },
+        "Launch": {
+            "type": "object",
+            "properties": {
+                "ok": {"const": True},
+                "launch": {"type": "string"},
+                "pid": {"type": "integer"},
+                "log": {"type": "string"},
+                "running": {"type": "boolean"},
+                "exit_code": {"type": ["integer", "null"]},
+            },
+        },
+        "State": ANY,
+        "RunOptions": options("run", without=("directory",)),
+        "AddOptions": options("add", without=("directory",)),
+        "UpdateOptions": options("update", without=("directory", "task")),
+    }
+
+
+def _reading() -> dict[str, Any]:
+    """The page, its files, and what reads the workspace."""
+    return {
         "/": _get("the dashboard's page", {"200": {"description": "HTML"}}),
         "/static/{path}": _get(
             "the page's CSS and JavaScript",
@@ -125,6 +170,12 @@ def document(schema: Callable[[str], dict[str, Any]] | None = None) -> dict[str,
             404,
             parameters=[{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
         ),
+    }
+
+
+def _changing() -> dict[str, Any]:
+    """The commands that change the workspace: add, update, cancel, retry, approve, reject, run."""
+    return {
         "/api/tasks": _post(
             "add a task (`orchestrator add`): its options as JSON",
             "AddOptions",
@@ -152,6 +203,17 @@ def document(schema: Callable[[str], dict[str, Any]] | None = None) -> dict[str,
             409,
             413,
         ),
+    }
+
+
+def _hooks() -> dict[str, Any]:
+    """The webhooks that start runs."""
+    hook_headers = [
+        {"name": "X-Hub-Signature-256", "in": "header", "required": True, "schema": {"type": "string"}},
+        {"name": "X-GitHub-Event", "in": "header", "required": True, "schema": {"type": "string"}},
+        {"name": "X-GitHub-Delivery", "in": "header", "required": True, "schema": {"type": "string"}},
+    ]
+    return {
         "/hooks/github": _post(
             "a GitHub webhook delivery: starts a run when the plan's `triggers.github` takes its event",
             None,
@@ -178,44 +240,4 @@ def document(schema: Callable[[str], dict[str, Any]] | None = None) -> dict[str,
             security=[],
             parameters=[{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
         ),
-    }
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "orchestrator serve",
-            "version": __version__,
-            "description": "A workspace's dashboard and API: its state, its tasks, the commands that change it, its "
-            'event log, and webhooks that start runs. Every refusal is a 4xx with `{"ok": false, "error": ...}`.',
-        },
-        "paths": paths,
-        "components": {
-            "securitySchemes": {
-                "header": {"type": "apiKey", "in": "header", "name": TOKEN_HEADER},
-                "bearer": {"type": "http", "scheme": "bearer"},
-                "query": {"type": "apiKey", "in": "query", "name": "token"},
-            },
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "properties": {"ok": {"const": False}, "error": {"type": "string"}, "pid": {"type": "integer"}},
-                    "required": ["ok", "error"],
-                },
-                "Launch": {
-                    "type": "object",
-                    "properties": {
-                        "ok": {"const": True},
-                        "launch": {"type": "string"},
-                        "pid": {"type": "integer"},
-                        "log": {"type": "string"},
-                        "running": {"type": "boolean"},
-                        "exit_code": {"type": ["integer", "null"]},
-                    },
-                },
-                "State": ANY,
-                "RunOptions": options("run", without=("directory",)),
-                "AddOptions": options("add", without=("directory",)),
-                "UpdateOptions": options("update", without=("directory", "task")),
-            },
-        },
-        "security": [{"header": []}, {"bearer": []}, {"query": []}],
     }

@@ -20,6 +20,7 @@ from types import FrameType
 import anyio
 import uvicorn
 
+from orchestrator import timing
 from orchestrator.errors import UsageError
 from orchestrator.serve.api import Commands
 from orchestrator.serve.app import Stopping, build_app, is_loopback
@@ -150,7 +151,7 @@ def serve(
                 while not server.started:
                     if server.should_exit:
                         return
-                    await anyio.sleep(0.02)
+                    await anyio.sleep(timing.current().serve_start_poll)
                 announce(address)
 
             group.start_soon(when_started)

@@ -22,6 +22,7 @@ from typing import Any
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from orchestrator import timing
 from orchestrator.output.lines import describe
 from orchestrator.printable import visible_data
 from orchestrator.serve.board import Board, FileKey
@@ -33,7 +34,6 @@ from orchestrator.state.events.reporter import EventReporter
 from orchestrator.state.events.runs import RunFinished, RunStarted
 from orchestrator.state.procs import pid_alive, ticks
 
-INTERVAL = 0.25  # seconds between looks at the files
 BUFFER = 256  # messages a subscriber may lag behind before it is dropped
 FEED = 100  # recent events a late browser is given
 NOTABLE = 200  # recent events of other kinds (discoveries, shares, notices...) a late browser is given
@@ -71,9 +71,9 @@ Event = dict[str, Any]
 
 
 class Tailer:
-    def __init__(self, board: Board, interval: float = INTERVAL) -> None:
+    def __init__(self, board: Board, interval: float | None = None) -> None:
         self.board = board
-        self.interval = interval
+        self.interval = timing.current().serve_poll if interval is None else interval  # between looks at the files
         self.path = board.workspace.events_file
         self.cursor = Cursor()
         self.feed: deque[Event] = deque(maxlen=FEED)

@@ -25,11 +25,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator import timing
 from orchestrator.documents import read_regular
 from orchestrator.plan.markdown import outside_fences, split_lines
 from orchestrator.plan.model import READ_LIMIT
 from orchestrator.printable import visible
-from orchestrator.state.swap import LATE_QUIET as LATE_QUIET
 from orchestrator.state.swap import PlanFileUnreadable as PlanFileUnreadable
 from orchestrator.state.swap import rewrite as rewrite
 from orchestrator.state.swap import saved_late as saved_late
@@ -38,7 +38,6 @@ _BEGIN = re.compile(r"^\s*<!--\s*orchestrator:begin\s+([a-z][a-z-]*)\b.*-->\s*$"
 _END = re.compile(r"^\s*<!--\s*orchestrator:end\s+([a-z][a-z-]*)\s*-->\s*$")
 _BEGIN_BYTES = re.compile(_BEGIN.pattern.encode())  # (\s: ASCII whitespace only, in bytes)
 _END_BYTES = re.compile(_END.pattern.encode())
-SETTLE_SECONDS = 1.0  # a plan that changed into no plan is told only if it stays so this long
 _LEGACY_STATUS = re.compile(r"^<!-- Written by orchestrator: this section and \"Dependency Graph\" are rewritten")
 _HEADING = re.compile(r"^##\s+(.*?)\s*#*\s*$")
 
@@ -251,11 +250,12 @@ class PersonWatch:
         self._key = key
         return True
 
-    def settled(self, seconds: float = SETTLE_SECONDS) -> bool:
-        """Whether the file stays as ``moved`` last saw it for ``seconds`` (for a worker thread):
+    def settled(self, seconds: float | None = None) -> bool:
+        """Whether the file stays as ``moved`` last saw it for ``seconds`` (``timing.plan_settle`` when
+        None; for a worker thread):
         an editor that saves by truncating and writing shows a half-saved file for a moment, and
         a text that is no plan may be only that."""
-        time.sleep(seconds)
+        time.sleep(timing.current().plan_settle if seconds is None else seconds)
         try:
             found = os.stat(self.path)
         except OSError:

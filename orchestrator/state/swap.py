@@ -23,14 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator import timing
 from orchestrator.documents import read_regular
 from orchestrator.plan.model import READ_LIMIT
 from orchestrator.state import store
 
 _ATTEMPTS = 50  # swaps tried while others keep saving the file
 _HELD_AT_MOST = 8  # plan files whose last swapped-out file is kept open (``_Held``)
-_SETTLE = 0.005  # seconds to wait for a write into the file just swapped out (``_Out.settled``)
-LATE_QUIET = 0.5  # seconds a late save is left still before a run puts it back (``saved_late``)
 
 
 class PlanFileUnreadable(ValueError):
@@ -170,7 +169,7 @@ class _Out:
         save still being written is not taken halfway."""
         data = self.read()
         for _ in range(looks):
-            time.sleep(_SETTLE)
+            time.sleep(timing.current().swap_settle)
             again = self.read()
             if again == data:
                 break
@@ -191,7 +190,7 @@ class _Out:
     def settled(self) -> bool:
         """Whether it still holds what it held, a moment later. An editor that saves in place may
         have opened the file just before the swap: its write then lands here, a little after."""
-        time.sleep(_SETTLE)
+        time.sleep(timing.current().swap_settle)
         return _digest(self.read()) == self.digest
 
     def close(self) -> None:

@@ -1,0 +1,173 @@
+"""The dashboard's page and what it reads and does: the page and its assets, the state, its own
+event stream (``/api/live``), the task graph, a task's files, a file under context/, and the
+buttons (cancel, retry, approve, reject: each what the CLI command of its name does, through the
+same function). ``app`` puts these routes beside the API's and the hooks', behind its ``Guard``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from orchestrator import timing
+from orchestrator.errors import OrchestratorError
+from orchestrator.run.requests import Kind, request
+from orchestrator.serve.api import refusal
+from orchestrator.serve.board import Board
+from orchestrator.serve.tailer import Tailer
+from orchestrator.state.workspace import Workspace
+
+STATIC = Path(__file__).parent / "static"
+# What the page's buttons do: each is what the CLI command of its name does, through the same
+# function (``run.requests.request``; ``run.decisions.decide`` for a gate's approve and reject).
+ACTIONS: dict[str, str] = {"cancel": "cancel", "retry": "retry", "approve": "approve", "reject": "reject"}
+
+
+class Page:
+    """The page's routes, over the workspace's ``board`` and the ``tailer`` that follows its events;
+    ``stopping``: whether the server is stopping (every open stream ends)."""
+
+    def __init__(self, board: Board, tailer: Tailer, stopping: Callable[[], bool]) -> None:
+        self.board = board
+        self.tailer = tailer
+        self.stopping = stopping
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/", self.index),
+            Route("/api/state", self.state),
+            Route("/api/live", self.live),
+            Route("/api/graph.svg", self.graph),
+            Route("/api/task/{task_id}", self.task),
+            *(Route(f"/api/task/{{task_id}}/{kind}", self.act, methods=["POST"]) for kind in ACTIONS),
+            Route("/api/context/{name:path}", self.context),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        ]
+
+    async def index(self, request: Request) -> Response:
+        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+    async def state(self, request: Request) -> Response:
+        return Response(self.tailer.latest.data, media_type="application/json")
+
+    async def graph(self, request: Request) -> Response:
+        return Response(await anyio.to_thread.run_sync(self.board.svg), media_type="image/svg+xml")
+
+    async def task(self, request: Request) -> Response:
+        found = await anyio.to_thread.run_sync(self.board.task_files, request.path_params["task_id"])
+        if found is None:
+            return refusal(404, "no such task in the plan")
+        return JSONResponse(found)
+
+    async def context(self, request: Request) -> Response:
+        found = await anyio.to_thread.run_sync(self.board.context_file, request.path_params["name"])
+        if found is None:
+            return refusal(404, "no such file under context/")
+        return JSONResponse(found)
+
+    async def act(self, request: Request) -> Response:
+        kind = request.url.path.rsplit("/", 1)[1]
+        reason = await _reason(request)
+        workspace = self.board.workspace
+        return await anyio.to_thread.run_sync(_act, workspace, request.path_params["task_id"], ACTIONS[kind], reason)
+
+    async def live(self, request: Request) -> Response:
+        return StreamingResponse(
+            _stream(self.tailer, self.stopping),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+        )
+
+
+CANCEL_REASON = "cancelled from the dashboard"
+REASON_BYTES = 8 * 1024  # of an action's body: a reason is a line, not a document
+
+
+async def _reason(request: Request) -> str | None:
+    """The ``reason`` an action's JSON body gives (the page asks for one at Reject), on one line
+    with single spaces as ``orchestrator reject --reason`` makes it; ``None`` for none.
+    A body too big or not ``{"reason": "..."}``: an ``HTTPException`` (413, 400)."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > REASON_BYTES:
+            raise HTTPException(413, f"the body is over {REASON_BYTES} bytes: a reason is one line")
+    if not body.strip():
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    reason = data.get("reason") if isinstance(data, dict) else 0
+    if not isinstance(reason, str | None):
+        raise HTTPException(400, 'an action\'s body is JSON: {"reason": "why"}')
+    printable = "".join(c if c.isprintable() else " " for c in reason or "")  # (a NUL, an escape: never kept)
+    return " ".join(printable.split()) or None
+
+
+def _act(workspace: Workspace, task_id: str, kind: str, reason: str | None = None) -> Response:
+    """``orchestrator cancel``, ``retry``, ``approve`` or ``reject`` of ``task_id`` (with its
+    ``--reason``), answered as JSON: 200 when done, 409 when refused (``error`` says why), 404 for
+    a task the plan does not have."""
+    from orchestrator.run.decisions import decide
+
+    try:
+        plan = workspace.load_plan()
+        task = plan.tasks.get(task_id)
+        if task is None:
+            return refusal(404, f"no task {task_id} in the plan")
+        if kind in ("approve", "reject"):
+            answer = decide(
+                workspace,
+                plan,
+                task,
+                kind == "approve",
+                reason or ("approved from the dashboard" if kind == "approve" else "rejected from the dashboard"),
+            )
+        else:
+            asked: Kind = "cancel" if kind == "cancel" else "retry"
+            answer = request(workspace, plan, task, asked, (reason or CANCEL_REASON) if kind == "cancel" else None)
+    except OrchestratorError as exc:
+        return refusal(409, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    data = {**answer.as_json(), "said": answer.said, "notes": list(answer.notes)}
+    if not answer.ok:
+        return JSONResponse({**data, "error": answer.said}, 409)
+    return JSONResponse(data)
+
+
+async def _stream(tailer: Tailer, stopping: Callable[[], bool]) -> AsyncIterator[str]:
+    """One browser's stream: the latest state, then every message as it comes. Wakes at least
+    every ``timing.stream_wake`` seconds to notice that the server is stopping; a comment after
+    ``timing.ping`` quiet seconds."""
+    receive = tailer.subscribe()
+    with receive:
+        # The server's clock as the stream opens: the page's clocks tick from it (the state's own
+        # ``now`` is when it was built, which may be long before a late page connects).
+        clock = json.dumps({"now": datetime.now().astimezone().isoformat(timespec="milliseconds")})
+        yield f"retry: 1000\n\nevent: clock\ndata: {clock}\n\n" + tailer.latest.encode()
+        quiet = 0.0
+        wake = timing.current().stream_wake
+        while not stopping():
+            message: Any = None
+            with anyio.move_on_after(wake):
+                try:
+                    message = await receive.receive()
+                except anyio.EndOfStream:
+                    return
+            if message is None:
+                quiet += wake
+                if quiet >= timing.current().ping:
+                    quiet = 0.0
+                    yield ": ping\n\n"
+                continue
+            quiet = 0.0
+            yield message.encode()
