@@ -4,14 +4,21 @@ The public API: load a plan and look at its tasks, run it (``Runner``), the exec
 a run can use, the words of its outcomes, and the errors it can raise. Everything else is
 internal; docs/ARCHITECTURE.md says where it lives. Every name but ``__version__`` is imported
 when first used (PEP 562): importing the package, as every command does before it runs, costs
-nothing beyond what that command needs (``--version`` needs no plan, ``status`` no anyio).
+nothing beyond what that command needs (``--version`` needs no plan, ``status`` no anyio), but
+for the registries of the executors and the backends, which tell the plan layer their names
+(``plan/kinds``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+# The registries of the backends and the executors, imported first so that every name (and each
+# backend's Access presets) is in ``plan/kinds`` before any plan is read (the composition root of
+# the layers); each backend's and executor's module is imported when first used.
+from orchestrator import backends as _backends  # noqa: F401
 from orchestrator import lazy
+from orchestrator.executors import registry as _executors  # noqa: F401
 from orchestrator.version import __version__
 
 if TYPE_CHECKING:

@@ -191,9 +191,7 @@ STILL_LONG = {
     "orchestrator.cli.running.register",
     "orchestrator.output.final.build",
     "orchestrator.plan.parser._parse_tasks",
-    "orchestrator.plan.rows.task_fields",
     "orchestrator.run.attempts.prepare",
-    "orchestrator.run.preflight.check_plan",
 }
 
 

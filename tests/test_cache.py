@@ -306,7 +306,8 @@ def test_a_read_only_agent_is_one_its_settings_keep_from_changing_anything() -> 
     tools or in plan mode, codex's read-only sandbox, gemini's plan mode; an Access: read cell
     gives each of these."""
     from orchestrator import backends
-    from orchestrator.plan.settings import Settings, access_settings
+    from orchestrator.plan.access import access_settings
+    from orchestrator.plan.settings import Settings
 
     for name in ("claude", "codex", "gemini"):
         backend = backends.get(name)

@@ -336,15 +336,16 @@ def test_a_wrong_access_cell_is_one_line_naming_its_row(tmp_path: Path, row: str
 
 
 def test_cli_integration_states_what_each_access_gives() -> None:
-    from orchestrator.plan.settings import ACCESS
-
+    """Every backend's Access presets (``Backend.access``), as cli-integration.md's table says them."""
     text = (Path(__file__).parent.parent / "cli-integration.md").read_text(encoding="utf-8")
     rows = {
         line.split("|")[1].strip(): line
         for line in text.splitlines()
         if line.startswith("| `read` |") or line.startswith("| `edit` |")
     }
-    for backend, table in ACCESS.items():
+    presets = {name: backends.get(name).access for name in backends.names()}
+    assert {name for name, table in presets.items() if table} == set(backends.agents())
+    for backend, table in presets.items():
         for access, changes in table.items():
             row = rows[f"`{access}`"]
             for key, value in changes.items():

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.cli.commands import Parser, build_parser
-from orchestrator.plan.cells import COLUMN_ALIASES
+from orchestrator.plan.columns import COLUMNS, ID_GUESSES
 from orchestrator.plan.markdown import normalize_heading
 from orchestrator.vocabulary import ExitCode
 
@@ -239,25 +239,25 @@ def test_no_table_cell_is_longer_than_a_few_lines(doc: str) -> None:
             assert len(cell) <= LONGEST_CELL, f"{doc}:{number}: a table cell of {len(cell)} characters: {cell[:60]}..."
 
 
-def test_the_column_table_is_the_parsers_columns_each_once() -> None:
-    """Each column of the task table has one row (`Approval` had two), naming every header the
-    parser takes for it and no other."""
+def test_the_column_table_is_the_registrys_columns_each_once() -> None:
+    """Each column of the task table has one row (`Approval` had two), under the header the
+    registry gives it (``plan/columns.COLUMNS``: what `add` writes), naming every other header
+    the parser takes for it and no other."""
     text = REFERENCE.read_text(encoding="utf-8")
     table = text.split("| Column | Also accepted as | Content |", 1)[1].split("\n\n", 1)[0]
     rows = [cells(line) for line in table.strip().split("\n")[1:]]
-    seen: dict[str, str] = {}
-    documented: set[str] = set()
+    by_header = {column.header: column for column in COLUMNS}
+    seen: list[str] = []
     for row in rows:
-        names = [re.sub(r"\s*\(required\)", "", row[0]), *re.findall(r"`([^`]+)`", row[1])]
-        keys = {COLUMN_ALIASES.get(normalize_heading(name)) for name in names if name not in {"#", "Task"}}
-        assert len(keys) == 1 and None not in keys, f"the column table's row {row[0]}: {names} are not one column"
-        key = keys.pop()
-        assert key is not None
-        assert key not in seen, f"the column table has {seen[key]} and {row[0]}: one column"
-        seen[key] = row[0]
-        documented.update(normalize_heading(name) for name in names)
-    assert set(seen) == set(COLUMN_ALIASES.values())
-    assert set(COLUMN_ALIASES) <= documented, set(COLUMN_ALIASES) - documented
+        header = re.sub(r"\s*\(required\)", "", row[0])
+        column = by_header.get(header)
+        assert column is not None, f"the column table's row {row[0]} is no column of plan/columns.COLUMNS"
+        assert column.key not in seen, f"the column table has {header} twice"
+        seen.append(column.key)
+        also = {normalize_heading(name) for name in re.findall(r"`([^`]+)`", row[1])}
+        guesses = {normalize_heading(name) for name in ID_GUESSES} if column.key == "id" else set()
+        assert also == set(column.aliases) | guesses, (header, also ^ (set(column.aliases) | guesses))
+    assert sorted(seen) == sorted(column.key for column in COLUMNS)
 
 
 # --- a fact said in one place --------------------------------------------------------------------

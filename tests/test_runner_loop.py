@@ -307,22 +307,6 @@ def test_the_fake_executor_replays_failures_and_retries(tmp_path: Path) -> None:
     assert retries == ["exit", "timeout"]
 
 
-@pytest.mark.parametrize("backend", ["claude", "codex", "gemini", "shell"])
-def test_a_fake_run_of_an_agent_plan_completes_and_costs_nothing(tmp_path: Path, backend: str) -> None:
-    """``run --executor fake`` rehearses any plan: each agent CLI gets an answer in its own format,
-    so its backend reads a finished agent; no cost or tokens are reported, since none were spent."""
-
-    write_plan(tmp_path, [Spec("A", "echo a"), Spec("B", "echo b", deps=["A"])], {"backend": backend})
-    result = cli(tmp_path, "run", "--executor", "fake", "--json")
-    assert result.code == 0, result.stdout + result.stderr
-    for path in (tmp_path / ".orchestrator" / "results").glob("*-result.md"):
-        post = frontmatter.load(str(path))
-        assert post.metadata["status"] == "completed" and post.metadata["simulated"] is True
-        assert "cost_usd" not in post.metadata and "tokens" not in post.metadata
-        assert "no agent ran" in post.content
-    assert result.events[-1]["cost_usd"] is None
-
-
 def test_a_bug_in_handling_one_attempt_fails_that_task_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A backend that raises while reading an attempt (a bug of ours) fails that task, with what
     went wrong; the others run, final_output.md is written, and the exit code is 1."""

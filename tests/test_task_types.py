@@ -364,7 +364,7 @@ backend: shell
         refused = cli(tmp_path, command)
         assert refused.code == 2 and refused.stderr.splitlines()[0] == (
             ".orchestrator/master_plan.md:7: T-01: a Model cell does nothing for a shell task, which starts no agent "
-            "CLI — empty the cell, or run the task on claude, codex or gemini"
+            "CLI — empty the cell, or run the task on claude, codex, gemini or opencode"
         ), refused.stderr
     # A column nothing reads is said by run as by validate.
     write(tmp_path, shell.replace("| opus |", "|  |"))

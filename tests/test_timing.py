@@ -17,8 +17,8 @@ from runner_helpers import Spec, cli, kill_leftovers, read_pids, write_plan
 
 from orchestrator import timing
 from orchestrator.errors import UsageError
-from orchestrator.executors import Launch, Limits, LocalExecutor
-from orchestrator.run.cluster import cluster_executor
+from orchestrator.executors import Launch, Limits, LocalExecutor, registry
+from orchestrator.executors.capabilities import Cluster, Setup
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,17 +103,24 @@ def test_the_drain_given_is_how_long_an_attempt_reads_what_left_its_group(
     assert _late_writer(tmp_path / "long", "drain=5", monkeypatch) == "early\nlate\n"
 
 
+def _made(scheduler: str) -> Cluster:
+    """The cluster of ``run --executor dask --scheduler SCHEDULER``, as the registry makes its executor."""
+    cluster = registry.make("dask", Setup(scheduler=scheduler)).cluster
+    assert cluster is not None
+    return cluster
+
+
 def test_the_dask_timeout_variable_still_sets_the_schedulers_wait_over_the_record(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv(timing.VARIABLE, "dask_timeout=3")
     monkeypatch.delenv("ORCHESTRATOR_DASK_TIMEOUT", raising=False)
-    assert cluster_executor("tcp://127.0.0.1:9").timeout == 3.0
+    assert _made("tcp://127.0.0.1:9").timeout == 3.0
     monkeypatch.setenv("ORCHESTRATOR_DASK_TIMEOUT", "7")
-    assert cluster_executor("tcp://127.0.0.1:9").timeout == 7.0
+    assert _made("tcp://127.0.0.1:9").timeout == 7.0
     monkeypatch.setenv(timing.VARIABLE, "")
     monkeypatch.delenv("ORCHESTRATOR_DASK_TIMEOUT")
-    assert cluster_executor("tcp://127.0.0.1:9").timeout == 10.0
+    assert _made("tcp://127.0.0.1:9").timeout == 10.0
 
 
 def _fixed_waits(tree: ast.AST) -> list[int]:

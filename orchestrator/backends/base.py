@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from orchestrator.backends.probe import Cli
 from orchestrator.executors.base import Limits, ProcessRun
+from orchestrator.plan.kinds import Presets
 from orchestrator.plan.model import Task
 from orchestrator.plan.profiles import Profile
 from orchestrator.plan.settings import Settings
@@ -120,6 +122,11 @@ def json_event(line: bytes) -> dict[str, Any] | None:
     return event if isinstance(event, dict) else None
 
 
+def json_lines(*events: Mapping[str, Any]) -> str:
+    """``events`` as an agent's JSON event stream prints them: one object a line."""
+    return "".join(json.dumps(event) + "\n" for event in events)
+
+
 def tail(path: Path, limit: int) -> str:
     """The last ``limit`` characters of a text file (decoded leniently)."""
     try:
@@ -155,6 +162,17 @@ class Backend(ABC):
     #: empty rather than read every upstream result file into it for nothing (a subclass of a
     #: backend that sets it False, and reads the prompt, sets it back to True).
     reads_prompt: ClassVar[bool] = True
+    #: What an Access cell gives a task on this backend: for each word (``read``: it reads and
+    #: changes nothing; ``edit``: it edits files in its directory) the settings it replaces the
+    #: plan's and the profile's with. None: an Access cell does not limit it (``validate`` says so).
+    access: ClassVar[Presets] = {}
+    #: Whether its task is a script it runs (its Command cell, else the first code block of its
+    #: Task Details; never its description): what it prints is a program's output, markdown only
+    #: when it plainly is, and no agent is there to resolve a merge conflict (a person does).
+    runs_script: ClassVar[bool] = False
+    #: What ``init --backend NAME`` writes in the plan's ``command`` setting, for a plan of it to
+    #: run as it stands (the command backend's stand-in, until the plan names the real program).
+    stand_in: ClassVar[str] = ""
 
     @abstractmethod
     def invocation(self, job: Job) -> Invocation:
@@ -163,6 +181,18 @@ class Backend(ABC):
 
     def observer(self, job: Job) -> Observer:
         return Observer()
+
+    def answering(self, schema: str) -> Backend | None:
+        """This backend made to answer with a JSON object that matches the JSON schema ``schema``,
+        its CLI holding it to it (claude's ``--json-schema``), or None when its CLI cannot: then
+        the prompt asks for it (``orchestrator plan``)."""
+        return None
+
+    def simulated(self, text: str, session: str) -> str:
+        """What its command prints for an answer ``text`` in agent session ``session``: the
+        made-up success a simulating executor (the fake) writes, in the format ``interpret``
+        reads. The default: the text, as a plain process prints it."""
+        return text + "\n"
 
     @abstractmethod
     def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:

@@ -29,7 +29,7 @@ import re
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from orchestrator.backends.base import (
     AgentResult,
@@ -42,6 +42,7 @@ from orchestrator.backends.base import (
     fed_from_log,
     head,
     json_event,
+    json_lines,
     limits_for,
 )
 from orchestrator.backends.classify import classify, reset_time
@@ -55,6 +56,7 @@ from orchestrator.backends.command_line import refused_start
 from orchestrator.backends.probe import Cli, agent_environment, version_of
 from orchestrator.backends.refusals import denied
 from orchestrator.executors.base import ProcessRun
+from orchestrator.plan.kinds import Presets
 from orchestrator.plan.model import Task
 from orchestrator.plan.profiles import Profile
 from orchestrator.plan.settings import Settings
@@ -191,9 +193,22 @@ def _unavailable(block: Any) -> str | None:
 class ClaudeBackend(Backend):
     name = "claude"
     resumable = True
+    access: ClassVar[Presets] = {
+        "read": {"tools": ("Read", "Grep", "Glob"), "allowed_tools": ()},
+        "edit": {"permission_mode": "acceptEdits"},
+    }
 
     def __init__(self, *, json_schema: str | None = None) -> None:
         self.json_schema = json_schema
+
+    def answering(self, schema: str) -> ClaudeBackend:
+        return ClaudeBackend(json_schema=schema)
+
+    def simulated(self, text: str, session: str) -> str:
+        return json_lines(
+            {"type": "system", "subtype": "init", "session_id": session},
+            {"type": "result", "subtype": "success", "is_error": False, "result": text, "session_id": session},
+        )
 
     def invocation(self, job: Job) -> Invocation:
         argv = claude_argv(job.settings, job.profile, job.resume_session, self.json_schema, job.channels)

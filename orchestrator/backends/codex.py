@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from orchestrator.backends.base import (
     AgentResult,
@@ -35,6 +35,7 @@ from orchestrator.backends.base import (
     Observer,
     fed_from_log,
     json_event,
+    json_lines,
     limits_for,
 )
 from orchestrator.backends.classify import classify, reset_time
@@ -42,6 +43,7 @@ from orchestrator.backends.codex_rollout import home_of, read_rollout
 from orchestrator.backends.probe import Cli
 from orchestrator.backends.refusals import denied, refusal
 from orchestrator.executors.base import ProcessRun
+from orchestrator.plan.kinds import Presets
 from orchestrator.plan.settings import Settings, suggest
 from orchestrator.vocabulary import ErrorClass
 
@@ -125,6 +127,17 @@ def codex_bin() -> str:
 class CodexBackend(Backend):
     name = "codex"
     resumable = True
+    access: ClassVar[Presets] = {
+        "read": {"permission_mode": "read-only"},
+        "edit": {"permission_mode": "workspace-write"},
+    }
+
+    def simulated(self, text: str, session: str) -> str:
+        return json_lines(
+            {"type": "thread.started", "thread_id": session},
+            {"type": "item.completed", "item": {"type": "agent_message", "text": text}},
+            {"type": "turn.completed"},
+        )
 
     def cli(self) -> Cli:
         return Cli(

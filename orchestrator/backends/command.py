@@ -20,6 +20,8 @@ from orchestrator.plan.settings import Settings
 
 class CommandBackend(Backend):
     name = "command"
+    # A stand-in that answers with the brief it is given, until the plan names the real program.
+    stand_in = '["python3", "-c", "import sys; print(sys.stdin.read())"]'
 
     def invocation(self, job: Job) -> Invocation:
         return Invocation(job.settings.command, job.prompt, limits=limits_for(job.settings))

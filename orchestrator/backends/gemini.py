@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from orchestrator.backends.base import (
     AgentResult,
@@ -41,12 +41,14 @@ from orchestrator.backends.base import (
     Observer,
     head,
     json_event,
+    json_lines,
     limits_for,
 )
 from orchestrator.backends.classify import classify, reset_time
 from orchestrator.backends.probe import Cli
 from orchestrator.backends.refusals import denied, refusal
 from orchestrator.executors.base import ProcessRun
+from orchestrator.plan.kinds import Presets
 from orchestrator.plan.settings import Settings, suggest
 from orchestrator.vocabulary import ErrorClass
 
@@ -133,6 +135,14 @@ class GeminiObserver(Observer):
 class GeminiBackend(Backend):
     name = "gemini"
     resumable = True
+    access: ClassVar[Presets] = {"read": {"permission_mode": "plan"}, "edit": {"permission_mode": "auto_edit"}}
+
+    def simulated(self, text: str, session: str) -> str:
+        return json_lines(
+            {"type": "init", "session_id": session},
+            {"type": "message", "role": "assistant", "content": text, "delta": True},
+            {"type": "result", "status": "success"},
+        )
 
     def cli(self) -> Cli:
         return Cli(

@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from orchestrator.backends.base import (
     AgentResult,
@@ -44,12 +44,14 @@ from orchestrator.backends.base import (
     fed_from_log,
     head,
     json_event,
+    json_lines,
     limits_for,
 )
 from orchestrator.backends.classify import classify, reset_time
 from orchestrator.backends.probe import Cli
 from orchestrator.backends.refusals import denied, refusal
 from orchestrator.executors.base import ProcessRun
+from orchestrator.plan.kinds import Presets
 from orchestrator.plan.settings import Settings, suggest
 from orchestrator.vocabulary import ErrorClass
 
@@ -134,9 +136,10 @@ class OpencodeObserver(Observer):
         self.after_error = True
         tokens = _dict(part.get("tokens"))
         cache = _dict(tokens.get("cache"))
+        said = [n for n in (_count(tokens.get("output")), _count(tokens.get("reasoning"))) if n is not None]
         counts = {
             "input": tokens.get("input"),
-            "output": (_count(tokens.get("output")) or 0) + (_count(tokens.get("reasoning")) or 0),
+            "output": sum(said) if said else None,  # (a step that says none spent none we know of)
             "cache_read": cache.get("read"),
             "cache_creation": cache.get("write"),
         }
@@ -164,6 +167,14 @@ def _count(value: Any) -> int | None:
 class OpencodeBackend(Backend):
     name = "opencode"
     resumable = True
+    access: ClassVar[Presets] = {"read": {"permission_mode": "read-only"}, "edit": {"permission_mode": "default"}}
+
+    def simulated(self, text: str, session: str) -> str:
+        part = {"messageID": "simulated"}
+        return json_lines(
+            {"type": "text", "sessionID": session, "part": {**part, "text": text}},
+            {"type": "step_finish", "sessionID": session, "part": {**part, "reason": "stop"}},
+        )
 
     def cli(self) -> Cli:
         return Cli(

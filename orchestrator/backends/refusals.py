@@ -2,11 +2,10 @@
 
 A task whose agent had tool calls refused is not completed, whatever the agent then says it did
 (SKILL.md, workflow.md): each backend finds the refusals in its own CLI's output (claude's
-``permission_denials`` and its "No such tool available" answers, codex's calls its session file
-shows it refused, gemini's ``tool_not_registered`` and ``policy_violation`` tool results,
-opencode's rejected permissions and calls of tools it did not offer), lists them
-as ``{"tool_name", "tool_input"}`` entries in ``AgentResult.permission_denials`` (the result
-records how many), and fails the attempt as ``denied`` with the message ``denied`` makes.
+``permission_denials`` and its "No such tool available" answers, say: each backend's module says
+where its CLI tells them), lists them as ``{"tool_name", "tool_input"}`` entries in
+``AgentResult.permission_denials`` (the result records how many), and fails the attempt as
+``denied`` with the message ``denied`` makes.
 """
 
 from __future__ import annotations

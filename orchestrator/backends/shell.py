@@ -119,6 +119,7 @@ def _unpassable(script: str) -> tuple[str, str] | None:
 class ShellBackend(Backend):
     name = "shell"
     reads_prompt = False  # the script is in the brief; its inputs are named in the environment
+    runs_script = True
 
     def powers(self, settings: Settings) -> str:
         return (

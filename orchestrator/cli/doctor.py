@@ -75,26 +75,30 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _cluster(args: argparse.Namespace, workspace: Workspace | None, needed: list[str]) -> dict[str, Any] | None:
-    """With ``--executor dask``, or a plan whose ``executor`` setting says dask: the cluster as
-    ``doctor --json`` gives it (``cluster``); its scheduler as a run finds it (``--scheduler``,
-    the plan's ``scheduler``, ``$ORCHESTRATOR_DASK_SCHEDULER``)."""
+    """With ``--executor dask`` (an executor on a cluster), or a plan whose ``executor`` setting
+    says so: the cluster as ``doctor --json`` gives it (``cluster``); its scheduler as a run finds
+    it (``--scheduler``, the plan's ``scheduler``, ``$ORCHESTRATOR_DASK_SCHEDULER``)."""
     from orchestrator.cli.running import executor_settings
+    from orchestrator.executors import registry
+    from orchestrator.executors.capabilities import Setup
 
     chosen, scheduler, shared = executor_settings(workspace, args.executor)
-    if chosen != "dask":
+    if not registry.can(chosen).cluster:
         return None
     from orchestrator.errors import OrchestratorError
     from orchestrator.plan.profiles import Profiles
-    from orchestrator.run.cluster import asked_resources, cluster_executor, survey
+    from orchestrator.run.cluster import asked_resources, survey
 
-    executor = cluster_executor(args.scheduler, scheduler)
+    cluster = registry.make(chosen, Setup(scheduler=args.scheduler or scheduler)).cluster
+    if cluster is None:
+        return None
     asked = {}
     if workspace is not None:
         with contextlib.suppress(OrchestratorError):  # (a plan that does not load is told above)
             asked = asked_resources(workspace.load_plan(), Profiles(workspace))
     # With a shared filesystem every worker must see the project where this machine does.
     directories = [str(workspace.project_dir)] if workspace is not None and shared else []
-    workers, problems = survey(executor.scheduler, needed, executor.timeout, asked, directories=directories)
+    workers, problems = survey(cluster.scheduler, needed, cluster.timeout, asked, directories=directories)
     listed_workers = []
     for w in workers:
         clis = {p: {"path": i.path, "version": i.version, "login": i.login, "logged_in": i.logged_in}
@@ -103,7 +107,7 @@ def _cluster(args: argparse.Namespace, workspace: Workspace | None, needed: list
             {"name": w.name, "address": w.address, "threads": w.threads, "resources": dict(w.resources), "clis": clis,
              "orchestrator": w.version}
         )  # fmt: skip
-    return {"scheduler": executor.scheduler, "workers": listed_workers, "problems": problems}
+    return {"scheduler": cluster.scheduler, "workers": listed_workers, "problems": problems}
 
 
 def _print_cluster(cluster: dict[str, Any]) -> None:
@@ -139,6 +143,8 @@ def _tasks(ids: list[str]) -> str:
 
 
 def register(sub: Commands[argparse.ArgumentParser]) -> None:
+    from orchestrator.executors import registry as executors
+
     p = add_command(
         sub,
         "doctor",
@@ -150,10 +156,10 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--executor",
-        choices=["local", "dask"],
+        choices=executors.names(in_plan=True),
         default=None,
-        help="dask: check the cluster too (its workers, their resources, the agent CLIs on each); "
-        "default the plan's `executor` setting",
+        help="where the plan's attempts run (default its `executor` setting): on a cluster (dask), the cluster is "
+        "checked too (its workers, their resources, the agent CLIs on each)",
     )
     p.add_argument(
         "--scheduler",

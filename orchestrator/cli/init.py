@@ -69,14 +69,17 @@ def _from_template(args: argparse.Namespace, plan_file: Path) -> tuple[str, dict
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from orchestrator import backends
+    from orchestrator.plan.settings import Settings
+
     p = add_command(sub, "init", cmd_init, "create a workspace with a master_plan.md skeleton")
     add_directory(p)
     p.add_argument("--request", help="the original request to put in the skeleton")
     p.add_argument(
         "--backend",
-        default="claude",
-        help="backend written into the skeleton: claude (default), codex, gemini, opencode, shell (tasks as "
-        "scripts) or command",
+        default=Settings().backend,
+        help=f"backend written into the skeleton: {backends.listing()} (default {Settings().backend}; shell: tasks "
+        "as scripts)",
     )
     p.add_argument("--force", action="store_true", help="replace an existing master_plan.md")
     p.add_argument("--template", metavar="NAME", help="start from this plan (`orchestrator templates list`)")

@@ -394,6 +394,8 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
 
 def task_options(parser: argparse.ArgumentParser, *, tag_flags: tuple[str, ...], tag_help: str) -> None:
     """The options of the row ``add`` writes, which ``spawn`` takes too."""
+    from orchestrator import backends
+
     p = parser
     p.add_argument("--id", help="its task id (default: the next free one, T-10 after T-09)")
     p.add_argument(
@@ -406,5 +408,5 @@ def task_options(parser: argparse.ArgumentParser, *, tag_flags: tuple[str, ...],
     p.add_argument("--name", help="a short name")
     p.add_argument("--assignee", metavar="PROFILE", help="the specialist profile (agents/PROFILE.md) that does it")
     p.add_argument("--type", metavar="TYPE", help="its task type: research, review, implementation... (Type column)")
-    p.add_argument("--backend", help="claude, codex, gemini, opencode, shell or command (default: the plan's)")
+    p.add_argument("--backend", help=f"{backends.listing()} (default: the plan's)")
     p.add_argument("--command", help="the command it runs (backend shell or command)")

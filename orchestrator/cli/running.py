@@ -84,9 +84,9 @@ def run_options(args: argparse.Namespace) -> RunOptions:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from orchestrator.executors import LocalExecutor, named
+    from orchestrator.executors import registry
+    from orchestrator.executors.capabilities import Setup
     from orchestrator.output.choice import make_reporter
-    from orchestrator.run.cluster import cluster_executor
     from orchestrator.run.runner import Runner
 
     options = run_options(args)
@@ -95,10 +95,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         # This process starts nothing but attempts: whatever is handed to it is theirs.
         chosen, scheduler, shared = executor_settings(workspace, args.executor)
-        executor = LocalExecutor(whole_process=True) if chosen == "local" else named(chosen)
-        if chosen == "dask":
-            executor = cluster_executor(args.scheduler, scheduler, shared=shared)
-        summary = Runner(workspace, options, reporter, executor).run()
+        setup = Setup(whole_process=True, scheduler=args.scheduler or scheduler, shared=shared)
+        summary = Runner(workspace, options, reporter, registry.make(chosen, setup)).run()
     except KeyboardInterrupt:  # pragma: no cover - a Ctrl-C before the loop installed its handler
         return ExitCode.INTERRUPTED
     finally:
@@ -111,13 +109,14 @@ def executor_settings(workspace: Workspace | None, option: str | None) -> tuple[
     local), the plan's ``scheduler`` and ``shared_filesystem`` settings; read from the plan's
     frontmatter alone (the run checks the whole plan, values included, before it starts anything)."""
     from orchestrator.documents import read_metadata
+    from orchestrator.executors import registry
     from orchestrator.plan.settings import parse_setting
 
     meta = read_metadata(workspace.plan_file) if workspace is not None and workspace.plan_file.is_file() else None
     meta = meta or {}
-    chosen = option or meta.get("executor") or "local"
+    chosen = option or meta.get("executor") or registry.DEFAULT
     scheduler = meta.get("scheduler")
-    chosen = chosen if chosen in ("local", "dask", "fake") else "local"  # (a bad value: the plan's check says so)
+    chosen = chosen if chosen in registry.names() else registry.DEFAULT  # (a bad value: the plan's check says so)
     try:
         shared = bool(parse_setting("shared_filesystem", meta.get("shared_filesystem", True)))
     except ValueError:
@@ -298,6 +297,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def register(sub: Commands[argparse.ArgumentParser]) -> None:
+    from orchestrator import backends
+    from orchestrator.executors import registry as executors
+    from orchestrator.plan.settings import Settings
+
     p = add_command(
         sub,
         "run",
@@ -316,9 +319,7 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     )
     p.set_defaults(forced=None)
     p.add_argument("--fail-fast", action="store_true", help="start nothing new once a task has failed")
-    p.add_argument(
-        "--backend", help="backend for tasks that do not name one (claude, codex, gemini, opencode, shell, command)"
-    )
+    p.add_argument("--backend", help=f"backend for tasks that do not name one ({backends.listing()})")
     p.add_argument("--max-cost", type=float, metavar="USD", help="start nothing new once the run has cost this much")
     p.add_argument("--aggregate", choices=["concat", "agent"], help="how final_output.md is made (default concat)")
     add_params(p, "run with (kept for later runs)")
@@ -340,12 +341,7 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="wait for attempts a dead runner left running instead of stopping them",
     )
-    p.add_argument(
-        "--executor",
-        choices=["local", "dask", "fake"],
-        help="where attempts run: local processes (default, or the plan's `executor`), dask: on the workers of a "
-        "Dask cluster, or fake: nothing runs and every result says so",
-    )
+    p.add_argument("--executor", choices=executors.names(), help=f"where attempts run: {executors.described()}")
     p.add_argument(
         "--scheduler",
         metavar="ADDRESS",
@@ -362,7 +358,7 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
 
     p = add_command(sub, "plan", cmd_plan, "ask an agent to decompose a request and write master_plan.md")
     p.usage = (
-        "%(prog)s [-h] [--json] [--backend {claude,codex,gemini,opencode}] [--model MODEL] [--timeout DURATION] "
+        f"%(prog)s [-h] [--json] [--backend {{{','.join(backends.agents())}}}] [--model MODEL] [--timeout DURATION] "
         "[--dry-run] [--force] [DIR] REQUEST"
     )
     p.add_argument(
@@ -374,9 +370,9 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     p.add_argument("--dir", help=argparse.SUPPRESS)  # before 0.2 the workspace was --dir; still read
     p.add_argument(
         "--backend",
-        default="claude",
-        choices=["claude", "codex", "gemini", "opencode"],
-        help="the planning agent (default claude)",
+        default=Settings().backend,
+        choices=backends.agents(),
+        help=f"the planning agent (default {Settings().backend})",
     )
     p.add_argument("--model", help="model for the planning agent")
     p.add_argument(

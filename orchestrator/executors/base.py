@@ -16,6 +16,10 @@ cluster fits the same two methods:
 
 - a cluster (Dask, ``executors/dask``): ``run`` submits the launch and awaits its future; the
   handle names the future's key, so that ``settle`` can stop what a dead runner left.
+
+What an executor can do (``Capabilities``: it simulates, runs processes here, leaves logs a dead
+runner's work is recovered from, runs on a cluster) is what the layers above read of it, never its
+name; ``executors/registry`` lists every executor by name.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
+from orchestrator.executors.capabilities import Capabilities, Cluster, Setup
 from orchestrator.git.work import Work
 
 Handle = Mapping[str, Any]  # JSON-able: where an attempt runs, in its executor's own words
@@ -69,6 +74,9 @@ class Launch:
     asks: tuple[tuple[str, float], ...] = ()  # resources its profile asks for (``resources``): always asked
     checkout: Checkout | None = None  # in a worktree (``WorktreeExecutor``): which, and its commit's message
     worker: str | None = None  # on a cluster: the only worker it may run on (it holds the session it resumes)
+    # With a simulating executor (the fake): how its command prints an answer (text, session), in
+    # the format its backend reads (``Backend.simulated``): what a made-up success writes.
+    simulate: Callable[[str, str], str] | None = None
     outputs: tuple[tuple[str, str], ...] = ()  # the JSON fields its answer must hold (its Output cell), and their types
     lane: str | None = None  # a second attempt raced beside the task's own (``run/hedge``): its worktree's name
 
@@ -127,12 +135,25 @@ class Leftover:
 
 class Executor(ABC):
     """Runs attempts. One instance serves a whole run; ``run`` is called once per attempt, many
-    at a time, from the runner's event loop (anyio)."""
+    at a time, from the runner's event loop (anyio).
 
-    name: ClassVar[str]
-    #: Whether attempts start programs on this machine: then a run first checks that the agent
-    #: CLIs its tasks need are installed here.
-    runs_here: ClassVar[bool] = False
+    ``name`` is what the journal records of the attempts it starts (the registry's name for it)
+    and ``can`` what it can do; both are the class's, except a wrapper's (``WorktreeExecutor``),
+    which are those of the executor it wraps."""
+
+    name: str
+    can: Capabilities = Capabilities()
+
+    @classmethod
+    def made(cls, setup: Setup) -> Executor:
+        """The executor of a run, made with what the command knows (``Setup``); raises
+        ``UsageError`` when that is not enough (a cluster's without a scheduler)."""
+        return cls()
+
+    @property
+    def cluster(self) -> Cluster | None:
+        """The cluster its attempts run on (``Capabilities.cluster``); None for one that has none."""
+        return None
 
     @abstractmethod
     async def run(

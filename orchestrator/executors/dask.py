@@ -39,7 +39,7 @@ import os
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import anyio
 
@@ -47,6 +47,15 @@ from orchestrator import timing
 from orchestrator.errors import ClusterError, GitError
 from orchestrator.executors import luggage, placement, remote
 from orchestrator.executors.base import Executor, Launch, Leftover, LineCallback, ProcessRun, StartCallback
+from orchestrator.executors.capabilities import Capabilities, Cluster, Setup
+from orchestrator.executors.daskscheduler import (
+    SCHEDULER_VARIABLE,
+    Client,
+    connect,
+    connect_timeout,
+    scheduler_address,
+    workers_of,
+)
 from orchestrator.executors.daskstream import Arrivals, Output
 from orchestrator.executors.daskworker import (
     allowed_failures,
@@ -57,20 +66,19 @@ from orchestrator.executors.daskworker import (
     stop_on_worker,
 )
 from orchestrator.executors.daskworker import distributed_package as _distributed
-from orchestrator.plan.settings import format_duration
 
-Client = Any  # distributed.Client (only partly typed): used through ``_distributed()``
-
-SCHEDULER_VARIABLE = "ORCHESTRATOR_DASK_SCHEDULER"  # the scheduler's address when neither option nor setting gives it
 _POLL_LIMIT = 30.0  # seconds a look may take (a poll under way is finished, not cut: a batch taken would be lost)
 
 
 class DaskExecutor(Executor):
-    name: ClassVar[str] = "dask"
-    runs_here: ClassVar[bool] = False
+    name = "dask"
+    can = Capabilities(recoverable=True, cluster=True)
 
-    def __init__(self, scheduler: str, *, timeout: float | None = None, shared: bool = True) -> None:
-        self.scheduler = scheduler
+    def __init__(self, scheduler: str | None = None, *, timeout: float | None = None, shared: bool = True) -> None:
+        """``scheduler``: its address (None: ``$ORCHESTRATOR_DASK_SCHEDULER``'s, else, to settle a
+        dead runner's attempts, the one their handles name); ``timeout``: the seconds it has to
+        answer (``timing.dask_timeout`` when None)."""
+        self.scheduler = scheduler if scheduler is not None else os.environ.get(SCHEDULER_VARIABLE, "")
         self.timeout = timing.current().dask_timeout if timeout is None else timeout
         self.shared = shared  # whether the workers see the project at its path (else: ``luggage``)
         self._client: Client | None = None
@@ -79,6 +87,15 @@ class DaskExecutor(Executor):
         self._reruns: bool | None = None  # whether the scheduler re-runs a task whose worker died
         self._running: dict[str, str] = {}  # key -> task, of this run's attempts on the cluster
         self._ready_lock: anyio.Lock | None = None
+
+    @classmethod
+    def made(cls, setup: Setup) -> DaskExecutor:
+        """The executor of ``--executor dask`` (``scheduler_address``, ``connect_timeout``)."""
+        return cls(scheduler_address(setup), timeout=connect_timeout(), shared=setup.shared)
+
+    @property
+    def cluster(self) -> Cluster:
+        return Cluster(self.scheduler, self.timeout, self.shared)
 
     async def client(self) -> Client:
         """The client of this run (made on the first call, on the running event loop, and again
@@ -293,43 +310,6 @@ class DaskExecutor(Executor):
                 names = ", ".join(sorted({keys[key] for key in still}))
                 tell(f"⏳ waiting for what a dead runner's attempts still run on the cluster: {names} (--wait-orphans)")
             await anyio.sleep(clock.cluster_orphan_poll)
-
-
-async def connect(address: str, timeout: float | None = None) -> Client:
-    """A client of the scheduler at ``address`` on the running event loop, or ``ClusterError``;
-    ``timeout``: seconds it has to answer (``timing.dask_timeout`` when None)."""
-    timeout = timing.current().dask_timeout if timeout is None else timeout
-    _distributed()  # (imported first: it sets its loggers' levels as it loads)
-    quiet()
-    try:
-        with anyio.fail_after(timeout + 5):
-            client: Client = await _distributed().Client(
-                address, asynchronous=True, timeout=timeout, set_as_default=False, direct_to_workers=False
-            )
-    except (OSError, TimeoutError, ValueError) as exc:
-        timed_out = isinstance(exc, TimeoutError) or "timed out" in str(exc).lower()
-        detail = "" if timed_out or not str(exc) else f" ({str(exc).splitlines()[0]})"
-        raise ClusterError(
-            f"the Dask scheduler at {address} did not answer within {format_duration(timeout)}{detail} — "
-            f"start it (`dask scheduler`) or give its address with --scheduler or ${SCHEDULER_VARIABLE}"
-        ) from None
-    return client
-
-
-def quiet() -> None:
-    """Our one line for what goes wrong, not distributed's log lines and tracebacks on stderr."""
-    import logging
-
-    for name in [*logging.root.manager.loggerDict, "distributed"]:
-        if name == "distributed" or name.startswith(("distributed.", "tornado")):
-            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
-
-
-async def workers_of(client: Client) -> dict[str, dict[str, Any]]:
-    """The scheduler's workers: address -> what it says of each (name, nthreads, resources)."""
-    identity = await client.scheduler.identity(n_workers=-1)
-    workers = identity.get("workers") or {}
-    return {str(address): dict(info) for address, info in workers.items()}
 
 
 def added_environment(env: Mapping[str, str], base: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -3,13 +3,12 @@
 Each attempt gets a ``Reply``: what a process would have written and how it would have ended.
 Replies come from a function of the launch, or a mapping from task id to one reply or a list (one
 per attempt; the last one repeats); a task without one gets a made-up success in the format its
-command speaks (claude's and gemini's stream-json, codex's and opencode's JSON, else text), ending,
-for a task that declares its Output fields, with a JSON object of them: a value of each declared
-type (``MADE_UP``), and ``"simulated": true``, so that what reads them downstream (a Condition) can
-be rehearsed too. Everything it writes says it is fake: the first line of each log is
-``FAKE_BANNER``, the answer says ``[simulated]``, and the ``ProcessRun`` it returns is
-``simulated``, which the runner writes into the result's frontmatter (``simulated: true``) and
-body.
+command speaks (its backend's: ``Launch.simulate``, else text), ending, for a task that declares
+its Output fields, with a JSON object of them: a value of each declared type (``MADE_UP``), and
+``"simulated": true``, so that what reads them downstream (a Condition) can be rehearsed too.
+Everything it writes says it is fake: the first line of each log is ``FAKE_BANNER``, the answer
+says ``[simulated]``, and the ``ProcessRun`` it returns is ``simulated``, which the runner writes
+into the result's frontmatter (``simulated: true``) and body.
 """
 
 from __future__ import annotations
@@ -17,11 +16,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
 
 import anyio
 
 from orchestrator.executors.base import Executor, Launch, LineCallback, ProcessRun, StartCallback
+from orchestrator.executors.capabilities import Capabilities
 
 FAKE_BANNER = "[fake executor: no process ran; this output is made up]"
 
@@ -67,49 +66,23 @@ def made_up_fields(outputs: Sequence[tuple[str, str]]) -> dict[str, object]:
 
 
 def _default(launch: Launch) -> Reply:
-    """A made-up success, in the output format of the command the launch would have run: the
-    agent CLIs' own JSON (so that their backends read it as a finished agent), plain text for
-    anything else; its last line the declared Output fields, made up. No cost and no tokens:
-    none were spent."""
+    """A made-up success, in the output format of the command the launch would have run
+    (``Launch.simulate``: its backend's, so that an agent's backend reads it as a finished agent),
+    plain text for anything else; its last line the declared Output fields, made up. No cost and
+    no tokens: none were spent."""
     text = f"[simulated] {launch.task} attempt {launch.attempt}: no agent ran; this text is made up."
     if launch.outputs:
         text += "\n" + json.dumps(made_up_fields(launch.outputs))
-    argv = launch.argv
-    session = f"fake-{launch.task}-{launch.attempt}"
-    if "-o" in argv and "stream-json" in argv:  # gemini -p ... -o stream-json
-        events = [
-            {"type": "init", "session_id": session},
-            {"type": "message", "role": "assistant", "content": text, "delta": True},
-            {"type": "result", "status": "success"},
-        ]
-        return Reply(stdout="".join(json.dumps(event) + "\n" for event in events))
-    if len(argv) > 2 and argv[1] == "run" and "--format" in argv:  # opencode run --format json
-        part = {"messageID": "simulated"}
-        events = [
-            {"type": "text", "sessionID": session, "part": {**part, "text": text}},
-            {"type": "step_finish", "sessionID": session, "part": {**part, "reason": "stop"}},
-        ]
-        return Reply(stdout="".join(json.dumps(event) + "\n" for event in events))
-    if "stream-json" in argv:  # claude -p --output-format stream-json
-        events = [
-            {"type": "system", "subtype": "init", "session_id": session},
-            {"type": "result", "subtype": "success", "is_error": False, "result": text, "session_id": session},
-        ]
-        return Reply(stdout="".join(json.dumps(event) + "\n" for event in events))
-    if argv[:2] == ("codex", "exec") or (len(argv) > 1 and argv[1] == "exec" and "--json" in argv):
-        events = [
-            {"type": "thread.started", "thread_id": session},
-            {"type": "item.completed", "item": {"type": "agent_message", "text": text}},
-            {"type": "turn.completed"},
-        ]
-        return Reply(stdout="".join(json.dumps(event) + "\n" for event in events))
-    return Reply(stdout=text + "\n")
+    if launch.simulate is None:
+        return Reply(stdout=text + "\n")
+    return Reply(stdout=launch.simulate(text, f"fake-{launch.task}-{launch.attempt}"))
 
 
 class FakeExecutor(Executor):
     """Runs nothing. ``launches`` lists every launch it was given, in order."""
 
-    name: ClassVar[str] = "fake"
+    name = "fake"
+    can = Capabilities(simulated=True)
 
     def __init__(self, replies: Replies | None = None) -> None:
         self.replies = replies

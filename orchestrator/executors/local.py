@@ -25,7 +25,7 @@ import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, ClassVar
+from typing import IO
 
 import anyio
 import anyio.lowlevel
@@ -33,15 +33,8 @@ from anyio.abc import Process
 
 from orchestrator import timing
 from orchestrator.executors import reaper
-from orchestrator.executors.base import (
-    Executor,
-    Launch,
-    Leftover,
-    Limits,
-    LineCallback,
-    ProcessRun,
-    StartCallback,
-)
+from orchestrator.executors.base import Executor, Launch, Leftover, Limits, LineCallback, ProcessRun, StartCallback
+from orchestrator.executors.capabilities import Capabilities, Setup
 from orchestrator.executors.groups import (
     group_running,
     leftover_groups,
@@ -97,8 +90,8 @@ class LocalExecutor(Executor):
     "pgid_start": ticks}`` (a lower bound on the group leader's start time, so that a reused
     group id is not taken for it)."""
 
-    name: ClassVar[str] = "local"
-    runs_here: ClassVar[bool] = True
+    name = "local"
+    can = Capabilities(runs_here=True, recoverable=True)
 
     def __init__(self, *, whole_process: bool = False) -> None:
         """``whole_process``: this process starts no process but through this executor (the
@@ -108,6 +101,10 @@ class LocalExecutor(Executor):
         self._grace = Limits().grace  # for ``close``: the last attempt's
         self._sessions: set[int] = set()  # of the attempts run: each leader's pid
         self._workspaces: set[str] = set()  # the workspaces their marks name
+
+    @classmethod
+    def made(cls, setup: Setup) -> LocalExecutor:
+        return cls(whole_process=setup.whole_process)
 
     async def run(
         self, launch: Launch, *, on_start: StartCallback | None = None, on_line: LineCallback | None = None

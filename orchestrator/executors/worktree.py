@@ -1,15 +1,18 @@
 """``WorktreeExecutor``: the tasks with ``isolation: worktree`` run in a git worktree of their own.
 
-It wraps the executor that runs the processes (``LocalExecutor``) and adds only git around each
+It wraps the executor that runs the processes (``LocalExecutor``, or a cluster's: the workers run
+in the worktrees through a shared filesystem, or on a checkout of their branch sent as a git
+bundle, ``executors/luggage``) and adds only git around each
 attempt of an isolated task: before it, the task's worktree is made or found again
 (``Trees.open``: after a kill -9, the one the interrupted attempt worked in, as it was left), and
 the launch's directory is moved into it (the project's place in the repository, kept); after
 it, everything the attempt changed is committed with a message naming the task (``Trees.finish``),
 and the ``ProcessRun`` says what is on the branch (``work``). Other tasks pass straight through.
 
-Its processes are the wrapped executor's, under its name: a dead runner's attempts are settled
-as that executor settles them, and no worktree is ever removed here. Git runs in worker threads,
-each call waited for: a cancelled attempt's worktree is left as it is, for the next run to commit.
+Its processes are the wrapped executor's: it has that executor's name and capabilities, a dead
+runner's attempts are settled as that executor settles them, and no worktree is ever removed here.
+Git runs in worker threads, each call waited for: a cancelled attempt's worktree is left as it is,
+for the next run to commit.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import ClassVar
 
 import anyio
 
@@ -32,16 +34,16 @@ from orchestrator.executors.base import (
     ProcessRun,
     StartCallback,
 )
+from orchestrator.executors.capabilities import Cluster
 from orchestrator.git.worktrees import Trees
 
 
 class WorktreeExecutor(Executor):
-    name: ClassVar[str] = "local"  # its processes are the wrapped executor's (a LocalExecutor)
-    runs_here: ClassVar[bool] = True
-
     def __init__(self, inner: Executor, trees: Trees, isolated: Collection[str], titles: Mapping[str, str]) -> None:
         """``isolated``: the tasks that run in a worktree; ``titles``: each one's title, for its commits."""
         self.inner = inner
+        self.name = inner.name  # (what the journal records: the executor that runs its processes)
+        self.can = inner.can
         self.trees = trees
         self.isolated = set(isolated)
         self.titles = dict(titles)
@@ -71,6 +73,10 @@ class WorktreeExecutor(Executor):
             work = await anyio.to_thread.run_sync(self.trees.finish, name, message)
         return dataclasses.replace(run, work=work)
 
+    @property
+    def cluster(self) -> Cluster | None:
+        return self.inner.cluster
+
     async def has_worker(self, name: str) -> bool:
         return await self.inner.has_worker(name)
 
@@ -81,12 +87,3 @@ class WorktreeExecutor(Executor):
         self, leftovers: Sequence[Leftover], *, grace: float, wait: bool, tell: Callable[[str], None] | None = None
     ) -> list[str]:
         return await self.inner.settle(leftovers, grace=grace, wait=wait, tell=tell)
-
-
-class ClusterWorktreeExecutor(WorktreeExecutor):
-    """The same around a cluster's executor (``DaskExecutor``), under its name: the worktrees are
-    made and committed here, on the runner's machine; the workers run in them through a shared
-    filesystem, or on a checkout of their branch sent as a git bundle (``executors/luggage``)."""
-
-    name: ClassVar[str] = "dask"
-    runs_here: ClassVar[bool] = False

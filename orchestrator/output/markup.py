@@ -13,6 +13,7 @@ from functools import lru_cache
 
 from markdown_it import MarkdownIt
 
+from orchestrator import backends
 from orchestrator.output.templates import fence
 from orchestrator.plan.markdown import fence_closes, fence_opening
 
@@ -34,7 +35,7 @@ def output_form(result_format: str, backend: str | None, output: str | None = No
     itself when it is given: markdown when it plainly is (``looks_like_markdown``), else text."""
     if result_format != "auto":
         return result_format
-    if backend != "shell":
+    if not backends.runs_script(backend):
         return "markdown"
     return "markdown" if output is not None and looks_like_markdown(output) else "text"
 

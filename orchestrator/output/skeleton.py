@@ -3,6 +3,7 @@ writes from an agent's answer (``master_plan.md.j2``)."""
 
 from __future__ import annotations
 
+from orchestrator import backends
 from orchestrator.output.templates import Templates
 
 
@@ -83,14 +84,11 @@ _SHELL_TASKS = [
                 "done < \"$ORCHESTRATOR_INPUTS_FILE\"\n```"},
 ]  # fmt: skip
 
-# What `init --backend command` puts in the command setting: a stand-in that answers with the
-# brief it is given, until the plan names the real program.
-SKELETON_COMMAND = '["python3", "-c", "import sys; print(sys.stdin.read())"]'
-
 
 def skeleton(request: str, backend: str, *, empty: bool = False) -> str:
     """The master_plan.md that ``orchestrator init`` writes: valid, runnable, and meant to be
     edited; ``empty``: its task table has no rows, for ``orchestrator add`` to fill."""
-    command = SKELETON_COMMAND if backend == "command" else ""
-    tasks = [] if empty else _SHELL_TASKS if backend == "shell" else _AGENT_TASKS
+    known = backend in backends.names()
+    command = backends.get(backend).stand_in if known else ""
+    tasks = [] if empty else _SHELL_TASKS if backends.runs_script(backend) else _AGENT_TASKS
     return plan_markdown(request, tasks, backend=backend, command=command)

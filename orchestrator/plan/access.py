@@ -1,21 +1,18 @@
-"""What an ``Access`` cell (or a type's ``access``) gives a task on each agent backend."""
+"""What an ``Access`` cell (or a type's ``access``) says, and what it gives a task on its backend.
+
+The words are the plan's (``read``, ``edit`` and theirs); what each gives a task is its backend's
+own (``Backend.access``, in the backend's module), read through ``plan/kinds``, where each backend
+registers it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-# What an Access cell means on each agent backend: "read" for analysis and review (the agent
+from orchestrator.plan.kinds import presets
+
+# The words an Access cell may say, and what each means: "read" for analysis and review (the agent
 # reads, and changes nothing), "edit" for implementation (it edits files in its directory).
-# It replaces the plan's and the profile's values of these settings for that task.
-ACCESS: dict[str, dict[str, dict[str, Any]]] = {
-    "claude": {
-        "read": {"tools": ("Read", "Grep", "Glob"), "allowed_tools": ()},
-        "edit": {"permission_mode": "acceptEdits"},
-    },
-    "codex": {"read": {"permission_mode": "read-only"}, "edit": {"permission_mode": "workspace-write"}},
-    "gemini": {"read": {"permission_mode": "plan"}, "edit": {"permission_mode": "auto_edit"}},
-    "opencode": {"read": {"permission_mode": "read-only"}, "edit": {"permission_mode": "default"}},
-}
 ACCESS_WORDS = {
     "read": "read",
     "read-only": "read",
@@ -27,6 +24,7 @@ ACCESS_WORDS = {
 
 
 def access_settings(backend: str, access: str) -> dict[str, Any]:
-    """The settings an Access cell (``read`` or ``edit``) gives a task on ``backend`` (none on a
-    backend that has no such modes: ``validate`` refuses the cell there)."""
-    return dict(ACCESS.get(backend, {}).get(access, {}))
+    """The settings an Access cell (``read`` or ``edit``) gives a task on ``backend``: they replace
+    the plan's and the profile's values for that task (none on a backend that has no such modes:
+    ``validate`` refuses the cell there)."""
+    return dict(presets(backend).get(access, {}))

@@ -1,4 +1,5 @@
-"""The cells of a task table, read: column names, ids, dependency lists, priorities.
+"""The cells of a task table, read: ids, dependency lists, priorities, tags, a Blocked cell (the
+columns themselves, and which reader each cell gets: ``plan/columns``).
 
 Forgiving about form (emphasis around an id, "None." for no dependency, "P1 (high)"), strict
 about what becomes part of a file name (``id_problem``).
@@ -7,82 +8,9 @@ about what becomes part of a file name (``id_problem``).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 from orchestrator.plan.markdown import normalize_heading
-from orchestrator.plan.times import HINT, parse_instant
 from orchestrator.plan.values import DEFAULT_PRIORITY
-
-# Normalized header text -> canonical column.
-COLUMN_ALIASES: dict[str, str] = {
-    "task id": "id",
-    "id": "id",
-    "taskid": "id",
-    "task no": "id",
-    "task number": "id",
-    "task name": "name",
-    "name": "name",
-    "title": "name",
-    "task title": "name",
-    "description": "description",
-    "desc": "description",
-    "details": "description",
-    "instructions": "description",
-    "task description": "description",
-    "dependencies": "deps",
-    "depends on": "deps",
-    "deps": "deps",
-    "dependency": "deps",
-    "depends": "deps",
-    "prerequisites": "deps",
-    "blocked by": "deps",
-    "after": "deps",
-    "priority": "priority",
-    "prio": "priority",
-    "agent": "agent",
-    "agent id": "agent",
-    "assignee": "profile",
-    "profile": "profile",
-    "specialist": "profile",
-    "timeout": "timeout",
-    "time limit": "timeout",
-    "estimate": "estimate",
-    "expected time": "estimate",
-    "deadline": "deadline",
-    "due": "deadline",
-    "retries": "retries",
-    "retry": "retries",
-    "max retries": "retries",
-    "tags": "tags",
-    "tag": "tags",
-    "labels": "tags",
-    "backend": "backend",
-    "access": "access",
-    "permissions": "access",
-    "command": "command",
-    "isolation": "isolation",
-    "hedge": "hedge",
-    "best of": "best_of",
-    "model": "model",
-    "blocked": "blocked",
-    "condition": "condition",
-    "run if": "condition",
-    "if": "condition",
-    "when": "condition",
-    "approval": "approval",
-    "gate": "approval",
-    "output": "outputs",
-    "outputs": "outputs",
-    "output fields": "outputs",
-    "on hold": "blocked",
-    "hold": "blocked",
-    "type": "type",
-    "task type": "type",
-    "cmd": "command",
-    "shell command": "command",
-    "not before": "not_before",
-    "start at": "not_before",
-}
 
 # Priority words and their level. Lower runs first; a bare integer N means PN.
 PRIORITY_WORDS: dict[str, int] = {
@@ -142,55 +70,6 @@ def blocked_cell(text: str) -> str | None:
 
 
 _EMPHASIS_RE = re.compile(r"(`+|\*{1,3}|_{1,3})(.+)\1")
-
-
-def header_columns(cells: list[str]) -> tuple[list[str | None], dict[str, str], list[tuple[str, str]]]:
-    """The field each cell of a task table's header names (``None``: a column of the person's
-    own, kept in the task's ``extra``), the header cell of each field, and the problems (what,
-    what to do): two columns of one field, and a header that reads as a misspelt field (its
-    cells would be dropped: a ``Dependancies`` column left every task without its dependencies)."""
-    columns: list[str | None] = []
-    seen: dict[str, str] = {}
-    problems: list[tuple[str, str]] = []
-    for header in cells:
-        words = normalize_heading(clean(header))
-        key = COLUMN_ALIASES.get(words)
-        if key is not None and key in seen:
-            problems.append((f"columns '{seen[key]}' and '{header}' mean the same thing", "keep one of them"))
-            key = None
-        elif key is None and (meant := _misspelt(words)) is not None:
-            problems.append(
-                (
-                    f"column '{header}' is none the tool reads, and its cells would be dropped (did you mean "
-                    f"'{meant}'?)",
-                    f"rename it '{meant}', or give a column of your own a name further from it",
-                )
-            )
-        if key is not None:
-            seen[key] = header
-        columns.append(key)
-    if "id" not in seen:
-        # "| # | Task | ..." or "| Task | Description |": the first such column is the id.
-        for index, header in enumerate(cells):
-            if normalize_heading(clean(header)) in {"task", ""} and columns[index] is None:
-                columns[index] = "id"
-                seen["id"] = header
-                break
-    return columns, seen, problems
-
-
-def _misspelt(words: str) -> str | None:
-    """The column name a header not among ``COLUMN_ALIASES`` was likely meant to be: one with
-    words added (``Dependencies (IDs)``), or a close spelling (``Dependancies``, ``Comand``)."""
-    import difflib
-
-    if not words or words == "task":
-        return None
-    meant = next((alias for alias in COLUMN_ALIASES if words.startswith(alias + " ")), None)
-    if meant is None:
-        close = difflib.get_close_matches(words, COLUMN_ALIASES, n=1, cutoff=0.8)
-        meant = close[0] if close else None
-    return meant.title().replace(" Id", " ID") if meant is not None else None
 
 
 def clean(cell: str) -> str:
@@ -273,16 +152,3 @@ def id_problem(value: str, what: str = "task id") -> str | None:
     if value.split(".")[0].lower() in _RESERVED:
         return f"{what} '{value}' is a reserved device name on Windows"
     return None
-
-
-def not_before_cell(cell: str, task_id: str, problem: Callable[[str, str], None]) -> float | None:
-    """A ``Not before`` cell: the moment the task may start, ``None`` for none (empty, ``-``); a
-    time that is not one, or has no zone, is told to ``problem`` (what, what to do)."""
-    text = clean(cell)
-    if text.lower() in {"", "-", "—", "–", "none"}:
-        return None
-    try:
-        return parse_instant(text)
-    except ValueError as exc:
-        problem(f"{task_id}: Not before {exc}", HINT)
-        return None

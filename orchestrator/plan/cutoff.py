@@ -14,7 +14,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from orchestrator.plan.cells import COLUMN_ALIASES, clean, split_ids
+from orchestrator.plan.cells import clean, split_ids
+from orchestrator.plan.columns import ALIASES
 from orchestrator.plan.markdown import Document, Section, normalize_heading, pipe_runs, split_row, starts_table
 from orchestrator.vocabulary import listed
 
@@ -166,7 +167,7 @@ def _rows_elsewhere(
 def _task_columns(header: list[str]) -> list[str | None] | None:
     """The column keys of a table whose header names an id and a description, name or command
     column (a table of tasks, as far as its header tells); None for any other table."""
-    keys = [COLUMN_ALIASES.get(normalize_heading(clean(cell))) for cell in header]
+    keys = [ALIASES.get(normalize_heading(clean(cell))) for cell in header]
     return keys if "id" in keys and {"description", "name", "command"} & set(keys) else None
 
 

@@ -12,11 +12,11 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from orchestrator.errors import PlanError, Problem
-from orchestrator.plan.cells import COLUMN_ALIASES, clean
+from orchestrator.plan.cells import clean
+from orchestrator.plan.columns import SETTABLE, keys_of
 from orchestrator.plan.markdown import (
     Table,
     headings,
-    normalize_heading,
     parse_document,
     split_frontmatter,
     split_lines,
@@ -25,22 +25,9 @@ from orchestrator.plan.markdown import (
 
 TASKS_KEYS = ("task decomposition", "tasks", "task list", "task breakdown", "task table")
 DETAILS_KEYS = ("task details", "details")
-# The column each field goes in, and the header a column gets when the table lacks it.
-HEADERS = {
-    "id": "Task ID",
-    "name": "Task Name",
-    "description": "Description",
-    "deps": "Dependencies",
-    "priority": "Priority",
-    "profile": "Assignee",
-    "backend": "Backend",
-    "command": "Command",
-    "tags": "Tags",
-    "retries": "Retries",
-    "timeout": "Timeout",
-    "blocked": "Blocked",
-    "type": "Type",
-}
+# The column each field goes in, and the header a column gets when the table lacks it: the
+# columns ``add`` and ``update`` write (``plan/columns``).
+HEADERS = SETTABLE
 _NUMBERED = re.compile(r"^(?P<prefix>.*?)(?P<number>\d+)$")
 
 
@@ -82,17 +69,6 @@ def next_id(ids: list[str]) -> str:
             return candidate
 
 
-def columns_of(header: list[str]) -> list[str | None]:
-    """What each column of a task table holds (``COLUMN_ALIASES``), as the parser reads them."""
-    columns = [COLUMN_ALIASES.get(normalize_heading(clean(cell))) for cell in header]
-    if "id" not in columns:  # "| # | Task |": the first such column is the id
-        for index, cell in enumerate(header):
-            if normalize_heading(clean(cell)) in {"task", ""} and columns[index] is None:
-                columns[index] = "id"
-                break
-    return columns
-
-
 def _cell(value: str) -> str:
     """``value`` fit for one table cell: one line, its pipes escaped."""
     return " ".join(value.split()).replace("|", "\\|")
@@ -119,7 +95,7 @@ def _task_table(text: str, doing: str) -> _TaskTable:
         hint = "add a '## Task Decomposition' table such as '| Task ID | Description | Dependencies |' first"
         raise PlanError([Problem("master_plan.md", where, f"no task table to {doing}", hint)])
     table = tables[0]
-    columns = columns_of(table.header)
+    columns = keys_of(table.header)
     if "id" not in columns:
         hint = "add a first column '| Task ID |' with ids such as T-01"
         raise PlanError([Problem("master_plan.md", table.header_line, "the task table has no 'Task ID' column", hint)])

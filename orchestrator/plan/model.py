@@ -10,10 +10,11 @@ from typing import Any
 from orchestrator.errors import Problem
 from orchestrator.paths import PLAN_FILE as PLAN_FILE  # (the plan's file name, exported with the plan)
 from orchestrator.plan import graph as graphs
+from orchestrator.plan.access import access_settings
 from orchestrator.plan.deadlines import Deadline
 from orchestrator.plan.hedging import Hedge
 from orchestrator.plan.identity import Book
-from orchestrator.plan.settings import Settings, access_settings
+from orchestrator.plan.settings import Settings
 from orchestrator.plan.tasktypes import BUILT_IN, TaskType
 from orchestrator.plan.values import DEFAULT_PRIORITY as DEFAULT_PRIORITY
 
@@ -55,7 +56,7 @@ class Task:
     best_of: int | None = None  # a Best of cell: attempts at once, one judged best (``plan.bestof``)
     backend: str | None = None
     command: str | None = None  # a Command cell: what a shell task runs (it never runs its description)
-    access: str | None = None  # an Access cell: "read" or "edit" (``settings.access_settings``)
+    access: str | None = None  # an Access cell: "read" or "edit" (``access.access_settings``)
     isolation: str | None = None  # an Isolation cell: "none" or "worktree"
     model: str | None = None  # a Model cell: the model its agent CLI is given (its ``model`` setting)
     type: str | None = None  # a Type cell: the name of its type (``plan/tasktypes.py``), lowercase

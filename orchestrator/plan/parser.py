@@ -14,7 +14,8 @@ from typing import Any
 from orchestrator.documents import NotAFile, TooLarge, read_regular
 from orchestrator.errors import PlanError, Problem, WorkspaceError, shown
 from orchestrator.plan import tasktypes
-from orchestrator.plan.cells import clean, header_columns
+from orchestrator.plan.cells import clean
+from orchestrator.plan.columns import header_columns
 from orchestrator.plan.cutoff import cut_off_rows
 from orchestrator.plan.dependencies import check_dependencies
 from orchestrator.plan.identity import Book, Row, assign

@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.plan.access import access_settings
+from orchestrator.plan.kinds import presets
 from orchestrator.plan.model import PRIORITY_NAMES, Plan, Task
 from orchestrator.plan.profiles import Profile, Profiles
-from orchestrator.plan.settings import ACCESS, Settings, access_settings, format_duration
+from orchestrator.plan.settings import Settings, format_duration
 from orchestrator.plan.tasktypes import FIELDS, TaskType
 
 ROW, PLAN, DEFAULT = "its row", "the plan", "the default"
@@ -65,7 +67,7 @@ def origins(plan: Plan, profiles: Profiles, task: Task) -> list[Origin]:
             continue
         value = _value(name, task, kind, settings)
         note = ""
-        if name == "access" and settings.backend not in ACCESS:
+        if name == "access" and not presets(settings.backend):
             note = f"nothing on {settings.backend}: it runs with your user's rights"
         found.append(Origin(name, value, _source(name, plan, task, kind, profile, settings), note))
     return found

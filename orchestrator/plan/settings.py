@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.plan.access import ACCESS as ACCESS
+from orchestrator.plan import kinds
 from orchestrator.plan.access import ACCESS_WORDS as ACCESS_WORDS
 from orchestrator.plan.access import access_settings as access_settings
 from orchestrator.plan.bestof import parse_best_of, parse_judge
@@ -87,7 +87,7 @@ class Settings:
     cwd: str | None = field(default=None, metadata=_parser(_optional_str))
     env: dict[str, str] = field(default_factory=dict, metadata=_parser(_env))
     command: tuple[str, ...] = field(default=(), metadata=_parser(_argv))
-    # Agent CLI settings (claude, codex, gemini, opencode); a profile may override some per task.
+    # The agent CLIs' settings; a profile may override some per task.
     model: str | None = field(default=None, metadata=_parser(_optional_str))
     max_turns: int | None = field(default=None, metadata=_parser(_optional_int))
     permission_mode: str | None = field(default=None, metadata=_parser(_optional_str))
@@ -133,7 +133,7 @@ class Settings:
     types: dict[str, TaskType] = field(default_factory=dict, metadata=_parser(parse_types))
     # Where attempts run: local processes, or the workers of a Dask cluster (``run --executor``
     # replaces it), and that cluster's scheduler (``run --scheduler`` replaces it).
-    executor: str = field(default="local", metadata=_parser(_choice("local", "dask")))
+    executor: str = field(default="local", metadata=_parser(_choice(among=lambda: kinds.executors(in_plan=True))))
     scheduler: str | None = field(default=None, metadata=_parser(_optional_str))
     # Whether that cluster's workers see the project at its path (NFS, a cluster volume); false: an
     # attempt's files travel with it and what it writes comes back (``executors/luggage``).

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import PlanError
-from orchestrator.plan.cells import clean, header_columns, split_ids
+from orchestrator.plan.cells import clean, split_ids
+from orchestrator.plan.columns import header_columns
 from orchestrator.plan.markdown import (
     Document,
     fence_closes,

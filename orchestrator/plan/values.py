@@ -270,11 +270,15 @@ def _caps(value: object) -> dict[str, int]:
     return {str(k).strip().lower(): _int(1)(v) for k, v in value.items()}
 
 
-def _choice(*choices: str) -> Callable[[object], str]:
+def _choice(*choices: str, among: Callable[[], list[str]] | None = None) -> Callable[[object], str]:
+    """One of ``choices``, or of what ``among`` gives when the value is read (names registered from
+    above: ``plan/kinds``)."""
+
     def parse(value: object) -> str:
         text = _str(value).lower()
-        if text not in choices:
-            raise ValueError(f"{_shown(value)} is not one of {', '.join(choices)}")
+        known = among() if among is not None else choices
+        if text not in known:
+            raise ValueError(f"{_shown(value)} is not one of {', '.join(known)}")
         return text
 
     return parse

@@ -156,6 +156,12 @@ class Outcome:
         return found + list(self.judged.spent if self.judged is not None else ())
 
 
+def simulating(executor: Executor, backend: Backend, launch: Launch) -> Launch:
+    """``launch`` as ``executor`` runs it: told, when it only simulates (the fake), how its command
+    prints an answer, so that what it makes up reads as its backend's own."""
+    return dataclasses.replace(launch, simulate=backend.simulated) if executor.can.simulated else launch
+
+
 def build_launch(
     invocation: Invocation,
     job: Job,
@@ -311,7 +317,8 @@ class Launcher:
             # "$ORCHESTRATOR_PYTHON" -m orchestrator share "$ORCHESTRATOR_TASK_ID" "...".
             "ORCHESTRATOR_PYTHON": sys.executable,
         }
-        launch = build_launch(invocation, job, ws.log_stem(task, number), env, base_env=self.base_env)
+        launch = simulating(self.executor, backend, build_launch(invocation, job, ws.log_stem(task, number), env,
+                                                                 base_env=self.base_env))  # fmt: skip
         afresh = None
         if session is not None and resume is not None and resume.worker is not None:  # on the worker that has it
             launch = dataclasses.replace(launch, worker=resume.worker)
@@ -407,7 +414,8 @@ async def call_agent(
         invocation = backend.invocation(job)
     except CannotInvoke as exc:  # (a command line the system would refuse)
         raise AgentCallError(f"could not start {backend.name} for the {job.task.agent}: {exc}") from None
-    launch = build_launch(invocation, job, stem)
+    executor = executor or LocalExecutor()
+    launch = simulating(executor, backend, build_launch(invocation, job, stem))
     observer = backend.observer(job)
-    run = await (executor or LocalExecutor()).run(launch, on_line=observer.feed)
+    run = await executor.run(launch, on_line=observer.feed)
     return backend.interpret(job, run, launch.stdout, launch.stderr, observer), launch

@@ -43,7 +43,6 @@ from orchestrator.state.results import ResultRecord
 from orchestrator.state.workspace import Workspace
 
 _LOG = re.compile(r"^(?P<slug>.+)\.attempt-(?P<attempt>\d+)\.(?P<stream>in|out|err|verify\.out|verify\.err)$")
-_LOCAL = ("local", "worktree", None)  # executors whose attempts are processes here
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +147,7 @@ def _orphans(workspace: Workspace, plan: Plan, left: journal.JournalState, found
     """The process groups of a dead runner's attempts, stopped as ``run`` stops them."""
     import anyio
 
+    from orchestrator.executors import registry as executors
     from orchestrator.executors.base import Leftover
     from orchestrator.executors.groups import leftover_groups, stop_groups
     from orchestrator.state.procs import process_started
@@ -157,7 +157,7 @@ def _orphans(workspace: Workspace, plan: Plan, left: journal.JournalState, found
             o.task, o.attempt, o.executor, o.handle, journal.attempt_environment(workspace.root, o.task, o.attempt)
         )
         for o in left.open.values()
-        if o.executor in _LOCAL
+        if executors.can(o.executor).runs_here  # (its attempts are process groups here)
     ]
     if not leftovers:
         return

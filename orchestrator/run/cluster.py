@@ -1,9 +1,11 @@
 """A Dask cluster as a run and ``doctor`` see it: which scheduler, its workers, and on each worker
 the agent CLIs the plan needs (installed, version, logged in), asked of the worker itself.
 
-    cluster_executor(--scheduler) ──▶ DaskExecutor       (the address: option, setting, variable)
     inspect(address, clis)        ──▶ [Worker]           (``doctor``; ``check`` before a run)
-    check(executor, plan, ...)    ──▶ ClusterError, one line, before anything starts
+    check(cluster, plan, ...)     ──▶ ClusterError, one line, before anything starts
+
+(The executor's own ``DaskExecutor.made`` finds the scheduler's address: ``--scheduler``, the
+plan's ``scheduler`` setting, ``$ORCHESTRATOR_DASK_SCHEDULER``.)
 
 A run checks its cluster before it takes the lock: a scheduler that does not answer (its address
 and the time it was given), no worker (one started just before has that time again to join), a
@@ -25,9 +27,10 @@ import anyio
 
 from orchestrator import backends, timing
 from orchestrator.backends.probe import Cli, Installation, probe
-from orchestrator.errors import ClusterError, UsageError
+from orchestrator.errors import ClusterError
 from orchestrator.executors.base import Executor
-from orchestrator.executors.dask import SCHEDULER_VARIABLE, DaskExecutor, connect, workers_of
+from orchestrator.executors.capabilities import Cluster
+from orchestrator.executors.daskscheduler import connect, workers_of
 from orchestrator.plan.model import Plan
 from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import format_duration
@@ -36,7 +39,6 @@ from orchestrator.state.workspace import Workspace
 from orchestrator.version import __version__
 from orchestrator.vocabulary import listed
 
-TIMEOUT_VARIABLE = "ORCHESTRATOR_DASK_TIMEOUT"
 _LOOK_LIMIT = 60.0  # seconds the workers have to answer what they have
 
 
@@ -50,30 +52,6 @@ class Worker:
     version: str | None = None  # the orchestrator's, as the worker imports it
     unseen: tuple[str, ...] = ()  # the directories asked about that the worker cannot see
     trouble: str | None = None  # why it cannot run the orchestrator, or gave no answer
-
-
-def scheduler_address(option: str | None, setting: str | None = None) -> str:
-    """The scheduler to use: ``--scheduler``, else the plan's ``scheduler`` setting, else
-    ``$ORCHESTRATOR_DASK_SCHEDULER``; ``UsageError`` when none says."""
-    address = option or setting or os.environ.get(SCHEDULER_VARIABLE, "")
-    if not address:
-        raise UsageError(
-            f"--executor dask needs a scheduler: give --scheduler tcp://HOST:8786, the plan's `scheduler` setting "
-            f"or ${SCHEDULER_VARIABLE}"
-        )
-    return address
-
-
-def cluster_executor(option: str | None, setting: str | None = None, *, shared: bool = True) -> DaskExecutor:
-    """The executor of ``--executor dask``; ``$ORCHESTRATOR_DASK_TIMEOUT``: the seconds its
-    scheduler has to answer (default ``timing.dask_timeout``, 10); ``shared``: the plan's
-    ``shared_filesystem``."""
-    text = os.environ.get(TIMEOUT_VARIABLE, "")
-    try:
-        timeout = float(text) if text else timing.current().dask_timeout
-    except ValueError:
-        raise UsageError(f"${TIMEOUT_VARIABLE}: '{text}' is not a number of seconds") from None
-    return DaskExecutor(scheduler_address(option, setting), timeout=timeout, shared=shared)
 
 
 async def inspect(
@@ -186,7 +164,7 @@ def needed_clis(plan: Plan, profiles: Profiles, only: Sequence[str] | None = Non
 
 
 def check(
-    executor: DaskExecutor,
+    cluster: Cluster,
     plan: Plan,
     profiles: Profiles,
     only: Sequence[str] | None = None,
@@ -201,11 +179,11 @@ def check(
     backend as a resource, when some do; else all)."""
     needs = needed_clis(plan, profiles, only)
     clis = [cli for cli, _ in needs.values()]
-    workers = anyio.run(inspect, executor.scheduler, clis, executor.timeout, directories)
+    workers = anyio.run(inspect, cluster.scheduler, clis, cluster.timeout, directories)
     if not workers:
         raise ClusterError(
-            f"the Dask scheduler at {executor.scheduler} has no worker — start one: "
-            f"dask worker {executor.scheduler} — nothing was started"
+            f"the Dask scheduler at {cluster.scheduler} has no worker — start one: "
+            f"dask worker {cluster.scheduler} — nothing was started"
         )
     problems = worker_problems(workers, version)
     for backend, (cli, tasks) in needs.items():
@@ -251,12 +229,13 @@ def missing_resources(workers: Sequence[Worker], asked: Mapping[tuple[str, str, 
 def checked(workspace: Workspace, options: RunOptions, executor: Executor) -> None:
     """What a run checks before it takes the lock: the plan (``load_checked``; the agent CLIs
     installed here when its executor runs programs here), and the cluster it runs on, if one."""
-    here = executor.runs_here
+    here = executor.can.runs_here
     # (isolation: worktree makes worktrees here, from the person's HEAD, wherever the processes run)
-    plan, profiles = load_checked(workspace, options, clis=here, base=executor.name != "fake")
-    if isinstance(executor, DaskExecutor):
-        directories = [str(workspace.project_dir)] if executor.shared else []
-        check(executor, plan, profiles, options.only, directories=directories)
+    plan, profiles = load_checked(workspace, options, clis=here, base=not executor.can.simulated)
+    cluster = executor.cluster
+    if cluster is not None:
+        directories = [str(workspace.project_dir)] if cluster.shared else []
+        check(cluster, plan, profiles, options.only, directories=directories)
 
 
 def survey(

@@ -24,7 +24,6 @@ from orchestrator.plan import provenance
 from orchestrator.plan.profiles import Profiles
 from orchestrator.state.workspace import Workspace
 
-AGENT_BACKENDS = ("claude", "codex", "gemini", "opencode")
 SUPPORTED_SYSTEMS = {"Linux": "Linux", "Darwin": "macOS"}  # platform.system(): the name people know
 
 
@@ -157,7 +156,7 @@ def examine(workspace: Workspace | None) -> Diagnosis:
             typed, typed_json = provenance.lines(plan, profiles), provenance.as_json(plan, profiles)
         except PlanError as exc:
             plan_problem = f"{exc} (run `orchestrator validate` for every problem)"
-    names = list(uses) + [b for b in AGENT_BACKENDS if b not in uses]  # the plan's first
+    names = list(uses) + [b for b in backends.agents() if b not in uses]  # the plan's first
     checks = []
     for name in names:
         cli = backends.get(name).cli()

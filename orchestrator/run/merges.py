@@ -28,10 +28,11 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 
+from orchestrator import backends
 from orchestrator.backends.base import AgentResult, tail
 from orchestrator.documents import read_body
 from orchestrator.executors.base import Executor, Launch, Limits
-from orchestrator.executors.worktree import ClusterWorktreeExecutor, WorktreeExecutor
+from orchestrator.executors.worktree import WorktreeExecutor
 from orchestrator.git.merging import Conflict, conflict_markers, merge_branch, tidy, undo
 from orchestrator.git.repo import rev
 from orchestrator.git.work import Work
@@ -56,16 +57,15 @@ VERIFY_TAIL = 3000  # characters of a failed verify's output a task's failure sh
 
 def isolate(workspace: Workspace, prepared: Prepared, executor: Executor) -> tuple[Executor, MergeQueue | None]:
     """The executor a run's attempts go to, and its merge queue: ``executor`` itself and none when
-    no task runs in a worktree (or no process runs: the fake executor)."""
+    no task runs in a worktree (or no process runs: a simulating executor, the fake)."""
     isolated = {t for t, s in prepared.settings.items() if s.isolation == "worktree"}
-    if not isolated or executor.name == "fake":
+    if not isolated or executor.can.simulated:
         return executor, None
     plan = prepared.plan
     trees = Trees.of(workspace.project_dir, workspace.root, plan.settings.integration_branch)
     trees.prepare()
     titles = {task.id: task.title for task in plan.tasks.values()}
-    kind = WorktreeExecutor if executor.runs_here else ClusterWorktreeExecutor  # (a cluster's: under its name)
-    wrapped = kind(executor, trees, isolated, titles)
+    wrapped = WorktreeExecutor(executor, trees, isolated, titles)
     return wrapped, MergeQueue(workspace, prepared, trees, wrapped)
 
 
@@ -206,7 +206,7 @@ class MergeQueue:
             new_id = f"{task.id[:50]}-merge-{number}"
             number += 1
         dependents = tuple(t.id for t in plan.tasks.values() if task.id in t.dependencies)
-        by_hand = self.prepared.plan.settings.backend == "shell"
+        by_hand = backends.runs_script(self.prepared.plan.settings.backend)  # (no agent to resolve it)
         details = _resolution_brief(task, work, conflict, self.trees, by_hand=by_hand)
         self.writing.add(new_id)
         add_task(

@@ -18,7 +18,6 @@ import anyio
 
 from orchestrator import backends
 from orchestrator.backends.base import AgentResult, Job
-from orchestrator.backends.claude import ClaudeBackend
 from orchestrator.errors import AgentCallError, PlanError, Problem, shown
 from orchestrator.output.skeleton import plan_markdown
 from orchestrator.plan.conditions import plan_problems
@@ -242,9 +241,8 @@ def checked(text: str, path: Path) -> Plan:
 
 async def _call(backend_name: str, settings: Settings, prompt: str, project: Path, logs: Path, attempt: int
                 ) -> AgentResult:  # fmt: skip
-    backend = (
-        ClaudeBackend(json_schema=json.dumps(PLAN_SCHEMA)) if backend_name == "claude" else backends.get(backend_name)
-    )
+    backend = backends.get(backend_name)
+    backend = backend.answering(json.dumps(PLAN_SCHEMA)) or backend
     task = Task(id="plan", name="Plan", description=prompt, agent="planner")
     job = Job(task, settings, prompt, prompt, project, logs.parent, attempt)
     result, _ = await call_agent(backend, job, logs / f"planner.attempt-{attempt}")
@@ -254,11 +252,14 @@ async def _call(backend_name: str, settings: Settings, prompt: str, project: Pat
 def make_plan(request: str, workspace: Path, settings: Settings, *, logs: Path | None = None) -> Planned:
     """Ask the backend for a plan, validate it, and send it back once with the problems if needed.
     The planner's logs go to ``logs`` (default: the workspace's ``logs/``)."""
-    if settings.backend == "shell":
-        raise AgentCallError("`plan` needs an agent backend (claude, codex, gemini, opencode or command), not shell")
+    backend = backends.get(settings.backend)
+    if not backend.reads_prompt:
+        raise AgentCallError(
+            f"`plan` needs an agent backend ({backends.listing(backends.prompted())}), not {settings.backend}"
+        )
     hint = (
         ""
-        if settings.backend == "claude"
+        if backend.answering(json.dumps(PLAN_SCHEMA)) is not None  # (its CLI holds the answer to the schema)
         else ("\nAnswer with only the JSON object, matching this JSON schema:\n" + json.dumps(PLAN_SCHEMA) + "\n")
     )
     prompt = PLANNER_PROMPT.format(request=request.strip(), json_hint=hint)

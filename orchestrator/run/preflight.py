@@ -15,13 +15,13 @@ from orchestrator.backends.base import Backend
 from orchestrator.backends.probe import Cli, agent_environment, probe
 from orchestrator.backends.shell import task_script
 from orchestrator.errors import BackendUnavailableError, OrchestratorError, PlanError, Problem, shown
+from orchestrator.plan import kinds
 from orchestrator.plan.conditions import plan_problems
 from orchestrator.plan.markdown import FrontmatterError, split_frontmatter, split_lines
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.parser import read_plan_text
 from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import (
-    ACCESS,
     SETTING_NAMES,
     Settings,
     setting_line,
@@ -32,8 +32,6 @@ from orchestrator.run import isolation
 from orchestrator.run.failover import fallback_settings
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import listed
-
-AGENT_CLIS = ("claude", "codex", "gemini")  # the backends that give an agent CLI its model (--model, -m)
 
 
 def check_plan(
@@ -65,75 +63,11 @@ def check_plan(
                 'add one row per task under the header, or `orchestrator add "DESCRIPTION"` for each',
             )
         )
-    seen_checks: set[tuple[str, str | None, str | None]] = set()
-    plan_checks: dict[str, str | None] = {}
-    found: dict[str, Backend] = {}  # one of each backend the tasks use
-    isolated: list[tuple[Task, str | None]] = []  # the tasks with isolation: worktree, and their cwd
-    apart: list[Settings] = []  # and their settings
+    tasks = _TaskChecks(plan, profiles, file)
     for task in plan.tasks.values():
-        settings = profiles.settings_for(plan, task)
-        if settings.isolation == "worktree":
-            isolated.append((task, settings.cwd))
-            apart.append(settings)
-        name = settings.backend
-        if name not in known:
-            kind = plan.type_of(task)
-            typed = not task.backend and kind is not None and kind.get("backend") == name
-            line = task.line if task.backend or typed else setting_line(plan.text, "backend")
-            where = f"{task.id}: " if task.backend else f"{task.id}: its type {kind.name}'s " if typed and kind else ""
-            problems.append(
-                Problem(
-                    file,
-                    line,
-                    f"{where}unknown backend '{name}'{suggest(name, known)}",
-                    f"use one of: {', '.join(known)}",
-                )
-            )
-            continue
-        backend = found.get(name)
-        if backend is None:
-            backend = found[name] = backends.get(name)
-        unfit = backend.check_task(task, settings, profiles.get(task.profile))
-        if unfit is not None:
-            problems.append(Problem(file, task.line, f"{task.id}: {unfit[0]}", unfit[1]))
-        command = _command_problem(task, name, file)
-        if command is not None:
-            problems.append(command)
-        if task.model and name not in AGENT_CLIS:  # (else silently run without it)
-            problems.append(
-                Problem(
-                    file,
-                    task.line,
-                    f"{task.id}: a Model cell does nothing for a {name} task, which starts no agent CLI",
-                    "empty the cell, or run the task on claude, codex or gemini",
-                )
-            )
-        if task.access and name not in ACCESS:
-            problems.append(
-                Problem(
-                    file,
-                    task.line,
-                    f"{task.id}: an Access cell does not limit a {name} task, which runs with your user's rights",
-                    "empty the cell, or run the task on claude, codex, gemini or opencode",
-                )
-            )
-        # A backend is checked once with the plan's settings, and again for each profile that
-        # changes them (tools, permission mode): the same problem is said once, where it is.
-        key = (name, task.profile if profiles.get(task.profile) is not None else None, task.access)
-        if key in seen_checks:
-            continue
-        seen_checks.add(key)
-        why = backends.get(name).check(settings)
-        if not why:
-            continue
-        if key[1] is not None and why != plan_checks.setdefault(name, backends.get(name).check(plan.settings)):
-            profile = profiles.get(key[1])
-            assert profile is not None
-            problems.append(Problem(shown(profile.path), 1, f"backend '{name}': {why}", "fix the profile"))
-        else:
-            problems.append(Problem(file, _blamed_line(plan.text, why), f"backend '{name}': {why}", "fix that setting"))
+        problems += tasks.problems(task)
     problems += settings_problems(plan.settings, plan.text, file)
-    problems += isolation.problems(plan, workspace, isolated, base=base)
+    problems += isolation.problems(plan, workspace, tasks.isolated, base=base)
     problems += _fallback_problems(plan, profiles, known, file)
     for name in plan.settings.backend_max_parallel:
         if name not in known:  # a cap on a misspelt name caps nothing
@@ -145,13 +79,14 @@ def check_plan(
                     f"use one of: {', '.join(known)}",
                 )
             )
-    if plan.settings.aggregate == "agent" and plan.settings.backend == "shell":  # found out at the end, else
+    if plan.settings.aggregate == "agent" and not reads_prompt(plan.settings.backend):  # found out at the end, else
         problems.append(
             Problem(
                 file,
                 setting_line(plan.text, "aggregate"),
-                "aggregation by an agent (aggregate: agent) needs an agent backend, and the plan's backend is shell",
-                "set backend to claude, codex, gemini, opencode or command, or aggregate to concat",
+                "aggregation by an agent (aggregate: agent) needs an agent backend, and the plan's backend is "
+                f"{plan.settings.backend}",
+                f"set backend to {backends.listing(backends.prompted())}, or aggregate to concat",
             )
         )
     if problems:
@@ -159,7 +94,82 @@ def check_plan(
         unique = list({str(p): p for p in problems}.values())
         raise PlanError(unique)
     if notices is not None:
-        notices += isolation.notices(workspace, plan, apart)
+        notices += isolation.notices(workspace, plan, tasks.apart)
+
+
+def reads_prompt(name: str) -> bool:
+    """Whether backend ``name`` reads a prompt (one not known: said as unknown, elsewhere)."""
+    return name not in backends.names() or backends.get(name).reads_prompt
+
+
+class _TaskChecks:
+    """What ``check_plan`` finds wrong with each task as its row, type and profile state it; the
+    tasks in worktrees, for the checks of the repository after."""
+
+    def __init__(self, plan: Plan, profiles: Profiles, file: str) -> None:
+        self.plan, self.profiles, self.file = plan, profiles, file
+        self.known = backends.names()
+        self.isolated: list[tuple[Task, str | None]] = []  # the tasks with isolation: worktree, and their cwd
+        self.apart: list[Settings] = []  # and their settings
+        self._seen: set[tuple[str, str | None, str | None]] = set()
+        self._plan_checks: dict[str, str | None] = {}
+        self._found: dict[str, Backend] = {}  # one of each backend the tasks use
+
+    def problems(self, task: Task) -> list[Problem]:
+        plan, file = self.plan, self.file
+        settings = self.profiles.settings_for(plan, task)
+        if settings.isolation == "worktree":
+            self.isolated.append((task, settings.cwd))
+            self.apart.append(settings)
+        name = settings.backend
+        if name not in self.known:
+            return [self._unknown(task, name)]
+        backend = self._found.get(name)
+        if backend is None:
+            backend = self._found[name] = backends.get(name)
+        problems = []
+        unfit = backend.check_task(task, settings, self.profiles.get(task.profile))
+        if unfit is not None:
+            problems.append(Problem(file, task.line, f"{task.id}: {unfit[0]}", unfit[1]))
+        command = _command_problem(task, name, file)
+        if command is not None:
+            problems.append(command)
+        if task.model and name not in backends.agents():  # (else silently run without it)
+            what = f"{task.id}: a Model cell does nothing for a {name} task, which starts no agent CLI"
+            problems.append(Problem(file, task.line, what, f"empty the cell, or run the task on {_agents()}"))
+        if task.access and not kinds.presets(name):
+            what = f"{task.id}: an Access cell does not limit a {name} task, which runs with your user's rights"
+            limited = backends.listing([b for b in backends.names(ordered=True) if kinds.presets(b)])
+            problems.append(Problem(file, task.line, what, f"empty the cell, or run the task on {limited}"))
+        checked = self._checked(task, name, backend, settings)
+        return problems + ([checked] if checked is not None else [])
+
+    def _unknown(self, task: Task, name: str) -> Problem:
+        kind = self.plan.type_of(task)
+        typed = not task.backend and kind is not None and kind.get("backend") == name
+        line = task.line if task.backend or typed else setting_line(self.plan.text, "backend")
+        where = f"{task.id}: " if task.backend else f"{task.id}: its type {kind.name}'s " if typed and kind else ""
+        what = f"{where}unknown backend '{name}'{suggest(name, self.known)}"
+        return Problem(self.file, line, what, f"use one of: {', '.join(self.known)}")
+
+    def _checked(self, task: Task, name: str, backend: Backend, settings: Settings) -> Problem | None:
+        """The backend's own check of the settings: once with the plan's settings, and again for
+        each profile that changes them (tools, permission mode): the same problem said once, where it is."""
+        profile = self.profiles.get(task.profile)
+        key = (name, task.profile if profile is not None else None, task.access)
+        if key in self._seen:
+            return None
+        self._seen.add(key)
+        why = backend.check(settings)
+        if not why:
+            return None
+        if profile is not None and why != self._plan_checks.setdefault(name, backend.check(self.plan.settings)):
+            return Problem(shown(profile.path), 1, f"backend '{name}': {why}", "fix the profile")
+        return Problem(self.file, _blamed_line(self.plan.text, why), f"backend '{name}': {why}", "fix that setting")
+
+
+def _agents() -> str:
+    return backends.listing(backends.agents())
 
 
 def settings_problems(settings: Settings, text: str, file: str) -> list[Problem]:
@@ -243,9 +253,10 @@ def command_fault(task: Task, backend: str) -> Literal["missing", "unused"] | No
     """What is wrong with a task's command on ``backend``: ``missing`` for a shell task with none
     (it runs a command written as one, never its description), ``unused`` for a command on a
     backend that runs none. ``add`` says the same of its options (``--command``)."""
-    if backend == "shell" and task_script(task) is None:
+    scripted = backends.runs_script(backend)
+    if scripted and task_script(task) is None:
         return "missing"
-    if backend != "shell" and task.command:
+    if not scripted and task.command:
         return "unused"
     return None
 

@@ -31,6 +31,7 @@ from orchestrator import documents
 from orchestrator.backends import get as backend_named
 from orchestrator.backends.base import AgentResult
 from orchestrator.documents import read_body
+from orchestrator.executors import registry as executors
 from orchestrator.executors.base import Executor
 from orchestrator.plan.model import Task
 from orchestrator.run.prepare import Prepared
@@ -56,7 +57,7 @@ def finished_in_logs(ws: Workspace, prepared: Prepared, left: Iterable[OpenAttem
     before the run says what it runs (``run_started``'s ``to_run``): each such task is done
     before the run begins (``Prepared.done_before``), recorded once the run records (``keep``)."""
     plan, selection = prepared.plan, prepared.selection
-    open_by_task = {attempt.task: attempt for attempt in left if attempt.executor in (None, "local", "dask")}
+    open_by_task = {attempt.task: attempt for attempt in left if executors.can(attempt.executor).recoverable}
     running = set(selection.run) - prepared.afresh  # (`run --rerun`: asked to run again, it does)
     found: list[Recovered] = []
     for task_id in plan.topological_order():  # an upstream task first: its result is in a dependent's fingerprint
@@ -66,7 +67,7 @@ def finished_in_logs(ws: Workspace, prepared: Prepared, left: Iterable[OpenAttem
         task, settings = plan.tasks[task_id], prepared.settings[task_id]
         if settings.isolation != "none" or not all(dep in selection.done for dep in task.dependencies):
             continue
-        if attempt.executor == "dask" and not settings.shared_filesystem:
+        if executors.can(attempt.executor).cluster and not settings.shared_filesystem:
             continue  # (what it wrote on its worker came back only at its end: its runner saw none of it)
         brief = read_body(ws.brief(task))
         if brief is None:
@@ -134,14 +135,14 @@ def _nonempty(path: Path) -> bool:
         return False
 
 
-def executor_named(name: str, workspace: Workspace) -> Executor:
-    """The executor that started a dead runner's attempts, to settle them; an unknown one is an
-    error, not a reason to forget them (the journal would be started afresh)."""
+def settler(name: str, current: Executor, workspace: Workspace) -> Executor:
+    """The executor that settles a dead runner's attempts the journal says ``name`` started (this
+    run's ``current`` when it is that one); an unknown one is an error, not a reason to forget
+    them (the journal would be started afresh)."""
     from orchestrator.errors import WorkspaceError
-    from orchestrator.executors import named
 
     try:
-        return named(name)
+        return executors.settler(name, current)
     except KeyError:
         raise WorkspaceError(
             f"{workspace.relative(workspace.journal_file)}: attempts started by the '{name}' executor are still open "

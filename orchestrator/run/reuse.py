@@ -111,7 +111,8 @@ def cache_rule(task: Task, settings: Settings) -> tuple[bool, str]:
         return True, DECLARES_OUTPUT
     if _read_only(settings):
         return True, READ_ONLY
-    return False, COMMAND_MAY_DO_MORE if settings.backend in ("shell", "command") else AGENT_MAY_DO_MORE
+    program = settings.backend in backends.names() and settings.backend not in backends.agents()
+    return False, COMMAND_MAY_DO_MORE if program else AGENT_MAY_DO_MORE
 
 
 def _read_only(settings: Settings) -> bool:

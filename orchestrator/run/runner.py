@@ -35,6 +35,7 @@ import anyio
 
 from orchestrator import timing
 from orchestrator.errors import AgentCallError, OrchestratorError, workspace_error_from
+from orchestrator.executors import registry as executors
 from orchestrator.executors.base import Executor, Leftover
 from orchestrator.executors.local import LocalExecutor, children_waited_on_pidfds
 from orchestrator.output.final import Synthesis, edited_final_notice, write_final_output
@@ -52,7 +53,7 @@ from orchestrator.run.merges import isolate
 from orchestrator.run.notify import Notifying, notifying
 from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, prepare
 from orchestrator.run.recorder import Recorder
-from orchestrator.run.recovery import executor_named, finished_in_logs, keep
+from orchestrator.run.recovery import finished_in_logs, keep, settler
 from orchestrator.run.reuse import Reuse
 from orchestrator.run.scheduler import Scheduler, finish_run
 from orchestrator.state import events, planfile, store
@@ -134,7 +135,7 @@ class Runner:
             async with anyio.create_task_group() as background:
                 background.start_soon(self._watch, signals)
                 prepared = prepare(
-                    ws, self.options, simulated=self.executor.name == "fake", clis=self.executor.runs_here
+                    ws, self.options, simulated=self.executor.can.simulated, clis=self.executor.can.runs_here
                 )
                 plan = prepared.plan
                 left = journals.read(ws.journal_file)
@@ -212,13 +213,12 @@ class Runner:
         ws = self.workspace
         by_executor: dict[str, list[Leftover]] = {}
         for o in left.open.values():
-            # A spawn line names no executor in a journal of version 0.1: local processes, then.
-            name = o.executor or "local"
+            name = o.executor or executors.DEFAULT  # (a spawn line of a journal of version 0.1 names none)
             marks = journals.attempt_environment(ws.root, o.task, o.attempt)
             by_executor.setdefault(name, []).append(Leftover(o.task, o.attempt, name, o.handle, marks))
         stopped: list[str] = []
         for name, leftovers in by_executor.items():
-            executor = self.executor if name == self.executor.name else executor_named(name, ws)
+            executor = settler(name, self.executor, ws)
             stopped += await executor.settle(leftovers, grace=grace, wait=self.options.wait_for_orphans, tell=to_stderr)
         return sorted(stopped)
 
@@ -339,7 +339,7 @@ def _run_started(prepared: Prepared, executor: Executor, options: RunOptions, ws
         to_run=len(selection.run),
         already_done=len(selection.done),
         kept=len(selection.kept) or None,
-        simulated=executor.name == "fake",
+        simulated=executor.can.simulated,
         params=plan.params if plan.settings.params else None,
         max_parallel=plan.settings.max_parallel,
         **events.ran_with(options.overrides(), plan.settings, prepared.settings),
@@ -361,7 +361,7 @@ def _scheduler(
         max_cost=plan.settings.max_cost,
         paused=pause.groups,
     )
-    simulated = executor.name == "fake"
+    simulated = executor.can.simulated
     executor, merges = isolate(workspace, prepared, executor)  # isolation: worktree
     launcher = Launcher(workspace, plan, prepared.settings, prepared.profiles, executor, attempt_base_environment())
     scheduler = Scheduler(

@@ -55,9 +55,9 @@ def synthesize(plan: Plan, workspace: Workspace) -> Synthesis:
 async def synthesize_async(plan: Plan, workspace: Workspace, executor: Executor | None = None) -> Synthesis:
     """``synthesize`` on ``executor`` (the run's: a fake run's synthesis is made up too)."""
     settings = plan.settings
-    if settings.backend == "shell":
-        raise UsageError("aggregation by an agent needs an agent backend (claude, codex, gemini, opencode or command)")
     backend = backends.get(settings.backend)
+    if not backend.reads_prompt:
+        raise UsageError(f"aggregation by an agent needs an agent backend ({backends.listing(backends.prompted())})")
     prompt = synthesis_prompt(plan, workspace, max(settings.input_cap * 5, 50_000))
     task = Task(id="aggregate", name="Synthesis", description=prompt, agent="aggregator")
     job = Job(task, settings, prompt, prompt, workspace.project_dir, workspace.root, 1)

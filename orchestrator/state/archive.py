@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 
 from orchestrator.documents import read_regular
 from orchestrator.errors import WorkspaceError
-from orchestrator.plan.cells import clean, parse_priority, split_ids
+from orchestrator.plan.cells import clean
+from orchestrator.plan.columns import ARCHIVED, read_cells
 from orchestrator.plan.markdown import is_delimiter_row, split_row
 from orchestrator.plan.model import ArchivedTask, Task
 from orchestrator.state import store
@@ -32,6 +33,8 @@ if TYPE_CHECKING:  # (types only: the workspace loads its plan with these, so th
 if TYPE_CHECKING:  # (plan/edit, which writes a table, is not needed to read an archive)
     from orchestrator.plan.edit import TakenOut
 
+# An archive file's table: the plan's columns it keeps (``Column.archived``, read back by
+# ``plan/columns``) and its own (how and when the task finished, and was archived).
 COLUMNS = (
     "Task ID",
     "Agent",
@@ -149,20 +152,11 @@ def _entry(row: dict[str, str], day: str, where: str) -> Entry:
         value = row.get(name, "").strip()
         return None if value in {"", "-"} else value
 
-    try:
-        priority = parse_priority(row.get("Priority", ""))
-    except ValueError:
-        priority = 2
-    task = Task(
-        id=row["Task ID"],
-        name=get("Name") or "",
-        description="",
-        agent=get("Agent") or "",
-        profile=get("Assignee"),
-        priority=priority,
-        tags=tuple(tag for tag in re.split(r"[,\s]+", get("Tags") or "") if tag),
-        dependencies=tuple(split_ids(get("Dependencies") or "")),  # (as they were: no edges)
-    )
+    # The plan's columns an archive keeps, read as the plan reads them (``plan/columns``), leniently:
+    # a cell that does not read leaves the task's default.
+    kept = {ARCHIVED[header]: value for header, value in row.items() if header in ARCHIVED and get(header)}
+    fields = read_cells(kept, lambda what, hint: None)
+    task = Task(**{**fields, "id": row["Task ID"], "description": ""})  # (its dependencies as they were: no edges)
     archived = ArchivedTask(task, (get("Status") or "completed").lower(), day, where)
     return Entry(archived, get("Finished"), get("Run"), get("Result") or "", get("Archived") or day)
 

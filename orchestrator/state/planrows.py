@@ -15,6 +15,7 @@ from pathlib import Path
 from orchestrator.errors import PlanError
 from orchestrator.plan import edit
 from orchestrator.plan.cells import clean, split_ids
+from orchestrator.plan.columns import keys_of
 from orchestrator.plan.markdown import parse_document, split_frontmatter, split_lines, split_row, tables_in
 from orchestrator.plan.parser import TASKS_KEYS
 from orchestrator.state import planfile
@@ -64,7 +65,7 @@ def with_task(text: str, task: NewTask) -> str:
     document = parse_document(lines, split_frontmatter(lines).body_offset)
     section = document.section(*TASKS_KEYS)
     table = tables_in(section.tokens, document.lines)[0] if section is not None else None
-    columns = edit.columns_of(table.header) if table is not None else []
+    columns = keys_of(table.header) if table is not None else []
     if table is None or "deps" not in columns:
         return result
     ids, deps = columns.index("id"), columns.index("deps")
