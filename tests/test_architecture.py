@@ -188,8 +188,6 @@ def test_no_import_cycles() -> None:
 STILL_LONG = {
     "orchestrator.backends.claude.interpret_claude",
     "orchestrator.cli.queue.add_row",
-    "orchestrator.cli.running.register",
-    "orchestrator.output.final.build",
     "orchestrator.plan.parser._parse_tasks",
     "orchestrator.run.attempts.prepare",
 }

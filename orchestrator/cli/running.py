@@ -297,9 +297,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def register(sub: Commands[argparse.ArgumentParser]) -> None:
+    _register_run(sub)
+    _register_reset(sub)
+    _register_plan(sub)
+    _register_aggregate(sub)
+
+
+def _register_run(sub: Commands[argparse.ArgumentParser]) -> None:
+    """``run``: its options."""
     from orchestrator import backends
     from orchestrator.executors import registry as executors
-    from orchestrator.plan.settings import Settings
 
     p = add_command(
         sub,
@@ -350,11 +357,20 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--launch", help=argparse.SUPPRESS)  # started by run/background: its entry in state/launches.json
 
+
+def _register_reset(sub: Commands[argparse.ArgumentParser]) -> None:
+    """``reset``."""
     p = add_command(sub, "reset", cmd_reset, "forget results so those tasks run again")
     p.set_defaults(directory=DEFAULT_DIR)
     p.add_argument("tasks", nargs="*", metavar="[DIR] TASK", help="task ids to reset (after an optional workspace)")
     p.add_argument("--failed", action="store_true", help="reset every task that did not complete")
     p.add_argument("--all", action="store_true", help="reset every task")
+
+
+def _register_plan(sub: Commands[argparse.ArgumentParser]) -> None:
+    """``plan``: the planning agent and where it writes."""
+    from orchestrator import backends
+    from orchestrator.plan.settings import Settings
 
     p = add_command(sub, "plan", cmd_plan, "ask an agent to decompose a request and write master_plan.md")
     p.usage = (
@@ -385,6 +401,9 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the plan; write nothing")
     p.add_argument("--force", action="store_true", help="replace an existing master_plan.md")
 
+
+def _register_aggregate(sub: Commands[argparse.ArgumentParser]) -> None:
+    """``aggregate``."""
     p = add_command(sub, "aggregate", cmd_aggregate, "rebuild final_output.md from results/")
     add_directory(p)
     p.add_argument("--agent", action="store_true", help="add a synthesis written by an agent above the results")

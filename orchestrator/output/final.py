@@ -20,7 +20,7 @@ from orchestrator.output.templates import Renders, Templates
 from orchestrator.output.timeline import MERMAID_LIMIT, bars, mermaid
 from orchestrator.output.views import NOT_MEASURED, summary_line
 from orchestrator.plan.graph import critical_path
-from orchestrator.plan.model import Plan
+from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.params import shown_values
 from orchestrator.plan.settings import format_duration
 from orchestrator.plan.times import spoken_in
@@ -202,61 +202,14 @@ def build(
     bypassed: list[dict[str, Any]] = []
     for task_id in order:
         view = by_id[task_id]
-        task = plan.tasks[task_id]
         if view.status == TaskStatus.COMPLETED:
-            output = outputs[task_id]
-            form = output_form(plan.settings.result_format, view.backend or plan.settings_for(task).backend, output)
-            holder = holders.get(task_id)
-            if output is None:
-                body = "(result file unreadable)"
-            elif not output.strip():
-                body = "(no output)"
-            elif holder is not None:
-                body = f"*Quoted in full in the result of {holder} {plan.tasks[holder].title}, below.*"
-            else:
-                body = as_code_block(output) if form == "text" else demote_headings(output, TASK_HEADING)
-            completed.append(
-                {
-                    "id": task_id,
-                    "name": task.title,
-                    "agent": task.agent,
-                    "type": task.type,
-                    "duration": format_duration(view.duration),
-                    "cost": f"${view.cost_usd:.4f}" if view.cost_usd is not None else "",  # (its line's, status')
-                    "body": body,
-                    "output": output or "",
-                    "format": form,
-                    "quoted_by": holder,
-                    "simulated": view.simulated,
-                    "reused": spoken_in(view.reused) if view.reused else None,  # from the cache (``run/reuse``): why
-                    "raced": view.raced,  # a hedge or best of N: what it did
-                }
-            )
+            completed.append(_completed(plan, plan.tasks[task_id], view, outputs[task_id], holders.get(task_id)))
         elif view.status == TaskStatus.BYPASSED:  # a false condition: no failure, under a heading of its own
-            cause = view.cause
-            seen = cause.seen if cause is not None and cause.kind == CauseKind.CONDITION else None
-            bypassed.append(
-                {
-                    "id": task_id,
-                    "condition": f"`{_cell(cause.condition or '')}`" if cause is not None and seen is not None else "-",
-                    "reason": _cell(f"false: {seen}" if seen is not None else view.reason),
-                }
-            )
+            bypassed.append(_bypassed(view))
         elif view.status in (TaskStatus.AWAITING_APPROVAL, TaskStatus.BLOCKED):  # a person's word is needed
             held.append({"id": task_id, "label": view.status.label, "reason": _cell(view.reason)})
-        elif view.status.finished:
-            problems.append(
-                {
-                    "id": task_id,
-                    "label": view.status.label,
-                    "reason": _cell(view.reason),
-                    "file": f"`{view.result_file}`" if view.result_file else "-",
-                }
-            )
-        elif view.status in (TaskStatus.PENDING, TaskStatus.WAITING):
-            said = view.cause is not None  # (waiting for its Not before, approved at its gate: said so)
-            reason = f"not run yet: {view.reason}" if said else "not run yet"
-            problems.append({"id": task_id, "label": view.status.label, "reason": _cell(reason), "file": "-"})
+        elif (problem := _problem(view)) is not None:
+            problems.append(problem)
     return (templates or Templates.of(workspace)).render(
         "final_output.md.j2",
         request=plan.request,
@@ -268,6 +221,58 @@ def build(
         synthesis=demote_headings(synthesis.text, SYNTHESIS_HEADING) if synthesis and synthesis.text else "",
         timeline=_timeline(plan, views),
     )
+
+
+def _completed(plan: Plan, task: Task, view: TaskView, output: str | None, holder: str | None) -> dict[str, Any]:
+    """A completed task's section: its result, or where it is quoted in full, and what it spent."""
+    form = output_form(plan.settings.result_format, view.backend or plan.settings_for(task).backend, output)
+    if output is None:
+        body = "(result file unreadable)"
+    elif not output.strip():
+        body = "(no output)"
+    elif holder is not None:
+        body = f"*Quoted in full in the result of {holder} {plan.tasks[holder].title}, below.*"
+    else:
+        body = as_code_block(output) if form == "text" else demote_headings(output, TASK_HEADING)
+    return {
+        "id": task.id,
+        "name": task.title,
+        "agent": task.agent,
+        "type": task.type,
+        "duration": format_duration(view.duration),
+        "cost": f"${view.cost_usd:.4f}" if view.cost_usd is not None else "",  # (its line's, status')
+        "body": body,
+        "output": output or "",
+        "format": form,
+        "quoted_by": holder,
+        "simulated": view.simulated,
+        "reused": spoken_in(view.reused) if view.reused else None,  # from the cache (``run/reuse``): why
+        "raced": view.raced,  # a hedge or best of N: what it did
+    }
+
+
+def _bypassed(view: TaskView) -> dict[str, Any]:
+    """A task its false condition bypassed: the condition and what it saw."""
+    cause = view.cause
+    seen = cause.seen if cause is not None and cause.kind == CauseKind.CONDITION else None
+    return {
+        "id": view.id,
+        "condition": f"`{_cell(cause.condition or '')}`" if cause is not None and seen is not None else "-",
+        "reason": _cell(f"false: {seen}" if seen is not None else view.reason),
+    }
+
+
+def _problem(view: TaskView) -> dict[str, Any] | None:
+    """A task that did not complete (failed, skipped, cancelled...) or has not run yet; ``None``
+    for one running now."""
+    if view.status.finished:
+        file = f"`{view.result_file}`" if view.result_file else "-"
+        return {"id": view.id, "label": view.status.label, "reason": _cell(view.reason), "file": file}
+    if view.status in (TaskStatus.PENDING, TaskStatus.WAITING):
+        said = view.cause is not None  # (waiting for its Not before, approved at its gate: said so)
+        reason = f"not run yet: {view.reason}" if said else "not run yet"
+        return {"id": view.id, "label": view.status.label, "reason": _cell(reason), "file": "-"}
+    return None
 
 
 def _timeline(plan: Plan, views: list[TaskView]) -> str:
