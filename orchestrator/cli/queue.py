@@ -31,6 +31,7 @@ from orchestrator.state.lock import WorkspaceLock, posix_locks
 from orchestrator.vocabulary import ExitCode
 
 if TYPE_CHECKING:  # (run/requests is imported where a command asks a run: `--help` and `list` need it not)
+    from orchestrator.plan.edit import NewTask
     from orchestrator.plan.model import Plan
     from orchestrator.run.requests import Kind
     from orchestrator.state.workspace import Workspace
@@ -190,30 +191,16 @@ def add_row(
     in the file, before a Ctrl-C that came as it was written is taken (``spawn``: the task it
     must then cancel). ``hold``: a shell task given no command is written blocked
     (``NO_COMMAND``), where it waits for one, rather than refused."""
-    from orchestrator.plan.cells import split_ids
-    from orchestrator.plan.edit import NewTask, add_task
+    from orchestrator.plan.edit import add_task
     from orchestrator.plan.markdown import FrontmatterError
     from orchestrator.plan.parser import parse_plan
+    from orchestrator.run.requests import run_or_lock
     from orchestrator.state import planfile
     from orchestrator.state.archive import archived_tasks
     from orchestrator.state.identity import read_book
 
     check_words(args, description)
-    new = NewTask(
-        description=description,
-        id=args.id,
-        name=args.name,
-        after=[d for part in args.after or () for d in split_ids(part)],
-        priority=words.priority(args.priority),
-        profile=args.assignee,
-        backend=args.backend,
-        command=args.command,
-        details=details,
-        tags=words.tags(args.tag),
-        retries=args.retries,
-        timeout=words.duration_text(args.timeout, "--timeout"),
-        type=words.task_type(args.type, workspace.load_plan().types) if args.type is not None else None,
-    )
+    new = _new_task(args, workspace, description, details)
     workspace.check_inside()
     added: list[str] = []
 
@@ -244,21 +231,11 @@ def add_row(
 
     plan = workspace.load_plan()
     archived = archived_tasks(workspace)
-    gone = {t.lower(): entry for t, entry in plan.archived.items()}
-    if args.id is not None and (entry := gone.get(args.id.lower())) is not None:
-        raise UsageError(f"--id {args.id}: {entry.task.id} is archived in {entry.file}, and an id is never used twice")
-    known = {t.lower() for t in [*plan.tasks, *plan.archived]}
-    if args.id is not None and args.id.lower() in known:
-        raise UsageError(f"--id {args.id}: the plan has that task already")
-    unknown = [task for task in new.after if task.lower() not in known]
-    if unknown:  # said of --after, not of a row and a line the plan does not have yet
-        raise UsageError(f"--after: no task {', '.join(unknown)} in the plan")
+    _check_ids(plan, args.id, new.after)
     # A run that is starting has read the plan, or will, before it follows it: whether it has the
     # row from its start or takes it once it follows the plan cannot be told from here. So the
     # row is written once a run goes on (it follows the plan from its run_started: it takes the
     # row, and says so), or with none, holding the lock that a run starting must take first.
-    from orchestrator.run.requests import run_or_lock
-
     found = run_or_lock(workspace, timing.current().answer_wait + plan.settings.kill_grace)
     live = None if isinstance(found, WorkspaceLock) else found
     try:
@@ -276,6 +253,42 @@ def add_row(
         if isinstance(found, WorkspaceLock):
             found.release()
     return Added(task_id, live, taken_by(workspace, live, task_id) if wait else None, new.blocked == NO_COMMAND)
+
+
+def _new_task(args: argparse.Namespace, workspace: Workspace, description: str, details: str | None) -> NewTask:
+    """The row ``add``'s options describe (``spawn``'s too), as ``plan/edit`` writes one."""
+    from orchestrator.plan.cells import split_ids
+    from orchestrator.plan.edit import NewTask
+
+    return NewTask(
+        description=description,
+        id=args.id,
+        name=args.name,
+        after=[d for part in args.after or () for d in split_ids(part)],
+        priority=words.priority(args.priority),
+        profile=args.assignee,
+        backend=args.backend,
+        command=args.command,
+        details=details,
+        tags=words.tags(args.tag),
+        retries=args.retries,
+        timeout=words.duration_text(args.timeout, "--timeout"),
+        type=words.task_type(args.type, workspace.load_plan().types) if args.type is not None else None,
+    )
+
+
+def _check_ids(plan: Plan, given: str | None, after: list[str]) -> None:
+    """``--id`` names no task the plan has or had (an archived id is never used twice), and
+    ``--after`` only tasks it has: said of the option, before a row is written."""
+    gone = {t.lower(): entry for t, entry in plan.archived.items()}
+    if given is not None and (entry := gone.get(given.lower())) is not None:
+        raise UsageError(f"--id {given}: {entry.task.id} is archived in {entry.file}, and an id is never used twice")
+    known = {t.lower() for t in [*plan.tasks, *plan.archived]}
+    if given is not None and given.lower() in known:
+        raise UsageError(f"--id {given}: the plan has that task already")
+    unknown = [task for task in after if task.lower() not in known]
+    if unknown:  # said of --after, not of a row and a line the plan does not have yet
+        raise UsageError(f"--after: no task {', '.join(unknown)} in the plan")
 
 
 def taken_by(workspace: Workspace, live: events.Event | None, task_id: str) -> events.Event | None:
