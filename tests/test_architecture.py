@@ -188,7 +188,6 @@ def test_no_import_cycles() -> None:
 STILL_LONG = {
     "orchestrator.backends.claude.interpret_claude",
     "orchestrator.plan.parser._parse_tasks",
-    "orchestrator.run.attempts.prepare",
 }
 
 

@@ -261,39 +261,12 @@ class Launcher:
         current = fingerprint(brief)
         key = brief_key(brief) if brief_key is not None else ""
         told = time.time()  # (before the channels are read for its prompt)
-        session, how = None, "new"
-        if resume is not None and settings.resume_sessions and backend.resumable:
-            if resume.fingerprint is None:
-                session, how = resume.session_id, "resumed"
-            elif resume.fingerprint == current:
-                session, how = resume.session_id, "continued"
-            else:
-                how = "restarted"
-        if not backend.reads_prompt:
-            prompt = ""
-        elif how == "continued":
-            prompt = continuation_prompt(task, ws.brief_name(task))
-            if settings.context_cap > 0:  # what other tasks discovered while it was away
-                news = discoveries_since(ws, task, resume.since if resume else None, settings.context_cap)
-                prompt += "\n\n" + news if news else ""
-        else:
-            powers = backend.powers(settings) if backend.cli() is not None else None  # agents are told
-            prompt = build_prompt(
-                self.plan,
-                ws,
-                task,
-                brief,
-                settings.input_cap,
-                powers,
-                channels=cli_command(),
-                context_cap=settings.context_cap,
-                elsewhere=settings.isolation == "worktree" or bool(settings.cwd),
-            )
+        session, how = _session(resume, settings.resume_sessions and backend.resumable, current)
         job = Job(
             task=task,
             settings=settings,
             brief=brief,
-            prompt=prompt,
+            prompt=self._prompt(task, brief, settings, backend, how, resume),
             project_dir=ws.project_dir,
             workspace=ws.root,
             attempt=number,
@@ -306,17 +279,7 @@ class Launcher:
         invocation = backend.invocation(job)
         upstream_ids = tuple(upstream.id for upstream in self.plan.inputs_of(task))
         written = inputs_files.write_inputs(ws, task.slug, tuple(zip(upstream_ids, job.inputs, strict=True)))
-        env = {
-            **attempt_environment(ws.root, task.id, number),
-            "ORCHESTRATOR_AGENT": task.agent,
-            "ORCHESTRATOR_RESULTS_DIR": str(ws.results_dir),
-            inputs_files.FILE_VARIABLE: str(written.listing),
-            inputs_files.DIR_VARIABLE: str(written.bodies),
-            **_inputs_variable(job.inputs),
-            # The interpreter that runs the orchestrator: a task calls the channels with
-            # "$ORCHESTRATOR_PYTHON" -m orchestrator share "$ORCHESTRATOR_TASK_ID" "...".
-            "ORCHESTRATOR_PYTHON": sys.executable,
-        }
+        env = _environment(ws, task, number, written, job.inputs)
         launch = simulating(self.executor, backend, build_launch(invocation, job, ws.log_stem(task, number), env,
                                                                  base_env=self.base_env))  # fmt: skip
         afresh = None
@@ -327,6 +290,34 @@ class Launcher:
             task, number, settings, backend, job, launch, backend.observer(job), fingerprint=current, session=how,
             told=told, fallback_from=own.backend if settings.backend != own.backend else None, brief=key, afresh=afresh,
         )  # fmt: skip
+
+    def _prompt(
+        self, task: Task, brief: str, settings: Settings, backend: Backend, how: str, resume: Resumable | None
+    ) -> str:
+        """What the agent is told: its brief as a prompt (its powers, the channels, its upstream's
+        results), or, continuing its session, to go on (with what others discovered meanwhile);
+        nothing for a backend that reads no prompt."""
+        ws = self.workspace
+        if not backend.reads_prompt:
+            return ""
+        if how == "continued":
+            prompt = continuation_prompt(task, ws.brief_name(task))
+            if settings.context_cap > 0:  # what other tasks discovered while it was away
+                news = discoveries_since(ws, task, resume.since if resume else None, settings.context_cap)
+                prompt += "\n\n" + news if news else ""
+            return prompt
+        powers = backend.powers(settings) if backend.cli() is not None else None  # agents are told
+        return build_prompt(
+            self.plan,
+            ws,
+            task,
+            brief,
+            settings.input_cap,
+            powers,
+            channels=cli_command(),
+            context_cap=settings.context_cap,
+            elsewhere=settings.isolation == "worktree" or bool(settings.cwd),
+        )
 
     async def run(
         self,
@@ -419,3 +410,34 @@ async def call_agent(
     observer = backend.observer(job)
     run = await executor.run(launch, on_line=observer.feed)
     return backend.interpret(job, run, launch.stdout, launch.stderr, observer), launch
+
+
+def _session(resume: Resumable | None, resumable: bool, current: str) -> tuple[str | None, str]:
+    """The session an attempt goes on with, and how: ``new``; ``resumed`` (one whose brief was not
+    recorded); ``continued`` (the task is what it was started with); ``restarted`` (it changed
+    since: the old session holds a stale task, so a new one starts)."""
+    if resume is None or not resumable:
+        return None, "new"
+    if resume.fingerprint is None:
+        return resume.session_id, "resumed"
+    if resume.fingerprint == current:
+        return resume.session_id, "continued"
+    return None, "restarted"
+
+
+def _environment(
+    ws: Workspace, task: Task, number: int, written: inputs_files.Inputs, inputs: tuple[Path, ...]
+) -> dict[str, str]:
+    """What an attempt's process is given beside its backend's own: who and where it is, its
+    upstream's results as files, and the interpreter that runs the channels."""
+    return {
+        **attempt_environment(ws.root, task.id, number),
+        "ORCHESTRATOR_AGENT": task.agent,
+        "ORCHESTRATOR_RESULTS_DIR": str(ws.results_dir),
+        inputs_files.FILE_VARIABLE: str(written.listing),
+        inputs_files.DIR_VARIABLE: str(written.bodies),
+        **_inputs_variable(inputs),
+        # The interpreter that runs the orchestrator: a task calls the channels with
+        # "$ORCHESTRATOR_PYTHON" -m orchestrator share "$ORCHESTRATOR_TASK_ID" "...".
+        "ORCHESTRATOR_PYTHON": sys.executable,
+    }
