@@ -388,51 +388,49 @@ def interpret_claude(run: ProcessRun, obs: ClaudeObserver, stderr: str, limits: 
         kind = ErrorClass.TIMEOUT if run.timed_out == "timeout" else ErrorClass.HANG
         return AgentResult(False, text=obs.last_text, error_class=kind, message=run.describe(limits), **common)
     if not event:
-        last = (stderr.strip().splitlines() or [""])[-1]
-        if last:
-            error = classify(last)
-            message = f"claude: {last}" + (f" — {LOGIN_HINT}" if error == ErrorClass.AUTH else "")
-            return AgentResult(False, error_class=error, message=message, reset_at=reset_time(last), **common)
-        return AgentResult(
-            False,
-            error_class=ErrorClass.EXIT,
-            message=f"claude ended without a result ({run.describe(limits)})",
-            **common,
-        )
+        return _without_result(run, stderr, limits, common)
     subtype = str(event.get("subtype") or "")
-    text = event.get("result") if isinstance(event.get("result"), str) else ""
+    text: str = event["result"] if isinstance(event.get("result"), str) else ""
     if subtype == "success" and not event.get("is_error"):
-        result = AgentResult(True, text=text or obs.last_text, **common)
-        refused = [denial for denial in result.permission_denials if _work(denial)]
-        if refused:
-            # Whatever the agent then claims, what it was refused was not done: never a success.
-            message = denied(refused, CLAUDE_REMEDY)
-            return AgentResult(False, text=result.text, error_class=ErrorClass.DENIED, message=message, **common)
-        if run.exit_code not in (0, None):
-            return AgentResult(
-                False,
-                text=result.text,
-                error_class=ErrorClass.EXIT,
-                message=f"claude reported success but {run.describe(limits)}",
-                **common,
-            )
-        return result
+        return _succeeded(run, text or obs.last_text, limits, common)
+    return _stopped(obs, event, subtype, text, common)
+
+
+def _without_result(run: ProcessRun, stderr: str, limits: Any, common: dict[str, Any]) -> AgentResult:
+    """claude ended with no ``result`` event: its last line of stderr says why, when it says."""
+    last = (stderr.strip().splitlines() or [""])[-1]
+    if last:
+        error = classify(last)
+        message = f"claude: {last}" + (f" — {LOGIN_HINT}" if error == ErrorClass.AUTH else "")
+        return AgentResult(False, error_class=error, message=message, reset_at=reset_time(last), **common)
+    message = f"claude ended without a result ({run.describe(limits)})"
+    return AgentResult(False, error_class=ErrorClass.EXIT, message=message, **common)
+
+
+def _succeeded(run: ProcessRun, text: str, limits: Any, common: dict[str, Any]) -> AgentResult:
+    """claude said success: a success, unless work it was refused is in it, or it exited non-zero."""
+    result = AgentResult(True, text=text, **common)
+    refused = [denial for denial in result.permission_denials if _work(denial)]
+    if refused:
+        # Whatever the agent then claims, what it was refused was not done: never a success.
+        message = denied(refused, CLAUDE_REMEDY)
+        return AgentResult(False, text=result.text, error_class=ErrorClass.DENIED, message=message, **common)
+    if run.exit_code not in (0, None):
+        message = f"claude reported success but {run.describe(limits)}"
+        return AgentResult(False, text=result.text, error_class=ErrorClass.EXIT, message=message, **common)
+    return result
+
+
+def _stopped(
+    obs: ClaudeObserver, event: dict[str, Any], subtype: str, text: str, common: dict[str, Any]
+) -> AgentResult:
+    """claude's ``result`` says it stopped: its turn limit, its budget, a usage limit, or an error."""
     if subtype == "error_max_turns":
-        return AgentResult(
-            False,
-            text=obs.last_text,
-            error_class=ErrorClass.MAX_TURNS,
-            message=f"claude stopped at the turn limit ({common['turns']} turns)",
-            **common,
-        )
+        message = f"claude stopped at the turn limit ({common['turns']} turns)"
+        return AgentResult(False, text=obs.last_text, error_class=ErrorClass.MAX_TURNS, message=message, **common)
     if subtype.startswith("error_max_budget"):
-        return AgentResult(
-            False,
-            text=obs.last_text,
-            error_class=ErrorClass.MAX_BUDGET,
-            message="claude stopped at its budget (max_budget_usd)",
-            **common,
-        )
+        message = "claude stopped at its budget (max_budget_usd)"
+        return AgentResult(False, text=obs.last_text, error_class=ErrorClass.MAX_BUDGET, message=message, **common)
     errors = event.get("errors")
     detail = text or ("; ".join(str(e) for e in errors) if isinstance(errors, list) and errors else subtype)
     status = event.get("api_error_status") if isinstance(event.get("api_error_status"), int) else None
@@ -440,14 +438,8 @@ def interpret_claude(run: ProcessRun, obs: ClaudeObserver, stderr: str, limits: 
         # A subscription limit: claude says when it lifts in a rate_limit_event (exact) and in
         # words ("You've hit your 5-hour limit · resets 7:40am (UTC)").
         reset = obs.limit_reset or reset_time(detail)
-        return AgentResult(
-            False,
-            text=obs.last_text,
-            error_class=ErrorClass.USAGE_LIMIT,
-            message=f"claude: {detail}",
-            reset_at=reset,
-            **common,
-        )
+        return AgentResult(False, text=obs.last_text, error_class=ErrorClass.USAGE_LIMIT, message=f"claude: {detail}",
+                           reset_at=reset, **common)  # fmt: skip
     error = classify(detail or "", status)
     message = f"claude: {detail}" + (f" — {LOGIN_HINT}" if error == ErrorClass.AUTH else "")
     return AgentResult(
