@@ -534,6 +534,9 @@ def test_every_route_answers_malformed_input_with_a_4xx_and_json(tmp_path: Path)
                 assert body["ok"] is False and isinstance(body["error"], str) and body["error"], (path, body)
 
         sweep()
+        # (one the sweep may not draw: a trailing slash after a route's path was a 307 to the path)
+        reply = http_get(server.port, "/api/state//" + query, {})
+        assert reply.status == 404 and reply.json()["ok"] is False, (reply.status, reply.body[:200])
         assert http_get(server.port, "/api/context/%00" + query).status == 400  # the issue's own example
         assert http_get(server.port, "/api/task/T-01%00" + query).json()["ok"] is False
     assert server.errors() == "", server.errors()  # no traceback: nothing on stderr at all

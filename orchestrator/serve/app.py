@@ -256,6 +256,7 @@ def build_app(
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},
     )
+    app.router.redirect_slashes = False  # (`/api/state//` names nothing: a 404 in JSON, not a 307 to elsewhere)
     app.add_middleware(Guard, token=token, reads_need_token=reads_need_token, cookie=cookie)
     app.state.tailer = tailer
     app.state.stopping = stopping
