@@ -24,6 +24,7 @@ from orchestrator.plan.markdown import (
     Frontmatter,
     FrontmatterError,
     Section,
+    Table,
     fenced_whole,
     is_delimiter_row,
     misplaced_frontmatter,
@@ -243,6 +244,28 @@ def _section_text(document: Document, section: Section | None) -> str:
 
 
 def _parse_tasks(document: Document, out: _Collector, kinds: dict[str, TaskType]) -> dict[str, dict[str, Any]]:
+    found = _task_table(document, out)
+    if found is None:
+        out.table_read = False
+        return {}
+    section, table = found
+    out.table_line = table.header_line
+    columns = _header(table, out)
+    if columns is None:
+        out.table_read = False
+        return {}
+    tasks = _rows(table, columns, out, kinds)
+    # A table with no rows is a plan with no tasks (`init --empty`, every task archived): `add`
+    # adds to it, `list` lists nothing; what would run it says it has no rows (``preflight``).
+    end = table.rows[-1][0] if table.rows else table.header_line + 1  # the table's last line, 1-based
+    deps = columns.index("deps") if "deps" in columns else None
+    for line, message, hint in cut_off_rows(document, section, end, columns.index("id"), tasks, out.cut_off, deps):
+        out.add(line, message, hint)
+    return tasks
+
+
+def _task_table(document: Document, out: _Collector) -> tuple[Section, Table] | None:
+    """The task table of '## Task Decomposition'; ``None``, with the problem told, when there is none."""
     section = document.section(*TASKS_KEYS)
     if section is None:
         out.add(
@@ -250,34 +273,36 @@ def _parse_tasks(document: Document, out: _Collector, kinds: dict[str, TaskType]
             "no '## Task Decomposition' section",
             "add one with a table such as '| Task ID | Description | Dependencies |' (see `orchestrator init`)",
         )
-        out.table_read = False
-        return {}
+        return None
     tables = tables_in(section.tokens, document.lines)
-    if not tables:
-        broken = pipe_paragraphs(section.tokens)
-        if broken and not is_delimiter_row(document.lines[broken[0]] if broken[0] < len(document.lines) else ""):
-            out.add(
-                broken[0],
-                "this looks like a table but is not one: no '|---|' line under its header",
-                "add a line such as '|---|---|---|' (one '---' a column) right under the header",
-            )
-        elif broken:
-            out.add(
-                broken[0],
-                "this looks like a table but is not one: the header and the '|---|' line must have the same "
-                "number of columns",
-                "check for a missing '|' in the first two lines of the table",
-            )
-        else:
-            out.add(
-                section.start + 1,
-                "'## Task Decomposition' has no task table",
-                "add a table such as '| Task ID | Description | Dependencies |'",
-            )
-        out.table_read = False
-        return {}
-    table = tables[0]
-    out.table_line = table.header_line
+    if tables:
+        return section, tables[0]
+    broken = pipe_paragraphs(section.tokens)
+    if broken and not is_delimiter_row(document.lines[broken[0]] if broken[0] < len(document.lines) else ""):
+        out.add(
+            broken[0],
+            "this looks like a table but is not one: no '|---|' line under its header",
+            "add a line such as '|---|---|---|' (one '---' a column) right under the header",
+        )
+    elif broken:
+        out.add(
+            broken[0],
+            "this looks like a table but is not one: the header and the '|---|' line must have the same "
+            "number of columns",
+            "check for a missing '|' in the first two lines of the table",
+        )
+    else:
+        out.add(
+            section.start + 1,
+            "'## Task Decomposition' has no task table",
+            "add a table such as '| Task ID | Description | Dependencies |'",
+        )
+    return None
+
+
+def _header(table: Table, out: _Collector) -> list[str | None] | None:
+    """The field each column of the table reads (``None``: a column none reads); ``None``, with
+    the problem told, for a table without a Task ID column."""
     columns, seen_columns, problems = header_columns(table.header)
     for message, hint in problems:
         out.add(table.header_line, message, hint)
@@ -287,15 +312,20 @@ def _parse_tasks(document: Document, out: _Collector, kinds: dict[str, TaskType]
             "the task table has no 'Task ID' column",
             "add a first column '| Task ID |' with ids such as T-01",
         )
-        out.table_read = False
-        return {}
+        return None
     if not {"description", "name", "command"} & seen_columns.keys():
         out.add(
             table.header_line,
             "the task table has no 'Description' or 'Task Name' column",
             "add a '| Description |' column saying what each task does",
         )
+    return columns
 
+
+def _rows(
+    table: Table, columns: list[str | None], out: _Collector, kinds: dict[str, TaskType]
+) -> dict[str, dict[str, Any]]:
+    """Each row's task fields by id: a row of the wrong width, or with an id used before, told and left out."""
     header_cells = len(table.header)
     # Every column has a meaning in most tables: then a row is one dict(zip(...)).
     keys = [key for key in columns if key is not None] if None not in columns else None
@@ -336,12 +366,6 @@ def _parse_tasks(document: Document, out: _Collector, kinds: dict[str, TaskType]
             continue
         lowered[task_id.lower()] = task_id
         tasks[task_id] = fields
-    # A table with no rows is a plan with no tasks (`init --empty`, every task archived): `add`
-    # adds to it, `list` lists nothing; what would run it says it has no rows (``preflight``).
-    end = table.rows[-1][0] if table.rows else table.header_line + 1  # the table's last line, 1-based
-    deps = columns.index("deps") if "deps" in columns else None
-    for line, message, hint in cut_off_rows(document, section, end, columns.index("id"), tasks, out.cut_off, deps):
-        out.add(line, message, hint)
     return tasks
 
 
