@@ -153,6 +153,20 @@ def test_markers_of_other_names_and_frontmatter_are_left_alone() -> None:
 # --- rewrite: never losing a save made meanwhile ------------------------------------------------
 
 
+def test_no_block_goes_into_a_plan_file_caught_empty_mid_save(tmp_path: Path) -> None:
+    """A save that truncates, then writes (an editor's, Python's ``write_text``), leaves the file
+    empty for an instant. A run's blocks written then made a file of blocks alone: `status`, read
+    in that moment, said "no '## Task Decomposition' section" (exit 2) until the save came back.
+    The file caught empty is left as it is; the next flush writes the blocks into the save."""
+    path = tmp_path / "master_plan.md"
+    path.write_text("", encoding="utf-8")
+    assert swap.rewrite(path, splice) is False
+    assert path.read_bytes() == b""
+    assert splice(" \n") == " \n"
+    path.write_text(HEAD, encoding="utf-8")  # (the save's write lands)
+    assert swap.rewrite(path, splice) is True and "## Agent Assignment" in path.read_text(encoding="utf-8")
+
+
 def test_a_save_made_while_the_file_is_rewritten_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Someone saves the plan in the instant between the rewrite's last look and its swap: the
     save is what comes out of the swap, so it is swapped straight back, then gets the blocks and

@@ -66,7 +66,12 @@ class Block:
 
 
 def splice(text: str, blocks: Sequence[Block]) -> str:
-    """``text`` with each block's lines put between its markers (added where missing)."""
+    """``text`` with each block's lines put between its markers (added where missing). An empty
+    file is left empty: it is a save caught between its truncation and its write (an editor's, or
+    ``write_text``'s), and blocks put in it would be a file with no plan that every command then
+    reads (``status``: "no '## Task Decomposition' section") until the save comes back."""
+    if not text.strip():
+        return text
     lines = split_lines(text)
     newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
     legacy = any(_LEGACY_STATUS.match(line) for line in lines)
