@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from fakeapi import FakeAnthropic, Reply, claude_missing, find_claude
+from race_helpers import write_race_plan
 from runner_helpers import cli, results, run, wait_gone
 
 # Attempt n answers n lines; attempt 2 is the slowest.
@@ -25,19 +25,8 @@ ANSWER = 'n=$ORCHESTRATOR_ATTEMPT; [ "$n" = 2 ] && sleep 1; for i in $(seq "$n")
 
 
 def write(project: Path, rows: list[tuple[str, str, str]], **settings: Any) -> None:
-    """A plan of shell tasks: (id, Best of cell, script)."""
-    front = {"backend": "shell", "max_parallel": 4, "retries": 0, "kill_grace": 1, "timeout": 120,
-             "inactivity_timeout": "none", **settings}  # fmt: skip
-    lines = ["---", yaml.safe_dump(front, sort_keys=False).rstrip(), "---", "# Best of test", "",
-             "## Task Decomposition", "| Task ID | Task Name | Description | Dependencies | Best of |",
-             "|---|---|---|---|---|"]  # fmt: skip
-    lines += [f"| {tid} | Task {tid} | Run it | None | {best} |" for tid, best, _ in rows]
-    lines += ["", "## Task Details"]
-    for tid, _, script in rows:
-        lines += ["", f"### {tid} Task {tid}", "```bash", script, "```"]
-    path = project / ".orchestrator" / "master_plan.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    """A plan of shell tasks: (id, Best of cell, script); scripts in Task Details."""
+    write_race_plan(project, "Best of", rows, **settings)
 
 
 def candidates(found: dict[str, Any]) -> dict[int, dict[str, Any]]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from race_helpers import write_race_plan
 from runner_helpers import cli, results, run, start, wait_gone, wait_until
 
 # Attempt 1 stalls (and leaves its pid, to prove it is gone); any later attempt is quick.
@@ -26,18 +26,7 @@ STALLS = (
 
 def write(project: Path, rows: list[tuple[str, str, str]], **settings: Any) -> None:
     """A plan of shell tasks: (id, Hedge cell, script); scripts in Task Details."""
-    front = {"backend": "shell", "max_parallel": 4, "retries": 0, "kill_grace": 1, "timeout": 120,
-             "inactivity_timeout": "none", **settings}  # fmt: skip
-    lines = ["---", yaml.safe_dump(front, sort_keys=False).rstrip(), "---", "# Hedge test", "",
-             "## Task Decomposition", "| Task ID | Task Name | Description | Dependencies | Hedge |",
-             "|---|---|---|---|---|"]  # fmt: skip
-    lines += [f"| {tid} | Task {tid} | Run it | None | {hedge} |" for tid, hedge, _ in rows]
-    lines += ["", "## Task Details"]
-    for tid, _, script in rows:
-        lines += ["", f"### {tid} Task {tid}", "```bash", script, "```"]
-    path = project / ".orchestrator" / "master_plan.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_race_plan(project, "Hedge", rows, **settings)
 
 
 def pid_gone(pid: int) -> bool:
