@@ -322,3 +322,15 @@ def process_result(
     else:
         error = ErrorClass.EXIT
     return AgentResult(False, text=text, error_class=error, message=run.describe(limits), exit_code=run.exit_code)
+
+
+def modes_and_tools(settings: Settings, modes: tuple[str, ...], named: str, no_tools: str) -> str | None:
+    """``Backend.check`` of an agent CLI whose permission modes are ``modes`` (``named``: how its
+    message calls them, "codex's sandboxes (-s)") and that cannot be given a list of tools
+    (``no_tools``: what to do instead): why it cannot run with ``settings``, or None."""
+    from orchestrator.plan.values import suggest
+
+    mode = settings.permission_mode
+    if mode is not None and mode not in modes:
+        return f"permission_mode {mode!r} is not one of {named}{suggest(mode, modes)}: {', '.join(modes)}"
+    return no_tools if settings.tools is not None else None

@@ -37,6 +37,7 @@ from orchestrator.backends.base import (
     json_event,
     json_lines,
     limits_for,
+    modes_and_tools,
 )
 from orchestrator.backends.classify import classify, reset_time
 from orchestrator.backends.codex_rollout import home_of, read_rollout
@@ -44,7 +45,7 @@ from orchestrator.backends.probe import Cli
 from orchestrator.backends.refusals import denied, refusal
 from orchestrator.executors.base import ProcessRun
 from orchestrator.plan.kinds import Presets
-from orchestrator.plan.settings import Settings, suggest
+from orchestrator.plan.settings import Settings
 from orchestrator.vocabulary import ErrorClass
 
 
@@ -157,18 +158,13 @@ class CodexBackend(Backend):
         return settings.permission_mode == "read-only"
 
     def check(self, settings: Settings) -> str | None:
-        mode = settings.permission_mode
-        if mode is not None and mode not in SANDBOX_MODES:
-            return (
-                f"permission_mode {mode!r} is not one of codex's sandboxes (-s){suggest(mode, SANDBOX_MODES)}: "
-                f"{', '.join(SANDBOX_MODES)}"
-            )
-        if settings.tools is not None:
-            return (
-                "codex cannot be given a list of tools, so tools would not restrict it; "
-                "restrict it with permission_mode: read-only (or workspace-write), and remove tools"
-            )
-        return None
+        return modes_and_tools(
+            settings,
+            SANDBOX_MODES,
+            "codex's sandboxes (-s)",
+            "codex cannot be given a list of tools, so tools would not restrict it; "
+            "restrict it with permission_mode: read-only (or workspace-write), and remove tools",
+        )
 
     def invocation(self, job: Job) -> Invocation:
         settings = job.settings

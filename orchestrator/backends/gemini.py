@@ -43,13 +43,14 @@ from orchestrator.backends.base import (
     json_event,
     json_lines,
     limits_for,
+    modes_and_tools,
 )
 from orchestrator.backends.classify import classify, reset_time
 from orchestrator.backends.probe import Cli
 from orchestrator.backends.refusals import denied, refusal
 from orchestrator.executors.base import ProcessRun
 from orchestrator.plan.kinds import Presets
-from orchestrator.plan.settings import Settings, suggest
+from orchestrator.plan.settings import Settings
 from orchestrator.vocabulary import ErrorClass
 
 ASK = "Carry out the task described above and answer with your result."
@@ -162,18 +163,13 @@ class GeminiBackend(Backend):
         return settings.permission_mode == "plan"
 
     def check(self, settings: Settings) -> str | None:
-        mode = settings.permission_mode
-        if mode is not None and mode not in APPROVAL_MODES:
-            return (
-                f"permission_mode {mode!r} is not one of gemini's approval modes{suggest(mode, APPROVAL_MODES)}: "
-                f"{', '.join(APPROVAL_MODES)}"
-            )
-        if settings.tools is not None:
-            return (
-                "the gemini backend cannot restrict its tools by name, so tools would not restrict it; "
-                "use permission_mode: plan (read-only) or default, and remove tools"
-            )
-        return None
+        return modes_and_tools(
+            settings,
+            APPROVAL_MODES,
+            "gemini's approval modes",
+            "the gemini backend cannot restrict its tools by name, so tools would not restrict it; "
+            "use permission_mode: plan (read-only) or default, and remove tools",
+        )
 
     def invocation(self, job: Job) -> Invocation:
         settings = job.settings

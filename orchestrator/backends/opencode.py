@@ -46,13 +46,14 @@ from orchestrator.backends.base import (
     json_event,
     json_lines,
     limits_for,
+    modes_and_tools,
 )
 from orchestrator.backends.classify import classify, reset_time
 from orchestrator.backends.probe import Cli
 from orchestrator.backends.refusals import denied, refusal
 from orchestrator.executors.base import ProcessRun
 from orchestrator.plan.kinds import Presets
-from orchestrator.plan.settings import Settings, suggest
+from orchestrator.plan.settings import Settings
 from orchestrator.vocabulary import ErrorClass
 
 TESTED = ("1.18.33", "1.18.33")  # the opencode versions this backend was tested with (tests/test_agents_opencode.py)
@@ -194,18 +195,13 @@ class OpencodeBackend(Backend):
         return settings.permission_mode == "read-only"  # (edits, commands and sub-agents denied by OPENCODE_PERMISSION)
 
     def check(self, settings: Settings) -> str | None:
-        mode = settings.permission_mode
-        if mode is not None and mode not in PERMISSION_MODES:
-            return (
-                f"permission_mode {mode!r} is not one of opencode's{suggest(mode, PERMISSION_MODES)}: "
-                f"{', '.join(PERMISSION_MODES)}"
-            )
-        if settings.tools is not None:
-            return (
-                "the opencode backend cannot restrict its tools by name, so tools would not restrict it; "
-                "use permission_mode: read-only, or permissions in its opencode config, and remove tools"
-            )
-        return None
+        return modes_and_tools(
+            settings,
+            PERMISSION_MODES,
+            "opencode's",
+            "the opencode backend cannot restrict its tools by name, so tools would not restrict it; "
+            "use permission_mode: read-only, or permissions in its opencode config, and remove tools",
+        )
 
     def invocation(self, job: Job) -> Invocation:
         settings = job.settings
