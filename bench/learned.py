@@ -123,7 +123,7 @@ def order_note(label: str, dag: AgentDag) -> str:
     longest = sorted(drawn, key=lambda t: -_remaining(dag, drawn)[t])
     needs = {t.id: list(t.deps) for t in dag.tasks.values()}
     played = listorder.improved(longest, drawn, needs, {}, CONCURRENCY) or longest
-    ends = listorder._Play(longest, drawn, needs, CONCURRENCY).makespan({t: n for n, t in enumerate(played)})
+    ends = listorder.Play(longest, drawn, needs, CONCURRENCY).makespan({t: n for n, t in enumerate(played)})
     text = (
         f"- {label}, on the drawn durations: told every duration beforehand, longest remaining first replays at "
         f"{dag.replay(drawn, CONCURRENCY, drawn) / bound:.3f}× the bound; the list a learned run plays out and "

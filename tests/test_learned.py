@@ -100,7 +100,7 @@ def test_the_list_played_out_keeps_priorities_and_gives_way_when_nothing_is_bett
     # With a dependency (E needs A), what it finds still ends sooner when played out.
     needs = {"E": ["A"]}
     better = listorder.improved(order, took, needs, {}, 2)
-    play = listorder._Play(order, took, needs, 2)
+    play = listorder.Play(order, took, needs, 2)
     assert better is not None
     assert play.makespan({t: n for n, t in enumerate(better)}) < play.makespan({t: n for n, t in enumerate(order)})
 

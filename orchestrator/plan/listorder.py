@@ -34,7 +34,7 @@ def improved(
     task's dependencies among ``order`` (the others are done or never run: left out)."""
     if len(order) < 2 or len(order) > LARGEST or slots < 1:
         return None
-    play = _Play(order, durations, needs, slots)
+    play = Play(order, durations, needs, slots)
     rank = {task: place for place, task in enumerate(order)}
     best = play.makespan(rank)
     found = False
@@ -57,7 +57,7 @@ def improved(
     return sorted(order, key=rank.__getitem__) if found else None
 
 
-class _Play:
+class Play:
     """The run played out on the durations: ``slots`` at once, each freed slot given to the ready
     task of the lowest rank, as the runner's queue gives it."""
 
