@@ -31,7 +31,7 @@ VARIABLE = "ORCHESTRATOR_TIMING"
 class Timing:
     """Seconds, each. Grouped by who waits."""
 
-    # A run (run/runner, run/live).
+    # A run (run/runner, run/inflight/live).
     flush: float = 1.0  # between two flushes of a run's results and status blocks (longer for a big plan)
     tick: float = 1.0  # between two ticks of the reporter's clock (stuck attempts, a live view's timers)
     deadline_recheck: float = 30.0  # between two judgements of the deadlines while a task runs, one still to come
@@ -42,7 +42,7 @@ class Timing:
     stop_poll: float = 0.02  # between two looks at process groups asked to stop
     orphan_poll: float = 0.2  # between two looks at a dead runner's attempts waited for (--wait-orphans)
     tell_every: float = 10.0  # between two lines saying what --wait-orphans still waits for
-    # An attempt on a Dask cluster (executors/dask, daskworker, remote, placement; run/cluster).
+    # An attempt on a Dask cluster (executors/dask, daskworker, remote, placement; run/checks/cluster).
     dask_timeout: float = 10.0  # a scheduler has to answer, then to have a worker ($ORCHESTRATOR_DASK_TIMEOUT)
     cluster_first_poll: float = 0.5  # before the first look at an attempt's output queue
     cluster_poll: float = 0.25  # between two looks at it
@@ -52,7 +52,8 @@ class Timing:
     announce: float = 1.0  # an attempt silent this long says which worker runs it
     no_worker_wait: float = 30.0  # an attempt waits at most this long for a worker that can run it
     placement_poll: float = 1.0  # between two looks at an attempt's key on the scheduler
-    # Commands asking a run (run/requests, run/decisions, cli/queue, run/spawned, cli/watching, run/background).
+    # Commands asking a run (run/inflight/requests, run/held/decisions, cli/queue, run/launch/spawned,
+    # cli/watching, run/launch/background).
     answer_wait: float = 10.0  # cancel, retry, approve, reject wait this long for the run's answer (beyond kill grace)
     add_wait: float = 5.0  # `add` waits this long for the run going on to take its row
     interrupt_wait: float = 0.8  # a Ctrl-C'd `spawn` gives the run going on this long to answer its cancel
@@ -60,7 +61,7 @@ class Timing:
     follow_poll: float = 0.2  # between two looks of `spawn` and `watch` at what a run did
     start_wait: float = 15.0  # a background run is waited for this long to hold the workspace
     start_poll: float = 0.05  # between two looks at it
-    # Notifications (run/delivery).
+    # Notifications (run/notices/delivery).
     notify_timeout: float = 5.0  # a webhook has this long to answer
     notify_retry: float = 0.5  # before the first retry of a failed delivery (then twice as long, then four times)
     notify_drain: float = 5.0  # at the end of a run, what is still queued is waited for this long

@@ -27,7 +27,7 @@ import orchestrator
 from orchestrator import PlanError
 from orchestrator.cli.main import main
 from orchestrator.errors import shown
-from orchestrator.run.preflight import check_plan
+from orchestrator.run.checks.preflight import check_plan
 
 CORPUS = Path(__file__).parent / "bad_plans"
 # The CLI runs in the project directory: a problem names the plan as a user there opens it.

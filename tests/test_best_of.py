@@ -1,4 +1,4 @@
-"""Best of N (``run/bestof.py``, ``run/judges.py``): N attempts of a task at once, a judge chooses
+"""Best of N (``run/races/bestof.py``, ``run/races/judges.py``): N attempts of a task at once, a judge chooses
 the one whose result becomes the task's, the others are kept beside it, and only the winner's
 branch merges.
 

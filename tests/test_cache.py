@@ -22,7 +22,7 @@ RAN = "ran.log"  # each task's script appends its id here: a line is a process t
 
 def write(project: Path, specs: list[Spec], settings: dict[str, Any] | None = None) -> Path:
     """The plan, with ``cache: true``: these tasks' scripts note that they ran (what the tests
-    count), and their answers are their work (``run/reuse.cache_rule``)."""
+    count), and their answers are their work (``run/resume/reuse.cache_rule``)."""
     return write_plan(project, specs, {"cache": True, **(settings or {})})
 
 

@@ -323,7 +323,7 @@ def test_a_worker_that_cannot_see_the_project_stops_the_run_before_it_starts(
 
 def test_a_worker_on_another_version_of_the_orchestrator_is_told(two_workers: Cluster, tmp_path: Path) -> None:
     from orchestrator import __version__
-    from orchestrator.run.cluster import survey
+    from orchestrator.run.checks.cluster import survey
 
     workers, problems = survey(two_workers.address, [], directories=[str(tmp_path)])
     assert problems == [] and [w.version for w in workers] == [__version__, __version__]

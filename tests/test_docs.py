@@ -385,7 +385,7 @@ def test_the_docs_install_the_distribution_not_the_other_project_named_orchestra
 @pytest.mark.parametrize("name", CLAUDE_PLANS)
 def test_claude_plan_is_valid_and_matches_its_twin(name: str) -> None:
     """The plan for agents validates, and its offline twin has the same tasks and dependencies."""
-    from orchestrator.run.preflight import check_plan
+    from orchestrator.run.checks.preflight import check_plan
     from orchestrator.state.workspace import Workspace
 
     workspace = Workspace.find(ROOT / "examples" / name / "claude")

@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from runner_helpers import cli, cli_in_process, kill_attempts, start
 
 from orchestrator.cli.main import main
-from orchestrator.run.freshness import current_views
+from orchestrator.run.resume.freshness import current_views
 from orchestrator.state.workspace import Workspace
 
 EXAMPLES = int(os.environ.get("FIXED_POINT_EXAMPLES", "4"))

@@ -23,7 +23,7 @@ from orchestrator.output.reporter import JsonReporter, Recording
 from orchestrator.plan.parser import parse_plan
 from orchestrator.plan.settings import Settings
 from orchestrator.plan.targets import parse_targets
-from orchestrator.run.notify import Notifying, StuckWatch, user_targets
+from orchestrator.run.notices.notify import Notifying, StuckWatch, user_targets
 from orchestrator.state.events import EventLog
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.runs import RunFinished, RunPaused, RunStarted
@@ -257,7 +257,7 @@ def test_validate_refuses_a_bad_target_on_its_line(tmp_path: Path, value: object
 def test_a_command_that_leaves_a_child_in_the_background_is_done_when_it_exits(tmp_path: Path) -> None:
     """The command's exit decides, at once: the child it left holding its stderr is killed with
     its group and not waited for. One event, one delivery, no failure told, nothing given up."""
-    from orchestrator.run.delivery import Courier, Message
+    from orchestrator.run.notices.delivery import Courier, Message
 
     log, pids = tmp_path / "cmd.log", tmp_path / "pids"
     shell = f'echo "$ORCHESTRATOR_EVENT" >> {log}; sleep 300 & echo $! >> {pids}'
@@ -273,7 +273,7 @@ def test_a_command_that_leaves_a_child_in_the_background_is_done_when_it_exits(t
 
 
 def test_a_failing_command_s_last_line_is_told_though_a_child_holds_its_stderr(tmp_path: Path) -> None:
-    from orchestrator.run.delivery import Courier, Message
+    from orchestrator.run.notices.delivery import Courier, Message
 
     shell = "echo first >&2; echo 'no such channel' >&2; sleep 300 & exit 3"
     courier = Courier(parse_targets([{"command": shell}]), cwd=tmp_path, delays=(0.05,))
@@ -302,12 +302,12 @@ def test_temporary_files_the_system_refuses_are_a_failed_delivery_not_a_dead_thr
     a traceback, no notice, and the messages after it never tried."""
     import errno
 
-    from orchestrator.run import delivery
+    from orchestrator.run.notices import delivery
 
     def full(*args: object, **kwargs: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("orchestrator.run.delivery.tempfile.TemporaryFile", full)
+    monkeypatch.setattr("orchestrator.run.notices.delivery.tempfile.TemporaryFile", full)
     courier = delivery.Courier(parse_targets([{"command": "true"}]), cwd=tmp_path, delays=(0.05,))
     courier.send(0, delivery.Message("task_failed", {"event": "task_failed"}, "failed"))
     courier.send(0, delivery.Message("run_finished", {"event": "run_finished"}, "done"))

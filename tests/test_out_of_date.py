@@ -15,7 +15,7 @@ from runner_helpers import Spec, cli, cli_in_process, run, start, wait_until, wo
 from orchestrator.output.briefs import brief_body
 from orchestrator.plan.graph import dependencies_first
 from orchestrator.plan.model import Plan, Task
-from orchestrator.run import freshness
+from orchestrator.run.resume import freshness
 from orchestrator.state.workspace import Workspace
 
 CHAIN = [

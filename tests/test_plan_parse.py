@@ -110,7 +110,7 @@ def test_seed_table_through_cli(
 def test_validate_runs_without_the_garbage_collector_and_turns_it_back_on(
     backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from orchestrator.run import preflight as checks
+    from orchestrator.run.checks import preflight as checks
 
     workspace = tmp_path / ".orchestrator"
     workspace.mkdir()

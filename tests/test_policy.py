@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 from orchestrator.backends.base import AgentResult
 from orchestrator.plan.settings import Settings
-from orchestrator.run.admission import RAMP_INTERVAL, Admission, Slot
 from orchestrator.run.books import RetryBook
+from orchestrator.run.limits.admission import RAMP_INTERVAL, Admission, Slot
+from orchestrator.run.limits.windows import UNKNOWN_WAIT, Window
 from orchestrator.run.policy import Block, Complete, Fail, Pause, Retry, backoff, decide
-from orchestrator.run.windows import UNKNOWN_WAIT, Window
 from orchestrator.vocabulary import ErrorClass
 
 SETTINGS = Settings(retries=2, backoff_base=1.0, backoff_factor=2.0, backoff_cap=60.0, backend="claude")

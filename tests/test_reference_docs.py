@@ -30,7 +30,7 @@ LONGEST_CELL = 400  # characters: a longer explanation is prose under its table
 EVERY_COMMAND = {"-h", "--help", "--json"}
 # Options a parser hides (argparse.SUPPRESS) that are no one's to type: each is decided here.
 INTERNAL = {
-    ("run", "--launch"),  # run/background's detached runner: its entry in state/launches.json
+    ("run", "--launch"),  # run/launch/background's detached runner: its entry in state/launches.json
     ("spawn", "--task"),  # spawn --detach's background runner: the task it sees through...
     ("spawn", "--since"),  # ...and the event log's offset the task was added at
 }

@@ -24,8 +24,8 @@ from orchestrator.executors import FAKE_BANNER, FakeExecutor, Launch, ProcessRun
 from orchestrator.executors.base import LineCallback, StartCallback
 from orchestrator.executors.local import LocalExecutor
 from orchestrator.output.reporter import Reporter
-from orchestrator.run.blocks import Shown
 from orchestrator.run.recorder import Recorder
+from orchestrator.run.resume.blocks import Shown
 from orchestrator.run.runner import Runner
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.status import TaskView

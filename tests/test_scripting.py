@@ -326,7 +326,7 @@ def test_add_and_update_on_a_large_plan_read_it_twice_and_check_it_in_linear_tim
     problem was) and parsing the plan four times (update). Counted here, not timed."""
     import orchestrator.plan.parser as parser
     import orchestrator.plan.settings as settings
-    import orchestrator.run.preflight as preflight
+    import orchestrator.run.checks.preflight as preflight
 
     write_plan(
         tmp_path, [Spec(f"T-{n:04d}", "true", [f"T-{n - 1:04d}"] if n else [], inline=True) for n in range(2000)]

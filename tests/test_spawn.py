@@ -369,7 +369,7 @@ def test_a_second_ctrl_c_as_a_spawn_asks_for_its_cancel_waits_until_it_is_asked(
     try:
         _wait_started(tmp_path, "T-01")
         spawn = spawner("Stopped twice", "--command", "echo $$ > task.pid; sleep 300",
-                       park={"PARK_BEFORE": "orchestrator.run.requests:request"})  # fmt: skip
+                       park={"PARK_BEFORE": "orchestrator.run.inflight.requests:request"})  # fmt: skip
         task = _pid_in(tmp_path / "task.pid", "the joined task to start")
         os.killpg(spawn.pid, signal.SIGINT)
         wait_until(lambda: (tmp_path / "parked").exists(), "the spawn to be about to ask")

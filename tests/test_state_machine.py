@@ -37,7 +37,7 @@ LOOP = "while [ ! -f go ]; do sleep 0.05; done"  # runs until the test writes th
 #   up: `status` shows it blocked; a run first takes it up (-> pending or waiting: ``run/prepare``),
 #   then holds it (pending -> blocked);
 # - a dead runner's attempt: `status` shows it interrupted; the next run takes it up (-> pending),
-#   then keeps the result its log proves (pending -> completed: ``run/recovery``).
+#   then keeps the result its log proves (pending -> completed: ``run/resume/recovery``).
 # Not reached at all: a dead runner's attempt is kept only when it completed (interrupted ->
 # failed never happens: it runs again); a rejected result is never approved after all (`approve`
 # refuses a rejected task, `retry` asks again: rejected -> completed); a waiting task is judged by

@@ -12,7 +12,7 @@ import pytest
 
 from orchestrator.backends.claude import claude_argv
 from orchestrator.plan.settings import Settings, settings_from_mapping
-from orchestrator.run.selection import settings_signature
+from orchestrator.run.resume.selection import settings_signature
 
 
 def settings(**data: object) -> Settings:

@@ -96,7 +96,7 @@ def _document(tmp_path: Path) -> dict[str, Any]:
             "tasks[4].Task ID: duplicate task id 'T-01' (tasks[0] has it)",
         ),
         (lambda d: d["tasks"][0].update({"Dependencies": "T-06"}), "tasks[0]: dependency cycle"),
-        # What validate refuses beyond parsing (run/preflight's checks), at its key too:
+        # What validate refuses beyond parsing (run/checks/preflight's checks), at its key too:
         (lambda d: d["settings"].update({"backend": "nosuch"}), "settings.backend: unknown backend 'nosuch'"),
     ],
 )

@@ -221,7 +221,7 @@ class Backend(ABC):
 
     def read_only(self, settings: Settings) -> bool:
         """Whether an agent started with ``settings`` can change nothing (no edit, no command that
-        writes): its answer is all its work, so the cache may give it back (``run/reuse``). Only
+        writes): its answer is all its work, so the cache may give it back (``run/resume/reuse``). Only
         what the settings themselves guarantee counts; the default: it may change things."""
         return False
 

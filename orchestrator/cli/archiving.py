@@ -92,7 +92,7 @@ def cmd_archive(args: argparse.Namespace) -> int:
     from orchestrator.cli.queue import plan_edit_lock
     from orchestrator.plan.edit import take_out
     from orchestrator.plan.parser import parse_plan
-    from orchestrator.run.freshness import current_views
+    from orchestrator.run.resume.freshness import current_views
     from orchestrator.state import archive, planfile
     from orchestrator.state.identity import read_book
     from orchestrator.state.journal import now_iso
@@ -158,7 +158,7 @@ def _blocks(plan: Plan, workspace: Workspace, text: str) -> str:
     it was if they cannot be rendered now (a broken template override: ``render`` says why)."""
     from orchestrator.errors import OrchestratorError
     from orchestrator.output.sections import render_status
-    from orchestrator.run.freshness import current_views
+    from orchestrator.run.resume.freshness import current_views
     from orchestrator.state import planfile
 
     if not plan.settings.status_blocks:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from orchestrator.output.digest import Section, render
-    from orchestrator.run.freshness import views_in
+    from orchestrator.run.resume.freshness import views_in
     from orchestrator.state.health import check
 
     sections: list[Section] = []
@@ -48,7 +48,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _deadlines(workspace: Workspace, views: list[TaskView] | None) -> list[Finding]:
     """A deadline the estimates say will be missed, or was: a person should know (``run.deadlines``)."""
-    from orchestrator.run.deadlines import RUN, deadline_line, workspace_verdicts
+    from orchestrator.run.forecasts.deadlines import RUN, deadline_line, workspace_verdicts
     from orchestrator.state.health import Finding
 
     if views is None:  # (a plan that does not load now: nothing to judge)

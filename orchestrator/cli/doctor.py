@@ -14,7 +14,7 @@ from orchestrator.vocabulary import ExitCode, counted, listed
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from orchestrator.run.doctor import examine
+    from orchestrator.run.checks.doctor import examine
 
     workspace = _workspace(args.directory)
     diagnosis = examine(workspace)
@@ -87,7 +87,7 @@ def _cluster(args: argparse.Namespace, workspace: Workspace | None, needed: list
         return None
     from orchestrator.errors import OrchestratorError
     from orchestrator.plan.profiles import Profiles
-    from orchestrator.run.cluster import asked_resources, survey
+    from orchestrator.run.checks.cluster import asked_resources, survey
 
     cluster = registry.make(chosen, Setup(scheduler=args.scheduler or scheduler)).cluster
     if cluster is None:

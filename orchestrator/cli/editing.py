@@ -119,8 +119,8 @@ def cmd_update(args: argparse.Namespace) -> int:
     from orchestrator.plan.edit import update_task
     from orchestrator.plan.parser import parse_plan
     from orchestrator.plan.profiles import Profiles
-    from orchestrator.run.freshness import current_views
-    from orchestrator.run.preflight import check_plan
+    from orchestrator.run.checks.preflight import check_plan
+    from orchestrator.run.resume.freshness import current_views
     from orchestrator.state import planfile
     from orchestrator.state.archive import archived_tasks
     from orchestrator.state.identity import read_book

@@ -18,7 +18,7 @@ def cmd_reject(args: argparse.Namespace) -> int:
 
 
 def _decide(args: argparse.Namespace, *, approve: bool) -> int:
-    from orchestrator.run.decisions import decide
+    from orchestrator.run.held.decisions import decide
 
     word = "approve" if approve else "reject"
     if len(args.words) > 2:

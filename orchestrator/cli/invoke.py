@@ -7,7 +7,7 @@ them as JSON Schema, ``Shape.argv`` turns arguments back into the command line, 
 runs in-process through ``main`` with ``--json``, its output captured (``cli.output.captured``):
 what a tool or a route answers is what the command prints, its errors the command's one line.
 ``run`` is the exception: ``start_run`` checks its command line and the plan as ``run`` does
-(nothing written on an error), then starts it in the background (``run/background``).
+(nothing written on an error), then starts it in the background (``run/launch/background``).
 """
 
 from __future__ import annotations
@@ -281,10 +281,10 @@ def start_run(
     what: str | None = None,
     delivery: str | None = None,
 ) -> Outcome:
-    """``run`` with ``arguments``, started in the background: its launch (``run/background.Started``),
+    """``run`` with ``arguments``, started in the background: its launch (``run/launch/background.Started``),
     or the error (a run going on: its ``pid``)."""
     from orchestrator.cli.output import given_params
-    from orchestrator.run.background import AlreadyDelivered, RunGoingOn, start
+    from orchestrator.run.launch.background import AlreadyDelivered, RunGoingOn, start
 
     try:
         workspace = workspace_for(arguments, fixed)

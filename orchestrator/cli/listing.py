@@ -82,7 +82,7 @@ def _archived(workspace: Workspace) -> tuple[list[tuple[Task, TaskView]], dict[s
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from orchestrator.run.freshness import current_views
+    from orchestrator.run.resume.freshness import current_views
 
     statuses = _statuses(args.status)
     shape = "json" if args.json else args.format

@@ -6,7 +6,7 @@ One tool per command an agent uses (``cli/invoke.COMMANDS``), named as the comma
 arguments the command's options (``invoke.shape``: their types, choices and defaults read from
 argparse); a call runs the command in-process with ``--json`` and answers what it printed, as
 text and as structured content; a command that fails is a tool error whose text is its one line.
-``run`` starts the run in the background and returns at once (``run/background``): ``status``
+``run`` starts the run in the background and returns at once (``run/launch/background``): ``status``
 follows it. The resources are the plan (``orchestrator://plan``), ``final_output.md``
 (``orchestrator://final_output``) and every result (``orchestrator://results/<file>``), read
 bounded, regular files only, named from a listing (a URI is looked up, never joined to a path).

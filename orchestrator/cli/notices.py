@@ -119,12 +119,12 @@ UNCACHED_SHOWN = 10  # tasks named on each of validate's cache lines; `validate 
 
 
 def cache_and_checkpoint(plan: Plan, workspace: Workspace) -> tuple[dict[str, object], list[str]]:
-    """Which tasks the cache keeps and reuses and which it never does, and why (``run/reuse.
+    """Which tasks the cache keeps and reuses and which it never does, and why (``run/resume/reuse.
     cache_rule``), and the last checkpoint (``checkpoint save``), for ``--json`` (``cached`` and
     ``uncached``: ``task``, ``why``; ``checkpoint``: ``checkpoints.Checkpoint.as_json`` or
     ``None``) and as a line each."""
     from orchestrator.plan.profiles import Profiles
-    from orchestrator.run.reuse import MAY_DO_MORE, SAID_TRUE, cache_rule
+    from orchestrator.run.resume.reuse import MAY_DO_MORE, SAID_TRUE, cache_rule
     from orchestrator.state import checkpoints
 
     profiles = Profiles(workspace)
@@ -166,11 +166,11 @@ def _cache_line(plan: Plan, heading: str, tasks: list[dict[str, str]]) -> str:
 
 
 def hedging(plan: Plan, workspace: Workspace) -> tuple[dict[str, object], list[str]]:
-    """Which tasks a straggler's hedge or best of N may race (``run/raceable.refusal``), for ``--json``
+    """Which tasks a straggler's hedge or best of N may race (``run/races/raceable.refusal``), for ``--json``
     (``hedged``: ``task``, ``bound``; ``not_hedged``: ``task``, ``why``, the tasks whose ``hedge`` or
     ``best_of`` is set but whose work is not safe to do twice) and a line each; nothing when none."""
     from orchestrator.plan.profiles import Profiles
-    from orchestrator.run.raceable import refusal
+    from orchestrator.run.races.raceable import refusal
 
     profiles = Profiles(workspace)
     hedged: list[dict[str, str]] = []

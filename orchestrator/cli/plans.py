@@ -53,7 +53,7 @@ def without_gc_pauses(handler: Handler) -> Handler:
 @without_gc_pauses
 def cmd_validate(args: argparse.Namespace) -> int:
     from orchestrator.plan.graph import longest_chain
-    from orchestrator.run.preflight import check_plan, frontmatter_problems
+    from orchestrator.run.checks.preflight import check_plan, frontmatter_problems
     from orchestrator.state import archive, planfile
 
     workspace = Workspace.find(args.directory)
@@ -127,8 +127,8 @@ def _params_json(plan: Plan) -> dict[str, dict[str, str | None]]:
 def cmd_render(args: argparse.Namespace) -> int:
     from orchestrator.output.briefs import edit_notice, prepare_briefs, write_briefs
     from orchestrator.output.sections import update_plan_file
-    from orchestrator.run.freshness import current_views
-    from orchestrator.run.preflight import check_plan
+    from orchestrator.run.checks.preflight import check_plan
+    from orchestrator.run.resume.freshness import current_views
     from orchestrator.state import planfile
     from orchestrator.state.lock import WorkspaceLock
 
@@ -179,7 +179,7 @@ def _status_blocks(plan: Plan, workspace: Workspace) -> tuple[Rendered | None, b
         return None, False
     from orchestrator.output.sections import render_status
     from orchestrator.plan.parser import read_plan_text
-    from orchestrator.run.freshness import current_views
+    from orchestrator.run.resume.freshness import current_views
     from orchestrator.state import planfile
 
     rendered = render_status(plan, workspace, current_views(plan, workspace))
@@ -190,9 +190,9 @@ def _status_blocks(plan: Plan, workspace: Workspace) -> tuple[Rendered | None, b
 @without_gc_pauses
 def cmd_status(args: argparse.Namespace) -> int:
     from orchestrator.output.views import status_table
-    from orchestrator.run.deadlines import deadline_line, workspace_verdicts
-    from orchestrator.run.estimates import eta_line, workspace_eta
-    from orchestrator.run.freshness import current_views
+    from orchestrator.run.forecasts.deadlines import deadline_line, workspace_verdicts
+    from orchestrator.run.forecasts.estimates import eta_line, workspace_eta
+    from orchestrator.run.resume.freshness import current_views
     from orchestrator.state.context import status_lines
     from orchestrator.state.summary import status_data
 
@@ -223,7 +223,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_graph(args: argparse.Namespace) -> int:
     from orchestrator.output.views import dot, layers_text, mermaid
     from orchestrator.plan.graph import layers
-    from orchestrator.run.freshness import current_views
+    from orchestrator.run.resume.freshness import current_views
     from orchestrator.state.summary import schedule_and_restore
 
     workspace = Workspace.find(args.directory)

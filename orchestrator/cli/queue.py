@@ -30,10 +30,10 @@ from orchestrator.state import events
 from orchestrator.state.lock import WorkspaceLock, posix_locks
 from orchestrator.vocabulary import ExitCode
 
-if TYPE_CHECKING:  # (run/requests is imported where a command asks a run: `--help` and `list` need it not)
+if TYPE_CHECKING:  # (run/inflight/requests is imported where a command asks a run: `--help` and `list` need it not)
     from orchestrator.plan.edit import NewTask
     from orchestrator.plan.model import Plan
-    from orchestrator.run.requests import Kind
+    from orchestrator.run.inflight.requests import Kind
     from orchestrator.state.workspace import Workspace
 
 
@@ -108,7 +108,7 @@ def _lacks_command(plan: Plan, workspace: Workspace, task_id: str) -> bool:
     """Whether the new row is a shell task with no command to run."""
     from orchestrator import backends
     from orchestrator.plan.profiles import Profiles
-    from orchestrator.run.preflight import command_fault
+    from orchestrator.run.checks.preflight import command_fault
 
     task = plan.tasks[task_id]
     backend = Profiles(workspace).settings_for(plan, task).backend
@@ -120,7 +120,7 @@ def _check_options(plan: Plan, workspace: Workspace, task_id: str) -> None:
     that made it: the plan is not written, so a line of it would name nothing to open."""
     from orchestrator import backends
     from orchestrator.plan.profiles import Profiles
-    from orchestrator.run.preflight import check_plan, command_fault
+    from orchestrator.run.checks.preflight import check_plan, command_fault
 
     task, profiles = plan.tasks[task_id], Profiles(workspace)
     backend = profiles.settings_for(plan, task).backend
@@ -194,7 +194,7 @@ def add_row(
     from orchestrator.plan.edit import add_task
     from orchestrator.plan.markdown import FrontmatterError
     from orchestrator.plan.parser import parse_plan
-    from orchestrator.run.requests import run_or_lock
+    from orchestrator.run.inflight.requests import run_or_lock
     from orchestrator.state import planfile
     from orchestrator.state.archive import archived_tasks
     from orchestrator.state.identity import read_book
@@ -293,7 +293,7 @@ def _check_ids(plan: Plan, given: str | None, after: list[str]) -> None:
 
 def taken_by(workspace: Workspace, live: events.Event | None, task_id: str) -> events.Event | None:
     """The ``task_added`` of the run ``live`` for ``task_id``, waited for up to 5 s."""
-    from orchestrator.run.requests import wait_for
+    from orchestrator.run.inflight.requests import wait_for
 
     return wait_for(workspace, live, lambda e: e["event"] == "task_added" and e.get("task") == task_id)
 
@@ -348,7 +348,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 def task_json_of(workspace: Workspace, task_id: str) -> dict[str, Any]:
     """A task as ``list --json`` (and ``status --json``) show it."""
     from orchestrator.cli.listing import task_json
-    from orchestrator.run.freshness import current_views
+    from orchestrator.run.resume.freshness import current_views
 
     plan = workspace.load_plan()
     view = next(v for v in current_views(plan, workspace) if v.id == task_id)
@@ -370,7 +370,7 @@ def _request(args: argparse.Namespace, kind: Kind) -> int:
     workspace, (wanted,) = split_words(args.words, f"orchestrator {kind} [DIR] TASK")
     plan = workspace.load_plan()
     task = plan.tasks[task_id_in(plan, wanted)]
-    from orchestrator.run.requests import request
+    from orchestrator.run.inflight.requests import request
 
     answer = request(workspace, plan, task, kind, getattr(args, "reason", None))
     for note in answer.notes:

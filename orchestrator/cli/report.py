@@ -16,7 +16,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from orchestrator.output import report
     from orchestrator.output.final import as_spent
     from orchestrator.output.learning import learning
-    from orchestrator.run.freshness import current_views
+    from orchestrator.run.resume.freshness import current_views
     from orchestrator.state import checkpoints, events, schedule, store, synthesis
 
     workspace = Workspace.find(args.directory)

@@ -43,7 +43,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _run(args)
     from orchestrator.state import launches
 
-    # Started in the background by `run/background` (the MCP server, the API, a webhook): how it
+    # Started in the background by `run/launch/background` (the MCP server, the API, a webhook): how it
     # ends is noted in state/launches.json, as `schedule fire` notes a scheduled run's end.
     workspace = Workspace.find(args.directory)
     code: int = ExitCode.INTERRUPTED
@@ -127,7 +127,7 @@ def executor_settings(workspace: Workspace | None, option: str | None) -> tuple[
 def cmd_reset(args: argparse.Namespace) -> int:
     from orchestrator.documents import read_metadata
     from orchestrator.output.sections import update_plan_file
-    from orchestrator.run.freshness import current_views
+    from orchestrator.run.resume.freshness import current_views
     from orchestrator.state import journal as journals
     from orchestrator.state import planfile
     from orchestrator.state.results import keep_aside
@@ -249,8 +249,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from orchestrator.plan.settings import Settings
+    from orchestrator.run.checks.preflight import check_planner
     from orchestrator.run.planner import make_plan
-    from orchestrator.run.preflight import check_planner
 
     directory, request = _plan_words(args)
     root = Path(directory)
@@ -355,7 +355,9 @@ def _register_run(sub: Commands[argparse.ArgumentParser]) -> None:
         help="with --executor dask: the Dask scheduler (tcp://HOST:8786; default the plan's `scheduler`, "
         "else $ORCHESTRATOR_DASK_SCHEDULER)",
     )
-    p.add_argument("--launch", help=argparse.SUPPRESS)  # started by run/background: its entry in state/launches.json
+    p.add_argument(
+        "--launch", help=argparse.SUPPRESS
+    )  # started by run/launch/background: its entry in state/launches.json
 
 
 def _register_reset(sub: Commands[argparse.ArgumentParser]) -> None:

@@ -1,6 +1,6 @@
 """``orchestrator schedule add|list|remove|fire``: a plan run again and again by the machine's cron.
 
-``add`` writes a line in the managed block of the user's crontab (``run/crontab``) and the
+``add`` writes a line in the managed block of the user's crontab (``run/launch/crontab``) and the
 workspace's record (``state/schedule``); cron runs ``schedule fire`` at each time, which runs the
 plan as ``run`` does, its output appended to ``logs/schedule.log``, and notes how it went for
 ``check``. A firing that finds the previous run still going says so in that log, starts no second
@@ -30,8 +30,8 @@ _JSON = "print one JSON object instead of text"
 
 def cmd_add(args: argparse.Namespace) -> int:
     from orchestrator.plan import cron
-    from orchestrator.run import crontab
-    from orchestrator.run.notify import user_config_path, user_targets
+    from orchestrator.run.launch import crontab
+    from orchestrator.run.notices.notify import user_config_path, user_targets
     from orchestrator.state import schedule
     from orchestrator.state.params import remember
 
@@ -102,7 +102,7 @@ def _as_fired(workspace: Workspace, params: dict[str, str]) -> Plan:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from orchestrator.run import crontab
+    from orchestrator.run.launch import crontab
     from orchestrator.state import schedule
 
     rows: list[dict[str, object]] = []
@@ -135,7 +135,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from orchestrator.run import crontab
+    from orchestrator.run.launch import crontab
     from orchestrator.state import schedule
 
     try:
@@ -164,7 +164,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_fire(args: argparse.Namespace) -> int:
     from orchestrator.cli.commands import build_parser
-    from orchestrator.run.freshness import views_in
+    from orchestrator.run.resume.freshness import views_in
     from orchestrator.state import schedule
     from orchestrator.state.health import check
 

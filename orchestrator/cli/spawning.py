@@ -160,7 +160,7 @@ def _finish(args: argparse.Namespace, workspace: Workspace, task_id: str, since:
     its answer on stdout, or one JSON object; exit with its outcome."""
     from orchestrator.output.lines import describe
     from orchestrator.output.reporter import PlainReporter
-    from orchestrator.run.spawned import see_through
+    from orchestrator.run.launch.spawned import see_through
 
     def show(event: events.Event) -> None:
         if event.get("run") is None:  # (what a command did with no run going on: the add, this spawn)
@@ -215,7 +215,7 @@ def _cancel(workspace: Workspace, task_id: str, why: str) -> None:
     answer is waited for ``timing.interrupt_wait`` at most: one that stops the task's processes within
     their kill grace, or answers late, is left the request."""
     from orchestrator.errors import OrchestratorError
-    from orchestrator.run.requests import request
+    from orchestrator.run.inflight.requests import request
 
     deadline = time.monotonic() + timing.current().interrupt_wait
     live = events.live_run(workspace.events_file)

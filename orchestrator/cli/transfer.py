@@ -135,7 +135,7 @@ def _validated(workspace: Workspace, plan: Plan) -> None:
     against the workspace it is written to. Not whether git's HEAD merges into the integration
     branch (the repository's state at ``run`` time, not the plan's)."""
     from orchestrator.errors import Problem
-    from orchestrator.run.preflight import check_plan
+    from orchestrator.run.checks.preflight import check_plan
     from orchestrator.state import planfile
 
     check_plan(plan, workspace)

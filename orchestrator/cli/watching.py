@@ -197,7 +197,7 @@ def _stats(workspace: Workspace, attempts: list[dict[str, Any]], as_json: bool) 
     else its backend: as each attempt's ``task_started`` says, else as the plan says now)."""
     from orchestrator.errors import OrchestratorError
     from orchestrator.output.stats import history_stats, stats_text
-    from orchestrator.run.estimates import kinds_of
+    from orchestrator.run.forecasts.estimates import kinds_of
 
     for attempt in attempts:
         attempt["duration"] = _seconds(attempt)

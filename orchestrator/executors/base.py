@@ -78,7 +78,7 @@ class Launch:
     # the format its backend reads (``Backend.simulated``): what a made-up success writes.
     simulate: Callable[[str, str], str] | None = None
     outputs: tuple[tuple[str, str], ...] = ()  # the JSON fields its answer must hold (its Output cell), and their types
-    lane: str | None = None  # a second attempt raced beside the task's own (``run/hedge``): its worktree's name
+    lane: str | None = None  # a second attempt raced beside the task's own (``run/races/hedge``): its worktree's name
 
 
 @dataclass(frozen=True, slots=True)

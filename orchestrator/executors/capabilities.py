@@ -18,7 +18,7 @@ class Capabilities:
     #: need are installed here, and ``cleanup`` stops the process groups a dead runner's left.
     runs_here: bool = False
     #: Its log of an attempt is written on this machine as the output comes: a dead runner's
-    #: attempt that finished is kept from it (``run/recovery``), not run again.
+    #: attempt that finished is kept from it (``run/resume/recovery``), not run again.
     recoverable: bool = False
     #: Its attempts run on the workers of a cluster (its ``cluster``): a run checks the cluster
     #: before it starts, ``doctor`` surveys it, and without a shared filesystem what an attempt

@@ -1,4 +1,4 @@
-"""Lanes: the worktrees of attempts raced beside a task's own (``run/hedge``). A lane is a worktree
+"""Lanes: the worktrees of attempts raced beside a task's own (``run/races/hedge``). A lane is a worktree
 and branch of its own, ``<task>+<attempt>`` (no task id holds a ``+``), begun from the task's
 branch; when its attempt wins, the task's branch is moved to its commit (what the stopped attempt
 left there is dropped, never merged), and a lane, won or lost, is removed.

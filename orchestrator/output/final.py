@@ -246,7 +246,7 @@ def _completed(plan: Plan, task: Task, view: TaskView, output: str | None, holde
         "format": form,
         "quoted_by": holder,
         "simulated": view.simulated,
-        "reused": spoken_in(view.reused) if view.reused else None,  # from the cache (``run/reuse``): why
+        "reused": spoken_in(view.reused) if view.reused else None,  # from the cache (``run/resume/reuse``): why
         "raced": view.raced,  # a hedge or best of N: what it did
     }
 

@@ -98,7 +98,7 @@ def build(plan: Plan, views: list[TaskView], synthesis: Spent | None = None, slo
                 "critical": view.id in path,
                 "simulated": view.simulated,
                 "worker": view.worker,
-                "reused": view.reused,  # from the cache, no process started: why (``run/reuse``)
+                "reused": view.reused,  # from the cache, no process started: why (``run/resume/reuse``)
                 **_timed(plan.tasks[view.id].not_before),
             }
         )
@@ -245,7 +245,7 @@ def _why_bypassed(task: dict[str, Any]) -> str:
 
 
 def _reused(task: dict[str, Any]) -> str:
-    """`` (reused)`` after the status of a task whose result came from the cache (``run/reuse``)."""
+    """`` (reused)`` after the status of a task whose result came from the cache (``run/resume/reuse``)."""
     return " (reused)" if task.get("reused") else ""
 
 

@@ -30,7 +30,7 @@ _MERMAID_CLASS = {
     "outofdate": "fill:#fff3cd,stroke:#28a745,stroke-dasharray:4 2",  # completed, but run will redo it
 }
 OUT_OF_DATE = "out of date"  # beside a completed task's status when `run` would run it again
-REUSED = "♻️"  # beside a result reused from the cache (``run/reuse``): no process started
+REUSED = "♻️"  # beside a result reused from the cache (``run/resume/reuse``): no process started
 SIMULATED = "simulated"  # beside a result the fake executor made up: no process ran (``TaskView.simulated``)
 
 
@@ -186,7 +186,7 @@ def _marks(views: Sequence[TaskView] | None) -> dict[str, str]:
 
 
 def reused_mark(view: TaskView) -> str:
-    """`` (♻️ reused)`` after a task whose result came from the cache (``run/reuse``): no process
+    """`` (♻️ reused)`` after a task whose result came from the cache (``run/resume/reuse``): no process
     started; ``status`` says why."""
     return f" ({REUSED} reused)" if view.reused else ""
 

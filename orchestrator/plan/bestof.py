@@ -1,6 +1,6 @@
 """Best of N: the ``best_of`` setting (plan, type, a task's ``Best of`` cell) runs N attempts of a
 task at once, and ``judge`` (plan, type) chooses the one whose result becomes the task's
-(``run/bestof.py`` runs them, ``run/judges.py`` judges):
+(``run/races/bestof.py`` runs them, ``run/races/judges.py`` judges):
 
     judge: first     the first to complete (the others stopped)
     judge: longest   the completed one with the longest answer; shortest: the shortest

@@ -67,10 +67,10 @@ class Settings:
     # 15 minutes: more than the longest a claude Bash tool call may run silently (10 minutes).
     inactivity_timeout: float | None = field(default=900.0, metadata=_parser(parse_duration))
     retries: int = field(default=2, metadata=_parser(RETRIES))
-    # A straggler's second attempt (``run/hedge.py``): past 2x the p90 of its kind's durations
+    # A straggler's second attempt (``run/races/hedge.py``): past 2x the p90 of its kind's durations
     # (``2x``) or a duration (``10m``), one more starts beside it; the first to complete wins.
     hedge: Hedge | None = field(default=None, metadata=_parser(parse_hedge))
-    # Best of N (``run/bestof.py``): N attempts of a task at once, and who chooses the one kept.
+    # Best of N (``run/races/bestof.py``): N attempts of a task at once, and who chooses the one kept.
     best_of: int = field(default=1, metadata=_parser(parse_best_of))
     judge: str = field(default="first", metadata=_parser(parse_judge))
     backoff_base: float = field(default=1.0, metadata=_parser(_float(0.0)))
@@ -99,7 +99,7 @@ class Settings:
     max_budget_usd: float | None = field(default=None, metadata=_parser(_optional_float))
     max_cost: float | None = field(default=None, metadata=_parser(_optional_float))
     resume_sessions: bool = field(default=True, metadata=_parser(_bool))
-    # A completed task whose inputs are those of a result the cache keeps reuses it (``run/reuse``):
+    # A completed task whose inputs are those of a result the cache keeps reuses it (``run/resume/reuse``):
     # True, False, or None (``auto``): only where its answer is its work (``reuse.cache_rule``).
     cache: bool | None = field(default=None, metadata=_parser(_cache))
     aggregate: str = field(default="concat", metadata=_parser(_choice("concat", "agent")))

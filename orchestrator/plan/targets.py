@@ -12,7 +12,7 @@ or a mapping::
       - command: ["notify-send", "orchestrator"]             # a list, or one shell string
         timeout: 10s                                         # default 10s
 
-Nothing here sends anything (``run/delivery.py`` does); a bad target is a ``ValueError`` whose
+Nothing here sends anything (``run/notices/delivery.py`` does); a bad target is a ``ValueError`` whose
 message the frontmatter's reader puts on the key's line.
 """
 

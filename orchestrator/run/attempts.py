@@ -33,7 +33,7 @@ from orchestrator.plan.conditions import output_fields, shape_problem
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import Settings
-from orchestrator.run.failover import fallback_settings
+from orchestrator.run.limits.failover import fallback_settings
 from orchestrator.run.prompt import build_prompt, cli_command, discoveries_since
 from orchestrator.state import inputs as inputs_files
 from orchestrator.state.journal import attempt_environment
@@ -108,7 +108,7 @@ class Attempt:
 
 @dataclass(frozen=True, slots=True)
 class Raced:
-    """What a hedged attempt raced (``run/hedge.py``): the attempt stopped (``lost``: its number,
+    """What a hedged attempt raced (``run/races/hedge.py``): the attempt stopped (``lost``: its number,
     ``spent``: what it spent, counted in the task's), whether the hedge won, when it started
     (``after``, seconds into the first) and how much longer the loser had run than the winner took."""
 
@@ -126,7 +126,7 @@ class Raced:
 
 @dataclass(frozen=True, slots=True)
 class Judged:
-    """How best of N (``run/bestof.py``) chose the task's result: by which ``judge``, why, each
+    """How best of N (``run/races/bestof.py``) chose the task's result: by which ``judge``, why, each
     candidate (its attempt, state, answer's length, the file it is kept in, whether chosen), and
     what the others and the judge spent (with the session each continued), counted in the task's."""
 
@@ -145,10 +145,10 @@ class Outcome:
     run: ProcessRun
     result: AgentResult
     finished: float  # wall clock
-    merged: str | None = None  # what the merge queue did with its branch (``run/merges``)
+    merged: str | None = None  # what the merge queue did with its branch (``run/worktrees/merges``)
     added: tuple[str, ...] = ()  # tasks the merge queue added to the plan (a conflict's resolution)
-    raced: Raced | None = None  # a hedged task: the attempt this one beat (``run/hedge``)
-    judged: Judged | None = None  # best of N: how this one was chosen (``run/bestof``)
+    raced: Raced | None = None  # a hedged task: the attempt this one beat (``run/races/hedge``)
+    judged: Judged | None = None  # best of N: how this one was chosen (``run/races/bestof``)
 
     def beaten(self) -> list[tuple[AgentResult, str | None]]:
         """What the attempts this one beat (and a judge) spent, with the session each continued."""

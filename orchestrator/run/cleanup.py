@@ -240,7 +240,7 @@ def _cache(old: _Old, found: Sweep, dry_run: bool) -> None:
     """Cache entries but the one each task's current result came from (``reuse.came_from``): a
     run that would look it up finds it still. A task no longer in the plan has no current result
     to keep an entry for."""
-    from orchestrator.run.reuse import came_from
+    from orchestrator.run.resume.reuse import came_from
 
     top = cache.directory(old.workspace)
     try:

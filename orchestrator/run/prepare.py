@@ -17,11 +17,10 @@ from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.rows import unread_columns
 from orchestrator.plan.settings import Settings, suggest
-from orchestrator.run import isolation
 from orchestrator.run.attempts import Resumable
-from orchestrator.run.basis import inputs_now
-from orchestrator.run.preflight import check_installed, check_plan
-from orchestrator.run.selection import (
+from orchestrator.run.checks.preflight import check_installed, check_plan
+from orchestrator.run.resume.basis import inputs_now
+from orchestrator.run.resume.selection import (
     Selection,
     asked_again,
     beyond_settings,
@@ -30,7 +29,8 @@ from orchestrator.run.selection import (
     settings_signature,
     task_signature,
 )
-from orchestrator.run.settled import fields_in
+from orchestrator.run.resume.settled import fields_in
+from orchestrator.run.worktrees import isolation
 from orchestrator.state import approvals, store
 from orchestrator.state.journal import OpenAttempt, attempts_started, epoch_of, workers_of
 from orchestrator.state.params import remember

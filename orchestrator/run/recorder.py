@@ -22,8 +22,8 @@ from orchestrator.output.templates import Lenient
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.settings import Settings
 from orchestrator.run.attempts import Attempt, Outcome
-from orchestrator.run.basis import Basis
-from orchestrator.run.estimates import kind_of
+from orchestrator.run.forecasts.estimates import kind_of
+from orchestrator.run.resume.basis import Basis
 from orchestrator.state.causes import Cause, CauseKind
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.runs import Notice, RunPaused
@@ -431,7 +431,7 @@ def stopped_waiting(recorder: Recorder, task: Task, outcome: Outcome | None) -> 
 
 
 def still_failed(recorder: Recorder, task: Task, record: ResultRecord, why: str) -> None:
-    """``task`` stays failed as ``record`` says, not run again (``run/handmerge``: its conflict
+    """``task`` stays failed as ``record`` says, not run again (``run/worktrees/handmerge``: its conflict
     is not resolved yet): shown failed, and ``why``; its result file as it was."""
     recorder.records[task.id] = record
     recorder.views[task.id].move(record.status, record.cause, note=record.reason)
@@ -459,7 +459,7 @@ def _completed(task: Task, record: ResultRecord, result: str, last: AgentResult 
         warning=record.reason,
         simulated=record.simulated,
         worker=record.worker or None,  # on a cluster: the worker that ran it
-        reused=record.reused or None,  # from the cache (``run/reuse``): why
+        reused=record.reused or None,  # from the cache (``run/resume/reuse``): why
     )
 
 

@@ -42,20 +42,20 @@ from orchestrator.output.final import Synthesis, edited_final_notice, write_fina
 from orchestrator.output.reporter import Recording, Reporter, to_stderr
 from orchestrator.output.templates import Lenient
 from orchestrator.plan.model import Plan
-from orchestrator.run.admission import Admission
 from orchestrator.run.attempts import Launcher
-from orchestrator.run.basis import Basis
-from orchestrator.run.blocks import Blocks, as_status_reads
-from orchestrator.run.cluster import checked
-from orchestrator.run.holds import exit_code
-from orchestrator.run.live import LiveQueue, hold_at_start, stop_running
-from orchestrator.run.merges import isolate
-from orchestrator.run.notify import Notifying, notifying
+from orchestrator.run.checks.cluster import checked
+from orchestrator.run.held.holds import exit_code
+from orchestrator.run.inflight.live import LiveQueue, hold_at_start, stop_running
+from orchestrator.run.limits.admission import Admission
+from orchestrator.run.notices.notify import Notifying, notifying
 from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, prepare
 from orchestrator.run.recorder import Recorder
-from orchestrator.run.recovery import finished_in_logs, keep, settler
-from orchestrator.run.reuse import Reuse
+from orchestrator.run.resume.basis import Basis
+from orchestrator.run.resume.blocks import Blocks, as_status_reads
+from orchestrator.run.resume.recovery import finished_in_logs, keep, settler
+from orchestrator.run.resume.reuse import Reuse
 from orchestrator.run.scheduler import Scheduler, finish_run
+from orchestrator.run.worktrees.merges import isolate
 from orchestrator.state import events, planfile, store
 from orchestrator.state import journal as journals
 from orchestrator.state.events import EventLog

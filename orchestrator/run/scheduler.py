@@ -25,20 +25,20 @@ from orchestrator.plan.graph import ReadyQueue
 from orchestrator.plan.model import Plan
 from orchestrator.plan.settings import Settings
 from orchestrator.run import policy
-from orchestrator.run.admission import Admission, Slot
 from orchestrator.run.attempts import Attempt, Launcher, Outcome, Resumable
 from orchestrator.run.books import Inbox, RetryBook, spend_books
-from orchestrator.run.estimates import Estimate, for_run
-from orchestrator.run.failover import Breakers, fails_over
-from orchestrator.run.forecast import Forecast
-from orchestrator.run.gates import HOLD, Gates
-from orchestrator.run.hedge import Hedger
-from orchestrator.run.holds import Holds
-from orchestrator.run.merges import MergeQueue
-from orchestrator.run.not_before import Timed
+from orchestrator.run.forecasts.estimates import Estimate, for_run
+from orchestrator.run.forecasts.forecast import Forecast
+from orchestrator.run.held.gates import HOLD, Gates
+from orchestrator.run.held.holds import Holds
+from orchestrator.run.held.not_before import Timed
+from orchestrator.run.limits.admission import Admission, Slot
+from orchestrator.run.limits.failover import Breakers, fails_over
+from orchestrator.run.races.hedge import Hedger
 from orchestrator.run.recorder import Recorder, stopped_waiting
-from orchestrator.run.reuse import Reuse
-from orchestrator.run.selection import Upstream, fingerprint, upstream_of
+from orchestrator.run.resume.reuse import Reuse
+from orchestrator.run.resume.selection import Upstream, fingerprint, upstream_of
+from orchestrator.run.worktrees.merges import MergeQueue
 from orchestrator.state.approvals import Decision, rejected_cause
 from orchestrator.state.causes import Cause, CauseKind
 from orchestrator.state.events.base import EventRecord

@@ -21,9 +21,9 @@ from orchestrator.documents import open_regular
 from orchestrator.errors import OrchestratorError
 from orchestrator.plan.model import Plan
 from orchestrator.printable import visible, visible_data
-from orchestrator.run.deadlines import workspace_verdicts
-from orchestrator.run.estimates import workspace_eta
-from orchestrator.run.freshness import current_views
+from orchestrator.run.forecasts.deadlines import workspace_verdicts
+from orchestrator.run.forecasts.estimates import workspace_eta
+from orchestrator.run.resume.freshness import current_views
 from orchestrator.serve.picture import graph_svg
 from orchestrator.state.logs import attempts as logs_of
 from orchestrator.state.pause import paused, read_pause

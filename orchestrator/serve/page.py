@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 
 from orchestrator import timing
 from orchestrator.errors import OrchestratorError
-from orchestrator.run.requests import Kind, request
+from orchestrator.run.inflight.requests import Kind, request
 from orchestrator.serve.api import refusal
 from orchestrator.serve.board import Board
 from orchestrator.serve.tailer import Tailer
@@ -118,7 +118,7 @@ def _act(workspace: Workspace, task_id: str, kind: str, reason: str | None = Non
     """``orchestrator cancel``, ``retry``, ``approve`` or ``reject`` of ``task_id`` (with its
     ``--reason``), answered as JSON: 200 when done, 409 when refused (``error`` says why), 404 for
     a task the plan does not have."""
-    from orchestrator.run.decisions import decide
+    from orchestrator.run.held.decisions import decide
 
     try:
         plan = workspace.load_plan()

@@ -1,4 +1,4 @@
-"""``cache/<task>/<key>.md``: completed results kept by the content they came from (``run/reuse.py``
+"""``cache/<task>/<key>.md``: completed results kept by the content they came from (``run/resume/reuse.py``
 makes the key), for a later run to reuse instead of running the task again.
 
 Each entry is a copy of the result file as the run wrote it (its frontmatter and body), written

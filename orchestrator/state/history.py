@@ -61,7 +61,7 @@ def attempts_of(all_events: list[events.Event]) -> list[dict[str, Any]]:
 
 
 def _hedge(event: events.Event, open_: dict[tuple[Any, str], dict[str, Any]], found: list[dict[str, Any]]) -> None:
-    """A hedge (``run/hedge``): its attempt, open beside the task's own until the race is decided;
+    """A hedge (``run/races/hedge``): its attempt, open beside the task's own until the race is decided;
     then the one stopped ends (``hedge_lost``, what it spent), and the winner is the task's."""
     run, task = event.get("run"), str(event.get("task", ""))
     if event["event"] == "task_hedged":
@@ -83,7 +83,7 @@ def _hedge(event: events.Event, open_: dict[tuple[Any, str], dict[str, Any]], fo
 
 
 def _judged(event: events.Event, open_: dict[tuple[Any, str], dict[str, Any]], found: list[dict[str, Any]]) -> None:
-    """Best of N decided (``run/bestof``): each candidate not chosen an attempt of its own, ended
+    """Best of N decided (``run/races/bestof``): each candidate not chosen an attempt of its own, ended
     ``not_chosen`` (or failed, stopped) with what it spent; the chosen one the task's, its end the
     task's end."""
     run, task = event.get("run"), str(event.get("task", ""))

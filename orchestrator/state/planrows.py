@@ -1,7 +1,7 @@
 """A task added to master_plan.md by the tool itself, mid-run: a row at the end of the task table,
 its Task Details, and its id added to the Dependencies cell of the tasks that must wait for it.
 
-Used for a merge conflict's resolution task (``run/merges``): the plan file is the record of what
+Used for a merge conflict's resolution task (``run/worktrees/merges``): the plan file is the record of what
 runs, so a run after a kill -9 finds the task, and its dependents still waiting for it, there.
 Every other byte of the file stays as it is, and the change goes through ``planfile.rewrite``,
 which never loses a save somebody made meanwhile.

@@ -55,7 +55,7 @@ class ResultRecord:
     permission_denials: int | None = None
     logs: tuple[str, ...] = ()
     simulated: bool = False  # made by the fake executor: no process ran
-    # Reused from the cache (``run/reuse.py``), no process started: why ("same inputs as the run of ...").
+    # Reused from the cache (``run/resume/reuse.py``), no process started: why ("same inputs as the run of ...").
     reused: str | None = None
     worker: str | None = None  # on a cluster (``--executor dask``): the worker that ran the attempt
     # With isolation: worktree, the task's work: its branch, the commit its attempt left there,
@@ -64,10 +64,10 @@ class ResultRecord:
     commit: str | None = None
     diffstat: str | None = None
     merge: str | None = None
-    # A hedged task (``run/hedge.py``): which attempt won, which was stopped, when the hedge
+    # A hedged task (``run/races/hedge.py``): which attempt won, which was stopped, when the hedge
     # started (``after``, seconds into the first) and by how much the winner won (``won_by``).
     hedged: Mapping[str, Any] | None = None
-    # Best of N (``run/bestof.py``): the judge, its reason, and every candidate (the others' results
+    # Best of N (``run/races/bestof.py``): the judge, its reason, and every candidate (the others' results
     # are kept beside this file, ``<this file's name>.candidate-<attempt>.md``).
     best_of: Mapping[str, Any] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # keys a person or a newer version added

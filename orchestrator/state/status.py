@@ -56,7 +56,7 @@ class TaskView:
     result_file: str | None = None
     simulated: bool = False
     worker: str | None = None  # on a cluster: the worker that ran its last attempt
-    reused: str | None = None  # its result reused from the cache, no process started: why (``run/reuse.py``)
+    reused: str | None = None  # its result reused from the cache, no process started: why (``run/resume/reuse.py``)
     out_of_date: str | None = None  # completed, but run would do it again: why (``run.freshness``)
     settled: bool | None = None  # finished, and the next run leaves it so (``run.settled``); None: not judged
     type: str | None = None  # its task type (``plan/tasktypes.py``)

@@ -6,7 +6,7 @@ events compares kinds' names.
 line, a notification's headline, ``None`` for a reporter that acts). Each falls back on
 ``any_event``, the default for the kinds a reporter leaves alone (nothing, for most; everything,
 for the JSONL writer). ``tell`` hands an event to its method. The terminal's lines
-(``output/lines``), the run's reporters and notifications (``output/reporter``, ``run/notify``,
+(``output/lines``), the run's reporters and notifications (``output/reporter``, ``run/notices/notify``,
 ``output/payloads``), the dashboard's tailer (``serve/tailer``) and the event log itself
 (``log.EventLog``) implement it.
 """

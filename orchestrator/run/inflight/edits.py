@@ -1,6 +1,6 @@
 """Rows edited while their tasks wait: a task this run has not started yet takes its row as it is now.
 
-``run/live`` reads master_plan.md again whenever a person saves it, and hands the plan it read
+``run/inflight/live`` reads master_plan.md again whenever a person saves it, and hands the plan it read
 here (``take``, on the loop). A task of this run that waits (waiting or pending: no attempt made
 in this run, none running, none waiting for a retry or a pause) and whose row changed (its title,
 details, dependencies, command, priority, retries, timeout, backend...: anything but the line it
@@ -32,8 +32,8 @@ from orchestrator.plan.graph import topological_order
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.settings import Settings
 from orchestrator.run.prepare import Prepared
+from orchestrator.run.resume.selection import settings_signature
 from orchestrator.run.scheduler import Scheduler
-from orchestrator.run.selection import settings_signature
 from orchestrator.state import events
 from orchestrator.state.events.tasks import TaskChanged
 from orchestrator.state.workspace import Workspace

@@ -1,5 +1,5 @@
 """Best of N: a task with ``best_of: N`` runs N attempts of itself at once (each in a worktree of its
-own when isolated), and its ``judge`` (``run/judges.py``) chooses the one whose result becomes the
+own when isolated), and its ``judge`` (``run/races/judges.py``) chooses the one whose result becomes the
 task's.
 
     the task's attempt starts ──▶ N-1 more, each as a slot frees (before the ready queue's)
@@ -28,8 +28,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from orchestrator.backends.base import AgentResult
 from orchestrator.run.attempts import Attempt, Judged, Outcome
-from orchestrator.run.judges import choose
-from orchestrator.run.lanes import Lane, Racing, run_lane
+from orchestrator.run.races.judges import choose
+from orchestrator.run.races.lanes import Lane, Racing, run_lane
 from orchestrator.run.recorder import attempt_record
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.tasks import TaskJudged

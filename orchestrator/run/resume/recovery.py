@@ -14,7 +14,7 @@ On a Dask cluster the log is the runner's own, written as the output came: the s
 recovered: an attempt whose start was not journaled with its fingerprint (an older version's),
 or that a ``reset`` forgot; one the fake executor made (made up, never evidence); one on a
 cluster without a shared filesystem (what it wrote comes back only at its end); a task in a
-worktree of its own (its work must still be committed and merged: ``run/merges``); a
+worktree of its own (its work must still be committed and merged: ``run/worktrees/merges``); a
 task named by ``run --rerun`` and what is downstream of it (asked to run again); and any outcome
 but a completed one.
 
@@ -36,7 +36,7 @@ from orchestrator.executors.base import Executor
 from orchestrator.plan.model import Task
 from orchestrator.run.prepare import Prepared
 from orchestrator.run.recorder import Recorder
-from orchestrator.run.selection import fingerprint, upstream_of
+from orchestrator.run.resume.selection import fingerprint, upstream_of
 from orchestrator.state.journal import OpenAttempt, epoch_of, iso_at
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.workspace import Workspace

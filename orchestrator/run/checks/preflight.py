@@ -28,8 +28,8 @@ from orchestrator.plan.settings import (
     settings_from_mapping,
     suggest,
 )
-from orchestrator.run import isolation
-from orchestrator.run.failover import fallback_settings
+from orchestrator.run.limits.failover import fallback_settings
+from orchestrator.run.worktrees import isolation
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import listed
 

@@ -8,7 +8,7 @@ the integration branch, one at a time, before anything that depends on it starts
             └─ conflict (aborted: nothing merged)
                  ├─ on_conflict: fail    ──▶ the task fails, the conflict listed, with what to do:
                  │                            resolved by hand on its branch, the next run merges it
-                 │                            without running it again (``run/handmerge``, ``kept``)
+                 │                            without running it again (``run/worktrees/handmerge``, ``kept``)
                  └─ on_conflict: resolve ──▶ the task completes; a resolution task is written into
                                               master_plan.md (its brief: both sides, the hunks) and
                                               its dependents wait for it (``adopt``)
@@ -43,9 +43,9 @@ from orchestrator.plan.graph import ReadyQueue
 from orchestrator.plan.model import Task
 from orchestrator.plan.settings import Settings
 from orchestrator.run.attempts import Attempt, Outcome
-from orchestrator.run.handmerge import KEPT, advice, failed_on_conflict, kept_outcome, standing
 from orchestrator.run.prepare import Prepared
 from orchestrator.run.recorder import Recorder, still_failed
+from orchestrator.run.worktrees.handmerge import KEPT, advice, failed_on_conflict, kept_outcome, standing
 from orchestrator.state.journal import attempt_environment
 from orchestrator.state.planrows import NewTask, add_task
 from orchestrator.state.results import ResultRecord
@@ -107,7 +107,7 @@ class MergeQueue:
         """``attempt``'s outcome once its branch is merged (``land``): the attempt run (``run``),
         or, for a task ``on_conflict: fail`` failed whose conflict a person has resolved on its
         branch since (``record``: its result), the attempt that failed on it, not run again
-        (``run/handmerge``)."""
+        (``run/worktrees/handmerge``)."""
         kept = None
         if self._kept_apart(attempt.task.id, record):
             assert record is not None

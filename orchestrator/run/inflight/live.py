@@ -1,5 +1,5 @@
 """A run that takes changes while it goes on: tasks added to master_plan.md (by `orchestrator add`
-or by hand), rows edited while their tasks wait (``run/edits``), and the cancels and retries
+or by hand), rows edited while their tasks wait (``run/inflight/edits``), and the cancels and retries
 asked for with `orchestrator cancel` and `retry`.
 
 ``LiveQueue.follow`` looks about four times a second: at the plan file (its size and time; when
@@ -30,8 +30,8 @@ from orchestrator.plan.graph import topological_order
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
 from orchestrator.run.attempts import Attempt
-from orchestrator.run.edits import Edits
-from orchestrator.run.holds import Patience, follow_holds
+from orchestrator.run.held.holds import Patience, follow_holds
+from orchestrator.run.inflight.edits import Edits
 from orchestrator.run.prepare import Prepared, RunOptions, load_checked
 from orchestrator.run.scheduler import Scheduler, check_budget, decided
 from orchestrator.state import approvals, events, planfile, store
@@ -135,7 +135,7 @@ class LiveQueue:
         if not new:  # (rows edited, deleted, renamed, blocked or released: seen to on the loop, which knows its tasks)
             return plan, profiles, new
         try:
-            render_briefs(plan, self.workspace, only=new)  # (the others' on the loop: ``run/edits``)
+            render_briefs(plan, self.workspace, only=new)  # (the others' on the loop: ``run/inflight/edits``)
         except (OrchestratorError, OSError) as exc:
             return f"tasks added to {name} are not taken into this run: {exc}"
         return plan, profiles, new

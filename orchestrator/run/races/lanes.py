@@ -1,4 +1,4 @@
-"""Attempts raced beside a task's own (``run/hedge``: a straggler's hedge; ``run/bestof``: best of
+"""Attempts raced beside a task's own (``run/races/hedge``: a straggler's hedge; ``run/races/bestof``: best of
 N): each started in a lane of its own (for ``isolation: worktree``, a worktree and branch of its
 own, ``git/lanes``), journaled as every attempt is, its slot taken in admission's books under
 ``<task>+<attempt>``; the winner made the task's attempt (``take_over``), its work moved onto the
@@ -22,8 +22,8 @@ from orchestrator.executors.worktree import WorktreeExecutor
 from orchestrator.git.lanes import Lanes
 from orchestrator.git.lanes import lane as lane_name
 from orchestrator.git.work import Work
-from orchestrator.run.admission import Admission, Slot
 from orchestrator.run.attempts import Attempt, Launcher, Outcome
+from orchestrator.run.limits.admission import Admission, Slot
 from orchestrator.state.journal import Journal
 
 

@@ -23,7 +23,7 @@ from orchestrator.plan.deadlines import Deadline
 from orchestrator.plan.graph import heaviest_up_to
 from orchestrator.plan.model import Plan
 from orchestrator.plan.times import iso
-from orchestrator.run.estimates import DEFAULT_SECONDS, Estimate, dependencies, eta, kinds_of, known, learn
+from orchestrator.run.forecasts.estimates import DEFAULT_SECONDS, Estimate, dependencies, eta, kinds_of, known, learn
 from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus

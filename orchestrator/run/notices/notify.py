@@ -27,7 +27,7 @@ from orchestrator.output.reporter import Recording
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.settings import Settings, format_duration
 from orchestrator.plan.targets import EVENT_NAMES, Target, parse_targets
-from orchestrator.run.delivery import Courier, Message
+from orchestrator.run.notices.delivery import Courier, Message
 from orchestrator.state import journal as journals
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.reporter import EventReporter

@@ -207,7 +207,7 @@ def _offline(
 ) -> Answer:
     """No run going on: change what the next run does, holding the workspace ``lock`` (released here)."""
     from orchestrator.output.sections import update_plan_file
-    from orchestrator.run.freshness import current_views
+    from orchestrator.run.resume.freshness import current_views
     from orchestrator.state import planfile, store
     from orchestrator.state.causes import Cause, CauseKind
     from orchestrator.state.events.tasks import TaskCancelled, TaskRequeued

@@ -11,7 +11,7 @@ from __future__ import annotations
 from orchestrator import timing
 from orchestrator.errors import UsageError
 from orchestrator.plan.model import Plan, Task
-from orchestrator.run.requests import Answer, wait_for
+from orchestrator.run.inflight.requests import Answer, wait_for
 from orchestrator.state import approvals, events
 from orchestrator.state.events.runs import ApproveRequested, RejectRequested
 from orchestrator.state.status import TaskView
@@ -26,8 +26,8 @@ def decide(workspace: Workspace, plan: Plan, task: Task, approve: bool, reason: 
     a refusal (``Answer.ok`` false) for one with nothing left to decide; the same word said again
     while the first still stands (``standing``) is no new decision: nothing is written, and the
     answer says so (``Answer.already``), as a second ``cancel`` of a cancelled task does."""
-    from orchestrator.run.basis import inputs_now
-    from orchestrator.run.freshness import current_views
+    from orchestrator.run.resume.basis import inputs_now
+    from orchestrator.run.resume.freshness import current_views
     from orchestrator.state.status import read_records
 
     word = "approve" if approve else "reject"

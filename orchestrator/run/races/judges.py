@@ -1,4 +1,4 @@
-"""Best of N's judges (``run/bestof.py``): which candidate's result becomes the task's, and why.
+"""Best of N's judges (``run/races/bestof.py``): which candidate's result becomes the task's, and why.
 
     first              the first to complete
     longest, shortest  the completed one with the longest (shortest) answer; a tie: the first ended
@@ -32,7 +32,7 @@ from orchestrator.backends.base import AgentResult
 from orchestrator.executors.worktree import WorktreeExecutor
 from orchestrator.plan.bestof import is_command
 from orchestrator.run.attempts import Launcher, call_agent
-from orchestrator.run.lanes import Lane
+from orchestrator.run.races.lanes import Lane
 from orchestrator.vocabulary import counted
 
 JUDGE_TIMEOUT = 600.0  # seconds a judge command may run, when the task has no timeout

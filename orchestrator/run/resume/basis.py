@@ -34,7 +34,7 @@ from orchestrator.output.briefs import BRIEF_TEMPLATE
 from orchestrator.output.templates import PACKAGED
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
-from orchestrator.run.selection import task_signature, upstream_of
+from orchestrator.run.resume.selection import task_signature, upstream_of
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.workspace import Workspace
 

@@ -42,9 +42,9 @@ from orchestrator.output.templates import Templates
 from orchestrator.plan.graph import dependencies_first
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
-from orchestrator.run.basis import BASIS_VERSION, Basis, Signatures, inputs_now
-from orchestrator.run.selection import expected_fingerprint
-from orchestrator.run.settled import fields_in, settle
+from orchestrator.run.resume.basis import BASIS_VERSION, Basis, Signatures, inputs_now
+from orchestrator.run.resume.selection import expected_fingerprint
+from orchestrator.run.resume.settled import fields_in, settle
 from orchestrator.state.journal import epoch_of
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView, archived_records, collect, read_records

@@ -27,9 +27,9 @@ from typing import Any
 from orchestrator import documents
 from orchestrator.plan.conditions import output_fields
 from orchestrator.plan.model import Plan, Task
-from orchestrator.run.holds import Holds
+from orchestrator.run.held.holds import Holds
 from orchestrator.run.recorder import Recorder, inputs_of
-from orchestrator.run.settled import condition_verdict
+from orchestrator.run.resume.settled import condition_verdict
 from orchestrator.state import approvals
 from orchestrator.state.causes import Cause, CauseKind
 from orchestrator.state.events.tasks import ApprovalGiven, ApprovalRefused, ApprovalRequested, TaskRejected

@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterable, Mapping
 
 from orchestrator import timing
 from orchestrator.plan.model import Plan
-from orchestrator.run.deadlines import RUN, any_deadline, deadline_line, verdicts
-from orchestrator.run.estimates import Estimate, eta, known
+from orchestrator.run.forecasts.deadlines import RUN, any_deadline, deadline_line, verdicts
+from orchestrator.run.forecasts.estimates import Estimate, eta, known
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.runs import DeadlineAtRisk, DeadlineMissed, RunEstimate
 from orchestrator.state.status import TaskView

@@ -121,7 +121,7 @@ def for_run(
     """The estimates of a run's ``tasks`` (their briefs rendered, their settings' ``signatures``
     known), learned once as the run starts: what its ready queue orders by."""
     from orchestrator.documents import read_body
-    from orchestrator.run.selection import fingerprint
+    from orchestrator.run.resume.selection import fingerprint
     from orchestrator.state import events
 
     briefs: dict[str, str] = {}

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from orchestrator.run.windows import RAMP_INTERVAL, Window
+from orchestrator.run.limits.windows import RAMP_INTERVAL, Window
 
 __all__ = ["RAMP_INTERVAL", "Admission", "Slot"]
 

@@ -19,8 +19,8 @@ from orchestrator.errors import OrchestratorError
 from orchestrator.output.sections import status_blocks
 from orchestrator.output.templates import Renders
 from orchestrator.plan.model import Plan
-from orchestrator.run import freshness
 from orchestrator.run.prepare import Prepared
+from orchestrator.run.resume import freshness
 from orchestrator.state import planfile
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView, collect

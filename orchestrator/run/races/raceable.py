@@ -1,5 +1,5 @@
 """Which tasks may be raced (a straggler's hedge, best of N): work that is safe to do twice at
-once. Apart from ``run/hedge``, which runs the races, so that ``validate`` may say which tasks
+once. Apart from ``run/races/hedge``, which runs the races, so that ``validate`` may say which tasks
 may be raced without loading the run's machinery."""
 
 from __future__ import annotations

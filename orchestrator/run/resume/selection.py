@@ -17,7 +17,7 @@ from orchestrator.errors import UsageError
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.profiles import Profiles
 from orchestrator.plan.settings import Settings
-from orchestrator.run.settled import Fields, settle
+from orchestrator.run.resume.settled import Fields, settle
 from orchestrator.state.results import ResultRecord
 from orchestrator.vocabulary import TaskStatus
 

@@ -36,13 +36,13 @@ from anyio.abc import ObjectReceiveStream
 
 from orchestrator.plan.model import Plan
 from orchestrator.plan.settings import Settings, format_duration
-from orchestrator.run.admission import Admission
 from orchestrator.run.attempts import Attempt, Launcher, Outcome, Raced
-from orchestrator.run.bestof import BestOf
 from orchestrator.run.books import SessionCosts, TaskSpend
-from orchestrator.run.estimates import kind_of
-from orchestrator.run.lanes import Lane, Racing, run_lane
-from orchestrator.run.raceable import refusal
+from orchestrator.run.forecasts.estimates import kind_of
+from orchestrator.run.limits.admission import Admission
+from orchestrator.run.races.bestof import BestOf
+from orchestrator.run.races.lanes import Lane, Racing, run_lane
+from orchestrator.run.races.raceable import refusal
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.log import read_all
 from orchestrator.state.events.tasks import TaskHedged, TaskHedgeWon

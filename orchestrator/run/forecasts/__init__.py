@@ -1,0 +1,2 @@
+"""What the runs before say of this one: each task's estimate, the run's end, the deadlines it
+will miss."""
