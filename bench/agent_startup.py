@@ -77,8 +77,8 @@ class Rounds:
 
 def _job(root: Path) -> Job:
     from orchestrator.backends.base import Job
+    from orchestrator.plan.config.settings import Settings
     from orchestrator.plan.model import Task
-    from orchestrator.plan.settings import Settings
 
     task = Task(id="T-01", name="Say done", description="Say done.", agent="Agent-01")
     return Job(task, Settings(), "Say done.", "Say done.", root, root / ".orchestrator", 1)

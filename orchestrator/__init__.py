@@ -6,7 +6,7 @@ internal; docs/ARCHITECTURE.md says where it lives. Every name but ``__version__
 when first used (PEP 562): importing the package, as every command does before it runs, costs
 nothing beyond what that command needs (``--version`` needs no plan, ``status`` no anyio), but
 for the registries of the executors and the backends, which tell the plan layer their names
-(``plan/kinds``).
+(``plan/config/kinds``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 # The registries of the backends and the executors, imported first so that every name (and each
-# backend's Access presets) is in ``plan/kinds`` before any plan is read (the composition root of
+# backend's Access presets) is in ``plan/config/kinds`` before any plan is read (the composition root of
 # the layers); each backend's and executor's module is imported when first used.
 from orchestrator import backends as _backends  # noqa: F401
 from orchestrator import lazy
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     )
     from orchestrator.executors import Executor, FakeExecutor, LocalExecutor
     from orchestrator.plan import Plan, Task, parse_plan
-    from orchestrator.plan.settings import Settings
+    from orchestrator.plan.config.settings import Settings
     from orchestrator.run import Runner, RunOptions, RunSummary
     from orchestrator.state.workspace import Workspace, load_plan
     from orchestrator.vocabulary import ErrorClass, ExitCode, TaskStatus
@@ -83,7 +83,7 @@ __getattr__ = lazy.exports(
         "Plan": "orchestrator.plan",
         "Task": "orchestrator.plan",
         "parse_plan": "orchestrator.plan",
-        "Settings": "orchestrator.plan.settings",
+        "Settings": "orchestrator.plan.config.settings",
         "Workspace": "orchestrator.state.workspace",
         "load_plan": "orchestrator.state.workspace",
         "Executor": "orchestrator.executors",

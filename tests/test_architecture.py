@@ -210,6 +210,17 @@ def test_modules_and_classes_stay_small() -> None:
     assert big == []
 
 
+def test_no_floor_holds_more_than_a_reader_can_scan() -> None:
+    """25 modules a package at most: past that, its capabilities get subpackages of their own
+    (``run/races/``, ``plan/table/``), as ``run/`` grew to 48 modules on one floor."""
+    floors: dict[str, int] = {}
+    for path in modules().values():
+        if path.name != "__init__.py":
+            floor = path.parent.relative_to(PACKAGE.parent).as_posix()
+            floors[floor] = floors.get(floor, 0) + 1
+    assert {floor: count for floor, count in floors.items() if count > 25} == {}
+
+
 def test_every_module_says_what_it_is() -> None:
     for name, path in modules().items():
         docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))

@@ -199,7 +199,7 @@ def test_archive_killed_at_any_step_loses_nothing_and_a_rerun_finishes(kill_at: 
 EDITED_MEANWHILE = """
 import sys
 from pathlib import Path
-from orchestrator.state import archive
+from orchestrator.state.kept import archive
 from orchestrator.cli.main import main
 
 real = archive.add

@@ -31,9 +31,9 @@ from runner_helpers import Spec, cli, write_plan
 from orchestrator import backends
 from orchestrator.backends.base import Job, Observer
 from orchestrator.executors.base import ProcessRun
-from orchestrator.plan.access import access_settings
+from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.model import Task
-from orchestrator.plan.settings import Settings
+from orchestrator.plan.table.access import access_settings
 
 TESTS = Path(__file__).parent
 

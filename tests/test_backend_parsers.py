@@ -14,7 +14,7 @@ from orchestrator.backends.claude import ClaudeBackend, ClaudeObserver, interpre
 from orchestrator.backends.codex import CodexObserver, interpret_codex
 from orchestrator.backends.gemini import interpret_gemini
 from orchestrator.executors.base import ProcessRun
-from orchestrator.plan.settings import Settings
+from orchestrator.plan.config.settings import Settings
 from orchestrator.vocabulary import ErrorClass
 
 FIXTURES = Path(__file__).parent / "fixtures"

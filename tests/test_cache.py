@@ -15,7 +15,7 @@ import pytest
 from runner_helpers import Spec, cli, cli_in_process, git, run, write_plan
 
 from orchestrator.output.reporter import describe
-from orchestrator.plan.times import spoken, spoken_in
+from orchestrator.plan.table.times import spoken, spoken_in
 
 RAN = "ran.log"  # each task's script appends its id here: a line is a process that ran
 
@@ -82,7 +82,7 @@ def test_a_brief_changed_and_changed_back_reuses_the_first_result(tmp_path: Path
     assert [e.get("reused") for e in completed] == [view["reused"]]
     assert "task_started" not in done.kinds("T-01")
     # Said as people read time wherever people read it (the exact moment stays in --json's `reused`):
-    # the one formatter, plan/times.spoken_in, which the dashboard shows too (status --json's reused_said).
+    # the one formatter, plan/table/times.spoken_in, which the dashboard shows too (status --json's reused_said).
     said = view["reused_said"]
     assert said == spoken_in(view["reused"]) and re.fullmatch(r"same inputs as the run of \d+ \w{3} \d\d:\d\d", said)
     assert f"♻️ reused: {said}" in cli_in_process(tmp_path, "status").stdout
@@ -306,8 +306,8 @@ def test_a_read_only_agent_is_one_its_settings_keep_from_changing_anything() -> 
     tools or in plan mode, codex's read-only sandbox, gemini's plan mode; an Access: read cell
     gives each of these."""
     from orchestrator import backends
-    from orchestrator.plan.access import access_settings
-    from orchestrator.plan.settings import Settings
+    from orchestrator.plan.config.settings import Settings
+    from orchestrator.plan.table.access import access_settings
 
     for name in ("claude", "codex", "gemini"):
         backend = backends.get(name)

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from runner_helpers import cli, cli_in_process
 
-from orchestrator.plan.conditions import Condition, ConditionError, compile_condition
+from orchestrator.plan.table.conditions import Condition, ConditionError, compile_condition
 
 PLAN = """---
 backend: shell

@@ -501,7 +501,7 @@ def test_the_settings_table_gives_the_code_defaults() -> None:
 
     import yaml
 
-    from orchestrator.plan.settings import SETTING_NAMES, Settings, parse_setting
+    from orchestrator.plan.config.settings import SETTING_NAMES, Settings, parse_setting
 
     text = (ROOT / "cli-integration.md").read_text(encoding="utf-8")
     table = text.split("| Setting | Default | Meaning |", 1)[1].split("\n\n", 1)[0]

@@ -13,7 +13,7 @@ from fakeapi import find_claude
 from runner_helpers import HANG_GUARD, Spec, cli, cli_in_process, write_plan
 
 from orchestrator import backends
-from orchestrator.plan.settings import Settings
+from orchestrator.plan.config.settings import Settings
 
 
 def stub_claude(directory: Path) -> Path:

@@ -17,7 +17,7 @@ import pytest
 from runner_helpers import cli, run, start, wait_until
 
 from orchestrator.output.lines import Lines, describe
-from orchestrator.plan.targets import EVENT_NAMES
+from orchestrator.plan.config.targets import EVENT_NAMES
 from orchestrator.state.causes import Cause
 from orchestrator.state.events import schema
 from orchestrator.state.events.base import VERSION, EventKind, EventRecord, left_out_while_none
@@ -55,7 +55,7 @@ def test_every_kind_has_one_record_and_one_method_of_the_reporter_interface() ->
 
 
 def test_the_kinds_a_notification_target_may_name_are_kinds_of_events() -> None:
-    """``notify``'s ``events`` (plan/targets, a layer below the records) are names of kinds."""
+    """``notify``'s ``events`` (plan/config/targets, a layer below the records) are names of kinds."""
     assert set(EVENT_NAMES) <= {str(kind) for kind in EventKind}
 
 

@@ -15,8 +15,8 @@ import pytest
 from runner_helpers import cli_in_process, results, run
 
 from orchestrator.backends.base import AgentResult
-from orchestrator.plan.deadlines import Deadline
-from orchestrator.plan.settings import Settings
+from orchestrator.plan.config.settings import Settings
+from orchestrator.plan.table.deadlines import Deadline
 from orchestrator.run.limits.failover import OPEN_FOR, SERVER_ERRORS, USAGE_FAILOVER, Breakers, fails_over
 from orchestrator.vocabulary import ErrorClass
 

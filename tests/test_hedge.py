@@ -188,8 +188,8 @@ def test_2x_is_twice_the_p90_of_the_kinds_learned_durations(tmp_path: Path) -> N
 
 
 def test_the_bound_of_each_hedge_setting() -> None:
-    from orchestrator.plan.hedging import parse_hedge
-    from orchestrator.plan.settings import Settings
+    from orchestrator.plan.config.hedging import parse_hedge
+    from orchestrator.plan.config.settings import Settings
     from orchestrator.run.races.hedge import bound_of, p90
 
     assert p90([1.0, 2.0]) is None and p90([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0]) == 10.0

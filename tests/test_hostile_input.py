@@ -31,8 +31,8 @@ from orchestrator import documents, yamlio
 from orchestrator.backends.base import CannotInvoke, Job
 from orchestrator.backends.claude import ClaudeBackend
 from orchestrator.cli.main import main
+from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.model import Task
-from orchestrator.plan.settings import Settings
 
 Snapshot = dict[str, tuple[str, bytes, int]]
 

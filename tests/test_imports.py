@@ -120,7 +120,8 @@ def test_the_version_and_the_help_import_no_plan_and_no_command(project: Path) -
             "orchestrator.executors.capabilities",
             "orchestrator.executors.registry",
             "orchestrator.plan",
-            "orchestrator.plan.kinds",
+            "orchestrator.plan.config",
+            "orchestrator.plan.config.kinds",
             "orchestrator.cli",
             "orchestrator.cli.commands",  # (the commands' table: the parser's words, no command's module)
             "orchestrator.cli.main",

@@ -30,7 +30,7 @@ pytest.importorskip("mcp")
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from mcp import ClientSession, StdioServerParameters, stdio_client
 
-from orchestrator.cli import invoke
+from orchestrator.cli.agents import invoke
 
 GUARD = 60.0
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from runner_helpers import Spec, cli, cli_in_process, plan_text, read_times, stamped, start, wait_until
 
-from orchestrator.plan.times import parse_instant
+from orchestrator.plan.table.times import parse_instant
 
 
 def _timed_plan(project: Path, cell: str, *, other: str = "") -> Path:

@@ -20,9 +20,9 @@ import pytest
 from runner_helpers import Spec, cli_in_process, pid_gone, plan_text, run, write_plan
 
 from orchestrator.output.reporter import JsonReporter, Recording
+from orchestrator.plan.config.settings import Settings
+from orchestrator.plan.config.targets import parse_targets
 from orchestrator.plan.parser import parse_plan
-from orchestrator.plan.settings import Settings
-from orchestrator.plan.targets import parse_targets
 from orchestrator.run.notices.notify import Notifying, StuckWatch, user_targets
 from orchestrator.state.events import EventLog
 from orchestrator.state.events.base import EventRecord

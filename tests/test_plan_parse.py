@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from orchestrator import Plan, PlanError, Task, Workspace, load_plan, parse_plan
 from orchestrator.cli.main import main
-from orchestrator.plan import cells as plan_module
 from orchestrator.plan.markdown import normalize_heading
+from orchestrator.plan.table import cells as plan_module
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
@@ -644,7 +644,7 @@ def test_a_rule_or_a_fenced_example_of_settings_above_the_table_is_no_misplaced_
 
 
 def test_a_profiles_resources_are_names_or_names_with_amounts() -> None:
-    from orchestrator.plan.profiles import parse_resources
+    from orchestrator.plan.config.profiles import parse_resources
 
     assert parse_resources(["gpu", "fast"]) == (("gpu", 1.0), ("fast", 1.0))
     assert parse_resources("gpu, fast") == (("gpu", 1.0), ("fast", 1.0))

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orchestrator.backends.base import AgentResult
-from orchestrator.plan.settings import Settings
+from orchestrator.plan.config.settings import Settings
 from orchestrator.run.books import RetryBook
 from orchestrator.run.limits.admission import RAMP_INTERVAL, Admission, Slot
 from orchestrator.run.limits.windows import UNKNOWN_WAIT, Window

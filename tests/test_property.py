@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from orchestrator import Workspace, load_plan, parse_plan
 from orchestrator.output.briefs import render_briefs
 from orchestrator.output.sections import update_plan_file
-from orchestrator.plan.cells import id_problem
+from orchestrator.plan.table.cells import id_problem
 
 _NOT_IDS = {"none", "na", "nil", "null", "no", "and"}
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.cli.commands import Parser, build_parser
-from orchestrator.plan.columns import COLUMNS, ID_GUESSES
 from orchestrator.plan.markdown import normalize_heading
+from orchestrator.plan.table.columns import COLUMNS, ID_GUESSES
 from orchestrator.vocabulary import ExitCode
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -241,7 +241,7 @@ def test_no_table_cell_is_longer_than_a_few_lines(doc: str) -> None:
 
 def test_the_column_table_is_the_registrys_columns_each_once() -> None:
     """Each column of the task table has one row (`Approval` had two), under the header the
-    registry gives it (``plan/columns.COLUMNS``: what `add` writes), naming every other header
+    registry gives it (``plan/table/columns.COLUMNS``: what `add` writes), naming every other header
     the parser takes for it and no other."""
     text = REFERENCE.read_text(encoding="utf-8")
     table = text.split("| Column | Also accepted as | Content |", 1)[1].split("\n\n", 1)[0]
@@ -251,7 +251,7 @@ def test_the_column_table_is_the_registrys_columns_each_once() -> None:
     for row in rows:
         header = re.sub(r"\s*\(required\)", "", row[0])
         column = by_header.get(header)
-        assert column is not None, f"the column table's row {row[0]} is no column of plan/columns.COLUMNS"
+        assert column is not None, f"the column table's row {row[0]} is no column of plan/table/columns.COLUMNS"
         assert column.key not in seen, f"the column table has {header} twice"
         seen.append(column.key)
         also = {normalize_heading(name) for name in re.findall(r"`([^`]+)`", row[1])}

@@ -1,5 +1,5 @@
 """The registries hold: nothing outside ``executors/`` names an executor, the layers below learn the
-names from ``plan/kinds``, and a wrapper is the executor it wraps."""
+names from ``plan/config/kinds``, and a wrapper is the executor it wraps."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from orchestrator.executors.fake import FakeExecutor
 from orchestrator.executors.local import LocalExecutor
 from orchestrator.executors.worktree import WorktreeExecutor
 from orchestrator.git.worktrees import Trees
-from orchestrator.plan import kinds
+from orchestrator.plan.config import kinds
 
 PACKAGE = Path(orchestrator.__file__).parent
 
@@ -168,7 +168,7 @@ def _code_strings(path: Path) -> list[tuple[int, str]]:
 def test_no_module_outside_backends_names_an_agent_backend() -> None:
     """Each agent backend's knowledge is its module's: the layers above and below read the registry
     (the default backend is named once more, as the ``backend`` setting's default)."""
-    from orchestrator.plan.settings import Settings
+    from orchestrator.plan.config.settings import Settings
 
     agents = set(backends.agents()) - {Settings().backend}
     found = [
@@ -194,8 +194,9 @@ def test_the_opencode_backend_is_its_module_and_one_registration_line() -> None:
 
 
 def test_the_columns_registry_is_what_add_update_and_archive_write() -> None:
-    from orchestrator.plan import columns, edit
-    from orchestrator.state import archive
+    from orchestrator.plan import edit
+    from orchestrator.plan.table import columns
+    from orchestrator.state.kept import archive
 
     plan = "# P\n\n## Task Decomposition\n| Task ID | Description |\n|---|---|\n| T-01 | x |\n"
     for column in columns.COLUMNS:
@@ -229,8 +230,8 @@ def test_every_cell_a_column_cannot_read_is_one_problem_with_its_hint(tmp_path: 
     """The parser reads a row cell by cell through the registry: a bad cell of each column is its
     own problem on the row's line, ``T-01: ...`` and what to do, in the registry's order."""
     from orchestrator.errors import PlanError
-    from orchestrator.plan import columns
     from orchestrator.plan.parser import parse_plan
+    from orchestrator.plan.table import columns
 
     hinted = [c for c in columns.COLUMNS if c.hint]
     assert {c.header for c in hinted} == set(BAD_CELLS)
@@ -283,7 +284,7 @@ def _missing(place: str) -> bool:
 
 def test_architecture_says_true_what_a_new_backend_executor_or_column_touches() -> None:
     """Each module and name the three rows point at is there (``backends/__init__.py``,
-    ``executors/registry.KINDS``, ``plan/columns.COLUMNS``...): the page cannot name a table a
+    ``executors/registry.KINDS``, ``plan/table/columns.COLUMNS``...): the page cannot name a table a
     refactoring took away, as it named ``plan/settings.ACCESS`` and ``run/doctor.AGENT_BACKENDS``."""
     page = (PACKAGE.parent / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
     rows = {line.split("|")[1].strip(): line for line in page.splitlines() if line.startswith("| ")}

@@ -18,7 +18,7 @@ import pytest
 from runner_helpers import Spec, cli_in_process, open_attempts, results, run, wait_until, write_plan
 from runner_helpers import start as start_runner
 
-from orchestrator.plan.settings import format_duration
+from orchestrator.plan.config.settings import format_duration
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,7 @@ from runner_helpers import (
 
 from orchestrator import load_plan
 from orchestrator.output.reporter import describe
-from orchestrator.plan.settings import format_duration
+from orchestrator.plan.config.settings import format_duration
 
 
 def test_failure_skips_exactly_the_downstream_tasks(tmp_path: Path) -> None:

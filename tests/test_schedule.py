@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from runner_helpers import Spec, cli, cli_in_process, kill_attempts, parse_events, start, wait_until, write_plan
 
-from orchestrator.plan import cron
+from orchestrator.plan.config import cron
 from orchestrator.run.launch.crontab import BEGIN, END
 from orchestrator.state.health import check
 from orchestrator.state.workspace import Workspace

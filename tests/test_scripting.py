@@ -324,8 +324,8 @@ def test_add_and_update_on_a_large_plan_read_it_twice_and_check_it_in_linear_tim
     """A scripting loop calls add and update once a task: on a 10,000-task plan each took 18 s,
     reading the frontmatter again for every task (the fallback check's line, found before any
     problem was) and parsing the plan four times (update). Counted here, not timed."""
+    import orchestrator.plan.config.settings as settings
     import orchestrator.plan.parser as parser
-    import orchestrator.plan.settings as settings
     import orchestrator.run.checks.preflight as preflight
 
     write_plan(

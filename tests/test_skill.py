@@ -15,7 +15,7 @@ import pytest
 import yaml
 from fakeapi import FakeAnthropic, Reply, claude_env, claude_missing, find_claude
 
-from orchestrator.cli.skill import SKILL_FILES
+from orchestrator.cli.agents.skill import SKILL_FILES
 
 ROOT = Path(__file__).resolve().parent.parent
 SKILL = ROOT / "SKILL.md"

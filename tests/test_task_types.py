@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from runner_helpers import cli, cli_in_process, run
 
+from orchestrator.plan.config.tasktypes import BUILT_IN
 from orchestrator.plan.parser import parse_plan
-from orchestrator.plan.tasktypes import BUILT_IN
 
 FAKE_CLAUDE = Path(__file__).resolve().parent.parent / "examples" / "bin" / "fake-claude"
 
@@ -379,11 +379,11 @@ backend: shell
 
 def test_a_types_field_the_plan_may_set_too_is_read_by_the_plans_own_reader() -> None:
     """A type's `retries: -1` and the plan's must meet the same reader, so the two never drift:
-    the same function, not a copy (plan/values holds them both)."""
+    the same function, not a copy (plan/config/values holds them both)."""
     import dataclasses
 
-    from orchestrator.plan.settings import Settings
-    from orchestrator.plan.tasktypes import FIELDS, SETTING_FIELDS
+    from orchestrator.plan.config.settings import Settings
+    from orchestrator.plan.config.tasktypes import FIELDS, SETTING_FIELDS
 
     plan = {f.name: f.metadata["parse"] for f in dataclasses.fields(Settings)}
     shared = [name for name in SETTING_FIELDS if name not in ("backend", "timeout")]

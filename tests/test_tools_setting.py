@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.backends.claude import claude_argv
-from orchestrator.plan.settings import Settings, settings_from_mapping
+from orchestrator.plan.config.settings import Settings, settings_from_mapping
 from orchestrator.run.resume.selection import settings_signature
 
 

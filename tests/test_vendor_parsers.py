@@ -20,7 +20,7 @@ from orchestrator.backends.codex_rollout import read_rollout
 from orchestrator.backends.opencode import OpencodeObserver, interpret_opencode
 from orchestrator.backends.probe import Cli, untested, version_of
 from orchestrator.executors.base import ProcessRun
-from orchestrator.plan.settings import Settings
+from orchestrator.plan.config.settings import Settings
 from orchestrator.run.books import SessionCosts
 from orchestrator.vocabulary import ErrorClass
 

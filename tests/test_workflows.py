@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from runner_helpers import Background, cli, cli_in_process, start, wait_until
 
-from orchestrator.plan.conditions import ConditionError, compile_condition, output_fields, parse_outputs
+from orchestrator.plan.table.conditions import ConditionError, compile_condition, output_fields, parse_outputs
 from orchestrator.vocabulary import TRANSITIONS, IllegalTransition, TaskStatus
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -366,7 +366,7 @@ def test_log_cap_cuts_the_log_not_the_result_the_dependents_read(tmp_path: Path)
 
 
 def test_log_cap_none_keeps_everything_and_the_default_is_64_mib(tmp_path: Path) -> None:
-    from orchestrator.plan.settings import Settings, parse_size
+    from orchestrator.plan.config.settings import Settings, parse_size
 
     assert Settings().log_cap == 64 * 1024 * 1024
     assert [parse_size(v) for v in (2048, "512k", "64M", "64MB", "1 GiB", "none", None)] == [

@@ -4,7 +4,7 @@ each in the registry below: a new backend is its module and its line.
 A backend's module holds all its vendor's knowledge (its command line, what it prints, its Access
 presets, the format of a made-up answer, its CLI's install hint and tested versions); the line
 gives what is read before the module is imported: its name, where it is, and whether it starts an
-agent CLI. The layers below learn the names and the Access presets from ``plan/kinds``, which each
+agent CLI. The layers below learn the names and the Access presets from ``plan/config/kinds``, which each
 line registers with; the package face imports this module first, so they know them before a plan
 is read. Each backend's module is imported when the backend is first asked for: a run of shell
 tasks has no use for the agent CLIs' parsers.
@@ -16,7 +16,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from orchestrator import lazy
-from orchestrator.plan import kinds
+from orchestrator.plan.config import kinds
 
 if TYPE_CHECKING:
     from orchestrator.backends.base import AgentResult, Backend, Invocation, Job, Observer

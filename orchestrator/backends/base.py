@@ -20,10 +20,10 @@ from typing import Any, ClassVar, Literal
 
 from orchestrator.backends.probe import Cli
 from orchestrator.executors.base import Limits, ProcessRun
-from orchestrator.plan.kinds import Presets
+from orchestrator.plan.config.kinds import Presets
+from orchestrator.plan.config.profiles import Profile
+from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.model import Task
-from orchestrator.plan.profiles import Profile
-from orchestrator.plan.settings import Settings
 from orchestrator.vocabulary import ErrorClass
 
 Covers = Literal["session", "attempt"]
@@ -328,7 +328,7 @@ def modes_and_tools(settings: Settings, modes: tuple[str, ...], named: str, no_t
     """``Backend.check`` of an agent CLI whose permission modes are ``modes`` (``named``: how its
     message calls them, "codex's sandboxes (-s)") and that cannot be given a list of tools
     (``no_tools``: what to do instead): why it cannot run with ``settings``, or None."""
-    from orchestrator.plan.values import suggest
+    from orchestrator.plan.config.values import suggest
 
     mode = settings.permission_mode
     if mode is not None and mode not in modes:

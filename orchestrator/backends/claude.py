@@ -56,10 +56,10 @@ from orchestrator.backends.command_line import refused_start
 from orchestrator.backends.probe import Cli, agent_environment, version_of
 from orchestrator.backends.refusals import denied
 from orchestrator.executors.base import ProcessRun
-from orchestrator.plan.kinds import Presets
+from orchestrator.plan.config.kinds import Presets
+from orchestrator.plan.config.profiles import Profile
+from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.model import Task
-from orchestrator.plan.profiles import Profile
-from orchestrator.plan.settings import Settings
 from orchestrator.vocabulary import ErrorClass
 
 # claude retries failed API calls 10 times by default (minutes against a dead API, 401 included);

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from orchestrator.plan.settings import Settings, suggest
+from orchestrator.plan.config.settings import Settings, suggest
 
 # What --permission-mode of the pinned claude takes (`claude --help`; "default" is still taken),
 # and what each lets a headless agent do, in plain words (``doctor`` and cli-integration.md).

@@ -44,8 +44,8 @@ from orchestrator.backends.codex_rollout import home_of, read_rollout
 from orchestrator.backends.probe import Cli
 from orchestrator.backends.refusals import denied, refusal
 from orchestrator.executors.base import ProcessRun
-from orchestrator.plan.kinds import Presets
-from orchestrator.plan.settings import Settings
+from orchestrator.plan.config.kinds import Presets
+from orchestrator.plan.config.settings import Settings
 from orchestrator.vocabulary import ErrorClass
 
 

@@ -15,7 +15,7 @@ from orchestrator.backends.base import (
     process_result,
 )
 from orchestrator.executors.base import ProcessRun
-from orchestrator.plan.settings import Settings
+from orchestrator.plan.config.settings import Settings
 
 
 class CommandBackend(Backend):

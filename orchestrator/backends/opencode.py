@@ -52,8 +52,8 @@ from orchestrator.backends.classify import classify, reset_time
 from orchestrator.backends.probe import Cli
 from orchestrator.backends.refusals import denied, refusal
 from orchestrator.executors.base import ProcessRun
-from orchestrator.plan.kinds import Presets
-from orchestrator.plan.settings import Settings
+from orchestrator.plan.config.kinds import Presets
+from orchestrator.plan.config.settings import Settings
 from orchestrator.vocabulary import ErrorClass
 
 TESTED = ("1.18.33", "1.18.33")  # the opencode versions this backend was tested with (tests/test_agents_opencode.py)

@@ -32,10 +32,10 @@ from orchestrator.backends.base import (
     tail,
 )
 from orchestrator.executors.base import ProcessRun
+from orchestrator.plan.config.profiles import Profile
+from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.markdown import fence_closes, fence_opening, outside_fences
 from orchestrator.plan.model import Task
-from orchestrator.plan.profiles import Profile
-from orchestrator.plan.settings import Settings
 from orchestrator.vocabulary import ARGUMENT_LIMIT, ErrorClass
 
 SECTION = "Task Description"

@@ -43,7 +43,7 @@ COMMANDS: dict[str, dict[str, str]] = {
         "logs": "show what a task's attempt printed: its stdout and stderr logs",
         "graph": "show the task graph (layers, mermaid or dot)",
     },
-    "results": {
+    "agents.results": {
         "output": "print what a completed task answered: its result without the YAML header",
     },
     "running": {
@@ -70,16 +70,16 @@ COMMANDS: dict[str, dict[str, str]] = {
         "approve": "let a task waiting at its Approval gate go on",
         "reject": "refuse a task at its Approval gate: what depends on it is skipped",
     },
-    "archiving": {
+    "upkeep.archiving": {
         "archive": "move finished tasks out of the plan's table into archive/<date>.md",
     },
-    "cleanup": {
+    "upkeep.cleanup": {
         "cleanup": (
             "remove stale state: a dead runner's lock pid and processes, merged worktrees, and logs, inputs "
             "and cache entries past `retention`"
         ),
     },
-    "checkpoint": {
+    "upkeep.checkpoint": {
         "checkpoint": (
             "keep the results and state as they are now, and return to them: `checkpoint save NAME`, "
             "`checkpoint list`, `checkpoint restore NAME`"
@@ -89,33 +89,33 @@ COMMANDS: dict[str, dict[str, str]] = {
         "watch": "follow the run going on (or the last one) from its start, until it ends",
         "history": "every attempt of every run, and how each ended",
     },
-    "channels": {
+    "agents.channels": {
         "share": "record an update every task may read (from inside a task)",
         "note": "record private reasoning, kept with that task only",
         "discover": "record a finding that matters to everyone: every task that starts later is told",
         "sync": "record a checkpoint in the run's record",
         "context": "show what was shared and discovered for a task and its upstream",
     },
-    "worktrees": {
+    "upkeep.worktrees": {
         "merge": "bring the integration branch into your branch (only onto a clean working tree)",
         "worktrees": (
             "list the task worktrees (task, branch, state, disk use); `worktrees prune` removes the merged and "
             "empty ones"
         ),
     },
-    "skill": {
+    "agents.skill": {
         "install-skill": "install the Claude Code skill (SKILL.md and its docs)",
     },
-    "doctor": {
+    "upkeep.doctor": {
         "doctor": "check that the agent CLIs the plan needs are installed and logged in, and what each may do",
     },
-    "check": {
+    "upkeep.check": {
         "check": (
             "exit 0 when all is well, 1 when a workspace needs attention (a dead runner, a task past its "
             "limits, a pause, failures, results the fake executor made up): for cron and heartbeats"
         ),
     },
-    "schedule": {
+    "upkeep.schedule": {
         "schedule": (
             "run a plan again and again by the machine's cron: `schedule add WORKSPACE --cron EXPR`, `schedule "
             "list`, `schedule remove WORKSPACE` (a managed block of your crontab; your own lines are kept)"
@@ -130,7 +130,7 @@ COMMANDS: dict[str, dict[str, str]] = {
     "serve": {
         "serve": "a live web dashboard of the run: the graph, every task's state, briefs, results and logs",
     },
-    "mcp_setup": {
+    "agents.mcp_setup": {
         "mcp": "an MCP server on stdio: the queue's commands as tools (add, run, status, output...) for an agent",
         "install-mcp": "add the MCP server to a project's .mcp.json, for Claude Code (or --print the entry)",
     },

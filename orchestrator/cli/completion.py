@@ -273,7 +273,7 @@ def _tags(command: str, dest: str, given: list[str]) -> list[str]:
 
 def _profiles(given: list[str]) -> list[str]:
     """The specialist profiles (``agents/NAME.md``) the workspace's tasks may name."""
-    from orchestrator.plan.profiles import search_dirs
+    from orchestrator.plan.config.profiles import search_dirs
 
     workspace = find_workspace(_workspace_in(given))
     return sorted({path.stem for directory in search_dirs(workspace.root) for path in _markdown(directory)})

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 def _changes(args: argparse.Namespace, task: Task, types: Collection[str]) -> dict[str, str]:
     """What the options set, as the row's cells will say it (``HEADERS``' names); ``types``: the
     plan's task types."""
-    from orchestrator.plan.cells import NO_COMMAND, split_ids
+    from orchestrator.plan.table.cells import NO_COMMAND, split_ids
 
     changes: dict[str, str] = {}
     tags = task.tags
@@ -64,7 +64,7 @@ def _changes(args: argparse.Namespace, task: Task, types: Collection[str]) -> di
 def _status(args: argparse.Namespace) -> dict[str, str]:
     """The Blocked cell ``--status`` sets: a person holds a task back (``blocked``, with
     ``--reason``) or lets it go (``pending``); every other state is the run's to set."""
-    from orchestrator.plan.cells import blocked_cell
+    from orchestrator.plan.table.cells import blocked_cell
 
     named = statuses_named(args.status) if args.status is not None else None
     status = (
@@ -116,14 +116,14 @@ def _holdable(plan: Plan, workspace: Workspace, task_id: str) -> None:
 def cmd_update(args: argparse.Namespace) -> int:
     from orchestrator.cli.listing import task_json
     from orchestrator.cli.queue import plan_edit_lock
+    from orchestrator.plan.config.profiles import Profiles
     from orchestrator.plan.edit import update_task
     from orchestrator.plan.parser import parse_plan
-    from orchestrator.plan.profiles import Profiles
     from orchestrator.run.checks.preflight import check_plan
     from orchestrator.run.resume.freshness import current_views
     from orchestrator.state import planfile
-    from orchestrator.state.archive import archived_tasks
     from orchestrator.state.identity import read_book
+    from orchestrator.state.kept.archive import archived_tasks
 
     if len(args.words) > 2:
         raise UsageError("too many arguments: orchestrator update [DIR] TASK [options]")

@@ -56,7 +56,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def _from_template(args: argparse.Namespace, plan_file: Path) -> tuple[str, dict[str, str]]:
     """The text of template ``--template`` and the ``--param`` values, checked against it."""
-    from orchestrator.plan import library, params, parser
+    from orchestrator.plan import library, parser
+    from orchestrator.plan.config import params
 
     if args.request:
         raise UsageError("--request and --template cannot be combined: the template has its request")
@@ -70,7 +71,7 @@ def _from_template(args: argparse.Namespace, plan_file: Path) -> tuple[str, dict
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from orchestrator import backends
-    from orchestrator.plan.settings import Settings
+    from orchestrator.plan.config.settings import Settings
 
     p = add_command(sub, "init", cmd_init, "create a workspace with a master_plan.md skeleton")
     add_directory(p)

@@ -64,7 +64,7 @@ def _statuses(given: list[str] | None) -> set[TaskStatus] | None:
 def _archived(workspace: Workspace) -> tuple[list[tuple[Task, TaskView]], dict[str, str]]:
     """The archived tasks (``state.archive``) as ``list`` shows them: each one's view from its
     result file, as ``status`` reads one; and the date each was archived."""
-    from orchestrator.state.archive import entries
+    from orchestrator.state.kept.archive import entries
     from orchestrator.state.results import read_record
 
     rows: list[tuple[Task, TaskView]] = []

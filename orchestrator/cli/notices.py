@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from orchestrator.errors import OrchestratorError, shown
-from orchestrator.plan.cells import release_command
+from orchestrator.plan.table.cells import release_command
 from orchestrator.vocabulary import counted
 
 if TYPE_CHECKING:
@@ -14,16 +14,16 @@ if TYPE_CHECKING:
 
 
 def own_columns(plan: Plan) -> list[str]:
-    """A line for each column of the task table the tool does not read (``plan/rows``; ``run``
+    """A line for each column of the task table the tool does not read (``plan/table/rows``; ``run``
     says the same at its start)."""
-    from orchestrator.plan.rows import unread_columns
+    from orchestrator.plan.table.rows import unread_columns
 
     return unread_columns(plan)
 
 
 def labels_and_holds(plan: Plan, workspace: Workspace) -> list[str]:
     """Assignees with no profile (labels), and the tasks a person holds back (a Blocked cell)."""
-    from orchestrator.plan.profiles import Profiles, labels
+    from orchestrator.plan.config.profiles import Profiles, labels
     from orchestrator.state.status import collect
     from orchestrator.vocabulary import TaskStatus
 
@@ -44,7 +44,7 @@ def unseen_work(plan: Plan, workspace: Workspace) -> list[str]:
     """A line for each task without ``isolation: worktree`` that depends on one with it: it runs in
     the checkout, where that task's work is not (it is on the integration branch until `merge`),
     and gets only its result."""
-    from orchestrator.plan.profiles import Profiles
+    from orchestrator.plan.config.profiles import Profiles
 
     profiles = Profiles(workspace)
     try:
@@ -66,7 +66,7 @@ def typed(plan: Plan, workspace: Workspace) -> tuple[list[dict[str, object]], li
     """Each task with a type: what it ends up with, and from where (``plan/provenance.py``), for
     ``--json`` and as lines (the first ``SHOWN_AT_MOST``)."""
     from orchestrator.plan import provenance
-    from orchestrator.plan.profiles import Profiles
+    from orchestrator.plan.config.profiles import Profiles
 
     profiles = Profiles(workspace)
     typed = provenance.as_json(plan, profiles)
@@ -81,7 +81,7 @@ def branches(plan: Plan) -> tuple[list[dict[str, object]], list[dict[str, object
     """What the plan's Conditions and Approval gates do, once each in table order: ``T-02 runs
     if: T-01.failing == 0``, ``T-04: approval before it starts``; and the same for ``--json``
     (``conditions``: ``task``, ``condition``, ``reads``; ``gates``: ``task``, ``approval``)."""
-    from orchestrator.plan.conditions import GATES, reads
+    from orchestrator.plan.table.conditions import GATES, reads
 
     conditions: list[dict[str, object]] = []
     gates: list[dict[str, object]] = []
@@ -101,7 +101,7 @@ def timed(plan: Plan, workspace: Workspace) -> list[str]:
     for the workspace's schedule (``orchestrator schedule``): when the plan runs next."""
     import time
 
-    from orchestrator.plan.times import not_before_reason
+    from orchestrator.plan.table.times import not_before_reason
     from orchestrator.state import schedule
 
     now = time.time()
@@ -123,9 +123,9 @@ def cache_and_checkpoint(plan: Plan, workspace: Workspace) -> tuple[dict[str, ob
     cache_rule``), and the last checkpoint (``checkpoint save``), for ``--json`` (``cached`` and
     ``uncached``: ``task``, ``why``; ``checkpoint``: ``checkpoints.Checkpoint.as_json`` or
     ``None``) and as a line each."""
-    from orchestrator.plan.profiles import Profiles
+    from orchestrator.plan.config.profiles import Profiles
     from orchestrator.run.resume.reuse import MAY_DO_MORE, SAID_TRUE, cache_rule
-    from orchestrator.state import checkpoints
+    from orchestrator.state.kept import checkpoints
 
     profiles = Profiles(workspace)
     try:
@@ -169,7 +169,7 @@ def hedging(plan: Plan, workspace: Workspace) -> tuple[dict[str, object], list[s
     """Which tasks a straggler's hedge or best of N may race (``run/races/raceable.refusal``), for ``--json``
     (``hedged``: ``task``, ``bound``; ``not_hedged``: ``task``, ``why``, the tasks whose ``hedge`` or
     ``best_of`` is set but whose work is not safe to do twice) and a line each; nothing when none."""
-    from orchestrator.plan.profiles import Profiles
+    from orchestrator.plan.config.profiles import Profiles
     from orchestrator.run.races.raceable import refusal
 
     profiles = Profiles(workspace)

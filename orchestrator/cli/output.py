@@ -26,7 +26,7 @@ Handler = Callable[[argparse.Namespace], int]
 Commands = argparse._SubParsersAction  # the parser's sub-commands (argparse has no public name for it)
 
 
-# Where a command called in-process (``cli/invoke``: an MCP tool, an API route) prints: its own
+# Where a command called in-process (``cli/agents/invoke``: an MCP tool, an API route) prints: its own
 # two buffers, in its own context (a thread of the server each), never another call's.
 _CAPTURED: ContextVar[tuple[io.StringIO, io.StringIO] | None] = ContextVar("captured", default=None)
 
@@ -74,7 +74,7 @@ def add_directory(parser: argparse.ArgumentParser) -> None:
 
 
 def add_params(parser: argparse.ArgumentParser, what: str = "read the plan with") -> None:
-    """``--param NAME=VALUE``, repeatable: a value of the plan's ``params`` (``plan/params.py``)."""
+    """``--param NAME=VALUE``, repeatable: a value of the plan's ``params`` (``plan/config/params.py``)."""
     parser.add_argument(
         "--param",
         action="append",
@@ -86,7 +86,7 @@ def add_params(parser: argparse.ArgumentParser, what: str = "read the plan with"
 
 def given_params(args: argparse.Namespace) -> dict[str, str]:
     """The ``--param`` values of a command, a bad one a ``UsageError``."""
-    from orchestrator.plan.params import parse_assignments
+    from orchestrator.plan.config.params import parse_assignments
 
     return parse_assignments(getattr(args, "param", None))
 
@@ -107,7 +107,7 @@ def task_id_in(plan: Plan, wanted: str, *, after: str = "") -> str:
     """``wanted`` as the plan spells it (task ids are not case-sensitive), else a ``UsageError``
     naming the closest id (``after``: what the message adds, such as "nothing was written")."""
     from orchestrator.errors import UsageError
-    from orchestrator.plan.settings import suggest
+    from orchestrator.plan.config.settings import suggest
 
     lowered = {task_id.lower(): task_id for task_id in plan.tasks}
     if wanted.lower() not in lowered:

@@ -19,7 +19,7 @@ from orchestrator.cli.output import (
     warn,
 )
 from orchestrator.errors import OrchestratorError, PlanError, Problem, UsageError, WorkspaceError, shown
-from orchestrator.plan.params import as_json, shown_values
+from orchestrator.plan.config.params import as_json, shown_values
 from orchestrator.printable import visible
 from orchestrator.state.workspace import Workspace, from_here
 from orchestrator.vocabulary import ExitCode, TaskStatus, counted, ordinal
@@ -54,7 +54,8 @@ def without_gc_pauses(handler: Handler) -> Handler:
 def cmd_validate(args: argparse.Namespace) -> int:
     from orchestrator.plan.graph import longest_chain
     from orchestrator.run.checks.preflight import check_plan, frontmatter_problems
-    from orchestrator.state import archive, planfile
+    from orchestrator.state import planfile
+    from orchestrator.state.kept import archive
 
     workspace = Workspace.find(args.directory)
     try:
@@ -288,7 +289,7 @@ def _which_attempt(workspace: Workspace, plan: Plan, task: Task, number: int) ->
     """Attempt ``number`` as a person reads it: its place in its run of the task against that
     run's budget (``attempt 1 of 1``: not "retries used up"), and which run of the task it was;
     its number, which its log files carry, last (``--attempt 3``)."""
-    from orchestrator.plan.profiles import Profiles
+    from orchestrator.plan.config.profiles import Profiles
     from orchestrator.state.journal import runs_of
 
     found = runs_of(workspace.journal_file, task.id).get(number)

@@ -24,8 +24,8 @@ from orchestrator import timing
 from orchestrator.cli import words
 from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, task_id_in, warn
 from orchestrator.errors import PlanError, Problem, UsageError, shown
-from orchestrator.plan.cells import NO_COMMAND
 from orchestrator.plan.markdown import split_lines
+from orchestrator.plan.table.cells import NO_COMMAND
 from orchestrator.state import events
 from orchestrator.state.lock import WorkspaceLock, posix_locks
 from orchestrator.vocabulary import ExitCode
@@ -107,7 +107,7 @@ def _on_details(exc: PlanError, text: str, task_id: str, details: str | None, fi
 def _lacks_command(plan: Plan, workspace: Workspace, task_id: str) -> bool:
     """Whether the new row is a shell task with no command to run."""
     from orchestrator import backends
-    from orchestrator.plan.profiles import Profiles
+    from orchestrator.plan.config.profiles import Profiles
     from orchestrator.run.checks.preflight import command_fault
 
     task = plan.tasks[task_id]
@@ -119,7 +119,7 @@ def _check_options(plan: Plan, workspace: Workspace, task_id: str) -> None:
     """``check_plan`` of the plan with the new row, its problems on that row said of the options
     that made it: the plan is not written, so a line of it would name nothing to open."""
     from orchestrator import backends
-    from orchestrator.plan.profiles import Profiles
+    from orchestrator.plan.config.profiles import Profiles
     from orchestrator.run.checks.preflight import check_plan, command_fault
 
     task, profiles = plan.tasks[task_id], Profiles(workspace)
@@ -196,8 +196,8 @@ def add_row(
     from orchestrator.plan.parser import parse_plan
     from orchestrator.run.inflight.requests import run_or_lock
     from orchestrator.state import planfile
-    from orchestrator.state.archive import archived_tasks
     from orchestrator.state.identity import read_book
+    from orchestrator.state.kept.archive import archived_tasks
 
     check_words(args, description)
     new = _new_task(args, workspace, description, details)
@@ -257,8 +257,8 @@ def add_row(
 
 def _new_task(args: argparse.Namespace, workspace: Workspace, description: str, details: str | None) -> NewTask:
     """The row ``add``'s options describe (``spawn``'s too), as ``plan/edit`` writes one."""
-    from orchestrator.plan.cells import split_ids
     from orchestrator.plan.edit import NewTask
+    from orchestrator.plan.table.cells import split_ids
 
     return NewTask(
         description=description,
@@ -300,7 +300,7 @@ def taken_by(workspace: Workspace, live: events.Event | None, task_id: str) -> e
 
 def check_words(args: argparse.Namespace, description: str) -> None:
     """The description and ``--id``, refused before anything else is read."""
-    from orchestrator.plan.cells import id_problem
+    from orchestrator.plan.table.cells import id_problem
 
     if not description.strip():
         raise UsageError("the description is empty: say what the task does")

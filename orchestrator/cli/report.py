@@ -17,7 +17,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from orchestrator.output.final import as_spent
     from orchestrator.output.learning import learning
     from orchestrator.run.resume.freshness import current_views
-    from orchestrator.state import checkpoints, events, schedule, store, synthesis
+    from orchestrator.state import events, schedule, store
+    from orchestrator.state.kept import checkpoints, synthesis
 
     workspace = Workspace.find(args.directory)
     plan = workspace.load_plan()

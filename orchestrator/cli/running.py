@@ -110,7 +110,7 @@ def executor_settings(workspace: Workspace | None, option: str | None) -> tuple[
     frontmatter alone (the run checks the whole plan, values included, before it starts anything)."""
     from orchestrator.documents import read_metadata
     from orchestrator.executors import registry
-    from orchestrator.plan.settings import parse_setting
+    from orchestrator.plan.config.settings import parse_setting
 
     meta = read_metadata(workspace.plan_file) if workspace is not None and workspace.plan_file.is_file() else None
     meta = meta or {}
@@ -172,7 +172,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
         # What a dead runner's attempt of these left is not taken up either (kept from its log, its
         # session continued): they run afresh.
         journals.forget(workspace.journal_file, chosen_ids)
-        from orchestrator.state import cache
+        from orchestrator.state.kept import cache
 
         cache.forget(workspace, chosen_ids)  # nor is a result the cache keeps: reset runs them for real
         try:
@@ -248,7 +248,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
 
-    from orchestrator.plan.settings import Settings
+    from orchestrator.plan.config.settings import Settings
     from orchestrator.run.checks.preflight import check_planner
     from orchestrator.run.planner import make_plan
 
@@ -372,7 +372,7 @@ def _register_reset(sub: Commands[argparse.ArgumentParser]) -> None:
 def _register_plan(sub: Commands[argparse.ArgumentParser]) -> None:
     """``plan``: the planning agent and where it writes."""
     from orchestrator import backends
-    from orchestrator.plan.settings import Settings
+    from orchestrator.plan.config.settings import Settings
 
     p = add_command(sub, "plan", cmd_plan, "ask an agent to decompose a request and write master_plan.md")
     p.usage = (

@@ -1,5 +1,5 @@
 """``orchestrator serve``: the live web dashboard of a workspace and its API (``orchestrator.serve``),
-the API's routes calling the commands themselves (``CliCommands``: ``cli/invoke``)."""
+the API's routes calling the commands themselves (``CliCommands``: ``cli/agents/invoke``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from orchestrator.cli import invoke
+from orchestrator.cli.agents import invoke
 from orchestrator.cli.output import Commands, add_command, add_directory, emit_json
 from orchestrator.errors import UsageError
 from orchestrator.state.workspace import Workspace

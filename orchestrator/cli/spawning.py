@@ -55,7 +55,7 @@ def _prompt_parts(prompt: str) -> tuple[str, str | None]:
 
 def _upstream_not_done(workspace: Workspace, after: list[str]) -> list[str]:
     """The tasks ``--after`` names that have no completed result."""
-    from orchestrator.plan.cells import split_ids
+    from orchestrator.plan.table.cells import split_ids
     from orchestrator.state.results import read_record
 
     plan = workspace.load_plan()

@@ -165,7 +165,7 @@ def cmd_templates(args: argparse.Namespace) -> int:
 
 
 def _described(name: str, path: Path, bundled: bool) -> dict[str, Any]:
-    from orchestrator.plan.params import as_json
+    from orchestrator.plan.config.params import as_json
     from orchestrator.plan.parser import read_plan
     from orchestrator.plan.transfer import export
 

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 from orchestrator import timing
 from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, looks_like_workspace
 from orchestrator.errors import UsageError
-from orchestrator.plan.settings import format_duration
+from orchestrator.plan.config.settings import format_duration
 from orchestrator.printable import visible
 from orchestrator.state import events
-from orchestrator.state.history import attempts_of
-from orchestrator.state.history import seconds as _seconds
+from orchestrator.state.kept.history import attempts_of
+from orchestrator.state.kept.history import seconds as _seconds
 from orchestrator.state.procs import pid_alive
 from orchestrator.vocabulary import ExitCode
 

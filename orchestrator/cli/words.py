@@ -18,7 +18,7 @@ def count(text: str) -> int:
 
 def duration(text: str) -> float | None:
     """A duration as the settings take it (``300``, ``5m``, ``1h30m``, ``none``), for argparse."""
-    from orchestrator.plan.settings import parse_duration
+    from orchestrator.plan.config.settings import parse_duration
 
     try:
         return parse_duration(text)
@@ -40,7 +40,7 @@ PRIORITIES = ("critical", "high", "normal", "low", "P0", "P1", "P2", "P3")  # wh
 def priority(given: str | None) -> str | None:
     """A priority as the plan's cell will hold it (``P0``-``P3``); a number is refused: in some
     task managers 10 runs first, here P10 would run last, so the words say which is meant."""
-    from orchestrator.plan.cells import NUMBER_RE, parse_priority
+    from orchestrator.plan.table.cells import NUMBER_RE, parse_priority
 
     if given is None:
         return None
@@ -68,7 +68,7 @@ def tags(given: list[str] | None) -> list[str]:
 
 def duration_text(given: str | None, flag: str) -> str | None:
     """A duration as given (``10m``), once it reads as one: the plan says it as its writer did."""
-    from orchestrator.plan.settings import parse_duration
+    from orchestrator.plan.config.settings import parse_duration
 
     if given is None:
         return None
@@ -82,7 +82,7 @@ def duration_text(given: str | None, flag: str) -> str | None:
 def task_type(given: str | None, known: Collection[str]) -> str | None:
     """A task type as the plan's Type cell will hold it: one of ``known`` (the plan's types), or
     ``""`` for none (``none`` or an empty word)."""
-    from orchestrator.plan.settings import suggest
+    from orchestrator.plan.config.settings import suggest
 
     if given is None:
         return None

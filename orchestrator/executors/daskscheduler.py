@@ -13,7 +13,7 @@ from orchestrator import timing
 from orchestrator.errors import ClusterError, UsageError
 from orchestrator.executors.capabilities import Setup
 from orchestrator.executors.daskworker import distributed_package as _distributed
-from orchestrator.plan.settings import format_duration
+from orchestrator.plan.config.settings import format_duration
 
 Client = Any  # distributed.Client (only partly typed): used through ``_distributed()``
 

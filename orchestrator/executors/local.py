@@ -43,7 +43,7 @@ from orchestrator.executors.groups import (
     stop_group,
     stop_groups,
 )
-from orchestrator.plan.settings import format_duration
+from orchestrator.plan.config.settings import format_duration
 from orchestrator.state.journal import ATTEMPT_MARKS
 from orchestrator.state.procs import process_started
 

@@ -9,7 +9,7 @@ A new executor is a module implementing ``Executor`` (its ``name``, what it ``ca
 in ``KINDS``. Nothing outside ``executors/`` compares an executor's name: the layers above ask
 what it can do. Each module is imported when its executor is first made or asked about (``dask``
 and ``local`` import anyio: ``validate`` never pays for them); the plan layer learns the names a
-plan may give from ``plan/kinds``, which this module registers them with.
+plan may give from ``plan/config/kinds``, which this module registers them with.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from orchestrator.executors.capabilities import Capabilities, Setup
-from orchestrator.plan import kinds
+from orchestrator.plan.config import kinds
 
 if TYPE_CHECKING:
     from orchestrator.executors.base import Executor

@@ -19,9 +19,9 @@ from orchestrator import documents
 from orchestrator.documents import compose, parse
 from orchestrator.errors import WorkspaceError
 from orchestrator.output.templates import Templates
+from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.identity import Book
 from orchestrator.plan.model import Plan, Task
-from orchestrator.plan.settings import Settings
 from orchestrator.state import store
 from orchestrator.state.identity import book_outdated, write_book
 from orchestrator.state.store import set_aside

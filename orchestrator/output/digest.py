@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from orchestrator.output.payloads import fit_discord
-from orchestrator.plan.settings import format_duration
+from orchestrator.plan.config.settings import format_duration
 from orchestrator.state.health import Health
 from orchestrator.vocabulary import counted, listed
 

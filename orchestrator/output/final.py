@@ -19,15 +19,16 @@ from orchestrator.output.markup import as_code_block, demote_headings, output_fo
 from orchestrator.output.templates import Renders, Templates
 from orchestrator.output.timeline import MERMAID_LIMIT, bars, mermaid
 from orchestrator.output.views import NOT_MEASURED, summary_line
+from orchestrator.plan.config.params import shown_values
+from orchestrator.plan.config.settings import format_duration
 from orchestrator.plan.graph import critical_path
 from orchestrator.plan.model import Plan, Task
-from orchestrator.plan.params import shown_values
-from orchestrator.plan.settings import format_duration
-from orchestrator.plan.times import spoken_in
+from orchestrator.plan.table.times import spoken_in
 from orchestrator.printable import visible
-from orchestrator.state import checkpoints, journal, schedule, store
-from orchestrator.state import synthesis as spent
+from orchestrator.state import journal, schedule, store
 from orchestrator.state.causes import CauseKind
+from orchestrator.state.kept import checkpoints
+from orchestrator.state.kept import synthesis as spent
 from orchestrator.state.status import TaskView, collect, counts
 from orchestrator.state.workspace import Workspace
 from orchestrator.version import __version__

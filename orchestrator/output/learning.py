@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from orchestrator.state.history import attempts_of, seconds
+from orchestrator.state.kept.history import attempts_of, seconds
 
 WAY = (0.25, 0.5, 0.75)  # the points of a run's way its estimate's error is said at
 CHANGES = 5  # the tasks whose time changed most, shown
@@ -129,7 +129,7 @@ def _signed(value: float | None) -> str:
 
 def markdown_lines(found: Mapping[str, Any]) -> list[str]:
     """``report``'s sections of the estimates and of the run before, in markdown (none: nothing)."""
-    from orchestrator.plan.settings import format_duration
+    from orchestrator.plan.config.settings import format_duration
 
     lines: list[str] = []
     estimates = found.get("estimates")

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.output.views import SIMULATED, simulated_mark
-from orchestrator.plan.params import shown_values
-from orchestrator.plan.settings import format_duration
-from orchestrator.plan.times import spoken_in
+from orchestrator.plan.config.params import shown_values
+from orchestrator.plan.config.settings import format_duration
+from orchestrator.plan.table.times import spoken_in
 from orchestrator.printable import visible
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.records import parse

@@ -13,7 +13,7 @@ from typing import Any
 from orchestrator.output.lines import Lines, estimate_line
 from orchestrator.output.reporter import Reporter, reader_gone
 from orchestrator.output.views import SIMULATED
-from orchestrator.plan.settings import format_duration
+from orchestrator.plan.config.settings import format_duration
 from orchestrator.printable import visible
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.runs import RunEstimate, RunPaused, RunStarted

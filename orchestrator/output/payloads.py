@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.plan.settings import format_duration
+from orchestrator.plan.config.settings import format_duration
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.reporter import EventReporter
 from orchestrator.state.events.runs import DeadlineAtRisk, DeadlineMissed, RunFinished, RunPaused

@@ -21,7 +21,7 @@ in the run that made its result, the journal's times of its earlier attempts: ``
   it (before a re-run, a ``reset``, an edit, an interruption) are not retries: ``history`` lists
   every attempt;
 - the timeline (``timeline.py``): an SVG Gantt chart and mermaid ``gantt``;
-- the synthesis's spend (``state/synthesis.json``), counted in the totals as final_output.md does.
+- the synthesis's spend (``state/kept/synthesis.json``), counted in the totals as final_output.md does.
 """
 
 from __future__ import annotations
@@ -34,13 +34,13 @@ from orchestrator.output.final import busy_time, span_of
 from orchestrator.output.learning import markdown_lines
 from orchestrator.output.timeline import Bar, bars, mermaid, svg
 from orchestrator.output.views import NOT_MEASURED, REUSED, SIMULATED, simulated_mark
+from orchestrator.plan.config.params import shown_values
+from orchestrator.plan.config.settings import format_duration
 from orchestrator.plan.graph import critical_path
 from orchestrator.plan.model import Plan
-from orchestrator.plan.params import shown_values
-from orchestrator.plan.settings import format_duration
-from orchestrator.plan.times import iso, spoken_in
+from orchestrator.plan.table.times import iso, spoken_in
+from orchestrator.state.kept.synthesis import Spent
 from orchestrator.state.status import TaskView
-from orchestrator.state.synthesis import Spent
 from orchestrator.vocabulary import TaskStatus, counted
 
 

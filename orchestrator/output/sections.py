@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from orchestrator.output.templates import Renders, Templates
 from orchestrator.output.views import MERMAID_MAX_TASKS, mermaid, simulated_mark, status_label, summary_line
+from orchestrator.plan.config.settings import format_duration
 from orchestrator.plan.model import Plan
-from orchestrator.plan.settings import format_duration
 from orchestrator.state import planfile
 from orchestrator.state.status import TaskView, collect, counts
 from orchestrator.state.workspace import Workspace

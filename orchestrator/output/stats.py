@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from orchestrator.plan.settings import format_duration
+from orchestrator.plan.config.settings import format_duration
 
 
 def _quantile(values: list[float], q: float) -> float | None:

@@ -14,9 +14,9 @@ from datetime import datetime
 from html import escape
 
 from orchestrator.output.views import mermaid_text, simulated_mark
+from orchestrator.plan.config.settings import format_duration
 from orchestrator.plan.graph import layers
 from orchestrator.plan.model import Plan
-from orchestrator.plan.settings import format_duration
 from orchestrator.state.status import TaskView
 
 COLOURS = {

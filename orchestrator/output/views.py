@@ -6,10 +6,10 @@ import json
 import re
 from collections.abc import Sequence
 
-from orchestrator.plan.conditions import reads
+from orchestrator.plan.config.settings import format_duration
 from orchestrator.plan.model import Plan, Task
-from orchestrator.plan.settings import format_duration
-from orchestrator.plan.times import spoken_in
+from orchestrator.plan.table.conditions import reads
+from orchestrator.plan.table.times import spoken_in
 from orchestrator.printable import visible
 from orchestrator.state.causes import CauseKind
 from orchestrator.state.status import TaskView

@@ -11,10 +11,10 @@ from orchestrator import lazy
 
 if TYPE_CHECKING:
     from orchestrator.paths import PLAN_FILE
+    from orchestrator.plan.config.settings import Settings
     from orchestrator.plan.identity import Book
     from orchestrator.plan.model import Plan, Task
     from orchestrator.plan.parser import parse_plan, read_plan
-    from orchestrator.plan.settings import Settings
 
 __all__ = ["PLAN_FILE", "Book", "Plan", "Settings", "Task", "parse_plan", "read_plan"]
 
@@ -27,6 +27,6 @@ __getattr__ = lazy.exports(
         "Task": "orchestrator.plan.model",
         "parse_plan": "orchestrator.plan.parser",
         "read_plan": "orchestrator.plan.parser",
-        "Settings": "orchestrator.plan.settings",
+        "Settings": "orchestrator.plan.config.settings",
     },
 )

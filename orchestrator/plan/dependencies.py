@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from orchestrator.plan import graph as graphs
+from orchestrator.plan.config.settings import suggest
 from orchestrator.plan.model import ArchivedTask
-from orchestrator.plan.settings import suggest
 
 Add = Callable[[int, str, str], None]
 

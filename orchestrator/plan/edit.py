@@ -12,8 +12,6 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from orchestrator.errors import PlanError, Problem
-from orchestrator.plan.cells import clean
-from orchestrator.plan.columns import SETTABLE, keys_of
 from orchestrator.plan.markdown import (
     Table,
     headings,
@@ -22,11 +20,13 @@ from orchestrator.plan.markdown import (
     split_lines,
     tables_in,
 )
+from orchestrator.plan.table.cells import clean
+from orchestrator.plan.table.columns import SETTABLE, keys_of
 
 TASKS_KEYS = ("task decomposition", "tasks", "task list", "task breakdown", "task table")
 DETAILS_KEYS = ("task details", "details")
 # The column each field goes in, and the header a column gets when the table lacks it: the
-# columns ``add`` and ``update`` write (``plan/columns``).
+# columns ``add`` and ``update`` write (``plan/table/columns``).
 HEADERS = SETTABLE
 _NUMBERED = re.compile(r"^(?P<prefix>.*?)(?P<number>\d+)$")
 

@@ -59,7 +59,7 @@ def _in(directory: Path, *, bundled: bool) -> list[Template]:
 
 def find(name: str) -> Template:
     """The template ``name``; a ``UsageError`` listing the names when there is none."""
-    from orchestrator.plan.settings import suggest
+    from orchestrator.plan.config.settings import suggest
 
     known = templates()
     if name not in known:

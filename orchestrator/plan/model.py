@@ -10,13 +10,13 @@ from typing import Any
 from orchestrator.errors import Problem
 from orchestrator.paths import PLAN_FILE as PLAN_FILE  # (the plan's file name, exported with the plan)
 from orchestrator.plan import graph as graphs
-from orchestrator.plan.access import access_settings
-from orchestrator.plan.deadlines import Deadline
-from orchestrator.plan.hedging import Hedge
+from orchestrator.plan.config.hedging import Hedge
+from orchestrator.plan.config.settings import Settings
+from orchestrator.plan.config.tasktypes import BUILT_IN, TaskType
+from orchestrator.plan.config.values import DEFAULT_PRIORITY as DEFAULT_PRIORITY
 from orchestrator.plan.identity import Book
-from orchestrator.plan.settings import Settings
-from orchestrator.plan.tasktypes import BUILT_IN, TaskType
-from orchestrator.plan.values import DEFAULT_PRIORITY as DEFAULT_PRIORITY
+from orchestrator.plan.table.access import access_settings
+from orchestrator.plan.table.deadlines import Deadline
 
 # The bytes a plan may have outside the status blocks the tool writes into it: past it, a command
 # on the plan could outgrow MEMORY_RULE. Measured with bench/memory.py on plans of 1,000 tasks with
@@ -59,7 +59,7 @@ class Task:
     access: str | None = None  # an Access cell: "read" or "edit" (``access.access_settings``)
     isolation: str | None = None  # an Isolation cell: "none" or "worktree"
     model: str | None = None  # a Model cell: the model its agent CLI is given (its ``model`` setting)
-    type: str | None = None  # a Type cell: the name of its type (``plan/tasktypes.py``), lowercase
+    type: str | None = None  # a Type cell: the name of its type (``plan/config/tasktypes.py``), lowercase
     approval: str | None = None  # an Approval cell, else its type's: "before" or "after"
     from_type: tuple[str, ...] = ()  # which of priority, profile, approval its type gave (its row did not)
     not_before: float | None = None  # a Not before cell: the moment (epoch) before which it does not start

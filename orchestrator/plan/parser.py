@@ -13,10 +13,9 @@ from typing import Any
 
 from orchestrator.documents import NotAFile, TooLarge, read_regular
 from orchestrator.errors import PlanError, Problem, WorkspaceError, shown
-from orchestrator.plan import tasktypes
-from orchestrator.plan.cells import clean
-from orchestrator.plan.columns import header_columns
-from orchestrator.plan.cutoff import cut_off_rows
+from orchestrator.plan.config import tasktypes
+from orchestrator.plan.config.settings import SETTING_NAMES, settings_from_mapping, suggest
+from orchestrator.plan.config.tasktypes import TaskType
 from orchestrator.plan.dependencies import check_dependencies
 from orchestrator.plan.identity import Book, Row, assign
 from orchestrator.plan.markdown import (
@@ -35,9 +34,10 @@ from orchestrator.plan.markdown import (
     tables_in,
 )
 from orchestrator.plan.model import PLAN_FILE, PLAN_LIMIT, READ_LIMIT, ArchivedTask, Plan, Task, own_size, too_large
-from orchestrator.plan.rows import task_fields
-from orchestrator.plan.settings import SETTING_NAMES, settings_from_mapping, suggest
-from orchestrator.plan.tasktypes import TaskType
+from orchestrator.plan.table.cells import clean
+from orchestrator.plan.table.columns import header_columns
+from orchestrator.plan.table.cutoff import cut_off_rows
+from orchestrator.plan.table.rows import task_fields
 
 _REQUEST_KEYS = ("original request", "request", "user request")
 _GOAL_KEYS = ("goal definition", "goal", "goals")
@@ -110,7 +110,7 @@ def parse_plan(
 
     ``book``: the agent ids the plan's workspace gave so far (``state/agents.json``), which each
     task keeps; without one, tasks without an Agent cell are numbered in table order.
-    ``archived``: the tasks its workspace archived (``state/archive``), which a row may depend on."""
+    ``archived``: the tasks its workspace archived (``state/kept/archive``), which a row may depend on."""
     path = Path(path)
     out = _Collector(shown(path))
     lines = split_lines(text)

@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.plan.access import access_settings
-from orchestrator.plan.kinds import presets
+from orchestrator.plan.config.kinds import presets
+from orchestrator.plan.config.profiles import Profile, Profiles
+from orchestrator.plan.config.settings import Settings, format_duration
+from orchestrator.plan.config.tasktypes import FIELDS, TaskType
 from orchestrator.plan.model import PRIORITY_NAMES, Plan, Task
-from orchestrator.plan.profiles import Profile, Profiles
-from orchestrator.plan.settings import Settings, format_duration
-from orchestrator.plan.tasktypes import FIELDS, TaskType
+from orchestrator.plan.table.access import access_settings
 
 ROW, PLAN, DEFAULT = "its row", "the plan", "the default"
 _ALWAYS = ("timeout", "retries")  # shown for every task with a type, whoever sets them

@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import PlanError
-from orchestrator.plan.cells import clean, split_ids
-from orchestrator.plan.columns import header_columns
+from orchestrator.plan.config.tasktypes import TYPES_FILE, TYPES_LIMIT
 from orchestrator.plan.markdown import (
     Document,
     fence_closes,
@@ -36,7 +35,8 @@ from orchestrator.plan.markdown import (
     tables_in,
 )
 from orchestrator.plan.model import PLAN_LIMIT, Plan, too_large
-from orchestrator.plan.tasktypes import TYPES_FILE, TYPES_LIMIT
+from orchestrator.plan.table.cells import clean, split_ids
+from orchestrator.plan.table.columns import header_columns
 
 FORMAT = "orchestrator-plan/1"
 KEYS = ("format", "title", "settings", "request", "goal", "columns", "tasks", "notes")
@@ -345,9 +345,9 @@ def check(written: Written, path: Path, more: Callable[[Plan], None] | None = No
     its line was written from. ``more``: what else ``validate`` checks of a plan (``PlanError``
     of problems at its lines: its backends, profiles, commands, ``cwd``; the caller's, as those
     checks are a run's, above this layer), mapped to keys the same way."""
-    from orchestrator.plan.conditions import plan_problems
-    from orchestrator.plan.params import check_references
+    from orchestrator.plan.config.params import check_references
     from orchestrator.plan.parser import parse_plan
+    from orchestrator.plan.table.conditions import plan_problems
 
     size = len(written.text.encode())  # (no status block in it yet: all of it counts)
     if size > PLAN_LIMIT:  # what validate and run would refuse once it was written

@@ -29,10 +29,10 @@ from orchestrator.documents import read_body
 from orchestrator.errors import AgentCallError
 from orchestrator.executors.base import Executor, Launch, LineCallback, ProcessRun, StartCallback
 from orchestrator.executors.local import LocalExecutor
-from orchestrator.plan.conditions import output_fields, shape_problem
+from orchestrator.plan.config.profiles import Profiles
+from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.model import Plan, Task
-from orchestrator.plan.profiles import Profiles
-from orchestrator.plan.settings import Settings
+from orchestrator.plan.table.conditions import output_fields, shape_problem
 from orchestrator.run.limits.failover import fallback_settings
 from orchestrator.run.prompt import build_prompt, cli_command, discoveries_since
 from orchestrator.state import inputs as inputs_files

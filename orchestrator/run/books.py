@@ -11,10 +11,10 @@ from collections.abc import Callable, Mapping
 import anyio
 
 from orchestrator.backends.base import AgentResult
-from orchestrator.plan.settings import Settings
+from orchestrator.plan.config.settings import Settings
 from orchestrator.run import policy
 from orchestrator.run.attempts import Outcome
-from orchestrator.state.history import Carried, carried
+from orchestrator.state.kept.history import Carried, carried
 from orchestrator.state.workspace import Workspace
 
 

@@ -35,10 +35,11 @@ from typing import Any
 
 from orchestrator.documents import read_document, read_metadata
 from orchestrator.errors import GitError
+from orchestrator.plan.config.settings import format_duration
 from orchestrator.plan.model import Plan, Task
-from orchestrator.plan.settings import format_duration
-from orchestrator.state import cache, journal, store
+from orchestrator.state import journal, store
 from orchestrator.state.inputs import inputs_dir
+from orchestrator.state.kept import cache
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.workspace import Workspace
 

@@ -20,12 +20,12 @@ from orchestrator import backends
 from orchestrator.backends.base import AgentResult, Job
 from orchestrator.errors import AgentCallError, PlanError, Problem, shown
 from orchestrator.output.skeleton import plan_markdown
-from orchestrator.plan.conditions import plan_problems
+from orchestrator.plan.config.params import check_references
+from orchestrator.plan.config.settings import Settings
+from orchestrator.plan.config.tasktypes import BUILT_IN
 from orchestrator.plan.model import PLAN_FILE, Plan, Task
-from orchestrator.plan.params import check_references
 from orchestrator.plan.parser import parse_plan
-from orchestrator.plan.settings import Settings
-from orchestrator.plan.tasktypes import BUILT_IN
+from orchestrator.plan.table.conditions import plan_problems
 from orchestrator.run.attempts import call_agent
 from orchestrator.state import store
 

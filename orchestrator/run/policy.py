@@ -19,7 +19,7 @@ import random
 from dataclasses import dataclass
 
 from orchestrator.backends.base import AgentResult
-from orchestrator.plan.settings import Settings
+from orchestrator.plan.config.settings import Settings
 from orchestrator.vocabulary import ErrorClass
 
 

@@ -13,10 +13,10 @@ from orchestrator import backends, documents
 from orchestrator.errors import UsageError
 from orchestrator.output.briefs import edit_notice, prepare_briefs, write_briefs
 from orchestrator.output.trial import try_overrides
+from orchestrator.plan.config.profiles import Profiles
+from orchestrator.plan.config.settings import Settings, suggest
 from orchestrator.plan.model import Plan, Task
-from orchestrator.plan.profiles import Profiles
-from orchestrator.plan.rows import unread_columns
-from orchestrator.plan.settings import Settings, suggest
+from orchestrator.plan.table.rows import unread_columns
 from orchestrator.run.attempts import Resumable
 from orchestrator.run.checks.preflight import check_installed, check_plan
 from orchestrator.run.resume.basis import inputs_now

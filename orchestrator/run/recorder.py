@@ -19,8 +19,8 @@ from orchestrator.backends.base import AgentResult, tail
 from orchestrator.output.markup import output_form
 from orchestrator.output.reporter import Reporter
 from orchestrator.output.templates import Lenient
+from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.model import Plan, Task
-from orchestrator.plan.settings import Settings
 from orchestrator.run.attempts import Attempt, Outcome
 from orchestrator.run.forecasts.estimates import kind_of
 from orchestrator.run.resume.basis import Basis

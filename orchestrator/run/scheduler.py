@@ -21,9 +21,9 @@ from anyio.abc import TaskGroup
 
 from orchestrator.backends.base import AgentResult, CannotInvoke
 from orchestrator.executors.base import Handle
+from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.graph import ReadyQueue
 from orchestrator.plan.model import Plan
-from orchestrator.plan.settings import Settings
 from orchestrator.run import policy
 from orchestrator.run.attempts import Attempt, Launcher, Outcome, Resumable
 from orchestrator.run.books import Inbox, RetryBook, spend_books

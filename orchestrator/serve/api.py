@@ -13,7 +13,7 @@ Routes (``openapi`` documents them all, served at ``/api/openapi.json``)::
                                     ``Last-Event-ID`` resumes after it
 
 A route that changes something calls the command itself (``Commands``, which ``cli/serve``
-gives the application: ``cli/invoke`` running the command in-process with ``--json``); its
+gives the application: ``cli/agents/invoke`` running the command in-process with ``--json``); its
 answer is what the command prints, an error its one line: 400 for bad arguments or a plan that
 does not load, 404 for a task the plan does not have, 409 when refused (a run going on, a task
 in the wrong state). A body is JSON, an object, at most ``BODY_LIMIT`` bytes (413 past it).

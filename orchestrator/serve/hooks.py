@@ -1,6 +1,6 @@
 """Webhooks that start runs: ``POST /hooks/github`` (GitHub's deliveries) and ``POST /hooks/NAME``
 (any sender that signs its body the same way), as the plan's ``triggers`` setting says
-(``plan/triggers.py``).
+(``plan/config/triggers.py``).
 
 A delivery is taken in this order, and each refusal starts nothing and writes nothing:
 
@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from orchestrator.plan.triggers import TriggerError, render
+from orchestrator.plan.config.triggers import TriggerError, render
 from orchestrator.serve.api import (
     BODY_LIMIT,
     Answer,

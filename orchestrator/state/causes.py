@@ -15,8 +15,8 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
-from orchestrator.plan.cells import release_command
-from orchestrator.plan.times import not_before_reason
+from orchestrator.plan.table.cells import release_command
+from orchestrator.plan.table.times import not_before_reason
 from orchestrator.vocabulary import TaskStatus
 
 

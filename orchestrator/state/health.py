@@ -47,9 +47,9 @@ from typing import Any
 
 from orchestrator.documents import read_metadata
 from orchestrator.errors import PlanError
+from orchestrator.plan.config.profiles import Profiles
+from orchestrator.plan.config.settings import Settings, format_duration
 from orchestrator.plan.model import Plan, Task
-from orchestrator.plan.profiles import Profiles
-from orchestrator.plan.settings import Settings, format_duration
 from orchestrator.state import events, journal, launches, schedule
 from orchestrator.state.causes import GATES
 from orchestrator.state.pause import read_pause

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.documents import read_regular
-from orchestrator.plan.times import iso
+from orchestrator.plan.table.times import iso
 from orchestrator.state import store
 from orchestrator.state.procs import pid_alive, ticks
 from orchestrator.state.workspace import Workspace

@@ -2,7 +2,7 @@
 
 A later ``run`` without ``--param`` (a resume after a failure), ``status``, ``graph`` and the
 dashboard read the plan with them, so that they agree with the results that run made; a new
-``--param`` replaces a value. The plan's declared defaults fill in the rest (``plan/params.py``).
+``--param`` replaces a value. The plan's declared defaults fill in the rest (``plan/config/params.py``).
 """
 
 from __future__ import annotations

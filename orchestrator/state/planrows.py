@@ -14,10 +14,10 @@ from pathlib import Path
 
 from orchestrator.errors import PlanError
 from orchestrator.plan import edit
-from orchestrator.plan.cells import clean, split_ids
-from orchestrator.plan.columns import keys_of
 from orchestrator.plan.markdown import parse_document, split_frontmatter, split_lines, split_row, tables_in
 from orchestrator.plan.parser import TASKS_KEYS
+from orchestrator.plan.table.cells import clean, split_ids
+from orchestrator.plan.table.columns import keys_of
 from orchestrator.state import planfile
 
 

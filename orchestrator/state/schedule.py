@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.documents import read_regular
-from orchestrator.plan.times import iso
+from orchestrator.plan.table.times import iso
 from orchestrator.state import store
 from orchestrator.state.workspace import Workspace
 
@@ -77,7 +77,7 @@ def removed(workspace: Workspace) -> None:
 
 def due(record: dict[str, Any], now: float) -> float | None:
     """When the schedule last fired at or before ``now`` (epoch), ``None`` if not known."""
-    from orchestrator.plan import cron  # (when a schedule is read: `status` of a plan with none needs it not)
+    from orchestrator.plan.config import cron  # (when a schedule is read: `status` of a plan with none needs it not)
 
     try:
         expression = cron.parse(str(record.get("cron") or ""))
@@ -88,7 +88,7 @@ def due(record: dict[str, Any], now: float) -> float | None:
 
 
 def next_firing(expression: str, now: float | None = None) -> float | None:
-    from orchestrator.plan import cron  # (when a schedule is read: `status` of a plan with none needs it not)
+    from orchestrator.plan.config import cron  # (when a schedule is read: `status` of a plan with none needs it not)
 
     try:
         parsed = cron.parse(expression)

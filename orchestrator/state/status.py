@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from orchestrator import documents
 from orchestrator.plan.graph import dependencies_first
-from orchestrator.plan.times import spoken_in
+from orchestrator.plan.table.times import spoken_in
 from orchestrator.state import approvals, journal
 from orchestrator.state.causes import GIVEN_UP, Cause, CauseKind, holds
 from orchestrator.state.pause import paused
@@ -59,7 +59,7 @@ class TaskView:
     reused: str | None = None  # its result reused from the cache, no process started: why (``run/resume/reuse.py``)
     out_of_date: str | None = None  # completed, but run would do it again: why (``run.freshness``)
     settled: bool | None = None  # finished, and the next run leaves it so (``run.settled``); None: not judged
-    type: str | None = None  # its task type (``plan/tasktypes.py``)
+    type: str | None = None  # its task type (``plan/config/tasktypes.py``)
     raced: str | None = None  # what a hedge or best of N did (``ResultRecord.raced``)
 
     @classmethod

@@ -116,13 +116,13 @@ class Workspace:
 
     def load_plan(self, params: Mapping[str, str] | None = None, *, complete: bool = False) -> Plan:
         """The plan, its tasks with the agent ids this workspace gave them (``state/agents.json``)
-        and its parameters' values (``plan/params.py``): ``params`` over those ``run --param``
+        and its parameters' values (``plan/config/params.py``): ``params`` over those ``run --param``
         gave before (``state/params.json``) over the defaults; ``complete``: every one has a
         value, or a ``UsageError`` says how to give it."""
-        from orchestrator.plan.params import resolve
+        from orchestrator.plan.config.params import resolve
         from orchestrator.plan.parser import read_plan
-        from orchestrator.state.archive import archived_tasks
         from orchestrator.state.identity import read_book
+        from orchestrator.state.kept.archive import archived_tasks
         from orchestrator.state.params import remembered
 
         plan = read_plan(self.plan_file, book=read_book(self), archived=archived_tasks(self))

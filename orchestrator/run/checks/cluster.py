@@ -31,9 +31,9 @@ from orchestrator.errors import ClusterError
 from orchestrator.executors.base import Executor
 from orchestrator.executors.capabilities import Cluster
 from orchestrator.executors.daskscheduler import connect, workers_of
+from orchestrator.plan.config.profiles import Profiles
+from orchestrator.plan.config.settings import format_duration
 from orchestrator.plan.model import Plan
-from orchestrator.plan.profiles import Profiles
-from orchestrator.plan.settings import format_duration
 from orchestrator.run.prepare import RunOptions, load_checked
 from orchestrator.state.workspace import Workspace
 from orchestrator.version import __version__

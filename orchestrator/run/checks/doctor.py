@@ -21,7 +21,7 @@ from orchestrator import backends
 from orchestrator.backends.probe import Installation, agent_environment, probe
 from orchestrator.errors import PlanError
 from orchestrator.plan import provenance
-from orchestrator.plan.profiles import Profiles
+from orchestrator.plan.config.profiles import Profiles
 from orchestrator.state.workspace import Workspace
 
 SUPPORTED_SYSTEMS = {"Linux": "Linux", "Darwin": "macOS"}  # platform.system(): the name people know

@@ -15,19 +15,19 @@ from orchestrator.backends.base import Backend
 from orchestrator.backends.probe import Cli, agent_environment, probe
 from orchestrator.backends.shell import task_script
 from orchestrator.errors import BackendUnavailableError, OrchestratorError, PlanError, Problem, shown
-from orchestrator.plan import kinds
-from orchestrator.plan.conditions import plan_problems
-from orchestrator.plan.markdown import FrontmatterError, split_frontmatter, split_lines
-from orchestrator.plan.model import Plan, Task
-from orchestrator.plan.parser import read_plan_text
-from orchestrator.plan.profiles import Profiles
-from orchestrator.plan.settings import (
+from orchestrator.plan.config import kinds
+from orchestrator.plan.config.profiles import Profiles
+from orchestrator.plan.config.settings import (
     SETTING_NAMES,
     Settings,
     setting_line,
     settings_from_mapping,
     suggest,
 )
+from orchestrator.plan.markdown import FrontmatterError, split_frontmatter, split_lines
+from orchestrator.plan.model import Plan, Task
+from orchestrator.plan.parser import read_plan_text
+from orchestrator.plan.table.conditions import plan_problems
 from orchestrator.run.limits.failover import fallback_settings
 from orchestrator.run.worktrees import isolation
 from orchestrator.state.workspace import Workspace

@@ -19,10 +19,10 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from orchestrator.plan.deadlines import Deadline
 from orchestrator.plan.graph import heaviest_up_to
 from orchestrator.plan.model import Plan
-from orchestrator.plan.times import iso
+from orchestrator.plan.table.deadlines import Deadline
+from orchestrator.plan.table.times import iso
 from orchestrator.run.forecasts.estimates import DEFAULT_SECONDS, Estimate, dependencies, eta, kinds_of, known, learn
 from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import Workspace

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from orchestrator.plan.config.settings import format_duration
 from orchestrator.plan.graph import heaviest_up_to
 from orchestrator.plan.model import Plan, Task
-from orchestrator.plan.settings import format_duration
-from orchestrator.state.history import attempts_of, seconds
+from orchestrator.state.kept.history import attempts_of, seconds
 from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
@@ -207,7 +207,7 @@ def kinds_of(plan: Plan, workspace: Workspace) -> dict[str, str]:
     """Each task's kind, for what a task with no history of its own is estimated from: its type,
     else its profile (or assignee label) and backend (``reviewer on claude``), else its backend."""
     from orchestrator.errors import OrchestratorError
-    from orchestrator.plan.profiles import Profiles
+    from orchestrator.plan.config.profiles import Profiles
 
     profiles = Profiles(workspace)
     kinds: dict[str, str] = {}

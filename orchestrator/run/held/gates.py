@@ -25,8 +25,8 @@ from dataclasses import replace
 from typing import Any
 
 from orchestrator import documents
-from orchestrator.plan.conditions import output_fields
 from orchestrator.plan.model import Plan, Task
+from orchestrator.plan.table.conditions import output_fields
 from orchestrator.run.held.holds import Holds
 from orchestrator.run.recorder import Recorder, inputs_of
 from orchestrator.run.resume.settled import condition_verdict

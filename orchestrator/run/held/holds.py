@@ -16,10 +16,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 
-from orchestrator.plan.conditions import ConditionError, compile_condition
 from orchestrator.plan.graph import ReadyQueue, descendants
 from orchestrator.plan.model import Plan, Task
-from orchestrator.plan.times import iso
+from orchestrator.plan.table.conditions import ConditionError, compile_condition
+from orchestrator.plan.table.times import iso
 from orchestrator.run.prepare import Prepared
 from orchestrator.state.causes import Cause
 from orchestrator.state.events.base import EventRecord

@@ -28,9 +28,9 @@ import networkx as nx
 
 from orchestrator.errors import OrchestratorError
 from orchestrator.output.briefs import edit_notice, render_briefs
+from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.graph import topological_order
 from orchestrator.plan.model import Plan, Task
-from orchestrator.plan.settings import Settings
 from orchestrator.run.prepare import Prepared
 from orchestrator.run.resume.selection import settings_signature
 from orchestrator.run.scheduler import Scheduler

@@ -26,9 +26,9 @@ from orchestrator import timing
 from orchestrator.backends.base import AgentResult
 from orchestrator.errors import OrchestratorError
 from orchestrator.output.briefs import render_briefs
+from orchestrator.plan.config.profiles import Profiles
 from orchestrator.plan.graph import topological_order
 from orchestrator.plan.model import Plan, Task
-from orchestrator.plan.profiles import Profiles
 from orchestrator.run.attempts import Attempt
 from orchestrator.run.held.holds import Patience, follow_holds
 from orchestrator.run.inflight.edits import Edits

@@ -90,7 +90,7 @@ def _kill_grace(workspace: Workspace, plan: Plan, task: Task, live: events.Event
     ran_with = events.task_limits(live, task.id, events.added_limits(workspace.events_file, live))
     if ran_with is not None and ran_with["kill_grace"] is not None:
         return ran_with["kill_grace"]
-    from orchestrator.plan.profiles import Profiles
+    from orchestrator.plan.config.profiles import Profiles
 
     try:
         return Profiles(workspace).settings_for(plan, task).kill_grace

@@ -24,8 +24,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from orchestrator.backends.base import AgentResult
-from orchestrator.plan.access import access_settings
-from orchestrator.plan.settings import Settings
+from orchestrator.plan.config.settings import Settings
+from orchestrator.plan.table.access import access_settings
 from orchestrator.vocabulary import ErrorClass
 
 SERVER_ERRORS = 3  # transient errors in a row that open a backend's breaker

@@ -34,7 +34,7 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from orchestrator import timing
-from orchestrator.plan.targets import Target
+from orchestrator.plan.config.targets import Target
 from orchestrator.version import __version__
 
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}

@@ -24,9 +24,9 @@ from pathlib import Path
 from orchestrator import timing
 from orchestrator.output.payloads import headline, payload
 from orchestrator.output.reporter import Recording
+from orchestrator.plan.config.settings import Settings, format_duration
+from orchestrator.plan.config.targets import EVENT_NAMES, Target, parse_targets
 from orchestrator.plan.model import Plan, Task
-from orchestrator.plan.settings import Settings, format_duration
-from orchestrator.plan.targets import EVENT_NAMES, Target, parse_targets
 from orchestrator.run.notices.delivery import Courier, Message
 from orchestrator.state import journal as journals
 from orchestrator.state.events.base import EventRecord

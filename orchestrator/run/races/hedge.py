@@ -34,8 +34,8 @@ from typing import Any
 import anyio
 from anyio.abc import ObjectReceiveStream
 
+from orchestrator.plan.config.settings import Settings, format_duration
 from orchestrator.plan.model import Plan
-from orchestrator.plan.settings import Settings, format_duration
 from orchestrator.run.attempts import Attempt, Launcher, Outcome, Raced
 from orchestrator.run.books import SessionCosts, TaskSpend
 from orchestrator.run.forecasts.estimates import kind_of
@@ -46,8 +46,8 @@ from orchestrator.run.races.raceable import refusal
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.log import read_all
 from orchestrator.state.events.tasks import TaskHedged, TaskHedgeWon
-from orchestrator.state.history import attempts_of, seconds
 from orchestrator.state.journal import Journal
+from orchestrator.state.kept.history import attempts_of, seconds
 
 MIN_COHORT = 3  # completed attempts of a kind before its p90 is trusted
 STUCK_SHARE = 0.8  # with no history: the timeout's share at which a task is stuck (``run.notify``)

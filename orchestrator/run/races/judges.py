@@ -30,7 +30,7 @@ import anyio
 
 from orchestrator.backends.base import AgentResult
 from orchestrator.executors.worktree import WorktreeExecutor
-from orchestrator.plan.bestof import is_command
+from orchestrator.plan.config.bestof import is_command
 from orchestrator.run.attempts import Launcher, call_agent
 from orchestrator.run.races.lanes import Lane
 from orchestrator.vocabulary import counted

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from orchestrator import backends
 from orchestrator.errors import OrchestratorError
+from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.model import Plan, Task
-from orchestrator.plan.settings import Settings
 
 _SHELL = ("shell", "command")
 

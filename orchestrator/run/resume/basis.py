@@ -32,8 +32,8 @@ from pathlib import Path
 
 from orchestrator.output.briefs import BRIEF_TEMPLATE
 from orchestrator.output.templates import PACKAGED
+from orchestrator.plan.config.profiles import Profiles
 from orchestrator.plan.model import Plan, Task
-from orchestrator.plan.profiles import Profiles
 from orchestrator.run.resume.selection import task_signature, upstream_of
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.workspace import Workspace

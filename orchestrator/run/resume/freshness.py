@@ -39,9 +39,9 @@ from collections.abc import Iterable, Mapping
 from orchestrator.errors import OrchestratorError
 from orchestrator.output.briefs import brief_body, edited_body
 from orchestrator.output.templates import Templates
+from orchestrator.plan.config.profiles import Profiles
 from orchestrator.plan.graph import dependencies_first
 from orchestrator.plan.model import Plan, Task
-from orchestrator.plan.profiles import Profiles
 from orchestrator.run.resume.basis import BASIS_VERSION, Basis, Signatures, inputs_now
 from orchestrator.run.resume.selection import expected_fingerprint
 from orchestrator.run.resume.settled import fields_in, settle

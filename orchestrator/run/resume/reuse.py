@@ -38,10 +38,10 @@ from typing import TYPE_CHECKING
 
 from orchestrator import backends, documents
 from orchestrator.documents import read_body
+from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.model import Task
-from orchestrator.plan.settings import Settings
-from orchestrator.state import cache
 from orchestrator.state.journal import iso_at
+from orchestrator.state.kept import cache
 from orchestrator.state.results import ResultRecord
 from orchestrator.vocabulary import TaskStatus
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 from orchestrator import documents
 from orchestrator.errors import UsageError
+from orchestrator.plan.config.profiles import Profiles
+from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.model import Plan, Task
-from orchestrator.plan.profiles import Profiles
-from orchestrator.plan.settings import Settings
 from orchestrator.run.resume.settled import Fields, settle
 from orchestrator.state.results import ResultRecord
 from orchestrator.vocabulary import TaskStatus

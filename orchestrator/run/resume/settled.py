@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator import documents
-from orchestrator.plan.conditions import ConditionError, NotDone, compile_condition, output_fields
 from orchestrator.plan.model import Plan, Task
+from orchestrator.plan.table.conditions import ConditionError, NotDone, compile_condition, output_fields
 from orchestrator.state.approvals import same_inputs
 from orchestrator.state.causes import Cause, CauseKind, holds
 from orchestrator.state.results import ResultRecord

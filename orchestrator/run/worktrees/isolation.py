@@ -40,8 +40,8 @@ from orchestrator.git.repo import (
     tracked,
 )
 from orchestrator.git.worktrees import INTEGRATION_DIR, RUN_AGAIN, by_hand
+from orchestrator.plan.config.settings import Settings, setting_line
 from orchestrator.plan.model import Plan, Task
-from orchestrator.plan.settings import Settings, setting_line
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import counted, listed
 

@@ -38,10 +38,10 @@ from orchestrator.git.repo import rev
 from orchestrator.git.work import Work
 from orchestrator.git.worktrees import Trees
 from orchestrator.output.briefs import render_briefs
-from orchestrator.plan.cells import id_problem
+from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.graph import ReadyQueue
 from orchestrator.plan.model import Task
-from orchestrator.plan.settings import Settings
+from orchestrator.plan.table.cells import id_problem
 from orchestrator.run.attempts import Attempt, Outcome
 from orchestrator.run.prepare import Prepared
 from orchestrator.run.recorder import Recorder, still_failed

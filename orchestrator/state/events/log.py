@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.documents import last_line_starting
-from orchestrator.plan.settings import Settings
+from orchestrator.plan.config.settings import Settings
 from orchestrator.state import store
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.reporter import EventReporter

@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator
 
 from orchestrator.cli.output import Commands, add_command, add_directory, emit_json, warn
-from orchestrator.cli.worktrees import _size
+from orchestrator.cli.upkeep.worktrees import _size
 from orchestrator.errors import LockedError
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode, counted

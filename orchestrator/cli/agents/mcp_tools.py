@@ -2,7 +2,7 @@
 resources, over stdio, on the official ``mcp`` SDK (its low-level ``Server``: the tools are made
 from the commands' parsers at start, not written out by hand).
 
-One tool per command an agent uses (``cli/invoke.COMMANDS``), named as the command, its
+One tool per command an agent uses (``cli/agents/invoke.COMMANDS``), named as the command, its
 arguments the command's options (``invoke.shape``: their types, choices and defaults read from
 argparse); a call runs the command in-process with ``--json`` and answers what it printed, as
 text and as structured content; a command that fails is a tool error whose text is its one line.
@@ -31,7 +31,7 @@ from mcp.server import Server, ServerRequestContext
 from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 
-from orchestrator.cli import invoke
+from orchestrator.cli.agents import invoke
 from orchestrator.cli.output import find_workspace
 from orchestrator.documents import open_regular
 from orchestrator.errors import OrchestratorError

@@ -1,7 +1,7 @@
 """One row of the task table read: the fields of its ``Task``, and what is wrong with its cells.
 
-Each cell is read by its column (``plan/columns``); cells a table does not have are not read; a
-Type cell names a type (``plan/tasktypes.py``) whose
+Each cell is read by its column (``plan/table/columns``); cells a table does not have are not read; a
+Type cell names a type (``plan/config/tasktypes.py``) whose
 priority, profile and approval fill the row's empty cells of the same name.
 """
 
@@ -11,11 +11,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from orchestrator.errors import shown
-from orchestrator.plan.cells import NOT_IDS, clean, id_problem
-from orchestrator.plan.columns import read_cells
+from orchestrator.plan.config.tasktypes import TaskType
+from orchestrator.plan.config.values import suggest
 from orchestrator.plan.model import Plan
-from orchestrator.plan.tasktypes import TaskType
-from orchestrator.plan.values import suggest
+from orchestrator.plan.table.cells import NOT_IDS, clean, id_problem
+from orchestrator.plan.table.columns import read_cells
 
 Add = Callable[[int, str, str], None]  # (line, what is wrong, what to do)
 
@@ -25,7 +25,7 @@ def task_fields(
 ) -> dict[str, Any] | None:
     """The fields of one Task (built once, after agents and details are known), or None;
     ``kinds``: the types its Type cell may name. Each cell is read by its column
-    (``plan/columns``); cells a table does not have are not read: a 10,000-row plan reads each
+    (``plan/table/columns``); cells a table does not have are not read: a 10,000-row plan reads each
     row once."""
     task_id = clean(row.get("id", ""))
     problem = id_problem(task_id)
@@ -52,7 +52,7 @@ def _type_cells(
     (Priority, Assignee, Approval; ``none`` in the cell keeps it empty): the rest of a type reaches
     the task's settings (``Plan.settings_for``)."""
     task_id = fields["id"]
-    approval = clean(row.get("approval", "")).lower()  # (read by its column: ``plan/columns``)
+    approval = clean(row.get("approval", "")).lower()  # (read by its column: ``plan/table/columns``)
     name = clean(row.get("type", "")).lower()
     if name in _NO_WORDS:
         return

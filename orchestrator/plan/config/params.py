@@ -133,7 +133,7 @@ def references(text: str) -> list[str]:
 def check_references(plan: Plan) -> None:
     """A ``PlanError`` for every expression of the plan's text (outside its frontmatter) that
     names a parameter it does not declare, or that is quoted by hand in a Command."""
-    from orchestrator.plan.values import suggest
+    from orchestrator.plan.config.values import suggest
 
     declared = plan.settings.params
     text = plan.text
@@ -204,7 +204,7 @@ def values_for(
     plan does not declare is a ``UsageError``; so, with ``complete``, is a required one without
     a value (without ``complete``, it stays out: its expressions are left as written), told at
     the ``line`` of the plan that declares it."""
-    from orchestrator.plan.values import suggest
+    from orchestrator.plan.config.values import suggest
 
     for name in given:
         if name not in declared:
@@ -350,7 +350,7 @@ def resolve(
 def param_line(text: str, name: str) -> int:
     """The line of a plan (``text``: the whole file) that declares parameter ``name``: its own key
     under ``params:``, else the ``params:`` line."""
-    from orchestrator.plan.values import setting_line
+    from orchestrator.plan.config.values import setting_line
 
     start = setting_line(text, "params")
     lines = text.splitlines()

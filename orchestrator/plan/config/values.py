@@ -1,8 +1,8 @@
 """How a setting's value is read: durations, sizes, numbers, words, argument lists, environments.
 
 Each reader takes the value as the plan (or a type, a profile, a flag) wrote it and gives it, or
-raises ``ValueError`` saying what is wrong. ``plan/settings`` builds ``Settings`` of them and
-``plan/tasktypes`` reads a type's fields with the same ones (``RETRIES``, ``ISOLATION``...), so
+raises ``ValueError`` saying what is wrong. ``plan/config/settings`` builds ``Settings`` of them and
+``plan/config/tasktypes`` reads a type's fields with the same ones (``RETRIES``, ``ISOLATION``...), so
 the two cannot drift; ``targets``, ``deadlines`` and ``params`` read their durations here too.
 This module imports no other module of plan/: the floor they all stand on. (Its underscored
 readers are plan/'s own, not for outside it.)
@@ -272,7 +272,7 @@ def _caps(value: object) -> dict[str, int]:
 
 def _choice(*choices: str, among: Callable[[], list[str]] | None = None) -> Callable[[object], str]:
     """One of ``choices``, or of what ``among`` gives when the value is read (names registered from
-    above: ``plan/kinds``)."""
+    above: ``plan/config/kinds``)."""
 
     def parse(value: object) -> str:
         text = _str(value).lower()

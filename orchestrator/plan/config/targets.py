@@ -127,7 +127,7 @@ def _events(value: object, where: str) -> tuple[str, ...]:
 
 
 def _timeout(value: object, where: str) -> float:
-    from orchestrator.plan.values import parse_duration
+    from orchestrator.plan.config.values import parse_duration
 
     if value is None:
         return DEFAULT_COMMAND_TIMEOUT

@@ -1,7 +1,7 @@
 """What an ``Access`` cell (or a type's ``access``) says, and what it gives a task on its backend.
 
 The words are the plan's (``read``, ``edit`` and theirs); what each gives a task is its backend's
-own (``Backend.access``, in the backend's module), read through ``plan/kinds``, where each backend
+own (``Backend.access``, in the backend's module), read through ``plan/config/kinds``, where each backend
 registers it.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.plan.kinds import presets
+from orchestrator.plan.config.kinds import presets
 
 # The words an Access cell may say, and what each means: "read" for analysis and review (the agent
 # reads, and changes nothing), "edit" for implementation (it edits files in its directory).

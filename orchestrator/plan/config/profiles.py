@@ -18,8 +18,8 @@ from typing import Any
 
 from orchestrator import documents
 from orchestrator.errors import PlanError, Problem, shown
+from orchestrator.plan.config.settings import Settings, parse_duration, parse_setting, suggest
 from orchestrator.plan.model import Plan, Task
-from orchestrator.plan.settings import Settings, parse_duration, parse_setting, suggest
 from orchestrator.vocabulary import ARGUMENT_LIMIT, listed
 
 

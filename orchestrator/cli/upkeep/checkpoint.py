@@ -1,4 +1,4 @@
-"""``orchestrator checkpoint save NAME``, ``list``, ``restore NAME`` (``state/checkpoints``).
+"""``orchestrator checkpoint save NAME``, ``list``, ``restore NAME`` (``state/kept/checkpoints``).
 
 ``save`` and ``restore`` hold the workspace lock: refused while a run (or a render, reset...)
 goes on (exit 3), nothing written. A bad name or an unknown checkpoint: one line, exit 2.
@@ -10,8 +10,8 @@ import argparse
 import time
 
 from orchestrator.cli.output import Commands, Handler, add_command, emit_json, warn
-from orchestrator.state import checkpoints
 from orchestrator.state.journal import now_iso
+from orchestrator.state.kept import checkpoints
 from orchestrator.state.lock import WorkspaceLock
 from orchestrator.state.workspace import DEFAULT_DIR, Workspace
 from orchestrator.vocabulary import ExitCode, counted

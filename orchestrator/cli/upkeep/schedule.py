@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator.cli.output import Commands, Handler, add_command, add_params, emit_json, given_params, warn
 from orchestrator.errors import LockedError, OrchestratorError, UsageError
-from orchestrator.plan.times import iso
+from orchestrator.plan.table.times import iso
 from orchestrator.state.workspace import DEFAULT_DIR, Workspace, from_here
 from orchestrator.vocabulary import ExitCode
 
@@ -29,7 +29,7 @@ _JSON = "print one JSON object instead of text"
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from orchestrator.plan import cron
+    from orchestrator.plan.config import cron
     from orchestrator.run.launch import crontab
     from orchestrator.run.notices.notify import user_config_path, user_targets
     from orchestrator.state import schedule

@@ -1,4 +1,4 @@
-"""``state/synthesis.json``: what the aggregating agent whose synthesis final_output.md holds spent.
+"""``state/kept/synthesis.json``: what the aggregating agent whose synthesis final_output.md holds spent.
 
 The synthesis is no task and leaves no result file, yet its call is spend: final_output.md counts
 it in its Cost and Tokens, and ``report``, which reads the result files, reads it here to count

@@ -32,10 +32,10 @@ MANIFEST = ".orchestrator-skill.json"
 
 def source_dir() -> Path:
     """Where the skill's files are: packaged with the module, or the repository's top level."""
-    packaged = Path(__file__).parent.parent / "skill"
+    packaged = Path(__file__).parents[2] / "skill"
     if (packaged / "SKILL.md").is_file():
         return packaged
-    return Path(__file__).parent.parent.parent
+    return Path(__file__).parents[3]
 
 
 def skill_name(text: str) -> str:

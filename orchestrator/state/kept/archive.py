@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING
 
 from orchestrator.documents import read_regular
 from orchestrator.errors import WorkspaceError
-from orchestrator.plan.cells import clean
-from orchestrator.plan.columns import ARCHIVED, read_cells
 from orchestrator.plan.markdown import is_delimiter_row, split_row
 from orchestrator.plan.model import ArchivedTask, Task
+from orchestrator.plan.table.cells import clean
+from orchestrator.plan.table.columns import ARCHIVED, read_cells
 from orchestrator.state import store
 
 if TYPE_CHECKING:  # (types only: the workspace loads its plan with these, so they may not import it)
@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # (plan/edit, which writes a table, is not needed to read an 
     from orchestrator.plan.edit import TakenOut
 
 # An archive file's table: the plan's columns it keeps (``Column.archived``, read back by
-# ``plan/columns``) and its own (how and when the task finished, and was archived).
+# ``plan/table/columns``) and its own (how and when the task finished, and was archived).
 COLUMNS = (
     "Task ID",
     "Agent",
@@ -152,7 +152,7 @@ def _entry(row: dict[str, str], day: str, where: str) -> Entry:
         value = row.get(name, "").strip()
         return None if value in {"", "-"} else value
 
-    # The plan's columns an archive keeps, read as the plan reads them (``plan/columns``), leniently:
+    # The plan's columns an archive keeps, read as the plan reads them (``plan/table/columns``), leniently:
     # a cell that does not read leaves the task's default.
     kept = {ARCHIVED[header]: value for header, value in row.items() if header in ARCHIVED and get(header)}
     fields = read_cells(kept, lambda what, hint: None)

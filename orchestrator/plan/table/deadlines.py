@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from orchestrator.plan.times import EXAMPLE, parse_instant
-from orchestrator.plan.values import parse_duration
+from orchestrator.plan.config.values import parse_duration
+from orchestrator.plan.table.times import EXAMPLE, parse_instant
 
 HINT = f"write an ISO 8601 time with its zone ({EXAMPLE}) or a duration from the run's start (45m, 2h)"
 

@@ -139,7 +139,7 @@ def compile_condition(text: str, ids: Iterable[str], depends_on: Iterable[str] =
     what is wrong: a syntax error, a name that is no task, a task it does not depend on."""
     from jinja2 import TemplateSyntaxError
 
-    from orchestrator.plan.expressions import MAX_CHARS, Refused, UnknownName
+    from orchestrator.plan.table.expressions import MAX_CHARS, Refused, UnknownName
 
     if len(text) > MAX_CHARS:
         raise ConditionError(f"the condition is {len(text)} characters long (at most {MAX_CHARS}): split the task")
@@ -276,7 +276,7 @@ def shape_problem(declared: Iterable[tuple[str, str]], fields: Mapping[str, Any]
 @lru_cache(maxsize=256)
 def _compiled(expression: str) -> TemplateExpression:
     """``expression`` checked (``expressions.parse``: the language, its bounds) and compiled."""
-    from orchestrator.plan.expressions import compile_tree, parse
+    from orchestrator.plan.table.expressions import compile_tree, parse
 
     return compile_tree(parse(expression, _NAMES))
 

@@ -86,7 +86,7 @@ def _cluster(args: argparse.Namespace, workspace: Workspace | None, needed: list
     if not registry.can(chosen).cluster:
         return None
     from orchestrator.errors import OrchestratorError
-    from orchestrator.plan.profiles import Profiles
+    from orchestrator.plan.config.profiles import Profiles
     from orchestrator.run.checks.cluster import asked_resources, survey
 
     cluster = registry.make(chosen, Setup(scheduler=args.scheduler or scheduler)).cluster

@@ -12,7 +12,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from orchestrator.plan.values import format_duration, parse_duration
+from orchestrator.plan.config.values import format_duration, parse_duration
 
 _FACTOR_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*x\s*$")
 _OFF = {"", "off", "no", "none", "false", "-", "—", "never"}

@@ -4,14 +4,14 @@ or writes a row.
 Each ``Column`` says its header and the other headers it is read from, the ``Task`` fields its
 cell gives and how it is read (a ``Reader``; what to do about a cell it cannot read), whether
 ``add`` and ``update`` write it, and its header in an archive file's table. The parser reads a
-row's cells with it (``plan/rows``), ``add``/``update`` name the columns they add by it
+row's cells with it (``plan/table/rows``), ``add``/``update`` name the columns they add by it
 (``plan/edit.HEADERS``), ``archive`` writes and reads back the columns an archive keeps by it
-(``state/archive``), ``export``/``import`` find the id and the dependencies by it
+(``state/kept/archive``), ``export``/``import`` find the id and the dependencies by it
 (``plan/transfer``), and cli-integration.md's column table lists it (a test compares them).
 
 A new column is a line of ``COLUMNS`` (and a field of ``Task`` if it gives a new one); a cell
 that needs the rest of its row (a Type fills the cells left empty) is read after the loop, in
-``plan/rows``.
+``plan/table/rows``.
 """
 
 from __future__ import annotations
@@ -20,10 +20,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.plan.access import ACCESS_WORDS
-from orchestrator.plan.bestof import HINT as BEST_OF_HINT
-from orchestrator.plan.bestof import parse_best_of
-from orchestrator.plan.cells import (
+from orchestrator.plan.config.bestof import HINT as BEST_OF_HINT
+from orchestrator.plan.config.bestof import parse_best_of
+from orchestrator.plan.config.hedging import HINT as HEDGE_HINT
+from orchestrator.plan.config.hedging import parse_hedge
+from orchestrator.plan.config.tasktypes import APPROVALS
+from orchestrator.plan.config.values import parse_duration
+from orchestrator.plan.markdown import normalize_heading
+from orchestrator.plan.table.access import ACCESS_WORDS
+from orchestrator.plan.table.cells import (
     NUMBER_RE,
     blocked_cell,
     clean,
@@ -33,16 +38,11 @@ from orchestrator.plan.cells import (
     split_ids,
     tags_cell,
 )
-from orchestrator.plan.conditions import parse_outputs
-from orchestrator.plan.deadlines import HINT as DEADLINE_HINT
-from orchestrator.plan.deadlines import parse_deadline
-from orchestrator.plan.hedging import HINT as HEDGE_HINT
-from orchestrator.plan.hedging import parse_hedge
-from orchestrator.plan.markdown import normalize_heading
-from orchestrator.plan.tasktypes import APPROVALS
-from orchestrator.plan.times import HINT as TIME_HINT
-from orchestrator.plan.times import parse_instant
-from orchestrator.plan.values import parse_duration
+from orchestrator.plan.table.conditions import parse_outputs
+from orchestrator.plan.table.deadlines import HINT as DEADLINE_HINT
+from orchestrator.plan.table.deadlines import parse_deadline
+from orchestrator.plan.table.times import HINT as TIME_HINT
+from orchestrator.plan.table.times import parse_instant
 
 # A cell read: the ``Task`` fields it gives (none: the task's default); ``ValueError`` with what is
 # wrong with it, said after the task's id, and the column's ``hint`` says what to do.
@@ -63,7 +63,7 @@ class Column:
     hint: str = ""  # what to do about a cell ``read`` refused
     default: Mapping[str, Any] = field(default_factory=dict)  # the fields a row without the cell gives
     settable: bool = False  # ``add`` and ``update`` write it
-    archived: str | None = None  # its header in an archive file's table (``state/archive``), if kept there
+    archived: str | None = None  # its header in an archive file's table (``state/kept/archive``), if kept there
 
 
 def _text(name: str) -> Reader:

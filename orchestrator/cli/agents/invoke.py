@@ -171,7 +171,9 @@ def _option_schema(command: str, action: argparse.Action) -> dict[str, Any]:
     if isinstance(action, argparse._StoreTrueAction):
         return {"type": "boolean", "default": False, **helped}
     if action.type not in TYPES:
-        raise TypeError(f"{command} {action.option_strings[0]}: add its type {action.type!r} to cli/invoke.TYPES")
+        raise TypeError(
+            f"{command} {action.option_strings[0]}: add its type {action.type!r} to cli/agents/invoke.TYPES"
+        )
     scalar = dict(TYPES[action.type])
     if action.choices is not None:
         scalar["enum"] = list(action.choices)

@@ -1,4 +1,4 @@
-"""``orchestrator mcp``: the MCP server on stdio (``cli/mcp_tools``); ``orchestrator install-mcp``:
+"""``orchestrator mcp``: the MCP server on stdio (``cli/agents/mcp_tools``); ``orchestrator install-mcp``:
 its entry in a project's ``.mcp.json``, where Claude Code finds MCP servers.
 
 The entry a project keeps is committed with it and used on other machines: it calls the
@@ -38,7 +38,7 @@ def _needs_sdk() -> None:
 
 def cmd_mcp(args: argparse.Namespace) -> int:
     _needs_sdk()
-    from orchestrator.cli.mcp_tools import serve
+    from orchestrator.cli.agents.mcp_tools import serve
 
     fixed = str(Workspace.find(args.workspace).root) if args.workspace is not None else None
     serve(fixed)

@@ -7,17 +7,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.plan import kinds
-from orchestrator.plan.access import ACCESS_WORDS as ACCESS_WORDS
-from orchestrator.plan.access import access_settings as access_settings
-from orchestrator.plan.bestof import parse_best_of, parse_judge
-from orchestrator.plan.deadlines import Deadline, parse_deadline
-from orchestrator.plan.hedging import Hedge, parse_hedge
-from orchestrator.plan.params import Param, parse_params
-from orchestrator.plan.targets import Target, parse_targets
-from orchestrator.plan.tasktypes import TaskType, parse_types
-from orchestrator.plan.triggers import Triggers, parse_triggers
-from orchestrator.plan.values import (
+from orchestrator.plan.config import kinds
+from orchestrator.plan.config.bestof import parse_best_of, parse_judge
+from orchestrator.plan.config.hedging import Hedge, parse_hedge
+from orchestrator.plan.config.params import Param, parse_params
+from orchestrator.plan.config.targets import Target, parse_targets
+from orchestrator.plan.config.tasktypes import TaskType, parse_types
+from orchestrator.plan.config.triggers import Triggers, parse_triggers
+from orchestrator.plan.config.values import (
     ISOLATION,
     RETRIES,
     _argument,
@@ -38,12 +35,15 @@ from orchestrator.plan.values import (
     _tool_set,
     _words,
 )
-from orchestrator.plan.values import format_duration as format_duration
-from orchestrator.plan.values import parse_duration as parse_duration
-from orchestrator.plan.values import parse_retention as parse_retention
-from orchestrator.plan.values import parse_size as parse_size
-from orchestrator.plan.values import setting_line as setting_line
-from orchestrator.plan.values import suggest as suggest
+from orchestrator.plan.config.values import format_duration as format_duration
+from orchestrator.plan.config.values import parse_duration as parse_duration
+from orchestrator.plan.config.values import parse_retention as parse_retention
+from orchestrator.plan.config.values import parse_size as parse_size
+from orchestrator.plan.config.values import setting_line as setting_line
+from orchestrator.plan.config.values import suggest as suggest
+from orchestrator.plan.table.access import ACCESS_WORDS as ACCESS_WORDS
+from orchestrator.plan.table.access import access_settings as access_settings
+from orchestrator.plan.table.deadlines import Deadline, parse_deadline
 
 
 def _parser(parse: Callable[[object], Any]) -> dict[str, Any]:
@@ -124,12 +124,12 @@ class Settings:
     # An Assignee with no profile file: label, a name the task is filed under (it runs with the
     # plan's defaults; `validate` lists such names once, with a did-you-mean); error, refused.
     unknown_assignee: str = field(default="label", metadata=_parser(_choice("label", "error")))
-    # Where the run's notifications go (``plan/targets.py``), besides the user's config file's.
+    # Where the run's notifications go (``plan/config/targets.py``), besides the user's config file's.
     notify: tuple[Target, ...] = field(default=(), metadata=_parser(parse_targets))
-    # The plan's parameters (``plan/params.py``): NAME: {default, description}, used as
+    # The plan's parameters (``plan/config/params.py``): NAME: {default, description}, used as
     # ``{{ params.NAME }}`` in titles, descriptions, Task Details and commands; ``run --param``.
     params: dict[str, Param] = field(default_factory=dict, metadata=_parser(parse_params))
-    # Task types the plan defines or changes (``plan/tasktypes.py``): ``{quick: {timeout: 1m}}``.
+    # Task types the plan defines or changes (``plan/config/tasktypes.py``): ``{quick: {timeout: 1m}}``.
     types: dict[str, TaskType] = field(default_factory=dict, metadata=_parser(parse_types))
     # Where attempts run: local processes, or the workers of a Dask cluster (``run --executor``
     # replaces it), and that cluster's scheduler (``run --scheduler`` replaces it).
@@ -144,7 +144,7 @@ class Settings:
     # When the whole run should be done: a moment, or a duration from its start (``plan.deadlines``).
     deadline: Deadline | None = field(default=None, metadata=_parser(parse_deadline))
     # Which webhook deliveries start a run (``serve``'s /hooks/), and the parameters each gives it
-    # (``plan/triggers.py``).
+    # (``plan/config/triggers.py``).
     triggers: Triggers = field(default_factory=Triggers, metadata=_parser(parse_triggers))
 
     def replace(self, **changes: Any) -> Settings:

@@ -30,7 +30,7 @@ def _trees(workspace: Workspace, nothing: str) -> Trees:
     (what the command has no use for: "no worktrees to list") and why there is no repository to
     expect: the plan does not use isolation, or it does and needs one."""
     from orchestrator.git.worktrees import Trees
-    from orchestrator.plan.profiles import Profiles
+    from orchestrator.plan.config.profiles import Profiles
 
     plan = workspace.load_plan()
     profiles = Profiles(workspace)

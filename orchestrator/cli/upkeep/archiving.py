@@ -93,9 +93,10 @@ def cmd_archive(args: argparse.Namespace) -> int:
     from orchestrator.plan.edit import take_out
     from orchestrator.plan.parser import parse_plan
     from orchestrator.run.resume.freshness import current_views
-    from orchestrator.state import archive, planfile
+    from orchestrator.state import planfile
     from orchestrator.state.identity import read_book
     from orchestrator.state.journal import now_iso
+    from orchestrator.state.kept import archive
 
     words = list(args.words)
     workspace = find_workspace(words.pop(0) if words and looks_like_workspace(words[0]) else None)
@@ -171,7 +172,7 @@ def _blocks(plan: Plan, workspace: Workspace, text: str) -> str:
 
 def _as_archived(new: list[Any], workspace: Workspace, day: str) -> dict[str, Any]:
     from orchestrator.plan.model import ArchivedTask
-    from orchestrator.state.archive import day_file
+    from orchestrator.state.kept.archive import day_file
 
     return {
         entry.task.id: ArchivedTask(entry.task, entry.status, day, workspace.relative(day_file(workspace, day)))

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import Problem, shown
-from orchestrator.plan import values as setting
-from orchestrator.plan.access import ACCESS_WORDS, access_settings
-from orchestrator.plan.bestof import parse_best_of, parse_judge
-from orchestrator.plan.cells import parse_priority
-from orchestrator.plan.hedging import parse_hedge
-from orchestrator.plan.values import ISOLATION, RETRIES, parse_duration
+from orchestrator.plan.config import values as setting
+from orchestrator.plan.config.bestof import parse_best_of, parse_judge
+from orchestrator.plan.config.hedging import parse_hedge
+from orchestrator.plan.config.values import ISOLATION, RETRIES, parse_duration
+from orchestrator.plan.table.access import ACCESS_WORDS, access_settings
+from orchestrator.plan.table.cells import parse_priority
 
 TYPES_FILE = "types.yaml"
 TYPES_LIMIT = 256 * 1024  # bytes: definitions, not data

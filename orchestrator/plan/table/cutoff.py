@@ -14,9 +14,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from orchestrator.plan.cells import clean, split_ids
-from orchestrator.plan.columns import ALIASES
 from orchestrator.plan.markdown import Document, Section, normalize_heading, pipe_runs, split_row, starts_table
+from orchestrator.plan.table.cells import clean, split_ids
+from orchestrator.plan.table.columns import ALIASES
 from orchestrator.vocabulary import listed
 
 Problem = tuple[int, str, str]  # 1-based line, what, what to do

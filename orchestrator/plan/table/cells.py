@@ -1,5 +1,5 @@
 """The cells of a task table, read: ids, dependency lists, priorities, tags, a Blocked cell (the
-columns themselves, and which reader each cell gets: ``plan/columns``).
+columns themselves, and which reader each cell gets: ``plan/table/columns``).
 
 Forgiving about form (emphasis around an id, "None." for no dependency, "P1 (high)"), strict
 about what becomes part of a file name (``id_problem``).
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
+from orchestrator.plan.config.values import DEFAULT_PRIORITY
 from orchestrator.plan.markdown import normalize_heading
-from orchestrator.plan.values import DEFAULT_PRIORITY
 
 # Priority words and their level. Lower runs first; a bare integer N means PN.
 PRIORITY_WORDS: dict[str, int] = {
