@@ -435,8 +435,7 @@ def test_a_slow_status_rewrite_does_not_make_the_loop_spin(tmp_path: Path, monke
 
     from orchestrator import Workspace
     from orchestrator.run import runner
-    from orchestrator.run import scheduler as scheduler_module
-    from orchestrator.run.scheduler import Scheduler
+    from orchestrator.run.board import Board
     from orchestrator.state import planfile
 
     write_plan(tmp_path, [Spec("A", "sleep 1.5; echo a"), Spec("B", "sleep 1.5; echo b")], {"max_parallel": 2})
@@ -451,14 +450,14 @@ def test_a_slow_status_rewrite_does_not_make_the_loop_spin(tmp_path: Path, monke
             time.sleep(1.0)
         return real_rewrite(path, change, **options)
 
-    real_release = scheduler_module.release_due
+    real_due = Board.due
 
-    def counted(self: Scheduler, now: float) -> None:
+    def counted(self: Board, now: float) -> None:
         turns[0] += 1
-        real_release(self, now)
+        real_due(self, now)
 
     monkeypatch.setattr(planfile, "rewrite", slow_rewrite)
-    monkeypatch.setattr(scheduler_module, "release_due", counted)
+    monkeypatch.setattr(Board, "due", counted)
     summary = runner.run(Workspace.find(tmp_path))
     assert summary.exit_code == 0
     assert 1 <= len(plan_writes) <= 2  # one at the start, perhaps one a second later: never overlapping

@@ -1,6 +1,7 @@
 """What the run's loop keeps count of as it goes: what is handed to it (``Inbox``), what each
-session and each task has spent (``SessionCosts``, ``TaskSpend``), and the retries each task has
-spent (``RetryBook``). Plain bookkeeping, apart from the loop (``run.scheduler``) that reads it."""
+session and each task has spent (``SessionCosts``, ``TaskSpend``, booked together with the run's
+total by ``Purse``), the retries each task has spent (``RetryBook``), and why the run stops
+(``Stop``). Plain bookkeeping, apart from the loop (``run.scheduler``) that reads it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from orchestrator.backends.base import AgentResult
 from orchestrator.plan.config.settings import Settings
 from orchestrator.run import policy
 from orchestrator.run.attempts import Outcome
+from orchestrator.run.limits.admission import Admission
+from orchestrator.state.causes import Cause
 from orchestrator.state.kept.history import Carried, carried
 from orchestrator.state.workspace import Workspace
 
@@ -43,6 +46,30 @@ class Inbox:
             with anyio.move_on_after(timeout):
                 await self._arrived.wait()
         self._arrived = anyio.Event()  # (no await between the wait and this: no put is missed)
+
+
+class Stop:
+    """Why nothing new starts any more: the run's own stop (fail-fast, the cost limit: ``why``,
+    what its end says) or a signal (``interrupted``); and what stops the attempts running when
+    the run halts (``attempts``: ``run/inflight/live``'s, handed in by the runner)."""
+
+    def __init__(self) -> None:
+        self.why: str | None = None
+        self.interrupted = False
+        self.attempts: Callable[[Cause], None] = lambda cause: None
+
+    @property
+    def stopping(self) -> str | None:
+        """Why nothing new starts (``interrupted`` for a signal), or ``None`` while the run goes on."""
+        return self.why or ("interrupted" if self.interrupted else None)
+
+    def halt(self, why: str, reason: Cause) -> None:
+        """The run stops (fail-fast, the cost limit): nothing new starts, and what runs now spends no
+        more: each attempt is stopped as `orchestrator cancel` stops one (its process group SIGTERM,
+        ``kill_grace``, SIGKILL; on a worker, there) and ends cancelled with ``reason``, its
+        dependents skipped (``Answers.stop_running``)."""
+        self.why = why
+        self.attempts(reason)
 
 
 class SessionCosts:
@@ -115,15 +142,47 @@ class TaskSpend:
         return self.carried(task, first, session) if first else self._spent.get(task, (None, None))[0]
 
 
-def spend_books(workspace: Workspace, sessions: Mapping[str, str]) -> tuple[SessionCosts, TaskSpend]:
-    """A run's ``SessionCosts`` and ``TaskSpend``, given the sessions it takes up (task -> the
-    session an interrupted attempt of an earlier run left): claude reports a resumed session's
-    whole cost, so what the runs before counted of it is not counted again, and the task's figure
-    goes on from what that run of it spent (``history.carried``)."""
-    told = carried(workspace.events_file, workspace.journal_file, sessions)
-    counted = {spent.session: spent.counted for spent in told.values()}
-    tokens = {spent.session: dict(spent.counted_tokens) for spent in told.values()}
-    return SessionCosts(counted, tokens), TaskSpend(told)
+class Purse:
+    """What the run spends, booked in one place: each attempt's own cost and tokens
+    (``SessionCosts``), added to its task's in this run of it (``TaskSpend``) and to the run's
+    total, which admission holds against the cost limit (``Admission.spend``)."""
+
+    def __init__(self, workspace: Workspace, sessions: Mapping[str, str], admission: Admission) -> None:
+        """``sessions``: task -> the session an interrupted attempt of an earlier run left, which this
+        run takes up: claude reports a resumed session's whole cost, so what the runs before counted
+        of it is not counted again, and the task's figure goes on from what that run of it spent
+        (``history.carried``)."""
+        told = carried(workspace.events_file, workspace.journal_file, sessions)
+        counted = {spent.session: spent.counted for spent in told.values()}
+        tokens = {spent.session: dict(spent.counted_tokens) for spent in told.values()}
+        self.sessions, self.tasks = SessionCosts(counted, tokens), TaskSpend(told)
+        self.admission = admission
+
+    def book(self, task: str, first: bool, result: AgentResult, resumed: str | None) -> None:
+        """What ``result``'s attempt of ``task`` spent (``first``: its first in this run of the task;
+        ``resumed``: the session it continued), booked: ``result`` then holds the task's totals, and
+        the attempt's own in ``attempt_cost_usd`` and ``attempt_tokens``."""
+        self.sessions.own(resumed, result)
+        self.admission.spend(result.cost_usd)
+        self.tasks.add(task, first, result, resumed)
+
+    def so_far(self, task: str, first: bool, session: str | None) -> float | None:
+        return self.tasks.so_far(task, first, session)
+
+    def over(self) -> tuple[str, str] | None:
+        """Once the run has spent its ``max_cost``: what its end says, and what its attempts stopped
+        for it say; else ``None``."""
+        limit, admission = self.admission.max_cost, self.admission
+        if limit is None or not admission.over_budget():
+            return None
+        said = f"stopped: the run reached its cost limit of ${dollars(limit)}"
+        return f"cost limit reached: ${admission.cost:.4f} of ${limit:.4f}", said
+
+
+def dollars(amount: float) -> str:
+    """``amount`` as a price reads: ``0.50``, ``0.015`` (cents at least, never rounded past 4 places)."""
+    digits = f"{amount:.4f}".rstrip("0")
+    return digits + "0" * max(0, 2 - len(digits.partition(".")[2]))
 
 
 class RetryBook:

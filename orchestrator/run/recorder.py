@@ -142,7 +142,7 @@ class Recorder:
         """``task`` completed with ``text`` in an attempt the runner that started it did not
         live to record (``run.recovery`` made ``record`` from its log): recorded as it would
         have been."""
-        record = replace(record, inputs=inputs_of(self, task))
+        record = replace(record, inputs=self.inputs_of(task))
         self.write(task, record, self._body(record, text))
         self.told_completed(task, record)
 
@@ -200,7 +200,7 @@ class Recorder:
             run_attempts=run_attempts,
             reason=reason,
             cause=cause,
-            inputs=inputs_of(self, task) if status == TaskStatus.REJECTED else None,  # (refused on these)
+            inputs=self.inputs_of(task) if status == TaskStatus.REJECTED else None,  # (refused on these)
             started=iso_at(started) if started else None,
             finished=iso_at(now),
             duration=round(now - started, 3) if started else None,
@@ -232,11 +232,33 @@ class Recorder:
         self.not_run(attempt.task, TaskStatus.INTERRUPTED, why, attempts=attempt.number, run_attempts=attempt.in_run,
                      session=session, fingerprint=attempt.fingerprint, cost_usd=spent)  # fmt: skip
 
+    def stopped_waiting(self, task: Task, outcome: Outcome | None) -> None:
+        """The run was interrupted while ``task`` waited for its next attempt, after ``outcome``."""
+        reason = Cause.of(CauseKind.INTERRUPTED, "interrupted by the user before its next attempt")
+        last = outcome.attempt if outcome is not None else None
+        self.not_run(task, TaskStatus.INTERRUPTED, reason, attempts=last.number if last else 0,
+                     run_attempts=last.in_run if last else 0,
+                     cost_usd=outcome.result.cost_usd if outcome else None)  # (the task's so far)  # fmt: skip
+
+    def still_failed(self, task: Task, record: ResultRecord, why: str) -> None:
+        """``task`` stays failed as ``record`` says, not run again (``run/worktrees/handmerge``: its conflict
+        is not resolved yet): shown failed, and ``why``; its result file as it was."""
+        self.records[task.id] = record
+        self.views[task.id].move(record.status, record.cause, note=record.reason)
+        self.views[task.id].take_details(record, self.workspace.result_name(task))
+        self.emit(TaskFailed(task=task.id, agent=task.agent, attempt=record.attempts, reason=why, cost_usd=None,
+                             attempt_cost_usd=None, tokens=None, attempt_tokens=None))  # fmt: skip
+
+    def inputs_of(self, task: Task) -> str | None:
+        """The digest of what ``task`` ran from (``run.basis``), its dependencies' results as the
+        run has them."""
+        return self.basis.of(task, self.records) if self.basis is not None else None
+
     def _write_attempt(
         self, outcome: Outcome, status: TaskStatus, reason: str | None, stderr: str = ""
     ) -> ResultRecord:
         task = outcome.attempt.task
-        inputs = inputs_of(self, task) if status in _DONE_WORK else None
+        inputs = self.inputs_of(task) if status in _DONE_WORK else None
         record = attempt_record(self.workspace, outcome, status, reason, inputs)
         self.write(task, record, self._body(record, outcome.result.text, stderr))
         return record
@@ -421,25 +443,6 @@ def _stderr(workspace: Workspace, outcome: Outcome) -> str:
     return tail(workspace.log(attempt.task, attempt.number, "err"), STDERR_TAIL).rstrip()
 
 
-def stopped_waiting(recorder: Recorder, task: Task, outcome: Outcome | None) -> None:
-    """The run was interrupted while ``task`` waited for its next attempt, after ``outcome``."""
-    reason = Cause.of(CauseKind.INTERRUPTED, "interrupted by the user before its next attempt")
-    last = outcome.attempt if outcome is not None else None
-    recorder.not_run(task, TaskStatus.INTERRUPTED, reason, attempts=last.number if last else 0,
-                     run_attempts=last.in_run if last else 0,
-                     cost_usd=outcome.result.cost_usd if outcome else None)  # (the task's so far)  # fmt: skip
-
-
-def still_failed(recorder: Recorder, task: Task, record: ResultRecord, why: str) -> None:
-    """``task`` stays failed as ``record`` says, not run again (``run/worktrees/handmerge``: its conflict
-    is not resolved yet): shown failed, and ``why``; its result file as it was."""
-    recorder.records[task.id] = record
-    recorder.views[task.id].move(record.status, record.cause, note=record.reason)
-    recorder.views[task.id].take_details(record, recorder.workspace.result_name(task))
-    recorder.emit(TaskFailed(task=task.id, agent=task.agent, attempt=record.attempts, reason=why, cost_usd=None,
-                             attempt_cost_usd=None, tokens=None, attempt_tokens=None))  # fmt: skip
-
-
 def _completed(task: Task, record: ResultRecord, result: str, last: AgentResult | None) -> TaskCompleted:
     """``task_completed``'s fields: ``cost_usd`` and ``tokens`` the task's (its attempts in this run
     of it added up), ``attempt_cost_usd`` and ``attempt_tokens`` its ``last`` attempt's own (a
@@ -461,9 +464,3 @@ def _completed(task: Task, record: ResultRecord, result: str, last: AgentResult 
         worker=record.worker or None,  # on a cluster: the worker that ran it
         reused=record.reused or None,  # from the cache (``run/resume/reuse``): why
     )
-
-
-def inputs_of(recorder: Recorder, task: Task) -> str | None:
-    """The digest of what ``task`` ran from (``run.basis``), its dependencies' results as the
-    run has them."""
-    return recorder.basis.of(task, recorder.records) if recorder.basis is not None else None

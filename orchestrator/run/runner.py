@@ -19,7 +19,6 @@ Lifecycle of one ``Runner.run()``:
 
 from __future__ import annotations
 
-import functools
 import os
 import random
 import signal
@@ -45,7 +44,7 @@ from orchestrator.plan.model import Plan
 from orchestrator.run.attempts import Launcher
 from orchestrator.run.checks.cluster import checked
 from orchestrator.run.held.holds import exit_code
-from orchestrator.run.inflight.live import LiveQueue, hold_at_start, stop_running
+from orchestrator.run.inflight.live import LiveQueue
 from orchestrator.run.limits.admission import Admission
 from orchestrator.run.notices.notify import Notifying, notifying
 from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, prepare
@@ -54,7 +53,7 @@ from orchestrator.run.resume.basis import Basis
 from orchestrator.run.resume.blocks import Blocks, as_status_reads
 from orchestrator.run.resume.recovery import finished_in_logs, keep, settler
 from orchestrator.run.resume.reuse import Reuse
-from orchestrator.run.scheduler import Scheduler, finish_run
+from orchestrator.run.scheduler import Scheduler
 from orchestrator.run.worktrees.merges import isolate
 from orchestrator.state import events, planfile, store
 from orchestrator.state import journal as journals
@@ -164,12 +163,10 @@ class Runner:
                 prepared.resume(left.open.values())  # what a kill -9 interrupted goes on where it stopped
                 journal.begin()  # what the dead runner left is history from here on
                 scheduler = self.scheduler = _scheduler(ws, self.executor, prepared, self.recorder, journal)
-                scheduler.interrupted = self.interrupted
-                live = LiveQueue(
-                    ws, prepared, scheduler, self.options, run=run_name, events_from=events.size(ws.events_file)
-                )
-                hold_at_start(live)
-                scheduler.stop_attempts = functools.partial(stop_running, live)  # (fail-fast, the cost limit)
+                scheduler.stop.interrupted = self.interrupted
+                live = LiveQueue(ws, prepared, scheduler, self.recorder, self.options, run=run_name,
+                                 events_from=events.size(ws.events_file))  # fmt: skip
+                live.hold_at_start()
                 background.start_soon(live.follow)
                 background.start_soon(self._flush_every_second, prepared, scheduler)
                 background.start_soon(_tick_every_second, self.reporter)
@@ -178,7 +175,7 @@ class Runner:
                 finally:
                     live.ended = True
                     with anyio.CancelScope(shield=True):
-                        finish_run(scheduler)
+                        scheduler.finish()
                         journal.finish()
                         journal.close()
                 synthesis: Synthesis | None = None
@@ -229,7 +226,7 @@ class Runner:
             if not self.interrupted:
                 self.interrupted = True
                 if self.scheduler is not None:
-                    self.scheduler.interrupted = True
+                    self.scheduler.stop.interrupted = True
                 if self._stoppable is not None:
                     self._stoppable.cancel()
 
@@ -308,7 +305,7 @@ class Runner:
         if plan.settings.status_blocks:  # (marked as status marks them: what it did not run, a row edited since)
             blocks = self._blocks.final(prepared, _held(prepared, self.recorder))
             self._unreadable(_rewrite_status(ws.plan_file, blocks, durable=True))
-        stopped = scheduler.stopped or self._synthesis_failed
+        stopped = scheduler.stop.why or self._synthesis_failed
         found = counts(views)
         code = exit_code(prepared, stopped, only=bool(self.options.only))
         if self.interrupted:
@@ -364,15 +361,18 @@ def _scheduler(
     simulated = executor.can.simulated
     executor, merges = isolate(workspace, prepared, executor)  # isolation: worktree
     launcher = Launcher(workspace, plan, prepared.settings, prepared.profiles, executor, attempt_base_environment())
-    scheduler = Scheduler(
+    # What fingerprints read: archived upstreams too, and every result this run writes as it
+    # writes it (a failure, a skip: a dependent started after it is fingerprinted against it)
+    records = ChainMap(recorder.records, {**prepared.archived, **prepared.records})
+    reuse = Reuse(recorder, prepared.settings, prepared.signatures, records,
+                  simulated=simulated, forced=prepared.forced | prepared.named_again)  # fmt: skip
+    return Scheduler(
         plan=plan,
         selected=prepared.selection.run,
         done=prepared.selection.done,
         settings=prepared.settings,
         signatures=prepared.signatures,
-        # What fingerprints read: archived upstreams too, and every result this run writes as it
-        # writes it (a failure, a skip: a dependent started after it is fingerprinted against it)
-        records=ChainMap(recorder.records, {**prepared.archived, **prepared.records}),
+        records=records,
         sessions=dict(prepared.sessions),
         attempts=prepared.attempts,
         launcher=launcher,
@@ -383,10 +383,8 @@ def _scheduler(
         fail_fast=plan.settings.fail_fast,
         rng=random.Random(),
         merges=merges,
+        reuse=reuse,
     )
-    scheduler.reuse = Reuse(recorder, prepared.settings, prepared.signatures, scheduler.records,
-                            simulated=simulated, forced=prepared.forced | prepared.named_again)  # fmt: skip
-    return scheduler
 
 
 def _tell_unstarted(

@@ -35,7 +35,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -430,3 +430,26 @@ class Journal:
 
 def _line(entry: Mapping[str, Any]) -> bytes:
     return json.dumps(entry, ensure_ascii=False).encode("utf-8") + b"\n"
+
+
+class Trace:
+    """One attempt's lines in the journal as it runs: where it runs once its executor started it
+    (``started``, given the executor's handle), and the agent's session id once the attempt's
+    output tells it, and again whenever it changes (``line``, at each line it prints): a run after
+    a kill -9 resumes that session."""
+
+    def __init__(
+        self, journal: Journal, task: str, agent: str, attempt: int, executor: str, session: Callable[[], str | None]
+    ) -> None:
+        self.journal, self.task, self.agent, self.attempt, self.executor = journal, task, agent, attempt, executor
+        self._session = session
+        self._journaled: str | None = None  # (the session id last journaled)
+
+    def started(self, handle: Mapping[str, Any]) -> None:
+        self.journal.started(self.task, self.agent, self.attempt, self.executor, handle)
+
+    def line(self, _: bytes) -> None:
+        session = self._session()
+        if session and session != self._journaled:
+            self._journaled = session
+            self.journal.session(self.task, self.attempt, session)

@@ -28,7 +28,7 @@ from orchestrator import documents
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.table.conditions import output_fields
 from orchestrator.run.held.holds import Holds
-from orchestrator.run.recorder import Recorder, inputs_of
+from orchestrator.run.recorder import Recorder
 from orchestrator.run.resume.settled import condition_verdict
 from orchestrator.state import approvals
 from orchestrator.state.causes import Cause, CauseKind
@@ -74,7 +74,7 @@ class Gates:
         if task.approval == "before":
             done = record.finished if record is not None and record.status == TaskStatus.COMPLETED else None
             decision = approvals.latest(self.recorder.workspace).get(task_id)
-            if decision is None or not decision.stands(inputs_of(self.recorder, task), done):
+            if decision is None or not decision.stands(self.recorder.inputs_of(task), done):
                 self.await_approval(task, "before")
                 return HOLD
             if decision.decision == approvals.REJECTED:

@@ -32,6 +32,7 @@ from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.graph import topological_order
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.prepare import Prepared
+from orchestrator.run.recorder import Recorder
 from orchestrator.run.resume.selection import settings_signature
 from orchestrator.run.scheduler import Scheduler
 from orchestrator.state import events
@@ -55,28 +56,27 @@ class Edits:
         workspace: Workspace,
         prepared: Prepared,
         scheduler: Scheduler,
+        recorder: Recorder,
         notice: Callable[[str], None],
     ) -> None:
         self.workspace = workspace
         self.prepared = prepared
-        self.scheduler = scheduler
+        self.board, self.merges, self._emit_event = scheduler.board, scheduler.merges, recorder.emit
         self.notice = notice  # one line, told once
 
     def waits(self, task_id: str) -> bool:
         """Whether ``task_id`` is this run's and has not started in it (nor waits for a retry)."""
-        view, scheduler = self.prepared.views.get(task_id), self.scheduler
+        view = self.prepared.views.get(task_id)
         return (
             view is not None
             and view.status in (TaskStatus.WAITING, TaskStatus.PENDING)
             and task_id in self.prepared.selection.run
-            and task_id not in scheduler.running
-            and task_id not in scheduler.delayed
-            and task_id not in scheduler.first_attempt
+            and self.board.untouched(task_id)
         )
 
     def take(self, fresh: Plan) -> None:
         """On the loop: each waiting task whose row ``fresh`` (the plan as saved now) changed takes it."""
-        ours, merges = self.prepared.plan, self.scheduler.merges
+        ours, merges = self.prepared.plan, self.merges
         order = {task_id: index for index, task_id in enumerate(fresh.tasks)}
         for task_id in topological_order(fresh.graph, order):  # (a dependency's row taken before its dependent's)
             new, old = fresh.tasks[task_id], ours.tasks.get(task_id)
@@ -101,19 +101,19 @@ class Edits:
                 return f"it names {dep}, a task this run does not have — it runs in the next run"
             if dep not in old.dependencies and (dep == new.id or nx.has_path(graph, new.id, dep)):
                 return f"{dep} depends on it, so after {dep} would make a cycle — take {dep} out of its Dependencies"
-        merges = self.scheduler.merges
+        merges = self.merges
         if settings.isolation == "worktree" and merges is None:
             return "it runs in a git worktree, and this run started with none — it runs so in the next run"
         return None
 
     def _replace(self, old: Task, new: Task, settings: Settings) -> None:
-        prepared, scheduler, task_id = self.prepared, self.scheduler, new.id
+        prepared, task_id = self.prepared, new.id
         plan = prepared.plan  # (``plan.tasks[task_id]`` is ``new`` already: ``_brief``)
         prepared.settings[task_id] = settings
         prepared.signatures[task_id] = settings_signature(settings, prepared.profiles.signature(new))
         view = prepared.views[task_id]
         view.name, view.dependencies, view.priority = new.title, list(new.dependencies), new.priority_name
-        merges = scheduler.merges
+        merges = self.merges
         if merges is not None:
             merges.executor.titles[task_id] = new.title
             if settings.isolation != "worktree":
@@ -124,13 +124,7 @@ class Edits:
             return
         plan.graph.remove_edges_from([(dep, task_id) for dep in old.dependencies if dep not in new.dependencies])
         plan.graph.add_edges_from((dep, task_id) for dep in new.dependencies)
-        blocker = scheduler.queue.requeue(task_id, priority=new.priority)
-        if blocker is not None:  # a dependency that will not complete in this run
-            scheduler.recorder.given_up(new, blocker)
-            scheduler.skip(scheduler.queue.fail(task_id), task_id, view.status)
-        else:
-            done = scheduler.queue.done
-            view.move(TaskStatus.PENDING if all(d in done for d in new.dependencies) else TaskStatus.WAITING)
+        self.board.rearrange(new, view)  # (given up if a dependency will not complete in this run)
 
     def _brief(self, old: Task, new: Task) -> str | None:
         """``new`` in the run's plan, its brief rendered again from it (one edited by hand is kept,
@@ -151,5 +145,5 @@ class Edits:
         mine = events.own_limits(self.prepared.plan.settings, settings) or {
             "limits": {name: getattr(settings, name) for name in events.LIMITS}
         }
-        self.scheduler.recorder.emit(TaskChanged(task=new.id, agent=new.agent, name=new.title, was=old.title,
-                                                 changed=tuple(changed(old, new)), limits=mine["limits"]))  # fmt: skip
+        self._emit_event(TaskChanged(task=new.id, agent=new.agent, name=new.title, was=old.title,
+                                     changed=tuple(changed(old, new)), limits=mine["limits"]))  # fmt: skip

@@ -37,7 +37,7 @@ from anyio.abc import ObjectReceiveStream
 from orchestrator.plan.config.settings import Settings, format_duration
 from orchestrator.plan.model import Plan
 from orchestrator.run.attempts import Attempt, Launcher, Outcome, Raced
-from orchestrator.run.books import SessionCosts, TaskSpend
+from orchestrator.run.books import Purse
 from orchestrator.run.forecasts.estimates import kind_of
 from orchestrator.run.limits.admission import Admission
 from orchestrator.run.races.bestof import BestOf
@@ -116,16 +116,12 @@ class Hedger:
         hedged = any(s.hedge for s in own.values())
         self.cohorts = cohorts(read_all(launcher.workspace.events_file), kinds) if hedged else {}
 
-    def count(self, outcome: Outcome, first: bool, books: tuple[SessionCosts, TaskSpend, Admission]) -> bool:
+    def count(self, outcome: Outcome, first: bool, purse: Purse) -> bool:
         """What the attempts ``outcome``'s beat spent (a race's, best of N's, the judge's), counted
         (in the run's total and the task's) before the winner's; whether the winner is still its
         run of the task's ``first``."""
-        sessions, spend, admission = books
         for result, resumed in outcome.beaten():
-            spent = dataclasses.replace(result)
-            sessions.own(resumed, spent)
-            admission.spend(spent.cost_usd)
-            spend.add(outcome.attempt.task.id, first, spent, resumed)
+            purse.book(outcome.attempt.task.id, first, dataclasses.replace(result), resumed)
             first = False
         return first
 

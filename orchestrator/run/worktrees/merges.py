@@ -44,7 +44,7 @@ from orchestrator.plan.model import Task
 from orchestrator.plan.table.cells import id_problem
 from orchestrator.run.attempts import Attempt, Outcome
 from orchestrator.run.prepare import Prepared
-from orchestrator.run.recorder import Recorder, still_failed
+from orchestrator.run.recorder import Recorder
 from orchestrator.run.worktrees.handmerge import KEPT, advice, failed_on_conflict, kept_outcome, standing
 from orchestrator.state.journal import attempt_environment
 from orchestrator.state.planrows import NewTask, add_task
@@ -128,7 +128,7 @@ class MergeQueue:
         found = standing(self.trees, task.id, record.commit)
         if found is None or found.merges:
             return False
-        still_failed(recorder, task, record, found.why)
+        recorder.still_failed(task, record, found.why)
         return True
 
     def _kept_apart(self, task_id: str, record: ResultRecord | None) -> bool:
