@@ -208,6 +208,36 @@ def test_the_columns_registry_is_what_add_update_and_archive_write() -> None:
     assert set(kept) <= set(archive.COLUMNS), set(kept) - set(archive.COLUMNS)
 
 
+def test_add_and_update_take_an_option_for_each_column_the_registry_gives_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A column made settable with an ``Option`` in the registry is an option of ``add`` and
+    ``update`` with nothing else written for it: their parsers are made of the registry, and
+    ``update`` writes the cell the option gives."""
+    import dataclasses
+
+    from runner_helpers import cli_in_process
+
+    from orchestrator.plan import edit
+    from orchestrator.plan.table import columns
+
+    option = columns.Option(("--estimate",), ("--estimate", "--expect"), "DURATION", "what it is expected to take")
+    patched = tuple(
+        dataclasses.replace(c, settable=True, option=option) if c.key == "estimate" else c for c in columns.COLUMNS
+    )
+    monkeypatch.setattr(columns, "COLUMNS", patched)
+    monkeypatch.setitem(edit.HEADERS, "estimate", "Estimate")
+    (tmp_path / ".orchestrator").mkdir()
+    plan = "# P\n\n## Task Decomposition\n| Task ID | Description |\n|---|---|\n| T-01 | x |\n"
+    (tmp_path / ".orchestrator" / "master_plan.md").write_text(plan, encoding="utf-8")
+    assert "--estimate DURATION" in cli_in_process(tmp_path, "add", "--help").stdout
+    assert "--estimate DURATION, --expect DURATION" in cli_in_process(tmp_path, "update", "--help").stdout
+    done = cli_in_process(tmp_path, "update", "T-01", "--expect", "5m")
+    assert done.code == 0, done.stderr
+    assert "| Task ID | Description | Estimate |" in (tmp_path / ".orchestrator" / "master_plan.md").read_text()
+    assert "| T-01 | x | 5m |" in (tmp_path / ".orchestrator" / "master_plan.md").read_text()
+
+
 # A cell each column with a reader cannot read, and the column's header.
 BAD_CELLS = {
     "Not before": "tomorrow",

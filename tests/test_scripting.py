@@ -151,7 +151,8 @@ def test_update_changes_the_row_in_place_and_refuses_what_the_plan_cannot_be(tmp
     assert done.stderr == "✏️ T-02 updated in .orchestrator/master_plan.md: priority, retries, tags, timeout\n"
     assert cli(tmp_path, "update", "T-02", "--untag", "a", "--title", "Assess it").code == 0
     text = plan_file.read_text(encoding="utf-8")
-    assert "| T-02 | Assess it | Find TODO and FIXME markers | T-01 | P1 | 1 | 5m | b |" in text
+    # (new columns: added in the order of the table of columns)
+    assert "| T-02 | Assess it | Find TODO and FIXME markers | T-01 | P1 | b | 5m | 1 |" in text
     assert text.endswith("\nA note of my own.\n")  # every other line as the person wrote it
     for args, said in (
         (("T-01", "--depends-on", "T-03"), "update T-01: dependency cycle: T-01 -> T-02 -> T-03 -> T-01"),

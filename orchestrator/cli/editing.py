@@ -14,7 +14,16 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.cli import words
-from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, task_id_in, warn
+from orchestrator.cli.output import (
+    Commands,
+    add_command,
+    column_options,
+    emit_json,
+    find_workspace,
+    option_dest,
+    task_id_in,
+    warn,
+)
 from orchestrator.errors import PlanError, UsageError, shown
 from orchestrator.vocabulary import ExitCode, TaskStatus, statuses_named
 
@@ -24,41 +33,58 @@ if TYPE_CHECKING:
 
 
 def _changes(args: argparse.Namespace, task: Task, types: Collection[str]) -> dict[str, str]:
-    """What the options set, as the row's cells will say it (``HEADERS``' names); ``types``: the
-    plan's task types."""
-    from orchestrator.plan.table.cells import NO_COMMAND, split_ids
+    """What the options set, as the row's cells will say it (by column key): an option per column
+    ``update`` sets (``plan/table/columns``), ``--untag``, ``--status``; ``types``: the plan's task
+    types."""
+    from orchestrator.plan.table.cells import NO_COMMAND
+    from orchestrator.plan.table.columns import COLUMNS
 
     changes: dict[str, str] = {}
-    tags = task.tags
-    if args.command is not None:  # (a task `add` held for want of one is released by it)
-        changes["command"] = f"`{args.command.strip()}`" if args.command.strip() else ""
-        if task.blocked == NO_COMMAND and args.command.strip() and args.status is None:
-            changes["blocked"] = ""
-    if args.type is not None:
-        changes["type"] = words.task_type(args.type, types) or ""
-    if args.priority is not None:
-        changes["priority"] = words.priority(args.priority) or ""
-    if args.assignee is not None:
-        changes["profile"] = args.assignee.strip()
-    if args.title is not None:
-        if not args.title.strip():
-            raise UsageError("--title is empty: give the task a name")
-        changes["name"] = args.title
-    if args.depends_on is not None:  # the whole list: "" leaves none
-        changes["deps"] = ", ".join(d for part in args.depends_on for d in split_ids(part)) or "None"
-    if args.retries is not None:
-        changes["retries"] = str(args.retries)
-    if args.timeout is not None:
-        changes["timeout"] = words.duration_text(args.timeout, "--timeout") or ""
-    if args.tag or args.untag:
-        removed = {tag.lower() for tag in words.tags(args.untag)}
-        kept = [tag for tag in (*tags, *words.tags(args.tag)) if tag.lower() not in removed]
-        changes["tags"] = ", ".join(dict.fromkeys(kept))
+    offered: list[str] = []
+    for column in COLUMNS:
+        names = column.option.update if column.option is not None else ()
+        if not names:
+            continue
+        offered.append(next(name for name in names if name.startswith("--")))
+        value = getattr(args, option_dest(names))
+        if value is not None or (column.key == "tags" and args.untag):
+            changes[column.key] = _cell(column.key, value, task, types, args.untag)
+    command = changes.get("command")
+    if command and task.blocked == NO_COMMAND and args.status is None:  # (a task `add` held for want of one)
+        changes["blocked"] = ""
     changes.update(_status(args))
     if not changes:
-        raise UsageError("nothing to change — give at least one of --priority, --assignee, --title, --tag, --untag, "
-                         "--depends-on, --retries, --timeout, --type, --command, --status")  # fmt: skip
+        raise UsageError(f"nothing to change — give at least one of {', '.join([*offered, '--untag', '--status'])}")
     return changes
+
+
+def _cell(key: str, value: Any, task: Task, types: Collection[str], untag: list[str] | None) -> str:
+    """What the option of column ``key`` given ``value`` makes its cell say."""
+    from orchestrator.plan.table.cells import split_ids
+
+    match key:
+        case "command":
+            return f"`{value.strip()}`" if value.strip() else ""
+        case "type":
+            return words.task_type(value, types) or ""
+        case "priority":
+            return words.priority(value) or ""
+        case "profile":
+            return str(value).strip()
+        case "name":
+            if not value.strip():
+                raise UsageError("--title is empty: give the task a name")
+            return str(value)
+        case "deps":  # the whole list: "" leaves none
+            return ", ".join(d for part in value for d in split_ids(part)) or "None"
+        case "timeout":
+            return words.duration_text(value, "--timeout") or ""
+        case "tags":
+            removed = {tag.lower() for tag in words.tags(untag)}
+            return ", ".join(
+                dict.fromkeys(tag for tag in (*task.tags, *words.tags(value)) if tag.lower() not in removed)
+            )
+    return str(value)  # (retries: a count already)
 
 
 def _status(args: argparse.Namespace) -> dict[str, str]:
@@ -189,20 +215,8 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
         "[--retries N] [--timeout DURATION] [--type TYPE] [--command CMD] [--status blocked|pending] [--reason WHY] "
         "[DIR] TASK"
     )
-    p.add_argument("-p", "--priority", help="critical, high, normal, low or P0-P3 (a number is refused)")
-    p.add_argument("--assignee", metavar="A", help="who does it (a profile's name)")
-    p.add_argument("--title", help="its name")
-    p.add_argument("--tag", action="append", help="add a tag (repeatable, or a comma list)")
+    column_options(p, "update")  # (one per column update sets: plan/table/columns)
     p.add_argument("--untag", action="append", metavar="TAG", help="remove a tag (repeatable, or a comma list)")
-    p.add_argument(
-        "--depends-on", "--after", action="append", metavar="IDS", help="its dependencies, all of them ('' for none)"
-    )
-    p.add_argument("--retries", type=words.count, metavar="N", help="how many times it is retried after a failure")
-    p.add_argument("--timeout", metavar="DURATION", help="its time limit: 300, 10m, 1h30m or none")
-    p.add_argument("--type", metavar="TYPE", help="its task type: research, review, implementation... ('' for none)")
-    p.add_argument(
-        "--command", metavar="CMD", help="the command it runs (a shell task); one added without a command is released"
-    )
     p.add_argument(
         "--status",
         metavar="blocked|pending",

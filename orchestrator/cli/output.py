@@ -9,7 +9,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,6 +62,41 @@ def add_command(
     parser.set_defaults(handler=handler)
     parser.add_argument("--json", action="store_true", help=json_help or "print one JSON object instead of text")
     return parser
+
+
+def column_options(
+    parser: argparse.ArgumentParser,
+    command: str,
+    *,
+    names: Mapping[str, tuple[str, ...]] | None = None,
+    helps: Mapping[str, str] | None = None,
+) -> None:
+    """An option for each column ``command`` (``add``, ``update``) sets, made from the task table's
+    one table of columns (``plan/table/columns.COLUMNS``, each column's ``Option``), in its order;
+    ``names``, ``helps``: a column's option under other names here, and its words (``spawn``'s
+    ``--label``), its argument the same."""
+    from orchestrator import backends
+    from orchestrator.cli import words
+    from orchestrator.plan.table.columns import COLUMNS
+
+    for column in COLUMNS:
+        option = column.option
+        own = (option.add if command == "add" else option.update) if option is not None else ()
+        if option is None or not own:
+            continue
+        given = (names or {}).get(column.key, own)
+        said = (helps or {}).get(column.key) or option.help.format(backends=backends.listing())
+        said += option.update_help if command == "update" else ""
+        metavar = option.metavar if given == own else given[0].lstrip("-").upper()
+        how: dict[str, Any] = {"action": "append"} if option.repeat else {}
+        if option.count:
+            how["type"] = words.count
+        parser.add_argument(*given, dest=option_dest(own), metavar=metavar, help=said, **how)
+
+
+def option_dest(names: tuple[str, ...]) -> str:
+    """The argument an option of ``names`` sets: its first long name's, as argparse makes it."""
+    return next(name for name in names if name.startswith("--")).removeprefix("--").replace("-", "_")
 
 
 def add_directory(parser: argparse.ArgumentParser) -> None:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator import timing
 from orchestrator.cli import words
-from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, task_id_in, warn
+from orchestrator.cli.output import Commands, add_command, column_options, emit_json, find_workspace, task_id_in, warn
 from orchestrator.errors import PlanError, Problem, UsageError, shown
 from orchestrator.plan.markdown import split_lines
 from orchestrator.plan.table.cells import NO_COMMAND
@@ -406,20 +406,6 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
 
 
 def task_options(parser: argparse.ArgumentParser, *, tag_flags: tuple[str, ...], tag_help: str) -> None:
-    """The options of the row ``add`` writes, which ``spawn`` takes too."""
-    from orchestrator import backends
-
-    p = parser
-    p.add_argument("--id", help="its task id (default: the next free one, T-10 after T-09)")
-    p.add_argument(
-        "--after", "--depends-on", action="append", metavar="IDS", help="the tasks it depends on: T-03,T-04 (repeats)"
-    )
-    p.add_argument("-p", "--priority", help="critical, high, normal, low or P0-P3 (a number is refused)")
-    p.add_argument(*tag_flags, dest="tag", action="append", metavar=tag_flags[0].lstrip("-").upper(), help=tag_help)
-    p.add_argument("--retries", type=words.count, metavar="N", help="how many times it is retried after a failure")
-    p.add_argument("--timeout", metavar="DURATION", help="its time limit: 300, 10m, 1h30m or none")
-    p.add_argument("--name", help="a short name")
-    p.add_argument("--assignee", metavar="PROFILE", help="the specialist profile (agents/PROFILE.md) that does it")
-    p.add_argument("--type", metavar="TYPE", help="its task type: research, review, implementation... (Type column)")
-    p.add_argument("--backend", help=f"{backends.listing()} (default: the plan's)")
-    p.add_argument("--command", help="the command it runs (backend shell or command)")
+    """The options of the row ``add`` writes, which ``spawn`` takes too: one per column ``add``
+    sets (``column_options``), the Tags column's under ``tag_flags``."""
+    column_options(parser, "add", names={"tags": tag_flags}, helps={"tags": tag_help})

@@ -1,17 +1,20 @@
-"""The task table's columns: one table of them (doit's ``Task.valid_attr``), read by all that reads
-or writes a row.
+"""The task table's columns: one table of them (doit's ``Task.valid_attr``), read by all that reads or
+writes a row.
 
-Each ``Column`` says its header and the other headers it is read from, the ``Task`` fields its
-cell gives and how it is read (a ``Reader``; what to do about a cell it cannot read), whether
-``add`` and ``update`` write it, and its header in an archive file's table. The parser reads a
-row's cells with it (``plan/table/rows``), ``add``/``update`` name the columns they add by it
-(``plan/edit.HEADERS``), ``archive`` writes and reads back the columns an archive keeps by it
-(``state/kept/archive``), ``export``/``import`` find the id and the dependencies by it
-(``plan/transfer``), and cli-integration.md's column table lists it (a test compares them).
+Each ``Column`` says its header and the other headers it is read from, the ``Task`` fields its cell
+gives and how it is read (a ``Reader``; what to do about a cell it cannot read), whether ``add``
+and ``update`` write it and the option each sets it with (an ``Option``: its names, what it takes,
+its help), and its header in an archive file's table. The parser reads a row's cells with it
+(``plan/table/rows``), ``add``/``update`` name the columns they add by it (``plan/edit.HEADERS``)
+and make their options of it (``cli/output.column_options``), ``archive`` writes and reads back the
+columns an archive keeps by it (``state/kept/archive``), ``export``/``import`` find the id and the
+dependencies by it (``plan/transfer``), and cli-integration.md's column table lists it (a test
+compares them).
 
-A new column is a line of ``COLUMNS`` (and a field of ``Task`` if it gives a new one); a cell
-that needs the rest of its row (a Type fills the cells left empty) is read after the loop, in
-``plan/table/rows``.
+A new column is a line of ``COLUMNS`` (and a field of ``Task`` if it gives a new one; with an
+``Option``, how ``add`` and ``update`` turn its value into the cell: ``cli/queue``,
+``cli/editing``); a cell that needs the rest of its row (a Type fills the cells left empty) is read
+after the loop, in ``plan/table/rows``.
 """
 
 from __future__ import annotations
@@ -53,6 +56,22 @@ _NONE = {"", "-", "—", "none", "no"}  # a Condition or Output cell that says t
 
 
 @dataclass(frozen=True, slots=True)
+class Option:
+    """How ``add`` (and ``spawn``) and ``update`` set a column from the command line: the option's
+    names in each (none: that command does not set it; the first long name is its argument's),
+    what it takes and what ``--help`` says of it (``update``'s words added after it: what clears
+    the cell, what else setting it does)."""
+
+    add: tuple[str, ...]
+    update: tuple[str, ...]
+    metavar: str | None
+    help: str
+    update_help: str = ""
+    repeat: bool = False  # given again, each adds (a list)
+    count: bool = False  # a whole number from 0 up
+
+
+@dataclass(frozen=True, slots=True)
 class Column:
     """One column of the task table."""
 
@@ -64,6 +83,7 @@ class Column:
     default: Mapping[str, Any] = field(default_factory=dict)  # the fields a row without the cell gives
     settable: bool = False  # ``add`` and ``update`` write it
     archived: str | None = None  # its header in an archive file's table (``state/kept/archive``), if kept there
+    option: Option | None = None  # how ``add`` and ``update`` set it, if they take an option for it
 
 
 def _text(name: str) -> Reader:
@@ -211,34 +231,50 @@ def _approval(cell: str) -> Mapping[str, Any]:
 
 # In the order a row's cells are read (and its problems told).
 COLUMNS: tuple[Column, ...] = (
-    Column("id", "Task ID", ("id", "taskid", "task no", "task number"), settable=True, archived="Task ID"),
+    Column("id", "Task ID", ("id", "taskid", "task no", "task number"), settable=True, archived="Task ID",
+           option=Option(("--id",), (), None, "its task id (default: the next free one, T-10 after T-09)")),
     Column("name", "Task Name", ("name", "title", "task title"), _text("name"), default={"name": ""},
-           settable=True, archived="Name"),
+           settable=True, archived="Name", option=Option(("--name", "--title"), ("--title", "--name"), "NAME",
+                                                         "its Task Name: the short name status shows")),
     Column("description", "Description", ("desc", "details", "instructions", "task description"),
            _text("description"), default={"description": ""}, settable=True),
     Column("deps", "Dependencies",
            ("depends on", "deps", "dependency", "depends", "prerequisites", "blocked by", "after"),
            lambda cell: {"dependencies": tuple(split_ids(cell))}, default={"dependencies": ()}, settable=True,
-           archived="Dependencies"),
+           archived="Dependencies", option=Option(("--after", "--depends-on"), ("--depends-on", "--after"), "IDS",
+                                                  "the tasks it depends on: T-03,T-04 (repeats)",
+                                                  "; all of them ('' for none)", repeat=True)),
     Column("profile", "Assignee", ("profile", "specialist"), _named("profile", {"-", "—", "none"}),
-           default={"profile": None}, settable=True, archived="Assignee"),
+           default={"profile": None}, settable=True, archived="Assignee",
+           option=Option(("--assignee",), ("--assignee",), "PROFILE",
+                         "the specialist profile (agents/PROFILE.md) that does it")),
     Column("tags", "Tags", ("tag", "labels"), lambda cell: {"tags": tags_cell(cell)}, default={"tags": ()},
-           settable=True, archived="Tags"),
+           settable=True, archived="Tags",
+           option=Option(("--tag",), ("--tag",), "TAG", "a tag (repeatable, or a comma list): the Tags column",
+                         " (added to its own; --untag takes one away)", repeat=True)),
     Column("backend", "Backend", (), _named("backend", {"-", "—", "none", "default"}, lower=True),
-           default={"backend": None}, settable=True),
+           default={"backend": None}, settable=True,
+           option=Option(("--backend",), (), "B", "{backends} (default: the plan's)")),
     Column("command", "Command", ("cmd", "shell command"), lambda cell: {"command": code_cell(cell) or None},
-           default={"command": None}, settable=True),
+           default={"command": None}, settable=True,
+           option=Option(("--command",), ("--command",), "CMD", "the command it runs (backend shell or command)",
+                         "; one added without a command is released")),
     Column("not_before", "Not before", ("start at",), _not_before, TIME_HINT, default={"not_before": None}),
     Column("access", "Access", ("permissions",), _access, "use read (it changes nothing) or edit"),
     Column("isolation", "Isolation", (), _isolation, "use worktree, or none"),
     Column("model", "Model", (), _model),
     Column("priority", "Priority", ("prio",), _priority,
-           "use P0-P3, critical/high/normal/low, or a number (0 = most urgent)", settable=True, archived="Priority"),
+           "use P0-P3, critical/high/normal/low, or a number (0 = most urgent)", settable=True, archived="Priority",
+           option=Option(("-p", "--priority"), ("-p", "--priority"), "P",
+                         "critical, high, normal, low or P0-P3 (a number is refused)")),
     Column("timeout", "Timeout", ("time limit",), _timeout, "use seconds (300), a duration (5m, 1h30m) or 'none'",
-           settable=True),
+           settable=True, option=Option(("--timeout",), ("--timeout",), "DURATION",
+                                        "its time limit: 300, 10m, 1h30m or none")),
     Column("estimate", "Estimate", ("expected time",), _estimate, "use seconds (300) or a duration (5m, 1h30m)"),
     Column("deadline", "Deadline", ("due",), _deadline, DEADLINE_HINT),
-    Column("retries", "Retries", ("retry", "max retries"), _retries, "use a whole number from 0 up", settable=True),
+    Column("retries", "Retries", ("retry", "max retries"), _retries, "use a whole number from 0 up", settable=True,
+           option=Option(("--retries",), ("--retries",), "N", "how many times it is retried after a failure",
+                         count=True)),
     Column("hedge", "Hedge", (), _hedge, HEDGE_HINT),
     Column("best_of", "Best of", (), _best_of, BEST_OF_HINT),
     Column("condition", "Condition", ("run if", "if", "when"), _condition),
@@ -248,7 +284,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("agent", "Agent", ("agent id",), _agent, "use agent ids such as Agent-01, or leave the cell empty",
            default={"agent": ""}, archived="Agent"),
     Column("approval", "Approval", ("gate",), _approval, "use before, after, or leave it empty"),
-    Column("type", "Type", ("task type",), settable=True),
+    Column("type", "Type", ("task type",), settable=True,
+           option=Option(("--type",), ("--type",), "TYPE",
+                         "its task type: research, review, implementation... (the Type column)", " ('' for none)")),
 )  # fmt: skip
 
 BY_KEY = {column.key: column for column in COLUMNS}
