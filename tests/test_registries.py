@@ -276,16 +276,25 @@ def test_every_cell_a_column_cannot_read_is_one_problem_with_its_hint(tmp_path: 
 
 
 # The rows of docs/ARCHITECTURE.md's "Where a change goes" that say what a registry's new entry is.
-REGISTRY_ROWS = ("a new agent CLI", "a new column of the task table", "somewhere else to run attempts (an executor)")
+REGISTRY_ROWS = (
+    "a new agent CLI",
+    "a new column of the task table",
+    "somewhere else to run attempts (an executor)",
+    "a new command, or an option",
+    "a new kind of event, or a key of one",
+)
 
 
 def _named_places(cell: str) -> list[str]:
     """The modules and names a cell of ARCHITECTURE.md points at: `dir/module.py`, `dir/module`,
-    `dir/module.NAME`, `dir/`, and a test helper's `module.Name`."""
+    `dir/module.NAME`, `dir/`, each as deep as its subpackage (`run/races/hedge`), and a test
+    helper's `module.Name`."""
     return [
         token
         for token in re.findall(r"`([^`\s]+)`", cell)
-        if re.fullmatch(r"(tests/)?[a-z_]+/[a-z_<>]*(\.py|\.[A-Za-z_]+)?|[a-z_]+\.[A-Z][A-Za-z_]+", token)
+        if re.fullmatch(
+            r"(tests/)?[a-z_]+/(?:[a-z_<>]+/)*[a-z_<>]*(\.py|\.[A-Za-z_]+)?|[a-z_]+\.[A-Z][A-Za-z_]+", token
+        )
     ]
 
 
@@ -298,6 +307,8 @@ def _missing(place: str) -> bool:
     if "/" not in place:  # a test helper's name: agentsuite.AgentSuite
         module, _, name = place.partition(".")
         return not hasattr(importlib.import_module(module), name)
+    if (PACKAGE / place).exists() or (PACKAGE.parent / place).exists():  # a file or folder, of ours or the repository's
+        return False
     in_tests = place.startswith("tests/")
     root = PACKAGE.parent if in_tests else PACKAGE
     if place.endswith("/"):
@@ -322,6 +333,10 @@ def test_architecture_says_true_what_a_new_backend_executor_or_column_touches() 
         places = _named_places(rows[title])
         assert len(places) >= 4, (title, places)
         assert [place for place in places if _missing(place)] == [], title
+    section = page.split("## Where a change goes", 1)[1]
+    named = [place for line in section.splitlines() if line.startswith("| ") for place in _named_places(line)]
+    assert len(named) > 100
+    assert sorted({place for place in named if _missing(place)}) == []  # (every row's, not the registries' alone)
 
 
 def test_the_architecture_check_finds_a_name_that_is_gone() -> None:
