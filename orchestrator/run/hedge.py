@@ -4,7 +4,8 @@ slot is free; the first of the two to complete wins, the other is stopped.
 
     attempt starts ──▶ bound passed? ──▶ the next slot that frees (before the ready queue's: a
         straggler holds up what comes after it) ──▶ the hedge starts (a fallback backend
-        where the task lists one; its own worktree, a lane, for ``isolation: worktree``)
+        where the task lists one; on a cluster, another worker than the straggler's where one
+        has a thread free; its own worktree, a lane, for ``isolation: worktree``)
     first to complete ──▶ the other stopped (its process group killed), what it spent counted
         ├─ the first won:  the hedge's lane removed, its work never merged
         └─ the hedge won:  the task's branch moved to the lane's commit (the first's work dropped)
@@ -41,7 +42,7 @@ from orchestrator.run.attempts import Attempt, Launcher, Outcome, Raced
 from orchestrator.run.bestof import BestOf
 from orchestrator.run.books import SessionCosts, TaskSpend
 from orchestrator.run.estimates import kind_of
-from orchestrator.run.lanes import Lane, Racing, run_lane
+from orchestrator.run.lanes import Lane, Racing, noting, run_lane
 from orchestrator.run.raceable import refusal
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.log import read_all
@@ -139,15 +140,20 @@ class Hedger:
     def wrap(self, attempt: Attempt, **hooks: Any) -> Callable[[], Awaitable[Outcome]]:
         """``attempt`` run to its end (``Launcher.run``, with ``hooks``): raced by N-1 more for a
         task with ``best_of`` (``run.bestof``), else by a hedge once it straggles."""
-        run = functools.partial(self.racing.launcher.run, attempt, **hooks)
+        launch = self.racing.launcher.run
         if attempt.settings.best_of > 1 and refusal(self.plan, attempt.task, attempt.settings, field="best_of") is None:
-            return functools.partial(self.best.race, attempt, run)
+            return functools.partial(self.best.race, attempt, functools.partial(launch, attempt, **hooks))
         bound = self.bound(attempt)
-        return run if bound is None else functools.partial(self.race, attempt, run, bound)
+        if bound is None:
+            return functools.partial(launch, attempt, **hooks)
+        first = Lane(attempt, anyio.CancelScope(), 0.0)  # (the worker it runs on noted, for its hedge's)
+        hooks["on_start"] = functools.partial(noting, first, hooks.get("on_start"))
+        return functools.partial(self.race, first, functools.partial(launch, attempt, **hooks), bound)
 
-    async def race(self, attempt: Attempt, run: Callable[[], Awaitable[Outcome]], bound: Bound) -> Outcome:
+    async def race(self, first: Lane, run: Callable[[], Awaitable[Outcome]], bound: Bound) -> Outcome:
         send, receive = anyio.create_memory_object_stream[Lane](2)
-        first = Lane(attempt, anyio.CancelScope(), attempt.started or time.time())
+        attempt = first.attempt
+        first.started = attempt.started or time.time()
         async with anyio.create_task_group() as group, send, receive:
             group.start_soon(run_lane, first, run, send.clone())
             with anyio.move_on_after(max(0.0, first.started + bound.seconds - time.time())):
@@ -196,10 +202,11 @@ class Hedger:
 
     def _hedge(self, attempt: Attempt, bound: Bound, first: Lane) -> Lane | None:
         """The hedge of ``attempt``, started now if a slot is free (``None``: not yet): on the
-        task's first fallback backend not blocked, else its own."""
+        task's first fallback backend not blocked, else its own; on a cluster, rather on another
+        worker than ``first``'s."""
         settings = attempt.settings
         usable = [b for b in settings.fallback if b not in self.admission.blocked and b != settings.backend]
-        lane = self.racing.start(attempt, usable[0] if usable else settings.backend)
+        lane = self.racing.start(attempt, usable[0] if usable else settings.backend, avoid=first.worker)
         if lane is None:
             return None
         task, hedge = attempt.task, lane.attempt

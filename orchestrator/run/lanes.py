@@ -17,7 +17,7 @@ from anyio.abc import ObjectSendStream
 
 from orchestrator.backends.base import AgentResult, CannotInvoke
 from orchestrator.errors import GitError
-from orchestrator.executors.base import Handle
+from orchestrator.executors.base import Handle, StartCallback
 from orchestrator.executors.worktree import WorktreeExecutor
 from orchestrator.git.lanes import Lanes
 from orchestrator.git.lanes import lane as lane_name
@@ -36,10 +36,19 @@ class Lane:
     started: float  # wall clock
     outcome: Outcome | None = None  # None: stopped before it ended
     ended: float = 0.0
+    worker: str | None = None  # on a cluster: the worker it runs on, once it says (``noting``)
 
     @property
     def completed(self) -> bool:
         return self.outcome is not None and self.outcome.result.completed
+
+
+def noting(lane: Lane, on_start: StartCallback | None, handle: Handle) -> None:
+    """``handle`` handed on to ``on_start``; the worker it names (a cluster's, told once one runs the
+    attempt) noted on ``lane``: its hedge had rather run on another."""
+    lane.worker = str(handle["worker"]) if handle.get("worker") else lane.worker
+    if on_start is not None:
+        on_start(handle)
 
 
 async def run_lane(lane: Lane, run: Callable[[], Awaitable[Outcome]], send: ObjectSendStream[Lane]) -> None:
@@ -64,9 +73,9 @@ class Racing:
         """The slot an attempt of ``task_id`` on ``backend`` takes."""
         return Slot(self.launcher.plan.tasks[task_id].profile, backend, self.launcher.settings[task_id].limit_group)
 
-    def start(self, attempt: Attempt, backend: str) -> Lane | None:
+    def start(self, attempt: Attempt, backend: str, avoid: str | None = None) -> Lane | None:
         """Another attempt of ``attempt``'s task on ``backend``, its slot taken, if one is free
-        (``None``: not now, or it cannot be made)."""
+        (``None``: not now, or it cannot be made); on a cluster, rather not on worker ``avoid``."""
         task = attempt.task
         slot = self.slot(task.id, backend)
         if not self.admission.room_for_hedge() or not self.admission.allows(slot):
@@ -80,6 +89,8 @@ class Racing:
         executor = self.launcher.executor
         if isinstance(executor, WorktreeExecutor) and task.id in executor.isolated:
             other.launch = dataclasses.replace(other.launch, lane=lane_name(task.id, number))
+        if avoid is not None:
+            other.launch = dataclasses.replace(other.launch, avoid=avoid)
         other.started, other.in_run, other.estimate = time.time(), attempt.in_run, attempt.estimate
         self.journal.spawning(task.id, task.agent, number, executor.name, other.fingerprint, other.told,
                               other.in_run)  # fmt: skip
