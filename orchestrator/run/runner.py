@@ -212,7 +212,7 @@ class Runner:
         attempt was left by a dead one. Returns the tasks whose attempt was still running."""
         ws = self.workspace
         by_executor: dict[str, list[Leftover]] = {}
-        for o in left.open.values():
+        for o in left.every_open():  # (a race's attempts, each of them)
             name = o.executor or executors.DEFAULT  # (a spawn line of a journal of version 0.1 names none)
             marks = journals.attempt_environment(ws.root, o.task, o.attempt)
             by_executor.setdefault(name, []).append(Leftover(o.task, o.attempt, name, o.handle, marks))
@@ -362,7 +362,7 @@ def _scheduler(
         paused=pause.groups,
     )
     simulated = executor.can.simulated
-    executor, merges = isolate(workspace, prepared, executor)  # isolation: worktree
+    executor, merges = isolate(workspace, prepared, executor, lambda said: recorder.emit(Notice(message=said)))
     launcher = Launcher(workspace, plan, prepared.settings, prepared.profiles, executor, attempt_base_environment())
     scheduler = Scheduler(
         plan=plan,
