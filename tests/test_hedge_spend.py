@@ -1,0 +1,58 @@
+"""What a race's loser spent (``run/hedge.py``, ``backends/claude.py``): a claude attempt stopped
+mid-run, before its ``result`` event, counts the tokens its stream told of, in the task's
+figures, the run's, ``history`` and ``report``; its cost, which claude never said, is not made up.
+
+The real ``claude`` CLI against the fake Messages API (tests/fakeapi.py): the first attempt reads a
+file, then its next turn's stream hangs; the hedge answers at once and wins.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakeapi import FakeAnthropic, Reply, claude_missing, find_claude
+from runner_helpers import cli, results
+
+CLAUDE = find_claude()
+pytestmark = [pytest.mark.claude, pytest.mark.skipif(CLAUDE is None, reason=claude_missing())]
+
+
+def test_a_hedged_claude_stopped_mid_run_counts_the_tokens_its_stream_told(tmp_path: Path) -> None:
+    from test_claude_backend import environment, write_plan
+
+    write_plan(tmp_path, [("T-01", "Name a colour", "None")], extra="read", column="Access",
+               settings="max_parallel: 2\nhedge: 5s\nretries: 0")  # fmt: skip
+    (tmp_path / "notes.txt").write_text("blue\n")
+    firsts: list[int] = []
+
+    def script(body: dict[str, Any]) -> Reply:
+        if "tool_result" in json.dumps(body["messages"]):  # the first attempt's second turn: a stall
+            return Reply.hang(120)
+        firsts.append(1)
+        return Reply.tool("Read", {"file_path": str(tmp_path / "notes.txt")}) if len(firsts) == 1 else Reply.say("blue")
+
+    with FakeAnthropic(script) as api:
+        env = environment(api, tmp_path)
+        done = subprocess.run([sys.executable, "-m", "orchestrator", "run", str(tmp_path / ".orchestrator"), "--json"],
+                              env=env, capture_output=True, text=True, timeout=150, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    won = next(e for e in events if e["event"] == "task_hedge_won")
+    assert won["attempt"] == 2 and won["lost"] == 1
+    assert won["tokens"] == 101 and won["cost_usd"] is None  # turn 1 as its stream told it; no cost said
+    completed = next(e for e in events if e["event"] == "task_completed")
+    total = completed["tokens"]
+    assert total == completed["attempt_tokens"] + 101  # the winner's own and the loser's
+    assert completed["cost_usd"] == completed["attempt_cost_usd"]  # (the loser's cost is not known)
+    tokens = results(tmp_path)["T-01"]["tokens"]
+    assert sum(tokens.values()) == total and tokens["input"] >= 200  # (both attempts' first turns)
+    attempts = json.loads(cli(tmp_path, "history", "--json", env=env).stdout)["attempts"]
+    lost = next(a for a in attempts if a["outcome"] == "hedge_lost")
+    assert lost["attempt"] == 1 and lost["tokens"] == 101
+    figures = json.loads(cli(tmp_path, "report", "--format", "json", env=env).stdout)
+    assert figures["tasks"][0]["tokens"] == total
