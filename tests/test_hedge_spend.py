@@ -56,3 +56,38 @@ def test_a_hedged_claude_stopped_mid_run_counts_the_tokens_its_stream_told(tmp_p
     assert lost["attempt"] == 1 and lost["tokens"] == 101
     figures = json.loads(cli(tmp_path, "report", "--format", "json", env=env).stdout)
     assert figures["tasks"][0]["tokens"] == total
+
+
+def test_a_race_cancelled_counts_what_both_attempts_spent(tmp_path: Path) -> None:
+    from runner_helpers import wait_until
+    from test_claude_backend import environment, write_plan
+
+    write_plan(tmp_path, [("T-01", "Name a colour", "None")], extra="read", column="Access",
+               settings="max_parallel: 2\nhedge: 5s\nretries: 0")  # fmt: skip
+    (tmp_path / "notes.txt").write_text("blue\n")
+
+    def script(body: dict[str, Any]) -> Reply:  # every attempt reads a file, then stalls
+        if "tool_result" in json.dumps(body["messages"]):
+            return Reply.hang(120)
+        return Reply.tool("Read", {"file_path": str(tmp_path / "notes.txt")})
+
+    with FakeAnthropic(script) as api:
+        env = environment(api, tmp_path)
+        argv = [sys.executable, "-m", "orchestrator", "run", str(tmp_path / ".orchestrator"), "--json"]
+        out = tmp_path / "run.out"
+        with out.open("wb") as sink:
+            runner = subprocess.Popen(argv, env=env, stdout=sink, stderr=subprocess.DEVNULL)
+        try:
+            wait_until(lambda: sum("tool_result" in json.dumps(b["messages"]) for b in api.main_requests) == 2,
+                       "both attempts to stall on their second turn", timeout=60)  # fmt: skip
+            assert cli(tmp_path, "cancel", "T-01", env=env).code == 0
+            assert runner.wait(timeout=60) != 0
+        finally:
+            if runner.poll() is None:
+                runner.kill()
+                runner.wait()
+    events = [json.loads(line) for line in out.read_text().splitlines() if line.startswith("{")]
+    assert [e["attempt"] for e in events if e["event"] == "task_hedged"] == [2]
+    cancelled = next(e for e in events if e["event"] == "task_cancelled")
+    assert cancelled["tokens"] == 202, cancelled  # the straggler's first turn and its hedge's
+    assert sum(results(tmp_path)["T-01"]["tokens"].values()) == 202

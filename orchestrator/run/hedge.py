@@ -35,6 +35,7 @@ from typing import Any
 import anyio
 from anyio.abc import ObjectReceiveStream
 
+from orchestrator.backends.base import AgentResult
 from orchestrator.plan.model import Plan
 from orchestrator.plan.settings import Settings, format_duration
 from orchestrator.run.admission import Admission
@@ -121,12 +122,28 @@ class Hedger:
         """What the attempts ``outcome``'s beat spent (a race's, best of N's, the judge's), counted
         (in the run's total and the task's) before the winner's; whether the winner is still its
         run of the task's ``first``."""
+        return self.spent(outcome.attempt.task.id, outcome.beaten(), first, books)
+
+    def stopped(self, attempt: Attempt, first: bool, books: tuple[SessionCosts, TaskSpend, Admission]) -> bool:
+        """What the attempts raced beside ``attempt`` spent until a cancel or the run's stop stopped
+        them with it (``Racing.abandon``), counted as ``count`` counts a race's loser."""
+        return self.spent(attempt.task.id, self.racing.abandoned.pop(attempt.task.id, []), first, books)
+
+    @staticmethod
+    def spent(
+        task_id: str,
+        results: list[tuple[AgentResult, str | None]],
+        first: bool,
+        books: tuple[SessionCosts, TaskSpend, Admission],
+    ) -> bool:
+        """``results`` (each with the session it continued) counted in the run's total and
+        ``task_id``'s; whether the next counted is still its run of the task's ``first``."""
         sessions, spend, admission = books
-        for result, resumed in outcome.beaten():
+        for result, resumed in results:
             spent = dataclasses.replace(result)
             sessions.own(resumed, spent)
             admission.spend(spent.cost_usd)
-            spend.add(outcome.attempt.task.id, first, spent, resumed)
+            spend.add(task_id, first, spent, resumed)
             first = False
         return first
 

@@ -68,6 +68,9 @@ class Racing:
         self.launcher, self.admission, self.journal = launcher, admission, journal
         self.numbers = numbers  # task -> its last attempt's number (the scheduler's)
         self.live: dict[str, Attempt] = {}  # the lanes' attempts holding a slot, by ``key``
+        # task -> what the lanes of a race stopped from outside spent (``abandon``), each with the
+        # session it continued: the task's cancel counts it (``Hedger.stopped``)
+        self.abandoned: dict[str, list[tuple[AgentResult, str | None]]] = {}
 
     def slot(self, task_id: str, backend: str) -> Slot:
         """The slot an attempt of ``task_id`` on ``backend`` takes."""
@@ -123,9 +126,11 @@ class Racing:
 
     def abandon(self, lanes: list[Lane], own: Attempt) -> None:
         """A race stopped from outside (a cancel, the run's stop): what its lanes still hold given
-        back, each journaled ended (their processes are gone with the race's scope)."""
+        back, each journaled ended (their processes are gone with the race's scope), what each spent
+        kept for the task's cancel to count (``abandoned``)."""
         for lane in lanes:
             if lane.attempt is not own and key(lane.attempt) in self.live:
+                self.abandoned.setdefault(own.task.id, []).append((self.spent(lane), lane.attempt.job.resume_session))
                 self.ended(lane, own)
 
     async def settle(self, own: Attempt, winner: Lane, lanes: list[Lane]) -> Outcome:

@@ -320,9 +320,11 @@ def _spent(scheduler: Scheduler, attempt: Attempt, result: AgentResult | None) -
     """What a cancelled attempt spent until it was stopped (``result``: what it did, if it ended
     first), counted as an ended attempt's is: the run's cost, the task's in this run of it."""
     spent = scheduler.launcher.stopped(attempt) if result is None else result
+    books = (scheduler.session_costs, scheduler.spend, scheduler.admission)
+    first = scheduler.hedger.stopped(attempt, attempt.in_run == 1, books)  # (a race's others, stopped with it)
     scheduler.session_costs.own(attempt.job.resume_session, spent)
     scheduler.admission.spend(spent.cost_usd)
-    scheduler.spend.add(attempt.task.id, attempt.in_run == 1, spent)
+    scheduler.spend.add(attempt.task.id, first, spent)
     check_budget(scheduler)  # (what it spent may be what reaches the limit: the others are stopped)
     return spent
 
