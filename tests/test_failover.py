@@ -192,3 +192,42 @@ def test_a_hedge_starts_on_the_tasks_fallback_backend(tmp_path: Path, monkeypatc
     assert wait_gone(int((project / "codex-ran").read_text().split()[0]))  # the straggler stopped
     attempts = cli_in_process(project, "history", "--json").stdout
     assert '"hedge_lost"' in attempts
+
+
+_FAILING_CODEX = """\
+import json, os, sys, time
+sys.stdin.read()
+n = int(os.environ["ORCHESTRATOR_ATTEMPT"])
+def say(**event):
+    print(json.dumps(event), flush=True)
+say(type="thread.started", thread_id=f"thread-{n}")
+say(type="turn.started")
+say(type="turn.completed", usage={"input_tokens": 10 * n, "cached_input_tokens": 0, "output_tokens": 5})
+time.sleep(3 if n == 1 else 5)  # the first fails first; its hedge, started a second in, fails last
+say(type="turn.failed", error={"message": f"attempt {n} gave up"})
+sys.exit(1)
+"""
+
+
+def test_a_race_neither_attempt_completes_tells_each_its_own_spend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    project = _project(tmp_path, monkeypatch, [])
+    (tmp_path / "bin" / "codex").write_text(f"#!{sys.executable}\n{_FAILING_CODEX}", encoding="utf-8")
+    (project / ".orchestrator" / "master_plan.md").write_text(
+        "---\nbackend: codex\nmax_parallel: 2\nretries: 0\ntimeout: 120\nkill_grace: 1\n---\n"
+        "# Plan\n\n## Task Decomposition\n| Task ID | Description | Dependencies | Access | Hedge |\n"
+        "|---|---|---|---|---|\n| T-01 | Look around | None | read | 1s |\n",
+        encoding="utf-8",
+    )
+    outcome = run(project)
+    assert outcome.code == 1, outcome.stdout + outcome.stderr
+    failed = [e for e in outcome.events if e["event"] == "task_hedge_failed"]
+    assert [(e["attempt"], e["lost"], e["hedge"], e["tokens"]) for e in failed] == [(2, 1, True, 15)]
+    ended = next(e for e in outcome.events if e["event"] == "task_failed")
+    assert ended["attempt_tokens"] == 25 and ended["tokens"] == 40  # the hedge's own, and both
+    attempts = json.loads(cli_in_process(project, "history", "--json").stdout)["attempts"]
+    told = {a["attempt"]: (a["outcome"], a["tokens"]) for a in attempts if a["task"] == "T-01"}
+    assert told == {1: ("failed", 15), 2: ("failed", 25)}, attempts

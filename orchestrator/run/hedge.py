@@ -47,7 +47,7 @@ from orchestrator.run.lanes import Lane, Racing, noting, run_lane
 from orchestrator.run.raceable import refusal
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.log import read_all
-from orchestrator.state.events.tasks import TaskHedged, TaskHedgeWon
+from orchestrator.state.events.tasks import TaskHedged, TaskHedgeFailed, TaskHedgeWon
 from orchestrator.state.history import attempts_of, seconds
 from orchestrator.state.journal import Journal
 
@@ -209,11 +209,15 @@ class Hedger:
         self.racing.ended(loser, first.attempt)
         if ended is hedge:  # (its journal's end is the task's: the loop's)
             self.racing.release(hedge.attempt)
+        task, tokens = first.attempt.task, sum(spent.tokens.values()) if spent.tokens else None
         if ended.completed:
-            task, tokens = first.attempt.task, sum(spent.tokens.values()) if spent.tokens else None
             self.emit(TaskHedgeWon(task=task.id, agent=task.agent, attempt=ended.attempt.number,
                                    lost=loser.attempt.number, hedge=ended is hedge, won_by=round(won_by, 3),
                                    cost_usd=spent.cost_usd, tokens=tokens))  # fmt: skip
+        else:  # (history: the one that ended first with what it spent, the other the task's outcome)
+            self.emit(TaskHedgeFailed(task=task.id, agent=task.agent, attempt=ended.attempt.number,
+                                      lost=loser.attempt.number, hedge=ended is hedge, cost_usd=spent.cost_usd,
+                                      tokens=tokens))  # fmt: skip
         outcome = await self.racing.settle(first.attempt, ended, [first, hedge])
         return dataclasses.replace(outcome, raced=raced)
 
