@@ -91,3 +91,39 @@ def test_a_race_cancelled_counts_what_both_attempts_spent(tmp_path: Path) -> Non
     cancelled = next(e for e in events if e["event"] == "task_cancelled")
     assert cancelled["tokens"] == 202, cancelled  # the straggler's first turn and its hedge's
     assert sum(results(tmp_path)["T-01"]["tokens"].values()) == 202
+
+
+def test_a_hedge_that_finished_as_its_runner_died_is_kept_from_its_log(tmp_path: Path) -> None:
+    # Killed mid-race, the straggler unfinished and its hedge's log ending with claude's result (it
+    # had finished, its runner had copied its last line): the next run keeps the hedge's answer.
+    import signal
+
+    from runner_helpers import kill_attempts, wait_until
+    from test_claude_backend import environment, write_plan
+
+    workspace = write_plan(tmp_path, [("T-01", "Name a colour", "None")], extra="read", column="Access",
+                           settings="max_parallel: 2\nhedge: 3s\nretries: 0")  # fmt: skip
+    with FakeAnthropic(lambda body: Reply.hang(120)) as api:
+        env = environment(api, tmp_path)
+        argv = [sys.executable, "-m", "orchestrator", "run", str(workspace), "--json"]
+        runner = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  start_new_session=True)  # fmt: skip
+        try:
+            wait_until(lambda: len(api.main_requests) == 2, "the straggler and its hedge to ask", timeout=60)
+            runner.send_signal(signal.SIGKILL)
+            runner.wait(timeout=30)
+        finally:
+            if runner.poll() is None:
+                runner.kill()
+        kill_attempts(tmp_path)  # (its agent gone: nothing more reaches its log)
+        usage = {"input_tokens": 100, "output_tokens": 20}
+        done = {"type": "result", "subtype": "success", "is_error": False, "result": "blue", "session_id": "s-2",
+                "total_cost_usd": 0.0008, "usage": usage, "num_turns": 1}  # fmt: skip
+        with (workspace / "logs" / "agent-01.attempt-2.out").open("a") as log:
+            log.write(json.dumps(done) + "\n")
+        again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=150, check=False)
+    assert again.returncode == 0, again.stdout + again.stderr
+    events = [json.loads(line) for line in again.stdout.splitlines() if line.startswith("{")]
+    assert not [e for e in events if e["event"] == "task_started"]  # nothing ran again
+    meta = results(tmp_path)["T-01"]
+    assert meta["status"] == "completed" and "recovered from the log of attempt 2" in meta["reason"]

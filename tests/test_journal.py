@@ -231,11 +231,12 @@ def test_the_attempts_of_a_race_are_each_open_until_each_ends(tmp_path: Path) ->
     journal.session("T-01", 1, "s1")
     state = read(path)
     assert sorted((o.attempt, o.handle["key"]) for o in state.every_open() if o.handle) == [(1, "k1"), (2, "k2")]
-    assert state.open["T-01"].attempt == 2 and state.beside[("T-01", 1)].handle == {"key": "k1", "worker": "w1"}
-    assert state.beside[("T-01", 1)].session_id == "s1" and state.beside[("T-01", 1)].fingerprint == "f" * 64
-    journal.ended("T-01", 2)  # the first won: the hedge stopped
+    own = state.open["T-01"]  # the task's own: where a next run goes on from (its worktree, its session)
+    assert own.attempt == 1 and own.handle == {"key": "k1", "worker": "w1"} and state.beside[("T-01", 2)].attempt == 2
+    assert own.session_id == "s1" and own.fingerprint == "f" * 64
+    journal.ended("T-01", 1)  # the hedge won: the straggler stopped, the hedge is the task's attempt now
     state = read(path)
-    assert state.open["T-01"].attempt == 1 and not state.beside
-    journal.ended("T-01", 1)
+    assert state.open["T-01"].attempt == 2 and not state.beside
+    journal.ended("T-01", 2)
     journal.close()
     assert read(path).every_open() == []

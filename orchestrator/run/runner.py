@@ -146,7 +146,7 @@ class Runner:
                             await self._settle_leftovers(left, 0.0)
                     background.cancel_scope.cancel()
                     return self._not_started(prepared, started, left)
-                recovered = finished_in_logs(ws, prepared, left.open.values())  # (done: not in to_run)
+                recovered = finished_in_logs(ws, prepared, left.every_open())  # (done: not in to_run)
                 journal = journals.Journal(ws.journal_file)  # (begun once the leftovers are taken up)
                 run_name = journals.now_iso()
                 self.reporter = Recording(self.reporter, EventLog(ws.events_file, run=run_name))

@@ -98,33 +98,33 @@ class OpenAttempt:
 class JournalState:
     runner_pid: int | None = None
     runner_start: int | None = None  # its process's start (``procs.process_started``): a reused pid is not it
-    open: dict[str, OpenAttempt] = field(default_factory=dict)  # task id -> its open attempt (its latest)
-    # The attempts raced beside a task's latest (a hedge's straggler, best of N's others), open too:
-    # (task id, attempt) -> it. A dead runner's are settled as every open attempt is.
+    open: dict[str, OpenAttempt] = field(default_factory=dict)  # task id -> its open attempt
+    # The attempts raced beside a task's open one (a hedge, best of N's others), open too: (task id,
+    # attempt) -> it. A dead runner's are settled as every open attempt is; the next run goes on
+    # from the task's own (its worktree's, its session), never from a lane's.
     beside: dict[tuple[str, int], OpenAttempt] = field(default_factory=dict)
     retrying: set[str] = field(default_factory=set)  # tasks whose next attempt waits for a backoff
     made: dict[str, set[int]] = field(default_factory=dict)  # task id -> its attempts this run made
 
     def every_open(self) -> list[OpenAttempt]:
-        """Every open attempt: each task's latest, and those raced beside it."""
+        """Every open attempt: each task's own, and those raced beside it."""
         return [*self.open.values(), *self.beside.values()]
 
     def opened(self, attempt: OpenAttempt, spawned: bool) -> None:
-        """``attempt`` open: its task's latest (the one it follows, still open, raced beside it), or
-        one raced beside that, told again (a cluster's second start line: its worker)."""
+        """``attempt`` open: its task's own, or one spawned while that is still open (raced beside
+        it), or either told again (a start line after its spawn; a cluster's second: its worker)."""
         task, number = attempt.task, attempt.attempt
-        if (task, number) in self.beside:
+        own = self.open.get(task)
+        if (task, number) in self.beside or (spawned and own is not None and number > own.attempt):
             self.beside[(task, number)] = attempt
             return
-        latest = self.open.get(task)
-        if latest is not None and latest.attempt != number:
-            if not spawned and number < latest.attempt:  # (the start line of one ended already)
-                return
-            self.beside[(task, latest.attempt)] = latest
+        if own is not None and own.attempt != number and number < own.attempt:  # (one that ended already)
+            return
         self.open[task] = attempt
 
     def closed(self, task: str, number: object) -> None:
-        """Attempt ``number`` of ``task`` ended: the latest of those raced beside it becomes its open one."""
+        """Attempt ``number`` of ``task`` ended; the task's own: the last of those raced beside it
+        (a hedge that won: the task's attempt now) becomes its open one."""
         if self.beside.pop((task, number), None) is not None:  # type: ignore[arg-type]
             return
         found = self.open.get(task)
