@@ -13,6 +13,7 @@ first). Apart from ``Trees``, which makes, finds and prunes the worktrees: this 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,9 +31,9 @@ class States:
 
     def __init__(self, repo: Path, integration: str, branch: Callable[[str], str]) -> None:
         self.repo, self.integration, self.branch = repo, integration, branch
-        self.line = self._line()
 
-    def _line(self) -> set[str]:
+    @functools.cached_property
+    def line(self) -> set[str]:
         """The commits of the integration branch's own line (first parents): a task branch whose tip
         is one of them never had a commit of its own (it was made there and nothing was committed:
         a task still running, or one that changed nothing), where a merged one is reached through
