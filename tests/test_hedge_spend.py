@@ -91,6 +91,9 @@ def test_a_race_cancelled_counts_what_both_attempts_spent(tmp_path: Path) -> Non
     cancelled = next(e for e in events if e["event"] == "task_cancelled")
     assert cancelled["tokens"] == 202, cancelled  # the straggler's first turn and its hedge's
     assert sum(results(tmp_path)["T-01"]["tokens"].values()) == 202
+    attempts = json.loads(cli(tmp_path, "history", "--json", env=env).stdout)["attempts"]
+    told = {a["attempt"]: (a["outcome"], a["tokens"]) for a in attempts}
+    assert told == {1: ("cancelled", 101), 2: ("cancelled", 101)}, attempts  # each its own spend
 
 
 def test_a_hedge_that_finished_as_its_runner_died_is_kept_from_its_log(tmp_path: Path) -> None:

@@ -243,6 +243,8 @@ class Lines(EventReporter[str | None]):
     def task_hedge_failed(self, event: TaskHedgeFailed) -> str:
         who = "the hedge" if event.hedge else "the first"
         said = f"neither attempt completed: attempt {event.lost} ended first, {who} (attempt {event.attempt}) last"
+        if event.stopped:
+            said = f"the race stopped: its hedge (attempt {event.lost}) with attempt {event.attempt}"
         return f"🏁 {event.task}{_agent(event.agent)} {said}"
 
     # --- the queue, changed while a run goes on ---------------------------------------------------

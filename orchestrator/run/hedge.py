@@ -189,7 +189,7 @@ class Hedger:
             try:
                 return await self._decide(first, hedge, receive)
             finally:
-                self.racing.abandon([hedge], attempt)  # (stopped from outside: its slot back)
+                self._abandon(first, hedge)  # (stopped from outside: its slot back, what it spent told)
         return _gone(first)  # (a task group that swallowed what ended it)
 
     async def _decide(self, first: Lane, hedge: Lane, receive: ObjectReceiveStream[Lane]) -> Outcome:
@@ -220,6 +220,18 @@ class Hedger:
                                       tokens=tokens))  # fmt: skip
         outcome = await self.racing.settle(first.attempt, ended, [first, hedge])
         return dataclasses.replace(outcome, raced=raced)
+
+    def _abandon(self, first: Lane, hedge: Lane) -> None:
+        """A race stopped from outside (a cancel, the run's stop): the hedge's slot given back, what
+        it spent kept for the task's cancel to count (``stopped``) and told, for ``history``."""
+        task = first.attempt.task
+        before = len(self.racing.abandoned.get(task.id, []))
+        self.racing.abandon([hedge], first.attempt)
+        for spent, _ in self.racing.abandoned.get(task.id, [])[before:]:
+            tokens = sum(spent.tokens.values()) if spent.tokens else None
+            self.emit(TaskHedgeFailed(task=task.id, agent=task.agent, attempt=first.attempt.number,
+                                      lost=hedge.attempt.number, hedge=False, cost_usd=spent.cost_usd, tokens=tokens,
+                                      stopped=True))  # fmt: skip
 
     def _hedge(self, attempt: Attempt, bound: Bound, first: Lane) -> Lane | None:
         """The hedge of ``attempt``, started now if a slot is free (``None``: not yet): on the

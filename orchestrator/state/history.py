@@ -81,6 +81,8 @@ def _hedge(event: events.Event, open_: dict[tuple[Any, str], dict[str, Any]], fo
     if event["event"] == "task_hedge_failed":  # neither completed: this one ended first, failed
         last = event.get("attempt")
         why, outcome = f"failed in a race neither attempt completed (attempt {last} ended last)", "failed"
+        if event.get("stopped"):  # (a cancel, the run's stop: both stopped)
+            why, outcome = f"stopped with attempt {last}, its task's", "cancelled"
     lost.update(ended=event.get("time"), outcome=outcome, cost_usd=event.get("cost_usd"),
                 tokens=event.get("tokens"), reason=why)  # fmt: skip
     open_[(run, task)] = kept

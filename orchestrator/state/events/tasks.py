@@ -229,7 +229,8 @@ class TaskHedgeWon(EventRecord):
 class TaskHedgeFailed(EventRecord):
     """Neither of a hedged task's two attempts completed: ``attempt``, the one that ended last, is
     the task's outcome (``hedge``: the second one), and ``lost`` ended before it; ``cost_usd`` and
-    ``tokens``: what ``lost`` spent, counted in the task's."""
+    ``tokens``: what ``lost`` spent, counted in the task's. ``stopped``: both were stopped from
+    outside (a cancel, the run's stop), ``lost`` the hedge stopped with the task's attempt."""
 
     event: ClassVar[EventKind] = EventKind.TASK_HEDGE_FAILED
     task: str
@@ -239,6 +240,7 @@ class TaskHedgeFailed(EventRecord):
     hedge: bool
     cost_usd: float | None
     tokens: int | None
+    stopped: bool | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
