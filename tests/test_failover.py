@@ -156,3 +156,78 @@ def test_a_usage_limit_fails_over_only_when_its_reset_is_far_or_past_the_deadlin
         breakers, due = Breakers(started), Settings(backend="claude", fallback=("codex",), deadline=deadline)
         assert fails_over(breakers, due, ten, 1000.0) is None
         assert breakers.choose(due, 1001.0) == ("claude", None)
+
+
+_SLOW_CODEX = """\
+import json, os, sys, time
+sys.stdin.read()
+open("codex-ran", "a").write(str(os.getpid()) + "\\n")
+print(json.dumps({"type": "thread.started", "thread_id": "thread-slow"}), flush=True)
+time.sleep(60)  # a straggler
+print(json.dumps({"type": "item.completed", "item": {"id": "item_9", "type": "agent_message", "text": "late"}}))
+"""
+
+
+def test_a_hedge_starts_on_the_tasks_fallback_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # codex stalls; the hedge goes to the task's fallback, gemini (another vendor: the most
+    # independent second try), wins, and codex is stopped.
+    from runner_helpers import wait_gone
+
+    project = _project(tmp_path, monkeypatch, [])
+    (tmp_path / "bin" / "codex").write_text(f"#!{sys.executable}\n{_SLOW_CODEX}", encoding="utf-8")
+    (project / ".orchestrator" / "master_plan.md").write_text(
+        "---\nbackend: codex\nfallback: gemini\nmax_parallel: 2\nretries: 0\ntimeout: 120\nkill_grace: 1\n---\n"
+        "# Plan\n\n## Task Decomposition\n| Task ID | Description | Dependencies | Access | Hedge |\n"
+        "|---|---|---|---|---|\n| T-01 | Look around | None | read | 1s |\n",
+        encoding="utf-8",
+    )
+    outcome = run(project)
+    assert outcome.code == 0, outcome.stdout + outcome.stderr
+    hedged = [e for e in outcome.events if e["event"] == "task_hedged"]
+    assert [(e["attempt"], e["backend"]) for e in hedged] == [(2, "gemini")]
+    meta = results(project)["T-01"]
+    assert meta["status"] == "completed" and meta["backend"] == "gemini" and meta["fallback_from"] == "codex"
+    assert meta["hedged"]["won"] == "hedge" and meta["hedged"]["lost"] == 1
+    assert (project / "gemini-ran").read_text() == "ran\n"
+    assert wait_gone(int((project / "codex-ran").read_text().split()[0]))  # the straggler stopped
+    attempts = cli_in_process(project, "history", "--json").stdout
+    assert '"hedge_lost"' in attempts
+
+
+_FAILING_CODEX = """\
+import json, os, sys, time
+sys.stdin.read()
+n = int(os.environ["ORCHESTRATOR_ATTEMPT"])
+def say(**event):
+    print(json.dumps(event), flush=True)
+say(type="thread.started", thread_id=f"thread-{n}")
+say(type="turn.started")
+say(type="turn.completed", usage={"input_tokens": 10 * n, "cached_input_tokens": 0, "output_tokens": 5})
+time.sleep(3 if n == 1 else 5)  # the first fails first; its hedge, started a second in, fails last
+say(type="turn.failed", error={"message": f"attempt {n} gave up"})
+sys.exit(1)
+"""
+
+
+def test_a_race_neither_attempt_completes_tells_each_its_own_spend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    project = _project(tmp_path, monkeypatch, [])
+    (tmp_path / "bin" / "codex").write_text(f"#!{sys.executable}\n{_FAILING_CODEX}", encoding="utf-8")
+    (project / ".orchestrator" / "master_plan.md").write_text(
+        "---\nbackend: codex\nmax_parallel: 2\nretries: 0\ntimeout: 120\nkill_grace: 1\n---\n"
+        "# Plan\n\n## Task Decomposition\n| Task ID | Description | Dependencies | Access | Hedge |\n"
+        "|---|---|---|---|---|\n| T-01 | Look around | None | read | 1s |\n",
+        encoding="utf-8",
+    )
+    outcome = run(project)
+    assert outcome.code == 1, outcome.stdout + outcome.stderr
+    failed = [e for e in outcome.events if e["event"] == "task_hedge_failed"]
+    assert [(e["attempt"], e["lost"], e["hedge"], e["tokens"]) for e in failed] == [(2, 1, True, 15)]
+    ended = next(e for e in outcome.events if e["event"] == "task_failed")
+    assert ended["attempt_tokens"] == 25 and ended["tokens"] == 40  # the hedge's own, and both
+    attempts = json.loads(cli_in_process(project, "history", "--json").stdout)["attempts"]
+    told = {a["attempt"]: (a["outcome"], a["tokens"]) for a in attempts if a["task"] == "T-01"}
+    assert told == {1: ("failed", 15), 2: ("failed", 25)}, attempts

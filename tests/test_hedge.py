@@ -205,3 +205,19 @@ def test_the_bound_of_each_hedge_setting() -> None:
     for bad in ("0.5x", "soon", True):
         with pytest.raises(ValueError):
             parse_hedge(bad)
+
+
+def test_status_its_json_the_dashboard_and_final_output_say_the_race(tmp_path: Path) -> None:
+    from dashboard_helpers import http_get, served
+
+    write(tmp_path, [("T-01", "1s", STALLS)])
+    assert run(tmp_path).code == 0
+    said = "its hedge (attempt 2) won"
+    assert "hedged after" in cli(tmp_path, "status").stdout and said in cli(tmp_path, "status").stdout
+    view = json.loads(cli(tmp_path, "status", "--json").stdout)
+    raced = next(t for t in view["tasks"] if t["id"] == "T-01")["raced"]
+    assert raced.startswith("hedged after") and raced.endswith(said)
+    assert said in (tmp_path / ".orchestrator" / "final_output.md").read_text()
+    with served(tmp_path) as server:
+        state = http_get(server.port, "/api/state").json()
+    assert [t["raced"] for t in state["tasks"]] == [raced]  # the page shows it as `status` says it

@@ -215,3 +215,28 @@ def test_the_worker_of_an_attempt_is_its_end_lines_or_while_it_runs_its_start_li
     journal.close()
     assert workers_of(path, "T1") == {1: "w1", 2: "w2", 3: "w3"}
     assert workers_of(path, "T3") == {} and workers_of(tmp_path / "none.jsonl", "T1") == {}
+
+
+def test_the_attempts_of_a_race_are_each_open_until_each_ends(tmp_path: Path) -> None:
+    """A hedge (or best of N's others) runs beside its task's attempt: a dead runner's race leaves
+    both open, each settled; one ended leaves the other its task's open attempt."""
+    path = tmp_path / "attempts.jsonl"
+    journal = Journal(path)
+    journal.begin()
+    journal.spawning("T-01", "Agent-01", 1, "dask", "f" * 64)
+    journal.started("T-01", "Agent-01", 1, "dask", {"key": "k1"})
+    journal.spawning("T-01", "Agent-01", 2, "dask", "f" * 64)
+    journal.started("T-01", "Agent-01", 2, "dask", {"key": "k2"})
+    journal.started("T-01", "Agent-01", 1, "dask", {"key": "k1", "worker": "w1"})  # (its worker, told late)
+    journal.session("T-01", 1, "s1")
+    state = read(path)
+    assert sorted((o.attempt, o.handle["key"]) for o in state.every_open() if o.handle) == [(1, "k1"), (2, "k2")]
+    own = state.open["T-01"]  # the task's own: where a next run goes on from (its worktree, its session)
+    assert own.attempt == 1 and own.handle == {"key": "k1", "worker": "w1"} and state.beside[("T-01", 2)].attempt == 2
+    assert own.session_id == "s1" and own.fingerprint == "f" * 64
+    journal.ended("T-01", 1)  # the hedge won: the straggler stopped, the hedge is the task's attempt now
+    state = read(path)
+    assert state.open["T-01"].attempt == 2 and not state.beside
+    journal.ended("T-01", 2)
+    journal.close()
+    assert read(path).every_open() == []

@@ -97,6 +97,7 @@ class ClaudeObserver(Observer):
         self.calls: dict[str, tuple[str, Any]] = {}  # each tool_use's id: its tool and input, in order
         self.refused: list[dict[str, Any]] = []  # calls claude answered with a refusal (``_refused``)
         self.version: str | None = None  # claude's own, as its system/init event says
+        self.usage: dict[str, dict[str, int]] = {}  # each message's usage, as its assistant events last said
 
     @property
     def session_id(self) -> str | None:
@@ -134,6 +135,9 @@ class ClaudeObserver(Observer):
         elif kind == "assistant":
             message = event.get("message")
             content = message.get("content") if isinstance(message, dict) else None
+            used = _tokens(message.get("usage")) if isinstance(message, dict) else None
+            if used:  # (what an attempt stopped before its result event spent, as far as it was told)
+                self.usage[str(message.get("id"))] = used  # type: ignore[union-attr]
             for block in content if isinstance(content, list) else []:
                 if isinstance(block, dict) and block.get("type") == "text" and block.get("text"):
                     self.last_text = str(block["text"])
@@ -360,6 +364,17 @@ def _tokens(usage: Any) -> dict[str, int] | None:
     return found or None
 
 
+def _streamed(usage: dict[str, dict[str, int]]) -> dict[str, int] | None:
+    """The tokens an attempt with no ``result`` event (stopped, killed, cut off) was told it spent:
+    its messages' usage as its assistant events said it (a message cut off mid-answer: as far as
+    it got), added up. Its cost claude never said: not known."""
+    found: dict[str, int] = {}
+    for used in usage.values():
+        for key, count in used.items():
+            found[key] = found.get(key, 0) + count
+    return found or None
+
+
 def cost_covers(version: str | None) -> Covers:
     """What a claude's ``total_cost_usd`` counts on a resumed session: before 2.1.277 the
     invocation's own cost ("attempt"), since then the whole session's ("session"; a version not
@@ -375,7 +390,7 @@ def interpret_claude(run: ProcessRun, obs: ClaudeObserver, stderr: str, limits: 
         "cost_covers": cost_covers(obs.version),
         "session_id": event.get("session_id") or obs.session_id,
         "cost_usd": event.get("total_cost_usd") if isinstance(event.get("total_cost_usd"), int | float) else None,
-        "tokens": _tokens(event.get("usage")),
+        "tokens": _tokens(event.get("usage")) if event else _streamed(obs.usage),
         "turns": event.get("num_turns") if isinstance(event.get("num_turns"), int) else None,
         "exit_code": run.exit_code,
         "permission_denials": _refusals(event, obs),

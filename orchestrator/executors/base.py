@@ -74,6 +74,7 @@ class Launch:
     asks: tuple[tuple[str, float], ...] = ()  # resources its profile asks for (``resources``): always asked
     checkout: Checkout | None = None  # in a worktree (``WorktreeExecutor``): which, and its commit's message
     worker: str | None = None  # on a cluster: the only worker it may run on (it holds the session it resumes)
+    avoid: str | None = None  # on a cluster: a worker it had rather not run on (a hedge's: its straggler's)
     # With a simulating executor (the fake): how its command prints an answer (text, session), in
     # the format its backend reads (``Backend.simulated``): what a made-up success writes.
     simulate: Callable[[str, str], str] | None = None

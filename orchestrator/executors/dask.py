@@ -196,6 +196,9 @@ class DaskExecutor(Executor):
                 why = f"its agent session is on worker {launch.worker}, which is gone"
                 return ProcessRun(None, None, 0.0, lost=why)
             pinned = [address]
+        elif launch.avoid is not None:  # a hedge: rather on a worker with a thread free than its straggler's
+            preferred = await _quietly(client.run_on_scheduler(placement.others_free, launch.avoid))
+            return _Submission(spec, resources, list(preferred) if preferred else None, packed, loose=True)
         return _Submission(spec, resources, pinned, packed)
 
     async def _followed(
@@ -208,7 +211,7 @@ class DaskExecutor(Executor):
         queue = Output(client, key)
         future = client.submit(on_worker, submission.spec, key=key, pure=False, retries=0,
                                resources=submission.resources or None, workers=submission.pinned,
-                               allow_other_workers=False)  # fmt: skip
+                               allow_other_workers=submission.loose)  # fmt: skip
         self._running[key] = launch.task
         finished = False
         wait = placement.wait_for_worker(limits.timeout)
@@ -364,8 +367,9 @@ class _Submission:
 
     spec: remote.Spec
     resources: dict[str, float]
-    pinned: list[str] | None  # the worker's address, when it resumes a session held there
+    pinned: list[str] | None  # the worker's address, when it resumes a session held there (loose: preferred)
     packed: Any  # its files, when they travel with it (``luggage``)
+    loose: bool = False  # ``pinned`` only preferred: a hedge's other workers (``placement.others_free``)
 
 
 async def _release_claims(client: Client, keys: list[str], timeout: float) -> None:

@@ -10,6 +10,9 @@
   scheduler and, once that has lasted ``timing.no_worker_wait`` seconds (or the attempt's timeout, if
   shorter), says why in one line: the attempt then ends as a lost one, a transient failure its
   task's retries decide on, never a hang.
+- **Elsewhere.** A straggler's hedge (``Launch.avoid``) had rather run on another worker than the
+  straggler's: it is submitted preferring the workers with a thread free (``others_free``), any
+  other allowed when none of them can take it.
 
 ``distributed`` is not imported here: the functions for the scheduler take what it hands them.
 """
@@ -36,6 +39,14 @@ def placement_on_scheduler(key: str, dask_scheduler: Any = None) -> Look:
     workers = {str(ws.name): {str(k): float(v) for k, v in (ws.resources or {}).items()}
                for ws in dask_scheduler.workers.values()}  # fmt: skip
     return (str(task.state) if task is not None else None), workers
+
+
+def others_free(avoid: str, dask_scheduler: Any = None) -> list[str]:
+    """On the scheduler: the addresses of its running workers not named ``avoid`` that have a
+    thread free (fewer tasks processing than threads): where a hedge had rather run than beside
+    the straggler it races (none: Dask places it as it would any attempt)."""
+    return sorted(str(ws.address) for ws in dask_scheduler.running
+                  if str(ws.name) != avoid and len(ws.processing) < ws.nthreads)  # fmt: skip
 
 
 def wait_for_worker(timeout: float | None) -> float:

@@ -35,13 +35,13 @@ from orchestrator.git.repo import (
     git,
     identity,
     is_ancestor,
-    merge_conflicts,
     merging,
     rev,
     status,
     toplevel,
     unmerged,
 )
+from orchestrator.git.treestate import States, raced_task
 from orchestrator.git.work import Work, ignored_files
 from orchestrator.state import store
 
@@ -212,54 +212,26 @@ class Trees:
 
     # --- what is there ----------------------------------------------------------------------------
 
-    def listing(self) -> list[Tree]:
-        """Every worktree of this workspace, the integration branch's first."""
+    def listing(self, lanes_only: bool = False) -> list[Tree]:
+        """Every worktree of this workspace, the integration branch's first (``lanes_only``: the
+        raced lanes alone, ``raced_task``)."""
         done = git(["worktree", "list", "--porcelain"], self.repo)
         found: list[Tree] = []
         mine = self.directory.resolve()
-        line = self._line()
+        judge = States(self.repo, self.integration, self.branch)
         for block in done.out.split("\n\n"):
             fields = dict(line.partition(" ")[::2] for line in block.splitlines() if line)
             where = fields.get("worktree")
             if not where or Path(where).resolve().parent != mine:
                 continue
             path = Path(where)
+            if lanes_only and raced_task(path.name) is None:
+                continue
             branch = fields["branch"].removeprefix("refs/heads/") if "branch" in fields else None
             task = None if path.name == INTEGRATION_DIR else path.name
-            state, ignored = self._state(path, branch, task, line)
+            state, ignored = judge.of(path, branch, task)
             found.append(Tree(task, path, branch, state, disk_use(path), ignored))
         return sorted(found, key=lambda t: (t.task is not None, t.task or ""))
-
-    def _line(self) -> set[str]:
-        """The commits of the integration branch's own line (first parents): a task branch whose tip
-        is one of them never had a commit of its own (it was made there and nothing was committed:
-        a task still running, or one that changed nothing), where a merged one is reached through
-        a merge."""
-        done = git(["rev-list", "--first-parent", self.integration, "--"], self.repo, check=False)
-        return set(done.out.split()) if done.ok else set()
-
-    def _state(self, path: Path, branch: str | None, task: str | None, line: set[str]) -> tuple[str, tuple[str, ...]]:
-        """The worktree's state, and the files there git ignores: a task's, which no commit takes
-        (those ``verify`` leaves in the integration worktree are not counted). They are work not
-        merged: a worktree holding them is ``ignored`` (when not conflicted or dirty already)."""
-        if not path.is_dir():
-            return "missing", ()
-        changed, ignored = status(path)  # (one call: changes and ignored files both)
-        left = tuple(ignored) if task is not None else ()
-        if merging(path):
-            return "conflicted", left
-        if changed:
-            return "dirty", left
-        if left:
-            return "ignored", left
-        if task is None or branch is None:
-            return "clean", left
-        if is_ancestor(path, "HEAD", self.integration):
-            return "empty" if rev(path, "HEAD") in line else "merged", left
-        base = git(["merge-base", self.integration, "HEAD"], path, check=False)
-        if base.ok and git(["diff", "--quiet", base.out.strip(), "HEAD", "--"], path, check=False).code == 0:
-            return "empty", left  # (the integration branch merged in before an attempt, and nothing of its own)
-        return "conflicted" if merge_conflicts(path, self.integration, "HEAD") else "clean", left
 
     def prune(self, busy: Collection[str] = (), *, dry_run: bool = False) -> Pruned:
         """Remove the merged and the empty task worktrees (and their task branches: every commit of a
@@ -276,8 +248,9 @@ class Trees:
         for tree in trees:
             if tree.task is None:
                 continue
-            if tree.task in busy:
-                pruned.kept.append(Kept(tree, f"{tree.task} has an attempt still open ({STILL_OPEN})"))
+            owner = raced_task(tree.task) or tree.task  # (a raced lane: its task's)
+            if owner in busy:
+                pruned.kept.append(Kept(tree, f"{owner} has an attempt still open ({STILL_OPEN})"))
                 continue
             if tree.state not in ("merged", "empty"):
                 pruned.kept.append(Kept(tree, _why(tree)))
@@ -338,7 +311,12 @@ class Pruned:
 
 
 def _why(tree: Tree) -> str:
-    """Why ``prune`` keeps a task's worktree that is neither merged nor empty."""
+    """Why ``prune`` keeps a task's worktree (or a raced lane) that is neither merged nor empty."""
+    owner = raced_task(tree.task)
+    if owner is not None:  # a race its runner never decided: what the attempt did is kept, never merged
+        number = str(tree.task).partition("+")[2]
+        said = f"{tree.state}: attempt {number} of {owner}, raced when its runner died: its work is never merged"
+        return f"{said} — take what you need, then remove it: {lane_removal(tree)}"
     if tree.state == "ignored":
         said = f"ignored: {ignored_files(tree.ignored)}, never committed nor merged"
         return f"{said} — take what you need, then remove it yourself (git worktree remove --force {tree.path})"
@@ -396,6 +374,12 @@ def bring_home(path: Path, branch: str) -> str | None:
         f"{where}, and that does not build on it: nothing of it was merged, and all of it is kept there"
         f" — bring that work onto {branch} (git switch {branch}, then {keep}), then run again"
     )
+
+
+def lane_removal(tree: Tree) -> str:
+    """The commands that remove a raced lane kept for its work: the person's to give."""
+    branch = f"; git branch -D {tree.branch}" if tree.branch else ""
+    return f"git worktree remove --force {tree.path}{branch}"
 
 
 RUN_AGAIN = ", then `orchestrator run` again"  # (after ``by_hand``, when a run was refused)

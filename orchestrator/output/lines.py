@@ -52,6 +52,7 @@ from orchestrator.state.events.tasks import (
     TaskFailed,
     TaskFailover,
     TaskHedged,
+    TaskHedgeFailed,
     TaskHedgeWon,
     TaskInterrupted,
     TaskJudged,
@@ -237,6 +238,13 @@ class Lines(EventReporter[str | None]):
             said += f" though it had run {format_duration(max(0.0, event.won_by))} longer"
         else:
             said = f"attempt {event.attempt} completed first; its hedge (attempt {event.lost}) stopped"
+        return f"🏁 {event.task}{_agent(event.agent)} {said}"
+
+    def task_hedge_failed(self, event: TaskHedgeFailed) -> str:
+        who = "the hedge" if event.hedge else "the first"
+        said = f"neither attempt completed: attempt {event.lost} ended first, {who} (attempt {event.attempt}) last"
+        if event.stopped:
+            said = f"the race stopped: its hedge (attempt {event.lost}) with attempt {event.attempt}"
         return f"🏁 {event.task}{_agent(event.agent)} {said}"
 
     # --- the queue, changed while a run goes on ---------------------------------------------------

@@ -76,7 +76,7 @@ def sweep(workspace: Workspace, plan: Plan, stale_pid: int | None, *, dry_run: b
     _orphans(workspace, plan, left, found, dry_run)
     if left.open:
         runner = f"pid {left.runner_pid}" if left.runner_pid else "a runner"
-        attempts = ", ".join(f"{o.task} (attempt {o.attempt})" for o in left.open.values())
+        attempts = ", ".join(f"{o.task} (attempt {o.attempt})" for o in left.every_open())
         found.notes.append(
             f"the dead runner ({runner}) left {attempts} open: the next `orchestrator run` takes them up "
             "(keeps what finished, goes on with the rest)"
@@ -157,7 +157,7 @@ def _orphans(workspace: Workspace, plan: Plan, left: journal.JournalState, found
         Leftover(
             o.task, o.attempt, o.executor, o.handle, journal.attempt_environment(workspace.root, o.task, o.attempt)
         )
-        for o in left.open.values()
+        for o in left.every_open()
         if executors.can(o.executor).runs_here  # (its attempts are process groups here)
     ]
     if not leftovers:
@@ -203,7 +203,7 @@ def _logs(old: _Old, left: journal.JournalState, found: Sweep, dry_run: bool) ->
         if match:
             logs.setdefault(match["slug"], {}).setdefault(int(match["attempt"]), []).append(name)
     keep = {(slug, max(attempts)) for slug, attempts in logs.items()}
-    keep |= {(o.agent.lower(), o.attempt) for o in left.open.values()}
+    keep |= {(o.agent.lower(), o.attempt) for o in left.every_open()}
     for slug in logs:
         meta = read_metadata(workspace.results_dir / f"{slug}-result.md")
         if meta is not None and isinstance(meta.get("attempts"), int):

@@ -395,7 +395,8 @@ def _not_run(
     a cancelled one with its ``duration``, and what it spent when it spent anything (for history)."""
     if status == TaskStatus.CANCELLED:
         cancelled = TaskCancelled(task=task.id, agent=task.agent, reason=reason, cause=cause, duration=duration)
-        return replace(cancelled, **_spent(spent)) if spent is not None and spent.cost_usd is not None else cancelled
+        told = spent is not None and (spent.cost_usd is not None or bool(spent.tokens))  # (tokens alone: cost not said)
+        return replace(cancelled, **_spent(spent)) if told and spent is not None else cancelled
     if status in _NOT_RUN:
         return _NOT_RUN[status](task=task.id, agent=task.agent, reason=reason, cause=cause)
     return TaskFailed(task=task.id, agent=task.agent, reason=reason, cause=cause, cost_usd=None,

@@ -145,7 +145,7 @@ class Runner:
                             await self._settle_leftovers(left, 0.0)
                     background.cancel_scope.cancel()
                     return self._not_started(prepared, started, left)
-                recovered = finished_in_logs(ws, prepared, left.open.values())  # (done: not in to_run)
+                recovered = finished_in_logs(ws, prepared, left.every_open())  # (done: not in to_run)
                 journal = journals.Journal(ws.journal_file)  # (begun once the leftovers are taken up)
                 run_name = journals.now_iso()
                 self.reporter = Recording(self.reporter, EventLog(ws.events_file, run=run_name))
@@ -209,7 +209,7 @@ class Runner:
         attempt was left by a dead one. Returns the tasks whose attempt was still running."""
         ws = self.workspace
         by_executor: dict[str, list[Leftover]] = {}
-        for o in left.open.values():
+        for o in left.every_open():  # (a race's attempts, each of them)
             name = o.executor or executors.DEFAULT  # (a spawn line of a journal of version 0.1 names none)
             marks = journals.attempt_environment(ws.root, o.task, o.attempt)
             by_executor.setdefault(name, []).append(Leftover(o.task, o.attempt, name, o.handle, marks))
@@ -359,7 +359,7 @@ def _scheduler(
         paused=pause.groups,
     )
     simulated = executor.can.simulated
-    executor, merges = isolate(workspace, prepared, executor)  # isolation: worktree
+    executor, merges = isolate(workspace, prepared, executor, lambda said: recorder.emit(Notice(message=said)))
     launcher = Launcher(workspace, plan, prepared.settings, prepared.profiles, executor, attempt_base_environment())
     # What fingerprints read: archived upstreams too, and every result this run writes as it
     # writes it (a failure, a skip: a dependent started after it is fingerprinted against it)

@@ -262,7 +262,8 @@ class Scheduler:
         self.admission.ended(attempt.task.id)
         self.journal.ended(attempt.task.id, attempt.number)
         spent = self.launcher.stopped(attempt) if result is None else result
-        self.purse.book(attempt.task.id, attempt.in_run == 1, spent, attempt.job.resume_session)
+        first = self.hedger.stopped(attempt, attempt.in_run == 1, self.purse)  # (a race's others, stopped with it)
+        self.purse.book(attempt.task.id, first, spent, attempt.job.resume_session)
         self.check_budget()  # (what it spent may be what reaches the limit: the others are stopped)
         self.board.cancelled(attempt, reason, spent)
 

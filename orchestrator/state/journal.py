@@ -99,8 +99,41 @@ class JournalState:
     runner_pid: int | None = None
     runner_start: int | None = None  # its process's start (``procs.process_started``): a reused pid is not it
     open: dict[str, OpenAttempt] = field(default_factory=dict)  # task id -> its open attempt
+    # The attempts raced beside a task's open one (a hedge, best of N's others), open too: (task id,
+    # attempt) -> it. A dead runner's are settled as every open attempt is; the next run goes on
+    # from the task's own (its worktree's, its session), never from a lane's.
+    beside: dict[tuple[str, int], OpenAttempt] = field(default_factory=dict)
     retrying: set[str] = field(default_factory=set)  # tasks whose next attempt waits for a backoff
     made: dict[str, set[int]] = field(default_factory=dict)  # task id -> its attempts this run made
+
+    def every_open(self) -> list[OpenAttempt]:
+        """Every open attempt: each task's own, and those raced beside it."""
+        return [*self.open.values(), *self.beside.values()]
+
+    def opened(self, attempt: OpenAttempt, spawned: bool) -> None:
+        """``attempt`` open: its task's own, or one spawned while that is still open (raced beside
+        it), or either told again (a start line after its spawn; a cluster's second: its worker)."""
+        task, number = attempt.task, attempt.attempt
+        own = self.open.get(task)
+        if (task, number) in self.beside or (spawned and own is not None and number > own.attempt):
+            self.beside[(task, number)] = attempt
+            return
+        if own is not None and own.attempt != number and number < own.attempt:  # (one that ended already)
+            return
+        self.open[task] = attempt
+
+    def closed(self, task: str, number: object) -> None:
+        """Attempt ``number`` of ``task`` ended; the task's own: the last of those raced beside it
+        (a hedge that won: the task's attempt now) becomes its open one."""
+        if self.beside.pop((task, number), None) is not None:  # type: ignore[arg-type]
+            return
+        found = self.open.get(task)
+        if found is None or found.attempt != number:
+            return
+        del self.open[task]
+        others = sorted(n for t, n in self.beside if t == task)
+        if others:
+            self.open[task] = self.beside.pop((task, others[-1]))
 
 
 def read(path: Path) -> JournalState:
@@ -138,16 +171,16 @@ def _apply(state: JournalState, entry: dict[str, Any]) -> None:
         handle = entry.get("handle")
         if event == "start" and handle is None and "pgid" in entry:  # a journal of version 0.1
             handle = {"pgid": entry["pgid"], "pgid_start": entry.get("pgid_start")}
-        earlier = state.open.get(task)
-        same = earlier is not None and earlier.attempt == entry.get("attempt", 1)
+        number = int(entry.get("attempt", 1))
+        earlier = state.beside.get((task, number)) or state.open.get(task)
+        same = earlier is not None and earlier.attempt == number
         fingerprint = entry.get("fingerprint", earlier.fingerprint if same and earlier else None)
         told = entry.get("told", earlier.told if same and earlier else None)
-        number = int(entry.get("attempt", 1))
         made = state.made.setdefault(task, set())
         made.add(number)
         in_run = entry.get("in_run", earlier.in_run if same and earlier else None)  # (a journal before it: counted)
         session = earlier.session_id if same and earlier else None  # (a cluster's second start line: its worker)
-        state.open[task] = OpenAttempt(
+        opened = OpenAttempt(
             task,
             str(entry.get("agent", "")),
             number,
@@ -159,19 +192,18 @@ def _apply(state: JournalState, entry: dict[str, Any]) -> None:
             session_id=session,
             in_run=in_run if isinstance(in_run, int) and in_run > 0 else len(made),
         )
+        state.opened(opened, spawned=event == "spawn")
         state.retrying.discard(task)
     elif event == "session":
-        found = state.open.get(task)
+        found = state.beside.get((task, entry.get("attempt"))) or state.open.get(task)  # type: ignore[arg-type]
         if found is not None and found.attempt == entry.get("attempt"):
             found.session_id = str(entry["session_id"])
     elif event == "end":
-        found = state.open.get(task)
-        if found is not None and found.attempt == entry.get("attempt"):
-            del state.open[task]
+        state.closed(task, entry.get("attempt"))
     elif event == "forget":  # `reset`: its processes are still settled, its work is not taken up
-        found = state.open.get(task)
-        if found is not None:
-            found.fingerprint = found.session_id = None
+        for found in state.every_open():
+            if found.task == task:
+                found.fingerprint = found.session_id = None
     elif event == "retry":
         state.retrying.add(task)
     elif event == "settled":

@@ -4,7 +4,8 @@ slot is free; the first of the two to complete wins, the other is stopped.
 
     attempt starts ──▶ bound passed? ──▶ the next slot that frees (before the ready queue's: a
         straggler holds up what comes after it) ──▶ the hedge starts (a fallback backend
-        where the task lists one; its own worktree, a lane, for ``isolation: worktree``)
+        where the task lists one; on a cluster, another worker than the straggler's where one
+        has a thread free; its own worktree, a lane, for ``isolation: worktree``)
     first to complete ──▶ the other stopped (its process group killed), what it spent counted
         ├─ the first won:  the hedge's lane removed, its work never merged
         └─ the hedge won:  the task's branch moved to the lane's commit (the first's work dropped)
@@ -34,6 +35,7 @@ from typing import Any
 import anyio
 from anyio.abc import ObjectReceiveStream
 
+from orchestrator.backends.base import AgentResult
 from orchestrator.plan.config.settings import Settings, format_duration
 from orchestrator.plan.model import Plan
 from orchestrator.run.attempts import Attempt, Launcher, Outcome, Raced
@@ -41,11 +43,11 @@ from orchestrator.run.books import Purse
 from orchestrator.run.forecasts.estimates import kind_of
 from orchestrator.run.limits.admission import Admission
 from orchestrator.run.races.bestof import BestOf
-from orchestrator.run.races.lanes import Lane, Racing, run_lane
+from orchestrator.run.races.lanes import Lane, Racing, noting, run_lane
 from orchestrator.run.races.raceable import refusal
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.log import read_all
-from orchestrator.state.events.tasks import TaskHedged, TaskHedgeWon
+from orchestrator.state.events.tasks import TaskHedged, TaskHedgeFailed, TaskHedgeWon
 from orchestrator.state.journal import Journal
 from orchestrator.state.kept.history import attempts_of, seconds
 
@@ -120,8 +122,19 @@ class Hedger:
         """What the attempts ``outcome``'s beat spent (a race's, best of N's, the judge's), counted
         (in the run's total and the task's) before the winner's; whether the winner is still its
         run of the task's ``first``."""
-        for result, resumed in outcome.beaten():
-            purse.book(outcome.attempt.task.id, first, dataclasses.replace(result), resumed)
+        return self.spent(outcome.attempt.task.id, outcome.beaten(), first, purse)
+
+    def stopped(self, attempt: Attempt, first: bool, purse: Purse) -> bool:
+        """What the attempts raced beside ``attempt`` spent until a cancel or the run's stop stopped
+        them with it (``Racing.abandon``), counted as ``count`` counts a race's loser."""
+        return self.spent(attempt.task.id, self.racing.abandoned.pop(attempt.task.id, []), first, purse)
+
+    @staticmethod
+    def spent(task_id: str, results: list[tuple[AgentResult, str | None]], first: bool, purse: Purse) -> bool:
+        """``results`` (each with the session it continued) counted in the run's total and
+        ``task_id``'s; whether the next counted is still its run of the task's ``first``."""
+        for result, resumed in results:
+            purse.book(task_id, first, dataclasses.replace(result), resumed)
             first = False
         return first
 
@@ -135,15 +148,20 @@ class Hedger:
     def wrap(self, attempt: Attempt, **hooks: Any) -> Callable[[], Awaitable[Outcome]]:
         """``attempt`` run to its end (``Launcher.run``, with ``hooks``): raced by N-1 more for a
         task with ``best_of`` (``run.bestof``), else by a hedge once it straggles."""
-        run = functools.partial(self.racing.launcher.run, attempt, **hooks)
+        launch = self.racing.launcher.run
         if attempt.settings.best_of > 1 and refusal(self.plan, attempt.task, attempt.settings, field="best_of") is None:
-            return functools.partial(self.best.race, attempt, run)
+            return functools.partial(self.best.race, attempt, functools.partial(launch, attempt, **hooks))
         bound = self.bound(attempt)
-        return run if bound is None else functools.partial(self.race, attempt, run, bound)
+        if bound is None:
+            return functools.partial(launch, attempt, **hooks)
+        first = Lane(attempt, anyio.CancelScope(), 0.0)  # (the worker it runs on noted, for its hedge's)
+        hooks["on_start"] = functools.partial(noting, first, hooks.get("on_start"))
+        return functools.partial(self.race, first, functools.partial(launch, attempt, **hooks), bound)
 
-    async def race(self, attempt: Attempt, run: Callable[[], Awaitable[Outcome]], bound: Bound) -> Outcome:
+    async def race(self, first: Lane, run: Callable[[], Awaitable[Outcome]], bound: Bound) -> Outcome:
         send, receive = anyio.create_memory_object_stream[Lane](2)
-        first = Lane(attempt, anyio.CancelScope(), attempt.started or time.time())
+        attempt = first.attempt
+        first.started = attempt.started or time.time()
         async with anyio.create_task_group() as group, send, receive:
             group.start_soon(run_lane, first, run, send.clone())
             with anyio.move_on_after(max(0.0, first.started + bound.seconds - time.time())):
@@ -162,7 +180,7 @@ class Hedger:
             try:
                 return await self._decide(first, hedge, receive)
             finally:
-                self.racing.abandon([hedge], attempt)  # (stopped from outside: its slot back)
+                self._abandon(first, hedge)  # (stopped from outside: its slot back, what it spent told)
         return _gone(first)  # (a task group that swallowed what ended it)
 
     async def _decide(self, first: Lane, hedge: Lane, receive: ObjectReceiveStream[Lane]) -> Outcome:
@@ -182,20 +200,37 @@ class Hedger:
         self.racing.ended(loser, first.attempt)
         if ended is hedge:  # (its journal's end is the task's: the loop's)
             self.racing.release(hedge.attempt)
+        task, tokens = first.attempt.task, sum(spent.tokens.values()) if spent.tokens else None
         if ended.completed:
-            task, tokens = first.attempt.task, sum(spent.tokens.values()) if spent.tokens else None
             self.emit(TaskHedgeWon(task=task.id, agent=task.agent, attempt=ended.attempt.number,
                                    lost=loser.attempt.number, hedge=ended is hedge, won_by=round(won_by, 3),
                                    cost_usd=spent.cost_usd, tokens=tokens))  # fmt: skip
+        else:  # (history: the one that ended first with what it spent, the other the task's outcome)
+            self.emit(TaskHedgeFailed(task=task.id, agent=task.agent, attempt=ended.attempt.number,
+                                      lost=loser.attempt.number, hedge=ended is hedge, cost_usd=spent.cost_usd,
+                                      tokens=tokens))  # fmt: skip
         outcome = await self.racing.settle(first.attempt, ended, [first, hedge])
         return dataclasses.replace(outcome, raced=raced)
 
+    def _abandon(self, first: Lane, hedge: Lane) -> None:
+        """A race stopped from outside (a cancel, the run's stop): the hedge's slot given back, what
+        it spent kept for the task's cancel to count (``stopped``) and told, for ``history``."""
+        task = first.attempt.task
+        before = len(self.racing.abandoned.get(task.id, []))
+        self.racing.abandon([hedge], first.attempt)
+        for spent, _ in self.racing.abandoned.get(task.id, [])[before:]:
+            tokens = sum(spent.tokens.values()) if spent.tokens else None
+            self.emit(TaskHedgeFailed(task=task.id, agent=task.agent, attempt=first.attempt.number,
+                                      lost=hedge.attempt.number, hedge=False, cost_usd=spent.cost_usd, tokens=tokens,
+                                      stopped=True))  # fmt: skip
+
     def _hedge(self, attempt: Attempt, bound: Bound, first: Lane) -> Lane | None:
         """The hedge of ``attempt``, started now if a slot is free (``None``: not yet): on the
-        task's first fallback backend not blocked, else its own."""
+        task's first fallback backend not blocked, else its own; on a cluster, rather on another
+        worker than ``first``'s."""
         settings = attempt.settings
         usable = [b for b in settings.fallback if b not in self.admission.blocked and b != settings.backend]
-        lane = self.racing.start(attempt, usable[0] if usable else settings.backend)
+        lane = self.racing.start(attempt, usable[0] if usable else settings.backend, avoid=first.worker)
         if lane is None:
             return None
         task, hedge = attempt.task, lane.attempt

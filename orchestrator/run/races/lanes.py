@@ -17,7 +17,7 @@ from anyio.abc import ObjectSendStream
 
 from orchestrator.backends.base import AgentResult, CannotInvoke
 from orchestrator.errors import GitError
-from orchestrator.executors.base import Handle
+from orchestrator.executors.base import Handle, StartCallback
 from orchestrator.executors.worktree import WorktreeExecutor
 from orchestrator.git.lanes import Lanes
 from orchestrator.git.lanes import lane as lane_name
@@ -36,10 +36,19 @@ class Lane:
     started: float  # wall clock
     outcome: Outcome | None = None  # None: stopped before it ended
     ended: float = 0.0
+    worker: str | None = None  # on a cluster: the worker it runs on, once it says (``noting``)
 
     @property
     def completed(self) -> bool:
         return self.outcome is not None and self.outcome.result.completed
+
+
+def noting(lane: Lane, on_start: StartCallback | None, handle: Handle) -> None:
+    """``handle`` handed on to ``on_start``; the worker it names (a cluster's, told once one runs the
+    attempt) noted on ``lane``: its hedge had rather run on another."""
+    lane.worker = str(handle["worker"]) if handle.get("worker") else lane.worker
+    if on_start is not None:
+        on_start(handle)
 
 
 async def run_lane(lane: Lane, run: Callable[[], Awaitable[Outcome]], send: ObjectSendStream[Lane]) -> None:
@@ -59,14 +68,17 @@ class Racing:
         self.launcher, self.admission, self.journal = launcher, admission, journal
         self.numbers = numbers  # task -> its last attempt's number (the scheduler's)
         self.live: dict[str, Attempt] = {}  # the lanes' attempts holding a slot, by ``key``
+        # task -> what the lanes of a race stopped from outside spent (``abandon``), each with the
+        # session it continued: the task's cancel counts it (``Hedger.stopped``)
+        self.abandoned: dict[str, list[tuple[AgentResult, str | None]]] = {}
 
     def slot(self, task_id: str, backend: str) -> Slot:
         """The slot an attempt of ``task_id`` on ``backend`` takes."""
         return Slot(self.launcher.plan.tasks[task_id].profile, backend, self.launcher.settings[task_id].limit_group)
 
-    def start(self, attempt: Attempt, backend: str) -> Lane | None:
+    def start(self, attempt: Attempt, backend: str, avoid: str | None = None) -> Lane | None:
         """Another attempt of ``attempt``'s task on ``backend``, its slot taken, if one is free
-        (``None``: not now, or it cannot be made)."""
+        (``None``: not now, or it cannot be made); on a cluster, rather not on worker ``avoid``."""
         task = attempt.task
         slot = self.slot(task.id, backend)
         if not self.admission.room_for_hedge() or not self.admission.allows(slot):
@@ -80,6 +92,8 @@ class Racing:
         executor = self.launcher.executor
         if isinstance(executor, WorktreeExecutor) and task.id in executor.isolated:
             other.launch = dataclasses.replace(other.launch, lane=lane_name(task.id, number))
+        if avoid is not None:
+            other.launch = dataclasses.replace(other.launch, avoid=avoid)
         other.started, other.in_run, other.estimate = time.time(), attempt.in_run, attempt.estimate
         self.journal.spawning(task.id, task.agent, number, executor.name, other.fingerprint, other.told,
                               other.in_run)  # fmt: skip
@@ -112,9 +126,11 @@ class Racing:
 
     def abandon(self, lanes: list[Lane], own: Attempt) -> None:
         """A race stopped from outside (a cancel, the run's stop): what its lanes still hold given
-        back, each journaled ended (their processes are gone with the race's scope)."""
+        back, each journaled ended (their processes are gone with the race's scope), what each spent
+        kept for the task's cancel to count (``abandoned``)."""
         for lane in lanes:
             if lane.attempt is not own and key(lane.attempt) in self.live:
+                self.abandoned.setdefault(own.task.id, []).append((self.spent(lane), lane.attempt.job.resume_session))
                 self.ended(lane, own)
 
     async def settle(self, own: Attempt, winner: Lane, lanes: list[Lane]) -> Outcome:

@@ -55,35 +55,48 @@ class Recovered:
 def finished_in_logs(ws: Workspace, prepared: Prepared, left: Iterable[OpenAttempt]) -> list[Recovered]:
     """Each attempt in ``left`` (settled: no process of it runs) that finished its task, found
     before the run says what it runs (``run_started``'s ``to_run``): each such task is done
-    before the run begins (``Prepared.done_before``), recorded once the run records (``keep``)."""
+    before the run begins (``Prepared.done_before``), recorded once the run records (``keep``).
+    A race's attempts (a hedge beside its straggler) are each looked at: any one that finished."""
     plan, selection = prepared.plan, prepared.selection
-    open_by_task = {attempt.task: attempt for attempt in left if executors.can(attempt.executor).recoverable}
+    open_by_task: dict[str, list[OpenAttempt]] = {}
+    for attempt in left:
+        if executors.can(attempt.executor).recoverable:
+            open_by_task.setdefault(attempt.task, []).append(attempt)
     running = set(selection.run) - prepared.afresh  # (`run --rerun`: asked to run again, it does)
     found: list[Recovered] = []
     for task_id in plan.topological_order():  # an upstream task first: its result is in a dependent's fingerprint
-        attempt = open_by_task.get(task_id)
-        if attempt is None or attempt.fingerprint is None or task_id not in running:
+        if task_id not in running:
             continue
-        task, settings = plan.tasks[task_id], prepared.settings[task_id]
-        if settings.isolation != "none" or not all(dep in selection.done for dep in task.dependencies):
-            continue
-        if executors.can(attempt.executor).cluster and not settings.shared_filesystem:
-            continue  # (what it wrote on its worker came back only at its end: its runner saw none of it)
-        brief = read_body(ws.brief(task))
-        if brief is None:
-            continue
-        upstream = upstream_of(task.upstream_ids, {**prepared.archived, **prepared.records})
-        if fingerprint(brief, prepared.signatures[task_id], upstream) != attempt.fingerprint:
-            continue  # changed since: what the attempt did answers an older task
-        log = ws.log(task, attempt.attempt, "out")
-        result = backend_named(settings.backend).recover(settings, log, ws.log(task, attempt.attempt, "err"))
-        if result is None:
-            continue
-        record = _record(ws, task, attempt, settings.backend, result)
-        prepared.records[task_id] = record
-        prepared.done_before(task_id)
-        found.append(Recovered(task, record, result.text))
+        for attempt in open_by_task.get(task_id, []):
+            recovered = _finished(ws, prepared, plan.tasks[task_id], attempt)
+            if recovered is not None:
+                prepared.records[task_id] = recovered.record
+                prepared.done_before(task_id)
+                found.append(recovered)
+                break
     return found
+
+
+def _finished(ws: Workspace, prepared: Prepared, task: Task, attempt: OpenAttempt) -> Recovered | None:
+    """What ``attempt`` did, when its log proves it finished ``task`` as the task is now."""
+    settings, selection = prepared.settings[task.id], prepared.selection
+    if attempt.fingerprint is None or settings.isolation != "none":
+        return None
+    if not all(dep in selection.done for dep in task.dependencies):
+        return None
+    if executors.can(attempt.executor).cluster and not settings.shared_filesystem:
+        return None  # (what it wrote on its worker came back only at its end: its runner saw none of it)
+    brief = read_body(ws.brief(task))
+    if brief is None:
+        return None
+    upstream = upstream_of(task.upstream_ids, {**prepared.archived, **prepared.records})
+    if fingerprint(brief, prepared.signatures[task.id], upstream) != attempt.fingerprint:
+        return None  # changed since: what the attempt did answers an older task
+    log = ws.log(task, attempt.attempt, "out")
+    result = backend_named(settings.backend).recover(settings, log, ws.log(task, attempt.attempt, "err"))
+    if result is None:
+        return None
+    return Recovered(task, _record(ws, task, attempt, settings.backend, result), result.text)
 
 
 def keep(found: Iterable[Recovered], recorder: Recorder) -> list[str]:

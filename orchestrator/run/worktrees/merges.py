@@ -33,6 +33,7 @@ from orchestrator.backends.base import AgentResult, tail
 from orchestrator.documents import read_body
 from orchestrator.executors.base import Executor, Launch, Limits
 from orchestrator.executors.worktree import WorktreeExecutor
+from orchestrator.git.lanes import Lanes
 from orchestrator.git.merging import Conflict, conflict_markers, merge_branch, tidy, undo
 from orchestrator.git.repo import rev
 from orchestrator.git.work import Work
@@ -55,15 +56,20 @@ from orchestrator.vocabulary import ErrorClass
 VERIFY_TAIL = 3000  # characters of a failed verify's output a task's failure shows
 
 
-def isolate(workspace: Workspace, prepared: Prepared, executor: Executor) -> tuple[Executor, MergeQueue | None]:
+def isolate(
+    workspace: Workspace, prepared: Prepared, executor: Executor, tell: Callable[[str], None] = print
+) -> tuple[Executor, MergeQueue | None]:
     """The executor a run's attempts go to, and its merge queue: ``executor`` itself and none when
-    no task runs in a worktree (or no process runs: a simulating executor, the fake)."""
+    no task runs in a worktree (or no process runs: a simulating executor, the fake). The lanes a
+    dead runner's races left are taken up (``Lanes.left``), each kept one told to ``tell``."""
     isolated = {t for t, s in prepared.settings.items() if s.isolation == "worktree"}
     if not isolated or executor.can.simulated:
         return executor, None
     plan = prepared.plan
     trees = Trees.of(workspace.project_dir, workspace.root, plan.settings.integration_branch)
     trees.prepare()
+    for said in Lanes(trees).left():
+        tell(said)
     titles = {task.id: task.title for task in plan.tasks.values()}
     wrapped = WorktreeExecutor(executor, trees, isolated, titles)
     return wrapped, MergeQueue(workspace, prepared, trees, wrapped)

@@ -65,6 +65,7 @@ class EventKind(StrEnum):
     TASK_FAILOVER = "task_failover"
     TASK_HEDGED = "task_hedged"
     TASK_HEDGE_WON = "task_hedge_won"
+    TASK_HEDGE_FAILED = "task_hedge_failed"
     TASK_JUDGED = "task_judged"
     # the queue, changed while a run goes on
     TASK_ADDED = "task_added"

@@ -54,6 +54,7 @@ if TYPE_CHECKING:  # (the records are only named here: a reader of the log need 
         TaskFailed,
         TaskFailover,
         TaskHedged,
+        TaskHedgeFailed,
         TaskHedgeWon,
         TaskInterrupted,
         TaskJudged,
@@ -158,6 +159,9 @@ class EventReporter(Generic[R]):
         return self.any_event(event)
 
     def task_hedge_won(self, event: TaskHedgeWon) -> R:
+        return self.any_event(event)
+
+    def task_hedge_failed(self, event: TaskHedgeFailed) -> R:
         return self.any_event(event)
 
     def task_judged(self, event: TaskJudged) -> R:

@@ -226,6 +226,24 @@ class TaskHedgeWon(EventRecord):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TaskHedgeFailed(EventRecord):
+    """Neither of a hedged task's two attempts completed: ``attempt``, the one that ended last, is
+    the task's outcome (``hedge``: the second one), and ``lost`` ended before it; ``cost_usd`` and
+    ``tokens``: what ``lost`` spent, counted in the task's. ``stopped``: both were stopped from
+    outside (a cancel, the run's stop), ``lost`` the hedge stopped with the task's attempt."""
+
+    event: ClassVar[EventKind] = EventKind.TASK_HEDGE_FAILED
+    task: str
+    agent: str
+    attempt: int
+    lost: int
+    hedge: bool
+    cost_usd: float | None
+    tokens: int | None
+    stopped: bool | None = field(default=None, metadata=OPTIONAL)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TaskJudged(EventRecord):
     """Best of N decided: ``attempt`` chosen by ``judge`` for ``reason``; ``candidates``: each one's
     ``attempt``, ``status`` (completed, failed, stopped), ``chosen``, ``started`` and ``ended``, and

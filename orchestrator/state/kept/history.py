@@ -35,7 +35,7 @@ def attempts_of(all_events: list[events.Event]) -> list[dict[str, Any]]:
                        "backend": event.get("backend")}  # fmt: skip
             open_[(run, task)] = attempt
             found.append(attempt)
-        elif kind in ("task_hedged", "task_hedge_won"):
+        elif kind in ("task_hedged", "task_hedge_won", "task_hedge_failed"):
             _hedge(event, open_, found)
         elif kind == "task_judged":
             _judged(event, open_, found)
@@ -61,8 +61,9 @@ def attempts_of(all_events: list[events.Event]) -> list[dict[str, Any]]:
 
 
 def _hedge(event: events.Event, open_: dict[tuple[Any, str], dict[str, Any]], found: list[dict[str, Any]]) -> None:
-    """A hedge (``run/races/hedge``): its attempt, open beside the task's own until the race is decided;
-    then the one stopped ends (``hedge_lost``, what it spent), and the winner is the task's."""
+    """A hedge (``run/races/hedge``): its attempt, open beside the task's own until the race is
+    decided; then the one stopped ends (``hedge_lost``, what it spent), and the winner is the task's;
+    when neither completed, the one that ended first ends failed, and the other is the task's."""
     run, task = event.get("run"), str(event.get("task", ""))
     if event["event"] == "task_hedged":
         first = open_.get((run, task))
@@ -76,8 +77,13 @@ def _hedge(event: events.Event, open_: dict[tuple[Any, str], dict[str, Any]], fo
     if not hedge or first is None:
         return
     lost, kept = (first, hedge) if event.get("hedge") else (hedge, first)
-    why = f"stopped: attempt {event.get('attempt')} completed first"
-    lost.update(ended=event.get("time"), outcome="hedge_lost", cost_usd=event.get("cost_usd"),
+    why, outcome = f"stopped: attempt {event.get('attempt')} completed first", "hedge_lost"
+    if event["event"] == "task_hedge_failed":  # neither completed: this one ended first, failed
+        last = event.get("attempt")
+        why, outcome = f"failed in a race neither attempt completed (attempt {last} ended last)", "failed"
+        if event.get("stopped"):  # (a cancel, the run's stop: both stopped)
+            why, outcome = f"stopped with attempt {last}, its task's", "cancelled"
+    lost.update(ended=event.get("time"), outcome=outcome, cost_usd=event.get("cost_usd"),
                 tokens=event.get("tokens"), reason=why)  # fmt: skip
     open_[(run, task)] = kept
 
