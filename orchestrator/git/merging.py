@@ -30,7 +30,6 @@ from orchestrator.git.repo import (
     rev,
     unmerged,
 )
-from orchestrator.git.worktrees import Trees
 from orchestrator.vocabulary import counted, listed
 
 HUNKS_CAP = 20_000  # characters of conflicting hunks a resolution task's brief holds
@@ -55,37 +54,59 @@ class Conflict:
         return ", ".join(self.files)
 
 
-def merge_branch(trees: Trees, branch: str, message: str) -> Merged | Conflict:
-    """Merge ``branch`` into the integration branch, a merge commit; a conflict is read and the
-    merge aborted (the integration branch is as it was)."""
-    path = trees.integration_path
-    before = rev(path, "HEAD")
-    assert before is not None
-    if is_ancestor(path, branch, "HEAD"):
-        return Merged(before, before)
-    args = [*identity(path), "merge", "--no-ff", "--no-verify", "--no-edit", "-q", "-m", message, branch]
-    done = git(args, path, check=False)
-    if done.ok:
-        return Merged(before, rev(path, "HEAD") or before)
-    if not merging(path):
-        raise GitError(f"git merge {branch}: {done.last_line()}")
-    files = unmerged(path)
-    ours, theirs = _log(path, "MERGE_HEAD", "HEAD"), _log(path, "HEAD", "MERGE_HEAD")
-    conflict = Conflict(files, conflict_hunks(path, files), ours, theirs)
-    git(["merge", "--abort"], path)
-    return conflict
+class Integration:
+    """The integration worktree (never the person's checkout): a task's branch merged into the
+    integration branch there (a merge commit; a conflict read and the merge aborted), undone when
+    ``verify`` fails, what ``verify`` changed tidied away, and what a branch still holds of a
+    conflict at its tip."""
 
+    def __init__(self, path: Path) -> None:
+        self.path = path  # the integration branch's worktree (``Trees.integration_path``)
 
-def undo(trees: Trees, before: str) -> None:
-    """Put the integration branch back where it was before a merge (a failed ``verify``)."""
-    git(["reset", "--hard", "-q", before], trees.integration_path)
+    def merge(self, branch: str, message: str) -> Merged | Conflict:
+        """Merge ``branch`` into the integration branch, a merge commit; a conflict is read and the
+        merge aborted (the integration branch is as it was)."""
+        path = self.path
+        before = rev(path, "HEAD")
+        assert before is not None
+        if is_ancestor(path, branch, "HEAD"):
+            return Merged(before, before)
+        args = [*identity(path), "merge", "--no-ff", "--no-verify", "--no-edit", "-q", "-m", message, branch]
+        done = git(args, path, check=False)
+        if done.ok:
+            return Merged(before, rev(path, "HEAD") or before)
+        if not merging(path):
+            raise GitError(f"git merge {branch}: {done.last_line()}")
+        files = unmerged(path)
+        ours, theirs = _log(path, "MERGE_HEAD", "HEAD"), _log(path, "HEAD", "MERGE_HEAD")
+        conflict = Conflict(files, conflict_hunks(path, files), ours, theirs)
+        git(["merge", "--abort"], path)
+        return conflict
 
+    def undo(self, before: str) -> None:
+        """Put the integration branch back where it was before a merge (a failed ``verify``)."""
+        git(["reset", "--hard", "-q", before], self.path)
 
-def tidy(trees: Trees) -> None:
-    """What ``verify`` changed in the integration worktree's tracked files goes: it is no task's
-    work, and the next merge needs a clean tree."""
-    if changes(trees.integration_path, untracked=False):
-        git(["reset", "--hard", "-q", "HEAD"], trees.integration_path)
+    def tidy(self) -> None:
+        """What ``verify`` changed in the integration worktree's tracked files goes: it is no task's
+        work, and the next merge needs a clean tree."""
+        if changes(self.path, untracked=False):
+            git(["reset", "--hard", "-q", "HEAD"], self.path)
+
+    def conflict_markers(self, branch: str) -> list[str]:
+        """Files that a merge into the branch left in conflict and that still hold one at its tip (a
+        ``<<<<<<<``, ``=======``, ``>>>>>>>`` run of lines), as ``file:line``: a resolution left half
+        done (committed with its markers) is not merged. Only where a conflict was: a file a task
+        writes with such lines on purpose (a guide to git, a test's fixture) is its work."""
+        found: list[str] = []
+        for name in sorted(_conflicted(self.path, branch)):
+            shown = git(["show", f"{branch}:{name}"], self.path, check=False)
+            if not shown.ok:
+                continue
+            line = conflict_at(shown.out)
+            if line is not None:
+                found.append(f"{name}:{line}")
+        return found
 
 
 def _log(path: Path, since: str, until: str) -> list[str]:
@@ -123,23 +144,6 @@ def conflict_hunks(tree: Path, files: list[str]) -> str:
     return text
 
 
-def conflict_markers(trees: Trees, branch: str) -> list[str]:
-    """Files that a merge into the branch left in conflict and that still hold one at its tip (a
-    ``<<<<<<<``, ``=======``, ``>>>>>>>`` run of lines), as ``file:line``: a resolution left half
-    done (committed with its markers) is not merged. Only where a conflict was: a file a task
-    writes with such lines on purpose (a guide to git, a test's fixture) is its work."""
-    path = trees.integration_path
-    found: list[str] = []
-    for name in sorted(_conflicted(path, branch)):
-        shown = git(["show", f"{branch}:{name}"], path, check=False)
-        if not shown.ok:
-            continue
-        line = conflict_at(shown.out)
-        if line is not None:
-            found.append(f"{name}:{line}")
-    return found
-
-
 def _conflicted(path: Path, branch: str) -> set[str]:
     """The files the merges made on ``branch`` since it left the integration branch (checked out
     at ``path``) had in conflict, and that the branch changed: each merge done again by
@@ -167,17 +171,22 @@ class UserMerge:
 
 
 def merge_into_checkout(
-    trees: Trees, mode: str, *, dry_run: bool = False, told: Callable[[UserMerge], None] | None = None
+    repo: Path,
+    integration: str,
+    mode: str,
+    *,
+    workspace_dir: Path,
+    dry_run: bool = False,
+    told: Callable[[UserMerge], None] | None = None,
 ) -> UserMerge:
-    """``orchestrator merge``: the integration branch into the branch checked out in the person's
-    checkout. ``mode``: ``ff`` (fast-forward or nothing), ``no-ff`` (always a merge commit) or
-    ``auto`` (a fast-forward when it can be, else a merge commit). Refused (``UsageError``) on a
-    working tree with uncommitted changes to tracked files or with files git does not track where
-    the integration branch adds files, or a detached HEAD. A conflict
-    aborts the merge: the checkout is left exactly as it was, and the files are listed. ``told``
-    hears what is about to move (the branch, from which commit, by how many) before it moves;
-    ``dry_run``: only that."""
-    repo, integration = trees.repo, trees.integration
+    """``orchestrator merge``: the integration branch (``integration``) into the branch checked out
+    in the person's checkout of ``repo``, whose workspace is ``workspace_dir``. ``mode``: ``ff``
+    (fast-forward or nothing), ``no-ff`` (always a merge commit) or ``auto`` (a fast-forward when it
+    can be, else a merge commit). Refused (``UsageError``) on a working tree with uncommitted
+    changes to tracked files or with files git does not track where the integration branch adds
+    files, or a detached HEAD. A conflict aborts the merge: the checkout is left exactly as it was,
+    and the files are listed. ``told`` hears what is about to move (the branch, from which commit,
+    by how many) before it moves; ``dry_run``: only that."""
     if not branch_exists(repo, integration):
         raise UsageError(f"no branch {integration} yet: run the plan first (its tasks need isolation: worktree)")
     branch = current_branch(repo)
@@ -187,7 +196,7 @@ def merge_into_checkout(
         raise UsageError(f"{repo}: a merge is in progress — finish or abort it, then run `orchestrator merge` again")
     dirty = changed_files(repo)
     if dirty:
-        raise UsageError(_dirty(trees, dirty))
+        raise UsageError(_dirty(repo, workspace_dir, dirty))
     in_the_way = _untracked_in_the_way(repo, integration)
     if in_the_way:
         said = f"{counted(len(in_the_way), 'file')}: {listed(in_the_way[:3], len(in_the_way))}"
@@ -235,18 +244,19 @@ def _names(repo: Path, *revisions: str) -> list[str]:
     return [name for name in done.out.split("\0") if name]
 
 
-def _dirty(trees: Trees, files: list[str]) -> str:
-    """Why ``orchestrator merge`` will not merge onto ``files`` changed and not committed: each
-    named (a few, then how many more), and when the workspace's own files are among them (git
-    tracks ``.orchestrator/``, which a run writes), what to do about that."""
+def _dirty(repo: Path, workspace_dir: Path, files: list[str]) -> str:
+    """Why ``orchestrator merge`` will not merge onto ``files`` of ``repo`` changed and not
+    committed: each named (a few, then how many more), and when the workspace's own files
+    (``workspace_dir``'s) are among them (git tracks ``.orchestrator/``, which a run writes), what
+    to do about that."""
     said = f"{counted(len(files), 'file')}: {listed(files[:3], len(files))}"
     message = (
-        f"{trees.repo}: your working tree has uncommitted changes ({said}) — commit them, then run "
+        f"{repo}: your working tree has uncommitted changes ({said}) — commit them, then run "
         "`orchestrator merge` again; nothing was changed"
     )
-    workspace = trees.directory.parent.resolve()
-    if workspace.is_relative_to(trees.repo.resolve()):
-        mine = workspace.relative_to(trees.repo.resolve()).as_posix()
+    workspace = workspace_dir.resolve()
+    if workspace.is_relative_to(repo.resolve()):
+        mine = workspace.relative_to(repo.resolve()).as_posix()
         if any(name.startswith(f"{mine}/") for name in files):
             message += (
                 f" ({mine}/ is tracked by git, and a run writes there: keep it out of git,"

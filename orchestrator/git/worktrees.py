@@ -271,7 +271,7 @@ class Trees:
         for tree in trees:
             if tree.task is not None:
                 continue
-            why = _integration_kept(self, tree, busy, len(pruned.kept))
+            why = self._integration_kept(tree, busy, len(pruned.kept))
             if why is not None:
                 pruned.kept.insert(0, Kept(tree, why))
                 continue
@@ -282,6 +282,23 @@ class Trees:
         if not dry_run:
             git(["worktree", "prune"], self.repo)
         return pruned
+
+    def _integration_kept(self, tree: Tree, busy: Collection[str], kept: int) -> str | None:
+        """Why ``prune`` keeps the integration branch's worktree, or ``None``: it may go. While the
+        branch holds work your checked-out branch does not have, its worktree stays: it is what keeps
+        another workspace of the repository from taking the branch up (``validate`` and ``run`` refuse
+        a branch checked out in another workspace's integration worktree), and merging it."""
+        if busy:
+            names = ", ".join(sorted(busy))
+            return f"{names} {'has' if len(busy) == 1 else 'have'} an attempt still open ({STILL_OPEN})"
+        if kept:
+            return f"{kept} task worktree{'s' if kept > 1 else ''} kept, whose work merges into it"
+        if tree.state != "clean":
+            return f"{tree.state}: {WHY_KEPT.get(tree.state, 'not merged')}"
+        if not is_ancestor(self.repo, self.integration, "HEAD"):
+            yours = current_branch(self.repo) or "your HEAD"
+            return f"{self.integration} has work not merged into {yours} — `orchestrator merge` brings it"
+        return None
 
 
 STILL_OPEN = "its runner died: `orchestrator run` settles it"
@@ -321,24 +338,6 @@ def _why(tree: Tree) -> str:
         said = f"ignored: {ignored_files(tree.ignored)}, never committed nor merged"
         return f"{said} — take what you need, then remove it yourself (git worktree remove --force {tree.path})"
     return f"{tree.state}: {WHY_KEPT.get(tree.state, 'not merged')}"
-
-
-def _integration_kept(trees: Trees, tree: Tree, busy: Collection[str], kept: int) -> str | None:
-    """Why ``prune`` keeps the integration branch's worktree, or ``None``: it may go. While the
-    branch holds work your checked-out branch does not have, its worktree stays: it is what keeps
-    another workspace of the repository from taking the branch up (``validate`` and ``run`` refuse
-    a branch checked out in another workspace's integration worktree), and merging it."""
-    if busy:
-        names = ", ".join(sorted(busy))
-        return f"{names} {'has' if len(busy) == 1 else 'have'} an attempt still open ({STILL_OPEN})"
-    if kept:
-        return f"{kept} task worktree{'s' if kept > 1 else ''} kept, whose work merges into it"
-    if tree.state != "clean":
-        return f"{tree.state}: {WHY_KEPT.get(tree.state, 'not merged')}"
-    if not is_ancestor(trees.repo, trees.integration, "HEAD"):
-        yours = current_branch(trees.repo) or "your HEAD"
-        return f"{trees.integration} has work not merged into {yours} — `orchestrator merge` brings it"
-    return None
 
 
 def bring_home(path: Path, branch: str) -> str | None:

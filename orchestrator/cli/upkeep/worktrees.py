@@ -62,7 +62,9 @@ def cmd_merge(args: argparse.Namespace) -> int:
             print(f"{merge.branch} {verb} from {merge.before[:12]} by {moves} ({merge.how}), in {trees.repo}")
 
     with WorkspaceLock(workspace.lock_file, workspace.root.name):  # not while a run merges into it
-        done = merge_into_checkout(trees, mode, dry_run=args.dry_run, told=about)
+        done = merge_into_checkout(
+            trees.repo, trees.integration, mode, workspace_dir=trees.directory.parent, dry_run=args.dry_run, told=about
+        )
     data = {
         "ok": not done.conflicts,
         "branch": done.branch,

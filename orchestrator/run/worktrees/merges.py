@@ -34,7 +34,7 @@ from orchestrator.documents import read_body
 from orchestrator.executors.base import Executor, Launch, Limits
 from orchestrator.executors.worktree import WorktreeExecutor
 from orchestrator.git.lanes import Lanes
-from orchestrator.git.merging import Conflict, conflict_markers, merge_branch, tidy, undo
+from orchestrator.git.merging import Conflict, Integration
 from orchestrator.git.repo import rev
 from orchestrator.git.work import Work
 from orchestrator.git.worktrees import Trees
@@ -46,7 +46,7 @@ from orchestrator.plan.table.cells import id_problem
 from orchestrator.run.attempts import Attempt, Outcome
 from orchestrator.run.prepare import Prepared
 from orchestrator.run.recorder import Recorder
-from orchestrator.run.worktrees.handmerge import KEPT, advice, failed_on_conflict, kept_outcome, standing
+from orchestrator.run.worktrees.handmerge import KEPT, HandMerge, failed_on_conflict
 from orchestrator.state.journal import attempt_environment
 from orchestrator.state.planrows import NewTask, add_task
 from orchestrator.state.results import ResultRecord
@@ -80,6 +80,7 @@ class MergeQueue:
         self.workspace = workspace
         self.prepared = prepared
         self.trees = trees
+        self.integration, self.hand = Integration(trees.integration_path), HandMerge(trees)
         self.executor = executor
         self._lock = anyio.Lock()
         self.start = rev(trees.integration_path, "HEAD")  # the integration branch as the run found it
@@ -117,7 +118,7 @@ class MergeQueue:
         kept = None
         if self._kept_apart(attempt.task.id, record):
             assert record is not None
-            kept = await anyio.to_thread.run_sync(kept_outcome, self.workspace, self.trees, attempt, record)
+            kept = await anyio.to_thread.run_sync(self.hand.kept, self.workspace, attempt, record)
         return await self.land(kept or await run())
 
     def unresolved(
@@ -131,7 +132,7 @@ class MergeQueue:
         brief = read_body(self.workspace.brief(task))
         if brief is None or record.commit is None or of_brief(brief) != record.fingerprint:
             return False
-        found = standing(self.trees, task.id, record.commit)
+        found = self.hand.standing(task.id, record.commit)
         if found is None or found.merges:
             return False
         recorder.still_failed(task, record, found.why)
@@ -149,15 +150,15 @@ class MergeQueue:
             parted = work.unresolved or work.strayed  # what the task left and its branch parted: no retry mends it
             return _failed(outcome, ErrorClass.CONFLICT if parted else ErrorClass.INTERNAL, work.problem)
         where = trees.path(task.id)
-        left = await anyio.to_thread.run_sync(conflict_markers, trees, work.branch)
+        left = await anyio.to_thread.run_sync(self.integration.conflict_markers, work.branch)
         if left:
             message = f"conflict markers are left in {', '.join(left)}: resolve them in {where}, then run again"
             return _failed(outcome, ErrorClass.CONFLICT, message)
-        merged = await anyio.to_thread.run_sync(merge_branch, trees, work.branch, f"orchestrator: merge {task.id}")
+        merged = await anyio.to_thread.run_sync(self.integration.merge, work.branch, f"orchestrator: merge {task.id}")
         if isinstance(merged, Conflict):
             clash = f"its branch {work.branch} conflicts with {integration} in {merged.listed()}"
             if settings.on_conflict == "fail":
-                kept = f"{clash}; {KEPT} — {advice(trees, task.id)}"
+                kept = f"{clash}; {KEPT} — {self.hand.advice(task.id)}"
                 return _failed(outcome, ErrorClass.CONFLICT, kept)
             added = await anyio.to_thread.run_sync(self._resolution, task, work, merged)
             note = f"{clash}: resolution task {added} added to the plan"
@@ -167,10 +168,10 @@ class MergeQueue:
                 failure = await self._verify(outcome, settings)
             except BaseException:  # cancelled: what was not verified is not left merged
                 with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(undo, trees, merged.before)
+                    await anyio.to_thread.run_sync(self.integration.undo, merged.before)
                 raise
             if failure is not None:
-                await anyio.to_thread.run_sync(undo, trees, merged.before)
+                await anyio.to_thread.run_sync(self.integration.undo, merged.before)
                 message = f"verify `{settings.verify}` failed after merging {work.branch} (merge undone): {failure}"
                 return _failed(outcome, ErrorClass.VERIFY, message)
         if merged.after == merged.before:
@@ -196,7 +197,7 @@ class MergeQueue:
             Limits(timeout=settings.timeout, grace=settings.kill_grace, log_cap=settings.log_cap),
         )
         run = await self.executor.inner.run(launch)
-        await anyio.to_thread.run_sync(tidy, self.trees)
+        await anyio.to_thread.run_sync(self.integration.tidy)
         if run.ok:
             return None
         said = (tail(out, VERIFY_TAIL) + "\n" + tail(err, VERIFY_TAIL)).strip()
