@@ -412,7 +412,7 @@ def signed_utf8(data: bytearray) -> bytearray:
     data += (
         f"\n<!-- written by orchestrator {__version__} (sha256 {digest}): "
         "edited by hand, this file is moved to final_output.edited.md before a new one is written -->\n"
-    ).encode("utf-8")
+    ).encode()
     return data
 
 
