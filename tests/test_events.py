@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import random
+import tracemalloc
 from pathlib import Path
 
+import pytest
 from runner_helpers import Spec, run, workspace, write_plan
 
 from orchestrator.state import events
+from orchestrator.state.events import log
 
 
 def _log(project: Path) -> list[dict[str, object]]:
@@ -67,3 +71,63 @@ def test_a_reader_takes_whole_lines_only_and_skips_torn_ones(tmp_path: Path) -> 
         file.write(b"}\n")
     assert [e["event"] for e in events.read_new(path, cursor)] == ["d"]
     assert events.read_new(path, cursor) == []
+
+
+def _naive_new(data: bytes, offset: int, only: tuple[bytes, ...]) -> tuple[list[bytes], int]:
+    """What ``read_new`` reads, as it read it before it went a block at a time: the whole file."""
+    rest = data[offset:]
+    end = rest.rfind(b"\n") + 1
+    lines = rest[:end].splitlines()
+    return [line for line in lines if any(word in line for word in only)], offset + end
+
+
+def _naive_start(data: bytes) -> int | None:
+    found = data.rfind(b'{"event": "run_started"')
+    while found > 0 and data[found - 1 : found] != b"\n":
+        found = data.rfind(b'{"event": "run_started"', 0, found)
+    return found if found >= 0 else None
+
+
+def test_a_look_for_some_lines_reads_a_block_at_a_time_and_finds_what_a_whole_read_finds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``read_new(only=...)`` and ``last_run_start`` read the log a block at a time: the same lines
+    and offsets as a read of the whole file, wherever a block ends (mid-line, mid-word, lines
+    longer than a block, a carriage return, a torn last line); and a look through a log of 20 MB
+    for one kind of line holds a block of it, not the log."""
+    rng = random.Random(5)
+    kinds = [b"run_started", b"task_started", b"task_completed", b"checkpoint_restored"]
+    lines = []
+    for n in range(400):
+        kind = rng.choice(kinds)
+        pad = b"x" * rng.choice([0, 5, 40, 300])
+        head = b'{"event": "' + kind + b'"' if rng.random() < 0.9 else b' {"event": "' + kind + b'"'
+        lines.append(head + b', "n": ' + str(n).encode() + b', "pad": "' + pad + b'"}')
+    lines[7] += b"\r" + b'{"event": "task_started", "n": -1}'  # (splitlines splits there too)
+    data = b"\n".join(lines) + b'\n{"event": "task_started", "torn'
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(data)
+    for block in (7, 23, 64, 1000, 1 << 20):
+        monkeypatch.setattr(log, "_BLOCK", block)
+        assert events.last_run_start(path) == _naive_start(data)
+        for only in ((b'"run_started"',), (b'"task_', b'"checkpoint_restored"'), (b"pad",), (b"none here",)):
+            for offset in (0, len(lines[0]) + 1, len(data) // 2 - 3):
+                cursor = events.Cursor(offset)
+                want, end = _naive_new(data, offset, only)
+                assert events.read_new(path, cursor, only=only) == [json.loads(line) for line in want]
+                assert cursor.offset == end
+    assert events.last_run_start(tmp_path / "none.jsonl") is None
+    path.write_bytes(b"")
+    assert events.last_run_start(path) is None and events.read_new(path, events.Cursor(), only=(b"x",)) == []
+
+    monkeypatch.setattr(log, "_BLOCK", 1 << 20)
+    line = b'{"event": "task_started", "run": "r", "pad": "' + b"p" * 400 + b'"}\n'
+    path.write_bytes(b'{"event": "run_started", "run": "r"}\n' + line * 50_000 + b'{"event": "checkpoint_restored"}\n')
+    tracemalloc.start()
+    try:
+        found = events.read_new(path, events.Cursor(events.last_run_start(path) or 0), only=(b'"checkpoint_restored"',))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert found == [{"event": "checkpoint_restored"}]
+    assert peak < 5 * (1 << 20), peak  # (the whole log is 22 MB)

@@ -4,12 +4,18 @@ its task's heading, and a report that repeats its inputs shown once."""
 from __future__ import annotations
 
 import json
+import sys
+import tracemalloc
 from pathlib import Path
 
 import pytest
 from runner_helpers import Spec, cli, cli_in_process, write_plan
 
+from orchestrator import Workspace
+from orchestrator.documents import read_body
+from orchestrator.output.final import own, signed, signed_utf8, visible_utf8, write_final_output
 from orchestrator.output.markup import as_code_block, demote_headings, looks_like_markdown, output_form, quoted_in
+from orchestrator.printable import visible
 
 DIFF = "--- a/x.py\n+++ b/x.py\n@@ -1,2 +1,2 @@\n-old line\n+new line\n same"
 
@@ -267,3 +273,44 @@ def test_tasks_waiting_for_a_person_and_bypassed_ones_each_have_their_own_table(
     assert tasks["T-02"]["reason"].startswith('condition false: T-01.severity == "high"')
     shown = cli_in_process(tmp_path, "report").stdout
     assert '| T-02 | bypassed: condition false: T-01.severity == "high" (T-01 completed, ' in shown
+
+
+def test_final_output_is_made_visible_and_utf8_a_piece_at_a_time_as_its_whole_text_is() -> None:
+    """final_output.md is written from the template's pieces as they come (``visible_utf8``):
+    the same bytes as its whole text made visible, wherever the pieces break (a ``\\r\\n`` across
+    two is one newline still); ``signed_utf8`` signs those bytes as ``signed`` signs the text."""
+    text = "# 📦 Out\r\n\x1b[31mred\x1b[0m\r\r\nok\ttab\r\n\r\nend ⚠️\r"
+    for cut in range(len(text) + 1):
+        for second in range(cut, len(text) + 1):
+            pieces = [text[:cut], text[cut:second], "", text[second:]]
+            assert bytes(visible_utf8(iter(pieces))) == visible(text).encode("utf-8"), (cut, second)
+    plain = "# 📦 Out\nno control characters\n"
+    assert bytes(visible_utf8(iter([plain[:5], plain[5:]]))) == plain.encode("utf-8")
+    for body in ("a\n", "a", "a\n\n\n", "", "⚠️ x\n"):
+        signed_text = signed(body)
+        assert signed_utf8(bytearray(body.encode("utf-8"))) == signed_text.encode("utf-8")
+        assert own(signed_text) and signed_text.startswith(body.rstrip("\n") + "\n\n<!-- written by orchestrator ")
+
+
+def test_final_output_holds_no_copy_of_every_result_while_it_is_written(tmp_path: Path) -> None:
+    """Writing final_output.md holds the results it shows (read once) and its bytes, not also each
+    result fenced, every section's fields and the whole text as a ``str`` (2 or 4 bytes a
+    character once one such is in it): under 2.5 times the results' size in memory at its
+    peak, where it held over 7 times that."""
+    size = 400_000
+    specs = [Spec(f"T-{n:02d}", f"printf '⚠️ {n} %.0s' $(seq 1 {size // 8})") for n in range(1, 9)]
+    write_plan(tmp_path, specs)
+    assert cli(tmp_path, "run").code == 0
+    ws = Workspace.find(tmp_path)
+    plan = ws.load_plan()
+    held = sum(sys.getsizeof(read_body(ws.result(task))) for task in plan.tasks.values())
+    assert held > 3_500_000  # (8 results of 250,000 characters, 2 bytes each)
+    write_final_output(plan, ws)  # (what it imports and compiles the first time, once)
+    tracemalloc.start()
+    try:
+        write_final_output(plan, ws)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2.5 * held, (peak, held)  # (it was 7.4 times)
+    assert "⚠️ 8 ⚠️ 8" in (ws.root / "final_output.md").read_text(encoding="utf-8")

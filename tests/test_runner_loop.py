@@ -21,6 +21,7 @@ from orchestrator import Workspace
 from orchestrator.backends.base import AgentResult, Job, Observer
 from orchestrator.backends.shell import ShellBackend
 from orchestrator.executors import FAKE_BANNER, FakeExecutor, Launch, ProcessRun, Reply
+from orchestrator.executors import registry as executor_registry
 from orchestrator.executors.base import LineCallback, StartCallback
 from orchestrator.executors.local import LocalExecutor
 from orchestrator.output.reporter import Reporter
@@ -294,6 +295,17 @@ def test_the_fake_executor_says_so_in_every_file_it_leads_to(tmp_path: Path) -> 
     final = (ws.root / "final_output.md").read_text()
     assert "⚠️ Simulated | 2 tasks" in final
     assert re.search(r"\(Agent-02, (0s|<0\.01s|\d\.\d+s), simulated\)", final), final  # however long the loop took
+
+
+def test_the_fake_executor_of_the_command_line_keeps_no_launches(tmp_path: Path) -> None:
+    """`run --executor fake` (the executor ``registry.make`` makes) keeps no list of its launches,
+    which no one reads: each holds its attempt's whole environment (25 MB for 10,000 tasks)."""
+    write_plan(tmp_path, [Spec("A", "true"), Spec("B", "true", deps=["A"])])
+    executor = executor_registry.make("fake")
+    summary = Runner(Workspace.find(tmp_path), reporter=Reporter(), executor=executor).run()
+    assert summary.exit_code == 0
+    assert isinstance(executor, FakeExecutor) and executor.launches == []
+    assert FakeExecutor().record  # (one a program makes keeps them, for it to look at)
 
 
 def test_the_fake_executor_replays_failures_and_retries(tmp_path: Path) -> None:

@@ -690,3 +690,20 @@ def test_a_watch_of_the_plan_reads_it_only_when_it_moved_and_tells_only_a_person
     assert not watch.changed()  # told once
     plan_file.unlink()
     assert not watch.moved() and not watch.changed()  # being replaced: nothing to tell yet
+
+
+@pytest.mark.parametrize(
+    ("body", "newline", "lines"),
+    [
+        ("", "\n", []),
+        ("\n\n", "\n", []),
+        ("\na\n\n\nb ✅\n\n", "\n", ["a\n", "\n", "\n", "b ✅\n"]),
+        ("a\x1b[0m\r\nb", "\r\n", ["a\\x1b[0m\r\n", "b\r\n"]),
+    ],
+)
+def test_a_blocks_lines_are_its_body_without_the_newlines_around_it_each_with_the_files_newline(
+    body: str, newline: str, lines: list[str]
+) -> None:
+    """A block's lines: its body, the newlines it starts and ends with left out, each line with
+    the plan file's newline, what a task printed made visible (each line made once)."""
+    assert planfile._with_newline(body, newline) == lines

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from orchestrator.documents import read_body, sha256
 from orchestrator.output.markup import as_code_block, demote_headings, output_form, quoted_in
@@ -34,6 +35,7 @@ from orchestrator.state.workspace import Workspace
 from orchestrator.version import __version__
 from orchestrator.vocabulary import TaskStatus, counted
 
+_T = TypeVar("_T")
 TASK_HEADING = 3  # final_output.md's "### T-01 ..." above each output: its headings go below
 SYNTHESIS_HEADING = 2  # "## Synthesis"
 
@@ -188,6 +190,20 @@ def build(
     """The text of final_output.md; ``synthesis``: the aggregating agent's, its spend counted in;
     ``templates``: a run's (``Lenient``), else the workspace's (a broken one is an error);
     ``run_seconds``: the wall time of the run that writes it, as its last line says it."""
+    return _rendered(plan, workspace, views, synthesis, templates, "".join, run_seconds=run_seconds)
+
+
+def _rendered(
+    plan: Plan,
+    workspace: Workspace,
+    views: list[TaskView] | None,
+    synthesis: Synthesis | None,
+    templates: Renders | None,
+    join: Callable[[Iterator[str]], _T],
+    *,
+    run_seconds: float | None = None,
+) -> _T:
+    """final_output.md's template rendered, its pieces handed to ``join`` as they are made (see ``build``)."""
     views = as_spent(collect(plan, workspace) if views is None else views, workspace)
     by_id = {v.id: v for v in views}
     order = plan.topological_order()
@@ -197,31 +213,61 @@ def build(
         if by_id[task_id].status == TaskStatus.COMPLETED
     }
     holders = _quoted_by(plan, order, outputs)
-    completed: list[dict[str, Any]] = []
     problems: list[dict[str, Any]] = []
     held: list[dict[str, Any]] = []
     bypassed: list[dict[str, Any]] = []
     for task_id in order:
         view = by_id[task_id]
         if view.status == TaskStatus.COMPLETED:
-            completed.append(_completed(plan, plan.tasks[task_id], view, outputs[task_id], holders.get(task_id)))
-        elif view.status == TaskStatus.BYPASSED:  # a false condition: no failure, under a heading of its own
+            continue  # (its section is made as the template reads it: ``Sections``)
+        if view.status == TaskStatus.BYPASSED:  # a false condition: no failure, under a heading of its own
             bypassed.append(_bypassed(view))
         elif view.status in (TaskStatus.AWAITING_APPROVAL, TaskStatus.BLOCKED):  # a person's word is needed
             held.append({"id": task_id, "label": view.status.label, "reason": _cell(view.reason)})
         elif (problem := _problem(view)) is not None:
             problems.append(problem)
-    return (templates or Templates.of(workspace)).render(
+    return (templates or Templates.of(workspace)).render_as(
         "final_output.md.j2",
+        join,
         request=plan.request,
         summary=summarize(plan, views, synthesis, run_seconds=run_seconds) | scheduled(workspace),
-        completed=completed,
+        completed=Sections(plan, by_id, outputs, holders),
         problems=problems,
         held=held,
         bypassed=bypassed,
         synthesis=demote_headings(synthesis.text, SYNTHESIS_HEADING) if synthesis and synthesis.text else "",
         timeline=_timeline(plan, views),
     )
+
+
+class Sections(Sequence[dict[str, Any]]):
+    """The completed tasks' sections, in dependency order, each made when the template reads it:
+    a plan of 10,000 tasks never holds every section's text at once (each output fenced is a
+    copy of it) while final_output.md is written a piece at a time."""
+
+    def __init__(
+        self, plan: Plan, views: Mapping[str, TaskView], outputs: Mapping[str, str | None], holders: Mapping[str, str]
+    ) -> None:
+        self.plan, self.views, self.outputs, self.holders = plan, views, outputs, holders
+        self.ids = list(outputs)  # (in dependency order)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self._section(task_id) for task_id in self.ids[index]]
+        return self._section(self.ids[index])
+
+    def _section(self, task_id: str) -> dict[str, Any]:
+        task = self.plan.tasks[task_id]
+        return _completed(self.plan, task, self.views[task_id], self.outputs[task_id], self.holders.get(task_id))
 
 
 def _completed(plan: Plan, task: Task, view: TaskView, output: str | None, holder: str | None) -> dict[str, Any]:
@@ -313,20 +359,37 @@ def write_final_output(
     run_seconds: float | None = None,
 ) -> Path | None:
     """Write final_output.md; returns where the one there was moved if it had been edited by
-    hand since it was written (else None: it is written over, being the tool's own)."""
-    text = signed(visible(build(plan, workspace, views, synthesis, templates, run_seconds=run_seconds)))
+    hand since it was written (else None: it is written over, being the tool's own). Its text is
+    made UTF-8 a piece at a time as it is rendered (``visible_utf8``): never held whole as a
+    ``str``, which takes 4 bytes a character once one emoji is in it."""
+    data = signed_utf8(_rendered(plan, workspace, views, synthesis, templates, visible_utf8, run_seconds=run_seconds))
     path = workspace.final_output
     try:
-        found: str | None = path.read_bytes().decode("utf-8")
+        found: bytes | None = path.read_bytes()
     except FileNotFoundError:
         found = None
-    except UnicodeDecodeError:
-        found = ""  # not the tool's: kept
-    kept = store.move_aside(path, "edited") if found is not None and found != text and not own(found) else None
+    kept = store.move_aside(path, "edited") if found is not None and found != data and not _own_bytes(found) else None
+    del found
     # What the synthesis spent first: report counts it as final_output.md does (none: none).
     spent.record(workspace, spent.Spent(synthesis.cost_usd, synthesis.tokens) if synthesis else None)
-    store.write_text(path, text)
+    store.write_bytes(path, data)
     return kept
+
+
+def visible_utf8(pieces: Iterable[str]) -> bytearray:
+    """``printable.visible`` of the text ``pieces`` make, as UTF-8: each piece made visible and
+    encoded as it comes (a ``\\r`` that ends one is held for the next: ``\\r\\n`` across two is
+    one newline, as in the whole text)."""
+    out = bytearray()
+    held = ""
+    for piece in pieces:
+        if held:
+            piece, held = held + piece, ""
+        if piece.endswith("\r"):
+            piece, held = piece[:-1], "\r"
+        out += visible(piece).encode("utf-8")
+    out += visible(held).encode("utf-8")
+    return out
 
 
 _SIGNATURE = re.compile(r"\n<!-- written by orchestrator \S+ \(sha256 ([0-9a-f]{64})\)[^\n]*-->\n\Z")
@@ -334,11 +397,32 @@ _SIGNATURE = re.compile(r"\n<!-- written by orchestrator \S+ \(sha256 ([0-9a-f]{
 
 def signed(text: str) -> str:
     """``text`` with the last line that tells the tool's file from one edited since."""
-    body = text.rstrip("\n") + "\n"
-    return (
-        f"{body}\n<!-- written by orchestrator {__version__} (sha256 {sha256(body)}): "
+    return signed_utf8(bytearray(text.encode("utf-8"))).decode("utf-8")
+
+
+def signed_utf8(data: bytearray) -> bytearray:
+    """``signed`` on UTF-8 text, in place: the same bytes as ``signed(text).encode()``."""
+    import hashlib
+
+    end = len(data)
+    while end and data[end - 1] == 0x0A:  # (the newlines it ends with: one is kept)
+        end -= 1
+    del data[end:]
+    data += b"\n"
+    digest = hashlib.sha256(data).hexdigest()
+    data += (
+        f"\n<!-- written by orchestrator {__version__} (sha256 {digest}): "
         "edited by hand, this file is moved to final_output.edited.md before a new one is written -->\n"
-    )
+    ).encode()
+    return data
+
+
+def _own_bytes(data: bytes) -> bool:
+    """``own`` of a file's bytes (not UTF-8: not the tool's)."""
+    try:
+        return own(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return False
 
 
 def edited_final_notice(workspace: Workspace, kept: Path) -> str:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from orchestrator.errors import PlanError, Problem, shown
 from orchestrator.state.workspace import Workspace
@@ -84,10 +84,17 @@ def _overrides_signature(directory: Path) -> object:
         return None
 
 
+_T = TypeVar("_T")
+
+
 class Renders(Protocol):
-    """What renders a template by name: ``Templates`` (a broken one is an error) or ``Lenient``."""
+    """What renders a template by name: ``Templates`` (a broken one is an error) or ``Lenient``.
+    ``render_as``: its text handed to ``join`` a piece at a time, as jinja2 makes them (a large
+    file written without its whole text in memory at once: ``output/final``)."""
 
     def render(self, name: str, **context: Any) -> str: ...
+
+    def render_as(self, name: str, join: Callable[[Iterator[str]], _T], **context: Any) -> _T: ...
 
 
 class Lenient:
@@ -103,16 +110,19 @@ class Lenient:
         self._told: set[str] = set()
 
     def render(self, name: str, **context: Any) -> str:
+        return self.render_as(name, "".join, **context)
+
+    def render_as(self, name: str, join: Callable[[Iterator[str]], _T], **context: Any) -> _T:
         templates = Templates.of(self.workspace)
         try:
-            return templates.render(name, **context)
+            return templates.render_as(name, join, **context)
         except PlanError as exc:
             if not templates.overridden(name):
                 raise  # the packaged template's own failure: nothing to fall back on
             if name not in self._told:
                 self._told.add(name)
                 self.notice(f"{exc}; until it is fixed, {name} is rendered from the packaged template")
-            return Templates.of(None).render(name, **context)
+            return Templates.of(None).render_as(name, join, **context)
 
 
 class Templates:
@@ -221,11 +231,16 @@ class Templates:
         return template
 
     def render(self, name: str, **context: Any) -> str:
+        return self.render_as(name, "".join, **context)
+
+    def render_as(self, name: str, join: Callable[[Iterator[str]], _T], **context: Any) -> _T:
+        """``name`` rendered, its pieces handed to ``join`` as jinja2 makes them (``"".join``:
+        what ``Template.render`` returns)."""
         template = self.get(name)
         import jinja2
 
         try:
-            return template.render(**context)
+            return join(template.generate(**context))
         except jinja2.TemplateSyntaxError as exc:  # in an included template
             raise self._error(exc.name or name, exc.lineno, exc.message or str(exc)) from None
         except jinja2.TemplateNotFound as exc:  # {% include %} of a file that is not there

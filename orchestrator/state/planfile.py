@@ -104,7 +104,18 @@ def _with_newline(body: str, newline: str) -> list[str]:
     """A block's lines, each with ``newline``; what a task printed in it (a reason) made visible:
     the plan is a markdown file, and holds no control character the tool put there."""
     body = visible(body)
-    return [line + newline for line in body.strip("\n").split("\n")] if body.strip("\n") else []
+    start, end = 0, len(body)
+    while start < end and body[start] == "\n":  # (the newlines it starts and ends with: none kept)
+        start += 1
+    while end > start and body[end - 1] == "\n":
+        end -= 1
+    lines = []
+    while start < end:  # each line made once: the body of a 10,000-task table is never copied whole
+        cut = body.find("\n", start, end)
+        cut = end if cut < 0 else cut
+        lines.append(body[start:cut] + newline)
+        start = cut + 1
+    return lines
 
 
 def _marked(lines: list[str], name: str) -> tuple[int, int] | None:

@@ -109,7 +109,9 @@ _PID = [os.getpid()]  # for temp names; a forked child takes its own
 os.register_at_fork(after_in_child=lambda: _PID.__setitem__(0, os.getpid()))
 
 
-def write_temp(path: Path, data: bytes, *, sync: bool, parent_exists: bool = False, exists: bool = True) -> str:
+def write_temp(
+    path: Path, data: bytes | bytearray, *, sync: bool, parent_exists: bool = False, exists: bool = True
+) -> str:
     """A new temp file beside ``path`` holding ``data``; its name is returned. ``exists=False``
     says the caller knows ``path`` is not there (no permissions to carry over).
 
@@ -162,7 +164,7 @@ def named_error(exc: OSError, path: str | os.PathLike[str]) -> OSError:
     return OSError(exc.errno, exc.strerror, os.fspath(path))
 
 
-def write_all(fd: int, data: bytes, path: str | os.PathLike[str] | None = None) -> None:
+def write_all(fd: int, data: bytes | bytearray, path: str | os.PathLike[str] | None = None) -> None:
     """Write all of ``data`` to ``fd``; an error names ``path`` (``os.write`` names no file)."""
     view = memoryview(data)
     try:
@@ -198,7 +200,7 @@ def write_text(
 
 
 def write_bytes(
-    path: Path, data: bytes, *, durable: bool = True, parent_exists: bool = False, exists: bool = True
+    path: Path, data: bytes | bytearray, *, durable: bool = True, parent_exists: bool = False, exists: bool = True
 ) -> None:
     """Atomically replace ``path`` with ``data``.
 

@@ -27,9 +27,8 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from orchestrator.documents import last_line_starting
 from orchestrator.plan.config.settings import Settings
 from orchestrator.state import store
 from orchestrator.state.events.base import EventRecord
@@ -107,20 +106,46 @@ class Cursor:
 
 def read_new(path: Path, cursor: Cursor, *, only: Iterable[bytes] = ()) -> list[Event]:
     """The events appended since ``cursor`` (whole lines only; ``cursor`` moves past them);
-    ``only``: just the lines holding one of these byte strings (a cheap look before parsing)."""
+    ``only``: just the lines holding one of these byte strings (a cheap look before parsing),
+    found in the file read a block at a time: a look for one kind of line in a run's log of
+    10,000 tasks holds a block of it, not the whole log twice over."""
+    wanted = tuple(only)
     try:
         with open(path, "rb") as file:
             file.seek(cursor.offset)
+            if wanted:
+                return list(_parse(_lines_holding(file, cursor, wanted)))
             data = file.read()
     except FileNotFoundError:
         return []
     end = data.rfind(b"\n") + 1
     cursor.offset += end
-    lines = data[:end].splitlines()
-    wanted = tuple(only)
-    if wanted:
-        lines = [line for line in lines if any(word in line for word in wanted)]
-    return list(_parse(lines))
+    return list(_parse(data[:end].splitlines()))
+
+
+_BLOCK = 1 << 20  # bytes of the log a reader looking for some lines holds at once
+
+
+def _lines_holding(file: BinaryIO, cursor: Cursor, wanted: tuple[bytes, ...]) -> Iterator[bytes]:
+    """The lines of ``file`` from where it is, as ``bytes.splitlines`` splits them, that hold one
+    of ``wanted``: read a block at a time, whole lines only (``cursor`` moves past them)."""
+    carry = b""
+    while block := file.read(_BLOCK):
+        data = carry + block if carry else block
+        end = data.rfind(b"\n") + 1
+        carry = data[end:]
+        cursor.offset += end
+        starts: set[int] = set()
+        for word in wanted:
+            found = data.find(word, 0, end)
+            while found >= 0:
+                start = data.rfind(b"\n", 0, found) + 1
+                starts.add(start)
+                found = data.find(word, data.find(b"\n", found, end) + 1, end)
+        for start in sorted(starts):  # (each line once, in the file's order)
+            for line in data[start : data.find(b"\n", start, end)].splitlines():
+                if any(word in line for word in wanted):
+                    yield line
 
 
 def size(path: Path) -> int:
@@ -164,13 +189,27 @@ def _parse(lines: Iterable[bytes]) -> Iterator[Event]:
 
 
 def last_run_start(path: Path) -> int | None:
-    """The byte offset of the last run's ``run_started`` line, or ``None`` if no run has started."""
+    """The byte offset of the last run's ``run_started`` line, or ``None`` if no run has started:
+    looked for from the end, a block at a time (a run's is near it)."""
+    needle = b"\n" + _RUN_STARTED
     try:
         with open(path, "rb") as file:
-            data = file.read()
+            end = file.seek(0, os.SEEK_END)
+            after = b""  # the start of the block read before, which a line may run on into
+            while end > 0:
+                start = max(0, end - _BLOCK)
+                file.seek(start)
+                block = file.read(end - start)
+                data = block + after
+                found = data.rfind(needle)
+                if found >= 0:
+                    return start + found + 1
+                if start == 0:
+                    return 0 if data.startswith(_RUN_STARTED) else None
+                end, after = start, data[: len(needle) - 1]
+            return None
     except FileNotFoundError:
         return None
-    return last_line_starting(data, _RUN_STARTED)
 
 
 def read_all(path: Path) -> list[Event]:
