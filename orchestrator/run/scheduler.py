@@ -89,7 +89,6 @@ class Scheduler:
         self.board = board = Board(
             plan, _ready_queue(plan, selected, done, estimates, admission.limit), recorder, attempts
         )
-        self.queue, self.running, self.delayed = board.queue, board.running, board.delayed  # (read on the loop)
         self.breakers = Breakers(self.forecast.started)  # per backend: open while it is down (``run.failover``)
         self.stop = Stop()  # why nothing new starts (fail-fast, the cost limit, a signal)
         self.holds = Holds(plan, selected)  # tasks a person holds (a Blocked cell): never started
@@ -113,13 +112,17 @@ class Scheduler:
         async with anyio.create_task_group() as attempts:
             while True:
                 self._release_due(anyio.current_time())
-                self.forecast.tell(self.queue.finished_count)  # (at the start; then at each hundredth finished)
+                self.forecast.tell(self.board.queue.finished_count)  # (at the start; then at each hundredth finished)
                 self._fill(attempts)
                 self.started.set()
-                if not self.running and (self.stop.why or (not self.delayed and not self.holds.goes_on(self.queue))):
+                if not self.board.running and (
+                    self.stop.why or (not self.board.delayed and not self.holds.goes_on(self.board.queue))
+                ):
                     break  # once stopped, a retry still waiting will not start; held tasks wait (run --wait) or not
                 self.recorder.reporter.flush()  # what this turn had to tell, in one write
-                await self.inbox.wait(_until_next(self.delayed, self.admission, self.timed, self.forecast, self.holds))
+                await self.inbox.wait(
+                    _until_next(self.board.delayed, self.admission, self.timed, self.forecast, self.holds)
+                )
                 self._handle_waiting()
 
     def _handle_waiting(self) -> None:
@@ -138,11 +141,11 @@ class Scheduler:
         return task_id not in self.holds and task_id not in self.timed.held and self.admission.admits(slot)
 
     def _fill(self, group: TaskGroup) -> None:
-        self.timed.update(self.plan, self.queue.queued, self.recorder, time.time())
+        self.timed.update(self.plan, self.board.queue.queued, self.recorder, time.time())
         if self.stop.interrupted:
             return
         while not self.stop.why and not self.admission.full():
-            task_id = self.queue.pop(self._may_start)
+            task_id = self.board.queue.pop(self._may_start)
             if task_id is None:
                 return
             blocked = self.admission.blocked.get(self.starts.slot(task_id).backend)
@@ -154,7 +157,7 @@ class Scheduler:
                 self.board.give_up(task_id, *verdict)
             elif verdict == HOLD:  # at its gate: one before it starts stays ready, for when it is approved
                 if self.holds.gates.get(task_id) == "before":
-                    self.queue.push_back(task_id)
+                    self.board.queue.push_back(task_id)
             elif (attempt := self.starts.start(task_id)) is not None:
                 group.start_soon(self._attempt, attempt, name=f"{task_id} attempt {attempt.number}")
 
@@ -179,9 +182,9 @@ class Scheduler:
     def _handle(self, outcome: Outcome) -> None:
         attempt = outcome.attempt
         task = attempt.task
-        if self.running.get(task.id) is not attempt or self.cancelled(attempt, outcome.result):
+        if self.board.running.get(task.id) is not attempt or self.cancelled(attempt, outcome.result):
             return
-        del self.running[task.id]
+        del self.board.running[task.id]
         began = self.admission.ended(task.id)
         self.journal.ended(task.id, attempt.number, outcome.run.worker)
         result = outcome.result  # (a hedged task's: the attempt it raced counted first, ``Hedger.count``)
@@ -207,7 +210,7 @@ class Scheduler:
             if self.reuse is not None:  # (not one awaiting a person: ``Reuse.cacheable``)
                 self.reuse.keep(task, attempt.job.brief)
             if self.merges is not None and outcome.added:  # a conflict's resolution task: its dependents wait
-                self.merges.adopt(outcome.added, self.queue)
+                self.merges.adopt(outcome.added, self.board.queue)
             if awaiting:
                 self.gates.await_approval(task, "after")
             else:
@@ -258,7 +261,7 @@ class Scheduler:
         """``attempt``, stopped by a cancel (``result``: what it did, if it ended first; ``None``:
         its processes gone), recorded cancelled for ``reason`` with what it spent until then,
         counted as an ended attempt's is; what depends on its task skipped."""
-        del self.running[attempt.task.id]
+        del self.board.running[attempt.task.id]
         self.admission.ended(attempt.task.id)
         self.journal.ended(attempt.task.id, attempt.number)
         spent = self.launcher.stopped(attempt) if result is None else result
