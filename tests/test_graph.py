@@ -155,7 +155,7 @@ def test_ready_queue_weighs_each_task_by_what_it_took_when_it_last_ran() -> None
     """Known durations make the critical path one of time, not of task count: a long task
     starts first, so that nobody waits on it alone at the end; a task ``took`` leaves out weighs
     the median of the known ones. (A run leaves none out: a task with no history and no Estimate
-    cell weighs ``run.estimates.DEFAULT_SECONDS``, 60 s.)"""
+    cell weighs ``run/forecasts/estimates.DEFAULT_SECONDS``, 60 s.)"""
     graph = build({"short": [], "long": [], "fresh": [], "after-short": ["short"]})
     took = {"short": 1.0, "long": 30.0, "after-short": 2.0}
     queue = ReadyQueue(graph, priority={}, order=table_order(graph), selected=list(graph), took=took)

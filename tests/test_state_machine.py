@@ -129,7 +129,7 @@ def outcomes_and_a_rerun(project: Path) -> None:
 
 def conditions(project: Path) -> None:
     """A fallback that runs, branches bypassed, a condition that cannot be decided; then the
-    bypassed tasks named to run again decided again (a bypass otherwise stays: ``run.settled``)."""
+    bypassed tasks named to run again decided again (a bypass otherwise stays: ``run/resume/settled``)."""
     plan(project, [
         {"id": "T-01", "cmd": "exit 3"},
         {"id": "T-02", "cmd": "echo fallback", "dependencies": "T-01", "condition": "T-01 failed"},

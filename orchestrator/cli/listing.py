@@ -62,7 +62,7 @@ def _statuses(given: list[str] | None) -> set[TaskStatus] | None:
 
 
 def _archived(workspace: Workspace) -> tuple[list[tuple[Task, TaskView]], dict[str, str]]:
-    """The archived tasks (``state.archive``) as ``list`` shows them: each one's view from its
+    """The archived tasks (``state/kept/archive``) as ``list`` shows them: each one's view from its
     result file, as ``status`` reads one; and the date each was archived."""
     from orchestrator.state.kept.archive import entries
     from orchestrator.state.results import read_record

@@ -1,8 +1,8 @@
 """The living queue from outside a run: ``add``, ``cancel``, ``retry``, ``watch`` and ``history``.
 
-A run going on takes what these ask within a second (``run.live``): ``add`` writes the row into
+A run going on takes what these ask within a second (``run/inflight/live``): ``add`` writes the row into
 master_plan.md, which the run reads again; ``cancel`` and ``retry`` append a request to the event
-log and wait for the run's answer there (``run.requests``, which the dashboard's buttons use too).
+log and wait for the run's answer there (``run/inflight/requests``, which the dashboard's buttons use too).
 With no run going on, they change what the next run does, holding the workspace lock as ``reset``
 does; a run that has the lock but cannot take requests yet (it is starting) is waited for, as is
 another command holding the lock, for a while (``add`` too: what a run that is starting will make

@@ -3,7 +3,7 @@
 The row is written as ``add`` writes it (``queue.add_row``: the same options, checks and
 locks; ``--label`` is ``add``'s ``--tag``, the ``Tags`` column). Then, in a workspace with a run
 going on, that run takes it and ``spawn`` follows it there; with none, ``spawn`` runs it, alone,
-as ``run --only ID`` would (``run.spawned.see_through``). It ends when the task does, with its
+as ``run --only ID`` would (``run/launch/spawned.see_through``). It ends when the task does, with its
 outcome: the answer (its result's body, as ``output`` prints it) on stdout, what happens on the
 way on stderr. ``--detach`` prints the id and returns at once, the task left to the run going on
 or to a runner of its own in the background (its own session, its lines in

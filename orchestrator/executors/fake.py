@@ -41,7 +41,7 @@ Replies = Callable[[Launch], Reply] | Mapping[str, Reply | Sequence[Reply]]
 
 
 # The value a made-up answer gives a field of each type an Output cell may declare
-# (``plan.conditions.FIELD_TYPES``): of the declared shape, and plainly no finding.
+# (``plan/table/conditions.FIELD_TYPES``): of the declared shape, and plainly no finding.
 MADE_UP: dict[str, object] = {
     "str": "[simulated]",
     "string": "[simulated]",

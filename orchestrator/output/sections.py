@@ -53,7 +53,7 @@ class Rendered:
 
 
 def render_status(plan: Plan, workspace: Workspace, views: list[TaskView] | None = None) -> Rendered:
-    """The status blocks for ``views`` (the workspace as it is now: ``run.freshness.current_views``)."""
+    """The status blocks for ``views`` (the workspace as it is now: ``run/resume/freshness.current_views``)."""
     if views is None:
         views = collect(plan, workspace)
     return Rendered(views, status_blocks(plan, views, Templates.of(workspace)))
@@ -77,7 +77,7 @@ def update_plan_file(
     plan was loaded are kept); whether the file changed. Raises ``planfile.PlanFileUnreadable``
     when the file is not UTF-8 at the moment. A plan with ``status_blocks: false`` is left alone.
     ``rendered``: blocks rendered earlier, used if ``views`` (read now) still say the same.
-    Pass ``views`` from ``run.freshness.current_views`` for the blocks to tell which completed
+    Pass ``views`` from ``run/resume/freshness.current_views`` for the blocks to tell which completed
     tasks are out of date (this layer cannot: ``collect`` alone does not)."""
     if not plan.settings.status_blocks:
         return False

@@ -1,5 +1,5 @@
 """``history --stats``: where a plan spends its time and money across runs, from the attempts
-the event log tells of (``state.history.attempts_of``): per task, and per kind of task (its type,
+the event log tells of (``state/kept/history.attempts_of``): per task, and per kind of task (its type,
 else its profile and backend, else its backend), how many runs, how often it completed, its
 median and p90 durations, cost and tokens; the slowest tasks and those that fail most.
 Simulated attempts (the fake executor's: nothing ran) count for nothing.

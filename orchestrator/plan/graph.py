@@ -203,7 +203,7 @@ class ReadyQueue:
 
     Order among ready tasks: priority (P0 first), then the longest remaining path to a sink
     (critical path first), then table order. A task on that path weighs what ``took`` says it
-    takes: in a run, every task's estimate (``run.estimates``: learned from the runs before, or
+    takes: in a run, every task's estimate (``run/forecasts/estimates``: learned from the runs before, or
     its Estimate cell; a task with neither weighs ``DEFAULT_SECONDS``, 60 s). A task ``took``
     leaves out weighs the median of the others (with none: 1, and the path counts tasks): a
     long task starts early, where no one waits on it alone at the end. Tasks outside

@@ -48,12 +48,12 @@ class Task:
     profile: str | None = None
     timeout: float | None = None
     timeout_set: bool = False  # a Timeout cell was given (its value may be None = no limit)
-    deadline: Deadline | None = None  # a Deadline cell: when it should be done (``plan.deadlines``)
-    estimate: float | None = None  # an Estimate cell: seconds a person expects it to take (``run.estimates``)
+    deadline: Deadline | None = None  # a Deadline cell: when it should be done (``plan/table/deadlines``)
+    estimate: float | None = None  # an Estimate cell: seconds a person expects it to take (``run/forecasts/estimates``)
     retries: int | None = None
-    hedge: Hedge | None = None  # a Hedge cell (``plan.hedging``)
+    hedge: Hedge | None = None  # a Hedge cell (``plan/config/hedging``)
     hedge_set: bool = False  # a Hedge cell was given (``off`` included): said on the task itself
-    best_of: int | None = None  # a Best of cell: attempts at once, one judged best (``plan.bestof``)
+    best_of: int | None = None  # a Best of cell: attempts at once, one judged best (``plan/config/bestof``)
     backend: str | None = None
     command: str | None = None  # a Command cell: what a shell task runs (it never runs its description)
     access: str | None = None  # an Access cell: "read" or "edit" (``access.access_settings``)
@@ -65,12 +65,13 @@ class Task:
     not_before: float | None = None  # a Not before cell: the moment (epoch) before which it does not start
     tags: tuple[str, ...] = ()
     blocked: str | None = None  # a Blocked cell: held by a person, with why ("" when no reason is given)
-    condition: str | None = None  # a Condition cell: it runs only when this holds (``plan.conditions``)
+    condition: str | None = None  # a Condition cell: it runs only when this holds (``plan/table/conditions``)
     outputs: tuple[tuple[str, str], ...] = ()  # an Output cell: the JSON fields (name, type) its answer must hold
     details: str | None = None
     line: int = 0
     extra: dict[str, str] = field(default_factory=dict)
-    params: tuple[tuple[str, str], ...] = ()  # the parameters its text names, with their values (``plan.params``)
+    # The parameters its text names, with their values (``plan/config/params``).
+    params: tuple[tuple[str, str], ...] = ()
     # Dependencies on tasks `orchestrator archive` moved out of the table (``Plan.archived``): done
     # for good, so no edge and no wait; their results still reach this task as upstream results.
     archived_upstream: tuple[str, ...] = ()
@@ -124,7 +125,7 @@ class Plan:
     text: str = ""
     frontmatter: dict[str, object] = field(default_factory=dict)
     book: Book = field(default_factory=Book)  # the agent ids given in its workspace, these tasks' included
-    params: dict[str, str] = field(default_factory=dict)  # its parameters' values (``plan.params.resolve``)
+    params: dict[str, str] = field(default_factory=dict)  # its parameters' values (``plan/config/params.resolve``)
     # The types its tasks may name: built in, then types.yaml's, then its settings' (``tasktypes.merged``).
     types: dict[str, TaskType] = field(default_factory=lambda: dict(BUILT_IN))
     archived: dict[str, ArchivedTask] = field(default_factory=dict)  # tasks archived, not in the table

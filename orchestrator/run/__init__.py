@@ -3,7 +3,7 @@ what an outcome means (``decide``), admission, and what a run writes down.
 
 ``Runner`` is imported when first asked for: ``validate`` uses this package's
 preflight checks and must not pay for anyio. So are ``decide`` and ``Decision``: ``status``
-imports ``run.freshness``, and the backends ``policy`` brings cost it 30 ms.
+imports ``run/resume/freshness``, and the backends ``policy`` brings cost it 30 ms.
 """
 
 from __future__ import annotations

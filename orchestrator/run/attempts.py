@@ -85,7 +85,7 @@ class Attempt:
     # first after `orchestrator retry`), one more for each retry after a failure or a limit.
     in_run: int = 1
     fallback_from: str | None = None  # the task's own backend, when this attempt runs on a fallback
-    estimate: float | None = None  # seconds the run expected it to take (``run.estimates``), for ``report``
+    estimate: float | None = None  # seconds the run expected it to take (``run/forecasts/estimates``), for ``report``
     brief: str = ""  # the fingerprint of its brief and settings alone (no inputs): what its estimate learns by
     stop_asked: bool = False  # a cancel or the run's stop asked for it (``stop``)
     afresh: Callable[[], Attempt] | None = None  # resuming a session on a worker: the attempt in a new one
@@ -250,10 +250,10 @@ class Launcher:
         ``resume``: the session an interrupted attempt left. It is continued with a short prompt
         when the task is what that attempt was started with; when the brief, settings or inputs
         have changed since, the task starts a new session (the old one holds a stale task).
-        ``on``: the fallback backend it runs on instead of its own (``run.failover``)."""
+        ``on``: the fallback backend it runs on instead of its own (``run/limits/failover``)."""
         ws = self.workspace
         own = self.settings[task.id]
-        settings = fallback_settings(own, on or own.backend, task.access)  # ``on``: a fallback (``run.failover``)
+        settings = fallback_settings(own, on or own.backend, task.access)  # ``on``: a fallback (run/limits/failover)
         brief = read_body(ws.brief(task))
         if brief is None:
             raise CannotInvoke(f"its brief {ws.brief_name(task)} is gone: run again to render it")

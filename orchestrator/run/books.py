@@ -22,7 +22,7 @@ from orchestrator.state.workspace import Workspace
 
 
 class Inbox:
-    """Outcomes handed to the loop, changes asked from outside (``run.live``: a task added, one
+    """Outcomes handed to the loop, changes asked from outside (``run/inflight/live``: a task added, one
     cancelled), and a wake-up for it. Each waits in its deque whatever happens to the wake-up (a
     deadline that passes as it comes), so none is ever lost."""
 

@@ -57,7 +57,7 @@ class RunOptions:
     wait_for_orphans: bool = False
     aggregate: str | None = None
     params: dict[str, str] = field(default_factory=dict)  # --param: over what earlier runs were given
-    wait: bool = False  # --wait: stay up while tasks wait for a person (``run.holds.Patience``)
+    wait: bool = False  # --wait: stay up while tasks wait for a person (``run/held/holds.Patience``)
     wait_timeout: float | None = None  # --wait-timeout: for at most this many seconds (None: as long as it takes)
 
     def overrides(self) -> dict[str, Any]:
@@ -101,7 +101,7 @@ class Prepared:
         self.selection.run.append(task.id)
 
     def done_before(self, task_id: str) -> None:
-        """``task_id``, which this run was to run, was done before it began (``run.recovery``):
+        """``task_id``, which this run was to run, was done before it began (``run/resume/recovery``):
         it runs no more, and a dependent whose dependencies are all done now is ready."""
         self.selection.run.remove(task_id)
         self.selection.done.add(task_id)

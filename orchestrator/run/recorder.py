@@ -131,7 +131,7 @@ class Recorder:
     # --- results ----------------------------------------------------------------------------------
 
     def completed(self, outcome: Outcome, warning: str | None, *, awaiting: bool = False) -> ResultRecord:
-        """``awaiting``: its Approval gate is after it: its result awaits a person's word (``run.gates``)."""
+        """``awaiting``: its Approval gate is after it: its result awaits a person's word (``run/held/gates``)."""
         status = TaskStatus.AWAITING_APPROVAL if awaiting else TaskStatus.COMPLETED
         record = self._write_attempt(outcome, status, warning)
         if not awaiting:
@@ -140,7 +140,7 @@ class Recorder:
 
     def recovered(self, task: Task, record: ResultRecord, text: str) -> None:
         """``task`` completed with ``text`` in an attempt the runner that started it did not
-        live to record (``run.recovery`` made ``record`` from its log): recorded as it would
+        live to record (``run/resume/recovery`` made ``record`` from its log): recorded as it would
         have been."""
         record = replace(record, inputs=self.inputs_of(task))
         self.write(task, record, self._body(record, text))
@@ -250,7 +250,7 @@ class Recorder:
                              attempt_cost_usd=None, tokens=None, attempt_tokens=None))  # fmt: skip
 
     def inputs_of(self, task: Task) -> str | None:
-        """The digest of what ``task`` ran from (``run.basis``), its dependencies' results as the
+        """The digest of what ``task`` ran from (``run/resume/basis``), its dependencies' results as the
         run has them."""
         return self.basis.of(task, self.records) if self.basis is not None else None
 

@@ -89,13 +89,13 @@ class Scheduler:
         self.board = board = Board(
             plan, _ready_queue(plan, selected, done, estimates, admission.limit), recorder, attempts
         )
-        self.breakers = Breakers(self.forecast.started)  # per backend: open while it is down (``run.failover``)
+        self.breakers = Breakers(self.forecast.started)  # per backend: open while it is down (``run/limits/failover``)
         self.stop = Stop()  # why nothing new starts (fail-fast, the cost limit, a signal)
         self.holds = Holds(plan, selected)  # tasks a person holds (a Blocked cell): never started
         self.gates = Gates(plan, self.holds, recorder, records)  # conditions and approval gates
         self.inbox, self.timed = Inbox(), Timed()  # timed: the ready tasks whose Not before has not come
         self.started = anyio.Event()  # set once the first tasks have started
-        # ``run.live``: whether an attempt that ended (``None``: stopped by its cancel) was cancelled;
+        # ``run/inflight/live``: whether an attempt that ended (``None``: stopped by its cancel) was cancelled;
         # if so it is recorded so, and its outcome is not acted on.
         self.cancelled: Callable[[Attempt, AgentResult | None], bool] = lambda attempt, result: False
         self.reuse = reuse  # the cache (``run/resume/reuse``): a result reused instead of a run
@@ -103,7 +103,7 @@ class Scheduler:
                              launcher=launcher, recorder=recorder, journal=journal, admission=admission,
                              breakers=self.breakers, board=board, expected=self.forecast.expected, merges=merges,
                              reuse=reuse)  # fmt: skip
-        self.hedger = Hedger(plan, launcher, admission, journal, self._on_loop, board.attempts)  # (``run.hedge``)
+        self.hedger = Hedger(plan, launcher, admission, journal, self._on_loop, board.attempts)  # (``run/races/hedge``)
 
     # --- the loop ---------------------------------------------------------------------------------
 
@@ -165,7 +165,7 @@ class Scheduler:
         task = attempt.task
         trace = Trace(self.journal, task.id, task.agent, attempt.number, self.launcher.executor.name,
                       lambda: attempt.observer.session_id)  # fmt: skip
-        with attempt.stoppable():  # `orchestrator cancel` and the run's stop cancel it (``run.live``)
+        with attempt.stoppable():  # `orchestrator cancel` and the run's stop cancel it (``run/inflight/live``)
             try:
                 ran = self.hedger.wrap(
                     attempt, on_start=trace.started, on_line=trace.line, tell=self._notice
@@ -238,7 +238,7 @@ class Scheduler:
         self.check_budget()
 
     def _fail_over(self, outcome: Outcome, reason: str) -> None:
-        """``outcome``'s backend is down and its task names a fallback (``run.failover.fails_over``):
+        """``outcome``'s backend is down and its task names a fallback (``run/limits/failover.fails_over``):
         its next attempt starts now, on the fallback, spending no retry."""
         task, result, backend = outcome.attempt.task, outcome.result, outcome.attempt.settings.backend
         if result.error_class is ErrorClass.AUTH:  # (what has no fallback is skipped, as always)
@@ -302,7 +302,7 @@ def _ready_queue(
     plan: Plan, selected: list[str], done: set[str], estimates: Mapping[str, Estimate], slots: int | None
 ) -> ReadyQueue:
     """The queue of this run's tasks: by priority, then the longest remaining path of work first,
-    each task weighing what it is expected to take (``run.estimates``: learned from the runs before);
+    each task weighing what it is expected to take (``run/forecasts/estimates``: learned from the runs before);
     when every task's is known, that list improved by playing the run out on ``slots`` (``plan.listorder``)."""
     took = {task: estimate.seconds for task, estimate in estimates.items()}
     if not all(t in estimates and estimates[t].source != "default" for t in selected):

@@ -1,5 +1,5 @@
 """``orchestrator serve``: a live web dashboard of a workspace, served on loopback. It reads the
-workspace, and writes only what ``orchestrator cancel`` and ``retry`` write (``run.requests``),
+workspace, and writes only what ``orchestrator cancel`` and ``retry`` write (``run/inflight/requests``),
 when the page's buttons ask with the token ``serve`` printed.
 
 ``board`` reads the workspace (the same readers as ``status``), ``tailer`` follows

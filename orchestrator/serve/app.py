@@ -14,7 +14,7 @@ Routes::
     POST /hooks/github, /hooks/{name}                   webhooks that start runs (``hooks``)
     /api/graph.svg             the task graph, drawn by ``picture``
     /api/task/{id}             a task's brief, result and log tails
-    POST /api/task/{id}/cancel what ``orchestrator cancel ID`` does (``run.requests``)
+    POST /api/task/{id}/cancel what ``orchestrator cancel ID`` does (``run/inflight/requests``)
     POST /api/task/{id}/retry  what ``orchestrator retry ID`` does
     POST /api/task/{id}/approve, .../reject
                                what ``orchestrator approve|reject ID`` does; a JSON body

@@ -1,5 +1,5 @@
 """The workspace as the dashboard shows it: the plan (read again when its file changes), every
-task's state (``run.freshness.current_views`` and ``state.summary.status_data``, as ``status --json``),
+task's state (``run/resume/freshness.current_views`` and ``state.summary.status_data``, as ``status --json``),
 the pause, and the workspace's files, read safely.
 
 Every file it serves is read through ``Board.read``: the path, links resolved, must lie inside

@@ -28,7 +28,7 @@ from orchestrator.state.workspace import Workspace
 
 STATIC = Path(__file__).parent / "static"
 # What the page's buttons do: each is what the CLI command of its name does, through the same
-# function (``run.requests.request``; ``run.decisions.decide`` for a gate's approve and reject).
+# function (``run/inflight/requests.request``; ``run/held/decisions.decide`` for a gate's approve and reject).
 ACTIONS: dict[str, str] = {"cancel": "cancel", "retry": "retry", "approve": "approve", "reject": "reject"}
 
 

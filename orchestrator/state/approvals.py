@@ -3,7 +3,7 @@ appended (``orchestrator approve T-03``, ``orchestrator reject T-03 --reason ...
 
 The latest line of a task is its decision; it holds for the task's next start (a gate
 ``before``) or for the result it completed with (a gate ``after``). A decision made with the
-task's inputs known (``inputs``: ``run.basis``'s digest of its row, settings and upstream
+task's inputs known (``inputs``: ``run/resume/basis``'s digest of its row, settings and upstream
 results, as `approve` found them) stands while they are the same: a gate decided stays decided
 until its task's inputs change, and is asked again then. One made without (given ahead of its
 gate, or by a version before) holds until the task next completes. A run reads the file as a gate is reached, so
@@ -40,7 +40,7 @@ class Decision:
     reason: str
     time: str  # ISO 8601, UTC
     by: str  # the user who said it
-    inputs: str | None = None  # the task's inputs it was made on (``run.basis``), when known
+    inputs: str | None = None  # the task's inputs it was made on (``run/resume/basis``), when known
 
     def after(self, moment: str | None) -> bool:
         """Whether it was made after ``moment`` (an ISO time; ``None``: ever)."""
@@ -55,7 +55,7 @@ class Decision:
 
 
 def same_inputs(made: str, now: str) -> bool:
-    """Whether two ``inputs`` digests (``v2-<plan>-<task>-<upstream>``: ``run.basis``) say the
+    """Whether two ``inputs`` digests (``v2-<plan>-<task>-<upstream>``: ``run/resume/basis``) say the
     task's own inputs are the same: its row and settings, and its upstream results (what else
     of the plan changed is no concern of its gate)."""
     first, second = made.split("-"), now.split("-")

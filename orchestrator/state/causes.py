@@ -5,7 +5,7 @@ is rendered from it here, in one place (``Cause.sentence``); nothing reads a sen
 
 A result written before causes were recorded has a ``reason`` and no ``cause``: it reads with no
 cause, its reason shown as it was written (``TaskView.note``), and the rules that ask a cause
-(``holds``, ``run.settled``) treat it as one they cannot vouch for.
+(``holds``, ``run/resume/settled``) treat it as one they cannot vouch for.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ Something needs attention (a ``Finding``) when:
   is not "all well" (exit 1) until it has (only known from the views: without them, not told).
 
 Which state each task is in is what ``status`` shows when the command hands ``check`` the views
-``status`` reads (``views``: ``run.freshness.current_views``, which reads the plan and every
+``status`` reads (``views``: ``run/resume/freshness.current_views``, which reads the plan and every
 result): a skip whose upstream cause is gone counts as waiting there, not as skipped, and the
 tasks out of date (``Health.out_of_date``) are told too, never a finding. Without them (the plan
 cannot be read now) the result files' own statuses are counted, from their first lines
@@ -86,7 +86,7 @@ class Health:
     last_run: dict[str, Any] | None = None  # the last run_finished event: exit_code, wall_seconds, time
     schedule: dict[str, Any] | None = None  # the schedule's record (state/schedule.json), when it has one
     launched: dict[str, Any] | None = None  # the last run a webhook, the API or MCP started (state/launches)
-    # Completed tasks `run` would run again, and why (``run.freshness``, filled in by the command):
+    # Completed tasks `run` would run again, and why (``run/resume/freshness``, filled in by the command):
     # worth knowing, not a person's to fix, so ``ok`` stays as it is.
     out_of_date: dict[str, str] = field(default_factory=dict)
 

@@ -89,7 +89,7 @@ class OpenAttempt:
     executor: str | None = None
     handle: dict[str, Any] | None = None  # None: killed before its start line was written
     session_id: str | None = None
-    fingerprint: str | None = None  # of what it was started with (``run.selection``)
+    fingerprint: str | None = None  # of what it was started with (``run/resume/selection``)
     told: str | None = None  # when its prompt was made: what the channels had told it by then
     in_run: int = 1  # its place among the attempts this run made of its task (``Attempt.in_run``)
 

@@ -44,10 +44,10 @@ class ResultRecord:
     finished: str | None = None
     duration: float | None = None  # seconds, of the attempt that ended the task
     backend: str | None = None
-    fallback_from: str | None = None  # its own backend, when the attempt ran on a fallback (``run.failover``)
-    fingerprint: str | None = None  # of its brief, settings and inputs (``run.selection``)
+    fallback_from: str | None = None  # its own backend, when the attempt ran on a fallback (``run/limits/failover``)
+    fingerprint: str | None = None  # of its brief, settings and inputs (``run/resume/selection``)
     output_hash: str | None = None  # of the output: part of each dependent's fingerprint
-    inputs: str | None = None  # digest of what it was run from, checkable without its brief (``run.basis``)
+    inputs: str | None = None  # digest of what it was run from, checkable without its brief (``run/resume/basis``)
     session_id: str | None = None  # an agent session an interrupted attempt can resume
     cost_usd: float | None = None
     tokens: Mapping[str, int] | None = None

@@ -57,8 +57,8 @@ class TaskView:
     simulated: bool = False
     worker: str | None = None  # on a cluster: the worker that ran its last attempt
     reused: str | None = None  # its result reused from the cache, no process started: why (``run/resume/reuse.py``)
-    out_of_date: str | None = None  # completed, but run would do it again: why (``run.freshness``)
-    settled: bool | None = None  # finished, and the next run leaves it so (``run.settled``); None: not judged
+    out_of_date: str | None = None  # completed, but run would do it again: why (``run/resume/freshness``)
+    settled: bool | None = None  # finished, and the next run leaves it so (``run/resume/settled``); None: not judged
     type: str | None = None  # its task type (``plan/config/tasktypes.py``)
     raced: str | None = None  # what a hedge or best of N did (``ResultRecord.raced``)
 
@@ -155,7 +155,7 @@ def read_records(plan: Plan, workspace: Workspace) -> dict[str, ResultRecord]:
 def archived_records(plan: Plan, workspace: Workspace, *, every: bool = False) -> dict[str, ResultRecord]:
     """The result records of the archived completed tasks a row depends on (``every``: of all of
     them, for a run, which may take a row that names any): what a dependent's fingerprint takes
-    from them, as from any upstream task's (``run.selection.upstream_of``). Apart from
+    from them, as from any upstream task's (``run/resume/selection.upstream_of``). Apart from
     ``read_records``, whose keys are the plan's tasks."""
     wanted = plan.archived if every else {dep for task in plan.tasks.values() for dep in task.archived_upstream}
     found: dict[str, ResultRecord] = {}
@@ -199,7 +199,7 @@ def collect(
     backoff), interrupted once the runner is gone; otherwise a task is pending when its
     dependencies are completed and waiting when they are not, or while a usage-limit pause
     (``state/pause.json``) is in force: nothing starts until it ends. ``inputs``: each task's
-    inputs now (``run.basis``), against which a person's word at its gate is judged
+    inputs now (``run/resume/basis``), against which a person's word at its gate is judged
     (``Decision.stands``; without it, the word holds until the task next completes).
     """
     if records is None:  # (``records``: read already, as ``read_records`` reads them)

@@ -85,7 +85,7 @@ class Workspace:
 
     @property
     def archive_dir(self) -> Path:
-        """Tasks moved out of the plan's table, a markdown file a day (see ``state.archive``)."""
+        """Tasks moved out of the plan's table, a markdown file a day (see ``state/kept/archive``)."""
         return self.root / "archive"
 
     @property

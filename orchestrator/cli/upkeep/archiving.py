@@ -2,7 +2,7 @@
 
 A long-lived queue stays readable: ``archive --completed`` (or ``archive ID...``) takes the rows
 of completed tasks and their Task Details out of the plan and keeps them, with how, when and in
-which run each finished and where its result is, in the day's archive file (``state.archive``).
+which run each finished and where its result is, in the day's archive file (``state/kept/archive``).
 Results stay in ``results/``; a row may still depend on an archived completed task.
 
 A failed, skipped, cancelled or interrupted task is archived by id with ``--force`` only: it has

@@ -47,7 +47,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _deadlines(workspace: Workspace, views: list[TaskView] | None) -> list[Finding]:
-    """A deadline the estimates say will be missed, or was: a person should know (``run.deadlines``)."""
+    """A deadline the estimates say will be missed, or was: a person should know (``run/forecasts/deadlines``)."""
     from orchestrator.run.forecasts.deadlines import RUN, deadline_line, workspace_verdicts
     from orchestrator.state.health import Finding
 

@@ -300,7 +300,7 @@ def _details(render: _Renderer, text: str | None) -> str | None:
 
 def substitute(plan: Plan, values: Mapping[str, str]) -> Plan:
     """``plan`` with ``values`` in its request, goal, and tasks' names, descriptions, details and
-    commands (a command's shell-quoted), each task's ``params`` the ones its text used; ``plan.params``."""
+    commands (a command's shell-quoted), each task's ``params`` the ones its text used; ``plan/config/params``."""
     plan.params = dict(values)
     if "params" not in plan.text:
         return plan

@@ -141,7 +141,7 @@ class Settings:
     # How long `orchestrator cleanup` keeps the logs of attempts that are not a task's latest;
     # None: for good (cleanup removes no log).
     retention: float | None = field(default=None, metadata=_parser(parse_retention))
-    # When the whole run should be done: a moment, or a duration from its start (``plan.deadlines``).
+    # When the whole run should be done: a moment, or a duration from its start (``plan/table/deadlines``).
     deadline: Deadline | None = field(default=None, metadata=_parser(parse_deadline))
     # Which webhook deliveries start a run (``serve``'s /hooks/), and the parameters each gives it
     # (``plan/config/triggers.py``).

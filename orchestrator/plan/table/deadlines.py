@@ -2,7 +2,7 @@
 
 Either a moment, ISO 8601 with its zone (``2026-12-01T09:00Z``, as a ``Not before`` cell: a time
 without a zone is refused), or a duration from the start of the run (``45m``, ``2h``, ``3600``),
-for a plan run every night whose moment moves with it. ``run.deadlines`` says, from the
+for a plan run every night whose moment moves with it. ``run/forecasts/deadlines`` says, from the
 estimates, which will be missed before they are, and which were.
 """
 

@@ -1,4 +1,4 @@
-"""Deadlines (``plan.deadlines``): which the estimates say a task or the run will miss, before it
+"""Deadlines (``plan/table/deadlines``): which the estimates say a task or the run will miss, before it
 does, and which were missed. ``status`` and ``check`` say so; a run tells it once of each
 (``deadline_at_risk``, ``deadline_missed``: events a notification can be sent for).
 

@@ -1,4 +1,4 @@
-"""What a task will take, learned from the runs before (``state.history``), and what that says
+"""What a task will take, learned from the runs before (``state/kept/history``), and what that says
 of the run's end: ``status`` and ``status --json``'s ``eta``, and the order a run starts its
 ready tasks in (``Scheduler``: the longest remaining path of these estimates first).
 

@@ -1,11 +1,11 @@
 """What a run expects of its own end, told as it goes: a ``run_estimate`` event as it starts and
 each time another hundredth of its tasks is finished (at most 101 a run, whatever its size), with
-the seconds left, the expected end and cost (``run.estimates.eta`` on the run's live views); none
-while no task left has a learned estimate or an Estimate cell (``run.estimates.known``). The
+the seconds left, the expected end and cost (``run/forecasts/estimates.eta`` on the run's live views); none
+while no task left has a learned estimate or an Estimate cell (``run/forecasts/estimates.known``). The
 live view shows the latest, ``watch`` prints each (``output.lines.estimate_line``); ``report``
 reads them back after the fact to say how far off the run's estimate was at 25, 50 and 75% of
 the way (``output.learning``). At the same moments, a deadline the estimates now say will be
-missed, or that was, is told once (``deadline_at_risk``, ``deadline_missed``: ``run.deadlines``);
+missed, or that was, is told once (``deadline_at_risk``, ``deadline_missed``: ``run/forecasts/deadlines``);
 and on time, between tasks' ends: as each deadline's moment passes (a deadline missed during a
 long task is told then), and every ``timing.deadline_recheck`` seconds while one is still to come (a running
 task that overruns its estimate turns at risk). The loop wakes for it (``wake_at``)."""

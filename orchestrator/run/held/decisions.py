@@ -2,8 +2,8 @@
 Approval gate, from any terminal (or the dashboard).
 
 The word is written to ``state/approvals.jsonl`` first (durable: a restart of the runner loses
-nothing), then the run going on, if any, is asked to act on it now (``run.live``: within a
-second); with none, the next run does (``approvals.settle``, ``run.gates``).
+nothing), then the run going on, if any, is asked to act on it now (``run/inflight/live``: within a
+second); with none, the next run does (``approvals.settle``, ``run/held/gates``).
 """
 
 from __future__ import annotations

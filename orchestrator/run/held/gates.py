@@ -1,4 +1,4 @@
-"""Whether a task that is ready starts: its ``Condition`` (``plan.conditions``), and its
+"""Whether a task that is ready starts: its ``Condition`` (``plan/table/conditions``), and its
 ``Approval`` gate (``state.approvals``).
 
 As a ready task is taken from the queue, ``Gates.check`` says what becomes of it:
@@ -15,7 +15,7 @@ As a ready task is taken from the queue, ``Gates.check`` says what becomes of it
 
 A task whose gate is ``after`` completes its work, and its result awaits approval (``after``):
 what depends on it waits. ``decide`` acts on `orchestrator approve` and `reject` while the run
-goes on (``run.live`` hands them over); between runs ``approvals.settle`` does, as a run begins.
+goes on (``run/inflight/live`` hands them over); between runs ``approvals.settle`` does, as a run begins.
 """
 
 from __future__ import annotations

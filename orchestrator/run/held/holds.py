@@ -1,10 +1,10 @@
 """Tasks a person holds back: a row's Blocked cell (``orchestrator update T-03 --status blocked``),
-and tasks at their Approval gate (``run.gates``).
+and tasks at their Approval gate (``run/held/gates``).
 
 A held task is never started; what depends on it waits; the rest of the run goes on. The run
 ends once nothing but held tasks (and what needs them) is left, and leaves them as they are,
 with no result: the next run, once they are released (the cell emptied, ``--status pending``),
-goes on with them. A row released or blocked while the run goes on is taken then (``run.live``).
+goes on with them. A row released or blocked while the run goes on is taken then (``run/inflight/live``).
 
 With ``run --wait`` (``Patience``) the run does not end there: it stays up while tasks wait for
 a person, takes each word as it is given (`approve`, `reject`, `update`, the dashboard), and
@@ -38,7 +38,7 @@ class Holds:
         self.patience: Patience | None = None  # ``run --wait``: the run waits for a person (None: it ends)
 
     def gate(self, task_id: str, gate: str, cause: Cause) -> None:
-        """``task_id`` waits at its Approval ``gate`` (``run.gates``)."""
+        """``task_id`` waits at its Approval ``gate`` (``run/held/gates``)."""
         self.causes[task_id], self.gates[task_id] = cause, gate
 
     def release(self, task_id: str) -> None:
@@ -128,7 +128,7 @@ def exit_code(prepared: Prepared, stopped: str | None, *, only: bool) -> ExitCod
     over); HELD when all it left undone waits for a person (blocked tasks, tasks at an approval
     gate, and what needs them); FAILED otherwise, or when it stopped early. A task left as an
     earlier run left it (cancelled, rejected, skipped for one of those or for a failure a
-    fallback took over: ``run.settled``), and so not started in this one, counts as it did then
+    fallback took over: ``run/resume/settled``), and so not started in this one, counts as it did then
     (unless ``only`` named what to run): a finished plan run again exits as it did."""
     views, plan = prepared.views, prepared.plan
     taken_over = handled(plan, views)

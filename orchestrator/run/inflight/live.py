@@ -200,7 +200,7 @@ class LiveQueue:
 
     def hold_at_start(self) -> None:
         """Before the loop starts: what depends on a task that stays given up (cancelled, rejected,
-        bypassed, or skipped for one of those: ``run.settled``) and is not settled itself is given
+        bypassed, or skipped for one of those: ``run/resume/settled``) and is not settled itself is given
         up for it (a task with a Condition counts it as finished, to decide on); and with ``run
         --wait``, how long the run waits for a person (``holds.Patience``)."""
         for task_id, status in self.prepared.selection.kept.items():

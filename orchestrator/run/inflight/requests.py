@@ -1,7 +1,7 @@
 """Cancel and retry asked from outside a run: what ``orchestrator cancel`` and ``retry`` do, and
 the dashboard's buttons, through the same function (``request``).
 
-A run going on takes what is asked within a second (``run.live``): a request is appended to the
+A run going on takes what is asked within a second (``run/inflight/live``): a request is appended to the
 event log and the run's answer waited for there. With no run going on, what the next run does is
 changed, holding the workspace lock as ``reset`` does; a run that has the lock but cannot take
 requests yet (it is starting) is waited for, as is another command holding the lock, for a while.

@@ -3,7 +3,7 @@
 The task's row is in the plan already (``spawn`` wrote it as ``add`` does). From the event log's
 offset where it was written, its end is looked for in the events of every run:
 
-- a run going on takes the row (its live queue, ``run.live``) and runs it: its events are shown
+- a run going on takes the row (its live queue, ``run/inflight/live``) and runs it: its events are shown
   as they come, until the task's own end (``task_completed``, ``task_failed``...);
 - with no run going on, a run of just that task is started in this process, as ``run --only ID``
   starts one (signals are that run's: Ctrl-C stops its attempt, and the run records it
@@ -11,7 +11,7 @@ offset where it was written, its end is looked for in the events of every run:
   run that ends without the task (a ``run --only`` of other tasks that began before the row was
   written) is waited out, and then the task gets its own run;
 - a runner that dies with the task unfinished is followed by a run of its own here, which takes
-  up what the dead runner left (``executor.settle``, ``run.recovery``).
+  up what the dead runner left (``executor.settle``, ``run/resume/recovery``).
 """
 
 from __future__ import annotations

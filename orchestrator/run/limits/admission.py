@@ -1,7 +1,7 @@
 """Whether another attempt may start now: one small unit, fed plain values, reading no clock.
 
 global cap        ``max_parallel``
-per-backend AIMD  each backend's own window of attempts in flight (``run.windows``): halved on
+per-backend AIMD  each backend's own window of attempts in flight (``run/limits/windows``): halved on
                   a 429 burst, one slot given back each ``RAMP_INTERVAL`` x window without one, the API's
                   retry-after a floor before the backend's next attempt; a fleet settles near
                   the rate the API admits, and one backend's limit does not slow another
@@ -11,7 +11,7 @@ blocked backends  not logged in: their tasks are skipped, not started
 pause             a usage limit: nothing of its limit group (``limit_group``, by default the
                   backend) starts until its reset time (wall clock); ``"*"``: every group
 cost limit        ``max_cost``: once the run has cost that much nothing new starts, and what
-                  runs is stopped (``scheduler.halt``)
+                  runs is stopped (``Stop.halt``)
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class Admission:
         self.cost_seen = False
         self._running: dict[str, Slot] = {}
         self._since: dict[str, float] = {}  # task -> when its attempt started (the loop's clock)
-        # Stragglers past their bound waiting for a slot for their hedge (``run.hedge``): the next
+        # Stragglers past their bound waiting for a slot for their hedge (``run/races/hedge``): the next
         # slots that free are theirs, before the ready queue's.
         self.reserved = 0
 

@@ -52,7 +52,7 @@ from orchestrator.state.journal import Journal
 from orchestrator.state.kept.history import attempts_of, seconds
 
 MIN_COHORT = 3  # completed attempts of a kind before its p90 is trusted
-STUCK_SHARE = 0.8  # with no history: the timeout's share at which a task is stuck (``run.notify``)
+STUCK_SHARE = 0.8  # with no history: the timeout's share at which a task is stuck (``run/notices/notify``)
 POLL = 0.1  # seconds between looks for a free slot, once the bound is passed
 
 
@@ -147,7 +147,7 @@ class Hedger:
 
     def wrap(self, attempt: Attempt, **hooks: Any) -> Callable[[], Awaitable[Outcome]]:
         """``attempt`` run to its end (``Launcher.run``, with ``hooks``): raced by N-1 more for a
-        task with ``best_of`` (``run.bestof``), else by a hedge once it straggles."""
+        task with ``best_of`` (``run/races/bestof``), else by a hedge once it straggles."""
         launch = self.racing.launcher.run
         if attempt.settings.best_of > 1 and refusal(self.plan, attempt.task, attempt.settings, field="best_of") is None:
             return functools.partial(self.best.race, attempt, functools.partial(launch, attempt, **hooks))

@@ -77,7 +77,7 @@ def views_in(workspace: Workspace) -> list[TaskView] | None:
 
 def mark(views: Iterable[TaskView], stale: Mapping[str, str], stays: Mapping[str, TaskStatus] | None = None) -> None:
     """Each completed view out of date as ``stale`` says; each finished one settled (it stays as
-    it is in the next run: ``run.settled``) as ``stays`` says (``None``: every finished one that
+    it is in the next run: ``run/resume/settled``) as ``stays`` says (``None``: every finished one that
     is not completed runs again, and every completed one not stale stays)."""
     for view in views:
         done = view.status == TaskStatus.COMPLETED
@@ -101,7 +101,7 @@ _GIVEN = (TaskStatus.FAILED, TaskStatus.BYPASSED, TaskStatus.SKIPPED, TaskStatus
 def judged(
     plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord] | None = None
 ) -> tuple[dict[str, str], dict[str, TaskStatus] | None]:
-    """``out_of_date``, and which finished tasks stay as they are in the next run (``run.settled``;
+    """``out_of_date``, and which finished tasks stay as they are in the next run (``run/resume/settled``;
     ``None`` where that needed no walk of the graph: no result but completed ones stays)."""
     if records is None:
         records = read_records(plan, workspace)

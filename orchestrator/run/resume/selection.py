@@ -89,7 +89,7 @@ def upstream_of(dependencies: Iterable[str], records: Mapping[str, ResultRecord]
 class Selection:
     run: list[str]  # in table order
     done: set[str]  # completed and up to date (or, with --only, completed)
-    # Finished otherwise and staying so (``run.settled``): bypassed, cancelled, rejected, skipped
+    # Finished otherwise and staying so (``run/resume/settled``): bypassed, cancelled, rejected, skipped
     # for one of those, a failure a fallback took over; what depends on them is given up.
     kept: dict[str, TaskStatus] = field(default_factory=dict)
 
@@ -151,7 +151,7 @@ def select(
 ) -> Selection:
     """What this run must do; ``expected``: the fingerprints now (``expected_fingerprints``);
     ``fields``: the completed results' output fields (what conditions read); ``inputs``: each
-    task's inputs now (what a rejection is judged against: ``run.settled``). A result the fake
+    task's inputs now (what a rejection is judged against: ``run/resume/settled``). A result the fake
     executor made up counts as done only for another fake run (``simulated_done``): a real run
     does the work."""
     order = plan.topological_order()

@@ -111,7 +111,7 @@ def settle(
     """The tasks whose result stays (the module's rule). ``order``: every task after its
     dependencies; ``expected``: the fingerprints the completed (and rejected) results would have
     now; ``simulated_done``: a result the fake executor made up stays (for another fake run,
-    and for ``status``); ``inputs``: each task's inputs now (``run.basis``), which a rejection
+    and for ``status``); ``inputs``: each task's inputs now (``run/resume/basis``), which a rejection
     is judged against (without it, a rejection stays)."""
     order = list(order)
     # A failure stays only where a fallback that stays took it over; which ones do is known only

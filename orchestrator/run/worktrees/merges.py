@@ -85,7 +85,7 @@ class MergeQueue:
         self._lock = anyio.Lock()
         self.start = rev(trees.integration_path, "HEAD")  # the integration branch as the run found it
         self.writing: set[str] = set()  # resolution tasks written into the plan, not adopted yet:
-        # ``run.live``, which reads the plan file too, leaves them to ``adopt``
+        # ``run/inflight/live``, which reads the plan file too, leaves them to ``adopt``
 
     def merged_branch(self) -> str | None:
         """The integration branch when this run merged work into it (its tip moved), else ``None``:

@@ -1,6 +1,6 @@
 """Every attempt of every run, read from the event log (``state/events.jsonl``), each with how it
 ended: what ``history`` shows, what ``history --stats`` sums up, and what the estimates of a
-run's remaining time learn from (``run.estimates``). A ``reset`` forgets results, never this."""
+run's remaining time learn from (``run/forecasts/estimates``). A ``reset`` forgets results, never this."""
 
 from __future__ import annotations
 
