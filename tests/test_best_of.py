@@ -19,6 +19,7 @@ import pytest
 from fakeapi import FakeAnthropic, Reply, claude_missing, find_claude
 from race_helpers import write_race_plan
 from runner_helpers import cli, results, run, wait_gone
+from worktree_helpers import git, repository
 
 # Attempt n answers n lines; attempt 2 is the slowest.
 ANSWER = 'n=$ORCHESTRATOR_ATTEMPT; [ "$n" = 2 ] && sleep 1; for i in $(seq "$n"); do echo "line $i of $n"; done'
@@ -74,13 +75,7 @@ def test_judge_first_keeps_the_first_to_complete_and_stops_the_rest(tmp_path: Pa
 
 
 def test_a_command_judge_runs_in_each_candidates_worktree_and_only_the_winner_merges(tmp_path: Path) -> None:
-    project = tmp_path / "project"
-    project.mkdir()
-    git(project, "init", "-q", "-b", "main")
-    (project / "base.txt").write_text("base\n")
-    git(project, "add", "-A")
-    git(project, "commit", "-q", "-m", "start")
-    (project / ".git" / "info" / "exclude").write_text(".orchestrator/\n")
+    project = repository(tmp_path, {"base.txt": "base\n"})
     # Each attempt writes its own answer to answer.txt; the judge passes only attempt 2's.
     script = 'echo "$ORCHESTRATOR_ATTEMPT" > answer.txt; echo "attempt $ORCHESTRATOR_ATTEMPT"'
     write(project, [("T-01", "3", script)], isolation="worktree", judge="grep -qx 2 answer.txt")
@@ -111,12 +106,6 @@ def test_a_bad_best_of_cell_is_one_line(tmp_path: Path) -> None:
     said = cli(tmp_path, "validate")
     assert said.code != 0 and "Traceback" not in said.stderr
     assert "bad Best of cell 'lots'" in said.stderr
-
-
-def git(project: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-c", "user.name=T", "-c", "user.email=t@e.org", *args], cwd=project,
-                          capture_output=True, text=True, check=True)  # fmt: skip
-    return done.stdout
 
 
 CLAUDE = find_claude()

@@ -9,13 +9,13 @@ whose next one does not (``$ORCHESTRATOR_ATTEMPT``); with worktrees, a real git 
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 from race_helpers import write_race_plan
 from runner_helpers import cli, results, run, start, wait_gone, wait_until
+from worktree_helpers import git, repository
 
 # Attempt 1 stalls (and leaves its pid, to prove it is gone); any later attempt is quick.
 STALLS = (
@@ -103,21 +103,9 @@ def test_a_bad_hedge_cell_is_one_line_naming_the_row(tmp_path: Path) -> None:
     assert "master_plan.md:" in said.stderr and "bad Hedge cell 'soon'" in said.stderr
 
 
-def git(project: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-c", "user.name=T", "-c", "user.email=t@e.org", *args], cwd=project,
-                          capture_output=True, text=True, check=True)  # fmt: skip
-    return done.stdout
-
-
 @pytest.mark.parametrize("stalls", ["first", "hedge"])
 def test_in_worktrees_only_the_winners_work_merges_and_the_lane_is_removed(tmp_path: Path, stalls: str) -> None:
-    project = tmp_path / "project"
-    project.mkdir()
-    git(project, "init", "-q", "-b", "main")
-    (project / "base.txt").write_text("base\n")
-    git(project, "add", "-A")
-    git(project, "commit", "-q", "-m", "start")
-    (project / ".git" / "info" / "exclude").write_text(".orchestrator/\n")
+    project = repository(tmp_path, {"base.txt": "base\n"})
     slow = "1" if stalls == "first" else "2"
     script = (
         f'echo "attempt $ORCHESTRATOR_ATTEMPT" > "work-$ORCHESTRATOR_ATTEMPT.txt"; '

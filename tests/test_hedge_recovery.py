@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 from pathlib import Path
 
+import worktree_helpers
 from race_helpers import write_race_plan
 from runner_helpers import cli, pid_gone, results, run, start, wait_until
+from worktree_helpers import git
 
 # Each attempt leaves its own file in its worktree and its pid beside the workspace; until told
 # to be fast, every attempt stalls (the first, and its hedge).
@@ -25,19 +26,9 @@ SCRIPT = (
 )
 
 
-def git(project: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-c", "user.name=T", "-c", "user.email=t@e.org", *args], cwd=project,
-                          capture_output=True, text=True, check=True)  # fmt: skip
-    return done.stdout
-
-
 def repository(tmp_path: Path) -> Path:
-    project = tmp_path / "project"
-    project.mkdir()
-    git(project, "init", "-q", "-b", "main")
-    (project / "base.txt").write_text("base\n")
-    git(project, "add", "-A")
-    git(project, "commit", "-q", "-m", "start")
+    """A repository with one file committed, the workspace and the runner's files kept out of git."""
+    project = worktree_helpers.repository(tmp_path, {"base.txt": "base\n"})
     (project / ".git" / "info" / "exclude").write_text(".orchestrator/\nrunner.*\n")
     return project
 
