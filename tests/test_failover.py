@@ -175,12 +175,7 @@ def test_a_hedge_starts_on_the_tasks_fallback_backend(tmp_path: Path, monkeypatc
 
     project = _project(tmp_path, monkeypatch, [])
     (tmp_path / "bin" / "codex").write_text(f"#!{sys.executable}\n{_SLOW_CODEX}", encoding="utf-8")
-    (project / ".orchestrator" / "master_plan.md").write_text(
-        "---\nbackend: codex\nfallback: gemini\nmax_parallel: 2\nretries: 0\ntimeout: 120\nkill_grace: 1\n---\n"
-        "# Plan\n\n## Task Decomposition\n| Task ID | Description | Dependencies | Access | Hedge |\n"
-        "|---|---|---|---|---|\n| T-01 | Look around | None | read | 1s |\n",
-        encoding="utf-8",
-    )
+    _hedged_codex_plan(project, "fallback: gemini\n")
     outcome = run(project)
     assert outcome.code == 0, outcome.stdout + outcome.stderr
     hedged = [e for e in outcome.events if e["event"] == "task_hedged"]
@@ -216,12 +211,7 @@ def test_a_race_neither_attempt_completes_tells_each_its_own_spend(
 
     project = _project(tmp_path, monkeypatch, [])
     (tmp_path / "bin" / "codex").write_text(f"#!{sys.executable}\n{_FAILING_CODEX}", encoding="utf-8")
-    (project / ".orchestrator" / "master_plan.md").write_text(
-        "---\nbackend: codex\nmax_parallel: 2\nretries: 0\ntimeout: 120\nkill_grace: 1\n---\n"
-        "# Plan\n\n## Task Decomposition\n| Task ID | Description | Dependencies | Access | Hedge |\n"
-        "|---|---|---|---|---|\n| T-01 | Look around | None | read | 1s |\n",
-        encoding="utf-8",
-    )
+    _hedged_codex_plan(project)
     outcome = run(project)
     assert outcome.code == 1, outcome.stdout + outcome.stderr
     failed = [e for e in outcome.events if e["event"] == "task_hedge_failed"]
@@ -231,3 +221,13 @@ def test_a_race_neither_attempt_completes_tells_each_its_own_spend(
     attempts = json.loads(cli_in_process(project, "history", "--json").stdout)["attempts"]
     told = {a["attempt"]: (a["outcome"], a["tokens"]) for a in attempts if a["task"] == "T-01"}
     assert told == {1: ("failed", 15), 2: ("failed", 25)}, attempts
+
+
+def _hedged_codex_plan(project: Path, more: str = "") -> None:
+    """One read-only codex task hedged after a second, two slots, no retries; ``more``: settings."""
+    (project / ".orchestrator" / "master_plan.md").write_text(
+        f"---\nbackend: codex\n{more}max_parallel: 2\nretries: 0\ntimeout: 120\nkill_grace: 1\n---\n"
+        "# Plan\n\n## Task Decomposition\n| Task ID | Description | Dependencies | Access | Hedge |\n"
+        "|---|---|---|---|---|\n| T-01 | Look around | None | read | 1s |\n",
+        encoding="utf-8",
+    )
