@@ -176,3 +176,17 @@ def workspace_error_from(exc: OSError) -> WorkspaceError | None:
     reason = exc.strerror or type(exc).__name__
     hint = getattr(exc, "hint", None) or _OS_HINTS.get(exc.errno or 0, "")
     return WorkspaceError(f"{path}: {reason}" + (f" — {hint}" if hint else ""))
+
+
+def interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` is a Ctrl-C: a ``KeyboardInterrupt``, or the error Python makes of one that
+    lands while a class is being made (a module imported when first needed defines dataclasses,
+    and an interrupt in a field's ``__set_name__`` comes out as a ``RuntimeError`` caused by it)."""
+    seen: set[int] = set()
+    found: BaseException | None = exc
+    while found is not None and id(found) not in seen:
+        if isinstance(found, KeyboardInterrupt):
+            return True
+        seen.add(id(found))
+        found = found.__cause__ or found.__context__
+    return False

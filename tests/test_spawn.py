@@ -497,3 +497,48 @@ def test_a_prompt_of_several_lines_is_the_tasks_instructions_under_a_title_from_
     assert listed[-1]["name"] == "Count the words"
     brief = (workspace(tmp_path) / "agent_tasks" / "agent-02.md").read_text()
     assert "Then say how many there are,\nin one line." in brief
+
+
+def _made_while_a_class_was() -> BaseException:
+    """What a Ctrl-C comes out as when it lands while a class is made (a dataclass's field set on
+    it, as a module imported when first needed makes one): on Python 3.11 a ``RuntimeError``."""
+
+    class Interrupting:
+        def __set_name__(self, owner: type, name: str) -> None:
+            raise KeyboardInterrupt
+
+    try:
+        type("Made", (), {"field": Interrupting()})
+    except BaseException as exc:
+        return exc
+    raise AssertionError("making the class raised nothing")
+
+
+def test_a_ctrl_c_that_lands_as_a_class_is_made_is_a_ctrl_c(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh clone's CI saw `spawn` take a Ctrl-C while it imported the events' records after
+    writing its row: exit 1 and a traceback, its task not cancelled. A spawn cancels its task and
+    exits 130 for it, and any command says "interrupted" and exits 130, as for a Ctrl-C anywhere."""
+    from orchestrator.cli import plans, queue, spawning
+    from orchestrator.errors import interrupted
+
+    made = _made_while_a_class_was()
+    assert interrupted(made) and interrupted(KeyboardInterrupt()) and not interrupted(RuntimeError("no"))
+    write_plan(tmp_path, [Spec("T-01", "echo one")])
+
+    def status(_: object) -> int:
+        raise made
+
+    monkeypatch.setattr(plans, "cmd_status", status)
+    done = cli_in_process(tmp_path, "status")
+    assert (done.code, done.stderr) == (130, "interrupted\n")
+    cancelled: list[str] = []
+
+    def add_row(*_: object, written: Callable[[str], None], **__: object) -> object:
+        written("T-02")
+        raise made
+
+    monkeypatch.setattr(queue, "add_row", add_row)
+    monkeypatch.setattr(spawning, "_cancel", lambda workspace, task_id, why: cancelled.append(task_id))
+    done = cli_in_process(tmp_path, "spawn", "one more", "--command", "true")
+    assert (done.code, done.stderr) == (130, "interrupted\n")
+    assert cancelled == ["T-02"]

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from orchestrator.cli.commands import HOME, BadArguments, build_parser
-from orchestrator.errors import OrchestratorError, PlanError, UsageError, workspace_error_from
+from orchestrator.errors import OrchestratorError, PlanError, UsageError, interrupted, workspace_error_from
 from orchestrator.version import __version__
 from orchestrator.vocabulary import ExitCode, counted
 
@@ -58,7 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         _report_error(error, getattr(args, "json", False))
         return error.exit_code
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, RuntimeError) as exc:  # (a Ctrl-C as a lazy import made a class: a RuntimeError)
+        if not interrupted(exc):
+            raise
         from orchestrator.cli.output import warn
 
         warn("interrupted")

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator import timing
 from orchestrator.cli import queue
 from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, warn
-from orchestrator.errors import UsageError
+from orchestrator.errors import UsageError, interrupted
 from orchestrator.state import events
 from orchestrator.vocabulary import ExitCode, TaskStatus
 
@@ -94,11 +94,13 @@ def cmd_spawn(args: argparse.Namespace) -> int:
     try:
         added = queue.add_row(args, workspace, description, details, None, wait=False, written=written.append)
         return _spawned(args, workspace, added, since)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, RuntimeError) as exc:  # (a Ctrl-C as a lazy import made a class: a RuntimeError)
+        if not interrupted(exc):
+            raise
         if written and not args.detach:
             with queue.signals_held():  # (a second Ctrl-C is taken once the cancel is asked: a second at most)
                 _cancel(workspace, written[0], signals[-1] if signals else "Ctrl-C")
-        raise
+        raise KeyboardInterrupt from exc
 
 
 def _interrupted_by_any() -> list[str]:
