@@ -14,6 +14,7 @@ from orchestrator.plan.model import Plan, Task
 from orchestrator.run.attempts import Attempt
 from orchestrator.run.prepare import Prepared
 from orchestrator.run.recorder import Recorder
+from orchestrator.run.resume.selection import GIVEN_BACK
 from orchestrator.run.scheduler import Scheduler
 from orchestrator.state import approvals, store
 from orchestrator.state.causes import Cause
@@ -21,8 +22,6 @@ from orchestrator.state.events.runs import RequestRefused
 from orchestrator.state.events.tasks import ApprovalNoted, TaskRequeued
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
-
-GIVEN_BACK = (TaskStatus.CANCELLED, TaskStatus.REJECTED)  # given up by a person: so until they say otherwise
 
 
 class Answers:

@@ -130,7 +130,7 @@ def expected_fingerprint(
     return value
 
 
-_GIVEN_BACK = (TaskStatus.CANCELLED, TaskStatus.REJECTED)  # given up by a person: so until they say otherwise
+GIVEN_BACK = (TaskStatus.CANCELLED, TaskStatus.REJECTED)  # given up by a person: so until they say otherwise
 
 
 def asked_again(plan: Plan, rerun: Iterable[str] | None) -> set[str]:
@@ -181,5 +181,5 @@ def select(
         again = asked_again(plan, rerun)
         done -= again
         # (a task cancelled or rejected stays so under --rerun of what is upstream of it: naming it puts it back)
-        kept = {t: s for t, s in kept.items() if t not in again or (s in _GIVEN_BACK and t not in rerun)}
+        kept = {t: s for t, s in kept.items() if t not in again or (s in GIVEN_BACK and t not in rerun)}
     return Selection([t for t in plan.tasks if t not in done and t not in kept], done, kept)

@@ -34,7 +34,7 @@ from orchestrator.documents import read_body
 from orchestrator.executors.base import Executor, Launch, Limits
 from orchestrator.executors.worktree import WorktreeExecutor
 from orchestrator.git.lanes import Lanes
-from orchestrator.git.merging import Conflict, Integration
+from orchestrator.git.merging import Conflict
 from orchestrator.git.repo import rev
 from orchestrator.git.work import Work
 from orchestrator.git.worktrees import Trees
@@ -80,7 +80,8 @@ class MergeQueue:
         self.workspace = workspace
         self.prepared = prepared
         self.trees = trees
-        self.integration, self.hand = Integration(trees.integration_path), HandMerge(trees)
+        self.hand = HandMerge(trees)  # (a conflict a person resolves; its integration worktree is the queue's)
+        self.integration = self.hand.integration
         self.executor = executor
         self._lock = anyio.Lock()
         self.start = rev(trees.integration_path, "HEAD")  # the integration branch as the run found it
