@@ -428,3 +428,36 @@ def test_the_cost_limit_stops_the_remote_attempt_in_flight(
     found = results(tmp_path)
     why = "stopped: the run reached its cost limit of $0.50"
     assert (found["A"]["status"], found["B"]["status"], found["B"]["reason"]) == ("completed", "cancelled", why)
+
+
+def test_a_runs_client_sends_to_the_scheduler_at_once_and_takes_dasks_own_setting_for_direct_gathers(
+    two_workers: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dask's client holds a message up to 10 ms to batch it: a run's, which sends an attempt's
+    submit as one, holds it at most ``SEND_INTERVAL`` (bench/RESULTS.md, W9), and again after a
+    client lost its scheduler is made anew; whether ends come from the workers directly is the
+    user's Dask setting, not ours."""
+    import anyio
+    import dask
+
+    from orchestrator.executors.dask import DaskExecutor
+    from orchestrator.executors.daskscheduler import SEND_INTERVAL
+
+    async def made() -> tuple[float, float, object, object]:
+        executor = DaskExecutor(two_workers.address)
+        try:
+            client = await executor.client()
+            first = client.scheduler_comm.interval
+            client.scheduler_comm.interval = 0.01  # as Dask makes it again on a reconnect
+            again = (await executor.client()).scheduler_comm.interval
+            with dask.config.set({"distributed.client.direct-to-workers": True}):
+                other = DaskExecutor(two_workers.address)
+                direct = (await other.client()).direct_to_workers
+                await other.close()
+            return first, again, client.direct_to_workers, direct
+        finally:
+            await executor.close()
+
+    first, again, default, direct = anyio.run(made)
+    assert first <= SEND_INTERVAL and again <= SEND_INTERVAL
+    assert (default, direct) == (None, True)

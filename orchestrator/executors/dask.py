@@ -53,6 +53,7 @@ from orchestrator.executors.daskscheduler import (
     Client,
     connect,
     connect_timeout,
+    prompt,
     scheduler_address,
     workers_of,
 )
@@ -106,7 +107,7 @@ class DaskExecutor(Executor):
             await _quietly(client.close(timeout=1))
         if self._client is None:
             self._client = await connect(self.scheduler, self.timeout)
-        return self._client
+        return prompt(self._client)
 
     async def declared(self) -> set[str]:
         """The resources the workers declare (``dask worker --resources claude=4``)."""

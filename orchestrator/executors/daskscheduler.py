@@ -19,6 +19,7 @@ Client = Any  # distributed.Client (only partly typed): used through ``_distribu
 
 SCHEDULER_VARIABLE = "ORCHESTRATOR_DASK_SCHEDULER"  # the scheduler's address when neither option nor setting gives it
 TIMEOUT_VARIABLE = "ORCHESTRATOR_DASK_TIMEOUT"  # the seconds it has to answer (default ``timing.dask_timeout``)
+SEND_INTERVAL = 0.001  # the longest a run's client holds a message to the scheduler (Dask's own: 10 ms)
 
 
 def scheduler_address(setup: Setup) -> str:
@@ -45,14 +46,17 @@ def connect_timeout() -> float:
 
 async def connect(address: str, timeout: float | None = None) -> Client:
     """A client of the scheduler at ``address`` on the running event loop, or ``ClusterError``;
-    ``timeout``: seconds it has to answer (``timing.dask_timeout`` when None)."""
+    ``timeout``: seconds it has to answer (``timing.dask_timeout`` when None). An attempt's end
+    comes back through the scheduler, unless Dask's own setting
+    ``distributed.client.direct-to-workers`` (``DASK_DISTRIBUTED__CLIENT__DIRECT_TO_WORKERS=true``)
+    says this machine reaches the workers: then from its worker, a hop less."""
     timeout = timing.current().dask_timeout if timeout is None else timeout
     _distributed()  # (imported first: it sets its loggers' levels as it loads)
     quiet()
     try:
         with anyio.fail_after(timeout + 5):
             client: Client = await _distributed().Client(
-                address, asynchronous=True, timeout=timeout, set_as_default=False, direct_to_workers=False
+                address, asynchronous=True, timeout=timeout, set_as_default=False, direct_to_workers=None
             )
     except (OSError, TimeoutError, ValueError) as exc:
         timed_out = isinstance(exc, TimeoutError) or "timed out" in str(exc).lower()
@@ -61,6 +65,18 @@ async def connect(address: str, timeout: float | None = None) -> Client:
             f"the Dask scheduler at {address} did not answer within {format_duration(timeout)}{detail} — "
             f"start it (`dask scheduler`) or give its address with --scheduler or ${SCHEDULER_VARIABLE}"
         ) from None
+    return prompt(client)
+
+
+def prompt(client: Client) -> Client:
+    """``client``, sending to the scheduler within ``SEND_INTERVAL``. Dask's client holds each
+    message up to 10 ms to batch it with the next; an attempt's submit is one, and no worker can
+    start the attempt before it arrives: at 8 attempts in flight that was some 5 ms of every
+    attempt's start (bench/RESULTS.md, W9). A run sends a few messages an attempt, never a flood.
+    (Asked again of every client a run uses: Dask makes its stream anew when it reconnects.)"""
+    stream = getattr(client, "scheduler_comm", None)
+    if stream is not None and getattr(stream, "interval", 0) > SEND_INTERVAL:
+        stream.interval = SEND_INTERVAL
     return client
 
 
