@@ -132,3 +132,20 @@ def test_the_version_and_the_help_import_no_plan_and_no_command(project: Path) -
         }, (words, sorted(ours))
         if words == ["--version"]:
             assert report["said"] == f"orchestrator {__version__}\n"
+
+
+def test_a_run_on_this_machine_loads_nothing_of_a_clusters_nor_the_panel_of_a_terminal(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """``run`` pays its start-up in every run (and in every test that runs one): a run with the
+    local executor and its output not on a terminal loads no module of the Dask executor's (the
+    cluster's check imports them when it has a cluster to check) and not the live panel."""
+    root = tmp_path_factory.mktemp("run-imports")
+    (root / ".orchestrator").mkdir()
+    (root / ".orchestrator" / "master_plan.md").write_text(PLAN, encoding="utf-8")
+    _, report = loaded(root, ["run"])
+    assert report["code"] == 0, report["said"]
+    executors = ("dask", "daskscheduler", "daskworker", "remote", "luggage")
+    cluster = {*(f"orchestrator.executors.{name}" for name in executors), "dask", "distributed"}
+    assert cluster & set(report["modules"]) == set()
+    assert "orchestrator.output.panel" not in report["modules"]

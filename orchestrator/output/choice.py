@@ -6,7 +6,6 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from orchestrator.output.panel import LiveReporter
 from orchestrator.output.reporter import JsonReporter, PlainReporter, Reporter
 
 
@@ -14,6 +13,8 @@ def make_reporter(*, as_json: bool, stream: TextIO | None = None) -> Reporter:
     if as_json:
         return JsonReporter(stream)
     out = stream or sys.stdout
-    if out.isatty():
+    if out.isatty():  # (the panel and its lines are loaded for a terminal only)
+        from orchestrator.output.panel import LiveReporter
+
         return LiveReporter()
     return PlainReporter(out)

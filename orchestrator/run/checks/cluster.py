@@ -30,7 +30,6 @@ from orchestrator.backends.probe import Cli, Installation, probe
 from orchestrator.errors import ClusterError
 from orchestrator.executors.base import Executor
 from orchestrator.executors.capabilities import Cluster
-from orchestrator.executors.daskscheduler import connect, workers_of
 from orchestrator.plan.config.profiles import Profiles
 from orchestrator.plan.config.settings import format_duration
 from orchestrator.plan.model import Plan
@@ -61,6 +60,8 @@ async def inspect(
     version and which of ``directories`` it cannot see (``ClusterError``: the scheduler did not
     answer); a scheduler with no worker yet is given ``timeout`` (``timing.dask_timeout`` when
     None) for one to join."""
+    from orchestrator.executors.daskscheduler import connect, workers_of  # (a run on this machine needs neither)
+
     timeout = timing.current().dask_timeout if timeout is None else timeout
     client = await connect(address, timeout)
     try:
