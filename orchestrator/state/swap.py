@@ -44,6 +44,13 @@ def rewrite(path: Path, change: Callable[[str], str], *, durable: bool = True) -
     deleting and writing anew may have it gone for an instant). A byte order mark stays. A late
     save (``saved_late``) is what is changed, or, when it is no text ``change`` takes, is put
     back as it is before ``PlanFileUnreadable`` is raised."""
+    return rewrite_utf8(path, lambda data: change(data.decode("utf-8")).encode("utf-8"), durable=durable)
+
+
+def rewrite_utf8(path: Path, change: Callable[[bytes], bytes], *, durable: bool = True) -> bool:
+    """``rewrite``, ``change`` given the text's UTF-8 (checked, its byte order mark left out) and
+    giving back the new text's: a large plan is never held decoded, 4 bytes a character once it
+    holds one emoji."""
     try:
         return _rewrite(path, change, durable)
     except FileNotFoundError:
@@ -51,7 +58,7 @@ def rewrite(path: Path, change: Callable[[str], str], *, durable: bool = True) -
         return False
 
 
-def _rewrite(path: Path, change: Callable[[str], str], durable: bool) -> bool:
+def _rewrite(path: Path, change: Callable[[bytes], bytes], durable: bool) -> bool:
     expected = _read(path)  # what we believe the file holds
     held = _held.take(path)
     failed = False
@@ -67,7 +74,9 @@ def _rewrite(path: Path, change: Callable[[str], str], durable: bool) -> bool:
             held.out.close()
 
 
-def _rewrite_from(path: Path, change: Callable[[str], str], durable: bool, expected: bytes, held: _Kept | None) -> bool:
+def _rewrite_from(
+    path: Path, change: Callable[[bytes], bytes], durable: bool, expected: bytes, held: _Kept | None
+) -> bool:
     late = held.late_save(expected) if held is not None else None
     source = late if late is not None else expected  # the text to change: the person's latest
     for _ in range(_ATTEMPTS):
@@ -275,11 +284,25 @@ def _digest(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
 
 
-def _changed(data: bytes, change: Callable[[str], str]) -> bytes:
+def _changed(data: bytes, change: Callable[[bytes], bytes]) -> bytes:
     bom = codecs.BOM_UTF8 if data.startswith(codecs.BOM_UTF8) else b""
+    text = data[len(bom) :]
+    if not _utf8(text):
+        try:
+            text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise PlanFileUnreadable(f"line {line} is not valid UTF-8") from None
+    return bom + change(text)
+
+
+def _utf8(data: bytes, chunk: int = 1 << 16) -> bool:
+    """Whether ``data`` is UTF-8, read a piece at a time (never the whole text decoded at once)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
     try:
-        text = data[len(bom) :].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise PlanFileUnreadable(f"line {line} is not valid UTF-8") from None
-    return bom + change(text).encode("utf-8")
+        for start in range(0, len(data), chunk):
+            decoder.decode(data[start : start + chunk])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
