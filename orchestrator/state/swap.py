@@ -103,7 +103,7 @@ def _rewrite_from(
         if not swapped:  # no atomic swap here: replace, and hope
             store.replace(temp, path, durable=durable)
             return True
-        if temp.read_bytes() != expected:  # saved between the look and the swap: theirs goes back
+        if not _holds(temp, expected):  # saved between the look and the swap: theirs goes back
             _swap_back(temp, path, data)
             expected = source = _read(path)
             continue
@@ -173,6 +173,15 @@ class _Out:
             offset += len(chunk)
         return b"".join(chunks)
 
+    def read_digest(self) -> bytes:
+        """``_digest`` of what it holds, read a piece at a time (never a second copy of a plan whole)."""
+        digest = hashlib.blake2b(digest_size=16)
+        offset = 0
+        while chunk := os.pread(self.fd, 1 << 16, offset):
+            digest.update(chunk)
+            offset += len(chunk)
+        return digest.digest()
+
     def steady(self, looks: int = 40) -> bytes:
         """What it holds, read until two reads a moment apart agree (at most ``looks`` times): a
         save still being written is not taken halfway."""
@@ -200,7 +209,7 @@ class _Out:
         """Whether it still holds what it held, a moment later. An editor that saves in place may
         have opened the file just before the swap: its write then lands here, a little after."""
         time.sleep(timing.current().swap_settle)
-        return _digest(self.read()) == self.digest
+        return self.read_digest() == self.digest
 
     def close(self) -> None:
         os.close(self.fd)
@@ -218,7 +227,7 @@ class _Kept:
         """What a late in-place save wrote into it, if one did and the live file is still what
         the swap put in (else the live file is the newer save)."""
         now: bytes | None = None
-        if _digest(live) == self.put and _digest(self.out.read()) != self.out.digest:
+        if _digest(live) == self.put and self.out.read_digest() != self.out.digest:
             now = self.out.steady()  # (a save still being written: its end, not its first bytes)
         self.unsaved = now is not None
         return now
@@ -278,6 +287,15 @@ def saved_late(path: Path) -> float | None:
     person's save is in the plan at once, not when the run next has news, and is not lost
     should the run be killed meanwhile."""
     return _held.written(path)
+
+
+def _holds(path: Path, data: bytes, chunk: int = 1 << 16) -> bool:
+    """Whether the file at ``path`` holds ``data``, read a piece at a time."""
+    with path.open("rb") as handle:
+        for start in range(0, len(data) + 1, chunk):
+            if handle.read(chunk) != data[start : start + chunk]:
+                return False
+    return True
 
 
 def _digest(data: bytes) -> bytes:
