@@ -87,4 +87,4 @@ def update_plan_file(
         blocks = rendered.blocks
     else:
         blocks = status_blocks(plan, views, Templates.of(workspace))
-    return planfile.rewrite(workspace.plan_file, lambda text: planfile.splice(text, blocks), durable=durable)
+    return planfile.rewrite_blocks(workspace.plan_file, blocks, durable=durable)

@@ -448,7 +448,7 @@ def _rewrite_status(plan_file: Path, blocks: list[planfile.Block], *, durable: b
     person's file: a run never ends because it cannot show its status there (the file is not
     UTF-8 mid-edit, a marker is broken, the file is read-only, or gone for a moment)."""
     try:
-        planfile.rewrite(plan_file, lambda text: planfile.splice(text, blocks), durable=durable)
+        planfile.rewrite_blocks(plan_file, blocks, durable=durable)
     except (planfile.PlanFileUnreadable, OSError) as exc:
         return str(exc)
     return None

@@ -21,17 +21,19 @@ import hashlib
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from orchestrator import timing
 from orchestrator.documents import read_regular
-from orchestrator.plan.markdown import outside_fences, split_lines
+from orchestrator.plan.markdown import fence_closes, fence_opening, outside_fences, split_lines
 from orchestrator.plan.model import READ_LIMIT
 from orchestrator.printable import visible
 from orchestrator.state.swap import PlanFileUnreadable as PlanFileUnreadable
 from orchestrator.state.swap import rewrite as rewrite
+from orchestrator.state.swap import rewrite_utf8 as rewrite_utf8
 from orchestrator.state.swap import saved_late as saved_late
 
 _BEGIN = re.compile(r"^\s*<!--\s*orchestrator:begin\s+([a-z][a-z-]*)\b.*-->\s*$")
@@ -40,6 +42,12 @@ _BEGIN_BYTES = re.compile(_BEGIN.pattern.encode())  # (\s: ASCII whitespace only
 _END_BYTES = re.compile(_END.pattern.encode())
 _LEGACY_STATUS = re.compile(r"^<!-- Written by orchestrator: this section and \"Dependency Graph\" are rewritten")
 _HEADING = re.compile(r"^##\s+(.*?)\s*#*\s*$")
+_LEGACY_TEXT = "<!-- Written by orchestrator: this section"  # (in a text _LEGACY_STATUS may match)
+_LEGACY_BYTES = _LEGACY_TEXT.encode()
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+# A line that may open or close a code fence (``fence_opening``), or hold a marker; (?<!...): at a line's start.
+_CANDIDATE_BYTES = re.compile(rb"(?<![^\r\n])(?: {0,3}(?:```|~~~)|[^\r\n]*?<!--)[^\r\n]*")
+_NOT_SPACE_BYTES = re.compile(rb"[^\t-\r\x1c- \x80-\xff]")  # (an ASCII character str.strip keeps)
 
 
 class MarkersBroken(PlanFileUnreadable):
@@ -69,7 +77,126 @@ def splice(text: str, blocks: Sequence[Block]) -> str:
     """``text`` with each block's lines put between its markers (added where missing). An empty
     file is left empty: it is a save caught between its truncation and its write (an editor's, or
     ``write_text``'s), and blocks put in it would be a file with no plan that every command then
-    reads (``status``: "no '## Task Decomposition' section") until the save comes back."""
+    reads (``status``: "no '## Task Decomposition' section") until the save comes back. The same
+    text as ``splice_bytes`` makes of its UTF-8."""
+    if _LEGACY_TEXT in text:
+        return _splice_lines(text, blocks)
+    data = _splice_bytes(text.encode("utf-8", "surrogatepass"), blocks, "surrogatepass")
+    return data.decode("utf-8", "surrogatepass")
+
+
+def splice_bytes(data: bytes, blocks: Sequence[Block]) -> bytes:
+    """``splice`` of the UTF-8 text ``data`` (no byte order mark), made on its bytes: the text is
+    never decoded whole (4 bytes a character once it holds one emoji, as a plan does once a ✅ is
+    in its status table) nor split into a list of lines; only the lines that may be markers or
+    code fences are read as text. What a run does to its plan once a second, and at its end."""
+    if _LEGACY_BYTES in data:  # (version 0.1's blocks, rare: replaced line by line, as text)
+        return _splice_lines(data.decode("utf-8"), blocks).encode("utf-8")
+    return _splice_bytes(data, blocks, "strict")
+
+
+def rewrite_blocks(path: Path, blocks: Sequence[Block], *, durable: bool = True) -> bool:
+    """``rewrite`` of the plan file at ``path`` with ``blocks`` spliced in (``splice_bytes``)."""
+    return rewrite_utf8(path, lambda data: splice_bytes(data, blocks), durable=durable)
+
+
+def _splice_bytes(data: bytes, blocks: Sequence[Block], errors: str) -> bytes:
+    if _blank(data):
+        return data
+    first = _LINE_END.search(data)
+    newline = b"\r\n" if first is not None and first.group() == b"\r\n" else b"\n"
+    missing: list[Block] = []
+    for block in blocks:
+        span = _marked(_candidates(data), block.name)
+        if span is None:
+            missing.append(block)
+            continue
+        view = memoryview(data)
+        data = b"".join((view[: span[0].end], *_body_bytes(block.body, newline, errors), view[span[1].start :]))
+    if not missing:
+        return data
+    pieces: list[bytes | memoryview] = [data]
+    tail = data[-4:]  # (what the checks below look at: two newlines at most)
+    for block in missing:
+        more = b""
+        if tail and not tail.endswith((b"\n", b"\r")):
+            more += newline
+        if tail and not (tail + more).endswith(newline * 2):
+            more += newline
+        more += f"## {block.heading}".encode("utf-8", errors) + newline + block.begin().encode() + newline
+        end = block.end().encode() + newline
+        pieces += [more, *_body_bytes(block.body, newline, errors), end]
+        tail = (tail + more + end)[-4:]
+    return b"".join(pieces)
+
+
+def _body_bytes(body: str, newline: bytes, errors: str) -> list[bytes | memoryview]:
+    """A block's lines as ``_with_newline`` makes them, in UTF-8, as pieces to join: the body
+    encoded once and never copied as text (a view of it, the newlines around it left out)."""
+    data = visible(body).encode("utf-8", errors)
+    start, end = 0, len(data)
+    while start < end and data[start] == 0x0A:
+        start += 1
+    while end > start and data[end - 1] == 0x0A:
+        end -= 1
+    if start == end:
+        return []
+    if newline != b"\n":
+        return [data[start:end].replace(b"\n", newline), newline]
+    return [memoryview(data)[start:end], newline]
+
+
+def _blank(data: bytes) -> bool:
+    """Whether the text is whitespace only (``str.isspace``'s: a no-break space is, too)."""
+    if _NOT_SPACE_BYTES.search(data) is not None:
+        return False
+    return not data.decode("utf-8", "surrogatepass").strip()
+
+
+def _candidates(data: bytes) -> Iterator[_Line]:
+    """The lines of ``data`` after its frontmatter and outside code fences that may be markers
+    (those holding ``<!--``), with their numbers: ``outside_fences`` read on the lines that open or
+    close a fence or hold a marker, the only lines that change what it finds of those."""
+    body = _frontmatter_end_bytes(data)
+    number, counted = 0, 0
+    marker: str | None = None
+    for found in _CANDIDATE_BYTES.finditer(data):
+        start, end = found.span()
+        number += _line_ends(data, counted, start)
+        counted = start
+        end += 2 if data.startswith(b"\r\n", end) else 1 if end < len(data) else 0
+        line = data[start:end].decode("utf-8", "surrogatepass")
+        if marker is not None:
+            if fence_closes(line, marker):
+                marker = None
+            continue
+        marker = fence_opening(line)
+        if marker is None and number >= body:
+            yield _Line(number, line, start, end)
+
+
+def _line_ends(data: bytes, start: int, end: int) -> int:
+    """How many lines end between ``start`` and ``end`` (LF, CRLF and CR, as ``split_lines``)."""
+    return data.count(b"\n", start, end) + data.count(b"\r", start, end) - data.count(b"\r\n", start, end)
+
+
+def _frontmatter_end_bytes(data: bytes) -> int:
+    """``_frontmatter_end`` of the text's lines, read a line at a time from the top."""
+    number, start = 0, 0
+    while start < len(data):
+        found = _LINE_END.search(data, start)
+        end = found.end() if found is not None else len(data)
+        stripped = data[start:end].decode("utf-8", "surrogatepass").strip()
+        if number == 0 and stripped != "---":
+            return 0
+        if number > 0 and stripped in ("---", "..."):
+            return number + 1
+        number, start = number + 1, end
+    return 0
+
+
+def _splice_lines(text: str, blocks: Sequence[Block]) -> str:
+    """``splice``, line by line: what a plan holding version 0.1's blocks is spliced with."""
     if not text.strip():
         return text
     lines = split_lines(text)
@@ -77,11 +204,10 @@ def splice(text: str, blocks: Sequence[Block]) -> str:
     legacy = any(_LEGACY_STATUS.match(line) for line in lines)
     missing: list[Block] = []
     for block in blocks:
-        span = _marked(lines, block.name)
+        found = _marked(_listed(lines), block.name)
         fenced = [block.begin() + newline, *_with_newline(block.body, newline), block.end() + newline]
-        if span is not None:
-            start, end = span
-            lines[start + 1 : end] = fenced[1:-1]
+        if found is not None:
+            lines[found[0].end : found[1].start] = fenced[1:-1]
             continue
         span = _legacy_span(lines, block.name) if legacy else None
         if span is not None:
@@ -118,40 +244,56 @@ def _with_newline(body: str, newline: str) -> list[str]:
     return lines
 
 
-def _marked(lines: list[str], name: str) -> tuple[int, int] | None:
-    """The lines of ``name``'s begin and end markers (those in code blocks are text, not
-    markers); ``None`` when there is neither. Markers that do not make one whole block are
+class _Line(NamedTuple):
+    """A line that may be a marker: its number (0-based), its text, and where it starts and where
+    the next line starts (indexes into a list of lines, or offsets into a text's bytes)."""
+
+    number: int
+    text: str
+    start: int
+    end: int
+
+
+def _listed(lines: list[str]) -> Iterator[_Line]:
+    """The lines after the frontmatter and outside code fences, of a text split into lines."""
+    body = _frontmatter_end(lines)
+    for index in outside_fences(lines):
+        if index >= body:
+            yield _Line(index, lines[index], index, index + 1)
+
+
+def _marked(lines: Iterable[_Line], name: str) -> tuple[_Line, _Line] | None:
+    """``name``'s begin and end marker lines among ``lines`` (those after the frontmatter and
+    outside code blocks: ``_listed``, ``_candidates``); ``None`` when there is neither. Markers
+    that do not make one whole block are
     ``MarkersBroken``: a begin marker without its end (guessing where the block ends could swallow
     the person's text), an end marker without its begin, or a second block (left showing what it
     showed when it was copied, beside the one kept up to date)."""
-    start: int | None = None
-    found: tuple[int, int] | None = None
-    body = _frontmatter_end(lines)
-    for index in outside_fences(lines):
-        if index < body:
-            continue
-        line = lines[index]
-        if (match := _BEGIN.match(line)) and match.group(1) == name:
+    start: _Line | None = None
+    found: tuple[_Line, _Line] | None = None
+    for line in lines:
+        if (match := _BEGIN.match(line.text)) and match.group(1) == name:
             if start is not None:
                 break
             if found is not None:
                 raise MarkersBroken(
-                    f"line {index + 1}: a second '{name}' block (the first begins on line {found[0] + 1}), which "
-                    "would never be updated — delete one of them, from its begin marker to its end marker"
+                    f"line {line.number + 1}: a second '{name}' block (the first begins on line "
+                    f"{found[0].number + 1}), which would never be updated — delete one of them, from its begin "
+                    "marker to its end marker"
                 )
-            start = index
-        elif (match := _END.match(line)) and match.group(1) == name:
+            start = line
+        elif (match := _END.match(line.text)) and match.group(1) == name:
             if start is None:
                 raise MarkersBroken(
-                    f"line {index + 1}: the '{name}' block's end marker has no begin marker above it "
+                    f"line {line.number + 1}: the '{name}' block's end marker has no begin marker above it "
                     f"(<!-- orchestrator:begin {name} -->) — put it back where the block begins, or delete "
                     "the end marker and what is left of the old block"
                 )
-            found, start = (start, index), None
+            found, start = (start, line), None
     if start is None:
         return found
     raise MarkersBroken(
-        f"line {start + 1}: the '{name}' block's begin marker has no end marker "
+        f"line {start.number + 1}: the '{name}' block's begin marker has no end marker "
         f"(<!-- orchestrator:end {name} -->) — put it back where the block ends, or delete the begin marker"
     )
 
@@ -164,7 +306,7 @@ def broken_markers(text: str) -> list[tuple[int, str, str]]:
     found: list[tuple[int, str, str]] = []
     for name in names:
         try:
-            _marked(lines, name)
+            _marked(_listed(lines), name)
         except MarkersBroken as exc:
             where, _, rest = str(exc).partition(": ")
             message, _, hint = rest.partition(" — ")

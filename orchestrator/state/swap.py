@@ -44,6 +44,13 @@ def rewrite(path: Path, change: Callable[[str], str], *, durable: bool = True) -
     deleting and writing anew may have it gone for an instant). A byte order mark stays. A late
     save (``saved_late``) is what is changed, or, when it is no text ``change`` takes, is put
     back as it is before ``PlanFileUnreadable`` is raised."""
+    return rewrite_utf8(path, lambda data: change(data.decode("utf-8")).encode("utf-8"), durable=durable)
+
+
+def rewrite_utf8(path: Path, change: Callable[[bytes], bytes], *, durable: bool = True) -> bool:
+    """``rewrite``, ``change`` given the text's UTF-8 (checked, its byte order mark left out) and
+    giving back the new text's: a large plan is never held decoded, 4 bytes a character once it
+    holds one emoji."""
     try:
         return _rewrite(path, change, durable)
     except FileNotFoundError:
@@ -51,7 +58,7 @@ def rewrite(path: Path, change: Callable[[str], str], *, durable: bool = True) -
         return False
 
 
-def _rewrite(path: Path, change: Callable[[str], str], durable: bool) -> bool:
+def _rewrite(path: Path, change: Callable[[bytes], bytes], durable: bool) -> bool:
     expected = _read(path)  # what we believe the file holds
     held = _held.take(path)
     failed = False
@@ -67,7 +74,9 @@ def _rewrite(path: Path, change: Callable[[str], str], durable: bool) -> bool:
             held.out.close()
 
 
-def _rewrite_from(path: Path, change: Callable[[str], str], durable: bool, expected: bytes, held: _Kept | None) -> bool:
+def _rewrite_from(
+    path: Path, change: Callable[[bytes], bytes], durable: bool, expected: bytes, held: _Kept | None
+) -> bool:
     late = held.late_save(expected) if held is not None else None
     source = late if late is not None else expected  # the text to change: the person's latest
     for _ in range(_ATTEMPTS):
@@ -94,7 +103,7 @@ def _rewrite_from(path: Path, change: Callable[[str], str], durable: bool, expec
         if not swapped:  # no atomic swap here: replace, and hope
             store.replace(temp, path, durable=durable)
             return True
-        if temp.read_bytes() != expected:  # saved between the look and the swap: theirs goes back
+        if not _holds(temp, expected):  # saved between the look and the swap: theirs goes back
             _swap_back(temp, path, data)
             expected = source = _read(path)
             continue
@@ -164,6 +173,15 @@ class _Out:
             offset += len(chunk)
         return b"".join(chunks)
 
+    def read_digest(self) -> bytes:
+        """``_digest`` of what it holds, read a piece at a time (never a second copy of a plan whole)."""
+        digest = hashlib.blake2b(digest_size=16)
+        offset = 0
+        while chunk := os.pread(self.fd, 1 << 16, offset):
+            digest.update(chunk)
+            offset += len(chunk)
+        return digest.digest()
+
     def steady(self, looks: int = 40) -> bytes:
         """What it holds, read until two reads a moment apart agree (at most ``looks`` times): a
         save still being written is not taken halfway."""
@@ -191,7 +209,7 @@ class _Out:
         """Whether it still holds what it held, a moment later. An editor that saves in place may
         have opened the file just before the swap: its write then lands here, a little after."""
         time.sleep(timing.current().swap_settle)
-        return _digest(self.read()) == self.digest
+        return self.read_digest() == self.digest
 
     def close(self) -> None:
         os.close(self.fd)
@@ -209,7 +227,7 @@ class _Kept:
         """What a late in-place save wrote into it, if one did and the live file is still what
         the swap put in (else the live file is the newer save)."""
         now: bytes | None = None
-        if _digest(live) == self.put and _digest(self.out.read()) != self.out.digest:
+        if _digest(live) == self.put and self.out.read_digest() != self.out.digest:
             now = self.out.steady()  # (a save still being written: its end, not its first bytes)
         self.unsaved = now is not None
         return now
@@ -271,15 +289,38 @@ def saved_late(path: Path) -> float | None:
     return _held.written(path)
 
 
+def _holds(path: Path, data: bytes, chunk: int = 1 << 16) -> bool:
+    """Whether the file at ``path`` holds ``data``, read a piece at a time."""
+    with path.open("rb") as handle:
+        for start in range(0, len(data) + 1, chunk):
+            if handle.read(chunk) != data[start : start + chunk]:
+                return False
+    return True
+
+
 def _digest(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
 
 
-def _changed(data: bytes, change: Callable[[str], str]) -> bytes:
+def _changed(data: bytes, change: Callable[[bytes], bytes]) -> bytes:
     bom = codecs.BOM_UTF8 if data.startswith(codecs.BOM_UTF8) else b""
+    text = data[len(bom) :]
+    if not _utf8(text):
+        try:
+            text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise PlanFileUnreadable(f"line {line} is not valid UTF-8") from None
+    return bom + change(text)
+
+
+def _utf8(data: bytes, chunk: int = 1 << 16) -> bool:
+    """Whether ``data`` is UTF-8, read a piece at a time (never the whole text decoded at once)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
     try:
-        text = data[len(bom) :].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise PlanFileUnreadable(f"line {line} is not valid UTF-8") from None
-    return bom + change(text).encode("utf-8")
+        for start in range(0, len(data), chunk):
+            decoder.decode(data[start : start + chunk])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
