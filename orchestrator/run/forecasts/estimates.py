@@ -69,7 +69,7 @@ def learn(
     cost: dict[tuple[str, str | None], list[float]] = defaultdict(list)
     of_kind: dict[tuple[str, str], list[float]] = defaultdict(list)  # (kind, task) -> seconds
     kind_costs: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for attempt in attempts_of(list(all_events)):
+    for attempt in attempts_of(all_events):
         if attempt["outcome"] != "completed" or attempt.get("simulated"):
             continue
         key = (attempt["task"], attempt.get("brief"))
@@ -131,8 +131,7 @@ def for_run(
         if body is not None:
             briefs[task_id] = fingerprint(body, signatures[task_id], [])
     given = {t.id: t.estimate for t in plan.tasks.values() if t.estimate}
-    every = events.read_all(workspace.events_file)
-    return learn(every, kinds_of(plan, workspace), briefs=briefs, given=given)
+    return learn(events.each(workspace.events_file), kinds_of(plan, workspace), briefs=briefs, given=given)
 
 
 def eta(
@@ -188,7 +187,7 @@ def workspace_eta(plan: Plan, workspace: Workspace, views: list[TaskView]) -> di
     left = {v.id for v in views if v.status in _LEFT}
     if not events.size(workspace.events_file) and not left & given.keys():
         return None  # nothing learned, nothing given: no estimate (and no time spent finding so)
-    learned = learn(events.read_all(workspace.events_file), kinds_of(plan, workspace), given=given)
+    learned = learn(events.each(workspace.events_file), kinds_of(plan, workspace), given=given)
     found = eta(plan, views, learned, plan.settings.max_parallel)
     if found is None or not known(found):
         return None

@@ -28,7 +28,7 @@ import dataclasses
 import functools
 import statistics
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +46,7 @@ from orchestrator.run.races.bestof import BestOf
 from orchestrator.run.races.lanes import Lane, Racing, noting, run_lane
 from orchestrator.run.races.raceable import refusal
 from orchestrator.state.events.base import EventRecord
-from orchestrator.state.events.log import read_all
+from orchestrator.state.events.log import each
 from orchestrator.state.events.tasks import TaskHedged, TaskHedgeFailed, TaskHedgeWon
 from orchestrator.state.journal import Journal
 from orchestrator.state.kept.history import attempts_of, seconds
@@ -56,7 +56,7 @@ STUCK_SHARE = 0.8  # with no history: the timeout's share at which a task is stu
 POLL = 0.1  # seconds between looks for a free slot, once the bound is passed
 
 
-def cohorts(all_events: list[dict[str, Any]], kinds: Mapping[str, str]) -> dict[str, list[float]]:
+def cohorts(all_events: Iterable[dict[str, Any]], kinds: Mapping[str, str]) -> dict[str, list[float]]:
     """Each kind's durations: its completed attempts (not simulated), as ``task_started`` recorded
     their kind (else the plan's kind of their task)."""
     found: dict[str, list[float]] = {}
@@ -116,7 +116,7 @@ class Hedger:
         own = launcher.settings
         kinds = {t.id: kind_of(t, own[t.id].backend) for t in plan.tasks.values() if t.id in own}
         hedged = any(s.hedge for s in own.values())
-        self.cohorts = cohorts(read_all(launcher.workspace.events_file), kinds) if hedged else {}
+        self.cohorts = cohorts(each(launcher.workspace.events_file), kinds) if hedged else {}
 
     def count(self, outcome: Outcome, first: bool, purse: Purse) -> bool:
         """What the attempts ``outcome``'s beat spent (a race's, best of N's, the judge's), counted

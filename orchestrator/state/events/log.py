@@ -217,6 +217,22 @@ def read_all(path: Path) -> list[Event]:
     return read_new(path, Cursor())
 
 
+def each(path: Path) -> Iterator[Event]:
+    """Every event of every run, oldest first, parsed as it is read a block at a time: a reader
+    that folds them (the estimates, an attempt's history) never holds the log whole, raw or
+    parsed (a run's log of 10,000 tasks is some 7 MB of lines, several times that as dicts)."""
+    try:
+        with open(path, "rb") as file:
+            carry = b""
+            while block := file.read(_BLOCK):
+                data = carry + block if carry else block
+                end = data.rfind(b"\n") + 1
+                carry = data[end:]
+                yield from _parse(data[:end].splitlines())
+    except FileNotFoundError:
+        return
+
+
 STOPPED_ON_ERROR = "error: "  # how ``run_finished``'s ``stopped`` begins when an error ended a run begun
 
 

@@ -4,7 +4,7 @@ run's remaining time learn from (``run/forecasts/estimates``). A ``reset`` forge
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -16,8 +16,9 @@ ENDS = {"task_completed", "task_failed", "task_retrying", "task_interrupted", "t
 _ENDS = ENDS
 
 
-def attempts_of(all_events: list[events.Event]) -> list[dict[str, Any]]:
-    """Every attempt the event log tells of, oldest first, each with how it ended."""
+def attempts_of(all_events: Iterable[events.Event]) -> list[dict[str, Any]]:
+    """Every attempt the event log tells of, oldest first, each with how it ended (``all_events``
+    read once, in order: ``events.each`` need not hold them all)."""
     found: list[dict[str, Any]] = []
     open_: dict[tuple[Any, str], dict[str, Any]] = {}
     runs: dict[Any, dict[str, Any]] = {}
