@@ -440,15 +440,15 @@ def test_a_slow_status_rewrite_does_not_make_the_loop_spin(tmp_path: Path, monke
 
     write_plan(tmp_path, [Spec("A", "sleep 1.5; echo a"), Spec("B", "sleep 1.5; echo b")], {"max_parallel": 2})
     plan_file = workspace(tmp_path) / "master_plan.md"
-    real_rewrite = planfile.rewrite
+    real_rewrite = planfile.rewrite_blocks  # (what the run writes its status blocks with)
     plan_writes: list[float] = []
     turns = [0]
 
-    def slow_rewrite(path: Path, change: Any, **options: Any) -> bool:
+    def slow_rewrite(path: Path, blocks: Any, **options: Any) -> bool:
         if path == plan_file and threading.current_thread() is not threading.main_thread():
             plan_writes.append(time.monotonic())
             time.sleep(1.0)
-        return real_rewrite(path, change, **options)
+        return real_rewrite(path, blocks, **options)
 
     real_due = Board.due
 
@@ -456,7 +456,7 @@ def test_a_slow_status_rewrite_does_not_make_the_loop_spin(tmp_path: Path, monke
         turns[0] += 1
         real_due(self, now)
 
-    monkeypatch.setattr(planfile, "rewrite", slow_rewrite)
+    monkeypatch.setattr(planfile, "rewrite_blocks", slow_rewrite)
     monkeypatch.setattr(Board, "due", counted)
     summary = runner.run(Workspace.find(tmp_path))
     assert summary.exit_code == 0
