@@ -203,11 +203,23 @@ TAKEN_OVER = [
     Row("T-03", "ok", 0, 1, ("T-01",), "", "", 0, True),
     Row("T-04", "ok", 1, 1, ("T-02",), "T-02.v > 1", "", 0, True),
 ]
+# A gate behind a failure a fallback took over (T-03 ran because T-01 failed): T-04's Condition
+# decides on T-01 as it stays, so status shows T-04 at its gate, as the run stops it there (it
+# showed T-04 waiting, nobody was asked, and every run asked again; found by this test's draw).
+GATE_AFTER_A_FALLBACK = [
+    Row("T-01", "fail", 1, 1, (), "", "", 1, False),
+    Row("T-02", "ok", 0, 2, ("T-01",), "", "", 1, False),
+    Row("T-03", "ok", 0, 2, ("T-01", "T-02"), "T-01 failed", "", 0, True),
+    Row("T-04", "fail", 2, 1, ("T-01", "T-03"), "T-01 completed or T-03 completed", "before", 1, True),
+    Row("T-05", "ok", 0, 2, ("T-01",), "T-01 failed", "after", 1, False),
+    Row("T-06", "flaky", 2, 1, ("T-02", "T-05"), "", "before", 0, False),
+]
 
 
 @settings(max_examples=EXAMPLES, **QUICK)  # type: ignore[arg-type]
 @given(drawn=plans())
 @example(drawn=(TAKEN_OVER, False, frozenset()))
+@example(drawn=(GATE_AFTER_A_FALLBACK, True, frozenset({"T-02"})))
 def test_a_plan_run_to_its_end_is_a_fixed_point(tmp_path_factory: Any, drawn: Any) -> None:
     rows, cache, cancelled = drawn
     project = tmp_path_factory.mktemp("plan")

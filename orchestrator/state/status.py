@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from orchestrator import documents
 from orchestrator.plan.graph import dependencies_first
 from orchestrator.plan.table.times import spoken_in
-from orchestrator.state import approvals, journal
+from orchestrator.state import approvals, fallbacks, journal
 from orchestrator.state.causes import GIVEN_UP, Cause, CauseKind, holds
 from orchestrator.state.pause import paused
 from orchestrator.state.procs import pid_alive
@@ -357,13 +357,18 @@ _FOR_UPSTREAM = (TaskStatus.SKIPPED, TaskStatus.BYPASSED)
 def settle_waiting(views: Iterable[TaskView], by_id: Mapping[str, TaskView], plan: Plan | None = None) -> None:
     """Pending tasks with a dependency not completed are waiting; one with a Condition (of
     ``plan``) decides on its dependencies' outcomes, whatever they are: it waits only while one
-    of them is still to run (not finished, or finished as the next run takes up again)."""
+    of them is still to run (not finished, or finished as the next run takes up again: a failure
+    no fallback took over, ``state/fallbacks``)."""
+    taken: set[str] | None = None  # (worked out when a Condition first meets a failure)
     for view in views:
         if view.status != TaskStatus.PENDING:
             continue
         task = plan.tasks.get(view.id) if plan is not None else None
-        if task is not None and task.condition:
-            if any(by_id[d].status not in DECIDED for d in view.dependencies):
+        if plan is not None and task is not None and task.condition:
+            open_ = [d for d in view.dependencies if by_id[d].status not in DECIDED]
+            if open_ and taken is None and any(by_id[d].status == TaskStatus.FAILED for d in open_):
+                taken = fallbacks.taken_over(plan, {task_id: other.status for task_id, other in by_id.items()})
+            if any(d not in (taken or ()) for d in open_):
                 view.read_as(TaskStatus.WAITING)
         elif any(by_id[d].status != TaskStatus.COMPLETED for d in view.dependencies):
             view.read_as(TaskStatus.WAITING)

@@ -14,13 +14,13 @@ ends once nothing is left to do or wait for, or at ``--wait-timeout``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 
 from orchestrator.plan.graph import ReadyQueue, descendants
 from orchestrator.plan.model import Plan, Task
-from orchestrator.plan.table.conditions import ConditionError, compile_condition
 from orchestrator.plan.table.times import iso
 from orchestrator.run.prepare import Prepared
+from orchestrator.state import fallbacks
 from orchestrator.state.causes import Cause
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.runs import Notice, RunWaiting
@@ -128,42 +128,17 @@ def exit_code(prepared: Prepared, stopped: str | None, *, only: bool) -> ExitCod
     over); HELD when all it left undone waits for a person (blocked tasks, tasks at an approval
     gate, and what needs them); FAILED otherwise, or when it stopped early. A task left as an
     earlier run left it (cancelled, rejected, skipped for one of those or for a failure a
-    fallback took over: ``run/resume/settled``), and so not started in this one, counts as it did then
-    (unless ``only`` named what to run): a finished plan run again exits as it did."""
+    fallback took over: ``run/resume/settled``, ``state/fallbacks``), and so not started in this
+    one, counts as it did then (unless ``only`` named what to run): a finished plan run again
+    exits as it did."""
     views, plan = prepared.views, prepared.plan
-    taken_over = handled(plan, views)
+    taken_over = fallbacks.taken_over(plan, {task_id: view.status for task_id, view in views.items()})
     bad = any(views[t].status not in DONE and t not in taken_over for t in prepared.selection.run)
     left = any(v.status in _GIVEN_UP and v.id not in taken_over for v in views.values())
     bad = bad or (not only and left)
     if not (bad or stopped):
         return ExitCode.OK
     return ExitCode.HELD if not stopped and only_held(views.values()) else ExitCode.FAILED
-
-
-def handled(plan: Plan, views: Mapping[str, TaskView]) -> set[str]:
-    """The failed tasks a fallback took over: a task that ran *because* one failed (its Condition
-    holds with it failed, and would not have held had it completed) ran and completed. A task
-    that runs whatever the outcome (``T-01 failed or T-01 completed``: a clean-up, say) hides
-    no failure, as a GitHub Actions job with ``if: always()`` does not."""
-    return {
-        dep
-        for task in plan.tasks.values()
-        if task.condition and views[task.id].status == TaskStatus.COMPLETED
-        for dep in task.dependencies
-        if views[dep].status == TaskStatus.FAILED and _runs_because_it_failed(plan, views, task, dep)
-    }
-
-
-def _runs_because_it_failed(plan: Plan, views: Mapping[str, TaskView], task: Task, failed: str) -> bool:
-    """Whether ``task``'s condition would have been false had ``failed`` completed (its outcomes
-    alone are looked at: a field it would read of a completed upstream cannot be known, and
-    then it is taken to be a fallback)."""
-    try:
-        condition = compile_condition(task.condition or "", plan.tasks, task.dependencies)
-        outcomes = {dep: str(views[dep].status) for dep in task.dependencies}
-        return not condition.evaluate({**outcomes, failed: str(TaskStatus.COMPLETED)}, {})
-    except ConditionError:
-        return True
 
 
 def only_held(views: Iterable[TaskView]) -> bool:

@@ -205,5 +205,5 @@ def _taken_over(plan: Plan, failed: str, children: Iterable[str], states: Mappin
                 if not condition.evaluate(outcomes, {}):
                     return True
             except ConditionError:
-                return True  # (a field it reads cannot be known: taken to be a fallback, as ``holds.handled`` does)
+                return True  # (a field it reads cannot be known: taken to be a fallback, as ``state/fallbacks`` does)
     return False
