@@ -401,6 +401,19 @@ def hidden_actions(driver: Any) -> list[str]:
     return found
 
 
+def _graph_shows_running_or_over(task: str) -> Callable[[Any], str | None]:
+    """``"graph"`` once the graph's box shows ``task`` running, ``"over"`` once its row says it
+    runs no more; None meanwhile."""
+
+    def look(driver: Any) -> str | None:
+        row, node = task_state(driver, task)
+        if "state-running" in (node or ""):
+            return "graph"
+        return "over" if row != "running" else None
+
+    return look
+
+
 def _shows(task: str, state: str) -> Callable[[Any], bool]:
     return lambda driver: task_state(driver, task)[0] == state
 
@@ -423,7 +436,11 @@ def watch_a_run(project: Path, screenshot: Path) -> Watched:
                 driver.get(server.url)
                 _wait(driver, lambda d: task_state(d, "T-03")[0] == "running", "T-03 running in the table")
                 seen.running_in_table = True
-                seen.running_in_graph = "state-running" in (task_state(driver, "T-03")[1] or "")
+                # The graph's box is drawn apart from the table's row: it must show T-03 running
+                # before T-03 ends, not in the very instant the row did (a loaded machine's page
+                # draws the two a moment apart).
+                shown = _wait(driver, _graph_shows_running_or_over("T-03"), "T-03 in the graph")
+                seen.running_in_graph = shown == "graph"
                 for task in ("T-01", "T-02", "T-04"):
                     _wait(driver, _shows(task, "completed"), f"{task} completed")
                 events.append(workspace / "state" / "events.jsonl", channel_events())
