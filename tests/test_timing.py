@@ -82,7 +82,12 @@ def _late_writer(directory: Path, drain: str, monkeypatch: pytest.MonkeyPatch) -
     environment bare: nothing ties it to the attempt, should it be handed to this process, a
     subreaper once a test here ran a runner in-process.)"""
     monkeypatch.setenv(timing.VARIABLE, drain)
-    script = "setsid env -i bash -c 'sleep 2; echo late' & echo $! > setsid.pid; echo early"
+    # (the leader waits until the writer has left its group: on a loaded machine the writer, not yet
+    # past its setsid, was stopped with the group when the leader exited, and its line never came)
+    script = (
+        "setsid env -i bash -c 'echo $$ > left; sleep 2; echo late' & echo $! > setsid.pid; "
+        "while [ ! -s left ]; do sleep 0.01; done; echo early"
+    )
     launch = Launch(
         "T-01", 1, ("bash", "-c", script), directory, dict(os.environ), None, directory / "out", directory / "err",
         Limits(timeout=60, grace=1),
