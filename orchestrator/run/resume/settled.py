@@ -31,6 +31,7 @@ from typing import Any
 from orchestrator import documents
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.table.conditions import ConditionError, NotDone, compile_condition, output_fields
+from orchestrator.state import fallbacks
 from orchestrator.state.approvals import same_inputs
 from orchestrator.state.causes import Cause, CauseKind, holds
 from orchestrator.state.results import ResultRecord
@@ -194,16 +195,11 @@ def _still(plan: Plan, task: Task, record: ResultRecord, states: Mapping[str, Ta
 
 
 def _taken_over(plan: Plan, failed: str, children: Iterable[str], states: Mapping[str, TaskStatus]) -> bool:
-    """Whether a dependent of ``failed`` that ran because it failed stays completed."""
-    for child in children:
-        task = plan.tasks[child]
-        if task.condition and states.get(child) == TaskStatus.COMPLETED:
-            outcomes = {dep: str(states.get(dep, TaskStatus.COMPLETED)) for dep in task.dependencies}
-            outcomes[failed] = str(TaskStatus.COMPLETED)
-            try:
-                condition = compile_condition(task.condition, plan.tasks, task.dependencies)
-                if not condition.evaluate(outcomes, {}):
-                    return True
-            except ConditionError:
-                return True  # (a field it reads cannot be known: taken to be a fallback, as ``state/fallbacks`` does)
-    return False
+    """Whether a dependent of ``failed`` that ran because it failed (``state/fallbacks``) stays
+    completed."""
+    return any(
+        plan.tasks[child].condition
+        and states.get(child) == TaskStatus.COMPLETED
+        and fallbacks.runs_because_it_failed(plan, states, plan.tasks[child], failed)
+        for child in children
+    )

@@ -126,15 +126,22 @@ def read_new(path: Path, cursor: Cursor, *, only: Iterable[bytes] = ()) -> list[
 _BLOCK = 1 << 20  # bytes of the log a reader looking for some lines holds at once
 
 
-def _lines_holding(file: BinaryIO, cursor: Cursor, wanted: tuple[bytes, ...]) -> Iterator[bytes]:
-    """The lines of ``file`` from where it is, as ``bytes.splitlines`` splits them, that hold one
-    of ``wanted``: read a block at a time, whole lines only (``cursor`` moves past them)."""
+def _blocks(file: BinaryIO, cursor: Cursor) -> Iterator[tuple[bytes, int]]:
+    """``file`` from where it is, a block at a time: each block, and where its last whole line
+    ends in it (what follows is read again with the next block; ``cursor`` moves past each)."""
     carry = b""
     while block := file.read(_BLOCK):
         data = carry + block if carry else block
         end = data.rfind(b"\n") + 1
         carry = data[end:]
         cursor.offset += end
+        yield data, end
+
+
+def _lines_holding(file: BinaryIO, cursor: Cursor, wanted: tuple[bytes, ...]) -> Iterator[bytes]:
+    """The lines of ``file`` from where it is, as ``bytes.splitlines`` splits them, that hold one
+    of ``wanted``: read a block at a time, whole lines only (``cursor`` moves past them)."""
+    for data, end in _blocks(file, cursor):
         starts: set[int] = set()
         for word in wanted:
             found = data.find(word, 0, end)
@@ -223,11 +230,7 @@ def each(path: Path) -> Iterator[Event]:
     parsed (a run's log of 10,000 tasks is some 7 MB of lines, several times that as dicts)."""
     try:
         with open(path, "rb") as file:
-            carry = b""
-            while block := file.read(_BLOCK):
-                data = carry + block if carry else block
-                end = data.rfind(b"\n") + 1
-                carry = data[end:]
+            for data, end in _blocks(file, Cursor()):
                 yield from _parse(data[:end].splitlines())
     except FileNotFoundError:
         return
