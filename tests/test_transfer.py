@@ -31,7 +31,7 @@ BUNDLED = sorted(p.parent.name for p in ROOT.glob("orchestrator/library/*/master
 
 def _same(plan: Plan) -> Any:
     """What a plan reads as, apart from where each row is in its file."""
-    tasks = {task_id: dataclasses.replace(task, line=0) for task_id, task in plan.tasks.items()}
+    tasks = {task_id: dataclasses.replace(task, line=0, details_line=0) for task_id, task in plan.tasks.items()}
     return plan.settings, plan.request, plan.goal, tasks, plan.edges()
 
 

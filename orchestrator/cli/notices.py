@@ -96,6 +96,47 @@ def branches(plan: Plan) -> tuple[list[dict[str, object]], list[dict[str, object
     return conditions, gates, lines
 
 
+def untrusted(plan: Plan, workspace: Workspace) -> list[str]:
+    """A line for each agent task that may edit (no ``Access: read``) and reads a value a webhook's
+    delivery gives (untrusted input: a pull request's title is anybody's words) with no approval
+    gate before it or upstream, from a trigger that does not cap its runs at ``access: read``."""
+    from orchestrator.plan.config import kinds
+    from orchestrator.plan.config.profiles import Profiles
+
+    given = plan.settings.triggers.given()
+    outside = {
+        name: [t for t in triggers if not plan.settings.triggers.capped(t)] for name, triggers in given.items()
+    }
+    outside = {name: triggers for name, triggers in outside.items() if triggers}
+    if not outside:
+        return []
+    profiles = Profiles(workspace)
+    agents = set(kinds.agents())
+    lines: list[str] = []
+    for task in plan.tasks.values():
+        read = [name for name, _ in task.params if name in outside]
+        kind = plan.type_of(task)
+        access = task.access or (kind.get("access") if kind is not None else None)
+        if not read or access == "read":
+            continue
+        try:
+            backend = profiles.settings_for(plan, task).backend
+        except OrchestratorError:  # (a profile check_plan has told of)
+            continue
+        before = (task.id, *plan.ancestors([task.id]))
+        gated = any(plan.tasks[t].approval == "before" for t in before if t in plan.tasks)
+        if backend not in agents or gated:
+            continue
+        sources = sorted({t for name in read for t in outside[name]})
+        lines.append(
+            f"{shown(plan.path)}:{task.line}: {task.id} ({backend}, which may edit files and run commands) reads "
+            f"{', '.join('params.' + name for name in read)}, which a {' or '.join(sources)} delivery gives: untrusted "
+            "input, anybody's words, with no approval gate before it — give it Access: read, an Approval: before "
+            f"gate, or cap the trigger with access: read ({' and '.join(sources)})"
+        )
+    return lines
+
+
 def timed(plan: Plan, workspace: Workspace) -> list[str]:
     """A line for each task whose Not before is still to come (a run holds it until then), and one
     for the workspace's schedule (``orchestrator schedule``): when the plan runs next."""

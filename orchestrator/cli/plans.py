@@ -82,6 +82,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     conditions, gates, branch_lines = notes.branches(plan)
     notices += archive.in_both(workspace, list(plan.tasks))
     notices += notes.timed(plan, workspace)
+    notices += notes.untrusted(plan, workspace)
     kept, kept_lines = notes.cache_and_checkpoint(plan, workspace)
     hedges, hedge_lines = notes.hedging(plan, workspace)
     edges = len(plan.edges())

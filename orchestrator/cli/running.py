@@ -78,9 +78,22 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         wait_for_orphans=args.wait_orphans,
         aggregate=args.aggregate,  # concat too: it replaces a plan's `aggregate: agent`
         params=given_params(args),
+        untrusted=_source(args.untrusted),
+        read_only=args.read_only,
         wait=args.wait or args.wait_timeout is not None,
         wait_timeout=args.wait_timeout,
     )
+
+
+def _source(text: str | None) -> str | None:
+    """``--untrusted``'s SOURCE, a word of letters, digits, ``-_.:``."""
+    if text is None:
+        return None
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}", text):
+        raise UsageError(f"--untrusted {text[:80]!r}: name where the values came from in one word, e.g. github")
+    return text
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -330,6 +343,18 @@ def _register_run(sub: Commands[argparse.ArgumentParser]) -> None:
     p.add_argument("--max-cost", type=float, metavar="USD", help="start nothing new once the run has cost this much")
     p.add_argument("--aggregate", choices=["concat", "agent"], help="how final_output.md is made (default concat)")
     add_params(p, "run with (kept for later runs)")
+    p.add_argument(
+        "--untrusted",
+        metavar="SOURCE",
+        help="the --param values came from outside (a pull request, an issue, another program): data, never "
+        "in an agent's instructions, this run's alone; SOURCE says where from (github, ci...)",
+    )
+    p.add_argument(
+        "--read-only",
+        action="store_true",
+        help="every agent task of this run gets Access: read, whatever its row says (a webhook's trigger "
+        "with access: read starts its runs so)",
+    )
     p.add_argument(
         "--wait",
         action="store_true",

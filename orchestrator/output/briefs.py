@@ -19,6 +19,7 @@ from orchestrator import documents
 from orchestrator.documents import compose, parse
 from orchestrator.errors import WorkspaceError
 from orchestrator.output.templates import Templates
+from orchestrator.plan.config.filling import brief_params
 from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.identity import Book
 from orchestrator.plan.model import Plan, Task
@@ -117,6 +118,7 @@ def _render_brief(
         goal=plan.goal,
         settings=settings,
         section=kind.get("section") if (kind := plan.type_of(task)) is not None else None,
+        params=brief_params(plan, task) if task.params or plan.context_params else [],
     ).strip()  # as python-frontmatter strips it on reading, so the recorded hash matches
     meta = brief_metadata(plan, workspace, task, inputs, settings=settings)
     meta["rendered_by"] = _RENDERED_BY

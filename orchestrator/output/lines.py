@@ -113,6 +113,8 @@ class Lines(EventReporter[str | None]):
             + (f"{event.kept} left as they are, " if event.kept else "")
             + f"max {event.max_parallel} in parallel"
             + (f", with {shown_values(event.params)}" if event.params else "")
+            + (f" ({_untrusted(event.untrusted)})" if event.untrusted else "")
+            + (" (read only: every agent task has Access: read)" if event.read_only else "")
             + (f" ({SIMULATED}: the fake executor runs nothing, every result is made up)" if event.simulated else "")
         )
 
@@ -345,3 +347,11 @@ def _named(workspace: Path | None) -> str:
     if workspace is None or (here is not None and workspace.resolve() == here.resolve()):
         return ""
     return " " + shlex.quote(from_here(workspace.parent if workspace.name == ".orchestrator" else workspace))
+
+
+def _untrusted(untrusted: dict[str, str]) -> str:
+    """``untrusted: pr, branch from github``: which values came from outside, as data."""
+    by: dict[str, list[str]] = {}
+    for name, source in untrusted.items():
+        by.setdefault(source, []).append(name)
+    return "untrusted: " + "; ".join(f"{', '.join(names)} from {source}" for source, names in by.items())

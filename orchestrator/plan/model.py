@@ -69,9 +69,12 @@ class Task:
     outputs: tuple[tuple[str, str], ...] = ()  # an Output cell: the JSON fields (name, type) its answer must hold
     details: str | None = None
     line: int = 0
+    details_line: int = 0  # the plan's line that its Task Details' first line is on (0: none, or not read from a file)
     extra: dict[str, str] = field(default_factory=dict)
-    # The parameters its text names, with their values (``plan/config/params``).
+    # The parameters its text names, with their values (``plan/config/filling``).
     params: tuple[tuple[str, str], ...] = ()
+    # The variables its scripts read those values from (``$ORCHESTRATOR_PARAM_NAME``): its attempts' environment.
+    environment: tuple[tuple[str, str], ...] = ()
     # Dependencies on tasks `orchestrator archive` moved out of the table (``Plan.archived``): done
     # for good, so no edge and no wait; their results still reach this task as upstream results.
     archived_upstream: tuple[str, ...] = ()
@@ -126,6 +129,9 @@ class Plan:
     frontmatter: dict[str, object] = field(default_factory=dict)
     book: Book = field(default_factory=Book)  # the agent ids given in its workspace, these tasks' included
     params: dict[str, str] = field(default_factory=dict)  # its parameters' values (``plan/config/params.resolve``)
+    # Those of its parameters whose value came from outside (a webhook, the API, MCP), and from where.
+    untrusted: dict[str, str] = field(default_factory=dict)
+    context_params: tuple[tuple[str, str], ...] = ()  # the values its request and goal use
     # The types its tasks may name: built in, then types.yaml's, then its settings' (``tasktypes.merged``).
     types: dict[str, TaskType] = field(default_factory=lambda: dict(BUILT_IN))
     archived: dict[str, ArchivedTask] = field(default_factory=dict)  # tasks archived, not in the table

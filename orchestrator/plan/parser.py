@@ -151,9 +151,10 @@ def parse_plan(
     goal = _section_text(document, document.section(*_GOAL_KEYS))
     rows = _parse_tasks(document, out, kinds)
     out.had = {task_id.lower() for task_id in (book.agents if book else ())}
-    details = _parse_details(document, document.section(*DETAILS_KEYS), list(rows), out)
+    details, details_lines = _parse_details(document, document.section(*DETAILS_KEYS), list(rows), out)
     for task_id, body in details.items():
         rows[task_id]["details"] = body
+        rows[task_id]["details_line"] = details_lines[task_id]
     assignment = assign([Row(task_id, row["agent"], row["line"]) for task_id, row in rows.items()], book or Book())
     for line, message, hint in assignment.problems:
         out.add(line, message, hint)
@@ -369,9 +370,13 @@ def _rows(
     return tasks
 
 
-def _parse_details(document: Document, section: Section | None, tasks: list[str], out: _Collector) -> dict[str, str]:
+def _parse_details(
+    document: Document, section: Section | None, tasks: list[str], out: _Collector
+) -> tuple[dict[str, str], dict[str, int]]:
+    """Each task's Task Details body, and the plan's line its first line is on."""
+    lines: dict[str, int] = {}
     if section is None:
-        return {}
+        return {}, lines
     headings = [
         (tok.map[0], document.lines[tok.map[0]])
         for tok in section.tokens
@@ -409,5 +414,7 @@ def _parse_details(document: Document, section: Section | None, tasks: list[str]
         if task_id in details:
             out.add(start + 1, f"second Task Details section for {task_id}", "merge the two sections")
             continue
-        details[task_id] = _lf(document.source(start + 1, end)).strip("\n")
-    return details
+        body = _lf(document.source(start + 1, end))
+        details[task_id] = body.strip("\n")
+        lines[task_id] = start + 2 + len(body) - len(body.lstrip("\n"))  # (1-based, past blank lines)
+    return details, lines

@@ -29,6 +29,7 @@ from orchestrator.documents import read_body
 from orchestrator.errors import AgentCallError
 from orchestrator.executors.base import Executor, Launch, LineCallback, ProcessRun, StartCallback
 from orchestrator.executors.local import LocalExecutor
+from orchestrator.plan.config import filling
 from orchestrator.plan.config.profiles import Profiles
 from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.model import Plan, Task
@@ -162,6 +163,9 @@ def simulating(executor: Executor, backend: Backend, launch: Launch) -> Launch:
     return dataclasses.replace(launch, simulate=backend.simulated) if executor.can.simulated else launch
 
 
+_PARAMETERS = (filling.PREFIX, filling.DERIVED)
+
+
 def build_launch(
     invocation: Invocation,
     job: Job,
@@ -178,7 +182,10 @@ def build_launch(
     if invocation.stdin is not None:
         stdin = stem.with_name(stem.name + ".in")
         stdin.write_text(invocation.stdin, encoding="utf-8")
-    merged = {**(os.environ if base_env is None else base_env), **(env or {}), **job.settings.env, **invocation.env}
+    base = os.environ if base_env is None else base_env
+    if any(name.startswith(_PARAMETERS) for name in base):  # (a run started by a task: its parameters are not ours)
+        base = {name: value for name, value in base.items() if not name.startswith(_PARAMETERS)}
+    merged = {**base, **(env or {}), **job.settings.env, **invocation.env}
     return Launch(
         job.task.id,
         job.attempt,
@@ -429,8 +436,11 @@ def _environment(
     ws: Workspace, task: Task, number: int, written: inputs_files.Inputs, inputs: tuple[Path, ...]
 ) -> dict[str, str]:
     """What an attempt's process is given beside its backend's own: who and where it is, its
-    upstream's results as files, and the interpreter that runs the channels."""
+    upstream's results as files, the interpreter that runs the channels, and the values of the
+    parameters its text uses (``$ORCHESTRATOR_PARAM_NAME``: its scripts read them there, never
+    as text of their own, ``plan/config/filling``)."""
     return {
+        **dict(task.environment),
         **attempt_environment(ws.root, task.id, number),
         "ORCHESTRATOR_AGENT": task.agent,
         "ORCHESTRATOR_RESULTS_DIR": str(ws.results_dir),

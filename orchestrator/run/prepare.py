@@ -3,6 +3,7 @@ settings, the briefs (rendered, hand edits kept), what is already done, and what
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -13,6 +14,7 @@ from orchestrator import backends, documents
 from orchestrator.errors import UsageError
 from orchestrator.output.briefs import edit_notice, prepare_briefs, write_briefs
 from orchestrator.output.trial import try_overrides
+from orchestrator.plan.config import kinds
 from orchestrator.plan.config.profiles import Profiles
 from orchestrator.plan.config.settings import Settings, suggest
 from orchestrator.plan.model import Plan, Task
@@ -57,6 +59,8 @@ class RunOptions:
     wait_for_orphans: bool = False
     aggregate: str | None = None
     params: dict[str, str] = field(default_factory=dict)  # --param: over what earlier runs were given
+    untrusted: str | None = None  # --untrusted: where those values came from (a webhook, the API, MCP)
+    read_only: bool = False  # --read-only: every agent task with Access: read (a trigger's ``access``)
     wait: bool = False  # --wait: stay up while tasks wait for a person (``run/held/holds.Patience``)
     wait_timeout: float | None = None  # --wait-timeout: for at most this many seconds (None: as long as it takes)
 
@@ -132,7 +136,7 @@ def load_checked(
     merges into the integration branch, as a run with worktrees begins by doing; no directory of
     the workspace a symlink leading out of it; the workspace's templates that render after tasks
     start render now): an error here means nothing was written."""
-    plan = workspace.load_plan(options.params, complete=True)
+    plan = workspace.load_plan(options.params, complete=True, untrusted=options.untrusted)
     if options.backend is not None and options.backend not in backends.names():  # not the plan's fault
         known = backends.names()
         close = suggest(options.backend, known)
@@ -141,6 +145,8 @@ def load_checked(
     if overrides:
         plan.settings = plan.settings.replace(**overrides)
     profiles = Profiles(workspace)
+    if options.read_only:
+        read_only(plan, profiles)
     check_plan(plan, workspace, profiles, base=base)
     try_overrides(plan, workspace)
     lowered = {task_id.lower(): task_id for task_id in plan.tasks}
@@ -156,6 +162,14 @@ def load_checked(
     return plan, profiles
 
 
+def read_only(plan: Plan, profiles: Profiles) -> None:
+    """Every task whose backend has Access modes (an agent's) given ``Access: read`` (``run --read-only``);
+    a shell or command task runs the plan's own script, a parameter's value in it as data."""
+    for task_id, task in plan.tasks.items():
+        if task.access != "read" and kinds.presets(profiles.settings_for(plan, task).backend):
+            plan.tasks[task_id] = dataclasses.replace(task, access="read")
+
+
 def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = False, clis: bool = False) -> Prepared:
     """Call it holding the workspace lock: it renders briefs and writes the agent book.
     ``simulated``: the run's executor is the fake one (made-up results count as done for it);
@@ -165,7 +179,7 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
     plan, profiles = load_checked(workspace, options)
     for directory in (workspace.results_dir, workspace.logs_dir, workspace.state_dir):
         directory.mkdir(parents=True, exist_ok=True)
-    remember(workspace, options.params)  # what status, the dashboard and the next run read the plan with
+    remember(workspace, options.params, source=options.untrusted)  # what status, the dashboard, the next run read
     rendered = prepare_briefs(plan, workspace)  # written once the CLIs of what runs are known to be here
     briefs = rendered.bodies  # as they will be on disk, hand edits included
     notices = unread_columns(plan)  # (said by validate too: a column that sets nothing)

@@ -338,6 +338,8 @@ def _run_started(prepared: Prepared, executor: Executor, options: RunOptions, ws
         kept=len(selection.kept) or None,
         simulated=executor.can.simulated,
         params=plan.params if plan.settings.params else None,
+        untrusted=plan.untrusted or None,
+        read_only=options.read_only or None,
         max_parallel=plan.settings.max_parallel,
         **events.ran_with(options.overrides(), plan.settings, prepared.settings),
         workspace=str(ws.root),

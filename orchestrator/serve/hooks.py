@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -31,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from orchestrator.plan.config.triggers import TriggerError, render
+from orchestrator.plan.config.triggers import GitHub, Hook, TriggerError, render
 from orchestrator.serve.api import (
     BODY_LIMIT,
     Answer,
@@ -129,7 +128,7 @@ class Hooks:
         what = f"{event} {action}" if isinstance(action, str) else event
         if trigger is None or not trigger.takes(event, action):
             return JSONResponse({"ok": True, "ignored": f"the plan's triggers take no {what}"}, 202)
-        return await self._start(trigger.params, payload, "github", what, delivery)
+        return await self._start(trigger, payload, "github", what, delivery)
 
     async def named(self, request: Request) -> Response:
         body = await self._body(request)
@@ -141,16 +140,20 @@ class Hooks:
         verify(self.secret, body, request.headers.get(hook.header))
         delivery = _header(request, hook.delivery_header, _DELIVERY) if hook.delivery_header else None
         payload = _payload(request, body, empty_ok=True)
-        return await self._start(hook.params, payload, name, None, delivery)
+        return await self._start(hook, payload, name, None, delivery)
 
     async def _start(
-        self, params: Mapping[str, str], payload: dict[str, Any], source: str, what: str | None, delivery: str | None
+        self, trigger: GitHub | Hook, payload: dict[str, Any], source: str, what: str | None, delivery: str | None
     ) -> Response:
+        """The run a delivery asks for: its parameters' values (each untrusted, ``--untrusted SOURCE``),
+        read-only where the trigger's ``access`` says so for this sender (a fork's, unless it says)."""
         try:
-            values = render(params, payload)
+            values = render(trigger.params, payload)
         except TriggerError as exc:
             raise Refused(422, str(exc)) from None
-        arguments = {"param": [f"{name}={value}" for name, value in values.items()]} if values else {}
+        arguments: dict[str, Any] = {"param": [f"{name}={value}" for name, value in values.items()]} if values else {}
+        if trigger.access.read_only(payload):
+            arguments["read_only"] = True
         commands = self.commands
         assert commands is not None
 

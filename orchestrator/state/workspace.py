@@ -114,19 +114,28 @@ class Workspace:
         """The agent id each task was given (``state.identity``)."""
         return self.state_dir / "agents.json"
 
-    def load_plan(self, params: Mapping[str, str] | None = None, *, complete: bool = False) -> Plan:
+    def load_plan(
+        self, params: Mapping[str, str] | None = None, *, complete: bool = False, untrusted: str | None = None
+    ) -> Plan:
         """The plan, its tasks with the agent ids this workspace gave them (``state/agents.json``)
-        and its parameters' values (``plan/config/params.py``): ``params`` over those ``run --param``
-        gave before (``state/params.json``) over the defaults; ``complete``: every one has a
-        value, or a ``UsageError`` says how to give it."""
+        and its parameters' values (``plan/config/params.py``): ``params`` over those the last runs
+        gave (``state/params.json``) over the defaults; ``complete``: every one has a value, or a
+        ``UsageError`` says how to give it. ``untrusted``: ``params`` came from outside (``github``,
+        ``api``, ``mcp``): they alone, over the defaults, and each a value from there."""
         from orchestrator.plan.config.params import resolve
         from orchestrator.plan.parser import read_plan
         from orchestrator.state.identity import read_book
         from orchestrator.state.kept.archive import archived_tasks
-        from orchestrator.state.params import remembered
+        from orchestrator.state.params import Remembered, read
 
+        given = dict(params or {})
         plan = read_plan(self.plan_file, book=read_book(self), archived=archived_tasks(self))
-        return resolve(plan, remembered(self) if plan.settings.params else {}, params or {}, complete=complete)
+        if untrusted is not None:
+            kept = Remembered({}, dict.fromkeys(given, untrusted))
+        else:
+            kept = read(self) if plan.settings.params else Remembered()
+            kept = Remembered(kept.values, {k: v for k, v in kept.untrusted.items() if k not in given})
+        return resolve(plan, kept.values, given, complete=complete, untrusted=kept.untrusted)
 
     def brief(self, task: Task) -> Path:
         return self.tasks_dir / f"{task.slug}.md"

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.cli import words
@@ -42,8 +44,9 @@ COMMANDS = (
     "logs",
     "history",
 )
-#: Options left out: they stream until interrupted, which a call that returns cannot.
-LEFT_OUT = {"logs": frozenset({"follow"})}
+#: Options left out: ``logs --follow`` streams until interrupted, which a call that returns cannot; a
+#: run's ``--untrusted`` is always said for a caller from outside (``run/launch/background``).
+LEFT_OUT = {"logs": frozenset({"follow"}), "run": frozenset({"untrusted"})}
 #: The JSON type of each argparse ``type=`` the commands use (a new one must be added here: a test
 #: reads every option of every command).
 TYPES: dict[Any, dict[str, Any]] = {
@@ -226,23 +229,61 @@ def _line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else ""
 
 
+#: The arguments that name a file or a folder: a caller from outside reaches only the project's.
+PATHS = ("directory", "details_file")
+PATH_LIMIT = 4096  # bytes of a path a caller may give (Linux's PATH_MAX)
+
+
+def confine(arguments: Mapping[str, Any], reach: Path) -> None:
+    """``UsageError`` in one line, before anything is read, for a path argument that leads out of
+    ``reach`` (the project, or the folder the server was started in), a symlink followed."""
+    for name in PATHS:
+        given = arguments.get(name)
+        if not isinstance(given, str) or not given:
+            continue
+        if len(os.fsencode(given)) > PATH_LIMIT:
+            raise UsageError(f"{name}: a path of {len(given):,} characters, at most {PATH_LIMIT} — nothing was read")
+        found = Path(os.path.realpath(given))
+        if found != reach and reach not in found.parents:
+            raise UsageError(
+                f"{name} {given[:200]}: outside {reach} — a call from another program reaches only the project's "
+                "files; nothing was read"
+            )
+
+
 def workspace_for(arguments: Mapping[str, Any], fixed: str | None) -> Workspace:
     directory = fixed if fixed is not None else arguments.get("directory")
     return find_workspace(directory if isinstance(directory, str) and directory else None)
 
 
-def call(command: str, arguments: Mapping[str, Any], *, fixed: str | None = None, source: str = "api") -> Outcome:
+def reach_of(fixed: str | None, started_in: Path | None = None) -> Path:
+    """What a caller may reach: the fixed workspace's project, else the folder the server was started in."""
+    if fixed is not None:
+        return Path(os.path.realpath(find_workspace(fixed).project_dir))
+    return Path(os.path.realpath(started_in or Path.cwd()))
+
+
+def call(
+    command: str,
+    arguments: Mapping[str, Any],
+    *,
+    fixed: str | None = None,
+    source: str = "api",
+    reach: Path | None = None,
+) -> Outcome:
     """``command`` with ``arguments`` (its options by name), in the workspace ``fixed`` or the one
-    ``directory`` names: what its ``--json`` printed, and the error's one line when it failed."""
+    ``directory`` names, within ``reach`` (``reach_of``: every path it names): what its ``--json``
+    printed, and the error's one line when it failed."""
     from orchestrator.cli.main import main
 
     if command not in COMMANDS:
         return failure(UsageError(f"no command {command} here — use one of: {', '.join(COMMANDS)}"))
     if command == "run":
-        return start_run(arguments, fixed=fixed, source=source)
+        return start_run(arguments, fixed=fixed, source=source, reach=reach)
     try:
         found = shape(command)
         found.check(arguments, directory=fixed is None)
+        confine(arguments, reach or reach_of(fixed))
         workspace = workspace_for(arguments, fixed)
         argv = found.argv(arguments, str(workspace.root))
     except OrchestratorError as exc:
@@ -257,9 +298,11 @@ def call(command: str, arguments: Mapping[str, Any], *, fixed: str | None = None
     return Outcome(code, data, _line(str(said or "")) or _line(err.getvalue()) or f"{command} exited {code}")
 
 
-def run_command(arguments: Mapping[str, Any], workspace: Workspace, *, directory: bool) -> argparse.Namespace:
+def run_command(
+    arguments: Mapping[str, Any], workspace: Workspace, *, directory: bool, source: str
+) -> argparse.Namespace:
     """``run``'s arguments as its parser reads them, checked as ``run`` checks them before it starts
-    anything (the plan, its parameters, the tasks named): an error raised here wrote nothing."""
+    anything (the plan, its parameters from ``source``, the tasks named): an error raised here wrote nothing."""
     from orchestrator.cli.commands import BadArguments, build_parser
     from orchestrator.cli.running import run_options
     from orchestrator.run.prepare import load_checked
@@ -271,7 +314,9 @@ def run_command(arguments: Mapping[str, Any], workspace: Workspace, *, directory
         args = build_parser("run").parse_args(line)
     except BadArguments as exc:
         raise UsageError(exc.message) from None
-    load_checked(workspace, run_options(args))
+    options = run_options(args)
+    options.untrusted = source
+    load_checked(workspace, options)
     return args
 
 
@@ -282,6 +327,7 @@ def start_run(
     source: str = "api",
     what: str | None = None,
     delivery: str | None = None,
+    reach: Path | None = None,
 ) -> Outcome:
     """``run`` with ``arguments``, started in the background: its launch (``run/launch/background.Started``),
     or the error (a run going on: its ``pid``)."""
@@ -289,8 +335,10 @@ def start_run(
     from orchestrator.run.launch.background import AlreadyDelivered, RunGoingOn, start
 
     try:
+        shape("run").check(arguments, directory=fixed is None)
+        confine(arguments, reach or reach_of(fixed))
         workspace = workspace_for(arguments, fixed)
-        args = run_command(arguments, workspace, directory=fixed is None)
+        args = run_command(arguments, workspace, directory=fixed is None, source=source)
         options = _options_of(shape("run").argv({k: v for k, v in arguments.items() if k != "directory"}, ""))
         started = start(workspace, options, source, what=what, delivery=delivery, params=given_params(args))
     except RunGoingOn as exc:

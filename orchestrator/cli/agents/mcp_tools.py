@@ -143,6 +143,9 @@ def build(fixed: str | None) -> Server[Any]:
     lock = anyio.Lock()
     resources = Resources(fixed)
     known = tools(fixed)
+    # A tool's paths stay in the project: the fixed workspace's (found at each call), or the folder
+    # the server was started in (where its client, Claude Code, started it: the project).
+    reach = None if fixed is not None else invoke.reach_of(None)
 
     async def list_tools(ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> Any:
         return types.ListToolsResult(tools=known)
@@ -154,7 +157,7 @@ def build(fixed: str | None) -> Server[Any]:
         arguments = params.arguments or {}
         async with lock:
             try:
-                outcome = await anyio.to_thread.run_sync(_call, params.name, arguments, fixed)
+                outcome = await anyio.to_thread.run_sync(_call, params.name, arguments, fixed, reach)
             except Exception as exc:  # a defect of ours: said, and the server goes on
                 traceback.print_exc(file=sys.stderr)
                 text = f"{params.name} failed inside orchestrator: {type(exc).__name__}: {exc}"
@@ -180,8 +183,8 @@ def build(fixed: str | None) -> Server[Any]:
     )
 
 
-def _call(command: str, arguments: dict[str, Any], fixed: str | None) -> invoke.Outcome:
-    return invoke.call(command, arguments, fixed=fixed, source="mcp")
+def _call(command: str, arguments: dict[str, Any], fixed: str | None, reach: Path | None) -> invoke.Outcome:
+    return invoke.call(command, arguments, fixed=fixed, source="mcp", reach=reach)
 
 
 def serve(fixed: str | None) -> None:

@@ -1,25 +1,23 @@
-"""A plan's parameters: the ``params`` setting, and ``{{ params.NAME }}`` in its tasks' text.
+"""A plan's parameters: the ``params`` setting, and the values each run gives them.
 
 A plan declares ``params:`` in its settings (each a default and a description; one without a
 default is required) and writes ``{{ params.NAME }}`` in its request and goal, and in a task's
 title, description, Task Details and Command. ``resolve`` gives a plan read from disk those values: the declared
-defaults, under the values its workspace's last ``run --param`` gave (``state/params.py``), under
+defaults, under the values its workspace's last run gave (``state/params.py``), under
 the ones this command was given. Only a ``{{ }}`` that names ``params`` is a parameter: any other
 braces in a plan (a Go template, a GitHub workflow's ``${{ }}``) are left as written.
 
 Each expression is evaluated in jinja2's sandbox with ``StrictUndefined`` (``{{ params.repo |
-upper }}`` works; ``params.__class__`` does not). In a Command, and in a code block of Task
-Details (a shell task runs its first one), what an expression gives is shell-quoted as one word
-(``shlex.quote``): a value with spaces or ``;`` is one argument, never a second command. An
-expression naming a parameter the plan does not declare is a ``PlanError`` at its line.
+upper }}`` works; ``params.__class__`` does not). What it becomes in each place, a script's
+reference to an environment variable or prose's value, is ``plan/config/filling``'s: a value is
+data, never code. An expression naming a parameter the plan does not declare is a ``PlanError``
+at its line.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
-import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,15 +25,9 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.errors import PlanError, Problem, UsageError, shown
 
 if TYPE_CHECKING:
-    import jinja2
-
-    from orchestrator.plan.model import Plan, Task
+    from orchestrator.plan.model import Plan
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# A ``{{ }}`` whose expression starts with ``params``: ``{{ params.repo }}``, ``{{ params['repo'] | upper }}``.
-EXPRESSION_RE = re.compile(r"\{\{-?\s*params\b[^{}]*?-?\}\}")
-_REFERENCE_RE = re.compile(r"params\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([^'\"]*)['\"]\s*\])")
-_QUOTED_RE = re.compile(r"""(['"])\{\{-?\s*params\b[^{}]*?-?\}\}\1""")
 _KEYS = ("default", "description", "choices")
 
 
@@ -74,6 +66,12 @@ def parse_params(value: object) -> dict[str, Param]:
         name = str(key)
         if not NAME_RE.fullmatch(name):
             raise ValueError(f"{name!r} is not a parameter name (letters, digits and '_', not first a digit)")
+        twin = next((known for known in found if known.upper() == name.upper()), None)
+        if twin is not None:
+            raise ValueError(
+                f"{twin} and {name} differ only in case, and a script reads both as $ORCHESTRATOR_PARAM_{name.upper()}"
+                " — rename one"
+            )
         if isinstance(spec, Mapping):
             unknown = [str(k) for k in spec if k not in _KEYS]
             if unknown:
@@ -121,18 +119,11 @@ def parse_assignments(words: list[str] | None) -> dict[str, str]:
     return given
 
 
-def references(text: str) -> list[str]:
-    """The parameter names the ``{{ params... }}`` expressions of ``text`` name, in order."""
-    names: list[str] = []
-    for match in EXPRESSION_RE.finditer(text):
-        for found in _REFERENCE_RE.finditer(match.group(0)):
-            names.append(found.group(1) or found.group(2))
-    return names
-
-
 def check_references(plan: Plan) -> None:
     """A ``PlanError`` for every expression of the plan's text (outside its frontmatter) that
-    names a parameter it does not declare, or that is quoted by hand in a Command."""
+    names a parameter it does not declare, and for every place of its scripts where no value may
+    stand (``plan/config/filling.check_places``)."""
+    from orchestrator.plan.config.filling import check_places, references
     from orchestrator.plan.config.values import suggest
 
     declared = plan.settings.params
@@ -142,17 +133,7 @@ def check_references(plan: Plan) -> None:
     where = shown(plan.path)
     problems: list[Problem] = []
     lines = text.splitlines()
-    start = _body_start(lines)
-    from orchestrator.plan.markdown import fence_closes, fence_opening
-
-    commands = {task.line for task in plan.tasks.values() if task.command and "{{" in task.command}
-    marker: str | None = None  # the fence of the code block the line is in (its values are quoted too)
-    for number, line in enumerate(lines[start:], start=start + 1):
-        in_code = marker is not None
-        if marker is not None:
-            marker = None if fence_closes(line, marker) else marker
-        elif "`" in line or "~" in line:
-            marker = fence_opening(line)
+    for number, line in enumerate(lines[_body_start(lines) :], start=_body_start(lines) + 1):
         if "{{" not in line:
             continue
         for name in references(line):
@@ -168,18 +149,9 @@ def check_references(plan: Plan) -> None:
                         "or fix the name",
                     )
                 )
-        if (number in commands or in_code) and _QUOTED_RE.search(line):
-            what = "a Command" if number in commands else "a code block"
-            problems.append(
-                Problem(
-                    where,
-                    number,
-                    f"a {{{{ params... }}}} in {what} is quoted by hand: its value is shell-quoted already",
-                    "remove the quotes around it (a value with spaces is one argument as it is)",
-                )
-            )
+    problems += check_places(plan)
     if problems:
-        raise PlanError(problems)
+        raise PlanError(sorted(problems, key=lambda p: p.line))
 
 
 def _body_start(lines: list[str]) -> int:
@@ -232,109 +204,18 @@ def values_for(
     return values
 
 
-@dataclass(slots=True)
-class _Renderer:
-    values: dict[str, str]
-    line: int
-    where: str
-    used: dict[str, str] = dataclasses.field(default_factory=dict)
-    cache: dict[str, jinja2.Template] = dataclasses.field(default_factory=dict)
-
-    def text(self, text: str | None, quote: Callable[[str], str] | None = None) -> str | None:
-        if not text or "{{" not in text:
-            return text
-        return EXPRESSION_RE.sub(lambda match: self._one(match.group(0), quote), text)
-
-    def _one(self, source: str, quote: Callable[[str], str] | None) -> str:
-        names = [name for name in dict.fromkeys(references(source))]
-        if any(name not in self.values for name in names):
-            return source  # a required parameter not given here (status, validate): left as written
-        for name in names:
-            self.used[name] = self.values[name]
-        import jinja2
-
-        try:
-            template = self.cache.get(source) or _environment().from_string(source)
-            self.cache[source] = template
-            result = template.render(params=self.values)
-        except jinja2.TemplateError as exc:
-            raise PlanError(
-                [Problem(self.where, self.line, f"{source}: {exc}", "write {{ params.NAME }}, with filters if need be")]
-            ) from None
-        return quote(result) if quote is not None else result
-
-
-_ENVIRONMENT: list[Any] = []
-
-
-def _environment() -> Any:
-    if not _ENVIRONMENT:
-        import jinja2
-        from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-        _ENVIRONMENT.append(ImmutableSandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined))
-    return _ENVIRONMENT[0]
-
-
-def _details(render: _Renderer, text: str | None) -> str | None:
-    """A Task Details body with its values in: shell-quoted inside a code block (a shell task runs
-    its first one; an agent is shown a command to run), as they are in its prose."""
-    if not text or "{{" not in text:
-        return text
-    from orchestrator.plan.markdown import fence_closes, fence_opening
-
-    out: list[str] = []
-    marker: str | None = None
-    for line in text.split("\n"):
-        if marker is not None:
-            if fence_closes(line, marker):
-                marker = None
-                out.append(line)
-            else:
-                out.append(render.text(line, shlex.quote) or "")
-            continue
-        marker = fence_opening(line)
-        out.append(render.text(line) or "")
-    return "\n".join(out)
-
-
-def substitute(plan: Plan, values: Mapping[str, str]) -> Plan:
-    """``plan`` with ``values`` in its request, goal, and tasks' names, descriptions, details and
-    commands (a command's shell-quoted), each task's ``params`` the ones its text used; ``plan/config/params``."""
-    plan.params = dict(values)
-    if "params" not in plan.text:
-        return plan
-    where = shown(plan.path)
-    cache: dict[str, jinja2.Template] = {}
-    for name in ("request", "goal"):  # (a problem in either is told at the plan's first line)
-        setattr(plan, name, _Renderer(dict(values), 1, where, cache=cache).text(getattr(plan, name)) or "")
-    tasks: dict[str, Task] = {}
-    for task_id, task in plan.tasks.items():
-        fields = (task.name, task.description, task.details, task.command)
-        if not any(field and "{{" in field for field in fields):
-            tasks[task_id] = task
-            continue
-        render = _Renderer(dict(values), task.line, where, cache=cache)
-        tasks[task_id] = dataclasses.replace(
-            task,
-            name=render.text(task.name) or "",
-            description=render.text(task.description) or "",
-            details=_details(render, task.details),
-            command=render.text(task.command, shlex.quote),
-            params=tuple(sorted(render.used.items())),
-        )
-    plan.tasks = tasks
-    return plan
-
-
 def resolve(
     plan: Plan,
     remembered: Mapping[str, str],
     given: Mapping[str, str],
     *,
     complete: bool = False,
+    untrusted: Mapping[str, str] | None = None,
 ) -> Plan:
-    """``plan`` as read from disk, checked and given its parameters' values (``values_for``)."""
+    """``plan`` as read from disk, checked and given its parameters' values (``values_for``);
+    ``untrusted``: the names whose value came from outside, and from where (``filling``)."""
+    from orchestrator.plan.config.filling import fill
+
     check_references(plan)
     values = values_for(
         plan.settings.params,
@@ -344,7 +225,7 @@ def resolve(
         where=shown(plan.path),
         line=lambda name: param_line(plan.text, name),
     )
-    return substitute(plan, values)
+    return fill(plan, values, untrusted or {}, shown(plan.path))
 
 
 def param_line(text: str, name: str) -> int:

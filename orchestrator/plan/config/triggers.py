@@ -11,6 +11,7 @@ each gives it (``serve``'s ``/hooks/github`` and ``/hooks/NAME`` act on it)::
           header: X-Deploy-Signature           # holds sha256=HMAC-SHA256(secret, body), hex
           delivery_header: X-Deploy-Id         # optional: an id seen before is not run twice
           params: {env: "{{ event.environment | default('staging') }}"}
+          access: read                         # its runs' agents read only (or {OWNER: edit, default: read})
 
 A parameter is a jinja2 expression of the delivery's JSON (``event``), rendered in a sandbox
 and bounded: expressions only (no ``{% %}``), a path into the event, literals, ``~``, ``and``,
@@ -19,6 +20,10 @@ what it is given (no call, no ``*``, no ``join``: nothing a delivery can make ta
 grow); a value rendered is at most ``VALUE_LIMIT`` characters. A bad setting is a ``ValueError``
 whose message the frontmatter's reader puts on the key's line; a delivery a parameter cannot be
 read from is a ``TriggerError``.
+
+What a trigger's runs may do is its ``access`` (``Access``): ``read`` caps every agent task of the
+run at ``Access: read``, by the sender's ``author_association`` or for a fork, which is capped by
+default: a delivery's text is untrusted input (``plan/config/filling``).
 
 jinja2 is imported when a parameter is first checked or rendered (``_jinja``): a plan without
 ``triggers``, as ``status`` and ``list`` read most, does not pay for it.
@@ -71,11 +76,85 @@ class TriggerError(ValueError):
     """A delivery the plan takes, whose parameters cannot be read from it."""
 
 
+ASSOCIATIONS = frozenset(  # GitHub's author_association values
+    {"OWNER", "MEMBER", "COLLABORATOR", "CONTRIBUTOR", "FIRST_TIME_CONTRIBUTOR", "FIRST_TIMER", "MANNEQUIN", "NONE"}
+)
+_CAP_KEYS = ASSOCIATIONS | {"fork", "default"}
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What a trigger lets the runs it starts do: ``read`` (every agent task with ``Access: read``)
+    or ``edit`` (as the plan says), by who sent the delivery (GitHub's ``author_association``),
+    whether it came from a fork, else ``default``. Not said: a pull request from a fork runs
+    read-only (as GitHub gives a fork's workflow a read-only token), anything else as the plan says."""
+
+    by: dict[str, str] = field(default_factory=dict)
+
+    def read_only(self, event: object) -> bool:
+        """Whether the run of delivery ``event`` is capped at ``read``."""
+        if "fork" in self.by and from_fork(event):
+            return self.by["fork"] == "read"
+        association = author_association(event)
+        if association in self.by:
+            return self.by[association] == "read"
+        if "default" in self.by:
+            return self.by["default"] == "read"
+        return from_fork(event)
+
+
+def _dig(event: object, *path: str) -> object:
+    for key in path:
+        event = event.get(key) if isinstance(event, Mapping) else None
+    return event
+
+
+def from_fork(event: object) -> bool:
+    """Whether a delivery is about a pull request from another repository (a fork)."""
+    head, base = _dig(event, "pull_request", "head", "repo"), _dig(event, "pull_request", "base", "repo")
+    if head is None:
+        return False
+    if _dig(head, "fork") is True:
+        return True
+    return _dig(head, "full_name") != _dig(base, "full_name")
+
+
+def author_association(event: object) -> str | None:
+    """The sender's relation to the repository, as GitHub gives it for the comment, review, pull
+    request or issue the delivery is about (``None``: the delivery has none)."""
+    for where in ("comment", "review", "pull_request", "issue"):
+        found = _dig(event, where, "author_association")
+        if isinstance(found, str):
+            return found
+    return None
+
+
+def _access(value: object, where: str) -> Access:
+    if value is None:
+        return Access()
+    if isinstance(value, str):
+        value = {"default": value, "fork": value}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where}.access: give read or edit, or a mapping such as {{OWNER: edit, default: read}}")
+    found: dict[str, str] = {}
+    for key, word in value.items():
+        if key not in _CAP_KEYS:
+            raise ValueError(
+                f"{where}.access: '{key}' is not fork, default nor an author_association "
+                f"({', '.join(sorted(ASSOCIATIONS))})"
+            )
+        if word not in ("read", "edit"):
+            raise ValueError(f"{where}.access.{key}: '{word}' — give read or edit")
+        found[str(key)] = str(word)
+    return Access(found)
+
+
 @dataclass(frozen=True, slots=True)
 class GitHub:
     events: tuple[str, ...]
     actions: tuple[str, ...] = ()  # empty: any action (and events that have none)
     params: dict[str, str] = field(default_factory=dict)
+    access: Access = field(default_factory=Access)
 
     def takes(self, event: str, action: object) -> bool:
         return event in self.events and (not self.actions or action in self.actions)
@@ -87,12 +166,29 @@ class Hook:
     header: str
     delivery_header: str | None = None
     params: dict[str, str] = field(default_factory=dict)
+    access: Access = field(default_factory=Access)
 
 
 @dataclass(frozen=True, slots=True)
 class Triggers:
     github: GitHub | None = None
     hooks: dict[str, Hook] = field(default_factory=dict)
+
+    def given(self) -> dict[str, list[str]]:
+        """Each parameter a delivery gives, with the triggers that give it (``github``, a hook's name)."""
+        found: dict[str, list[str]] = {}
+        for name, params in ([(GITHUB, self.github.params)] if self.github else []) + [
+            (hook.name, hook.params) for hook in self.hooks.values()
+        ]:
+            for param in params:
+                found.setdefault(param, []).append(name)
+        return found
+
+    def capped(self, name: str) -> bool:
+        """Whether every run trigger ``name`` starts is read-only, whoever sent it."""
+        trigger = self.github if name == GITHUB else self.hooks.get(name)
+        by = trigger.access.by if trigger is not None else {}
+        return "default" in by and set(by.values()) == {"read"}
 
 
 @cache
@@ -172,7 +268,7 @@ def _hook(name: object, value: object) -> Hook:
         raise ValueError(f"hooks: '{name}' is not a hook name (lowercase letters, digits, - and _; not github)")
     if not isinstance(value, Mapping):
         raise ValueError(f"hooks.{name}: give a mapping with header: and params:")
-    _keys(value, {"header", "delivery_header", "params"}, f"hooks.{name}")
+    _keys(value, {"header", "delivery_header", "params", "access"}, f"hooks.{name}")
     headers: list[str | None] = []
     for key in ("header", "delivery_header"):
         header = value.get(key)
@@ -183,7 +279,7 @@ def _hook(name: object, value: object) -> Hook:
             raise ValueError(f"hooks.{name}.{key}: give an HTTP header's name, such as X-Signature-256")
         headers.append(header)
     assert headers[0] is not None
-    return Hook(name, headers[0], headers[1], _params(value.get("params")))
+    return Hook(name, headers[0], headers[1], _params(value.get("params")), _access(value.get("access"), name))
 
 
 def parse_triggers(value: object) -> Triggers:
@@ -198,11 +294,12 @@ def parse_triggers(value: object) -> Triggers:
         spec = value[GITHUB]
         if not isinstance(spec, Mapping):
             raise ValueError("github: give a mapping with events:, actions: and params:")
-        _keys(spec, {"events", "actions", "params"}, GITHUB)
+        _keys(spec, {"events", "actions", "params", "access"}, GITHUB)
         github = GitHub(
             _words(spec.get("events"), "github.events", required=True),
             _words(spec.get("actions"), "github.actions", required=False),
             _params(spec.get("params")),
+            _access(spec.get("access"), GITHUB),
         )
     hooks = value.get("hooks") or {}
     if not isinstance(hooks, Mapping):

@@ -42,9 +42,10 @@ from orchestrator.vocabulary import TaskStatus
 
 
 def changed(old: Task, new: Task) -> list[str]:
-    """What of a row changed, by its field's name (its line alone is no change)."""
+    """What of a row changed, by its field's name (its lines alone are no change)."""
     names = [f.name for f in dataclasses.fields(Task) if getattr(old, f.name) != getattr(new, f.name)]
-    names = ["timeout" if name == "timeout_set" else name for name in names if name not in ("line", "agent")]
+    lines = ("line", "details_line", "agent")
+    names = ["timeout" if name == "timeout_set" else name for name in names if name not in lines]
     return list(dict.fromkeys(names))
 
 

@@ -152,7 +152,7 @@ def start(
             command = [sys.executable, "-m", "orchestrator", "run", str(workspace.root), *options]
             with open(log, "ab") as out:
                 child = subprocess.Popen(
-                    [*command, "--launch", launch_id],
+                    [*command, "--untrusted", source, "--launch", launch_id],  # (its values: data from outside)
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,

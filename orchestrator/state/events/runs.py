@@ -17,7 +17,9 @@ from orchestrator.state.events.base import OPTIONAL, EventKind, EventRecord, add
 class RunStarted(EventRecord):
     """A run began: what it runs (``to_run``) and found done; ``kept``: the finished tasks it leaves
         as they are; ``simulated``: the fake executor, nothing runs; ``params``: the values a plan with
-        parameters was read with; ``overrides`` and ``limits``: what the command line changed, and what
+        parameters was read with, and (``untrusted``) those of them from outside, with where from;
+        ``read_only``: every agent task with Access: read (``run --read-only``, a trigger's ``access``);
+        ``overrides`` and ``limits``: what the command line changed, and what
         the run stops attempts by; ``pid`` and ``pid_start``: the runner (0, ``None``: not said, as
     ``max_parallel``, by a version before)."""
 
@@ -27,6 +29,8 @@ class RunStarted(EventRecord):
     kept: int | None = field(default=None, metadata=OPTIONAL)
     simulated: bool = field(metadata=added(False))
     params: dict[str, Any] | None = field(default=None, metadata=OPTIONAL)
+    untrusted: dict[str, str] | None = field(default=None, metadata=OPTIONAL)
+    read_only: bool | None = field(default=None, metadata=OPTIONAL)
     max_parallel: int | None = field(metadata=added(None))
     overrides: dict[str, Any] = field(metadata=added({}))
     limits: dict[str, Any] = field(metadata=added({}))

@@ -1,0 +1,434 @@
+"""Where a value sits in a bash script, read as bash reads its quoting: what ``{{ params... }}``
+turns into there.
+
+A parameter never enters a script as text. Its value is in the attempt's environment
+(``$ORCHESTRATOR_PARAM_NAME``), and where the plan wrote ``{{ params.NAME }}`` the script gets a
+reference to that variable, quoted for the place it stands in: ``"${V}"`` in a bare word, ``${V}``
+inside double quotes or an unquoted here-document, ``'"${V}"'`` inside single quotes. Bash never
+reads what a parameter expansion gives as code, so the value is one word, byte for byte, whatever
+it holds (GitHub's hardening guide for Actions answers script injection the same way: through
+the environment, never pasted in).
+
+Some places read a variable's value as code all the same, and there no reference is safe: bash's
+arithmetic (``$(( ))``, ``(( ))``, ``let``, ``[[ x -eq y ]]``, an array's subscript, ``${x:N}``,
+whose operands name variables and subscripts that run ``$( )``), and the programs that read an
+argument as a script (``eval``, ``bash -c``, ``python -c``, ``ssh host``). A quoted here-document
+(``<<'EOF'``) expands nothing, so a reference would be printed as it is. Each of those is a
+``Spot`` with ``refused`` set: ``validate`` names its line and the fix.
+
+``spots(script, spans)`` reads the script once, left to right, with a stack of the places it is
+in (command, double quotes, ``$( )``, backticks, here-documents), as bash's own parser does; the
+spans are where the expressions are (they read as part of a word).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Place(StrEnum):
+    """Where in a script a value stands, as bash quotes it there."""
+
+    WORD = "word"  # a bare word of a command (or inside $( ), backticks): "${V}"
+    DOUBLE = "double"  # inside "...": ${V}
+    SINGLE = "single"  # inside '...': '"${V}"'
+    ANSI = "ansi"  # inside $'...': '"${V}"$'
+    HEREDOC = "heredoc"  # an unquoted here-document's body: ${V}
+    COMMENT = "comment"  # after a #: never run, the reference shown
+
+
+def reference(variable: str, place: Place) -> str:
+    """What stands in ``place`` for the value of ``variable``: one word, never code."""
+    bare = "${" + variable + "}"
+    if place in (Place.DOUBLE, Place.HEREDOC):
+        return bare
+    if place is Place.SINGLE:
+        return f"'\"{bare}\"'"
+    if place is Place.ANSI:
+        return f"'\"{bare}\"$'"
+    return f'"{bare}"'
+
+
+@dataclass(frozen=True, slots=True)
+class Spot:
+    """One expression of a script: its span, its place, and (``refused``) why no reference is
+    safe there, with ``fix``."""
+
+    start: int
+    end: int
+    place: Place
+    refused: str | None = None
+    fix: str = ""
+
+
+# The programs whose -c (or -e...) argument is code.
+_INTERPRETERS = frozenset(
+    {"sh", "bash", "dash", "zsh", "ksh", "mksh", "fish", "csh", "tcsh", "busybox", "su", "runuser", "osascript"}
+    | {"python", "python2", "python3", "perl", "ruby", "node", "nodejs", "deno", "bun", "php", "lua", "pwsh"}
+    | {"awk", "gawk", "mawk", "nawk", "sed", "gsed", "jq", "powershell"}
+)
+_CODE_FLAGS = frozenset({"-c", "-e", "--command", "--eval", "-ce", "-ec", "-lc", "-ic", "-xc", "-r"})
+_PROGRAMS = frozenset({"awk", "gawk", "mawk", "nawk", "sed", "gsed", "jq"})  # their first word is a program
+_PREFIXES = frozenset({"sudo", "env", "command", "exec", "nohup", "time", "nice", "ionice", "stdbuf", "setsid", "!"})
+_RESERVED = frozenset({"then", "do", "else", "elif", "if", "while", "until", "{", "time", "!"})
+_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=")
+_SUBSCRIPT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\[[^\]]*$")
+_ARITHMETIC_TEST = re.compile(r"(^|\s)-(eq|ne|lt|le|gt|ge)(\s|$)")
+_OPERATORS = ";&|()<>"
+_HEREDOC_WORD = re.compile(r"""(?:[^\s;&|()<>'"\\]|\\.|'[^']*'|"(?:[^"\\]|\\.)*")+""")
+_ARITHMETIC_FIX = (
+    "give the value to a variable first and check it is a number, e.g. [[ $ORCHESTRATOR_PARAM_X =~ ^[0-9]+$ ]]"
+)
+_CODE_FIX = (
+    "pass the value to that program as an argument or read it from the environment there, e.g. "
+    "bash -c 'echo \"$1\"' _ {{ params.x }}, or $ORCHESTRATOR_PARAM_X in the script it runs"
+)
+
+
+@dataclass(slots=True)
+class _Command:
+    """A command being read: its words so far, the word being read (from ``start``), and the
+    ``case`` statements open in it (their patterns' ``)`` close no ``$(``)."""
+
+    words: list[str] = field(default_factory=list)
+    start: int | None = None
+    cases: int = 0
+    test_from: int | None = None  # where its ``[[`` began, if it is one
+
+
+class _Reader:
+    def __init__(self, text: str, spans: Sequence[tuple[int, int]]) -> None:
+        self.text = text
+        self.starts = {start: end for start, end in spans}
+        self.found: dict[int, Spot] = {}
+        self.heredocs: list[tuple[str, bool, bool]] = []  # (delimiter, quoted, tabs stripped) waiting for a newline
+        self.commands: list[_Command] = []
+
+    # -- what a spot is ---------------------------------------------------------------------
+
+    def _spot(self, i: int, place: Place, refused: str | None = None, fix: str = "") -> int:
+        end = self.starts[i]
+        if refused is None and place is not Place.COMMENT:
+            refused, fix = self._command_refusal(i)
+        if refused is None and i > 0 and self.text[i - 1] == "\\" and place is not Place.SINGLE:
+            refused, fix = "right after a backslash, which would escape the reference's first character", "remove it"
+        self.found[i] = Spot(i, end, place, refused, fix)
+        return end
+
+    def _command_refusal(self, i: int) -> tuple[str | None, str]:
+        if not self.commands:
+            return None, ""
+        command = self.commands[-1]
+        words = list(command.words)
+        current = self.text[command.start : i] if command.start is not None else ""
+        name_at = 0
+        while name_at < len(words) and (words[name_at] in _PREFIXES or _ASSIGNMENT.match(words[name_at])):
+            name_at += 1
+        name = words[name_at].rsplit("/", 1)[-1] if name_at < len(words) else ""
+        if name == "eval" or name in ("let", "source", "."):
+            what = {"eval": "eval runs its arguments as code", "let": "let evaluates its arguments as arithmetic"}
+            return (
+                f"in {'an' if name[0] in 'ae' else 'a'} {name} command: "
+                + what.get(name, f"{name} runs the file the value names"),
+                _ARITHMETIC_FIX if name == "let" else _CODE_FIX,
+            )
+        if name in ("declare", "typeset", "local") and any(w.startswith("-") and "i" in w for w in words[name_at:]):
+            return f"in a {name} -i: the value would be evaluated as arithmetic", _ARITHMETIC_FIX
+        if name == "ssh":
+            return "in an ssh command: ssh runs its arguments as a command line on the other host", _CODE_FIX
+        if name in _PROGRAMS and name_at < len(words) and all(w.startswith("-") for w in words[name_at + 1 :]):
+            return f"in {name}'s program, which {name} reads as code", (
+                'give it as data: awk -v v="$ORCHESTRATOR_PARAM_X", jq --arg v "$ORCHESTRATOR_PARAM_X"'
+            )
+        if words and words[-1] in _CODE_FLAGS and any(w.rsplit("/", 1)[-1] in _INTERPRETERS for w in words[:-1]):
+            return f"in the code a second program reads ({' '.join(words[-2:])} ...): it would run the value", _CODE_FIX
+        if command.test_from is not None:
+            close = self.text.find("]]", i)
+            inside = self.text[command.test_from : close if close >= 0 else len(self.text)]
+            if _ARITHMETIC_TEST.search(inside):
+                return "in a [[ ]] that compares numbers (-eq, -lt...), whose operands bash evaluates as arithmetic", (
+                    _ARITHMETIC_FIX + ", or compare with == inside [[ ]]"
+                )
+        if not words and _SUBSCRIPT.match(current):
+            return "in an array's subscript, which bash evaluates as arithmetic", _ARITHMETIC_FIX
+        return None, ""
+
+    # -- places --------------------------------------------------------------------------------
+
+    def command(self, i: int, end: int, until: str | None) -> int:
+        """Read commands from ``i``: to ``end``, or past the ``)`` or backtick that closes them."""
+        text = self.text
+        state = _Command()
+        self.commands.append(state)
+        depth = 0
+        try:
+            while i < end:
+                c = text[i]
+                if i in self.starts:
+                    state.start = i if state.start is None else state.start
+                    i = self._spot(i, Place.WORD)
+                    continue
+                if c == "\\":
+                    if state.start is None:
+                        state.start = i
+                    i += 1 if i + 1 in self.starts else 2
+                    continue
+                if c in " \t":
+                    self._word_ends(state, i)
+                    i += 1
+                    continue
+                if c == "\n":
+                    self._word_ends(state, i)
+                    self._command_ends(state)
+                    i += 1
+                    if self.heredocs:
+                        i = self._heredoc_bodies(i, end)
+                    continue
+                if c == "#" and state.start is None:
+                    stop = text.find("\n", i)
+                    stop = end if stop < 0 or stop > end else stop
+                    for at in [s for s in self.starts if i < s < stop]:
+                        self._spot(at, Place.COMMENT)
+                    i = stop
+                    continue
+                if until == "`" and c == "`":
+                    self._word_ends(state, i)
+                    return i + 1
+                if c == ")" and until == ")" and depth == 0 and state.cases == 0:
+                    self._word_ends(state, i)
+                    return i + 1
+                if state.start is None and text.startswith("((", i):
+                    i = self.arithmetic(i + 2, end, "))")
+                    continue
+                if c == "<" and text.startswith("<<", i) and not text.startswith("<<<", i):
+                    self._word_ends(state, i)
+                    i = self._heredoc_start(i + 2, end)
+                    continue
+                if c in _OPERATORS:
+                    self._word_ends(state, i)
+                    if c in ";&|":
+                        self._command_ends(state)
+                    if c == "(":
+                        depth += 1
+                        self._command_ends(state)
+                    elif c == ")":
+                        if state.cases:
+                            pass  # a case pattern's
+                        else:
+                            depth = max(0, depth - 1)
+                    i += 1
+                    continue
+                if state.start is None:
+                    state.start = i
+                i = self.quoted(i, end, c)
+            self._word_ends(state, i)
+            return i
+        finally:
+            self.commands.pop()
+
+    def _word_ends(self, state: _Command, i: int) -> None:
+        if state.start is None:
+            return
+        word = self.text[state.start : i]
+        state.start = None
+        if not state.words and word in _RESERVED:
+            return  # (what follows is a command of its own)
+        if not state.words and word == "case":
+            state.cases += 1
+        elif word == "esac" and state.cases:
+            state.cases -= 1
+        if not state.words and word == "[[":
+            state.test_from = i
+        if word == "]]":
+            state.test_from = None
+        state.words.append(word)
+
+    @staticmethod
+    def _command_ends(state: _Command) -> None:
+        state.words.clear()
+        state.start = None
+        state.test_from = None
+
+    def quoted(self, i: int, end: int, c: str) -> int:
+        """Read what starts at ``i`` (a quote, an expansion, or one character of a word) and return
+        where it ends."""
+        text = self.text
+        if c == "'":
+            return self._single(i + 1, end)
+        if c == '"':
+            return self._double(i + 1, end)
+        if c == "`":
+            return self.command(i + 1, end, "`")
+        if c == "$":
+            return self._dollar(i, end) or i + 1
+        return i + 1 if i + 1 <= len(text) else i
+
+    def _dollar(self, i: int, end: int) -> int | None:
+        """After a ``$``: ``$'...'``, ``$((...))``, ``$(...)``, ``${...}``, ``$[...]``; ``None``: a plain ``$``."""
+        text = self.text
+        if text.startswith("$'", i):
+            return self._ansi(i + 2, end)
+        if text.startswith("$((", i):
+            return self.arithmetic(i + 3, end, "))")
+        if text.startswith("$(", i):
+            return self.command(i + 2, end, ")")
+        if text.startswith("${", i):
+            return self._braces(i + 2, end)
+        if text.startswith("$[", i):
+            return self.arithmetic(i + 2, end, "]")
+        return None
+
+    def _single(self, i: int, end: int) -> int:
+        close = self.text.find("'", i, end)
+        close = end if close < 0 else close
+        for at in [s for s in self.starts if i <= s < close]:
+            self._spot(at, Place.SINGLE)
+        return close + 1
+
+    def _ansi(self, i: int, end: int) -> int:
+        text = self.text
+        while i < end:
+            if i in self.starts:
+                i = self._spot(i, Place.ANSI)
+            elif text[i] == "\\":
+                i += 2
+            elif text[i] == "'":
+                return i + 1
+            else:
+                i += 1
+        return i
+
+    def _double(self, i: int, end: int, closer: str | None = '"', place: Place = Place.DOUBLE) -> int:
+        """Inside double quotes (or, ``closer`` None, an unquoted here-document's body to ``end``)."""
+        text = self.text
+        while i < end:
+            c = text[i]
+            if i in self.starts:
+                i = self._spot(i, place)
+            elif c == "\\":
+                i += 2 if i + 1 < end and text[i + 1] in '$`"\\\n' and i + 1 not in self.starts else 1
+            elif c == closer:
+                return i + 1
+            elif c == "`":
+                i = self.command(i + 1, end, "`")
+            elif c == "$":
+                i = self._dollar(i, end) or i + 1
+            else:
+                i += 1
+        return i
+
+    def _braces(self, i: int, end: int) -> int:
+        """Inside ``${...}``: its operand is read as a word, but an offset or a subscript is
+        arithmetic, so no spot inside is taken."""
+        text = self.text
+        depth = 0
+        while i < end:
+            c = text[i]
+            if i in self.starts:
+                i = self._spot(
+                    i,
+                    Place.WORD,
+                    "inside ${...}, where an offset or a subscript is evaluated as arithmetic",
+                    "set a variable to it first (X={{ params.x }}) and use $X inside ${...}",
+                )
+            elif c == "\\":
+                i += 2
+            elif c in "'\"`" or (c == "$" and i + 1 < end and text[i + 1] in "('{["):
+                if c == "$" and text.startswith("${", i):
+                    depth += 1
+                    i += 2
+                    continue
+                i = self.quoted(i, end, c)
+            elif c == "{":
+                depth += 1
+                i += 1
+            elif c == "}":
+                if depth == 0:
+                    return i + 1
+                depth -= 1
+                i += 1
+            else:
+                i += 1
+        return i
+
+    def arithmetic(self, i: int, end: int, closer: str) -> int:
+        """Inside ``$(( ))``, ``(( ))`` or ``$[ ]`` to its closer (brackets counted): no spot taken."""
+        text = self.text
+        depth = 0
+        start = i
+        while i < end and not (depth == 0 and text.startswith(closer, i)):
+            depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(text[i], 0)
+            i += 1
+        for at in [s for s in self.starts if start <= s < i]:
+            self._spot(
+                at,
+                Place.WORD,
+                "in arithmetic ($(( )), (( )) or $[ ]), which evaluates a value's names and subscripts as code",
+                _ARITHMETIC_FIX,
+            )
+        return min(i + len(closer), end) if i < end else end
+
+    def _heredoc_start(self, i: int, end: int) -> int:
+        text = self.text
+        strip = i < end and text[i] == "-"
+        i += 1 if strip else 0
+        while i < end and text[i] in " \t":
+            i += 1
+        match = _HEREDOC_WORD.match(text, i, end)
+        if match is None:
+            return i
+        word = match.group(0)
+        quoted = any(q in word for q in "'\"\\")
+        delimiter = re.sub(r"""\\(.)|['"]""", lambda m: m.group(1) or "", word)
+        self.heredocs.append((delimiter, quoted, strip))
+        return match.end()
+
+    def _heredoc_bodies(self, i: int, end: int) -> int:
+        """The bodies of the here-documents the line just read opened, one after another."""
+        text = self.text
+        waiting, self.heredocs = self.heredocs, []
+        for delimiter, quoted, strip in waiting:
+            start = i
+            while i < end:
+                stop = text.find("\n", i, end)
+                line_end = end if stop < 0 else stop
+                line = text[i:line_end]
+                if (line.lstrip("\t") if strip else line) == delimiter:
+                    body_end = i
+                    i = line_end + 1 if stop >= 0 else line_end
+                    break
+                i = line_end + 1 if stop >= 0 else line_end
+            else:
+                body_end = i
+            if quoted:
+                for at in [s for s in self.starts if start <= s < body_end]:
+                    self._spot(
+                        at,
+                        Place.HEREDOC,
+                        "in a quoted here-document (<<'EOF'), which expands nothing: the value would not be there",
+                        "read it in what the here-document feeds: $ORCHESTRATOR_PARAM_X for a shell, "
+                        "os.environ['ORCHESTRATOR_PARAM_X'] in Python; or write <<EOF unquoted",
+                    )
+            else:
+                self.commands.append(_Command())
+                try:
+                    self._double(start, body_end, None, Place.HEREDOC)
+                finally:
+                    self.commands.pop()
+        return i
+
+
+def spots(script: str, spans: Sequence[tuple[int, int]]) -> list[Spot]:
+    """Each span's ``Spot`` in ``script``, in order: where bash would read it, and whether a
+    reference may stand there."""
+    reader = _Reader(script, spans)
+    reader.command(0, len(script), None)
+    for start, end in spans:  # (one the reading passed over, as inside a quote left open: refused)
+        if start not in reader.found:
+            reader.found[start] = Spot(
+                start, end, Place.WORD, "where the script's quoting cannot be read", "close its quotes and brackets"
+            )
+    return [reader.found[start] for start, _ in sorted(spans)]
