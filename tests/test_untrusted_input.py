@@ -365,3 +365,21 @@ def test_a_path_from_the_api_or_mcp_stays_in_the_project(tmp_path: Path) -> None
         added = client.call("add", {"description": "inside", "details_file": "inside.md"})
         assert not added.is_error, added
     assert "echo the secret" not in (root / ".orchestrator/master_plan.md").read_text(encoding="utf-8")
+
+
+def test_every_test_the_threat_model_names_is_there() -> None:
+    """docs/SECURITY.md says which test holds each line: each it names exists."""
+    import re
+
+    tests = Path(__file__).resolve().parent
+    page = (tests.parent / "docs" / "SECURITY.md").read_text(encoding="utf-8")
+    named = 0
+    last = ""
+    for module, test in re.findall(r"`(test_\w+\.py)?::(test_\w+)`", page):
+        module = module or last
+        last = module
+        assert f"def {test}(" in (tests / module).read_text(encoding="utf-8"), f"{module}::{test}"
+        named += 1
+    for module in re.findall(r"`(test_\w+\.py)`", page):
+        assert (tests / module).is_file(), module
+    assert named >= 12

@@ -153,8 +153,7 @@ def parse_plan(
     out.had = {task_id.lower() for task_id in (book.agents if book else ())}
     details, details_lines = _parse_details(document, document.section(*DETAILS_KEYS), list(rows), out)
     for task_id, body in details.items():
-        rows[task_id]["details"] = body
-        rows[task_id]["details_line"] = details_lines[task_id]
+        rows[task_id].update(details=body, details_line=details_lines[task_id])
     assignment = assign([Row(task_id, row["agent"], row["line"]) for task_id, row in rows.items()], book or Book())
     for line, message, hint in assignment.problems:
         out.add(line, message, hint)

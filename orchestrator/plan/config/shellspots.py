@@ -89,6 +89,46 @@ _CODE_FIX = (
 
 
 @dataclass(slots=True)
+class _HereDocs:
+    """The here-documents a line opened (``<<EOF``, ``<<-'END'``), waiting for its end: their bodies
+    are the lines after it, each up to the line that is its delimiter."""
+
+    waiting: list[tuple[str, bool, bool]] = field(default_factory=list)  # (delimiter, quoted, tabs stripped)
+
+    def opened(self, text: str, i: int, end: int) -> int:
+        """After a ``<<`` at ``i - 2``: its delimiter noted; where the word ends."""
+        strip = i < end and text[i] == "-"
+        i += 1 if strip else 0
+        while i < end and text[i] in " \t":
+            i += 1
+        match = _HEREDOC_WORD.match(text, i, end)
+        if match is None:
+            return i
+        word = match.group(0)
+        delimiter = re.sub(r"""\\(.)|['"]""", lambda m: m.group(1) or "", word)
+        self.waiting.append((delimiter, any(q in word for q in "'\"\\"), strip))
+        return match.end()
+
+    def bodies(self, text: str, i: int, end: int) -> tuple[list[tuple[int, int, bool]], int]:
+        """From ``i``, the start of the line after the one that opened them: each body's (start,
+        end, quoted), and where the text goes on past the last delimiter."""
+        found: list[tuple[int, int, bool]] = []
+        waiting, self.waiting = self.waiting, []
+        for delimiter, quoted, strip in waiting:
+            start = body_end = i
+            while i < end:
+                stop = text.find("\n", i, end)
+                line_end = end if stop < 0 else stop
+                line = text[i:line_end]
+                body_end, i = i, line_end + 1 if stop >= 0 else line_end
+                if (line.lstrip("\t") if strip else line) == delimiter:
+                    break
+                body_end = i
+            found.append((start, body_end, quoted))
+        return found, i
+
+
+@dataclass(slots=True)
 class _Command:
     """A command being read: its words so far, the word being read (from ``start``), and the
     ``case`` statements open in it (their patterns' ``)`` close no ``$(``)."""
@@ -98,32 +138,35 @@ class _Command:
     cases: int = 0
     test_from: int | None = None  # where its ``[[`` began, if it is one
 
+    def word_ends(self, text: str, i: int) -> None:
+        """The word being read ends at ``i``: one more of the command's (a reserved word begins one)."""
+        if self.start is None:
+            return
+        word = text[self.start : i]
+        self.start = None
+        if not self.words and word in _RESERVED:
+            return  # (what follows is a command of its own)
+        if not self.words and word == "case":
+            self.cases += 1
+        elif word == "esac" and self.cases:
+            self.cases -= 1
+        if not self.words and word == "[[":
+            self.test_from = i
+        if word == "]]":
+            self.test_from = None
+        self.words.append(word)
 
-class _Reader:
-    def __init__(self, text: str, spans: Sequence[tuple[int, int]]) -> None:
-        self.text = text
-        self.starts = {start: end for start, end in spans}
-        self.found: dict[int, Spot] = {}
-        self.heredocs: list[tuple[str, bool, bool]] = []  # (delimiter, quoted, tabs stripped) waiting for a newline
-        self.commands: list[_Command] = []
+    def ends(self) -> None:
+        """The command ends (``;``, ``&``, ``|``, a newline): the next word begins another."""
+        self.words.clear()
+        self.start = None
+        self.test_from = None
 
-    # -- what a spot is ---------------------------------------------------------------------
-
-    def _spot(self, i: int, place: Place, refused: str | None = None, fix: str = "") -> int:
-        end = self.starts[i]
-        if refused is None and place is not Place.COMMENT:
-            refused, fix = self._command_refusal(i)
-        if refused is None and i > 0 and self.text[i - 1] == "\\" and place is not Place.SINGLE:
-            refused, fix = "right after a backslash, which would escape the reference's first character", "remove it"
-        self.found[i] = Spot(i, end, place, refused, fix)
-        return end
-
-    def _command_refusal(self, i: int) -> tuple[str | None, str]:
-        if not self.commands:
-            return None, ""
-        command = self.commands[-1]
-        words = list(command.words)
-        current = self.text[command.start : i] if command.start is not None else ""
+    def refusal(self, text: str, i: int) -> tuple[str | None, str]:
+        """Why a value at ``i`` of ``text``, in a word of this command, would be read as code (what
+        the command does with its words: ``eval``, ``bash -c``, arithmetic), and the fix; or None."""
+        words = list(self.words)
+        current = text[self.start : i] if self.start is not None else ""
         name_at = 0
         while name_at < len(words) and (words[name_at] in _PREFIXES or _ASSIGNMENT.match(words[name_at])):
             name_at += 1
@@ -145,9 +188,9 @@ class _Reader:
             )
         if words and words[-1] in _CODE_FLAGS and any(w.rsplit("/", 1)[-1] in _INTERPRETERS for w in words[:-1]):
             return f"in the code a second program reads ({' '.join(words[-2:])} ...): it would run the value", _CODE_FIX
-        if command.test_from is not None:
-            close = self.text.find("]]", i)
-            inside = self.text[command.test_from : close if close >= 0 else len(self.text)]
+        if self.test_from is not None:
+            close = text.find("]]", i)
+            inside = text[self.test_from : close if close >= 0 else len(text)]
             if _ARITHMETIC_TEST.search(inside):
                 return "in a [[ ]] that compares numbers (-eq, -lt...), whose operands bash evaluates as arithmetic", (
                     _ARITHMETIC_FIX + ", or compare with == inside [[ ]]"
@@ -155,6 +198,31 @@ class _Reader:
         if not words and _SUBSCRIPT.match(current):
             return "in an array's subscript, which bash evaluates as arithmetic", _ARITHMETIC_FIX
         return None, ""
+
+
+class _Reader:
+    def __init__(self, text: str, spans: Sequence[tuple[int, int]]) -> None:
+        self.text = text
+        self.starts = {start: end for start, end in spans}
+        self.found: dict[int, Spot] = {}
+        self.heredocs = _HereDocs()
+        self.commands: list[_Command] = []
+
+    # -- what a spot is ---------------------------------------------------------------------
+
+    def _within(self, start: int, stop: int, place: Place, refused: str | None = None, fix: str = "") -> None:
+        """Each expression from ``start`` to ``stop``: in ``place`` (``refused``, when no reference may stand there)."""
+        for at in [s for s in self.starts if start <= s < stop]:
+            self._spot(at, place, refused, fix)
+
+    def _spot(self, i: int, place: Place, refused: str | None = None, fix: str = "") -> int:
+        end = self.starts[i]
+        if refused is None and place is not Place.COMMENT and self.commands:
+            refused, fix = self.commands[-1].refusal(self.text, i)
+        if refused is None and i > 0 and self.text[i - 1] == "\\" and place is not Place.SINGLE:
+            refused, fix = "right after a backslash, which would escape the reference's first character", "remove it"
+        self.found[i] = Spot(i, end, place, refused, fix)
+        return end
 
     # -- places --------------------------------------------------------------------------------
 
@@ -177,43 +245,42 @@ class _Reader:
                     i += 1 if i + 1 in self.starts else 2
                     continue
                 if c in " \t":
-                    self._word_ends(state, i)
+                    state.word_ends(text, i)
                     i += 1
                     continue
                 if c == "\n":
-                    self._word_ends(state, i)
-                    self._command_ends(state)
+                    state.word_ends(text, i)
+                    state.ends()
                     i += 1
-                    if self.heredocs:
+                    if self.heredocs.waiting:
                         i = self._heredoc_bodies(i, end)
                     continue
                 if c == "#" and state.start is None:
                     stop = text.find("\n", i)
                     stop = end if stop < 0 or stop > end else stop
-                    for at in [s for s in self.starts if i < s < stop]:
-                        self._spot(at, Place.COMMENT)
+                    self._within(i + 1, stop, Place.COMMENT)
                     i = stop
                     continue
                 if until == "`" and c == "`":
-                    self._word_ends(state, i)
+                    state.word_ends(text, i)
                     return i + 1
                 if c == ")" and until == ")" and depth == 0 and state.cases == 0:
-                    self._word_ends(state, i)
+                    state.word_ends(text, i)
                     return i + 1
                 if state.start is None and text.startswith("((", i):
                     i = self.arithmetic(i + 2, end, "))")
                     continue
                 if c == "<" and text.startswith("<<", i) and not text.startswith("<<<", i):
-                    self._word_ends(state, i)
-                    i = self._heredoc_start(i + 2, end)
+                    state.word_ends(text, i)
+                    i = self.heredocs.opened(self.text, i + 2, end)
                     continue
                 if c in _OPERATORS:
-                    self._word_ends(state, i)
+                    state.word_ends(text, i)
                     if c in ";&|":
-                        self._command_ends(state)
+                        state.ends()
                     if c == "(":
                         depth += 1
-                        self._command_ends(state)
+                        state.ends()
                     elif c == ")":
                         if state.cases:
                             pass  # a case pattern's
@@ -224,33 +291,10 @@ class _Reader:
                 if state.start is None:
                     state.start = i
                 i = self.quoted(i, end, c)
-            self._word_ends(state, i)
+            state.word_ends(text, i)
             return i
         finally:
             self.commands.pop()
-
-    def _word_ends(self, state: _Command, i: int) -> None:
-        if state.start is None:
-            return
-        word = self.text[state.start : i]
-        state.start = None
-        if not state.words and word in _RESERVED:
-            return  # (what follows is a command of its own)
-        if not state.words and word == "case":
-            state.cases += 1
-        elif word == "esac" and state.cases:
-            state.cases -= 1
-        if not state.words and word == "[[":
-            state.test_from = i
-        if word == "]]":
-            state.test_from = None
-        state.words.append(word)
-
-    @staticmethod
-    def _command_ends(state: _Command) -> None:
-        state.words.clear()
-        state.start = None
-        state.test_from = None
 
     def quoted(self, i: int, end: int, c: str) -> int:
         """Read what starts at ``i`` (a quote, an expansion, or one character of a word) and return
@@ -284,8 +328,7 @@ class _Reader:
     def _single(self, i: int, end: int) -> int:
         close = self.text.find("'", i, end)
         close = end if close < 0 else close
-        for at in [s for s in self.starts if i <= s < close]:
-            self._spot(at, Place.SINGLE)
+        self._within(i, close, Place.SINGLE)
         return close + 1
 
     def _ansi(self, i: int, end: int) -> int:
@@ -362,62 +405,35 @@ class _Reader:
         while i < end and not (depth == 0 and text.startswith(closer, i)):
             depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(text[i], 0)
             i += 1
-        for at in [s for s in self.starts if start <= s < i]:
-            self._spot(
-                at,
-                Place.WORD,
-                "in arithmetic ($(( )), (( )) or $[ ]), which evaluates a value's names and subscripts as code",
-                _ARITHMETIC_FIX,
-            )
+        self._within(
+            start,
+            i,
+            Place.WORD,
+            "in arithmetic ($(( )), (( )) or $[ ]), which evaluates a value's names and subscripts as code",
+            _ARITHMETIC_FIX,
+        )
         return min(i + len(closer), end) if i < end else end
 
-    def _heredoc_start(self, i: int, end: int) -> int:
-        text = self.text
-        strip = i < end and text[i] == "-"
-        i += 1 if strip else 0
-        while i < end and text[i] in " \t":
-            i += 1
-        match = _HEREDOC_WORD.match(text, i, end)
-        if match is None:
-            return i
-        word = match.group(0)
-        quoted = any(q in word for q in "'\"\\")
-        delimiter = re.sub(r"""\\(.)|['"]""", lambda m: m.group(1) or "", word)
-        self.heredocs.append((delimiter, quoted, strip))
-        return match.end()
-
     def _heredoc_bodies(self, i: int, end: int) -> int:
-        """The bodies of the here-documents the line just read opened, one after another."""
-        text = self.text
-        waiting, self.heredocs = self.heredocs, []
-        for delimiter, quoted, strip in waiting:
-            start = i
-            while i < end:
-                stop = text.find("\n", i, end)
-                line_end = end if stop < 0 else stop
-                line = text[i:line_end]
-                if (line.lstrip("\t") if strip else line) == delimiter:
-                    body_end = i
-                    i = line_end + 1 if stop >= 0 else line_end
-                    break
-                i = line_end + 1 if stop >= 0 else line_end
-            else:
-                body_end = i
+        """The bodies of the here-documents the line just read opened: a quoted one's spots refused
+        (it expands nothing), an unquoted one's read as inside double quotes."""
+        bodies, i = self.heredocs.bodies(self.text, i, end)
+        for start, stop, quoted in bodies:
             if quoted:
-                for at in [s for s in self.starts if start <= s < body_end]:
-                    self._spot(
-                        at,
-                        Place.HEREDOC,
-                        "in a quoted here-document (<<'EOF'), which expands nothing: the value would not be there",
-                        "read it in what the here-document feeds: $ORCHESTRATOR_PARAM_X for a shell, "
-                        "os.environ['ORCHESTRATOR_PARAM_X'] in Python; or write <<EOF unquoted",
-                    )
-            else:
-                self.commands.append(_Command())
-                try:
-                    self._double(start, body_end, None, Place.HEREDOC)
-                finally:
-                    self.commands.pop()
+                self._within(
+                    start,
+                    stop,
+                    Place.HEREDOC,
+                    "in a quoted here-document (<<'EOF'), which expands nothing: the value would not be there",
+                    "read it in what the here-document feeds: $ORCHESTRATOR_PARAM_X for a shell, "
+                    "os.environ['ORCHESTRATOR_PARAM_X'] in Python; or write <<EOF unquoted",
+                )
+                continue
+            self.commands.append(_Command())
+            try:
+                self._double(start, stop, None, Place.HEREDOC)
+            finally:
+                self.commands.pop()
         return i
 
 
