@@ -18,29 +18,29 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from runner_helpers import Spec, cli, cli_in_process, result_body, run, write_plan
 
-from orchestrator.plan.config.filling import EXPRESSION_RE, Filler, variable
+from orchestrator.plan.config.filling import Filler, variable
 
 # Each place a plan may put a value in a script, written so that bash prints what arrived there as
 # NUL-terminated arguments: exactly one, the value (with what the place adds around it).
 PLACES: dict[str, tuple[str, str, str]] = {  # name -> (script, what comes before the value, after it)
     "bare": ("printf '%s\\0' {{ params.x }}", "", ""),
-    "double quotes": ('printf \'%s\\0\' "{{ params.x }}"', "", ""),
-    "double quotes, around it": ('printf \'%s\\0\' "<{{ params.x }}>"', "<", ">"),
+    "double quotes": ("printf '%s\\0' \"{{ params.x }}\"", "", ""),
+    "double quotes, around it": ("printf '%s\\0' \"<{{ params.x }}>\"", "<", ">"),
     "single quotes": ("printf '%s\\0' '{{ params.x }}'", "", ""),
     "single quotes, around it": ("printf '%s\\0' 'a b {{ params.x }} c'", "a b ", " c"),
     "ansi-c quotes": ("printf '%s\\0' $'[{{ params.x }}]\\t'", "[", "]\t"),
     "in a word": ("printf '%s\\0' --since={{ params.x }}", "--since=", ""),
     "command substitution": ("v=\"$(printf '%s' {{ params.x }}; echo .)\"; printf '%s\\0' \"${v%.}\"", "", ""),
-    "nested quotes": ("v=\"$(printf '%s' \"{{ params.x }}\"; echo .)\"; printf '%s\\0' \"${v%.}\"", "", ""),
+    "nested quotes": ('v="$(printf \'%s\' "{{ params.x }}"; echo .)"; printf \'%s\\0\' "${v%.}"', "", ""),
     "backticks": ("v=`printf '%s' {{ params.x }}; echo .`; printf '%s\\0' \"${v%.}\"", "", ""),
     "heredoc": ("v=$(cat <<EOF\n{{ params.x }}\nEOF\necho .); printf '%s\\0' \"${v%.}\"", "", "\n"),
     "heredoc, tabs stripped": ("v=$(cat <<-END\n\t{{ params.x }}\n\tEND\necho .); printf '%s\\0' \"${v%.}\"", "", "\n"),
     "for's words": ("for w in {{ params.x }}; do printf '%s\\0' \"$w\"; done", "", ""),
-    "an array": ('a=({{ params.x }}); printf \'%s\\0\' "${a[@]}"', "", ""),
+    "an array": ("a=({{ params.x }}); printf '%s\\0' \"${a[@]}\"", "", ""),
     "an assignment": ("y={{ params.x }}; printf '%s\\0' \"$y\"", "", ""),
     "export": ("export Y={{ params.x }}; printf '%s\\0' \"$Y\"", "", ""),
     "case": ("case {{ params.x }} in *) printf '%s\\0' {{ params.x }};; esac", "", ""),
-    "[[ == ]]": ('[[ {{ params.x }} == "$ORCHESTRATOR_PARAM_X" ]] && printf \'%s\\0\' {{ params.x }}', "", ""),
+    "[[ == ]]": ("[[ {{ params.x }} == \"$ORCHESTRATOR_PARAM_X\" ]] && printf '%s\\0' {{ params.x }}", "", ""),
     "after a comment": ("# {{ params.x }} ` $(\nprintf '%s\\0' {{ params.x }}", "", ""),
 }
 HOSTILE = [
@@ -63,7 +63,7 @@ HOSTILE = [
 values = st.one_of(
     st.sampled_from(HOSTILE),
     st.lists(st.sampled_from([*HOSTILE, " ", "\t", "\n", "'", '"', "\\", "$", "`", "*", "x"]), max_size=8).map("".join),
-    st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40),
+    st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=40),
 )
 
 
@@ -241,17 +241,18 @@ def test_run_read_only_gives_every_agent_task_access_read(tmp_path: Path) -> Non
     write_plan(tmp_path, [Spec("T-01", "echo shell")], {"params": {}})
     done = run(tmp_path, "--read-only")
     assert done.code == 0 and done.events[0]["read_only"] is True
-    assert "(read only: every agent task has Access: read)" in cli(tmp_path, "run", "--rerun", "T-01", "--read-only").stdout
-    from orchestrator.plan.config.profiles import Profiles
+    again = cli(tmp_path, "run", "--rerun", "T-01", "--read-only")
+    assert "(read only: every agent task has Access: read)" in again.stdout
     from orchestrator.run.prepare import RunOptions, load_checked
     from orchestrator.state.workspace import Workspace
 
     plan = tmp_path / ".orchestrator/master_plan.md"
-    text = plan.read_text().replace("| Priority |", "| Priority | Backend | Access |").replace("|----------|", "|----------|---|---|")
+    text = plan.read_text().replace("| Priority |", "| Priority | Backend | Access |")
+    text = text.replace("|----------|", "|----------|---|---|")
     plan.write_text(text.replace("| P2 |", "| P2 | claude | edit |"), encoding="utf-8")
     loaded, profiles = load_checked(Workspace.find(tmp_path), RunOptions(read_only=True))
-    settings = Profiles.settings_for(profiles, loaded, loaded.tasks["T-01"])
-    assert loaded.tasks["T-01"].access == "read" and "Edit" not in settings.tools, settings.tools
+    settings = profiles.settings_for(loaded, loaded.tasks["T-01"])
+    assert loaded.tasks["T-01"].access == "read" and settings.tools is not None and "Edit" not in settings.tools
 
 
 def _fork_delivery(title: str) -> dict[str, Any]:
@@ -383,3 +384,21 @@ def test_every_test_the_threat_model_names_is_there() -> None:
     for module in re.findall(r"`(test_\w+\.py)`", page):
         assert (tests / module).is_file(), module
     assert named >= 12
+
+
+def test_a_value_no_process_can_take_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    """A value is given to each attempt as one environment string (at most 128 KiB): one over the
+    limit, through the API's run, is one line and exit 2, and no runner, log or launch is made."""
+    from test_hostile_input import snapshot
+
+    from orchestrator.cli.agents import invoke
+
+    write_plan(tmp_path, [Spec("T-01", "echo {{ params.x }} | wc -c")], {"params": {"x": {"default": "a"}}})
+    before = snapshot(tmp_path / ".orchestrator")
+    outcome = invoke.start_run({"param": ["x=" + "a" * 200_000]}, fixed=str(tmp_path), source="api")
+    assert outcome.code == 2 and outcome.error is not None
+    assert outcome.error.startswith("--param x: a value of 200,000 bytes, at most 65,536")
+    assert snapshot(tmp_path / ".orchestrator") == before
+    done = run(tmp_path, "--param", "x=" + "é" * 30_000)  # 60,000 bytes: taken, one word
+    assert done.code == 0, done.stderr
+    assert result_body(tmp_path, "T-01").strip() == "60001"

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from orchestrator.plan.model import Plan
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+VALUE_LIMIT = 64 * 1024  # bytes of a value: an attempt gets it as one environment string (at most 128 KiB)
 _KEYS = ("default", "description", "choices")
 
 
@@ -184,6 +185,13 @@ def values_for(
             raise UsageError(
                 f"--param {name}: {where} declares no parameter '{name}'{suggest(name, list(declared))} "
                 f"(its parameters: {known})"
+            )
+    for name, text in given.items():
+        size = len(text.encode("utf-8", "surrogateescape"))
+        if size > VALUE_LIMIT:
+            raise UsageError(
+                f"--param {name}: a value of {size:,} bytes, at most {VALUE_LIMIT:,} (a process is given it as one "
+                "string of its environment) — put it in a file in the project, and give its path"
             )
     values: dict[str, str] = {}
     for name, param in declared.items():

@@ -150,15 +150,23 @@ def start(
             log = launches.log_dir(workspace) / f"{launch_id}.log"
             log.parent.mkdir(parents=True, exist_ok=True)
             command = [sys.executable, "-m", "orchestrator", "run", str(workspace.root), *options]
-            with open(log, "ab") as out:
-                child = subprocess.Popen(
-                    [*command, "--untrusted", source, "--launch", launch_id],  # (its values: data from outside)
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    close_fds=True,
-                )
+            try:
+                with open(log, "ab") as out:
+                    child = subprocess.Popen(
+                        [*command, "--untrusted", source, "--launch", launch_id],  # (its values: data from outside)
+                        stdin=subprocess.DEVNULL,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                        close_fds=True,
+                    )
+            except OSError as exc:  # (nothing started: the empty log it was to write goes)
+                with contextlib.suppress(OSError):
+                    if log.stat().st_size == 0:
+                        log.unlink()
+                raise StartFailed(
+                    f"the runner could not be started: {exc.strerror or exc}", ExitCode.FAILED, ""
+                ) from None
             _children[child.pid] = child
             threading.Thread(target=_reap, args=(child,), name=f"reap-{child.pid}", daemon=True).start()
             launches.add(
