@@ -71,6 +71,7 @@ _INTERPRETERS = frozenset(
     | {"awk", "gawk", "mawk", "nawk", "sed", "gsed", "jq", "powershell"}
 )
 _CODE_FLAGS = frozenset({"-c", "-e", "--command", "--eval", "-ce", "-ec", "-lc", "-ic", "-xc", "-r"})
+_DECLARERS = frozenset({"declare", "typeset", "local"})  # -i: what they are given is arithmetic
 _PROGRAMS = frozenset({"awk", "gawk", "mawk", "nawk", "sed", "gsed", "jq"})  # their first word is a program
 _PREFIXES = frozenset({"sudo", "env", "command", "exec", "nohup", "time", "nice", "ionice", "stdbuf", "setsid", "!"})
 _RESERVED = frozenset({"then", "do", "else", "elif", "if", "while", "until", "{", "time", "!"})
@@ -178,7 +179,7 @@ class _Command:
                 + what.get(name, f"{name} runs the file the value names"),
                 _ARITHMETIC_FIX if name == "let" else _CODE_FIX,
             )
-        if name in ("declare", "typeset", "local") and any(w.startswith("-") and "i" in w for w in words[name_at:]):
+        if name in _DECLARERS and any(w.startswith("-") and "i" in w for w in words[name_at:]):
             return f"in a {name} -i: the value would be evaluated as arithmetic", _ARITHMETIC_FIX
         if name == "ssh":
             return "in an ssh command: ssh runs its arguments as a command line on the other host", _CODE_FIX
