@@ -39,7 +39,10 @@ codex 0.169.0 (``codex exec --json``)
     a write the read-only sandbox stopped (``touch made.txt``: "Read-only file system") and a
     read-only ``apply_patch`` ("patch rejected: writing is blocked by read-only sandbox") likewise.
     Only the session's rollout (``$CODEX_HOME/sessions/Y/M/D/rollout-*-<thread>.jsonl``) holds the
-    call and its output, and no ``item_completed`` for it: what ``backends/codex.py`` reads.
+    call and its output, and no ``item_completed`` for it: what ``backends/codex.py`` reads. That is
+    a command the sandbox stopped within 150 ms of its start; a slower one (``sleep 0.5; touch
+    made.txt``, or any on a loaded machine) codex begins, and its item completes ``failed``, exit
+    1, "Read-only file system": the model is told the same either way.
   * ``codex exec resume <thread> -`` continues the thread (same id, history re-sent); an unknown
     id silently starts a new thread, exit 0.
 

@@ -165,6 +165,36 @@ def test_codex_a_failed_command_is_no_refusal() -> None:
     assert result.completed and result.permission_denials == []
 
 
+@pytest.mark.parametrize(
+    ("sandbox", "output", "code", "refused"),
+    [
+        pytest.param("read-only", "touch: cannot touch 'x': Read-only file system\n", 1, True, id="read-only-write"),
+        pytest.param(
+            "workspace-write", "mkdir: cannot create directory '/x': Permission denied\n", 1, True, id="outside"
+        ),
+        pytest.param("read-only", "", 128 + 31, True, id="seccomp-sigsys"),
+        pytest.param("read-only", "", 1, False, id="grep-found-nothing"),
+        pytest.param("read-only", "bash: nope: command not found\n", 127, False, id="not-found"),
+        pytest.param(
+            "danger-full-access", "touch: cannot touch 'x': Read-only file system\n", 1, False, id="no-sandbox"
+        ),
+    ],
+)
+def test_codex_a_command_its_sandbox_stopped_after_it_began_is_refused(
+    sandbox: str, output: str, code: int, refused: bool
+) -> None:
+    """A command codex's sandbox stopped more than 150 ms after it started ran ``failed``; codex
+    judges it stopped by what it printed, as it does the faster one it refuses unseen."""
+    observer = CodexObserver(sandbox=sandbox)
+    failed = _codex_item(
+        "command_execution", "failed", command="bash -lc 'touch x'", aggregated_output=output, exit_code=code
+    )
+    _feed(observer, [*CODEX_SUCCESS[:2], failed, *CODEX_SUCCESS[2:]])
+    result = interpret_codex(OK, observer)
+    assert result.completed is not refused, result
+    assert len(result.permission_denials) == int(refused)
+
+
 # --- gemini --------------------------------------------------------------------------------------
 # gemini 0.61.0 -o stream-json, as it printed against tests/fake_gemini.py (ids shortened).
 
