@@ -267,8 +267,13 @@ CODEX = Vendor(
     server_error=fake_openai.server_error,
     usage_limit=lambda resets: fake_openai.usage_limit(resets),
     read=lambda path: Reply.tool("exec_command", {"cmd": f"cat {path.name}"}),
-    # a command that asks to leave the sandbox, then a write the sandbox stops
-    write=lambda path: (_codex_escalation(path), Reply.tool("exec_command", {"cmd": f"touch {path.name}"})),
+    # a command that asks to leave the sandbox, then a write the sandbox stops: at once (codex
+    # refuses it unseen), and past 150 ms (codex begins it, and it ends "failed"), as on a loaded machine
+    write=lambda path: (
+        _codex_escalation(path),
+        Reply.tool("exec_command", {"cmd": f"touch {path.name}"}),
+        Reply.tool("exec_command", {"cmd": f"sleep 0.5; touch {path.name}"}),
+    ),
     limited_in_a_row=2,  # stream_max_retries = 1 in its config
     tells_wait=False,
     costs=False,
