@@ -50,6 +50,9 @@ gemini 0.61.0 (``gemini -p ... -o stream-json``)
   * Needs ``GEMINI_API_KEY``, ``GOOGLE_GEMINI_BASE_URL`` and a settings file selecting API-key
     auth (``security.auth.selectedType: "gemini-api-key"``), else exit 41. It reports usage to
     play.googleapis.com unless ``privacy.usageStatisticsEnabled`` is false.
+  * Its ``stats`` sum the API's ``usageMetadata``: ``input_tokens`` its ``promptTokenCount``,
+    ``output_tokens`` its ``candidatesTokenCount``, ``total_tokens`` its ``totalTokenCount``,
+    which alone holds the ``thoughtsTokenCount`` (the thinking, billed as output).
   * Before each user turn it asks a router model (a ``generateContent`` of flash-lite with no
     tools, a JSON answer wanted: ``complexity_score``); its tokens are a second model in the
     stats (role ``utility_router``). The main turn streams ``streamGenerateContent?alt=sse``.

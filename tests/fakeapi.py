@@ -231,6 +231,7 @@ class Reply:
     input_tokens: int = 100  # the request's whole input, ``cached_tokens`` of it read from a cache
     output_tokens: int = 20
     cached_tokens: int = 0  # each dialect words it as its API does (Anthropic's input_tokens leave them out)
+    thought_tokens: int = 0  # the model's thinking, billed as output beside output_tokens (Gemini's thoughtsTokenCount)
     delay_seconds: float = 0.0  # sleep before answering at all
     chunk_seconds: float = 0.0  # sleep before each streamed text chunk: a long, slow generation
 
@@ -536,7 +537,7 @@ class FakeServer:
         vendor would bill, and what the CLI should report."""
         with self._lock:
             answers = [r for r in self.chosen if r.kind in ("text", "tool_use")]
-        return sum(r.input_tokens for r in answers), sum(r.output_tokens for r in answers)
+        return sum(r.input_tokens for r in answers), sum(r.output_tokens + r.thought_tokens for r in answers)
 
     def _choose(self, body: JSON) -> Reply:
         if self.rate_limit is not None:

@@ -252,6 +252,14 @@ def test_gemini_success() -> None:
     assert sum(result.tokens.values()) == 5300 and result.cost_usd is None
 
 
+def test_gemini_the_thinking_is_output() -> None:
+    """The stats' ``output_tokens`` leave out the thinking their ``total_tokens`` hold."""
+    stats = {"total_tokens": 330, "input_tokens": 200, "output_tokens": 40, "cached": 50}
+    done = json.dumps({"type": "result", "status": "success", "stats": stats})
+    result = interpret_gemini(OK, _gemini(*GEMINI_SUCCESS[:-1], done), "")
+    assert result.tokens == {"input": 150, "output": 130, "cache_read": 50}
+
+
 def test_gemini_a_call_of_a_tool_it_was_not_given_fails_the_task_as_denied() -> None:
     """Headless, gemini leaves out the tools its approval mode would have to ask for: a call of
     one is a ``tool_result`` error ``tool_not_registered`` (0.61.0 says "not found", no longer "not
