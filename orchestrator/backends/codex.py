@@ -45,6 +45,7 @@ from orchestrator.backends.base import (
     modes_and_tools,
 )
 from orchestrator.backends.classify import classify, reset_time
+from orchestrator.backends.codex_config import provider_login
 from orchestrator.backends.codex_rollout import home_of, read_rollout
 from orchestrator.backends.probe import Cli
 from orchestrator.backends.refusals import denied, refusal
@@ -190,6 +191,7 @@ class CodexBackend(Backend):
             credentials=("${CODEX_HOME}/auth.json", "~/.codex/auth.json"),
             login="log in with `codex login` or set OPENAI_API_KEY",
             tested=TESTED,
+            configured=provider_login,
         )
 
     def powers(self, settings: Settings) -> str:
