@@ -103,6 +103,7 @@ from pathlib import Path
 
 import fake_gemini
 import fake_openai
+from agenthome import agent_environment
 from fake_gemini import FakeGemini
 from fake_openai import FakeOpenAI
 from fakeapi import FakeAnthropic, FakeServer, Reply, claude_env, repo_root
@@ -159,10 +160,10 @@ class Vendor:
 
     def environment(self, api: FakeServer, home: Path, binary: str) -> dict[str, str]:
         """The environment an ``orchestrator run`` gets: the CLI's own settings at the fake, a
-        home of its own (nothing of the person's: no key, no config), the binary named."""
-        home.mkdir(parents=True, exist_ok=True)
+        home of its own (nothing of the person's: no key, no config, no shell start-up:
+        ``agenthome``), the binary named."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(_VENDOR_PREFIXES)}
-        env["HOME"] = str(home)
+        env = agent_environment(env, home)
         env.update(self.configure(api, home))
         env[self.reads or self.variable] = binary
         return env

@@ -1,5 +1,5 @@
 """The agent conformance suite (tests/agentsuite.py) over the real codex CLI against a fake of its vendor's API,
-and what codex alone does: its sandbox's refusals."""
+and what codex alone does: its sandbox's refusals, and its shell's start-up."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from agentclis import CODEX
+from agenthome import hostile_start_up
 from agentsuite import Agent, AgentSuite, result, run, write_plan
 from fakeapi import Reply
 
@@ -79,3 +80,22 @@ class TestCodexSandbox(Agent):
         assert code == 0, (events, stderr)
         meta, _ = result(tmp_path)
         assert meta["status"] == "completed" and "permission_denials" not in meta, meta
+
+
+class TestCodexShell(Agent):
+    vendor = CODEX
+
+    def test_the_users_shell_start_up_never_reaches_its_commands(
+        self, tmp_path: Path, binary: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """codex starts a login shell of $HOME once a session and runs each command in a bash that
+        reads $BASH_ENV: the test's codex has a HOME of its own and none of those variables."""
+        marker = tmp_path / "marker"
+        hostile_start_up(tmp_path / "user", marker, monkeypatch)
+        write_plan(tmp_path, self.vendor, ["| T-01 | Say hi | None |"])
+        with self.vendor.fake([Reply.tool("exec_command", {"cmd": "echo hi"}), Reply.say("It said hi.")]) as api:
+            code, events, stderr = run(tmp_path, self.environment(api, tmp_path, binary))
+        assert code == 0, (events, stderr)
+        ran = _commands(tmp_path / ".orchestrator" / "logs" / "agent-01.attempt-1.out")
+        assert [(c["status"], c["aggregated_output"]) for c in ran] == [("completed", "hi\n")], ran
+        assert not marker.exists(), marker.read_text()
