@@ -39,7 +39,10 @@ codex 0.169.0 (``codex exec --json``)
     a write the read-only sandbox stopped (``touch made.txt``: "Read-only file system") and a
     read-only ``apply_patch`` ("patch rejected: writing is blocked by read-only sandbox") likewise.
     Only the session's rollout (``$CODEX_HOME/sessions/Y/M/D/rollout-*-<thread>.jsonl``) holds the
-    call and its output, and no ``item_completed`` for it: what ``backends/codex.py`` reads.
+    call and its output, and no ``item_completed`` for it: what ``backends/codex.py`` reads. That is
+    a command the sandbox stopped within 150 ms of its start; a slower one (``sleep 0.5; touch
+    made.txt``, or any on a loaded machine) codex begins, and its item completes ``failed``, exit
+    1, "Read-only file system": the model is told the same either way.
   * ``codex exec resume <thread> -`` continues the thread (same id, history re-sent); an unknown
     id silently starts a new thread, exit 0.
 
@@ -47,6 +50,9 @@ gemini 0.61.0 (``gemini -p ... -o stream-json``)
   * Needs ``GEMINI_API_KEY``, ``GOOGLE_GEMINI_BASE_URL`` and a settings file selecting API-key
     auth (``security.auth.selectedType: "gemini-api-key"``), else exit 41. It reports usage to
     play.googleapis.com unless ``privacy.usageStatisticsEnabled`` is false.
+  * Its ``stats`` sum the API's ``usageMetadata``: ``input_tokens`` its ``promptTokenCount``,
+    ``output_tokens`` its ``candidatesTokenCount``, ``total_tokens`` its ``totalTokenCount``,
+    which alone holds the ``thoughtsTokenCount`` (the thinking, billed as output).
   * Before each user turn it asks a router model (a ``generateContent`` of flash-lite with no
     tools, a JSON answer wanted: ``complexity_score``); its tokens are a second model in the
     stats (role ``utility_router``). The main turn streams ``streamGenerateContent?alt=sse``.
@@ -97,6 +103,7 @@ from pathlib import Path
 
 import fake_gemini
 import fake_openai
+from agenthome import agent_environment
 from fake_gemini import FakeGemini
 from fake_openai import FakeOpenAI
 from fakeapi import FakeAnthropic, FakeServer, Reply, claude_env, repo_root
@@ -153,10 +160,10 @@ class Vendor:
 
     def environment(self, api: FakeServer, home: Path, binary: str) -> dict[str, str]:
         """The environment an ``orchestrator run`` gets: the CLI's own settings at the fake, a
-        home of its own (nothing of the person's: no key, no config), the binary named."""
-        home.mkdir(parents=True, exist_ok=True)
+        home of its own (nothing of the person's: no key, no config, no shell start-up:
+        ``agenthome``), the binary named."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(_VENDOR_PREFIXES)}
-        env["HOME"] = str(home)
+        env = agent_environment(env, home)
         env.update(self.configure(api, home))
         env[self.reads or self.variable] = binary
         return env
@@ -264,8 +271,13 @@ CODEX = Vendor(
     server_error=fake_openai.server_error,
     usage_limit=lambda resets: fake_openai.usage_limit(resets),
     read=lambda path: Reply.tool("exec_command", {"cmd": f"cat {path.name}"}),
-    # a command that asks to leave the sandbox, then a write the sandbox stops
-    write=lambda path: (_codex_escalation(path), Reply.tool("exec_command", {"cmd": f"touch {path.name}"})),
+    # a command that asks to leave the sandbox, then a write the sandbox stops: at once (codex
+    # refuses it unseen), and past 150 ms (codex begins it, and it ends "failed"), as on a loaded machine
+    write=lambda path: (
+        _codex_escalation(path),
+        Reply.tool("exec_command", {"cmd": f"touch {path.name}"}),
+        Reply.tool("exec_command", {"cmd": f"sleep 0.5; touch {path.name}"}),
+    ),
     limited_in_a_row=2,  # stream_max_retries = 1 in its config
     tells_wait=False,
     costs=False,

@@ -15,6 +15,10 @@
   The tests that use it are test_dask.py's, which stays on one worker: the suite starts one such cluster, not
   one idle on each worker. The tests that start a cluster of their own are test_dask_clusters.py's,
   handed out one by one.
+- **Nothing of the person's shell start-up.** ``BASH_ENV``, ``ENV``, exported functions and the
+  like (``agenthome.SHELL_START_UP``) are taken out of the session's environment, which every
+  process a test starts inherits: a shell task, an agent's shell tool, reads none of the person's
+  files. Every real agent CLI a test starts has a ``HOME`` of its own besides (``agenthome``).
 - **Dask's own monitors slowed** (``DASK_QUIET``): a worker's profiler samples its threads every
   10 ms and every process ticks every 20 ms, each idle scheduler and worker spending 1.5-2% of a
   core: the clusters the tests start watch themselves every second instead. No test is about them.
@@ -36,12 +40,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from agenthome import is_shell_start_up
 from dask_helpers import Cluster, cluster, have_dask
 from runner_helpers import timing_text
 
 from orchestrator import timing
 
 os.environ.setdefault(timing.VARIABLE, timing_text())
+for _name in [name for name in os.environ if is_shell_start_up(name)]:
+    del os.environ[_name]
 
 DASK_QUIET = {
     "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",

@@ -10,11 +10,12 @@ file that selects API-key auth (``tests/agentclis.py``'s ``gemini_env``). Paths 
 A :class:`fakeapi.Reply` renders as candidates whose ``content.parts`` hold its text
 (``{"text"}``) and its tool calls (``{"functionCall": {"name", "args"}}``), the last chunk with
 ``finishReason: "STOP"`` and ``usageMetadata`` (``promptTokenCount``, ``candidatesTokenCount``,
-``totalTokenCount``). Errors are Google's envelope, ``{"error": {"code", "message", "status",
-"details"}}``; a 429's wait is a ``google.rpc.RetryInfo`` detail (``retryDelay: "2s"``), which is
-where gemini reads it (not a header). gemini asks a router which model to use before each answer
-(a request with no tools and a JSON answer wanted): that is a side call, answered with the choice
-of the flash model without consuming the script.
+``thoughtsTokenCount`` for a reply that thought, ``totalTokenCount``). Errors are Google's
+envelope, ``{"error": {"code", "message", "status", "details"}}``; a 429's wait is a
+``google.rpc.RetryInfo`` detail (``retryDelay: "2s"``), which is where gemini reads it (not a
+header). gemini asks a router which model to use before each answer (a request with no tools and
+a JSON answer wanted): that is a side call, answered with the choice of the flash model without
+consuming the script.
 """
 
 from __future__ import annotations
@@ -167,19 +168,25 @@ class FakeGemini(FakeServer):
         found: JSON = {"candidates": [candidate], "modelVersion": model, "responseId": self.next_id("resp")}
         if done:
             candidate["finishReason"] = "STOP"
-            found["usageMetadata"] = usage(reply.input_tokens, reply.output_tokens, reply.cached_tokens)
+            found["usageMetadata"] = usage(
+                reply.input_tokens, reply.output_tokens, reply.cached_tokens, reply.thought_tokens
+            )
         return found
 
 
-def usage(prompt: int, candidates: int, cached: int = 0) -> JSON:
+def usage(prompt: int, candidates: int, cached: int = 0, thoughts: int = 0) -> JSON:
+    """``usageMetadata`` as the API words it: ``totalTokenCount`` holds the thinking
+    (``thoughtsTokenCount``, billed as output) that ``candidatesTokenCount`` leaves out."""
     found: JSON = {
         "promptTokenCount": prompt,
         "candidatesTokenCount": candidates,
-        "totalTokenCount": prompt + candidates,
+        "totalTokenCount": prompt + candidates + thoughts,
         "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
     }
     if cached:
         found["cachedContentTokenCount"] = cached
+    if thoughts:
+        found["thoughtsTokenCount"] = thoughts
     return found
 
 

@@ -174,6 +174,8 @@ from types import TracebackType
 from typing import Any, Literal, Self
 from urllib.parse import parse_qs, urlsplit
 
+from agenthome import agent_environment
+
 JSON = dict[str, Any]
 
 ReplyKind = Literal["text", "tool_use", "error", "hang", "broken", "stream_error"]
@@ -231,6 +233,7 @@ class Reply:
     input_tokens: int = 100  # the request's whole input, ``cached_tokens`` of it read from a cache
     output_tokens: int = 20
     cached_tokens: int = 0  # each dialect words it as its API does (Anthropic's input_tokens leave them out)
+    thought_tokens: int = 0  # the model's thinking, billed as output beside output_tokens (Gemini's thoughtsTokenCount)
     delay_seconds: float = 0.0  # sleep before answering at all
     chunk_seconds: float = 0.0  # sleep before each streamed text chunk: a long, slow generation
 
@@ -536,7 +539,7 @@ class FakeServer:
         vendor would bill, and what the CLI should report."""
         with self._lock:
             answers = [r for r in self.chosen if r.kind in ("text", "tool_use")]
-        return sum(r.input_tokens for r in answers), sum(r.output_tokens for r in answers)
+        return sum(r.input_tokens for r in answers), sum(r.output_tokens + r.thought_tokens for r in answers)
 
     def _choose(self, body: JSON) -> Reply:
         if self.rate_limit is not None:
@@ -939,12 +942,16 @@ def claude_env(
 ) -> dict[str, str]:
     """Environment for running the real claude against a fake at ``base_url``.
 
-    Inherited ``ANTHROPIC_*``/``CLAUDE_*`` variables are dropped.  ``auth=
-    "oauth"`` sets ``CLAUDE_CODE_OAUTH_TOKEN`` instead of ``ANTHROPIC_API_KEY``
-    (claude then behaves as a subscriber: usage-limit headers are honoured).
-    ``extra`` is added last, e.g. ``CLAUDE_CODE_MAX_RETRIES="0"``.
+    Inherited ``ANTHROPIC_*``/``CLAUDE_*`` variables are dropped, and with them what would start
+    its Bash tool's shells as the person's do: its ``HOME`` is a directory of its own beside
+    ``config_dir`` (``<config_dir>-home``), and no ``BASH_ENV`` and the like reach it
+    (``agenthome``).  ``auth="oauth"`` sets ``CLAUDE_CODE_OAUTH_TOKEN`` instead of
+    ``ANTHROPIC_API_KEY`` (claude then behaves as a subscriber: usage-limit headers are honoured).
+    ``extra`` is added last, e.g. ``CLAUDE_CODE_MAX_RETRIES="0"`` (or a ``HOME`` of the test's).
     """
+    config = Path(config_dir)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE_", "CLAUDECODE"))}
+    env = agent_environment(env, config.parent / f"{config.name}-home")
     env.update(
         ANTHROPIC_BASE_URL=base_url,
         CLAUDE_CONFIG_DIR=str(config_dir),

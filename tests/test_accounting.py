@@ -94,7 +94,8 @@ def test_status_counts_the_attempt_a_killed_runner_left(project: Path) -> None:
     assert cli(project, "run").code == 0
     (project / "fast").unlink()
     _interrupt(project, "killed", signal.SIGKILL, "--rerun", "T-01")
-    started = next(a for a in _journal(project) if a["event"] == "start" and a["attempt"] == 2)["at"]
+    # (its spawn line's moment, the runner's own, as its result would have said: not its start line's, later)
+    started = next(a for a in _journal(project) if a["event"] == "spawn" and a["attempt"] == 2)["at"]
     data = json.loads(cli_in_process(project, "status", "--json").stdout)
     [task] = data["tasks"]
     assert (task["status"], task["attempts"], task["started"]) == ("interrupted", 2, started)

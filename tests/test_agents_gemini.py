@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
-from agentclis import GEMINI
-from agentsuite import AgentSuite
+from agentclis import GEMINI, required
+from agentsuite import AgentSuite, result, run, write_plan
+from fakeapi import Reply
 
 # (a hang guard: an orchestrator run of a slow-starting CLI under load, two in some tests, and opencode
 # backing off a quota for 62 s before it gives up)
@@ -13,3 +17,32 @@ pytestmark = [pytest.mark.agents, pytest.mark.timeout(480)]
 
 class TestGemini(AgentSuite):
     vendor = GEMINI
+
+
+def test_the_thinking_is_counted_as_output(tmp_path: Path) -> None:
+    """The API bills the model's thinking (``thoughtsTokenCount``) as output beside its answer
+    (``candidatesTokenCount``); gemini's stats leave it out of ``output_tokens`` but keep it in
+    ``total_tokens``: the task records all of it, once, as output."""
+    suite = TestGemini()
+    binary = suite.vendor.binary()
+    if binary is None:
+        if required():
+            pytest.fail(suite.vendor.missing())
+        pytest.skip(suite.vendor.missing())
+    notes = suite.notes(tmp_path)
+    write_plan(tmp_path, suite.vendor, ["| T-01 | Read notes.txt and tell the secret word | None |"])
+    script = [
+        replace(suite.vendor.read(notes), thought_tokens=7),
+        Reply.say("The secret word is forty-two.", thought_tokens=5),
+    ]
+    with suite.vendor.fake(script) as api:
+        code, events, stderr = run(tmp_path, suite.environment(api, tmp_path, binary))
+        given, taken = api.billed
+    assert code == 0, (events, stderr)
+    meta, _ = result(tmp_path)
+    assert meta["status"] == "completed", meta
+    assert meta["tokens"]["output"] == taken and sum(meta["tokens"].values()) == given + taken, (
+        meta["tokens"],
+        given,
+        taken,
+    )

@@ -165,6 +165,36 @@ def test_codex_a_failed_command_is_no_refusal() -> None:
     assert result.completed and result.permission_denials == []
 
 
+@pytest.mark.parametrize(
+    ("sandbox", "output", "code", "refused"),
+    [
+        pytest.param("read-only", "touch: cannot touch 'x': Read-only file system\n", 1, True, id="read-only-write"),
+        pytest.param(
+            "workspace-write", "mkdir: cannot create directory '/x': Permission denied\n", 1, True, id="outside"
+        ),
+        pytest.param("read-only", "", 128 + 31, True, id="seccomp-sigsys"),
+        pytest.param("read-only", "", 1, False, id="grep-found-nothing"),
+        pytest.param("read-only", "bash: nope: command not found\n", 127, False, id="not-found"),
+        pytest.param(
+            "danger-full-access", "touch: cannot touch 'x': Read-only file system\n", 1, False, id="no-sandbox"
+        ),
+    ],
+)
+def test_codex_a_command_its_sandbox_stopped_after_it_began_is_refused(
+    sandbox: str, output: str, code: int, refused: bool
+) -> None:
+    """A command codex's sandbox stopped more than 150 ms after it started ran ``failed``; codex
+    judges it stopped by what it printed, as it does the faster one it refuses unseen."""
+    observer = CodexObserver(sandbox=sandbox)
+    failed = _codex_item(
+        "command_execution", "failed", command="bash -lc 'touch x'", aggregated_output=output, exit_code=code
+    )
+    _feed(observer, [*CODEX_SUCCESS[:2], failed, *CODEX_SUCCESS[2:]])
+    result = interpret_codex(OK, observer)
+    assert result.completed is not refused, result
+    assert len(result.permission_denials) == int(refused)
+
+
 # --- gemini --------------------------------------------------------------------------------------
 # gemini 0.61.0 -o stream-json, as it printed against tests/fake_gemini.py (ids shortened).
 
@@ -220,6 +250,14 @@ def test_gemini_success() -> None:
     # input_tokens hold the cached ones, the router model's included: each counted once
     assert result.tokens == {"input": 1024, "output": 180, "cache_read": 4096}
     assert sum(result.tokens.values()) == 5300 and result.cost_usd is None
+
+
+def test_gemini_the_thinking_is_output() -> None:
+    """The stats' ``output_tokens`` leave out the thinking their ``total_tokens`` hold."""
+    stats = {"total_tokens": 330, "input_tokens": 200, "output_tokens": 40, "cached": 50}
+    done = json.dumps({"type": "result", "status": "success", "stats": stats})
+    result = interpret_gemini(OK, _gemini(*GEMINI_SUCCESS[:-1], done), "")
+    assert result.tokens == {"input": 150, "output": 130, "cache_read": 50}
 
 
 def test_gemini_a_call_of_a_tool_it_was_not_given_fails_the_task_as_denied() -> None:

@@ -209,6 +209,52 @@ def test_doctor_warns_of_a_cli_version_outside_those_its_backend_was_tested_with
     assert text.code == 0 and "    ⚠️ version 2.0.9 (Claude Code): older than the versions" in text.stdout
 
 
+_PROVIDER = 'model_provider = "corp"\n\n[model_providers.corp]\nbase_url = "https://llm.corp.example/v1"\n'
+_BY_PROFILE = 'profile = "work"\n\n[profiles.work]\nmodel_provider = "corp"\n\n[model_providers.corp]\n'
+
+
+@pytest.mark.parametrize(
+    ("config", "key", "logged_in", "said"),
+    [
+        pytest.param(_PROVIDER + 'env_key = "CORP_KEY"\n', "sk-corp", True, "authenticated by $CORP_KEY, which codex's "
+                     "model provider 'corp' (", id="its-key-set"),
+        pytest.param(_PROVIDER + 'env_key = "CORP_KEY"\n', "", False, "no $CORP_KEY set: codex's model provider "
+                     "'corp' (", id="its-key-missing"),
+        pytest.param(_BY_PROFILE + 'env_key = "CORP_KEY"\n', "sk-corp", True, "authenticated by $CORP_KEY",
+                     id="by-its-profile"),
+        pytest.param(_PROVIDER, "", True, "codex's model provider 'corp' (", id="a-local-model-no-key"),
+        pytest.param(_PROVIDER + "requires_openai_auth = true\n", "sk-corp", False, "no API key or login found: log in "
+                     "with `codex login`", id="openai-login-wanted"),
+        pytest.param('model_provider = "corp\n', "", False, "does not read as TOML", id="not-toml"),
+    ],
+)  # fmt: skip
+def test_doctor_reads_codex_login_from_its_own_config(
+    tmp_path: Path, config: str, key: str, logged_in: bool, said: str
+) -> None:
+    """codex's key may come from its own config.toml's model provider (``env_key``), not OpenAI's
+    variables: doctor reads the file as codex does ($CODEX_HOME/config.toml) and says which."""
+    (tmp_path / ".orchestrator").mkdir()
+    (tmp_path / ".orchestrator" / "master_plan.md").write_text(
+        "---\nbackend: codex\n---\n# Plan\n\n## Original Request\n> Work\n\n## Task Decomposition\n"
+        "| Task ID | Description | Dependencies |\n|---|---|---|\n| T-01 | Work | None |\n",
+        encoding="utf-8",
+    )
+    stub = tmp_path / "codex"
+    stub.write_text('#!/bin/sh\nif [ "$1" = "--version" ]; then echo "codex-cli 0.169.0"; exit 0; fi\nexit 1\n')
+    stub.chmod(0o755)
+    home = tmp_path / "codex-home"
+    home.mkdir()
+    (home / "config.toml").write_text(config, encoding="utf-8")
+    env = {"ORCHESTRATOR_CODEX_BIN": str(stub), "HOME": str(tmp_path), "CODEX_HOME": str(home), "CORP_KEY": key}
+    env |= {"OPENAI_API_KEY": "", "CODEX_API_KEY": ""}
+    result = cli(tmp_path, "doctor", "--json", env=env)
+    codex = next(b for b in json.loads(result.stdout)["backends"] if b["backend"] == "codex")
+    assert codex["logged_in"] is logged_in and said in codex["login"], codex
+    assert result.code == (0 if logged_in else 1), result.stdout + result.stderr
+    shown = cli(tmp_path, "doctor", env=env)
+    assert "Traceback" not in shown.stderr and said in shown.stdout, shown.stdout + shown.stderr
+
+
 def test_doctor_with_the_real_claude_reads_its_version(tmp_path: Path) -> None:
     real = find_claude()
     if real is None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agenthome import hostile_start_up
 from fakeapi import (
     SCENARIOS,
     FakeAnthropic,
@@ -220,6 +221,21 @@ def test_claude_bash_tool_roundtrip(tmp_path: Path) -> None:
     tool_result = api.main_requests[1]["messages"][-1]["content"][0]
     assert tool_result["type"] == "tool_result" and tool_result["content"] == "hi"
     assert tool_result["is_error"] is False
+
+
+def test_the_users_shell_start_up_never_reaches_the_claude_bash_tool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """claude's Bash tool starts its shells from the person's login shell (their ~/.bash_profile
+    and ~/.bashrc) and every bash reads $BASH_ENV: a test's claude has a HOME of its own and
+    none of those variables, so nothing of the person's set-up can hang or change it."""
+    marker = tmp_path / "marker"
+    hostile_start_up(tmp_path / "user", marker, monkeypatch)
+    run, api = play("tool_roundtrip", tmp_path / "run", claude=_claude())
+    assert run.returncode == 0, run.stderr
+    assert run.result is not None and run.result["result"] == "The command said hi."
+    assert api.main_requests[1]["messages"][-1]["content"][0]["content"] == "hi"  # the Bash tool ran
+    assert not marker.exists(), marker.read_text()
 
 
 @pytest.mark.claude

@@ -537,14 +537,22 @@ def test_second_runner_is_refused_while_the_first_runs(project: Path, background
     # write: it was refused as it should be; the one after it had nothing to write)
     wait_until(lambda: "🔵 Running" in (workspace / "master_plan.md").read_text(encoding="utf-8"), "the blocks")
     tries: list[Result] = []
+    wanted: list[str] = []  # what each refused render had to write
 
     def rendered() -> bool:
         tries.append(cli(project, "render", "--json"))
+        if tries[-1].code != 0:
+            wanted.append(_what_a_render_writes(project))
         return tries[-1].code == 0
 
-    # (a hang guard: a fresh clone's CI at load ~4 once saw renders refused for 30 s, each with
-    # something to write; what differed was not kept: see the closing note of 2026-11-26)
-    wait_until(rendered, "a render with nothing to write", timeout=90)
+    # (a hang guard. Renders refused for 90 s, each with something to write, were the Start
+    # column: the run wrote its own moment, status read the journal's start line, a spawn later,
+    # a second later under load; test_a_running_task_has_one_start_for_the_run_and_for_status)
+    try:
+        wait_until(rendered, "a render with nothing to write", timeout=90)
+    except AssertionError as exc:
+        said = [f"{t.code}: {t.stderr.strip()}" for t in tries[-3:]]
+        raise AssertionError(f"{exc}; the last refused renders said {said}, and had to write {wanted[-3:]}") from None
     idle = tries[-1]
     assert all(t.code == 3 and "is using .orchestrator/" in t.stderr for t in tries[:-1]), [t.stderr for t in tries]
     assert json.loads(idle.stdout)["written"] == []
@@ -562,6 +570,47 @@ def test_second_runner_is_refused_while_the_first_runs(project: Path, background
     third = run(project)
     assert third.code == 0, third.stderr
     assert statuses(project) == {"T-01": "completed"}
+
+
+def _what_a_render_writes(project: Path) -> str:
+    """What ``render`` would write beside the run now: the briefs, and how the status blocks differ."""
+    import difflib
+
+    from orchestrator.output.briefs import prepare_briefs
+    from orchestrator.output.sections import render_status
+    from orchestrator.plan.parser import read_plan_text
+    from orchestrator.run.resume.freshness import current_views
+    from orchestrator.state import planfile
+    from orchestrator.state.workspace import Workspace
+
+    ws = Workspace.find(project / ".orchestrator")
+    plan = ws.load_plan(complete=True)
+    report = prepare_briefs(plan, ws, force=False)
+    text = read_plan_text(ws.plan_file)
+    spliced = planfile.splice(text, render_status(plan, ws, current_views(plan, ws)).blocks)
+    changed = [line for line in difflib.unified_diff(text.splitlines(), spliced.splitlines(), lineterm="", n=0)]
+    return f"briefs {[path.name for path, _ in report.pending]}, book {report.book is not None}, blocks {changed[2:]}"
+
+
+def test_a_running_task_has_one_start_for_the_run_and_for_status(project: Path, background: list[Background]) -> None:
+    """The run writes a running task's start into the plan's blocks (and later its result) as the
+    moment it started it; status read it from the journal's start line, written once the
+    process ran, a spawn later. Under load that was another second: the blocks and status then
+    disagreed, and every render beside the run had them to write, and was refused till the task
+    ended. Both now say the runner's moment, to the millisecond."""
+    (project / "slow.flag").touch()
+    write_plan(project, [Spec("T-01", "while [ -e slow.flag ]; do sleep 0.05; done")])
+    runner = start(project)
+    background.append(runner)
+    wait_until(lambda: len(open_attempts(project)) == 1, "T-01 to run")
+    ws = project / ".orchestrator"
+    wait_until(lambda: "🔵 Running" in (ws / "master_plan.md").read_text(encoding="utf-8"), "the blocks")
+    wait_until(lambda: '"event": "start"' in (ws / "state" / "attempts.jsonl").read_text(encoding="utf-8"), "its start")
+    (running,) = json.loads(cli_in_process(project, "status", "--json").stdout)["tasks"]
+    (project / "slow.flag").unlink()
+    assert runner.wait() == 0, runner.stderr.read_text(encoding="utf-8")
+    (done,) = results(project).values()
+    assert running["status"] == "running" and running["started"] == done["started"], (running, done)
 
 
 # --- what a stopped or killed run leaves, and what the next one makes of it -----------------------

@@ -1,9 +1,9 @@
 """``orchestrator schedule``: runs started by the machine's own cron.
 
-The real ``crontab`` program edits this user's real crontab (put back byte for byte after each
-test), and one test starts Debian's real cron daemon and waits for it to fire a schedule. Those
-need cron installed (``.ci/run`` installs it) and, for the daemon, root; elsewhere they are
-skipped, saying why.
+The real ``crontab`` program edits this user's real crontab (put back byte for byte however each
+test ends, a kill -9 included: ``crontab_guard``), and one test starts Debian's real cron daemon
+and waits for it to fire a schedule. Those need cron installed (``.ci/run`` installs it) and, for
+the daemon, root; elsewhere they are skipped, saying why.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import crontab_guard
 import pytest
 from runner_helpers import Spec, cli, cli_in_process, kill_attempts, parse_events, start, wait_until, write_plan
 
@@ -43,16 +45,15 @@ def _read_crontab() -> str | None:
 
 @pytest.fixture
 def user_crontab() -> Iterator[None]:
-    """This user's crontab, as it was, put back after the test (a crontab with a schedule of its
-    own in it is left alone: the test is skipped)."""
+    """This user's crontab, as it was, put back after the test however it ends, a kill -9 of the
+    session by the next test that asks for it (``crontab_guard``); a crontab with a schedule of
+    its own in it is left alone: the test is skipped."""
+    crontab_guard.put_back_leftover()
     before = _read_crontab()
     if before is not None and BEGIN in before:
         pytest.skip("this user's crontab already has an orchestrator block: not touched by the tests")
-    yield
-    if before is None:
-        _crontab("-r")
-    else:
-        _crontab("-", text=before)
+    with crontab_guard.kept(before):
+        yield
 
 
 # --- the expression --------------------------------------------------------------------------------
@@ -193,6 +194,71 @@ def _fake_crontab(tmp_path: Path) -> dict[str, str]:
     )
     fake.chmod(0o755)
     return {"PATH": f"{bin_dir}:{os.environ['PATH']}", "XDG_CONFIG_HOME": str(tmp_path / "config")}
+
+
+_EDITS_THE_CRONTAB = """
+import time
+from pathlib import Path
+
+from crontab_guard import read, write
+from test_schedule import user_crontab  # (the fixture)
+
+
+def test_edits_it(user_crontab: None) -> None:
+    write((read() or "") + "# >>> orchestrator schedule\\n* * * * * true\\n# <<< orchestrator schedule\\n")
+    Path("edited").touch()
+    if Path("fail").exists():
+        raise RuntimeError("failed mid-way")
+    time.sleep(120)
+
+
+def test_finds_it_as_it_was(user_crontab: None) -> None:
+    assert read() == "# mine\\n"
+"""
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [
+        pytest.param("failure", id="a-failure"),
+        pytest.param(signal.SIGTERM, id="sigterm"),
+        pytest.param(signal.SIGHUP, id="sighup"),
+        pytest.param(signal.SIGKILL, id="kill-9-then-the-next-session"),
+    ],
+)
+def test_a_test_that_edits_the_users_crontab_puts_it_back_however_it_ends(
+    tmp_path: Path, ending: str | signal.Signals
+) -> None:
+    """A session of tests stopped in the middle of one that edits the crontab (a CI's timeout,
+    a closed terminal, a kill -9) left its schedule there, firing every minute. Here a pytest
+    session with the ``user_crontab`` fixture edits a crontab (a fake one) and ends each way."""
+    env = {**os.environ, **_fake_crontab(tmp_path), "XDG_STATE_HOME": str(tmp_path / "state")}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), env.get("PYTHONPATH", "")])
+    table = tmp_path / "crontab.txt"
+    table.write_text("# mine\n")
+    (tmp_path / "test_child.py").write_text(_EDITS_THE_CRONTAB)
+    if ending == "failure":
+        (tmp_path / "fail").touch()
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_child.py"]
+    child = subprocess.Popen([*argv, "-k", "edits_it"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    try:
+        wait_until(lambda: (tmp_path / "edited").exists() or child.poll() is not None, "the test's edit", 60)
+        assert "orchestrator schedule" in table.read_text()
+        if isinstance(ending, signal.Signals):
+            child.send_signal(ending)
+        said = child.communicate(timeout=60)[0].decode()
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+    if ending == signal.SIGKILL:
+        assert "orchestrator schedule" in table.read_text()  # nothing runs at a kill -9...
+        after = subprocess.run([*argv, "-k", "as_it_was"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                               timeout=60, check=False)  # fmt: skip
+        assert after.returncode == 0, after.stdout + after.stderr  # ...the next session puts it back first
+    assert table.read_text() == "# mine\n", said
+    assert not (tmp_path / "state" / "orchestrator-tests" / "crontab.json").exists()
 
 
 def test_a_crontab_whose_last_line_has_no_newline_gets_one_and_add_says_so_once(tmp_path: Path) -> None:

@@ -13,8 +13,13 @@ later ``turn.completed`` follows was overcome; one after the last completed turn
 fails the task. A call codex refused (a command that asked to leave the sandbox, a write or a
 patch the sandbox stopped) leaves no item in the JSON at all: only the thread's session file
 tells it (``codex_rollout``), and the task fails as ``denied``, whatever the agent then says. So
-does a ``command_execution`` or ``file_change`` item that completes ``"status": "declined"`` (a
-``failed`` one ran and exited non-zero: the agent saw that). A log whose last completed turn no
+does a ``command_execution`` or ``file_change`` item that completes ``"status": "declined"``, and
+a command that ran ``failed`` with what codex itself takes for its sandbox stopping it
+(``sandbox_stopped``: a write the read-only sandbox stopped says "Read-only file system"). Which
+of the two a stopped command leaves is a race in codex: one that fails within 150 ms of its start
+is refused before its item begins, a slower one (a loaded machine, a real model's pace) was begun
+and ends ``failed``; the model is told the same either way. A command that failed for its own
+reasons (``grep`` finding nothing) ran: the agent saw that. A log whose last completed turn no
 error follows is a finished task (``recover``). ``resume THREAD`` continues an interrupted
 attempt's thread; an id codex no longer has starts a new thread silently, which fails the
 attempt (the short "go on" prompt alone would be all the new thread knew). Offline it can retry
@@ -40,6 +45,7 @@ from orchestrator.backends.base import (
     modes_and_tools,
 )
 from orchestrator.backends.classify import classify, reset_time
+from orchestrator.backends.codex_config import provider_login
 from orchestrator.backends.codex_rollout import home_of, read_rollout
 from orchestrator.backends.probe import Cli
 from orchestrator.backends.refusals import denied, refusal
@@ -50,8 +56,9 @@ from orchestrator.vocabulary import ErrorClass
 
 
 class CodexObserver(Observer):
-    def __init__(self, resumed: str | None = None) -> None:
+    def __init__(self, resumed: str | None = None, sandbox: str = "workspace-write") -> None:
         self.resumed = resumed  # the thread the attempt was asked to continue
+        self.sandbox = sandbox  # codex exec -s: what its commands ran in
         self.thread_id: str | None = None
         self.messages: list[str] = []
         self.usage: dict[str, int] = {}
@@ -78,7 +85,7 @@ class CodexObserver(Observer):
                 return
             if item.get("type") in ("agent_message", "assistant_message") and item.get("text"):
                 self.messages.append(str(item["text"]))
-            elif item.get("status") == "declined":
+            elif item.get("status") == "declined" or sandbox_stopped(item, self.sandbox):
                 self._declined(item)
         elif kind == "turn.completed":
             self.turns += 1
@@ -104,6 +111,37 @@ class CodexObserver(Observer):
             self.denials.append(refusal("patch", path=", ".join(paths)))
 
 
+# What codex takes for its sandbox having stopped a command (codex-rs's is_likely_sandbox_denied,
+# which decides what it refuses): one of these in what a command printed as it failed...
+SANDBOX_WORDS = (
+    "operation not permitted",
+    "permission denied",
+    "read-only file system",
+    "seccomp",
+    "sandbox",
+    "landlock",
+    "failed to write file",
+)
+NOT_THE_SANDBOX = (2, 126, 127)  # ...else not these exits (a shell's misuse, not executable, not found)
+KILLED_BY_SECCOMP = 128 + 31  # ...but a SIGSYS, seccomp's
+
+
+def sandbox_stopped(item: dict[str, Any], sandbox: str) -> bool:
+    """Whether a ``command_execution`` that ended ``failed`` is one codex's sandbox stopped, as
+    codex itself judges it when it refuses a command before its item begins: so that the same
+    command gets the same verdict whichever side of codex's race it fell. No sandbox
+    (``danger-full-access``): never."""
+    if item.get("type") != "command_execution" or item.get("status") != "failed" or sandbox == "danger-full-access":
+        return False
+    code = item.get("exit_code")
+    if not isinstance(code, int) or isinstance(code, bool) or code == 0:
+        return False
+    said = str(item.get("aggregated_output") or "").lower()
+    if any(word in said for word in SANDBOX_WORDS):
+        return True
+    return code == KILLED_BY_SECCOMP
+
+
 # What lets a refused call run: codex takes no list of tools, only a sandbox.
 CODEX_REMEDY = "permission_mode: a sandbox that allows it, such as workspace-write"
 
@@ -119,6 +157,11 @@ SANDBOX_MODES = tuple(SANDBOX_POWERS)  # codex exec -s
 
 
 TESTED = ("0.169.0", "0.169.0")  # the codex versions this backend was tested with (tests/test_agents_codex.py)
+
+
+def sandbox_of(settings: Settings) -> str:
+    """The sandbox a task's commands run in (``codex exec -s``)."""
+    return settings.permission_mode or "workspace-write"
 
 
 def codex_bin() -> str:
@@ -148,10 +191,11 @@ class CodexBackend(Backend):
             credentials=("${CODEX_HOME}/auth.json", "~/.codex/auth.json"),
             login="log in with `codex login` or set OPENAI_API_KEY",
             tested=TESTED,
+            configured=provider_login,
         )
 
     def powers(self, settings: Settings) -> str:
-        mode = settings.permission_mode or "workspace-write"
+        mode = sandbox_of(settings)
         return f"sandbox {mode} (codex exec -s): {SANDBOX_POWERS.get(mode, '?')}"
 
     def read_only(self, settings: Settings) -> bool:
@@ -171,14 +215,14 @@ class CodexBackend(Backend):
         argv = [codex_bin(), "exec", "--json", "--skip-git-repo-check"]
         if settings.model:
             argv += ["-m", settings.model]
-        argv += ["-s", settings.permission_mode or "workspace-write"]
+        argv += ["-s", sandbox_of(settings)]
         if job.resume_session:
             argv += ["resume", job.resume_session]
         argv.append("-")
         return Invocation(tuple(argv), job.prompt, limits=limits_for(settings))
 
     def observer(self, job: Job) -> Observer:
-        return CodexObserver(job.resume_session)
+        return CodexObserver(job.resume_session, sandbox_of(job.settings))
 
     def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
         assert isinstance(observer, CodexObserver)
@@ -190,7 +234,7 @@ class CodexBackend(Backend):
         or ``error`` event after it (one before it was a retry codex got past), and an answer (its
         last ``agent_message``): the rule ``interpret`` applies (the calls it refused from its
         session file, as there)."""
-        observer = CodexObserver()
+        observer = CodexObserver(sandbox=sandbox_of(settings))
         if not fed_from_log(observer, stdout) or not observer.completed or observer.errors or not observer.messages:
             return None
         _refused(observer, settings)

@@ -23,7 +23,8 @@ approval mode would have to ask for, such as ``write_file`` and ``run_shell_comm
 default mode, and those a policy denies) or ``policy_violation`` is a refused call: the task
 fails as ``denied``, whatever the agent then says. A tool that ran and failed (``file_not_found``
 ...) is no refusal. gemini reports no cost; tokens are recorded as ``input`` (less the cached),
-``output`` and ``cache_read``.
+``output`` (the answer and the thinking, ``thoughtsTokenCount``, which the stats' ``output_tokens``
+leave out and their ``total_tokens`` hold) and ``cache_read``.
 """
 
 from __future__ import annotations
@@ -206,16 +207,20 @@ _STDOUT_CAP = 10_000_000  # characters of stdout read
 def _tokens(stats: Any) -> dict[str, int] | None:
     """stream-json's ``stats`` under the record's keys (claude's), so that their sum is its
     ``total_tokens``: ``input_tokens`` holds the ``cached`` ones (the Gemini API's
-    promptTokenCount includes cachedContentTokenCount)."""
+    promptTokenCount includes cachedContentTokenCount), and ``output_tokens`` (its
+    candidatesTokenCount) leaves out the model's thinking (thoughtsTokenCount), billed as output
+    too, which only ``total_tokens`` (its totalTokenCount) holds: the output is what the total
+    holds beyond the input."""
     if not isinstance(stats, dict):
         return None
     count = {k: v for k, v in stats.items() if isinstance(v, int) and not isinstance(v, bool) and v >= 0}
     if "input_tokens" not in count and "output_tokens" not in count:
         return None
+    given = count.get("input_tokens", 0)
     cached = count.get("cached", 0)
     return {
-        "input": max(0, count.get("input_tokens", 0) - cached),
-        "output": count.get("output_tokens", 0),
+        "input": max(0, given - cached),
+        "output": max(count.get("output_tokens", 0), count.get("total_tokens", 0) - given),
         "cache_read": cached,
     }
 

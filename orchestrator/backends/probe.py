@@ -5,7 +5,8 @@
 ``doctor`` shows it for every backend a plan uses, and warns of a version outside those its
 backend was tested with (``Cli.tested``); ``run`` checks only that the program is there (a lookup
 on PATH, no process) before it starts anything. Login is told from what the CLI reads
-(API-key variables, its credentials file); where the login may sit where we cannot see it (the
+(API-key variables, its credentials file, or what its own configuration names: codex's model
+provider, ``codex_config``); where the login may sit where we cannot see it (the
 macOS keychain), ``logged_in`` is None: the run finds out, and stops that backend's tasks with
 one line if it is not.
 """
@@ -17,7 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,9 @@ class Cli:
     credentials: tuple[str, ...]  # files a login leaves (``~`` and ``$VAR`` expanded)
     login: str  # how to log in, in one line
     keychain: bool = False  # on macOS the login may sit in the keychain, out of our sight
+    # The login the CLI's own configuration decides for an environment (codex's model provider and
+    # its key): what to say and whether it is logged in, or None where ``keys`` and ``credentials`` tell.
+    configured: Callable[[Mapping[str, str]], tuple[str, bool | None] | None] | None = None
     # The versions the backend was written and tested for, oldest and newest (``tests/test_agents_*``
     # run both ends where they differ): ``doctor`` warns of one outside them.
     tested: tuple[str, str] | None = None
@@ -56,18 +60,21 @@ def probe(cli: Cli, env: Mapping[str, str], *, version: bool = True) -> Installa
     """``cli`` as this machine has it, for a run whose agents get ``env``."""
     path = shutil.which(cli.program, path=env.get("PATH"))
     found = _version(path, env) if (version and path) else None
+    login, logged_in = (cli.configured(env) if cli.configured else None) or _login(cli, env)
+    return Installation(cli.program, path, found, login, logged_in, cli.install, untested(cli, found))
+
+
+def _login(cli: Cli, env: Mapping[str, str]) -> tuple[str, bool | None]:
+    """How ``cli`` authenticates from what it reads: a key variable, else its credentials file."""
     key = next((name for name in cli.keys if env.get(name)), None)
     if key is not None:
-        login, logged_in = f"authenticated by ${key}", True
-    else:
-        file = next((p for p in (_expand(c, env) for c in cli.credentials) if p.is_file()), None)
-        if file is not None:
-            login, logged_in = f"logged in ({file})", True
-        elif cli.keychain and sys.platform == "darwin":
-            login, logged_in = f"no key set; a login may be in the macOS keychain (if not: {cli.login})", None
-        else:
-            login, logged_in = f"no API key or login found: {cli.login}", False
-    return Installation(cli.program, path, found, login, logged_in, cli.install, untested(cli, found))
+        return f"authenticated by ${key}", True
+    file = next((p for p in (_expand(c, env) for c in cli.credentials) if p.is_file()), None)
+    if file is not None:
+        return f"logged in ({file})", True
+    if cli.keychain and sys.platform == "darwin":
+        return f"no key set; a login may be in the macOS keychain (if not: {cli.login})", None
+    return f"no API key or login found: {cli.login}", False
 
 
 def version_of(text: str | None) -> tuple[int, ...] | None:

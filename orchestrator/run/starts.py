@@ -94,7 +94,7 @@ class Starts:
         attempt.estimate = self.expected.get(task_id)  # (what the run expects of it: ``report``)
         # A kill -9 leaves a trace, and what it was started with: a later run resumes it only if unchanged.
         self.journal.spawning(task_id, task.agent, number, self.launcher.executor.name,
-                              attempt.fingerprint, attempt.told, attempt.in_run)  # fmt: skip
+                              attempt.fingerprint, attempt.told, attempt.in_run, at=attempt.started)  # fmt: skip
         self.board.running[task_id] = attempt
         self.admission.started(task_id, self.slot(task_id))
         self.recorder.started(attempt)

@@ -85,7 +85,7 @@ class OpenAttempt:
     task: str
     agent: str
     attempt: int
-    started: str | None
+    started: str | None  # its spawn line's moment, the runner's own (``Attempt.started``), not its start line's
     executor: str | None = None
     handle: dict[str, Any] | None = None  # None: killed before its start line was written
     session_id: str | None = None
@@ -180,11 +180,14 @@ def _apply(state: JournalState, entry: dict[str, Any]) -> None:
         made.add(number)
         in_run = entry.get("in_run", earlier.in_run if same and earlier else None)  # (a journal before it: counted)
         session = earlier.session_id if same and earlier else None  # (a cluster's second start line: its worker)
+        # Started when it was spawned: a start line comes once its process runs, later by as long as
+        # that took (a loaded machine, a worker's queue), and would make status say a later second.
+        started = earlier.started if same and earlier and earlier.started else entry.get("at")
         opened = OpenAttempt(
             task,
             str(entry.get("agent", "")),
             number,
-            entry.get("at"),
+            started,
             entry.get("executor", "local" if handle else None),
             dict(handle) if isinstance(handle, dict) else None,
             fingerprint=str(fingerprint) if fingerprint else None,
@@ -402,10 +405,13 @@ class Journal:
         fingerprint: str | None = None,
         told: float | None = None,
         in_run: int | None = None,
+        at: float | None = None,
     ) -> None:
         """The attempt is about to be started, by ``executor``, with what ``fingerprint`` covers
         and a prompt made at ``told`` (epoch seconds); ``in_run``: its place among the attempts
-        of this run of its task (a live ``retry`` begins a new one: see ``Attempt.in_run``)."""
+        of this run of its task (a live ``retry`` begins a new one: see ``Attempt.in_run``);
+        ``at``: the moment the runner holds as its start (``Attempt.started``; default now), which
+        its result and the plan's status blocks say: what ``status`` reads here says the same."""
         entry: dict[str, Any] = {"event": "spawn", "task": task, "agent": agent, "attempt": attempt}
         entry["executor"] = executor
         if in_run is not None:
@@ -414,7 +420,7 @@ class Journal:
             entry["fingerprint"] = fingerprint
         if told:
             entry["told"] = iso_at(told)
-        entry["at"] = now_iso()
+        entry["at"] = iso_at(at) if at else now_iso()
         self.append(entry)
 
     def started(self, task: str, agent: str, attempt: int, executor: str, handle: Mapping[str, Any]) -> None:

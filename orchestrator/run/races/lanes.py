@@ -96,7 +96,7 @@ class Racing:
             other.launch = dataclasses.replace(other.launch, avoid=avoid)
         other.started, other.in_run, other.estimate = time.time(), attempt.in_run, attempt.estimate
         self.journal.spawning(task.id, task.agent, number, executor.name, other.fingerprint, other.told,
-                              other.in_run)  # fmt: skip
+                              other.in_run, at=other.started)  # fmt: skip
         self.admission.started(key(other), slot)
         self.live[key(other)] = other
         return Lane(other, anyio.CancelScope(), other.started)
