@@ -3,18 +3,26 @@
 A task that fails is *not* an exception: it is an outcome (see ``orchestrator.outcome``). Only bad
 input, bad usage and conditions that stop a command from starting are raised.
 
-    OrchestratorError                 base of everything raised on purpose; exit code on ``.exit_code``
-    ├── PlanError                     the plan (master_plan.md, profiles, templates) is wrong: exit 2
-    ├── UsageError                    bad command-line usage or arguments: exit 2
-    ├── WorkspaceError                no workspace where one is needed, or it cannot be written: exit 2
+    OrchestratorError                 base of everything raised on purpose    exit  HTTP  JSON-RPC
+    ├── PlanError                     the plan (master_plan.md, profiles, templates) is wrong      2   400  -32602
+    ├── UsageError                    bad usage or arguments (a CLI's, an API's, a tool's)       2   400  -32602
+    │   └── Refused                   a request the server takes no further (its status: 401, 413...)
+    ├── WorkspaceError                no workspace where one is needed, or it cannot be written    2   400  -32602
     │   │                             (an OSError about a file becomes one: ``workspace_error_from``)
     │   └── GitError                  git refused what a worktree, a merge or ``orchestrator merge`` needed
-    ├── LockedError                   another run, render, reset, aggregate or plan holds the workspace: exit 3
-    ├── BackendUnavailableError       a backend cannot be used at all (CLI missing, misconfigured): exit 2
-    ├── ClusterError                  the cluster an executor runs on cannot run the plan (no answer, no worker): exit 2
-    ├── NoAnswerError                 the run going on did not answer ``cancel`` or ``retry`` in time: exit 1
-    ├── NoOutputError                 ``output``: the task has no completed result to print: exit 1
-    └── AgentCallError                a single agent call a command depends on failed: exit 1
+    ├── LockedError                   another run, render, reset, aggregate or plan holds it       3   409  -32001
+    │   └── RunGoingOn                (``run/launch/background``) no second runner is started
+    ├── BackendUnavailableError       a backend cannot be used at all (CLI missing, misconfigured)  2   400  -32602
+    ├── ClusterError                  the cluster cannot run the plan (no answer, no worker)        2   503  -32002
+    ├── NoAnswerError                 the run going on did not answer ``cancel`` or ``retry``      1   504  -32003
+    ├── NoOutputError                 ``output``: the task has no completed result to print         1   404  -32004
+    ├── AgentCallError                a single agent call a command depends on failed              1   502  -32005
+    └── InternalError                 a defect of ours: one line, the traceback in a log           70   500  -32603
+
+Every surface says an error in one shape, ``OrchestratorError.as_json``: ``{"ok": false, "error":
+CLASS, "message": LINE, "problems": [...], "exit_code": N}``, the CLI's ``--json``, an MCP tool's
+structured content and an HTTP body alike; each surface maps the class to its own code by the
+class (``exit_code``, ``http_status``, ``rpc_code``), never by its name.
 """
 
 from __future__ import annotations
@@ -48,6 +56,26 @@ class OrchestratorError(Exception):
     """Base class of every error the orchestrator raises on purpose."""
 
     exit_code: int = ExitCode.USAGE
+    http_status: int = 400
+    rpc_code: int = -32602  # JSON-RPC's "invalid params": what the caller gave is what is wrong
+
+    @property
+    def line(self) -> str:
+        """The error's first line: what a one-line answer says."""
+        text = str(self).strip()
+        return text.splitlines()[0] if text else type(self).__name__
+
+    def as_json(self, **extra: object) -> dict[str, object]:
+        """The one shape every surface says an error in."""
+        problems = self.problems if isinstance(self, PlanError) else []
+        return {
+            "ok": False,
+            "error": type(self).__name__,
+            "message": str(self),
+            "problems": [{"file": p.file, "line": p.line, "message": p.message, "hint": p.hint} for p in problems],
+            "exit_code": int(self.exit_code),
+            **extra,
+        }
 
 
 class PlanError(OrchestratorError):
@@ -75,6 +103,16 @@ class UsageError(OrchestratorError):
     exit_code = ExitCode.USAGE
 
 
+class Refused(UsageError):
+    """A request a server takes no further (a body too large, a signature that does not match, a
+    route that is off): its HTTP ``status`` and one line."""
+
+    def __init__(self, status: int, error: str) -> None:
+        super().__init__(error)
+        self.http_status = status
+        self.error = error
+
+
 class WorkspaceError(OrchestratorError):
     """Raised when the ``.orchestrator/`` workspace is missing or cannot be used."""
 
@@ -90,6 +128,8 @@ class LockedError(OrchestratorError):
     """Raised by ``run``, ``render``, ``reset`` and ``aggregate`` when another live one holds the workspace lock."""
 
     exit_code = ExitCode.LOCKED
+    http_status = 409
+    rpc_code = -32001
 
 
 class BackendUnavailableError(OrchestratorError):
@@ -103,6 +143,8 @@ class ClusterError(OrchestratorError):
     worker, or no worker has an agent CLI or a resource a task needs."""
 
     exit_code = ExitCode.USAGE
+    http_status = 503
+    rpc_code = -32002
 
 
 class NoAnswerError(OrchestratorError):
@@ -110,6 +152,8 @@ class NoAnswerError(OrchestratorError):
     user's mistake, and not done (the run may still act on the request)."""
 
     exit_code = ExitCode.FAILED
+    http_status = 504
+    rpc_code = -32003
 
 
 class NoOutputError(OrchestratorError):
@@ -118,12 +162,53 @@ class NoOutputError(OrchestratorError):
     plan's, and may have one later."""
 
     exit_code = ExitCode.FAILED
+    http_status = 404
+    rpc_code = -32004
 
 
 class AgentCallError(OrchestratorError):
     """Raised by ``plan`` and ``aggregate --agent`` when the one agent call they make fails."""
 
     exit_code = ExitCode.FAILED
+    http_status = 502
+    rpc_code = -32005
+
+
+class InternalError(OrchestratorError):
+    """A defect of ours, not the caller's: ``internal`` makes one of any unexpected exception, its
+    traceback kept in a log file the line names."""
+
+    exit_code = ExitCode.INTERNAL
+    http_status = 500
+    rpc_code = -32603  # JSON-RPC's "internal error"
+
+
+def internal(exc: BaseException, where: str | os.PathLike[str] | None = None) -> InternalError:
+    """An unexpected exception as one line: its traceback appended to ``errors.log`` in ``where``
+    (a workspace's ``logs/``), else in the user's state directory (``$XDG_STATE_HOME/orchestrator``)."""
+    import time
+    import traceback
+
+    folder = Path(where) if where is not None else _state_home()
+    log = folder / "errors.log"
+    text = "".join(traceback.format_exception(exc))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(log, "a", encoding="utf-8") as out:
+            out.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S%z')} pid {os.getpid()}\n{text}")
+        kept = f"its traceback is in {shown(log)}"
+    except OSError:
+        kept = "its traceback could not be kept"
+    said = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    return InternalError(
+        f"internal error (a defect of orchestrator's, not yours): {type(exc).__name__}{': ' + said if said else ''}"
+        f" — {kept}; please report it"
+    )
+
+
+def _state_home() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "orchestrator"
 
 
 # What to do about a file the workspace needs that the system will not let us have, by errno.

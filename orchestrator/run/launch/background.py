@@ -47,6 +47,8 @@ class AlreadyDelivered(OrchestratorError):
     """A webhook delivery taken before: it starts nothing the second time."""
 
     exit_code = ExitCode.USAGE
+    http_status = 409
+    rpc_code = -32001
 
     def __init__(self, message: str, launch: Mapping[str, Any]) -> None:
         super().__init__(message)
@@ -59,6 +61,7 @@ class StartFailed(OrchestratorError):
     def __init__(self, message: str, exit_code: int, log: str) -> None:
         super().__init__(message)
         self.exit_code = exit_code  # (the runner's own, as `run` would have exited)
+        self.http_status = 400 if exit_code == ExitCode.USAGE else 409  # (bad input, else refused for what is)
         self.log = log
 
 
