@@ -121,7 +121,7 @@ def test_a_queue_driven_through_the_tools(tmp_path: Path) -> None:
         assert not added.is_error and added.structured_content["id"] == "T-02"
         assert json.loads(text_of(added))["id"] == "T-02"  # what `add --json` prints
         assert client.call("validate").structured_content["ok"] is True
-        listed = client.call("list", {"status": ["pending"]})
+        listed = client.call("list", {"status": ["ready"]})  # (pending: T-02, waiting for T-01, too)
         assert [t["id"] for t in listed.structured_content["tasks"]] == ["T-01"], listed.structured_content
         started = client.call("run", {"max_parallel": 2})
         assert not started.is_error, text_of(started)
@@ -136,7 +136,7 @@ def test_a_queue_driven_through_the_tools(tmp_path: Path) -> None:
         while client.call("status").structured_content["counts"]["completed"] < 2:
             assert time.monotonic() < deadline, "the run did not finish"
             time.sleep(0.1)
-        assert client.call("output", {"task": "T-02"}).structured_content["output"] == "2"
+        assert client.call("output", {"task": "T-02"}).structured_content["output"] == "2\n"
         logs = client.call("logs", {"task": "T-01"})
         assert not logs.is_error, text_of(logs)
         history = client.call("history", {"task": "T-01"}).structured_content
@@ -312,7 +312,7 @@ def test_the_real_claude_cli_drives_the_queue_through_the_mcp_tools(tmp_path: Pa
     ]
     assert len(results) == len(calls) - 1 and not any(block.get("is_error") for block in results), results
     answer = json.loads(_text(results[-1]["content"]))
-    assert answer["task"] == "T-02" and answer["output"] == "hello-from-claude"
+    assert answer["task"] == "T-02" and answer["output"] == "hello-from-claude\n"
     status = json.loads(subprocess.run([*CLI, "status", "--json"], cwd=root, capture_output=True, check=True).stdout)
     assert status["launched"]["source"] == "mcp" and status["launched"]["exit_code"] == 0
 
