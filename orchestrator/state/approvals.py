@@ -121,7 +121,7 @@ def restate(workspace: Workspace, task: Task, record: ResultRecord, decision: De
     reason = record.reason if approved else cause.sentence(task.id) if cause else None
     new = replace(record, status=status, reason=reason, cause=cause)
     path = workspace.result(task)
-    body = documents.read_body(path) or ""
+    body = documents.read_output(path) or ""  # (its first line's indentation kept)
     write_result(path, new, body)
     return new
 
