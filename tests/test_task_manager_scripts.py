@@ -203,7 +203,8 @@ def test_status_words_of_other_task_managers_name_states(tmp_path: Path) -> None
     assert ids("pending") == ["T-01", "T-02", "T-05"]
     assert ids("ready") == ["T-01", "T-02"] and ids("waiting") == ["T-05"]
     assert ids("todo") == ids("pending") == ids("ready", "waiting")
-    shown = {task["id"]: task["status"] for task in json.loads(cli(tmp_path, "list", "--status", "pending", "--json").stdout)["tasks"]}
+    listed = json.loads(cli(tmp_path, "list", "--status", "pending", "--json").stdout)["tasks"]
+    shown = {task["id"]: task["status"] for task in listed}
     assert shown == {"T-01": "pending", "T-02": "pending", "T-05": "waiting"}
     assert cli(tmp_path, "list", "--status", "pending").stdout.split("\n")[2].split("\t")[:2] == ["T-05", "waiting"]
     # open: every task not finished, the blocked one too (the cancelled one is finished).
