@@ -249,3 +249,14 @@ def ordinal(number: int) -> str:
     if number % 100 in (11, 12, 13):
         return f"{number}th"
     return f"{number}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(number % 10, 'th') }"
+
+
+def attempt_said(number: int, in_run: int = 0, of: int = 0) -> str:
+    """``attempt 3, retry 1 of 2``: an attempt, named by the one number every line, file and
+    command names it by (its log files', which goes on across runs: ``logs --attempt 3``), and, when
+    it retries its task in this run, its place among the retries the run may make (``in_run``: its
+    place in the run, 1 for the first; ``of``: 1 + its retries; 0 when not known)."""
+    if in_run <= 1:
+        return f"attempt {number}"
+    budget = f" of {of - 1}" if of > 1 else ""
+    return f"attempt {number}, retry {in_run - 1}{budget}"
