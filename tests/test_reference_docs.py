@@ -231,12 +231,26 @@ def test_every_example_in_a_command_section_parses() -> None:
 
 
 @pytest.mark.parametrize("doc", DOCS)
-def test_no_table_cell_is_longer_than_a_few_lines(doc: str) -> None:
+@pytest.mark.parametrize("copy", ["as written", "as installed"])
+def test_no_table_cell_is_longer_than_a_few_lines(doc: str, copy: str) -> None:
     """A cell of 2,700 characters is a page nobody reads in a table: what needs saying at length is
-    prose under the table."""
-    for number, row in table_rows((ROOT / doc).read_text(encoding="utf-8")):
-        for cell in row:
-            assert len(cell) <= LONGEST_CELL, f"{doc}:{number}: a table cell of {len(cell)} characters: {cell[:60]}..."
+    prose under the table. A cell is measured as a reader meets it, between its pipes, padding
+    included, and in the copy a user install of the skill ships too (each `orchestrator` made
+    `python3 -m orchestrator`): the `hedge` cell, trimmed to exactly 400 characters once the
+    spaces round it were stripped, passed a check that measured it so."""
+    from orchestrator.cli.agents.skill import SKILL_FILES, localize
+
+    text = (ROOT / doc).read_text(encoding="utf-8")
+    if copy == "as installed":
+        if doc not in SKILL_FILES:
+            pytest.skip(f"{doc} is not one of the files the skill ships")
+        text = localize(text, "python3")
+    for number, line in enumerate(without_fences(text).split("\n"), 1):
+        if not line.startswith("|") or re.fullmatch(r"\|[\s:|-]*", line.strip()):
+            continue
+        for cell in re.split(r"(?<!\\)\|", line.strip()[1:-1]):
+            shown = f"{cell[:60].strip()}..."
+            assert len(cell) < LONGEST_CELL, f"{doc}:{number} ({copy}): a table cell of {len(cell)} characters: {shown}"
 
 
 def test_the_column_table_is_the_registrys_columns_each_once() -> None:
