@@ -277,6 +277,20 @@ def test_the_column_table_is_the_registrys_columns_each_once() -> None:
 # --- a fact said in one place --------------------------------------------------------------------
 
 
+def test_the_readme_says_what_each_exit_code_of_run_means() -> None:
+    """A script's author reads the README first: it said nothing of exit code 4 (a run that waits
+    for a person), which a CI step reads as a failure."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    said = text.split("**`run`'s exit code:**", 1)
+    assert len(said) == 2, "README.md says nothing of run's exit codes"
+    sentence = " ".join(said[1].split("\n\n", 1)[0].split())
+    for code in ExitCode:
+        assert re.search(rf"(?:^|; ){code.value} \w", sentence), (
+            f"README.md does not say what exit code {code.value} means"
+        )
+    assert "4 nothing failed, but tasks wait for a person" in sentence
+
+
 def test_the_exit_code_table_has_every_code_once() -> None:
     text = REFERENCE.read_text(encoding="utf-8")
     table = text.split("\n## Exit codes\n", 1)[1].split("| Code | Meaning |", 1)[1].split("\n\n", 1)[0]
