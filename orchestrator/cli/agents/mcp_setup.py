@@ -75,7 +75,8 @@ def ours(server: object) -> bool:
     ``<python> -m orchestrator mcp``."""
     if not isinstance(server, dict) or not isinstance(server.get("command"), str):
         return False
-    args = server.get("args") if isinstance(server.get("args"), list) else []
+    given = server.get("args")
+    args: list[object] = given if isinstance(given, list) else []
     command = [Path(server["command"]).name, *map(str, args)]
     return "mcp" in command and (command[0] == "orchestrator" or command[1:3] == ["-m", "orchestrator"])
 
