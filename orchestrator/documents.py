@@ -178,6 +178,27 @@ def read_body(path: Path) -> str | None:
     return text[end:].strip()
 
 
+def output_of(text: str) -> str:
+    """What a task printed, from the text of its result file: the body as written, only the one
+    blank line ``compose`` puts after the frontmatter taken off (the first line keeps its
+    indentation: ``   1016 x`` stays so); it ends with one newline, as ``compose`` ended it (what
+    the task printed after its last line, blank lines and spaces, is not kept), or is empty."""
+    first = text.find("\n")
+    end = closing_fence_end(text, first) if text.startswith("---") and first >= 0 else None
+    body = text[end:] if end is not None else text
+    body = body[1:] if body.startswith("\n") else body  # (one a hand-written file lacks: nothing taken)
+    return body.rstrip() + "\n" if body.strip() else ""
+
+
+def read_output(path: Path) -> str | None:
+    """What a task printed, from its result file at ``path`` (``output_of``), or ``None`` if the
+    file is missing or unreadable: what ``output`` prints, the inputs file a later task reads,
+    its upstream results in a prompt and final_output.md's section. (``read_body``, stripped, is
+    for a brief and a hash of a body.)"""
+    text = read_text(path)
+    return output_of(text) if text is not None else None
+
+
 def closing_fence_end(text: str, newline: int) -> int | None:
     """Where the body starts: just past the first line after ``newline`` (the index of a newline)
     that is ``---`` and nothing but spaces or tabs after it, and past that line's own newline.

@@ -84,11 +84,19 @@ _FINISHED = frozenset(
 )
 
 
-# The words other task managers (`tm`, GitHub, Jira) give a state, each with the states
-# it names here: `list --status in_progress` is `--status running`. A state's own name names itself.
+# The words a filter (``list --status``) takes beyond a state's own name, each with the states it
+# names. ``pending`` is what every task manager means by it (``tm``, taskwarrior): not started, a task
+# that waits for its upstream included; the narrower set, ready to start now, is ``ready`` (a view's
+# status is still ``pending`` for it: ``--json`` and the status table keep the states as they are).
+# ``todo`` is ``pending`` as GitHub's and Jira's boards say it; ``open`` is every task not finished
+# (gh's ``--state open``): not started, running, held by a person or at a gate, what
+# ``list --status open | wc -l`` counts as left. The others: `tm`'s, GitHub's and Jira's words.
 STATUS_ALIASES: dict[str, frozenset[TaskStatus]] = {
+    "pending": frozenset({TaskStatus.PENDING, TaskStatus.WAITING}),  # not started: ready, or waiting for its upstream
+    "ready": frozenset({TaskStatus.PENDING}),  # not started, and nothing it waits for
+    "todo": frozenset({TaskStatus.PENDING, TaskStatus.WAITING}),
+    "open": frozenset(TaskStatus) - _FINISHED,  # not finished: not started, running, or held
     "in_progress": frozenset({TaskStatus.RUNNING}),
-    "todo": frozenset({TaskStatus.PENDING, TaskStatus.WAITING}),  # not started: ready, or waiting for its upstream
     "done": frozenset({TaskStatus.COMPLETED}),
     "canceled": frozenset({TaskStatus.CANCELLED}),
 }
@@ -104,12 +112,23 @@ def statuses_named(word: str) -> frozenset[TaskStatus] | None:
     return frozenset({status}) if status is not None else None
 
 
+# What each of ``STATUS_ALIASES`` means, as a message lists it (where it is not one state's name).
+_ALIASES_SAID = {
+    "pending": "not started, waiting included",
+    "ready": "not started, nothing to wait for",
+    "todo": "as pending",
+    "open": "not finished",
+}
+
+
 def status_words() -> str:
     """Every word ``statuses_named`` takes, as a message lists them."""
+    states = [status.value for status in TaskStatus if status.value not in STATUS_ALIASES]
     aliases = ", ".join(
-        f"{word} ({' and '.join(sorted(s.value for s in states))})" for word, states in STATUS_ALIASES.items()
+        f"{word} ({_ALIASES_SAID.get(word) or ' and '.join(sorted(s.value for s in named))})"
+        for word, named in STATUS_ALIASES.items()
     )
-    return f"{', '.join(status.value for status in TaskStatus)}; or {aliases}"
+    return f"{', '.join(states)}; or {aliases}"
 
 
 class IllegalTransition(RuntimeError):
@@ -231,3 +250,14 @@ def ordinal(number: int) -> str:
     if number % 100 in (11, 12, 13):
         return f"{number}th"
     return f"{number}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(number % 10, 'th') }"
+
+
+def attempt_said(number: int, in_run: int = 0, of: int = 0) -> str:
+    """``attempt 3, retry 1 of 2``: an attempt, named by the one number every line, file and
+    command names it by (its log files', which goes on across runs: ``logs --attempt 3``), and, when
+    it retries its task in this run, its place among the retries the run may make (``in_run``: its
+    place in the run, 1 for the first; ``of``: 1 + its retries; 0 when not known)."""
+    if in_run <= 1:
+        return f"attempt {number}"
+    budget = f" of {of - 1}" if of > 1 else ""
+    return f"attempt {number}, retry {in_run - 1}{budget}"

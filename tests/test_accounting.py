@@ -50,7 +50,7 @@ def test_logs_shows_a_quiet_attempt_as_empty_not_missing(project: Path) -> None:
     assert cli(project, "run").code == 0
     shown = cli_in_process(project, "logs", "T-01")
     assert shown.code == 0, shown.stderr
-    assert shown.stdout == "T-01 [Agent-01] attempt 1 of 1\n── stdout: empty\n── stderr: empty\n"
+    assert shown.stdout == "T-01 [Agent-01] attempt 1\n── stdout: empty\n── stderr: empty\n"
     data = json.loads(cli_in_process(project, "logs", "T-01", "--json").stdout)
     assert data["attempt"] == 1 and data["attempts"] == [1]
     assert data["logs"] == [
@@ -71,15 +71,12 @@ def test_logs_counts_the_attempts_interrupted_before_they_printed(project: Path)
     shown = cli_in_process(project, "logs", "T-01")
     assert shown.code == 0, shown.stderr
     assert shown.stdout == (
-        "T-01 [Agent-01] attempt 1 of 1 of its 3rd run (--attempt 3)\n"
+        "T-01 [Agent-01] attempt 3, in its 3rd run\n"
         "── stdout: .orchestrator/logs/agent-01.attempt-3.out\none\n── stderr: empty\n"
     )
     second = cli_in_process(project, "logs", "T-01", "--attempt", "2")
     assert second.code == 0, second.stderr
-    assert (
-        second.stdout
-        == "T-01 [Agent-01] attempt 1 of 1 of its 2nd run (--attempt 2)\n── stdout: empty\n── stderr: empty\n"
-    )
+    assert second.stdout == "T-01 [Agent-01] attempt 2, in its 2nd run\n── stdout: empty\n── stderr: empty\n"
     data = json.loads(cli_in_process(project, "logs", "T-01", "--attempt", "1", "--json").stdout)
     assert data["attempts"] == [1, 2, 3] and [log["bytes"] for log in data["logs"]] == [0, 0]
     missing = cli_in_process(project, "logs", "T-01", "--attempt", "7")
@@ -147,9 +144,7 @@ def test_retries_count_only_the_attempts_after_a_failure_in_the_run_of_the_resul
     assert [(report[t]["attempts"], report[t]["retries"]) for t in ("T-01", "T-02")] == [(1, 0), (1, 0)]
     assert _labels(project) == {"T-01": "✅ Completed", "T-02": "✅ Completed"}
     assert "| Retries | 0 |" in cli_in_process(project, "report").stdout
-    assert cli_in_process(project, "logs", "T-02").stdout.startswith(
-        "T-02 [Agent-02] attempt 1 of 2 of its 2nd run (--attempt 3)\n"
-    )
+    assert cli_in_process(project, "logs", "T-02").stdout.startswith("T-02 [Agent-02] attempt 3, in its 2nd run\n")
 
 
 def test_a_live_retry_begins_a_new_run_of_the_task_in_the_journal_too(project: Path) -> None:
@@ -194,29 +189,30 @@ def test_an_attempt_that_could_not_start_counts_in_its_run(project: Path) -> Non
 
 def test_an_attempt_is_told_against_its_runs_budget_and_the_run_apart(project: Path) -> None:
     """With retries: 0 the third run's log header said `attempt 3 of 3`, which reads as "retries
-    used up", and after `reset --all` a run began at "attempt 2". An attempt is now its place in
-    its run of the task against that run's budget, and which run it was; its number (its files')
-    last. status's Attempts column counts the run's attempts, as report does."""
+    used up"; and a run's lines named an attempt two ways side by side (`attempt 3 in 0.65s`,
+    then `started (attempt 2 of 3)`). An attempt is named by one number everywhere, its files'
+    (which `logs --attempt` takes), a retry's place against its run's budget said as `retry 1 of
+    2`, and which run it was after the first. status's Attempts column counts the run's
+    attempts, as report does."""
     write_plan(project, [Spec("T-01", "echo one", retries=0)])
     for _ in range(3):
         ran = cli(project, "run", "--rerun", "T-01")
         assert ran.code == 0 and "(attempt" not in ran.stdout  # a new run of a task is no retry
     assert cli_in_process(project, "logs", "T-01").stdout.splitlines()[0] == (
-        "T-01 [Agent-01] attempt 1 of 1 of its 3rd run (--attempt 3)"
+        "T-01 [Agent-01] attempt 3, in its 3rd run"
     )
     assert cli(project, "reset", "--all").code == 0
     assert "(attempt" not in cli(project, "run").stdout
     assert cli_in_process(project, "logs", "T-01").stdout.splitlines()[0] == (
-        "T-01 [Agent-01] attempt 1 of 1 of its 4th run (--attempt 4)"
+        "T-01 [Agent-01] attempt 4, in its 4th run"
     )
     # A retry says which of its run's attempts it is; status and report count them alike.
     flaky = "test -e tried || { touch tried; exit 3; }\necho two"
     write_plan(project, [Spec("T-01", "echo one", retries=0), Spec("T-02", flaky, retries=2)])
     ran = cli(project, "run")
-    assert ran.code == 0 and "🔵 T-02 [Agent-02] started (attempt 2 of 3): " in ran.stdout
-    assert cli_in_process(project, "logs", "T-02").stdout.splitlines()[0] == (
-        "T-02 [Agent-02] attempt 2 of 3"  # its first run: its files' number is its place in it
-    )
+    assert ran.code == 0 and "🔵 T-02 [Agent-02] started (attempt 2, retry 1 of 2): " in ran.stdout
+    assert "; attempt 2 in " in ran.stdout  # (the retrying line names it so too)
+    assert cli_in_process(project, "logs", "T-02").stdout.splitlines()[0] == "T-02 [Agent-02] attempt 2, retry 1 of 2"
     row = next(
         line.split() for line in cli_in_process(project, "status").stdout.splitlines() if line.startswith("T-01 ")
     )

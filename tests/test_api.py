@@ -122,6 +122,35 @@ def test_a_task_added_and_a_run_started_through_the_api_refused_while_it_goes_on
     assert "| P1 |" in plan and "api" in plan  # update's priority and tag, written in the row
 
 
+def test_a_run_started_through_the_api_whose_runner_was_killed_is_said_so_not_exit_none(tmp_path: Path) -> None:
+    """`check` said `(exit None)` of an API-started run whose runner was killed: no exit code was
+    given, and it says what is true, that the runner is gone without a word (its log named)."""
+    import os
+    import signal
+
+    project = project_with(tmp_path, [Spec("T-01", "sleep 60")])
+    with served(project) as server:
+        started = post(server, "/api/runs", {})
+        assert started.status == 202, started.body
+        pid = started.json()["pid"]
+        wait_for(lambda: any(t["status"] == "running" for t in status(project)["tasks"]), "T-01 to run")
+        os.kill(pid, signal.SIGKILL)  # (the runner this test started, through the API)
+        wait_for(lambda: status(project)["launched"]["running"] is False, "the runner to be gone")
+    try:
+        shown = status(project)
+        assert shown["launched"]["exit_code"] is None
+        checked = subprocess.run([*CLI, "check"], cwd=project, capture_output=True, text=True, check=False)
+        assert "exit None" not in checked.stdout, checked.stdout
+        assert (
+            "last started by api at " in checked.stdout
+            and "its runner is gone without a word (killed?)" in checked.stdout
+        )
+        said = subprocess.run([*CLI, "status"], cwd=project, capture_output=True, text=True, check=True).stdout
+        assert "exit None" not in said and "its runner is gone without a word (killed?)" in said, said
+    finally:
+        subprocess.run([*CLI, "cleanup"], cwd=project, capture_output=True, check=False)  # (its attempt's group)
+
+
 def test_a_run_that_cannot_start_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
     project = project_with(tmp_path, [Spec("T-01", "true")])
     with served(project) as server:

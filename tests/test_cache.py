@@ -263,9 +263,9 @@ def test_validate_says_which_tasks_are_cached_and_why(tmp_path: Path) -> None:
         "Cached (reused while its inputs are the same): T-02 (declares its Output), T-03 (cache: true), "
         "T-04 (read-only agent)" in lines
     ), checked.stdout
-    [never] = [line for line in lines if line.startswith("Never cached")]
+    [never] = [line for line in lines if line.startswith("Not reused from the cache")]
     assert never.startswith(
-        "Never cached (each runs every time): T-01 (a command: it may do more than answer), "
+        "Not reused from the cache (runs again when its inputs change): T-01 (a command: it may do more than answer), "
         "T-05 (an agent that may edit: it may do more than answer), T-06 (approval before) — "
         "declare its Output, or say cache: true"
     ), never
@@ -282,6 +282,27 @@ def test_validate_says_which_tasks_are_cached_and_why(tmp_path: Path) -> None:
         "T-05",
         "T-06",
     ]
+
+
+def test_what_validate_says_of_a_task_not_cached_is_what_runs_do(tmp_path: Path) -> None:
+    """A task the cache never serves is not run every time (validate said "each runs every time"):
+    completed and up to date, it is left as it is; its inputs changed, it runs again."""
+    plan = tmp_path / ".orchestrator" / "master_plan.md"
+    plan.parent.mkdir()
+    table = "---\nbackend: shell\n---\n## Task Decomposition\n| Task ID | Command | Dependencies |\n|---|---|---|\n"
+    plan.write_text(table + "| T-01 | echo run >> runs.txt | None |\n", encoding="utf-8")
+    said = cli_in_process(tmp_path, "validate").stdout.splitlines()
+    assert (
+        "Not reused from the cache (runs again when its inputs change): T-01 (a command: it may do more than "
+        "answer) — declare its Output, or say cache: true (the plan's setting, or its type's), where its answer "
+        "is all it does"
+    ) in said, said
+    for _ in range(2):
+        assert cli(tmp_path, "run").code == 0
+    assert (tmp_path / "runs.txt").read_text() == "run\n"  # unchanged: not run again
+    plan.write_text(table + "| T-01 | echo again >> runs.txt | None |\n", encoding="utf-8")
+    assert cli(tmp_path, "run").code == 0
+    assert (tmp_path / "runs.txt").read_text() == "run\nagain\n"  # its inputs changed: it runs
 
 
 def test_a_task_that_declares_its_output_is_cached_by_default(tmp_path: Path) -> None:

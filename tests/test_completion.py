@@ -58,6 +58,7 @@ def test_bash_completes_commands_and_their_options(project: Path) -> None:
     assert "--task" not in _tab(project, "spawn", "--")  # --detach's own runner's: hidden
     assert _tab(project, "list", "--group-by", "") == ["assignee", "priority", "status", "tag"]
     assert _tab(project, "list", "--status", "c") == ["completed", "cancelled"]
+    assert _tab(project, "list", "--status", "o") == ["open"]
     assert _tab(project, "run", "--backend", "c") == ["claude", "codex", "command"]
     assert _tab(project, "completion", "") == ["bash", "zsh", "fish"]
     assert _tab(project, "--json", "sta") == ["status"]

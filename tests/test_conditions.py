@@ -76,6 +76,39 @@ def test_a_condition_that_would_hang_crash_or_escape_is_one_line_of_validate(
     assert not (tmp_path / ".orchestrator" / "results").exists()
 
 
+@pytest.mark.parametrize(
+    ("condition", "refused"),
+    [
+        pytest.param("(" * 20 + "T-01 completed" + ")" * 20, None, id="20-brackets"),
+        pytest.param("(" * 21 + "T-01 completed" + ")" * 21, "its brackets are nested more than 20 deep", id="21"),
+        pytest.param("[" * 20 + "T-01.n" + "]" * 20 + " != 1", None, id="20-lists"),
+        pytest.param("T-01.name == '" + "(" * 30 + "'", None, id="brackets-in-a-string"),
+        pytest.param("2**4095 > T-01.n", None, id="4096-bits"),
+        pytest.param("2**4096 > T-01.n", "2 ** 4096 is a number of more than 4096 bits", id="4097-bits"),
+        pytest.param("3**2584 > T-01.n", None, id="3**2584-4096-bits"),
+        pytest.param("3**2585 > T-01.n", "3 ** 2585 is a number of more than 4096 bits", id="3**2585"),
+        pytest.param("(2**2048 - 1) * 2**2048 > T-01.n", None, id="product-4096-bits"),
+        pytest.param("2**2048 * 2**2048 > T-01.n", "is a number of more than 4096 bits", id="product-4097"),
+        pytest.param("2**4095 + (2**4095 - 1) > T-01.n", None, id="sum-4096-bits"),
+        pytest.param("2**4095 + 2**4095 > T-01.n", "is a number of more than 4096 bits", id="sum-4097"),
+    ],
+)
+def test_a_conditions_limits_are_what_their_messages_say_at_both_edges(
+    tmp_path: Path, condition: str, refused: str | None
+) -> None:
+    """20 brackets deep is read and 21 refused as "more than 20 deep" (the lookup a task id is
+    made of counted no more); a number of 4,096 bits is held and one of 4,097 refused as "more
+    than 4096 bits", whichever operator makes it."""
+    plan = tmp_path / ".orchestrator" / "master_plan.md"
+    plan.parent.mkdir()
+    plan.write_text(PLAN.format(condition=condition), encoding="utf-8")
+    checked = cli_in_process(tmp_path, "validate")
+    if refused is None:
+        assert checked.code == 0, checked.stderr
+    else:
+        assert checked.code == 2 and refused in checked.stderr.splitlines()[0], checked.stderr
+
+
 def test_the_language_a_condition_has_still_reads_and_decides() -> None:
     ids = ["T-01", "T-02"]
     done = {"T-01": "completed", "T-02": "failed"}

@@ -58,7 +58,7 @@ def test_a_dag_of_shell_tasks_runs_on_the_workers_and_gives_what_it_gives_locall
         assert result_body(remote, task) == result_body(local, task)
     assert "to-stderr" in (remote / ".orchestrator" / "logs" / "agent-05.attempt-1.err").read_text()
     shown = cli_in_process(remote, "logs", "E").stdout.splitlines()[0]
-    assert shown == f"E [Agent-05] attempt 1 of 1 on worker {found['E']['worker']}"
+    assert shown == f"E [Agent-05] attempt 1 on worker {found['E']['worker']}"
     assert json.loads(cli_in_process(remote, "logs", "E", "--json").stdout)["worker"] == found["E"]["worker"]
     assert "worker" not in json.loads(cli_in_process(local, "logs", "E", "--json").stdout)
 
@@ -209,7 +209,7 @@ def test_status_names_the_worker_while_the_task_runs_and_report_after(two_worker
         assert view["status"] == "running" and view["worker"] in ("w1", "w2")
         assert f"Running on {view['worker']}" in cli_in_process(tmp_path, "status").stdout
         shown = cli_in_process(tmp_path, "logs", "T1").stdout.splitlines()[0]  # silent so far: no log file yet
-        assert shown == f"T1 [Agent-01] attempt 1 of 1 on worker {view['worker']}", shown
+        assert shown == f"T1 [Agent-01] attempt 1 on worker {view['worker']}", shown
         (tmp_path / "go").touch()
         assert runner.wait() == 0, runner.stderr.read_text()
     finally:

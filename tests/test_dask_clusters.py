@@ -124,7 +124,7 @@ def test_an_attempt_no_worker_can_run_ends_as_a_transient_failure_not_a_hang(
     assert meta["reason"] == "lost its worker: no worker has shell=1 now: the only one, w1, was lost"
     assert "Traceback" not in runner.stderr.read_text()
     shown = cli_in_process(tmp_path, "logs", "T1").stdout.splitlines()[0]  # the lost attempt's worker, in its logs
-    assert shown.endswith("attempt 1 of 1 on worker w1"), shown
+    assert shown.endswith("attempt 1 on worker w1"), shown
 
 
 def test_why_no_worker_can_run_an_attempt_names_the_workers_lost() -> None:

@@ -215,7 +215,7 @@ SAID = [
     "▶ run: 1 to run, 0 already done, max 4 in parallel",
     "🔵 T-01 [Agent-01] started: Greet",
     "🔄 T-01 [Agent-01] exit code 3; attempt 2 in 0.05s",
-    "🔵 T-01 [Agent-01] started (attempt 2 of 2): Greet",
+    "🔵 T-01 [Agent-01] started (attempt 2, retry 1): Greet",  # (its budget unsaid then)
     "✅ T-01 [Agent-01] completed in 0.12s",
     "ℹ️ disk almost full",
     "■ run finished in 0.25s: 1 completed → .orchestrator/final_output.md",

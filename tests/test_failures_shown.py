@@ -46,7 +46,7 @@ def test_logs_shows_an_attempts_output_and_stderr(tmp_path: Path) -> None:
     shown = cli_in_process(tmp_path, "logs", "t-01")
     assert shown.code == 0, shown.stderr
     assert shown.stdout == (
-        "T-01 [Agent-01] attempt 2 of 2\n"
+        "T-01 [Agent-01] attempt 2, retry 1 of 1\n"
         "── stdout: .orchestrator/logs/agent-01.attempt-2.out\nout\n"
         "── stderr: .orchestrator/logs/agent-01.attempt-2.err\nattempt 2\n"
     )

@@ -122,7 +122,7 @@ def test_validate_names_the_tasks_never_cached_and_the_last_checkpoint(tmp_path:
     plan.write_text(GATED.format(cache="true"), encoding="utf-8")
     done = cli_in_process(tmp_path, "validate")
     assert done.code == 0, done.stderr
-    line = "Never cached (each runs every time): T-02 (approval before), T-03 (cache: false)"
+    line = "Not reused from the cache (runs again when its inputs change): T-02 (approval before), T-03 (cache: false)"
     assert line in done.stdout.splitlines()
     assert "checkpoint" not in done.stdout
     data = json.loads(cli_in_process(tmp_path, "validate", "--json").stdout)
@@ -137,7 +137,8 @@ def test_validate_names_the_tasks_never_cached_and_the_last_checkpoint(tmp_path:
 
     plan.write_text(GATED.format(cache="false"), encoding="utf-8")  # the whole plan: said once
     done = cli_in_process(tmp_path, "validate")
-    assert "Never cached (each runs every time): every task (cache: false)" in done.stdout.splitlines(), done.stdout
+    line = "Not reused from the cache (runs again when its inputs change): every task (cache: false)"
+    assert line in done.stdout.splitlines(), done.stdout
 
 
 def test_a_restore_and_a_schedule_show_in_graph_final_output_and_the_html_report(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import json
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 import pytest
 from dashboard_helpers import CLI, Served, http_get, served
@@ -143,9 +144,65 @@ def test_an_unsigned_wrongly_signed_or_oversized_delivery_starts_nothing(tmp_pat
             assert reply.status in (404, 405), (path, method, reply.status)
         bad = deliver(server, b"[1, 2]", delivery="y")
         assert bad.status == 400
+        # The signature in GitHub's form alone: sha256= and 64 lower-case hex digits, nothing else.
+        digest = signed(body).removeprefix("sha256=")
+        for signature in (
+            "SHA256=" + digest,
+            "sha256=" + digest.upper(),
+            digest,
+            "sha256=" + digest[:-1],
+            "sha256=" + digest + "0",
+        ):
+            reply = http_get(server.port, "/hooks/github", {**headers, "X-Hub-Signature-256": signature}, "POST", body)
+            assert reply.status == 401, (signature, reply.status)
+            assert "sha256= and the HMAC-SHA256 of the body as 64 lower-case hex digits" in reply.json()["error"]
         missing = deliver(server, {"action": "opened", "pull_request": {}}, delivery="z")
         assert missing.status == 422 and "pr" in missing.json()["error"]
         assert snapshot(root / ".orchestrator") == before
+    assert server.errors() == "", server.errors()
+
+
+def test_a_delivery_that_is_no_json_object_says_to_send_it_as_json(tmp_path: Path) -> None:
+    """`curl -d BODY` sends a form (application/x-www-form-urlencoded): a JSON body sent so, or any
+    body that does not read, is refused with what to send, the Content-Type header named; GitHub's
+    own form encoding (its JSON in a `payload` field) and a JSON body with no Content-Type are read."""
+    root = project(tmp_path)
+    opened = json.dumps({"action": "opened", "pull_request": {"number": 7}}).encode()
+    with served(root, "--webhook-secret-file", str(tmp_path / "secret")) as server:
+        before = snapshot(root / ".orchestrator")
+        for content_type, body, came in (
+            ("application/x-www-form-urlencoded", opened, "payload field"),
+            ("text/plain", b"not json", "(this one came as text/plain)"),
+            (None, b"not json", "(this one came with no Content-Type)"),
+            ("application/json", b"[1]", "a JSON object, with Content-Type: application/json"),
+        ):
+            sent = {"Content-Type": content_type} if content_type else {}
+            reply = http_get(
+                server.port,
+                "/hooks/github",
+                {
+                    **sent,
+                    "X-GitHub-Event": "pull_request",
+                    "X-GitHub-Delivery": "d",
+                    "X-Hub-Signature-256": signed(body),
+                },
+                "POST",
+                body,
+            )
+            error = reply.json()["error"]
+            assert reply.status == 400 and "Content-Type: application/json" in error and came in error, error
+        assert snapshot(root / ".orchestrator") == before
+        form = b"payload=" + quote_plus(opened.decode()).encode()
+        sent = {"Content-Type": "application/x-www-form-urlencoded", "X-Hub-Signature-256": signed(form)}
+        reply = http_get(
+            server.port,
+            "/hooks/github",
+            {**sent, "X-GitHub-Event": "pull_request", "X-GitHub-Delivery": "f"},
+            "POST",
+            form,
+        )
+        assert reply.status == 202, reply.body
+        assert finished(root)["launched"]["delivery"] == "f" and output(root).strip() == "PR=7"
     assert server.errors() == "", server.errors()
 
 

@@ -121,7 +121,7 @@ def test_a_queue_driven_through_the_tools(tmp_path: Path) -> None:
         assert not added.is_error and added.structured_content["id"] == "T-02"
         assert json.loads(text_of(added))["id"] == "T-02"  # what `add --json` prints
         assert client.call("validate").structured_content["ok"] is True
-        listed = client.call("list", {"status": ["pending"]})
+        listed = client.call("list", {"status": ["ready"]})  # (pending: T-02, waiting for T-01, too)
         assert [t["id"] for t in listed.structured_content["tasks"]] == ["T-01"], listed.structured_content
         started = client.call("run", {"max_parallel": 2})
         assert not started.is_error, text_of(started)
@@ -136,7 +136,7 @@ def test_a_queue_driven_through_the_tools(tmp_path: Path) -> None:
         while client.call("status").structured_content["counts"]["completed"] < 2:
             assert time.monotonic() < deadline, "the run did not finish"
             time.sleep(0.1)
-        assert client.call("output", {"task": "T-02"}).structured_content["output"] == "2"
+        assert client.call("output", {"task": "T-02"}).structured_content["output"] == "2\n"
         logs = client.call("logs", {"task": "T-01"})
         assert not logs.is_error, text_of(logs)
         history = client.call("history", {"task": "T-01"}).structured_content
@@ -221,10 +221,74 @@ def _wrong(value: Any, kind: str) -> bool:
     return True
 
 
+def _path(*first: Path) -> dict[str, str]:
+    """An environment whose PATH finds ``first``, then this Python's own bin (its `orchestrator`,
+    with the mcp extra), then the system's."""
+    return {
+        **os.environ,
+        "PATH": os.pathsep.join([*map(str, first), str(Path(sys.executable).parent), "/usr/bin:/bin"]),
+    }
+
+
+def without_the_sdk(tmp_path: Path) -> Path:
+    """A bin directory whose `orchestrator` is the real CLI run by a Python that cannot import the
+    MCP SDK: what `pipx install task-orchestrator` (no extra) puts on PATH."""
+    bin_dir = tmp_path / "plain-bin"
+    bin_dir.mkdir()
+    script = bin_dir / "orchestrator"
+    code = "import sys; sys.modules['mcp'] = None; from orchestrator.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    script.write_text(f'#!/bin/sh\nexec \'{sys.executable}\' -c "{code}" "$@"\n', encoding="utf-8")
+    script.chmod(0o755)
+    return bin_dir
+
+
+def test_install_mcp_refuses_an_entry_claude_code_could_not_start_and_doctor_checks_it(tmp_path: Path) -> None:
+    """The README's plain `pipx install` gave a command without the mcp extra: the entry install-mcp
+    wrote for it could not start ("Failed to connect" in Claude Code). install-mcp starts the entry
+    as Claude Code would (MCP's initialize) and refuses, in one line saying what to install, with
+    nothing written; doctor checks the entries .mcp.json has the same way."""
+    root = project(tmp_path)
+    plain = without_the_sdk(tmp_path)
+    config = root / ".mcp.json"
+    for env, said in (
+        (_path(plain), "(" + str(plain / "orchestrator") + ") was installed without the mcp extra"),
+        ({**os.environ, "PATH": "/usr/bin:/bin"}, "`orchestrator` is not on PATH"),
+    ):
+        refused = subprocess.run([*CLI, "install-mcp"], cwd=root, env=env, capture_output=True, text=True, check=False)
+        assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+        assert refused.stderr.startswith(".mcp.json not written: Claude Code could not start this entry — ")
+        assert (
+            said in refused.stderr and "pipx install" in refused.stderr and "task-orchestrator[mcp]" in refused.stderr
+        )
+        assert "Traceback" not in refused.stderr and not config.exists()
+    # This Python has the SDK: --python names it; --no-check writes an entry for other machines.
+    python = subprocess.run(
+        [*CLI, "install-mcp", "--python"], cwd=root, env=_path(plain), capture_output=True, text=True
+    )
+    assert python.returncode == 0, python.stderr
+    config.unlink()
+    written = subprocess.run(
+        [*CLI, "install-mcp", "--no-check"], cwd=root, env=_path(plain), capture_output=True, text=True, check=False
+    )
+    assert written.returncode == 0 and json.loads(config.read_text())["mcpServers"]["orchestrator"]["command"] == (
+        "orchestrator"
+    )
+    doctor = subprocess.run([*CLI, "doctor", "--json"], cwd=root, env=_path(plain), capture_output=True, text=True)
+    assert doctor.returncode == 1
+    [server] = json.loads(doctor.stdout)["mcp"]
+    assert server["name"] == "orchestrator" and "installed without the mcp extra" in server["problem"]
+    text = subprocess.run([*CLI, "doctor"], cwd=root, env=_path(plain), capture_output=True, text=True).stdout
+    assert "mcp: .mcp.json's server 'orchestrator' (orchestrator mcp): ❌ `orchestrator` (" in text, text
+    fine = subprocess.run([*CLI, "doctor"], cwd=root, env=_path(), capture_output=True, text=True)
+    assert "mcp: .mcp.json's server 'orchestrator' (orchestrator mcp): ✅ starts" in fine.stdout, fine.stdout
+
+
 def test_install_mcp_writes_the_entry_and_keeps_the_other_servers(tmp_path: Path) -> None:
     root = project(tmp_path)
     (root / ".mcp.json").write_text(json.dumps({"mcpServers": {"other": {"command": "x"}}}), encoding="utf-8")
-    done = subprocess.run([*CLI, "install-mcp", "--json"], cwd=root, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [*CLI, "install-mcp", "--json"], cwd=root, env=_path(), capture_output=True, text=True, check=True
+    )
     assert json.loads(done.stdout)["unchanged"] is False
     config = json.loads((root / ".mcp.json").read_text(encoding="utf-8"))
     assert config["mcpServers"]["other"] == {"command": "x"}
@@ -234,7 +298,9 @@ def test_install_mcp_writes_the_entry_and_keeps_the_other_servers(tmp_path: Path
         "args": ["mcp"],
         "env": {},
     }
-    again = subprocess.run([*CLI, "install-mcp", "--json"], cwd=root, capture_output=True, text=True, check=True)
+    again = subprocess.run(
+        [*CLI, "install-mcp", "--json"], cwd=root, env=_path(), capture_output=True, text=True, check=True
+    )
     assert json.loads(again.stdout)["unchanged"] is True
     differs = subprocess.run([*CLI, "install-mcp", "--python"], cwd=root, capture_output=True, text=True, check=False)
     assert differs.returncode == 2 and "--force" in differs.stderr
@@ -312,7 +378,7 @@ def test_the_real_claude_cli_drives_the_queue_through_the_mcp_tools(tmp_path: Pa
     ]
     assert len(results) == len(calls) - 1 and not any(block.get("is_error") for block in results), results
     answer = json.loads(_text(results[-1]["content"]))
-    assert answer["task"] == "T-02" and answer["output"] == "hello-from-claude"
+    assert answer["task"] == "T-02" and answer["output"] == "hello-from-claude\n"
     status = json.loads(subprocess.run([*CLI, "status", "--json"], cwd=root, capture_output=True, check=True).stdout)
     assert status["launched"]["source"] == "mcp" and status["launched"]["exit_code"] == 0
 

@@ -4,7 +4,9 @@ frontmatter settings, Task Details, agent numbering."""
 from __future__ import annotations
 
 import gc
+import json
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -629,6 +631,46 @@ def test_a_time_limit_of_zero_or_none_is_no_limit_as_the_settings_table_says(val
     )
     settings = parse_plan(text).settings
     assert settings.timeout is None and settings.inactivity_timeout is None
+
+
+@pytest.mark.parametrize("setting", ["timeout", "inactivity_timeout", "kill_grace", "backoff_base", "backoff_cap"])
+@pytest.mark.parametrize(("value", "seconds"), [("2s", 2.0), ("1s", 1.0), ("0.5s", 0.5), ("1m30s", 90.0), ("3", 3.0)])
+def test_every_duration_setting_reads_a_duration_alike(setting: str, value: str, seconds: float) -> None:
+    """`kill_grace: 1s` was refused ("must be a number") where `timeout: 2s` was read: every
+    setting that is a time takes what `timeout` takes."""
+    text = (
+        f"---\nbackend: shell\n{setting}: {value}\n---\n## Task Decomposition\n"
+        "| Task ID | Command | Dependencies |\n|---|---|---|\n| T-01 | true | None |\n"
+    )
+    assert getattr(parse_plan(text).settings, setting) == seconds
+
+
+def test_a_kill_grace_in_seconds_stops_a_task_that_ignores_sigterm_and_a_bad_one_is_one_line(tmp_path: Path) -> None:
+    from runner_helpers import cli
+
+    plan = tmp_path / ".orchestrator" / "master_plan.md"
+    plan.parent.mkdir()
+    table = "## Task Decomposition\n| Task ID | Command | Dependencies |\n|---|---|---|\n"
+    settings = "---\nbackend: shell\nretries: 0\ntimeout: 2s\nkill_grace: {grace}\n---\n"
+    plan.write_text(settings.format(grace="soon") + table + "| T-01 | true | None |\n", encoding="utf-8")
+    refused = cli(tmp_path, "validate")
+    assert refused.code == 2 and "kill_grace" in refused.stderr and "'soon' is not a duration" in refused.stderr
+    assert "Traceback" not in refused.stderr, refused.stderr
+    plan.write_text(
+        settings.format(grace="1s") + table + "| T-01 | `trap '' TERM; sleep 60` | None |\n", encoding="utf-8"
+    )
+    ran = cli(tmp_path, "run", "--json")
+    assert ran.code == 1, ran.stderr
+    events = [json.loads(line) for line in ran.stdout.splitlines() if line.startswith("{")]
+    started = next(e for e in events if e["event"] == "run_started")
+    assert started["limits"]["kill_grace"] == 1.0 and started["limits"]["timeout"] == 2.0
+    failed = next(e for e in events if e["event"] == "task_failed")
+    took = (_moment(failed["time"]) - _moment(started["time"])).total_seconds()
+    assert "timed out after 2s" in failed["reason"] and took < 10, failed  # (SIGKILLed 1 s after its SIGTERM)
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text)
 
 
 def test_a_rule_or_a_fenced_example_of_settings_above_the_table_is_no_misplaced_frontmatter() -> None:

@@ -685,7 +685,7 @@ def test_output_prints_a_completed_tasks_answer_alone_and_says_why_there_is_none
     as_json = cli_in_process(tmp_path, "output", ".orchestrator", "T-01", "--json")
     assert as_json.code == 0
     data = json.loads(as_json.stdout)
-    assert data["output"] == "# Found\n\n---\nname: not a header"
+    assert data["output"] == "# Found\n\n---\nname: not a header\n"  # (what it printed, its newline too)
     assert data["result_file"] == ".orchestrator/results/agent-01-result.md"
     assert data["metadata"]["status"] == "completed" and data["metadata"]["task"] == "T-01"
     failed = cli_in_process(tmp_path, "output", "T-02")

@@ -242,3 +242,47 @@ def test_the_shell_skeleton_and_the_skill_say_a_script_runs_under_bash_e(tmp_pat
     assert "# Each task's script runs under `bash -e`: the first command that fails stops it" in plan
     skill = (Path(__file__).resolve().parent.parent / "SKILL.md").read_text(encoding="utf-8")
     assert "The script runs under `bash -e`: the first command that fails" in " ".join(skill.split())
+
+
+PRINTED = "   1016 subject/pretty.py\n    42 subject/x.py\n"  # (as `wc -l` aligns its counts)
+
+
+def test_what_a_task_printed_is_passed_on_byte_for_byte_its_first_line_indented_too(tmp_path: Path) -> None:
+    """What a task printed is its output everywhere it goes: ``output`` (and ``--json``), the
+    inputs file a later task reads, final_output.md, a result approved after its gate, and one
+    the cache gives back. The first line lost its indentation in each (`   1016 x` became `1016
+    x`), the later ones kept theirs: tables and YAML passed on came out misaligned."""
+    import json
+
+    (tmp_path / "count.sh").write_text("printf '%s' '" + PRINTED + "'\n", encoding="utf-8")
+    plan = tmp_path / ".orchestrator" / "master_plan.md"
+    plan.parent.mkdir()
+    table = (
+        "---\nbackend: shell\nretries: 0\ncache: true\n---\n## Task Decomposition\n"
+        "| Task ID | Description | Dependencies | Approval | Command |\n|---|---|---|---|---|\n"
+        "| T-01 | count | None | | `bash count.sh` |\n"
+        '| T-02 | copy | T-01 | | `cp "$ORCHESTRATOR_INPUTS_DIR/T-01.md" got.txt` |\n'
+        '| T-03 | pass on | T-01 | | `cat "$ORCHESTRATOR_INPUTS_DIR/T-01.md"` |\n'
+        "| T-04 | gated | None | after | `bash count.sh` |\n"
+    )
+    plan.write_text(table, encoding="utf-8")
+    ran = cli(tmp_path, "run")
+    assert ran.code == 4, ran.stdout + ran.stderr  # (T-04's result awaits its approval)
+    for task in ("T-01", "T-03"):
+        shown = cli(tmp_path, "output", task)
+        assert (shown.code, shown.stdout) == (0, PRINTED), shown.stderr
+    assert json.loads(cli(tmp_path, "output", "T-01", "--json").stdout)["output"] == PRINTED
+    assert (tmp_path / "got.txt").read_text(encoding="utf-8") == PRINTED  # the inputs file T-02 read
+    final = (tmp_path / ".orchestrator" / "final_output.md").read_text(encoding="utf-8")
+    assert f"```text\n{PRINTED}```" in final
+    # Approved after its gate, its result is rewritten completed: its output as it was.
+    assert cli(tmp_path, "approve", "T-04").code == 0
+    assert cli(tmp_path, "run").code == 0
+    assert cli(tmp_path, "output", "T-04").stdout == PRINTED
+    # Given back by the cache: T-01's command changed and changed back reuses the first result.
+    plan.write_text(table.replace("`bash count.sh` |\n| T-02", "`bash count.sh  # v2` |\n| T-02"), encoding="utf-8")
+    assert cli(tmp_path, "run").code == 0
+    plan.write_text(table, encoding="utf-8")
+    again = cli(tmp_path, "run")
+    assert again.code == 0 and "♻️ T-01" in again.stdout, again.stdout
+    assert cli(tmp_path, "output", "T-01").stdout == PRINTED

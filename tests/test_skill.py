@@ -175,7 +175,9 @@ def localized(name: str) -> str:
     """SKILL.md as a user install writes it: its commands call this Python."""
     text = (ROOT / name).read_text(encoding="utf-8")
     text = text.replace("Bash(orchestrator:*)", f"Bash({sys.executable} -m orchestrator:*)")
-    return re.sub(r"(?:^|(?<=`))orchestrator(?= )", f"{sys.executable} -m orchestrator", text, flags=re.M)
+    return re.sub(
+        r"(?:^|(?<=`)|(?<=`[A-Z]{3}=\$\())orchestrator(?= )", f"{sys.executable} -m orchestrator", text, flags=re.M
+    )
 
 
 def test_install_project_writes_no_path_of_this_machine_and_protects_edits(tmp_path: Path) -> None:
@@ -257,6 +259,9 @@ def test_install_user_goes_to_home_or_claude_config_dir(tmp_path: Path) -> None:
         assert doc.count(command) > 5, name
         prose, shell = _outside_fences_and_in_shell_blocks(doc)
         assert "`orchestrator " not in prose, name
+        # A command a code span runs after `$(`, `&&`, `;` too (`API=$(orchestrator add ...)`).
+        spans = re.findall(r"`([^`]+)`", prose)
+        assert not [s for s in spans if re.search(r"(\$\(|&& |; |\| )orchestrator ", s)], name
         assert not re.search(r"(^\s*|&& |; |\$\()orchestrator ", shell, re.M), name
     # What the CLI printed stays as it printed it (argparse's `orchestrator run: ...`).
     assert "\norchestrator run: argument --max-parallel" in (target / "cli-integration.md").read_text(encoding="utf-8")
@@ -266,6 +271,7 @@ def test_install_user_goes_to_home_or_claude_config_dir(tmp_path: Path) -> None:
     assert f"allowed-tools: Bash({sys.executable} -m orchestrator:*)" in installed
     assert not re.search(r"(?<![\w/.-])python3? -m orchestrator", installed)
     assert "`orchestrator " not in installed and not re.search(r"^orchestrator ", installed, re.M)
+    assert "$(orchestrator " not in installed  # (SKILL.md's `API=$(orchestrator add ...)` said the plain command)
 
     config = tmp_path / "config"
     result = install(project, tmp_path / "elsewhere", config_dir=config)  # --user is the default

@@ -210,7 +210,7 @@ def test_spawn_joins_the_run_going_on_and_ends_when_its_task_does(tmp_path: Path
         joined = cli(tmp_path, "spawn", "--json", "Meanwhile", "--command", "echo done meanwhile")
         assert joined.code == 0, joined.stderr
         answer = json.loads(joined.stdout)
-        assert answer["joined"] is True and answer["output"] == "done meanwhile" and answer["status"] == "completed"
+        assert answer["joined"] is True and answer["output"] == "done meanwhile\n" and answer["status"] == "completed"
         assert runner.process.poll() is None  # the long task still runs: spawn ended with its own task
         text = cli(tmp_path, "spawn", "And another", "--command", "echo another")
         assert (text.code, text.stdout) == (0, "another\n")

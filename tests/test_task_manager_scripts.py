@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -187,6 +188,7 @@ def test_status_words_of_other_task_managers_name_states(tmp_path: Path) -> None
         ("Sleeps", "--command", "sleep 30"),
         ("After", "--depends-on", "T-02", "--command", "true"),
         ("Held",),
+        ("Later", "--depends-on", "T-02", "--command", "true"),
     ):
         assert cli(tmp_path, "add", *args).code == 0
     assert cli(tmp_path, "cancel", "T-03").code == 0
@@ -196,8 +198,17 @@ def test_status_words_of_other_task_managers_name_states(tmp_path: Path) -> None
         assert shown.code == 0, shown.stderr
         return shown.stdout.split()
 
-    assert ids("todo") == ["T-01", "T-02"]  # not started: ready (pending) and waiting for upstream (none here)
-    assert ids("pending", "waiting") == ids("todo")
+    # pending is what tm (and taskwarrior) mean by it: not started, a task waiting for its upstream
+    # too; ready, the narrower set, is what may start now. Each task's own state is shown as it is.
+    assert ids("pending") == ["T-01", "T-02", "T-05"]
+    assert ids("ready") == ["T-01", "T-02"] and ids("waiting") == ["T-05"]
+    assert ids("todo") == ids("pending") == ids("ready", "waiting")
+    listed = json.loads(cli(tmp_path, "list", "--status", "pending", "--json").stdout)["tasks"]
+    shown = {task["id"]: task["status"] for task in listed}
+    assert shown == {"T-01": "pending", "T-02": "pending", "T-05": "waiting"}
+    assert cli(tmp_path, "list", "--status", "pending").stdout.split("\n")[2].split("\t")[:2] == ["T-05", "waiting"]
+    # open: every task not finished, the blocked one too (the cancelled one is finished).
+    assert ids("open") == ["T-01", "T-02", "T-04", "T-05"]
     assert ids("cancelled") == ids("canceled") == ids("Canceled") == ["T-03"]
     assert ids("blocked") == ["T-04"]
     from runner_helpers import start, wait_until
@@ -207,7 +218,8 @@ def test_status_words_of_other_task_managers_name_states(tmp_path: Path) -> None
         wait_until(lambda: ids("in_progress") == ["T-02"], "T-02 to run")
         assert ids("in-progress") == ids("running") == ["T-02"]
         assert ids("done") == ids("completed") == ["T-01"]
-        assert ids("todo,in_progress") == ["T-02"]
+        assert ids("todo,in_progress") == ["T-02", "T-05"]
+        assert ids("open") == ["T-02", "T-04", "T-05"] and ids("ready") == []
         assert cli(tmp_path, "cancel", "T-02").code == 0
         runner.wait()
     finally:
@@ -215,15 +227,42 @@ def test_status_words_of_other_task_managers_name_states(tmp_path: Path) -> None
     refused = cli(tmp_path, "list", "--status", "finished")
     assert refused.code == 2 and refused.stdout == ""
     assert refused.stderr == (
-        "--status finished: not a status — use one of pending, waiting, running, retrying, completed, failed, "
-        "skipped, interrupted, cancelled, blocked, awaiting_approval, rejected, bypassed; or in_progress (running), "
-        "todo (pending and waiting), done (completed), canceled (cancelled)\n"
+        "--status finished: not a status — use one of waiting, running, retrying, completed, failed, skipped, "
+        "interrupted, cancelled, blocked, awaiting_approval, rejected, bypassed; or pending (not started, waiting "
+        "included), ready (not started, nothing to wait for), todo (as pending), open (not finished), in_progress "
+        "(running), done (completed), canceled (cancelled)\n"
     )
     # update --status takes them too: todo releases a held task as pending does.
     assert cli(tmp_path, "update", "T-04", "--command", "true").code == 0
     assert cli(tmp_path, "update", "T-04", "--status", "blocked", "--reason", "later").code == 0
     assert cli(tmp_path, "update", "T-04", "--status", "todo").code == 0
     assert ids("blocked") == []
+    assert cli(tmp_path, "update", "T-04", "--status", "blocked", "--reason", "later").code == 0
+    assert cli(tmp_path, "update", "T-04", "--status", "ready").code == 0
+    assert ids("blocked") == []
+
+
+def test_what_skill_md_says_counts_what_is_left_counts_a_held_task(tmp_path: Path) -> None:
+    """SKILL.md's way to count what is left, run exactly as it is written: a task held by hand, and
+    one added without its command, are left (`todo` counted neither: a loop "until it is 0" stopped
+    with work left)."""
+    skill = (Path(__file__).resolve().parent.parent / "SKILL.md").read_text(encoding="utf-8")
+    found = re.search(r"`(orchestrator list [^`]*\| wc -l)` counts what is\s+left", skill)
+    assert found is not None, "SKILL.md no longer says how to count what is left"
+    command = found.group(1)
+    assert cli(tmp_path, "init", "--empty", "--backend", "shell").code == 0
+    assert cli(tmp_path, "add", "Build", "--command", "true").code == 0
+    assert cli(tmp_path, "add", "Ship", "--depends-on", "T-01", "--command", "true").code == 0
+    assert cli(tmp_path, "update", "T-02", "--status", "blocked", "--reason", "waiting for the designs").code == 0
+    assert bash(tmp_path, command).stdout.split() == ["2"]
+    ran = bash(tmp_path, f"orchestrator run > run.log 2>&1; echo $?; {command}")
+    assert ran.stdout.split() == ["4", "1"], ran.stdout + ran.stderr  # T-02, held: left
+    assert cli(tmp_path, "add", "Lint").code == 0  # (no command: it waits for one)
+    assert bash(tmp_path, command).stdout.split() == ["2"]
+    assert cli(tmp_path, "update", "T-02", "--status", "pending").code == 0
+    assert cli(tmp_path, "update", "T-03", "--command", "true").code == 0
+    ran = bash(tmp_path, f"orchestrator run > run.log 2>&1; echo $?; {command}")
+    assert ran.stdout.split() == ["0", "0"], ran.stdout + ran.stderr
 
 
 def test_share_sync_note_and_discover_take_a_task_and_a_text_and_say_who_wrote_them(tmp_path: Path) -> None:
@@ -329,6 +368,7 @@ overview() {
         count=$(orchestrator list --assignee $specialist --status in_progress | wc -l)
         echo "  $specialist: $count active tasks"
     done
+    echo "  backend_specialist workload: $(orchestrator list --assignee backend_specialist --status pending | wc -l)"
 }
 overview
 echo "Blocked Tasks:"
@@ -368,20 +408,23 @@ def test_a_task_manager_script_runs_with_only_its_command_renamed(tmp_path: Path
     # Each add printed its id alone, for $(...): nine named, and two in the loop (T-08, T-09).
     assert out[0] == "ids: T-01 T-02 T-03 T-04 T-05 T-06 T-07 T-10 T-11"
     assert out[1] == "Total tasks created: 11"  # `list | wc -l` counts the tasks
-    assert out[2:9] == [
+    assert out[2:10] == [
         "  Total tasks: 11",
-        "  Pending: 4",  # ready to start: the project and the three other tasks with no dependency
+        # Not started, as tm means it: the four ready to start and the six that wait for their upstream
+        # (the fallback, held by hand, is blocked).
+        "  Pending: 10",
         "  In Progress: 0",
         "  Blocked: 1",  # the fallback, held by hand
         "  Completed: 0",
         "  db_specialist: 0 active tasks",
         "  backend_specialist: 0 active tasks",
+        "  backend_specialist workload: 3",  # the two endpoints, and the JWT task that waits for phase 2
     ]
-    assert out[9:13] == ["Blocked Tasks:", "T-11\tFallback to approach B", "Phase 1:", "T-03\tDesign users table"]
-    assert out[13] == "T-04\tDesign sessions table"
+    assert out[10:14] == ["Blocked Tasks:", "T-11\tFallback to approach B", "Phase 1:", "T-03\tDesign users table"]
+    assert out[14] == "T-04\tDesign sessions table"
     # The run held the blocked fallback (exit 4: it waits for a person) and did the rest.
-    assert out[14] == "run: 4", (tmp_path / "run.log").read_text(encoding="utf-8")
-    assert out[15:] == [
+    assert out[15] == "run: 4", (tmp_path / "run.log").read_text(encoding="utf-8")
+    assert out[16:] == [
         "  Total tasks: 11",
         "  Pending: 0",
         "  In Progress: 0",
@@ -389,6 +432,7 @@ def test_a_task_manager_script_runs_with_only_its_command_renamed(tmp_path: Path
         "  Completed: 10",
         "  db_specialist: 0 active tasks",
         "  backend_specialist: 0 active tasks",
+        "  backend_specialist workload: 0",
     ]
     # The rows say what the options said: priority, dependencies, assignee, tags, the hold.
     assert row(tmp_path, "T-01")[2:5] == ["Implement secure authentication system", "", "P0"]

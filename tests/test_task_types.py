@@ -71,8 +71,9 @@ def test_validate_and_doctor_say_what_each_typed_task_ends_up_with_and_from_wher
         "T-03 (review): timeout 10m00s from type review, retries 2 by default, access read from type review "
         "(nothing on shell: it runs with your user's rights), priority P1 from type review, "
         'section "Verdict" from type review',
-        "Never cached (each runs every time): every task (a command: it may do more than answer) — declare its "
-        "Output, or say cache: true (the plan's setting, or its type's), where its answer is all it does",
+        "Not reused from the cache (runs again when its inputs change): every task (a command: it may do more "
+        "than answer) — declare its Output, or say cache: true (the plan's setting, or its type's), where its "
+        "answer is all it does",
     ]
     data = json.loads(cli_in_process(tmp_path, "validate", "--json").stdout)
     assert data["types"][0] == {

@@ -387,6 +387,43 @@ def test_a_gate_decided_stays_decided_until_its_inputs_change(tmp_path: Path) ->
     assert len((tmp_path / "deployed.txt").read_text().splitlines()) == 2
 
 
+def test_reset_says_which_words_at_gates_it_keeps_and_approvals_asks_again(tmp_path: Path) -> None:
+    """`reset --all` keeps an approval (the inputs are the same), so a re-run "afresh" shipped the
+    gated step asking no one: its line now says which it kept and how to ask again, and
+    `--approvals` takes the word back with a line of its own in state/approvals.jsonl (the
+    approval stays there as history), so the gate asks again."""
+    write(tmp_path, "| T-01 | echo build | None | | | |", "| T-02 | echo shipped >> shipped.txt | T-01 | | before | |")
+    assert cli(tmp_path, "run").code == 4
+    assert cli(tmp_path, "approve", "T-02", "--reason", "green").code == 0
+    assert cli(tmp_path, "run").code == 0
+    kept = cli(tmp_path, "reset", "--all")
+    assert kept.code == 0 and kept.stdout.startswith("Reset 2 tasks: T-01, T-02; kept T-02's approval (approved "), (
+        kept.stdout
+    )
+    assert kept.stdout.endswith(
+        ": the next run does not ask at its gate — `orchestrator reset T-02 --approvals` asks again\n"
+    ), kept.stdout
+    assert cli(tmp_path, "run").code == 0  # (kept: shipped again, as the line said)
+    assert (tmp_path / "shipped.txt").read_text().split() == ["shipped", "shipped"]
+    approvals = tmp_path / ".orchestrator" / "state" / "approvals.jsonl"
+    before = approvals.read_text(encoding="utf-8")
+    asked = cli(tmp_path, "reset", "T-02", "--approvals", "--json")
+    assert asked.code == 0, asked.stderr
+    data = json.loads(asked.stdout)
+    assert data["reset"] == ["T-02"] and [(w["task"], w["decision"]) for w in data["approvals_withdrawn"]] == [
+        ("T-02", "approved")
+    ]
+    after = approvals.read_text(encoding="utf-8")
+    assert after.startswith(before)  # nothing rewritten: a line added
+    added = [json.loads(line) for line in after[len(before) :].splitlines()]
+    assert [(a["task"], a["decision"], a["reason"]) for a in added] == [("T-02", "withdrawn", "reset --approvals")]
+    held = cli(tmp_path, "run", "--json")
+    assert held.code == 4 and held.tasks("approval_requested") == ["T-02"], held.stdout
+    assert (tmp_path / "shipped.txt").read_text().split() == ["shipped", "shipped"]  # not shipped unasked
+    said = cli(tmp_path, "reset", "--all", "--approvals")
+    assert said.code == 0 and "withdrew" not in said.stdout  # (nothing in force to take back)
+
+
 def test_a_gate_after_holds_the_result_and_a_rejection_skips_what_depends_on_it(tmp_path: Path) -> None:
     write(
         tmp_path,

@@ -183,8 +183,8 @@ def _value(parser: argparse.ArgumentParser, option: str, current: str, rest: lis
         from orchestrator import backends
 
         return _starting(current, backends.names())
-    if action.dest == "status":
-        return _starting(current, (status.value for status in TaskStatus))
+    if action.dest == "status":  # (list's filter: the states, and the words for more than one)
+        return _starting(current, [*(status.value for status in TaskStatus), "ready", "open"])
     if action.dest == "priority":
         from orchestrator.cli.words import PRIORITIES
 

@@ -2,7 +2,10 @@
 
 The filters compose as a script expects (``gh``, ``kubectl``): each option narrows, a repeated
 ``--status`` widens within itself; a state is named by its own word or by the one other task
-managers use (``in_progress``, ``todo``, ``done``: ``vocabulary.STATUS_ALIASES``). What is printed
+managers use (``vocabulary.STATUS_ALIASES``): ``pending`` is every task not started, as in ``tm``
+and taskwarrior (one that waits for its upstream too; ``ready``: those that need wait for nothing),
+``open`` every task not finished (gh's word: what is left), ``in_progress``, ``todo``, ``done``.
+Only the filter's word means more: each task's status is printed as it is. What is printed
 follows ``gh``'s rule: on a terminal, a header and colours; piped, one task a line, its fields
 separated by tabs, no header, so ``list | wc -l`` counts tasks. ``--format`` picks the fields:
 ``table`` (every column), ``simple`` (id and title), ``ids``, ``json`` (``{"tasks": [...]}`` with
@@ -204,8 +207,8 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
         "--status",
         action="append",
         metavar="S",
-        help="only tasks in this state (repeatable, or a comma list); in_progress, todo (not started), done and "
-        "canceled name states too",
+        help="only tasks in this state (repeatable, or a comma list); pending: not started (waiting too), ready: "
+        "not started and waiting for nothing, open: not finished; in_progress, todo, done, canceled too",
     )
     p.add_argument("--assignee", metavar="A", help="only tasks with this assignee")
     p.add_argument(

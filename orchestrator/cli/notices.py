@@ -175,7 +175,7 @@ def cache_and_checkpoint(plan: Plan, workspace: Workspace) -> tuple[dict[str, ob
         rules = {}
     cached: list[dict[str, str]] = [{"task": task, "why": why} for task, (kept, why) in rules.items() if kept]
     uncached: list[dict[str, str]] = [{"task": task, "why": why} for task, (kept, why) in rules.items() if not kept]
-    never = _cache_line(plan, "Never cached (each runs every time)", uncached)
+    never = _cache_line(plan, "Not reused from the cache (runs again when its inputs change)", uncached)
     if any(u["why"] in MAY_DO_MORE for u in uncached):
         never += (
             f" — declare its Output, or say {SAID_TRUE} (the plan's setting, or its type's), where its answer is "

@@ -22,7 +22,7 @@ from orchestrator.errors import OrchestratorError, PlanError, Problem, UsageErro
 from orchestrator.plan.config.params import as_json, shown_values
 from orchestrator.printable import visible
 from orchestrator.state.workspace import Workspace, from_here
-from orchestrator.vocabulary import ExitCode, TaskStatus, counted, ordinal
+from orchestrator.vocabulary import ExitCode, TaskStatus, attempt_said, counted, ordinal
 
 if TYPE_CHECKING:
     from orchestrator.output.sections import Rendered
@@ -287,9 +287,10 @@ def _why_no_logs(workspace: Workspace, task: Task) -> str:
 
 
 def _which_attempt(workspace: Workspace, plan: Plan, task: Task, number: int) -> str:
-    """Attempt ``number`` as a person reads it: its place in its run of the task against that
-    run's budget (``attempt 1 of 1``: not "retries used up"), and which run of the task it was;
-    its number, which its log files carry, last (``--attempt 3``)."""
+    """Attempt ``number`` as a person reads it: its number, the one its log files carry and every
+    line of a run names it by (``--attempt 3``); a retry, its place against its run's budget of
+    retries (``retry 1 of 2``: a first attempt is no retry, whatever its number); and which run of
+    the task it was, after its first."""
     from orchestrator.plan.config.profiles import Profiles
     from orchestrator.state.journal import runs_of
 
@@ -302,9 +303,8 @@ def _which_attempt(workspace: Workspace, plan: Plan, task: Task, number: int) ->
     except OrchestratorError:
         budget = plan.settings.retries + 1
     budget = max(budget, in_run)  # (the plan may allow fewer retries by now)
-    if run == 1:  # (its files' number is its place in the run)
-        return f"attempt {in_run} of {budget}"
-    return f"attempt {in_run} of {budget} of its {ordinal(run)} run (--attempt {number})"
+    said = attempt_said(number, in_run, budget)
+    return said if run == 1 else f"{said}, in its {ordinal(run)} run"
 
 
 @without_gc_pauses

@@ -25,6 +25,7 @@ from orchestrator.vocabulary import ExitCode, TaskStatus, counted
 
 if TYPE_CHECKING:
     from orchestrator.run.runner import RunOptions
+    from orchestrator.state.approvals import Decision
 
 
 def _ids(text: str | None, flag: str) -> list[str] | None:
@@ -161,6 +162,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
     workspace.check_inside()
     lock = WorkspaceLock(workspace.lock_file, workspace.root.name)
     lock.acquire()  # never pull results from under a running runner
+    gates: list[Decision] = []
     try:
         removed: list[str] = []
         chosen_ids: list[str] = []
@@ -188,6 +190,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
         from orchestrator.state.kept import cache
 
         cache.forget(workspace, chosen_ids)  # nor is a result the cache keeps: reset runs them for real
+        gates = _gate_words(workspace, chosen_ids, withdraw=args.approvals)
         try:
             update_plan_file(plan, workspace, current_views(plan, workspace))
         except (planfile.PlanFileUnreadable, OSError) as exc:  # the results are reset all the same
@@ -195,10 +198,40 @@ def cmd_reset(args: argparse.Namespace) -> int:
     finally:
         lock.release()
     if args.json:
-        emit_json({"ok": True, "reset": removed})
+        words = [{"task": d.task, "decision": d.decision, "by": d.by, "time": d.time} for d in gates]
+        emit_json({"ok": True, "reset": removed, "approvals_withdrawn" if args.approvals else "approvals_kept": words})
     else:
-        print(f"Reset {counted(len(removed), 'task')}" + (f": {', '.join(removed)}" if removed else ""))
+        line = f"Reset {counted(len(removed), 'task')}" + (f": {', '.join(removed)}" if removed else "")
+        print(line + _gates_said(gates, withdrawn=args.approvals))
     return ExitCode.OK
+
+
+def _gate_words(workspace: Workspace, tasks: list[str], *, withdraw: bool) -> list[Decision]:
+    """The words in force at the gates of ``tasks``: kept (a run does not ask again while the
+    task's inputs are the same: a reset task runs on the same ones), or with ``withdraw``
+    (``reset --approvals``) taken back, a line each in state/approvals.jsonl, so each gate asks."""
+    from orchestrator.state import approvals
+
+    if withdraw:
+        return approvals.withdraw(workspace, tasks, "reset --approvals")
+    found = approvals.latest(workspace)
+    return [found[task] for task in tasks if task in found]
+
+
+def _gates_said(gates: list[Decision], *, withdrawn: bool) -> str:
+    """What ``reset``'s line adds of the words at its tasks' gates: ``; kept T-04's approval
+    (approved by ann at 25 Nov 14:02): ...`` and how to ask again, or that they were withdrawn;
+    ``""`` for none."""
+    from orchestrator.state.approvals import APPROVED, said
+
+    if not gates:
+        return ""
+    told = ", ".join(f"{d.task}'s {'approval' if d.decision == APPROVED else 'rejection'} ({said(d)})" for d in gates)
+    their = "its gate" if len(gates) == 1 else "their gates"
+    if withdrawn:
+        return f"; withdrew {told}: {their} {'asks' if len(gates) == 1 else 'ask'} again"
+    ids = ",".join(d.task for d in gates)
+    return f"; kept {told}: the next run does not ask at {their} — `orchestrator reset {ids} --approvals` asks again"
 
 
 def cmd_aggregate(args: argparse.Namespace) -> int:
@@ -392,6 +425,11 @@ def _register_reset(sub: Commands[argparse.ArgumentParser]) -> None:
     p.add_argument("tasks", nargs="*", metavar="[DIR] TASK", help="task ids to reset (after an optional workspace)")
     p.add_argument("--failed", action="store_true", help="reset every task that did not complete")
     p.add_argument("--all", action="store_true", help="reset every task")
+    p.add_argument(
+        "--approvals",
+        action="store_true",
+        help="forget the word given at their Approval gates too (kept otherwise): each gate asks again",
+    )
 
 
 def _register_plan(sub: Commands[argparse.ArgumentParser]) -> None:

@@ -189,9 +189,8 @@ def _finish(args: argparse.Namespace, workspace: Workspace, task_id: str, since:
         }
         emit_json(data)
     elif answer is not None:
-        if answer[1]:
-            sys.stdout.write(answer[1] + "\n")
-            sys.stdout.flush()
+        sys.stdout.write(answer[1])
+        sys.stdout.flush()
     else:
         why = f": {outcome.reason}" if outcome.reason else ""
         warn(f"{task_id} {outcome.status}{why} — `orchestrator logs {task_id}` shows what it printed")
@@ -200,14 +199,14 @@ def _finish(args: argparse.Namespace, workspace: Workspace, task_id: str, since:
 
 def _answer(workspace: Workspace, task_id: str) -> tuple[str, str] | None:
     """The completed task's result file and its body (as ``output`` prints it)."""
-    from orchestrator.documents import read_body
+    from orchestrator.documents import read_output
 
     plan = workspace.load_plan()
     task = plan.tasks.get(task_id)
     if task is None:
         return None
     path = workspace.result(task)
-    body = read_body(path)
+    body = read_output(path)
     return (workspace.relative(path), body) if body is not None else None
 
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from orchestrator.output.payloads import fit_discord
 from orchestrator.plan.config.settings import format_duration
+from orchestrator.state import launches
 from orchestrator.state.health import Health
 from orchestrator.vocabulary import counted, listed
 
@@ -53,8 +54,7 @@ def _totals(health: Health) -> str:
         line += f"; scheduled '{health.schedule['cron']}', next at {health.schedule['next']}"
     if health.launched:
         launched = health.launched
-        how = "running" if launched["running"] else f"exit {launched['exit_code']}"
-        line += f"; last started by {launched['source']} at {launched['started']} ({how})"
+        line += f"; last started by {launched['source']} at {launched['started']} ({launches.ended(launched)})"
     return line
 
 

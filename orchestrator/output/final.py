@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
-from orchestrator.documents import read_body, sha256
+from orchestrator.documents import read_output, sha256
 from orchestrator.output.markup import as_code_block, demote_headings, output_form, quoted_in
 from orchestrator.output.templates import Renders, Templates
 from orchestrator.output.timeline import MERMAID_LIMIT, bars, mermaid
@@ -208,7 +208,7 @@ def _rendered(
     by_id = {v.id: v for v in views}
     order = plan.topological_order()
     outputs = {
-        task_id: read_body(workspace.result(plan.tasks[task_id]))
+        task_id: read_output(workspace.result(plan.tasks[task_id]))
         for task_id in order
         if by_id[task_id].status == TaskStatus.COMPLETED
     }
@@ -280,7 +280,7 @@ def _completed(plan: Plan, task: Task, view: TaskView, output: str | None, holde
     elif holder is not None:
         body = f"*Quoted in full in the result of {holder} {plan.tasks[holder].title}, below.*"
     else:
-        body = as_code_block(output) if form == "text" else demote_headings(output, TASK_HEADING)
+        body = as_code_block(output) if form == "text" else demote_headings(output.rstrip("\n"), TASK_HEADING)
     return {
         "id": task.id,
         "name": task.title,

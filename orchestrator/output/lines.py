@@ -65,6 +65,7 @@ from orchestrator.state.events.tasks import (
     TaskStuck,
 )
 from orchestrator.state.workspace import DEFAULT_DIR, from_here
+from orchestrator.vocabulary import attempt_said
 
 
 def describe(
@@ -164,11 +165,12 @@ class Lines(EventReporter[str | None]):
     # --- a task's life ----------------------------------------------------------------------------
 
     def task_started(self, event: TaskStarted) -> str:
-        # A retry says which of this run's attempts it is; a task's first attempt in a later run
-        # is no retry, whatever number its files carry (``logs`` says which run it was).
-        in_run = event.in_run or event.attempt or 1
-        attempt = f" (attempt {in_run} of {event.of or in_run})" if in_run > 1 else ""
-        return f"🔵 {event.task}{_agent(event.agent)} started{attempt}: {event.name}"
+        # An attempt is named by one number everywhere: the one its log files carry, which goes on
+        # across runs (`task_retrying`'s "attempt 3 in 1s", `logs --attempt 3`). A retry says so
+        # against this run's budget of retries; a task's first attempt in a later run is no retry.
+        in_run = event.in_run or event.attempt  # (a line of a version before said no place: its number)
+        retry = f" ({attempt_said(event.attempt, in_run, event.of)})" if in_run > 1 else ""
+        return f"🔵 {event.task}{_agent(event.agent)} started{retry}: {event.name}"
 
     def task_retrying(self, event: TaskRetrying) -> str:
         wait = format_duration(float(event.delay))

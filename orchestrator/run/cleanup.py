@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.documents import read_document, read_metadata
+from orchestrator.documents import read_metadata, read_output
 from orchestrator.errors import GitError
 from orchestrator.plan.config.settings import format_duration
 from orchestrator.plan.model import Plan, Task
@@ -261,9 +261,11 @@ def _cache(old: _Old, found: Sweep, dry_run: bool) -> None:
 
 
 def _result(workspace: Workspace, task: Task) -> tuple[ResultRecord, str] | None:
-    document = read_document(workspace.result(task))
-    record = ResultRecord.from_mapping(document[0]) if document is not None else None
-    return (record, document[1]) if document is not None and record is not None else None
+    """Its current result: its record, and its output as the cache's entries give theirs (``cache.find``)."""
+    path = workspace.result(task)
+    meta, body = read_metadata(path), read_output(path)
+    record = ResultRecord.from_mapping(meta) if meta is not None else None
+    return (record, body) if body is not None and record is not None else None
 
 
 def stale_pid(workspace: Workspace) -> int | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shlex
 import sys
 
-from orchestrator.documents import read_body
+from orchestrator.documents import read_output
 from orchestrator.plan.model import Plan, Task
 from orchestrator.state import context
 from orchestrator.state.journal import epoch_of
@@ -135,7 +135,7 @@ def build_prompt(
         parts += [f"(You run outside the project directory: the brief's paths start at `{workspace.project_dir}`.)", ""]
     for dep in upstream:
         path = workspace.result(dep)
-        body = read_body(path) or ""
+        body = (read_output(path) or "").rstrip("\n")
         where = str(path) if elsewhere else workspace.relative(path)
         parts.append(f"### {dep.id}: {dep.title} (`{where}`)")
         parts.append("")

@@ -10,7 +10,7 @@ import anyio
 
 from orchestrator import backends
 from orchestrator.backends.base import Job
-from orchestrator.documents import read_body
+from orchestrator.documents import read_output
 from orchestrator.errors import AgentCallError, UsageError
 from orchestrator.executors.base import Executor
 from orchestrator.output.final import Synthesis
@@ -37,7 +37,7 @@ def synthesis_prompt(plan: Plan, workspace: Workspace, cap: int) -> str:
         path = workspace.result(task)
         parts.append(f"### {task_id}: {task.title} — {view.status}")
         if view.status == TaskStatus.COMPLETED:
-            body = read_body(path) or ""
+            body = (read_output(path) or "").rstrip("\n")
             if len(body) > share:
                 body = body[:share] + f"\n… more in `{workspace.relative(path)}`"
             parts.append(body or "(no output)")

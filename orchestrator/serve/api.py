@@ -79,16 +79,19 @@ async def body_of(request: Request, limit: int = BODY_LIMIT) -> bytes:
     return bytes(data)
 
 
-def json_object(data: bytes, *, empty_ok: bool = True) -> dict[str, Any]:
-    """A body as a JSON object (an empty body: ``{}`` when ``empty_ok``), else ``Refused`` 400."""
+def json_object(
+    data: bytes, *, empty_ok: bool = True, send: str = "an object of the command's options"
+) -> dict[str, Any]:
+    """A body as a JSON object (an empty body: ``{}`` when ``empty_ok``), else ``Refused`` 400
+    saying what to ``send`` instead."""
     if not data.strip() and empty_ok:
         return {}
     try:
         found = json.loads(data)
     except (ValueError, RecursionError):
-        raise Refused(400, "the body is not JSON — send an object of the command's options") from None
+        raise Refused(400, f"the body is not JSON — send {send}") from None
     if not isinstance(found, dict):
-        raise Refused(400, "the body is not a JSON object — send an object of the command's options")
+        raise Refused(400, f"the body is not a JSON object — send {send}")
     return found
 
 

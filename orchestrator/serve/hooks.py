@@ -7,10 +7,12 @@ A delivery is taken in this order, and each refusal starts nothing and writes no
 1. no secret was given to ``serve`` (``--webhook-secret-file``, ``ORCHESTRATOR_WEBHOOK_SECRET``):
    404, hooks are off;
 2. a body over ``BODY_LIMIT`` (1 MiB): 413;
-3. the signature, ``sha256=`` and the hex HMAC-SHA256 of the body with the secret, compared in
-   constant time (``hmac.compare_digest``): missing or wrong, 401;
+3. the signature in GitHub's exact form, ``sha256=`` and the HMAC-SHA256 of the body with the
+   secret as 64 lower-case hex digits, compared in constant time (``hmac.compare_digest``):
+   missing, in another form or wrong, 401;
 4. what the delivery is: GitHub's ``X-GitHub-Event`` and ``X-GitHub-Delivery`` (a hook's
-   ``delivery_header``), a JSON object (GitHub's form encoding too); malformed, 400;
+   ``delivery_header``), a JSON object (GitHub's form encoding too); malformed, 400, saying to
+   send it with ``Content-Type: application/json``;
 5. an event the plan does not take: 202, ignored (GitHub's ``ping``: 200);
 6. its parameters, rendered from the delivery: one that cannot be read, 422;
 7. the run, started in the background (``Commands.start_run``): 202 with its launch; a run going
@@ -47,15 +49,23 @@ SECRET_ENV = "ORCHESTRATOR_WEBHOOK_SECRET"
 SIGNATURE = "X-Hub-Signature-256"
 _DELIVERY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _EVENT = re.compile(r"^[a-z_]{1,64}$")
+_SIGNED = re.compile(r"sha256=[0-9a-f]{64}")  # (a header's form: telling it says nothing of the secret)
+JSON = "application/json"
 
 
 def verify(secret: bytes, body: bytes, given: str | None) -> None:
-    """``Refused`` 401 unless ``given`` is ``sha256=`` (or nothing) and the body's HMAC-SHA256 in hex."""
+    """``Refused`` 401 unless ``given`` is the body's HMAC-SHA256 with ``secret`` in GitHub's exact
+    form: ``sha256=`` and 64 lower-case hex digits, nothing else (``SHA256=``, upper-case hex or a
+    bare digest is no signature GitHub sends), compared in constant time."""
     if not given:
         raise Refused(401, "the delivery is not signed: no signature header — set the webhook's secret")
-    digest = given.strip().removeprefix("sha256=").lower()
-    expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected.encode(), digest.encode("ascii", errors="replace")):
+    if not _SIGNED.fullmatch(given):
+        raise Refused(
+            401, "the signature is not in GitHub's form: sha256= and the HMAC-SHA256 of the body as 64 lower-case "
+            "hex digits"
+        )  # fmt: skip
+    expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode(), given.encode()):
         raise Refused(401, "the signature does not match the body: is the webhook's secret the one serve was given?")
 
 
@@ -69,16 +79,24 @@ def _header(request: Request, name: str, pattern: re.Pattern[str]) -> str:
 
 
 def _payload(request: Request, body: bytes, *, empty_ok: bool) -> dict[str, Any]:
-    """The delivery's JSON object (GitHub's ``application/x-www-form-urlencoded``: its ``payload``)."""
-    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+    """The delivery's JSON object (GitHub's ``application/x-www-form-urlencoded``: its ``payload``).
+    A body that does not read says to send it with ``Content-Type: application/json``, and as what
+    it came when it came as something else (``curl -d`` sends a form)."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    came = f" (this one came as {media})" if media else " (this one came with no Content-Type)"
+    send = f"a JSON object, with Content-Type: {JSON}" + ("" if media == JSON else came)
+    if media == "application/x-www-form-urlencoded":
         try:
             fields = parse_qs(body.decode("utf-8"), strict_parsing=False, max_num_fields=10)
         except (UnicodeDecodeError, ValueError):
-            raise Refused(400, "the form body does not parse") from None
+            fields = {}
         if "payload" not in fields:
-            raise Refused(400, "a form-encoded delivery holds its JSON in its payload field: this one has none")
+            raise Refused(
+                400, "a form-encoded delivery holds its JSON in its payload field, as GitHub's does, and this one "
+                f"has none — send the JSON itself, with Content-Type: {JSON} (curl: -H 'Content-Type: {JSON}')"
+            )  # fmt: skip
         body = fields["payload"][0].encode()
-    return json_object(body, empty_ok=empty_ok)
+    return json_object(body, empty_ok=empty_ok, send=send)
 
 
 class Hooks:

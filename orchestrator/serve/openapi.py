@@ -209,7 +209,13 @@ def _changing() -> dict[str, Any]:
 def _hooks() -> dict[str, Any]:
     """The webhooks that start runs."""
     hook_headers = [
-        {"name": "X-Hub-Signature-256", "in": "header", "required": True, "schema": {"type": "string"}},
+        {
+            "name": "X-Hub-Signature-256",
+            "in": "header",
+            "required": True,
+            "description": "GitHub's exact form: sha256= and the HMAC-SHA256 of the body as 64 lower-case hex digits",
+            "schema": {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"},
+        },
         {"name": "X-GitHub-Event", "in": "header", "required": True, "schema": {"type": "string"}},
         {"name": "X-GitHub-Delivery", "in": "header", "required": True, "schema": {"type": "string"}},
     ]

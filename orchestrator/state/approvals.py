@@ -2,19 +2,22 @@
 appended (``orchestrator approve T-03``, ``orchestrator reject T-03 --reason ...``).
 
 The latest line of a task is its decision; it holds for the task's next start (a gate
-``before``) or for the result it completed with (a gate ``after``). A decision made with the
+``before``) or for the result it completed with (a gate ``after``). ``retry`` of a rejected task
+(``reopened``) and ``reset --approvals`` (``withdrawn``) take a decision back with a line of their
+own: nothing in the file is ever rewritten or deleted. A decision made with the
 task's inputs known (``inputs``: ``run/resume/basis``'s digest of its row, settings and upstream
 results, as `approve` found them) stands while they are the same: a gate decided stays decided
 until its task's inputs change, and is asked again then. One made without (given ahead of its
-gate, or by a version before) holds until the task next completes. A run reads the file as a gate is reached, so
-a decision made between two runs, or while one goes on, is taken; nothing else writes there.
+gate, or by a version before) holds until the task next completes. A run reads the file as a gate
+is reached, so a decision made between two runs, or while one goes on, is taken; only ``approve``,
+``reject``, ``retry`` and ``reset --approvals`` write there.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +34,7 @@ from orchestrator.vocabulary import TaskStatus
 
 APPROVED, REJECTED = "approved", "rejected"
 REOPENED = "reopened"  # `orchestrator retry` of a rejected task: asked again, no decision in force
+WITHDRAWN = "withdrawn"  # `reset --approvals`: the word in force taken back, its gate asks again
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +102,28 @@ def latest(workspace: Workspace) -> dict[str, Decision]:
             continue
         if decision.decision in (APPROVED, REJECTED):
             found[decision.task] = decision
-        elif decision.decision == REOPENED:
+        elif decision.decision in (REOPENED, WITHDRAWN):
             found.pop(decision.task, None)
     return found
+
+
+def withdraw(workspace: Workspace, tasks: Iterable[str], why: str) -> list[Decision]:
+    """Take back the word in force at each of ``tasks``' gates (``reset --approvals``): a
+    ``withdrawn`` line each, appended after the decision it takes back, which stays in the file as
+    history; the next run asks at the gate again. The decisions taken back."""
+    found = latest(workspace)
+    taken = [found[task] for task in tasks if task in found]
+    for decision in taken:
+        record(workspace, decision.task, WITHDRAWN, why)
+    return taken
+
+
+def said(decision: Decision) -> str:
+    """``approved by ann at 25 Nov 14:02``: a decision as a line tells it."""
+    from orchestrator.plan.table.times import spoken_in
+
+    by = f" by {decision.by}" if decision.by else ""
+    return f"{decision.decision}{by} at {spoken_in(decision.time)}"
 
 
 def _at(moment: str) -> datetime:
@@ -121,7 +144,7 @@ def restate(workspace: Workspace, task: Task, record: ResultRecord, decision: De
     reason = record.reason if approved else cause.sentence(task.id) if cause else None
     new = replace(record, status=status, reason=reason, cause=cause)
     path = workspace.result(task)
-    body = documents.read_body(path) or ""
+    body = documents.read_output(path) or ""  # (its first line's indentation kept)
     write_result(path, new, body)
     return new
 

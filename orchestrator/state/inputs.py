@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.documents import read_body
+from orchestrator.documents import read_output
 from orchestrator.state import store
 from orchestrator.state.workspace import Workspace
 
@@ -51,12 +51,12 @@ def write_inputs(workspace: Workspace, slug: str, upstream: Sequence[tuple[str, 
     store.write_text(listing, text, durable=False, parent_exists=True)
     wanted: set[str] = set()
     for task_id, path in upstream:
-        body = read_body(path)
+        body = read_output(path)
         if body is None:
             continue
         name = f"{task_id}.md"
         wanted.add(name)
-        store.write_text(bodies / name, body + "\n" if body else "", durable=False, parent_exists=True)
+        store.write_text(bodies / name, body, durable=False, parent_exists=True)
     for name in os.listdir(bodies):
         if name.endswith(".md") and name not in wanted:
             store.remove(bodies / name, durable=False)

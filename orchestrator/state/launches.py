@@ -152,13 +152,17 @@ def note(launch: dict[str, Any]) -> str:
     what = f"{launch['source']}" + (f" {launch['what']}" if launch.get("what") else "")
     if launch.get("delivery"):
         what += f" (delivery {launch['delivery']})"
+    return f"🪝 last run started by {what} at {launch['started']}: {ended(launch)}"
+
+
+def ended(launch: dict[str, Any]) -> str:
+    """How a launch (``shown``'s dict) stands: running, its exit code, or, for a runner that died
+    without writing one (killed), that it is gone: never an exit code it did not give."""
     if launch["running"]:
-        how = f"running (pid {launch['pid']})"
-    elif launch["exit_code"] is None:
-        how = f"its runner is gone without a word — see {launch['log']}"
-    else:
-        how = f"exit {launch['exit_code']}"
-    return f"🪝 last run started by {what} at {launch['started']}: {how}"
+        return f"running (pid {launch['pid']})"
+    if launch["exit_code"] is None:
+        return f"its runner is gone without a word (killed?) — see {launch['log']}"
+    return f"exit {launch['exit_code']}"
 
 
 def problems(workspace: Workspace) -> list[tuple[str, str]]:

@@ -7,6 +7,13 @@ this machine (``--python``: this interpreter, ``<python> -m orchestrator``, for 
 this machine). ``--print`` writes nothing: it prints the entry, for ``claude mcp add-json NAME
 '<entry>'``. The other servers of the file are kept as they are; an entry of the same name that
 differs is replaced only with ``--force``.
+
+Before it writes one, the entry is started as Claude Code will start it (``probe``: its command
+run in the project, asked MCP's ``initialize``): a command that cannot answer (no ``orchestrator``
+on PATH, or one installed without the ``mcp`` extra, whose SDK it cannot import) would show
+"Failed to connect" there, or hide behind "Pending approval"; it is refused with what to install,
+and nothing is written (``--no-check`` writes it all the same: a file for other machines).
+``doctor`` probes the entries a project's ``.mcp.json`` has of ours the same way.
 """
 
 from __future__ import annotations
@@ -14,11 +21,14 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from orchestrator.cli.output import Commands, add_command, emit_json
+from orchestrator.cli.output import Commands, add_command, emit_json, warn
 from orchestrator.errors import UsageError
 from orchestrator.state import store
 from orchestrator.state.workspace import Workspace
@@ -26,6 +36,14 @@ from orchestrator.vocabulary import ExitCode
 
 CONFIG = ".mcp.json"
 SERVER = "orchestrator"
+INSTALL = "pipx install 'task-orchestrator[mcp]'"  # (from a checkout: pipx install '.[mcp]')
+PROBE_TIMEOUT = 60.0  # seconds an entry has to answer `initialize` (a cold interpreter on a busy machine)
+_INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "probe", "version": "0"}},
+}
 
 
 def _needs_sdk() -> None:
@@ -50,6 +68,59 @@ def entry(workspace: str | None, *, python: bool) -> dict[str, Any]:
     command = [sys.executable, "-m", "orchestrator"] if python else ["orchestrator"]
     extra = ["--workspace", workspace] if workspace is not None else []
     return {"type": "stdio", "command": command[0], "args": [*command[1:], "mcp", *extra], "env": {}}
+
+
+def ours(server: object) -> bool:
+    """Whether an entry of an MCP configuration runs our server: ``orchestrator mcp``, or
+    ``<python> -m orchestrator mcp``."""
+    if not isinstance(server, dict) or not isinstance(server.get("command"), str):
+        return False
+    given = server.get("args")
+    args: list[object] = given if isinstance(given, list) else []
+    command = [Path(server["command"]).name, *map(str, args)]
+    return "mcp" in command and (command[0] == "orchestrator" or command[1:3] == ["-m", "orchestrator"])
+
+
+def probe(server: dict[str, Any], project: Path) -> str | None:
+    """Why the MCP entry ``server`` cannot start (its command run in ``project`` as Claude Code
+    runs it, asked MCP's ``initialize``), or ``None``: it answered. Nothing is left running: the
+    server ends once its stdin closes."""
+    command = [str(server["command"]), *map(str, server.get("args") or [])]
+    env = {**os.environ, **{str(k): str(v) for k, v in (server.get("env") or {}).items()}}
+    if os.sep not in command[0] and shutil.which(command[0], path=env.get("PATH")) is None:
+        return f"`{command[0]}` is not on PATH: install it outside any virtual environment, {INSTALL}"
+    try:
+        done = subprocess.run(
+            command,
+            cwd=project,
+            env=env,
+            input=json.dumps(_INITIALIZE) + "\n",
+            capture_output=True,
+            text=True,
+            timeout=PROBE_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return f"`{' '.join(command)}` did not answer MCP's initialize within {PROBE_TIMEOUT:g}s"
+    except OSError as exc:
+        return f"`{command[0]}` cannot be run: {exc.strerror or exc}"
+    for line in done.stdout.splitlines():
+        try:
+            answer = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(answer, dict) and answer.get("id") == 1 and "result" in answer:
+            return None
+    said = (done.stderr.strip().splitlines() or [f"exit {done.returncode}, no answer"])[-1]
+    if "MCP SDK" in said or "No module named 'mcp" in said:  # (`mcp needs the MCP SDK, which a plain ...`)
+        if command[1:3] == ["-m", "orchestrator"]:
+            return f"`{command[0]}` cannot import the MCP SDK: {command[0]} -m pip install 'task-orchestrator[mcp]'"
+        where = shutil.which(command[0], path=env.get("PATH")) or command[0]
+        return (
+            f"`{command[0]}` ({where}) was installed without the mcp extra, so it cannot import the MCP SDK: "
+            f"install it again with it, {INSTALL.replace('install', 'install --force', 1)}"
+        )
+    return f"`{' '.join(command)}` does not start the MCP server: {said}"
 
 
 def install(project: Path, name: str, wanted: dict[str, Any], *, force: bool) -> tuple[Path, bool]:
@@ -81,11 +152,22 @@ def cmd_install_mcp(args: argparse.Namespace) -> int:
         Workspace.find(args.workspace)  # (one that is not there is refused now, not when Claude Code starts it)
     wanted = entry(args.workspace, python=args.python)
     if args.print:
+        problem = None if args.no_check else probe(wanted, Path.cwd())
+        if problem is not None:  # (printed all the same: it may be for another machine)
+            warn(f"this entry cannot start here: {problem}")
         emit_json(wanted) if args.json else print(json.dumps(wanted))
         return ExitCode.OK
     project = Path(args.project)
     if not project.is_dir():
         raise UsageError(f"--project {args.project}: no such directory")
+    problem = None if args.no_check else probe(wanted, project)
+    if problem is not None:
+        here = not args.python and importlib.util.find_spec("mcp") is not None
+        instead = "--python names this Python, which can; " if here else ""
+        raise UsageError(
+            f"{CONFIG} not written: Claude Code could not start this entry — {problem} ({instead}--no-check writes "
+            "it all the same)"
+        )
     path, unchanged = install(project, args.name, wanted, force=args.force)
     if args.json:
         emit_json({"ok": True, "path": str(path), "name": args.name, "entry": wanted, "unchanged": unchanged})
@@ -125,4 +207,9 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
         help="call this interpreter (<python> -m orchestrator) instead of `orchestrator` on PATH: a machine's own file",
     )
     p.add_argument("--print", action="store_true", help="print the entry (for `claude mcp add-json`); write nothing")
+    p.add_argument(
+        "--no-check",
+        action="store_true",
+        help="write the entry without starting it first (for a file other machines use)",
+    )
     p.add_argument("--force", action="store_true", help="replace a server of the same name that differs")

@@ -13,7 +13,7 @@ from orchestrator.vocabulary import ExitCode, TaskStatus
 
 
 def cmd_output(args: argparse.Namespace) -> int:
-    from orchestrator.documents import read_body
+    from orchestrator.documents import read_output
     from orchestrator.state.results import read_record
 
     words = list(args.words)
@@ -24,7 +24,7 @@ def cmd_output(args: argparse.Namespace) -> int:
     task = plan.tasks[task_id_in(plan, words[-1])]
     path = workspace.result(task)
     record = read_record(path, task.id)
-    body = read_body(path) if record is not None else None
+    body = read_output(path) if record is not None else None
     if record is None or body is None:
         raise NoOutputError(f"{task.id} has no result yet: run it first (`orchestrator run --only {task.id}`)")
     if record.status != TaskStatus.COMPLETED:
@@ -44,8 +44,7 @@ def cmd_output(args: argparse.Namespace) -> int:
             }
         )
         return ExitCode.OK
-    if body:
-        sys.stdout.write(body + "\n")
+    sys.stdout.write(body)  # (as the task printed it, ending with one newline: ``documents.output_of``)
     return ExitCode.OK
 
 

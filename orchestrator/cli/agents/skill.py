@@ -51,9 +51,19 @@ _COMMAND_AT = re.compile(r"(^\s*|&&\s*|\|\|\s*|;\s*|\|\s*|\$\(|\b[A-Z_][A-Z0-9_]
 _SHELL_BLOCKS = {"", "bash", "sh", "shell", "console", "zsh"}
 
 
+_CODE_SPAN = re.compile(r"(`+)(?!`)(.+?)(?<!`)\1(?!`)")
+
+
+def _in_span(span: re.Match[str], command: str) -> str:
+    """A code span with each command a shell line would run in it (after ``$(``, ``&&``...) made ``command``."""
+    ticks, inside = span.group(1), span.group(2)
+    return ticks + _COMMAND_AT.sub(lambda found: found.group(1) + command, inside) + ticks
+
+
 def localize(text: str, python: str) -> str:
     """Point every call of the ``orchestrator`` command in a skill file at the interpreter that
-    has the package installed: the allowed tool, a code span that starts with the command, and a
+    has the package installed: the allowed tool, a command in a code span (at its start, or where
+    a shell line runs one: ``API=$(orchestrator add ...)``, ``a && orchestrator run``), and a
     command in a shell code block (not a block of output, where ``orchestrator run: ...`` is what
     argparse printed). A project's copy keeps the plain command, found on PATH as its user's
     shell finds it."""
@@ -69,8 +79,9 @@ def localize(text: str, python: str) -> str:
             fence, shell = opened, line.strip().lstrip("`~").strip().split(" ")[0].lower() in _SHELL_BLOCKS
         elif fence is not None and fence_closes(line, fence):
             fence = None
-        elif fence is None:
-            lines[index] = re.sub(r"(?<=`)orchestrator(?= )", lambda _: command, line)
+        elif fence is None:  # a code span that starts with it (its end maybe on a later line), or runs it
+            line = re.sub(r"(?<=`)orchestrator(?= )", lambda _: command, line)
+            lines[index] = _CODE_SPAN.sub(lambda span: _in_span(span, command), line)
         elif shell:
             lines[index] = _COMMAND_AT.sub(lambda found: found.group(1) + command, line)
     return "\n".join(lines)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import platform
+from pathlib import Path
 from typing import Any
 
 from orchestrator.cli.output import Commands, add_command, emit_json
-from orchestrator.state.workspace import Workspace
+from orchestrator.state.workspace import Workspace, from_here
 from orchestrator.version import __version__
 from orchestrator.vocabulary import ExitCode, counted, listed
 
@@ -22,10 +23,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     cluster = _cluster(args, workspace, needed)
     # On a cluster the agent CLIs run on the workers: those are what must have them.
     here = diagnosis.ok if cluster is None else diagnosis.system.supported and diagnosis.plan_problem is None
-    ok = here and (cluster is None or not cluster["problems"])
+    servers = _mcp_servers(workspace)
+    ok = here and (cluster is None or not cluster["problems"]) and not any(s["problem"] for s in servers)
     if args.json:
         surveyed = {"cluster": cluster} if cluster is not None else {}
-        emit_json({**diagnosis.as_json(), "ok": ok, **surveyed, "orchestrator": __version__,
+        emit_json({**diagnosis.as_json(), "ok": ok, **surveyed, "mcp": servers, "orchestrator": __version__,
                    "python": platform.python_version()})  # fmt: skip
         return ExitCode.OK if ok else ExitCode.FAILED
     print(f"orchestrator {__version__}, Python {platform.python_version()}")
@@ -62,6 +64,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             print(f"    {line}")
     if cluster is not None:
         _print_cluster(cluster)
+    for server in servers:
+        mark = f"❌ {server['problem']}" if server["problem"] else "✅ starts"
+        print(f"mcp: {server['config']}'s server '{server['name']}' ({server['command']}): {mark}")
+    if any(server["problem"] for server in servers):
+        print("Claude Code cannot start the MCP server (❌ above).")
+        return ExitCode.FAILED
     if cluster is not None and here:
         print("The cluster cannot run the plan (❌ above)." if not ok else "All the plan needs is on the cluster.")
         return ExitCode.OK if ok else ExitCode.FAILED
@@ -127,6 +135,28 @@ def _print_cluster(cluster: dict[str, Any]) -> None:
                 print(f"    {mark} {program}: {found['path']} ({version}); {found['login']}")
     for problem in cluster["problems"]:
         print(f"❌ {problem}")
+
+
+def _mcp_servers(workspace: Workspace | None) -> list[dict[str, Any]]:
+    """The project's ``.mcp.json`` entries that run our MCP server, each started as Claude Code
+    starts it (``mcp_setup.probe``): ``name``, ``command``, ``config`` (the file), ``problem``
+    (``None``: it answered). None when the file has none (or there is no such file)."""
+    import json
+
+    from orchestrator.cli.agents.mcp_setup import CONFIG, ours, probe
+
+    project = workspace.project_dir if workspace is not None else Path.cwd()
+    try:
+        servers = json.loads((project / CONFIG).read_text(encoding="utf-8")).get("mcpServers") or {}
+    except (OSError, ValueError, AttributeError):
+        return []
+    found = []
+    for name, server in servers.items() if isinstance(servers, dict) else ():
+        if ours(server):
+            command = " ".join([str(server["command"]), *map(str, server.get("args") or [])])
+            config = from_here(project / CONFIG)
+            found.append({"name": name, "command": command, "config": config, "problem": probe(server, project)})
+    return found
 
 
 def _workspace(directory: str | None) -> Workspace | None:

@@ -31,6 +31,7 @@ from orchestrator.plan.config.values import (
     _optional_float,
     _optional_int,
     _optional_str,
+    _seconds,
     _str,
     _tool_set,
     _words,
@@ -73,10 +74,11 @@ class Settings:
     # Best of N (``run/races/bestof.py``): N attempts of a task at once, and who chooses the one kept.
     best_of: int = field(default=1, metadata=_parser(parse_best_of))
     judge: str = field(default="first", metadata=_parser(parse_judge))
-    backoff_base: float = field(default=1.0, metadata=_parser(_float(0.0)))
+    # Durations as ``timeout``'s are read (``5``, ``5s``, ``1m30s``), 0 meaning none at all.
+    backoff_base: float = field(default=1.0, metadata=_parser(_seconds))
     backoff_factor: float = field(default=2.0, metadata=_parser(_float(1.0)))
-    backoff_cap: float = field(default=60.0, metadata=_parser(_float(0.0)))
-    kill_grace: float = field(default=5.0, metadata=_parser(_float(0.0)))
+    backoff_cap: float = field(default=60.0, metadata=_parser(_seconds))
+    kill_grace: float = field(default=5.0, metadata=_parser(_seconds))
     input_cap: int = field(default=20_000, metadata=_parser(_int(0)))
     # Characters of discoveries an agent's prompt holds (newest first), beside the channels'
     # instructions; 0: a prompt says nothing of the channels.

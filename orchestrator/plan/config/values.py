@@ -136,6 +136,20 @@ def _float(minimum: float) -> Callable[[object], float]:
     return parse
 
 
+def _seconds(value: object) -> float:
+    """A duration read as every setting's is (``parse_duration``: ``5``, ``"5s"``, ``"0.5s"``,
+    ``"2m"``, ``"1h30m"``), where 0 is no time at all rather than no limit:
+    ``kill_grace``, the backoff's base and cap. A word for no limit (``none``, ``off``) is refused:
+    there is no such thing for these."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in _NONE_WORDS - {"0"}):
+        raise ValueError(f"{_shown(value)} is not a duration: give seconds, or 30s, 2m, 1h30m (0 for none)")
+    try:
+        seconds = parse_duration(value)
+    except ValueError:
+        raise ValueError(f"{_shown(value)} is not a duration: give seconds, or 30s, 2m, 1h30m (0 for none)") from None
+    return seconds or 0.0
+
+
 def _cache(value: object) -> bool | None:
     """``true``, ``false``, or ``auto`` (the default: ``None``, the cache decides by the task)."""
     if isinstance(value, str) and value.strip().lower() == "auto":

@@ -145,6 +145,7 @@ def compile_condition(text: str, ids: Iterable[str], depends_on: Iterable[str] =
         raise ConditionError(f"the condition is {len(text)} characters long (at most {MAX_CHARS}): split the task")
     known = sorted(set(ids), key=len, reverse=True)
     _no_such_id(text, known)
+    _brackets(text)
     for part in _STRINGS.split(text)[::2]:
         for name in re.findall(rf"(?<![\w.-])({_OUTCOME}|{_FIELDS})\b", part):
             raise _no_task(name, text)  # (the names the ids are made: never one of its own)
@@ -169,6 +170,26 @@ def compile_condition(text: str, ids: Iterable[str], depends_on: Iterable[str] =
     if outside:
         raise ConditionError(f"the condition names {outside[0]}, which the task does not depend on")
     return Condition(text, expression, tuple(dict.fromkeys(tasks)), tuple(dict.fromkeys(fields)))
+
+
+# How deep the lookup a task id is made nests its own brackets: ``(_outcome["T-01"] == "completed")``.
+_LOOKUP_NESTING = 2
+
+
+def _brackets(text: str) -> None:
+    """Refused: brackets nested past ``expressions.MAX_NESTING`` as the condition writes them (the
+    lookups its ids are made add their own, which a person does not count: ``_LOOKUP_NESTING``)."""
+    from orchestrator.plan.table.expressions import MAX_NESTING
+
+    depth = 0
+    for part in _STRINGS.split(text)[::2]:  # (a bracket in a string literal is a character)
+        for char in part:
+            if char in "([{":
+                depth += 1
+                if depth > MAX_NESTING:
+                    raise ConditionError(f"'{text}': its brackets are nested more than {MAX_NESTING} deep")
+            elif char in ")]}":
+                depth -= 1
 
 
 def _no_task(name: str, text: str) -> ConditionError:
@@ -276,9 +297,9 @@ def shape_problem(declared: Iterable[tuple[str, str]], fields: Mapping[str, Any]
 @lru_cache(maxsize=256)
 def _compiled(expression: str) -> TemplateExpression:
     """``expression`` checked (``expressions.parse``: the language, its bounds) and compiled."""
-    from orchestrator.plan.table.expressions import compile_tree, parse
+    from orchestrator.plan.table.expressions import MAX_NESTING, compile_tree, parse
 
-    return compile_tree(parse(expression, _NAMES))
+    return compile_tree(parse(expression, _NAMES, nesting=MAX_NESTING + _LOOKUP_NESTING))
 
 
 def plan_problems(tasks: Mapping[str, Any]) -> list[tuple[int, str, str]]:

@@ -28,10 +28,10 @@ from jinja2.sandbox import SandboxedEnvironment
 
 MAX_CHARS = 1000  # a condition longer than this is no condition a person reads at a glance
 MAX_EXPRESSION = 16 * MAX_CHARS  # its expression, each id made a lookup
-MAX_NESTING = 20  # brackets inside brackets
+MAX_NESTING = 20  # brackets inside brackets: 20 deep is read, 21 refused
 MAX_PREFIX = 8  # ``not``, ``-`` or ``+`` in a row
 MAX_DEPTH = 48  # the expression's tree (``a and b and c ...`` is as deep as it is long)
-MAX_BITS = 4096  # the largest integer an operator may give (about 1,233 digits)
+MAX_BITS = 4096  # the most bits an integer an operator gives may have (2 ** 4095 has 4,096: about 1,233 digits)
 MAX_ITEMS = 1000  # items a list written in a condition may have
 
 _COMPARISONS = {"eq": "==", "ne": "!=", "gt": ">", "gteq": ">=", "lt": "<", "lteq": "<=", "in": "in", "notin": "not in"}
@@ -86,23 +86,33 @@ def _number(value: Any) -> bool:
 
 
 def _bits(value: int | float) -> int:
+    """How many bits an integer has, its sign aside (``abs(value).bit_length()``); 0 for a float."""
     return value.bit_length() if isinstance(value, int) else 0
 
 
 def bounded(symbol: str, left: Any, right: Any) -> Any:
     """``left symbol right`` for the arithmetic of a condition: numbers only, and no integer
-    result past ``MAX_BITS`` (refused before it is computed: ``10 ** 10**9`` is never built)."""
+    result of more than ``MAX_BITS`` bits: one whose fewest possible bits already pass it is
+    refused before it is computed (``10 ** 10**9`` is never built); any other, at most about twice
+    ``MAX_BITS`` bits, is computed and its own bits compared (``2 ** 4095``, 4,096 bits, is a
+    number a condition holds; ``2 ** 4096`` is not)."""
     if not (_number(left) and _number(right)):
         raise TypeError(f"{_shown(left)} {symbol} {_shown(right)}: {LANGUAGE}")
+    too_large = TooLarge(f"{_shown(left)} {symbol} {_shown(right)} is a number of more than {MAX_BITS} bits")
     if isinstance(left, int) and isinstance(right, int):
-        if symbol == "**" and right > 0 and abs(left) > 1 and right * _bits(left) > MAX_BITS:
-            raise TooLarge(f"{_shown(left)} ** {_shown(right)} is a number of more than {MAX_BITS} bits")
-        if symbol == "*" and _bits(left) + _bits(right) > MAX_BITS:
-            raise TooLarge(f"{_shown(left)} * {_shown(right)} is a number of more than {MAX_BITS} bits")
+        # |a| of b bits is at least 2 ** (b - 1): a ** n has at least n * (b - 1) + 1 bits, a * c
+        # at least b + bits(c) - 1.
+        if symbol == "**" and right > 0 and abs(left) > 1 and right * (_bits(left) - 1) + 1 > MAX_BITS:
+            raise too_large
+        if symbol == "*" and left and right and _bits(left) + _bits(right) - 1 > MAX_BITS:
+            raise too_large
     try:
-        return _OPERATORS[symbol](left, right)
+        result = _OPERATORS[symbol](left, right)
     except OverflowError:
         raise TooLarge(f"{_shown(left)} {symbol} {_shown(right)} is too large a number") from None
+    if isinstance(result, int) and _bits(result) > MAX_BITS:  # (a sum of two at the bound: one bit more)
+        raise too_large
+    return result
 
 
 _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
@@ -150,14 +160,16 @@ def environment() -> Sandbox:
     return Sandbox(undefined=StrictUndefined, autoescape=False)
 
 
-def parse(expression: str, names: frozenset[str]) -> nodes.Expr:
-    """``expression`` read as a condition's tree, every name in it one of ``names``; ``Refused``
+def parse(expression: str, names: frozenset[str], *, nesting: int = MAX_NESTING) -> nodes.Expr:
+    """``expression`` read as a condition's tree, every name in it one of ``names``, its brackets
+    nested at most ``nesting`` deep (a caller that made some of them, as ``conditions`` makes a
+    task id a lookup, counts a person's own against ``MAX_NESTING`` and passes more); ``Refused``
     or jinja2's ``TemplateSyntaxError`` says why not."""
     if len(expression) > MAX_EXPRESSION:
         raise Refused(f"it is {len(expression)} characters long (at most {MAX_EXPRESSION})")
     env = environment()
     try:
-        _nesting(env, expression)
+        _nesting(env, expression, nesting)
         parser = Parser(env, expression, state="variable")
         tree = parser.parse_expression()
     except Refused:
@@ -171,15 +183,15 @@ def parse(expression: str, names: frozenset[str]) -> nodes.Expr:
     return tree
 
 
-def _nesting(env: Sandbox, expression: str) -> None:
-    """Refused: brackets nested past ``MAX_NESTING``, or ``MAX_PREFIX`` prefix words in a row
+def _nesting(env: Sandbox, expression: str, most: int) -> None:
+    """Refused: brackets nested past ``most``, or more than ``MAX_PREFIX`` prefix words in a row
     (jinja2's parser calls itself for each: thousands would pass Python's stack)."""
     depth = prefix = 0
     for token in env.lexer.tokenize(expression, state="variable"):
         if token.type in ("lparen", "lbracket", "lbrace"):
             depth += 1
-            if depth > MAX_NESTING:
-                raise Refused(f"its brackets are nested more than {MAX_NESTING} deep")
+            if depth > most:
+                raise Refused(f"its brackets are nested more than {most} deep")
         elif token.type in ("rparen", "rbracket", "rbrace"):
             depth -= 1
         if token.type in ("sub", "add") or (token.type == "name" and token.value == "not"):

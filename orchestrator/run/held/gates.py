@@ -122,7 +122,7 @@ class Gates:
         status = TaskStatus.COMPLETED if approved else TaskStatus.REJECTED
         reason = record.reason if cause is None else cause.sentence(task_id)
         new = replace(record, status=status, reason=reason, cause=cause)
-        body = documents.read_body(self.recorder.workspace.result(task)) or ""
+        body = documents.read_output(self.recorder.workspace.result(task)) or ""  # (as it printed it)
         self.recorder.write(task, new, body)
         self.records[task_id] = new
         if approved:

@@ -17,10 +17,12 @@ that says ``cache: true`` (the plan's setting, or its type's or profile's), one 
 ``Output`` fields, and an agent its settings keep from changing anything (``Backend.read_only``:
 ``Access: read``). Any other (a shell command, an agent that may edit) may have done its work
 beside its answer (``printf out-a | tee file.txt``): giving its answer back would not do that
-work again, so it runs. Never cached, whatever it says: a task with ``cache: false``, one with
-``isolation: worktree`` (its work is a commit merged into the integration branch, which a reused
-result would not bring back), and one with an approval gate, before or after (a person is asked
-each time, and a step a person approved is the step done: a deploy approved runs).
+work again, so it runs when its result is not up to date (never when it is: a completed task
+whose inputs are unchanged is left as it is, cached or not). Never cached, whatever it says: a
+task with ``cache: false``, one with ``isolation: worktree`` (its work is a commit merged into
+the integration branch, which a reused result would not bring back), and one with an approval
+gate, before or after (a person is asked each time, and a step a person approved is the step
+done: a deploy approved runs).
 ``run --rerun``'s named tasks run for real, and so do ``run --only``'s completed ones; their
 results are kept for the next run. What runs again downstream of a rerun goes through the cache:
 a rerun task that prints what it printed before leaves its dependents reused. ``reset``'s tasks lose their entries

@@ -513,7 +513,7 @@ function renderDetail() {
     if (detail.stderr && detail.stderr.text) parts.push(`--- stderr ---\n${detail.stderr.text}`);
     const cut = (detail.stdout && detail.stdout.truncated) || (detail.stderr && detail.stderr.truncated);
     meta.textContent = detail.attempt
-      ? `attempt ${detail.attempt} of ${detail.attempts[detail.attempts.length - 1]}: ${cut ? "the last 16 KiB of " : ""}its log` +
+      ? `attempt ${detail.attempt}: ${cut ? "the last 16 KiB of " : ""}its log` +
         (detail.stdout ? ` (${detail.stdout.path})` : "")
       : "no log yet: it has not run";
     text.textContent = parts.join("\n") || (detail.attempt ? "(nothing printed yet)" : "");

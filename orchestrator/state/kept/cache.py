@@ -14,7 +14,7 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from orchestrator.documents import parse, sha256
+from orchestrator.documents import output_of, parse, sha256
 from orchestrator.state import store
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.workspace import Workspace
@@ -68,10 +68,10 @@ def find(workspace: Workspace, task_id: str, key: str) -> tuple[ResultRecord, st
     except (OSError, UnicodeDecodeError):
         return None
     try:
-        meta, body = parse(text)
+        meta, _ = parse(text)
     except ValueError:  # (an entry broken by hand: a miss, the task runs)
         return None
     record = ResultRecord.from_mapping(meta)
     if record is None:
         return None
-    return record, body
+    return record, output_of(text)  # (as the task printed it: its first line's indentation kept)
