@@ -58,6 +58,7 @@ class OrchestratorError(Exception):
     exit_code: int = ExitCode.USAGE
     http_status: int = 400
     rpc_code: int = -32602  # JSON-RPC's "invalid params": what the caller gave is what is wrong
+    extra: dict[str, object] = {}  # noqa: RUF012 - what the error's JSON says beside it (a run's ``pid``)
 
     @property
     def line(self) -> str:
@@ -74,6 +75,7 @@ class OrchestratorError(Exception):
             "message": str(self),
             "problems": [{"file": p.file, "line": p.line, "message": p.message, "hint": p.hint} for p in problems],
             "exit_code": int(self.exit_code),
+            **self.extra,
             **extra,
         }
 

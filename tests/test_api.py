@@ -104,7 +104,7 @@ def test_a_task_added_and_a_run_started_through_the_api_refused_while_it_goes_on
         assert launch["ok"] is True and launch["running"] is True and isinstance(launch["pid"], int)
         again = post(server, "/api/runs", {})
         assert again.status == 409 and again.json()["pid"] == launch["pid"], again.body
-        assert "a run is going on" in again.json()["error"]
+        assert "a run is going on" in again.json()["message"] and again.json()["error"] == "RunGoingOn"
         (project / "release").write_text("", encoding="utf-8")
         done = wait_for(lambda: (s := status(project))["launched"]["exit_code"] is not None and s, "the run's end")
         assert done["launched"]["exit_code"] == 0 and done["launched"]["source"] == "api"
@@ -165,7 +165,7 @@ def test_a_run_that_cannot_start_is_one_line_and_writes_nothing(tmp_path: Path) 
         ):
             reply = post(server, "/api/runs", body)
             assert reply.status == 400, (body, reply.body)
-            assert said in reply.json()["error"], (body, reply.json())
+            assert said in reply.json()["message"], (body, reply.json())
         assert snapshot(project / ".orchestrator") == before
 
 
@@ -299,4 +299,4 @@ def test_with_a_token_given_a_program_reads_with_it_as_a_bearer_or_header(tmp_pa
         assert http_get(server.port, "/api/state", {"Authorization": f"Bearer {token}"}).json()["total"] == 1
         assert http_get(server.port, "/api/openapi.json", {"X-Orchestrator-Token": token}).status == 200
         refused = post(server, "/api/tasks", {"description": "x"}, token=False)
-        assert refused.status == 403 and "Bearer" in refused.json()["error"]
+        assert refused.status == 403 and "Bearer" in refused.json()["message"]

@@ -104,7 +104,7 @@ def test_a_github_delivery_starts_a_run_with_its_params_and_is_never_run_twice(t
         assert "🪝 last run started by github pull_request opened (delivery first)" in "\n".join(shown["notes"])
         before = snapshot(root / ".orchestrator")
         replayed = deliver(server, opened, delivery="first")
-        assert replayed.status == 409 and "not run twice" in replayed.json()["error"], replayed.body
+        assert replayed.status == 409 and "not run twice" in replayed.json()["message"], replayed.body
         ignored = deliver(server, {"action": "closed", "pull_request": {"number": 42}}, delivery="second")
         assert ignored.status == 202 and "pull_request closed" in ignored.json()["ignored"]
         assert deliver(server, {"ref": "main"}, event="push", delivery="third").status == 202
@@ -155,9 +155,9 @@ def test_an_unsigned_wrongly_signed_or_oversized_delivery_starts_nothing(tmp_pat
         ):
             reply = http_get(server.port, "/hooks/github", {**headers, "X-Hub-Signature-256": signature}, "POST", body)
             assert reply.status == 401, (signature, reply.status)
-            assert "sha256= and the HMAC-SHA256 of the body as 64 lower-case hex digits" in reply.json()["error"]
+            assert "sha256= and the HMAC-SHA256 of the body as 64 lower-case hex digits" in reply.json()["message"]
         missing = deliver(server, {"action": "opened", "pull_request": {}}, delivery="z")
-        assert missing.status == 422 and "pr" in missing.json()["error"]
+        assert missing.status == 422 and "pr" in missing.json()["message"]
         assert snapshot(root / ".orchestrator") == before
     assert server.errors() == "", server.errors()
 
@@ -189,7 +189,7 @@ def test_a_delivery_that_is_no_json_object_says_to_send_it_as_json(tmp_path: Pat
                 "POST",
                 body,
             )
-            error = reply.json()["error"]
+            error = reply.json()["message"]
             assert reply.status == 400 and "Content-Type: application/json" in error and came in error, error
         assert snapshot(root / ".orchestrator") == before
         form = b"payload=" + quote_plus(opened.decode()).encode()
@@ -211,7 +211,7 @@ def test_hooks_are_off_without_a_secret(tmp_path: Path) -> None:
     with served(root, env={"ORCHESTRATOR_WEBHOOK_SECRET": ""}) as server:
         assert server.info["hooks"] is False
         reply = deliver(server, {"action": "opened", "pull_request": {"number": 1}})
-        assert reply.status == 404 and "webhooks are off" in reply.json()["error"]
+        assert reply.status == 404 and "webhooks are off" in reply.json()["message"]
     assert not (root / ".orchestrator" / "state" / "launches.json").exists()
 
 
@@ -282,7 +282,7 @@ def test_a_form_encoded_delivery_is_read_from_its_payload_field(tmp_path: Path) 
         form = {"Content-Type": "application/x-www-form-urlencoded"}
         without = b"action=opened"
         reply = deliver(server, without, delivery="f-0", **{"Content_Type": form["Content-Type"]})
-        assert reply.status == 400 and "payload" in reply.json()["error"]
+        assert reply.status == 400 and "payload" in reply.json()["message"]
         body = urlencode({"payload": opened}).encode()
         started = deliver(server, body, delivery="f-1", **{"Content_Type": form["Content-Type"]})
         assert started.status == 202, started.body

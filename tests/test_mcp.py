@@ -82,7 +82,10 @@ def project(tmp_path: Path) -> Path:
 
 def test_each_tool_takes_its_commands_options_as_argparse_has_them(tmp_path: Path) -> None:
     from orchestrator.cli.commands import build_parser
+    from orchestrator.commands.table import COMMANDS
 
+    cli_only = {name: {o.name for o in c.options if not o.everywhere} for name, c in COMMANDS.items()}
+    assert cli_only["logs"] == {"follow"} and cli_only["run"] == {"untrusted"}
     root = project(tmp_path)
     with mcp_client(root) as client:
         tools = {tool.name: tool for tool in client.tools()}
@@ -94,7 +97,7 @@ def test_each_tool_takes_its_commands_options_as_argparse_has_them(tmp_path: Pat
         for action in sub._actions:
             if not action.option_strings or action.dest in ("help", "json") or action.help == argparse.SUPPRESS:
                 continue
-            if action.dest in invoke.LEFT_OUT.get(name, ()):
+            if action.dest in cli_only.get(name, ()):
                 assert action.dest not in properties
                 continue
             assert action.dest in properties, (name, action.dest)
@@ -102,8 +105,9 @@ def test_each_tool_takes_its_commands_options_as_argparse_has_them(tmp_path: Pat
             if action.choices is not None:
                 enum = schema["items"]["enum"] if schema["type"] == "array" else schema["enum"]
                 assert enum == list(action.choices), (name, action.dest)
-            if action.default not in (None, False, []) and schema["type"] != "array":
-                assert schema["default"] == action.default, (name, action.dest)
+            default = invoke.MCP_DEFAULTS.get(name, {}).get(action.dest, action.default)  # (an agent's own)
+            if default not in (None, False, []) and schema["type"] != "array":
+                assert schema["default"] == default, (name, action.dest)
         assert "directory" in properties
     assert tools["add"].input_schema["required"] == ["description"]
     assert tools["output"].input_schema["required"] == ["task"]
@@ -129,8 +133,15 @@ def test_a_queue_driven_through_the_tools(tmp_path: Path) -> None:
         refused = client.call("run")
         assert refused.is_error and f"(pid {pid})" in text_of(refused) and refused.structured_content["pid"] == pid
         assert len(text_of(refused).splitlines()) == 1
-        running = client.call("status").structured_content
+        start = time.monotonic()
+        running = client.call("status", {"tasks": "all"}).structured_content
         assert {t["id"]: t["status"] for t in running["tasks"]}["T-02"] == "waiting"
+        # An agent's default: the counts whole, the tasks that need attention listed (T-01 running).
+        attention = client.call("status").structured_content
+        while [t["id"] for t in attention["tasks"]] != ["T-01"]:  # (once T-01 is running)
+            assert time.monotonic() < start + GUARD, attention
+            attention = client.call("status").structured_content
+        assert attention["listed"]["tasks"] == "attention" and attention["counts"]["waiting"] == 1
         (root / "release").write_text("", encoding="utf-8")
         deadline = time.monotonic() + GUARD
         while client.call("status").structured_content["counts"]["completed"] < 2:
@@ -170,7 +181,7 @@ HOSTILE_VALUES = st.one_of(
 
 def test_hostile_arguments_are_tool_errors_and_write_nothing(tmp_path: Path) -> None:
     root = project(tmp_path)
-    shapes = {command: invoke.shape(command).schema() for command in invoke.COMMANDS}
+    shapes = {command: invoke.schema(command) for command in invoke.COMMANDS}
     with mcp_client(root) as client:
         before = snapshot(root / ".orchestrator")
 

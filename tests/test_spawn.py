@@ -518,7 +518,8 @@ def test_a_ctrl_c_that_lands_as_a_class_is_made_is_a_ctrl_c(tmp_path: Path, monk
     """A fresh clone's CI saw `spawn` take a Ctrl-C while it imported the events' records after
     writing its row: exit 1 and a traceback, its task not cancelled. A spawn cancels its task and
     exits 130 for it, and any command says "interrupted" and exits 130, as for a Ctrl-C anywhere."""
-    from orchestrator.cli import plans, queue, spawning
+    from orchestrator.cli import spawning
+    from orchestrator.commands import adding, reading
     from orchestrator.errors import interrupted
 
     made = _made_while_a_class_was()
@@ -528,7 +529,7 @@ def test_a_ctrl_c_that_lands_as_a_class_is_made_is_a_ctrl_c(tmp_path: Path, monk
     def status(_: object) -> int:
         raise made
 
-    monkeypatch.setattr(plans, "cmd_status", status)
+    monkeypatch.setattr(reading, "status", status)
     done = cli_in_process(tmp_path, "status")
     assert (done.code, done.stderr) == (130, "interrupted\n")
     cancelled: list[str] = []
@@ -537,7 +538,7 @@ def test_a_ctrl_c_that_lands_as_a_class_is_made_is_a_ctrl_c(tmp_path: Path, monk
         written("T-02")
         raise made
 
-    monkeypatch.setattr(queue, "add_row", add_row)
+    monkeypatch.setattr(adding, "add_row", add_row)
     monkeypatch.setattr(spawning, "_cancel", lambda workspace, task_id, why: cancelled.append(task_id))
     done = cli_in_process(tmp_path, "spawn", "one more", "--command", "true")
     assert (done.code, done.stderr) == (130, "interrupted\n")

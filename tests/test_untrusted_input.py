@@ -350,7 +350,7 @@ def test_a_path_from_the_api_or_mcp_stays_in_the_project(tmp_path: Path) -> None
         for path in ("/etc/passwd", str(secret), "link.md", "../secret.md"):
             refused = post(server, "/api/tasks", {"description": "x", "details_file": path})
             assert refused.status == 400, refused.body
-            assert "outside" in refused.json()["error"] and "nothing was read" in refused.json()["error"]
+            assert "outside" in refused.json()["message"] and "nothing was read" in refused.json()["message"]
         assert snapshot(root / ".orchestrator") == before
     with mcp_client(root) as client:
         for arguments in (
@@ -361,7 +361,7 @@ def test_a_path_from_the_api_or_mcp_stays_in_the_project(tmp_path: Path) -> None
             result = client.call("add", arguments)
             assert result.is_error and "outside" in result.content[0].text, (arguments, result)
         long = client.call("status", {"directory": "x" * 5_000_000})
-        assert long.is_error and long.content[0].text.startswith("directory: a path of 5,000,000 characters")
+        assert long.is_error and "5,000,000 characters" in long.content[0].text, long.content[0].text
         assert snapshot(root / ".orchestrator") == before
         added = client.call("add", {"description": "inside", "details_file": "inside.md"})
         assert not added.is_error, added

@@ -186,7 +186,7 @@ def _value(parser: argparse.ArgumentParser, option: str, current: str, rest: lis
     if action.dest == "status":  # (list's filter: the states, and the words for more than one)
         return _starting(current, [*(status.value for status in TaskStatus), "ready", "open"])
     if action.dest == "priority":
-        from orchestrator.cli.words import PRIORITIES
+        from orchestrator.commands.words import PRIORITIES
 
         return _starting(current, PRIORITIES)
     if action.dest == "assignee":

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from orchestrator.cli.commands import HOME, BadArguments, build_parser
-from orchestrator.errors import OrchestratorError, PlanError, UsageError, interrupted, workspace_error_from
+from orchestrator.errors import OrchestratorError, PlanError, UsageError, internal, interrupted, workspace_error_from
 from orchestrator.version import __version__
 from orchestrator.vocabulary import ExitCode, counted
 
@@ -54,17 +54,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, BrokenPipeError):
             return ExitCode.OK
         error = workspace_error_from(exc)
-        if error is None:
-            raise
+        if error is None:  # (no file named: a defect of ours)
+            return _defect(exc, args)
         _report_error(error, getattr(args, "json", False))
         return error.exit_code
     except (KeyboardInterrupt, RuntimeError) as exc:  # (a Ctrl-C as a lazy import made a class: a RuntimeError)
         if not interrupted(exc):
-            raise
+            return _defect(exc, args)
         from orchestrator.cli.output import warn
 
         warn("interrupted")
         return ExitCode.INTERRUPTED
+    except Exception as exc:  # a defect of ours: one line, the traceback kept
+        return _defect(exc, args)
+
+
+def _defect(exc: BaseException, args: object) -> int:
+    """A defect of ours as one line (``InternalError``, exit 70), its traceback in ``errors.log``;
+    with ``$ORCHESTRATOR_DEBUG`` set, raised as it is, for a developer."""
+    if os.environ.get("ORCHESTRATOR_DEBUG"):
+        raise exc
+    error = internal(exc)
+    _report_error(error, getattr(args, "json", False))
+    return error.exit_code
 
 
 def _json_after_command(words: list[str]) -> list[str]:
@@ -112,14 +124,7 @@ def _report_error(exc: OrchestratorError, as_json: bool) -> None:
 
     problems = exc.problems if isinstance(exc, PlanError) else []
     if as_json:
-        emit_json(
-            {
-                "ok": False,
-                "error": type(exc).__name__,
-                "message": str(exc),
-                "problems": [{"file": p.file, "line": p.line, "message": p.message, "hint": p.hint} for p in problems],
-            }
-        )
+        emit_json(exc.as_json())
     warn(str(exc))
     if problems:
         warn(f"{counted(len(problems), 'problem')}; nothing was written.")

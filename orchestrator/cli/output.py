@@ -7,20 +7,22 @@ import argparse
 import contextlib
 import io
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.commands.calling import WORKSPACE_VARIABLE as WORKSPACE_VARIABLE
+from orchestrator.commands.calling import find_workspace as find_workspace
+from orchestrator.commands.options import dest_of
+from orchestrator.commands.words import task_id_in as task_id_in
 from orchestrator.printable import visible
-from orchestrator.state.workspace import DEFAULT_DIR, Workspace
+from orchestrator.state.workspace import DEFAULT_DIR
 
 if TYPE_CHECKING:
-    from orchestrator.plan.model import Plan
+    pass
 
-WORKSPACE_VARIABLE = "ORCHESTRATOR_WORKSPACE"  # set in every attempt's environment
 
 Handler = Callable[[argparse.Namespace], int]
 Commands = argparse._SubParsersAction  # the parser's sub-commands (argparse has no public name for it)
@@ -76,7 +78,7 @@ def column_options(
     ``names``, ``helps``: a column's option under other names here, and its words (``spawn``'s
     ``--label``), its argument the same."""
     from orchestrator import backends
-    from orchestrator.cli import words
+    from orchestrator.commands import words
     from orchestrator.plan.table.columns import COLUMNS
 
     for column in COLUMNS:
@@ -91,12 +93,7 @@ def column_options(
         how: dict[str, Any] = {"action": "append"} if option.repeat else {}
         if option.count:
             how["type"] = words.count
-        parser.add_argument(*given, dest=option_dest(own), metavar=metavar, help=said, **how)
-
-
-def option_dest(names: tuple[str, ...]) -> str:
-    """The argument an option of ``names`` sets: its first long name's, as argparse makes it."""
-    return next(name for name in names if name.startswith("--")).removeprefix("--").replace("-", "_")
+        parser.add_argument(*given, dest=dest_of(own), metavar=metavar, help=said, **how)
 
 
 def add_directory(parser: argparse.ArgumentParser) -> None:
@@ -126,26 +123,7 @@ def given_params(args: argparse.Namespace) -> dict[str, str]:
     return parse_assignments(getattr(args, "param", None))
 
 
-def find_workspace(directory: str | None) -> Workspace:
-    """The workspace named, else the one of the task this runs in (``$ORCHESTRATOR_WORKSPACE``:
-    an agent calling a command from inside its task), else ``.orchestrator`` here."""
-    return Workspace.find(directory or os.environ.get(WORKSPACE_VARIABLE) or DEFAULT_DIR)
-
-
 def looks_like_workspace(word: str) -> bool:
     """Whether ``word`` names a workspace (or a project holding one) rather than a task id."""
     path = Path(word)
     return path.is_dir() and ((path / "master_plan.md").exists() or (path / DEFAULT_DIR).is_dir())
-
-
-def task_id_in(plan: Plan, wanted: str, *, after: str = "") -> str:
-    """``wanted`` as the plan spells it (task ids are not case-sensitive), else a ``UsageError``
-    naming the closest id (``after``: what the message adds, such as "nothing was written")."""
-    from orchestrator.errors import UsageError
-    from orchestrator.plan.config.settings import suggest
-
-    lowered = {task_id.lower(): task_id for task_id in plan.tasks}
-    if wanted.lower() not in lowered:
-        tail = f" — {after}" if after else ""
-        raise UsageError(f"no task {wanted} in the plan{suggest(wanted, list(plan.tasks))}{tail}")
-    return lowered[wanted.lower()]

@@ -5,18 +5,18 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from orchestrator.cli import words
+from orchestrator.cli.doors import register_command
 from orchestrator.cli.output import (
     Commands,
     add_command,
     add_directory,
-    add_params,
     emit_json,
-    given_params,
     looks_like_workspace,
     task_id_in,
     warn,
 )
+from orchestrator.commands import words
+from orchestrator.commands.starting import run_options
 from orchestrator.errors import OrchestratorError, UsageError
 from orchestrator.state import store
 from orchestrator.state.lock import WorkspaceLock, replacing_plan
@@ -24,19 +24,7 @@ from orchestrator.state.workspace import DEFAULT_DIR, Workspace, from_here
 from orchestrator.vocabulary import ExitCode, TaskStatus, counted
 
 if TYPE_CHECKING:
-    from orchestrator.run.runner import RunOptions
     from orchestrator.state.approvals import Decision
-
-
-def _ids(text: str | None, flag: str) -> list[str] | None:
-    """The task ids of ``--only``/``--rerun``; given but empty (``--only "$IDS"`` of a script whose
-    list came out empty) is an error, not "every task"."""
-    if text is None:
-        return None
-    ids = [part for part in text.replace(",", " ").split() if part]
-    if not ids:
-        raise UsageError(f"{flag}: no task id given — name the tasks (T-01,T-02), or leave out {flag}")
-    return ids
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -56,45 +44,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         launches.finished(workspace, args.launch, code)
     return code
-
-
-def run_options(args: argparse.Namespace) -> RunOptions:
-    """What ``run``'s command line asks for, checked as far as it can be without the plan."""
-    from orchestrator.run.runner import RunOptions
-
-    if args.only is not None and args.rerun is not None:
-        raise UsageError("--only and --rerun cannot be combined")
-    if args.max_parallel is not None and args.max_parallel < 1:
-        raise UsageError("--max-parallel must be at least 1")
-    if args.max_cost is not None and not args.max_cost >= 0:
-        raise UsageError("--max-cost must be a number of dollars, 0 or more")
-    return RunOptions(
-        max_parallel=args.max_parallel,
-        only=_ids(args.only, "--only"),
-        rerun=_ids(args.rerun, "--rerun"),
-        forced=args.forced,  # (no option: `schedule fire` sets it, to force only the plan's roots)
-        fail_fast=True if args.fail_fast else None,
-        backend=args.backend.lower() if args.backend else None,  # as the plan's setting is read
-        max_cost=args.max_cost,
-        wait_for_orphans=args.wait_orphans,
-        aggregate=args.aggregate,  # concat too: it replaces a plan's `aggregate: agent`
-        params=given_params(args),
-        untrusted=_source(args.untrusted),
-        read_only=args.read_only,
-        wait=args.wait or args.wait_timeout is not None,
-        wait_timeout=args.wait_timeout,
-    )
-
-
-def _source(text: str | None) -> str | None:
-    """``--untrusted``'s SOURCE, a word of letters, digits, ``-_.:``."""
-    if text is None:
-        return None
-    import re
-
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}", text):
-        raise UsageError(f"--untrusted {text[:80]!r}: name where the values came from in one word, e.g. github")
-    return text
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -350,69 +299,10 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
 
 
 def _register_run(sub: Commands[argparse.ArgumentParser]) -> None:
-    """``run``: its options."""
-    from orchestrator import backends
-    from orchestrator.executors import registry as executors
-
-    p = add_command(
-        sub,
-        "run",
-        cmd_run,
-        "run the plan: every task not yet completed, in dependency order, in parallel",
-        json_help="print one JSON object per event, one per line",
-    )
-    add_directory(p)
-    p.add_argument("--max-parallel", type=int, metavar="N", help="at most N tasks at once (default 4, or the plan's)")
-    p.add_argument("--only", metavar="IDS", help="run just these tasks (their dependencies must be completed)")
-    p.add_argument(
-        "--rerun",
-        metavar="IDS",
-        help="run these tasks again for real; what is downstream of them runs too, reusing its cached result when "
-        "their outputs come out the same",
-    )
+    """``run``: its options from ``commands/table`` (the ones MCP and the API start a run with), its
+    handler the run itself, in the foreground."""
+    p = register_command(sub, "run", cmd_run)
     p.set_defaults(forced=None)
-    p.add_argument("--fail-fast", action="store_true", help="start nothing new once a task has failed")
-    p.add_argument("--backend", help=f"backend for tasks that do not name one ({backends.listing()})")
-    p.add_argument("--max-cost", type=float, metavar="USD", help="start nothing new once the run has cost this much")
-    p.add_argument("--aggregate", choices=["concat", "agent"], help="how final_output.md is made (default concat)")
-    add_params(p, "run with (kept for later runs)")
-    p.add_argument(
-        "--untrusted",
-        metavar="SOURCE",
-        help="the --param values came from outside (a pull request, an issue, another program): data, never "
-        "in an agent's instructions, this run's alone; SOURCE says where from (github, ci...)",
-    )
-    p.add_argument(
-        "--read-only",
-        action="store_true",
-        help="every agent task of this run gets Access: read, whatever its row says (a webhook's trigger "
-        "with access: read starts its runs so)",
-    )
-    p.add_argument(
-        "--wait",
-        action="store_true",
-        help="stay up while tasks wait for a person (an Approval gate, a Blocked cell): take each word as it is "
-        "given (approve, reject, update, the dashboard) and end once nothing is left to do or wait for",
-    )
-    p.add_argument(
-        "--wait-timeout",
-        type=words.positive_duration,
-        metavar="DURATION",
-        help="with --wait (implies it): wait for a person at most this long (90s, 30m, 2h), then end as a run "
-        "without --wait does (exit 4)",
-    )
-    p.add_argument(
-        "--wait-orphans",
-        action="store_true",
-        help="wait for attempts a dead runner left running instead of stopping them",
-    )
-    p.add_argument("--executor", choices=executors.names(), help=f"where attempts run: {executors.described()}")
-    p.add_argument(
-        "--scheduler",
-        metavar="ADDRESS",
-        help="with --executor dask: the Dask scheduler (tcp://HOST:8786; default the plan's `scheduler`, "
-        "else $ORCHESTRATOR_DASK_SCHEDULER)",
-    )
     p.add_argument(
         "--launch", help=argparse.SUPPRESS
     )  # started by run/launch/background: its entry in state/launches.json

@@ -23,24 +23,22 @@ SECRET_LIMIT = 4096  # bytes of a webhook secret's file read
 
 
 class CliCommands:
-    """The commands as the API calls them: each in-process with ``--json`` (``invoke.call``), in
-    the served workspace; ``run`` started in the background (``invoke.start_run``)."""
+    """The commands as the API calls them (``invoke.call``: the command's function, in-process), in the
+    served workspace; ``run`` started in the background."""
 
     def __init__(self, workspace: Workspace) -> None:
         self.fixed = str(workspace.root)
 
-    def call(self, command: str, arguments: Mapping[str, Any]) -> tuple[int, Any, str | None]:
-        outcome = invoke.call(command, arguments, fixed=self.fixed, source="api")
-        return outcome.code, outcome.data, outcome.error
+    def call(self, command: str, arguments: Mapping[str, Any]) -> invoke.Outcome:
+        return invoke.call(command, arguments, fixed=self.fixed, source="api")
 
     def start_run(
         self, arguments: Mapping[str, Any], *, source: str, what: str | None = None, delivery: str | None = None
-    ) -> tuple[int, Any, str | None]:
-        outcome = invoke.start_run(arguments, fixed=self.fixed, source=source, what=what, delivery=delivery)
-        return outcome.code, outcome.data, outcome.error
+    ) -> invoke.Outcome:
+        return invoke.start_run(arguments, fixed=self.fixed, source=source, what=what, delivery=delivery)
 
     def schema(self, command: str) -> dict[str, Any]:
-        return invoke.shape(command).schema(directory=False)
+        return invoke.schema(command, directory=False)
 
 
 def webhook_secret(path: str | None) -> bytes | None:
@@ -70,7 +68,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.openapi:
         from orchestrator.serve.openapi import document
 
-        print(json.dumps(document(lambda command: invoke.shape(command).schema(directory=False)), indent=2))
+        print(json.dumps(document(lambda command: invoke.schema(command, directory=False)), indent=2))
         return ExitCode.OK
     from orchestrator.serve.server import Address, listen, make_address, serve
 

@@ -1,6 +1,6 @@
 """``orchestrator spawn``: one task added and started now, as ``docker run`` starts a container.
 
-The row is written as ``add`` writes it (``queue.add_row``: the same options, checks and
+The row is written as ``add`` writes it (``adding.add_row``: the same options, checks and
 locks; ``--label`` is ``add``'s ``--tag``, the ``Tags`` column). Then, in a workspace with a run
 going on, that run takes it and ``spawn`` follows it there; with none, ``spawn`` runs it, alone,
 as ``run --only ID`` would (``run/launch/spawned.see_through``). It ends when the task does, with its
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator import timing
 from orchestrator.cli import queue
 from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, warn
+from orchestrator.commands import adding
 from orchestrator.errors import UsageError, interrupted
 from orchestrator.state import events
 from orchestrator.vocabulary import ExitCode, TaskStatus
@@ -79,7 +80,7 @@ def cmd_spawn(args: argparse.Namespace) -> int:
         return _finish(args, workspace, args.task, args.since or 0, detached=True)
     workspace, (prompt,) = queue.split_words(args.words, USAGE)
     description, details = _prompt_parts(prompt)
-    queue.check_words(args, description)
+    adding.check_words(args, description)
     if args.after and events.live_run(workspace.events_file) is None:
         waiting = _upstream_not_done(workspace, args.after)
         if waiting:
@@ -92,13 +93,13 @@ def cmd_spawn(args: argparse.Namespace) -> int:
     written: list[str] = []  # (the row's id, as soon as it is in the file: a Ctrl-C then stops its task)
     signals = [] if args.detach else _interrupted_by_any()
     try:
-        added = queue.add_row(args, workspace, description, details, None, wait=False, written=written.append)
+        added = adding.add_row(args, workspace, description, details, None, wait=False, written=written.append)
         return _spawned(args, workspace, added, since)
     except (KeyboardInterrupt, RuntimeError) as exc:  # (a Ctrl-C as a lazy import made a class: a RuntimeError)
         if not interrupted(exc):
             raise
         if written and not args.detach:
-            with queue.signals_held():  # (a second Ctrl-C is taken once the cancel is asked: a second at most)
+            with adding.signals_held():  # (a second Ctrl-C is taken once the cancel is asked: a second at most)
                 _cancel(workspace, written[0], signals[-1] if signals else "Ctrl-C")
         raise KeyboardInterrupt from exc
 
@@ -119,10 +120,10 @@ def _interrupted_by_any() -> list[str]:
     return came
 
 
-def _spawned(args: argparse.Namespace, workspace: Workspace, added: queue.Added, since: int) -> int:
+def _spawned(args: argparse.Namespace, workspace: Workspace, added: adding.Added, since: int) -> int:
     """Once the row is written: the task followed to its end, or (``--detach``) left to run."""
     task_id, live = added.id, added.live
-    joined = queue.taken_by(workspace, live, task_id) is not None
+    joined = adding.taken_by(workspace, live, task_id) is not None
     run = live["run"] if joined and live else None
     from orchestrator.state.events.tasks import TaskSpawned
 
@@ -134,7 +135,7 @@ def _spawned(args: argparse.Namespace, workspace: Workspace, added: queue.Added,
     if args.detach:
         log = None if joined else _detach(workspace, task_id, since)
         if args.json:
-            task = queue.task_json_of(workspace, task_id)
+            task = adding.task_json_of(workspace, task_id)
             emit_json({"ok": True, "id": task_id, "run": run, "joined": joined, "detached": True,
                        "log": log, "task": task})  # fmt: skip
             return ExitCode.OK
@@ -152,7 +153,7 @@ def _spawned(args: argparse.Namespace, workspace: Workspace, added: queue.Added,
 
 
 def _labels(args: argparse.Namespace) -> list[str]:
-    from orchestrator.cli import words
+    from orchestrator.commands import words
 
     return words.tags(args.tag)
 
@@ -185,7 +186,7 @@ def _finish(args: argparse.Namespace, workspace: Workspace, task_id: str, since:
             "exit_code": outcome.exit_code,
             "output": answer[1] if answer else None,
             "result_file": answer[0] if answer else None,
-            "task": queue.task_json_of(workspace, task_id),
+            "task": adding.task_json_of(workspace, task_id),
         }
         emit_json(data)
     elif answer is not None:

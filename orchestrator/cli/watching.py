@@ -4,22 +4,19 @@ start) and ``history`` (every attempt of every run, from the event log)."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from orchestrator import timing
-from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, looks_like_workspace
+from orchestrator.cli.doors import register_command
+from orchestrator.cli.output import Commands, add_command, find_workspace
 from orchestrator.errors import UsageError
-from orchestrator.plan.config.settings import format_duration
 from orchestrator.printable import visible
 from orchestrator.state import events
-from orchestrator.state.kept.history import attempts_of
-from orchestrator.state.kept.history import seconds as _seconds
 from orchestrator.state.procs import pid_alive
 from orchestrator.vocabulary import ExitCode
 
@@ -189,93 +186,6 @@ def follow_logs(workspace: Workspace, task: Task, number: int | None, *, as_json
         time.sleep(timing.current().follow_poll)
 
 
-# --- history --------------------------------------------------------------------------------------
-
-
-def _stats(workspace: Workspace, attempts: list[dict[str, Any]], as_json: bool) -> int:
-    """``history --stats``: per task and per kind of task (its type, else its profile and backend,
-    else its backend: as each attempt's ``task_started`` says, else as the plan says now)."""
-    from orchestrator.errors import OrchestratorError
-    from orchestrator.output.stats import history_stats, stats_text
-    from orchestrator.run.forecasts.estimates import kinds_of
-
-    for attempt in attempts:
-        attempt["duration"] = _seconds(attempt)
-    kinds: dict[str, str] = {}
-    with contextlib.suppress(OrchestratorError):  # (a plan that does not load now: kinds unknown, figures kept)
-        kinds = kinds_of(workspace.load_plan(), workspace)
-    stats = history_stats(attempts, kinds)
-    if as_json:
-        emit_json({"ok": True, **stats})
-    else:
-        print(stats_text(stats))
-    return ExitCode.OK
-
-
-def _labelled(workspace: Workspace, every: list[events.Event], wanted: list[str]) -> set[str]:
-    """The tasks (lowered) with every label of ``wanted`` (``--label`` repeated, or a comma list):
-    as the plan's Tags column says, or as ``spawn`` gave them (its ``task_spawned`` events: a task
-    whose row is gone since is found too)."""
-    from orchestrator.cli.words import tags
-
-    labels: dict[str, set[str]] = {}
-    for event in every:
-        if event["event"] == "task_spawned" and isinstance(event.get("labels"), list):
-            labels.setdefault(str(event.get("task", "")).lower(), set()).update(str(x).lower() for x in event["labels"])
-    if workspace.plan_file.exists():
-        for task in workspace.load_plan().tasks.values():
-            labels.setdefault(task.id.lower(), set()).update(tag.lower() for tag in task.tags)
-    asked = {label.lower() for label in tags(wanted)}
-    return {task for task, have in labels.items() if asked <= have}
-
-
-def cmd_history(args: argparse.Namespace) -> int:
-    from orchestrator.output.views import simulated_mark
-
-    words = list(args.words)
-    if len(words) > 2:
-        raise UsageError("too many arguments: orchestrator history [DIR] [TASK]")
-    directory = None
-    if len(words) == 2 or (words and looks_like_workspace(words[0])):
-        directory = words.pop(0)
-    workspace = find_workspace(directory)
-    wanted = words[0] if words else None
-    every = events.read_all(workspace.events_file)
-    attempts = attempts_of(every)
-    if args.label:
-        labelled = _labelled(workspace, every, args.label)
-        attempts = [a for a in attempts if str(a["task"]).lower() in labelled]
-    if wanted is not None:
-        plan = workspace.load_plan()
-        lowered = {task_id.lower(): task_id for task_id in plan.tasks}
-        known = {str(a["task"]).lower() for a in attempts}
-        if wanted.lower() not in lowered and wanted.lower() not in known:
-            raise UsageError(f"no task {wanted} in the plan or its history")
-        attempts = [a for a in attempts if str(a["task"]).lower() == wanted.lower()]
-    if args.stats:  # (of the task asked for, if one is)
-        return _stats(workspace, attempts, args.json)
-    for attempt in attempts:
-        attempt["duration"] = _seconds(attempt)
-    if args.json:
-        emit_json({"ok": True, "attempts": attempts})
-        return ExitCode.OK
-    if not attempts:
-        labels = f" labelled {', '.join(args.label)}" if args.label else ""
-        print("no attempt recorded yet" + (f" for {wanted}" if wanted else "") + labels)
-        return ExitCode.OK
-    run = object()
-    for attempt in attempts:
-        if attempt["run"] != run:
-            run = attempt["run"]
-            print(f"run {str(run).replace('T', ' ')[:19]}")
-        cost = f" ${attempt['cost_usd']:.4f}" if attempt.get("cost_usd") is not None else ""
-        took = f" in {format_duration(attempt['duration'])}" if attempt["duration"] is not None else ""
-        why = f": {attempt['reason']}" if attempt.get("reason") else ""
-        outcome = attempt["outcome"] + simulated_mark(attempt["simulated"])
-        print(f"  {attempt['task']} attempt {attempt['attempt']}: {outcome}{took}{cost}{why}")
-    return ExitCode.OK
-
-
 def register(sub: Commands[argparse.ArgumentParser]) -> None:
     p = add_command(
         sub, "watch", cmd_watch, "follow the run going on (or the last one) from its start, until it ends",
@@ -283,12 +193,4 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
     )  # fmt: skip
     p.add_argument("directory", nargs="?", help="the workspace (default: .orchestrator in the current directory)")
     p.add_argument("--output", action="store_true", help="the running tasks' output lines too")
-    p = add_command(sub, "history", cmd_history, "every attempt of every run, and how each ended")
-    p.add_argument("words", nargs="*", metavar="[DIR] [TASK]", help="one task's attempts (after an optional workspace)")
-    p.usage = "%(prog)s [-h] [--json] [--stats] [--label L] [DIR] [TASK]"
-    p.add_argument(
-        "--stats", action="store_true", help="per task and per type: runs, success rate, median and p90 time, cost"
-    )
-    p.add_argument(
-        "--label", "--tag", action="append", metavar="L", help="only tasks with this label (repeated: with all of them)"
-    )
+    register_command(sub, "history")  # (its work: commands/history)

@@ -32,16 +32,33 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from orchestrator import timing
+from orchestrator.errors import Refused
 from orchestrator.serve.board import Board
 
 BODY_LIMIT = 1024 * 1024  # bytes of a request's body
 READ_LIMIT = 1024 * 1024  # bytes of the event log read at once for a stream
-CONFLICTS = frozenset({"AlreadyDelivered", "RunGoingOn", "LockedError"})  # refused for what is, not what was asked
-Answer = tuple[int, Any, str | None]  # a command's exit code, what its --json printed, its error's one line
+
+
+class Answer(Protocol):
+    """A command's answer, as the API hands it on: its data, the one line of an error (or of a
+    refusal that is not one, as ``approve`` of a task not at its gate), and the HTTP status its
+    class maps to (``errors``)."""
+
+    @property
+    def code(self) -> int: ...
+
+    @property
+    def data(self) -> Any: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+    @property
+    def http_status(self) -> int: ...
 
 
 class Commands(Protocol):
-    """The CLI's commands as the API calls them (``cli/serve.CliCommands``)."""
+    """The commands as the API calls them (``cli/serve.CliCommands``)."""
 
     def call(self, command: str, arguments: Mapping[str, Any]) -> Answer: ...
 
@@ -52,19 +69,10 @@ class Commands(Protocol):
     def schema(self, command: str) -> dict[str, Any]: ...
 
 
-class Refused(Exception):
-    """A request answered with a 4xx: its status and one line."""
-
-    def __init__(self, status: int, error: str) -> None:
-        super().__init__(error)
-        self.status = status
-        self.error = error
-
-
 async def body_of(request: Request, limit: int = BODY_LIMIT) -> bytes:
     """The request's body, ``Refused`` 413 past ``limit`` bytes (told or counted as it comes)."""
     told = request.headers.get("content-length")
-    if told is not None and not told.isdigit():
+    if told is not None and not (told.isascii() and told.isdigit()):  # (str.isdigit takes "²" too)
         raise Refused(400, "the Content-Length header is not a number")
     if told is not None and int(told) > limit:
         raise Refused(413, f"the body is over {limit} bytes")
@@ -96,29 +104,28 @@ def json_object(
 
 
 def answered(answer: Answer, *, ok_status: int = 200) -> Response:
-    """A command's answer as a response: what it printed; an error, 400 (bad input, exit 2), 409
-    (refused: exit 1, or 3 while the workspace is held), with its one line in ``error``."""
-    code, data, error = answer
-    if error is None:
-        return JSONResponse(data, ok_status)
-    body = dict(data) if isinstance(data, dict) else {"data": data}
-    body.update(ok=False, error=error)
-    kind = data.get("error") if isinstance(data, dict) else None
-    if isinstance(kind, str):
-        body["kind"] = kind
-    return JSONResponse(body, 409 if code != 2 or kind in CONFLICTS else 400)
+    """A command's answer as a response: its data; an error in the one shape every surface says one
+    in (``OrchestratorError.as_json``), with the HTTP status of its class."""
+    if answer.error is None:
+        return JSONResponse(answer.data, ok_status)
+    body = dict(answer.data) if isinstance(answer.data, dict) else {"data": answer.data}
+    if body.get("error") is None or body.get("ok") is not False or "message" not in body:
+        # (a refusal that is no error, as approve of a task not at its gate: its answer, said so)
+        body.update(ok=False, error="Refused", message=answer.error, exit_code=answer.code)
+        body.setdefault("problems", [])
+    return JSONResponse(body, answer.http_status)
 
 
 def refusal(status: int, error: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    """Every answer that is not what was asked: ``{"ok": false, "error": ...}`` and a 4xx."""
-    return JSONResponse({"ok": False, "error": error}, status, headers=headers)
+    """Every answer that is not what was asked, in the one shape (``Refused``), with its 4xx."""
+    return JSONResponse(Refused(status, error).as_json(), status, headers=headers)
 
 
 async def refusals(handler: Callable[[], Any]) -> Response:
     try:
         response: Response = await handler()
     except Refused as exc:
-        return JSONResponse({"ok": False, "error": exc.error}, exc.status)
+        return JSONResponse(exc.as_json(), exc.http_status)
     return response
 
 
@@ -135,7 +142,7 @@ def start_offset(request: Request, path: os.PathLike[str]) -> int:
         if where not in ("start", "end"):
             raise Refused(400, "from: start (the default) or end")
         return size if where == "end" else 0
-    if not given.isdigit() or len(given) > 18:
+    if not (given.isascii() and given.isdigit()) or len(given) > 18:  # (str.isdigit takes "²" too)
         raise Refused(400, "Last-Event-ID is not an id this stream gave (a byte offset)")
     offset = int(given)
     if offset > size:

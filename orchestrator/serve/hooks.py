@@ -32,12 +32,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from orchestrator.errors import Refused
 from orchestrator.plan.config.triggers import GitHub, Hook, TriggerError, render
 from orchestrator.serve.api import (
     BODY_LIMIT,
     Answer,
     Commands,
-    Refused,
     answered,
     body_of,
     json_object,

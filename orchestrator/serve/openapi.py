@@ -26,7 +26,7 @@ def _ref(name: str) -> dict[str, Any]:
 def _refusals(*codes: int) -> dict[str, Any]:
     said = {
         400: "bad input: JSON that is not an object, an option the command does not take, a bad value, a plan "
-        "that does not load (`error`: the command's one line)",
+        "that does not load (`error`: its class, `message`: its line)",
         401: "no token, or a wrong one (a hook: no signature, or a wrong one)",
         403: "an action from another site, or without the token in its header",
         404: "no such task, file or hook (webhooks off: no secret was given)",
@@ -76,7 +76,9 @@ def document(schema: Callable[[str], dict[str, Any]] | None = None) -> dict[str,
             "title": "orchestrator serve",
             "version": __version__,
             "description": "A workspace's dashboard and API: its state, its tasks, the commands that change it, its "
-            'event log, and webhooks that start runs. Every refusal is a 4xx with `{"ok": false, "error": ...}`.',
+            "event log, and webhooks that start runs. Every refusal is a 4xx (a 5xx: a defect of ours, or a run "
+            'it could not reach) with `{"ok": false, "error": CLASS, "message": LINE, "problems": [...], '
+            '"exit_code": N}`: the shape the command line\'s `--json` and the MCP tools say an error in.',
         },
         "paths": paths,
         "components": {
@@ -104,8 +106,27 @@ def _schemas(schema: Callable[[str], dict[str, Any]] | None) -> dict[str, Any]:
     return {
         "Error": {
             "type": "object",
-            "properties": {"ok": {"const": False}, "error": {"type": "string"}, "pid": {"type": "integer"}},
-            "required": ["ok", "error"],
+            "properties": {
+                "ok": {"const": False},
+                "error": {"type": "string", "description": "its class: UsageError, PlanError, RunGoingOn, Refused..."},
+                "message": {"type": "string", "description": "what is wrong, and what to do"},
+                "problems": {
+                    "type": "array",
+                    "description": "a plan's problems, each at its file and line",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "file": {"type": "string"},
+                            "line": {"type": "integer"},
+                            "message": {"type": "string"},
+                            "hint": {"type": "string"},
+                        },
+                    },
+                },
+                "exit_code": {"type": "integer", "description": "what the command line would exit with"},
+                "pid": {"type": "integer", "description": "a run going on: its runner"},
+            },
+            "required": ["ok", "error", "message"],
         },
         "Launch": {
             "type": "object",

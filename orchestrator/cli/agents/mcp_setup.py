@@ -25,6 +25,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -123,10 +124,13 @@ def probe(server: dict[str, Any], project: Path) -> str | None:
     return f"`{' '.join(command)}` does not start the MCP server: {said}"
 
 
-def install(project: Path, name: str, wanted: dict[str, Any], *, force: bool) -> tuple[Path, bool]:
+def install(
+    project: Path, name: str, wanted: dict[str, Any], *, force: bool, check: Callable[[], None] | None = None
+) -> tuple[Path, bool]:
     """Write ``wanted`` as server ``name`` into ``project``'s ``.mcp.json``, every other entry kept;
     ``(path, unchanged)``. ``UsageError`` for a file that is not a JSON object, or an entry of that
-    name that differs (without ``force``): nothing written."""
+    name that differs (without ``force``): nothing written. ``check``: what must hold of the entry
+    (it starts), asked once the file is read, before anything is written."""
     path = project / CONFIG
     config: dict[str, Any] = {}
     if path.exists():
@@ -137,6 +141,8 @@ def install(project: Path, name: str, wanted: dict[str, Any], *, force: bool) ->
             raise UsageError(f"{problem} — fix it or move it aside; nothing was written") from None
         if not isinstance(config, dict) or not isinstance(config.get("mcpServers", {}), dict):
             raise UsageError(f"{path}: not an MCP configuration (an object with mcpServers) — nothing was written")
+    if check is not None:
+        check()
     servers = config.setdefault("mcpServers", {})
     if servers.get(name) == wanted:
         return path, True
@@ -160,15 +166,18 @@ def cmd_install_mcp(args: argparse.Namespace) -> int:
     project = Path(args.project)
     if not project.is_dir():
         raise UsageError(f"--project {args.project}: no such directory")
-    problem = None if args.no_check else probe(wanted, project)
-    if problem is not None:
-        here = not args.python and importlib.util.find_spec("mcp") is not None
-        instead = "--python names this Python, which can; " if here else ""
-        raise UsageError(
-            f"{CONFIG} not written: Claude Code could not start this entry — {problem} ({instead}--no-check writes "
-            "it all the same)"
-        )
-    path, unchanged = install(project, args.name, wanted, force=args.force)
+
+    def starts() -> None:
+        problem = probe(wanted, project)
+        if problem is not None:
+            here = not args.python and importlib.util.find_spec("mcp") is not None
+            instead = "--python names this Python, which can; " if here else ""
+            raise UsageError(
+                f"{CONFIG} not written: Claude Code could not start this entry — {problem} ({instead}--no-check "
+                "writes it all the same)"
+            )
+
+    path, unchanged = install(project, args.name, wanted, force=args.force, check=None if args.no_check else starts)
     if args.json:
         emit_json({"ok": True, "path": str(path), "name": args.name, "entry": wanted, "unchanged": unchanged})
     elif unchanged:

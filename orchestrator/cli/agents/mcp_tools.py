@@ -3,9 +3,11 @@ resources, over stdio, on the official ``mcp`` SDK (its low-level ``Server``: th
 from the commands' parsers at start, not written out by hand).
 
 One tool per command an agent uses (``cli/agents/invoke.COMMANDS``), named as the command, its
-arguments the command's options (``invoke.shape``: their types, choices and defaults read from
-argparse); a call runs the command in-process with ``--json`` and answers what it printed, as
-text and as structured content; a command that fails is a tool error whose text is its one line.
+arguments the command's options (``commands/table``: one table for the CLI, MCP and HTTP); a call
+calls the command's function in-process and answers its data, as text and as structured content;
+a command that fails is a tool error whose text is its one line, its structured content the error
+in the one shape every surface says it in. An agent's context is no terminal: ``status`` lists the
+tasks that need attention unless asked for all, ``list`` a page (``invoke.MCP_DEFAULTS``).
 ``run`` starts the run in the background and returns at once (``run/launch/background``): ``status``
 follows it. The resources are the plan (``orchestrator://plan``), ``final_output.md``
 (``orchestrator://final_output``) and every result (``orchestrator://results/<file>``), read
@@ -62,13 +64,12 @@ def tools(fixed: str | None) -> list[types.Tool]:
     """Every tool, its input schema read from its command's parser."""
     found: list[types.Tool] = []
     for command in invoke.COMMANDS:
-        shape = invoke.shape(command)
-        description = shape.description + (RUN_NOTE if command == "run" else "")
+        description = invoke.description(command) + (RUN_NOTE if command == "run" else "")
         found.append(
             types.Tool(
                 name=command,
                 description=description,
-                input_schema=shape.schema(directory=fixed is None),
+                input_schema=invoke.schema(command, directory=fixed is None, defaults=invoke.MCP_DEFAULTS.get(command)),
                 annotations=types.ToolAnnotations(
                     read_only_hint=command in READ_ONLY,
                     destructive_hint=command in DESTRUCTIVE,
@@ -184,7 +185,9 @@ def build(fixed: str | None) -> Server[Any]:
 
 
 def _call(command: str, arguments: dict[str, Any], fixed: str | None, reach: Path | None) -> invoke.Outcome:
-    return invoke.call(command, arguments, fixed=fixed, source="mcp", reach=reach)
+    return invoke.call(
+        command, arguments, fixed=fixed, source="mcp", reach=reach, defaults=invoke.MCP_DEFAULTS.get(command)
+    )
 
 
 def serve(fixed: str | None) -> None:

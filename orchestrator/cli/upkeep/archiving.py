@@ -89,7 +89,7 @@ def _runs(workspace: Workspace, ids: set[str]) -> dict[str, str]:
 
 
 def cmd_archive(args: argparse.Namespace) -> int:
-    from orchestrator.cli.queue import plan_edit_lock
+    from orchestrator.commands.adding import plan_edit_lock
     from orchestrator.plan.edit import take_out
     from orchestrator.plan.parser import parse_plan
     from orchestrator.run.resume.freshness import current_views

@@ -41,6 +41,7 @@ class RunGoingOn(LockedError):
     def __init__(self, message: str, pid: int | None) -> None:
         super().__init__(message)
         self.pid = pid
+        self.extra = {"pid": pid}
 
 
 class AlreadyDelivered(OrchestratorError):
@@ -53,6 +54,7 @@ class AlreadyDelivered(OrchestratorError):
     def __init__(self, message: str, launch: Mapping[str, Any]) -> None:
         super().__init__(message)
         self.launch = dict(launch)
+        self.extra = {"launch": self.launch}
 
 
 class StartFailed(OrchestratorError):

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Collection
+from typing import TYPE_CHECKING
 
 from orchestrator.errors import UsageError
+
+if TYPE_CHECKING:
+    from orchestrator.plan.model import Plan, Task
 
 
 def count(text: str) -> int:
@@ -95,3 +99,21 @@ def task_type(given: str | None, known: Collection[str]) -> str | None:
             "or define it under 'types:' in the plan's settings"
         )
     return name
+
+
+def task_id_in(plan: Plan, wanted: str, *, after: str = "") -> str:
+    """``wanted`` as the plan spells it (task ids are not case-sensitive), else a ``UsageError``
+    naming the closest id (``after``: what the message adds, such as "nothing was written")."""
+    from orchestrator.errors import UsageError
+    from orchestrator.plan.config.settings import suggest
+
+    lowered = {task_id.lower(): task_id for task_id in plan.tasks}
+    if wanted.lower() not in lowered:
+        tail = f" — {after}" if after else ""
+        raise UsageError(f"no task {wanted} in the plan{suggest(wanted, list(plan.tasks))}{tail}")
+    return lowered[wanted.lower()]
+
+
+def task_in(plan: Plan, wanted: str, *, after: str = "") -> Task:
+    """The task ``wanted`` names (ids are not case-sensitive), else a ``UsageError`` (``task_id_in``)."""
+    return plan.tasks[task_id_in(plan, wanted, after=after)]

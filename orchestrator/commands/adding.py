@@ -1,0 +1,303 @@
+"""A row added to the plan (``add``, ``spawn``): the options checked, the row written into
+master_plan.md as ``plan/edit`` writes one, the plan with it checked as ``validate`` checks it, taken
+by the run going on (within a second) or left for the next run; nothing written when anything is
+refused. One edit of the plan at a time (``plan_edit_lock``), never losing a save made meanwhile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from orchestrator import timing
+from orchestrator.commands import words
+from orchestrator.commands.options import Arguments
+from orchestrator.errors import PlanError, Problem, UsageError, shown
+from orchestrator.plan.markdown import split_lines
+from orchestrator.plan.table.cells import NO_COMMAND
+from orchestrator.state import events
+from orchestrator.state.lock import WorkspaceLock, posix_locks
+
+if TYPE_CHECKING:  # (run/inflight/requests is imported where a command asks a run: `--help` needs it not)
+    from orchestrator.plan.edit import NewTask
+    from orchestrator.plan.model import Plan
+    from orchestrator.state.workspace import Workspace
+
+Given = argparse.Namespace | Arguments  # add's options, from the command line or a program
+
+
+@contextlib.contextmanager
+def plan_edit_lock(workspace: Workspace) -> Iterator[None]:
+    """One edit of the plan at a time per workspace (``add``, ``update``): each reads the plan with
+    the rows the others wrote."""
+    workspace.state_dir.mkdir(parents=True, exist_ok=True)
+    fcntl = posix_locks()
+    fd = os.open(workspace.state_dir / "plan-edit.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+#: The signals that end a command from outside: Ctrl-C, ``kill``, a terminal closed.
+STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """``STOPPING`` held off while the block runs and taken as it ends (Python raises a Ctrl-C's
+    ``KeyboardInterrupt`` as the mask is put back): what the block writes is written whole, and
+    the block tells its caller so, before any of them is acted on."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+# --- add ------------------------------------------------------------------------------------------
+
+
+def _on_details(exc: PlanError, text: str, task_id: str, details: str | None, file: str | None) -> PlanError:
+    """``exc`` with each problem on a line the details file gave the plan named at that file's
+    line: the plan is not written, so its line would name nothing the user can open."""
+    if details is None or file is None:
+        return exc
+    lines = [line.rstrip("\r\n") for line in split_lines(text)]  # as the parser numbers them
+    lead = len(details) - len(details.lstrip("\n"))  # blank lines above are not written (plan.edit)
+    body = [line.rstrip("\r\n") for line in split_lines(details.strip("\n").replace("\r\n", "\n"))]
+    heading = next(  # the new task's heading is the one the details follow
+        (
+            n
+            for n in range(len(lines), 0, -1)
+            if lines[n - 1].startswith(f"### {task_id}") and lines[n : n + len(body)] == body
+        ),
+        0,
+    )
+    return PlanError(
+        replace(p, file=file, line=p.line - heading + lead)
+        if heading and heading < p.line <= heading + len(body)
+        else p
+        for p in exc.problems
+    )
+
+
+def _lacks_command(plan: Plan, workspace: Workspace, task_id: str) -> bool:
+    """Whether the new row is a shell task with no command to run."""
+    from orchestrator import backends
+    from orchestrator.plan.config.profiles import Profiles
+    from orchestrator.run.checks.preflight import command_fault
+
+    task = plan.tasks[task_id]
+    backend = Profiles(workspace).settings_for(plan, task).backend
+    return backend in backends.names() and command_fault(task, backend) == "missing" and task.blocked is None
+
+
+def _check_options(plan: Plan, workspace: Workspace, task_id: str) -> None:
+    """``check_plan`` of the plan with the new row, its problems on that row said of the options
+    that made it: the plan is not written, so a line of it would name nothing to open."""
+    from orchestrator import backends
+    from orchestrator.plan.config.profiles import Profiles
+    from orchestrator.run.checks.preflight import check_plan, command_fault
+
+    task, profiles = plan.tasks[task_id], Profiles(workspace)
+    backend = profiles.settings_for(plan, task).backend
+    fault = command_fault(task, backend) if backend in backends.names() else None
+    if fault == "missing" and task.blocked is None:
+        raise UsageError(
+            f"--command is missing: {task_id} would run on the shell backend, which runs a command, never a "
+            "description — give it one: --command 'CMD', or --details-file FILE holding a ```bash block"
+        )
+    if fault == "unused":
+        raise UsageError(
+            f"--command: {task_id} would run on '{backend}', which does not run commands — add --backend shell, "
+            "or leave --command out"
+        )
+    try:
+        check_plan(plan, workspace, profiles)
+    except PlanError as exc:
+        row = [p for p in exc.problems if p.file == shown(plan.path) and p.line == task.line]
+        if not row:
+            raise
+        raise UsageError("; ".join(p.message + (f" — {p.hint}" if p.hint else "") for p in row)) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Added:
+    """A row ``add`` (or ``spawn``) wrote: its id, the run going on when it was written (``None``:
+    none), that run's ``task_added`` for it (``None``: not taken, or no run), and whether it waits
+    for a command (``NO_COMMAND``)."""
+
+    id: str
+    live: events.Event | None
+    taken: events.Event | None
+    held: bool = False
+
+
+def read_details(details_file: str | None) -> str | None:
+    """``--details-file``'s text, refused in one line when it cannot be the task's details."""
+    from orchestrator.plan.edit import details_heading
+
+    if details_file is None:
+        return None
+    try:
+        details = Path(details_file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--details-file {details_file}: cannot read it ({exc})") from None
+    heading = details_heading(details)
+    if heading is not None:
+        line, what, fix = heading
+        raise UsageError(f"{details_file}:{line}: {what} would end the task's details in master_plan.md — {fix}")
+    return details
+
+
+def add_row(
+    args: Given,
+    workspace: Workspace,
+    description: str,
+    details: str | None,
+    details_file: str | None,
+    *,
+    wait: bool = True,
+    written: Callable[[str], None] | None = None,
+    hold: bool = False,
+) -> Added:
+    """The row ``args`` describe (``add``'s options: ``spawn`` takes the same), written into the
+    plan: taken by the run going on (waited for unless not ``wait``: ``taken_by``), or left for
+    the next run. Nothing is written when the options are refused (a ``UsageError`` naming the
+    option) or the plan would not parse. ``written`` is handed the new task's id once its row is
+    in the file, before a Ctrl-C that came as it was written is taken (``spawn``: the task it
+    must then cancel). ``hold``: a shell task given no command is written blocked
+    (``NO_COMMAND``), where it waits for one, rather than refused."""
+    from orchestrator.plan.edit import add_task
+    from orchestrator.plan.markdown import FrontmatterError
+    from orchestrator.plan.parser import parse_plan
+    from orchestrator.run.inflight.requests import run_or_lock
+    from orchestrator.state import planfile
+    from orchestrator.state.identity import read_book
+    from orchestrator.state.kept.archive import archived_tasks
+
+    check_words(args, description)
+    new = _new_task(args, workspace, description, details)
+    workspace.check_inside()
+    added: list[str] = []
+
+    def change(text: str) -> str:
+        result, task_id, plan = with_row(text)
+        if hold and _lacks_command(plan, workspace, task_id):
+            new.blocked = NO_COMMAND  # (the same row, held: what it waits for in its Blocked cell)
+            result, task_id, plan = with_row(text)
+        if args.id is not None and any(t.lower() == task_id.lower() for t in plan.tasks if t != task_id):
+            raise UsageError(f"--id {task_id}: the plan has that task already")
+        _check_options(plan, workspace, task_id)
+        added[:] = [task_id]
+        return result
+
+    def with_row(text: str) -> tuple[str, str, Plan]:
+        """The plan's text with the row, its id, and the plan it makes."""
+        try:
+            result, task_id = add_task(text, new, taken=list(archived))
+        except FrontmatterError as exc:
+            raise PlanError([Problem(shown(workspace.plan_file), exc.line, str(exc), exc.hint)]) from None
+        except PlanError as exc:
+            raise exc.located(workspace.plan_file) from None
+        try:
+            plan = parse_plan(result, workspace.plan_file, book=read_book(workspace), archived=archived)
+        except PlanError as exc:
+            raise _on_details(exc, result, task_id, details, details_file) from None
+        return result, task_id, plan
+
+    plan = workspace.load_plan()
+    archived = archived_tasks(workspace)
+    _check_ids(plan, args.id, new.after)
+    # A run that is starting has read the plan, or will, before it follows it: whether it has the
+    # row from its start or takes it once it follows the plan cannot be told from here. So the
+    # row is written once a run goes on (it follows the plan from its run_started: it takes the
+    # row, and says so), or with none, holding the lock that a run starting must take first.
+    found = run_or_lock(workspace, timing.current().answer_wait + plan.settings.kill_grace)
+    live = None if isinstance(found, WorkspaceLock) else found
+    try:
+        with plan_edit_lock(workspace), signals_held():  # (a Ctrl-C as it waits for the lock: nothing written)
+            planfile.rewrite(workspace.plan_file, change)
+            if written is not None:
+                written(added[0])
+        task_id = added[0]
+        if live is None:
+            from orchestrator.state.events.tasks import TaskAdded
+
+            added_event = TaskAdded(task=task_id, name=args.name or "", after=tuple(new.after))
+            events.append(workspace.events_file, [added_event])
+    finally:
+        if isinstance(found, WorkspaceLock):
+            found.release()
+    return Added(task_id, live, taken_by(workspace, live, task_id) if wait else None, new.blocked == NO_COMMAND)
+
+
+def _new_task(args: Given, workspace: Workspace, description: str, details: str | None) -> NewTask:
+    """The row ``add``'s options describe (``spawn``'s too), as ``plan/edit`` writes one."""
+    from orchestrator.plan.edit import NewTask
+    from orchestrator.plan.table.cells import split_ids
+
+    return NewTask(
+        description=description,
+        id=args.id,
+        name=args.name,
+        after=[d for part in args.after or () for d in split_ids(part)],
+        priority=words.priority(args.priority),
+        profile=args.assignee,
+        backend=args.backend,
+        command=args.command,
+        details=details,
+        tags=words.tags(args.tag),
+        retries=args.retries,
+        timeout=words.duration_text(args.timeout, "--timeout"),
+        type=words.task_type(args.type, workspace.load_plan().types) if args.type is not None else None,
+    )
+
+
+def _check_ids(plan: Plan, given: str | None, after: list[str]) -> None:
+    """``--id`` names no task the plan has or had (an archived id is never used twice), and
+    ``--after`` only tasks it has: said of the option, before a row is written."""
+    gone = {t.lower(): entry for t, entry in plan.archived.items()}
+    if given is not None and (entry := gone.get(given.lower())) is not None:
+        raise UsageError(f"--id {given}: {entry.task.id} is archived in {entry.file}, and an id is never used twice")
+    known = {t.lower() for t in [*plan.tasks, *plan.archived]}
+    if given is not None and given.lower() in known:
+        raise UsageError(f"--id {given}: the plan has that task already")
+    unknown = [task for task in after if task.lower() not in known]
+    if unknown:  # said of --after, not of a row and a line the plan does not have yet
+        raise UsageError(f"--after: no task {', '.join(unknown)} in the plan")
+
+
+def taken_by(workspace: Workspace, live: events.Event | None, task_id: str) -> events.Event | None:
+    """The ``task_added`` of the run ``live`` for ``task_id``, waited for up to 5 s."""
+    from orchestrator.run.inflight.requests import wait_for
+
+    return wait_for(workspace, live, lambda e: e["event"] == "task_added" and e.get("task") == task_id)
+
+
+def check_words(args: Given, description: str) -> None:
+    """The description and ``--id``, refused before anything else is read."""
+    from orchestrator.plan.table.cells import id_problem
+
+    if not description.strip():
+        raise UsageError("the description is empty: say what the task does")
+    if args.id is not None and (problem := id_problem(args.id)):
+        raise UsageError(f"--id: {problem}")
+
+
+def task_json_of(workspace: Workspace, task_id: str) -> dict[str, Any]:
+    """A task as ``list --json`` (and ``status --json``) show it."""
+    from orchestrator.commands.listing import task_json
+    from orchestrator.run.resume.freshness import current_views
+
+    plan = workspace.load_plan()
+    view = next(v for v in current_views(plan, workspace) if v.id == task_id)
+    return task_json(plan.tasks[task_id], view)

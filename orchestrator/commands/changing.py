@@ -1,0 +1,100 @@
+"""The commands that change a workspace: ``add`` (``commands/adding``), ``update`` (``commands/editing``),
+``approve`` and ``reject`` (a person's word at a gate: ``run/held/decisions``), ``cancel`` and
+``retry`` (asked of the run going on, or done with the workspace held: ``run/inflight/requests``).
+Each checks what it is given whole before it writes anything: a refused change leaves every file
+as it was.
+"""
+
+from __future__ import annotations
+
+from orchestrator.commands.calling import Call, Result
+from orchestrator.commands.editing import update as update
+from orchestrator.errors import UsageError
+from orchestrator.plan.table.cells import NO_COMMAND
+from orchestrator.vocabulary import ExitCode
+
+
+def add(call: Call) -> Result:
+    """A task added to the plan; a run going on takes it within a second. A shell task given no
+    command is written held (``Blocked: NO_COMMAND``) until ``update --command`` gives it one."""
+    from orchestrator.commands.adding import add_row, check_words, read_details, task_json_of
+
+    args, workspace = call.args, call.workspace
+    description = args.description or ""
+    check_words(args, description)
+    details = read_details(args.details_file)
+    added = add_row(args, workspace, description, details, args.details_file, hold=True)
+    task_id, live, taken = added.id, added.live, added.taken
+    where = workspace.relative(workspace.plan_file)
+    notes: list[str] = []
+    if added.held:
+        # A script's `ID=$(orchestrator add ...)` gets its id all the same, and one line says what to do.
+        notes.append(
+            f"⚠️ {task_id} added to {where} with no command: a shell task runs one, so it waits (Blocked: "
+            f"{NO_COMMAND}) until `orchestrator update {task_id} --command 'CMD'` gives it one"
+        )
+
+    def data() -> dict[str, object]:  # (the plan read again: only for what asks for the task's view)
+        run = live["run"] if live else None
+        return {
+            "ok": True,
+            "id": task_id,
+            "run": run,
+            "taken": taken is not None,
+            "task": task_json_of(workspace, task_id),
+        }
+
+    said = (
+        f"➕ {task_id} added to {where}; the run going on (pid {live['pid'] if live else '?'}) has it"
+        if taken is not None
+        else f"➕ {task_id} added to {where}; it runs in the next `orchestrator run`"
+    )
+    # The id alone on stdout, for `ID=$(orchestrator add ...)`; what happened, for a person, on stderr.
+    return Result(data, notes=notes, shown=lambda: task_id + "\n", aside=[] if added.held else [said])
+
+
+def approve(call: Call) -> Result:
+    return _decide(call, approve=True)
+
+
+def reject(call: Call) -> Result:
+    return _decide(call, approve=False)
+
+
+def _decide(call: Call, *, approve: bool) -> Result:
+    """A person's word at a task's Approval gate, on the inputs it has now."""
+    from orchestrator.commands.words import task_in
+    from orchestrator.run.held.decisions import decide
+
+    workspace = call.workspace
+    plan = workspace.load_plan()
+    task = task_in(plan, call.args.task)
+    answer = decide(workspace, plan, task, approve, " ".join((call.args.reason or "").split()))
+    data = {**answer.as_json(), "decision": "approved" if approve else "rejected", "already": answer.already}
+    if answer.ok:
+        return Result(data, shown=lambda: answer.said + "\n")
+    return Result(data, ExitCode.FAILED, said=answer.said)
+
+
+def cancel(call: Call) -> Result:
+    return _request(call, "cancel")
+
+
+def retry(call: Call) -> Result:
+    return _request(call, "retry")
+
+
+def _request(call: Call, kind: str) -> Result:
+    """``cancel`` or ``retry`` asked of the run going on, or done with the workspace held."""
+    from orchestrator.commands.words import task_in
+    from orchestrator.run.inflight.requests import request
+
+    if kind not in ("cancel", "retry"):  # pragma: no cover - the table names these two
+        raise UsageError(f"no request {kind}")
+    workspace = call.workspace
+    plan = workspace.load_plan()
+    task = task_in(plan, call.args.task)
+    answer = request(workspace, plan, task, "cancel" if kind == "cancel" else "retry", call.args.get("reason"))
+    if answer.ok:
+        return Result(answer.as_json(), notes=list(answer.notes), shown=lambda: answer.said + "\n")
+    return Result(answer.as_json(), ExitCode.FAILED, said=answer.said, notes=list(answer.notes))

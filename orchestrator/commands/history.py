@@ -1,0 +1,94 @@
+"""``orchestrator history``: every attempt of every run, from the event log, and how each ended;
+``--stats``, their figures per task and per kind of task."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.commands.calling import Call, Result
+from orchestrator.errors import UsageError
+from orchestrator.plan.config.settings import format_duration
+from orchestrator.state import events
+from orchestrator.state.kept.history import attempts_of
+from orchestrator.state.kept.history import seconds as _seconds
+
+if TYPE_CHECKING:
+    from orchestrator.state.workspace import Workspace
+
+
+def _stats(workspace: Workspace, attempts: list[dict[str, Any]]) -> Result:
+    """``history --stats``: per task and per kind of task (its type, else its profile and backend,
+    else its backend: as each attempt's ``task_started`` says, else as the plan says now)."""
+    from orchestrator.errors import OrchestratorError
+    from orchestrator.output.stats import history_stats, stats_text
+    from orchestrator.run.forecasts.estimates import kinds_of
+
+    for attempt in attempts:
+        attempt["duration"] = _seconds(attempt)
+    kinds: dict[str, str] = {}
+    with contextlib.suppress(OrchestratorError):  # (a plan that does not load now: kinds unknown, figures kept)
+        kinds = kinds_of(workspace.load_plan(), workspace)
+    stats = history_stats(attempts, kinds)
+    return Result({"ok": True, **stats}, shown=lambda: stats_text(stats) + "\n")
+
+
+def _labelled(workspace: Workspace, every: list[events.Event], wanted: list[str]) -> set[str]:
+    """The tasks (lowered) with every label of ``wanted`` (``--label`` repeated, or a comma list):
+    as the plan's Tags column says, or as ``spawn`` gave them (its ``task_spawned`` events: a task
+    whose row is gone since is found too)."""
+    from orchestrator.commands.words import tags
+
+    labels: dict[str, set[str]] = {}
+    for event in every:
+        if event["event"] == "task_spawned" and isinstance(event.get("labels"), list):
+            labels.setdefault(str(event.get("task", "")).lower(), set()).update(str(x).lower() for x in event["labels"])
+    if workspace.plan_file.exists():
+        for task in workspace.load_plan().tasks.values():
+            labels.setdefault(task.id.lower(), set()).update(tag.lower() for tag in task.tags)
+    asked = {label.lower() for label in tags(wanted)}
+    return {task for task, have in labels.items() if asked <= have}
+
+
+def history(call: Call) -> Result:
+    """Every attempt of every run (of one task, ``TASK``; with a label, ``--label``), and how each
+    ended; ``--stats``: their figures per task and per kind."""
+    from orchestrator.output.views import simulated_mark
+
+    args, workspace = call.args, call.workspace
+    wanted = args.task
+    every = events.read_all(workspace.events_file)
+    attempts = attempts_of(every)
+    if args.label:
+        labelled = _labelled(workspace, every, args.label)
+        attempts = [a for a in attempts if str(a["task"]).lower() in labelled]
+    if wanted is not None:
+        plan = workspace.load_plan()
+        lowered = {task_id.lower(): task_id for task_id in plan.tasks}
+        known = {str(a["task"]).lower() for a in attempts}
+        if wanted.lower() not in lowered and wanted.lower() not in known:
+            raise UsageError(f"no task {wanted} in the plan or its history")
+        attempts = [a for a in attempts if str(a["task"]).lower() == wanted.lower()]
+    if args.stats:  # (of the task asked for, if one is)
+        return _stats(workspace, attempts)
+    for attempt in attempts:
+        attempt["duration"] = _seconds(attempt)
+
+    def text() -> str:
+        if not attempts:
+            labels = f" labelled {', '.join(args.label)}" if args.label else ""
+            return "no attempt recorded yet" + (f" for {wanted}" if wanted else "") + labels + "\n"
+        out: list[str] = []
+        run = object()
+        for attempt in attempts:
+            if attempt["run"] != run:
+                run = attempt["run"]
+                out.append(f"run {str(run).replace('T', ' ')[:19]}")
+            cost = f" ${attempt['cost_usd']:.4f}" if attempt.get("cost_usd") is not None else ""
+            took = f" in {format_duration(attempt['duration'])}" if attempt["duration"] is not None else ""
+            why = f": {attempt['reason']}" if attempt.get("reason") else ""
+            outcome = attempt["outcome"] + simulated_mark(attempt["simulated"])
+            out.append(f"  {attempt['task']} attempt {attempt['attempt']}: {outcome}{took}{cost}{why}")
+        return "".join(line + "\n" for line in out)
+
+    return Result({"ok": True, "attempts": attempts}, shown=text)

@@ -1,0 +1,208 @@
+"""``orchestrator list``: the plan's tasks as a script reads them, filtered and grouped.
+
+The filters compose as a script expects (``gh``, ``kubectl``): each option narrows, a repeated
+``--status`` widens within itself; a state is named by its own word or by the one other task
+managers use (``vocabulary.STATUS_ALIASES``): ``pending`` is every task not started, as in ``tm``
+and taskwarrior (one that waits for its upstream too; ``ready``: those that need wait for nothing),
+``open`` every task not finished (gh's word: what is left), ``in_progress``, ``todo``, ``done``.
+Only the filter's word means more: each task's status is printed as it is. What is printed
+follows ``gh``'s rule: on a terminal, a header and colours; piped, one task a line, its fields
+separated by tabs, no header, so ``list | wc -l`` counts tasks. ``--format`` picks the fields:
+``table`` (every column), ``simple`` (id and title), ``ids``, ``json`` (``{"tasks": [...]}`` with
+the fields of ``status --json`` and the plan's own, ``assignee`` and ``tags``; ``--json`` too).
+``--archived`` lists the tasks ``archive`` moved out of the plan instead, with the same filters,
+each with the day it was archived (``archived``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.commands import words
+from orchestrator.commands.calling import Call, Result
+from orchestrator.errors import UsageError
+from orchestrator.state.status import TaskView
+from orchestrator.state.workspace import Workspace
+from orchestrator.vocabulary import TaskStatus, status_words, statuses_named
+
+if TYPE_CHECKING:
+    from orchestrator.plan.model import Task
+
+GROUPS: dict[str, Callable[[Task, TaskView], list[str]]] = {  # list --group-by (``commands/table.GROUPS``)
+    "status": lambda task, view: [str(view.status)],
+    "assignee": lambda task, view: [task.profile or "(none)"],
+    "tag": lambda task, view: list(task.tags) or ["(none)"],
+    "priority": lambda task, view: [task.priority_name],
+}
+
+
+def task_json(task: Task, view: TaskView) -> dict[str, Any]:
+    """One task as ``list --json`` shows it: ``status --json``'s fields, and the plan's assignee
+    and tags."""
+    return {**view.as_json(), "assignee": task.profile, "tags": list(task.tags)}
+
+
+def _statuses(given: list[str] | None) -> set[TaskStatus] | None:
+    if not given:
+        return None
+    wanted: set[TaskStatus] = set()
+    for part in given:
+        for word in part.split(","):
+            if not word.strip():
+                continue
+            named = statuses_named(word)
+            if named is None:
+                raise UsageError(f"--status {word.strip()}: not a status — use one of {status_words()}")
+            wanted |= named
+    return wanted
+
+
+def _archived(workspace: Workspace) -> tuple[list[tuple[Task, TaskView]], dict[str, str]]:
+    """The archived tasks (``state/kept/archive``) as ``list`` shows them: each one's view from its
+    result file, as ``status`` reads one; and the date each was archived."""
+    from orchestrator.state.kept.archive import entries
+    from orchestrator.state.results import read_record
+
+    rows: list[tuple[Task, TaskView]] = []
+    days: dict[str, str] = {}
+    for entry in entries(workspace).values():
+        task = entry.task
+        view = TaskView.of(task, TaskStatus.read(entry.archived.status) or TaskStatus.COMPLETED)
+        record = read_record(workspace.result(task), task.id)
+        if record is not None:
+            view.take(record, workspace.result_name(task))
+        view.finished = view.finished or entry.finished
+        rows.append((task, view))
+        days[task.id] = entry.archived.archived
+    return rows, days
+
+
+def list_tasks(call: Call) -> Result:
+    """The plan's tasks (``--archived``: the archived ones), filtered; ``--limit``/``--offset`` a page of them."""
+    from orchestrator.run.resume.freshness import current_views
+
+    args = call.args
+    statuses = _statuses(args.status)
+    workspace = call.workspace
+    plan = workspace.load_plan()
+    days: dict[str, str] = {}
+    if args.archived:
+        rows, days = _archived(workspace)
+    else:
+        rows = [(plan.tasks[view.id], view) for view in current_views(plan, workspace)]
+    rows = [
+        (task, view)
+        for task, view in rows
+        if (statuses is None or view.status in statuses)
+        and (args.assignee is None or (task.profile or "").lower() == args.assignee.lower())
+        and all(any(t.lower() == tag.lower() for t in task.tags) for tag in words.tags(args.tag))
+    ]
+    total = len(rows)
+    rows = rows[args.offset or 0 :][: args.limit] if args.limit is not None else rows[args.offset or 0 :]
+    shown = [task_json(task, view) for task, view in rows]
+    data: dict[str, Any] = {"tasks": [{**item, "archived": days[item["id"]]} for item in shown] if days else shown}
+    if args.limit is not None or args.offset:
+        data.update(total=total, offset=args.offset or 0, more=(args.offset or 0) + len(rows) < total)
+    if args.format == "json":
+        return Result(data, shown=lambda: json.dumps(data, ensure_ascii=False, default=str) + "\n")
+    return Result(data, shown=lambda: _text(rows, args.format, args.group_by, days))
+
+
+def _text(rows: list[tuple[Task, TaskView]], shape: str, group_by: str | None, days: dict[str, str]) -> str:
+    """The tasks' lines (``Lines``), under a heading for each group on a terminal."""
+    terminal = sys.stdout.isatty()
+    if group_by is None:
+        return Lines(shape, days, terminal).of(rows)
+    groups: dict[str, list[tuple[Task, TaskView]]] = {}
+    for task, view in rows:
+        for key in GROUPS[group_by](task, view):
+            groups.setdefault(key, []).append((task, view))
+    out: list[str] = []
+    for number, (key, members) in enumerate(sorted(groups.items())):
+        if terminal:  # a heading for each group; piped, the group is each line's first field
+            out.append(("\n" if number else "") + f"{group_by}: {key} ({len(members)})\n")
+            out.append(Lines(shape, days, terminal).of(members))
+        else:
+            out.append(Lines(shape, days, terminal, group=key).of(members))
+    return "".join(out)
+
+
+# A state's colour on a terminal (SGR codes): done green, failed red, running blue, held for a person
+# magenta, not started yellow, the rest dim.
+_COLOURS = {
+    TaskStatus.COMPLETED: "32",
+    TaskStatus.BYPASSED: "32",
+    TaskStatus.FAILED: "31",
+    TaskStatus.REJECTED: "31",
+    TaskStatus.RUNNING: "34",
+    TaskStatus.RETRYING: "34",
+    TaskStatus.BLOCKED: "35",
+    TaskStatus.AWAITING_APPROVAL: "35",
+    TaskStatus.PENDING: "33",
+    TaskStatus.WAITING: "33",
+}
+
+
+def colours_wanted() -> bool:
+    """Whether a terminal's lines are coloured: not when ``NO_COLOR`` is set (no-color.org) or the
+    terminal is ``dumb``."""
+    return not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+@dataclass(frozen=True, slots=True)
+class Lines:
+    """The tasks' lines in a ``--format``: on a terminal (``terminal``) padded under a header
+    (``table``), the state coloured; else tab-separated, a task a line, no header; ``group``: the
+    first field of each piped line (``--group-by``'s key)."""
+
+    shape: str
+    days: dict[str, str]
+    terminal: bool
+    group: str | None = None
+
+    def of(self, rows: list[tuple[Task, TaskView]]) -> str:
+        if not rows:
+            return ""
+        lines = [self._fields(task, view) for task, view in rows]
+        if not self.terminal:
+            first = [self.group] if self.group is not None else []
+            return "".join("\t".join(first + [cell for cell, _ in line]) + "\n" for line in lines)
+        if self.shape == "table":
+            header = ["ID", "STATUS", "PRIORITY", "ASSIGNEE", "TAGS"] + (["ARCHIVED"] if self.days else []) + ["NAME"]
+            lines.insert(0, [(cell, None) for cell in header])
+        widths = [max(len(line[i][0]) for line in lines) for i in range(len(lines[0]) - 1)]
+        colour = colours_wanted()
+        shown = []
+        for line in lines:
+            padded = [
+                _painted(cell, code if colour else None) + " " * (width - len(cell))
+                for (cell, code), width in zip(line[:-1], widths, strict=True)
+            ]
+            shown.append("  ".join([*padded, line[-1][0]]) + "\n")
+        return "".join(shown)
+
+    def _fields(self, task: Task, view: TaskView) -> list[tuple[str, str | None]]:
+        """A task's fields in this shape, each with its colour (``None``: none)."""
+        if self.shape == "ids":
+            return [(task.id, None)]
+        title = " ".join(task.title.split())  # (one line, no tab: a field of its own)
+        if self.shape == "simple":
+            return [(task.id, None), (title, None)]
+        return [
+            (task.id, None),
+            (str(view.status), _COLOURS.get(view.status, "2")),
+            (task.priority_name, None),
+            (task.profile or "-", None),
+            (",".join(task.tags) or "-", None),
+            *([(self.days[task.id], None)] if self.days else []),
+            (title, None),
+        ]
+
+
+def _painted(cell: str, code: str | None) -> str:
+    return f"\x1b[{code}m{cell}\x1b[0m" if code else cell

@@ -1,0 +1,480 @@
+"""The commands other programs call, each its options as data (``options.Opt``) and the function
+that does it (``module:function``, imported when first called: the command line's ``--help``
+builds a parser from this table without importing any command's work).
+
+Read by the command line (each command's parser, ``cli/*``'s ``register``), the MCP server (a tool
+per command, its input schema), ``serve`` (a route per command, the OpenAPI document) and the docs'
+option tables (``tests/test_reference_docs.py``): one table, so none of them can drift.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.commands.options import Opt, dest_of
+
+DIRECTORY = Opt("directory", "the workspace (default: .orchestrator in the current directory)")
+
+
+def _param(what: str) -> Opt:
+    """``--param NAME=VALUE``, repeatable: a value of the plan's ``params`` (``plan/config/params.py``)."""
+    return Opt(
+        "param",
+        f"{what} this value of a parameter the plan declares (repeatable)",
+        kind="strings",
+        flags=("--param",),
+        metavar="NAME=VALUE",
+        form="NAME=VALUE",
+    )
+
+
+def _task(help_text: str = "the task (after an optional workspace)", *, required: bool = True) -> Opt:
+    return Opt("task", help_text, required=required)
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One command: its name, its line, its options (``made``: built when first asked for, since
+    some name the backends or executors), and where its work is."""
+
+    name: str
+    summary: str
+    made: Callable[[], tuple[Opt, ...]]
+    does: str  # "module:function" under orchestrator.commands, taking a ``Call``
+    thing: str | None = None  # the metavar of the word after the workspace: TASK, DESCRIPTION, [TASK]
+    read_only: bool = False
+    destructive: bool = False
+    usage: str | None = None  # the command line's usage line, where argparse's would mislead
+    json_help: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def options(self) -> tuple[Opt, ...]:
+        return _options(self.name)
+
+    def function(self) -> Callable[..., Any]:
+        import importlib
+
+        module, name = self.does.split(":")
+        found: Callable[..., Any] = getattr(importlib.import_module(f"orchestrator.commands.{module}"), name)
+        return found
+
+
+@functools.cache
+def _options(name: str) -> tuple[Opt, ...]:
+    return COMMANDS[name].made()
+
+
+def _reason(help_text: str) -> Opt:
+    return Opt("reason", help_text, flags=("--reason",), metavar="TEXT")
+
+
+def _validate() -> tuple[Opt, ...]:
+    return (DIRECTORY, _param("check the plan with"))
+
+
+def _status() -> tuple[Opt, ...]:
+    return (
+        DIRECTORY,
+        _param("tell what is up to date with"),
+        Opt(
+            "tasks",
+            "which tasks the answer lists: all (the default), attention (running, failed, waiting for a person), "
+            "or none (the counts alone)",
+            flags=("--tasks",),
+            choices=("all", "attention", "none"),
+            default="all",
+        ),
+        Opt(
+            "limit",
+            "list at most this many tasks (the counts stay whole)",
+            kind="integer",
+            flags=("--limit",),
+            metavar="N",
+            minimum=0,
+        ),
+        Opt(
+            "offset",
+            "skip this many tasks first (with --limit: a page)",
+            kind="integer",
+            flags=("--offset",),
+            metavar="N",
+            minimum=0,
+            default=0,
+        ),
+    )
+
+
+FORMATS = ("table", "simple", "ids", "json")  # list --format
+GROUPS = ("assignee", "priority", "status", "tag")  # list --group-by (``commands/listing.GROUPS``: each one's keys)
+
+
+def _list() -> tuple[Opt, ...]:
+    return (
+        DIRECTORY,
+        Opt(
+            "status",
+            "only tasks in this state (repeatable, or a comma list); pending (not started), ready, open (not "
+            "finished), in_progress, todo, done and canceled name states too",
+            kind="strings",
+            flags=("--status",),
+            metavar="S",
+        ),
+        Opt("assignee", "only tasks with this assignee", flags=("--assignee",), metavar="A"),
+        Opt(
+            "tag",
+            "only tasks with this tag (repeated: with all of them)",
+            kind="strings",
+            flags=("--tag", "--label"),
+            metavar="T",
+        ),
+        Opt(
+            "group_by",
+            "a heading for each status, assignee, tag or priority (piped: the group as each line's first field)",
+            flags=("--group-by",),
+            choices=GROUPS,
+        ),
+        Opt(
+            "format",
+            "table: every column (default); simple: id and title; ids: the ids alone; json: as --json. On a "
+            "terminal with a header; piped, tab-separated, a task a line",
+            flags=("--format",),
+            choices=FORMATS,
+            default="table",
+        ),
+        Opt("archived", "the archived tasks (`orchestrator archive`) instead", kind="boolean", flags=("--archived",)),
+        Opt("limit", "list at most this many tasks", kind="integer", flags=("--limit",), metavar="N", minimum=0),
+        Opt(
+            "offset",
+            "skip this many tasks first (with --limit: a page)",
+            kind="integer",
+            flags=("--offset",),
+            metavar="N",
+            minimum=0,
+            default=0,
+        ),
+    )
+
+
+def _output() -> tuple[Opt, ...]:
+    return (DIRECTORY, _task())
+
+
+def _logs() -> tuple[Opt, ...]:
+    return (
+        DIRECTORY,
+        _task(),
+        Opt("attempt", "this attempt (default: the last)", kind="integer", flags=("--attempt",), metavar="N"),
+        Opt(
+            "follow",
+            "print its output as it comes, until the attempt ends",
+            kind="boolean",
+            flags=("--follow", "-f"),
+            everywhere=False,
+        ),
+    )
+
+
+def _history() -> tuple[Opt, ...]:
+    return (
+        DIRECTORY,
+        _task("one task's attempts (after an optional workspace)", required=False),
+        Opt(
+            "stats",
+            "per task and per type: runs, success rate, median and p90 time, cost",
+            kind="boolean",
+            flags=("--stats",),
+        ),
+        Opt(
+            "label",
+            "only tasks with this label (repeated: with all of them)",
+            kind="strings",
+            flags=("--label", "--tag"),
+            metavar="L",
+        ),
+    )
+
+
+def column_opts(command: str) -> tuple[Opt, ...]:
+    """An option for each column ``command`` (``add``, ``update``) sets, made from the task table's
+    one table of columns (``plan/table/columns.COLUMNS``, each column's ``Option``), in its order."""
+    from orchestrator import backends
+    from orchestrator.commands import words
+    from orchestrator.plan.table.columns import COLUMNS
+
+    found: list[Opt] = []
+    for column in COLUMNS:
+        option = column.option
+        own = (option.add if command == "add" else option.update) if option is not None else ()
+        if option is None or not own:
+            continue
+        said = option.help.format(backends=backends.listing()) + (option.update_help if command == "update" else "")
+        kind = "strings" if option.repeat else "integer" if option.count else "string"
+        dest = dest_of(own)
+        found.append(
+            Opt(
+                dest,
+                said,
+                kind=kind,
+                flags=own,
+                metavar=option.metavar,
+                read=words.count if option.count else None,
+                minimum=0 if option.count else None,
+            )
+        )
+    return tuple(found)
+
+
+def _add() -> tuple[Opt, ...]:
+    return (
+        DIRECTORY,
+        Opt("description", "what the task does (after an optional workspace)", required=True),
+        *column_opts("add"),
+        Opt(
+            "details_file",
+            "its Task Details: the brief's instructions, from a file",
+            flags=("--details-file",),
+            metavar="FILE",
+        ),
+    )
+
+
+def _update() -> tuple[Opt, ...]:
+    return (
+        DIRECTORY,
+        _task(),
+        *column_opts("update"),
+        Opt("untag", "remove a tag (repeatable, or a comma list)", kind="strings", flags=("--untag",), metavar="TAG"),
+        Opt(
+            "status",
+            "blocked: hold it back (it and what depends on it wait, the rest runs); pending: release it",
+            flags=("--status",),
+            metavar="blocked|pending",
+        ),
+        Opt("reason", "why it is blocked (its Blocked cell)", flags=("--reason",), metavar="WHY"),
+    )
+
+
+def _approve() -> tuple[Opt, ...]:
+    return (DIRECTORY, _task(), _reason("a word for the record (shown in history and the approvals file)"))
+
+
+def _reject() -> tuple[Opt, ...]:
+    return (DIRECTORY, _task(), _reason("why (shown in its result, status and what depends on it)"))
+
+
+def _cancel() -> tuple[Opt, ...]:
+    return (DIRECTORY, _task(), _reason("why (shown in its result and in status)"))
+
+
+def _retry() -> tuple[Opt, ...]:
+    return (DIRECTORY, _task())
+
+
+def _run() -> tuple[Opt, ...]:
+    from orchestrator import backends
+
+    return (
+        DIRECTORY,
+        Opt(
+            "max_parallel",
+            "at most N tasks at once (default 4, or the plan's)",
+            kind="integer",
+            flags=("--max-parallel",),
+            metavar="N",
+        ),
+        Opt("only", "run just these tasks (their dependencies must be completed)", flags=("--only",), metavar="IDS"),
+        Opt(
+            "rerun",
+            "run these tasks again for real; what is downstream of them runs too, reusing its cached result when "
+            "their outputs come out the same",
+            flags=("--rerun",),
+            metavar="IDS",
+        ),
+        Opt("fail_fast", "start nothing new once a task has failed", kind="boolean", flags=("--fail-fast",)),
+        Opt("backend", f"backend for tasks that do not name one ({backends.listing()})", flags=("--backend",)),
+        Opt(
+            "max_cost",
+            "start nothing new once the run has cost this much",
+            kind="number",
+            flags=("--max-cost",),
+            metavar="USD",
+        ),
+        Opt(
+            "aggregate",
+            "how final_output.md is made (default concat)",
+            flags=("--aggregate",),
+            choices=("concat", "agent"),
+        ),
+        _param("run with (kept for later runs)"),
+        Opt(
+            "untrusted",
+            "the --param values came from outside (a pull request, an issue, another program): data, never "
+            "in an agent's instructions, this run's alone; SOURCE says where from (github, ci...)",
+            flags=("--untrusted",),
+            metavar="SOURCE",
+            everywhere=False,  # (a program's values are untrusted always: run/launch/background says so)
+        ),
+        Opt(
+            "read_only",
+            "every agent task of this run gets Access: read, whatever its row says (a webhook's trigger "
+            "with access: read starts its runs so)",
+            kind="boolean",
+            flags=("--read-only",),
+        ),
+        *_run_where(),
+    )
+
+
+def _run_where() -> tuple[Opt, ...]:
+    """``run``'s options of how long it waits, and where its attempts run."""
+    from orchestrator.commands import words
+    from orchestrator.executors import registry as executors
+
+    return (
+        Opt(
+            "wait",
+            "stay up while tasks wait for a person (an Approval gate, a Blocked cell): take each word as it is "
+            "given (approve, reject, update, the dashboard) and end once nothing is left to do or wait for",
+            kind="boolean",
+            flags=("--wait",),
+        ),
+        Opt(
+            "wait_timeout",
+            "with --wait (implies it): wait for a person at most this long (90s, 30m, 2h), then end as a run "
+            "without --wait does (exit 4)",
+            flags=("--wait-timeout",),
+            metavar="DURATION",
+            read=words.positive_duration,
+            form="a duration: 90s, 30m, 2h",
+        ),
+        Opt(
+            "wait_orphans",
+            "wait for attempts a dead runner left running instead of stopping them",
+            kind="boolean",
+            flags=("--wait-orphans",),
+        ),
+        Opt(
+            "executor",
+            f"where attempts run: {executors.described()}",
+            flags=("--executor",),
+            choices=tuple(executors.names()),
+        ),
+        Opt(
+            "scheduler",
+            "with --executor dask: the Dask scheduler (tcp://HOST:8786; default the plan's `scheduler`, "
+            "else $ORCHESTRATOR_DASK_SCHEDULER)",
+            flags=("--scheduler",),
+            metavar="ADDRESS",
+        ),
+    )
+
+
+COMMANDS: dict[str, Command] = {
+    c.name: c
+    for c in (
+        Command(
+            "validate", "parse master_plan.md and check the task graph", _validate, "reading:validate", read_only=True
+        ),
+        Command(
+            "add",
+            "add a task to the plan; a run going on takes it within a second",
+            _add,
+            "changing:add",
+            thing="DESCRIPTION",
+        ),
+        Command(
+            "update",
+            "change a task's row in the plan: priority, assignee, title, tags...",
+            _update,
+            "changing:update",
+            thing="TASK",
+        ),
+        Command(
+            "list",
+            "list the plan's tasks, filtered and grouped (for scripts: --json)",
+            _list,
+            "listing:list_tasks",
+            read_only=True,
+        ),
+        Command("status", "show every task's state", _status, "reading:status", read_only=True),
+        Command(
+            "run",
+            "run the plan: every task not yet completed, in dependency order, in parallel",
+            _run,
+            "starting:start",
+            json_help="print one JSON object per event, one per line",
+        ),
+        Command("approve", "let a task waiting at its Approval gate go on", _approve, "changing:approve", thing="TASK"),
+        Command(
+            "reject",
+            "refuse a task at its Approval gate: what depends on it is skipped",
+            _reject,
+            "changing:reject",
+            thing="TASK",
+            destructive=True,
+        ),
+        Command(
+            "cancel",
+            "stop a task (or keep it from starting); its dependents are skipped",
+            _cancel,
+            "changing:cancel",
+            thing="TASK",
+            destructive=True,
+        ),
+        Command(
+            "retry", "put a failed, skipped or cancelled task back in the queue", _retry, "changing:retry", thing="TASK"
+        ),
+        Command(
+            "output",
+            "print what a completed task answered: its result without the YAML header",
+            _output,
+            "reading:output",
+            thing="TASK",
+            read_only=True,
+            json_help="print one JSON object: the output, the result file and its metadata",
+        ),
+        Command(
+            "logs",
+            "show what a task's attempt printed: its stdout and stderr logs",
+            _logs,
+            "logs:logs",
+            thing="TASK",
+            read_only=True,
+        ),
+        Command(
+            "history",
+            "every attempt of every run, and how each ended",
+            _history,
+            "history:history",
+            thing="[TASK]",
+            read_only=True,
+        ),
+    )
+}
+
+# The command line's usage lines, where argparse's would put the optional workspace after the task.
+_USAGE = {
+    "add": (
+        "%(prog)s [-h] [--json] [--id ID] [--after IDS] [-p P] [--name NAME] [--assignee PROFILE] [--tag TAG] "
+        "[--retries N] [--timeout DURATION] [--type TYPE] [--backend B] [--command CMD] [--details-file FILE] [DIR] "
+        '"<description>"'
+    ),
+    "update": (
+        "%(prog)s [-h] [--json] [-p P] [--assignee A] [--title T] [--tag TAG] [--untag TAG] [--depends-on IDS] "
+        "[--retries N] [--timeout DURATION] [--type TYPE] [--command CMD] [--status blocked|pending] [--reason WHY] "
+        "[DIR] TASK"
+    ),
+    "approve": "%(prog)s [-h] [--json] [--reason TEXT] [DIR] TASK",
+    "reject": "%(prog)s [-h] [--json] [--reason TEXT] [DIR] TASK",
+    "cancel": "%(prog)s [-h] [--json] [--reason TEXT] [DIR] TASK",
+    "retry": "%(prog)s [-h] [--json] [DIR] TASK",
+    "output": "%(prog)s [-h] [--json] [DIR] TASK",
+    "logs": "%(prog)s [-h] [--json] [--attempt N] [--follow] [DIR] TASK",
+    "history": "%(prog)s [-h] [--json] [--stats] [--label L] [DIR] [TASK]",
+}
+COMMANDS = {name: dataclasses.replace(c, usage=_USAGE.get(name)) for name, c in COMMANDS.items()}
