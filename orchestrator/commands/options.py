@@ -28,7 +28,7 @@ _PYTHON: dict[str, type | tuple[type, ...]] = {
     "boolean": bool,
     "strings": list,
 }
-STRING_LIMIT = 1024 * 1024  # characters of one string argument a program may send
+STRING_LIMIT = 256 * 1024  # characters of one string argument a program may send (a longer text: a file)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,11 +172,7 @@ def from_program(command: str, options: Iterable[Opt], given: Mapping[str, Any],
         raise UsageError(f"{command}: '{missing[0]}' is required")
     for option in options:
         if option.name not in values:
-            values[option.name] = (
-                []
-                if option.kind == "strings" and option.default is None
-                else (False if option.kind == "boolean" else option.default)
-            )
+            values[option.name] = False if option.kind == "boolean" else option.default  # (as argparse leaves it)
     return Arguments(values)
 
 
@@ -189,3 +185,24 @@ def from_namespace(options: Iterable[Opt], args: argparse.Namespace, **extra: An
 def dest_of(names: tuple[str, ...]) -> str:
     """The argument an option of ``names`` sets: its first long name's, as argparse makes it."""
     return next(name for name in names if name.startswith("--")).removeprefix("--").replace("-", "_")
+
+
+def command_line(options: Iterable[Opt], args: Arguments, *, leave_out: Iterable[str] = ()) -> list[str]:
+    """The options given, as the command line says them (``--flag=value``; a positional word and
+    the options in ``leave_out`` left out): for a runner started in the background."""
+    line: list[str] = []
+    skipped = set(leave_out)
+    for option in options:
+        value = args.get(option.name)
+        if option.positional or value is None or value is False or option.name in skipped:
+            continue
+        flag = next(f for f in option.flags if f.startswith("--"))
+        if option.kind == "boolean":
+            line.append(flag)
+        elif option.kind == "strings":
+            line += [f"{flag}={item}" for item in value]
+        elif isinstance(value, float) and option.read is not None:
+            line.append(f"{flag}={value:g}s")  # (a duration read into seconds, given back as seconds)
+        else:
+            line.append(f"{flag}={value}")
+    return line

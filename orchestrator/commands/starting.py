@@ -12,7 +12,7 @@ import re
 from typing import TYPE_CHECKING
 
 from orchestrator.commands.calling import Call, Result
-from orchestrator.commands.options import Arguments
+from orchestrator.commands.options import Arguments, command_line
 from orchestrator.errors import UsageError
 from orchestrator.plan.config.params import parse_assignments
 
@@ -30,34 +30,9 @@ def start(call: Call) -> Result:
     options = run_options(args)
     options.untrusted = call.source
     load_checked(workspace, options)
-    line = _command_line(COMMANDS["run"].options, args)
+    line = command_line(COMMANDS["run"].options, args, leave_out=("untrusted",))
     started = launch(workspace, line, call.source, params=options.params, what=call.what, delivery=call.delivery)
     return Result(started.as_json())
-
-
-def _command_line(options: tuple[object, ...], args: Arguments) -> list[str]:
-    """``run``'s options as its command line says them, for the runner started in the background."""
-    from orchestrator.commands.options import Opt
-
-    line: list[str] = []
-    for option in options:
-        assert isinstance(option, Opt)
-        value = args.get(option.name)
-        if option.positional or value is None or value is False or option.name == "untrusted":
-            continue
-        flag = next(f for f in option.flags if f.startswith("--"))
-        if option.kind == "boolean":
-            line.append(flag)
-        elif option.kind == "strings":
-            line += [f"{flag}={item}" for item in value]
-        else:
-            line.append(f"{flag}={_said(option.name, value, args)}")
-    return line
-
-
-def _said(name: str, value: object, args: Arguments) -> str:
-    """A value as the command line gave it (a duration read into seconds is given back as seconds)."""
-    return f"{value:g}s" if name == "wait_timeout" and isinstance(value, float) else str(value)
 
 
 def _ids(text: str | None, flag: str) -> list[str] | None:

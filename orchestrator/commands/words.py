@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def count(text: str) -> int:
     """A count (of retries), for argparse: 0 or more."""
-    if not text.strip().isdigit():
+    if not (text.strip().isascii() and text.strip().isdigit()):  # (str.isdigit takes "２" and "²" too)
         raise argparse.ArgumentTypeError(f"'{text}' is not a count: use 0, 1, 2...")
     return int(text)
 

@@ -113,6 +113,9 @@ def parse_plan(
     ``archived``: the tasks its workspace archived (``state/kept/archive``), which a row may depend on."""
     path = Path(path)
     out = _Collector(shown(path))
+    if len(text) > PLAN_LIMIT // 4 and (size := own_size(text.encode("utf-8", "surrogateescape"))) > PLAN_LIMIT:
+        # (a text made by add, update or import, which no later command could read: refused, never written)
+        raise PlanError([too_large(shown(path), size)])
     lines = split_lines(text)
     if "\0" in text:
         _refuse_nul(lines, out)

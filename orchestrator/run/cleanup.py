@@ -275,4 +275,4 @@ def stale_pid(workspace: Workspace) -> int | None:
         text = workspace.lock_file.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError):
         return None
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() else None

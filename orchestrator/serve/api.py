@@ -235,6 +235,7 @@ class Api:
             Route("/api/tasks", self.add, methods=["POST"]),
             Route("/api/task/{task_id}/update", self.update, methods=["POST"]),
             Route("/api/runs", self.run, methods=["POST"]),
+            Route("/api/commands/{command}", self.command, methods=["POST"]),
         ]
 
     async def openapi(self, request: Request) -> Response:
@@ -274,6 +275,21 @@ class Api:
             if "task" in arguments:
                 raise Refused(400, "the task is the one in the path: leave 'task' out of the body")
             return answered(await self._call("update", {**arguments, "task": task_id}))
+
+        return await refusals(handle)
+
+    async def command(self, request: Request) -> Response:
+        """Any command of ``commands/table``: its options the body's JSON object, its answer what its
+        ``--json`` prints (``run``: started in the background, 202)."""
+
+        async def handle() -> Response:
+            from orchestrator.commands.table import COMMANDS
+
+            name = request.path_params["command"]
+            if name not in COMMANDS:
+                raise Refused(404, f"no command {str(name)[:60]} — the API's commands: {', '.join(COMMANDS)}")
+            arguments = json_object(await body_of(request))
+            return answered(await self._call(name, arguments), ok_status=202 if name == "run" else 200)
 
         return await refusals(handle)
 

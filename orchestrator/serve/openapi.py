@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from orchestrator.commands.table import COMMANDS
 from orchestrator.version import __version__
 
 TOKEN_HEADER = "X-Orchestrator-Token"
@@ -69,7 +70,7 @@ def _action(kind: str, what: str) -> dict[str, Any]:
 
 def document(schema: Callable[[str], dict[str, Any]] | None = None) -> dict[str, Any]:
     """The document; ``schema(command)``: a command's options as JSON Schema (none: any object)."""
-    paths: dict[str, Any] = {**_reading(), **_changing(), **_hooks()}
+    paths: dict[str, Any] = {**_reading(), **_changing(), **_commands(), **_hooks()}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -143,7 +144,30 @@ def _schemas(schema: Callable[[str], dict[str, Any]] | None) -> dict[str, Any]:
         "RunOptions": options("run", without=("directory",)),
         "AddOptions": options("add", without=("directory",)),
         "UpdateOptions": options("update", without=("directory", "task")),
+        **{_options_name(name): options(name, without=("directory",)) for name in COMMANDS},
     }
+
+
+def _options_name(command: str) -> str:
+    return "".join(part.title() for part in command.split("_")) + "Arguments"
+
+
+def _commands() -> dict[str, Any]:
+    """Every command another program calls (``commands/table``), at ``/api/commands/NAME``: its options
+    as a JSON object, its answer what ``orchestrator NAME --json`` prints, an error in the one shape."""
+    paths: dict[str, Any] = {}
+    for name, command in COMMANDS.items():
+        ok = "202" if name == "run" else "200"
+        said = "started in the background: its launch" if name == "run" else f"what `orchestrator {name} --json` prints"
+        paths[f"/api/commands/{name}"] = _post(
+            f"{command.summary} (`orchestrator {name}`): its options as JSON",
+            _options_name(name),
+            {ok: _json(said)},
+            404,
+            409,
+            413,
+        )
+    return paths
 
 
 def _reading() -> dict[str, Any]:

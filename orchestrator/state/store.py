@@ -414,7 +414,7 @@ def _writer_alive(name: str) -> bool:
     """Whether the process that named this temp file (``.tmp-NAME.PID.N``, or a staging
     directory being removed, ``....PID.N.gone``) is another live process."""
     parts = name.removesuffix(".gone").rsplit(".", 2)
-    if len(parts) != 3 or not parts[1].isdigit():
+    if len(parts) != 3 or not (parts[1].isascii() and parts[1].isdigit()):
         return False
     pid = int(parts[1])
     if pid == _PID[0] or pid <= 0:

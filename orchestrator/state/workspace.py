@@ -183,7 +183,7 @@ class Workspace:
             return found
         for name in names:
             number, _, stream = name.removeprefix(prefix).partition(".")
-            if name.startswith(prefix) and number.isdigit() and stream in _STREAMS:
+            if name.startswith(prefix) and number.isascii() and number.isdigit() and stream in _STREAMS:
                 found.setdefault(int(number), {})[stream] = self.logs_dir / name
         return dict(sorted(found.items()))
 

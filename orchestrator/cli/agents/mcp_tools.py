@@ -25,7 +25,7 @@ import sys
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import mcp_types as types
@@ -34,6 +34,7 @@ from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 
 from orchestrator.cli.agents import invoke
+from orchestrator.cli.agents.mcp_wire import claimed
 from orchestrator.cli.output import find_workspace
 from orchestrator.documents import open_regular
 from orchestrator.errors import OrchestratorError
@@ -191,11 +192,13 @@ def _call(command: str, arguments: dict[str, Any], fixed: str | None, reach: Pat
 
 
 def serve(fixed: str | None) -> None:
-    """Serve MCP on stdin and stdout until the client closes them."""
+    """Serve MCP on stdin and stdout until the client closes them (``mcp_wire``: a line that is no
+    message is answered with its JSON-RPC error)."""
     server = build(fixed)
 
     async def main() -> None:
-        async with stdio_server() as (read, write):
-            await server.run(read, write, server.create_initialization_options())
+        with claimed() as wire:
+            async with stdio_server(stdin=cast(Any, wire), stdout=cast(Any, wire)) as (read, write):
+                await server.run(read, write, server.create_initialization_options())
 
     anyio.run(main)

@@ -112,7 +112,7 @@ def _lock_holder(workspace: Workspace) -> int | None:
         text = read_regular(workspace.lock_file).strip()
     except (OSError, ValueError):
         return None
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def refuse_if_going(workspace: Workspace) -> None:
