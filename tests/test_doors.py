@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -232,3 +233,56 @@ def test_a_change_past_the_plans_size_limit_is_refused_and_writes_nothing(tmp_pa
         assert result.is_error and "more than the 2,621,440" in result.content[0].text
     assert _contents(root) == before
     assert subprocess.run([*CLI, "status"], cwd=root, capture_output=True, check=False).returncode == 0
+
+
+def test_a_defect_of_ours_is_one_line_and_its_traceback_a_log_entry_on_every_surface(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No traceback reaches a user: the CLI says one line and exits 70; MCP and HTTP answer
+    ``InternalError`` in the one shape; the traceback is in ``errors.log``."""
+    import anyio
+    from runner_helpers import cli_in_process
+
+    from orchestrator.cli.agents import invoke
+    from orchestrator.commands import reading
+    from orchestrator.serve.app import Defects
+
+    root = tmp_path / "project"
+    root.mkdir()
+    write_plan(root, [Spec("T-01", "echo one")])
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+    def broken(_: object) -> object:
+        raise ZeroDivisionError("a defect")
+
+    monkeypatch.setattr(reading, "status", broken)
+    done = cli_in_process(root, "status")
+    assert done.code == 70 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert done.stderr.startswith("internal error (a defect of orchestrator's, not yours): ZeroDivisionError: a defect")
+    log = tmp_path / "state/orchestrator/errors.log"
+    assert "Traceback" in log.read_text() and "ZeroDivisionError" in log.read_text()
+    as_json = json.loads(cli_in_process(root, "status", "--json").stdout)
+    assert as_json["error"] == "InternalError" and as_json["exit_code"] == 70
+    outcome = invoke.call("status", {}, fixed=str(root), source="mcp")
+    assert outcome.data["error"] == "InternalError" and outcome.exc is not None and outcome.http_status == 500
+
+    async def failing(scope: Any, receive: Any, send: Any) -> None:
+        raise ZeroDivisionError("in a route")
+
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def ask() -> None:  # (the middleware as the server calls it: one request, what it sends kept)
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "GET", "path": "/api/state", "headers": [], "query_string": b""}
+        await Defects(failing, tmp_path / "logs")(scope, receive, send)
+
+    anyio.run(ask)
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 500
+    body = json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
+    assert body["error"] == "InternalError" and "Traceback" not in json.dumps(body)
+    assert "in a route" in (tmp_path / "logs/errors.log").read_text()

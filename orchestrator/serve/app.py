@@ -41,6 +41,7 @@ import ipaddress
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http.cookies import CookieError, SimpleCookie
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import anyio
@@ -48,9 +49,10 @@ from starlette.applications import Starlette
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from orchestrator.errors import internal
 from orchestrator.serve.api import Api, Commands, refusal
 from orchestrator.serve.board import Board
 from orchestrator.serve.hooks import Hooks
@@ -258,6 +260,35 @@ def build_app(
     )
     app.router.redirect_slashes = False  # (`/api/state//` names nothing: a 404 in JSON, not a 307 to elsewhere)
     app.add_middleware(Guard, token=token, reads_need_token=reads_need_token, cookie=cookie)
+    app.add_middleware(Defects, logs=workspace.logs_dir)
     app.state.tailer = tailer
     app.state.stopping = stopping
     return app
+
+
+class Defects:
+    """A defect of ours in a route: one line and a 500 in the one shape every error is said in, its
+    traceback kept in the workspace's ``logs/errors.log`` (``errors.internal``), never on the wire
+    nor on the server's stderr (Starlette's own handler answers, then raises it again)."""
+
+    def __init__(self, app: ASGIApp, logs: Path) -> None:
+        self.app = app
+        self.logs = logs
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            error = internal(exc, self.logs)
+            if not started:  # (once an answer has begun, the connection ends: its log says why)
+                await JSONResponse(error.as_json(), error.http_status)(scope, receive, send)
