@@ -71,6 +71,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(json.dumps(document(lambda command: invoke.schema(command, directory=False)), indent=2))
         return ExitCode.OK
     from orchestrator.serve.server import Address, listen, make_address, serve
+    from orchestrator.state import memo
+
+    memo.enable()  # (a long-lived process: the files it read are kept while they are the same)
 
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port}: use a port from 1 to 65535, or 0 for any free one")

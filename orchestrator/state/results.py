@@ -16,7 +16,7 @@ from typing import Any
 
 from orchestrator.documents import compose, read_body, read_metadata, sha256
 from orchestrator.printable import visible
-from orchestrator.state import store
+from orchestrator.state import memo, store
 from orchestrator.state.causes import Cause
 from orchestrator.state.store import set_aside
 from orchestrator.vocabulary import ErrorClass, TaskStatus
@@ -169,7 +169,11 @@ class ResultRecord:
 
 def read_record(path: Path, task_id: str) -> ResultRecord | None:
     """The record of ``task_id``'s result file, or ``None`` when there is none, it cannot be read,
-    or it is another task's."""
+    or it is another task's (in a long-lived process, kept while the file is the same: ``memo``)."""
+    return memo.kept(("record", str(path), task_id.lower()), (path,), lambda: _record(path, task_id))
+
+
+def _record(path: Path, task_id: str) -> ResultRecord | None:
     meta = read_metadata(path)
     if meta is None:
         return None

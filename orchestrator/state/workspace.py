@@ -123,19 +123,42 @@ class Workspace:
         ``UsageError`` says how to give it. ``untrusted``: ``params`` came from outside (``github``,
         ``api``, ``mcp``): they alone, over the defaults, and each a value from there."""
         from orchestrator.plan.config.params import resolve
-        from orchestrator.plan.parser import read_plan
-        from orchestrator.state.identity import read_book
-        from orchestrator.state.kept.archive import archived_tasks
         from orchestrator.state.params import Remembered, read
 
         given = dict(params or {})
-        plan = read_plan(self.plan_file, book=read_book(self), archived=archived_tasks(self))
+        plan = self._read_plan()
         if untrusted is not None:
             kept = Remembered({}, dict.fromkeys(given, untrusted))
         else:
             kept = read(self) if plan.settings.params else Remembered()
             kept = Remembered(kept.values, {k: v for k, v in kept.untrusted.items() if k not in given})
         return resolve(plan, kept.values, given, complete=complete, untrusted=kept.untrusted)
+
+    def _read_plan(self) -> Plan:
+        """The plan as read from its file, with this workspace's agent ids and archive (in a long-lived
+        process, kept while those files are the same, ``memo``: a copy, which what reads it may change)."""
+        import copy
+        import os
+
+        from orchestrator.plan.parser import read_plan
+        from orchestrator.state import memo
+        from orchestrator.state.identity import read_book
+        from orchestrator.state.kept.archive import archived_tasks
+
+        def read() -> Plan:
+            return read_plan(self.plan_file, book=read_book(self), archived=archived_tasks(self))
+
+        if not memo.enabled():
+            return read()
+        try:
+            archived = sorted(self.archive_dir / name for name in os.listdir(self.archive_dir))
+        except OSError:
+            archived = []
+        sources = (self.plan_file, self.agents_file, self.results_dir, self.tasks_dir, self.archive_dir, *archived)
+        kept = memo.kept(("plan", str(self.plan_file)), sources, read)
+        plan = copy.copy(kept)
+        plan.tasks = dict(kept.tasks)
+        return plan
 
     def brief(self, task: Task) -> Path:
         return self.tasks_dir / f"{task.slug}.md"

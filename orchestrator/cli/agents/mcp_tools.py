@@ -194,6 +194,9 @@ def _call(command: str, arguments: dict[str, Any], fixed: str | None, reach: Pat
 def serve(fixed: str | None) -> None:
     """Serve MCP on stdin and stdout until the client closes them (``mcp_wire``: a line that is no
     message is answered with its JSON-RPC error)."""
+    from orchestrator.state import memo
+
+    memo.enable()  # (a long-lived process: the files it read are kept while they are the same)
     server = build(fixed)
 
     async def main() -> None:
