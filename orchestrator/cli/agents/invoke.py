@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.commands.calling import call as call_command
+from orchestrator.commands import calling
 from orchestrator.commands.calling import confine as confine
 from orchestrator.commands.calling import reach_of as reach_of
 from orchestrator.commands.options import schema as options_schema
@@ -86,7 +86,7 @@ def call(
     ``directory`` names, within ``reach`` (``reach_of``): its data, or its error as the class it is.
     A defect of ours is one line too (``InternalError``), its traceback in ``errors.log``."""
     try:
-        result = call_command(
+        result = calling.call(
             command, arguments, source=source, fixed=fixed, reach=reach, defaults=defaults, what=what, delivery=delivery
         )
     except OrchestratorError as exc:
