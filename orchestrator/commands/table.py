@@ -89,14 +89,20 @@ def _status() -> tuple[Opt, ...]:
             choices=("all", "attention", "none"),
             default="all",
         ),
-        Opt(
-            "limit",
-            "list at most this many tasks (the counts stay whole)",
-            kind="integer",
-            flags=("--limit",),
-            metavar="N",
-            minimum=0,
-        ),
+        *_page("list at most this many tasks (the counts stay whole)"),
+    )
+
+
+FORMATS = ("table", "simple", "ids", "json")  # list --format
+GROUPS = ("assignee", "priority", "status", "tag")  # list --group-by (``commands/listing.GROUPS``: each one's keys)
+
+
+def _page(limit: str) -> tuple[Opt, Opt]:
+    """``--limit N`` and ``--offset N``: a page of what a command lists, ``gh``'s way."""
+    from orchestrator.commands import words
+
+    return (
+        Opt("limit", limit, kind="integer", flags=("--limit",), metavar="N", minimum=0, read=words.count),
         Opt(
             "offset",
             "skip this many tasks first (with --limit: a page)",
@@ -105,12 +111,9 @@ def _status() -> tuple[Opt, ...]:
             metavar="N",
             minimum=0,
             default=0,
+            read=words.count,
         ),
     )
-
-
-FORMATS = ("table", "simple", "ids", "json")  # list --format
-GROUPS = ("assignee", "priority", "status", "tag")  # list --group-by (``commands/listing.GROUPS``: each one's keys)
 
 
 def _list() -> tuple[Opt, ...]:
@@ -147,16 +150,7 @@ def _list() -> tuple[Opt, ...]:
             default="table",
         ),
         Opt("archived", "the archived tasks (`orchestrator archive`) instead", kind="boolean", flags=("--archived",)),
-        Opt("limit", "list at most this many tasks", kind="integer", flags=("--limit",), metavar="N", minimum=0),
-        Opt(
-            "offset",
-            "skip this many tasks first (with --limit: a page)",
-            kind="integer",
-            flags=("--offset",),
-            metavar="N",
-            minimum=0,
-            default=0,
-        ),
+        *_page("list at most this many tasks"),
     )
 
 
