@@ -424,6 +424,26 @@ def test_reset_says_which_words_at_gates_it_keeps_and_approvals_asks_again(tmp_p
     assert said.code == 0 and "withdrew" not in said.stdout  # (nothing in force to take back)
 
 
+def test_the_run_and_approve_read_one_rule_for_whether_a_word_stands(tmp_path: Path) -> None:
+    """Issue 65's gate that could never be passed: approve a gated task and let it run, reset it,
+    edit its row, run: the run asked again (its inputs changed), and `approve` answered "approved
+    already … nothing written", so every later run asked again. Both now read ``Decision.stands``."""
+    write(tmp_path, "| T-01 | echo build | None | | | |", "| T-02 | echo shipped >> shipped.txt | T-01 | | before | |")
+    assert cli(tmp_path, "run").code == 4
+    assert cli(tmp_path, "approve", "T-02").code == 0
+    assert cli(tmp_path, "run").code == 0
+    assert cli(tmp_path, "reset", "--all").code == 0
+    plan = tmp_path / ".orchestrator/master_plan.md"
+    plan.write_text(plan.read_text().replace("echo shipped >>", "echo shipped again >>"), encoding="utf-8")
+    asked = cli(tmp_path, "run", "--json")
+    assert asked.code == 4 and asked.tasks("approval_requested") == ["T-02"]  # (its row changed: asked again)
+    again = cli(tmp_path, "approve", "T-02")
+    assert again.code == 0 and "already" not in again.stdout, again.stdout  # a new word, on the inputs now
+    done = cli(tmp_path, "run")
+    assert done.code == 0, done.stdout
+    assert (tmp_path / "shipped.txt").read_text().splitlines() == ["shipped", "shipped again"]
+
+
 def test_a_gate_after_holds_the_result_and_a_rejection_skips_what_depends_on_it(tmp_path: Path) -> None:
     write(
         tmp_path,

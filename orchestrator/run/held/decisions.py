@@ -36,7 +36,8 @@ def decide(workspace: Workspace, plan: Plan, task: Task, approve: bool, reason: 
             f"{word} {task.id}: it has no Approval gate — give its row an Approval cell (before or after) first"
         )
     view = next(v for v in current_views(plan, workspace) if v.id == task.id)
-    again = standing(workspace, task, view, approvals.APPROVED if approve else approvals.REJECTED)
+    now = inputs_now(plan, workspace, read_records(plan, workspace))(task) if task.approval == "before" else None
+    again = standing(workspace, task, view, approvals.APPROVED if approve else approvals.REJECTED, now)
     if again is not None:
         return again
     if view.status in (TaskStatus.RUNNING, TaskStatus.RETRYING) and task.approval == "before":
@@ -47,9 +48,7 @@ def decide(workspace: Workspace, plan: Plan, task: Task, approve: bool, reason: 
         return _refused(task, word, f"{task.id} is {view.status}: `orchestrator retry {task.id}` asks again")
     # At its gate now, the word is on the inputs it has now, and stands while they are the same;
     # given ahead of it (its upstream still to run), it holds for when it gets there.
-    inputs = None
-    if view.status == TaskStatus.AWAITING_APPROVAL and task.approval == "before":
-        inputs = inputs_now(plan, workspace, read_records(plan, workspace))(task)
+    inputs = now if view.status == TaskStatus.AWAITING_APPROVAL and task.approval == "before" else None
     word_of = approvals.APPROVED if approve else approvals.REJECTED
     decision = approvals.record(workspace, task.id, word_of, reason, inputs)
     live = events.live_run(workspace.events_file)
@@ -73,11 +72,13 @@ def decide(workspace: Workspace, plan: Plan, task: Task, approve: bool, reason: 
     return Answer(True, task.id, live["run"], got["event"] if got else None, decision.reason or None, said)
 
 
-def standing(workspace: Workspace, task: Task, view: TaskView, word: str) -> Answer | None:
+def standing(workspace: Workspace, task: Task, view: TaskView, word: str, inputs: str | None) -> Answer | None:
     """The answer to ``word`` (approved or rejected) said again of ``task`` while its latest
-    decision, the same word, still stands: not used up by a result completed since (a gate
-    before), made on the result that awaits it (a gate after), or acted on already (the task
-    running past its gate, or rejected); ``None`` when there is none (a new word is written)."""
+    decision, the same word, still stands: for a gate before, by the rule the run's gate and
+    ``status`` read it by (``Decision.stands``: made on the ``inputs`` it has now, else not used up
+    by a result completed since); made on the result that awaits it (a gate after); or acted on
+    already (the task running past its gate, or rejected). ``None`` when there is none: a new word
+    is written."""
     decision = approvals.latest(workspace).get(task.id)
     if decision is None or decision.decision != word:
         return None
@@ -85,8 +86,9 @@ def standing(workspace: Workspace, task: Task, view: TaskView, word: str) -> Ans
     if task.approval == "after":  # (made on the result that awaits it, or that it made count)
         holds = on_result and decision.after(view.finished)
         acted = holds and view.status == TaskStatus.COMPLETED
-    else:  # (not used up by a result completed since: kept for its next start)
-        holds = not (view.status == TaskStatus.COMPLETED and not decision.after(view.finished))
+    else:  # (the run's own rule, on the inputs it has now; and not used up by a result completed since)
+        done = view.finished if view.status == TaskStatus.COMPLETED else None
+        holds = decision.stands(inputs, done) and decision.after(done)
         acted = view.status in (TaskStatus.RUNNING, TaskStatus.RETRYING)
     if word == approvals.REJECTED:
         acted = view.status == TaskStatus.REJECTED
