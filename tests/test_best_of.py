@@ -42,6 +42,7 @@ def test_the_judge_chooses_and_the_others_are_kept_beside_it(tmp_path: Path, jud
     assert result.kinds("T-01").count("task_started") == 1  # (the task's attempt; the others beside it)
     found = results(tmp_path)["T-01"]
     assert found["attempts"] == chosen and found["best_of"]["judge"] == judge
+    assert found["run_attempts"] == 3  # (the three candidates are this run's attempts, whichever is chosen)
     assert f"the {judge} answer" in found["best_of"]["reason"]
     listed = candidates(found)
     assert sorted(listed) == [1, 2, 3] and [n for n, c in listed.items() if c["chosen"]] == [chosen]

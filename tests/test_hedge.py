@@ -66,6 +66,10 @@ def test_the_first_attempt_wins_when_it_ends_before_the_hedge(tmp_path: Path) ->
     assert won and won[0]["attempt"] == 1 and won[0]["lost"] == 2 and won[0]["hedge"] is False
     found = results(tmp_path)["T-01"]
     assert found["attempts"] == 1 and found["hedged"]["won"] == "first"
+    # Two attempts ran (issue 65: status said Attempts 1 of a hedged task): the run's count holds both.
+    assert found["run_attempts"] == 2
+    shown = json.loads(cli(tmp_path, "status", "--json").stdout)["tasks"][0]
+    assert (shown["attempts"], shown["run_attempts"]) == (1, 2)
     assert pid_gone(int((tmp_path / "hedge.pid").read_text()))
 
 

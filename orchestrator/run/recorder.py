@@ -307,6 +307,11 @@ def attempt_record(
     (``inputs``, for a result that did the work), what it did, spent and printed."""
     attempt, run, result = outcome.attempt, outcome.run, outcome.result
     task = attempt.task
+    # A race's attempts are the task's too (a hedge's loser, best of N's other candidates): the run
+    # made them all, as the log files and `history` count them (``attempts`` stays the one chosen).
+    raced = [outcome.raced.lost] if outcome.raced is not None else []
+    raced += [int(str(c["attempt"])) for c in outcome.judged.candidates] if outcome.judged is not None else []
+    others = len(set(raced) - {attempt.number})
     logs = [
         ws.log_name(task, attempt.number, stream)
         for stream, size in (("out", run.stdout_bytes), ("err", run.stderr_bytes))
@@ -318,7 +323,7 @@ def attempt_record(
         name=task.title,
         status=status,
         attempts=attempt.number,
-        run_attempts=attempt.in_run,
+        run_attempts=attempt.in_run + others,
         reason=reason,
         exit_code=result.exit_code if result.exit_code is not None else run.exit_code,
         error_class=None if status in _DONE_WORK else result.error_class,
