@@ -168,3 +168,30 @@ def test_history_shows_every_candidate_with_its_own_spend(tmp_path: Path) -> Non
     outcomes = {a["attempt"]: a["outcome"] for a in attempts if a["task"] == "T-01"}
     assert outcomes == {1: "not_chosen", 2: "not_chosen", 3: "completed"}, attempts
     assert all(a["log"] == f"logs/agent-01.attempt-{a['attempt']}" for a in attempts)
+
+
+def test_two_races_under_too_few_slots_wait_for_them_and_each_runs_all_its_candidates(tmp_path: Path) -> None:
+    """Issue 65's third race: two ``Best of 3`` tasks under ``max_parallel: 4`` gave the second one
+    candidate ("best of 1: attempt 1 chosen", exit 0). A race waits for its slots."""
+    slow = 'sleep 0.5; echo "attempt $ORCHESTRATOR_ATTEMPT of $ORCHESTRATOR_TASK_ID"'
+    write(tmp_path, [("T-01", "3", slow), ("T-02", "3", slow)], judge="longest", max_parallel=4)
+    result = run(tmp_path)
+    assert result.code == 0, result.stdout + result.stderr
+    found = results(tmp_path)
+    for task in ("T-01", "T-02"):
+        assert sorted(candidates(found[task])) == [1, 2, 3], found[task]["best_of"]
+        assert "ran short" not in found[task]["best_of"]["reason"]
+
+
+def test_a_race_with_no_slot_to_come_says_plainly_it_ran_short(tmp_path: Path) -> None:
+    """With ``max_parallel: 1`` nothing frees a slot for a second candidate: the race says it ran short,
+    how many ran and why, in its result, status and the run's line; no judge is asked to choose among one."""
+    write(tmp_path, [("T-01", "3", "echo one answer")], judge="longest", max_parallel=1)
+    result = run(tmp_path)
+    assert result.code == 0, result.stdout + result.stderr
+    found = results(tmp_path)["T-01"]
+    assert list(candidates(found)) == [1]
+    reason = found["best_of"]["reason"]
+    assert reason.startswith("ran short: 1 of 3 candidates, no slot came free for the others (max_parallel 1"), reason
+    assert "the only one that completed, of 1 candidate" in reason
+    assert "ran short: 1 of 3 candidates" in cli(tmp_path, "status").stdout

@@ -51,16 +51,17 @@ class BestOf:
         send, receive = anyio.create_memory_object_stream[Lane](attempt.settings.best_of)
         lanes = [Lane(attempt, anyio.CancelScope(), attempt.started or time.time())]
         ended: list[Lane] = []
+        short: list[str] = []  # why fewer candidates than asked for ran, if they did
         try:
             async with anyio.create_task_group() as group, send, receive:
                 group.start_soon(run_lane, lanes[0], run, send.clone())
-                await self._gather(attempt, lanes, ended, (group, send, receive))
+                await self._gather(attempt, lanes, ended, (group, send, receive), short)
                 for lane in lanes:
                     if lane not in ended:
                         lane.scope.cancel()  # (judge: first, and one completed)
                 while len(ended) < len(lanes):
                     ended.append(await receive.receive())
-            return await self._choose(attempt, lanes, ended)
+            return await self._choose(attempt, lanes, ended, short[0] if short else None)
         finally:
             self.racing.abandon(lanes, attempt)  # (stopped from outside: their slots back)
 
@@ -70,14 +71,17 @@ class BestOf:
         lanes: list[Lane],
         ended: list[Lane],
         streams: tuple[TaskGroup, MemoryObjectSendStream[Lane], MemoryObjectReceiveStream[Lane]],
+        short: list[str],
     ) -> None:
         """Start the other candidates as slots free, until every one has ended (judge ``first``: until
-        one completed). A candidate that never gets a slot before the others have all ended is not run."""
+        one completed). A race waits for its slots while other attempts of the run hold them; once
+        nothing else runs and no slot is free (``max_parallel`` too small, a cap, the cost limit),
+        the candidates left are not run, and ``short`` says how many ran and why."""
         group, send, receive = streams
         admission, wanted = self.racing.admission, attempt.settings.best_of - 1
         admission.reserved += wanted
         try:
-            while len(ended) < len(lanes) or (wanted and admission.room_for_hedge()):
+            while len(ended) < len(lanes) or wanted:
                 if wanted:
                     lane = self.racing.start(attempt, attempt.settings.backend)
                     if lane is not None:
@@ -85,6 +89,9 @@ class BestOf:
                         lanes.append(lane)
                         group.start_soon(run_lane, lane, functools.partial(self.racing.run, lane), send.clone())
                         continue
+                    if len(ended) == len(lanes) and admission.running <= 1:  # (its own slot alone: none frees)
+                        short.append(_short(attempt, len(lanes), admission.limit))
+                        return
                 with anyio.move_on_after(POLL if wanted else math.inf):
                     done = await receive.receive()
                     ended.append(done)
@@ -95,9 +102,11 @@ class BestOf:
         finally:
             admission.reserved -= wanted
 
-    async def _choose(self, own: Attempt, lanes: list[Lane], ended: list[Lane]) -> Outcome:
+    async def _choose(self, own: Attempt, lanes: list[Lane], ended: list[Lane], short: str | None) -> Outcome:
         judge = own.settings.judge
         verdict = await choose(judge, lanes, ended, self.racing.launcher)
+        if short is not None:
+            verdict = dataclasses.replace(verdict, reason=f"{short}; {verdict.reason}")
         winner = verdict.winner or lanes[0]  # (none completed: the task's own attempt's outcome)
         if winner.outcome is None:  # (its own attempt stopped: the last to end speaks for the task)
             winner = next(lane for lane in reversed(ended) if lane.outcome is not None)
@@ -147,3 +156,12 @@ def _times(lane: Lane) -> dict[str, object]:
 def _spend(result: AgentResult) -> dict[str, object]:
     """What a candidate spent: its own cost and tokens (``history`` shows them)."""
     return {"cost_usd": result.cost_usd, "tokens": sum(result.tokens.values()) if result.tokens else None}
+
+
+def _short(attempt: Attempt, ran: int, limit: int) -> str:
+    """Why only ``ran`` of a race's candidates ran: no slot came free for the others."""
+    asked = attempt.settings.best_of
+    return (
+        f"ran short: {ran} of {asked} candidates, no slot came free for the others (max_parallel {limit}, "
+        "its caps and the cost limit held them)"
+    )

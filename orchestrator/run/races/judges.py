@@ -58,6 +58,8 @@ async def choose(judge: str, lanes: Sequence[Lane], ended: Sequence[Lane], launc
         return Verdict(None, f"none of the {counted(len(lanes), 'candidate')} completed")
     if judge == "first":
         return Verdict(done[0], f"completed first, of {counted(len(lanes), 'candidate')}")
+    if len(done) == 1:  # (no judge is asked, nor paid, to choose among one)
+        return Verdict(done[0], f"the only one that completed, of {counted(len(lanes), 'candidate')}")
     if judge in ("longest", "shortest"):
         pick = (max if judge == "longest" else min)(done, key=lambda lane: len(_text(lane)))
         others = ", ".join(f"{len(_text(lane)):,}" for lane in done if lane is not pick) or "none completed"
