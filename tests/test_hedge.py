@@ -131,6 +131,13 @@ def test_in_worktrees_only_the_winners_work_merges_and_the_lane_is_removed(tmp_p
     assert not (project / ".orchestrator" / "worktrees" / "T-01+2").exists()
     found = results(project)["T-01"]
     assert found["branch"] == f"{integration}-T-01" and found["merge"].startswith("merged into")
+    if stalls == "first":  # (issue 65's first race: the loser left its file in the task's own worktree)
+        again = run(project, "--rerun", "T-01")
+        assert again.code == 0, again.stdout + again.stderr
+        files = git(project, "ls-tree", "--name-only", integration).split()
+        assert "work-1.txt" not in files, files  # a loser's work never merges, not even at the next attempt
+        kept = "refs/orchestrator/lost/T-01/attempt-1"
+        assert git(project, "ls-tree", "--name-only", kept).split().count("work-1.txt") == 1  # kept, not lost
 
 
 def test_a_race_cancelled_from_outside_stops_both_and_gives_its_slots_back(tmp_path: Path) -> None:

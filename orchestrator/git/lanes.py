@@ -11,7 +11,9 @@ removes it.
 
 from __future__ import annotations
 
-from orchestrator.git.repo import branch_exists, git
+from pathlib import Path
+
+from orchestrator.git.repo import branch_exists, git, identity
 from orchestrator.git.treestate import raced_task
 from orchestrator.git.worktrees import Trees, lane_removal
 
@@ -27,10 +29,18 @@ class Lanes:
     def __init__(self, trees: Trees) -> None:
         self.trees = trees
 
-    def adopt(self, task_id: str, name: str, tip: str) -> None:
-        """Lane ``name``'s attempt won: ``task_id``'s branch moved to its commit ``tip``, the lane removed."""
-        git(["reset", "-q", "--hard", tip], self.trees.path(task_id))
+    def adopt(self, task_id: str, name: str, tip: str, lost: int) -> str | None:
+        """Lane ``name``'s attempt won: ``task_id``'s branch moved to its commit ``tip``, the lane
+        removed. What the losing attempt ``lost`` left in the task's worktree, committed or not (a
+        new file too), is kept on a ref of its own, never merged, and the worktree left clean: the
+        next attempt there would commit it as "work left by an interrupted attempt". That ref's
+        name, when there was anything to keep."""
+        path = self.trees.path(task_id)
+        kept = keep_lost(path, f"refs/orchestrator/lost/{task_id}/attempt-{lost}", f"{task_id} attempt {lost}, lost")
+        git(["reset", "-q", "--hard", tip], path)
+        git(["clean", "-q", "-f", "-d"], path)  # (its untracked files: on the ref above, never merged)
         self.drop(name)
+        return kept
 
     def drop(self, name: str) -> None:
         """Lane ``name``'s worktree and branch removed: its attempt lost, its work is never merged."""
@@ -56,3 +66,22 @@ class Lanes:
             what = f"{tree.state}: kept, never merged — take what you need, then {lane_removal(tree)}"
             said.append(f"{owner}'s attempt {number}, raced when its runner died, left work in {where}, {what}")
         return said
+
+
+def keep_lost(tree: Path, ref: str, message: str) -> str | None:
+    """Everything in ``tree`` that differs from its HEAD (changed, new, deleted files; what
+    ``.gitignore`` ignores aside), committed on ``ref`` through an index of its own: nothing in the
+    tree, its index or its branch changes. ``ref``, or ``None`` when there was nothing to keep."""
+    import os
+    import tempfile
+
+    if not git(["status", "--porcelain", "--untracked-files=all"], tree).out.strip():
+        return None
+    with tempfile.TemporaryDirectory() as scratch:
+        env = {**os.environ, "GIT_INDEX_FILE": os.path.join(scratch, "index")}
+        git(["read-tree", "HEAD"], tree, env=env)
+        git(["add", "-A"], tree, env=env)
+        written = git(["write-tree"], tree, env=env).out.strip()
+        commit = git([*identity(tree), "commit-tree", written, "-p", "HEAD", "-m", message], tree).out.strip()
+    git(["update-ref", ref, commit], tree)
+    return ref

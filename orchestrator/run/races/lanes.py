@@ -139,23 +139,24 @@ class Racing:
         assert winner.outcome is not None
         outcome = winner.outcome
         if winner.attempt is not own:
-            other = winner.attempt
+            other, lost = winner.attempt, own.number
             take_over(own, other)
-            work = await anyio.to_thread.run_sync(self.adopt, own.task.id, other, outcome.run.work)
+            work = await anyio.to_thread.run_sync(self.adopt, own.task.id, other, outcome.run.work, lost)
             outcome = dataclasses.replace(outcome, attempt=own, run=dataclasses.replace(outcome.run, work=work))
         for lane in lanes:
             if lane is not winner:
                 await anyio.to_thread.run_sync(self.drop, lane.attempt)
         return outcome
 
-    def adopt(self, task_id: str, other: Attempt, work: Work | None) -> Work | None:
-        """``other`` won: its work moved onto the task's branch (what the task's own attempt left
-        there dropped, never merged), its lane removed; the work as the merge queue takes it."""
+    def adopt(self, task_id: str, other: Attempt, work: Work | None, lost: int) -> Work | None:
+        """``other`` won: its work moved onto the task's branch (what the task's own attempt ``lost``
+        left there kept on a ref of its own, never merged), its lane removed; the work as the merge
+        queue takes it."""
         executor, name = self.launcher.executor, other.launch.lane
         if name is None or work is None or work.commit is None or not isinstance(executor, WorktreeExecutor):
             return work
         try:
-            Lanes(executor.trees).adopt(task_id, name, work.commit)
+            Lanes(executor.trees).adopt(task_id, name, work.commit, lost)
         except GitError as exc:  # its work stays on the lane's branch: said, never lost
             return dataclasses.replace(work, problem=f"the winner's work could not be moved to its branch ({exc})")
         return dataclasses.replace(work, branch=executor.trees.branch(task_id))
