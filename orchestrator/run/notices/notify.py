@@ -33,6 +33,8 @@ from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.reporter import EventReporter
 from orchestrator.state.events.runs import Notice, RunFinished, RunStarted
 from orchestrator.state.events.tasks import (
+    ApprovalRequested,
+    PermissionAsked,
     TaskCompleted,
     TaskFailed,
     TaskInterrupted,
@@ -41,6 +43,7 @@ from orchestrator.state.events.tasks import (
     TaskStarted,
     TaskStuck,
 )
+from orchestrator.state.words import links
 from orchestrator.state.workspace import Workspace
 
 STUCK_RUNNING = 0.8
@@ -201,10 +204,11 @@ class Notifying(Recording):
         if self.courier is None or kind not in EVENT_NAMES:
             return
         text = headline(event, self.project)
-        for index, target in enumerate(self.targets):
-            if kind in target.events:
-                body = payload(event, target.format, workspace=self.workspace, project=self.project)
-                self.courier.send(index, Message(kind, body, text))
+        wanted = [(index, target) for index, target in enumerate(self.targets) if kind in target.events]
+        found = links_for(self.watch.workspace, self.watch.plan, event) if wanted else None
+        for index, target in wanted:
+            body = payload(event, target.format, workspace=self.workspace, project=self.project, links=found)
+            self.courier.send(index, Message(kind, body, text))
 
     def next_tick(self, now: float, every: float) -> float:
         """Seconds until the run's clock should tick again: ``every``, or sooner when an attempt
@@ -242,6 +246,22 @@ class Notifying(Recording):
 
     def _notice(self, message: str) -> None:
         super().any_event(Notice(message=message))
+
+
+def links_for(workspace: Workspace, plan: Plan, event: EventRecord) -> dict[str, str] | None:
+    """The links a notification of ``event`` carries: a gate's approve and reject (bound to the
+    inputs it is asked on), a question's allow and deny; none without ``public_url``, with
+    ``approvals.links: off``, or for another event."""
+    base, valid = plan.settings.public_url, plan.settings.approvals.links
+    if base is None or valid is None:
+        return None
+    if isinstance(event, ApprovalRequested) and event.inputs:
+        tokens = links.pair(workspace, event.task, event.inputs, valid, question=False)
+    elif isinstance(event, PermissionAsked):
+        tokens = links.pair(workspace, event.task, event.question, valid, question=True)
+    else:
+        return None
+    return {word: links.url(base, token) for word, token in tokens.items()}
 
 
 def notifying(reporter: Recording, workspace: Workspace, plan: Plan, settings: dict[str, Settings]) -> Notifying:
