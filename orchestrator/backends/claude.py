@@ -200,6 +200,7 @@ def _unavailable(block: Any) -> str | None:
 class ClaudeBackend(Backend):
     name = "claude"
     resumable = True
+    asks = True
     access: ClassVar[Presets] = {
         "read": {"tools": ("Read", "Grep", "Glob"), "allowed_tools": ()},
         "edit": {"permission_mode": "acceptEdits"},

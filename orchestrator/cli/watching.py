@@ -18,7 +18,7 @@ from orchestrator.errors import UsageError
 from orchestrator.plan.config.settings import format_duration
 from orchestrator.printable import visible
 from orchestrator.state import events
-from orchestrator.state.kept.history import attempts_of
+from orchestrator.state.kept.history import attempts_of, words_of
 from orchestrator.state.kept.history import seconds as _seconds
 from orchestrator.state.procs import pid_alive
 from orchestrator.vocabulary import ExitCode
@@ -256,8 +256,9 @@ def cmd_history(args: argparse.Namespace) -> int:
         return _stats(workspace, attempts, args.json)
     for attempt in attempts:
         attempt["duration"] = _seconds(attempt)
+    said = [w for w in words_of(every) if wanted is None or str(w.get("task", "")).lower() == wanted.lower()]
     if args.json:
-        emit_json({"ok": True, "attempts": attempts})
+        emit_json({"ok": True, "attempts": attempts, "words": said})
         return ExitCode.OK
     if not attempts:
         labels = f" labelled {', '.join(args.label)}" if args.label else ""
@@ -273,7 +274,22 @@ def cmd_history(args: argparse.Namespace) -> int:
         why = f": {attempt['reason']}" if attempt.get("reason") else ""
         outcome = attempt["outcome"] + simulated_mark(attempt["simulated"])
         print(f"  {attempt['task']} attempt {attempt['attempt']}: {outcome}{took}{cost}{why}")
+        for asked in attempt.get("asked", ()):
+            print("    " + _asked_line(asked))
+    if said:
+        from orchestrator.output.lines import describe
+
+        for word in said:
+            print(f"  {describe(word, workspace.root)}")
     return ExitCode.OK
+
+
+def _asked_line(asked: dict[str, Any]) -> str:
+    """A question an attempt asked, and who answered it how."""
+    mark = "👍 allowed" if asked.get("answer") == "allow" else "👎 denied"
+    by = " (no answer in time)" if asked.get("by") == "timeout" else f" by {asked.get('by')}" if asked.get("by") else ""
+    via = f" ({asked['via']})" if asked.get("via") else ""
+    return f"{mark} {asked.get('said')}{by}{via}" + (", and from then on" if asked.get("always") else "")
 
 
 def register(sub: Commands[argparse.ArgumentParser]) -> None:

@@ -40,6 +40,9 @@ def attempts_of(all_events: Iterable[events.Event]) -> list[dict[str, Any]]:
             _hedge(event, open_, found)
         elif kind == "task_judged":
             _judged(event, open_, found)
+        elif kind == "permission_answered" and (run, task) in open_:  # (who allowed what it asked)
+            asked = {key: event.get(key) for key in ("said", "answer", "by", "via", "url") if event.get(key)}
+            open_[(run, task)].setdefault("asked", []).append({**asked, "always": event.get("always") is True})
         elif kind in _ENDS and (run, task) in open_:
             other = open_.pop((run, f"{task}+hedge"), None)  # a race neither attempt won: both ended
             if other is not None:
@@ -59,6 +62,14 @@ def attempts_of(all_events: Iterable[events.Event]) -> list[dict[str, Any]]:
             attempt["outcome"] = "lost"
             attempt["reason"] = "its runner ended without saying how it ended (killed?)"
     return found
+
+
+WORDS = ("approval_given", "approval_refused")
+
+
+def words_of(all_events: Iterable[events.Event]) -> list[events.Event]:
+    """Every word a person said at a gate that a run took, oldest first: who approved or rejected what."""
+    return [event for event in all_events if event["event"] in WORDS]
 
 
 def _hedge(event: events.Event, open_: dict[tuple[Any, str], dict[str, Any]], found: list[dict[str, Any]]) -> None:

@@ -1,0 +1,185 @@
+"""An agent's own permission question answered by a person (``ask: true``), with the real ``claude``
+CLI against the fake Messages API: its ``--permission-prompt-tool`` is ``orchestrator mcp
+--permission-tool``, and a scripted tool call its Access does not give it is asked, shown and
+notified, then answered from the CLI (allow: the call runs and the task completes; deny: it does
+not run, and the task's result says so), or by nobody (denied at ``ask_timeout``). Every question
+and answer is in the result, ``approvals.jsonl`` and ``history``. A plan that does not opt in runs
+claude as before; the other backends refuse ``ask: true`` at ``validate``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakeapi import FakeAnthropic, Reply, claude_missing, find_claude
+from test_claude_backend import environment, result, write_plan
+
+from orchestrator.backends.claude import claude_argv
+from orchestrator.plan.config.settings import Settings
+
+CLAUDE = find_claude()
+CLI = [sys.executable, "-m", "orchestrator"]
+needs_claude = pytest.mark.skipif(CLAUDE is None, reason=claude_missing())
+
+
+def script(tmp_path: Path) -> list[Reply]:
+    return [Reply.tool("Write", {"file_path": str(tmp_path / "made.txt"), "content": "made\n"}), Reply.say("done")]
+
+
+def approvals_lines(tmp_path: Path) -> list[dict[str, Any]]:
+    path = tmp_path / ".orchestrator" / "state" / "approvals.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+
+
+def wait_for(found: Callable[[], Any], what: str, seconds: float = 60) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = found()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"no {what} within {seconds:g}s")
+
+
+def started(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*CLI, "run", str(tmp_path / ".orchestrator")], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+
+
+def answered(tmp_path: Path, env: dict[str, str], *words: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, "answer", str(tmp_path / ".orchestrator"), *words], env={**env, "USER": "ann"}, capture_output=True,
+        text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def asked(tmp_path: Path) -> dict[str, Any]:
+    return dict(wait_for(lambda: next((d for d in approvals_lines(tmp_path) if d["decision"] == "asked"), None), "ask"))
+
+
+@pytest.mark.claude
+@needs_claude
+@pytest.mark.parametrize("word", ["allow", "deny"])
+def test_a_question_answered_from_the_cli_lets_the_call_run_or_not(tmp_path: Path, word: str) -> None:
+    notified = tmp_path / "notified.jsonl"
+    _plan(tmp_path, "60s", notified)
+    with FakeAnthropic(script(tmp_path)) as api:
+        env = environment(api, tmp_path)
+        runner = started(tmp_path, env)
+        question = asked(tmp_path)
+        assert question["said"] == "Write(made.txt)" and question["tool"] == "Write" and question["attempt"] == 1
+        assert not (tmp_path / "made.txt").exists()  # (it waits for the answer)
+        told = wait_for(lambda: _notified(notified, "permission_asked"), "notification")
+        assert told["said"] == "Write(made.txt)" and told["text"].startswith("✋ T-01 [Agent-01] asks: Write(made.txt)")
+        said = answered(tmp_path, env, "T-01", word)
+        assert said.returncode == 0, said.stderr
+        out, _ = runner.communicate(timeout=150)
+    assert "✋ T-01 [Agent-01] asks: Write(made.txt)" in out, out
+    meta, _ = result(tmp_path, "agent-01")
+    [shown] = meta["asked"]
+    assert (shown["said"], shown["answer"], shown["by"]) == ("Write(made.txt)", word, "ann")
+    if word == "allow":
+        assert runner.returncode == 0 and (tmp_path / "made.txt").read_text() == "made\n", out
+        assert meta["status"] == "completed" and "👍 T-01 [Agent-01] allowed: Write(made.txt) by ann" in out
+    else:
+        assert runner.returncode == 1 and not (tmp_path / "made.txt").exists(), out
+        assert meta["status"] == "failed" and meta["error_class"] == "denied", meta
+        assert meta["reason"].startswith("1 tool call denied: Write") and "👎 T-01 [Agent-01] denied" in out
+    history = subprocess.run([*CLI, "history", str(tmp_path / ".orchestrator")], capture_output=True, text=True)
+    mark = "👍 allowed" if word == "allow" else "👎 denied"
+    assert f"    {mark} Write(made.txt) by ann" in history.stdout, history.stdout
+    again = answered(tmp_path, env, "T-01", word)
+    assert again.returncode == 1 and again.stderr.strip().endswith("it asks nothing now"), again.stderr
+
+
+@pytest.mark.claude
+@needs_claude
+def test_no_answer_within_ask_timeout_is_a_deny(tmp_path: Path) -> None:
+    _plan(tmp_path, "2s", tmp_path / "notified.jsonl")
+    with FakeAnthropic(script(tmp_path)) as api:
+        env = environment(api, tmp_path)
+        done = subprocess.run([*CLI, "run", str(tmp_path / ".orchestrator")], env=env, capture_output=True,
+                              text=True, timeout=150)  # fmt: skip
+    assert done.returncode == 1 and not (tmp_path / "made.txt").exists(), done.stdout
+    assert "👎 T-01 [Agent-01] denied: Write(made.txt) (no answer in time)" in done.stdout, done.stdout
+    meta, _ = result(tmp_path, "agent-01")
+    assert meta["error_class"] == "denied" and meta["asked"][0]["by"] == "timeout", meta
+    [_, deny] = approvals_lines(tmp_path)
+    assert (deny["decision"], deny["by"], deny["reason"]) == ("denied", "timeout", "no answer within 2.0s")
+
+
+@pytest.mark.claude
+@needs_claude
+def test_an_answer_given_always_answers_the_same_question_again_at_once(tmp_path: Path) -> None:
+    _plan(tmp_path, "60s", tmp_path / "notified.jsonl")
+    with FakeAnthropic(script(tmp_path) + script(tmp_path)) as api:
+        env = environment(api, tmp_path)
+        runner = started(tmp_path, env)
+        asked(tmp_path)
+        assert answered(tmp_path, env, "T-01", "allow", "--always").returncode == 0
+        out, _ = runner.communicate(timeout=150)
+        assert runner.returncode == 0, out
+        (tmp_path / "made.txt").unlink()
+        again = subprocess.run([*CLI, "run", str(tmp_path / ".orchestrator"), "--rerun", "T-01"], env=env,
+                               capture_output=True, text=True, timeout=150)  # fmt: skip
+    assert again.returncode == 0 and (tmp_path / "made.txt").exists(), again.stdout
+    lines = approvals_lines(tmp_path)
+    assert [line["decision"] for line in lines] == ["asked", "allowed", "asked", "allowed"]
+    assert lines[3]["by"] == "ann" and lines[3]["reason"].startswith("answered so for good at ")
+
+
+def test_a_plan_that_does_not_ask_runs_claude_as_before() -> None:
+    plain = claude_argv(Settings(tools=("Read", "Grep", "Glob")), None)
+    assert "--permission-prompt-tool" not in plain and "--mcp-config" not in plain
+    assert plain[plain.index("--tools") + 1] == "Read,Grep,Glob"
+    asking = claude_argv(Settings(tools=("Read", "Grep", "Glob"), ask=True, ask_timeout=90), None)
+    assert asking[asking.index("--permission-prompt-tool") + 1] == "mcp__orchestrator_asks__permission"
+    assert "--tools" not in asking and asking[asking.index("--allowedTools") + 1] == "Read,Grep,Glob"
+    server = json.loads(asking[asking.index("--mcp-config") + 1])["mcpServers"]["orchestrator_asks"]
+    assert server["args"][-4:] == ["mcp", "--permission-tool", "--ask-timeout", "90"]
+
+
+@pytest.mark.parametrize("backend", ["codex", "gemini", "opencode"])
+def test_a_backend_whose_cli_cannot_ask_refuses_ask_at_validate(tmp_path: Path, backend: str) -> None:
+    write_plan(tmp_path, [("T-01", "Write made.txt", "None")], settings=f"backend: {backend}\nask: true\n")
+    done = subprocess.run([*CLI, "validate", str(tmp_path / ".orchestrator")], capture_output=True, text=True)
+    assert done.returncode == 2 and "ask: true" in done.stderr and backend in done.stderr, done.stderr
+
+
+def test_the_permission_tool_outside_a_task_denies_and_asks_nobody(tmp_path: Path) -> None:
+    from orchestrator.cli.agents.permission_tool import decide
+
+    said = decide({"tool_name": "Bash", "input": {"command": "rm -rf /"}}, {}, 5)
+    assert said["behavior"] == "deny" and "none is" in said["message"]
+    workspace = write_plan(tmp_path, [("T-01", "x", "None")])
+    place = {"ORCHESTRATOR_WORKSPACE": str(workspace), "ORCHESTRATOR_TASK_ID": "T-01", "ORCHESTRATOR_ATTEMPT": "1"}
+    for arguments in ({"tool_name": 3, "input": {}}, {"tool_name": "Bash", "input": "x"}, {}):
+        assert decide(arguments, place, 5)["behavior"] == "deny"
+    assert not (workspace / "state" / "approvals.jsonl").exists()
+
+
+def _plan(tmp_path: Path, timeout: str, notified: Path) -> None:
+    sink = tmp_path / "sink.py"
+    sink.write_text(
+        f"import pathlib, sys\npathlib.Path({str(notified)!r}).open('a').write(sys.stdin.read().strip() + '\\n')\n",
+        encoding="utf-8",
+    )
+    notify = json.dumps([{"command": [sys.executable, str(sink)]}])
+    settings = f"ask: true\nask_timeout: {timeout}\nnotify: {notify}\n"
+    write_plan(tmp_path, [("T-01", "Write made.txt", "None")], extra="read", column="Access", settings=settings)
+
+
+def _notified(path: Path, kind: str) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    found = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return next((event for event in found if event.get("event") == kind), None)
