@@ -98,7 +98,11 @@ def _inputs_changed(workspace: Workspace, plan: Any, task: Any, seen: str) -> st
 
 
 def used(workspace: Workspace, token: str) -> Said:
-    """The link's word said, once: checked again under the links' lock, then spent if it held."""
+    """The link's word said, once: checked as its page is (a token that is none touches nothing,
+    not even the lock), checked again under the links' lock, then spent if it held."""
+    first = shown(workspace, token)  # (forged, expired, used, inputs changed: refused, untouched)
+    if not first.ok:
+        return first
     with links.held(workspace):
         claims = _check(workspace, token)
         if isinstance(claims, Said):

@@ -40,9 +40,11 @@ _TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{43}$")
 
 
 class LinkRefused(UsageError):
-    """A link that is not one, or no longer: forged, expired, used, or for inputs that changed."""
+    """A link that is not one (403), or no longer one: expired or used (``gone``: 410)."""
 
-    http_status = 403
+    def __init__(self, message: str, *, gone: bool = False) -> None:
+        super().__init__(message)
+        self.http_status = 410 if gone else 403
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,9 +124,9 @@ def check(workspace: Workspace, token: str, now: float | None = None) -> Claims:
     found = Claims(str(data["t"]), str(data["a"]), str(data["o"]), float(data["e"]), str(data["n"]))
     if (time.time() if now is None else now) >= found.expires:
         moment = time.strftime("%d %b %H:%M", time.localtime(found.expires))
-        raise LinkRefused(f"this link expired at {moment}: use the task's newer notification, or the CLI")
+        raise LinkRefused(f"this link expired at {moment}: use the task's newer notification, or the CLI", gone=True)
     if found.nonce in _used(workspace):
-        raise LinkRefused("this link was used already: a link answers once")
+        raise LinkRefused("this link was used already: a link answers once", gone=True)
     return found
 
 
