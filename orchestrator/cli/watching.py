@@ -8,7 +8,7 @@ import contextlib
 import json
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,8 +17,8 @@ from orchestrator.cli.output import Commands, add_command, emit_json, find_works
 from orchestrator.errors import UsageError
 from orchestrator.plan.config.settings import format_duration
 from orchestrator.printable import visible
-from orchestrator.state import events
-from orchestrator.state.kept.history import attempts_of, words_of
+from orchestrator.state import approvals, events
+from orchestrator.state.kept.history import attempts_of
 from orchestrator.state.kept.history import seconds as _seconds
 from orchestrator.state.procs import pid_alive
 from orchestrator.vocabulary import ExitCode
@@ -256,9 +256,9 @@ def cmd_history(args: argparse.Namespace) -> int:
         return _stats(workspace, attempts, args.json)
     for attempt in attempts:
         attempt["duration"] = _seconds(attempt)
-    said = [w for w in words_of(every) if wanted is None or str(w.get("task", "")).lower() == wanted.lower()]
+    said = [w for w in approvals.every(workspace) if wanted is None or w.task.lower() == wanted.lower()]
     if args.json:
-        emit_json({"ok": True, "attempts": attempts, "words": said})
+        emit_json({"ok": True, "attempts": attempts, "words": [_word_json(w) for w in said]})
         return ExitCode.OK
     if not attempts:
         labels = f" labelled {', '.join(args.label)}" if args.label else ""
@@ -277,11 +277,15 @@ def cmd_history(args: argparse.Namespace) -> int:
         for asked in attempt.get("asked", ()):
             print("    " + _asked_line(asked))
     if said:
-        from orchestrator.output.lines import describe
-
-        for word in said:
-            print(f"  {describe(word, workspace.root)}")
+        print("words at the gates")
+    for word in said:
+        mark = "👍" if word.decision == approvals.APPROVED else "👎"
+        print(f"  {mark} {word.task} {approvals.said(word)}" + (f" — {word.url}" if word.url else ""))
     return ExitCode.OK
+
+
+def _word_json(word: approvals.Decision) -> dict[str, Any]:
+    return {key: value for key, value in asdict(word).items() if value not in (None, "")}
 
 
 def _asked_line(asked: dict[str, Any]) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -117,10 +117,25 @@ def append_line(workspace: Workspace, data: Mapping[str, object]) -> None:
 def latest(workspace: Workspace) -> dict[str, Decision]:
     """Each task's latest decision; a line that is not one (cut by a crash, edited) is passed over."""
     found: dict[str, Decision] = {}
+    for decision in _lines(workspace):
+        if decision.decision in (APPROVED, REJECTED):
+            found[decision.task] = decision
+        elif decision.decision in (REOPENED, WITHDRAWN):
+            found.pop(decision.task, None)
+    return found
+
+
+def every(workspace: Workspace) -> list[Decision]:
+    """Every word said at a gate, oldest first (those taken back since included): who approved or
+    rejected what, for ``history``."""
+    return [decision for decision in _lines(workspace) if decision.decision in (APPROVED, REJECTED)]
+
+
+def _lines(workspace: Workspace) -> Iterator[Decision]:
     try:
         text = path(workspace).read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return found
+        return
     for line in text.splitlines():
         try:
             data = json.loads(line)
@@ -132,11 +147,7 @@ def latest(workspace: Workspace) -> dict[str, Decision]:
             _at(decision.time)
         except (ValueError, KeyError, TypeError):
             continue
-        if decision.decision in (APPROVED, REJECTED):
-            found[decision.task] = decision
-        elif decision.decision in (REOPENED, WITHDRAWN):
-            found.pop(decision.task, None)
-    return found
+        yield decision
 
 
 def _word(value: object) -> str | None:

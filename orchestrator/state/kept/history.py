@@ -64,14 +64,6 @@ def attempts_of(all_events: Iterable[events.Event]) -> list[dict[str, Any]]:
     return found
 
 
-WORDS = ("approval_given", "approval_refused")
-
-
-def words_of(all_events: Iterable[events.Event]) -> list[events.Event]:
-    """Every word a person said at a gate that a run took, oldest first: who approved or rejected what."""
-    return [event for event in all_events if event["event"] in WORDS]
-
-
 def _hedge(event: events.Event, open_: dict[tuple[Any, str], dict[str, Any]], found: list[dict[str, Any]]) -> None:
     """A hedge (``run/races/hedge``): its attempt, open beside the task's own until the race is
     decided; then the one stopped ends (``hedge_lost``, what it spent), and the winner is the task's;
