@@ -10,12 +10,14 @@ claude as before; the other backends refuse ``ask: true`` at ``validate``.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from fakeapi import FakeAnthropic, Reply, claude_missing, find_claude
@@ -167,14 +169,14 @@ def test_the_permission_tool_outside_a_task_denies_and_asks_nobody(tmp_path: Pat
     assert not (workspace / "state" / "approvals.jsonl").exists()
 
 
-def _plan(tmp_path: Path, timeout: str, notified: Path) -> None:
+def _plan(tmp_path: Path, timeout: str, notified: Path, extra: str = "") -> None:
     sink = tmp_path / "sink.py"
     sink.write_text(
         f"import pathlib, sys\npathlib.Path({str(notified)!r}).open('a').write(sys.stdin.read().strip() + '\\n')\n",
         encoding="utf-8",
     )
     notify = json.dumps([{"command": [sys.executable, str(sink)]}])
-    settings = f"ask: true\nask_timeout: {timeout}\nnotify: {notify}\n"
+    settings = f"ask: true\nask_timeout: {timeout}\nnotify: {notify}\n{extra}"
     write_plan(tmp_path, [("T-01", "Write made.txt", "None")], extra="read", column="Access", settings=settings)
 
 
@@ -183,3 +185,61 @@ def _notified(path: Path, kind: str) -> dict[str, Any] | None:
         return None
     found = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return next((event for event in found if event.get("event") == kind), None)
+
+
+@pytest.mark.claude
+@needs_claude
+def test_questions_answered_by_a_link_a_github_comment_and_the_dashboard(tmp_path: Path) -> None:
+    """Three calls asked in turn: allowed by the notification's link, by an OWNER's ``/approve``
+    comment on the pull request the plan names, and denied from the dashboard."""
+    from dashboard_helpers import http_get, served
+    from fake_github import FakeGitHub
+    from test_hooks import SECRET, signed
+
+    notified = tmp_path / "notified.jsonl"
+    extra = 'public_url: https://asks.example.test\napprovals: {"github": {"repository": "acme/app", "issue": 7}}\n'
+    _plan(tmp_path, "60s", notified, extra)
+    (tmp_path / "secret").write_bytes(SECRET + b"\n")
+    files = ("a.txt", "b.txt", "c.txt")
+    replies = [Reply.tool("Write", {"file_path": str(tmp_path / name), "content": name}) for name in files]
+    with FakeAnthropic([*replies, Reply.say("done")]) as api, FakeGitHub() as github:
+        env = environment(api, tmp_path)
+        given = {"ORCHESTRATOR_GITHUB_TOKEN": "ghs_fake", "ORCHESTRATOR_GITHUB_API": github.url}
+        with served(tmp_path, "--webhook-secret-file", str(tmp_path / "secret"), env=given) as server:
+            runner = started(tmp_path, env)
+            _asked(tmp_path, 1)
+            allow = urlsplit(wait_for(lambda: _notified(notified, "permission_asked"), "notice")["links"]["allow"])
+            shown = http_get(server.port, allow.path, {"Accept": "application/json"})
+            assert shown.json()["said"] == "Allow: T-01 Write made.txt — its agent asks: Write(a.txt)", shown.body
+            assert http_get(server.port, allow.path, method="POST", body=b"").status == 200
+            _asked(tmp_path, 2)
+            body = json.dumps(_comment("/approve T-01")).encode()
+            sent = {"X-GitHub-Event": "issue_comment", "X-GitHub-Delivery": "c-1", "X-Hub-Signature-256": signed(body),
+                    "Content-Type": "application/json"}  # fmt: skip
+            assert http_get(server.port, "/hooks/github", sent, method="POST", body=body).status == 200
+            _asked(tmp_path, 3)
+            state = http_get(server.port, "/api/state").json()
+            assert state["asks"][0]["said"] == "Write(c.txt)", state.get("asks")
+            token = {"X-Orchestrator-Token": server.token}
+            assert http_get(server.port, "/api/task/T-01/deny", token, method="POST", body=b"").status == 200
+            out, _ = runner.communicate(timeout=150)
+            github.seen(1)
+    assert [(tmp_path / name).exists() for name in files] == [True, True, False], out
+    meta, _ = result(tmp_path, "agent-01")
+    assert meta["error_class"] == "denied", meta
+    assert [(a["answer"], a.get("via"), a["by"]) for a in meta["asked"]] == [
+        ("allow", "link", "link"), ("allow", "github", "ann"), ("deny", "dashboard", os.environ.get("USER") or "root"),
+    ]  # fmt: skip
+    assert meta["asked"][1]["url"] == "https://github.com/acme/app/pull/7#issuecomment-5"
+
+
+def _asked(tmp_path: Path, count: int) -> None:
+    wait_for(lambda: len([d for d in approvals_lines(tmp_path) if d["decision"] == "asked"]) >= count, "a question")
+
+
+def _comment(body: str) -> dict[str, Any]:
+    return {
+        "action": "created", "issue": {"number": 7}, "repository": {"full_name": "acme/app"},
+        "comment": {"id": 5, "body": body, "author_association": "OWNER", "user": {"login": "ann"},
+                    "html_url": "https://github.com/acme/app/pull/7#issuecomment-5"},
+    }  # fmt: skip
