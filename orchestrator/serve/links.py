@@ -7,8 +7,8 @@ the link's pair is spent. The token is the link's whole credential: these routes
 dashboard's token nor a loopback host (``app.Guard`` lets ``/links/`` through), and reach
 nothing else of it. Every refusal is one line, and writes nothing: a token that is not one of this
 workspace's (403), expired or used (410), or for a gate whose inputs changed, or a question no
-longer asked (409). A client that asks for JSON (``Accept: application/json``) gets JSON, a
-browser a small page.
+longer asked (409), as ``{"ok": false, "error": ...}``. What a link does is a small page for a
+browser, JSON for a client that asks for it (``Accept: application/json``).
 """
 
 from __future__ import annotations
@@ -118,17 +118,15 @@ def used(workspace: Workspace, token: str) -> Said:
 
 
 def _answer(request: Request, said: Said) -> Response:
-    status = said.status if not said.ok else 200
-    if "application/json" in request.headers.get("accept", "") and "text/html" not in request.headers.get("accept", ""):
-        return JSONResponse(said.as_json(), status)
-    return HTMLResponse(_html(said, request.method == "GET"), status)
+    accept = request.headers.get("accept", "")
+    if not said.ok or ("application/json" in accept and "text/html" not in accept):  # (a refusal: JSON, as every one)
+        return JSONResponse(said.as_json(), 200 if said.ok else said.status)
+    return HTMLResponse(_html(said, request.method in ("GET", "HEAD")))
 
 
 def _html(said: Said, asking: bool) -> str:
     text = html.escape(said.said)
-    if not said.ok:
-        body = f"<h1>Not done</h1><p>{text}</p>"
-    elif asking:
+    if asking:
         word = text.split(":", 1)[0]
         body = f'<p>{text}</p><form method="post"><button type="submit">{word}</button></form>'
     else:
