@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from orchestrator import timing
 from orchestrator.errors import OrchestratorError
 from orchestrator.plan.config.values import format_duration
 from orchestrator.plan.model import Plan, Task
@@ -27,8 +28,6 @@ from orchestrator.state.events.runs import AnswerRequested, PermissionRequested
 from orchestrator.state.journal import iso_at
 from orchestrator.state.words import questions
 from orchestrator.state.workspace import Workspace
-
-POLL = 0.2  # seconds between two looks for an answer
 
 
 def _tell(workspace: Workspace, make: type[PermissionRequested | AnswerRequested], task: str, question: str) -> None:
@@ -72,7 +71,7 @@ def ask(
     _tell(workspace, PermissionRequested, task, question.question)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        time.sleep(min(POLL, max(0.0, deadline - time.monotonic())))
+        time.sleep(min(timing.current().ask_poll, max(0.0, deadline - time.monotonic())))
         found = questions.answer_of(workspace, question.question)
         if found is not None:
             return found

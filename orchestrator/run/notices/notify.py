@@ -34,6 +34,7 @@ from orchestrator.state.events.reporter import EventReporter
 from orchestrator.state.events.runs import Notice, RunFinished, RunStarted
 from orchestrator.state.events.tasks import (
     ApprovalRequested,
+    PermissionAnswered,
     PermissionAsked,
     TaskCompleted,
     TaskFailed,
@@ -93,6 +94,8 @@ class _Running:
     attempt: int
     since: float
     told: bool = False
+    asking: bool = False  # its agent waits for a person's answer: silent, and not stuck
+    answered: float = 0.0  # when a person last answered it: its silence counts from then
 
 
 class StuckWatch(EventReporter[None]):
@@ -115,6 +118,15 @@ class StuckWatch(EventReporter[None]):
 
     task_completed = task_failed = task_retrying = task_interrupted = task_skipped = _ended
 
+    def permission_asked(self, event: PermissionAsked) -> None:
+        if event.task in self.running:
+            self.running[event.task].asking = True
+
+    def permission_answered(self, event: PermissionAnswered) -> None:
+        running = self.running.get(event.task)
+        if running is not None:  # (its silence counts from the answer: the wait was a person's)
+            running.asking, running.answered = False, time.time()
+
     def stuck(self, now: float) -> list[TaskStuck]:
         found: list[TaskStuck] = []
         for run in self.running.values():
@@ -124,7 +136,7 @@ class StuckWatch(EventReporter[None]):
             running = now - run.since
             quiet = settings.inactivity_timeout
             # Silent no longer than it has run: its logs are looked at only once that could be enough.
-            could_be_silent = quiet is not None and quiet > 0 and running >= STUCK_SILENT * quiet
+            could_be_silent = quiet is not None and quiet > 0 and running >= STUCK_SILENT * quiet and not run.asking
             why = _why(settings, running, now - self._last_output(task, run) if could_be_silent else 0.0)
             if why is not None:
                 run.told = True
@@ -149,7 +161,7 @@ class StuckWatch(EventReporter[None]):
         return soonest
 
     def _last_output(self, task: Task, run: _Running) -> float:
-        latest = run.since
+        latest = max(run.since, run.answered)
         for stream in ("out", "err"):
             try:
                 latest = max(latest, os.stat(self.workspace.log(task, run.attempt, stream)).st_mtime)
