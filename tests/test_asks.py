@@ -243,3 +243,21 @@ def _comment(body: str) -> dict[str, Any]:
         "comment": {"id": 5, "body": body, "author_association": "OWNER", "user": {"login": "ann"},
                     "html_url": "https://github.com/acme/app/pull/7#issuecomment-5"},
     }  # fmt: skip
+
+
+def test_a_question_waiting_is_what_status_and_check_tell_until_it_is_too_late(tmp_path: Path) -> None:
+    """A question a dead asker left is denied at its ``until`` whether or not anyone wrote so:
+    before then ``status`` and ``check`` tell it, after it nobody is asked."""
+    from orchestrator.state.journal import iso_at
+    from orchestrator.state.words import questions
+    from orchestrator.state.workspace import Workspace
+
+    workspace = Workspace(write_plan(tmp_path, [("T-01", "Write made.txt", "None")]))
+    questions.ask(workspace, "T-01", 1, "Bash", "Bash(rm -rf build)", until=iso_at(time.time() + 60), inputs=None)
+    check = subprocess.run([*CLI, "check", str(workspace.root), "--json"], capture_output=True, text=True)
+    [found] = [f for f in json.loads(check.stdout)["workspaces"][0]["findings"] if f["kind"] == "asking"]
+    assert check.returncode == 1 and found["message"].startswith("T-01 asks: Bash(rm -rf build) — "), found
+    status = json.loads(subprocess.run([*CLI, "status", str(workspace.root), "--json"], capture_output=True).stdout)
+    assert [q["said"] for q in status["asks"]] == ["Bash(rm -rf build)"]
+    questions.ask(workspace, "T-01", 2, "Bash", "Bash(ls)", until=iso_at(time.time() - 1), inputs=None)
+    assert [q.said for q in questions.pending(workspace)] == ["Bash(rm -rf build)"]
