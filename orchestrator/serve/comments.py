@@ -80,7 +80,7 @@ class Comment:
     action: str
 
 
-def _dig(data: object, *path: str) -> object:
+def dig(data: object, *path: str) -> object:
     for key in path:
         data = data.get(key) if isinstance(data, Mapping) else None
     return data
@@ -88,9 +88,9 @@ def _dig(data: object, *path: str) -> object:
 
 def comment_of(payload: Mapping[str, Any]) -> Comment | None:
     """The comment a delivery is about; ``None`` when it lacks what GitHub always sends."""
-    repository, issue = _dig(payload, "repository", "full_name"), _dig(payload, "issue", "number")
-    login, number = _dig(payload, "comment", "user", "login"), _dig(payload, "comment", "id")
-    association, url = _dig(payload, "comment", "author_association"), _dig(payload, "comment", "html_url")
+    repository, issue = dig(payload, "repository", "full_name"), dig(payload, "issue", "number")
+    login, number = dig(payload, "comment", "user", "login"), dig(payload, "comment", "id")
+    association, url = dig(payload, "comment", "author_association"), dig(payload, "comment", "html_url")
     action = payload.get("action")
     if not (isinstance(repository, str) and _REPOSITORY.match(repository) and isinstance(login, str)):
         return None
@@ -103,9 +103,9 @@ def comment_of(payload: Mapping[str, Any]) -> Comment | None:
 
 def origin_of(payload: Mapping[str, Any]) -> dict[str, Any] | None:
     """Where a delivery that started a run came from: its repository and pull request or issue."""
-    repository = _dig(payload, "repository", "full_name")
+    repository = dig(payload, "repository", "full_name")
     number = next(
-        (n for n in (_dig(payload, "pull_request", "number"), _dig(payload, "issue", "number"), payload.get("number"))
+        (n for n in (dig(payload, "pull_request", "number"), dig(payload, "issue", "number"), payload.get("number"))
          if isinstance(n, int) and not isinstance(n, bool)),
         None,
     )  # fmt: skip
@@ -145,7 +145,7 @@ def take(
 ) -> tuple[int, dict[str, Any]] | None:
     """What comes of an ``issue_comment`` delivery (its HTTP status and body), or ``None`` when its
     comment says no word (for the triggers to look at)."""
-    word, comment = parse(_dig(payload, "comment", "body")), comment_of(payload)
+    word, comment = parse(dig(payload, "comment", "body")), comment_of(payload)
     if word is None or comment is None:
         return None
     if words is None:

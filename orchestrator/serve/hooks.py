@@ -160,6 +160,8 @@ class Hooks:
     async def _word(self, payload: dict[str, Any], delivery: str) -> Response | None:
         """What a comment's word does (``serve/comments``), or ``None`` when it says none."""
         plan = await anyio.to_thread.run_sync(self.board.plan)
+        if plan is None and comments.parse(comments.dig(payload, "comment", "body")) is not None:
+            raise Refused(409, f"the plan does not load: {self.board.plan_error} — the comment's word was not taken")
         words = plan.settings.approvals.github if plan is not None else None
         workspace, replies = self.board.workspace, self.replies
 
