@@ -58,6 +58,7 @@ class Timing:
     add_wait: float = 5.0  # `add` waits this long for the run going on to take its row
     interrupt_wait: float = 0.8  # a Ctrl-C'd `spawn` gives the run going on this long to answer its cancel
     request_poll: float = 0.1  # between two looks for a run's answer, or for the workspace's lock
+    ask_poll: float = 0.2  # an agent's question (run/held/asking): between two looks for a person's answer
     follow_poll: float = 0.2  # between two looks of `spawn` and `watch` at what a run did
     start_wait: float = 15.0  # a background run is waited for this long to hold the workspace
     start_poll: float = 0.05  # between two looks at it

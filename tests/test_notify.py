@@ -364,6 +364,29 @@ def test_the_runs_clock_ticks_when_an_attempt_comes_to_80_percent_of_its_timeout
     assert reporter.next_tick(since + 1.7, 1.0) == 1.0  # told once: no hurry any more
 
 
+def test_an_attempt_waiting_for_a_persons_answer_is_not_told_stuck_for_its_silence(tmp_path: Path) -> None:
+    """An agent that asks a person (``ask: true``) prints nothing while it waits: that silence is
+    the person's, not a hang. Once answered, its silence counts from the answer."""
+    from orchestrator.state.events.tasks import PermissionAnswered, PermissionAsked
+
+    ws = Workspace(tmp_path / ".orchestrator")
+    plan = parse_plan(plan_text([Spec("T-01", "true")]))
+    watch = StuckWatch(ws, plan, {"T-01": Settings(timeout=None, inactivity_timeout=10.0)})
+    watch.tell(TaskStarted(task="T-01", agent="Agent-01", name="", attempt=1, in_run=1, of=1, backend="claude",
+                           kind="claude", log="logs/agent-01.attempt-1"))  # fmt: skip
+    since = watch.running["T-01"].since
+    said = "Bash(rm -rf build)"
+    asked = PermissionAsked(task="T-01", agent="Agent-01", name="", attempt=1, question="q-1", tool="Bash", said=said)
+    watch.tell(asked)
+    assert watch.stuck(since + 60) == []
+    watch.tell(PermissionAnswered(task="T-01", agent="Agent-01", question="q-1", said=said, answer="allow", by="ann",
+                                  always=False))  # fmt: skip
+    answered = watch.running["T-01"].answered
+    assert watch.stuck(answered + 4) == []
+    (stuck,) = watch.stuck(answered + 6)
+    assert stuck["why"].startswith("no output for 6")
+
+
 def test_task_completed_and_started_are_told_to_a_target_that_names_them_and_to_no_other(tmp_path: Path) -> None:
     """ "Tell me when each task is done" is one line of settings: ``events: [task_completed]``;
     a target that names no events keeps hearing only what needs a person."""

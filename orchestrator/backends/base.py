@@ -170,6 +170,10 @@ class Backend(ABC):
     #: Task Details; never its description): what it prints is a program's output, markdown only
     #: when it plainly is, and no agent is there to resolve a merge conflict (a person does).
     runs_script: ClassVar[bool] = False
+    #: Whether its agent CLI offers a hook headless to ask a person about a call its permissions
+    #: would refuse (``ask: true``; claude's ``--permission-prompt-tool``). An agent backend that
+    #: does not refuses ``ask: true`` (``asks_problem``); a script's has nothing to ask.
+    asks: ClassVar[bool] = False
     #: What ``init --backend NAME`` writes in the plan's ``command`` setting, for a plan of it to
     #: run as it stands (the command backend's stand-in, until the plan names the real program).
     stand_in: ClassVar[str] = ""
@@ -209,6 +213,15 @@ class Backend(ABC):
     def check(self, settings: Settings) -> str | None:
         """Why this backend cannot run at all with these settings (a setting it does not take), or None."""
         return None
+
+    def asks_problem(self, settings: Settings) -> str | None:
+        """Why ``ask: true`` cannot be: an agent CLI with no hook to ask a person while it runs."""
+        if not settings.ask or self.asks or self.cli() is None:
+            return None
+        return (
+            f"ask: true, and {self.name}'s CLI offers no hook to ask a person about a call while it runs "
+            "headless (claude's --permission-prompt-tool is the one there is): drop ask for its tasks"
+        )
 
     def cli(self) -> Cli | None:
         """The agent CLI this backend starts, for ``doctor`` and a run's preflight (None: none to

@@ -47,6 +47,9 @@ from orchestrator.backends.base import (
 )
 from orchestrator.backends.classify import classify, reset_time
 from orchestrator.backends.claude_permissions import (
+    asking,
+    asking_environment,
+    asking_limits,
     check_permissions,
     claude_powers,
     only_reading,
@@ -197,6 +200,7 @@ def _unavailable(block: Any) -> str | None:
 class ClaudeBackend(Backend):
     name = "claude"
     resumable = True
+    asks = True
     access: ClassVar[Presets] = {
         "read": {"tools": ("Read", "Grep", "Glob"), "allowed_tools": ()},
         "edit": {"permission_mode": "acceptEdits"},
@@ -217,10 +221,13 @@ class ClaudeBackend(Backend):
     def invocation(self, job: Job) -> Invocation:
         argv = claude_argv(job.settings, job.profile, job.resume_session, self.json_schema, job.channels)
         env = {k: v for k, v in CLAUDE_ENV.items() if k not in job.settings.env}  # the plan's env wins
+        env.update(asking_environment(job.settings))
         fault = argv_fault(argv, {**agent_environment(job.settings.env), **env})
         if fault is not None:  # (found before the run for what the plan says: a profile edited since)
             raise CannotInvoke(f"{fault[0]} — {fault[1]}")
-        return Invocation(tuple(argv), job.prompt, env=env, limits=limits_for(job.settings))
+        return Invocation(
+            tuple(argv), job.prompt, env=env, limits=asking_limits(job.settings, limits_for(job.settings))
+        )
 
     def check_task(self, task: Task, settings: Settings, profile: Profile | None = None) -> tuple[str, str] | None:
         """claude's command line holds the system prompt and the tool lists: what the system would
@@ -259,8 +266,8 @@ class ClaudeBackend(Backend):
     def powers(self, settings: Settings) -> str:
         return claude_powers(settings)
 
-    def read_only(self, settings: Settings) -> bool:
-        return only_reading(settings) or settings.permission_mode == "plan"
+    def read_only(self, settings: Settings) -> bool:  # (one that may ask may be allowed an edit)
+        return not settings.ask and (only_reading(settings) or settings.permission_mode == "plan")
 
     def check(self, settings: Settings) -> str | None:
         return check_permissions(settings)
@@ -293,7 +300,12 @@ def claude_argv(
     if settings.permission_mode:
         argv += ["--permission-mode", settings.permission_mode]
     allowed = list(settings.allowed_tools)
-    if settings.tools is not None:
+    if settings.ask:
+        # The tools it is given run without asking; every other call claude would ask about goes
+        # to a person (``asking``): so all its tools are there, those of its Access pre-approved.
+        argv += asking(settings)
+        allowed += [t for t in settings.tools or () if t not in allowed]
+    elif settings.tools is not None:
         # --tools takes tool names; a rule such as Bash(git log:*) gives the tool and pre-approves
         # only what the rule matches (what else the agent asks for is denied: it cannot ask).
         argv += ["--tools", ",".join(dict.fromkeys(tool_name(t) for t in settings.tools))]

@@ -1,4 +1,5 @@
-"""What a claude agent may do: its permission modes, its tools, and the settings claude refuses.
+"""What a claude agent may do: its permission modes, its tools, the settings claude refuses, and
+how one that may ask (``ask: true``) asks a person: ``asking``.
 
 ``claude_powers`` words it for ``doctor`` and the agents' prompts; ``check_permissions`` says
 why a plan's settings cannot run (a mode claude does not take, a rule it would not apply, a mode
@@ -7,9 +8,13 @@ it refuses as root).
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
+import sys
 
-from orchestrator.plan.config.settings import Settings, suggest
+from orchestrator.executors.base import Limits
+from orchestrator.plan.config.settings import Settings, format_duration, suggest
 
 # What --permission-mode of the pinned claude takes (`claude --help`; "default" is still taken),
 # and what each lets a headless agent do, in plain words (``doctor`` and cli-integration.md).
@@ -56,6 +61,13 @@ def claude_powers(settings: Settings) -> str:
     else:
         tools = ("only " + ", ".join(settings.tools)) if settings.tools else "no tool at all"
     allowed = ", ".join(settings.allowed_tools) or "none"
+    if settings.ask:
+        asks, given = format_duration(settings.ask_timeout), tools if settings.tools is not None else "reads, searches"
+        return (
+            f"without asking: {given}; pre-approved: {allowed}; "
+            f"permission mode {mode}; any other call it asks a person for (ask: true), denied if no one answers "
+            f"within {asks}"
+        )
     words = ONLY_READING if only_reading(settings) else MODE_POWERS.get(mode, "?")
     return f"tools: {tools}; pre-approved: {allowed}; permission mode {mode}: {words}"
 
@@ -63,6 +75,11 @@ def claude_powers(settings: Settings) -> str:
 def check_permissions(settings: Settings) -> str | None:
     """Why claude cannot run with these permission settings, and what to do, or None."""
     mode = settings.permission_mode
+    if settings.ask and mode in ("dontAsk", "bypassPermissions"):
+        return (
+            f"ask: true asks a person about the calls claude would ask about, and permission_mode {mode} "
+            "asks about none; drop one of the two"
+        )
     if mode is not None and mode not in PERMISSION_MODES:
         modes = ", ".join(PERMISSION_MODES)
         return f"permission_mode {mode!r} is not one of claude's{suggest(mode, PERMISSION_MODES)}: {modes}"
@@ -91,3 +108,30 @@ def check_permissions(settings: Settings) -> str | None:
             "else use acceptEdits with allowed_tools"
         )
     return None
+
+
+# The MCP server (``orchestrator mcp --permission-tool``) and tool claude asks a person through.
+ASK_SERVER, ASK_TOOL = "orchestrator_asks", "permission"
+ASK_MARGIN = 60.0  # seconds claude and the watchdog wait for a question beyond its own ask_timeout
+
+
+def asking(settings: Settings) -> list[str]:
+    """What makes claude ask a person (``orchestrator mcp --permission-tool``) for a call its
+    permissions would ask about, rather than deny it."""
+    command = [sys.executable, "-m", "orchestrator", "mcp", "--permission-tool"]
+    server = {"command": command[0], "args": [*command[1:], "--ask-timeout", f"{settings.ask_timeout:g}"]}
+    config = json.dumps({"mcpServers": {ASK_SERVER: server}}, separators=(",", ":"))
+    return ["--mcp-config", config, "--permission-prompt-tool", f"mcp__{ASK_SERVER}__{ASK_TOOL}"]
+
+
+def asking_environment(settings: Settings) -> dict[str, str]:
+    """claude's wait for its permission tool: past the question's own deadline, which answers first."""
+    return {"MCP_TOOL_TIMEOUT": str(int((settings.ask_timeout + ASK_MARGIN) * 1000))} if settings.ask else {}
+
+
+def asking_limits(settings: Settings, limits: Limits) -> Limits:
+    """An attempt's ``limits``; one that may ask is silent while a person thinks, up to
+    ``ask_timeout``: its inactivity limit is never shorter than that."""
+    if settings.ask and limits.inactivity is not None and limits.inactivity < settings.ask_timeout + ASK_MARGIN:
+        return dataclasses.replace(limits, inactivity=settings.ask_timeout + ASK_MARGIN)
+    return limits

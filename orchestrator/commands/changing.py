@@ -76,6 +76,26 @@ def _decide(call: Call, *, approve: bool) -> Result:
     return Result(data, ExitCode.FAILED, said=answer.said)
 
 
+def answer(call: Call) -> Result:
+    """A person's answer to what a running task's agent asks (``ask: true``): it goes on, or is denied."""
+    from orchestrator.commands.words import task_in
+    from orchestrator.run.held.asking import answer as reply
+    from orchestrator.state.approvals import local_user
+
+    args, workspace = call.args, call.workspace
+    plan = workspace.load_plan()
+    task = task_in(plan, args.task)
+    by = local_user() if call.source == "cli" else call.source
+    said = reply(
+        workspace, plan, task, args.answer == "allow", by=by, via=None if call.source == "cli" else call.source,
+        always=bool(args.always), reason=" ".join((args.reason or "").split()),
+    )  # fmt: skip
+    data = {**said.as_json(), "answer": args.answer, "always": bool(args.always), "said": said.said}
+    if said.ok:
+        return Result(data, shown=lambda: said.said + "\n")
+    return Result(data, ExitCode.FAILED, said=said.said)
+
+
 def cancel(call: Call) -> Result:
     return _request(call, "cancel")
 

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.commands.calling import Call, Result
 from orchestrator.errors import UsageError
 from orchestrator.plan.config.settings import format_duration
-from orchestrator.state import events
+from orchestrator.state import approvals, events
 from orchestrator.state.kept.history import attempts_of
 from orchestrator.state.kept.history import seconds as _seconds
 
@@ -73,6 +74,7 @@ def history(call: Call) -> Result:
         return _stats(workspace, attempts)
     for attempt in attempts:
         attempt["duration"] = _seconds(attempt)
+    said = [w for w in approvals.every(workspace) if wanted is None or w.task.lower() == wanted.lower()]
 
     def text() -> str:
         if not attempts:
@@ -89,6 +91,24 @@ def history(call: Call) -> Result:
             why = f": {attempt['reason']}" if attempt.get("reason") else ""
             outcome = attempt["outcome"] + simulated_mark(attempt["simulated"])
             out.append(f"  {attempt['task']} attempt {attempt['attempt']}: {outcome}{took}{cost}{why}")
+            out += ["    " + _asked_line(asked) for asked in attempt.get("asked", ())]
+        if said:
+            out.append("words at the gates")
+        for word in said:
+            mark = "👍" if word.decision == approvals.APPROVED else "👎"
+            out.append(f"  {mark} {word.task} {approvals.said(word)}" + (f" — {word.url}" if word.url else ""))
         return "".join(line + "\n" for line in out)
 
-    return Result({"ok": True, "attempts": attempts}, shown=text)
+    return Result({"ok": True, "attempts": attempts, "words": [_word_json(w) for w in said]}, shown=text)
+
+
+def _word_json(word: approvals.Decision) -> dict[str, Any]:
+    return {key: value for key, value in asdict(word).items() if value not in (None, "")}
+
+
+def _asked_line(asked: dict[str, Any]) -> str:
+    """A question an attempt asked, and who answered it how."""
+    mark = "👍 allowed" if asked.get("answer") == "allow" else "👎 denied"
+    by = " (no answer in time)" if asked.get("by") == "timeout" else f" by {asked.get('by')}" if asked.get("by") else ""
+    via = f" ({asked['via']})" if asked.get("via") else ""
+    return f"{mark} {asked.get('said')}{by}{via}" + (", and from then on" if asked.get("always") else "")

@@ -261,6 +261,24 @@ def _reject() -> tuple[Opt, ...]:
     return (DIRECTORY, _task(), _reason("why (shown in its result, status and what depends on it)"))
 
 
+ANSWERS = ("allow", "deny")  # what ``answer`` says to an agent's question
+
+
+def _answer() -> tuple[Opt, ...]:
+    return (
+        DIRECTORY,
+        _task(),
+        Opt("answer", "allow or deny what the task's agent asks", choices=ANSWERS, required=True, everywhere=True),
+        Opt(
+            "always",
+            "answer the same question of this task so from now on, while its inputs are the same",
+            kind="boolean",
+            flags=("--always",),
+        ),
+        _reason("a word for the record (history, the task's result); the agent is not shown it"),
+    )
+
+
 def _cancel() -> tuple[Opt, ...]:
     return (DIRECTORY, _task(), _reason("why (shown in its result and in status)"))
 
@@ -413,6 +431,13 @@ COMMANDS: dict[str, Command] = {
             destructive=True,
         ),
         Command(
+            "answer",
+            "allow or deny what a running task's agent asks (ask: true): answer T-03 allow|deny",
+            _answer,
+            "changing:answer",
+            thing="TASK allow|deny",
+        ),
+        Command(
             "cancel",
             "stop a task (or keep it from starting); its dependents are skipped",
             _cancel,
@@ -467,6 +492,7 @@ _USAGE = {
     "reject": "%(prog)s [-h] [--json] [--reason TEXT] [DIR] TASK",
     "cancel": "%(prog)s [-h] [--json] [--reason TEXT] [DIR] TASK",
     "retry": "%(prog)s [-h] [--json] [DIR] TASK",
+    "answer": "%(prog)s [-h] [--json] [--always] [--reason TEXT] [DIR] TASK allow|deny",
     "output": "%(prog)s [-h] [--json] [DIR] TASK",
     "logs": "%(prog)s [-h] [--json] [--attempt N] [--follow] [DIR] TASK",
     "history": "%(prog)s [-h] [--json] [--stats] [--label L] [DIR] [TASK]",

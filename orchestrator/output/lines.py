@@ -43,6 +43,8 @@ from orchestrator.state.events.tasks import (
     ApprovalGiven,
     ApprovalRefused,
     ApprovalRequested,
+    PermissionAnswered,
+    PermissionAsked,
     TaskAdded,
     TaskBlocked,
     TaskBypassed,
@@ -275,6 +277,19 @@ class Lines(EventReporter[str | None]):
     def approval_refused(self, event: ApprovalRefused) -> str:
         return _word("👎", "rejected", event)
 
+    # --- an agent's questions to a person ---------------------------------------------------------
+
+    def permission_asked(self, event: PermissionAsked) -> str:
+        until = f" (no answer by {spoken_in(event.until)}: denied)" if event.until else ""
+        return f"✋ {event.task}{_agent(event.agent)} asks: {event.said}{until}"
+
+    def permission_answered(self, event: PermissionAnswered) -> str:
+        mark, said = ("👍", "allowed") if event.answer == "allow" else ("👎", "denied")
+        by = " (no answer in time)" if event.by == "timeout" else f" by {event.by}" if event.by else ""
+        via = f" ({event.via})" if event.via else ""
+        always = ", and from now on" if event.always else ""
+        return f"{mark} {event.task}{_agent(event.agent)} {said}: {event.said}{by}{via}{always}"
+
     # --- requests from outside a run --------------------------------------------------------------
 
     def cancel_requested(self, event: CancelRequested) -> str:
@@ -300,6 +315,7 @@ class Lines(EventReporter[str | None]):
 
 def _word(mark: str, said: str, event: ApprovalGiven | ApprovalRefused) -> str:
     by = f" by {event.by}" if event.by else ""
+    by += f" ({event.via})" if event.via else ""
     return f"{mark} {event.task}{_agent(event.agent)} {said}{by}" + (f": {event.reason}" if event.reason else "")
 
 

@@ -8,6 +8,7 @@ its own; the others say their kind and task). Slack gets ``{"text", "blocks"}`` 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.plan.config.settings import format_duration
@@ -16,6 +17,7 @@ from orchestrator.state.events.reporter import EventReporter
 from orchestrator.state.events.runs import DeadlineAtRisk, DeadlineMissed, RunFinished, RunPaused
 from orchestrator.state.events.tasks import (
     ApprovalRequested,
+    PermissionAsked,
     TaskBlocked,
     TaskCompleted,
     TaskFailed,
@@ -84,6 +86,9 @@ class Headline(EventReporter[str]):
         said = event.reason or "awaits approval"
         return f"✋ {event.task}{_agent(event.agent)}{_name(event.name)} {said}{self.where}"
 
+    def permission_asked(self, event: PermissionAsked) -> str:
+        return f"✋ {event.task}{_agent(event.agent)} asks: {event.said}{self.where}"
+
     def task_blocked(self, event: TaskBlocked) -> str:
         return f"🚧 {event.task}{_agent(event.agent)}{_name(event.name)} is blocked: {event.reason}{self.where}"
 
@@ -94,21 +99,37 @@ def _details(event: EventRecord) -> list[str]:
     return [str(line) for line in (lines or ())][-10:]
 
 
-def payload(event: EventRecord, fmt: str, *, workspace: str, project: str) -> dict[str, Any]:
-    """The body posted for ``event`` in format ``fmt`` (``generic``, ``slack``, ``discord``)."""
+def payload(
+    event: EventRecord, fmt: str, *, workspace: str, project: str, links: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The body posted for ``event`` in format ``fmt`` (``generic``, ``slack``, ``discord``);
+    ``links``: a gate's or a question's, each word (approve, reject; allow, deny) its URL, which a
+    person opens to see what it does and then confirms (a GET does nothing)."""
     text = headline(event, project)
     details = _details(event)
     if fmt == "slack":
         body = f"*{_slack_escape(text)}*"
         if details:
             body += "\n```" + _slack_escape("\n".join(details)).replace("```", "'''") + "```"
-        return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": body[:3000]}}]}
+        blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": body[:3000]}}]
+        if links:  # (a button with a url opens it in the browser: the page there asks to confirm)
+            buttons = [_slack_button(word, url) for word, url in links.items()]
+            blocks.append({"type": "actions", "elements": buttons})
+        return {"text": text, "blocks": blocks}
     if fmt == "discord":
         content = f"**{_discord_escape(text)}**"
+        if links:
+            content += "\n" + " · ".join(f"[{word.capitalize()}](<{url}>)" for word, url in links.items())
         if details:
             content += "\n```\n" + "\n".join(details).replace("```", "'''") + "\n```"
         return {"content": fit_discord(content)}
-    return {**event.as_json(), "workspace": workspace, "text": text}
+    return {**event.as_json(), "workspace": workspace, "text": text, **({"links": dict(links)} if links else {})}
+
+
+def _slack_button(word: str, url: str) -> dict[str, Any]:
+    style = {"approve": "primary", "allow": "primary", "reject": "danger", "deny": "danger"}.get(word)
+    button = {"type": "button", "text": {"type": "plain_text", "text": word.capitalize()}, "url": url}
+    return {**button, "action_id": word, **({"style": style} if style else {})}
 
 
 def fit_discord(content: str) -> str:

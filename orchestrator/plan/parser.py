@@ -113,9 +113,7 @@ def parse_plan(
     ``archived``: the tasks its workspace archived (``state/kept/archive``), which a row may depend on."""
     path = Path(path)
     out = _Collector(shown(path))
-    if len(text) > PLAN_LIMIT // 4 and (size := own_size(text.encode("utf-8", "surrogateescape"))) > PLAN_LIMIT:
-        # (a text made by add, update or import, which no later command could read: refused, never written)
-        raise PlanError([too_large(shown(path), size)])
+    _within_limit(text, path)
     lines = split_lines(text)
     if "\0" in text:
         _refuse_nul(lines, out)
@@ -134,14 +132,7 @@ def parse_plan(
         )
     settings, setting_problems = settings_from_mapping(front.data)
     kinds = _types(path, front, lines, settings.types, out)
-    for key, message in setting_problems:
-        if key.strip().replace("-", "_") == "types":
-            continue  # (each of its problems is told by _types, on its own line)
-        if key.strip().replace("-", "_") in SETTING_NAMES:
-            hint = "fix the value, or delete the line to use the default"
-        else:
-            hint = "delete the line, or use one of the settings: " + ", ".join(SETTING_NAMES)
-        out.add(front.key_lines.get(key, 1), message, hint)
+    _settings_told(setting_problems, front.key_lines, out)
     document = parse_document(lines, front.body_offset)
 
     if document.unclosed_fence is not None:
@@ -213,6 +204,25 @@ def _refuse_nul(lines: list[str], out: _Collector) -> None:
         more = len(found) - _NUL_LINES_SHOWN
         out.add(found[_NUL_LINES_SHOWN], f"NUL bytes on {more} more lines", "save the plan as plain text")
     raise PlanError(out.problems)
+
+
+def _settings_told(problems: list[tuple[str, str]], lines: Mapping[str, int], out: _Collector) -> None:
+    """Each setting's problem at its key's line, with what to do (``types``' are told by ``_types``)."""
+    for key, message in problems:
+        if key.strip().replace("-", "_") == "types":
+            continue  # (each of its problems is told by _types, on its own line)
+        if key.strip().replace("-", "_") in SETTING_NAMES:
+            hint = "fix the value, or delete the line to use the default"
+        else:
+            hint = "delete the line, or use one of the settings: " + ", ".join(SETTING_NAMES)
+        out.add(lines.get(key, 1), message, hint)
+
+
+def _within_limit(text: str, path: Path) -> None:
+    """``PlanError`` for a text past ``PLAN_LIMIT`` outside its status blocks: one made by ``add``,
+    ``update`` or ``import``, which no later command could read, is refused and never written."""
+    if len(text) > PLAN_LIMIT // 4 and (size := own_size(text.encode("utf-8", "surrogateescape"))) > PLAN_LIMIT:
+        raise PlanError([too_large(shown(path), size)])
 
 
 def _refuse_fenced(lines: list[str], out: _Collector) -> None:

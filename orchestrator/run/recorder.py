@@ -42,6 +42,7 @@ from orchestrator.state.events.tasks import (
 from orchestrator.state.journal import Journal, iso_at
 from orchestrator.state.results import ResultRecord, not_run_body, write_result
 from orchestrator.state.status import TaskView
+from orchestrator.state.words import questions
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
@@ -340,6 +341,7 @@ def attempt_record(
         tokens=result.tokens,
         turns=result.turns,
         permission_denials=len(result.permission_denials) or None,
+        asked=(tuple(questions.of_attempt(ws, task.id, attempt.number)) or None) if attempt.settings.ask else None,
         logs=tuple(logs),
         simulated=run.simulated,
         worker=run.worker,

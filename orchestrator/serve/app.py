@@ -11,7 +11,9 @@ Routes::
     /api/events                the event log as server-sent events, resumable (``api``)
     /api/openapi.json          the API's OpenAPI document (``openapi``)
     POST /api/tasks, /api/task/{id}/update, /api/runs   add, update, start a run (``api``)
-    POST /hooks/github, /hooks/{name}                   webhooks that start runs (``hooks``)
+    POST /hooks/github, /hooks/{name}                   webhooks that start runs (``hooks``), and
+                                                        comments that answer gates (``comments``)
+    /links/{token}, POST /links/{token}                 a notification's link: what it does, and doing it (``links``)
     /api/graph.svg             the task graph, drawn by ``picture``
     /api/task/{id}             a task's brief, result and log tails
     POST /api/task/{id}/cancel what ``orchestrator cancel ID`` does (``run/inflight/requests``)
@@ -29,7 +31,8 @@ rebinding. Actions (POST) always need the token, in the ``X-Orchestrator-Token``
 ``Authorization: Bearer`` (which only the page served from here, having read it from its URL, or
 a program given the token, can send), and are refused when ``Origin`` or ``Sec-Fetch-Site`` tell
 of another site. The hooks (``/hooks/...``, POST only) are guarded by their signature instead:
-GitHub neither knows the token nor names a loopback host. Whatever is refused or malformed (a
+GitHub neither knows the token nor names a loopback host. So are the links (``/links/...``, GET to
+see, POST to act), by the signed token in their path, which reaches nothing else. Whatever is refused or malformed (a
 NUL, bytes that are not UTF-8, an overlong path) is a 4xx with ``{"ok": false, "error": ...}``:
 never a 500.
 """
@@ -56,6 +59,7 @@ from orchestrator.errors import internal
 from orchestrator.serve.api import Api, Commands, refusal
 from orchestrator.serve.board import Board
 from orchestrator.serve.hooks import Hooks
+from orchestrator.serve.links import Links
 from orchestrator.serve.openapi import document
 from orchestrator.serve.page import Page
 from orchestrator.serve.tailer import Tailer
@@ -72,6 +76,7 @@ SECURITY_HEADERS = {
 
 TOKEN_HEADER = "X-Orchestrator-Token"
 HOOKS = "/hooks/"
+LINKS = "/links/"
 PATH_LIMIT = 2048  # characters of a request's path: a longer one names nothing the dashboard has
 
 
@@ -141,6 +146,13 @@ class Guard:
     def _refusal(self, scope: Scope, headers: Headers) -> Response | None:
         method = scope["method"]
         path = scope.get("path", "")
+        if path.startswith(LINKS):  # (the token in the path is the whole credential: links.check)
+            if method not in ("GET", "HEAD", "POST"):
+                return refusal(
+                    405, "a link takes GET (to see it) and POST (to act)", headers={"allow": "GET, HEAD, POST"}
+                )
+            problem = path_problem(path)
+            return refusal(400, problem) if problem is not None else None
         if path.startswith(HOOKS):  # (signed: hooks.verify)
             if method != "POST":
                 return refusal(405, "a hook takes POST only", headers={"allow": "POST"})
@@ -239,6 +251,7 @@ def build_app(
     page = Page(board, tailer, stopping.is_set)
     api = Api(board, commands, stopping.is_set, document(commands.schema if commands is not None else None))
     hooks = Hooks(board, commands, webhook_secret)
+    links = Links(board)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -254,7 +267,7 @@ def build_app(
         return refusal(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
 
     app = Starlette(
-        routes=[*page.routes(), *api.routes(), *hooks.routes()],
+        routes=[*page.routes(), *api.routes(), *hooks.routes(), *links.routes()],
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},
     )

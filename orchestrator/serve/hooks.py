@@ -13,7 +13,9 @@ A delivery is taken in this order, and each refusal starts nothing and writes no
 4. what the delivery is: GitHub's ``X-GitHub-Event`` and ``X-GitHub-Delivery`` (a hook's
    ``delivery_header``), a JSON object (GitHub's form encoding too); malformed, 400, saying to
    send it with ``Content-Type: application/json``;
-5. an event the plan does not take: 202, ignored (GitHub's ``ping``: 200);
+5. an ``issue_comment`` whose comment says a word at a gate (``/approve T-04``): taken as
+   ``serve/comments`` says, and no run started by it; an event the plan does not take: 202,
+   ignored (GitHub's ``ping``: 200);
 6. its parameters, rendered from the delivery: one that cannot be read, 422;
 7. the run, started in the background (``Commands.start_run``): 202 with its launch; a run going
    on (its ``pid``) or a delivery id taken before, 409.
@@ -34,6 +36,7 @@ from starlette.routing import Route
 
 from orchestrator.errors import Refused
 from orchestrator.plan.config.triggers import GitHub, Hook, TriggerError, render
+from orchestrator.serve import comments
 from orchestrator.serve.api import (
     BODY_LIMIT,
     Answer,
@@ -44,6 +47,7 @@ from orchestrator.serve.api import (
     refusals,
 )
 from orchestrator.serve.board import Board
+from orchestrator.serve.github import Replies
 
 SECRET_ENV = "ORCHESTRATOR_WEBHOOK_SECRET"
 SIGNATURE = "X-Hub-Signature-256"
@@ -108,6 +112,7 @@ class Hooks:
         self.commands = commands
         self.secret = secret
         self.lock = anyio.Lock()  # one delivery at a time: a run going on is seen by the next
+        self.replies = Replies.from_environment()  # (answers on GitHub, with a token)
 
     def routes(self) -> list[Route]:
         async def github(request: Request) -> Response:
@@ -141,12 +146,31 @@ class Hooks:
         payload = _payload(request, body, empty_ok=False)
         if event == "ping":
             return JSONResponse({"ok": True, "pong": True, "delivery": delivery})
+        if event == comments.EVENT:  # (a comment's word at a gate; one that says none: for the triggers)
+            word = await self._word(payload, delivery)
+            if word is not None:
+                return word
         trigger = (await anyio.to_thread.run_sync(self._triggers)).github
         action = payload.get("action")
         what = f"{event} {action}" if isinstance(action, str) else event
         if trigger is None or not trigger.takes(event, action):
             return JSONResponse({"ok": True, "ignored": f"the plan's triggers take no {what}"}, 202)
         return await self._start(trigger, payload, "github", what, delivery)
+
+    async def _word(self, payload: dict[str, Any], delivery: str) -> Response | None:
+        """What a comment's word does (``serve/comments``), or ``None`` when it says none."""
+        plan = await anyio.to_thread.run_sync(self.board.plan)
+        if plan is None and comments.parse(comments.dig(payload, "comment", "body")) is not None:
+            raise Refused(409, f"the plan does not load: {self.board.plan_error} — the comment's word was not taken")
+        words = plan.settings.approvals.github if plan is not None else None
+        workspace, replies = self.board.workspace, self.replies
+
+        def taken() -> tuple[int, dict[str, Any]] | None:
+            return comments.take(workspace, words, payload, delivery, replies)
+
+        async with self.lock:
+            found = await anyio.to_thread.run_sync(taken)
+        return JSONResponse(found[1], found[0]) if found is not None else None
 
     async def named(self, request: Request) -> Response:
         body = await self._body(request)
@@ -180,6 +204,9 @@ class Hooks:
 
         async with self.lock:
             answer = await anyio.to_thread.run_sync(start)
+        if source == "github" and answer.error is None and isinstance(answer.data, dict) and answer.data.get("launch"):
+            launch = str(answer.data["launch"])  # (where it came from: its comments may answer its gates)
+            await anyio.to_thread.run_sync(comments.remember_origin, self.board.workspace, launch, payload)
         return answered(answer, ok_status=202)
 
 

@@ -70,7 +70,7 @@ def _action(kind: str, what: str) -> dict[str, Any]:
 
 def document(schema: Callable[[str], dict[str, Any]] | None = None) -> dict[str, Any]:
     """The document; ``schema(command)``: a command's options as JSON Schema (none: any object)."""
-    paths: dict[str, Any] = {**_reading(), **_changing(), **_commands(), **_hooks()}
+    paths: dict[str, Any] = {**_reading(), **_changing(), **_commands(), **_hooks(), **_links()}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -155,7 +155,18 @@ def _options_name(command: str) -> str:
 def _commands() -> dict[str, Any]:
     """Every command another program calls (``commands/table``), at ``/api/commands/NAME``: its options
     as a JSON object, its answer what ``orchestrator NAME --json`` prints, an error in the one shape."""
-    paths: dict[str, Any] = {}
+    paths: dict[str, Any] = {
+        "/api/commands/{command}": _post(
+            "any command another program calls, by its name: its options as JSON (each command's own path below "
+            "names them)",
+            None,
+            {"200": _json("what `orchestrator COMMAND --json` prints (`run`: 202, started)")},
+            404,
+            409,
+            413,
+            parameters=[{"name": "command", "in": "path", "required": True, "schema": {"enum": list(COMMANDS)}}],
+        )
+    }
     for name, command in COMMANDS.items():
         ok = "202" if name == "run" else "200"
         said = "started in the background: its launch" if name == "run" else f"what `orchestrator {name} --json` prints"
@@ -241,6 +252,8 @@ def _changing() -> dict[str, Any]:
         "/api/task/{task_id}/retry": _action("retry", "put a failed, skipped or cancelled task back in the queue"),
         "/api/task/{task_id}/approve": _action("approve", "let a task waiting at its approval gate start"),
         "/api/task/{task_id}/reject": _action("reject", "turn down a task waiting at its approval gate"),
+        "/api/task/{task_id}/allow": _action("answer", "allow what the task's running agent asks (`... allow`)"),
+        "/api/task/{task_id}/deny": _action("answer", "deny what the task's running agent asks (`... deny`)"),
         "/api/runs": _post(
             "start a run in the background (`orchestrator run`): its options as JSON; refused while one goes on",
             "RunOptions",
@@ -249,6 +262,27 @@ def _changing() -> dict[str, Any]:
             413,
         ),
     }
+
+
+def _links() -> dict[str, Any]:
+    """A notification's links: the signed token in the path is their whole credential."""
+    token = [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}]
+    gone = {"410": _json("the link expired, or was used: a link answers once", _ref("Error"))}
+    refused = {**_refusals(404, 409), "403": _json("not a link this workspace made", _ref("Error")), **gone}
+    return {
+        "/links/{token}": {
+            "get": {
+                "summary": "what a notification's link (approve, reject, allow, deny) would do: nothing changes",
+                "parameters": token, "security": [],
+                "responses": {"200": {"description": "a page with the button that does it (JSON if asked)"}, **refused},
+            },
+            "post": {
+                "summary": "do what the link says, once (as `approve`, `reject` or `answer` do, by `link`)",
+                "parameters": token, "security": [],
+                "responses": {"200": {"description": "done (JSON if asked: `said`, and a run it started)"}, **refused},
+            },
+        }
+    }  # fmt: skip
 
 
 def _hooks() -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The dashboard's page and what it reads and does: the page and its assets, the state, its own
 event stream (``/api/live``), the task graph, a task's files, a file under context/, and the
-buttons (cancel, retry, approve, reject: each what the CLI command of its name does, through the
-same function). ``app`` puts these routes beside the API's and the hooks', behind its ``Guard``."""
+buttons (cancel, retry, approve, reject, and allow or deny for an agent's question: each what the
+CLI command of its name does, through the same function). ``app`` puts these routes beside the
+API's and the hooks', behind its ``Guard``."""
 
 from __future__ import annotations
 
@@ -29,7 +30,10 @@ from orchestrator.state.workspace import Workspace
 STATIC = Path(__file__).parent / "static"
 # What the page's buttons do: each is what the CLI command of its name does, through the same
 # function (``run/inflight/requests.request``; ``run/held/decisions.decide`` for a gate's approve and reject).
-ACTIONS: dict[str, str] = {"cancel": "cancel", "retry": "retry", "approve": "approve", "reject": "reject"}
+ACTIONS: dict[str, str] = {
+    "cancel": "cancel", "retry": "retry", "approve": "approve", "reject": "reject",
+    "allow": "answer", "deny": "answer",  # (``run/held/asking.answer``: what its agent asks now)
+}  # fmt: skip
 
 
 class Page:
@@ -78,7 +82,7 @@ class Page:
         kind = request.url.path.rsplit("/", 1)[1]
         reason = await _reason(request)
         workspace = self.board.workspace
-        return await anyio.to_thread.run_sync(_act, workspace, request.path_params["task_id"], ACTIONS[kind], reason)
+        return await anyio.to_thread.run_sync(_act, workspace, request.path_params["task_id"], kind, reason)
 
     async def live(self, request: Request) -> Response:
         return StreamingResponse(
@@ -115,24 +119,25 @@ async def _reason(request: Request) -> str | None:
 
 
 def _act(workspace: Workspace, task_id: str, kind: str, reason: str | None = None) -> Response:
-    """``orchestrator cancel``, ``retry``, ``approve`` or ``reject`` of ``task_id`` (with its
-    ``--reason``), answered as JSON: 200 when done, 409 when refused (``error`` says why), 404 for
-    a task the plan does not have."""
+    """``orchestrator cancel``, ``retry``, ``approve``, ``reject`` or ``answer allow|deny`` of
+    ``task_id`` (with its ``--reason``), answered as JSON: 200 when done, 409 when refused
+    (``error`` says why), 404 for a task the plan does not have."""
+    from orchestrator.run.held.asking import answer as answer_question
     from orchestrator.run.held.decisions import decide
+    from orchestrator.state.approvals import local_user
 
     try:
         plan = workspace.load_plan()
         task = plan.tasks.get(task_id)
         if task is None:
             return refusal(404, f"no task {task_id} in the plan")
-        if kind in ("approve", "reject"):
-            answer = decide(
-                workspace,
-                plan,
-                task,
-                kind == "approve",
-                reason or ("approved from the dashboard" if kind == "approve" else "rejected from the dashboard"),
+        if kind in ("allow", "deny"):
+            answer = answer_question(
+                workspace, plan, task, kind == "allow", by=local_user(), via="dashboard", reason=reason or ""
             )
+        elif kind in ("approve", "reject"):
+            said = reason or ("approved from the dashboard" if kind == "approve" else "rejected from the dashboard")
+            answer = decide(workspace, plan, task, kind == "approve", said, via="dashboard")
         else:
             asked: Kind = "cancel" if kind == "cancel" else "retry"
             answer = request(workspace, plan, task, asked, (reason or CANCEL_REASON) if kind == "cancel" else None)

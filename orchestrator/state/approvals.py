@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -45,6 +45,8 @@ class Decision:
     time: str  # ISO 8601, UTC
     by: str  # the user who said it
     inputs: str | None = None  # the task's inputs it was made on (``run/resume/basis``), when known
+    via: str | None = None  # where it was said, beside a terminal: dashboard, github, link
+    url: str | None = None  # where it can be read: a GitHub comment's
 
     def after(self, moment: str | None) -> bool:
         """Whether it was made after ``moment`` (an ISO time; ``None``: ever)."""
@@ -70,41 +72,78 @@ def path(workspace: Workspace) -> Path:
     return workspace.root / "state" / "approvals.jsonl"
 
 
-def record(workspace: Workspace, task: str, decision: str, reason: str = "", inputs: str | None = None) -> Decision:
+def record(
+    workspace: Workspace,
+    task: str,
+    decision: str,
+    reason: str = "",
+    inputs: str | None = None,
+    *,
+    by: str | None = None,
+    via: str | None = None,
+    url: str | None = None,
+) -> Decision:
     """Append ``decision`` on ``task`` (durably: a person's word is not lost to a crash), made on
-    its ``inputs`` when known."""
-    by = os.environ.get("USER") or os.environ.get("LOGNAME") or ""
-    made = Decision(task, decision, reason, now_iso(), by, inputs)
+    its ``inputs`` when known; ``by`` whom (default: this user), ``via`` where and its ``url``
+    when it came from elsewhere (a GitHub comment, a link, the dashboard)."""
+    who = by if by is not None else local_user()
+    made = Decision(task, decision, reason, now_iso(), who, inputs, via, url)
     data = {"task": task, "decision": decision, "reason": reason, "time": made.time, "by": made.by}
-    line = json.dumps({**data, "inputs": inputs} if inputs else data)
+    extra = {key: value for key, value in (("inputs", inputs), ("via", via), ("url", url)) if value}
+    append_line(workspace, {**data, **extra})
+    return made
+
+
+def local_user() -> str:
+    """Who a word said at this machine is by: its user, as ``$USER`` (``$LOGNAME``) says."""
+    return os.environ.get("USER") or os.environ.get("LOGNAME") or ""
+
+
+def append_line(workspace: Workspace, data: Mapping[str, object]) -> None:
+    """One line appended to the file, durably (``state/questions`` writes its lines here too)."""
     target = path(workspace)
     target.parent.mkdir(parents=True, exist_ok=True)
-    store.append(target, (line + "\n").encode(), create=True, sync=True)
-    return made
+    store.append(target, (json.dumps(data) + "\n").encode(), create=True, sync=True)
 
 
 def latest(workspace: Workspace) -> dict[str, Decision]:
     """Each task's latest decision; a line that is not one (cut by a crash, edited) is passed over."""
     found: dict[str, Decision] = {}
+    for decision in _lines(workspace):
+        if decision.decision in (APPROVED, REJECTED):
+            found[decision.task] = decision
+        elif decision.decision in (REOPENED, WITHDRAWN):
+            found.pop(decision.task, None)
+    return found
+
+
+def every(workspace: Workspace) -> list[Decision]:
+    """Every word said at a gate, oldest first (those taken back since included): who approved or
+    rejected what, for ``history``."""
+    return [decision for decision in _lines(workspace) if decision.decision in (APPROVED, REJECTED)]
+
+
+def _lines(workspace: Workspace) -> Iterator[Decision]:
     try:
         text = path(workspace).read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return found
+        return
     for line in text.splitlines():
         try:
             data = json.loads(line)
             decision = Decision(
                 str(data["task"]), str(data["decision"]), str(data.get("reason") or ""), str(data["time"]),
                 str(data.get("by") or ""), str(data["inputs"]) if data.get("inputs") else None,
+                _word(data.get("via")), _word(data.get("url")),
             )  # fmt: skip
             _at(decision.time)
         except (ValueError, KeyError, TypeError):
             continue
-        if decision.decision in (APPROVED, REJECTED):
-            found[decision.task] = decision
-        elif decision.decision in (REOPENED, WITHDRAWN):
-            found.pop(decision.task, None)
-    return found
+        yield decision
+
+
+def _word(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def withdraw(workspace: Workspace, tasks: Iterable[str], why: str) -> list[Decision]:
@@ -123,7 +162,8 @@ def said(decision: Decision) -> str:
     from orchestrator.plan.table.times import spoken_in
 
     by = f" by {decision.by}" if decision.by else ""
-    return f"{decision.decision}{by} at {spoken_in(decision.time)}"
+    via = f" ({decision.via})" if decision.via else ""
+    return f"{decision.decision}{by}{via} at {spoken_in(decision.time)}"
 
 
 def _at(moment: str) -> datetime:

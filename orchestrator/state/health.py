@@ -14,6 +14,7 @@ Something needs attention (a ``Finding``) when:
 - ``awaiting_approval``: tasks at their Approval gate: a person's word is needed (``T-02 awaits
   approval before it starts``), whether a run stopped there (exit 4, a scheduled one too) or one
   goes on (``run --wait``);
+- ``asking``: a running task's agent asks a person for a tool call (``ask: true``), and waits;
 - ``interrupted``: tasks a run stopped (Ctrl-C, SIGTERM) left interrupted, and no run goes on;
 - ``schedule_overdue``: a schedule (``orchestrator schedule add``) fired no run since it was last
   due (``state/schedule.GRACE`` after); ``schedule_failed``: its last scheduled run exited neither
@@ -154,7 +155,7 @@ def check(workspace: Workspace, now: float | None = None, views: Sequence[TaskVi
                 failed,
             )
         )
-    health.findings += _awaiting(tasks, views)
+    health.findings += _awaiting(tasks, views) + _asking(workspace)
     interrupted = tuple(
         sorted(
             task
@@ -199,6 +200,20 @@ def _awaiting(tasks: _Seen, views: Sequence[TaskView] | None) -> list[Finding]:
         return [Finding("awaiting_approval", f"{first} awaits approval {gate} — {decide}", ids)]
     message = f"{_some(ids)} await approval ({first} {gate}) — {decide}, and the others alike"
     return [Finding("awaiting_approval", message, ids)]
+
+
+def _asking(workspace: Workspace) -> list[Finding]:
+    """The questions running agents ask a person now (``ask: true``), as one finding."""
+    from orchestrator.state.words import questions
+
+    asked = questions.pending(workspace)
+    if not asked:
+        return []
+    first, more = asked[0], f", and {len(asked) - 1} more" if len(asked) > 1 else ""
+    answer = f"`orchestrator answer {first.task} allow` (or `deny`)"
+    return [
+        Finding("asking", f"{first.task} asks: {first.said}{more} — {answer}", tuple(sorted({q.task for q in asked})))
+    ]
 
 
 def _simulated(views: Sequence[TaskView]) -> list[Finding]:

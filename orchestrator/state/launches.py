@@ -86,6 +86,11 @@ def _write(workspace: Workspace, launches: list[Launch]) -> None:
     store.write_text(path_of(workspace), json.dumps({"launches": launches[-KEEP:]}, indent=2) + "\n")
 
 
+def replace(workspace: Workspace, found: list[Launch]) -> None:
+    """Write ``found`` (``read``'s, changed) back. The caller holds ``held``."""
+    _write(workspace, found)
+
+
 def new_id(now: float) -> str:
     """A launch's id, and its log's name: when, to the millisecond, and this process."""
     stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(now))

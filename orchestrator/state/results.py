@@ -53,6 +53,8 @@ class ResultRecord:
     tokens: Mapping[str, int] | None = None
     turns: int | None = None
     permission_denials: int | None = None
+    # What its agent asked a person (``ask: true``), each with its answer: who allowed or denied what.
+    asked: tuple[Mapping[str, Any], ...] | None = None
     logs: tuple[str, ...] = ()
     simulated: bool = False  # made by the fake executor: no process ran
     # Reused from the cache (``run/resume/reuse.py``), no process started: why ("same inputs as the run of ...").
@@ -102,6 +104,8 @@ class ResultRecord:
                 continue
             if spec.name == "logs":
                 value = list(value)
+            elif spec.name == "asked" and value is not None:
+                value = [dict(entry) for entry in value]
             elif spec.name in ("tokens", "hedged", "best_of") and value is not None:
                 value = dict(value)
             elif spec.name == "simulated":
@@ -152,6 +156,7 @@ class ResultRecord:
             tokens=tokens or None,
             turns=_int(data.get("turns")),
             permission_denials=_int(data.get("permission_denials")),
+            asked=_asked(data.get("asked")),
             logs=tuple(str(item) for item in logs) if isinstance(logs, list) else (),
             simulated=data.get("simulated") is True,
             reused=_text(data.get("reused")),
@@ -165,6 +170,12 @@ class ResultRecord:
             cause=Cause.from_mapping(data.get("cause")),
             extra={k: v for k, v in data.items() if k not in known},
         )
+
+
+def _asked(value: object) -> tuple[Mapping[str, Any], ...] | None:
+    if not isinstance(value, list):
+        return None
+    return tuple(dict(entry) for entry in value if isinstance(entry, Mapping)) or None
 
 
 def read_record(path: Path, task_id: str) -> ResultRecord | None:

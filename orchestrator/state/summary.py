@@ -11,6 +11,7 @@ from orchestrator.state.context import status_data as discoveries
 from orchestrator.state.kept import checkpoints
 from orchestrator.state.pause import status_notes
 from orchestrator.state.status import TaskView, counts
+from orchestrator.state.words import questions
 from orchestrator.state.workspace import Workspace
 
 
@@ -18,7 +19,8 @@ def status_data(workspace: Workspace, views: list[TaskView]) -> dict[str, Any]:
     """Every task's view (``views``, as ``status.collect`` reads them), how many are in each
     state, what they cost, a usage-limit pause in force (``paused_until``, ``notes``), and the
     workspace's schedule (``schedule``, and a note) when it has one, and a checkpoint restored
-    since the last run started (``restored``, and a note)."""
+    since the last run started (``restored``, and a note), and the questions agents ask now
+    (``asks``, and a note each)."""
     cost = [v.cost_usd for v in views if v.cost_usd is not None]
     data = {
         "workspace": str(workspace.root),
@@ -31,6 +33,10 @@ def status_data(workspace: Workspace, views: list[TaskView]) -> dict[str, Any]:
     }
     found, notes = schedule_and_restore(workspace)
     data.update(found)
+    asked = questions.pending(workspace)
+    if asked:  # (an agent's questions waiting for a person: ``answer``, the dashboard, a link, GitHub)
+        data["asks"] = [{"task": q.task, "question": q.question, "said": q.said, "until": q.until} for q in asked]
+        notes += [f"✋ {q.task} asks: {q.said} — `orchestrator answer {q.task} allow|deny`" for q in asked]
     if notes:
         data["notes"] = [*data.get("notes", []), *notes]
     return data

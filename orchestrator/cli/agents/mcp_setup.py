@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.cli.output import Commands, add_command, emit_json, warn
+from orchestrator.commands.words import positive_duration
 from orchestrator.errors import UsageError
 from orchestrator.state import store
 from orchestrator.state.workspace import Workspace
@@ -57,6 +58,11 @@ def _needs_sdk() -> None:
 
 def cmd_mcp(args: argparse.Namespace) -> int:
     _needs_sdk()
+    if args.permission_tool:  # (an agent's --permission-prompt-tool: one tool, nothing of the queue)
+        from orchestrator.cli.agents.permission_tool import serve as serve_permission
+
+        serve_permission(args.ask_timeout)
+        return ExitCode.OK
     from orchestrator.cli.agents.mcp_tools import serve
 
     fixed = str(Workspace.find(args.workspace).root) if args.workspace is not None else None
@@ -198,6 +204,18 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
         "--workspace",
         metavar="DIR",
         help="the workspace every tool uses (default: each tool's `directory`, else .orchestrator here)",
+    )
+    p.add_argument(
+        "--permission-tool",
+        action="store_true",
+        help="serve only the permission tool a task with `ask: true` gives its claude (--permission-prompt-tool)",
+    )
+    p.add_argument(
+        "--ask-timeout",
+        type=positive_duration,
+        default=600.0,
+        metavar="DURATION",
+        help="with --permission-tool: how long a question waits for a person before it is denied (default 10m)",
     )
     p = add_command(
         sub,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.plan.config import kinds
+from orchestrator.plan.config.approvals import Approvals, parse_approvals, parse_public_url
 from orchestrator.plan.config.bestof import parse_best_of, parse_judge
 from orchestrator.plan.config.hedging import Hedge, parse_hedge
 from orchestrator.plan.config.params import Param, parse_params
@@ -45,6 +46,13 @@ from orchestrator.plan.config.values import suggest as suggest
 from orchestrator.plan.table.access import ACCESS_WORDS as ACCESS_WORDS
 from orchestrator.plan.table.access import access_settings as access_settings
 from orchestrator.plan.table.deadlines import Deadline, parse_deadline
+
+
+def _positive_seconds(value: object) -> float:
+    seconds = parse_duration(value)
+    if seconds is None:
+        raise ValueError(f"{value!r}: give a duration such as 10m (no answer in time is a deny)")
+    return seconds
 
 
 def _parser(parse: Callable[[object], Any]) -> dict[str, Any]:
@@ -98,6 +106,11 @@ class Settings:
     # Tools used without asking (claude's --allowedTools): pre-approval, not a restriction.
     allowed_tools: tuple[str, ...] = field(default=(), metadata=_parser(_words))
     append_system_prompt: str | None = field(default=None, metadata=_parser(_argument))
+    # An agent may ask a person for a tool call beyond what its Access gives it (claude's
+    # --permission-prompt-tool, answered by `orchestrator answer`, the dashboard, GitHub or a link);
+    # no answer within ask_timeout is a deny.
+    ask: bool = field(default=False, metadata=_parser(_bool))
+    ask_timeout: float = field(default=600.0, metadata=_parser(_positive_seconds))
     max_budget_usd: float | None = field(default=None, metadata=_parser(_optional_float))
     max_cost: float | None = field(default=None, metadata=_parser(_optional_float))
     resume_sessions: bool = field(default=True, metadata=_parser(_bool))
@@ -148,6 +161,10 @@ class Settings:
     # Which webhook deliveries start a run (``serve``'s /hooks/), and the parameters each gives it
     # (``plan/config/triggers.py``).
     triggers: Triggers = field(default_factory=Triggers, metadata=_parser(parse_triggers))
+    # Where a person's word may come from beside the terminal: GitHub comments, a notification's
+    # links (``plan/config/approvals.py``); and where `serve` is reached from outside, for the links.
+    approvals: Approvals = field(default_factory=Approvals, metadata=_parser(parse_approvals))
+    public_url: str | None = field(default=None, metadata=_parser(parse_public_url))
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

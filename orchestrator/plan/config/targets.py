@@ -30,6 +30,7 @@ NOTIFY_EVENTS = (
     "run_paused",
     "task_stuck",
     "approval_requested",
+    "permission_asked",
     "deadline_at_risk",
     "deadline_missed",
 )

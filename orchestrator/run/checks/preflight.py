@@ -160,10 +160,11 @@ class _TaskChecks:
         if key in self._seen:
             return None
         self._seen.add(key)
-        why = backend.check(settings)
+        why = backend.check(settings) or backend.asks_problem(settings)
         if not why:
             return None
-        if profile is not None and why != self._plan_checks.setdefault(name, backend.check(self.plan.settings)):
+        plan_why = backend.check(self.plan.settings) or backend.asks_problem(self.plan.settings)
+        if profile is not None and why != self._plan_checks.setdefault(name, plan_why):
             return Problem(shown(profile.path), 1, f"backend '{name}': {why}", "fix the profile")
         return Problem(self.file, _blamed_line(self.plan.text, why), f"backend '{name}': {why}", "fix that setting")
 
@@ -181,7 +182,8 @@ def settings_problems(settings: Settings, text: str, file: str) -> list[Problem]
         line = setting_line(text, "backend")  # (1 when a profile or --backend named it)
         hint = f"use one of: {', '.join(known)}"
         return [Problem(file, line, f"unknown backend '{name}'{suggest(name, known)}", hint)]
-    why = backends.get(name).check(settings)
+    backend = backends.get(name)
+    why = backend.check(settings) or backend.asks_problem(settings)
     return [Problem(file, _blamed_line(text, why), f"backend '{name}': {why}", "fix that setting")] if why else []
 
 

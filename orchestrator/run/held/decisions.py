@@ -21,7 +21,18 @@ from orchestrator.vocabulary import TaskStatus
 _ANSWERS = ("approval_given", "approval_refused", "approval_noted")
 
 
-def decide(workspace: Workspace, plan: Plan, task: Task, approve: bool, reason: str = "") -> Answer:
+def decide(
+    workspace: Workspace,
+    plan: Plan,
+    task: Task,
+    approve: bool,
+    reason: str = "",
+    *,
+    by: str | None = None,
+    via: str | None = None,
+    url: str | None = None,
+    inputs_seen: str | None = None,
+) -> Answer:
     """Approve (or reject) ``task`` at its gate. ``UsageError`` for a task with no Approval gate;
     a refusal (``Answer.ok`` false) for one with nothing left to decide; the same word said again
     while the first still stands (``standing``) is no new decision: nothing is written, and the
@@ -48,9 +59,15 @@ def decide(workspace: Workspace, plan: Plan, task: Task, approve: bool, reason: 
         return _refused(task, word, f"{task.id} is {view.status}: `orchestrator retry {task.id}` asks again")
     # At its gate now, the word is on the inputs it has now, and stands while they are the same;
     # given ahead of it (its upstream still to run), it holds for when it gets there.
-    inputs = now if view.status == TaskStatus.AWAITING_APPROVAL and task.approval == "before" else None
+    inputs = None
+    if (view.status == TaskStatus.AWAITING_APPROVAL and task.approval == "before") or inputs_seen is not None:
+        inputs = now if now is not None else inputs_now(plan, workspace, read_records(plan, workspace))(task)
+    if inputs_seen is not None and (inputs is None or not approvals.same_inputs(inputs_seen, inputs)):
+        return _refused(task, word, f"{task.id}'s inputs changed since this was asked: it is asked again")
+    if inputs_seen is not None and task.approval == "after":
+        inputs = None  # (its word is on the result that awaits it, as `approve` at the terminal gives it)
     word_of = approvals.APPROVED if approve else approvals.REJECTED
-    decision = approvals.record(workspace, task.id, word_of, reason, inputs)
+    decision = approvals.record(workspace, task.id, word_of, reason, inputs, by=by, via=via, url=url)
     live = events.live_run(workspace.events_file)
     said = "👍 approved" if approve else "👎 rejected"
     gate = "before it starts" if task.approval == "before" else "of its result"

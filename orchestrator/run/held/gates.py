@@ -96,7 +96,8 @@ class Gates:
         view = self.recorder.views[task.id]
         view.move(TaskStatus.AWAITING_APPROVAL, cause)
         self.recorder.emit(ApprovalRequested(task=task.id, agent=task.agent, name=task.title, gate=gate,
-                                             reason=view.reason or "", cause=cause))  # fmt: skip
+                                             reason=view.reason or "", cause=cause,
+                                             inputs=self.recorder.inputs_of(task)))  # fmt: skip
 
     def decide(self, task_id: str, decision: approvals.Decision) -> str | None:
         """A person's word on a task held at its gate: ``"start"`` (approved before it starts),

@@ -19,7 +19,8 @@ from orchestrator.run.scheduler import Scheduler
 from orchestrator.state import approvals, store
 from orchestrator.state.causes import Cause
 from orchestrator.state.events.runs import RequestRefused
-from orchestrator.state.events.tasks import ApprovalNoted, TaskRequeued
+from orchestrator.state.events.tasks import ApprovalNoted, PermissionAnswered, PermissionAsked, TaskRequeued
+from orchestrator.state.words import questions
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
@@ -71,6 +72,24 @@ class Answers:
         decision = approvals.latest(self.workspace).get(task_id)
         if decision and self._known("decide", task_id, request) and not self.scheduler.decide(task_id, decision):
             self._emit(ApprovalNoted(task=task_id, request=request, decision=decision.decision))
+
+    def asked(self, task_id: str, question: str, _reason: Cause) -> None:
+        """An agent's question (``orchestrator mcp --permission-tool`` wrote it): told, and notified."""
+        found = questions.read(self.workspace)[0].get(question)
+        task = self.plan.tasks.get(task_id)
+        if found is not None and task is not None:
+            said = PermissionAsked(task=task_id, agent=task.agent, name=task.title, attempt=found.attempt,
+                                   question=question, tool=found.tool, said=found.said, until=found.until)  # fmt: skip
+            self._emit(said)
+
+    def answered(self, task_id: str, question: str, _reason: Cause) -> None:
+        """A question's answer (written already, where the asking agent reads it): told."""
+        got = questions.answer_of(self.workspace, question)
+        task = self.plan.tasks.get(task_id)
+        if got is not None and task is not None:
+            self._emit(PermissionAnswered(task=task_id, agent=task.agent, question=question, said=got.said,
+                                          answer=got.answer, by=got.by, via=got.via, url=got.url, always=got.always,
+                                          reason=got.reason))  # fmt: skip
 
     def cancelled(self, attempt: Attempt, result: AgentResult | None) -> bool:
         """On the loop, for an attempt that ended (``result``: what it did; ``None``: stopped by

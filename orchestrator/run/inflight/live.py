@@ -41,7 +41,14 @@ from orchestrator.state.events.runs import Notice, PlanFile
 from orchestrator.state.events.tasks import TaskAdded
 from orchestrator.state.workspace import Workspace
 
-_REQUESTS = ("cancel_requested", "retry_requested", "approve_requested", "reject_requested")
+_REQUESTS = (
+    "cancel_requested",
+    "retry_requested",
+    "approve_requested",
+    "reject_requested",
+    "permission_requested",
+    "answer_requested",
+)
 _WANTED = tuple(f'"event": "{kind}"'.encode() for kind in _REQUESTS)  # (their lines, for a cheap look)
 
 
@@ -192,7 +199,10 @@ class LiveQueue:
                 self.recorder.reporter.flush()
                 continue
             answers = self.answers
-            acts: dict[str, Callable[[str, str, Cause], None]] = {"cancel": answers.cancel, "retry": answers.retry}
+            acts: dict[str, Callable[[str, str, Cause], None]] = {
+                "cancel": answers.cancel, "retry": answers.retry,
+                "permission": answers.asked, "answer": answers.answered,
+            }  # fmt: skip
             act = acts.get(kind, answers.decide)
             cause = Cause.of(CauseKind.CANCELLED, str(event.get("reason") or "") or None)
             asked.append(functools.partial(act, task_id, request, cause))

@@ -134,11 +134,14 @@ def start(
     delivery: str | None = None,
     params: Mapping[str, str] | None = None,
     wait: float | None = None,
+    untrusted: bool = True,
 ) -> Started:
     """Start a run of ``workspace`` with the ``run`` command line's ``options``, for ``source``
     (``mcp``, ``api``, ``github``, a hook's name); ``what`` and ``delivery`` tell which event
-    fired it. ``RunGoingOn`` while one runs, ``AlreadyDelivered`` for a delivery taken before,
-    ``StartFailed`` when the runner ended at once with an error (its line)."""
+    fired it. ``untrusted``: the values it is given came from ``source`` (false: it gives none,
+    and runs on those the workspace remembers, as a resume at the terminal does). ``RunGoingOn``
+    while one runs, ``AlreadyDelivered`` for a delivery taken before, ``StartFailed`` when the
+    runner ended at once with an error (its line)."""
     with _starting:
         with launches.held(workspace):
             if delivery is not None:
@@ -158,7 +161,7 @@ def start(
             try:
                 with open(log, "ab") as out:
                     child = subprocess.Popen(
-                        [*command, "--untrusted", source, "--launch", launch_id],  # (its values: data from outside)
+                        [*command, *(["--untrusted", source] if untrusted else []), "--launch", launch_id],
                         stdin=subprocess.DEVNULL,
                         stdout=out,
                         stderr=subprocess.STDOUT,

@@ -33,6 +33,9 @@ from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.reporter import EventReporter
 from orchestrator.state.events.runs import Notice, RunFinished, RunStarted
 from orchestrator.state.events.tasks import (
+    ApprovalRequested,
+    PermissionAnswered,
+    PermissionAsked,
     TaskCompleted,
     TaskFailed,
     TaskInterrupted,
@@ -41,6 +44,7 @@ from orchestrator.state.events.tasks import (
     TaskStarted,
     TaskStuck,
 )
+from orchestrator.state.words import links
 from orchestrator.state.workspace import Workspace
 
 STUCK_RUNNING = 0.8
@@ -90,6 +94,8 @@ class _Running:
     attempt: int
     since: float
     told: bool = False
+    asking: bool = False  # its agent waits for a person's answer: silent, and not stuck
+    answered: float = 0.0  # when a person last answered it: its silence counts from then
 
 
 class StuckWatch(EventReporter[None]):
@@ -112,6 +118,15 @@ class StuckWatch(EventReporter[None]):
 
     task_completed = task_failed = task_retrying = task_interrupted = task_skipped = _ended
 
+    def permission_asked(self, event: PermissionAsked) -> None:
+        if event.task in self.running:
+            self.running[event.task].asking = True
+
+    def permission_answered(self, event: PermissionAnswered) -> None:
+        running = self.running.get(event.task)
+        if running is not None:  # (its silence counts from the answer: the wait was a person's)
+            running.asking, running.answered = False, time.time()
+
     def stuck(self, now: float) -> list[TaskStuck]:
         found: list[TaskStuck] = []
         for run in self.running.values():
@@ -121,7 +136,7 @@ class StuckWatch(EventReporter[None]):
             running = now - run.since
             quiet = settings.inactivity_timeout
             # Silent no longer than it has run: its logs are looked at only once that could be enough.
-            could_be_silent = quiet is not None and quiet > 0 and running >= STUCK_SILENT * quiet
+            could_be_silent = quiet is not None and quiet > 0 and running >= STUCK_SILENT * quiet and not run.asking
             why = _why(settings, running, now - self._last_output(task, run) if could_be_silent else 0.0)
             if why is not None:
                 run.told = True
@@ -146,7 +161,7 @@ class StuckWatch(EventReporter[None]):
         return soonest
 
     def _last_output(self, task: Task, run: _Running) -> float:
-        latest = run.since
+        latest = max(run.since, run.answered)
         for stream in ("out", "err"):
             try:
                 latest = max(latest, os.stat(self.workspace.log(task, run.attempt, stream)).st_mtime)
@@ -201,10 +216,11 @@ class Notifying(Recording):
         if self.courier is None or kind not in EVENT_NAMES:
             return
         text = headline(event, self.project)
-        for index, target in enumerate(self.targets):
-            if kind in target.events:
-                body = payload(event, target.format, workspace=self.workspace, project=self.project)
-                self.courier.send(index, Message(kind, body, text))
+        wanted = [(index, target) for index, target in enumerate(self.targets) if kind in target.events]
+        found = links_for(self.watch.workspace, self.watch.plan, event) if wanted else None
+        for index, target in wanted:
+            body = payload(event, target.format, workspace=self.workspace, project=self.project, links=found)
+            self.courier.send(index, Message(kind, body, text))
 
     def next_tick(self, now: float, every: float) -> float:
         """Seconds until the run's clock should tick again: ``every``, or sooner when an attempt
@@ -242,6 +258,22 @@ class Notifying(Recording):
 
     def _notice(self, message: str) -> None:
         super().any_event(Notice(message=message))
+
+
+def links_for(workspace: Workspace, plan: Plan, event: EventRecord) -> dict[str, str] | None:
+    """The links a notification of ``event`` carries: a gate's approve and reject (bound to the
+    inputs it is asked on), a question's allow and deny; none without ``public_url``, with
+    ``approvals.links: off``, or for another event."""
+    base, valid = plan.settings.public_url, plan.settings.approvals.links
+    if base is None or valid is None:
+        return None
+    if isinstance(event, ApprovalRequested) and event.inputs:
+        tokens = links.pair(workspace, event.task, event.inputs, valid, question=False)
+    elif isinstance(event, PermissionAsked):
+        tokens = links.pair(workspace, event.task, event.question, valid, question=True)
+    else:
+        return None
+    return {word: links.url(base, token) for word, token in tokens.items()}
 
 
 def notifying(reporter: Recording, workspace: Workspace, plan: Plan, settings: dict[str, Settings]) -> Notifying:

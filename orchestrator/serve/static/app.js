@@ -5,7 +5,8 @@
 // textContent: nothing a task printed can become markup. Clocks (the elapsed time, a running
 // task's duration) tick every second from the start times the page has, on the server's clock.
 // Cancel, Retry, Approve and Reject post to api/task/ID/cancel|retry|approve|reject with the token
-// `serve` printed in the URL; Reject asks why first, and sends the reason.
+// `serve` printed in the URL; Reject asks why first, and sends the reason. A task whose agent asks
+// a person (the state's "asks") shows what it asks, and Allow and Deny (api/task/ID/allow|deny).
 "use strict";
 
 const ICONS = {
@@ -27,7 +28,13 @@ const ACTIONS = {
   retry: { label: "Retry", states: new Set(["failed", "cancelled", "skipped", "interrupted", "rejected"]) },
   approve: { label: "Approve", states: new Set(["awaiting_approval"]) },
   reject: { label: "Reject", states: new Set(["awaiting_approval"]) },
+  allow: { label: "Allow", states: new Set(), asks: true },  // (shown while its agent asks: `answer T-03 allow`)
+  deny: { label: "Deny", states: new Set(), asks: true },
 };
+
+function asked(task) {
+  return (model?.asks || []).find((question) => question.task === task.id);
+}
 const WHY_STATES = new Set(["failed", "skipped", "cancelled", "interrupted", "blocked", "awaiting_approval",
   "rejected", "bypassed"]);
 const TEXT_KEYS = ["message", "text", "summary", "title", "note", "content", "finding", "reason", "path", "file"];
@@ -331,6 +338,8 @@ function taskRow(task) {
     state.append(why);
   }
   if (task.raced) state.append(el("div", "why raced", `🏁 ${task.raced}`));  // a hedge or best of N, as `status` says it
+  const question = asked(task);
+  if (question) state.append(el("div", "why asks", `✋ asks: ${question.said}`));  // as `status` says it
   row.append(state);
   row.append(
     // The attempts of the run of it that made its state, as `status` and `report` count them.
@@ -347,7 +356,7 @@ function taskRow(task) {
 function actionCell(task) {
   const cell = el("td", "actions");
   for (const [kind, action] of Object.entries(ACTIONS)) {
-    if (!action.states.has(task.status)) continue;
+    if (action.asks ? !asked(task) : !action.states.has(task.status)) continue;
     const button = el("button", `action ${kind}`, action.label);
     button.type = "button";
     button.dataset.action = kind;

@@ -77,11 +77,16 @@ class EventKind(StrEnum):
     APPROVAL_GIVEN = "approval_given"
     APPROVAL_REFUSED = "approval_refused"
     APPROVAL_NOTED = "approval_noted"
+    # an agent's questions to a person (``ask: true``)
+    PERMISSION_ASKED = "permission_asked"
+    PERMISSION_ANSWERED = "permission_answered"
     # requests from outside a run, and its answer to one it refuses
     CANCEL_REQUESTED = "cancel_requested"
     RETRY_REQUESTED = "retry_requested"
     APPROVE_REQUESTED = "approve_requested"
     REJECT_REQUESTED = "reject_requested"
+    PERMISSION_REQUESTED = "permission_requested"
+    ANSWER_REQUESTED = "answer_requested"
     REQUEST_REFUSED = "request_refused"
     # the channels tasks write to
     SHARED = "shared"

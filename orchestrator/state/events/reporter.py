@@ -20,6 +20,7 @@ from orchestrator.state.events.base import EventRecord
 
 if TYPE_CHECKING:  # (the records are only named here: a reader of the log need not build them all)
     from orchestrator.state.events.runs import (
+        AnswerRequested,
         ApproveRequested,
         CancelRequested,
         CheckpointRestored,
@@ -28,6 +29,7 @@ if TYPE_CHECKING:  # (the records are only named here: a reader of the log need 
         DeadlineMissed,
         Discovered,
         Notice,
+        PermissionRequested,
         PlanFile,
         RejectRequested,
         RequestRefused,
@@ -45,6 +47,8 @@ if TYPE_CHECKING:  # (the records are only named here: a reader of the log need 
         ApprovalNoted,
         ApprovalRefused,
         ApprovalRequested,
+        PermissionAnswered,
+        PermissionAsked,
         TaskAdded,
         TaskBlocked,
         TaskBypassed,
@@ -195,6 +199,14 @@ class EventReporter(Generic[R]):
     def approval_noted(self, event: ApprovalNoted) -> R:
         return self.any_event(event)
 
+    # --- an agent's questions to a person ---------------------------------------------------------
+
+    def permission_asked(self, event: PermissionAsked) -> R:
+        return self.any_event(event)
+
+    def permission_answered(self, event: PermissionAnswered) -> R:
+        return self.any_event(event)
+
     # --- requests from outside a run ---------------------------------------------------------------
 
     def cancel_requested(self, event: CancelRequested) -> R:
@@ -207,6 +219,12 @@ class EventReporter(Generic[R]):
         return self.any_event(event)
 
     def reject_requested(self, event: RejectRequested) -> R:
+        return self.any_event(event)
+
+    def permission_requested(self, event: PermissionRequested) -> R:
+        return self.any_event(event)
+
+    def answer_requested(self, event: AnswerRequested) -> R:
         return self.any_event(event)
 
     def request_refused(self, event: RequestRefused) -> R:

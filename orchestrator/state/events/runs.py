@@ -182,6 +182,22 @@ class RejectRequested(_Request):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PermissionRequested(_Request):
+    """An agent's question, asked by ``orchestrator mcp --permission-tool`` for the run to tell
+    (``request``: the question's id); the question itself is in state/approvals.jsonl already."""
+
+    event: ClassVar[EventKind] = EventKind.PERMISSION_REQUESTED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnswerRequested(_Request):
+    """``answer`` (or a link, a comment, no answer in time): the answer to question ``request`` is in
+    state/approvals.jsonl already, for the run to tell."""
+
+    event: ClassVar[EventKind] = EventKind.ANSWER_REQUESTED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RequestRefused(EventRecord):
     """The run refused ``request`` (a ``cancel``, ``retry``, ``decide``: ``request_kind``) for ``reason``."""
 

@@ -317,6 +317,7 @@ class ApprovalRequested(EventRecord):
     gate: str = field(metadata=added(""))
     reason: str
     cause: Cause | None = field(metadata=added(None))
+    inputs: str | None = field(default=None, metadata=OPTIONAL)  # the inputs a person is asked on
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -328,6 +329,8 @@ class _Word(EventRecord):
     gate: str = field(metadata=added(""))
     by: str | None = field(metadata=added(None))
     reason: str | None = field(metadata=added(None))
+    via: str | None = field(default=None, metadata=OPTIONAL)  # dashboard, github, link: said elsewhere
+    url: str | None = field(default=None, metadata=OPTIONAL)  # where it can be read (a GitHub comment)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -352,3 +355,39 @@ class ApprovalNoted(EventRecord):
     task: str
     request: str = field(metadata=added(""))
     decision: str = field(metadata=added(""))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PermissionAsked(EventRecord):
+    """The running agent of ``task`` (its ``attempt``) asks a person for a tool call its Access does
+    not give it (``ask: true``): ``said`` is the call as a person reads it (``Bash(rm -rf build)``),
+    ``question`` its id, which the answer names."""
+
+    event: ClassVar[EventKind] = EventKind.PERMISSION_ASKED
+    task: str
+    agent: str = field(metadata=added(""))
+    name: str = field(metadata=added(""))
+    attempt: int = field(metadata=added(0))
+    question: str
+    tool: str
+    said: str
+    until: str | None = field(default=None, metadata=OPTIONAL)  # when no answer is a deny
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PermissionAnswered(EventRecord):
+    """A question of ``task``'s agent answered: ``answer`` allow or deny, ``by`` whom (``timeout``:
+    no one in time), ``via`` where (the terminal: none); ``always``: the same question of the task
+    is answered so from now on, while its inputs are the same."""
+
+    event: ClassVar[EventKind] = EventKind.PERMISSION_ANSWERED
+    task: str
+    agent: str = field(metadata=added(""))
+    question: str
+    said: str = field(metadata=added(""))
+    answer: str
+    by: str | None = field(metadata=added(None))
+    via: str | None = field(default=None, metadata=OPTIONAL)
+    url: str | None = field(default=None, metadata=OPTIONAL)
+    always: bool = field(metadata=added(False))
+    reason: str | None = field(default=None, metadata=OPTIONAL)

@@ -40,6 +40,9 @@ def attempts_of(all_events: Iterable[events.Event]) -> list[dict[str, Any]]:
             _hedge(event, open_, found)
         elif kind == "task_judged":
             _judged(event, open_, found)
+        elif kind == "permission_answered" and (run, task) in open_:  # (who allowed what it asked)
+            asked = {key: event.get(key) for key in ("said", "answer", "by", "via", "url") if event.get(key)}
+            open_[(run, task)].setdefault("asked", []).append({**asked, "always": event.get("always") is True})
         elif kind in _ENDS and (run, task) in open_:
             other = open_.pop((run, f"{task}+hedge"), None)  # a race neither attempt won: both ended
             if other is not None:

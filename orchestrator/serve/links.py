@@ -1,0 +1,142 @@
+"""``/links/TOKEN``: a notification's approve, reject, allow or deny link (``state/words/links``).
+
+Opening it (``GET``) shows what it would do and a button, and changes nothing: a chat's link
+preview, a mail scanner or a prefetch acts on nothing. Only the button's ``POST`` acts, once:
+the word is said as ``approve``/``reject`` or ``answer`` say it (``serve/words``), by ``link``, and
+the link's pair is spent. The token is the link's whole credential: these routes need neither the
+dashboard's token nor a loopback host (``app.Guard`` lets ``/links/`` through), and reach
+nothing else of it. Every refusal is one line, and writes nothing: a token that is not one of this
+workspace's (403), expired or used (410), or for a gate whose inputs changed, or a question no
+longer asked (409), as ``{"ok": false, "error": ...}``. What a link does is a small page for a
+browser, JSON for a client that asks for it (``Accept: application/json``).
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from orchestrator.errors import OrchestratorError
+from orchestrator.serve.board import Board
+from orchestrator.serve.words import Said, say
+from orchestrator.state.words import links, questions
+from orchestrator.state.workspace import Workspace
+
+PREFIX = "/links/"
+_TITLE = {"approve": "Approve", "reject": "Reject", "allow": "Allow", "deny": "Deny"}
+
+
+class Links:
+    """The link routes of one server, over its workspace's ``board``."""
+
+    def __init__(self, board: Board) -> None:
+        self.board = board
+        self.lock = anyio.Lock()  # (and ``links.held`` across processes)
+
+    def routes(self) -> list[Route]:
+        return [Route(PREFIX + "{token}", self.page, methods=["GET", "HEAD"]), Route(PREFIX + "{token}", self.act,
+                                                                                     methods=["POST"])]  # fmt: skip
+
+    async def page(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        found = await anyio.to_thread.run_sync(shown, self.board.workspace, token)
+        return _answer(request, found)
+
+    async def act(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        async with self.lock:
+            found = await anyio.to_thread.run_sync(used, self.board.workspace, token)
+        return _answer(request, found)
+
+
+def _check(workspace: Workspace, token: str) -> links.Claims | Said:
+    try:
+        return links.check(workspace, token)
+    except links.LinkRefused as exc:
+        return Said(False, str(exc), exc.http_status)
+
+
+def shown(workspace: Workspace, token: str) -> Said:
+    """What the link would do, if it still can (the page's text): nothing written."""
+    claims = _check(workspace, token)
+    if isinstance(claims, Said):
+        return claims
+    try:
+        plan = workspace.load_plan()
+    except OrchestratorError as exc:
+        return Said(False, f"the plan does not load: {str(exc).splitlines()[0]}", 409)
+    task = plan.tasks.get(claims.task)
+    if task is None:
+        return Said(False, f"no task {claims.task} in the plan any more", 409)
+    word = _TITLE.get(claims.action, claims.action)
+    if claims.question:
+        asked = next((q for q in questions.pending(workspace, task.id) if q.question == claims.on), None)
+        if asked is None:
+            return Said(False, f"{task.id}'s question is answered already, or no longer asked", 409)
+        return Said(True, f"{word}: {task.id} {task.title} — its agent asks: {asked.said}")
+    changed = _inputs_changed(workspace, plan, task, claims.on)
+    if changed:
+        return Said(False, changed, 409)
+    gate = "start it (its gate before it starts)" if task.approval == "before" else "accept its result"
+    return Said(True, f"{word}: {task.id} {task.title} — {gate}")
+
+
+def _inputs_changed(workspace: Workspace, plan: Any, task: Any, seen: str) -> str | None:
+    from orchestrator.run.resume.basis import inputs_now
+    from orchestrator.state import approvals
+    from orchestrator.state.status import read_records
+
+    now = inputs_now(plan, workspace, read_records(plan, workspace))(task)
+    if approvals.same_inputs(seen, now):
+        return None
+    return f"{task.id}'s inputs changed since this link was made: it is asked again, with a new link"
+
+
+def used(workspace: Workspace, token: str) -> Said:
+    """The link's word said, once: checked as its page is (a token that is none touches nothing,
+    not even the lock), checked again under the links' lock, then spent if it held."""
+    first = shown(workspace, token)  # (forged, expired, used, inputs changed: refused, untouched)
+    if not first.ok:
+        return first
+    with links.held(workspace):
+        claims = _check(workspace, token)
+        if isinstance(claims, Said):
+            return claims
+        approve = claims.action in ("approve", "allow")
+        said = say(
+            workspace, claims.task, approve, by="link", via="link", source="link",
+            inputs_seen=None if claims.question else claims.on, question=claims.on if claims.question else None,
+        )  # fmt: skip
+        if said.ok:
+            links.spend(workspace, claims)
+        return said
+
+
+def _answer(request: Request, said: Said) -> Response:
+    accept = request.headers.get("accept", "")
+    if not said.ok or ("application/json" in accept and "text/html" not in accept):  # (a refusal: JSON, as every one)
+        return JSONResponse(said.as_json(), 200 if said.ok else said.status)
+    return HTMLResponse(_html(said, request.method in ("GET", "HEAD")))
+
+
+def _html(said: Said, asking: bool) -> str:
+    text = html.escape(said.said)
+    if asking:
+        word = text.split(":", 1)[0]
+        body = f'<p>{text}</p><form method="post"><button type="submit">{word}</button></form>'
+    else:
+        started = f"<p>{html.escape(_started(said.started))}</p>" if said.started else ""
+        body = f"<h1>Done</h1><p>{text}</p>{started}"
+    head = '<meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
+    return f"<!doctype html><html><head>{head}<title>orchestrator</title></head><body>{body}</body></html>"
+
+
+def _started(started: dict[str, Any] | str | None) -> str:
+    if isinstance(started, dict):
+        return f"A run started to take it (pid {started.get('pid')})."
+    return f"No run could start to take it: {started}" if started else ""
