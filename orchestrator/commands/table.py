@@ -54,7 +54,9 @@ class Command:
 
     @property
     def options(self) -> tuple[Opt, ...]:
-        return _options(self.name)
+        from orchestrator.plan.table import columns
+
+        return _options(self.name, id(columns.COLUMNS))  # (add's and update's are the columns' own)
 
     def function(self) -> Callable[..., Any]:
         import importlib
@@ -65,7 +67,8 @@ class Command:
 
 
 @functools.cache
-def _options(name: str) -> tuple[Opt, ...]:
+def _options(name: str, columns: int) -> tuple[Opt, ...]:
+    """``name``'s options, made once for the table of columns there is (``columns``: its identity)."""
     return COMMANDS[name].made()
 
 
