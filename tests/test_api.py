@@ -191,9 +191,11 @@ def test_the_event_log_streams_as_on_disk_and_resumes_after_last_event_id(tmp_pa
         assert data["event"] == "task_added" and data["task"] == "T-03"
         assert tail.last_id == str(log.stat().st_size)
         tail.close()
-        for given in (str(ends[0] - 3), "x1", str(ends[-1] + 10_000)):
+        for given in (str(ends[0] - 3), "x1", str(ends[-1] + 10_000), "²"):  # (² is a digit to str.isdigit)
             refused = http_get(server.port, "/api/events", {"Last-Event-ID": given})
             assert refused.status == 400 and refused.json()["ok"] is False, given
+            assert refused.json()["error"] == "Refused" and "\n" not in refused.json()["message"]
+        assert server.errors() == "", server.errors()  # (never a 500, nor a traceback)
 
 
 def test_bad_bodies_are_refused_with_a_4xx_and_write_nothing(tmp_path: Path) -> None:
