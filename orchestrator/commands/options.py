@@ -127,6 +127,9 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+DIRECTORY = Opt("directory", "the workspace (default: .orchestrator in the current directory)")
+
+
 @dataclass(slots=True)
 class Arguments:
     """A command's arguments by name, as the command line gave them or a program sent them: every

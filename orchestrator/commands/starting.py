@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator.commands.calling import Call, Result
 from orchestrator.commands.options import Arguments, command_line
+from orchestrator.commands.runopts import options
 from orchestrator.errors import UsageError
 from orchestrator.plan.config.params import parse_assignments
 
@@ -22,16 +23,15 @@ if TYPE_CHECKING:
 
 def start(call: Call) -> Result:
     """The run started in the background, its launch (``run/launch/background.Started``)."""
-    from orchestrator.commands.table import COMMANDS
     from orchestrator.run.launch.background import start as launch
     from orchestrator.run.prepare import load_checked
 
     args, workspace = call.args, call.workspace
-    options = run_options(args)
-    options.untrusted = call.source
-    load_checked(workspace, options)
-    line = command_line(COMMANDS["run"].options, args, leave_out=("untrusted",))
-    started = launch(workspace, line, call.source, params=options.params, what=call.what, delivery=call.delivery)
+    chosen = run_options(args)
+    chosen.untrusted = call.source
+    load_checked(workspace, chosen)
+    line = command_line(options(), args, leave_out=("untrusted",))
+    started = launch(workspace, line, call.source, params=chosen.params, what=call.what, delivery=call.delivery)
     return Result(started.as_json())
 
 

@@ -15,9 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.commands.options import Opt, dest_of
-
-DIRECTORY = Opt("directory", "the workspace (default: .orchestrator in the current directory)")
+from orchestrator.commands.options import DIRECTORY, Opt, dest_of
 
 
 def _param(what: str) -> Opt:
@@ -291,102 +289,9 @@ def _retry() -> tuple[Opt, ...]:
 
 
 def _run() -> tuple[Opt, ...]:
-    from orchestrator import backends
+    from orchestrator.commands.runopts import options  # (they name the backends and the executors)
 
-    return (
-        DIRECTORY,
-        Opt(
-            "max_parallel",
-            "at most N tasks at once (default 4, or the plan's)",
-            kind="integer",
-            flags=("--max-parallel",),
-            metavar="N",
-        ),
-        Opt("only", "run just these tasks (their dependencies must be completed)", flags=("--only",), metavar="IDS"),
-        Opt(
-            "rerun",
-            "run these tasks again for real; what is downstream of them runs too, reusing its cached result when "
-            "their outputs come out the same",
-            flags=("--rerun",),
-            metavar="IDS",
-        ),
-        Opt("fail_fast", "start nothing new once a task has failed", kind="boolean", flags=("--fail-fast",)),
-        Opt("backend", f"backend for tasks that do not name one ({backends.listing()})", flags=("--backend",)),
-        Opt(
-            "max_cost",
-            "start nothing new once the run has cost this much",
-            kind="number",
-            flags=("--max-cost",),
-            metavar="USD",
-        ),
-        Opt(
-            "aggregate",
-            "how final_output.md is made (default concat)",
-            flags=("--aggregate",),
-            choices=("concat", "agent"),
-        ),
-        _param("run with (kept for later runs)"),
-        Opt(
-            "untrusted",
-            "the --param values came from outside (a pull request, an issue, another program): data, never "
-            "in an agent's instructions, this run's alone; SOURCE says where from (github, ci...)",
-            flags=("--untrusted",),
-            metavar="SOURCE",
-            everywhere=False,  # (a program's values are untrusted always: run/launch/background says so)
-        ),
-        Opt(
-            "read_only",
-            "every agent task of this run gets Access: read, whatever its row says (a webhook's trigger "
-            "with access: read starts its runs so)",
-            kind="boolean",
-            flags=("--read-only",),
-        ),
-        *_run_where(),
-    )
-
-
-def _run_where() -> tuple[Opt, ...]:
-    """``run``'s options of how long it waits, and where its attempts run."""
-    from orchestrator.commands import words
-    from orchestrator.executors import registry as executors
-
-    return (
-        Opt(
-            "wait",
-            "stay up while tasks wait for a person (an Approval gate, a Blocked cell): take each word as it is "
-            "given (approve, reject, update, the dashboard) and end once nothing is left to do or wait for",
-            kind="boolean",
-            flags=("--wait",),
-        ),
-        Opt(
-            "wait_timeout",
-            "with --wait (implies it): wait for a person at most this long (90s, 30m, 2h), then end as a run "
-            "without --wait does (exit 4)",
-            flags=("--wait-timeout",),
-            metavar="DURATION",
-            read=words.positive_duration,
-            form="a duration: 90s, 30m, 2h",
-        ),
-        Opt(
-            "wait_orphans",
-            "wait for attempts a dead runner left running instead of stopping them",
-            kind="boolean",
-            flags=("--wait-orphans",),
-        ),
-        Opt(
-            "executor",
-            f"where attempts run: {executors.described()}",
-            flags=("--executor",),
-            choices=tuple(executors.names()),
-        ),
-        Opt(
-            "scheduler",
-            "with --executor dask: the Dask scheduler (tcp://HOST:8786; default the plan's `scheduler`, "
-            "else $ORCHESTRATOR_DASK_SCHEDULER)",
-            flags=("--scheduler",),
-            metavar="ADDRESS",
-        ),
-    )
+    return options()
 
 
 COMMANDS: dict[str, Command] = {
