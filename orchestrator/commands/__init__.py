@@ -7,7 +7,8 @@ and JSON-RPC code (``errors``).
     options  an option: the argparse parser, a JSON Schema, a program's arguments read and checked
     calling  ``Call`` (a workspace and its arguments), ``Result``, ``call`` (a program's door)
     reading  status, output, logs, history, validate      listing   list
-    changing add, update, approve, reject, cancel, retry  starting  run, started in the background
+    changing add, update, approve, reject, answer, cancel, retry
+    starting run, started in the background               runopts   run's options
     notices  what validate tells beside the plan's problems
     words    what a command line's words mean where several commands take them
 """
