@@ -140,8 +140,8 @@ def _holdable(plan: Plan, workspace: Workspace, task_id: str) -> None:
 
 
 def cmd_update(args: argparse.Namespace) -> int:
-    from orchestrator.cli.listing import task_json
     from orchestrator.cli.queue import plan_edit_lock
+    from orchestrator.cli.shown import task_json
     from orchestrator.plan.config.profiles import Profiles
     from orchestrator.plan.edit import update_task
     from orchestrator.plan.parser import parse_plan

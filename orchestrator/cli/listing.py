@@ -18,32 +18,24 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from orchestrator.cli import words
 from orchestrator.cli.output import Commands, add_command, add_directory, emit_json
 from orchestrator.errors import UsageError
-from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode, TaskStatus, status_words, statuses_named
 
-if TYPE_CHECKING:
-    from orchestrator.plan.model import Task
-
 FORMATS = ("table", "simple", "ids", "json")
 
-GROUPS: dict[str, Callable[[Task, TaskView], list[str]]] = {
-    "status": lambda task, view: [str(view.status)],
-    "assignee": lambda task, view: [task.profile or "(none)"],
-    "tag": lambda task, view: list(task.tags) or ["(none)"],
-    "priority": lambda task, view: [task.priority_name],
+Shown = dict[str, Any]  # a task as ``list --json`` says it (``task_json``): what ``list`` reads, from the snapshot
+
+GROUPS: dict[str, Callable[[Shown], list[str]]] = {
+    "status": lambda task: [task["status"]],
+    "assignee": lambda task: [task["assignee"] or "(none)"],
+    "tag": lambda task: list(task["tags"]) or ["(none)"],
+    "priority": lambda task: [task["priority"]],
 }
-
-
-def task_json(task: Task, view: TaskView) -> dict[str, Any]:
-    """One task as ``list --json`` shows it: ``status --json``'s fields, and the plan's assignee
-    and tags."""
-    return {**view.as_json(), "assignee": task.profile, "tags": list(task.tags)}
 
 
 def _statuses(given: list[str] | None) -> set[TaskStatus] | None:
@@ -61,13 +53,15 @@ def _statuses(given: list[str] | None) -> set[TaskStatus] | None:
     return wanted
 
 
-def _archived(workspace: Workspace) -> tuple[list[tuple[Task, TaskView]], dict[str, str]]:
+def _archived(workspace: Workspace) -> tuple[list[Shown], dict[str, str]]:
     """The archived tasks (``state/kept/archive``) as ``list`` shows them: each one's view from its
     result file, as ``status`` reads one; and the date each was archived."""
+    from orchestrator.cli.shown import task_json
     from orchestrator.state.kept.archive import entries
     from orchestrator.state.results import read_record
+    from orchestrator.state.status import TaskView
 
-    rows: list[tuple[Task, TaskView]] = []
+    rows: list[Shown] = []
     days: dict[str, str] = {}
     for entry in entries(workspace).values():
         task = entry.task
@@ -76,42 +70,41 @@ def _archived(workspace: Workspace) -> tuple[list[tuple[Task, TaskView]], dict[s
         if record is not None:
             view.take(record, workspace.result_name(task))
         view.finished = view.finished or entry.finished
-        rows.append((task, view))
+        rows.append(task_json(task, view))
         days[task.id] = entry.archived.archived
     return rows, days
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from orchestrator.run.resume.freshness import current_views
+    from orchestrator.cli.shown import shown
 
     statuses = _statuses(args.status)
     shape = "json" if args.json else args.format
     workspace = Workspace.find(args.directory)
-    plan = workspace.load_plan()
     days: dict[str, str] = {}
     if args.archived:
         rows, days = _archived(workspace)
     else:
-        rows = [(plan.tasks[view.id], view) for view in current_views(plan, workspace)]
+        rows = shown(workspace)["tasks"]
+    wanted = None if statuses is None else {str(status) for status in statuses}
     rows = [
-        (task, view)
-        for task, view in rows
-        if (statuses is None or view.status in statuses)
-        and (args.assignee is None or (task.profile or "").lower() == args.assignee.lower())
-        and all(any(t.lower() == tag.lower() for t in task.tags) for tag in words.tags(args.tag))
+        task
+        for task in rows
+        if (wanted is None or task["status"] in wanted)
+        and (args.assignee is None or (task["assignee"] or "").lower() == args.assignee.lower())
+        and all(any(t.lower() == tag.lower() for t in task["tags"]) for tag in words.tags(args.tag))
     ]
     if shape == "json":
-        shown = [task_json(task, view) for task, view in rows]
-        emit_json({"tasks": [{**data, "archived": days[data["id"]]} for data in shown] if days else shown})
+        emit_json({"tasks": [{**task, "archived": days[task["id"]]} for task in rows] if days else rows})
         return ExitCode.OK
     terminal = sys.stdout.isatty()
     if args.group_by is None:
         print(Lines(shape, days, terminal).of(rows), end="")
         return ExitCode.OK
-    groups: dict[str, list[tuple[Task, TaskView]]] = {}
-    for task, view in rows:
-        for key in GROUPS[args.group_by](task, view):
-            groups.setdefault(key, []).append((task, view))
+    groups: dict[str, list[Shown]] = {}
+    for task in rows:
+        for key in GROUPS[args.group_by](task):
+            groups.setdefault(key, []).append(task)
     for number, (key, members) in enumerate(sorted(groups.items())):
         if terminal:  # a heading for each group; piped, the group is each line's first field
             print(("\n" if number else "") + f"{args.group_by}: {key} ({len(members)})")
@@ -123,7 +116,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 # A state's colour on a terminal (SGR codes): done green, failed red, running blue, held for a person
 # magenta, not started yellow, the rest dim.
-_COLOURS = {
+_COLOURS: dict[str, str] = {
     TaskStatus.COMPLETED: "32",
     TaskStatus.BYPASSED: "32",
     TaskStatus.FAILED: "31",
@@ -154,10 +147,10 @@ class Lines:
     terminal: bool
     group: str | None = None
 
-    def of(self, rows: list[tuple[Task, TaskView]]) -> str:
+    def of(self, rows: list[Shown]) -> str:
         if not rows:
             return ""
-        lines = [self._fields(task, view) for task, view in rows]
+        lines = [self._fields(task) for task in rows]
         if not self.terminal:
             first = [self.group] if self.group is not None else []
             return "".join("\t".join(first + [cell for cell, _ in line]) + "\n" for line in lines)
@@ -175,20 +168,20 @@ class Lines:
             shown.append("  ".join([*padded, line[-1][0]]) + "\n")
         return "".join(shown)
 
-    def _fields(self, task: Task, view: TaskView) -> list[tuple[str, str | None]]:
+    def _fields(self, task: Shown) -> list[tuple[str, str | None]]:
         """A task's fields in this shape, each with its colour (``None``: none)."""
         if self.shape == "ids":
-            return [(task.id, None)]
-        title = " ".join(task.title.split())  # (one line, no tab: a field of its own)
+            return [(task["id"], None)]
+        title = " ".join(task["name"].split())  # (one line, no tab: a field of its own)
         if self.shape == "simple":
-            return [(task.id, None), (title, None)]
+            return [(task["id"], None), (title, None)]
         return [
-            (task.id, None),
-            (str(view.status), _COLOURS.get(view.status, "2")),
-            (task.priority_name, None),
-            (task.profile or "-", None),
-            (",".join(task.tags) or "-", None),
-            *([(self.days[task.id], None)] if self.days else []),
+            (task["id"], None),
+            (task["status"], _COLOURS.get(task["status"], "2")),
+            (task["priority"], None),
+            (task["assignee"] or "-", None),
+            (",".join(task["tags"]) or "-", None),
+            *([(self.days[task["id"]], None)] if self.days else []),
             (title, None),
         ]
 

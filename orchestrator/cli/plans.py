@@ -191,33 +191,13 @@ def _status_blocks(plan: Plan, workspace: Workspace) -> tuple[Rendered | None, b
 
 @without_gc_pauses
 def cmd_status(args: argparse.Namespace) -> int:
-    from orchestrator.output.views import status_table
-    from orchestrator.run.forecasts.deadlines import deadline_line, workspace_verdicts
-    from orchestrator.run.forecasts.estimates import eta_line, workspace_eta
-    from orchestrator.run.resume.freshness import current_views
-    from orchestrator.state.context import status_lines
-    from orchestrator.state.summary import status_data
+    from orchestrator.cli.shown import shown, status_json, status_text
 
-    workspace = Workspace.find(args.directory)
-    plan = workspace.load_plan(given_params(args))
-    views = current_views(plan, workspace)
-    data = status_data(workspace, views)
-    data["eta"] = workspace_eta(plan, workspace, views)
-    data["deadlines"] = workspace_verdicts(plan, workspace, views)
-    if plan.params:
-        data["params"] = plan.params
+    found = shown(Workspace.find(args.directory), given_params(args))
     if args.json:
-        emit_json(data)
+        emit_json(status_json(found))
     else:
-        print(status_table(views, data["counts"]))
-        if data["eta"] is not None:  # (None too while nothing is learned and no Estimate cell gives one)
-            print(eta_line(data["eta"]))
-        for verdict in data["deadlines"]:
-            print(deadline_line(verdict))
-        if plan.params:
-            print(f"Parameters: {shown_values(plan.params)}")
-        for line in [*data.get("notes", []), *status_lines(data["discoveries"])]:
-            print(line)
+        print(status_text(found))
     return ExitCode.OK
 
 

@@ -347,7 +347,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 def task_json_of(workspace: Workspace, task_id: str) -> dict[str, Any]:
     """A task as ``list --json`` (and ``status --json``) show it."""
-    from orchestrator.cli.listing import task_json
+    from orchestrator.cli.shown import task_json
     from orchestrator.run.resume.freshness import current_views
 
     plan = workspace.load_plan()
