@@ -104,9 +104,7 @@ def untrusted(plan: Plan, workspace: Workspace) -> list[str]:
     from orchestrator.plan.config.profiles import Profiles
 
     given = plan.settings.triggers.given()
-    outside = {
-        name: [t for t in triggers if not plan.settings.triggers.capped(t)] for name, triggers in given.items()
-    }
+    outside = {name: [t for t in triggers if not plan.settings.triggers.capped(t)] for name, triggers in given.items()}
     outside = {name: triggers for name, triggers in outside.items() if triggers}
     if not outside:
         return []

@@ -195,7 +195,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     found = shown(Workspace.find(args.directory), given_params(args))
     if args.json:
-        emit_json(status_json(found))
+        data, written = status_json(found)
+        emit_json(data, written=written)
     else:
         print(status_text(found))
     return ExitCode.OK

@@ -2,25 +2,30 @@
 
 Deriving it reads the whole plan and every state file (``derive``: the plan layer, the views
 ``freshness`` judges, the estimates from the event log); printing it needs none of that. So
-what is derived is kept beside the workspace (``state/snapshots``: ``state/snapshot.shown``) under the
-stamp of its sources, and ``status`` and ``list`` print from it while their sources are the same,
-without importing the parser, markdown-it or jinja: a plan read once.
+what is derived is kept beside the workspace (``state/snapshots``: ``state/snapshot.shown``) under
+the stamp of its sources, and ``status`` and ``list`` print from it while their sources are the
+same, without importing the parser, markdown-it or jinja: a plan read once.
 
-The payload: ``data``, ``status --json``'s object with its ``tasks`` left out; ``tasks``, each
-task as ``list --json`` says it (``status --json``'s fields, its assignee and tags); ``lines``,
-what ``status`` prints below the table after the estimate. What depends on the time is kept
-only until it changes (``_until``): a Not before, a pause; a task running, a deadline or a
-schedule (whose verdict and next firing change with the clock) are shown and not kept. An
-estimate's end (``eta.expected_end``) is worked out from now whenever it is shown.
+The payload holds what they print, made once: ``data``, ``status --json``'s object with its
+``tasks`` left out; ``table``, the status table; ``tasks``, the JSON text of ``status --json``'s
+tasks; ``lines``, what ``status`` prints below the table after the estimate; and, for ``list``
+(which filters them), ``rows``, each task as ``list --json`` says it (``status --json``'s fields,
+its assignee and tags), and ``rows_json``, the JSON text of each, both marshalled apart (read
+only by ``list``). What depends on the time is kept only until it changes (``_until``): a Not
+before, a pause; a task running, a deadline or a schedule (whose verdict and next firing change
+with the clock) are shown and not kept. An estimate's end (``eta.expected_end``) is worked out
+from now whenever it is shown.
 """
 
 from __future__ import annotations
 
 import contextlib
+import marshal
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.cli.output import as_json_text
 from orchestrator.output.tasktable import ends_at, eta_line, status_table
 from orchestrator.state.snapshots import snapshot
 
@@ -29,8 +34,6 @@ if TYPE_CHECKING:
     from orchestrator.state.snapshots.snapshot import Derived, Payload
     from orchestrator.state.status import TaskView
     from orchestrator.state.workspace import Workspace
-
-_LIST_ONLY = ("assignee", "tags")  # the fields of ``list --json`` that ``status --json`` has not
 
 
 def shown(workspace: Workspace, params: Mapping[str, str] | None = None) -> Payload:
@@ -63,14 +66,28 @@ def derive(workspace: Workspace, params: Mapping[str, str]) -> Derived:
         data["params"] = plan.params
         lines.append(f"Parameters: {shown_values(plan.params)}")
     lines += [*data.get("notes", []), *status_lines(data["discoveries"])]
-    tasks = [task_json(plan.tasks[view.id], view) for view in views]
-    return {"data": data, "tasks": tasks, "lines": lines}, _until(plan, workspace, views, data)
+    shown = [view.as_json() for view in views]
+    rows = [{**one, **_list_only(plan.tasks[one["id"]])} for one in shown]
+    payload = {
+        "data": data,
+        "table": status_table(shown, data["counts"]),
+        "tasks": as_json_text(shown),
+        "lines": lines,
+        "rows": marshal.dumps(rows),
+        "rows_json": marshal.dumps([as_json_text(row) for row in rows]),
+    }
+    return payload, _until(plan, workspace, views, data)
 
 
 def task_json(task: Task, view: TaskView) -> dict[str, Any]:
     """One task as ``list --json`` shows it: ``status --json``'s fields, and the plan's assignee
     and tags."""
-    return {**view.as_json(), "assignee": task.profile, "tags": list(task.tags)}
+    return {**view.as_json(), **_list_only(task)}
+
+
+def _list_only(task: Task) -> dict[str, Any]:
+    """The fields of ``list --json`` that ``status --json`` has not."""
+    return {"assignee": task.profile, "tags": list(task.tags)}
 
 
 def _until(plan: Plan, workspace: Workspace, views: list[TaskView], data: dict[str, Any]) -> float:
@@ -96,22 +113,32 @@ def _until(plan: Plan, workspace: Workspace, views: list[TaskView], data: dict[s
     return min((moment for moment in moments if moment > now), default=snapshot.FOREVER)
 
 
-def status_json(found: Payload) -> dict[str, Any]:
-    """``status --json``'s object."""
+def status_json(found: Payload) -> tuple[dict[str, Any], dict[str, str]]:
+    """``status --json``'s object, and the JSON text of its ``tasks`` (``emit_json``'s ``written``)."""
     data = dict(found["data"])
-    data["tasks"] = [{k: v for k, v in task.items() if k not in _LIST_ONLY} for task in found["tasks"]]
     data["eta"] = _eta_now(data["eta"])
-    return data
+    return data, {"tasks": found["tasks"]}
 
 
 def status_text(found: Payload) -> str:
     """What ``status`` prints."""
-    data = found["data"]
-    lines = [status_table(found["tasks"], data["counts"])]
-    eta = _eta_now(data["eta"])
+    lines = [found["table"]]
+    eta = _eta_now(found["data"]["eta"])
     if eta is not None:  # (None too while nothing is learned and no Estimate cell gives one)
         lines.append(eta_line(eta))
     return "\n".join([*lines, *found["lines"]])
+
+
+def shown_rows(found: Payload) -> list[dict[str, Any]]:
+    """Each task as ``list --json`` says it."""
+    loaded: list[dict[str, Any]] = marshal.loads(found["rows"])
+    return loaded
+
+
+def rows_json(found: Payload) -> list[str]:
+    """The JSON text of each of ``shown_rows``."""
+    loaded: list[str] = marshal.loads(found["rows_json"])
+    return loaded
 
 
 def _eta_now(eta: dict[str, Any] | None) -> dict[str, Any] | None:
