@@ -76,31 +76,24 @@ def _archived(workspace: Workspace) -> tuple[list[Shown], dict[str, str]]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from orchestrator.cli.shown import rows_json, shown, shown_rows
+    from orchestrator.cli.shown import shown, shown_rows
 
     statuses = _statuses(args.status)
     shape = "json" if args.json else args.format
     workspace = Workspace.find(args.directory)
     days: dict[str, str] = {}
-    texts: list[str] | None = None  # (each row's JSON, made when the snapshot was)
     if args.archived:
         rows, days = _archived(workspace)
     else:
-        found = shown(workspace)
-        rows = shown_rows(found)
-        texts = rows_json(found) if shape == "json" else None
+        rows = shown_rows(shown(workspace))
     wanted = None if statuses is None else {str(status) for status in statuses}
-    kept = [
-        number
-        for number, task in enumerate(rows)
+    rows = [
+        task
+        for task in rows
         if (wanted is None or task["status"] in wanted)
         and (args.assignee is None or (task["assignee"] or "").lower() == args.assignee.lower())
         and all(any(t.lower() == tag.lower() for t in task["tags"]) for tag in words.tags(args.tag))
     ]
-    if shape == "json" and texts is not None:
-        emit_json({"tasks": None}, written={"tasks": "[" + ", ".join(texts[number] for number in kept) + "]"})
-        return ExitCode.OK
-    rows = [rows[number] for number in kept]
     if shape == "json":
         emit_json({"tasks": [{**task, "archived": days[task["id"]]} for task in rows] if days else rows})
         return ExitCode.OK

@@ -8,13 +8,12 @@ same, without importing the parser, markdown-it or jinja: a plan read once.
 
 The payload holds what they print, made once: ``data``, ``status --json``'s object with its
 ``tasks`` left out; ``table``, the status table; ``tasks``, the JSON text of ``status --json``'s
-tasks; ``lines``, what ``status`` prints below the table after the estimate; and, for ``list``
-(which filters them), ``rows``, each task as ``list --json`` says it (``status --json``'s fields,
-its assignee and tags), and ``rows_json``, the JSON text of each, both marshalled apart (read
-only by ``list``). What depends on the time is kept only until it changes (``_until``): a Not
-before, a pause; a task running, a deadline or a schedule (whose verdict and next firing change
-with the clock) are shown and not kept. An estimate's end (``eta.expected_end``) is worked out
-from now whenever it is shown.
+tasks; ``lines``, what ``status`` prints below the table after the estimate; and ``rows``, for
+``list`` (which filters them), each task as ``list --json`` says it (``status --json``'s fields,
+its assignee and tags), marshalled apart (unpacked by ``list`` alone). What depends on the time
+is kept only until it changes (``_until``): a Not before, a pause; a task running, a deadline or
+a schedule (whose verdict and next firing change with the clock) are shown and not kept. An
+estimate's end (``eta.expected_end``) is worked out from now whenever it is shown.
 """
 
 from __future__ import annotations
@@ -57,7 +56,8 @@ def derive(workspace: Workspace, params: Mapping[str, str]) -> Derived:
 
     plan = workspace.load_plan(params)
     views = current_views(plan, workspace)
-    data = status_data(workspace, views)
+    shown = [view.as_json() for view in views]
+    data = status_data(workspace, views, shown)
     data["tasks"] = None  # (``status_json`` puts them back, from ``tasks``: kept once)
     data["eta"] = workspace_eta(plan, workspace, views)
     data["deadlines"] = workspace_verdicts(plan, workspace, views)
@@ -66,7 +66,6 @@ def derive(workspace: Workspace, params: Mapping[str, str]) -> Derived:
         data["params"] = plan.params
         lines.append(f"Parameters: {shown_values(plan.params)}")
     lines += [*data.get("notes", []), *status_lines(data["discoveries"])]
-    shown = [view.as_json() for view in views]
     rows = [{**one, **_list_only(plan.tasks[one["id"]])} for one in shown]
     payload = {
         "data": data,
@@ -74,7 +73,6 @@ def derive(workspace: Workspace, params: Mapping[str, str]) -> Derived:
         "tasks": as_json_text(shown),
         "lines": lines,
         "rows": marshal.dumps(rows),
-        "rows_json": marshal.dumps([as_json_text(row) for row in rows]),
     }
     return payload, _until(plan, workspace, views, data)
 
@@ -132,12 +130,6 @@ def status_text(found: Payload) -> str:
 def shown_rows(found: Payload) -> list[dict[str, Any]]:
     """Each task as ``list --json`` says it."""
     loaded: list[dict[str, Any]] = marshal.loads(found["rows"])
-    return loaded
-
-
-def rows_json(found: Payload) -> list[str]:
-    """The JSON text of each of ``shown_rows``."""
-    loaded: list[str] = marshal.loads(found["rows_json"])
     return loaded
 
 
