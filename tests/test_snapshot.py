@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -286,11 +287,82 @@ def test_a_profile_outside_the_workspace_is_a_source(tmp_path: Path) -> None:
 def test_json_written_from_kept_text_is_the_json_written_whole(capsys: pytest.CaptureFixture[str]) -> None:
     """``status --json`` puts its tasks' array in as the snapshot keeps it, as JSON text: the line
     is the one ``json.dumps`` writes of the whole."""
-    data = {"workspace": "/w", "tasks": [{"id": "T-01", "name": "é \"x\"", "cost_usd": None}], "eta": {"s": 1.5}}
+    data = {"workspace": "/w", "tasks": [{"id": "T-01", "name": 'é "x"', "cost_usd": None}], "eta": {"s": 1.5}}
     emit_json(data)
     whole = capsys.readouterr().out
     emit_json({**data, "tasks": None}, written={"tasks": as_json_text(data["tasks"])})
     assert capsys.readouterr().out == whole
+
+
+BUSY = """---
+backend: shell
+---
+# A busy workspace
+
+## Task Decomposition
+| Task ID | Task Name | Dependencies | Command | Tags | Assignee | Blocked | Approval |
+|---|---|---|---|---|---|---|---|
+| T-01 | One | None | true | a | rev | | |
+| T-02 | Two | T-01 | exit 3 | | lead | | |
+| T-03 | Three | T-02 | true | | | | |
+| T-04 | Four | None | true | | | legal | |
+| T-05 | Five | T-01 | orchestrator discover 'a thing' | | | | |
+| T-06 | Six | T-01 | true | | | | before |
+| T-07 | Seven | None | true | | | | |
+"""
+
+_TRACE = """
+import json, os, sys
+seen = set()
+def hook(event, args):
+    if event in ("open", "os.listdir", "os.scandir") and args and isinstance(args[0], (str, os.PathLike)):
+        seen.add(os.path.abspath(os.fspath(args[0])))
+sys.addaudithook(hook)
+from orchestrator.cli.shown import derive
+from orchestrator.state.workspace import Workspace
+derive(Workspace.find(sys.argv[1]), {})
+print(json.dumps(sorted(seen)))
+"""
+
+
+def test_every_file_status_reads_is_a_source_of_its_stamp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``stamps.SOURCES`` names what status reads, not everything in the workspace (after a run
+    of 1,000 tasks its logs and inputs are 5,000 files never read): every file a status of a
+    busy workspace opens or lists (results, briefs, the journal and the event log, a checkpoint's
+    manifest, the discoveries, a template and profiles of the workspace's and the user's, the
+    archive) is one its stamp covers."""
+    home = tmp_path / "home"
+    (home / ".claude" / "agents").mkdir(parents=True)
+    (home / ".claude" / "agents" / "lead.md").write_text("---\nname: lead\n---\nLead.\n", encoding="utf-8")
+    project = _project(tmp_path / "project", BUSY)
+    root = project / ".orchestrator"
+    (root / "agents").mkdir()
+    (root / "agents" / "rev.md").write_text("---\nname: rev\n---\nReview.\n", encoding="utf-8")
+    env = {"HOME": str(home)}
+    assert cli(project, "run", env=env).code != 0  # (T-02 fails)
+    for words in (("checkpoint", "save", "one"), ("checkpoint", "restore", "one"), ("archive", "T-07")):
+        assert cli(project, *words, env=env).code == 0, words
+    assert cli(project, "add", "Eight", "--command", "true", env=env).code == 0  # (the plan changed: briefs rendered)
+    (root / "templates").mkdir()
+    packaged = Path(snapshot.__file__).parents[2] / "templates" / "agent_task.md.j2"
+    (root / "templates" / "agent_task.md.j2").write_text(packaged.read_text(encoding="utf-8"), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-c", _TRACE, str(root)],
+        cwd=project,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    read = [path for path in json.loads(done.stdout) if path.startswith((str(tmp_path) + os.sep, str(home)))]
+    assert any("/results/" in path for path in read) and any("/templates/" in path for path in read), read
+    assert any(path.endswith("manifest.json") or "/checkpoints/" in path for path in read), read
+    monkeypatch.setenv("HOME", str(home))
+    covered = stamps.covered(root) | {str(root / "master_plan.md")}
+    # (a file looked for and not there: the listing of its directory tells when it comes)
+    missing = [path for path in read if not os.path.exists(path) and Path(path).parent.as_posix() in covered]
+    assert [path for path in read if path not in covered and path not in missing] == []
 
 
 # --- the stamp and the file, in-process ---------------------------------------------------------

@@ -9,8 +9,9 @@ A stamp covers:
 
 - master_plan.md's bytes, hashed: any change to them is a new stamp, a hand edit that keeps the
   file's size and sets its mtime back included;
-- every other file and directory under the workspace (results, briefs, logs, state, templates,
-  archive, context, types.yaml...): its path, size, mtime, ctime and inode. A person can set
+- every other file the view is derived from (``SOURCES``: results, briefs, state, archive,
+  context, checkpoints, templates, profiles, types.yaml; not logs/, state/inputs/, cache/ or
+  worktrees/, which it never reads): its path, size, mtime, ctime and inode. A person can set
   mtime back, never ctime (the kernel sets it to now at every change, ``touch -d`` included),
   and a file replaced by a rename has another inode. A file being written beside its final name
   (``.tmp-*``, ``state/store``'s) and the snapshots themselves are left out;
@@ -81,20 +82,52 @@ class Stamp:
         return f"Stamp({self.key.hex()[:12]}, newest={self.newest})"
 
 
+# What ``status`` and ``list`` read under a workspace, each directory to the depth it is read at
+# (1: its own files, and its directories' names; ``None``: all the way down). Not logs/, state/inputs/,
+# cache/ or worktrees/ (whole checkouts): 7,000 files after a run of 1,000 tasks, none of them read.
+# ``tests/test_snapshot.py`` holds this to every file a status of a busy workspace opens or lists.
+SOURCES: tuple[tuple[str, int | None], ...] = (
+    ("", 1),  # master_plan.md (its bytes), types.yaml
+    ("state", 1),
+    ("results", 1),
+    ("agent_tasks", 1),  # (a brief edited by hand makes its completed task out of date)
+    ("archive", 1),
+    ("context", 1),
+    ("checkpoints", 2),  # (each one's manifest)
+    ("templates", None),
+    ("agents", None),
+)
+
+
 def sources(root: Path, extra: Iterable[str] = ()) -> Stamp:
     """The stamp of the workspace at ``root`` now; ``extra``: plain values the view depends on
     beside its files (a command's options), which the key covers too."""
     digest = blake2b(digest_size=20)
     digest.update(marshal.dumps((FORMAT, tuple(extra), _setting())))
     plan = os.path.join(root, PLAN_FILE)
-    changed = _plan(plan, digest)
+    newest = _plan(plan, digest)
     entries: list[tuple[object, ...]] = []
-    newest = max(changed, _tree(str(root), entries, os.path.join(root, "state"), plan))
-    for directory in _profile_dirs(root):
-        entries.append(("profiles", directory))
-        newest = max(newest, _tree(directory, entries, None, None))
+    state = os.path.join(root, "state")
+    for top, depth in _places(root):
+        newest = max(newest, _tree(top, depth, entries, plan, snapshots=top == state))
     digest.update(marshal.dumps(entries))
     return Stamp(digest.digest(), newest)
+
+
+def covered(root: Path) -> set[str]:
+    """The paths of every file and directory a stamp of ``root`` covers (its tests' question:
+    is each file a command reads among them?)."""
+    entries: list[tuple[object, ...]] = []
+    places = _places(root)
+    for top, depth in places:
+        _tree(top, depth, entries, None)
+    return {top for top, _ in places} | {str(entry[0]) for entry in entries}
+
+
+def _places(root: Path) -> list[tuple[str, int | None]]:
+    """``SOURCES`` under ``root``, and the profiles' directories outside it, each with its depth."""
+    found = [(os.path.join(root, place) if place else str(root), depth) for place, depth in SOURCES]
+    return found + [(directory, None) for directory in _profile_dirs(root)]
 
 
 def digest(data: bytes | memoryview) -> bytes:
@@ -188,46 +221,49 @@ def _profile_dirs(root: Path) -> list[str]:
     return [os.path.join(root.parent, ".claude", "agents"), os.path.join(user, "agents")]
 
 
-def _tree(top: str, entries: list[tuple[object, ...]], state: str | None, plan: str | None) -> int:
-    """Every file and directory under ``top`` (through links, each directory once) appended to
-    ``entries`` as (path, size, mtime, ctime, inode), a directory as (path,): its own times
-    change as files are written in it, which its entries say already; the snapshots in
-    ``state`` and the ``plan`` (its bytes are hashed) left out. Returns the newest ctime."""
+def _tree(
+    top: str, depth: int | None, entries: list[tuple[object, ...]], plan: str | None, *, snapshots: bool = False
+) -> int:
+    """Every file and directory under ``top`` to ``depth`` (through links, each directory once)
+    appended to ``entries`` as (path, size, mtime, ctime, inode), a directory as (path,): its own
+    times change as files are written in it, which its entries say already; the ``plan`` (its
+    bytes are hashed) and, in state/ (``snapshots``), the snapshots left out. In the order the
+    directory lists them: the same while it is the same. Returns the newest ctime."""
     newest = 0
     seen: set[tuple[int, int]] = set()
-    stack = [top]
+    stack: list[tuple[str, int]] = [(top, 1)]
     while stack:
-        directory = stack.pop()
+        directory, level = stack.pop()
         try:
             info = os.stat(directory)
             if (info.st_dev, info.st_ino) in seen:
                 continue
             seen.add((info.st_dev, info.st_ino))
-            with os.scandir(directory) as listing:
-                found = sorted(listing, key=_name)
+            listing = os.scandir(directory)
         except FileNotFoundError:
             continue
         except OSError as exc:  # (unreadable: its state is what it is, and says so)
             entries.append((directory, "error", exc.errno))
             continue
-        snapshots = directory == state
-        for entry in found:
-            name = entry.name
-            if name.startswith(TEMP_PREFIX) or (snapshots and name.startswith(SNAPSHOT_PREFIX)) or entry.path == plan:
-                continue
-            try:
-                if entry.is_dir():
-                    entries.append((entry.path,))
-                    stack.append(entry.path)
+        with listing:
+            for entry in listing:
+                name = entry.name
+                if (
+                    name.startswith(TEMP_PREFIX)
+                    or (snapshots and name.startswith(SNAPSHOT_PREFIX))
+                    or entry.path == plan
+                ):
                     continue
-                stat = entry.stat()
-            except OSError:  # (gone meanwhile, or a link to nothing)
-                entries.append((entry.path, "missing"))
-                continue
-            entries.append((entry.path, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino))
-            newest = max(newest, stat.st_ctime_ns)
+                try:
+                    if entry.is_dir():
+                        entries.append((entry.path,))
+                        if depth is None or level < depth:
+                            stack.append((entry.path, level + 1))
+                        continue
+                    stat = entry.stat()
+                except OSError:  # (gone meanwhile, or a link to nothing)
+                    entries.append((entry.path, "missing"))
+                    continue
+                entries.append((entry.path, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino))
+                newest = max(newest, stat.st_ctime_ns)
     return newest
-
-
-def _name(entry: os.DirEntry[str]) -> str:
-    return entry.name
