@@ -4,7 +4,8 @@
                            [--commands validate,run,...] [--orchestrator CMD]
 
 Plans: ``tasks``, a plan of 10,000 one-line rows (``true``, 100 a layer, 2-3 dependencies each on
-the layer before, as W4 and ``plan``); ``details``, a plan of SIZE made of long Task Details (1,000
+the layer before, as W4 and ``plan``); ``lines``, a plan of SIZE made of as many such rows as it
+holds (some 42,000 at the largest: the most tasks a plan may have); ``details``, a plan of SIZE made of long Task Details (1,000
 tasks, each a section of SIZE/1,000 of prose); ``rows``, a plan of SIZE made of many rows (a task
 a ~400-byte row, no details). Every plan has an emoji in its title: the plan's text then takes 4
 bytes a character in memory, as every plan's does once a run wrote its status blocks (✅), the
@@ -69,6 +70,17 @@ def plan_text(shape: str, size: int, tasks: int = 10_000) -> str:
     if shape == "tasks":
         head += "| Task ID | Command | Dependencies |\n|---|---|---|\n"
         return head + "".join(f"| T-{n + 1:06d} | true | {_deps(rng, n)} |\n" for n in range(tasks))
+    if shape == "lines":
+        head += "| Task ID | Command | Dependencies |\n|---|---|---|\n"
+        lines: list[str] = []
+        used = len(head.encode("utf-8")) + 2
+        while True:
+            line = f"| T-{len(lines) + 1:06d} | true | {_deps(rng, len(lines))} |\n"
+            if used + len(line) > size - 1:
+                break
+            lines.append(line)
+            used += len(line)
+        return _padded(head + "".join(lines) + "\n", size, "\n")
     paragraph = (FILLER * 8).strip() + "\n\n"
     if shape == "rows":
         head += "| Task ID | Task Name | Command | Description | Dependencies |\n|---|---|---|---|---|\n"
