@@ -8,9 +8,9 @@ same, without importing the parser, markdown-it or jinja: a plan read once.
 
 The payload holds what they print, made once: ``data``, ``status --json``'s object with its
 ``tasks`` left out; ``table``, the status table; ``tasks``, the JSON text of ``status --json``'s
-tasks; ``lines``, what ``status`` prints below the table after the estimate; and ``rows``, for
-``list`` (which filters them), each task as ``list --json`` says it (``status --json``'s fields,
-its assignee and tags), marshalled apart (unpacked by ``list`` alone). What depends on the time
+tasks; ``lines``, what ``status`` prints below the table after the estimate; and ``extras``, each
+task's assignee and tags, which ``list`` adds to ``status --json``'s fields (``shown_rows``). What
+depends on the time
 is kept only until it changes (``_until``): a Not before, a pause; a task running, a deadline or
 a schedule (whose verdict and next firing change with the clock) are shown and not kept. An
 estimate's end (``eta.expected_end``) is worked out from now whenever it is shown.
@@ -19,7 +19,7 @@ estimate's end (``eta.expected_end``) is worked out from now whenever it is show
 from __future__ import annotations
 
 import contextlib
-import marshal
+import json
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -66,13 +66,12 @@ def derive(workspace: Workspace, params: Mapping[str, str]) -> Derived:
         data["params"] = plan.params
         lines.append(f"Parameters: {shown_values(plan.params)}")
     lines += [*data.get("notes", []), *status_lines(data["discoveries"])]
-    rows = [{**one, **_list_only(plan.tasks[one["id"]])} for one in shown]
     payload = {
         "data": data,
         "table": status_table(shown, data["counts"]),
         "tasks": as_json_text(shown),
         "lines": lines,
-        "rows": marshal.dumps(rows),
+        "extras": [[task.profile, list(task.tags)] for task in (plan.tasks[view.id] for view in views)],
     }
     return payload, _until(plan, workspace, views, data)
 
@@ -84,7 +83,7 @@ def task_json(task: Task, view: TaskView) -> dict[str, Any]:
 
 
 def _list_only(task: Task) -> dict[str, Any]:
-    """The fields of ``list --json`` that ``status --json`` has not."""
+    """The fields of ``list --json`` that ``status --json`` has not (``extras``, in a snapshot)."""
     return {"assignee": task.profile, "tags": list(task.tags)}
 
 
@@ -128,9 +127,11 @@ def status_text(found: Payload) -> str:
 
 
 def shown_rows(found: Payload) -> list[dict[str, Any]]:
-    """Each task as ``list --json`` says it."""
-    loaded: list[dict[str, Any]] = marshal.loads(found["rows"])
-    return loaded
+    """Each task as ``list --json`` says it: ``status --json``'s fields, its assignee and tags."""
+    rows: list[dict[str, Any]] = json.loads(found["tasks"])
+    for row, (assignee, tags) in zip(rows, found["extras"], strict=True):
+        row["assignee"], row["tags"] = assignee, tags
+    return rows
 
 
 def _eta_now(eta: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -113,7 +113,7 @@ def save(workspace: Workspace, name: str, stamp: Stamp, payload: Payload, until:
         body = marshal.dumps((float(until), payload))
     except ValueError:  # (not plain data: a bug of the caller's, which its tests catch)
         return False
-    data = b"".join((MAGIC, stamp.key, digest(body), body))
+    data = store.Pieces(MAGIC + stamp.key + digest(body), body)  # (the body not copied: 50 MB at 50,000 tasks)
     try:
         workspace.check_inside()
         # Not durable: after a power cut it may be cut short, which its digest tells.
@@ -150,9 +150,9 @@ def _state_dir(workspace: Workspace) -> bool:
 
 
 def _read(fd: int, size: int) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        chunk = os.read(fd, max(size, 1 << 16))
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
+    """The file's bytes: in one read, as a regular file of ``size`` gives them (a file that grew
+    since is not whole: its digest tells)."""
+    data = os.read(fd, size)
+    while len(data) < size and (more := os.read(fd, size - len(data))):
+        data += more
+    return data
