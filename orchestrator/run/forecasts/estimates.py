@@ -24,7 +24,7 @@ from typing import Any
 from orchestrator.output.tasktable import ends_at
 from orchestrator.plan.graph import heaviest_up_to
 from orchestrator.plan.model import Plan, Task
-from orchestrator.state.kept.history import attempts_of, seconds
+from orchestrator.state.kept.history import ended, seconds
 from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
@@ -69,7 +69,7 @@ def learn(
     cost: dict[tuple[str, str | None], list[float]] = defaultdict(list)
     of_kind: dict[tuple[str, str], list[float]] = defaultdict(list)  # (kind, task) -> seconds
     kind_costs: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for attempt in attempts_of(all_events):
+    for attempt in ended(all_events):
         if attempt["outcome"] != "completed" or attempt.get("simulated"):
             continue
         key = (attempt["task"], attempt.get("brief"))
