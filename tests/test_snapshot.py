@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 from runner_helpers import CLI, Spec, cli, cli_in_process, run, start, wait_until, write_plan
 
-from orchestrator.cli.output import as_json_text, emit_json
 from orchestrator.state.snapshots import snapshot, stamps
 from orchestrator.state.workspace import Workspace
 
@@ -282,16 +281,6 @@ def test_a_profile_outside_the_workspace_is_a_source(tmp_path: Path) -> None:
     profile.write_text("---\nname: rev\nmodel: sonnet\n---\nReview.\n", encoding="utf-8")
     shown = cli_in_process(project, "status", env=env).stdout
     assert "out of date" in shown
-
-
-def test_json_written_from_kept_text_is_the_json_written_whole(capsys: pytest.CaptureFixture[str]) -> None:
-    """``status --json`` puts its tasks' array in as the snapshot keeps it, as JSON text: the line
-    is the one ``json.dumps`` writes of the whole."""
-    data = {"workspace": "/w", "tasks": [{"id": "T-01", "name": 'é "x"', "cost_usd": None}], "eta": {"s": 1.5}}
-    emit_json(data)
-    whole = capsys.readouterr().out
-    emit_json({**data, "tasks": None}, written={"tasks": as_json_text(data["tasks"])})
-    assert capsys.readouterr().out == whole
 
 
 BUSY = """---

@@ -42,22 +42,11 @@ def captured() -> Iterator[tuple[io.StringIO, io.StringIO]]:
         _CAPTURED.reset(token)
 
 
-def emit_json(data: Any, *, written: Mapping[str, str] | None = None) -> None:
-    """``data`` as one line of JSON; ``written``: the JSON text of some of its top-level values,
-    made before (a snapshot keeps a 1,000 tasks' array so: ``cli/shown``), put in as they are."""
+def emit_json(data: Any) -> None:
     buffers = _CAPTURED.get()
     out = sys.stdout if buffers is None else buffers[0]
-    if written is None:
-        text = as_json_text(data)
-    else:  # (as json.dumps separates a dict's items and keys)
-        text = "{" + ", ".join(f"{as_json_text(k)}: {written.get(k) or as_json_text(v)}" for k, v in data.items()) + "}"
-    out.write(text + "\n")
+    out.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
     out.flush()
-
-
-def as_json_text(data: Any) -> str:
-    """``data`` as every command's ``--json`` writes it."""
-    return json.dumps(data, ensure_ascii=False, default=str)
 
 
 def warn(message: str) -> None:

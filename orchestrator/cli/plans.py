@@ -195,8 +195,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     found = shown(Workspace.find(args.directory), given_params(args))
     if args.json:
-        data, written = status_json(found)
-        emit_json(data, written=written)
+        emit_json(status_json(found))
     else:
         print(status_text(found))
     return ExitCode.OK

@@ -7,24 +7,23 @@ the stamp of its sources, and ``status`` and ``list`` print from it while their 
 same, without importing the parser, markdown-it or jinja: a plan read once.
 
 The payload holds what they print, made once: ``data``, ``status --json``'s object with its
-``tasks`` left out; ``table``, the status table; ``tasks``, the JSON text of ``status --json``'s
-tasks; ``lines``, what ``status`` prints below the table after the estimate; and ``extras``, each
-task's assignee and tags, which ``list`` adds to ``status --json``'s fields (``shown_rows``). What
-depends on the time
-is kept only until it changes (``_until``): a Not before, a pause; a task running, a deadline or
-a schedule (whose verdict and next firing change with the clock) are shown and not kept. An
-estimate's end (``eta.expected_end``) is worked out from now whenever it is shown.
+``tasks`` left out; ``table``, the status table; ``tasks``, ``status --json``'s tasks, marshalled
+apart (``status`` never unpacks them); ``lines``, what ``status`` prints below the table after
+the estimate; and ``extras``, each task's assignee and tags, which ``list`` adds to ``status
+--json``'s fields (``shown_rows``). What depends on the time is kept only until it changes
+(``_until``): a Not before, a pause; a task running, a deadline or a schedule (whose verdict
+and next firing change with the clock) are shown and not kept. An estimate's end
+(``eta.expected_end``) is worked out from now whenever it is shown.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import marshal
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.cli.output import as_json_text
 from orchestrator.output.tasktable import ends_at, eta_line, status_table
 from orchestrator.state.snapshots import snapshot
 
@@ -69,7 +68,7 @@ def derive(workspace: Workspace, params: Mapping[str, str]) -> Derived:
     payload = {
         "data": data,
         "table": status_table(shown, data["counts"]),
-        "tasks": as_json_text(shown),
+        "tasks": marshal.dumps(shown),
         "lines": lines,
         "extras": [[task.profile, list(task.tags)] for task in (plan.tasks[view.id] for view in views)],
     }
@@ -110,11 +109,12 @@ def _until(plan: Plan, workspace: Workspace, views: list[TaskView], data: dict[s
     return min((moment for moment in moments if moment > now), default=snapshot.FOREVER)
 
 
-def status_json(found: Payload) -> tuple[dict[str, Any], dict[str, str]]:
-    """``status --json``'s object, and the JSON text of its ``tasks`` (``emit_json``'s ``written``)."""
+def status_json(found: Payload) -> dict[str, Any]:
+    """``status --json``'s object."""
     data = dict(found["data"])
+    data["tasks"] = marshal.loads(found["tasks"])
     data["eta"] = _eta_now(data["eta"])
-    return data, {"tasks": found["tasks"]}
+    return data
 
 
 def status_text(found: Payload) -> str:
@@ -128,7 +128,7 @@ def status_text(found: Payload) -> str:
 
 def shown_rows(found: Payload) -> list[dict[str, Any]]:
     """Each task as ``list --json`` says it: ``status --json``'s fields, its assignee and tags."""
-    rows: list[dict[str, Any]] = json.loads(found["tasks"])
+    rows: list[dict[str, Any]] = marshal.loads(found["tasks"])
     for row, (assignee, tags) in zip(rows, found["extras"], strict=True):
         row["assignee"], row["tags"] = assignee, tags
     return rows

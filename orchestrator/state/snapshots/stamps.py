@@ -193,23 +193,29 @@ def _setting() -> tuple[Any, ...]:
 
 
 def _code() -> tuple[int, ...]:
-    """The mtimes of the package's directories: installing, checking out or editing with a new
-    file (most editors, git) replaces a file, which changes its directory's."""
-    found: list[int] = []
-    stack = [str(_PACKAGE)]
-    while stack:
-        directory = stack.pop()
-        try:
-            with os.scandir(directory) as listing:
-                found.append(os.stat(directory).st_mtime_ns)
-                stack.extend(
-                    entry.path
-                    for entry in listing
-                    if entry.name != "__pycache__" and entry.is_dir(follow_symlinks=False)
-                )
-        except OSError:
-            found.append(0)
-    return tuple(sorted(found))
+    """The mtimes of the package's directories, as this process found them first (the code it
+    runs is the code it loaded): installing, checking out or editing with a new file (most
+    editors, git) replaces a file, which changes its directory's."""
+    if not _CODE:
+        found: list[int] = []
+        stack = [str(_PACKAGE)]
+        while stack:
+            directory = stack.pop()
+            try:
+                with os.scandir(directory) as listing:
+                    found.append(os.stat(directory).st_mtime_ns)
+                    stack.extend(
+                        entry.path
+                        for entry in listing
+                        if entry.name != "__pycache__" and entry.is_dir(follow_symlinks=False)
+                    )
+            except OSError:
+                found.append(0)
+        _CODE.append(tuple(sorted(found)))
+    return _CODE[0]
+
+
+_CODE: list[tuple[int, ...]] = []
 
 
 def _profile_dirs(root: Path) -> list[str]:
