@@ -260,6 +260,11 @@ def test_status_given_parameters_keeps_them_apart_from_the_plain_one(tmp_path: P
     assert 'who="you"' in _said(project, "status", "--param", "who=you")
     assert 'who="nobody"' in _said(project, "status")
     assert _kept(project, "shown.params").exists()
+    remembered = project / ".orchestrator" / "state" / "params.json"  # (what run --param leaves, read by all)
+    remembered.write_text(json.dumps({"params": {"who": "them"}, "untrusted": {}}), encoding="utf-8")
+    assert 'who="them"' in _said(project, "status")
+    remembered.write_text(json.dumps({"params": {"who": "them"}, "untrusted": {"who": "api"}}), encoding="utf-8")
+    assert _said(project, "status") == _truth(project, "status")
 
 
 def test_a_profile_outside_the_workspace_is_a_source(tmp_path: Path) -> None:
