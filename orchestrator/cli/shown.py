@@ -70,7 +70,7 @@ def derive(workspace: Workspace, params: Mapping[str, str]) -> Derived:
         "table": status_table(shown, data["counts"]),
         "tasks": marshal.dumps(shown),
         "lines": lines,
-        "extras": [[task.profile, list(task.tags)] for task in (plan.tasks[view.id] for view in views)],
+        "extras": [_list_only(plan.tasks[view.id]) for view in views],
     }
     return payload, _until(plan, workspace, views, data)
 
@@ -129,8 +129,8 @@ def status_text(found: Payload) -> str:
 def shown_rows(found: Payload) -> list[dict[str, Any]]:
     """Each task as ``list --json`` says it: ``status --json``'s fields, its assignee and tags."""
     rows: list[dict[str, Any]] = marshal.loads(found["tasks"])
-    for row, (assignee, tags) in zip(rows, found["extras"], strict=True):
-        row["assignee"], row["tags"] = assignee, tags
+    for row, extra in zip(rows, found["extras"], strict=True):
+        row.update(extra)
     return rows
 
 
