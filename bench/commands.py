@@ -1,15 +1,20 @@
-"""Start-up and the commands an agent calls in a loop, two builds side by side (issue 52).
+"""Start-up and the commands an agent calls in a loop, two builds side by side (issues 52, 66).
 
-    python bench/commands.py [--rounds 7] [--against 93d8223] [--write] [REV]
+    python bench/commands.py [--rounds 7] [--against 5ddf2d3] [--write] [REV]
 
-REV (default ``.``, the working tree) against ``--against`` (default 93d8223, the build issue 52
+REV (default ``.``, the working tree) against ``--against`` (default 5ddf2d3, the build issue 66
 measured from), each exported as ``alternate.py`` exports a build and byte-compiled alike, run as
 ``python -m orchestrator`` with that build first on ``PYTHONPATH``, in ``user_env`` (bytecode read
 as on a user's machine). The commands: ``--version`` and ``--help``; ``status``, ``list``,
-``add``, ``update`` and ``validate`` of a 1,000-task plan; ``validate`` and ``render`` of a
-10,000-task plan (``plan_scale``'s layered plans, seed 7). Every command starts from the same
-workspace: the plan as written and nothing else (``add``'s row, ``update``'s edit, ``render``'s
-briefs and status blocks undone before the next run, outside the time taken).
+``add``, ``update`` and ``validate`` of a 1,000-task plan; ``status`` of it the first time after an
+edit; ``validate`` and ``render`` of a 10,000-task plan (``plan_scale``'s layered plans, seed 7).
+Every command starts from the same workspace: the plan as written and what a command derived
+from it (a snapshot, ``state/snapshot.*``, issue 66), nothing else (``add``'s row, ``update``'s
+edit, ``render``'s briefs and status blocks undone before the next run, outside the time taken).
+The plan is written back only when a command changed it: a copy of the same bytes is the same
+plan to a snapshot, and a user's plan is not rewritten between two commands. The edited case has
+a workspace of its own, whose plan is edited before each run (a task's name, in turn one of two):
+what the first command after a person's save costs, which nothing kept can spare.
 
 Each round runs every command once on each build, the two in turn and in a shuffled order, so that
 a slow minute of this shared machine falls on both alike; a figure is the median over the rounds of
@@ -54,7 +59,7 @@ from benchlib import (
 
 BEGIN = "<!-- commands: written by bench/commands.py -->"
 END = "<!-- /commands -->"
-BASELINE = "93d8223"
+BASELINE = "5ddf2d3"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,19 +67,22 @@ class Case:
     name: str
     words: tuple[str, ...]  # after ``python -m orchestrator``; ``{ws}`` is the workspace
     tasks: int  # the plan's size (0: no plan)
-    bound: float  # issue 52's target: this build's time at most ``bound`` × the other's (0: none)
+    bound: float  # issue 66's target: this build's time at most ``bound`` × the other's (0: none)
     floor: bool = False  # the interpreter alone (``python -c pass``), not the orchestrator
+    edited: bool = False  # its own workspace, the plan edited before each run
 
 
 CASES = (
     Case("floor: the interpreter alone, `python -c pass`", ("-c", "pass"), 0, 0.0, floor=True),
-    Case("`--version`", ("--version",), 0, 0.5),
-    Case("`--help`", ("--help",), 0, 0.5),
-    Case("`status`, 1,000 tasks", ("status", "{ws}"), 1000, 0.6),
-    Case("`list`, 1,000 tasks", ("list", "{ws}"), 1000, 0.6),
-    Case("`add`, 1,000 tasks", ("add", "{ws}", "one more task", "--command", "true"), 1000, 0.6),
-    Case("`update`, 1,000 tasks", ("update", "{ws}", "T-0500", "--priority", "high"), 1000, 0.6),
-    Case("`validate`, 1,000 tasks", ("validate", "{ws}"), 1000, 0.6),
+    Case("`--version`", ("--version",), 0, 1.0),
+    Case("`--help`", ("--help",), 0, 1.0),
+    Case("`status`, 1,000 tasks", ("status", "{ws}"), 1000, 0.5),
+    Case("`list`, 1,000 tasks", ("list", "{ws}"), 1000, 0.5),
+    Case("`status --json`, 1,000 tasks", ("status", "--json", "{ws}"), 1000, 0.5),
+    Case("`add`, 1,000 tasks", ("add", "{ws}", "one more task", "--command", "true"), 1000, 0.5),
+    Case("`update`, 1,000 tasks", ("update", "{ws}", "T-0500", "--priority", "high"), 1000, 0.5),
+    Case("`status` after an edit, 1,000 tasks", ("status", "{ws}"), 1000, 1.0, edited=True),
+    Case("`validate`, 1,000 tasks", ("validate", "{ws}"), 1000, 0.0),
     Case("`validate`, 10,000 tasks", ("validate", "{ws}"), 10000, 0.6),
     Case("`render`, 10,000 tasks", ("render", "{ws}"), 10000, 0.6),
 )
@@ -98,28 +106,54 @@ class Build:
     runs: dict[str, Runs] = field(default_factory=dict)
 
 
-def workspaces(home: Path) -> dict[int, Path]:
-    """The 1,000- and 10,000-task projects of one build, written once."""
-    found: dict[int, Path] = {}
+Key = tuple[int, bool]  # a workspace: its tasks, and whether it is the edited one
+
+
+def workspaces(home: Path) -> dict[Key, Path]:
+    """The 1,000- and 10,000-task projects of one build, and the 1,000-task one edited before
+    each run, written once."""
+    found: dict[Key, Path] = {}
     for tasks in (1000, 10000):
         dag = layered(tasks // 100, 100, "true", 0.0, seed=7, name=f"{tasks}-task layered plan")
-        found[tasks] = write_plan(dag, home / f"p{tasks}", 4)
+        found[tasks, False] = write_plan(dag, home / f"p{tasks}", 4)
+        if tasks == 1000:
+            found[tasks, True] = write_plan(dag, home / f"p{tasks}-edited", 4)
     return found
 
 
 def restore(project: Path, plan: str) -> None:
-    """The workspace as written: its plan, and nothing a command left beside it."""
+    """The workspace as written: its plan (written back only if a command changed it) and what a
+    command derived from it (``state/snapshot.*``), and nothing else a command left beside it."""
     root = project / ".orchestrator"
     for entry in root.iterdir():
-        if entry.name != "master_plan.md":
+        if entry.name == "state" and entry.is_dir():
+            for kept in entry.iterdir():
+                if not kept.name.startswith("snapshot."):
+                    shutil.rmtree(kept) if kept.is_dir() else kept.unlink()
+        elif entry.name != "master_plan.md":
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-    (root / "master_plan.md").write_text(plan, encoding="utf-8")
+    path = root / "master_plan.md"
+    if path.read_text(encoding="utf-8") != plan:
+        path.write_text(plan, encoding="utf-8")
 
 
-def run_once(build: Build, case: Case, python: str, projects: dict[int, Path], plans: dict[int, str]) -> None:
-    project = projects.get(case.tasks)
+def edited(plan: str, turn: int) -> str:
+    """The plan with a person's edit: its first task's command named in turn one of two ways
+    (as long as each other: a save that keeps the file's size)."""
+    return plan.replace("| T-0001 | true |", "| T-0001 | :    |" if turn % 2 else "| T-0001 | true |", 1)
+
+
+_EDITS: dict[str, int] = {}  # each build's edited runs so far: each one edits its plan again
+
+
+def run_once(build: Build, case: Case, python: str, projects: dict[Key, Path], plans: dict[Key, str]) -> None:
+    project = projects.get((case.tasks, case.edited))
     if project is not None:
-        restore(project, plans[case.tasks])
+        plan = plans[case.tasks, case.edited]
+        if case.edited:
+            _EDITS[build.label] = _EDITS.get(build.label, 0) + 1
+            plan = edited(plan, _EDITS[build.label])
+        restore(project, plan)
     words = [word.replace("{ws}", str(project)) for word in case.words]
     argv = [python, *words] if case.floor else [python, "-m", "orchestrator", *words]
     env = {**user_env(), "PYTHONPATH": str(build.path)}
@@ -200,7 +234,7 @@ def report(this: Build, other: Build, rounds: int, loads: tuple[str, str]) -> st
     ]
     return "\n".join(
         [
-            "## Start-up and the commands agents loop on (issue 52)",
+            "## Start-up and the commands agents loop on (issues 52, 66)",
             "",
             f"Written by `python bench/commands.py --rounds {rounds} --write` on {machine_line()}: {this.label} "
             f"against {other.label}, {rounds} rounds, each command once a round on each build in turn (shuffled); "
@@ -263,13 +297,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         Build(labels[rev], export(rev), fresh_dir(WORK / "commands" / str(index)))
         for index, rev in enumerate((args.rev, args.against))
     ]
-    setups: dict[str, tuple[dict[int, Path], dict[int, str]]] = {}
+    setups: dict[str, tuple[dict[Key, Path], dict[Key, str]]] = {}
     for build in builds:
         compileall.compile_dir(str(build.path / "orchestrator"), quiet=1)
         projects = workspaces(build.home)
-        plans = {
-            tasks: (p / ".orchestrator" / "master_plan.md").read_text(encoding="utf-8") for tasks, p in projects.items()
-        }
+        plans = {key: (path / ".orchestrator" / "master_plan.md").read_text("utf-8") for key, path in projects.items()}
         setups[build.label] = (projects, plans)
         for case in CASES:  # untimed: Python writes what bytecode is left to write, the disk warms
             run_once(build, case, python, *setups[build.label])

@@ -1,19 +1,20 @@
-"""Memory: peak RSS of every command against the rule 10 x the plan's size + 150 MB.
+"""Memory: peak RSS of every command against the rule 10 x the plan's size + 12 KB a task + 150 MB.
 
     python bench/memory.py [--tasks 10000] [--shapes tasks,details,rows] [--sizes largest]
                            [--commands validate,run,...] [--orchestrator CMD]
 
 Plans: ``tasks``, a plan of 10,000 one-line rows (``true``, 100 a layer, 2-3 dependencies each on
-the layer before, as W4 and ``plan``); ``details``, a plan of SIZE made of long Task Details (1,000
-tasks, each a section of SIZE/1,000 of prose); ``rows``, a plan of SIZE made of many rows (a task
-a ~400-byte row, no details). Every plan has an emoji in its title: the plan's text then takes 4
-bytes a character in memory, as every plan's does once a run wrote its status blocks (✅), the
-worst case of a size. SIZE ``largest`` is the largest plan accepted (``PLAN_LIMIT`` less 1 KiB);
-others are MiB. Each plan gets a fresh workspace holding only master_plan.md; then, in this order,
-each command runs once through the CLI: ``validate``, ``render``, ``run --executor fake``,
-``status``, ``status --json``, ``graph``, ``list``, ``report``, ``aggregate``. Peak RSS from
-``/usr/bin/time -v`` (or ``getrusage`` where it is missing), beside the limit the rule gives the
-plan.
+the layer before, as W4 and ``plan``); ``lines``, a plan of SIZE made of as many such rows as it
+holds (57,023 at the largest: the most tasks a plan may have); ``details``, a plan of SIZE made of
+long Task Details (1,000 tasks, each a section of SIZE/1,000 of prose); ``rows``, a plan of SIZE
+made of many rows (a task a ~400-byte row, no details). Every plan has an emoji in its title: the
+plan's text then takes 4 bytes a character in memory, as every plan's does once a run wrote its
+status blocks (✅), the worst case of a size. SIZE ``largest`` is the largest plan accepted
+(``PLAN_LIMIT`` less 1 KiB); others are MiB. Each plan gets a fresh workspace holding only
+master_plan.md; then, in this order, each command runs once through the CLI: ``validate``,
+``render``, ``run --executor fake``, ``status``, ``status --json``, ``graph``, ``list``,
+``report``, ``aggregate``. Peak RSS from ``/usr/bin/time -v`` (or ``getrusage`` where it is
+missing), beside the limit the rule gives the plan.
 """
 
 from __future__ import annotations
@@ -40,8 +41,11 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "report": ("report",),
     "aggregate": ("aggregate",),
 }
-FIXED_MB = 150.0  # the rule: a command's peak RSS stays under FACTOR x the plan's size + FIXED_MB
+# The rule (``plan/model.MEMORY_RULE``: issue 39's, its tasks counted since issue 66): a command's
+# peak RSS stays under FACTOR x the plan's size + PER_TASK_KB a task + FIXED_MB.
 FACTOR = 10.0
+PER_TASK_KB = 12.0
+FIXED_MB = 150.0
 WIDTH = 100  # tasks a layer
 FILLER = (
     "Read the module, list what it exports and who imports it, and write down every function whose "
@@ -49,9 +53,9 @@ FILLER = (
 )
 
 
-def limit_mb(plan_bytes: int) -> float:
-    """The rule's bound for a plan of ``plan_bytes``, in MB."""
-    return FACTOR * plan_bytes / MB + FIXED_MB
+def limit_mb(plan_bytes: int, tasks: int) -> float:
+    """The rule's bound for a plan of ``plan_bytes`` and ``tasks``, in MB."""
+    return FACTOR * plan_bytes / MB + PER_TASK_KB * tasks / 1024 + FIXED_MB
 
 
 def _deps(rng: random.Random, index: int) -> str:
@@ -69,6 +73,17 @@ def plan_text(shape: str, size: int, tasks: int = 10_000) -> str:
     if shape == "tasks":
         head += "| Task ID | Command | Dependencies |\n|---|---|---|\n"
         return head + "".join(f"| T-{n + 1:06d} | true | {_deps(rng, n)} |\n" for n in range(tasks))
+    if shape == "lines":
+        head += "| Task ID | Command | Dependencies |\n|---|---|---|\n"
+        lines: list[str] = []
+        used = len(head.encode("utf-8")) + 2
+        while True:
+            line = f"| T-{len(lines) + 1:06d} | true | {_deps(rng, len(lines))} |\n"
+            if used + len(line) > size - 1:
+                break
+            lines.append(line)
+            used += len(line)
+        return _padded(head + "".join(lines) + "\n", size, "\n")
     paragraph = (FILLER * 8).strip() + "\n\n"
     if shape == "rows":
         head += "| Task ID | Task Name | Command | Description | Dependencies |\n|---|---|---|---|---|\n"
@@ -166,23 +181,24 @@ def memory_targets(rows: Sequence[PlanRow]) -> list[Target]:
     """One a plan: every command's peak RSS under the rule's bound for it."""
     found = []
     for row in rows:
-        limit = limit_mb(row.plan_bytes)
+        limit = limit_mb(row.plan_bytes, row.tasks)
         measured = {name: peak for name, peak in row.peaks.items() if peak is not None}
         worst = max(measured, key=lambda name: measured[name]) if measured else None
         value = f"`{worst}` {measured[worst]:.0f} MB" if worst else "crashed"
         ok = worst is not None and measured[worst] < limit and not row.failed
-        found.append(Target(f"memory: {row.label}, every command < {limit:.0f} MB (10 × size + 150)", value, ok))
+        rule = "10 × size + 12 KB a task + 150"
+        found.append(Target(f"memory: {row.label}, every command < {limit:.0f} MB ({rule})", value, ok))
     return found
 
 
 def render_memory(rows: Sequence[PlanRow], commands: Sequence[str] = tuple(COMMANDS)) -> str:
     head = (
         "Peak RSS (MB) of each command, one run each on a fresh workspace, beside the rule's bound "
-        "for the plan: 10 × its size + 150 MB.\n\n"
+        "for the plan: 10 × its size + 12 KB a task + 150 MB.\n\n"
     )
     lines = []
     for row in rows:
-        limit = limit_mb(row.plan_bytes)
+        limit = limit_mb(row.plan_bytes, row.tasks)
         cells = [f"{row.label} ({row.plan_bytes / MB:.2f} MiB, {row.tasks:,} tasks)", f"{limit:.0f}"]
         for name in commands:
             peak = row.peaks.get(name)

@@ -15,7 +15,7 @@ written by an untimed first command):
   W5  CLI start: ``orchestrator status`` on a 1,000-task workspace after a run, median of 5
   plan  ``validate`` + ``render`` (< 2 s) and ``status`` (< 0.3 s) on a 10,000-task plan
   memory  peak RSS of every command on a 10,000-task plan and on the largest plans accepted, against
-      10 x the plan's size + 150 MB (issue 39); see ``memory.py``
+      10 x the plan's size + 12 KB a task + 150 MB (issues 39, 66); see ``memory.py``
   W6-W8  agents (issue 21): the real claude CLI against a fake Messages API; see ``agents.py``.
       Skipped, with the reason in the report, where claude is not installed.
 
@@ -409,7 +409,8 @@ def render(suite: Suite) -> str:
     if suite.plan:
         parts += ["", "## Plan scale — validate / render / status", "", render_plan_scale(suite.plan)]
     if suite.memory is not None:
-        parts += ["", "## Memory — peak RSS against 10 × plan size + 150 MB", "", render_memory(suite.memory)]
+        heading = "## Memory — peak RSS against 10 × plan size + 12 KB a task + 150 MB"
+        parts += ["", heading, "", render_memory(suite.memory)]
     if suite.crashed:
         parts += ["", "## Crashes", ""] + [f"- {line}" for line in suite.crashed]
     agents = render_agents(suite.agents) if suite.agents is not None else suite.kept_agents

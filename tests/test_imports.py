@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,26 @@ def test_a_command_imports_only_what_it_needs(project: Path, command: str) -> No
     found, report = loaded(project, words)
     assert report["code"] == 0, report["said"]
     assert found - ALLOWED[command] == set(), f"orchestrator {command} imported {sorted(found - ALLOWED[command])}"
+
+
+def test_a_plan_read_once_status_and_list_print_it_importing_none_of_what_read_it(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Once ``status`` kept what it derived (``state/snapshot.shown``, issue 66), ``status`` and
+    ``list`` print from it: nothing of HEAVY (no parser, no markdown-it, no jinja), and none of
+    the plan layer's classes or the readers of the state files."""
+    root = tmp_path_factory.mktemp("read-once")
+    (root / ".orchestrator" / "state").mkdir(parents=True)
+    (root / ".orchestrator" / "master_plan.md").write_text(PLAN, encoding="utf-8")
+    time.sleep(0.05)  # (a plan saved in the same tick of the filesystem's clock is not settled)
+    found, report = loaded(root, ["status"])
+    assert report["code"] == 0 and found <= READS_THE_PLAN, report["said"]
+    for words in (["status"], ["status", "--json"], ["list"], ["list", "--json"], ["list", "--status", "pending"]):
+        found, report = loaded(root, words)
+        assert report["code"] == 0, report["said"]
+        assert found == set(), (words, found)
+        readers = {"orchestrator.plan.model", "orchestrator.state.status", "orchestrator.run.resume.freshness"}
+        assert readers & set(report["modules"]) == set(), words
 
 
 def test_the_version_and_the_help_import_no_plan_and_no_command(project: Path) -> None:

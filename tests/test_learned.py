@@ -406,3 +406,39 @@ def test_a_task_s_own_brief_comes_before_its_other_briefs(tmp_path: Path) -> Non
     took = [a["duration"] for a in attempts]
     assert expected[0] is None and expected[1] == round(took[0], 3), (expected, took)  # (its other brief's)
     assert expected[2] == round(took[1], 3), (expected, took)  # its own brief's, not the median of both
+
+
+def test_what_a_run_learns_from_a_long_log_it_folds_as_it_reads_never_holding_every_attempt(tmp_path: Path) -> None:
+    """The estimates (and a hedge's bound) take each attempt as its end is read
+    (``history.ended``): the memory they take does not grow with the log, where every attempt
+    held (``attempts_of``, what ``history`` lists) grows with it. Issue 66: 47 MB of a second run
+    on a log of 10,000 attempts."""
+    import tracemalloc
+
+    from orchestrator.run.forecasts.estimates import learn
+    from orchestrator.state import events
+    from orchestrator.state.kept.history import attempts_of
+
+    log = tmp_path / "events.jsonl"
+    began = datetime(2026, 1, 1, tzinfo=UTC)
+    with log.open("w", encoding="utf-8") as out:
+        out.write(json.dumps({"event": "run_started", "run": "r", "pid": 0}) + "\n")
+        for n in range(40_000):  # (50 tasks, 800 attempts each: what it learns is 50 tasks' worth)
+            task, at = f"T-{n % 50:05d}", began + timedelta(seconds=n)
+            out.write(json.dumps({"event": "task_started", "run": "r", "task": task, "time": at.isoformat()}) + "\n")
+            end = (at + timedelta(seconds=2)).isoformat()
+            out.write(json.dumps({"event": "task_completed", "run": "r", "task": task, "time": end}) + "\n")
+
+    def peak(read: object) -> int:
+        tracemalloc.start()
+        try:
+            assert callable(read)
+            read()
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    learned = peak(lambda: learn(events.each(log), {"T-00000": "shell"}))
+    held = peak(lambda: attempts_of(events.each(log)))
+    assert learned * 4 < held, (learned, held)
+    assert learn(events.each(log), {"T-00000": "shell"})["T-00000"].seconds == 2.0

@@ -114,7 +114,6 @@ def _status_blocks(plan: Plan, workspace: Workspace) -> tuple[Rendered | None, b
 
 
 @without_gc_pauses
-@without_gc_pauses
 def cmd_graph(args: argparse.Namespace) -> int:
     from orchestrator.output.views import dot, layers_text, mermaid
     from orchestrator.plan.graph import layers

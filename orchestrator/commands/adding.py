@@ -295,7 +295,7 @@ def check_words(args: Given, description: str) -> None:
 
 def task_json_of(workspace: Workspace, task_id: str) -> dict[str, Any]:
     """A task as ``list --json`` (and ``status --json``) show it."""
-    from orchestrator.commands.listing import task_json
+    from orchestrator.commands.shown import task_json
     from orchestrator.run.resume.freshness import current_views
 
     plan = workspace.load_plan()

@@ -134,7 +134,7 @@ def _holdable(plan: Plan, workspace: Workspace, task_id: str) -> None:
 def update(call: Call) -> Result:
     """The task's row changed as the options say, the plan with the change checked before it is written."""
     from orchestrator.commands.adding import plan_edit_lock
-    from orchestrator.commands.listing import task_json
+    from orchestrator.commands.shown import task_json
     from orchestrator.plan.config.profiles import Profiles
     from orchestrator.plan.edit import update_task
     from orchestrator.plan.parser import parse_plan

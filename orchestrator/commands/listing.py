@@ -26,25 +26,19 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.commands import words
 from orchestrator.commands.calling import Call, Result
 from orchestrator.errors import UsageError
-from orchestrator.state.status import TaskView
-from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus, status_words, statuses_named
 
 if TYPE_CHECKING:
-    from orchestrator.plan.model import Task
+    from orchestrator.state.workspace import Workspace
 
-GROUPS: dict[str, Callable[[Task, TaskView], list[str]]] = {  # list --group-by (``commands/table.GROUPS``)
-    "status": lambda task, view: [str(view.status)],
-    "assignee": lambda task, view: [task.profile or "(none)"],
-    "tag": lambda task, view: list(task.tags) or ["(none)"],
-    "priority": lambda task, view: [task.priority_name],
+Shown = dict[str, Any]  # a task as ``list --json`` says it (``shown.task_json``): what ``list`` reads
+
+GROUPS: dict[str, Callable[[Shown], list[str]]] = {  # list --group-by (``commands/table.GROUPS``)
+    "status": lambda task: [task["status"]],
+    "assignee": lambda task: [task["assignee"] or "(none)"],
+    "tag": lambda task: list(task["tags"]) or ["(none)"],
+    "priority": lambda task: [task["priority"]],
 }
-
-
-def task_json(task: Task, view: TaskView) -> dict[str, Any]:
-    """One task as ``list --json`` shows it: ``status --json``'s fields, and the plan's assignee
-    and tags."""
-    return {**view.as_json(), "assignee": task.profile, "tags": list(task.tags)}
 
 
 def _statuses(given: list[str] | None) -> set[TaskStatus] | None:
@@ -62,13 +56,15 @@ def _statuses(given: list[str] | None) -> set[TaskStatus] | None:
     return wanted
 
 
-def _archived(workspace: Workspace) -> tuple[list[tuple[Task, TaskView]], dict[str, str]]:
+def _archived(workspace: Workspace) -> tuple[list[Shown], dict[str, str]]:
     """The archived tasks (``state/kept/archive``) as ``list`` shows them: each one's view from its
     result file, as ``status`` reads one; and the date each was archived."""
+    from orchestrator.commands.shown import task_json
     from orchestrator.state.kept.archive import entries
     from orchestrator.state.results import read_record
+    from orchestrator.state.status import TaskView
 
-    rows: list[tuple[Task, TaskView]] = []
+    rows: list[Shown] = []
     days: dict[str, str] = {}
     for entry in entries(workspace).values():
         task = entry.task
@@ -77,51 +73,52 @@ def _archived(workspace: Workspace) -> tuple[list[tuple[Task, TaskView]], dict[s
         if record is not None:
             view.take(record, workspace.result_name(task))
         view.finished = view.finished or entry.finished
-        rows.append((task, view))
+        rows.append(task_json(task, view))
         days[task.id] = entry.archived.archived
     return rows, days
 
 
 def list_tasks(call: Call) -> Result:
-    """The plan's tasks (``--archived``: the archived ones), filtered; ``--limit``/``--offset`` a page of them."""
-    from orchestrator.run.resume.freshness import current_views
+    """The plan's tasks (``--archived``: the archived ones), filtered; ``--limit``/``--offset`` a page
+    of them. Read from the snapshot of what ``status`` shows (``commands/shown``): a plan read once."""
+    from orchestrator.commands.shown import shown, shown_rows
 
     args = call.args
     statuses = _statuses(args.status)
     workspace = call.workspace
-    plan = workspace.load_plan()
     days: dict[str, str] = {}
     if args.archived:
         rows, days = _archived(workspace)
     else:
-        rows = [(plan.tasks[view.id], view) for view in current_views(plan, workspace)]
+        rows = shown_rows(shown(workspace))
+    wanted = None if statuses is None else {str(status) for status in statuses}
     rows = [
-        (task, view)
-        for task, view in rows
-        if (statuses is None or view.status in statuses)
-        and (args.assignee is None or (task.profile or "").lower() == args.assignee.lower())
-        and all(any(t.lower() == tag.lower() for t in task.tags) for tag in words.tags(args.tag))
+        task
+        for task in rows
+        if (wanted is None or task["status"] in wanted)
+        and (args.assignee is None or (task["assignee"] or "").lower() == args.assignee.lower())
+        and all(any(t.lower() == tag.lower() for t in task["tags"]) for tag in words.tags(args.tag))
     ]
     total = len(rows)
-    rows = rows[args.offset or 0 :][: args.limit] if args.limit is not None else rows[args.offset or 0 :]
-    shown = [task_json(task, view) for task, view in rows]
-    data: dict[str, Any] = {"tasks": [{**item, "archived": days[item["id"]]} for item in shown] if days else shown}
+    start = args.offset or 0
+    rows = rows[start:] if args.limit is None else rows[start : start + args.limit]
+    data: dict[str, Any] = {"tasks": [{**task, "archived": days[task["id"]]} for task in rows] if days else rows}
     if args.limit is not None or args.offset:
-        data.update(total=total, offset=args.offset or 0, more=(args.offset or 0) + len(rows) < total)
+        data.update(total=total, offset=start, more=start + len(rows) < total)
     if args.format == "json":
         return Result(data, shown=lambda: json.dumps(data, ensure_ascii=False, default=str) + "\n")
     return Result(data, shown=lambda: _text(rows, args.format, args.group_by, days))
 
 
-def _text(rows: list[tuple[Task, TaskView]], shape: str, group_by: str | None, days: dict[str, str]) -> str:
+def _text(rows: list[Shown], shape: str, group_by: str | None, days: dict[str, str]) -> str:
     """The tasks' lines (``Lines``), under a heading for each group on a terminal."""
     terminal = sys.stdout.isatty()
     if group_by is None:
         return Lines(shape, days, terminal).of(rows)
-    groups: dict[str, list[tuple[Task, TaskView]]] = {}
-    for task, view in rows:
-        for key in GROUPS[group_by](task, view):
-            groups.setdefault(key, []).append((task, view))
+    groups: dict[str, list[Shown]] = {}
+    for task in rows:
+        for key in GROUPS[group_by](task):
+            groups.setdefault(key, []).append(task)
     out: list[str] = []
     for number, (key, members) in enumerate(sorted(groups.items())):
         if terminal:  # a heading for each group; piped, the group is each line's first field
@@ -134,7 +131,7 @@ def _text(rows: list[tuple[Task, TaskView]], shape: str, group_by: str | None, d
 
 # A state's colour on a terminal (SGR codes): done green, failed red, running blue, held for a person
 # magenta, not started yellow, the rest dim.
-_COLOURS = {
+_COLOURS: dict[str, str] = {
     TaskStatus.COMPLETED: "32",
     TaskStatus.BYPASSED: "32",
     TaskStatus.FAILED: "31",
@@ -165,10 +162,10 @@ class Lines:
     terminal: bool
     group: str | None = None
 
-    def of(self, rows: list[tuple[Task, TaskView]]) -> str:
+    def of(self, rows: list[Shown]) -> str:
         if not rows:
             return ""
-        lines = [self._fields(task, view) for task, view in rows]
+        lines = [self._fields(task) for task in rows]
         if not self.terminal:
             first = [self.group] if self.group is not None else []
             return "".join("\t".join(first + [cell for cell, _ in line]) + "\n" for line in lines)
@@ -186,20 +183,20 @@ class Lines:
             shown.append("  ".join([*padded, line[-1][0]]) + "\n")
         return "".join(shown)
 
-    def _fields(self, task: Task, view: TaskView) -> list[tuple[str, str | None]]:
+    def _fields(self, task: Shown) -> list[tuple[str, str | None]]:
         """A task's fields in this shape, each with its colour (``None``: none)."""
         if self.shape == "ids":
-            return [(task.id, None)]
-        title = " ".join(task.title.split())  # (one line, no tab: a field of its own)
+            return [(task["id"], None)]
+        title = " ".join(task["name"].split())  # (one line, no tab: a field of its own)
         if self.shape == "simple":
-            return [(task.id, None), (title, None)]
+            return [(task["id"], None), (title, None)]
         return [
-            (task.id, None),
-            (str(view.status), _COLOURS.get(view.status, "2")),
-            (task.priority_name, None),
-            (task.profile or "-", None),
-            (",".join(task.tags) or "-", None),
-            *([(self.days[task.id], None)] if self.days else []),
+            (task["id"], None),
+            (task["status"], _COLOURS.get(task["status"], "2")),
+            (task["priority"], None),
+            (task["assignee"] or "-", None),
+            (",".join(task["tags"]) or "-", None),
+            *([(self.days[task["id"]], None)] if self.days else []),
             (title, None),
         ]
 

@@ -16,7 +16,6 @@ from orchestrator.vocabulary import TaskStatus, counted
 
 if TYPE_CHECKING:
     from orchestrator.plan.model import Plan
-    from orchestrator.state.status import TaskView
 
 # The tasks that need a person's eyes or are under way: what an agent asks ``status`` for first.
 ATTENTION = frozenset(
@@ -47,52 +46,32 @@ def no_gc_pauses() -> Iterator[None]:
 
 def status(call: Call) -> Result:
     """Every task's state (``--tasks attention``: those under way or waiting for a person; ``none``:
-    the counts alone; ``--limit``/``--offset``: a page), the counts always whole."""
-    from orchestrator.output.views import status_table
-    from orchestrator.run.forecasts.deadlines import deadline_line, workspace_verdicts
-    from orchestrator.run.forecasts.estimates import eta_line, workspace_eta
-    from orchestrator.run.resume.freshness import current_views
-    from orchestrator.state.context import status_lines
-    from orchestrator.state.summary import status_data
+    the counts alone; ``--limit``/``--offset``: a page), the counts always whole. Read from the
+    snapshot of what it shows (``commands/shown``), kept while its sources are the same."""
+    from orchestrator.commands.shown import shown, status_json, status_text
+    from orchestrator.output.tasktable import status_table
 
-    args, workspace = call.args, call.workspace
+    args = call.args
     with no_gc_pauses():
-        plan = workspace.load_plan(parse_assignments(args.param))
-        views = current_views(plan, workspace)
-        data = status_data(workspace, views)
-    data["eta"] = workspace_eta(plan, workspace, views)
-    data["deadlines"] = workspace_verdicts(plan, workspace, views)
-    if plan.params:
-        data["params"] = plan.params
-    chosen = _chosen(views, data, args.tasks, args.limit, args.offset)
+        found = shown(call.workspace, parse_assignments(args.param))
+    data = status_json(found)
+    if args.tasks == "all" and args.limit is None and not args.offset:
+        return Result(data, shown=lambda: status_text(found) + "\n")
+    listed = _chosen(data, args.tasks, args.limit, args.offset)
 
-    def text() -> str:
-        lines = [status_table(chosen, data["counts"])]
-        if data["eta"] is not None:  # (None too while nothing is learned and no Estimate cell gives one)
-            lines.append(eta_line(data["eta"]))
-        lines += [deadline_line(verdict) for verdict in data["deadlines"]]
-        if plan.params:
-            lines.append(f"Parameters: {shown_values(plan.params)}")
-        lines += [*data.get("notes", []), *status_lines(data["discoveries"])]
-        return "".join(line + "\n" for line in lines)
-
-    return Result(data, shown=text)
+    return Result(data, shown=lambda: status_text(found, status_table(listed, data["counts"])) + "\n")
 
 
-def _chosen(
-    views: list[TaskView], data: dict[str, Any], which: str, limit: int | None, offset: int | None
-) -> list[TaskView]:
-    """The tasks ``status`` lists (``data["tasks"]`` cut to match, with ``total`` and ``more`` when cut)."""
-    if which == "all" and limit is None and not offset:
-        return views
-    needs = ATTENTION if which == "attention" else frozenset(TaskStatus) if which == "all" else frozenset()
-    wanted = [i for i, view in enumerate(views) if view.status in needs]
-    total = len(wanted)
+def _chosen(data: dict[str, Any], which: str, limit: int | None, offset: int | None) -> list[dict[str, Any]]:
+    """The tasks ``status`` lists (``data["tasks"]`` cut to them, with ``listed``: how many there
+    were to list, from where, and whether there are ``more``)."""
+    needs = {str(s) for s in ATTENTION} if which == "attention" else {str(s) for s in TaskStatus}
+    wanted = [task for task in data["tasks"] if which != "none" and task["status"] in needs]
     start = offset or 0
     page = wanted[start:] if limit is None else wanted[start : start + limit]
-    data["tasks"] = [data["tasks"][i] for i in page]
-    data["listed"] = {"tasks": which, "total": total, "offset": start, "more": start + len(page) < total}
-    return [views[i] for i in page]
+    data["tasks"] = page
+    data["listed"] = {"tasks": which, "total": len(wanted), "offset": start, "more": start + len(page) < len(wanted)}
+    return page
 
 
 def output(call: Call) -> Result:

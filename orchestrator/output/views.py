@@ -6,11 +6,13 @@ import json
 import re
 from collections.abc import Sequence
 
-from orchestrator.plan.config.settings import format_duration
+from orchestrator.output.tasktable import OUT_OF_DATE as OUT_OF_DATE
+from orchestrator.output.tasktable import REUSED as REUSED
+from orchestrator.output.tasktable import SIMULATED as SIMULATED
+from orchestrator.output.tasktable import label, summary_text
+from orchestrator.output.tasktable import simulated_mark as simulated_mark
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.table.conditions import reads
-from orchestrator.plan.table.times import spoken_in
-from orchestrator.printable import visible
 from orchestrator.state.causes import CauseKind
 from orchestrator.state.status import TaskView
 from orchestrator.vocabulary import TaskStatus, counted
@@ -29,20 +31,11 @@ _MERMAID_CLASS = {
     "bypassed": "fill:#f1f3f5,stroke:#7a8a99,stroke-dasharray:4 4",  # its Condition was false: not run
     "outofdate": "fill:#fff3cd,stroke:#28a745,stroke-dasharray:4 2",  # completed, but run will redo it
 }
-OUT_OF_DATE = "out of date"  # beside a completed task's status when `run` would run it again
-REUSED = "♻️"  # beside a result reused from the cache (``run/resume/reuse``): no process started
-SIMULATED = "simulated"  # beside a result the fake executor made up: no process ran (``TaskView.simulated``)
 
 
 # What a speed-up, a critical path or a parallel efficiency says when a task they count was
 # simulated: the fake executor's durations are sub-millisecond noise, no figure to take as fact.
 NOT_MEASURED = "- (not measured: simulated, no process ran)"
-
-
-def simulated_mark(simulated: bool) -> str:
-    """`` (simulated)`` after whatever a read-out says of a made-up result, nothing after a real one:
-    the one wording of every read-out (status, run's lines, history, graph, check, report)."""
-    return f" ({SIMULATED})" if simulated else ""
 
 
 def kind_mark(task: Task) -> str:
@@ -68,7 +61,7 @@ def condition_edges(plan: Plan) -> dict[tuple[str, str], str]:
 def status_label(view: TaskView) -> str:
     """The status as a person reads it: ``✅ Completed · out of date`` for a completed task that
     ``run`` would run again (``TaskView.out_of_date``)."""
-    return view.status.label + (f" · {OUT_OF_DATE}" if view.out_of_date else "")
+    return label(view.status, view.out_of_date)
 
 
 def mermaid_text(text: str, special: str) -> str:
@@ -198,71 +191,12 @@ def timed_mark(view: TaskView) -> str:
 
 
 def summary_line(views: Sequence[TaskView], found: dict[str, int]) -> str:
-    parts = [f"{found[s]} {s.replace('_', ' ')}" for s in TaskStatus if found.get(s)]
-    text = f"{counted(len(views), 'task')}: " + (", ".join(parts) if parts else "none")
-    stale = sum(1 for v in views if v.out_of_date)
-    if stale:
-        text += f" ({stale} {OUT_OF_DATE}: run does {'it' if stale == 1 else 'them'} again)"
-    reused = sum(1 for v in views if v.reused)
-    if reused:
-        text += f" ({reused} reused from the cache)"
-    made_up = sum(1 for v in views if v.simulated)
-    if made_up:  # (as the run's last line says it: made-up results never pass for real ones)
-        text += f" ({made_up} {SIMULATED})"
-    cost = [v.cost_usd for v in views if v.cost_usd is not None]
-    if cost:
-        text += f"; cost ${sum(cost):.4f}"
-    tokens = [v.tokens for v in views if v.tokens is not None]
-    if tokens:
-        text += f"; {sum(tokens):,} tokens"
-    return text
-
-
-def status_table(views: Sequence[TaskView], found: dict[str, int]) -> str:
-    """A plain-text table for terminals and logs (no colour codes, so it pipes cleanly)."""
-    typed = any(v.type for v in views)  # a Type column for a plan with task types
-    headers = ["Task", "Agent", *(["Type"] if typed else []), "Status", "Duration", "Attempts", "Cost", "Name / reason"]
-    rows = [
-        [
-            v.id,
-            v.agent,
-            *([v.type or "-"] if typed else []),
-            status_label(v) + (f" on {v.worker}" if v.worker else ""),
-            format_duration(v.duration) if v.duration is not None else "-",
-            # The attempts of the run of the task that made this state, as ``report`` counts them
-            # (its files' numbers go on across runs: ``logs`` and ``history`` tell them): 0 for a
-            # result reused from the cache, or a task cancelled before it started again.
-            str(v.run_attempts) if v.attempts else "-",
-            f"${v.cost_usd:.4f}" if v.cost_usd is not None else "-",
-            v.name
-            + (f" — {visible(v.reason)}" if v.reason else "")
-            + simulated_mark(v.simulated)
-            + (f" — {REUSED} reused: {spoken_in(v.reused)}" if v.reused else "")
-            + (f" — {visible(v.raced)}" if v.raced else "")
-            + (f" — will run again: {v.out_of_date}" if v.out_of_date else ""),
-        ]
-        for v in views
-    ]
-    cell_widths = [[_width(cell) for cell in row] for row in rows]  # once per cell: 70,000 at 10,000 tasks
-    widths = [max([len(h)] + [cw[i] for cw in cell_widths]) for i, h in enumerate(headers)]
-    lines = ["  ".join(_pad(h, widths[i]) for i, h in enumerate(headers)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    last = len(headers) - 1
-    for row, cw in zip(rows, cell_widths, strict=True):
-        cells = [row[i] + " " * (widths[i] - cw[i]) for i in range(last)]
-        cells.append(row[last])  # the last column is not padded: the line ends there
-        lines.append("  ".join(cells).rstrip())
-    lines.append("")
-    lines.append(summary_line(views, found))
-    return "\n".join(lines)
-
-
-def _width(text: str) -> int:
-    # Status icons are double width on a terminal; the variation selector is zero width.
-    if text.isascii():
-        return len(text)
-    return len(text.replace("\ufe0f", "")) + sum(1 for ch in text if ord(ch) > 0x2000 and ch != "\ufe0f")
-
-
-def _pad(text: str, width: int) -> str:
-    return text + " " * max(0, width - _width(text))
+    return summary_text(
+        len(views),
+        found,
+        stale=sum(1 for v in views if v.out_of_date),
+        reused=sum(1 for v in views if v.reused),
+        made_up=sum(1 for v in views if v.simulated),
+        costs=[v.cost_usd for v in views if v.cost_usd is not None],
+        tokens=[v.tokens for v in views if v.tokens is not None],
+    )

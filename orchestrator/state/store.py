@@ -93,6 +93,15 @@ def sync_filesystems(directories: Iterable[Path]) -> None:
             os.close(fd)
 
 
+class Pieces:
+    """What a file is to hold, in pieces written one after the other (``write_temp``)."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, *parts: bytes | bytearray | memoryview) -> None:
+        self.parts = parts
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
@@ -110,10 +119,11 @@ os.register_at_fork(after_in_child=lambda: _PID.__setitem__(0, os.getpid()))
 
 
 def write_temp(
-    path: Path, data: bytes | bytearray, *, sync: bool, parent_exists: bool = False, exists: bool = True
+    path: Path, data: bytes | bytearray | Pieces, *, sync: bool, parent_exists: bool = False, exists: bool = True
 ) -> str:
-    """A new temp file beside ``path`` holding ``data``; its name is returned. ``exists=False``
-    says the caller knows ``path`` is not there (no permissions to carry over).
+    """A new temp file beside ``path`` holding ``data`` (or its ``Pieces`` one after the other:
+    a header before a large body, never joined into a copy of it); its name is returned.
+    ``exists=False`` says the caller knows ``path`` is not there (no permissions to carry over).
 
     Plain syscalls rather than ``mkstemp`` and a file object: rendering writes 10,000 of these.
     """
@@ -144,7 +154,8 @@ def write_temp(
         try:
             if mode is not None:
                 os.fchmod(fd, mode)
-            write_all(fd, data)
+            for piece in data.parts if isinstance(data, Pieces) else (data,):
+                write_all(fd, piece)
             if sync:
                 os.fsync(fd)
         finally:
@@ -164,7 +175,7 @@ def named_error(exc: OSError, path: str | os.PathLike[str]) -> OSError:
     return OSError(exc.errno, exc.strerror, os.fspath(path))
 
 
-def write_all(fd: int, data: bytes | bytearray, path: str | os.PathLike[str] | None = None) -> None:
+def write_all(fd: int, data: bytes | bytearray | memoryview, path: str | os.PathLike[str] | None = None) -> None:
     """Write all of ``data`` to ``fd``; an error names ``path`` (``os.write`` names no file)."""
     view = memoryview(data)
     try:
@@ -200,7 +211,12 @@ def write_text(
 
 
 def write_bytes(
-    path: Path, data: bytes | bytearray, *, durable: bool = True, parent_exists: bool = False, exists: bool = True
+    path: Path,
+    data: bytes | bytearray | Pieces,
+    *,
+    durable: bool = True,
+    parent_exists: bool = False,
+    exists: bool = True,
 ) -> None:
     """Atomically replace ``path`` with ``data``.
 

@@ -15,19 +15,21 @@ from orchestrator.state.words import questions
 from orchestrator.state.workspace import Workspace
 
 
-def status_data(workspace: Workspace, views: list[TaskView]) -> dict[str, Any]:
-    """Every task's view (``views``, as ``status.collect`` reads them), how many are in each
-    state, what they cost, a usage-limit pause in force (``paused_until``, ``notes``), and the
-    workspace's schedule (``schedule``, and a note) when it has one, and a checkpoint restored
-    since the last run started (``restored``, and a note), and the questions agents ask now
-    (``asks``, and a note each)."""
+def status_data(
+    workspace: Workspace, views: list[TaskView], shown: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Every task's view (``views``, as ``status.collect`` reads them; ``shown``: each one's
+    ``as_json``, made already), how many are in each state, what they cost, a usage-limit pause
+    in force (``paused_until``, ``notes``), and the workspace's schedule (``schedule``, and a
+    note) when it has one, and a checkpoint restored since the last run started (``restored``,
+    and a note), and the questions agents ask now (``asks``, and a note each)."""
     cost = [v.cost_usd for v in views if v.cost_usd is not None]
     data = {
         "workspace": str(workspace.root),
         "counts": counts(views),
         "total": len(views),
         "cost_usd": round(sum(cost), 6) if cost else None,
-        "tasks": [v.as_json() for v in views],
+        "tasks": shown if shown is not None else [v.as_json() for v in views],
         "discoveries": discoveries(workspace),
         **status_notes(workspace),
     }

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from orchestrator.plan.config.settings import format_duration
+from orchestrator.output.tasktable import ends_at
 from orchestrator.plan.graph import heaviest_up_to
 from orchestrator.plan.model import Plan, Task
-from orchestrator.state.kept.history import attempts_of, seconds
+from orchestrator.state.kept.history import ended, seconds
 from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
@@ -69,7 +69,7 @@ def learn(
     cost: dict[tuple[str, str | None], list[float]] = defaultdict(list)
     of_kind: dict[tuple[str, str], list[float]] = defaultdict(list)  # (kind, task) -> seconds
     kind_costs: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for attempt in attempts_of(all_events):
+    for attempt in ended(all_events):
         if attempt["outcome"] != "completed" or attempt.get("simulated"):
             continue
         key = (attempt["task"], attempt.get("brief"))
@@ -161,7 +161,7 @@ def eta(
     costs = [estimates[t].cost_usd for t in left if t in estimates and estimates[t].cost_usd is not None]
     return {
         "seconds_left": round(seconds_left, 1),
-        "expected_end": datetime.fromtimestamp(now + seconds_left).astimezone().isoformat(timespec="seconds"),
+        "expected_end": ends_at(seconds_left, now),
         "expected_cost": round(sum(c for c in costs if c is not None), 6) if costs else None,
         "tasks_left": len(left),
         "learned": sum(1 for t in left if t in estimates and estimates[t].source not in ("default", "plan")),
@@ -222,17 +222,3 @@ def kind_of(task: Task, backend: str) -> str:
     """``task``'s kind when it runs on ``backend``: its type, else its profile (or assignee label)
     and backend, else its backend. An attempt's ``task_started`` records it (``kind``)."""
     return task.type or (f"{task.profile} on {backend}" if task.profile else backend)
-
-
-def eta_line(found: dict[str, Any]) -> str:
-    cost = f", expected cost ${found['expected_cost']:.4f}" if found["expected_cost"] is not None else ""
-    end = found["expected_end"][11:16]
-    learned = f"{found['learned']} of {found['tasks_left']} tasks' estimates learned from earlier runs"
-    if found.get("given"):
-        learned += f", {found['given']} from the plan's Estimate cells"
-    held = found.get("waits_for")
-    if held:  # the end is a person's word away: the work, not a time of day
-        who = ", ".join(held)
-        left = format_duration(found["seconds_left"])
-        return f"Estimated: {left} of work left, after a person's word on {who}{cost}; {learned}"
-    return f"Estimated: {format_duration(found['seconds_left'])} left (ends about {end}){cost}; {learned}"

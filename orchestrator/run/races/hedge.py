@@ -49,7 +49,7 @@ from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.log import each
 from orchestrator.state.events.tasks import TaskHedged, TaskHedgeFailed, TaskHedgeWon
 from orchestrator.state.journal import Journal
-from orchestrator.state.kept.history import attempts_of, seconds
+from orchestrator.state.kept.history import ended, seconds
 
 MIN_COHORT = 3  # completed attempts of a kind before its p90 is trusted
 STUCK_SHARE = 0.8  # with no history: the timeout's share at which a task is stuck (``run/notices/notify``)
@@ -60,7 +60,7 @@ def cohorts(all_events: Iterable[dict[str, Any]], kinds: Mapping[str, str]) -> d
     """Each kind's durations: its completed attempts (not simulated), as ``task_started`` recorded
     their kind (else the plan's kind of their task)."""
     found: dict[str, list[float]] = {}
-    for attempt in attempts_of(all_events):
+    for attempt in ended(all_events):
         if attempt["outcome"] != "completed" or attempt.get("simulated"):
             continue
         kind = attempt.get("kind") or kinds.get(attempt["task"])
