@@ -52,8 +52,9 @@ INSTRUCTIONS = (
     "A workspace of orchestrator: a plan of tasks (master_plan.md) run by sub-agents in dependency order. "
     "Queue work with `add` (after: the tasks it waits for), start it with `run` (it returns at once; the run "
     "goes on in the background), follow it with `status`, read a task's answer with `output` and its logs "
-    "with `logs`; `approve`/`reject` a task waiting at its gate, `cancel`/`retry` one. Each tool answers "
-    "what `orchestrator COMMAND --json` prints. Resources: the plan, final_output.md, every result."
+    "with `logs`; `approve`/`reject` a task waiting at its gate, `answer` what its agent asks, `cancel`/`retry` "
+    "one. Each tool answers what `orchestrator COMMAND --json` prints. Resources: the plan, final_output.md, "
+    "every result."
 )
 RUN_NOTE = (
     " Here it starts the run in the background and returns at once (its runner's pid and log); "
