@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -22,7 +21,7 @@ from orchestrator.errors import PlanError, Problem, UsageError, shown
 from orchestrator.plan.markdown import split_lines
 from orchestrator.plan.table.cells import NO_COMMAND
 from orchestrator.state import events
-from orchestrator.state.lock import WorkspaceLock, posix_locks
+from orchestrator.state.lock import WorkspaceLock, turn
 
 if TYPE_CHECKING:  # (run/inflight/requests is imported where a command asks a run: `--help` needs it not)
     from orchestrator.plan.edit import NewTask
@@ -36,14 +35,8 @@ Given = argparse.Namespace | Arguments  # add's options, from the command line o
 def plan_edit_lock(workspace: Workspace) -> Iterator[None]:
     """One edit of the plan at a time per workspace (``add``, ``update``): each reads the plan with
     the rows the others wrote."""
-    workspace.state_dir.mkdir(parents=True, exist_ok=True)
-    fcntl = posix_locks()
-    fd = os.open(workspace.state_dir / "plan-edit.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with turn(workspace.state_dir / "plan-edit.lock"):
         yield
-    finally:
-        os.close(fd)
 
 
 #: The signals that end a command from outside: Ctrl-C, ``kill``, a terminal closed.

@@ -55,17 +55,10 @@ def log_dir(workspace: Workspace) -> Path:
 @contextlib.contextmanager
 def held(workspace: Workspace) -> Iterator[None]:
     """The record's lock (an ``flock``, released when its holder dies): one reader-writer at a time."""
-    from orchestrator.state.lock import posix_locks
+    from orchestrator.state.lock import turn
 
-    workspace.state_dir.mkdir(parents=True, exist_ok=True)
-    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(workspace.state_dir / LOCK_NAME, flags, 0o644)
-    try:
-        fcntl = posix_locks()
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with turn(workspace.state_dir / LOCK_NAME):
         yield
-    finally:
-        os.close(fd)
 
 
 def _read(path: Path, key: str) -> list[Any]:

@@ -33,6 +33,22 @@ def posix_locks() -> ModuleType:
     return fcntl
 
 
+@contextlib.contextmanager
+def turn(path: Path, mode: int = 0o644) -> Iterator[None]:
+    """One holder at a time of the lock file ``path`` (made, with its folder, if missing): an
+    ``flock`` waited for, not refused, and dropped by the kernel when its holder dies. Short
+    read-modify-writes take it (``add``'s plan edit, the launches record, the words and links);
+    a symlink put in its place is not followed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), mode)
+    try:
+        fcntl = posix_locks()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 class WorkspaceLock:
     def __init__(self, path: Path, workspace_name: str) -> None:
         self.path = path

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.errors import UsageError
-from orchestrator.state.lock import posix_locks
+from orchestrator.state.lock import turn
 
 BEGIN = "# BEGIN orchestrator (managed by `orchestrator schedule`: do not edit between these lines)"
 END = "# END orchestrator"
@@ -157,14 +157,8 @@ def change(edit: Callable[[Crontab], Crontab]) -> tuple[Crontab, Crontab]:
 @contextlib.contextmanager
 def _turn() -> Iterator[None]:
     """One ``schedule`` command at a time changes this user's crontab (an flock in the temporary directory)."""
-    fcntl = posix_locks()
-    path = Path(tempfile.gettempdir()) / f"orchestrator-crontab-{os.getuid()}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with turn(Path(tempfile.gettempdir()) / f"orchestrator-crontab-{os.getuid()}.lock", 0o600):
         yield
-    finally:
-        os.close(fd)
 
 
 def _crontab(arguments: list[str], text: str | None = None) -> subprocess.CompletedProcess[str]:

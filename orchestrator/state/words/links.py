@@ -142,17 +142,10 @@ def _used(workspace: Workspace) -> dict[str, float]:
 @contextlib.contextmanager
 def held(workspace: Workspace) -> Iterator[None]:
     """The links' lock: one use at a time, so a pair is never used twice at once."""
-    from orchestrator.state.lock import posix_locks
+    from orchestrator.state.lock import turn
 
-    workspace.state_dir.mkdir(parents=True, exist_ok=True)
-    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(workspace.state_dir / LOCK_NAME, flags, 0o644)
-    try:
-        fcntl = posix_locks()
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with turn(workspace.state_dir / LOCK_NAME):
         yield
-    finally:
-        os.close(fd)
 
 
 def spend(workspace: Workspace, claims: Claims) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -210,17 +209,10 @@ def ask(
 
 @contextlib.contextmanager
 def _held(workspace: Workspace) -> Iterator[None]:
-    from orchestrator.state.lock import posix_locks
+    from orchestrator.state.lock import turn
 
-    workspace.state_dir.mkdir(parents=True, exist_ok=True)
-    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(workspace.state_dir / LOCK_NAME, flags, 0o644)
-    try:
-        fcntl = posix_locks()
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with turn(workspace.state_dir / LOCK_NAME):
         yield
-    finally:
-        os.close(fd)
 
 
 def reply(
