@@ -437,6 +437,35 @@ def test_a_snapshot_of_another_version_of_the_orchestrator_is_not_read(
     assert snapshot.cached(workspace, "test", lambda: ({"v": 3}, snapshot.FOREVER)) == {"v": 3}
 
 
+def test_the_code_is_its_files_never_its_directories_times(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command importing a module for the first time makes a ``__pycache__`` beside it: that
+    is no change of the code, and a process that read the code before agrees with one started
+    after (CI: a status in the test's process then found the snapshot six others had kept under
+    another key). A file written in place (an editor's save) is one, though no directory's time
+    moves."""
+    package = tmp_path / "package"
+    (package / "inner").mkdir(parents=True)
+    module = package / "inner" / "module.py"
+    module.write_text("A = 1\n", encoding="utf-8")
+    (package / "top.py").write_text("B = 2\n", encoding="utf-8")
+    root = _project(tmp_path / "project") / ".orchestrator"
+    monkeypatch.setattr(stamps, "_PACKAGE", package)
+
+    def now() -> bytes:
+        stamps._CODE.clear()  # (as a process started now finds the code)
+        return stamps.sources(root).key
+
+    monkeypatch.setattr(stamps, "_CODE", [])
+    first = now()
+    time.sleep(TICK)
+    (package / "inner" / "__pycache__").mkdir()
+    (package / "inner" / "__pycache__" / "module.cpython-311.pyc").write_bytes(b"compiled")
+    assert now() == first, "a __pycache__ made is not a change of the code"
+    with module.open("r+", encoding="utf-8") as saved:  # (in place: the same inode, the directory untouched)
+        saved.write("A = 3\n")
+    assert now() != first, "a module saved in place is"
+
+
 def test_nothing_is_kept_where_the_state_directory_leads_out_of_the_workspace(tmp_path: Path) -> None:
     project = _project(tmp_path / "p")
     outside = tmp_path / "outside"

@@ -18,7 +18,7 @@ A stamp covers:
 - the directories profiles are read from outside the workspace (the project's ``.claude/agents``,
   the user's), the same way;
 - what else changes what a command shows from the same files: the orchestrator's version and
-  where it is installed (its directories' mtimes: a checkout or an install replaces files), the
+  where it is installed (each of its files' mtime, size and inode), the
   interpreter, the time zone and the year (moments are shown in local time, the year when it is
   not this one), the working directory, and the variables the plan layer reads (``HOME``,
   ``CLAUDE_CONFIG_DIR``, ``TZ``, ``XDG_CONFIG_HOME``, every ``ORCHESTRATOR_*``).
@@ -192,30 +192,35 @@ def _setting() -> tuple[Any, ...]:
     )
 
 
-def _code() -> tuple[int, ...]:
-    """The mtimes of the package's directories, as this process found them first (the code it
-    runs is the code it loaded): installing, checking out or editing with a new file (most
-    editors, git) replaces a file, which changes its directory's."""
+def _code() -> tuple[tuple[object, ...], ...]:
+    """Each of the package's files (not ``__pycache__``) with its mtime, size and inode, as this
+    process found them first (the code it runs is the code it loaded): an install or a checkout
+    replaces a file, an editor writes one in place or replaces it. Not the directories' mtimes:
+    those change when a ``__pycache__`` is first made in one, which a command importing a module
+    for the first time does, and every process started before would then disagree with every
+    process started after on the same sources."""
     if not _CODE:
-        found: list[int] = []
+        found: list[tuple[object, ...]] = []
         stack = [str(_PACKAGE)]
         while stack:
             directory = stack.pop()
             try:
                 with os.scandir(directory) as listing:
-                    found.append(os.stat(directory).st_mtime_ns)
-                    stack.extend(
-                        entry.path
-                        for entry in listing
-                        if entry.name != "__pycache__" and entry.is_dir(follow_symlinks=False)
-                    )
+                    for entry in listing:
+                        if entry.name == "__pycache__":
+                            continue
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                            continue
+                        info = entry.stat(follow_symlinks=False)
+                        found.append((entry.path, info.st_mtime_ns, info.st_size, info.st_ino))
             except OSError:
-                found.append(0)
+                found.append((directory, "error"))
         _CODE.append(tuple(sorted(found)))
     return _CODE[0]
 
 
-_CODE: list[tuple[int, ...]] = []
+_CODE: list[tuple[tuple[object, ...], ...]] = []
 
 
 def _profile_dirs(root: Path) -> list[str]:
