@@ -19,7 +19,6 @@ from orchestrator import documents
 from orchestrator.documents import compose, parse
 from orchestrator.errors import WorkspaceError
 from orchestrator.output.templates import Templates
-from orchestrator.plan.config.filling import brief_params
 from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.identity import Book
 from orchestrator.plan.model import Plan, Task
@@ -96,6 +95,17 @@ def edited_body(workspace: Workspace, task: Task) -> str | None:
         return ""
 
 
+def _params(plan: Plan, task: Task) -> list[dict[str, Any]]:
+    """What a brief says of the parameters its task uses (``filling.brief_params``, imported when
+    a plan has any: ``status`` reads briefs, and a plan of none needs not the shell's reading of
+    scripts that filling brings)."""
+    if not task.params and not plan.context_params:
+        return []
+    from orchestrator.plan.config.filling import brief_params
+
+    return brief_params(plan, task)
+
+
 def _render_brief(
     plan: Plan,
     workspace: Workspace,
@@ -118,7 +128,7 @@ def _render_brief(
         goal=plan.goal,
         settings=settings,
         section=kind.get("section") if (kind := plan.type_of(task)) is not None else None,
-        params=brief_params(plan, task) if task.params or plan.context_params else [],
+        params=_params(plan, task),
     ).strip()  # as python-frontmatter strips it on reading, so the recorded hash matches
     meta = brief_metadata(plan, workspace, task, inputs, settings=settings)
     meta["rendered_by"] = _RENDERED_BY

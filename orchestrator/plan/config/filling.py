@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import PlanError, Problem
-from orchestrator.plan.config.shellspots import Place, Spot, reference, spots
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (shellspots is loaded when a script holds a value: a plan of none needs it not)
     import jinja2
 
+    from orchestrator.plan.config.shellspots import Place, Spot
     from orchestrator.plan.model import Plan, Task
 
 PREFIX = "ORCHESTRATOR_PARAM_"
@@ -149,6 +149,8 @@ class Filler:
         return "".join(out)
 
     def _reference(self, source: str, place: Place, line: int) -> str:
+        from orchestrator.plan.config.shellspots import reference
+
         names = list(dict.fromkeys(references(source)))
         if any(name not in self.values for name in names):
             return source
@@ -205,6 +207,8 @@ class Filler:
 
 def _spots(text: str, line: int) -> list[tuple[Spot, int]]:
     """Each expression of script ``text`` (its first line the plan's ``line``): its spot and line."""
+    from orchestrator.plan.config.shellspots import spots
+
     spans = [(m.start(), m.end()) for m in EXPRESSION_RE.finditer(text)]
     return [(spot, line + text.count("\n", 0, spot.start)) for spot in spots(text, spans)]
 
