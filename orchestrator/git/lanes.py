@@ -7,15 +7,26 @@ A runner killed mid-race leaves its lanes (``left``): the next run, once it has 
 attempts, removes those with nothing of their own and keeps every other, never merged, saying
 where; ``cleanup`` (``Trees.prune``) does the same, a lane with work kept until the person
 removes it.
+
+It may also leave the task's own branch moved by the race (its winner adopted) or holding what
+its own attempt did, with no result to say so: the next attempt there would build on it, and a
+second race's winner would merge on top of the first's. So where the task's branch stood when a
+race began is marked (``mark``: ``refs/orchestrator/race/<task>/attempt-<n>``), until a result
+records that race or a later attempt; a run that finds a mark no result answers for
+(``unrecorded``) keeps what the branch gained since on a ref of its own, never merged, and sets
+the branch back: the task races again from where the first race began.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
-from orchestrator.git.repo import branch_exists, git, identity
+from orchestrator.git.repo import branch_exists, git, identity, is_ancestor, rev
 from orchestrator.git.treestate import raced_task
 from orchestrator.git.worktrees import Trees, lane_removal
+
+RACES = "refs/orchestrator/race/"  # where a race's task branch stood when it began: <task>/attempt-<n>
 
 
 def lane(task_id: str, attempt: int) -> str:
@@ -51,6 +62,67 @@ class Lanes:
         git(["worktree", "prune"], trees.repo, check=False)
         if branch_exists(trees.repo, trees.branch(name)):
             git(["branch", "-q", "-D", trees.branch(name)], trees.repo, check=False)
+
+    def mark(self, task_id: str, number: int) -> None:
+        """A race of ``task_id`` begins with its attempt ``number``: where the task's branch stands
+        (the integration branch's tip when it has none yet) kept until a result records the race."""
+        trees = self.trees
+        base = rev(trees.repo, f"refs/heads/{trees.branch(task_id)}")
+        base = base or rev(trees.repo, f"refs/heads/{trees.integration}")
+        if base is None:
+            return
+        for ref, _ in self._marks(task_id):
+            git(["update-ref", "-d", ref], trees.repo)
+        git(["update-ref", f"{RACES}{task_id}/attempt-{number}", base], trees.repo)
+
+    def unrecorded(self, recorded: Mapping[str, int]) -> list[str]:
+        """The marks of races a runner began and did not live to record (``recorded``: each task's
+        last attempt a result records, none: 0): what each task's branch and worktree gained since
+        kept on ``refs/orchestrator/lost/<task>/race-<n>``, never merged, and the branch set back
+        where its race began; a line for each that kept anything. The marks of recorded races
+        removed."""
+        said: list[str] = []
+        for ref, base in self._marks():
+            task_id, _, number = ref.removeprefix(RACES).rpartition("/attempt-")
+            if recorded.get(task_id, 0) < int(number):
+                kept = self._set_back(task_id, int(number), base)
+                if kept is not None:
+                    said.append(kept)
+            git(["update-ref", "-d", ref], self.trees.repo)
+        return said
+
+    def _set_back(self, task_id: str, number: int, base: str) -> str | None:
+        """``task_id``'s branch (and its worktree) set back to ``base``, what it held beyond kept;
+        the line saying so, ``None`` when it held nothing beyond."""
+        trees = self.trees
+        branch, path = trees.branch(task_id), trees.path(task_id)
+        ref = f"refs/orchestrator/lost/{task_id}/race-{number}"
+        tip = rev(trees.repo, f"refs/heads/{branch}")
+        if tip is None:
+            return None
+        worktree = (path / ".git").exists()
+        if worktree and keep_lost(path, ref, f"{task_id}: the race from attempt {number}, unrecorded") is not None:
+            tip = rev(trees.repo, ref) or tip  # (what its worktree held uncommitted, on top of its branch)
+        if tip == base:
+            return None
+        git(["update-ref", ref, tip], trees.repo)
+        merged = is_ancestor(trees.repo, tip, f"refs/heads/{trees.integration}")
+        if worktree:
+            git(["reset", "-q", "--hard", base], path)
+            git(["clean", "-q", "-f", "-d"], path)
+        else:
+            git(["branch", "-q", "-f", branch, base], trees.repo)
+        where = f"its work is kept on {ref}, never merged, and the task races again from where that race began"
+        if merged:
+            where = (f"it was merged into {trees.integration} before the runner died (kept on {ref} too); "
+                     "the task races again from where that race began, on top of it")  # fmt: skip
+        return f"{task_id}'s race from attempt {number} was not recorded when its runner died: {where}"
+
+    def _marks(self, task_id: str | None = None) -> list[tuple[str, str]]:
+        """The race marks (of ``task_id``, else all): each ref with the commit it holds."""
+        under = f"{RACES}{task_id}/" if task_id is not None else RACES
+        done = git(["for-each-ref", "--format=%(refname) %(objectname)", under], self.trees.repo)
+        return [(ref, commit) for ref, _, commit in (line.partition(" ") for line in done.out.splitlines()) if commit]
 
     def left(self) -> list[str]:
         """The lanes a race left whose runner died (their attempts stopped first: none runs now):

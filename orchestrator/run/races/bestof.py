@@ -12,6 +12,10 @@ task's.
 
 None completed: the task's outcome is its own attempt's (its retries as always), the others'
 spend counted too.
+
+A runner killed before the race's result is written leaves the task's branch where the race took
+it (its winner adopted, or its own attempt's work): the next run keeps that aside, never merged,
+and races again from where this race began (``git/lanes``, ``Lanes.mark``): one winner merges.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ class BestOf:
         self.emit = emit
 
     async def race(self, attempt: Attempt, run: Callable[[], Awaitable[Outcome]]) -> Outcome:
+        await anyio.to_thread.run_sync(self.racing.mark, attempt)
         send, receive = anyio.create_memory_object_stream[Lane](attempt.settings.best_of)
         lanes = [Lane(attempt, anyio.CancelScope(), attempt.started or time.time())]
         ended: list[Lane] = []

@@ -7,6 +7,7 @@ task's branch (``adopt``), every other lane removed unmerged (``drop``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Awaitable, Callable
@@ -100,6 +101,14 @@ class Racing:
         self.admission.started(key(other), slot)
         self.live[key(other)] = other
         return Lane(other, anyio.CancelScope(), other.started)
+
+    def mark(self, attempt: Attempt) -> None:
+        """A race of ``attempt``'s task begins: where its branch stands marked until a result records
+        it (``Lanes.mark``; a runner that dies first leaves the next run to set it back there)."""
+        executor = self.launcher.executor
+        if isinstance(executor, WorktreeExecutor) and attempt.task.id in executor.isolated:
+            with contextlib.suppress(GitError):  # (git refused: the task's own attempt says what it says)
+                Lanes(executor.trees).mark(attempt.task.id, attempt.number)
 
     async def run(self, lane: Lane) -> Outcome:
         attempt, executor = lane.attempt, self.launcher.executor.name

@@ -61,14 +61,16 @@ def isolate(
 ) -> tuple[Executor, MergeQueue | None]:
     """The executor a run's attempts go to, and its merge queue: ``executor`` itself and none when
     no task runs in a worktree (or no process runs: a simulating executor, the fake). The lanes a
-    dead runner's races left are taken up (``Lanes.left``), each kept one told to ``tell``."""
+    dead runner's races left are taken up (``Lanes.left``), and the task branches its races moved
+    with no result to say so set back (``Lanes.unrecorded``): each kept one told to ``tell``."""
     isolated = {t for t, s in prepared.settings.items() if s.isolation == "worktree"}
     if not isolated or executor.can.simulated:
         return executor, None
     plan = prepared.plan
     trees = Trees.of(workspace.project_dir, workspace.root, plan.settings.integration_branch)
     trees.prepare()
-    for said in Lanes(trees).left():
+    lanes = Lanes(trees)
+    for said in [*lanes.left(), *lanes.unrecorded({t: r.attempts for t, r in prepared.records.items()})]:
         tell(said)
     titles = {task.id: task.title for task in plan.tasks.values()}
     wrapped = WorktreeExecutor(executor, trees, isolated, titles)
