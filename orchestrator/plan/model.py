@@ -130,7 +130,7 @@ class Plan:
     text: str = ""
     frontmatter: dict[str, object] = field(default_factory=dict)
     book: Book = field(default_factory=Book)  # the agent ids given in its workspace, these tasks' included
-    params: dict[str, str] = field(default_factory=dict)  # its parameters' values (``plan/config/params.resolve``)
+    params: dict[str, str] = field(default_factory=dict)  # its parameters' values (``plan/config/filling.resolve``)
     # Those of its parameters whose value came from outside (a webhook, the API, MCP), and from where.
     untrusted: dict[str, str] = field(default_factory=dict)
     context_params: tuple[tuple[str, str], ...] = ()  # the values its request and goal use

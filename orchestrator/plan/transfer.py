@@ -345,7 +345,7 @@ def check(written: Written, path: Path, more: Callable[[Plan], None] | None = No
     its line was written from. ``more``: what else ``validate`` checks of a plan (``PlanError``
     of problems at its lines: its backends, profiles, commands, ``cwd``; the caller's, as those
     checks are a run's, above this layer), mapped to keys the same way."""
-    from orchestrator.plan.config.params import check_references
+    from orchestrator.plan.config.filling import check_references
     from orchestrator.plan.parser import parse_plan
     from orchestrator.plan.table.conditions import plan_problems
 

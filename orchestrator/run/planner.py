@@ -20,7 +20,7 @@ from orchestrator import backends
 from orchestrator.backends.base import AgentResult, Job
 from orchestrator.errors import AgentCallError, PlanError, Problem, shown
 from orchestrator.output.skeleton import plan_markdown
-from orchestrator.plan.config.params import check_references
+from orchestrator.plan.config.filling import check_references
 from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.config.tasktypes import BUILT_IN
 from orchestrator.plan.model import PLAN_FILE, Plan, Task

@@ -122,7 +122,7 @@ class Workspace:
         gave (``state/params.json``) over the defaults; ``complete``: every one has a value, or a
         ``UsageError`` says how to give it. ``untrusted``: ``params`` came from outside (``github``,
         ``api``, ``mcp``): they alone, over the defaults, and each a value from there."""
-        from orchestrator.plan.config.params import resolve
+        from orchestrator.plan.config.filling import resolve
         from orchestrator.state.params import Remembered, read
 
         given = dict(params or {})

@@ -15,6 +15,11 @@
 
 A task's ``params`` are the values its text uses (``{{ }}`` or ``$ORCHESTRATOR_PARAM_NAME``
 written out): its fingerprint's, and the variables its attempts get (``Task.environment``).
+
+``resolve`` is where a plan read from disk and its parameters meet: checked (``check_references``:
+every name declared, every place one that may hold a value), each given its value
+(``params.values_for``), and filled in. Here, above the plan's model, so that ``params``, which the
+settings read, knows nothing of a plan.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.errors import PlanError, Problem
+from orchestrator.errors import PlanError, Problem, shown
+from orchestrator.plan.config.params import body_start, param_line, values_for
 
 if TYPE_CHECKING:  # (shellspots is loaded when a script holds a value: a plan of none needs it not)
     import jinja2
@@ -310,3 +316,59 @@ def brief_params(plan: Plan, task: Task) -> list[dict[str, Any]]:
         {"name": name, "value": visible(value), "variable": variable(name), "untrusted": plan.untrusted.get(name)}
         for name, value in sorted(used.items())
     ]
+
+
+def check_references(plan: Plan) -> None:
+    """A ``PlanError`` for every expression of the plan's text (outside its frontmatter) that
+    names a parameter it does not declare, and for every place of its scripts where no value may
+    stand (``plan/config/filling.check_places``)."""
+    from orchestrator.plan.config.values import suggest
+
+    declared = plan.settings.params
+    text = plan.text
+    if "params" not in text:
+        return
+    where = shown(plan.path)
+    problems: list[Problem] = []
+    lines = text.splitlines()
+    for number, line in enumerate(lines[body_start(lines) :], start=body_start(lines) + 1):
+        if "{{" not in line:
+            continue
+        for name in references(line):
+            if name not in declared:
+                known = ", ".join(declared) or "none"
+                problems.append(
+                    Problem(
+                        where,
+                        number,
+                        f"unknown parameter '{name}' in {{{{ params.{name} }}}}{suggest(name, list(declared))} "
+                        f"(declared: {known})",
+                        f"declare it in the settings (params: {{{name}: {{default: ..., description: ...}}}}), "
+                        "or fix the name",
+                    )
+                )
+    problems += check_places(plan)
+    if problems:
+        raise PlanError(sorted(problems, key=lambda p: p.line))
+
+
+def resolve(
+    plan: Plan,
+    remembered: Mapping[str, str],
+    given: Mapping[str, str],
+    *,
+    complete: bool = False,
+    untrusted: Mapping[str, str] | None = None,
+) -> Plan:
+    """``plan`` as read from disk, checked and given its parameters' values (``values_for``);
+    ``untrusted``: the names whose value came from outside, and from where (``filling``)."""
+    check_references(plan)
+    values = values_for(
+        plan.settings.params,
+        remembered,
+        given,
+        complete=complete,
+        where=shown(plan.path),
+        line=lambda name: param_line(plan.text, name),
+    )
+    return fill(plan, values, untrusted or {}, shown(plan.path))

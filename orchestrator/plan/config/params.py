@@ -2,7 +2,7 @@
 
 A plan declares ``params:`` in its settings (each a default and a description; one without a
 default is required) and writes ``{{ params.NAME }}`` in its request and goal, and in a task's
-title, description, Task Details and Command. ``resolve`` gives a plan read from disk those values: the declared
+title, description, Task Details and Command. ``filling.resolve`` gives a plan read from disk those values: the declared
 defaults, under the values its workspace's last run gave (``state/params.py``), under
 the ones this command was given. Only a ``{{ }}`` that names ``params`` is a parameter: any other
 braces in a plan (a Go template, a GitHub workflow's ``${{ }}``) are left as written.
@@ -20,12 +20,9 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from orchestrator.errors import PlanError, Problem, UsageError, shown
-
-if TYPE_CHECKING:
-    from orchestrator.plan.model import Plan
+from orchestrator.errors import UsageError
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 VALUE_LIMIT = 64 * 1024  # bytes of a value: an attempt gets it as one environment string (at most 128 KiB)
@@ -120,42 +117,7 @@ def parse_assignments(words: list[str] | None) -> dict[str, str]:
     return given
 
 
-def check_references(plan: Plan) -> None:
-    """A ``PlanError`` for every expression of the plan's text (outside its frontmatter) that
-    names a parameter it does not declare, and for every place of its scripts where no value may
-    stand (``plan/config/filling.check_places``)."""
-    from orchestrator.plan.config.filling import check_places, references
-    from orchestrator.plan.config.values import suggest
-
-    declared = plan.settings.params
-    text = plan.text
-    if "params" not in text:
-        return
-    where = shown(plan.path)
-    problems: list[Problem] = []
-    lines = text.splitlines()
-    for number, line in enumerate(lines[_body_start(lines) :], start=_body_start(lines) + 1):
-        if "{{" not in line:
-            continue
-        for name in references(line):
-            if name not in declared:
-                known = ", ".join(declared) or "none"
-                problems.append(
-                    Problem(
-                        where,
-                        number,
-                        f"unknown parameter '{name}' in {{{{ params.{name} }}}}{suggest(name, list(declared))} "
-                        f"(declared: {known})",
-                        f"declare it in the settings (params: {{{name}: {{default: ..., description: ...}}}}), "
-                        "or fix the name",
-                    )
-                )
-    problems += check_places(plan)
-    if problems:
-        raise PlanError(sorted(problems, key=lambda p: p.line))
-
-
-def _body_start(lines: list[str]) -> int:
+def body_start(lines: list[str]) -> int:
     """The index of the first line after the frontmatter (0 without one)."""
     if lines and lines[0].strip() == "---":
         for index, line in enumerate(lines[1:], start=1):
@@ -210,30 +172,6 @@ def values_for(
                 f"give one with `run --param {name}=…` or a default"
             )
     return values
-
-
-def resolve(
-    plan: Plan,
-    remembered: Mapping[str, str],
-    given: Mapping[str, str],
-    *,
-    complete: bool = False,
-    untrusted: Mapping[str, str] | None = None,
-) -> Plan:
-    """``plan`` as read from disk, checked and given its parameters' values (``values_for``);
-    ``untrusted``: the names whose value came from outside, and from where (``filling``)."""
-    from orchestrator.plan.config.filling import fill
-
-    check_references(plan)
-    values = values_for(
-        plan.settings.params,
-        remembered,
-        given,
-        complete=complete,
-        where=shown(plan.path),
-        line=lambda name: param_line(plan.text, name),
-    )
-    return fill(plan, values, untrusted or {}, shown(plan.path))
 
 
 def param_line(text: str, name: str) -> int:
