@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from orchestrator.plan import Plan, Task, parse_plan
     from orchestrator.plan.config.settings import Settings
     from orchestrator.run import Runner, RunOptions, RunSummary
-    from orchestrator.state.workspace import Workspace, load_plan
+    from orchestrator.state.plans import load_plan
+    from orchestrator.state.workspace import Workspace
     from orchestrator.vocabulary import ErrorClass, ExitCode, TaskStatus
 
 __all__ = [
@@ -85,7 +86,7 @@ __getattr__ = lazy.exports(
         "parse_plan": "orchestrator.plan",
         "Settings": "orchestrator.plan.config.settings",
         "Workspace": "orchestrator.state.workspace",
-        "load_plan": "orchestrator.state.workspace",
+        "load_plan": "orchestrator.state.plans",
         "Executor": "orchestrator.executors",
         "FakeExecutor": "orchestrator.executors",
         "LocalExecutor": "orchestrator.executors",

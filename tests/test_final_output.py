@@ -16,6 +16,7 @@ from orchestrator.documents import read_body
 from orchestrator.output.final import own, signed, signed_utf8, visible_utf8, write_final_output
 from orchestrator.output.markup import as_code_block, demote_headings, looks_like_markdown, output_form, quoted_in
 from orchestrator.printable import visible
+from orchestrator.state.plans import plan_of
 
 DIFF = "--- a/x.py\n+++ b/x.py\n@@ -1,2 +1,2 @@\n-old line\n+new line\n same"
 
@@ -302,7 +303,7 @@ def test_final_output_holds_no_copy_of_every_result_while_it_is_written(tmp_path
     write_plan(tmp_path, specs)
     assert cli(tmp_path, "run").code == 0
     ws = Workspace.find(tmp_path)
-    plan = ws.load_plan()
+    plan = plan_of(ws)
     held = sum(sys.getsizeof(read_body(ws.result(task))) for task in plan.tasks.values())
     assert held > 3_500_000  # (8 results of 250,000 characters, 2 bytes each)
     write_final_output(plan, ws)  # (what it imports and compiles the first time, once)

@@ -33,6 +33,7 @@ from runner_helpers import cli, cli_in_process, kill_attempts, start
 
 from orchestrator.cli.main import main
 from orchestrator.run.resume.freshness import current_views
+from orchestrator.state.plans import plan_of
 from orchestrator.state.workspace import Workspace
 
 EXAMPLES = int(os.environ.get("FIXED_POINT_EXAMPLES", "4"))
@@ -133,7 +134,7 @@ def person(project: Path, rows: list[Row]) -> bool:
     workspace = Workspace.find(project / ".orchestrator")
     where = str(workspace.root)
     did = False
-    for view in current_views(workspace.load_plan(), workspace):
+    for view in current_views(plan_of(workspace), workspace):
         row = next(row for row in rows if row.id == view.id)
         if view.status == "awaiting_approval":
             assert main(["approve" if row.approve else "reject", where, view.id]) == 0

@@ -16,6 +16,7 @@ from orchestrator.output.briefs import brief_body
 from orchestrator.plan.graph import dependencies_first
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.resume import freshness
+from orchestrator.state.plans import plan_of
 from orchestrator.state.workspace import Workspace
 
 CHAIN = [
@@ -293,10 +294,10 @@ def test_status_reads_no_brief_when_nothing_changed(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(freshness, "edited_body", edited)
     monkeypatch.setattr(freshness, "brief_body", body)
     ws = Workspace.find(tmp_path)
-    assert freshness.out_of_date(ws.load_plan(), ws) == {}
+    assert freshness.out_of_date(plan_of(ws), ws) == {}
     assert read == []
     edit(plan_file, "| echo five |", "| echo FIVE |")
-    assert freshness.out_of_date(ws.load_plan(), ws).keys() == {"T-05"}
+    assert freshness.out_of_date(plan_of(ws), ws).keys() == {"T-05"}
     assert set(read) == {"T-05"}
 
 

@@ -43,6 +43,7 @@ from runner_helpers import (
 from orchestrator import load_plan, timing
 from orchestrator.executors import groups, local
 from orchestrator.executors.groups import group_running as group_alive
+from orchestrator.state.plans import plan_of
 from orchestrator.state.procs import process_started
 
 
@@ -584,7 +585,7 @@ def _what_a_render_writes(project: Path) -> str:
     from orchestrator.state.workspace import Workspace
 
     ws = Workspace.find(project / ".orchestrator")
-    plan = ws.load_plan(complete=True)
+    plan = plan_of(ws, complete=True)
     report = prepare_briefs(plan, ws, force=False)
     text = read_plan_text(ws.plan_file)
     spliced = planfile.splice(text, render_status(plan, ws, current_views(plan, ws)).blocks)

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, looks_like_workspace
+from orchestrator.state.plans import plan_of
 from orchestrator.vocabulary import ExitCode, TaskStatus
 
 FILES = ":files"
@@ -235,13 +236,13 @@ def _workspace_in(given: list[str]) -> str | None:
 
 def _task_ids(given: list[str]) -> list[str]:
     """The task ids of the workspace the command line names (or the one here), in plan order."""
-    return list(find_workspace(_workspace_in(given)).load_plan().tasks)
+    return list(plan_of(find_workspace(_workspace_in(given))).tasks)
 
 
 def _in_plan(given: list[str], what: str) -> list[str]:
     """The assignees (profiles and free labels) or the types the workspace's tasks name, archived
     ones too, sorted."""
-    plan = find_workspace(_workspace_in(given)).load_plan()
+    plan = plan_of(find_workspace(_workspace_in(given)))
     if what == "type":
         return sorted(plan.types)
     tasks = [*plan.tasks.values(), *(entry.task for entry in plan.archived.values())]
@@ -255,7 +256,7 @@ def _tags(command: str, dest: str, given: list[str]) -> list[str]:
     from orchestrator.state import events
 
     workspace = find_workspace(_workspace_in(given))
-    plan = workspace.load_plan()
+    plan = plan_of(workspace)
     task = next((plan.tasks[t] for word in reversed(given) for t in plan.tasks if t.lower() == word.lower()), None)
     if command == "update" and task is not None:
         own = {tag.lower() for tag in task.tags}

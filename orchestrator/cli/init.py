@@ -35,7 +35,7 @@ def cmd_init(args: argparse.Namespace) -> int:
             (root / sub).mkdir(parents=True, exist_ok=True)
         store.write_text(plan_file, text)
         if given:  # kept as run --param keeps them: status, run and the dashboard read the plan with them
-            from orchestrator.state.params import remember
+            from orchestrator.state.plans.params import remember
 
             remember(Workspace(root.resolve()), given)
     if args.json:

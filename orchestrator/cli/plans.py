@@ -20,6 +20,7 @@ from orchestrator.cli.output import (
 )
 from orchestrator.errors import WorkspaceError
 from orchestrator.plan.config.params import shown_values
+from orchestrator.state.plans import plan_of
 from orchestrator.state.workspace import Workspace, from_here
 from orchestrator.vocabulary import ExitCode, counted
 
@@ -59,7 +60,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from orchestrator.state.lock import WorkspaceLock
 
     workspace = Workspace.find(args.directory)
-    plan = workspace.load_plan(given_params(args), complete=True)
+    plan = plan_of(workspace, given_params(args), complete=True)
     check_plan(plan, workspace)
     # Everything is rendered before anything is written (the lock included): a broken template
     # then writes nothing.
@@ -121,7 +122,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     from orchestrator.state.summary import schedule_and_restore
 
     workspace = Workspace.find(args.directory)
-    plan = workspace.load_plan(given_params(args))
+    plan = plan_of(workspace, given_params(args))
     told, notes = schedule_and_restore(workspace)  # (as status tells them)
     if args.json:
         views = {view.id: view for view in current_views(plan, workspace)}  # what the other formats show
@@ -170,7 +171,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
     call = arguments("logs", args)
     workspace = find_workspace(call.directory)
-    return follow_logs(workspace, task_in(workspace.load_plan(), call.task), args.attempt, as_json=args.json)
+    return follow_logs(workspace, task_in(plan_of(workspace), call.task), args.attempt, as_json=args.json)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -7,6 +7,7 @@ import time
 
 from orchestrator.cli.output import Commands, add_command, add_directory, emit_json, warn
 from orchestrator.errors import workspace_error_from
+from orchestrator.state.plans import plan_of
 from orchestrator.state.workspace import Workspace
 
 SVG_NAME = "report.svg"
@@ -21,7 +22,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from orchestrator.state.kept import checkpoints, synthesis
 
     workspace = Workspace.find(args.directory)
-    plan = workspace.load_plan()
+    plan = plan_of(workspace)
     views = as_spent(current_views(plan, workspace), workspace)  # (the states and causes status shows)
     found = report.build(plan, views, synthesis.read(workspace), events.run_slots(workspace.events_file))
     found.figures.update(learning(events.read_all(workspace.events_file)))  # estimates; the run before

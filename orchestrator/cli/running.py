@@ -20,6 +20,7 @@ from orchestrator.commands.starting import run_options
 from orchestrator.errors import OrchestratorError, UsageError
 from orchestrator.state import store
 from orchestrator.state.lock import WorkspaceLock, replacing_plan
+from orchestrator.state.plans import plan_of
 from orchestrator.state.workspace import DEFAULT_DIR, Workspace, from_here
 from orchestrator.vocabulary import ExitCode, TaskStatus, counted
 
@@ -103,7 +104,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
     if tasks and not named:  # `reset "$IDS"` of a script whose list came out empty: not "every task"
         raise UsageError("reset: no task id given — name the tasks (T-01,T-02), or use --failed or --all")
     workspace = Workspace.find(directory)
-    plan = workspace.load_plan()
+    plan = plan_of(workspace)
     chosen = [args.all, args.failed, bool(named)]
     if sum(chosen) != 1:
         raise UsageError("say what to reset: task ids, --failed or --all (exactly one)")
@@ -188,7 +189,7 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     from orchestrator.state import events
 
     workspace = Workspace.find(args.directory)
-    plan = workspace.load_plan()
+    plan = plan_of(workspace)
     workspace.check_inside()
     synthesis = None
     # Not beside a run, which writes final_output.md itself when it ends, from what it knows then.

@@ -30,6 +30,7 @@ from orchestrator.cli.output import Commands, add_command, emit_json, find_works
 from orchestrator.commands import adding
 from orchestrator.errors import UsageError, interrupted
 from orchestrator.state import events
+from orchestrator.state.plans import plan_of
 from orchestrator.vocabulary import ExitCode, TaskStatus
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def _upstream_not_done(workspace: Workspace, after: list[str]) -> list[str]:
     from orchestrator.plan.table.cells import split_ids
     from orchestrator.state.results import read_record
 
-    plan = workspace.load_plan()
+    plan = plan_of(workspace)
     lowered = {task_id.lower(): task for task_id, task in plan.tasks.items()}
     missing: list[str] = []
     for wanted in (d for part in after for d in split_ids(part)):
@@ -202,7 +203,7 @@ def _answer(workspace: Workspace, task_id: str) -> tuple[str, str] | None:
     """The completed task's result file and its body (as ``output`` prints it)."""
     from orchestrator.documents import read_output
 
-    plan = workspace.load_plan()
+    plan = plan_of(workspace)
     task = plan.tasks.get(task_id)
     if task is None:
         return None
@@ -224,7 +225,7 @@ def _cancel(workspace: Workspace, task_id: str, why: str) -> None:
     if live is None or live.get("pid") == os.getpid():
         return
     try:
-        plan = workspace.load_plan()
+        plan = plan_of(workspace)
         task = plan.tasks.get(task_id)
         if task is not None:
             reason = f"`orchestrator spawn` was interrupted ({why})"
@@ -237,7 +238,7 @@ def _cancel(workspace: Workspace, task_id: str, why: str) -> None:
 def _detach(workspace: Workspace, task_id: str, since: int) -> str:
     """A runner in the background for the task (its own session: no terminal, no signal of this
     one's), its lines in the workspace's logs; not waited for: it outlives this command."""
-    plan = workspace.load_plan()
+    plan = plan_of(workspace)
     log = workspace.logs_dir / f"{plan.tasks[task_id].slug}.spawn.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "orchestrator", "spawn", "--task", task_id, "--since", str(since)]

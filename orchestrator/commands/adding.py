@@ -22,6 +22,7 @@ from orchestrator.plan.markdown import split_lines
 from orchestrator.plan.table.cells import NO_COMMAND
 from orchestrator.state import events
 from orchestrator.state.lock import WorkspaceLock, turn
+from orchestrator.state.plans import plan_of
 
 if TYPE_CHECKING:  # (run/inflight/requests is imported where a command asks a run: `--help` needs it not)
     from orchestrator.plan.edit import NewTask
@@ -174,8 +175,8 @@ def add_row(
     from orchestrator.plan.parser import parse_plan
     from orchestrator.run.inflight.requests import run_or_lock
     from orchestrator.state import planfile
-    from orchestrator.state.identity import read_book
     from orchestrator.state.kept.archive import archived_tasks
+    from orchestrator.state.plans.identity import read_book
 
     check_words(args, description)
     new = _new_task(args, workspace, description, details)
@@ -207,7 +208,7 @@ def add_row(
             raise _on_details(exc, result, task_id, details, details_file) from None
         return result, task_id, plan
 
-    plan = workspace.load_plan()
+    plan = plan_of(workspace)
     archived = archived_tasks(workspace)
     _check_ids(plan, args.id, new.after)
     # A run that is starting has read the plan, or will, before it follows it: whether it has the
@@ -251,7 +252,7 @@ def _new_task(args: Given, workspace: Workspace, description: str, details: str 
         tags=words.tags(args.tag),
         retries=args.retries,
         timeout=words.duration_text(args.timeout, "--timeout"),
-        type=words.task_type(args.type, workspace.load_plan().types) if args.type is not None else None,
+        type=words.task_type(args.type, plan_of(workspace).types) if args.type is not None else None,
     )
 
 
@@ -291,6 +292,6 @@ def task_json_of(workspace: Workspace, task_id: str) -> dict[str, Any]:
     from orchestrator.commands.shown import task_json
     from orchestrator.run.resume.freshness import current_views
 
-    plan = workspace.load_plan()
+    plan = plan_of(workspace)
     view = next(v for v in current_views(plan, workspace) if v.id == task_id)
     return task_json(plan.tasks[task_id], view)

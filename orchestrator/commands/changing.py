@@ -11,6 +11,7 @@ from orchestrator.commands.calling import Call, Result
 from orchestrator.commands.editing import update as update
 from orchestrator.errors import UsageError
 from orchestrator.plan.table.cells import NO_COMMAND
+from orchestrator.state.plans import plan_of
 from orchestrator.vocabulary import ExitCode
 
 
@@ -67,7 +68,7 @@ def _decide(call: Call, *, approve: bool) -> Result:
     from orchestrator.run.held.decisions import decide
 
     workspace = call.workspace
-    plan = workspace.load_plan()
+    plan = plan_of(workspace)
     task = task_in(plan, call.args.task)
     answer = decide(workspace, plan, task, approve, " ".join((call.args.reason or "").split()))
     data = {**answer.as_json(), "decision": "approved" if approve else "rejected", "already": answer.already}
@@ -83,7 +84,7 @@ def answer(call: Call) -> Result:
     from orchestrator.state.approvals import local_user
 
     args, workspace = call.args, call.workspace
-    plan = workspace.load_plan()
+    plan = plan_of(workspace)
     task = task_in(plan, args.task)
     by = local_user() if call.source == "cli" else call.source
     said = reply(
@@ -112,7 +113,7 @@ def _request(call: Call, kind: str) -> Result:
     if kind not in ("cancel", "retry"):  # pragma: no cover - the table names these two
         raise UsageError(f"no request {kind}")
     workspace = call.workspace
-    plan = workspace.load_plan()
+    plan = plan_of(workspace)
     task = task_in(plan, call.args.task)
     answer = request(workspace, plan, task, "cancel" if kind == "cancel" else "retry", call.args.get("reason"))
     if answer.ok:

@@ -17,6 +17,7 @@ from orchestrator.commands.calling import Call, Result
 from orchestrator.commands.options import Arguments, dest_of
 from orchestrator.commands.words import task_id_in
 from orchestrator.errors import PlanError, UsageError, shown
+from orchestrator.state.plans import plan_of
 from orchestrator.vocabulary import TaskStatus, statuses_named
 
 if TYPE_CHECKING:
@@ -141,11 +142,11 @@ def update(call: Call) -> Result:
     from orchestrator.run.checks.preflight import check_plan
     from orchestrator.run.resume.freshness import current_views
     from orchestrator.state import planfile
-    from orchestrator.state.identity import read_book
     from orchestrator.state.kept.archive import archived_tasks
+    from orchestrator.state.plans.identity import read_book
 
     args, workspace = call.args, call.workspace
-    plan = workspace.load_plan()
+    plan = plan_of(workspace)
     task_id = task_id_in(plan, args.task)
     changes = _changes(args, plan.tasks[task_id], plan.types)
     workspace.check_inside()
@@ -174,7 +175,7 @@ def update(call: Call) -> Result:
         planfile.rewrite(workspace.plan_file, change)
 
     def data() -> dict[str, Any]:
-        plan = workspace.load_plan()
+        plan = plan_of(workspace)
         view = next(v for v in current_views(plan, workspace) if v.id == task_id)
         return {"ok": True, "id": task_id, "changed": sorted(changes), "task": task_json(plan.tasks[task_id], view)}
 

@@ -13,6 +13,7 @@ from orchestrator.plan.config.settings import format_duration
 from orchestrator.state import approvals, events
 from orchestrator.state.kept.history import attempts_of
 from orchestrator.state.kept.history import seconds as _seconds
+from orchestrator.state.plans import plan_of
 
 if TYPE_CHECKING:
     from orchestrator.state.workspace import Workspace
@@ -29,7 +30,7 @@ def _stats(workspace: Workspace, attempts: list[dict[str, Any]]) -> Result:
         attempt["duration"] = _seconds(attempt)
     kinds: dict[str, str] = {}
     with contextlib.suppress(OrchestratorError):  # (a plan that does not load now: kinds unknown, figures kept)
-        kinds = kinds_of(workspace.load_plan(), workspace)
+        kinds = kinds_of(plan_of(workspace), workspace)
     stats = history_stats(attempts, kinds)
     return Result({"ok": True, **stats}, shown=lambda: stats_text(stats) + "\n")
 
@@ -45,7 +46,7 @@ def _labelled(workspace: Workspace, every: list[events.Event], wanted: list[str]
         if event["event"] == "task_spawned" and isinstance(event.get("labels"), list):
             labels.setdefault(str(event.get("task", "")).lower(), set()).update(str(x).lower() for x in event["labels"])
     if workspace.plan_file.exists():
-        for task in workspace.load_plan().tasks.values():
+        for task in plan_of(workspace).tasks.values():
             labels.setdefault(task.id.lower(), set()).update(tag.lower() for tag in task.tags)
     asked = {label.lower() for label in tags(wanted)}
     return {task for task, have in labels.items() if asked <= have}
@@ -64,7 +65,7 @@ def history(call: Call) -> Result:
         labelled = _labelled(workspace, every, args.label)
         attempts = [a for a in attempts if str(a["task"]).lower() in labelled]
     if wanted is not None:
-        plan = workspace.load_plan()
+        plan = plan_of(workspace)
         lowered = {task_id.lower(): task_id for task_id in plan.tasks}
         known = {str(a["task"]).lower() for a in attempts}
         if wanted.lower() not in lowered and wanted.lower() not in known:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from orchestrator.commands.calling import Call, Result
 from orchestrator.errors import OrchestratorError, UsageError
 from orchestrator.printable import visible
+from orchestrator.state.plans import plan_of
 from orchestrator.state.workspace import Workspace, from_here
 from orchestrator.vocabulary import TaskStatus, attempt_said, ordinal
 
@@ -62,7 +63,7 @@ def logs(call: Call) -> Result:
     from orchestrator.state.logs import numbers
 
     workspace = call.workspace
-    plan = workspace.load_plan()
+    plan = plan_of(workspace)
     task = task_in(plan, call.args.task)
     attempts = attempts_of(workspace, task)
     if not attempts:

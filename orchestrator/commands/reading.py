@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.commands.calling import Call, Result
 from orchestrator.errors import NoOutputError, PlanError, Problem, shown
 from orchestrator.plan.config.params import as_json, parse_assignments, shown_values
+from orchestrator.state.plans import plan_of
 from orchestrator.vocabulary import TaskStatus, counted
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def output(call: Call) -> Result:
     from orchestrator.state.results import read_record
 
     workspace = call.workspace
-    plan = workspace.load_plan()
+    plan = plan_of(workspace)
     task = task_in(plan, call.args.task)
     path = workspace.result(task)
     record = read_record(path, task.id)
@@ -113,7 +114,7 @@ def validate(call: Call) -> Result:
     workspace = call.workspace
     with no_gc_pauses():
         try:
-            plan = workspace.load_plan(parse_assignments(call.args.param), complete=True)  # (as run reads it)
+            plan = plan_of(workspace, parse_assignments(call.args.param), complete=True)  # (as run reads it)
         except PlanError as exc:  # with what the frontmatter's backend says of its settings: all at once
             more = [p for p in frontmatter_problems(workspace.plan_file) if p not in exc.problems]
             if not more:

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.output.tasktable import ends_at, eta_line, status_table
+from orchestrator.state.plans import plan_of
 from orchestrator.state.snapshots import snapshot
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def derive(workspace: Workspace, params: Mapping[str, str]) -> Derived:
     from orchestrator.state.context import status_lines
     from orchestrator.state.summary import status_data
 
-    plan = workspace.load_plan(params)
+    plan = plan_of(workspace, params)
     views = current_views(plan, workspace)
     shown = [view.as_json() for view in views]
     data = status_data(workspace, views, shown)

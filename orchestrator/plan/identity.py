@@ -3,7 +3,7 @@
 A task's brief, result and logs are named after its agent id (``agent_tasks/agent-03.md``), so an
 agent id, once given, stays with its task id whatever happens to the table: rows inserted, moved
 or deleted keep theirs, and a new task gets the next number never given before. What was given
-is kept in ``state/agents.json`` (``orchestrator.state.identity``); this module only decides.
+is kept in ``state/agents.json`` (``orchestrator.state.plans.identity``); this module only decides.
 """
 
 from __future__ import annotations

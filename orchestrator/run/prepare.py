@@ -35,7 +35,8 @@ from orchestrator.run.resume.settled import fields_in
 from orchestrator.run.worktrees import isolation
 from orchestrator.state import approvals, store
 from orchestrator.state.journal import OpenAttempt, attempts_started, epoch_of, workers_of
-from orchestrator.state.params import remember
+from orchestrator.state.plans import plan_of
+from orchestrator.state.plans.params import remember
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView, archived_records, collect, read_records
 from orchestrator.state.workspace import Workspace
@@ -136,7 +137,7 @@ def load_checked(
     merges into the integration branch, as a run with worktrees begins by doing; no directory of
     the workspace a symlink leading out of it; the workspace's templates that render after tasks
     start render now): an error here means nothing was written."""
-    plan = workspace.load_plan(options.params, complete=True, untrusted=options.untrusted)
+    plan = plan_of(workspace, options.params, complete=True, untrusted=options.untrusted)
     if options.backend is not None and options.backend not in backends.names():  # not the plan's fault
         known = backends.names()
         close = suggest(options.backend, known)

@@ -27,6 +27,7 @@ from orchestrator.run.resume.freshness import current_views
 from orchestrator.serve.picture import graph_svg
 from orchestrator.state.logs import attempts as logs_of
 from orchestrator.state.pause import paused, read_pause
+from orchestrator.state.plans import plan_of
 from orchestrator.state.procs import pid_alive, ticks
 from orchestrator.state.summary import status_data
 from orchestrator.state.workspace import Workspace
@@ -80,7 +81,7 @@ class Board:
                 return self._plan
             self._plan_key = key
             try:
-                plan = self.workspace.load_plan()
+                plan = plan_of(self.workspace)
             except (OrchestratorError, OSError) as exc:
                 self.plan_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 return self._plan

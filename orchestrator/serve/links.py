@@ -24,6 +24,7 @@ from starlette.routing import Route
 from orchestrator.errors import OrchestratorError
 from orchestrator.serve.board import Board
 from orchestrator.serve.words import Said, say
+from orchestrator.state.plans import plan_of
 from orchestrator.state.words import links, questions
 from orchestrator.state.workspace import Workspace
 
@@ -67,7 +68,7 @@ def shown(workspace: Workspace, token: str) -> Said:
     if isinstance(claims, Said):
         return claims
     try:
-        plan = workspace.load_plan()
+        plan = plan_of(workspace)
     except OrchestratorError as exc:
         return Said(False, f"the plan does not load: {str(exc).splitlines()[0]}", 409)
     task = plan.tasks.get(claims.task)

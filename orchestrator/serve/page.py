@@ -25,6 +25,7 @@ from orchestrator.run.inflight.requests import Kind, request
 from orchestrator.serve.api import refusal
 from orchestrator.serve.board import Board
 from orchestrator.serve.tailer import Tailer
+from orchestrator.state.plans import plan_of
 from orchestrator.state.workspace import Workspace
 
 STATIC = Path(__file__).parent / "static"
@@ -127,7 +128,7 @@ def _act(workspace: Workspace, task_id: str, kind: str, reason: str | None = Non
     from orchestrator.state.approvals import local_user
 
     try:
-        plan = workspace.load_plan()
+        plan = plan_of(workspace)
         task = plan.tasks.get(task_id)
         if task is None:
             return refusal(404, f"no task {task_id} in the plan")

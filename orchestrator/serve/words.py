@@ -19,6 +19,7 @@ from typing import Any
 from orchestrator.errors import OrchestratorError
 from orchestrator.plan.model import Task
 from orchestrator.state import events, launches
+from orchestrator.state.plans import plan_of
 from orchestrator.state.words import questions
 from orchestrator.state.workspace import Workspace
 
@@ -46,7 +47,7 @@ class Said:
 
 def _task(workspace: Workspace, task_id: str) -> tuple[Any, Task] | Said:
     try:
-        plan = workspace.load_plan()
+        plan = plan_of(workspace)
     except OrchestratorError as exc:
         return Said(False, f"the plan does not load: {str(exc).splitlines()[0]} — nothing was written", 409)
     task = plan.tasks.get(task_id) or next((t for t in plan.tasks.values() if t.id.lower() == task_id.lower()), None)

@@ -54,6 +54,7 @@ from orchestrator.plan.model import Plan, Task
 from orchestrator.state import events, journal, launches, schedule
 from orchestrator.state.causes import GATES
 from orchestrator.state.pause import read_pause
+from orchestrator.state.plans import plan_of
 from orchestrator.state.procs import pid_alive
 from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import Workspace, from_here
@@ -266,7 +267,7 @@ def _late(workspace: Workspace, state: journal.JournalState, now: float) -> list
     (a run of a version before; the plan is read only here, when attempts are open)."""
     findings: list[Finding] = []
     try:
-        plan: Plan | None = workspace.load_plan()
+        plan: Plan | None = plan_of(workspace)
     except PlanError:  # being edited: the plan's limits are not known, the defaults are used
         plan = None
     profiles = Profiles(workspace) if plan is not None else None

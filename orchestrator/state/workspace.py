@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,7 +11,7 @@ from orchestrator.errors import WorkspaceError, shown
 from orchestrator.paths import PLAN_FILE
 
 if TYPE_CHECKING:  # (a workspace's paths need no plan read: `--help` builds its parser on them)
-    from orchestrator.plan.model import Plan, Task
+    from orchestrator.plan.model import Task
 
 DEFAULT_DIR = ".orchestrator"
 
@@ -114,52 +113,6 @@ class Workspace:
         """The agent id each task was given (``state.identity``)."""
         return self.state_dir / "agents.json"
 
-    def load_plan(
-        self, params: Mapping[str, str] | None = None, *, complete: bool = False, untrusted: str | None = None
-    ) -> Plan:
-        """The plan, its tasks with the agent ids this workspace gave them (``state/agents.json``)
-        and its parameters' values (``plan/config/params.py``): ``params`` over those the last runs
-        gave (``state/params.json``) over the defaults; ``complete``: every one has a value, or a
-        ``UsageError`` says how to give it. ``untrusted``: ``params`` came from outside (``github``,
-        ``api``, ``mcp``): they alone, over the defaults, and each a value from there."""
-        from orchestrator.plan.config.filling import resolve
-        from orchestrator.state.params import Remembered, read
-
-        given = dict(params or {})
-        plan = self._read_plan()
-        if untrusted is not None:
-            kept = Remembered({}, dict.fromkeys(given, untrusted))
-        else:
-            kept = read(self) if plan.settings.params else Remembered()
-            kept = Remembered(kept.values, {k: v for k, v in kept.untrusted.items() if k not in given})
-        return resolve(plan, kept.values, given, complete=complete, untrusted=kept.untrusted)
-
-    def _read_plan(self) -> Plan:
-        """The plan as read from its file, with this workspace's agent ids and archive (in a long-lived
-        process, kept while those files are the same, ``memo``: a copy, which what reads it may change)."""
-        import copy
-        import os
-
-        from orchestrator.plan.parser import read_plan
-        from orchestrator.state import memo
-        from orchestrator.state.identity import read_book
-        from orchestrator.state.kept.archive import archived_tasks
-
-        def read() -> Plan:
-            return read_plan(self.plan_file, book=read_book(self), archived=archived_tasks(self))
-
-        if not memo.enabled():
-            return read()
-        try:
-            archived = sorted(self.archive_dir / name for name in os.listdir(self.archive_dir))
-        except OSError:
-            archived = []
-        sources = (self.plan_file, self.agents_file, self.results_dir, self.tasks_dir, self.archive_dir, *archived)
-        kept = memo.kept(("plan", str(self.plan_file)), sources, read)
-        plan = copy.copy(kept)
-        plan.tasks = dict(kept.tasks)
-        return plan
-
     def brief(self, task: Task) -> Path:
         return self.tasks_dir / f"{task.slug}.md"
 
@@ -226,9 +179,3 @@ def from_here(path: str | os.PathLike[str]) -> str:
 
 def _log_stem(task: Task, attempt: int) -> str:
     return f"{task.slug}.attempt-{attempt}"
-
-
-def load_plan(directory: str | Path | None = None) -> Plan:
-    """The plan of the workspace at ``directory`` (as ``Workspace.find`` takes it: the workspace,
-    its project, or its master_plan.md), each task with the agent id its workspace gave it."""
-    return Workspace.find(directory).load_plan()

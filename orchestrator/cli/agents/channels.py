@@ -20,6 +20,7 @@ from orchestrator.cli.output import (
 from orchestrator.errors import UsageError
 from orchestrator.state import context, events
 from orchestrator.state.context import Kind
+from orchestrator.state.plans import plan_of
 from orchestrator.state.workspace import Workspace, from_here
 from orchestrator.vocabulary import ExitCode
 
@@ -106,7 +107,7 @@ def _entry_command(kind: Kind) -> Handler:
             raise UsageError(f"{kind.value} takes a task and a text: {usage} — nothing was written")
         workspace = find_workspace(directory)
         wanted = rest[0] if len(rest) == 2 else str(inside)
-        task = task_id_in(workspace.load_plan(), wanted, after="nothing was written")
+        task = task_id_in(plan_of(workspace), wanted, after="nothing was written")
         return _record(workspace, kind, task, _text(rest[-1]), args)
 
     return command
@@ -123,7 +124,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     # `sync TASK "TEXT"` names the task as `share` does; inside a task, the checkpoint is that
     # task's (its workspace is the one this writes to).
     wanted = args.task or (rest[0] if len(rest) == 2 else os.environ.get(TASK_VARIABLE) if not directory else None)
-    task = task_id_in(workspace.load_plan(), wanted, after="nothing was written") if wanted else None
+    task = task_id_in(plan_of(workspace), wanted, after="nothing was written") if wanted else None
     return _record(workspace, Kind.SYNC, task, _text(rest[-1]), args)
 
 
@@ -135,7 +136,7 @@ def cmd_context(args: argparse.Namespace) -> int:
     wanted = words[-1] if words else os.environ.get(TASK_VARIABLE)
     if not wanted:
         raise UsageError("name the task: orchestrator context [DIR] TASK")
-    plan = workspace.load_plan()
+    plan = plan_of(workspace)
     task = task_id_in(plan, wanted)  # (a command that writes nothing says nothing of writing)
     upstream = [t for t in plan.topological_order() if t in plan.ancestors([task])]
     found = context.task_context(workspace, task, upstream)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, looks_like_workspace, warn
 from orchestrator.errors import PlanError, UsageError, shown
+from orchestrator.state.plans import plan_of
 from orchestrator.vocabulary import ExitCode, TaskStatus, counted
 
 if TYPE_CHECKING:
@@ -94,9 +95,9 @@ def cmd_archive(args: argparse.Namespace) -> int:
     from orchestrator.plan.parser import parse_plan
     from orchestrator.run.resume.freshness import current_views
     from orchestrator.state import planfile
-    from orchestrator.state.identity import read_book
     from orchestrator.state.journal import now_iso
     from orchestrator.state.kept import archive
+    from orchestrator.state.plans.identity import read_book
 
     words = list(args.words)
     workspace = find_workspace(words.pop(0) if words and looks_like_workspace(words[0]) else None)
@@ -106,7 +107,7 @@ def cmd_archive(args: argparse.Namespace) -> int:
         raise UsageError("say what to archive: orchestrator archive [DIR] --completed, or orchestrator archive ID...")
     workspace.check_inside()
     with plan_edit_lock(workspace):
-        plan = workspace.load_plan()
+        plan = plan_of(workspace)
         views = {view.id: view for view in current_views(plan, workspace)}
         try:
             ids = _wanted(plan, views, args, words)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator.cli.output import Commands, add_command, emit_json
 from orchestrator.errors import OrchestratorError
+from orchestrator.state.plans import plan_of
 from orchestrator.state.workspace import DEFAULT_DIR, Workspace, from_here
 from orchestrator.vocabulary import ExitCode
 
@@ -53,7 +54,7 @@ def _deadlines(workspace: Workspace, views: list[TaskView] | None) -> list[Findi
 
     if views is None:  # (a plan that does not load now: nothing to judge)
         return []
-    found = workspace_verdicts(workspace.load_plan(), workspace, views)
+    found = workspace_verdicts(plan_of(workspace), workspace, views)
     return [
         Finding(
             f"deadline_{v['state']}", deadline_line(v).removeprefix("⏰ "), () if v["task"] == RUN else (v["task"],)

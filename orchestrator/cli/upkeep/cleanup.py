@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from orchestrator.cli.output import Commands, add_command, add_directory, emit_json, warn
 from orchestrator.cli.upkeep.worktrees import _size
 from orchestrator.errors import LockedError
+from orchestrator.state.plans import plan_of
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode, counted
 
@@ -54,7 +55,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     from orchestrator.state.lock import WorkspaceLock
 
     workspace = Workspace.find(args.directory)
-    plan = workspace.load_plan()
+    plan = plan_of(workspace)
     pid = stale_pid(workspace)
     if args.dry_run:
         with _looking(workspace, pid):

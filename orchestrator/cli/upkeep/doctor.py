@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.cli.output import Commands, add_command, emit_json
+from orchestrator.state.plans import plan_of
 from orchestrator.state.workspace import Workspace, from_here
 from orchestrator.version import __version__
 from orchestrator.vocabulary import ExitCode, counted, listed
@@ -103,7 +104,7 @@ def _cluster(args: argparse.Namespace, workspace: Workspace | None, needed: list
     asked = {}
     if workspace is not None:
         with contextlib.suppress(OrchestratorError):  # (a plan that does not load is told above)
-            asked = asked_resources(workspace.load_plan(), Profiles(workspace))
+            asked = asked_resources(plan_of(workspace), Profiles(workspace))
     # With a shared filesystem every worker must see the project where this machine does.
     directories = [str(workspace.project_dir)] if workspace is not None and shared else []
     workers, problems = survey(cluster.scheduler, needed, cluster.timeout, asked, directories=directories)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from orchestrator.cli.output import Commands, Handler, add_command, add_params, emit_json, given_params, warn
 from orchestrator.errors import LockedError, OrchestratorError, UsageError
 from orchestrator.plan.table.times import iso
+from orchestrator.state.plans import plan_of
 from orchestrator.state.workspace import DEFAULT_DIR, Workspace, from_here
 from orchestrator.vocabulary import ExitCode
 
@@ -33,7 +34,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     from orchestrator.run.launch import crontab
     from orchestrator.run.notices.notify import user_config_path, user_targets
     from orchestrator.state import schedule
-    from orchestrator.state.params import remember
+    from orchestrator.state.plans.params import remember
 
     try:
         expression = cron.parse(args.cron).text  # (a shorthand such as @daily as its five fields)
@@ -177,7 +178,7 @@ def cmd_fire(args: argparse.Namespace) -> int:
     try:
         forced: list[str] | None = None
         if not args.keep_done:  # every firing a fresh run of the whole plan, as a scheduled workflow is:
-            tasks = workspace.load_plan().tasks  # every task runs again, the roots for real; a dependent
+            tasks = plan_of(workspace).tasks  # every task runs again, the roots for real; a dependent
             words += ["--rerun", ",".join(tasks)]  # whose upstream printed the same is reused (early cutoff)
             forced = [task.id for task in tasks.values() if not task.dependencies]
         run = build_parser("run").parse_args(words)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator.cli.output import Commands, add_command, add_directory, emit_json
 from orchestrator.errors import UsageError
+from orchestrator.state.plans import plan_of
 from orchestrator.state.workspace import DEFAULT_DIR, Workspace
 from orchestrator.vocabulary import ExitCode, counted
 
@@ -32,7 +33,7 @@ def _trees(workspace: Workspace, nothing: str) -> Trees:
     from orchestrator.git.worktrees import Trees
     from orchestrator.plan.config.profiles import Profiles
 
-    plan = workspace.load_plan()
+    plan = plan_of(workspace)
     profiles = Profiles(workspace)
     isolated = any(profiles.settings_for(plan, task).isolation == "worktree" for task in plan.tasks.values())
     why = (

@@ -3,7 +3,7 @@
 A plan declares ``params:`` in its settings (each a default and a description; one without a
 default is required) and writes ``{{ params.NAME }}`` in its request and goal, and in a task's
 title, description, Task Details and Command. ``filling.resolve`` gives a plan read from disk those values: the declared
-defaults, under the values its workspace's last run gave (``state/params.py``), under
+defaults, under the values its workspace's last run gave (``state/plans/params.py``), under
 the ones this command was given. Only a ``{{ }}`` that names ``params`` is a parameter: any other
 braces in a plan (a Go template, a GitHub workflow's ``${{ }}``) are left as written.
 

@@ -22,6 +22,7 @@ from orchestrator.backends.probe import Installation, agent_environment, probe
 from orchestrator.errors import PlanError
 from orchestrator.plan import provenance
 from orchestrator.plan.config.profiles import Profiles
+from orchestrator.state.plans import plan_of
 from orchestrator.state.workspace import Workspace
 
 SUPPORTED_SYSTEMS = {"Linux": "Linux", "Darwin": "macOS"}  # platform.system(): the name people know
@@ -139,7 +140,7 @@ def examine(workspace: Workspace | None) -> Diagnosis:
     if workspace is not None:
         plan_name = workspace.relative(workspace.plan_file)
         try:
-            plan = workspace.load_plan()
+            plan = plan_of(workspace)
             profiles = Profiles(workspace)
             for task in plan.tasks.values():
                 settings = profiles.settings_for(plan, task)

@@ -26,6 +26,7 @@ from orchestrator.state import events
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.runs import AnswerRequested, PermissionRequested
 from orchestrator.state.journal import iso_at
+from orchestrator.state.plans import plan_of
 from orchestrator.state.words import questions
 from orchestrator.state.workspace import Workspace
 
@@ -44,7 +45,7 @@ def _inputs(workspace: Workspace, task_id: str) -> str | None:
     from orchestrator.state.status import read_records
 
     try:
-        plan = workspace.load_plan()
+        plan = plan_of(workspace)
         task = plan.tasks[task_id]
         return inputs_now(plan, workspace, read_records(plan, workspace))(task)
     except (OrchestratorError, OSError, KeyError):

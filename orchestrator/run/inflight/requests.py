@@ -211,7 +211,7 @@ def _offline(
     from orchestrator.state import planfile, store
     from orchestrator.state.causes import Cause, CauseKind
     from orchestrator.state.events.tasks import TaskCancelled, TaskRequeued
-    from orchestrator.state.identity import book_outdated, write_book
+    from orchestrator.state.plans.identity import book_outdated, write_book
     from orchestrator.state.results import ResultRecord, not_run_body, write_result
 
     notes: list[str] = []

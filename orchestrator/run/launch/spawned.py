@@ -25,6 +25,7 @@ from orchestrator import timing
 from orchestrator.errors import LockedError
 from orchestrator.output.reporter import Reporter
 from orchestrator.state import events
+from orchestrator.state.plans import plan_of
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode, TaskStatus
 
@@ -118,7 +119,7 @@ def _as_recorded(workspace: Workspace, task_id: str, run: object, own_run: bool)
     """The task's state as its result file records it (a run that ended without its end event)."""
     from orchestrator.state.results import read_record
 
-    plan = workspace.load_plan()
+    plan = plan_of(workspace)
     task = plan.tasks.get(task_id)
     record = read_record(workspace.result(task), task.id) if task is not None else None
     if record is None:

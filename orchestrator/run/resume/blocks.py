@@ -22,6 +22,7 @@ from orchestrator.plan.model import Plan
 from orchestrator.run.prepare import Prepared
 from orchestrator.run.resume import freshness
 from orchestrator.state import planfile
+from orchestrator.state.plans import plan_of
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView, collect
 from orchestrator.state.workspace import Workspace
@@ -98,7 +99,7 @@ class Blocks:
         if not watch.changed():
             return False
         try:
-            self._plan = self.workspace.load_plan()
+            self._plan = plan_of(self.workspace)
         except (OrchestratorError, OSError):
             return False
         return True

@@ -46,6 +46,7 @@ from orchestrator.run.resume.basis import BASIS_VERSION, Basis, Signatures, inpu
 from orchestrator.run.resume.selection import expected_fingerprint
 from orchestrator.run.resume.settled import fields_in, settle
 from orchestrator.state.journal import epoch_of
+from orchestrator.state.plans import plan_of
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView, archived_records, collect, read_records
 from orchestrator.state.workspace import Workspace
@@ -69,7 +70,7 @@ def views_in(workspace: Workspace) -> list[TaskView] | None:
     """``current_views`` for ``check``, which counts what ``status`` shows: ``None`` when the plan
     cannot be read now (``check`` tells what needs a person, and a plan being edited does not)."""
     try:
-        plan = workspace.load_plan()
+        plan = plan_of(workspace)
     except OrchestratorError:
         return None
     return current_views(plan, workspace)

@@ -49,6 +49,7 @@ from orchestrator.run.recorder import Recorder
 from orchestrator.run.worktrees.handmerge import KEPT, HandMerge, failed_on_conflict
 from orchestrator.state.journal import attempt_environment
 from orchestrator.state.planrows import NewTask, add_task
+from orchestrator.state.plans import plan_of
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ErrorClass
@@ -240,7 +241,7 @@ class MergeQueue:
         is now (their agent ids given, their briefs rendered), into the run's plan, settings,
         views, selection and ``queue``, with the dependents now waiting for them."""
         prepared, ws = self.prepared, self.workspace
-        fresh = ws.load_plan()
+        fresh = plan_of(ws)
         render_briefs(fresh, ws)
         plan = prepared.plan
         for task_id in added:
