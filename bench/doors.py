@@ -178,9 +178,16 @@ def _row(door: str, command: str, times: list[float], size: int) -> dict[str, An
     }
 
 
+def _load() -> str:
+    """The machine's load average now (what else ran beside the calls)."""
+    return " ".join(f"{figure:.2f}" for figure in os.getloadavg())
+
+
 def report(rows: list[dict[str, Any]], tasks: int) -> str:
     lines = [
-        f"`python bench/doors.py --tasks {tasks}` — {machine_line()}",
+        "## The doors (issue 64): the commands an agent loops on, through MCP, HTTP and the CLI",
+        "",
+        f"`python bench/doors.py --tasks {tasks}` — {machine_line()}, load average {_load()}",
         "",
         table(
             ["door", "command", "p50 ms", "p90 ms", "answer bytes", "target p50", ""],
