@@ -80,6 +80,7 @@ from benchlib import (
 )
 from cluster import section_of as cluster_section_of
 from commands import section_of as commands_section_of
+from doors import section_of as doors_section_of
 from learned import section_of as learned_section_of
 from makespan import DagResult, render_dag, run_dag, w2_dag, w3_dag
 from memory import PlanRow, memory_targets, render_memory, run_memory
@@ -331,6 +332,7 @@ class Suite:
     kept_startup: str | None = None  # W10's section (bench/agent_startup.py), kept as it is
     kept_suite: str | None = None  # the test suite's wall (bench/suite_wall.py), kept as it is
     kept_commands: str | None = None  # issue 52's start-up section (bench/commands.py), kept as it is
+    kept_doors: str | None = None  # issue 64's doors (bench/doors.py), kept as it is
     kept_stragglers: str | None = None  # W11's section (bench/stragglers.py), kept as it is
     crashed: list[str] = field(default_factory=list)
 
@@ -428,6 +430,8 @@ def render(suite: Suite) -> str:
         parts += ["", suite.kept_commands]
     if suite.kept_stragglers:  # W11, written by bench/stragglers.py
         parts += ["", suite.kept_stragglers]
+    if suite.kept_doors:  # issue 64's doors, written by bench/doors.py
+        parts += ["", suite.kept_doors]
     return "\n".join(parts) + "\n"
 
 
@@ -470,6 +474,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     suite.kept_suite = suite_section_of(output)
     suite.kept_commands = commands_section_of(output)
     suite.kept_stragglers = stragglers_section_of(output)
+    suite.kept_doors = doors_section_of(output)
     smoke = args.smoke
     ours = orchestrator_tool(env.orchestrator)
     floor, floor_bash = floor_tools(env.python)
