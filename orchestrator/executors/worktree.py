@@ -35,6 +35,7 @@ from orchestrator.executors.base import (
     StartCallback,
 )
 from orchestrator.executors.capabilities import Cluster
+from orchestrator.git.lanes import Lanes
 from orchestrator.git.worktrees import Trees
 
 
@@ -55,8 +56,9 @@ class WorktreeExecutor(Executor):
         if task not in self.isolated:
             return await self.inner.run(launch, on_start=on_start, on_line=on_line)
         upstream = [dep for dep in launch.upstream if dep in self.isolated]
-        name, start = launch.lane or task, self.trees.branch(task) if launch.lane else None  # (a raced lane's own)
+        name = launch.lane or task
         try:
+            start = await anyio.to_thread.run_sync(self._start, task) if launch.lane else None  # (a raced lane's own)
             tree = await anyio.to_thread.run_sync(functools.partial(self.trees.open, name, upstream, start=start))
             cwd = self.trees.inside(launch.cwd, tree)
         except (GitError, OSError) as exc:
@@ -72,6 +74,11 @@ class WorktreeExecutor(Executor):
         with anyio.CancelScope(shield=True):
             work = await anyio.to_thread.run_sync(self.trees.finish, name, message)
         return dataclasses.replace(run, work=work)
+
+    def _start(self, task: str) -> str:
+        """Where a lane of ``task`` begins: where its best of N began (``Lanes.began``), else (a
+        hedge) the task's branch, which holds none of the running attempt's work until it ends."""
+        return Lanes(self.trees).began(task) or self.trees.branch(task)
 
     @property
     def cluster(self) -> Cluster | None:

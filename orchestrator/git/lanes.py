@@ -75,6 +75,13 @@ class Lanes:
             git(["update-ref", "-d", ref], trees.repo)
         git(["update-ref", f"{RACES}{task_id}/attempt-{number}", base], trees.repo)
 
+    def began(self, task_id: str) -> str | None:
+        """Where ``task_id``'s race began (its mark's ref), for its lanes to begin there too: not
+        from the task's branch as it is when a slot frees, which may hold its own attempt's work
+        by then (a winning lane would carry it, and it would merge with the winner's)."""
+        marks = self._marks(task_id)
+        return marks[-1][0] if marks else None
+
     def unrecorded(self, recorded: Mapping[str, int]) -> list[str]:
         """The marks of races a runner began and did not live to record (``recorded``: each task's
         last attempt a result records, none: 0): what each task's branch and worktree gained since

@@ -127,8 +127,12 @@ class Trees:
     def open(self, task_id: str, upstream: Sequence[str] = (), *, start: str | None = None) -> Path:
         """The worktree ``task_id`` runs in, made or found again and holding what it builds on;
         raises ``GitError`` when that cannot be (nothing of it is lost). ``start``: where a new
-        branch begins (a lane's: its task's branch), else the integration branch."""
-        start = start if start is not None and branch_exists(self.repo, start) else self.integration
+        branch begins (a lane's: its task's branch, or a full ref, where its race began), else the
+        integration branch."""
+        found = start is not None and (
+            rev(self.repo, start) if start.startswith("refs/") else branch_exists(self.repo, start)
+        )
+        start = start if start is not None and found else self.integration
         path = self._made(self.path(task_id), self.branch(task_id), start)
         strayed = bring_home(path, self.branch(task_id))
         if strayed is not None:  # an attempt left it on work its branch cannot take: nothing is moved
@@ -151,6 +155,10 @@ class Trees:
                     " and `git commit`), then run again"
                 )
         return path
+
+    def _known(self, start: str) -> bool:
+        """Whether ``start`` names a commit a branch may begin at: a branch, or a full ref."""
+        return rev(self.repo, start) is not None if start.startswith("refs/") else branch_exists(self.repo, start)
 
     def finish(self, task_id: str, message: str) -> Work:
         """Commit everything the attempt changed in ``task_id``'s worktree on its branch: its work,
