@@ -48,7 +48,7 @@ def verify(call: Call) -> Result:
         lines += [_where(found.log, n) + ": torn: a crash cut it short as it was written; no reader takes it"
                   for n in found.torn]  # fmt: skip
         if found.gone:
-            gone = counted(len(found.gone), "result")
+            gone = f"{len(found.gone):,} {'result' if len(found.gone) == 1 else 'results'}"
             lines.append(f"{gone} the log recorded no longer there (reset and retry remove them): not checked")
         return "".join(line + "\n" for line in lines)
 
@@ -71,5 +71,5 @@ def _summary(log: Path, lines: int, chained_from: int | None, matched: int) -> s
         return f"{shown(log)}: {lines:,} lines, none chained (written before the chain): nothing to check"
     before = chained_from - 1
     held = f"chain holds from line {chained_from:,} ({before:,} unchained before it)"
-    results = f"{counted(matched, 'result')} {'matches' if matched == 1 else 'match'}"
+    results = f"{matched:,} {'result matches' if matched == 1 else 'results match'}"
     return f"{shown(log)}: {lines:,} {'line' if lines == 1 else 'lines'}, {held}; {results}"
