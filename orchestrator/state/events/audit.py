@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from orchestrator.documents import read_regular
+from orchestrator.documents import open_regular, read_regular
 from orchestrator.state.events.chain import NOTHING, BadHead, Head, digest, head_file, lock_file, read_head
 from orchestrator.state.lock import looking
 from orchestrator.state.workspace import Workspace
@@ -94,7 +94,7 @@ def audit(workspace: Workspace) -> Audit:
     log = workspace.events_file
     found = Audit(log)
     try:
-        fd = os.open(log, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
+        fd = open_regular(log)  # (a FIFO put there is not waited on)
     except FileNotFoundError:
         return found
     try:

@@ -27,12 +27,13 @@ What a writer finds, and chains to:
   for an empty log. A log whose lines before carry no ``prev`` is the chain's unchained past.
 
 A line torn by a power cut (the file ends without a newline) is ended by the next writer, which
-starts on a new line: the torn line is a line of the chain, that nothing reads (``records``
-skips a line that is no JSON), and the next line chains to it as it stands.
+starts on a new line: the torn line is a line of the chain, that nothing reads (the log's
+readers skip a line that is no JSON), and the next line chains to it as it stands.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from collections.abc import Sequence
@@ -95,7 +96,7 @@ def read_head(log: Path) -> Head | None:
     try:
         fd = os.open(head_file(log), os.O_RDONLY | os.O_CLOEXEC | _NOFOLLOW)
         try:
-            data = json.loads(os.read(fd, 4096))
+            data = json.loads(os.read(fd, HEAD_SIZE))  # (a longer file: what is past the record is no part of it)
         finally:
             os.close(fd)
         found = Head(int(data["lines"]), int(data["bytes"]), str(data["digest"]))
@@ -114,7 +115,7 @@ def write_head(log: Path, head: Head) -> None:
     fd = os.open(head_file(log), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | _NOFOLLOW, 0o666)
     try:
         if os.pwrite(fd, record, 0) != len(record):
-            raise OSError(f"{head_file(log)}: written short")
+            raise OSError(errno.EIO, "written short")
     except OSError as exc:
         raise store.named_error(exc, head_file(log)) from exc
     finally:
