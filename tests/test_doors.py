@@ -73,6 +73,7 @@ READS: list[tuple[str, dict[str, Any]]] = [
     ("logs", {"task": "T-03"}),
     ("history", {"task": "T-01"}),
     ("history", {"stats": True}),
+    ("verify", {}),
 ]
 
 

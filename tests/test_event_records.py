@@ -187,9 +187,11 @@ def test_the_lines_real_runs_and_commands_write_validate_against_the_schema(tmp_
     assert any(line["event"] == "task_completed" and line.get("reused") for line in logged)
     [cancelled] = [line for line in logged if line["event"] == "task_cancelled"]
     assert cancelled["cause"] == {"kind": "cancelled", "said": "not needed"} and cancelled["duration"] > 0
-    # Every line the run printed is the line it logged, but for its run (cancel's request is cancel's).
+    # Every line the run printed is the line it logged, but for its run and its link in the log's
+    # chain (cancel's request is cancel's).
+    assert all(isinstance(line["prev"], str) for line in logged)
     run_name = logged[0]["run"]
-    ours = [{k: v for k, v in line.items() if k != "run"} for line in logged if line["run"] == run_name]
+    ours = [{k: v for k, v in line.items() if k not in ("run", "prev")} for line in logged if line["run"] == run_name]
     assert [line for line in ours if line["event"] != "cancel_requested"] == first
 
 

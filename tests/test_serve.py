@@ -139,6 +139,7 @@ def test_a_late_client_gets_the_state_then_the_stream(tmp_path: Path) -> None:
         assert kind == "state" and first["counts"] == state["counts"]
         events.append(events_file(project), [{"event": "notice", "run": None, "message": "disk almost full"}])
         _, data = stream.until(lambda kind, _: kind == "events")
+        assert isinstance(data[0].pop("prev"), str)  # (its line's link in the log's chain, as the log has it)
         assert data == [{"event": "notice", "run": None, "message": "disk almost full", "said": "ℹ️ disk almost full"}]
         stream.close()
         files = http_get(server.port, "/api/task/T-03").json()

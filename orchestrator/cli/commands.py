@@ -115,6 +115,9 @@ COMMANDS: dict[str, dict[str, str]] = {
             "exit 0 when all is well, 1 when a workspace needs attention (a dead runner, a task past its "
             "limits, a pause, failures, results the fake executor made up): for cron and heartbeats"
         ),
+        "verify": (
+            "check the event log's hash chain and that each result is what its run wrote: exit 1 names what changed"
+        ),
     },
     "upkeep.schedule": {
         "schedule": (

@@ -73,7 +73,7 @@ def show(result: Result, *, as_json: bool) -> int:
     if as_json:
         emit_json(result.payload())
     else:
-        if result.ok and result.shown is not None:
+        if result.shown is not None:  # (a refusal has none: ``said`` is its words)
             sys.stdout.write(result.shown())
         for line in result.aside:
             warn(line)

@@ -9,6 +9,7 @@ and JSON-RPC code (``errors``).
     reading  status, output, logs, history, validate      listing   list
     changing add, update, approve, reject, answer, cancel, retry
     starting run, started in the background               runopts   run's options
+    verifying verify: the event log's chain and the results it recorded
     notices  what validate tells beside the plan's problems
     words    what a command line's words mean where several commands take them
 """

@@ -94,6 +94,7 @@ def _status() -> tuple[Opt, ...]:
     )
 
 
+VERIFY = "check the event log's hash chain and that each result is what its run wrote: exit 1 names what changed"
 FORMATS = ("table", "simple", "ids", "json")  # list --format
 GROUPS = ("assignee", "priority", "status", "tag")  # list --group-by (``commands/listing.GROUPS``: each one's keys)
 
@@ -288,6 +289,10 @@ def _retry() -> tuple[Opt, ...]:
     return (DIRECTORY, _task())
 
 
+def _verify() -> tuple[Opt, ...]:
+    return (DIRECTORY,)
+
+
 def _run() -> tuple[Opt, ...]:
     from orchestrator.commands.runopts import options  # (they name the backends and the executors)
 
@@ -380,6 +385,14 @@ COMMANDS: dict[str, Command] = {
             "history:history",
             thing="[TASK]",
             read_only=True,
+        ),
+        Command(
+            "verify",
+            VERIFY,
+            _verify,
+            "verifying:verify",
+            read_only=True,
+            json_help="print one JSON object: what holds, and each finding's file, line and what",
         ),
     )
 }

@@ -80,6 +80,7 @@ class Recorder:
         # (a result is never lost to a template: should the workspace's fail on one, the packaged one)
         self.templates = Lenient(workspace, lambda message: self.emit(Notice(message=message)))
         self.records: dict[str, ResultRecord] = {}  # written in this run
+        self.written: dict[str, Told] = {}  # each task's result file as last written, for its event to tell
         self.unsynced: list[Path] = []  # written, not yet made durable (``take_unsynced``)
 
     def emit(self, event: EventRecord) -> None:
@@ -149,7 +150,8 @@ class Recorder:
 
     def told_completed(self, task: Task, record: ResultRecord, last: AgentResult | None = None) -> None:
         # ``last``: its last attempt's result, with what that attempt alone spent (none: the record's)
-        self.emit(_completed(task, record, self.workspace.result_name(task), last))
+        digest = self.written[task.id]["result_digest"] if task.id in self.written else None
+        self.emit(_completed(task, record, self.workspace.result_name(task), last, digest))
 
     def failed(self, outcome: Outcome, reason: str) -> None:
         stderr = _stderr(self.workspace, outcome)
@@ -165,6 +167,7 @@ class Recorder:
                 simulated=outcome.run.simulated,
                 **_spent(outcome.result),
                 worker=outcome.run.worker or None,
+                **self.written[task.id],
             )
         )
 
@@ -211,7 +214,7 @@ class Recorder:
             **(_costs(spent) if spent is not None else _Costs(cost_usd=cost_usd, tokens=None)),
         )
         self.write(task, record, not_run_body(task.id, status, reason))
-        self.emit(_not_run(task, status, cause, reason, record.duration, spent))
+        self.emit(replace(_not_run(task, status, cause, reason, record.duration, spent), **self.written[task.id]))
 
     def given_up(self, task: Task, blocker: str) -> None:
         """``task`` will not run: ``blocker``, which it depends on, will not complete (failed,
@@ -287,7 +290,8 @@ class Recorder:
         self.workspace.check_inside()  # not through a symlink put in results/' place meanwhile
         path = self.workspace.result(task)
         # looked for each time, not in a listing made at the start: a person may write there meanwhile
-        _put(self.workspace, path, record, body, os.path.lexists(path), self.emit)
+        told = _put(self.workspace, path, record, body, os.path.lexists(path), self.emit)
+        self.written[task.id] = Told(result=self.workspace.result_name(task), result_digest=told)
         self.unsynced.append(path)
         self.records[task.id] = record
         if view.status == TaskStatus.RETRYING:  # its retry will not come: status no longer shows it retrying
@@ -354,15 +358,24 @@ def attempt_record(
     )
 
 
+class Told(TypedDict):
+    """A result file written, as the event of its task's end tells it (``verify`` checks it)."""
+
+    result: str  # the file, as ``task_completed``'s ``result`` names it
+    result_digest: str  # of its bytes
+
+
 def _put(
     workspace: Workspace, path: Path, record: ResultRecord, body: str, exists: bool, emit: Callable[[Notice], None]
-) -> None:
+) -> str:
     """``record`` written as ``path``; a file there that was no result of its task as the tool wrote
     it (another task's, one a hand edit left unreadable or edited) is kept beside it, and a notice says where, as
-    ``cancel`` with no run going on says it: nothing of a person's is moved without a word."""
-    kept = write_result(path, record, body, durable=False, exists=exists)
-    if kept is not None:
-        emit(Notice(message=kept.notice(workspace.relative(path))))
+    ``cancel`` with no run going on says it: nothing of a person's is moved without a word. The
+    digest of the bytes written."""
+    written = write_result(path, record, body, durable=False, exists=exists)
+    if written.kept is not None:
+        emit(Notice(message=written.kept.notice(workspace.relative(path))))
+    return written.digest
 
 
 def _started(workspace: Workspace, attempt: Attempt) -> TaskStarted:
@@ -451,10 +464,12 @@ def _stderr(workspace: Workspace, outcome: Outcome) -> str:
     return tail(workspace.log(attempt.task, attempt.number, "err"), STDERR_TAIL).rstrip()
 
 
-def _completed(task: Task, record: ResultRecord, result: str, last: AgentResult | None) -> TaskCompleted:
+def _completed(
+    task: Task, record: ResultRecord, result: str, last: AgentResult | None, digest: str | None
+) -> TaskCompleted:
     """``task_completed``'s fields: ``cost_usd`` and ``tokens`` the task's (its attempts in this run
     of it added up), ``attempt_cost_usd`` and ``attempt_tokens`` its ``last`` attempt's own (a
-    result kept from a log or the cache: the same)."""
+    result kept from a log or the cache: the same); ``digest``: of the result's bytes as written."""
     own = (last.attempt_cost_usd, _total(last.attempt_tokens)) if last else (record.cost_usd, record.total_tokens)
     return TaskCompleted(
         task=task.id,
@@ -471,4 +486,5 @@ def _completed(task: Task, record: ResultRecord, result: str, last: AgentResult 
         simulated=record.simulated,
         worker=record.worker or None,  # on a cluster: the worker that ran it
         reused=record.reused or None,  # from the cache (``run/resume/reuse``): why
+        result_digest=digest,
     )

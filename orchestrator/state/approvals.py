@@ -177,7 +177,11 @@ def rejected_cause(decision: Decision, gate: str) -> Cause:
 
 def restate(workspace: Workspace, task: Task, record: ResultRecord, decision: Decision) -> ResultRecord:
     """A result that awaited approval, made what ``decision`` says: completed, or rejected (its
-    output kept: the work is there for a person to see, and not passed on)."""
+    output kept: the work is there for a person to see, and not passed on). The word is told in
+    the event log as taken, with the result written again (its digest: ``verify`` checks it)."""
+    from orchestrator.state import events
+    from orchestrator.state.events.tasks import ApprovalGiven, ApprovalRefused  # (written when one is)
+
     approved = decision.decision == APPROVED
     status = moved(task.id, record.status, TaskStatus.COMPLETED if approved else TaskStatus.REJECTED)
     cause = None if approved else rejected_cause(decision, "after")
@@ -185,7 +189,20 @@ def restate(workspace: Workspace, task: Task, record: ResultRecord, decision: De
     new = replace(record, status=status, reason=reason, cause=cause)
     path = workspace.result(task)
     body = documents.read_output(path) or ""  # (its first line's indentation kept)
-    write_result(path, new, body)
+    written = write_result(path, new, body)
+    word = ApprovalGiven if approved else ApprovalRefused
+    told = word(
+        task=task.id,
+        agent=task.agent,
+        gate="after",
+        by=decision.by,
+        reason=decision.reason,
+        via=decision.via,
+        url=decision.url,
+        result=workspace.result_name(task),
+        result_digest=written.digest,
+    )
+    events.append(workspace.events_file, [told])
     return new
 
 

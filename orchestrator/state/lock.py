@@ -49,6 +49,24 @@ def turn(path: Path, mode: int = 0o644) -> Iterator[None]:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def looking(path: Path) -> Iterator[None]:
+    """A reader's turn at the lock file ``path``: shared with other readers, while writers wait
+    (``verify`` reads where the event log ends and its head in one). The file is opened for
+    reading only, and never made: with none there, nobody has written under it yet."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        yield
+        return
+    try:
+        fcntl = posix_locks()
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
+
+
 class WorkspaceLock:
     def __init__(self, path: Path, workspace_name: str) -> None:
         self.path = path

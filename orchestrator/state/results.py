@@ -18,6 +18,7 @@ from orchestrator.documents import compose, read_body, read_metadata, sha256
 from orchestrator.printable import visible
 from orchestrator.state import memo, store
 from orchestrator.state.causes import Cause
+from orchestrator.state.events.chain import digest
 from orchestrator.state.store import set_aside
 from orchestrator.vocabulary import ErrorClass, TaskStatus
 
@@ -209,9 +210,17 @@ class Kept:
         return f"{name} {self.why}: kept as {self.path.name}"
 
 
-def write_result(
-    path: Path, record: ResultRecord, body: str, *, durable: bool = True, exists: bool = True
-) -> Kept | None:
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What ``write_result`` did: the file it ``kept`` aside first, if any, and the ``digest`` of
+    the bytes it wrote, which the event that tells the task's end records (``result_digest``:
+    ``verify`` compares the file with it)."""
+
+    kept: Kept | None
+    digest: str
+
+
+def write_result(path: Path, record: ResultRecord, body: str, *, durable: bool = True, exists: bool = True) -> Written:
     """Write ``record`` and ``body`` as ``path``, atomically. ``durable=False`` leaves the fsync
     to a later ``store.sync_files`` (the runner's, within a second). A file there that is not
     this task's result as the tool wrote it is first moved aside (``keep_aside``), and said, for
@@ -220,8 +229,9 @@ def write_result(
     kept = keep_aside(path, record.task) if exists else None
     body = visible(body)  # what the task printed: no control character in a markdown file
     mapping = {**record.to_mapping(), "content_hash": sha256(body.strip())}
-    store.write_text(path, compose(mapping, body), durable=durable, parent_exists=True, exists=exists)
-    return kept
+    data = compose(mapping, body).encode("utf-8")
+    store.write_bytes(path, data, durable=durable, parent_exists=True, exists=exists)
+    return Written(kept, digest(data))
 
 
 def keep_aside(path: Path, task_id: str) -> Kept | None:

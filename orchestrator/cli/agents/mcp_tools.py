@@ -36,6 +36,7 @@ from mcp.shared.exceptions import MCPError
 from orchestrator.cli.agents import invoke
 from orchestrator.cli.agents.mcp_wire import claimed
 from orchestrator.cli.output import find_workspace
+from orchestrator.commands.table import COMMANDS as TABLE
 from orchestrator.documents import open_regular
 from orchestrator.errors import OrchestratorError
 from orchestrator.version import __version__
@@ -46,15 +47,15 @@ if TYPE_CHECKING:
 NAME = "orchestrator"
 RESOURCE_LIMIT = 1024 * 1024  # bytes of a resource read at most
 SCHEME = "orchestrator://"
-READ_ONLY = frozenset({"validate", "list", "status", "output", "logs", "history"})
-DESTRUCTIVE = frozenset({"cancel", "reject"})
+READ_ONLY = frozenset(name for name, command in TABLE.items() if command.read_only)
+DESTRUCTIVE = frozenset(name for name, command in TABLE.items() if command.destructive)
 INSTRUCTIONS = (
     "A workspace of orchestrator: a plan of tasks (master_plan.md) run by sub-agents in dependency order. "
     "Queue work with `add` (after: the tasks it waits for), start it with `run` (it returns at once; the run "
     "goes on in the background), follow it with `status`, read a task's answer with `output` and its logs "
     "with `logs`; `approve`/`reject` a task waiting at its gate, `answer` what its agent asks, `cancel`/`retry` "
-    "one. Each tool answers what `orchestrator COMMAND --json` prints. Resources: the plan, final_output.md, "
-    "every result."
+    "one; `verify` that the event log and results are what the runs wrote. Each tool answers what "
+    "`orchestrator COMMAND --json` prints. Resources: the plan, final_output.md, every result."
 )
 RUN_NOTE = (
     " Here it starts the run in the background and returns at once (its runner's pid and log); "

@@ -1,10 +1,12 @@
-"""``orchestrator check``: exit 0 when every workspace named is well, 1 when one needs a person."""
+"""``orchestrator check``: exit 0 when every workspace named is well, 1 when one needs a person; and
+``verify`` (its work in ``commands/verifying``), registered here beside it."""
 
 from __future__ import annotations
 
 import argparse
 from typing import TYPE_CHECKING
 
+from orchestrator.cli.doors import register_command
 from orchestrator.cli.output import Commands, add_command, emit_json
 from orchestrator.errors import OrchestratorError
 from orchestrator.state.plans import plan_of
@@ -81,3 +83,4 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
         default="text",
         help="text (default), a markdown digest, or a message formatted for Discord or Slack",
     )
+    register_command(sub, "verify")  # (its work: commands/verifying)

@@ -95,9 +95,12 @@ class Gates:
         self.holds.gate(task.id, gate, cause)
         view = self.recorder.views[task.id]
         view.move(TaskStatus.AWAITING_APPROVAL, cause)
+        written = self.recorder.written.get(task.id) if gate == "after" else None  # (the result it awaits)
         self.recorder.emit(ApprovalRequested(task=task.id, agent=task.agent, name=task.title, gate=gate,
                                              reason=view.reason or "", cause=cause,
-                                             inputs=self.recorder.inputs_of(task)))  # fmt: skip
+                                             inputs=self.recorder.inputs_of(task),
+                                             result=written["result"] if written else None,
+                                             result_digest=written["result_digest"] if written else None))  # fmt: skip
 
     def decide(self, task_id: str, decision: approvals.Decision) -> str | None:
         """A person's word on a task held at its gate: ``"start"`` (approved before it starts),
@@ -129,5 +132,6 @@ class Gates:
         if approved:
             self.recorder.told_completed(task, new)
             return "complete"
-        self.recorder.emit(TaskRejected(task=task_id, agent=task.agent, reason=reason or "", cause=cause))
+        told = self.recorder.written[task_id]
+        self.recorder.emit(TaskRejected(task=task_id, agent=task.agent, reason=reason or "", cause=cause, **told))
         return "reject"

@@ -235,12 +235,13 @@ def _offline(
                                       attempts=view.attempts, run_attempts=0, reason=words, cause=cause,
                                       finished=now_iso())  # fmt: skip
                 path = workspace.result(task)
-                kept = write_result(path, record, not_run_body(task.id, TaskStatus.CANCELLED, words))
-                if kept is not None:
-                    notes.append(kept.notice(workspace.relative(path)))
+                written = write_result(path, record, not_run_body(task.id, TaskStatus.CANCELLED, words))
+                if written.kept is not None:
+                    notes.append(written.kept.notice(workspace.relative(path)))
                 said = f"⏹️ {task.id} cancelled: no run starts it (its dependents are skipped) until "
                 said += f"`orchestrator retry {task.id}`"
-                cancelled = TaskCancelled(task=task.id, agent=task.agent, reason=words, cause=cause, duration=None)
+                cancelled = TaskCancelled(task=task.id, agent=task.agent, reason=words, cause=cause, duration=None,
+                                          result=workspace.result_name(task), result_digest=written.digest)  # fmt: skip
                 _told(workspace, cancelled)
         elif status == TaskStatus.COMPLETED:
             refused = f"{task.id} is completed (`orchestrator run --rerun {task.id}` redoes it)"

@@ -14,9 +14,10 @@ The file is only ever appended to: by the runner (a batch of lines in one ``writ
 its loop waits) and by the commands that change a run from outside (``add``, ``cancel``,
 ``discover``...). Every writer opens it with ``O_APPEND`` and writes whole lines in one call, so
 lines of several writers never mix, and a killed writer leaves whole lines (a line torn by a
-power cut is skipped by readers). ``watch``, ``history``, ``serve`` and ``check`` read it; nothing
-the tool does removes a line of it. Readers get each line as it is (a dict, ``Event``):
-``records.parse`` makes one a record.
+power cut is skipped by readers). Each line ends with ``prev``, the digest of the line before it,
+written under the log's lock (``chain``: what ``verify`` checks). ``watch``, ``history``,
+``serve`` and ``check`` read it; nothing the tool does removes a line of it. Readers get each line
+as it is (a dict, ``Event``, ``prev`` in it): ``records.parse`` makes one a record.
 """
 
 from __future__ import annotations
@@ -30,13 +31,12 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from orchestrator.plan.config.settings import Settings
-from orchestrator.state import store
+from orchestrator.state.events import chain
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.reporter import EventReporter
 from orchestrator.state.procs import pid_alive, ticks
 
 EVENTS_NAME = "events.jsonl"
-_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
 _RUN_STARTED = b'{"event": "run_started"'
 
 Event = dict[str, Any]  # a line of the log, as read
@@ -44,21 +44,24 @@ Event = dict[str, Any]  # a line of the log, as read
 
 def _line(event: EventRecord | Mapping[str, Any], run: str | None = None) -> bytes:
     """``event``'s line: a record's with its ``run`` (its own, else ``run``: null for none), ``event``
-    first (readers look for ``{"event": "run_started"`` at a line's start); a mapping as it is."""
+    first (readers look for ``{"event": "run_started"`` at a line's start); a mapping as it is, but
+    for the ``prev`` of a line read from a log (the chain gives it its own)."""
     if isinstance(event, EventRecord):
         data = event.as_json()
         event = {"event": data.pop("event"), "run": data.pop("run", run), **data}
+    elif chain.KEY in event:
+        event = {key: value for key, value in event.items() if key != chain.KEY}
     return json.dumps(event, ensure_ascii=False, default=str).encode("utf-8") + b"\n"
 
 
 def append(path: Path, events: Iterable[EventRecord | Mapping[str, Any]]) -> None:
     """Append ``events`` in one write (a command's own events: an add, a cancel, a discovery; a
-    line read from a log, or a test's, as it is)."""
-    data = b"".join(_line(event) for event in events)
-    if not data:
+    line read from a log, or a test's, as it is), each linked to the one before it (``chain``)."""
+    lines = [_line(event) for event in events]
+    if not lines:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    store.append(path, data, create=True)
+    chain.append(path, lines)
 
 
 class EventLog(EventReporter[None]):
@@ -76,16 +79,16 @@ class EventLog(EventReporter[None]):
         self._pending.append(_line(event, self.run))
 
     def flush(self) -> None:
+        """The lines gathered since the last flush, in one write, chained (``chain.append``)."""
         if not self._pending or self.failed is not None:
             self._pending.clear()
             return
-        data = b"".join(self._pending)
-        self._pending.clear()
+        lines, self._pending = self._pending, []
         try:
             if self._fd is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fd = os.open(self.path, _FLAGS, 0o666)
-            store.write_all(self._fd, data, self.path)
+                self._fd = os.open(self.path, chain.FLAGS, 0o666)
+            chain.append(self.path, lines, self._fd)
         except OSError as exc:
             self.failed = exc
 

@@ -4,8 +4,9 @@ records: ``docs/events.schema.json`` is its text (a test compares them). Written
     python -m orchestrator.state.events.schema > docs/events.schema.json
 
 A line is an object whose ``event`` names its kind; each kind's keys and their types are its
-record's fields (``base.OPTIONAL`` ones may be left out); ``v`` is the schema version. Keys a
-kind does not list are allowed: a version may add keys without a new ``v``.
+record's fields (``base.OPTIONAL`` ones may be left out); ``v`` is the schema version; ``prev``,
+the link of a line of ``events.jsonl`` to the one before it (``chain``). Keys a kind does not list
+are allowed: a version may add keys without a new ``v``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from orchestrator.state.causes import Cause, CauseKind
+from orchestrator.state.events import chain
 from orchestrator.state.events.base import VERSION, EventKind, EventRecord, left_out_while_none
 from orchestrator.state.events.records import RECORDS
 
@@ -34,7 +36,9 @@ def schema() -> dict[str, Any]:
             f"its kind in `event`, the schema version in `v` ({VERSION}; a line without `v` was written "
             "before versions, with the same keys or fewer), when it happened in `time`, and the run it "
             "belongs to in `run` (every line of events.jsonl has it, null for a command's change with "
-            "no run going on; `run --json` leaves it out). Generated from orchestrator/state/events."
+            "no run going on; `run --json` leaves it out), and in events.jsonl, last, `prev`: the digest of "
+            "the line before it (`orchestrator verify` checks the chain). Generated from "
+            "orchestrator/state/events."
         ),
         "type": "object",
         "required": ["event", "v", "time"],
@@ -43,6 +47,7 @@ def schema() -> dict[str, Any]:
             "v": {"const": VERSION},
             "time": {"type": "string"},
             "run": {"type": ["string", "null"]},
+            chain.KEY: {"type": "string", "pattern": f"^[0-9a-f]{{{len(chain.NOTHING)}}}$"},
         },
         "allOf": [
             {"if": {"properties": {"event": {"const": str(kind)}}}, "then": {"$ref": f"#/$defs/{kind}"}}

@@ -54,7 +54,8 @@ class TaskRetrying(EventRecord):
 class TaskCompleted(EventRecord):
     """A task completed: ``cost_usd`` and ``tokens`` its attempts' in this run of it, the
     ``attempt_`` ones its last attempt's own; ``worker``: the Dask worker that ran it;
-    ``reused``: why its result came from the cache (no process started)."""
+    ``reused``: why its result came from the cache (no process started); ``result_digest``: the
+    digest of its ``result`` file's bytes as written (``verify`` compares the file with it)."""
 
     event: ClassVar[EventKind] = EventKind.TASK_COMPLETED
     task: str
@@ -71,13 +72,14 @@ class TaskCompleted(EventRecord):
     simulated: bool = field(metadata=added(False))
     worker: str | None = field(default=None, metadata=OPTIONAL)
     reused: str | None = field(default=None, metadata=OPTIONAL)
+    result_digest: str | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskFailed(EventRecord):
     """A task failed: its last attempt (``attempt``, ``stderr_tail``: the last lines of its
     stderr, ``simulated``, ``worker``), or before any attempt could start (``cause``), or it stays
-    failed as a run before left it (its conflict not resolved)."""
+    failed as a run before left it (its conflict not resolved: no ``result`` written)."""
 
     event: ClassVar[EventKind] = EventKind.TASK_FAILED
     task: str
@@ -92,17 +94,22 @@ class TaskFailed(EventRecord):
     tokens: int | None = field(metadata=added(None))
     attempt_tokens: int | None = field(metadata=added(None))
     worker: str | None = field(default=None, metadata=OPTIONAL)
+    result: str | None = field(default=None, metadata=OPTIONAL)  # its result file, when this wrote it
+    result_digest: str | None = field(default=None, metadata=OPTIONAL)  # (as ``task_completed``'s)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _NotRun(EventRecord):
     """A task that ends this run without an attempt of its own to show: ``reason`` is ``cause``
-    as a sentence (``Cause.sentence``)."""
+    as a sentence (``Cause.sentence``); ``result`` and ``result_digest``: the result file written
+    for it and the digest of its bytes (as ``task_completed``'s)."""
 
     task: str
     agent: str = field(metadata=added(""))
     reason: str
     cause: Cause | None = field(metadata=added(None))
+    result: str | None = field(default=None, metadata=OPTIONAL)
+    result_digest: str | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -318,11 +325,15 @@ class ApprovalRequested(EventRecord):
     reason: str
     cause: Cause | None = field(metadata=added(None))
     inputs: str | None = field(default=None, metadata=OPTIONAL)  # the inputs a person is asked on
+    result: str | None = field(default=None, metadata=OPTIONAL)  # a gate after: the result it awaits
+    result_digest: str | None = field(default=None, metadata=OPTIONAL)  # (as ``task_completed``'s)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Word(EventRecord):
-    """A person's word at a task's ``gate``, taken by the run going on: ``by`` whom, and why."""
+    """A person's word at a task's ``gate``, taken by the run going on: ``by`` whom, and why. One
+    given between runs on a result that awaited it is taken as the next run begins (``run``
+    null): ``result`` and ``result_digest``, the result written again (as ``task_completed``'s)."""
 
     task: str
     agent: str = field(metadata=added(""))
@@ -331,6 +342,8 @@ class _Word(EventRecord):
     reason: str | None = field(metadata=added(None))
     via: str | None = field(default=None, metadata=OPTIONAL)  # dashboard, github, link: said elsewhere
     url: str | None = field(default=None, metadata=OPTIONAL)  # where it can be read (a GitHub comment)
+    result: str | None = field(default=None, metadata=OPTIONAL)
+    result_digest: str | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
