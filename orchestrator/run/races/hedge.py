@@ -1,6 +1,6 @@
 """Hedging a straggler: an attempt that has run past its bound (the ``hedge`` setting: a factor of
-the p90 of its kind's learned durations, or a duration) gets a second attempt beside it, once a
-slot is free; the first of the two to complete wins, the other is stopped.
+the p90 of its kind's durations, or a duration) gets a second attempt beside it, once a slot is
+free; the first of the two to complete wins, the other is stopped.
 
     attempt starts ──▶ bound passed? ──▶ the next slot that frees (before the ready queue's: a
         straggler holds up what comes after it) ──▶ the hedge starts (a fallback backend
@@ -16,7 +16,8 @@ durations of the completed attempts of its kind, in the runs before (learned fro
 the run starts) or in this run so far, whichever is sooner; with neither, the timeout's 80%. It is
 live: the race waits for it and reads it again whenever an attempt of its kind completes, so an
 attempt with no bound when it starts (no history, no timeout) becomes a straggler once its siblings
-give one.
+give one. The loop hands every attempt's outcome to ``count``, which adds a completed one's time.
+
 A hedge never starts for work not safe to do twice (``refusal``): an agent that may edit files
 outside a worktree, or a shell task whose own row or type does not ask for it.
 
