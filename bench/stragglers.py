@@ -52,6 +52,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from agentlib import read_records
 from benchlib import fresh_dir, marked_section, put_marked_section, say, table, verdict
@@ -147,6 +148,7 @@ class Run:
     hedges_won: int = 0
     false_hedges: int = 0  # hedges of a first attempt that did not stall
     bounds: tuple[float, ...] = ()  # each hedge's bound, seconds
+    afters: tuple[float, ...] = ()  # when each hedge started, seconds into its straggler (a slot freed)
     from_run: int = 0  # hedges whose bound this run's own attempts gave (``task_hedged``'s why)
 
 
@@ -180,6 +182,7 @@ def orchestrate(command: Sequence[str], project: Path, text: str, history: Path 
         hedges_won=sum(1 for e in events if e["event"] == "task_hedge_won" and e["hedge"]),
         false_hedges=sum(1 for e in hedged if e["task"] not in work.stalled_first),
         bounds=tuple(e["bound"] for e in hedged),
+        afters=tuple(e["after"] for e in hedged),
         from_run=sum(1 for e in hedged if "in this run" in e["why"]),
     )
 
@@ -230,7 +233,8 @@ def measure(command: Sequence[str], seed: int, shape: Shape, scale: float) -> Ro
     return Round(work, clean, done["hedged"], done["tight"], done["unhedged"], plain.result())
 
 
-def report(rounds: Sequence[Round], seeds: Sequence[int], shape: Shape) -> str:
+def report(rounds: Sequence[Round], seeds: Sequence[int], shape: Shape, written: str) -> str:
+    """The shape's section of RESULTS.md; ``written``: when the rounds ran, and the load after."""
     rows = []
     for r in rounds:
         bound, work = r.work.lower_bound, r.work.work
@@ -243,7 +247,7 @@ def report(rounds: Sequence[Round], seeds: Sequence[int], shape: Shape) -> str:
             f"{r.xargs:.2f} s ({r.xargs / bound:.2f}×)",
             f"{r.hedged.hedges} ({r.hedged.hedges_won} won, {r.hedged.false_hedges} of no stall, "
             f"{r.hedged.from_run} bound by this run)",
-            f"{_median(r.hedged.bounds):.2f} s",
+            f"{_median(r.hedged.bounds):.2f} s, {_median(r.hedged.afters):.2f} s",
             f"{r.hedged.hedge_work / work:.1%}",
             f"{r.hedged.hedge_seconds / work:.1%}",
             f"{r.hedged.agent_seconds:.1f} s / {r.unhedged.agent_seconds:.1f} s",
@@ -252,15 +256,15 @@ def report(rounds: Sequence[Round], seeds: Sequence[int], shape: Shape) -> str:
             f"({r.tight.false_hedges} of no stall), {r.tight.hedge_work / work:.1%}",
         ])  # fmt: skip
     header = ["seed", "lower bound (no stall)", "no stall", "stalls, `hedge: 2x`", "stalls, no hedge",
-              f"`xargs -P {CONCURRENCY}`", "hedges", "their bound (median)", "hedges' extra cost (work done)",
+              f"`xargs -P {CONCURRENCY}`", "hedges", "their bound, and when they started (medians)",
+              "hedges' extra cost (work done)",
               "(billed by the second)", "agent-seconds: hedged / unhedged",
               f"slots' floor: hedged agent-seconds / {CONCURRENCY}",
               "`hedge: 1x`: makespan, hedges, extra cost"]  # fmt: skip
-    return "\n".join([*_intro(rounds, seeds, shape), "", table(header, rows), "", *_verdicts(rounds, shape)])
+    return "\n".join([*_intro(seeds, shape, written), "", table(header, rows), "", *_verdicts(rounds, shape)])
 
 
-def _intro(rounds: Sequence[Round], seeds: Sequence[int], shape: Shape) -> list[str]:
-    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+def _intro(seeds: Sequence[int], shape: Shape, written: str) -> list[str]:
     command = "python bench/stragglers.py" + ("" if shape.name == "tail" else f" --shape {shape.name}")
     title = {"tail": "## W11 — stragglers: hedging a heavy tail (issue 55's W10)",
              "agent": "## W11 — stragglers on a shape like agent work: 20-60 s (issue 66)"}[shape.name]  # fmt: skip
@@ -270,9 +274,8 @@ def _intro(rounds: Sequence[Round], seeds: Sequence[int], shape: Shape) -> list[
         title,
         "",
         f"Written by `{command} --seeds {' '.join(map(str, seeds))} --write` on 2 cores, Python "
-        f"{sys.version.split()[0]}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average after: "
-        f"{load}. {TASKS} independent shell twins of agent tasks at `max_parallel: {CONCURRENCY}`, their times "
-        f"drawn from {shape.law}; one attempt in eight stalls at "
+        f"{sys.version.split()[0]}, {written}. {TASKS} independent shell twins of agent tasks at "
+        f"`max_parallel: {CONCURRENCY}`, their times drawn from {shape.law}; one attempt in eight stalls at "
         f"{STALL_FACTOR:g}× its task's time (three first attempts of each seed's 24, and a hedge with the same "
         "chance, drawn from the seed). Per seed, in one round: the batch without stalls (the lower bound, "
         "max(longest task, work / 4) over the drawn times, and the history the hedged run learns from), "
@@ -301,6 +304,7 @@ def _verdicts(rounds: Sequence[Round], shape: Shape) -> list[str]:
     tight_extra = median(lambda r: r.tight.hedge_work / r.work.work)
     floor = median(lambda r: r.hedged.agent_seconds / CONCURRENCY / r.work.lower_bound)
     bound = median(lambda r: _median(r.hedged.bounds))
+    after = median(lambda r: _median(r.hedged.afters))
     found = [
         f"- {verdict(ratio <= MAKESPAN_LIMIT)} with hedging, makespan within {MAKESPAN_LIMIT}× of the lower bound "
         f"without stalls: {ratio:.2f}× (median over the seeds; without hedging {plain:.2f}×)",
@@ -312,8 +316,9 @@ def _verdicts(rounds: Sequence[Round], shape: Shape) -> list[str]:
     if ratio > MAKESPAN_LIMIT:
         found.append(
             f"- What bounds it: a stall is cut at its bound, not before it. A stalled attempt holds its slot until "
-            f"its bound (2× the p90: {bound:.1f} s, the median of the hedges'), then for its hedge's time while the "
-            "hedge holds a second slot; the hedged run's attempts took slot-seconds that 4 slots cannot end in "
+            f"its bound (2× the p90: {bound:.1f} s, the median of the hedges'), then until a slot frees for its "
+            f"hedge (started {after:.1f} s into it, the median), then for its hedge's time while the hedge holds a "
+            "second slot; the hedged run's attempts took slot-seconds that 4 slots cannot end in "
             f"under {floor:.2f}× the lower bound (median of the slots' floor), whatever the order. "
             + _why(rounds, shape)
         )  # fmt: skip
@@ -363,6 +368,21 @@ def section_of(path: Path) -> str | None:
     return "\n\n".join(found) or None
 
 
+def _rounds(path: Path) -> list[Round]:
+    """The rounds ``main`` kept in ``path``, read back."""
+
+    def run(found: dict[str, Any]) -> Run:
+        return Run(**{k: tuple(v) if isinstance(v, list) else v for k, v in found.items()})
+
+    rounds = []
+    for found in json.loads(path.read_text(encoding="utf-8"))["rounds"]:
+        work = found["work"]
+        batch = Batch(work["seed"], work["seconds"], frozenset(work["stalled_first"]))
+        runs = {name: run(found[name]) for name in ("clean", "hedged", "tight", "unhedged")}
+        rounds.append(Round(batch, xargs=found["xargs"], **runs))
+    return rounds
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
@@ -373,14 +393,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--scale", type=float, default=1.0, help="every time times this (0.1: a quick check; never written)"
     )
     parser.add_argument("--write", action="store_true", help="put the report in bench/RESULTS.md")
+    parser.add_argument("--again", action="store_true",
+                        help="report the shape's last rounds again (from bench/.work/), running nothing")  # fmt: skip
     args = parser.parse_args(argv)
     shape = SHAPES[args.shape]
     command = [sys.executable, "-m", "orchestrator"]
-    rounds = [measure(command, seed, shape, args.scale) for seed in args.seeds]
-    text = report(rounds, args.seeds, shape)
+    kept = WORK / shape.name / "rounds.json"  # (the figures, should the report be worded again: ``--again``)
+    if args.again:
+        rounds, found = _rounds(kept), json.loads(kept.read_text(encoding="utf-8"))
+        args.seeds, args.scale, written = [r.work.seed for r in rounds], found["scale"], found["written"]
+    else:
+        rounds = [measure(command, seed, shape, args.scale) for seed in args.seeds]
+        load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+        written = f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average after: {load}"
+        found = {"scale": args.scale, "written": written, "rounds": [dataclasses.asdict(r) for r in rounds]}
+        kept.write_text(json.dumps(found, default=sorted, indent=1), encoding="utf-8")
+    text = report(rounds, args.seeds, shape, written)
     print(text)
-    kept = WORK / shape.name / "rounds.json"  # (the figures, should the report be worded again)
-    kept.write_text(json.dumps([dataclasses.asdict(r) for r in rounds], default=sorted, indent=1), encoding="utf-8")
     if args.write and args.scale != 1.0:
         say("not written: the figures reported are at full scale (--scale 1)")
     elif args.write:
