@@ -9,6 +9,7 @@ whose next one does not (``$ORCHESTRATOR_ATTEMPT``); with worktrees, a real git 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -186,21 +187,70 @@ def test_2x_is_twice_the_p90_of_the_kinds_learned_durations(tmp_path: Path) -> N
     assert 0.2 <= hedged[0]["bound"] <= 2.0  # twice the p90 of 0.1-0.3 s (and what starting a process adds)
 
 
+def test_a_straggler_with_no_history_and_no_timeout_is_hedged_once_its_siblings_give_a_bound(tmp_path: Path) -> None:
+    # No run before, no timeout: T-09 starts with no bound at all. Its six siblings of the same kind
+    # (shell) complete in this run, and their p90 gives it one: it is hedged, and its hedge wins.
+    rows = [("T-09", "2x", STALLS)] + [(f"T-0{n}", "-", f"sleep 0.{n}") for n in range(1, 7)]
+    write(tmp_path, rows, timeout="none", max_parallel=8)
+    result = run(tmp_path)
+    assert result.code == 0, result.stdout + result.stderr
+    hedged = [e for e in result.events if e["event"] == "task_hedged"]
+    assert len(hedged) == 1 and hedged[0]["task"] == "T-09", hedged
+    assert re.fullmatch(r"2x the p90 of its kind in this run \(.+, [3-6] attempts\)", hedged[0]["why"]), hedged[0]
+    completed = [i for i, e in enumerate(result.events) if e["event"] == "task_completed"]
+    assert len(completed) == 7 and completed[2] < result.events.index(hedged[0])  # a bound from siblings done
+    won = [e for e in result.events if e["event"] == "task_hedge_won"]
+    assert won and won[0]["hedge"] is True
+    assert (tmp_path / "out.txt").read_text() == "done by 2\n"  # the sleeper never finished: the run ended first
+    assert pid_gone(int((tmp_path / "T-09.pid").read_text()))
+
+
+def test_the_runs_before_bound_it_while_this_run_has_fewer_than_three_completions(tmp_path: Path) -> None:
+    # The runs before taught the kind three durations; in this one a single sibling completes
+    # (fewer than MIN_COHORT): T-09 is hedged at twice the p90 the runs before give.
+    write(tmp_path, [(f"T-0{n}", "-", f"sleep 0.{n}") for n in (1, 2, 3)])
+    assert run(tmp_path).code == 0
+    stalls = 'if [ "$ORCHESTRATOR_ATTEMPT" = 1 ]; then sleep 60; fi; echo ok'
+    rows = [(f"T-0{n}", "-", f"sleep 0.{n}") for n in (1, 2, 3, 4)] + [("T-09", "2x", stalls)]
+    write(tmp_path, rows)  # (T-01..T-03 are done and stay so; T-04 is new)
+    result = run(tmp_path)
+    assert result.code == 0, result.stdout + result.stderr
+    assert sorted(result.tasks("task_completed")) == ["T-04", "T-09"]
+    hedged = [e for e in result.events if e["event"] == "task_hedged"]
+    assert len(hedged) == 1 and hedged[0]["task"] == "T-09"
+    assert re.fullmatch(r"2x the p90 of its kind in the runs before \(.+, 3 attempts\)", hedged[0]["why"])
+    assert hedged[0]["bound"] <= 2.0  # (not the timeout's 80%, 96 s)
+
+
 def test_the_bound_of_each_hedge_setting() -> None:
     from orchestrator.plan.config.hedging import parse_hedge
     from orchestrator.plan.config.settings import Settings
-    from orchestrator.run.races.hedge import bound_of, p90
+    from orchestrator.run.races.bounds import bound_of, p90
 
     assert p90([1.0, 2.0]) is None and p90([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0]) == 10.0
     two = Settings(hedge=parse_hedge("2x"), timeout=100.0)
-    found = bound_of(two, 4.0)
-    assert found is not None and found.seconds == 8.0
+    found = bound_of(two, [4.0, 4.0, 4.0])
+    assert (
+        found is not None
+        and found.seconds == 8.0
+        and found.why == "2x the p90 of its kind in the runs before (4.0s, 3 attempts)"
+    )
+    sooner = bound_of(two, [4.0, 4.0, 4.0], [1.0, 2.0, 3.0, 3.0])  # this run's siblings are quicker: theirs
+    assert (
+        sooner is not None
+        and sooner.seconds == 6.0
+        and sooner.why == "2x the p90 of its kind in this run (3.0s, 4 attempts)"
+    )
+    later = bound_of(two, [4.0, 4.0, 4.0], [5.0, 5.0, 5.0])  # slower: the runs before's, the sooner
+    assert later is not None and later.seconds == 8.0
+    few = bound_of(two, None, [1.0, 1.0])  # fewer than three here and none before: the timeout's share
+    assert few is not None and few.seconds == 80.0
     unknown = bound_of(two, None)  # no history: the stuck warning's 80% of the timeout
     assert unknown is not None and unknown.seconds == 80.0
-    assert bound_of(Settings(hedge=parse_hedge("2x"), timeout=None), None) is None  # and with no timeout, never
-    fixed = bound_of(Settings(hedge=parse_hedge("10m")), None)
+    assert bound_of(Settings(hedge=parse_hedge("2x"), timeout=None), None) is None  # and with no timeout, never (yet)
+    fixed = bound_of(Settings(hedge=parse_hedge("10m")), None, [1.0, 1.0, 1.0])
     assert fixed is not None and fixed.seconds == 600.0
-    assert bound_of(Settings(), 4.0) is None  # off by default
+    assert bound_of(Settings(), [4.0, 4.0, 4.0]) is None  # off by default
     for bad in ("0.5x", "soon", True):
         with pytest.raises(ValueError):
             parse_hedge(bad)

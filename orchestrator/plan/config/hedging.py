@@ -1,7 +1,8 @@
 """The ``hedge`` setting (plan, type, or a task's Hedge cell): when a straggling attempt of a task
 gets a second one beside it (``run/races/hedge.py`` races them, the first to complete wins).
 
-    hedge: 2x      twice the p90 of the durations the task's kind has taken (learned: ``history``)
+    hedge: 2x      twice the p90 of the durations the task's kind has taken: in the runs before
+                   (``history``) or in this run so far, the sooner (``run/races/bounds``)
     hedge: 10m     a fixed bound, whatever its kind took
     hedge: off     never (the default)
 """

@@ -77,6 +77,7 @@ class Settings:
     inactivity_timeout: float | None = field(default=900.0, metadata=_parser(parse_duration))
     retries: int = field(default=2, metadata=_parser(RETRIES))
     # A straggler's second attempt (``run/races/hedge.py``): past 2x the p90 of its kind's durations
+    # (the runs before's or this run's, ``run/races/bounds.py``)
     # (``2x``) or a duration (``10m``), one more starts beside it; the first to complete wins.
     hedge: Hedge | None = field(default=None, metadata=_parser(parse_hedge))
     # Best of N (``run/races/bestof.py``): N attempts of a task at once, and who chooses the one kept.

@@ -1,6 +1,6 @@
 """Hedging a straggler: an attempt that has run past its bound (the ``hedge`` setting: a factor of
-the p90 of its kind's learned durations, or a duration) gets a second attempt beside it, once a
-slot is free; the first of the two to complete wins, the other is stopped.
+the p90 of its kind's durations, or a duration) gets a second attempt beside it, once a slot is
+free; the first of the two to complete wins, the other is stopped.
 
     attempt starts ──▶ bound passed? ──▶ the next slot that frees (before the ready queue's: a
         straggler holds up what comes after it) ──▶ the hedge starts (a fallback backend
@@ -11,10 +11,13 @@ slot is free; the first of the two to complete wins, the other is stopped.
         └─ the hedge won:  the task's branch moved to the lane's commit (the first's work dropped)
     both fail ──▶ the one that ended last is the task's outcome (its retries as always)
 
-The bound is relative to the task's cohort: ``2x`` is twice the p90 of the durations of the
-completed attempts of its kind (``estimates.kind_of``: its type, else profile and backend), learned
-from the event log as the run starts. A kind with fewer than ``MIN_COHORT`` of them has no history:
-then only the timeout's 80% (when a task has a timeout) hedges it, the moment ``task_stuck`` warns.
+The bound is relative to the task's cohort (``run/races/bounds``): ``2x`` is twice the p90 of the
+durations of the completed attempts of its kind, in the runs before (learned from the event log as
+the run starts) or in this run so far, whichever is sooner; with neither, the timeout's 80%. It is
+live: the race waits for it and reads it again whenever an attempt of its kind completes, so an
+attempt with no bound when it starts (no history, no timeout) becomes a straggler once its siblings
+give one. The loop hands every attempt's outcome to ``count``, which adds a completed one's time.
+
 A hedge never starts for work not safe to do twice (``refusal``): an agent that may edit files
 outside a worktree, or a shell task whose own row or type does not ask for it.
 
@@ -26,76 +29,30 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import statistics
+import math
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 from anyio.abc import ObjectReceiveStream
 
 from orchestrator.backends.base import AgentResult
-from orchestrator.plan.config.settings import Settings, format_duration
 from orchestrator.plan.model import Plan
 from orchestrator.run.attempts import Attempt, Launcher, Outcome, Raced
 from orchestrator.run.books import Purse
 from orchestrator.run.forecasts.estimates import kind_of
 from orchestrator.run.limits.admission import Admission
 from orchestrator.run.races.bestof import BestOf
+from orchestrator.run.races.bounds import Bound, Cohorts, cohorts
 from orchestrator.run.races.lanes import Lane, Racing, noting, run_lane
 from orchestrator.run.races.raceable import refusal
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.log import each
 from orchestrator.state.events.tasks import TaskHedged, TaskHedgeFailed, TaskHedgeWon
 from orchestrator.state.journal import Journal
-from orchestrator.state.kept.history import ended, seconds
 
-MIN_COHORT = 3  # completed attempts of a kind before its p90 is trusted
-STUCK_SHARE = 0.8  # with no history: the timeout's share at which a task is stuck (``run/notices/notify``)
 POLL = 0.1  # seconds between looks for a free slot, once the bound is passed
-
-
-def cohorts(all_events: Iterable[dict[str, Any]], kinds: Mapping[str, str]) -> dict[str, list[float]]:
-    """Each kind's durations: its completed attempts (not simulated), as ``task_started`` recorded
-    their kind (else the plan's kind of their task)."""
-    found: dict[str, list[float]] = {}
-    for attempt in ended(all_events):
-        if attempt["outcome"] != "completed" or attempt.get("simulated"):
-            continue
-        kind = attempt.get("kind") or kinds.get(attempt["task"])
-        took = seconds(attempt)
-        if kind and took is not None:
-            found.setdefault(str(kind), []).append(took)
-    return found
-
-
-def p90(durations: list[float] | None) -> float | None:
-    """The 90th percentile of ``durations`` (``None``: fewer than ``MIN_COHORT``)."""
-    if not durations or len(durations) < MIN_COHORT:
-        return None
-    return statistics.quantiles(durations, n=10, method="inclusive")[8]
-
-
-@dataclass(frozen=True, slots=True)
-class Bound:
-    seconds: float
-    why: str  # where it comes from, for the event's line
-
-
-def bound_of(settings: Settings, kind_p90: float | None) -> Bound | None:
-    """When an attempt with ``settings`` is a straggler (``None``: never)."""
-    hedge = settings.hedge
-    if hedge is None:
-        return None
-    if hedge.seconds is not None:
-        return Bound(hedge.seconds, f"hedge: {hedge}")
-    found = hedge.bound(kind_p90)
-    if found is not None:
-        return Bound(found, f"{hedge} the p90 of its kind ({format_duration(kind_p90)})")
-    if settings.timeout:  # no history: as late as the stuck warning
-        return Bound(settings.timeout * STUCK_SHARE, "80% of its timeout (its kind has no history yet)")
-    return None
 
 
 class Hedger:
@@ -115,14 +72,28 @@ class Hedger:
         self.best = BestOf(self.racing, emit)
         own = launcher.settings
         kinds = {t.id: kind_of(t, own[t.id].backend) for t in plan.tasks.values() if t.id in own}
-        hedged = any(s.hedge for s in own.values())
-        self.cohorts = cohorts(each(launcher.workspace.events_file), kinds) if hedged else {}
+        self.hedged = any(s.hedge for s in own.values())  # (else no cohort is kept: nothing reads one)
+        self.cohorts = Cohorts(cohorts(each(launcher.workspace.events_file), kinds) if self.hedged else {})
+        self.kinds: dict[str, str] = {}  # task -> the kind its attempt running now started as
 
     def count(self, outcome: Outcome, first: bool, purse: Purse) -> bool:
         """What the attempts ``outcome``'s beat spent (a race's, best of N's, the judge's), counted
         (in the run's total and the task's) before the winner's; whether the winner is still its
-        run of the task's ``first``."""
+        run of the task's ``first``. The loop hands every attempt's outcome here: one that completed
+        joins its kind's cohort in this run (``took``)."""
+        self.took(outcome)
         return self.spent(outcome.attempt.task.id, outcome.beaten(), first, purse)
+
+    def took(self, outcome: Outcome) -> None:
+        """A completed attempt's time in its kind's cohort (``Cohorts.took``): the winner's own, from
+        when it started (a hedge that won, from its start), under the kind its task's attempt started
+        as; a simulated one (no process ran) never."""
+        kind = self.kinds.pop(outcome.attempt.task.id, None)
+        if kind is None or not outcome.result.completed or outcome.run.simulated:
+            return
+        raced = outcome.raced
+        began = outcome.attempt.started + (raced.after if raced is not None and raced.hedge_won else 0.0)
+        self.cohorts.took(kind, max(0.0, outcome.finished - began))
 
     def stopped(self, attempt: Attempt, first: bool, purse: Purse) -> bool:
         """What the attempts raced beside ``attempt`` spent until a cancel or the run's stop stopped
@@ -138,34 +109,39 @@ class Hedger:
             first = False
         return first
 
-    def bound(self, attempt: Attempt) -> Bound | None:
-        """When ``attempt`` becomes a straggler to hedge (``None``: it is never hedged)."""
+    def hedges(self, attempt: Attempt) -> bool:
+        """Whether ``attempt`` is hedged once it straggles: its ``hedge`` set, its work safe to do twice."""
         settings = attempt.settings
-        if settings.hedge is None or refusal(self.plan, attempt.task, settings) is not None:
-            return None
-        return bound_of(settings, p90(self.cohorts.get(kind_of(attempt.task, settings.backend))))
+        return settings.hedge is not None and refusal(self.plan, attempt.task, settings) is None
 
     def wrap(self, attempt: Attempt, **hooks: Any) -> Callable[[], Awaitable[Outcome]]:
         """``attempt`` run to its end (``Launcher.run``, with ``hooks``): raced by N-1 more for a
         task with ``best_of`` (``run/races/bestof``), else by a hedge once it straggles."""
         launch = self.racing.launcher.run
+        kind = kind_of(attempt.task, attempt.settings.backend)
+        if self.hedged:
+            self.kinds[attempt.task.id] = kind
         if attempt.settings.best_of > 1 and refusal(self.plan, attempt.task, attempt.settings, field="best_of") is None:
             return functools.partial(self.best.race, attempt, functools.partial(launch, attempt, **hooks))
-        bound = self.bound(attempt)
-        if bound is None:
+        if not self.hedges(attempt):
             return functools.partial(launch, attempt, **hooks)
         first = Lane(attempt, anyio.CancelScope(), 0.0)  # (the worker it runs on noted, for its hedge's)
         hooks["on_start"] = functools.partial(noting, first, hooks.get("on_start"))
-        return functools.partial(self.race, first, functools.partial(launch, attempt, **hooks), bound)
+        return functools.partial(self.race, first, functools.partial(launch, attempt, **hooks), kind)
 
-    async def race(self, first: Lane, run: Callable[[], Awaitable[Outcome]], bound: Bound) -> Outcome:
+    async def race(self, first: Lane, run: Callable[[], Awaitable[Outcome]], kind: str) -> Outcome:
         send, receive = anyio.create_memory_object_stream[Lane](2)
         attempt = first.attempt
         first.started = attempt.started or time.time()
         async with anyio.create_task_group() as group, send, receive:
             group.start_soon(run_lane, first, run, send.clone())
-            with anyio.move_on_after(max(0.0, first.started + bound.seconds - time.time())):
-                return (await receive.receive()).outcome or _gone(first)
+            while True:  # (its bound read again each time an attempt of its kind completes)
+                bound = self.cohorts.bound(kind, attempt.settings)
+                left = math.inf if bound is None else first.started + bound.seconds - time.time()
+                if bound is not None and left <= 0:
+                    break
+                with anyio.move_on_after(left) as wait, self.cohorts.waking(kind, wait):
+                    return (await receive.receive()).outcome or _gone(first)
             hedge = None
             self.admission.reserved += 1  # past the bound: the next slot that frees is its hedge's
             try:
