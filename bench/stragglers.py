@@ -372,7 +372,8 @@ def _rounds(path: Path) -> list[Round]:
     """The rounds ``main`` kept in ``path``, read back."""
 
     def run(found: dict[str, Any]) -> Run:
-        return Run(**{k: tuple(v) if isinstance(v, list) else v for k, v in found.items()})
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in found.items()}
+        return Run(**fields)
 
     rounds = []
     for found in json.loads(path.read_text(encoding="utf-8"))["rounds"]:
