@@ -95,6 +95,10 @@ def _document(tmp_path: Path) -> dict[str, Any]:
             lambda d: d["tasks"][4].update({"Task ID": "T-01"}),
             "tasks[4].Task ID: duplicate task id 'T-01' (tasks[0] has it)",
         ),
+        (  # (ids are one whatever their case, as the plan's are; found in a look-up, not a scan of all before)
+            lambda d: d["tasks"][4].update({"Task ID": "t-02"}),
+            "tasks[4].Task ID: duplicate task id 't-02' (tasks[1] has it)",
+        ),
         (lambda d: d["tasks"][0].update({"Dependencies": "T-06"}), "tasks[0]: dependency cycle"),
         # What validate refuses beyond parsing (run/checks/preflight's checks), at its key too:
         (lambda d: d["settings"].update({"backend": "nosuch"}), "settings.backend: unknown backend 'nosuch'"),

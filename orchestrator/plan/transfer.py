@@ -279,6 +279,7 @@ class _Lines:
         id_header = headers[keys.index("id")]
         name_at = keys.index("name") if "name" in keys else None
         ids: list[str] = []
+        seen: dict[str, int] = {}  # each id, lower-cased, and the first task that has it
         details: list[tuple[int, str, str]] = []
         for index, task in enumerate(tasks):
             where = f"tasks[{index}]"
@@ -291,8 +292,8 @@ class _Lines:
             task_id = clean(cells[headers.index(id_header)])
             if not task_id:
                 raise ImportProblem(f"{where}.{id_header}", "no task id")
-            if task_id.lower() in (known := [i.lower() for i in ids]):
-                first = known.index(task_id.lower())
+            first = seen.setdefault(task_id.lower(), index)  # (ids are told apart as the plan does: by case)
+            if first != index:
                 raise ImportProblem(f"{where}.{id_header}", f"duplicate task id '{task_id}' (tasks[{first}] has it)")
             ids.append(task_id)
             self.add("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |", where)
