@@ -242,3 +242,22 @@ def test_a_log_written_before_versions_reads_as_it_did(tmp_path: Path) -> None:
     assert watched.code == 0, watched.stderr
     for line in SAID:
         assert line.splitlines()[0] in watched.stdout, watched.stdout
+
+
+def test_a_record_registers_itself_and_a_kind_has_one_record() -> None:
+    """Issue 65: "event records register themselves". The table every reader, reporter and the
+    schema read is the records' own; a second record of a kind is refused where it is written."""
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from orchestrator.state.events.base import registered
+
+    assert registered() == RECORDS and set(RECORDS) == set(EventKind)
+    assert RECORDS[EventKind.TASK_COMPLETED] is TaskCompleted  # (the class dataclass made last, with its slots)
+    with pytest.raises(TypeError, match=r"two records of the kind task_failed: TaskFailed and .*Another"):
+
+        @dataclass(frozen=True, slots=True, kw_only=True)
+        class Another(EventRecord):
+            event: ClassVar[EventKind] = EventKind.TASK_FAILED
+
+    assert registered()[EventKind.TASK_FAILED] is TaskFailed

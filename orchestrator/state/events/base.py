@@ -124,6 +124,19 @@ class EventRecord:
     time: str = field(default_factory=now_iso)
     run: str | None = None
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A record of a kind registers itself (``registered``): the table the log's readers,
+        the reporters and the schema read is made from the records, never written out by hand.
+        (``dataclass(slots=True)`` makes the class again: the one made last is the record.)"""
+        super(EventRecord, cls).__init_subclass__(**kwargs)  # (slots: the class made again has no __class__ cell)
+        kind = cls.__dict__.get("event")
+        if kind is None:
+            return
+        known = _REGISTERED.get(kind)
+        if known is not None and (known.__module__, known.__qualname__) != (cls.__module__, cls.__qualname__):
+            raise TypeError(f"two records of the kind {kind}: {known.__qualname__} and {cls.__qualname__}")
+        _REGISTERED[kind] = cls
+
     def as_json(self) -> dict[str, Any]:
         """The event as its line holds it (``run`` only when it has one: a run's log adds its own)."""
         data: dict[str, Any] = {"event": str(self.event)}
@@ -206,3 +219,11 @@ def _hints(cls: type) -> dict[str, Any]:
     if cls not in _HINTS:
         _HINTS[cls] = typing.get_type_hints(cls)
     return _HINTS[cls]
+
+
+_REGISTERED: dict[EventKind, type[EventRecord]] = {}
+
+
+def registered() -> dict[EventKind, type[EventRecord]]:
+    """Every record defined so far, by its kind, in ``EventKind``'s order."""
+    return {kind: _REGISTERED[kind] for kind in EventKind if kind in _REGISTERED}

@@ -1,9 +1,9 @@
 """Every event's record, by its kind: the one table ``parse``, the reporters and the schema read.
 
-A new kind of event: its name in ``EventKind``, its record in ``tasks`` or ``runs``, its entry
-here, a method in ``reporter.EventReporter``, its line in ``output/lines`` (if it has one), and
-``docs/events.schema.json`` again (``python -m orchestrator.state.events.schema``); a test holds
-them together.
+A new kind of event: its name in ``EventKind``, its record in ``tasks`` or ``runs`` (which
+registers itself: no entry here), a method in ``reporter.EventReporter``, its line in
+``output/lines`` (if it has one), and ``docs/events.schema.json`` again (``python -m
+orchestrator.state.events.schema``); a test holds them together.
 """
 
 from __future__ import annotations
@@ -11,113 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from orchestrator.state.events.base import EventKind, EventRecord
-from orchestrator.state.events.runs import (
-    AnswerRequested,
-    ApproveRequested,
-    CancelRequested,
-    CheckpointRestored,
-    CheckpointSaved,
-    DeadlineAtRisk,
-    DeadlineMissed,
-    Discovered,
-    Notice,
-    PermissionRequested,
-    PlanFile,
-    RejectRequested,
-    RequestRefused,
-    RetryRequested,
-    RunEstimate,
-    RunFinished,
-    RunPaused,
-    RunStarted,
-    RunWaiting,
-    Shared,
-    Synced,
-)
-from orchestrator.state.events.tasks import (
-    ApprovalGiven,
-    ApprovalNoted,
-    ApprovalRefused,
-    ApprovalRequested,
-    PermissionAnswered,
-    PermissionAsked,
-    TaskAdded,
-    TaskBlocked,
-    TaskBypassed,
-    TaskCancelled,
-    TaskChanged,
-    TaskCompleted,
-    TaskFailed,
-    TaskFailover,
-    TaskHedged,
-    TaskHedgeFailed,
-    TaskHedgeWon,
-    TaskInterrupted,
-    TaskJudged,
-    TaskRejected,
-    TaskReleased,
-    TaskRequeued,
-    TaskRetrying,
-    TaskSkipped,
-    TaskSpawned,
-    TaskStarted,
-    TaskStuck,
-)
+from orchestrator.state.events import runs, tasks
+from orchestrator.state.events.base import EventKind, EventRecord, registered
 
-RECORDS: dict[EventKind, type[EventRecord]] = {
-    record.event: record
-    for record in (
-        RunStarted,
-        RunFinished,
-        RunPaused,
-        RunWaiting,
-        RunEstimate,
-        DeadlineAtRisk,
-        DeadlineMissed,
-        Notice,
-        PlanFile,
-        TaskStarted,
-        TaskRetrying,
-        TaskCompleted,
-        TaskFailed,
-        TaskSkipped,
-        TaskInterrupted,
-        TaskCancelled,
-        TaskBypassed,
-        TaskRejected,
-        TaskBlocked,
-        TaskReleased,
-        TaskStuck,
-        TaskFailover,
-        TaskHedged,
-        TaskHedgeWon,
-        TaskHedgeFailed,
-        TaskJudged,
-        TaskAdded,
-        TaskChanged,
-        TaskRequeued,
-        TaskSpawned,
-        ApprovalRequested,
-        ApprovalGiven,
-        ApprovalRefused,
-        ApprovalNoted,
-        PermissionAsked,
-        PermissionAnswered,
-        CancelRequested,
-        RetryRequested,
-        ApproveRequested,
-        RejectRequested,
-        PermissionRequested,
-        AnswerRequested,
-        RequestRefused,
-        Shared,
-        Discovered,
-        Synced,
-        CheckpointSaved,
-        CheckpointRestored,
-    )
-}
+# Every record, by its kind: each registers itself as its module defines it (``EventRecord``'s
+# ``__init_subclass__``), and those modules are the two imported here.
+RECORDS: dict[EventKind, type[EventRecord]] = registered()
+_MODULES = (runs, tasks)  # (imported for what they define)
 
 
 def parse(data: Mapping[str, Any] | EventRecord) -> EventRecord | None:
