@@ -60,7 +60,17 @@ function el(tag, className, text) {
   return node;
 }
 
-function now() { return Date.now() + clockOffset; }
+// One moment for everything a pass draws: the run's elapsed time and each running task's are read
+// off the same clock reading, so the run never shows less time than a task begun after it (under
+// load the table was drawn a tick's worth after the totals).
+let moment = null;
+function now() { return (moment ?? Date.now()) + clockOffset; }
+function atOneMoment(draw) {
+  const outer = moment === null;
+  if (outer) moment = Date.now();
+  try { draw(); } finally { if (outer) moment = null; }
+}
+
 
 function keepToken() {
   const url = new URL(window.location.href);
@@ -173,7 +183,9 @@ function applyEvents(events) {
 
 // --- drawing ----------------------------------------------------------------------------------
 
-function render() {
+function render() { atOneMoment(drawAll); }
+
+function drawAll() {
   $("name").textContent = model.name || "";
   document.title = `${model.name} · orchestrator`;
   $("request").textContent = model.request || "";
@@ -409,7 +421,7 @@ function act(kind, id, button, reason) {
     .then((r) => r.json().catch(() => ({ ok: false, error: `HTTP ${r.status}` })))
     .then((answer) => showAction(answer.ok ? answer.said : answer.error, answer.ok ? "done" : "refused"))
     .catch((error) => showAction(`${kind} ${id}: the server did not answer (${error.message})`, "refused"))
-    .finally(() => { pending.delete(`${kind} ${id}`); button.disabled = false; renderTable(); });
+    .finally(() => { pending.delete(`${kind} ${id}`); button.disabled = false; atOneMoment(() => { renderTotals(); renderTable(); }); });
 }
 
 function showAction(text, outcome) {
@@ -551,7 +563,10 @@ function showContext(name) {
 }
 
 function tick() {
-  if (!model) return;
+  if (model) atOneMoment(ticked);
+}
+
+function ticked() {
   const byId = new Map(model.tasks.map((t) => [t.id, t]));
   for (const row of document.querySelectorAll("#tasks tbody tr")) {
     const task = byId.get(row.dataset.task);
