@@ -320,6 +320,7 @@ def _verdicts(rounds: Sequence[Round], shape: Shape) -> list[str]:
             f"hedge (started {after:.1f} s into it, the median), then for its hedge's time while the hedge holds a "
             "second slot; the hedged run's attempts took slot-seconds that 4 slots cannot end in "
             f"under {floor:.2f}× the lower bound (median of the slots' floor), whatever the order. "
+            + _stalled_hedges(rounds)
             + _why(rounds, shape)
         )  # fmt: skip
     else:
@@ -337,9 +338,8 @@ def _why(rounds: Sequence[Round], shape: Shape) -> str:
     """What holds the shape's makespan up, beyond the slots' floor."""
     if shape.name == "tail":
         return (
-            "Here the bound is about half the lower bound itself; a stall shorter than the bound (a short "
-            "task's) is never hedged; and a hedge stalls too, one time in eight, when the first attempt, stalled, "
-            "wins at its full length as without hedging. `hedge: 1x` hedges sooner, but the p90 is exceeded by "
+            "Here the bound is about half the lower bound itself, and a stall shorter than the bound (a short "
+            "task's) is never hedged. `hedge: 1x` hedges sooner, but the p90 is exceeded by "
             "one attempt in ten without any stall: more hedges of healthy attempts, at a higher cost."
         )
     p90 = statistics.median(statistics.quantiles(r.work.seconds.values(), n=10, method="inclusive")[8] for r in rounds)
@@ -347,14 +347,27 @@ def _why(rounds: Sequence[Round], shape: Shape) -> str:
     stalls = TASKS // STALL_EVERY
     needed = (MAKESPAN_LIMIT * work - work) / stalls  # what a stall may add to the slots' work at 1.3x
     room = needed - work / TASKS  # (less its hedge's own time, a task's on average)
+    false = sum(r.tight.false_hedges for r in rounds)
     return (
         f"With times of {SHORTEST:g}-{LONGEST:g} s the p90 is some {p90:.0f} s, and 2× it {2 * p90:.0f} s: each "
         f"of the {stalls} stalls adds its bound and its task's time again to the slots' work ({work:.0f} s of "
         f"work at {CONCURRENCY} slots), where 1.3× leaves room for {needed:.0f} s a stall: a bound under "
         f"{room:.0f} s for a task of average time, {room / p90:.2f}× the p90. "
-        "`hedge: 1x` comes nearer, and there a healthy attempt is seldom hedged: none runs past the longest "
-        "task's time."
+        f"`hedge: 1x` cuts nearer: it hedged {false} healthy attempt{'' if false == 1 else 's'} over the seeds, "
+        "each ended soon after, since no healthy attempt runs past the longest task's time."
     )
+
+
+def _stalled_hedges(rounds: Sequence[Round]) -> str:
+    """The seeds whose draw stalls a straggler's hedge too (one in eight): its first attempt, stalled
+    as well, then wins at its full length, as without hedging."""
+    seeds = [
+        str(r.work.seed) for r in rounds if any(r.work.attempt(t, 2) > r.work.seconds[t] for t in r.work.stalled_first)
+    ]
+    if not seeds:
+        return ""
+    return (f"A hedge stalls too, one time in eight (seed{'' if len(seeds) == 1 else 's'} {', '.join(seeds)}): "
+            "then the stalled first attempt wins at its full length, as without hedging. ")  # fmt: skip
 
 
 def _median(values: Sequence[float]) -> float:
