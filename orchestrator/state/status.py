@@ -360,6 +360,7 @@ def settle_waiting(views: Iterable[TaskView], by_id: Mapping[str, TaskView], pla
     of them is still to run (not finished, or finished as the next run takes up again: a failure
     no fallback took over, ``state/fallbacks``)."""
     taken: set[str] | None = None  # (worked out when a Condition first meets a failure)
+    statuses: dict[str, TaskStatus] = {}  # (each task's, read then: what both are worked out from)
     for view in views:
         if view.status != TaskStatus.PENDING:
             continue
@@ -369,23 +370,22 @@ def settle_waiting(views: Iterable[TaskView], by_id: Mapping[str, TaskView], pla
             if open_ and taken is None and any(by_id[d].status == TaskStatus.FAILED for d in open_):
                 statuses = {task_id: other.status for task_id, other in by_id.items()}
                 taken = fallbacks.taken_over(plan, statuses)
-            if task.approval == "before" and open_:  # (a fallback the run stopped at its gate: ``at_gates``)
-                open_ = [d for d in open_ if not _stopped_at_gate_for(plan, by_id, task, d)]
+            if task.approval == "before" and taken is not None:  # (a fallback the run stopped at its gate)
+                open_ = [d for d in open_ if not _stopped_at_gate_for(plan, statuses, task, d)]
             if any(d not in (taken or ()) for d in open_):
                 view.read_as(TaskStatus.WAITING)
         elif any(by_id[d].status != TaskStatus.COMPLETED for d in view.dependencies):
             view.read_as(TaskStatus.WAITING)
 
 
-def _stopped_at_gate_for(plan: Plan, by_id: Mapping[str, TaskView], task: Task, dep: str) -> bool:
+def _stopped_at_gate_for(plan: Plan, statuses: Mapping[str, TaskStatus], task: Task, dep: str) -> bool:
     """Whether ``task``, gated before it starts, is where a run leaves it when ``dep`` fails: a
     failure is the end of its task in that run, so the run decides ``task``'s Condition on it
     and, the Condition holding because it failed, stops ``task`` at its gate and asks. The next
     run may run ``dep`` again; until then, that is where ``task`` is, as the run says (it read
     waiting, and a person was asked about a task ``status`` said waited for another)."""
-    if by_id[dep].status != TaskStatus.FAILED:
+    if statuses.get(dep) != TaskStatus.FAILED:
         return False
-    statuses = {task_id: other.status for task_id, other in by_id.items()}
     return fallbacks.runs_because_it_failed(plan, statuses, task, dep)
 
 
