@@ -129,10 +129,7 @@ class Trees:
         raises ``GitError`` when that cannot be (nothing of it is lost). ``start``: where a new
         branch begins (a lane's: its task's branch, or a full ref, where its race began), else the
         integration branch."""
-        found = start is not None and (
-            rev(self.repo, start) if start.startswith("refs/") else branch_exists(self.repo, start)
-        )
-        start = start if start is not None and found else self.integration
+        start = start if start is not None and self._known(start) else self.integration
         path = self._made(self.path(task_id), self.branch(task_id), start)
         strayed = bring_home(path, self.branch(task_id))
         if strayed is not None:  # an attempt left it on work its branch cannot take: nothing is moved
