@@ -108,7 +108,11 @@ def cmd_reset(args: argparse.Namespace) -> int:
     chosen = [args.all, args.failed, bool(named)]
     if sum(chosen) != 1:
         raise UsageError("say what to reset: task ids, --failed or --all (exactly one)")
-    args.tasks = list(dict.fromkeys(task_id_in(plan, t) for t in named))  # each as the plan spells it
+    from orchestrator.run.items import instances_of, with_instances
+
+    plan = with_instances(plan, workspace)  # (a row run per item: its instances' results too)
+    named = [task_id_in(plan, t) for t in named]  # each as the plan spells it; a row, with its instances
+    args.tasks = list(dict.fromkeys(t for task_id in named for t in (task_id, *instances_of(plan, task_id))))
     workspace.check_inside()
     lock = WorkspaceLock(workspace.lock_file, workspace.root.name)
     lock.acquire()  # never pull results from under a running runner

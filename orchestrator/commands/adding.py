@@ -253,6 +253,7 @@ def _new_task(args: Given, workspace: Workspace, description: str, details: str 
         retries=args.retries,
         timeout=words.duration_text(args.timeout, "--timeout"),
         type=words.task_type(args.type, plan_of(workspace).types) if args.type is not None else None,
+        each=words.each(args.each) if getattr(args, "each", None) else None,
     )
 
 

@@ -112,8 +112,10 @@ def _request(call: Call, kind: str) -> Result:
 
     if kind not in ("cancel", "retry"):  # pragma: no cover - the table names these two
         raise UsageError(f"no request {kind}")
+    from orchestrator.run.items import with_instances
+
     workspace = call.workspace
-    plan = plan_of(workspace)
+    plan = with_instances(plan_of(workspace), workspace)  # (`retry T-03[2]`: an instance of a row run per item)
     task = task_in(plan, call.args.task)
     answer = request(workspace, plan, task, "cancel" if kind == "cancel" else "retry", call.args.get("reason"))
     if answer.ok:

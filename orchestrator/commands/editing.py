@@ -72,6 +72,8 @@ def _cell(key: str, value: Any, task: Task, types: Collection[str], untag: list[
             return ", ".join(d for part in value for d in split_ids(part)) or "None"
         case "timeout":
             return words.duration_text(value, "--timeout") or ""
+        case "each":
+            return words.each(value) if str(value).strip() else ""
         case "tags":
             removed = {tag.lower() for tag in words.tags(untag)}
             return ", ".join(

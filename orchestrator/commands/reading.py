@@ -5,6 +5,7 @@ in modules of their own, ``list``, ``logs``, ``history``). None takes the worksp
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -53,14 +54,61 @@ def status(call: Call) -> Result:
     from orchestrator.output.tasktable import status_table
 
     args = call.args
+    one = _one_task(call)
     with no_gc_pauses():
         found = shown(call.workspace, parse_assignments(args.param))
     data = status_json(found)
+    if one is not None:
+        return _status_of(call, data, one)
     if args.tasks == "all" and args.limit is None and not args.offset:
         return Result(data, shown=lambda: status_text(found) + "\n")
     listed = _chosen(data, args.tasks, args.limit, args.offset)
 
     return Result(data, shown=lambda: status_text(found, status_table(listed, data["counts"])) + "\n")
+
+
+def _one_task(call: Call) -> str | None:
+    """The task ``status`` was asked about, if one: ``status T-03``'s word is a task, not a
+    workspace, when no directory of that name holds one."""
+    args = call.args
+    wanted = args.get("task")
+    directory = args.get("directory")
+    if wanted is None and directory and call.fixed is None and not os.path.exists(directory):
+        args.values["directory"], wanted = None, directory
+    return str(wanted) if wanted is not None else None
+
+
+def _status_of(call: Call, data: dict[str, Any], wanted: str) -> Result:
+    """``status T-03``: that task's line; a row run per item, its items below, each with its state."""
+    from orchestrator.commands.words import task_id_in
+    from orchestrator.output.tasktable import status_table
+    from orchestrator.state import items
+
+    plan = plan_of(call.workspace)
+    task_id = task_id_in(plan, wanted)
+    listed = [task for task in data["tasks"] if task["id"] == task_id]
+    answer: dict[str, Any] = {"task": listed[0] if listed else {"id": task_id}}
+    table = status_table(listed, {listed[0]["status"]: 1}) if listed else f"{task_id}: not in this view"
+    lines = [table]
+    if task_id in plan.tasks and plan.tasks[task_id].each is not None:
+        each: list[dict[str, Any]] = [{"id": f"{task_id}[{n}]", "number": n, "item": item, "status": state}
+                for n, item, state in items.instances_of(call.workspace, task_id)]  # fmt: skip
+        answer["instances"] = each
+        width = max((len(entry["id"]) for entry in each), default=0)
+        lines += ["", *(f"{e['id']:<{width}}  {_state_word(e['status'])}  {e['item']}" for e in each)]
+        if not each:
+            lines += ["", f"{task_id}: no items listed yet (they are known once a run reaches it)"]
+    return Result(answer, shown=lambda: "\n".join(lines) + "\n")
+
+
+def _state_word(state: str) -> str:
+    from orchestrator.vocabulary import TaskStatus
+
+    try:
+        status = TaskStatus(state)
+    except ValueError:
+        return state
+    return f"{status.icon} {state:<10}"
 
 
 def _chosen(data: dict[str, Any], which: str, limit: int | None, offset: int | None) -> list[dict[str, Any]]:
@@ -128,6 +176,11 @@ def validate(call: Call) -> Result:
             if broken:
                 raise PlanError([Problem(shown(workspace.plan_file), line, what, hint) for line, what, hint in broken])
         data, lines = _told(plan, call, notices)
+        if any(task.each is not None for task in plan.tasks.values()):
+            from orchestrator.run.items import told
+
+            data["items"], said = told(plan, workspace)  # (a row run per item: how many it has now)
+            lines += said
     depth = len(path)  # every task weighs 1, so the heaviest chain has one task in each layer
     edges = len(plan.edges())
     data = {

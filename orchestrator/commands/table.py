@@ -81,6 +81,7 @@ def _validate() -> tuple[Opt, ...]:
 def _status() -> tuple[Opt, ...]:
     return (
         DIRECTORY,
+        _task("one task (after an optional workspace): a row run per item lists its items", required=False),
         _param("tell what is up to date with"),
         Opt(
             "tasks",

@@ -83,6 +83,17 @@ def duration_text(given: str | None, flag: str) -> str | None:
     return given.strip()
 
 
+def each(given: str) -> str:
+    """An Each cell as given (``en, fr, de``, ``glob: docs/*.md``), once it reads as one."""
+    from orchestrator.plan.table.items import HINT, parse_each
+
+    try:
+        parse_each(given)
+    except ValueError as exc:
+        raise UsageError(f"--each {given}: {exc} — {HINT}") from None
+    return given.strip()
+
+
 def task_type(given: str | None, known: Collection[str]) -> str | None:
     """A task type as the plan's Type cell will hold it: one of ``known`` (the plan's types), or
     ``""`` for none (``none`` or an empty word)."""
@@ -109,6 +120,9 @@ def task_id_in(plan: Plan, wanted: str, *, after: str = "") -> str:
 
     lowered = {task_id.lower(): task_id for task_id in plan.tasks}
     if wanted.lower() not in lowered:
+        instance = instance_in(plan, wanted)
+        if instance is not None:
+            return instance.id
         tail = f" — {after}" if after else ""
         raise UsageError(f"no task {wanted} in the plan{suggest(wanted, list(plan.tasks))}{tail}")
     return lowered[wanted.lower()]
@@ -116,4 +130,18 @@ def task_id_in(plan: Plan, wanted: str, *, after: str = "") -> str:
 
 def task_in(plan: Plan, wanted: str, *, after: str = "") -> Task:
     """The task ``wanted`` names (ids are not case-sensitive), else a ``UsageError`` (``task_id_in``)."""
-    return plan.tasks[task_id_in(plan, wanted, after=after)]
+    task_id = task_id_in(plan, wanted, after=after)
+    return plan.tasks[task_id] if task_id in plan.tasks else instance_in(plan, task_id) or plan.tasks[task_id]
+
+
+def instance_in(plan: Plan, wanted: str) -> Task | None:
+    """The instance ``T-03[2]`` names of a row run per item (``plan/instances.addressed``), or ``None``."""
+    from orchestrator.plan.instances import addressed
+    from orchestrator.plan.table.items import split_instance
+
+    split = split_instance(wanted)
+    if split is None:
+        return None
+    rows = {task_id.lower(): task for task_id, task in plan.tasks.items() if task.each is not None}
+    row = rows.get(split[0].lower())
+    return addressed(row, split[1]) if row is not None else None

@@ -99,11 +99,24 @@ def _params(plan: Plan, task: Task) -> list[dict[str, Any]]:
     """What a brief says of the parameters its task uses (``filling.brief_params``, imported when
     a plan has any: ``status`` reads briefs, and a plan of none needs not the shell's reading of
     scripts that filling brings)."""
+    item = _item(plan, task) if task.item is not None else []
     if not task.params and not plan.context_params:
-        return []
+        return item
     from orchestrator.plan.config.filling import brief_params
 
-    return brief_params(plan, task)
+    return [*brief_params(plan, task), *item]
+
+
+def _item(plan: Plan, task: Task) -> list[dict[str, Any]]:
+    """An instance's item (``plan/instances``), as a brief says a parameter: from outside when an
+    upstream's answer gave it, quoted apart as data."""
+    from orchestrator.plan.instances import ITEM_VARIABLE
+    from orchestrator.printable import visible
+
+    row = plan.tasks.get(task.row or "")
+    each = row.each if row is not None else None
+    outside = f"{each.source}'s answer" if each is not None and each.kind == "from" else None
+    return [{"name": "item", "value": visible(task.item or ""), "variable": ITEM_VARIABLE, "untrusted": outside}]
 
 
 def _render_brief(

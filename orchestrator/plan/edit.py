@@ -47,6 +47,7 @@ class NewTask:
     timeout: str | None = None  # as given (``10m``): the plan says it as its writer did
     type: str | None = None  # a task type's name
     blocked: str | None = None  # its Blocked cell: why it is held
+    each: str | None = None  # its Each cell: the items it runs over (``plan/table/items``)
 
 
 def next_id(ids: list[str]) -> str:
@@ -145,6 +146,7 @@ def add_task(text: str, new: NewTask, taken: Collection[str] = ()) -> tuple[str,
         "timeout": new.timeout,
         "type": new.type,
         "blocked": new.blocked,
+        "each": new.each,
     }
     values.update({key: value for key, value in optional.items() if value})
     if "description" not in columns and "name" in columns and "name" not in values:

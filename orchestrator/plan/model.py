@@ -17,6 +17,7 @@ from orchestrator.plan.config.values import DEFAULT_PRIORITY as DEFAULT_PRIORITY
 from orchestrator.plan.identity import Book
 from orchestrator.plan.table.access import access_settings
 from orchestrator.plan.table.deadlines import Deadline
+from orchestrator.plan.table.items import Items
 
 # The bytes a plan may have outside the status blocks the tool writes into it: past it, a command
 # on the plan could outgrow MEMORY_RULE. Measured with bench/memory.py on plans of 1,000 tasks with
@@ -81,6 +82,11 @@ class Task:
     # for good, so no edge and no wait; their results still reach this task as upstream results.
     archived_upstream: tuple[str, ...] = ()
     row_dependencies: tuple[str, ...] = ()  # with archived ones: its Dependencies cell, in order
+    each: Items | None = None  # an Each cell: the row runs once per item (``plan/table/items``)
+    # An instance of a row with an Each cell (``T-03[2]``): its row's id, its number and its item.
+    row: str | None = None
+    number: int = 0
+    item: str | None = None
 
     @property
     def upstream_ids(self) -> tuple[str, ...]:

@@ -37,6 +37,7 @@ from orchestrator.plan.model import PLAN_FILE, PLAN_LIMIT, READ_LIMIT, ArchivedT
 from orchestrator.plan.table.cells import clean
 from orchestrator.plan.table.columns import header_columns
 from orchestrator.plan.table.cutoff import cut_off_rows
+from orchestrator.plan.table.items import check_each
 from orchestrator.plan.table.rows import task_fields
 
 _REQUEST_KEYS = ("original request", "request", "user request")
@@ -154,6 +155,7 @@ def parse_plan(
     for task_id, agent in assignment.agents.items():
         rows[task_id]["agent"] = agent
     check_dependencies(rows, out.add, archived)
+    check_each(rows, out.add)
     if out.problems:
         raise PlanError(out.problems)
     # Each Task is built once, from fields complete by now (frozen dataclasses cost a copy to change).

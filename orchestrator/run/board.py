@@ -12,7 +12,7 @@ revived.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from orchestrator.backends.base import AgentResult
 from orchestrator.plan.graph import ReadyQueue
@@ -40,6 +40,8 @@ class Board:
         self.delayed: dict[str, float] = {}  # task -> loop time its next attempt may start
         self.waiting: dict[str, Outcome] = {}  # task -> the attempt that ended, whose next one is delayed
         self.retries = RetryBook()
+        # Told of each task that ended without completing (``run/items``: a row's instance stops the rest).
+        self.ended_badly: Callable[[str], None] = lambda task_id: None
 
     # --- what runs and what waits -----------------------------------------------------------------
 
@@ -92,6 +94,14 @@ class Board:
     def skip_downstream(self, task_id: str, status: TaskStatus) -> None:
         """What depends on ``task_id``, which ended ``status`` and not completed, is given up."""
         self.skip(self.queue.fail(task_id), task_id, status)
+        self.ended_badly(task_id)
+
+    def stop_unstarted(self, task_id: str, cause: Cause) -> None:
+        """``task_id``, waiting or ready and never started in this run, will not start: skipped for
+        ``cause`` (``run/items``: another instance of its row failed), with what depends on it."""
+        doomed = self.queue.cancel(task_id)
+        self.recorder.not_run(self.plan.tasks[task_id], TaskStatus.SKIPPED, cause)
+        self.skip(doomed, task_id, TaskStatus.SKIPPED)
 
     def skip(self, doomed: list[str], task_id: str, status: TaskStatus) -> None:
         """Record the tasks of ``doomed`` given up for ``task_id``, which is ``status``: bypassed

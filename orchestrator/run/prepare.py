@@ -21,6 +21,7 @@ from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.table.rows import unread_columns
 from orchestrator.run.attempts import Resumable
 from orchestrator.run.checks.preflight import check_installed, check_plan
+from orchestrator.run.items import expand_known, instances_of
 from orchestrator.run.resume.basis import inputs_now
 from orchestrator.run.resume.selection import (
     Selection,
@@ -138,6 +139,7 @@ def load_checked(
     the workspace a symlink leading out of it; the workspace's templates that render after tasks
     start render now): an error here means nothing was written."""
     plan = plan_of(workspace, options.params, complete=True, untrusted=options.untrusted)
+    expand_known(plan, workspace)  # (a row run per item: its instances, when its items are known)
     if options.backend is not None and options.backend not in backends.names():  # not the plan's fault
         known = backends.names()
         close = suggest(options.backend, known)
@@ -155,8 +157,9 @@ def load_checked(
         unknown = [task_id for task_id in ids or () if task_id.lower() not in lowered]
         if unknown:
             raise UsageError(f"{flag}: no task {', '.join(unknown)} in the plan")
-        if ids:  # task ids are not case-sensitive: --only t1 is T1
+        if ids:  # task ids are not case-sensitive: --only t1 is T1; a row run per item is its instances too
             ids[:] = [lowered[task_id.lower()] for task_id in ids]
+            ids[:] = list(dict.fromkeys(t for task_id in ids for t in (task_id, *instances_of(plan, task_id))))
     if clis:  # (finished tasks need no CLI; those that will run again are checked by prepare)
         check_installed(plan, profiles, options.only, done=lambda task_id: _completed(workspace, plan.tasks[task_id]))
     workspace.check_inside()  # nothing is written through a symlink that leads outside

@@ -20,10 +20,8 @@ Lifecycle of one ``Runner.run()``:
 from __future__ import annotations
 
 import os
-import random
 import signal
 import time
-from collections import ChainMap
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -40,27 +38,25 @@ from orchestrator.executors.local import LocalExecutor, children_waited_on_pidfd
 from orchestrator.output.final import Synthesis, edited_final_notice, write_final_output
 from orchestrator.output.reporter import Recording, Reporter, to_stderr
 from orchestrator.output.templates import Lenient
+from orchestrator.plan.instances import rows_only
 from orchestrator.plan.model import Plan
-from orchestrator.run.attempts import Launcher
+from orchestrator.run.assembly import assemble
 from orchestrator.run.checks.cluster import checked
 from orchestrator.run.held.holds import exit_code
 from orchestrator.run.inflight.live import LiveQueue
 from orchestrator.run.limits.admission import Admission
 from orchestrator.run.notices.notify import Notifying, notifying
-from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, prepare
+from orchestrator.run.prepare import Prepared, RunOptions, prepare
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.resume.basis import Basis
 from orchestrator.run.resume.blocks import Blocks, as_status_reads
 from orchestrator.run.resume.recovery import finished_in_logs, keep, settler
-from orchestrator.run.resume.reuse import Reuse
 from orchestrator.run.scheduler import Scheduler
-from orchestrator.run.worktrees.merges import isolate
 from orchestrator.state import events, planfile, store
 from orchestrator.state import journal as journals
 from orchestrator.state.events import EventLog
 from orchestrator.state.events.runs import Notice, RunFinished, RunStarted
 from orchestrator.state.lock import WorkspaceLock
-from orchestrator.state.pause import Pause
 from orchestrator.state.procs import process_started
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView, counts, outcome_counts
@@ -162,7 +158,7 @@ class Runner:
                     self.reporter.event(Notice(message=kept))
                 prepared.resume(left.open.values())  # what a kill -9 interrupted goes on where it stopped
                 journal.begin()  # what the dead runner left is history from here on
-                scheduler = self.scheduler = _scheduler(ws, self.executor, prepared, self.recorder, journal)
+                scheduler = self.scheduler = assemble(ws, self.executor, prepared, self.recorder, journal)
                 scheduler.stop.interrupted = self.interrupted
                 live = LiveQueue(ws, prepared, scheduler, self.recorder, self.options, run=run_name,
                                  events_from=events.size(ws.events_file))  # fmt: skip
@@ -285,7 +281,7 @@ class Runner:
         self.reporter.event(Notice(message="aggregating with an agent"))
         self.reporter.flush()  # the agent takes a while: say so now
         try:
-            return await synthesize_async(prepared.plan, self.workspace, self.executor)
+            return await synthesize_async(rows_only(prepared.plan), self.workspace, self.executor)
         except (AgentCallError, OrchestratorError) as exc:
             self._synthesis_failed = str(exc)
             self.reporter.event(Notice(message=str(exc)))
@@ -300,7 +296,9 @@ class Runner:
         admission = scheduler.admission
         # One wall time for the run, measured once: final_output.md's and the run line's.
         wall = round(time.time() - started, 3)
-        if (kept := _write_final_output(plan, ws, views, synth, admission, self._templates, wall)) is not None:
+        shown = rows_only(plan)  # (a row run per item stands for its instances: its result holds their answers)
+        final = [view for view in views if view.id in shown.tasks]
+        if (kept := _write_final_output(shown, ws, final, synth, admission, self._templates, wall)) is not None:
             self.reporter.event(Notice(message=edited_final_notice(ws, kept)))
         if plan.settings.status_blocks:  # (marked as status marks them: what it did not run, a row edited since)
             blocks = self._blocks.final(prepared, _held(prepared, self.recorder))
@@ -348,47 +346,6 @@ def _run_started(prepared: Prepared, executor: Executor, options: RunOptions, ws
     )
 
 
-def _scheduler(
-    workspace: Workspace, executor: Executor, prepared: Prepared, recorder: Recorder, journal: journals.Journal
-) -> Scheduler:
-    plan = prepared.plan
-    pause = Pause(workspace)
-    admission = Admission(
-        max_parallel=plan.settings.max_parallel,
-        profile_caps=_profile_caps(prepared),
-        backend_caps=plan.settings.backend_max_parallel,
-        max_cost=plan.settings.max_cost,
-        paused=pause.groups,
-    )
-    simulated = executor.can.simulated
-    executor, merges = isolate(workspace, prepared, executor, lambda said: recorder.emit(Notice(message=said)))
-    launcher = Launcher(workspace, plan, prepared.settings, prepared.profiles, executor, attempt_base_environment())
-    # What fingerprints read: archived upstreams too, and every result this run writes as it
-    # writes it (a failure, a skip: a dependent started after it is fingerprinted against it)
-    records = ChainMap(recorder.records, {**prepared.archived, **prepared.records})
-    reuse = Reuse(recorder, prepared.settings, prepared.signatures, records,
-                  simulated=simulated, forced=prepared.forced | prepared.named_again)  # fmt: skip
-    return Scheduler(
-        plan=plan,
-        selected=prepared.selection.run,
-        done=prepared.selection.done,
-        settings=prepared.settings,
-        signatures=prepared.signatures,
-        records=records,
-        sessions=dict(prepared.sessions),
-        attempts=prepared.attempts,
-        launcher=launcher,
-        recorder=recorder,
-        admission=admission,
-        pause=pause,
-        journal=journal,
-        fail_fast=plan.settings.fail_fast,
-        rng=random.Random(),
-        merges=merges,
-        reuse=reuse,
-    )
-
-
 def _tell_unstarted(
     reporter: Reporter, workspace: Workspace, notices: list[str], left: journals.JournalState, waited: bool
 ) -> None:
@@ -411,15 +368,6 @@ def _tell_unstarted(
 def _held(prepared: Prepared, recorder: Recorder) -> dict[str, ResultRecord]:
     """The results a run holds: those on disk at its start, then its own."""
     return {**prepared.records, **recorder.records}
-
-
-def _profile_caps(prepared: Prepared) -> dict[str, int]:
-    """At most this many at once of each profile the plan's tasks use (those that set a cap)."""
-    return {
-        name: profile.max_parallel
-        for name in {task.profile for task in prepared.plan.tasks.values() if task.profile}
-        if (profile := prepared.profiles.get(name)) is not None and profile.max_parallel is not None
-    }
 
 
 async def _tick_every_second(reporter: Reporter) -> None:

@@ -32,6 +32,7 @@ from orchestrator.run.forecasts.forecast import Forecast
 from orchestrator.run.held.gates import HOLD, Gates
 from orchestrator.run.held.holds import Holds
 from orchestrator.run.held.not_before import Timed
+from orchestrator.run.items import Rows
 from orchestrator.run.limits.admission import Admission
 from orchestrator.run.limits.failover import Breakers, fails_over
 from orchestrator.run.races.hedge import Hedger
@@ -70,6 +71,7 @@ class Scheduler:
         rng: random.Random | None = None,
         merges: MergeQueue | None = None,
         reuse: Reuse | None = None,
+        rows: Rows | None = None,
     ) -> None:
         self.plan = plan
         self.merges = merges  # with isolation: worktree, what merges each completed task's branch
@@ -102,7 +104,7 @@ class Scheduler:
         self.starts = Starts(plan=plan, settings=settings, signatures=signatures, records=records, sessions=sessions,
                              launcher=launcher, recorder=recorder, journal=journal, admission=admission,
                              breakers=self.breakers, board=board, expected=self.forecast.expected, merges=merges,
-                             reuse=reuse)  # fmt: skip
+                             reuse=reuse, rows=rows)  # fmt: skip
         self.hedger = Hedger(plan, launcher, admission, journal, self._on_loop, board.attempts)  # (``run/races/hedge``)
 
     # --- the loop ---------------------------------------------------------------------------------
@@ -310,7 +312,8 @@ def _ready_queue(
     priority = {task.id: task.priority for task in plan.tasks.values()}
     queue = ReadyQueue(plan.graph, priority=priority, order=plan.order, selected=selected, done=done, took=took,
                        slots=slots)  # fmt: skip
-    queue.deciding = {task.id for task in plan.tasks.values() if task.condition}
+    # A task with a Condition decides on its upstream's outcomes; a row run per item, on its instances'.
+    queue.deciding = {task.id for task in plan.tasks.values() if task.condition or task.each is not None}
     return queue
 
 

@@ -19,6 +19,7 @@ from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.model import Plan
 from orchestrator.run.attempts import Attempt, Launcher, Resumable
 from orchestrator.run.board import Board
+from orchestrator.run.items import Rows
 from orchestrator.run.limits.admission import Admission, Slot
 from orchestrator.run.limits.failover import Breakers
 from orchestrator.run.recorder import Recorder
@@ -53,6 +54,7 @@ class Starts:
         expected: Mapping[str, float],
         merges: MergeQueue | None,
         reuse: Reuse | None,
+        rows: Rows | None = None,
     ) -> None:
         self.plan, self.settings, self.signatures, self.records = plan, settings, signatures, records
         self.sessions = sessions  # task -> agent session an interrupted attempt left, to resume
@@ -60,6 +62,9 @@ class Starts:
         self.admission, self.breakers, self.board = admission, breakers, board
         self.expected = expected  # task -> what the run expects it to take (``Forecast.expected``)
         self.merges, self.reuse = merges, reuse
+        self.rows = rows  # the rows run once per item (``run/items``): settled at their turn, no attempt
+        if rows is not None:
+            rows.attach(board)
 
     def slot(self, task_id: str) -> Slot:
         """What of admission's limits ``task_id`` counts against: its profile, its backend (its
@@ -75,6 +80,9 @@ class Starts:
         task = self.plan.tasks[task_id]
         upstream = upstream_of(task.upstream_ids, self.records)
         of_brief, key = _fingerprints(self.signatures[task_id], upstream)
+        if task.each is not None and self.rows is not None:
+            self.rows.settle(task, of_brief)  # (its instances are what runs)
+            return None
         if self.merges is not None and self.merges.unresolved(task, self.records.get(task_id), of_brief, self.recorder):
             self.board.skip_downstream(task_id, TaskStatus.FAILED)  # its conflict not resolved yet: it stays failed
             return None

@@ -55,6 +55,18 @@ def _positive_seconds(value: object) -> float:
     return seconds
 
 
+def _share(value: object) -> float:
+    """A share of a whole: ``95%``, ``0.95`` or ``1``."""
+    text = str(value).strip()
+    try:
+        share = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise ValueError(f"{text!r}: give a share such as 95% or 0.95") from None
+    if not 0.0 <= share <= 1.0 or isinstance(value, bool):
+        raise ValueError(f"{text!r}: give a share from 0% to 100%")
+    return share
+
+
 def _parser(parse: Callable[[object], Any]) -> dict[str, Any]:
     return {"parse": parse}
 
@@ -83,6 +95,11 @@ class Settings:
     # Best of N (``run/races/bestof.py``): N attempts of a task at once, and who chooses the one kept.
     best_of: int = field(default=1, metadata=_parser(parse_best_of))
     judge: str = field(default="first", metadata=_parser(parse_judge))
+    # A row run once per item (its Each cell, ``run/items``): one item failing fails the row, and
+    # what of it has not started does not start (fail); or the row completes listing its failed
+    # items (continue), when at least ``min_success`` of them (a share: 95%, 0.95) completed.
+    on_item_failure: str = field(default="fail", metadata=_parser(_choice("fail", "continue")))
+    min_success: float = field(default=0.0, metadata=_parser(_share))
     # Durations as ``timeout``'s are read (``5``, ``5s``, ``1m30s``), 0 meaning none at all.
     backoff_base: float = field(default=1.0, metadata=_parser(_seconds))
     backoff_factor: float = field(default=2.0, metadata=_parser(_float(1.0)))

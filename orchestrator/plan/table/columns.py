@@ -44,6 +44,8 @@ from orchestrator.plan.table.cells import (
 from orchestrator.plan.table.conditions import parse_outputs
 from orchestrator.plan.table.deadlines import HINT as DEADLINE_HINT
 from orchestrator.plan.table.deadlines import parse_deadline
+from orchestrator.plan.table.items import HINT as EACH_HINT
+from orchestrator.plan.table.items import parse_each
 from orchestrator.plan.table.times import HINT as TIME_HINT
 from orchestrator.plan.table.times import parse_instant
 
@@ -220,6 +222,15 @@ def _outputs(cell: str) -> Mapping[str, Any]:
         raise ValueError(f"bad Output cell: {exc}") from None
 
 
+def _each(cell: str) -> Mapping[str, Any]:
+    if clean(cell) in _DASHES or not cell.strip():
+        return {}
+    try:
+        return {"each": parse_each(cell)}
+    except ValueError as exc:
+        raise ValueError(f"bad Each cell: {exc}") from None
+
+
 def _approval(cell: str) -> Mapping[str, Any]:
     approval = clean(cell).lower()
     if approval in {"", "-", "—", "none", "default"}:
@@ -277,6 +288,10 @@ COLUMNS: tuple[Column, ...] = (
                          count=True)),
     Column("hedge", "Hedge", (), _hedge, HEDGE_HINT),
     Column("best_of", "Best of", (), _best_of, BEST_OF_HINT),
+    Column("each", "Each", ("for each", "items", "matrix"), _each, EACH_HINT, settable=True,
+           option=Option(("--each",), ("--each",), "ITEMS",
+                         "run it once per item: a list (en, fr, de), glob: PATTERN, lines: FILE, or an "
+                         "upstream's list field (T-01.files)", " ('' for none)")),
     Column("condition", "Condition", ("run if", "if", "when"), _condition),
     Column("blocked", "Blocked", ("on hold", "hold"), lambda cell: {"blocked": blocked_cell(cell)}, settable=True),
     Column("outputs", "Output", ("outputs", "output fields"), _outputs,

@@ -18,6 +18,7 @@ from orchestrator import timing
 from orchestrator.errors import OrchestratorError
 from orchestrator.output.sections import status_blocks
 from orchestrator.output.templates import Renders
+from orchestrator.plan.instances import rows_only
 from orchestrator.plan.model import Plan
 from orchestrator.run.prepare import Prepared
 from orchestrator.run.resume import freshness
@@ -58,9 +59,11 @@ class Blocks:
         views = list(prepared.views.values())
         if changed or (self.only and (new_results or not self.shown.written)):
             self._mark(prepared, views, records)
+        plan = rows_only(prepared.plan)  # (a row stands for its instances)
+        views = [view for view in views if view.id in plan.tasks]
         if not self.shown.changed(views) and not self._saved_late():
             return None
-        return status_blocks(prepared.plan, views, self.templates)
+        return status_blocks(plan, views, self.templates)
 
     def _saved_late(self) -> bool:
         """Whether a person's save waits in the file the last write took out, still for a moment
@@ -74,7 +77,8 @@ class Blocks:
         views = list(prepared.views.values())
         if self.only or self._plan is not None:  # (else nothing is out of date: see ``due``)
             self._mark(prepared, views, records)
-        return status_blocks(prepared.plan, views, self.templates)
+        plan = rows_only(prepared.plan)
+        return status_blocks(plan, [view for view in views if view.id in plan.tasks], self.templates)
 
     def forget(self) -> None:
         self.shown.forget()

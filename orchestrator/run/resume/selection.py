@@ -55,6 +55,8 @@ def beyond_settings(plan: Plan, task: Task, profiles: Profiles) -> str:
     # The parameters its text names, with their values (only when it names some: results of
     # plans without parameters stay up to date): another value runs it again.
     params = json.dumps(task.params) if task.params else ""
+    if task.item is not None:  # an instance of a row run per item: its item is what it runs on
+        params += "|item " + json.dumps(task.item)
     return profiles.signature(task) + (f"|type {kind.signature()}" if kind is not None else "") + params
 
 

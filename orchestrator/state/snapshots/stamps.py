@@ -49,7 +49,7 @@ from orchestrator.documents import TooLarge, read_regular
 from orchestrator.paths import PLAN_FILE
 from orchestrator.version import __version__
 
-FORMAT = 1  # what a stamp covers: bump it when that changes
+FORMAT = 2  # what a stamp covers: bump it when that changes
 PLAN_READ = 16 << 20  # bytes of master_plan.md hashed at most (``plan/model.READ_LIMIT`` reads 10 MiB)
 SNAPSHOT_PREFIX = "snapshot."  # state/snapshot.NAME: a snapshot is not a source of itself
 TEMP_PREFIX = ".tmp-"  # a file written beside its final name (``state/store``), not a source yet
@@ -89,6 +89,7 @@ class Stamp:
 SOURCES: tuple[tuple[str, int | None], ...] = (
     ("", 1),  # master_plan.md (its bytes), types.yaml
     ("state", 1),
+    ("state/items", 1),  # (a row run per item: its counts, ``state/items``)
     ("results", 1),
     ("agent_tasks", 1),  # (a brief edited by hand makes its completed task out of date)
     ("archive", 1),

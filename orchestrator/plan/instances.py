@@ -1,0 +1,138 @@
+"""A row's instances, one per item (its ``Each`` cell, ``plan/table/items``): each the row's task
+with its item, its id ``T-03[N]`` and agent id ``Agent-03[N]``, and ``{{ item }}`` filled in.
+
+``{{ item }}`` is data, never code, as a parameter's value is (``plan/config/filling``):
+
+- in a script (a Command cell, a bash block of Task Details) it is a reference to
+  ``$ORCHESTRATOR_ITEM``, quoted for its place (``plan/config/shellspots``), which the instance's
+  attempts have in their environment (with ``$ORCHESTRATOR_ITEM_NUMBER``); a place where bash
+  reads a value as code is refused at its line, with the fix. The scripts are the same for every
+  instance: worked out once per row;
+- in prose (a title, a description, Task Details outside its scripts) it is the item itself when
+  the person who runs the plan gave the items (a list, a glob of the project, a file's lines); an
+  item from an upstream's answer never enters the text an agent is instructed by:
+  ``[untrusted input: item]`` stands there, and the brief quotes it apart, as data.
+
+``join`` puts a row's instances into a plan (the run's: ``run/items``): each waits for what its row
+waits for, and the row for each of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Sequence
+
+from orchestrator.errors import PlanError, Problem
+from orchestrator.plan.model import Plan, Task
+from orchestrator.plan.table.items import instance_id
+
+ITEM_VARIABLE = "ORCHESTRATOR_ITEM"
+NUMBER_VARIABLE = "ORCHESTRATOR_ITEM_NUMBER"
+ITEM_RE = re.compile(r"\{\{-?\s*item\s*-?\}\}")
+UNTRUSTED = "[untrusted input: item]"
+
+
+class Instances:
+    """Makes ``row``'s instances: ``trusted``, whether its items come from the person who runs the
+    plan (else from an upstream's answer); ``where``: the plan's file, for a refused place."""
+
+    def __init__(self, row: Task, *, trusted: bool, where: str) -> None:
+        self.row, self.trusted, self.where = row, trusted, where
+        self.problems: list[Problem] = []
+        self.command = self._script(row.command, row.line)
+        self.details = self._split(row.details, row.details_line or row.line)
+
+    def make(self, number: int, item: str) -> Task:
+        """Instance ``number`` (from 1), of ``item``."""
+        row = self.row
+        shown = item if self.trusted else UNTRUSTED
+        environment = (*row.environment, (ITEM_VARIABLE, item), (NUMBER_VARIABLE, str(number)))
+        return dataclasses.replace(
+            row,
+            id=instance_id(row.id, number),
+            agent=f"{row.agent}[{number}]" if row.agent else "",
+            name=_prose(row.name, shown),
+            description=_prose(row.description, shown),
+            details=self.details(shown) if row.details else row.details,
+            command=self.command,
+            each=None,
+            row=row.id,
+            number=number,
+            item=item,
+            environment=environment,
+        )
+
+    def all(self, items: Sequence[str]) -> list[Task]:
+        """Every instance, in the items' order; a ``PlanError`` where a script may hold no item."""
+        if self.problems:
+            raise PlanError(self.problems)
+        return [self.make(number, item) for number, item in enumerate(items, start=1)]
+
+    def _script(self, text: str | None, line: int) -> str | None:
+        """``text``, a bash script, with a reference to ``$ORCHESTRATOR_ITEM`` for each ``{{ item }}``."""
+        if not text or "{{" not in text:
+            return text
+        from orchestrator.plan.config.shellspots import reference, spots
+
+        spans = [(m.start(), m.end()) for m in ITEM_RE.finditer(text)]
+        out: list[str] = []
+        last = 0
+        for spot in spots(text, spans):
+            out += [text[last : spot.start], reference(ITEM_VARIABLE, spot.place)]
+            last = spot.end
+            if spot.refused is not None:
+                at = line + text.count("\n", 0, spot.start)
+                fix = spot.fix.replace("{{ params.x }}", "{{ item }}").replace("ORCHESTRATOR_PARAM_X", ITEM_VARIABLE)
+                self.problems.append(Problem(self.where, at, f"{{{{ item }}}} {spot.refused}", fix))
+        out.append(text[last:])
+        return "".join(out)
+
+    def _split(self, text: str | None, line: int) -> Callable[[str], str]:
+        """Task Details: its bash blocks as scripts (once), the rest as prose (per item)."""
+        if not text or "{{" not in text:
+            return lambda shown: text or ""
+        from orchestrator.plan.config.filling import script_blocks
+
+        parts: list[tuple[bool, str]] = []  # (a script, its text)
+        last = 0
+        for start, end in script_blocks(text):
+            parts.append((False, text[last:start]))
+            parts.append((True, self._script(text[start:end], line + text.count("\n", 0, start)) or ""))
+            last = end
+        parts.append((False, text[last:]))
+        return lambda shown: "".join(part if script else _prose(part, shown) for script, part in parts)
+
+
+def _prose(text: str, shown: str) -> str:
+    return ITEM_RE.sub(lambda _: shown, text) if "{{" in text else text
+
+
+def join(plan: Plan, row: Task, instances: Sequence[Task]) -> None:
+    """``instances`` of ``row`` in ``plan``: its tasks (after every row, in order), its graph (each
+    waits for what the row waits for, the row for each). The row's own cells stay as they are."""
+    base = len(plan.order)
+    graph = plan.graph
+    for offset, instance in enumerate(instances):
+        plan.tasks[instance.id] = instance
+        plan.order[instance.id] = base + offset
+        graph.add_node(instance.id)
+        graph.add_edges_from((dep, instance.id) for dep in row.dependencies)
+        graph.add_edge(instance.id, row.id)
+
+
+def rows_only(plan: Plan) -> Plan:
+    """``plan`` as its person wrote it: a run's instances left out (what its status blocks and
+    final_output.md show: a row stands for its items, its result holds their answers)."""
+    if not any(task.row is not None for task in plan.tasks.values()):
+        return plan
+    return dataclasses.replace(plan, tasks={t: task for t, task in plan.tasks.items() if task.row is None})
+
+
+def addressed(row: Task, number: int) -> Task:
+    """``row``'s instance ``number`` as a command names it (``output T-03[2]``): its id and agent id,
+    which its result and logs are named after; its item is the run's to know."""
+    return dataclasses.replace(
+        row, id=instance_id(row.id, number), agent=f"{row.agent}[{number}]" if row.agent else "", each=None,
+        row=row.id, number=number,
+    )  # fmt: skip
