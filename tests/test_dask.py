@@ -461,3 +461,19 @@ def test_a_runs_client_sends_to_the_scheduler_at_once_and_takes_dasks_own_settin
     first, again, default, direct = anyio.run(made)
     assert first <= SEND_INTERVAL and again <= SEND_INTERVAL
     assert (default, direct) == (None, True)
+
+
+def test_a_row_run_per_item_runs_its_instances_on_the_workers(two_workers: Cluster, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / ".orchestrator").mkdir(parents=True)
+    (project / ".orchestrator" / "master_plan.md").write_text(
+        "---\nbackend: shell\nmax_parallel: 4\n---\n# Plan\n\n## Tasks\n"
+        "| Task ID | Description | Dependencies | Each | Command |\n|---|---|---|---|---|\n"
+        "| T-01 | per item | None | a, b c, $(d) | `printf '%s' {{ item }}` |\n"
+    )
+    done = cli(project, "run", "--executor", "dask", "--scheduler", two_workers.address)
+    assert done.code == 0, done.stdout + done.stderr
+    found = results(project)
+    assert {found[f"T-01[{n}]"]["worker"] for n in (1, 2, 3)} <= {"w1", "w2"}
+    assert [result_body(project, f"T-01[{n}]") for n in (1, 2, 3)] == ["a", "b c", "$(d)"]
+    assert found["T-01"]["status"] == "completed"

@@ -215,3 +215,19 @@ def test_add_each_writes_the_cell_and_a_bad_one_is_refused(tmp_path: Path) -> No
     assert exported["tasks"][-1]["Each"] == "en, fr"
     assert run(tmp_path).code == 0
     assert output(tmp_path, "T-02[2]").strip() == "fr"
+
+
+def test_instances_work_in_worktrees_of_their_own_and_each_merges_once(tmp_path: Path) -> None:
+    from worktree_helpers import git, repository
+
+    project = repository(tmp_path, {"README.md": "start\n"})
+    write(project, [("T-01", "", "a, b, c", "echo {{ item }} > out-{{ item }}.txt")], isolation="worktree")
+    found = run(project)
+    assert found.code == 0, found.stdout + found.stderr
+    branches = git(project, "branch", "--list", "orchestrator/integration-T-01*").split()
+    assert "orchestrator/integration-T-01@1" in branches
+    files = git(project, "ls-tree", "--name-only", "orchestrator/integration").split()
+    assert sorted(f for f in files if f.startswith("out-")) == ["out-a.txt", "out-b.txt", "out-c.txt"]
+    log = git(project, "log", "--format=%s", "orchestrator/integration")
+    assert all(log.count(f"merge T-01[{n}]") == 1 for n in (1, 2, 3)), log
+    assert run(project).events[0]["to_run"] == 0  # (a finished row run again starts nothing)

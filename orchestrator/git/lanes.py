@@ -24,7 +24,7 @@ from pathlib import Path
 
 from orchestrator.git.repo import branch_exists, git, identity, is_ancestor, rev
 from orchestrator.git.treestate import raced_task
-from orchestrator.git.worktrees import Trees, lane_removal
+from orchestrator.git.worktrees import Trees, lane_removal, ref_part, task_of_ref
 
 RACES = "refs/orchestrator/race/"  # where a race's task branch stood when it began: <task>/attempt-<n>
 
@@ -47,7 +47,8 @@ class Lanes:
         next attempt there would commit it as "work left by an interrupted attempt". That ref's
         name, when there was anything to keep."""
         path = self.trees.path(task_id)
-        kept = keep_lost(path, f"refs/orchestrator/lost/{task_id}/attempt-{lost}", f"{task_id} attempt {lost}, lost")
+        ref = f"refs/orchestrator/lost/{ref_part(task_id)}/attempt-{lost}"
+        kept = keep_lost(path, ref, f"{task_id} attempt {lost}, lost")
         git(["reset", "-q", "--hard", tip], path)
         git(["clean", "-q", "-f", "-d"], path)  # (its untracked files: on the ref above, never merged)
         self.drop(name)
@@ -73,7 +74,7 @@ class Lanes:
             return
         for ref, _ in self._marks(task_id):
             git(["update-ref", "-d", ref], trees.repo)
-        git(["update-ref", f"{RACES}{task_id}/attempt-{number}", base], trees.repo)
+        git(["update-ref", f"{RACES}{ref_part(task_id)}/attempt-{number}", base], trees.repo)
 
     def began(self, task_id: str) -> str | None:
         """Where ``task_id``'s race began (its mark's ref), for its lanes to begin there too: not
@@ -90,7 +91,8 @@ class Lanes:
         removed."""
         said: list[str] = []
         for ref, base in self._marks():
-            task_id, _, number = ref.removeprefix(RACES).rpartition("/attempt-")
+            part, _, number = ref.removeprefix(RACES).rpartition("/attempt-")
+            task_id = task_of_ref(part)
             if recorded.get(task_id, 0) < int(number):
                 kept = self._set_back(task_id, int(number), base)
                 if kept is not None:
@@ -103,7 +105,7 @@ class Lanes:
         the line saying so, ``None`` when it held nothing beyond."""
         trees = self.trees
         branch, path = trees.branch(task_id), trees.path(task_id)
-        ref = f"refs/orchestrator/lost/{task_id}/race-{number}"
+        ref = f"refs/orchestrator/lost/{ref_part(task_id)}/race-{number}"
         tip = rev(trees.repo, f"refs/heads/{branch}")
         if tip is None:
             return None
@@ -127,7 +129,7 @@ class Lanes:
 
     def _marks(self, task_id: str | None = None) -> list[tuple[str, str]]:
         """The race marks (of ``task_id``, else all): each ref with the commit it holds."""
-        under = f"{RACES}{task_id}/" if task_id is not None else RACES
+        under = f"{RACES}{ref_part(task_id)}/" if task_id is not None else RACES
         done = git(["for-each-ref", "--format=%(refname) %(objectname)", under], self.trees.repo)
         return [(ref, commit) for ref, _, commit in (line.partition(" ") for line in done.out.splitlines()) if commit]
 

@@ -62,6 +62,17 @@ class Tree:
     ignored: tuple[str, ...] = ()  # a task's: files there git ignores (never committed, never merged)
 
 
+
+def ref_part(task_id: str) -> str:
+    """``task_id`` as part of a git ref: an instance's ``T-03[2]`` is ``T-03@2`` (git takes no ``[``)."""
+    return task_id.replace("[", "@").replace("]", "") if "[" in task_id else task_id
+
+
+def task_of_ref(part: str) -> str:
+    """The task id ``ref_part`` made ``part`` of."""
+    row, at, number = part.rpartition("@")
+    return f"{row}[{number}]" if at and number.isdigit() else part
+
 class Trees:
     """The worktrees of one workspace in the git repository of its project."""
 
@@ -81,7 +92,7 @@ class Trees:
         return cls(repo, workspace_root / "worktrees", integration)
 
     def branch(self, task_id: str) -> str:
-        return f"{self.integration}-{task_id}"
+        return f"{self.integration}-{ref_part(task_id)}"
 
     def path(self, task_id: str) -> Path:
         return self.directory / task_id

@@ -52,7 +52,7 @@ class Instances:
             row,
             id=instance_id(row.id, number),
             agent=f"{row.agent}[{number}]" if row.agent else "",
-            name=_prose(row.name, shown),
+            name=_prose(row.name, shown) if not row.name or ITEM_RE.search(row.name) else f"{row.name} · {shown}",
             description=_prose(row.description, shown),
             details=self.details(shown) if row.details else row.details,
             command=self.command,

@@ -39,7 +39,7 @@ from orchestrator.git.repo import (
     toplevel,
     tracked,
 )
-from orchestrator.git.worktrees import INTEGRATION_DIR, RUN_AGAIN, by_hand
+from orchestrator.git.worktrees import INTEGRATION_DIR, RUN_AGAIN, by_hand, ref_part
 from orchestrator.plan.config.settings import Settings, setting_line
 from orchestrator.plan.model import Plan, Task
 from orchestrator.state.workspace import Workspace
@@ -69,7 +69,7 @@ def problems(
         return [Problem(file, line, message, "commit once (git commit), then run")]
     found: list[Problem] = []
     integration = plan.settings.integration_branch
-    for branch, task in ((integration, None), *((f"{integration}-{t.id}", t) for t, _ in isolated)):
+    for branch, task in ((integration, None), *((f"{integration}-{ref_part(t.id)}", t) for t, _ in isolated)):
         if not git(["check-ref-format", "--branch", branch], repo, check=False).ok:
             at = task.line if task is not None else setting_line(plan.text, "integration_branch")
             found.append(Problem(file, at, f"'{branch}' is not a branch name git takes", "change the name"))

@@ -211,10 +211,11 @@ class MergeQueue:
         """Write the task that resolves ``conflict`` into the plan; its id."""
         plan = self.prepared.plan
         taken = {t.lower() for t in plan.tasks}
-        new_id = f"{task.id}-merge"
+        base = task.id.replace("[", "-").replace("]", "")  # (an instance's T-03[2]: no id has brackets)
+        new_id = f"{base}-merge"
         number = 2
         while new_id.lower() in taken or id_problem(new_id) is not None:
-            new_id = f"{task.id[:50]}-merge-{number}"
+            new_id = f"{base[:50]}-merge-{number}"
             number += 1
         dependents = tuple(t.id for t in plan.tasks.values() if task.id in t.dependencies)
         by_hand = backends.runs_script(self.prepared.plan.settings.backend)  # (no agent to resolve it)
