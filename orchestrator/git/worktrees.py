@@ -62,7 +62,6 @@ class Tree:
     ignored: tuple[str, ...] = ()  # a task's: files there git ignores (never committed, never merged)
 
 
-
 def ref_part(task_id: str) -> str:
     """``task_id`` as part of a git ref: an instance's ``T-03[2]`` is ``T-03@2`` (git takes no ``[``)."""
     return task_id.replace("[", "@").replace("]", "") if "[" in task_id else task_id
@@ -72,6 +71,7 @@ def task_of_ref(part: str) -> str:
     """The task id ``ref_part`` made ``part`` of."""
     row, at, number = part.rpartition("@")
     return f"{row}[{number}]" if at and number.isdigit() else part
+
 
 class Trees:
     """The worktrees of one workspace in the git repository of its project."""
