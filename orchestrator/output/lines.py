@@ -43,6 +43,7 @@ from orchestrator.state.events.tasks import (
     ApprovalGiven,
     ApprovalRefused,
     ApprovalRequested,
+    ItemsKnown,
     PermissionAnswered,
     PermissionAsked,
     TaskAdded,
@@ -258,6 +259,10 @@ class Lines(EventReporter[str | None]):
     def task_added(self, event: TaskAdded) -> str:
         after = f" after {', '.join(event.after)}" if event.after else ""
         return f"➕ {event.task}{_agent(event.agent)} added{after}: {event.name}"
+
+    def items_known(self, event: ItemsKnown) -> str:
+        joined = ": they join the run" if event.joined else ""
+        return f"📦 {event.task} runs once per item of {visible(event.each)}: {event.items:,} items{joined}"
 
     def task_changed(self, event: TaskChanged) -> str:
         what = ", ".join(event.changed or ()) or "its row"

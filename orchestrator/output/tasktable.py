@@ -12,7 +12,6 @@ from typing import Any
 from orchestrator.plan.config.values import format_duration
 from orchestrator.plan.table.times import spoken_in
 from orchestrator.printable import visible
-from orchestrator.state.items import said
 from orchestrator.vocabulary import TaskStatus, counted
 
 OUT_OF_DATE = "out of date"  # beside a completed task's status when `run` would run it again
@@ -93,7 +92,7 @@ def status_table(tasks: Sequence[Shown], found: Mapping[str, int]) -> str:
             + simulated_mark(t["simulated"])
             + (f" — {REUSED} reused: {spoken_in(t['reused'])}" if t["reused"] else "")
             + (f" — {visible(t['raced'])}" if t["raced"] else "")
-            + (f" — {said(t['items'])}" if t.get("items") else "")
+            + (f" — {t['items']['said']}" if t.get("items") else "")
             + (f" — will run again: {t['out_of_date']}" if t["out_of_date"] else ""),
         ]
         for t in tasks

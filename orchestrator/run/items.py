@@ -39,7 +39,7 @@ from orchestrator.plan.table.conditions import output_fields
 from orchestrator.plan.table.items import ITEM_LIMIT, MAX_ITEMS
 from orchestrator.state import items as kept
 from orchestrator.state.causes import Cause, CauseKind
-from orchestrator.state.events.runs import Notice
+from orchestrator.state.events.tasks import ItemsKnown
 from orchestrator.state.journal import iso_at
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.workspace import Workspace
@@ -243,6 +243,9 @@ class Rows:
         for task in plan.tasks.values():
             if task.each is not None and task.id not in self.instances and task.each.known_now() is not None:
                 self.instances[task.id] = []  # (a list of no items: known, and none)
+        for row, ids in self.instances.items():  # (what the run has of each row from its start)
+            cell = plan.tasks[row].each
+            recorder.emit(ItemsKnown(task=row, items=len(ids), each=cell.cell if cell is not None else ""))
         self.stopped: set[str] = set()  # rows whose first failed instance stopped the others not started
         self.written: dict[str, float] = {}  # row -> when its ``state/items`` were last written
         self.board: Board | None = None
@@ -314,9 +317,7 @@ class Rows:
             board.join(task, prepared.views[task.id])
         self.recorder.views[row.id].move(TaskStatus.WAITING)
         each = row.each.cell if row.each else ""
-        self.recorder.emit(
-            Notice(message=f"{row.id}: {len(made):,} items from {each}: {made[0].id} to {made[-1].id} join the run")
-        )
+        self.recorder.emit(ItemsKnown(task=row.id, items=len(made), each=each, joined=True))
         self.touched(row.id, force=True)
 
     def _settled(self, row: Task, fingerprint: Callable[[str], str]) -> None:

@@ -113,6 +113,7 @@ def shown_for(workspace: Workspace, row: str, each: str, listed: int | None) -> 
     """What ``status --json`` says of a row's items: the last run's summary, else what its cell says
     (``listed``: the items of a list; ``None``: known when it runs)."""
     found = summary_of(workspace, row)
-    if found is not None:
-        return found.as_json()
-    return RowSummary(row, listed or 0, {}, listed is not None, each).as_json()
+    data = (
+        found.as_json() if found is not None else RowSummary(row, listed or 0, {}, listed is not None, each).as_json()
+    )
+    return {**data, "said": said(data)}

@@ -350,6 +350,7 @@ function taskRow(task) {
     state.append(why);
   }
   if (task.raced) state.append(el("div", "why raced", `🏁 ${task.raced}`));  // a hedge or best of N, as `status` says it
+  if (task.items) state.append(el("div", "why items", task.items.said));  // a row run per item: its counts, as `status` says them
   const question = asked(task);
   if (question) state.append(el("div", "why asks", `✋ asks: ${question.said}`));  // as `status` says it
   row.append(state);

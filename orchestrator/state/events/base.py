@@ -69,6 +69,7 @@ class EventKind(StrEnum):
     TASK_JUDGED = "task_judged"
     # the queue, changed while a run goes on
     TASK_ADDED = "task_added"
+    ITEMS_KNOWN = "items_known"
     TASK_CHANGED = "task_changed"
     TASK_REQUEUED = "task_requeued"
     TASK_SPAWNED = "task_spawned"

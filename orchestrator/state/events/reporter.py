@@ -47,6 +47,7 @@ if TYPE_CHECKING:  # (the records are only named here: a reader of the log need 
         ApprovalNoted,
         ApprovalRefused,
         ApprovalRequested,
+        ItemsKnown,
         PermissionAnswered,
         PermissionAsked,
         TaskAdded,
@@ -177,6 +178,9 @@ class EventReporter(Generic[R]):
         return self.any_event(event)
 
     def task_changed(self, event: TaskChanged) -> R:
+        return self.any_event(event)
+
+    def items_known(self, event: ItemsKnown) -> R:
         return self.any_event(event)
 
     def task_requeued(self, event: TaskRequeued) -> R:

@@ -279,6 +279,19 @@ class TaskAdded(EventRecord):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ItemsKnown(EventRecord):
+    """A row run once per item (its Each cell, ``each``) has its ``items``: instances ``task[1]``
+    to ``task[items]``; ``joined``: they joined the run going on (its items came from an answer of
+    this run), else they were in it from its start."""
+
+    event: ClassVar[EventKind] = EventKind.ITEMS_KNOWN
+    task: str
+    items: int
+    each: str = ""
+    joined: bool | None = field(default=None, metadata=OPTIONAL)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TaskChanged(EventRecord):
     """A task not started yet takes its row as edited while the run goes on: ``name`` its title
     now, ``was`` before; ``changed``: what of its row; ``limits``: what it is judged by now."""
