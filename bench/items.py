@@ -1,0 +1,166 @@
+"""One row over many items (issue 67): a row with an ``Each`` cell, measured as a user runs it.
+
+    python bench/items.py [--items 10000] [--big 100000] [--rounds 2] [--write]
+
+- **Throughput**: ``--items`` items of a shell ``true`` (``lines: items.txt``), ``max_parallel:
+  16``, with the local executor: the run's wall beside the asyncio floor of ``bench/dagrun.py``
+  (``floor``, the same ``bash -e -c`` per item, 16 at once) and ``xargs -P 16`` over the same items,
+  each once a round, alternating; ms an item above the floor. Targets: ≤ 3 ms above the floor, and
+  no slower than ``xargs -P 16`` by more than 10%.
+- **Scale**: ``--big`` items with ``run --executor fake``: wall, peak RSS (target ≤ 400 MB), the
+  plan file's size before and after (target: unchanged), then ``status`` (≤ 0.5 s) and
+  ``status T-01`` (≤ 1 s) of that workspace, medians of 5 (the first call, which derives the view,
+  said apart).
+- **import**: 90,000 tasks as one JSON document (``export``'s format), ``import`` into a fresh
+  workspace (target ≤ 10 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchlib import DAGRUN, GNU_TIME, WORK, fresh_dir, machine_line, marked_section, put_marked_section, say
+
+BEGIN = "<!-- items: bench/items.py -->"
+END = "<!-- /items -->"
+PLAN = """---
+backend: shell
+max_parallel: {parallel}
+retries: 0
+---
+# Items
+
+## Tasks
+| Task ID | Description | Dependencies | Each | Command |
+|---|---|---|---|---|
+| T-01 | per item | None | lines: items.txt | `true {{{{ item }}}}` |
+"""
+
+
+def project(where: Path, items: int, parallel: int) -> Path:
+    fresh_dir(where)
+    (where / "items.txt").write_text("".join(f"item-{n}\n" for n in range(1, items + 1)))
+    (where / ".orchestrator").mkdir()
+    (where / ".orchestrator" / "master_plan.md").write_text(PLAN.format(parallel=parallel))
+    return where
+
+
+def timed(argv: list[str], cwd: Path, *, shell: bool = False) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KB, GNU time's) of one command."""
+    measured = [str(GNU_TIME), "-f", "%e %M", *argv] if not shell else [str(GNU_TIME), "-f", "%e %M", "sh", "-c", *argv]
+    start = time.perf_counter()
+    done = subprocess.run(measured, cwd=cwd, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv[:3]} exited {done.returncode}: {done.stderr[-500:]}")
+    rss = int(done.stderr.strip().splitlines()[-1].split()[1])
+    return wall, rss
+
+
+def orchestrator(*words: str) -> list[str]:
+    return [sys.executable, "-m", "orchestrator", *words]
+
+
+def throughput(items: int, rounds: int) -> list[str]:
+    place = WORK / "items-throughput"
+    dag = WORK / "items-floor.json"
+    WORK.mkdir(parents=True, exist_ok=True)
+    dag.write_text(json.dumps([{"id": f"i{n}", "cmd": f"true item-{n}", "deps": []} for n in range(1, items + 1)]))
+    walls: dict[str, list[float]] = {"orchestrator": [], "floor": [], "xargs": []}
+    for number in range(rounds):
+        say(f"round {number + 1}: orchestrator")
+        proj = project(place, items, 16)
+        walls["orchestrator"].append(timed(orchestrator("run"), proj)[0])
+        say(f"round {number + 1}: floor, xargs")
+        walls["floor"].append(
+            timed([sys.executable, str(DAGRUN), "floor", str(dag), "-j", "16", "--via-bash"], WORK)[0]
+        )
+        walls["xargs"].append(timed(["xargs -P 16 -I{} bash -e -c 'true {}' < items.txt"], proj, shell=True)[0])
+    med = {name: statistics.median(values) for name, values in walls.items()}
+    above = (med["orchestrator"] - med["floor"]) / items * 1000
+    versus = med["orchestrator"] / med["xargs"]
+    return [
+        f"**Throughput**: {items:,} items of `true`, `max_parallel: 16`, local executor, {rounds} rounds "
+        "(median wall):",
+        "",
+        "| tool | wall s | ms / item | target |",
+        "|---|---|---|---|",
+        f"| orchestrator | {med['orchestrator']:.2f} | {med['orchestrator'] / items * 1000:.2f} "
+        f"({above:.2f} above the floor) | {'PASS' if above <= 3 else 'MISS'} (≤ 3 above the floor) |",
+        f"| asyncio floor, `bash -e -c`, 16 at once | {med['floor']:.2f} | {med['floor'] / items * 1000:.2f} | |",
+        f"| `xargs -P 16 bash -e -c` | {med['xargs']:.2f} | {med['xargs'] / items * 1000:.2f} | "
+        f"orchestrator {versus:.2f}× xargs: {'PASS' if versus <= 1.10 else 'MISS'} (≤ 1.10×) |",
+    ]
+
+
+def scale(items: int) -> list[str]:
+    proj = project(WORK / "items-scale", items, 16)
+    plan = proj / ".orchestrator" / "master_plan.md"
+    before = plan.stat().st_size
+    say(f"{items:,} items, --executor fake")
+    wall, rss = timed(orchestrator("run", "--executor", "fake"), proj)
+    after = plan.stat().st_size
+    calls: dict[str, list[float]] = {"status": [], "status T-01": []}
+    for name, words in (("status", ["status"]), ("status T-01", ["status", "T-01"])):
+        for _ in range(6):
+            calls[name].append(timed(orchestrator(*words), proj)[0])
+    first = {name: values[0] for name, values in calls.items()}
+    med = {name: statistics.median(values[1:]) for name, values in calls.items()}
+    return [
+        f"**Scale**: {items:,} items, `run --executor fake`: **{wall:.1f} s**, peak RSS **{rss / 1024:.0f} MB** "
+        f"({'PASS' if rss <= 400 * 1024 else 'MISS'}: ≤ 400 MB); the plan file {before:,} bytes before, "
+        f"{after:,} after (its status blocks: the row alone; {'PASS' if after - before < 2048 else 'MISS'}).",
+        f"`status` of that workspace: **{med['status']:.2f} s** median of 5 "
+        f"({'PASS' if med['status'] <= 0.5 else 'MISS'}: ≤ 0.5 s; the first call, which derives the view, "
+        f"{first['status']:.2f} s); `status T-01`: **{med['status T-01']:.2f} s** "
+        f"({'PASS' if med['status T-01'] <= 1.0 else 'MISS'}: ≤ 1 s).",
+    ]
+
+
+def importing(tasks: int) -> list[str]:
+    place = fresh_dir(WORK / "items-import")
+    rows = [
+        {"Task ID": f"T-{n:05d}", "Description": f"task {n}", "Dependencies": "None", "Command": "`true`"}
+        for n in range(1, tasks + 1)
+    ]
+    doc = {"format": "orchestrator-plan/1", "title": "Big", "settings": {"backend": "shell"},
+           "columns": ["Task ID", "Description", "Dependencies", "Command"], "tasks": rows}  # fmt: skip
+    (place / "plan.json").write_text(json.dumps(doc))
+    wall, _ = timed(orchestrator("import", "plan.json"), place)
+    return [f"**import** of {tasks:,} tasks: **{wall:.1f} s** ({'PASS' if wall <= 10 else 'MISS'}: ≤ 10 s)."]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--big", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--import-tasks", type=int, default=90_000)
+    parser.add_argument("--write", action="store_true", help="put the section into bench/RESULTS.md")
+    args = parser.parse_args()
+    lines = ["## Items (issue 67): one row over many items", "", f"Measured on {machine_line()}.", ""]
+    lines += [*throughput(args.items, args.rounds), ""]
+    lines += [*scale(args.big), ""]
+    lines += importing(args.import_tasks)
+    text = "\n".join(lines)
+    print(text)
+    if args.write:
+        results = Path(__file__).resolve().parent / "RESULTS.md"
+        put_marked_section(results, BEGIN, END, text)
+        assert marked_section(results, BEGIN, END) is not None
+    return 0
+
+
+def section_of(path: Path) -> str | None:
+    """This benchmark's section of the report at ``path``, markers included (``run.py`` keeps it)."""
+    return marked_section(path, BEGIN, END)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
