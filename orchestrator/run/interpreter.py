@@ -10,31 +10,19 @@ its own fields (the attempt that ended, the moment it began) is the ``Scene`` it
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
 
 from orchestrator.backends.base import AgentResult
-from orchestrator.plan.model import Plan
-from orchestrator.run.attempts import Attempt, Launcher, Outcome, Resumable
-from orchestrator.run.board import Board
-from orchestrator.run.books import Purse, Stop
-from orchestrator.run.held.gates import Gates
-from orchestrator.run.limits.admission import Admission
-from orchestrator.run.limits.failover import Breakers, fails_over
+from orchestrator.run.attempts import Attempt, Outcome, Resumable
+from orchestrator.run.limits.failover import fails_over
 from orchestrator.run.machine import instructions as do
 from orchestrator.run.machine.stimuli import AttemptCancelled, AttemptEnded
-from orchestrator.run.races.hedge import Hedger
-from orchestrator.run.recorder import Recorder
-from orchestrator.run.resume.reuse import Reuse
-from orchestrator.run.starts import Starts
-from orchestrator.run.worktrees.merges import MergeQueue
+from orchestrator.run.parts import Parts
 from orchestrator.state.causes import Cause
-from orchestrator.state.journal import Journal
-from orchestrator.state.pause import Pause
-from orchestrator.state.results import ResultRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,31 +36,9 @@ class Scene:
     spent: AgentResult | None = None  # what it spent until then
 
 
-@dataclass(slots=True)
-class Parts:
-    """The run's parts the instructions move: handed in by the loop that made them."""
-
-    plan: Plan
-    board: Board
-    recorder: Recorder
-    records: MutableMapping[str, ResultRecord]
-    sessions: dict[str, Resumable]
-    admission: Admission
-    pause: Pause
-    stop: Stop
-    gates: Gates
-    starts: Starts
-    breakers: Breakers
-    purse: Purse
-    hedger: Hedger
-    launcher: Launcher
-    journal: Journal
-    merges: MergeQueue | None
-    reuse: Reuse | None
-    fail_fast: bool
-
-
 class Interpreter:
+    """What each instruction does to the run's ``parts``; ``spawn`` runs an attempt that started."""
+
     def __init__(self, parts: Parts, spawn: Callable[[Attempt], None]) -> None:
         self.parts = parts
         self.spawn = spawn  # runs a started attempt in the loop's task group

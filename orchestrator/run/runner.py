@@ -47,6 +47,7 @@ from orchestrator.run.held.holds import exit_code
 from orchestrator.run.inflight.live import LiveQueue
 from orchestrator.run.limits.admission import Admission
 from orchestrator.run.notices.notify import Notifying, notifying
+from orchestrator.run.parts import assemble
 from orchestrator.run.prepare import Prepared, RunOptions, attempt_base_environment, prepare
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.resume.basis import Basis
@@ -368,7 +369,7 @@ def _scheduler(
     records = ChainMap(recorder.records, {**prepared.archived, **prepared.records})
     reuse = Reuse(recorder, prepared.settings, prepared.signatures, records,
                   simulated=simulated, forced=prepared.forced | prepared.named_again)  # fmt: skip
-    return Scheduler(
+    parts = assemble(
         plan=plan,
         selected=prepared.selection.run,
         done=prepared.selection.done,
@@ -383,10 +384,10 @@ def _scheduler(
         pause=pause,
         journal=journal,
         fail_fast=plan.settings.fail_fast,
-        rng=random.Random(),
         merges=merges,
         reuse=reuse,
     )
+    return Scheduler(parts, random.Random())
 
 
 def _tell_unstarted(
