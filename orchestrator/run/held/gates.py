@@ -74,11 +74,9 @@ class Gates:
         return Taken(id=stimulus, task=task_id, awaits_word=awaits, condition=said, gate=task.approval, word=word)
 
     def standing(self, task: Task, record: ResultRecord | None) -> approvals.Decision | None:
-        """The word said for ``task``'s gate that still stands (``Decision.stands``: made on the
-        inputs it has now, or since its last completed result), if one does."""
-        done = record.finished if record is not None and record.status == TaskStatus.COMPLETED else None
+        """The word said for ``task``'s gate that still stands (``approvals.standing``), if one does."""
         decision = approvals.latest(self.recorder.workspace).get(task.id)
-        return decision if decision is not None and decision.stands(self.recorder.inputs_of(task), done) else None
+        return approvals.standing(decision, self.recorder.inputs_of(task), record)
 
     def _fields(self, task_id: str) -> Mapping[str, Any] | None:
         """The fields of ``task_id``'s output: the JSON object its result's body is or ends with."""
