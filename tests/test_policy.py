@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from orchestrator.backends.base import AgentResult
 from orchestrator.plan.config.settings import Settings
-from orchestrator.run.books import RetryBook
 from orchestrator.run.limits.admission import RAMP_INTERVAL, Admission, Slot
 from orchestrator.run.limits.windows import UNKNOWN_WAIT, Window
+from orchestrator.run.machine.retries import RetryBook
 from orchestrator.run.policy import Block, Complete, Fail, Pause, Retry, backoff, decide
 from orchestrator.vocabulary import ErrorClass
 

@@ -452,9 +452,9 @@ def test_a_slow_status_rewrite_does_not_make_the_loop_spin(tmp_path: Path, monke
 
     real_due = Board.due
 
-    def counted(self: Board, now: float) -> None:
+    def counted(self: Board, now: float) -> tuple[str, ...]:
         turns[0] += 1
-        real_due(self, now)
+        return real_due(self, now)
 
     monkeypatch.setattr(planfile, "rewrite_blocks", slow_rewrite)
     monkeypatch.setattr(Board, "due", counted)

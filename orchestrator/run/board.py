@@ -18,10 +18,10 @@ from orchestrator.backends.base import AgentResult
 from orchestrator.plan.graph import ReadyQueue
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.attempts import Attempt, Outcome
-from orchestrator.run.books import Purse, RetryBook, Stop
+from orchestrator.run.books import Purse, Stop
 from orchestrator.run.held.holds import Holds
+from orchestrator.run.machine.retries import RetryBook
 from orchestrator.run.recorder import Recorder
-from orchestrator.state.approvals import Decision, rejected_cause
 from orchestrator.state.causes import Cause, CauseKind
 from orchestrator.state.journal import Journal
 from orchestrator.state.results import ResultRecord
@@ -66,13 +66,15 @@ class Board:
         self.delayed[task_id] = when
         self.waiting[task_id] = outcome
 
-    def due(self, now: float) -> None:
-        """The retries due at loop time ``now`` back in the queue."""
-        for task_id, when in list(self.delayed.items()):
-            if when <= now:
-                del self.delayed[task_id]
-                self.waiting.pop(task_id, None)
-                self.queue.push_back(task_id)
+    def due(self, now: float) -> tuple[str, ...]:
+        """The tasks whose next attempt is due at loop time ``now``."""
+        return tuple(task_id for task_id, when in self.delayed.items() if when <= now)
+
+    def back(self, task_id: str) -> None:
+        """``task_id`` back in the queue: its retry due, or held at its gate before it starts."""
+        self.delayed.pop(task_id, None)
+        self.waiting.pop(task_id, None)
+        self.queue.push_back(task_id)
 
     # --- moves --------------------------------------------------------------------------------------
 
@@ -152,16 +154,13 @@ class Board:
             self.first_attempt.pop(task.id, None)
         return back, doomed
 
-    def decided(self, task_id: str, verdict: str, decision: Decision, record: ResultRecord | None) -> None:
-        """A person's word at ``task_id``'s gate, acted on: ``complete`` (what needs it goes on),
-        or ``reject`` (it is rejected, unless its result says so already, and what depends on it
-        skipped; one held before it starts is still queued)."""
-        if verdict == "complete":
-            self.completed(task_id)
-        elif verdict == "reject":
-            if record is None or record.status != TaskStatus.REJECTED:  # (a gate before: no result yet)
-                self.recorder.not_run(self.plan.tasks[task_id], TaskStatus.REJECTED, rejected_cause(decision, "before"))
-            self.skip(self.queue.cancel(task_id), task_id, TaskStatus.REJECTED)
+    def rejected(self, task_id: str, cause: Cause, record: ResultRecord | None) -> None:
+        """A person refused ``task_id`` at its gate (for ``cause``): it is rejected, unless its
+        result says so already, and what depends on it skipped; one held before it starts is
+        still queued."""
+        if record is None or record.status != TaskStatus.REJECTED:  # (a gate before: no result yet)
+            self.recorder.not_run(self.plan.tasks[task_id], TaskStatus.REJECTED, cause)
+        self.skip(self.queue.cancel(task_id), task_id, TaskStatus.REJECTED)
 
     def cancelled(self, attempt: Attempt, reason: Cause, spent: AgentResult) -> None:
         """``attempt``, stopped (its spend booked: ``spent``), recorded cancelled for ``reason``;

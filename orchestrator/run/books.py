@@ -1,19 +1,17 @@
 """What the run's loop keeps count of as it goes: what is handed to it (``Inbox``), what each
 session and each task has spent (``SessionCosts``, ``TaskSpend``, booked together with the run's
-total by ``Purse``), the retries each task has spent (``RetryBook``), and why the run stops
-(``Stop``). Plain bookkeeping, apart from the loop (``run.scheduler``) that reads it."""
+total by ``Purse``), and why the run stops (``Stop``). Plain bookkeeping, apart from the loop
+(``run.scheduler``) that reads it; the retries each task has spent are the machine's own
+(``run/machine/retries``)."""
 
 from __future__ import annotations
 
-import random
 from collections import deque
 from collections.abc import Callable, Mapping
 
 import anyio
 
 from orchestrator.backends.base import AgentResult
-from orchestrator.plan.config.settings import Settings
-from orchestrator.run import policy
 from orchestrator.run.attempts import Outcome
 from orchestrator.run.limits.admission import Admission
 from orchestrator.state.causes import Cause
@@ -183,29 +181,3 @@ def dollars(amount: float) -> str:
     """``amount`` as a price reads: ``0.50``, ``0.015`` (cents at least, never rounded past 4 places)."""
     digits = f"{amount:.4f}".rstrip("0")
     return digits + "0" * max(0, 2 - len(digits.partition(".")[2]))
-
-
-class RetryBook:
-    """What ``policy.decide`` needs to know of each task's past: the retries it has spent, and
-    its rate-limited attempts in a row (how many, and when the first of them ended)."""
-
-    def __init__(self) -> None:
-        self.used: dict[str, int] = {}
-        self._limited: dict[str, tuple[int, float]] = {}
-
-    def decide(
-        self, task: str, result: AgentResult, *, attempt: int, settings: Settings, rng: random.Random, now: float
-    ) -> policy.Decision:
-        """``policy.decide`` on the outcome of attempt ``attempt`` (in this run) of ``task``,
-        ended at loop time ``now``; what it spends is booked."""
-        limited, since = self._limited.pop(task, (0, now))
-        used = self.used.get(task, 0)
-        decision = policy.decide(
-            result, attempt=attempt, retries_used=used, settings=settings, rng=rng, limited=limited, waited=now - since
-        )
-        if isinstance(decision, policy.Retry):
-            if decision.spends_retry:
-                self.used[task] = used + 1
-            if decision.rate_limited:
-                self._limited[task] = (limited + 1, since)
-        return decision

@@ -40,12 +40,12 @@ from orchestrator.output.reporter import Recording, Reporter, to_stderr
 from orchestrator.output.templates import Lenient
 from orchestrator.plan.instances import rows_only
 from orchestrator.plan.model import Plan
-from orchestrator.run.assembly import assemble
 from orchestrator.run.checks.cluster import checked
 from orchestrator.run.held.holds import exit_code
 from orchestrator.run.inflight.live import LiveQueue
 from orchestrator.run.limits.admission import Admission
 from orchestrator.run.notices.notify import Notifying, notifying
+from orchestrator.run.parts import of_run
 from orchestrator.run.prepare import Prepared, RunOptions, prepare
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.resume.basis import Basis
@@ -158,7 +158,7 @@ class Runner:
                     self.reporter.event(Notice(message=kept))
                 prepared.resume(left.open.values())  # what a kill -9 interrupted goes on where it stopped
                 journal.begin()  # what the dead runner left is history from here on
-                scheduler = self.scheduler = assemble(ws, self.executor, prepared, self.recorder, journal)
+                scheduler = self.scheduler = Scheduler(of_run(ws, self.executor, prepared, self.recorder, journal))
                 scheduler.stop.interrupted = self.interrupted
                 live = LiveQueue(ws, prepared, scheduler, self.recorder, self.options, run=run_name,
                                  events_from=events.size(ws.events_file))  # fmt: skip

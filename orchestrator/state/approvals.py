@@ -60,6 +60,16 @@ class Decision:
         return self.after(done)
 
 
+def standing(decision: Decision | None, inputs: str | None, record: ResultRecord | None) -> Decision | None:
+    """The word that stands at a task's gate before it starts, of its latest ``decision``: made on
+    the ``inputs`` it has now (``Decision.stands``), else, with either unknown, made since its last
+    completed result (``record``, its result file); ``None`` when none does. The one rule the run's
+    gate (``run/held/gates``), `approve` and `reject` (``run/held/decisions.standing``) and
+    ``status`` (``state/status.at_gates``) read, so that what a view says the run does."""
+    done = record.finished if record is not None and record.status == TaskStatus.COMPLETED else None
+    return decision if decision is not None and decision.stands(inputs, done) else None
+
+
 def same_inputs(made: str, now: str) -> bool:
     """Whether two ``inputs`` digests (``v2-<plan>-<task>-<upstream>``: ``run/resume/basis``) say the
     task's own inputs are the same: its row and settings, and its upstream results (what else

@@ -283,14 +283,13 @@ def at_gates(
 ) -> None:
     """A task whose gate is before it starts, due to start (pending): awaiting approval, unless a
     person's word stands for it (``Decision.stands``: approved, it starts in the next run, and
-    says so; rejected: rejected)."""
+    says so; rejected: rejected), by the rule the run's gate reads (``approvals.standing``)."""
     for task in plan.tasks.values():
         view = views[task.id]
         if task.approval != "before" or view.status != TaskStatus.PENDING:
             continue
-        record, decision = records.get(task.id), decisions.get(task.id)
-        done = record.finished if record is not None and record.status == TaskStatus.COMPLETED else None
-        if decision is not None and decision.stands(inputs(task) if inputs else None, done):
+        decision = approvals.standing(decisions.get(task.id), inputs(task) if inputs else None, records.get(task.id))
+        if decision is not None:
             if decision.decision == approvals.REJECTED:
                 view.read_as(TaskStatus.REJECTED, approvals.rejected_cause(decision, "before"))
             else:

@@ -14,6 +14,7 @@ from orchestrator.plan.model import Plan, Task
 from orchestrator.run.inflight.requests import Answer, wait_for
 from orchestrator.state import approvals, events
 from orchestrator.state.events.runs import ApproveRequested, RejectRequested
+from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
@@ -47,8 +48,10 @@ def decide(
             f"{word} {task.id}: it has no Approval gate — give its row an Approval cell (before or after) first"
         )
     view = next(v for v in current_views(plan, workspace) if v.id == task.id)
-    now = inputs_now(plan, workspace, read_records(plan, workspace))(task) if task.approval == "before" else None
-    again = standing(workspace, task, view, approvals.APPROVED if approve else approvals.REJECTED, now)
+    records = read_records(plan, workspace)
+    now = inputs_now(plan, workspace, records)(task) if task.approval == "before" else None
+    said = approvals.APPROVED if approve else approvals.REJECTED
+    again = standing(workspace, task, view, said, now, records.get(task.id))
     if again is not None:
         return again
     if view.status in (TaskStatus.RUNNING, TaskStatus.RETRYING) and task.approval == "before":
@@ -89,13 +92,15 @@ def decide(
     return Answer(True, task.id, live["run"], got["event"] if got else None, decision.reason or None, said)
 
 
-def standing(workspace: Workspace, task: Task, view: TaskView, word: str, inputs: str | None) -> Answer | None:
+def standing(
+    workspace: Workspace, task: Task, view: TaskView, word: str, inputs: str | None, record: ResultRecord | None
+) -> Answer | None:
     """The answer to ``word`` (approved or rejected) said again of ``task`` while its latest
     decision, the same word, still stands: for a gate before, by the rule the run's gate and
-    ``status`` read it by (``Decision.stands``: made on the ``inputs`` it has now, else not used up
-    by a result completed since); made on the result that awaits it (a gate after); or acted on
-    already (the task running past its gate, or rejected). ``None`` when there is none: a new word
-    is written."""
+    ``status`` read it by (``approvals.standing``: made on the ``inputs`` it has now, else since
+    ``record``, its last completed result; and not used up by a result completed since); made on
+    the result that awaits it (a gate after); or acted on already (the task running past its
+    gate, or rejected). ``None`` when there is none: a new word is written."""
     decision = approvals.latest(workspace).get(task.id)
     if decision is None or decision.decision != word:
         return None
@@ -103,9 +108,9 @@ def standing(workspace: Workspace, task: Task, view: TaskView, word: str, inputs
     if task.approval == "after":  # (made on the result that awaits it, or that it made count)
         holds = on_result and decision.after(view.finished)
         acted = holds and view.status == TaskStatus.COMPLETED
-    else:  # (the run's own rule, on the inputs it has now; and not used up by a result completed since)
+    else:  # (the run's own rule, ``approvals.standing``; and not used up by a result completed since)
         done = view.finished if view.status == TaskStatus.COMPLETED else None
-        holds = decision.stands(inputs, done) and decision.after(done)
+        holds = approvals.standing(decision, inputs, record) is not None and decision.after(done)
         acted = view.status in (TaskStatus.RUNNING, TaskStatus.RETRYING)
     if word == approvals.REJECTED:
         acted = view.status == TaskStatus.REJECTED

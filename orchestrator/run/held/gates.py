@@ -1,7 +1,8 @@
 """Whether a task that is ready starts: its ``Condition`` (``plan/table/conditions``), and its
 ``Approval`` gate (``state.approvals``).
 
-As a ready task is taken from the queue, ``Gates.check`` says what becomes of it:
+As a ready task is taken from the queue, ``Gates.taken`` reads what the machine's gate rules
+(``run/machine/rules``) decide it by, and they say what becomes of it:
 
 - a result that awaits a person's word from an earlier run (a gate ``after``): held, told again;
 - its condition false: ``bypassed``, with the condition and the values it saw; a condition that
@@ -14,7 +15,7 @@ As a ready task is taken from the queue, ``Gates.check`` says what becomes of it
 - else it starts.
 
 A task whose gate is ``after`` completes its work, and its result awaits approval (``after``):
-what depends on it waits. ``decide`` acts on `orchestrator approve` and `reject` while the run
+what depends on it waits. ``take_word`` acts on `orchestrator approve` and `reject` while the run
 goes on (``run/inflight/live`` hands them over); between runs ``approvals.settle`` does, as a run begins.
 """
 
@@ -28,6 +29,7 @@ from orchestrator import documents
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.table.conditions import output_fields
 from orchestrator.run.held.holds import Holds
+from orchestrator.run.machine.stimuli import Taken
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.resume.settled import condition_verdict
 from orchestrator.state import approvals
@@ -35,8 +37,6 @@ from orchestrator.state.causes import Cause, CauseKind
 from orchestrator.state.events.tasks import ApprovalGiven, ApprovalRefused, ApprovalRequested, TaskRejected
 from orchestrator.state.results import ResultRecord
 from orchestrator.vocabulary import TaskStatus
-
-HOLD = "hold"  # ``check``: the task waits for a person; it stays ready, and is not started
 
 
 def awaits_word_on_result(record: ResultRecord) -> bool:
@@ -55,31 +55,28 @@ class Gates:
         self.recorder = recorder
         self.records = records  # the results a run holds: on disk at its start, then its own
 
-    def check(self, task_id: str) -> str | tuple[TaskStatus, Cause] | None:
-        """``None``: it starts; ``HOLD``: it waits for a person (said so); or the state it ends
-        in without starting, and why."""
+    def taken(self, task_id: str, stimulus: int) -> Taken:
+        """What the machine's gate rules read of ``task_id``, taken from the queue: whether its
+        result awaits a word, what its condition decides, the word that stands for its gate.
+        Each is read only while the ones before it leave the task free to start (a result
+        awaiting its word is not judged by its condition; neither is a gate that condition shuts)."""
         task = self.plan.tasks[task_id]
         view = self.recorder.views[task_id]
         if view.status == TaskStatus.WAITING:  # (ready: a task with a Condition is, once its upstream is done with)
             view.move(TaskStatus.PENDING)
         record = self.records.get(task_id)
-        if record is not None and awaits_word_on_result(record):
-            self.await_approval(task, "after")  # (its work is done: it waits for a word, not to run)
-            return HOLD
-        if task.condition:
+        awaits = record is not None and awaits_word_on_result(record)
+        said = None
+        if task.condition and not awaits:
             outcomes = {dep: str(self.recorder.views[dep].status) for dep in task.dependencies}
             said = condition_verdict(self.plan, task, outcomes, self._fields)
-            if said is not None:
-                return said
-        if task.approval == "before":
-            done = record.finished if record is not None and record.status == TaskStatus.COMPLETED else None
-            decision = approvals.latest(self.recorder.workspace).get(task_id)
-            if decision is None or not decision.stands(self.recorder.inputs_of(task), done):
-                self.await_approval(task, "before")
-                return HOLD
-            if decision.decision == approvals.REJECTED:
-                return TaskStatus.REJECTED, approvals.rejected_cause(decision, "before")
-        return None
+        word = self.standing(task, record) if task.approval == "before" and not awaits and said is None else None
+        return Taken(id=stimulus, task=task_id, awaits_word=awaits, condition=said, gate=task.approval, word=word)
+
+    def standing(self, task: Task, record: ResultRecord | None) -> approvals.Decision | None:
+        """The word said for ``task``'s gate that still stands (``approvals.standing``), if one does."""
+        decision = approvals.latest(self.recorder.workspace).get(task.id)
+        return approvals.standing(decision, self.recorder.inputs_of(task), record)
 
     def _fields(self, task_id: str) -> Mapping[str, Any] | None:
         """The fields of ``task_id``'s output: the JSON object its result's body is or ends with."""
@@ -102,14 +99,10 @@ class Gates:
                                              result=written["result"] if written else None,
                                              result_digest=written["result_digest"] if written else None))  # fmt: skip
 
-    def decide(self, task_id: str, decision: approvals.Decision) -> str | None:
-        """A person's word on a task held at its gate: ``"start"`` (approved before it starts),
-        ``"complete"`` (approved after: its result counts now), ``"reject"`` (its result, if
-        any, rejected and kept); ``None`` when the task is not waiting at a gate (the word is kept
-        in the approvals file for when it gets there)."""
-        gate = self.holds.gates.get(task_id)
-        if gate is None:
-            return None
+    def take_word(self, task_id: str, gate: str, decision: approvals.Decision) -> None:
+        """A person's word on a task held at its ``gate``, told: approved before it starts, it is
+        pending again; after, its result counts now; rejected, its result (if any) is rejected and
+        kept. What follows for the queue is the machine's (``run/machine/rules._word``)."""
         self.holds.release(task_id)
         task = self.plan.tasks[task_id]
         view = self.recorder.views[task_id]
@@ -119,8 +112,7 @@ class Gates:
         if gate == "before":
             if approved:
                 view.move(TaskStatus.PENDING)
-                return "start"
-            return "reject"
+            return
         record = self.records[task_id]
         cause = None if approved else approvals.rejected_cause(decision, "after")
         status = TaskStatus.COMPLETED if approved else TaskStatus.REJECTED
@@ -131,7 +123,6 @@ class Gates:
         self.records[task_id] = new
         if approved:
             self.recorder.told_completed(task, new)
-            return "complete"
+            return
         told = self.recorder.written[task_id]
         self.recorder.emit(TaskRejected(task=task_id, agent=task.agent, reason=reason or "", cause=cause, **told))
-        return "reject"

@@ -176,10 +176,9 @@ class LiveQueue:
                 merges.take(task, settings)
             prepared.join(task, settings, profiles)
             self._known_ids.add(task_id.lower())
-            view = prepared.views[task_id]
             own = events.own_limits(ours.settings, settings).get("limits")  # (check's, cancel's: if not the run's)
             self._emit(TaskAdded(task=task_id, agent=task.agent, name=task.title, after=task.dependencies, limits=own))
-            scheduler.board.join(task, view)
+            scheduler.added(task_id)
         self._edits.take(plan)  # (after the new tasks: an edited row may name one)
 
     # --- requests ---------------------------------------------------------------------------------

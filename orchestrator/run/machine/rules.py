@@ -1,0 +1,273 @@
+"""The machine's rules: each named, declaring the stimuli it answers and the moves it governs
+(``pending→running``, ``running→retrying``), kept in one ordered list, ``RULES``.
+
+``Machine.handle`` asks each rule in turn; a rule answers with the instructions its move takes
+(none when the move is not its own). A ``final`` rule that answered settles the stimulus: the
+rules after it are not asked (a task given up at its gate does not start; an attempt that fails
+over is no failure the cost limit is judged on, as it never was). What an attempt's outcome
+means is ``run/policy.decide``'s, asked once per outcome (``Context.decision``) and read here.
+
+As Prefect's orchestration rules: a rule is small, knows the states it governs, and the policy is
+the order of the list.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from orchestrator.run import policy
+from orchestrator.run.machine import instructions as do
+from orchestrator.run.machine import stimuli as on
+from orchestrator.run.machine.retries import RetryBook
+from orchestrator.state.approvals import APPROVED, rejected_cause
+from orchestrator.state.causes import Cause, CauseKind
+from orchestrator.vocabulary import ErrorClass, TaskStatus
+
+
+class Context:
+    """One stimulus being handled: what the rules before have said of it, and (an attempt's
+    outcome) what ``policy.decide`` makes of it, asked once."""
+
+    def __init__(self, stimulus: on.Stimulus, retries: RetryBook, rng: random.Random) -> None:
+        self.stimulus = stimulus
+        self.said: list[do.Instruction] = []
+        self._retries, self._rng = retries, rng
+
+    @cached_property
+    def decision(self) -> policy.Decision:
+        ended = self.stimulus
+        assert isinstance(ended, on.AttemptEnded)
+        return self._retries.decide(
+            ended.task, ended.result, attempt=ended.attempt, settings=ended.settings, rng=self._rng, now=ended.now
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    moves: tuple[str, ...]  # the moves it governs, ``from→to``
+    stimuli: tuple[type[on.Stimulus], ...]  # the stimuli it answers
+    says: Callable[[Any, Context], list[do.Instruction]] = field(repr=False)
+    final: bool = False  # once it has answered, no rule after it is asked
+
+
+# --- pending→running: a task the queue weighs, then one taken from it ---------------------------
+
+
+def _hold(s: on.Offered, _: Context) -> list[do.Instruction]:
+    return [do.Wait(stimulus=s.id, task=s.task, why="held", cause=s.held)] if s.held is not None else []
+
+
+def _not_before(s: on.Offered, _: Context) -> list[do.Instruction]:
+    if s.not_before is None:
+        return []
+    return [
+        do.Wait(stimulus=s.id, task=s.task, why="not before", cause=Cause(CauseKind.NOT_BEFORE, until=s.not_before))
+    ]
+
+
+def _admit(s: on.Offered, _: Context) -> list[do.Instruction]:
+    return [] if s.admitted else [do.Wait(stimulus=s.id, task=s.task, why="no room")]
+
+
+def _take(s: on.Offered, _: Context) -> list[do.Instruction]:
+    return [do.Take(stimulus=s.id, task=s.task)]
+
+
+def _blocked_backend(s: on.Taken, _: Context) -> list[do.Instruction]:
+    if s.blocked is None:
+        return []
+    cause = Cause.of(CauseKind.STOPPED, f"not started: {s.blocked}")
+    return [do.GiveUp(stimulus=s.id, task=s.task, status=TaskStatus.SKIPPED, cause=cause)]
+
+
+def _result_awaits_word(s: on.Taken, _: Context) -> list[do.Instruction]:
+    """Its work is done in an earlier run: it waits for a word, not to run."""
+    if not s.awaits_word:
+        return []
+    return [do.AwaitWord(stimulus=s.id, task=s.task, gate="after", cause=Cause(CauseKind.HELD, gate="after"))]
+
+
+def _condition(s: on.Taken, _: Context) -> list[do.Instruction]:
+    if s.condition is None:
+        return []
+    status, cause = s.condition
+    return [do.GiveUp(stimulus=s.id, task=s.task, status=status, cause=cause)]
+
+
+def _approve_before(s: on.Taken, _: Context) -> list[do.Instruction]:
+    """No word that stands: it waits at its gate, ready, for when it is approved."""
+    if s.gate != "before":
+        return []
+    if s.word is None:
+        cause = Cause(CauseKind.HELD, gate="before")
+        return [do.AwaitWord(stimulus=s.id, task=s.task, gate="before", cause=cause),
+                do.Requeue(stimulus=s.id, task=s.task)]  # fmt: skip
+    if s.word.decision != APPROVED:
+        cause = rejected_cause(s.word, "before")
+        return [do.GiveUp(stimulus=s.id, task=s.task, status=TaskStatus.REJECTED, cause=cause)]
+    return []
+
+
+def _start(s: on.Taken, _: Context) -> list[do.Instruction]:
+    return [do.Start(stimulus=s.id, task=s.task)]
+
+
+# --- running→*: an attempt ended ----------------------------------------------------------------
+
+
+def _fail_over(s: on.AttemptEnded, _: Context) -> list[do.Instruction]:
+    """Its backend is down and its task names a fallback: its next attempt starts now, there,
+    spending no retry; another vendor's agent starts afresh."""
+    if s.fails_over is None:
+        return []
+    said: list[do.Instruction] = []
+    if s.result.error_class is ErrorClass.AUTH:  # (what has no fallback is skipped, as always)
+        said.append(do.BlockBackend(stimulus=s.id, backend=s.settings.backend, why=s.down))
+    return [*said, do.ForgetSession(stimulus=s.id, task=s.task),
+            do.FailOver(stimulus=s.id, task=s.task, reason=s.fails_over)]  # fmt: skip
+
+
+def _session(s: on.AttemptEnded, c: Context) -> list[do.Instruction]:
+    """The session the next attempt continues, on the worker that ran it. After a pause (a usage
+    limit), the session the attempt had. After a rate limit: the API turned its next request away,
+    not the session, which goes on where it stopped, told to go on if the task is unchanged. Only
+    a session that got an answer (in this attempt or one it continued): one whose first request
+    was refused has done nothing yet. A session that could not be continued: start afresh."""
+    decision, result = c.decision, s.result
+    session = result.session_id
+    answered = s.resumed == session or bool(result.tokens and result.tokens.get("output"))
+    limited = isinstance(decision, policy.Retry) and decision.rate_limited and answered
+    if session and (isinstance(decision, policy.Pause) or limited):
+        return [do.KeepSession(stimulus=s.id, task=s.task, session=session)]
+    if isinstance(decision, policy.Complete | policy.Pause):
+        return []
+    return [do.ForgetSession(stimulus=s.id, task=s.task)]
+
+
+def _complete(s: on.AttemptEnded, c: Context) -> list[do.Instruction]:
+    decision = c.decision
+    if not isinstance(decision, policy.Complete):
+        return []
+    return [do.Complete(stimulus=s.id, task=s.task, warning=decision.warning, awaiting=s.approval == "after")]
+
+
+def _approve_after(s: on.AttemptEnded, c: Context) -> list[do.Instruction]:
+    """A completed task whose gate is after: its result waits for a person's word, and so does
+    what needs it; else what needs it may start."""
+    if not isinstance(c.decision, policy.Complete):
+        return []
+    if s.approval == "after":
+        return [do.AwaitWord(stimulus=s.id, task=s.task, gate="after", cause=Cause(CauseKind.HELD, gate="after"))]
+    return [do.Release(stimulus=s.id, task=s.task)]
+
+
+def _retry(s: on.AttemptEnded, c: Context) -> list[do.Instruction]:
+    decision = c.decision
+    if not isinstance(decision, policy.Retry):
+        return []
+    return [do.RetryLater(stimulus=s.id, task=s.task, after=decision.after, at=s.now + decision.after,
+                          reason=decision.reason, rate_limited=decision.rate_limited,
+                          backend=s.settings.backend)]  # fmt: skip
+
+
+def _pause(s: on.AttemptEnded, c: Context) -> list[do.Instruction]:
+    decision, settings = c.decision, s.settings
+    if not isinstance(decision, policy.Pause):
+        return []
+    group = settings.limit_group or settings.backend
+    return [do.PauseGroup(stimulus=s.id, task=s.task, until=decision.until, reason=decision.reason,
+                          backend=settings.backend, group=group)]  # fmt: skip
+
+
+def _block(s: on.AttemptEnded, c: Context) -> list[do.Instruction]:
+    decision = c.decision
+    if not isinstance(decision, policy.Block):
+        return []
+    return [do.BlockBackend(stimulus=s.id, backend=decision.backend, why=decision.blocked),
+            do.Fail(stimulus=s.id, task=s.task, reason=decision.reason),
+            do.SkipDownstream(stimulus=s.id, task=s.task, status=TaskStatus.FAILED)]  # fmt: skip
+
+
+def _fail(s: on.AttemptEnded, c: Context) -> list[do.Instruction]:
+    decision = c.decision
+    if not isinstance(decision, policy.Fail):
+        return []
+    return [do.Fail(stimulus=s.id, task=s.task, reason=decision.reason),
+            do.SkipDownstream(stimulus=s.id, task=s.task, status=TaskStatus.FAILED)]  # fmt: skip
+
+
+def _fail_fast(s: on.AttemptEnded, c: Context) -> list[do.Instruction]:
+    if not (s.fail_fast and not s.stopped and isinstance(c.decision, policy.Fail)):
+        return []
+    return [do.Halt(stimulus=s.id, why=f"--fail-fast: {s.task} failed", cause=Cause(CauseKind.STOPPED, task=s.task))]
+
+
+def _budget(s: on.AttemptEnded | on.AttemptCancelled, c: Context) -> list[do.Instruction]:
+    """Once the run has spent its ``max_cost``, it stops (unless it stops already)."""
+    if s.over_budget is None or s.stopped or any(isinstance(said, do.Halt) for said in c.said):
+        return []
+    why, said = s.over_budget
+    return [do.Halt(stimulus=s.id, why=why, cause=Cause.of(CauseKind.STOPPED, said))]
+
+
+def _cancel(s: on.AttemptCancelled, _: Context) -> list[do.Instruction]:
+    return [do.Cancel(stimulus=s.id, task=s.task, cause=s.cause)]
+
+
+# --- a person's word, the clock, a row added ------------------------------------------------------
+
+
+def _word(s: on.WordSaid, _: Context) -> list[do.Instruction]:
+    """A word on a task at its gate: taken (before: it starts; after: its result counts, or is
+    rejected); on one at no gate: kept in the approvals file for when it gets there."""
+    if s.gate is None:
+        return [do.Noted(stimulus=s.id, task=s.task)]
+    took = do.TakeWord(stimulus=s.id, task=s.task, gate=s.gate, decision=s.decision)
+    if s.decision.decision != APPROVED:
+        return [took, do.Reject(stimulus=s.id, task=s.task, cause=rejected_cause(s.decision, s.gate))]
+    return [took, do.Release(stimulus=s.id, task=s.task)] if s.gate == "after" else [took]
+
+
+def _due(s: on.Tick, _: Context) -> list[do.Instruction]:
+    return [do.Requeue(stimulus=s.id, task=task) for task in s.due]
+
+
+def _join(s: on.RowAdded, _: Context) -> list[do.Instruction]:
+    return [do.Join(stimulus=s.id, task=s.task)]
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("hold", ("pending→blocked",), (on.Offered,), _hold, final=True),
+    Rule("not-before", ("pending→waiting",), (on.Offered,), _not_before, final=True),
+    Rule("admit", ("pending→pending",), (on.Offered,), _admit, final=True),
+    Rule("take", ("pending→taken",), (on.Offered,), _take),
+    Rule("blocked-backend", ("pending→skipped",), (on.Taken,), _blocked_backend, final=True),
+    Rule("result-awaits-word", ("pending→awaiting_approval",), (on.Taken,), _result_awaits_word, final=True),
+    Rule("condition", ("pending→bypassed", "pending→skipped", "pending→failed"), (on.Taken,), _condition, final=True),
+    Rule("approve-before", ("pending→awaiting_approval", "pending→rejected"), (on.Taken,), _approve_before, final=True),
+    Rule("start", ("pending→running",), (on.Taken,), _start),
+    Rule("fail-over", ("running→retrying",), (on.AttemptEnded,), _fail_over, final=True),
+    Rule("session", ("running→*",), (on.AttemptEnded,), _session),
+    Rule("complete", ("running→completed", "running→awaiting_approval"), (on.AttemptEnded,), _complete),
+    Rule("approve-after", ("completed→awaiting_approval", "completed→released"), (on.AttemptEnded,), _approve_after),
+    Rule("retry", ("running→retrying",), (on.AttemptEnded,), _retry),
+    Rule("pause", ("running→retrying",), (on.AttemptEnded,), _pause),
+    Rule("block", ("running→failed",), (on.AttemptEnded,), _block),
+    Rule("fail", ("running→failed",), (on.AttemptEnded,), _fail),
+    Rule("fail-fast", ("*→stopped",), (on.AttemptEnded,), _fail_fast),
+    Rule("budget", ("*→stopped",), (on.AttemptEnded, on.AttemptCancelled), _budget),
+    Rule("cancel", ("running→cancelled",), (on.AttemptCancelled,), _cancel),
+    Rule(
+        "word",
+        ("awaiting_approval→pending", "awaiting_approval→completed", "awaiting_approval→rejected"),
+        (on.WordSaid,),
+        _word,
+    ),
+    Rule("retry-due", ("retrying→pending",), (on.Tick,), _due),
+    Rule("join", ("→waiting", "→pending", "→skipped"), (on.RowAdded,), _join),
+)

@@ -1,0 +1,103 @@
+"""What the machine is told (its stimuli): each a frozen record of the facts its rules need, and an
+``id`` the loop numbers them by, which every instruction answering it carries (Dask's ``stimulus_id``).
+
+    Offered(task, held, not_before, admitted)   the ready queue weighs a task: may it be taken now?
+    Taken(task, blocked, awaits_word, ...)      a task taken from the queue: does it start?
+    AttemptEnded(task, result, attempt, ...)    an attempt's outcome, booked
+    AttemptCancelled(task, cause, ...)          an attempt a cancel (or the run's stop) stopped
+    WordSaid(task, gate, decision)              a person's word: `approve`, `reject`
+    Tick(now, due)                              the loop's clock: the retries due now
+    RowAdded(task)                              a row added to the plan while the run goes on
+
+The loop reads the world (files, clocks, the board) into these; the machine never reads it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orchestrator.backends.base import AgentResult
+from orchestrator.plan.config.settings import Settings
+from orchestrator.state.approvals import Decision
+from orchestrator.state.causes import Cause
+from orchestrator.vocabulary import TaskStatus
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stimulus:
+    id: int  # numbered by the loop: every instruction says which stimulus it answers
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Offered(Stimulus):
+    """The ready queue weighs ``task`` (``ReadyQueue.pop``'s question)."""
+
+    task: str
+    held: Cause | None = None  # a person holds it (its Blocked cell, its gate): why
+    not_before: float | None = None  # its Not before, when it has not come (epoch seconds)
+    admitted: bool = True  # admission has room for it (caps, windows, pauses, cost)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Taken(Stimulus):
+    """``task``, taken from the queue: what its backend and its gates say (``run/held/gates.Gates.facts``)."""
+
+    task: str
+    blocked: str | None = None  # its backend is blocked (not logged in): why
+    awaits_word: bool = False  # its result from an earlier run awaits a person's word (a gate after)
+    condition: tuple[TaskStatus, Cause] | None = None  # its Condition decided it does not run
+    gate: str | None = None  # its Approval cell: before, after
+    word: Decision | None = None  # the person's word that stands for it now (``Decision.stands``)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptEnded(Stimulus):
+    """An attempt of ``task`` ended with ``result`` (its spend booked: the task's totals)."""
+
+    task: str
+    result: AgentResult
+    attempt: int  # its number in this run of the task (retries count in it)
+    settings: Settings  # the attempt's: its backend (a fallback's, when it fell over), its retries
+    now: float  # loop time it ended at
+    fails_over: str | None = None  # its backend is down and a fallback is up: why (``run/limits/failover``)
+    down: str = ""  # why its backend's breaker is open (blocked for the rest of the run on an auth failure)
+    resumed: str | None = None  # the agent session it continued
+    approval: str | None = None  # its task's Approval cell: its result awaits a word when ``after``
+    fail_fast: bool = False  # the run stops at its first failure
+    stopped: bool = False  # the run has stopped already (fail-fast, the cost limit)
+    over_budget: tuple[str, str] | None = None  # the run has spent its limit: what its end says, and its attempts'
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptCancelled(Stimulus):
+    """An attempt of ``task``, stopped by a cancel for ``cause`` (its spend booked)."""
+
+    task: str
+    cause: Cause
+    stopped: bool = False
+    over_budget: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WordSaid(Stimulus):
+    """A person's word on ``task`` (`approve`, `reject`), at the ``gate`` it waits at (``None``: it
+    waits at none now)."""
+
+    task: str
+    gate: str | None
+    decision: Decision
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tick(Stimulus):
+    """The loop's clock at ``now``: the tasks whose next attempt is ``due``."""
+
+    now: float
+    due: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RowAdded(Stimulus):
+    """``task``, a row added to the plan while the run goes on (``run/inflight/live``)."""
+
+    task: str

@@ -1,0 +1,167 @@
+"""A run's moving parts, made in one place (``assemble``) and handed as one record (``Parts``) to
+the loop (``run/scheduler``) and to what carries out the machine's instructions
+(``run/interpreter``): neither builds a collaborator of its own, and none of the parts knows the
+others were made together.
+
+The ready queue is ordered here too: by priority, then the longest remaining path of work,
+each task weighing what the runs before say it takes (``_ready_queue``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import ChainMap
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass
+
+from orchestrator.executors.base import Executor
+from orchestrator.plan.config.settings import Settings
+from orchestrator.plan.graph import ReadyQueue
+from orchestrator.plan.model import Plan
+from orchestrator.run.attempts import Launcher, Resumable
+from orchestrator.run.board import Board
+from orchestrator.run.books import Inbox, Purse, Stop
+from orchestrator.run.forecasts.estimates import Estimate, for_run
+from orchestrator.run.forecasts.forecast import Forecast
+from orchestrator.run.held.gates import Gates
+from orchestrator.run.held.holds import Holds
+from orchestrator.run.held.not_before import Timed
+from orchestrator.run.items import Rows
+from orchestrator.run.limits.admission import Admission
+from orchestrator.run.limits.failover import Breakers
+from orchestrator.run.prepare import Prepared, attempt_base_environment
+from orchestrator.run.races.hedge import Hedger
+from orchestrator.run.recorder import Recorder
+from orchestrator.run.resume.reuse import Reuse
+from orchestrator.run.starts import Starts
+from orchestrator.run.worktrees.merges import MergeQueue, isolate
+from orchestrator.state.events.base import EventRecord
+from orchestrator.state.events.runs import Notice
+from orchestrator.state.journal import Journal
+from orchestrator.state.pause import Pause
+from orchestrator.state.results import ResultRecord
+from orchestrator.state.workspace import Workspace
+
+
+@dataclass(slots=True)
+class Parts:
+    """What a run moves as it goes (each part's own module says what it keeps)."""
+
+    plan: Plan
+    board: Board  # the queue, what runs and what waits: every move of a task made there
+    recorder: Recorder
+    records: MutableMapping[str, ResultRecord]  # the results a fingerprint reads: on disk at the start, then this run's
+    sessions: dict[str, Resumable]  # task -> agent session an interrupted attempt left, to resume
+    admission: Admission
+    pause: Pause
+    stop: Stop  # why nothing new starts (fail-fast, the cost limit, a signal)
+    holds: Holds  # tasks a person holds (a Blocked cell, a gate): never started
+    gates: Gates  # conditions and approval gates
+    timed: Timed  # the ready tasks whose Not before has not come
+    inbox: Inbox  # outcomes and changes handed to the loop
+    forecast: Forecast
+    starts: Starts
+    breakers: Breakers  # per backend: open while it is down (``run/limits/failover``)
+    purse: Purse
+    hedger: Hedger  # (``run/races/hedge``)
+    launcher: Launcher
+    journal: Journal
+    merges: MergeQueue | None  # with isolation: worktree, what merges each completed task's branch
+    reuse: Reuse | None  # the cache (``run/resume/reuse``): a result reused instead of a run
+    fail_fast: bool
+
+
+def assemble(
+    *,
+    plan: Plan,
+    selected: list[str],
+    done: set[str],
+    settings: Mapping[str, Settings],
+    signatures: Mapping[str, str],
+    records: MutableMapping[str, ResultRecord],
+    sessions: dict[str, Resumable],
+    attempts: Mapping[str, int],
+    launcher: Launcher,
+    recorder: Recorder,
+    admission: Admission,
+    pause: Pause,
+    journal: Journal,
+    fail_fast: bool,
+    merges: MergeQueue | None = None,
+    reuse: Reuse | None = None,
+    rows: Rows | None = None,
+) -> Parts:
+    """The parts of a run of ``selected`` (``done``: those it leaves as they are)."""
+    estimates = for_run(plan, recorder.workspace, signatures, selected)  # from the runs before
+    forecast = Forecast(plan, recorder.views, selected, estimates, admission.limit, recorder.emit)
+    board = Board(plan, _ready_queue(plan, selected, done, estimates, admission.limit), recorder, attempts)
+    breakers, holds, inbox = Breakers(forecast.started), Holds(plan, selected), Inbox()
+    starts = Starts(plan=plan, settings=settings, signatures=signatures, records=records, sessions=sessions,
+                    launcher=launcher, recorder=recorder, journal=journal, admission=admission, breakers=breakers,
+                    board=board, expected=forecast.expected, merges=merges, reuse=reuse, rows=rows)  # fmt: skip
+
+    def on_loop(event: EventRecord) -> None:
+        """What emits an event an attempt's task has for the run: on the loop, before its outcome."""
+        inbox.change(functools.partial(recorder.emit, event))
+
+    hedger = Hedger(plan, launcher, admission, journal, on_loop, board.attempts)
+    purse = Purse(recorder.workspace, {t: r.session_id for t, r in sessions.items()}, admission)
+    return Parts(plan=plan, board=board, recorder=recorder, records=records, sessions=sessions, admission=admission,
+                 pause=pause, stop=Stop(), holds=holds, gates=Gates(plan, holds, recorder, records), timed=Timed(),
+                 inbox=inbox, forecast=forecast, starts=starts, breakers=breakers, purse=purse, hedger=hedger,
+                 launcher=launcher, journal=journal, merges=merges, reuse=reuse, fail_fast=fail_fast)  # fmt: skip
+
+
+def of_run(workspace: Workspace, executor: Executor, prepared: Prepared, recorder: Recorder, journal: Journal) -> Parts:
+    """The parts of a run from what it prepared: admission with the plan's and its profiles' limits,
+    the executor (wrapped in worktrees when tasks are isolated) and the merge queue, the launcher,
+    the cache, the rows run per item (``run/items``)."""
+    plan = prepared.plan
+    pause = Pause(workspace)
+    admission = Admission(
+        max_parallel=plan.settings.max_parallel,
+        profile_caps=_profile_caps(prepared),
+        backend_caps=plan.settings.backend_max_parallel,
+        max_cost=plan.settings.max_cost,
+        paused=pause.groups,
+    )
+    simulated = executor.can.simulated
+    executor, merges = isolate(workspace, prepared, executor, lambda said: recorder.emit(Notice(message=said)))
+    launcher = Launcher(workspace, plan, prepared.settings, prepared.profiles, executor, attempt_base_environment())
+    # What fingerprints read: archived upstreams too, and every result this run writes as it
+    # writes it (a failure, a skip: a dependent started after it is fingerprinted against it)
+    records = ChainMap(recorder.records, {**prepared.archived, **prepared.records})
+    reuse = Reuse(recorder, prepared.settings, prepared.signatures, records,
+                  simulated=simulated, forced=prepared.forced | prepared.named_again)  # fmt: skip
+    rows = Rows(prepared, workspace, recorder, merges) if any(t.each for t in plan.tasks.values()) else None
+    return assemble(plan=plan, selected=prepared.selection.run, done=prepared.selection.done,
+                    settings=prepared.settings, signatures=prepared.signatures, records=records,
+                    sessions=dict(prepared.sessions), attempts=prepared.attempts, launcher=launcher,
+                    recorder=recorder, admission=admission, pause=pause, journal=journal,
+                    fail_fast=plan.settings.fail_fast, merges=merges, reuse=reuse, rows=rows)  # fmt: skip
+
+
+def _profile_caps(prepared: Prepared) -> dict[str, int]:
+    """At most this many at once of each profile the plan's tasks use (those that set a cap)."""
+    return {
+        name: profile.max_parallel
+        for name in {task.profile for task in prepared.plan.tasks.values() if task.profile}
+        if (profile := prepared.profiles.get(name)) is not None and profile.max_parallel is not None
+    }
+
+
+def _ready_queue(
+    plan: Plan, selected: list[str], done: set[str], estimates: Mapping[str, Estimate], slots: int | None
+) -> ReadyQueue:
+    """The queue of this run's tasks: by priority, then the longest remaining path of work first,
+    each task weighing what it is expected to take (``run/forecasts/estimates``: learned from the runs before);
+    when every task's is known, that list improved by playing the run out on ``slots`` (``plan.listorder``)."""
+    took = {task: estimate.seconds for task, estimate in estimates.items()}
+    if not all(t in estimates and estimates[t].source != "default" for t in selected):
+        slots = None  # (a 60 s guess is no duration to play a run out on)
+    priority = {task.id: task.priority for task in plan.tasks.values()}
+    queue = ReadyQueue(plan.graph, priority=priority, order=plan.order, selected=selected, done=done, took=took,
+                       slots=slots)  # fmt: skip
+    # A task with a Condition decides on its upstream's outcomes; a row run per item, on its instances'.
+    queue.deciding = {task.id for task in plan.tasks.values() if task.condition or task.each is not None}
+    return queue

@@ -1,0 +1,360 @@
+"""The run's machine (``run/machine``): one test per rule, each feeding a stimulus of plain values
+and comparing the instructions it returns, whole. No process, no file, no clock."""
+
+from __future__ import annotations
+
+import ast
+import random
+from pathlib import Path
+
+import pytest
+
+import orchestrator
+from orchestrator.backends.base import AgentResult
+from orchestrator.plan.config.settings import Settings
+from orchestrator.run.machine import RULES, Machine
+from orchestrator.run.machine.instructions import (
+    AwaitWord,
+    BlockBackend,
+    Cancel,
+    Complete,
+    Fail,
+    FailOver,
+    ForgetSession,
+    GiveUp,
+    Halt,
+    Instruction,
+    Join,
+    KeepSession,
+    Noted,
+    PauseGroup,
+    Reject,
+    Release,
+    Requeue,
+    RetryLater,
+    SkipDownstream,
+    Start,
+    Take,
+    TakeWord,
+    Wait,
+)
+from orchestrator.run.machine.stimuli import (
+    AttemptCancelled,
+    AttemptEnded,
+    Offered,
+    RowAdded,
+    Taken,
+    Tick,
+    WordSaid,
+)
+from orchestrator.state.approvals import Decision, rejected_cause
+from orchestrator.state.causes import Cause, CauseKind
+from orchestrator.vocabulary import ErrorClass, TaskStatus
+
+SETTINGS = Settings(retries=2, backoff_base=1.0, backoff_factor=2.0, backoff_cap=60.0, backend="claude")
+NOW = 1000.0  # loop time
+HELD = Cause.of(CauseKind.HELD, "waiting for the lawyers")
+OVER = ("cost limit reached: $1.2000 of $1.0000", "stopped: the run reached its cost limit of $1.00")
+
+
+def handle(stimulus: object, machine: Machine | None = None) -> list[Instruction]:
+    return (machine or Machine(rng=random.Random(3))).handle(stimulus)  # type: ignore[arg-type]
+
+
+def ended(error: ErrorClass | None = None, *, machine: Machine | None = None, **facts: object) -> list[Instruction]:
+    """What an attempt of T-01 that ended with ``error`` (``None``: completed) leads to."""
+    result = facts.pop("result", None) or AgentResult(
+        error is None, error_class=error, message="boom" if error else None
+    )
+    stimulus = AttemptEnded(id=7, task="T-01", result=result, attempt=1, settings=SETTINGS, now=NOW, **facts)  # type: ignore[arg-type]
+    return handle(stimulus, machine)
+
+
+def word(decision: str, reason: str = "") -> Decision:
+    return Decision(task="T-01", decision=decision, reason=reason, time="2025-11-25T14:02:00Z", by="ada")
+
+
+# --- pending→running: the queue weighs a task --------------------------------------------------------
+
+
+def test_hold_keeps_a_task_a_person_holds_in_the_queue_whatever_else_is_true() -> None:
+    offered = Offered(id=1, task="T-01", held=HELD, not_before=2e9, admitted=False)
+    assert handle(offered) == [Wait(stimulus=1, task="T-01", why="held", cause=HELD)]
+
+
+def test_not_before_keeps_a_task_whose_time_has_not_come() -> None:
+    offered = Offered(id=2, task="T-01", not_before=2e9, admitted=False)
+    until = Cause(CauseKind.NOT_BEFORE, until=2e9)
+    assert handle(offered) == [Wait(stimulus=2, task="T-01", why="not before", cause=until)]
+
+
+def test_admit_keeps_a_task_admission_has_no_room_for() -> None:
+    assert handle(Offered(id=3, task="T-01", admitted=False)) == [Wait(stimulus=3, task="T-01", why="no room")]
+
+
+def test_take_hands_out_a_task_nothing_holds() -> None:
+    assert handle(Offered(id=4, task="T-01")) == [Take(stimulus=4, task="T-01")]
+
+
+# --- pending→running: a task taken from the queue ---------------------------------------------------
+
+
+def test_blocked_backend_skips_a_task_whose_backend_is_not_logged_in_before_its_gates() -> None:
+    taken = Taken(id=5, task="T-01", blocked="claude is not logged in (no key)", awaits_word=True, gate="before")
+    cause = Cause.of(CauseKind.STOPPED, "not started: claude is not logged in (no key)")
+    assert handle(taken) == [GiveUp(stimulus=5, task="T-01", status=TaskStatus.SKIPPED, cause=cause)]
+
+
+def test_result_awaits_word_holds_a_result_that_awaits_a_word_instead_of_running_it_again() -> None:
+    taken = Taken(id=6, task="T-01", awaits_word=True, gate="after")
+    held = Cause(CauseKind.HELD, gate="after")
+    assert handle(taken) == [AwaitWord(stimulus=6, task="T-01", gate="after", cause=held)]
+
+
+def test_condition_gives_up_a_task_its_condition_shuts_before_its_gate_asks() -> None:
+    cause = Cause.condition_false("T-00.n > 1", "T-00 completed, T-00.n = 0")
+    taken = Taken(id=7, task="T-01", condition=(TaskStatus.BYPASSED, cause), gate="before")
+    assert handle(taken) == [GiveUp(stimulus=7, task="T-01", status=TaskStatus.BYPASSED, cause=cause)]
+
+
+def test_approve_before_holds_a_task_with_no_word_that_stands_and_keeps_it_ready() -> None:
+    held = Cause(CauseKind.HELD, gate="before")
+    assert handle(Taken(id=8, task="T-01", gate="before")) == [
+        AwaitWord(stimulus=8, task="T-01", gate="before", cause=held),
+        Requeue(stimulus=8, task="T-01"),
+    ]
+
+
+def test_approve_before_rejects_a_task_whose_standing_word_is_a_rejection() -> None:
+    said = word("rejected", "not now")
+    cause = Cause(CauseKind.REJECTED, gate="before", by="ada", said="not now")
+    assert rejected_cause(said, "before") == cause
+    assert handle(Taken(id=9, task="T-01", gate="before", word=said)) == [
+        GiveUp(stimulus=9, task="T-01", status=TaskStatus.REJECTED, cause=cause)
+    ]
+
+
+def test_start_starts_a_task_approved_at_its_gate_and_one_with_no_gate() -> None:
+    assert handle(Taken(id=10, task="T-01", gate="before", word=word("approved"))) == [Start(stimulus=10, task="T-01")]
+    assert handle(Taken(id=11, task="T-02", gate="after")) == [Start(stimulus=11, task="T-02")]
+
+
+# --- running→*: an attempt ended ----------------------------------------------------------------------
+
+
+def test_fail_over_sends_the_next_attempt_to_a_fallback_spending_no_retry_and_judging_no_budget() -> None:
+    machine = Machine(rng=random.Random(3))
+    why = "failing over to codex: claude: not authenticated (no key)"
+    said = ended(ErrorClass.AUTH, machine=machine, fails_over=why, down="claude: not authenticated (no key)",
+                 over_budget=OVER, fail_fast=True)  # fmt: skip
+    assert said == [
+        BlockBackend(stimulus=7, backend="claude", why="claude: not authenticated (no key)"),
+        ForgetSession(stimulus=7, task="T-01"),
+        FailOver(stimulus=7, task="T-01", reason=why),
+    ]
+    assert machine.retries.used == {}
+
+
+def test_fail_over_of_a_backend_down_for_a_while_blocks_nothing() -> None:
+    said = ended(ErrorClass.TRANSIENT, fails_over="failing over to codex: claude: 3 server errors in a row")
+    assert [type(i) for i in said] == [ForgetSession, FailOver]
+
+
+def test_complete_writes_the_result_and_approve_after_releases_what_needs_it() -> None:
+    result = AgentResult(True, message="2 tool calls denied")
+    assert ended(result=result) == [
+        Complete(stimulus=7, task="T-01", warning="2 tool calls denied", awaiting=False),
+        Release(stimulus=7, task="T-01"),
+    ]
+
+
+def test_approve_after_holds_a_completed_result_for_a_persons_word() -> None:
+    held = Cause(CauseKind.HELD, gate="after")
+    assert ended(approval="after") == [
+        Complete(stimulus=7, task="T-01", warning=None, awaiting=True),
+        AwaitWord(stimulus=7, task="T-01", gate="after", cause=held),
+    ]
+
+
+def test_retry_waits_a_jittered_backoff_and_spends_a_retry() -> None:
+    machine = Machine(rng=random.Random(3))
+    after = random.Random(3).uniform(0.0, 1.0)  # the first retry's ceiling: backoff_base
+    assert ended(ErrorClass.EXIT, machine=machine) == [
+        ForgetSession(stimulus=7, task="T-01"),
+        RetryLater(stimulus=7, task="T-01", after=after, at=NOW + after, reason="boom", backend="claude"),
+    ]
+    assert machine.retries.used == {"T-01": 1}
+
+
+def test_session_goes_on_after_a_rate_limit_that_came_after_an_answer() -> None:
+    result = AgentResult(False, error_class=ErrorClass.RATE_LIMIT, message="429", session_id="s-1",
+                         tokens={"output": 12}, retry_after=5.0)  # fmt: skip
+    said = ended(result=result)
+    assert said[0] == KeepSession(stimulus=7, task="T-01", session="s-1")
+    assert isinstance(said[1], RetryLater) and said[1].rate_limited and said[1].after >= 5.0
+    assert len(said) == 2
+
+
+def test_session_is_forgotten_after_a_rate_limit_on_its_first_request() -> None:
+    result = AgentResult(False, error_class=ErrorClass.RATE_LIMIT, message="429", session_id="s-1")
+    assert ended(result=result)[0] == ForgetSession(stimulus=7, task="T-01")
+
+
+def test_pause_stops_the_limit_group_until_the_reset_and_keeps_the_session() -> None:
+    result = AgentResult(False, error_class=ErrorClass.USAGE_LIMIT, message="limit", session_id="s-2", reset_at=2e9)
+    stimulus = AttemptEnded(id=8, task="T-01", result=result, attempt=1, now=NOW,
+                            settings=SETTINGS.replace(limit_group="team"))  # fmt: skip
+    assert handle(stimulus) == [
+        KeepSession(stimulus=8, task="T-01", session="s-2"),
+        PauseGroup(stimulus=8, task="T-01", until=2e9, reason="limit", backend="claude", group="team"),
+    ]
+
+
+def test_pause_with_no_session_keeps_whatever_session_the_task_had() -> None:
+    result = AgentResult(False, error_class=ErrorClass.USAGE_LIMIT, message="limit")
+    assert ended(result=result) == [
+        PauseGroup(stimulus=7, task="T-01", until=None, reason="limit", backend="claude", group="claude")
+    ]
+
+
+def test_block_fails_the_task_and_blocks_its_backend_with_no_fallback() -> None:
+    assert ended(ErrorClass.AUTH) == [
+        ForgetSession(stimulus=7, task="T-01"),
+        BlockBackend(stimulus=7, backend="claude", why="claude is not logged in (boom)"),
+        Fail(stimulus=7, task="T-01", reason="boom"),
+        SkipDownstream(stimulus=7, task="T-01", status=TaskStatus.FAILED),
+    ]
+
+
+def test_fail_fails_the_task_once_its_retries_are_spent_and_skips_what_depends_on_it() -> None:
+    stimulus = AttemptEnded(id=9, task="T-01", result=AgentResult(False, error_class=ErrorClass.EXIT, message="boom"),
+                            attempt=3, settings=SETTINGS.replace(retries=0), now=NOW)  # fmt: skip
+    assert handle(stimulus) == [
+        ForgetSession(stimulus=9, task="T-01"),
+        Fail(stimulus=9, task="T-01", reason="boom (after 3 attempts)"),
+        SkipDownstream(stimulus=9, task="T-01", status=TaskStatus.FAILED),
+    ]
+
+
+def test_fail_fast_halts_the_run_at_a_failure_unless_it_stopped_already() -> None:
+    halt = Halt(stimulus=7, why="--fail-fast: T-01 failed", cause=Cause(CauseKind.STOPPED, task="T-01"))
+    failing = AgentResult(False, error_class=ErrorClass.START, message="boom")
+    assert ended(result=failing, fail_fast=True)[-1] == halt
+    assert Halt not in [type(i) for i in ended(result=failing, fail_fast=True, stopped=True)]
+    assert Halt not in [type(i) for i in ended(ErrorClass.AUTH, fail_fast=True)]  # (a backend blocked: no halt)
+
+
+def test_budget_halts_the_run_once_its_spend_reaches_the_limit_after_what_the_attempt_did() -> None:
+    halt = Halt(stimulus=7, why=OVER[0], cause=Cause.of(CauseKind.STOPPED, OVER[1]))
+    assert ended(over_budget=OVER) == [
+        Complete(stimulus=7, task="T-01", warning=None, awaiting=False),
+        Release(stimulus=7, task="T-01"),
+        halt,
+    ]
+    failing = AgentResult(False, error_class=ErrorClass.START, message="boom")
+    halts = [i for i in ended(result=failing, fail_fast=True, over_budget=OVER) if isinstance(i, Halt)]
+    assert [h.why for h in halts] == ["--fail-fast: T-01 failed"]  # (one halt: the first said)
+
+
+def test_cancel_records_a_stopped_attempt_cancelled_after_judging_the_budget() -> None:
+    why = Cause.of(CauseKind.CANCELLED, "not needed")
+    assert handle(AttemptCancelled(id=12, task="T-01", cause=why, over_budget=OVER)) == [
+        Halt(stimulus=12, why=OVER[0], cause=Cause.of(CauseKind.STOPPED, OVER[1])),
+        Cancel(stimulus=12, task="T-01", cause=why),
+    ]
+    assert handle(AttemptCancelled(id=13, task="T-01", cause=why, over_budget=OVER, stopped=True)) == [
+        Cancel(stimulus=13, task="T-01", cause=why)
+    ]
+
+
+# --- a person's word, the clock, a row added -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("gate", "decision", "then"),
+    [
+        pytest.param("before", "approved", [], id="approved-before"),
+        pytest.param("after", "approved", [Release(stimulus=14, task="T-01")], id="approved-after"),
+        pytest.param(
+            "after",
+            "rejected",
+            [Reject(stimulus=14, task="T-01", cause=Cause(CauseKind.REJECTED, gate="after", by="ada", said="no"))],
+            id="rejected-after",
+        ),
+    ],
+)
+def test_word_taken_at_a_gate(gate: str, decision: str, then: list[Instruction]) -> None:
+    said = word(decision, "no" if decision == "rejected" else "")
+    stimulus = WordSaid(id=14, task="T-01", gate=gate, decision=said)
+    assert handle(stimulus) == [TakeWord(stimulus=14, task="T-01", gate=gate, decision=said), *then]
+
+
+def test_word_for_a_task_at_no_gate_is_noted_for_when_it_gets_there() -> None:
+    assert handle(WordSaid(id=15, task="T-01", gate=None, decision=word("approved"))) == [
+        Noted(stimulus=15, task="T-01")
+    ]
+
+
+def test_retry_due_puts_each_task_due_back_in_the_queue() -> None:
+    assert handle(Tick(id=16, now=NOW, due=("T-01", "T-02"))) == [
+        Requeue(stimulus=16, task="T-01"),
+        Requeue(stimulus=16, task="T-02"),
+    ]
+    assert handle(Tick(id=17, now=NOW)) == []
+
+
+def test_join_takes_a_row_added_into_the_queue() -> None:
+    assert handle(RowAdded(id=18, task="T-09")) == [Join(stimulus=18, task="T-09")]
+
+
+# --- the machine itself --------------------------------------------------------------------------------------
+
+
+def test_the_rules_are_one_ordered_list_each_named_once_and_declaring_its_moves() -> None:
+    names = [rule.name for rule in RULES]
+    assert len(names) == len(set(names))
+    assert all(rule.moves and rule.stimuli for rule in RULES)
+    assert Machine().governing("running→failed") == ["block", "fail"]
+    assert Machine().governing("pending→running") == ["start"]
+
+
+def test_the_machine_numbers_its_stimuli_and_every_instruction_answers_one() -> None:
+    machine = Machine()
+    first, second = machine.stamp(), machine.stamp()
+    assert (first, second) == (1, 2)
+    said = machine.handle(Taken(id=second, task="T-01", gate="before"))
+    assert {i.stimulus for i in said} == {2}
+
+
+ALLOWED = {
+    "orchestrator.backends.base",
+    "orchestrator.plan.config.settings",
+    "orchestrator.run.policy",
+    "orchestrator.state.approvals",
+    "orchestrator.state.causes",
+    "orchestrator.vocabulary",
+}
+NO_IO = {"anyio", "asyncio", "time", "os", "pathlib", "subprocess", "shutil", "io", "socket", "threading"}
+
+
+def test_the_machine_reads_no_file_no_clock_and_no_process() -> None:
+    """What the machine imports: the records it reads and the pure decisions (``policy``), never
+    anyio, a clock or a file; nor calls ``open``."""
+    folder = Path(orchestrator.__file__).parent / "run" / "machine"
+    found: dict[str, set[str]] = {}
+    for path in sorted(folder.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names |= {f"{node.module}.{alias.name}" for alias in node.names}
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "open":
+                names.add("open()")
+        bad = {n for n in names if n.split(".")[0] in NO_IO or n == "open()"}
+        ours = {n for n in names if n.startswith("orchestrator.") and not n.startswith("orchestrator.run.machine")}
+        bad |= {n for n in ours if n not in ALLOWED and n.rsplit(".", 1)[0] not in ALLOWED}
+        if bad:
+            found[path.name] = bad
+    assert found == {}
