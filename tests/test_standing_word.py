@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from runner_helpers import Spec, plan_text
 
 import orchestrator
 from orchestrator.plan import parse_plan
@@ -21,7 +22,6 @@ from orchestrator.state import approvals
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView, at_gates
 from orchestrator.vocabulary import TaskStatus
-from tests.runner_helpers import Spec, plan_text
 
 NOW = "v2-plan1-row1-up1"  # the task's inputs now (``run/resume/basis``)
 EDITED = "v2-plan1-row2-up1"  # after its row was edited
