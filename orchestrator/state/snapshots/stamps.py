@@ -11,7 +11,8 @@ A stamp covers:
   file's size and sets its mtime back included;
 - every other file the view is derived from (``SOURCES``: results, briefs, state, archive,
   context, checkpoints, templates, profiles, types.yaml; not logs/, state/inputs/, cache/ or
-  worktrees/, which it never reads): its path, size, mtime, ctime and inode. A person can set
+  worktrees/, which it never reads, nor the briefs and results of a row's instances (``T-03[2]``:
+  a view reads the row's ``state/items``, which the run keeps)): its path, size, mtime, ctime and inode. A person can set
   mtime back, never ctime (the kernel sets it to now at every change, ``touch -d`` included),
   and a file replaced by a rename has another inode. A file being written beside its final name
   (``.tmp-*``, ``state/store``'s) and the snapshots themselves are left out;
@@ -49,7 +50,7 @@ from orchestrator.documents import TooLarge, read_regular
 from orchestrator.paths import PLAN_FILE
 from orchestrator.version import __version__
 
-FORMAT = 2  # what a stamp covers: bump it when that changes
+FORMAT = 3  # what a stamp covers: bump it when that changes
 PLAN_READ = 16 << 20  # bytes of master_plan.md hashed at most (``plan/model.READ_LIMIT`` reads 10 MiB)
 SNAPSHOT_PREFIX = "snapshot."  # state/snapshot.NAME: a snapshot is not a source of itself
 TEMP_PREFIX = ".tmp-"  # a file written beside its final name (``state/store``), not a source yet
@@ -264,6 +265,7 @@ def _tree(
                     name.startswith(TEMP_PREFIX)
                     or (snapshots and name.startswith(SNAPSHOT_PREFIX))
                     or entry.path == plan
+                    or "[" in name  # an instance's brief or result: a view reads its row's state/items instead
                 ):
                     continue
                 try:
