@@ -12,8 +12,8 @@ A stamp covers:
 - every other file the view is derived from (``SOURCES``: results, briefs, state, archive,
   context, checkpoints, templates, profiles, types.yaml; not logs/, state/inputs/, cache/ or
   worktrees/, which it never reads, nor the briefs and results of a row's instances (``T-03[2]``:
-  a view reads the row's ``state/items``, which the run keeps)): its path, size, mtime, ctime and inode. A person can set
-  mtime back, never ctime (the kernel sets it to now at every change, ``touch -d`` included),
+  a view reads the row's ``state/items``, which the run keeps)): its path, size, mtime, ctime and
+  inode. A person can set mtime back, never ctime (the kernel sets it to now at every change, ``touch -d`` included),
   and a file replaced by a rename has another inode. A file being written beside its final name
   (``.tmp-*``, ``state/store``'s) and the snapshots themselves are left out;
 - the directories profiles are read from outside the workspace (the project's ``.claude/agents``,
