@@ -167,6 +167,10 @@ def test_status_shows_a_row_with_its_counts_and_expands_it_on_demand(tmp_path: P
     ]  # fmt: skip
     whole = json.loads(cli(tmp_path, "status", "--json").stdout)
     assert whole["tasks"][0]["items"]["counts"] == {"completed": 2, "failed": 1}
+    assert whole["tasks"][0]["items"]["said"] == "📦 2 of 3 done, 1 failed"
+    assert cli(tmp_path, "list").stdout.splitlines()[0].endswith("do T-01 — 📦 2 of 3 done, 1 failed")
+    assert json.loads(cli(tmp_path, "validate", "--json").stdout)["items"] == {"T-01": 3}
+    assert output(tmp_path, "T-01").startswith("📦 2 of 3 items done, 1 not\n")
     # The plan's status blocks list the row alone.
     plan = (tmp_path / ".orchestrator" / "master_plan.md").read_text()
     assert "T-01[" not in plan

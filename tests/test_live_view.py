@@ -178,3 +178,17 @@ def test_the_panel_shows_the_runs_end_once_an_estimate_is_learned(tmp_path: Path
     assert code == 0, shown
     told = re.findall(r"⏱️ (\d)/2 done: about (\S+) left \(ends about \d\d:\d\d\)", shown)
     assert any(done == "0" and 1.0 <= float(left.rstrip("s")) < 3 for done, left in told), told  # T-01, then T-02
+
+
+def test_the_panel_draws_one_bar_for_each_row_run_per_item(tmp_path: Path) -> None:
+    """A row with an ``Each`` cell has a progress bar of its own, counting its items as they end."""
+    (tmp_path / ".orchestrator").mkdir()
+    (tmp_path / ".orchestrator" / "master_plan.md").write_text(
+        "---\nbackend: shell\nmax_parallel: 2\nretries: 0\non_item_failure: continue\n---\n# P\n\n## Tasks\n"
+        "| Task ID | Description | Dependencies | Each | Command |\n|---|---|---|---|---|\n"
+        "| T-01 | per item | None | a, b, c | `sleep 0.3; test {{ item }} != b` |\n"
+    )
+    code, shown = _run_on_a_terminal(tmp_path)
+    assert code != 0, shown
+    assert "📦 T-01 runs once per item of a, b, c: 3 items" in shown, shown
+    assert "📦 T-01: 0 of 3 done" in shown and "📦 T-01: 2 of 3 done, 1 not" in shown, shown

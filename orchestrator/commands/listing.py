@@ -188,6 +188,8 @@ class Lines:
         if self.shape == "ids":
             return [(task["id"], None)]
         title = " ".join(task["name"].split())  # (one line, no tab: a field of its own)
+        if task.get("items"):  # a row run per item: its counts, as `status` says them
+            title += f" — {task['items']['said']}"
         if self.shape == "simple":
             return [(task["id"], None), (title, None)]
         return [

@@ -19,6 +19,7 @@ from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.runs import RunEstimate, RunPaused, RunStarted
 from orchestrator.state.events.tasks import (
     ApprovalRequested,
+    ItemsKnown,
     TaskAdded,
     TaskBypassed,
     TaskCancelled,
@@ -61,6 +62,7 @@ class LiveReporter(Reporter):
         self.running: dict[str, tuple[str, float]] = {}
         self.done = {"completed": 0, "failed": 0, "skipped": 0}
         self.total = 0
+        self.rows: dict[str, list[int]] = {}  # a row run per item -> [completed, failed or skipped, items]
         self.paused: str | None = None
         self.estimate: str | None = None  # the run's end as its latest run_estimate said it
         self.simulated = False  # run --executor fake: the panel says nothing it shows is real work
@@ -86,6 +88,11 @@ class LiveReporter(Reporter):
             f"{finished}/{self.total}  🔵 {len(self.running)} running  ✅ {self.done['completed']}  "
             f"❌ {self.done['failed']}  ⏭️ {self.done['skipped']}",
         )
+        for row, (done, bad, items) in list(self.rows.items())[:8]:  # (one bar a row run per item)
+            style = "red" if bad else "green"
+            bar = ProgressBar(total=max(items, 1), completed=done + bad, width=30, complete_style=style,
+                              finished_style=style)  # fmt: skip
+            table.add_row(bar, Text(f"📦 {row}: {done:,} of {items:,} done" + (f", {bad:,} not" if bad else "")))
         if self.simulated:
             table.add_row(f"🎭 {SIMULATED}", "the fake executor runs nothing: every result is made up")
         # What a plan or an agent wrote (a task's name, a pause's reason) goes in as Text: drawn as
@@ -152,6 +159,12 @@ class LiveReporter(Reporter):
         self.total += 1
         self.any_event(event)
 
+    def items_known(self, event: ItemsKnown) -> None:
+        self.rows[event.task] = [0, 0, event.items]
+        if event.joined:  # (instances that were not in the run's count at its start)
+            self.total += event.items
+        self.any_event(event)
+
     def task_requeued(self, event: TaskRequeued) -> None:
         self.total += 1  # (counted done once already: it is to do again)
         self.any_event(event)
@@ -169,6 +182,9 @@ class LiveReporter(Reporter):
         self.running.pop(event.task, None)
         if count is not None:
             self.done[count] += 1
+            row = self.rows.get(event.task.partition("[")[0]) if event.task.endswith("]") else None
+            if row is not None:
+                row[0 if count == "completed" else 1] += 1
         self.any_event(event)
 
     def flush(self) -> None:

@@ -188,7 +188,10 @@ def row_record(
 
 def body_of(instances: list[Task], outputs: Mapping[str, str | None], failed: list[str], declared: bool) -> str:
     """A settled row's result: every item's answer in order, then the JSON a dependent reads."""
-    parts: list[str] = []
+    done = len(instances) - len(failed)
+    parts: list[str] = [
+        f"📦 {done:,} of {len(instances):,} items done" + (f", {len(failed):,} not" if failed else "") + "\n"
+    ]
     answers: list[Any] = []
     for task in instances:
         output = (outputs.get(task.id) or "").strip()
