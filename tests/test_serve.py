@@ -1161,3 +1161,40 @@ def test_in_the_browser_a_reused_result_is_marked_with_why(tmp_path: Path) -> No
     (task,) = json.loads(shown.stdout)["tasks"]
     assert (attempts, task["run_attempts"], task["attempts"]) == ("0", 0, 1)
     assert server.errors() == ""
+
+
+EACH_PLAN = """---
+backend: shell
+retries: 0
+on_item_failure: continue
+---
+# Plan
+
+## Tasks
+| Task ID | Task Name | Command | Dependencies | Each |
+|---------|-----------|---------|--------------|------|
+| T-01 | Per item | `test {{ item }} != b` | None | a, b, c |
+"""
+
+
+@pytest.mark.slow
+def test_in_the_browser_a_row_run_per_item_says_its_counts_as_status_does(tmp_path: Path) -> None:
+    from dashboard_helpers import chromium
+
+    reason = browser_missing()
+    if reason:
+        pytest.skip(reason)
+    project = tmp_path / "each"
+    plan = project / ".orchestrator" / "master_plan.md"
+    plan.parent.mkdir(parents=True)
+    plan.write_text(EACH_PLAN, encoding="utf-8")
+    subprocess.run([*CLI, "run"], cwd=project, capture_output=True, text=True, timeout=HANG_GUARD)
+    line = next(line for line in cli_status(project).splitlines() if line.startswith("T-01 "))
+    said = line.rpartition(" — ")[2]
+    assert said == "📦 2 of 3 done, 1 failed", line
+    with served(project) as server, chromium(project / "chromium-profile") as driver:
+        driver.get(server.url)
+        wait_until(lambda: driver.find_elements("css selector", "#tasks tr[data-task]"), "the table", HANG_GUARD)
+        rows = driver.find_elements("css selector", "#tasks tr[data-task]")
+        assert [row.get_attribute("data-task") for row in rows] == ["T-01"]  # (its instances are not rows)
+        assert rows[0].find_element("css selector", ".why.items").text == said

@@ -52,17 +52,13 @@ def derive(workspace: Workspace, params: Mapping[str, str]) -> Derived:
     from orchestrator.run.forecasts.estimates import workspace_eta
     from orchestrator.run.resume.freshness import current_views
     from orchestrator.state.context import status_lines
-    from orchestrator.state.items import shown_for
+    from orchestrator.state.items import add_counts
     from orchestrator.state.summary import status_data
 
     plan = plan_of(workspace, params)
     views = current_views(plan, workspace)
     shown = [view.as_json() for view in views]
-    for entry in shown:  # (a row run per item: its items' counts, kept beside them by the run)
-        task = plan.tasks[entry["id"]]
-        if task.each is not None:
-            listed = task.each.known_now()
-            entry["items"] = shown_for(workspace, task.id, task.each.cell, len(listed) if listed is not None else None)
+    add_counts(plan, workspace, shown)  # (a row run per item: its items' counts, kept beside them by the run)
     data = status_data(workspace, views, shown)
     data["tasks"] = None  # (``status_json`` puts them back, from ``tasks``: kept once)
     data["eta"] = workspace_eta(plan, workspace, views)

@@ -25,6 +25,7 @@ from orchestrator.run.forecasts.deadlines import workspace_verdicts
 from orchestrator.run.forecasts.estimates import workspace_eta
 from orchestrator.run.resume.freshness import current_views
 from orchestrator.serve.picture import graph_svg
+from orchestrator.state.items import add_counts
 from orchestrator.state.logs import attempts as logs_of
 from orchestrator.state.pause import paused, read_pause
 from orchestrator.state.plans import plan_of
@@ -101,6 +102,8 @@ class Board:
         plan = self.plan()
         views = current_views(plan, self.workspace) if plan is not None else []  # out of date told, as status does
         data = status_data(self.workspace, views)
+        if plan is not None:
+            add_counts(plan, self.workspace, data["tasks"])  # (a row run per item: its counts, as status says them)
         data["eta"] = workspace_eta(plan, self.workspace, views) if plan is not None else None  # (as status says)
         data["deadlines"] = workspace_verdicts(plan, self.workspace, views) if plan is not None else []
         tokens = [v.tokens for v in views if v.tokens is not None]

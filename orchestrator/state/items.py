@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator.plan.model import Plan
 from orchestrator.state import store
 from orchestrator.state.workspace import Workspace
 
@@ -117,3 +118,13 @@ def shown_for(workspace: Workspace, row: str, each: str, listed: int | None) -> 
         found.as_json() if found is not None else RowSummary(row, listed or 0, {}, listed is not None, each).as_json()
     )
     return {**data, "said": said(data)}
+
+
+def add_counts(plan: Plan, workspace: Workspace, shown: list[dict[str, Any]]) -> None:
+    """Each row run per item of ``shown`` (tasks as ``status --json`` says them) given its
+    ``items``: what every view says of its counts (``status``, ``list``, the dashboard)."""
+    for entry in shown:
+        task = plan.tasks.get(entry["id"])
+        if task is not None and task.each is not None:
+            listed = task.each.known_now()
+            entry["items"] = shown_for(workspace, task.id, task.each.cell, len(listed) if listed is not None else None)
