@@ -235,3 +235,21 @@ def test_instances_work_in_worktrees_of_their_own_and_each_merges_once(tmp_path:
     log = git(project, "log", "--format=%s", "orchestrator/integration")
     assert all(log.count(f"merge T-01[{n}]") == 1 for n in (1, 2, 3)), log
     assert run(project).events[0]["to_run"] == 0  # (a finished row run again starts nothing)
+
+
+def test_status_counts_a_rows_items_while_they_run(tmp_path: Path) -> None:
+    items = ", ".join(f"i{n}" for n in range(1, 7))
+    write(tmp_path, [("T-01", "", items, "case {{ item }} in i1 \\| i2) ;; *) sleep 30;; esac")], parallel=2)
+    runner = start(tmp_path)
+    try:
+
+        def counts() -> dict[str, int]:
+            said = cli(tmp_path, "status", "--json")
+            assert said.code == 0, said.stdout + said.stderr
+            found = json.loads(said.stdout)["tasks"][0].get("items") or {}
+            return dict(found.get("counts") or {})
+
+        wait_until(lambda: counts().get("completed") == 2 and counts().get("running") == 2, "two done, two running")
+        assert counts() == {"completed": 2, "running": 2, "pending": 2}
+    finally:
+        runner.stop_all()

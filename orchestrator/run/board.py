@@ -40,8 +40,9 @@ class Board:
         self.delayed: dict[str, float] = {}  # task -> loop time its next attempt may start
         self.waiting: dict[str, Outcome] = {}  # task -> the attempt that ended, whose next one is delayed
         self.retries = RetryBook()
-        # Told of each task that ended without completing (``run/items``: a row's instance stops the rest).
-        self.ended_badly: Callable[[str], None] = lambda task_id: None
+        # Told of each task that ended, and whether it completed (``run/items``: a row's instances
+        # counted for the views; the first that failed stops the others, when its row says so).
+        self.ended: Callable[[str, bool], None] = lambda task_id, completed: None
 
     # --- what runs and what waits -----------------------------------------------------------------
 
@@ -85,6 +86,7 @@ class Board:
     def completed(self, task_id: str) -> None:
         for child in self.queue.complete(task_id):
             self.recorder.ready(child)
+        self.ended(task_id, True)
 
     def give_up(self, task_id: str, status: TaskStatus, cause: Cause, *, attempts: int = 0) -> None:
         """``task_id`` will not run in this run: record why, and skip everything downstream (a
@@ -96,7 +98,7 @@ class Board:
     def skip_downstream(self, task_id: str, status: TaskStatus) -> None:
         """What depends on ``task_id``, which ended ``status`` and not completed, is given up."""
         self.skip(self.queue.fail(task_id), task_id, status)
-        self.ended_badly(task_id)
+        self.ended(task_id, False)
 
     def stop_unstarted(self, task_id: str, cause: Cause) -> None:
         """``task_id``, waiting or ready and never started in this run, will not start: skipped for

@@ -233,7 +233,7 @@ def stopped_by(instance: str) -> Cause:
 
 class Rows:
     """This run's rows with an ``Each`` cell: each row's instances, what one ending without
-    completing does to the others (``failed``), and the row settled at its turn (``settle``). It
+    completing does to the others (``ended``), and the row settled at its turn (``settle``). It
     acts on the loop's task, through the board (``attach``)."""
 
     def __init__(self, prepared: Prepared, workspace: Workspace, recorder: Recorder, merges: MergeQueue | None) -> None:
@@ -251,26 +251,29 @@ class Rows:
             recorder.emit(ItemsKnown(task=row, items=len(ids), each=cell.cell if cell is not None else ""))
         self.stopped: set[str] = set()  # rows whose first failed instance stopped the others not started
         self.written: dict[str, float] = {}  # row -> when its ``state/items`` were last written
+        self.dirty: set[str] = set()  # rows whose instances moved since (``flush``)
         self.board: Board | None = None
+        self.write_all()  # (what a view shows from the run's start: the instances done before it, the rest to do)
 
     def attach(self, board: Board) -> None:
         self.board = board
-        board.ended_badly = self.failed
+        board.ended = self.ended
 
     def rows(self) -> list[str]:
         return [task.id for task in self.plan.tasks.values() if task.each is not None]
 
     # --- on the loop ------------------------------------------------------------------------------
 
-    def failed(self, task_id: str) -> None:
-        """``task_id`` ended without completing: if it is an instance whose row stops at its first
-        (``on_item_failure: fail``), the row's instances not started yet never start."""
+    def ended(self, task_id: str, completed: bool) -> None:
+        """``task_id`` ended: if it is an instance, its row's counts; if it did not complete and
+        its row stops at its first such (``on_item_failure: fail``), the row's instances not
+        started yet never start."""
         task = self.plan.tasks.get(task_id)
         if task is None or task.row is None or self.board is None:
             return
         row = task.row
         self.touched(row)
-        if self.prepared.settings[row].on_item_failure != "fail" or row in self.stopped:
+        if completed or self.prepared.settings[row].on_item_failure != "fail" or row in self.stopped:
             return
         self.stopped.add(row)
         waiting = (TaskStatus.PENDING, TaskStatus.WAITING)
@@ -355,7 +358,9 @@ class Rows:
         """``row``'s instances moved: its ``state/items`` written, at most once a second (``force``: now)."""
         now = time.monotonic()
         if not force and now - self.written.get(row, -10.0) < 1.0:
+            self.dirty.add(row)  # (written by the next ``flush``)
             return
+        self.dirty.discard(row)
         self.written[row] = now
         views, plan = self.recorder.views, self.plan
         ids = self.instances.get(row)
@@ -366,6 +371,11 @@ class Rows:
             return
         entries = [(plan.tasks[t].number, plan.tasks[t].item or "", str(views[t].status)) for t in ids]
         kept.write(self.workspace, kept.summarize(row, (state for _, _, state in entries), source=source), entries)
+
+    def flush(self) -> None:
+        """The rows whose instances moved since their last write, written (the run's flush, once a second)."""
+        for row in list(self.dirty):
+            self.touched(row, force=True)
 
     def write_all(self) -> None:
         """Every row's ``state/items``, as the run begins and ends."""

@@ -172,6 +172,8 @@ class Runner:
                     live.ended = True
                     with anyio.CancelScope(shield=True):
                         scheduler.finish()
+                        if scheduler.parts.starts.rows is not None:
+                            scheduler.parts.starts.rows.write_all()  # (what the run left of each row's items)
                         journal.finish()
                         journal.close()
                 synthesis: Synthesis | None = None
@@ -242,8 +244,11 @@ class Runner:
 
     async def _flush_every_second(self, prepared: Prepared, scheduler: Scheduler) -> None:
         await scheduler.started.wait()  # the first flush shows the first tasks running
+        rows = scheduler.parts.starts.rows  # (rows run per item: their counts, for the views)
         while True:
             began = time.perf_counter()
+            if rows is not None:
+                rows.flush()
             await self._flush(prepared)
             await anyio.sleep(max(timing.current().flush, (time.perf_counter() - began) * 10))  # a big plan: a tenth
 

@@ -106,6 +106,8 @@ class Starts:
         self.board.running[task_id] = attempt
         self.admission.started(task_id, self.slot(task_id))
         self.recorder.started(attempt)
+        if task.row is not None and self.rows is not None:
+            self.rows.touched(task.row)  # (its row's counts: one more running)
         if fallen is not None:
             self.recorder.emit(TaskFailover(task=task_id, backend=backend, fallback_from=fallen, attempt=number,
                                             reason=self.breakers.why(fallen)))  # fmt: skip
