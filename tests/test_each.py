@@ -253,3 +253,53 @@ def test_status_counts_a_rows_items_while_they_run(tmp_path: Path) -> None:
         assert counts() == {"completed": 2, "running": 2, "pending": 2}
     finally:
         runner.stop_all()
+
+
+def write_cells(project: Path, header: list[str], rows: list[list[str]], **settings: Any) -> None:
+    """A plan of shell tasks with the columns ``header`` (Task ID first)."""
+    extra = "".join(f"{key}: {value}\n" for key, value in settings.items())
+    table = "## Tasks\n| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n"
+    table += "".join("| " + " | ".join(row) + " |\n" for row in rows)
+    (project / ".orchestrator").mkdir(parents=True, exist_ok=True)
+    (project / ".orchestrator" / "master_plan.md").write_text(HEAD.format(parallel=4, extra=extra) + table)
+
+
+def test_a_dependent_reads_the_rows_answers_in_a_condition(tmp_path: Path) -> None:
+    header = ["Task ID", "Description", "Dependencies", "Each", "Command", "Condition", "Output"]
+    rows = [
+        ["T-01", "count", "None", "1, 2, 3", """`echo "{\\"n\\": {{ item }}}"`""", "", "n:int"],
+        ["T-02", "three", "T-01", "", "`echo three`", "`T-01.items[2].n == 3 and T-01.failed == []`", ""],
+        ["T-03", "never", "T-01", "", "`echo never`", "`T-01.items[0].n == 3`", ""],
+    ]
+    write_cells(tmp_path, header, rows)
+    found = run(tmp_path)
+    assert found.code == 0, found.stdout + found.stderr
+    done = results(tmp_path)
+    assert done["T-02"]["status"] == "completed" and done["T-03"]["status"] == "bypassed"
+
+
+def test_each_instance_races_its_own_best_of(tmp_path: Path) -> None:
+    header = ["Task ID", "Description", "Dependencies", "Each", "Best of", "Command"]
+    rows = [["T-01", "race", "None", "a, b", "2", '`echo "{{ item }} $ORCHESTRATOR_ATTEMPT"`']]
+    write_cells(tmp_path, header, rows, judge="longest")
+    found = run(tmp_path)
+    assert found.code == 0, found.stdout + found.stderr
+    for number in (1, 2):
+        judged = [e for e in found.events if e["event"] == "task_judged" and e["task"] == f"T-01[{number}]"]
+        assert len(judged) == 1, [e["event"] for e in found.events]
+
+
+def test_an_instance_is_cancelled_in_the_run_going_on_and_the_others_go_on(tmp_path: Path) -> None:
+    write(tmp_path, [("T-01", "", "a, b, c", "[ {{ item }} = b ] && sleep 30; echo {{ item }}")],
+          on_item_failure="continue")  # fmt: skip
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: {"T-01[1]", "T-01[3]"} <= set(results(tmp_path)), "a and c to complete, b running")
+        cancelled = cli(tmp_path, "cancel", "T-01[2]")
+        assert cancelled.code == 0, cancelled.stdout + cancelled.stderr
+        assert runner.wait() != 0
+    finally:
+        runner.stop_all()
+    done = results(tmp_path)
+    assert [done[f"T-01[{n}]"]["status"] for n in (1, 2, 3)] == ["completed", "cancelled", "completed"]
+    assert done["T-01"]["status"] == "completed" and done["T-01"]["reason"] == "1 of 3 items did not complete: T-01[2]"

@@ -316,7 +316,9 @@ def plan_problems(tasks: Mapping[str, Any]) -> list[tuple[int, str, str]]:
             found.append((task.line, f"{task.id}: {exc}", _HINT))
             continue
         for upstream, name in condition.fields:
-            declared = [field for field, _ in tasks[upstream].outputs]
+            # A row run once per item answers with its items' answers (``run/items``), whatever each's are.
+            each = getattr(tasks[upstream], "each", None) is not None
+            declared = ["items", "failed"] if each else [field for field, _ in tasks[upstream].outputs]
             if not declared:
                 what = f"{task.id}: {upstream} declares no Output, so it has no field '{name}' to read"
                 found.append((task.line, what, f"give {upstream} an Output cell naming it ({name}, or {name}:int...)"))
