@@ -68,7 +68,9 @@ def test_a_worker_killed_mid_task_is_a_transient_failure_retried_on_the_other(
         runner = start(tmp_path, "--executor", "dask", "--scheduler", own.address)
         pgid = 0
         try:
-            wait_until(lambda: (tmp_path / "pid-1").exists(), "the first attempt to start")
+            # (written by the shell's `>`: the file is there, empty, an instant before the pid is in it)
+            wait_until(lambda: (tmp_path / "pid-1").is_file() and (tmp_path / "pid-1").read_text().strip(),
+                       "the first attempt to start")  # fmt: skip
             first = (tmp_path / "ran-1").read_text().strip()
             pgid = int((tmp_path / "pid-1").read_text())
             wait_until(lambda: len(group_alive(pgid)) >= 3, "attempt 1's processes")  # bash, its subshell, sleep

@@ -250,6 +250,7 @@ BAD_CELLS = {
     "Retries": "many",
     "Hedge": "often",
     "Best of": "many",
+    "Each": "glob: ../outside/*",
     "Output": "a:weird",
     "Agent": "bad agent!",
     "Approval": "later",

@@ -226,6 +226,8 @@ def _positional(
     if "TASK" in slot or "ID" in slot:
         taken = {word.lower() for word in given}
         ids = [task for task in _task_ids(words) if task.lower() not in taken]
+        if slot == "[TASK]" and not given and not current:  # (`status [DIR] [TASK]`: a workspace first)
+            return [FILES]
         return _starting(current, ids) or ([FILES] if not given else [])
     return []
 

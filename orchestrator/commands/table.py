@@ -327,7 +327,7 @@ COMMANDS: dict[str, Command] = {
             "listing:list_tasks",
             read_only=True,
         ),
-        Command("status", "show every task's state", _status, "reading:status", read_only=True),
+        Command("status", "show every task's state", _status, "reading:status", read_only=True, thing="[TASK]"),
         Command(
             "run",
             "run the plan: every task not yet completed, in dependency order, in parallel",
