@@ -11,6 +11,9 @@
   plan file's size before and after (target: unchanged), then ``status`` (≤ 0.5 s) and
   ``status T-01`` (≤ 1 s) of that workspace, medians of 5 (the first call, which derives the view,
   said apart).
+- **Dask** (``--dask N``): N items of ``sleep 0.2`` on W9's cluster (``bench/cluster.py``: a
+  scheduler and two workers of 4 threads), ``max_parallel: 8``: makespan (first ``started`` to last
+  ``finished`` over the results) against its lower bound, N x 0.2 s / 8 (target ≤ 1.15×).
 - **import**: 90,000 tasks as one JSON document (``export``'s format), ``import`` into a fresh
   workspace (target ≤ 10 s).
 """
@@ -136,17 +139,42 @@ def importing(tasks: int) -> list[str]:
     return [f"**import** of {tasks:,} tasks: **{wall:.1f} s** ({'PASS' if wall <= 10 else 'MISS'}: ≤ 10 s)."]
 
 
+def on_dask(items: int) -> list[str]:
+    from benchlib import orchestrator_makespan
+    from cluster import local_cluster
+
+    root = WORK / "items-dask"
+    fresh_dir(root)
+    with local_cluster(root / "cluster") as address:
+        proj = project(root / "project", items, 8)
+        plan = proj / ".orchestrator" / "master_plan.md"
+        plan.write_text(plan.read_text().replace("`true {{ item }}`", "`sleep 0.2 # {{ item }}`"))
+        say(f"{items:,} items of sleep 0.2 on the cluster")
+        wall, _ = timed(orchestrator("run", "--executor", "dask", "--scheduler", address), proj)
+        makespan = orchestrator_makespan(proj)
+    bound = items * 0.2 / 8
+    ratio = makespan / bound
+    return [
+        f"**Dask**: {items:,} items of `sleep 0.2` on a scheduler and two workers of 4 threads (W9's), "
+        f"`max_parallel: 8`: makespan **{makespan:.1f} s** against a lower bound of {bound:.1f} s, "
+        f"**{ratio:.3f}×** ({'PASS' if ratio <= 1.15 else 'MISS'}: ≤ 1.15×); the CLI's wall {wall:.1f} s."
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--big", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--import-tasks", type=int, default=90_000)
+    parser.add_argument("--dask", type=int, default=0, help="items of sleep 0.2 on a Dask cluster (0: none)")
     parser.add_argument("--write", action="store_true", help="put the section into bench/RESULTS.md")
     args = parser.parse_args()
     lines = ["## Items (issue 67): one row over many items", "", f"Measured on {machine_line()}.", ""]
     lines += [*throughput(args.items, args.rounds), ""]
     lines += [*scale(args.big), ""]
+    if args.dask:
+        lines += [*on_dask(args.dask), ""]
     lines += importing(args.import_tasks)
     text = "\n".join(lines)
     print(text)

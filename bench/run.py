@@ -81,6 +81,7 @@ from benchlib import (
 from cluster import section_of as cluster_section_of
 from commands import section_of as commands_section_of
 from doors import section_of as doors_section_of
+from items import section_of as items_section_of
 from learned import section_of as learned_section_of
 from makespan import DagResult, render_dag, run_dag, w2_dag, w3_dag
 from memory import PlanRow, memory_targets, render_memory, run_memory
@@ -333,6 +334,7 @@ class Suite:
     kept_suite: str | None = None  # the test suite's wall (bench/suite_wall.py), kept as it is
     kept_commands: str | None = None  # issue 52's start-up section (bench/commands.py), kept as it is
     kept_doors: str | None = None  # issue 64's doors (bench/doors.py), kept as it is
+    kept_items: str | None = None  # issue 67's rows over many items (bench/items.py), kept as it is
     kept_stragglers: str | None = None  # W11's section (bench/stragglers.py), kept as it is
     crashed: list[str] = field(default_factory=list)
 
@@ -432,6 +434,8 @@ def render(suite: Suite) -> str:
         parts += ["", suite.kept_stragglers]
     if suite.kept_doors:  # issue 64's doors, written by bench/doors.py
         parts += ["", suite.kept_doors]
+    if suite.kept_items:  # issue 67's items, written by bench/items.py
+        parts += ["", suite.kept_items]
     return "\n".join(parts) + "\n"
 
 
@@ -475,6 +479,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     suite.kept_commands = commands_section_of(output)
     suite.kept_stragglers = stragglers_section_of(output)
     suite.kept_doors = doors_section_of(output)
+    suite.kept_items = items_section_of(output)
     smoke = args.smoke
     ours = orchestrator_tool(env.orchestrator)
     floor, floor_bash = floor_tools(env.python)
