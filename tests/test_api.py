@@ -302,3 +302,21 @@ def test_with_a_token_given_a_program_reads_with_it_as_a_bearer_or_header(tmp_pa
         assert http_get(server.port, "/api/openapi.json", {"X-Orchestrator-Token": token}).status == 200
         refused = post(server, "/api/tasks", {"description": "x"}, token=False)
         assert refused.status == 403 and "Bearer" in refused.json()["message"]
+
+
+def test_a_row_run_per_item_is_added_through_the_api_and_a_bad_each_refused(tmp_path: Path) -> None:
+    project = project_with(tmp_path, [Spec("T-01", "echo one")])
+    with served(project) as server:
+        bad = post(server, "/api/tasks", {"description": "x", "each": "glob: /etc/*"})
+        assert bad.status == 400 and "leads outside the project" in bad.json()["message"], bad.body
+        added = post(
+            server,
+            "/api/tasks",
+            {"description": "per item", "backend": "shell", "command": "echo {{ item }}", "each": "en, fr"},
+        )
+        assert added.status == 201, added.body
+    plan = (project / ".orchestrator" / "master_plan.md").read_text(encoding="utf-8")
+    assert "| en, fr |" in plan
+    assert subprocess.run([*CLI, "run"], cwd=project, capture_output=True, check=False).returncode == 0
+    said = subprocess.run([*CLI, "output", "T-02[2]"], cwd=project, capture_output=True, text=True, check=True)
+    assert said.stdout.strip() == "fr"

@@ -303,3 +303,25 @@ def test_an_instance_is_cancelled_in_the_run_going_on_and_the_others_go_on(tmp_p
     done = results(tmp_path)
     assert [done[f"T-01[{n}]"]["status"] for n in (1, 2, 3)] == ["completed", "cancelled", "completed"]
     assert done["T-01"]["status"] == "completed" and done["T-01"]["reason"] == "1 of 3 items did not complete: T-01[2]"
+
+
+def test_an_instance_is_reset_alone_and_runs_again_alone(tmp_path: Path) -> None:
+    write(tmp_path, [("T-01", "", "a, b, c", "echo {{ item }} >> ran.txt")])
+    assert run(tmp_path).code == 0
+    reset = cli(tmp_path, "reset", "T-01[2]")
+    assert reset.code == 0, reset.stderr
+    assert "T-01[2]" not in results(tmp_path) and "T-01[1]" in results(tmp_path)
+    assert run(tmp_path).code == 0
+    assert sorted((tmp_path / "ran.txt").read_text().split()) == ["a", "b", "b", "c"]
+
+
+def test_an_each_row_goes_through_export_and_import(tmp_path: Path) -> None:
+    write(tmp_path, [("T-01", "", "", """echo '{"f": ["x"]}'"""), ("T-02", "T-01", "T-01.f", "echo {{ item }}")])
+    exported = cli(tmp_path, "export")
+    assert exported.code == 0, exported.stderr
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "plan.json").write_text(exported.stdout)
+    assert cli(other, "import", "plan.json").code == 0
+    assert run(other).code == 0
+    assert output(other, "T-02[1]") == "x"
