@@ -69,7 +69,7 @@ def test_a_worker_killed_mid_task_is_a_transient_failure_retried_on_the_other(
         pgid = 0
         try:
             # (written by the shell's `>`: the file is there, empty, an instant before the pid is in it)
-            wait_until(lambda: (tmp_path / "pid-1").is_file() and (tmp_path / "pid-1").read_text().strip(),
+            wait_until(lambda: (tmp_path / "pid-1").is_file() and bool((tmp_path / "pid-1").read_text().strip()),
                        "the first attempt to start")  # fmt: skip
             first = (tmp_path / "ran-1").read_text().strip()
             pgid = int((tmp_path / "pid-1").read_text())
