@@ -377,3 +377,29 @@ def test_every_move_a_run_makes_is_an_arrow_and_the_runs_walk_them_all(
     assert not walked & NOT_A_RUN_S, walked & NOT_A_RUN_S  # (those said to be no run's are not)
     missing = arrows - walked - NOT_A_RUN_S
     assert not missing, sorted(f"{a} -> {b}" for a, b in missing)
+
+
+def test_each_move_the_loop_makes_names_the_stimulus_it_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The moves a run's machine leads to carry the stimulus they answer (``transitions.answering``),
+    as Dask's worker state machine keeps a stimulus id on every transition: a task taken from the
+    queue and started, an attempt's end, a retry due."""
+    trace = tmp_path / "moves.jsonl"
+    monkeypatch.setenv(TRACE, str(trace))
+    project = tmp_path / "run"
+    marker = project / "failed-once"
+    plan(project, [
+        {"id": "T-01", "cmd": f'if [ ! -e "{marker}" ]; then touch "{marker}"; exit 1; fi', "retries": "1"},
+        {"id": "T-02", "cmd": "echo two", "dependencies": "T-01"},
+    ])  # fmt: skip
+    assert ran(project) == 0
+    moves = [json.loads(line) for line in trace.read_text(encoding="utf-8").splitlines()]
+    of = {(m["task"], m["from"], m["to"]): m.get("stimulus") for m in moves}
+    assert of[("T-01", "pending", "running")]["kind"] == "Taken"
+    assert of[("T-01", "running", "retrying")]["kind"] == "AttemptEnded"
+    assert of[("T-01", "running", "completed")]["kind"] == "AttemptEnded"
+    assert of[("T-02", "waiting", "pending")]["kind"] == "AttemptEnded"  # (made ready by T-01's end)
+    ended = [m["stimulus"]["id"] for m in moves if m.get("stimulus", {}).get("kind") == "AttemptEnded"]
+    assert len(set(ended)) == 3, moves  # (T-01 twice, T-02 once: each end its own stimulus)
+    assert of[("T-02", "waiting", "pending")]["id"] == of[("T-01", "running", "completed")]["id"]

@@ -32,6 +32,7 @@ from orchestrator.run.parts import Parts
 from orchestrator.run.spawner import Spawner
 from orchestrator.state.approvals import Decision
 from orchestrator.state.causes import Cause
+from orchestrator.state.transitions import answering
 
 
 class Scheduler:
@@ -81,8 +82,9 @@ class Scheduler:
 
     def _tell(self, stimulus: Stimulus, scene: Scene | None = None) -> list[Instruction]:
         """``stimulus`` told to the machine, and what it says carried out."""
-        said = self.machine.handle(stimulus)
-        self.interpreter.carry(said, scene)
+        with answering(stimulus.id, type(stimulus).__name__):  # (each move it leads to says so: the state trace)
+            said = self.machine.handle(stimulus)
+            self.interpreter.carry(said, scene)
         return said
 
     # --- starting ---------------------------------------------------------------------------------

@@ -4,19 +4,35 @@
 run) and the rewrites of a result that awaited a person's word (``approvals.restate``) go through it.
 
 With ``ORCHESTRATOR_TRACE_STATES`` naming a file, each move is appended to it as one JSON line,
-``{"task", "from", "to", "cause", "pid"}`` (``cause``: the move's, as data; ``null`` for none):
-what the tests read to see every move a run made, the moves no event tells included (a waiting
-task turning pending)."""
+``{"task", "from", "to", "cause", "pid"}`` (``cause``: the move's, as data; ``null`` for none),
+and ``stimulus`` (``{"id", "kind"}``) when a run's machine made it answering one (``answering``:
+what happened that led to it, as Dask's worker state machine keeps a stimulus id on every
+transition): what the tests read to see every move a run made, the moves no event tells included
+(a waiting task turning pending)."""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from orchestrator.state.causes import Cause
 from orchestrator.vocabulary import TaskStatus
 
 TRACE = "ORCHESTRATOR_TRACE_STATES"
+_ANSWERING: ContextVar[tuple[int, str] | None] = ContextVar("answering", default=None)
+
+
+@contextmanager
+def answering(number: int, kind: str) -> Iterator[None]:
+    """The moves made inside answer stimulus ``number`` of ``kind`` (``run/machine``): the trace says so."""
+    token = _ANSWERING.set((number, kind))
+    try:
+        yield
+    finally:
+        _ANSWERING.reset(token)
 
 
 def moved(task: str, old: TaskStatus, new: TaskStatus, cause: Cause | None = None) -> TaskStatus:
@@ -27,7 +43,10 @@ def moved(task: str, old: TaskStatus, new: TaskStatus, cause: Cause | None = Non
         path = os.environ.get(TRACE)
         if path:
             why = cause.as_json() if cause is not None else None
-            line = json.dumps({"task": task, "from": str(old), "to": str(found), "cause": why, "pid": os.getpid()})
+            data = {"task": task, "from": str(old), "to": str(found), "cause": why, "pid": os.getpid()}
+            if (stimulus := _ANSWERING.get()) is not None:
+                data["stimulus"] = {"id": stimulus[0], "kind": stimulus[1]}
+            line = json.dumps(data)
             line += "\n"
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
