@@ -1,5 +1,5 @@
-"""A run's rows with an ``Each`` cell (``plan/table/items``): their items found, their instances in
-the run, what one failing does to the rest, and the row settled once they have all ended.
+"""A row with an ``Each`` cell (``plan/table/items``) before and outside a run's loop: its items
+found, and its instances made and put in the run's plan.
 
 - **Items**: a list as written; a glob of the project's files (sorted; files only; none under
   ``.orchestrator/`` or ``.git/``, none a symlink leads out of the project to); a file's lines
@@ -7,29 +7,20 @@ the run, what one failing does to the rest, and the row settled once they have a
   it completes. A glob or a file that gives none is no error: the row has no items, and completes.
 - **Before the run** (``expand_known``): the rows whose items are known now get their instances in
   the run's plan, so that what the run selects is worked out per instance: one that completed
-  (in a run a ``kill -9`` ended, say) is done and runs not again.
-- **An upstream's list, in this run**: the row's turn comes when that upstream completes
-  (``Rows.settle`` finds no instances yet): its instances join the run, and the row waits for them.
-- ``on_item_failure: fail`` (the default): the first instance that ends without completing stops
-  those of its row not started yet (skipped). ``continue``: the others go on.
-- **The row settles** once every instance has ended: completed, its result listing every item's
-  answer in order and ending with the JSON ``{"items": [...], "failed": [...]}`` (what a
-  dependent's Condition reads as ``T-03.items``), when no item failed, or, with ``continue``, when at
-  least ``min_success`` of them completed; else failed, naming the failed items.
-- ``state/items/`` (``state/items``) holds each row's counts and instances for the views: written
-  at most once a second while its instances move, and as it settles.
+  (in a run a ``kill -9`` ended, say) is done and runs not again. ``validate`` says what it finds
+  (``told``); ``reset`` and ``retry`` act on the instances a run ran (``with_instances``).
+
+What becomes of a row and its instances while the run goes on is ``run/rows``'.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from orchestrator import documents
 from orchestrator.errors import PlanError, Problem, shown
@@ -37,19 +28,8 @@ from orchestrator.plan.instances import Instances, join
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.table.conditions import output_fields
 from orchestrator.plan.table.items import ITEM_LIMIT, MAX_ITEMS
-from orchestrator.state import items as kept
-from orchestrator.state.causes import Cause, CauseKind
-from orchestrator.state.events.tasks import ItemsKnown
-from orchestrator.state.journal import iso_at
-from orchestrator.state.results import ResultRecord
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
-
-if TYPE_CHECKING:
-    from orchestrator.run.board import Board
-    from orchestrator.run.prepare import Prepared
-    from orchestrator.run.recorder import Recorder
-    from orchestrator.run.worktrees.merges import MergeQueue
 
 LINES_LIMIT = 256 * 1024 * 1024  # bytes of a ``lines:`` file read at most
 _SKIPPED_DIRS = {".orchestrator", ".git"}
@@ -175,212 +155,6 @@ def expand_known(plan: Plan, workspace: Workspace) -> list[str]:
     if problems:
         raise PlanError(problems)
     return later
-
-
-def row_record(
-    row: Task, status: TaskStatus, reason: str | None, backend: str, fingerprint: str | None
-) -> ResultRecord:
-    now = iso_at(time.time())
-    return ResultRecord(task=row.id, agent=row.agent, name=row.title, status=status, attempts=0, run_attempts=0,
-                        reason=reason, started=now, finished=now, duration=0.0, backend=backend,
-                        fingerprint=fingerprint)  # fmt: skip
-
-
-def body_of(instances: list[Task], outputs: Mapping[str, str | None], failed: list[str], declared: bool) -> str:
-    """A settled row's result: every item's answer in order, then the JSON a dependent reads."""
-    done = len(instances) - len(failed)
-    parts: list[str] = [
-        f"📦 {done:,} of {len(instances):,} items done" + (f", {len(failed):,} not" if failed else "") + "\n"
-    ]
-    answers: list[Any] = []
-    for task in instances:
-        output = (outputs.get(task.id) or "").strip()
-        status = "" if task.id not in failed else " (did not complete)"
-        parts.append(f"## {task.id} · {task.item}{status}\n\n{output or '(no output)'}\n")
-        answers.append(output_fields(output) if declared else output)
-    data = {"items": answers, "failed": failed}
-    parts.append("```json\n" + json.dumps(data, ensure_ascii=False) + "\n```\n")
-    return "\n".join(parts)
-
-
-def verdict(total: int, failed: list[str], policy: str, min_success: float, unstarted: int = 0) -> str | None:
-    """Why a row whose ``failed`` items of ``total`` did not complete fails (``unstarted`` of them
-    not started, for another's failure), or ``None``: it completes."""
-    if not failed:
-        return None
-    if policy == "fail":
-        ended = failed[: len(failed) - unstarted] or failed  # (``failed``: those that ran first)
-        named = ", ".join(ended[:5]) + (f" and {len(ended) - 5:,} more" if len(ended) > 5 else "")
-        rest = f"; {unstarted:,} not started" if unstarted else ""
-        return f"{named} did not complete (on_item_failure: fail){rest}"
-    share = (total - len(failed)) / total if total else 1.0
-    if share < min_success:
-        return f"{share:.1%} of its items completed, fewer than min_success: {min_success:.0%}"
-    return None
-
-
-def items_note(row: str, instances: list[Task], failed: list[str]) -> str | None:
-    if not failed:
-        return None
-    named = ", ".join(failed[:5]) + (f" and {len(failed) - 5:,} more" if len(failed) > 5 else "")
-    return f"{len(failed):,} of {len(instances):,} items did not complete: {named}"
-
-
-def stopped_by(instance: str) -> Cause:
-    """Why an instance not started yet does not start: ``instance`` of its row failed."""
-    return Cause.of(CauseKind.STOPPED, f"not started: {instance} did not complete (on_item_failure: fail)")
-
-
-class Rows:
-    """This run's rows with an ``Each`` cell: each row's instances, what one ending without
-    completing does to the others (``ended``), and the row settled at its turn (``settle``). It
-    acts on the loop's task, through the board (``attach``)."""
-
-    def __init__(self, prepared: Prepared, workspace: Workspace, recorder: Recorder, merges: MergeQueue | None) -> None:
-        self.prepared, self.workspace, self.recorder, self.merges = prepared, workspace, recorder, merges
-        plan = self.plan = prepared.plan
-        self.instances: dict[str, list[str]] = {}  # row -> its instances' ids, in order (once known)
-        for task in plan.tasks.values():
-            if task.row is not None:
-                self.instances.setdefault(task.row, []).append(task.id)
-        for task in plan.tasks.values():
-            if task.each is not None and task.id not in self.instances and task.each.known_now() is not None:
-                self.instances[task.id] = []  # (a list of no items: known, and none)
-        for row, ids in self.instances.items():  # (what the run has of each row from its start)
-            cell = plan.tasks[row].each
-            recorder.emit(ItemsKnown(task=row, items=len(ids), each=cell.cell if cell is not None else ""))
-        self.stopped: set[str] = set()  # rows whose first failed instance stopped the others not started
-        self.written: dict[str, float] = {}  # row -> when its ``state/items`` were last written
-        self.dirty: set[str] = set()  # rows whose instances moved since (``flush``)
-        self.board: Board | None = None
-        self.write_all()  # (what a view shows from the run's start: the instances done before it, the rest to do)
-
-    def attach(self, board: Board) -> None:
-        self.board = board
-        board.ended = self.ended
-
-    def rows(self) -> list[str]:
-        return [task.id for task in self.plan.tasks.values() if task.each is not None]
-
-    # --- on the loop ------------------------------------------------------------------------------
-
-    def ended(self, task_id: str, completed: bool) -> None:
-        """``task_id`` ended: if it is an instance, its row's counts; if it did not complete and
-        its row stops at its first such (``on_item_failure: fail``), the row's instances not
-        started yet never start."""
-        task = self.plan.tasks.get(task_id)
-        if task is None or task.row is None or self.board is None:
-            return
-        row = task.row
-        self.touched(row)
-        if completed or self.prepared.settings[row].on_item_failure != "fail" or row in self.stopped:
-            return
-        self.stopped.add(row)
-        waiting = (TaskStatus.PENDING, TaskStatus.WAITING)
-        for other in self.instances.get(row, ()):
-            if self.recorder.views[other].status in waiting and self.board.untouched(other):
-                self.board.stop_unstarted(other, stopped_by(task_id))
-
-    def settle(self, row: Task, fingerprint: Callable[[str], str]) -> None:
-        """``row``'s turn: given up if what it depends on did not complete; its instances made and
-        joined if its items were not known (it waits for them); else settled by its instances."""
-        board, views = self.board, self.recorder.views
-        assert board is not None
-        blocker = next((dep for dep in row.dependencies if views[dep].status != TaskStatus.COMPLETED), None)
-        if blocker is not None:
-            status = views[blocker].status
-            given = TaskStatus.BYPASSED if status == TaskStatus.BYPASSED else TaskStatus.SKIPPED
-            return board.give_up(row.id, given, Cause.upstream(blocker, status))
-        if row.id not in self.instances:
-            try:
-                found = resolve(row, self.workspace, answer_on_disk(self.workspace, self.plan), shown(self.plan.path))
-                made = instances_for(self.plan, row, found) if found is not None else None
-            except PlanError as exc:
-                return board.give_up(row.id, TaskStatus.FAILED, Cause.of(CauseKind.FAILED, exc.problems[0].message))
-            if made is None:
-                said = f"its items are not known: {row.each.source if row.each else 'its upstream'} gave no answer"
-                return board.give_up(row.id, TaskStatus.FAILED, Cause.of(CauseKind.FAILED, said))
-            self.instances[row.id] = [task.id for task in made]
-            if made:
-                return self._join(row, made)
-        self._settled(row, fingerprint)
-
-    def _join(self, row: Task, made: list[Task]) -> None:
-        """``made``, ``row``'s instances, join the run: each ready once what the row waits for is
-        done, the row waiting for each."""
-        from orchestrator.output.briefs import render_briefs
-
-        prepared, board = self.prepared, self.board
-        assert board is not None
-        settings = prepared.settings[row.id]
-        for task in made:
-            prepared.join(task, settings, prepared.profiles)
-            self.plan.graph.add_edge(task.id, row.id)
-            if self.merges is not None:
-                self.merges.take(task, settings)
-        render_briefs(self.plan, self.workspace, only=[task.id for task in made])
-        for task in made:
-            board.join(task, prepared.views[task.id])
-        self.recorder.views[row.id].move(TaskStatus.WAITING)
-        each = row.each.cell if row.each else ""
-        self.recorder.emit(ItemsKnown(task=row.id, items=len(made), each=each, joined=True))
-        self.touched(row.id, force=True)
-
-    def _settled(self, row: Task, fingerprint: Callable[[str], str]) -> None:
-        board, recorder, ws = self.board, self.recorder, self.workspace
-        assert board is not None
-        ids = self.instances[row.id]
-        made = [self.plan.tasks[task_id] for task_id in ids]
-        failed = [task_id for task_id in ids if recorder.views[task_id].status != TaskStatus.COMPLETED]
-        unstarted = [
-            t for t in failed if (cause := recorder.views[t].cause) is not None and cause.kind == CauseKind.STOPPED
-        ]
-        failed = [t for t in failed if t not in set(unstarted)] + unstarted  # (those that ran first)
-        settings = self.prepared.settings[row.id]
-        reason = verdict(len(ids), failed, settings.on_item_failure, settings.min_success, len(unstarted))
-        if reason is not None:
-            board.give_up(row.id, TaskStatus.FAILED, Cause.of(CauseKind.FAILED, reason))
-        else:
-            outputs = {task.id: documents.read_output(ws.result(task)) for task in made}
-            body = body_of(made, outputs, failed, bool(row.outputs))
-            brief = documents.read_body(ws.brief(row))
-            record = row_record(row, TaskStatus.COMPLETED, items_note(row.id, made, failed), settings.backend,
-                                fingerprint(brief) if brief is not None else None)  # fmt: skip
-            record = dataclasses.replace(record, inputs=recorder.inputs_of(row))  # (what it was run from)
-            recorder.write(row, record, body)
-            recorder.told_completed(row, record)
-            board.completed(row.id)
-        self.touched(row.id, force=True)
-
-    # --- what the views read ----------------------------------------------------------------------
-
-    def touched(self, row: str, *, force: bool = False) -> None:
-        """``row``'s instances moved: its ``state/items`` written, at most once a second (``force``: now)."""
-        now = time.monotonic()
-        if not force and now - self.written.get(row, -10.0) < 1.0:
-            self.dirty.add(row)  # (written by the next ``flush``)
-            return
-        self.dirty.discard(row)
-        self.written[row] = now
-        views, plan = self.recorder.views, self.plan
-        ids = self.instances.get(row)
-        task = plan.tasks[row]
-        source = task.each.cell if task.each else ""
-        if ids is None:
-            kept.write(self.workspace, kept.RowSummary(row, 0, {}, False, source, round(time.time(), 3)), [])
-            return
-        entries = [(plan.tasks[t].number, plan.tasks[t].item or "", str(views[t].status)) for t in ids]
-        kept.write(self.workspace, kept.summarize(row, (state for _, _, state in entries), source=source), entries)
-
-    def flush(self) -> None:
-        """The rows whose instances moved since their last write, written (the run's flush, once a second)."""
-        for row in list(self.dirty):
-            self.touched(row, force=True)
-
-    def write_all(self) -> None:
-        """Every row's ``state/items``, as the run begins and ends."""
-        for row in self.rows():
-            self.touched(row, force=True)
 
 
 def instances_of(plan: Plan, row: str) -> list[str]:

@@ -26,13 +26,13 @@ from orchestrator.run.forecasts.forecast import Forecast
 from orchestrator.run.held.gates import Gates
 from orchestrator.run.held.holds import Holds
 from orchestrator.run.held.not_before import Timed
-from orchestrator.run.items import Rows
 from orchestrator.run.limits.admission import Admission
 from orchestrator.run.limits.failover import Breakers
 from orchestrator.run.prepare import Prepared, attempt_base_environment
 from orchestrator.run.races.hedge import Hedger
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.resume.reuse import Reuse
+from orchestrator.run.rows import Rows
 from orchestrator.run.starts import Starts
 from orchestrator.run.worktrees.merges import MergeQueue, isolate
 from orchestrator.state.events.base import EventRecord

@@ -19,12 +19,12 @@ from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.model import Plan
 from orchestrator.run.attempts import Attempt, Launcher, Resumable
 from orchestrator.run.board import Board
-from orchestrator.run.items import Rows
 from orchestrator.run.limits.admission import Admission, Slot
 from orchestrator.run.limits.failover import Breakers
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.resume.reuse import Reuse
 from orchestrator.run.resume.selection import Upstream, fingerprint, upstream_of
+from orchestrator.run.rows import Rows
 from orchestrator.run.worktrees.merges import MergeQueue
 from orchestrator.state.causes import Cause, CauseKind
 from orchestrator.state.events.tasks import TaskFailover
