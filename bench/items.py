@@ -127,16 +127,27 @@ def scale(items: int) -> list[str]:
 
 
 def importing(tasks: int) -> list[str]:
+    """``import`` of ``tasks`` one-line rows (``export``'s format); of as many as the plan's size
+    limit takes (2.5 MiB outside the status blocks: some 55,000 such rows), and past it refused."""
     place = fresh_dir(WORK / "items-import")
-    rows = [
-        {"Task ID": f"T-{n:05d}", "Description": f"task {n}", "Dependencies": "None", "Command": "`true`"}
-        for n in range(1, tasks + 1)
+    walls: dict[int, tuple[float, int]] = {}
+    for count in (55_000, tasks):
+        rows = [
+            {"Task ID": f"T-{n:05d}", "Description": f"task {n}", "Dependencies": "None"} for n in range(1, count + 1)
+        ]
+        doc = {"format": "orchestrator-plan/1", "title": "Big", "settings": {},
+               "columns": ["Task ID", "Description", "Dependencies"], "tasks": rows}  # fmt: skip
+        (place / "plan.json").write_text(json.dumps(doc))
+        fresh_dir(place / ".orchestrator")
+        start = time.perf_counter()
+        done = subprocess.run([*orchestrator("import", "plan.json")], cwd=place, capture_output=True, check=False)
+        walls[count] = (time.perf_counter() - start, done.returncode)
+    (near, near_code), (big, big_code) = walls[55_000], walls[tasks]
+    said = "refused (over the plan's size limit), nothing written" if big_code == 2 else f"exit {big_code}"
+    return [
+        f"**import** of 55,000 one-line tasks (near the plan's size limit): **{near:.1f} s** (exit {near_code}; "
+        f"{'PASS' if near <= 10 and near_code == 0 else 'MISS'}: ≤ 10 s, linear); of {tasks:,}: {big:.1f} s, {said}."
     ]
-    doc = {"format": "orchestrator-plan/1", "title": "Big", "settings": {"backend": "shell"},
-           "columns": ["Task ID", "Description", "Dependencies", "Command"], "tasks": rows}  # fmt: skip
-    (place / "plan.json").write_text(json.dumps(doc))
-    wall, _ = timed(orchestrator("import", "plan.json"), place)
-    return [f"**import** of {tasks:,} tasks: **{wall:.1f} s** ({'PASS' if wall <= 10 else 'MISS'}: ≤ 10 s)."]
 
 
 def on_dask(items: int) -> list[str]:
@@ -171,11 +182,15 @@ def main() -> int:
     parser.add_argument("--write", action="store_true", help="put the section into bench/RESULTS.md")
     args = parser.parse_args()
     lines = ["## Items (issue 67): one row over many items", "", f"Measured on {machine_line()}.", ""]
-    lines += [*throughput(args.items, args.rounds), ""]
-    lines += [*scale(args.big), ""]
-    if args.dask:
-        lines += [*on_dask(args.dask), ""]
-    lines += importing(args.import_tasks)
+    for part in (
+        lambda: throughput(args.items, args.rounds),
+        lambda: scale(args.big),
+        *([lambda: on_dask(args.dask)] if args.dask else []),
+        lambda: importing(args.import_tasks),
+    ):
+        found = part()
+        say("\n".join(found))  # (each part as it is measured: a later one that fails loses none)
+        lines += [*found, ""]
     text = "\n".join(lines)
     print(text)
     if args.write:
