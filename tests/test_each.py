@@ -325,3 +325,12 @@ def test_an_each_row_goes_through_export_and_import(tmp_path: Path) -> None:
     assert cli(other, "import", "plan.json").code == 0
     assert run(other).code == 0
     assert output(other, "T-02[1]") == "x"
+
+
+def test_final_output_shows_a_long_rows_first_answers_and_where_the_rest_are(tmp_path: Path) -> None:
+    (tmp_path / "items.txt").write_text("".join(f"item-{n}\n" for n in range(1, 401)))
+    write(tmp_path, [("T-01", "", "lines: items.txt", "printf '%0100d {{ item }}' 0")], parallel=8)
+    assert run(tmp_path, "--executor", "fake").code == 0
+    final = (tmp_path / ".orchestrator" / "final_output.md").read_text()
+    assert "Every item's answer is in `.orchestrator/results/agent-01-result.md`." in final
+    assert len(final) < 40_000 < len(output(tmp_path, "T-01"))

@@ -270,9 +270,17 @@ class Sections(Sequence[dict[str, Any]]):
         return _completed(self.plan, task, self.views[task_id], self.outputs[task_id], self.holders.get(task_id))
 
 
+# Characters of a row run per item's result that final_output.md shows (its counts and first items'
+# answers); its result file holds them all (100,000 items: tens of MB).
+ROW_SHOWN = 20_000
+
+
 def _completed(plan: Plan, task: Task, view: TaskView, output: str | None, holder: str | None) -> dict[str, Any]:
     """A completed task's section: its result, or where it is quoted in full, and what it spent."""
     form = output_form(plan.settings.result_format, view.backend or plan.settings_for(task).backend, output)
+    if task.each is not None and output is not None and len(output) > ROW_SHOWN:  # a row run per item
+        cut = output.rfind("\n## ", 0, ROW_SHOWN)  # (at an item's heading: its first items' answers)
+        output = output[: cut if cut > 0 else ROW_SHOWN] + f"\n\n*Every item's answer is in `{view.result_file}`.*\n"
     if output is None:
         body = "(result file unreadable)"
     elif not output.strip():

@@ -39,6 +39,10 @@ from orchestrator.state.results import ResultRecord
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
+# Seconds between two writes of a row's list of instances while they run: at 100,000 items the list
+# is some 3 MB and takes a tenth of a second to make; its counts are written each second.
+LISTED_EVERY = 10.0
+
 
 def row_record(
     row: Task, status: TaskStatus, reason: str | None, backend: str, fingerprint: str | None
@@ -115,6 +119,7 @@ class Rows:
         self.stopped: set[str] = set()  # rows whose first failed instance stopped the others not started
         self.written: dict[str, float] = {}  # row -> when its ``state/items`` were last written
         self.dirty: set[str] = set()  # rows whose instances moved since (``flush``)
+        self.listed: dict[str, float] = {}  # row -> when the list of its instances was last written
         self.board: Board | None = None
         self.write_all()  # (what a view shows from the run's start: the instances done before it, the rest to do)
 
@@ -218,9 +223,11 @@ class Rows:
     # --- what the views read ----------------------------------------------------------------------
 
     def touched(self, row: str, *, force: bool = False) -> None:
-        """``row``'s instances moved: its ``state/items`` written, at most once a second (``force``: now)."""
+        """``row``'s instances moved: its counts written, at most once a second, and the list of its
+        instances at most once in ``LISTED_EVERY`` seconds (the run's flush writes what waits);
+        ``force``: both now (the row joined, settled, the run ends)."""
         now = time.monotonic()
-        if not force and now - self.written.get(row, -10.0) < 1.0:
+        if not force and now - self.written.get(row, -LISTED_EVERY) < 1.0:
             self.dirty.add(row)  # (written by the next ``flush``)
             return
         self.dirty.discard(row)
@@ -232,13 +239,19 @@ class Rows:
         if ids is None:
             kept.write(self.workspace, kept.RowSummary(row, 0, {}, False, source, round(time.time(), 3)), [])
             return
+        listed = force or now - self.listed.get(row, -LISTED_EVERY) >= LISTED_EVERY
+        if not listed:  # (the counts alone: one pass over the states, not a list of 100,000 written)
+            kept.write(self.workspace, kept.summarize(row, (str(views[t].status) for t in ids), source=source), None)
+            self.dirty.add(row)  # (its list, stale: written by a flush once it is due)
+            return
+        self.listed[row] = now
         entries = [(plan.tasks[t].number, plan.tasks[t].item or "", str(views[t].status)) for t in ids]
         kept.write(self.workspace, kept.summarize(row, (state for _, _, state in entries), source=source), entries)
 
     def flush(self) -> None:
         """The rows whose instances moved since their last write, written (the run's flush, once a second)."""
         for row in list(self.dirty):
-            self.touched(row, force=True)
+            self.touched(row)
 
     def write_all(self) -> None:
         """Every row's ``state/items``, as the run begins and ends."""
