@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from benchlib import DAGRUN, GNU_TIME, WORK, fresh_dir, machine_line, marked_section, put_marked_section, say
@@ -182,12 +183,13 @@ def main() -> int:
     parser.add_argument("--write", action="store_true", help="put the section into bench/RESULTS.md")
     args = parser.parse_args()
     lines = ["## Items (issue 67): one row over many items", "", f"Measured on {machine_line()}.", ""]
-    for part in (
+    parts: list[Callable[[], list[str]]] = [
         lambda: throughput(args.items, args.rounds),
         lambda: scale(args.big),
         *([lambda: on_dask(args.dask)] if args.dask else []),
         lambda: importing(args.import_tasks),
-    ):
+    ]
+    for part in parts:
         found = part()
         say("\n".join(found))  # (each part as it is measured: a later one that fails loses none)
         lines += [*found, ""]
