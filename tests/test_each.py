@@ -334,3 +334,11 @@ def test_final_output_shows_a_long_rows_first_answers_and_where_the_rest_are(tmp
     final = (tmp_path / ".orchestrator" / "final_output.md").read_text()
     assert "Every item's answer is in `.orchestrator/results/agent-01-result.md`." in final
     assert len(final) < 40_000 < len(output(tmp_path, "T-01"))
+
+
+def test_an_item_with_a_filter_is_refused_at_its_line_with_the_fix(tmp_path: Path) -> None:
+    write(tmp_path, [("T-01", "", "a, b", "echo {{ item \\| upper }}")])
+    said = cli(tmp_path, "validate")
+    assert said.code == 2
+    assert "{{ item | upper }}: an item takes no filter or expression" in said.stderr
+    assert "write {{ item }} alone" in said.stderr

@@ -30,6 +30,7 @@ from orchestrator.plan.table.items import instance_id
 ITEM_VARIABLE = "ORCHESTRATOR_ITEM"
 NUMBER_VARIABLE = "ORCHESTRATOR_ITEM_NUMBER"
 ITEM_RE = re.compile(r"\{\{-?\s*item\s*-?\}\}")
+_ANY_ITEM_RE = re.compile(r"\{\{-?\s*item\b[^{}]*\}\}")  # (``{{ item | upper }}`` too: refused, with the fix)
 UNTRUSTED = "[untrusted input: item]"
 
 
@@ -39,7 +40,7 @@ class Instances:
 
     def __init__(self, row: Task, *, trusted: bool, where: str) -> None:
         self.row, self.trusted, self.where = row, trusted, where
-        self.problems: list[Problem] = []
+        self.problems: list[Problem] = _filtered(row, where)
         self.command = self._script(row.command, row.line)
         self.details = self._split(row.details, row.details_line or row.line)
 
@@ -102,6 +103,20 @@ class Instances:
             last = end
         parts.append((False, text[last:]))
         return lambda shown: "".join(part if script else _prose(part, shown) for script, part in parts)
+
+
+def _filtered(row: Task, where: str) -> list[Problem]:
+    """The places ``row`` writes ``{{ item }}`` with a filter or an expression: refused, with the fix."""
+    fix = "write {{ item }} alone, and change it in the script ($ORCHESTRATOR_ITEM) or in what the item is"
+    problems: list[Problem] = []
+    places = ((row.name, row.line), (row.description, row.line), (row.command, row.line),
+              (row.details, row.details_line or row.line))  # fmt: skip
+    for text, line in places:
+        for found in _ANY_ITEM_RE.finditer(text or ""):
+            if not ITEM_RE.fullmatch(found.group(0)):
+                at = line + (text or "").count("\n", 0, found.start())
+                problems.append(Problem(where, at, f"{found.group(0)}: an item takes no filter or expression", fix))
+    return problems
 
 
 def _prose(text: str, shown: str) -> str:
