@@ -1153,3 +1153,17 @@ def test_a_usage_limit_pauses_its_limit_group_once_and_only_it(tmp_path: Path, s
         again = [e for e in events if e["event"] == "task_started" and e["task"] != "T-03" and e["attempt"] > 1]
         assert again and all(datetime.fromisoformat(e["time"]).timestamp() > started for e in again), events
     assert sum(1 for e in events if e["event"] == "task_completed") == 3
+
+
+def test_a_row_run_per_item_gives_each_claude_agent_its_item_as_data(tmp_path: Path) -> None:
+    """Each instance of a row with an ``Each`` cell is its own claude session: its prompt names
+    its item where the brief says ``{{ item }}``; the row's result holds both answers in order."""
+    write_plan(tmp_path, [("T-01", "Translate the guide into {{ item }}", "None")], extra="fr, de", column="Each")
+    with FakeAnthropic([Reply.say("Bonjour"), Reply.say("Hallo")]) as api:
+        code, events = run(tmp_path, environment(api, tmp_path))
+        prompts = [json.dumps(request["messages"]) for request in api.main_requests]
+    assert code == 0, events
+    assert any("Translate the guide into fr" in p for p in prompts) and any("into de" in p for p in prompts)
+    meta, body = result(tmp_path, "agent-01")
+    assert meta["status"] == "completed"
+    assert json.loads(body.rsplit("```json\n", 1)[1].split("\n```")[0])["items"] == ["Bonjour", "Hallo"]
