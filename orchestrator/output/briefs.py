@@ -115,7 +115,7 @@ def _item(plan: Plan, task: Task) -> list[dict[str, Any]]:
 
     row = plan.tasks.get(task.row or "")
     each = row.each if row is not None else None
-    outside = f"{each.source}'s answer" if each is not None and each.kind == "from" else None
+    outside = f"{each.upstream}'s answer" if each is not None and each.upstream is not None else None
     return [{"name": "item", "value": visible(task.item or ""), "variable": ITEM_VARIABLE, "untrusted": outside}]
 
 

@@ -35,11 +35,13 @@ UNTRUSTED = "[untrusted input: item]"
 
 
 class Instances:
-    """Makes ``row``'s instances: ``trusted``, whether its items come from the person who runs the
-    plan (else from an upstream's answer); ``where``: the plan's file, for a refused place."""
+    """Makes ``row``'s instances; ``where``: the plan's file, for a refused place. Its items are
+    trusted when the person who runs the plan gave them (a list, a glob, a file), not an
+    upstream's answer."""
 
-    def __init__(self, row: Task, *, trusted: bool, where: str) -> None:
-        self.row, self.trusted, self.where = row, trusted, where
+    def __init__(self, row: Task, *, where: str) -> None:
+        self.row, self.where = row, where
+        self.trusted = row.each is None or row.each.upstream is None
         self.problems: list[Problem] = _filtered(row, where)
         self.command = self._script(row.command, row.line)
         self.details = self._split(row.details, row.details_line or row.line)

@@ -123,37 +123,38 @@ def answer_on_disk(workspace: Workspace, plan: Plan) -> Answer:
 
 
 def instances_for(plan: Plan, row: Task, items: list[str]) -> list[Task]:
-    each = row.each
-    assert each is not None
-    return Instances(row, trusted=each.kind != "from", where=shown(plan.path)).all(items)
+    return Instances(row, where=shown(plan.path)).all(items)
+
+
+def _found(plan: Plan, workspace: Workspace) -> list[tuple[Task, Instances, list[str] | None]]:
+    """Each row of ``plan`` run per item, its instances' maker and its items now (``None``: known
+    once its upstream completes); a ``PlanError`` for every problem of every row, at once (a place
+    of a script where no item may stand, a lines file missing...): what ``run`` and ``validate`` say alike."""
+    answer, where = answer_on_disk(workspace, plan), shown(plan.path)
+    found: list[tuple[Task, Instances, list[str] | None]] = []
+    problems: list[Problem] = []
+    for row in (task for task in plan.tasks.values() if task.each is not None):
+        maker = Instances(row, where=where)
+        problems += maker.problems  # (said whatever its items)
+        try:
+            found.append((row, maker, resolve(row, workspace, answer, where)))
+        except PlanError as exc:
+            problems += exc.problems
+    if problems:
+        raise PlanError(problems)
+    return found
 
 
 def expand_known(plan: Plan, workspace: Workspace) -> list[str]:
     """Every row of ``plan`` whose items are known now given its instances (``plan/instances.join``);
     returns the rows whose items are not known yet. A ``PlanError`` for what a row cannot run with:
     said before anything is written."""
-    rows = [task for task in plan.tasks.values() if task.each is not None]
-    if not rows:
-        return []
-    answer, where = answer_on_disk(workspace, plan), shown(plan.path)
     later: list[str] = []
-    problems: list[Problem] = []
-    for row in rows:
-        maker = Instances(row, trusted=row.each is not None and row.each.kind != "from", where=where)
-        problems += maker.problems  # (a script's refused place: said now, whatever its items)
-        if maker.problems:
-            continue
-        try:
-            found = resolve(row, workspace, answer, where)
-        except PlanError as exc:
-            problems += exc.problems
-            continue
-        if found is None:
+    for row, maker, items in _found(plan, workspace):
+        if items is None:
             later.append(row.id)
         else:
-            join(plan, row, maker.all(found))
-    if problems:
-        raise PlanError(problems)
+            join(plan, row, maker.all(items))
     return later
 
 
@@ -176,27 +177,16 @@ def with_instances(plan: Plan, workspace: Workspace) -> Plan:
 def told(plan: Plan, workspace: Workspace) -> tuple[dict[str, int | None], list[str]]:
     """What ``validate`` says of the rows run per item: how many items each has now (``None``:
     known once its upstream completes), and a line each; a ``PlanError`` for what ``run`` refuses
-    (a lines file missing, a place of a script where no item may stand)."""
-    rows = [task for task in plan.tasks.values() if task.each is not None]
-    answer, where = answer_on_disk(workspace, plan), shown(plan.path)
+    (``_found``)."""
     counts: dict[str, int | None] = {}
     lines: list[str] = []
-    problems: list[Problem] = []
-    for row in rows:
+    for row, _, items in _found(plan, workspace):
         assert row.each is not None
-        problems += Instances(row, trusted=row.each.kind != "from", where=where).problems
-        try:
-            found = resolve(row, workspace, answer, where)
-        except PlanError as exc:
-            problems += exc.problems
-            continue
-        counts[row.id] = None if found is None else len(found)
-        if found is None:
+        counts[row.id] = None if items is None else len(items)
+        if items is None:
             lines.append(f"{row.id} runs once per item of {row.each.cell}: known once {row.each.source} completes")
         else:
-            shown_items = ", ".join(found[:3]) + (", ..." if len(found) > 3 else "")
-            listed = f" ({shown_items})" if found else ""
-            lines.append(f"{row.id} runs once per item of {row.each.cell}: {len(found):,} items now{listed}")
-    if problems:
-        raise PlanError(problems)
+            shown_items = ", ".join(items[:3]) + (", ..." if len(items) > 3 else "")
+            listed = f" ({shown_items})" if items else ""
+            lines.append(f"{row.id} runs once per item of {row.each.cell}: {len(items):,} items now{listed}")
     return counts, lines

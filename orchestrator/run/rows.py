@@ -77,20 +77,23 @@ def verdict(total: int, failed: list[str], policy: str, min_success: float, unst
         return None
     if policy == "fail":
         ended = failed[: len(failed) - unstarted] or failed  # (``failed``: those that ran first)
-        named = ", ".join(ended[:5]) + (f" and {len(ended) - 5:,} more" if len(ended) > 5 else "")
         rest = f"; {unstarted:,} not started" if unstarted else ""
-        return f"{named} did not complete (on_item_failure: fail){rest}"
+        return f"{_named(ended)} did not complete (on_item_failure: fail){rest}"
     share = (total - len(failed)) / total if total else 1.0
     if share < min_success:
         return f"{share:.1%} of its items completed, fewer than min_success: {min_success:.0%}"
     return None
 
 
-def items_note(row: str, instances: list[Task], failed: list[str]) -> str | None:
+def items_note(instances: list[Task], failed: list[str]) -> str | None:
     if not failed:
         return None
-    named = ", ".join(failed[:5]) + (f" and {len(failed) - 5:,} more" if len(failed) > 5 else "")
-    return f"{len(failed):,} of {len(instances):,} items did not complete: {named}"
+    return f"{len(failed):,} of {len(instances):,} items did not complete: {_named(failed)}"
+
+
+def _named(ids: list[str]) -> str:
+    """The first five of ``ids``, and how many more."""
+    return ", ".join(ids[:5]) + (f" and {len(ids) - 5:,} more" if len(ids) > 5 else "")
 
 
 def stopped_by(instance: str) -> Cause:
@@ -203,7 +206,8 @@ class Rows:
         unstarted = [
             t for t in failed if (cause := recorder.views[t].cause) is not None and cause.kind == CauseKind.STOPPED
         ]
-        failed = [t for t in failed if t not in set(unstarted)] + unstarted  # (those that ran first)
+        held_back = set(unstarted)
+        failed = [t for t in failed if t not in held_back] + unstarted  # (those that ran first)
         settings = self.prepared.settings[row.id]
         reason = verdict(len(ids), failed, settings.on_item_failure, settings.min_success, len(unstarted))
         if reason is not None:
@@ -212,7 +216,7 @@ class Rows:
             outputs = {task.id: documents.read_output(ws.result(task)) for task in made}
             body = body_of(made, outputs, failed, bool(row.outputs))
             brief = documents.read_body(ws.brief(row))
-            record = row_record(row, TaskStatus.COMPLETED, items_note(row.id, made, failed), settings.backend,
+            record = row_record(row, TaskStatus.COMPLETED, items_note(made, failed), settings.backend,
                                 fingerprint(brief) if brief is not None else None)  # fmt: skip
             record = dataclasses.replace(record, inputs=recorder.inputs_of(row))  # (what it was run from)
             recorder.write(row, record, body)

@@ -40,13 +40,6 @@ class RowSummary:
     source: str = ""  # its Each cell
     written: float = 0.0
 
-    def count(self, *states: str) -> int:
-        return sum(self.counts.get(state, 0) for state in states)
-
-    def said(self) -> str:
-        """``📦 4,812 of 5,000 done, 12 failed, 8 running``: what a view says of the row."""
-        return said(self.as_json())
-
     def as_json(self) -> dict[str, Any]:
         return {"row": self.row, "items": self.total, "counts": dict(self.counts), "known": self.known,
                 "each": self.source, "written": self.written}  # fmt: skip
