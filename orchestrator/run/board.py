@@ -15,12 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from orchestrator.backends.base import AgentResult
+from orchestrator.machine.retries import RetryBook
 from orchestrator.plan.graph import ReadyQueue
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.attempts import Attempt, Outcome
 from orchestrator.run.books import Purse, Stop
 from orchestrator.run.held.holds import Holds
-from orchestrator.run.machine.retries import RetryBook
 from orchestrator.run.recorder import Recorder
 from orchestrator.state.causes import Cause, CauseKind
 from orchestrator.state.journal import Journal
@@ -72,9 +72,10 @@ class Board:
         return tuple(task_id for task_id, when in self.delayed.items() if when <= now)
 
     def back(self, task_id: str) -> None:
-        """``task_id`` back in the queue: its retry due, or held at its gate before it starts."""
+        """``task_id`` back in the queue: its retry due (the attempt it retries kept in ``waiting``
+        until the next one starts: a run stopped before it does fails the task on it), or held at
+        its gate before it starts."""
         self.delayed.pop(task_id, None)
-        self.waiting.pop(task_id, None)
         self.queue.push_back(task_id)
 
     # --- moves --------------------------------------------------------------------------------------
@@ -185,17 +186,23 @@ class Board:
         self.running.clear()
         # Tasks whose last attempt ended and whose next one waits: that attempt is what happened.
         for task_id in list(self.delayed):
-            outcome = self.waiting.get(task_id)
+            outcome = self.waiting.pop(task_id, None)
             if stop.interrupted:
                 self.recorder.stopped_waiting(self.plan.tasks[task_id], outcome)
             elif outcome is not None:
-                failed = outcome.result.message or "failed"
-                self.recorder.failed(outcome, f"{failed}; not attempted again: {stop.why or 'run stopped'}")
+                self._not_retried(outcome, stop)
         self.delayed.clear()
-        self.waiting.clear()
+        retried, self.waiting = self.waiting, {}  # (those whose retry came due: back in the queue)
         if stop.interrupted:
             return
         for task_id in holds.without(self.queue.drain()):
-            if self.recorder.views[task_id].status in (TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.RETRYING):
+            status = self.recorder.views[task_id].status
+            if status == TaskStatus.RETRYING and task_id in retried:  # (its retry came due, and did not start)
+                self._not_retried(retried[task_id], stop)
+            elif status in (TaskStatus.PENDING, TaskStatus.WAITING):
                 reason = Cause.of(CauseKind.STOPPED, f"not started: {stop.why or 'run stopped'}")
                 self.recorder.not_run(self.plan.tasks[task_id], TaskStatus.SKIPPED, reason)
+
+    def _not_retried(self, outcome: Outcome, stop: Stop) -> None:
+        failed = outcome.result.message or "failed"
+        self.recorder.failed(outcome, f"{failed}; not attempted again: {stop.why or 'run stopped'}")

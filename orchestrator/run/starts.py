@@ -104,6 +104,7 @@ class Starts:
         self.journal.spawning(task_id, task.agent, number, self.launcher.executor.name,
                               attempt.fingerprint, attempt.told, attempt.in_run, at=attempt.started)  # fmt: skip
         self.board.running[task_id] = attempt
+        self.board.waiting.pop(task_id, None)  # (the attempt it retries, if it does: it has its next)
         self.admission.started(task_id, self.slot(task_id))
         self.recorder.started(attempt)
         if task.row is not None and self.rows is not None:
