@@ -9,7 +9,7 @@ A bad value is one line naming it (``UsageError``); ``cli.main`` reads it before
 ``$ORCHESTRATOR_DASK_TIMEOUT`` still sets ``dask_timeout`` alone, over this record.
 
 These are waits, not decisions: how long a usage limit pauses a queue, a breaker stays open or a
-window ramps after a 429 is the API's answer read by ``run/policy`` and its neighbours, not here.
+window ramps after a 429 is the API's answer read by ``machine/policy`` and its neighbours, not here.
 Nor are the bounds on a call that hangs (a look at a cluster, a crontab command, an agent CLI's
 ``--version``): they pass only when something is already wrong.
 """

@@ -18,7 +18,20 @@ import orchestrator
 PACKAGE = Path(orchestrator.__file__).parent
 
 # Lowest first. A module may import its own layer and those below it, never one above.
-LAYERS = ("base", "plan", "state", "git", "executors", "backends", "output", "run", "commands", "serve", "cli")
+LAYERS = (
+    "base",
+    "plan",
+    "state",
+    "git",
+    "executors",
+    "backends",
+    "machine",
+    "output",
+    "run",
+    "commands",
+    "serve",
+    "cli",
+)
 # orchestrator/<name>.py at the bottom
 BASE = {"vocabulary", "errors", "yamlio", "documents", "lazy", "printable", "timing", "version", "paths"}
 

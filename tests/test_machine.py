@@ -1,4 +1,4 @@
-"""The run's machine (``run/machine``): one test per rule, each feeding a stimulus of plain values
+"""The run's machine (``machine``): one test per rule, each feeding a stimulus of plain values
 and comparing the instructions it returns, whole. No process, no file, no clock."""
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ import pytest
 
 import orchestrator
 from orchestrator.backends.base import AgentResult
-from orchestrator.plan.config.settings import Settings
-from orchestrator.run.machine import RULES, Machine
-from orchestrator.run.machine.instructions import (
+from orchestrator.machine import RULES, Machine
+from orchestrator.machine.instructions import (
     AwaitWord,
     BlockBackend,
     Cancel,
@@ -38,7 +37,7 @@ from orchestrator.run.machine.instructions import (
     TakeWord,
     Wait,
 )
-from orchestrator.run.machine.stimuli import (
+from orchestrator.machine.stimuli import (
     AttemptCancelled,
     AttemptEnded,
     Offered,
@@ -47,6 +46,7 @@ from orchestrator.run.machine.stimuli import (
     Tick,
     WordSaid,
 )
+from orchestrator.plan.config.settings import Settings
 from orchestrator.state.approvals import Decision, rejected_cause
 from orchestrator.state.causes import Cause, CauseKind
 from orchestrator.vocabulary import ErrorClass, TaskStatus
@@ -86,6 +86,14 @@ def test_not_before_keeps_a_task_whose_time_has_not_come() -> None:
     offered = Offered(id=2, task="T-01", not_before=2e9, admitted=False)
     until = Cause(CauseKind.NOT_BEFORE, until=2e9)
     assert handle(offered) == [Wait(stimulus=2, task="T-01", why="not before", cause=until)]
+
+
+def test_dependencies_keeps_a_task_whose_upstream_is_not_done_with() -> None:
+    """A run's queue offers no such task; a view replaying the rules over a plan between runs does."""
+    offered = Offered(id=5, task="T-02", waiting_on=("T-01",), admitted=False)
+    assert handle(offered) == [Wait(stimulus=5, task="T-02", why="dependencies")]
+    held = Offered(id=6, task="T-02", held=HELD, waiting_on=("T-01",))  # (a Blocked cell says more)
+    assert handle(held) == [Wait(stimulus=6, task="T-02", why="held", cause=HELD)]
 
 
 def test_admit_keeps_a_task_admission_has_no_room_for() -> None:
@@ -135,7 +143,9 @@ def test_approve_before_rejects_a_task_whose_standing_word_is_a_rejection() -> N
 
 
 def test_start_starts_a_task_approved_at_its_gate_and_one_with_no_gate() -> None:
-    assert handle(Taken(id=10, task="T-01", gate="before", word=word("approved"))) == [Start(stimulus=10, task="T-01")]
+    approved = Cause(CauseKind.APPROVED, gate="before", by="ada")  # (what lets it past its gate, said)
+    said = handle(Taken(id=10, task="T-01", gate="before", word=word("approved")))
+    assert said == [Start(stimulus=10, task="T-01", cause=approved)]
     assert handle(Taken(id=11, task="T-02", gate="after")) == [Start(stimulus=11, task="T-02")]
 
 
@@ -329,7 +339,7 @@ def test_the_machine_numbers_its_stimuli_and_every_instruction_answers_one() -> 
 ALLOWED = {
     "orchestrator.backends.base",
     "orchestrator.plan.config.settings",
-    "orchestrator.run.policy",
+    "orchestrator.machine.policy",
     "orchestrator.state.approvals",
     "orchestrator.state.causes",
     "orchestrator.vocabulary",
@@ -353,7 +363,7 @@ def test_the_machine_reads_no_file_no_clock_and_no_process() -> None:
             elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "open":
                 names.add("open()")
         bad = {n for n in names if n.split(".")[0] in NO_IO or n == "open()"}
-        ours = {n for n in names if n.startswith("orchestrator.") and not n.startswith("orchestrator.run.machine")}
+        ours = {n for n in names if n.startswith("orchestrator.") and not n.startswith("orchestrator.machine")}
         bad |= {n for n in ours if n not in ALLOWED and n.rsplit(".", 1)[0] not in ALLOWED}
         if bad:
             found[path.name] = bad

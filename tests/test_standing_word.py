@@ -1,8 +1,8 @@
 """Whether a person's word still stands at a task's gate before it starts: one rule
 (``state/approvals.standing``), read by the run's gate (the machine's ``approve-before`` rule,
 fed by ``run/held/gates``), by `approve`/`reject` (``run/held/decisions.standing``) and by
-``status`` (``state/status.at_gates``). Issue 65's fifth race was the run and `approve` reading
-two rules: a gate no word could pass."""
+``status`` (``machine/replay``, which asks the machine's rule). Issue 65's fifth race was the run
+and `approve` reading two rules: a gate no word could pass."""
 
 from __future__ import annotations
 
@@ -14,13 +14,15 @@ import pytest
 from runner_helpers import Spec, plan_text
 
 import orchestrator
+from orchestrator.machine import Machine
+from orchestrator.machine.instructions import AwaitWord, GiveUp, Start
+from orchestrator.machine.replay import Replay
+from orchestrator.machine.stimuli import Taken
 from orchestrator.plan import parse_plan
-from orchestrator.run.machine import Machine
-from orchestrator.run.machine.instructions import AwaitWord, GiveUp, Start
-from orchestrator.run.machine.stimuli import Taken
 from orchestrator.state import approvals
 from orchestrator.state.results import ResultRecord
-from orchestrator.state.status import TaskView, at_gates
+from orchestrator.state.status import TaskView
+from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
 NOW = "v2-plan1-row1-up1"  # the task's inputs now (``run/resume/basis``)
@@ -51,7 +53,11 @@ CASES = [
 
 @pytest.mark.parametrize(("decision", "inputs", "record", "shown"), CASES)
 def test_the_run_and_status_read_one_rule_for_a_word_at_a_gate_before(
-    decision: approvals.Decision | None, inputs: str | None, record: ResultRecord | None, shown: TaskStatus
+    decision: approvals.Decision | None,
+    inputs: str | None,
+    record: ResultRecord | None,
+    shown: TaskStatus,
+    tmp_path: Path,
 ) -> None:
     plan = parse_plan(plan_text([Spec("T-01", "true")]))
     task = plan.tasks["T-01"] = replace(plan.tasks["T-01"], approval="before")
@@ -64,7 +70,9 @@ def test_the_run_and_status_read_one_rule_for_a_word_at_a_gate_before(
     # status: the view of the same facts on disk.
     views = {"T-01": TaskView.of(task, TaskStatus.PENDING)}
     records = {"T-01": record} if record is not None else {}
-    at_gates(plan, views, records, {"T-01": decision} if decision else {}, lambda _: inputs)
+    replay = Replay(plan, Workspace(tmp_path), records, lambda _: inputs)
+    replay.decisions = {"T-01": decision} if decision else {}
+    replay.answer(views)
     assert (run, views["T-01"].status) == (shown, shown)
 
 
@@ -83,4 +91,4 @@ def test_no_module_but_approvals_judges_a_word_by_its_own_rule() -> None:
         for p in package.rglob("*.py")
         if "approvals.standing(" in p.read_text(encoding="utf-8")
     }
-    assert {"run/held/gates.py", "run/held/decisions.py", "state/status.py"} <= users
+    assert {"run/held/gates.py", "run/held/decisions.py", "machine/replay.py"} <= users

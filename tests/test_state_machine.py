@@ -32,7 +32,7 @@ LOOP = "while [ ! -f go ]; do sleep 0.05; done"  # runs until the test writes th
 
 # The arrows no run moves a task along (the test fails should a run take one: then it is walked,
 # and leaves this list). Most are how `status` reads the workspace between runs
-# (``state/status.collect``), never a move of a run:
+# (``machine/replay.collect``), never a move of a run:
 # - a person's Blocked cell on a finished task (failed, skipped...) that the next run would take
 #   up: `status` shows it blocked; a run first takes it up (-> pending or waiting: ``run/prepare``),
 #   then holds it (pending -> blocked);
@@ -327,6 +327,21 @@ def gemini(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     program.write_text(f"#!{sys.executable}\n{_GEMINI}", encoding="utf-8")
     program.chmod(0o755)
     monkeypatch.setenv("ORCHESTRATOR_GEMINI_BIN", str(program))
+
+
+def test_a_retry_come_due_that_the_run_stops_before_it_starts_fails_on_its_last_attempt(tmp_path: Path) -> None:
+    """T-01's retry comes due while T-02 holds the one slot; T-02 fails and --fail-fast stops the
+    run: T-01 waited in the queue, retrying, and what happened to it is its attempt that failed
+    (it was recorded skipped, an arrow the state machine has not: the run ended on IllegalTransition)."""
+    plan(tmp_path, [
+        {"id": "T-01", "cmd": "exit 1", "retries": "1", "priority": "P1"},
+        {"id": "T-02", "cmd": "sleep 1; exit 1", "priority": "P2"},
+    ], max_parallel=1, backoff_base=0.05, fail_fast=True)  # fmt: skip
+    assert ran(tmp_path) == 1
+    shown = json.loads(cli(tmp_path, "status", "--json").stdout)
+    states = {task["id"]: (task["status"], task["reason"]) for task in shown["tasks"]}
+    assert states["T-01"][0] == "failed" and "not attempted again: --fail-fast: T-02 failed" in states["T-01"][1]
+    assert states["T-02"][0] == "failed"
 
 
 def a_usage_limit(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:

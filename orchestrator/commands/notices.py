@@ -23,8 +23,8 @@ def own_columns(plan: Plan) -> list[str]:
 
 def labels_and_holds(plan: Plan, workspace: Workspace) -> list[str]:
     """Assignees with no profile (labels), and the tasks a person holds back (a Blocked cell)."""
+    from orchestrator.machine.replay import collect
     from orchestrator.plan.config.profiles import Profiles, labels
-    from orchestrator.state.status import collect
     from orchestrator.vocabulary import TaskStatus
 
     cells = [task for task in plan.tasks.values() if task.blocked is not None]

@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from orchestrator.machine.replay import collect
 from orchestrator.output.templates import Renders, Templates
 from orchestrator.output.views import MERMAID_MAX_TASKS, mermaid, simulated_mark, status_label, summary_line
 from orchestrator.plan.config.settings import format_duration
 from orchestrator.plan.model import Plan
 from orchestrator.state import planfile
-from orchestrator.state.status import TaskView, collect, counts
+from orchestrator.state.status import TaskView, counts
 from orchestrator.state.workspace import Workspace
 
 # What each template of the status blocks is given (``output.trial`` checks an override uses no other name).

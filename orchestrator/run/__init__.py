@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from orchestrator import lazy
 
 if TYPE_CHECKING:
-    from orchestrator.run.policy import Decision, decide
+    from orchestrator.machine.policy import Decision, decide
     from orchestrator.run.prepare import RunOptions
     from orchestrator.run.runner import Runner, RunSummary
 
@@ -22,8 +22,8 @@ __all__ = ["Decision", "RunOptions", "RunSummary", "Runner", "decide"]
 __getattr__ = lazy.exports(
     __name__,
     {
-        "Decision": "orchestrator.run.policy",
-        "decide": "orchestrator.run.policy",
+        "Decision": "orchestrator.machine.policy",
+        "decide": "orchestrator.machine.policy",
         "RunOptions": "orchestrator.run.prepare",
         "RunSummary": "orchestrator.run.runner",
         "Runner": "orchestrator.run.runner",

@@ -2,7 +2,7 @@
 session and each task has spent (``SessionCosts``, ``TaskSpend``, booked together with the run's
 total by ``Purse``), and why the run stops (``Stop``). Plain bookkeeping, apart from the loop
 (``run.scheduler``) that reads it; the retries each task has spent are the machine's own
-(``run/machine/retries``)."""
+(``machine/retries``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The machine's instructions carried out (``run/machine``): each kind of instruction one method,
+"""The machine's instructions carried out (``machine``): each kind of instruction one method,
 found in one table, ``Interpreter.carry``; and what an ended or cancelled attempt tells the
 machine, read from the world once its spend is booked (``ended``, ``cancelled``).
 
@@ -17,10 +17,10 @@ from typing import Any
 import anyio
 
 from orchestrator.backends.base import AgentResult
+from orchestrator.machine import instructions as do
+from orchestrator.machine.stimuli import AttemptCancelled, AttemptEnded
 from orchestrator.run.attempts import Attempt, Outcome, Resumable
 from orchestrator.run.limits.failover import fails_over
-from orchestrator.run.machine import instructions as do
-from orchestrator.run.machine.stimuli import AttemptCancelled, AttemptEnded
 from orchestrator.run.parts import Parts
 from orchestrator.state.causes import Cause
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from orchestrator import backends, documents
 from orchestrator.errors import UsageError
+from orchestrator.machine.replay import collect
 from orchestrator.output.briefs import edit_notice, prepare_briefs, write_briefs
 from orchestrator.output.trial import try_overrides
 from orchestrator.plan.config import kinds
@@ -39,7 +40,7 @@ from orchestrator.state.journal import OpenAttempt, attempts_started, epoch_of, 
 from orchestrator.state.plans import plan_of
 from orchestrator.state.plans.params import remember
 from orchestrator.state.results import ResultRecord
-from orchestrator.state.status import TaskView, archived_records, collect, read_records
+from orchestrator.state.status import TaskView, archived_records, read_records
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 

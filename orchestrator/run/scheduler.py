@@ -1,4 +1,4 @@
-"""The loop of a run: it reads what happens into stimuli, asks the machine (``run/machine``) what
+"""The loop of a run: it reads what happens into stimuli, asks the machine (``machine``) what
 each leads to, and has the interpreter (``run/interpreter``) carry that out, until nothing is left
 to start or wait for. What an outcome means, and whether a ready task starts, is the machine's.
 
@@ -19,15 +19,15 @@ from collections.abc import Callable, Mapping
 import anyio
 
 from orchestrator.backends.base import AgentResult
+from orchestrator.machine import Machine
+from orchestrator.machine.instructions import Instruction, Noted, Take
+from orchestrator.machine.stimuli import Offered, RowAdded, Stimulus, Taken, Tick, WordSaid
 from orchestrator.run.attempts import Attempt, Outcome
 from orchestrator.run.forecasts.forecast import Forecast
 from orchestrator.run.held.holds import Holds
 from orchestrator.run.held.not_before import Timed
 from orchestrator.run.interpreter import Interpreter, Scene
 from orchestrator.run.limits.admission import Admission
-from orchestrator.run.machine import Machine
-from orchestrator.run.machine.instructions import Instruction, Noted, Take
-from orchestrator.run.machine.stimuli import Offered, RowAdded, Stimulus, Taken, Tick, WordSaid
 from orchestrator.run.parts import Parts
 from orchestrator.run.spawner import Spawner
 from orchestrator.state.approvals import Decision

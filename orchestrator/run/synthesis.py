@@ -13,10 +13,10 @@ from orchestrator.backends.base import Job
 from orchestrator.documents import read_output
 from orchestrator.errors import AgentCallError, UsageError
 from orchestrator.executors.base import Executor
+from orchestrator.machine.replay import collect
 from orchestrator.output.final import Synthesis
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.attempts import call_agent
-from orchestrator.state.status import collect
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 

@@ -27,7 +27,7 @@ _ANSWERING: ContextVar[tuple[int, str] | None] = ContextVar("answering", default
 
 @contextmanager
 def answering(number: int, kind: str) -> Iterator[None]:
-    """The moves made inside answer stimulus ``number`` of ``kind`` (``run/machine``): the trace says so."""
+    """The moves made inside answer stimulus ``number`` of ``kind`` (``machine``): the trace says so."""
     token = _ANSWERING.set((number, kind))
     try:
         yield

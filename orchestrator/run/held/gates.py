@@ -2,7 +2,7 @@
 ``Approval`` gate (``state.approvals``).
 
 As a ready task is taken from the queue, ``Gates.taken`` reads what the machine's gate rules
-(``run/machine/rules``) decide it by, and they say what becomes of it:
+(``machine/rules``) decide it by, and they say what becomes of it:
 
 - a result that awaits a person's word from an earlier run (a gate ``after``): held, told again;
 - its condition false: ``bypassed``, with the condition and the values it saw; a condition that
@@ -26,10 +26,10 @@ from dataclasses import replace
 from typing import Any
 
 from orchestrator import documents
+from orchestrator.machine.stimuli import Taken
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.table.conditions import output_fields
 from orchestrator.run.held.holds import Holds
-from orchestrator.run.machine.stimuli import Taken
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.resume.settled import condition_verdict
 from orchestrator.state import approvals
@@ -102,7 +102,7 @@ class Gates:
     def take_word(self, task_id: str, gate: str, decision: approvals.Decision) -> None:
         """A person's word on a task held at its ``gate``, told: approved before it starts, it is
         pending again; after, its result counts now; rejected, its result (if any) is rejected and
-        kept. What follows for the queue is the machine's (``run/machine/rules._word``)."""
+        kept. What follows for the queue is the machine's (``machine/rules._word``)."""
         self.holds.release(task_id)
         task = self.plan.tasks[task_id]
         view = self.recorder.views[task_id]

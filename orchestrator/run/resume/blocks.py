@@ -16,6 +16,7 @@ import anyio
 
 from orchestrator import timing
 from orchestrator.errors import OrchestratorError
+from orchestrator.machine.replay import collect
 from orchestrator.output.sections import status_blocks
 from orchestrator.output.templates import Renders
 from orchestrator.plan.instances import rows_only
@@ -25,7 +26,7 @@ from orchestrator.run.resume import freshness
 from orchestrator.state import planfile
 from orchestrator.state.plans import plan_of
 from orchestrator.state.results import ResultRecord
-from orchestrator.state.status import TaskView, collect
+from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import Workspace
 
 

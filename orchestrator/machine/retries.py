@@ -6,8 +6,8 @@ from __future__ import annotations
 import random
 
 from orchestrator.backends.base import AgentResult
+from orchestrator.machine import policy
 from orchestrator.plan.config.settings import Settings
-from orchestrator.run import policy
 
 
 class RetryBook:

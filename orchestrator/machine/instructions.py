@@ -45,7 +45,7 @@ class Take(Instruction):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Wait(Instruction):
     task: str
-    why: str  # held, not before, no room
+    why: str  # held, not before, dependencies, no room
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,7 +6,7 @@ instructions, each carrying the id of the stimulus it answers."""
 
 from __future__ import annotations
 
-from orchestrator.run.machine.core import Machine
-from orchestrator.run.machine.rules import RULES, Rule
+from orchestrator.machine.core import Machine
+from orchestrator.machine.rules import RULES, Rule
 
 __all__ = ["RULES", "Machine", "Rule"]

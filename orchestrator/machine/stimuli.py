@@ -1,7 +1,7 @@
 """What the machine is told (its stimuli): each a frozen record of the facts its rules need, and an
 ``id`` the loop numbers them by, which every instruction answering it carries (Dask's ``stimulus_id``).
 
-    Offered(task, held, not_before, admitted)   the ready queue weighs a task: may it be taken now?
+    Offered(task, held, not_before, ...)        the ready queue weighs a task: may it be taken now?
     Taken(task, blocked, awaits_word, ...)      a task taken from the queue: does it start?
     AttemptEnded(task, result, attempt, ...)    an attempt's outcome, booked
     AttemptCancelled(task, cause, ...)          an attempt a cancel (or the run's stop) stopped
@@ -35,6 +35,9 @@ class Offered(Stimulus):
     task: str
     held: Cause | None = None  # a person holds it (its Blocked cell, its gate): why
     not_before: float | None = None  # its Not before, when it has not come (epoch seconds)
+    # Its dependencies not done with yet: the run's queue offers none such, a view's replay may
+    # (``machine/replay``: a task of a plan read between runs)
+    waiting_on: tuple[str, ...] = ()
     admitted: bool = True  # admission has room for it (caps, windows, pauses, cost)
 
 

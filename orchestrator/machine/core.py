@@ -10,10 +10,10 @@ from __future__ import annotations
 import itertools
 import random
 
-from orchestrator.run.machine.instructions import Instruction
-from orchestrator.run.machine.retries import RetryBook
-from orchestrator.run.machine.rules import RULES, Context, Rule
-from orchestrator.run.machine.stimuli import Stimulus
+from orchestrator.machine.instructions import Instruction
+from orchestrator.machine.retries import RetryBook
+from orchestrator.machine.rules import RULES, Context, Rule
+from orchestrator.machine.stimuli import Stimulus
 
 
 class Machine:

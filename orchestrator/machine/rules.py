@@ -5,7 +5,7 @@
 (none when the move is not its own). A ``final`` rule that answered settles the stimulus: the
 rules after it are not asked (a task given up at its gate does not start; an attempt that fails
 over is no failure the cost limit is judged on, as it never was). What an attempt's outcome
-means is ``run/policy.decide``'s, asked once per outcome (``Context.decision``) and read here.
+means is ``machine/policy.decide``'s, asked once per outcome (``Context.decision``) and read here.
 
 As Prefect's orchestration rules: a rule is small, knows the states it governs, and the policy is
 the order of the list.
@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from orchestrator.run import policy
-from orchestrator.run.machine import instructions as do
-from orchestrator.run.machine import stimuli as on
-from orchestrator.run.machine.retries import RetryBook
+from orchestrator.machine import instructions as do
+from orchestrator.machine import policy
+from orchestrator.machine import stimuli as on
+from orchestrator.machine.retries import RetryBook
 from orchestrator.state.approvals import APPROVED, rejected_cause
 from orchestrator.state.causes import Cause, CauseKind
 from orchestrator.vocabulary import ErrorClass, TaskStatus
@@ -70,6 +70,12 @@ def _not_before(s: on.Offered, _: Context) -> list[do.Instruction]:
     ]
 
 
+def _dependencies(s: on.Offered, _: Context) -> list[do.Instruction]:
+    """What its dependencies have not done yet, it waits for (never so in a run: its queue offers
+    a task once they are done with; a view replaying the rules over a plan between runs asks)."""
+    return [do.Wait(stimulus=s.id, task=s.task, why="dependencies")] if s.waiting_on else []
+
+
 def _admit(s: on.Offered, _: Context) -> list[do.Instruction]:
     return [] if s.admitted else [do.Wait(stimulus=s.id, task=s.task, why="no room")]
 
@@ -114,7 +120,10 @@ def _approve_before(s: on.Taken, _: Context) -> list[do.Instruction]:
 
 
 def _start(s: on.Taken, _: Context) -> list[do.Instruction]:
-    return [do.Start(stimulus=s.id, task=s.task)]
+    """It starts: past its gate by the word that stands for it, the cause says so."""
+    word = s.word if s.gate == "before" else None
+    cause = Cause(CauseKind.APPROVED, gate="before", by=word.by or None) if word is not None else None
+    return [do.Start(stimulus=s.id, task=s.task, cause=cause)]
 
 
 # --- running→*: an attempt ended ----------------------------------------------------------------
@@ -244,6 +253,7 @@ def _join(s: on.RowAdded, _: Context) -> list[do.Instruction]:
 RULES: tuple[Rule, ...] = (
     Rule("hold", ("pending→blocked",), (on.Offered,), _hold, final=True),
     Rule("not-before", ("pending→waiting",), (on.Offered,), _not_before, final=True),
+    Rule("dependencies", ("pending→waiting",), (on.Offered,), _dependencies, final=True),
     Rule("admit", ("pending→pending",), (on.Offered,), _admit, final=True),
     Rule("take", ("pending→taken",), (on.Offered,), _take),
     Rule("blocked-backend", ("pending→skipped",), (on.Taken,), _blocked_backend, final=True),

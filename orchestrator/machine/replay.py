@@ -1,0 +1,286 @@
+"""Every task's state as a person reads it (``status``, ``check``, ``approve``, the dashboard, the
+plan's status blocks): the facts on disk read into the machine's stimuli and answered by its own
+rules, so that a view says what the run would do, by the rule the run does it by.
+
+What a run wrote is read as it wrote it: a task's result (completed, failed, skipped...), the
+attempt the journal has open (running while its runner is alive, interrupted once it is gone),
+one waiting for its retry. The rest is the machine's, as a run would meet it now:
+
+- a result that awaits a person's word (a gate after) that a word has been said on since:
+  ``WordSaid`` (the ``word`` rule: it counts, completed; or rejected);
+- a task the next run would offer (not started; or given up, as the next run takes it up again):
+  ``Offered``, with its Blocked cell (``hold``), its Not before (``not-before``), the dependencies
+  it waits on (``dependencies``: a run's queue never offers such a task, a view's replay does),
+  and the usage-limit pause (``admit``: no room while it holds);
+- one the queue would hand out: ``Taken``, with its gate and the word that stands for it
+  (``approvals.standing``: ``approve-before``), and it would start (``start``). A Condition is
+  decided by the run that takes its task; until then, its task reads pending.
+
+Each instruction the machine answers with is read as the state it leaves a task in (``_STATES``);
+nothing else gives a task a state between runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from orchestrator import documents
+from orchestrator.machine import instructions as do
+from orchestrator.machine import stimuli as on
+from orchestrator.machine.core import Machine
+from orchestrator.plan.graph import dependencies_first
+from orchestrator.state import approvals, fallbacks, journal
+from orchestrator.state.causes import GIVEN_UP, Cause, CauseKind, holds
+from orchestrator.state.pause import paused
+from orchestrator.state.procs import pid_alive
+from orchestrator.state.results import ResultRecord
+from orchestrator.state.status import TaskView, blocked_cause, listed, read_records
+from orchestrator.vocabulary import TaskStatus
+
+if TYPE_CHECKING:
+    from orchestrator.plan.model import Plan, Task
+    from orchestrator.state.workspace import Workspace
+
+
+def collect(
+    plan: Plan,
+    workspace: Workspace,
+    records: Mapping[str, ResultRecord] | None = None,
+    *,
+    inputs: Callable[[Task], str | None] | None = None,
+) -> list[TaskView]:
+    """The state of every task, in table order. ``records``: read already, as ``read_records``
+    reads them. ``inputs``: each task's inputs now (``run/resume/basis``), against which a
+    person's word at its gate is judged (``Decision.stands``; without it, the word holds until
+    the task next completes)."""
+    if records is None:
+        records = read_records(plan, workspace)
+    views = recorded(plan, workspace, records)
+    _tell_unreadable(plan, workspace, records, views)
+    _unskip(plan, views)
+    Replay(plan, workspace, records, inputs).answer(views)
+    return list(views.values())
+
+
+def recorded(plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord]) -> dict[str, TaskView]:
+    """What the runs wrote of each task: its result, and the attempt the journal has open (the
+    task's last, left behind or not) or one waiting for its retry while its runner lives."""
+    attempts = journal.read(workspace.journal_file)
+    runner_alive = attempts.runner_pid is not None and pid_alive(attempts.runner_pid, attempts.runner_start)
+    views: dict[str, TaskView] = {}
+    for task in plan.tasks.values():
+        view = TaskView.of(task)
+        record = records.get(task.id)
+        if record is not None:
+            view.take(record, workspace.result_name(task))
+        attempt = attempts.open.get(task.id)
+        if attempt is not None:
+            view.started, view.finished, view.duration = attempt.started, None, None  # (not its result's)
+            view.attempts, view.run_attempts = attempt.attempt, attempt.in_run
+            worker = (attempt.handle or {}).get("worker")  # on a cluster, once a worker runs it
+            view.worker = worker if isinstance(worker, str) else None
+            if runner_alive:
+                view.read_as(TaskStatus.RUNNING)
+            else:
+                view.read_as(TaskStatus.INTERRUPTED, Cause(CauseKind.INTERRUPTED, pid=attempts.runner_pid))
+        elif runner_alive and task.id in attempts.retrying:
+            view.read_as(TaskStatus.RETRYING)
+        views[task.id] = view
+    return views
+
+
+# A task the next run offers again: not started, or given up in its last run (a Blocked cell holds
+# any of them back; only one not started goes further).
+_OFFERED = frozenset({TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.FAILED, TaskStatus.SKIPPED,
+                      TaskStatus.INTERRUPTED})  # fmt: skip
+_NOT_STARTED = (TaskStatus.PENDING, TaskStatus.WAITING)
+
+
+class Replay:
+    """The machine asked of each task what a run would do with it now, over the facts on disk."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        workspace: Workspace,
+        records: Mapping[str, ResultRecord],
+        inputs: Callable[[Task], str | None] | None = None,
+    ) -> None:
+        self.plan, self.records, self.inputs = plan, records, inputs
+        self.machine = Machine()
+        gated = any(task.approval for task in plan.tasks.values())
+        self.decisions = approvals.latest(workspace) if gated else {}
+        self.paused = paused(workspace)
+        self.now = time.time()
+
+    def answer(self, views: dict[str, TaskView]) -> None:
+        """Each task's view made what the machine answers for it."""
+        for task_id, view in views.items():
+            decision, record = self.decisions.get(task_id), self.records.get(task_id)
+            awaits = view.status == TaskStatus.AWAITING_APPROVAL and record is not None
+            if awaits and decision is not None and record is not None and decision.after(record.finished):
+                said = on.WordSaid(id=self.machine.stamp(), task=task_id, gate="after", decision=decision)
+                _read(view, self.machine.handle(said), record)  # (said on the result that awaits it)
+        # What each task waits on is read off its dependencies as the runs left them, a Blocked cell
+        # holding them back: before any gate is asked (as a run offers a task once they are done).
+        statuses = {task_id: view.status for task_id, view in views.items()}
+        for task in self.plan.tasks.values():
+            if task.blocked is not None and statuses[task.id] in _OFFERED:
+                statuses[task.id] = TaskStatus.BLOCKED
+        waits = Waits(self.plan, statuses)
+        for task in self.plan.tasks.values():
+            view = views[task.id]
+            if view.status in _OFFERED:
+                self._offer(task, view, waits)
+
+    def _offer(self, task: Task, view: TaskView, waits: Waits) -> None:
+        held = blocked_cause(task) if task.blocked is not None else None
+        if view.status not in _NOT_STARTED:  # (given up: it shows how it ended, unless its Blocked cell holds it)
+            if held is not None:
+                _read(view, self.machine.handle(on.Offered(id=self.machine.stamp(), task=task.id, held=held)))
+            return
+        not_before = task.not_before if task.not_before is not None and task.not_before > self.now else None
+        offered = on.Offered(id=self.machine.stamp(), task=task.id, held=held, not_before=not_before,
+                             waiting_on=waits.on(task), admitted=not self.paused)  # fmt: skip
+        said = self.machine.handle(offered)
+        if any(isinstance(instruction, do.Take) for instruction in said):
+            said = self.machine.handle(self._taken(task))
+        _read(view, said)
+
+    def _taken(self, task: Task) -> on.Taken:
+        """What the gate rules read of ``task``, handed out by the queue: its gate, and the word
+        that stands for it (its Condition is the run's to decide)."""
+        word = None
+        if task.approval == "before":
+            inputs = self.inputs(task) if self.inputs else None
+            word = approvals.standing(self.decisions.get(task.id), inputs, self.records.get(task.id))
+        return on.Taken(id=self.machine.stamp(), task=task.id, gate=task.approval, word=word)
+
+
+def _read(view: TaskView, said: Sequence[do.Instruction], record: ResultRecord | None = None) -> None:
+    """``view`` made the state the machine's last instruction that moves a task leaves it in."""
+    for instruction in reversed(said):
+        state = _state_of(instruction)
+        if state is None:
+            continue
+        if isinstance(instruction, do.Release) and record is not None:  # (its result counts, its own words kept)
+            view.read_as(state, note=record.reason if record.cause is None else None)
+        else:
+            view.read_as(state, instruction.cause, note=view.note if instruction.cause is None else None)
+        return
+
+
+def _state_of(instruction: do.Instruction) -> TaskStatus | None:
+    if isinstance(instruction, do.Wait):
+        return TaskStatus.BLOCKED if instruction.why == "held" else TaskStatus.WAITING
+    if isinstance(instruction, do.GiveUp):
+        return instruction.status
+    return _STATES.get(type(instruction))
+
+
+# The state an instruction leaves a task in, as a view reads it (a Wait's and a GiveUp's are their own).
+_STATES: dict[type[do.Instruction], TaskStatus] = {
+    do.Start: TaskStatus.PENDING,  # (it starts in the next run)
+    do.AwaitWord: TaskStatus.AWAITING_APPROVAL,
+    do.Release: TaskStatus.COMPLETED,
+    do.Reject: TaskStatus.REJECTED,
+}
+
+
+class Waits:
+    """The dependencies a task not started waits on, as a run's queue judges them: a plain task
+    waits for each to complete; one with a Condition decides on its dependencies' outcomes,
+    whatever they are, and waits only while one of them is still to run (not finished, or
+    finished as the next run takes up again: a failure no fallback took over, ``state/fallbacks``)."""
+
+    def __init__(self, plan: Plan, statuses: Mapping[str, TaskStatus]) -> None:
+        self.plan, self.statuses = plan, statuses
+        self._taken: set[str] | None = None  # (worked out when a Condition first meets a failure)
+
+    def on(self, task: Task) -> tuple[str, ...]:
+        statuses = self.statuses
+        if not task.condition:
+            return tuple(dep for dep in task.dependencies if statuses[dep] != TaskStatus.COMPLETED)
+        open_ = [dep for dep in task.dependencies if statuses[dep] not in DECIDED]
+        if open_ and self._taken is None and any(statuses[dep] == TaskStatus.FAILED for dep in open_):
+            self._taken = fallbacks.taken_over(self.plan, statuses)
+        if task.approval == "before" and self._taken is not None:  # (a fallback the run stopped at its gate)
+            open_ = [dep for dep in open_ if not self._stopped_at_gate_for(task, dep)]
+        return tuple(dep for dep in open_ if dep not in (self._taken or ()))
+
+    def _stopped_at_gate_for(self, task: Task, dep: str) -> bool:
+        """Whether ``task``, gated before it starts, is where a run leaves it when ``dep`` fails: a
+        failure is the end of its task in that run, so the run decides ``task``'s Condition on it
+        and, the Condition holding because it failed, stops ``task`` at its gate and asks. The next
+        run may run ``dep`` again; until then, that is where ``task`` is, as the run says."""
+        if self.statuses.get(dep) != TaskStatus.FAILED:
+            return False
+        return fallbacks.runs_because_it_failed(self.plan, self.statuses, task, dep)
+
+
+# The states a task with a Condition decides on (what the next run leaves as they are)
+DECIDED = frozenset({TaskStatus.COMPLETED, TaskStatus.BYPASSED, TaskStatus.CANCELLED, TaskStatus.REJECTED,
+                     TaskStatus.SKIPPED})  # fmt: skip
+
+
+def _tell_unreadable(
+    plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord], views: Mapping[str, TaskView]
+) -> None:
+    """A task whose result file is there but cannot be read as its result (a hand edit broke the
+    frontmatter) is not done, and its view says why, as the next run will before it runs it."""
+    if len(records) == len(plan.tasks):
+        return
+    present = set(listed(workspace.results_dir))
+    for task in plan.tasks.values():
+        if task.id in records or workspace.result_file(task) not in present:
+            continue
+        problem = documents.metadata_problem(workspace.result(task))
+        view = views[task.id]
+        if problem is not None and view.reason is None:
+            view.read_as(view.status, note=f"its result file cannot be read ({problem}); the next run keeps it aside")
+
+
+def _unskip(plan: Plan, views: dict[str, TaskView]) -> None:
+    """A task skipped (or bypassed) for its upstream, none of whose dependencies is given up any
+    more (a ``retry`` with no run going on put the cancelled one back; a run since completed it),
+    is what the next run makes of it: it runs once they complete. Its skip no longer holds, and
+    saying it does (``upstream T-01 was cancelled`` beside a pending T-01) would be stale.
+
+    One whose upstream is given up still, for another cause than its own names (T-01 was
+    cancelled, put back, and has failed since in a ``run --only T-01``), gets the cause that
+    holds now, as the run that skipped it then would have: ``upstream T-01 failed``. A skip
+    written before causes were recorded (no cause) is judged by its dependencies alone. An
+    upstream given up that a Blocked cell holds since is not given up: the next run holds it,
+    and what depends on it waits."""
+    if not any(_for_upstream(v) for v in views.values()):
+        return  # (no order to work out: most workspaces, most of the time)
+    statuses = {task_id: view.status for task_id, view in views.items()}
+    for task_id in dependencies_first({task_id: task.dependencies for task_id, task in plan.tasks.items()}):
+        view = views[task_id]
+        if not _for_upstream(view):
+            continue
+        # (dependencies first: one that was skipped for the same cause is judged already)
+        # (one a Blocked cell holds is offered again by the next run, which holds it: no longer given up)
+        held = next((d for d in view.dependencies if views[d].status in GIVEN_UP and not plan.tasks[d].blocked), None)
+        if held is not None:
+            if view.cause is not None and not holds(view.cause, statuses):
+                up = views[held]
+                cause = up.cause if _for_upstream(up) and up.cause is not None else Cause.upstream(held, up.status)
+                view.read_as(view.status, cause)
+            continue
+        fresh = TaskView.of(plan.tasks[task_id])  # pending, and waiting once the machine is asked
+        fresh.attempts, fresh.run_attempts = view.attempts, view.run_attempts  # (numbers go on across runs)
+        views[task_id] = fresh
+        statuses[task_id] = fresh.status
+
+
+def _for_upstream(view: TaskView) -> bool:
+    """Skipped or bypassed for an upstream task (or skipped, by a version that kept no cause)."""
+    if view.status == TaskStatus.SKIPPED and view.cause is None:
+        return True
+    return view.status in _FOR_UPSTREAM and view.cause is not None and view.cause.kind == CauseKind.UPSTREAM
+
+
+_FOR_UPSTREAM = (TaskStatus.SKIPPED, TaskStatus.BYPASSED)
