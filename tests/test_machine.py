@@ -25,14 +25,18 @@ from orchestrator.machine.instructions import (
     Instruction,
     Join,
     KeepSession,
+    Launch,
     Noted,
     PauseGroup,
     Reject,
     Release,
     Requeue,
     RetryLater,
+    Reuse,
+    SettleRow,
     SkipDownstream,
     Start,
+    StayFailed,
     Take,
     TakeWord,
     Wait,
@@ -42,6 +46,7 @@ from orchestrator.machine.stimuli import (
     AttemptEnded,
     Offered,
     RowAdded,
+    Starting,
     Taken,
     Tick,
     WordSaid,
@@ -147,6 +152,28 @@ def test_start_starts_a_task_approved_at_its_gate_and_one_with_no_gate() -> None
     said = handle(Taken(id=10, task="T-01", gate="before", word=word("approved")))
     assert said == [Start(stimulus=10, task="T-01", cause=approved)]
     assert handle(Taken(id=11, task="T-02", gate="after")) == [Start(stimulus=11, task="T-02")]
+
+
+def test_row_settles_a_row_run_per_item_on_its_instances_whatever_else_is_true() -> None:
+    said = handle(Starting(id=12, task="T-03", row=True, conflict="unresolved", cached=True))
+    assert said == [SettleRow(stimulus=12, task="T-03")]
+
+
+def test_conflict_keeps_a_task_failed_whose_conflict_is_not_resolved_and_skips_what_needs_it() -> None:
+    said = handle(Starting(id=13, task="T-01", conflict="resolve it by hand: ...", cached=True))
+    assert said == [
+        StayFailed(stimulus=13, task="T-01", why="resolve it by hand: ..."),
+        SkipDownstream(stimulus=13, task="T-01", status=TaskStatus.FAILED),
+    ]
+
+
+def test_reuse_takes_the_caches_result_for_the_same_inputs_and_releases_what_needs_it() -> None:
+    said = handle(Starting(id=14, task="T-01", cached=True))
+    assert said == [Reuse(stimulus=14, task="T-01"), Release(stimulus=14, task="T-01")]
+
+
+def test_launch_starts_an_attempt_when_nothing_else_settles_the_task() -> None:
+    assert handle(Starting(id=15, task="T-01")) == [Launch(stimulus=15, task="T-01")]
 
 
 # --- running→*: an attempt ended ----------------------------------------------------------------------
@@ -325,7 +352,8 @@ def test_the_rules_are_one_ordered_list_each_named_once_and_declaring_its_moves(
     assert len(names) == len(set(names))
     assert all(rule.moves and rule.stimuli for rule in RULES)
     assert Machine().governing("running→failed") == ["block", "fail"]
-    assert Machine().governing("pending→running") == ["start"]
+    assert Machine().governing("pending→running") == ["start", "row", "launch"]
+    assert Machine().governing("pending→completed") == ["reuse"]
 
 
 def test_the_machine_numbers_its_stimuli_and_every_instruction_answers_one() -> None:

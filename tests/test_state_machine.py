@@ -399,7 +399,8 @@ def test_each_move_the_loop_makes_names_the_stimulus_it_answers(
 ) -> None:
     """The moves a run's machine leads to carry the stimulus they answer (``transitions.answering``),
     as Dask's worker state machine keeps a stimulus id on every transition: a task taken from the
-    queue and started, an attempt's end, a retry due."""
+    queue, past its gates, and launched on what its start found (``Starting``), an attempt's end,
+    a retry due."""
     trace = tmp_path / "moves.jsonl"
     monkeypatch.setenv(TRACE, str(trace))
     project = tmp_path / "run"
@@ -411,7 +412,7 @@ def test_each_move_the_loop_makes_names_the_stimulus_it_answers(
     assert ran(project) == 0
     moves = [json.loads(line) for line in trace.read_text(encoding="utf-8").splitlines()]
     of = {(m["task"], m["from"], m["to"]): m.get("stimulus") for m in moves}
-    assert of[("T-01", "pending", "running")]["kind"] == "Taken"
+    assert of[("T-01", "pending", "running")]["kind"] == "Starting"  # (taken, then what its start found)
     assert of[("T-01", "running", "retrying")]["kind"] == "AttemptEnded"
     assert of[("T-01", "running", "completed")]["kind"] == "AttemptEnded"
     assert of[("T-02", "waiting", "pending")]["kind"] == "AttemptEnded"  # (made ready by T-01's end)

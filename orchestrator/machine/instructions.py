@@ -3,7 +3,9 @@
 order (``run/interpreter.Interpreter``); nothing here does anything.
 
     Take / Wait(task)                    the queue hands the task out now, or keeps it
-    Start(task)                          its next attempt starts (``run/starts.Starts.start``)
+    Start(task)                          past its gates: what its start finds is asked (``Starting``)
+    SettleRow / StayFailed / Reuse(task) a row's instances run; its conflict stands; the cache's result
+    Launch(task)                         its next attempt starts (``run/starts.Starts.launch``)
     GiveUp(task, status)                 it will not run in this run; what depends on it neither
     AwaitWord(task, gate) / Requeue      it waits for a person at its gate (a gate before: kept ready)
     KeepSession / ForgetSession(task)    the agent session its next attempt continues, or none
@@ -50,6 +52,27 @@ class Wait(Instruction):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Start(Instruction):
+    task: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SettleRow(Instruction):
+    task: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StayFailed(Instruction):
+    task: str
+    why: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reuse(Instruction):
+    task: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Launch(Instruction):
     task: str
 
 

@@ -126,6 +126,29 @@ def _start(s: on.Taken, _: Context) -> list[do.Instruction]:
     return [do.Start(stimulus=s.id, task=s.task, cause=cause)]
 
 
+def _row(s: on.Starting, _: Context) -> list[do.Instruction]:
+    """A row run once per item starts no attempt of its own: its instances run, and it settles on them."""
+    return [do.SettleRow(stimulus=s.id, task=s.task)] if s.row else []
+
+
+def _conflict(s: on.Starting, _: Context) -> list[do.Instruction]:
+    """A task ``on_conflict: fail`` failed, unchanged since, whose conflict a person has not
+    resolved: it stays failed, told again, and what depends on it is skipped."""
+    if s.conflict is None:
+        return []
+    return [do.StayFailed(stimulus=s.id, task=s.task, why=s.conflict),
+            do.SkipDownstream(stimulus=s.id, task=s.task, status=TaskStatus.FAILED)]  # fmt: skip
+
+
+def _reuse(s: on.Starting, _: Context) -> list[do.Instruction]:
+    """The cache keeps a completed result for the inputs it has now: that result, no process."""
+    return [do.Reuse(stimulus=s.id, task=s.task), do.Release(stimulus=s.id, task=s.task)] if s.cached else []
+
+
+def _launch(s: on.Starting, _: Context) -> list[do.Instruction]:
+    return [do.Launch(stimulus=s.id, task=s.task)]
+
+
 # --- running→*: an attempt ended ----------------------------------------------------------------
 
 
@@ -261,6 +284,10 @@ RULES: tuple[Rule, ...] = (
     Rule("condition", ("pending→bypassed", "pending→skipped", "pending→failed"), (on.Taken,), _condition, final=True),
     Rule("approve-before", ("pending→awaiting_approval", "pending→rejected"), (on.Taken,), _approve_before, final=True),
     Rule("start", ("pending→running",), (on.Taken,), _start),
+    Rule("row", ("pending→running",), (on.Starting,), _row, final=True),
+    Rule("conflict", ("pending→failed",), (on.Starting,), _conflict, final=True),
+    Rule("reuse", ("pending→completed",), (on.Starting,), _reuse, final=True),
+    Rule("launch", ("pending→running",), (on.Starting,), _launch),
     Rule("fail-over", ("running→retrying",), (on.AttemptEnded,), _fail_over, final=True),
     Rule("session", ("running→*",), (on.AttemptEnded,), _session),
     Rule("complete", ("running→completed", "running→awaiting_approval"), (on.AttemptEnded,), _complete),

@@ -3,6 +3,7 @@
 
     Offered(task, held, not_before, ...)        the ready queue weighs a task: may it be taken now?
     Taken(task, blocked, awaits_word, ...)      a task taken from the queue: does it start?
+    Starting(task, row, conflict, cached)       one past its gates: what its start finds
     AttemptEnded(task, result, attempt, ...)    an attempt's outcome, booked
     AttemptCancelled(task, cause, ...)          an attempt a cancel (or the run's stop) stopped
     WordSaid(task, gate, decision)              a person's word: `approve`, `reject`
@@ -51,6 +52,16 @@ class Taken(Stimulus):
     condition: tuple[TaskStatus, Cause] | None = None  # its Condition decided it does not run
     gate: str | None = None  # its Approval cell: before, after
     word: Decision | None = None  # the person's word that stands for it now (``Decision.stands``)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Starting(Stimulus):
+    """``task``, past its gates: what its start finds (``run/starts.Starts.facts``)."""
+
+    task: str
+    row: bool = False  # a row run once per item: its instances are what runs (``run/rows``)
+    conflict: str | None = None  # its merge conflict (``on_conflict: fail``) not resolved yet: why
+    cached: bool = False  # the cache keeps a completed result for the inputs it has now (``run/resume/reuse``)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,7 +18,7 @@ import anyio
 
 from orchestrator.backends.base import AgentResult
 from orchestrator.machine import instructions as do
-from orchestrator.machine.stimuli import AttemptCancelled, AttemptEnded
+from orchestrator.machine.stimuli import AttemptCancelled, AttemptEnded, Stimulus
 from orchestrator.run.attempts import Attempt, Outcome, Resumable
 from orchestrator.run.limits.failover import fails_over
 from orchestrator.run.parts import Parts
@@ -39,12 +39,20 @@ class Scene:
 class Interpreter:
     """What each instruction does to the run's ``parts``; ``spawn`` runs an attempt that started."""
 
-    def __init__(self, parts: Parts, spawn: Callable[[Attempt], None]) -> None:
+    def __init__(
+        self,
+        parts: Parts,
+        spawn: Callable[[Attempt], None],
+        tell: Callable[[Stimulus], object],
+        stamp: Callable[[], int],
+    ) -> None:
         self.parts = parts
         self.spawn = spawn  # runs a started attempt in the loop's task group
+        self.tell, self.stamp = tell, stamp  # what a start finds, told to the machine (``Starting``)
         self._table: dict[type[do.Instruction], Callable[[Any, Scene], None]] = {
             do.Take: _nothing, do.Wait: _nothing, do.Noted: _nothing,
-            do.Start: self._start, do.GiveUp: self._give_up, do.AwaitWord: self._await_word,
+            do.Start: self._start, do.SettleRow: self._settle_row, do.StayFailed: self._stay_failed,
+            do.Reuse: self._reuse, do.Launch: self._launch, do.GiveUp: self._give_up, do.AwaitWord: self._await_word,
             do.Requeue: self._requeue, do.KeepSession: self._keep_session, do.ForgetSession: self._forget_session,
             do.Complete: self._complete, do.Release: self._release, do.RetryLater: self._retry_later,
             do.PauseGroup: self._pause_group, do.BlockBackend: self._block_backend, do.FailOver: self._fail_over,
@@ -100,7 +108,19 @@ class Interpreter:
     # --- pending→running ------------------------------------------------------------------------------
 
     def _start(self, i: do.Start, _: Scene) -> None:
-        attempt = self.parts.starts.start(i.task)
+        self.tell(self.parts.starts.facts(i.task, self.stamp()))
+
+    def _settle_row(self, i: do.SettleRow, _: Scene) -> None:
+        self.parts.starts.settle_row(i.task)
+
+    def _stay_failed(self, i: do.StayFailed, _: Scene) -> None:
+        self.parts.starts.stay_failed(i.task, i.why)
+
+    def _reuse(self, i: do.Reuse, _: Scene) -> None:
+        self.parts.starts.reused(i.task)
+
+    def _launch(self, i: do.Launch, _: Scene) -> None:
+        attempt = self.parts.starts.launch(i.task)
         if attempt is not None:
             self.spawn(attempt)
 

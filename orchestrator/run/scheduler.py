@@ -44,7 +44,8 @@ class Scheduler:
         self.recorder = parts.recorder
         self.machine = Machine(retries=parts.board.retries, rng=rng)  # what each stimulus leads to
         self.spawner = Spawner(parts, lambda attempt: self.cancelled(attempt, None))  # (``run/spawner``)
-        self.interpreter = Interpreter(parts, self.spawner.spawn)  # what the machine says, carried out
+        # What the machine says, carried out (what a start finds told to it in turn)
+        self.interpreter = Interpreter(parts, self.spawner.spawn, self._tell, self.machine.stamp)
         self.started = anyio.Event()  # set once the first tasks have started
         # ``run/inflight/live``: whether an attempt that ended (``None``: stopped by its cancel) was cancelled;
         # if so it is recorded so, and its outcome is not acted on.

@@ -1,11 +1,14 @@
 """Starting a ready task: what it takes between the queue's pop and its attempt's first line.
 
 A task popped from the ready queue, past admission and its gate (``Scheduler._fill``), starts
-here: its brief's fingerprints (with its upstream results, and without), a merge conflict of its
-own still unresolved (it stays failed), the cache (a result kept for the same inputs: no process
-started), its attempt's number and backend (its own, or a fallback while its own is down:
+here. ``facts`` finds what the machine's rules decide its start by (``Starting``): its brief's
+fingerprints (with its upstream results, and without), whether it is a row run per item, a merge
+conflict of its own still unresolved, a result the cache keeps for the same inputs. What they
+say is carried out here: its row settled on its instances (``settle_row``), it stays failed
+(``stay_failed``), the cache's result recorded, no process started (``reused``), or its attempt
+(``launch``): its number and backend (its own, or a fallback while its own is down:
 ``run/limits/failover``), the journal's trace a later run resumes from, admission's slot, and
-the ``task_started`` line. What it returns, the loop runs (``Scheduler._attempt``).
+the ``task_started`` line. What ``launch`` returns, the loop runs (``run/spawner``).
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from orchestrator.backends.base import CannotInvoke
+from orchestrator.machine.stimuli import Starting
 from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.model import Plan
 from orchestrator.run.attempts import Attempt, Launcher, Resumable
@@ -22,7 +27,7 @@ from orchestrator.run.board import Board
 from orchestrator.run.limits.admission import Admission, Slot
 from orchestrator.run.limits.failover import Breakers
 from orchestrator.run.recorder import Recorder
-from orchestrator.run.resume.reuse import Reuse
+from orchestrator.run.resume.reuse import Kept, Reuse
 from orchestrator.run.resume.selection import Upstream, fingerprint, upstream_of
 from orchestrator.run.rows import Rows
 from orchestrator.run.worktrees.merges import MergeQueue
@@ -63,6 +68,7 @@ class Starts:
         self.expected = expected  # task -> what the run expects it to take (``Forecast.expected``)
         self.merges, self.reuse = merges, reuse
         self.rows = rows  # the rows run once per item (``run/items``): settled at their turn, no attempt
+        self._found: dict[str, _Found] = {}  # (``facts``, for the instruction that follows)
         if rows is not None:
             rows.attach(board)
 
@@ -73,22 +79,46 @@ class Starts:
         backend = self.breakers.choose(settings, time.time(), self.admission.blocked)[0]
         return Slot(self.plan.tasks[task_id].profile, backend, settings.limit_group)
 
-    def start(self, task_id: str) -> Attempt | None:
-        """``task_id``'s next attempt, journaled, counted as running and told; ``None`` when the
-        task was settled without one."""
+    def facts(self, task_id: str, stimulus: int) -> Starting:
+        """What starting ``task_id`` finds, for the machine's rules (``row``, ``conflict``,
+        ``reuse``, ``launch``): its brief's fingerprints kept for what they decide."""
         self.recorder.workspace.check_inside()  # its logs go nowhere a symlink put meanwhile leads
         task = self.plan.tasks[task_id]
         upstream = upstream_of(task.upstream_ids, self.records)
         of_brief, key = _fingerprints(self.signatures[task_id], upstream)
+        found = _Found(of_brief, key)
+        self._found[task_id] = found
         if task.each is not None and self.rows is not None:
-            self.rows.settle(task, of_brief)  # (its instances are what runs)
-            return None
-        if self.merges is not None and self.merges.unresolved(task, self.records.get(task_id), of_brief, self.recorder):
-            self.board.skip_downstream(task_id, TaskStatus.FAILED)  # its conflict not resolved yet: it stays failed
-            return None
-        if self.reuse is not None and self.reuse.reuse(task, of_brief) is not None:
-            self.board.completed(task_id)  # the cache held its inputs' result: no process started
-            return None
+            return Starting(id=stimulus, task=task_id, row=True)
+        if self.merges is not None:
+            found.conflict = self.merges.unresolved(task, self.records.get(task_id), of_brief)
+            if found.conflict is not None:
+                return Starting(id=stimulus, task=task_id, conflict=found.conflict)
+        found.kept = self.reuse.found(task) if self.reuse is not None else None
+        return Starting(id=stimulus, task=task_id, cached=found.kept is not None)
+
+    def settle_row(self, task_id: str) -> None:
+        """A row run once per item: its instances are what runs (``run/rows``)."""
+        assert self.rows is not None
+        self.rows.settle(self.plan.tasks[task_id], self._found.pop(task_id).of_brief)
+
+    def stay_failed(self, task_id: str, why: str) -> None:
+        """Its conflict not resolved yet: it stays failed as its result says, told again."""
+        self._found.pop(task_id, None)
+        record = self.records[task_id]
+        self.recorder.still_failed(self.plan.tasks[task_id], record, why)
+
+    def reused(self, task_id: str) -> None:
+        """The cache's result for its inputs, recorded: no process started."""
+        found = self._found.pop(task_id)
+        assert self.reuse is not None and found.kept is not None
+        self.reuse.reuse(self.plan.tasks[task_id], found.kept, found.of_brief)
+
+    def launch(self, task_id: str) -> Attempt | None:
+        """``task_id``'s next attempt, journaled, counted as running and told; ``None`` when its
+        backend cannot be called (it failed)."""
+        task = self.plan.tasks[task_id]
+        of_brief, key = (found := self._found.pop(task_id)).of_brief, found.key
         number, first = self.board.numbered(task_id)
         try:
             backend, fallen = self.breakers.choose(self.settings[task_id], time.time(), self.admission.blocked)
@@ -113,6 +143,16 @@ class Starts:
             self.recorder.emit(TaskFailover(task=task_id, backend=backend, fallback_from=fallen, attempt=number,
                                             reason=self.breakers.why(fallen)))  # fmt: skip
         return attempt
+
+
+@dataclass(slots=True)
+class _Found:
+    """What ``Starts.facts`` found of a task, kept for the instruction the machine answers with."""
+
+    of_brief: Callable[[str], str]  # its brief's fingerprint with its inputs
+    key: Callable[[str], str]  # and without
+    conflict: str | None = None
+    kept: Kept | None = None
 
 
 def _fingerprints(signature: str, upstream: Upstream) -> tuple[Callable[[str], str], Callable[[str], str]]:

@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Set
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from orchestrator import backends, documents
 from orchestrator.documents import read_body
@@ -130,6 +130,14 @@ def never_cached(task: Task, settings: Settings) -> str | None:
     return None if cached else why
 
 
+class Kept(NamedTuple):
+    """A cache entry found for a task's inputs: its record, its body, the brief it was found by."""
+
+    record: ResultRecord
+    body: str
+    brief: str
+
+
 class Reuse:
     """What a run reuses and keeps. ``records``: the results upstream output hashes are read from
     (the scheduler's, which this run's completions update, a reused one included); ``forced``: the tasks run for real
@@ -160,8 +168,9 @@ class Reuse:
         upstream = [(dep, found.output_hash if (found := self.records.get(dep)) else None) for dep in task.upstream_ids]
         return cache_key(task, brief, self.signatures[task.id], upstream, self.simulated)
 
-    def reuse(self, task: Task, fingerprint: Callable[[str], str]) -> ResultRecord | None:
-        """``task``'s result taken from the cache and recorded completed, or ``None``: it runs."""
+    def found(self, task: Task) -> Kept | None:
+        """The completed result the cache keeps for ``task``'s inputs now, and the brief they
+        were read from; ``None``: it runs (the machine's ``reuse`` rule reads which)."""
         if task.id in self.forced or not self.cacheable(task):
             return None
         brief = read_body(self.workspace.brief(task))
@@ -170,7 +179,11 @@ class Reuse:
         found = cache.find(self.workspace, task.id, self.key(task, brief))
         if found is None or found[0].status != TaskStatus.COMPLETED:
             return None
-        kept, body = found
+        return Kept(found[0], found[1], brief)
+
+    def reuse(self, task: Task, found: Kept, fingerprint: Callable[[str], str]) -> ResultRecord:
+        """``task``'s result taken from the cache entry ``found`` and recorded completed."""
+        kept, body, brief = found
         now = iso_at(time.time())
         record = replace(
             kept,

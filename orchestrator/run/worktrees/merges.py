@@ -45,7 +45,6 @@ from orchestrator.plan.model import Task
 from orchestrator.plan.table.cells import id_problem
 from orchestrator.run.attempts import Attempt, Outcome
 from orchestrator.run.prepare import Prepared
-from orchestrator.run.recorder import Recorder
 from orchestrator.run.worktrees.handmerge import KEPT, HandMerge, failed_on_conflict
 from orchestrator.state.journal import attempt_environment
 from orchestrator.state.planrows import NewTask, add_task
@@ -125,22 +124,17 @@ class MergeQueue:
             kept = await anyio.to_thread.run_sync(self.hand.kept, self.workspace, attempt, record)
         return await self.land(kept or await run())
 
-    def unresolved(
-        self, task: Task, record: ResultRecord | None, of_brief: Callable[[str], str], recorder: Recorder
-    ) -> bool:
-        """Whether ``task``, which ``on_conflict: fail`` failed and is what it was then, stays
-        failed, not run: its conflict not resolved yet (told again, with what to do, through
-        ``recorder``). Else it runs, or merges (``landed``)."""
+    def unresolved(self, task: Task, record: ResultRecord | None, of_brief: Callable[[str], str]) -> str | None:
+        """Why ``task``, which ``on_conflict: fail`` failed and is what it was then, stays failed,
+        not run: its conflict not resolved yet (the machine's ``conflict`` rule reads it, and it
+        is told again, with what to do). ``None``: it runs, or merges (``landed``)."""
         if record is None or not self._kept_apart(task.id, record):
-            return False
+            return None
         brief = read_body(self.workspace.brief(task))
         if brief is None or record.commit is None or of_brief(brief) != record.fingerprint:
-            return False
+            return None
         found = self.hand.standing(task.id, record.commit)
-        if found is None or found.merges:
-            return False
-        recorder.still_failed(task, record, found.why)
-        return True
+        return None if found is None or found.merges else found.why
 
     def _kept_apart(self, task_id: str, record: ResultRecord | None) -> bool:
         """Whether ``task_id`` is one ``on_conflict: fail`` failed, not asked to run again (``run --rerun``)."""
