@@ -22,8 +22,11 @@ from orchestrator.machine.instructions import (
     ForgetSession,
     GiveUp,
     Halt,
+    Hedge,
     Instruction,
     Join,
+    Judge,
+    KeepRacing,
     KeepSession,
     Launch,
     Noted,
@@ -33,10 +36,12 @@ from orchestrator.machine.instructions import (
     Requeue,
     RetryLater,
     Reuse,
+    Settle,
     SettleRow,
     SkipDownstream,
     Start,
     StayFailed,
+    StopLanes,
     Take,
     TakeWord,
     Wait,
@@ -44,9 +49,11 @@ from orchestrator.machine.instructions import (
 from orchestrator.machine.stimuli import (
     AttemptCancelled,
     AttemptEnded,
+    LaneEnded,
     Offered,
     RowAdded,
     Starting,
+    Straggling,
     Taken,
     Tick,
     WordSaid,
@@ -342,6 +349,33 @@ def test_retry_due_puts_each_task_due_back_in_the_queue() -> None:
 
 def test_join_takes_a_row_added_into_the_queue() -> None:
     assert handle(RowAdded(id=18, task="T-09")) == [Join(stimulus=18, task="T-09")]
+
+
+# --- running→*: a race ------------------------------------------------------------------------------------
+
+
+def test_hedge_starts_a_second_attempt_once_one_passes_its_kinds_bound() -> None:
+    assert handle(Straggling(id=30, task="T-01", elapsed=9.9, bound=10.0)) == []
+    assert handle(Straggling(id=31, task="T-01", elapsed=12.0, bound=None)) == []  # (no bound known yet)
+    assert handle(Straggling(id=32, task="T-01", elapsed=10.0, bound=10.0)) == [Hedge(stimulus=32, task="T-01")]
+
+
+def test_race_the_first_to_complete_wins_one_failed_gives_the_other_its_chance_both_failed_the_later() -> None:
+    won = handle(LaneEnded(id=33, task="T-01", attempt=2, completed=True, running=(1,)))
+    assert won == [StopLanes(stimulus=33, task="T-01", attempts=(1,)), Settle(stimulus=33, task="T-01", attempt=2)]
+    chance = handle(LaneEnded(id=34, task="T-01", attempt=1, completed=False, running=(2,)))
+    assert chance == [KeepRacing(stimulus=34, task="T-01")]
+    later = handle(LaneEnded(id=35, task="T-01", attempt=2, completed=False))
+    assert later == [Settle(stimulus=35, task="T-01", attempt=2)]
+
+
+def test_best_of_judge_first_stops_the_rest_other_judges_wait_for_every_candidate() -> None:
+    first = handle(LaneEnded(id=36, task="T-01", attempt=3, completed=True, running=(1,), unstarted=1, judge="first"))
+    assert first == [StopLanes(stimulus=36, task="T-01", attempts=(1,)), Judge(stimulus=36, task="T-01", judge="first")]
+    waits = LaneEnded(id=37, task="T-01", attempt=3, completed=True, unstarted=1, judge="longest")
+    assert handle(waits) == [KeepRacing(stimulus=37, task="T-01")]  # (a candidate still to run)
+    last = handle(LaneEnded(id=38, task="T-01", attempt=1, completed=False, judge="longest"))
+    assert last == [Judge(stimulus=38, task="T-01", judge="longest")]
 
 
 # --- the machine itself --------------------------------------------------------------------------------------

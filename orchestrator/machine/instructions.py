@@ -18,6 +18,9 @@ order (``run/interpreter.Interpreter``); nothing here does anything.
     Fail(task, reason) / SkipDownstream  it failed; what depends on it is skipped
     Halt(why)                            the run stops: fail-fast, the cost limit
     Cancel(task)                         its stopped attempt recorded cancelled
+    Hedge(task)                          a second attempt beside a straggler, as a slot frees
+    KeepRacing / StopLanes(task)         a race waits for its other attempts, or stops them
+    Settle(task, attempt) / Judge(task)  the attempt whose outcome is the task's; best of N's judge asked
     TakeWord(task, gate, decision)       a person's word at its gate taken: told, its result restated
     Reject(task)                         rejected at its gate: what depends on it skipped
     Noted(task)                          a word for a task at no gate: kept for when it gets there
@@ -167,6 +170,34 @@ class Halt(Instruction):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Cancel(Instruction):
     task: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hedge(Instruction):
+    task: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeepRacing(Instruction):
+    task: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StopLanes(Instruction):
+    task: str
+    attempts: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settle(Instruction):
+    task: str
+    attempt: int  # the attempt whose outcome becomes the task's
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Judge(Instruction):
+    task: str
+    judge: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -251,6 +251,40 @@ def _cancel(s: on.AttemptCancelled, _: Context) -> list[do.Instruction]:
     return [do.Cancel(stimulus=s.id, task=s.task, cause=s.cause)]
 
 
+# --- running→*: a race (a hedge beside a straggler, best of N) ---------------------------------------
+
+
+def _hedge(s: on.Straggling, _: Context) -> list[do.Instruction]:
+    """An attempt past its kind's bound straggles: a second one starts beside it as a slot frees."""
+    return [do.Hedge(stimulus=s.id, task=s.task)] if s.bound is not None and s.elapsed >= s.bound else []
+
+
+def _race(s: on.LaneEnded, _: Context) -> list[do.Instruction]:
+    """A hedge's race: the first to complete wins and the other is stopped; one failed, the other
+    has its chance; both failed, the one that ended last is the task's outcome."""
+    if s.judge is not None:
+        return []
+    if s.completed:
+        stop = [do.StopLanes(stimulus=s.id, task=s.task, attempts=s.running)] if s.running else []
+        return [*stop, do.Settle(stimulus=s.id, task=s.task, attempt=s.attempt)]
+    if s.running:
+        return [do.KeepRacing(stimulus=s.id, task=s.task)]
+    return [do.Settle(stimulus=s.id, task=s.task, attempt=s.attempt)]
+
+
+def _best_of(s: on.LaneEnded, _: Context) -> list[do.Instruction]:
+    """Best of N: judge ``first`` takes the first to complete and stops the rest (those not started
+    never start); any other judge waits for every candidate to run and end, then chooses among
+    those that completed."""
+    if s.judge is None:
+        return []
+    first = s.judge == "first" and s.completed
+    if (s.running or s.unstarted) and not first:
+        return [do.KeepRacing(stimulus=s.id, task=s.task)]
+    stop = [do.StopLanes(stimulus=s.id, task=s.task, attempts=s.running)] if s.running else []
+    return [*stop, do.Judge(stimulus=s.id, task=s.task, judge=s.judge)]
+
+
 # --- a person's word, the clock, a row added ------------------------------------------------------
 
 
@@ -299,6 +333,9 @@ RULES: tuple[Rule, ...] = (
     Rule("fail-fast", ("*→stopped",), (on.AttemptEnded,), _fail_fast),
     Rule("budget", ("*→stopped",), (on.AttemptEnded, on.AttemptCancelled), _budget),
     Rule("cancel", ("running→cancelled",), (on.AttemptCancelled,), _cancel),
+    Rule("hedge", ("running→running",), (on.Straggling,), _hedge),
+    Rule("race", ("running→*",), (on.LaneEnded,), _race),
+    Rule("best-of", ("running→*",), (on.LaneEnded,), _best_of),
     Rule(
         "word",
         ("awaiting_approval→pending", "awaiting_approval→completed", "awaiting_approval→rejected"),

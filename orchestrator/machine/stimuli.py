@@ -6,6 +6,8 @@
     Starting(task, row, conflict, cached)       one past its gates: what its start finds
     AttemptEnded(task, result, attempt, ...)    an attempt's outcome, booked
     AttemptCancelled(task, cause, ...)          an attempt a cancel (or the run's stop) stopped
+    Straggling(task, elapsed, bound)            an attempt that may be hedged, against its kind's bound
+    LaneEnded(task, attempt, completed, ...)    one of a race's attempts ended (a hedge's, best of N's)
     WordSaid(task, gate, decision)              a person's word: `approve`, `reject`
     Tick(now, due)                              the loop's clock: the retries due now
     RowAdded(task)                              a row added to the plan while the run goes on
@@ -90,6 +92,30 @@ class AttemptCancelled(Stimulus):
     cause: Cause
     stopped: bool = False
     over_budget: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Straggling(Stimulus):
+    """An attempt of ``task`` that may be hedged (``run/races/hedge``), ``elapsed`` seconds in,
+    against the ``bound`` of its kind (``run/races/bounds``; ``None``: none known yet)."""
+
+    task: str
+    elapsed: float
+    bound: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LaneEnded(Stimulus):
+    """One of ``task``'s raced attempts ended: ``attempt``, whether it ``completed``; ``running``:
+    the race's attempts still running; ``unstarted``: its candidates waiting for a slot; ``judge``:
+    best of N's (``None``: a hedge's race)."""
+
+    task: str
+    attempt: int
+    completed: bool
+    running: tuple[int, ...] = ()
+    unstarted: int = 0
+    judge: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -15,6 +15,7 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 
 from orchestrator.executors.base import Executor
+from orchestrator.machine.core import Machine
 from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.graph import ReadyQueue
 from orchestrator.plan.model import Plan
@@ -69,6 +70,7 @@ class Parts:
     merges: MergeQueue | None  # with isolation: worktree, what merges each completed task's branch
     reuse: Reuse | None  # the cache (``run/resume/reuse``): a result reused instead of a run
     fail_fast: bool
+    machine: Machine  # what each stimulus leads to (``machine``): the loop's, and its races'
 
 
 def assemble(
@@ -104,12 +106,14 @@ def assemble(
         """What emits an event an attempt's task has for the run: on the loop, before its outcome."""
         inbox.change(functools.partial(recorder.emit, event))
 
-    hedger = Hedger(plan, launcher, admission, journal, on_loop, board.attempts)
+    machine = Machine(retries=board.retries)  # (the loop's, and its races')
+    hedger = Hedger(plan, launcher, admission, journal, on_loop, board.attempts, machine)
     purse = Purse(recorder.workspace, {t: r.session_id for t, r in sessions.items()}, admission)
     return Parts(plan=plan, board=board, recorder=recorder, records=records, sessions=sessions, admission=admission,
                  pause=pause, stop=Stop(), holds=holds, gates=Gates(plan, holds, recorder, records), timed=Timed(),
                  inbox=inbox, forecast=forecast, starts=starts, breakers=breakers, purse=purse, hedger=hedger,
-                 launcher=launcher, journal=journal, merges=merges, reuse=reuse, fail_fast=fail_fast)  # fmt: skip
+                 launcher=launcher, journal=journal, merges=merges, reuse=reuse, fail_fast=fail_fast,
+                 machine=machine)  # fmt: skip
 
 
 def of_run(workspace: Workspace, executor: Executor, prepared: Prepared, recorder: Recorder, journal: Journal) -> Parts:

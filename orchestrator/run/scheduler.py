@@ -19,7 +19,6 @@ from collections.abc import Callable, Mapping
 import anyio
 
 from orchestrator.backends.base import AgentResult
-from orchestrator.machine import Machine
 from orchestrator.machine.instructions import Instruction, Noted, Take
 from orchestrator.machine.stimuli import Offered, RowAdded, Stimulus, Taken, Tick, WordSaid
 from orchestrator.run.attempts import Attempt, Outcome
@@ -42,7 +41,9 @@ class Scheduler:
         self.parts, self.board, self.stop, self.holds = parts, parts.board, parts.stop, parts.holds
         self.inbox, self.admission, self.pause, self.merges = parts.inbox, parts.admission, parts.pause, parts.merges
         self.recorder = parts.recorder
-        self.machine = Machine(retries=parts.board.retries, rng=rng)  # what each stimulus leads to
+        self.machine = parts.machine  # what each stimulus leads to
+        if rng is not None:
+            self.machine.rng = rng
         self.spawner = Spawner(parts, lambda attempt: self.cancelled(attempt, None))  # (``run/spawner``)
         # What the machine says, carried out (what a start finds told to it in turn)
         self.interpreter = Interpreter(parts, self.spawner.spawn, self._tell, self.machine.stamp)

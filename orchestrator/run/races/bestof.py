@@ -31,6 +31,9 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from orchestrator.backends.base import AgentResult
+from orchestrator.machine import instructions as do
+from orchestrator.machine.core import Machine
+from orchestrator.machine.stimuli import LaneEnded
 from orchestrator.run.attempts import Attempt, Judged, Outcome
 from orchestrator.run.races.judges import choose
 from orchestrator.run.races.lanes import Lane, Racing, run_lane
@@ -47,9 +50,10 @@ POLL = 0.1  # seconds between looks for a free slot for the next candidate
 class BestOf:
     """The best-of-N races of one run."""
 
-    def __init__(self, racing: Racing, emit: Callable[[EventRecord], None]) -> None:
+    def __init__(self, racing: Racing, emit: Callable[[EventRecord], None], machine: Machine) -> None:
         self.racing = racing
         self.emit = emit
+        self.machine = machine  # its ``best-of`` rule: whether a race waits on, or its judge is asked
 
     async def race(self, attempt: Attempt, run: Callable[[], Awaitable[Outcome]]) -> Outcome:
         await anyio.to_thread.run_sync(self.racing.mark, attempt)
@@ -102,10 +106,19 @@ class BestOf:
                     ended.append(done)
                     if done.attempt is not attempt:
                         self.racing.release(done.attempt)  # (its slot free for the next candidate)
-                    if attempt.settings.judge == "first" and done.completed:
+                    if not isinstance(self._ended(done, lanes, ended, wanted)[-1], do.KeepRacing):
                         return
         finally:
             admission.reserved -= wanted
+
+    def _ended(self, done: Lane, lanes: list[Lane], ended: list[Lane], unstarted: int) -> list[do.Instruction]:
+        """What the machine says of ``done``, a candidate that ended: wait on, or ask the judge."""
+        own = lanes[0].attempt
+        running = tuple(lane.attempt.number for lane in lanes if lane not in ended)
+        told = LaneEnded(id=self.machine.stamp(), task=own.task.id, attempt=done.attempt.number,
+                         completed=done.completed, running=running, unstarted=unstarted,
+                         judge=own.settings.judge)  # fmt: skip
+        return self.machine.handle(told)
 
     async def _choose(self, own: Attempt, lanes: list[Lane], ended: list[Lane], short: str | None) -> Outcome:
         judge = own.settings.judge

@@ -38,6 +38,9 @@ import anyio
 from anyio.abc import ObjectReceiveStream
 
 from orchestrator.backends.base import AgentResult
+from orchestrator.machine import instructions as do
+from orchestrator.machine.core import Machine
+from orchestrator.machine.stimuli import LaneEnded, Straggling
 from orchestrator.plan.model import Plan
 from orchestrator.run.attempts import Attempt, Launcher, Outcome, Raced
 from orchestrator.run.books import Purse
@@ -66,10 +69,12 @@ class Hedger:
         journal: Journal,
         emit: Callable[[EventRecord], None],
         numbers: dict[str, int],
+        machine: Machine,
     ) -> None:
         self.plan, self.admission, self.emit = plan, admission, emit
+        self.machine = machine  # the run's: its ``hedge``, ``race`` and ``best-of`` rules decide a race
         self.racing = Racing(launcher, admission, journal, numbers)
-        self.best = BestOf(self.racing, emit)
+        self.best = BestOf(self.racing, emit, machine)
         own = launcher.settings
         kinds = {t.id: kind_of(t, own[t.id].backend) for t in plan.tasks.values() if t.id in own}
         self.hedged = any(s.hedge for s in own.values())  # (else no cohort is kept: nothing reads one)
@@ -137,11 +142,12 @@ class Hedger:
             group.start_soon(run_lane, first, run, send.clone())
             while True:  # (its bound read again each time an attempt of its kind completes)
                 bound = self.cohorts.bound(kind, attempt.settings)
-                left = math.inf if bound is None else first.started + bound.seconds - time.time()
-                if bound is not None and left <= 0:
+                if self._straggles(attempt, first, bound):
                     break
+                left = math.inf if bound is None else first.started + bound.seconds - time.time()
                 with anyio.move_on_after(left) as wait, self.cohorts.waking(kind, wait):
                     return (await receive.receive()).outcome or _gone(first)
+            assert bound is not None
             hedge = None
             self.admission.reserved += 1  # past the bound: the next slot that frees is its hedge's
             try:
@@ -160,14 +166,18 @@ class Hedger:
         return _gone(first)  # (a task group that swallowed what ended it)
 
     async def _decide(self, first: Lane, hedge: Lane, receive: ObjectReceiveStream[Lane]) -> Outcome:
-        """The first to complete wins, the other is stopped; both failed: the later one's outcome."""
+        """Which of the two is the task's, as the machine's ``race`` rule says: the first to
+        complete wins, the other is stopped; both failed, the later one's outcome."""
         ended = await receive.receive()
-        if not ended.completed:
+        said = self._ended(ended, first, hedge)
+        if isinstance(said[-1], do.KeepRacing):
             ended = await receive.receive()  # the other one's chance
+            said = self._ended(ended, first, hedge)
         loser = hedge if ended is first else first
-        if loser.outcome is None and ended.completed:
+        if any(isinstance(instruction, do.StopLanes) for instruction in said):
             loser.scope.cancel()
             await receive.receive()  # (its processes reaped, its worktree committed)
+        assert isinstance(said[-1], do.Settle) and said[-1].attempt == ended.attempt.number
         assert ended.outcome is not None
         spent = self.racing.spent(loser)
         won_by = ended.started - loser.started if ended.completed else 0.0  # the loser's head start
@@ -187,6 +197,20 @@ class Hedger:
                                       tokens=tokens))  # fmt: skip
         outcome = await self.racing.settle(first.attempt, ended, [first, hedge])
         return dataclasses.replace(outcome, raced=raced)
+
+    def _straggles(self, attempt: Attempt, first: Lane, bound: Bound | None) -> bool:
+        """Whether ``attempt`` straggles now (the machine's ``hedge`` rule): past its kind's bound."""
+        told = Straggling(id=self.machine.stamp(), task=attempt.task.id, elapsed=time.time() - first.started,
+                          bound=bound.seconds if bound is not None else None)  # fmt: skip
+        return any(isinstance(instruction, do.Hedge) for instruction in self.machine.handle(told))
+
+    def _ended(self, ended: Lane, first: Lane, hedge: Lane) -> list[do.Instruction]:
+        """What the machine says of ``ended``, one of the race's two attempts."""
+        other = hedge if ended is first else first
+        running = (other.attempt.number,) if other.outcome is None else ()
+        told = LaneEnded(id=self.machine.stamp(), task=ended.attempt.task.id, attempt=ended.attempt.number,
+                         completed=ended.completed, running=running)  # fmt: skip
+        return self.machine.handle(told)
 
     def _abandon(self, first: Lane, hedge: Lane) -> None:
         """A race stopped from outside (a cancel, the run's stop): the hedge's slot given back, what
