@@ -13,6 +13,7 @@ import orchestrator
 from orchestrator.backends.base import AgentResult
 from orchestrator.machine import RULES, Machine
 from orchestrator.machine.instructions import (
+    Adopt,
     AwaitWord,
     BlockBackend,
     Cancel,
@@ -26,6 +27,7 @@ from orchestrator.machine.instructions import (
     Instruction,
     Join,
     Judge,
+    KeepApart,
     KeepRacing,
     KeepSession,
     Launch,
@@ -34,6 +36,7 @@ from orchestrator.machine.instructions import (
     Reject,
     Release,
     Requeue,
+    Resolve,
     RetryLater,
     Reuse,
     Settle,
@@ -50,6 +53,7 @@ from orchestrator.machine.stimuli import (
     AttemptCancelled,
     AttemptEnded,
     LaneEnded,
+    MergeConflicted,
     Offered,
     RowAdded,
     Starting,
@@ -378,6 +382,19 @@ def test_best_of_judge_first_stops_the_rest_other_judges_wait_for_every_candidat
     assert last == [Judge(stimulus=38, task="T-01", judge="longest")]
 
 
+def test_merge_fails_a_conflicted_task_kept_apart_or_writes_its_resolution_as_on_conflict_says() -> None:
+    assert handle(MergeConflicted(id=40, task="T-01", on_conflict="fail")) == [KeepApart(stimulus=40, task="T-01")]
+    assert handle(MergeConflicted(id=41, task="T-01", on_conflict="resolve")) == [Resolve(stimulus=41, task="T-01")]
+
+
+def test_adopt_has_a_conflicts_resolution_join_the_run_before_what_needs_its_task_is_released() -> None:
+    assert ended(added=("T-01-merge",)) == [
+        Complete(stimulus=7, task="T-01"),
+        Adopt(stimulus=7, task="T-01", added=("T-01-merge",)),
+        Release(stimulus=7, task="T-01"),
+    ]
+
+
 # --- the machine itself --------------------------------------------------------------------------------------
 
 
@@ -385,9 +402,26 @@ def test_the_rules_are_one_ordered_list_each_named_once_and_declaring_its_moves(
     names = [rule.name for rule in RULES]
     assert len(names) == len(set(names))
     assert all(rule.moves and rule.stimuli for rule in RULES)
-    assert Machine().governing("running→failed") == ["block", "fail"]
+    assert Machine().governing("running→failed") == ["block", "fail", "merge"]
     assert Machine().governing("pending→running") == ["start", "row", "launch"]
     assert Machine().governing("pending→completed") == ["reuse"]
+
+
+def test_every_instruction_is_carried_out_by_the_loop_or_read_where_its_stimulus_is_told() -> None:
+    """The interpreter's table carries out what the loop is told; a race's and a merge's are read
+    by the code that told the machine (``run/races``, ``run/worktrees/merges``), on the attempt's task."""
+    from typing import cast
+
+    from orchestrator.machine import instructions as do
+    from orchestrator.run.interpreter import Interpreter
+    from orchestrator.run.parts import Parts
+
+    kinds = {
+        k for k in vars(do).values() if isinstance(k, type) and issubclass(k, Instruction) and k is not Instruction
+    }
+    carried = set(Interpreter(cast(Parts, None), print, print, int)._table)
+    read_where_told = {do.Hedge, do.KeepRacing, do.StopLanes, do.Settle, do.Judge, do.KeepApart, do.Resolve}
+    assert kinds - carried == read_where_told
 
 
 def test_the_machine_numbers_its_stimuli_and_every_instruction_answers_one() -> None:

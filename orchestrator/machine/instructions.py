@@ -21,6 +21,8 @@ order (``run/interpreter.Interpreter``); nothing here does anything.
     Hedge(task)                          a second attempt beside a straggler, as a slot frees
     KeepRacing / StopLanes(task)         a race waits for its other attempts, or stops them
     Settle(task, attempt) / Judge(task)  the attempt whose outcome is the task's; best of N's judge asked
+    KeepApart / Resolve(task)            a conflict: the task fails, kept to resolve by hand; or a resolution task
+    Adopt(task, added)                   the resolution task its merge wrote joins the run, its dependents wait
     TakeWord(task, gate, decision)       a person's word at its gate taken: told, its result restated
     Reject(task)                         rejected at its gate: what depends on it skipped
     Noted(task)                          a word for a task at no gate: kept for when it gets there
@@ -198,6 +200,22 @@ class Settle(Instruction):
 class Judge(Instruction):
     task: str
     judge: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeepApart(Instruction):
+    task: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resolve(Instruction):
+    task: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Adopt(Instruction):
+    task: str
+    added: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

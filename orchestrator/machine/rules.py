@@ -188,6 +188,14 @@ def _complete(s: on.AttemptEnded, c: Context) -> list[do.Instruction]:
     return [do.Complete(stimulus=s.id, task=s.task, warning=decision.warning, awaiting=s.approval == "after")]
 
 
+def _adopt(s: on.AttemptEnded, c: Context) -> list[do.Instruction]:
+    """A completed task whose merge wrote a resolution task into the plan (its conflict, ``on_conflict:
+    resolve``): the resolution joins the run, and what depends on the task waits for it too."""
+    if not (s.added and isinstance(c.decision, policy.Complete)):
+        return []
+    return [do.Adopt(stimulus=s.id, task=s.task, added=s.added)]
+
+
 def _approve_after(s: on.AttemptEnded, c: Context) -> list[do.Instruction]:
     """A completed task whose gate is after: its result waits for a person's word, and so does
     what needs it; else what needs it may start."""
@@ -285,6 +293,14 @@ def _best_of(s: on.LaneEnded, _: Context) -> list[do.Instruction]:
     return [*stop, do.Judge(stimulus=s.id, task=s.task, judge=s.judge)]
 
 
+def _merge(s: on.MergeConflicted, _: Context) -> list[do.Instruction]:
+    """A completed task's branch conflicts with the integration branch: ``on_conflict: fail``, it
+    fails, its work kept apart for a person to resolve on its branch; else a resolution task."""
+    if s.on_conflict == "fail":
+        return [do.KeepApart(stimulus=s.id, task=s.task)]
+    return [do.Resolve(stimulus=s.id, task=s.task)]
+
+
 # --- a person's word, the clock, a row added ------------------------------------------------------
 
 
@@ -325,6 +341,7 @@ RULES: tuple[Rule, ...] = (
     Rule("fail-over", ("running→retrying",), (on.AttemptEnded,), _fail_over, final=True),
     Rule("session", ("running→*",), (on.AttemptEnded,), _session),
     Rule("complete", ("running→completed", "running→awaiting_approval"), (on.AttemptEnded,), _complete),
+    Rule("adopt", ("→pending",), (on.AttemptEnded,), _adopt),
     Rule("approve-after", ("completed→awaiting_approval", "completed→released"), (on.AttemptEnded,), _approve_after),
     Rule("retry", ("running→retrying",), (on.AttemptEnded,), _retry),
     Rule("pause", ("running→retrying",), (on.AttemptEnded,), _pause),
@@ -336,6 +353,7 @@ RULES: tuple[Rule, ...] = (
     Rule("hedge", ("running→running",), (on.Straggling,), _hedge),
     Rule("race", ("running→*",), (on.LaneEnded,), _race),
     Rule("best-of", ("running→*",), (on.LaneEnded,), _best_of),
+    Rule("merge", ("running→failed", "running→completed"), (on.MergeConflicted,), _merge),
     Rule(
         "word",
         ("awaiting_approval→pending", "awaiting_approval→completed", "awaiting_approval→rejected"),

@@ -8,6 +8,7 @@
     AttemptCancelled(task, cause, ...)          an attempt a cancel (or the run's stop) stopped
     Straggling(task, elapsed, bound)            an attempt that may be hedged, against its kind's bound
     LaneEnded(task, attempt, completed, ...)    one of a race's attempts ended (a hedge's, best of N's)
+    MergeConflicted(task, on_conflict)          a completed task's branch conflicts with the integration branch
     WordSaid(task, gate, decision)              a person's word: `approve`, `reject`
     Tick(now, due)                              the loop's clock: the retries due now
     RowAdded(task)                              a row added to the plan while the run goes on
@@ -82,6 +83,7 @@ class AttemptEnded(Stimulus):
     fail_fast: bool = False  # the run stops at its first failure
     stopped: bool = False  # the run has stopped already (fail-fast, the cost limit)
     over_budget: tuple[str, str] | None = None  # the run has spent its limit: what its end says, and its attempts'
+    added: tuple[str, ...] = ()  # the tasks its merge wrote into the plan: its conflict's resolution
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,6 +118,15 @@ class LaneEnded(Stimulus):
     running: tuple[int, ...] = ()
     unstarted: int = 0
     judge: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MergeConflicted(Stimulus):
+    """``task`` completed, and its branch conflicts with the integration branch (``run/worktrees/merges``):
+    nothing merged; its ``on_conflict`` setting."""
+
+    task: str
+    on_conflict: str  # fail, resolve
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

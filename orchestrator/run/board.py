@@ -32,14 +32,21 @@ from orchestrator.vocabulary import TaskStatus
 class Board:
     """This run's tasks: the queue, what runs and what waits, and the recorder told of each move."""
 
-    def __init__(self, plan: Plan, queue: ReadyQueue, recorder: Recorder, attempts: Mapping[str, int]) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        queue: ReadyQueue,
+        recorder: Recorder,
+        attempts: Mapping[str, int],
+        retries: RetryBook | None = None,
+    ) -> None:
         self.plan, self.queue, self.recorder = plan, queue, recorder
         self.running: dict[str, Attempt] = {}
         self.attempts = dict(attempts)  # task -> number of its last attempt, in this run or an earlier one
         self.first_attempt: dict[str, int] = {}  # task -> number of its first attempt in this run
         self.delayed: dict[str, float] = {}  # task -> loop time its next attempt may start
         self.waiting: dict[str, Outcome] = {}  # task -> the attempt that ended, whose next one is delayed
-        self.retries = RetryBook()
+        self.retries = retries if retries is not None else RetryBook()  # (the machine's memory of them)
         # Told of each task that ended, and whether it completed (``run/items``: a row's instances
         # counted for the views; the first that failed stops the others, when its row says so).
         self.ended: Callable[[str, bool], None] = lambda task_id, completed: None

@@ -57,7 +57,8 @@ class Interpreter:
             do.Complete: self._complete, do.Release: self._release, do.RetryLater: self._retry_later,
             do.PauseGroup: self._pause_group, do.BlockBackend: self._block_backend, do.FailOver: self._fail_over,
             do.Fail: self._fail, do.SkipDownstream: self._skip_downstream, do.Halt: self._halt,
-            do.Cancel: self._cancel, do.TakeWord: self._take_word, do.Reject: self._reject, do.Join: self._join,
+            do.Adopt: self._adopt, do.Cancel: self._cancel, do.TakeWord: self._take_word, do.Reject: self._reject,
+            do.Join: self._join,
         }  # fmt: skip
 
     def carry(self, said: list[do.Instruction], scene: Scene | None = None) -> None:
@@ -86,7 +87,7 @@ class Interpreter:
                             now=now, fails_over=over, down=p.breakers.why(backend),
                             resumed=attempt.job.resume_session, approval=task.approval,
                             fail_fast=p.fail_fast, stopped=p.stop.why is not None,
-                            over_budget=p.purse.over())  # fmt: skip
+                            over_budget=p.purse.over(), added=outcome.added)  # fmt: skip
         return told, Scene(outcome=outcome, began=began, now=now)
 
     def cancelled(
@@ -149,8 +150,10 @@ class Interpreter:
         p.records[i.task] = p.recorder.completed(outcome, i.warning, awaiting=i.awaiting)
         if p.reuse is not None:  # (not one awaiting a person: ``Reuse.cacheable``)
             p.reuse.keep(outcome.attempt.task, outcome.attempt.job.brief)
-        if p.merges is not None and outcome.added:  # a conflict's resolution task: its dependents wait
-            p.merges.adopt(outcome.added, p.board.queue)
+
+    def _adopt(self, i: do.Adopt, _: Scene) -> None:
+        assert self.parts.merges is not None
+        self.parts.merges.adopt(i.added, self.parts.board.queue)
 
     def _release(self, i: do.Release, _: Scene) -> None:
         self.parts.board.completed(i.task)

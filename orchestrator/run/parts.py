@@ -92,11 +92,14 @@ def assemble(
     merges: MergeQueue | None = None,
     reuse: Reuse | None = None,
     rows: Rows | None = None,
+    machine: Machine | None = None,
 ) -> Parts:
     """The parts of a run of ``selected`` (``done``: those it leaves as they are)."""
     estimates = for_run(plan, recorder.workspace, signatures, selected)  # from the runs before
     forecast = Forecast(plan, recorder.views, selected, estimates, admission.limit, recorder.emit)
-    board = Board(plan, _ready_queue(plan, selected, done, estimates, admission.limit), recorder, attempts)
+    machine = machine if machine is not None else Machine()
+    board = Board(plan, _ready_queue(plan, selected, done, estimates, admission.limit), recorder, attempts,
+                  machine.retries)  # fmt: skip
     breakers, holds, inbox = Breakers(forecast.started), Holds(plan, selected), Inbox()
     starts = Starts(plan=plan, settings=settings, signatures=signatures, records=records, sessions=sessions,
                     launcher=launcher, recorder=recorder, journal=journal, admission=admission, breakers=breakers,
@@ -106,7 +109,6 @@ def assemble(
         """What emits an event an attempt's task has for the run: on the loop, before its outcome."""
         inbox.change(functools.partial(recorder.emit, event))
 
-    machine = Machine(retries=board.retries)  # (the loop's, and its races')
     hedger = Hedger(plan, launcher, admission, journal, on_loop, board.attempts, machine)
     purse = Purse(recorder.workspace, {t: r.session_id for t, r in sessions.items()}, admission)
     return Parts(plan=plan, board=board, recorder=recorder, records=records, sessions=sessions, admission=admission,
@@ -130,7 +132,8 @@ def of_run(workspace: Workspace, executor: Executor, prepared: Prepared, recorde
         paused=pause.groups,
     )
     simulated = executor.can.simulated
-    executor, merges = isolate(workspace, prepared, executor, lambda said: recorder.emit(Notice(message=said)))
+    machine = Machine()  # (the run's one: its loop's, its races' and its merges')
+    executor, merges = isolate(workspace, prepared, executor, lambda said: recorder.emit(Notice(message=said)), machine)
     launcher = Launcher(workspace, plan, prepared.settings, prepared.profiles, executor, attempt_base_environment())
     # What fingerprints read: archived upstreams too, and every result this run writes as it
     # writes it (a failure, a skip: a dependent started after it is fingerprinted against it)
@@ -142,7 +145,8 @@ def of_run(workspace: Workspace, executor: Executor, prepared: Prepared, recorde
                     settings=prepared.settings, signatures=prepared.signatures, records=records,
                     sessions=dict(prepared.sessions), attempts=prepared.attempts, launcher=launcher,
                     recorder=recorder, admission=admission, pause=pause, journal=journal,
-                    fail_fast=plan.settings.fail_fast, merges=merges, reuse=reuse, rows=rows)  # fmt: skip
+                    fail_fast=plan.settings.fail_fast, merges=merges, reuse=reuse, rows=rows,
+                    machine=machine)  # fmt: skip
 
 
 def _profile_caps(prepared: Prepared) -> dict[str, int]:

@@ -38,6 +38,9 @@ from orchestrator.git.merging import Conflict
 from orchestrator.git.repo import rev
 from orchestrator.git.work import Work
 from orchestrator.git.worktrees import Trees
+from orchestrator.machine import instructions as do
+from orchestrator.machine.core import Machine
+from orchestrator.machine.stimuli import MergeConflicted
 from orchestrator.output.briefs import render_briefs
 from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.graph import ReadyQueue
@@ -57,7 +60,11 @@ VERIFY_TAIL = 3000  # characters of a failed verify's output a task's failure sh
 
 
 def isolate(
-    workspace: Workspace, prepared: Prepared, executor: Executor, tell: Callable[[str], None] = print
+    workspace: Workspace,
+    prepared: Prepared,
+    executor: Executor,
+    tell: Callable[[str], None] = print,
+    machine: Machine | None = None,
 ) -> tuple[Executor, MergeQueue | None]:
     """The executor a run's attempts go to, and its merge queue: ``executor`` itself and none when
     no task runs in a worktree (or no process runs: a simulating executor, the fake). The lanes a
@@ -74,12 +81,15 @@ def isolate(
         tell(said)
     titles = {task.id: task.title for task in plan.tasks.values()}
     wrapped = WorktreeExecutor(executor, trees, isolated, titles)
-    return wrapped, MergeQueue(workspace, prepared, trees, wrapped)
+    return wrapped, MergeQueue(workspace, prepared, trees, wrapped, machine or Machine())
 
 
 class MergeQueue:
-    def __init__(self, workspace: Workspace, prepared: Prepared, trees: Trees, executor: WorktreeExecutor) -> None:
+    def __init__(
+        self, workspace: Workspace, prepared: Prepared, trees: Trees, executor: WorktreeExecutor, machine: Machine
+    ) -> None:
         self.workspace = workspace
+        self.machine = machine  # the run's: its ``merge`` rule says what a conflict leads to
         self.prepared = prepared
         self.trees = trees
         self.hand = HandMerge(trees)  # (a conflict a person resolves; its integration worktree is the queue's)
@@ -155,7 +165,8 @@ class MergeQueue:
         merged = await anyio.to_thread.run_sync(self.integration.merge, work.branch, f"orchestrator: merge {task.id}")
         if isinstance(merged, Conflict):
             clash = f"its branch {work.branch} conflicts with {integration} in {merged.listed()}"
-            if settings.on_conflict == "fail":
+            met = MergeConflicted(id=self.machine.stamp(), task=task.id, on_conflict=settings.on_conflict)
+            if isinstance(self.machine.handle(met)[-1], do.KeepApart):  # (the machine's ``merge`` rule)
                 kept = f"{clash}; {KEPT} — {self.hand.advice(task.id)}"
                 return _failed(outcome, ErrorClass.CONFLICT, kept)
             added = await anyio.to_thread.run_sync(self._resolution, task, work, merged)
