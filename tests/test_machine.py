@@ -17,6 +17,7 @@ from orchestrator.machine.instructions import (
     AwaitWord,
     BlockBackend,
     Cancel,
+    CancelWaiting,
     Complete,
     Fail,
     FailOver,
@@ -33,17 +34,20 @@ from orchestrator.machine.instructions import (
     Launch,
     Noted,
     PauseGroup,
+    Refuse,
     Reject,
     Release,
     Requeue,
     Resolve,
     RetryLater,
     Reuse,
+    Revive,
     Settle,
     SettleRow,
     SkipDownstream,
     Start,
     StayFailed,
+    StopAttempt,
     StopLanes,
     Take,
     TakeWord,
@@ -52,9 +56,11 @@ from orchestrator.machine.instructions import (
 from orchestrator.machine.stimuli import (
     AttemptCancelled,
     AttemptEnded,
+    CancelAsked,
     LaneEnded,
     MergeConflicted,
     Offered,
+    RetryAsked,
     RowAdded,
     Starting,
     Straggling,
@@ -395,6 +401,39 @@ def test_adopt_has_a_conflicts_resolution_join_the_run_before_what_needs_its_tas
     ]
 
 
+# --- what is asked of a run going on: a cancel, a retry ------------------------------------------------
+
+CANCEL = Cause.of(CauseKind.CANCELLED, "not needed")
+
+
+def test_cancel_asked_stops_a_running_attempt_refuses_a_finished_task_and_cancels_any_other() -> None:
+    running = CancelAsked(id=50, task="T-01", cause=CANCEL, running=True, status=TaskStatus.RUNNING)
+    assert handle(running) == [StopAttempt(stimulus=50, task="T-01", cause=CANCEL)]
+    done = CancelAsked(id=51, task="T-01", cause=CANCEL, running=False, status=TaskStatus.COMPLETED)
+    assert handle(done) == [Refuse(stimulus=51, task="T-01", why="T-01 is completed already")]
+    waits = CancelAsked(id=52, task="T-01", cause=CANCEL, running=False, status=TaskStatus.FAILED, busy=True)
+    assert handle(waits) == [CancelWaiting(stimulus=52, task="T-01", cause=CANCEL)]  # (its retry's backoff)
+
+
+def test_retry_asked_revives_a_task_that_ended_short_and_refuses_what_it_cannot_do_saying_why() -> None:
+    assert handle(RetryAsked(id=53, task="T-01", status=TaskStatus.FAILED)) == [Revive(stimulus=53, task="T-01")]
+    said = {
+        status: handle(RetryAsked(id=54, task="T-01", status=status, busy=busy, stopping=stopping))[0]
+        for status, busy, stopping in [
+            (TaskStatus.RUNNING, True, None),
+            (TaskStatus.COMPLETED, False, None),
+            (TaskStatus.CANCELLED, False, "--fail-fast: T-02 failed"),
+        ]
+    }
+    assert said == {
+        TaskStatus.RUNNING: Refuse(stimulus=54, task="T-01", why="T-01 is running: it is in the queue already"),
+        TaskStatus.COMPLETED: Refuse(
+            stimulus=54, task="T-01", why="T-01 is completed (`orchestrator run --rerun T-01` redoes it)"
+        ),
+        TaskStatus.CANCELLED: Refuse(stimulus=54, task="T-01", why="the run is stopping (--fail-fast: T-02 failed)"),
+    }
+
+
 # --- the machine itself --------------------------------------------------------------------------------------
 
 
@@ -409,7 +448,8 @@ def test_the_rules_are_one_ordered_list_each_named_once_and_declaring_its_moves(
 
 def test_every_instruction_is_carried_out_by_the_loop_or_read_where_its_stimulus_is_told() -> None:
     """The interpreter's table carries out what the loop is told; a race's and a merge's are read
-    by the code that told the machine (``run/races``, ``run/worktrees/merges``), on the attempt's task."""
+    by the code that told the machine (``run/races``, ``run/worktrees/merges``), on the attempt's
+    task, and a cancel's or a retry's by the run's answers to requests (``run/inflight/answers``)."""
     from typing import cast
 
     from orchestrator.machine import instructions as do
@@ -420,7 +460,8 @@ def test_every_instruction_is_carried_out_by_the_loop_or_read_where_its_stimulus
         k for k in vars(do).values() if isinstance(k, type) and issubclass(k, Instruction) and k is not Instruction
     }
     carried = set(Interpreter(cast(Parts, None), print, print, int)._table)
-    read_where_told = {do.Hedge, do.KeepRacing, do.StopLanes, do.Settle, do.Judge, do.KeepApart, do.Resolve}
+    read_where_told = {do.Hedge, do.KeepRacing, do.StopLanes, do.Settle, do.Judge, do.KeepApart, do.Resolve,
+                       do.StopAttempt, do.CancelWaiting, do.Revive, do.Refuse}  # fmt: skip
     assert kinds - carried == read_where_told
 
 

@@ -26,6 +26,8 @@ order (``run/interpreter.Interpreter``); nothing here does anything.
     TakeWord(task, gate, decision)       a person's word at its gate taken: told, its result restated
     Reject(task)                         rejected at its gate: what depends on it skipped
     Noted(task)                          a word for a task at no gate: kept for when it gets there
+    StopAttempt / CancelWaiting(task)    a cancel: its running attempt stopped; one not running cancelled
+    Revive(task) / Refuse(task, why)     a retry: back in the queue; a request the run will not do, and why
     Join(task)                           a row added joins the queue
 """
 
@@ -233,6 +235,27 @@ class Reject(Instruction):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Noted(Instruction):
     task: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StopAttempt(Instruction):
+    task: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelWaiting(Instruction):
+    task: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Revive(Instruction):
+    task: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Refuse(Instruction):
+    task: str
+    why: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -315,6 +315,31 @@ def _word(s: on.WordSaid, _: Context) -> list[do.Instruction]:
     return [took, do.Release(stimulus=s.id, task=s.task)] if s.gate == "after" else [took]
 
 
+def _cancel_asked(s: on.CancelAsked, _: Context) -> list[do.Instruction]:
+    """A cancel: a running attempt is stopped (recorded cancelled once its processes are gone:
+    ``cancel``); a task finished already is refused; any other (queued, held, waiting for its
+    next attempt) is cancelled now, and what depends on it skipped."""
+    if s.running:
+        return [do.StopAttempt(stimulus=s.id, task=s.task, cause=s.cause)]
+    if s.status.finished and not s.busy:
+        return [do.Refuse(stimulus=s.id, task=s.task, why=f"{s.task} is {s.status} already")]
+    return [do.CancelWaiting(stimulus=s.id, task=s.task, cause=s.cause)]
+
+
+def _retry_asked(s: on.RetryAsked, _: Context) -> list[do.Instruction]:
+    """A retry: a task that ended and did not complete goes back in the queue, its retries afresh
+    (and what its end skipped with it); one in the queue already, completed, or asked of a run
+    that is stopping is refused, saying what to do instead."""
+    if s.busy or not s.status.finished:
+        return [do.Refuse(stimulus=s.id, task=s.task, why=f"{s.task} is {s.status}: it is in the queue already")]
+    if s.status == TaskStatus.COMPLETED:
+        redo = f"`orchestrator run --rerun {s.task}` redoes it"
+        return [do.Refuse(stimulus=s.id, task=s.task, why=f"{s.task} is completed ({redo})")]
+    if s.stopping is not None:
+        return [do.Refuse(stimulus=s.id, task=s.task, why=f"the run is stopping ({s.stopping})")]
+    return [do.Revive(stimulus=s.id, task=s.task)]
+
+
 def _due(s: on.Tick, _: Context) -> list[do.Instruction]:
     return [do.Requeue(stimulus=s.id, task=task) for task in s.due]
 
@@ -322,6 +347,9 @@ def _due(s: on.Tick, _: Context) -> list[do.Instruction]:
 def _join(s: on.RowAdded, _: Context) -> list[do.Instruction]:
     return [do.Join(stimulus=s.id, task=s.task)]
 
+
+_CANCELLED = ("running→cancelled", "pending→cancelled", "retrying→cancelled")
+_REVIVED = ("failed→pending", "cancelled→pending", "skipped→pending", "rejected→pending")
 
 RULES: tuple[Rule, ...] = (
     Rule("hold", ("pending→blocked",), (on.Offered,), _hold, final=True),
@@ -360,6 +388,8 @@ RULES: tuple[Rule, ...] = (
         (on.WordSaid,),
         _word,
     ),
+    Rule("cancel-asked", _CANCELLED, (on.CancelAsked,), _cancel_asked),
+    Rule("retry-asked", _REVIVED, (on.RetryAsked,), _retry_asked),
     Rule("retry-due", ("retrying→pending",), (on.Tick,), _due),
     Rule("join", ("→waiting", "→pending", "→skipped"), (on.RowAdded,), _join),
 )

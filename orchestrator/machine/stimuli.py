@@ -10,6 +10,7 @@
     LaneEnded(task, attempt, completed, ...)    one of a race's attempts ended (a hedge's, best of N's)
     MergeConflicted(task, on_conflict)          a completed task's branch conflicts with the integration branch
     WordSaid(task, gate, decision)              a person's word: `approve`, `reject`
+    CancelAsked / RetryAsked(task, ...)         `orchestrator cancel`, `retry` asked of the run going on
     Tick(now, due)                              the loop's clock: the retries due now
     RowAdded(task)                              a row added to the plan while the run goes on
 
@@ -137,6 +138,31 @@ class WordSaid(Stimulus):
     task: str
     gate: str | None
     decision: Decision
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelAsked(Stimulus):
+    """`orchestrator cancel` (the dashboard's button, the API) asks the run going on to cancel
+    ``task``, for ``cause``: whether an attempt of it ``running`` now, its ``status``, whether it
+    is ``busy`` (waiting for its next attempt)."""
+
+    task: str
+    cause: Cause
+    running: bool
+    status: TaskStatus
+    busy: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryAsked(Stimulus):
+    """`orchestrator retry` asks the run going on to run ``task`` again: its ``status``, whether
+    it is ``busy`` (in the queue, running, or waiting for its next attempt), whether the run is
+    ``stopping`` (why)."""
+
+    task: str
+    status: TaskStatus
+    busy: bool = False
+    stopping: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

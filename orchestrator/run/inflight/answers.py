@@ -10,6 +10,8 @@ stop (fail-fast, the cost limit) stops every running attempt the same way (``sto
 from __future__ import annotations
 
 from orchestrator.backends.base import AgentResult
+from orchestrator.machine import instructions as do
+from orchestrator.machine.stimuli import CancelAsked, RetryAsked
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.attempts import Attempt
 from orchestrator.run.prepare import Prepared
@@ -20,6 +22,7 @@ from orchestrator.state import approvals, store
 from orchestrator.state.causes import Cause
 from orchestrator.state.events.runs import RequestRefused
 from orchestrator.state.events.tasks import ApprovalNoted, PermissionAnswered, PermissionAsked, TaskRequeued
+from orchestrator.state.transitions import answering
 from orchestrator.state.words import questions
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
@@ -51,21 +54,26 @@ class Answers:
         return task
 
     def cancel(self, task_id: str, request: str, reason: Cause) -> None:
+        """What the machine's ``cancel-asked`` rule says of a cancel, carried out."""
         board = self.scheduler.board
         task = self._known("cancel", task_id, request)
         if task is None:
             return
         running = board.attempt_of(task_id)
-        if running is not None:
-            self.cancelling[task_id] = (reason, request)
-            running.stop()  # ``cancelled`` records it once its processes are gone
-            return
-        status = self.prepared.views[task_id].status
-        if status.finished and not board.busy(task_id):
-            self.refuse("cancel", task_id, request, f"{task_id} is {status} already")
-            return
-        self.scheduler.holds.release(task_id)  # (held at its gate, or by its Blocked cell: a retry asks again)
-        board.cancel_waiting(task, reason)
+        asked = CancelAsked(id=self.scheduler.machine.stamp(), task=task_id, cause=reason, running=running is not None,
+                            status=self.prepared.views[task_id].status, busy=board.busy(task_id))  # fmt: skip
+        with answering(asked.id, "CancelAsked"):
+            for said in self.scheduler.machine.handle(asked):
+                if isinstance(said, do.StopAttempt) and running is not None:
+                    self.cancelling[task_id] = (reason, request)
+                    running.stop()  # ``cancelled`` records it once its processes are gone
+                elif isinstance(said, do.Refuse):
+                    self.refuse("cancel", task_id, request, said.why)
+                elif isinstance(said, do.CancelWaiting):
+                    self.scheduler.holds.release(
+                        task_id
+                    )  # (held at its gate, or by its Blocked cell: a retry asks again)
+                    board.cancel_waiting(task, reason)
 
     def decide(self, task_id: str, request: str, _reason: Cause) -> None:
         """`orchestrator approve` or `reject`, whose decision is in state/approvals.jsonl already."""
@@ -107,21 +115,23 @@ class Answers:
         return True
 
     def retry(self, task_id: str, request: str, _reason: Cause) -> None:
+        """What the machine's ``retry-asked`` rule says of a retry, carried out."""
         board, views = self.scheduler.board, self.prepared.views
         task = self._known("retry", task_id, request)
         if task is None:
             return
-        status = views[task_id].status
-        if board.busy(task_id) or not status.finished:
-            self.refuse("retry", task_id, request, f"{task_id} is {status}: it is in the queue already")
-            return
-        if status == TaskStatus.COMPLETED:
-            redo = f"`orchestrator run --rerun {task_id}` redoes it"
-            self.refuse("retry", task_id, request, f"{task_id} is completed ({redo})")
-            return
-        if (stopping := self.scheduler.stop.stopping) is not None:
-            self.refuse("retry", task_id, request, f"the run is stopping ({stopping})")
-            return
+        asked = RetryAsked(id=self.scheduler.machine.stamp(), task=task_id, status=views[task_id].status,
+                           busy=board.busy(task_id), stopping=self.scheduler.stop.stopping)  # fmt: skip
+        with answering(asked.id, "RetryAsked"):
+            said = self.scheduler.machine.handle(asked)[-1]
+            if isinstance(said, do.Refuse):
+                self.refuse("retry", task_id, request, said.why)
+            else:
+                self._revive(task, request)
+
+    def _revive(self, task: Task, request: str) -> None:
+        """``task`` back in the queue (``Revive``), what its end skipped with it, each told."""
+        board, views, task_id = self.scheduler.board, self.prepared.views, task.id
         back, doomed = board.revive(task)
         if task_id in doomed:
             blocker = doomed[task_id]
