@@ -522,3 +522,19 @@ def git(repo: Path, *args: str) -> str:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
+
+
+def modules_calling(method: str) -> set[str]:
+    """The package's modules (``state/approvals.py``) that call a method or function named ``method``
+    as an attribute (``x.method(...)``): where a rule is read, for the tests that hold it to one place."""
+    import ast
+
+    import orchestrator
+
+    package = Path(orchestrator.__file__).parent
+    found = set()
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == method:
+                found.add(path.relative_to(package).as_posix())
+    return found

@@ -7,14 +7,12 @@ run held it waiting for its time and asked nobody."""
 
 from __future__ import annotations
 
-import ast
 import json
 import signal
 from pathlib import Path
 
-from runner_helpers import cli, start, wait_until
+from runner_helpers import cli, modules_calling, start, wait_until
 
-import orchestrator
 from orchestrator.machine.replay import collect
 from orchestrator.plan import parse_plan
 from orchestrator.state.workspace import Workspace
@@ -104,10 +102,9 @@ def test_no_view_gives_a_task_a_state_but_by_the_machine_or_from_what_a_run_wrot
     (``machine/replay``), where a result is read as written (``state/status``), where a view is
     copied (``run/resume/blocks``) and where an attempt a dead runner left is read interrupted
     (``run/prepare``): nowhere else does a state get made up."""
-    package = Path(orchestrator.__file__).parent
-    callers = set()
-    for path in package.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "read_as":
-                callers.add(path.relative_to(package).as_posix())
-    assert callers == {"machine/replay.py", "state/status.py", "run/resume/blocks.py", "run/prepare.py"}
+    assert modules_calling("read_as") == {
+        "machine/replay.py",
+        "state/status.py",
+        "run/resume/blocks.py",
+        "run/prepare.py",
+    }

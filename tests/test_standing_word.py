@@ -6,12 +6,11 @@ and `approve` reading two rules: a gate no word could pass."""
 
 from __future__ import annotations
 
-import ast
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from runner_helpers import Spec, plan_text
+from runner_helpers import Spec, modules_calling, plan_text
 
 import orchestrator
 from orchestrator.machine import Machine
@@ -80,12 +79,7 @@ def test_no_module_but_approvals_judges_a_word_by_its_own_rule() -> None:
     """``Decision.stands`` is called in ``state/approvals`` alone: the run's gate, `approve` and
     ``status`` call ``approvals.standing``, so none of them can drift to a rule of its own."""
     package = Path(orchestrator.__file__).parent
-    callers = set()
-    for path in package.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "stands":
-                callers.add(path.relative_to(package).as_posix())
-    assert callers == {"state/approvals.py"}
+    assert modules_calling("stands") == {"state/approvals.py"}
     users = {
         p.relative_to(package).as_posix()
         for p in package.rglob("*.py")
