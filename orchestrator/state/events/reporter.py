@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from orchestrator.state.events.base import EventRecord
+from orchestrator.state.events.base import EventRecord, UnknownEvent
 
 if TYPE_CHECKING:  # (the records are only named here: a reader of the log need not build them all)
     from orchestrator.state.events.runs import (
@@ -83,6 +83,8 @@ class EventReporter(Generic[R]):
 
     def tell(self, event: EventRecord) -> R:
         """``event`` handed to this reporter's method for its kind."""
+        if isinstance(event, UnknownEvent):
+            return self.any_event(event)
         method: Callable[[EventRecord], R] = getattr(self, event.event.value)
         return method(event)
 
