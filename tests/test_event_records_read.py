@@ -21,7 +21,7 @@ from orchestrator.state import events
 from orchestrator.state.causes import Cause
 from orchestrator.state.events import EventLog, EventRecord, UnknownEvent
 from orchestrator.state.events.audit import audit
-from orchestrator.state.events.base import kind_of, task_of
+from orchestrator.state.events.base import event_name, task_of
 from orchestrator.state.events.records import RECORDS
 from orchestrator.state.events.reporter import EventReporter
 from orchestrator.state.events.runs import RunFinished, RunStarted
@@ -107,7 +107,7 @@ def test_a_line_of_a_kind_unknown_or_lacking_what_its_kind_needs_is_kept_as_it_i
     unknown = found[1]
     assert isinstance(unknown, UnknownEvent)
     assert (unknown.kind, unknown.run, unknown.time, unknown.data["v"]) == ("task_teleported", RUN, future["time"], 9)
-    assert kind_of(unknown) == "task_teleported" and task_of(unknown) == "T-01" and task_of(found[2]) == "T-02"
+    assert event_name(unknown) == "task_teleported" and task_of(unknown) == "T-01" and task_of(found[2]) == "T-02"
     assert unknown.as_json() == future and {**future, "prev": unknown.as_line()["prev"]} == unknown.as_line()
     # No reader stumbles on it: a reporter hands it to ``any_event``, it has no line, the readers
     # that fold the log pass it by.
@@ -115,7 +115,7 @@ def test_a_line_of_a_kind_unknown_or_lacking_what_its_kind_needs_is_kept_as_it_i
 
     class Told(EventReporter[None]):
         def any_event(self, event: EventRecord) -> None:
-            told.append(kind_of(event))
+            told.append(event_name(event))
 
     for record in found:
         Told().tell(record)

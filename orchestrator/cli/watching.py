@@ -18,7 +18,7 @@ from orchestrator.errors import UsageError
 from orchestrator.printable import visible
 from orchestrator.state import events
 from orchestrator.state.events import EventRecord
-from orchestrator.state.events.base import kind_of
+from orchestrator.state.events.base import event_name
 from orchestrator.state.events.runs import RunFinished, RunStarted
 from orchestrator.state.events.tasks import (
     TaskCancelled,
@@ -53,7 +53,7 @@ def _line(event: EventRecord, workspace: Workspace) -> str:
     data = event.as_line()  # (whatever its kind: its words, as its line holds them)
     words = data.get("text") or data.get("message") or data.get("reason") or data.get("milestone") or ""
     task = f" {data['task']}" if data.get("task") else ""
-    return f"• {kind_of(event)}{task}" + (f": {words}" if words else "")
+    return f"• {event_name(event)}{task}" + (f": {words}" if words else "")
 
 
 @dataclass(slots=True)

@@ -13,7 +13,7 @@ from orchestrator.errors import UsageError
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.inflight.requests import Answer, wait_for
 from orchestrator.state import approvals, events
-from orchestrator.state.events.base import kind_of
+from orchestrator.state.events.base import event_name
 from orchestrator.state.events.runs import ApproveRequested, RejectRequested
 from orchestrator.state.events.tasks import ApprovalGiven, ApprovalNoted, ApprovalRefused
 from orchestrator.state.results import ResultRecord
@@ -91,7 +91,7 @@ def decide(
         said += f" {task.id} ({gate}): kept for when the run going on (pid {live.pid}) gets to it"
     else:
         said += f" {task.id} ({gate}): the run going on (pid {live.pid}) takes it now"
-    return Answer(True, task.id, live.run, kind_of(got) if got else None, decision.reason or None, said)
+    return Answer(True, task.id, live.run, event_name(got) if got else None, decision.reason or None, said)
 
 
 def standing(

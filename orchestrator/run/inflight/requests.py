@@ -21,7 +21,7 @@ from orchestrator.errors import NoAnswerError, PlanError
 from orchestrator.plan.model import Plan, Task
 from orchestrator.state import approvals, events
 from orchestrator.state.events import EventRecord
-from orchestrator.state.events.base import kind_of
+from orchestrator.state.events.base import event_name
 from orchestrator.state.journal import now_iso
 from orchestrator.state.lock import WorkspaceLock
 from orchestrator.state.workspace import Workspace
@@ -195,7 +195,7 @@ def _ask(
             said = f"⏹️ {task.id} cancelled in the run going on (pid {live.pid}): {why}"
         else:
             said = f"↩️ {task.id} is back in the queue of the run going on (pid {live.pid})"
-        return Answer(not refused, task.id, live.run, kind_of(got), why, said)
+        return Answer(not refused, task.id, live.run, event_name(got), why, said)
     if events.live_run(workspace.events_file) is not None:
         if not patient:
             said = f"✋ {kind} of {task.id} asked of the run going on (pid {live.pid}), which takes it within a second"

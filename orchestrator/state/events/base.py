@@ -208,7 +208,7 @@ class UnknownEvent(EventRecord):
         return {key: value for key, value in self.data.items() if key != _CHAIN}
 
 
-def kind_of(record: EventRecord) -> str:
+def event_name(record: EventRecord) -> str:
     """The name of ``record``'s kind, as its line's ``event`` says it (an unknown one's too)."""
     return record.kind if isinstance(record, UnknownEvent) else str(record.event)
 

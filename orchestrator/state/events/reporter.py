@@ -7,8 +7,9 @@ line, a notification's headline, ``None`` for a reporter that acts). Each falls 
 ``any_event``, the default for the kinds a reporter leaves alone (nothing, for most; everything,
 for the JSONL writer). ``tell`` hands an event to its method. The terminal's lines
 (``output/lines``), the run's reporters and notifications (``output/reporter``, ``run/notices/notify``,
-``output/payloads``), the dashboard's tailer (``serve/tailer``) and the event log itself
-(``log.EventLog``) implement it.
+``output/payloads``), the dashboard's tailer (``serve/tailer``), the attempts read from the log
+(``state/kept/history``) and the event log itself (``log.EventLog``) implement it. A line of a kind
+this version does not know (``base.UnknownEvent``) goes to ``any_event``.
 """
 
 from __future__ import annotations
