@@ -11,10 +11,10 @@ WAIT_FOR_GO = "while [ ! -f go ]; do sleep 0.05; done"
 
 
 def events_of(project: Path) -> list[dict[str, object]]:
-    """The project's event log as it is now."""
+    """The project's event log as it is now, each line as written."""
     from orchestrator.state import events
 
-    return events.read_all(workspace(project) / "state" / "events.jsonl")
+    return [e.as_line() for e in events.read_all(workspace(project) / "state" / "events.jsonl")]
 
 
 def has_started(project: Path, task: str) -> bool:

@@ -17,7 +17,7 @@ from orchestrator.state.events import log
 
 
 def _log(project: Path) -> list[dict[str, object]]:
-    return events.read_all(workspace(project) / "state" / "events.jsonl")
+    return [e.as_line() for e in events.read_all(workspace(project) / "state" / "events.jsonl")]
 
 
 def test_a_run_keeps_what_it_told_and_the_next_run_adds_below(tmp_path: Path) -> None:
@@ -40,7 +40,7 @@ def test_a_run_keeps_what_it_told_and_the_next_run_adds_below(tmp_path: Path) ->
     start = events.last_run_start(workspace(tmp_path) / "state" / "events.jsonl")
     assert start is not None
     cursor = events.Cursor(start)
-    assert events.read_new(workspace(tmp_path) / "state" / "events.jsonl", cursor) == later
+    assert [e.as_line() for e in events.read_new(workspace(tmp_path) / "state" / "events.jsonl", cursor)] == later
 
 
 def _append_many(path: str, writer: int) -> None:
@@ -115,7 +115,9 @@ def test_a_look_for_some_lines_reads_a_block_at_a_time_and_finds_what_a_whole_re
             for offset in (0, len(lines[0]) + 1, len(data) // 2 - 3):
                 cursor = events.Cursor(offset)
                 want, end = _naive_new(data, offset, only)
-                assert events.read_new(path, cursor, only=only) == [json.loads(line) for line in want]
+                assert [e.as_line() for e in events.read_new(path, cursor, only=only)] == [
+                    json.loads(line) for line in want
+                ]
                 assert cursor.offset == end
     assert events.last_run_start(tmp_path / "none.jsonl") is None
     path.write_bytes(b"")
@@ -130,7 +132,7 @@ def test_a_look_for_some_lines_reads_a_block_at_a_time_and_finds_what_a_whole_re
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert found == [{"event": "checkpoint_restored"}]
+    assert [e.as_line() for e in found] == [{"event": "checkpoint_restored"}]
     assert peak < 5 * (1 << 20), peak  # (the whole log is 22 MB)
 
 

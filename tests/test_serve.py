@@ -40,6 +40,7 @@ from runner_helpers import results, wait_until
 
 from orchestrator.plan.config.settings import format_duration
 from orchestrator.state import events
+from orchestrator.state.events import EventRecord
 
 SECRET = "TOP-SECRET: never served"
 
@@ -317,7 +318,7 @@ def test_one_reader_of_the_log_however_many_subscribers(tmp_path: Path, monkeypa
     reads: list[int] = []
     real = events.read_new
 
-    def counted(path: Path, cursor: Any) -> list[dict[str, Any]]:
+    def counted(path: Path, cursor: Any) -> list[EventRecord]:
         reads.append(cursor.offset)
         return real(path, cursor)
 

@@ -154,7 +154,7 @@ def _waits_for_a_lock(pid: int) -> bool:
 
 
 def _events(project: Path) -> list[dict[str, object]]:
-    return events.read_all(workspace(project) / "state" / "events.jsonl")
+    return [e.as_line() for e in events.read_all(workspace(project) / "state" / "events.jsonl")]
 
 
 def _plan(project: Path) -> None:

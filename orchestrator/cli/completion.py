@@ -256,6 +256,7 @@ def _tags(command: str, dest: str, given: list[str]) -> list[str]:
     labels ``spawn`` gave (``history --label`` finds them); for ``update TASK``, ``--untag`` the
     task's own and ``--tag`` the others."""
     from orchestrator.state import events
+    from orchestrator.state.events.tasks import TaskSpawned
 
     workspace = find_workspace(_workspace_in(given))
     plan = plan_of(workspace)
@@ -269,8 +270,8 @@ def _tags(command: str, dest: str, given: list[str]) -> list[str]:
     found = [tag for t in (*plan.tasks.values(), *(e.task for e in plan.archived.values())) for tag in t.tags]
     if command == "history":
         for event in events.read_all(workspace.events_file):
-            if event.get("event") == "task_spawned" and isinstance(event.get("labels"), list):
-                found.extend(str(label) for label in event["labels"])
+            if isinstance(event, TaskSpawned) and isinstance(event.labels, tuple):
+                found.extend(str(label) for label in event.labels)
     return sorted({tag.lower(): tag for tag in found if tag.lower() not in own}.values(), key=str.lower)
 
 

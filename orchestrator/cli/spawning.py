@@ -125,7 +125,7 @@ def _spawned(args: argparse.Namespace, workspace: Workspace, added: adding.Added
     """Once the row is written: the task followed to its end, or (``--detach``) left to run."""
     task_id, live = added.id, added.live
     joined = adding.taken_by(workspace, live, task_id) is not None
-    run = live["run"] if joined and live else None
+    run = live.run if joined and live else None
     from orchestrator.state.events.tasks import TaskSpawned
 
     events.append(
@@ -142,12 +142,12 @@ def _spawned(args: argparse.Namespace, workspace: Workspace, added: adding.Added
             return ExitCode.OK
         print(task_id)
         if joined and live is not None:
-            warn(f"➕ {task_id} added to {where}; the run going on (pid {live['pid']}) runs it")
+            warn(f"➕ {task_id} added to {where}; the run going on (pid {live.pid}) runs it")
         else:
             warn(f"➕ {task_id} added to {where}; it runs in the background (its lines: {log})")
         return ExitCode.OK
     if joined and live is not None:
-        warn(f"➕ {task_id} added to {where}; the run going on (pid {live['pid']}) runs it")
+        warn(f"➕ {task_id} added to {where}; the run going on (pid {live.pid}) runs it")
     else:
         warn(f"➕ {task_id} added to {where}; running it now")
     return _finish(args, workspace, task_id, since, detached=False)
@@ -166,8 +166,8 @@ def _finish(args: argparse.Namespace, workspace: Workspace, task_id: str, since:
     from orchestrator.output.reporter import PlainReporter
     from orchestrator.run.launch.spawned import see_through
 
-    def show(event: events.Event) -> None:
-        if event.get("run") is None:  # (what a command did with no run going on: the add, this spawn)
+    def show(event: events.EventRecord) -> None:
+        if event.run is None:  # (what a command did with no run going on: the add, this spawn)
             return
         line = describe(event, workspace.root)
         if line is not None:
@@ -222,7 +222,7 @@ def _cancel(workspace: Workspace, task_id: str, why: str) -> None:
 
     deadline = time.monotonic() + timing.current().interrupt_wait
     live = events.live_run(workspace.events_file)
-    if live is None or live.get("pid") == os.getpid():
+    if live is None or live.pid == os.getpid():
         return
     try:
         plan = plan_of(workspace)

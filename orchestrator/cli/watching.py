@@ -17,6 +17,17 @@ from orchestrator.cli.output import Commands, add_command, find_workspace
 from orchestrator.errors import UsageError
 from orchestrator.printable import visible
 from orchestrator.state import events
+from orchestrator.state.events import EventRecord
+from orchestrator.state.events.base import event_name
+from orchestrator.state.events.runs import RunFinished, RunStarted
+from orchestrator.state.events.tasks import (
+    TaskCancelled,
+    TaskCompleted,
+    TaskFailed,
+    TaskInterrupted,
+    TaskRetrying,
+    TaskStarted,
+)
 from orchestrator.state.procs import pid_alive
 from orchestrator.vocabulary import ExitCode
 
@@ -24,11 +35,11 @@ if TYPE_CHECKING:
     from orchestrator.plan.model import Task
     from orchestrator.state.workspace import Workspace
 
-_ENDS = {"task_completed", "task_failed", "task_retrying", "task_interrupted", "task_cancelled"}
+_ENDS = (TaskCompleted, TaskFailed, TaskRetrying, TaskInterrupted, TaskCancelled)  # an attempt's output ends
 OUTPUT_LINE_LIMIT = 2000  # characters of one output line that `watch --output` shows
 
 
-def _line(event: events.Event, workspace: Workspace) -> str:
+def _line(event: EventRecord, workspace: Workspace) -> str:
     """How ``watch`` shows an event: as ``run`` does, or its kind and words for one it does not know
     (what agents share, discover, sync)."""
     from orchestrator.output.lines import describe  # (imported as `watch` shows a line: `--help` needs it not)
@@ -39,9 +50,10 @@ def _line(event: events.Event, workspace: Workspace) -> str:
         shown = None
     if shown is not None:
         return shown
-    words = event.get("text") or event.get("message") or event.get("reason") or event.get("milestone") or ""
-    task = f" {event['task']}" if event.get("task") else ""
-    return f"• {event['event']}{task}" + (f": {words}" if words else "")
+    data = event.as_line()  # (whatever its kind: its words, as its line holds them)
+    words = data.get("text") or data.get("message") or data.get("reason") or data.get("milestone") or ""
+    task = f" {data['task']}" if data.get("task") else ""
+    return f"• {event_name(event)}{task}" + (f": {words}" if words else "")
 
 
 @dataclass(slots=True)
@@ -91,23 +103,22 @@ def cmd_watch(args: argparse.Namespace) -> int:
         start = events.last_run_start(path)
     cursor = events.Cursor(start)
     run: str | None = None
-    begun: events.Event | None = None  # the run's run_started: it names its runner
+    begun: RunStarted | None = None  # the run's run_started: it names its runner
     tails: dict[str, _Tail] = {}
     quiet_since = time.monotonic()
     while True:
         found = events.read_new(path, cursor)
         for event in found:
-            if run is None and event["event"] == "run_started":
-                run, begun = event.get("run"), event
+            if run is None and isinstance(event, RunStarted):
+                run, begun = event.run, event
             _show(args, event, workspace)
-            task = str(event.get("task", ""))
-            if args.output and event["event"] == "task_started" and event.get("log"):
-                tails[task] = _Tail(task, workspace.root / str(event["log"]))
-            elif args.output and event["event"] in _ENDS and task in tails:
-                _show_output(tails.pop(task), as_json=args.json, framed=True, final=True)
-            if event["event"] == "run_finished" and event.get("run") == run:
+            if args.output and isinstance(event, TaskStarted) and event.log:
+                tails[event.task] = _Tail(event.task, workspace.root / event.log)
+            elif args.output and isinstance(event, _ENDS) and event.task in tails:
+                _show_output(tails.pop(event.task), as_json=args.json, framed=True, final=True)
+            if isinstance(event, RunFinished) and event.run == run:
                 sys.stdout.flush()
-                return int(event.get("exit_code", ExitCode.FAILED))
+                return int(event.exit_code)
         for tail in tails.values():
             _show_output(tail, as_json=args.json, framed=True)
         sys.stdout.flush()
@@ -116,19 +127,19 @@ def cmd_watch(args: argparse.Namespace) -> int:
         elif (
             time.monotonic() - quiet_since > 1.0
             and begun is not None
-            and isinstance(begun.get("pid"), int)
+            and begun.pid
             and not events.runner_alive(begun)
             and not events.read_new(path, events.Cursor(cursor.offset))  # nothing it wrote as it died
         ):
-            message = f"the runner (pid {begun['pid']}) died before the run finished — `orchestrator run` resumes it"
-            _show(args, Notice(run=run, message=message).as_json(), workspace)
+            message = f"the runner (pid {begun.pid}) died before the run finished — `orchestrator run` resumes it"
+            _show(args, Notice(run=run, message=message), workspace)
             return ExitCode.FAILED
         time.sleep(timing.current().follow_poll)
 
 
-def _show(args: argparse.Namespace, event: events.Event, workspace: Workspace) -> None:
-    if args.json:
-        sys.stdout.write(json.dumps(event, ensure_ascii=False, default=str) + "\n")
+def _show(args: argparse.Namespace, event: EventRecord, workspace: Workspace) -> None:
+    if args.json:  # (its line as written, read back: a version's keys, its ``prev``)
+        sys.stdout.write(json.dumps(event.as_line(), ensure_ascii=False, default=str) + "\n")
     else:
         sys.stdout.write(visible(_line(event, workspace)) + "\n")
 

@@ -27,6 +27,8 @@ from orchestrator.state.plans import plan_of
 if TYPE_CHECKING:  # (run/inflight/requests is imported where a command asks a run: `--help` needs it not)
     from orchestrator.plan.edit import NewTask
     from orchestrator.plan.model import Plan
+    from orchestrator.state.events.runs import RunStarted
+    from orchestrator.state.events.tasks import TaskAdded
     from orchestrator.state.workspace import Workspace
 
 Given = argparse.Namespace | Arguments  # add's options, from the command line or a program
@@ -130,8 +132,8 @@ class Added:
     for a command (``NO_COMMAND``)."""
 
     id: str
-    live: events.Event | None
-    taken: events.Event | None
+    live: RunStarted | None
+    taken: TaskAdded | None
     held: bool = False
 
 
@@ -271,11 +273,13 @@ def _check_ids(plan: Plan, given: str | None, after: list[str]) -> None:
         raise UsageError(f"--after: no task {', '.join(unknown)} in the plan")
 
 
-def taken_by(workspace: Workspace, live: events.Event | None, task_id: str) -> events.Event | None:
+def taken_by(workspace: Workspace, live: RunStarted | None, task_id: str) -> TaskAdded | None:
     """The ``task_added`` of the run ``live`` for ``task_id``, waited for up to 5 s."""
     from orchestrator.run.inflight.requests import wait_for
+    from orchestrator.state.events.tasks import TaskAdded
 
-    return wait_for(workspace, live, lambda e: e["event"] == "task_added" and e.get("task") == task_id)
+    found = wait_for(workspace, live, lambda e: isinstance(e, TaskAdded) and e.task == task_id)
+    return found if isinstance(found, TaskAdded) else None
 
 
 def check_words(args: Given, description: str) -> None:

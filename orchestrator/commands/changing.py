@@ -36,7 +36,7 @@ def add(call: Call) -> Result:
         )
 
     def data() -> dict[str, object]:  # (the plan read again: only for what asks for the task's view)
-        run = live["run"] if live else None
+        run = live.run if live else None
         return {
             "ok": True,
             "id": task_id,
@@ -46,7 +46,7 @@ def add(call: Call) -> Result:
         }
 
     said = (
-        f"➕ {task_id} added to {where}; the run going on (pid {live['pid'] if live else '?'}) has it"
+        f"➕ {task_id} added to {where}; the run going on (pid {live.pid if live else '?'}) has it"
         if taken is not None
         else f"➕ {task_id} added to {where}; it runs in the next `orchestrator run`"
     )

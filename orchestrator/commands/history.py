@@ -11,6 +11,7 @@ from orchestrator.commands.calling import Call, Result
 from orchestrator.errors import UsageError
 from orchestrator.plan.config.settings import format_duration
 from orchestrator.state import approvals, events
+from orchestrator.state.events.tasks import TaskSpawned
 from orchestrator.state.kept.history import attempts_of
 from orchestrator.state.kept.history import seconds as _seconds
 from orchestrator.state.plans import plan_of
@@ -35,7 +36,7 @@ def _stats(workspace: Workspace, attempts: list[dict[str, Any]]) -> Result:
     return Result({"ok": True, **stats}, shown=lambda: stats_text(stats) + "\n")
 
 
-def _labelled(workspace: Workspace, every: list[events.Event], wanted: list[str]) -> set[str]:
+def _labelled(workspace: Workspace, every: list[events.EventRecord], wanted: list[str]) -> set[str]:
     """The tasks (lowered) with every label of ``wanted`` (``--label`` repeated, or a comma list):
     as the plan's Tags column says, or as ``spawn`` gave them (its ``task_spawned`` events: a task
     whose row is gone since is found too)."""
@@ -43,8 +44,8 @@ def _labelled(workspace: Workspace, every: list[events.Event], wanted: list[str]
 
     labels: dict[str, set[str]] = {}
     for event in every:
-        if event["event"] == "task_spawned" and isinstance(event.get("labels"), list):
-            labels.setdefault(str(event.get("task", "")).lower(), set()).update(str(x).lower() for x in event["labels"])
+        if isinstance(event, TaskSpawned) and isinstance(event.labels, tuple):
+            labels.setdefault(event.task.lower(), set()).update(str(x).lower() for x in event.labels)
     if workspace.plan_file.exists():
         for task in plan_of(workspace).tasks.values():
             labels.setdefault(task.id.lower(), set()).update(tag.lower() for tag in task.tags)

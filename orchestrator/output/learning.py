@@ -14,6 +14,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from orchestrator.state.events import EventRecord
+from orchestrator.state.events.runs import RunEstimate, RunFinished, RunStarted
+from orchestrator.state.events.tasks import TaskStarted
 from orchestrator.state.kept.history import attempts_of, seconds
 
 WAY = (0.25, 0.5, 0.75)  # the points of a run's way its estimate's error is said at
@@ -24,13 +27,13 @@ def _at(moment: object) -> float:
     return datetime.fromisoformat(str(moment)).timestamp()
 
 
-def errors_at(started: str, finished: str, estimates: Iterable[Mapping[str, Any]]) -> dict[str, float | None]:
+def errors_at(started: str, finished: str, estimates: Iterable[RunEstimate]) -> dict[str, float | None]:
     """The signed error of the run's estimated length at each point of ``WAY`` of its wall time:
     (elapsed + the seconds left the last ``run_estimate`` before that point said − the length it
     had) ÷ the length it had; ``None`` where none was told before that point."""
     begin, end = _at(started), _at(finished)
     length = end - begin
-    told = sorted((_at(e["time"]), float(e["seconds_left"])) for e in estimates)
+    told = sorted((_at(e.time), float(e.seconds_left)) for e in estimates)
     found: dict[str, float | None] = {}
     for point in WAY:
         at = begin + point * length
@@ -43,15 +46,15 @@ def errors_at(started: str, finished: str, estimates: Iterable[Mapping[str, Any]
     return found
 
 
-def _runs(all_events: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+def _runs(all_events: list[EventRecord]) -> list[tuple[RunStarted, RunFinished | None]]:
     """Each run's run_started and run_finished (``None``: not finished), oldest first."""
-    found: dict[Any, list[Any]] = {}
+    found: dict[str | None, tuple[RunStarted, RunFinished | None]] = {}
     for event in all_events:
-        if event["event"] == "run_started":
-            found[event.get("run")] = [event, None]
-        elif event["event"] == "run_finished" and event.get("run") in found:
-            found[event.get("run")][1] = event
-    return [(start, end) for start, end in found.values()]
+        if isinstance(event, RunStarted):
+            found[event.run] = (event, None)
+        elif isinstance(event, RunFinished) and event.run in found:
+            found[event.run] = (found[event.run][0], event)
+    return list(found.values())
 
 
 def _tokens(value: object) -> int:
@@ -60,7 +63,7 @@ def _tokens(value: object) -> int:
     return int(value) if isinstance(value, int | float) else 0
 
 
-def _summary(run: Any, end: dict[str, Any], attempts: list[dict[str, Any]]) -> dict[str, Any]:
+def _summary(run: str | None, end: RunFinished | None, attempts: list[dict[str, Any]]) -> dict[str, Any]:
     mine = [a for a in attempts if a["run"] == run and not a.get("simulated")]
     costs = [float(a["cost_usd"]) for a in mine if a.get("cost_usd") is not None]
     took: dict[str, float] = {}
@@ -69,7 +72,7 @@ def _summary(run: Any, end: dict[str, Any], attempts: list[dict[str, Any]]) -> d
             took[attempt["task"]] = duration
     return {
         "run": run,
-        "makespan_seconds": end.get("wall_seconds"),
+        "makespan_seconds": end.wall_seconds if end is not None else None,
         "cost_usd": round(sum(costs), 6) if costs else None,
         "tokens": sum(_tokens(a.get("tokens")) for a in mine) or None,
         "failed": sum(1 for a in mine if a["outcome"] == "failed"),
@@ -81,19 +84,19 @@ def _summary(run: Any, end: dict[str, Any], attempts: list[dict[str, Any]]) -> d
 _KEYS = ("run", "makespan_seconds", "cost_usd", "tokens", "failed", "retried")
 
 
-def learning(all_events: list[dict[str, Any]]) -> dict[str, Any]:
+def learning(all_events: list[EventRecord]) -> dict[str, Any]:
     """``report``'s ``estimates`` (``None`` when no run has finished) and ``compared`` (``None``
     with no run before it) for the workspace's last finished run."""
     runs = [(start, end) for start, end in _runs(all_events) if end is not None]
     if not runs:
         return {"estimates": None, "compared": None}
     start, end = runs[-1]
-    run = start.get("run")
+    run = start.run
     attempts = attempts_of(all_events)
     expected = {
-        (e.get("task"), e.get("attempt")): e["estimate"]
+        (e.task, e.attempt): e.estimate
         for e in all_events
-        if e["event"] == "task_started" and e.get("run") == run and e.get("estimate") is not None
+        if isinstance(e, TaskStarted) and e.run == run and e.estimate is not None
     }
     tasks: list[dict[str, Any]] = []
     for attempt in attempts:
@@ -103,14 +106,14 @@ def learning(all_events: list[dict[str, Any]]) -> dict[str, Any]:
             continue
         error = round((float(guess) - actual) / actual, 4) if actual > 0 else None
         tasks.append({"id": attempt["task"], "estimate": guess, "actual": round(actual, 3), "error": error})
-    told = [e for e in all_events if e["event"] == "run_estimate" and e.get("run") == run]
+    told = [e for e in all_events if isinstance(e, RunEstimate) and e.run == run]
     found: dict[str, Any] = {
-        "estimates": {"tasks": tasks, "run_error": errors_at(str(start["time"]), str(end["time"]), told)},
+        "estimates": {"tasks": tasks, "run_error": errors_at(start.time, end.time, told)},
         "compared": None,
     }
     if len(runs) > 1:
         now = _summary(run, end, attempts)
-        before = _summary(runs[-2][0].get("run"), runs[-2][1] or {}, attempts)
+        before = _summary(runs[-2][0].run, runs[-2][1], attempts)
         shared = set(now["took"]) & set(before["took"])
         changes = sorted(shared, key=lambda t: (-abs(now["took"][t] - before["took"][t]), t))[:CHANGES]
         found["compared"] = {

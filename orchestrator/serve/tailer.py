@@ -28,10 +28,18 @@ from orchestrator.printable import visible_data
 from orchestrator.serve.board import Board, FileKey
 from orchestrator.state import approvals
 from orchestrator.state.events import Cursor, read_new
-from orchestrator.state.events.base import EventKind, EventRecord
-from orchestrator.state.events.records import parse
+from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.reporter import EventReporter
-from orchestrator.state.events.runs import RunFinished, RunStarted
+from orchestrator.state.events.runs import RunEstimate, RunFinished, RunStarted
+from orchestrator.state.events.tasks import (
+    TaskCancelled,
+    TaskCompleted,
+    TaskFailed,
+    TaskInterrupted,
+    TaskRetrying,
+    TaskSkipped,
+    TaskStarted,
+)
 from orchestrator.state.procs import pid_alive, ticks
 
 BUFFER = 256  # messages a subscriber may lag behind before it is dropped
@@ -40,19 +48,17 @@ NOTABLE = 200  # recent events of other kinds (discoveries, shares, notices...) 
 
 # The events of a task's or a run's life, which the page shows as states; any other kind
 # (notice, discover, share, task_added...) is listed as it comes, whatever its name.
-LIFECYCLE = frozenset(
-    {
-        EventKind.RUN_STARTED,
-        EventKind.RUN_FINISHED,
-        EventKind.TASK_STARTED,
-        EventKind.TASK_RETRYING,
-        EventKind.TASK_COMPLETED,
-        EventKind.TASK_FAILED,
-        EventKind.TASK_SKIPPED,
-        EventKind.TASK_INTERRUPTED,
-        EventKind.TASK_CANCELLED,
-        EventKind.RUN_ESTIMATE,  # (the run's expected end, as it goes: the page's eta)
-    }
+LIFECYCLE = (
+    RunStarted,
+    RunFinished,
+    TaskStarted,
+    TaskRetrying,
+    TaskCompleted,
+    TaskFailed,
+    TaskSkipped,
+    TaskInterrupted,
+    TaskCancelled,
+    RunEstimate,  # (the run's expected end, as it goes: the page's eta)
 )
 
 
@@ -67,7 +73,7 @@ class Message:
         return f"event: {self.kind}\ndata: {self.data}\n\n"
 
 
-Event = dict[str, Any]
+Event = dict[str, Any]  # an event as the page is sent it: its line as written, and ``said``
 
 
 class Tailer:
@@ -92,7 +98,7 @@ class Tailer:
 
     def _catch_up(self) -> None:
         self._keys = self._look()
-        self._absorb(self._said(read_new(self.path, self.cursor)))
+        self._absorb(read_new(self.path, self.cursor))
         self._alive = self._runner_alive()
         self.latest = self._snapshot()
 
@@ -118,8 +124,7 @@ class Tailer:
         if size < self.cursor.offset:  # the log was replaced by a shorter one: read it again
             self.cursor = Cursor()
         if size > self.cursor.offset:
-            events = self._said(await anyio.to_thread.run_sync(read_new, self.path, self.cursor))
-            self._absorb(events)
+            events = self._absorb(await anyio.to_thread.run_sync(read_new, self.path, self.cursor))
             if events:
                 self._publish(Message("events", json.dumps(events, ensure_ascii=False, default=str)))
         alive = self._runner_alive()
@@ -155,32 +160,34 @@ class Tailer:
             return None
         return pid_alive(int(pid), ticks(self.last_run.data.get("pid_start")))
 
-    def _said(self, events: list[Event]) -> list[Event]:
-        """``events``, each with ``said``: the line the CLI prints for it (``lines.describe``),
-        when the CLI has one (a kind it does not know, or an event missing what its line needs,
-        has none: the page says its fields); what agents printed in them (``stderr_tail``, a
-        reason) made ``visible``, as every string the page is sent."""
-        root = self.board.workspace.root
+    def _said(self, event: EventRecord) -> Event:
+        """``event`` as the page is sent it: its line as written (``as_line``), with ``said``, the
+        line the CLI prints for it (``lines.describe``), when the CLI has one (a kind it does not
+        know, or an event missing what its line needs, has none: the page says its fields); what
+        agents printed in it (``stderr_tail``, a reason) made ``visible``, as every string the page
+        is sent."""
+        try:
+            line = describe(event, self.board.workspace.root)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            line = None
+        shown = event.as_line()
+        return visible_data({**shown, "said": line} if line else shown)
+
+    def _absorb(self, events: list[EventRecord]) -> list[Event]:
+        """``events`` taken in: the feed and the last run told of them; as the page is sent them."""
         told: list[Event] = []
         for event in events:
-            try:
-                line = describe(event, root)
-            except (KeyError, TypeError, ValueError, AttributeError):
-                line = None
-            told.append(visible_data({**event, "said": line} if line else event))
+            shown = self._said(event)
+            told.append(shown)
+            self.feed.append(shown)
+            if not isinstance(event, LIFECYCLE):
+                self.notable.append(shown)
+            self.last_run.tell(event)
         return told
 
-    def _absorb(self, events: list[Event]) -> None:
-        for event in events:
-            self.feed.append(event)
-            if event.get("event") not in LIFECYCLE:
-                self.notable.append(event)
-            record = parse(event)
-            if record is not None:
-                self.last_run.tell(record)
-
     def _snapshot(self) -> Message:
-        data = self.board.snapshot(dict(self.last_run.data), list(self.feed), list(self.notable))
+        last_run = visible_data(dict(self.last_run.data))  # (as every string the page is sent)
+        data = self.board.snapshot(last_run, list(self.feed), list(self.notable))
         return Message("state", json.dumps(data, ensure_ascii=False, default=str))
 
     def subscribe(self) -> MemoryObjectReceiveStream[Message]:

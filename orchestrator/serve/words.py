@@ -12,7 +12,6 @@ the task's inputs, stands in it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,17 +115,11 @@ def last_options(workspace: Workspace) -> list[str]:
     """The options of the last run, as far as they are known: its launch's (a webhook's, the API's,
     MCP's; less its ``--param`` values, which ``state/params.json`` keeps with their marks), else
     ``--read-only`` if it ran so."""
-    offset = events.last_run_start(workspace.events_file)
-    if offset is None:
-        return []
-    try:
-        with open(workspace.events_file, "rb") as file:
-            file.seek(offset)
-            started = json.loads(file.readline())
-    except (OSError, ValueError):
+    started = events.last_run(workspace.events_file)
+    if started is None:
         return []
     for launch in reversed(launches.read(workspace)):
-        if launch.get("pid") == started.get("pid") and isinstance(launch.get("options"), list):
+        if launch.get("pid") == started.pid and isinstance(launch.get("options"), list):
             given = [str(option) for option in launch["options"]]
             return [option for option in given if not option.startswith("--param")]
-    return ["--read-only"] if started.get("read_only") else []
+    return ["--read-only"] if started.read_only else []

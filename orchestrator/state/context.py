@@ -229,7 +229,7 @@ def task_context(workspace: Workspace, task: str, upstream: list[str]) -> TaskCo
 def running_run(events_file: Path) -> str | None:
     """The run going on in the workspace, by its name (the ``run`` its events carry), or None."""
     live = events.live_run(events_file)
-    return str(live["run"]) if live is not None and live.get("run") is not None else None
+    return live.run if live is not None else None
 
 
 def status_data(workspace: Workspace, latest: int = 3) -> dict[str, Any]:

@@ -37,7 +37,6 @@ cannot be read now) the result files' own statuses are counted, from their first
 from __future__ import annotations
 
 import functools
-import json
 import os
 import re
 import time
@@ -59,9 +58,6 @@ from orchestrator.state.procs import pid_alive
 from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import Workspace, from_here
 from orchestrator.vocabulary import TaskStatus, counted, listed
-
-_FINISHED = b'{"event": "run_finished"'
-_TAIL = 64 * 1024  # bytes of events.jsonl read from its end to find the last run_finished
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +268,7 @@ def _late(workspace: Workspace, state: journal.JournalState, now: float) -> list
         plan = None
     profiles = Profiles(workspace) if plan is not None else None
     live = events.live_run(workspace.events_file)
-    if live is not None and live.get("pid") != state.runner_pid:
+    if live is not None and live.pid != state.runner_pid:
         live = None  # (another run's: not the one whose attempts these are)
     added = events.added_limits(workspace.events_file, live)
     for task_id, attempt in sorted(state.open.items()):
@@ -344,26 +340,21 @@ def result_statuses(workspace: Workspace) -> dict[str, tuple[str, str]]:
 
 
 def last_finished(workspace: Workspace) -> dict[str, Any] | None:
-    """The last ``run_finished`` event, from the end of the event log only; ``None`` when the last
-    run has not finished (or none ran)."""
-    path = workspace.events_file
-    try:
-        with open(path, "rb") as file:
-            size = file.seek(0, os.SEEK_END)
-            file.seek(max(0, size - _TAIL))
-            data = file.read()
-    except OSError:
+    """The last ``run_finished`` event (``events.last_finished``), as ``check --json`` says it;
+    ``None`` when the last run has not finished (or none ran)."""
+    finished = events.last_finished(workspace.events_file)
+    if finished is None:
         return None
-    at = data.rfind(_FINISHED)
-    started = data.rfind(b'{"event": "run_started"')
-    if at < 0 or started > at:
-        return None
-    try:
-        event = json.loads(data[at : data.find(b"\n", at)])
-    except ValueError:
-        return None
-    keys = ("run", "time", "exit_code", "wall_seconds", "cost_usd", "counts", "simulated", "stopped")
-    return {key: event.get(key) for key in keys} if isinstance(event, dict) else None
+    return {
+        "run": finished.run,
+        "time": finished.time,
+        "exit_code": finished.exit_code,
+        "wall_seconds": finished.wall_seconds,
+        "cost_usd": finished.cost_usd,
+        "counts": finished.counts,
+        "simulated": finished.simulated,
+        "stopped": finished.stopped,
+    }
 
 
 def _some(ids: tuple[str, ...]) -> str:

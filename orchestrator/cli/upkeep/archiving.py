@@ -45,8 +45,6 @@ _ON = {
     TaskStatus.AWAITING_APPROVAL: "`orchestrator approve {id}` lets it complete",
 }
 
-_ENDED = ("task_completed", "task_failed", "task_skipped", "task_interrupted", "task_cancelled")
-
 
 class Refused(Exception):
     """A task that cannot be archived as asked: said in one line, nothing written."""
@@ -81,11 +79,14 @@ def _wanted(plan: Plan, views: dict[str, TaskView], args: argparse.Namespace, id
 def _runs(workspace: Workspace, ids: set[str]) -> dict[str, str]:
     """The run whose ``task_completed`` (or end) each task's result came from: the last one."""
     from orchestrator.state import events
+    from orchestrator.state.events.tasks import TaskCancelled, TaskCompleted, TaskFailed, TaskInterrupted, TaskSkipped
 
     found: dict[str, str] = {}
     for event in events.read_all(workspace.events_file):
-        if event.get("task") in ids and event.get("event") in _ENDED and event.get("run"):
-            found[str(event["task"])] = str(event["run"])
+        if not isinstance(event, TaskCompleted | TaskFailed | TaskSkipped | TaskInterrupted | TaskCancelled):
+            continue
+        if event.task in ids and event.run:
+            found[event.task] = event.run
     return found
 
 

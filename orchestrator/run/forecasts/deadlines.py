@@ -153,13 +153,15 @@ def workspace_verdicts(plan: Plan, workspace: Workspace, views: list[TaskView]) 
 
     if not any_deadline(plan):
         return []
+    from orchestrator.state.events.runs import RunFinished, RunStarted  # (the records: the log is read)
+
     every = events.read_all(workspace.events_file)
     started = finished = None
     for event in every:
-        if event["event"] == "run_started":
-            started, finished, run = _at(str(event.get("time"))), None, event.get("run")
-        elif event["event"] == "run_finished" and started is not None and event.get("run") == run:
-            finished = _at(str(event.get("time")))
+        if isinstance(event, RunStarted):
+            started, finished, run = _at(event.time), None, event.run
+        elif isinstance(event, RunFinished) and started is not None and event.run == run:
+            finished = _at(event.time)
     given = {t.id: t.estimate for t in plan.tasks.values() if t.estimate}
     learned = learn(every, kinds_of(plan, workspace), given=given)
     return verdicts(plan, views, learned, plan.settings.max_parallel, started, finished)

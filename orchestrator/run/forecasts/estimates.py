@@ -24,6 +24,7 @@ from typing import Any
 from orchestrator.output.tasktable import ends_at
 from orchestrator.plan.graph import heaviest_up_to
 from orchestrator.plan.model import Plan, Task
+from orchestrator.state.events import EventRecord
 from orchestrator.state.kept.history import ended, seconds
 from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import Workspace
@@ -54,7 +55,7 @@ def _median(values: list[float] | None) -> float | None:
 
 
 def learn(
-    all_events: Iterable[dict[str, Any]],
+    all_events: Iterable[EventRecord],
     kinds: Mapping[str, str],
     *,
     briefs: Mapping[str, str] | None = None,

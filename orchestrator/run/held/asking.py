@@ -35,7 +35,7 @@ def _tell(workspace: Workspace, make: type[PermissionRequested | AnswerRequested
     """Ask the run going on, if any, to tell of ``question`` (asked, or answered)."""
     live = events.live_run(workspace.events_file)
     if live is not None:
-        told: EventRecord = make(run=live["run"], task=task, request=question, reason=None)
+        told: EventRecord = make(run=live.run, task=task, request=question, reason=None)
         events.append(workspace.events_file, [told])
 
 

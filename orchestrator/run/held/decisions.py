@@ -13,13 +13,15 @@ from orchestrator.errors import UsageError
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.inflight.requests import Answer, wait_for
 from orchestrator.state import approvals, events
+from orchestrator.state.events.base import event_name
 from orchestrator.state.events.runs import ApproveRequested, RejectRequested
+from orchestrator.state.events.tasks import ApprovalGiven, ApprovalNoted, ApprovalRefused
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
-_ANSWERS = ("approval_given", "approval_refused", "approval_noted")
+_ANSWERS = (ApprovalGiven, ApprovalRefused, ApprovalNoted)  # the run's answers to a word
 
 
 def decide(
@@ -80,16 +82,16 @@ def decide(
     request = f"{word}-{decision.time}"
     offset = events.size(workspace.events_file)
     asked = ApproveRequested if approve else RejectRequested
-    events.append(workspace.events_file, [asked(run=live["run"], task=task.id, request=request, reason=reason)])
+    events.append(workspace.events_file, [asked(run=live.run, task=task.id, request=request, reason=reason)])
     got = wait_for(
-        workspace, live, lambda e: e["event"] in _ANSWERS and e.get("task") == task.id, offset=offset,
+        workspace, live, lambda e: isinstance(e, _ANSWERS) and e.task == task.id, offset=offset,
         wait=timing.current().answer_wait,
     )  # fmt: skip
-    if got is not None and got["event"] == "approval_noted":
-        said += f" {task.id} ({gate}): kept for when the run going on (pid {live['pid']}) gets to it"
+    if isinstance(got, ApprovalNoted):
+        said += f" {task.id} ({gate}): kept for when the run going on (pid {live.pid}) gets to it"
     else:
-        said += f" {task.id} ({gate}): the run going on (pid {live['pid']}) takes it now"
-    return Answer(True, task.id, live["run"], got["event"] if got else None, decision.reason or None, said)
+        said += f" {task.id} ({gate}): the run going on (pid {live.pid}) takes it now"
+    return Answer(True, task.id, live.run, event_name(got) if got else None, decision.reason or None, said)
 
 
 def standing(

@@ -37,19 +37,30 @@ from orchestrator.run.scheduler import Scheduler
 from orchestrator.state import events, planfile
 from orchestrator.state.causes import Cause, CauseKind
 from orchestrator.state.events.base import EventRecord
-from orchestrator.state.events.runs import Notice, PlanFile
+from orchestrator.state.events.runs import (
+    AnswerRequested,
+    ApproveRequested,
+    CancelRequested,
+    Notice,
+    PermissionRequested,
+    PlanFile,
+    RejectRequested,
+    RetryRequested,
+)
 from orchestrator.state.events.tasks import TaskAdded
 from orchestrator.state.workspace import Workspace
 
-_REQUESTS = (
-    "cancel_requested",
-    "retry_requested",
-    "approve_requested",
-    "reject_requested",
-    "permission_requested",
-    "answer_requested",
-)
-_WANTED = tuple(f'"event": "{kind}"'.encode() for kind in _REQUESTS)  # (their lines, for a cheap look)
+# The requests a run takes, each by the word its answers name it by (``request_refused``'s kind).
+_Request = CancelRequested | RetryRequested | ApproveRequested | RejectRequested | PermissionRequested | AnswerRequested
+_REQUESTS: dict[type[_Request], str] = {
+    CancelRequested: "cancel",
+    RetryRequested: "retry",
+    ApproveRequested: "approve",
+    RejectRequested: "reject",
+    PermissionRequested: "permission",
+    AnswerRequested: "answer",
+}
+_WANTED = tuple(f'"event": "{record.event}"'.encode() for record in _REQUESTS)  # (their lines, for a cheap look)
 
 
 class LiveQueue:
@@ -189,10 +200,9 @@ class LiveQueue:
         if events.size(self.workspace.events_file) == self.cursor.offset:
             return asked  # nothing appended since the last look (a stat, not an open and a read)
         for event in events.read_new(self.workspace.events_file, self.cursor, only=_WANTED):
-            if event.get("run") != self.run or event["event"] not in _REQUESTS:
+            if event.run != self.run or not isinstance(event, _Request):
                 continue
-            task_id, request = str(event.get("task", "")), str(event.get("request", ""))
-            kind = str(event["event"]).removesuffix("_requested")
+            task_id, request, kind = event.task, event.request, _REQUESTS[type(event)]
             if self.ended:  # nothing starts or stops any more: say so now, not by silence
                 self.answers.refuse(kind, task_id, request, "the run is ending")
                 self.recorder.reporter.flush()
@@ -203,7 +213,7 @@ class LiveQueue:
                 "permission": answers.asked, "answer": answers.answered,
             }  # fmt: skip
             act = acts.get(kind, answers.decide)
-            cause = Cause.of(CauseKind.CANCELLED, str(event.get("reason") or "") or None)
+            cause = Cause.of(CauseKind.CANCELLED, event.reason or None)
             asked.append(functools.partial(act, task_id, request, cause))
         return asked
 

@@ -20,12 +20,15 @@ from orchestrator import timing
 from orchestrator.errors import NoAnswerError, PlanError
 from orchestrator.plan.model import Plan, Task
 from orchestrator.state import approvals, events
+from orchestrator.state.events import EventRecord
+from orchestrator.state.events.base import event_name
 from orchestrator.state.journal import now_iso
 from orchestrator.state.lock import WorkspaceLock
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (the records: imported as a run is asked, or its events read; `add` asks none)
+    from orchestrator.state.events.runs import RunStarted
     from orchestrator.state.events.tasks import TaskCancelled, TaskRequeued
 
 Kind = Literal["cancel", "retry"]
@@ -83,7 +86,7 @@ def _left(deadline: float | None, wait: float) -> float:
     return wait if deadline is None else max(0.0, deadline - time.monotonic())
 
 
-def _kill_grace(workspace: Workspace, plan: Plan, task: Task, live: events.Event) -> float:
+def _kill_grace(workspace: Workspace, plan: Plan, task: Task, live: RunStarted) -> float:
     """The grace the run going on gives ``task``'s processes to stop before it kills them: as its
     ``run_started`` recorded it (the plan on disk may say otherwise by now), else the task's as the
     plan says (its profile's, its row's)."""
@@ -100,34 +103,36 @@ def _kill_grace(workspace: Workspace, plan: Plan, task: Task, live: events.Event
 
 def wait_for(
     workspace: Workspace,
-    live: events.Event | None,
-    answer: Callable[[events.Event], bool],
+    live: RunStarted | None,
+    answer: Callable[[EventRecord], bool],
     *,
     offset: int | None = None,
     wait: float | None = None,
-) -> events.Event | None:
+) -> EventRecord | None:
     """The first event of the run ``live`` (from ``offset``) that ``answer`` accepts, waited for up to
     ``wait`` seconds (``timing.add_wait`` when None); ``None`` with no run, or when it ends or dies first."""
     if live is None:
         return None
+    from orchestrator.state.events.runs import RunFinished
+
     cursor = events.Cursor(offset if offset is not None else events.last_run_start(workspace.events_file) or 0)
     clock = timing.current()
     deadline = time.monotonic() + (clock.add_wait if wait is None else wait)
     while True:
         for event in events.read_new(workspace.events_file, cursor):
-            if event.get("run") == live["run"] and answer(event):
+            if event.run == live.run and answer(event):
                 return event
-            if event["event"] == "run_finished" and event.get("run") == live["run"]:
+            if isinstance(event, RunFinished) and event.run == live.run:
                 return None
         if time.monotonic() > deadline:
             return None
         if not events.runner_alive(live):  # one last look: it may have answered as it ended
-            late = [e for e in events.read_new(workspace.events_file, cursor) if e.get("run") == live["run"]]
+            late = [e for e in events.read_new(workspace.events_file, cursor) if e.run == live.run]
             return next((e for e in late if answer(e)), None)
         time.sleep(clock.request_poll)
 
 
-def run_or_lock(workspace: Workspace, wait: float) -> events.Event | WorkspaceLock:
+def run_or_lock(workspace: Workspace, wait: float) -> RunStarted | WorkspaceLock:
     """The run going on, to ask; or, with none, the workspace lock, held, to change what the next
     run does. A run holds the lock from before it can take requests (its ``run_started``) to after
     it stops taking them (its ``run_finished``): a lock held with no run going on is waited for, up
@@ -157,46 +162,46 @@ def _ask(
     workspace: Workspace,
     task: Task,
     reason: str | None,
-    live: events.Event,
+    live: RunStarted,
     wait: float,
     *,
     patient: bool = True,
 ) -> Answer | None:
     """Ask the run going on, and wait for its answer; ``None`` when it ended without one. Not
     ``patient``: a run that goes on without an answer by then is left the request."""
-    from orchestrator.state.events.runs import CancelRequested, RetryRequested  # (as it asks: `add` needs neither)
+    from orchestrator.state.events.runs import CancelRequested, RequestRefused, RetryRequested  # (as it asks)
+    from orchestrator.state.events.tasks import TaskCancelled, TaskRequeued
 
     request_id = uuid.uuid4().hex[:12]
     offset = events.size(workspace.events_file)
     asked = (CancelRequested if kind == "cancel" else RetryRequested)(
-        run=live["run"], task=task.id, request=request_id, reason=reason
+        run=live.run, task=task.id, request=request_id, reason=reason
     )
     events.append(workspace.events_file, [asked])
-    done = "task_cancelled" if kind == "cancel" else "task_requeued"
+    done = TaskCancelled if kind == "cancel" else TaskRequeued
 
-    def answer(event: events.Event) -> bool:
-        if event["event"] == "request_refused":
-            return event.get("request") == request_id
-        return event["event"] == done and event.get("task") == task.id
+    def answer(event: EventRecord) -> bool:
+        if isinstance(event, RequestRefused):
+            return event.request == request_id
+        return isinstance(event, done) and event.task == task.id
 
     got = wait_for(workspace, live, answer, offset=offset, wait=wait)
     if got is not None:
-        refused = got["event"] == "request_refused"
+        refused = isinstance(got, RequestRefused)
+        why = got.reason if isinstance(got, RequestRefused | TaskCancelled) else None
         if refused:
-            said = f"{kind} {task.id}: {got['reason']}"
+            said = f"{kind} {task.id}: {why}"
         elif kind == "cancel":
-            said = f"⏹️ {task.id} cancelled in the run going on (pid {live['pid']}): {got.get('reason')}"
+            said = f"⏹️ {task.id} cancelled in the run going on (pid {live.pid}): {why}"
         else:
-            said = f"↩️ {task.id} is back in the queue of the run going on (pid {live['pid']})"
-        return Answer(not refused, task.id, live["run"], got["event"], got.get("reason"), said)
+            said = f"↩️ {task.id} is back in the queue of the run going on (pid {live.pid})"
+        return Answer(not refused, task.id, live.run, event_name(got), why, said)
     if events.live_run(workspace.events_file) is not None:
         if not patient:
-            said = (
-                f"✋ {kind} of {task.id} asked of the run going on (pid {live['pid']}), which takes it within a second"
-            )
-            return Answer(True, task.id, live["run"], None, reason, said + " (`orchestrator watch` shows it)")
+            said = f"✋ {kind} of {task.id} asked of the run going on (pid {live.pid}), which takes it within a second"
+            return Answer(True, task.id, live.run, None, reason, said + " (`orchestrator watch` shows it)")
         raise NoAnswerError(
-            f"the run going on (pid {live['pid']}) did not answer the {kind} of {task.id} within {wait:g} s; "
+            f"the run going on (pid {live.pid}) did not answer the {kind} of {task.id} within {wait:g} s; "
             "it may still do it: `orchestrator watch` shows what it does"
         )
     return None

@@ -100,7 +100,7 @@ def going_on(workspace: Workspace) -> int | None:
         _children.pop(pid, None)
     started = events.live_run(workspace.events_file)
     if started is not None:
-        return int(started["pid"])
+        return started.pid
     holder = _lock_holder(workspace)
     return holder if holder is not None and pid_alive(holder) else None
 

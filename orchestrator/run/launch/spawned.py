@@ -25,17 +25,21 @@ from orchestrator import timing
 from orchestrator.errors import LockedError
 from orchestrator.output.reporter import Reporter
 from orchestrator.state import events
+from orchestrator.state.events import EventRecord
+from orchestrator.state.events.base import task_of
+from orchestrator.state.events.runs import RunFinished, RunStarted
+from orchestrator.state.events.tasks import TaskCancelled, TaskCompleted, TaskFailed, TaskInterrupted, TaskSkipped
 from orchestrator.state.plans import plan_of
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode, TaskStatus
 
 #: The events that end a task in a run, and the state each leaves it in.
-ENDS = {
-    "task_completed": TaskStatus.COMPLETED,
-    "task_failed": TaskStatus.FAILED,
-    "task_skipped": TaskStatus.SKIPPED,
-    "task_cancelled": TaskStatus.CANCELLED,
-    "task_interrupted": TaskStatus.INTERRUPTED,
+ENDS: dict[type[EventRecord], TaskStatus] = {
+    TaskCompleted: TaskStatus.COMPLETED,
+    TaskFailed: TaskStatus.FAILED,
+    TaskSkipped: TaskStatus.SKIPPED,
+    TaskCancelled: TaskStatus.CANCELLED,
+    TaskInterrupted: TaskStatus.INTERRUPTED,
 }
 
 
@@ -64,7 +68,7 @@ def see_through(
     task_id: str,
     since: int,
     *,
-    show: Callable[[events.Event], None],
+    show: Callable[[EventRecord], None],
     reporter: Callable[[], Reporter],
 ) -> Outcome:
     """Wait for ``task_id`` to end, from the event log's offset ``since``, running it here when no
@@ -76,18 +80,17 @@ def see_through(
     tries = 0
     while True:
         for event in events.read_new(workspace.events_file, cursor):
-            run = event.get("run")
-            if event["event"] == "run_started" and event.get("pid") == os.getpid():
+            run = event.run
+            if isinstance(event, RunStarted) and event.pid == os.getpid():
                 own.add(str(run))
-            if str(event.get("task", "")).lower() == task_id.lower():
+            if (task_of(event) or "").lower() == task_id.lower():
                 followed.add(str(run))
                 if str(run) not in own:
                     show(event)
-                if event["event"] in ENDS:
-                    status = ENDS[event["event"]]
-                    reason = event.get("reason") or event.get("warning")
-                    return Outcome(task_id, status, reason, run, str(run) in own)
-            elif event["event"] == "run_finished" and str(run) in followed:
+                if isinstance(event, TaskCompleted | TaskFailed | TaskSkipped | TaskCancelled | TaskInterrupted):
+                    reason = (event.warning if isinstance(event, TaskCompleted) else event.reason) or None
+                    return Outcome(task_id, ENDS[type(event)], reason, run, str(run) in own)
+            elif isinstance(event, RunFinished) and str(run) in followed:
                 # A run that had the task ended without an end of it: its result says how it stands.
                 return _as_recorded(workspace, task_id, run, str(run) in own)
         if events.live_run(workspace.events_file) is not None:

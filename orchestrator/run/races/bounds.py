@@ -20,18 +20,18 @@ import bisect
 import contextlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import anyio
 
 from orchestrator.plan.config.settings import Settings, format_duration
+from orchestrator.state.events import EventRecord
 from orchestrator.state.kept.history import ended, seconds
 
 MIN_COHORT = 3  # completed attempts of a kind before its p90 is trusted
 STUCK_SHARE = 0.8  # with no history: the timeout's share at which a task is stuck (``run/notices/notify``)
 
 
-def cohorts(all_events: Iterable[dict[str, Any]], kinds: Mapping[str, str]) -> dict[str, list[float]]:
+def cohorts(all_events: Iterable[EventRecord], kinds: Mapping[str, str]) -> dict[str, list[float]]:
     """Each kind's durations: its completed attempts (not simulated), as ``task_started`` recorded
     their kind (else the plan's kind of their task)."""
     found: dict[str, list[float]] = {}

@@ -5,19 +5,22 @@ every one is kept.
 ``tasks`` and ``runs`` (the records), ``records`` (every record by its kind: ``parse``),
 ``reporter`` (``EventReporter``: a method per kind, the one interface every reader of events
 implements), ``schema`` (the JSON Schema of the lines, ``docs/events.schema.json``) and ``log``
-(the file: appended to, read back), whose names this package exports.
+(the file: appended to, read back as records), whose names this package exports, with
+``EventRecord`` and ``UnknownEvent``, what its readers hand out.
 """
 
+from orchestrator.state.events.base import EventRecord, UnknownEvent
 from orchestrator.state.events.log import (
     EVENTS_NAME,
     LIMITS,
     STOPPED_ON_ERROR,
     Cursor,
-    Event,
     EventLog,
     added_limits,
     append,
     each,
+    last_finished,
+    last_run,
     last_run_seconds,
     last_run_start,
     limits,
@@ -38,11 +41,14 @@ __all__ = [
     "LIMITS",
     "STOPPED_ON_ERROR",
     "Cursor",
-    "Event",
     "EventLog",
+    "EventRecord",
+    "UnknownEvent",
     "added_limits",
     "append",
     "each",
+    "last_finished",
+    "last_run",
     "last_run_seconds",
     "last_run_start",
     "limits",

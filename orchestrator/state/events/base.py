@@ -12,7 +12,11 @@ carry (``docs/events.schema.json`` is generated from the records). Two kinds of 
 
 Reading is lenient, as a log kept across versions must be: keys a record does not know are left
 aside, and a line without a key its record needs (and no ``added`` value) is no record of that
-kind (``parse`` gives ``None``; readers that keep the raw line still have it).
+kind (``records.parse`` gives ``None``). The log's readers hand out a record for every line all
+the same (``records.read``): such a line, or one of a kind this version does not know (a newer
+version's, one written by hand), is an ``UnknownEvent``, which keeps the line as it is. A record
+read from the log keeps its line too (``line``, ``as_line``: its ``prev``, its keys of other
+versions), for the readers that hand it on as it was written (``watch --json``, the dashboard).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ VERSION = 1
 
 _OPTIONAL = "optional"  # field metadata: left out of the JSON while None
 _ABSENT = "absent"  # field metadata: what a line without the key reads as
+_CHAIN = "prev"  # the key of a line's link (``chain.KEY``), which a record's JSON has not
 
 
 class EventKind(StrEnum):
@@ -124,6 +129,9 @@ class EventRecord:
 
     time: str = field(default_factory=now_iso)
     run: str | None = None
+    # The line this record was read from, as its JSON (``records.read``); ``None`` for a record
+    # the tool made. No key of the event's: not in its JSON, nor in what makes two records equal.
+    line: Mapping[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """A record of a kind registers itself (``registered``): the table the log's readers,
@@ -145,43 +153,70 @@ class EventRecord:
             data["run"] = self.run
         data["v"] = VERSION
         data["time"] = self.time
-        for spec in fields(self):
-            if spec.name in ("time", "run"):
+        for name, _, _, optional in _own(type(self)):
+            value = getattr(self, name)
+            if value is None and optional:
                 continue
-            value = getattr(self, spec.name)
-            if value is None and left_out_while_none(spec):
-                continue
-            data[spec.name] = _plain(value)
+            data[name] = _plain(value)
         return data
+
+    def as_line(self) -> dict[str, Any]:
+        """The event as the log holds it: the line it was read from, as it is (its ``prev``, the keys
+        a version before or after wrote), else its JSON (``as_json``)."""
+        return dict(self.line) if self.line is not None else self.as_json()
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Self | None:
         """The record a line of this kind holds, leniently (see the module's docstring); ``None``
         when it lacks a key the record cannot do without."""
-        hints = _hints(cls)
         given: dict[str, Any] = {"time": str(data.get("time") or ""), "run": _text(data.get("run"))}
-        for spec in fields(cls):
-            if spec.name in given:
-                continue
-            if spec.name in data:
-                given[spec.name] = _typed(data[spec.name], hints[spec.name])
-            elif _ABSENT in spec.metadata:
-                given[spec.name] = spec.metadata[_ABSENT]
-            elif spec.default is MISSING and spec.default_factory is MISSING:
+        for name, hint, absent, _ in _own(cls):
+            if name in data:
+                given[name] = _typed(data[name], hint) if hint is not None else data[name]
+            elif absent is not _REQUIRED:
+                if absent is not _DEFAULT:
+                    given[name] = absent
+            else:
                 return None
         return cls(**given)
 
-    # Read as the JSON object it is written as, so that code written against the events as
-    # dicts (a reporter of a program that runs plans with the package) keeps working.
+    # Read as the JSON object its line is, so that code written against the events as dicts (a
+    # reporter of a program that runs plans with the package) keeps working. The tool's own
+    # code reads a record's fields: mypy checks their names.
 
     def __getitem__(self, key: str) -> Any:
-        return self.as_json()[key]
+        return self.as_line()[key]
 
     def __contains__(self, key: object) -> bool:
-        return key in self.as_json()
+        return key in self.as_line()
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self.as_json().get(key, default)
+        return self.as_line().get(key, default)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnknownEvent(EventRecord):
+    """A line the log's readers take that is no record this version knows: a kind of a newer
+    version's or one written by hand, or a line without a key its kind cannot do without. ``kind``:
+    its ``event``; ``data``: the line as it is. No reporter has a method for it (``any_event``),
+    and it is written again as it was."""
+
+    kind: str
+    data: Mapping[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        return {key: value for key, value in self.data.items() if key != _CHAIN}
+
+
+def event_name(record: EventRecord) -> str:
+    """The name of ``record``'s kind, as its line's ``event`` says it (an unknown one's too)."""
+    return record.kind if isinstance(record, UnknownEvent) else str(record.event)
+
+
+def task_of(record: EventRecord) -> str | None:
+    """The task ``record`` tells of (its ``task``, an unknown one's too); ``None``: none, a run's."""
+    task = record.data.get("task") if isinstance(record, UnknownEvent) else getattr(record, "task", None)
+    return task if isinstance(task, str) else None
 
 
 def _plain(value: object) -> object:
@@ -212,14 +247,41 @@ def _text(value: object) -> str | None:
 _UnionType = type(int | None)
 
 
-_HINTS: dict[type, dict[str, Any]] = {}
+_REQUIRED = object()  # a field a line must have (``_own``)
+_DEFAULT = object()  # a field its record gives a default to when a line lacks it
+
+# A record's own fields, as its JSON is written and read (once a class): each one's name; its
+# type, when a value read needs making into it (a cause, a tuple), else None; what a line without
+# it reads as (``_REQUIRED``, ``_DEFAULT`` or an ``added`` value); whether it is ``OPTIONAL``.
+_Own = tuple[tuple[str, Any, object, bool], ...]
+_OWN: dict[type, _Own] = {}
 
 
-def _hints(cls: type) -> dict[str, Any]:
-    """The types of ``cls``'s fields, resolved (once a class)."""
-    if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
-    return _HINTS[cls]
+def _own(cls: type) -> _Own:
+    """``cls``'s fields but ``time``, ``run`` and ``line``, as ``as_json`` and ``from_json`` read them."""
+    found = _OWN.get(cls)
+    if found is None:
+        hints = typing.get_type_hints(cls)
+        found = tuple(
+            (spec.name, _hint(hints[spec.name]), _absent(spec), left_out_while_none(spec))
+            for spec in fields(cls)
+            if spec.init and spec.name not in ("time", "run")
+        )
+        _OWN[cls] = found
+    return found
+
+
+def _hint(hint: object) -> object:
+    """``hint``, when a value read from JSON needs making into it (``_typed``), else ``None``."""
+    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, _UnionType) else (hint,)
+    typed = Cause in options or any(typing.get_origin(option) is tuple for option in options)
+    return hint if typed else None
+
+
+def _absent(spec: Field[Any]) -> object:
+    if _ABSENT in spec.metadata:
+        return spec.metadata[_ABSENT]
+    return _REQUIRED if spec.default is MISSING and spec.default_factory is MISSING else _DEFAULT
 
 
 _REGISTERED: dict[EventKind, type[EventRecord]] = {}

@@ -16,8 +16,10 @@ its loop waits) and by the commands that change a run from outside (``add``, ``c
 lines of several writers never mix, and a killed writer leaves whole lines (a line torn by a
 power cut is skipped by readers). Each line ends with ``prev``, the digest of the line before it,
 written under the log's lock (``chain``: what ``verify`` checks). ``watch``, ``history``,
-``serve`` and ``check`` read it; nothing the tool does removes a line of it. Readers get each line
-as it is (a dict, ``Event``, ``prev`` in it): ``records.parse`` makes one a record.
+``serve`` and ``check`` read it; nothing the tool does removes a line of it. Its readers hand out
+each line as a record (``records.read``): its kind's, read leniently from a version before, or an
+``UnknownEvent`` for a kind this version does not know; each keeps the line as it is (``line``,
+``as_line``: its ``prev``), for those that hand it on as it was written.
 """
 
 from __future__ import annotations
@@ -28,24 +30,29 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from orchestrator.plan.config.settings import Settings
 from orchestrator.state.events import chain
-from orchestrator.state.events.base import EventRecord
+from orchestrator.state.events.base import EventKind, EventRecord
 from orchestrator.state.events.reporter import EventReporter
 from orchestrator.state.procs import pid_alive, ticks
 
-EVENTS_NAME = "events.jsonl"
-_RUN_STARTED = b'{"event": "run_started"'
+if TYPE_CHECKING:  # (the records are built when a line is read: a command that reads none needs them not)
+    from orchestrator.state.events.runs import RunFinished, RunStarted
 
-Event = dict[str, Any]  # a line of the log, as read
+EVENTS_NAME = "events.jsonl"
+_RUN_STARTED = f'{{"event": "{EventKind.RUN_STARTED}"'.encode()  # how a run's first line begins
+_RUN_FINISHED = f'{{"event": "{EventKind.RUN_FINISHED}"'.encode()
+_TAIL = 64 * 1024  # bytes of the log read from its end to find the last run_finished
 
 
 def _line(event: EventRecord | Mapping[str, Any], run: str | None = None) -> bytes:
     """``event``'s line: a record's with its ``run`` (its own, else ``run``: null for none), ``event``
-    first (readers look for ``{"event": "run_started"`` at a line's start); a mapping as it is, but
-    for the ``prev`` of a line read from a log (the chain gives it its own)."""
+    first (readers look for ``{"event": "run_started"`` at a line's start); a record read from a
+    log, or a mapping, as it is, but for its ``prev`` (the chain gives it its own)."""
+    if isinstance(event, EventRecord) and event.line is not None:
+        event = event.line
     if isinstance(event, EventRecord):
         data = event.as_json()
         event = {"event": data.pop("event"), "run": data.pop("run", run), **data}
@@ -107,7 +114,7 @@ class Cursor:
     offset: int = 0
 
 
-def read_new(path: Path, cursor: Cursor, *, only: Iterable[bytes] = ()) -> list[Event]:
+def read_new(path: Path, cursor: Cursor, *, only: Iterable[bytes] = ()) -> list[EventRecord]:
     """The events appended since ``cursor`` (whole lines only; ``cursor`` moves past them);
     ``only``: just the lines holding one of these byte strings (a cheap look before parsing),
     found in the file read a block at a time: a look for one kind of line in a run's log of
@@ -166,36 +173,75 @@ def size(path: Path) -> int:
         return 0
 
 
-def live_run(path: Path) -> Event | None:
+def live_run(path: Path) -> RunStarted | None:
     """The ``run_started`` event of the run going on now (its runner alive, no ``run_finished``
     for it yet), or ``None``."""
     start = last_run_start(path)
     if start is None:
         return None
+    from orchestrator.state.events.runs import RunFinished, RunStarted
+
     found = read_new(path, Cursor(start), only=(b'"run_started"', b'"run_finished"'))
-    if not found or found[0]["event"] != "run_started":
+    begun = found[0] if found else None
+    if not isinstance(begun, RunStarted):
         return None
-    begun = found[0]
-    if any(e["event"] == "run_finished" and e.get("run") == begun.get("run") for e in found[1:]):
+    if any(isinstance(e, RunFinished) and e.run == begun.run for e in found[1:]):
         return None
     return begun if runner_alive(begun) else None
 
 
-def runner_alive(started: Event) -> bool:
+def last_run(path: Path) -> RunStarted | None:
+    """The last run's ``run_started``, whether it goes on or not; ``None`` before any run."""
+    from orchestrator.state.events.runs import RunStarted
+
+    start = last_run_start(path)
+    if start is None:
+        return None
+    try:
+        with open(path, "rb") as file:
+            file.seek(start)
+            found = list(_parse([file.readline()]))
+    except OSError:
+        return None
+    return found[0] if found and isinstance(found[0], RunStarted) else None
+
+
+def last_finished(path: Path) -> RunFinished | None:
+    """The last ``run_finished``, from the end of the log only (``check``); ``None`` when the last
+    run has not finished (or none ran)."""
+    from orchestrator.state.events.runs import RunFinished
+
+    try:
+        with open(path, "rb") as file:
+            size = file.seek(0, os.SEEK_END)
+            file.seek(max(0, size - _TAIL))
+            data = file.read()
+    except OSError:
+        return None
+    at = data.rfind(_RUN_FINISHED)
+    if at < 0 or data.rfind(_RUN_STARTED) > at:
+        return None
+    found = list(_parse([data[at : data.find(b"\n", at)]]))
+    return found[0] if found and isinstance(found[0], RunFinished) else None
+
+
+def runner_alive(started: RunStarted) -> bool:
     """Whether the runner a ``run_started`` event names still runs: its ``pid``, a process that
-    started when its ``pid_start`` says (a pid the kernel gave another process since is not it)."""
-    pid = started.get("pid")
-    return isinstance(pid, int) and pid_alive(pid, ticks(started.get("pid_start")))
+    started when its ``pid_start`` says (a pid the kernel gave another process since is not it;
+    a line of a version before that says none, 0, is no runner)."""
+    return isinstance(started.pid, int) and pid_alive(started.pid, ticks(started.pid_start))
 
 
-def _parse(lines: Iterable[bytes]) -> Iterator[Event]:
+def _parse(lines: Iterable[bytes]) -> Iterator[EventRecord]:
     for raw in lines:
         try:
             event = json.loads(raw)
         except ValueError:
             continue  # torn by a power cut
         if isinstance(event, dict) and isinstance(event.get("event"), str):
-            yield event
+            from orchestrator.state.events.records import read  # (once a line is read: see ``TYPE_CHECKING``)
+
+            yield read(event)
 
 
 def last_run_start(path: Path) -> int | None:
@@ -222,12 +268,12 @@ def last_run_start(path: Path) -> int | None:
         return None
 
 
-def read_all(path: Path) -> list[Event]:
+def read_all(path: Path) -> list[EventRecord]:
     """Every event of every run, oldest first."""
     return read_new(path, Cursor())
 
 
-def each(path: Path) -> Iterator[Event]:
+def each(path: Path) -> Iterator[EventRecord]:
     """Every event of every run, oldest first, parsed as it is read a block at a time: a reader
     that folds them (the estimates, an attempt's history) never holds the log whole, raw or
     parsed (a run's log of 10,000 tasks is some 7 MB of lines, several times that as dicts)."""
@@ -250,9 +296,11 @@ def stopped_on_error(stopped: object) -> bool:
 def run_slots(path: Path) -> int | None:
     """The ``max_parallel`` the last run that had tasks to run ran with (its ``run_started``: the
     plan's, or ``run --max-parallel``), the last run's when none had; ``None`` before any run."""
-    started = [e for e in read_new(path, Cursor(), only=(b'"run_started"',)) if e["event"] == "run_started"]
-    ran = [e for e in started if e.get("to_run")] or started
-    slots = ran[-1].get("max_parallel") if ran else None
+    from orchestrator.state.events.runs import RunStarted
+
+    started = [e for e in read_new(path, Cursor(), only=(b'"run_started"',)) if isinstance(e, RunStarted)]
+    ran = [e for e in started if e.to_run] or started
+    slots = ran[-1].max_parallel if ran else None
     return slots if isinstance(slots, int) and not isinstance(slots, bool) and slots > 0 else None
 
 
@@ -260,8 +308,10 @@ def last_run_seconds(path: Path) -> float | None:
     """The wall time the last run that ended gave on its last line (``run_finished``'s
     ``wall_seconds``), for ``aggregate`` to write final_output.md as that run did; ``None`` when
     no run has ended with one."""
-    finished = [e for e in read_new(path, Cursor(), only=(b'"run_finished"',)) if e["event"] == "run_finished"]
-    seconds = finished[-1].get("wall_seconds") if finished else None
+    from orchestrator.state.events.runs import RunFinished
+
+    finished = [e for e in read_new(path, Cursor(), only=(b'"run_finished"',)) if isinstance(e, RunFinished)]
+    seconds = finished[-1].wall_seconds if finished else None
     return float(seconds) if isinstance(seconds, int | float) and not isinstance(seconds, bool) else None
 
 
@@ -297,29 +347,30 @@ def limits(run: Settings, tasks: Mapping[str, Settings]) -> dict[str, Any]:
     return {**own, "tasks": differ}
 
 
-def added_limits(path: Path, started: Event | None) -> dict[str, Any]:
+def added_limits(path: Path, started: RunStarted | None) -> dict[str, Any]:
     """The limits of the tasks the run ``started`` took once it went on (``task_added`` events of
     its own that say them), or whose rows it took again while they waited (``task_changed``):
     those it runs by other limits than its own."""
     start = last_run_start(path) if started is not None else None
     if start is None or started is None:
         return {}
+    from orchestrator.state.events.tasks import TaskAdded, TaskChanged
+
     found: dict[str, Any] = {}
     for event in read_new(path, Cursor(start), only=(b'"task_added"', b'"task_changed"')):
-        taken = event["event"] in ("task_added", "task_changed")
-        if taken and event.get("run") == started.get("run") and "limits" in event:
-            found[str(event.get("task"))] = event["limits"]
+        if isinstance(event, TaskAdded | TaskChanged) and event.run == started.run and event.limits is not None:
+            found[event.task] = event.limits
     return found
 
 
 def task_limits(
-    started: Event | None, task_id: str, added: Mapping[str, Any] | None = None
+    started: RunStarted | None, task_id: str, added: Mapping[str, Any] | None = None
 ) -> dict[str, float | None] | None:
     """The limits the run ``started`` (its ``run_started`` event) runs ``task_id`` with, or
-    ``None`` when it did not record them (a version before). ``added``: ``added_limits``, for a
-    task the run took once it went on."""
-    recorded = started.get("limits") if started is not None else None
-    if not isinstance(recorded, dict):
+    ``None`` when it did not record them (a version before: none, read as empty). ``added``:
+    ``added_limits``, for a task the run took once it went on."""
+    recorded = started.limits if started is not None else None
+    if not isinstance(recorded, dict) or not recorded:
         return None
     tasks = recorded.get("tasks")
     mine = tasks.get(task_id) if isinstance(tasks, dict) else None

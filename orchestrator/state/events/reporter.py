@@ -7,8 +7,9 @@ line, a notification's headline, ``None`` for a reporter that acts). Each falls 
 ``any_event``, the default for the kinds a reporter leaves alone (nothing, for most; everything,
 for the JSONL writer). ``tell`` hands an event to its method. The terminal's lines
 (``output/lines``), the run's reporters and notifications (``output/reporter``, ``run/notices/notify``,
-``output/payloads``), the dashboard's tailer (``serve/tailer``) and the event log itself
-(``log.EventLog``) implement it.
+``output/payloads``), the dashboard's tailer (``serve/tailer``), the attempts read from the log
+(``state/kept/history``) and the event log itself (``log.EventLog``) implement it. A line of a kind
+this version does not know (``base.UnknownEvent``) goes to ``any_event``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from orchestrator.state.events.base import EventRecord
+from orchestrator.state.events.base import EventRecord, UnknownEvent
 
 if TYPE_CHECKING:  # (the records are only named here: a reader of the log need not build them all)
     from orchestrator.state.events.runs import (
@@ -83,6 +84,8 @@ class EventReporter(Generic[R]):
 
     def tell(self, event: EventRecord) -> R:
         """``event`` handed to this reporter's method for its kind."""
+        if isinstance(event, UnknownEvent):
+            return self.any_event(event)
         method: Callable[[EventRecord], R] = getattr(self, event.event.value)
         return method(event)
 

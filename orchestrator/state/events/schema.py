@@ -64,7 +64,7 @@ def text() -> str:
 
 def _kind(record: type[EventRecord]) -> dict[str, Any]:
     hints = typing.get_type_hints(record)
-    own = [spec for spec in fields(record) if spec.name not in ("time", "run")]
+    own = [spec for spec in fields(record) if spec.init and spec.name not in ("time", "run")]
     return {
         "description": _said(record.__doc__),
         "type": "object",

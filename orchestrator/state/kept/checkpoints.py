@@ -25,6 +25,7 @@ from typing import Any
 
 from orchestrator.errors import UsageError
 from orchestrator.state import events, store
+from orchestrator.state.events.base import EventKind
 from orchestrator.state.workspace import Workspace
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -157,16 +158,21 @@ def restored(workspace: Workspace) -> dict[str, Any] | None:
     ``before`` (the checkpoint that keeps what it replaced). What ``status`` (text and
     ``--json``'s ``restored``), the dashboard and ``report`` say of it."""
     start = events.last_run_start(workspace.events_file) or 0
-    told = events.read_new(workspace.events_file, events.Cursor(start), only=(b'"checkpoint_restored"',))
-    last = next((e for e in reversed(told) if e["event"] == "checkpoint_restored"), None)
+    restores = f'"{EventKind.CHECKPOINT_RESTORED}"'.encode()  # (their lines, for a cheap look)
+    told = events.read_new(workspace.events_file, events.Cursor(start), only=(restores,))
+    if not told:
+        return None
+    from orchestrator.state.events.runs import CheckpointRestored  # (the records: built once one is read)
+
+    last = next((e for e in reversed(told) if isinstance(e, CheckpointRestored)), None)
     if last is None:
         return None
-    kept = find(workspace, str(last.get("name")))
+    kept = find(workspace, str(last.name))
     return {
-        "checkpoint": last.get("name"),
+        "checkpoint": last.name,
         "saved": kept.saved if kept is not None else None,
-        "time": last.get("time"),
-        "before": last.get("before"),
+        "time": last.time,
+        "before": last.before or None,  # (none said: a line of a version before)
     }
 
 

@@ -8,21 +8,36 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.state import events, journal
+from orchestrator.state.events import EventRecord
+from orchestrator.state.events.reporter import EventReporter
 
-ENDS = {"task_completed", "task_failed", "task_retrying", "task_interrupted", "task_cancelled"}
-_ENDS = ENDS
+if TYPE_CHECKING:  # (named only: ``_Reading`` is handed each by its method, the records built as the log is read)
+    from orchestrator.state.events.runs import RunFinished, RunStarted
+    from orchestrator.state.events.tasks import (
+        PermissionAnswered,
+        TaskCancelled,
+        TaskCompleted,
+        TaskFailed,
+        TaskHedged,
+        TaskHedgeFailed,
+        TaskHedgeWon,
+        TaskInterrupted,
+        TaskJudged,
+        TaskRetrying,
+        TaskStarted,
+    )
 
 
-def attempts_of(all_events: Iterable[events.Event]) -> list[dict[str, Any]]:
+def attempts_of(all_events: Iterable[EventRecord]) -> list[dict[str, Any]]:
     """Every attempt the event log tells of, oldest first (in the order each began), each with how
     it ended (``all_events`` read once, in order: ``events.each`` need not hold them all)."""
     return [attempt for _, attempt in sorted(_Reading().attempts(all_events), key=lambda found: found[0])]
 
 
-def ended(all_events: Iterable[events.Event]) -> Iterator[dict[str, Any]]:
+def ended(all_events: Iterable[EventRecord]) -> Iterator[dict[str, Any]]:
     """``attempts_of``'s attempts, each once nothing the log says after can change it (in that
     order; those still open at its end last): for a reader that folds them (the estimates, a
     hedge's bound), which then never holds them all (10,000 attempts held are some 25 MB)."""
@@ -31,30 +46,31 @@ def ended(all_events: Iterable[events.Event]) -> Iterator[dict[str, Any]]:
 
 
 Numbered = tuple[int, dict[str, Any]]  # an attempt, and its place in the order the attempts began
+Spent = tuple[object, object]  # what an attempt spent on its own: its cost and its tokens, as told
 
 
-class _Reading:
-    """The attempts of an event log as it is read: those open (``open``, by run and task; a hedge
-    by ``TASK+hedge``), and those that the last event ended or put aside (``done``: nothing
-    later changes them)."""
+class _Reading(EventReporter[None]):
+    """The attempts of an event log as it is read, each event by its kind's method: those open
+    (``open``, by run and task; a hedge by ``TASK+hedge``), and those that the last event ended or
+    put aside (``done``: nothing later changes them)."""
 
     def __init__(self) -> None:
-        self.open: dict[tuple[Any, str], Numbered] = {}
-        self.runs: dict[Any, dict[str, Any]] = {}
+        self.open: dict[tuple[str | None, str], Numbered] = {}
+        self.runs: dict[str | None, _Run] = {}
         self.done: list[Numbered] = []
         self.count = 0
 
-    def attempts(self, all_events: Iterable[events.Event]) -> Iterator[Numbered]:
+    def attempts(self, all_events: Iterable[EventRecord]) -> Iterator[Numbered]:
         for event in all_events:
-            self._take(event)
+            self.tell(event)
             if self.done:
                 yield from self.done
                 self.done.clear()
         for (run, _task), (_, attempt) in self.open.items():
             state = self.runs.get(run)
-            if state is not None and events.stopped_on_error(state.get("stopped")):  # (the run said why)
-                attempt["outcome"], attempt["reason"] = "interrupted", f"the run stopped on an {state['stopped']}"
-            elif state is not None and (state["finished"] or not events.runner_alive(state["started"])):
+            if state is not None and events.stopped_on_error(state.stopped):  # (the run said why)
+                attempt["outcome"], attempt["reason"] = "interrupted", f"the run stopped on an {state.stopped}"
+            elif state is not None and (state.finished or not events.runner_alive(state.started)):
                 attempt["outcome"] = "lost"
                 attempt["reason"] = "its runner ended without saying how it ended (killed?)"
         yield from self.open.values()
@@ -63,7 +79,7 @@ class _Reading:
         self.count += 1
         return self.count, attempt
 
-    def _put(self, key: tuple[Any, str], found: Numbered) -> None:
+    def _put(self, key: tuple[str | None, str], found: Numbered) -> None:
         """``found`` open under ``key``; the attempt open there before it, if another, is put
         aside as it stands (a runner that died without a word before this one began)."""
         before = self.open.get(key)
@@ -71,85 +87,128 @@ class _Reading:
             self.done.append(before)
         self.open[key] = found
 
-    def _take(self, event: events.Event) -> None:
-        kind, run, task = event["event"], event.get("run"), str(event.get("task", ""))
-        if kind == "run_started":
-            self.runs[run] = {"started": event, "finished": False}
-        elif kind == "run_finished" and run in self.runs:
-            self.runs[run]["finished"], self.runs[run]["stopped"] = True, event.get("stopped")
-        elif kind == "task_started":
-            attempt = {"run": run, "task": task, "agent": event.get("agent"), "attempt": event.get("attempt"),
-                       "started": event.get("time"), "ended": None, "outcome": "running", "reason": None,
-                       "cost_usd": None, "log": event.get("log"), "simulated": False,
-                       "brief": event.get("brief"), "kind": event.get("kind"),
-                       "backend": event.get("backend")}  # fmt: skip
-            self._put((run, task), self._new(attempt))
-        elif kind in ("task_hedged", "task_hedge_won", "task_hedge_failed"):
-            self._hedge(event, run, task)
-        elif kind == "task_judged":
-            self._judged(event, run, task)
-        elif kind == "permission_answered" and (run, task) in self.open:  # (who allowed what it asked)
-            asked = {key: event.get(key) for key in ("said", "answer", "by", "via", "url") if event.get(key)}
-            self.open[(run, task)][1].setdefault("asked", []).append({**asked, "always": event.get("always") is True})
-        elif kind in _ENDS and (run, task) in self.open:
-            other = self.open.pop((run, f"{task}+hedge"), None)  # a race neither attempt won: both ended
-            if other is not None:
-                other[1].update(ended=event.get("time"), outcome="hedge_lost", reason="neither attempt completed")
-                self.done.append(other)
-            found = self.open.pop((run, task))
-            attempt = found[1]
-            attempt["ended"] = event.get("time")
-            attempt["outcome"] = {"task_retrying": "retried"}.get(kind, kind.removeprefix("task_"))
-            attempt["reason"] = event.get("reason") or event.get("warning")
-            attempt["cost_usd"] = event.get("attempt_cost_usd", event.get("cost_usd"))  # its own
-            attempt["tokens"] = event.get("attempt_tokens", event.get("tokens"))  # its own (a retry's: tokens)
-            attempt["simulated"] = event.get("simulated") is True  # the fake executor's: nothing ran
-            self.done.append(found)
+    # --- each kind of event: what it tells of the attempts ---------------------------------------
 
-    def _hedge(self, event: events.Event, run: Any, task: str) -> None:
+    def any_event(self, event: EventRecord) -> None:
+        """Nothing of an attempt."""
+
+    def run_started(self, event: RunStarted) -> None:
+        self.runs[event.run] = _Run(event)
+
+    def run_finished(self, event: RunFinished) -> None:
+        if event.run in self.runs:
+            self.runs[event.run].finished, self.runs[event.run].stopped = True, event.stopped
+
+    def task_started(self, event: TaskStarted) -> None:
+        run, task = event.run, event.task
+        attempt = {"run": run, "task": task, "agent": event.agent, "attempt": event.attempt,
+                   "started": event.time, "ended": None, "outcome": "running", "reason": None,
+                   "cost_usd": None, "log": event.log, "simulated": False,
+                   "brief": event.brief, "kind": event.kind, "backend": event.backend}  # fmt: skip
+        self._put((run, task), self._new(attempt))
+
+    def task_hedged(self, event: TaskHedged) -> None:
         """A hedge (``run/races/hedge``): its attempt, open beside the task's own until the race is
-        decided; then the one stopped ends (``hedge_lost``, what it spent), and the winner is the
-        task's; when neither completed, the one that ended first ends failed, and the other is the
-        task's."""
-        if event["event"] == "task_hedged":
-            first = self.open.get((run, task))
-            record = {**(first[1] if first else {}), "run": run, "task": task, "attempt": event.get("attempt"),
-                      "started": event.get("time"), "ended": None, "outcome": "running", "reason": None,
-                      "cost_usd": None, "backend": event.get("backend"), "log": event.get("log")}  # fmt: skip
-            self._put((run, f"{task}+hedge"), self._new(record))
+        decided (``_decided``)."""
+        run, task = event.run, event.task
+        first = self.open.get((run, task))
+        record = {**(first[1] if first else {}), "run": run, "task": task, "attempt": event.attempt,
+                  "started": event.time, "ended": None, "outcome": "running", "reason": None,
+                  "cost_usd": None, "backend": event.backend, "log": event.log}  # fmt: skip
+        self._put((run, f"{task}+hedge"), self._new(record))
+
+    def task_hedge_won(self, event: TaskHedgeWon) -> None:
+        self._decided(event, f"stopped: attempt {event.attempt} completed first", "hedge_lost")
+
+    def task_hedge_failed(self, event: TaskHedgeFailed) -> None:
+        last = event.attempt  # neither completed: the one that ended first ended failed
+        why, outcome = f"failed in a race neither attempt completed (attempt {last} ended last)", "failed"
+        if event.stopped:  # (a cancel, the run's stop: both stopped)
+            why, outcome = f"stopped with attempt {last}, its task's", "cancelled"
+        self._decided(event, why, outcome)
+
+    def permission_answered(self, event: PermissionAnswered) -> None:
+        key = (event.run, event.task)
+        if key in self.open:  # (who allowed what it asked)
+            said = {"said": event.said, "answer": event.answer, "by": event.by, "via": event.via, "url": event.url}
+            asked = {name: value for name, value in said.items() if value}
+            self.open[key][1].setdefault("asked", []).append({**asked, "always": event.always is True})
+
+    def task_completed(self, event: TaskCompleted) -> None:
+        spent = (event.attempt_cost_usd, event.attempt_tokens)  # its last attempt's own
+        self._ended(event, "completed", event.warning, spent, simulated=event.simulated is True)
+
+    def task_failed(self, event: TaskFailed) -> None:
+        spent = (event.attempt_cost_usd, event.attempt_tokens)
+        self._ended(event, "failed", event.reason, spent, simulated=event.simulated is True)
+
+    def task_retrying(self, event: TaskRetrying) -> None:
+        self._ended(event, "retried", event.reason, (event.cost_usd, event.tokens))  # (the one that failed)
+
+    def task_interrupted(self, event: TaskInterrupted) -> None:
+        self._ended(event, "interrupted", event.reason, (None, None))
+
+    def task_cancelled(self, event: TaskCancelled) -> None:
+        """What its attempt spent: its own when it says it apart, else the task's (as it said then)."""
+        cost = event.attempt_cost_usd if event.attempt_cost_usd is not None else event.cost_usd
+        tokens = event.attempt_tokens if event.attempt_tokens is not None else event.tokens
+        self._ended(event, "cancelled", event.reason, (cost, tokens))
+
+    def _ended(
+        self,
+        event: TaskCompleted | TaskFailed | TaskRetrying | TaskInterrupted | TaskCancelled,
+        outcome: str,
+        reason: str | None,
+        spent: Spent,
+        *,
+        simulated: bool = False,
+    ) -> None:
+        """The task's attempt open in ``event``'s run ended as ``outcome`` (a hedge beside it too);
+        ``simulated``: the fake executor's, nothing ran."""
+        run, task = event.run, event.task
+        if (run, task) not in self.open:
             return
+        other = self.open.pop((run, f"{task}+hedge"), None)  # a race neither attempt won: both ended
+        if other is not None:
+            other[1].update(ended=event.time, outcome="hedge_lost", reason="neither attempt completed")
+            self.done.append(other)
+        found = self.open.pop((run, task))
+        attempt = found[1]
+        attempt.update(ended=event.time, outcome=outcome, reason=reason or None, simulated=simulated)
+        attempt["cost_usd"], attempt["tokens"] = spent
+        self.done.append(found)
+
+    def _decided(self, event: TaskHedgeWon | TaskHedgeFailed, why: str, outcome: str) -> None:
+        """A hedged task's race decided: the attempt stopped (or that ended first, ``outcome``) ends
+        with what it spent, and the other is the task's."""
+        run, task = event.run, event.task
         hedge, first = self.open.pop((run, f"{task}+hedge"), None), self.open.get((run, task))
         if hedge is None or first is None:
             if hedge is not None:  # (out of the race, as it stands)
                 self.done.append(hedge)
             return
-        lost, kept = (first, hedge) if event.get("hedge") else (hedge, first)
-        why, outcome = f"stopped: attempt {event.get('attempt')} completed first", "hedge_lost"
-        if event["event"] == "task_hedge_failed":  # neither completed: this one ended first, failed
-            last = event.get("attempt")
-            why, outcome = f"failed in a race neither attempt completed (attempt {last} ended last)", "failed"
-            if event.get("stopped"):  # (a cancel, the run's stop: both stopped)
-                why, outcome = f"stopped with attempt {last}, its task's", "cancelled"
-        lost[1].update(ended=event.get("time"), outcome=outcome, cost_usd=event.get("cost_usd"),
-                       tokens=event.get("tokens"), reason=why)  # fmt: skip
+        lost, kept = (first, hedge) if event.hedge else (hedge, first)
+        lost[1].update(ended=event.time, outcome=outcome, cost_usd=event.cost_usd, tokens=event.tokens,
+                       reason=why)  # fmt: skip
         self.done.append(lost)
         self.open[(run, task)] = kept
 
-    def _judged(self, event: events.Event, run: Any, task: str) -> None:
+    def task_judged(self, event: TaskJudged) -> None:
         """Best of N decided (``run/races/bestof``): each candidate not chosen an attempt of its
         own, ended ``not_chosen`` (or failed, stopped) with what it spent; the chosen one the
         task's, its end the task's end."""
+        run, task = event.run, event.task
         mine = self.open.get((run, task))
         if mine is None:
             return
         own = mine[1]
-        shown = event.get("candidates")
-        for candidate in shown if isinstance(shown, list) else []:
+        shown = event.candidates
+        for candidate in shown if isinstance(shown, tuple) else ():
             state, chosen = candidate.get("status"), candidate.get("chosen")
             told = {"attempt": candidate.get("attempt"), "started": candidate.get("started"),
                     "ended": None if chosen else candidate.get("ended"), "cost_usd": None,
                     "outcome": "running" if chosen else "not_chosen" if state == "completed" else state,
-                    "reason": None if chosen else f"not chosen: {event.get('reason')}"}  # fmt: skip
+                    "reason": None if chosen else f"not chosen: {event.reason}"}  # fmt: skip
             if not candidate.get("chosen"):
                 told.update(cost_usd=candidate.get("cost_usd"), tokens=candidate.get("tokens"))
             if candidate.get("attempt") == own.get("attempt"):
@@ -161,6 +220,16 @@ class _Reading:
                 self._put((run, task), found)
             else:
                 self.done.append(found)
+
+
+@dataclass(slots=True)
+class _Run:
+    """A run as the attempts read so far tell it: its ``run_started``, whether it finished, and why
+    it stopped early (``run_finished``'s ``stopped``)."""
+
+    started: RunStarted
+    finished: bool = False
+    stopped: str | None = None
 
 
 def seconds(attempt: dict[str, Any]) -> float | None:
