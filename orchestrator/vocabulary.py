@@ -177,7 +177,7 @@ TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
 
 
 class ErrorClass(StrEnum):
-    """Why an attempt did not complete its task; ``run.policy.decide`` says what each one leads to."""
+    """Why an attempt did not complete its task; ``machine/policy.decide`` says what each one leads to."""
 
     START = "start"  # could not start (command not found, permission denied, an unusable brief)
     EXIT = "exit"  # non-zero exit status
