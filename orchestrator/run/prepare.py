@@ -12,6 +12,7 @@ from typing import Any
 
 from orchestrator import backends, documents
 from orchestrator.errors import UsageError
+from orchestrator.executors.base import Executor
 from orchestrator.machine.replay import collect
 from orchestrator.output.briefs import edit_notice, prepare_briefs, write_briefs
 from orchestrator.output.trial import try_overrides
@@ -21,6 +22,7 @@ from orchestrator.plan.config.settings import Settings, suggest
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.table.rows import unread_columns
 from orchestrator.run.attempts import Resumable
+from orchestrator.run.checks.cluster import check as cluster_check
 from orchestrator.run.checks.preflight import check_installed, check_plan
 from orchestrator.run.items import expand_known, instances_of
 from orchestrator.run.resume.basis import inputs_now
@@ -165,6 +167,19 @@ def load_checked(
         check_installed(plan, profiles, options.only, done=lambda task_id: _completed(workspace, plan.tasks[task_id]))
     workspace.check_inside()  # nothing is written through a symlink that leads outside
     return plan, profiles
+
+
+def checked(workspace: Workspace, options: RunOptions, executor: Executor) -> None:
+    """What a run checks before it takes the lock: the plan (``load_checked``; the agent CLIs
+    installed here when its executor runs programs here), and the cluster it runs on, if one
+    (``run/checks/cluster``)."""
+    here = executor.can.runs_here
+    # (isolation: worktree makes worktrees here, from the person's HEAD, wherever the processes run)
+    plan, profiles = load_checked(workspace, options, clis=here, base=not executor.can.simulated)
+    cluster = executor.cluster
+    if cluster is not None:
+        directories = [str(workspace.project_dir)] if cluster.shared else []
+        cluster_check(cluster, plan, profiles, options.only, directories=directories)
 
 
 def read_only(plan: Plan, profiles: Profiles) -> None:

@@ -40,13 +40,12 @@ from orchestrator.output.reporter import Recording, Reporter, to_stderr
 from orchestrator.output.templates import Lenient
 from orchestrator.plan.instances import rows_only
 from orchestrator.plan.model import Plan
-from orchestrator.run.checks.cluster import checked
 from orchestrator.run.held.holds import exit_code
 from orchestrator.run.inflight.live import LiveQueue
 from orchestrator.run.limits.admission import Admission
 from orchestrator.run.notices.notify import Notifying, notifying
 from orchestrator.run.parts import of_run
-from orchestrator.run.prepare import Prepared, RunOptions, prepare
+from orchestrator.run.prepare import Prepared, RunOptions, checked, prepare
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.resume.basis import Basis
 from orchestrator.run.resume.blocks import Blocks, as_status_reads
