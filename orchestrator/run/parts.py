@@ -28,9 +28,10 @@ from orchestrator.run.held.holds import Holds
 from orchestrator.run.held.not_before import Timed
 from orchestrator.run.limits.admission import Admission
 from orchestrator.run.limits.failover import Breakers
-from orchestrator.run.prepare import Prepared, attempt_base_environment
+from orchestrator.run.prepare import attempt_base_environment
 from orchestrator.run.races.hedge import Hedger
 from orchestrator.run.recorder import Recorder
+from orchestrator.run.resume.prepared import Prepared
 from orchestrator.run.resume.reuse import Reuse
 from orchestrator.run.rows import Rows
 from orchestrator.run.starts import Starts

@@ -45,10 +45,11 @@ from orchestrator.run.inflight.live import LiveQueue
 from orchestrator.run.limits.admission import Admission
 from orchestrator.run.notices.notify import Notifying, notifying
 from orchestrator.run.parts import of_run
-from orchestrator.run.prepare import Prepared, RunOptions, checked, prepare
+from orchestrator.run.prepare import RunOptions, checked, prepare
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.resume.basis import Basis
 from orchestrator.run.resume.blocks import Blocks, as_status_reads
+from orchestrator.run.resume.prepared import Prepared
 from orchestrator.run.resume.recovery import finished_in_logs, keep, settler
 from orchestrator.run.scheduler import Scheduler
 from orchestrator.state import events, planfile, store
