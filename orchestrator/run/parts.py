@@ -33,6 +33,7 @@ from orchestrator.run.races.hedge import Hedger
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.resume.prepared import Prepared
 from orchestrator.run.resume.reuse import Reuse
+from orchestrator.run.resume.selection import brief_keys
 from orchestrator.run.rows import Rows
 from orchestrator.run.starts import Starts
 from orchestrator.run.worktrees.merges import MergeQueue, isolate
@@ -93,7 +94,8 @@ def assemble(
     rows: Rows | None = None,
 ) -> Parts:
     """The parts of a run of ``selected`` (``done``: those it leaves as they are)."""
-    estimates = for_run(plan, recorder.workspace, signatures, selected)  # from the runs before
+    briefs = brief_keys(plan, recorder.workspace, signatures, selected)  # (what each brief says now)
+    estimates = for_run(plan, recorder.workspace, briefs)  # from the runs before
     forecast = Forecast(plan, recorder.views, selected, estimates, admission.limit, recorder.emit)
     board = Board(plan, _ready_queue(plan, selected, done, estimates, admission.limit), recorder, attempts)
     breakers, holds, inbox = Breakers(forecast.started), Holds(plan, selected), Inbox()

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from orchestrator import documents
 from orchestrator.backends.base import AgentResult, tail
@@ -23,7 +23,6 @@ from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.attempts import Attempt, Outcome
 from orchestrator.run.forecasts.estimates import kind_of
-from orchestrator.run.resume.basis import Basis
 from orchestrator.state.causes import Cause, CauseKind
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.runs import Notice, RunPaused
@@ -45,6 +44,9 @@ from orchestrator.state.status import TaskView
 from orchestrator.state.words import questions
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
+
+if TYPE_CHECKING:  # (made by the runner and handed in: the recorder asks it, never makes one)
+    from orchestrator.run.resume.basis import Basis
 
 _DONE_WORK = (TaskStatus.COMPLETED, TaskStatus.AWAITING_APPROVAL)  # an attempt that did the work
 STDERR_TAIL = 3000  # characters of a failed attempt's stderr kept in its result file
