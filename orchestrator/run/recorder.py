@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict
+from typing import TypedDict
 
 from orchestrator import documents
 from orchestrator.backends.base import AgentResult, tail
@@ -45,13 +45,13 @@ from orchestrator.state.words import questions
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
-if TYPE_CHECKING:  # (made by the runner and handed in: the recorder asks it, never makes one)
-    from orchestrator.run.resume.basis import Basis
-
 _DONE_WORK = (TaskStatus.COMPLETED, TaskStatus.AWAITING_APPROVAL)  # an attempt that did the work
 STDERR_TAIL = 3000  # characters of a failed attempt's stderr kept in its result file
 TERMINAL_LINES = 5  # of them, the last lines shown under the failure in the terminal
 TERMINAL_WIDTH = 200  # characters of each such line
+# What a result records it was run from, its ``inputs`` digest: of a task, with the results its
+# dependencies' are read from (``run/resume/basis.Basis.of``, handed in by the runner).
+Inputs = Callable[[Task, Mapping[str, ResultRecord]], str]
 
 
 def last_lines(text: str, count: int = TERMINAL_LINES, width: int = TERMINAL_WIDTH) -> list[str]:
@@ -70,10 +70,10 @@ class Recorder:
         views: dict[str, TaskView],
         reporter: Reporter,
         journal: Journal,
-        basis: Basis | None = None,
+        inputs: Inputs | None = None,
     ) -> None:
         self.workspace = workspace
-        self.basis = basis  # what a completed result records it was run from (``inputs``)
+        self._inputs = inputs  # what a completed result records it was run from
         self.plan = plan
         self.settings = settings
         self.views = views
@@ -258,7 +258,7 @@ class Recorder:
     def inputs_of(self, task: Task) -> str | None:
         """The digest of what ``task`` ran from (``run/resume/basis``), its dependencies' results as the
         run has them."""
-        return self.basis.of(task, self.records) if self.basis is not None else None
+        return self._inputs(task, self.records) if self._inputs is not None else None
 
     def _write_attempt(
         self, outcome: Outcome, status: TaskStatus, reason: str | None, stderr: str = ""

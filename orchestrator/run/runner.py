@@ -152,7 +152,7 @@ class Runner:
                 for task_id in stopped:
                     self.reporter.event(Notice(message=f"stopped {task_id}'s attempt left running by a dead runner"))
                 basis = Basis(plan, ws, lambda task: prepared.signatures[task.id], prepared.records)
-                self.recorder = Recorder(ws, plan, prepared.settings, prepared.views, self.reporter, journal, basis)
+                self.recorder = Recorder(ws, plan, prepared.settings, prepared.views, self.reporter, journal, basis.of)
                 for task_id in keep(recovered, self.recorder):
                     kept = f"{task_id} had finished after the runner stopped: kept from its log"
                     self.reporter.event(Notice(message=kept))
