@@ -52,13 +52,13 @@ class Timing:
     announce: float = 1.0  # an attempt silent this long says which worker runs it
     no_worker_wait: float = 30.0  # an attempt waits at most this long for a worker that can run it
     placement_poll: float = 1.0  # between two looks at an attempt's key on the scheduler
-    # Commands asking a run (run/inflight/requests, run/held/decisions, cli/queue, run/launch/spawned,
+    # Commands asking a run (run/inflight/requests, run/inflight/decisions, cli/queue, run/launch/spawned,
     # cli/watching, run/launch/background).
     answer_wait: float = 10.0  # cancel, retry, approve, reject wait this long for the run's answer (beyond kill grace)
     add_wait: float = 5.0  # `add` waits this long for the run going on to take its row
     interrupt_wait: float = 0.8  # a Ctrl-C'd `spawn` gives the run going on this long to answer its cancel
     request_poll: float = 0.1  # between two looks for a run's answer, or for the workspace's lock
-    ask_poll: float = 0.2  # an agent's question (run/held/asking): between two looks for a person's answer
+    ask_poll: float = 0.2  # an agent's question (run/inflight/asking): between two looks for a person's answer
     follow_poll: float = 0.2  # between two looks of `spawn` and `watch` at what a run did
     start_wait: float = 15.0  # a background run is waited for this long to hold the workspace
     start_poll: float = 0.05  # between two looks at it

@@ -1,6 +1,6 @@
 """Whether a person's word still stands at a task's gate before it starts: one rule
 (``state/approvals.standing``), read by the run's gate (the machine's ``approve-before`` rule,
-fed by ``run/held/gates``), by `approve`/`reject` (``run/held/decisions.standing``) and by
+fed by ``run/held/gates``), by `approve`/`reject` (``run/inflight/decisions.standing``) and by
 ``status`` (``machine/replay``, which asks the machine's rule). Issue 65's fifth race was the run
 and `approve` reading two rules: a gate no word could pass."""
 
@@ -85,4 +85,4 @@ def test_no_module_but_approvals_judges_a_word_by_its_own_rule() -> None:
         for p in package.rglob("*.py")
         if "approvals.standing(" in p.read_text(encoding="utf-8")
     }
-    assert {"run/held/gates.py", "run/held/decisions.py", "machine/replay.py"} <= users
+    assert {"run/held/gates.py", "run/inflight/decisions.py", "machine/replay.py"} <= users

@@ -1,6 +1,6 @@
 """``orchestrator approve`` and ``reject`` on the command line: a person's word at a task's Approval
 gate; ``answer``: a person's answer to what a running task's agent asks (``ask: true``). The work:
-``commands/changing``, ``run/held/decisions``, ``run/held/asking``."""
+``commands/changing``, ``run/inflight/decisions``, ``run/inflight/asking``."""
 
 from __future__ import annotations
 

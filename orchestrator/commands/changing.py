@@ -1,5 +1,5 @@
 """The commands that change a workspace: ``add`` (``commands/adding``), ``update`` (``commands/editing``),
-``approve`` and ``reject`` (a person's word at a gate: ``run/held/decisions``), ``cancel`` and
+``approve`` and ``reject`` (a person's word at a gate: ``run/inflight/decisions``), ``cancel`` and
 ``retry`` (asked of the run going on, or done with the workspace held: ``run/inflight/requests``).
 Each checks what it is given whole before it writes anything: a refused change leaves every file
 as it was.
@@ -65,7 +65,7 @@ def reject(call: Call) -> Result:
 def _decide(call: Call, *, approve: bool) -> Result:
     """A person's word at a task's Approval gate, on the inputs it has now."""
     from orchestrator.commands.words import task_in
-    from orchestrator.run.held.decisions import decide
+    from orchestrator.run.inflight.decisions import decide
 
     workspace = call.workspace
     plan = plan_of(workspace)
@@ -80,7 +80,7 @@ def _decide(call: Call, *, approve: bool) -> Result:
 def answer(call: Call) -> Result:
     """A person's answer to what a running task's agent asks (``ask: true``): it goes on, or is denied."""
     from orchestrator.commands.words import task_in
-    from orchestrator.run.held.asking import answer as reply
+    from orchestrator.run.inflight.asking import answer as reply
     from orchestrator.state.approvals import local_user
 
     args, workspace = call.args, call.workspace

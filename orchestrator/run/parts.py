@@ -29,10 +29,12 @@ from orchestrator.run.held.holds import Holds
 from orchestrator.run.held.not_before import Timed
 from orchestrator.run.limits.admission import Admission
 from orchestrator.run.limits.failover import Breakers
-from orchestrator.run.prepare import Prepared, attempt_base_environment
+from orchestrator.run.prepare import attempt_base_environment
 from orchestrator.run.races.hedge import Hedger
 from orchestrator.run.recorder import Recorder
+from orchestrator.run.resume.prepared import Prepared
 from orchestrator.run.resume.reuse import Reuse
+from orchestrator.run.resume.selection import brief_keys
 from orchestrator.run.rows import Rows
 from orchestrator.run.starts import Starts
 from orchestrator.run.worktrees.merges import MergeQueue, isolate
@@ -95,7 +97,8 @@ def assemble(
     machine: Machine | None = None,
 ) -> Parts:
     """The parts of a run of ``selected`` (``done``: those it leaves as they are)."""
-    estimates = for_run(plan, recorder.workspace, signatures, selected)  # from the runs before
+    briefs = brief_keys(plan, recorder.workspace, signatures, selected)  # (what each brief says now)
+    estimates = for_run(plan, recorder.workspace, briefs)  # from the runs before
     forecast = Forecast(plan, recorder.views, selected, estimates, admission.limit, recorder.emit)
     machine = machine if machine is not None else Machine()
     board = Board(plan, _ready_queue(plan, selected, done, estimates, admission.limit), recorder, attempts,

@@ -1,17 +1,19 @@
 """Everything a run decides before its first attempt: the plan as this run sees it, each task's
-settings, the briefs (rendered, hand edits kept), what is already done, and what runs."""
+settings, the briefs (rendered, hand edits kept), what is already done, and what runs: a
+``Prepared`` (``run/resume/prepared``)."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator import backends, documents
 from orchestrator.errors import UsageError
+from orchestrator.executors.base import Executor
 from orchestrator.machine.replay import collect
 from orchestrator.output.briefs import edit_notice, prepare_briefs, write_briefs
 from orchestrator.output.trial import try_overrides
@@ -21,26 +23,25 @@ from orchestrator.plan.config.settings import Settings, suggest
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.table.rows import unread_columns
 from orchestrator.run.attempts import Resumable
+from orchestrator.run.checks.cluster import check as cluster_check
 from orchestrator.run.checks.preflight import check_installed, check_plan
 from orchestrator.run.items import expand_known, instances_of
 from orchestrator.run.resume.basis import inputs_now
+from orchestrator.run.resume.prepared import Prepared
 from orchestrator.run.resume.selection import (
-    Selection,
     asked_again,
-    beyond_settings,
     expected_fingerprints,
     select,
-    settings_signature,
     task_signature,
 )
 from orchestrator.run.resume.settled import fields_in
 from orchestrator.run.worktrees import isolation
 from orchestrator.state import approvals, store
-from orchestrator.state.journal import OpenAttempt, attempts_started, epoch_of, workers_of
+from orchestrator.state.journal import attempts_started, workers_of
 from orchestrator.state.plans import plan_of
 from orchestrator.state.plans.params import remember
 from orchestrator.state.results import ResultRecord
-from orchestrator.state.status import TaskView, archived_records, read_records
+from orchestrator.state.status import archived_records, read_records
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
@@ -70,65 +71,6 @@ class RunOptions:
     def overrides(self) -> dict[str, Any]:
         names = ("max_parallel", "backend", "fail_fast", "max_cost", "aggregate")
         return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
-
-
-@dataclass(slots=True)
-class Prepared:
-    plan: Plan
-    profiles: Profiles
-    settings: dict[str, Settings]  # each task's, profile and row applied
-    signatures: dict[str, str]  # of the settings that change what a task does (its fingerprint's)
-    records: dict[str, ResultRecord]  # the results on disk of the tasks' own
-    selection: Selection
-    views: dict[str, TaskView]
-    sessions: dict[str, Resumable] = field(default_factory=dict)  # interrupted agent sessions to resume
-    attempts: dict[str, int] = field(default_factory=dict)  # each task's last attempt number, in any run
-    afresh: set[str] = field(default_factory=set)  # `run --rerun`'s tasks and their downstream: nothing
-    # an earlier attempt of theirs did is taken up (its session, its log)
-    notices: list[str] = field(default_factory=list)  # for the run to tell at its start
-    archived: dict[str, ResultRecord] = field(default_factory=dict)  # archived tasks' results (upstream)
-    named_again: set[str] = field(default_factory=set)  # `run --only`'s completed tasks: named, they run for
-    # real, as `--rerun`'s do (the cache holds the very result they have)
-    forced: set[str] = field(default_factory=set)  # `run --rerun`'s named tasks (not their downstream,
-    # which the cache may serve when their outputs come out the same): they run for real
-
-    def join(self, task: Task, settings: Settings, profiles: Profiles) -> None:
-        """``task``, added to the plan while the run goes on (by `orchestrator add`, by hand, or
-        as a merge's resolution task), joins it: in the plan (its row last, its edges in the
-        graph), with ``settings``, its signature, a waiting view, and a place among what this
-        run runs. Queuing it is the caller's (``ReadyQueue.add``)."""
-        plan = self.plan
-        plan.tasks[task.id] = task
-        plan.order[task.id] = len(plan.order)
-        plan.graph.add_node(task.id)
-        plan.graph.add_edges_from((dep, task.id) for dep in task.dependencies)
-        self.settings[task.id] = settings
-        self.signatures[task.id] = settings_signature(settings, beyond_settings(self.plan, task, profiles))
-        self.views[task.id] = TaskView.of(task, TaskStatus.WAITING)
-        self.selection.run.append(task.id)
-
-    def done_before(self, task_id: str) -> None:
-        """``task_id``, which this run was to run, was done before it began (``run/resume/recovery``):
-        it runs no more, and a dependent whose dependencies are all done now is ready."""
-        self.selection.run.remove(task_id)
-        self.selection.done.add(task_id)
-        self.sessions.pop(task_id, None)
-        for child in self.plan.graph.successors(task_id):
-            view = self.views[child]
-            deps = self.plan.tasks[child].dependencies
-            if view.status == TaskStatus.WAITING and all(dep in self.selection.done for dep in deps):
-                view.move(TaskStatus.PENDING)
-
-    def resume(self, left: Iterable[OpenAttempt]) -> None:
-        """The agent sessions of attempts a dead runner left open go on where they stopped (with
-        what each was started with, for ``Launcher.prepare`` to compare)."""
-        running = set(self.selection.run) - self.afresh
-        for attempt in left:
-            if attempt.session_id and attempt.task in running:
-                since = epoch_of(attempt.told or attempt.started)
-                worker = (attempt.handle or {}).get("worker")  # on a cluster: where the session lives
-                where = worker if isinstance(worker, str) else None
-                self.sessions.setdefault(attempt.task, Resumable(attempt.session_id, attempt.fingerprint, since, where))
 
 
 def load_checked(
@@ -165,6 +107,19 @@ def load_checked(
         check_installed(plan, profiles, options.only, done=lambda task_id: _completed(workspace, plan.tasks[task_id]))
     workspace.check_inside()  # nothing is written through a symlink that leads outside
     return plan, profiles
+
+
+def checked(workspace: Workspace, options: RunOptions, executor: Executor) -> None:
+    """What a run checks before it takes the lock: the plan (``load_checked``; the agent CLIs
+    installed here when its executor runs programs here), and the cluster it runs on, if one
+    (``run/checks/cluster``)."""
+    here = executor.can.runs_here
+    # (isolation: worktree makes worktrees here, from the person's HEAD, wherever the processes run)
+    plan, profiles = load_checked(workspace, options, clis=here, base=not executor.can.simulated)
+    cluster = executor.cluster
+    if cluster is not None:
+        directories = [str(workspace.project_dir)] if cluster.shared else []
+        cluster_check(cluster, plan, profiles, options.only, directories=directories)
 
 
 def read_only(plan: Plan, profiles: Profiles) -> None:

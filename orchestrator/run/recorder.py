@@ -23,7 +23,6 @@ from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.attempts import Attempt, Outcome
 from orchestrator.run.forecasts.estimates import kind_of
-from orchestrator.run.resume.basis import Basis
 from orchestrator.state.causes import Cause, CauseKind
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.runs import Notice, RunPaused
@@ -50,6 +49,9 @@ _DONE_WORK = (TaskStatus.COMPLETED, TaskStatus.AWAITING_APPROVAL)  # an attempt 
 STDERR_TAIL = 3000  # characters of a failed attempt's stderr kept in its result file
 TERMINAL_LINES = 5  # of them, the last lines shown under the failure in the terminal
 TERMINAL_WIDTH = 200  # characters of each such line
+# What a result records it was run from, its ``inputs`` digest: of a task, with the results its
+# dependencies' are read from (``run/resume/basis.Basis.of``, handed in by the runner).
+Inputs = Callable[[Task, Mapping[str, ResultRecord]], str]
 
 
 def last_lines(text: str, count: int = TERMINAL_LINES, width: int = TERMINAL_WIDTH) -> list[str]:
@@ -68,10 +70,10 @@ class Recorder:
         views: dict[str, TaskView],
         reporter: Reporter,
         journal: Journal,
-        basis: Basis | None = None,
+        inputs: Inputs | None = None,
     ) -> None:
         self.workspace = workspace
-        self.basis = basis  # what a completed result records it was run from (``inputs``)
+        self._inputs = inputs  # what a completed result records it was run from
         self.plan = plan
         self.settings = settings
         self.views = views
@@ -256,7 +258,7 @@ class Recorder:
     def inputs_of(self, task: Task) -> str | None:
         """The digest of what ``task`` ran from (``run/resume/basis``), its dependencies' results as the
         run has them."""
-        return self.basis.of(task, self.records) if self.basis is not None else None
+        return self._inputs(task, self.records) if self._inputs is not None else None
 
     def _write_attempt(
         self, outcome: Outcome, status: TaskStatus, reason: str | None, stderr: str = ""

@@ -28,8 +28,8 @@ from orchestrator.plan.model import Task
 from orchestrator.plan.table.conditions import output_fields
 from orchestrator.run.board import Board
 from orchestrator.run.items import answer_on_disk, instances_for, resolve
-from orchestrator.run.prepare import Prepared
 from orchestrator.run.recorder import Recorder
+from orchestrator.run.resume.prepared import Prepared
 from orchestrator.run.worktrees.merges import MergeQueue
 from orchestrator.state import items as kept
 from orchestrator.state.causes import Cause, CauseKind

@@ -40,16 +40,16 @@ from orchestrator.output.reporter import Recording, Reporter, to_stderr
 from orchestrator.output.templates import Lenient
 from orchestrator.plan.instances import rows_only
 from orchestrator.plan.model import Plan
-from orchestrator.run.checks.cluster import checked
 from orchestrator.run.held.holds import exit_code
 from orchestrator.run.inflight.live import LiveQueue
 from orchestrator.run.limits.admission import Admission
 from orchestrator.run.notices.notify import Notifying, notifying
 from orchestrator.run.parts import of_run
-from orchestrator.run.prepare import Prepared, RunOptions, prepare
+from orchestrator.run.prepare import RunOptions, checked, prepare
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.resume.basis import Basis
 from orchestrator.run.resume.blocks import Blocks, as_status_reads
+from orchestrator.run.resume.prepared import Prepared
 from orchestrator.run.resume.recovery import finished_in_logs, keep, settler
 from orchestrator.run.scheduler import Scheduler
 from orchestrator.state import events, planfile, store
@@ -152,7 +152,7 @@ class Runner:
                 for task_id in stopped:
                     self.reporter.event(Notice(message=f"stopped {task_id}'s attempt left running by a dead runner"))
                 basis = Basis(plan, ws, lambda task: prepared.signatures[task.id], prepared.records)
-                self.recorder = Recorder(ws, plan, prepared.settings, prepared.views, self.reporter, journal, basis)
+                self.recorder = Recorder(ws, plan, prepared.settings, prepared.views, self.reporter, journal, basis.of)
                 for task_id in keep(recovered, self.recorder):
                     kept = f"{task_id} had finished after the runner stopped: kept from its log"
                     self.reporter.event(Notice(message=kept))

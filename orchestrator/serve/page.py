@@ -30,10 +30,10 @@ from orchestrator.state.workspace import Workspace
 
 STATIC = Path(__file__).parent / "static"
 # What the page's buttons do: each is what the CLI command of its name does, through the same
-# function (``run/inflight/requests.request``; ``run/held/decisions.decide`` for a gate's approve and reject).
+# function (``run/inflight/requests.request``; ``run/inflight/decisions.decide`` for a gate's approve and reject).
 ACTIONS: dict[str, str] = {
     "cancel": "cancel", "retry": "retry", "approve": "approve", "reject": "reject",
-    "allow": "answer", "deny": "answer",  # (``run/held/asking.answer``: what its agent asks now)
+    "allow": "answer", "deny": "answer",  # (``run/inflight/asking.answer``: what its agent asks now)
 }  # fmt: skip
 
 
@@ -123,8 +123,8 @@ def _act(workspace: Workspace, task_id: str, kind: str, reason: str | None = Non
     """``orchestrator cancel``, ``retry``, ``approve``, ``reject`` or ``answer allow|deny`` of
     ``task_id`` (with its ``--reason``), answered as JSON: 200 when done, 409 when refused
     (``error`` says why), 404 for a task the plan does not have."""
-    from orchestrator.run.held.asking import answer as answer_question
-    from orchestrator.run.held.decisions import decide
+    from orchestrator.run.inflight.asking import answer as answer_question
+    from orchestrator.run.inflight.decisions import decide
     from orchestrator.state.approvals import local_user
 
     try:

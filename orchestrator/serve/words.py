@@ -1,6 +1,6 @@
 """A person's word from off the machine, a link's (``serve/links``) or a GitHub comment's
-(``serve/comments``): at a task's Approval gate (``run/held/decisions.decide``, as ``approve`` and
-``reject`` say it) or on the question its agent asks (``run/held/asking.answer``, as ``answer``
+(``serve/comments``): at a task's Approval gate (``run/inflight/decisions.decide``, as ``approve`` and
+``reject`` say it) or on the question its agent asks (``run/inflight/asking.answer``, as ``answer``
 says it), recorded with who said it, where, and where it can be read.
 
 An approval that lets work go on when no run is going on starts one (``continue_run``): the person
@@ -72,8 +72,8 @@ def say(
     """``approve`` (or reject) ``task_id``'s gate, or allow (deny) its agent's question: the one
     asked now (``question``: that one only), else its gate, with ``inputs_seen`` the inputs a
     link was made on. ``source``: what a run it starts is said to be started by."""
-    from orchestrator.run.held.asking import answer
-    from orchestrator.run.held.decisions import decide
+    from orchestrator.run.inflight.asking import answer
+    from orchestrator.run.inflight.decisions import decide
 
     found = _task(workspace, task_id)
     if isinstance(found, Said):

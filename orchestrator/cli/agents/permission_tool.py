@@ -5,7 +5,7 @@ and nothing of the queue: the agent it serves reaches no other command through i
 claude calls it with ``{"tool_name", "input", "tool_use_id"}`` for a call its permissions would
 ask a person about; the answer is the JSON text claude reads, ``{"behavior": "allow",
 "updatedInput": ...}`` or ``{"behavior": "deny", "message": ...}``, given once a person answered
-or ``--ask-timeout`` passed (``run/held/asking.ask``). Which task and attempt asks is read from the
+or ``--ask-timeout`` passed (``run/inflight/asking.ask``). Which task and attempt asks is read from the
 attempt's environment (``$ORCHESTRATOR_WORKSPACE``, ``$ORCHESTRATOR_TASK_ID``,
 ``$ORCHESTRATOR_ATTEMPT``), which claude hands its MCP servers; without them every call is denied.
 """
@@ -46,7 +46,7 @@ def _denied(message: str) -> types.CallToolResult:
 
 def decide(arguments: dict[str, Any], environment: dict[str, str], timeout: float) -> dict[str, Any]:
     """The answer to one call (blocking until a person answers or ``timeout`` passes)."""
-    from orchestrator.run.held.asking import agent_message, ask
+    from orchestrator.run.inflight.asking import agent_message, ask
     from orchestrator.state.workspace import Workspace
 
     place, task, attempt = (environment.get(name, "") for name in ATTEMPT_MARKS)

@@ -28,13 +28,10 @@ import anyio
 from orchestrator import backends, timing
 from orchestrator.backends.probe import Cli, Installation, probe
 from orchestrator.errors import ClusterError
-from orchestrator.executors.base import Executor
 from orchestrator.executors.capabilities import Cluster
 from orchestrator.plan.config.profiles import Profiles
 from orchestrator.plan.config.settings import format_duration
 from orchestrator.plan.model import Plan
-from orchestrator.run.prepare import RunOptions, load_checked
-from orchestrator.state.workspace import Workspace
 from orchestrator.version import __version__
 from orchestrator.vocabulary import listed
 
@@ -225,18 +222,6 @@ def missing_resources(workers: Sequence[Worker], asked: Mapping[tuple[str, str, 
             f"which no worker has — the workers' resources: {having}"
         )
     return problems
-
-
-def checked(workspace: Workspace, options: RunOptions, executor: Executor) -> None:
-    """What a run checks before it takes the lock: the plan (``load_checked``; the agent CLIs
-    installed here when its executor runs programs here), and the cluster it runs on, if one."""
-    here = executor.can.runs_here
-    # (isolation: worktree makes worktrees here, from the person's HEAD, wherever the processes run)
-    plan, profiles = load_checked(workspace, options, clis=here, base=not executor.can.simulated)
-    cluster = executor.cluster
-    if cluster is not None:
-        directories = [str(workspace.project_dir)] if cluster.shared else []
-        check(cluster, plan, profiles, options.only, directories=directories)
 
 
 def survey(

@@ -116,21 +116,11 @@ def learn(
     return found
 
 
-def for_run(
-    plan: Plan, workspace: Workspace, signatures: Mapping[str, str], tasks: Iterable[str]
-) -> dict[str, Estimate]:
-    """The estimates of a run's ``tasks`` (their briefs rendered, their settings' ``signatures``
-    known), learned once as the run starts: what its ready queue orders by."""
-    from orchestrator.documents import read_body
-    from orchestrator.run.resume.selection import fingerprint
+def for_run(plan: Plan, workspace: Workspace, briefs: Mapping[str, str]) -> dict[str, Estimate]:
+    """The estimates of a run's tasks, learned once as the run starts: what its ready queue orders
+    by. ``briefs``: the brief key of each task it runs (``run/resume/selection.brief_keys``)."""
     from orchestrator.state import events
 
-    briefs: dict[str, str] = {}
-    for task_id in tasks:
-        task = plan.tasks.get(task_id)
-        body = read_body(workspace.brief(task)) if task is not None and task_id in signatures else None
-        if body is not None:
-            briefs[task_id] = fingerprint(body, signatures[task_id], [])
     given = {t.id: t.estimate for t in plan.tasks.values() if t.estimate}
     return learn(events.each(workspace.events_file), kinds_of(plan, workspace), briefs=briefs, given=given)
 

@@ -1,2 +1,2 @@
-"""Work a run holds back: a task's gate and Condition, a person's word at it (`approve`,
-`reject`), a Blocked cell, and a task held until its `Not before`."""
+"""Work a run holds back: a task's gate and Condition, the word that stands at it, a Blocked
+cell, and a task held until its `Not before`."""

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from orchestrator.plan.graph import ReadyQueue, descendants
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.table.times import iso
-from orchestrator.run.prepare import Prepared
+from orchestrator.run.resume.prepared import Prepared
 from orchestrator.state import fallbacks
 from orchestrator.state.causes import Cause
 from orchestrator.state.events.base import EventRecord

@@ -1,2 +1,3 @@
-"""What a run takes while it goes on: tasks added to the plan, rows edited while their tasks
-wait, and cancel and retry asked from outside."""
+"""A run going on: what it takes (tasks added to the plan, rows edited while their tasks wait),
+and what is asked of it from outside: cancel and retry, a person's word at a gate (`approve`,
+`reject`), an agent's question and its answer."""

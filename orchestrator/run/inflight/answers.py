@@ -14,8 +14,8 @@ from orchestrator.machine import instructions as do
 from orchestrator.machine.stimuli import CancelAsked, RetryAsked
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.attempts import Attempt
-from orchestrator.run.prepare import Prepared
 from orchestrator.run.recorder import Recorder
+from orchestrator.run.resume.prepared import Prepared
 from orchestrator.run.resume.selection import GIVEN_BACK
 from orchestrator.run.scheduler import Scheduler
 from orchestrator.state import approvals, store

@@ -31,8 +31,8 @@ from orchestrator.output.briefs import edit_notice, render_briefs
 from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.graph import topological_order
 from orchestrator.plan.model import Plan, Task
-from orchestrator.run.prepare import Prepared
 from orchestrator.run.recorder import Recorder
+from orchestrator.run.resume.prepared import Prepared
 from orchestrator.run.resume.selection import settings_signature
 from orchestrator.run.scheduler import Scheduler
 from orchestrator.state import events

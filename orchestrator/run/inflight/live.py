@@ -31,8 +31,9 @@ from orchestrator.plan.model import Plan
 from orchestrator.run.held.holds import Patience, follow_holds
 from orchestrator.run.inflight.answers import Answers
 from orchestrator.run.inflight.edits import Edits
-from orchestrator.run.prepare import Prepared, RunOptions, load_checked
+from orchestrator.run.prepare import RunOptions, load_checked
 from orchestrator.run.recorder import Recorder
+from orchestrator.run.resume.prepared import Prepared
 from orchestrator.run.scheduler import Scheduler
 from orchestrator.state import events, planfile
 from orchestrator.state.causes import Cause, CauseKind

@@ -21,8 +21,8 @@ from orchestrator.output.sections import status_blocks
 from orchestrator.output.templates import Renders
 from orchestrator.plan.instances import rows_only
 from orchestrator.plan.model import Plan
-from orchestrator.run.prepare import Prepared
 from orchestrator.run.resume import freshness
+from orchestrator.run.resume.prepared import Prepared
 from orchestrator.state import planfile
 from orchestrator.state.plans import plan_of
 from orchestrator.state.results import ResultRecord

@@ -34,8 +34,8 @@ from orchestrator.documents import read_body
 from orchestrator.executors import registry as executors
 from orchestrator.executors.base import Executor
 from orchestrator.plan.model import Task
-from orchestrator.run.prepare import Prepared
 from orchestrator.run.recorder import Recorder
+from orchestrator.run.resume.prepared import Prepared
 from orchestrator.run.resume.selection import fingerprint, upstream_of
 from orchestrator.state.journal import OpenAttempt, epoch_of, iso_at
 from orchestrator.state.results import ResultRecord

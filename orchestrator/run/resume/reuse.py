@@ -203,8 +203,9 @@ class Reuse:
             reused=reused_from(kept, map(self.records.get, task.upstream_ids)),
         )
         recorder = self.recorder
-        if recorder.basis is not None:  # what it was run from, as for a result of this run (``run/resume/basis``)
-            record = replace(record, inputs=recorder.basis.of(task, recorder.records))
+        inputs = recorder.inputs_of(task)  # what it was run from, as for a result of this run
+        if inputs is not None:
+            record = replace(record, inputs=inputs)
         recorder.write(task, record, body)
         recorder.told_completed(task, record)
         self.records[task.id] = record

@@ -19,6 +19,7 @@ from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.resume.settled import Fields, settle
 from orchestrator.state.results import ResultRecord
+from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
 # Settings that change what a task does (a new timeout or retry count does not).
@@ -76,6 +77,19 @@ def task_signature(plan: Plan, task: Task, settings: Settings, profiles: Profile
 def fingerprint(brief: str, signature: str, upstream: Upstream) -> str:
     payload = json.dumps([brief, signature, sorted(upstream, key=lambda u: u[0])], default=str)
     return documents.sha256(payload)[:16]
+
+
+def brief_keys(plan: Plan, workspace: Workspace, signatures: Mapping[str, str], tasks: Iterable[str]) -> dict[str, str]:
+    """Each of ``tasks``' brief as it is on disk, fingerprinted with its settings' ``signatures``
+    and not its inputs: what ``task_started`` records as its ``brief``, and what its estimate is
+    learned by (``run/forecasts/estimates``). A task with no brief on disk has none."""
+    keys: dict[str, str] = {}
+    for task_id in tasks:
+        task = plan.tasks.get(task_id)
+        body = documents.read_body(workspace.brief(task)) if task is not None and task_id in signatures else None
+        if body is not None:
+            keys[task_id] = fingerprint(body, signatures[task_id], [])
+    return keys
 
 
 def upstream_of(dependencies: Iterable[str], records: Mapping[str, ResultRecord]) -> Upstream:

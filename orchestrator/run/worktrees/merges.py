@@ -47,7 +47,7 @@ from orchestrator.plan.graph import ReadyQueue
 from orchestrator.plan.model import Task
 from orchestrator.plan.table.cells import id_problem
 from orchestrator.run.attempts import Attempt, Outcome
-from orchestrator.run.prepare import Prepared
+from orchestrator.run.resume.prepared import Prepared
 from orchestrator.run.worktrees.handmerge import KEPT, HandMerge, failed_on_conflict
 from orchestrator.state.journal import attempt_environment
 from orchestrator.state.planrows import NewTask, add_task
