@@ -119,18 +119,17 @@ class Lanes:
         if tip == base:
             return None
         git(["update-ref", ref, tip], trees.repo)
-        merged = is_ancestor(trees.repo, tip, f"refs/heads/{trees.integration}")
+        where = f"its work is kept on {ref}, never merged, and the task races again from where that race began"
+        if is_ancestor(trees.repo, tip, f"refs/heads/{trees.integration}"):  # (first: the branch not yet set
+            where = self._take_out(tip, ref)  # back, a runner killed here leaves it to the next)
         if worktree:
             git(["reset", "-q", "--hard", base], path)
             git(["clean", "-q", "-f", "-d"], path)
         else:
             git(["branch", "-q", "-f", branch, base], trees.repo)
-        where = f"its work is kept on {ref}, never merged, and the task races again from where that race began"
-        if merged:
-            where = self._take_out(task_id, number, tip, ref)
         return f"{task_id}'s race from attempt {number} was not recorded when its runner died: {where}"
 
-    def _take_out(self, task_id: str, number: int, tip: str, ref: str) -> str:
+    def _take_out(self, tip: str, ref: str) -> str:
         """The race's work, ``tip``, which its runner merged into the integration branch before it
         died, taken back out of it (``Integration.take_out``), so that the race run again merges
         one winner's work, once; the merge kept on ``<ref>-merge`` when the branch is set back
@@ -138,15 +137,13 @@ class Lanes:
         trees = self.trees
         integration = Integration(trees.integration_path)
         merge = integration.merge_of(tip)
-        message = f"orchestrator: take {task_id}'s unrecorded race out (its work kept on {ref})"
-        taken = integration.take_out(merge, message) if merge is not None else None
+        taken = integration.take_out(merge, f"{ref}-merge") if merge is not None else None
         if taken is None:
             by_hand = f"git -C {trees.integration_path} revert -m 1 {merge}" if merge else "revert its merge by hand"
             return (f"it was merged into {trees.integration} before the runner died and could not be taken out "
                     f"(kept on {ref} too); the task races again from where that race began, on top of it — "
                     f"to keep one winner's work, {by_hand}")  # fmt: skip
         if not taken.reverted:
-            git(["update-ref", f"{ref}-merge", taken.merge], trees.repo)
             ref = f"{ref} (its merge on {ref}-merge)"
         return (f"it was merged into {trees.integration} before the runner died and is taken out again "
                 f"({taken.said(trees.integration)}); its work is kept on {ref}, never merged, "

@@ -115,14 +115,20 @@ class Integration:
                 return commit
         return None
 
-    def take_out(self, merge: str, message: str) -> TakenOut | None:
+    def take_out(self, merge: str, keep: str) -> TakenOut | None:
         """The work ``merge`` brought in taken back out of the integration branch: the branch set
         back to the merge's first parent when the merge is its tip and no other ref holds it
         (a branch, a tag, a remote's branch: one a task started since merged it into, one the
-        person brought it into); else a commit reverting it (``message``), as history that is
-        held elsewhere is never rewritten. ``None``: the revert conflicts with what came after
-        the merge (given up: the branch as it was)."""
+        person brought it into), the merge kept on ``keep`` first; else a commit reverting it
+        (git's own, which names the merge: one made before, by a runner killed after it, is
+        found again, not made twice), as history that is held elsewhere is never rewritten.
+        ``None``: the revert conflicts with what came after the merge (given up: the branch as
+        it was)."""
         path = self.path
+        said = f"--grep=^This reverts commit {merge}"
+        done = git(["log", "--first-parent", "--format=%H", said, f"{merge}..HEAD"], path)
+        if done.out.split():
+            return TakenOut(merge, done.out.split()[0], reverted=True)
         own = git(["symbolic-ref", "-q", "HEAD"], path).out.strip()
         refs = ["refs/heads/", "refs/remotes/", "refs/tags/"]
         holders = git(["for-each-ref", "--contains", merge, "--format=%(refname)", *refs], path).out.split()
@@ -130,13 +136,13 @@ class Integration:
         if rev(path, "HEAD") == merge and not held:
             before = rev(path, f"{merge}^1")
             assert before is not None
+            git(["update-ref", keep, merge], path)
             git(["reset", "--hard", "-q", before], path)
             return TakenOut(merge, before, reverted=False)
-        if not git(["revert", "--no-commit", "-m", "1", merge], path, check=False).ok:
+        if not git([*identity(path), "revert", "--no-edit", "-m", "1", merge], path, check=False).ok:
             git(["revert", "--abort"], path, check=False)
             git(["reset", "--hard", "-q", "HEAD"], path)
             return None
-        git([*identity(path), "commit", "-q", "--no-verify", "--allow-empty", "-m", message], path)
         return TakenOut(merge, rev(path, "HEAD") or merge, reverted=True, held=tuple(held))
 
     def tidy(self) -> None:
