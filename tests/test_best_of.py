@@ -253,30 +253,29 @@ def test_a_race_killed_before_its_result_races_again_from_where_it_began_and_one
     assert git(project, "show", "orchestrator/integration:work.txt").splitlines() == merged
 
 
-# Armed, it holds the runner's git in the moment after a race's winner is merged into the
-# integration branch (its ref moved by ``merge --no-ff``), before the task's result is written.
-_HOLD_AT_MERGE = """#!/bin/sh
+# Armed, it holds the runner's git in the moment after ``$REF`` moved by a git command whose line
+# holds ``$COMMAND`` (a winner's merge into the integration branch: ``merge --no-ff``).
+_HOLD_AT = """#!/bin/sh
 [ "$1" = committed ] && [ -e "$HOLD_DIR/armed" ] || exit 0
-awk '$3 == "refs/heads/orchestrator/integration" && $1 != $2 {f = 1} END {exit !f}' || exit 0
-tr '\\0' ' ' < /proc/$PPID/cmdline | grep -q ' merge --no-ff ' || exit 0
+awk '$3 == "$REF" && $1 != $2 {f = 1} END {exit !f}' || exit 0
+tr '\\0' ' ' < /proc/$PPID/cmdline | grep -q -- '$COMMAND' || exit 0
 echo $$ > "$HOLD_DIR/held.pid"
 exec sleep 60
 """
 
 
-def _killed_at_the_merge(tmp_path: Path, project: Path) -> None:
-    """``project``'s run (T-01 best of 3, attempt 2 chosen) killed -9 once attempt 2's work is
-    merged into the integration branch, before its result is written."""
+def _killed_at(tmp_path: Path, project: Path, ref: str, command: str) -> None:
+    """A run of ``project`` killed -9 once its git moved ``ref`` by ``command``."""
     hook = project / ".git" / "hooks" / "reference-transaction"
-    hook.write_text(_HOLD_AT_MERGE.replace("$HOLD_DIR", str(tmp_path)), encoding="utf-8")
+    text = _HOLD_AT.replace("$HOLD_DIR", str(tmp_path)).replace("$REF", ref).replace("$COMMAND", command)
+    hook.write_text(text, encoding="utf-8")
     hook.chmod(0o755)
     (tmp_path / "armed").touch()
-    script = 'echo "attempt $ORCHESTRATOR_ATTEMPT" >> work.txt'
-    write(project, [("T-01", "3", script)], isolation="worktree", judge="grep -qx 'attempt 2' work.txt")
-    runner = start(project)
     held = tmp_path / "held.pid"
+    held.unlink(missing_ok=True)
+    runner = start(project)
     try:
-        wait_until(lambda: held.exists() and held.read_text().strip() != "", "the winner's merge", timeout=90)
+        wait_until(lambda: held.exists() and held.read_text().strip() != "", f"{ref} moved by{command}", timeout=90)
         runner.kill()
     finally:
         if runner.process.poll() is None:
@@ -284,7 +283,15 @@ def _killed_at_the_merge(tmp_path: Path, project: Path) -> None:
         if held.exists() and held.read_text().strip():
             os.kill(int(held.read_text()), signal.SIGKILL)
     (tmp_path / "armed").unlink()
-    wait_until(lambda: not (project / ".git" / "index.lock").exists(), "git's merge to end")
+    wait_until(lambda: not list((project / ".git").rglob("*.lock")), "the git it held to end")
+
+
+def _killed_at_the_merge(tmp_path: Path, project: Path) -> None:
+    """``project``'s run (T-01 best of 3, attempt 2 chosen) killed -9 once attempt 2's work is
+    merged into the integration branch, before its result is written."""
+    script = 'echo "attempt $ORCHESTRATOR_ATTEMPT" >> work.txt'
+    write(project, [("T-01", "3", script)], isolation="worktree", judge="grep -qx 'attempt 2' work.txt")
+    _killed_at(tmp_path, project, "refs/heads/orchestrator/integration", " merge --no-ff ")
     assert git(project, "show", "orchestrator/integration:work.txt") == "attempt 2\n", "killed with the winner merged"
     assert not (project / ".orchestrator" / "results" / "agent-01-result.md").exists()
 
@@ -334,3 +341,42 @@ def test_a_race_killed_after_its_merge_is_taken_out_of_integration_and_one_winne
     third = run(project)
     assert third.code == 0 and "task_started" not in third.kinds("T-01"), third.stdout + third.stderr
     assert git(project, "show", "orchestrator/integration:work.txt").splitlines() == merged
+
+
+@pytest.mark.parametrize(
+    ("moment", "ref", "command"),
+    [
+        ("the branch set back", "refs/heads/orchestrator/integration-T-01", " reset -q --hard "),
+        ("the merge reverted", "refs/heads/orchestrator/integration", " revert "),
+    ],
+)
+def test_a_runner_killed_as_it_takes_a_merge_out_leaves_the_next_to_finish_it(
+    tmp_path: Path, moment: str, ref: str, command: str
+) -> None:
+    """The run that takes an unrecorded race's merge out of the integration branch killed -9 in
+    turn: once the merge is out and the task's branch is being set back, or once the merge is
+    reverted (the person's branch holds it) and before the branch is set back. The next run
+    finishes it: one winner's work, once, a single revert."""
+    project = repository(tmp_path, {"base.txt": "base\n"})
+    _killed_at_the_merge(tmp_path, project)
+    merge = git(project, "rev-parse", "orchestrator/integration").strip()
+    if moment == "the merge reverted":
+        git(project, "merge", "-q", "--ff-only", "orchestrator/integration")
+    _killed_at(tmp_path, project, ref, command)
+
+    again = run(project)
+    assert again.code == 0, again.stdout + again.stderr
+    assert git(project, "show", "refs/orchestrator/lost/T-01/race-1:work.txt") == "attempt 2\n", "kept aside"
+    merged = git(project, "show", "orchestrator/integration:work.txt").splitlines()
+    found = results(project)["T-01"]
+    assert found["status"] == "completed" and merged == [f"attempt {found['attempts']}"], merged
+    reverts = git(project, "log", "--format=%H", f"--grep=This reverts commit {merge}", "orchestrator/integration")
+    assert len(reverts.split()) == (1 if moment == "the merge reverted" else 0), reverts
+    if moment == "the branch set back":
+        assert git(project, "rev-parse", "refs/orchestrator/lost/T-01/race-1-merge").strip() == merge
+    else:  # (its branch not set back yet: the race found again, its revert too, not made twice)
+        said = again.stdout + again.stderr
+        assert (
+            f"is taken out again (its merge {merge[:12]} reverted by {reverts[:12]} already, by a run killed since)"
+            in said
+        ), said

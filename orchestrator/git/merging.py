@@ -62,11 +62,14 @@ class TakenOut:
     now: str  # the branch's commit now: the merge's first parent, or the commit reverting it
     reverted: bool  # a revert commit (something came after the merge, or another ref holds it)
     held: tuple[str, ...] = ()  # the refs besides the integration branch that hold the merge
+    found: bool = False  # reverted already, by a run before (killed before it said so)
 
     def said(self, integration: str) -> str:
         """How, in a few words: ``integration`` set back, or the merge reverted and why."""
         if not self.reverted:
             return f"{integration} set back from its merge {self.merge[:12]} to {self.now[:12]}"
+        if self.found:
+            return f"its merge {self.merge[:12]} reverted by {self.now[:12]} already, by a run killed since"
         why = f"{self.held[0].removeprefix('refs/heads/')} holds it" if self.held else "work came after it"
         return f"its merge {self.merge[:12]} reverted by {self.now[:12]}, as {why}"
 
@@ -128,7 +131,7 @@ class Integration:
         said = f"--grep=^This reverts commit {merge}"
         done = git(["log", "--first-parent", "--format=%H", said, f"{merge}..HEAD"], path)
         if done.out.split():
-            return TakenOut(merge, done.out.split()[0], reverted=True)
+            return TakenOut(merge, done.out.split()[0], reverted=True, found=True)
         own = git(["symbolic-ref", "-q", "HEAD"], path).out.strip()
         refs = ["refs/heads/", "refs/remotes/", "refs/tags/"]
         holders = git(["for-each-ref", "--contains", merge, "--format=%(refname)", *refs], path).out.split()
