@@ -9,6 +9,13 @@ nothing to do (a failure the next run would only try again, cancelled). Then:
   there has one line, its winner's (the attempt its result names); a candidate not chosen, and a
   task that did not complete, left nothing there.
 
+On the way, a runner or two may be killed -9 at a drawn moment (``kill_helpers``: a time, or the
+moment a lane's or a task's attempt is committed, a winner adopted, a branch merged into the
+integration branch), the next run resuming. A race killed before its result is set back and run
+again, so a raced task's file still holds its winner's line alone; a task run once (best of 1)
+goes on from what its killed attempt left on its branch (its worktree's work, kept and built
+on), so its file may hold that attempt's line before its winner's, each line once.
+
 Each attempt that completes appends its own line to its task's file just before it answers (an
 attempt that fails writes nothing), so a line in the integration branch is an attempt's work.
 """
@@ -23,6 +30,7 @@ from typing import Any
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from kill_helpers import Kill, kill_at, killed
 from runner_helpers import cli, cli_in_process, kill_attempts, results
 from test_fixed_point import QUICK, RUNS
 from worktree_helpers import INTEGRATION, git, repository
@@ -90,13 +98,16 @@ def _states(project: Path) -> dict[str, dict[str, Any]]:
     return {task["id"]: task for task in shown}
 
 
-def _to_the_end(project: Path) -> None:
+def _to_the_end(project: Path, kills: tuple[Kill, ...] = ()) -> None:
     """Run until a run leaves the person nothing to do: each failure the next run would only try
-    again cancelled, as a person gives up on it."""
+    again cancelled, as a person gives up on it; ``kills``: runs killed -9 on the way."""
     from orchestrator.cli.main import main
 
-    for _ in range(RUNS):
-        done = cli(project, "run", "--json")
+    for number in range(1, RUNS + 1):
+        kill = next((k for k in kills if k.run == number), None)
+        done = killed(project, kill) if kill is not None else cli(project, "run", "--json")
+        if done is None:
+            continue
         assert "Traceback" not in done.stderr and "IllegalTransition" not in done.stderr, done.stderr
         again = [t for t, view in _states(project).items() if view["status"] == "failed" and not view["settled"]]
         if not again:
@@ -122,17 +133,33 @@ TWO_RACES_WAITING_FOR_SLOTS = [
 ]
 
 
+def _holds_once(row: Raced, merged: list[str], record: dict[str, Any] | None, killed: bool) -> None:
+    """``row``'s file in the integration branch holds its winner's work once (see above)."""
+    if record is None or record["status"] != "completed":
+        assert merged == [], f"{row.id} did not complete, yet merged {merged}"
+        return
+    winner = f"{row.id} attempt {record['attempts']}"
+    if row.best_of > 1 or not killed:
+        assert merged == [winner], (row, record.get("best_of"), merged)
+        return
+    assert merged[-1:] == [winner] and len(set(merged)) == len(merged), (row, merged)
+    assert all(line.startswith(f"{row.id} attempt ") for line in merged), (row, merged)
+
+
 @settings(max_examples=EXAMPLES, **QUICK)  # type: ignore[arg-type]
-@given(rows=raced_plans())
-@example(rows=TWO_RACES_WAITING_FOR_SLOTS)
-def test_a_raced_plan_in_worktrees_run_to_its_end_is_a_fixed_point(tmp_path_factory: Any, rows: list[Raced]) -> None:
+@given(rows=raced_plans(), kills=st.lists(kill_at(), max_size=2, unique_by=lambda k: k.run))
+@example(rows=TWO_RACES_WAITING_FOR_SLOTS, kills=[])
+@example(rows=TWO_RACES_WAITING_FOR_SLOTS, kills=[Kill(1, "merged", 1), Kill(2, "winner adopted", 1)])
+def test_a_raced_plan_in_worktrees_run_to_its_end_is_a_fixed_point(
+    tmp_path_factory: Any, rows: list[Raced], kills: list[Kill]
+) -> None:
     base = tmp_path_factory.mktemp("races")
     project = repository(base, {"README.md": "a project\n"})
     counts = base / "counts"
     counts.mkdir()
     try:
         _write(project, rows, counts)
-        _to_the_end(project)
+        _to_the_end(project, tuple(kills))
         before = {path.name: path.read_bytes() for path in (project / ".orchestrator" / "results").glob("*.md")}
         again = cli(project, "run", "--json")
         assert "task_started" not in again.kinds(), again.stdout
@@ -140,10 +167,6 @@ def test_a_raced_plan_in_worktrees_run_to_its_end_is_a_fixed_point(tmp_path_fact
         assert after == before
         found = results(project)
         for row in rows:
-            merged, record = _merged(project, row.id), found.get(row.id)
-            if record is None or record["status"] != "completed":
-                assert merged == [], f"{row.id} did not complete, yet merged {merged}"
-                continue
-            assert merged == [f"{row.id} attempt {record['attempts']}"], (row, record.get("best_of"), merged)
+            _holds_once(row, _merged(project, row.id), found.get(row.id), bool(kills))
     finally:
         kill_attempts(project)
