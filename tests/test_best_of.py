@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from fakeapi import FakeAnthropic, Reply, claude_missing, find_claude
-from race_helpers import write_race_plan
+from race_helpers import killed_at, write_race_plan
 from runner_helpers import cli, results, run, start, wait_gone, wait_until
 from worktree_helpers import git, repository
 
@@ -253,45 +253,12 @@ def test_a_race_killed_before_its_result_races_again_from_where_it_began_and_one
     assert git(project, "show", "orchestrator/integration:work.txt").splitlines() == merged
 
 
-# Armed, it holds the runner's git in the moment after ``$REF`` moved by a git command whose line
-# holds ``$COMMAND`` (a winner's merge into the integration branch: ``merge --no-ff``).
-_HOLD_AT = """#!/bin/sh
-[ "$1" = committed ] && [ -e "$HOLD_DIR/armed" ] || exit 0
-awk '$3 == "$REF" && $1 != $2 {f = 1} END {exit !f}' || exit 0
-tr '\\0' ' ' < /proc/$PPID/cmdline | grep -q -- '$COMMAND' || exit 0
-echo $$ > "$HOLD_DIR/held.pid"
-exec sleep 60
-"""
-
-
-def _killed_at(tmp_path: Path, project: Path, ref: str, command: str) -> None:
-    """A run of ``project`` killed -9 once its git moved ``ref`` by ``command``."""
-    hook = project / ".git" / "hooks" / "reference-transaction"
-    text = _HOLD_AT.replace("$HOLD_DIR", str(tmp_path)).replace("$REF", ref).replace("$COMMAND", command)
-    hook.write_text(text, encoding="utf-8")
-    hook.chmod(0o755)
-    (tmp_path / "armed").touch()
-    held = tmp_path / "held.pid"
-    held.unlink(missing_ok=True)
-    runner = start(project)
-    try:
-        wait_until(lambda: held.exists() and held.read_text().strip() != "", f"{ref} moved by{command}", timeout=90)
-        runner.kill()
-    finally:
-        if runner.process.poll() is None:
-            runner.kill()
-        if held.exists() and held.read_text().strip():
-            os.kill(int(held.read_text()), signal.SIGKILL)
-    (tmp_path / "armed").unlink()
-    wait_until(lambda: not list((project / ".git").rglob("*.lock")), "the git it held to end")
-
-
 def _killed_at_the_merge(tmp_path: Path, project: Path) -> None:
     """``project``'s run (T-01 best of 3, attempt 2 chosen) killed -9 once attempt 2's work is
     merged into the integration branch, before its result is written."""
     script = 'echo "attempt $ORCHESTRATOR_ATTEMPT" >> work.txt'
     write(project, [("T-01", "3", script)], isolation="worktree", judge="grep -qx 'attempt 2' work.txt")
-    _killed_at(tmp_path, project, "refs/heads/orchestrator/integration", " merge --no-ff ")
+    killed_at(tmp_path, project, "refs/heads/orchestrator/integration", " merge --no-ff ")
     assert git(project, "show", "orchestrator/integration:work.txt") == "attempt 2\n", "killed with the winner merged"
     assert not (project / ".orchestrator" / "results" / "agent-01-result.md").exists()
 
@@ -362,7 +329,7 @@ def test_a_runner_killed_as_it_takes_a_merge_out_leaves_the_next_to_finish_it(
     merge = git(project, "rev-parse", "orchestrator/integration").strip()
     if moment == "the merge reverted":
         git(project, "merge", "-q", "--ff-only", "orchestrator/integration")
-    _killed_at(tmp_path, project, ref, command)
+    killed_at(tmp_path, project, ref, command)
 
     again = run(project)
     assert again.code == 0, again.stdout + again.stderr
