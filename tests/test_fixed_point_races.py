@@ -1,20 +1,22 @@
 """A finished plan is a fixed point with races and worktrees too (issue 65's proof): plans drawn by
 hypothesis of shell tasks in worktrees of their own, each raced best of 1 to 3 (judge ``first`` or
-``longest``), that answer, fail, or fail their first attempts and then answer, with dependencies
-between them, run with real processes in a real git repository until a run leaves the person
-nothing to do (a failure the next run would only try again, cancelled). Then:
+``longest``) or, best of 1, hedged (its first attempt a straggler), that answer, fail, or fail
+their first attempts and then answer, with dependencies between them, run with real processes in
+a real git repository until a run leaves the person nothing to do (a failure the next run would
+only try again, cancelled). Then:
 
 - one more ``run`` starts nothing, and changes no result;
 - the integration branch holds each task's winning work exactly once: a completed task's file
-  there has one line, its winner's (the attempt its result names); a candidate not chosen, and a
-  task that did not complete, left nothing there.
+  there has one line, its winner's (the attempt its result names); a candidate not chosen, a
+  hedge or a straggler that lost, and a task that did not complete, left nothing there.
 
 On the way, a runner or two may be killed -9 at a drawn moment (``kill_helpers``: a time, or the
 moment a lane's or a task's attempt is committed, a winner adopted, a branch merged into the
 integration branch), the next run resuming. A race killed before its result is set back and run
-again, so a raced task's file still holds its winner's line alone; a task run once (best of 1)
-goes on from what its killed attempt left on its branch (its worktree's work, kept and built
-on), so its file may hold that attempt's line before its winner's, each line once.
+again, so a raced task's file still holds its winner's line alone (a hedged one's too: a hedged
+attempt marks where it began as a race does); a task run once, not hedged, goes on from what its
+killed attempt left on its branch (its worktree's work, kept and built on), so its file may hold
+that attempt's line before its winner's, each line once.
 
 Each attempt that completes appends its own line to its task's file just before it answers (an
 attempt that fails writes nothing), so a line in the integration branch is an attempt's work.
@@ -46,8 +48,13 @@ class Raced:
     best_of: int
     judge: str
     deps: tuple[str, ...]
+    hedged: bool = False  # (best of 1) its first attempt a straggler, hedged past 0.3 s
 
     def command(self, counts: Path) -> str:
+        stall = 'if [ "$ORCHESTRATOR_ATTEMPT" = 1 ]; then sleep 3; fi; ' if self.hedged else ""
+        return stall + self._command(counts)
+
+    def _command(self, counts: Path) -> str:
         work = f'echo "{self.id} attempt $ORCHESTRATOR_ATTEMPT" >> work-{self.id}.txt'
         answer = 'seq "$ORCHESTRATOR_ATTEMPT"'  # (a later attempt answers longer: ``longest`` has a choice)
         if self.kind == "fail":
@@ -67,14 +74,16 @@ def raced_plans(draw: st.DrawFn) -> list[Raced]:
     for number in range(1, draw(st.integers(2, 4)) + 1):
         earlier = [row.id for row in rows]
         deps = tuple(sorted(draw(st.lists(st.sampled_from(earlier), max_size=2, unique=True)))) if earlier else ()
+        best_of = draw(st.integers(1, 3))
         rows.append(
             Raced(
                 f"T-{number:02d}",
                 draw(st.sampled_from(["ok", "ok", "fail", "flaky"])),
                 draw(st.integers(1, 3)),
-                draw(st.integers(1, 3)),
+                best_of,
                 draw(st.sampled_from(["first", "longest"])),
                 deps,
+                best_of == 1 and draw(st.booleans()),
             )
         )
     return rows
@@ -83,9 +92,10 @@ def raced_plans(draw: st.DrawFn) -> list[Raced]:
 def _write(project: Path, rows: list[Raced], counts: Path) -> None:
     lines = ["---", "backend: shell", "isolation: worktree", "retries: 1", "backoff_base: 0.05", "max_parallel: 4",
              "kill_grace: 1", "---", "## Task Decomposition",
-             "| Task ID | Command | Dependencies | Best of |", "|---|---|---|---|"]  # fmt: skip
+             "| Task ID | Command | Dependencies | Best of | Hedge |", "|---|---|---|---|---|"]  # fmt: skip
     for row in rows:
-        lines.append(f"| {row.id} | {row.command(counts)} | {', '.join(row.deps) or 'None'} | {row.best_of} |")
+        deps, hedge = ", ".join(row.deps) or "None", "0.3s" if row.hedged else ""
+        lines.append(f"| {row.id} | {row.command(counts)} | {deps} | {row.best_of} | {hedge} |")
     # (the judge is a setting of the plan or a type; one judge for the plan, drawn from its first row)
     lines[2:2] = [f"judge: {rows[0].judge}"]
     path = project / ".orchestrator" / "master_plan.md"
@@ -139,7 +149,7 @@ def _holds_once(row: Raced, merged: list[str], record: dict[str, Any] | None, ki
         assert merged == [], f"{row.id} did not complete, yet merged {merged}"
         return
     winner = f"{row.id} attempt {record['attempts']}"
-    if row.best_of > 1 or not killed:
+    if row.best_of > 1 or row.hedged or not killed:
         assert merged == [winner], (row, record.get("best_of"), merged)
         return
     assert merged[-1:] == [winner] and len(set(merged)) == len(merged), (row, merged)
