@@ -128,8 +128,8 @@ class Integration:
         ``None``: the revert conflicts with what came after the merge (given up: the branch as
         it was)."""
         path = self.path
-        said = f"--grep=^This reverts commit {merge}"
-        done = git(["log", "--first-parent", "--format=%H", said, f"{merge}..HEAD"], path)
+        grep = f"--grep=^This reverts commit {merge}"  # (the line git's revert writes)
+        done = git(["log", "--first-parent", "--format=%H", grep, f"{merge}..HEAD"], path)
         if done.out.split():
             return TakenOut(merge, done.out.split()[0], reverted=True, found=True)
         own = git(["symbolic-ref", "-q", "HEAD"], path).out.strip()
