@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from fakeapi import FakeAnthropic, Reply, claude_missing, find_claude
-from race_helpers import write_race_plan
+from race_helpers import killed_at, write_race_plan
 from runner_helpers import cli, results, run, start, wait_gone, wait_until
 from worktree_helpers import git, repository
 
@@ -251,3 +251,99 @@ def test_a_race_killed_before_its_result_races_again_from_where_it_began_and_one
     assert third.code == 0 and "task_started" not in third.kinds("T-01"), third.stdout + third.stderr
     assert git(project, "for-each-ref", "refs/orchestrator/race/") == ""
     assert git(project, "show", "orchestrator/integration:work.txt").splitlines() == merged
+
+
+def _killed_at_the_merge(tmp_path: Path, project: Path) -> None:
+    """``project``'s run (T-01 best of 3, attempt 2 chosen) killed -9 once attempt 2's work is
+    merged into the integration branch, before its result is written."""
+    script = 'echo "attempt $ORCHESTRATOR_ATTEMPT" >> work.txt'
+    write(project, [("T-01", "3", script)], isolation="worktree", judge="grep -qx 'attempt 2' work.txt")
+    killed_at(tmp_path, project, "refs/heads/orchestrator/integration", " merge --no-ff ")
+    assert git(project, "show", "orchestrator/integration:work.txt") == "attempt 2\n", "killed with the winner merged"
+    assert not (project / ".orchestrator" / "results" / "agent-01-result.md").exists()
+
+
+@pytest.mark.parametrize("after", ["nothing", "the person's commit", "the person's merge"])
+def test_a_race_killed_after_its_merge_is_taken_out_of_integration_and_one_winner_stays(
+    tmp_path: Path, after: str
+) -> None:
+    """Issue 65: killed after the winner's merge into the integration branch, before its result,
+    the next run raced again on top of it and the branch held the task's work twice. Now the
+    unrecorded merge is taken out (the tip set back when nothing came after it and no branch of
+    the person's holds it; else a revert commit), kept on a ref, said; one winner's work stays."""
+    project = repository(tmp_path, {"base.txt": "base\n"})
+    _killed_at_the_merge(tmp_path, project)
+    merge = git(project, "rev-parse", "orchestrator/integration").strip()
+    if after == "the person's commit":  # (the next run brings it into the integration branch, after the merge)
+        (project / "later.txt").write_text("later\n", encoding="utf-8")
+        git(project, "add", "later.txt")
+        git(project, "commit", "-q", "-m", "later")
+    elif after == "the person's merge":  # (``orchestrator merge``: the person's branch holds it now)
+        git(project, "merge", "-q", "--ff-only", "orchestrator/integration")
+
+    again = run(project)
+    assert again.code == 0, again.stdout + again.stderr
+    said = again.stdout + again.stderr
+    assert "T-01's race from attempt 1 was not recorded when its runner died" in said, said
+    assert "merged into orchestrator/integration before the runner died and is taken out again" in said, said
+    assert git(project, "show", "refs/orchestrator/lost/T-01/race-1:work.txt") == "attempt 2\n", "kept aside"
+    merged = git(project, "show", "orchestrator/integration:work.txt").splitlines()
+    found = results(project)["T-01"]
+    assert found["status"] == "completed"
+    assert merged == [f"attempt {found['attempts']}"], f"one winner's work, once: {merged}"
+    history = git(project, "rev-list", "orchestrator/integration").split()
+    if after == "nothing":
+        assert merge not in history, "the merge at the tip taken off it"
+        assert git(project, "rev-parse", "refs/orchestrator/lost/T-01/race-1-merge").strip() == merge
+    else:
+        assert merge in history, "a merge the person's branch holds, or with work after it, is reverted"
+    if after == "the person's commit":
+        assert git(project, "show", "orchestrator/integration:later.txt") == "later\n"
+    if after == "the person's merge":  # (what the person brings in next leaves the work there once too)
+        git(project, "merge", "-q", "--no-edit", "orchestrator/integration")
+        assert (project / "work.txt").read_text(encoding="utf-8").splitlines() == merged
+    shown = json.loads(cli(project, "status", "--json").stdout)
+    view = next(task for task in shown["tasks"] if task["id"] == "T-01")
+    assert view["status"] == "completed" and view["attempts"] == found["attempts"], view
+    third = run(project)
+    assert third.code == 0 and "task_started" not in third.kinds("T-01"), third.stdout + third.stderr
+    assert git(project, "show", "orchestrator/integration:work.txt").splitlines() == merged
+
+
+@pytest.mark.parametrize(
+    ("moment", "ref", "command"),
+    [
+        ("the branch set back", "refs/heads/orchestrator/integration-T-01", " reset -q --hard "),
+        ("the merge reverted", "refs/heads/orchestrator/integration", " revert "),
+    ],
+)
+def test_a_runner_killed_as_it_takes_a_merge_out_leaves_the_next_to_finish_it(
+    tmp_path: Path, moment: str, ref: str, command: str
+) -> None:
+    """The run that takes an unrecorded race's merge out of the integration branch killed -9 in
+    turn: once the merge is out and the task's branch is being set back, or once the merge is
+    reverted (the person's branch holds it) and before the branch is set back. The next run
+    finishes it: one winner's work, once, a single revert."""
+    project = repository(tmp_path, {"base.txt": "base\n"})
+    _killed_at_the_merge(tmp_path, project)
+    merge = git(project, "rev-parse", "orchestrator/integration").strip()
+    if moment == "the merge reverted":
+        git(project, "merge", "-q", "--ff-only", "orchestrator/integration")
+    killed_at(tmp_path, project, ref, command)
+
+    again = run(project)
+    assert again.code == 0, again.stdout + again.stderr
+    assert git(project, "show", "refs/orchestrator/lost/T-01/race-1:work.txt") == "attempt 2\n", "kept aside"
+    merged = git(project, "show", "orchestrator/integration:work.txt").splitlines()
+    found = results(project)["T-01"]
+    assert found["status"] == "completed" and merged == [f"attempt {found['attempts']}"], merged
+    reverts = git(project, "log", "--format=%H", f"--grep=This reverts commit {merge}", "orchestrator/integration")
+    assert len(reverts.split()) == (1 if moment == "the merge reverted" else 0), reverts
+    if moment == "the branch set back":
+        assert git(project, "rev-parse", "refs/orchestrator/lost/T-01/race-1-merge").strip() == merge
+    else:  # (its branch not set back yet: the race found again, its revert too, not made twice)
+        said = again.stdout + again.stderr
+        assert (
+            f"is taken out again (its merge {merge[:12]} reverted by {reverts[:12]} already, by a run killed since)"
+            in said
+        ), said

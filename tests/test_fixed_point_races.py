@@ -1,13 +1,22 @@
 """A finished plan is a fixed point with races and worktrees too (issue 65's proof): plans drawn by
 hypothesis of shell tasks in worktrees of their own, each raced best of 1 to 3 (judge ``first`` or
-``longest``), that answer, fail, or fail their first attempts and then answer, with dependencies
-between them, run with real processes in a real git repository until a run leaves the person
-nothing to do (a failure the next run would only try again, cancelled). Then:
+``longest``) or, best of 1, hedged (its first attempt a straggler), that answer, fail, or fail
+their first attempts and then answer, with dependencies between them, run with real processes in
+a real git repository until a run leaves the person nothing to do (a failure the next run would
+only try again, cancelled). Then:
 
 - one more ``run`` starts nothing, and changes no result;
 - the integration branch holds each task's winning work exactly once: a completed task's file
-  there has one line, its winner's (the attempt its result names); a candidate not chosen, and a
-  task that did not complete, left nothing there.
+  there has one line, its winner's (the attempt its result names); a candidate not chosen, a
+  hedge or a straggler that lost, and a task that did not complete, left nothing there.
+
+On the way, a runner or two may be killed -9 at a drawn moment (``kill_helpers``: a time, or the
+moment a lane's or a task's attempt is committed, a winner adopted, a branch merged into the
+integration branch), the next run resuming. A race killed before its result is set back and run
+again, so a raced task's file still holds its winner's line alone (a hedged one's too: a hedged
+attempt marks where it began as a race does); a task run once, not hedged, goes on from what its
+killed attempt left on its branch (its worktree's work, kept and built on), so its file may hold
+that attempt's line before its winner's, each line once.
 
 Each attempt that completes appends its own line to its task's file just before it answers (an
 attempt that fails writes nothing), so a line in the integration branch is an attempt's work.
@@ -23,6 +32,7 @@ from typing import Any
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from kill_helpers import Kill, kill_at, killed
 from runner_helpers import cli, cli_in_process, kill_attempts, results
 from test_fixed_point import QUICK, RUNS
 from worktree_helpers import INTEGRATION, git, repository
@@ -38,8 +48,13 @@ class Raced:
     best_of: int
     judge: str
     deps: tuple[str, ...]
+    hedged: bool = False  # (best of 1) its first attempt a straggler, hedged past 0.3 s
 
     def command(self, counts: Path) -> str:
+        stall = 'if [ "$ORCHESTRATOR_ATTEMPT" = 1 ]; then sleep 3; fi; ' if self.hedged else ""
+        return stall + self._command(counts)
+
+    def _command(self, counts: Path) -> str:
         work = f'echo "{self.id} attempt $ORCHESTRATOR_ATTEMPT" >> work-{self.id}.txt'
         answer = 'seq "$ORCHESTRATOR_ATTEMPT"'  # (a later attempt answers longer: ``longest`` has a choice)
         if self.kind == "fail":
@@ -59,14 +74,16 @@ def raced_plans(draw: st.DrawFn) -> list[Raced]:
     for number in range(1, draw(st.integers(2, 4)) + 1):
         earlier = [row.id for row in rows]
         deps = tuple(sorted(draw(st.lists(st.sampled_from(earlier), max_size=2, unique=True)))) if earlier else ()
+        best_of = draw(st.integers(1, 3))
         rows.append(
             Raced(
                 f"T-{number:02d}",
                 draw(st.sampled_from(["ok", "ok", "fail", "flaky"])),
                 draw(st.integers(1, 3)),
-                draw(st.integers(1, 3)),
+                best_of,
                 draw(st.sampled_from(["first", "longest"])),
                 deps,
+                best_of == 1 and draw(st.booleans()),
             )
         )
     return rows
@@ -75,9 +92,10 @@ def raced_plans(draw: st.DrawFn) -> list[Raced]:
 def _write(project: Path, rows: list[Raced], counts: Path) -> None:
     lines = ["---", "backend: shell", "isolation: worktree", "retries: 1", "backoff_base: 0.05", "max_parallel: 4",
              "kill_grace: 1", "---", "## Task Decomposition",
-             "| Task ID | Command | Dependencies | Best of |", "|---|---|---|---|"]  # fmt: skip
+             "| Task ID | Command | Dependencies | Best of | Hedge |", "|---|---|---|---|---|"]  # fmt: skip
     for row in rows:
-        lines.append(f"| {row.id} | {row.command(counts)} | {', '.join(row.deps) or 'None'} | {row.best_of} |")
+        deps, hedge = ", ".join(row.deps) or "None", "0.3s" if row.hedged else ""
+        lines.append(f"| {row.id} | {row.command(counts)} | {deps} | {row.best_of} | {hedge} |")
     # (the judge is a setting of the plan or a type; one judge for the plan, drawn from its first row)
     lines[2:2] = [f"judge: {rows[0].judge}"]
     path = project / ".orchestrator" / "master_plan.md"
@@ -90,13 +108,16 @@ def _states(project: Path) -> dict[str, dict[str, Any]]:
     return {task["id"]: task for task in shown}
 
 
-def _to_the_end(project: Path) -> None:
+def _to_the_end(project: Path, kills: tuple[Kill, ...] = ()) -> None:
     """Run until a run leaves the person nothing to do: each failure the next run would only try
-    again cancelled, as a person gives up on it."""
+    again cancelled, as a person gives up on it; ``kills``: runs killed -9 on the way."""
     from orchestrator.cli.main import main
 
-    for _ in range(RUNS):
-        done = cli(project, "run", "--json")
+    for number in range(1, RUNS + 1):
+        kill = next((k for k in kills if k.run == number), None)
+        done = killed(project, kill) if kill is not None else cli(project, "run", "--json")
+        if done is None:
+            continue
         assert "Traceback" not in done.stderr and "IllegalTransition" not in done.stderr, done.stderr
         again = [t for t, view in _states(project).items() if view["status"] == "failed" and not view["settled"]]
         if not again:
@@ -122,17 +143,33 @@ TWO_RACES_WAITING_FOR_SLOTS = [
 ]
 
 
+def _holds_once(row: Raced, merged: list[str], record: dict[str, Any] | None, killed: bool) -> None:
+    """``row``'s file in the integration branch holds its winner's work once (see above)."""
+    if record is None or record["status"] != "completed":
+        assert merged == [], f"{row.id} did not complete, yet merged {merged}"
+        return
+    winner = f"{row.id} attempt {record['attempts']}"
+    if row.best_of > 1 or row.hedged or not killed:
+        assert merged == [winner], (row, record.get("best_of"), merged)
+        return
+    assert merged[-1:] == [winner] and len(set(merged)) == len(merged), (row, merged)
+    assert all(line.startswith(f"{row.id} attempt ") for line in merged), (row, merged)
+
+
 @settings(max_examples=EXAMPLES, **QUICK)  # type: ignore[arg-type]
-@given(rows=raced_plans())
-@example(rows=TWO_RACES_WAITING_FOR_SLOTS)
-def test_a_raced_plan_in_worktrees_run_to_its_end_is_a_fixed_point(tmp_path_factory: Any, rows: list[Raced]) -> None:
+@given(rows=raced_plans(), kills=st.lists(kill_at(), max_size=2, unique_by=lambda k: k.run))
+@example(rows=TWO_RACES_WAITING_FOR_SLOTS, kills=[])
+@example(rows=TWO_RACES_WAITING_FOR_SLOTS, kills=[Kill(1, "merged", 1), Kill(2, "winner adopted", 1)])
+def test_a_raced_plan_in_worktrees_run_to_its_end_is_a_fixed_point(
+    tmp_path_factory: Any, rows: list[Raced], kills: list[Kill]
+) -> None:
     base = tmp_path_factory.mktemp("races")
     project = repository(base, {"README.md": "a project\n"})
     counts = base / "counts"
     counts.mkdir()
     try:
         _write(project, rows, counts)
-        _to_the_end(project)
+        _to_the_end(project, tuple(kills))
         before = {path.name: path.read_bytes() for path in (project / ".orchestrator" / "results").glob("*.md")}
         again = cli(project, "run", "--json")
         assert "task_started" not in again.kinds(), again.stdout
@@ -140,10 +177,6 @@ def test_a_raced_plan_in_worktrees_run_to_its_end_is_a_fixed_point(tmp_path_fact
         assert after == before
         found = results(project)
         for row in rows:
-            merged, record = _merged(project, row.id), found.get(row.id)
-            if record is None or record["status"] != "completed":
-                assert merged == [], f"{row.id} did not complete, yet merged {merged}"
-                continue
-            assert merged == [f"{row.id} attempt {record['attempts']}"], (row, record.get("best_of"), merged)
+            _holds_once(row, _merged(project, row.id), found.get(row.id), bool(kills))
     finally:
         kill_attempts(project)

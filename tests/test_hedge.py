@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from race_helpers import write_race_plan
+from race_helpers import killed_at, write_race_plan
 from runner_helpers import cli, results, run, start, wait_gone, wait_until
 from worktree_helpers import git, repository
 
@@ -270,3 +270,37 @@ def test_status_its_json_the_dashboard_and_final_output_say_the_race(tmp_path: P
     with served(tmp_path) as server:
         state = http_get(server.port, "/api/state").json()
     assert [t["raced"] for t in state["tasks"]] == [raced]  # the page shows it as `status` says it
+
+
+@pytest.mark.parametrize(
+    ("moment", "ref", "command"),
+    [
+        ("its winner adopted", "refs/heads/orchestrator/integration-T-01", " reset -q --hard "),
+        ("its winner merged", "refs/heads/orchestrator/integration", " merge --no-ff "),
+    ],
+)
+def test_a_hedged_race_killed_before_its_result_races_again_from_where_it_began(
+    tmp_path: Path, moment: str, ref: str, command: str
+) -> None:
+    """Killed once the hedge won (its work adopted onto the task's branch, or merged too), before
+    the result: the next run went on from the task's branch, the winner's work on it, and the
+    integration branch held the task's work twice. A hedge's race is marked as best of N's is:
+    set back, its work kept aside (and its merge taken out), it runs again; one attempt's work."""
+    project = repository(tmp_path, {"base.txt": "base\n"})
+    script = (
+        'if [ "$ORCHESTRATOR_ATTEMPT" = 1 ]; then sleep 60; fi; echo "attempt $ORCHESTRATOR_ATTEMPT" >> work.txt; '
+        "echo ok"
+    )
+    write(project, [("T-01", "1s", script)], isolation="worktree")
+    killed_at(tmp_path, project, ref, command)
+    assert git(project, "show", "orchestrator/integration-T-01:work.txt") == "attempt 2\n", f"killed, {moment}"
+    assert not (project / ".orchestrator" / "results" / "agent-01-result.md").exists()
+
+    again = run(project)
+    assert again.code == 0, again.stdout + again.stderr
+    said = again.stdout + again.stderr
+    assert "T-01's race from attempt 1 was not recorded when its runner died" in said, said
+    assert git(project, "show", "refs/orchestrator/lost/T-01/race-1:work.txt") == "attempt 2\n", "kept aside"
+    found = results(project)["T-01"]
+    merged = git(project, "show", "orchestrator/integration:work.txt").splitlines()
+    assert found["status"] == "completed" and merged == [f"attempt {found['attempts']}"], merged

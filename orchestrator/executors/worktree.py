@@ -76,8 +76,9 @@ class WorktreeExecutor(Executor):
         return dataclasses.replace(run, work=work)
 
     def _start(self, task: str) -> str:
-        """Where a lane of ``task`` begins: where its best of N began (``Lanes.began``), else (a
-        hedge) the task's branch, which holds none of the running attempt's work until it ends."""
+        """Where a lane of ``task`` begins: where its race began (``Lanes.began``: best of N's, a
+        hedged attempt's), else the task's branch, which holds none of the running attempt's work
+        until it ends."""
         return Lanes(self.trees).began(task) or self.trees.branch(task)
 
     @property

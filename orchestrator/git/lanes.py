@@ -14,7 +14,10 @@ second race's winner would merge on top of the first's. So where the task's bran
 race began is marked (``mark``: ``refs/orchestrator/race/<task>/attempt-<n>``), until a result
 records that race or a later attempt; a run that finds a mark no result answers for
 (``unrecorded``) keeps what the branch gained since on a ref of its own, never merged, and sets
-the branch back: the task races again from where the first race began.
+the branch back: the task races again from where the first race began. When that runner had
+merged the race's work into the integration branch already, the merge is taken back out of it
+(the branch set back from it, or a revert: ``Integration.take_out``), so that the race run again
+leaves one winner's work there, once.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from orchestrator.git.merging import Integration
 from orchestrator.git.repo import branch_exists, git, identity, is_ancestor, rev
 from orchestrator.git.treestate import raced_task
 from orchestrator.git.worktrees import Trees, lane_removal, ref_part, task_of_ref
@@ -115,17 +119,35 @@ class Lanes:
         if tip == base:
             return None
         git(["update-ref", ref, tip], trees.repo)
-        merged = is_ancestor(trees.repo, tip, f"refs/heads/{trees.integration}")
+        where = f"its work is kept on {ref}, never merged, and the task races again from where that race began"
+        if is_ancestor(trees.repo, tip, f"refs/heads/{trees.integration}"):  # (first: the branch not yet set
+            where = self._take_out(tip, ref)  # back, a runner killed here leaves it to the next)
         if worktree:
             git(["reset", "-q", "--hard", base], path)
             git(["clean", "-q", "-f", "-d"], path)
         else:
             git(["branch", "-q", "-f", branch, base], trees.repo)
-        where = f"its work is kept on {ref}, never merged, and the task races again from where that race began"
-        if merged:
-            where = (f"it was merged into {trees.integration} before the runner died (kept on {ref} too); "
-                     "the task races again from where that race began, on top of it")  # fmt: skip
         return f"{task_id}'s race from attempt {number} was not recorded when its runner died: {where}"
+
+    def _take_out(self, tip: str, ref: str) -> str:
+        """The race's work, ``tip``, which its runner merged into the integration branch before it
+        died, taken back out of it (``Integration.take_out``), so that the race run again merges
+        one winner's work, once; the merge kept on ``<ref>-merge`` when the branch is set back
+        from it. What was done, as the rest of the line about the race."""
+        trees = self.trees
+        integration = Integration(trees.integration_path)
+        merge = integration.merge_of(tip)
+        taken = integration.take_out(merge, f"{ref}-merge") if merge is not None else None
+        if taken is None:
+            by_hand = f"git -C {trees.integration_path} revert -m 1 {merge}" if merge else "revert its merge by hand"
+            return (f"it was merged into {trees.integration} before the runner died and could not be taken out "
+                    f"(kept on {ref} too); the task races again from where that race began, on top of it — "
+                    f"to keep one winner's work, {by_hand}")  # fmt: skip
+        if not taken.reverted:
+            ref = f"{ref} (its merge on {ref}-merge)"
+        return (f"it was merged into {trees.integration} before the runner died and is taken out again "
+                f"({taken.said(trees.integration)}); its work is kept on {ref}, never merged, "
+                "and the task races again from where that race began")  # fmt: skip
 
     def _marks(self, task_id: str | None = None) -> list[tuple[str, str]]:
         """The race marks (of ``task_id``, else all): each ref with the commit it holds."""

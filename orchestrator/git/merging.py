@@ -54,6 +54,26 @@ class Conflict:
         return ", ".join(self.files)
 
 
+@dataclass(frozen=True, slots=True)
+class TakenOut:
+    """A merge's work taken back out of the integration branch (``Integration.take_out``)."""
+
+    merge: str  # the merge commit that brought it in
+    now: str  # the branch's commit now: the merge's first parent, or the commit reverting it
+    reverted: bool  # a revert commit (something came after the merge, or another ref holds it)
+    held: tuple[str, ...] = ()  # the refs besides the integration branch that hold the merge
+    found: bool = False  # reverted already, by a run before (killed before it said so)
+
+    def said(self, integration: str) -> str:
+        """How, in a few words: ``integration`` set back, or the merge reverted and why."""
+        if not self.reverted:
+            return f"{integration} set back from its merge {self.merge[:12]} to {self.now[:12]}"
+        if self.found:
+            return f"its merge {self.merge[:12]} reverted by {self.now[:12]} already, by a run killed since"
+        why = f"{self.held[0].removeprefix('refs/heads/')} holds it" if self.held else "work came after it"
+        return f"its merge {self.merge[:12]} reverted by {self.now[:12]}, as {why}"
+
+
 class Integration:
     """The integration worktree (never the person's checkout): a task's branch merged into the
     integration branch there (a merge commit; a conflict read and the merge aborted), undone when
@@ -86,6 +106,47 @@ class Integration:
     def undo(self, before: str) -> None:
         """Put the integration branch back where it was before a merge (a failed ``verify``)."""
         git(["reset", "--hard", "-q", before], self.path)
+
+    def merge_of(self, tip: str, depth: int = 1000) -> str | None:
+        """The merge commit that brought ``tip`` into the integration branch (``tip`` its second
+        parent), on the branch's first-parent line within its last ``depth`` commits; ``None``
+        when none there did."""
+        done = git(["rev-list", "--first-parent", "--parents", "-n", str(depth), "HEAD"], self.path)
+        for line in done.out.splitlines():
+            commit, *parents = line.split()
+            if tip in parents[1:]:
+                return commit
+        return None
+
+    def take_out(self, merge: str, keep: str) -> TakenOut | None:
+        """The work ``merge`` brought in taken back out of the integration branch: the branch set
+        back to the merge's first parent when the merge is its tip and no other ref holds it
+        (a branch, a tag, a remote's branch: one a task started since merged it into, one the
+        person brought it into), the merge kept on ``keep`` first; else a commit reverting it
+        (git's own, which names the merge: one made before, by a runner killed after it, is
+        found again, not made twice), as history that is held elsewhere is never rewritten.
+        ``None``: the revert conflicts with what came after the merge (given up: the branch as
+        it was)."""
+        path = self.path
+        grep = f"--grep=^This reverts commit {merge}"  # (the line git's revert writes)
+        done = git(["log", "--first-parent", "--format=%H", grep, f"{merge}..HEAD"], path)
+        if done.out.split():
+            return TakenOut(merge, done.out.split()[0], reverted=True, found=True)
+        own = git(["symbolic-ref", "-q", "HEAD"], path).out.strip()
+        refs = ["refs/heads/", "refs/remotes/", "refs/tags/"]
+        holders = git(["for-each-ref", "--contains", merge, "--format=%(refname)", *refs], path).out.split()
+        held = [ref for ref in holders if ref != own]
+        if rev(path, "HEAD") == merge and not held:
+            before = rev(path, f"{merge}^1")
+            assert before is not None
+            git(["update-ref", keep, merge], path)
+            git(["reset", "--hard", "-q", before], path)
+            return TakenOut(merge, before, reverted=False)
+        if not git([*identity(path), "revert", "--no-edit", "-m", "1", merge], path, check=False).ok:
+            git(["revert", "--abort"], path, check=False)
+            git(["reset", "--hard", "-q", "HEAD"], path)
+            return None
+        return TakenOut(merge, rev(path, "HEAD") or merge, reverted=True, held=tuple(held))
 
     def tidy(self) -> None:
         """What ``verify`` changed in the integration worktree's tracked files goes: it is no task's

@@ -135,8 +135,11 @@ class Hedger:
         return functools.partial(self.race, first, functools.partial(launch, attempt, **hooks), kind)
 
     async def race(self, first: Lane, run: Callable[[], Awaitable[Outcome]], kind: str) -> Outcome:
-        send, receive = anyio.create_memory_object_stream[Lane](2)
         attempt = first.attempt
+        # (where its branch stands marked before it starts, as best of N's: a hedge that wins, or the
+        # first attempt, leaves its work there, and a runner killed before the result leaves it unrecorded)
+        await anyio.to_thread.run_sync(self.racing.mark, attempt)
+        send, receive = anyio.create_memory_object_stream[Lane](2)
         first.started = attempt.started or time.time()
         async with anyio.create_task_group() as group, send, receive:
             group.start_soon(run_lane, first, run, send.clone())
