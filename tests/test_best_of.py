@@ -95,6 +95,21 @@ def test_a_command_judge_runs_in_each_candidates_worktree_and_only_the_winner_me
     ]
 
 
+def test_the_losers_work_is_kept_on_refs_of_its_own_and_never_merged(tmp_path: Path) -> None:
+    """The task's own attempt 1 and candidate 3 lose to 2: their committed work was taken with
+    them (attempt 1's branch moved off its commit, candidate 3's branch deleted), to git's
+    collector. Each is kept on ``refs/orchestrator/lost/T-01/attempt-N``; only 2's merges."""
+    project = repository(tmp_path, {"base.txt": "base\n"})
+    script = 'echo "$ORCHESTRATOR_ATTEMPT" > answer.txt; echo "attempt $ORCHESTRATOR_ATTEMPT"'
+    write(project, [("T-01", "3", script)], isolation="worktree", judge="grep -qx 2 answer.txt")
+    result = run(project)
+    assert result.code == 0, result.stdout + result.stderr
+    assert git(project, "show", "orchestrator/integration:answer.txt") == "2\n"
+    for lost in (1, 3):
+        assert git(project, "show", f"refs/orchestrator/lost/T-01/attempt-{lost}:answer.txt") == f"{lost}\n"
+    assert "refs/orchestrator/lost/T-01/attempt-2" not in git(project, "for-each-ref", "refs/orchestrator/lost/")
+
+
 def test_no_candidate_passing_the_command_the_lowest_exit_wins(tmp_path: Path) -> None:
     write(tmp_path, [("T-01", "2", 'echo "attempt $ORCHESTRATOR_ATTEMPT"')],
           judge='exit $((4 - ORCHESTRATOR_CANDIDATE))')  # fmt: skip

@@ -48,25 +48,47 @@ class Lanes:
         """Lane ``name``'s attempt won: ``task_id``'s branch moved to its commit ``tip``, the lane
         removed. What the losing attempt ``lost`` left in the task's worktree, committed or not (a
         new file too), is kept on a ref of its own, never merged, and the worktree left clean: the
-        next attempt there would commit it as "work left by an interrupted attempt". That ref's
-        name, when there was anything to keep."""
+        next attempt there would commit it as "work left by an interrupted attempt", and the
+        branch moved off its commits would leave them to git's collector. That ref's name, when
+        there was anything to keep."""
         path = self.trees.path(task_id)
-        ref = f"refs/orchestrator/lost/{ref_part(task_id)}/attempt-{lost}"
+        ref = lost_ref(task_id, lost)
         kept = keep_lost(path, ref, f"{task_id} attempt {lost}, lost")
+        if kept is None and not is_ancestor(path, "HEAD", tip):  # (its work committed: the branch's own)
+            git(["update-ref", ref, "HEAD"], path)
+            kept = ref
         git(["reset", "-q", "--hard", tip], path)
         git(["clean", "-q", "-f", "-d"], path)  # (its untracked files: on the ref above, never merged)
         self.drop(name)
         return kept
 
-    def drop(self, name: str) -> None:
-        """Lane ``name``'s worktree and branch removed: its attempt lost, its work is never merged."""
+    def drop(self, name: str, task_id: str | None = None, attempt: int | None = None) -> str | None:
+        """Lane ``name``'s worktree and branch removed: its attempt lost, its work is never merged.
+        A losing lane's (``task_id``'s ``attempt``) commits the race began without are kept first
+        on ``refs/orchestrator/lost/<task>/attempt-<n>``, as the task's own attempt's are when it
+        loses (``adopt``): nothing we remove takes work with it. That ref, when kept."""
         trees = self.trees
+        kept = self._keep_lane(name, task_id, attempt) if task_id is not None and attempt is not None else None
         path = trees.path(name)
         if path.exists():
             git(["worktree", "remove", "--force", "--force", str(path)], trees.repo, check=False)
         git(["worktree", "prune"], trees.repo, check=False)
         if branch_exists(trees.repo, trees.branch(name)):
             git(["branch", "-q", "-D", trees.branch(name)], trees.repo, check=False)
+        return kept
+
+    def _keep_lane(self, name: str, task_id: str, attempt: int) -> str | None:
+        """A losing lane's work, committed on its branch (what it left uncommitted too, beside it),
+        kept on its lost ref: the commits its branch holds beyond where its race began."""
+        trees = self.trees
+        path, ref = trees.path(name), lost_ref(task_id, attempt)
+        kept = keep_lost(path, ref, f"{task_id} attempt {attempt}, lost") if path.exists() else None
+        tip = rev(trees.repo, f"refs/heads/{trees.branch(name)}")
+        began = self.began(task_id)
+        if kept is None and tip is not None and (began is None or not is_ancestor(trees.repo, tip, began)):
+            git(["update-ref", ref, tip], trees.repo)
+            kept = ref
+        return kept
 
     def mark(self, task_id: str, number: int) -> None:
         """A race of ``task_id`` begins with its attempt ``number``: where the task's branch stands
@@ -169,6 +191,11 @@ class Lanes:
             what = f"{tree.state}: kept, never merged — take what you need, then {lane_removal(tree)}"
             said.append(f"{owner}'s attempt {number}, raced when its runner died, left work in {where}, {what}")
         return said
+
+
+def lost_ref(task_id: str, attempt: int) -> str:
+    """Where a losing attempt's work is kept, never merged: ``refs/orchestrator/lost/T-01/attempt-2``."""
+    return f"refs/orchestrator/lost/{ref_part(task_id)}/attempt-{attempt}"
 
 
 def keep_lost(tree: Path, ref: str, message: str) -> str | None:

@@ -7,7 +7,8 @@ task's.
     any other judge ──▶ all end, then the judge chooses among those that completed
     the winner ──▶ the task's attempt (its result, its branch: only it merges); every other
         candidate's result kept beside the task's, ``<result>.candidate-<attempt>.md``, listed in
-        the result's ``best_of`` with the judge's reason; their lanes removed unmerged;
+        the result's ``best_of`` with the judge's reason; their lanes removed unmerged, what each
+        committed kept on ``refs/orchestrator/lost/<task>/attempt-<n>`` (``git/lanes``);
         what every candidate (and an agent judge) spent counted in the task's cost
 
 None completed: the task's outcome is its own attempt's (its retries as always), the others'

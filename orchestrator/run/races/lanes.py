@@ -171,10 +171,11 @@ class Racing:
         return dataclasses.replace(work, branch=executor.trees.branch(task_id))
 
     def drop(self, attempt: Attempt) -> None:
-        """A losing lane's worktree and branch removed (the task's own worktree is not a lane)."""
+        """A losing lane's worktree and branch removed, its work kept on its lost ref, never merged
+        (the task's own worktree is not a lane)."""
         executor = self.launcher.executor
         if attempt.launch.lane is not None and isinstance(executor, WorktreeExecutor):
-            Lanes(executor.trees).drop(attempt.launch.lane)
+            Lanes(executor.trees).drop(attempt.launch.lane, attempt.task.id, attempt.number)
 
 
 def take_over(own: Attempt, other: Attempt) -> None:
