@@ -126,6 +126,16 @@ class Lanes:
             git(["update-ref", "-d", ref], self.trees.repo)
         return said
 
+    def racing(self, recorded: Mapping[str, int]) -> set[str]:
+        """The tasks whose race marks no result answers for (``recorded`` as ``unrecorded`` reads
+        it): those ``unrecorded`` will set back, their merge taken out with them."""
+        found: set[str] = set()
+        for ref, _ in self._marks():
+            part, _, number = ref.removeprefix(RACES).rpartition("/attempt-")
+            if recorded.get(task_of_ref(part), 0) < int(number):
+                found.add(task_of_ref(part))
+        return found
+
     def _set_back(self, task_id: str, number: int, base: str) -> str | None:
         """``task_id``'s branch (and its worktree) set back to ``base``, what it held beyond kept;
         the line saying so, ``None`` when it held nothing beyond."""
