@@ -137,6 +137,8 @@ def of_run(workspace: Workspace, executor: Executor, prepared: Prepared, recorde
     simulated = executor.can.simulated
     machine = Machine()  # (the run's one: its loop's, its races' and its merges')
     executor, merges = isolate(workspace, prepared, executor, lambda said: recorder.emit(Notice(message=said)), machine)
+    if merges is not None:
+        recorder.on_written.append(merges.recorded)  # (a merge's mark kept until its result is written)
     launcher = Launcher(workspace, plan, prepared.settings, prepared.profiles, executor, attempt_base_environment())
     # What fingerprints read: archived upstreams too, and every result this run writes as it
     # writes it (a failure, a skip: a dependent started after it is fingerprinted against it)

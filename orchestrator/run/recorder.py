@@ -84,6 +84,8 @@ class Recorder:
         self.records: dict[str, ResultRecord] = {}  # written in this run
         self.written: dict[str, Told] = {}  # each task's result file as last written, for its event to tell
         self.unsynced: list[Path] = []  # written, not yet made durable (``take_unsynced``)
+        # told each task whose result is written, once it is (the merge queue clears its merge's mark)
+        self.on_written: list[Callable[[str], None]] = []
 
     def emit(self, event: EventRecord) -> None:
         """``event`` told: shown by the reporter, kept in the run's event log."""
@@ -300,6 +302,8 @@ class Recorder:
             self.journal.settled(task.id)
         view.move(record.status, record.cause, note=record.reason if record.cause is None else None)
         view.take_details(record, self.workspace.result_name(task))
+        for told_of in self.on_written:
+            told_of(task.id)
 
     def take_unsynced(self) -> list[Path]:
         """The result files written since the last call: for the flush that makes them durable."""

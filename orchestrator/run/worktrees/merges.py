@@ -2,7 +2,7 @@
 the integration branch, one at a time, before anything that depends on it starts.
 
     attempt ends ──▶ Trees.finish (its work committed) ──▶ MergeQueue.land (one at a time):
-        no conflict markers left? ──▶ merge --no-ff into the integration worktree
+        no conflict markers left? ──▶ marked (``git/marks``) ──▶ merge --no-ff into the integration worktree
             ├─ merged ──▶ verify (if set) ──▶ ok: the task completes
             │                              └─ fails: the merge is undone, the task fails with its output
             └─ conflict (aborted: nothing merged)
@@ -17,6 +17,10 @@ the integration branch, one at a time, before anything that depends on it starts
 lock makes the merges one at a time, in the order tasks complete, which is dependency order (a
 task starts only once all it depends on is merged). ``adopt`` runs on the loop's task: it is the
 only place a run's plan grows, and what the lead's living queue (``orchestrator add``) will share.
+
+The mark (where the integration branch stood) stays until the task's result is written
+(``recorded``): a runner killed before leaves a merge no result records, which the next run
+takes back out (``isolate``: ``MergeMarks.unrecorded``) before the task runs again.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from orchestrator.documents import read_body
 from orchestrator.executors.base import Executor, Launch, Limits
 from orchestrator.executors.worktree import WorktreeExecutor
 from orchestrator.git.lanes import Lanes
+from orchestrator.git.marks import MergeMarks, merge_message
 from orchestrator.git.merging import Conflict
 from orchestrator.git.repo import rev
 from orchestrator.git.work import Work
@@ -54,9 +59,11 @@ from orchestrator.state.planrows import NewTask, add_task
 from orchestrator.state.plans import plan_of
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.workspace import Workspace
-from orchestrator.vocabulary import ErrorClass
+from orchestrator.vocabulary import ErrorClass, TaskStatus
 
 VERIFY_TAIL = 3000  # characters of a failed verify's output a task's failure shows
+# A result of these records its attempt's merge; of any other, the merges of the attempts before it
+_DID_WORK = (TaskStatus.COMPLETED, TaskStatus.AWAITING_APPROVAL)
 
 
 def isolate(
@@ -69,15 +76,20 @@ def isolate(
     """The executor a run's attempts go to, and its merge queue: ``executor`` itself and none when
     no task runs in a worktree (or no process runs: a simulating executor, the fake). The lanes a
     dead runner's races left are taken up (``Lanes.left``), and the task branches its races moved
-    with no result to say so set back (``Lanes.unrecorded``): each kept one told to ``tell``."""
+    with no result to say so set back (``Lanes.unrecorded``), and the merges a dead runner made with
+    no result to record them taken back out of the integration branch (``MergeMarks.unrecorded``):
+    each told to ``tell``."""
     isolated = {t for t, s in prepared.settings.items() if s.isolation == "worktree"}
     if not isolated or executor.can.simulated:
         return executor, None
     plan = prepared.plan
     trees = Trees.of(workspace.project_dir, workspace.root, plan.settings.integration_branch)
     trees.prepare()
-    lanes = Lanes(trees)
-    for said in [*lanes.left(), *lanes.unrecorded({t: r.attempts for t, r in prepared.records.items()})]:
+    lanes, records = Lanes(trees), prepared.records
+    attempts = {t: r.attempts for t, r in records.items()}
+    merged = {t: r.attempts if r.status in _DID_WORK else r.attempts - 1 for t, r in records.items()}
+    racing = lanes.racing(attempts)
+    for said in [*lanes.left(), *lanes.unrecorded(attempts), *MergeMarks(trees).unrecorded(merged, racing)]:
         tell(said)
     titles = {task.id: task.title for task in plan.tasks.values()}
     wrapped = WorktreeExecutor(executor, trees, isolated, titles)
@@ -92,6 +104,8 @@ class MergeQueue:
         self.machine = machine  # the run's: its ``merge`` rule says what a conflict leads to
         self.prepared = prepared
         self.trees = trees
+        self.marks = MergeMarks(trees)  # each merge marked before it is made, until a result records it
+        self.marked: dict[str, int] = {}  # (the marks this run made and has not cleared: task, attempt)
         self.hand = HandMerge(trees)  # (a conflict a person resolves; its integration worktree is the queue's)
         self.integration = self.hand.integration
         self.executor = executor
@@ -162,7 +176,9 @@ class MergeQueue:
         if left:
             message = f"conflict markers are left in {', '.join(left)}: resolve them in {where}, then run again"
             return _failed(outcome, ErrorClass.CONFLICT, message)
-        merged = await anyio.to_thread.run_sync(self.integration.merge, work.branch, f"orchestrator: merge {task.id}")
+        await anyio.to_thread.run_sync(self.marks.mark, task.id, outcome.attempt.number)
+        self.marked[task.id] = outcome.attempt.number
+        merged = await anyio.to_thread.run_sync(self.integration.merge, work.branch, merge_message(task.id))
         if isinstance(merged, Conflict):
             clash = f"its branch {work.branch} conflicts with {integration} in {merged.listed()}"
             met = MergeConflicted(id=self.machine.stamp(), task=task.id, on_conflict=settings.on_conflict)
@@ -241,6 +257,13 @@ class MergeQueue:
         return new_id
 
     # --- on the loop's task -----------------------------------------------------------------------
+
+    def recorded(self, task_id: str) -> None:
+        """``task_id``'s result is written (``Recorder.write``): the mark of its merge cleared, as the
+        result records the merge, or that none stayed (a conflict, a failed ``verify`` undone)."""
+        number = self.marked.pop(task_id, None)
+        if number is not None:
+            self.marks.clear(task_id, number)
 
     def adopt(self, added: tuple[str, ...], queue: ReadyQueue) -> None:
         """Tasks the merge queue wrote into the plan join this run: read from the plan file as it
