@@ -97,16 +97,17 @@ class MergeMarks:
             return (f"{head}, and it could not be taken out (its revert conflicts with what came after it; kept on "
                     f"{lost}): the task runs again and merges on top of it — to take it out, "
                     f"git -C {trees.integration_path} revert -m 1 {merge}")  # fmt: skip
-        again = self._after_revert(task_id, merge, taken) if taken.reverted else "its branch as it was"
+        again = self._after_revert(task_id, number, merge, taken) if taken.reverted else "its branch as it was"
         return f"{head}: taken out ({taken.said(trees.integration)}), kept on {lost}; the task runs again on {again}"
 
-    def _after_revert(self, task_id: str, merge: str, taken: TakenOut) -> str:
+    def _after_revert(self, task_id: str, number: int, merge: str, taken: TakenOut) -> str:
         """The task's branch after its merge was reverted: its commits are in the integration
         branch's history, so merging it again would bring only what comes after them. Its worktree
         moved to the integration branch's tip with the revert reverted on top (git's way to merge
         reverted work again: the work one new commit, merged and verified with what follows);
         when that revert conflicts, or the branch has no worktree, to the tip alone (its work on the
-        lost ref). Where the task runs again, in a few words."""
+        lost ref; what the worktree held uncommitted on ``refs/orchestrator/lost/<task>/merge-<n>-left``).
+        Where the task runs again, in a few words."""
         trees = self.trees
         branch, path = trees.branch(task_id), trees.path(task_id)
         tip = rev(trees.repo, f"refs/heads/{branch}")
@@ -117,7 +118,8 @@ class MergeMarks:
         if not (path / ".git").exists():
             git(["branch", "-q", "-f", branch, now], trees.repo)
             return f"its branch set to {trees.integration}'s tip, afresh"
-        keep_lost(path, f"refs/orchestrator/lost/{ref_part(task_id)}/left", f"{task_id}: left in its worktree")
+        left = f"refs/orchestrator/lost/{ref_part(task_id)}/merge-{number}-left"
+        keep_lost(path, left, f"{task_id}: left in its worktree when its merge was taken out")
         git(["reset", "-q", "--hard", now], path)
         git(["clean", "-q", "-f", "-d"], path)
         if git([*identity(path), "revert", "--no-edit", taken.now], path, check=False).ok:
