@@ -175,3 +175,36 @@ def test_a_runner_killed_as_it_reverts_a_killed_merge_leaves_the_next_to_finish_
     found = results(project)["T-01"]
     work = git(project, "show", f"{INTEGRATION}:work.txt").splitlines()
     assert found["status"] == "completed" and work == ["attempt 1", f"attempt {found['attempts']}"], work
+
+
+def test_the_verify_a_killed_runner_left_running_is_stopped_by_the_next_run(tmp_path: Path) -> None:
+    """A ``verify`` is run for its task's attempt, which the journal holds open until the merge is
+    done: the next run's settling finds its process by the attempt's environment and stops it, as
+    it stops an attempt's own (a runner killed -9 leaves no process of ours behind)."""
+    project, flags = _project(tmp_path)
+    (flags / "hold").touch()
+    runner = start(project)
+    try:
+        wait_until(lambda: (flags / "verifying").exists() and (flags / "verifying").read_text().strip() != "",
+                   "verify to run", timeout=90)  # fmt: skip
+        verify = int((flags / "verifying").read_text())
+        runner.kill()
+    finally:
+        runner.cleanup()
+    (flags / "hold").unlink()
+    assert _running(verify), "the runner's death alone leaves it running"
+    try:
+        assert run(project).code == 0
+        wait_until(lambda: not _running(verify), "the leftover verify stopped", timeout=10)
+    finally:
+        if _running(verify):
+            os.kill(verify, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie no longer does)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
