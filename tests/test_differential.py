@@ -47,6 +47,15 @@ FALLBACK_AT_ITS_GATE = [
     Row("T-01", "flaky", 0, 1, (), "", "", 0, True),
     Row("T-02", "flaky", 2, 2, ("T-01",), "T-01 failed", "before", 1, True),
 ]
+# And a fallback gated before it starts whose other upstream failed too (T-04 runs because T-01
+# failed; T-02, which it needs as well, failed): the run decided its Condition once both had ended,
+# stopped it at its gate and asked; status said it waited for T-02 to run again.
+GATED_AFTER_TWO_FAILURES = [
+    Row("T-01", "fail", 2, 2, (), "", "", 0, True),
+    Row("T-02", "fail", 2, 1, ("T-01",), "T-01 failed", "", 0, False),
+    Row("T-03", "flaky", 2, 2, (), "", "after", 0, False),
+    Row("T-04", "ok", 2, 2, ("T-01", "T-02"), "T-01 failed", "before", 0, False),
+]
 LISTED = ("failed", "cancelled", "blocked", "awaiting_approval")
 
 
@@ -111,6 +120,7 @@ def test_a_failure_taken_over_and_a_gate_behind_it_are_seen_alike(tmp_path: Path
 @settings(max_examples=EXAMPLES, **QUICK)  # type: ignore[arg-type]
 @given(drawn=plans())
 @example(drawn=(FALLBACK_AT_ITS_GATE, False, frozenset()))
+@example(drawn=(GATED_AFTER_TWO_FAILURES, True, frozenset()))
 def test_every_run_ends_where_status_says_it_did(tmp_path_factory: Any, drawn: Any) -> None:
     rows, cache, cancelled = drawn
     _check(tmp_path_factory.mktemp("plan"), rows, cache, cancelled)

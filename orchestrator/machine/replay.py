@@ -203,12 +203,24 @@ class Waits:
         statuses = self.statuses
         if not task.condition:
             return tuple(dep for dep in task.dependencies if statuses[dep] != TaskStatus.COMPLETED)
+        if task.approval == "before" and self._stopped_at_gate(task):
+            return ()
         open_ = [dep for dep in task.dependencies if statuses[dep] not in DECIDED]
         if open_ and self._taken is None and any(statuses[dep] == TaskStatus.FAILED for dep in open_):
             self._taken = fallbacks.taken_over(self.plan, statuses)
         if task.approval == "before" and self._taken is not None:  # (a fallback the run stopped at its gate)
             open_ = [dep for dep in open_ if not self._stopped_at_gate_for(task, dep)]
         return tuple(dep for dep in open_ if dep not in (self._taken or ()))
+
+    def _stopped_at_gate(self, task: Task) -> bool:
+        """Whether ``task``, gated before it starts, is where a run leaves it once every one of its
+        dependencies has ended (a failure ends its task in that run): its Condition decided on
+        their outcomes, held, and the run stopped it at its gate and asked (it read waiting for
+        the failed ones to run again, while the run had asked a person)."""
+        ended = all(
+            self.statuses[dep] in DECIDED or self.statuses[dep] == TaskStatus.FAILED for dep in task.dependencies
+        )
+        return ended and fallbacks.holds_on_ends(self.plan, self.statuses, task)
 
     def _stopped_at_gate_for(self, task: Task, dep: str) -> bool:
         """Whether ``task``, gated before it starts, is where a run leaves it when ``dep`` fails: a
@@ -223,6 +235,7 @@ class Waits:
 # The states a task with a Condition decides on (what the next run leaves as they are)
 DECIDED = frozenset({TaskStatus.COMPLETED, TaskStatus.BYPASSED, TaskStatus.CANCELLED, TaskStatus.REJECTED,
                      TaskStatus.SKIPPED})  # fmt: skip
+_ENDED = DECIDED | {TaskStatus.FAILED}  # (and a failure, which ends its task in the run it failed in)
 
 
 def _tell_unreadable(

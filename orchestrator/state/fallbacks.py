@@ -28,6 +28,17 @@ def taken_over(plan: Plan, statuses: Mapping[str, TaskStatus]) -> set[str]:
     }
 
 
+def holds_on_ends(plan: Plan, statuses: Mapping[str, TaskStatus], task: Task) -> bool:
+    """Whether ``task``'s condition holds on its dependencies' outcomes as they are (a field it
+    reads of an answer cannot be known here: not held)."""
+    try:
+        condition = compile_condition(task.condition or "", plan.tasks, task.dependencies)
+        outcomes = {dep: str(statuses.get(dep, TaskStatus.PENDING)) for dep in task.dependencies}
+        return bool(condition.evaluate(outcomes, {}))
+    except ConditionError:
+        return False
+
+
 def runs_because_it_failed(plan: Plan, statuses: Mapping[str, TaskStatus], task: Task, failed: str) -> bool:
     """Whether ``task``'s condition would have been false had ``failed`` completed (its outcomes
     alone are looked at: a field it would read of a completed upstream cannot be known, and
