@@ -33,98 +33,82 @@ order (``run/interpreter.Interpreter``); nothing here does anything.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 from orchestrator.state.approvals import Decision
 from orchestrator.state.causes import Cause
 from orchestrator.vocabulary import TaskStatus
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Instruction:
+class Instruction(msgspec.Struct, frozen=True, kw_only=True):
     stimulus: int  # the id of the stimulus it answers
     cause: Cause | None = None  # why the task moves, where the move has a cause to record
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Take(Instruction):
+class Take(Instruction, frozen=True, kw_only=True):
     task: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Wait(Instruction):
+class Wait(Instruction, frozen=True, kw_only=True):
     task: str
     why: str  # held, not before, dependencies, no room
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Start(Instruction):
+class Start(Instruction, frozen=True, kw_only=True):
     task: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SettleRow(Instruction):
+class SettleRow(Instruction, frozen=True, kw_only=True):
     task: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StayFailed(Instruction):
+class StayFailed(Instruction, frozen=True, kw_only=True):
     task: str
     why: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Reuse(Instruction):
+class Reuse(Instruction, frozen=True, kw_only=True):
     task: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Launch(Instruction):
+class Launch(Instruction, frozen=True, kw_only=True):
     task: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GiveUp(Instruction):
+class GiveUp(Instruction, frozen=True, kw_only=True):
     task: str
     status: TaskStatus
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AwaitWord(Instruction):
+class AwaitWord(Instruction, frozen=True, kw_only=True):
     task: str
     gate: str  # before, after
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Requeue(Instruction):
+class Requeue(Instruction, frozen=True, kw_only=True):
     task: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KeepSession(Instruction):
+class KeepSession(Instruction, frozen=True, kw_only=True):
     task: str
     session: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ForgetSession(Instruction):
+class ForgetSession(Instruction, frozen=True, kw_only=True):
     task: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Complete(Instruction):
+class Complete(Instruction, frozen=True, kw_only=True):
     task: str
     warning: str | None = None
     awaiting: bool = False  # its result awaits a person's word (a gate after)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Release(Instruction):
+class Release(Instruction, frozen=True, kw_only=True):
     task: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RetryLater(Instruction):
+class RetryLater(Instruction, frozen=True, kw_only=True):
     task: str
     after: float  # seconds
     at: float  # loop time
@@ -133,8 +117,7 @@ class RetryLater(Instruction):
     backend: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PauseGroup(Instruction):
+class PauseGroup(Instruction, frozen=True, kw_only=True):
     task: str
     until: float | None  # epoch seconds; None: not said
     reason: str
@@ -142,122 +125,100 @@ class PauseGroup(Instruction):
     group: str  # the limit group (its backend, when it names none)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BlockBackend(Instruction):
+class BlockBackend(Instruction, frozen=True, kw_only=True):
     backend: str
     why: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FailOver(Instruction):
+class FailOver(Instruction, frozen=True, kw_only=True):
     task: str
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Fail(Instruction):
+class Fail(Instruction, frozen=True, kw_only=True):
     task: str
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SkipDownstream(Instruction):
+class SkipDownstream(Instruction, frozen=True, kw_only=True):
     task: str
     status: TaskStatus  # what the task ended as
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Halt(Instruction):
+class Halt(Instruction, frozen=True, kw_only=True):
     why: str  # what the run's end says
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Cancel(Instruction):
+class Cancel(Instruction, frozen=True, kw_only=True):
     task: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Hedge(Instruction):
+class Hedge(Instruction, frozen=True, kw_only=True):
     task: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KeepRacing(Instruction):
+class KeepRacing(Instruction, frozen=True, kw_only=True):
     task: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StopLanes(Instruction):
+class StopLanes(Instruction, frozen=True, kw_only=True):
     task: str
     attempts: tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Settle(Instruction):
+class Settle(Instruction, frozen=True, kw_only=True):
     task: str
     attempt: int  # the attempt whose outcome becomes the task's
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Judge(Instruction):
+class Judge(Instruction, frozen=True, kw_only=True):
     task: str
     judge: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KeepApart(Instruction):
+class KeepApart(Instruction, frozen=True, kw_only=True):
     task: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Resolve(Instruction):
+class Resolve(Instruction, frozen=True, kw_only=True):
     task: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Adopt(Instruction):
+class Adopt(Instruction, frozen=True, kw_only=True):
     task: str
     added: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TakeWord(Instruction):
+class TakeWord(Instruction, frozen=True, kw_only=True):
     task: str
     gate: str
     decision: Decision
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Reject(Instruction):
+class Reject(Instruction, frozen=True, kw_only=True):
     task: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Noted(Instruction):
+class Noted(Instruction, frozen=True, kw_only=True):
     task: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StopAttempt(Instruction):
+class StopAttempt(Instruction, frozen=True, kw_only=True):
     task: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CancelWaiting(Instruction):
+class CancelWaiting(Instruction, frozen=True, kw_only=True):
     task: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Revive(Instruction):
+class Revive(Instruction, frozen=True, kw_only=True):
     task: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Refuse(Instruction):
+class Refuse(Instruction, frozen=True, kw_only=True):
     task: str
     why: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Join(Instruction):
+class Join(Instruction, frozen=True, kw_only=True):
     task: str

@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from orchestrator.backends.base import AgentResult
 from orchestrator.plan.config.settings import Settings
 from orchestrator.vocabulary import ErrorClass
+
+if TYPE_CHECKING:  # (a type only: the views replay the machine, and import no backend for it)
+    from orchestrator.backends.base import AgentResult
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,10 +4,13 @@ rate-limited attempts in a row. The machine's own memory: plain counts, no clock
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
 
-from orchestrator.backends.base import AgentResult
 from orchestrator.machine import policy
 from orchestrator.plan.config.settings import Settings
+
+if TYPE_CHECKING:  # (a type only: the views replay the machine, and import no backend for it)
+    from orchestrator.backends.base import AgentResult
 
 
 class RetryBook:

@@ -19,22 +19,24 @@ The loop reads the world (files, clocks, the board) into these; the machine neve
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from orchestrator.backends.base import AgentResult
+import msgspec
+
 from orchestrator.plan.config.settings import Settings
 from orchestrator.state.approvals import Decision
 from orchestrator.state.causes import Cause
 from orchestrator.vocabulary import TaskStatus
 
+if TYPE_CHECKING:  # (a type only: the views replay the machine, and import no backend for it)
+    from orchestrator.backends.base import AgentResult
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Stimulus:
+
+class Stimulus(msgspec.Struct, frozen=True, kw_only=True):
     id: int  # numbered by the loop: every instruction says which stimulus it answers
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Offered(Stimulus):
+class Offered(Stimulus, frozen=True, kw_only=True):
     """The ready queue weighs ``task`` (``ReadyQueue.pop``'s question)."""
 
     task: str
@@ -46,8 +48,7 @@ class Offered(Stimulus):
     admitted: bool = True  # admission has room for it (caps, windows, pauses, cost)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Taken(Stimulus):
+class Taken(Stimulus, frozen=True, kw_only=True):
     """``task``, taken from the queue: what its backend and its gates say (``run/held/gates.Gates.facts``)."""
 
     task: str
@@ -58,8 +59,7 @@ class Taken(Stimulus):
     word: Decision | None = None  # the person's word that stands for it now (``Decision.stands``)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Starting(Stimulus):
+class Starting(Stimulus, frozen=True, kw_only=True):
     """``task``, past its gates: what its start finds (``run/starts.Starts.facts``)."""
 
     task: str
@@ -68,8 +68,7 @@ class Starting(Stimulus):
     cached: bool = False  # the cache keeps a completed result for the inputs it has now (``run/resume/reuse``)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AttemptEnded(Stimulus):
+class AttemptEnded(Stimulus, frozen=True, kw_only=True):
     """An attempt of ``task`` ended with ``result`` (its spend booked: the task's totals)."""
 
     task: str
@@ -87,8 +86,7 @@ class AttemptEnded(Stimulus):
     added: tuple[str, ...] = ()  # the tasks its merge wrote into the plan: its conflict's resolution
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AttemptCancelled(Stimulus):
+class AttemptCancelled(Stimulus, frozen=True, kw_only=True):
     """An attempt of ``task``, stopped by a cancel for ``cause`` (its spend booked)."""
 
     task: str
@@ -97,8 +95,7 @@ class AttemptCancelled(Stimulus):
     over_budget: tuple[str, str] | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Straggling(Stimulus):
+class Straggling(Stimulus, frozen=True, kw_only=True):
     """An attempt of ``task`` that may be hedged (``run/races/hedge``), ``elapsed`` seconds in,
     against the ``bound`` of its kind (``run/races/bounds``; ``None``: none known yet)."""
 
@@ -107,8 +104,7 @@ class Straggling(Stimulus):
     bound: float | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LaneEnded(Stimulus):
+class LaneEnded(Stimulus, frozen=True, kw_only=True):
     """One of ``task``'s raced attempts ended: ``attempt``, whether it ``completed``; ``running``:
     the race's attempts still running; ``unstarted``: its candidates waiting for a slot; ``judge``:
     best of N's (``None``: a hedge's race)."""
@@ -121,8 +117,7 @@ class LaneEnded(Stimulus):
     judge: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MergeConflicted(Stimulus):
+class MergeConflicted(Stimulus, frozen=True, kw_only=True):
     """``task`` completed, and its branch conflicts with the integration branch (``run/worktrees/merges``):
     nothing merged; its ``on_conflict`` setting."""
 
@@ -130,8 +125,7 @@ class MergeConflicted(Stimulus):
     on_conflict: str  # fail, resolve
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WordSaid(Stimulus):
+class WordSaid(Stimulus, frozen=True, kw_only=True):
     """A person's word on ``task`` (`approve`, `reject`), at the ``gate`` it waits at (``None``: it
     waits at none now)."""
 
@@ -140,8 +134,7 @@ class WordSaid(Stimulus):
     decision: Decision
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CancelAsked(Stimulus):
+class CancelAsked(Stimulus, frozen=True, kw_only=True):
     """`orchestrator cancel` (the dashboard's button, the API) asks the run going on to cancel
     ``task``, for ``cause``: whether an attempt of it ``running`` now, its ``status``, whether it
     is ``busy`` (waiting for its next attempt)."""
@@ -153,8 +146,7 @@ class CancelAsked(Stimulus):
     busy: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RetryAsked(Stimulus):
+class RetryAsked(Stimulus, frozen=True, kw_only=True):
     """`orchestrator retry` asks the run going on to run ``task`` again: its ``status``, whether
     it is ``busy`` (in the queue, running, or waiting for its next attempt), whether the run is
     ``stopping`` (why)."""
@@ -165,16 +157,14 @@ class RetryAsked(Stimulus):
     stopping: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Tick(Stimulus):
+class Tick(Stimulus, frozen=True, kw_only=True):
     """The loop's clock at ``now``: the tasks whose next attempt is ``due``."""
 
     now: float
     due: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RowAdded(Stimulus):
+class RowAdded(Stimulus, frozen=True, kw_only=True):
     """``task``, a row added to the plan while the run goes on (``run/inflight/live``)."""
 
     task: str
