@@ -142,7 +142,6 @@ def update(call: Call) -> Result:
     from orchestrator.plan.edit import update_task
     from orchestrator.plan.parser import parse_plan
     from orchestrator.run.checks.preflight import check_plan
-    from orchestrator.run.resume.freshness import current_views
     from orchestrator.state import planfile
     from orchestrator.state.kept.archive import archived_tasks
     from orchestrator.state.plans.identity import read_book
@@ -176,7 +175,9 @@ def update(call: Call) -> Result:
     with plan_edit_lock(workspace):
         planfile.rewrite(workspace.plan_file, change)
 
-    def data() -> dict[str, Any]:
+    def data() -> dict[str, Any]:  # (asked for by --json, MCP and HTTP: the views replay the machine)
+        from orchestrator.run.resume.freshness import current_views
+
         plan = plan_of(workspace)
         view = next(v for v in current_views(plan, workspace) if v.id == task_id)
         return {"ok": True, "id": task_id, "changed": sorted(changes), "task": task_json(plan.tasks[task_id], view)}

@@ -23,12 +23,15 @@ def own_columns(plan: Plan) -> list[str]:
 
 def labels_and_holds(plan: Plan, workspace: Workspace) -> list[str]:
     """Assignees with no profile (labels), and the tasks a person holds back (a Blocked cell)."""
-    from orchestrator.machine.replay import collect
     from orchestrator.plan.config.profiles import Profiles, labels
     from orchestrator.vocabulary import TaskStatus
 
     cells = [task for task in plan.tasks.values() if task.blocked is not None]
-    status = {view.id: view.status for view in collect(plan, workspace)} if cells else {}
+    status = {}
+    if cells:  # (the views replay the machine: only a plan with a Blocked cell needs them)
+        from orchestrator.machine.replay import collect
+
+        status = {view.id: view.status for view in collect(plan, workspace)}
     held = [
         f"{shown(plan.path)}:{task.line}: {task.id} is blocked{f' ({task.blocked})' if task.blocked else ''}: it "
         f"and what depends on it wait until released (`{release_command(task.id, task.blocked)}`)"
