@@ -16,8 +16,9 @@ The runner only acts on these; every rule about outcomes lives here, and its tes
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from orchestrator.plan.config.settings import Settings
 from orchestrator.vocabulary import ErrorClass
@@ -26,13 +27,11 @@ if TYPE_CHECKING:  # (a type only: the views replay the machine, and import no b
     from orchestrator.backends.base import AgentResult
 
 
-@dataclass(frozen=True, slots=True)
-class Complete:
+class Complete(msgspec.Struct, frozen=True):
     warning: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Retry:
+class Retry(msgspec.Struct, frozen=True):
     after: float  # seconds
     reason: str
     error_class: ErrorClass
@@ -40,14 +39,12 @@ class Retry:
     spends_retry: bool = True  # counts against the task's ``retries`` (a rate limit's wait does not)
 
 
-@dataclass(frozen=True, slots=True)
-class Pause:
+class Pause(msgspec.Struct, frozen=True):
     until: float | None  # seconds since the epoch when work may go on; None: not said
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class Block:
+class Block(msgspec.Struct, frozen=True):
     backend: str
     reason: str  # this task's reason; the backend's is ``blocked``
 
@@ -56,8 +53,7 @@ class Block:
         return f"{self.backend} is not logged in ({self.reason})"
 
 
-@dataclass(frozen=True, slots=True)
-class Fail:
+class Fail(msgspec.Struct, frozen=True):
     reason: str
     error_class: ErrorClass | None
 
