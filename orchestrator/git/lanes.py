@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 from orchestrator.git.merging import Integration
 from orchestrator.git.repo import branch_exists, git, identity, is_ancestor, rev
@@ -52,7 +53,7 @@ class Lanes:
         branch moved off its commits would leave them to git's collector. That ref's name, when
         there was anything to keep."""
         path = self.trees.path(task_id)
-        ref = lost_ref(task_id, lost)
+        ref = lost_ref(task_id, f"attempt-{lost}")
         kept = keep_lost(path, ref, f"{task_id} attempt {lost}, lost")
         if kept is None and not is_ancestor(path, "HEAD", tip):  # (its work committed: the branch's own)
             git(["update-ref", ref, "HEAD"], path)
@@ -81,7 +82,7 @@ class Lanes:
         """A losing lane's work, committed on its branch (what it left uncommitted too, beside it),
         kept on its lost ref: the commits its branch holds beyond where its race began."""
         trees = self.trees
-        path, ref = trees.path(name), lost_ref(task_id, attempt)
+        path, ref = trees.path(name), lost_ref(task_id, f"attempt-{attempt}")
         kept = keep_lost(path, ref, f"{task_id} attempt {attempt}, lost") if path.exists() else None
         tip = rev(trees.repo, f"refs/heads/{trees.branch(name)}")
         began = self.began(task_id)
@@ -98,16 +99,16 @@ class Lanes:
         base = base or rev(trees.repo, f"refs/heads/{trees.integration}")
         if base is None:
             return
-        for ref, _ in self._marks(task_id):
-            git(["update-ref", "-d", ref], trees.repo)
+        for found in marks(trees.repo, RACES, task_id):
+            git(["update-ref", "-d", found.ref], trees.repo)
         git(["update-ref", f"{RACES}{ref_part(task_id)}/attempt-{number}", base], trees.repo)
 
     def began(self, task_id: str) -> str | None:
         """Where ``task_id``'s race began (its mark's ref), for its lanes to begin there too: not
         from the task's branch as it is when a slot frees, which may hold its own attempt's work
         by then (a winning lane would carry it, and it would merge with the winner's)."""
-        marks = self._marks(task_id)
-        return marks[-1][0] if marks else None
+        found = marks(self.trees.repo, RACES, task_id)
+        return found[-1].ref if found else None
 
     def unrecorded(self, recorded: Mapping[str, int]) -> list[str]:
         """The marks of races a runner began and did not live to record (``recorded``: each task's
@@ -116,32 +117,25 @@ class Lanes:
         where its race began; a line for each that kept anything. The marks of recorded races
         removed."""
         said: list[str] = []
-        for ref, base in self._marks():
-            part, _, number = ref.removeprefix(RACES).rpartition("/attempt-")
-            task_id = task_of_ref(part)
-            if recorded.get(task_id, 0) < int(number):
-                kept = self._set_back(task_id, int(number), base)
+        for found in marks(self.trees.repo, RACES):
+            if recorded.get(found.task, 0) < found.number:
+                kept = self._set_back(found.task, found.number, found.commit)
                 if kept is not None:
                     said.append(kept)
-            git(["update-ref", "-d", ref], self.trees.repo)
+            git(["update-ref", "-d", found.ref], self.trees.repo)
         return said
 
     def racing(self, recorded: Mapping[str, int]) -> set[str]:
         """The tasks whose race marks no result answers for (``recorded`` as ``unrecorded`` reads
         it): those ``unrecorded`` will set back, their merge taken out with them."""
-        found: set[str] = set()
-        for ref, _ in self._marks():
-            part, _, number = ref.removeprefix(RACES).rpartition("/attempt-")
-            if recorded.get(task_of_ref(part), 0) < int(number):
-                found.add(task_of_ref(part))
-        return found
+        return {found.task for found in marks(self.trees.repo, RACES) if recorded.get(found.task, 0) < found.number}
 
     def _set_back(self, task_id: str, number: int, base: str) -> str | None:
         """``task_id``'s branch (and its worktree) set back to ``base``, what it held beyond kept;
         the line saying so, ``None`` when it held nothing beyond."""
         trees = self.trees
         branch, path = trees.branch(task_id), trees.path(task_id)
-        ref = f"refs/orchestrator/lost/{ref_part(task_id)}/race-{number}"
+        ref = lost_ref(task_id, f"race-{number}")
         tip = rev(trees.repo, f"refs/heads/{branch}")
         if tip is None:
             return None
@@ -181,12 +175,6 @@ class Lanes:
                 f"({taken.said(trees.integration)}); its work is kept on {ref}, never merged, "
                 "and the task races again from where that race began")  # fmt: skip
 
-    def _marks(self, task_id: str | None = None) -> list[tuple[str, str]]:
-        """The race marks (of ``task_id``, else all): each ref with the commit it holds."""
-        under = f"{RACES}{ref_part(task_id)}/" if task_id is not None else RACES
-        done = git(["for-each-ref", "--format=%(refname) %(objectname)", under], self.trees.repo)
-        return [(ref, commit) for ref, _, commit in (line.partition(" ") for line in done.out.splitlines()) if commit]
-
     def left(self) -> list[str]:
         """The lanes a race left whose runner died (their attempts stopped first: none runs now):
         each with nothing of its own removed; each other kept, never merged, in one line saying
@@ -203,9 +191,31 @@ class Lanes:
         return said
 
 
-def lost_ref(task_id: str, attempt: int) -> str:
-    """Where a losing attempt's work is kept, never merged: ``refs/orchestrator/lost/T-01/attempt-2``."""
-    return f"refs/orchestrator/lost/{ref_part(task_id)}/attempt-{attempt}"
+class Mark(NamedTuple):
+    """A ref that marks where something stood when a task's attempt began: ``<kind>/<task>/attempt-<n>``."""
+
+    ref: str
+    task: str
+    number: int  # the attempt
+    commit: str  # what it holds
+
+
+def marks(repo: Path, kind: str, task_id: str | None = None) -> list[Mark]:
+    """The marks under ``kind`` (``RACES``, ``git/marks.MERGING``) of ``task_id``, else of every task."""
+    under = f"{kind}{ref_part(task_id)}/" if task_id is not None else kind
+    done = git(["for-each-ref", "--format=%(refname) %(objectname)", under], repo)
+    found: list[Mark] = []
+    for ref, _, commit in (line.partition(" ") for line in done.out.splitlines()):
+        part, _, number = ref.removeprefix(kind).rpartition("/attempt-")
+        if commit:
+            found.append(Mark(ref, task_of_ref(part), int(number), commit))
+    return found
+
+
+def lost_ref(task_id: str, what: str) -> str:
+    """Where work taken from ``task_id`` is kept, never merged: ``what`` is whose (a losing attempt's,
+    ``attempt-2``; a race's, ``race-1``; a merge's, ``merge-1``): ``refs/orchestrator/lost/T-01/attempt-2``."""
+    return f"refs/orchestrator/lost/{ref_part(task_id)}/{what}"
 
 
 def keep_lost(tree: Path, ref: str, message: str) -> str | None:

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
-from orchestrator.git.lanes import keep_lost
+from orchestrator.git.lanes import keep_lost, lost_ref, marks
 from orchestrator.git.merging import Integration, TakenOut
 from orchestrator.git.repo import git, identity, is_ancestor, rev
-from orchestrator.git.worktrees import Trees, ref_part, task_of_ref
+from orchestrator.git.worktrees import Trees, ref_part
 
 MERGING = "refs/orchestrator/merging/"  # where the integration branch stood before a merge: <task>/attempt-<n>
 
@@ -56,8 +56,8 @@ class MergeMarks:
         if number is not None:
             git(["update-ref", "-d", f"{MERGING}{ref_part(task_id)}/attempt-{number}"], self.trees.repo)
             return
-        for ref, _ in self._marks(task_id):
-            git(["update-ref", "-d", ref], self.trees.repo)
+        for found in marks(self.trees.repo, MERGING, task_id):
+            git(["update-ref", "-d", found.ref], self.trees.repo)
 
     def unrecorded(self, recorded: Mapping[str, int], racing: Collection[str] = ()) -> list[str]:
         """The merges a runner made and did not live to record (``recorded``: each task's last
@@ -67,14 +67,12 @@ class MergeMarks:
         (its branch set back where the race began): its mark is only removed. Every mark removed
         once dealt with (last: a runner killed before leaves it to the next)."""
         said: list[str] = []
-        for ref, base in self._marks():
-            part, _, number = ref.removeprefix(MERGING).rpartition("/attempt-")
-            task_id = task_of_ref(part)
-            if recorded.get(task_id, 0) < int(number) and task_id not in racing:
-                line = self._take_out(task_id, int(number), base)
+        for found in marks(self.trees.repo, MERGING):
+            if recorded.get(found.task, 0) < found.number and found.task not in racing:
+                line = self._take_out(found.task, found.number, found.commit)
                 if line is not None:
                     said.append(line)
-            git(["update-ref", "-d", ref], self.trees.repo)
+            git(["update-ref", "-d", found.ref], self.trees.repo)
         return said
 
     def _take_out(self, task_id: str, number: int, base: str) -> str | None:
@@ -83,7 +81,7 @@ class MergeMarks:
         the merge was undone before the runner died)."""
         trees = self.trees
         integration = Integration(trees.integration_path)
-        lost = f"refs/orchestrator/lost/{ref_part(task_id)}/merge-{number}"
+        lost = lost_ref(task_id, f"merge-{number}")
         merge = self._merge_on(base, task_id)
         head = f"{task_id}'s merge into {trees.integration} (attempt {number}) was not recorded when its runner died"
         if merge is None:
@@ -118,7 +116,7 @@ class MergeMarks:
         if not (path / ".git").exists():
             git(["branch", "-q", "-f", branch, now], trees.repo)
             return f"its branch set to {trees.integration}'s tip, afresh"
-        left = f"refs/orchestrator/lost/{ref_part(task_id)}/merge-{number}-left"
+        left = lost_ref(task_id, f"merge-{number}-left")
         keep_lost(path, left, f"{task_id}: left in its worktree when its merge was taken out")
         git(["reset", "-q", "--hard", now], path)
         git(["clean", "-q", "-f", "-d"], path)
@@ -140,9 +138,3 @@ class MergeMarks:
         commits, _, subject = first[0].partition("\t")
         commit, *parents = commits.split()
         return commit if parents[:1] == [base] and len(parents) == 2 and subject == merge_message(task_id) else None
-
-    def _marks(self, task_id: str | None = None) -> list[tuple[str, str]]:
-        """The merge marks (of ``task_id``, else all): each ref with the commit it holds."""
-        under = f"{MERGING}{ref_part(task_id)}/" if task_id is not None else MERGING
-        done = git(["for-each-ref", "--format=%(refname) %(objectname)", under], self.trees.repo)
-        return [(ref, commit) for ref, _, commit in (line.partition(" ") for line in done.out.splitlines()) if commit]
