@@ -10,8 +10,6 @@ Messages API.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +18,7 @@ from typing import Any
 import pytest
 from fakeapi import FakeAnthropic, Reply, claude_missing, find_claude
 from race_helpers import killed_at, write_race_plan
-from runner_helpers import cli, results, run, start, wait_gone, wait_until
+from runner_helpers import cli, results, run, wait_gone
 from worktree_helpers import git, repository
 
 # Attempt n answers n lines; attempt 2 is the slowest.
@@ -214,17 +212,6 @@ def test_a_race_with_no_slot_to_come_says_plainly_it_ran_short(tmp_path: Path) -
     assert "ran short: 1 of 3 candidates" in cli(tmp_path, "status").stdout
 
 
-# Armed, it holds the runner's git in the moment after a race's winner is adopted (the task's
-# branch moved to the winner's commit), before its merge and its result: where a kill -9 lands.
-_HOLD_AT_ADOPTION = """#!/bin/sh
-[ "$1" = committed ] && [ -e "$HOLD_DIR/armed" ] || exit 0
-awk '$3 == "refs/heads/orchestrator/integration-T-01" && $1 != $2 {f = 1} END {exit !f}' || exit 0
-tr '\\0' ' ' < /proc/$PPID/cmdline | grep -q ' reset -q --hard ' || exit 0
-echo $$ > "$HOLD_DIR/held.pid"
-exec sleep 60
-"""
-
-
 def test_a_race_killed_before_its_result_races_again_from_where_it_began_and_one_winner_merges(
     tmp_path: Path,
 ) -> None:
@@ -232,26 +219,12 @@ def test_a_race_killed_before_its_result_races_again_from_where_it_began_and_one
     next run raced on top of it and both winners' work merged. Now the first race's work is kept
     aside, never merged, and the second race starts where the first began."""
     project = repository(tmp_path, {"base.txt": "base\n"})
-    hook = project / ".git" / "hooks" / "reference-transaction"
-    hook.write_text(_HOLD_AT_ADOPTION.replace("$HOLD_DIR", str(tmp_path)), encoding="utf-8")
-    hook.chmod(0o755)
-    (tmp_path / "armed").touch()
     script = 'echo "attempt $ORCHESTRATOR_ATTEMPT" >> work.txt'  # (on top of a first race's: two lines)
     write(project, [("T-01", "3", script)], isolation="worktree", judge="grep -qx 'attempt 2' work.txt")
-    runner = start(project)
-    held = tmp_path / "held.pid"
-    try:
-        wait_until(lambda: held.exists() and held.read_text().strip() != "", "the winner's adoption", timeout=90)
-        runner.kill()
-    finally:
-        if runner.process.poll() is None:
-            runner.kill()
-        if held.exists() and held.read_text().strip():
-            os.kill(int(held.read_text()), signal.SIGKILL)
     branch = "orchestrator/integration-T-01"
+    killed_at(tmp_path, project, f"refs/heads/{branch}", " reset -q --hard ")  # (its winner adopted)
     assert git(project, "show", f"{branch}:work.txt") == "attempt 2\n", "killed with the winner adopted"
     assert not (project / ".orchestrator" / "results" / "agent-01-result.md").exists()
-    (tmp_path / "armed").unlink()
 
     again = run(project)
     assert again.code == 0, again.stdout + again.stderr

@@ -14,17 +14,16 @@ from typing import Any
 
 import jsonschema
 import pytest
+from record_samples import sample
 from runner_helpers import cli, run, start, wait_until
 
 from orchestrator.output.lines import Lines, describe
 from orchestrator.plan.config.targets import EVENT_NAMES
-from orchestrator.state.causes import Cause
 from orchestrator.state.events import schema
 from orchestrator.state.events.base import VERSION, EventKind, EventRecord, left_out_while_none
 from orchestrator.state.events.records import RECORDS, parse
 from orchestrator.state.events.reporter import EventReporter
 from orchestrator.state.events.tasks import TaskCompleted, TaskFailed
-from orchestrator.vocabulary import TaskStatus
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "docs" / "events.schema.json"
@@ -65,33 +64,19 @@ def test_the_schema_file_is_what_the_records_give() -> None:
     jsonschema.Draft202012Validator.check_schema(json.loads(SCHEMA.read_text(encoding="utf-8")))
 
 
-def _sample(hint: Any) -> Any:
-    """A value of type ``hint`` (the first that is not None of a union)."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is not None and type(None) in args:
-        return _sample(next(arg for arg in args if arg is not type(None)))
-    if hint is Cause:
-        return Cause.upstream("T-01", TaskStatus.FAILED)
-    if origin is tuple:  # (of ids; of mappings: task_judged's candidates)
-        return ("T-01", "T-02") if args[0] is str else (_sample(args[0]), _sample(args[0]))
-    if origin is dict:
-        return {"T-01": 2 if args[1] is int else "before"}
-    return {str: "T-01", int: 3, float: 1.5, bool: True}[hint]
-
-
 @pytest.mark.parametrize("kind", list(EventKind), ids=str)
 def test_a_record_is_its_line_and_back_and_its_line_is_valid(kind: EventKind) -> None:
     record_type = RECORDS[kind]
     hints = typing.get_type_hints(record_type)
     own = [spec for spec in fields(record_type) if spec.init and spec.name not in ("time", "run")]  # (not `line`)
-    full = record_type(**{spec.name: _sample(hints[spec.name]) for spec in own})
+    full = record_type(**{spec.name: sample(hints[spec.name]) for spec in own})
     line = json.loads(json.dumps(full.as_json()))
     assert line["event"] == str(kind) and line["v"] == VERSION and "run" not in line
     assert next(iter(line)) == "event"
     assert parse(line) == full and invalid([line]) == []
     # The keys written only when they say something are left out while None; the others stay.
     left_out = {spec.name for spec in own if left_out_while_none(spec)}
-    bare = record_type(**{spec.name: _sample(hints[spec.name]) for spec in own if spec.name not in left_out})
+    bare = record_type(**{spec.name: sample(hints[spec.name]) for spec in own if spec.name not in left_out})
     assert set(bare.as_json()) == {"event", "v", "time"} | {spec.name for spec in own} - left_out
     assert parse(bare.as_json()) == bare and invalid([bare.as_json()]) == []
     # Read as the dict it is written as (a reporter written against the events as dicts).

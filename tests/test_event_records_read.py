@@ -11,14 +11,13 @@ import dataclasses
 import json
 import typing
 from pathlib import Path
-from typing import Any
 
+from record_samples import sample
 from runner_helpers import cli_in_process
 
 from orchestrator.output.learning import learning
 from orchestrator.output.lines import describe
 from orchestrator.state import events
-from orchestrator.state.causes import Cause
 from orchestrator.state.events import EventLog, EventRecord, UnknownEvent
 from orchestrator.state.events.audit import audit
 from orchestrator.state.events.base import event_name, task_of
@@ -28,23 +27,8 @@ from orchestrator.state.events.runs import RunFinished, RunStarted
 from orchestrator.state.events.tasks import TaskCompleted, TaskStarted
 from orchestrator.state.kept.history import attempts_of
 from orchestrator.state.workspace import Workspace
-from orchestrator.vocabulary import TaskStatus
 
 RUN = "2026-11-23T10:00:00.000+01:00"
-
-
-def _sample(hint: Any) -> Any:
-    """A value of type ``hint`` that JSON holds as it is (the first not None of a union)."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is not None and type(None) in args:
-        return _sample(next(arg for arg in args if arg is not type(None)))
-    if hint is Cause:
-        return Cause.upstream("T-01", TaskStatus.FAILED)
-    if origin is tuple:
-        return ("T-01", "T-02") if args[0] is str else ({"attempt": 1, "status": "completed"},)
-    if origin is dict:
-        return {"T-01": 2 if args[1] is int else "before"}
-    return {str: "T-01", int: 3, float: 1.5, bool: True}[hint]
 
 
 def every_kind() -> list[EventRecord]:
@@ -53,7 +37,7 @@ def every_kind() -> list[EventRecord]:
     for record in RECORDS.values():
         hints = typing.get_type_hints(record)
         given = {
-            spec.name: _sample(hints[spec.name])
+            spec.name: sample(hints[spec.name])
             for spec in dataclasses.fields(record)
             if spec.init and spec.name not in ("time", "run")
         }
