@@ -66,7 +66,7 @@ def decide(
     # given ahead of it (its upstream still to run), it holds for when it gets there.
     inputs = None
     if (view.status == TaskStatus.AWAITING_APPROVAL and task.approval == "before") or inputs_seen is not None:
-        inputs = now if now is not None else inputs_now(plan, workspace, read_records(plan, workspace))(task)
+        inputs = now if now is not None else inputs_now(plan, workspace, records)(task)
     if inputs_seen is not None and (inputs is None or not approvals.same_inputs(inputs_seen, inputs)):
         return _refused(task, word, f"{task.id}'s inputs changed since this was asked: it is asked again")
     if inputs_seen is not None and task.approval == "after":
