@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -233,14 +233,17 @@ def runner_alive(started: RunStarted) -> bool:
 
 
 def _parse(lines: Iterable[bytes]) -> Iterator[EventRecord]:
+    read: Callable[[Mapping[str, Any]], EventRecord] | None = None
     for raw in lines:
         try:
             event = json.loads(raw)
         except ValueError:
             continue  # torn by a power cut
         if isinstance(event, dict) and isinstance(event.get("event"), str):
-            from orchestrator.state.events.records import read  # (once a line is read: see ``TYPE_CHECKING``)
+            if read is None:  # (imported once a line is read, and once: see ``TYPE_CHECKING``)
+                from orchestrator.state.events.records import read as reading
 
+                read = reading
             yield read(event)
 
 
