@@ -119,10 +119,11 @@ class Replay:
         """Each task's view made what the machine answers for it."""
         for task_id, view in views.items():
             decision, record = self.decisions.get(task_id), self.records.get(task_id)
-            awaits = view.status == TaskStatus.AWAITING_APPROVAL and record is not None
-            if awaits and decision is not None and record is not None and decision.after(record.finished):
+            if view.status != TaskStatus.AWAITING_APPROVAL or decision is None or record is None:
+                continue
+            if decision.after(record.finished):  # (said on the result that awaits it)
                 said = on.WordSaid(id=self.machine.stamp(), task=task_id, gate="after", decision=decision)
-                _read(view, self.machine.handle(said), record)  # (said on the result that awaits it)
+                _read(view, self.machine.handle(said), record)
         # What each task waits on is read off its dependencies as the runs left them, a Blocked cell
         # holding them back: before any gate is asked (as a run offers a task once they are done).
         statuses = {task_id: view.status for task_id, view in views.items()}
