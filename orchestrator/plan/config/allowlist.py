@@ -39,6 +39,7 @@ from orchestrator.plan.config.bashtree import (
     arithmetic,
     double_brackets,
     inside_substitution,
+    literal,
     parser,
     redirected,
     text,
@@ -46,7 +47,7 @@ from orchestrator.plan.config.bashtree import (
     within,
 )
 from orchestrator.plan.config.programs import Verdict, Word
-from orchestrator.plan.config.reach import Reach
+from orchestrator.plan.config.reach import OUTSIDE, Reach
 
 if TYPE_CHECKING:
     from tree_sitter import Node
@@ -101,6 +102,57 @@ def judge(script: str, marks: Sequence[tuple[int, int]] = ()) -> list[Refusal]:
     return [out[key] for key in sorted(out)]
 
 
+class _Commands:
+    """What the script's commands do with what they are fed: which run their input as code
+    (``bash``, ``python3 -``, ``xargs sh -c``), which run a file the script wrote (``./f``,
+    ``bash f``)."""
+
+    def __init__(self, root: Node, reach: Reach) -> None:
+        self.root = root
+        self.reach = reach
+
+    def reader(self, stage: Node) -> str | None:
+        """Whether a stage of a pipe runs what comes in as code: the program's name, else None."""
+        if stage.type == "command":
+            return programs.reads_input_as_code([w for _, w in self.reach.words(stage)])
+        if stage.type == "redirected_statement":
+            if any(c.type in ("herestring_redirect", "heredoc_redirect") or (
+                    c.type == "file_redirect" and any(text(t) in ("<", "<>") for t in c.children))
+                   for c in stage.children):  # fmt: skip
+                return None  # (its input is not the pipe)
+            body = stage.child_by_field_name("body")
+            return self.reader(body) if body is not None else None
+        for node in walk(stage):
+            if node is not stage and node.type == "command" and not inside_substitution(node, stage):
+                found = self.reader(node)
+                if found is not None:
+                    return found
+        return None
+
+    def runs_file(self, target: Node) -> str | None:
+        """The command of the script that runs the file ``target`` names as a program (``./f``,
+        ``bash f``, ``source f``), if any: a value written there runs."""
+        path = literal(target)
+        if not path or path.startswith("/dev/"):
+            return None
+        wanted = {path, path.removeprefix("./"), "./" + path.removeprefix("./")}
+        for node in walk(self.root):
+            if node.type != "command":
+                continue
+            plain = [w for _, w in self.reach.words(node)]
+            command = programs.resolve(plain)
+            if command.start is None:
+                continue
+            if plain[command.start].text in wanted:
+                return plain[command.start].text
+            name = command.name or ""
+            operands = [w.text for w in plain[command.start + 1 :] if w.text and not w.text.startswith("-")]
+            runs = name in ("source", ".") or programlist.interpreter(name) is not None
+            if runs and operands and operands[0] in wanted:
+                return name
+        return None
+
+
 class _Judge:
     """One script's reading: which variables hold a value, where each use of one stands."""
 
@@ -109,6 +161,8 @@ class _Judge:
         self.depth = depth
         self.root = parser().parse(source).root_node
         self.reach = Reach(self.root, positional=positional)
+        self._calling: set[int] = set()  # (the functions whose calls are being followed)
+        self.commands = _Commands(self.root, self.reach)
 
     def refusals(self) -> list[tuple[int, int, str, str]]:
         found: list[tuple[int, int, str, str]] = []
@@ -124,7 +178,12 @@ class _Judge:
             covered.append((reference.start_byte, reference.end_byte))
             refused = self.verdict(node)
             if refused is not None:
-                found.append((reference.start_byte, reference.end_byte, *refused))
+                why, fix = refused
+                name = text(node)
+                if not OUTSIDE.fullmatch(name):  # (a variable of the script's own that came to hold one)
+                    shown = "$" + name if name[:1].isdigit() or name in "@*" else name
+                    why = f"({shown} holds a value from outside) {why}"
+                found.append((reference.start_byte, reference.end_byte, why, fix))
         found += _Unread(self).found(covered)
         return found
 
@@ -264,64 +323,63 @@ class _Judge:
 
     def _fed(self, statement: Node, how: str) -> tuple[str, str] | None:
         """The value is on ``statement``'s input: refused if it reads its input as code."""
-        reader = self.reader(statement)
+        reader = self.commands.reader(statement)
         if reader is not None:
             return f"where {how} {reader}, which runs its input as code", programs.FIX_CODE
         return self.onward(statement)
 
-    def reader(self, stage: Node) -> str | None:
-        """Whether a stage of a pipe runs what comes in as code: the program's name, else None."""
-        if stage.type == "command":
-            return programs.reads_input_as_code([w for _, w in self.reach.words(stage)])
-        if stage.type == "redirected_statement":
-            if any(c.type in ("herestring_redirect", "heredoc_redirect") or (
-                    c.type == "file_redirect" and any(text(t) in ("<", "<>") for t in c.children))
-                   for c in stage.children):  # fmt: skip
-                return None  # (its input is not the pipe)
-            body = stage.child_by_field_name("body")
-            return self.reader(body) if body is not None else None
-        for node in walk(stage):
-            if node is not stage and node.type == "command" and not inside_substitution(node, stage):
-                found = self.reader(node)
-                if found is not None:
-                    return found
-        return None
-
     def onward(self, command: Node) -> tuple[str, str] | None:
         """What ``command`` prints (which may hold the value) goes on: down a pipe into the next
-        stages' input, or out of a ``$( )`` or ``<( )`` into the word it stands in."""
+        stages' input, out of a ``$( )`` or ``<( )`` into the word it stands in, out of a function
+        wherever it is called."""
         current: Node = command
         while current.parent is not None:
             parent = current.parent
-            if parent.type == "pipeline":
-                later = parent.children[parent.children.index(current) + 1 :]
-                for stage in later:
-                    reader = self.reader(stage) if stage.type not in ("|", "|&") else None
-                    if reader is not None:
-                        return f"piped into {reader}, which runs its input as code", programs.FIX_CODE
-            if parent.type == "redirected_statement":
-                for redirect in parent.children:
-                    for nested in redirect.children if redirect.type == "heredoc_redirect" else ():
-                        if nested.type == "pipeline":
-                            for stage in nested.children:
-                                reader = self.reader(stage) if stage.type == "command" else None
-                                if reader is not None:
-                                    return f"piped into {reader}, which runs its input as code", programs.FIX_CODE
-                    if redirect.type == "file_redirect":
-                        for target in redirect.children:
-                            if target.type == "process_substitution":
-                                reader = self.reader(target)
-                                if reader is not None:
-                                    return f"written into {reader}, which runs its input as code", (
-                                        programs.FIX_CODE
-                                    )
+            refused = self._downstream(parent, current)
+            if refused is not None:
+                return refused
             if parent.type in SUBSTITUTIONS:
                 if parent.children and text(parent.children[0]) == ">(":
                     return None
                 return self.carry(parent)
-            if parent.type in ("program", "function_definition"):
+            if parent.type == "function_definition":
+                return self._called(parent)
+            if parent.type == "program":
                 return None
             current = parent
+        return None
+
+    def _downstream(self, parent: Node, current: Node) -> tuple[str, str] | None:
+        """Whether what ``current`` prints goes, in ``parent``, into a program that runs it."""
+        stages: list[Node] = []
+        if parent.type == "pipeline":
+            stages = [c for c in parent.children[parent.children.index(current) + 1 :] if c.type not in ("|", "|&")]
+        elif parent.type == "redirected_statement":
+            for redirect in parent.children:  # (tree-sitter hangs `cat <<EOF | sh`'s pipe on the here-document)
+                for nested in redirect.children if redirect.type == "heredoc_redirect" else ():
+                    stages += [c for c in nested.children if c.type == "command"] if nested.type == "pipeline" else []
+                for target in redirect.children if redirect.type == "file_redirect" else ():
+                    stages += [target] if target.type == "process_substitution" else []
+                    runner = self.commands.runs_file(target) if target.type != "process_substitution" else None
+                    if runner is not None:
+                        return f"written into {text(target)}, which {runner} runs as code", programs.FIX_CODE
+        for stage in stages:
+            reader = self.commands.reader(stage)
+            if reader is not None:
+                return f"piped into {reader}, which runs its input as code", programs.FIX_CODE
+        return None
+
+    def _called(self, function: Node) -> tuple[str, str] | None:
+        """A function's output is its callers': each call's, followed on."""
+        name = function.child_by_field_name("name")
+        if name is None or function.start_byte in self._calling:
+            return None
+        self._calling.add(function.start_byte)
+        for node in walk(self.root):
+            if node.type == "command" and (words := self.reach.words(node)) and words[0][1].text == text(name):
+                refused = self.onward(node)
+                if refused is not None:
+                    return refused
         return None
 
 
@@ -405,7 +463,7 @@ class _Unread:
         start = next((c for c in heredoc.children if c.type == "heredoc_start"), None) if heredoc else None
         quoted = start is not None and any(q in text(start) for q in "'\"\\")
         statement = redirected(heredoc) if heredoc is not None else None
-        reader = self.judge.reader(statement) if statement is not None else None
+        reader = self.judge.commands.reader(statement) if statement is not None else None
         if quoted:
             if reader is None or programlist.interpreter(reader.split()[0]) not in programlist.SHELLS:
                 return None  # (read as plain text; a program other than a shell reads it as its own code)

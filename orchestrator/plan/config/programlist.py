@@ -147,12 +147,12 @@ LAUNCHERS: dict[str, tuple[frozenset[str], int, frozenset[str]]] = {
 # Programs whose options run code: (the options that do, the options whose operand is data).
 OPTIONED: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "git": (
-        frozenset({"-c", "--config-env", "-C", "--git-dir", "--work-tree", "--exec-path", "--namespace",
-                   "--upload-pack", "--receive-pack", "-u", "--exec", "-x", "--extcmd", "-O",
-                   "--open-files-in-pager", "--template", "-t", "--tool", "--separate-git-dir"}),
+        frozenset({"-c", "--config-env", "--exec-path", "--upload-pack", "--receive-pack", "-u", "--exec", "-x",
+                   "--extcmd", "-O", "--open-files-in-pager", "--template", "-t", "--tool"}),
         frozenset({"-m", "--message", "-b", "-B", "--branch", "--author", "--date", "--format", "--pretty",
                    "--grep", "-S", "-G", "--since", "--until", "--after", "--before", "-n", "--max-count",
-                   "--depth", "--shallow-since", "-o", "--origin", "--committer", "-F", "--file"}),
+                   "--depth", "--shallow-since", "-o", "--origin", "--committer", "-F", "--file", "-e",
+                   "-C", "--git-dir", "--work-tree", "--namespace", "--separate-git-dir"}),
     ),
     "tar": (
         frozenset({"--to-command", "--checkpoint-action", "-I", "--use-compress-program", "-F", "--info-script",

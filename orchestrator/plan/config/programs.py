@@ -149,7 +149,7 @@ def resolve(words: Sequence[Word], start: int = 0) -> Command:
                 return Command(words, None, tuple(launchers))
             i += 2 if word in takes else 1
         i += operands
-        if name == "flock" and i - 1 < len(words) and words[i - 1].text in ("-c", "--command"):
+        if i < len(words) and words[i].text in code:  # (flock FILE -c CMD)
             return Command(words, None, tuple(launchers))
     return Command(words, None, tuple(launchers))
 
@@ -354,11 +354,13 @@ def _git(rest: Sequence[Word], index: int) -> Verdict | None:
     while i < index:
         text = rest[i].text
         if text in _GIT_GLOBAL:
-            if i + 1 == index:
+            if i + 1 == index and text in ("-c", "--config-env"):
                 key = rest[index].head.split("=", 1)[0].lower()
                 if text == "-c" and "=" in rest[index].head and key in GIT_DATA_KEYS:
                     return DATA
-                return _refused(f"in git {text}, where a setting or a path can make git run a command")
+                return _refused(f"in git {text}, where a setting can be a command git runs (alias.x=!..., core.pager)")
+            if i + 1 == index:
+                return DATA  # (git -C DIR, --git-dir DIR: a path)
             i += 2
             continue
         if text is None or text.startswith("-"):
@@ -378,8 +380,8 @@ def reads_input_as_code(words: Sequence[Word]) -> str | None:
     """Whether the command ``words`` runs what it reads on its input (``bash``, ``python3 -``,
     ``sh -s``, ``source /dev/stdin``, ``xargs sh -c``...): its name, else None."""
     command = resolve(words)
-    if "xargs" in command.launchers:
-        return "xargs " + (command.name or "")  # (its input becomes the words of the program it runs)
+    if "xargs" in command.launchers and command.start is not None:
+        return _xargs(words, command)
     if command.start is None:
         return " ".join(w.text or "$..." for w in words[:2])
     name = command.name
@@ -415,3 +417,16 @@ def reads_input_as_code(words: Sequence[Word]) -> str | None:
             return None
         i += 2 if text in data else 1
     return name
+
+
+def _xargs(words: Sequence[Word], command: Command) -> str | None:
+    """xargs makes what it reads the words of the program it runs: code if that program would
+    run a value among its words, or if the words are spliced into its text (``-I {}``)."""
+    assert command.start is not None
+    program = list(words[command.start :])
+    spliced = any((w.text or "").startswith(("-I", "-i", "--replace", "-J")) for w in words[: command.start])
+    name = command.name or "a program the script does not name"
+    if spliced and (command.name is None or command.name in CODE_RUNNERS or interpreter(command.name) is not None):
+        return f"xargs {name}"
+    verdict = call([*program, Word(None, "", True)], len(program))
+    return f"xargs {name}" if verdict.why is not None else None

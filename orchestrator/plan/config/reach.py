@@ -39,6 +39,7 @@ class Reach:
             for name in [node.child_by_field_name("name")] if name is not None
         )  # fmt: skip
         self.any_value = False
+        self.printing: set[str] = set()  # (the functions a value is somewhere in: what they print may hold it)
         self._spread()
 
     def _outside(self, name: str) -> bool:
@@ -49,11 +50,13 @@ class Reach:
     def _spread(self) -> None:
         """Every variable a value reaches (assigned, looped over, read), until none is added."""
         while True:
-            before = (len(self.tainted), self.positional, self.any_value)
+            before = (len(self.tainted), self.positional, self.any_value, len(self.printing))
             self.any_value = any(self.is_use(node) for node in walk(self.root))
             for node in walk(self.root):
                 self._spread_from(node)
-            if (len(self.tainted), self.positional, self.any_value) == before:
+                if node.type == "function_definition" and self.holds(node):
+                    self.printing.add(text(node.child_by_field_name("name") or node))
+            if (len(self.tainted), self.positional, self.any_value, len(self.printing)) == before:
                 return
 
     def _spread_from(self, node: Node) -> None:
@@ -121,8 +124,9 @@ class Reach:
         return kind == "variable_name" and arithmetic(node) and parent.type != "variable_assignment"
 
     def holds(self, node: Node) -> bool:
-        """Whether a value is somewhere in ``node``."""
-        return any(self.is_use(n) for n in walk(node))
+        """Whether a value is somewhere in ``node``: expanded there, or printed by a function of
+        the script it calls (``x=$(f)``)."""
+        return any(self.is_use(n) or (n.type == "command_name" and text(n) in self.printing) for n in walk(node))
 
     def words(self, command: Node) -> list[tuple[Node, Word]]:
         """A command's name and arguments, each with what the programs' list needs of it."""

@@ -210,7 +210,11 @@ class _Reader:
                 if state.start is None and text.startswith("((", i):
                     i = self.arithmetic(i + 2, end, "))")
                     continue
-                if c == "<" and text.startswith("<<", i) and not text.startswith("<<<", i):
+                if text.startswith("<<<", i):  # (a here-string: its word is read as any other)
+                    state.word_ends(text, i)
+                    i += 3
+                    continue
+                if c == "<" and text.startswith("<<", i):
                     state.word_ends(text, i)
                     i = self.heredocs.opened(self.text, i + 2, end)
                     continue
