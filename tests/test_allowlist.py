@@ -251,3 +251,32 @@ def test_an_item_in_a_code_position_is_refused_at_its_line(tmp_path: Path) -> No
         first = done.stderr.splitlines()[0]
         assert "{{ item }} in a read command, which reads it as a variable's name — " in first, first
     assert not (tmp_path / MARK).exists()
+
+
+def test_every_door_refuses_a_plan_that_would_run_a_value_and_runs_nothing(tmp_path: Path) -> None:
+    """A signed webhook's delivery, the HTTP API and MCP reach the same allow-list as the command
+    line: the run they would start is refused with the plan's line, and no value runs."""
+    from dashboard_helpers import served
+    from test_api import post
+    from test_hooks import deliver
+    from test_mcp import mcp_client, text_of
+
+    root = tmp_path / "project"
+    root.mkdir()
+    triggers = {"github": {"events": ["pull_request"], "params": {"x": "{{ event.pull_request.title }}"}}}
+    write_plan(root, [Spec("T-01", 'trap "echo {{ params.x }}" EXIT')],
+               {"params": {"x": {"default": "1"}}, "triggers": triggers})  # fmt: skip
+    (tmp_path / "secret").write_bytes(b"it's a secret to everybody\n")
+    hostile = "$(touch MARK)"
+    said: list[str] = []
+    with served(root, "--webhook-secret-file", str(tmp_path / "secret")) as server:
+        hooked = deliver(server, {"action": "opened", "pull_request": {"number": 1, "title": hostile}})
+        said.append(f"{hooked.status} {hooked.body!r}")
+        api = post(server, "/api/runs", {"param": [f"x={hostile}"]})
+        said.append(f"{api.status} {api.body!r}")
+    with mcp_client(root) as client:
+        said.append(text_of(client.call("run", {"param": [f"x={hostile}"]})))
+    for answer in said:
+        assert "master_plan.md:" in answer and "trap runs its first argument as code" in answer, said
+    assert not (root / MARK).exists()
+    assert not (root / ".orchestrator/results").exists()
