@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from runner_helpers import Spec, cli, result_body, results, run, statuses, write_plan
+from runner_helpers import Spec, cli, result_body, results, run, start, statuses, wait_until, write_plan
 from worktree_helpers import git, no_git_identity, on, repository
 
 __all__ = ["no_git_identity"]  # (git as on a fresh machine, for every test here)
@@ -154,3 +154,34 @@ def test_a_home_that_is_not_there_hides_nothing_and_the_task_runs(tmp_path: Path
     done = cli(tmp_path, "run", "--untrusted", "cron", env={"HOME": str(tmp_path / "not-there")})
     assert done.code == 0, done.stderr
     assert result_body(tmp_path, "T-01").strip() == "ran"
+
+
+def test_a_plan_changed_while_a_run_from_outside_goes_on_is_held_for_a_person(tmp_path: Path) -> None:
+    """The repro of issue 73: a row added to master_plan.md (as an agent a prompt steered did; here by
+    ``add``) while a run from outside goes on. That run does not take it: the change is held, said on the run's
+    stream and by ``status``; the person's next run takes it. (A run of the person's own takes a
+    row added mid-run, ``test_live_queue``.)"""
+    write_plan(tmp_path, [Spec("T-01", "while [ ! -e release ]; do sleep 0.05; done; echo first")], {"retries": 0})
+    runner = start(tmp_path, "--untrusted", "github")
+    try:
+        wait_until(lambda: statuses_of(tmp_path).get("T-01") == "running", "T-01 to run")
+        added = cli(tmp_path, "add", "--id", "T-02", "--command", "echo injected", "what an injected agent adds")
+        assert added.code == 0, added.stderr
+        wait_until(lambda: "plan_held" in (tmp_path / ".orchestrator/state/events.jsonl").read_text(), "the hold")
+        shown = json.loads(cli(tmp_path, "status", "--json").stdout)
+        assert any("held for a person" in note and "(github)" in note for note in shown["notes"]), shown["notes"]
+        (tmp_path / "release").write_text("", encoding="utf-8")
+        assert runner.wait() == 0, runner.stderr.read_text()
+    finally:
+        runner.stop_all()
+    lines = [json.loads(line) for line in runner.stdout.read_text().splitlines() if line.startswith("{")]
+    assert not any(e.get("task") == "T-02" for e in lines), [e for e in lines if e.get("task") == "T-02"]
+    assert "T-02" not in statuses(tmp_path)
+    assert any(e["event"] == "plan_held" and e["source"] == "github" for e in lines)
+    mine = run(tmp_path)
+    assert mine.code == 0 and result_body(tmp_path, "T-02").strip() == "injected", mine.stderr
+
+
+def statuses_of(project: Path) -> dict[str, str]:
+    shown = json.loads(cli(project, "status", "--json").stdout)
+    return {task["id"]: task["status"] for task in shown["tasks"]}

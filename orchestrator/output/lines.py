@@ -29,6 +29,7 @@ from orchestrator.state.events.runs import (
     Discovered,
     Notice,
     PlanFile,
+    PlanHeld,
     RequestRefused,
     RetryRequested,
     RunEstimate,
@@ -164,6 +165,9 @@ class Lines(EventReporter[str | None]):
 
     def plan_file(self, event: PlanFile) -> str:
         return f"{'ℹ️' if event.present else '⚠️'} {event.message}"
+
+    def plan_held(self, event: PlanHeld) -> str:
+        return f"✋ {event.message}"
 
     # --- a task's life ----------------------------------------------------------------------------
 

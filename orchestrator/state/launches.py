@@ -179,3 +179,23 @@ def problems(workspace: Workspace) -> list[tuple[str, str]]:
             )
         ]
     return []
+
+
+def plan_held(workspace: Workspace) -> str | None:
+    """What ``status`` says when the plan changed while the last run, one from outside, went on:
+    the change held for a person, not taken into that run (its ``plan_held``); ``None`` otherwise."""
+    from orchestrator.state import events
+    from orchestrator.state.events.runs import PlanHeld
+
+    start = events.last_run_start(workspace.events_file)
+    if start is None:
+        return None
+    found = [e for e in events.read_new(workspace.events_file, events.Cursor(start), only=(b'"plan_held"',))
+             if isinstance(e, PlanHeld)]  # fmt: skip
+    if not found:
+        return None
+    name = workspace.relative(workspace.plan_file)
+    return (
+        f"✋ {name} changed while the last run, from outside ({found[-1].source}), went on: "
+        "held for a person and not taken into that run — read the change, then `orchestrator run` takes it"
+    )
