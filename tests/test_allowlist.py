@@ -85,13 +85,14 @@ def _judged(template: str) -> tuple[str, list[str]]:
 
 def _runs_code(script: str, value: str) -> bool:
     """Whether real bash, running ``script`` with ``value`` as the parameter, runs any of it."""
-    here = Path(tempfile.mkdtemp(prefix="allow-"))
-    env = {**os.environ, variable("x"): value, "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(here)}
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        subprocess.run(
-            ["bash", "-c", script], cwd=here, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=30
-        )
-    return (here / MARK).exists()
+    with tempfile.TemporaryDirectory(prefix="allow-") as directory:
+        here = Path(directory)
+        env = {**os.environ, variable("x"): value, "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(here)}
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            subprocess.run(
+                ["bash", "-c", script], cwd=here, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=30
+            )
+        return (here / MARK).exists()
 
 
 @pytest.mark.parametrize("name", sorted(ISSUE))
