@@ -236,3 +236,24 @@ def test_validate_names_each_column_the_tool_does_not_read(tmp_path: Path) -> No
     ]
     notices = json.loads(cli_in_process(tmp_path, "validate", "--json").stdout)["notices"]
     assert [n for n in notices if "none the tool reads" in n] == said
+
+
+def test_every_reading_command_takes_the_workspace_in_each_of_its_three_forms(tmp_path: Path) -> None:
+    """The README: every command takes the workspace as the project folder, its ``.orchestrator/``
+    or the path of its ``master_plan.md``, with or without the task that follows. ``status`` and
+    ``history`` read the third form as a task id (issue 78)."""
+    from orchestrator.commands.table import COMMANDS as TABLE
+
+    write_plan(tmp_path / "project", [Spec("T-01", "echo one")])
+    assert cli(tmp_path / "project", "run").code == 0
+    reading = sorted(name for name, command in TABLE.items() if command.read_only)
+    assert {"status", "history", "list", "validate"} <= set(reading), reading
+    forms = ("project", "project/.orchestrator", "project/.orchestrator/master_plan.md")
+    for name in reading:
+        task = ["T-01"] if (TABLE[name].thing or "").strip("[]") == "TASK" else []
+        answers = {form: cli_in_process(tmp_path, name, form, *task, "--json") for form in forms}
+        for form, done in answers.items():
+            said = done.stdout + done.stderr
+            assert "no such workspace" not in said and "no task" not in said, (name, form, said[:300])
+        codes = {done.code for done in answers.values()}
+        assert len(codes) == 1, (name, {form: (done.code, done.stderr[:200]) for form, done in answers.items()})

@@ -18,6 +18,7 @@ from orchestrator.commands.calling import find_workspace as find_workspace
 from orchestrator.commands.options import dest_of
 from orchestrator.commands.words import task_id_in as task_id_in
 from orchestrator.printable import visible
+from orchestrator.paths import PLAN_FILE
 from orchestrator.state.workspace import DEFAULT_DIR
 
 if TYPE_CHECKING:
@@ -124,6 +125,9 @@ def given_params(args: argparse.Namespace) -> dict[str, str]:
 
 
 def looks_like_workspace(word: str) -> bool:
-    """Whether ``word`` names a workspace (or a project holding one) rather than a task id."""
+    """Whether ``word`` names a workspace rather than a task id, in any of the three forms every
+    command takes: the project folder, its ``.orchestrator/``, or the path of its ``master_plan.md``."""
     path = Path(word)
-    return path.is_dir() and ((path / "master_plan.md").exists() or (path / DEFAULT_DIR).is_dir())
+    if path.name == PLAN_FILE and path.is_file():
+        return True
+    return path.is_dir() and ((path / PLAN_FILE).exists() or (path / DEFAULT_DIR).is_dir())
