@@ -17,8 +17,8 @@ from orchestrator.commands.calling import WORKSPACE_VARIABLE as WORKSPACE_VARIAB
 from orchestrator.commands.calling import find_workspace as find_workspace
 from orchestrator.commands.options import dest_of
 from orchestrator.commands.words import task_id_in as task_id_in
-from orchestrator.printable import visible
 from orchestrator.paths import PLAN_FILE
+from orchestrator.printable import visible
 from orchestrator.state.workspace import DEFAULT_DIR
 
 if TYPE_CHECKING:
