@@ -358,8 +358,8 @@ def test_embedded_files_match_the_files() -> None:
 
 def test_every_command_named_in_the_docs_exists() -> None:
     parser = build_parser()
-    choices = next(a for a in parser._actions if a.dest == "command").choices
-    assert choices is not None
+    assert parser.commands is not None
+    choices = parser.commands.choices
     for doc in DOCS:
         text = (ROOT / doc).read_text(encoding="utf-8")
         for name in re.findall(r"python3? -m orchestrator ([a-z][a-z-]*)", text):

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from orchestrator.commands.calling import WORKSPACE_VARIABLE as WORKSPACE_VARIABLE
 from orchestrator.commands.calling import find_workspace as find_workspace
@@ -26,7 +26,17 @@ if TYPE_CHECKING:
 
 
 Handler = Callable[[argparse.Namespace], int]
-Commands = argparse._SubParsersAction  # the parser's sub-commands (argparse has no public name for it)
+_Made = TypeVar("_Made", bound=argparse.ArgumentParser, covariant=True)
+
+
+class Commands(Protocol[_Made]):
+    """A parser's sub-commands, as ``add_subparsers`` returns them: what ``register`` adds a command
+    to, and each one's parser by its name (argparse has no public name for the class)."""
+
+    @property
+    def choices(self) -> Mapping[str, _Made]: ...
+
+    def add_parser(self, name: str, **kwargs: Any) -> _Made: ...
 
 
 # Where a command called in-process (``cli/agents/invoke``: an MCP tool, an API route) prints: its own
