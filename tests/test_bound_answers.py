@@ -156,6 +156,7 @@ def test_every_door_refuses_a_word_for_a_closed_question_and_binds_one_that_name
             refused = http_get(server.port, "/hooks/github", headers, method="POST", body=sent)
             assert refused.status == 409, (text, refused.body)
             assert (bare if text == "/allow T-01" else closed) in refused.json()["error"], refused.body
+            assert refused.json()["error"].endswith("`/allow T-01 Q2`"), refused.body  # (what to comment)
         assert _written(root) == before  # (every refusal: nothing written)
         taken = http_get(server.port, "/api/task/T-01/allow", token, method="POST", body=b'{"question": "Q2"}')
         assert taken.status == 200 and taken.json()["said"].startswith(f"👍 allowed T-01's Q2, Bash({PUSH})")

@@ -118,8 +118,8 @@ def answer(
     """Answer ``task``'s question: the one ``question`` names (``Q2``, or a link's own id), else the
     one it asks now (``chosen``). ``Answer.ok`` false, nothing written, when there is none such, it
     closed, or another word answered it first: one line that names what the task asks now."""
-    word = "allow" if allow else "deny"
-    picked = chosen(workspace, task.id, question, word)
+    word, comment = "allow" if allow else "deny", via == "github"  # (on GitHub, what to comment)
+    picked = chosen(workspace, task.id, question, word, comment=comment)
     if isinstance(picked, str):
         return _refused(workspace, task.id, question, word, picked)
     try:
@@ -127,9 +127,10 @@ def answer(
             workspace, picked, allow, by=by, via=via, url=url, always=always, reason=reason or None
         )  # fmt: skip
     except questions.Closed:  # (its time ran out meanwhile)
-        return _refused(workspace, task.id, picked.question, word, str(chosen(workspace, task.id, picked.question)))
+        later = chosen(workspace, task.id, picked.question, word, comment=comment)
+        return _refused(workspace, task.id, picked.question, word, str(later))
     if not fresh:
-        now = _asking_now(workspace, task.id, word)
+        now = _asking_now(workspace, task.id, word, comment=comment)
         said = f"{task.id}'s {picked.short} was answered first: {got.answer} by {got.by}{now}"
         return Answer(False, task.id, None, None, said, f"{word} {task.id} {picked.short}: {said}")
     _tell(workspace, AnswerRequested, task.id, got.question)
@@ -145,10 +146,13 @@ def _refused(workspace: Workspace, task: str, named: str | None, word: str, said
     return Answer(False, task, None, None, said, f"{word} {task}{what}: {said}")
 
 
-def chosen(workspace: Workspace, task: str, named: str | None, word: str = "allow|deny") -> questions.Question | str:
+def chosen(
+    workspace: Workspace, task: str, named: str | None, word: str = "allow|deny", *, comment: bool = False
+) -> questions.Question | str:
     """The question a word for ``task`` answers, or why none, in one line that names what the task
-    asks now: ``named`` (``Q2``, or a link's own id) while it is open; else the one question it
-    asks now, unless the question before that one closed with nobody's word (``_unanswered``)."""
+    asks now, and what to type (``comment``: on GitHub) to answer it: ``named`` (``Q2``, or a
+    link's own id) while it is open; else the one question it asks now, unless the question
+    before that one closed with nobody's word (``_unanswered``)."""
     found = questions.of_task(workspace, task)
     now = datetime.now(UTC)
     asking = [q for q, reply in found if not questions.closed(q, reply, now)]
@@ -156,11 +160,13 @@ def chosen(workspace: Workspace, task: str, named: str | None, word: str = "allo
         match = next(((q, reply) for q, reply in found if q.named(named)), None)
         if match is None:
             known = ", ".join(q.short for q, _ in found) or "none yet"
-            return f"{task} has no question {named} (its questions: {known}){_asking_now(workspace, task, word)}"
+            return f"{task} has no question {named} (its questions: {known})" + _asking_now(
+                workspace, task, word, comment=comment
+            )
         if questions.closed(*match, now):
             question, reply = match
             return f"{task}'s {question.short}, {question.said}, is closed: {_how(reply)}" + _asking_now(
-                workspace, task, word
+                workspace, task, word, comment=comment
             )
         return match[0]
     if not asking:
@@ -168,14 +174,15 @@ def chosen(workspace: Workspace, task: str, named: str | None, word: str = "allo
         return f"{task} asks nothing now{last}"
     if len(asking) > 1:
         listed = "; ".join(f"{q.short}, {q.said}" for q in asking)
-        return f"{task} asks {len(asking)} questions ({listed}) — name the one you answer: `{asking[0].form(word)}`"
+        form = asking[0].form(word, comment=comment)
+        return f"{task} asks {len(asking)} questions ({listed}) — name the one you answer: `{form}`"
     only = asking[0]
     before = [(q, reply) for q, reply in found if q.number < only.number]
     if before and _unanswered(*before[-1]):
         question, reply = before[-1]
         return (
             f"{task}'s {question.short}, {question.said}, closed with nobody's word ({_how(reply)}), and it asks "
-            f"{only.short} now: {only.said} — a word for {only.short} names it: `{only.form(word)}`"
+            f"{only.short} now: {only.said} — a word for {only.short} names it: `{only.form(word, comment=comment)}`"
         )
     return only
 
@@ -194,10 +201,10 @@ def _how(reply: questions.Reply | None) -> str:
     return f"{'allowed' if reply.allowed else 'denied'} by {reply.by or 'someone'}"
 
 
-def _asking_now(workspace: Workspace, task: str, word: str = "allow|deny") -> str:
+def _asking_now(workspace: Workspace, task: str, word: str = "allow|deny", *, comment: bool = False) -> str:
     """What a refusal adds: `` — it asks Q2 now: Bash(...): `orchestrator answer T-03 Q2 allow` ``."""
     asking = questions.pending(workspace, task)
     if not asking:
         return f" — {task} asks nothing now"
     more = f" (and {len(asking) - 1} more)" if len(asking) > 1 else ""
-    return f" — it asks {asking[0].short} now: {asking[0].said}{more}: `{asking[0].form(word)}`"
+    return f" — it asks {asking[0].short} now: {asking[0].said}{more}: `{asking[0].form(word, comment=comment)}`"

@@ -70,8 +70,11 @@ class Question:
         found = _SHORT.match(word.strip())
         return int(found.group(1)) == self.number if found else word.strip() == self.question
 
-    def form(self, word: str = "allow|deny") -> str:
-        """What a person types to answer it: ``orchestrator answer T-03 Q2 allow|deny``."""
+    def form(self, word: str = "allow|deny", *, comment: bool = False) -> str:
+        """What a person types to answer it: ``orchestrator answer T-03 Q2 allow|deny``; on GitHub
+        (``comment``), ``/allow T-03 Q2``."""
+        if comment:
+            return f"/{word} {self.task} {self.short}"
         return f"orchestrator answer {self.task} {self.short} {word}"
 
     def told(self) -> str:
