@@ -146,6 +146,8 @@ def test_every_door_refuses_a_word_for_a_closed_question_and_binds_one_that_name
             said = refused.json()
             assert refused.status == 409, (path, body, said)
             assert (closed if "question" in body else bare) in (said.get("message") or said.get("error")), said
+        wrong = http_get(server.port, "/api/task/T-01/allow", token, method="POST", body=b'{"question": "x"}')
+        assert wrong.status == 400 and "'x' is not a question's id" in wrong.body.decode(), wrong.body
         page = http_get(server.port, f"/links/{link}", {"Accept": "application/json"})
         assert page.status == 409 and page.json()["error"].startswith(closed), page.body
         assert http_get(server.port, f"/links/{link}", method="POST", body=b"").status == 409

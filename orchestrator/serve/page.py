@@ -118,7 +118,19 @@ async def _said(request: Request) -> tuple[str | None, str | None]:
     if not isinstance(reason, str | None) or not isinstance(question, str | None):
         raise HTTPException(400, 'an action\'s body is JSON: {"reason": "why", "question": "Q2"}')
     printable = "".join(c if c.isprintable() else " " for c in reason or "")  # (a NUL, an escape: never kept)
-    return " ".join(printable.split()) or None, (question or "").strip()[:64] or None
+    return " ".join(printable.split()) or None, _question(question)
+
+
+def _question(given: str | None) -> str | None:
+    """The question an Allow or Deny names, read as ``answer --question`` reads it (400 if it is none)."""
+    import argparse
+
+    from orchestrator.commands.words import question
+
+    try:
+        return question(given) if given else None
+    except argparse.ArgumentTypeError as exc:
+        raise HTTPException(400, str(exc)) from None
 
 
 def _act(
