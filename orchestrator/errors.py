@@ -6,7 +6,8 @@ input, bad usage and conditions that stop a command from starting are raised.
     OrchestratorError                 base of everything raised on purpose    exit  HTTP  JSON-RPC
     ├── PlanError                     the plan (master_plan.md, profiles, templates) is wrong      2   400  -32602
     ├── UsageError                    bad usage or arguments (a CLI's, an API's, a tool's)       2   400  -32602
-    │   └── Refused                   a request the server takes no further (its status: 401, 413...)
+    │   ├── Refused                   a request the server takes no further (its status: 401, 413...)
+    │   └── NotText                   a value that is no text: not UTF-8, a lone surrogate, a NUL  2   422  -32602
     ├── WorkspaceError                no workspace where one is needed, or it cannot be written    2   400  -32602
     │   │                             (an OSError about a file becomes one: ``workspace_error_from``)
     │   └── GitError                  git refused what a worktree, a merge or ``orchestrator merge`` needed
@@ -113,6 +114,40 @@ class Refused(UsageError):
         super().__init__(error)
         self.http_status = status
         self.error = error
+
+
+class NotText(UsageError):
+    """A value no file, process or JSON line can hold as text, from any door: bytes that are not
+    UTF-8 (a command line's word, which Python reads with a surrogate for each such byte), a lone
+    surrogate (JSON's ``"\\ud800"``), a NUL. ``check`` refuses one, naming ``what`` and where."""
+
+    http_status = 422
+
+    @classmethod
+    def check(cls, what: str, text: str) -> None:
+        """A ``NotText`` naming ``what`` when ``text`` is no text; nothing when it is."""
+        fault = cls.fault(text)
+        if fault is not None:
+            raise cls(f"{what}: not text ({fault}) — give UTF-8 text; nothing was written")
+
+    @staticmethod
+    def fault(text: str) -> str | None:
+        """What makes ``text`` no text, and where (``None``: it is text)."""
+        if "\0" not in text:
+            try:
+                text.encode("utf-8")  # (in C: a surrogate is what it refuses)
+                return None
+            except UnicodeEncodeError:
+                pass
+        for at, char in enumerate(text, start=1):
+            code = ord(char)
+            if 0xDC80 <= code <= 0xDCFF:  # (a byte Python could not decode as UTF-8: "surrogateescape")
+                return f"a byte that is not UTF-8, 0x{code - 0xDC00:02x}, at character {at}"
+            if 0xD800 <= code <= 0xDFFF:
+                return f"a lone surrogate, U+{code:04X}, at character {at}"
+            if code == 0:
+                return f"a NUL at character {at}"
+        return None  # pragma: no cover - what failed to encode is one of the above
 
 
 class WorkspaceError(OrchestratorError):

@@ -261,3 +261,9 @@ def attempt_said(number: int, in_run: int = 0, of: int = 0) -> str:
         return f"attempt {number}"
     budget = f" of {of - 1}" if of > 1 else ""
     return f"attempt {number}, retry {in_run - 1}{budget}"
+
+
+def question_id(number: int) -> str:
+    """An agent's question as a person names it, by its count among its task's questions: ``Q2``
+    (``answer T-03 Q2 allow``); ``""`` for one an event of a version before told without it."""
+    return f"Q{number}" if number > 0 else ""

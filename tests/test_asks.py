@@ -81,26 +81,28 @@ def test_a_question_answered_from_the_cli_lets_the_call_run_or_not(tmp_path: Pat
         assert question["said"] == "Write(made.txt)" and question["tool"] == "Write" and question["attempt"] == 1
         assert not (tmp_path / "made.txt").exists()  # (it waits for the answer)
         told = wait_for(lambda: _notified(notified, "permission_asked"), "notification")
-        assert told["said"] == "Write(made.txt)" and told["text"].startswith("✋ T-01 [Agent-01] asks: Write(made.txt)")
+        assert told["said"] == "Write(made.txt)" and told["number"] == 1
+        form = "`orchestrator answer T-01 Q1 allow|deny`"
+        assert told["text"].startswith(f"✋ T-01 [Agent-01] asks Q1: Write(made.txt) — {form}"), told
         said = answered(tmp_path, env, "T-01", word)
         assert said.returncode == 0, said.stderr
         out, _ = runner.communicate(timeout=150)
-    assert "✋ T-01 [Agent-01] asks: Write(made.txt)" in out, out
+    assert "✋ T-01 [Agent-01] asks Q1: Write(made.txt)" in out, out
     meta, _ = result(tmp_path, "agent-01")
     [shown] = meta["asked"]
     assert (shown["said"], shown["answer"], shown["by"]) == ("Write(made.txt)", word, "ann")
     if word == "allow":
         assert runner.returncode == 0 and (tmp_path / "made.txt").read_text() == "made\n", out
-        assert meta["status"] == "completed" and "👍 T-01 [Agent-01] allowed: Write(made.txt) by ann" in out
+        assert meta["status"] == "completed" and "👍 T-01 [Agent-01] allowed Q1: Write(made.txt) by ann" in out
     else:
         assert runner.returncode == 1 and not (tmp_path / "made.txt").exists(), out
         assert meta["status"] == "failed" and meta["error_class"] == "denied", meta
-        assert meta["reason"].startswith("1 tool call denied: Write") and "👎 T-01 [Agent-01] denied" in out
+        assert meta["reason"].startswith("1 tool call denied: Write") and "👎 T-01 [Agent-01] denied Q1" in out
     history = subprocess.run([*CLI, "history", str(tmp_path / ".orchestrator")], capture_output=True, text=True)
     mark = "👍 allowed" if word == "allow" else "👎 denied"
-    assert f"    {mark} Write(made.txt) by ann" in history.stdout, history.stdout
+    assert f"    {mark} Q1: Write(made.txt) by ann" in history.stdout, history.stdout
     again = answered(tmp_path, env, "T-01", word)
-    assert again.returncode == 1 and again.stderr.strip().endswith("it asks nothing now"), again.stderr
+    assert again.returncode == 1 and "T-01 asks nothing now (its Q1, Write(made.txt), closed: " in again.stderr
 
 
 @pytest.mark.claude
@@ -112,7 +114,7 @@ def test_no_answer_within_ask_timeout_is_a_deny(tmp_path: Path) -> None:
         done = subprocess.run([*CLI, "run", str(tmp_path / ".orchestrator")], env=env, capture_output=True,
                               text=True, timeout=150)  # fmt: skip
     assert done.returncode == 1 and not (tmp_path / "made.txt").exists(), done.stdout
-    assert "👎 T-01 [Agent-01] denied: Write(made.txt) (no answer in time)" in done.stdout, done.stdout
+    assert "👎 T-01 [Agent-01] denied Q1: Write(made.txt) (no answer in time)" in done.stdout, done.stdout
     meta, _ = result(tmp_path, "agent-01")
     assert meta["error_class"] == "denied" and meta["asked"][0]["by"] == "timeout", meta
     [_, deny] = approvals_lines(tmp_path)
@@ -210,7 +212,7 @@ def test_questions_answered_by_a_link_a_github_comment_and_the_dashboard(tmp_pat
             _asked(tmp_path, 1)
             allow = urlsplit(wait_for(lambda: _notified(notified, "permission_asked"), "notice")["links"]["allow"])
             shown = http_get(server.port, allow.path, {"Accept": "application/json"})
-            assert shown.json()["said"] == "Allow: T-01 Write made.txt — its agent asks: Write(a.txt)", shown.body
+            assert shown.json()["said"] == "Allow: T-01 Write made.txt — its agent asks Q1: Write(a.txt)", shown.body
             assert http_get(server.port, allow.path, method="POST", body=b"").status == 200
             _asked(tmp_path, 2)
             body = json.dumps(_comment("/approve T-01")).encode()
@@ -257,7 +259,7 @@ def test_a_question_waiting_is_what_status_and_check_tell_until_it_is_too_late(t
     questions.ask(workspace, "T-01", 1, "Bash", "Bash(rm -rf build)", until=iso_at(time.time() + 60), inputs=None)
     check = subprocess.run([*CLI, "check", str(workspace.root), "--json"], capture_output=True, text=True)
     [found] = [f for f in json.loads(check.stdout)["workspaces"][0]["findings"] if f["kind"] == "asking"]
-    assert check.returncode == 1 and found["message"].startswith("T-01 asks: Bash(rm -rf build) — "), found
+    assert check.returncode == 1 and found["message"].startswith("T-01 asks Q1: Bash(rm -rf build) — "), found
     status = json.loads(subprocess.run([*CLI, "status", str(workspace.root), "--json"], capture_output=True).stdout)
     assert [q["said"] for q in status["asks"]] == ["Bash(rm -rf build)"]
     questions.ask(workspace, "T-01", 2, "Bash", "Bash(ls)", until=iso_at(time.time() - 1), inputs=None)

@@ -183,11 +183,12 @@ def test_a_sub_field_a_condition_reads_and_the_answer_lacks_is_said_in_the_plans
     jinja's "'int object' has no attribute 'y'" (issue 78)."""
     ids = ["T-01", "T-02"]
     done = {"T-01": "completed"}
-    for text, fields, said in [
+    cases: list[tuple[str, dict[str, Any], str]] = [
         ("T-01.name.x.y == 1", {"name": {"x": 2}}, "T-01.name.x is a number: it has no field 'y'"),
         ("T-01.name.z == 1", {"name": {"x": 2}}, "T-01.name is an object (it has: x): it has no field 'z'"),
         ("T-01.list[3] == 1", {"list": [1, 2]}, "T-01.list is a list of 2: it has no item 3"),
-    ]:
+    ]
+    for text, fields, said in cases:
         with pytest.raises(ConditionError) as caught:
             compile_condition(text, ids, ids).evaluate(done, {"T-01": fields})
         assert str(caught.value) == f"{said}, which the condition reads ({text})", str(caught.value)

@@ -184,3 +184,48 @@ def test_a_thousand_forged_tokens_are_refused_with_nothing_written(tmp_path: Pat
         assert state(root) == before and not (root / "two.txt").exists()
         assert post(server, f"/links/{real}").status == 200  # (the real one still works, once)
     assert server.errors() == "", server.errors()
+
+
+def test_a_link_made_before_its_word_was_withdrawn_or_said_elsewhere_answers_nothing(tmp_path: Path) -> None:
+    """Issue 73: a link made before `reset T-02 --approvals` still approved T-02, and `serve`
+    started a run for it. Withdrawing a word withdraws the links made before it: the POST (and
+    the GET) is refused, 410, nothing written, no run started. So is a link whose gate a person
+    answered by another door since. A link the next run sends answers, once."""
+    root, notified = project(tmp_path)
+    run(root)
+    first = notified_links(notified)
+    reset = subprocess.run([*CLI, "reset", "T-02", "--approvals"], cwd=root, capture_output=True, text=True)
+    assert reset.returncode == 0, reset.stderr
+    with served(root) as server:
+        before = state(root)
+        for path in (first["approve"], first["reject"]):
+            refused = post(server, path)
+            assert refused.status == 410, refused.body
+            said = refused.json()["error"]
+            assert said.startswith("this link was withdrawn: T-02's word was taken back after it was made, withdrawn")
+            assert said.endswith("(reset --approvals) — its gate asks again, with a new link"), said
+            assert http_get(server.port, path, JSON).status == 410
+        assert state(root) == before and not (root / "two.txt").exists()
+        assert not (root / ".orchestrator" / "state" / "launches.json").exists()  # (no run started for it)
+        run(root)
+        second = notified_links(notified)
+        approved = subprocess.run([*CLI, "approve", "T-02"], cwd=root, capture_output=True, text=True, env=_as("ann"))
+        assert approved.returncode == 0, approved.stderr
+        before = state(root)
+        elsewhere = post(server, second["reject"])
+        assert elsewhere.status == 410, elsewhere.body
+        assert elsewhere.json()["error"].startswith("this link no longer answers: T-02 was approved by ann at ")
+        assert state(root) == before
+        subprocess.run([*CLI, "reset", "T-02", "--approvals"], cwd=root, capture_output=True, check=True)
+        run(root)
+        third = notified_links(notified)
+        acted = post(server, third["approve"])
+        assert acted.status == 200 and acted.json()["said"].startswith("👍 approved T-02"), acted.body
+        wait_for(lambda: (root / "two.txt").exists(), "T-02 to run")
+    assert server.errors() == "", server.errors()
+
+
+def _as(user: str) -> dict[str, str]:
+    import os
+
+    return {**os.environ, "USER": user, "LOGNAME": user}

@@ -376,11 +376,12 @@ def test_an_attempt_waiting_for_a_persons_answer_is_not_told_stuck_for_its_silen
                            kind="claude", log="logs/agent-01.attempt-1"))  # fmt: skip
     since = watch.running["T-01"].since
     said = "Bash(rm -rf build)"
-    asked = PermissionAsked(task="T-01", agent="Agent-01", name="", attempt=1, question="q-1", tool="Bash", said=said)
+    asked = PermissionAsked(task="T-01", agent="Agent-01", name="", attempt=1, question="q-1", number=1, tool="Bash",
+                            said=said)  # fmt: skip
     watch.tell(asked)
     assert watch.stuck(since + 60) == []
-    watch.tell(PermissionAnswered(task="T-01", agent="Agent-01", question="q-1", said=said, answer="allow", by="ann",
-                                  always=False))  # fmt: skip
+    watch.tell(PermissionAnswered(task="T-01", agent="Agent-01", question="q-1", number=1, said=said, answer="allow",
+                                  by="ann", always=False))  # fmt: skip
     answered = watch.running["T-01"].answered
     assert watch.stuck(answered + 4) == []
     (stuck,) = watch.stuck(answered + 6)

@@ -90,7 +90,7 @@ COMMANDS: dict[str, dict[str, str]] = {
     "gates": {
         "approve": "let a task waiting at its Approval gate go on",
         "reject": "refuse a task at its Approval gate: what depends on it is skipped",
-        "answer": "allow or deny what a running task's agent asks (ask: true): answer T-03 allow|deny",
+        "answer": "allow or deny what a running task's agent asks (ask: true): answer T-03 Q2 allow|deny",
     },
     "upkeep.archiving": {
         "archive": "move finished tasks out of the plan's table into archive/<date>.md",

@@ -25,6 +25,7 @@ from orchestrator.state.workspace import DEFAULT_DIR, Workspace, from_here
 from orchestrator.vocabulary import ExitCode, TaskStatus, counted
 
 if TYPE_CHECKING:
+    from orchestrator.plan.model import Task
     from orchestrator.state.approvals import Decision
 
 
@@ -144,7 +145,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
         from orchestrator.state.kept import cache
 
         cache.forget(workspace, chosen_ids)  # nor is a result the cache keeps: reset runs them for real
-        gates = _gate_words(workspace, chosen_ids, withdraw=args.approvals)
+        gates = _gate_words(workspace, [plan.tasks[t] for t in chosen_ids], withdraw=args.approvals)
         try:
             update_plan_file(plan, workspace, current_views(plan, workspace))
         except (planfile.PlanFileUnreadable, OSError) as exc:  # the results are reset all the same
@@ -160,16 +161,17 @@ def cmd_reset(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _gate_words(workspace: Workspace, tasks: list[str], *, withdraw: bool) -> list[Decision]:
+def _gate_words(workspace: Workspace, tasks: list[Task], *, withdraw: bool) -> list[Decision]:
     """The words in force at the gates of ``tasks``: kept (a run does not ask again while the
     task's inputs are the same: a reset task runs on the same ones), or with ``withdraw``
-    (``reset --approvals``) taken back, a line each in state/approvals.jsonl, so each gate asks."""
+    (``reset --approvals``) taken back with their links, a line each in state/approvals.jsonl, so
+    each gate asks again."""
     from orchestrator.state import approvals
 
     if withdraw:
         return approvals.withdraw(workspace, tasks, "reset --approvals")
     found = approvals.latest(workspace)
-    return [found[task] for task in tasks if task in found]
+    return [found[task.id] for task in tasks if task.id in found]
 
 
 def _gates_said(gates: list[Decision], *, withdrawn: bool) -> str:

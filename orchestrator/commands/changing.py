@@ -89,9 +89,10 @@ def answer(call: Call) -> Result:
     by = local_user() if call.source == "cli" else call.source
     said = reply(
         workspace, plan, task, args.answer == "allow", by=by, via=None if call.source == "cli" else call.source,
-        always=bool(args.always), reason=" ".join((args.reason or "").split()),
+        always=bool(args.always), reason=" ".join((args.reason or "").split()), question=args.question,
     )  # fmt: skip
-    data = {**said.as_json(), "answer": args.answer, "always": bool(args.always), "said": said.said}
+    data = {**said.as_json(), "answer": args.answer, "question": args.question, "always": bool(args.always),
+            "said": said.said}  # fmt: skip
     if said.ok:
         return Result(data, shown=lambda: said.said + "\n")
     return Result(data, ExitCode.FAILED, said=said.said)

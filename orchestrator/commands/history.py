@@ -113,4 +113,5 @@ def _asked_line(asked: dict[str, Any]) -> str:
     mark = "👍 allowed" if asked.get("answer") == "allow" else "👎 denied"
     by = " (no answer in time)" if asked.get("by") == "timeout" else f" by {asked.get('by')}" if asked.get("by") else ""
     via = f" ({asked['via']})" if asked.get("via") else ""
-    return f"{mark} {asked.get('said')}{by}{via}" + (", and from then on" if asked.get("always") else "")
+    short = f" {asked['id']}:" if asked.get("id") else ""  # (``Q2``, as the run's line says it)
+    return f"{mark}{short} {asked.get('said')}{by}{via}" + (", and from then on" if asked.get("always") else "")

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.errors import UsageError
+from orchestrator.errors import NotText, UsageError
 
 KINDS = ("string", "integer", "number", "boolean", "strings")
 _PYTHON: dict[str, type | tuple[type, ...]] = {
@@ -51,6 +51,21 @@ class Opt:
     @property
     def positional(self) -> bool:
         return not self.flags
+
+    @property
+    def label(self) -> str:
+        """The option as a person names it: its flag (``--param``), or its name when it is a word."""
+        return self.flags[0] if self.flags else self.name
+
+    def texts(self, given: Any) -> list[str]:
+        """The strings ``given`` holds, checked to be text (``NotText``: 422, one line): on every
+        door alike, so that a value no file or process can hold is refused before anything is written."""
+        found = [item for item in given if isinstance(item, str)] if isinstance(given, list) else []
+        found = [given] if isinstance(given, str) else found
+        for text in found:
+            if self.name != "directory":  # (a path may be any bytes: it is looked up, never written)
+                NotText.check(self.label, text)
+        return found
 
     def schema(self) -> dict[str, Any]:
         """The option as a JSON Schema property."""
@@ -106,6 +121,7 @@ class Opt:
         for text in given if self.kind == "strings" else [given] if isinstance(given, str) else []:
             if "\x00" in text:
                 raise UsageError(f"{command}: '{self.name}' holds a NUL character, which no file or process takes")
+        for text in self.texts(given):
             if len(text) > STRING_LIMIT:
                 raise UsageError(f"{command}: '{self.name}' is {len(text):,} characters long, at most {STRING_LIMIT:,}")
         items = given if self.kind == "strings" else [given]
@@ -180,9 +196,13 @@ def from_program(command: str, options: Iterable[Opt], given: Mapping[str, Any],
 
 
 def from_namespace(options: Iterable[Opt], args: argparse.Namespace, **extra: Any) -> Arguments:
-    """The arguments the command line gave (argparse's namespace), by the same names."""
-    values = {o.name: getattr(args, o.name, None) for o in options}
-    return Arguments({**values, **extra})
+    """The arguments the command line gave (argparse's namespace), by the same names: each word
+    checked to be text as a program's are (``Opt.texts``)."""
+    chosen = list(options)
+    values = {**{o.name: getattr(args, o.name, None) for o in chosen}, **extra}
+    for option in chosen:
+        option.texts(values[option.name])
+    return Arguments(values)
 
 
 def dest_of(names: tuple[str, ...]) -> str:

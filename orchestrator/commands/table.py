@@ -268,10 +268,21 @@ ANSWERS = ("allow", "deny")  # what ``answer`` says to an agent's question
 
 
 def _answer() -> tuple[Opt, ...]:
+    from orchestrator.commands import words
+
     return (
         DIRECTORY,
         _task(),
         Opt("answer", "allow or deny what the task's agent asks", choices=ANSWERS, required=True, everywhere=True),
+        Opt(
+            "question",
+            "the question answered, by its id as status and the notification show it (Q2); "
+            "without it, the one the task asks, unless it asks several or one closed unanswered before it",
+            flags=("--question",),
+            metavar="ID",
+            read=words.question,
+            form="Q1, Q2...",
+        ),
         Opt(
             "always",
             "answer the same question of this task so from now on, while its inputs are the same",
@@ -346,10 +357,10 @@ COMMANDS: dict[str, Command] = {
         ),
         Command(
             "answer",
-            "allow or deny what a running task's agent asks (ask: true): answer T-03 allow|deny",
+            "allow or deny what a running task's agent asks (ask: true): answer T-03 Q2 allow|deny",
             _answer,
             "changing:answer",
-            thing="TASK allow|deny",
+            thing="TASK [QUESTION] allow|deny",
         ),
         Command(
             "cancel",
@@ -414,7 +425,7 @@ _USAGE = {
     "reject": "%(prog)s [-h] [--json] [--reason TEXT] [DIR] TASK",
     "cancel": "%(prog)s [-h] [--json] [--reason TEXT] [DIR] TASK",
     "retry": "%(prog)s [-h] [--json] [DIR] TASK",
-    "answer": "%(prog)s [-h] [--json] [--always] [--reason TEXT] [DIR] TASK allow|deny",
+    "answer": "%(prog)s [-h] [--json] [--always] [--reason TEXT] [--question ID] [DIR] TASK [QUESTION] allow|deny",
     "output": "%(prog)s [-h] [--json] [DIR] TASK",
     "logs": "%(prog)s [-h] [--json] [--attempt N] [--follow] [DIR] TASK",
     "history": "%(prog)s [-h] [--json] [--stats] [--label L] [DIR] [TASK]",

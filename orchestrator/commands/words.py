@@ -20,6 +20,15 @@ def count(text: str) -> int:
     return int(text)
 
 
+def question(text: str) -> str:
+    """An agent's question as a person names it (``Q2``, ``q2``: ``Q2``), for argparse."""
+    import re
+
+    if not re.fullmatch(r"[Qq][1-9][0-9]{0,8}", text.strip()):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a question's id: use Q1, Q2... as status shows it")
+    return text.strip().upper()
+
+
 def duration(text: str) -> float | None:
     """A duration as the settings take it (``300``, ``5m``, ``1h30m``, ``none``), for argparse."""
     from orchestrator.plan.config.settings import parse_duration

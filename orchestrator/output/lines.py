@@ -70,7 +70,7 @@ from orchestrator.state.events.tasks import (
 )
 from orchestrator.state.results import candidate
 from orchestrator.state.workspace import DEFAULT_DIR, from_here
-from orchestrator.vocabulary import attempt_said
+from orchestrator.vocabulary import attempt_said, question_id
 
 
 def describe(
@@ -292,14 +292,16 @@ class Lines(EventReporter[str | None]):
 
     def permission_asked(self, event: PermissionAsked) -> str:
         until = f" (no answer by {spoken_in(event.until)}: denied)" if event.until else ""
-        return f"✋ {event.task}{_agent(event.agent)} asks: {event.said}{until}"
+        short = f" {question_id(event.number)}".rstrip()  # (` Q2`: what a person names it by)
+        return f"✋ {event.task}{_agent(event.agent)} asks{short}: {event.said}{until}"
 
     def permission_answered(self, event: PermissionAnswered) -> str:
         mark, said = ("👍", "allowed") if event.answer == "allow" else ("👎", "denied")
         by = " (no answer in time)" if event.by == "timeout" else f" by {event.by}" if event.by else ""
         via = f" ({event.via})" if event.via else ""
         always = ", and from now on" if event.always else ""
-        return f"{mark} {event.task}{_agent(event.agent)} {said}: {event.said}{by}{via}{always}"
+        short = f" {question_id(event.number)}".rstrip()
+        return f"{mark} {event.task}{_agent(event.agent)} {said}{short}: {event.said}{by}{via}{always}"
 
     # --- requests from outside a run --------------------------------------------------------------
 

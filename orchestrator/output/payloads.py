@@ -24,6 +24,7 @@ from orchestrator.state.events.tasks import (
     TaskStarted,
     TaskStuck,
 )
+from orchestrator.vocabulary import question_id
 
 DISCORD_LIMIT = 2000
 
@@ -87,7 +88,9 @@ class Headline(EventReporter[str]):
         return f"✋ {event.task}{_agent(event.agent)}{_name(event.name)} {said}{self.where}"
 
     def permission_asked(self, event: PermissionAsked) -> str:
-        return f"✋ {event.task}{_agent(event.agent)} asks: {event.said}{self.where}"
+        short = question_id(event.number)
+        form = f" — `orchestrator answer {event.task} {short} allow|deny`" if short else ""
+        return f"✋ {event.task}{_agent(event.agent)} asks{f' {short}'.rstrip()}: {event.said}{form}{self.where}"
 
     def task_blocked(self, event: TaskBlocked) -> str:
         return f"🚧 {event.task}{_agent(event.agent)}{_name(event.name)} is blocked: {event.reason}{self.where}"

@@ -292,7 +292,7 @@ class Launcher:
         invocation = backend.invocation(job)
         upstream_ids = tuple(upstream.id for upstream in self.plan.inputs_of(task))
         written = inputs_files.write_inputs(ws, task.slug, tuple(zip(upstream_ids, job.inputs, strict=True)))
-        env = _environment(ws, task, number, written, job.inputs)
+        env = _environment(ws, self.plan, task, number, written, job.inputs)
         launch = simulating(self.executor, backend, build_launch(invocation, job, ws.log_stem(task, number), env,
                                                                  base_env=self.base_env))  # fmt: skip
         if self.sandbox is not None and backend.sandboxed and not self.executor.can.simulated:
@@ -452,13 +452,14 @@ def _session(resume: Resumable | None, resumable: bool, current: str) -> tuple[s
 
 
 def _environment(
-    ws: Workspace, task: Task, number: int, written: inputs_files.Inputs, inputs: tuple[Path, ...]
+    ws: Workspace, plan: Plan, task: Task, number: int, written: inputs_files.Inputs, inputs: tuple[Path, ...]
 ) -> dict[str, str]:
     """What an attempt's process is given beside its backend's own: who and where it is, its
     upstream's results as files, the interpreter that runs the channels, and the values of the
     parameters its text uses (``$ORCHESTRATOR_PARAM_NAME``: its scripts read them there, never
-    as text of their own, ``plan/config/filling``)."""
+    as text of their own; its brief points an agent there, ``plan/config/filling``)."""
     return {
+        **filling.pointed(plan, task),
         **dict(task.environment),
         **attempt_environment(ws.root, task.id, number),
         "ORCHESTRATOR_AGENT": task.agent,

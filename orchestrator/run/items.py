@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import documents
-from orchestrator.errors import PlanError, Problem, shown
+from orchestrator.errors import NotText, PlanError, Problem, shown
 from orchestrator.plan.instances import Instances, join
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.table.conditions import output_fields
@@ -64,6 +64,11 @@ def resolve(row: Task, workspace: Workspace, answer: Answer, where: str) -> list
         found = [item if isinstance(item, str) else json.dumps(item, ensure_ascii=False) for item in value]
     if len(found) > MAX_ITEMS:
         raise refuse(f"{len(found):,} items, more than {MAX_ITEMS:,}", "split the row, or narrow its items")
+    for item in found:  # (a file's name of bytes that are not UTF-8; an answer's "\ud800")
+        fault = NotText.fault(item)
+        if fault is not None:
+            hint = "rename the file, or have the upstream answer UTF-8 text: an item is given to every process"
+            raise refuse(f"an item that is not text ({fault}): {item[:60]!a}", hint)
     long = next((item for item in found if len(item.encode()) > ITEM_LIMIT or "\0" in item), None)
     if long is not None:
         raise refuse(f"an item of {len(long.encode()):,} bytes, or holding a NUL: {long[:40]!r}...",

@@ -5,7 +5,10 @@ delivery (``serve/hooks`` hands it here before the plan's triggers see it).
 The comment's text is untrusted input, read strictly: its first line must be ``/approve ID``
 (or ``/allow ID``, and either ``... always`` for an agent's question), or ``/reject ID`` or
 ``/deny ID`` with an optional reason, which is kept as data (history, the result), never shown to
-an agent. A comment that is no such line is no word (the triggers may still take it). One that is:
+an agent. An agent's question is named after the task, ``/allow T-03 Q2`` (``/deny T-03 Q2 why``),
+as ``answer T-03 Q2 allow`` names it; a word that names none is taken only as ``answer`` takes
+one (``run/inflight/asking.chosen``). A comment that is no such line is no word (the triggers may
+still take it). One that is:
 
 1. an edit, a deletion (``action`` other than ``created``): ignored, 202;
 2. on another repository, pull request or issue than the run's (``approvals.github``'s
@@ -39,19 +42,21 @@ from orchestrator.state.workspace import Workspace
 EVENT = "issue_comment"
 REASON_LIMIT = 500  # characters of a reason kept from a comment
 _LINE = re.compile(r"^/(approve|reject|allow|deny)[ \t]+([A-Za-z0-9][A-Za-z0-9_.-]{0,63})(?:[ \t]+(\S.*))?$")
+_QUESTION = re.compile(r"^([Qq][1-9][0-9]{0,8})(?:[ \t]+|$)")  # (``Q2``: which question of the task's agent)
 _LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
 
 
 @dataclass(frozen=True, slots=True)
 class Word:
-    """What a comment's first line says: ``approve`` or not, of ``task``; ``always`` (``/approve ID
-    always``), or a ``reason`` (``/reject ID why``)."""
+    """What a comment's first line says: ``approve`` or not, of ``task`` (its agent's ``question``,
+    ``/allow ID Q2``); ``always`` (``/approve ID always``), or a ``reason`` (``/reject ID why``)."""
 
     approve: bool
     task: str
     always: bool = False
     reason: str = ""
+    question: str | None = None
 
 
 def parse(body: object) -> Word | None:
@@ -62,9 +67,12 @@ def parse(body: object) -> Word | None:
     if found is None:
         return None
     verb, task, rest = found.group(1), found.group(2), (found.group(3) or "").strip()
+    named = _QUESTION.match(rest)
+    question = named.group(1).upper() if named else None
+    rest = rest[named.end() :].strip() if named else rest
     if verb in ("approve", "allow"):
-        return Word(True, task, always=True) if rest == "always" else Word(True, task) if not rest else None
-    return Word(False, task, reason=" ".join(visible(rest).split())[:REASON_LIMIT])
+        return Word(True, task, rest == "always", question=question) if rest in ("", "always") else None
+    return Word(False, task, reason=" ".join(visible(rest).split())[:REASON_LIMIT], question=question)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +174,7 @@ def take(
         if launches.seen(workspace, delivery) is not None:
             return 409, {"ok": False, "error": f"delivery {delivery} was taken before: a comment answers once"}
     said = say(workspace, word.task, word.approve, by=comment.login, via="github", source="github", url=comment.url,
-               reason=word.reason, always=word.always)  # fmt: skip
+               reason=word.reason, always=word.always, question=word.question)  # fmt: skip
     if said.ok:
         with launches.held(workspace):
             launches.taken(workspace, delivery)
@@ -180,4 +188,5 @@ def _reply(replies: Replies | None, comment: Comment, word: Word, said: Said) ->
     replies.react(comment.repository, comment.id, "+1" if said.ok else "confused")
     if not said.ok:
         verb = "approve" if word.approve else "reject"
-        replies.comment(comment.repository, comment.issue, f"`/{verb} {word.task}`: {said.said}")
+        named = f" {word.question}" if word.question else ""
+        replies.comment(comment.repository, comment.issue, f"`/{verb} {word.task}{named}`: {said.said}")

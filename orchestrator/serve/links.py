@@ -6,9 +6,10 @@ the word is said as ``approve``/``reject`` or ``answer`` say it (``serve/words``
 the link's pair is spent. The token is the link's whole credential: these routes need neither the
 dashboard's token nor a loopback host (``app.Guard`` lets ``/links/`` through), and reach
 nothing else of it. Every refusal is one line, and writes nothing: a token that is not one of this
-workspace's (403), expired or used (410), or for a gate whose inputs changed, or a question no
-longer asked (409), as ``{"ok": false, "error": ...}``. What a link does is a small page for a
-browser, JSON for a client that asks for it (``Accept: application/json``).
+workspace's (403), expired, used or withdrawn (410), or for a gate whose inputs changed, or a
+question closed (409, naming the question the task asks now), as ``{"ok": false, "error": ...}``.
+What a link does is a small page for a browser, JSON for a client that asks for it (``Accept:
+application/json``).
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from orchestrator.errors import OrchestratorError
+from orchestrator.run.inflight.asking import chosen
 from orchestrator.serve.board import Board
 from orchestrator.serve.words import Said, say
 from orchestrator.state.plans import plan_of
-from orchestrator.state.words import links, questions
+from orchestrator.state.words import links
 from orchestrator.state.workspace import Workspace
 
 PREFIX = "/links/"
@@ -75,11 +77,11 @@ def shown(workspace: Workspace, token: str) -> Said:
     if task is None:
         return Said(False, f"no task {claims.task} in the plan any more", 409)
     word = _TITLE.get(claims.action, claims.action)
-    if claims.question:
-        asked = next((q for q in questions.pending(workspace, task.id) if q.question == claims.on), None)
-        if asked is None:
-            return Said(False, f"{task.id}'s question is answered already, or no longer asked", 409)
-        return Said(True, f"{word}: {task.id} {task.title} — its agent asks: {asked.said}")
+    if claims.question:  # (bound to its question: closed, it is refused naming what the task asks now)
+        asked = chosen(workspace, task.id, claims.on)
+        if isinstance(asked, str):
+            return Said(False, asked, 409)
+        return Said(True, f"{word}: {task.id} {task.title} — its agent asks {asked.short}: {asked.said}")
     changed = _inputs_changed(workspace, plan, task, claims.on)
     if changed:
         return Said(False, changed, 409)

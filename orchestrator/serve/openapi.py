@@ -252,8 +252,12 @@ def _changing() -> dict[str, Any]:
         "/api/task/{task_id}/retry": _action("retry", "put a failed, skipped or cancelled task back in the queue"),
         "/api/task/{task_id}/approve": _action("approve", "let a task waiting at its approval gate start"),
         "/api/task/{task_id}/reject": _action("reject", "turn down a task waiting at its approval gate"),
-        "/api/task/{task_id}/allow": _action("answer", "allow what the task's running agent asks (`... allow`)"),
-        "/api/task/{task_id}/deny": _action("answer", "deny what the task's running agent asks (`... deny`)"),
+        "/api/task/{task_id}/allow": _action(
+            "answer", 'allow the question the body names (`{"question": "Q2"}`), or what the task\'s agent asks now'
+        ),
+        "/api/task/{task_id}/deny": _action(
+            "answer", 'deny the question the body names (`{"question": "Q2"}`), or what the task\'s agent asks now'
+        ),
         "/api/runs": _post(
             "start a run in the background (`orchestrator run`): its options as JSON; refused while one goes on",
             "RunOptions",

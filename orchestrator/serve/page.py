@@ -81,9 +81,9 @@ class Page:
 
     async def act(self, request: Request) -> Response:
         kind = request.url.path.rsplit("/", 1)[1]
-        reason = await _reason(request)
-        workspace = self.board.workspace
-        return await anyio.to_thread.run_sync(_act, workspace, request.path_params["task_id"], kind, reason)
+        reason, question = await _said(request)
+        workspace, task = self.board.workspace, request.path_params["task_id"]
+        return await anyio.to_thread.run_sync(_act, workspace, task, kind, reason, question)
 
     async def live(self, request: Request) -> Response:
         return StreamingResponse(
@@ -97,32 +97,48 @@ CANCEL_REASON = "cancelled from the dashboard"
 REASON_BYTES = 8 * 1024  # of an action's body: a reason is a line, not a document
 
 
-async def _reason(request: Request) -> str | None:
+async def _said(request: Request) -> tuple[str | None, str | None]:
     """The ``reason`` an action's JSON body gives (the page asks for one at Reject), on one line
-    with single spaces as ``orchestrator reject --reason`` makes it; ``None`` for none.
-    A body too big or not ``{"reason": "..."}``: an ``HTTPException`` (413, 400)."""
+    with single spaces as ``orchestrator reject --reason`` makes it, and the ``question`` an Allow
+    or Deny answers (``Q2``, the one the page shows: ``answer --question``); ``None`` for none.
+    A body too big or not ``{"reason": "...", "question": "..."}``: an ``HTTPException`` (413, 400)."""
     body = b""
     async for chunk in request.stream():
         body += chunk
         if len(body) > REASON_BYTES:
             raise HTTPException(413, f"the body is over {REASON_BYTES} bytes: a reason is one line")
     if not body.strip():
-        return None
+        return None, None
     try:
         data = json.loads(body)
     except ValueError:
         data = None
     reason = data.get("reason") if isinstance(data, dict) else 0
-    if not isinstance(reason, str | None):
-        raise HTTPException(400, 'an action\'s body is JSON: {"reason": "why"}')
+    question = data.get("question") if isinstance(data, dict) else None
+    if not isinstance(reason, str | None) or not isinstance(question, str | None):
+        raise HTTPException(400, 'an action\'s body is JSON: {"reason": "why", "question": "Q2"}')
     printable = "".join(c if c.isprintable() else " " for c in reason or "")  # (a NUL, an escape: never kept)
-    return " ".join(printable.split()) or None
+    return " ".join(printable.split()) or None, _question(question)
 
 
-def _act(workspace: Workspace, task_id: str, kind: str, reason: str | None = None) -> Response:
+def _question(given: str | None) -> str | None:
+    """The question an Allow or Deny names, read as ``answer --question`` reads it (400 if it is none)."""
+    import argparse
+
+    from orchestrator.commands.words import question
+
+    try:
+        return question(given) if given else None
+    except argparse.ArgumentTypeError as exc:
+        raise HTTPException(400, str(exc)) from None
+
+
+def _act(
+    workspace: Workspace, task_id: str, kind: str, reason: str | None = None, question: str | None = None
+) -> Response:
     """``orchestrator cancel``, ``retry``, ``approve``, ``reject`` or ``answer allow|deny`` of
-    ``task_id`` (with its ``--reason``), answered as JSON: 200 when done, 409 when refused
-    (``error`` says why), 404 for a task the plan does not have."""
+    ``task_id`` (with its ``--reason``; an answer, its ``--question``), answered as JSON: 200 when
+    done, 409 when refused (``error`` says why), 404 for a task the plan does not have."""
     from orchestrator.run.inflight.asking import answer as answer_question
     from orchestrator.run.inflight.decisions import decide
     from orchestrator.state.approvals import local_user
@@ -134,8 +150,9 @@ def _act(workspace: Workspace, task_id: str, kind: str, reason: str | None = Non
             return refusal(404, f"no task {task_id} in the plan")
         if kind in ("allow", "deny"):
             answer = answer_question(
-                workspace, plan, task, kind == "allow", by=local_user(), via="dashboard", reason=reason or ""
-            )
+                workspace, plan, task, kind == "allow", by=local_user(), via="dashboard", reason=reason or "",
+                question=question,
+            )  # fmt: skip
         elif kind in ("approve", "reject"):
             said = reason or ("approved from the dashboard" if kind == "approve" else "rejected from the dashboard")
             answer = decide(workspace, plan, task, kind == "approve", said, via="dashboard")

@@ -35,6 +35,7 @@ from orchestrator.vocabulary import TaskStatus
 APPROVED, REJECTED = "approved", "rejected"
 REOPENED = "reopened"  # `orchestrator retry` of a rejected task: asked again, no decision in force
 WITHDRAWN = "withdrawn"  # `reset --approvals`: the word in force taken back, its gate asks again
+_GATE_WORDS = (APPROVED, REJECTED, REOPENED, WITHDRAWN)  # (the other lines are questions': ``state/words/questions``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,15 +157,26 @@ def _word(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def withdraw(workspace: Workspace, tasks: Iterable[str], why: str) -> list[Decision]:
-    """Take back the word in force at each of ``tasks``' gates (``reset --approvals``): a
-    ``withdrawn`` line each, appended after the decision it takes back, which stays in the file as
-    history; the next run asks at the gate again. The decisions taken back."""
+def withdraw(workspace: Workspace, tasks: Iterable[Task], why: str) -> list[Decision]:
+    """Take back the word in force at each of ``tasks``' gates, and the links a notification sent
+    for them (``reset --approvals``): a ``withdrawn`` line each, appended after the decision it
+    takes back, which stays in the file as history; for a task with a gate and no word in force
+    too, so that a link made before answers nothing (``since``). The next run asks at the gate
+    again, with new links. The decisions taken back."""
     found = latest(workspace)
-    taken = [found[task] for task in tasks if task in found]
-    for decision in taken:
-        record(workspace, decision.task, WITHDRAWN, why)
-    return taken
+    chosen = [task.id for task in tasks if task.id in found or task.approval is not None]
+    for task_id in chosen:
+        record(workspace, task_id, WITHDRAWN, why)
+    return [found[task_id] for task_id in chosen if task_id in found]
+
+
+def since(workspace: Workspace, task: str, moment: float) -> Decision | None:
+    """The first word said or taken back at ``task``'s gate at or after ``moment`` (epoch
+    seconds), if one was: a link made at ``moment`` answers nothing since (``state/words/links``)."""
+    for decision in _lines(workspace):
+        if decision.task == task and decision.decision in _GATE_WORDS and _at(decision.time).timestamp() >= moment:
+            return decision
+    return None
 
 
 def said(decision: Decision) -> str:

@@ -207,10 +207,9 @@ def _asking(workspace: Workspace) -> list[Finding]:
     if not asked:
         return []
     first, more = asked[0], f", and {len(asked) - 1} more" if len(asked) > 1 else ""
-    answer = f"`orchestrator answer {first.task} allow` (or `deny`)"
-    return [
-        Finding("asking", f"{first.task} asks: {first.said}{more} — {answer}", tuple(sorted({q.task for q in asked})))
-    ]
+    answer = f"`{first.form('allow')}` (or `deny`)"
+    said = f"{first.task} asks {first.short}: {first.said}{more} — {answer}"
+    return [Finding("asking", said, tuple(sorted({q.task for q in asked})))]
 
 
 def _simulated(views: Sequence[TaskView]) -> list[Finding]:

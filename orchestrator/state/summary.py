@@ -37,8 +37,8 @@ def status_data(
     data.update(found)
     asked = questions.pending(workspace)
     if asked:  # (an agent's questions waiting for a person: ``answer``, the dashboard, a link, GitHub)
-        data["asks"] = [{"task": q.task, "question": q.question, "said": q.said, "until": q.until} for q in asked]
-        notes += [f"✋ {q.task} asks: {q.said} — `orchestrator answer {q.task} allow|deny`" for q in asked]
+        data["asks"] = [q.as_json() for q in asked]
+        notes += [q.told() for q in asked]
     if notes:
         data["notes"] = [*data.get("notes", []), *notes]
     return data

@@ -7,6 +7,9 @@ drops it without a word, so a client waiting on its id waits forever).
     no ``"jsonrpc": "2.0"``, an id that is no string or integer, neither a method nor a result
     or an error, or a message MCP does not read
                                   -32600 Invalid Request, with its id when it has a usable one
+    a string that is no text (a lone surrogate, ``"\\ud800"``, which the SDK cannot read)
+                                  -32602 Invalid params, naming where it is, as ``NotText`` says
+                                  it on every other door (422, exit 2)
 
 While it serves, fd 0 reads the null device and fd 1 writes to stderr, so that nothing a command
 prints, nor a child it starts, reaches the wire; the wire is served from duplicates of both.
@@ -43,10 +46,33 @@ def problem(line: str) -> tuple[int, str, object] | None:
         return -32600, 'Invalid Request: "jsonrpc" must be "2.0"', usable
     if not any(key in found for key in ("method", "result", "error")):
         return -32600, "Invalid Request: a message has a method, a result or an error", usable
+    fault = _not_text(found, "")
+    if fault is not None:
+        return -32602, f"Invalid params: {fault} — give UTF-8 text; nothing was written", usable
     try:
         types.jsonrpc_message_adapter.validate_json(line, by_name=False)
     except Exception:
         return -32600, "Invalid Request: not a message of the Model Context Protocol", usable
+    return None
+
+
+def _not_text(data: object, where: str) -> str | None:
+    """Where ``data`` holds a string that is no text, and what is wrong with it (``None``: nowhere).
+    A NUL is text JSON carries: the command's own check says what it makes of one."""
+    from orchestrator.errors import NotText
+
+    if isinstance(data, str):
+        try:
+            data.encode("utf-8")
+            return None
+        except UnicodeEncodeError:
+            return f"{where or 'a value'} is not text ({NotText.fault(data)})"
+    pairs = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in pairs:
+        place = f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}" if where else str(key)
+        found = _not_text(key, f"a key of {where or 'the message'}") or _not_text(value, place)
+        if found is not None:
+            return found
     return None
 
 

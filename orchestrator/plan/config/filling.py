@@ -320,17 +320,30 @@ def check_places(plan: Plan) -> list[Problem]:
     return filler.problems
 
 
+def _named(plan: Plan, task: Task) -> dict[str, str]:
+    """The parameters ``task``'s brief names, its own and the request's, with their values."""
+    used = dict(plan.context_params)
+    used.update(task.params)
+    return dict(sorted(used.items()))
+
+
 def brief_params(plan: Plan, task: Task) -> list[dict[str, Any]]:
     """The parameters ``task``'s brief names (its own and the request's), each with its value, its
     variable and where it came from when that is outside (``None``: the person who ran it)."""
     from orchestrator.printable import visible
 
-    used = dict(plan.context_params)
-    used.update(task.params)
     return [
         {"name": name, "value": visible(value), "variable": variable(name), "untrusted": plan.untrusted.get(name)}
-        for name, value in sorted(used.items())
+        for name, value in _named(plan, task).items()
     ]
+
+
+def pointed(plan: Plan, task: Task) -> dict[str, str]:
+    """The variables ``task``'s brief points an agent to (``brief_params``), each holding its value:
+    what its attempt's environment holds beside its scripts' own (``Task.environment``), on every
+    backend, so that a brief's ``$ORCHESTRATOR_PARAM_TITLE`` is there when an agent reads it, though
+    no script of the task named it."""
+    return {variable(name): value for name, value in _named(plan, task).items()}
 
 
 def check_references(plan: Plan) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.errors import UsageError
+from orchestrator.errors import NotText, UsageError
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 VALUE_LIMIT = 64 * 1024  # bytes of a value: an attempt gets it as one environment string (at most 128 KiB)
@@ -45,6 +45,9 @@ class Param:
 def _text(value: object, what: str) -> str:
     if isinstance(value, str) and "\0" in value:
         raise ValueError(f"{what} holds a NUL character (\\0), which no process takes")
+    fault = NotText.fault(value) if isinstance(value, str) else None
+    if fault is not None:  # (a JSON plan's "\\ud800")
+        raise ValueError(f"{what} is not text ({fault})")
     if isinstance(value, str | int | float) and not isinstance(value, bool):
         return str(value)
     if isinstance(value, bool):
@@ -107,6 +110,7 @@ def parse_assignments(words: list[str] | None) -> dict[str, str]:
     """``--param NAME=VALUE`` (repeatable) as a mapping; a word without ``=`` is a ``UsageError``."""
     given: dict[str, str] = {}
     for word in words or ():
+        NotText.check("--param", word)  # (as every door checks it: ``commands/options.Opt.texts``)
         name, equals, value = word.partition("=")
         name = name.strip()
         if not equals or not NAME_RE.fullmatch(name):

@@ -87,16 +87,19 @@ class Answers:
         task = self.plan.tasks.get(task_id)
         if found is not None and task is not None:
             said = PermissionAsked(task=task_id, agent=task.agent, name=task.title, attempt=found.attempt,
-                                   question=question, tool=found.tool, said=found.said, until=found.until)  # fmt: skip
+                                   question=question, number=found.number, tool=found.tool, said=found.said,
+                                   until=found.until)  # fmt: skip
             self._emit(said)
 
     def answered(self, task_id: str, question: str, _reason: Cause) -> None:
         """A question's answer (written already, where the asking agent reads it): told."""
-        got = questions.answer_of(self.workspace, question)
+        asked, replies = questions.read(self.workspace)
+        got, found = replies.get(question), asked.get(question)
         task = self.plan.tasks.get(task_id)
         if got is not None and task is not None:
-            self._emit(PermissionAnswered(task=task_id, agent=task.agent, question=question, said=got.said,
-                                          answer=got.answer, by=got.by, via=got.via, url=got.url, always=got.always,
+            self._emit(PermissionAnswered(task=task_id, agent=task.agent, question=question,
+                                          number=found.number if found else 0, said=got.said, answer=got.answer,
+                                          by=got.by, via=got.via, url=got.url, always=got.always,
                                           reason=got.reason))  # fmt: skip
 
     def cancelled(self, attempt: Attempt, result: AgentResult | None) -> bool:

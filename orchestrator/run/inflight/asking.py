@@ -8,13 +8,19 @@ for there; none within ``ask_timeout`` is a deny, written as one (by ``timeout``
 ``always`` before, to the same question of the task on the same inputs, answers at once.
 
 ``answer`` is every person's way to answer: ``orchestrator answer``, the dashboard, a GitHub
-comment, a link. The answer is written first (the asking agent reads it there), then the run
-going on is asked to tell it (``answer_requested``).
+comment, a link. A word is bound to its question (``chosen``): the one it names (``Q2``, or a
+link's own id), else the one the task asks now, when that cannot be mistaken: a bare ``answer
+T-03 allow`` is refused when the task asks several, or when the question before the one it asks
+now closed with nobody's word (a word typed for a question that timed out must not answer the
+next). A question that closed (answered, or past its ``until``) takes no word: a late one is
+refused in one line naming what the task asks now. The answer is written first (the asking agent
+reads it there), then the run going on is asked to tell it (``answer_requested``).
 """
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from orchestrator import timing
@@ -109,31 +115,96 @@ def answer(
     reason: str = "",
     question: str | None = None,
 ) -> Answer:
-    """Answer ``task``'s question (its oldest not answered, or ``question``): ``Answer.ok`` false,
-    nothing written, when it asks nothing now, or the question was answered first."""
-    word = "allow" if allow else "deny"
-    asked = questions.pending(workspace, task.id)
-    if question is not None:
-        asked = [found for found in asked if found.question == question]
-    if not asked:
-        said = "that question is answered already, or no longer asked" if question else "it asks nothing now"
-        return Answer(False, task.id, None, None, said, f"{word} {task.id}: {said}")
-    got, fresh = questions.reply(
-        workspace, asked[0], allow, by=by, via=via, url=url, always=always, reason=reason or None
-    )  # fmt: skip
+    """Answer ``task``'s question: the one ``question`` names (``Q2``, or a link's own id), else the
+    one it asks now (``chosen``). ``Answer.ok`` false, nothing written, when there is none such, it
+    closed, or another word answered it first: one line that names what the task asks now."""
+    word, comment = "allow" if allow else "deny", via == "github"  # (on GitHub, what to comment)
+    picked = chosen(workspace, task.id, question, word, comment=comment)
+    if isinstance(picked, str):
+        return _refused(workspace, task.id, question, word, picked)
+    try:
+        got, fresh = questions.reply(
+            workspace, picked, allow, by=by, via=via, url=url, always=always, reason=reason or None
+        )  # fmt: skip
+    except questions.Closed:  # (its time ran out meanwhile)
+        later = chosen(workspace, task.id, picked.question, word, comment=comment)
+        return _refused(workspace, task.id, picked.question, word, str(later))
     if not fresh:
-        said = f"its question was answered first: {got.answer} by {got.by}"
-        return Answer(False, task.id, None, None, said, f"{word} {task.id}: {said}")
+        now = _asking_now(workspace, task.id, word, comment=comment)
+        said = f"{task.id}'s {picked.short} was answered first: {got.answer} by {got.by}{now}"
+        return Answer(False, task.id, None, None, said, f"{word} {task.id} {picked.short}: {said}")
     _tell(workspace, AnswerRequested, task.id, got.question)
     mark = "👍 allowed" if allow else "👎 denied"
     then = "the agent goes on" + (f"; the same question of {task.id} is answered so from now on" if always else "")
-    return Answer(True, task.id, None, None, reason or None, f"{mark} {task.id}'s {got.said}: {then}")
+    return Answer(True, task.id, None, None, reason or None, f"{mark} {task.id}'s {picked.short}, {got.said}: {then}")
 
 
-def pending_note(plan: Plan, workspace: Workspace) -> list[str]:
-    """One line per question waiting now, for ``status``."""
-    return [
-        f"✋ {q.task} asks: {q.said} — `orchestrator answer {q.task} allow|deny`"
-        for q in questions.pending(workspace)
-        if q.task in plan.tasks
-    ]
+def _refused(workspace: Workspace, task: str, named: str | None, word: str, said: str) -> Answer:
+    """A word refused: its line says what was asked (``allow T-03 Q1``), and why."""
+    found = next((q for q, _ in questions.of_task(workspace, task) if named and q.named(named)), None)
+    what = f" {found.short}" if found is not None else f" {named}" if named else ""
+    return Answer(False, task, None, None, said, f"{word} {task}{what}: {said}")
+
+
+def chosen(
+    workspace: Workspace, task: str, named: str | None, word: str = "allow|deny", *, comment: bool = False
+) -> questions.Question | str:
+    """The question a word for ``task`` answers, or why none, in one line that names what the task
+    asks now, and what to type (``comment``: on GitHub) to answer it: ``named`` (``Q2``, or a
+    link's own id) while it is open; else the one question it asks now, unless the question
+    before that one closed with nobody's word (``_unanswered``)."""
+    found = questions.of_task(workspace, task)
+    now = datetime.now(UTC)
+    asking = [q for q, reply in found if not questions.closed(q, reply, now)]
+    if named is not None:
+        match = next(((q, reply) for q, reply in found if q.named(named)), None)
+        if match is None:
+            known = ", ".join(q.short for q, _ in found) or "none yet"
+            return f"{task} has no question {named} (its questions: {known})" + _asking_now(
+                workspace, task, word, comment=comment
+            )
+        if questions.closed(*match, now):
+            question, reply = match
+            return f"{task}'s {question.short}, {question.said}, is closed: {_how(reply)}" + _asking_now(
+                workspace, task, word, comment=comment
+            )
+        return match[0]
+    if not asking:
+        last = f" (its {found[-1][0].short}, {found[-1][0].said}, closed: {_how(found[-1][1])})" if found else ""
+        return f"{task} asks nothing now{last}"
+    if len(asking) > 1:
+        listed = "; ".join(f"{q.short}, {q.said}" for q in asking)
+        form = asking[0].form(word, comment=comment)
+        return f"{task} asks {len(asking)} questions ({listed}) — name the one you answer: `{form}`"
+    only = asking[0]
+    before = [(q, reply) for q, reply in found if q.number < only.number]
+    if before and _unanswered(*before[-1]):
+        question, reply = before[-1]
+        return (
+            f"{task}'s {question.short}, {question.said}, closed with nobody's word ({_how(reply)}), and it asks "
+            f"{only.short} now: {only.said} — a word for {only.short} names it: `{only.form(word, comment=comment)}`"
+        )
+    return only
+
+
+def _unanswered(question: questions.Question, reply: questions.Reply | None) -> bool:
+    """Whether ``question`` closed with no person's word: denied at its ``until``."""
+    return reply is None or reply.by == questions.TIMEOUT
+
+
+def _how(reply: questions.Reply | None) -> str:
+    """How a question closed: ``denied: no answer within 2s``, ``allowed by ann``."""
+    if reply is None:
+        return "denied: no answer in time"
+    if reply.by == questions.TIMEOUT:
+        return f"denied: {reply.reason or 'no answer in time'}"
+    return f"{'allowed' if reply.allowed else 'denied'} by {reply.by or 'someone'}"
+
+
+def _asking_now(workspace: Workspace, task: str, word: str = "allow|deny", *, comment: bool = False) -> str:
+    """What a refusal adds: `` — it asks Q2 now: Bash(...): `orchestrator answer T-03 Q2 allow` ``."""
+    asking = questions.pending(workspace, task)
+    if not asking:
+        return f" — {task} asks nothing now"
+    more = f" (and {len(asking) - 1} more)" if len(asking) > 1 else ""
+    return f" — it asks {asking[0].short} now: {asking[0].said}{more}: `{asking[0].form(word, comment=comment)}`"

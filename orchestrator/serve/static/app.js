@@ -6,7 +6,8 @@
 // task's duration) tick every second from the start times the page has, on the server's clock.
 // Cancel, Retry, Approve and Reject post to api/task/ID/cancel|retry|approve|reject with the token
 // `serve` printed in the URL; Reject asks why first, and sends the reason. A task whose agent asks
-// a person (the state's "asks") shows what it asks, and Allow and Deny (api/task/ID/allow|deny).
+// a person (the state's "asks") shows what it asks, by its id (Q2), and Allow and Deny
+// (api/task/ID/allow|deny, with the question's id: a button answers the question it shows).
 "use strict";
 
 const ICONS = {
@@ -28,7 +29,7 @@ const ACTIONS = {
   retry: { label: "Retry", states: new Set(["failed", "cancelled", "skipped", "interrupted", "rejected"]) },
   approve: { label: "Approve", states: new Set(["awaiting_approval"]) },
   reject: { label: "Reject", states: new Set(["awaiting_approval"]) },
-  allow: { label: "Allow", states: new Set(), asks: true },  // (shown while its agent asks: `answer T-03 allow`)
+  allow: { label: "Allow", states: new Set(), asks: true },  // (shown while its agent asks: `answer T-03 Q2 allow`)
   deny: { label: "Deny", states: new Set(), asks: true },
 };
 
@@ -352,7 +353,7 @@ function taskRow(task) {
   if (task.raced) state.append(el("div", "why raced", `🏁 ${task.raced}`));  // a hedge or best of N, as `status` says it
   if (task.items) state.append(el("div", "why items", task.items.said));  // a row run per item: its counts, as `status` says them
   const question = asked(task);
-  if (question) state.append(el("div", "why asks", `✋ asks: ${question.said}`));  // as `status` says it
+  if (question) state.append(el("div", "why asks", `✋ asks ${question.id}: ${question.said}`));  // as `status` says it
   row.append(state);
   row.append(
     // The attempts of the run of it that made its state, as `status` and `report` count them.
@@ -374,10 +375,13 @@ function actionCell(task) {
     button.type = "button";
     button.dataset.action = kind;
     button.disabled = !token || pending.has(`${kind} ${task.id}`);
-    button.title = token ? `orchestrator ${kind} ${task.id}` : "open the URL `orchestrator serve` printed (with its token) to act";
+    const named = action.asks ? `answer ${task.id} ${asked(task).id} ${kind}` : `${kind} ${task.id}`;  // (as the CLI says it)
+    button.title = token ? `orchestrator ${named}` : "open the URL `orchestrator serve` printed (with its token) to act";
     button.addEventListener("click", (e) => {
       e.stopPropagation();
-      if (kind === "reject") askWhy(task.id, button); else act(kind, task.id, button);
+      if (kind === "reject") askWhy(task.id, button);
+      else if (action.asks) act(kind, task.id, button, undefined, asked(task).id);  // bound to the question shown
+      else act(kind, task.id, button);
     });
     cell.append(button);
   }
@@ -409,15 +413,16 @@ function answered() {
   if (asked && $("reject-dialog").returnValue === "reject") act("reject", asked.id, asked.button, $("reject-reason").value);
 }
 
-function act(kind, id, button, reason) {
+function act(kind, id, button, reason, question) {
   pending.add(`${kind} ${id}`);
   button.disabled = true;
-  showAction(`${ACTIONS[kind].label} ${id}…`, "");
+  showAction(`${ACTIONS[kind].label} ${id}${question ? " " + question : ""}…`, "");
   const headers = { "X-Orchestrator-Token": token || "" };
-  if (reason !== undefined) headers["Content-Type"] = "application/json";
+  const said = { ...(reason === undefined ? {} : { reason }), ...(question ? { question } : {}) };
+  if (Object.keys(said).length) headers["Content-Type"] = "application/json";
   fetch(`api/task/${encodeURIComponent(id)}/${kind}`, {
     method: "POST", headers, credentials: "same-origin",
-    body: reason === undefined ? undefined : JSON.stringify({ reason }),
+    body: Object.keys(said).length ? JSON.stringify(said) : undefined,
   })
     .then((r) => r.json().catch(() => ({ ok: false, error: `HTTP ${r.status}` })))
     .then((answer) => showAction(answer.ok ? answer.said : answer.error, answer.ok ? "done" : "refused"))

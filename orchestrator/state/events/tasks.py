@@ -387,7 +387,8 @@ class ApprovalNoted(EventRecord):
 class PermissionAsked(EventRecord):
     """The running agent of ``task`` (its ``attempt``) asks a person for a tool call its Access does
     not give it (``ask: true``): ``said`` is the call as a person reads it (``Bash(rm -rf build)``),
-    ``question`` its id, which the answer names."""
+    ``question`` its id, which a link names, and ``number`` its count among the task's questions,
+    which a person names (``Q2``: ``answer T-03 Q2 allow``)."""
 
     event: ClassVar[EventKind] = EventKind.PERMISSION_ASKED
     task: str
@@ -395,6 +396,7 @@ class PermissionAsked(EventRecord):
     name: str = field(metadata=added(""))
     attempt: int = field(metadata=added(0))
     question: str
+    number: int = field(metadata=added(0))
     tool: str
     said: str
     until: str | None = field(default=None, metadata=OPTIONAL)  # when no answer is a deny
@@ -402,14 +404,15 @@ class PermissionAsked(EventRecord):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PermissionAnswered(EventRecord):
-    """A question of ``task``'s agent answered: ``answer`` allow or deny, ``by`` whom (``timeout``:
-    no one in time), ``via`` where (the terminal: none); ``always``: the same question of the task
-    is answered so from now on, while its inputs are the same."""
+    """A question of ``task``'s agent (its ``number``: ``Q2``) answered: ``answer`` allow or deny,
+    ``by`` whom (``timeout``: no one in time), ``via`` where (the terminal: none); ``always``: the
+    same question of the task is answered so from now on, while its inputs are the same."""
 
     event: ClassVar[EventKind] = EventKind.PERMISSION_ANSWERED
     task: str
     agent: str = field(metadata=added(""))
     question: str
+    number: int = field(metadata=added(0))
     said: str = field(metadata=added(""))
     answer: str
     by: str | None = field(metadata=added(None))

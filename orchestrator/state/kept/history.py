@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.state import events, journal
 from orchestrator.state.events import EventRecord
 from orchestrator.state.events.reporter import EventReporter
+from orchestrator.vocabulary import question_id
 
 if TYPE_CHECKING:  # (named only: ``_Reading`` is handed each by its method, the records built as the log is read)
     from orchestrator.state.events.runs import RunFinished, RunStarted
@@ -130,7 +131,8 @@ class _Reading(EventReporter[None]):
     def permission_answered(self, event: PermissionAnswered) -> None:
         key = (event.run, event.task)
         if key in self.open:  # (who allowed what it asked)
-            said = {"said": event.said, "answer": event.answer, "by": event.by, "via": event.via, "url": event.url}
+            said = {"id": question_id(event.number), "said": event.said, "answer": event.answer, "by": event.by,
+                    "via": event.via, "url": event.url}  # fmt: skip
             asked = {name: value for name, value in said.items() if value}
             self.open[key][1].setdefault("asked", []).append({**asked, "always": event.always is True})
 

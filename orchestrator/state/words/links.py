@@ -1,9 +1,13 @@
 """The links a notification carries: approve and reject at a gate, allow and deny for an agent's
 question. Each is signed, bound to its task and to what the person is asked on (the task's inputs
-digest, or the question's id), valid until a moment, and usable once.
+digest, or the question's id), valid until a moment, and usable once. A gate's link stands only
+while no word was said or taken back at its gate since it was made (``state/approvals.since``):
+``reset --approvals`` withdraws a task's links with its word, and a word said by another door
+(the CLI, a comment, the dashboard) leaves its links nothing to answer.
 
 A link's token is ``CLAIMS.MAC``: ``CLAIMS`` the base64url of compact JSON ``{"t": task, "a":
-action, "o": on, "e": expiry (epoch seconds), "n": nonce}``, ``MAC`` the base64url of its
+action, "o": on, "e": expiry (epoch seconds), "i": made (epoch milliseconds), "n": nonce}``,
+``MAC`` the base64url of its
 HMAC-SHA256 with the workspace's key, ``state/links.key`` (32 random bytes, mode 0600, made when
 the first link is; never in a link). ``check`` compares in constant time and reads nothing of a
 token whose MAC does not match. The two links of one notification share their nonce: using either
@@ -50,13 +54,15 @@ class LinkRefused(UsageError):
 @dataclass(frozen=True, slots=True)
 class Claims:
     """What a link says: ``action`` on ``task``, asked ``on`` (inputs digest or question id), valid
-    until ``expires`` (epoch seconds), one of the pair ``nonce`` names."""
+    until ``expires`` (epoch seconds), made at ``made`` (epoch seconds; 0 for a link of a version
+    before, which any word since withdraws), one of the pair ``nonce`` names."""
 
     task: str
     action: str
     on: str
     expires: float
     nonce: str
+    made: float = 0.0
 
     @property
     def question(self) -> bool:
@@ -102,10 +108,12 @@ def pair(workspace: Workspace, task: str, on: str, valid: float, *, question: bo
     ``question``), valid ``valid`` seconds from now, sharing one nonce."""
     key = _key(workspace, make=True)
     assert key is not None
-    expires, nonce = int(time.time() + valid), secrets.token_urlsafe(9)
+    now = time.time()
+    expires, made, nonce = int(now + valid), int(now * 1000), secrets.token_urlsafe(9)
     tokens: dict[str, str] = {}
     for action in QUESTION_ACTIONS if question else GATE_ACTIONS:
-        body = json.dumps({"t": task, "a": action, "o": on, "e": expires, "n": nonce}, separators=(",", ":"))
+        said = {"t": task, "a": action, "o": on, "e": expires, "i": made, "n": nonce}
+        body = json.dumps(said, separators=(",", ":"))
         claims = _b64(body.encode())
         tokens[action] = f"{claims}.{_mac(key, claims)}"
     return tokens
@@ -121,13 +129,36 @@ def check(workspace: Workspace, token: str, now: float | None = None) -> Claims:
     if key is None or not hmac.compare_digest(_mac(key, claims).encode(), mac.encode()):
         raise LinkRefused("this link's signature does not match: it was not made by this workspace")
     data = json.loads(_unb64(claims))
-    found = Claims(str(data["t"]), str(data["a"]), str(data["o"]), float(data["e"]), str(data["n"]))
+    made = data.get("i")
+    found = Claims(str(data["t"]), str(data["a"]), str(data["o"]), float(data["e"]), str(data["n"]),
+                   made / 1000 if isinstance(made, int) else 0.0)  # fmt: skip
     if (time.time() if now is None else now) >= found.expires:
         moment = time.strftime("%d %b %H:%M", time.localtime(found.expires))
         raise LinkRefused(f"this link expired at {moment}: use the task's newer notification, or the CLI", gone=True)
     if found.nonce in _used(workspace):
         raise LinkRefused("this link was used already: a link answers once", gone=True)
+    if not found.question:
+        _still_asked(workspace, found)
     return found
+
+
+def _still_asked(workspace: Workspace, claims: Claims) -> None:
+    """``LinkRefused`` (410) when a word was said or taken back at ``claims``' gate since the link
+    was made: what it was sent to answer is answered, or asked again with a link of its own."""
+    from orchestrator.state import approvals
+
+    since = approvals.since(workspace, claims.task, claims.made)
+    if since is None:
+        return
+    if since.decision in (approvals.WITHDRAWN, approvals.REOPENED):
+        why = f" ({since.reason})" if since.reason else ""
+        raise LinkRefused(
+            f"this link was withdrawn: {claims.task}'s word was taken back after it was made, "
+            f"{approvals.said(since)}{why} — its gate asks again, with a new link",
+            gone=True,
+        )
+    raise LinkRefused(f"this link no longer answers: {claims.task} was {approvals.said(since)}, after it was made",
+                      gone=True)  # fmt: skip
 
 
 def _used(workspace: Workspace) -> dict[str, float]:

@@ -1,13 +1,19 @@
 """An agent's questions to a person (a task with ``ask: true``) and their answers, kept as lines of
 ``state/approvals.jsonl`` beside the words said at gates (``state/approvals`` passes them over)::
 
-    {"task": "T-03", "decision": "asked", "question": "q-1a2b3c4d5e", "said": "Bash(rm -rf build)",
-     "tool": "Bash", "attempt": 1, "time": "...", "until": "...", "inputs": "v2-..."}
+    {"task": "T-03", "decision": "asked", "question": "q-1a2b3c4d5e", "number": 2,
+     "said": "Bash(rm -rf build)", "tool": "Bash", "attempt": 1, "time": "...", "until": "...", "inputs": "v2-..."}
     {"task": "T-03", "decision": "allowed", "question": "q-1a2b3c4d5e", "said": "Bash(rm -rf build)",
      "by": "ann", "via": "github", "url": "https://github.com/...", "always": false, "time": "..."}
 
-A question has one answer: the first written. ``reply`` looks and appends under an ``flock`` of
-``state/approvals.lock``, so a person's answer and the deny at ``ask_timeout`` never both hold.
+A question's id, ``q-1a2b3c4d5e``, is unique (a link is bound to it); a person names it by its
+task's count, ``Q2`` (``Question.short``: the task's second question), which ``status``, the
+notification, a link's page and the comment form show, and ``answer T-03 Q2 allow`` takes.
+
+A question has one answer: the first written; past its ``until`` it is closed, denied whether or
+not its asker lived to write so. ``ask`` and ``reply`` look and append under an ``flock`` of
+``state/approvals.lock``, so a person's answer and the deny at ``ask_timeout`` never both hold,
+and two questions of a task asked at once get two numbers.
 An answer given ``always`` stands for the same question of the same task while the task's
 inputs are the same (``standing``), as a word at a gate does (``approvals.same_inputs``).
 """
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -26,6 +33,7 @@ from orchestrator.printable import visible
 from orchestrator.state import approvals
 from orchestrator.state.journal import now_iso
 from orchestrator.state.workspace import Workspace
+from orchestrator.vocabulary import question_id
 
 ASKED, ALLOWED, DENIED = "asked", "allowed", "denied"
 TIMEOUT = "timeout"  # who a deny at ``ask_timeout`` is by
@@ -34,10 +42,13 @@ LOCK_NAME = "approvals.lock"
 _PATH_TOOLS = frozenset({"Read", "Edit", "Write", "MultiEdit", "NotebookEdit"})
 
 
+_SHORT = re.compile(r"^[Qq]([1-9][0-9]{0,8})$")
+
+
 @dataclass(frozen=True, slots=True)
 class Question:
     """A question an agent asked: which task and attempt, the call (``said``, ``tool``), when no
-    answer is a deny (``until``), and the task's inputs then."""
+    answer is a deny (``until``), the task's inputs then, and its ``number`` among the task's."""
 
     task: str
     question: str
@@ -47,6 +58,32 @@ class Question:
     time: str
     until: str | None = None
     inputs: str | None = None
+    number: int = 0
+
+    @property
+    def short(self) -> str:
+        """The id a person names it by: ``Q2``, its task's second question."""
+        return question_id(self.number)
+
+    def named(self, word: str) -> bool:
+        """Whether ``word`` names it: its short id (``Q2``, ``q2``) or its own (a link's)."""
+        found = _SHORT.match(word.strip())
+        return int(found.group(1)) == self.number if found else word.strip() == self.question
+
+    def form(self, word: str = "allow|deny", *, comment: bool = False) -> str:
+        """What a person types to answer it: ``orchestrator answer T-03 Q2 allow|deny``; on GitHub
+        (``comment``), ``/allow T-03 Q2``."""
+        if comment:
+            return f"/{word} {self.task} {self.short}"
+        return f"orchestrator answer {self.task} {self.short} {word}"
+
+    def told(self) -> str:
+        """The line ``status`` and the dashboard tell it in, with the form that answers it."""
+        return f"✋ {self.task} asks {self.short}: {self.said} — `{self.form()}`"
+
+    def as_json(self) -> dict[str, Any]:
+        """As ``status --json``'s ``asks`` and the dashboard show it."""
+        return {"task": self.task, "id": self.short, "question": self.question, "said": self.said, "until": self.until}
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,12 +152,12 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _question(data: Mapping[str, Any]) -> Question:
+def _question(data: Mapping[str, Any], number: int) -> Question:
     attempt = data.get("attempt")
     return Question(
         str(data["task"]), str(data["question"]), str(data.get("said") or ""), str(data.get("tool") or ""),
         attempt if isinstance(attempt, int) else 0, str(data.get("time") or ""), _text(data.get("until")),
-        _text(data.get("inputs")),
+        _text(data.get("inputs")), number,
     )  # fmt: skip
 
 
@@ -134,18 +171,36 @@ def _reply(data: Mapping[str, Any]) -> Reply:
 
 
 def read(workspace: Workspace) -> tuple[dict[str, Question], dict[str, Reply]]:
-    """Every question asked (by id, in order), and the first answer of each answered."""
+    """Every question asked (by id, in order), and the first answer of each answered. A question
+    written without its number (by a version before) is numbered after its task's last one."""
     asked: dict[str, Question] = {}
     replies: dict[str, Reply] = {}
+    last: dict[str, int] = {}
     for data in _lines(workspace):
         try:
             if data["decision"] == ASKED:
-                asked.setdefault(str(data["question"]), _question(data))
+                task, given, key = str(data["task"]), data.get("number"), str(data["question"])
+                number = given if isinstance(given, int) and given > 0 else last.get(task, 0) + 1
+                if key not in asked:
+                    asked[key] = _question(data, number)
+                    last[task] = max(last.get(task, 0), number)
             else:
                 replies.setdefault(str(data["question"]), _reply(data))
         except (KeyError, TypeError):
             continue
     return asked, replies
+
+
+def of_task(workspace: Workspace, task: str) -> list[tuple[Question, Reply | None]]:
+    """``task``'s questions, oldest first, each with its answer (``None``: none written; past its
+    ``until``, it is closed all the same: ``closed``)."""
+    asked, replies = read(workspace)
+    return [(q, replies.get(q.question)) for q in asked.values() if q.task == task]
+
+
+def closed(question: Question, reply: Reply | None, now: datetime | None = None) -> bool:
+    """Whether ``question`` takes no answer any more: answered, or past its ``until``."""
+    return reply is not None or (question.until is not None and _at(question.until) <= (now or datetime.now(UTC)))
 
 
 def pending(workspace: Workspace, task: str | None = None) -> list[Question]:
@@ -155,7 +210,7 @@ def pending(workspace: Workspace, task: str | None = None) -> list[Question]:
     now = datetime.now(UTC)
     return [
         q for q in asked.values()
-        if q.question not in replies and (task is None or q.task == task) and (q.until is None or _at(q.until) > now)
+        if (task is None or q.task == task) and not closed(q, replies.get(q.question), now)
     ]  # fmt: skip
 
 
@@ -178,7 +233,8 @@ def of_attempt(workspace: Workspace, task: str, attempt: int) -> list[dict[str, 
     for question in asked.values():
         if question.task == task and question.attempt == attempt:
             reply = replies.get(question.question)
-            found.append(reply.as_json() if reply else {"question": question.question, "said": question.said})
+            shown = reply.as_json() if reply else {"question": question.question, "said": question.said}
+            found.append({"id": question.short, **shown})
     return found
 
 
@@ -197,14 +253,20 @@ def standing(workspace: Workspace, task: str, said: str, inputs: str | None) -> 
 def ask(
     workspace: Workspace, task: str, attempt: int, tool: str, said: str, *, until: str, inputs: str | None
 ) -> Question:
-    """Write a new question of ``task``'s ``attempt``."""
-    question = Question(task, f"q-{secrets.token_hex(5)}", said, tool, attempt, now_iso(), until, inputs)
-    data = {
-        "task": task, "decision": ASKED, "question": question.question, "said": said, "tool": tool,
-        "attempt": attempt, "time": question.time, "until": until,
-    }  # fmt: skip
-    approvals.append_line(workspace, {**data, **({"inputs": inputs} if inputs else {})})
+    """Write a new question of ``task``'s ``attempt``, numbered after the task's last one."""
+    with _held(workspace):
+        number = 1 + max((q.number for q, _ in of_task(workspace, task)), default=0)
+        question = Question(task, f"q-{secrets.token_hex(5)}", said, tool, attempt, now_iso(), until, inputs, number)
+        data = {
+            "task": task, "decision": ASKED, "question": question.question, "number": number, "said": said,
+            "tool": tool, "attempt": attempt, "time": question.time, "until": until,
+        }  # fmt: skip
+        approvals.append_line(workspace, {**data, **({"inputs": inputs} if inputs else {})})
     return question
+
+
+class Closed(Exception):
+    """A person's answer to a question past its ``until``: it is closed (denied), and takes none."""
 
 
 @contextlib.contextmanager
@@ -227,11 +289,14 @@ def reply(
     reason: str | None = None,
 ) -> tuple[Reply, bool]:
     """Answer ``question``: ``(its answer, True)``, or ``(the answer it had, False)`` when one was
-    written first (nothing written)."""
+    written first (nothing written); ``Closed`` for a person's answer past its ``until`` (only
+    its deny at the timeout, ``by=TIMEOUT``, is written then)."""
     with _held(workspace):
         before = answer_of(workspace, question.question)
         if before is not None:
             return before, False
+        if by != TIMEOUT and closed(question, None):
+            raise Closed(question.question)
         made = Reply(question.task, question.question, question.said, "allow" if allow else "deny", by, now_iso(),
                      via, url, always, reason or None, question.inputs)  # fmt: skip
         data: dict[str, Any] = {
