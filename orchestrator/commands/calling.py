@@ -124,8 +124,9 @@ def call(
     reach = reach or reach_of(fixed)
     merged = {**(defaults or {}), **given}
     for path in PATHS:  # (a relative path is the project's: never the server's own working folder)
-        if isinstance(merged.get(path), str) and merged[path] and not os.path.isabs(merged[path]):
-            merged[path] = str(reach / merged[path])
+        given = merged.get(path)
+        if isinstance(given, str) and given and not os.path.isabs(given) and len(given) <= PATH_LIMIT:
+            merged[path] = str(reach / given)
     args = from_program(name, command.options, merged, directory=fixed is None)
     confine(merged, reach)
     result: Result = command.function()(Call(args, source, fixed, what, delivery))
