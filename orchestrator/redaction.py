@@ -1,0 +1,352 @@
+"""Secrets never written: what a task or an agent printed has each secret in it replaced by
+``[redacted: NAME]`` before it is written anywhere (a log, a result, an event, a notification,
+final_output.md, the plan's status blocks, the context channels, an answer of ``serve``).
+
+A secret is, each written with its ``NAME``:
+
+- the value of a variable of the environment whose name looks secret (``SECRET_NAMES``:
+  ``*TOKEN*``, ``*SECRET*``, ``*KEY*``, ``*PASSWORD*``...: ``ANTHROPIC_API_KEY``,
+  ``OPENAI_API_KEY``, ``ORCHESTRATOR_GITHUB_TOKEN``), NAME the variable's name: the process's own,
+  and an attempt's (``joined``), the plan's ``env`` included. A value shorter than ``FLOOR``
+  characters is not one: it would blank ordinary words (``true``, a port);
+- the webhook secret ``serve`` was given (``--webhook-secret-file``): the file is named in
+  ``$ORCHESTRATOR_WEBHOOK_SECRET_FILE`` for the runs it starts, NAME ``webhook secret``;
+- a well-known token's shape (``SHAPES``: GitHub's, Anthropic's, OpenAI's, AWS's, Slack's keys,
+  a JWT, a PEM private key block), NAME the shape's;
+- what a pattern of the plan's ``redact`` setting matches (``use``), NAME ``redact pattern N``.
+
+All of them are one compiled alternation, values escaped and longest first, then the shapes, then
+the plan's patterns, each branch opening with a literal character: the regex engine then skips
+ahead to a character some branch can start with, and a megabyte with no secret costs one scan.
+
+``current()`` is this process's redactor, read from its environment when first asked for (a
+command reads it again as it starts, ``refresh``). ``Stream`` redacts output as it streams, a
+line at a time: a secret split across two reads is whole before it is looked for.
+
+Text matched in JSON stays JSON: where a match begins just after an escaping backslash with a
+character that backslash escapes (a value ``nABC...`` after ``\\n``), that character is kept.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar, cast
+
+T = TypeVar("T")
+
+FLOOR = 8  # characters: a shorter value of a secret-named variable is not redacted by value
+SECRET_NAMES = re.compile(r"TOKEN|SECRET|KEY|PASSWORD|PASSWD|PASSPHRASE|CREDENTIAL", re.IGNORECASE)
+# Names that look secret and hold none: a cluster's key of an attempt (``executors/watchdog``).
+NOT_SECRET = frozenset({"ORCHESTRATOR_ATTEMPT_KEY"})
+SECRET_FILE_VARIABLE = "ORCHESTRATOR_WEBHOOK_SECRET_FILE"  # the webhook secret's file, for the runs serve starts
+SECRET_VARIABLE = "ORCHESTRATOR_WEBHOOK_SECRET"  # the webhook secret itself, given so to serve
+WITHHELD = frozenset({SECRET_VARIABLE, SECRET_FILE_VARIABLE})  # never in an attempt's environment
+PATTERNS_VARIABLE = "ORCHESTRATOR_REDACT"  # the plan's patterns (JSON), for the processes an attempt starts
+SECRET_FILE_LIMIT = 4096  # bytes of a secret's file read: its first line is the secret
+
+_B64 = r"[A-Za-z0-9+/=]"
+_NEWLINE = r"(?:\s|\\[nr])"  # a line's end, as printed or in a JSON string
+_PEM_END = r"-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
+# A key's block to its END line (in a JSON string too: never past a quote), else its base64 lines.
+_PEM_BODY = rf'(?:[^"]{{0,16384}}?{_PEM_END}|(?:{_NEWLINE}+{_B64}{{16,}})*)'
+_WORD = r"[A-Za-z0-9_-]"
+# Each opens with a literal character (see the module's docstring); the first that matches names it.
+SHAPES: tuple[tuple[str, str], ...] = (
+    ("private key", rf"-----BEGIN[A-Z0-9 ]{{0,40}}PRIVATE KEY(?: BLOCK)?-----{_PEM_BODY}"),
+    ("github token", r"gh[pousr]_[A-Za-z0-9]{36,251}"),
+    ("github fine-grained token", r"github_pat_[A-Za-z0-9_]{22,244}"),
+    ("anthropic key", rf"sk-ant-{_WORD}{{20,1024}}"),
+    # sk- alone is common in words (disk-...): a word of its own, with a digit and a capital in it.
+    (
+        "openai key",
+        rf"s(?:(?<!{_WORD}s)|(?<=\\[nrt]s))k-(?={_WORD}{{0,64}}?[0-9])(?={_WORD}{{0,64}}?[A-Z]){_WORD}{{20,1024}}",
+    ),
+    ("aws access key", r"A(?:KIA|SIA)[0-9A-Z]{16}(?![0-9A-Z])"),
+    ("slack token", r"xox[abposr]-[A-Za-z0-9-]{10,1024}"),
+    ("jwt", rf"eyJ{_WORD}{{8,8192}}\.eyJ{_WORD}{{8,8192}}\.{_WORD}{{8,8192}}"),
+)
+LONGEST = 64 * 1024  # characters at most a shape matches: what a stream holds back of a line it must cut
+_ESCAPED = frozenset('"\\/bfnrtu0123456789abcdefABCDEF')  # what may follow a backslash in JSON
+
+
+def secret_values(environ: Mapping[str, str]) -> dict[str, str]:
+    """The secrets of ``environ``: each variable's value by its name, where the name looks secret
+    and the value is at least ``FLOOR`` characters."""
+    return {
+        name: value
+        for name, value in environ.items()
+        if len(value) >= FLOOR and SECRET_NAMES.search(name) and name not in NOT_SECRET
+    }
+
+
+def read_secret_file(path: str) -> bytes:
+    """A secret's file's first line (its line ending dropped); ``OSError`` when it cannot be read."""
+    with open(path, "rb") as file:
+        raw = file.read(SECRET_FILE_LIMIT)
+    return raw.split(b"\n", 1)[0].rstrip(b"\r")
+
+
+def check_pattern(text: str) -> str:
+    """``text`` if it is a pattern the ``redact`` setting may hold; else ``ValueError`` saying why
+    in a line: it must compile, within the alternation too, and must not match nothing."""
+    try:
+        compiled = re.compile(text)
+        re.compile(f"(?:{text})|x")
+    except re.error as exc:
+        if "global flags" in str(exc):
+            raise ValueError(f"{text!r}: a flag must hold a group, as (?i:token) does, not the whole pattern") from None
+        raise ValueError(f"{text!r} is no regular expression: {exc}") from None
+    if compiled.match("") is not None:
+        raise ValueError(f"{text!r} matches empty text: it would redact nothing, everywhere")
+    if re.search(r"\\[1-9]|\(\?P[<=]", text):
+        raise ValueError(f"{text!r} names a group: use (?:...), which the other patterns cannot clash with")
+    return text
+
+
+class Redactor:
+    """One alternation of secrets (see the module's docstring) and what it writes for each."""
+
+    def __init__(self, values: Mapping[str, str], patterns: tuple[str, ...]) -> None:
+        self.values = dict(values)  # name -> value
+        self.patterns = patterns
+        by_text: dict[str, str] = {}
+        for name, value in sorted(self.values.items()):
+            for form in _forms(value):
+                by_text.setdefault(form, name)
+        self._names_of_values = by_text
+        branches = [re.escape(form) for form in sorted(by_text, key=len, reverse=True)]
+        named = [*SHAPES, *((f"redact pattern {n}", p) for n, p in enumerate(patterns, 1))]
+        self._shapes = [(name, re.compile(pattern)) for name, pattern in named]
+        branches += (pattern if "|" not in pattern else f"(?:{pattern})" for _, pattern in named)
+        self._pattern = re.compile("|".join(branches))
+
+    def joined(self, environ: Mapping[str, str]) -> Redactor:
+        """This redactor with the secrets of ``environ`` too (an attempt's environment: its plan's
+        ``env``, its backend's keys), and the plan's patterns it names (``PATTERNS_VARIABLE``)."""
+        values = {**secret_values(environ), **self.values}
+        patterns = tuple(dict.fromkeys((*self.patterns, *_patterns_in(environ))))
+        if values == self.values and patterns == self.patterns:
+            return self
+        return made(tuple(sorted(values.items())), patterns)
+
+    def found(self, text: str) -> bool:
+        """Whether ``text`` holds anything this redactor would replace."""
+        return self._pattern.search(text) is not None
+
+    def text(self, text: str) -> str:
+        """``text`` with each secret in it written ``[redacted: NAME]``."""
+        return self._pattern.sub(self._replace, text)
+
+    def data(self, value: T) -> T:
+        """``value`` (JSON-like: dicts, lists, strings...) with every string in it redacted, keys too."""
+        shown: Any = value
+        if isinstance(value, str):
+            shown = self.text(value)
+        elif isinstance(value, dict):
+            shown = {self.data(key): self.data(item) for key, item in value.items()}
+        elif isinstance(value, list):
+            shown = [self.data(item) for item in value]
+        elif isinstance(value, tuple):
+            shown = tuple(self.data(item) for item in value)
+        return cast(T, shown)
+
+    def dumps(self, value: Any) -> str:
+        """``value`` as one line of JSON (what is no JSON as its ``str``), every string in it
+        redacted: one scan of the line; its strings one by one only where it found a secret, so
+        that the JSON stays whole."""
+        line = json.dumps(value, ensure_ascii=False, default=str)
+        if not self.found(line):
+            return line
+        return json.dumps(self.data(json.loads(line)), ensure_ascii=False)
+
+    def of_bytes(self, data: bytes) -> bytes:
+        """``data`` redacted as text; bytes that are no UTF-8 pass as they are."""
+        text = data.decode("utf-8", "surrogateescape")
+        redacted = self.text(text)
+        return data if redacted == text else redacted.encode("utf-8", "surrogateescape")
+
+    def stream(self) -> Stream:
+        return Stream(self)
+
+    def spans(self, text: str) -> Iterable[tuple[int, int]]:
+        """Where in ``text`` each secret is (start, end)."""
+        return (found.span() for found in self._pattern.finditer(text) if found.end() > found.start())
+
+    def _replace(self, found: re.Match[str]) -> str:
+        matched = found.group()
+        if not matched:
+            return matched
+        marker = f"[redacted: {self._name(found)}]"
+        start, text = found.start(), found.string
+        if start and text[start - 1] == "\\" and matched[0] in _ESCAPED:
+            run = start - 1
+            while run > 0 and text[run - 1] == "\\":
+                run -= 1
+            if (start - run) % 2:  # (an escape's backslash: what it escapes stays, the JSON with it)
+                return matched[0] + marker
+        return marker
+
+    def _name(self, found: re.Match[str]) -> str:
+        """What ``found`` is: the variable whose value it is, else the first shape that matches
+        there as the alternation did (a match is rare: no group per branch slows every scan)."""
+        name = self._names_of_values.get(found.group())
+        if name is not None:
+            return name
+        for name, shape in self._shapes:
+            if shape.match(found.string, found.start()) is not None:
+                return name
+        return "secret"
+
+
+def _forms(value: str) -> tuple[str, ...]:
+    """A value as it may be printed: as it is, as a JSON string holds it (an agent's stream), and
+    each of its lines of ``FLOOR`` characters or more (a stream is redacted a line at a time)."""
+    forms = [value, json.dumps(value, ensure_ascii=False)[1:-1], json.dumps(value)[1:-1]]
+    if "\n" in value:
+        forms += (line.strip() for line in value.splitlines() if len(line.strip()) >= FLOOR)
+    return tuple(dict.fromkeys(forms))
+
+
+def _patterns_in(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The plan's patterns an environment names (``PATTERNS_VARIABLE``), those that are patterns."""
+    try:
+        given = json.loads(environ.get(PATTERNS_VARIABLE) or "[]")
+    except ValueError:
+        return ()
+    kept = []
+    for pattern in given if isinstance(given, list) else ():
+        try:
+            kept.append(check_pattern(str(pattern)))
+        except ValueError:
+            continue
+    return tuple(kept)
+
+
+@functools.lru_cache(maxsize=64)
+def made(values: tuple[tuple[str, str], ...], patterns: tuple[str, ...]) -> Redactor:
+    """The redactor of ``values`` (name, value) and ``patterns``, compiled once."""
+    return Redactor(dict(values), patterns)
+
+
+_current: Redactor | None = None
+_plan_patterns: tuple[str, ...] = ()
+
+
+def current() -> Redactor:
+    """This process's redactor: the secrets of its environment, the webhook secret's file it
+    names, the plan's patterns (its own, ``use``, and those its environment names)."""
+    global _current
+    if _current is None:
+        values = secret_values(os.environ)
+        path = os.environ.get(SECRET_FILE_VARIABLE)
+        if path:
+            try:
+                secret = read_secret_file(path).decode("utf-8", "surrogateescape")
+            except OSError:
+                secret = ""
+            if len(secret) >= FLOOR:
+                values["webhook secret"] = secret
+        patterns = tuple(dict.fromkeys((*_plan_patterns, *_patterns_in(os.environ))))
+        _current = made(tuple(sorted(values.items())), patterns)
+    return _current
+
+
+def refresh() -> None:
+    """Read the environment again when next asked (a command starting, a variable set)."""
+    global _current
+    _current = None
+
+
+def reset() -> None:
+    """Forget the plan's patterns, and read the environment again when next asked (a command
+    starting: one run in this process before, a test's, leaves nothing behind)."""
+    global _plan_patterns
+    _plan_patterns = ()
+    refresh()
+
+
+def use(patterns: Iterable[str]) -> None:
+    """The plan's ``redact`` patterns, this process's from now on (beside the environment's)."""
+    global _plan_patterns
+    given = tuple(patterns)
+    if given != _plan_patterns:
+        _plan_patterns = given
+        refresh()
+
+
+def passed_on() -> dict[str, str]:
+    """What an attempt's environment carries of this process's redaction: the plan's patterns,
+    which the processes it starts (``orchestrator share``) redact by too."""
+    patterns = current().patterns
+    return {PATTERNS_VARIABLE: json.dumps(list(patterns))} if patterns else {}
+
+
+def text(value: str) -> str:
+    """``value`` redacted by this process's redactor."""
+    return current().text(value)
+
+
+def data(value: T) -> T:
+    """``value`` (JSON-like) redacted by this process's redactor."""
+    return current().data(value)
+
+
+class Stream:
+    """Output redacted as it streams: whole lines are redacted and handed on (``feed``), the line
+    still open held until its end comes (or past ``LONG_LINE`` characters, all of it but what
+    could still hold a secret's start); a private key's block is held whole until its END line.
+    ``end`` hands on what is held, redacted."""
+
+    LONG_LINE = 1024 * 1024  # bytes of a line without its end held at most
+    KEY_BLOCK = 64 * 1024  # bytes of an open private key block held at most
+
+    def __init__(self, redactor: Redactor) -> None:
+        self.redactor = redactor
+        self._held = bytearray()
+
+    def feed(self, data: bytes) -> bytes:
+        """What of the output so far may be written now, redacted."""
+        held = self._held
+        held += data
+        end = held.rfind(b"\n") + 1
+        if end:
+            end = self._before_open_key(end)
+        if end == 0:
+            return self._cut_long() if len(held) > self.LONG_LINE else b""
+        out = self.redactor.of_bytes(bytes(held[:end]))
+        del held[:end]
+        return out
+
+    def end(self) -> bytes:
+        """What is held, redacted: the output has ended."""
+        out = self.redactor.of_bytes(bytes(self._held)) if self._held else b""
+        self._held.clear()
+        return out
+
+    def _before_open_key(self, end: int) -> int:
+        """Where what may be written now ends: before the line that opens a private key's block
+        whose END has not come yet (while the block is under ``KEY_BLOCK``)."""
+        held = self._held
+        begin = held.rfind(b"-----BEGIN", 0, end)
+        if begin < 0 or held.find(b"-----END", begin, end) >= 0:
+            return end
+        line_end = held.find(b"\n", begin, end)
+        if b"PRIVATE KEY" not in held[begin:line_end] or len(held) - begin > self.KEY_BLOCK:
+            return end
+        return held.rfind(b"\n", 0, begin) + 1
+
+    def _cut_long(self) -> bytes:
+        """A long line's head, redacted: all but ``LONGEST`` characters, and never through a secret."""
+        text = self._held.decode("utf-8", "surrogateescape")
+        cut = len(text) - LONGEST
+        for start, stop in self.redactor.spans(text):
+            if start < cut < stop:
+                cut = start
+                break
+        out = self.redactor.text(text[:cut]).encode("utf-8", "surrogateescape")
+        self._held = bytearray(text[cut:].encode("utf-8", "surrogateescape"))
+        return out
