@@ -33,16 +33,16 @@ import functools
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
 FLOOR = 8  # characters: a shorter value of a secret-named variable is not redacted by value
 SECRET_NAMES = re.compile(r"TOKEN|SECRET|KEY|PASSWORD|PASSWD|PASSPHRASE|CREDENTIAL", re.IGNORECASE)
-# Names that look secret and hold none: a cluster's key of an attempt (``executors/watchdog``).
-NOT_SECRET = frozenset({"ORCHESTRATOR_ATTEMPT_KEY"})
 SECRET_FILE_VARIABLE = "ORCHESTRATOR_WEBHOOK_SECRET_FILE"  # the webhook secret's file, for the runs serve starts
+# Names that look secret and hold none: a cluster's key of an attempt (``executors/watchdog``), a path.
+NOT_SECRET = frozenset({"ORCHESTRATOR_ATTEMPT_KEY", SECRET_FILE_VARIABLE})
 SECRET_VARIABLE = "ORCHESTRATOR_WEBHOOK_SECRET"  # the webhook secret itself, given so to serve
 WITHHELD = frozenset({SECRET_VARIABLE, SECRET_FILE_VARIABLE})  # never in an attempt's environment
 PATTERNS_VARIABLE = "ORCHESTRATOR_REDACT"  # the plan's patterns (JSON), for the processes an attempt starts
@@ -54,23 +54,28 @@ _PEM_END = r"-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
 # A key's block to its END line (in a JSON string too: never past a quote), else its base64 lines.
 _PEM_BODY = rf'(?:[^"]{{0,16384}}?{_PEM_END}|(?:{_NEWLINE}+{_B64}{{16,}})*)'
 _WORD = r"[A-Za-z0-9_-]"
-# Each opens with a literal character (see the module's docstring); the first that matches names it.
-SHAPES: tuple[tuple[str, str], ...] = (
-    ("private key", rf"-----BEGIN[A-Z0-9 ]{{0,40}}PRIVATE KEY(?: BLOCK)?-----{_PEM_BODY}"),
-    ("github token", r"gh[pousr]_[A-Za-z0-9]{36,251}"),
-    ("github fine-grained token", r"github_pat_[A-Za-z0-9_]{22,244}"),
-    ("anthropic key", rf"sk-ant-{_WORD}{{20,1024}}"),
+# "sk" as a word of its own: after no word character, or just after one of JSON's escapes.
+_SK_WORD = rf'(?:(?<!{_WORD}sk)|(?<=\\[nrtbf"/\\]sk)|(?<=\\u[0-9a-fA-F]{{4}}sk))'
+# Each shape: its name, how many of its characters come before its anchor, and its pattern, which
+# opens with that anchor (a character rare in output) and looks behind it for what comes first.
+SHAPES: tuple[tuple[str, int, str], ...] = (
+    ("private key", 5, rf"B(?<=-----B)EGIN[A-Z0-9 ]{{0,40}}PRIVATE KEY(?: BLOCK)?-----{_PEM_BODY}"),
+    ("github token", 3, r"_(?<=gh[pousr]_)[A-Za-z0-9]{36,251}"),
+    ("github fine-grained token", 6, r"_(?<=github_)pat_[A-Za-z0-9_]{22,244}"),
+    ("anthropic key", 1, rf"k(?<=sk)-ant-{_WORD}{{20,1024}}"),
     # sk- alone is common in words (disk-...): a word of its own, with a digit and a capital in it.
-    (
-        "openai key",
-        rf"s(?:(?<!{_WORD}s)|(?<=\\[nrt]s))k-(?={_WORD}{{0,64}}?[0-9])(?={_WORD}{{0,64}}?[A-Z]){_WORD}{{20,1024}}",
-    ),
-    ("aws access key", r"A(?:KIA|SIA)[0-9A-Z]{16}(?![0-9A-Z])"),
-    ("slack token", r"xox[abposr]-[A-Za-z0-9-]{10,1024}"),
-    ("jwt", rf"eyJ{_WORD}{{8,8192}}\.eyJ{_WORD}{{8,8192}}\.{_WORD}{{8,8192}}"),
+    ("openai key", 1, rf"k(?<=sk){_SK_WORD}-(?={_WORD}{{0,64}}?[0-9])(?={_WORD}{{0,64}}?[A-Z]){_WORD}{{20,1024}}"),
+    ("aws access key", 1, r"K(?<=AK)IA[0-9A-Z]{16}"),
+    ("aws access key", 1, r"S(?<=AS)IA[0-9A-Z]{16}"),
+    ("slack token", 0, r"xox[abposr]-[A-Za-z0-9-]{10,1024}"),
+    ("jwt", 2, rf"J(?<=eyJ){_WORD}{{8,8192}}\.eyJ{_WORD}{{8,8192}}\.{_WORD}{{8,8192}}"),
 )
 LONGEST = 64 * 1024  # characters at most a shape matches: what a stream holds back of a line it must cut
 _ESCAPED = frozenset('"\\/bfnrtu0123456789abcdefABCDEF')  # what may follow a backslash in JSON
+# Characters from the most to the least common in what tasks print (prose, code, logs, JSON): a
+# value's anchor is its rarest (one not here rarer still), so that few places are looked at twice.
+_COMMON = " etaoinsrhld\nucmfpgwybv,.-_0123456789k\"':/=TSAEIONRCLDPMHBFGWUYV()[]{}xjqzKJQXZ"
+_RANK = {char: rank for rank, char in enumerate(_COMMON)}
 
 
 def secret_values(environ: Mapping[str, str]) -> dict[str, str]:
@@ -113,15 +118,20 @@ class Redactor:
     def __init__(self, values: Mapping[str, str], patterns: tuple[str, ...]) -> None:
         self.values = dict(values)  # name -> value
         self.patterns = patterns
-        by_text: dict[str, str] = {}
+        forms: dict[str, str] = {}  # each way a value may be printed -> its variable's name
         for name, value in sorted(self.values.items()):
             for form in _forms(value):
-                by_text.setdefault(form, name)
-        self._names_of_values = by_text
-        branches = [re.escape(form) for form in sorted(by_text, key=len, reverse=True)]
-        named = [*SHAPES, *((f"redact pattern {n}", p) for n, p in enumerate(patterns, 1))]
-        self._shapes = [(name, re.compile(pattern)) for name, pattern in named]
-        branches += (pattern if "|" not in pattern else f"(?:{pattern})" for _, pattern in named)
+                forms.setdefault(form, name)
+        self._tails: dict[str, list[tuple[str, str]]] = {}  # from a value's anchor on -> (what comes before, name)
+        branches = []
+        for form in sorted(forms, key=len, reverse=True):
+            at = _anchor(form)
+            self._tails.setdefault(form[at:], []).append((form[:at], forms[form]))
+            behind = f"(?<={re.escape(form[: at + 1])})" if at else ""
+            branches.append(re.escape(form[at]) + behind + re.escape(form[at + 1 :]))
+        plans = [(f"redact pattern {n}", 0, pattern) for n, pattern in enumerate(patterns, 1)]
+        self._shapes = [(name, back, re.compile(pattern)) for name, back, pattern in (*SHAPES, *plans)]
+        branches += (p if "|" not in p else f"(?:{p})" for _, _, p in (*SHAPES, *plans))
         self._pattern = re.compile("|".join(branches))
 
     def joined(self, environ: Mapping[str, str]) -> Redactor:
@@ -139,7 +149,44 @@ class Redactor:
 
     def text(self, text: str) -> str:
         """``text`` with each secret in it written ``[redacted: NAME]``."""
-        return self._pattern.sub(self._replace, text)
+        first = self._pattern.search(text)
+        if first is None:  # (most text holds none: one scan, and nothing made)
+            return text
+        pieces: list[str] = []
+        last = 0
+        for start, end, name in self._spans(text, first.start()):
+            start = max(start, last)
+            kept = _escaped(text, start)  # (an escape's backslash before it: what it escapes stays, the JSON with it)
+            pieces += (text[last:start], kept, f"[redacted: {name}]")
+            last = end
+        pieces.append(text[last:])
+        return "".join(pieces)
+
+    def spans(self, text: str) -> Iterator[tuple[int, int, str]]:
+        """Where in ``text`` each secret is (start, end) and its NAME."""
+        first = self._pattern.search(text)
+        return self._spans(text, first.start()) if first is not None else iter(())
+
+    def _spans(self, text: str, since: int) -> Iterator[tuple[int, int, str]]:
+        """Each secret from ``since`` on: found at its anchor, begun where it begins."""
+        for found in self._pattern.finditer(text, since):
+            at, end = found.span()
+            if end > at:
+                back, name = self._which(found)
+                yield at - back, end, name
+
+    def _which(self, found: re.Match[str]) -> tuple[int, str]:
+        """How far before ``found`` the secret begins, and what it is: the variable whose value it
+        is, else the first shape that matches there as the alternation did (a match is rare: no
+        group per branch slows every scan)."""
+        text, at = found.string, found.start()
+        for before, name in self._tails.get(found.group(), ()):
+            if len(before) <= at and text.startswith(before, at - len(before)):
+                return len(before), name
+        for name, back, shape in self._shapes:
+            if shape.match(text, at) is not None:
+                return back, name
+        return 0, "secret"
 
     def data(self, value: T) -> T:
         """``value`` (JSON-like: dicts, lists, strings...) with every string in it redacted, keys too."""
@@ -167,39 +214,30 @@ class Redactor:
         """``data`` redacted as text; bytes that are no UTF-8 pass as they are."""
         text = data.decode("utf-8", "surrogateescape")
         redacted = self.text(text)
-        return data if redacted == text else redacted.encode("utf-8", "surrogateescape")
+        return data if redacted is text else redacted.encode("utf-8", "surrogateescape")
 
     def stream(self) -> Stream:
         return Stream(self)
 
-    def spans(self, text: str) -> Iterable[tuple[int, int]]:
-        """Where in ``text`` each secret is (start, end)."""
-        return (found.span() for found in self._pattern.finditer(text) if found.end() > found.start())
 
-    def _replace(self, found: re.Match[str]) -> str:
-        matched = found.group()
-        if not matched:
-            return matched
-        marker = f"[redacted: {self._name(found)}]"
-        start, text = found.start(), found.string
-        if start and text[start - 1] == "\\" and matched[0] in _ESCAPED:
-            run = start - 1
-            while run > 0 and text[run - 1] == "\\":
-                run -= 1
-            if (start - run) % 2:  # (an escape's backslash: what it escapes stays, the JSON with it)
-                return matched[0] + marker
-        return marker
+def _anchor(value: str) -> int:
+    """Where a value's match begins: the rarest character of its first line (the first of the
+    rarest). The first line's: a value of several lines is then found at its first line's anchor,
+    where each of its lines alone is also looked for, and being longer, comes first."""
+    unknown = len(_RANK)
+    line = value.find("\n") + 1 or len(value)
+    return max(range(line), key=lambda index: (_RANK.get(value[index], unknown), -index))
 
-    def _name(self, found: re.Match[str]) -> str:
-        """What ``found`` is: the variable whose value it is, else the first shape that matches
-        there as the alternation did (a match is rare: no group per branch slows every scan)."""
-        name = self._names_of_values.get(found.group())
-        if name is not None:
-            return name
-        for name, shape in self._shapes:
-            if shape.match(found.string, found.start()) is not None:
-                return name
-        return "secret"
+
+def _escaped(text: str, start: int) -> str:
+    """The character a secret at ``start`` begins with, when a backslash before it escapes it
+    (JSON's ``\\n``, ``\\u001b``): kept before the marker, the escape whole; else nothing."""
+    if not start or text[start - 1] != "\\" or text[start] not in _ESCAPED:
+        return ""
+    run = start - 1
+    while run > 0 and text[run - 1] == "\\":
+        run -= 1
+    return text[start] if (start - run) % 2 else ""
 
 
 def _forms(value: str) -> tuple[str, ...]:
@@ -343,7 +381,7 @@ class Stream:
         """A long line's head, redacted: all but ``LONGEST`` characters, and never through a secret."""
         text = self._held.decode("utf-8", "surrogateescape")
         cut = len(text) - LONGEST
-        for start, stop in self.redactor.spans(text):
+        for start, stop, _ in self.redactor.spans(text):
             if start < cut < stop:
                 cut = start
                 break

@@ -191,3 +191,73 @@ def test_no_secret_a_run_prints_is_written_anywhere_and_the_chain_still_verifies
     assert failed and "token [redacted: DB_PASSWORD] ([redacted: openai key])" in failed[0]["stderr_tail"][-1]
     assert b"token [redacted: DB_PASSWORD] ([redacted: openai key])" in bodies  # as the webhook was told
 
+
+
+CLAUDE_PRINTS = (
+    'printf "%s\\n" "$DEPLOY_TOKEN" "$SIGNING_KEY" "$SAMPLE_GITHUB" "$SAMPLE_ANTHROPIC" "$SAMPLE_AWS" "$SAMPLE_JWT"'
+    ' && printf "%s\\n" "$SAMPLE_PEM"'
+)
+
+
+def _tool_result(body: Mapping[str, Any]) -> str:
+    """The text of the last tool result the agent's request carries: what its Bash tool printed."""
+    for message in reversed(body["messages"]):
+        for block in message["content"] if isinstance(message["content"], list) else ():
+            if isinstance(block, dict) and block.get("type") == "tool_result":
+                content = block.get("content")
+                if isinstance(content, list):
+                    return "\n".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+                return str(content)
+    return ""
+
+
+@pytest.mark.claude
+def test_no_secret_a_claude_agent_prints_or_quotes_is_written_and_its_answer_is_still_read(tmp_path: Path) -> None:
+    """Its Bash tool prints the secrets (the fake API is sent them: they were printed), the model
+    quotes them in its answer; claude's stream-json log, the result, the events and final_output.md
+    hold none, and the task's answer is read from that log all the same."""
+    from fakeapi import FakeAnthropic, Reply, claude_missing, find_claude
+    from test_channels_claude import environment
+
+    if find_claude() is None:
+        pytest.skip(claude_missing())
+    found = secrets()
+    project = tmp_path / "project"
+    workspace = project / ".orchestrator"
+    workspace.mkdir(parents=True)
+    (workspace / "master_plan.md").write_text(
+        "---\nbackend: claude\nmax_parallel: 1\nretries: 0\ntimeout: 90\ninactivity_timeout: 60\n"
+        "allowed_tools: [Bash]\n---\n# Plan\n\n## Original Request\n> Print the secrets\n\n"
+        "## Task Decomposition\n| Task ID | Description | Dependencies |\n|---|---|---|\n"
+        "| T-01 | Print the environment's secrets | None |\n",
+        encoding="utf-8",
+    )
+    printed: list[str] = []
+
+    def script(body: dict[str, Any]) -> Reply:
+        if not any(message["role"] == "assistant" for message in body["messages"]):
+            return Reply.tool("Bash", {"command": CLAUDE_PRINTS})
+        printed.append(_tool_result(body))
+        return Reply.say(f"Here is what the environment holds:\n\n{printed[-1]}\n\nDone.")
+
+    with FakeAnthropic(script) as api:
+        env = {**environment(api, tmp_path), **{name: value for name, (value, _) in found.items()}}
+        env["ORCHESTRATOR_TIMING"] = timing_text()
+        proc = subprocess.run(
+            [*CLI, "run", str(workspace), "--json"], env=env, capture_output=True, text=True, timeout=150, check=False
+        )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    quoted = {"DEPLOY_TOKEN", "SIGNING_KEY", "SAMPLE_GITHUB", "SAMPLE_ANTHROPIC", "SAMPLE_AWS", "SAMPLE_JWT", "SAMPLE_PEM"}
+    assert printed and all(found[name][0] in printed[0] for name in quoted), printed  # (it printed them all)
+    blobs = {str(path.relative_to(tmp_path)): path.read_bytes() for path in files_under(workspace)}
+    blobs["run --json"] = proc.stdout.encode()
+    assert leaks(blobs, found, "never printed: " + _random(30)) == []
+    result = (workspace / "results" / "agent-01-result.md").read_text(encoding="utf-8")
+    assert "Here is what the environment holds:" in result and result.rstrip().endswith("Done.")
+    for name in quoted:
+        assert f"[redacted: {found[name][1]}]" in result, name
+    log = (workspace / "logs" / "agent-01.attempt-1.out").read_text(encoding="utf-8")
+    lines = [json.loads(line) for line in log.splitlines() if line.strip()]  # (every line still JSON)
+    assert lines[-1]["type"] == "result" and "[redacted: DEPLOY_TOKEN]" in lines[-1]["result"]
+    verified = subprocess.run([*CLI, "verify"], cwd=project, capture_output=True, text=True, timeout=GUARD)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
